@@ -1,0 +1,182 @@
+/* servprof analyzer: turns an event set into the stage partition, percentiles, shares of p50/p95/p99,
+ * padding waste, GPU timeline, cost split and verdict of DESIGN sections 3 to 8, and writes them as
+ * text, JSON (servprof.report/1, DESIGN section 10) or a Chrome/Perfetto trace. */
+#ifndef SERVPROF_ANALYZE_H
+#define SERVPROF_ANALYZE_H
+
+#include <stdio.h>
+
+#include "servprof/events.h"
+#include "servprof/trace.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Default instance price when neither --price-per-hour nor the trace gives one: an on-demand
+ * single-GPU cloud instance, stated in every report. */
+#define SP_DEFAULT_PRICE_PER_HOUR 4.0
+
+typedef struct sp_analyze_options {
+    double price_per_hour;   /* > 0 overrides the trace's price; <= 0: the trace's, else default */
+    int hta_compat;          /* GPU figures as HTA computes them (DESIGN section 6) */
+    int lenient;             /* unresolved references are skipped and counted, not errors */
+} sp_analyze_options;
+
+SP_API void sp_analyze_options_init(sp_analyze_options *opt);
+
+/* Percentiles of a set of durations, nearest rank (DESIGN section 4), in ns. */
+typedef struct sp_quantiles {
+    uint64_t p50_ns, p95_ns, p99_ns;
+    uint64_t min_ns, max_ns;
+    double mean_ns;
+    uint64_t count;
+} sp_quantiles;
+
+/* One stage row (DESIGN section 3 order). */
+typedef struct sp_stage_row {
+    const char *name;        /* owned by the report */
+    sp_quantiles q;          /* over all requests (a request without the stage counts 0) */
+    double share_p50, share_p95, share_p99;  /* DESIGN section 4 */
+    uint64_t total_ns;       /* summed over requests */
+} sp_stage_row;
+
+typedef struct sp_stream_idle {
+    int64_t stream;
+    uint32_t device;
+    uint64_t host_wait_ns, kernel_wait_ns, other_ns;
+} sp_stream_idle;
+
+typedef struct sp_kernel_stat {
+    const char *name;        /* owned by the report */
+    uint64_t count;
+    uint64_t total_ns;
+    sp_quantiles q;
+} sp_kernel_stat;
+
+typedef struct sp_copy_stat {
+    const char *kind;        /* "h2d", "d2h", "d2d", "memset", "other" */
+    uint64_t count, bytes, total_ns;
+    double gbytes_per_s;     /* bytes / total time */
+} sp_copy_stat;
+
+typedef struct sp_gpu_summary {
+    int present;             /* any device activity at all */
+    uint64_t span_ns, busy_ns, idle_ns, compute_ns, non_compute_ns;
+    uint64_t kernels, copies, memsets;
+    size_t n_streams;
+    sp_stream_idle *idle_breakdown;   /* per stream, sorted by device then stream */
+    size_t n_kernel_stats;
+    sp_kernel_stat *kernel_stats;     /* by total time, descending */
+    size_t n_copy_stats;
+    sp_copy_stat *copy_stats;
+    /* launch statistics (DESIGN section 6): joined on correlation id */
+    uint64_t launches_joined;
+    uint64_t launch_delay_sum_ns, launch_delay_max_ns;
+    sp_quantiles launch_delay;
+    uint64_t launch_cpu_sum_ns, launch_gpu_sum_ns;
+    uint64_t short_kernels;           /* kernels shorter than their launch call */
+} sp_gpu_summary;
+
+/* Device states of DESIGN section 7, in this order everywhere. */
+typedef enum sp_cost_state {
+    SP_COST_USEFUL = 0,   /* kernel work on effective tokens */
+    SP_COST_PADDING,      /* kernel work on padding */
+    SP_COST_COPIES,       /* copies not overlapped by kernels */
+    SP_COST_GAP,          /* a batch in flight, the device idle */
+    SP_COST_NO_BATCH,     /* no batch in flight */
+    SP_COST_STATE_COUNT
+} sp_cost_state;
+
+SP_API const char *sp_cost_state_str(sp_cost_state s);
+
+typedef struct sp_cost_summary {
+    double price_per_hour;
+    int price_is_default;     /* no price given: SP_DEFAULT_PRICE_PER_HOUR */
+    uint64_t window_ns;       /* profiled window: first arrival (or activity) to last done */
+    double bill;              /* price x window */
+    double per_request;       /* bill / requests (0 when there are none) */
+    double by_state[SP_COST_STATE_COUNT];       /* money */
+    double by_state_share[SP_COST_STATE_COUNT]; /* fractions of the bill */
+    sp_quantiles request_cost_nano;  /* per-request apportioned cost (token-weighted), in 1e-9 units */
+    double request_cost_mean;
+} sp_cost_summary;
+
+typedef struct sp_padding_summary {
+    uint64_t batches;             /* batches with token counts */
+    int64_t effective_tokens, padded_tokens;
+    double waste_fraction;        /* 1 - effective/padded over all batches; 0 when none */
+    double waste_p50, waste_p95, waste_max; /* per-batch waste distribution */
+    double share_p95;             /* DESIGN section 5 */
+    double share_of_bill;
+    uint64_t padding_ns_total;    /* summed over requests */
+} sp_padding_summary;
+
+typedef enum sp_verdict_group {
+    SP_GROUP_NONE = 0,            /* no requests: GPU-only verdict or nothing */
+    SP_GROUP_CONFIGURATION,
+    SP_GROUP_RUNTIME,
+    SP_GROUP_MODEL,
+    SP_GROUP_INSTRUMENTATION      /* `other` is largest: instrumentation is missing */
+} sp_verdict_group;
+
+SP_API const char *sp_verdict_group_str(sp_verdict_group g);
+
+typedef struct sp_verdict {
+    const char *stage;            /* candidate name ("queue", "padding", "kernel", ...), or NULL */
+    sp_verdict_group group;
+    double share_p95;             /* the candidate's share (kernel: useful only) */
+    uint64_t saving_p95_ns;       /* p95 saving if the candidate's time were removed */
+    int recommend_model;          /* DESIGN section 8: useful kernel time dominates, gap & padding small */
+    const char *sentence;         /* one or two sentences with the figures; owned by the report */
+} sp_verdict;
+
+typedef struct sp_drop_row {
+    const char *cause;            /* static */
+    uint64_t count;
+} sp_drop_row;
+
+typedef struct sp_report {
+    /* requests */
+    uint64_t request_count;
+    sp_quantiles latency;          /* end-to-end, server side (arrival -> done) */
+    int has_client;                /* client-side (load generator) times merged */
+    sp_quantiles client_latency;   /* from intended send time to response, when merged */
+    /* stages (DESIGN section 3 order, then named others, then other) */
+    size_t n_stages;
+    sp_stage_row *stages;
+    double other_share_p95;        /* unattributed time, reported as missing instrumentation */
+    sp_padding_summary padding;
+    uint64_t batch_count;
+    sp_quantiles batch_size;       /* members per batch (the unit is requests, not ns) */
+    sp_gpu_summary gpu;
+    sp_cost_summary cost;
+    sp_verdict verdict;
+    /* data quality */
+    sp_drop_row drops[SP_DROP_CAUSE_COUNT];
+    uint64_t drops_total;
+    uint64_t skipped_records;      /* lenient */
+    size_t n_files;
+    int hta_compat;
+} sp_report;
+
+/* Analyses `ev` (finishing it first). `opt` may be NULL. `*out` is written only on success; free it
+ * with sp_report_destroy. Returns SP_ERR_PARSE with a message in `err` when references do not resolve
+ * (unless lenient), SP_ERR_NOMEM. `ev` is modified only by sorting. */
+SP_API sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **out,
+                            char *err, size_t errlen);
+
+SP_API void sp_report_destroy(sp_report *r);
+
+/* Writers. Each returns SP_ERR_IO if writing fails. */
+SP_API sp_status sp_report_write_text(const sp_report *r, FILE *out);
+SP_API sp_status sp_report_write_json(const sp_report *r, FILE *out);
+/* Chrome-trace JSON (opens in ui.perfetto.dev): requests, stages, batches and device activity on
+ * separate tracks. Needs the events the report came from. */
+SP_API sp_status sp_report_write_perfetto(const sp_report *r, const sp_events *ev, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,74 @@
+/* servprof event model: one set of requests, stage spans, batches and device activity, loaded from
+ * one or more trace files of any supported format (DESIGN section 2). Ids are kept apart per file, so
+ * several replicas' traces can be analysed together. */
+#ifndef SERVPROF_EVENTS_H
+#define SERVPROF_EVENTS_H
+
+#include "servprof/servprof.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sp_events sp_events;
+
+/* The formats servprof reads; SP_FORMAT_AUTO detects the format from the content. */
+typedef enum sp_format {
+    SP_FORMAT_AUTO = 0,
+    SP_FORMAT_NATIVE,  /* libservprof's binary trace (docs/native-format.md) */
+    SP_FORMAT_JSONL,   /* servprof.events/1 (DESIGN section 9) */
+    SP_FORMAT_KINETO,  /* PyTorch profiler Chrome-trace JSON */
+    SP_FORMAT_NSYS,    /* Nsight Systems SQLite export */
+    SP_FORMAT_TRITON,  /* Triton Inference Server trace JSON */
+    SP_FORMAT_OTLP     /* OpenTelemetry OTLP/JSON */
+} sp_format;
+
+SP_API const char *sp_format_str(sp_format format);
+
+typedef struct sp_load_options {
+    int lenient;         /* skip and count malformed records instead of failing on the first */
+    int hta_compat;      /* follow HTA's loading rules (Kineto; docs/kineto.md) */
+    sp_format format;    /* SP_FORMAT_AUTO unless forced */
+    const char *map;     /* annotation-to-stage mapping for Kineto/Nsight (NULL: the default
+                            convention); borrowed for the call */
+} sp_load_options;
+
+SP_API void sp_load_options_init(sp_load_options *opt);
+
+/* Creates an empty event set. `*out` is written only on success. */
+SP_API sp_status sp_events_create(sp_events **out);
+
+/* NULL is fine. */
+SP_API void sp_events_destroy(sp_events *ev);
+
+/* Loads one trace file into `ev` (a .gz file is decompressed while reading). `opt` may be NULL.
+ * On failure returns SP_ERR_IO / SP_ERR_PARSE / SP_ERR_FORMAT / SP_ERR_LIMIT / SP_ERR_NOMEM and writes
+ * a message naming the file and the line or byte offset, and what was expected, into `err` (always
+ * NUL-terminated when errlen > 0). The set then holds the events of earlier files only. */
+SP_API sp_status sp_events_load_file(sp_events *ev, const char *path, const sp_load_options *opt,
+                                     char *err, size_t errlen);
+
+/* As sp_events_load_file, from memory. `name` is used in messages; `data` is borrowed. */
+SP_API sp_status sp_events_load_buffer(sp_events *ev, const char *name, const void *data, size_t len,
+                                       const sp_load_options *opt, char *err, size_t errlen);
+
+/* Counts, for progress lines and summaries. */
+typedef struct sp_events_summary {
+    size_t files;
+    size_t requests;
+    size_t stage_spans;
+    size_t batches;
+    size_t kernels;
+    size_t copies;      /* memcpy and memset */
+    size_t launches;
+    uint64_t skipped;   /* malformed records skipped under `lenient` */
+    uint64_t dropped;   /* records the recorder dropped (all causes) */
+} sp_events_summary;
+
+SP_API void sp_events_summarize(const sp_events *ev, sp_events_summary *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,55 @@
+/* servprof: public umbrella header. Status codes, export macro and the log callback shared by the
+ * recording library (trace.h), the event model and importers (events.h) and the analyzer (analyze.h). */
+#ifndef SERVPROF_SERVPROF_H
+#define SERVPROF_SERVPROF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SERVPROF_BUILDING) && defined(__GNUC__)
+#define SP_API __attribute__((visibility("default")))
+#else
+#define SP_API
+#endif
+
+#define SP_VERSION_STRING "0.1.0"
+
+/* Every fallible call returns one of these. SP_OK is 0; sp_status_str() names each. */
+typedef enum sp_status {
+    SP_OK = 0,
+    SP_ERR_NOMEM,       /* an allocation failed or a hard size cap was reached */
+    SP_ERR_IO,          /* a file could not be opened, read or written */
+    SP_ERR_PARSE,       /* input is malformed; the error message says where and what */
+    SP_ERR_FORMAT,      /* input is not in any format servprof reads, or an unsupported version */
+    SP_ERR_INVALID,     /* an argument is out of range or inconsistent */
+    SP_ERR_STATE,       /* the call is not allowed in the object's current state */
+    SP_ERR_UNSUPPORTED, /* a feature that was compiled out or is not available on this machine */
+    SP_ERR_LIMIT        /* input exceeds a documented limit (events, string length, nesting) */
+} sp_status;
+
+/* Static, never NULL. */
+SP_API const char *sp_status_str(sp_status status);
+
+/* Log levels for the library's diagnostics. The library never prints by itself. */
+typedef enum sp_log_level { SP_LOG_DEBUG = 0, SP_LOG_INFO, SP_LOG_WARN, SP_LOG_ERROR } sp_log_level;
+
+/* Diagnostics callback. `message` is borrowed for the duration of the call. May be called from any
+ * thread, including the recorder's writer thread: the callback must be thread-safe. */
+typedef void (*sp_log_fn)(void *user, sp_log_level level, const char *message);
+
+/* Sets the process-wide log callback (NULL: diagnostics are discarded). Not thread-safe against
+ * concurrent calls of itself; set it once at start-up. */
+SP_API void sp_set_log(sp_log_fn fn, void *user);
+
+/* The one clock servprof uses: CLOCK_MONOTONIC in integer nanoseconds. */
+SP_API uint64_t sp_now_ns(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,164 @@
+/* servprof recording library (libservprof): a serving stack records per-request stage spans, batches
+ * and device activity into per-thread buffers that never block the caller; a background writer drains
+ * them into a native trace file (docs/native-format.md). When buffers are full, records are dropped
+ * and counted by cause; the counts go into the trace and every report shows them. */
+#ifndef SERVPROF_TRACE_H
+#define SERVPROF_TRACE_H
+
+#include "servprof/servprof.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One recorder per process at a time (the per-thread buffers hang off thread-local storage). */
+typedef struct sp_recorder sp_recorder;
+
+/* Name ids. Stage and kernel names are interned once (sp_recorder_intern) and the hot path passes
+ * the small id, never a string. Ids 1..3 are the known stages, always defined. 0 is "no name". */
+typedef uint32_t sp_name_id;
+#define SP_NAME_NONE 0u
+#define SP_STAGE_PREPROCESS 1u
+#define SP_STAGE_QUEUE 2u
+#define SP_STAGE_POSTPROCESS 3u
+
+/* "Not tied to a batch by id": the analyzer ties such device activity to the batch whose window it
+ * falls in on the same device. */
+#define SP_NO_BATCH UINT64_MAX
+
+/* Copy kinds, as in the event model (DESIGN section 2). */
+typedef enum sp_copy_kind {
+    SP_COPY_H2D = 0,
+    SP_COPY_D2H = 1,
+    SP_COPY_D2D = 2,
+    SP_COPY_MEMSET = 3, /* device memset: device-side work like a d2d copy */
+    SP_COPY_OTHER = 4   /* host-to-host, peer-to-peer and anything else */
+} sp_copy_kind;
+
+/* Why a record was dropped. Counted per cause, written into the trace, shown in reports. */
+typedef enum sp_drop_cause {
+    SP_DROP_BUFFER_FULL = 0, /* the thread's ring was full: the writer fell behind */
+    SP_DROP_TOO_LARGE,       /* a record larger than a buffer (e.g. a batch with too many members) */
+    SP_DROP_NO_BUFFER,       /* a thread's buffer could not be allocated (thread cap or no memory) */
+    SP_DROP_WRITE_FAILED,    /* the writer could not write a block to the file */
+    SP_DROP_REENTRANT,       /* recording re-entered from a signal handler on the same thread */
+    SP_DROP_AFTER_CLOSE,     /* recorded after sp_recorder_close or in a forked child not recording */
+    SP_DROP_CAUSE_COUNT
+} sp_drop_cause;
+
+/* Static name of a drop cause ("buffer_full", ...), as written in traces and reports. */
+SP_API const char *sp_drop_cause_str(sp_drop_cause cause);
+
+typedef struct sp_recorder_options {
+    size_t thread_buffer_bytes;  /* per-thread ring size; 0: default (4 MiB) */
+    size_t max_threads;          /* threads that may get a buffer; 0: default (256) */
+    unsigned flush_interval_ms;  /* writer wake-up period; 0: default (10 ms) */
+    double price_per_hour;       /* instance price written into the trace; <= 0: unknown */
+    int on_fork_child;           /* 0: the child records to "<path>.<pid>"; 1: the child drops
+                                    (counted as SP_DROP_AFTER_CLOSE) */
+} sp_recorder_options;
+
+/* Fills `opt` with the defaults. */
+SP_API void sp_recorder_options_init(sp_recorder_options *opt);
+
+/* Opens `path` for writing (truncates) and starts the writer thread. `opt` may be NULL (defaults);
+ * it is copied. `*out` is written only on success. Returns SP_ERR_IO if the file cannot be created,
+ * SP_ERR_STATE if a recorder is already open in this process, SP_ERR_NOMEM. Thread-safe. */
+SP_API sp_status sp_recorder_open(const char *path, const sp_recorder_options *opt, sp_recorder **out);
+
+/* Stops recording, drains every thread's buffer, writes the final drop counts and closes the file.
+ * NULL is fine. Records made after (or during) close are dropped as SP_DROP_AFTER_CLOSE. Returns the
+ * first write error, if any. Call once, from one thread. */
+SP_API sp_status sp_recorder_close(sp_recorder *rec);
+
+/* Asks the writer to drain everything recorded so far and waits until it is on disk. Not for the hot
+ * path. */
+SP_API sp_status sp_recorder_flush(sp_recorder *rec);
+
+/* Interns a name (stage or kernel) and returns its id; the same string always gets the same id.
+ * `name` is copied. May take a lock: call at set-up, or cache the id. Returns SP_NAME_NONE on
+ * failure (NULL, empty, longer than 4095 bytes, or no memory). */
+SP_API sp_name_id sp_recorder_intern(sp_recorder *rec, const char *name);
+
+/* Current drop counts, indexed by sp_drop_cause. `counts` must have SP_DROP_CAUSE_COUNT entries. */
+SP_API void sp_recorder_drops(const sp_recorder *rec, uint64_t counts[SP_DROP_CAUSE_COUNT]);
+
+/* ---- Hot path. Never blocks, never allocates after a thread's first record, returns nothing the
+ * caller must check: each call records, or counts a drop. `rec` may be NULL (the call does nothing).
+ * Times are sp_now_ns() values. Request and batch ids are the caller's and need not be dense. ---- */
+
+/* A request's life on the server: received at `arrival_ns`, response sent at `done_ns`.
+ * `input_tokens` < 0: unknown. */
+SP_API void sp_record_request(sp_recorder *rec, uint64_t request_id, uint64_t arrival_ns,
+                              uint64_t done_ns, int64_t input_tokens);
+
+/* Gives request `request_id` an external string id (a traceparent trace id, an X-Request-Id), so
+ * a client's trace joins the server's. `label` is copied (at most 255 bytes; longer is cut). */
+SP_API void sp_record_request_label(sp_recorder *rec, uint64_t request_id, const char *label,
+                                    size_t label_len);
+
+/* One stage span of a request (DESIGN section 2): `stage` is SP_STAGE_* or an interned name. */
+SP_API void sp_record_stage(sp_recorder *rec, uint64_t request_id, sp_name_id stage,
+                            uint64_t start_ns, uint64_t end_ns);
+
+/* One batch: its execution window (dispatch until outputs are back on the host), members, and
+ * effective (sum of member lengths) and padded (what the device computed) tokens. `members` is
+ * copied; at most 4096 members (more: dropped as SP_DROP_TOO_LARGE). */
+SP_API void sp_record_batch(sp_recorder *rec, uint64_t batch_id, const uint64_t *members,
+                            size_t member_count, uint64_t start_ns, uint64_t end_ns,
+                            uint64_t effective_tokens, uint64_t padded_tokens);
+
+/* Device activity: a kernel. `batch_id` may be SP_NO_BATCH. `correlation` 0: none. */
+typedef struct sp_kernel_record {
+    uint64_t batch_id;
+    sp_name_id name;
+    uint32_t device;
+    uint32_t stream;
+    uint64_t correlation;
+    uint64_t start_ns;
+    uint64_t end_ns;
+} sp_kernel_record;
+SP_API void sp_record_kernel(sp_recorder *rec, const sp_kernel_record *k);
+
+/* Device activity: a copy or memset. */
+typedef struct sp_copy_record {
+    uint64_t batch_id;
+    sp_copy_kind kind;
+    uint32_t device;
+    uint32_t stream;
+    uint64_t correlation;
+    uint64_t bytes;
+    uint64_t start_ns;
+    uint64_t end_ns;
+} sp_copy_record;
+SP_API void sp_record_copy(sp_recorder *rec, const sp_copy_record *c);
+
+/* A host-side launch call (cudaLaunchKernel, cudaMemcpyAsync, ...), joined to device work on
+ * `correlation` for launch statistics (DESIGN section 6). */
+SP_API void sp_record_launch(sp_recorder *rec, sp_name_id name, uint64_t correlation,
+                             uint64_t start_ns, uint64_t end_ns);
+
+/* Adds `count` drops of `cause` seen by a collector outside the library (e.g. CUPTI's own dropped
+ * records, counted as SP_DROP_BUFFER_FULL by the GPU collector). */
+SP_API void sp_recorder_add_drops(sp_recorder *rec, sp_drop_cause cause, uint64_t count);
+
+/* ---- Macros: compile to nothing when SERVPROF_DISABLE is defined, so a stack can build its
+ * instrumentation out entirely. ---- */
+#ifdef SERVPROF_DISABLE
+#define SP_NOW() ((uint64_t)0)
+#define SP_REQUEST(rec, id, arrival, done, tokens) ((void)0)
+#define SP_STAGE(rec, id, stage, start, end) ((void)0)
+#define SP_BATCH(rec, id, members, n, start, end, eff, padded) ((void)0)
+#else
+#define SP_NOW() sp_now_ns()
+#define SP_REQUEST(rec, id, arrival, done, tokens) sp_record_request((rec), (id), (arrival), (done), (tokens))
+#define SP_STAGE(rec, id, stage, start, end) sp_record_stage((rec), (id), (stage), (start), (end))
+#define SP_BATCH(rec, id, members, n, start, end, eff, padded) \
+    sp_record_batch((rec), (id), (members), (n), (start), (end), (eff), (padded))
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

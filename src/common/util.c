@@ -1,0 +1,99 @@
+/* Status strings, the clock, the log callback and growth helpers used across servprof. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/util_int.h"
+
+static sp_log_fn g_log_fn;
+static void *g_log_user;
+
+const char *sp_status_str(sp_status status)
+{
+    switch (status) {
+    case SP_OK: return "ok";
+    case SP_ERR_NOMEM: return "out of memory";
+    case SP_ERR_IO: return "input/output error";
+    case SP_ERR_PARSE: return "malformed input";
+    case SP_ERR_FORMAT: return "unrecognised or unsupported format";
+    case SP_ERR_INVALID: return "invalid argument";
+    case SP_ERR_STATE: return "not allowed in the current state";
+    case SP_ERR_UNSUPPORTED: return "not supported in this build or on this machine";
+    case SP_ERR_LIMIT: return "input exceeds a limit";
+    }
+    return "unknown status";
+}
+
+void sp_set_log(sp_log_fn fn, void *user)
+{
+    g_log_fn = fn;
+    g_log_user = user;
+}
+
+uint64_t sp_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void sp_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+void sp_log(sp_log_level level, const char *fmt, ...)
+{
+    sp_log_fn fn = g_log_fn;
+    if (!fn)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fn(g_log_user, level, msg);
+}
+
+sp_status sp_grow(void **arr, size_t *cap, size_t need, size_t elem, size_t max)
+{
+    if (need <= *cap)
+        return SP_OK;
+    if (need > max)
+        return SP_ERR_LIMIT;
+    size_t ncap = *cap ? *cap : 16;
+    while (ncap < need)
+        ncap = ncap > max / 2 ? max : ncap * 2;
+    if (ncap > SIZE_MAX / elem)
+        return SP_ERR_NOMEM;
+    void *p = realloc(*arr, ncap * elem);
+    if (!p)
+        return SP_ERR_NOMEM;
+    *arr = p;
+    *cap = ncap;
+    return SP_OK;
+}
+
+uint64_t sp_hash_bytes(const void *data, size_t len, uint64_t seed)
+{
+    const unsigned char *p = data;
+    uint64_t h = 1469598103934665603ull ^ seed;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    /* final avalanche (splitmix64), so low bits are usable as a table index */
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebull;
+    h ^= h >> 31;
+    return h;
+}

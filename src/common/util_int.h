@@ -1,0 +1,32 @@
+/* Small internal helpers shared by every part: error messages, logging, checked growth. */
+#ifndef SERVPROF_UTIL_INT_H
+#define SERVPROF_UTIL_INT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "servprof/servprof.h"
+
+#if defined(__GNUC__)
+#define SP_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define SP_PRINTF(a, b)
+#endif
+
+/* Writes a formatted message into err[errlen] (NUL-terminated when errlen > 0; err may be NULL). */
+void sp_errf(char *err, size_t errlen, const char *fmt, ...) SP_PRINTF(3, 4);
+
+/* Sends a message to the user's log callback, if any. */
+void sp_log(sp_log_level level, const char *fmt, ...) SP_PRINTF(2, 3);
+
+/* Grows *arr (element size `elem`) so it holds at least `need` elements, doubling; refuses past
+ * `max` elements. Returns SP_OK, SP_ERR_NOMEM or SP_ERR_LIMIT; *arr and *cap change only on SP_OK. */
+sp_status sp_grow(void **arr, size_t *cap, size_t need, size_t elem, size_t max);
+
+#define SP_GROW(arr, cap, need, max) sp_grow((void **)&(arr), &(cap), (need), sizeof(*(arr)), (max))
+
+/* 64-bit hash of bytes (FNV-1a folded with a final mix). */
+uint64_t sp_hash_bytes(const void *data, size_t len, uint64_t seed);
+
+#endif

@@ -1,0 +1,412 @@
+/* Opens a trace (file or memory, gzip or plain), detects its format from the content and hands it to
+ * the matching importer. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "common/util_int.h"
+#include "import/import_int.h"
+
+enum { SP_INPUT_FD, SP_INPUT_MEM };
+
+#define SP_INPUT_RAW_CHUNK (256u * 1024u)
+
+struct sp_input {
+    int kind;
+    int fd;
+    const unsigned char *mem;
+    size_t mem_len, mem_pos;
+    /* gzip layer (when the content starts with the gzip magic) */
+    int gz;
+    z_stream zs;
+    unsigned char *raw;
+    int raw_eof;
+    /* bytes peeked for detection and not yet handed out */
+    unsigned char head[4096];
+    size_t head_len, head_pos;
+    uint64_t offset;
+    char error[256];
+};
+
+static ssize_t raw_read(sp_input *in, void *buf, size_t n)
+{
+    if (in->kind == SP_INPUT_MEM) {
+        size_t left = in->mem_len - in->mem_pos;
+        if (n > left)
+            n = left;
+        memcpy(buf, in->mem + in->mem_pos, n);
+        in->mem_pos += n;
+        return (ssize_t)n;
+    }
+    for (;;) {
+        ssize_t r = read(in->fd, buf, n);
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        snprintf(in->error, sizeof in->error, "read failed: %s", strerror(errno));
+        return -1;
+    }
+}
+
+/* Inflates until at least one byte is produced, the stream ends cleanly (gz == 2), or an error. */
+static ssize_t gz_read(sp_input *in, void *buf, size_t n)
+{
+    if (n > (1u << 30))
+        n = 1u << 30;
+    in->zs.next_out = buf;
+    in->zs.avail_out = (uInt)n;
+    while (in->zs.avail_out == (uInt)n && in->gz != 2) {
+        if (in->zs.avail_in == 0) {
+            if (in->raw_eof) {
+                snprintf(in->error, sizeof in->error,
+                         "gzip data ends early (truncated file) after %llu compressed bytes",
+                         (unsigned long long)in->zs.total_in);
+                return -1;
+            }
+            ssize_t r = raw_read(in, in->raw, SP_INPUT_RAW_CHUNK);
+            if (r < 0)
+                return -1;
+            if (r == 0) {
+                in->raw_eof = 1;
+                continue;
+            }
+            in->zs.next_in = in->raw;
+            in->zs.avail_in = (uInt)r;
+        }
+        int zr = inflate(&in->zs, Z_NO_FLUSH);
+        if (zr == Z_STREAM_END) {
+            /* concatenated gzip members are legal: go on if more input follows */
+            if (in->zs.avail_in == 0) {
+                ssize_t r = raw_read(in, in->raw, SP_INPUT_RAW_CHUNK);
+                if (r < 0)
+                    return -1;
+                if (r == 0) {
+                    in->gz = 2;
+                    break;
+                }
+                in->zs.next_in = in->raw;
+                in->zs.avail_in = (uInt)r;
+            }
+            inflateReset(&in->zs);
+            continue;
+        }
+        if (zr != Z_OK && zr != Z_BUF_ERROR) {
+            snprintf(in->error, sizeof in->error, "corrupt gzip data at compressed byte %llu: %s",
+                     (unsigned long long)in->zs.total_in, in->zs.msg ? in->zs.msg : "inflate failed");
+            return -1;
+        }
+    }
+    return (ssize_t)(n - in->zs.avail_out);
+}
+
+ssize_t sp_input_read(sp_input *in, void *buf, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (in->head_pos < in->head_len) {
+        size_t k = in->head_len - in->head_pos;
+        if (k > n)
+            k = n;
+        memcpy(buf, in->head + in->head_pos, k);
+        in->head_pos += k;
+        in->offset += k;
+        return (ssize_t)k;
+    }
+    ssize_t r = in->gz ? gz_read(in, buf, n) : raw_read(in, buf, n);
+    if (r > 0)
+        in->offset += (uint64_t)r;
+    return r;
+}
+
+const char *sp_input_error(const sp_input *in)
+{
+    return in->error[0] ? in->error : "read failed";
+}
+
+uint64_t sp_input_offset(const sp_input *in)
+{
+    return in->offset;
+}
+
+/* Sets up gzip if the raw stream starts with its magic, then peeks the first decompressed bytes. */
+static sp_status input_start(sp_input *in, char *err, size_t errlen, const char *name)
+{
+    unsigned char magic[2];
+    size_t got = 0;
+    while (got < 2) {
+        ssize_t r = raw_read(in, magic + got, 2 - got);
+        if (r < 0) {
+            sp_errf(err, errlen, "%s: %s", name, in->error);
+            return SP_ERR_IO;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
+        in->raw = malloc(SP_INPUT_RAW_CHUNK);
+        if (!in->raw)
+            return SP_ERR_NOMEM;
+        memset(&in->zs, 0, sizeof in->zs);
+        if (inflateInit2(&in->zs, 15 + 16) != Z_OK) {
+            sp_errf(err, errlen, "%s: cannot start gzip decoder", name);
+            return SP_ERR_NOMEM;
+        }
+        in->gz = 1;
+        memcpy(in->raw, magic, 2);
+        in->zs.next_in = in->raw;
+        in->zs.avail_in = 2;
+    } else {
+        memcpy(in->head, magic, got);
+        in->head_len = got;
+    }
+    /* fill the peek buffer */
+    while (in->head_len < sizeof in->head) {
+        ssize_t r = in->gz ? gz_read(in, in->head + in->head_len, sizeof in->head - in->head_len)
+                           : raw_read(in, in->head + in->head_len, sizeof in->head - in->head_len);
+        if (r < 0) {
+            sp_errf(err, errlen, "%s: %s", name, in->error);
+            return in->gz ? SP_ERR_PARSE : SP_ERR_IO;
+        }
+        if (r == 0)
+            break;
+        in->head_len += (size_t)r;
+    }
+    return SP_OK;
+}
+
+static void input_end(sp_input *in)
+{
+    if (in->gz)
+        inflateEnd(&in->zs);
+    free(in->raw);
+    if (in->kind == SP_INPUT_FD && in->fd >= 0)
+        close(in->fd);
+}
+
+static const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    return p;
+}
+
+/* Is `key` among the first keys of the (possibly cut) JSON text? A cheap look at the head. */
+static int head_has(const unsigned char *head, size_t len, const char *key)
+{
+    return memmem(head, len, key, strlen(key)) != NULL;
+}
+
+sp_format sp_detect_format(const unsigned char *head, size_t len)
+{
+    if (len >= 8 && memcmp(head, "SPTRACE1", 8) == 0)
+        return SP_FORMAT_NATIVE;
+    if (len >= 16 && memcmp(head, "SQLite format 3", 16) == 0)
+        return SP_FORMAT_NSYS;
+    const unsigned char *end = head + len;
+    const unsigned char *p = skip_ws(head, end);
+    if (p == end)
+        return SP_FORMAT_AUTO;
+    if (*p == '{') {
+        if (head_has(p, (size_t)(end - p), "\"resourceSpans\""))
+            return SP_FORMAT_OTLP;
+        if (head_has(p, (size_t)(end - p), "\"traceEvents\"") ||
+            head_has(p, (size_t)(end - p), "\"schemaVersion\"") ||
+            head_has(p, (size_t)(end - p), "\"deviceProperties\""))
+            return SP_FORMAT_KINETO;
+        if (head_has(p, (size_t)(end - p), "\"ev\""))
+            return SP_FORMAT_JSONL;
+        return SP_FORMAT_AUTO;
+    }
+    if (*p == '[') {
+        /* Triton writes an array of trace objects with "timestamps"; a Chrome trace may be a bare
+         * array of events with "ph". */
+        if (head_has(p, (size_t)(end - p), "\"timestamps\"") ||
+            head_has(p, (size_t)(end - p), "\"model_name\""))
+            return SP_FORMAT_TRITON;
+        if (head_has(p, (size_t)(end - p), "\"ph\""))
+            return SP_FORMAT_KINETO;
+    }
+    return SP_FORMAT_AUTO;
+}
+
+const char *sp_format_str(sp_format format)
+{
+    switch (format) {
+    case SP_FORMAT_AUTO: return "auto";
+    case SP_FORMAT_NATIVE: return "servprof native";
+    case SP_FORMAT_JSONL: return "servprof.events/1 JSONL";
+    case SP_FORMAT_KINETO: return "PyTorch profiler (Kineto) JSON";
+    case SP_FORMAT_NSYS: return "Nsight Systems SQLite";
+    case SP_FORMAT_TRITON: return "Triton trace JSON";
+    case SP_FORMAT_OTLP: return "OTLP/JSON";
+    }
+    return "unknown";
+}
+
+void sp_load_options_init(sp_load_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+}
+
+static sp_import_fn importer_for(sp_format f)
+{
+    switch (f) {
+    case SP_FORMAT_NATIVE: return sp_import_native;
+    case SP_FORMAT_JSONL: return sp_import_jsonl;
+    case SP_FORMAT_KINETO: return sp_import_kineto;
+#ifdef SERVPROF_HAVE_SQLITE
+    case SP_FORMAT_NSYS: return sp_import_nsys;
+#else
+    case SP_FORMAT_NSYS: return NULL;
+#endif
+    case SP_FORMAT_TRITON: return sp_import_triton;
+    case SP_FORMAT_OTLP: return sp_import_otlp;
+    case SP_FORMAT_AUTO: break;
+    }
+    return NULL;
+}
+
+/* Snapshot of the array sizes, so a failed load leaves the set with earlier files' events only. */
+typedef struct ev_mark {
+    size_t requests, spans, batches, members, acts, launches, files;
+} ev_mark;
+
+static void rollback(struct sp_events *ev, const ev_mark *m)
+{
+    /* Requests and batches created by the failed file must leave the id maps too: rebuild is simplest
+     * and only happens on error. */
+    ev->n_spans = m->spans;
+    ev->n_members = m->members;
+    ev->n_acts = m->acts;
+    ev->n_launches = m->launches;
+    ev->n_files = m->files;
+    if (ev->n_requests != m->requests || ev->n_batches != m->batches) {
+        ev->n_requests = m->requests;
+        ev->n_batches = m->batches;
+        memset(ev->req_map.vals, 0, ev->req_map.nslots * sizeof *ev->req_map.vals);
+        memset(ev->batch_map.vals, 0, ev->batch_map.nslots * sizeof *ev->batch_map.vals);
+        ev->req_map.count = ev->batch_map.count = 0;
+        /* re-insert the survivors through the normal path */
+        for (size_t i = 0; i < ev->n_requests; i++) {
+            sp_ev_request *r = &ev->requests[i];
+            const char *s = sp_str_get(&ev->strings, r->id);
+            uint64_t h = sp_hash_bytes(s, strlen(s), r->file);
+            size_t j = h & (ev->req_map.nslots - 1);
+            while (ev->req_map.vals[j])
+                j = (j + 1) & (ev->req_map.nslots - 1);
+            ev->req_map.keys[j] = h;
+            ev->req_map.vals[j] = (uint32_t)i + 1;
+            ev->req_map.count++;
+        }
+        for (size_t i = 0; i < ev->n_batches; i++) {
+            sp_ev_batch *b = &ev->batches[i];
+            uint64_t h = sp_hash_bytes(&b->id, sizeof b->id, b->file);
+            size_t j = h & (ev->batch_map.nslots - 1);
+            while (ev->batch_map.vals[j])
+                j = (j + 1) & (ev->batch_map.nslots - 1);
+            ev->batch_map.keys[j] = h;
+            ev->batch_map.vals[j] = (uint32_t)i + 1;
+            ev->batch_map.count++;
+        }
+    }
+    ev->finished = false;
+}
+
+static sp_status load(struct sp_events *ev, const char *name, sp_input *in, const sp_load_options *opt,
+                      char *err, size_t errlen)
+{
+    sp_load_options defaults;
+    if (!opt) {
+        sp_load_options_init(&defaults);
+        opt = &defaults;
+    }
+    if (err && errlen)
+        err[0] = '\0';
+    sp_status st = input_start(in, err, errlen, name);
+    if (st)
+        return st;
+    sp_format f = opt->format;
+    if (f == SP_FORMAT_AUTO) {
+        if (in->head_len == 0) {
+            sp_errf(err, errlen, "%s: file is empty", name);
+            return SP_ERR_FORMAT;
+        }
+        f = sp_detect_format(in->head, in->head_len);
+        if (f == SP_FORMAT_AUTO) {
+            sp_errf(err, errlen,
+                    "%s: not a trace servprof reads (expected servprof native, servprof.events/1 JSONL, "
+                    "Kineto JSON, Nsight Systems SQLite, Triton trace JSON or OTLP/JSON)", name);
+            return SP_ERR_FORMAT;
+        }
+    }
+    if (f == SP_FORMAT_NSYS && (in->kind != SP_INPUT_FD || in->gz)) {
+        sp_errf(err, errlen, "%s: an Nsight Systems SQLite export must be an uncompressed file on disk", name);
+        return SP_ERR_FORMAT;
+    }
+    sp_import_fn fn = importer_for(f);
+    if (!fn) {
+        sp_errf(err, errlen, "%s: %s support was compiled out of this build", name, sp_format_str(f));
+        return SP_ERR_UNSUPPORTED;
+    }
+    ev_mark mark = {ev->n_requests, ev->n_spans, ev->n_batches, ev->n_members,
+                    ev->n_acts, ev->n_launches, ev->n_files};
+    uint32_t file;
+    st = sp_ev_add_file(ev, name, f, &file);
+    if (st) {
+        sp_errf(err, errlen, "%s: %s", name, sp_status_str(st));
+        return st;
+    }
+    sp_import_ctx ctx = {ev, file, name, in, opt, err, errlen};
+    st = fn(&ctx);
+    if (st) {
+        if (err && errlen && !err[0])
+            sp_errf(err, errlen, "%s: %s", name, sp_status_str(st));
+        rollback(ev, &mark);
+    }
+    return st;
+}
+
+sp_status sp_events_load_file(sp_events *ev, const char *path, const sp_load_options *opt, char *err,
+                              size_t errlen)
+{
+    if (!ev || !path) {
+        sp_errf(err, errlen, "no file given");
+        return SP_ERR_INVALID;
+    }
+    sp_input in;
+    memset(&in, 0, sizeof in);
+    in.kind = SP_INPUT_FD;
+    in.fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (in.fd < 0) {
+        sp_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return SP_ERR_IO;
+    }
+    sp_status st = load(ev, path, &in, opt, err, errlen);
+    input_end(&in);
+    return st;
+}
+
+sp_status sp_events_load_buffer(sp_events *ev, const char *name, const void *data, size_t len,
+                                const sp_load_options *opt, char *err, size_t errlen)
+{
+    if (!ev || (!data && len)) {
+        sp_errf(err, errlen, "no data given");
+        return SP_ERR_INVALID;
+    }
+    sp_input in;
+    memset(&in, 0, sizeof in);
+    in.kind = SP_INPUT_MEM;
+    in.fd = -1;
+    in.mem = data;
+    in.mem_len = len;
+    sp_status st = load(ev, name ? name : "(memory)", &in, opt, err, errlen);
+    input_end(&in);
+    return st;
+}

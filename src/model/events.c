@@ -1,0 +1,510 @@
+/* The event model's storage: interned strings, per-file id maps and growable arrays, and the finishing
+ * pass (sorting, per-request indexes, reference checks) the analyzer relies on. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util_int.h"
+#include "model/events_int.h"
+
+/* ---------- strings ---------- */
+
+static sp_status strtab_rehash(sp_strtab *t, size_t nslots)
+{
+    uint32_t *slots = calloc(nslots, sizeof *slots);
+    if (!slots)
+        return SP_ERR_NOMEM;
+    for (size_t i = 0; i < t->nslots; i++) {
+        uint32_t v = t->slots[i];
+        if (!v)
+            continue;
+        const char *s = t->arena + (v - 1);
+        size_t j = sp_hash_bytes(s, strlen(s), 0) & (nslots - 1);
+        while (slots[j])
+            j = (j + 1) & (nslots - 1);
+        slots[j] = v;
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->nslots = nslots;
+    return SP_OK;
+}
+
+sp_str sp_str_find(const sp_strtab *t, const char *s, size_t len)
+{
+    if (!t->nslots)
+        return SP_EV_NONE;
+    size_t j = sp_hash_bytes(s, len, 0) & (t->nslots - 1);
+    for (;;) {
+        uint32_t v = t->slots[j];
+        if (!v)
+            return SP_EV_NONE;
+        const char *c = t->arena + (v - 1);
+        if (strncmp(c, s, len) == 0 && c[len] == '\0')
+            return v - 1;
+        j = (j + 1) & (t->nslots - 1);
+    }
+}
+
+sp_status sp_str_intern(sp_strtab *t, const char *s, size_t len, sp_str *out)
+{
+    if (len >= SP_EV_MAX_STRING)
+        return SP_ERR_LIMIT;
+    if (memchr(s, '\0', len))
+        return SP_ERR_INVALID;
+    sp_str found = sp_str_find(t, s, len);
+    if (found != SP_EV_NONE) {
+        *out = found;
+        return SP_OK;
+    }
+    if ((t->count + 1) * 2 > t->nslots) {
+        sp_status st = strtab_rehash(t, t->nslots ? t->nslots * 2 : 256);
+        if (st)
+            return st;
+    }
+    if (t->used + len + 1 >= UINT32_MAX - 1)
+        return SP_ERR_LIMIT;
+    sp_status st = sp_grow((void **)&t->arena, &t->cap, t->used + len + 1, 1, UINT32_MAX - 1);
+    if (st)
+        return st;
+    uint32_t off = (uint32_t)t->used;
+    memcpy(t->arena + off, s, len);
+    t->arena[off + len] = '\0';
+    t->used += len + 1;
+    size_t j = sp_hash_bytes(s, len, 0) & (t->nslots - 1);
+    while (t->slots[j])
+        j = (j + 1) & (t->nslots - 1);
+    t->slots[j] = off + 1;
+    t->count++;
+    *out = off;
+    return SP_OK;
+}
+
+const char *sp_str_get(const sp_strtab *t, sp_str id)
+{
+    if (id == SP_EV_NONE || !t->arena || id >= t->used)
+        return "";
+    return t->arena + id;
+}
+
+/* ---------- id maps ---------- */
+
+typedef int (*idmap_eq_fn)(const struct sp_events *ev, uint32_t idx, const void *key);
+
+static sp_status idmap_grow(sp_idmap *m)
+{
+    size_t nslots = m->nslots ? m->nslots * 2 : 1024;
+    uint64_t *keys = malloc(nslots * sizeof *keys);
+    uint32_t *vals = calloc(nslots, sizeof *vals);
+    if (!keys || !vals) {
+        free(keys);
+        free(vals);
+        return SP_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < m->nslots; i++) {
+        if (!m->vals[i])
+            continue;
+        size_t j = m->keys[i] & (nslots - 1);
+        while (vals[j])
+            j = (j + 1) & (nslots - 1);
+        keys[j] = m->keys[i];
+        vals[j] = m->vals[i];
+    }
+    free(m->keys);
+    free(m->vals);
+    m->keys = keys;
+    m->vals = vals;
+    m->nslots = nslots;
+    return SP_OK;
+}
+
+/* Looks up `hash`; on a hash match asks `eq` to confirm. Returns the index or SP_EV_NONE, and the
+ * empty slot where it would go in *slot. */
+static uint32_t idmap_find(const struct sp_events *ev, const sp_idmap *m, uint64_t hash,
+                           idmap_eq_fn eq, const void *key, size_t *slot)
+{
+    size_t j = hash & (m->nslots - 1);
+    for (;;) {
+        if (!m->vals[j]) {
+            *slot = j;
+            return SP_EV_NONE;
+        }
+        if (m->keys[j] == hash && eq(ev, m->vals[j] - 1, key))
+            return m->vals[j] - 1;
+        j = (j + 1) & (m->nslots - 1);
+    }
+}
+
+struct req_key {
+    uint32_t file;
+    const char *id;
+    size_t len;
+};
+
+static int req_eq(const struct sp_events *ev, uint32_t idx, const void *key)
+{
+    const struct req_key *k = key;
+    const sp_ev_request *r = &ev->requests[idx];
+    if (r->file != k->file)
+        return 0;
+    const char *s = sp_str_get(&ev->strings, r->id);
+    return strncmp(s, k->id, k->len) == 0 && s[k->len] == '\0';
+}
+
+struct batch_key {
+    uint32_t file;
+    int64_t id;
+};
+
+static int batch_eq(const struct sp_events *ev, uint32_t idx, const void *key)
+{
+    const struct batch_key *k = key;
+    return ev->batches[idx].file == k->file && ev->batches[idx].id == k->id;
+}
+
+/* ---------- public and internal API ---------- */
+
+static void known_stage_names(struct sp_events *ev);
+
+sp_status sp_events_create(sp_events **out)
+{
+    struct sp_events *ev = calloc(1, sizeof *ev);
+    if (!ev)
+        return SP_ERR_NOMEM;
+    if (idmap_grow(&ev->req_map) || idmap_grow(&ev->batch_map)) {
+        sp_events_destroy(ev);
+        return SP_ERR_NOMEM;
+    }
+    known_stage_names(ev);
+    if (ev->strings.count < 4) {
+        sp_events_destroy(ev);
+        return SP_ERR_NOMEM;
+    }
+    *out = ev;
+    return SP_OK;
+}
+
+void sp_events_destroy(sp_events *ev)
+{
+    if (!ev)
+        return;
+    free(ev->strings.arena);
+    free(ev->strings.slots);
+    free(ev->requests);
+    free(ev->spans);
+    free(ev->batches);
+    free(ev->members);
+    free(ev->acts);
+    free(ev->launches);
+    free(ev->files);
+    free(ev->req_batches);
+    free(ev->req_map.keys);
+    free(ev->req_map.vals);
+    free(ev->batch_map.keys);
+    free(ev->batch_map.vals);
+    free(ev);
+}
+
+static void known_stage_names(struct sp_events *ev)
+{
+    static const char *const names[] = {"preprocess", "queue", "postprocess", "network"};
+    for (size_t i = 0; i < 4; i++) {
+        sp_str id;
+        if (sp_str_intern(&ev->strings, names[i], strlen(names[i]), &id))
+            return;
+    }
+}
+
+void sp_ev_known_stages(struct sp_events *ev, sp_known_stages *out)
+{
+    out->preprocess = sp_str_find(&ev->strings, "preprocess", 10);
+    out->queue = sp_str_find(&ev->strings, "queue", 5);
+    out->postprocess = sp_str_find(&ev->strings, "postprocess", 11);
+    out->network = sp_str_find(&ev->strings, "network", 7);
+}
+
+sp_status sp_ev_add_file(struct sp_events *ev, const char *path, sp_format format, uint32_t *out_file)
+{
+    sp_status st = SP_GROW(ev->files, ev->cap_files, ev->n_files + 1, 1u << 20);
+    if (st)
+        return st;
+    sp_ev_file *f = &ev->files[ev->n_files];
+    memset(f, 0, sizeof *f);
+    size_t len = strlen(path);
+    if (len >= SP_EV_MAX_STRING)
+        len = SP_EV_MAX_STRING - 1;
+    st = sp_str_intern(&ev->strings, path, len, &f->path);
+    if (st)
+        return st;
+    f->format = format;
+    *out_file = (uint32_t)ev->n_files++;
+    ev->finished = false;
+    return SP_OK;
+}
+
+sp_status sp_ev_request_ref(struct sp_events *ev, uint32_t file, const char *id, size_t len,
+                            uint32_t *out_req)
+{
+    uint64_t h = sp_hash_bytes(id, len, file);
+    struct req_key key = {file, id, len};
+    size_t slot;
+    uint32_t idx = idmap_find(ev, &ev->req_map, h, req_eq, &key, &slot);
+    if (idx != SP_EV_NONE) {
+        *out_req = idx;
+        return SP_OK;
+    }
+    sp_status st = SP_GROW(ev->requests, ev->cap_requests, ev->n_requests + 1, SP_EV_MAX_RECORDS);
+    if (st)
+        return st;
+    sp_str sid;
+    st = sp_str_intern(&ev->strings, id, len, &sid);
+    if (st)
+        return st;
+    if ((ev->req_map.count + 1) * 2 > ev->req_map.nslots) {
+        st = idmap_grow(&ev->req_map);
+        if (st)
+            return st;
+        idmap_find(ev, &ev->req_map, h, req_eq, &key, &slot);
+    }
+    idx = (uint32_t)ev->n_requests++;
+    sp_ev_request *r = &ev->requests[idx];
+    memset(r, 0, sizeof *r);
+    r->id = sid;
+    r->file = file;
+    r->arrival_ns = r->done_ns = SP_TIME_NONE;
+    r->client_intended_ns = r->client_send_ns = r->client_done_ns = SP_TIME_NONE;
+    r->input_tokens = -1;
+    ev->req_map.keys[slot] = h;
+    ev->req_map.vals[slot] = idx + 1;
+    ev->req_map.count++;
+    ev->finished = false;
+    *out_req = idx;
+    return SP_OK;
+}
+
+sp_status sp_ev_batch_ref(struct sp_events *ev, uint32_t file, int64_t id, uint32_t *out_batch)
+{
+    uint64_t h = sp_hash_bytes(&id, sizeof id, file);
+    struct batch_key key = {file, id};
+    size_t slot;
+    uint32_t idx = idmap_find(ev, &ev->batch_map, h, batch_eq, &key, &slot);
+    if (idx != SP_EV_NONE) {
+        *out_batch = idx;
+        return SP_OK;
+    }
+    sp_status st = SP_GROW(ev->batches, ev->cap_batches, ev->n_batches + 1, SP_EV_MAX_RECORDS);
+    if (st)
+        return st;
+    if ((ev->batch_map.count + 1) * 2 > ev->batch_map.nslots) {
+        st = idmap_grow(&ev->batch_map);
+        if (st)
+            return st;
+        idmap_find(ev, &ev->batch_map, h, batch_eq, &key, &slot);
+    }
+    idx = (uint32_t)ev->n_batches++;
+    sp_ev_batch *b = &ev->batches[idx];
+    memset(b, 0, sizeof *b);
+    b->id = id;
+    b->file = file;
+    b->start_ns = b->end_ns = SP_TIME_NONE;
+    b->effective_tokens = b->padded_tokens = -1;
+    b->first_member = 0;
+    ev->batch_map.keys[slot] = h;
+    ev->batch_map.vals[slot] = idx + 1;
+    ev->batch_map.count++;
+    ev->finished = false;
+    *out_batch = idx;
+    return SP_OK;
+}
+
+sp_status sp_ev_batch_set_members(struct sp_events *ev, uint32_t batch, const uint32_t *reqs, size_t n)
+{
+    if (n > UINT32_MAX)
+        return SP_ERR_LIMIT;
+    sp_status st = SP_GROW(ev->members, ev->cap_members, ev->n_members + n, SP_EV_MAX_RECORDS);
+    if (st)
+        return st;
+    memcpy(ev->members + ev->n_members, reqs, n * sizeof *reqs);
+    ev->batches[batch].first_member = (uint32_t)ev->n_members;
+    ev->batches[batch].nmembers = (uint32_t)n;
+    ev->n_members += n;
+    ev->finished = false;
+    return SP_OK;
+}
+
+sp_status sp_ev_add_span(struct sp_events *ev, uint32_t req, sp_str stage, uint64_t start_ns,
+                         uint64_t end_ns)
+{
+    sp_status st = SP_GROW(ev->spans, ev->cap_spans, ev->n_spans + 1, SP_EV_MAX_RECORDS);
+    if (st)
+        return st;
+    ev->spans[ev->n_spans++] = (sp_ev_span){req, stage, start_ns, end_ns};
+    ev->finished = false;
+    return SP_OK;
+}
+
+sp_status sp_ev_add_activity(struct sp_events *ev, const sp_ev_activity *a)
+{
+    sp_status st = SP_GROW(ev->acts, ev->cap_acts, ev->n_acts + 1, SP_EV_MAX_RECORDS);
+    if (st)
+        return st;
+    ev->acts[ev->n_acts++] = *a;
+    ev->finished = false;
+    return SP_OK;
+}
+
+sp_status sp_ev_add_launch(struct sp_events *ev, const sp_ev_launch *l)
+{
+    sp_status st = SP_GROW(ev->launches, ev->cap_launches, ev->n_launches + 1, SP_EV_MAX_RECORDS);
+    if (st)
+        return st;
+    ev->launches[ev->n_launches++] = *l;
+    ev->finished = false;
+    return SP_OK;
+}
+
+void sp_events_summarize(const sp_events *ev, sp_events_summary *out)
+{
+    memset(out, 0, sizeof *out);
+    out->files = ev->n_files;
+    for (size_t i = 0; i < ev->n_requests; i++)
+        out->requests += ev->requests[i].has_record;
+    out->stage_spans = ev->n_spans;
+    for (size_t i = 0; i < ev->n_batches; i++)
+        out->batches += ev->batches[i].has_record;
+    for (size_t i = 0; i < ev->n_acts; i++) {
+        if (ev->acts[i].kind == SP_ACT_KERNEL)
+            out->kernels++;
+        else if (ev->acts[i].kind != SP_ACT_SYNC)
+            out->copies++;
+    }
+    out->launches = ev->n_launches;
+    for (size_t f = 0; f < ev->n_files; f++) {
+        out->skipped += ev->files[f].skipped;
+        for (int c = 0; c < SP_DROP_CAUSE_COUNT; c++)
+            out->dropped += ev->files[f].drops[c];
+    }
+}
+
+/* ---------- finishing pass ---------- */
+
+static int span_cmp(const void *a, const void *b)
+{
+    const sp_ev_span *x = a, *y = b;
+    if (x->req != y->req)
+        return x->req < y->req ? -1 : 1;
+    if (x->start_ns != y->start_ns)
+        return x->start_ns < y->start_ns ? -1 : 1;
+    if (x->end_ns != y->end_ns)
+        return x->end_ns < y->end_ns ? -1 : 1;
+    return (x->stage > y->stage) - (x->stage < y->stage);
+}
+
+static int act_cmp(const void *a, const void *b)
+{
+    const sp_ev_activity *x = a, *y = b;
+    if (x->start_ns != y->start_ns)
+        return x->start_ns < y->start_ns ? -1 : 1;
+    if (x->end_ns != y->end_ns)
+        return x->end_ns < y->end_ns ? -1 : 1;
+    return (x->kind > y->kind) - (x->kind < y->kind);
+}
+
+struct batch_order {
+    uint64_t start;
+    uint32_t idx;
+};
+
+static int batch_order_cmp(const void *a, const void *b)
+{
+    const struct batch_order *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t errlen)
+{
+    if (ev->finished)
+        return SP_OK;
+    /* Requests referenced but never recorded. Under lenient they stay in the arrays but are marked
+     * unusable (the analyzer skips requests without a record); the count goes to their file. */
+    for (size_t i = 0; i < ev->n_requests; i++) {
+        sp_ev_request *r = &ev->requests[i];
+        if (r->has_record)
+            continue;
+        if (!lenient) {
+            sp_errf(err, errlen, "%s: request id \"%s\" is referenced by a stage or batch but has no request record",
+                    sp_str_get(&ev->strings, ev->files[r->file].path), sp_str_get(&ev->strings, r->id));
+            return SP_ERR_PARSE;
+        }
+        ev->files[r->file].skipped++;
+    }
+    for (size_t i = 0; i < ev->n_batches; i++) {
+        sp_ev_batch *b = &ev->batches[i];
+        if (b->has_record)
+            continue;
+        if (!lenient) {
+            sp_errf(err, errlen, "%s: batch %lld is referenced by device activity but has no batch record",
+                    sp_str_get(&ev->strings, ev->files[b->file].path), (long long)b->id);
+            return SP_ERR_PARSE;
+        }
+        ev->files[b->file].skipped++;
+    }
+    qsort(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp);
+    qsort(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp);
+    for (size_t i = 0; i < ev->n_requests; i++) {
+        ev->requests[i].first_span = 0;
+        ev->requests[i].nspans = 0;
+        ev->requests[i].first_batch = 0;
+        ev->requests[i].nbatches = 0;
+    }
+    for (size_t i = 0; i < ev->n_spans; i++) {
+        sp_ev_request *r = &ev->requests[ev->spans[i].req];
+        if (r->nspans == 0)
+            r->first_span = (uint32_t)i;
+        r->nspans++;
+    }
+    /* per-request batch lists: count, prefix-sum, fill */
+    size_t total = 0;
+    for (size_t b = 0; b < ev->n_batches; b++)
+        if (ev->batches[b].has_record)
+            total += ev->batches[b].nmembers;
+    free(ev->req_batches);
+    ev->req_batches = malloc((total ? total : 1) * sizeof *ev->req_batches);
+    if (!ev->req_batches) {
+        ev->n_req_batches = 0;
+        return SP_ERR_NOMEM;
+    }
+    ev->n_req_batches = total;
+    for (size_t b = 0; b < ev->n_batches; b++) {
+        if (!ev->batches[b].has_record)
+            continue;
+        for (uint32_t m = 0; m < ev->batches[b].nmembers; m++)
+            ev->requests[ev->members[ev->batches[b].first_member + m]].nbatches++;
+    }
+    uint32_t off = 0;
+    for (size_t i = 0; i < ev->n_requests; i++) {
+        ev->requests[i].first_batch = off;
+        off += ev->requests[i].nbatches;
+        ev->requests[i].nbatches = 0;
+    }
+    /* batches are visited in start order so each request's list is sorted by window */
+    struct batch_order *order = malloc((ev->n_batches ? ev->n_batches : 1) * sizeof *order);
+    if (!order)
+        return SP_ERR_NOMEM;
+    size_t n_order = 0;
+    for (size_t b = 0; b < ev->n_batches; b++)
+        if (ev->batches[b].has_record)
+            order[n_order++] = (struct batch_order){ev->batches[b].start_ns, (uint32_t)b};
+    qsort(order, n_order, sizeof *order, batch_order_cmp);
+    for (size_t k = 0; k < n_order; k++) {
+        const sp_ev_batch *b = &ev->batches[order[k].idx];
+        for (uint32_t m = 0; m < b->nmembers; m++) {
+            sp_ev_request *r = &ev->requests[ev->members[b->first_member + m]];
+            ev->req_batches[r->first_batch + r->nbatches++] = order[k].idx;
+        }
+    }
+    free(order);
+    ev->finished = true;
+    return SP_OK;
+}

@@ -1,0 +1,170 @@
+/* Internal layout of the event model (DESIGN section 2) shared by importers, the analyzer and the
+ * reports. Importers fill it through the sp_ev_* functions below; the analyzer reads the arrays
+ * directly. Everything is indexed by uint32_t; limits are SP_EV_MAX_* (hard caps, SP_ERR_LIMIT). */
+#ifndef SERVPROF_EVENTS_INT_H
+#define SERVPROF_EVENTS_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#include "servprof/events.h"
+#include "servprof/trace.h"
+
+#define SP_EV_MAX_RECORDS (1u << 30)      /* per array */
+#define SP_EV_MAX_STRING 4096u            /* bytes in one interned string */
+#define SP_EV_NONE UINT32_MAX             /* "no index" */
+#define SP_TIME_NONE UINT64_MAX           /* "no time" */
+
+/* Interned strings: offsets into one growing arena, deduplicated by an open-addressing hash. */
+typedef struct sp_strtab {
+    char *arena;
+    size_t used, cap;
+    uint32_t *slots;      /* string offsets + 1; 0 = empty */
+    size_t nslots, count;
+} sp_strtab;
+
+/* Interned string id: offset into the arena. SP_EV_NONE means none. */
+typedef uint32_t sp_str;
+
+/* A request (server side, plus client side when a load-generator trace is merged). */
+typedef struct sp_ev_request {
+    sp_str id;               /* the caller's id as text */
+    uint32_t file;           /* which loaded file it came from (ids are per file) */
+    uint64_t arrival_ns;     /* SP_TIME_NONE until a request record is seen */
+    uint64_t done_ns;
+    int64_t input_tokens;    /* < 0: unknown */
+    uint64_t client_intended_ns; /* SP_TIME_NONE unless merged with a client trace */
+    uint64_t client_send_ns;
+    uint64_t client_done_ns;
+    uint32_t first_span;     /* after sp_ev_finish: spans of this request are
+                                spans[first_span .. first_span+nspans) */
+    uint32_t nspans;
+    uint32_t first_batch;    /* after sp_ev_finish: indexes into req_batches[] */
+    uint32_t nbatches;
+    bool has_record;         /* a request record was seen (not only a reference) */
+} sp_ev_request;
+
+typedef struct sp_ev_span {
+    uint32_t req;            /* index into requests */
+    sp_str stage;            /* stage name */
+    uint64_t start_ns, end_ns;
+} sp_ev_span;
+
+typedef struct sp_ev_batch {
+    int64_t id;              /* the caller's id */
+    uint32_t file;
+    uint64_t start_ns, end_ns;   /* SP_TIME_NONE until a batch record is seen */
+    int64_t effective_tokens;    /* < 0: unknown */
+    int64_t padded_tokens;       /* < 0: unknown */
+    uint32_t first_member;   /* members[first_member .. +nmembers) are request indexes */
+    uint32_t nmembers;
+    uint32_t device;
+    bool has_record;
+} sp_ev_batch;
+
+typedef enum sp_act_kind {
+    SP_ACT_KERNEL = 0,
+    SP_ACT_H2D,
+    SP_ACT_D2H,
+    SP_ACT_D2D,
+    SP_ACT_MEMSET,
+    SP_ACT_COPY_OTHER,
+    SP_ACT_SYNC              /* synchronisation: not device work (DESIGN section 6) */
+} sp_act_kind;
+
+/* Device activity: kernels, copies, memsets and syncs. */
+typedef struct sp_ev_activity {
+    uint64_t start_ns, end_ns;
+    uint64_t correlation;    /* 0: none */
+    uint64_t bytes;
+    int64_t stream;
+    sp_str name;             /* kernel name; SP_EV_NONE for copies */
+    uint32_t batch;          /* index into batches, or SP_EV_NONE (tie by window) */
+    uint32_t device;
+    uint32_t file;
+    uint8_t kind;            /* sp_act_kind */
+} sp_ev_activity;
+
+/* Host-side launch call (cudaLaunchKernel etc.) for launch statistics. */
+typedef struct sp_ev_launch {
+    uint64_t start_ns, end_ns;
+    uint64_t correlation;
+    sp_str name;
+    uint32_t file;
+} sp_ev_launch;
+
+/* Per-file key -> index map (request ids, batch ids). */
+typedef struct sp_idmap {
+    uint64_t *keys;          /* hash of (file, id) */
+    uint32_t *vals;          /* index + 1; 0 = empty */
+    size_t nslots, count;
+} sp_idmap;
+
+typedef struct sp_ev_file {
+    sp_str path;
+    sp_format format;
+    double price_per_hour;   /* from the trace's meta; <= 0 unknown */
+    uint64_t drops[SP_DROP_CAUSE_COUNT];
+    uint64_t skipped;        /* malformed records skipped (lenient) */
+} sp_ev_file;
+
+#define SP_GROW_ARRAY(name, type) type *name; size_t n_##name, cap_##name
+
+struct sp_events {
+    sp_strtab strings;
+    SP_GROW_ARRAY(requests, sp_ev_request);
+    SP_GROW_ARRAY(spans, sp_ev_span);
+    SP_GROW_ARRAY(batches, sp_ev_batch);
+    SP_GROW_ARRAY(members, uint32_t);
+    SP_GROW_ARRAY(acts, sp_ev_activity);
+    SP_GROW_ARRAY(launches, sp_ev_launch);
+    SP_GROW_ARRAY(files, sp_ev_file);
+    uint32_t *req_batches;   /* after sp_ev_finish: batch indexes per request (see first_batch) */
+    size_t n_req_batches;
+    sp_idmap req_map;
+    sp_idmap batch_map;
+    bool finished;           /* sp_ev_finish ran; adding more events clears it */
+    bool has_client;         /* some request carries client-side times */
+};
+
+/* ---- Building (importers). Each returns SP_OK, SP_ERR_NOMEM or SP_ERR_LIMIT. ---- */
+
+/* Interns `len` bytes (not NUL-terminated) and writes the id to `*out`. */
+sp_status sp_str_intern(sp_strtab *t, const char *s, size_t len, sp_str *out);
+/* NUL-terminated text of an interned string; "" for SP_EV_NONE. */
+const char *sp_str_get(const sp_strtab *t, sp_str id);
+/* Finds without interning: SP_EV_NONE if absent. */
+sp_str sp_str_find(const sp_strtab *t, const char *s, size_t len);
+
+/* Registers a new file; its index is the `file` argument of the calls below. */
+sp_status sp_ev_add_file(struct sp_events *ev, const char *path, sp_format format, uint32_t *out_file);
+
+/* Finds or creates the request with text id (`id`, `len`) in `file`; new ones have has_record false
+ * and SP_TIME_NONE times. */
+sp_status sp_ev_request_ref(struct sp_events *ev, uint32_t file, const char *id, size_t len,
+                            uint32_t *out_req);
+/* Finds or creates the batch with integer id `id` in `file`. */
+sp_status sp_ev_batch_ref(struct sp_events *ev, uint32_t file, int64_t id, uint32_t *out_batch);
+/* Sets a batch's members (request indexes, copied). Replaces earlier members. */
+sp_status sp_ev_batch_set_members(struct sp_events *ev, uint32_t batch, const uint32_t *reqs, size_t n);
+
+sp_status sp_ev_add_span(struct sp_events *ev, uint32_t req, sp_str stage, uint64_t start_ns,
+                         uint64_t end_ns);
+sp_status sp_ev_add_activity(struct sp_events *ev, const sp_ev_activity *a);
+sp_status sp_ev_add_launch(struct sp_events *ev, const sp_ev_launch *l);
+
+/* Known stage names, interned at create: */
+typedef struct sp_known_stages {
+    sp_str preprocess, queue, postprocess, network;
+} sp_known_stages;
+void sp_ev_known_stages(struct sp_events *ev, sp_known_stages *out);
+
+/* Sorts spans by request and start, builds per-request span and batch lists, sorts activity by start.
+ * Checks references: a request referenced (by a stage or a batch) but never given a request record,
+ * or a batch referenced by device activity but never given a batch record, is an error naming the id
+ * unless `lenient` (then they are dropped and counted as skipped in their file). Writes a message to
+ * `err`. Idempotent; called by the analyzer. */
+sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t errlen);
+
+#endif
