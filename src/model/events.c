@@ -196,6 +196,7 @@ void sp_events_destroy(sp_events *ev)
     free(ev->acts);
     free(ev->launches);
     free(ev->files);
+    free(ev->clients);
     free(ev->req_batches);
     free(ev->req_map.keys);
     free(ev->req_map.vals);
@@ -362,6 +363,58 @@ sp_status sp_ev_add_launch(struct sp_events *ev, const sp_ev_launch *l)
     return SP_OK;
 }
 
+sp_status sp_ev_add_client(struct sp_events *ev, const sp_ev_client *c)
+{
+    sp_status st = SP_GROW(ev->clients, ev->cap_clients, ev->n_clients + 1, SP_EV_MAX_RECORDS);
+    if (st)
+        return st;
+    ev->clients[ev->n_clients++] = *c;
+    ev->finished = false;
+    return SP_OK;
+}
+
+/* Client records join requests by id text across files: a hash of the text to the first request
+ * index holding it. */
+static sp_status join_clients(struct sp_events *ev)
+{
+    ev->clients_unjoined = 0;
+    ev->has_client = false;
+    if (!ev->n_clients)
+        return SP_OK;
+    size_t nslots = 16;
+    while (nslots < ev->n_requests * 2)
+        nslots *= 2;
+    uint32_t *slots = calloc(nslots, sizeof *slots);
+    if (!slots)
+        return SP_ERR_NOMEM;
+    for (size_t i = 0; i < ev->n_requests; i++) {
+        if (!ev->requests[i].has_record)
+            continue;
+        size_t j = (ev->requests[i].id * 2654435761u) & (nslots - 1);
+        while (slots[j] && ev->requests[slots[j] - 1].id != ev->requests[i].id)
+            j = (j + 1) & (nslots - 1);
+        if (!slots[j])
+            slots[j] = (uint32_t)i + 1;
+    }
+    for (size_t c = 0; c < ev->n_clients; c++) {
+        const sp_ev_client *cl = &ev->clients[c];
+        size_t j = (cl->id * 2654435761u) & (nslots - 1);
+        while (slots[j] && ev->requests[slots[j] - 1].id != cl->id)
+            j = (j + 1) & (nslots - 1);
+        if (!slots[j]) {
+            ev->clients_unjoined++;
+            continue;
+        }
+        sp_ev_request *r = &ev->requests[slots[j] - 1];
+        r->client_intended_ns = cl->intended_ns;
+        r->client_send_ns = cl->send_ns;
+        r->client_done_ns = cl->done_ns;
+        ev->has_client = true;
+    }
+    free(slots);
+    return SP_OK;
+}
+
 void sp_events_summarize(const sp_events *ev, sp_events_summary *out)
 {
     memset(out, 0, sizeof *out);
@@ -450,6 +503,9 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
         }
         ev->files[b->file].skipped++;
     }
+    sp_status jst = join_clients(ev);
+    if (jst)
+        return jst;
     qsort(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp);
     qsort(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp);
     for (size_t i = 0; i < ev->n_requests; i++) {

@@ -94,6 +94,18 @@ typedef struct sp_ev_launch {
     uint32_t file;
 } sp_ev_launch;
 
+/* A client-side record from the load generator's trace ("ev":"client"): joined at sp_ev_finish to
+ * the server request with the same id text in any file (the client's ids are the server's, sent as
+ * X-Request-Id). Unjoined client records are counted, not errors. */
+typedef struct sp_ev_client {
+    sp_str id;
+    uint64_t intended_ns;    /* when the open-loop schedule meant to send it */
+    uint64_t send_ns;        /* when it was actually sent */
+    uint64_t done_ns;        /* when the response was fully received */
+    int32_t status;          /* HTTP status, or < 0 for a transport error */
+    uint32_t file;
+} sp_ev_client;
+
 /* Per-file key -> index map (request ids, batch ids). */
 typedef struct sp_idmap {
     uint64_t *keys;          /* hash of (file, id) */
@@ -120,6 +132,8 @@ struct sp_events {
     SP_GROW_ARRAY(acts, sp_ev_activity);
     SP_GROW_ARRAY(launches, sp_ev_launch);
     SP_GROW_ARRAY(files, sp_ev_file);
+    SP_GROW_ARRAY(clients, sp_ev_client);
+    size_t clients_unjoined;  /* after sp_ev_finish */
     uint32_t *req_batches;   /* after sp_ev_finish: batch indexes per request (see first_batch) */
     size_t n_req_batches;
     sp_idmap req_map;
@@ -153,6 +167,7 @@ sp_status sp_ev_add_span(struct sp_events *ev, uint32_t req, sp_str stage, uint6
                          uint64_t end_ns);
 sp_status sp_ev_add_activity(struct sp_events *ev, const sp_ev_activity *a);
 sp_status sp_ev_add_launch(struct sp_events *ev, const sp_ev_launch *l);
+sp_status sp_ev_add_client(struct sp_events *ev, const sp_ev_client *c);
 
 /* Known stage names, interned at create: */
 typedef struct sp_known_stages {
@@ -160,7 +175,8 @@ typedef struct sp_known_stages {
 } sp_known_stages;
 void sp_ev_known_stages(struct sp_events *ev, sp_known_stages *out);
 
-/* Sorts spans by request and start, builds per-request span and batch lists, sorts activity by start.
+/* Joins client records to requests (setting client_* times and has_client), then sorts spans by
+ * request and start, builds per-request span and batch lists, sorts activity by start.
  * Checks references: a request referenced (by a stage or a batch) but never given a request record,
  * or a batch referenced by device activity but never given a batch record, is an error naming the id
  * unless `lenient` (then they are dropped and counted as skipped in their file). Writes a message to
