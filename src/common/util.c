@@ -1,5 +1,5 @@
 /* Status strings, the clock, the log callback and growth helpers used across servprof. */
-#define _GNU_SOURCE
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* Opens a trace (file or memory, gzip or plain), detects its format from the content and hands it to
  * the matching importer. */
-#define _GNU_SOURCE
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

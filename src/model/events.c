@@ -247,7 +247,7 @@ sp_status sp_ev_request_ref(struct sp_events *ev, uint32_t file, const char *id,
 {
     uint64_t h = sp_hash_bytes(id, len, file);
     struct req_key key = {file, id, len};
-    size_t slot;
+    size_t slot = 0;
     uint32_t idx = idmap_find(ev, &ev->req_map, h, req_eq, &key, &slot);
     if (idx != SP_EV_NONE) {
         *out_req = idx;
@@ -286,7 +286,7 @@ sp_status sp_ev_batch_ref(struct sp_events *ev, uint32_t file, int64_t id, uint3
 {
     uint64_t h = sp_hash_bytes(&id, sizeof id, file);
     struct batch_key key = {file, id};
-    size_t slot;
+    size_t slot = 0;
     uint32_t idx = idmap_find(ev, &ev->batch_map, h, batch_eq, &key, &slot);
     if (idx != SP_EV_NONE) {
         *out_batch = idx;
