@@ -52,6 +52,7 @@ typedef struct sp_cupti_stats {
     char conflict_with[64];       /* the other subscriber's name as CUPTI reports it ("" unknown) */
     uint64_t kernels, copies, memsets, syncs, launches;
     uint64_t attributed;          /* kernels/copies/memsets recorded with a batch id */
+    uint64_t kernel_ns;           /* sum of kernel durations (concurrent kernels each count) */
     uint64_t cupti_dropped;       /* records CUPTI dropped; also in the trace as buffer_full */
     uint64_t invalid;             /* records with missing timestamps, not recorded */
     uint64_t correlation_evicted; /* launches forgotten before their device work completed */

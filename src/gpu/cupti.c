@@ -451,6 +451,7 @@ static void fill_counts(sp_cupti_stats *s)
     s->syncs = g.ctx.counts.syncs;
     s->launches = __atomic_load_n(&g.ctx.counts.launches, __ATOMIC_RELAXED);
     s->attributed = g.ctx.counts.attributed;
+    s->kernel_ns = g.ctx.counts.kernel_ns;
     s->cupti_dropped = g.ctx.counts.cupti_dropped;
     s->invalid = g.ctx.counts.invalid;
     s->correlation_evicted = g.ctx.map.evicted;
@@ -524,10 +525,11 @@ static void injection_atexit(void)
     sp_status cst = sp_recorder_close(g.own_rec);
     g.own_rec = NULL;
     fprintf(stderr,
-            "servprof-cupti: wrote %s: %llu kernels, %llu copies, %llu memsets, %llu syncs, "
+            "servprof-cupti: wrote %s: %llu kernels (%.3f ms summed), %llu copies, %llu memsets, %llu syncs, "
             "%llu launches (%llu batch-attributed), %llu dropped by CUPTI, clock offset %lld ns "
             "+/- %llu ns, drift %lld ns%s%s\n",
-            g.trace_path, (unsigned long long)s.kernels, (unsigned long long)s.copies,
+            g.trace_path, (unsigned long long)s.kernels, (double)s.kernel_ns / 1e6,
+            (unsigned long long)s.copies,
             (unsigned long long)s.memsets, (unsigned long long)s.syncs,
             (unsigned long long)s.launches, (unsigned long long)s.attributed,
             (unsigned long long)s.cupti_dropped, (long long)s.clock_offset_ns,

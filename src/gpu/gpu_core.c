@@ -343,6 +343,7 @@ void sp_gpu_emit_kernel(sp_gpu_ctx *c, const sp_gpu_kernel_act *a)
         return;
     }
     c->counts.kernels++;
+    c->counts.kernel_ns += k.end_ns - k.start_ns;
     if (k.batch_id != SP_NO_BATCH)
         c->counts.attributed++;
     sp_record_kernel(c->rec, &k);

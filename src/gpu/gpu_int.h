@@ -153,6 +153,7 @@ typedef struct sp_gpu_counts {
     uint64_t invalid;           /* records with a zero or reversed time range: not recorded */
     uint64_t cupti_dropped;     /* records CUPTI dropped (cuptiActivityGetNumDroppedRecords) */
     uint64_t attributed;        /* kernels and copies recorded with a batch id */
+    uint64_t kernel_ns;         /* sum of recorded kernels' durations (overlaps counted twice) */
 } sp_gpu_counts;
 
 /* Conversion state. One per collector; the record functions below are not thread-safe against

@@ -299,6 +299,7 @@ static void test_round_trip(void)
     CHECK_EQ_U64(c.counts.copies, 2);
     CHECK_EQ_U64(c.counts.memsets, 1);
     CHECK_EQ_U64(c.counts.invalid, 1);
+    CHECK_EQ_U64(c.counts.kernel_ns, 7000 + 1000); /* k1 20000-13000, k2 22000-21000 */
     CHECK_EQ_U64(c.counts.attributed, 3); /* h2d, k1, memset */
     CHECK_EQ_U64(c.counts.cupti_dropped, 3);
     /* The name cache gives the recorder's id, the same for both kernels. */
