@@ -387,7 +387,7 @@ static sp_status start_locked(sp_recorder *rec, const sp_cupti_options *opt)
         g.sub = NULL;
         other[CUPTI_OLD_SUBSCRIBER_NAME_MIN_LEN] = '\0';
         g.last.subscriber_conflict = r == CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED;
-        snprintf(g.last.conflict_with, sizeof g.last.conflict_with, "%s", other);
+        snprintf(g.last.conflict_with, sizeof g.last.conflict_with, "%.63s", other);
         if (g.last.subscriber_conflict) {
             sp_log(SP_LOG_ERROR,
                    "servprof-cupti: another CUPTI subscriber is active (%s): Nsight, the PyTorch "
