@@ -61,7 +61,7 @@ CUDA_INJECTION64_PATH=$LIB NVTX_INJECTION64_PATH=$CUPTI_LIB SERVPROF_TRACE=$TRAC
   || { cat "$WORK/inject.err"; die "the example failed under injection"; }
 t3=$(date +%s.%N)
 cat "$WORK/inject.out" "$WORK/inject.err"
-printf 'wall time: plain %.3f s, injected %.3f s\n' "$(echo "$t1 - $t0" | bc)" "$(echo "$t3 - $t2" | bc)"
+python3 -c "import sys; a=[float(x) for x in sys.argv[1:]]; print('wall time: plain %.3f s, injected %.3f s' % (a[1]-a[0], a[3]-a[2]))" "$t0" "$t1" "$t2" "$t3"
 [ -s "$TRACE" ] || die "no trace written at $TRACE"
 grep -q "servprof-cupti: wrote" "$WORK/inject.err" || fail "the collector printed no exit summary"
 grep -q "UNTRACED" "$WORK/inject.err" && fail "the collector did not trace (see above)"
