@@ -61,9 +61,10 @@ typedef struct sp_load_progress {
 
 typedef void (*sp_load_progress_fn)(void *user, const sp_load_progress *progress);
 
-/* Options of one run. Initialise with sp_load_options_init, then change fields. Every pointer is
+/* Options of one run. Initialise with sp_load_config_init, then change fields. (Named "config", not
+ * "options": sp_load_options is the trace loader's, in events.h, and both headers may be included.) Every pointer is
  * borrowed for the duration of sp_load_run. */
-typedef struct sp_load_options {
+typedef struct sp_load_config {
     const char *url;          /* http://HOST[:PORT][/PATH]; default http://127.0.0.1:8080/v1/embeddings */
     double rate;              /* target requests per second (not used by REPLAY); default 100 */
     double duration_s;        /* measured duration after warm-up; used when requests == 0; default 10 */
@@ -89,7 +90,7 @@ typedef struct sp_load_options {
     void *progress_user;
     const atomic_int *stop;   /* if set and it becomes non-zero, no more requests are sent, in-flight
                                * ones are awaited (up to timeout_s), and the run returns normally */
-} sp_load_options;
+} sp_load_config;
 
 /* Latency figures in nanoseconds; exact nearest-rank percentiles (DESIGN section 4) over recorded
  * values; all zero when count == 0. */
@@ -127,7 +128,7 @@ typedef struct sp_load_result {
 } sp_load_result;
 
 /* Fills *opts with the defaults above. */
-SP_API void sp_load_options_init(sp_load_options *opts);
+SP_API void sp_load_config_init(sp_load_config *opts);
 
 /* Runs the load described by *opts on the calling thread and returns when every scheduled request
  * has an outcome. Reentrant: several runs may proceed on different threads (no global state; the
@@ -137,7 +138,7 @@ SP_API void sp_load_options_init(sp_load_options *opts);
  * written; socket set-up failed), SP_ERR_PARSE (a replay/length file is malformed; the message names
  * file and line), SP_ERR_LIMIT (a cap above is exceeded), SP_ERR_NOMEM. `err` (may be NULL) gets a
  * message on failure. Transport errors during the run are outcomes, not failures. */
-SP_API sp_status sp_load_run(const sp_load_options *opts, sp_load_result **result, char *err,
+SP_API sp_status sp_load_run(const sp_load_config *opts, sp_load_result **result, char *err,
                              size_t errlen);
 
 /* Frees a result; NULL is fine. */

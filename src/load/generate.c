@@ -89,7 +89,7 @@ double sp_rng_gamma(sp_rng *r, double shape)
 
 /* ---- arrivals ---- */
 
-sp_status sp_arrivals_init(sp_arrivals *a, const sp_load_options *o, const uint64_t *replay,
+sp_status sp_arrivals_init(sp_arrivals *a, const sp_load_config *o, const uint64_t *replay,
                            size_t n_replay, char *err, size_t errlen)
 {
     memset(a, 0, sizeof *a);
@@ -303,7 +303,7 @@ static const char *const k_words[64] = {
     "request", "queue",  "kernel", "latency", "budget", "signal", "river",  "window",
     "garden",  "silver", "market", "letter",  "summer", "engine", "planet", "orange"};
 
-sp_status sp_textgen_init(sp_textgen *t, const sp_load_options *o, char *err, size_t errlen)
+sp_status sp_textgen_init(sp_textgen *t, const sp_load_config *o, char *err, size_t errlen)
 {
     memset(t, 0, sizeof *t);
     t->kind = o->length;

@@ -54,7 +54,7 @@ typedef struct load_conn {
 } load_conn;
 
 typedef struct load_run {
-    const sp_load_options *o;
+    const sp_load_config *o;
     sp_url url;
     struct sockaddr_storage addr;
     socklen_t addrlen;
@@ -93,7 +93,7 @@ typedef struct load_run {
     char id_prefix[72];
 } load_run;
 
-void sp_load_options_init(sp_load_options *o)
+void sp_load_config_init(sp_load_config *o)
 {
     memset(o, 0, sizeof *o);
     o->url = "http://127.0.0.1:8080/v1/embeddings";
@@ -502,7 +502,7 @@ static int wait_events(load_run *r, struct epoll_event *evs, int max, uint64_t n
 
 /* ---- set-up, results, trace ---- */
 
-static sp_status check_options(const sp_load_options *o, char *err, size_t errlen)
+static sp_status check_options(const sp_load_config *o, char *err, size_t errlen)
 {
     if (o->connections < 1 || o->connections > SP_LOAD_MAX_CONNECTIONS) {
         sp_errf(err, errlen, "connections must be in [1, %u], not %u", SP_LOAD_MAX_CONNECTIONS,
@@ -597,7 +597,7 @@ static void add_status(sp_load_result *res, int status)
 
 static sp_status compute_result(load_run *r, sp_load_result *res)
 {
-    const sp_load_options *o = r->o;
+    const sp_load_config *o = r->o;
     size_t n = r->n_recs;
     uint64_t *corr = malloc((n ? n : 1) * sizeof *corr);
     uint64_t *unc = malloc((n ? n : 1) * sizeof *unc);
@@ -750,7 +750,7 @@ static void run_free(load_run *r)
     sp_textgen_free(&r->text);
 }
 
-sp_status sp_load_run(const sp_load_options *o, sp_load_result **result, char *err, size_t errlen)
+sp_status sp_load_run(const sp_load_config *o, sp_load_result **result, char *err, size_t errlen)
 {
     if (!o || !result) {
         sp_errf(err, errlen, "sp_load_run: NULL argument");

@@ -35,7 +35,7 @@ typedef struct sp_arrivals {
 
 /* Validates the arrival options (rate > 0, cv > 0) and prepares the generator; `replay` (borrowed)
  * is used for REPLAY. */
-sp_status sp_arrivals_init(sp_arrivals *a, const sp_load_options *o, const uint64_t *replay,
+sp_status sp_arrivals_init(sp_arrivals *a, const sp_load_config *o, const uint64_t *replay,
                            size_t n_replay, char *err, size_t errlen);
 /* Next offset; false when a replay is exhausted. Offsets are non-decreasing. */
 bool sp_arrivals_next(sp_arrivals *a, uint64_t *offset_ns);
@@ -57,7 +57,7 @@ typedef struct sp_textgen {
     size_t n_lines;
 } sp_textgen;
 
-sp_status sp_textgen_init(sp_textgen *t, const sp_load_options *o, char *err, size_t errlen);
+sp_status sp_textgen_init(sp_textgen *t, const sp_load_config *o, char *err, size_t errlen);
 void sp_textgen_free(sp_textgen *t);
 /* Words in the next request (draws from the distribution; FILE: the next line's word count). */
 /* Words in request `index`'s text (FILE: that line's word count). A pure function of (seed, index). */
