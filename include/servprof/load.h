@@ -107,7 +107,7 @@ typedef struct sp_load_status_count {
 
 /* Result of a run: figures over the measured requests (warm-up excluded). */
 typedef struct sp_load_result {
-    double target_rate;        /* requested rate (REPLAY: scheduled requests / schedule span) */
+    double target_rate;        /* requested rate (REPLAY: scheduled / (last - first intended)) */
     double achieved_rate;      /* responses / (last response done - first intended send) */
     double send_rate;          /* sent / (last send - first intended send) */
     double duration_s;         /* first intended send to last outcome */

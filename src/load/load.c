@@ -657,7 +657,7 @@ static sp_status compute_result(load_run *r, sp_load_result *res)
     free(lag);
     if (o->arrival == SP_LOAD_ARRIVAL_REPLAY)
         res->target_rate = res->scheduled > 1 && last_int > first_int
-                               ? (double)(res->scheduled - 1) * 1e9 / (double)(last_int - first_int)
+                               ? (double)res->scheduled * 1e9 / (double)(last_int - first_int)
                                : 0.0;
     else
         res->target_rate = o->rate;
