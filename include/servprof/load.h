@@ -1,0 +1,151 @@
+/* servprof load: an open-loop HTTP load generator for embedding services. The schedule of send
+ * times is fixed in advance and never slowed down by slow responses; latency is measured from each
+ * request's intended send time (corrected, as wrk2 and MLPerf LoadGen do) and, beside it, from the
+ * actual send (uncorrected). See docs/load.md. */
+#ifndef SERVPROF_LOAD_H
+#define SERVPROF_LOAD_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "servprof/servprof.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Hard caps. A run refuses options that would schedule more than SP_LOAD_MAX_REQUESTS requests
+ * (each costs 32 bytes of memory for exact percentiles and the trace); connections are capped at
+ * SP_LOAD_MAX_CONNECTIONS; one request's text at SP_LOAD_MAX_WORDS words or SP_LOAD_MAX_TEXT bytes. */
+#define SP_LOAD_MAX_REQUESTS 16000000u
+#define SP_LOAD_MAX_CONNECTIONS 10000u
+#define SP_LOAD_MAX_WORDS 100000u
+#define SP_LOAD_MAX_TEXT (1u << 20)
+#define SP_LOAD_MAX_STATUSES 32
+
+/* How send times are spaced. */
+typedef enum sp_load_arrival {
+    SP_LOAD_ARRIVAL_POISSON = 0, /* exponential gaps with mean 1/rate */
+    SP_LOAD_ARRIVAL_CONSTANT,    /* gaps of exactly 1/rate */
+    SP_LOAD_ARRIVAL_GAMMA,       /* gamma gaps with mean 1/rate and coefficient of variation gamma_cv */
+    SP_LOAD_ARRIVAL_REPLAY       /* timestamps read from replay_path (seconds, one per line) */
+} sp_load_arrival;
+
+/* How many words each request's text has. */
+typedef enum sp_load_length {
+    SP_LOAD_LENGTH_LOGNORMAL = 0, /* log-normal with arithmetic mean length_mean, log-space sd length_sigma */
+    SP_LOAD_LENGTH_UNIFORM,       /* uniform integer in [length_min, length_max] */
+    SP_LOAD_LENGTH_FIXED,         /* always length_fixed */
+    SP_LOAD_LENGTH_FILE           /* the lines of length_path, in order, cycled; the text is the line */
+} sp_load_length;
+
+/* Outcome codes in sp_load_record.status and the trace's "status" when no HTTP status was received. */
+#define SP_LOAD_ERR_CONNECT (-1)  /* the connection could not be opened */
+#define SP_LOAD_ERR_TIMEOUT (-2)  /* no complete response within timeout_s of the send */
+#define SP_LOAD_ERR_IO (-3)       /* the connection broke (reset, closed) before a full response */
+#define SP_LOAD_ERR_PROTOCOL (-4) /* the response was not parseable HTTP/1.x */
+#define SP_LOAD_ERR_UNSENT (-5)   /* the run was stopped before the request could be sent */
+
+/* Progress figures passed to the progress callback about once per second. */
+typedef struct sp_load_progress {
+    double elapsed_s;       /* since the schedule started */
+    uint64_t scheduled;     /* requests whose intended time has come */
+    uint64_t completed;     /* requests with an outcome (response or error) */
+    uint64_t errors;        /* outcomes that are not an HTTP response */
+    uint64_t in_flight;     /* sent, no outcome yet */
+    uint64_t waiting;       /* due but not yet sent (no connection free) */
+    unsigned connections;   /* open now */
+    double rate_last_s;     /* outcomes per second over the last interval */
+} sp_load_progress;
+
+typedef void (*sp_load_progress_fn)(void *user, const sp_load_progress *progress);
+
+/* Options of one run. Initialise with sp_load_config_init, then change fields. (Named "config", not
+ * "options": sp_load_options is the trace loader's, in events.h, and both headers may be included.) Every pointer is
+ * borrowed for the duration of sp_load_run. */
+typedef struct sp_load_config {
+    const char *url;          /* http://HOST[:PORT][/PATH]; default http://127.0.0.1:8080/v1/embeddings */
+    double rate;              /* target requests per second (not used by REPLAY); default 100 */
+    double duration_s;        /* measured duration after warm-up; used when requests == 0; default 10 */
+    uint64_t requests;        /* if > 0: send exactly this many measured requests (after warm-up) */
+    double warmup_s;          /* requests intended in the first warmup_s seconds are sent and traced
+                               * but kept out of the figures; default 0 */
+    unsigned connections;     /* cap on open connections (opened on demand); default 64 */
+    uint64_t seed;            /* seeds arrivals and texts; the same seed gives the same schedule */
+    double timeout_s;         /* per request, from its send; default 10 */
+    sp_load_arrival arrival;  /* default POISSON */
+    double gamma_cv;          /* GAMMA: coefficient of variation of the gaps (> 0; 1 = Poisson-like) */
+    const char *replay_path;  /* REPLAY: file of timestamps */
+    sp_load_length length;    /* default LOGNORMAL */
+    double length_mean;       /* LOGNORMAL: arithmetic mean in words; default 32 */
+    double length_sigma;      /* LOGNORMAL: sd of ln(length); default 0.5 */
+    unsigned length_min, length_max; /* UNIFORM bounds (inclusive); default 1..64 */
+    unsigned length_fixed;    /* FIXED; default 32 */
+    const char *length_path;  /* FILE: one request text per line */
+    const char *model;        /* the "model" field of each body; default "servprof" */
+    const char *id_prefix;    /* request ids are "<prefix>-<n>"; default "c1" */
+    const char *trace_path;   /* if set: client trace (servprof.events/1 JSONL) written at the end */
+    sp_load_progress_fn progress; /* if set: called about once per second from the run's thread */
+    void *progress_user;
+    const atomic_int *stop;   /* if set and it becomes non-zero, no more requests are sent, in-flight
+                               * ones are awaited (up to timeout_s), and the run returns normally */
+} sp_load_config;
+
+/* Latency figures in nanoseconds; exact nearest-rank percentiles (DESIGN section 4) over recorded
+ * values; all zero when count == 0. */
+typedef struct sp_load_latency {
+    uint64_t count;
+    uint64_t p50, p90, p95, p99, p999, max;
+    double mean;
+} sp_load_latency;
+
+typedef struct sp_load_status_count {
+    int status;
+    uint64_t count;
+} sp_load_status_count;
+
+/* Result of a run: figures over the measured requests (warm-up excluded). */
+typedef struct sp_load_result {
+    double target_rate;        /* requested rate (REPLAY: scheduled / (last - first intended)) */
+    double achieved_rate;      /* responses / (last response done - first intended send) */
+    double send_rate;          /* sent / (last send - first intended send) */
+    double duration_s;         /* first intended send to last outcome */
+    uint64_t scheduled;        /* measured requests in the schedule */
+    uint64_t warmup;           /* warm-up requests (sent, traced, not counted below) */
+    uint64_t sent;             /* measured requests written to a connection */
+    uint64_t responses;        /* got a complete HTTP response (any status) */
+    uint64_t ok;               /* responses with status 200-299 */
+    uint64_t http_errors;      /* responses with another status */
+    uint64_t connect_errors, timeouts, io_errors, protocol_errors, unsent;
+    sp_load_status_count statuses[SP_LOAD_MAX_STATUSES]; /* responses by HTTP status */
+    size_t n_statuses;
+    uint64_t retries;          /* requests re-sent once because a kept-alive connection had closed */
+    unsigned connections_opened, peak_connections;
+    sp_load_latency corrected;   /* done - intended, over responses */
+    sp_load_latency uncorrected; /* done - send, over responses */
+    sp_load_latency lag;         /* send - intended (schedule lag), over sent requests */
+} sp_load_result;
+
+/* Fills *opts with the defaults above. */
+SP_API void sp_load_config_init(sp_load_config *opts);
+
+/* Runs the load described by *opts on the calling thread and returns when every scheduled request
+ * has an outcome. Reentrant: several runs may proceed on different threads (no global state; the
+ * calling thread's timer slack is lowered during the run and restored). On SP_OK *result is a new
+ * result owned by the caller (free with sp_load_result_destroy). Returns SP_ERR_INVALID (bad option
+ * or URL, the message says which), SP_ERR_IO (a replay/length file or the trace cannot be read or
+ * written; socket set-up failed), SP_ERR_PARSE (a replay/length file is malformed; the message names
+ * file and line), SP_ERR_LIMIT (a cap above is exceeded), SP_ERR_NOMEM. `err` (may be NULL) gets a
+ * message on failure. Transport errors during the run are outcomes, not failures. */
+SP_API sp_status sp_load_run(const sp_load_config *opts, sp_load_result **result, char *err,
+                             size_t errlen);
+
+/* Frees a result; NULL is fine. */
+SP_API void sp_load_result_destroy(sp_load_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,493 @@
+/* What the load generator sends and when: the seeded random source, the arrival processes
+ * (Poisson, constant, gamma with a chosen coefficient of variation, replay) and request texts whose
+ * word counts follow the chosen length distribution. Everything is deterministic for a seed. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util_int.h"
+#include "load/load_int.h"
+
+/* ---- random numbers ---- */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+void sp_rng_seed(sp_rng *r, uint64_t seed, uint64_t stream)
+{
+    uint64_t x = seed ^ (stream * 0xd1342543de82ef95ull);
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&x);
+}
+
+static inline uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+uint64_t sp_rng_next(sp_rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double sp_rng_uniform(sp_rng *r)
+{
+    /* 53 random bits, shifted by half a step so neither 0 nor 1 can come out (log(0) is avoided) */
+    return ((double)(sp_rng_next(r) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+double sp_rng_normal(sp_rng *r)
+{
+    for (;;) {
+        double u = 2.0 * sp_rng_uniform(r) - 1.0, v = 2.0 * sp_rng_uniform(r) - 1.0;
+        double s = u * u + v * v;
+        if (s > 0.0 && s < 1.0)
+            return u * sqrt(-2.0 * log(s) / s);
+    }
+}
+
+double sp_rng_gamma(sp_rng *r, double shape)
+{
+    /* Marsaglia and Tsang (2000), "A simple method for generating gamma variables"; for shape < 1
+     * the boost gamma(a) = gamma(a + 1) * U^(1/a) from the same paper. */
+    if (shape < 1.0) {
+        double g = sp_rng_gamma(r, shape + 1.0);
+        return g * pow(sp_rng_uniform(r), 1.0 / shape);
+    }
+    double d = shape - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
+    for (;;) {
+        double x, v;
+        do {
+            x = sp_rng_normal(r);
+            v = 1.0 + c * x;
+        } while (v <= 0.0);
+        v = v * v * v;
+        double u = sp_rng_uniform(r);
+        if (u < 1.0 - 0.0331 * x * x * x * x)
+            return d * v;
+        if (log(u) < 0.5 * x * x + d * (1.0 - v + log(v)))
+            return d * v;
+    }
+}
+
+/* ---- arrivals ---- */
+
+sp_status sp_arrivals_init(sp_arrivals *a, const sp_load_config *o, const uint64_t *replay,
+                           size_t n_replay, char *err, size_t errlen)
+{
+    memset(a, 0, sizeof *a);
+    a->kind = o->arrival;
+    if (o->arrival != SP_LOAD_ARRIVAL_REPLAY) {
+        if (!(o->rate > 0.0) || o->rate > 1e8) {
+            sp_errf(err, errlen, "rate must be in (0, 1e8] requests per second, not %g", o->rate);
+            return SP_ERR_INVALID;
+        }
+        a->gap_mean_ns = 1e9 / o->rate;
+    }
+    switch (o->arrival) {
+    case SP_LOAD_ARRIVAL_POISSON:
+    case SP_LOAD_ARRIVAL_CONSTANT:
+        break;
+    case SP_LOAD_ARRIVAL_GAMMA:
+        if (!(o->gamma_cv > 0.0) || o->gamma_cv > 100.0) {
+            sp_errf(err, errlen, "gamma burstiness (coefficient of variation) must be in (0, 100], not %g",
+                    o->gamma_cv);
+            return SP_ERR_INVALID;
+        }
+        /* gamma gaps with shape k and scale theta have mean k*theta and CV 1/sqrt(k) */
+        a->shape = 1.0 / (o->gamma_cv * o->gamma_cv);
+        break;
+    case SP_LOAD_ARRIVAL_REPLAY:
+        if (!replay || n_replay == 0) {
+            sp_errf(err, errlen, "replay needs at least one timestamp");
+            return SP_ERR_INVALID;
+        }
+        a->replay = replay;
+        a->n_replay = n_replay;
+        break;
+    default:
+        sp_errf(err, errlen, "unknown arrival process %d", (int)o->arrival);
+        return SP_ERR_INVALID;
+    }
+    sp_rng_seed(&a->rng, o->seed, 1);
+    return SP_OK;
+}
+
+bool sp_arrivals_next(sp_arrivals *a, uint64_t *offset_ns)
+{
+    uint64_t i = a->index;
+    switch (a->kind) {
+    case SP_LOAD_ARRIVAL_CONSTANT:
+        /* i * gap rather than a running sum, so rounding never accumulates into drift */
+        *offset_ns = (uint64_t)llround((double)i * a->gap_mean_ns);
+        break;
+    case SP_LOAD_ARRIVAL_POISSON:
+        /* the first request goes at offset 0; then exponential gaps, -ln(U) * mean */
+        if (i > 0)
+            a->t_ns += -log(sp_rng_uniform(&a->rng)) * a->gap_mean_ns;
+        *offset_ns = (uint64_t)a->t_ns;
+        break;
+    case SP_LOAD_ARRIVAL_GAMMA:
+        if (i > 0)
+            a->t_ns += sp_rng_gamma(&a->rng, a->shape) * (a->gap_mean_ns / a->shape);
+        *offset_ns = (uint64_t)a->t_ns;
+        break;
+    case SP_LOAD_ARRIVAL_REPLAY:
+        if (i >= a->n_replay)
+            return false;
+        *offset_ns = a->replay[i];
+        break;
+    }
+    a->index++;
+    return true;
+}
+
+/* Reads a whole file, refusing more than `cap` bytes. */
+static sp_status read_file(const char *path, size_t cap, char **data, size_t *len, char *err,
+                           size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        sp_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return SP_ERR_IO;
+    }
+    size_t cap_buf = 65536, n = 0;
+    char *buf = malloc(cap_buf + 1);
+    if (!buf) {
+        fclose(f);
+        return SP_ERR_NOMEM;
+    }
+    for (;;) {
+        if (n == cap_buf) {
+            if (cap_buf >= cap) {
+                free(buf);
+                fclose(f);
+                sp_errf(err, errlen, "%s: larger than the limit of %zu bytes", path, cap);
+                return SP_ERR_LIMIT;
+            }
+            size_t nc = cap_buf * 2 > cap ? cap : cap_buf * 2;
+            char *nb = realloc(buf, nc + 1);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return SP_ERR_NOMEM;
+            }
+            buf = nb;
+            cap_buf = nc;
+        }
+        size_t got = fread(buf + n, 1, cap_buf - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        sp_errf(err, errlen, "%s: read error", path);
+        return SP_ERR_IO;
+    }
+    buf[n] = '\0';
+    *data = buf;
+    *len = n;
+    return SP_OK;
+}
+
+#define SP_LOAD_MAX_FILE ((size_t)256 << 20)
+
+sp_status sp_load_read_replay(const char *path, uint64_t **offsets, size_t *n_out, char *err,
+                              size_t errlen)
+{
+    char *data;
+    size_t len;
+    sp_status st = read_file(path, SP_LOAD_MAX_FILE, &data, &len, err, errlen);
+    if (st != SP_OK)
+        return st;
+    uint64_t *arr = NULL;
+    size_t cap = 0, n = 0, lineno = 0;
+    double first = 0.0, prev = 0.0;
+    char *p = data, *end = data + len;
+    while (p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *le = nl ? nl : end;
+        lineno++;
+        char *q = p;
+        while (q < le && isspace((unsigned char)*q))
+            q++;
+        if (q < le && *q != '#') {
+            /* the line is NUL-terminated for strtod by overwriting its newline */
+            char saved = *le;
+            if (le < end)
+                *le = '\0';
+            char *e;
+            errno = 0;
+            double v = strtod(q, &e);
+            while (e < le && isspace((unsigned char)*e))
+                e++;
+            bool ok = e != q && e == le && errno == 0 && isfinite(v) && v >= 0.0;
+            if (le < end)
+                *le = saved;
+            if (!ok) {
+                sp_errf(err, errlen, "%s:%zu: expected a timestamp in seconds (a number >= 0)", path,
+                        lineno);
+                st = SP_ERR_PARSE;
+                goto out;
+            }
+            if (n == 0)
+                first = prev = v;
+            if (v < prev) {
+                sp_errf(err, errlen, "%s:%zu: timestamp %.9g is before the previous one (%.9g)", path,
+                        lineno, v, prev);
+                st = SP_ERR_PARSE;
+                goto out;
+            }
+            if (v - first > 1e7) {
+                sp_errf(err, errlen, "%s:%zu: more than 1e7 s after the first timestamp", path, lineno);
+                st = SP_ERR_LIMIT;
+                goto out;
+            }
+            prev = v;
+            st = SP_GROW(arr, cap, n + 1, SP_LOAD_MAX_REQUESTS);
+            if (st != SP_OK) {
+                sp_errf(err, errlen, "%s:%zu: more than %u timestamps", path, lineno,
+                        SP_LOAD_MAX_REQUESTS);
+                goto out;
+            }
+            arr[n++] = (uint64_t)llround((v - first) * 1e9);
+        }
+        p = nl ? nl + 1 : end;
+    }
+    if (n == 0) {
+        sp_errf(err, errlen, "%s: no timestamps", path);
+        st = SP_ERR_PARSE;
+        goto out;
+    }
+    *offsets = arr;
+    *n_out = n;
+    arr = NULL;
+    st = SP_OK;
+out:
+    free(arr);
+    free(data);
+    return st;
+}
+
+/* ---- texts ---- */
+
+/* Any deterministic word list does: ordinary lower-case English words, 3 to 8 letters, so that a
+ * word-piece tokenizer sees roughly one to two tokens per word. */
+static const char *const k_words[64] = {
+    "time",    "person", "year",   "way",     "day",    "thing",  "man",    "world",
+    "life",    "hand",   "part",   "child",   "eye",    "woman",  "place",  "work",
+    "week",    "case",   "point",  "number",  "group",  "problem", "fact",  "good",
+    "new",     "first",  "last",   "long",    "great",  "little", "own",    "other",
+    "old",     "right",  "big",    "high",    "small",  "large",  "next",   "early",
+    "young",   "public", "bad",    "able",    "serve",  "model",  "batch",  "token",
+    "request", "queue",  "kernel", "latency", "budget", "signal", "river",  "window",
+    "garden",  "silver", "market", "letter",  "summer", "engine", "planet", "orange"};
+
+sp_status sp_textgen_init(sp_textgen *t, const sp_load_config *o, char *err, size_t errlen)
+{
+    memset(t, 0, sizeof *t);
+    t->kind = o->length;
+    t->seed = o->seed;
+    switch (o->length) {
+    case SP_LOAD_LENGTH_LOGNORMAL:
+        if (!(o->length_mean >= 1.0) || o->length_mean > SP_LOAD_MAX_WORDS || !(o->length_sigma >= 0.0) ||
+            o->length_sigma > 5.0) {
+            sp_errf(err, errlen, "log-normal length needs mean in [1, %u] words and sigma in [0, 5]",
+                    SP_LOAD_MAX_WORDS);
+            return SP_ERR_INVALID;
+        }
+        /* E[exp(N(mu, s^2))] = exp(mu + s^2/2): mu is chosen so the arithmetic mean is length_mean */
+        t->sigma = o->length_sigma;
+        t->mu = log(o->length_mean) - 0.5 * o->length_sigma * o->length_sigma;
+        return SP_OK;
+    case SP_LOAD_LENGTH_UNIFORM:
+        if (o->length_min < 1 || o->length_max < o->length_min || o->length_max > SP_LOAD_MAX_WORDS) {
+            sp_errf(err, errlen, "uniform length needs 1 <= min <= max <= %u words", SP_LOAD_MAX_WORDS);
+            return SP_ERR_INVALID;
+        }
+        t->min = o->length_min;
+        t->max = o->length_max;
+        return SP_OK;
+    case SP_LOAD_LENGTH_FIXED:
+        if (o->length_fixed < 1 || o->length_fixed > SP_LOAD_MAX_WORDS) {
+            sp_errf(err, errlen, "fixed length must be in [1, %u] words", SP_LOAD_MAX_WORDS);
+            return SP_ERR_INVALID;
+        }
+        t->fixed = o->length_fixed;
+        return SP_OK;
+    case SP_LOAD_LENGTH_FILE:
+        break;
+    default:
+        sp_errf(err, errlen, "unknown length distribution %d", (int)o->length);
+        return SP_ERR_INVALID;
+    }
+    if (!o->length_path) {
+        sp_errf(err, errlen, "length from a file needs a path");
+        return SP_ERR_INVALID;
+    }
+    char *data;
+    size_t len;
+    sp_status st = read_file(o->length_path, SP_LOAD_MAX_FILE, &data, &len, err, errlen);
+    if (st != SP_OK)
+        return st;
+    size_t cap = 0, cap_w = 0, lineno = 0;
+    char *p = data, *end = data + len;
+    while (p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *le = nl ? nl : end;
+        lineno++;
+        if (le > p && le[-1] == '\r')
+            le--;
+        size_t ll = (size_t)(le - p);
+        if (ll > 0) {
+            if (ll * 6 > SP_LOAD_MAX_TEXT) {
+                sp_errf(err, errlen, "%s:%zu: line longer than the limit of %u bytes (escaped)",
+                        o->length_path, lineno, SP_LOAD_MAX_TEXT);
+                st = SP_ERR_LIMIT;
+                goto fail;
+            }
+            if ((st = SP_GROW(t->lines, cap, t->n_lines + 1, SP_LOAD_MAX_REQUESTS)) != SP_OK ||
+                (st = SP_GROW(t->line_words, cap_w, t->n_lines + 1, SP_LOAD_MAX_REQUESTS)) != SP_OK) {
+                sp_errf(err, errlen, "%s:%zu: too many lines", o->length_path, lineno);
+                goto fail;
+            }
+            char *esc = malloc(ll * 6 + 1);
+            if (!esc) {
+                st = SP_ERR_NOMEM;
+                goto fail;
+            }
+            size_t k = 0;
+            uint32_t words = 0;
+            bool in_word = false;
+            for (size_t i = 0; i < ll; i++) {
+                unsigned char c = (unsigned char)p[i];
+                bool sp = isspace(c);
+                if (!sp && !in_word)
+                    words++;
+                in_word = !sp;
+                /* JSON string escaping; bytes >= 0x80 pass through (UTF-8 is the user's business) */
+                if (c == '"' || c == '\\') {
+                    esc[k++] = '\\';
+                    esc[k++] = (char)c;
+                } else if (c < 0x20) {
+                    k += (size_t)snprintf(esc + k, 7, "\\u%04x", c);
+                } else {
+                    esc[k++] = (char)c;
+                }
+            }
+            esc[k] = '\0';
+            t->lines[t->n_lines] = esc;
+            t->line_words[t->n_lines] = words;
+            t->n_lines++;
+        }
+        p = nl ? nl + 1 : end;
+    }
+    free(data);
+    if (t->n_lines == 0) {
+        sp_errf(err, errlen, "%s: no non-empty lines", o->length_path);
+        sp_textgen_free(t);
+        return SP_ERR_PARSE;
+    }
+    return SP_OK;
+fail:
+    free(data);
+    sp_textgen_free(t);
+    return st;
+}
+
+void sp_textgen_free(sp_textgen *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->n_lines; i++)
+        free(t->lines[i]);
+    free(t->lines);
+    free(t->line_words);
+    t->lines = NULL;
+    t->line_words = NULL;
+    t->n_lines = 0;
+}
+
+/* Each request's draw comes from its own stream seeded by (seed, index), so a request's text does
+ * not depend on the order in which requests were sent (retries, connection races). */
+static void request_rng(const sp_textgen *t, uint64_t index, sp_rng *rng)
+{
+    sp_rng_seed(rng, t->seed, 0x100000000ull + index);
+}
+
+static uint32_t draw_words(sp_textgen *t, uint64_t index, sp_rng *rng)
+{
+    switch (t->kind) {
+    case SP_LOAD_LENGTH_LOGNORMAL: {
+        double w = exp(t->mu + t->sigma * sp_rng_normal(rng));
+        if (!(w < (double)SP_LOAD_MAX_WORDS))
+            return SP_LOAD_MAX_WORDS;
+        long n = lround(w);
+        return n < 1 ? 1u : (uint32_t)n;
+    }
+    case SP_LOAD_LENGTH_UNIFORM:
+        return t->min + (uint32_t)(sp_rng_next(rng) % ((uint64_t)t->max - t->min + 1));
+    case SP_LOAD_LENGTH_FIXED:
+        return t->fixed;
+    case SP_LOAD_LENGTH_FILE:
+        return t->line_words[index % t->n_lines];
+    }
+    return 1;
+}
+
+uint32_t sp_textgen_words(sp_textgen *t, uint64_t index)
+{
+    sp_rng rng;
+    request_rng(t, index, &rng);
+    return draw_words(t, index, &rng);
+}
+
+size_t sp_textgen_text(sp_textgen *t, uint64_t index, char *buf, size_t cap, uint32_t *words)
+{
+    sp_rng rng;
+    request_rng(t, index, &rng);
+    uint32_t n = draw_words(t, index, &rng);
+    if (t->kind == SP_LOAD_LENGTH_FILE) {
+        const char *line = t->lines[index % t->n_lines];
+        size_t ll = strlen(line);
+        if (ll > cap)
+            ll = cap; /* cannot happen with the buffer sized to SP_LOAD_MAX_TEXT */
+        memcpy(buf, line, ll);
+        *words = n;
+        return ll;
+    }
+    size_t k = 0;
+    uint32_t w = 0;
+    for (; w < n; w++) {
+        const char *word = k_words[sp_rng_next(&rng) >> 58];
+        size_t wl = strlen(word);
+        if (k + wl + 1 > cap)
+            break;
+        if (w)
+            buf[k++] = ' ';
+        memcpy(buf + k, word, wl);
+        k += wl;
+    }
+    *words = w;
+    return k;
+}

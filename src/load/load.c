@@ -1,0 +1,932 @@
+/* The open-loop engine of `servprof load`: one thread, one epoll set, a schedule fixed in advance.
+ * A request whose intended time has come goes out on an idle keep-alive connection, else on a newly
+ * opened one (up to the cap), else it waits; its latency counts from the intended time either way.
+ *
+ * Why a hand-written HTTP/1.1 client instead of libcurl multi: the goal is to sustain at least 0.8x
+ * wrk's request rate while staying open-loop on a 2-core machine. Per request this client does one
+ * send() and usually one recv() with a precomputed header prefix, and one epoll_pwait2 covers both
+ * the schedule's next deadline (ns resolution, no timerfd) and all sockets; curl's multi interface
+ * adds per-transfer easy-handle set-up, header callbacks and its own timer bookkeeping on top. The
+ * client only needs POST with a body, Content-Length or chunked responses, and keep-alive. */
+#include <errno.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/util_int.h"
+#include "load/load_int.h"
+
+#define REC_WARMUP 1u
+#define REC_SENT 2u
+#define REC_RETRIED 4u
+#define NO_REQ UINT32_MAX
+
+/* One request of the schedule (32 bytes: SP_LOAD_MAX_REQUESTS of them fit in 512 MB). */
+typedef struct load_rec {
+    uint64_t intended, send, done; /* CLOCK_MONOTONIC ns; send/done 0 until known */
+    int32_t status;                /* HTTP status, SP_LOAD_ERR_*, or 0 while pending */
+    uint32_t flags;
+} load_rec;
+
+enum conn_state { CONN_FREE = 0, CONN_CONNECTING, CONN_IDLE, CONN_BUSY };
+
+typedef struct load_conn {
+    int fd;
+    enum conn_state state;
+    bool reused;       /* carried a request before: a quiet close by the server earns one retry */
+    bool want_out;     /* EPOLLOUT is armed (connecting, or a partial write) */
+    uint32_t req;      /* request in flight, or NO_REQ */
+    uint64_t deadline; /* ns: connect or response timeout */
+    uint64_t got;      /* response bytes received for the current request */
+    char *wbuf;
+    size_t wcap, wlen, woff;
+    sp_http_resp resp;
+} load_conn;
+
+typedef struct load_run {
+    const sp_load_config *o;
+    sp_url url;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    int family;
+    int ep;
+    bool have_pwait2;
+
+    load_conn *conns;
+    unsigned cap;
+    unsigned n_open, peak_open, opened;
+    uint32_t *idle; /* stack of idle connection slots */
+    unsigned n_idle;
+    uint32_t *free_slots;
+    unsigned n_free;
+
+    load_rec *recs;
+    size_t n_recs, cap_recs;
+    size_t next_dispatch; /* first request never handed to a connection */
+    uint32_t *retry;      /* requests to re-send (at most one retry each) */
+    size_t n_retry, cap_retry;
+    uint64_t retries;
+
+    sp_arrivals arr;
+    sp_textgen text;
+    bool gen_done;
+    uint64_t next_offset; /* the next arrival, valid while !gen_done */
+    uint64_t t0, warmup_ns, end_ns, timeout_ns;
+    uint64_t measured_gen, measured_cap; /* requests mode */
+
+    uint64_t completed, errors, in_flight;
+    char *body; /* scratch: the JSON body of the request being built */
+    size_t body_cap;
+    char prefix[1536]; /* request line and fixed headers up to "X-Request-Id: " */
+    size_t prefix_len;
+    char model_json[300];
+    char id_prefix[72];
+} load_run;
+
+void sp_load_config_init(sp_load_config *o)
+{
+    memset(o, 0, sizeof *o);
+    o->url = "http://127.0.0.1:8080/v1/embeddings";
+    o->rate = 100.0;
+    o->duration_s = 10.0;
+    o->connections = 64;
+    o->seed = 1;
+    o->timeout_s = 10.0;
+    o->arrival = SP_LOAD_ARRIVAL_POISSON;
+    o->gamma_cv = 1.0;
+    o->length = SP_LOAD_LENGTH_LOGNORMAL;
+    o->length_mean = 32.0;
+    o->length_sigma = 0.5;
+    o->length_min = 1;
+    o->length_max = 64;
+    o->length_fixed = 32;
+    o->model = "servprof";
+    o->id_prefix = "c1";
+}
+
+void sp_load_result_destroy(sp_load_result *r)
+{
+    free(r);
+}
+
+/* ---- schedule ---- */
+
+/* Draws the next arrival, deciding whether it belongs to the schedule (duration or count). */
+static void gen_advance(load_run *r)
+{
+    uint64_t off;
+    if (!sp_arrivals_next(&r->arr, &off)) {
+        r->gen_done = true;
+        return;
+    }
+    if (off >= r->warmup_ns) {
+        if (r->o->requests) {
+            if (r->measured_gen >= r->measured_cap) {
+                r->gen_done = true;
+                return;
+            }
+        } else if (off >= r->end_ns) {
+            r->gen_done = true;
+            return;
+        }
+    }
+    r->next_offset = off;
+}
+
+/* Appends every arrival whose time has come. */
+static void gen_due(load_run *r, uint64_t now)
+{
+    while (!r->gen_done && r->t0 + r->next_offset <= now) {
+        if (SP_GROW(r->recs, r->cap_recs, r->n_recs + 1, SP_LOAD_MAX_REQUESTS) != SP_OK) {
+            r->gen_done = true; /* unreachable with the up-front check; stop rather than fail */
+            break;
+        }
+        load_rec *q = &r->recs[r->n_recs++];
+        memset(q, 0, sizeof *q);
+        q->intended = r->t0 + r->next_offset;
+        if (r->next_offset < r->warmup_ns)
+            q->flags = REC_WARMUP;
+        else
+            r->measured_gen++;
+        gen_advance(r);
+    }
+}
+
+/* ---- connections ---- */
+
+static void outcome(load_run *r, uint32_t req, int status, uint64_t now)
+{
+    load_rec *q = &r->recs[req];
+    q->status = status;
+    q->done = now;
+    r->completed++;
+    if (status < 0)
+        r->errors++;
+}
+
+static void conn_close(load_run *r, uint32_t slot)
+{
+    load_conn *c = &r->conns[slot];
+    if (c->state == CONN_FREE)
+        return;
+    if (c->state == CONN_IDLE) {
+        for (unsigned i = 0; i < r->n_idle; i++)
+            if (r->idle[i] == slot) {
+                r->idle[i] = r->idle[--r->n_idle];
+                break;
+            }
+    }
+    close(c->fd); /* also removes it from the epoll set */
+    c->fd = -1;
+    c->state = CONN_FREE;
+    c->req = NO_REQ;
+    c->reused = false;
+    c->want_out = false;
+    r->n_open--;
+    r->free_slots[r->n_free++] = slot;
+}
+
+/* The connection broke while `c->req` was in flight: retry once if a kept-alive connection was
+ * closed by the server before answering (the normal race of keep-alive), else an error. */
+static void conn_fail(load_run *r, uint32_t slot, int status, uint64_t now)
+{
+    load_conn *c = &r->conns[slot];
+    uint32_t req = c->req;
+    if (req != NO_REQ) {
+        r->in_flight--;
+        load_rec *q = &r->recs[req];
+        if (status == SP_LOAD_ERR_IO && c->reused && c->got == 0 && !(q->flags & REC_RETRIED) &&
+            SP_GROW(r->retry, r->cap_retry, r->n_retry + 1, SP_LOAD_MAX_REQUESTS) == SP_OK) {
+            q->flags |= REC_RETRIED;
+            r->retry[r->n_retry++] = req;
+            r->retries++;
+        } else {
+            outcome(r, req, status, now);
+        }
+        c->req = NO_REQ;
+    }
+    conn_close(r, slot);
+}
+
+static void set_events(load_run *r, uint32_t slot, bool out)
+{
+    load_conn *c = &r->conns[slot];
+    if (c->want_out == out)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.u32 = slot};
+    epoll_ctl(r->ep, EPOLL_CTL_MOD, c->fd, &ev);
+    c->want_out = out;
+}
+
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+/* Builds request `req` into the connection's write buffer. */
+static sp_status build_request(load_run *r, load_conn *c, uint32_t req)
+{
+    /* body: {"input":"<text>","model":"<model>"} */
+    static const char head[] = "{\"input\":\"";
+    size_t k = sizeof head - 1;
+    memcpy(r->body, head, k);
+    uint32_t words;
+    k += sp_textgen_text(&r->text, req, r->body + k, SP_LOAD_MAX_TEXT, &words);
+    size_t ml = strlen(r->model_json);
+    memcpy(r->body + k, r->model_json, ml);
+    k += ml;
+    size_t need = r->prefix_len + 128 + k;
+    if (need > c->wcap) {
+        size_t nc = c->wcap ? c->wcap : 1024;
+        while (nc < need)
+            nc *= 2;
+        char *nb = realloc(c->wbuf, nc);
+        if (!nb)
+            return SP_ERR_NOMEM;
+        c->wbuf = nb;
+        c->wcap = nc;
+    }
+    char *p = c->wbuf;
+    memcpy(p, r->prefix, r->prefix_len);
+    p += r->prefix_len;
+    size_t il = strlen(r->id_prefix);
+    memcpy(p, r->id_prefix, il);
+    p += il;
+    *p++ = '-';
+    p = put_u64(p, (uint64_t)req + 1);
+    memcpy(p, "\r\nContent-Length: ", 18);
+    p += 18;
+    p = put_u64(p, k);
+    memcpy(p, "\r\n\r\n", 4);
+    p += 4;
+    memcpy(p, r->body, k);
+    p += k;
+    c->wlen = (size_t)(p - c->wbuf);
+    c->woff = 0;
+    return SP_OK;
+}
+
+/* Writes what is left of the request; arms EPOLLOUT if the socket is full. */
+static void conn_write(load_run *r, uint32_t slot, uint64_t now)
+{
+    load_conn *c = &r->conns[slot];
+    while (c->woff < c->wlen) {
+        ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+        if (n > 0) {
+            c->woff += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            set_events(r, slot, true);
+            return;
+        }
+        conn_fail(r, slot, SP_LOAD_ERR_IO, now);
+        return;
+    }
+    set_events(r, slot, false);
+}
+
+/* Hands request `req` to an open, idle connection and sends it. */
+static void conn_send(load_run *r, uint32_t slot, uint32_t req)
+{
+    load_conn *c = &r->conns[slot];
+    c->state = CONN_BUSY;
+    c->req = req;
+    c->got = 0;
+    sp_http_resp_reset(&c->resp);
+    r->in_flight++;
+    if (build_request(r, c, req) != SP_OK) {
+        conn_fail(r, slot, SP_LOAD_ERR_IO, sp_now_ns());
+        return;
+    }
+    uint64_t now = sp_now_ns();
+    load_rec *q = &r->recs[req];
+    q->send = now;
+    q->flags |= REC_SENT;
+    c->deadline = now + r->timeout_ns;
+    conn_write(r, slot, now);
+}
+
+/* Opens a new connection for request `req`. False if no slot is free. */
+static bool conn_open(load_run *r, uint32_t req)
+{
+    if (r->n_free == 0)
+        return false;
+    uint64_t now = sp_now_ns();
+    int fd = socket(r->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        /* out of descriptors or buffers: the request fails to connect; the schedule goes on */
+        r->recs[req].send = now;
+        outcome(r, req, SP_LOAD_ERR_CONNECT, now);
+        return true;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int rc = connect(fd, (struct sockaddr *)&r->addr, r->addrlen);
+    if (rc < 0 && errno != EINPROGRESS) {
+        close(fd);
+        r->recs[req].send = now;
+        outcome(r, req, SP_LOAD_ERR_CONNECT, now);
+        return true;
+    }
+    uint32_t slot = r->free_slots[--r->n_free];
+    load_conn *c = &r->conns[slot];
+    c->fd = fd;
+    c->req = NO_REQ;
+    c->reused = false;
+    c->want_out = rc < 0;
+    r->n_open++;
+    r->opened++;
+    if (r->n_open > r->peak_open)
+        r->peak_open = r->n_open;
+    struct epoll_event ev = {.events = EPOLLIN | (rc < 0 ? EPOLLOUT : 0), .data.u32 = slot};
+    if (epoll_ctl(r->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        c->state = CONN_CONNECTING;
+        conn_close(r, slot);
+        r->recs[req].send = now;
+        outcome(r, req, SP_LOAD_ERR_CONNECT, now);
+        return true;
+    }
+    if (rc == 0) {
+        conn_send(r, slot, req);
+    } else {
+        c->state = CONN_CONNECTING;
+        c->req = req;
+        c->deadline = now + r->timeout_ns;
+        r->recs[req].send = now; /* provisional: replaced when the request is written */
+        r->in_flight++;
+    }
+    return true;
+}
+
+/* Sends due requests: retries first, then the schedule in order. */
+static void dispatch(load_run *r)
+{
+    for (;;) {
+        bool from_retry = r->n_retry > 0;
+        uint32_t req;
+        if (from_retry)
+            req = r->retry[r->n_retry - 1];
+        else if (r->next_dispatch < r->n_recs)
+            req = (uint32_t)r->next_dispatch;
+        else
+            return;
+        if (r->n_idle > 0) {
+            uint32_t slot = r->idle[--r->n_idle];
+            if (from_retry)
+                r->n_retry--;
+            else
+                r->next_dispatch++;
+            conn_send(r, slot, req);
+        } else if (r->n_free > 0) {
+            if (from_retry)
+                r->n_retry--;
+            else
+                r->next_dispatch++;
+            conn_open(r, req);
+        } else {
+            return; /* every connection is busy and the cap is reached: the request waits */
+        }
+    }
+}
+
+static void on_connected(load_run *r, uint32_t slot, uint64_t now)
+{
+    load_conn *c = &r->conns[slot];
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
+        conn_fail(r, slot, SP_LOAD_ERR_CONNECT, now);
+        return;
+    }
+    uint32_t req = c->req;
+    r->in_flight--; /* conn_send counts it again */
+    conn_send(r, slot, req);
+}
+
+static void on_readable(load_run *r, uint32_t slot, char *buf, size_t bufsz)
+{
+    load_conn *c = &r->conns[slot];
+    for (;;) {
+        ssize_t n = recv(c->fd, buf, bufsz, 0);
+        uint64_t now = sp_now_ns();
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (c->state != CONN_BUSY) {
+            /* an idle connection closed (or sent something unasked): drop it */
+            conn_close(r, slot);
+            return;
+        }
+        if (n <= 0) {
+            if (n == 0)
+                sp_http_resp_eof(&c->resp);
+            if (n == 0 && c->resp.state == SP_HTTP_DONE) {
+                r->in_flight--;
+                outcome(r, c->req, c->resp.status, now);
+                c->req = NO_REQ;
+                conn_close(r, slot);
+            } else {
+                conn_fail(r, slot, SP_LOAD_ERR_IO, now);
+            }
+            return;
+        }
+        c->got += (uint64_t)n;
+        size_t used = sp_http_resp_feed(&c->resp, buf, (size_t)n);
+        if (c->resp.state == SP_HTTP_ERROR) {
+            conn_fail(r, slot, SP_LOAD_ERR_PROTOCOL, now);
+            return;
+        }
+        if (c->resp.state == SP_HTTP_DONE) {
+            r->in_flight--;
+            outcome(r, c->req, c->resp.status, now);
+            c->req = NO_REQ;
+            /* bytes beyond the response were never asked for (no pipelining): distrust the socket */
+            if (c->resp.conn_close || used < (size_t)n) {
+                conn_close(r, slot);
+            } else {
+                c->state = CONN_IDLE;
+                c->reused = true;
+                r->idle[r->n_idle++] = slot;
+            }
+            return;
+        }
+        if ((size_t)n < bufsz)
+            return; /* the socket is drained: wait for the next readiness */
+    }
+}
+
+static void check_timeouts(load_run *r, uint64_t now)
+{
+    for (uint32_t s = 0; s < r->cap; s++) {
+        load_conn *c = &r->conns[s];
+        if ((c->state == CONN_BUSY || c->state == CONN_CONNECTING) && c->deadline <= now)
+            conn_fail(r, s, c->state == CONN_CONNECTING ? SP_LOAD_ERR_CONNECT : SP_LOAD_ERR_TIMEOUT, now);
+    }
+}
+
+/* Waits for socket events until `deadline` (absolute ns). */
+static int wait_events(load_run *r, struct epoll_event *evs, int max, uint64_t now, uint64_t deadline)
+{
+    uint64_t d = deadline > now ? deadline - now : 0;
+    if (r->have_pwait2) {
+        struct timespec ts = {.tv_sec = (time_t)(d / 1000000000u), .tv_nsec = (long)(d % 1000000000u)};
+        int n = epoll_pwait2(r->ep, evs, max, &ts, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        r->have_pwait2 = false; /* kernels before 5.11: millisecond waits, rounded up */
+    }
+    return epoll_wait(r->ep, evs, max, (int)((d + 999999u) / 1000000u));
+}
+
+/* ---- set-up, results, trace ---- */
+
+static sp_status check_options(const sp_load_config *o, char *err, size_t errlen)
+{
+    if (o->connections < 1 || o->connections > SP_LOAD_MAX_CONNECTIONS) {
+        sp_errf(err, errlen, "connections must be in [1, %u], not %u", SP_LOAD_MAX_CONNECTIONS,
+                o->connections);
+        return SP_ERR_INVALID;
+    }
+    if (!(o->timeout_s > 0.0) || o->timeout_s > 3600.0) {
+        sp_errf(err, errlen, "timeout must be in (0, 3600] seconds, not %g", o->timeout_s);
+        return SP_ERR_INVALID;
+    }
+    if (!(o->warmup_s >= 0.0) || o->warmup_s > 86400.0) {
+        sp_errf(err, errlen, "warm-up must be in [0, 86400] seconds, not %g", o->warmup_s);
+        return SP_ERR_INVALID;
+    }
+    if (o->requests == 0 && (!(o->duration_s > 0.0) || o->duration_s > 1e6)) {
+        sp_errf(err, errlen, "duration must be in (0, 1e6] seconds, not %g", o->duration_s);
+        return SP_ERR_INVALID;
+    }
+    if (o->requests > SP_LOAD_MAX_REQUESTS) {
+        sp_errf(err, errlen, "at most %u requests per run", SP_LOAD_MAX_REQUESTS);
+        return SP_ERR_LIMIT;
+    }
+    if (o->arrival != SP_LOAD_ARRIVAL_REPLAY && o->rate > 0.0) {
+        /* the expected count, with room for Poisson's spread, must fit under the cap */
+        double span = o->warmup_s + (o->requests ? 0.0 : o->duration_s);
+        double expect = o->rate * span + (double)o->requests;
+        if (expect + 6.0 * sqrt(expect) > (double)SP_LOAD_MAX_REQUESTS) {
+            sp_errf(err, errlen, "rate x (warm-up + duration) = %.0f requests exceeds the limit of %u per run",
+                    expect, SP_LOAD_MAX_REQUESTS);
+            return SP_ERR_LIMIT;
+        }
+    }
+    const char *idp = o->id_prefix ? o->id_prefix : "";
+    size_t il = strlen(idp);
+    if (il == 0 || il > 64) {
+        sp_errf(err, errlen, "id prefix must be 1 to 64 characters");
+        return SP_ERR_INVALID;
+    }
+    for (size_t i = 0; i < il; i++) {
+        char ch = idp[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '.' || ch == '-')) {
+            sp_errf(err, errlen, "id prefix '%s': only letters, digits, '_', '.', '-'", idp);
+            return SP_ERR_INVALID;
+        }
+    }
+    const char *m = o->model ? o->model : "";
+    if (strlen(m) > 64) {
+        sp_errf(err, errlen, "model name longer than 64 bytes");
+        return SP_ERR_INVALID;
+    }
+    for (const char *p = m; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\') {
+            sp_errf(err, errlen, "model name must not hold quotes, backslashes or control bytes");
+            return SP_ERR_INVALID;
+        }
+    return SP_OK;
+}
+
+static sp_status resolve(load_run *r, char *err, size_t errlen)
+{
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo(r->url.host, r->url.port, &hints, &ai);
+    if (rc != 0 || !ai) {
+        sp_errf(err, errlen, "cannot resolve '%s': %s", r->url.host, gai_strerror(rc));
+        return SP_ERR_INVALID;
+    }
+    memcpy(&r->addr, ai->ai_addr, ai->ai_addrlen);
+    r->addrlen = ai->ai_addrlen;
+    r->family = ai->ai_family;
+    freeaddrinfo(ai);
+    return SP_OK;
+}
+
+static void add_status(sp_load_result *res, int status)
+{
+    for (size_t i = 0; i < res->n_statuses; i++)
+        if (res->statuses[i].status == status) {
+            res->statuses[i].count++;
+            return;
+        }
+    if (res->n_statuses < SP_LOAD_MAX_STATUSES) {
+        res->statuses[res->n_statuses].status = status;
+        res->statuses[res->n_statuses].count = 1;
+        res->n_statuses++;
+    }
+    /* more than SP_LOAD_MAX_STATUSES distinct codes: still counted in responses/http_errors */
+}
+
+static sp_status compute_result(load_run *r, sp_load_result *res)
+{
+    const sp_load_config *o = r->o;
+    size_t n = r->n_recs;
+    uint64_t *corr = malloc((n ? n : 1) * sizeof *corr);
+    uint64_t *unc = malloc((n ? n : 1) * sizeof *unc);
+    uint64_t *lag = malloc((n ? n : 1) * sizeof *lag);
+    if (!corr || !unc || !lag) {
+        free(corr);
+        free(unc);
+        free(lag);
+        return SP_ERR_NOMEM;
+    }
+    size_t nc = 0, nl = 0;
+    uint64_t first_int = UINT64_MAX, last_int = 0, last_done = 0, last_send = 0;
+    for (size_t i = 0; i < n; i++) {
+        const load_rec *q = &r->recs[i];
+        if (q->flags & REC_WARMUP) {
+            res->warmup++;
+            continue;
+        }
+        res->scheduled++;
+        if (q->intended < first_int)
+            first_int = q->intended;
+        if (q->intended > last_int)
+            last_int = q->intended;
+        if (q->done > last_done)
+            last_done = q->done;
+        if (q->flags & REC_SENT) {
+            res->sent++;
+            lag[nl++] = q->send - q->intended;
+            if (q->send > last_send)
+                last_send = q->send;
+        }
+        switch (q->status) {
+        case SP_LOAD_ERR_CONNECT: res->connect_errors++; break;
+        case SP_LOAD_ERR_TIMEOUT: res->timeouts++; break;
+        case SP_LOAD_ERR_IO: res->io_errors++; break;
+        case SP_LOAD_ERR_PROTOCOL: res->protocol_errors++; break;
+        case SP_LOAD_ERR_UNSENT: res->unsent++; break;
+        default:
+            if (q->status > 0) {
+                res->responses++;
+                if (q->status >= 200 && q->status < 300)
+                    res->ok++;
+                else
+                    res->http_errors++;
+                add_status(res, q->status);
+                corr[nc] = q->done - q->intended;
+                unc[nc] = q->done - q->send;
+                nc++;
+            }
+        }
+    }
+    sp_load_latency_fill(corr, nc, &res->corrected);
+    sp_load_latency_fill(unc, nc, &res->uncorrected);
+    sp_load_latency_fill(lag, nl, &res->lag);
+    free(corr);
+    free(unc);
+    free(lag);
+    if (o->arrival == SP_LOAD_ARRIVAL_REPLAY)
+        res->target_rate = res->scheduled > 1 && last_int > first_int
+                               ? (double)res->scheduled * 1e9 / (double)(last_int - first_int)
+                               : 0.0;
+    else
+        res->target_rate = o->rate;
+    if (res->scheduled && last_done > first_int) {
+        res->duration_s = (double)(last_done - first_int) / 1e9;
+        res->achieved_rate = (double)res->responses / res->duration_s;
+    }
+    if (res->sent && last_send > first_int)
+        res->send_rate = (double)res->sent * 1e9 / (double)(last_send - first_int);
+    res->retries = r->retries;
+    res->connections_opened = r->opened;
+    res->peak_connections = r->peak_open;
+    return SP_OK;
+}
+
+static const char *arrival_name(sp_load_arrival a)
+{
+    switch (a) {
+    case SP_LOAD_ARRIVAL_POISSON: return "poisson";
+    case SP_LOAD_ARRIVAL_CONSTANT: return "constant";
+    case SP_LOAD_ARRIVAL_GAMMA: return "gamma";
+    case SP_LOAD_ARRIVAL_REPLAY: return "replay";
+    }
+    return "?";
+}
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+/* servprof.events/1: a meta line, then one "client" line per request (warm-up included, marked). */
+static sp_status write_trace(load_run *r, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        sp_errf(err, errlen, "%s: cannot create the trace: %s", path, strerror(errno));
+        return SP_ERR_IO;
+    }
+    setvbuf(f, NULL, _IOFBF, 1 << 16);
+    fprintf(f, "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"clock\":\"monotonic\","
+               "\"source\":\"servprof load\",\"url\":");
+    json_str(f, r->o->url);
+    fprintf(f, ",\"arrival\":\"%s\",\"target_rate\":%.6g,\"seed\":%llu}\n", arrival_name(r->o->arrival),
+            r->o->arrival == SP_LOAD_ARRIVAL_REPLAY ? 0.0 : r->o->rate, (unsigned long long)r->o->seed);
+    for (size_t i = 0; i < r->n_recs; i++) {
+        const load_rec *q = &r->recs[i];
+        fprintf(f,
+                "{\"ev\":\"client\",\"id\":\"%s-%zu\",\"intended_ns\":%llu,\"send_ns\":%llu,"
+                "\"done_ns\":%llu,\"status\":%d%s}\n",
+                r->id_prefix, i + 1, (unsigned long long)q->intended, (unsigned long long)q->send,
+                (unsigned long long)q->done, (int)q->status,
+                (q->flags & REC_WARMUP) ? ",\"warmup\":true" : "");
+    }
+    bool bad = ferror(f) != 0;
+    if (fclose(f) != 0 || bad) {
+        sp_errf(err, errlen, "%s: write error on the trace", path);
+        return SP_ERR_IO;
+    }
+    return SP_OK;
+}
+
+static void run_free(load_run *r)
+{
+    if (r->conns) {
+        for (unsigned i = 0; i < r->cap; i++) {
+            if (r->conns[i].state != CONN_FREE)
+                close(r->conns[i].fd);
+            free(r->conns[i].wbuf);
+        }
+    }
+    if (r->ep >= 0)
+        close(r->ep);
+    free(r->conns);
+    free(r->idle);
+    free(r->free_slots);
+    free(r->recs);
+    free(r->retry);
+    free(r->body);
+    sp_textgen_free(&r->text);
+}
+
+sp_status sp_load_run(const sp_load_config *o, sp_load_result **result, char *err, size_t errlen)
+{
+    if (!o || !result) {
+        sp_errf(err, errlen, "sp_load_run: NULL argument");
+        return SP_ERR_INVALID;
+    }
+    sp_status st = check_options(o, err, errlen);
+    if (st != SP_OK)
+        return st;
+    load_run run, *r = &run;
+    memset(r, 0, sizeof *r);
+    r->ep = -1;
+    r->o = o;
+    uint64_t *replay = NULL;
+    size_t n_replay = 0;
+    sp_load_result *res = NULL;
+    int old_slack = -1;
+
+    if ((st = sp_url_parse(o->url ? o->url : "", &r->url, err, errlen)) != SP_OK)
+        return st;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)o->connections + 16 > rl.rlim_cur) {
+        sp_errf(err, errlen, "%u connections need more descriptors than the open-file limit (%llu); "
+                "raise it (ulimit -n) or lower the cap", o->connections, (unsigned long long)rl.rlim_cur);
+        return SP_ERR_INVALID;
+    }
+    if (o->arrival == SP_LOAD_ARRIVAL_REPLAY) {
+        if (!o->replay_path) {
+            sp_errf(err, errlen, "replay needs a file of timestamps");
+            return SP_ERR_INVALID;
+        }
+        if ((st = sp_load_read_replay(o->replay_path, &replay, &n_replay, err, errlen)) != SP_OK)
+            return st;
+    }
+    if ((st = sp_arrivals_init(&r->arr, o, replay, n_replay, err, errlen)) != SP_OK)
+        goto out;
+    if ((st = sp_textgen_init(&r->text, o, err, errlen)) != SP_OK)
+        goto out;
+    if ((st = resolve(r, err, errlen)) != SP_OK)
+        goto out;
+
+    snprintf(r->id_prefix, sizeof r->id_prefix, "%s", o->id_prefix);
+    snprintf(r->model_json, sizeof r->model_json, "\",\"model\":\"%s\"}", o->model ? o->model : "");
+    r->prefix_len = (size_t)snprintf(r->prefix, sizeof r->prefix,
+                                     "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                                     "X-Request-Id: ",
+                                     r->url.path, r->url.host_header);
+    r->cap = o->connections;
+    r->conns = calloc(r->cap, sizeof *r->conns);
+    r->idle = malloc(r->cap * sizeof *r->idle);
+    r->free_slots = malloc(r->cap * sizeof *r->free_slots);
+    r->body_cap = SP_LOAD_MAX_TEXT + 512;
+    r->body = malloc(r->body_cap);
+    if (!r->conns || !r->idle || !r->free_slots || !r->body) {
+        st = SP_ERR_NOMEM;
+        goto out;
+    }
+    for (unsigned i = 0; i < r->cap; i++) {
+        r->conns[i].fd = -1;
+        r->conns[i].req = NO_REQ;
+        r->free_slots[i] = r->cap - 1 - i;
+    }
+    r->n_free = r->cap;
+    r->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (r->ep < 0) {
+        sp_errf(err, errlen, "epoll_create1: %s", strerror(errno));
+        st = SP_ERR_IO;
+        goto out;
+    }
+    r->have_pwait2 = true;
+    r->timeout_ns = (uint64_t)(o->timeout_s * 1e9);
+    r->warmup_ns = (uint64_t)(o->warmup_s * 1e9);
+    r->end_ns = r->warmup_ns + (uint64_t)(o->duration_s * 1e9);
+    r->measured_cap = o->requests;
+
+    /* The default 50 us timer slack would show up as schedule lag; 1 us is enough (restored below). */
+    old_slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+
+    struct epoll_event evs[256];
+    char *rbuf = malloc(65536);
+    if (!rbuf) {
+        st = SP_ERR_NOMEM;
+        goto out;
+    }
+    r->t0 = sp_now_ns();
+    gen_advance(r);
+    uint64_t next_scan = r->t0 + 10000000u, next_progress = r->t0 + 1000000000u;
+    uint64_t last_progress_completed = 0, last_progress_t = r->t0;
+    for (;;) {
+        uint64_t now = sp_now_ns();
+        if (o->stop && atomic_load_explicit(o->stop, memory_order_relaxed) && !r->gen_done) {
+            /* stop: nothing new; what is due but unsent is marked, in-flight requests finish */
+            r->gen_done = true;
+            for (; r->next_dispatch < r->n_recs; r->next_dispatch++)
+                outcome(r, (uint32_t)r->next_dispatch, SP_LOAD_ERR_UNSENT, now);
+            for (; r->n_retry > 0; r->n_retry--)
+                outcome(r, r->retry[r->n_retry - 1], SP_LOAD_ERR_UNSENT, now);
+        }
+        gen_due(r, now);
+        dispatch(r);
+        if (now >= next_scan) {
+            check_timeouts(r, now);
+            next_scan = now + 10000000u;
+        }
+        if (o->progress && now >= next_progress) {
+            sp_load_progress p = {0};
+            p.elapsed_s = (double)(now - r->t0) / 1e9;
+            p.scheduled = r->n_recs;
+            p.completed = r->completed;
+            p.errors = r->errors;
+            p.in_flight = r->in_flight;
+            p.waiting = (r->n_recs - r->next_dispatch) + r->n_retry;
+            p.connections = r->n_open;
+            p.rate_last_s = (double)(r->completed - last_progress_completed) * 1e9 /
+                            (double)(now - last_progress_t);
+            last_progress_completed = r->completed;
+            last_progress_t = now;
+            o->progress(o->progress_user, &p);
+            next_progress += 1000000000u;
+            if (next_progress <= now)
+                next_progress = now + 1000000000u;
+        }
+        if (r->gen_done && r->next_dispatch >= r->n_recs && r->n_retry == 0 && r->in_flight == 0)
+            break;
+        uint64_t deadline = next_scan;
+        if (!r->gen_done && r->t0 + r->next_offset < deadline)
+            deadline = r->t0 + r->next_offset;
+        int n = wait_events(r, evs, 256, sp_now_ns(), deadline);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            sp_errf(err, errlen, "epoll wait: %s", strerror(errno));
+            st = SP_ERR_IO;
+            free(rbuf);
+            goto out;
+        }
+        for (int i = 0; i < n; i++) {
+            uint32_t slot = evs[i].data.u32;
+            load_conn *c = &r->conns[slot];
+            uint32_t e = evs[i].events;
+            if (c->state == CONN_FREE)
+                continue; /* closed by an earlier event of this batch */
+            if (c->state == CONN_CONNECTING) {
+                if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+                    on_connected(r, slot, sp_now_ns());
+                continue;
+            }
+            if ((e & EPOLLOUT) && c->state == CONN_BUSY && c->woff < c->wlen) {
+                conn_write(r, slot, sp_now_ns());
+                if (r->conns[slot].state == CONN_FREE)
+                    continue;
+            }
+            if (e & (EPOLLIN | EPOLLERR | EPOLLHUP))
+                on_readable(r, slot, rbuf, 65536);
+        }
+    }
+    free(rbuf);
+
+    res = calloc(1, sizeof *res);
+    if (!res) {
+        st = SP_ERR_NOMEM;
+        goto out;
+    }
+    if ((st = compute_result(r, res)) != SP_OK)
+        goto out;
+    if (o->trace_path && (st = write_trace(r, o->trace_path, err, errlen)) != SP_OK)
+        goto out;
+    *result = res;
+    res = NULL;
+    st = SP_OK;
+out:
+    if (old_slack > 0)
+        prctl(PR_SET_TIMERSLACK, (unsigned long)old_slack, 0, 0, 0);
+    free(res);
+    free(replay);
+    run_free(r);
+    return st;
+}

@@ -1,0 +1,393 @@
+/* End-to-end runs of sp_load_run against small HTTP servers started inside the test on a 127.0.0.1
+ * ephemeral port: every request answered and traced once with a unique id that the server saw as
+ * X-Request-Id; a slow server makes corrected latency exceed uncorrected (coordinated omission made
+ * visible) while the schedule keeps its spacing; connect errors when nothing listens; timeouts when
+ * the server never answers. Counts are small and every run is bounded by its timeout. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "load/load_int.h"
+#include "testlib.h"
+
+#define MAX_IDS 4096
+#define MAX_HANDLERS 64
+
+enum { MODE_FAST, MODE_SLOW, MODE_SILENT };
+
+typedef struct server {
+    int ls, port, mode;
+    long delay_ms;
+    pthread_t acceptor, handlers[MAX_HANDLERS];
+    int fds[MAX_HANDLERS];
+    int n_handlers;
+    pthread_mutex_t mu;
+    char *ids[MAX_IDS];
+    int n_ids;
+    int bad_requests;
+} server;
+
+typedef struct handler_arg {
+    server *s;
+    int fd;
+} handler_arg;
+
+/* Serves one connection: reads requests (headers + Content-Length body), records X-Request-Id,
+ * answers 200 (after delay_ms in MODE_SLOW; never in MODE_SILENT). Ends when the client closes. */
+static void *handle(void *p)
+{
+    handler_arg *ha = p;
+    server *s = ha->s;
+    int fd = ha->fd;
+    free(ha);
+    char buf[65536];
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        buf[len] = '\0';
+        for (;;) {
+            char *end = strstr(buf, "\r\n\r\n");
+            if (!end)
+                break;
+            size_t head = (size_t)(end - buf) + 4;
+            char *cl = strcasestr(buf, "\r\nContent-Length:");
+            size_t body = cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0;
+            if (len < head + body)
+                break;
+            char *id = strcasestr(buf, "\r\nX-Request-Id: ");
+            pthread_mutex_lock(&s->mu);
+            if (id && id < end && s->n_ids < MAX_IDS) {
+                char *e = strstr(id + 2, "\r\n");
+                s->ids[s->n_ids++] = strndup(id + 16, (size_t)(e - id - 16));
+            } else {
+                s->bad_requests++;
+            }
+            /* the body must be the embeddings shape */
+            if (strncmp(buf + head, "{\"input\":\"", 10) != 0 || !strstr(buf + head, "\",\"model\":\"servprof\"}"))
+                s->bad_requests++;
+            pthread_mutex_unlock(&s->mu);
+            memmove(buf, buf + head + body, len - head - body);
+            len -= head + body;
+            buf[len] = '\0';
+            if (s->mode == MODE_SILENT)
+                continue;
+            if (s->mode == MODE_SLOW) {
+                struct timespec ts = {0, s->delay_ms * 1000000L};
+                nanosleep(&ts, NULL); /* the server being slow is the point of the test */
+            }
+            static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+            if (send(fd, resp, sizeof resp - 1, MSG_NOSIGNAL) < 0)
+                break;
+        }
+    }
+    close(fd);
+    return NULL;
+}
+
+static void *acceptor(void *p)
+{
+    server *s = p;
+    for (;;) {
+        int fd = accept(s->ls, NULL, NULL);
+        if (fd < 0)
+            break; /* shutdown() of the listening socket */
+        pthread_mutex_lock(&s->mu);
+        if (s->n_handlers == MAX_HANDLERS) {
+            pthread_mutex_unlock(&s->mu);
+            close(fd);
+            continue;
+        }
+        handler_arg *ha = malloc(sizeof *ha);
+        ha->s = s;
+        ha->fd = fd;
+        s->fds[s->n_handlers] = fd;
+        pthread_create(&s->handlers[s->n_handlers++], NULL, handle, ha);
+        pthread_mutex_unlock(&s->mu);
+    }
+    return NULL;
+}
+
+static int listen_loopback(int *port)
+{
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(ls, (struct sockaddr *)&a, sizeof a) != 0 || listen(ls, 128) != 0) {
+        perror("bind/listen");
+        exit(1);
+    }
+    socklen_t al = sizeof a;
+    getsockname(ls, (struct sockaddr *)&a, &al);
+    *port = ntohs(a.sin_port);
+    return ls;
+}
+
+static void server_start(server *s, int mode, long delay_ms)
+{
+    memset(s, 0, sizeof *s);
+    s->mode = mode;
+    s->delay_ms = delay_ms;
+    pthread_mutex_init(&s->mu, NULL);
+    s->ls = listen_loopback(&s->port);
+    pthread_create(&s->acceptor, NULL, acceptor, s);
+}
+
+static void server_stop(server *s)
+{
+    shutdown(s->ls, SHUT_RDWR);
+    pthread_join(s->acceptor, NULL);
+    close(s->ls);
+    /* the client closed its connections when sp_load_run returned, so handlers are ending */
+    for (int i = 0; i < s->n_handlers; i++)
+        pthread_join(s->handlers[i], NULL);
+    for (int i = 0; i < s->n_ids; i++)
+        free(s->ids[i]);
+    pthread_mutex_destroy(&s->mu);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+typedef struct trace_rec {
+    char id[64];
+    unsigned long long intended, send, done;
+    int status;
+} trace_rec;
+
+/* Parses the client trace: one meta line, then "client" lines. Returns the count, -1 if malformed. */
+static int read_trace(const char *path, trace_rec *out, int max)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[1024];
+    int n = 0, lineno = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        if (lineno == 1) {
+            if (!strstr(line, "\"ev\":\"meta\"") || !strstr(line, "\"format\":\"servprof.events/1\"") ||
+                !strstr(line, "\"clock\":\"monotonic\"")) {
+                fclose(f);
+                return -1;
+            }
+            continue;
+        }
+        trace_rec r;
+        if (n >= max || sscanf(line, "{\"ev\":\"client\",\"id\":\"%63[^\"]\",\"intended_ns\":%llu,\"send_ns\":%llu,"
+                                     "\"done_ns\":%llu,\"status\":%d",
+                               r.id, &r.intended, &r.send, &r.done, &r.status) != 5) {
+            fclose(f);
+            return -1;
+        }
+        out[n++] = r;
+    }
+    fclose(f);
+    return n;
+}
+
+static void test_fast(void)
+{
+    server s;
+    server_start(&s, MODE_FAST, 0);
+    char url[128], trace[] = "/tmp/sp_load_trace_XXXXXX";
+    int tfd = mkstemp(trace);
+    close(tfd);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/embeddings", s.port);
+    sp_load_config o;
+    sp_load_config_init(&o);
+    o.url = url;
+    o.rate = 2000;
+    o.requests = 300;
+    o.warmup_s = 0.01; /* the first ~20 requests are warm-up: traced, not counted */
+    o.connections = 8;
+    o.timeout_s = 5;
+    o.length = SP_LOAD_LENGTH_UNIFORM;
+    o.length_min = 1;
+    o.length_max = 50;
+    o.trace_path = trace;
+    sp_load_result *r = NULL;
+    char err[256] = "";
+    sp_status st = sp_load_run(&o, &r, err, sizeof err);
+    CHECK(st == SP_OK);
+    if (st != SP_OK) {
+        fprintf(stderr, "run: %s\n", err);
+        server_stop(&s);
+        return;
+    }
+    CHECK_EQ_U64(r->scheduled, 300);
+    CHECK_EQ_U64(r->responses, 300);
+    CHECK_EQ_U64(r->ok, 300);
+    CHECK_EQ_U64(r->connect_errors + r->timeouts + r->io_errors + r->protocol_errors, 0);
+    CHECK(r->warmup > 0);
+    CHECK_EQ_U64(r->corrected.count, 300);
+    CHECK(r->corrected.p50 >= r->uncorrected.p50);
+    CHECK(r->peak_connections <= 8);
+    uint64_t total = r->scheduled + r->warmup;
+
+    static trace_rec tr[2048];
+    int n = read_trace(trace, tr, 2048);
+    CHECK_EQ_U64(n, total); /* one line per request, warm-up included */
+    int order_bad = 0, status_bad = 0;
+    char **ids = malloc((size_t)(n > 0 ? n : 1) * sizeof *ids);
+    for (int i = 0; i < n; i++) {
+        order_bad += !(tr[i].intended <= tr[i].send && tr[i].send <= tr[i].done);
+        status_bad += tr[i].status != 200;
+        ids[i] = tr[i].id;
+    }
+    CHECK_EQ_U64(order_bad, 0);
+    CHECK_EQ_U64(status_bad, 0);
+    qsort(ids, (size_t)(n > 0 ? n : 0), sizeof *ids, cmp_str);
+    int dups = 0;
+    for (int i = 1; i < n; i++)
+        dups += strcmp(ids[i - 1], ids[i]) == 0;
+    CHECK_EQ_U64(dups, 0);
+    /* the server saw exactly the traced ids as X-Request-Id, each once, with well-formed bodies */
+    pthread_mutex_lock(&s.mu);
+    CHECK_EQ_U64(s.n_ids, total);
+    CHECK_EQ_U64(s.bad_requests, 0);
+    qsort(s.ids, (size_t)s.n_ids, sizeof *s.ids, cmp_str);
+    int same = s.n_ids == n;
+    for (int i = 0; same && i < n; i++)
+        same = strcmp(ids[i], s.ids[i]) == 0;
+    CHECK(same);
+    pthread_mutex_unlock(&s.mu);
+    free(ids);
+    sp_load_result_destroy(r);
+    unlink(trace);
+    server_stop(&s);
+}
+
+static void test_slow_server(void)
+{
+    /* One connection, a server taking 20 ms per request, requests every 10 ms: the server falls 10 ms
+     * further behind with each request, so the k-th waits about k x 10 ms before it can even be sent.
+     * Uncorrected latency stays near 20 ms; corrected latency grows toward 20 x 10 ms. */
+    server s;
+    server_start(&s, MODE_SLOW, 20);
+    char url[128], trace[] = "/tmp/sp_load_trace_XXXXXX";
+    int tfd = mkstemp(trace);
+    close(tfd);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/embeddings", s.port);
+    sp_load_config o;
+    sp_load_config_init(&o);
+    o.url = url;
+    o.arrival = SP_LOAD_ARRIVAL_CONSTANT;
+    o.rate = 100;
+    o.requests = 20;
+    o.connections = 1;
+    o.timeout_s = 5;
+    o.length = SP_LOAD_LENGTH_FIXED;
+    o.length_fixed = 4;
+    o.trace_path = trace;
+    sp_load_result *r = NULL;
+    char err[256] = "";
+    CHECK(sp_load_run(&o, &r, err, sizeof err) == SP_OK);
+    if (r) {
+        CHECK_EQ_U64(r->responses, 20);
+        /* uncorrected p50 ~ 20 ms; corrected p50 ~ 20 + 10 x 10 = 120 ms: require at least 2x */
+        CHECK(r->corrected.p50 > 2 * r->uncorrected.p50);
+        CHECK(r->corrected.max > r->uncorrected.max + 100000000ull); /* the last waited ~190 ms */
+        CHECK(r->lag.p99 > 100000000ull);
+        CHECK(r->uncorrected.p50 >= 20000000ull); /* no response faster than the server's delay */
+        sp_load_result_destroy(r);
+    }
+    /* the schedule was not slowed: intended times are exactly 10 ms apart */
+    static trace_rec tr[64];
+    int n = read_trace(trace, tr, 64);
+    CHECK_EQ_U64(n, 20);
+    int spacing_bad = 0;
+    for (int i = 1; i < n; i++)
+        spacing_bad += tr[i].intended - tr[i - 1].intended != 10000000ull;
+    CHECK_EQ_U64(spacing_bad, 0);
+    unlink(trace);
+    server_stop(&s);
+}
+
+static void test_nothing_listens(void)
+{
+    /* take an ephemeral port, then close it: nothing listens there */
+    int port;
+    int ls = listen_loopback(&port);
+    close(ls);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/embeddings", port);
+    sp_load_config o;
+    sp_load_config_init(&o);
+    o.url = url;
+    o.rate = 1000;
+    o.requests = 25;
+    o.timeout_s = 2;
+    sp_load_result *r = NULL;
+    CHECK(sp_load_run(&o, &r, NULL, 0) == SP_OK);
+    if (r) {
+        CHECK_EQ_U64(r->connect_errors, 25);
+        CHECK_EQ_U64(r->responses, 0);
+        CHECK_EQ_U64(r->corrected.count, 0);
+        sp_load_result_destroy(r);
+    }
+}
+
+static void test_silent_server(void)
+{
+    server s;
+    server_start(&s, MODE_SILENT, 0);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", s.port);
+    sp_load_config o;
+    sp_load_config_init(&o);
+    o.url = url;
+    o.rate = 200;
+    o.requests = 5;
+    o.timeout_s = 0.2;
+    sp_load_result *r = NULL;
+    CHECK(sp_load_run(&o, &r, NULL, 0) == SP_OK);
+    if (r) {
+        CHECK_EQ_U64(r->timeouts, 5);
+        CHECK_EQ_U64(r->responses, 0);
+        sp_load_result_destroy(r);
+    }
+    server_stop(&s);
+}
+
+static void test_bad_options(void)
+{
+    sp_load_config o;
+    sp_load_config_init(&o);
+    sp_load_result *r = (sp_load_result *)&o; /* must stay untouched on failure */
+    char err[256] = "";
+    o.url = "https://127.0.0.1/";
+    CHECK(sp_load_run(&o, &r, err, sizeof err) == SP_ERR_INVALID);
+    CHECK(r == (sp_load_result *)&o);
+    CHECK(strstr(err, "https://127.0.0.1/") != NULL);
+    sp_load_config_init(&o);
+    o.connections = 0;
+    CHECK(sp_load_run(&o, &r, err, sizeof err) == SP_ERR_INVALID);
+    sp_load_config_init(&o);
+    o.rate = 1e7;
+    o.duration_s = 100; /* 1e9 requests: over the cap */
+    CHECK(sp_load_run(&o, &r, err, sizeof err) == SP_ERR_LIMIT);
+    sp_load_config_init(&o);
+    o.id_prefix = "bad id";
+    CHECK(sp_load_run(&o, &r, err, sizeof err) == SP_ERR_INVALID);
+    sp_load_result_destroy(NULL);
+}
+
+int main(void)
+{
+    test_bad_options();
+    test_fast();
+    test_slow_server();
+    test_nothing_listens();
+    test_silent_server();
+    return sp_test_done("test_load_e2e");
+}
