@@ -66,6 +66,11 @@ def train(word_counts, size):
         counts.append(c)
     vocab = list(SPECIALS)
     seen = set(vocab)
+    # every printable ASCII character, bare and as a continuation, as BERT's vocabulary has them,
+    # so digits and punctuation missing from the corpus do not become [UNK]
+    for code in range(33, 127):
+        seen.add(chr(code))
+        seen.add(PREFIX + chr(code))
     for pieces in words:
         for p in pieces:
             if p not in seen:
