@@ -63,6 +63,10 @@ SP_API const char *sp_server_default_tokenizer(void);
  * weights files), SP_ERR_NOMEM. Sets OpenBLAS to one thread: each worker runs its own batch. */
 SP_API sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *err, size_t errlen);
 
+/* Writes the weights `opt` would generate (seed, sizes, the tokenizer's vocabulary size) to `path`
+ * as safetensors, so they can be served again with weights_path. Same errors as sp_server_start. */
+SP_API sp_status sp_server_save_weights(const sp_server_options *opt, const char *path, char *err, size_t errlen);
+
 /* The bound TCP port. */
 SP_API unsigned sp_server_port(const sp_server *srv);
 

@@ -825,6 +825,24 @@ fail:
     return st;
 }
 
+sp_status sp_server_save_weights(const sp_server_options *opt, const char *path, char *err, size_t errlen)
+{
+    sp_tokenizer *tok;
+    sp_status st = sp_tokenizer_load(opt->tokenizer_path ? opt->tokenizer_path : sp_server_default_tokenizer(), &tok,
+                                     err, errlen);
+    if (st != SP_OK)
+        return st;
+    sp_encoder_config cfg = {(uint32_t)sp_tokenizer_vocab_size(tok), opt->hidden, opt->layers, opt->heads, opt->ffn,
+                             opt->max_len};
+    sp_tokenizer_destroy(tok);
+    sp_encoder *enc;
+    if ((st = sp_encoder_create_seeded(&cfg, opt->seed, &enc, err, errlen)) != SP_OK)
+        return st;
+    st = sp_encoder_save_safetensors(enc, path, err, errlen);
+    sp_encoder_destroy(enc);
+    return st;
+}
+
 void sp_server_stop(sp_server *srv)
 {
     if (!srv)
