@@ -236,11 +236,13 @@ sp_status sp_encoder_save_safetensors(const sp_encoder *enc, const char *path, c
         sp_errf(err, errlen, "%s: cannot create", path);
         st = text ? SP_ERR_IO : SP_ERR_NOMEM;
     } else {
-        uint64_t hl = strlen(text);
+        /* the header is padded with spaces to a multiple of 8 bytes, as the reference writer does,
+         * so the tensors that follow are aligned */
+        uint64_t tl = strlen(text), hl = (tl + 7) & ~(uint64_t)7;
         unsigned char le[8];
         for (int i = 0; i < 8; i++)
             le[i] = (unsigned char)(hl >> (8 * i));
-        int ok = fwrite(le, 1, 8, f) == 8 && fwrite(text, 1, hl, f) == hl;
+        int ok = fwrite(le, 1, 8, f) == 8 && fwrite(text, 1, tl, f) == tl && fwrite("       ", 1, hl - tl, f) == hl - tl;
         /* x86/arm64 hosts are little-endian, as safetensors stores floats */
         for (size_t i = 0; ok && i < n; i++) {
             size_t cnt = t[i].dims[0] * (t[i].ndim == 2 ? t[i].dims[1] : 1);

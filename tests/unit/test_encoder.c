@@ -185,7 +185,10 @@ int main(void)
         for (int i = 0; i < 8; i++)
             hl |= (uint64_t)(unsigned char)file[i] << (8 * i);
         /* sorted keys: LayerNorm.bias, LayerNorm.weight, position (4x2), token_type (1x2), word (8x2) */
-        const float *data = (const float *)(file + 8 + hl);
+        float data[30]; /* 2 + 2 + 8 + 2 + 16 floats; copied: the data section need not be aligned */
+        memcpy(data, file + 8 + hl, sizeof(data));
+        CHECK_EQ_U64(flen, 8 + hl + sizeof(data));
+        CHECK_EQ_U64(hl % 8, 0);
         const float *pos = data + 4, *type = data + 12, *word = data + 14;
         int32_t seq[3] = {5, 1, 6};
         float expect[2] = {0, 0};

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testlib.h"
@@ -268,9 +269,16 @@ int main(void)
         CHECK(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
         const char *half = "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"input\":";
         CHECK(write(fd, half, strlen(half)) == (ssize_t)strlen(half));
-        close(fd);
+        /* leave only once the server has the request (its headers are in), then vanish */
         sp_server_stats now = before;
         uint64_t deadline = sp_now_ns() + 10000000000ull;
+        while (now.requests == before.requests && sp_now_ns() < deadline) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL); /* polling an observable counter, bounded by the deadline */
+            sp_server_get_stats(srv, &now);
+        }
+        close(fd);
+        deadline = sp_now_ns() + 10000000000ull;
         while (now.client_gone == before.client_gone && sp_now_ns() < deadline) {
             CHECK_EQ_U64(do_request(port, NULL, "/healthz", NULL, NULL, &r), 200);
             sp_server_get_stats(srv, &now);
