@@ -1,0 +1,104 @@
+/* servprof serve: the reference inference service. An HTTP/1.1 embeddings endpoint in the OpenAI
+ * shape (POST /v1/embeddings, GET /healthz) in front of a WordPiece tokenizer, a dynamic batcher and
+ * a BERT-style transformer encoder on the CPU, every stage recorded with libservprof (trace.h).
+ * docs/serve.md describes the service, its options and what each recorded stage covers. */
+#ifndef SERVPROF_SERVE_H
+#define SERVPROF_SERVE_H
+
+#include "servprof/servprof.h"
+#include "servprof/trace.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sp_server sp_server;
+
+#define SP_SERVER_MAX_BUCKETS 16
+
+/* Server options. Strings are borrowed until sp_server_start returns (it copies what it keeps). */
+typedef struct sp_server_options {
+    const char *host;          /* numeric IPv4 or IPv6 address to bind; default "127.0.0.1" */
+    unsigned port;             /* 0: an ephemeral port (sp_server_port tells which) */
+    const char *tokenizer_path;/* Hugging Face tokenizer.json (WordPiece); NULL: the shipped
+                                  data/tokenizer.json (sp_server_default_tokenizer) */
+    const char *weights_path;  /* safetensors (BertModel names, F32); NULL: weights from `seed` */
+    uint64_t seed;             /* default 1 */
+    const char *model_name;    /* "model" in responses; default "servprof-encoder" */
+    /* model size (ignored where the weights file fixes it; heads always applies) */
+    unsigned layers;           /* default 2 */
+    unsigned hidden;           /* default 128 */
+    unsigned heads;            /* default 4 */
+    unsigned ffn;              /* default 512 */
+    unsigned max_len;          /* tokens per input, [CLS] and [SEP] included; default 128 */
+    /* batching */
+    unsigned max_batch;        /* sequences per batch; default 16 */
+    double max_queue_delay_ms; /* how long the oldest request waits for company; default 2 ms */
+    unsigned queue_capacity;   /* requests that may wait; when full: 503 + Retry-After; default 256 */
+    unsigned pad_to;           /* > 0: static shape, inputs cut to and padded to this length */
+    unsigned buckets[SP_SERVER_MAX_BUCKETS]; /* ascending length buckets, 0-terminated; none: pad
+                                                each batch to its longest member */
+    unsigned workers;          /* batch worker threads; default 1 */
+    unsigned http_threads;     /* HTTP threads (libmicrohttpd thread pool); default 1 */
+    /* limits */
+    size_t max_body;           /* request body bytes; larger: 413; default 1 MiB */
+    unsigned max_inputs;       /* strings in one request's "input"; more: 400; default 256 */
+    unsigned max_connections;  /* open connections; default 1024 */
+    unsigned connection_timeout_s; /* idle connection timeout; default 30 */
+    /* recording: every stage, batch and operation goes here; NULL: nothing recorded. Borrowed:
+       must stay open until sp_server_destroy. */
+    sp_recorder *recorder;
+} sp_server_options;
+
+/* Fills `opt` with the defaults above. */
+SP_API void sp_server_options_init(sp_server_options *opt);
+
+/* Path of the tokenizer.json the project ships (the source tree's data/, or $SERVPROF_DATA_DIR). */
+SP_API const char *sp_server_default_tokenizer(void);
+
+/* Loads the tokenizer and the model, starts the workers and the HTTP listener, and returns once the
+ * socket is listening. `*out` is written only on success. On failure `err` (may be NULL) says what
+ * went wrong (a file and what was wrong in it, a bad option, an address in use). Returns
+ * SP_ERR_INVALID (options), SP_ERR_IO (files, bind), SP_ERR_PARSE / SP_ERR_FORMAT (tokenizer or
+ * weights files), SP_ERR_NOMEM. Sets OpenBLAS to one thread: each worker runs its own batch. */
+SP_API sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *err, size_t errlen);
+
+/* Writes the weights `opt` would generate (seed, sizes, the tokenizer's vocabulary size) to `path`
+ * as safetensors, so they can be served again with weights_path. Same errors as sp_server_start. */
+SP_API sp_status sp_server_save_weights(const sp_server_options *opt, const char *path, char *err, size_t errlen);
+
+/* The bound TCP port. */
+SP_API unsigned sp_server_port(const sp_server *srv);
+
+/* Stops accepting work, lets the workers finish every queued request (each gets its response),
+ * then closes the listener. Safe to call more than once and from any thread but a server thread;
+ * not from a signal handler. */
+SP_API void sp_server_stop(sp_server *srv);
+
+/* Stops (if needed) and frees. NULL is fine. */
+SP_API void sp_server_destroy(sp_server *srv);
+
+/* Counters since start; read at any time from any thread. */
+typedef struct sp_server_stats {
+    uint64_t requests;        /* HTTP requests received */
+    uint64_t ok;              /* 200 responses to /v1/embeddings */
+    uint64_t rejected_full;   /* 503: the queue was full */
+    uint64_t bad_request;     /* 400 */
+    uint64_t too_large;       /* 413 */
+    uint64_t not_found;       /* 404 */
+    uint64_t bad_method;      /* 405 */
+    uint64_t client_gone;     /* connections closed before their response was sent */
+    uint64_t batches;
+    uint64_t sequences;       /* inputs embedded */
+    uint64_t effective_tokens;/* sum of input lengths */
+    uint64_t padded_tokens;   /* batch size x padded length, summed */
+    uint64_t queue_depth;     /* requests waiting now */
+} sp_server_stats;
+
+SP_API void sp_server_get_stats(const sp_server *srv, sp_server_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,248 @@
+/* `servprof serve`: runs the reference inference service until SIGINT/SIGTERM (or --duration),
+ * recording into --trace. Prints "listening on HOST:PORT" on stdout once the socket is bound, so a
+ * driver started with --port 0 can find the port. */
+#ifdef SERVPROF_SERVE_ENABLED
+#include <errno.h>
+#include <pthread.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/commands.h"
+#include "servprof/serve.h"
+#include "servprof/trace.h"
+
+static void serve_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: servprof serve [OPTIONS]\n"
+            "Reference inference service: POST /v1/embeddings (OpenAI request/response shape), GET /healthz.\n"
+            "WordPiece tokenizer, dynamic batcher, BERT-style encoder on the CPU (OpenBLAS), every stage\n"
+            "recorded with libservprof. Stops cleanly on SIGINT/SIGTERM. See docs/serve.md.\n"
+            "\n"
+            "Network:\n"
+            "  --host ADDR               numeric IPv4/IPv6 address to bind (default 127.0.0.1)\n"
+            "  --port N                  TCP port; 0 = ephemeral (default 8080). The bound port is printed\n"
+            "                            as \"listening on HOST:PORT\" on stdout\n"
+            "  --http-threads N          HTTP threads (default 1)\n"
+            "  --max-connections N       open connections (default 1024)\n"
+            "  --max-body BYTES          request body limit; larger gets 413 (default 1048576)\n"
+            "  --max-inputs N            strings per request's \"input\"; more gets 400 (default 256)\n"
+            "Model:\n"
+            "  --tokenizer FILE          Hugging Face tokenizer.json, WordPiece (default: the shipped\n"
+            "                            data/tokenizer.json, or $SERVPROF_DATA_DIR/tokenizer.json)\n"
+            "  --weights FILE            safetensors with BertModel tensor names, F32 (default: weights\n"
+            "                            generated from --seed; the file fixes layers/hidden/ffn/max-len)\n"
+            "  --seed N                  seed of the generated weights (default 1)\n"
+            "  --layers N                encoder layers (default 2)\n"
+            "  --hidden N                model width (default 128)\n"
+            "  --heads N                 attention heads; must divide hidden (default 4)\n"
+            "  --ffn N                   feed-forward width (default 512)\n"
+            "  --max-len N               tokens per input incl. [CLS]/[SEP]; longer inputs are cut (default 128)\n"
+            "  --model-name NAME         \"model\" in responses (default servprof-encoder)\n"
+            "  --save-weights FILE       write the generated weights as safetensors and exit\n"
+            "Batching:\n"
+            "  --max-batch N             inputs per batch (default 16)\n"
+            "  --max-queue-delay-ms D    longest the oldest waiting request waits for company; fractions\n"
+            "                            allowed (default 2)\n"
+            "  --queue-capacity N        requests that may wait; when full, 503 with Retry-After (default 256)\n"
+            "  --pad-to N                static shape: every batch padded to N tokens (inputs cut to N)\n"
+            "                            (default: pad each batch to its longest member)\n"
+            "  --buckets L1,L2,...       length buckets: batch only requests of one bucket, padded to its bound\n"
+            "  --workers N               batch worker threads, each with one OpenBLAS thread (default 1)\n"
+            "Recording and run:\n"
+            "  --trace FILE              record requests, stages, batches and operations to FILE (native\n"
+            "                            trace; `servprof analyze FILE`)\n"
+            "  --price-per-hour P        instance price written into the trace\n"
+            "  --duration S              stop after S seconds (fractions allowed; default: run until signalled)\n"
+            "  --help                    this text\n");
+}
+
+static int parse_uint(const char *opt, const char *s, unsigned long max, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || v > max || s[0] == '-') {
+        fprintf(stderr, "servprof serve: %s expects an integer 0..%lu, got '%s'\n", opt, max, s);
+        return 0;
+    }
+    *out = (unsigned)v;
+    return 1;
+}
+
+static int parse_double(const char *opt, const char *s, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= 0) || v > 1e9) {
+        fprintf(stderr, "servprof serve: %s expects a non-negative number, got '%s'\n", opt, s);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int sp_cmd_serve(int argc, char **argv)
+{
+    sp_server_options o;
+    sp_server_options_init(&o);
+    o.port = 8080;
+    const char *trace_path = NULL, *save_weights = NULL;
+    double price = 0, duration = 0;
+    unsigned u;
+    enum {
+        O_HOST = 256, O_PORT, O_HTTP_THREADS, O_MAX_CONN, O_MAX_BODY, O_MAX_INPUTS, O_TOKENIZER, O_WEIGHTS, O_SEED,
+        O_LAYERS, O_HIDDEN, O_HEADS, O_FFN, O_MAX_LEN, O_MODEL_NAME, O_SAVE_WEIGHTS, O_MAX_BATCH, O_DELAY, O_QCAP,
+        O_PAD_TO, O_BUCKETS, O_WORKERS, O_TRACE, O_PRICE, O_DURATION, O_HELP
+    };
+    static const struct option longopts[] = {
+        {"host", required_argument, 0, O_HOST}, {"port", required_argument, 0, O_PORT},
+        {"http-threads", required_argument, 0, O_HTTP_THREADS}, {"max-connections", required_argument, 0, O_MAX_CONN},
+        {"max-body", required_argument, 0, O_MAX_BODY}, {"max-inputs", required_argument, 0, O_MAX_INPUTS},
+        {"tokenizer", required_argument, 0, O_TOKENIZER}, {"weights", required_argument, 0, O_WEIGHTS},
+        {"seed", required_argument, 0, O_SEED}, {"layers", required_argument, 0, O_LAYERS},
+        {"hidden", required_argument, 0, O_HIDDEN}, {"heads", required_argument, 0, O_HEADS},
+        {"ffn", required_argument, 0, O_FFN}, {"max-len", required_argument, 0, O_MAX_LEN},
+        {"model-name", required_argument, 0, O_MODEL_NAME}, {"save-weights", required_argument, 0, O_SAVE_WEIGHTS},
+        {"max-batch", required_argument, 0, O_MAX_BATCH}, {"max-queue-delay-ms", required_argument, 0, O_DELAY},
+        {"queue-capacity", required_argument, 0, O_QCAP}, {"pad-to", required_argument, 0, O_PAD_TO},
+        {"buckets", required_argument, 0, O_BUCKETS}, {"workers", required_argument, 0, O_WORKERS},
+        {"trace", required_argument, 0, O_TRACE}, {"price-per-hour", required_argument, 0, O_PRICE},
+        {"duration", required_argument, 0, O_DURATION}, {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        const char *name = optind > 0 && optind <= argc ? argv[optind - 1] : "option";
+        switch (c) {
+        case O_HOST: o.host = optarg; break;
+        case O_PORT: if (!parse_uint(name, optarg, 65535, &o.port)) return 2; break;
+        case O_HTTP_THREADS: if (!parse_uint(name, optarg, 64, &o.http_threads)) return 2; break;
+        case O_MAX_CONN: if (!parse_uint(name, optarg, 100000, &o.max_connections)) return 2; break;
+        case O_MAX_BODY: if (!parse_uint(name, optarg, 1u << 30, &u)) return 2; o.max_body = u; break;
+        case O_MAX_INPUTS: if (!parse_uint(name, optarg, 4096, &o.max_inputs)) return 2; break;
+        case O_TOKENIZER: o.tokenizer_path = optarg; break;
+        case O_WEIGHTS: o.weights_path = optarg; break;
+        case O_SEED: if (!parse_uint(name, optarg, 4294967295ul, &u)) return 2; o.seed = u; break;
+        case O_LAYERS: if (!parse_uint(name, optarg, 64, &o.layers)) return 2; break;
+        case O_HIDDEN: if (!parse_uint(name, optarg, 4096, &o.hidden)) return 2; break;
+        case O_HEADS: if (!parse_uint(name, optarg, 4096, &o.heads)) return 2; break;
+        case O_FFN: if (!parse_uint(name, optarg, 16384, &o.ffn)) return 2; break;
+        case O_MAX_LEN: if (!parse_uint(name, optarg, 4096, &o.max_len)) return 2; break;
+        case O_MODEL_NAME: o.model_name = optarg; break;
+        case O_SAVE_WEIGHTS: save_weights = optarg; break;
+        case O_MAX_BATCH: if (!parse_uint(name, optarg, 4096, &o.max_batch)) return 2; break;
+        case O_DELAY: if (!parse_double(name, optarg, &o.max_queue_delay_ms)) return 2; break;
+        case O_QCAP: if (!parse_uint(name, optarg, 1000000, &o.queue_capacity)) return 2; break;
+        case O_PAD_TO: if (!parse_uint(name, optarg, 4096, &o.pad_to)) return 2; break;
+        case O_BUCKETS: {
+            char *copy = strdup(optarg), *save = NULL;
+            int n = 0;
+            for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                if (n == SP_SERVER_MAX_BUCKETS) {
+                    fprintf(stderr, "servprof serve: at most %d buckets\n", SP_SERVER_MAX_BUCKETS);
+                    free(copy);
+                    return 2;
+                }
+                if (!parse_uint("--buckets", t, 4096, &o.buckets[n]) || o.buckets[n] == 0) {
+                    free(copy);
+                    return 2;
+                }
+                n++;
+            }
+            free(copy);
+            break;
+        }
+        case O_WORKERS: if (!parse_uint(name, optarg, 64, &o.workers)) return 2; break;
+        case O_TRACE: trace_path = optarg; break;
+        case O_PRICE: if (!parse_double(name, optarg, &price)) return 2; break;
+        case O_DURATION: if (!parse_double(name, optarg, &duration)) return 2; break;
+        case O_HELP: serve_usage(stdout); return 0;
+        default: serve_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "servprof serve: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (save_weights) {
+        char err[1024] = "";
+        sp_status st = sp_server_save_weights(&o, save_weights, err, sizeof(err));
+        if (st != SP_OK) {
+            fprintf(stderr, "servprof serve: %s\n", err[0] ? err : sp_status_str(st));
+            return 1;
+        }
+        fprintf(stderr, "servprof serve: wrote the generated weights to %s\n", save_weights);
+        return 0;
+    }
+
+    /* SIGINT/SIGTERM are blocked in every thread (the server's inherit the mask) and taken here
+     * with sigtimedwait, so shutdown runs in ordinary code, not in a handler */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    sp_recorder *rec = NULL;
+    char err[1024] = "";
+    if (trace_path) {
+        sp_recorder_options ro;
+        sp_recorder_options_init(&ro);
+        ro.price_per_hour = price;
+        sp_status st = sp_recorder_open(trace_path, &ro, &rec);
+        if (st != SP_OK) {
+            fprintf(stderr, "servprof serve: cannot open trace %s: %s\n", trace_path, sp_status_str(st));
+            return 1;
+        }
+    }
+    o.recorder = rec;
+    sp_server *srv = NULL;
+    sp_status st = sp_server_start(&o, &srv, err, sizeof(err));
+    if (st != SP_OK) {
+        fprintf(stderr, "servprof serve: %s\n", err[0] ? err : sp_status_str(st));
+        sp_recorder_close(rec);
+        return 1;
+    }
+    printf("listening on %s%s%s:%u\n", strchr(o.host, ':') ? "[" : "", o.host, strchr(o.host, ':') ? "]" : "",
+           sp_server_port(srv));
+    fflush(stdout);
+
+    uint64_t end_ns = duration > 0 ? sp_now_ns() + (uint64_t)(duration * 1e9) : 0;
+    for (;;) {
+        struct timespec ts = {0, 200000000};
+        if (end_ns) {
+            uint64_t now = sp_now_ns();
+            if (now >= end_ns)
+                break;
+            uint64_t left = end_ns - now;
+            if (left < 200000000u)
+                ts.tv_nsec = (long)left;
+        }
+        int sig = sigtimedwait(&sigs, NULL, &ts);
+        if (sig == SIGINT || sig == SIGTERM)
+            break;
+    }
+    sp_server_stop(srv);
+    sp_server_stats s;
+    sp_server_get_stats(srv, &s);
+    fprintf(stderr,
+            "servprof serve: %llu requests: %llu ok, %llu 503 queue full, %llu 400, %llu 413, %llu 404, %llu 405, "
+            "%llu closed early; %llu batches, %llu inputs, %llu tokens (%llu padded)\n",
+            (unsigned long long)s.requests, (unsigned long long)s.ok, (unsigned long long)s.rejected_full,
+            (unsigned long long)s.bad_request, (unsigned long long)s.too_large, (unsigned long long)s.not_found,
+            (unsigned long long)s.bad_method, (unsigned long long)s.client_gone, (unsigned long long)s.batches,
+            (unsigned long long)s.sequences, (unsigned long long)s.effective_tokens,
+            (unsigned long long)s.padded_tokens);
+    sp_server_destroy(srv);
+    st = sp_recorder_close(rec);
+    if (st != SP_OK) {
+        fprintf(stderr, "servprof serve: writing the trace %s failed: %s\n", trace_path, sp_status_str(st));
+        return 1;
+    }
+    return 0;
+}
+#endif

@@ -1,0 +1,685 @@
+/* BERT-style transformer encoder on the CPU, float32, matrix products through OpenBLAS: token +
+ * position embeddings, L post-LayerNorm layers of multi-head self-attention and a GELU feed-forward,
+ * mean pooling over real tokens. Weights come from a seed or a safetensors file (Hugging Face
+ * BertModel names), and every operation reports its time so the server can record it. */
+#include <cblas.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util_int.h"
+#include "serve/serve_int.h"
+
+typedef struct enc_layer {
+    float *wqkv, *bqkv; /* [3H, H] rows: query, key, value (nn.Linear layout: out x in) */
+    float *wo, *bo;     /* [H, H] */
+    float *ln1_g, *ln1_b;
+    float *w1, *b1;     /* [F, H] */
+    float *w2, *b2;     /* [H, F] */
+    float *ln2_g, *ln2_b;
+} enc_layer;
+
+struct sp_encoder {
+    sp_encoder_config cfg;
+    float *blob; /* every weight, one allocation */
+    size_t blob_floats;
+    float *tok_emb, *pos_emb, *type_emb; /* [V,H], [P,H], [1,H] (token type 0) */
+    float *emb_ln_g, *emb_ln_b;
+    enc_layer *layers;
+};
+
+struct sp_encoder_ws {
+    size_t max_tokens;
+    size_t tokens, hidden, ffn, seq; /* what the buffers hold room for */
+    float *x, *qkv, *ctx, *tmp, *ffn_buf, *scores;
+};
+
+static const float kLnEps = 1e-12f; /* BERT's layer_norm_eps */
+
+/* ---- layout and creation ---- */
+
+static sp_status cfg_check(const sp_encoder_config *c, char *err, size_t errlen)
+{
+    if (c->vocab_size == 0 || c->vocab_size > SP_ENC_MAX_VOCAB || c->hidden == 0 || c->hidden > SP_ENC_MAX_HIDDEN ||
+        c->layers > SP_ENC_MAX_LAYERS || c->ffn == 0 || c->ffn > SP_ENC_MAX_FFN || c->max_len < 2 ||
+        c->max_len > SP_ENC_MAX_LEN || c->heads == 0 || c->hidden % c->heads != 0) {
+        sp_errf(err, errlen,
+                "encoder: bad size (vocab %u, hidden %u, layers %u, heads %u, ffn %u, max-len %u): need hidden <= %u "
+                "divisible by heads, layers <= %u, ffn <= %u, 2 <= max-len <= %u",
+                c->vocab_size, c->hidden, c->layers, c->heads, c->ffn, c->max_len, SP_ENC_MAX_HIDDEN,
+                SP_ENC_MAX_LAYERS, SP_ENC_MAX_FFN, SP_ENC_MAX_LEN);
+        return SP_ERR_INVALID;
+    }
+    return SP_OK;
+}
+
+static sp_status enc_alloc(const sp_encoder_config *cfg, sp_encoder **out)
+{
+    size_t H = cfg->hidden, F = cfg->ffn;
+    size_t per_layer = 3 * H * H + 3 * H + H * H + H + 2 * H + F * H + F + H * F + H + 2 * H;
+    size_t total = (size_t)cfg->vocab_size * H + (size_t)cfg->max_len * H + H + 2 * H + per_layer * cfg->layers;
+    sp_encoder *enc = calloc(1, sizeof(*enc));
+    if (!enc)
+        return SP_ERR_NOMEM;
+    enc->cfg = *cfg;
+    enc->blob = malloc(total * sizeof(float));
+    enc->layers = calloc(cfg->layers ? cfg->layers : 1, sizeof(enc_layer));
+    if (!enc->blob || !enc->layers) {
+        sp_encoder_destroy(enc);
+        return SP_ERR_NOMEM;
+    }
+    enc->blob_floats = total;
+    float *p = enc->blob;
+#define TAKE(ptr, n) ((ptr) = p, p += (n))
+    TAKE(enc->tok_emb, (size_t)cfg->vocab_size * H);
+    TAKE(enc->pos_emb, (size_t)cfg->max_len * H);
+    TAKE(enc->type_emb, H);
+    TAKE(enc->emb_ln_g, H);
+    TAKE(enc->emb_ln_b, H);
+    for (uint32_t l = 0; l < cfg->layers; l++) {
+        enc_layer *L = &enc->layers[l];
+        TAKE(L->wqkv, 3 * H * H);
+        TAKE(L->bqkv, 3 * H);
+        TAKE(L->wo, H * H);
+        TAKE(L->bo, H);
+        TAKE(L->ln1_g, H);
+        TAKE(L->ln1_b, H);
+        TAKE(L->w1, F * H);
+        TAKE(L->b1, F);
+        TAKE(L->w2, H * F);
+        TAKE(L->b2, H);
+        TAKE(L->ln2_g, H);
+        TAKE(L->ln2_b, H);
+    }
+#undef TAKE
+    *out = enc;
+    return SP_OK;
+}
+
+void sp_encoder_destroy(sp_encoder *enc)
+{
+    if (!enc)
+        return;
+    free(enc->blob);
+    free(enc->layers);
+    free(enc);
+}
+
+const sp_encoder_config *sp_encoder_get_config(const sp_encoder *enc) { return &enc->cfg; }
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void fill_const(float *p, size_t n, float v)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = v;
+}
+
+sp_status sp_encoder_create_seeded(const sp_encoder_config *cfg, uint64_t seed, sp_encoder **out, char *err,
+                                   size_t errlen)
+{
+    sp_status st = cfg_check(cfg, err, errlen);
+    if (st != SP_OK)
+        return st;
+    sp_encoder *enc;
+    if ((st = enc_alloc(cfg, &enc)) != SP_OK) {
+        sp_errf(err, errlen, "encoder: out of memory for the weights");
+        return st;
+    }
+    /* BERT initialises weights from N(0, 0.02); a uniform with the same std is enough here:
+     * half-width 0.02 * sqrt(3). */
+    const float a = 0.02f * 1.7320508f;
+    for (size_t i = 0; i < enc->blob_floats; i++)
+        enc->blob[i] = a * (float)((double)(splitmix64(&seed) >> 11) * 0x1.0p-53 * 2.0 - 1.0);
+    size_t H = cfg->hidden;
+    fill_const(enc->emb_ln_g, H, 1.0f);
+    fill_const(enc->emb_ln_b, H, 0.0f);
+    for (uint32_t l = 0; l < cfg->layers; l++) {
+        fill_const(enc->layers[l].ln1_g, H, 1.0f);
+        fill_const(enc->layers[l].ln1_b, H, 0.0f);
+        fill_const(enc->layers[l].ln2_g, H, 1.0f);
+        fill_const(enc->layers[l].ln2_b, H, 0.0f);
+    }
+    *out = enc;
+    return SP_OK;
+}
+
+/* ---- safetensors ---- */
+
+#define SP_ST_MAX_HEADER (100u << 20) /* the format's own limit on the JSON header */
+#define ENC_MAX_TENSORS (6 + 16 * SP_ENC_MAX_LAYERS)
+
+typedef struct tensor_desc {
+    char name[96];
+    float *data;
+    size_t dims[2];
+    int ndim;
+} tensor_desc;
+
+static size_t add_tensor(tensor_desc *t, size_t n, const char *name, float *data, size_t d0, size_t d1, int ndim)
+{
+    snprintf(t[n].name, sizeof(t[n].name), "%s", name);
+    t[n].data = data;
+    t[n].dims[0] = d0;
+    t[n].dims[1] = d1;
+    t[n].ndim = ndim;
+    return n + 1;
+}
+
+/* The Hugging Face BertModel tensors and where each lives in our layout. */
+static size_t enc_tensors(const sp_encoder *enc, tensor_desc *t)
+{
+    size_t H = enc->cfg.hidden, F = enc->cfg.ffn, n = 0;
+    char nm[96];
+    n = add_tensor(t, n, "embeddings.word_embeddings.weight", enc->tok_emb, enc->cfg.vocab_size, H, 2);
+    n = add_tensor(t, n, "embeddings.position_embeddings.weight", enc->pos_emb, enc->cfg.max_len, H, 2);
+    n = add_tensor(t, n, "embeddings.token_type_embeddings.weight", enc->type_emb, 1, H, 2);
+    n = add_tensor(t, n, "embeddings.LayerNorm.weight", enc->emb_ln_g, H, 0, 1);
+    n = add_tensor(t, n, "embeddings.LayerNorm.bias", enc->emb_ln_b, H, 0, 1);
+    for (uint32_t l = 0; l < enc->cfg.layers; l++) {
+        const enc_layer *L = &enc->layers[l];
+#define T2(suffix, ptr, a, b) (snprintf(nm, sizeof(nm), "encoder.layer.%u.%s", l, suffix), n = add_tensor(t, n, nm, ptr, a, b, 2))
+#define T1(suffix, ptr, a) (snprintf(nm, sizeof(nm), "encoder.layer.%u.%s", l, suffix), n = add_tensor(t, n, nm, ptr, a, 0, 1))
+        T2("attention.self.query.weight", L->wqkv, H, H);
+        T1("attention.self.query.bias", L->bqkv, H);
+        T2("attention.self.key.weight", L->wqkv + H * H, H, H);
+        T1("attention.self.key.bias", L->bqkv + H, H);
+        T2("attention.self.value.weight", L->wqkv + 2 * H * H, H, H);
+        T1("attention.self.value.bias", L->bqkv + 2 * H, H);
+        T2("attention.output.dense.weight", L->wo, H, H);
+        T1("attention.output.dense.bias", L->bo, H);
+        T1("attention.output.LayerNorm.weight", L->ln1_g, H);
+        T1("attention.output.LayerNorm.bias", L->ln1_b, H);
+        T2("intermediate.dense.weight", L->w1, F, H);
+        T1("intermediate.dense.bias", L->b1, F);
+        T2("output.dense.weight", L->w2, H, F);
+        T1("output.dense.bias", L->b2, H);
+        T1("output.LayerNorm.weight", L->ln2_g, H);
+        T1("output.LayerNorm.bias", L->ln2_b, H);
+#undef T1
+#undef T2
+    }
+    return n;
+}
+
+sp_status sp_encoder_save_safetensors(const sp_encoder *enc, const char *path, char *err, size_t errlen)
+{
+    tensor_desc *t = malloc(ENC_MAX_TENSORS * sizeof(*t));
+    if (!t)
+        return SP_ERR_NOMEM;
+    size_t n = enc_tensors(enc, t);
+    json_t *hdr = json_object();
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t bytes = t[i].dims[0] * (t[i].ndim == 2 ? t[i].dims[1] : 1) * sizeof(float);
+        json_t *shape = t[i].ndim == 2 ? json_pack("[II]", (json_int_t)t[i].dims[0], (json_int_t)t[i].dims[1])
+                                       : json_pack("[I]", (json_int_t)t[i].dims[0]);
+        json_object_set_new(hdr, t[i].name,
+                            json_pack("{s:s,s:o,s:[II]}", "dtype", "F32", "shape", shape, "data_offsets",
+                                      (json_int_t)off, (json_int_t)(off + bytes)));
+        off += bytes;
+    }
+    json_object_set_new(hdr, "__metadata__", json_pack("{s:s}", "format", "pt"));
+    char *text = json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(hdr);
+    FILE *f = text ? fopen(path, "wb") : NULL;
+    sp_status st = SP_OK;
+    if (!f) {
+        sp_errf(err, errlen, "%s: cannot create", path);
+        st = text ? SP_ERR_IO : SP_ERR_NOMEM;
+    } else {
+        /* the header is padded with spaces to a multiple of 8 bytes, as the reference writer does,
+         * so the tensors that follow are aligned */
+        uint64_t tl = strlen(text), hl = (tl + 7) & ~(uint64_t)7;
+        unsigned char le[8];
+        for (int i = 0; i < 8; i++)
+            le[i] = (unsigned char)(hl >> (8 * i));
+        int ok = fwrite(le, 1, 8, f) == 8 && fwrite(text, 1, tl, f) == tl && fwrite("       ", 1, hl - tl, f) == hl - tl;
+        /* x86/arm64 hosts are little-endian, as safetensors stores floats */
+        for (size_t i = 0; ok && i < n; i++) {
+            size_t cnt = t[i].dims[0] * (t[i].ndim == 2 ? t[i].dims[1] : 1);
+            ok = fwrite(t[i].data, sizeof(float), cnt, f) == cnt;
+        }
+        if (fclose(f) != 0 || !ok) {
+            sp_errf(err, errlen, "%s: write failed", path);
+            st = SP_ERR_IO;
+        }
+    }
+    free(text);
+    free(t);
+    return st;
+}
+
+/* Looks a tensor up in the header, with or without the "bert." prefix a BertFor* checkpoint has. */
+static json_t *st_get(json_t *hdr, const char *prefix, const char *name)
+{
+    char full[128];
+    snprintf(full, sizeof(full), "%s%s", prefix, name);
+    return json_object_get(hdr, full);
+}
+
+/* Checks one header entry: F32, shape as expected (exp0 == 0: any first dim), byte range inside the
+ * data section and equal to the shape's size. */
+static sp_status st_check(const char *path, const char *name, json_t *e, uint64_t data_len, size_t exp0,
+                          size_t exp1, int ndim, uint64_t *begin, size_t *dim0, char *err, size_t errlen)
+{
+    if (!json_is_object(e)) {
+        sp_errf(err, errlen, "%s: tensor %s is missing", path, name);
+        return SP_ERR_FORMAT;
+    }
+    json_t *dt = json_object_get(e, "dtype"), *shape = json_object_get(e, "shape"),
+           *offs = json_object_get(e, "data_offsets");
+    if (!json_is_string(dt) || strcmp(json_string_value(dt), "F32") != 0) {
+        sp_errf(err, errlen, "%s: tensor %s has dtype %s; only F32 is supported", path, name,
+                json_is_string(dt) ? json_string_value(dt) : "(none)");
+        return SP_ERR_UNSUPPORTED;
+    }
+    if (!json_is_array(shape) || (int)json_array_size(shape) != ndim || !json_is_array(offs) ||
+        json_array_size(offs) != 2) {
+        sp_errf(err, errlen, "%s: tensor %s: shape must have %d dimensions and data_offsets 2 entries", path, name,
+                ndim);
+        return SP_ERR_FORMAT;
+    }
+    uint64_t count = 1;
+    size_t d[2] = {0, 0};
+    for (int i = 0; i < ndim; i++) {
+        json_t *v = json_array_get(shape, (size_t)i);
+        if (!json_is_integer(v) || json_integer_value(v) <= 0 || json_integer_value(v) > (1 << 24)) {
+            sp_errf(err, errlen, "%s: tensor %s: bad dimension %d", path, name, i);
+            return SP_ERR_FORMAT;
+        }
+        d[i] = (size_t)json_integer_value(v);
+        count *= d[i];
+    }
+    if ((exp0 && d[0] != exp0) || (ndim == 2 && d[1] != exp1)) {
+        sp_errf(err, errlen, "%s: tensor %s has shape [%zu%s%zu], expected [%zu%s%zu]", path, name, d[0],
+                ndim == 2 ? "," : "", ndim == 2 ? d[1] : (size_t)0, exp0 ? exp0 : d[0], ndim == 2 ? "," : "",
+                ndim == 2 ? exp1 : (size_t)0);
+        return SP_ERR_FORMAT;
+    }
+    json_t *b = json_array_get(offs, 0), *en = json_array_get(offs, 1);
+    if (!json_is_integer(b) || !json_is_integer(en) || json_integer_value(b) < 0 ||
+        json_integer_value(en) < json_integer_value(b) || (uint64_t)json_integer_value(en) > data_len ||
+        (uint64_t)(json_integer_value(en) - json_integer_value(b)) != count * sizeof(float)) {
+        sp_errf(err, errlen,
+                "%s: tensor %s: data_offsets do not fit the file (data section %llu bytes, tensor needs %llu)",
+                path, name, (unsigned long long)data_len, (unsigned long long)(count * sizeof(float)));
+        return SP_ERR_FORMAT;
+    }
+    *begin = (uint64_t)json_integer_value(b);
+    if (dim0)
+        *dim0 = d[0];
+    return SP_OK;
+}
+
+sp_status sp_encoder_load_safetensors(const char *path, uint32_t heads, sp_encoder **out, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        sp_errf(err, errlen, "%s: cannot open weights", path);
+        return SP_ERR_IO;
+    }
+    sp_status st = SP_OK;
+    json_t *hdr = NULL;
+    sp_encoder *enc = NULL;
+    tensor_desc *t = NULL;
+    char *text = NULL;
+    unsigned char le[8];
+    fseek(f, 0, SEEK_END);
+    long fsize = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    if (fsize < 8 || fread(le, 1, 8, f) != 8) {
+        sp_errf(err, errlen, "%s: too short for a safetensors file (%ld bytes)", path, fsize);
+        st = SP_ERR_FORMAT;
+        goto done;
+    }
+    uint64_t hl = 0;
+    for (int i = 0; i < 8; i++)
+        hl |= (uint64_t)le[i] << (8 * i);
+    if (hl == 0 || hl > SP_ST_MAX_HEADER || hl > (uint64_t)fsize - 8) {
+        sp_errf(err, errlen, "%s: header length %llu at offset 0 is beyond the file (%ld bytes) or the %u-byte limit",
+                path, (unsigned long long)hl, fsize, SP_ST_MAX_HEADER);
+        st = SP_ERR_FORMAT;
+        goto done;
+    }
+    text = malloc(hl);
+    if (!text || fread(text, 1, hl, f) != hl) {
+        st = text ? SP_ERR_IO : SP_ERR_NOMEM;
+        sp_errf(err, errlen, "%s: cannot read the header", path);
+        goto done;
+    }
+    json_error_t jerr;
+    /* the header is at most 100 MB and normally a few KB: a DOM parse is the right tool */
+    hdr = json_loadb(text, hl, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(hdr)) {
+        sp_errf(err, errlen, "%s: header JSON invalid at byte %d (file offset %d): %s", path, jerr.position,
+                jerr.position + 8, jerr.text);
+        st = SP_ERR_PARSE;
+        goto done;
+    }
+    uint64_t data_len = (uint64_t)fsize - 8 - hl;
+    const char *prefix = json_object_get(hdr, "embeddings.word_embeddings.weight") ? "" : "bert.";
+    sp_encoder_config cfg = {0};
+    cfg.heads = heads;
+    uint64_t begin;
+    size_t d0;
+    json_t *we = st_get(hdr, prefix, "embeddings.word_embeddings.weight");
+    json_t *shape = json_is_object(we) ? json_object_get(we, "shape") : NULL;
+    if (!json_is_array(shape) || json_array_size(shape) != 2 || !json_is_integer(json_array_get(shape, 1))) {
+        sp_errf(err, errlen, "%s: no embeddings.word_embeddings.weight [vocab, hidden] tensor", path);
+        st = SP_ERR_FORMAT;
+        goto done;
+    }
+    json_int_t hid = json_integer_value(json_array_get(shape, 1));
+    if (hid <= 0 || hid > SP_ENC_MAX_HIDDEN) {
+        sp_errf(err, errlen, "%s: hidden size %lld out of range", path, (long long)hid);
+        st = SP_ERR_FORMAT;
+        goto done;
+    }
+    cfg.hidden = (uint32_t)hid;
+    if ((st = st_check(path, "embeddings.word_embeddings.weight", we, data_len, 0, cfg.hidden, 2, &begin, &d0, err,
+                       errlen)) != SP_OK)
+        goto done;
+    cfg.vocab_size = (uint32_t)d0;
+    if ((st = st_check(path, "embeddings.position_embeddings.weight",
+                       st_get(hdr, prefix, "embeddings.position_embeddings.weight"), data_len, 0, cfg.hidden, 2,
+                       &begin, &d0, err, errlen)) != SP_OK)
+        goto done;
+    cfg.max_len = (uint32_t)(d0 > SP_ENC_MAX_LEN ? SP_ENC_MAX_LEN + 1 : d0);
+    char nm[96];
+    while (cfg.layers <= SP_ENC_MAX_LAYERS) {
+        snprintf(nm, sizeof(nm), "encoder.layer.%u.attention.self.query.weight", cfg.layers);
+        if (!st_get(hdr, prefix, nm))
+            break;
+        cfg.layers++;
+    }
+    if (cfg.layers > 0) {
+        if ((st = st_check(path, "encoder.layer.0.intermediate.dense.weight",
+                           st_get(hdr, prefix, "encoder.layer.0.intermediate.dense.weight"), data_len, 0, cfg.hidden,
+                           2, &begin, &d0, err, errlen)) != SP_OK)
+            goto done;
+        cfg.ffn = (uint32_t)d0;
+    } else {
+        cfg.ffn = cfg.hidden; /* unused with no layers, but must be valid */
+    }
+    if ((st = cfg_check(&cfg, err, errlen)) != SP_OK)
+        goto done;
+    if ((st = enc_alloc(&cfg, &enc)) != SP_OK)
+        goto done;
+    t = malloc(ENC_MAX_TENSORS * sizeof(*t));
+    if (!t) {
+        st = SP_ERR_NOMEM;
+        goto done;
+    }
+    size_t n = enc_tensors(enc, t);
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = st_get(hdr, prefix, t[i].name);
+        int is_type = strcmp(t[i].name, "embeddings.token_type_embeddings.weight") == 0;
+        if (is_type && !e) {
+            fill_const(t[i].data, cfg.hidden, 0.0f); /* optional: a model without token types */
+            continue;
+        }
+        /* token types: [T, hidden], any T; only type 0 is used */
+        if ((st = st_check(path, t[i].name, e, data_len, is_type ? 0 : t[i].dims[0], t[i].dims[1], t[i].ndim, &begin,
+                           NULL, err, errlen)) != SP_OK)
+            goto done;
+        size_t cnt = t[i].dims[0] * (t[i].ndim == 2 ? t[i].dims[1] : 1);
+        if (fseek(f, (long)(8 + hl + begin), SEEK_SET) != 0 || fread(t[i].data, sizeof(float), cnt, f) != cnt) {
+            sp_errf(err, errlen, "%s: cannot read tensor %s at offset %llu", path, t[i].name,
+                    (unsigned long long)(8 + hl + begin));
+            st = SP_ERR_IO;
+            goto done;
+        }
+        for (size_t k = 0; k < cnt; k++) {
+            if (!isfinite(t[i].data[k])) {
+                sp_errf(err, errlen, "%s: tensor %s holds a non-finite value at element %zu", path, t[i].name, k);
+                st = SP_ERR_FORMAT;
+                goto done;
+            }
+        }
+    }
+    *out = enc;
+    enc = NULL;
+done:
+    sp_encoder_destroy(enc);
+    free(t);
+    free(text);
+    json_decref(hdr);
+    fclose(f);
+    return st;
+}
+
+/* ---- forward pass ---- */
+
+size_t sp_encoder_op_count(const sp_encoder *enc) { return 2 + (size_t)SP_ENC_OPS_PER_LAYER * enc->cfg.layers; }
+
+const char *sp_encoder_op_name(const sp_encoder *enc, size_t index, char *buf, size_t buflen)
+{
+    static const char *const per_layer[SP_ENC_OPS_PER_LAYER] = {"qkv_gemm", "attention", "attn_out_gemm",
+                                                                 "layernorm1", "ffn_gemm1", "gelu", "ffn_gemm2",
+                                                                 "layernorm2"};
+    size_t n = sp_encoder_op_count(enc);
+    if (index == 0)
+        snprintf(buf, buflen, "embed");
+    else if (index + 1 == n)
+        snprintf(buf, buflen, "pool");
+    else if (index < n)
+        snprintf(buf, buflen, "l%zu.%s", (index - 1) / SP_ENC_OPS_PER_LAYER,
+                 per_layer[(index - 1) % SP_ENC_OPS_PER_LAYER]);
+    else
+        snprintf(buf, buflen, "?");
+    return buf;
+}
+
+sp_status sp_encoder_ws_create(size_t max_tokens, sp_encoder_ws **out)
+{
+    sp_encoder_ws *ws = calloc(1, sizeof(*ws));
+    if (!ws)
+        return SP_ERR_NOMEM;
+    ws->max_tokens = max_tokens;
+    *out = ws;
+    return SP_OK;
+}
+
+static void ws_free_buffers(sp_encoder_ws *ws)
+{
+    free(ws->x);
+    free(ws->qkv);
+    free(ws->ctx);
+    free(ws->tmp);
+    free(ws->ffn_buf);
+    free(ws->scores);
+    ws->x = ws->qkv = ws->ctx = ws->tmp = ws->ffn_buf = ws->scores = NULL;
+    ws->tokens = ws->hidden = ws->ffn = ws->seq = 0;
+}
+
+void sp_encoder_ws_destroy(sp_encoder_ws *ws)
+{
+    if (!ws)
+        return;
+    ws_free_buffers(ws);
+    free(ws);
+}
+
+/* Grows the workspace to hold `tokens` rows (doubling, so a steady load stops allocating). */
+static sp_status ws_reserve(sp_encoder_ws *ws, size_t tokens, size_t H, size_t F, size_t S)
+{
+    if (tokens > ws->max_tokens)
+        return SP_ERR_LIMIT;
+    if (tokens <= ws->tokens && H == ws->hidden && F == ws->ffn && S <= ws->seq)
+        return SP_OK;
+    size_t want = ws->tokens && H == ws->hidden && F == ws->ffn ? ws->tokens : 64;
+    while (want < tokens)
+        want *= 2;
+    if (want > ws->max_tokens)
+        want = ws->max_tokens;
+    size_t seq = S > ws->seq ? S : ws->seq;
+    ws_free_buffers(ws);
+    ws->x = malloc(want * H * sizeof(float));
+    ws->qkv = malloc(want * 3 * H * sizeof(float));
+    ws->ctx = malloc(want * H * sizeof(float));
+    ws->tmp = malloc(want * H * sizeof(float));
+    ws->ffn_buf = malloc(want * F * sizeof(float));
+    ws->scores = malloc(seq * seq * sizeof(float));
+    if (!ws->x || !ws->qkv || !ws->ctx || !ws->tmp || !ws->ffn_buf || !ws->scores) {
+        ws_free_buffers(ws);
+        return SP_ERR_NOMEM;
+    }
+    ws->tokens = want;
+    ws->hidden = H;
+    ws->ffn = F;
+    ws->seq = seq;
+    return SP_OK;
+}
+
+/* x[i] = LayerNorm(x[i] + add[i]) over rows of width H (add may be NULL). */
+static void layernorm(float *x, const float *add, size_t rows, size_t H, const float *g, const float *b)
+{
+    for (size_t r = 0; r < rows; r++) {
+        float *row = x + r * H;
+        if (add) {
+            const float *a = add + r * H;
+            for (size_t j = 0; j < H; j++)
+                row[j] += a[j];
+        }
+        float mean = 0.0f;
+        for (size_t j = 0; j < H; j++)
+            mean += row[j];
+        mean /= (float)H;
+        float var = 0.0f;
+        for (size_t j = 0; j < H; j++) {
+            float d = row[j] - mean;
+            var += d * d;
+        }
+        var /= (float)H;
+        float inv = 1.0f / sqrtf(var + kLnEps);
+        for (size_t j = 0; j < H; j++)
+            row[j] = (row[j] - mean) * inv * g[j] + b[j];
+    }
+}
+
+/* C[rows, out] = A[rows, in] W[out, in]^T + bias: the nn.Linear product. */
+static void linear(const float *A, size_t rows, size_t in, const float *W, const float *bias, size_t outw, float *C)
+{
+    for (size_t r = 0; r < rows; r++)
+        memcpy(C + r * outw, bias, outw * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)outw, (int)in, 1.0f, A, (int)in, W, (int)in,
+                1.0f, C, (int)outw);
+}
+
+#define OP_DONE(k)                                   \
+    do {                                             \
+        uint64_t now_ = sp_now_ns();                 \
+        if (on_op)                                   \
+            on_op(user, (k), t0, now_);              \
+        t0 = now_;                                   \
+    } while (0)
+
+sp_status sp_encoder_forward(const sp_encoder *enc, sp_encoder_ws *ws, const int32_t *ids, const uint32_t *lengths,
+                             size_t batch, size_t padded_len, float *out, sp_encoder_op_fn on_op, void *user)
+{
+    const sp_encoder_config *c = &enc->cfg;
+    size_t H = c->hidden, F = c->ffn, S = padded_len, N = batch * S, nh = c->heads, d = H / nh;
+    if (batch == 0 || S == 0 || S > c->max_len)
+        return SP_ERR_INVALID;
+    for (size_t b = 0; b < batch; b++)
+        if (lengths[b] == 0 || lengths[b] > S)
+            return SP_ERR_INVALID;
+    for (size_t i = 0; i < N; i++)
+        if (ids[i] < 0 || (uint32_t)ids[i] >= c->vocab_size)
+            return SP_ERR_INVALID;
+    sp_status st = ws_reserve(ws, N, H, F, S);
+    if (st != SP_OK)
+        return st;
+    uint64_t t0 = sp_now_ns();
+    size_t op = 0;
+
+    /* embed: token + position + token type 0, then LayerNorm */
+    for (size_t b = 0; b < batch; b++)
+        for (size_t t = 0; t < S; t++) {
+            float *row = ws->x + (b * S + t) * H;
+            const float *te = enc->tok_emb + (size_t)ids[b * S + t] * H, *pe = enc->pos_emb + t * H;
+            for (size_t j = 0; j < H; j++)
+                row[j] = te[j] + pe[j] + enc->type_emb[j];
+        }
+    layernorm(ws->x, NULL, N, H, enc->emb_ln_g, enc->emb_ln_b);
+    OP_DONE(op++);
+
+    const float scale = 1.0f / sqrtf((float)d);
+    for (uint32_t l = 0; l < c->layers; l++) {
+        const enc_layer *L = &enc->layers[l];
+        linear(ws->x, N, H, L->wqkv, L->bqkv, 3 * H, ws->qkv);
+        OP_DONE(op++);
+
+        /* attention per sequence and head over the whole padded shape; keys at or past the
+         * sequence's length get weight 0, so a real token never sees padding */
+        for (size_t b = 0; b < batch; b++) {
+            size_t len = lengths[b];
+            const float *base = ws->qkv + b * S * 3 * H;
+            for (size_t h = 0; h < nh; h++) {
+                const float *Q = base + h * d, *K = base + H + h * d, *V = base + 2 * H + h * d;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)S, (int)S, (int)d, scale, Q, (int)(3 * H),
+                            K, (int)(3 * H), 0.0f, ws->scores, (int)S);
+                for (size_t i = 0; i < S; i++) {
+                    float *row = ws->scores + i * S;
+                    float mx = row[0];
+                    for (size_t j = 1; j < len; j++)
+                        mx = row[j] > mx ? row[j] : mx;
+                    float sum = 0.0f;
+                    for (size_t j = 0; j < len; j++) {
+                        row[j] = expf(row[j] - mx);
+                        sum += row[j];
+                    }
+                    float inv = 1.0f / sum;
+                    for (size_t j = 0; j < len; j++)
+                        row[j] *= inv;
+                    for (size_t j = len; j < S; j++)
+                        row[j] = 0.0f;
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)S, (int)d, (int)S, 1.0f, ws->scores,
+                            (int)S, V, (int)(3 * H), 0.0f, ws->ctx + b * S * H + h * d, (int)H);
+            }
+        }
+        OP_DONE(op++);
+        linear(ws->ctx, N, H, L->wo, L->bo, H, ws->tmp);
+        OP_DONE(op++);
+        layernorm(ws->x, ws->tmp, N, H, L->ln1_g, L->ln1_b);
+        OP_DONE(op++);
+        linear(ws->x, N, H, L->w1, L->b1, F, ws->ffn_buf);
+        OP_DONE(op++);
+        /* exact GELU, as BERT uses: x * Phi(x) */
+        for (size_t i = 0; i < N * F; i++) {
+            float v = ws->ffn_buf[i];
+            ws->ffn_buf[i] = 0.5f * v * (1.0f + erff(v * 0.70710678f));
+        }
+        OP_DONE(op++);
+        linear(ws->ffn_buf, N, F, L->w2, L->b2, H, ws->tmp);
+        OP_DONE(op++);
+        layernorm(ws->x, ws->tmp, N, H, L->ln2_g, L->ln2_b);
+        OP_DONE(op++);
+    }
+
+    /* mean pooling over the real tokens only */
+    for (size_t b = 0; b < batch; b++) {
+        float *o = out + b * H;
+        memset(o, 0, H * sizeof(float));
+        for (size_t t = 0; t < lengths[b]; t++) {
+            const float *row = ws->x + (b * S + t) * H;
+            for (size_t j = 0; j < H; j++)
+                o[j] += row[j];
+        }
+        float inv = 1.0f / (float)lengths[b];
+        for (size_t j = 0; j < H; j++)
+            o[j] *= inv;
+    }
+    OP_DONE(op++);
+    return SP_OK;
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# `servprof serve` from the command line: --help, bad options (exit 2), start on an ephemeral port
+# ("listening on 127.0.0.1:PORT" on stdout), one embedding and /healthz over 127.0.0.1, clean exit on
+# SIGTERM with the trace written. Usage: serve.sh BINARY SOURCE_DIR. Skips (77) when the CLI does
+# not dispatch `serve` (compiled out) or curl is missing.
+set -u
+BIN=$1
+if ! "$BIN" serve --help >/dev/null 2>&1; then echo "serve not available: skipped"; exit 77; fi
+command -v curl >/dev/null || { echo "curl missing: skipped"; exit 77; }
+fail=0
+check() { if ! eval "$1"; then echo "FAILED: $1"; fail=1; fi; }
+TMP=$(mktemp -d)
+trap 'kill $PID 2>/dev/null; rm -rf "$TMP"' EXIT
+
+"$BIN" serve --help > "$TMP/help"
+for opt in --host --port --tokenizer --weights --max-batch --max-queue-delay-ms --queue-capacity --pad-to \
+           --buckets --workers --trace --max-body --layers --hidden --heads --ffn --max-len; do
+  check "grep -q -- '$opt' '$TMP/help'"
+done
+"$BIN" serve --max-batch x >/dev/null 2>&1; check "[ $? -eq 2 ]"
+"$BIN" serve --port 0 --heads 5 >/dev/null 2>"$TMP/err"; check "[ $? -eq 1 ] && grep -q heads '$TMP/err'"
+
+"$BIN" serve --port 0 --max-queue-delay-ms 0.5 --trace "$TMP/t.sptrace" --duration 60 > "$TMP/out" 2> "$TMP/log" &
+PID=$!
+PORT=
+for _ in $(seq 1 200); do
+  PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$TMP/out")
+  [ -n "$PORT" ] && break
+  kill -0 $PID 2>/dev/null || break
+  sleep 0.05
+done
+check "[ -n '$PORT' ]"
+if [ -n "$PORT" ]; then
+  code=$(curl -s --noproxy '*' -o "$TMP/resp" -w '%{http_code}' -H 'traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' \
+         -X POST "http://127.0.0.1:$PORT/v1/embeddings" -d '{"input":["Hello, World!","the fox"]}')
+  check "[ '$code' = 200 ]"
+  check "grep -q '\"object\":\"list\"' '$TMP/resp' && grep -q '\"index\":1' '$TMP/resp'"
+  check "[ \"\$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' http://127.0.0.1:$PORT/healthz)\" = 200 ]"
+fi
+kill -TERM $PID
+wait $PID; rc=$?
+check "[ $rc -eq 0 ]"
+check "grep -q '1 ok' '$TMP/log'"
+check "[ -s '$TMP/t.sptrace' ]"
+exit $fail
