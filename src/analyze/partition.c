@@ -522,19 +522,20 @@ static int lookup_row(const struct id_row *lk, size_t n, sp_str id)
 /* ---------- stage spans: latest start wins ---------- */
 
 struct cspan {
-    uint64_t s, e;
+    uint64_t s, e;           /* clipped to [arrival, done) */
+    uint64_t rs, re;         /* as recorded: precedence is decided on these */
     const char *name;
     int row;
 };
 
-/* true when span x takes precedence over span y where both cover a ns: the later start (the inner
- * span of a nesting), then the earlier end, then the smaller name */
+/* true when span x takes precedence over span y where both cover a ns: the later recorded start (the
+ * inner span of a nesting), then the earlier recorded end, then the smaller name */
 static int cspan_better(const struct cspan *x, const struct cspan *y)
 {
-    if (x->s != y->s)
-        return x->s > y->s;
-    if (x->e != y->e)
-        return x->e < y->e;
+    if (x->rs != y->rs)
+        return x->rs > y->rs;
+    if (x->re != y->re)
+        return x->re < y->re;
     return strcmp(x->name, y->name) < 0;
 }
 
@@ -601,7 +602,7 @@ static sp_status add_span_pieces(sp_ana *a, const sp_ev_request *q, const struct
         if (row < 0)
             continue;
         /* spans are sorted by start, so clipped starts stay non-decreasing */
-        ss->c[m++] = (struct cspan){s, e, sp_str_get(&ev->strings, sp->stage), row};
+        ss->c[m++] = (struct cspan){s, e, sp->start_ns, sp->end_ns, sp_str_get(&ev->strings, sp->stage), row};
     }
     size_t nh = 0, i = 0;
     uint64_t t = m ? ss->c[0].s : 0;
