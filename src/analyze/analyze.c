@@ -82,30 +82,19 @@ static uint64_t key_hash(uint64_t k1, uint64_t k2)
 
 static sp_status keymap_resize(sp_keymap *m, size_t nslots)
 {
-    uint64_t *k1 = malloc(nslots * sizeof *k1), *k2 = malloc(nslots * sizeof *k2);
-    uint32_t *vals = calloc(nslots, sizeof *vals);
-    if (!k1 || !k2 || !vals) {
-        free(k1);
-        free(k2);
-        free(vals);
+    sp_keyslot *slots = calloc(nslots, sizeof *slots);
+    if (!slots)
         return SP_ERR_NOMEM;
-    }
     for (size_t i = 0; i < m->nslots; i++) {
-        if (!m->vals[i])
+        if (!m->slots[i].val)
             continue;
-        size_t j = key_hash(m->k1[i], m->k2[i]) & (nslots - 1);
-        while (vals[j])
+        size_t j = key_hash(m->slots[i].k1, m->slots[i].k2) & (nslots - 1);
+        while (slots[j].val)
             j = (j + 1) & (nslots - 1);
-        k1[j] = m->k1[i];
-        k2[j] = m->k2[i];
-        vals[j] = m->vals[i];
+        slots[j] = m->slots[i];
     }
-    free(m->k1);
-    free(m->k2);
-    free(m->vals);
-    m->k1 = k1;
-    m->k2 = k2;
-    m->vals = vals;
+    free(m->slots);
+    m->slots = slots;
     m->nslots = nslots;
     return SP_OK;
 }
@@ -121,9 +110,7 @@ sp_status sp_keymap_init(sp_keymap *m, size_t expected)
 
 void sp_keymap_free(sp_keymap *m)
 {
-    free(m->k1);
-    free(m->k2);
-    free(m->vals);
+    free(m->slots);
     memset(m, 0, sizeof *m);
 }
 
@@ -132,9 +119,9 @@ uint32_t sp_keymap_find(const sp_keymap *m, uint64_t k1, uint64_t k2)
     if (!m->nslots)
         return SP_EV_NONE;
     size_t j = key_hash(k1, k2) & (m->nslots - 1);
-    while (m->vals[j]) {
-        if (m->k1[j] == k1 && m->k2[j] == k2)
-            return m->vals[j] - 1;
+    while (m->slots[j].val) {
+        if (m->slots[j].k1 == k1 && m->slots[j].k2 == k2)
+            return m->slots[j].val - 1;
         j = (j + 1) & (m->nslots - 1);
     }
     return SP_EV_NONE;
@@ -156,11 +143,9 @@ sp_status sp_keymap_get(sp_keymap *m, uint64_t k1, uint64_t k2, uint32_t *out, i
             return st;
     }
     size_t j = key_hash(k1, k2) & (m->nslots - 1);
-    while (m->vals[j])
+    while (m->slots[j].val)
         j = (j + 1) & (m->nslots - 1);
-    m->k1[j] = k1;
-    m->k2[j] = k2;
-    m->vals[j] = (uint32_t)m->count + 1;
+    m->slots[j] = (sp_keyslot){k1, k2, (uint32_t)m->count + 1};
     *out = (uint32_t)m->count++;
     *added = 1;
     return SP_OK;

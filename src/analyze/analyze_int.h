@@ -130,9 +130,12 @@ sp_status sp_ana_verdict(sp_ana *a);
 const char *sp_report_strdup(sp_report *r, const char *s);
 
 /* Open-addressing map from a pair of 64-bit keys to a dense index (analyze.c). */
+typedef struct sp_keyslot {
+    uint64_t k1, k2;
+    uint32_t val;              /* index + 1; 0 = empty */
+} sp_keyslot;
 typedef struct sp_keymap {
-    uint64_t *k1, *k2;
-    uint32_t *vals;            /* index + 1; 0 = empty */
+    sp_keyslot *slots;         /* one cache line per probe: keys and value together */
     size_t nslots, count;
 } sp_keymap;
 sp_status sp_keymap_init(sp_keymap *m, size_t expected);

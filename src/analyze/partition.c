@@ -77,7 +77,20 @@ static sp_status painter_run(painter *p)
         p->evs[2 * i + 1] = (paint_ev){it->e, it->level, it->payload, -1};
     }
     p->n_items = 0;
-    qsort(p->evs, nev, sizeof *p->evs, paint_ev_cmp);
+    if (nev <= 64) {
+        /* small sets (one batch's pieces): insertion sort beats qsort's set-up */
+        for (size_t i = 1; i < nev; i++) {
+            paint_ev x = p->evs[i];
+            size_t j = i;
+            while (j > 0 && paint_ev_cmp(&p->evs[j - 1], &x) > 0) {
+                p->evs[j] = p->evs[j - 1];
+                j--;
+            }
+            p->evs[j] = x;
+        }
+    } else {
+        qsort(p->evs, nev, sizeof *p->evs, paint_ev_cmp);
+    }
     uint32_t cnt[PAINT_MAX_LEVELS] = {0};
     uint32_t pay[PAINT_MAX_LEVELS] = {0};
     size_t k = 0;
@@ -225,8 +238,8 @@ static sp_status prepare_batches(sp_ana *a, char *err, size_t errlen)
         goto out;
     }
     for (size_t j = 0; j < dm.nslots; j++)
-        if (dm.vals[j])
-            a->devs[dm.vals[j] - 1] = (sp_devkey){(uint32_t)dm.k1[j], (uint32_t)dm.k2[j]};
+        if (dm.slots[j].val)
+            a->devs[dm.slots[j].val - 1] = (sp_devkey){(uint32_t)dm.slots[j].k1, (uint32_t)dm.slots[j].k2};
 out:
     sp_keymap_free(&dm);
     return st;
@@ -631,8 +644,6 @@ static sp_status add_span_pieces(sp_ana *a, const sp_ev_request *q, const struct
 
 /* ---------- per-request partition ---------- */
 
-enum { LV_SPAN = SP_LBL_COUNT, LV_BETWEEN, LV_BASE };
-
 sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
 {
     sp_events *ev = a->ev;
@@ -681,6 +692,8 @@ sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
     a->life_hi = malloc((n ? n : 1) * sizeof *a->life_hi);
     painter p = {0};
     span_scratch ss = {0};
+    paint_item *bp = NULL;
+    size_t n_bp = 0, cap_bp = 0;
     if (!a->times || !a->padding || !a->life || !a->life_lo || !a->life_hi) {
         st = SP_ERR_NOMEM;
         goto out;
@@ -702,6 +715,7 @@ sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
         /* batch windows, in start order; where two of this request's windows overlap, the earlier
          * batch keeps the overlap */
         uint64_t prev_end = 0, first_s = SP_TIME_NONE, last_e = 0;
+        n_bp = 0;
         for (uint32_t k = 0; k < q->nbatches; k++) {
             uint32_t bi = ev->req_batches[q->first_batch + k];
             if (!a->b[bi].valid)
@@ -732,32 +746,23 @@ sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
             for (size_t j = lo_i; j < nsg && sg[j].s < ee; j++) {
                 uint64_t s = sg[j].s > es ? sg[j].s : es;
                 uint64_t e = sg[j].e < ee ? sg[j].e : ee;
-                st = painter_add(&p, s, e, sg[j].label, bi);
+                st = SP_GROW(bp, cap_bp, n_bp + 1, SP_ANA_MAX_ITEMS);
                 if (st)
                     goto out;
+                bp[n_bp++] = (paint_item){s, e, sg[j].label, bi};
             }
         }
-        st = add_span_pieces(a, q, lk, nlk, &ss, &p, LV_SPAN);
-        if (st)
-            goto out;
-        if (first_s != SP_TIME_NONE) {
-            st = painter_add(&p, first_s, last_e, LV_BETWEEN, 0);
-            if (st)
-                goto out;
-        }
-        st = painter_add(&p, q->arrival_ns, q->done_ns, LV_BASE, 0);
-        if (!st)
-            st = painter_run(&p);
-        if (st)
-            goto out;
-        for (size_t k = 0; k < p.n_out; k++) {
-            const paint_item *o = &p.out[k];
-            uint64_t len = o->e - o->s;
-            switch (o->level) {
+        /* batch pieces win everywhere: sorted and disjoint (windows are taken in start order and
+         * clipped to the end of the previous ones) */
+        uint64_t in_batches = 0;
+        for (size_t k = 0; k < n_bp; k++) {
+            uint64_t len = bp[k].e - bp[k].s;
+            in_batches += len;
+            switch (bp[k].level) {
             case SP_LBL_KERNEL:
                 tm[a->st_kernel] += len;
                 /* DESIGN section 5: padding time = kernel time in the window x the batch's waste */
-                a->padding[i] += (double)len * a->b[o->payload].waste;
+                a->padding[i] += (double)len * a->b[bp[k].payload].waste;
                 break;
             case SP_LBL_H2D:
                 tm[a->st_h2d] += len;
@@ -765,24 +770,49 @@ sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
             case SP_LBL_D2H:
                 tm[a->st_d2h] += len;
                 break;
-            case SP_LBL_GAP:
-                tm[a->st_gap] += len;
-                break;
-            case LV_SPAN:
-                tm[o->payload] += len;
-                break;
-            case LV_BETWEEN:
-                tm[a->st_queue] += len;
-                break;
             default:
-                tm[a->st_other] += len;
+                tm[a->st_gap] += len;
                 break;
             }
         }
+        /* span pieces (sorted, disjoint) get what the batch pieces leave of them */
+        p.n_items = 0;
+        st = add_span_pieces(a, q, lk, nlk, &ss, &p, 0);
+        if (st)
+            goto out;
+        uint64_t in_spans = 0, spans_between = 0;
+        size_t j = 0;
+        for (size_t k = 0; k < p.n_items; k++) {
+            const paint_item *x = &p.items[k];
+            while (j < n_bp && bp[j].e <= x->s)
+                j++;
+            uint64_t ov = 0;
+            for (size_t m = j; m < n_bp && bp[m].s < x->e; m++) {
+                uint64_t s = bp[m].s > x->s ? bp[m].s : x->s;
+                uint64_t e = bp[m].e < x->e ? bp[m].e : x->e;
+                ov += e - s;
+            }
+            uint64_t own = x->e - x->s - ov;
+            tm[x->payload] += own;
+            in_spans += own;
+            if (first_s != SP_TIME_NONE) {
+                uint64_t s = x->s > first_s ? x->s : first_s;
+                uint64_t e = x->e < last_e ? x->e : last_e;
+                /* batch pieces lie inside [first_s, last_e), so ov is all inside it */
+                if (e > s)
+                    spans_between += (e - s) - ov;
+            }
+        }
+        p.n_items = 0;
+        /* DESIGN section 3: between the request's batch windows, time no span covers is queue */
+        uint64_t between = first_s != SP_TIME_NONE ? (last_e - first_s) - in_batches - spans_between : 0;
+        tm[a->st_queue] += between;
+        tm[a->st_other] += (q->done_ns - q->arrival_ns) - in_batches - in_spans - between;
     }
     st = SP_OK;
 out:
     free(lk);
+    free(bp);
     painter_free(&p);
     free(ss.c);
     free(ss.heap);
