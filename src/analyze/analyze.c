@@ -163,7 +163,6 @@ static void ana_free(sp_ana *a)
     free(a->devs);
     free(a->act_dev);
     free(a->named_ids);
-    free(a->named_rows);
     free(a->times);
     free(a->padding);
     free(a->life);

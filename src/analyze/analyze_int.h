@@ -72,7 +72,6 @@ typedef struct sp_ana {
     int st_queue, st_pre, st_h2d, st_kernel, st_gap, st_d2h, st_post, st_network, st_other;
     sp_str *named_ids;             /* stage name ids of named rows, alphabetical */
     size_t n_named;
-    int *named_rows;               /* row of each named_ids entry */
     uint64_t *times;               /* n_reqs x n_stages, row-major per request */
     double *padding;               /* per analysed request: padding time (DESIGN section 5) */
     uint64_t *life;                /* per analysed request: hi - lo */
