@@ -406,7 +406,7 @@ static const char *const fixed_names[] = {"queue", "preprocess", "h2d", "kernel"
 
 /* Decides the stage rows: the seven fixed ones, `network` when client times are merged or a span
  * carries that name, the named others that occur in spans of analysed requests (alphabetical), and
- * `other`. Builds the span-stage -> row lookup (a->named_ids/named_rows sorted by id). */
+ * `other`. Returns the span-stage -> row lookup sorted by id; a->named_ids holds the named rows. */
 static sp_status build_stage_rows(sp_ana *a, struct id_row **lookup, size_t *n_lookup, char *err,
                                   size_t errlen)
 {
