@@ -650,6 +650,12 @@ static sp_status skip_line(jsonl *j)
     return SP_OK;
 }
 
+static sp_status too_long(jsonl *j, bool lenient)
+{
+    line_fail(j, SP_ERR_PARSE, "line longer than %u bytes (expected one JSON object per line)", JSONL_LINE_MAX);
+    return lenient ? skip_line(j) : SP_ERR_PARSE;
+}
+
 sp_status sp_import_jsonl(sp_import_ctx *ctx)
 {
     jsonl j;
@@ -689,6 +695,8 @@ sp_status sp_import_jsonl(sp_import_ctx *ctx)
         while (st == SP_OK && (nl = memchr(s, '\n', (size_t)(e - s))) != NULL) {
             if (discarding) {
                 discarding = false;
+            } else if ((size_t)(nl - s) > JSONL_LINE_MAX) {
+                st = too_long(&j, lenient);
             } else {
                 st = handle_line(&j, s, (size_t)(nl - s), base + (uint64_t)(s - buf));
                 if (st && j.bad_line && lenient)
@@ -701,13 +709,9 @@ sp_status sp_import_jsonl(sp_import_ctx *ctx)
             break;
         size_t rest = (size_t)(e - s);
         if (rest > JSONL_LINE_MAX && !discarding) {
-            line_fail(&j, SP_ERR_PARSE, "line longer than %u bytes (expected one JSON object per line)",
-                      JSONL_LINE_MAX);
-            if (!lenient) {
-                st = SP_ERR_PARSE;
+            st = too_long(&j, lenient);
+            if (st)
                 break;
-            }
-            skip_line(&j);
             discarding = true;
         }
         if (discarding) {
