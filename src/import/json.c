@@ -117,6 +117,22 @@ sp_status sp_json_init_inplace(sp_json_lexer *lx, void *data, size_t len, const 
     return SP_OK;
 }
 
+void sp_json_reuse_inplace(sp_json_lexer *lx, void *data, size_t len, uint32_t first_line, uint64_t first_offset)
+{
+    lx->p = lx->origin = data ? data : (const void *)"";
+    lx->end = lx->p + len;
+    lx->eof = true;
+    lx->inplace = true;
+    lx->in = NULL;
+    lx->line = first_line ? first_line : 1;
+    lx->base = first_offset;
+    lx->line_start = first_offset;
+    lx->depth = 0;
+    lx->state = lx->lim.multiple_values ? ST_TOP : ST_VALUE;
+    lx->status = SP_OK;
+    lx->msg[0] = '\0';
+}
+
 void sp_json_fini(sp_json_lexer *lx)
 {
     if (!lx)
@@ -628,6 +644,28 @@ sp_status sp_json_number_to_double(const char *s, size_t len, double *out)
 /* Scans the number at lx->p; fills tok. Returns 0 or -1. */
 static int lex_number(sp_json_lexer *lx, sp_json_token *tok)
 {
+    /* Fast path: a plain integer of 1..18 digits, no leading zero, wholly in the window (the common
+     * case for ns timestamps and ids). Anything else goes through the full grammar below. */
+    {
+        const unsigned char *q = lx->p, *end = lx->end;
+        bool neg = *q == '-';
+        q += neg;
+        const unsigned char *d = q;
+        int64_t v = 0;
+        while (q < end && (unsigned)(*q - '0') < 10 && q - d < 19)
+            v = v * 10 + (*q++ - '0');
+        size_t nd = (size_t)(q - d);
+        if (nd >= 1 && nd <= 18 && !(nd > 1 && *d == '0') && (size_t)(q - lx->p) <= lx->lim.max_number &&
+            (q < end ? !g_numch[*q] : lx->eof)) {
+            tok->str = (const char *)lx->p;
+            tok->len = (size_t)(q - lx->p);
+            tok->i = neg ? -v : v;
+            tok->is_int = true;
+            tok->d = (double)tok->i;
+            lx->p = q;
+            return 0;
+        }
+    }
     for (;;) {
         const unsigned char *q = lx->p, *end = lx->end;
         while (q < end && g_numch[*q])
@@ -750,24 +788,22 @@ sp_status sp_json_next(sp_json_lexer *lx, sp_json_token *out)
 {
     if (lx->status)
         return lx->status;
-    sp_json_token tok;
     for (;;) {
         if (skip_ws(lx) < 0)
             return lx->status;
         const unsigned char *p = lx->p;
-        tok.offset = off_of(lx, p);
-        tok.line = lx->line;
-        tok.column = (uint32_t)(tok.offset - lx->line_start + 1);
-        tok.is_int = false;
-        tok.i = 0;
-        tok.d = 0;
-        tok.str = NULL;
-        tok.len = 0;
+        out->offset = off_of(lx, p);
+        out->line = lx->line;
+        out->column = (uint32_t)(out->offset - lx->line_start + 1);
+        out->is_int = false;
+        out->i = 0;
+        out->d = 0;
+        out->str = NULL;
+        out->len = 0;
         if (p == lx->end) {
             if (lx->state == ST_DONE || lx->state == ST_TOP) {
-                tok.type = SP_JSON_EOF;
-                tok.depth = 0;
-                *out = tok;
+                out->type = SP_JSON_EOF;
+                out->depth = 0;
                 return SP_OK;
             }
             switch (lx->state) {
@@ -795,10 +831,9 @@ sp_status sp_json_next(sp_json_lexer *lx, sp_json_token *out)
             if ((c == '}' && top_is_object(lx)) || (c == ']' && !top_is_object(lx))) {
                 lx->p++;
                 lx->depth--;
-                tok.type = c == '}' ? SP_JSON_OBJ_END : SP_JSON_ARR_END;
+                out->type = c == '}' ? SP_JSON_OBJ_END : SP_JSON_ARR_END;
                 value_done(lx);
-                tok.depth = lx->depth;
-                *out = tok;
+                out->depth = lx->depth;
                 return SP_OK;
             }
             return fail(lx, SP_ERR_PARSE, p, top_is_object(lx) ? "expected ',' or '}' after an object member"
@@ -808,10 +843,9 @@ sp_status sp_json_next(sp_json_lexer *lx, sp_json_token *out)
             if (c == '}' && lx->state == ST_KEY_OR_END) {
                 lx->p++;
                 lx->depth--;
-                tok.type = SP_JSON_OBJ_END;
+                out->type = SP_JSON_OBJ_END;
                 value_done(lx);
-                tok.depth = lx->depth;
-                *out = tok;
+                out->depth = lx->depth;
                 return SP_OK;
             }
             if (c != '"')
@@ -840,13 +874,12 @@ sp_status sp_json_next(sp_json_lexer *lx, sp_json_token *out)
             }
             if (lx->p + j >= lx->end || lx->p[j] != ':')
                 return fail(lx, SP_ERR_PARSE, lx->p + j, "expected ':' after key");
-            if (finish_string(lx, n, dec, &tok.str, &tok.len) < 0)
+            if (finish_string(lx, n, dec, &out->str, &out->len) < 0)
                 return lx->status;
             lx->p += j + 1;
             lx->state = ST_VALUE;
-            tok.type = SP_JSON_KEY;
-            tok.depth = lx->depth;
-            *out = tok;
+            out->type = SP_JSON_KEY;
+            out->depth = lx->depth;
             return SP_OK;
         }
         default: /* ST_VALUE, ST_VALUE_OR_END, ST_TOP */
@@ -858,14 +891,14 @@ sp_status sp_json_next(sp_json_lexer *lx, sp_json_token *out)
             if (push(lx, c == '{') < 0)
                 return lx->status;
             lx->p++;
-            tok.type = c == '{' ? SP_JSON_OBJ_BEGIN : SP_JSON_ARR_BEGIN;
+            out->type = c == '{' ? SP_JSON_OBJ_BEGIN : SP_JSON_ARR_BEGIN;
             break;
         case ']':
             if (lx->state != ST_VALUE_OR_END)
                 return fail(lx, SP_ERR_PARSE, p, lx->depth ? "expected a value after ','" : "unexpected ']' (expected a JSON value)");
             lx->p++;
             lx->depth--;
-            tok.type = SP_JSON_ARR_END;
+            out->type = SP_JSON_ARR_END;
             value_done(lx);
             break;
         case '"': {
@@ -873,17 +906,17 @@ sp_status sp_json_next(sp_json_lexer *lx, sp_json_token *out)
             bool dec;
             if (scan_string(lx, &n, &dec) < 0)
                 return lx->status;
-            if (finish_string(lx, n, dec, &tok.str, &tok.len) < 0)
+            if (finish_string(lx, n, dec, &out->str, &out->len) < 0)
                 return lx->status;
             lx->p += n + 2;
-            tok.type = SP_JSON_STRING;
+            out->type = SP_JSON_STRING;
             value_done(lx);
             break;
         }
         case 't':
         case 'f':
         case 'n':
-            if (lex_literal(lx, &tok) < 0)
+            if (lex_literal(lx, out) < 0)
                 return lx->status;
             value_done(lx);
             break;
@@ -892,9 +925,9 @@ sp_status sp_json_next(sp_json_lexer *lx, sp_json_token *out)
             return fail(lx, SP_ERR_PARSE, p, "NaN and Infinity are not JSON (%s)", expected_value_msg(lx));
         default:
             if (c == '-' || (c >= '0' && c <= '9')) {
-                if (lex_number(lx, &tok) < 0)
+                if (lex_number(lx, out) < 0)
                     return lx->status;
-                tok.type = SP_JSON_NUMBER;
+                out->type = SP_JSON_NUMBER;
                 value_done(lx);
                 break;
             }
@@ -902,8 +935,7 @@ sp_status sp_json_next(sp_json_lexer *lx, sp_json_token *out)
                 return fail(lx, SP_ERR_PARSE, p, "unexpected character '%c' (%s)", c, expected_value_msg(lx));
             return fail(lx, SP_ERR_PARSE, p, "unexpected byte 0x%02X (%s)", c, expected_value_msg(lx));
         }
-        tok.depth = lx->depth;
-        *out = tok;
+        out->depth = lx->depth;
         return SP_OK;
     }
 }

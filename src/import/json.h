@@ -103,13 +103,18 @@ sp_status sp_json_init_buffer(sp_json_lexer *lx, const void *data, size_t len, c
 sp_status sp_json_init_inplace(sp_json_lexer *lx, void *data, size_t len, const sp_json_limits *lim,
                                uint32_t first_line, uint64_t first_offset);
 
+/* Points a lexer set up by sp_json_init_inplace (or init_buffer) at new data, keeping its limits and
+ * allocations: cheaper than a fresh init for one small document after another (e.g. JSONL lines). */
+void sp_json_reuse_inplace(sp_json_lexer *lx, void *data, size_t len, uint32_t first_line, uint64_t first_offset);
+
 /* Releases what the lexer allocated. Fine on a zeroed or failed lexer. */
 void sp_json_fini(sp_json_lexer *lx);
 
 /* Reads the next token into `*tok`. Returns SP_OK (including the SP_JSON_EOF token), SP_ERR_PARSE
  * (malformed: the message says where and what was expected), SP_ERR_LIMIT (depth, string or number
  * length), SP_ERR_IO (the stream failed) or SP_ERR_NOMEM. After an error every call returns it again.
- * `*tok` is written only on SP_OK. */
+ * `*tok` is filled in directly (the hot path avoids a copy), so after an error its content is
+ * unspecified. */
 sp_status sp_json_next(sp_json_lexer *lx, sp_json_token *tok);
 
 /* Skips one whole value (a scalar, or a container with everything inside): call it where a value is

@@ -54,6 +54,8 @@ typedef struct jsonl {
     sp_json_lexer lx;
     sp_json_limits lim;
     jval f[F_COUNT];
+    uint32_t present;        /* bit k: f[k] was given on this line (cheaper than clearing f) */
+    uint8_t name_len[F_COUNT];
     /* "requests": ids as read, and their request indexes once checked */
     id_text *ids;
     size_t nids, cap_ids;
@@ -65,9 +67,18 @@ typedef struct jsonl {
     const char *drops_err;
     bool bad_line;           /* the error belongs to this line (skippable under lenient) */
     uint64_t records;        /* non-blank lines seen */
+    bool lx_ready;           /* lx initialised once; later lines only reset it */
 } jsonl;
 
 static sp_status line_fail(jsonl *j, sp_status st, const char *fmt, ...) SP_PRINTF(3, 4);
+
+static const jval g_absent;
+
+/* The member k of this line's object (type 0 when the line has none). */
+static inline const jval *fv(const jsonl *j, int k)
+{
+    return (j->present >> k) & 1 ? &j->f[k] : &g_absent;
+}
 
 /* Records "NAME:LINE: what" for a malformed line. */
 static sp_status line_fail(jsonl *j, sp_status st, const char *fmt, ...)
@@ -104,10 +115,12 @@ static sp_status lex_fail(jsonl *j)
                      rest && strncmp(m, "line ", 5) == 0 ? rest + 2 : m);
 }
 
-static int field_of(const char *k, size_t n)
+static int field_of(const jsonl *j, const char *k, size_t n)
 {
+    if (n == 0)
+        return -1;
     for (int i = 0; i < F_COUNT; i++)
-        if (g_field_names[i][0] == k[0] && strlen(g_field_names[i]) == n && memcmp(g_field_names[i], k, n) == 0)
+        if (j->name_len[i] == n && g_field_names[i][0] == k[0] && memcmp(g_field_names[i], k, n) == 0)
             return i;
     return -1;
 }
@@ -198,7 +211,7 @@ static sp_status read_drops(jsonl *j)
 /* Reads the line's object into j->f. */
 static sp_status read_object(jsonl *j)
 {
-    memset(j->f, 0, sizeof j->f);
+    j->present = 0;
     j->ids_err = j->drops_err = NULL;
     j->nids = 0;
     sp_json_token t;
@@ -211,7 +224,7 @@ static sp_status read_object(jsonl *j)
             return lex_fail(j);
         if (t.type == SP_JSON_OBJ_END)
             break;
-        int k = field_of(t.str, t.len);
+        int k = field_of(j, t.str, t.len);
         if (k < 0) {
             if (sp_json_skip(&j->lx))
                 return lex_fail(j);
@@ -220,6 +233,7 @@ static sp_status read_object(jsonl *j)
         if (sp_json_next(&j->lx, &t))
             return lex_fail(j);
         jval *v = &j->f[k];
+        j->present |= 1u << k;
         v->type = (uint8_t)t.type;
         v->is_int = t.is_int;
         v->i = t.i;
@@ -248,7 +262,7 @@ enum { GOT = 0, ABSENT = 1, BAD = -1 };
 /* An integer member within [min, max]. Absent (or null) is fine unless required. */
 static int get_int(jsonl *j, int k, bool required, int64_t min, int64_t max, const char *desc, int64_t *out)
 {
-    const jval *v = &j->f[k];
+    const jval *v = fv(j, k);
     const char *name = g_field_names[k];
     if (v->type == 0 || (v->type == SP_JSON_NULL && !required)) {
         if (required)
@@ -301,7 +315,7 @@ static int get_time(jsonl *j, int k, uint64_t *out)
  * With `allow_int`, a plain integer (e.g. "id":42) is taken as its decimal text. */
 static int get_text(jsonl *j, int k, bool required, bool allow_int, const char **s, size_t *len)
 {
-    const jval *v = &j->f[k];
+    const jval *v = fv(j, k);
     const char *name = g_field_names[k];
     const char *desc = allow_int ? "a string or an integer" : "a string";
     if (v->type == 0 || (v->type == SP_JSON_NULL && !required)) {
@@ -372,7 +386,7 @@ static sp_status rec_meta(jsonl *j)
                          (int)(n > 64 ? 64 : n), s);
     }
     NEED(get_text(j, F_CLOCK, false, false, &s, &n));
-    const jval *p = &j->f[F_PRICE];
+    const jval *p = fv(j, F_PRICE);
     double price = -1;
     if (p->type && p->type != SP_JSON_NULL) {
         if (p->type != SP_JSON_NUMBER)
@@ -381,7 +395,7 @@ static sp_status rec_meta(jsonl *j)
             return line_fail(j, SP_ERR_PARSE, "\"price_per_hour\" must be a finite non-negative number, not %.*s",
                              (int)(p->len > 40 ? 40 : p->len), p->s);
     }
-    const jval *d = &j->f[F_DROPS];
+    const jval *d = fv(j, F_DROPS);
     if (d->type && d->type != SP_JSON_NULL) {
         if (d->type != SP_JSON_OBJ_BEGIN)
             return line_fail(j, SP_ERR_PARSE, "\"drops\" must be an object of counts by cause, not %s", type_name(d));
@@ -452,7 +466,7 @@ static sp_status rec_batch(jsonl *j)
     int64_t id, eff = -1, pad = -1, device = 0;
     uint64_t start = 0, end = 0;
     NEED(get_int(j, F_BATCH, true, INT64_MIN, INT64_MAX, "an integer batch id", &id));
-    const jval *rq = &j->f[F_REQUESTS];
+    const jval *rq = fv(j, F_REQUESTS);
     if (rq->type == 0)
         return line_fail(j, SP_ERR_PARSE, "missing \"requests\" (expected an array of request ids)");
     if (rq->type != SP_JSON_ARR_BEGIN)
@@ -608,11 +622,16 @@ static sp_status handle_line(jsonl *j, char *s, size_t n, uint64_t offset)
         return SP_OK;
     j->records++;
     uint32_t line32 = j->line > UINT32_MAX ? UINT32_MAX : (uint32_t)j->line;
-    sp_json_init_inplace(&j->lx, s, n, &j->lim, line32, offset);
+    if (j->lx_ready) {
+        sp_json_reuse_inplace(&j->lx, s, n, line32, offset);
+    } else {
+        sp_json_init_inplace(&j->lx, s, n, &j->lim, line32, offset);
+        j->lx_ready = true;
+    }
     sp_status st = read_object(j);
     if (st)
         return st;
-    const jval *e = &j->f[F_EV];
+    const jval *e = fv(j, F_EV);
     if (e->type == 0)
         return line_fail(j, SP_ERR_PARSE, "missing \"ev\" (expected the record kind: meta, request, stage, batch, "
                          "kernel, copy, launch or client)");
@@ -663,6 +682,8 @@ sp_status sp_import_jsonl(sp_import_ctx *ctx)
     j.ctx = ctx;
     j.ev = ctx->ev;
     j.file = ctx->file;
+    for (int k = 0; k < F_COUNT; k++)
+        j.name_len[k] = (uint8_t)strlen(g_field_names[k]);
     sp_json_limits_init(&j.lim);
     j.lim.max_depth = 64;            /* records are flat; 64 keeps the lexer allocation-free */
     j.lim.max_string = JSONL_LINE_MAX;
