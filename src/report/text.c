@@ -67,7 +67,7 @@ static void write_header(FILE *out, const sp_report *r)
 static void write_latency(FILE *out, const char *label, const sp_quantiles *q)
 {
     char a[24], b[24], c[24], d[24], e[24];
-    fprintf(out, "%-30s p50 %-10s p95 %-10s p99 %-10s mean %-10s max %s\n", label,
+    fprintf(out, "%-27s p50 %-9s p95 %-9s p99 %-9s mean %-9s max %s\n", label,
             sp_rep_fmt_dur(a, sizeof a, (double)q->p50_ns), sp_rep_fmt_dur(b, sizeof b, (double)q->p95_ns),
             sp_rep_fmt_dur(c, sizeof c, (double)q->p99_ns), sp_rep_fmt_dur(d, sizeof d, q->mean_ns),
             sp_rep_fmt_dur(e, sizeof e, (double)q->max_ns));
@@ -98,22 +98,19 @@ static void write_stage_table(FILE *out, const sp_report *r)
 static void write_padding(FILE *out, const sp_report *r)
 {
     const sp_padding_summary *p = &r->padding;
-    char line[512], a[16], b[16], c[16], d[16], e[16], f[16];
+    char a[16], b[16], c[16], d[16], e[16], f[16];
     if (p->batches == 0) {
         fputs("\npadding: no batch carries token counts, so padding waste is unknown\n", out);
         return;
     }
-    snprintf(line, sizeof line,
-             "%" PRId64 " effective of %" PRId64 " padded tokens in %" PRIu64 " %s: %s waste "
-             "(per batch p50 %s, p95 %s, max %s). Padding is %s of p95 latency and %s of the bill "
-             "(first order: kernel time x waste).",
-             p->effective_tokens, p->padded_tokens, p->batches, plural(p->batches, "batch", "batches"),
-             sp_rep_fmt_pct(a, sizeof a, p->waste_fraction), sp_rep_fmt_pct(b, sizeof b, p->waste_p50),
-             sp_rep_fmt_pct(c, sizeof c, p->waste_p95), sp_rep_fmt_pct(d, sizeof d, p->waste_max),
-             r->request_count ? sp_rep_fmt_pct(e, sizeof e, p->share_p95) : "n/a",
-             sp_rep_fmt_pct(f, sizeof f, p->share_of_bill));
-    fputs("\npadding: ", out);
-    wrap(out, line, 9, 2);
+    fprintf(out, "\npadding: %" PRId64 " effective of %" PRId64 " padded tokens in %" PRIu64 " %s: %s waste\n",
+            p->effective_tokens, p->padded_tokens, p->batches, plural(p->batches, "batch", "batches"),
+            sp_rep_fmt_pct(a, sizeof a, p->waste_fraction));
+    fprintf(out, "  per batch: p50 %s, p95 %s, max %s\n", sp_rep_fmt_pct(b, sizeof b, p->waste_p50),
+            sp_rep_fmt_pct(c, sizeof c, p->waste_p95), sp_rep_fmt_pct(d, sizeof d, p->waste_max));
+    fprintf(out, "  padding is %s of p95 latency and %s of the bill (first order: kernel time x waste)\n",
+            r->request_count ? sp_rep_fmt_pct(e, sizeof e, p->share_p95) : "n/a",
+            sp_rep_fmt_pct(f, sizeof f, p->share_of_bill));
 }
 
 /* What the money in each state buys, for the sentence about the largest waste. */
@@ -241,33 +238,47 @@ static void write_gpu(FILE *out, const sp_report *r)
         }
     }
     if (g->launches_joined) {
-        fprintf(out, "  launches: %" PRIu64 " joined on correlation id; launch delay p50 %s, p95 %s, max %s; "
-                "%" PRIu64 " %s shorter than %s launch call\n",
-                g->launches_joined, sp_rep_fmt_dur(a, sizeof a, (double)g->launch_delay.p50_ns),
-                sp_rep_fmt_dur(b, sizeof b, (double)g->launch_delay.p95_ns),
-                sp_rep_fmt_dur(c, sizeof c, (double)g->launch_delay_max_ns), g->short_kernels,
-                plural(g->short_kernels, "kernel", "kernels"), plural(g->short_kernels, "its", "their"));
+        char line[512];
+        snprintf(line, sizeof line,
+                 "%" PRIu64 " joined on correlation id; launch delay p50 %s, p95 %s, max %s; %" PRIu64
+                 " %s shorter than %s launch call",
+                 g->launches_joined, sp_rep_fmt_dur(a, sizeof a, (double)g->launch_delay.p50_ns),
+                 sp_rep_fmt_dur(b, sizeof b, (double)g->launch_delay.p95_ns),
+                 sp_rep_fmt_dur(c, sizeof c, (double)g->launch_delay_max_ns), g->short_kernels,
+                 plural(g->short_kernels, "kernel", "kernels"), plural(g->short_kernels, "its", "their"));
+        fputs("  launches: ", out);
+        wrap(out, line, 12, 4);
     }
 }
 
 static void write_quality(FILE *out, const sp_report *r)
 {
-    char pc[16];
+    char pc[16], line[1024];
     if (r->request_count) {
-        fprintf(out, "\nunattributed (`other`): %s of p95 latency%s\n",
-                sp_rep_fmt_pct(pc, sizeof pc, r->other_share_p95),
-                r->other_share_p95 > 0 ? " is covered by no stage span and no device activity: missing "
-                                         "instrumentation"
-                                       : "");
+        fputs("\n", out);
+        if (r->other_share_p95 > 0) {
+            snprintf(line, sizeof line,
+                     "unattributed (`other`): %s of p95 latency is covered by no stage span and no device "
+                     "activity: missing instrumentation",
+                     sp_rep_fmt_pct(pc, sizeof pc, r->other_share_p95));
+            wrap(out, line, 0, 2);
+        } else {
+            fprintf(out, "unattributed (`other`): %s of p95 latency\n",
+                    sp_rep_fmt_pct(pc, sizeof pc, r->other_share_p95));
+        }
+    } else {
+        fputs("\n", out);
     }
-    fprintf(out, "%sdata quality: %" PRIu64 " %s dropped by the recorder (", r->request_count ? "" : "\n",
-            r->drops_total, plural(r->drops_total, "record", "records"));
-    for (int i = 0; i < SP_DROP_CAUSE_COUNT; i++) {
+    size_t o = (size_t)snprintf(line, sizeof line, "data quality: %" PRIu64 " %s dropped by the recorder (",
+                                r->drops_total, plural(r->drops_total, "record", "records"));
+    for (int i = 0; i < SP_DROP_CAUSE_COUNT && o < sizeof line; i++) {
         const char *cause = r->drops[i].cause ? r->drops[i].cause : sp_drop_cause_str((sp_drop_cause)i);
-        fprintf(out, "%s%s %" PRIu64, i ? ", " : "", cause, r->drops[i].count);
+        o += (size_t)snprintf(line + o, sizeof line - o, "%s%s %" PRIu64, i ? ", " : "", cause, r->drops[i].count);
     }
-    fprintf(out, "); %" PRIu64 " malformed or unresolved %s skipped\n", r->skipped_records,
-            plural(r->skipped_records, "record", "records"));
+    if (o < sizeof line)
+        snprintf(line + o, sizeof line - o, "); %" PRIu64 " malformed or unresolved %s skipped",
+                 r->skipped_records, plural(r->skipped_records, "record", "records"));
+    wrap(out, line, 0, 2);
 }
 
 static void write_verdict(FILE *out, const sp_report *r)
@@ -287,9 +298,9 @@ sp_status sp_report_write_text(const sp_report *r, FILE *out)
     if (r->request_count) {
         write_latency(out, "latency (arrival -> done):", &r->latency);
         if (r->has_client)
-            write_latency(out, "client (intended -> response):", &r->client_latency);
+            write_latency(out, "client (intended -> reply):", &r->client_latency);
         if (r->batch_count && r->batch_size.count)
-            fprintf(out, "%-30s p50 %-10" PRIu64 " p95 %-10" PRIu64 " max %" PRIu64 " requests\n",
+            fprintf(out, "%-27s p50 %-9" PRIu64 " p95 %-9" PRIu64 " max %" PRIu64 " requests\n",
                     "batch size:", r->batch_size.p50_ns, r->batch_size.p95_ns, r->batch_size.max_ns);
         write_stage_table(out, r);
     } else {
