@@ -176,7 +176,7 @@ static void write_cost(FILE *out, const sp_report *r)
     }
     if (c->request_cost_nano.count) {
         char q1[32], q2[32], q3[32];
-        fprintf(out, "  cost of one request (its batch's device time by its tokens): p50 %s, p95 %s, max %s\n",
+        fprintf(out, "  one request's cost (batch device time by its tokens): p50 %s, p95 %s, max %s\n",
                 sp_rep_fmt_money(q1, sizeof q1, (double)c->request_cost_nano.p50_ns * 1e-9),
                 sp_rep_fmt_money(q2, sizeof q2, (double)c->request_cost_nano.p95_ns * 1e-9),
                 sp_rep_fmt_money(q3, sizeof q3, (double)c->request_cost_nano.max_ns * 1e-9));
