@@ -1,9 +1,511 @@
-/* Placeholder until the native importer lands. */
+/* Importer for libservprof's native binary trace (docs/native-format.md): reads checksummed blocks
+ * from the stream and fills the event model. A block cut off or failing its checksum ends the trace
+ * there (a crash or kill -9 leaves such a tail): the events before it are kept and the lost tail is
+ * counted in the file's skipped records. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
 #include "common/util_int.h"
 #include "import/import_int.h"
+#include "trace/trace_int.h"
+
+/* Request ids of this file: the caller's u64 -> index into ev->requests. */
+typedef struct nat_reqmap {
+    uint64_t *keys;
+    uint32_t *vals;   /* index + 1; 0 = empty */
+    size_t nslots, count;
+} nat_reqmap;
+
+typedef struct nat_reader {
+    sp_import_ctx *ctx;
+    struct sp_events *ev;
+    unsigned char *buf;       /* one block's payload */
+    size_t cap;
+    sp_str *names;            /* name id -> interned string; SP_EV_NONE: not defined */
+    size_t cap_names;
+    nat_reqmap reqs;
+    uint32_t members[SP_NATIVE_MAX_MEMBERS];
+    bool lenient;
+} nat_reader;
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+static sp_status reqmap_grow(nat_reqmap *m)
+{
+    size_t n = m->nslots ? m->nslots * 2 : 4096;
+    if (n > ((size_t)SP_EV_MAX_RECORDS) * 4)
+        return SP_ERR_LIMIT;
+    uint64_t *keys = malloc(n * sizeof *keys);
+    uint32_t *vals = calloc(n, sizeof *vals);
+    if (!keys || !vals) {
+        free(keys);
+        free(vals);
+        return SP_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < m->nslots; i++) {
+        if (!m->vals[i])
+            continue;
+        size_t j = mix64(m->keys[i]) & (n - 1);
+        while (vals[j])
+            j = (j + 1) & (n - 1);
+        keys[j] = m->keys[i];
+        vals[j] = m->vals[i];
+    }
+    free(m->keys);
+    free(m->vals);
+    m->keys = keys;
+    m->vals = vals;
+    m->nslots = n;
+    return SP_OK;
+}
+
+/* Slot of `id`: its entry, or the empty slot where it would go. */
+static size_t reqmap_slot(const nat_reqmap *m, uint64_t id)
+{
+    size_t mask = m->nslots - 1;
+    size_t j = mix64(id) & mask;
+    while (m->vals[j] && m->keys[j] != id)
+        j = (j + 1) & mask;
+    return j;
+}
+
+static size_t u64_text(uint64_t v, char out[24])
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* Request index for the caller's id; new requests get the decimal text as their id. */
+static sp_status req_of(nat_reader *r, uint64_t id, uint32_t *out)
+{
+    nat_reqmap *m = &r->reqs;
+    if ((m->count + 1) * 2 > m->nslots) {
+        sp_status st = reqmap_grow(m);
+        if (st)
+            return st;
+    }
+    size_t j = reqmap_slot(m, id);
+    if (m->vals[j]) {
+        *out = m->vals[j] - 1;
+        return SP_OK;
+    }
+    char text[24];
+    size_t len = u64_text(id, text);
+    uint32_t idx;
+    sp_status st = sp_ev_request_ref(r->ev, r->ctx->file, text, len, &idx);
+    if (st)
+        return st;
+    m->keys[j] = id;
+    m->vals[j] = idx + 1;
+    m->count++;
+    *out = idx;
+    return SP_OK;
+}
+
+/* A label: the request's text id becomes the label, unless another request of this file already
+ * has that text (then the label is skipped and counted). */
+static sp_status apply_label(nat_reader *r, uint64_t id, const char *label, size_t len)
+{
+    nat_reqmap *m = &r->reqs;
+    if ((m->count + 1) * 2 > m->nslots) {
+        sp_status st = reqmap_grow(m);
+        if (st)
+            return st;
+    }
+    size_t j = reqmap_slot(m, id);
+    if (m->vals[j]) {
+        sp_status st = sp_ev_request_set_id(r->ev, m->vals[j] - 1, label, len);
+        if (st == SP_ERR_INVALID) {
+            r->ev->files[r->ctx->file].skipped++;
+            return SP_OK;
+        }
+        return st;
+    }
+    size_t before = r->ev->n_requests;
+    uint32_t idx;
+    sp_status st = sp_ev_request_ref(r->ev, r->ctx->file, label, len, &idx);
+    if (st)
+        return st;
+    if (r->ev->n_requests == before) {
+        /* the label names a request we already have under another id: keep them apart */
+        r->ev->files[r->ctx->file].skipped++;
+        return req_of(r, id, &idx);
+    }
+    m->keys[j] = id;
+    m->vals[j] = idx + 1;
+    m->count++;
+    return SP_OK;
+}
+
+static int64_t to_i64(uint64_t v)
+{
+    return v > (uint64_t)INT64_MAX ? -1 : (int64_t)v;
+}
+
+/* Name id -> string; `ok` false if the id was never defined (0 is "no name"). */
+static sp_str name_of(const nat_reader *r, uint32_t id, bool *ok)
+{
+    *ok = true;
+    if (id == SP_NAME_NONE)
+        return SP_EV_NONE;
+    if (id < r->cap_names && r->names[id] != SP_EV_NONE)
+        return r->names[id];
+    *ok = false;
+    return SP_EV_NONE;
+}
+
+static sp_status define_name(nat_reader *r, uint32_t id, const char *s, size_t len)
+{
+    if (id >= r->cap_names) {
+        size_t old = r->cap_names;
+        size_t cap = old;
+        sp_status st = SP_GROW(r->names, cap, (size_t)id + 1, SP_NATIVE_MAX_NAMES);
+        if (st)
+            return st;
+        for (size_t i = old; i < cap; i++)
+            r->names[i] = SP_EV_NONE;
+        r->cap_names = cap;
+    }
+    return sp_str_intern(&r->ev->strings, s, len, &r->names[id]);
+}
+
+/* A malformed record: an error naming the byte offset, or under lenient skipped and counted. */
+static sp_status bad(nat_reader *r, uint64_t off, const char *what)
+{
+    if (r->lenient) {
+        r->ev->files[r->ctx->file].skipped++;
+        return SP_OK;
+    }
+    sp_errf(r->ctx->err, r->ctx->errlen, "%s: byte %" PRIu64 ": %s", r->ctx->name, off, what);
+    return SP_ERR_PARSE;
+}
+
+/* Fills the model from one record. `off` is its byte offset in the file, for messages. */
+static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type, uint32_t size,
+                            uint32_t aux, uint64_t off)
+{
+    struct sp_events *ev = r->ev;
+    uint32_t file = r->ctx->file;
+    bool ok;
+    sp_status st;
+    switch (type) {
+    case SP_REC_NAME: {
+        size_t len = strnlen((const char *)p + 8, size - 8);
+        if (aux == SP_NAME_NONE || aux >= SP_NATIVE_MAX_NAMES || len == 0 || len > SP_NATIVE_MAX_NAME)
+            return bad(r, off, "malformed name definition (id 1..1048575, 1..4095 bytes expected)");
+        return define_name(r, aux, (const char *)p + 8, len);
+    }
+    case SP_REC_META: {
+        if (size < 16)
+            return bad(r, off, "meta record too short");
+        uint64_t bits = sp_rd64(p + 8);
+        double price;
+        memcpy(&price, &bits, 8);
+        if (isfinite(price) && price > 0)
+            ev->files[file].price_per_hour = price;
+        return SP_OK;
+    }
+    case SP_REC_REQUEST: {
+        if (size != SP_REC_SIZE_REQUEST)
+            return bad(r, off, "request record of the wrong size (40 bytes expected)");
+        uint32_t idx;
+        if ((st = req_of(r, sp_rd64(p + 8), &idx)))
+            return st;
+        sp_ev_request *q = &ev->requests[idx];
+        q->arrival_ns = sp_rd64(p + 16);
+        q->done_ns = sp_rd64(p + 24);
+        int64_t tokens = (int64_t)sp_rd64(p + 32);
+        q->input_tokens = tokens < 0 ? -1 : tokens;
+        q->has_record = true;
+        return SP_OK;
+    }
+    case SP_REC_LABEL: {
+        if (aux > SP_NATIVE_MAX_LABEL || size != 16 + ((aux + 7) & ~7u))
+            return bad(r, off, "malformed label record (at most 255 bytes)");
+        const char *label = (const char *)p + 16;
+        if (aux == 0)
+            return SP_OK; /* an empty label leaves the numeric id */
+        if (memchr(label, '\0', aux))
+            return bad(r, off, "label contains a NUL byte");
+        return apply_label(r, sp_rd64(p + 8), label, aux);
+    }
+    case SP_REC_STAGE: {
+        if (size != SP_REC_SIZE_STAGE)
+            return bad(r, off, "stage record of the wrong size (32 bytes expected)");
+        sp_str stage = name_of(r, aux, &ok);
+        if (!ok || stage == SP_EV_NONE)
+            return bad(r, off, "stage record uses a stage name id that was never defined");
+        uint32_t idx;
+        if ((st = req_of(r, sp_rd64(p + 8), &idx)))
+            return st;
+        return sp_ev_add_span(ev, idx, stage, sp_rd64(p + 16), sp_rd64(p + 24));
+    }
+    case SP_REC_BATCH: {
+        if (aux > SP_NATIVE_MAX_MEMBERS || size != SP_REC_SIZE_BATCH_BASE + 8u * aux)
+            return bad(r, off, "malformed batch record (at most 4096 members)");
+        uint32_t b;
+        if ((st = sp_ev_batch_ref(ev, file, (int64_t)sp_rd64(p + 8), &b)))
+            return st;
+        for (uint32_t i = 0; i < aux; i++)
+            if ((st = req_of(r, sp_rd64(p + 48 + 8 * (size_t)i), &r->members[i])))
+                return st;
+        if ((st = sp_ev_batch_set_members(ev, b, r->members, aux)))
+            return st;
+        sp_ev_batch *bt = &ev->batches[b];
+        bt->start_ns = sp_rd64(p + 16);
+        bt->end_ns = sp_rd64(p + 24);
+        bt->effective_tokens = to_i64(sp_rd64(p + 32));
+        bt->padded_tokens = to_i64(sp_rd64(p + 40));
+        bt->has_record = true;
+        return SP_OK;
+    }
+    case SP_REC_KERNEL:
+    case SP_REC_COPY: {
+        bool kernel = type == SP_REC_KERNEL;
+        if (size != (kernel ? SP_REC_SIZE_KERNEL : SP_REC_SIZE_COPY))
+            return bad(r, off, kernel ? "kernel record of the wrong size (48 bytes expected)"
+                                      : "copy record of the wrong size (56 bytes expected)");
+        sp_ev_activity a;
+        memset(&a, 0, sizeof a);
+        a.file = file;
+        uint64_t batch = sp_rd64(p + 8);
+        uint64_t ds = sp_rd64(p + 16);
+        a.device = (uint32_t)ds;
+        a.stream = (int64_t)(ds >> 32);
+        a.correlation = sp_rd64(p + 24);
+        a.name = SP_EV_NONE;
+        if (kernel) {
+            a.kind = SP_ACT_KERNEL;
+            a.name = name_of(r, aux, &ok);
+            if (!ok)
+                return bad(r, off, "kernel record uses a name id that was never defined");
+            a.start_ns = sp_rd64(p + 32);
+            a.end_ns = sp_rd64(p + 40);
+        } else {
+            static const uint8_t kinds[] = {SP_ACT_H2D, SP_ACT_D2H, SP_ACT_D2D, SP_ACT_MEMSET,
+                                            SP_ACT_COPY_OTHER};
+            if (aux > SP_COPY_OTHER)
+                return bad(r, off, "copy record with an unknown kind (0..4 expected)");
+            a.kind = kinds[aux];
+            a.bytes = sp_rd64(p + 32);
+            a.start_ns = sp_rd64(p + 40);
+            a.end_ns = sp_rd64(p + 48);
+        }
+        a.batch = SP_EV_NONE;
+        if (batch != SP_NO_BATCH && (st = sp_ev_batch_ref(ev, file, (int64_t)batch, &a.batch)))
+            return st;
+        return sp_ev_add_activity(ev, &a);
+    }
+    case SP_REC_LAUNCH: {
+        if (size != SP_REC_SIZE_LAUNCH)
+            return bad(r, off, "launch record of the wrong size (32 bytes expected)");
+        sp_ev_launch l;
+        l.name = name_of(r, aux, &ok);
+        if (!ok)
+            return bad(r, off, "launch record uses a name id that was never defined");
+        l.correlation = sp_rd64(p + 8);
+        l.start_ns = sp_rd64(p + 16);
+        l.end_ns = sp_rd64(p + 24);
+        l.file = file;
+        return sp_ev_add_launch(ev, &l);
+    }
+    case SP_REC_DROPS: {
+        if (aux > 64 || size != 8 + 8u * aux)
+            return bad(r, off, "malformed drop-count record");
+        /* counts are cumulative: the largest seen is the latest */
+        for (uint32_t c = 0; c < aux && c < SP_DROP_CAUSE_COUNT; c++) {
+            uint64_t v = sp_rd64(p + 8 + 8 * (size_t)c);
+            if (v > ev->files[file].drops[c])
+                ev->files[file].drops[c] = v;
+        }
+        return SP_OK;
+    }
+    default:
+        return SP_OK; /* SP_REC_END, and types from later versions: skipped by size */
+    }
+}
+
+static sp_status parse_block(nat_reader *r, const unsigned char *p, size_t len, uint64_t base)
+{
+    size_t pos = 0;
+    while (pos < len) {
+        uint64_t off = base + pos;
+        if (len - pos < 8)
+            return bad(r, off, "record header cut off inside a block");
+        uint64_t hdr = sp_rd64(p + pos);
+        uint32_t type = (uint32_t)(hdr & 0xffff);
+        uint32_t size = (uint32_t)((hdr >> 16) & 0xffff);
+        uint32_t aux = (uint32_t)(hdr >> 32);
+        if (size < 8 || (size & 7) || size > len - pos) {
+            /* the size is all that says where the next record starts: the rest of the block goes */
+            return bad(r, off, "record size is not a multiple of 8 within its block");
+        }
+        sp_status st = one_record(r, p + pos, type, size, aux, off);
+        if (st) {
+            if (st != SP_ERR_PARSE)
+                sp_errf(r->ctx->err, r->ctx->errlen, "%s: byte %" PRIu64 ": %s", r->ctx->name, off,
+                        sp_status_str(st));
+            return st;
+        }
+        pos += size;
+    }
+    return SP_OK;
+}
+
+/* Reads exactly n bytes unless the input ends: returns the count, or -1 on a read error. */
+static ssize_t read_full(sp_input *in, void *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = sp_input_read(in, (unsigned char *)buf + got, n - got);
+        if (k < 0)
+            return -1;
+        if (k == 0)
+            break;
+        got += (size_t)k;
+    }
+    return (ssize_t)got;
+}
+
+/* The tail from `off` on is lost (cut off or corrupt): keep what came before, count it, say so. */
+static void lost_tail(nat_reader *r, uint64_t off, const char *why)
+{
+    r->ev->files[r->ctx->file].skipped++;
+    sp_log(SP_LOG_WARN, "%s: byte %" PRIu64 ": %s; events up to the last complete block are kept",
+           r->ctx->name, off, why);
+}
+
+static sp_status read_header(nat_reader *r)
+{
+    sp_import_ctx *ctx = r->ctx;
+    unsigned char h[SP_NATIVE_FILE_HEADER];
+    ssize_t got = read_full(ctx->in, h, sizeof h);
+    if (got < 0) {
+        sp_errf(ctx->err, ctx->errlen, "%s: byte %" PRIu64 ": %s", ctx->name, sp_input_offset(ctx->in),
+                sp_input_error(ctx->in));
+        return SP_ERR_IO;
+    }
+    size_t cmp = (size_t)got < 8 ? (size_t)got : 8;
+    if (memcmp(h, SP_NATIVE_MAGIC, cmp) != 0) {
+        sp_errf(ctx->err, ctx->errlen, "%s: byte 0: not a servprof native trace (expected \"SPTRACE1\")",
+                ctx->name);
+        return SP_ERR_FORMAT;
+    }
+    if ((size_t)got < sizeof h) {
+        sp_errf(ctx->err, ctx->errlen, "%s: byte %zd: file header cut off (16 bytes expected)", ctx->name,
+                got);
+        return SP_ERR_PARSE;
+    }
+    uint32_t version = sp_rd32(h + 8), hlen = sp_rd32(h + 12);
+    if (version != SP_NATIVE_VERSION) {
+        sp_errf(ctx->err, ctx->errlen, "%s: byte 8: native trace version %" PRIu32
+                " is not supported (this build reads version 1)", ctx->name, version);
+        return SP_ERR_FORMAT;
+    }
+    if (hlen < SP_NATIVE_FILE_HEADER || hlen > SP_NATIVE_MAX_FILE_HEADER) {
+        sp_errf(ctx->err, ctx->errlen, "%s: byte 12: file header size %" PRIu32
+                " out of range (16..4096 expected)", ctx->name, hlen);
+        return SP_ERR_PARSE;
+    }
+    unsigned char skip[SP_NATIVE_MAX_FILE_HEADER];
+    size_t extra = hlen - SP_NATIVE_FILE_HEADER;
+    if (extra && read_full(ctx->in, skip, extra) != (ssize_t)extra) {
+        sp_errf(ctx->err, ctx->errlen, "%s: byte %" PRIu64 ": file header cut off (%" PRIu32
+                " bytes expected)", ctx->name, sp_input_offset(ctx->in), hlen);
+        return SP_ERR_PARSE;
+    }
+    return SP_OK;
+}
+
+static sp_status read_blocks(nat_reader *r)
+{
+    sp_input *in = r->ctx->in;
+    for (;;) {
+        uint64_t off = sp_input_offset(in);
+        unsigned char h[SP_NATIVE_BLOCK_HEADER];
+        ssize_t got = read_full(in, h, sizeof h);
+        if (got == 0)
+            return SP_OK;
+        if (got < 0) {
+            lost_tail(r, off, sp_input_error(in));
+            return SP_OK;
+        }
+        if ((size_t)got < sizeof h) {
+            lost_tail(r, off, "block header cut off");
+            return SP_OK;
+        }
+        uint32_t len = sp_rd32(h + 4);
+        if (sp_rd32(h) != SP_NATIVE_BLOCK_MAGIC || len > SP_NATIVE_MAX_BLOCK) {
+            lost_tail(r, off, "not a block header (bad magic or size)");
+            return SP_OK;
+        }
+        if (len > r->cap) {
+            size_t cap = r->cap;
+            sp_status st = SP_GROW(r->buf, cap, len, SP_NATIVE_MAX_BLOCK);
+            if (st) {
+                sp_errf(r->ctx->err, r->ctx->errlen, "%s: byte %" PRIu64 ": %s", r->ctx->name, off,
+                        sp_status_str(st));
+                return st;
+            }
+            r->cap = cap;
+        }
+        got = read_full(in, r->buf, len);
+        if (got != (ssize_t)len) {
+            lost_tail(r, off, got < 0 ? sp_input_error(in) : "block cut off");
+            return SP_OK;
+        }
+        uLong crc = crc32(0L, h, 12);
+        crc = crc32(crc, r->buf, len);
+        if ((uint32_t)crc != sp_rd32(h + 12)) {
+            lost_tail(r, off, "block checksum mismatch");
+            return SP_OK;
+        }
+        sp_status st = parse_block(r, r->buf, len, off + SP_NATIVE_BLOCK_HEADER);
+        if (st)
+            return st;
+    }
+}
 
 sp_status sp_import_native(sp_import_ctx *ctx)
 {
-    sp_errf(ctx->err, ctx->errlen, "%s: not yet supported", ctx->name);
-    return SP_ERR_UNSUPPORTED;
+    nat_reader r;
+    memset(&r, 0, sizeof r);
+    r.ctx = ctx;
+    r.ev = ctx->ev;
+    r.lenient = ctx->opt && ctx->opt->lenient;
+    sp_status st = read_header(&r);
+    if (st == SP_OK) {
+        /* ids 1..3 are the known stages in every trace, defined or not */
+        if ((st = define_name(&r, SP_STAGE_PREPROCESS, "preprocess", 10)) ||
+            (st = define_name(&r, SP_STAGE_QUEUE, "queue", 5)) ||
+            (st = define_name(&r, SP_STAGE_POSTPROCESS, "postprocess", 11)))
+            sp_errf(ctx->err, ctx->errlen, "%s: %s", ctx->name, sp_status_str(st));
+        else
+            st = read_blocks(&r);
+    }
+    free(r.buf);
+    free(r.names);
+    free(r.reqs.keys);
+    free(r.reqs.vals);
+    return st;
 }

@@ -282,6 +282,66 @@ sp_status sp_ev_request_ref(struct sp_events *ev, uint32_t file, const char *id,
     return SP_OK;
 }
 
+/* Removes the entry at `slot` from a linear-probing map, moving later entries of the same probe run
+ * back so lookups still find them (no tombstones). */
+static void idmap_remove_slot(sp_idmap *m, size_t slot)
+{
+    size_t mask = m->nslots - 1;
+    size_t hole = slot;
+    size_t j = slot;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!m->vals[j])
+            break;
+        size_t home = m->keys[j] & mask;
+        /* the entry at j may fill the hole unless its home lies cyclically in (hole, j] */
+        bool stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+        if (stays)
+            continue;
+        m->keys[hole] = m->keys[j];
+        m->vals[hole] = m->vals[j];
+        hole = j;
+    }
+    m->vals[hole] = 0;
+    m->count--;
+}
+
+sp_status sp_ev_request_set_id(struct sp_events *ev, uint32_t req, const char *id, size_t len)
+{
+    sp_ev_request *r = &ev->requests[req];
+    struct req_key key = {r->file, id, len};
+    uint64_t h = sp_hash_bytes(id, len, r->file);
+    size_t slot = 0;
+    uint32_t other = idmap_find(ev, &ev->req_map, h, req_eq, &key, &slot);
+    if (other == req)
+        return SP_OK;
+    if (other != SP_EV_NONE)
+        return SP_ERR_INVALID;
+    sp_str sid;
+    sp_status st = sp_str_intern(&ev->strings, id, len, &sid);
+    if (st)
+        return st;
+    /* take the old entry out, then insert under the new text */
+    const char *old = sp_str_get(&ev->strings, r->id);
+    size_t old_len = strlen(old);
+    struct req_key okey = {r->file, old, old_len};
+    uint64_t oh = sp_hash_bytes(old, old_len, r->file);
+    size_t mask = ev->req_map.nslots - 1;
+    for (size_t j = oh & mask; ev->req_map.vals[j]; j = (j + 1) & mask) {
+        if (ev->req_map.vals[j] == req + 1 && ev->req_map.keys[j] == oh && req_eq(ev, req, &okey)) {
+            idmap_remove_slot(&ev->req_map, j);
+            break;
+        }
+    }
+    r->id = sid;
+    idmap_find(ev, &ev->req_map, h, req_eq, &key, &slot);
+    ev->req_map.keys[slot] = h;
+    ev->req_map.vals[slot] = req + 1;
+    ev->req_map.count++;
+    ev->finished = false;
+    return SP_OK;
+}
+
 sp_status sp_ev_batch_ref(struct sp_events *ev, uint32_t file, int64_t id, uint32_t *out_batch)
 {
     uint64_t h = sp_hash_bytes(&id, sizeof id, file);
@@ -506,8 +566,10 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     sp_status jst = join_clients(ev);
     if (jst)
         return jst;
-    qsort(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp);
-    qsort(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp);
+    if (ev->n_spans)
+        qsort(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp);
+    if (ev->n_acts)
+        qsort(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp);
     for (size_t i = 0; i < ev->n_requests; i++) {
         ev->requests[i].first_span = 0;
         ev->requests[i].nspans = 0;
@@ -552,7 +614,8 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     for (size_t b = 0; b < ev->n_batches; b++)
         if (ev->batches[b].has_record)
             order[n_order++] = (struct batch_order){ev->batches[b].start_ns, (uint32_t)b};
-    qsort(order, n_order, sizeof *order, batch_order_cmp);
+    if (n_order)
+        qsort(order, n_order, sizeof *order, batch_order_cmp);
     for (size_t k = 0; k < n_order; k++) {
         const sp_ev_batch *b = &ev->batches[order[k].idx];
         for (uint32_t m = 0; m < b->nmembers; m++) {

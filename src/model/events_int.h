@@ -158,6 +158,10 @@ sp_status sp_ev_add_file(struct sp_events *ev, const char *path, sp_format forma
  * and SP_TIME_NONE times. */
 sp_status sp_ev_request_ref(struct sp_events *ev, uint32_t file, const char *id, size_t len,
                             uint32_t *out_req);
+/* Gives request `req` the text id (`id`, `len`) in place of its current one, keeping the id map
+ * right. Returns SP_ERR_INVALID if another request of the same file already has that id (nothing
+ * changes then), SP_ERR_LIMIT / SP_ERR_NOMEM. */
+sp_status sp_ev_request_set_id(struct sp_events *ev, uint32_t req, const char *id, size_t len);
 /* Finds or creates the batch with integer id `id` in `file`. */
 sp_status sp_ev_batch_ref(struct sp_events *ev, uint32_t file, int64_t id, uint32_t *out_batch);
 /* Sets a batch's members (request indexes, copied). Replaces earlier members. */
