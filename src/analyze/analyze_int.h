@@ -21,6 +21,10 @@
 #define SP_ANA_MODEL_MAX_PADDING_SHARE 0.1
 /* GPU-only verdict: busy/span at or above this is "busy", below it "starved". */
 #define SP_ANA_GPU_BUSY_FRACTION 0.8
+/* Queue-dominated verdicts: when a batch is in flight at least this fraction of the profiled window
+ * (cost state "no batch in flight" below 1 - this), the queue builds up behind a saturated device, and
+ * the advice is capacity, not a shorter batch window (docs/analysis.md, "Verdict"). */
+#define SP_ANA_SATURATED_IN_FLIGHT 0.85
 
 /* Half-open interval [s, e) in ns. */
 typedef struct sp_ival {

@@ -147,6 +147,14 @@ static sp_status gpu_verdict(sp_ana *a)
     return v->sentence ? SP_OK : SP_ERR_NOMEM;
 }
 
+/* The queue candidate behind a device that always has a batch in flight: capacity is the fix, and
+ * kernel time per request says nothing about whether the model is the limit. */
+static int queue_saturated(const sp_ana *a, const cand *c)
+{
+    return c->kind == CAND_ROW && c->row == a->st_queue && a->r->cost.window_ns > 0 &&
+           1.0 - a->r->cost.by_state_share[SP_COST_NO_BATCH] >= SP_ANA_SATURATED_IN_FLIGHT;
+}
+
 static const char *advice_for(const sp_ana *a, const cand *c, char *buf, size_t n)
 {
     if (c->kind == CAND_PADDING) {
@@ -157,8 +165,19 @@ static const char *advice_for(const sp_ana *a, const cand *c, char *buf, size_t 
                  "length (bucketing) or use variable-length batching", w);
         return buf;
     }
-    if (c->row == a->st_queue)
+    if (c->row == a->st_queue) {
+        double in_flight = 1.0 - a->r->cost.by_state_share[SP_COST_NO_BATCH];
+        if (queue_saturated(a, c)) {
+            char f[32];
+            fmt_pct(f, sizeof f, in_flight);
+            snprintf(buf, n,
+                     "pre-batch queuing behind a saturated device (a batch is in flight %s of the "
+                     "time): add replicas or capacity, or raise max-batch if batches are full; a shorter "
+                     "batch window will not help", f);
+            return buf;
+        }
         return "pre-batch queuing: shorten the batch window (max-queue-delay) or raise traffic per replica";
+    }
     if (c->row == a->st_gap)
         return "device gap inside batch windows (launch overhead, host waits, syncs): capture CUDA graphs, "
                "overlap host work with the device and remove synchronisations";
@@ -246,7 +265,8 @@ sp_status sp_ana_verdict(sp_ana *a)
     } else {
         snprintf(s, sizeof s, "%s of p95 latency is %s; removing it would cut p95 by %s. Kernel execution "
                  "is %s%s", pw, advice_for(a, w, adv, sizeof adv), dsave, pk,
-                 kernel_share < SP_ANA_MODEL_MIN_KERNEL_SHARE ? ": the model is not the bottleneck." : ".");
+                 kernel_share < SP_ANA_MODEL_MIN_KERNEL_SHARE && !queue_saturated(a, w)
+                     ? ": the model is not the bottleneck." : ".");
     }
     v->sentence = sp_report_strdup(r, s);
     return v->sentence ? SP_OK : SP_ERR_NOMEM;

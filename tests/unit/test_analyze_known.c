@@ -250,6 +250,30 @@ static void test_verdicts(void)
     CHECK(strstr(r->verdict.sentence, "Kernel execution is 40%: the model is not the bottleneck") != NULL);
     sp_report_destroy(r);
     sp_events_destroy(ev);
+
+    /* Saturated device: four requests arrive at 0 and are served one batch after another, each
+     * batch fully covered by a kernel: a [0,1000), b [1000,1200), c [1200,1400), d [1400,1600); each
+     * waits in queue until its batch starts. A batch is in flight over the whole window [0,1600), so
+     * no_batch is 0% (< 15%): the queue is capacity-bound. Latencies 1000/1200/1400/1600; with n = 4
+     * the p95 window holds all four (min(20, n)): sum 5200, queue 0+1000+1200+1400 = 3600 -> 69%, kernel 1000+200+200+200 = 1600 -> 31%. Queue wins; advice: capacity. */
+    ev = eb_new();
+    static const char *const ids[4] = {"a", "b", "c", "d"};
+    const uint64_t start[4] = {0, 1000, 1200, 1400}, end[4] = {1000, 1200, 1400, 1600};
+    for (int k = 0; k < 4; k++) {
+        q = eb_req(ev, ids[k], 0, end[k]);
+        if (start[k] > 0)
+            eb_span(ev, q, "queue", 0, start[k]);
+        b = eb_batch(ev, k + 1, start[k], end[k], -1, -1, &q, 1);
+        eb_act(ev, SP_ACT_KERNEL, b, start[k], end[k]);
+    }
+    r = eb_analyze(ev, NULL);
+    CHECK(!strcmp(r->verdict.stage, "queue"));
+    CHECK_NEAR(r->verdict.share_p95, 3600.0 / 5200.0, 1e-12);
+    CHECK(strstr(r->verdict.sentence, "saturated device") != NULL);
+    CHECK(strstr(r->verdict.sentence, "add replicas") != NULL);
+    CHECK(strstr(r->verdict.sentence, "not the bottleneck") == NULL);
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
 }
 
 /* GPU-only trace (no requests), stream 0 with launches, stream 2 with an NCCL kernel, a sync:
