@@ -246,6 +246,10 @@ sp_format sp_detect_format(const unsigned char *head, size_t len)
             return SP_FORMAT_KINETO;
         if (head_has(p, (size_t)(end - p), "\"ev\""))
             return SP_FORMAT_JSONL;
+        /* Triton may also write its trace objects one after another instead of in an array */
+        if (head_has(p, (size_t)(end - p), "\"id\"") &&
+            (head_has(p, (size_t)(end - p), "\"timestamps\"") || head_has(p, (size_t)(end - p), "\"model_name\"")))
+            return SP_FORMAT_TRITON;
         return SP_FORMAT_AUTO;
     }
     if (*p == '[') {

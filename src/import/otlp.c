@@ -1,11 +1,776 @@
-/* Importer for the otlp format: not implemented yet (issue 4). Until then it answers with a clear
- * error instead of guessing. */
+/* Importer for OpenTelemetry OTLP/JSON traces (docs/otlp.md): resourceSpans/scopeSpans/spans, one
+ * document or several (the OTLP file exporter writes one per line). A trace's request span becomes a
+ * request with the trace id as its id; stage spans and vLLM's gen_ai.latency.* attributes become its
+ * stages; spans carrying servprof.batch become batches. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
 #include "common/util_int.h"
 #include "import/import_int.h"
+#include "import/json.h"
+
+#define OTLP_MAX_SPANS (8u << 20)     /* hard cap on spans kept from one file */
+#define OTLP_TEXT_MAX 256             /* bytes of a stage name (longer names are malformed) */
+
+/* vLLM's request latency attributes (seconds, as doubles), from vLLM's SpanAttributes. */
+enum lat {
+    LAT_QUEUE, LAT_TTFT, LAT_E2E, LAT_SCHEDULER, LAT_FORWARD, LAT_EXECUTE, LAT_PREFILL, LAT_DECODE,
+    LAT_INFERENCE, LAT_COUNT
+};
+
+static const char *const g_lat_names[LAT_COUNT] = {
+    "gen_ai.latency.time_in_queue", "gen_ai.latency.time_to_first_token", "gen_ai.latency.e2e",
+    "gen_ai.latency.time_in_scheduler", "gen_ai.latency.time_in_model_forward",
+    "gen_ai.latency.time_in_model_execute", "gen_ai.latency.time_in_model_prefill",
+    "gen_ai.latency.time_in_model_decode", "gen_ai.latency.time_in_model_inference"};
+
+/* A span as kept: only what building the model needs. */
+typedef struct ospan {
+    uint8_t trace[16];
+    uint8_t id[8], parent[8];
+    bool has_parent;
+    bool is_request;         /* attribute servprof.request */
+    bool server;             /* kind SERVER */
+    bool has_batch;
+    bool has_lat;
+    int64_t batch;           /* servprof.batch */
+    int64_t input_tokens;    /* gen_ai.usage.prompt_tokens; < 0 unknown */
+    int64_t lat[LAT_COUNT];  /* ns; < 0 absent */
+    sp_str stage;            /* SP_EV_NONE: not a stage span */
+    uint64_t start, end;
+    uint32_t line, column;
+    uint32_t seq;            /* order in the file (stable sorting) */
+} ospan;
+
+typedef struct otlp {
+    sp_import_ctx *ctx;
+    sp_json_lexer lx;
+    ospan *spans;
+    size_t n, cap;
+    bool lenient;
+    sp_known_stages ks;
+} otlp;
+
+/* One span object as read. */
+typedef struct sread {
+    ospan s;
+    bool has_trace, has_id, has_start, has_end;
+    char name[OTLP_TEXT_MAX];
+    size_t name_len;
+    bool has_name;
+    char stage[OTLP_TEXT_MAX];
+    size_t stage_len;
+    bool has_stage;
+    char bad[200];
+} sread;
+
+static sp_status fail_at(otlp *o, uint32_t line, uint32_t col, sp_status st, const char *fmt, ...) SP_PRINTF(5, 6);
+
+static sp_status fail_at(otlp *o, uint32_t line, uint32_t col, sp_status st, const char *fmt, ...)
+{
+    sp_import_ctx *c = o->ctx;
+    if (c->err && c->errlen) {
+        int n = snprintf(c->err, c->errlen, "%s:%u:%u: ", c->name, line, col);
+        if (n >= 0 && (size_t)n < c->errlen) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+            va_end(ap);
+        }
+    }
+    return st;
+}
+
+static sp_status lex_fail(otlp *o)
+{
+    sp_errf(o->ctx->err, o->ctx->errlen, "%s: %s", o->ctx->name, sp_json_error(&o->lx));
+    return o->lx.status;
+}
+
+static void bad(sread *r, const char *fmt, ...) SP_PRINTF(2, 3);
+
+static void bad(sread *r, const char *fmt, ...)
+{
+    if (r->bad[0])
+        return;   /* the first problem is the one reported */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->bad, sizeof r->bad, fmt, ap);
+    va_end(ap);
+}
+
+static bool key_is(const sp_json_token *k, const char *lit)
+{
+    size_t n = strlen(lit);
+    return k->len == n && memcmp(k->str, lit, n) == 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Hex text of exactly 2*n digits into n bytes. */
+static bool parse_hex(const char *s, size_t len, uint8_t *out, size_t n)
+{
+    if (len != 2 * n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return true;
+}
+
+/* An integer given as a JSON integer or as a string of digits (OTLP/JSON encodes 64-bit integers as
+ * strings). */
+static bool token_int(const sp_json_token *t, int64_t *out)
+{
+    const char *s = t->str;
+    size_t len = t->len;
+    if (t->type != SP_JSON_NUMBER && t->type != SP_JSON_STRING)
+        return false;
+    if (len == 0 || len > 24 || memchr(s, '.', len) || memchr(s, 'e', len) || memchr(s, 'E', len))
+        return false;
+    bool exact;
+    int64_t v;
+    if (sp_json_decimal_to_int(s, len, 0, &v, &exact) != SP_OK || !exact)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Seconds as JSON number text (or a string of it) to ns, exactly, without going through double. */
+static bool token_seconds_ns(const sp_json_token *t, int64_t *out)
+{
+    if (t->type != SP_JSON_NUMBER && t->type != SP_JSON_STRING)
+        return false;
+    if (t->len == 0 || t->len > 64)
+        return false;
+    int64_t v;
+    if (sp_json_decimal_to_int(t->str, t->len, 9, &v, NULL) != SP_OK || v < 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Reads an attribute value object {"stringValue": ...} etc.; the '{' is consumed. Hands the scalar
+ * inside to `want` (a token copy valid until the next lexer call) through `*got`. */
+static sp_status read_anyvalue(otlp *o, sp_json_token *got, bool *has)
+{
+    sp_json_token t;
+    *has = false;
+    for (;;) {
+        if (sp_json_next(&o->lx, &t))
+            return lex_fail(o);
+        if (t.type == SP_JSON_OBJ_END)
+            return SP_OK;
+        bool scalar_key = key_is(&t, "stringValue") || key_is(&t, "intValue") || key_is(&t, "doubleValue") ||
+                          key_is(&t, "boolValue");
+        if (!scalar_key || *has) {
+            if (sp_json_skip(&o->lx))   /* arrayValue, kvlistValue, bytesValue: not used */
+                return lex_fail(o);
+            continue;
+        }
+        if (sp_json_next(&o->lx, &t))
+            return lex_fail(o);
+        if (t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) {
+            if (sp_json_skip_rest(&o->lx))
+                return lex_fail(o);
+            continue;
+        }
+        *got = t;
+        *has = true;
+        /* the token's text is only valid until the next lexer call: the caller's value must be taken
+         * now, so stop here and let the caller finish the object with sp_json_skip_rest */
+        return SP_OK;
+    }
+}
+
+enum attr {
+    A_NONE = -1, A_STAGE = LAT_COUNT, A_REQUEST, A_BATCH, A_PROMPT_TOKENS
+};
+
+static int attr_of(const char *k, size_t n)
+{
+#define IS(lit) (n == sizeof(lit) - 1 && memcmp(k, lit, n) == 0)
+    if (IS("servprof.stage"))
+        return A_STAGE;
+    if (IS("servprof.request"))
+        return A_REQUEST;
+    if (IS("servprof.batch"))
+        return A_BATCH;
+    if (IS("gen_ai.usage.prompt_tokens") || IS("gen_ai.usage.input_tokens"))
+        return A_PROMPT_TOKENS;
+#undef IS
+    for (int i = 0; i < LAT_COUNT; i++)
+        if (strlen(g_lat_names[i]) == n && memcmp(g_lat_names[i], k, n) == 0)
+            return i;
+    return A_NONE;
+}
+
+/* "attributes": [{"key": "...", "value": {...}}, ...]; the '[' is consumed. */
+static sp_status read_attributes(otlp *o, sread *r)
+{
+    sp_json_token t;
+    for (;;) {
+        if (sp_json_next(&o->lx, &t))
+            return lex_fail(o);
+        if (t.type == SP_JSON_ARR_END)
+            return SP_OK;
+        if (t.type != SP_JSON_OBJ_BEGIN) {
+            if (t.type == SP_JSON_ARR_BEGIN && sp_json_skip_rest(&o->lx))
+                return lex_fail(o);
+            bad(r, "\"attributes\" must hold {\"key\":...,\"value\":{...}} objects");
+            continue;
+        }
+        int which = A_NONE;
+        bool key_seen = false;
+        /* "value" may come before "key": then it cannot be interpreted and is skipped */
+        for (;;) {
+            if (sp_json_next(&o->lx, &t))
+                return lex_fail(o);
+            if (t.type == SP_JSON_OBJ_END)
+                break;
+            if (key_is(&t, "key")) {
+                if (sp_json_next(&o->lx, &t))
+                    return lex_fail(o);
+                if (t.type == SP_JSON_STRING) {
+                    which = attr_of(t.str, t.len);
+                    key_seen = true;
+                } else if ((t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) &&
+                           sp_json_skip_rest(&o->lx)) {
+                    return lex_fail(o);
+                }
+                continue;
+            }
+            if (!key_is(&t, "value") || !key_seen || which == A_NONE) {
+                if (sp_json_skip(&o->lx))
+                    return lex_fail(o);
+                continue;
+            }
+            if (sp_json_next(&o->lx, &t))
+                return lex_fail(o);
+            if (t.type != SP_JSON_OBJ_BEGIN) {
+                if (t.type == SP_JSON_ARR_BEGIN && sp_json_skip_rest(&o->lx))
+                    return lex_fail(o);
+                bad(r, "attribute value must be an object such as {\"stringValue\":...}");
+                continue;
+            }
+            sp_json_token v;
+            bool has;
+            sp_status st = read_anyvalue(o, &v, &has);
+            if (st)
+                return st;
+            if (has) {
+                int64_t x;
+                if (which < LAT_COUNT) {
+                    if (!token_seconds_ns(&v, &x))
+                        bad(r, "%s must be a non-negative number of seconds", g_lat_names[which]);
+                    else {
+                        r->s.lat[which] = x;
+                        r->s.has_lat = true;
+                    }
+                } else if (which == A_STAGE) {
+                    if (v.type != SP_JSON_STRING || v.len == 0 || v.len >= OTLP_TEXT_MAX || memchr(v.str, 0, v.len))
+                        bad(r, "servprof.stage must be a non-empty string under %u bytes", OTLP_TEXT_MAX);
+                    else {
+                        memcpy(r->stage, v.str, v.len);
+                        r->stage_len = v.len;
+                        r->has_stage = true;
+                    }
+                } else if (which == A_REQUEST) {
+                    r->s.is_request = v.type != SP_JSON_FALSE;
+                } else if (which == A_BATCH) {
+                    if (!token_int(&v, &x))
+                        bad(r, "servprof.batch must be an integer batch id");
+                    else {
+                        r->s.batch = x;
+                        r->s.has_batch = true;
+                    }
+                } else if (which == A_PROMPT_TOKENS) {
+                    if (!token_int(&v, &x) || x < 0)
+                        bad(r, "gen_ai.usage.prompt_tokens must be a non-negative integer");
+                    else
+                        r->s.input_tokens = x;
+                }
+                if (sp_json_skip_rest(&o->lx))   /* the rest of the value object */
+                    return lex_fail(o);
+            }
+        }
+    }
+}
+
+/* The stage a span's name maps to when it has no servprof.stage attribute (docs/otlp.md). */
+static sp_str stage_of_name(otlp *o, const char *s, size_t n)
+{
+    static const struct { const char *name; int stage; } map[] = {
+        {"preprocess", 0}, {"preprocessing", 0}, {"tokenize", 0}, {"tokenization", 0},
+        {"queue", 1}, {"queued", 1}, {"queueing", 1}, {"queuing", 1},
+        {"postprocess", 2}, {"postprocessing", 2}, {"detokenize", 2}, {"detokenization", 2}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strlen(map[i].name) == n && strncasecmp(map[i].name, s, n) == 0)
+            return map[i].stage == 0 ? o->ks.preprocess : map[i].stage == 1 ? o->ks.queue : o->ks.postprocess;
+    return SP_EV_NONE;
+}
+
+static sp_status skip_or_fail(otlp *o, sp_status st)
+{
+    if (!o->lenient || st != SP_ERR_PARSE)
+        return st;
+    uint64_t n = ++o->ctx->ev->files[o->ctx->file].skipped;
+    if (n <= 10)
+        sp_log(SP_LOG_WARN, "skipped malformed OTLP span: %s", o->ctx->err ? o->ctx->err : "");
+    return SP_OK;
+}
+
+/* One span object; its '{' (at line, col) is consumed. */
+static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
+{
+    memset(&r->s, 0, sizeof r->s);
+    r->has_trace = r->has_id = r->has_start = r->has_end = r->has_name = r->has_stage = false;
+    r->bad[0] = '\0';
+    r->s.input_tokens = -1;
+    for (int i = 0; i < LAT_COUNT; i++)
+        r->s.lat[i] = -1;
+    r->s.stage = SP_EV_NONE;
+    r->s.line = line;
+    r->s.column = col;
+    sp_json_token t;
+    for (;;) {
+        if (sp_json_next(&o->lx, &t))
+            return lex_fail(o);
+        if (t.type == SP_JSON_OBJ_END)
+            break;
+        enum { K_OTHER, K_TRACE, K_SPAN, K_PARENT, K_NAME, K_KIND, K_START, K_END, K_ATTRS } k = K_OTHER;
+        if (key_is(&t, "traceId"))
+            k = K_TRACE;
+        else if (key_is(&t, "spanId"))
+            k = K_SPAN;
+        else if (key_is(&t, "parentSpanId"))
+            k = K_PARENT;
+        else if (key_is(&t, "name"))
+            k = K_NAME;
+        else if (key_is(&t, "kind"))
+            k = K_KIND;
+        else if (key_is(&t, "startTimeUnixNano"))
+            k = K_START;
+        else if (key_is(&t, "endTimeUnixNano"))
+            k = K_END;
+        else if (key_is(&t, "attributes"))
+            k = K_ATTRS;
+        if (k == K_OTHER) {
+            if (sp_json_skip(&o->lx))
+                return lex_fail(o);
+            continue;
+        }
+        if (sp_json_next(&o->lx, &t))
+            return lex_fail(o);
+        if (k == K_ATTRS && t.type == SP_JSON_ARR_BEGIN) {
+            sp_status st = read_attributes(o, r);
+            if (st)
+                return st;
+            continue;
+        }
+        if (t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) {
+            if (sp_json_skip_rest(&o->lx))
+                return lex_fail(o);
+            bad(r, "a span's \"%s\" must not be a container", k == K_ATTRS ? "attributes" : "field");
+            continue;
+        }
+        int64_t x;
+        switch (k) {
+        case K_TRACE:
+            if (t.type != SP_JSON_STRING || !parse_hex(t.str, t.len, r->s.trace, 16))
+                bad(r, "\"traceId\" must be 32 hex digits");
+            else
+                r->has_trace = true;
+            break;
+        case K_SPAN:
+            if (t.type != SP_JSON_STRING || !parse_hex(t.str, t.len, r->s.id, 8))
+                bad(r, "\"spanId\" must be 16 hex digits");
+            else
+                r->has_id = true;
+            break;
+        case K_PARENT:
+            if (t.type == SP_JSON_NULL || (t.type == SP_JSON_STRING && t.len == 0))
+                break;   /* a root span */
+            if (t.type != SP_JSON_STRING || !parse_hex(t.str, t.len, r->s.parent, 8))
+                bad(r, "\"parentSpanId\" must be 16 hex digits or empty");
+            else
+                r->s.has_parent = true;
+            break;
+        case K_NAME:
+            if (t.type != SP_JSON_STRING)
+                bad(r, "\"name\" must be a string");
+            else if (t.len < OTLP_TEXT_MAX) {
+                memcpy(r->name, t.str, t.len);
+                r->name_len = t.len;
+                r->has_name = true;
+            }
+            break;
+        case K_KIND:
+            /* SPAN_KIND_SERVER is 2 in the enum; OTLP/JSON writes the number, some writers the name */
+            if (t.type == SP_JSON_NUMBER)
+                r->s.server = t.is_int && t.i == 2;
+            else if (t.type == SP_JSON_STRING)
+                r->s.server = key_is(&t, "SPAN_KIND_SERVER");
+            break;
+        case K_START:
+        case K_END:
+            if (!token_int(&t, &x) || x < 0) {
+                bad(r, "\"%s\" must be a non-negative integer (ns since the Unix epoch)",
+                    k == K_START ? "startTimeUnixNano" : "endTimeUnixNano");
+            } else if (k == K_START) {
+                r->s.start = (uint64_t)x;
+                r->has_start = true;
+            } else {
+                r->s.end = (uint64_t)x;
+                r->has_end = true;
+            }
+            break;
+        default:
+            bad(r, "\"attributes\" must be an array");
+            break;
+        }
+    }
+    if (!r->bad[0]) {
+        if (!r->has_trace || !r->has_id)
+            bad(r, "missing \"%s\"", r->has_trace ? "spanId" : "traceId");
+        else if (!r->has_start || !r->has_end)
+            bad(r, "missing \"%s\"", r->has_start ? "endTimeUnixNano" : "startTimeUnixNano");
+        else if (r->s.end < r->s.start)
+            bad(r, "endTimeUnixNano (%llu) is before startTimeUnixNano (%llu)", (unsigned long long)r->s.end,
+                (unsigned long long)r->s.start);
+    }
+    if (r->bad[0])
+        return skip_or_fail(o, fail_at(o, line, col, SP_ERR_PARSE, "span: %s", r->bad));
+    struct sp_events *ev = o->ctx->ev;
+    sp_status st;
+    if (r->has_stage) {
+        if ((st = sp_str_intern(&ev->strings, r->stage, r->stage_len, &r->s.stage)))
+            return st;
+    } else if (r->has_name) {
+        r->s.stage = stage_of_name(o, r->name, r->name_len);
+    }
+    if (o->n >= OTLP_MAX_SPANS)
+        return fail_at(o, line, col, SP_ERR_LIMIT, "more than %u spans in one file", OTLP_MAX_SPANS);
+    if ((st = SP_GROW(o->spans, o->cap, o->n + 1, OTLP_MAX_SPANS)))
+        return st;
+    r->s.seq = (uint32_t)o->n;
+    o->spans[o->n++] = r->s;
+    return SP_OK;
+}
+
+/* Walks an array of objects, calling `fn` on each object's members (the '[' is consumed). */
+typedef sp_status (*member_fn)(otlp *o, sread *r, const sp_json_token *key, uint32_t line, uint32_t col);
+
+static sp_status walk_objects(otlp *o, sread *r, member_fn fn, const char *what)
+{
+    sp_json_token t;
+    for (;;) {
+        if (sp_json_next(&o->lx, &t))
+            return lex_fail(o);
+        if (t.type == SP_JSON_ARR_END)
+            return SP_OK;
+        if (t.type != SP_JSON_OBJ_BEGIN)
+            return fail_at(o, t.line, t.column, SP_ERR_PARSE, "expected an object in \"%s\"", what);
+        uint32_t line = t.line, col = t.column;
+        if (!fn) {
+            sp_status st = read_span(o, r, line, col);
+            if (st)
+                return st;
+            continue;
+        }
+        for (;;) {
+            if (sp_json_next(&o->lx, &t))
+                return lex_fail(o);
+            if (t.type == SP_JSON_OBJ_END)
+                break;
+            sp_status st = fn(o, r, &t, line, col);
+            if (st)
+                return st;
+        }
+    }
+}
+
+/* Inside a scopeSpans object: "spans". */
+static sp_status scope_member(otlp *o, sread *r, const sp_json_token *key, uint32_t line, uint32_t col)
+{
+    if (!key_is(key, "spans"))
+        return sp_json_skip(&o->lx) ? lex_fail(o) : SP_OK;
+    sp_json_token t;
+    if (sp_json_next(&o->lx, &t))
+        return lex_fail(o);
+    if (t.type != SP_JSON_ARR_BEGIN)
+        return fail_at(o, t.line, t.column, SP_ERR_PARSE, "\"spans\" must be an array");
+    return walk_objects(o, r, NULL, "spans");
+}
+
+/* Inside a resourceSpans object: "scopeSpans" (or the older "instrumentationLibrarySpans"). */
+static sp_status resource_member(otlp *o, sread *r, const sp_json_token *key, uint32_t line, uint32_t col)
+{
+    if (!key_is(key, "scopeSpans") && !key_is(key, "instrumentationLibrarySpans"))
+        return sp_json_skip(&o->lx) ? lex_fail(o) : SP_OK;
+    sp_json_token t;
+    if (sp_json_next(&o->lx, &t))
+        return lex_fail(o);
+    if (t.type != SP_JSON_ARR_BEGIN)
+        return fail_at(o, t.line, t.column, SP_ERR_PARSE, "\"scopeSpans\" must be an array");
+    return walk_objects(o, r, scope_member, "scopeSpans");
+}
+
+/* ---------- building the model ---------- */
+
+static int span_cmp(const void *a, const void *b)
+{
+    const ospan *x = a, *y = b;
+    int c = memcmp(x->trace, y->trace, 16);
+    if (c)
+        return c;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+typedef struct bmember {
+    int64_t batch;
+    uint32_t req;
+    uint64_t start, end;
+} bmember;
+
+static int bmember_cmp(const void *a, const void *b)
+{
+    const bmember *x = a, *y = b;
+    if (x->batch != y->batch)
+        return x->batch < y->batch ? -1 : 1;
+    return x->req < y->req ? -1 : x->req > y->req;
+}
+
+/* Does the trace [g, g+n) hold a span that was a stage named `stage`? */
+static bool has_stage(const ospan *g, size_t n, sp_str stage, size_t req_span)
+{
+    for (size_t i = 0; i < n; i++)
+        if (i != req_span && g[i].stage == stage)
+            return true;
+    return false;
+}
+
+static uint64_t clampadd(uint64_t a, int64_t d, uint64_t limit)
+{
+    uint64_t v = a + (uint64_t)d;
+    if (v < a || v > limit)
+        v = limit;
+    return v;
+}
+
+/* vLLM's latency attributes placed in time from the start of the span carrying them (docs/otlp.md):
+ * queue from there, then prefill, then decode, each clipped to the request's end. */
+static sp_status place_latencies(otlp *o, const ospan *g, size_t n, size_t req_span, uint32_t req,
+                                 sp_str s_prefill, sp_str s_decode)
+{
+    const ospan *c = NULL;
+    for (size_t i = 0; i < n && !c; i++)
+        if (g[i].has_lat)
+            c = &g[i];
+    if (!c)
+        return SP_OK;
+    struct sp_events *ev = o->ctx->ev;
+    uint64_t done = ev->requests[req].done_ns;
+    const int64_t *lat = c->lat;
+    int64_t q = lat[LAT_QUEUE] >= 0 ? lat[LAT_QUEUE] : 0;
+    int64_t prefill = lat[LAT_PREFILL];
+    if (prefill < 0 && lat[LAT_TTFT] >= 0 && lat[LAT_TTFT] >= q)
+        prefill = lat[LAT_TTFT] - q;
+    int64_t decode = lat[LAT_DECODE];
+    if (decode < 0 && lat[LAT_E2E] >= 0 && lat[LAT_TTFT] >= 0 && lat[LAT_E2E] >= lat[LAT_TTFT])
+        decode = lat[LAT_E2E] - lat[LAT_TTFT];
+    uint64_t t0 = c->start < done ? c->start : done;
+    uint64_t t1 = clampadd(t0, q, done);
+    sp_status st;
+    if (lat[LAT_QUEUE] >= 0 && !has_stage(g, n, o->ks.queue, req_span) && t1 > t0 &&
+        (st = sp_ev_add_span(ev, req, o->ks.queue, t0, t1)))
+        return st;
+    uint64_t t2 = prefill >= 0 ? clampadd(t1, prefill, done) : t1;
+    if (prefill >= 0 && !has_stage(g, n, s_prefill, req_span) && t2 > t1 &&
+        (st = sp_ev_add_span(ev, req, s_prefill, t1, t2)))
+        return st;
+    uint64_t t3 = decode >= 0 ? clampadd(t2, decode, done) : t2;
+    if (decode >= 0 && !has_stage(g, n, s_decode, req_span) && t3 > t2 &&
+        (st = sp_ev_add_span(ev, req, s_decode, t2, t3)))
+        return st;
+    return SP_OK;
+}
+
+static sp_status build(otlp *o)
+{
+    struct sp_events *ev = o->ctx->ev;
+    const uint32_t file = o->ctx->file;
+    sp_str s_prefill, s_decode;
+    sp_status st;
+    if ((st = sp_str_intern(&ev->strings, "prefill", 7, &s_prefill)) ||
+        (st = sp_str_intern(&ev->strings, "decode", 6, &s_decode)))
+        return st;
+    if (o->n > 1)
+        qsort(o->spans, o->n, sizeof *o->spans, span_cmp);
+    bmember *bm = NULL;
+    size_t nbm = 0, capbm = 0;
+    for (size_t a = 0; a < o->n && st == SP_OK;) {
+        size_t b = a;
+        while (b < o->n && memcmp(o->spans[b].trace, o->spans[a].trace, 16) == 0)
+            b++;
+        const ospan *g = &o->spans[a];
+        size_t n = b - a;
+        a = b;
+        /* the request span: servprof.request, else the earliest root, else the earliest server span
+         * (its parent is outside this file) */
+        size_t rs = n;
+        for (size_t i = 0; i < n && rs == n; i++)
+            if (g[i].is_request)
+                rs = i;
+        for (size_t i = 0; i < n && rs == n; i++)
+            if (!g[i].has_parent)
+                rs = i;
+        for (size_t i = 0; i < n && rs == n; i++)
+            if (g[i].server)
+                rs = i;
+        if (rs == n) {
+            ev->files[file].ignored += n;   /* a trace fragment with no request span */
+            continue;
+        }
+        char id[33];
+        for (int i = 0; i < 16; i++)
+            snprintf(id + 2 * i, 3, "%02x", g[rs].trace[i]);
+        uint32_t req;
+        if ((st = sp_ev_request_ref(ev, file, id, 32, &req)))
+            break;
+        sp_ev_request *q = &ev->requests[req];
+        q->arrival_ns = g[rs].start;
+        q->done_ns = g[rs].end;
+        q->input_tokens = g[rs].input_tokens;
+        for (size_t i = 0; i < n && q->input_tokens < 0; i++)
+            q->input_tokens = g[i].input_tokens;
+        q->has_record = true;
+        for (size_t i = 0; i < n && st == SP_OK; i++) {
+            if (i != rs && g[i].stage != SP_EV_NONE)
+                st = sp_ev_add_span(ev, req, g[i].stage, g[i].start, g[i].end);
+            if (st == SP_OK && g[i].has_batch) {
+                if ((st = SP_GROW(bm, capbm, nbm + 1, OTLP_MAX_SPANS)) == SP_OK)
+                    bm[nbm++] = (bmember){g[i].batch, req, g[i].start, g[i].end};
+            }
+        }
+        if (st == SP_OK)
+            st = place_latencies(o, g, n, rs, req, s_prefill, s_decode);
+    }
+    /* batches: the window spans every span naming the batch; members are their requests */
+    if (st == SP_OK && nbm) {
+        qsort(bm, nbm, sizeof *bm, bmember_cmp);
+        uint32_t *reqs = malloc(nbm * sizeof *reqs);
+        if (!reqs)
+            st = SP_ERR_NOMEM;
+        for (size_t a = 0; a < nbm && st == SP_OK;) {
+            size_t b = a, k = 0;
+            uint64_t s = bm[a].start, e = bm[a].end;
+            for (; b < nbm && bm[b].batch == bm[a].batch; b++) {
+                if (k == 0 || reqs[k - 1] != bm[b].req)
+                    reqs[k++] = bm[b].req;
+                if (bm[b].start < s)
+                    s = bm[b].start;
+                if (bm[b].end > e)
+                    e = bm[b].end;
+            }
+            uint32_t bi;
+            if ((st = sp_ev_batch_ref(ev, file, bm[a].batch, &bi)) ||
+                (st = sp_ev_batch_set_members(ev, bi, reqs, k)))
+                break;
+            sp_ev_batch *bt = &ev->batches[bi];
+            bt->start_ns = s;
+            bt->end_ns = e;
+            bt->effective_tokens = bt->padded_tokens = -1;
+            bt->has_record = true;
+            a = b;
+        }
+        free(reqs);
+    }
+    free(bm);
+    return st;
+}
 
 sp_status sp_import_otlp(sp_import_ctx *ctx)
 {
-    sp_errf(ctx->err, ctx->errlen, "%s: %s traces are recognised but not yet supported by this build",
-            ctx->name, sp_format_str(ctx->ev->files[ctx->file].format));
-    return SP_ERR_UNSUPPORTED;
+    otlp o;
+    memset(&o, 0, sizeof o);
+    o.ctx = ctx;
+    o.lenient = ctx->opt && ctx->opt->lenient;
+    sp_ev_known_stages(ctx->ev, &o.ks);
+    sp_json_limits lim;
+    sp_json_limits_init(&lim);
+    lim.max_depth = 64;
+    lim.multiple_values = true;   /* JSON lines: one document per line */
+    lim.no_double = true;         /* numbers are converted from their text exactly */
+    sread *r = malloc(sizeof *r);
+    sp_status st = r ? sp_json_init_input(&o.lx, ctx->in, &lim) : SP_ERR_NOMEM;
+    uint64_t docs = 0;
+    while (st == SP_OK) {
+        sp_json_token t;
+        if (sp_json_next(&o.lx, &t)) {
+            st = lex_fail(&o);
+            break;
+        }
+        if (t.type == SP_JSON_EOF)
+            break;
+        if (t.type != SP_JSON_OBJ_BEGIN) {
+            st = fail_at(&o, t.line, t.column, SP_ERR_PARSE,
+                         "expected an OTLP/JSON document ({\"resourceSpans\":[...]})");
+            break;
+        }
+        docs++;
+        for (;;) {
+            if (sp_json_next(&o.lx, &t)) {
+                st = lex_fail(&o);
+                break;
+            }
+            if (t.type == SP_JSON_OBJ_END)
+                break;
+            if (!key_is(&t, "resourceSpans")) {
+                if (sp_json_skip(&o.lx)) {
+                    st = lex_fail(&o);
+                    break;
+                }
+                continue;
+            }
+            if (sp_json_next(&o.lx, &t)) {
+                st = lex_fail(&o);
+                break;
+            }
+            if (t.type != SP_JSON_ARR_BEGIN) {
+                st = fail_at(&o, t.line, t.column, SP_ERR_PARSE, "\"resourceSpans\" must be an array");
+                break;
+            }
+            if ((st = walk_objects(&o, r, resource_member, "resourceSpans")))
+                break;
+        }
+    }
+    if (st == SP_OK && docs == 0)
+        st = fail_at(&o, 1, 1, SP_ERR_PARSE, "no OTLP/JSON document (expected {\"resourceSpans\":[...]})");
+    if (st == SP_OK)
+        st = build(&o);
+    if (st == SP_OK && ctx->err && ctx->errlen)
+        ctx->err[0] = '\0';
+    sp_json_fini(&o.lx);
+    free(r);
+    free(o.spans);
+    return st;
 }

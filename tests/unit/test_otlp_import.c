@@ -1,0 +1,178 @@
+/* OTLP/JSON importer: the golden files in tests/data/otlp/ read back exactly into the event model
+ * (expected values are the span times written in the files, mapped as docs/otlp.md says), vLLM's
+ * gen_ai.latency.* attributes placed in time, several documents one per line, and malformed input
+ * rejected with line:column (or skipped and counted under lenient). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/events_int.h"
+#include "testlib.h"
+
+static sp_events *load_file(const char *rel, sp_status *st, char *err, size_t errlen)
+{
+    sp_events *ev;
+    if (sp_events_create(&ev) != SP_OK)
+        exit(1);
+    char path[512];
+    snprintf(path, sizeof path, "%s/tests/data/otlp/%s", SP_SOURCE_DIR, rel);
+    *st = sp_events_load_file(ev, path, NULL, err, errlen);   /* format detected from the content */
+    if (*st)
+        fprintf(stderr, "%s\n", err);
+    return ev;
+}
+
+static sp_status load_text(const char *text, int lenient, sp_events **out, char *err, size_t errlen)
+{
+    sp_events *ev;
+    if (sp_events_create(&ev) != SP_OK)
+        exit(1);
+    sp_load_options opt;
+    sp_load_options_init(&opt);
+    opt.format = SP_FORMAT_OTLP;
+    opt.lenient = lenient;
+    sp_status st = sp_events_load_buffer(ev, "o.json", text, strlen(text), &opt, err, errlen);
+    *out = ev;
+    return st;
+}
+
+static void check_span(const sp_events *ev, size_t i, uint32_t req, const char *stage, uint64_t a, uint64_t b)
+{
+    CHECK(i < ev->n_spans);
+    if (i >= ev->n_spans)
+        return;
+    CHECK_EQ_U64(ev->spans[i].req, req);
+    CHECK(strcmp(sp_str_get(&ev->strings, ev->spans[i].stage), stage) == 0);
+    CHECK_EQ_U64(ev->spans[i].start_ns, a);
+    CHECK_EQ_U64(ev->spans[i].end_ns, b);
+}
+
+/* stages.jsonl: two documents (one per line), two traces sharing batch 5. */
+static void test_stages(void)
+{
+    char err[512];
+    sp_status st;
+    sp_events *ev = load_file("stages.jsonl", &st, err, sizeof err);
+    CHECK(st == SP_OK);
+    CHECK(ev->n_files == 1 && ev->files[0].format == SP_FORMAT_OTLP);
+    CHECK_EQ_U64(ev->n_requests, 2);
+    if (ev->n_requests == 2) {
+        /* requests come in trace-id order; the first trace's request is its root span */
+        const sp_ev_request *a = &ev->requests[0], *b = &ev->requests[1];
+        CHECK(strcmp(sp_str_get(&ev->strings, a->id), "0af7651916cd43dd8448eb211c80319c") == 0);
+        CHECK_EQ_U64(a->arrival_ns, 1000);
+        CHECK_EQ_U64(a->done_ns, 9000);
+        CHECK(a->input_tokens == -1);
+        /* the second trace's root is not in the file: its servprof.request span is the request */
+        CHECK(strcmp(sp_str_get(&ev->strings, b->id), "4bf92f3577b34da6a3ce929d0e0e4736") == 0);
+        CHECK_EQ_U64(b->arrival_ns, 2000);
+        CHECK_EQ_U64(b->done_ns, 9500);
+        CHECK_EQ_U64(b->input_tokens, 12);
+    }
+    /* tokenize -> preprocess (name), "batch wait" -> queue (servprof.stage), Detokenize -> postprocess
+     * (name, any case); "infer" and "cache lookup" are no stages */
+    CHECK_EQ_U64(ev->n_spans, 3);
+    check_span(ev, 0, 0, "preprocess", 1100, 1600);
+    check_span(ev, 1, 0, "queue", 1600, 3000);
+    check_span(ev, 2, 0, "postprocess", 8000, 8800);
+    CHECK_EQ_U64(ev->n_batches, 1);
+    if (ev->n_batches == 1) {
+        const sp_ev_batch *b = &ev->batches[0];
+        CHECK(b->id == 5 && b->has_record);
+        CHECK_EQ_U64(b->start_ns, 3000);   /* earliest start of the spans naming batch 5 */
+        CHECK_EQ_U64(b->end_ns, 8200);     /* latest end */
+        CHECK_EQ_U64(b->nmembers, 2);
+        CHECK_EQ_U64(ev->members[b->first_member], 0);
+        CHECK_EQ_U64(ev->members[b->first_member + 1], 1);
+    }
+    CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
+    sp_events_destroy(ev);
+}
+
+/* vllm.json: vLLM's llm_request spans. Seconds are converted exactly (0.05 s = 50,000,000 ns). */
+static void test_vllm(void)
+{
+    char err[512];
+    sp_status st;
+    sp_events *ev = load_file("vllm.json", &st, err, sizeof err);
+    CHECK(st == SP_OK);
+    CHECK_EQ_U64(ev->n_requests, 2);
+    const uint64_t s = 1700000000000000000ull, s2 = 1700000001000000000ull, ms = 1000000;
+    if (ev->n_requests == 2) {
+        CHECK_EQ_U64(ev->requests[0].arrival_ns, s);
+        CHECK_EQ_U64(ev->requests[0].done_ns, s + 250 * ms);
+        CHECK_EQ_U64(ev->requests[0].input_tokens, 37);
+        CHECK_EQ_U64(ev->requests[1].arrival_ns, s2);
+    }
+    CHECK_EQ_U64(ev->n_spans, 6);
+    /* first: queue 0.05 s from arrival, then prefill 0.06 s, then decode 0.12 s */
+    check_span(ev, 0, 0, "queue", s, s + 50 * ms);
+    check_span(ev, 1, 0, "prefill", s + 50 * ms, s + 110 * ms);
+    check_span(ev, 2, 0, "decode", s + 110 * ms, s + 230 * ms);
+    /* second: no prefill/decode attributes: prefill = ttft - queue = 0.03 - 0.01, decode = e2e - ttft
+     * = 0.1 - 0.03 */
+    check_span(ev, 3, 1, "queue", s2, s2 + 10 * ms);
+    check_span(ev, 4, 1, "prefill", s2 + 10 * ms, s2 + 30 * ms);
+    check_span(ev, 5, 1, "decode", s2 + 30 * ms, s2 + 100 * ms);
+    CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
+    sp_events_destroy(ev);
+}
+
+#define SPAN(extra) "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{" extra "}]}]}]}"
+#define IDS "\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"b7ad6b7169203331\","
+
+static void test_malformed(void)
+{
+    static const struct { const char *text, *want; } cases[] = {
+        {SPAN("\"traceId\":\"xyz\",\"spanId\":\"b7ad6b7169203331\",\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\""),
+         "o.json:1:44: span: \"traceId\" must be 32 hex digits"},
+        {SPAN(IDS "\"startTimeUnixNano\":\"9\",\"endTimeUnixNano\":\"2\""), "endTimeUnixNano (2) is before"},
+        {SPAN(IDS "\"endTimeUnixNano\":\"2\""), "missing \"startTimeUnixNano\""},
+        {SPAN(IDS "\"startTimeUnixNano\":\"1.5\",\"endTimeUnixNano\":\"2\""), "must be a non-negative integer"},
+        {SPAN(IDS "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\",\"attributes\":[{\"key\":"
+              "\"gen_ai.latency.time_in_queue\",\"value\":{\"stringValue\":\"soon\"}}]"),
+         "gen_ai.latency.time_in_queue must be a non-negative number of seconds"},
+        {"{\"resourceSpans\":{}}", "o.json:1:18: \"resourceSpans\" must be an array"},
+        {"[1]", "o.json:1:1: expected an OTLP/JSON document"},
+        {"{\"resourceSpans\":[\n{\"scopeSpans\":[{\"spans\":[{\"traceId\":", "o.json: line 2"},
+        {"", "no OTLP/JSON document"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[512] = "";
+        sp_events *ev;
+        sp_status st = load_text(cases[i].text, 0, &ev, err, sizeof err);
+        CHECK(st != SP_OK);
+        CHECK(strstr(err, cases[i].want) != NULL);
+        if (!strstr(err, cases[i].want))
+            fprintf(stderr, "case %zu: got \"%s\", want \"%s\"\n", i, err, cases[i].want);
+        CHECK_EQ_U64(ev->n_requests, 0);
+        sp_events_destroy(ev);
+    }
+}
+
+static void test_lenient(void)
+{
+    const char *text =
+        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[\n"
+        "{" IDS "\"startTimeUnixNano\":\"10\",\"endTimeUnixNano\":\"50\"},\n"
+        "{\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"b7ad6b71692033\",\"name\":\"queue\","
+        "\"parentSpanId\":\"b7ad6b7169203331\",\"startTimeUnixNano\":\"10\",\"endTimeUnixNano\":\"20\"}]}]}]}";
+    char err[512];
+    sp_events *ev;
+    CHECK(load_text(text, 0, &ev, err, sizeof err) == SP_ERR_PARSE);
+    CHECK(strstr(err, "o.json:3:1: span: \"spanId\" must be 16 hex digits") != NULL);
+    sp_events_destroy(ev);
+    CHECK(load_text(text, 1, &ev, err, sizeof err) == SP_OK);
+    CHECK_EQ_U64(ev->files[0].skipped, 1);
+    CHECK_EQ_U64(ev->n_requests, 1);
+    CHECK_EQ_U64(ev->n_spans, 0);
+    sp_events_destroy(ev);
+}
+
+int main(void)
+{
+    test_stages();
+    test_vllm();
+    test_malformed();
+    test_lenient();
+    return sp_test_done("test_otlp_import");
+}
