@@ -506,7 +506,6 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     sp_status jst = join_clients(ev);
     if (jst)
         return jst;
-    /* qsort's pointer must not be NULL even for 0 elements (UBSan reports it) */
     if (ev->n_spans)
         qsort(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp);
     if (ev->n_acts)
@@ -555,7 +554,8 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     for (size_t b = 0; b < ev->n_batches; b++)
         if (ev->batches[b].has_record)
             order[n_order++] = (struct batch_order){ev->batches[b].start_ns, (uint32_t)b};
-    qsort(order, n_order, sizeof *order, batch_order_cmp);
+    if (n_order)
+        qsort(order, n_order, sizeof *order, batch_order_cmp);
     for (size_t k = 0; k < n_order; k++) {
         const sp_ev_batch *b = &ev->batches[order[k].idx];
         for (uint32_t m = 0; m < b->nmembers; m++) {
