@@ -396,13 +396,43 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
+/* The common shapes of Kineto's times, "123456.789" and "12.5" (at most 3 decimals, no sign or
+ * exponent, under 2^53 us), to ns without the general decimal routine; false: use that one. */
+static bool us_text_fast(const char *s, size_t n, int64_t *out)
+{
+    int64_t v = 0;
+    size_t i = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+        v = v * 10 + (s[i++] - '0');
+    if (i == 0 || i > 15)
+        return false;
+    int frac = 0;
+    if (i < n) {
+        if (s[i++] != '.')
+            return false;
+        while (i < n && frac < 3 && s[i] >= '0' && s[i] <= '9') {
+            v = v * 10 + (s[i++] - '0');
+            frac++;
+        }
+        if (i != n || frac == 0)
+            return false;
+    }
+    while (frac++ < 3)
+        v *= 10;
+    *out = v;
+    return true;
+}
+
 /* A number as exact ns (from decimal us text) and, under hta, as the double HTA's pandas holds. */
 static sp_status read_time(kt *k, const sp_json_token *t, const char *what, int64_t *ns, double *d)
 {
     if (t->type != SP_JSON_NUMBER)
         return fail_at(k, SP_ERR_PARSE, t, "\"%s\" must be a number of microseconds", what);
+    int64_t fast;
     if (t->is_int && t->i > -9223372036854775LL && t->i < 9223372036854775LL)
         *ns = t->i * 1000;
+    else if (us_text_fast(t->str, t->len, &fast))
+        *ns = fast;
     else {
         bool exact;
         sp_status st = sp_json_us_to_ns(t->str, t->len, ns, &exact);
@@ -837,7 +867,8 @@ static void hta_filter(kt *k)
         if (k->launches[i].start < k->last_step_start)
             k->launches[w++] = k->launches[i];
     k->n_launches = w;
-    qsort(k->launches, k->n_launches, sizeof *k->launches, launch_corr_cmp);
+    if (k->n_launches)   /* qsort's array must not be NULL, even empty (UBSan) */
+        qsort(k->launches, k->n_launches, sizeof *k->launches, launch_corr_cmp);
     w = k->a0;
     for (size_t i = k->a0; i < ev->n_acts; i++)
         if (ev->acts[i].correlation && launch_find(k, ev->acts[i].correlation))
@@ -857,7 +888,8 @@ static sp_status add_launches(kt *k)
     for (size_t i = k->a0; i < ev->n_acts; i++)
         if (ev->acts[i].correlation)
             corrs[nc++] = ev->acts[i].correlation;
-    qsort(corrs, nc, sizeof *corrs, u64_cmp);
+    if (nc)   /* qsort's array must not be NULL, even empty (UBSan) */
+        qsort(corrs, nc, sizeof *corrs, u64_cmp);
     size_t w = 0;
     for (size_t i = 0; i < k->n_launches; i++) {
         const kt_launch *l = &k->launches[i];
@@ -873,7 +905,8 @@ static sp_status add_launches(kt *k)
     }
     k->n_launches = w;
     free(corrs);
-    qsort(k->launches, k->n_launches, sizeof *k->launches, launch_corr_cmp);
+    if (k->n_launches)   /* qsort's array must not be NULL, even empty (UBSan) */
+        qsort(k->launches, k->n_launches, sizeof *k->launches, launch_corr_cmp);
     return SP_OK;
 }
 
@@ -1209,7 +1242,8 @@ sp_status sp_import_kineto(sp_import_ctx *ctx)
         hta_filter(k);
     if ((st = add_launches(k)))
         goto out;
-    qsort(k->annots, k->n_annots, sizeof *k->annots, annot_thread_cmp);
+    if (k->n_annots)   /* qsort's array must not be NULL, even empty (UBSan) */
+        qsort(k->annots, k->n_annots, sizeof *k->annots, annot_thread_cmp);
     boa = malloc((k->n_annots ? k->n_annots : 1) * sizeof *boa);
     if (!boa) {
         st = model_fail(k, SP_ERR_NOMEM);
