@@ -1,11 +1,1266 @@
-/* Importer for the kineto format: not implemented yet (issue 4). Until then it answers with a clear
- * error instead of guessing. */
+/* Importer for PyTorch profiler (Kineto) Chrome-trace JSON (docs/kineto.md): one streaming pass over
+ * the document with the JSON pull lexer, keeping only device activity, launch calls and serving
+ * annotations (never a tree of the document), then a short pass over what was kept: base time,
+ * HTA-compatible shifting and ProfilerStep filtering, the launch/activity correlation join, and the
+ * annotation convention that turns record_function ranges into requests, stages and batches. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "common/util_int.h"
 #include "import/import_int.h"
+#include "import/json.h"
+
+#define KT_MAX_NAME (SP_EV_MAX_STRING - 1)  /* longer event names are cut (kernel names can be huge) */
+#define KT_MAX_MAP 64                       /* entries in a --map spec */
+#define KT_MAX_MEMBERS 4096                 /* ids in one annotation's member list (as the recorder) */
+#define KT_MAX_NEST 64                      /* annotations looked back over for an enclosing one */
+
+/* Event categories the importer uses; everything else is ignored (and counted). */
+enum kt_cat {
+    CAT_OTHER = 0, CAT_KERNEL, CAT_MEMCPY, CAT_MEMSET, CAT_SYNC, CAT_RUNTIME, CAT_ANNOT, CAT_GPU_ANNOT,
+    CAT_CPU_OP, CAT_KNOWN_IGNORED
+};
+
+/* Annotation roles (docs/kineto.md, "Serving annotations"). */
+enum kt_role { ROLE_NONE = 0, ROLE_REQUEST, ROLE_BATCH, ROLE_STAGE };
+
+typedef struct kt_map_entry {
+    uint8_t role;
+    char prefix[128];
+    size_t plen;
+    char stage[64];      /* ROLE_STAGE: the stage name; "" means "the text after the prefix" */
+} kt_map_entry;
+
+/* A launch call candidate (cuda_runtime / cuda_driver with a correlation id). */
+typedef struct kt_launch {
+    int64_t start, end;
+    uint64_t corr;
+    uint64_t thread;
+    sp_str name;
+} kt_launch;
+
+/* A serving annotation as read; resolved into the model after the pass. */
+typedef struct kt_annot {
+    int64_t start, end;
+    uint64_t thread;
+    uint8_t role;
+    bool gpu;            /* gpu_user_annotation (device-side copy of a range) */
+    bool has_id;
+    int64_t batch_id;    /* ROLE_BATCH with has_id */
+    sp_str id;           /* ROLE_REQUEST / ROLE_STAGE single id, or SP_EV_NONE */
+    sp_str stage;        /* ROLE_STAGE */
+    uint32_t first_id, nids;  /* member/target ids in kt.ids */
+    int64_t eff, pad, tokens;
+} kt_annot;
+
+typedef struct kt_event {
+    char ph;
+    uint8_t cat;
+    bool has_ts, has_dur, name_cut;
+    int64_t ts_ns, dur_ns;           /* exact, relative to baseTimeNanoseconds (if any) */
+    double ts_d, dur_d;              /* as doubles, for --hta-compat only */
+    bool pid_int, tid_int;
+    int64_t pid, tid;
+    uint64_t thread;                 /* hash of (pid, tid) as written */
+    bool has_stream, has_device, has_corr, has_bytes;
+    int64_t stream, device;
+    uint64_t corr, bytes;
+    char copy_kind[8];               /* args.kind (ROCm: "HtoD") */
+    size_t name_len;
+    char name[KT_MAX_NAME + 1];
+} kt_event;
+
+typedef struct kt {
+    sp_import_ctx *ctx;
+    struct sp_events *ev;
+    uint32_t file;
+    bool hta, lenient;
+    sp_json_lexer lx;
+    kt_event e;
+    /* what the file says about time */
+    bool has_base;
+    int64_t base_ns;
+    bool any_ts;
+    int64_t min_us;                  /* hta: earliest ceil(ts) in us over all events */
+    /* ProfilerStep#N (hta filtering) */
+    uint64_t steps;
+    int64_t last_step_start;
+    /* kept records */
+    size_t a0;                       /* this file's first index in ev->acts */
+    kt_launch *launches;
+    size_t n_launches, cap_launches;
+    kt_annot *annots;
+    size_t n_annots, cap_annots;
+    sp_str *ids;
+    size_t n_ids, cap_ids;
+    kt_map_entry map[KT_MAX_MAP];
+    size_t n_map;
+    sp_str stage_names[3];           /* preprocess, queue, postprocess */
+    uint64_t events;
+} kt;
+
+/* ---------- messages ---------- */
+
+static sp_status fail_at(kt *k, sp_status st, const sp_json_token *t, const char *fmt, ...) SP_PRINTF(4, 5);
+
+static sp_status fail_at(kt *k, sp_status st, const sp_json_token *t, const char *fmt, ...)
+{
+    sp_import_ctx *c = k->ctx;
+    if (c->err && c->errlen) {
+        int n;
+        if (t)
+            n = snprintf(c->err, c->errlen, "%s: line %u, column %u (byte %llu): ", c->name, t->line, t->column,
+                         (unsigned long long)t->offset);
+        else
+            n = snprintf(c->err, c->errlen, "%s: ", c->name);
+        if (n >= 0 && (size_t)n < c->errlen) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+            va_end(ap);
+        }
+    }
+    return st;
+}
+
+static sp_status lex_fail(kt *k)
+{
+    sp_errf(k->ctx->err, k->ctx->errlen, "%s: %s", k->ctx->name, sp_json_error(&k->lx));
+    return k->lx.status ? k->lx.status : SP_ERR_PARSE;
+}
+
+static sp_status model_fail(kt *k, sp_status st)
+{
+    sp_errf(k->ctx->err, k->ctx->errlen, "%s: %s", k->ctx->name,
+            st == SP_ERR_LIMIT ? "too many events (over the event model's limit)" : sp_status_str(st));
+    return st;
+}
+
+#define LEX(expr)                \
+    do {                         \
+        if ((expr) != SP_OK)     \
+            return lex_fail(k);  \
+    } while (0)
+
+#define MODEL(expr)                     \
+    do {                                \
+        sp_status st_ = (expr);         \
+        if (st_)                        \
+            return model_fail(k, st_);  \
+    } while (0)
+
+/* ---------- the --map spec ---------- */
+
+static sp_status map_add(kt *k, uint8_t role, const char *prefix, size_t plen, const char *stage, size_t slen)
+{
+    if (k->n_map >= KT_MAX_MAP)
+        return SP_ERR_LIMIT;
+    kt_map_entry *m = &k->map[k->n_map++];
+    memset(m, 0, sizeof *m);
+    m->role = role;
+    memcpy(m->prefix, prefix, plen);
+    m->plen = plen;
+    memcpy(m->stage, stage, slen);
+    return SP_OK;
+}
+
+/* "role=prefix[,role=prefix...]" with role one of request, batch, stage:<name>. The user's entries
+ * are tried first, then the default convention (docs/kineto.md). */
+static sp_status map_parse(kt *k, const char *spec)
+{
+    while (spec && *spec) {
+        const char *comma = strchr(spec, ',');
+        size_t n = comma ? (size_t)(comma - spec) : strlen(spec);
+        const char *eq = memchr(spec, '=', n);
+        const char *bad = NULL;
+        uint8_t role = ROLE_NONE;
+        const char *stage = "";
+        size_t slen = 0;
+        if (!eq || eq == spec || eq + 1 == spec + n)
+            bad = "expected role=prefix";
+        else {
+            size_t rl = (size_t)(eq - spec);
+            if (rl == 7 && memcmp(spec, "request", 7) == 0)
+                role = ROLE_REQUEST;
+            else if (rl == 5 && memcmp(spec, "batch", 5) == 0)
+                role = ROLE_BATCH;
+            else if (rl > 6 && memcmp(spec, "stage:", 6) == 0) {
+                role = ROLE_STAGE;
+                stage = spec + 6;
+                slen = rl - 6;
+                if (slen >= sizeof k->map[0].stage)
+                    bad = "stage name too long (at most 63 bytes)";
+            } else
+                bad = "unknown role (expected request, batch or stage:<name>)";
+        }
+        size_t plen = eq ? (size_t)(spec + n - eq - 1) : 0;
+        if (!bad && plen >= sizeof k->map[0].prefix)
+            bad = "prefix too long (at most 127 bytes)";
+        if (!bad && k->n_map >= KT_MAX_MAP - 3)
+            bad = "too many entries (at most 60)";
+        if (bad) {
+            sp_errf(k->ctx->err, k->ctx->errlen, "%s: --map entry \"%.*s\": %s", k->ctx->name,
+                    (int)(n > 80 ? 80 : n), spec, bad);
+            return SP_ERR_INVALID;
+        }
+        map_add(k, role, eq + 1, plen, stage, slen);
+        spec = comma ? comma + 1 : NULL;
+    }
+    map_add(k, ROLE_REQUEST, "servprof.request", 16, "", 0);
+    map_add(k, ROLE_BATCH, "servprof.batch", 14, "", 0);
+    map_add(k, ROLE_STAGE, "servprof.stage.", 15, "", 0);
+    return SP_OK;
+}
+
+/* ---------- annotation names ---------- */
+
+static bool parse_i64(const char *s, size_t n, int64_t *out)
+{
+    if (n == 0 || n > 18)
+        return false;
+    int64_t v = 0;
+    size_t i = 0;
+    bool neg = s[0] == '-';
+    if (neg && n == 1)
+        return false;
+    for (i = neg ? 1 : 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = neg ? -v : v;
+    return true;
+}
+
+/* Matches an annotation name against the map and, on a match, parses the suffix:
+ *   PREFIX[STAGE-NAME][:ID][[ID,ID,...]][;key=value...]
+ * Returns 1 (an annotation; *a filled), 0 (not ours) or -1 (ours but malformed; *why says why). */
+static int annot_parse(kt *k, const char *name, size_t n, kt_annot *a, const char **why)
+{
+    const kt_map_entry *m = NULL;
+    size_t i = 0;
+    for (size_t j = 0; j < k->n_map && !m; j++) {
+        const kt_map_entry *c = &k->map[j];
+        if (n < c->plen || memcmp(name, c->prefix, c->plen) != 0)
+            continue;
+        /* stage names after "servprof.stage." are part of the prefix match */
+        if (c->role == ROLE_STAGE && !c->stage[0]) {
+            m = c;
+            break;
+        }
+        if (n == c->plen || name[c->plen] == ':' || name[c->plen] == '[' || name[c->plen] == ';')
+            m = c;
+    }
+    if (!m)
+        return 0;
+    memset(a, 0, sizeof *a);
+    a->role = m->role;
+    a->id = SP_EV_NONE;
+    a->stage = SP_EV_NONE;
+    a->eff = a->pad = a->tokens = -1;
+    i = m->plen;
+    if (m->role == ROLE_STAGE) {
+        const char *st = m->stage;
+        size_t sl = strlen(st);
+        if (!sl) {
+            size_t b = i;
+            while (i < n && name[i] != ':' && name[i] != '[' && name[i] != ';')
+                i++;
+            st = name + b;
+            sl = i - b;
+            if (!sl) {
+                *why = "no stage name after the prefix";
+                return -1;
+            }
+        }
+        if (sp_str_intern(&k->ev->strings, st, sl, &a->stage))
+            return -2;
+    }
+    if (i < n && name[i] == ':') {
+        size_t b = ++i;
+        while (i < n && name[i] != '[' && name[i] != ';')
+            i++;
+        if (i == b) {
+            *why = "empty id after ':'";
+            return -1;
+        }
+        a->has_id = true;
+        if (m->role == ROLE_BATCH) {
+            if (!parse_i64(name + b, i - b, &a->batch_id)) {
+                *why = "a batch id must be an integer";
+                return -1;
+            }
+        } else if (sp_str_intern(&k->ev->strings, name + b, i - b, &a->id))
+            return -2;
+    }
+    a->first_id = (uint32_t)k->n_ids;
+    if (i < n && name[i] == '[') {
+        i++;
+        for (;;) {
+            size_t b = i;
+            while (i < n && name[i] != ',' && name[i] != ']')
+                i++;
+            if (i >= n) {
+                *why = "member list without a closing ']'";
+                return -1;
+            }
+            if (i > b) {
+                if (a->nids >= KT_MAX_MEMBERS) {
+                    *why = "more than 4096 ids in one list";
+                    return -1;
+                }
+                if (SP_GROW(k->ids, k->cap_ids, k->n_ids + 1, SP_EV_MAX_RECORDS))
+                    return -2;
+                if (sp_str_intern(&k->ev->strings, name + b, i - b, &k->ids[k->n_ids]))
+                    return -2;
+                k->n_ids++;
+                a->nids++;
+            }
+            if (name[i++] == ']')
+                break;
+        }
+    }
+    while (i < n && name[i] == ';') {
+        size_t b = ++i;
+        while (i < n && name[i] != ';')
+            i++;
+        const char *eq = memchr(name + b, '=', i - b);
+        int64_t v;
+        if (!eq || !parse_i64(eq + 1, (size_t)(name + i - eq - 1), &v) || v < 0) {
+            *why = "expected ;key=<non-negative integer>";
+            return -1;
+        }
+        size_t kl = (size_t)(eq - (name + b));
+        const char *key = name + b;
+        if ((kl == 9 && memcmp(key, "effective", 9) == 0) || (kl == 3 && memcmp(key, "eff", 3) == 0))
+            a->eff = v;
+        else if ((kl == 6 && memcmp(key, "padded", 6) == 0) || (kl == 3 && memcmp(key, "pad", 3) == 0))
+            a->pad = v;
+        else if (kl == 6 && memcmp(key, "tokens", 6) == 0)
+            a->tokens = v;
+        /* other keys: ignored, for forward compatibility */
+    }
+    if (i != n) {
+        *why = "unexpected text after the annotation's id";
+        return -1;
+    }
+    if (m->role == ROLE_REQUEST && a->id == SP_EV_NONE) {
+        *why = "a request annotation needs an id (servprof.request:<id>)";
+        return -1;
+    }
+    if (a->eff >= 0 && a->pad >= 0 && a->eff > a->pad) {
+        *why = "effective tokens exceed padded tokens";
+        return -1;
+    }
+    return 1;
+}
+
+/* ---------- one event ---------- */
+
+static uint8_t cat_of(const char *s, size_t n)
+{
+#define IS(lit) (n == sizeof(lit) - 1 && memcmp(s, lit, n) == 0)
+    switch (s[0]) {
+    case 'k': if (IS("kernel")) return CAT_KERNEL; break;
+    case 'g':
+        if (IS("gpu_memcpy")) return CAT_MEMCPY;
+        if (IS("gpu_memset")) return CAT_MEMSET;
+        if (IS("gpu_user_annotation")) return CAT_GPU_ANNOT;
+        break;
+    case 'c':
+        if (IS("cuda_runtime") || IS("cuda_driver")) return CAT_RUNTIME;
+        if (IS("cuda_sync")) return CAT_SYNC;
+        if (IS("cpu_op")) return CAT_CPU_OP;
+        break;
+    case 'u': if (IS("user_annotation")) return CAT_ANNOT; break;
+    case 'K': if (IS("Kernel")) return CAT_KERNEL; break;   /* older Kineto spelling */
+    case 'M': if (IS("Memcpy")) return CAT_MEMCPY; if (IS("Memset")) return CAT_MEMSET; break;
+    case 'R': if (IS("Runtime")) return CAT_RUNTIME; break;
+    case 'D': if (IS("Driver")) return CAT_RUNTIME; break;
+    default: break;
+    }
+    return CAT_OTHER;
+#undef IS
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/* The common shapes of Kineto's times, "123456.789" and "12.5" (at most 3 decimals, no sign or
+ * exponent, under 2^53 us), to ns without the general decimal routine; false: use that one. */
+static bool us_text_fast(const char *s, size_t n, int64_t *out)
+{
+    int64_t v = 0;
+    size_t i = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+        v = v * 10 + (s[i++] - '0');
+    if (i == 0 || i > 15)
+        return false;
+    int frac = 0;
+    if (i < n) {
+        if (s[i++] != '.')
+            return false;
+        while (i < n && frac < 3 && s[i] >= '0' && s[i] <= '9') {
+            v = v * 10 + (s[i++] - '0');
+            frac++;
+        }
+        if (i != n || frac == 0)
+            return false;
+    }
+    while (frac++ < 3)
+        v *= 10;
+    *out = v;
+    return true;
+}
+
+/* A number as exact ns (from decimal us text) and, under hta, as the double HTA's pandas holds. */
+static sp_status read_time(kt *k, const sp_json_token *t, const char *what, int64_t *ns, double *d)
+{
+    if (t->type != SP_JSON_NUMBER)
+        return fail_at(k, SP_ERR_PARSE, t, "\"%s\" must be a number of microseconds", what);
+    int64_t fast;
+    if (t->is_int && t->i > -9223372036854775LL && t->i < 9223372036854775LL)
+        *ns = t->i * 1000;
+    else if (us_text_fast(t->str, t->len, &fast))
+        *ns = fast;
+    else {
+        bool exact;
+        sp_status st = sp_json_us_to_ns(t->str, t->len, ns, &exact);
+        if (st)
+            return fail_at(k, SP_ERR_PARSE, t, "\"%s\" is out of range: %.*s", what,
+                           (int)(t->len > 40 ? 40 : t->len), t->str);
+    }
+    if (k->hta) {
+        if (t->is_int)
+            *d = (double)t->i;
+        else if (sp_json_number_to_double(t->str, t->len, d))
+            return fail_at(k, SP_ERR_PARSE, t, "\"%s\" is not a number", what);
+    }
+    return SP_OK;
+}
+
+/* An id that Kineto writes as an integer (or, in some versions, as a string holding one). */
+static bool id_value(const sp_json_token *t, int64_t *out)
+{
+    if (t->type == SP_JSON_NUMBER && t->is_int) {
+        *out = t->i;
+        return true;
+    }
+    if (t->type == SP_JSON_STRING && t->len > 0) {
+        if (t->len > 2 && t->str[0] == '0' && (t->str[1] == 'x' || t->str[1] == 'X') && t->len <= 18) {
+            uint64_t v = 0;
+            for (size_t i = 2; i < t->len; i++) {
+                char c = t->str[i];
+                int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+                if (d < 0)
+                    return false;
+                v = v * 16 + (uint64_t)d;
+            }
+            *out = (int64_t)v;
+            return true;
+        }
+        return parse_i64(t->str, t->len, out);
+    }
+    return false;
+}
+
+static sp_status read_args(kt *k)
+{
+    kt_event *e = &k->e;
+    sp_json_token t;
+    for (;;) {
+        LEX(sp_json_next(&k->lx, &t));
+        if (t.type == SP_JSON_OBJ_END)
+            return SP_OK;
+        const char *key = t.str;
+        size_t n = t.len;
+        int which = 0;
+#define IS(lit) (n == sizeof(lit) - 1 && memcmp(key, lit, n) == 0)
+        if (IS("stream")) which = 1;
+        else if (IS("device")) which = 2;
+        else if (IS("correlation")) which = 3;
+        else if (IS("bytes")) which = 4;
+        else if (IS("kind")) which = 5;
+#undef IS
+        if (!which) {
+            LEX(sp_json_skip(&k->lx));
+            continue;
+        }
+        LEX(sp_json_next(&k->lx, &t));
+        if (t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) {
+            LEX(sp_json_skip_rest(&k->lx));
+            continue;
+        }
+        int64_t v;
+        switch (which) {
+        case 1: if (id_value(&t, &v)) { e->stream = v; e->has_stream = true; } break;
+        case 2: if (id_value(&t, &v) && v >= 0 && v < UINT32_MAX) { e->device = v; e->has_device = true; } break;
+        case 3:
+            if (id_value(&t, &v) && v >= 0) {
+                e->corr = (uint64_t)v;
+                e->has_corr = true;
+            }
+            break;
+        case 4: if (t.type == SP_JSON_NUMBER && t.is_int && t.i >= 0) { e->bytes = (uint64_t)t.i; e->has_bytes = true; } break;
+        case 5:
+            if (t.type == SP_JSON_STRING && t.len < sizeof e->copy_kind) {
+                memcpy(e->copy_kind, t.str, t.len);
+                e->copy_kind[t.len] = 0;
+            }
+            break;
+        }
+    }
+}
+
+/* Reads the members of one event object (its '{' already read) into k->e. */
+static sp_status read_event(kt *k, const sp_json_token *open)
+{
+    kt_event *e = &k->e;
+    e->ph = 0;
+    e->cat = CAT_OTHER;
+    e->has_ts = e->has_dur = e->name_cut = false;
+    e->pid_int = e->tid_int = false;
+    e->has_stream = e->has_device = e->has_corr = e->has_bytes = false;
+    e->copy_kind[0] = 0;
+    e->name_len = 0;
+    e->ts_ns = e->dur_ns = 0;
+    e->ts_d = e->dur_d = 0;
+    uint64_t pidh = 0x9e3779b97f4a7c15ULL, tidh = 0x632be59bd9b4e019ULL;
+    sp_json_token t;
+    for (;;) {
+        LEX(sp_json_next(&k->lx, &t));
+        if (t.type == SP_JSON_OBJ_END)
+            break;
+        const char *key = t.str;
+        size_t n = t.len;
+        sp_json_token kt_ = t;
+        int which = 0;
+        if (n == 2 && key[0] == 'p' && key[1] == 'h') which = 1;
+        else if (n == 3 && memcmp(key, "cat", 3) == 0) which = 2;
+        else if (n == 4 && memcmp(key, "name", 4) == 0) which = 3;
+        else if (n == 3 && memcmp(key, "pid", 3) == 0) which = 4;
+        else if (n == 3 && memcmp(key, "tid", 3) == 0) which = 5;
+        else if (n == 2 && key[0] == 't' && key[1] == 's') which = 6;
+        else if (n == 3 && memcmp(key, "dur", 3) == 0) which = 7;
+        else if (n == 4 && memcmp(key, "args", 4) == 0) which = 8;
+        if (!which) {
+            LEX(sp_json_skip(&k->lx));
+            continue;
+        }
+        LEX(sp_json_next(&k->lx, &t));
+        sp_status st;
+        switch (which) {
+        case 1:
+            if (t.type != SP_JSON_STRING || t.len == 0)
+                return fail_at(k, SP_ERR_PARSE, &t, "\"ph\" must be a non-empty string (the event's phase)");
+            e->ph = t.str[0];
+            break;
+        case 2:
+            if (t.type == SP_JSON_STRING && t.len)
+                e->cat = cat_of(t.str, t.len);
+            else if (t.type != SP_JSON_STRING && t.type != SP_JSON_NULL)
+                return fail_at(k, SP_ERR_PARSE, &t, "\"cat\" must be a string");
+            if (e->cat == CAT_OTHER)
+                e->cat = CAT_KNOWN_IGNORED;
+            break;
+        case 3:
+            if (t.type != SP_JSON_STRING) {
+                if (t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN)
+                    LEX(sp_json_skip_rest(&k->lx));
+                if (t.type != SP_JSON_NULL && t.type != SP_JSON_NUMBER)
+                    return fail_at(k, SP_ERR_PARSE, &t, "\"name\" must be a string");
+                break;
+            }
+            e->name_len = t.len > KT_MAX_NAME ? KT_MAX_NAME : t.len;
+            e->name_cut = t.len > KT_MAX_NAME;
+            memcpy(e->name, t.str, e->name_len);
+            e->name[e->name_len] = 0;
+            break;
+        case 4:
+        case 5: {
+            int64_t v = 0;
+            uint64_t h;
+            bool isint = t.type == SP_JSON_NUMBER && t.is_int;
+            if (isint) {
+                v = t.i;
+                h = mix64((uint64_t)v);
+            } else if (t.type == SP_JSON_STRING)
+                h = sp_hash_bytes(t.str, t.len, 7);
+            else {
+                if (t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN)
+                    LEX(sp_json_skip_rest(&k->lx));
+                return fail_at(k, SP_ERR_PARSE, &t, "\"%s\" must be an integer or a string",
+                               which == 4 ? "pid" : "tid");
+            }
+            if (which == 4) {
+                e->pid_int = isint;
+                e->pid = v;
+                pidh = h;
+            } else {
+                e->tid_int = isint;
+                e->tid = v;
+                tidh = h;
+            }
+            break;
+        }
+        case 6:
+            if ((st = read_time(k, &t, "ts", &e->ts_ns, &e->ts_d)))
+                return st;
+            e->has_ts = true;
+            break;
+        case 7:
+            if ((st = read_time(k, &t, "dur", &e->dur_ns, &e->dur_d)))
+                return st;
+            if (e->dur_ns < 0)
+                return fail_at(k, SP_ERR_PARSE, &t, "\"dur\" is negative");
+            e->has_dur = true;
+            break;
+        case 8:
+            if (t.type == SP_JSON_OBJ_BEGIN) {
+                if ((st = read_args(k)))
+                    return st;
+            } else if (t.type == SP_JSON_ARR_BEGIN) {
+                LEX(sp_json_skip_rest(&k->lx));
+                return fail_at(k, SP_ERR_PARSE, &kt_, "\"args\" must be an object");
+            } else if (t.type != SP_JSON_NULL)
+                return fail_at(k, SP_ERR_PARSE, &kt_, "\"args\" must be an object");
+            break;
+        }
+    }
+    e->thread = mix64(pidh ^ (tidh * 0x9e3779b97f4a7c15ULL));
+    (void)open;
+    return SP_OK;
+}
+
+static uint8_t copy_kind_of(const kt_event *e)
+{
+    const char *s = e->name;
+    if (e->cat == CAT_MEMSET)
+        return SP_ACT_MEMSET;
+    const char *k = e->copy_kind[0] ? e->copy_kind : NULL;
+    if ((k && strcmp(k, "HtoD") == 0) || strstr(s, "HtoD"))
+        return SP_ACT_H2D;
+    if ((k && strcmp(k, "DtoH") == 0) || strstr(s, "DtoH"))
+        return SP_ACT_D2H;
+    if ((k && strcmp(k, "DtoD") == 0) || strstr(s, "DtoD"))
+        return SP_ACT_D2D;
+    return SP_ACT_COPY_OTHER;   /* HtoH, PtoP and anything else */
+}
+
+/* Start and end in the importer's working unit: exact ns relative to the base, or (hta) HTA's
+ * rounded us (start up, end down, computed on the doubles as HTA does), times 1000. */
+static void event_times(const kt *k, int64_t *s, int64_t *end)
+{
+    const kt_event *e = &k->e;
+    if (k->hta) {
+        double a = ceil(e->ts_d), b = floor(e->ts_d + e->dur_d);
+        *s = (int64_t)a * 1000;
+        *end = (int64_t)b * 1000;
+        if (*end < *s)
+            *end = *s;   /* a sub-us event inside one us: HTA's negative length, kept as 0 */
+    } else {
+        *s = e->ts_ns;
+        *end = e->ts_ns + e->dur_ns;
+    }
+}
+
+static sp_status handle_event(kt *k, const sp_json_token *open)
+{
+    kt_event *e = &k->e;
+    k->events++;
+    if (e->has_ts && k->hta) {
+        double c = ceil(e->ts_d);
+        if (c > -9e15 && c < 9e15 && (!k->any_ts || (int64_t)c < k->min_us))
+            k->min_us = (int64_t)c;
+        k->any_ts = true;
+    } else if (e->has_ts)
+        k->any_ts = true;
+    if (e->ph != 'X') {
+        /* i (instants), s/f (flows: the correlation is also in args), M (metadata), B/E ...: nothing
+         * servprof needs */
+        if (e->ph == 0)
+            return fail_at(k, SP_ERR_PARSE, open, "event without \"ph\"");
+        k->ev->files[k->file].ignored++;
+        return SP_OK;
+    }
+    if (!e->has_ts)
+        return fail_at(k, SP_ERR_PARSE, open, "complete event (\"ph\":\"X\") without \"ts\"");
+    if (k->hta && (!(fabs(e->ts_d) < 4e15) || !(e->dur_d < 4e15)))
+        return fail_at(k, SP_ERR_PARSE, open, "timestamp out of range");
+    int64_t s, end;
+    event_times(k, &s, &end);
+    if (e->name_len > 13 && memcmp(e->name, "ProfilerStep#", 13) == 0) {
+        if (!k->steps || s > k->last_step_start)
+            k->last_step_start = s;
+        k->steps++;
+    }
+    switch (e->cat) {
+    case CAT_KERNEL:
+    case CAT_MEMCPY:
+    case CAT_MEMSET:
+    case CAT_SYNC: {
+        sp_ev_activity a;
+        memset(&a, 0, sizeof a);
+        a.file = k->file;
+        a.batch = SP_EV_NONE;
+        a.name = SP_EV_NONE;
+        a.stream = e->has_stream ? e->stream : e->tid_int ? e->tid : -1;
+        /* HTA's GPU events are those with a stream; stream -1 (device-wide syncs) are not */
+        if (k->hta && a.stream == -1)
+            return SP_OK;
+        a.device = (uint32_t)(e->has_device ? e->device : e->pid_int && e->pid >= 0 && e->pid < UINT32_MAX ? e->pid : 0);
+        a.correlation = e->has_corr ? e->corr : 0;
+        a.bytes = e->has_bytes ? e->bytes : 0;
+        a.kind = e->cat == CAT_KERNEL ? SP_ACT_KERNEL : e->cat == CAT_SYNC ? SP_ACT_SYNC : copy_kind_of(e);
+        if (e->cat == CAT_KERNEL)
+            MODEL(sp_str_intern(&k->ev->strings, e->name, e->name_len, &a.name));
+        /* times are fixed up after the pass (base, hta shift); stored as int64 bit patterns */
+        a.start_ns = (uint64_t)s;
+        a.end_ns = (uint64_t)end;
+        MODEL(sp_ev_add_activity(k->ev, &a));
+        return SP_OK;
+    }
+    case CAT_RUNTIME: {
+        if (!e->has_corr || e->corr == 0)
+            return SP_OK;
+        MODEL(SP_GROW(k->launches, k->cap_launches, k->n_launches + 1, SP_EV_MAX_RECORDS));
+        kt_launch *l = &k->launches[k->n_launches];
+        MODEL(sp_str_intern(&k->ev->strings, e->name, e->name_len, &l->name));
+        l->start = s;
+        l->end = end;
+        l->corr = e->corr;
+        l->thread = e->thread;
+        k->n_launches++;
+        return SP_OK;
+    }
+    case CAT_ANNOT:
+    case CAT_GPU_ANNOT:
+    case CAT_CPU_OP: {
+        if (e->name_len < 5)
+            return SP_OK;
+        kt_annot a;
+        const char *why = NULL;
+        size_t ids0 = k->n_ids;
+        int r = annot_parse(k, e->name, e->name_len, &a, &why);
+        if (r == 0)
+            return SP_OK;
+        if (r == -2)
+            return model_fail(k, SP_ERR_NOMEM);
+        if (r < 0) {
+            k->n_ids = ids0;
+            return fail_at(k, SP_ERR_PARSE, open, "annotation \"%.*s\": %s (docs/kineto.md)",
+                           (int)(e->name_len > 80 ? 80 : e->name_len), e->name, why);
+        }
+        a.start = s;
+        a.end = end;
+        a.thread = e->thread;
+        a.gpu = e->cat == CAT_GPU_ANNOT;
+        MODEL(SP_GROW(k->annots, k->cap_annots, k->n_annots + 1, SP_EV_MAX_RECORDS));
+        k->annots[k->n_annots++] = a;
+        return SP_OK;
+    }
+    default:
+        k->ev->files[k->file].ignored++;
+        return SP_OK;
+    }
+}
+
+/* ---------- after the pass ---------- */
+
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int launch_corr_cmp(const void *a, const void *b)
+{
+    const kt_launch *x = a, *y = b;
+    if (x->corr != y->corr)
+        return x->corr < y->corr ? -1 : 1;
+    return (x->start > y->start) - (x->start < y->start);
+}
+
+static bool has_u64(const uint64_t *v, size_t n, uint64_t key)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && v[lo] == key;
+}
+
+static const kt_launch *launch_find(const kt *k, uint64_t corr)
+{
+    size_t lo = 0, hi = k->n_launches;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (k->launches[mid].corr < corr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < k->n_launches && k->launches[lo].corr == corr ? &k->launches[lo] : NULL;
+}
+
+/* Every kept time gets the same offset: the base (exact mode) or minus the earliest event (hta). */
+static sp_status fix_times(kt *k)
+{
+    struct sp_events *ev = k->ev;
+    int64_t off = k->hta ? -(k->min_us * 1000) : (k->has_base ? k->base_ns : 0);
+    int64_t lo = INT64_MAX;
+    for (size_t i = k->a0; i < ev->n_acts; i++)
+        if ((int64_t)ev->acts[i].start_ns < lo)
+            lo = (int64_t)ev->acts[i].start_ns;
+    for (size_t i = 0; i < k->n_launches; i++)
+        if (k->launches[i].start < lo)
+            lo = k->launches[i].start;
+    for (size_t i = 0; i < k->n_annots; i++)
+        if (k->annots[i].start < lo)
+            lo = k->annots[i].start;
+    if (lo != INT64_MAX && (off > 0 ? lo > INT64_MAX - off : false))
+        return fail_at(k, SP_ERR_PARSE, NULL, "timestamps overflow after adding baseTimeNanoseconds");
+    if (lo != INT64_MAX && lo + off < 0)
+        return fail_at(k, SP_ERR_PARSE, NULL, "an event starts before time 0 (negative \"ts\"%s)",
+                       k->has_base ? " after adding baseTimeNanoseconds" : "");
+    for (size_t i = k->a0; i < ev->n_acts; i++) {
+        ev->acts[i].start_ns = (uint64_t)((int64_t)ev->acts[i].start_ns + off);
+        ev->acts[i].end_ns = (uint64_t)((int64_t)ev->acts[i].end_ns + off);
+    }
+    if (k->steps)
+        k->last_step_start += off;
+    for (size_t i = 0; i < k->n_launches; i++) {
+        k->launches[i].start += off;
+        k->launches[i].end += off;
+    }
+    for (size_t i = 0; i < k->n_annots; i++) {
+        k->annots[i].start += off;
+        k->annots[i].end += off;
+    }
+    return SP_OK;
+}
+
+/* HTA: with two or more ProfilerStep#N, CPU events at or after the start of the last step are
+ * dropped, then GPU events whose correlation matches no kept CPU event. */
+static void hta_filter(kt *k)
+{
+    if (k->steps < 2)
+        return;
+    struct sp_events *ev = k->ev;
+    size_t w = 0;
+    for (size_t i = 0; i < k->n_launches; i++)
+        if (k->launches[i].start < k->last_step_start)
+            k->launches[w++] = k->launches[i];
+    k->n_launches = w;
+    if (k->n_launches)   /* qsort's array must not be NULL, even empty (UBSan) */
+        qsort(k->launches, k->n_launches, sizeof *k->launches, launch_corr_cmp);
+    w = k->a0;
+    for (size_t i = k->a0; i < ev->n_acts; i++)
+        if (ev->acts[i].correlation && launch_find(k, ev->acts[i].correlation))
+            ev->acts[w++] = ev->acts[i];
+    ev->n_acts = w;
+}
+
+/* Launch calls that launched no device work of this file are not launches (cudaEventRecord, ...). */
+static sp_status add_launches(kt *k)
+{
+    struct sp_events *ev = k->ev;
+    size_t na = ev->n_acts - k->a0;
+    uint64_t *corrs = malloc((na ? na : 1) * sizeof *corrs);
+    if (!corrs)
+        return model_fail(k, SP_ERR_NOMEM);
+    size_t nc = 0;
+    for (size_t i = k->a0; i < ev->n_acts; i++)
+        if (ev->acts[i].correlation)
+            corrs[nc++] = ev->acts[i].correlation;
+    if (nc)   /* qsort's array must not be NULL, even empty (UBSan) */
+        qsort(corrs, nc, sizeof *corrs, u64_cmp);
+    size_t w = 0;
+    for (size_t i = 0; i < k->n_launches; i++) {
+        const kt_launch *l = &k->launches[i];
+        if (!has_u64(corrs, nc, l->corr))
+            continue;
+        sp_ev_launch m = {(uint64_t)l->start, (uint64_t)l->end, l->corr, l->name, k->file};
+        sp_status st = sp_ev_add_launch(ev, &m);
+        if (st) {
+            free(corrs);
+            return model_fail(k, st);
+        }
+        k->launches[w++] = *l;
+    }
+    k->n_launches = w;
+    free(corrs);
+    if (k->n_launches)   /* qsort's array must not be NULL, even empty (UBSan) */
+        qsort(k->launches, k->n_launches, sizeof *k->launches, launch_corr_cmp);
+    return SP_OK;
+}
+
+static int annot_thread_cmp(const void *a, const void *b)
+{
+    const kt_annot *x = a, *y = b;
+    if (x->role != y->role)
+        return x->role < y->role ? -1 : 1;
+    if (x->gpu != y->gpu)
+        return x->gpu ? 1 : -1;
+    if (x->thread != y->thread)
+        return x->thread < y->thread ? -1 : 1;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return (x->end < y->end) - (x->end > y->end);   /* outer first */
+}
+
+/* The innermost CPU annotation of `role` on `thread` that contains time t, or NULL. Annotations are
+ * sorted by (role, gpu, thread, start). */
+static const kt_annot *enclosing(const kt *k, uint8_t role, uint64_t thread, int64_t t)
+{
+    size_t lo = 0, hi = k->n_annots;
+    while (lo < hi) {   /* first element > (role, cpu, thread, t) */
+        size_t mid = lo + (hi - lo) / 2;
+        const kt_annot *m = &k->annots[mid];
+        bool le = m->role < role || (m->role == role && (!m->gpu && (m->thread < thread ||
+                  (m->thread == thread && m->start <= t))));
+        if (le)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (int look = 0; lo > 0 && look < KT_MAX_NEST; look++) {
+        const kt_annot *m = &k->annots[--lo];
+        if (m->role != role || m->gpu || m->thread != thread)
+            return NULL;
+        if (m->end >= t)
+            return m;
+    }
+    return NULL;
+}
+
+static sp_status resolve_annots(kt *k, int64_t *batch_of_annot)
+{
+    struct sp_events *ev = k->ev;
+    uint32_t file = k->file;
+    /* requests */
+    for (size_t i = 0; i < k->n_annots; i++) {
+        kt_annot *a = &k->annots[i];
+        if (a->role != ROLE_REQUEST || a->gpu)
+            continue;
+        const char *id = sp_str_get(&ev->strings, a->id);
+        uint32_t r;
+        MODEL(sp_ev_request_ref(ev, file, id, strlen(id), &r));
+        sp_ev_request *q = &ev->requests[r];
+        if (!q->has_record || (uint64_t)a->start < q->arrival_ns)
+            q->arrival_ns = (uint64_t)a->start;
+        if (!q->has_record || (uint64_t)a->end > q->done_ns)
+            q->done_ns = (uint64_t)a->end;
+        if (a->tokens >= 0)
+            q->input_tokens = a->tokens;
+        q->has_record = true;
+    }
+    /* batches: explicit ids, or 1, 2, ... in start order for unnamed ones */
+    int64_t next_auto = 1;
+    uint32_t *members = NULL;
+    size_t cap_members = 0;
+    for (size_t i = 0; i < k->n_annots; i++) {
+        kt_annot *a = &k->annots[i];
+        batch_of_annot[i] = -1;
+        if (a->role != ROLE_BATCH)
+            continue;
+        int64_t id;
+        if (a->has_id)
+            id = a->batch_id;
+        else if (a->gpu)
+            continue;   /* a device-side copy without an id cannot be matched to its batch */
+        else
+            id = next_auto++;
+        uint32_t bi;
+        sp_status st = sp_ev_batch_ref(ev, file, id, &bi);
+        if (st) {
+            free(members);
+            return model_fail(k, st);
+        }
+        batch_of_annot[i] = bi;
+        sp_ev_batch *b = &ev->batches[bi];
+        if (!b->has_record || (uint64_t)a->start < b->start_ns)
+            b->start_ns = (uint64_t)a->start;
+        if (!b->has_record || (uint64_t)a->end > b->end_ns)
+            b->end_ns = (uint64_t)a->end;
+        b->has_record = true;
+        if (a->eff >= 0)
+            b->effective_tokens = a->eff;
+        if (a->pad >= 0)
+            b->padded_tokens = a->pad;
+        if (a->nids && !b->nmembers) {
+            if (SP_GROW(members, cap_members, a->nids, KT_MAX_MEMBERS)) {
+                free(members);
+                return model_fail(k, SP_ERR_NOMEM);
+            }
+            for (uint32_t m = 0; m < a->nids; m++) {
+                const char *id_s = sp_str_get(&ev->strings, k->ids[a->first_id + m]);
+                st = sp_ev_request_ref(ev, file, id_s, strlen(id_s), &members[m]);
+                if (st) {
+                    free(members);
+                    return model_fail(k, st);
+                }
+            }
+            st = sp_ev_batch_set_members(ev, bi, members, a->nids);
+            if (st) {
+                free(members);
+                return model_fail(k, st);
+            }
+        }
+    }
+    /* stages: named requests, else the members of the enclosing batch, else the enclosing request */
+    for (size_t i = 0; i < k->n_annots; i++) {
+        kt_annot *a = &k->annots[i];
+        if (a->role != ROLE_STAGE || a->gpu)
+            continue;
+        size_t nt = 0;
+        if (a->id != SP_EV_NONE) {
+            const char *id = sp_str_get(&ev->strings, a->id);
+            uint32_t r;
+            MODEL(sp_ev_request_ref(ev, file, id, strlen(id), &r));
+            MODEL(sp_ev_add_span(ev, r, a->stage, (uint64_t)a->start, (uint64_t)a->end));
+            nt++;
+        }
+        for (uint32_t m = 0; m < a->nids; m++) {
+            const char *id = sp_str_get(&ev->strings, k->ids[a->first_id + m]);
+            uint32_t r;
+            MODEL(sp_ev_request_ref(ev, file, id, strlen(id), &r));
+            MODEL(sp_ev_add_span(ev, r, a->stage, (uint64_t)a->start, (uint64_t)a->end));
+            nt++;
+        }
+        if (nt)
+            continue;
+        const kt_annot *b = enclosing(k, ROLE_BATCH, a->thread, a->start);
+        if (b && batch_of_annot[b - k->annots] >= 0) {
+            const sp_ev_batch *bb = &ev->batches[batch_of_annot[b - k->annots]];
+            for (uint32_t m = 0; m < bb->nmembers; m++) {
+                uint32_t r = ev->members[bb->first_member + m];
+                MODEL(sp_ev_add_span(ev, r, a->stage, (uint64_t)a->start, (uint64_t)a->end));
+                nt++;
+            }
+        }
+        if (!nt) {
+            const kt_annot *q = enclosing(k, ROLE_REQUEST, a->thread, a->start);
+            if (q) {
+                const char *id = sp_str_get(&ev->strings, q->id);
+                uint32_t r;
+                MODEL(sp_ev_request_ref(ev, file, id, strlen(id), &r));
+                MODEL(sp_ev_add_span(ev, r, a->stage, (uint64_t)a->start, (uint64_t)a->end));
+                nt++;
+            }
+        }
+        if (!nt)
+            ev->files[file].ignored++;   /* a stage nobody can be charged for */
+    }
+    free(members);
+    return SP_OK;
+}
+
+/* Device work launched (by correlation) from inside a batch annotation on the launching thread
+ * belongs to that batch; the batch window stretches to cover it (outputs cannot be back on the host
+ * before the device work that produces them ends). */
+static void tie_activity(kt *k, const int64_t *batch_of_annot)
+{
+    struct sp_events *ev = k->ev;
+    for (size_t i = k->a0; i < ev->n_acts; i++) {
+        sp_ev_activity *x = &ev->acts[i];
+        if (!x->correlation || x->kind == SP_ACT_SYNC)
+            continue;
+        const kt_launch *l = launch_find(k, x->correlation);
+        if (!l)
+            continue;
+        const kt_annot *b = enclosing(k, ROLE_BATCH, l->thread, l->start);
+        if (!b || batch_of_annot[b - k->annots] < 0)
+            continue;
+        uint32_t bi = (uint32_t)batch_of_annot[b - k->annots];
+        x->batch = bi;
+        sp_ev_batch *bb = &ev->batches[bi];
+        if (x->end_ns > bb->end_ns)
+            bb->end_ns = x->end_ns;
+        bb->device = x->device;
+    }
+}
+
+/* Requests named by batches or stages but without a servprof.request range live from the earliest
+ * start to the latest end of what names them. */
+static void fill_requests(kt *k, size_t r0, size_t s0)
+{
+    struct sp_events *ev = k->ev;
+    for (size_t i = s0; i < ev->n_spans; i++) {
+        sp_ev_request *q = &ev->requests[ev->spans[i].req];
+        if (q->has_record || q->file != k->file)
+            continue;
+        if (q->arrival_ns == SP_TIME_NONE || ev->spans[i].start_ns < q->arrival_ns)
+            q->arrival_ns = ev->spans[i].start_ns;
+        if (q->done_ns == SP_TIME_NONE || ev->spans[i].end_ns > q->done_ns)
+            q->done_ns = ev->spans[i].end_ns;
+    }
+    for (size_t bi = 0; bi < ev->n_batches; bi++) {
+        const sp_ev_batch *b = &ev->batches[bi];
+        if (b->file != k->file || !b->has_record)
+            continue;
+        for (uint32_t m = 0; m < b->nmembers; m++) {
+            sp_ev_request *q = &ev->requests[ev->members[b->first_member + m]];
+            if (q->has_record)
+                continue;
+            if (q->arrival_ns == SP_TIME_NONE || b->start_ns < q->arrival_ns)
+                q->arrival_ns = b->start_ns;
+            if (q->done_ns == SP_TIME_NONE || b->end_ns > q->done_ns)
+                q->done_ns = b->end_ns;
+        }
+    }
+    for (size_t i = r0; i < ev->n_requests; i++) {
+        sp_ev_request *q = &ev->requests[i];
+        if (!q->has_record && q->arrival_ns != SP_TIME_NONE)
+            q->has_record = true;
+    }
+}
+
+/* ---------- the document ---------- */
+
+static sp_status read_events(kt *k)
+{
+    sp_json_token t;
+    for (;;) {
+        LEX(sp_json_next(&k->lx, &t));
+        if (t.type == SP_JSON_ARR_END)
+            return SP_OK;
+        if (t.type != SP_JSON_OBJ_BEGIN) {
+            if (!k->lenient)
+                return fail_at(k, SP_ERR_PARSE, &t, "expected an event object in \"traceEvents\"");
+            if (t.type == SP_JSON_ARR_BEGIN)
+                LEX(sp_json_skip_rest(&k->lx));
+            k->ev->files[k->file].skipped++;
+            continue;
+        }
+        sp_json_token open = t;
+        uint32_t depth = t.depth;
+        sp_status st = read_event(k, &open);
+        if (st == SP_OK)
+            st = handle_event(k, &open);
+        if (st == SP_ERR_PARSE && k->lenient && k->lx.status == SP_OK) {
+            /* skip the rest of a malformed event and count it */
+            while (k->lx.depth >= depth)
+                LEX(sp_json_skip_rest(&k->lx));
+            k->ev->files[k->file].skipped++;
+            continue;
+        }
+        if (st)
+            return st;
+    }
+}
+
+static sp_status read_document(kt *k, bool *saw_events)
+{
+    sp_json_token t;
+    LEX(sp_json_next(&k->lx, &t));
+    if (t.type == SP_JSON_ARR_BEGIN) {   /* a bare array of events is a valid Chrome trace too */
+        *saw_events = true;
+        sp_status st = read_events(k);
+        if (st)
+            return st;
+    } else if (t.type == SP_JSON_OBJ_BEGIN) {
+        for (;;) {
+            LEX(sp_json_next(&k->lx, &t));
+            if (t.type == SP_JSON_OBJ_END)
+                break;
+            if (t.len == 11 && memcmp(t.str, "traceEvents", 11) == 0) {
+                LEX(sp_json_next(&k->lx, &t));
+                if (t.type != SP_JSON_ARR_BEGIN)
+                    return fail_at(k, SP_ERR_PARSE, &t, "\"traceEvents\" must be an array of events");
+                *saw_events = true;
+                sp_status st = read_events(k);
+                if (st)
+                    return st;
+            } else if (t.len == 19 && memcmp(t.str, "baseTimeNanoseconds", 19) == 0) {
+                LEX(sp_json_next(&k->lx, &t));
+                if (t.type != SP_JSON_NUMBER || !t.is_int || t.i < 0)
+                    return fail_at(k, SP_ERR_PARSE, &t, "\"baseTimeNanoseconds\" must be a non-negative integer");
+                k->has_base = true;
+                k->base_ns = t.i;
+            } else
+                LEX(sp_json_skip(&k->lx));   /* displayTimeUnit (a display hint: ts are us), ... */
+        }
+    } else
+        return fail_at(k, SP_ERR_PARSE, &t, "expected a Chrome-trace JSON object ({\"traceEvents\":[...]}) "
+                       "or an array of events");
+    LEX(sp_json_next(&k->lx, &t));   /* the lexer checks that only whitespace follows */
+    return SP_OK;
+}
 
 sp_status sp_import_kineto(sp_import_ctx *ctx)
 {
-    sp_errf(ctx->err, ctx->errlen, "%s: %s traces are recognised but not yet supported by this build",
-            ctx->name, sp_format_str(ctx->ev->files[ctx->file].format));
-    return SP_ERR_UNSUPPORTED;
+    kt *k = calloc(1, sizeof *k);
+    if (!k)
+        return SP_ERR_NOMEM;
+    k->ctx = ctx;
+    k->ev = ctx->ev;
+    k->file = ctx->file;
+    k->hta = ctx->opt && ctx->opt->hta_compat;
+    k->lenient = ctx->opt && ctx->opt->lenient;
+    k->a0 = ctx->ev->n_acts;
+    size_t r0 = ctx->ev->n_requests, s0 = ctx->ev->n_spans;
+    int64_t *boa = NULL;
+    sp_status st = map_parse(k, ctx->opt ? ctx->opt->map : NULL);
+    if (st)
+        goto out;
+    sp_json_limits lim;
+    sp_json_limits_init(&lim);
+    lim.max_depth = 64;        /* events nest 4 deep; args a few more */
+    lim.no_double = true;      /* times are converted from their text; hta asks for doubles itself */
+    st = sp_json_init_input(&k->lx, ctx->in, &lim);
+    if (st) {
+        st = model_fail(k, st);
+        goto out;
+    }
+    bool saw = false;
+    st = read_document(k, &saw);
+    if (st)
+        goto out;
+    if (!saw) {
+        st = fail_at(k, SP_ERR_PARSE, NULL, "no \"traceEvents\" array (expected a PyTorch profiler trace)");
+        goto out;
+    }
+    if ((st = fix_times(k)))
+        goto out;
+    if (k->hta)
+        hta_filter(k);
+    if ((st = add_launches(k)))
+        goto out;
+    if (k->n_annots)   /* qsort's array must not be NULL, even empty (UBSan) */
+        qsort(k->annots, k->n_annots, sizeof *k->annots, annot_thread_cmp);
+    boa = malloc((k->n_annots ? k->n_annots : 1) * sizeof *boa);
+    if (!boa) {
+        st = model_fail(k, SP_ERR_NOMEM);
+        goto out;
+    }
+    if ((st = resolve_annots(k, boa)))
+        goto out;
+    tie_activity(k, boa);
+    fill_requests(k, r0, s0);
+    if (ctx->err && ctx->errlen)
+        ctx->err[0] = '\0';
+out:
+    free(boa);
+    sp_json_fini(&k->lx);
+    free(k->launches);
+    free(k->annots);
+    free(k->ids);
+    free(k);
+    return st;
 }
