@@ -384,7 +384,8 @@ sp_status sp_ev_batch_set_members(struct sp_events *ev, uint32_t batch, const ui
     sp_status st = SP_GROW(ev->members, ev->cap_members, ev->n_members + n, SP_EV_MAX_RECORDS);
     if (st)
         return st;
-    memcpy(ev->members + ev->n_members, reqs, n * sizeof *reqs);
+    if (n) /* members may still be NULL for an empty batch */
+        memcpy(ev->members + ev->n_members, reqs, n * sizeof *reqs);
     ev->batches[batch].first_member = (uint32_t)ev->n_members;
     ev->batches[batch].nmembers = (uint32_t)n;
     ev->n_members += n;
@@ -566,6 +567,7 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     sp_status jst = join_clients(ev);
     if (jst)
         return jst;
+    /* qsort's array must not be NULL even when empty (UBSan) */
     if (ev->n_spans)
         qsort(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp);
     if (ev->n_acts)

@@ -1,0 +1,148 @@
+/* Private state shared by the analyzer's files: the working context one sp_analyze call builds
+ * (valid requests, per-batch facts, per-request stage times) and the small interval, sorting and
+ * percentile helpers every stage of the analysis uses. See docs/analysis.md for the rules. */
+#ifndef SERVPROF_ANALYZE_INT_H
+#define SERVPROF_ANALYZE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/events_int.h"
+#include "servprof/analyze.h"
+
+/* Named (non-built-in) stages one analysis may report; more is SP_ERR_LIMIT, because the per-request
+ * stage matrix is requests x stages. */
+#define SP_ANA_MAX_NAMED_STAGES 64u
+/* HTA's kernel_wait threshold: gaps under 30 us between events on a stream (DESIGN section 6). */
+#define SP_ANA_KERNEL_WAIT_NS 30000u
+/* Verdict thresholds for recommending a model change (DESIGN section 8, docs/analysis.md). */
+#define SP_ANA_MODEL_MIN_KERNEL_SHARE 0.5
+#define SP_ANA_MODEL_MAX_GAP_SHARE 0.1
+#define SP_ANA_MODEL_MAX_PADDING_SHARE 0.1
+/* GPU-only verdict: busy/span at or above this is "busy", below it "starved". */
+#define SP_ANA_GPU_BUSY_FRACTION 0.8
+
+/* Half-open interval [s, e) in ns. */
+typedef struct sp_ival {
+    uint64_t s, e;
+} sp_ival;
+
+/* Batch-window labels, in priority order (DESIGN section 3). */
+enum { SP_LBL_KERNEL = 0, SP_LBL_H2D, SP_LBL_D2H, SP_LBL_GAP, SP_LBL_COUNT };
+
+/* One labelled piece of a batch window. */
+typedef struct sp_bseg {
+    uint64_t s, e;
+    uint32_t label;
+} sp_bseg;
+
+/* Per-batch facts (indexed like ev->batches). */
+typedef struct sp_ana_batch {
+    int valid;               /* has a record and a well-formed window */
+    double waste;            /* 1 - effective/padded, clamped to [0, 1]; 0 when tokens unknown */
+    int has_tokens;
+    uint32_t dev;            /* index into the analysis' device list */
+    size_t first_seg, nsegs; /* into sp_ana.segs: a partition of [start, end) by label */
+} sp_ana_batch;
+
+/* Device key: (file, device); activity ties and cost states are per device of a file. */
+typedef struct sp_devkey {
+    uint32_t file, device;
+} sp_devkey;
+
+/* Working context of one sp_analyze call. */
+typedef struct sp_ana {
+    sp_events *ev;
+    sp_analyze_options opt;
+    sp_report *r;
+    /* analysed requests (indexes into ev->requests) */
+    uint32_t *reqs;
+    size_t n_reqs;
+    uint64_t *life_lo, *life_hi;   /* per analysed request: [lo, hi) of its life (client merge) */
+    /* batches */
+    sp_ana_batch *b;
+    sp_bseg *segs;
+    size_t n_segs, cap_segs;
+    /* devices */
+    sp_devkey *devs;
+    size_t n_devs;
+    uint32_t *act_dev;             /* per activity: index into devs, SP_EV_NONE for sync */
+    /* stages: fixed rows then network (optional), named (alphabetical), other */
+    size_t n_stages;
+    int st_queue, st_pre, st_h2d, st_kernel, st_gap, st_d2h, st_post, st_network, st_other;
+    sp_str *named_ids;             /* stage name ids of named rows, alphabetical */
+    size_t n_named;
+    uint64_t *times;               /* n_reqs x n_stages, row-major per request */
+    double *padding;               /* per analysed request: padding time (DESIGN section 5) */
+    uint64_t *life;                /* per analysed request: hi - lo */
+    uint32_t *by_latency;          /* analysed-request positions sorted by life, ties by position */
+    int has_network;
+    uint64_t skipped;              /* malformed records skipped under lenient */
+} sp_ana;
+
+/* ---- percentile.c ---- */
+/* Nearest rank k = ceil(xx*n/100), at least 1 (DESIGN section 4). n > 0. */
+size_t sp_ana_rank(size_t n, unsigned xx);
+/* Sorts v ascending (radix sort; O(n)). `tmp` must hold n values or be NULL (then it allocates;
+ * returns SP_ERR_NOMEM on failure). */
+sp_status sp_ana_sort_u64(uint64_t *v, size_t n, uint64_t *tmp);
+/* Fills q from ascending v[n]. n == 0 gives all zero. */
+void sp_ana_quantiles_sorted(const uint64_t *v, size_t n, sp_quantiles *q);
+/* Sorts v in place and fills q. */
+sp_status sp_ana_quantiles(uint64_t *v, size_t n, sp_quantiles *q);
+void sp_ana_sort_double(double *v, size_t n);
+double sp_ana_pick_double(const double *sorted, size_t n, unsigned xx);
+
+/* ---- share.c ---- */
+/* Window W of ranks [lo, hi] (1-based, inclusive) for share of pXX over n requests (DESIGN 4). */
+void sp_ana_share_window(size_t n, unsigned xx, size_t *lo, size_t *hi);
+/* Stage rows: quantiles, totals and shares of p50/p95/p99 from a->times. */
+sp_status sp_ana_stage_rows(sp_ana *a);
+/* Share of pXX of an arbitrary per-request time (double), e.g. padding. */
+double sp_ana_share_of(const sp_ana *a, unsigned xx, const double *per_req);
+
+/* ---- intervals (padding.c keeps the helpers: they are the same sweep everywhere) ---- */
+/* Sorts `v` by start and merges overlapping/adjacent intervals in place; returns the new count. */
+size_t sp_ival_merge(sp_ival *v, size_t n);
+/* Total length of disjoint sorted intervals. */
+uint64_t sp_ival_total(const sp_ival *v, size_t n);
+/* |A intersect B| for two disjoint sorted lists. */
+uint64_t sp_ival_overlap(const sp_ival *a, size_t na, const sp_ival *b, size_t nb);
+
+/* ---- partition.c ---- */
+sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen);
+
+/* ---- padding.c ---- */
+sp_status sp_ana_padding(sp_ana *a);
+
+/* ---- gpu.c ---- */
+sp_status sp_ana_gpu(sp_ana *a);
+
+/* ---- cost.c ---- */
+sp_status sp_ana_cost(sp_ana *a);
+
+/* ---- verdict.c ---- */
+sp_status sp_ana_verdict(sp_ana *a);
+
+/* ---- analyze.c: report-owned strings ---- */
+/* Copies `s` into storage the report owns; NULL on allocation failure. */
+const char *sp_report_strdup(sp_report *r, const char *s);
+
+/* Open-addressing map from a pair of 64-bit keys to a dense index (analyze.c). */
+typedef struct sp_keyslot {
+    uint64_t k1, k2;
+    uint32_t val;              /* index + 1; 0 = empty */
+} sp_keyslot;
+typedef struct sp_keymap {
+    sp_keyslot *slots;         /* one cache line per probe: keys and value together */
+    size_t nslots, count;
+} sp_keymap;
+sp_status sp_keymap_init(sp_keymap *m, size_t expected);
+void sp_keymap_free(sp_keymap *m);
+/* Finds (k1, k2); if absent inserts it with value `count` (the next dense index). `*out` is the
+ * index, `*added` tells whether it was new. */
+sp_status sp_keymap_get(sp_keymap *m, uint64_t k1, uint64_t k2, uint32_t *out, int *added);
+/* Lookup only: SP_EV_NONE if absent. */
+uint32_t sp_keymap_find(const sp_keymap *m, uint64_t k1, uint64_t k2);
+
+#endif

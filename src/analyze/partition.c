@@ -1,0 +1,820 @@
+/* Stage partition of each request (DESIGN section 3): every ns of a request's life goes to exactly
+ * one stage. Batch windows are first cut into kernel / h2d / d2h / gap pieces from the device activity
+ * tied to them; each request's life is then painted with its batch pieces, its own stage spans, the
+ * queue between its batches, the network time outside the server (client merge) and `other`.
+ * All work is sweeps over sorted interval endpoints; nothing is per-ns. Rules: docs/analysis.md. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze/analyze_int.h"
+#include "common/util_int.h"
+
+#define SP_ANA_MAX_ITEMS ((size_t)1 << 32)
+
+/* ---------- the painter: labelled intervals with priority levels ---------- */
+
+typedef struct paint_item {
+    uint64_t s, e;
+    uint32_t level;      /* lower wins */
+    uint32_t payload;    /* meaningful for levels whose items are disjoint */
+} paint_item;
+
+typedef struct paint_ev {
+    uint64_t t;
+    uint32_t level, payload;
+    int32_t delta;       /* +1 start, -1 end */
+} paint_ev;
+
+#define PAINT_MAX_LEVELS 8
+
+typedef struct painter {
+    paint_item *items;
+    size_t n_items, cap_items;
+    paint_ev *evs;
+    size_t cap_evs;
+    paint_item *out;     /* painted pieces, in time order */
+    size_t n_out, cap_out;
+} painter;
+
+static void painter_free(painter *p)
+{
+    free(p->items);
+    free(p->evs);
+    free(p->out);
+}
+
+static sp_status painter_add(painter *p, uint64_t s, uint64_t e, uint32_t level, uint32_t payload)
+{
+    if (e <= s)
+        return SP_OK;
+    sp_status st = SP_GROW(p->items, p->cap_items, p->n_items + 1, SP_ANA_MAX_ITEMS);
+    if (st)
+        return st;
+    p->items[p->n_items++] = (paint_item){s, e, level, payload};
+    return SP_OK;
+}
+
+static int paint_ev_cmp(const void *a, const void *b)
+{
+    const paint_ev *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return (x->delta > y->delta) - (x->delta < y->delta); /* ends before starts */
+}
+
+/* Paints the items: each elementary piece of time goes to the lowest active level (with that level's
+ * latest-started payload). Pieces covered by nothing are not emitted. Clears the items. */
+static sp_status painter_run(painter *p)
+{
+    p->n_out = 0;
+    size_t nev = p->n_items * 2;
+    sp_status st = SP_GROW(p->evs, p->cap_evs, nev ? nev : 1, SP_ANA_MAX_ITEMS * 2);
+    if (st)
+        return st;
+    for (size_t i = 0; i < p->n_items; i++) {
+        const paint_item *it = &p->items[i];
+        p->evs[2 * i] = (paint_ev){it->s, it->level, it->payload, +1};
+        p->evs[2 * i + 1] = (paint_ev){it->e, it->level, it->payload, -1};
+    }
+    p->n_items = 0;
+    if (nev <= 64) {
+        /* small sets (one batch's pieces): insertion sort beats qsort's set-up */
+        for (size_t i = 1; i < nev; i++) {
+            paint_ev x = p->evs[i];
+            size_t j = i;
+            while (j > 0 && paint_ev_cmp(&p->evs[j - 1], &x) > 0) {
+                p->evs[j] = p->evs[j - 1];
+                j--;
+            }
+            p->evs[j] = x;
+        }
+    } else {
+        qsort(p->evs, nev, sizeof *p->evs, paint_ev_cmp);
+    }
+    uint32_t cnt[PAINT_MAX_LEVELS] = {0};
+    uint32_t pay[PAINT_MAX_LEVELS] = {0};
+    size_t k = 0;
+    while (k < nev) {
+        uint64_t t = p->evs[k].t;
+        while (k < nev && p->evs[k].t == t) {
+            const paint_ev *e = &p->evs[k++];
+            if (e->delta > 0) {
+                cnt[e->level]++;
+                pay[e->level] = e->payload;
+            } else {
+                cnt[e->level]--;
+            }
+        }
+        if (k == nev)
+            break;
+        uint64_t next = p->evs[k].t;
+        int top = -1;
+        for (int l = 0; l < PAINT_MAX_LEVELS; l++)
+            if (cnt[l]) {
+                top = l;
+                break;
+            }
+        if (top < 0)
+            continue;
+        if (p->n_out && p->out[p->n_out - 1].e == t && p->out[p->n_out - 1].level == (uint32_t)top &&
+            p->out[p->n_out - 1].payload == pay[top]) {
+            p->out[p->n_out - 1].e = next;
+            continue;
+        }
+        st = SP_GROW(p->out, p->cap_out, p->n_out + 1, SP_ANA_MAX_ITEMS);
+        if (st)
+            return st;
+        p->out[p->n_out++] = (paint_item){t, next, (uint32_t)top, pay[top]};
+    }
+    return SP_OK;
+}
+
+/* ---------- batches, devices and activity ties ---------- */
+
+static int act_is_work(const sp_ev_activity *x)
+{
+    return x->kind != SP_ACT_SYNC;
+}
+
+/* Label of an activity inside a batch window: kernel, d2d and memset are device compute (DESIGN 3:
+ * "kernel or device-to-device copy"; a memset is device-side work like a d2d copy). Other copies
+ * (peer, host-to-host) have no stage of their own: they leave the time to `gap`. */
+static int act_label(const sp_ev_activity *x)
+{
+    switch (x->kind) {
+    case SP_ACT_KERNEL:
+    case SP_ACT_D2D:
+    case SP_ACT_MEMSET:
+        return SP_LBL_KERNEL;
+    case SP_ACT_H2D:
+        return SP_LBL_H2D;
+    case SP_ACT_D2H:
+        return SP_LBL_D2H;
+    default:
+        return -1;
+    }
+}
+
+struct tie {
+    uint32_t batch, act;
+};
+
+struct bstart {
+    uint64_t start;
+    uint32_t idx;
+};
+
+static int bstart_cmp(const void *a, const void *b)
+{
+    const struct bstart *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+static sp_status prepare_batches(sp_ana *a, char *err, size_t errlen)
+{
+    sp_events *ev = a->ev;
+    sp_status st = SP_OK;
+    a->b = calloc(ev->n_batches ? ev->n_batches : 1, sizeof *a->b);
+    a->act_dev = malloc((ev->n_acts ? ev->n_acts : 1) * sizeof *a->act_dev);
+    if (!a->b || !a->act_dev)
+        return SP_ERR_NOMEM;
+    sp_keymap dm;
+    st = sp_keymap_init(&dm, 16);
+    if (st)
+        return st;
+    for (size_t i = 0; i < ev->n_batches; i++) {
+        const sp_ev_batch *b = &ev->batches[i];
+        sp_ana_batch *ab = &a->b[i];
+        if (!b->has_record)
+            continue;
+        if (b->start_ns == SP_TIME_NONE || b->end_ns == SP_TIME_NONE || b->end_ns < b->start_ns) {
+            if (!a->opt.lenient) {
+                sp_errf(err, errlen, "%s: batch %lld has no valid window (end before start or missing)",
+                        sp_str_get(&ev->strings, ev->files[b->file].path), (long long)b->id);
+                st = SP_ERR_PARSE;
+                goto out;
+            }
+            a->skipped++;
+            continue;
+        }
+        ab->valid = 1;
+        if (b->effective_tokens >= 0 && b->padded_tokens > 0) {
+            /* DESIGN section 5: waste = 1 - effective / padded */
+            double w = 1.0 - (double)b->effective_tokens / (double)b->padded_tokens;
+            ab->waste = w < 0 ? 0 : w > 1 ? 1 : w;
+            ab->has_tokens = 1;
+        }
+        int added;
+        st = sp_keymap_get(&dm, b->file, b->device, &ab->dev, &added);
+        if (st)
+            goto out;
+    }
+    for (size_t i = 0; i < ev->n_acts; i++) {
+        const sp_ev_activity *x = &ev->acts[i];
+        a->act_dev[i] = SP_EV_NONE;
+        if (x->start_ns == SP_TIME_NONE || x->end_ns == SP_TIME_NONE || x->end_ns < x->start_ns) {
+            if (!a->opt.lenient) {
+                sp_errf(err, errlen, "%s: device activity \"%s\" ends before it starts",
+                        sp_str_get(&ev->strings, ev->files[x->file].path), sp_str_get(&ev->strings, x->name));
+                st = SP_ERR_PARSE;
+                goto out;
+            }
+            a->skipped++;
+            continue;
+        }
+        if (!act_is_work(x))
+            continue;
+        int added;
+        st = sp_keymap_get(&dm, x->file, x->device, &a->act_dev[i], &added);
+        if (st)
+            goto out;
+    }
+    a->n_devs = dm.count;
+    a->devs = malloc((a->n_devs ? a->n_devs : 1) * sizeof *a->devs);
+    if (!a->devs) {
+        st = SP_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t j = 0; j < dm.nslots; j++)
+        if (dm.slots[j].val)
+            a->devs[dm.slots[j].val - 1] = (sp_devkey){(uint32_t)dm.slots[j].k1, (uint32_t)dm.slots[j].k2};
+out:
+    sp_keymap_free(&dm);
+    return st;
+}
+
+/* Ties each activity to batches: by batch index, or (SP_EV_NONE) to every valid batch on the same
+ * (file, device) whose window it overlaps. Fills a->segs and each batch's segment range. */
+static sp_status build_segments(sp_ana *a)
+{
+    sp_events *ev = a->ev;
+    size_t nb = ev->n_batches, nd = a->n_devs;
+    sp_status st = SP_ERR_NOMEM;
+    struct tie *ties = NULL;
+    size_t n_ties = 0, cap_ties = 0;
+    size_t *dev_off = calloc(nd + 1, sizeof *dev_off);
+    struct bstart *byd = malloc((nb ? nb : 1) * sizeof *byd);
+    uint64_t *pmax = malloc((nb ? nb : 1) * sizeof *pmax);
+    size_t *boff = NULL;
+    uint32_t *bacts = NULL;
+    painter p = {0};
+    if (!dev_off || !byd || !pmax)
+        goto out;
+    /* valid batches grouped by device, each group by start, with prefix max of ends */
+    for (size_t i = 0; i < nb; i++)
+        if (a->b[i].valid)
+            dev_off[a->b[i].dev + 1]++;
+    for (size_t d = 0; d < nd; d++)
+        dev_off[d + 1] += dev_off[d];
+    {
+        size_t *fill = malloc((nd ? nd : 1) * sizeof *fill);
+        if (!fill)
+            goto out;
+        memcpy(fill, dev_off, nd * sizeof *fill);
+        for (size_t i = 0; i < nb; i++)
+            if (a->b[i].valid)
+                byd[fill[a->b[i].dev]++] = (struct bstart){ev->batches[i].start_ns, (uint32_t)i};
+        free(fill);
+    }
+    for (size_t d = 0; d < nd; d++) {
+        qsort(byd + dev_off[d], dev_off[d + 1] - dev_off[d], sizeof *byd, bstart_cmp);
+        uint64_t m = 0;
+        for (size_t k = dev_off[d]; k < dev_off[d + 1]; k++) {
+            uint64_t e = ev->batches[byd[k].idx].end_ns;
+            m = e > m ? e : m;
+            pmax[k] = m;
+        }
+    }
+    for (size_t i = 0; i < ev->n_acts; i++) {
+        const sp_ev_activity *x = &ev->acts[i];
+        if (a->act_dev[i] == SP_EV_NONE || act_label(x) < 0 || x->end_ns == x->start_ns)
+            continue;
+        if (x->batch != SP_EV_NONE) {
+            if (x->batch < nb && a->b[x->batch].valid) {
+                st = SP_GROW(ties, cap_ties, n_ties + 1, SP_ANA_MAX_ITEMS);
+                if (st)
+                    goto out;
+                ties[n_ties++] = (struct tie){x->batch, (uint32_t)i};
+            }
+            continue;
+        }
+        uint32_t d = a->act_dev[i];
+        /* batches with start < act end form a prefix of the group */
+        size_t lo = dev_off[d], hi = dev_off[d + 1];
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (byd[mid].start < x->end_ns)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (size_t k = lo; k-- > dev_off[d];) {
+            if (pmax[k] <= x->start_ns)
+                break; /* every earlier batch ends before the activity starts */
+            if (ev->batches[byd[k].idx].end_ns > x->start_ns) {
+                st = SP_GROW(ties, cap_ties, n_ties + 1, SP_ANA_MAX_ITEMS);
+                if (st)
+                    goto out;
+                ties[n_ties++] = (struct tie){byd[k].idx, (uint32_t)i};
+            }
+        }
+    }
+    /* counting sort of ties by batch */
+    st = SP_ERR_NOMEM;
+    boff = calloc(nb + 1, sizeof *boff);
+    bacts = malloc((n_ties ? n_ties : 1) * sizeof *bacts);
+    if (!boff || !bacts)
+        goto out;
+    for (size_t t = 0; t < n_ties; t++)
+        boff[ties[t].batch + 1]++;
+    for (size_t i = 0; i < nb; i++)
+        boff[i + 1] += boff[i];
+    {
+        size_t *fill = malloc((nb ? nb : 1) * sizeof *fill);
+        if (!fill)
+            goto out;
+        memcpy(fill, boff, nb * sizeof *fill);
+        for (size_t t = 0; t < n_ties; t++)
+            bacts[fill[ties[t].batch]++] = ties[t].act;
+        free(fill);
+    }
+    /* per batch: paint kernel > h2d > d2h over a base `gap` covering the window */
+    for (size_t i = 0; i < nb; i++) {
+        if (!a->b[i].valid)
+            continue;
+        const sp_ev_batch *b = &ev->batches[i];
+        a->b[i].first_seg = a->n_segs;
+        for (size_t k = boff[i]; k < boff[i + 1]; k++) {
+            const sp_ev_activity *x = &ev->acts[bacts[k]];
+            uint64_t s = x->start_ns > b->start_ns ? x->start_ns : b->start_ns;
+            uint64_t e = x->end_ns < b->end_ns ? x->end_ns : b->end_ns;
+            st = painter_add(&p, s, e, (uint32_t)act_label(x), 0);
+            if (st)
+                goto out;
+        }
+        st = painter_add(&p, b->start_ns, b->end_ns, SP_LBL_GAP, 0);
+        if (!st)
+            st = painter_run(&p);
+        if (!st)
+            st = SP_GROW(a->segs, a->cap_segs, a->n_segs + p.n_out, SP_ANA_MAX_ITEMS);
+        if (st)
+            goto out;
+        for (size_t k = 0; k < p.n_out; k++)
+            a->segs[a->n_segs++] = (sp_bseg){p.out[k].s, p.out[k].e, p.out[k].level};
+        a->b[i].nsegs = a->n_segs - a->b[i].first_seg;
+    }
+    st = SP_OK;
+out:
+    free(ties);
+    free(dev_off);
+    free(byd);
+    free(pmax);
+    free(boff);
+    free(bacts);
+    painter_free(&p);
+    return st;
+}
+
+/* ---------- stage rows ---------- */
+
+struct id_row {
+    sp_str id;
+    int row;
+};
+
+static int id_row_cmp(const void *a, const void *b)
+{
+    const struct id_row *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+struct name_ref {
+    const char *name;
+    sp_str id;
+};
+
+static int name_ref_cmp(const void *a, const void *b)
+{
+    const struct name_ref *x = a, *y = b;
+    return strcmp(x->name, y->name);
+}
+
+static const char *const fixed_names[] = {"queue", "preprocess", "h2d", "kernel", "gap", "d2h",
+                                          "postprocess"};
+
+/* Decides the stage rows: the seven fixed ones, `network` when client times are merged or a span
+ * carries that name, the named others that occur in spans of analysed requests (alphabetical), and
+ * `other`. Returns the span-stage -> row lookup sorted by id; a->named_ids holds the named rows. */
+static sp_status build_stage_rows(sp_ana *a, struct id_row **lookup, size_t *n_lookup, char *err,
+                                  size_t errlen)
+{
+    sp_events *ev = a->ev;
+    sp_str *ids = NULL;
+    size_t n_ids = 0;
+    for (size_t i = 0; i < a->n_reqs; i++)
+        n_ids += ev->requests[a->reqs[i]].nspans;
+    ids = malloc((n_ids ? n_ids : 1) * sizeof *ids);
+    if (!ids)
+        return SP_ERR_NOMEM;
+    n_ids = 0;
+    for (size_t i = 0; i < a->n_reqs; i++) {
+        const sp_ev_request *q = &ev->requests[a->reqs[i]];
+        for (uint32_t k = 0; k < q->nspans; k++)
+            ids[n_ids++] = ev->spans[q->first_span + k].stage;
+    }
+    /* unique ids (radix sort works on any integer key) */
+    uint64_t *tmp = malloc((n_ids ? n_ids : 1) * sizeof *tmp);
+    if (!tmp) {
+        free(ids);
+        return SP_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n_ids; i++)
+        tmp[i] = ids[i];
+    sp_status st = sp_ana_sort_u64(tmp, n_ids, NULL);
+    if (st) {
+        free(ids);
+        free(tmp);
+        return st;
+    }
+    size_t nu = 0;
+    for (size_t i = 0; i < n_ids; i++)
+        if (!nu || tmp[nu - 1] != tmp[i])
+            tmp[nu++] = tmp[i];
+    free(ids);
+    struct id_row *lk = malloc((nu ? nu : 1) * sizeof *lk);
+    struct name_ref *named = malloc((nu ? nu : 1) * sizeof *named);
+    if (!lk || !named) {
+        free(tmp);
+        free(lk);
+        free(named);
+        return SP_ERR_NOMEM;
+    }
+    size_t n_named = 0;
+    for (size_t i = 0; i < nu; i++) {
+        const char *name = sp_str_get(&ev->strings, (sp_str)tmp[i]);
+        lk[i].id = (sp_str)tmp[i];
+        lk[i].row = -1;
+        for (int f = 0; f < 7; f++)
+            if (!strcmp(name, fixed_names[f]))
+                lk[i].row = f;
+        if (lk[i].row >= 0)
+            continue;
+        if (!strcmp(name, "network")) {
+            a->has_network = 1;
+            lk[i].row = -2; /* fixed below */
+        } else if (!strcmp(name, "other")) {
+            lk[i].row = -3;
+        } else {
+            named[n_named++] = (struct name_ref){name, (sp_str)tmp[i]};
+        }
+    }
+    free(tmp);
+    if (n_named > SP_ANA_MAX_NAMED_STAGES) {
+        sp_errf(err, errlen, "%zu distinct stage names; at most %u are supported", n_named,
+                SP_ANA_MAX_NAMED_STAGES);
+        free(lk);
+        free(named);
+        return SP_ERR_LIMIT;
+    }
+    qsort(named, n_named, sizeof *named, name_ref_cmp);
+    a->st_queue = 0;
+    a->st_pre = 1;
+    a->st_h2d = 2;
+    a->st_kernel = 3;
+    a->st_gap = 4;
+    a->st_d2h = 5;
+    a->st_post = 6;
+    int row = 7;
+    a->st_network = a->has_network ? row++ : -1;
+    int first_named = row;
+    row += (int)n_named;
+    a->st_other = row++;
+    a->n_stages = (size_t)row;
+    a->n_named = n_named;
+    a->named_ids = malloc((n_named ? n_named : 1) * sizeof *a->named_ids);
+    if (!a->named_ids) {
+        free(lk);
+        free(named);
+        return SP_ERR_NOMEM;
+    }
+    for (size_t k = 0; k < n_named; k++)
+        a->named_ids[k] = named[k].id;
+    for (size_t i = 0; i < nu; i++) {
+        if (lk[i].row == -2)
+            lk[i].row = a->st_network;
+        else if (lk[i].row == -3)
+            lk[i].row = a->st_other;
+        else if (lk[i].row == -1) {
+            for (size_t k = 0; k < n_named; k++)
+                if (named[k].id == lk[i].id)
+                    lk[i].row = first_named + (int)k;
+        }
+    }
+    free(named);
+    qsort(lk, nu, sizeof *lk, id_row_cmp);
+    *lookup = lk;
+    *n_lookup = nu;
+    return SP_OK;
+}
+
+static int lookup_row(const struct id_row *lk, size_t n, sp_str id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (lk[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && lk[lo].id == id ? lk[lo].row : -1;
+}
+
+/* ---------- stage spans: latest start wins ---------- */
+
+struct cspan {
+    uint64_t s, e;           /* clipped to [arrival, done) */
+    uint64_t rs, re;         /* as recorded: precedence is decided on these */
+    const char *name;
+    int row;
+};
+
+/* true when span x takes precedence over span y where both cover a ns: the later recorded start (the
+ * inner span of a nesting), then the earlier recorded end, then the smaller name */
+static int cspan_better(const struct cspan *x, const struct cspan *y)
+{
+    if (x->rs != y->rs)
+        return x->rs > y->rs;
+    if (x->re != y->re)
+        return x->re < y->re;
+    return strcmp(x->name, y->name) < 0;
+}
+
+typedef struct span_scratch {
+    struct cspan *c;
+    size_t cap_c;
+    uint32_t *heap;
+    size_t cap_heap;
+} span_scratch;
+
+static void heap_push(uint32_t *h, size_t *n, const struct cspan *c, uint32_t v)
+{
+    size_t i = (*n)++;
+    h[i] = v;
+    while (i > 0) {
+        size_t par = (i - 1) / 2;
+        if (!cspan_better(&c[h[i]], &c[h[par]]))
+            break;
+        uint32_t t = h[i];
+        h[i] = h[par];
+        h[par] = t;
+        i = par;
+    }
+}
+
+static void heap_pop(uint32_t *h, size_t *n, const struct cspan *c)
+{
+    h[0] = h[--(*n)];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, best = i;
+        if (l < *n && cspan_better(&c[h[l]], &c[h[best]]))
+            best = l;
+        if (r < *n && cspan_better(&c[h[r]], &c[h[best]]))
+            best = r;
+        if (best == i)
+            break;
+        uint32_t t = h[i];
+        h[i] = h[best];
+        h[best] = t;
+        i = best;
+    }
+}
+
+/* Adds the request's stage spans, clipped to [arrival, done) and resolved to disjoint owned pieces,
+ * as painter items at `level` with the stage row as payload. */
+static sp_status add_span_pieces(sp_ana *a, const sp_ev_request *q, const struct id_row *lk, size_t nlk,
+                                 span_scratch *ss, painter *p, uint32_t level)
+{
+    sp_events *ev = a->ev;
+    sp_status st = SP_GROW(ss->c, ss->cap_c, (size_t)q->nspans + 1, SP_ANA_MAX_ITEMS);
+    if (!st)
+        st = SP_GROW(ss->heap, ss->cap_heap, (size_t)q->nspans + 1, SP_ANA_MAX_ITEMS);
+    if (st)
+        return st;
+    size_t m = 0;
+    for (uint32_t k = 0; k < q->nspans; k++) {
+        const sp_ev_span *sp = &ev->spans[q->first_span + k];
+        uint64_t s = sp->start_ns > q->arrival_ns ? sp->start_ns : q->arrival_ns;
+        uint64_t e = sp->end_ns < q->done_ns ? sp->end_ns : q->done_ns;
+        if (sp->start_ns == SP_TIME_NONE || sp->end_ns == SP_TIME_NONE || e <= s)
+            continue;
+        int row = lookup_row(lk, nlk, sp->stage);
+        if (row < 0)
+            continue;
+        /* spans are sorted by start, so clipped starts stay non-decreasing */
+        ss->c[m++] = (struct cspan){s, e, sp->start_ns, sp->end_ns, sp_str_get(&ev->strings, sp->stage), row};
+    }
+    size_t nh = 0, i = 0;
+    uint64_t t = m ? ss->c[0].s : 0;
+    while (i < m || nh) {
+        while (i < m && ss->c[i].s <= t)
+            heap_push(ss->heap, &nh, ss->c, (uint32_t)i++);
+        while (nh && ss->c[ss->heap[0]].e <= t)
+            heap_pop(ss->heap, &nh, ss->c);
+        if (!nh) {
+            if (i == m)
+                break;
+            t = ss->c[i].s;
+            continue;
+        }
+        const struct cspan *top = &ss->c[ss->heap[0]];
+        uint64_t next = top->e;
+        if (i < m && ss->c[i].s < next)
+            next = ss->c[i].s;
+        st = painter_add(p, t, next, level, (uint32_t)top->row);
+        if (st)
+            return st;
+        t = next;
+    }
+    return SP_OK;
+}
+
+/* ---------- per-request partition ---------- */
+
+sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
+{
+    sp_events *ev = a->ev;
+    sp_status st = prepare_batches(a, err, errlen);
+    if (st)
+        return st;
+    st = build_segments(a);
+    if (st)
+        return st;
+    /* analysed requests: a record with a well-formed [arrival, done] */
+    a->reqs = malloc((ev->n_requests ? ev->n_requests : 1) * sizeof *a->reqs);
+    if (!a->reqs)
+        return SP_ERR_NOMEM;
+    for (size_t i = 0; i < ev->n_requests; i++) {
+        const sp_ev_request *q = &ev->requests[i];
+        if (!q->has_record)
+            continue; /* counted as skipped by sp_ev_finish (lenient) */
+        if (q->arrival_ns == SP_TIME_NONE || q->done_ns == SP_TIME_NONE || q->done_ns < q->arrival_ns) {
+            if (!a->opt.lenient) {
+                sp_errf(err, errlen, "%s: request \"%s\" has no valid [arrival, done] (done before arrival or missing)",
+                        sp_str_get(&ev->strings, ev->files[q->file].path), sp_str_get(&ev->strings, q->id));
+                return SP_ERR_PARSE;
+            }
+            a->skipped++;
+            continue;
+        }
+        a->reqs[a->n_reqs++] = (uint32_t)i;
+    }
+    size_t n = a->n_reqs;
+    for (size_t i = 0; i < n; i++) {
+        const sp_ev_request *q = &ev->requests[a->reqs[i]];
+        if (q->client_send_ns != SP_TIME_NONE && q->client_done_ns != SP_TIME_NONE &&
+            q->client_done_ns >= q->client_send_ns)
+            a->has_network = 1;
+    }
+    struct id_row *lk = NULL;
+    size_t nlk = 0;
+    st = build_stage_rows(a, &lk, &nlk, err, errlen);
+    if (st)
+        return st;
+    size_t ns = a->n_stages;
+    a->times = calloc(n ? n * ns : 1, sizeof *a->times);
+    a->padding = calloc(n ? n : 1, sizeof *a->padding);
+    a->life = malloc((n ? n : 1) * sizeof *a->life);
+    a->life_lo = malloc((n ? n : 1) * sizeof *a->life_lo);
+    a->life_hi = malloc((n ? n : 1) * sizeof *a->life_hi);
+    painter p = {0};
+    span_scratch ss = {0};
+    paint_item *bp = NULL;
+    size_t n_bp = 0, cap_bp = 0;
+    if (!a->times || !a->padding || !a->life || !a->life_lo || !a->life_hi) {
+        st = SP_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const sp_ev_request *q = &ev->requests[a->reqs[i]];
+        uint64_t *tm = a->times + i * ns;
+        uint64_t lo = q->arrival_ns, hi = q->done_ns;
+        /* client merge: life [client_send, client_done]; time outside [arrival, done] is network */
+        if (q->client_send_ns != SP_TIME_NONE && q->client_done_ns != SP_TIME_NONE &&
+            q->client_done_ns >= q->client_send_ns) {
+            lo = q->client_send_ns < lo ? q->client_send_ns : lo;
+            hi = q->client_done_ns > hi ? q->client_done_ns : hi;
+            tm[a->st_network] += (q->arrival_ns - lo) + (hi - q->done_ns);
+        }
+        a->life_lo[i] = lo;
+        a->life_hi[i] = hi;
+        a->life[i] = hi - lo;
+        /* batch windows, in start order; where two of this request's windows overlap, the earlier
+         * batch keeps the overlap */
+        uint64_t prev_end = 0, first_s = SP_TIME_NONE, last_e = 0;
+        n_bp = 0;
+        for (uint32_t k = 0; k < q->nbatches; k++) {
+            uint32_t bi = ev->req_batches[q->first_batch + k];
+            if (!a->b[bi].valid)
+                continue;
+            const sp_ev_batch *b = &ev->batches[bi];
+            uint64_t es = b->start_ns;
+            if (es < prev_end)
+                es = prev_end;
+            if (es < q->arrival_ns)
+                es = q->arrival_ns;
+            uint64_t ee = b->end_ns < q->done_ns ? b->end_ns : q->done_ns;
+            if (b->end_ns > prev_end)
+                prev_end = b->end_ns;
+            if (ee <= es)
+                continue;
+            if (first_s == SP_TIME_NONE)
+                first_s = es;
+            last_e = ee;
+            const sp_bseg *sg = a->segs + a->b[bi].first_seg;
+            size_t nsg = a->b[bi].nsegs, lo_i = 0, hi_i = nsg;
+            while (lo_i < hi_i) {
+                size_t mid = lo_i + (hi_i - lo_i) / 2;
+                if (sg[mid].e <= es)
+                    lo_i = mid + 1;
+                else
+                    hi_i = mid;
+            }
+            for (size_t j = lo_i; j < nsg && sg[j].s < ee; j++) {
+                uint64_t s = sg[j].s > es ? sg[j].s : es;
+                uint64_t e = sg[j].e < ee ? sg[j].e : ee;
+                st = SP_GROW(bp, cap_bp, n_bp + 1, SP_ANA_MAX_ITEMS);
+                if (st)
+                    goto out;
+                bp[n_bp++] = (paint_item){s, e, sg[j].label, bi};
+            }
+        }
+        /* batch pieces win everywhere: sorted and disjoint (windows are taken in start order and
+         * clipped to the end of the previous ones) */
+        uint64_t in_batches = 0;
+        for (size_t k = 0; k < n_bp; k++) {
+            uint64_t len = bp[k].e - bp[k].s;
+            in_batches += len;
+            switch (bp[k].level) {
+            case SP_LBL_KERNEL:
+                tm[a->st_kernel] += len;
+                /* DESIGN section 5: padding time = kernel time in the window x the batch's waste */
+                a->padding[i] += (double)len * a->b[bp[k].payload].waste;
+                break;
+            case SP_LBL_H2D:
+                tm[a->st_h2d] += len;
+                break;
+            case SP_LBL_D2H:
+                tm[a->st_d2h] += len;
+                break;
+            default:
+                tm[a->st_gap] += len;
+                break;
+            }
+        }
+        /* span pieces (sorted, disjoint) get what the batch pieces leave of them */
+        p.n_items = 0;
+        st = add_span_pieces(a, q, lk, nlk, &ss, &p, 0);
+        if (st)
+            goto out;
+        uint64_t in_spans = 0, spans_between = 0;
+        size_t j = 0;
+        for (size_t k = 0; k < p.n_items; k++) {
+            const paint_item *x = &p.items[k];
+            while (j < n_bp && bp[j].e <= x->s)
+                j++;
+            uint64_t ov = 0;
+            for (size_t m = j; m < n_bp && bp[m].s < x->e; m++) {
+                uint64_t s = bp[m].s > x->s ? bp[m].s : x->s;
+                uint64_t e = bp[m].e < x->e ? bp[m].e : x->e;
+                ov += e - s;
+            }
+            uint64_t own = x->e - x->s - ov;
+            tm[x->payload] += own;
+            in_spans += own;
+            if (first_s != SP_TIME_NONE) {
+                uint64_t s = x->s > first_s ? x->s : first_s;
+                uint64_t e = x->e < last_e ? x->e : last_e;
+                /* batch pieces lie inside [first_s, last_e), so ov is all inside it */
+                if (e > s)
+                    spans_between += (e - s) - ov;
+            }
+        }
+        p.n_items = 0;
+        /* DESIGN section 3: between the request's batch windows, time no span covers is queue */
+        uint64_t between = first_s != SP_TIME_NONE ? (last_e - first_s) - in_batches - spans_between : 0;
+        tm[a->st_queue] += between;
+        tm[a->st_other] += (q->done_ns - q->arrival_ns) - in_batches - in_spans - between;
+    }
+    st = SP_OK;
+out:
+    free(lk);
+    free(bp);
+    painter_free(&p);
+    free(ss.c);
+    free(ss.heap);
+    return st;
+}

@@ -1,0 +1,139 @@
+/* Share of pXX (DESIGN section 4): the requests around the pXX rank, widened to at least
+ * min(20, n), and each stage's part of their summed end-to-end latency. Also the stage rows'
+ * per-stage percentiles. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze/analyze_int.h"
+
+void sp_ana_share_window(size_t n, unsigned xx, size_t *lo_out, size_t *hi_out)
+{
+    if (!n) {
+        *lo_out = *hi_out = 0;
+        return;
+    }
+    /* DESIGN section 4: ranks ceil((xx-1) n / 100) .. ceil((xx+1) n / 100), p99 through n;
+     * clamped to [1, n] */
+    size_t lo = ((size_t)(xx - 1) * n + 99) / 100;
+    size_t hi = xx >= 99 ? n : ((size_t)(xx + 1) * n + 99) / 100;
+    if (lo < 1)
+        lo = 1;
+    if (hi > n)
+        hi = n;
+    if (lo > hi)
+        lo = hi;
+    size_t need = n < 20 ? n : 20;
+    /* widen one below, then one above, alternately; an exhausted side hands its turn to the other */
+    int below = 1;
+    while (hi - lo + 1 < need) {
+        if (below) {
+            if (lo > 1)
+                lo--;
+            else
+                hi++;
+        } else {
+            if (hi < n)
+                hi++;
+            else
+                lo--;
+        }
+        below = !below;
+    }
+    *lo_out = lo;
+    *hi_out = hi;
+}
+
+struct lat_pos {
+    uint64_t life;
+    uint32_t pos;
+};
+
+static int lat_pos_cmp(const void *a, const void *b)
+{
+    const struct lat_pos *x = a, *y = b;
+    if (x->life != y->life)
+        return x->life < y->life ? -1 : 1;
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+static sp_status build_by_latency(sp_ana *a)
+{
+    size_t n = a->n_reqs;
+    a->by_latency = malloc((n ? n : 1) * sizeof *a->by_latency);
+    struct lat_pos *lp = malloc((n ? n : 1) * sizeof *lp);
+    if (!a->by_latency || !lp) {
+        free(lp);
+        return SP_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        lp[i] = (struct lat_pos){a->life[i], (uint32_t)i};
+    qsort(lp, n, sizeof *lp, lat_pos_cmp);
+    for (size_t i = 0; i < n; i++)
+        a->by_latency[i] = lp[i].pos;
+    free(lp);
+    return SP_OK;
+}
+
+double sp_ana_share_of(const sp_ana *a, unsigned xx, const double *per_req)
+{
+    size_t lo, hi;
+    sp_ana_share_window(a->n_reqs, xx, &lo, &hi);
+    if (!lo)
+        return 0.0;
+    long double num = 0, den = 0;
+    for (size_t k = lo; k <= hi; k++) {
+        uint32_t p = a->by_latency[k - 1];
+        num += per_req[p];
+        den += (long double)a->life[p];
+    }
+    return den > 0 ? (double)(num / den) : 0.0;
+}
+
+sp_status sp_ana_stage_rows(sp_ana *a)
+{
+    sp_report *r = a->r;
+    size_t n = a->n_reqs, ns = a->n_stages;
+    sp_status st = build_by_latency(a);
+    if (st)
+        return st;
+    uint64_t *col = malloc((n ? n : 1) * sizeof *col);
+    uint64_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    if (!col || !tmp) {
+        free(col);
+        free(tmp);
+        return SP_ERR_NOMEM;
+    }
+    static const unsigned pct[3] = {50, 95, 99};
+    size_t wlo[3], whi[3];
+    long double den[3] = {0, 0, 0};
+    for (int j = 0; j < 3; j++) {
+        sp_ana_share_window(n, pct[j], &wlo[j], &whi[j]);
+        for (size_t k = wlo[j]; wlo[j] && k <= whi[j]; k++)
+            den[j] += (long double)a->life[a->by_latency[k - 1]];
+    }
+    for (size_t s = 0; s < ns; s++) {
+        sp_stage_row *row = &r->stages[s];
+        uint64_t total = 0;
+        for (size_t i = 0; i < n; i++) {
+            col[i] = a->times[i * ns + s];
+            total += col[i];
+        }
+        row->total_ns = total;
+        sp_ana_sort_u64(col, n, tmp);
+        sp_ana_quantiles_sorted(col, n, &row->q);
+        double share[3] = {0, 0, 0};
+        for (int j = 0; j < 3; j++) {
+            long double num = 0;
+            for (size_t k = wlo[j]; wlo[j] && k <= whi[j]; k++)
+                num += (long double)a->times[(size_t)a->by_latency[k - 1] * ns + s];
+            share[j] = den[j] > 0 ? (double)(num / den[j]) : 0.0;
+        }
+        row->share_p50 = share[0];
+        row->share_p95 = share[1];
+        row->share_p99 = share[2];
+    }
+    free(col);
+    free(tmp);
+    r->other_share_p95 = a->st_other >= 0 ? r->stages[a->st_other].share_p95 : 0.0;
+    return SP_OK;
+}

@@ -1,0 +1,164 @@
+/* Nearest-rank percentiles (DESIGN section 4) against a naive sort for n = 1..200, the radix sort
+ * against qsort, and the share-of-pXX window against an independent closed form of the widening. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze/analyze_int.h"
+#include "testlib.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+static int u64cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* smallest k >= 1 with k * 100 >= xx * n: the nearest rank, computed without the integer formula */
+static size_t naive_rank(size_t n, unsigned xx)
+{
+    size_t k = 1;
+    while (k * 100 < (size_t)xx * n)
+        k++;
+    return k;
+}
+
+static void test_quantiles(void)
+{
+    static const unsigned pcts[] = {1, 25, 50, 90, 95, 99, 100};
+    for (size_t n = 1; n <= 200; n++) {
+        for (int rep = 0; rep < 3; rep++) {
+            uint64_t v[200], s[200];
+            /* mixes small values (ties), large values (high radix digits) */
+            for (size_t i = 0; i < n; i++)
+                v[i] = rep == 0 ? rnd() % 10 : rep == 1 ? rnd() % 100000 : rnd();
+            memcpy(s, v, n * sizeof *v);
+            qsort(s, n, sizeof *s, u64cmp);
+            for (size_t p = 0; p < sizeof pcts / sizeof *pcts; p++)
+                CHECK_EQ_U64(sp_ana_rank(n, pcts[p]), naive_rank(n, pcts[p]));
+            sp_quantiles q;
+            CHECK(sp_ana_quantiles(v, n, &q) == SP_OK);
+            CHECK(memcmp(v, s, n * sizeof *v) == 0); /* sorted in place */
+            CHECK_EQ_U64(q.count, n);
+            CHECK_EQ_U64(q.min_ns, s[0]);
+            CHECK_EQ_U64(q.max_ns, s[n - 1]);
+            CHECK_EQ_U64(q.p50_ns, s[naive_rank(n, 50) - 1]);
+            CHECK_EQ_U64(q.p95_ns, s[naive_rank(n, 95) - 1]);
+            CHECK_EQ_U64(q.p99_ns, s[naive_rank(n, 99) - 1]);
+            long double sum = 0;
+            for (size_t i = 0; i < n; i++)
+                sum += (long double)s[i];
+            CHECK_NEAR(q.mean_ns, (double)(sum / n), fabs((double)(sum / n)) * 1e-12);
+        }
+    }
+    /* n = 0: all zero */
+    sp_quantiles q;
+    memset(&q, 0xff, sizeof q);
+    CHECK(sp_ana_quantiles(NULL, 0, &q) == SP_OK);
+    CHECK_EQ_U64(q.count, 0);
+    CHECK_EQ_U64(q.p95_ns, 0);
+    /* hand examples: n = 10 -> p50 rank 5, p95 rank ceil(9.5) = 10, p99 rank 10 */
+    uint64_t ten[10] = {10, 9, 8, 7, 6, 5, 4, 3, 2, 1};
+    sp_ana_quantiles(ten, 10, &q);
+    CHECK_EQ_U64(q.p50_ns, 5);
+    CHECK_EQ_U64(q.p95_ns, 10);
+    CHECK_NEAR(q.mean_ns, 5.5, 0);
+    /* n = 40 -> p95 rank 38 */
+    uint64_t forty[40];
+    for (int i = 0; i < 40; i++)
+        forty[i] = (uint64_t)(40 - i);
+    sp_ana_quantiles(forty, 40, &q);
+    CHECK_EQ_U64(q.p95_ns, 38);
+}
+
+/* Closed form of DESIGN section 4's widening: the deficit d splits ceil(d/2) below, floor(d/2) above;
+ * what one side cannot take goes to the other. */
+static void naive_window(size_t n, unsigned xx, size_t *lo, size_t *hi)
+{
+    size_t l = 1, h = n;
+    while (l * 100 < (size_t)(xx - 1) * n)
+        l++;
+    if (xx < 99) {
+        h = 1;
+        while (h * 100 < (size_t)(xx + 1) * n)
+            h++;
+    }
+    if (h > n)
+        h = n;
+    size_t need = n < 20 ? n : 20;
+    if (h - l + 1 < need) {
+        size_t d = need - (h - l + 1), below = (d + 1) / 2, above = d / 2;
+        if (below > l - 1) {
+            above += below - (l - 1);
+            below = l - 1;
+        }
+        if (h + above > n) {
+            below += h + above - n;
+            above = n - h;
+        }
+        l -= below;
+        h += above;
+    }
+    *lo = l;
+    *hi = h;
+}
+
+static void test_windows(void)
+{
+    static const unsigned pcts[] = {50, 95, 99};
+    for (size_t n = 1; n <= 300; n++)
+        for (int p = 0; p < 3; p++) {
+            size_t lo, hi, nl, nh;
+            sp_ana_share_window(n, pcts[p], &lo, &hi);
+            naive_window(n, pcts[p], &nl, &nh);
+            CHECK_EQ_U64(lo, nl);
+            CHECK_EQ_U64(hi, nh);
+            CHECK(lo >= 1 && hi <= n && hi - lo + 1 >= (n < 20 ? n : 20));
+        }
+    /* hand examples. n = 30, p95: 29..29 -> +28, +30, then below only -> 11..30.
+     * n = 100, p95: ceil(94) = 94 .. ceil(96) = 96 (3) -> 17 more: 9 below, 8 above -> 85..104 capped:
+     * above has 4 (97..100), so below takes 13 -> 81..100.
+     * n = 1000, p50: 490..510 = 21 >= 20, no widening. */
+    size_t lo, hi;
+    sp_ana_share_window(30, 95, &lo, &hi);
+    CHECK_EQ_U64(lo, 11);
+    CHECK_EQ_U64(hi, 30);
+    sp_ana_share_window(100, 95, &lo, &hi);
+    CHECK_EQ_U64(lo, 81);
+    CHECK_EQ_U64(hi, 100);
+    sp_ana_share_window(1000, 50, &lo, &hi);
+    CHECK_EQ_U64(lo, 490);
+    CHECK_EQ_U64(hi, 510);
+    sp_ana_share_window(1, 99, &lo, &hi);
+    CHECK_EQ_U64(lo, 1);
+    CHECK_EQ_U64(hi, 1);
+}
+
+static void test_radix_large(void)
+{
+    size_t n = 100000;
+    uint64_t *v = malloc(n * sizeof *v), *s = malloc(n * sizeof *s);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (i & 1) ? rnd() : rnd() >> 40;
+    memcpy(s, v, n * sizeof *v);
+    qsort(s, n, sizeof *s, u64cmp);
+    CHECK(sp_ana_sort_u64(v, n, NULL) == SP_OK);
+    CHECK(memcmp(v, s, n * sizeof *v) == 0);
+    free(v);
+    free(s);
+}
+
+int main(void)
+{
+    test_quantiles();
+    test_windows();
+    test_radix_large();
+    return sp_test_done("test_percentile");
+}
