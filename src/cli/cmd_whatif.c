@@ -213,8 +213,8 @@ int sp_cmd_whatif(int argc, char **argv)
 
     optind = 0; /* GNU: full re-initialisation, argv[0] is the subcommand */
     opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":o:h", long_opts, NULL)) != -1) {
+    int c, li = -1;
+    while ((li = -1, c = getopt_long(argc, argv, ":o:h", long_opts, &li)) != -1) {
         sp_status st = SP_OK;
         double d;
         switch (c) {
@@ -316,7 +316,7 @@ int sp_cmd_whatif(int argc, char **argv)
             return 2;
         }
         if (st != SP_OK) {
-            fprintf(stderr, "servprof whatif: %s: %s\n", argv[optind - 1], err);
+            fprintf(stderr, "servprof whatif: --%s: %s\n", li >= 0 ? long_opts[li].name : "?", err);
             return 2;
         }
     }
@@ -447,9 +447,10 @@ int sp_cmd_whatif(int argc, char **argv)
             json_result(out, &res[i], i == 0 ? "observed_simulated" : "candidate");
         }
         fprintf(out, "],\"slo\":");
-        if (slo_ms > 0)
-            fprintf(out, "{\"p95_ms\":%.6g,\"choice\":%s%.0d}", slo_ms, have_best ? "" : "null",
-                    have_best ? (int)best : 0);
+        if (slo_ms > 0 && have_best)
+            fprintf(out, "{\"p95_ms\":%.6g,\"choice\":%zu}", slo_ms, best);
+        else if (slo_ms > 0)
+            fprintf(out, "{\"p95_ms\":%.6g,\"choice\":null}", slo_ms);
         else
             fprintf(out, "null");
         fprintf(out, "}\n");
