@@ -124,6 +124,11 @@ sp_status sp_ana_gpu(sp_ana *a);
 
 /* ---- cost.c ---- */
 sp_status sp_ana_cost(sp_ana *a);
+/* Price rule of DESIGN section 7: `option_price` if > 0, else `trace_price` if > 0, else
+ * SP_DEFAULT_PRICE_PER_HOUR (then *is_default = 1). Shared with the what-if simulator. */
+double sp_ana_price(double option_price, double trace_price, int *is_default);
+/* Instance bill for `window_ns` at `price_per_hour` (DESIGN section 7). */
+double sp_ana_bill(double price_per_hour, uint64_t window_ns);
 
 /* ---- verdict.c ---- */
 sp_status sp_ana_verdict(sp_ana *a);

@@ -43,20 +43,33 @@ static int is_kernel_like(uint8_t kind)
     return kind == SP_ACT_KERNEL || kind == SP_ACT_D2D || kind == SP_ACT_MEMSET;
 }
 
+double sp_ana_price(double option_price, double trace_price, int *is_default)
+{
+    /* DESIGN section 7: the option, else the trace's, else the stated default */
+    *is_default = 0;
+    if (option_price > 0)
+        return option_price;
+    if (trace_price > 0)
+        return trace_price;
+    *is_default = 1;
+    return SP_DEFAULT_PRICE_PER_HOUR;
+}
+
+double sp_ana_bill(double price_per_hour, uint64_t window_ns)
+{
+    /* DESIGN section 7: bill = price x window (3.6e12 ns per hour) */
+    return price_per_hour * (double)window_ns / 3.6e12;
+}
+
 sp_status sp_ana_cost(sp_ana *a)
 {
     sp_events *ev = a->ev;
     sp_cost_summary *c = &a->r->cost;
     sp_status st = SP_ERR_NOMEM;
     /* price: option, else the first file's, else the stated default */
-    if (a->opt.price_per_hour > 0)
-        c->price_per_hour = a->opt.price_per_hour;
-    else if (ev->n_files && ev->files[0].price_per_hour > 0)
-        c->price_per_hour = ev->files[0].price_per_hour;
-    else {
-        c->price_per_hour = SP_DEFAULT_PRICE_PER_HOUR;
-        c->price_is_default = 1;
-    }
+    c->price_per_hour = sp_ana_price(a->opt.price_per_hour,
+                                     ev->n_files ? ev->files[0].price_per_hour : 0.0,
+                                     &c->price_is_default);
     /* window: first arrival or activity start to last done or activity end */
     uint64_t w0 = SP_TIME_NONE, w1 = 0;
     for (size_t i = 0; i < a->n_reqs; i++) {
@@ -73,7 +86,7 @@ sp_status sp_ana_cost(sp_ana *a)
     if (w0 == SP_TIME_NONE)
         return SP_OK; /* nothing timed: a zero bill */
     c->window_ns = w1 - w0;
-    c->bill = c->price_per_hour * (double)c->window_ns / 3.6e12;
+    c->bill = sp_ana_bill(c->price_per_hour, c->window_ns);
     c->per_request = a->n_reqs ? c->bill / (double)a->n_reqs : 0.0;
 
     size_t nd = a->n_devs, na = ev->n_acts, nb = ev->n_batches;

@@ -1,0 +1,399 @@
+/* What-if front half: extracts the workload (arrivals, lengths, pre/postprocess times, batches) from
+ * a profile, parses policy lists and builds the sweep grid, and picks the cheapest policy that meets
+ * a p95 objective. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze/analyze_int.h"
+#include "model/events_int.h"
+#include "whatif/whatif_int.h"
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+void sp_whatif_policy_init(sp_whatif_policy *p)
+{
+    /* the reference service's defaults (docs/serve.md) */
+    memset(p, 0, sizeof *p);
+    p->max_batch = 16;
+    p->max_delay_ns = 2000000;
+    p->pad = SP_WHATIF_PAD_LONGEST;
+    p->instances = 1;
+    p->queue_capacity = 256;
+    p->max_len = 128;
+}
+
+const char *sp_whatif_policy_str(const sp_whatif_policy *p, char *buf, size_t buflen)
+{
+    char pad[128];
+    if (p->pad == SP_WHATIF_PAD_STATIC) {
+        snprintf(pad, sizeof pad, "static:%u", p->pad_to);
+    } else if (p->pad == SP_WHATIF_PAD_BUCKETS) {
+        size_t at = (size_t)snprintf(pad, sizeof pad, "buckets:");
+        for (int i = 0; i < SP_WHATIF_MAX_BUCKETS && p->buckets[i] && at < sizeof pad; i++)
+            at += (size_t)snprintf(pad + at, sizeof pad - at, "%s%u", i ? "," : "", p->buckets[i]);
+    } else {
+        snprintf(pad, sizeof pad, "longest");
+    }
+    snprintf(buf, buflen, "mb=%u delay=%gms pad=%s inst=%u", p->max_batch, (double)p->max_delay_ns / 1e6,
+             pad, p->instances);
+    return buf;
+}
+
+void sp_whatif_workload_clear(sp_whatif_workload *w)
+{
+    if (!w)
+        return;
+    free(w->reqs);
+    free(w->batches);
+    memset(w, 0, sizeof *w);
+}
+
+static int req_enqueue_cmp(const void *a, const void *b)
+{
+    const sp_whatif_request *x = a, *y = b;
+    uint64_t ex = x->arrival_ns + x->pre_ns, ey = y->arrival_ns + y->pre_ns;
+    if (ex != ey)
+        return ex < ey ? -1 : 1;
+    return (x->arrival_ns > y->arrival_ns) - (x->arrival_ns < y->arrival_ns);
+}
+
+sp_status sp_whatif_workload_from_arrays(const sp_whatif_request *reqs, size_t n,
+                                         const sp_whatif_batch_obs *b, size_t nb,
+                                         sp_whatif_workload *out)
+{
+    if (!out || (n && !reqs) || (nb && !b) || n > SP_WHATIF_MAX_REQUESTS || nb > SP_WHATIF_MAX_REQUESTS)
+        return SP_ERR_INVALID;
+    sp_whatif_workload w;
+    memset(&w, 0, sizeof w);
+    w.reqs = malloc((n ? n : 1) * sizeof *w.reqs);
+    w.batches = malloc((nb ? nb : 1) * sizeof *w.batches);
+    if (!w.reqs || !w.batches) {
+        sp_whatif_workload_clear(&w);
+        return SP_ERR_NOMEM;
+    }
+    if (n)
+        memcpy(w.reqs, reqs, n * sizeof *reqs);
+    if (nb)
+        memcpy(w.batches, b, nb * sizeof *b);
+    w.n_reqs = n;
+    w.n_batches = nb;
+    if (n > 1)
+        qsort(w.reqs, n, sizeof *w.reqs, req_enqueue_cmp);
+    for (size_t i = 0; i < nb; i++)
+        if (b[i].size > w.max_batch_seen)
+            w.max_batch_seen = b[i].size;
+    uint64_t *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v) {
+        sp_whatif_workload_clear(&w);
+        return SP_ERR_NOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (w.reqs[i].observed_ns)
+            v[k++] = w.reqs[i].observed_ns;
+    sp_status st = sp_ana_quantiles(v, k, &w.observed); /* DESIGN section 4, the analyzer's code */
+    free(v);
+    if (st) {
+        sp_whatif_workload_clear(&w);
+        return st;
+    }
+    *out = w;
+    return SP_OK;
+}
+
+sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_workload *out,
+                                         char *err, size_t errlen)
+{
+    if (!ev || !out)
+        return SP_ERR_INVALID;
+    sp_status st = sp_ev_finish(ev, lenient != 0, err, errlen);
+    if (st)
+        return st;
+    if (ev->n_requests > SP_WHATIF_MAX_REQUESTS || ev->n_batches > SP_WHATIF_MAX_REQUESTS) {
+        set_err(err, errlen, "more than %u requests or batches", SP_WHATIF_MAX_REQUESTS);
+        return SP_ERR_LIMIT;
+    }
+    sp_known_stages ks;
+    sp_ev_known_stages(ev, &ks);
+    size_t nr = ev->n_requests, nb = ev->n_batches;
+    sp_whatif_request *reqs = malloc((nr ? nr : 1) * sizeof *reqs);
+    uint64_t *enq = malloc((nr ? nr : 1) * sizeof *enq); /* per event request: enqueue, or NONE */
+    sp_whatif_batch_obs *bo = malloc((nb ? nb : 1) * sizeof *bo);
+    uint64_t *heads = malloc((nb ? nb : 1) * sizeof *heads);
+    if (!reqs || !enq || !bo || !heads) {
+        st = SP_ERR_NOMEM;
+        goto out;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < nr; i++) {
+        const sp_ev_request *q = &ev->requests[i];
+        enq[i] = SP_TIME_NONE;
+        if (!q->has_record || q->arrival_ns == SP_TIME_NONE || q->done_ns == SP_TIME_NONE ||
+            q->done_ns < q->arrival_ns)
+            continue;
+        /* enqueue: the queue span's start, else the end of preprocess, else arrival (docs/whatif.md) */
+        uint64_t e_queue = SP_TIME_NONE, e_pre = SP_TIME_NONE, post_span = 0;
+        for (uint32_t s = q->first_span; s < q->first_span + q->nspans; s++) {
+            const sp_ev_span *sp = &ev->spans[s];
+            if (sp->stage == ks.queue && sp->start_ns < e_queue)
+                e_queue = sp->start_ns;
+            else if (sp->stage == ks.preprocess && (e_pre == SP_TIME_NONE || sp->end_ns > e_pre))
+                e_pre = sp->end_ns;
+            else if (sp->stage == ks.postprocess && sp->end_ns > sp->start_ns)
+                post_span += sp->end_ns - sp->start_ns;
+        }
+        uint64_t e = e_queue != SP_TIME_NONE ? e_queue : e_pre != SP_TIME_NONE ? e_pre : q->arrival_ns;
+        if (e < q->arrival_ns || e > q->done_ns)
+            e = q->arrival_ns;
+        uint64_t batch_end = 0;
+        int64_t tokens = q->input_tokens;
+        for (uint32_t k = q->first_batch; k < q->first_batch + q->nbatches; k++) {
+            const sp_ev_batch *b = &ev->batches[ev->req_batches[k]];
+            if (!b->has_record)
+                continue;
+            if (b->end_ns > batch_end && b->end_ns != SP_TIME_NONE)
+                batch_end = b->end_ns;
+            if (tokens < 0 && b->effective_tokens >= 0 && b->nmembers)
+                tokens = b->effective_tokens / b->nmembers;
+        }
+        uint64_t post = post_span;
+        if (batch_end && batch_end <= q->done_ns)
+            post = q->done_ns - batch_end;
+        if (tokens < 1)
+            tokens = 1;
+        if (tokens > UINT32_MAX)
+            tokens = UINT32_MAX;
+        enq[i] = e;
+        reqs[n++] = (sp_whatif_request){q->arrival_ns, e - q->arrival_ns, post, (uint32_t)tokens,
+                                        q->done_ns - q->arrival_ns};
+    }
+    size_t m = 0;
+    uint32_t max_seen = 0;
+    for (size_t i = 0; i < nb; i++) {
+        const sp_ev_batch *b = &ev->batches[i];
+        if (!b->has_record || !b->nmembers || b->padded_tokens <= 0 || b->end_ns == SP_TIME_NONE ||
+            b->end_ns < b->start_ns)
+            continue;
+        uint64_t len = ((uint64_t)b->padded_tokens + b->nmembers / 2) / b->nmembers;
+        bo[m++] = (sp_whatif_batch_obs){b->nmembers, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len,
+                                        b->end_ns - b->start_ns};
+        if (b->nmembers > max_seen)
+            max_seen = b->nmembers;
+    }
+    if (n == 0 || m == 0) {
+        set_err(err, errlen, "the profile has %zu usable requests and %zu usable batches (with "
+                "members, a window and padded tokens); what-if needs both", n, m);
+        st = SP_ERR_INVALID;
+        goto out;
+    }
+    /* Estimate of the profiled max queue delay: batches smaller than the largest left because the
+     * head's deadline passed, so the head's wait is the delay (plus wake-up, or minus nothing); the
+     * median resists batches that waited for a busy worker. */
+    size_t nh = 0;
+    for (size_t i = 0; i < nb; i++) {
+        const sp_ev_batch *b = &ev->batches[i];
+        if (!b->has_record || !b->nmembers || b->nmembers >= max_seen || b->start_ns == SP_TIME_NONE)
+            continue;
+        uint64_t oldest = SP_TIME_NONE;
+        for (uint32_t k = b->first_member; k < b->first_member + b->nmembers; k++)
+            if (enq[ev->members[k]] < oldest)
+                oldest = enq[ev->members[k]];
+        if (oldest != SP_TIME_NONE && oldest <= b->start_ns)
+            heads[nh++] = b->start_ns - oldest;
+    }
+    sp_quantiles hq;
+    st = sp_ana_quantiles(heads, nh, &hq);
+    if (st)
+        goto out;
+    sp_whatif_workload w;
+    st = sp_whatif_workload_from_arrays(reqs, n, bo, m, &w);
+    if (st)
+        goto out;
+    w.head_wait_p50_ns = hq.p50_ns;
+    w.price_per_hour = ev->n_files ? ev->files[0].price_per_hour : 0.0;
+    *out = w;
+out:
+    free(reqs);
+    free(enq);
+    free(bo);
+    free(heads);
+    return st;
+}
+
+/* ---- parsing ---- */
+
+sp_status sp_whatif_parse_u32_list(const char *s, uint32_t max, uint32_t *v, size_t cap, size_t *n,
+                                   char *err, size_t errlen)
+{
+    if (!s || !*s) {
+        set_err(err, errlen, "empty list");
+        return SP_ERR_PARSE;
+    }
+    size_t k = 0;
+    const char *p = s;
+    for (;;) {
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(p, &end, 10);
+        if (end == p || *p == '-' || *p == '+' || errno || x == 0 || x > max || (*end && *end != ',')) {
+            int len = (int)strcspn(p, ",");
+            set_err(err, errlen, "'%.*s' in '%s' is not an integer from 1 to %u", len, p, s, max);
+            return SP_ERR_PARSE;
+        }
+        if (k == cap) {
+            set_err(err, errlen, "more than %zu values in '%s'", cap, s);
+            return SP_ERR_LIMIT;
+        }
+        v[k++] = (uint32_t)x;
+        if (!*end)
+            break;
+        p = end + 1;
+    }
+    *n = k;
+    return SP_OK;
+}
+
+sp_status sp_whatif_parse_ms_list(const char *s, uint64_t *v, size_t cap, size_t *n, char *err,
+                                  size_t errlen)
+{
+    if (!s || !*s) {
+        set_err(err, errlen, "empty list");
+        return SP_ERR_PARSE;
+    }
+    size_t k = 0;
+    const char *p = s;
+    for (;;) {
+        char *end;
+        errno = 0;
+        double x = strtod(p, &end);
+        if (end == p || errno || !(x >= 0 && x <= 60000) || (*end && *end != ',')) {
+            int len = (int)strcspn(p, ",");
+            set_err(err, errlen, "'%.*s' in '%s' is not a delay from 0 to 60000 ms", len, p, s);
+            return SP_ERR_PARSE;
+        }
+        if (k == cap) {
+            set_err(err, errlen, "more than %zu values in '%s'", cap, s);
+            return SP_ERR_LIMIT;
+        }
+        v[k++] = (uint64_t)(x * 1e6 + 0.5);
+        if (!*end)
+            break;
+        p = end + 1;
+    }
+    *n = k;
+    return SP_OK;
+}
+
+sp_status sp_whatif_parse_pad(const char *s, sp_whatif_policy *p, char *err, size_t errlen)
+{
+    if (!s || !p)
+        return SP_ERR_INVALID;
+    if (strcmp(s, "longest") == 0) {
+        p->pad = SP_WHATIF_PAD_LONGEST;
+        p->pad_to = 0;
+        memset(p->buckets, 0, sizeof p->buckets);
+        return SP_OK;
+    }
+    if (strncmp(s, "static:", 7) == 0) {
+        uint32_t v;
+        size_t k;
+        sp_status st = sp_whatif_parse_u32_list(s + 7, 65536, &v, 1, &k, err, errlen);
+        if (st) {
+            set_err(err, errlen, "pad '%s': expected static:N with one N from 1 to 65536", s);
+            return SP_ERR_PARSE;
+        }
+        p->pad = SP_WHATIF_PAD_STATIC;
+        p->pad_to = v;
+        memset(p->buckets, 0, sizeof p->buckets);
+        return SP_OK;
+    }
+    if (strncmp(s, "buckets:", 8) == 0) {
+        uint32_t v[SP_WHATIF_MAX_BUCKETS];
+        size_t k;
+        char e2[160];
+        sp_status st = sp_whatif_parse_u32_list(s + 8, 65536, v, SP_WHATIF_MAX_BUCKETS - 1, &k, e2, sizeof e2);
+        if (st) {
+            set_err(err, errlen, "pad '%s': %s", s, e2);
+            return st;
+        }
+        for (size_t i = 1; i < k; i++)
+            if (v[i] <= v[i - 1]) {
+                set_err(err, errlen, "pad '%s': bucket bounds must ascend", s);
+                return SP_ERR_PARSE;
+            }
+        p->pad = SP_WHATIF_PAD_BUCKETS;
+        p->pad_to = 0;
+        memset(p->buckets, 0, sizeof p->buckets);
+        memcpy(p->buckets, v, k * sizeof *v);
+        return SP_OK;
+    }
+    set_err(err, errlen, "pad '%s': expected longest, static:N or buckets:B1,B2,...", s);
+    return SP_ERR_PARSE;
+}
+
+sp_status sp_whatif_grid(const sp_whatif_policy *base, const uint32_t *mb, size_t n_mb,
+                         const uint64_t *delay, size_t n_delay, const sp_whatif_policy *pads,
+                         size_t n_pads, const uint32_t *inst, size_t n_inst, sp_whatif_policy *out,
+                         size_t cap, size_t *n_out)
+{
+    if (!base || !out || !n_out || !mb || !delay || !pads || !inst || !n_mb || !n_delay || !n_pads || !n_inst)
+        return SP_ERR_INVALID;
+    /* overflow-safe product against the cap */
+    size_t total = 1;
+    size_t dims[4] = {n_mb, n_delay, n_pads, n_inst};
+    for (int i = 0; i < 4; i++) {
+        if (dims[i] > cap || total > cap / dims[i])
+            return SP_ERR_LIMIT;
+        total *= dims[i];
+    }
+    size_t k = 0;
+    for (size_t a = 0; a < n_mb; a++)
+        for (size_t d = 0; d < n_delay; d++)
+            for (size_t pd = 0; pd < n_pads; pd++)
+                for (size_t i = 0; i < n_inst; i++) {
+                    sp_whatif_policy p = *base;
+                    p.max_batch = mb[a];
+                    p.max_delay_ns = delay[d];
+                    p.pad = pads[pd].pad;
+                    p.pad_to = pads[pd].pad_to;
+                    memcpy(p.buckets, pads[pd].buckets, sizeof p.buckets);
+                    p.instances = inst[i];
+                    out[k++] = p;
+                }
+    *n_out = k;
+    return SP_OK;
+}
+
+sp_status sp_whatif_pick_slo(sp_whatif_result *r, size_t n, uint64_t slo_ns, size_t *best)
+{
+    size_t b = SIZE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        r[i].meets_slo = r[i].completed > 0 && r[i].rejected == 0 && r[i].latency.p95_ns <= slo_ns;
+        if (!r[i].meets_slo)
+            continue;
+        if (b == SIZE_MAX) {
+            b = i;
+            continue;
+        }
+        double ci = r[i].cost_per_request, cb = r[b].cost_per_request;
+        int tie = fabs(ci - cb) <= SP_WHATIF_COST_TIE * (ci > cb ? ci : cb);
+        if ((!tie && ci < cb) || (tie && r[i].latency.p95_ns < r[b].latency.p95_ns))
+            b = i;
+    }
+    if (b == SIZE_MAX)
+        return SP_ERR_STATE;
+    *best = b;
+    return SP_OK;
+}

@@ -1,0 +1,34 @@
+/* Private helpers shared by the what-if files: the batcher's bucketing rule and a small seeded
+ * random generator, so fit.c, sim.c and whatif.c agree on both. */
+#ifndef SERVPROF_WHATIF_INT_H
+#define SERVPROF_WHATIF_INT_H
+
+#include <stdint.h>
+
+#include "servprof/whatif.h"
+
+/* Tolerance of the fit's Gram-Schmidt: a term whose column keeps less than this fraction of its norm
+ * after removing the earlier terms is indistinguishable from them and dropped. */
+#define SP_WHATIF_DEPENDENT_TOL 1e-7
+
+/* Relative difference under which two costs per request are the same price (sp_whatif_pick_slo). */
+#define SP_WHATIF_COST_TIE 0.005
+
+/* The padded length a request of `len` tokens is grouped under, exactly as bucket_of() in
+ * src/serve/batcher.c: the static shape, its bucket bound (max_len past the last), or 0 (no
+ * grouping: the batch pads to its longest member). */
+uint32_t sp_whatif_bucket_of(const sp_whatif_policy *p, uint32_t len);
+
+/* The input length the service runs: a static shape cuts inputs to pad_to (docs/serve.md). */
+uint32_t sp_whatif_effective_len(const sp_whatif_policy *p, uint32_t len);
+
+/* splitmix64: small, seeded, good enough to pick residuals. */
+static inline uint64_t sp_whatif_rand(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+#endif
