@@ -153,8 +153,10 @@ sp_status sp_keymap_get(sp_keymap *m, uint64_t k1, uint64_t k2, uint32_t *out, i
 
 /* ---------- the analysis ---------- */
 
-static void ana_free(sp_ana *a)
+void sp_ana_free(sp_ana *a)
 {
+    if (!a)
+        return;
     free(a->reqs);
     free(a->life_lo);
     free(a->life_hi);
@@ -298,7 +300,7 @@ sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **o
             sp_errf(err, errlen, "out of memory during analysis");
         else if (st == SP_ERR_LIMIT && (!err || !errlen || !err[0]))
             sp_errf(err, errlen, "analysis exceeds a size limit");
-        ana_free(&a);
+        sp_ana_free(&a);
         sp_report_destroy(r);
         return st;
     }
@@ -313,7 +315,7 @@ sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **o
         r->skipped_records += ev->files[f].skipped;
     r->n_files = ev->n_files;
     r->hta_compat = o.hta_compat != 0;
-    ana_free(&a);
+    sp_ana_free(&a);
     *out = r;
     return SP_OK;
 }

@@ -133,6 +133,18 @@ double sp_ana_bill(double price_per_hour, uint64_t window_ns);
 /* ---- verdict.c ---- */
 sp_status sp_ana_verdict(sp_ana *a);
 
+/* ---- analyze.c: the context's arrays ---- */
+/* Frees everything the stages allocated in `a` (not `a` itself). NULL is fine. */
+void sp_ana_free(sp_ana *a);
+
+/* ---- detail.c: per-request figures for writers that draw distributions (the HTML report) ---- */
+/* Rebuilds the stage partition of a finished event set into `a` (reqs, times, life, padding, b):
+ * the same code the analysis ran, so per-request figures agree with the report's. Run lenient: an
+ * event set a strict analysis accepted has nothing to skip, so the result is the same, and one a
+ * lenient analysis accepted gets the same skips. Reads `ev` only. Free with sp_ana_free.
+ * SP_ERR_INVALID when `ev` is not finished (sp_analyze finishes it), SP_ERR_NOMEM, SP_ERR_LIMIT. */
+sp_status sp_ana_detail(const sp_events *ev, sp_ana *a);
+
 /* ---- analyze.c: report-owned strings ---- */
 /* Copies `s` into storage the report owns; NULL on allocation failure. */
 const char *sp_report_strdup(sp_report *r, const char *s);

@@ -24,6 +24,8 @@ static void analyze_usage(FILE *out)
             "options:\n"
             "  --json                 write the JSON report (servprof.report/1) instead of the text table\n"
             "  --perfetto OUT.json    also write a Chrome/Perfetto trace (open it in ui.perfetto.dev)\n"
+            "  --html OUT.html        also write a self-contained HTML report with charts (opens offline;\n"
+            "                         docs/html-report.md)\n"
             "  --price-per-hour X     instance price in dollars per hour (> 0); overrides the trace's\n"
             "                         price; without either the report uses $%.2f/h and says so\n"
             "  --lenient              skip malformed records and unresolved references, count them in\n"
@@ -69,7 +71,7 @@ static double seconds_since(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-enum { OPT_JSON = 256, OPT_PERFETTO, OPT_PRICE, OPT_LENIENT, OPT_HTA, OPT_FORMAT, OPT_MAP, OPT_PROGRESS,
+enum { OPT_JSON = 256, OPT_PERFETTO, OPT_HTML, OPT_PRICE, OPT_LENIENT, OPT_HTA, OPT_FORMAT, OPT_MAP, OPT_PROGRESS,
        OPT_NO_PROGRESS };
 
 int sp_cmd_analyze(int argc, char **argv)
@@ -77,6 +79,7 @@ int sp_cmd_analyze(int argc, char **argv)
     static const struct option long_opts[] = {
         {"json", no_argument, NULL, OPT_JSON},
         {"perfetto", required_argument, NULL, OPT_PERFETTO},
+        {"html", required_argument, NULL, OPT_HTML},
         {"price-per-hour", required_argument, NULL, OPT_PRICE},
         {"lenient", no_argument, NULL, OPT_LENIENT},
         {"hta-compat", no_argument, NULL, OPT_HTA},
@@ -89,7 +92,7 @@ int sp_cmd_analyze(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     int json = 0, progress = -1;
-    const char *perfetto_path = NULL, *output_path = NULL;
+    const char *perfetto_path = NULL, *output_path = NULL, *html_path = NULL;
     sp_load_options lopt;
     sp_load_options_init(&lopt);
     sp_analyze_options aopt;
@@ -102,6 +105,7 @@ int sp_cmd_analyze(int argc, char **argv)
         switch (c) {
         case OPT_JSON: json = 1; break;
         case OPT_PERFETTO: perfetto_path = optarg; break;
+        case OPT_HTML: html_path = optarg; break;
         case OPT_PRICE: {
             char *end;
             errno = 0;
@@ -216,6 +220,23 @@ int sp_cmd_analyze(int argc, char **argv)
                 rc = 1;
             } else if (progress) {
                 fprintf(stderr, "servprof: wrote %s (open it in https://ui.perfetto.dev)\n", perfetto_path);
+            }
+        }
+    }
+    if (!rc && html_path) {
+        FILE *hf = fopen(html_path, "w");
+        if (!hf) {
+            fprintf(stderr, "servprof analyze: %s: cannot create: %s\n", html_path, strerror(errno));
+            rc = 1;
+        } else {
+            st = sp_report_write_html(rep, ev, hf);
+            if (fclose(hf) != 0 && st == SP_OK)
+                st = SP_ERR_IO;
+            if (st != SP_OK) {
+                fprintf(stderr, "servprof analyze: writing %s: %s\n", html_path, sp_status_str(st));
+                rc = 1;
+            } else if (progress) {
+                fprintf(stderr, "servprof: wrote %s\n", html_path);
             }
         }
     }

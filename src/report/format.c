@@ -7,7 +7,7 @@
 
 /* Length of the well-formed UTF-8 sequence at `p` (1..4), or 0 when it is not well formed
  * (overlong forms, surrogates and code points past U+10FFFF are rejected, as RFC 3629 says). */
-static size_t utf8_len(const unsigned char *p)
+size_t sp_rep_utf8_len(const unsigned char *p)
 {
     unsigned c = p[0];
     if (c < 0x80)
@@ -37,7 +37,7 @@ void sp_rep_json_str(FILE *out, const char *s, size_t max_bytes)
     while (*p) {
         /* utf8_len reads at most 3 bytes past p[0]; each check stops at the NUL terminator because
          * NUL fails every continuation-byte test. */
-        size_t n = utf8_len(p);
+        size_t n = sp_rep_utf8_len(p);
         if (max_bytes && used + (n ? n : 1) > max_bytes)
             break;
         if (n == 0) {
@@ -148,7 +148,7 @@ char *sp_rep_fmt_name(char *buf, size_t len, const char *s, size_t width)
         total += (*q & 0xC0) != 0x80;
     size_t keep = total > width ? (width > 3 ? width - 3 : 0) : total;
     while (*p && o + 5 < len) {
-        size_t n = utf8_len(p);
+        size_t n = sp_rep_utf8_len(p);
         if (cols >= keep)
             break;
         if (n <= 1) {

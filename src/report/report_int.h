@@ -4,10 +4,16 @@
 #ifndef SERVPROF_REPORT_INT_H
 #define SERVPROF_REPORT_INT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "servprof/analyze.h"
+
+/* Length of the well-formed UTF-8 sequence at `p` (1..4), or 0 when it is not well formed (overlong
+ * forms, surrogates and code points past U+10FFFF are rejected, RFC 3629). Reads at most up to the
+ * first byte that fails, so a NUL terminator stops it. */
+size_t sp_rep_utf8_len(const unsigned char *p);
 
 /* Writes `s` (NUL-terminated, any bytes) as a quoted JSON string. Quotes, backslashes and control
  * characters are escaped; bytes that are not well-formed UTF-8 become U+FFFD, so the output always

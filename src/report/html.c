@@ -1,0 +1,1028 @@
+/* The self-contained HTML report: one HTML5 file with inline CSS and inline SVG charts (no scripts,
+ * no fetches), drawn from the report and, for distributions and the GPU timeline, from the event set
+ * it came from via the analyzer's own partition (analyze_int.h). Every chart has bounded size:
+ * fixed bins, one row per stage, a capped and pixel-merged timeline slice. See docs/html-report.md. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze/analyze_int.h"
+#include "report/html_int.h"
+#include "report/report_int.h"
+
+#define LAT_BINS 48
+#define WASTE_BINS 20
+/* log-spaced bins when the largest value is this many times the smallest non-zero one */
+#define LOG_RATIO 20.0
+/* GPU timeline slice: streams drawn, shapes drawn, batch windows and their lanes */
+#define TL_MAX_ROWS 12
+#define TL_MAX_RECTS 3000
+#define TL_MAX_BATCHES 300
+#define TL_LANES 3
+/* the slice is this many p95 batch windows long (without batches: TL_DEFAULT_NS), so the busiest
+ * batch shows whole with its neighbours */
+#define TL_BATCHES_PER_SLICE 3
+#define TL_DEFAULT_NS 10000000ull
+#define TL_MIN_NS 100000ull
+#define MAX_KERNEL_ROWS 10
+
+void sp_html_options_init(sp_html_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+}
+
+typedef struct html_ctx {
+    FILE *out;
+    const sp_report *r;
+    const sp_events *ev;
+    int have_detail;          /* a holds the partition of ev */
+    sp_ana a;
+} html_ctx;
+
+static const char *const css =
+    "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;"
+    "margin:0 auto;max-width:980px;padding:16px 20px 40px;color:#222;background:#fff}"
+    "h1{font-size:22px;margin:4px 0}h2{font-size:17px;margin:28px 0 6px;border-bottom:1px solid #ddd;"
+    "padding-bottom:3px}.sub{color:#555;margin:0 0 12px}"
+    ".verdict{border:2px solid #c0392b;background:#fdf1ef;border-radius:6px;padding:12px 16px;margin:12px 0}"
+    ".verdict .big{font-size:19px;font-weight:600;margin:0 0 6px}.verdict.none{border-color:#888;"
+    "background:#f4f4f4}.badge{display:inline-block;border-radius:10px;padding:1px 9px;background:#c0392b;"
+    "color:#fff;font-size:12px;margin-right:6px}"
+    ".kpis{display:flex;flex-wrap:wrap;gap:8px;margin:10px 0}.kpi{border:1px solid #ddd;border-radius:5px;"
+    "padding:6px 10px;min-width:110px}.kpi b{display:block;font-size:17px}.kpi span{color:#666;font-size:12px}"
+    "svg.chart{width:100%;height:auto;max-width:900px;display:block;margin:6px 0}"
+    "svg text{font-size:12px;fill:#222}svg .axis{font-size:11px;fill:#555}svg .seglabel{font-size:11px;"
+    "fill:#111}svg .strong{font-weight:600}"
+    "svg .axisline,svg .tick{stroke:#888;stroke-width:1}svg .whisker{stroke:#333;stroke-width:1.5}"
+    "svg .median{stroke:#000;stroke-width:2.5}svg .mark line{stroke:#333;stroke-dasharray:4 3}"
+    "svg .mark text{font-size:11px}svg .bwin{fill:#eee;stroke:#777;stroke-width:1}svg .act{stroke:#fff;stroke-width:.4}"
+    "ul.legend{list-style:none;padding:0;margin:4px 0 8px;display:flex;flex-wrap:wrap;gap:4px 14px}"
+    "ul.legend li{font-size:12px}.sw{display:inline-block;width:11px;height:11px;margin-right:5px;"
+    "vertical-align:-1px;border:1px solid rgba(0,0,0,.25)}"
+    "table{border-collapse:collapse;margin:6px 0;font-size:13px}th,td{padding:3px 10px;"
+    "border-bottom:1px solid #eee;text-align:left}table.num td+td{text-align:right;"
+    "font-variant-numeric:tabular-nums}tr.baseline td{font-weight:600}"
+    ".note{color:#666;font-size:12px}.warn{color:#a4321f;font-weight:600}code{font-size:12px}";
+
+/* ---------- small writers ---------- */
+
+static void fmt_dur_u(char *buf, size_t len, uint64_t ns)
+{
+    sp_rep_fmt_dur(buf, len, (double)ns);
+}
+
+static void kpi(FILE *out, const char *value, const char *label)
+{
+    fprintf(out, "<div class=\"kpi\"><b>%s</b><span>%s</span></div>", value, label);
+}
+
+static void svg_open(FILE *out, const char *id, double height, const char *title)
+{
+    fprintf(out,
+            "<svg class=\"chart\" id=\"%s\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-labelledby=\"%s-t\">"
+            "<title id=\"%s-t\">%s</title>\n",
+            id, SP_HTML_W, height, id, id, title);
+}
+
+static void stage_legend(html_ctx *c)
+{
+    const sp_report *r = c->r;
+    const char *names[128], *cols[128];
+    size_t n = 0;
+    for (size_t s = 0; s < r->n_stages && n < 128; s++) {
+        names[n] = r->stages[s].name;
+        cols[n++] = sp_html_stage_colour(r->stages[s].name);
+    }
+    sp_html_legend(c->out, names, cols, n);
+}
+
+/* ---------- header, verdict, summary ---------- */
+
+static void write_verdict(html_ctx *c)
+{
+    FILE *out = c->out;
+    const sp_verdict *v = &c->r->verdict;
+    char b[64];
+    if (!v->sentence || !v->sentence[0]) {
+        fputs("<section id=\"verdict\" class=\"verdict none\"><p class=\"big\">No verdict: the trace has no "
+              "requests to attribute.</p></section>\n",
+              out);
+        return;
+    }
+    fputs("<section id=\"verdict\" class=\"verdict\"><p class=\"big\">", out);
+    sp_html_esc(out, v->sentence, 2000);
+    fputs("</p><p>", out);
+    if (v->group != SP_GROUP_NONE)
+        fprintf(out, "<span class=\"badge\">%s</span>", sp_verdict_group_str(v->group));
+    if (v->stage) {
+        fputs("largest: <b>", out);
+        sp_html_esc(out, v->stage, 200);
+        fprintf(out, "</b>, %s of p95", sp_rep_fmt_pct(b, sizeof b, v->share_p95));
+        fmt_dur_u(b, sizeof b, v->saving_p95_ns);
+        fprintf(out, "; p95 saving if removed: <b>%s</b>", b);
+    }
+    if (v->recommend_model)
+        fputs("; a faster model would help: useful kernel time dominates", out);
+    fputs("</p></section>\n", out);
+}
+
+static void write_summary(html_ctx *c)
+{
+    FILE *out = c->out;
+    const sp_report *r = c->r;
+    char b[64];
+    fputs("<div class=\"kpis\" id=\"summary\">", out);
+    snprintf(b, sizeof b, "%" PRIu64, r->request_count);
+    kpi(out, b, "requests");
+    fmt_dur_u(b, sizeof b, r->latency.p50_ns);
+    kpi(out, b, "latency p50");
+    fmt_dur_u(b, sizeof b, r->latency.p95_ns);
+    kpi(out, b, "latency p95");
+    fmt_dur_u(b, sizeof b, r->latency.p99_ns);
+    kpi(out, b, "latency p99");
+    sp_rep_fmt_pct(b, sizeof b, r->padding.waste_fraction);
+    kpi(out, b, "padding waste");
+    if (r->gpu.present) {
+        sp_rep_fmt_pct(b, sizeof b, r->gpu.span_ns ? (double)r->gpu.busy_ns / (double)r->gpu.span_ns : 0.0);
+        kpi(out, b, "GPU busy");
+    }
+    sp_rep_fmt_money(b, sizeof b, r->cost.per_request);
+    kpi(out, b, "cost per request");
+    fputs("</div>\n", out);
+}
+
+/* ---------- stage shares of p50/p95/p99 ---------- */
+
+static void write_shares(html_ctx *c)
+{
+    FILE *out = c->out;
+    const sp_report *r = c->r;
+    fputs("<section id=\"shares\"><h2>Where the time goes: stage shares of p50, p95 and p99</h2>\n"
+          "<p>Each bar is the latency of the requests around that percentile, split by stage "
+          "(each adds up to 100%).</p>\n",
+          out);
+    if (!r->request_count || !r->n_stages) {
+        fputs("<p class=\"note\">No requests.</p></section>\n", out);
+        return;
+    }
+    const double left = 120, right = 16, bar_h = 34, gap = 16, top = 6;
+    double plot_w = SP_HTML_W - left - right;
+    svg_open(out, "shares-chart", top + 3 * (bar_h + gap) + 4, "Stage shares of p50, p95 and p99 latency");
+    const char *names[3] = {"p50", "p95", "p99"};
+    uint64_t lat[3] = {r->latency.p50_ns, r->latency.p95_ns, r->latency.p99_ns};
+    char b[64], pc[32];
+    for (int j = 0; j < 3; j++) {
+        double y = top + j * (bar_h + gap);
+        fmt_dur_u(b, sizeof b, lat[j]);
+        fprintf(out, "<text class=\"strong\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>", left - 8,
+                y + bar_h / 2 - 2, names[j]);
+        fprintf(out, "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", left - 8,
+                y + bar_h / 2 + 12, b);
+        double x = left;
+        for (size_t s = 0; s < r->n_stages; s++) {
+            const sp_stage_row *st = &r->stages[s];
+            double sh = j == 0 ? st->share_p50 : j == 1 ? st->share_p95 : st->share_p99;
+            if (!(sh > 0))
+                continue;
+            double w = plot_w * (sh > 1 ? 1 : sh);
+            if (x + w > left + plot_w)
+                w = left + plot_w - x;
+            sp_rep_fmt_pct(pc, sizeof pc, sh);
+            fprintf(out, "<rect class=\"seg\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\"><title>",
+                    x, y, w, bar_h, sp_html_stage_colour(st->name));
+            sp_html_esc(out, st->name, 200);
+            fprintf(out, ": %s of %s</title></rect>", pc, names[j]);
+            if (w >= 70) {
+                fprintf(out, "<text class=\"seglabel\" x=\"%.1f\" y=\"%.1f\">", x + 4, y + bar_h / 2 + 4);
+                sp_html_esc(out, st->name, 12);
+                fprintf(out, " %s</text>", pc);
+            }
+            fputc('\n', out);
+            x += w;
+        }
+    }
+    fputs("</svg>\n", out);
+    stage_legend(c);
+    char p[32];
+    fprintf(out, "<p class=\"note\">The kernel stage includes padding: padding is %s of p95 "
+                 "(first order: kernel time &#215; waste).</p>\n",
+            sp_rep_fmt_pct(p, sizeof p, r->padding.share_p95));
+    fputs("</section>\n", out);
+}
+
+/* ---------- latency distribution ---------- */
+
+/* Range and scale for a histogram over sorted values v[n] (n > 0). */
+static void hist_range(sp_html_hist *h, const uint64_t *v, size_t n)
+{
+    uint64_t mn = v[0], mx = v[n - 1], mnz = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] > 0) {
+            mnz = v[i];
+            break;
+        }
+    if (mnz > 0 && (double)mx / (double)mnz >= LOG_RATIO) {
+        h->log_x = 1;
+        h->lo = (double)mnz;
+        h->hi = (double)mx;
+    } else {
+        h->log_x = 0;
+        h->lo = (double)mn;
+        h->hi = mx > mn ? (double)mx : (double)mn + 1.0;
+    }
+}
+
+static sp_status write_latency(html_ctx *c)
+{
+    FILE *out = c->out;
+    const sp_report *r = c->r;
+    fputs("<section id=\"latency\"><h2>End-to-end latency distribution</h2>\n", out);
+    if (!c->have_detail || !c->a.n_reqs) {
+        fputs(c->have_detail ? "<p class=\"note\">No requests.</p></section>\n"
+                             : "<p class=\"note\">Needs the event set (not given).</p></section>\n",
+              out);
+        return SP_OK;
+    }
+    size_t n = c->a.n_reqs;
+    uint64_t *v = malloc(n * sizeof *v);
+    if (!v)
+        return SP_ERR_NOMEM;
+    /* server side, arrival -> done: the same latency as the report's percentiles */
+    for (size_t i = 0; i < n; i++) {
+        const sp_ev_request *q = &c->ev->requests[c->a.reqs[i]];
+        v[i] = q->done_ns - q->arrival_ns;
+    }
+    sp_status st = sp_ana_sort_u64(v, n, NULL);
+    if (st) {
+        free(v);
+        return st;
+    }
+    uint64_t counts[LAT_BINS] = {0};
+    sp_html_hist h;
+    memset(&h, 0, sizeof h);
+    hist_range(&h, v, n);
+    h.id = "latency-chart";
+    h.title = "Histogram of end-to-end latency (arrival to done)";
+    h.unit = "requests";
+    h.counts = counts;
+    h.nbins = LAT_BINS;
+    h.colour = "#4e79a7";
+    for (size_t i = 0; i < n; i++)
+        counts[sp_html_hist_bin(&h, (double)v[i])]++;
+    free(v);
+    sp_html_marker m[3] = {{(double)r->latency.p50_ns, "p50"},
+                           {(double)r->latency.p95_ns, "p95"},
+                           {(double)r->latency.p99_ns, "p99"}};
+    h.marks = m;
+    h.n_marks = 3;
+    fprintf(out, "<p>%" PRIu64 " requests, server side (arrival to done), %s bins; dashed lines mark "
+                 "p50, p95 and p99.</p>\n",
+            r->request_count, h.log_x ? "log-spaced" : "even");
+    sp_html_histogram(out, &h);
+    fputs("</section>\n", out);
+    return SP_OK;
+}
+
+/* ---------- per-stage distributions ---------- */
+
+typedef struct strip {
+    uint64_t lo, p25, p50, p75, p95, p99, max; /* lo: p5 with the detail, else min */
+    int has_box;
+} strip;
+
+static double strip_x(double v, double lo, double hi, int log_x, double x0, double w)
+{
+    double f;
+    if (log_x)
+        f = v <= lo ? 0.0 : log(v / lo) / log(hi / lo);
+    else
+        f = hi > lo ? (v - lo) / (hi - lo) : 0.0;
+    f = f < 0 ? 0 : f > 1 ? 1 : f;
+    return x0 + f * w;
+}
+
+static sp_status write_stages(html_ctx *c)
+{
+    FILE *out = c->out;
+    const sp_report *r = c->r;
+    size_t ns = r->n_stages;
+    fputs("<section id=\"stages\"><h2>Each stage's distribution</h2>\n", out);
+    if (!r->request_count || !ns) {
+        fputs("<p class=\"note\">No requests.</p></section>\n", out);
+        return SP_OK;
+    }
+    strip *sv = calloc(ns, sizeof *sv);
+    if (!sv)
+        return SP_ERR_NOMEM;
+    int detail = c->have_detail && c->a.n_stages == ns && c->a.n_reqs == r->request_count;
+    size_t n = c->a.n_reqs;
+    uint64_t *col = NULL, *tmp = NULL;
+    if (detail) {
+        col = malloc((n ? n : 1) * sizeof *col);
+        tmp = malloc((n ? n : 1) * sizeof *tmp);
+        if (!col || !tmp) {
+            free(col);
+            free(tmp);
+            free(sv);
+            return SP_ERR_NOMEM;
+        }
+    }
+    for (size_t s = 0; s < ns; s++) {
+        const sp_quantiles *q = &r->stages[s].q;
+        strip *p = &sv[s];
+        p->p50 = q->p50_ns;
+        p->p95 = q->p95_ns;
+        p->p99 = q->p99_ns;
+        p->max = q->max_ns;
+        p->lo = q->min_ns;
+        if (detail && n) {
+            for (size_t i = 0; i < n; i++)
+                col[i] = c->a.times[i * ns + s];
+            sp_ana_sort_u64(col, n, tmp);
+            /* DESIGN section 4 nearest rank, as for the report's own percentiles */
+            p->lo = col[sp_ana_rank(n, 5) - 1];
+            p->p25 = col[sp_ana_rank(n, 25) - 1];
+            p->p75 = col[sp_ana_rank(n, 75) - 1];
+            p->has_box = 1;
+        }
+    }
+    free(col);
+    free(tmp);
+    /* one axis for all stages: log when the spread is wide (stages range from us to ms) */
+    uint64_t mnz = 0, mx = 0;
+    for (size_t s = 0; s < ns; s++) {
+        uint64_t vals[5] = {sv[s].lo, sv[s].p25, sv[s].p50, sv[s].p95, sv[s].p99};
+        for (int k = 0; k < 5; k++)
+            if (vals[k] > 0 && (!mnz || vals[k] < mnz))
+                mnz = vals[k];
+        mx = sv[s].p99 > mx ? sv[s].p99 : mx;
+    }
+    int log_x = mnz > 0 && (double)mx / (double)mnz >= LOG_RATIO;
+    double lo = log_x ? (double)mnz : 0.0, hi = mx > 0 ? (double)mx : 1.0;
+    const double left = 120, textw = 250, row_h = 26, top = 8;
+    double plot_w = SP_HTML_W - left - textw;
+    double height = top + row_h * (double)ns + 30;
+    fprintf(out, "<p>Per request, %s axis. Whisker: %s to p99; %sthick tick: p50; dot: p95. "
+                 "A request without the stage counts 0.</p>\n",
+            log_x ? "log" : "linear", detail ? "p5" : "min", detail ? "box: p25 to p75; " : "");
+    svg_open(out, "stages-chart", height, "Per-stage latency distribution: percentiles per stage");
+    char b[6][48];
+    for (size_t s = 0; s < ns; s++) {
+        const strip *p = &sv[s];
+        const char *name = r->stages[s].name;
+        const char *col_s = sp_html_stage_colour(name);
+        double y = top + row_h * (double)s, cy = y + row_h / 2;
+        fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", left - 8, cy + 4);
+        sp_html_esc(out, name, 16);
+        fputs("</text>", out);
+        fmt_dur_u(b[0], sizeof b[0], p->p50);
+        fmt_dur_u(b[1], sizeof b[1], p->p95);
+        fmt_dur_u(b[2], sizeof b[2], p->p99);
+        fprintf(out, "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\">p50 %s &#183; p95 %s &#183; p99 %s</text>\n",
+                left + plot_w + 10, cy + 4, b[0], b[1], b[2]);
+        fputs("<g class=\"strip\"><title>", out);
+        sp_html_esc(out, name, 200);
+        fmt_dur_u(b[3], sizeof b[3], p->lo);
+        fmt_dur_u(b[4], sizeof b[4], p->max);
+        fprintf(out, ": %s %s, ", detail ? "p5" : "min", b[3]);
+        if (p->has_box) {
+            fmt_dur_u(b[5], sizeof b[5], p->p25);
+            fprintf(out, "p25 %s, ", b[5]);
+        }
+        fprintf(out, "p50 %s, ", b[0]);
+        if (p->has_box) {
+            fmt_dur_u(b[5], sizeof b[5], p->p75);
+            fprintf(out, "p75 %s, ", b[5]);
+        }
+        fprintf(out, "p95 %s, p99 %s, max %s</title>", b[1], b[2], b[4]);
+        double xl = strip_x((double)p->lo, lo, hi, log_x, left, plot_w);
+        double x99 = strip_x((double)p->p99, lo, hi, log_x, left, plot_w);
+        fprintf(out, "<line class=\"whisker\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", xl, cy,
+                x99 > xl + 1 ? x99 : xl + 1, cy);
+        if (p->has_box) {
+            double x25 = strip_x((double)p->p25, lo, hi, log_x, left, plot_w);
+            double x75 = strip_x((double)p->p75, lo, hi, log_x, left, plot_w);
+            fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" stroke=\"#333\"/>",
+                    x25, cy - 7, x75 - x25 > 2 ? x75 - x25 : 2, 14.0, col_s);
+        }
+        double x50 = strip_x((double)p->p50, lo, hi, log_x, left, plot_w);
+        double x95 = strip_x((double)p->p95, lo, hi, log_x, left, plot_w);
+        fprintf(out, "<line class=\"median\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x50, cy - 9, x50,
+                cy + 9);
+        fprintf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\" stroke=\"#000\"/></g>\n", x95, cy, col_s);
+    }
+    double base = top + row_h * (double)ns;
+    fprintf(out, "<line class=\"axisline\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", left, base,
+            left + plot_w, base);
+    if (log_x) {
+        int drawn = 0;
+        for (double d = pow(10.0, ceil(log10(lo) - 1e-9)); d <= hi * (1 + 1e-9) && drawn < 16; d *= 10, drawn++) {
+            double x = strip_x(d, lo, hi, 1, left, plot_w);
+            fmt_dur_u(b[0], sizeof b[0], (uint64_t)d);
+            fprintf(out, "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>", x,
+                    base + 16, b[0]);
+        }
+    } else {
+        for (int i = 0; i <= 4; i++) {
+            double v = lo + (hi - lo) * i / 4.0;
+            sp_rep_fmt_dur(b[0], sizeof b[0], v);
+            fprintf(out, "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
+                    strip_x(v, lo, hi, 0, left, plot_w), base + 16, b[0]);
+        }
+    }
+    fputs("\n</svg>\n", out);
+    stage_legend(c);
+    fputs("</section>\n", out);
+    free(sv);
+    return SP_OK;
+}
+
+/* ---------- padding waste per batch ---------- */
+
+static void write_padding(html_ctx *c)
+{
+    FILE *out = c->out;
+    const sp_report *r = c->r;
+    const sp_padding_summary *pd = &r->padding;
+    char a[32], b[32], d[32];
+    fputs("<section id=\"padding\"><h2>Padding waste per batch</h2>\n", out);
+    if (!pd->batches) {
+        fputs("<p class=\"note\">No batch carries token counts: padding cannot be measured.</p></section>\n", out);
+        return;
+    }
+    fprintf(out,
+            "<p>%" PRId64 " effective of %" PRId64 " padded tokens in %" PRIu64 " batches: <b>%s waste</b>; "
+            "padding is %s of p95 latency and %s of the bill. Waste of one batch = 1 &#8722; effective / "
+            "padded tokens.</p>\n",
+            pd->effective_tokens, pd->padded_tokens, pd->batches, sp_rep_fmt_pct(a, sizeof a, pd->waste_fraction),
+            sp_rep_fmt_pct(b, sizeof b, pd->share_p95), sp_rep_fmt_pct(d, sizeof d, pd->share_of_bill));
+    if (!c->have_detail) {
+        fputs("<p class=\"note\">The per-batch histogram needs the event set (not given).</p></section>\n", out);
+        return;
+    }
+    uint64_t counts[WASTE_BINS] = {0};
+    sp_html_hist h;
+    memset(&h, 0, sizeof h);
+    h.id = "padding-chart";
+    h.title = "Histogram of padding waste per batch";
+    h.unit = "batches";
+    h.counts = counts;
+    h.nbins = WASTE_BINS;
+    h.lo = 0;
+    h.hi = 1;
+    h.x_is_fraction = 1;
+    h.colour = sp_html_stage_colour("padding");
+    for (size_t i = 0; i < c->ev->n_batches; i++)
+        if (c->a.b[i].valid && c->a.b[i].has_tokens)
+            counts[sp_html_hist_bin(&h, c->a.b[i].waste)]++;
+    sp_html_marker m[2] = {{pd->waste_p50, "p50"}, {pd->waste_p95, "p95"}};
+    h.marks = m;
+    h.n_marks = 2;
+    sp_html_histogram(out, &h);
+    fputs("</section>\n", out);
+}
+
+/* ---------- GPU timeline slice ---------- */
+
+static int act_is_work(const sp_ev_activity *x)
+{
+    return x->kind != SP_ACT_SYNC && x->start_ns != SP_TIME_NONE && x->end_ns != SP_TIME_NONE &&
+           x->end_ns >= x->start_ns;
+}
+
+typedef struct tl_row {
+    uint32_t file, device;
+    int64_t stream;
+} tl_row;
+
+static int tl_row_cmp(const void *p, const void *q)
+{
+    const tl_row *x = p, *y = q;
+    if (x->file != y->file)
+        return x->file < y->file ? -1 : 1;
+    if (x->device != y->device)
+        return x->device < y->device ? -1 : 1;
+    return (x->stream > y->stream) - (x->stream < y->stream);
+}
+
+static int tl_find(const tl_row *rows, size_t n, const sp_ev_activity *x)
+{
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].file == x->file && rows[i].device == x->device && rows[i].stream == x->stream)
+            return (int)i;
+    return -1;
+}
+
+static const char *act_colour(uint8_t kind)
+{
+    switch (kind) {
+    case SP_ACT_KERNEL: return sp_html_stage_colour("kernel");
+    case SP_ACT_H2D: return sp_html_stage_colour("h2d");
+    case SP_ACT_D2H: return sp_html_stage_colour("d2h");
+    default: return "#6f6f6f";
+    }
+}
+
+static const char *act_kind_name(uint8_t kind)
+{
+    switch (kind) {
+    case SP_ACT_KERNEL: return "kernel";
+    case SP_ACT_H2D: return "h2d copy";
+    case SP_ACT_D2H: return "d2h copy";
+    case SP_ACT_D2D: return "d2d copy";
+    case SP_ACT_MEMSET: return "memset";
+    default: return "copy";
+    }
+}
+
+/* A run of same-kind activities on one row closer together than a pixel, drawn as one rect. */
+typedef struct tl_pending {
+    int open;
+    double x0, x1;
+    uint8_t kind;
+    uint32_t first;        /* activity index of the first one */
+    uint64_t count, busy_ns, start_ns, end_ns;
+} tl_pending;
+
+typedef struct tl_geom {
+    uint64_t t0, t1;
+    double left, plot_w;
+} tl_geom;
+
+/* Overlaps [t0, t1) (start < t1 is the caller's loop bound); zero-length ones count at their start. */
+static int tl_in_slice(const sp_ev_activity *x, const tl_geom *g)
+{
+    return x->start_ns < g->t1 && (x->end_ns > g->t0 || x->start_ns >= g->t0);
+}
+
+static double tl_x(const tl_geom *g, uint64_t t)
+{
+    if (t <= g->t0)
+        return g->left;
+    if (t >= g->t1)
+        return g->left + g->plot_w;
+    return g->left + g->plot_w * (double)(t - g->t0) / (double)(g->t1 - g->t0);
+}
+
+static void tl_flush(html_ctx *c, const tl_geom *g, tl_pending *p, double y, size_t *rects)
+{
+    if (!p->open)
+        return;
+    FILE *out = c->out;
+    char d[48], s[48];
+    double w = p->x1 - p->x0 < 0.6 ? 0.6 : p->x1 - p->x0;
+    fprintf(out, "<rect class=\"act\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"14\" fill=\"%s\"><title>",
+            p->x0, y, w, act_colour(p->kind));
+    fmt_dur_u(s, sizeof s, p->start_ns > g->t0 ? p->start_ns - g->t0 : 0);
+    fmt_dur_u(d, sizeof d, p->busy_ns);
+    const sp_ev_activity *x = &c->ev->acts[p->first];
+    if (p->count == 1) {
+        if (x->name != SP_EV_NONE) {
+            sp_html_esc(out, sp_str_get(&c->ev->strings, x->name), 300);
+            fputs(": ", out);
+        }
+        fprintf(out, "%s, %s at +%s", act_kind_name(p->kind), d, s);
+        if (x->bytes)
+            fprintf(out, ", %" PRIu64 " bytes", x->bytes);
+    } else {
+        fprintf(out, "%" PRIu64 " %ss merged (closer than a pixel), %s busy from +%s", p->count,
+                act_kind_name(p->kind), d, s);
+        if (x->name != SP_EV_NONE) {
+            fputs("; first: ", out);
+            sp_html_esc(out, sp_str_get(&c->ev->strings, x->name), 300);
+        }
+    }
+    fputs("</title></rect>\n", out);
+    (*rects)++;
+    p->open = 0;
+}
+
+static sp_status write_timeline(html_ctx *c)
+{
+    FILE *out = c->out;
+    const sp_events *ev = c->ev;
+    fputs("<section id=\"timeline\"><h2>GPU timeline: the busiest slice</h2>\n", out);
+    if (!c->have_detail) {
+        fputs("<p class=\"note\">Needs the event set (not given).</p></section>\n", out);
+        return SP_OK;
+    }
+    size_t first = SIZE_MAX, last = 0, nwork = 0;
+    for (size_t i = 0; i < ev->n_acts; i++)
+        if (act_is_work(&ev->acts[i])) {
+            if (first == SIZE_MAX)
+                first = i;
+            last = i;
+            nwork++;
+        }
+    if (!nwork) {
+        fputs("<p class=\"note\">No device activity in the trace.</p></section>\n", out);
+        return SP_OK;
+    }
+    uint64_t span_lo = ev->acts[first].start_ns, span_hi = 0;
+    for (size_t i = first; i <= last; i++)
+        if (act_is_work(&ev->acts[i]) && ev->acts[i].end_ns > span_hi)
+            span_hi = ev->acts[i].end_ns;
+    /* slice length: a few p95 batch windows */
+    uint64_t len = TL_DEFAULT_NS;
+    size_t nb = 0;
+    for (size_t i = 0; i < ev->n_batches; i++)
+        nb += c->a.b[i].valid != 0;
+    if (nb) {
+        uint64_t *d = malloc(nb * sizeof *d);
+        if (!d)
+            return SP_ERR_NOMEM;
+        nb = 0;
+        for (size_t i = 0; i < ev->n_batches; i++)
+            if (c->a.b[i].valid)
+                d[nb++] = ev->batches[i].end_ns - ev->batches[i].start_ns;
+        sp_status st = sp_ana_sort_u64(d, nb, NULL);
+        if (st) {
+            free(d);
+            return st;
+        }
+        uint64_t med = d[sp_ana_rank(nb, 95) - 1];
+        free(d);
+        if (med > 0)
+            len = med > UINT64_MAX / TL_BATCHES_PER_SLICE ? UINT64_MAX : med * TL_BATCHES_PER_SLICE;
+    }
+    if (len < TL_MIN_NS)
+        len = TL_MIN_NS;
+    if (span_hi - span_lo < len)
+        len = span_hi - span_lo > 0 ? span_hi - span_lo : 1;
+    /* busiest window [t, t + len) starting at an activity start: the most device time summed over the
+     * activities that start in it (two pointers over the start-sorted activity) */
+    uint64_t best_t = span_lo;
+    double best = -1, sum = 0;
+    size_t j = first;
+    for (size_t i = first; i <= last; i++) {
+        const sp_ev_activity *x = &ev->acts[i];
+        if (!act_is_work(x))
+            continue;
+        uint64_t end = x->start_ns > UINT64_MAX - len ? UINT64_MAX : x->start_ns + len;
+        if (j < i)
+            j = i;
+        for (; j <= last && ev->acts[j].start_ns < end; j++)
+            if (act_is_work(&ev->acts[j]))
+                sum += (double)(ev->acts[j].end_ns - ev->acts[j].start_ns);
+        if (sum > best) {
+            best = sum;
+            best_t = x->start_ns;
+        }
+        sum -= (double)(x->end_ns - x->start_ns);
+    }
+    /* start the slice a little before the batch window it begins in, so batch boundaries and the
+     * gaps between batches show rather than one batch's back-to-back kernels */
+    uint64_t t0 = best_t;
+    for (size_t i = 0; i < ev->n_batches; i++) {
+        const sp_ev_batch *bt = &ev->batches[i];
+        if (c->a.b[i].valid && bt->start_ns <= best_t && bt->end_ns > best_t && bt->start_ns < t0)
+            t0 = bt->start_ns;
+    }
+    t0 = t0 > span_lo && t0 - span_lo > len / 20 ? t0 - len / 20 : span_lo;
+    if (t0 > span_hi - len)
+        t0 = span_hi - len;
+    tl_geom g = {t0, t0 + len, 150, SP_HTML_W - 150 - 16};
+    /* rows: the streams active in the slice, at most TL_MAX_ROWS */
+    tl_row rows[TL_MAX_ROWS];
+    size_t nrows = 0;
+    uint64_t omitted_streams_acts = 0, in_slice = 0;
+    for (size_t i = first; i <= last && ev->acts[i].start_ns < g.t1; i++) {
+        const sp_ev_activity *x = &ev->acts[i];
+        if (!act_is_work(x) || !tl_in_slice(x, &g))
+            continue;
+        in_slice++;
+        if (tl_find(rows, nrows, x) >= 0)
+            continue;
+        if (nrows < TL_MAX_ROWS)
+            rows[nrows++] = (tl_row){x->file, x->device, x->stream};
+        else
+            omitted_streams_acts++;
+    }
+    qsort(rows, nrows, sizeof *rows, tl_row_cmp);
+    /* batch windows overlapping the slice, by start, packed into lanes */
+    uint32_t bidx[TL_MAX_BATCHES];
+    size_t nbw = 0, more_batches = 0;
+    for (size_t i = 0; i < ev->n_batches; i++) {
+        const sp_ev_batch *bt = &ev->batches[i];
+        if (!c->a.b[i].valid || bt->start_ns >= g.t1 || bt->end_ns <= g.t0)
+            continue;
+        if (nbw < TL_MAX_BATCHES)
+            bidx[nbw++] = (uint32_t)i;
+        else
+            more_batches++;
+    }
+    for (size_t i = 1; i < nbw; i++) { /* insertion sort by start: at most TL_MAX_BATCHES */
+        uint32_t v = bidx[i];
+        size_t k = i;
+        while (k > 0 && ev->batches[bidx[k - 1]].start_ns > ev->batches[v].start_ns) {
+            bidx[k] = bidx[k - 1];
+            k--;
+        }
+        bidx[k] = v;
+    }
+    const double lane_h = 16, row_h = 20, top = 6;
+    double rows_top = top + TL_LANES * lane_h + 8;
+    double base = rows_top + row_h * (double)nrows;
+    char b1[48], b2[48];
+    fmt_dur_u(b1, sizeof b1, len);
+    fmt_dur_u(b2, sizeof b2, g.t0 - span_lo);
+    fprintf(out,
+            "<p>The %s of device activity with the most device time, starting %s after the first activity. "
+            "Top: batch windows; below: kernels and copies, one row per device stream. Shapes closer "
+            "together than a pixel are merged (their tooltip says how many).</p>\n",
+            b1, b2);
+    svg_open(out, "timeline-chart", base + 30, "GPU timeline slice: batch windows, kernels and copies per stream");
+    fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">batches</text>\n", g.left - 8, top + 12);
+    uint64_t lane_end[TL_LANES] = {0};
+    size_t lane_dropped = 0;
+    for (size_t k = 0; k < nbw; k++) {
+        const sp_ev_batch *bt = &ev->batches[bidx[k]];
+        int lane = -1;
+        for (int l = 0; l < TL_LANES; l++)
+            if (lane_end[l] <= bt->start_ns) {
+                lane = l;
+                break;
+            }
+        if (lane < 0) {
+            lane_dropped++;
+            continue;
+        }
+        lane_end[lane] = bt->end_ns;
+        double x0 = tl_x(&g, bt->start_ns), x1 = tl_x(&g, bt->end_ns);
+        fmt_dur_u(b1, sizeof b1, bt->end_ns - bt->start_ns);
+        fprintf(out,
+                "<rect class=\"bwin\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\"><title>batch %" PRId64
+                ": %" PRIu32 " requests, window %s",
+                x0, top + lane * lane_h, x1 - x0 > 0.6 ? x1 - x0 : 0.6, lane_h - 3, bt->id, bt->nmembers, b1);
+        if (c->a.b[bidx[k]].has_tokens)
+            fprintf(out, ", waste %s", sp_rep_fmt_pct(b2, sizeof b2, c->a.b[bidx[k]].waste));
+        fputs("</title></rect>", out);
+        if (x1 - x0 >= 60)
+            fprintf(out, "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\">batch %" PRId64 "</text>", x0 + 3,
+                    top + lane * lane_h + 10, bt->id);
+        fputc('\n', out);
+    }
+    /* activity rows, merging sub-pixel neighbours of the same kind */
+    tl_pending pend[TL_MAX_ROWS];
+    memset(pend, 0, sizeof pend);
+    size_t rects = 0, not_drawn = 0;
+    for (size_t r = 0; r < nrows; r++) {
+        fprintf(out, "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", g.left - 8,
+                rows_top + row_h * (double)r + 11);
+        if (ev->n_files > 1)
+            fprintf(out, "file %" PRIu32 " ", rows[r].file);
+        fprintf(out, "dev %" PRIu32 " stream %" PRId64 "</text>\n", rows[r].device, rows[r].stream);
+    }
+    for (size_t i = first; i <= last && ev->acts[i].start_ns < g.t1; i++) {
+        const sp_ev_activity *x = &ev->acts[i];
+        if (!act_is_work(x) || !tl_in_slice(x, &g))
+            continue;
+        int r = tl_find(rows, nrows, x);
+        if (r < 0)
+            continue;
+        double x0 = tl_x(&g, x->start_ns), x1 = tl_x(&g, x->end_ns);
+        tl_pending *p = &pend[r];
+        double y = rows_top + row_h * (double)r;
+        if (p->open && p->kind == x->kind && x0 < p->x1 + 0.5) {
+            p->x1 = x1 > p->x1 ? x1 : p->x1;
+            p->count++;
+            p->busy_ns += x->end_ns - x->start_ns;
+            p->end_ns = x->end_ns > p->end_ns ? x->end_ns : p->end_ns;
+            continue;
+        }
+        if (p->open) {
+            if (rects < TL_MAX_RECTS)
+                tl_flush(c, &g, p, y, &rects);
+            else {
+                not_drawn += p->count;
+                p->open = 0;
+            }
+        }
+        *p = (tl_pending){1, x0, x1, x->kind, (uint32_t)i, 1, x->end_ns - x->start_ns, x->start_ns, x->end_ns};
+    }
+    for (size_t r = 0; r < nrows; r++) {
+        if (!pend[r].open)
+            continue;
+        if (rects < TL_MAX_RECTS)
+            tl_flush(c, &g, &pend[r], rows_top + row_h * (double)r, &rects);
+        else
+            not_drawn += pend[r].count;
+    }
+    fprintf(out, "<line class=\"axisline\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", g.left, base,
+            g.left + g.plot_w, base);
+    for (int i = 0; i <= 5; i++) {
+        uint64_t t = len / 5 * (uint64_t)i;
+        fmt_dur_u(b1, sizeof b1, t);
+        double x = tl_x(&g, g.t0 + t);
+        fprintf(out, "<line class=\"tick\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
+                     "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\">+%s</text>",
+                x, base, x, base + 5, x, base + 18, i == 5 ? "end" : "middle", b1);
+    }
+    fputs("\n</svg>\n", out);
+    static const char *const names[5] = {"batch window", "kernel", "h2d copy", "d2h copy", "other copy / memset"};
+    const char *cols[5] = {"#eeeeee", act_colour(SP_ACT_KERNEL), act_colour(SP_ACT_H2D), act_colour(SP_ACT_D2H),
+                           act_colour(SP_ACT_MEMSET)};
+    sp_html_legend(out, names, cols, 5);
+    fprintf(out, "<p class=\"note\">%" PRIu64 " activities in the slice (of %zu in the trace), drawn as %zu shapes",
+            in_slice, nwork, rects);
+    if (omitted_streams_acts)
+        fprintf(out, "; %" PRIu64 " on streams past the first %d not drawn", omitted_streams_acts, TL_MAX_ROWS);
+    if (not_drawn)
+        fprintf(out, "; %zu past the cap of %d shapes not drawn", not_drawn, TL_MAX_RECTS);
+    if (lane_dropped || more_batches)
+        fprintf(out, "; %zu overlapping batch windows not drawn", lane_dropped + more_batches);
+    fputs(".</p>\n</section>\n", out);
+    return SP_OK;
+}
+
+/* ---------- cost ---------- */
+
+static void write_cost(html_ctx *c)
+{
+    FILE *out = c->out;
+    const sp_cost_summary *k = &c->r->cost;
+    char a[48], b[48], d[48];
+    fputs("<section id=\"cost\"><h2>Cost split</h2>\n", out);
+    fprintf(out, "<p>%s for a %s window at %s/h%s; %s per request. Each GPU-second of the window is in "
+                 "one state.</p>\n",
+            sp_rep_fmt_money(a, sizeof a, k->bill), sp_rep_fmt_dur(b, sizeof b, (double)k->window_ns),
+            sp_rep_fmt_money(d, sizeof d, k->price_per_hour),
+            k->price_is_default ? " (default price: none given)" : "", sp_rep_fmt_money(a, sizeof a, k->per_request));
+    const double left = 120, right = 16, top = 6, bar_h = 34;
+    double plot_w = SP_HTML_W - left - right;
+    svg_open(out, "cost-chart", top + bar_h + 8, "Share of the bill by device state");
+    fprintf(out, "<text class=\"strong\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">bill</text>\n", left - 8,
+            top + bar_h / 2 + 4);
+    double x = left;
+    const char *names[SP_COST_STATE_COUNT], *cols[SP_COST_STATE_COUNT];
+    for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
+        names[s] = sp_cost_state_str((sp_cost_state)s);
+        cols[s] = sp_html_cost_colour((sp_cost_state)s);
+        double sh = k->by_state_share[s];
+        if (!(sh > 0))
+            continue;
+        double w = plot_w * (sh > 1 ? 1 : sh);
+        if (x + w > left + plot_w)
+            w = left + plot_w - x;
+        sp_rep_fmt_pct(a, sizeof a, sh);
+        fprintf(out, "<rect class=\"seg\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\">"
+                     "<title>%s: %s of the bill, %s</title></rect>",
+                x, top, w, bar_h, cols[s], names[s], a, sp_rep_fmt_money(b, sizeof b, k->by_state[s]));
+        if (w >= 80)
+            fprintf(out, "<text class=\"seglabel\" x=\"%.1f\" y=\"%.1f\">%s %s</text>", x + 4, top + bar_h / 2 + 4,
+                    names[s], a);
+        fputc('\n', out);
+        x += w;
+    }
+    fputs("</svg>\n", out);
+    sp_html_legend(out, names, cols, SP_COST_STATE_COUNT);
+    fputs("<table class=\"num\"><thead><tr><th>state</th><th>bill</th><th>per request</th><th>share</th></tr>"
+          "</thead><tbody>\n",
+          out);
+    double nreq = c->r->request_count ? (double)c->r->request_count : 0;
+    for (int s = 0; s < SP_COST_STATE_COUNT; s++)
+        fprintf(out, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", names[s],
+                sp_rep_fmt_money(a, sizeof a, k->by_state[s]),
+                nreq > 0 ? sp_rep_fmt_money(b, sizeof b, k->by_state[s] / nreq) : "n/a",
+                sp_rep_fmt_pct(d, sizeof d, k->by_state_share[s]));
+    fputs("</tbody></table>\n</section>\n", out);
+}
+
+/* ---------- GPU summary ---------- */
+
+static void write_gpu(html_ctx *c)
+{
+    FILE *out = c->out;
+    const sp_gpu_summary *g = &c->r->gpu;
+    char a[48], b[48], d[48], e[48];
+    fputs("<section id=\"gpu\"><h2>GPU</h2>\n", out);
+    if (!g->present) {
+        fputs("<p class=\"note\">No device activity.</p></section>\n", out);
+        return;
+    }
+    fprintf(out, "<p>span %s, busy %s (%s), idle %s; %" PRIu64 " kernels, %" PRIu64 " copies, %" PRIu64
+                 " memsets%s.</p>\n",
+            sp_rep_fmt_dur(a, sizeof a, (double)g->span_ns), sp_rep_fmt_dur(b, sizeof b, (double)g->busy_ns),
+            sp_rep_fmt_pct(d, sizeof d, g->span_ns ? (double)g->busy_ns / (double)g->span_ns : 0),
+            sp_rep_fmt_dur(e, sizeof e, (double)g->idle_ns), g->kernels, g->copies, g->memsets,
+            c->r->hta_compat ? " (HTA-compatible figures)" : "");
+    if (g->n_kernel_stats) {
+        fputs("<table class=\"num\"><thead><tr><th>kernel</th><th>count</th><th>total</th><th>p50</th>"
+              "<th>p95</th></tr></thead><tbody>\n",
+              out);
+        size_t n = g->n_kernel_stats < MAX_KERNEL_ROWS ? g->n_kernel_stats : MAX_KERNEL_ROWS;
+        for (size_t i = 0; i < n; i++) {
+            const sp_kernel_stat *k = &g->kernel_stats[i];
+            fputs("<tr><td>", out);
+            sp_html_esc(out, k->name, 120);
+            fprintf(out, "</td><td>%" PRIu64 "</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", k->count,
+                    sp_rep_fmt_dur(a, sizeof a, (double)k->total_ns), sp_rep_fmt_dur(b, sizeof b, (double)k->q.p50_ns),
+                    sp_rep_fmt_dur(d, sizeof d, (double)k->q.p95_ns));
+        }
+        fputs("</tbody></table>\n", out);
+        if (g->n_kernel_stats > n)
+            fprintf(out, "<p class=\"note\">top %zu of %zu kernels by total time.</p>\n", n, g->n_kernel_stats);
+    }
+    fputs("</section>\n", out);
+}
+
+/* ---------- data quality ---------- */
+
+static void write_quality(html_ctx *c)
+{
+    FILE *out = c->out;
+    const sp_report *r = c->r;
+    char a[32];
+    fputs("<section id=\"quality\"><h2>Data quality</h2>\n<table class=\"num\"><tbody>\n", out);
+    fprintf(out, "<tr><td>records dropped by the recorder</td><td%s>%" PRIu64 "</td></tr>\n",
+            r->drops_total ? " class=\"warn\"" : "", r->drops_total);
+    for (int k = 0; k < SP_DROP_CAUSE_COUNT; k++)
+        if (r->drops[k].count)
+            fprintf(out, "<tr><td>&#160;&#160;%s</td><td>%" PRIu64 "</td></tr>\n",
+                    r->drops[k].cause ? r->drops[k].cause : "?", r->drops[k].count);
+    fprintf(out, "<tr><td>malformed or unresolved records skipped</td><td%s>%" PRIu64 "</td></tr>\n",
+            r->skipped_records ? " class=\"warn\"" : "", r->skipped_records);
+    fprintf(out, "<tr><td>unattributed time (<code>other</code>), share of p95</td><td%s>%s</td></tr>\n",
+            r->other_share_p95 >= 0.05 ? " class=\"warn\"" : "", sp_rep_fmt_pct(a, sizeof a, r->other_share_p95));
+    if (c->ev)
+        fprintf(out, "<tr><td>client records with no matching request</td><td>%zu</td></tr>\n",
+                c->ev->clients_unjoined);
+    fprintf(out, "<tr><td>files</td><td>%zu</td></tr>\n", r->n_files);
+    fputs("</tbody></table>\n", out);
+    if (r->other_share_p95 >= 0.05)
+        fputs("<p class=\"warn\">A large <code>other</code> share means instrumentation is missing: some of "
+              "each request's time is covered by no span and no batch.</p>\n",
+              out);
+    fputs("</section>\n", out);
+}
+
+/* ---------- the page ---------- */
+
+sp_status sp_report_write_html(const sp_report *r, const sp_events *ev, FILE *out)
+{
+    return sp_report_write_html_opts(r, ev, NULL, out);
+}
+
+sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, const sp_html_options *opt,
+                                    FILE *out)
+{
+    if (!r || !out || (ev && !ev->finished))
+        return SP_ERR_INVALID;
+    sp_html_options o;
+    if (opt)
+        o = *opt;
+    else
+        sp_html_options_init(&o);
+    html_ctx c;
+    memset(&c, 0, sizeof c);
+    c.out = out;
+    c.r = r;
+    c.ev = ev;
+    if (ev) {
+        sp_status st = sp_ana_detail(ev, &c.a);
+        if (st)
+            return st;
+        c.have_detail = 1;
+    }
+    const char *title = o.title ? o.title : "servprof report";
+    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
+          out);
+    sp_html_esc(out, title, 300);
+    fprintf(out, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>", css);
+    sp_html_esc(out, title, 300);
+    char a[48], b[48];
+    fprintf(out, "</h1>\n<p class=\"sub\">%zu file%s, %" PRIu64 " requests, %" PRIu64 " batches, window %s, "
+                 "price %s/h%s</p>\n",
+            r->n_files, r->n_files == 1 ? "" : "s", r->request_count, r->batch_count,
+            sp_rep_fmt_dur(a, sizeof a, (double)r->cost.window_ns), sp_rep_fmt_money(b, sizeof b, r->cost.price_per_hour),
+            r->cost.price_is_default ? " (default)" : "");
+    write_verdict(&c);
+    write_summary(&c);
+    write_shares(&c);
+    sp_status st = write_latency(&c);
+    if (!st)
+        st = write_stages(&c);
+    if (!st) {
+        write_padding(&c);
+        st = write_timeline(&c);
+    }
+    if (!st) {
+        write_cost(&c);
+        write_gpu(&c);
+        if (o.whatif && o.n_whatif)
+            st = sp_report_write_html_whatif(o.whatif, o.n_whatif, out);
+    }
+    if (!st) {
+        write_quality(&c);
+        fputs("<p class=\"note\">Written by servprof. Percentiles are nearest-rank on exact values; shares of "
+              "pXX are over the requests around the pXX rank (docs/analysis.md).</p>\n</body>\n</html>\n",
+              out);
+    }
+    if (c.have_detail)
+        sp_ana_free(&c.a);
+    if (st)
+        return st;
+    return ferror(out) ? SP_ERR_IO : SP_OK;
+}
