@@ -1,0 +1,225 @@
+/* `servprof analyze`: loads one or more traces (replicas' ids kept apart per file), runs the
+ * analyzer and writes the text or JSON report, and optionally a Perfetto trace. Exit status: 0 ok,
+ * 1 a file or analysis failed (the loader's "FILE:LINE: ..." message is printed), 2 usage error. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "servprof/analyze.h"
+
+static void analyze_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: servprof analyze [OPTIONS] TRACE...\n\n"
+            "Reads each TRACE (any supported format, .gz or plain; several files are analysed together\n"
+            "as replicas, request and batch ids kept apart per file) and prints where the time and the\n"
+            "money of each request went: per-stage p50/p95/p99 and share of p50/p95/p99, padding waste,\n"
+            "GPU busy/idle, cost split and a verdict.\n\n"
+            "options:\n"
+            "  --json                 write the JSON report (servprof.report/1) instead of the text table\n"
+            "  --perfetto OUT.json    also write a Chrome/Perfetto trace (open it in ui.perfetto.dev)\n"
+            "  --price-per-hour X     instance price in dollars per hour (> 0); overrides the trace's\n"
+            "                         price; without either the report uses $%.2f/h and says so\n"
+            "  --lenient              skip malformed records and unresolved references, count them in\n"
+            "                         the report, instead of failing on the first one\n"
+            "  --hta-compat           compute GPU figures as Holistic Trace Analysis does\n"
+            "  --format F             read every TRACE as format F instead of detecting it:\n"
+            "                         auto, native, jsonl, kineto, nsys, triton, otlp\n"
+            "  --map SPEC             annotation-to-stage mapping for Kineto and Nsight traces\n"
+            "                         (docs/kineto.md); default: the built-in convention\n"
+            "  -o, --output FILE      write the report to FILE instead of standard output\n"
+            "  --progress             print loading progress on standard error (default: only when\n"
+            "                         standard error is a terminal)\n"
+            "  --no-progress          never print progress\n"
+            "  -h, --help             this help\n\n"
+            "exit status: 0 success, 1 a trace could not be read or analysed, 2 usage error\n",
+            SP_DEFAULT_PRICE_PER_HOUR);
+}
+
+static const struct {
+    const char *name;
+    sp_format format;
+} format_names[] = {
+    {"auto", SP_FORMAT_AUTO},     {"native", SP_FORMAT_NATIVE}, {"jsonl", SP_FORMAT_JSONL},
+    {"kineto", SP_FORMAT_KINETO}, {"nsys", SP_FORMAT_NSYS},     {"triton", SP_FORMAT_TRITON},
+    {"otlp", SP_FORMAT_OTLP},
+};
+
+static int parse_format(const char *s, sp_format *out)
+{
+    for (size_t i = 0; i < sizeof format_names / sizeof format_names[0]; i++) {
+        if (strcmp(s, format_names[i].name) == 0) {
+            *out = format_names[i].format;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+enum { OPT_JSON = 256, OPT_PERFETTO, OPT_PRICE, OPT_LENIENT, OPT_HTA, OPT_FORMAT, OPT_MAP, OPT_PROGRESS,
+       OPT_NO_PROGRESS };
+
+int sp_cmd_analyze(int argc, char **argv)
+{
+    static const struct option long_opts[] = {
+        {"json", no_argument, NULL, OPT_JSON},
+        {"perfetto", required_argument, NULL, OPT_PERFETTO},
+        {"price-per-hour", required_argument, NULL, OPT_PRICE},
+        {"lenient", no_argument, NULL, OPT_LENIENT},
+        {"hta-compat", no_argument, NULL, OPT_HTA},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"map", required_argument, NULL, OPT_MAP},
+        {"output", required_argument, NULL, 'o'},
+        {"progress", no_argument, NULL, OPT_PROGRESS},
+        {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int json = 0, progress = -1;
+    const char *perfetto_path = NULL, *output_path = NULL;
+    sp_load_options lopt;
+    sp_load_options_init(&lopt);
+    sp_analyze_options aopt;
+    sp_analyze_options_init(&aopt);
+
+    optind = 0; /* GNU: full re-initialisation, argv[0] is the subcommand */
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":o:h", long_opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_JSON: json = 1; break;
+        case OPT_PERFETTO: perfetto_path = optarg; break;
+        case OPT_PRICE: {
+            char *end;
+            errno = 0;
+            double v = strtod(optarg, &end);
+            if (errno || end == optarg || *end || !isfinite(v) || v <= 0) {
+                fprintf(stderr, "servprof analyze: --price-per-hour wants a positive number of dollars, "
+                                "got '%s'\n", optarg);
+                return 2;
+            }
+            aopt.price_per_hour = v;
+            break;
+        }
+        case OPT_LENIENT: lopt.lenient = aopt.lenient = 1; break;
+        case OPT_HTA: lopt.hta_compat = aopt.hta_compat = 1; break;
+        case OPT_FORMAT:
+            if (parse_format(optarg, &lopt.format)) {
+                fprintf(stderr, "servprof analyze: unknown format '%s' (auto, native, jsonl, kineto, nsys, "
+                                "triton, otlp)\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_MAP: lopt.map = optarg; break;
+        case 'o': output_path = optarg; break;
+        case OPT_PROGRESS: progress = 1; break;
+        case OPT_NO_PROGRESS: progress = 0; break;
+        case 'h': analyze_usage(stdout); return 0;
+        case ':':
+            fprintf(stderr, "servprof analyze: option '%s' needs a value (see servprof analyze --help)\n",
+                    argv[optind - 1]);
+            return 2;
+        default:
+            if (optopt > 0 && optopt < 256)
+                fprintf(stderr, "servprof analyze: unknown option '-%c' (see servprof analyze --help)\n",
+                        optopt);
+            else
+                fprintf(stderr, "servprof analyze: unknown option '%s' (see servprof analyze --help)\n",
+                        argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "servprof analyze: no trace given\n");
+        analyze_usage(stderr);
+        return 2;
+    }
+    if (progress < 0)
+        progress = isatty(STDERR_FILENO);
+
+    sp_events *ev;
+    if (sp_events_create(&ev) != SP_OK) {
+        fprintf(stderr, "servprof analyze: out of memory\n");
+        return 1;
+    }
+    char err[1024];
+    int nfiles = argc - optind;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = optind; i < argc; i++) {
+        if (progress)
+            fprintf(stderr, "servprof: loading %s (%d/%d)\n", argv[i], i - optind + 1, nfiles);
+        err[0] = '\0';
+        sp_status st = sp_events_load_file(ev, argv[i], &lopt, err, sizeof err);
+        if (st != SP_OK) {
+            fprintf(stderr, "servprof analyze: %s\n", err[0] ? err : sp_status_str(st));
+            sp_events_destroy(ev);
+            return 1;
+        }
+    }
+    if (progress) {
+        sp_events_summary s;
+        sp_events_summarize(ev, &s);
+        fprintf(stderr,
+                "servprof: loaded %zu requests, %zu stage spans, %zu batches, %zu kernels, %zu copies in "
+                "%.2f s; analysing\n",
+                s.requests, s.stage_spans, s.batches, s.kernels, s.copies, seconds_since(&t0));
+    }
+    sp_report *rep = NULL;
+    err[0] = '\0';
+    sp_status st = sp_analyze(ev, &aopt, &rep, err, sizeof err);
+    if (st != SP_OK) {
+        fprintf(stderr, "servprof analyze: %s\n", err[0] ? err : sp_status_str(st));
+        sp_events_destroy(ev);
+        return 1;
+    }
+    int rc = 0;
+    FILE *out = stdout;
+    if (output_path && !(out = fopen(output_path, "w"))) {
+        fprintf(stderr, "servprof analyze: %s: cannot create: %s\n", output_path, strerror(errno));
+        rc = 1;
+    }
+    if (!rc) {
+        st = json ? sp_report_write_json(rep, out) : sp_report_write_text(rep, out);
+        if (out != stdout && fclose(out) != 0 && st == SP_OK)
+            st = SP_ERR_IO;
+        if (st != SP_OK) {
+            fprintf(stderr, "servprof analyze: writing the report to %s: %s\n",
+                    output_path ? output_path : "standard output", sp_status_str(st));
+            rc = 1;
+        }
+    }
+    if (!rc && perfetto_path) {
+        FILE *pf = fopen(perfetto_path, "w");
+        if (!pf) {
+            fprintf(stderr, "servprof analyze: %s: cannot create: %s\n", perfetto_path, strerror(errno));
+            rc = 1;
+        } else {
+            st = sp_report_write_perfetto(rep, ev, pf);
+            if (fclose(pf) != 0 && st == SP_OK)
+                st = SP_ERR_IO;
+            if (st != SP_OK) {
+                fprintf(stderr, "servprof analyze: writing %s: %s\n", perfetto_path, sp_status_str(st));
+                rc = 1;
+            } else if (progress) {
+                fprintf(stderr, "servprof: wrote %s (open it in https://ui.perfetto.dev)\n", perfetto_path);
+            }
+        }
+    }
+    sp_report_destroy(rep);
+    sp_events_destroy(ev);
+    return rc;
+}

@@ -1,0 +1,170 @@
+/* Formatting helpers for the report writers: a JSON string escaper that never emits invalid UTF-8,
+ * finite-only numbers, and the human units of the terminal report. */
+#include <math.h>
+#include <string.h>
+
+#include "report/report_int.h"
+
+/* Length of the well-formed UTF-8 sequence at `p` (1..4), or 0 when it is not well formed
+ * (overlong forms, surrogates and code points past U+10FFFF are rejected, as RFC 3629 says). */
+static size_t utf8_len(const unsigned char *p)
+{
+    unsigned c = p[0];
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        return (p[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+        if (p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80)
+            return 0;
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+        if (p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+void sp_rep_json_str(FILE *out, const char *s, size_t max_bytes)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t used = 0;
+    putc('"', out);
+    while (*p) {
+        /* utf8_len reads at most 3 bytes past p[0]; each check stops at the NUL terminator because
+         * NUL fails every continuation-byte test. */
+        size_t n = utf8_len(p);
+        if (max_bytes && used + (n ? n : 1) > max_bytes)
+            break;
+        if (n == 0) {
+            fputs("\\ufffd", out);
+            p++;
+            used++;
+            continue;
+        }
+        if (n == 1) {
+            unsigned char c = *p;
+            switch (c) {
+            case '"': fputs("\\\"", out); break;
+            case '\\': fputs("\\\\", out); break;
+            case '\n': fputs("\\n", out); break;
+            case '\r': fputs("\\r", out); break;
+            case '\t': fputs("\\t", out); break;
+            default:
+                if (c < 0x20 || c == 0x7F)
+                    fprintf(out, "\\u%04x", c);
+                else
+                    putc(c, out);
+            }
+        } else {
+            fwrite(p, 1, n, out);
+        }
+        p += n;
+        used += n;
+    }
+    putc('"', out);
+}
+
+void sp_rep_json_us(FILE *out, uint64_t ns)
+{
+    fprintf(out, "%llu.%03u", (unsigned long long)(ns / 1000), (unsigned)(ns % 1000));
+}
+
+void sp_rep_json_num(FILE *out, double v, int sig)
+{
+    if (!isfinite(v)) {
+        fputs("null", out);
+        return;
+    }
+    if (v == 0) /* also turns -0 into 0 */
+        v = 0;
+    fprintf(out, "%.*g", sig, v);
+}
+
+void sp_rep_json_us_d(FILE *out, double ns)
+{
+    if (!isfinite(ns)) {
+        fputs("null", out);
+        return;
+    }
+    double us = ns / 1000.0;
+    if (us == 0)
+        us = 0;
+    fprintf(out, "%.3f", us);
+}
+
+char *sp_rep_fmt_dur(char *buf, size_t len, double ns)
+{
+    if (!isfinite(ns))
+        snprintf(buf, len, "n/a");
+    else if (fabs(ns) < 1e3)
+        snprintf(buf, len, "%.0f ns", ns);
+    else if (fabs(ns) < 1e6)
+        snprintf(buf, len, "%.1f us", ns / 1e3);
+    else if (fabs(ns) < 1e9)
+        snprintf(buf, len, "%.2f ms", ns / 1e6);
+    else
+        snprintf(buf, len, "%.3f s", ns / 1e9);
+    return buf;
+}
+
+char *sp_rep_fmt_money(char *buf, size_t len, double v)
+{
+    if (!isfinite(v))
+        snprintf(buf, len, "n/a");
+    else if (v == 0)
+        snprintf(buf, len, "$0");
+    else if (fabs(v) >= 1)
+        snprintf(buf, len, "$%.2f", v);
+    else if (fabs(v) >= 1e-4)
+        snprintf(buf, len, "$%.4f", v);
+    else
+        snprintf(buf, len, "$%.3g", v);
+    return buf;
+}
+
+char *sp_rep_fmt_pct(char *buf, size_t len, double fraction)
+{
+    if (!isfinite(fraction))
+        snprintf(buf, len, "n/a");
+    else
+        snprintf(buf, len, "%.1f%%", fraction * 100.0);
+    return buf;
+}
+
+char *sp_rep_fmt_name(char *buf, size_t len, const char *s, size_t width)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t o = 0, cols = 0;
+    if (len == 0)
+        return buf;
+    /* count columns first, so we know whether to reserve room for "..." */
+    size_t total = 0;
+    for (const unsigned char *q = p; *q; q++)
+        total += (*q & 0xC0) != 0x80;
+    size_t keep = total > width ? (width > 3 ? width - 3 : 0) : total;
+    while (*p && o + 5 < len) {
+        size_t n = utf8_len(p);
+        if (cols >= keep)
+            break;
+        if (n <= 1) {
+            buf[o++] = (n == 0 || *p < 0x20 || *p == 0x7F) ? '?' : (char)*p;
+            p++;
+        } else {
+            memcpy(buf + o, p, n);
+            o += n;
+            p += n;
+        }
+        cols++;
+    }
+    if (total > width) {
+        for (int i = 0; i < 3 && o + 1 < len; i++)
+            buf[o++] = '.';
+    }
+    buf[o] = '\0';
+    return buf;
+}

@@ -1,0 +1,343 @@
+/* The JSON report, servprof.report/1 (DESIGN section 10; every key is listed in
+ * docs/report-format.md). A section without data is present with a zero count or null values, never
+ * left out and never filled with invented numbers; no NaN or infinity ever reaches the output. */
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#include "report/report_int.h"
+
+/* Quantiles of a duration set in us; all null when the set is empty. */
+static void quantiles_us(FILE *out, const sp_quantiles *q, int with_extremes)
+{
+    if (q->count == 0) {
+        fputs("{\"p50\":null,\"p95\":null,\"p99\":null,\"mean\":null", out);
+        if (with_extremes)
+            fputs(",\"min\":null,\"max\":null", out);
+        fputs(",\"count\":0}", out);
+        return;
+    }
+    fputs("{\"p50\":", out);
+    sp_rep_json_us(out, q->p50_ns);
+    fputs(",\"p95\":", out);
+    sp_rep_json_us(out, q->p95_ns);
+    fputs(",\"p99\":", out);
+    sp_rep_json_us(out, q->p99_ns);
+    fputs(",\"mean\":", out);
+    sp_rep_json_us_d(out, q->mean_ns);
+    if (with_extremes) {
+        fputs(",\"min\":", out);
+        sp_rep_json_us(out, q->min_ns);
+        fputs(",\"max\":", out);
+        sp_rep_json_us(out, q->max_ns);
+    }
+    fprintf(out, ",\"count\":%" PRIu64 "}", q->count);
+}
+
+/* Quantiles of a dimensionless set (batch sizes) or of money in 1e-9 units (scale 1e-9). */
+static void quantiles_plain(FILE *out, const sp_quantiles *q, double scale)
+{
+    if (q->count == 0) {
+        fputs("{\"p50\":null,\"p95\":null,\"p99\":null,\"mean\":null,\"min\":null,\"max\":null,"
+              "\"count\":0}", out);
+        return;
+    }
+    fputs("{\"p50\":", out);
+    sp_rep_json_num(out, (double)q->p50_ns * scale, 9);
+    fputs(",\"p95\":", out);
+    sp_rep_json_num(out, (double)q->p95_ns * scale, 9);
+    fputs(",\"p99\":", out);
+    sp_rep_json_num(out, (double)q->p99_ns * scale, 9);
+    fputs(",\"mean\":", out);
+    sp_rep_json_num(out, q->mean_ns * scale, 9);
+    fputs(",\"min\":", out);
+    sp_rep_json_num(out, (double)q->min_ns * scale, 9);
+    fputs(",\"max\":", out);
+    sp_rep_json_num(out, (double)q->max_ns * scale, 9);
+    fprintf(out, ",\"count\":%" PRIu64 "}", q->count);
+}
+
+/* A share (fraction) that only means something when there are requests. */
+static void share(FILE *out, double v, int have)
+{
+    if (!have)
+        fputs("null", out);
+    else
+        sp_rep_json_num(out, v, 6);
+}
+
+static void write_requests(FILE *out, const sp_report *r)
+{
+    fprintf(out, "\"requests\":{\"count\":%" PRIu64 ",\"latency_us\":", r->request_count);
+    sp_quantiles q = r->latency;
+    if (r->request_count == 0)
+        q.count = 0;
+    quantiles_us(out, &q, 1);
+    fputs(",\"client_latency_us\":", out);
+    if (r->has_client)
+        quantiles_us(out, &r->client_latency, 1);
+    else
+        fputs("null", out);
+    fputs("}", out);
+}
+
+static void write_stages(FILE *out, const sp_report *r)
+{
+    int have = r->request_count > 0;
+    fputs("\"stages\":[", out);
+    for (size_t i = 0; i < r->n_stages; i++) {
+        const sp_stage_row *s = &r->stages[i];
+        fputs(i ? ",{\"name\":" : "{\"name\":", out);
+        sp_rep_json_str(out, s->name, 0);
+        if (have && s->q.count) {
+            fputs(",\"p50_us\":", out);
+            sp_rep_json_us(out, s->q.p50_ns);
+            fputs(",\"p95_us\":", out);
+            sp_rep_json_us(out, s->q.p95_ns);
+            fputs(",\"p99_us\":", out);
+            sp_rep_json_us(out, s->q.p99_ns);
+            fputs(",\"mean_us\":", out);
+            sp_rep_json_us_d(out, s->q.mean_ns);
+            fputs(",\"max_us\":", out);
+            sp_rep_json_us(out, s->q.max_ns);
+        } else {
+            fputs(",\"p50_us\":null,\"p95_us\":null,\"p99_us\":null,\"mean_us\":null,\"max_us\":null", out);
+        }
+        fputs(",\"share_of_p50\":", out);
+        share(out, s->share_p50, have);
+        fputs(",\"share_of_p95\":", out);
+        share(out, s->share_p95, have);
+        fputs(",\"share_of_p99\":", out);
+        share(out, s->share_p99, have);
+        fputs(",\"total_us\":", out);
+        sp_rep_json_us(out, s->total_ns);
+        fputs("}", out);
+    }
+    fputs("],\"other_share_of_p95\":", out);
+    share(out, r->other_share_p95, have);
+}
+
+static void write_padding(FILE *out, const sp_report *r)
+{
+    const sp_padding_summary *p = &r->padding;
+    int have = p->batches > 0;
+    fprintf(out, "\"padding\":{\"batches\":%" PRIu64 ",\"effective_tokens\":", p->batches);
+    if (have)
+        fprintf(out, "%" PRId64 ",\"padded_tokens\":%" PRId64, p->effective_tokens, p->padded_tokens);
+    else
+        fputs("null,\"padded_tokens\":null", out);
+    fputs(",\"waste_fraction\":", out);
+    share(out, p->waste_fraction, have);
+    fputs(",\"waste_p50\":", out);
+    share(out, p->waste_p50, have);
+    fputs(",\"waste_p95\":", out);
+    share(out, p->waste_p95, have);
+    fputs(",\"waste_max\":", out);
+    share(out, p->waste_max, have);
+    fputs(",\"share_of_p95\":", out);
+    share(out, p->share_p95, have && r->request_count > 0);
+    fputs(",\"share_of_bill\":", out);
+    share(out, p->share_of_bill, have);
+    fputs(",\"padding_us_total\":", out);
+    if (have)
+        sp_rep_json_us(out, p->padding_ns_total);
+    else
+        fputs("null", out);
+    fputs("}", out);
+}
+
+static void write_batches(FILE *out, const sp_report *r)
+{
+    fprintf(out, "\"batches\":{\"count\":%" PRIu64 ",\"size\":", r->batch_count);
+    sp_quantiles q = r->batch_size;
+    if (r->batch_count == 0)
+        q.count = 0;
+    quantiles_plain(out, &q, 1.0);
+    fputs("}", out);
+}
+
+static void us_or_null(FILE *out, uint64_t ns, int have)
+{
+    if (have)
+        sp_rep_json_us(out, ns);
+    else
+        fputs("null", out);
+}
+
+static void write_gpu(FILE *out, const sp_report *r)
+{
+    const sp_gpu_summary *g = &r->gpu;
+    int have = g->present;
+    fputs("\"gpu\":{\"present\":", out);
+    fputs(have ? "true" : "false", out);
+    fputs(",\"span_us\":", out);
+    us_or_null(out, g->span_ns, have);
+    fputs(",\"busy_us\":", out);
+    us_or_null(out, g->busy_ns, have);
+    fputs(",\"idle_us\":", out);
+    us_or_null(out, g->idle_ns, have);
+    fputs(",\"compute_us\":", out);
+    us_or_null(out, g->compute_ns, have);
+    fputs(",\"non_compute_us\":", out);
+    us_or_null(out, g->non_compute_ns, have);
+    fprintf(out, ",\"kernels\":%" PRIu64 ",\"copies\":%" PRIu64 ",\"memsets\":%" PRIu64,
+            have ? g->kernels : 0, have ? g->copies : 0, have ? g->memsets : 0);
+    fputs(",\"idle_breakdown\":[", out);
+    for (size_t i = 0; have && i < g->n_streams; i++) {
+        const sp_stream_idle *s = &g->idle_breakdown[i];
+        fprintf(out, "%s{\"device\":%" PRIu32 ",\"stream\":%" PRId64 ",\"host_wait_us\":", i ? "," : "",
+                s->device, s->stream);
+        sp_rep_json_us(out, s->host_wait_ns);
+        fputs(",\"kernel_wait_us\":", out);
+        sp_rep_json_us(out, s->kernel_wait_ns);
+        fputs(",\"other_us\":", out);
+        sp_rep_json_us(out, s->other_ns);
+        fputs("}", out);
+    }
+    fputs("],\"kernel_stats\":[", out);
+    for (size_t i = 0; have && i < g->n_kernel_stats; i++) {
+        const sp_kernel_stat *k = &g->kernel_stats[i];
+        fputs(i ? ",{\"name\":" : "{\"name\":", out);
+        sp_rep_json_str(out, k->name, 0);
+        fprintf(out, ",\"count\":%" PRIu64 ",\"total_us\":", k->count);
+        sp_rep_json_us(out, k->total_ns);
+        fputs(",\"duration_us\":", out);
+        quantiles_us(out, &k->q, 1);
+        fputs("}", out);
+    }
+    fputs("],\"copy_stats\":[", out);
+    for (size_t i = 0; have && i < g->n_copy_stats; i++) {
+        const sp_copy_stat *c = &g->copy_stats[i];
+        fputs(i ? ",{\"kind\":" : "{\"kind\":", out);
+        sp_rep_json_str(out, c->kind, 0);
+        fprintf(out, ",\"count\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"total_us\":", c->count, c->bytes);
+        sp_rep_json_us(out, c->total_ns);
+        fputs(",\"gbytes_per_s\":", out);
+        sp_rep_json_num(out, c->total_ns ? c->gbytes_per_s : NAN, 6);
+        fputs("}", out);
+    }
+    int joined = have && g->launches_joined > 0;
+    fprintf(out, "],\"launch\":{\"joined\":%" PRIu64 ",\"delay_us\":", joined ? g->launches_joined : 0);
+    sp_quantiles d = g->launch_delay;
+    if (!joined)
+        d.count = 0;
+    quantiles_us(out, &d, 1);
+    fputs(",\"delay_sum_us\":", out);
+    us_or_null(out, g->launch_delay_sum_ns, joined);
+    fputs(",\"cpu_sum_us\":", out);
+    us_or_null(out, g->launch_cpu_sum_ns, joined);
+    fputs(",\"gpu_sum_us\":", out);
+    us_or_null(out, g->launch_gpu_sum_ns, joined);
+    fprintf(out, ",\"short_kernels\":%" PRIu64 "}}", joined ? g->short_kernels : 0);
+}
+
+static void write_cost(FILE *out, const sp_report *r)
+{
+    const sp_cost_summary *c = &r->cost;
+    int have_window = c->window_ns > 0;
+    int have_req = r->request_count > 0;
+    fputs("\"cost\":{\"price_per_hour\":", out);
+    sp_rep_json_num(out, c->price_per_hour, 9);
+    fprintf(out, ",\"price_is_default\":%s,\"window_us\":", c->price_is_default ? "true" : "false");
+    us_or_null(out, c->window_ns, have_window);
+    fputs(",\"bill\":", out);
+    sp_rep_json_num(out, have_window ? c->bill : NAN, 9);
+    fputs(",\"per_request\":", out);
+    sp_rep_json_num(out, have_window && have_req ? c->per_request : NAN, 9);
+    fputs(",\"by_state\":{", out);
+    for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
+        if (s)
+            putc(',', out);
+        sp_rep_json_str(out, sp_cost_state_str((sp_cost_state)s), 0);
+        putc(':', out);
+        sp_rep_json_num(out, have_window ? c->by_state[s] : NAN, 9);
+    }
+    fputs("},\"by_state_share\":{", out);
+    for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
+        if (s)
+            putc(',', out);
+        sp_rep_json_str(out, sp_cost_state_str((sp_cost_state)s), 0);
+        putc(':', out);
+        sp_rep_json_num(out, have_window ? c->by_state_share[s] : NAN, 6);
+    }
+    fputs("},\"per_request_by_state\":{", out);
+    for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
+        if (s)
+            putc(',', out);
+        sp_rep_json_str(out, sp_cost_state_str((sp_cost_state)s), 0);
+        putc(':', out);
+        /* DESIGN section 7: cost per request = bill / requests, with the same split */
+        sp_rep_json_num(out, have_window && have_req ? c->by_state[s] / (double)r->request_count : NAN, 9);
+    }
+    fputs("},\"request_cost\":", out);
+    sp_quantiles q = c->request_cost_nano;
+    if (!have_req)
+        q.count = 0;
+    quantiles_plain(out, &q, 1e-9);
+    fputs("}", out);
+}
+
+static void write_verdict(FILE *out, const sp_report *r)
+{
+    const sp_verdict *v = &r->verdict;
+    fputs("\"verdict\":{\"stage\":", out);
+    if (v->stage)
+        sp_rep_json_str(out, v->stage, 0);
+    else
+        fputs("null", out);
+    fputs(",\"group\":", out);
+    sp_rep_json_str(out, sp_verdict_group_str(v->group), 0);
+    fputs(",\"share_of_p95\":", out);
+    share(out, v->share_p95, v->stage != NULL && r->request_count > 0);
+    fputs(",\"saving_p95_us\":", out);
+    us_or_null(out, v->saving_p95_ns, v->stage != NULL && r->request_count > 0);
+    fprintf(out, ",\"recommend_model\":%s,\"sentence\":", v->recommend_model ? "true" : "false");
+    if (v->sentence)
+        sp_rep_json_str(out, v->sentence, 0);
+    else
+        fputs("null", out);
+    fputs("}", out);
+}
+
+static void write_quality(FILE *out, const sp_report *r)
+{
+    fprintf(out, "\"drops\":{\"total\":%" PRIu64 ",\"by_cause\":{", r->drops_total);
+    int first = 1;
+    for (int i = 0; i < SP_DROP_CAUSE_COUNT; i++) {
+        /* every cause is listed, even at 0; the cause name is the recorder's static name */
+        const char *cause = r->drops[i].cause ? r->drops[i].cause : sp_drop_cause_str((sp_drop_cause)i);
+        if (!first)
+            putc(',', out);
+        first = 0;
+        sp_rep_json_str(out, cause, 0);
+        fprintf(out, ":%" PRIu64, r->drops[i].count);
+    }
+    fprintf(out, "}},\"skipped_records\":%" PRIu64, r->skipped_records);
+}
+
+sp_status sp_report_write_json(const sp_report *r, FILE *out)
+{
+    if (!r || !out)
+        return SP_ERR_INVALID;
+    fprintf(out, "{\"schema\":\"servprof.report/1\",\"version\":\"%s\",\"files\":%zu,\"hta_compat\":%s,\n",
+            SP_VERSION_STRING, r->n_files, r->hta_compat ? "true" : "false");
+    write_requests(out, r);
+    fputs(",\n", out);
+    write_stages(out, r);
+    fputs(",\n", out);
+    write_padding(out, r);
+    fputs(",\n", out);
+    write_batches(out, r);
+    fputs(",\n", out);
+    write_gpu(out, r);
+    fputs(",\n", out);
+    write_cost(out, r);
+    fputs(",\n", out);
+    write_verdict(out, r);
+    fputs(",\n", out);
+    write_quality(out, r);
+    fputs("}\n", out);
+    if (fflush(out) != 0 || ferror(out))
+        return SP_ERR_IO;
+    return SP_OK;
+}

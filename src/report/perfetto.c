@@ -1,0 +1,572 @@
+/* Chrome-trace JSON export that ui.perfetto.dev (and chrome://tracing) opens: requests with their
+ * stage spans and batch windows nested under them, batches with their members, host launch calls,
+ * and kernels and copies on one track per device stream. Events stream straight to the FILE; the
+ * only memory held is one sort index per kind of row-packed slice. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/events_int.h"
+#include "report/report_int.h"
+
+/* Process ids of the tracks. Devices get PID_DEVICE + file * DEVICES_PER_FILE + device. */
+enum { PID_CLIENT = 1, PID_REQUESTS = 2, PID_BATCHES = 3, PID_LAUNCHES = 4, PID_DEVICE = 1000 };
+#define DEVICES_PER_FILE 1000u
+#define MAX_TID 999999
+/* Device stream tracks we name with metadata; past this many distinct (device, stream) pairs the
+ * tracks still appear, unnamed, so memory stays bounded whatever the input. */
+#define NAMED_TRACKS_MAX 8192u
+
+typedef struct pf_writer {
+    FILE *out;
+    const struct sp_events *ev;
+    uint64_t t0;
+    int first;
+} pf_writer;
+
+/* Starts one event: separator, then the caller writes the object. */
+static void pf_begin(pf_writer *w)
+{
+    fputs(w->first ? "\n" : ",\n", w->out);
+    w->first = 0;
+}
+
+static void pf_ts(pf_writer *w, uint64_t t)
+{
+    sp_rep_json_us(w->out, t >= w->t0 ? t - w->t0 : 0);
+}
+
+/* Opens a complete ("X") slice; the caller writes any ",\"args\":{...}" and the closing brace. */
+static void pf_slice(pf_writer *w, const char *name, const char *cat, int64_t pid, int64_t tid, uint64_t start,
+                     uint64_t end)
+{
+    pf_begin(w);
+    fputs("{\"ph\":\"X\",\"name\":", w->out);
+    sp_rep_json_str(w->out, name, 512);
+    fprintf(w->out, ",\"cat\":\"%s\",\"pid\":%" PRId64 ",\"tid\":%" PRId64 ",\"ts\":", cat, pid, tid);
+    pf_ts(w, start);
+    fputs(",\"dur\":", w->out);
+    sp_rep_json_us(w->out, end > start ? end - start : 0);
+}
+
+static void pf_meta_name(pf_writer *w, const char *what, int64_t pid, int64_t tid, const char *name)
+{
+    pf_begin(w);
+    fprintf(w->out, "{\"ph\":\"M\",\"name\":\"%s\",\"pid\":%" PRId64 ",\"tid\":%" PRId64 ",\"args\":{\"name\":",
+            what, pid, tid);
+    sp_rep_json_str(w->out, name, 512);
+    fputs("}}", w->out);
+}
+
+static void pf_meta_sort(pf_writer *w, const char *what, int64_t pid, int64_t tid, int64_t index)
+{
+    pf_begin(w);
+    fprintf(w->out,
+            "{\"ph\":\"M\",\"name\":\"%s\",\"pid\":%" PRId64 ",\"tid\":%" PRId64
+            ",\"args\":{\"sort_index\":%" PRId64 "}}",
+            what, pid, tid, index);
+}
+
+static void pf_process(pf_writer *w, int64_t pid, const char *name)
+{
+    pf_meta_name(w, "process_name", pid, 0, name);
+    pf_meta_sort(w, "process_sort_index", pid, 0, pid);
+}
+
+/* ---- packing slices into rows so that no two on one row overlap ---- */
+
+typedef struct pf_item {
+    uint64_t start, end;
+    uint32_t idx;
+    uint32_t row;
+} pf_item;
+
+static int item_cmp(const void *a, const void *b)
+{
+    const pf_item *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    if (x->end != y->end)
+        return x->end > y->end ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+typedef struct pf_row {
+    uint64_t end;
+    uint32_t row;
+} pf_row;
+
+static int row_less(const pf_row *a, const pf_row *b)
+{
+    return a->end < b->end || (a->end == b->end && a->row < b->row);
+}
+
+static void heap_down(pf_row *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && row_less(&h[l], &h[m]))
+            m = l;
+        if (r < n && row_less(&h[r], &h[m]))
+            m = r;
+        if (m == i)
+            return;
+        pf_row t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+static void heap_up(pf_row *h, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!row_less(&h[i], &h[p]))
+            return;
+        pf_row t = h[i];
+        h[i] = h[p];
+        h[p] = t;
+        i = p;
+    }
+}
+
+/* Sorts `items` by start and gives each the lowest-ending free row (a new one when none is free).
+ * Writes the number of rows to *nrows. */
+static sp_status pack_rows(pf_item *items, size_t n, uint32_t *nrows)
+{
+    qsort(items, n, sizeof *items, item_cmp);
+    pf_row *heap = malloc((n ? n : 1) * sizeof *heap);
+    if (!heap)
+        return SP_ERR_NOMEM;
+    size_t hn = 0;
+    uint32_t rows = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (hn && heap[0].end <= items[i].start) {
+            items[i].row = heap[0].row;
+            heap[0].end = items[i].end;
+            heap_down(heap, hn, 0);
+        } else {
+            items[i].row = rows++;
+            heap[hn] = (pf_row){items[i].end, items[i].row};
+            heap_up(heap, hn++);
+        }
+    }
+    free(heap);
+    *nrows = rows;
+    return SP_OK;
+}
+
+static void name_rows(pf_writer *w, int64_t pid, uint32_t rows, const char *what)
+{
+    char name[64];
+    for (uint32_t i = 0; i < rows && i < NAMED_TRACKS_MAX; i++) {
+        snprintf(name, sizeof name, "%s %" PRIu32, what, i);
+        pf_meta_name(w, "thread_name", pid, i, name);
+        pf_meta_sort(w, "thread_sort_index", pid, i, i);
+    }
+}
+
+/* ---- the event kinds ---- */
+
+static const char *str(const pf_writer *w, sp_str id)
+{
+    return sp_str_get(&w->ev->strings, id);
+}
+
+/* "r17", or "r17 (file 2)" when several files are loaded (ids are per file). */
+static void request_label(const pf_writer *w, const sp_ev_request *rq, char *buf, size_t len)
+{
+    if (w->ev->n_files > 1)
+        snprintf(buf, len, "%.400s (file %" PRIu32 ")", str(w, rq->id), rq->file);
+    else
+        snprintf(buf, len, "%.400s", str(w, rq->id));
+}
+
+/* One child slice of a request, clipped to the request and to the end of the previous child so the
+ * slices nest strictly (the JSON importer drops slices that overlap without nesting). The true
+ * times stay in args. Returns the new "previous end". */
+static uint64_t request_child(pf_writer *w, const sp_ev_request *rq, uint32_t row, uint64_t prev_end,
+                              const char *name, const char *cat, uint64_t start, uint64_t end,
+                              int64_t batch_id)
+{
+    uint64_t s = start < rq->arrival_ns ? rq->arrival_ns : start;
+    uint64_t e = end > rq->done_ns ? rq->done_ns : end;
+    if (s < prev_end)
+        s = prev_end;
+    if (e <= s)
+        return prev_end;
+    pf_slice(w, name, cat, PID_REQUESTS, row, s, e);
+    fprintf(w->out, ",\"args\":{\"start_ns\":%" PRIu64 ",\"end_ns\":%" PRIu64, start, end);
+    if (batch_id != INT64_MIN)
+        fprintf(w->out, ",\"batch\":%" PRId64, batch_id);
+    fputs("}}", w->out);
+    return e;
+}
+
+static sp_status write_requests(pf_writer *w)
+{
+    const struct sp_events *ev = w->ev;
+    size_t n = 0;
+    for (size_t i = 0; i < ev->n_requests; i++) {
+        const sp_ev_request *rq = &ev->requests[i];
+        n += rq->has_record && rq->arrival_ns != SP_TIME_NONE && rq->done_ns != SP_TIME_NONE &&
+             rq->done_ns >= rq->arrival_ns;
+    }
+    if (!n)
+        return SP_OK;
+    pf_item *items = malloc(n * sizeof *items);
+    if (!items)
+        return SP_ERR_NOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < ev->n_requests; i++) {
+        const sp_ev_request *rq = &ev->requests[i];
+        if (rq->has_record && rq->arrival_ns != SP_TIME_NONE && rq->done_ns != SP_TIME_NONE &&
+            rq->done_ns >= rq->arrival_ns)
+            items[k++] = (pf_item){rq->arrival_ns, rq->done_ns, (uint32_t)i, 0};
+    }
+    uint32_t rows;
+    sp_status st = pack_rows(items, n, &rows);
+    if (st) {
+        free(items);
+        return st;
+    }
+    pf_process(w, PID_REQUESTS, "requests (server: arrival -> done)");
+    name_rows(w, PID_REQUESTS, rows, "requests");
+    char label[512], name[64];
+    for (size_t i = 0; i < n; i++) {
+        const sp_ev_request *rq = &ev->requests[items[i].idx];
+        uint32_t row = items[i].row;
+        request_label(w, rq, label, sizeof label);
+        pf_slice(w, label, "request", PID_REQUESTS, row, rq->arrival_ns, rq->done_ns);
+        fputs(",\"args\":{\"id\":", w->out);
+        sp_rep_json_str(w->out, str(w, rq->id), 0);
+        fprintf(w->out, ",\"file\":%" PRIu32 ",\"latency_us\":", rq->file);
+        sp_rep_json_us(w->out, rq->done_ns - rq->arrival_ns);
+        if (rq->input_tokens >= 0)
+            fprintf(w->out, ",\"input_tokens\":%" PRId64, rq->input_tokens);
+        fputs("}}", w->out);
+        /* children: stage spans and batch windows, merged in start order (both lists are sorted by
+         * sp_ev_finish) */
+        uint32_t si = 0, bi = 0;
+        uint64_t prev_end = rq->arrival_ns;
+        while (si < rq->nspans || bi < rq->nbatches) {
+            const sp_ev_span *sp = si < rq->nspans ? &ev->spans[rq->first_span + si] : NULL;
+            const sp_ev_batch *b = NULL;
+            if (bi < rq->nbatches && rq->first_batch + bi < ev->n_req_batches)
+                b = &ev->batches[ev->req_batches[rq->first_batch + bi]];
+            else
+                bi = rq->nbatches;
+            if (sp && (!b || sp->start_ns <= b->start_ns)) {
+                prev_end = request_child(w, rq, row, prev_end, str(w, sp->stage), "stage", sp->start_ns,
+                                         sp->end_ns, INT64_MIN);
+                si++;
+            } else if (b) {
+                snprintf(name, sizeof name, "batch %" PRId64, b->id);
+                prev_end = request_child(w, rq, row, prev_end, name, "batch", b->start_ns, b->end_ns, b->id);
+                bi++;
+            }
+        }
+    }
+    free(items);
+    return SP_OK;
+}
+
+static sp_status write_client(pf_writer *w)
+{
+    const struct sp_events *ev = w->ev;
+    size_t n = 0;
+    for (size_t i = 0; i < ev->n_requests; i++) {
+        const sp_ev_request *rq = &ev->requests[i];
+        uint64_t s = rq->client_intended_ns != SP_TIME_NONE ? rq->client_intended_ns : rq->client_send_ns;
+        n += s != SP_TIME_NONE && rq->client_done_ns != SP_TIME_NONE && rq->client_done_ns >= s;
+    }
+    if (!n)
+        return SP_OK;
+    pf_item *items = malloc(n * sizeof *items);
+    if (!items)
+        return SP_ERR_NOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < ev->n_requests; i++) {
+        const sp_ev_request *rq = &ev->requests[i];
+        uint64_t s = rq->client_intended_ns != SP_TIME_NONE ? rq->client_intended_ns : rq->client_send_ns;
+        if (s != SP_TIME_NONE && rq->client_done_ns != SP_TIME_NONE && rq->client_done_ns >= s)
+            items[k++] = (pf_item){s, rq->client_done_ns, (uint32_t)i, 0};
+    }
+    uint32_t rows;
+    sp_status st = pack_rows(items, n, &rows);
+    if (st) {
+        free(items);
+        return st;
+    }
+    pf_process(w, PID_CLIENT, "client (load generator: intended send -> response)");
+    name_rows(w, PID_CLIENT, rows, "client");
+    char label[512];
+    for (size_t i = 0; i < n; i++) {
+        const sp_ev_request *rq = &ev->requests[items[i].idx];
+        request_label(w, rq, label, sizeof label);
+        pf_slice(w, label, "client", PID_CLIENT, items[i].row, items[i].start, items[i].end);
+        fputs(",\"args\":{\"id\":", w->out);
+        sp_rep_json_str(w->out, str(w, rq->id), 0);
+        if (rq->client_intended_ns != SP_TIME_NONE)
+            fprintf(w->out, ",\"intended_ns\":%" PRIu64, rq->client_intended_ns);
+        if (rq->client_send_ns != SP_TIME_NONE)
+            fprintf(w->out, ",\"send_ns\":%" PRIu64, rq->client_send_ns);
+        fprintf(w->out, ",\"done_ns\":%" PRIu64 "}}", rq->client_done_ns);
+        /* the wait before the actual send (coordinated omission made visible) */
+        if (rq->client_intended_ns != SP_TIME_NONE && rq->client_send_ns != SP_TIME_NONE &&
+            rq->client_send_ns > rq->client_intended_ns && rq->client_send_ns <= rq->client_done_ns) {
+            pf_slice(w, "send delay", "client", PID_CLIENT, items[i].row, rq->client_intended_ns,
+                     rq->client_send_ns);
+            fputs("}", w->out);
+        }
+    }
+    free(items);
+    return SP_OK;
+}
+
+static sp_status write_batches(pf_writer *w)
+{
+    const struct sp_events *ev = w->ev;
+    size_t n = 0;
+    for (size_t i = 0; i < ev->n_batches; i++) {
+        const sp_ev_batch *b = &ev->batches[i];
+        n += b->has_record && b->start_ns != SP_TIME_NONE && b->end_ns != SP_TIME_NONE && b->end_ns >= b->start_ns;
+    }
+    if (!n)
+        return SP_OK;
+    pf_item *items = malloc(n * sizeof *items);
+    if (!items)
+        return SP_ERR_NOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < ev->n_batches; i++) {
+        const sp_ev_batch *b = &ev->batches[i];
+        if (b->has_record && b->start_ns != SP_TIME_NONE && b->end_ns != SP_TIME_NONE && b->end_ns >= b->start_ns)
+            items[k++] = (pf_item){b->start_ns, b->end_ns, (uint32_t)i, 0};
+    }
+    uint32_t rows;
+    sp_status st = pack_rows(items, n, &rows);
+    if (st) {
+        free(items);
+        return st;
+    }
+    pf_process(w, PID_BATCHES, "batches (dispatch -> outputs on host)");
+    name_rows(w, PID_BATCHES, rows, "batches");
+    char name[96];
+    for (size_t i = 0; i < n; i++) {
+        const sp_ev_batch *b = &ev->batches[items[i].idx];
+        if (ev->n_files > 1)
+            snprintf(name, sizeof name, "batch %" PRId64 " (file %" PRIu32 ")", b->id, b->file);
+        else
+            snprintf(name, sizeof name, "batch %" PRId64, b->id);
+        pf_slice(w, name, "batch", PID_BATCHES, items[i].row, b->start_ns, b->end_ns);
+        fprintf(w->out, ",\"args\":{\"id\":%" PRId64 ",\"file\":%" PRIu32 ",\"device\":%" PRIu32 ",\"size\":%" PRIu32,
+                b->id, b->file, b->device, b->nmembers);
+        if (b->effective_tokens >= 0)
+            fprintf(w->out, ",\"effective_tokens\":%" PRId64, b->effective_tokens);
+        if (b->padded_tokens >= 0)
+            fprintf(w->out, ",\"padded_tokens\":%" PRId64, b->padded_tokens);
+        if (b->effective_tokens >= 0 && b->padded_tokens > 0) {
+            fputs(",\"waste\":", w->out);
+            /* DESIGN section 5: waste = 1 - effective/padded */
+            sp_rep_json_num(w->out, 1.0 - (double)b->effective_tokens / (double)b->padded_tokens, 6);
+        }
+        fputs(",\"members\":[", w->out);
+        for (uint32_t m = 0; m < b->nmembers && b->first_member + m < ev->n_members; m++) {
+            uint32_t rq = ev->members[b->first_member + m];
+            if (m)
+                putc(',', w->out);
+            sp_rep_json_str(w->out, rq < ev->n_requests ? str(w, ev->requests[rq].id) : "?", 0);
+        }
+        fputs("]}}", w->out);
+    }
+    free(items);
+    return SP_OK;
+}
+
+static sp_status write_launches(pf_writer *w)
+{
+    const struct sp_events *ev = w->ev;
+    if (!ev->n_launches)
+        return SP_OK;
+    pf_item *items = malloc(ev->n_launches * sizeof *items);
+    if (!items)
+        return SP_ERR_NOMEM;
+    for (size_t i = 0; i < ev->n_launches; i++) {
+        const sp_ev_launch *l = &ev->launches[i];
+        items[i] = (pf_item){l->start_ns, l->end_ns >= l->start_ns ? l->end_ns : l->start_ns, (uint32_t)i, 0};
+    }
+    uint32_t rows;
+    sp_status st = pack_rows(items, ev->n_launches, &rows);
+    if (st) {
+        free(items);
+        return st;
+    }
+    pf_process(w, PID_LAUNCHES, "host launch calls");
+    name_rows(w, PID_LAUNCHES, rows, "launches");
+    for (size_t i = 0; i < ev->n_launches; i++) {
+        const sp_ev_launch *l = &ev->launches[items[i].idx];
+        const char *name = str(w, l->name);
+        pf_slice(w, name[0] ? name : "launch", "launch", PID_LAUNCHES, items[i].row, items[i].start, items[i].end);
+        fprintf(w->out, ",\"args\":{\"correlation\":%" PRIu64 "}}", l->correlation);
+    }
+    free(items);
+    return SP_OK;
+}
+
+/* Small open-addressing set of (pid, tid) pairs already named, capped at NAMED_TRACKS_MAX. */
+typedef struct pf_trackset {
+    uint64_t keys[NAMED_TRACKS_MAX * 2];
+    size_t count;
+} pf_trackset;
+
+/* Returns 1 when the key was new and added (0: seen before, or the set is full). Keys are never 0
+ * because pids start at PID_DEVICE. */
+static int trackset_add(pf_trackset *s, uint64_t key)
+{
+    size_t mask = NAMED_TRACKS_MAX * 2 - 1;
+    size_t j = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 40) & mask;
+    while (s->keys[j]) {
+        if (s->keys[j] == key)
+            return 0;
+        j = (j + 1) & mask;
+    }
+    if (s->count >= NAMED_TRACKS_MAX)
+        return 0;
+    s->keys[j] = key;
+    s->count++;
+    return 1;
+}
+
+static const char *act_name(const pf_writer *w, const sp_ev_activity *a)
+{
+    switch ((sp_act_kind)a->kind) {
+    case SP_ACT_KERNEL: {
+        const char *n = str(w, a->name);
+        return n[0] ? n : "kernel";
+    }
+    case SP_ACT_H2D: return "memcpy h2d";
+    case SP_ACT_D2H: return "memcpy d2h";
+    case SP_ACT_D2D: return "memcpy d2d";
+    case SP_ACT_MEMSET: return "memset";
+    case SP_ACT_COPY_OTHER: return "memcpy other";
+    case SP_ACT_SYNC: return "sync";
+    }
+    return "activity";
+}
+
+static sp_status write_device(pf_writer *w)
+{
+    const struct sp_events *ev = w->ev;
+    if (!ev->n_acts)
+        return SP_OK;
+    pf_trackset *named = calloc(1, sizeof *named);
+    pf_trackset *procs = calloc(1, sizeof *procs);
+    if (!named || !procs) {
+        free(named);
+        free(procs);
+        return SP_ERR_NOMEM;
+    }
+    char pname[128], tname[64];
+    for (size_t i = 0; i < ev->n_acts; i++) {
+        const sp_ev_activity *a = &ev->acts[i];
+        /* synchronisation waits are not device work (DESIGN section 6) and would overlap the
+         * kernels they wait for on the same stream */
+        if (a->kind == SP_ACT_SYNC)
+            continue;
+        uint32_t dev = a->device < DEVICES_PER_FILE - 1 ? a->device : DEVICES_PER_FILE - 1;
+        int64_t pid = PID_DEVICE + (int64_t)a->file * DEVICES_PER_FILE + dev;
+        int64_t tid = a->stream >= 0 && a->stream < MAX_TID ? a->stream : MAX_TID;
+        if (trackset_add(procs, (uint64_t)pid << 24)) {
+            if (ev->n_files > 1)
+                snprintf(pname, sizeof pname, "device %" PRIu32 "%s (file %" PRIu32 ")", dev,
+                         dev == DEVICES_PER_FILE - 1 ? "+" : "", a->file);
+            else
+                snprintf(pname, sizeof pname, "device %" PRIu32 "%s", dev, dev == DEVICES_PER_FILE - 1 ? "+" : "");
+            pf_process(w, pid, pname);
+        }
+        if (trackset_add(named, ((uint64_t)pid << 24) | (uint64_t)tid)) {
+            if (tid == MAX_TID)
+                snprintf(tname, sizeof tname, "other streams");
+            else
+                snprintf(tname, sizeof tname, "stream %" PRId64, a->stream);
+            pf_meta_name(w, "thread_name", pid, tid, tname);
+            pf_meta_sort(w, "thread_sort_index", pid, tid, tid);
+        }
+        pf_slice(w, act_name(w, a), a->kind == SP_ACT_KERNEL ? "kernel" : "copy", pid, tid, a->start_ns,
+                 a->end_ns);
+        fputs(",\"args\":{", w->out);
+        int comma = 0;
+        if (a->batch != SP_EV_NONE && a->batch < ev->n_batches) {
+            fprintf(w->out, "\"batch\":%" PRId64, ev->batches[a->batch].id);
+            comma = 1;
+        }
+        if (a->kind != SP_ACT_KERNEL) {
+            fprintf(w->out, "%s\"bytes\":%" PRIu64, comma ? "," : "", a->bytes);
+            comma = 1;
+        }
+        if (a->correlation)
+            fprintf(w->out, "%s\"correlation\":%" PRIu64, comma ? "," : "", a->correlation);
+        fputs("}}", w->out);
+    }
+    free(named);
+    free(procs);
+    return SP_OK;
+}
+
+/* The earliest time in the set, so timestamps are small (a double keeps ns precision only up to
+ * about 2^53 ns of microseconds-with-decimals). */
+static uint64_t first_time(const struct sp_events *ev)
+{
+    uint64_t t = UINT64_MAX;
+#define SP_MIN_T(x) do { if ((x) != SP_TIME_NONE && (x) < t) t = (x); } while (0)
+    for (size_t i = 0; i < ev->n_requests; i++) {
+        const sp_ev_request *rq = &ev->requests[i];
+        if (!rq->has_record)
+            continue;
+        SP_MIN_T(rq->arrival_ns);
+        SP_MIN_T(rq->client_intended_ns);
+        SP_MIN_T(rq->client_send_ns);
+    }
+    for (size_t i = 0; i < ev->n_batches; i++)
+        if (ev->batches[i].has_record)
+            SP_MIN_T(ev->batches[i].start_ns);
+    for (size_t i = 0; i < ev->n_acts; i++)
+        SP_MIN_T(ev->acts[i].start_ns);
+    for (size_t i = 0; i < ev->n_launches; i++)
+        SP_MIN_T(ev->launches[i].start_ns);
+#undef SP_MIN_T
+    return t == UINT64_MAX ? 0 : t;
+}
+
+sp_status sp_report_write_perfetto(const sp_report *r, const sp_events *ev, FILE *out)
+{
+    if (!ev || !out)
+        return SP_ERR_INVALID;
+    /* per-request span and batch lists exist only after the finishing pass (sp_analyze runs it) */
+    if (!ev->finished)
+        return SP_ERR_STATE;
+    pf_writer w = {out, ev, first_time(ev), 1};
+    fputs("{\"displayTimeUnit\":\"ns\",\"otherData\":{\"generator\":\"servprof " SP_VERSION_STRING "\"", out);
+    fprintf(out, ",\"t0_ns\":%" PRIu64, w.t0);
+    if (r && r->verdict.sentence) {
+        fputs(",\"verdict\":", out);
+        sp_rep_json_str(out, r->verdict.sentence, 0);
+    }
+    fputs("},\"traceEvents\":[", out);
+    sp_status st = write_client(&w);
+    if (!st)
+        st = write_requests(&w);
+    if (!st)
+        st = write_batches(&w);
+    if (!st)
+        st = write_launches(&w);
+    if (!st)
+        st = write_device(&w);
+    fputs("\n]}\n", out);
+    if (st)
+        return st;
+    if (fflush(out) != 0 || ferror(out))
+        return SP_ERR_IO;
+    return SP_OK;
+}

@@ -1,0 +1,40 @@
+/* Helpers shared by the report writers (text.c, json.c, perfetto.c): JSON string escaping that always
+ * yields valid UTF-8, finite-only number formatting, and the duration formats of the text report.
+ * Every writer streams straight to its FILE and checks ferror() once at the end. */
+#ifndef SERVPROF_REPORT_INT_H
+#define SERVPROF_REPORT_INT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "servprof/analyze.h"
+
+/* Writes `s` (NUL-terminated, any bytes) as a quoted JSON string. Quotes, backslashes and control
+ * characters are escaped; bytes that are not well-formed UTF-8 become U+FFFD, so the output always
+ * parses. At most `max_bytes` input bytes are written (0: no limit), cut at a character boundary. */
+void sp_rep_json_str(FILE *out, const char *s, size_t max_bytes);
+
+/* Nanoseconds as microseconds with ns precision ("1234.567"), exact (integer arithmetic). */
+void sp_rep_json_us(FILE *out, uint64_t ns);
+
+/* A double with up to `sig` significant digits, or `null` when it is NaN or infinite. */
+void sp_rep_json_num(FILE *out, double v, int sig);
+
+/* A double of ns as microseconds ("1234.567"), or `null` when not finite. */
+void sp_rep_json_us_d(FILE *out, double ns);
+
+/* Human duration with a unit chosen by magnitude: "850 ns", "12.3 us", "4.56 ms", "1.234 s".
+ * `buf` gets at most `len` bytes; returns buf. */
+char *sp_rep_fmt_dur(char *buf, size_t len, double ns);
+
+/* Money with enough digits for tiny per-request amounts: "$4.00", "$0.0123", "$1.23e-06". */
+char *sp_rep_fmt_money(char *buf, size_t len, double v);
+
+/* Percentage of a fraction, "37.2%"; "n/a" when not finite. */
+char *sp_rep_fmt_pct(char *buf, size_t len, double fraction);
+
+/* Copies `s` for a terminal: control bytes become '?', and it is cut to `width` columns (counting
+ * UTF-8 characters) with "..." when longer. */
+char *sp_rep_fmt_name(char *buf, size_t len, const char *s, size_t width);
+
+#endif

@@ -1,0 +1,317 @@
+/* The terminal report: a header, the stage table (DESIGN sections 3-4), padding (5), cost (7), the
+ * GPU timeline (6), client latency, data quality and the verdict (8) last, readable at 100 columns.
+ * Names that come from traces are cleaned of control bytes before they reach a terminal. */
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#include "report/report_int.h"
+
+#define TEXT_WIDTH 100
+#define TOP_KERNELS 10
+
+/* Prints `text` word-wrapped at TEXT_WIDTH columns; the first line follows `lead` (already printed,
+ * `lead_cols` wide), later lines are indented by `indent`. */
+static void wrap(FILE *out, const char *text, size_t lead_cols, size_t indent)
+{
+    size_t col = lead_cols;
+    int first = 1;
+    const char *p = text ? text : "";
+    for (;;) {
+        while (*p == ' ' || *p == '\n')
+            p++;
+        if (!*p)
+            break;
+        size_t wl = 0, wcols = 0;
+        while (p[wl] && p[wl] != ' ' && p[wl] != '\n') {
+            wcols += ((unsigned char)p[wl] & 0xC0) != 0x80;
+            wl++;
+        }
+        size_t need = first ? wcols : wcols + 1;
+        if (col + need > TEXT_WIDTH && col > indent) {
+            fprintf(out, "\n%*s", (int)indent, "");
+            col = indent;
+        } else if (!first) {
+            putc(' ', out);
+            col++;
+        }
+        for (size_t i = 0; i < wl; i++) {
+            unsigned char c = (unsigned char)p[i];
+            putc(c < 0x20 || c == 0x7F ? '?' : c, out);
+        }
+        col += wcols;
+        p += wl;
+        first = 0;
+    }
+    putc('\n', out);
+}
+
+static const char *plural(uint64_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
+static void write_header(FILE *out, const sp_report *r)
+{
+    char win[32], price[32];
+    const sp_cost_summary *c = &r->cost;
+    fprintf(out, "servprof report: %zu %s, %" PRIu64 " %s, %" PRIu64 " %s, window %s, price %s/h%s%s\n",
+            r->n_files, r->n_files == 1 ? "file" : "files", r->request_count,
+            plural(r->request_count, "request", "requests"), r->batch_count,
+            plural(r->batch_count, "batch", "batches"),
+            c->window_ns ? sp_rep_fmt_dur(win, sizeof win, (double)c->window_ns) : "n/a",
+            sp_rep_fmt_money(price, sizeof price, c->price_per_hour),
+            c->price_is_default ? " (default)" : "", r->hta_compat ? ", HTA-compatible GPU figures" : "");
+}
+
+static void write_latency(FILE *out, const char *label, const sp_quantiles *q)
+{
+    char a[24], b[24], c[24], d[24], e[24];
+    fprintf(out, "%-27s p50 %-9s p95 %-9s p99 %-9s mean %-9s max %s\n", label,
+            sp_rep_fmt_dur(a, sizeof a, (double)q->p50_ns), sp_rep_fmt_dur(b, sizeof b, (double)q->p95_ns),
+            sp_rep_fmt_dur(c, sizeof c, (double)q->p99_ns), sp_rep_fmt_dur(d, sizeof d, q->mean_ns),
+            sp_rep_fmt_dur(e, sizeof e, (double)q->max_ns));
+}
+
+static void write_stage_table(FILE *out, const sp_report *r)
+{
+    char name[32], a[24], b[24], c[24], d[24], s1[16], s2[16], s3[16];
+    fprintf(out, "\n%-16s %10s %10s %10s %10s   %9s %9s %9s\n", "stage", "p50", "p95", "p99", "mean",
+            "% of p50", "% of p95", "% of p99");
+    for (size_t i = 0; i < r->n_stages; i++) {
+        const sp_stage_row *s = &r->stages[i];
+        fprintf(out, "%-16s %10s %10s %10s %10s   %9s %9s %9s\n", sp_rep_fmt_name(name, sizeof name, s->name, 16),
+                sp_rep_fmt_dur(a, sizeof a, (double)s->q.p50_ns), sp_rep_fmt_dur(b, sizeof b, (double)s->q.p95_ns),
+                sp_rep_fmt_dur(c, sizeof c, (double)s->q.p99_ns), sp_rep_fmt_dur(d, sizeof d, s->q.mean_ns),
+                sp_rep_fmt_pct(s1, sizeof s1, s->share_p50), sp_rep_fmt_pct(s2, sizeof s2, s->share_p95),
+                sp_rep_fmt_pct(s3, sizeof s3, s->share_p99));
+    }
+    const sp_quantiles *q = &r->latency;
+    fprintf(out, "%-16s %10s %10s %10s %10s   %9s %9s %9s\n", "end-to-end",
+            sp_rep_fmt_dur(a, sizeof a, (double)q->p50_ns), sp_rep_fmt_dur(b, sizeof b, (double)q->p95_ns),
+            sp_rep_fmt_dur(c, sizeof c, (double)q->p99_ns), sp_rep_fmt_dur(d, sizeof d, q->mean_ns),
+            "100.0%", "100.0%", "100.0%");
+    fputs("(a stage's pXX is over all requests; % of pXX is its share of the latency of the requests\n"
+          " around the pXX rank, so each column adds up to 100%)\n", out);
+}
+
+static void write_padding(FILE *out, const sp_report *r)
+{
+    const sp_padding_summary *p = &r->padding;
+    char a[16], b[16], c[16], d[16], e[16], f[16];
+    if (p->batches == 0) {
+        fputs("\npadding: no batch carries token counts, so padding waste is unknown\n", out);
+        return;
+    }
+    fprintf(out, "\npadding: %" PRId64 " effective of %" PRId64 " padded tokens in %" PRIu64 " %s: %s waste\n",
+            p->effective_tokens, p->padded_tokens, p->batches, plural(p->batches, "batch", "batches"),
+            sp_rep_fmt_pct(a, sizeof a, p->waste_fraction));
+    fprintf(out, "  per batch: p50 %s, p95 %s, max %s\n", sp_rep_fmt_pct(b, sizeof b, p->waste_p50),
+            sp_rep_fmt_pct(c, sizeof c, p->waste_p95), sp_rep_fmt_pct(d, sizeof d, p->waste_max));
+    fprintf(out, "  padding is %s of p95 latency and %s of the bill (first order: kernel time x waste)\n",
+            r->request_count ? sp_rep_fmt_pct(e, sizeof e, p->share_p95) : "n/a",
+            sp_rep_fmt_pct(f, sizeof f, p->share_of_bill));
+}
+
+/* What the money in each state buys, for the sentence about the largest waste. */
+static const char *state_phrase(sp_cost_state s)
+{
+    switch (s) {
+    case SP_COST_USEFUL: return "kernel work on real tokens";
+    case SP_COST_PADDING: return "GPU time spent on padding";
+    case SP_COST_COPIES: return "GPU time spent on copies";
+    case SP_COST_GAP: return "GPU time idle while a batch is in flight (launch overhead, host waits)";
+    case SP_COST_NO_BATCH: return "GPU time with no batch in flight";
+    case SP_COST_STATE_COUNT: break;
+    }
+    return "?";
+}
+
+static void write_cost(FILE *out, const sp_report *r)
+{
+    const sp_cost_summary *c = &r->cost;
+    char a[32], b[32], d[32], e[32];
+    if (c->window_ns == 0) {
+        fprintf(out, "\ncost: no profiled window, so no bill (price %s/h%s)\n",
+                sp_rep_fmt_money(a, sizeof a, c->price_per_hour), c->price_is_default ? ", default" : "");
+        return;
+    }
+    fprintf(out, "\ncost: %s for a %s window at %s/h%s", sp_rep_fmt_money(a, sizeof a, c->bill),
+            sp_rep_fmt_dur(b, sizeof b, (double)c->window_ns), sp_rep_fmt_money(d, sizeof d, c->price_per_hour),
+            c->price_is_default ? " (default price; set --price-per-hour)" : "");
+    if (r->request_count)
+        fprintf(out, "; %s per request\n", sp_rep_fmt_money(e, sizeof e, c->per_request));
+    else
+        fputs("; no requests to divide it among\n", out);
+    fprintf(out, "  %-12s %12s %14s %8s\n", "state", "bill", "per request", "share");
+    for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
+        char m1[32], m2[32], pc[16];
+        fprintf(out, "  %-12s %12s %14s %8s\n", sp_cost_state_str((sp_cost_state)s),
+                sp_rep_fmt_money(m1, sizeof m1, c->by_state[s]),
+                r->request_count ? sp_rep_fmt_money(m2, sizeof m2, c->by_state[s] / (double)r->request_count)
+                                 : "n/a",
+                sp_rep_fmt_pct(pc, sizeof pc, c->by_state_share[s]));
+    }
+    if (!r->request_count)
+        return;
+    /* The per-request split is the bill's split (DESIGN section 7), so the shares carry over. */
+    char line[256], pc[16];
+    if (r->padding.batches) {
+        snprintf(line, sizeof line, "%s of the per-request bill is %s.",
+                 sp_rep_fmt_pct(pc, sizeof pc, c->by_state_share[SP_COST_PADDING]),
+                 state_phrase(SP_COST_PADDING));
+        fputs("  ", out);
+        wrap(out, line, 2, 2);
+    }
+    int worst = -1;
+    for (int s = SP_COST_COPIES; s < SP_COST_STATE_COUNT; s++)
+        if (worst < 0 || c->by_state_share[s] > c->by_state_share[worst])
+            worst = s;
+    if (worst >= 0 && c->by_state_share[worst] > 0 &&
+        (!r->padding.batches || c->by_state_share[worst] > c->by_state_share[SP_COST_PADDING])) {
+        snprintf(line, sizeof line, "%s of the per-request bill is %s.",
+                 sp_rep_fmt_pct(pc, sizeof pc, c->by_state_share[worst]), state_phrase((sp_cost_state)worst));
+        fputs("  ", out);
+        wrap(out, line, 2, 2);
+    }
+    if (c->request_cost_nano.count) {
+        char q1[32], q2[32], q3[32];
+        fprintf(out, "  one request's cost (batch device time by its tokens): p50 %s, p95 %s, max %s\n",
+                sp_rep_fmt_money(q1, sizeof q1, (double)c->request_cost_nano.p50_ns * 1e-9),
+                sp_rep_fmt_money(q2, sizeof q2, (double)c->request_cost_nano.p95_ns * 1e-9),
+                sp_rep_fmt_money(q3, sizeof q3, (double)c->request_cost_nano.max_ns * 1e-9));
+    }
+}
+
+static void write_gpu(FILE *out, const sp_report *r)
+{
+    const sp_gpu_summary *g = &r->gpu;
+    char a[24], b[24], c[24], d[24], e[24], pc[16];
+    if (!g->present) {
+        fputs("\ngpu: no device activity in the trace\n", out);
+        return;
+    }
+    fprintf(out, "\ngpu%s: span %s, busy %s (%s), idle %s; compute %s, non-compute %s\n",
+            r->hta_compat ? " (HTA-compatible)" : "", sp_rep_fmt_dur(a, sizeof a, (double)g->span_ns),
+            sp_rep_fmt_dur(b, sizeof b, (double)g->busy_ns),
+            sp_rep_fmt_pct(pc, sizeof pc, g->span_ns ? (double)g->busy_ns / (double)g->span_ns : NAN),
+            sp_rep_fmt_dur(c, sizeof c, (double)g->idle_ns), sp_rep_fmt_dur(d, sizeof d, (double)g->compute_ns),
+            sp_rep_fmt_dur(e, sizeof e, (double)g->non_compute_ns));
+    fprintf(out, "  %" PRIu64 " %s, %" PRIu64 " %s, %" PRIu64 " %s\n", g->kernels,
+            plural(g->kernels, "kernel", "kernels"), g->copies, plural(g->copies, "copy", "copies"),
+            g->memsets, plural(g->memsets, "memset", "memsets"));
+    if (g->n_streams) {
+        fprintf(out, "  idle time by stream (HTA breakdown):\n  %-8s %-10s %12s %12s %12s\n", "device", "stream",
+                "host wait", "kernel wait", "other");
+        for (size_t i = 0; i < g->n_streams; i++) {
+            const sp_stream_idle *s = &g->idle_breakdown[i];
+            fprintf(out, "  %-8" PRIu32 " %-10" PRId64 " %12s %12s %12s\n", s->device, s->stream,
+                    sp_rep_fmt_dur(a, sizeof a, (double)s->host_wait_ns),
+                    sp_rep_fmt_dur(b, sizeof b, (double)s->kernel_wait_ns),
+                    sp_rep_fmt_dur(c, sizeof c, (double)s->other_ns));
+        }
+    }
+    if (g->n_kernel_stats) {
+        size_t n = g->n_kernel_stats < TOP_KERNELS ? g->n_kernel_stats : TOP_KERNELS;
+        fprintf(out, "  top kernels by total time (%zu of %zu):\n  %-44s %8s %11s %7s %10s %10s\n", n,
+                g->n_kernel_stats, "kernel", "count", "total", "% busy", "p50", "p95");
+        for (size_t i = 0; i < n; i++) {
+            const sp_kernel_stat *k = &g->kernel_stats[i];
+            char name[200];
+            fprintf(out, "  %-44s %8" PRIu64 " %11s %7s %10s %10s\n", sp_rep_fmt_name(name, sizeof name, k->name, 44),
+                    k->count, sp_rep_fmt_dur(a, sizeof a, (double)k->total_ns),
+                    sp_rep_fmt_pct(pc, sizeof pc, g->busy_ns ? (double)k->total_ns / (double)g->busy_ns : NAN),
+                    sp_rep_fmt_dur(b, sizeof b, (double)k->q.p50_ns), sp_rep_fmt_dur(c, sizeof c, (double)k->q.p95_ns));
+        }
+    }
+    if (g->n_copy_stats) {
+        fprintf(out, "  copies:\n  %-8s %8s %14s %11s %10s\n", "kind", "count", "bytes", "total", "GB/s");
+        for (size_t i = 0; i < g->n_copy_stats; i++) {
+            const sp_copy_stat *cs = &g->copy_stats[i];
+            char rate[24];
+            if (cs->total_ns && isfinite(cs->gbytes_per_s))
+                snprintf(rate, sizeof rate, "%.2f", cs->gbytes_per_s);
+            else
+                snprintf(rate, sizeof rate, "n/a");
+            fprintf(out, "  %-8s %8" PRIu64 " %14" PRIu64 " %11s %10s\n", cs->kind ? cs->kind : "?", cs->count,
+                    cs->bytes, sp_rep_fmt_dur(a, sizeof a, (double)cs->total_ns), rate);
+        }
+    }
+    if (g->launches_joined) {
+        char line[512];
+        snprintf(line, sizeof line,
+                 "%" PRIu64 " joined on correlation id; launch delay p50 %s, p95 %s, max %s; %" PRIu64
+                 " %s shorter than %s launch call",
+                 g->launches_joined, sp_rep_fmt_dur(a, sizeof a, (double)g->launch_delay.p50_ns),
+                 sp_rep_fmt_dur(b, sizeof b, (double)g->launch_delay.p95_ns),
+                 sp_rep_fmt_dur(c, sizeof c, (double)g->launch_delay_max_ns), g->short_kernels,
+                 plural(g->short_kernels, "kernel", "kernels"), plural(g->short_kernels, "its", "their"));
+        fputs("  launches: ", out);
+        wrap(out, line, 12, 4);
+    }
+}
+
+static void write_quality(FILE *out, const sp_report *r)
+{
+    char pc[16], line[1024];
+    if (r->request_count) {
+        fputs("\n", out);
+        if (r->other_share_p95 > 0) {
+            snprintf(line, sizeof line,
+                     "unattributed (`other`): %s of p95 latency is covered by no stage span and no device "
+                     "activity: missing instrumentation",
+                     sp_rep_fmt_pct(pc, sizeof pc, r->other_share_p95));
+            wrap(out, line, 0, 2);
+        } else {
+            fprintf(out, "unattributed (`other`): %s of p95 latency\n",
+                    sp_rep_fmt_pct(pc, sizeof pc, r->other_share_p95));
+        }
+    } else {
+        fputs("\n", out);
+    }
+    size_t o = (size_t)snprintf(line, sizeof line, "data quality: %" PRIu64 " %s dropped by the recorder (",
+                                r->drops_total, plural(r->drops_total, "record", "records"));
+    for (int i = 0; i < SP_DROP_CAUSE_COUNT && o < sizeof line; i++) {
+        const char *cause = r->drops[i].cause ? r->drops[i].cause : sp_drop_cause_str((sp_drop_cause)i);
+        o += (size_t)snprintf(line + o, sizeof line - o, "%s%s %" PRIu64, i ? ", " : "", cause, r->drops[i].count);
+    }
+    if (o < sizeof line)
+        snprintf(line + o, sizeof line - o, "); %" PRIu64 " malformed or unresolved %s skipped",
+                 r->skipped_records, plural(r->skipped_records, "record", "records"));
+    wrap(out, line, 0, 2);
+}
+
+static void write_verdict(FILE *out, const sp_report *r)
+{
+    fputs("\nverdict: ", out);
+    if (r->verdict.sentence)
+        wrap(out, r->verdict.sentence, 9, 9);
+    else
+        fputs("none (nothing to judge)\n", out);
+}
+
+sp_status sp_report_write_text(const sp_report *r, FILE *out)
+{
+    if (!r || !out)
+        return SP_ERR_INVALID;
+    write_header(out, r);
+    if (r->request_count) {
+        write_latency(out, "latency (arrival -> done):", &r->latency);
+        if (r->has_client)
+            write_latency(out, "client (intended -> reply):", &r->client_latency);
+        if (r->batch_count && r->batch_size.count)
+            fprintf(out, "%-27s p50 %-9" PRIu64 " p95 %-9" PRIu64 " max %" PRIu64 " requests\n",
+                    "batch size:", r->batch_size.p50_ns, r->batch_size.p95_ns, r->batch_size.max_ns);
+        write_stage_table(out, r);
+    } else {
+        fputs("no requests in the trace: no latency, stage or padding-share figures\n", out);
+    }
+    write_padding(out, r);
+    write_cost(out, r);
+    write_gpu(out, r);
+    write_quality(out, r);
+    write_verdict(out, r);
+    if (fflush(out) != 0 || ferror(out))
+        return SP_ERR_IO;
+    return SP_OK;
+}

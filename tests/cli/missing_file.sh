@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Files that cannot be analysed exit 1 with a message naming the file: missing, a directory, empty,
+# not a trace. Run as: bash missing_file.sh BINARY SOURCE_DIR
+set -u
+bin=$1
+fail=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+expect1() {
+  local name=$1; shift
+  local err rc
+  err=$("$bin" analyze "$@" 2>&1 >/dev/null); rc=$?
+  if [ $rc -ne 1 ]; then echo "FAIL: analyze $* exited $rc, expected 1 ($err)" >&2; fail=1; fi
+  if ! grep -qF -- "$name" <<<"$err"; then echo "FAIL: message does not name $name: $err" >&2; fail=1; fi
+}
+expect1 "$tmp/no-such-trace.jsonl" "$tmp/no-such-trace.jsonl"
+mkdir "$tmp/a-directory"
+expect1 "$tmp/a-directory" "$tmp/a-directory"
+: > "$tmp/empty.jsonl"
+expect1 "$tmp/empty.jsonl" "$tmp/empty.jsonl"
+printf 'this is not a trace\n' > "$tmp/garbage.txt"
+expect1 "$tmp/garbage.txt" "$tmp/garbage.txt"
+# of several files, the first that fails is named
+expect1 "$tmp/garbage.txt" "$tmp/garbage.txt" "$tmp/no-such-trace.jsonl"
+exit $fail
