@@ -30,6 +30,7 @@ struct sp_input {
     unsigned char head[4096];
     size_t head_len, head_pos;
     uint64_t offset;
+    size_t max_read;     /* 0: none; else each read hands out at most this many bytes */
     char error[256];
 };
 
@@ -109,6 +110,8 @@ ssize_t sp_input_read(sp_input *in, void *buf, size_t n)
 {
     if (n == 0)
         return 0;
+    if (in->max_read && n > in->max_read)
+        n = in->max_read;
     if (in->head_pos < in->head_len) {
         size_t k = in->head_len - in->head_pos;
         if (k > n)
@@ -122,6 +125,27 @@ ssize_t sp_input_read(sp_input *in, void *buf, size_t n)
     if (r > 0)
         in->offset += (uint64_t)r;
     return r;
+}
+
+sp_status sp_input_open_mem(const void *data, size_t len, size_t max_read, sp_input **out)
+{
+    if (!data && len)
+        return SP_ERR_INVALID;
+    sp_input *in = calloc(1, sizeof *in);
+    if (!in)
+        return SP_ERR_NOMEM;
+    in->kind = SP_INPUT_MEM;
+    in->fd = -1;
+    in->mem = data ? data : (const void *)"";
+    in->mem_len = len;
+    in->max_read = max_read;
+    *out = in;
+    return SP_OK;
+}
+
+void sp_input_close(sp_input *in)
+{
+    free(in);
 }
 
 const char *sp_input_error(const sp_input *in)

@@ -21,6 +21,13 @@ const char *sp_input_error(const sp_input *in);
 /* Uncompressed bytes handed out so far. */
 uint64_t sp_input_offset(const sp_input *in);
 
+/* A memory stream (tests, and importers that parse an embedded document as a stream): `data` is
+ * borrowed until sp_input_close. Each read hands out at most `max_read` bytes (0: no limit), so tests
+ * can force tokens across chunk boundaries. No gzip detection. `*out` is written only on SP_OK. */
+sp_status sp_input_open_mem(const void *data, size_t len, size_t max_read, sp_input **out);
+/* Frees a stream from sp_input_open_mem. NULL is fine. */
+void sp_input_close(sp_input *in);
+
 /* Everything an importer needs. */
 typedef struct sp_import_ctx {
     struct sp_events *ev;

@@ -1,9 +1,766 @@
-/* Placeholder until the jsonl importer lands. */
+/* Importer for servprof.events/1 JSONL (DESIGN section 9; docs/jsonl-format.md): one JSON object per
+ * line, read through a bounded line buffer, each line tokenized in place by the JSON lexer, checked
+ * completely, and only then added to the event model, so a skipped (lenient) line leaves no trace. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "common/util_int.h"
 #include "import/import_int.h"
+#include "import/json.h"
+
+#define JSONL_LINE_MAX (1u << 20)           /* hard cap on one line, newline excluded */
+#define JSONL_READ (1u << 20)               /* bytes read from the input at a time */
+#define JSONL_MAX_IDS (JSONL_LINE_MAX / 2)  /* ids in one "requests" array ("1", is two bytes) */
+
+/* The keys the format defines; any other key is ignored. */
+enum field {
+    F_EV, F_FORMAT, F_CLOCK, F_PRICE, F_DROPS, F_ID, F_ARRIVAL, F_DONE, F_INPUT_TOKENS, F_STAGE,
+    F_START, F_END, F_BATCH, F_REQUESTS, F_EFFECTIVE, F_PADDED, F_NAME, F_STREAM, F_DEVICE,
+    F_CORRELATION, F_KIND, F_BYTES, F_INTENDED, F_SEND, F_STATUS, F_COUNT
+};
+
+static const char *const g_field_names[F_COUNT] = {
+    "ev", "format", "clock", "price_per_hour", "drops", "id", "arrival_ns", "done_ns", "input_tokens",
+    "stage", "start_ns", "end_ns", "batch", "requests", "effective_tokens", "padded_tokens", "name",
+    "stream", "device", "correlation", "kind", "bytes", "intended_ns", "send_ns", "status"};
+
+/* The drop causes in sp_drop_cause order (trace.h). */
+static const char *const g_drop_names[SP_DROP_CAUSE_COUNT] = {
+    "buffer_full", "too_large", "no_buffer", "write_failed", "reentrant", "after_close"};
+
+/* One member's value as read: type 0 means absent. Text stays valid for the whole line (the lexer
+ * unescapes in place inside the line buffer). */
+typedef struct jval {
+    uint8_t type;       /* sp_json_type */
+    bool is_int;
+    int64_t i;
+    const char *s;
+    size_t len;
+} jval;
+
+typedef struct id_text {
+    const char *s;
+    size_t len;
+} id_text;
+
+typedef struct jsonl {
+    sp_import_ctx *ctx;
+    struct sp_events *ev;
+    uint32_t file;
+    uint64_t line;
+    sp_json_lexer lx;
+    sp_json_limits lim;
+    jval f[F_COUNT];
+    uint32_t present;        /* bit k: f[k] was given on this line (cheaper than clearing f) */
+    uint8_t name_len[F_COUNT];
+    /* "requests": ids as read, and their request indexes once checked */
+    id_text *ids;
+    size_t nids, cap_ids;
+    const char *ids_err;     /* why the array is unusable, or NULL */
+    uint32_t *members;
+    size_t cap_members;
+    /* "drops" */
+    uint64_t drops[SP_DROP_CAUSE_COUNT];
+    const char *drops_err;
+    bool bad_line;           /* the error belongs to this line (skippable under lenient) */
+    uint64_t records;        /* non-blank lines seen */
+    bool lx_ready;           /* lx initialised once; later lines only reset it */
+} jsonl;
+
+static sp_status line_fail(jsonl *j, sp_status st, const char *fmt, ...) SP_PRINTF(3, 4);
+
+static const jval g_absent;
+
+/* The member k of this line's object (type 0 when the line has none). */
+static inline const jval *fv(const jsonl *j, int k)
+{
+    return (j->present >> k) & 1 ? &j->f[k] : &g_absent;
+}
+
+/* Records "NAME:LINE: what" for a malformed line. */
+static sp_status line_fail(jsonl *j, sp_status st, const char *fmt, ...)
+{
+    sp_import_ctx *c = j->ctx;
+    if (c->err && c->errlen) {
+        int n = snprintf(c->err, c->errlen, "%s:%llu: ", c->name, (unsigned long long)j->line);
+        if (n >= 0 && (size_t)n < c->errlen) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+            va_end(ap);
+        }
+    }
+    j->bad_line = true;
+    return st;
+}
+
+/* A model call failed: out of memory or a model limit. Not a property of the line: always fatal. */
+static sp_status model_fail(jsonl *j, sp_status st)
+{
+    sp_errf(j->ctx->err, j->ctx->errlen, "%s:%llu: %s", j->ctx->name, (unsigned long long)j->line,
+            st == SP_ERR_LIMIT ? "too many events (over the event model's limit)" : sp_status_str(st));
+    j->bad_line = false;
+    return st;
+}
+
+static sp_status lex_fail(jsonl *j)
+{
+    /* the lexer says "line L, column C (byte B): what"; the line is already in our prefix */
+    const char *m = sp_json_error(&j->lx);
+    const char *rest = strstr(m, ", ");
+    return line_fail(j, j->lx.status == SP_ERR_NOMEM ? SP_ERR_NOMEM : j->lx.status, "%s",
+                     rest && strncmp(m, "line ", 5) == 0 ? rest + 2 : m);
+}
+
+static int field_of(const jsonl *j, const char *k, size_t n)
+{
+    if (n == 0)
+        return -1;
+    for (int i = 0; i < F_COUNT; i++)
+        if (j->name_len[i] == n && g_field_names[i][0] == k[0] && memcmp(g_field_names[i], k, n) == 0)
+            return i;
+    return -1;
+}
+
+static const char *type_name(const jval *v)
+{
+    switch (v->type) {
+    case SP_JSON_STRING: return "a string";
+    case SP_JSON_NUMBER: return v->is_int ? "an integer" : "a number";
+    case SP_JSON_TRUE: return "true";
+    case SP_JSON_FALSE: return "false";
+    case SP_JSON_NULL: return "null";
+    case SP_JSON_OBJ_BEGIN: return "an object";
+    case SP_JSON_ARR_BEGIN: return "an array";
+    default: return "nothing";
+    }
+}
+
+/* ---------- reading one line's object ---------- */
+
+static sp_status read_ids(jsonl *j)
+{
+    j->nids = 0;
+    j->ids_err = NULL;
+    sp_json_token t;
+    for (;;) {
+        sp_status st = sp_json_next(&j->lx, &t);
+        if (st)
+            return lex_fail(j);
+        if (t.type == SP_JSON_ARR_END)
+            return SP_OK;
+        if (t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) {
+            j->ids_err = "\"requests\" must hold request ids (strings or integers), not containers";
+            if (sp_json_skip_rest(&j->lx))
+                return lex_fail(j);
+            continue;
+        }
+        bool plain_int = t.type == SP_JSON_NUMBER && t.is_int && !memchr(t.str, '.', t.len) &&
+                         !memchr(t.str, 'e', t.len) && !memchr(t.str, 'E', t.len);
+        if (t.type != SP_JSON_STRING && !plain_int) {
+            j->ids_err = "\"requests\" must hold request ids (strings or integers)";
+            continue;
+        }
+        if (j->nids >= JSONL_MAX_IDS) {
+            j->ids_err = "\"requests\" holds too many ids";
+            continue;
+        }
+        if (SP_GROW(j->ids, j->cap_ids, j->nids + 1, JSONL_MAX_IDS))
+            return model_fail(j, SP_ERR_NOMEM);
+        j->ids[j->nids++] = (id_text){t.str, t.len};
+    }
+}
+
+static sp_status read_drops(jsonl *j)
+{
+    memset(j->drops, 0, sizeof j->drops);
+    j->drops_err = NULL;
+    sp_json_token t;
+    for (;;) {
+        sp_status st = sp_json_next(&j->lx, &t);
+        if (st)
+            return lex_fail(j);
+        if (t.type == SP_JSON_OBJ_END)
+            return SP_OK;
+        int cause = -1;
+        for (int c = 0; c < SP_DROP_CAUSE_COUNT; c++)
+            if (strlen(g_drop_names[c]) == t.len && memcmp(g_drop_names[c], t.str, t.len) == 0)
+                cause = c;
+        st = sp_json_next(&j->lx, &t);
+        if (st)
+            return lex_fail(j);
+        if (t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) {
+            if (sp_json_skip_rest(&j->lx))
+                return lex_fail(j);
+            if (cause >= 0)
+                j->drops_err = "\"drops\" counts must be non-negative integers";
+            continue;
+        }
+        if (cause < 0)
+            continue;   /* a cause this version does not know: ignored */
+        if (t.type != SP_JSON_NUMBER || !t.is_int || t.i < 0)
+            j->drops_err = "\"drops\" counts must be non-negative integers";
+        else
+            j->drops[cause] += (uint64_t)t.i;
+    }
+}
+
+/* Reads the line's object into j->f. */
+static sp_status read_object(jsonl *j)
+{
+    j->present = 0;
+    j->ids_err = j->drops_err = NULL;
+    j->nids = 0;
+    sp_json_token t;
+    if (sp_json_next(&j->lx, &t))
+        return lex_fail(j);
+    if (t.type != SP_JSON_OBJ_BEGIN)
+        return line_fail(j, SP_ERR_PARSE, "column %u: expected a JSON object ({...}) on each line", t.column);
+    for (;;) {
+        if (sp_json_next(&j->lx, &t))
+            return lex_fail(j);
+        if (t.type == SP_JSON_OBJ_END)
+            break;
+        int k = field_of(j, t.str, t.len);
+        if (k < 0) {
+            if (sp_json_skip(&j->lx))
+                return lex_fail(j);
+            continue;
+        }
+        if (sp_json_next(&j->lx, &t))
+            return lex_fail(j);
+        jval *v = &j->f[k];
+        j->present |= 1u << k;
+        v->type = (uint8_t)t.type;
+        v->is_int = t.is_int;
+        v->i = t.i;
+        v->s = t.str;
+        v->len = t.len;
+        if (t.type == SP_JSON_ARR_BEGIN) {
+            sp_status st = k == F_REQUESTS ? read_ids(j) : (sp_json_skip_rest(&j->lx) ? lex_fail(j) : SP_OK);
+            if (st)
+                return st;
+        } else if (t.type == SP_JSON_OBJ_BEGIN) {
+            sp_status st = k == F_DROPS ? read_drops(j) : (sp_json_skip_rest(&j->lx) ? lex_fail(j) : SP_OK);
+            if (st)
+                return st;
+        }
+    }
+    /* the lexer checks that nothing but whitespace follows the object */
+    if (sp_json_next(&j->lx, &t))
+        return lex_fail(j);
+    return SP_OK;
+}
+
+/* ---------- typed access with messages ---------- */
+
+enum { GOT = 0, ABSENT = 1, BAD = -1 };
+
+/* An integer member within [min, max]. Absent (or null) is fine unless required. */
+static int get_int(jsonl *j, int k, bool required, int64_t min, int64_t max, const char *desc, int64_t *out)
+{
+    const jval *v = fv(j, k);
+    const char *name = g_field_names[k];
+    if (v->type == 0 || (v->type == SP_JSON_NULL && !required)) {
+        if (required)
+            line_fail(j, SP_ERR_PARSE, "missing \"%s\" (expected %s)", name, desc);
+        return required ? BAD : ABSENT;
+    }
+    if (v->type != SP_JSON_NUMBER) {
+        line_fail(j, SP_ERR_PARSE, "\"%s\" must be %s, not %s", name, desc, type_name(v));
+        return BAD;
+    }
+    if (!v->is_int) {
+        int64_t x;
+        bool exact;
+        sp_status st = sp_json_decimal_to_int(v->s, v->len, 0, &x, &exact);
+        if (st == SP_ERR_LIMIT)
+            line_fail(j, SP_ERR_PARSE, "\"%s\" is out of range: %.*s (expected %s, at most %lld)", name,
+                      (int)(v->len > 40 ? 40 : v->len), v->s, desc, (long long)max);
+        else
+            line_fail(j, SP_ERR_PARSE, "\"%s\" must be %s, not %.*s", name, desc,
+                      (int)(v->len > 40 ? 40 : v->len), v->s);
+        return BAD;
+    }
+    if (v->i < min) {
+        if (min == 0)
+            line_fail(j, SP_ERR_PARSE, "\"%s\" is negative: %lld (expected %s)", name, (long long)v->i, desc);
+        else
+            line_fail(j, SP_ERR_PARSE, "\"%s\" is out of range: %lld (expected %s, at least %lld)", name,
+                      (long long)v->i, desc, (long long)min);
+        return BAD;
+    }
+    if (v->i > max) {
+        line_fail(j, SP_ERR_PARSE, "\"%s\" is out of range: %lld (expected %s, at most %lld)", name,
+                  (long long)v->i, desc, (long long)max);
+        return BAD;
+    }
+    *out = v->i;
+    return GOT;
+}
+
+static int get_time(jsonl *j, int k, uint64_t *out)
+{
+    int64_t x;
+    int r = get_int(j, k, true, 0, INT64_MAX, "an integer time in ns", &x);
+    if (r == GOT)
+        *out = (uint64_t)x;
+    return r;
+}
+
+/* A text member usable as an interned string: non-empty, shorter than SP_EV_MAX_STRING, no NUL.
+ * With `allow_int`, a plain integer (e.g. "id":42) is taken as its decimal text. */
+static int get_text(jsonl *j, int k, bool required, bool allow_int, const char **s, size_t *len)
+{
+    const jval *v = fv(j, k);
+    const char *name = g_field_names[k];
+    const char *desc = allow_int ? "a string or an integer" : "a string";
+    if (v->type == 0 || (v->type == SP_JSON_NULL && !required)) {
+        if (required)
+            line_fail(j, SP_ERR_PARSE, "missing \"%s\" (expected %s)", name, desc);
+        return required ? BAD : ABSENT;
+    }
+    bool plain_int = allow_int && v->type == SP_JSON_NUMBER && v->is_int && !memchr(v->s, '.', v->len) &&
+                     !memchr(v->s, 'e', v->len) && !memchr(v->s, 'E', v->len);
+    if (v->type != SP_JSON_STRING && !plain_int) {
+        line_fail(j, SP_ERR_PARSE, "\"%s\" must be %s, not %s", name, desc, type_name(v));
+        return BAD;
+    }
+    if (v->len == 0) {
+        line_fail(j, SP_ERR_PARSE, "\"%s\" is empty (expected %s)", name, desc);
+        return BAD;
+    }
+    if (v->len >= SP_EV_MAX_STRING) {
+        line_fail(j, SP_ERR_PARSE, "\"%s\" is %zu bytes long (at most %u)", name, v->len, SP_EV_MAX_STRING - 1);
+        return BAD;
+    }
+    if (memchr(v->s, '\0', v->len)) {
+        line_fail(j, SP_ERR_PARSE, "\"%s\" contains a NUL character (\\u0000)", name);
+        return BAD;
+    }
+    *s = v->s;
+    *len = v->len;
+    return GOT;
+}
+
+static sp_status check_order(jsonl *j, int k_start, uint64_t start, int k_end, uint64_t end)
+{
+    if (end < start)
+        return line_fail(j, SP_ERR_PARSE, "\"%s\" (%llu) is before \"%s\" (%llu)", g_field_names[k_end],
+                         (unsigned long long)end, g_field_names[k_start], (unsigned long long)start);
+    return SP_OK;
+}
+
+#define NEED(expr)          \
+    do {                    \
+        if ((expr) == BAD)  \
+            return SP_ERR_PARSE; \
+    } while (0)
+
+#define MODEL(expr)                     \
+    do {                                \
+        sp_status st_ = (expr);         \
+        if (st_)                        \
+            return model_fail(j, st_);  \
+    } while (0)
+
+/* ---------- records ---------- */
+
+static sp_status rec_meta(jsonl *j)
+{
+    const char *s = NULL;
+    size_t n = 0;
+    int r = get_text(j, F_FORMAT, false, false, &s, &n);
+    NEED(r);
+    if (r == GOT && !(n == 17 && memcmp(s, "servprof.events/1", 17) == 0)) {
+        if (n > 16 && memcmp(s, "servprof.events/", 16) == 0) {
+            line_fail(j, SP_ERR_FORMAT, "unsupported format version \"%.*s\" (this build reads servprof.events/1)",
+                      (int)(n > 64 ? 64 : n), s);
+            j->bad_line = false;   /* a whole-file problem, never skipped */
+            return SP_ERR_FORMAT;
+        }
+        return line_fail(j, SP_ERR_PARSE, "\"format\" is \"%.*s\" (expected \"servprof.events/1\")",
+                         (int)(n > 64 ? 64 : n), s);
+    }
+    NEED(get_text(j, F_CLOCK, false, false, &s, &n));
+    const jval *p = fv(j, F_PRICE);
+    double price = -1;
+    if (p->type && p->type != SP_JSON_NULL) {
+        if (p->type != SP_JSON_NUMBER)
+            return line_fail(j, SP_ERR_PARSE, "\"price_per_hour\" must be a number, not %s", type_name(p));
+        if (sp_json_number_to_double(p->s, p->len, &price) != SP_OK || !isfinite(price) || price < 0)
+            return line_fail(j, SP_ERR_PARSE, "\"price_per_hour\" must be a finite non-negative number, not %.*s",
+                             (int)(p->len > 40 ? 40 : p->len), p->s);
+    }
+    const jval *d = fv(j, F_DROPS);
+    if (d->type && d->type != SP_JSON_NULL) {
+        if (d->type != SP_JSON_OBJ_BEGIN)
+            return line_fail(j, SP_ERR_PARSE, "\"drops\" must be an object of counts by cause, not %s", type_name(d));
+        if (j->drops_err)
+            return line_fail(j, SP_ERR_PARSE, "%s", j->drops_err);
+    }
+    sp_ev_file *f = &j->ev->files[j->file];
+    if (price >= 0)
+        f->price_per_hour = price;
+    if (d->type == SP_JSON_OBJ_BEGIN)
+        for (int c = 0; c < SP_DROP_CAUSE_COUNT; c++)
+            f->drops[c] += j->drops[c];
+    return SP_OK;
+}
+
+static sp_status rec_request(jsonl *j)
+{
+    const char *id = NULL;
+    size_t idlen = 0;
+    uint64_t arrival = 0, done = 0;
+    int64_t tokens = -1;
+    NEED(get_text(j, F_ID, true, true, &id, &idlen));
+    NEED(get_time(j, F_ARRIVAL, &arrival));
+    NEED(get_time(j, F_DONE, &done));
+    NEED(get_int(j, F_INPUT_TOKENS, false, 0, INT64_MAX, "a non-negative integer", &tokens));
+    sp_status st = check_order(j, F_ARRIVAL, arrival, F_DONE, done);
+    if (st)
+        return st;
+    uint32_t ri;
+    MODEL(sp_ev_request_ref(j->ev, j->file, id, idlen, &ri));
+    sp_ev_request *r = &j->ev->requests[ri];
+    if (r->has_record) {
+        if (r->arrival_ns != arrival || r->done_ns != done || r->input_tokens != tokens)
+            return line_fail(j, SP_ERR_PARSE,
+                             "duplicate request record for id \"%.*s\" with different times or tokens than an "
+                             "earlier line (expected one record per request)", (int)(idlen > 64 ? 64 : idlen), id);
+        return SP_OK;   /* an exact repeat is harmless */
+    }
+    r->arrival_ns = arrival;
+    r->done_ns = done;
+    r->input_tokens = tokens;
+    r->has_record = true;
+    return SP_OK;
+}
+
+static sp_status rec_stage(jsonl *j)
+{
+    const char *id = NULL, *stage = NULL;
+    size_t idlen = 0, stlen = 0;
+    uint64_t start = 0, end = 0;
+    NEED(get_text(j, F_ID, true, true, &id, &idlen));
+    NEED(get_text(j, F_STAGE, true, false, &stage, &stlen));
+    NEED(get_time(j, F_START, &start));
+    NEED(get_time(j, F_END, &end));
+    sp_status st = check_order(j, F_START, start, F_END, end);
+    if (st)
+        return st;
+    uint32_t ri;
+    sp_str sid;
+    MODEL(sp_str_intern(&j->ev->strings, stage, stlen, &sid));
+    MODEL(sp_ev_request_ref(j->ev, j->file, id, idlen, &ri));
+    MODEL(sp_ev_add_span(j->ev, ri, sid, start, end));
+    return SP_OK;
+}
+
+static sp_status rec_batch(jsonl *j)
+{
+    int64_t id, eff = -1, pad = -1, device = 0;
+    uint64_t start = 0, end = 0;
+    NEED(get_int(j, F_BATCH, true, INT64_MIN, INT64_MAX, "an integer batch id", &id));
+    const jval *rq = fv(j, F_REQUESTS);
+    if (rq->type == 0)
+        return line_fail(j, SP_ERR_PARSE, "missing \"requests\" (expected an array of request ids)");
+    if (rq->type != SP_JSON_ARR_BEGIN)
+        return line_fail(j, SP_ERR_PARSE, "\"requests\" must be an array of request ids, not %s", type_name(rq));
+    if (j->ids_err)
+        return line_fail(j, SP_ERR_PARSE, "%s", j->ids_err);
+    NEED(get_time(j, F_START, &start));
+    NEED(get_time(j, F_END, &end));
+    NEED(get_int(j, F_EFFECTIVE, false, 0, INT64_MAX, "a non-negative integer", &eff));
+    NEED(get_int(j, F_PADDED, false, 0, INT64_MAX, "a non-negative integer", &pad));
+    NEED(get_int(j, F_DEVICE, false, 0, UINT32_MAX - 1, "a device number", &device));
+    sp_status st = check_order(j, F_START, start, F_END, end);
+    if (st)
+        return st;
+    if (eff >= 0 && pad >= 0 && eff > pad)
+        return line_fail(j, SP_ERR_PARSE, "\"effective_tokens\" (%lld) is more than \"padded_tokens\" (%lld)",
+                         (long long)eff, (long long)pad);
+    for (size_t i = 0; i < j->nids; i++) {
+        const id_text *t = &j->ids[i];
+        if (t->len == 0 || t->len >= SP_EV_MAX_STRING || memchr(t->s, '\0', t->len))
+            return line_fail(j, SP_ERR_PARSE, "\"requests\" element %zu is not a usable id (empty, over %u bytes "
+                             "or holding a NUL)", i + 1, SP_EV_MAX_STRING - 1);
+    }
+    uint32_t bi;
+    MODEL(sp_ev_batch_ref(j->ev, j->file, id, &bi));
+    sp_ev_batch *b = &j->ev->batches[bi];
+    if (b->has_record) {
+        if (b->start_ns != start || b->end_ns != end || b->effective_tokens != eff || b->padded_tokens != pad ||
+            b->nmembers != j->nids)
+            return line_fail(j, SP_ERR_PARSE, "duplicate batch record for batch %lld that differs from an "
+                             "earlier line (expected one record per batch)", (long long)id);
+        return SP_OK;
+    }
+    MODEL(SP_GROW(j->members, j->cap_members, j->nids ? j->nids : 1, JSONL_MAX_IDS));
+    for (size_t i = 0; i < j->nids; i++)
+        MODEL(sp_ev_request_ref(j->ev, j->file, j->ids[i].s, j->ids[i].len, &j->members[i]));
+    MODEL(sp_ev_batch_set_members(j->ev, bi, j->members, j->nids));
+    b = &j->ev->batches[bi];
+    b->start_ns = start;
+    b->end_ns = end;
+    b->effective_tokens = eff;
+    b->padded_tokens = pad;
+    b->device = (uint32_t)device;
+    b->has_record = true;
+    return SP_OK;
+}
+
+/* kernel and copy records */
+static sp_status rec_activity(jsonl *j, bool kernel)
+{
+    sp_ev_activity a;
+    memset(&a, 0, sizeof a);
+    a.name = SP_EV_NONE;
+    a.batch = SP_EV_NONE;
+    a.file = j->file;
+    const char *name = NULL;
+    size_t namelen = 0;
+    int64_t batch = 0, stream = 0, device = 0, corr = 0, bytes = 0;
+    int has_batch;
+    if (kernel) {
+        a.kind = SP_ACT_KERNEL;
+        NEED(get_text(j, F_NAME, true, false, &name, &namelen));
+        NEED(get_int(j, F_STREAM, true, INT64_MIN, INT64_MAX, "an integer stream id", &stream));
+    } else {
+        const char *kind;
+        size_t kl;
+        NEED(get_text(j, F_KIND, true, false, &kind, &kl));
+        static const struct { const char *s; uint8_t k; } kinds[] = {
+            {"h2d", SP_ACT_H2D}, {"d2h", SP_ACT_D2H}, {"d2d", SP_ACT_D2D}, {"memset", SP_ACT_MEMSET},
+            {"other", SP_ACT_COPY_OTHER}};
+        int found = -1;
+        for (int i = 0; i < 5; i++)
+            if (strlen(kinds[i].s) == kl && memcmp(kinds[i].s, kind, kl) == 0)
+                found = i;
+        if (found < 0)
+            return line_fail(j, SP_ERR_PARSE, "\"kind\" is \"%.*s\" (expected h2d, d2h, d2d, memset or other)",
+                             (int)(kl > 40 ? 40 : kl), kind);
+        a.kind = kinds[found].k;
+        NEED(get_int(j, F_BYTES, true, 0, INT64_MAX, "a non-negative byte count", &bytes));
+        NEED(get_int(j, F_STREAM, false, INT64_MIN, INT64_MAX, "an integer stream id", &stream));
+    }
+    NEED(has_batch = get_int(j, F_BATCH, false, INT64_MIN, INT64_MAX, "an integer batch id", &batch));
+    NEED(get_int(j, F_DEVICE, false, 0, UINT32_MAX - 1, "a device number", &device));
+    NEED(get_int(j, F_CORRELATION, false, 0, INT64_MAX, "a non-negative correlation id", &corr));
+    NEED(get_time(j, F_START, &a.start_ns));
+    NEED(get_time(j, F_END, &a.end_ns));
+    sp_status st = check_order(j, F_START, a.start_ns, F_END, a.end_ns);
+    if (st)
+        return st;
+    a.stream = stream;
+    a.device = (uint32_t)device;
+    a.correlation = (uint64_t)corr;
+    a.bytes = (uint64_t)bytes;
+    if (name)
+        MODEL(sp_str_intern(&j->ev->strings, name, namelen, &a.name));
+    if (has_batch == GOT)
+        MODEL(sp_ev_batch_ref(j->ev, j->file, batch, &a.batch));
+    MODEL(sp_ev_add_activity(j->ev, &a));
+    return SP_OK;
+}
+
+static sp_status rec_launch(jsonl *j)
+{
+    sp_ev_launch l;
+    memset(&l, 0, sizeof l);
+    l.file = j->file;
+    const char *name = NULL;
+    size_t namelen = 0;
+    int64_t corr = 0;
+    NEED(get_text(j, F_NAME, true, false, &name, &namelen));
+    NEED(get_int(j, F_CORRELATION, true, 0, INT64_MAX, "a non-negative correlation id", &corr));
+    NEED(get_time(j, F_START, &l.start_ns));
+    NEED(get_time(j, F_END, &l.end_ns));
+    sp_status st = check_order(j, F_START, l.start_ns, F_END, l.end_ns);
+    if (st)
+        return st;
+    l.correlation = (uint64_t)corr;
+    MODEL(sp_str_intern(&j->ev->strings, name, namelen, &l.name));
+    MODEL(sp_ev_add_launch(j->ev, &l));
+    return SP_OK;
+}
+
+static sp_status rec_client(jsonl *j)
+{
+    sp_ev_client c;
+    memset(&c, 0, sizeof c);
+    c.file = j->file;
+    const char *id = NULL;
+    size_t idlen = 0;
+    int64_t status = 0;
+    NEED(get_text(j, F_ID, true, true, &id, &idlen));
+    NEED(get_time(j, F_INTENDED, &c.intended_ns));
+    NEED(get_time(j, F_SEND, &c.send_ns));
+    NEED(get_time(j, F_DONE, &c.done_ns));
+    NEED(get_int(j, F_STATUS, true, INT32_MIN, INT32_MAX, "an HTTP status, or < 0 for a transport error", &status));
+    sp_status st = check_order(j, F_SEND, c.send_ns, F_DONE, c.done_ns);
+    if (st)
+        return st;
+    c.status = (int32_t)status;
+    MODEL(sp_str_intern(&j->ev->strings, id, idlen, &c.id));
+    MODEL(sp_ev_add_client(j->ev, &c));
+    return SP_OK;
+}
+
+static sp_status handle_line(jsonl *j, char *s, size_t n, uint64_t offset)
+{
+    j->bad_line = false;
+    /* a blank line (spaces, tabs, a CR) is fine */
+    size_t k = 0;
+    while (k < n && (s[k] == ' ' || s[k] == '\t' || s[k] == '\r'))
+        k++;
+    if (k == n)
+        return SP_OK;
+    j->records++;
+    uint32_t line32 = j->line > UINT32_MAX ? UINT32_MAX : (uint32_t)j->line;
+    if (j->lx_ready) {
+        sp_json_reuse_inplace(&j->lx, s, n, line32, offset);
+    } else {
+        sp_json_init_inplace(&j->lx, s, n, &j->lim, line32, offset);
+        j->lx_ready = true;
+    }
+    sp_status st = read_object(j);
+    if (st)
+        return st;
+    const jval *e = fv(j, F_EV);
+    if (e->type == 0)
+        return line_fail(j, SP_ERR_PARSE, "missing \"ev\" (expected the record kind: meta, request, stage, batch, "
+                         "kernel, copy, launch or client)");
+    if (e->type != SP_JSON_STRING)
+        return line_fail(j, SP_ERR_PARSE, "\"ev\" must be a string, not %s", type_name(e));
+#define IS(lit) (e->len == sizeof(lit) - 1 && memcmp(e->s, lit, sizeof(lit) - 1) == 0)
+    if (IS("kernel"))
+        return rec_activity(j, true);
+    if (IS("stage"))
+        return rec_stage(j);
+    if (IS("request"))
+        return rec_request(j);
+    if (IS("copy"))
+        return rec_activity(j, false);
+    if (IS("batch"))
+        return rec_batch(j);
+    if (IS("launch"))
+        return rec_launch(j);
+    if (IS("client"))
+        return rec_client(j);
+    if (IS("meta"))
+        return rec_meta(j);
+#undef IS
+    /* A kind from a later version of the format: skipped and counted (forward compatibility). */
+    j->ev->files[j->file].ignored++;
+    return SP_OK;
+}
+
+/* Lenient: counts the malformed line and logs the first few messages. */
+static sp_status skip_line(jsonl *j)
+{
+    uint64_t n = ++j->ev->files[j->file].skipped;
+    if (n <= 10)
+        sp_log(SP_LOG_WARN, "skipped malformed line: %s", j->ctx->err ? j->ctx->err : "");
+    return SP_OK;
+}
+
+static sp_status too_long(jsonl *j, bool lenient)
+{
+    line_fail(j, SP_ERR_PARSE, "line longer than %u bytes (expected one JSON object per line)", JSONL_LINE_MAX);
+    return lenient ? skip_line(j) : SP_ERR_PARSE;
+}
 
 sp_status sp_import_jsonl(sp_import_ctx *ctx)
 {
-    sp_errf(ctx->err, ctx->errlen, "%s: not yet supported", ctx->name);
-    return SP_ERR_UNSUPPORTED;
+    jsonl j;
+    memset(&j, 0, sizeof j);
+    j.ctx = ctx;
+    j.ev = ctx->ev;
+    j.file = ctx->file;
+    for (int k = 0; k < F_COUNT; k++)
+        j.name_len[k] = (uint8_t)strlen(g_field_names[k]);
+    sp_json_limits_init(&j.lim);
+    j.lim.max_depth = 64;            /* records are flat; 64 keeps the lexer allocation-free */
+    j.lim.max_string = JSONL_LINE_MAX;
+    j.lim.no_double = true;          /* only price_per_hour is fractional; converted on demand */
+    const bool lenient = ctx->opt && ctx->opt->lenient;
+    size_t cap = JSONL_LINE_MAX + JSONL_READ;
+    char *buf = malloc(cap);
+    if (!buf)
+        return SP_ERR_NOMEM;
+    size_t len = 0;
+    uint64_t base = 0;               /* input offset of buf[0] */
+    bool eof = false, discarding = false;
+    sp_status st = SP_OK;
+    j.line = 1;
+    while (st == SP_OK) {
+        if (!eof) {
+            ssize_t r = sp_input_read(ctx->in, buf + len, cap - len);
+            if (r < 0) {
+                sp_errf(ctx->err, ctx->errlen, "%s: byte %llu: %s", ctx->name,
+                        (unsigned long long)(base + len), sp_input_error(ctx->in));
+                st = SP_ERR_IO;
+                break;
+            }
+            if (r == 0)
+                eof = true;
+            len += (size_t)r;
+        }
+        char *s = buf, *e = buf + len;
+        char *nl;
+        while (st == SP_OK && (nl = memchr(s, '\n', (size_t)(e - s))) != NULL) {
+            if (discarding) {
+                discarding = false;
+            } else if ((size_t)(nl - s) > JSONL_LINE_MAX) {
+                st = too_long(&j, lenient);
+            } else {
+                st = handle_line(&j, s, (size_t)(nl - s), base + (uint64_t)(s - buf));
+                if (st && j.bad_line && lenient)
+                    st = skip_line(&j);
+            }
+            j.line++;
+            s = nl + 1;
+        }
+        if (st)
+            break;
+        size_t rest = (size_t)(e - s);
+        if (rest > JSONL_LINE_MAX && !discarding) {
+            st = too_long(&j, lenient);
+            if (st)
+                break;
+            discarding = true;
+        }
+        if (discarding) {
+            s = e;   /* drop what we have of the over-long line */
+            rest = 0;
+        }
+        if (eof) {
+            if (rest) {   /* a last line without a newline is fine */
+                st = handle_line(&j, s, rest, base + (uint64_t)(s - buf));
+                if (st && j.bad_line && lenient)
+                    st = skip_line(&j);
+            }
+            break;
+        }
+        memmove(buf, s, rest);
+        base += (uint64_t)(s - buf);
+        len = rest;
+    }
+    if (st == SP_OK && j.records == 0) {
+        sp_errf(ctx->err, ctx->errlen, "%s: no records: the file is empty (expected servprof.events/1 JSON "
+                "objects, one per line)", ctx->name);
+        st = SP_ERR_PARSE;
+    }
+    if (st == SP_OK && ctx->err && ctx->errlen)
+        ctx->err[0] = '\0';   /* lenient skips leave their last message behind; not an error */
+    sp_json_fini(&j.lx);
+    free(j.ids);
+    free(j.members);
+    free(buf);
+    return st;
 }

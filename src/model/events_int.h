@@ -119,6 +119,8 @@ typedef struct sp_ev_file {
     double price_per_hour;   /* from the trace's meta; <= 0 unknown */
     uint64_t drops[SP_DROP_CAUSE_COUNT];
     uint64_t skipped;        /* malformed records skipped (lenient) */
+    uint64_t ignored;        /* well-formed records of kinds this version does not know (forward
+                                compatibility: skipped, not errors) */
 } sp_ev_file;
 
 #define SP_GROW_ARRAY(name, type) type *name; size_t n_##name, cap_##name

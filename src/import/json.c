@@ -1,0 +1,974 @@
+/* Streaming JSON pull tokenizer (see json.h for why it is hand-written). Hot loops scan with pointers
+ * and lookup tables, never a function call per byte; a token that runs past the end of the window is
+ * rescanned from its start after a refill, so nothing but whitespace is ever consumed partially. */
+#include <locale.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util_int.h"
+#include "import/json.h"
+
+enum {
+    ST_VALUE = 0,       /* a value is due (after ':' or ',' in an array, or at the top) */
+    ST_VALUE_OR_END,    /* after '[' */
+    ST_KEY_OR_END,      /* after '{' */
+    ST_KEY,             /* after ',' in an object */
+    ST_COMMA_OR_END,    /* after a value inside a container */
+    ST_TOP,             /* multiple_values: between top-level values (end of input is fine) */
+    ST_DONE             /* the one top-level value is complete: only end of input may follow */
+};
+
+/* Bytes a string scan passes over without a second look: printable ASCII except '"' and '\\'. */
+static unsigned char g_plain[256];
+/* Bytes that may belong to a number's text. */
+static unsigned char g_numch[256];
+static int g_tables_ready;
+
+static void tables_init(void)
+{
+    if (g_tables_ready)
+        return;
+    for (int c = 0x20; c < 0x80; c++)
+        g_plain[c] = 1;
+    g_plain['"'] = g_plain['\\'] = 0;
+    for (int c = '0'; c <= '9'; c++)
+        g_numch[c] = 1;
+    g_numch['-'] = g_numch['+'] = g_numch['.'] = g_numch['e'] = g_numch['E'] = 1;
+    /* Benign race: every thread writes the same bytes before setting the flag. */
+    g_tables_ready = 1;
+}
+
+void sp_json_limits_init(sp_json_limits *lim)
+{
+    memset(lim, 0, sizeof *lim);
+    lim->max_depth = 512;
+    lim->max_string = 1u << 20;
+    lim->max_number = 256;
+}
+
+static sp_status common_init(sp_json_lexer *lx, const sp_json_limits *lim)
+{
+    tables_init();
+    memset(lx, 0, sizeof *lx);
+    if (lim)
+        lx->lim = *lim;
+    else
+        sp_json_limits_init(&lx->lim);
+    if (lx->lim.max_depth == 0)
+        lx->lim.max_depth = 1;
+    if (lx->lim.max_string == 0)
+        lx->lim.max_string = 1;
+    if (lx->lim.max_number < 2)
+        lx->lim.max_number = 2;
+    lx->line = 1;
+    lx->state = lx->lim.multiple_values ? ST_TOP : ST_VALUE;
+    if (lx->lim.max_depth > 64) {
+        lx->kinds = calloc((lx->lim.max_depth + 63) / 64, sizeof *lx->kinds);
+        if (!lx->kinds)
+            return lx->status = SP_ERR_NOMEM;
+    }
+    return SP_OK;
+}
+
+sp_status sp_json_init_input(sp_json_lexer *lx, sp_input *in, const sp_json_limits *lim)
+{
+    sp_status st = common_init(lx, lim);
+    if (st)
+        return st;
+    if (lx->lim.max_string > SIZE_MAX / 2 - SP_JSON_CHUNK)
+        lx->lim.max_string = SIZE_MAX / 2 - SP_JSON_CHUNK;
+    /* The window holds the longest token allowed plus one chunk, so a refill always has room. */
+    lx->win_cap = lx->lim.max_string + lx->lim.max_number + SP_JSON_CHUNK + 16;
+    lx->win = malloc(lx->win_cap);
+    if (!lx->win)
+        return lx->status = SP_ERR_NOMEM;
+    lx->in = in;
+    lx->inplace = true;
+    lx->p = lx->end = lx->origin = lx->win;
+    lx->base = sp_input_offset(in);
+    lx->line_start = lx->base;
+    return SP_OK;
+}
+
+sp_status sp_json_init_buffer(sp_json_lexer *lx, const void *data, size_t len, const sp_json_limits *lim)
+{
+    sp_status st = common_init(lx, lim);
+    if (st)
+        return st;
+    lx->p = lx->origin = data ? data : (const void *)"";
+    lx->end = lx->p + len;
+    lx->eof = true;
+    return SP_OK;
+}
+
+sp_status sp_json_init_inplace(sp_json_lexer *lx, void *data, size_t len, const sp_json_limits *lim,
+                               uint32_t first_line, uint64_t first_offset)
+{
+    sp_status st = sp_json_init_buffer(lx, data, len, lim);
+    if (st)
+        return st;
+    lx->inplace = true;
+    lx->line = first_line ? first_line : 1;
+    lx->base = first_offset;
+    lx->line_start = first_offset;
+    return SP_OK;
+}
+
+void sp_json_reuse_inplace(sp_json_lexer *lx, void *data, size_t len, uint32_t first_line, uint64_t first_offset)
+{
+    lx->p = lx->origin = data ? data : (const void *)"";
+    lx->end = lx->p + len;
+    lx->eof = true;
+    lx->inplace = true;
+    lx->in = NULL;
+    lx->line = first_line ? first_line : 1;
+    lx->base = first_offset;
+    lx->line_start = first_offset;
+    lx->depth = 0;
+    lx->state = lx->lim.multiple_values ? ST_TOP : ST_VALUE;
+    lx->status = SP_OK;
+    lx->msg[0] = '\0';
+}
+
+void sp_json_fini(sp_json_lexer *lx)
+{
+    if (!lx)
+        return;
+    free(lx->win);
+    free(lx->scratch);
+    free(lx->kinds);
+    lx->win = NULL;
+    lx->scratch = NULL;
+    lx->kinds = NULL;
+}
+
+const char *sp_json_error(const sp_json_lexer *lx)
+{
+    return lx->status ? lx->msg : "";
+}
+
+static inline uint64_t off_of(const sp_json_lexer *lx, const unsigned char *q)
+{
+    return lx->base + (uint64_t)(q - lx->origin);
+}
+
+void sp_json_position(const sp_json_lexer *lx, uint64_t *offset, uint32_t *line, uint32_t *column)
+{
+    uint64_t o = off_of(lx, lx->p);
+    if (offset)
+        *offset = o;
+    if (line)
+        *line = lx->line;
+    if (column)
+        *column = (uint32_t)(o - lx->line_start + 1);
+}
+
+static sp_status fail(sp_json_lexer *lx, sp_status st, const unsigned char *at, const char *fmt, ...)
+    SP_PRINTF(4, 5);
+
+static sp_status fail(sp_json_lexer *lx, sp_status st, const unsigned char *at, const char *fmt, ...)
+{
+    uint64_t o = off_of(lx, at);
+    int n = snprintf(lx->msg, sizeof lx->msg, "line %u, column %llu (byte %llu): ", lx->line,
+                     (unsigned long long)(o - lx->line_start + 1), (unsigned long long)o);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n < sizeof lx->msg) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(lx->msg + n, sizeof lx->msg - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    lx->status = st;
+    return st;
+}
+
+/* Stream mode: keeps the unread bytes [p, end), moves them to the window's front and reads more.
+ * Returns 1 when bytes were added, 0 at end of input (eof set), or -1 with lx->status set. */
+static int refill(sp_json_lexer *lx)
+{
+    if (lx->eof)
+        return 0;
+    size_t keep = (size_t)(lx->end - lx->p);
+    if (lx->p != lx->win) {
+        memmove(lx->win, lx->p, keep);
+        lx->base += (uint64_t)(lx->p - lx->win);
+        lx->p = lx->win;
+        lx->end = lx->win + keep;
+    }
+    size_t room = lx->win_cap - keep;
+    if (room == 0) {
+        fail(lx, SP_ERR_LIMIT, lx->p, "token longer than the limit of %zu bytes", lx->lim.max_string);
+        return -1;
+    }
+    if (room > SP_JSON_CHUNK * 4)
+        room = SP_JSON_CHUNK * 4;
+    ssize_t r = sp_input_read(lx->in, lx->win + keep, room);
+    if (r < 0) {
+        fail(lx, SP_ERR_IO, lx->end, "%s", sp_input_error(lx->in));
+        return -1;
+    }
+    if (r == 0) {
+        lx->eof = true;
+        return 0;
+    }
+    lx->end += r;
+    return 1;
+}
+
+/* Skips whitespace, counting lines. Returns 0, or -1 on a read error. */
+static int skip_ws(sp_json_lexer *lx)
+{
+    for (;;) {
+        const unsigned char *q = lx->p, *end = lx->end;
+        while (q < end) {
+            unsigned char c = *q;
+            if (c == ' ' || c == '\t' || c == '\r') {
+                q++;
+            } else if (c == '\n') {
+                q++;
+                lx->line++;
+                lx->line_start = off_of(lx, q);
+            } else {
+                break;
+            }
+        }
+        lx->p = q;
+        if (q < end || lx->eof)
+            return 0;
+        if (refill(lx) < 0)
+            return -1;
+    }
+}
+
+/* ---------- strings ---------- */
+
+static inline unsigned hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return 16;
+}
+
+static int read_hex4(const unsigned char *s, const unsigned char *end, unsigned *out)
+{
+    if (end - s < 4)
+        return -1;
+    unsigned v = 0;
+    for (int k = 0; k < 4; k++) {
+        unsigned h = hexval(s[k]);
+        if (h > 15)
+            return -1;
+        v = v * 16 + h;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Length of a valid UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates, <= U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *s, const unsigned char *end)
+{
+    unsigned char c = s[0];
+    size_t avail = (size_t)(end - s);
+    if (c >= 0xC2 && c <= 0xDF)
+        return avail >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (avail < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xE0 && s[1] < 0xA0)
+            return 0;   /* overlong */
+        if (c == 0xED && s[1] >= 0xA0)
+            return 0;   /* UTF-16 surrogate */
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (avail < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xF0 && s[1] < 0x90)
+            return 0;   /* overlong */
+        if (c == 0xF4 && s[1] >= 0x90)
+            return 0;   /* beyond U+10FFFF */
+        return 4;
+    }
+    return 0;
+}
+
+static unsigned char *put_utf8(unsigned char *d, unsigned cp)
+{
+    if (cp < 0x80) {
+        *d++ = (unsigned char)cp;
+    } else if (cp < 0x800) {
+        *d++ = (unsigned char)(0xC0 | (cp >> 6));
+        *d++ = (unsigned char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        *d++ = (unsigned char)(0xE0 | (cp >> 12));
+        *d++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        *d++ = (unsigned char)(0x80 | (cp & 0x3F));
+    } else {
+        *d++ = (unsigned char)(0xF0 | (cp >> 18));
+        *d++ = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+        *d++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        *d++ = (unsigned char)(0x80 | (cp & 0x3F));
+    }
+    return d;
+}
+
+/* Validates and unescapes the raw string body [s, e) into dst (dst <= s in place: the output is never
+ * longer than the input). Returns the output length, or -1 with the error set. */
+static ptrdiff_t decode_string(sp_json_lexer *lx, const unsigned char *s, const unsigned char *e,
+                               unsigned char *dst)
+{
+    unsigned char *d = dst;
+    while (s < e) {
+        unsigned char c = *s;
+        if (c < 0x80 && c != '\\') {
+            *d++ = c;
+            s++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t n = utf8_len(s, e);
+            if (!n) {
+                fail(lx, SP_ERR_PARSE, s, "invalid UTF-8 in string (JSON text must be UTF-8)");
+                return -1;
+            }
+            memmove(d, s, n);
+            d += n;
+            s += n;
+            continue;
+        }
+        /* escape: the scanner guaranteed a byte after the backslash */
+        unsigned char x = s[1];
+        const unsigned char *esc = s;
+        s += 2;
+        switch (x) {
+        case '"': *d++ = '"'; break;
+        case '\\': *d++ = '\\'; break;
+        case '/': *d++ = '/'; break;
+        case 'b': *d++ = '\b'; break;
+        case 'f': *d++ = '\f'; break;
+        case 'n': *d++ = '\n'; break;
+        case 'r': *d++ = '\r'; break;
+        case 't': *d++ = '\t'; break;
+        case 'u': {
+            unsigned cp;
+            if (read_hex4(s, e, &cp) < 0) {
+                fail(lx, SP_ERR_PARSE, esc, "invalid \\u escape (expected four hex digits)");
+                return -1;
+            }
+            s += 4;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                unsigned lo;
+                if (e - s < 6 || s[0] != '\\' || s[1] != 'u' || read_hex4(s + 2, e, &lo) < 0 ||
+                    lo < 0xDC00 || lo > 0xDFFF) {
+                    fail(lx, SP_ERR_PARSE, esc,
+                         "unpaired UTF-16 surrogate \\u%04X (expected a low surrogate \\uDC00-\\uDFFF after it)", cp);
+                    return -1;
+                }
+                s += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                fail(lx, SP_ERR_PARSE, esc, "unpaired UTF-16 low surrogate \\u%04X", cp);
+                return -1;
+            }
+            d = put_utf8(d, cp);
+            break;
+        }
+        default:
+            if (x >= 0x20 && x < 0x7f)
+                fail(lx, SP_ERR_PARSE, esc, "invalid escape '\\%c' in string (expected one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)", x);
+            else
+                fail(lx, SP_ERR_PARSE, esc, "invalid escape in string (expected one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)");
+            return -1;
+        }
+    }
+    return d - dst;
+}
+
+/* Finds the end of the string starting at lx->p (its opening quote), refilling as needed. On success
+ * *body_len is the raw body length (the closing quote is at p + 1 + body_len) and *needs_decode says
+ * whether escapes or non-ASCII bytes are present. Returns 0 or -1. */
+static int scan_string(sp_json_lexer *lx, size_t *body_len, bool *needs_decode)
+{
+    size_t i = 1;
+    bool dec = false;
+    for (;;) {
+        const unsigned char *q = lx->p + i, *end = lx->end;
+        for (;;) {
+            while (q < end && g_plain[*q])
+                q++;
+            if (q >= end)
+                break;
+            unsigned char c = *q;
+            if (c == '"') {
+                size_t n = (size_t)(q - lx->p) - 1;
+                if (n > lx->lim.max_string) {
+                    fail(lx, SP_ERR_LIMIT, lx->p, "string longer than the limit of %zu bytes", lx->lim.max_string);
+                    return -1;
+                }
+                *body_len = n;
+                *needs_decode = dec;
+                return 0;
+            }
+            if (c == '\\') {
+                if (q + 1 >= end)
+                    break;
+                dec = true;
+                q += 2;
+                continue;
+            }
+            if (c >= 0x80) {
+                dec = true;
+                q++;
+                continue;
+            }
+            fail(lx, SP_ERR_PARSE, q, "control character 0x%02X in string (expected it escaped, e.g. \\n or \\u%04X)", c, c);
+            return -1;
+        }
+        i = (size_t)(q - lx->p);
+        if (i - 1 > lx->lim.max_string) {
+            fail(lx, SP_ERR_LIMIT, lx->p, "string longer than the limit of %zu bytes", lx->lim.max_string);
+            return -1;
+        }
+        if (lx->eof) {
+            fail(lx, SP_ERR_PARSE, lx->p, "unterminated string (expected a closing '\"')");
+            return -1;
+        }
+        int r = refill(lx);
+        if (r < 0)
+            return -1;
+        if (r == 0) {
+            fail(lx, SP_ERR_PARSE, lx->p, "unterminated string (expected a closing '\"')");
+            return -1;
+        }
+    }
+}
+
+/* Turns the scanned string at lx->p into the token text. */
+static int finish_string(sp_json_lexer *lx, size_t n, bool dec, const char **out, size_t *out_len)
+{
+    const unsigned char *body = lx->p + 1;
+    if (!dec) {
+        *out = (const char *)body;
+        *out_len = n;
+        return 0;
+    }
+    unsigned char *dst;
+    if (lx->inplace) {
+        dst = (unsigned char *)(uintptr_t)body;
+    } else {
+        if (!lx->scratch) {
+            lx->scratch = malloc(lx->lim.max_string + 1);
+            if (!lx->scratch) {
+                lx->status = SP_ERR_NOMEM;
+                snprintf(lx->msg, sizeof lx->msg, "out of memory");
+                return -1;
+            }
+        }
+        dst = (unsigned char *)lx->scratch;
+    }
+    ptrdiff_t m = decode_string(lx, body, body + n, dst);
+    if (m < 0)
+        return -1;
+    *out = (const char *)dst;
+    *out_len = (size_t)m;
+    return 0;
+}
+
+/* ---------- numbers ---------- */
+
+/* Checks JSON number grammar on [s, e); returns NULL or a description of what is wrong, with *at set
+ * to the offending byte. *plain_int says: only digits (and a leading '-'). */
+static const char *number_grammar(const unsigned char *s, const unsigned char *e, const unsigned char **at,
+                                  bool *plain_int)
+{
+    const unsigned char *q = s;
+    *plain_int = false;
+    if (q < e && *q == '-')
+        q++;
+    if (q >= e || *q < '0' || *q > '9') {
+        *at = q;
+        return "expected a digit";
+    }
+    if (*q == '0') {
+        q++;
+        if (q < e && *q >= '0' && *q <= '9') {
+            *at = q;
+            return "leading zeros are not allowed in JSON numbers";
+        }
+    } else {
+        while (q < e && *q >= '0' && *q <= '9')
+            q++;
+    }
+    bool plain = true;
+    if (q < e && *q == '.') {
+        plain = false;
+        q++;
+        if (q >= e || *q < '0' || *q > '9') {
+            *at = q;
+            return "expected a digit after '.'";
+        }
+        while (q < e && *q >= '0' && *q <= '9')
+            q++;
+    }
+    if (q < e && (*q == 'e' || *q == 'E')) {
+        plain = false;
+        q++;
+        if (q < e && (*q == '+' || *q == '-'))
+            q++;
+        if (q >= e || *q < '0' || *q > '9') {
+            *at = q;
+            return "expected a digit in the exponent";
+        }
+        while (q < e && *q >= '0' && *q <= '9')
+            q++;
+    }
+    if (q != e) {
+        *at = q;
+        return "invalid number";
+    }
+    *plain_int = plain;
+    return NULL;
+}
+
+sp_status sp_json_decimal_to_int(const char *text, size_t len, int scale, int64_t *out, bool *exact)
+{
+    const unsigned char *s = (const unsigned char *)text, *e = s + len, *at;
+    bool plain;
+    if (!text || number_grammar(s, e, &at, &plain))
+        return SP_ERR_PARSE;
+    bool neg = *s == '-';
+    if (neg)
+        s++;
+    /* digits: [s, int_end) integer part, [frac_beg, frac_end) fraction */
+    const unsigned char *int_end = s;
+    while (int_end < e && *int_end >= '0' && *int_end <= '9')
+        int_end++;
+    const unsigned char *frac_beg = int_end, *frac_end = int_end;
+    if (frac_beg < e && *frac_beg == '.') {
+        frac_beg++;
+        frac_end = frac_beg;
+        while (frac_end < e && *frac_end >= '0' && *frac_end <= '9')
+            frac_end++;
+    }
+    int64_t exp10 = 0;
+    if (frac_end < e) {   /* exponent */
+        const unsigned char *q = frac_end + 1;
+        bool eneg = false;
+        if (*q == '+' || *q == '-')
+            eneg = *q++ == '-';
+        for (; q < e; q++)
+            if (exp10 < 100000000)
+                exp10 = exp10 * 10 + (*q - '0');   /* clamped: beyond this only 0 or overflow */
+        if (eneg)
+            exp10 = -exp10;
+    }
+    size_t nint = (size_t)(int_end - s), nfrac = (size_t)(frac_end - frac_beg);
+    int64_t ndig = (int64_t)(nint + nfrac);
+    /* digit k (0-based over integer then fraction digits) has weight 10^(point - 1 - k) */
+    int64_t point = (int64_t)nint + exp10 + scale;
+    uint64_t mag = 0;
+    const uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    int round_digit = 0;
+    bool sticky = false;
+    for (int64_t k = 0; k < ndig; k++) {
+        unsigned dg = (unsigned)((k < (int64_t)nint ? s[k] : frac_beg[k - (int64_t)nint]) - '0');
+        if (k < point) {
+            if (mag > (limit - dg) / 10)
+                return SP_ERR_LIMIT;
+            mag = mag * 10 + dg;
+        } else if (k == point) {
+            round_digit = (int)dg;
+        } else if (dg) {
+            sticky = true;
+        }
+    }
+    /* point < 0: every digit lies below the first dropped position, whose digit is an implied 0 */
+    for (int64_t k = ndig; k < point; k++) {
+        if (mag == 0)
+            break;
+        if (mag > limit / 10)
+            return SP_ERR_LIMIT;
+        mag *= 10;
+    }
+    bool is_exact = round_digit == 0 && !sticky;
+    if (round_digit >= 5) {   /* nearest, ties away from zero */
+        if (mag >= limit)
+            return SP_ERR_LIMIT;
+        mag++;
+    }
+    int64_t v = neg ? (mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag) : (int64_t)mag;
+    *out = v;
+    if (exact)
+        *exact = is_exact;
+    return SP_OK;
+}
+
+sp_status sp_json_us_to_ns(const char *s, size_t len, int64_t *out_ns, bool *exact)
+{
+    return sp_json_decimal_to_int(s, len, 3, out_ns, exact);
+}
+
+sp_status sp_json_number_to_double(const char *s, size_t len, double *out)
+{
+    const unsigned char *at;
+    bool plain;
+    if (!s || number_grammar((const unsigned char *)s, (const unsigned char *)s + len, &at, &plain))
+        return SP_ERR_PARSE;
+    char local[320];
+    char *copy = len < sizeof local ? local : malloc(len + 1);
+    if (!copy)
+        return SP_ERR_NOMEM;
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    /* strtod follows the C locale's decimal point; JSON's is always '.'. */
+    const char *dp = localeconv()->decimal_point;
+    if (dp && dp[0] && dp[0] != '.' && !dp[1]) {
+        char *dot = strchr(copy, '.');
+        if (dot)
+            *dot = dp[0];
+    }
+    *out = strtod(copy, NULL);
+    if (copy != local)
+        free(copy);
+    return SP_OK;
+}
+
+/* Scans the number at lx->p; fills tok. Returns 0 or -1. */
+static int lex_number(sp_json_lexer *lx, sp_json_token *tok)
+{
+    /* Fast path: a plain integer of 1..18 digits, no leading zero, wholly in the window (the common
+     * case for ns timestamps and ids). Anything else goes through the full grammar below. */
+    {
+        const unsigned char *q = lx->p, *end = lx->end;
+        bool neg = *q == '-';
+        q += neg;
+        const unsigned char *d = q;
+        int64_t v = 0;
+        while (q < end && (unsigned)(*q - '0') < 10 && q - d < 19)
+            v = v * 10 + (*q++ - '0');
+        size_t nd = (size_t)(q - d);
+        if (nd >= 1 && nd <= 18 && !(nd > 1 && *d == '0') && (size_t)(q - lx->p) <= lx->lim.max_number &&
+            (q < end ? !g_numch[*q] : lx->eof)) {
+            tok->str = (const char *)lx->p;
+            tok->len = (size_t)(q - lx->p);
+            tok->i = neg ? -v : v;
+            tok->is_int = true;
+            tok->d = (double)tok->i;
+            lx->p = q;
+            return 0;
+        }
+    }
+    for (;;) {
+        const unsigned char *q = lx->p, *end = lx->end;
+        while (q < end && g_numch[*q])
+            q++;
+        size_t n = (size_t)(q - lx->p);
+        if (n > lx->lim.max_number) {
+            fail(lx, SP_ERR_LIMIT, lx->p, "number longer than the limit of %zu characters", lx->lim.max_number);
+            return -1;
+        }
+        if (q == end && !lx->eof) {
+            int r = refill(lx);
+            if (r < 0)
+                return -1;
+            continue;
+        }
+        const unsigned char *at;
+        bool plain;
+        const char *why = number_grammar(lx->p, q, &at, &plain);
+        if (why) {
+            fail(lx, SP_ERR_PARSE, at, "%s", why);
+            return -1;
+        }
+        tok->str = (const char *)lx->p;
+        tok->len = n;
+        size_t ndig = n - (*lx->p == '-');
+        if (plain && ndig <= 18) {
+            const unsigned char *d = lx->p + (*lx->p == '-');
+            int64_t v = 0;
+            for (; d < q; d++)
+                v = v * 10 + (*d - '0');
+            tok->i = *lx->p == '-' ? -v : v;
+            tok->is_int = true;
+        } else {
+            bool exact = false;
+            int64_t v = 0;
+            tok->is_int = sp_json_decimal_to_int(tok->str, n, 0, &v, &exact) == SP_OK && exact;
+            tok->i = tok->is_int ? v : 0;
+        }
+        if (tok->is_int)
+            tok->d = (double)tok->i;
+        else if (!lx->lim.no_double)
+            sp_json_number_to_double(tok->str, n, &tok->d);
+        else
+            tok->d = 0;
+        lx->p = q;
+        return 0;
+    }
+}
+
+/* ---------- structure ---------- */
+
+static inline bool top_is_object(const sp_json_lexer *lx)
+{
+    uint32_t k = lx->depth - 1;
+    if (!lx->kinds)
+        return (lx->kinds_small >> k) & 1;
+    return (lx->kinds[k / 64] >> (k % 64)) & 1;
+}
+
+static int push(sp_json_lexer *lx, bool object)
+{
+    uint32_t k = lx->depth;
+    if (k >= lx->lim.max_depth) {
+        fail(lx, SP_ERR_LIMIT, lx->p, "nesting deeper than the limit of %u levels", lx->lim.max_depth);
+        return -1;
+    }
+    uint64_t *w = lx->kinds ? &lx->kinds[k / 64] : &lx->kinds_small;
+    uint64_t bit = 1ull << (k % 64);
+    if (object)
+        *w |= bit;
+    else
+        *w &= ~bit;
+    lx->depth++;
+    lx->state = object ? ST_KEY_OR_END : ST_VALUE_OR_END;
+    return 0;
+}
+
+static inline void value_done(sp_json_lexer *lx)
+{
+    if (lx->depth)
+        lx->state = ST_COMMA_OR_END;
+    else
+        lx->state = lx->lim.multiple_values ? ST_TOP : ST_DONE;
+}
+
+static int lex_literal(sp_json_lexer *lx, sp_json_token *tok)
+{
+    static const char *const words[] = {"true", "false", "null"};
+    static const sp_json_type types[] = {SP_JSON_TRUE, SP_JSON_FALSE, SP_JSON_NULL};
+    int w = *lx->p == 't' ? 0 : *lx->p == 'f' ? 1 : 2;
+    size_t n = strlen(words[w]);
+    while ((size_t)(lx->end - lx->p) < n && !lx->eof)
+        if (refill(lx) < 0)
+            return -1;
+    size_t avail = (size_t)(lx->end - lx->p);
+    size_t k = 0;
+    while (k < n && k < avail && lx->p[k] == (unsigned char)words[w][k])
+        k++;
+    if (k < n) {
+        fail(lx, SP_ERR_PARSE, lx->p + k, "invalid literal (expected '%s')", words[w]);
+        return -1;
+    }
+    tok->type = types[w];
+    tok->str = (const char *)lx->p;
+    tok->len = n;
+    lx->p += n;
+    return 0;
+}
+
+static const char *expected_value_msg(const sp_json_lexer *lx)
+{
+    switch (lx->state) {
+    case ST_VALUE_OR_END: return "expected a value or ']'";
+    case ST_VALUE: return lx->depth ? "expected a value" : "expected a JSON value";
+    default: return "expected a value";
+    }
+}
+
+sp_status sp_json_next(sp_json_lexer *lx, sp_json_token *out)
+{
+    if (lx->status)
+        return lx->status;
+    for (;;) {
+        if (skip_ws(lx) < 0)
+            return lx->status;
+        const unsigned char *p = lx->p;
+        out->offset = off_of(lx, p);
+        out->line = lx->line;
+        out->column = (uint32_t)(out->offset - lx->line_start + 1);
+        out->is_int = false;
+        out->i = 0;
+        out->d = 0;
+        out->str = NULL;
+        out->len = 0;
+        if (p == lx->end) {
+            if (lx->state == ST_DONE || lx->state == ST_TOP) {
+                out->type = SP_JSON_EOF;
+                out->depth = 0;
+                return SP_OK;
+            }
+            switch (lx->state) {
+            case ST_KEY_OR_END: return fail(lx, SP_ERR_PARSE, p, "unexpected end of input (expected a key or '}')");
+            case ST_KEY: return fail(lx, SP_ERR_PARSE, p, "unexpected end of input (expected a key)");
+            case ST_COMMA_OR_END:
+                return fail(lx, SP_ERR_PARSE, p, top_is_object(lx) ? "unexpected end of input (expected ',' or '}')"
+                                                                   : "unexpected end of input (expected ',' or ']')");
+            default:
+                if (lx->depth == 0)
+                    return fail(lx, SP_ERR_PARSE, p, "empty input (expected a JSON value)");
+                return fail(lx, SP_ERR_PARSE, p, "unexpected end of input (%s)", expected_value_msg(lx));
+            }
+        }
+        unsigned char c = *p;
+        switch (lx->state) {
+        case ST_DONE:
+            return fail(lx, SP_ERR_PARSE, p, "unexpected data after the JSON value (expected end of input)");
+        case ST_COMMA_OR_END:
+            if (c == ',') {
+                lx->p++;
+                lx->state = top_is_object(lx) ? ST_KEY : ST_VALUE;
+                continue;
+            }
+            if ((c == '}' && top_is_object(lx)) || (c == ']' && !top_is_object(lx))) {
+                lx->p++;
+                lx->depth--;
+                out->type = c == '}' ? SP_JSON_OBJ_END : SP_JSON_ARR_END;
+                value_done(lx);
+                out->depth = lx->depth;
+                return SP_OK;
+            }
+            return fail(lx, SP_ERR_PARSE, p, top_is_object(lx) ? "expected ',' or '}' after an object member"
+                                                               : "expected ',' or ']' after an array element");
+        case ST_KEY_OR_END:
+        case ST_KEY: {
+            if (c == '}' && lx->state == ST_KEY_OR_END) {
+                lx->p++;
+                lx->depth--;
+                out->type = SP_JSON_OBJ_END;
+                value_done(lx);
+                out->depth = lx->depth;
+                return SP_OK;
+            }
+            if (c != '"')
+                return fail(lx, SP_ERR_PARSE, p, lx->state == ST_KEY ? "expected a key string after ','"
+                                                                      : "expected a key string or '}'");
+            size_t n;
+            bool dec;
+            if (scan_string(lx, &n, &dec) < 0)
+                return lx->status;
+            /* find the ':' without consuming the key, so a refill keeps it in the window */
+            size_t j = n + 2;
+            for (;;) {
+                const unsigned char *q = lx->p + j;
+                while (q < lx->end && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')) {
+                    if (*q == '\n') {
+                        lx->line++;
+                        lx->line_start = off_of(lx, q) + 1;
+                    }
+                    q++;
+                }
+                j = (size_t)(q - lx->p);
+                if (q < lx->end || lx->eof)
+                    break;
+                if (refill(lx) < 0)
+                    return lx->status;
+            }
+            if (lx->p + j >= lx->end || lx->p[j] != ':')
+                return fail(lx, SP_ERR_PARSE, lx->p + j, "expected ':' after key");
+            if (finish_string(lx, n, dec, &out->str, &out->len) < 0)
+                return lx->status;
+            lx->p += j + 1;
+            lx->state = ST_VALUE;
+            out->type = SP_JSON_KEY;
+            out->depth = lx->depth;
+            return SP_OK;
+        }
+        default: /* ST_VALUE, ST_VALUE_OR_END, ST_TOP */
+            break;
+        }
+        switch (c) {
+        case '{':
+        case '[':
+            if (push(lx, c == '{') < 0)
+                return lx->status;
+            lx->p++;
+            out->type = c == '{' ? SP_JSON_OBJ_BEGIN : SP_JSON_ARR_BEGIN;
+            break;
+        case ']':
+            if (lx->state != ST_VALUE_OR_END)
+                return fail(lx, SP_ERR_PARSE, p, lx->depth ? "expected a value after ','" : "unexpected ']' (expected a JSON value)");
+            lx->p++;
+            lx->depth--;
+            out->type = SP_JSON_ARR_END;
+            value_done(lx);
+            break;
+        case '"': {
+            size_t n;
+            bool dec;
+            if (scan_string(lx, &n, &dec) < 0)
+                return lx->status;
+            if (finish_string(lx, n, dec, &out->str, &out->len) < 0)
+                return lx->status;
+            lx->p += n + 2;
+            out->type = SP_JSON_STRING;
+            value_done(lx);
+            break;
+        }
+        case 't':
+        case 'f':
+        case 'n':
+            if (lex_literal(lx, out) < 0)
+                return lx->status;
+            value_done(lx);
+            break;
+        case 'N':
+        case 'I':
+            return fail(lx, SP_ERR_PARSE, p, "NaN and Infinity are not JSON (%s)", expected_value_msg(lx));
+        default:
+            if (c == '-' || (c >= '0' && c <= '9')) {
+                if (lex_number(lx, out) < 0)
+                    return lx->status;
+                out->type = SP_JSON_NUMBER;
+                value_done(lx);
+                break;
+            }
+            if (c >= 0x20 && c < 0x7f)
+                return fail(lx, SP_ERR_PARSE, p, "unexpected character '%c' (%s)", c, expected_value_msg(lx));
+            return fail(lx, SP_ERR_PARSE, p, "unexpected byte 0x%02X (%s)", c, expected_value_msg(lx));
+        }
+        out->depth = lx->depth;
+        return SP_OK;
+    }
+}
+
+sp_status sp_json_skip(sp_json_lexer *lx)
+{
+    sp_json_token t;
+    sp_status st = sp_json_next(lx, &t);
+    if (st)
+        return st;
+    if (t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN)
+        return sp_json_skip_rest(lx);
+    if (t.type == SP_JSON_KEY || t.type == SP_JSON_OBJ_END || t.type == SP_JSON_ARR_END ||
+        t.type == SP_JSON_EOF)
+        return SP_ERR_STATE;
+    return SP_OK;
+}
+
+sp_status sp_json_skip_rest(sp_json_lexer *lx)
+{
+    if (lx->status)
+        return lx->status;
+    if (lx->depth == 0)
+        return SP_ERR_STATE;
+    uint32_t target = lx->depth - 1;
+    sp_json_token t;
+    for (;;) {
+        sp_status st = sp_json_next(lx, &t);
+        if (st)
+            return st;
+        if ((t.type == SP_JSON_OBJ_END || t.type == SP_JSON_ARR_END) && t.depth == target)
+            return SP_OK;
+        if (t.type == SP_JSON_EOF)
+            return SP_ERR_STATE;
+    }
+}

@@ -1,0 +1,81 @@
+/* libFuzzer target: arbitrary bytes through the streaming JSON tokenizer in its three modes (const
+ * buffer, in place, stream in small reads, multiple values), with skips and the exact decimal
+ * conversion of every number. The modes must agree on the token count and the final status. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "import/json.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static size_t run(sp_json_lexer *lx, int skip_odd, sp_status *st_out)
+{
+    sp_json_token t;
+    size_t n = 0;
+    sp_status st;
+    while ((st = sp_json_next(lx, &t)) == SP_OK && t.type != SP_JSON_EOF) {
+        n++;
+        if (t.type == SP_JSON_NUMBER) {
+            int64_t v;
+            bool exact;
+            sp_json_us_to_ns(t.str, t.len, &v, &exact);
+            double d;
+            sp_json_number_to_double(t.str, t.len, &d);
+        }
+        if (skip_odd && t.type == SP_JSON_KEY && (t.len & 1)) {
+            st = sp_json_skip(lx);
+            if (st)
+                break;
+        }
+        if (n > 10000000)
+            abort();   /* no progress: a hang */
+    }
+    *st_out = st;
+    return n;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    sp_json_limits lim;
+    sp_json_limits_init(&lim);
+    lim.max_depth = 100;
+    lim.max_string = 4096;
+    size_t counts[3];
+    sp_status sts[3];
+    sp_json_lexer lx;
+    if (sp_json_init_buffer(&lx, data, size, &lim) == SP_OK)
+        counts[0] = run(&lx, 0, &sts[0]);
+    else
+        return 0;
+    sp_json_fini(&lx);
+    uint8_t *copy = malloc(size ? size : 1);
+    if (!copy)
+        return 0;
+    memcpy(copy, data, size);
+    if (sp_json_init_inplace(&lx, copy, size, &lim, 1, 0) == SP_OK)
+        counts[1] = run(&lx, 0, &sts[1]);
+    else
+        counts[1] = counts[0], sts[1] = sts[0];
+    sp_json_fini(&lx);
+    free(copy);
+    sp_input *in;
+    if (sp_input_open_mem(data, size, 5, &in) != SP_OK)
+        return 0;
+    if (sp_json_init_input(&lx, in, &lim) == SP_OK)
+        counts[2] = run(&lx, 0, &sts[2]);
+    else
+        counts[2] = counts[0], sts[2] = sts[0];
+    sp_json_fini(&lx);
+    sp_input_close(in);
+    if (counts[1] != counts[0] || counts[2] != counts[0] || sts[1] != sts[0] || sts[2] != sts[0])
+        abort();
+    /* multiple values, with skips */
+    lim.multiple_values = true;
+    if (sp_json_init_buffer(&lx, data, size, &lim) == SP_OK) {
+        sp_status st;
+        run(&lx, 1, &st);
+    }
+    sp_json_fini(&lx);
+    return 0;
+}
