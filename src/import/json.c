@@ -651,15 +651,15 @@ static int lex_number(sp_json_lexer *lx, sp_json_token *tok)
         bool neg = *q == '-';
         q += neg;
         const unsigned char *d = q;
-        int64_t v = 0;
+        uint64_t v = 0;   /* 19 digits at most: fits in uint64 */
         while (q < end && (unsigned)(*q - '0') < 10 && q - d < 19)
-            v = v * 10 + (*q++ - '0');
+            v = v * 10 + (uint64_t)(*q++ - '0');
         size_t nd = (size_t)(q - d);
         if (nd >= 1 && nd <= 18 && !(nd > 1 && *d == '0') && (size_t)(q - lx->p) <= lx->lim.max_number &&
             (q < end ? !g_numch[*q] : lx->eof)) {
             tok->str = (const char *)lx->p;
             tok->len = (size_t)(q - lx->p);
-            tok->i = neg ? -v : v;
+            tok->i = neg ? -(int64_t)v : (int64_t)v;   /* nd <= 18: no overflow */
             tok->is_int = true;
             tok->d = (double)tok->i;
             lx->p = q;
