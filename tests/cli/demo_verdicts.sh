@@ -4,8 +4,8 @@
 # figures), since the service's speed depends on what else runs on the machine:
 #   1. low traffic with a 50 ms batch window (small model): requests wait for company -> queue
 #      (configuration);
-#   2. short requests (8 words, about 12 tokens) padded to a static 512 tokens: about 97% of every
-#      batch's kernel time is padding -> padding (configuration);
+#   2. short requests (8 words, about 16 tokens) padded to a static 512 tokens: about 97% of every
+#      batch's computed tokens are padding -> padding (configuration);
 #   3. a large model (4 layers, width 512) near saturation, fixed lengths and no batch window: the
 #      encoder's own work dominates -> kernel (model). The rate is set from a calibration run of the
 #      same model, so "near saturation" holds on a slow or sanitised build too;
@@ -54,7 +54,7 @@ expect_verdict() {
 run queue --rate 10 --max-queue-delay-ms 50 --layers 1 --hidden 64 --heads 2 --ffn 256 --length-mean 16 &&
   expect_verdict queue queue configuration
 
-# 2. static shape of 512 tokens for ~12-token inputs (waste = 1 - 12/512 per batch of one)
+# 2. static shape of 512 tokens for ~16-token inputs (waste = 1 - 16/512 = 97% per batch)
 run padding --rate 10 --length-mean 8 --length-sigma 0.3 --pad-to 512 && expect_verdict padding padding configuration
 
 # 3. large model. Calibrate: at 2 req/s batches hold one request; the kernel stage's p50 is then the
