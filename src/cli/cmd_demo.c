@@ -145,12 +145,25 @@ static int demo_fallback(const demo_opts *o)
             "or OpenBLAS was missing at configure time; see docs/serve.md). Falling back to a SIMULATED\n"
             "trace: servprof synth, then servprof analyze. The figures below come from a model of a\n"
             "batched service, not from a measured one.\n\n");
-    char dir[] = "/tmp/servprof-demo-XXXXXX";
-    if (!mkdtemp(dir)) {
-        fprintf(stderr, "servprof demo: cannot create a temporary folder: %s\n", strerror(errno));
-        return 1;
+    char dir[DEMO_PATH_MAX];
+    if (o->keep_traces) {
+        if (strlen(o->keep_traces) > DEMO_PATH_MAX - 64) {
+            fprintf(stderr, "servprof demo: --keep-traces path too long\n");
+            return 2;
+        }
+        snprintf(dir, sizeof dir, "%s", o->keep_traces);
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+            fprintf(stderr, "servprof demo: cannot create %s: %s\n", dir, strerror(errno));
+            return 1;
+        }
+    } else {
+        snprintf(dir, sizeof dir, "/tmp/servprof-demo-XXXXXX");
+        if (!mkdtemp(dir)) {
+            fprintf(stderr, "servprof demo: cannot create a temporary folder: %s\n", strerror(errno));
+            return 1;
+        }
     }
-    char trace[sizeof dir + 32];
+    char trace[DEMO_PATH_MAX + 32];
     snprintf(trace, sizeof trace, "%s/synth.jsonl", dir);
     char req[32], rate[32], seed[32], batch[32], window[32], pad[32], price[32];
     double requests = o->rate * o->duration_s;
@@ -180,8 +193,13 @@ static int demo_fallback(const demo_opts *o)
         aargv[an] = NULL;
         rc = sp_cmd_analyze(an, aargv);
     }
-    remove(trace);
-    rmdir(dir);
+    if (o->keep_traces) {
+        if (rc == 0)
+            fprintf(stderr, "trace kept: servprof analyze %s\n", trace);
+    } else {
+        remove(trace);
+        rmdir(dir);
+    }
     return rc;
 }
 #endif
