@@ -165,7 +165,7 @@ serve_run() {
 step "8. servprof serve --device cuda under load: the report"
 EAGER_OK=0
 if [ "$HAVE_SERVE" = 1 ]; then
-  if "$S" demo --help 2>&1 | grep -q -- "--device"; then
+  if "$S" demo --help 2>&1 | grep -q -- "cuda"; then
     echo "(servprof demo exists: its report first)"
     timeout 120 "$S" demo --device cuda 2>&1 | tee "$WORK/demo.txt" || fail "servprof demo --device cuda failed"
   fi
