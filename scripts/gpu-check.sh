@@ -258,7 +258,7 @@ step "11. recording overhead on the service's throughput (closed loop: 64 connec
 # and with recording (--trace: recorder + CUPTI collector), three of each, on the same machine.
 if [ "$HAVE_SERVE" = 1 ]; then
   THR=(--device cuda --max-batch 32 --max-queue-delay-ms 0.5 --http-threads 4)
-  TLOAD=(--rate 1000000 --requests 12000 --warmup 0 --length fixed:8 --connections 64 --no-progress --json)
+  TLOAD=(--rate 1000000 --requests 24000 --warmup 0 --length fixed:8 --connections 64 --no-progress --json)
   : > "$WORK/thr.txt"
   for i in 1 2 3; do
     for mode in off on; do
