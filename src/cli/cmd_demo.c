@@ -57,7 +57,9 @@ typedef struct demo_opts {
     int json;
     const char *perfetto;
     const char *keep_traces;  /* folder for the traces; NULL: a temporary folder, removed after */
-    const char *device;       /* "cpu" (the only backend serve.h has today) */
+    const char *device;       /* "cpu" or "cuda" (sp_server_options.device) */
+    unsigned cuda_device;
+    int cuda_graphs;
     int progress;             /* -1: when stderr is a terminal */
 } demo_opts;
 
@@ -90,7 +92,10 @@ static void demo_usage(FILE *f)
             "  --heads N               attention heads; must divide --hidden (default 4)\n"
             "  --ffn N                 feed-forward width (default 512)\n"
             "  --max-len N             tokens per input incl. [CLS]/[SEP] (default 128)\n"
-            "  --device D              cpu (default; this build's service has no other backend)\n"
+            "  --device D              cpu (default, OpenBLAS) or cuda (the service's CUDA backend, recorded\n"
+            "                          with CUPTI; a build without it says so)\n"
+            "  --cuda-device N         GPU index with --device cuda (default 0)\n"
+            "  --cuda-graphs           with --device cuda: replay each batch shape as a CUDA graph\n"
             "  --seed N                seeds the weights and the load's arrivals and texts (default 1)\n"
             "Report:\n"
             "  --price-per-hour P      instance price in dollars per hour (default: the report's $%.2f/h)\n"
@@ -306,6 +311,9 @@ static int demo_live(const demo_opts *o)
     so.max_queue_delay_ms = o->max_queue_delay_ms;
     so.pad_to = o->pad_to;
     so.workers = o->workers;
+    so.device = o->device;
+    so.cuda_device = o->cuda_device;
+    so.cuda_graphs = o->cuda_graphs;
     /* an open-loop client may have many requests in flight at saturation: give the queue room for
      * several seconds of them instead of answering 503, so the report shows queueing, not errors */
     double want_cap = o->rate * 4;
@@ -359,22 +367,6 @@ static int demo_live(const demo_opts *o)
     snprintf(server_path, sizeof server_path, "%s/server.sptrace", dir);
     snprintf(client_path, sizeof client_path, "%s/client.jsonl", dir);
 
-    /* what is run, at the top; with --json stdout holds only the JSON report */
-    FILE *hdr = o->json ? stderr : stdout;
-    char policy[256];
-    describe_policy(o, policy, sizeof policy);
-    const char *arrival = lc.arrival == SP_LOAD_ARRIVAL_POISSON ? "Poisson" :
-                          lc.arrival == SP_LOAD_ARRIVAL_CONSTANT ? "constant" : "gamma";
-    fprintf(hdr, "servprof demo: reference service (servprof serve, in-process, %s) driven by servprof load\n",
-            o->device);
-    fprintf(hdr, "  model    encoder %u layers, hidden %u, %u heads, ffn %u, max-len %u (weights from seed %" PRIu64 ")\n",
-            so.layers, so.hidden, so.heads, so.ffn, so.max_len, o->seed);
-    fprintf(hdr, "  policy   %s, %u worker%s\n", policy, so.workers, so.workers == 1 ? "" : "s");
-    fprintf(hdr, "  load     %s arrivals at %.6g req/s for %.6g s, log-normal lengths (mean %.6g words, sigma %.6g)\n",
-            arrival, o->rate, o->duration_s, o->length_mean, o->length_sigma);
-    fprintf(hdr, "  traces   %s%s\n\n", dir, o->keep_traces ? "" : " (temporary)");
-    fflush(hdr);
-
     sp_recorder_options ro;
     sp_recorder_options_init(&ro);
     ro.price_per_hour = o->price_per_hour;
@@ -397,6 +389,25 @@ static int demo_live(const demo_opts *o)
             remove_traces(server_path, client_path, dir);
         return 1;
     }
+    /* what is run, at the top; with --json stdout holds only the JSON report */
+    FILE *hdr = o->json ? stderr : stdout;
+    char policy[256];
+    describe_policy(o, policy, sizeof policy);
+    const char *arrival = lc.arrival == SP_LOAD_ARRIVAL_POISSON ? "Poisson" :
+                          lc.arrival == SP_LOAD_ARRIVAL_CONSTANT ? "constant" : "gamma";
+    fprintf(hdr, "servprof demo: reference service (servprof serve, in-process) driven by servprof load\n");
+    const char *note = sp_server_device_note(srv);
+    if (strncmp(note, "device: ", 8) == 0)
+        note += 8;
+    fprintf(hdr, "  device   %s%s\n", note, o->cuda_graphs ? ", CUDA graphs per batch shape" : "");
+    fprintf(hdr, "  model    encoder %u layers, hidden %u, %u heads, ffn %u, max-len %u (weights from seed %" PRIu64 ")\n",
+            so.layers, so.hidden, so.heads, so.ffn, so.max_len, o->seed);
+    fprintf(hdr, "  policy   %s, %u worker%s\n", policy, so.workers, so.workers == 1 ? "" : "s");
+    fprintf(hdr, "  load     %s arrivals at %.6g req/s for %.6g s, log-normal lengths (mean %.6g words, sigma %.6g)\n",
+            arrival, o->rate, o->duration_s, o->length_mean, o->length_sigma);
+    fprintf(hdr, "  traces   %s%s\n\n", dir, o->keep_traces ? "" : " (temporary)");
+    fflush(hdr);
+
     snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/embeddings", sp_server_port(srv));
     lc.url = url;
     lc.trace_path = client_path;
@@ -511,12 +522,13 @@ int sp_cmd_demo(int argc, char **argv)
         .length_mean = 32, .length_sigma = 0.5, .max_batch = 16, .max_queue_delay_ms = 2, .pad_to = 0,
         .buckets = NULL, .layers = 2, .hidden = 128, .heads = 4, .ffn = 512, .max_len = 128, .workers = 1,
         .seed = 1, .price_per_hour = 0, .json = 0, .perfetto = NULL, .keep_traces = NULL, .device = "cpu",
+        .cuda_device = 0, .cuda_graphs = 0,
         .progress = -1,
     };
     enum {
         O_DURATION = 256, O_RATE, O_ARRIVAL, O_LMEAN, O_LSIGMA, O_MAX_BATCH, O_DELAY, O_PAD_TO, O_BUCKETS,
         O_WORKERS, O_LAYERS, O_HIDDEN, O_HEADS, O_FFN, O_MAX_LEN, O_DEVICE, O_SEED, O_PRICE, O_JSON,
-        O_PERFETTO, O_KEEP, O_PROGRESS, O_NO_PROGRESS
+        O_PERFETTO, O_KEEP, O_PROGRESS, O_NO_PROGRESS, O_CUDA_DEVICE, O_CUDA_GRAPHS
     };
     static const struct option longopts[] = {
         {"duration", required_argument, 0, O_DURATION}, {"rate", required_argument, 0, O_RATE},
@@ -530,7 +542,8 @@ int sp_cmd_demo(int argc, char **argv)
         {"seed", required_argument, 0, O_SEED}, {"price-per-hour", required_argument, 0, O_PRICE},
         {"json", no_argument, 0, O_JSON}, {"perfetto", required_argument, 0, O_PERFETTO},
         {"keep-traces", required_argument, 0, O_KEEP}, {"progress", no_argument, 0, O_PROGRESS},
-        {"no-progress", no_argument, 0, O_NO_PROGRESS}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"no-progress", no_argument, 0, O_NO_PROGRESS}, {"cuda-device", required_argument, 0, O_CUDA_DEVICE},
+        {"cuda-graphs", no_argument, 0, O_CUDA_GRAPHS}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     optind = 0; /* 0: glibc re-initialises getopt, the dispatcher may have run another parser */
     opterr = 0;
     int c;
@@ -554,13 +567,15 @@ int sp_cmd_demo(int argc, char **argv)
         case O_FFN: if (!parse_uint("--ffn", optarg, 1, 16384, &o.ffn)) return 2; break;
         case O_MAX_LEN: if (!parse_uint("--max-len", optarg, 2, 4096, &o.max_len)) return 2; break;
         case O_DEVICE:
-            if (strcmp(optarg, "cpu") != 0) {
-                fprintf(stderr, "servprof demo: --device %s: this build's service runs on the CPU only "
-                                "(no CUDA backend in serve.h); use --device cpu\n", optarg);
+            /* a build without the CUDA backend refuses "cuda" in sp_server_start, with the reason */
+            if (strcmp(optarg, "cpu") != 0 && strcmp(optarg, "cuda") != 0) {
+                fprintf(stderr, "servprof demo: --device expects cpu or cuda, got '%s'\n", optarg);
                 return 2;
             }
             o.device = optarg;
             break;
+        case O_CUDA_DEVICE: if (!parse_uint("--cuda-device", optarg, 0, 1024, &o.cuda_device)) return 2; break;
+        case O_CUDA_GRAPHS: o.cuda_graphs = 1; break;
         case O_SEED: if (!parse_uint("--seed", optarg, 0, 4294967295ul, &u)) return 2; o.seed = u; break;
         case O_PRICE: if (!parse_double("--price-per-hour", optarg, 1e-9, 1e6, &o.price_per_hour)) return 2; break;
         case O_JSON: o.json = 1; break;
@@ -583,6 +598,10 @@ int sp_cmd_demo(int argc, char **argv)
     }
     if (o.pad_to && o.buckets) {
         fprintf(stderr, "servprof demo: --pad-to and --buckets exclude each other\n");
+        return 2;
+    }
+    if (o.cuda_graphs && strcmp(o.device, "cuda") != 0) {
+        fprintf(stderr, "servprof demo: --cuda-graphs needs --device cuda\n");
         return 2;
     }
     if (o.hidden % o.heads != 0) {

@@ -74,7 +74,7 @@ if run default; then
     { echo "FAILED: default demo: other is $other of p95 (>= 5%)"; fail=1; }
   [ "$(field default '"network" in st')" = True ] || { echo "FAILED: default demo: no network stage"; fail=1; }
   [ "$(field default 'r["requests"]["count"] > 0')" = True ] || { echo "FAILED: default demo: no requests"; fail=1; }
-  for s in "policy   max-batch 16, window 2 ms" "model    encoder 2 layers, hidden 128" "Poisson arrivals at 120 req/s for 3 s"; do
+  for s in "device   cpu" "policy   max-batch 16, window 2 ms" "model    encoder 2 layers, hidden 128" "Poisson arrivals at 120 req/s for 3 s"; do
     grep -qF -- "$s" "$TMP/default.err" || { echo "FAILED: default demo: header lacks '$s'"; fail=1; }
   done
   echo "ok: default demo: other $other of p95, network stage present"
@@ -96,6 +96,8 @@ fi
 # usage errors
 "$BIN" demo --rate x > /dev/null 2>&1; [ $? -eq 2 ] || { echo "FAILED: --rate x is not a usage error"; fail=1; }
 "$BIN" demo --pad-to 64 --buckets 32,64 > /dev/null 2>&1; [ $? -eq 2 ] || { echo "FAILED: --pad-to with --buckets"; fail=1; }
+"$BIN" demo --device tpu > /dev/null 2>&1; [ $? -eq 2 ] || { echo "FAILED: --device tpu is not a usage error"; fail=1; }
+"$BIN" demo --cuda-graphs > /dev/null 2>&1; [ $? -eq 2 ] || { echo "FAILED: --cuda-graphs without --device cuda"; fail=1; }
 "$BIN" demo --heads 5 > /dev/null 2>&1; [ $? -eq 2 ] || { echo "FAILED: --heads 5 (does not divide 128)"; fail=1; }
 "$BIN" demo --help > "$TMP/help"
 for opt in --duration --rate --arrival --max-batch --max-queue-delay-ms --pad-to --buckets --layers --hidden \
