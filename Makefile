@@ -37,7 +37,7 @@ test-asan: setup
 	  SP_SANITIZED=1 ctest --output-on-failure -j $(JOBS) -LE no_sanitize
 
 demo: build
-	bash scripts/demo.sh $(BUILD)
+	bash scripts/demo.sh $(BUILD) $(DEMO_ARGS)
 
 bench: build
 	bash bench/run.sh $(BUILD)

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# `make demo` until the reference service lands: synthesises a sample trace of a dynamically-batched
-# GPU service (servprof synth, docs/synth.md), analyses it, prints the report and writes a Perfetto
-# trace next to it. Usage: scripts/demo.sh BUILD_DIR
+# `make demo`: runs the embedded demo with its defaults (servprof demo: the reference service in
+# process, driven by the open-loop load generator for 10 s, both traces merged and analysed; see
+# docs/demo.md) and prints the report. Arguments after BUILD_DIR go to `servprof demo`, e.g.
+# `make demo DEMO_ARGS="--rate 20 --max-queue-delay-ms 50"`. When the build has no reference service
+# the command itself falls back to a simulated trace (servprof synth) and says so.
+# Usage: scripts/demo.sh BUILD_DIR [DEMO OPTIONS]
 set -euo pipefail
 build=${1:-build}
+shift || true
 bin="$build/servprof"
 [ -x "$bin" ] || { echo "demo: $bin not found; build first (make build)" >&2; exit 1; }
-trace="$build/demo-trace.jsonl"
 perfetto="$build/demo-trace.perfetto.json"
 
-echo "== servprof synth --gpu --requests 2000 --seed 1 -o $trace" >&2
-"$bin" synth --gpu --requests 2000 --seed 1 -o "$trace"
-echo "== servprof analyze --perfetto $perfetto $trace" >&2
+echo "== servprof demo --perfetto $perfetto $*" >&2
+"$bin" demo --perfetto "$perfetto" "$@"
 echo >&2
-"$bin" analyze --perfetto "$perfetto" "$trace"
-echo >&2
-echo "JSON report:    $bin analyze --json $trace" >&2
-echo "Perfetto trace: $perfetto (open it in https://ui.perfetto.dev)" >&2
+echo "JSON report:         $bin demo --json" >&2
+echo "Keep the traces:     $bin demo --keep-traces DIR   (then: servprof analyze DIR/*)" >&2
+echo "Other verdicts:      docs/demo.md (\"Reproducing a verdict\")" >&2

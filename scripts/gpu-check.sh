@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# GPU check for the CUPTI collector, for a machine with an NVIDIA GPU and the CUDA toolkit: builds
-# servprof with CUDA, runs the GPU tests (they must run, not skip), injects libservprof-cupti.so into
-# an unmodified CUDA program (examples/cuda_vector_add.cu), prints the analysed report, and compares
-# the collector's kernel count and summed kernel time with the program's own cudaEvent timings.
-# Usage: scripts/gpu-check.sh [BUILD_DIR] [ITERATIONS]   (a few minutes at most)
+# GPU check for the CUPTI collector and the CUDA backend of servprof serve, for a machine with an
+# NVIDIA GPU and the CUDA toolkit: builds servprof with CUDA, runs the GPU tests (they must run, not
+# skip), injects libservprof-cupti.so into an unmodified CUDA program (examples/cuda_vector_add.cu)
+# and compares it with the program's cudaEvent timings; then (steps 8-11) serves the encoder with
+# --device cuda under load and prints the analysed report, compares eager launches with
+# --cuda-graphs (gap share of p95), compares the injected collector with torch.profiler on a PyTorch
+# BERT-style script, and measures the recording's cost on the service's throughput. A summary
+# table is printed at the end and written to $OUT/gpu-check.txt when OUT is set.
+# Usage: scripts/gpu-check.sh [BUILD_DIR] [ITERATIONS]   (about 3-4 minutes on an H100, 16 cores)
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,8 +47,8 @@ echo "exports: OK"
 ldd "$LIB" | grep -q "not found" && fail "$LIB has unresolved libraries: $(ldd "$LIB" | grep 'not found')"
 
 step "3. GPU unit tests (must run, not skip)"
-( cd "$BUILD" && ctest -R 'gpu' --output-on-failure -V ) > "$WORK/ctest.log" 2>&1 || fail "GPU tests failed"
-grep -E "collector:|clock:|alignment:|SKIP|passed|Test +#" "$WORK/ctest.log" || true
+( cd "$BUILD" && ctest -R 'gpu|cuda' --output-on-failure -V ) > "$WORK/ctest.log" 2>&1 || fail "GPU tests failed"
+grep -E "collector:|clock:|alignment:|SKIP|passed|Test +#|GPU:|max \||served run|batches|trace:" "$WORK/ctest.log" || true
 grep -q "SKIP" "$WORK/ctest.log" && fail "a GPU test skipped on a GPU machine (see $WORK/ctest.log)"
 
 step "4. Build the example program"
@@ -91,6 +95,214 @@ PY
 # The subscriber-conflict path (another CUPTI subscriber holds CUPTI) is exercised by
 # test_gpu_live in step 3: it subscribes to CUPTI itself first and checks the refusal.
 grep -i "another CUPTI subscriber" "$WORK/inject.err" && fail "unexpected subscriber conflict in the injected run"
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps 8-11: the CUDA backend of servprof serve. Nothing below exits early: each step adds rows
+# to the summary table (figure, goal, verdict) and a failure marks the whole check failed.
+TABLE=$WORK/table.txt
+: > "$TABLE"
+row() { printf '%-58s %-26s %-12s %s\n' "$1" "$2" "$3" "$4" >> "$TABLE"; }
+row "check" "measured" "goal" "result"
+S=$BUILD/servprof
+ts() { date +%s.%N; }
+T_START=$(ts)
+SPID=
+PORT=
+# start_server NAME ARGS...: servprof serve on an ephemeral port; sets SPID and PORT
+start_server() {
+  local name=$1; shift
+  "$S" serve --port 0 "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
+  SPID=$!
+  PORT=
+  for _ in $(seq 1 600); do
+    PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$WORK/$name.out")
+    [ -n "$PORT" ] && break
+    kill -0 "$SPID" 2>/dev/null || break
+    sleep 0.05
+  done
+  if [ -z "$PORT" ]; then
+    echo "server $name did not start:"; cat "$WORK/$name.err"
+    kill "$SPID" 2>/dev/null || true; wait "$SPID" 2>/dev/null || true; SPID=
+    return 1
+  fi
+  grep "device:" "$WORK/$name.err" || true
+}
+stop_server() {
+  [ -n "$SPID" ] || return 0
+  kill -TERM "$SPID" 2>/dev/null || true
+  local rc=0
+  wait "$SPID" || rc=$?
+  SPID=
+  return $rc
+}
+trap '[ -n "$SPID" ] && kill "$SPID" 2>/dev/null; true' EXIT
+json_field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {'d': d}))" "$@"; }
+
+# One serving set-up for steps 8 and 9: the default encoder (small, so launch gaps matter), one
+# padded length so batch shapes repeat (graphs replay), open-loop Poisson load.
+SERVE_CUDA=(--device cuda --pad-to 32 --max-batch 16 --max-queue-delay-ms 1 --http-threads 2)
+LOAD_ARGS=(--rate 600 --duration 8 --warmup 1 --length lognormal:12:0.5 --connections 64 --no-progress)
+HAVE_SERVE=1
+"$S" serve --help 2>/dev/null | grep -q -- "--device" || { HAVE_SERVE=0; fail "servprof serve has no --device option"; }
+"$S" load --help >/dev/null 2>&1 || { HAVE_SERVE=0; fail "servprof load is not available"; }
+"$S" analyze --help >/dev/null 2>&1 || { HAVE_SERVE=0; fail "servprof analyze is not available"; }
+
+# serve_run NAME EXTRA_SERVE_ARGS...: a served run under LOAD_ARGS; trace in $WORK/NAME.sptrace,
+# client trace in $WORK/NAME.client.jsonl, analysis in $WORK/NAME.report.{txt,json}
+serve_run() {
+  local name=$1; shift
+  start_server "$name" "${SERVE_CUDA[@]}" --trace "$WORK/$name.sptrace" "$@" || return 1
+  "$S" load --url "http://127.0.0.1:$PORT/v1/embeddings" "${LOAD_ARGS[@]}" --trace "$WORK/$name.client.jsonl" \
+    > "$WORK/$name.load.txt" 2>&1 || { cat "$WORK/$name.load.txt"; stop_server; return 1; }
+  stop_server || { cat "$WORK/$name.err"; return 1; }
+  cat "$WORK/$name.err"
+  "$S" analyze "$WORK/$name.sptrace" "$WORK/$name.client.jsonl" > "$WORK/$name.report.txt" 2>&1 &&
+    "$S" analyze --json "$WORK/$name.sptrace" "$WORK/$name.client.jsonl" > "$WORK/$name.report.json" ||
+    { cat "$WORK/$name.report.txt"; return 1; }
+}
+
+step "8. servprof serve --device cuda under load: the report"
+EAGER_OK=0
+if [ "$HAVE_SERVE" = 1 ]; then
+  if "$S" demo --help 2>&1 | grep -q -- "cuda"; then
+    echo "(servprof demo exists: its report first)"
+    timeout 120 "$S" demo --device cuda 2>&1 | tee "$WORK/demo.txt" || fail "servprof demo --device cuda failed"
+  fi
+  if serve_run eager; then
+    EAGER_OK=1
+    cat "$WORK/eager.load.txt"
+    cat "$WORK/eager.report.txt"
+    grep -q "CUPTI" "$WORK/eager.err" && ! grep -q "NOT recorded" "$WORK/eager.err" \
+      || fail "the CUDA server did not record device activity with CUPTI (see $WORK/eager.err)"
+    k=$(json_field "$WORK/eager.report.json" "d['gpu']['kernels']" 2>/dev/null || echo 0)
+    row "8. served run (eager): kernels recorded by CUPTI" "$k" "> 0" "$([ "${k:-0}" -gt 0 ] && echo ok || echo FAIL)"
+    [ "${k:-0}" -gt 0 ] || fail "no kernels in the CUDA server's trace"
+  else
+    fail "the eager CUDA served run failed"
+    row "8. served run (eager)" "-" "runs" "FAIL"
+  fi
+fi
+
+step "9. eager launches vs --cuda-graphs: gap share of p95"
+if [ "$EAGER_OK" = 1 ] && serve_run graphs --cuda-graphs; then
+  cat "$WORK/graphs.report.txt"
+  python3 - "$WORK/eager.report.json" "$WORK/graphs.report.json" > "$WORK/graphs.cmp" <<'PY' && rc=0 || rc=$?
+import json, sys
+def load(p):
+    d = json.load(open(p))
+    st = {s["name"]: s for s in d["stages"]}
+    g = st.get("gap", {}).get("share_of_p95") or 0.0
+    k = st.get("kernel", {}).get("share_of_p95") or 0.0
+    return g, k, d["requests"]["latency_us"]["p95"], d["gpu"]["kernels"]
+e, g = load(sys.argv[1]), load(sys.argv[2])
+print("eager  gap %.1f%% kernel %.1f%% p95 %.0f us kernels %d" % (e[0] * 100, e[1] * 100, e[2], e[3]))
+print("graphs gap %.1f%% kernel %.1f%% p95 %.0f us kernels %d" % (g[0] * 100, g[1] * 100, g[2], g[3]))
+print("ROW|9. gap share of p95: eager -> graphs|%.1f%% -> %.1f%%|smaller|%s" % (e[0] * 100, g[0] * 100, "ok" if g[0] < e[0] else "FAIL"))
+print("ROW|9. p95 latency: eager -> graphs|%.0f -> %.0f us|-|info" % (e[2], g[2]))
+sys.exit(0 if g[0] < e[0] else 1)
+PY
+  cat "$WORK/graphs.cmp" || true
+  grep "^ROW|" "$WORK/graphs.cmp" | while IFS='|' read -r _ a b c d; do row "$a" "$b" "$c" "$d"; done || true
+  [ $rc -eq 0 ] || fail "--cuda-graphs did not shrink the gap share of p95"
+  grep "CUDA graphs:" "$WORK/graphs.err" || fail "the graphs run reports no graph replays"
+else
+  [ "$EAGER_OK" = 1 ] && fail "the --cuda-graphs served run failed"
+  row "9. eager vs graphs" "-" "smaller gap" "FAIL"
+fi
+
+step "10. collector injected into PyTorch vs torch.profiler (same fixed workload, two runs)"
+# Both use CUPTI and CUPTI takes one subscriber (activity buffers go to whoever registered last), so
+# they never share a process here: the script runs once under torch.profiler and once with the
+# collector injected, same seed and shapes; a third run under torch.profiler shows the run-to-run
+# spread. The comparison is of kernel busy time (sum of kernel durations; one stream).
+if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+  TB=(python3 "$SRC/scripts/torch_bert_infer.py" --passes 100)
+  "${TB[@]}" --profile torch > "$WORK/torch1.out" 2>&1 || cat "$WORK/torch1.out"
+  CUDA_INJECTION64_PATH=$LIB SERVPROF_TRACE=$WORK/torch.sptrace "${TB[@]}" --profile none \
+    > "$WORK/torch-inject.out" 2> "$WORK/torch-inject.err" || cat "$WORK/torch-inject.out" "$WORK/torch-inject.err"
+  "${TB[@]}" --profile torch > "$WORK/torch2.out" 2>&1 || cat "$WORK/torch2.out"
+  cat "$WORK/torch1.out" "$WORK/torch-inject.out" "$WORK/torch-inject.err" "$WORK/torch2.out" 2>/dev/null || true
+  python3 - "$WORK/torch1.out" "$WORK/torch2.out" "$WORK/torch-inject.err" > "$WORK/torch.cmp" <<'PY' && rc=0 || rc=$?
+import re, sys
+def torch_fig(p):
+    m = re.search(r"TORCH_PROFILER kernels=(\d+) kernel_ms=([0-9.]+)", open(p).read())
+    return (int(m.group(1)), float(m.group(2))) if m else None
+t1, t2 = torch_fig(sys.argv[1]), torch_fig(sys.argv[2])
+m = re.search(r"servprof-cupti: wrote .*?: (\d+) kernels \(([0-9.]+) ms summed\)", open(sys.argv[3]).read())
+co = (int(m.group(1)), float(m.group(2))) if m else None
+if not (t1 and t2 and co):
+    print("ROW|10. collector vs torch.profiler kernel time|missing figures|within 2%|FAIL")
+    sys.exit(1)
+tm = (t1[1] + t2[1]) / 2
+d = (co[1] - tm) / tm * 100
+spread = abs(t1[1] - t2[1]) / tm * 100
+print("torch.profiler runs: %d kernels %.3f ms, %d kernels %.3f ms (spread %.2f%%)" % (t1[0], t1[1], t2[0], t2[1], spread))
+print("collector (injected): %d kernels %.3f ms" % co)
+print("ROW|10. kernel busy ms: collector vs torch.profiler (mean)|%.2f vs %.2f (%+.2f%%)|within 2%%|%s" % (co[1], tm, d, "ok" if abs(d) <= 2 else "FAIL"))
+print("ROW|10. kernel count: collector vs torch.profiler|%d vs %d|equal|%s" % (co[0], t1[0], "ok" if co[0] == t1[0] else "differs"))
+print("ROW|10. torch.profiler run-to-run spread|%.2f%%|-|info" % spread)
+sys.exit(0 if abs(d) <= 2 else 1)
+PY
+  cat "$WORK/torch.cmp" || true
+  grep "^ROW|" "$WORK/torch.cmp" | while IFS='|' read -r _ a b c d; do row "$a" "$b" "$c" "$d"; done || true
+  [ $rc -eq 0 ] || fail "collector and torch.profiler kernel times differ by more than 2% (or a run failed)"
+else
+  echo "python3 with CUDA-enabled torch not available: step skipped"
+  row "10. collector vs torch.profiler" "torch not available" "within 2%" "SKIP"
+fi
+
+step "11. recording overhead on the service's throughput (closed loop: 64 connections, no pacing)"
+# A rate far above capacity with a connection cap makes the open-loop client a closed loop of 64
+# outstanding requests: achieved rate = the service's maximum throughput. Runs alternate without
+# and with recording (--trace: recorder + CUPTI collector), three of each, on the same machine.
+if [ "$HAVE_SERVE" = 1 ]; then
+  THR=(--device cuda --max-batch 32 --max-queue-delay-ms 0.5 --http-threads 4)
+  TLOAD=(--rate 1000000 --requests 24000 --warmup 0 --length fixed:8 --connections 64 --no-progress --json)
+  : > "$WORK/thr.txt"
+  for i in 1 2 3; do
+    for mode in off on; do
+      extra=()
+      [ "$mode" = on ] && extra=(--trace "$WORK/thr-$i.sptrace")
+      if start_server "thr-$mode-$i" "${THR[@]}" ${extra[@]+"${extra[@]}"}; then
+        "$S" load --url "http://127.0.0.1:$PORT/v1/embeddings" "${TLOAD[@]}" > "$WORK/thr-$mode-$i.json" 2>/dev/null || true
+        stop_server || true
+        r=$(json_field "$WORK/thr-$mode-$i.json" "d['achieved_rate']" 2>/dev/null || echo "")
+        ok=$(json_field "$WORK/thr-$mode-$i.json" "d['ok']" 2>/dev/null || echo "")
+        echo "$mode $i ${r:-nan} ${ok:-0}" | tee -a "$WORK/thr.txt"
+      fi
+    done
+  done
+  python3 - "$WORK/thr.txt" > "$WORK/thr.cmp" <<'PY' && rc=0 || rc=$?
+import sys, statistics
+off, on = [], []
+for line in open(sys.argv[1]):
+    mode, _, rate, ok = line.split()
+    if rate != "nan" and int(ok) > 0:
+        (off if mode == "off" else on).append(float(rate))
+if not off or not on:
+    print("ROW|11. throughput overhead of recording|runs failed|< 3%|FAIL")
+    sys.exit(1)
+mo, mn = statistics.median(off), statistics.median(on)
+over = (mo - mn) / mo * 100
+print("without recording: %s req/s (median %.0f)" % (", ".join("%.0f" % x for x in off), mo))
+print("with recording:    %s req/s (median %.0f)" % (", ".join("%.0f" % x for x in on), mn))
+print("ROW|11. throughput: no recording -> recorder+CUPTI (median)|%.0f -> %.0f req/s (%.1f%%)|< 3%%|%s" % (mo, mn, over, "ok" if over < 3 else "FAIL"))
+sys.exit(0 if over < 3 else 1)
+PY
+  cat "$WORK/thr.cmp" || true
+  grep "^ROW|" "$WORK/thr.cmp" | while IFS='|' read -r _ a b c d; do row "$a" "$b" "$c" "$d"; done || true
+  [ $rc -eq 0 ] || fail "recording costs 3% or more of the service's throughput (or a run failed)"
+fi
+
+python3 -c "import sys; print('steps 8-11 took %.0f s' % (float(sys.argv[2]) - float(sys.argv[1])))" "$T_START" "$(ts)"
+step "Summary"
+cat "$TABLE"
+if [ -n "${OUT:-}" ]; then
+  mkdir -p "$OUT"
+  { nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || true; cat "$TABLE"; } > "$OUT/gpu-check.txt"
+  cp "$WORK"/*.report.txt "$WORK"/*.cmp "$OUT"/ 2>/dev/null || true
+fi
 
 echo
 if [ "$FAILED" -ne 0 ]; then

@@ -1,6 +1,7 @@
 /* servprof serve: the reference inference service. An HTTP/1.1 embeddings endpoint in the OpenAI
  * shape (POST /v1/embeddings, GET /healthz) in front of a WordPiece tokenizer, a dynamic batcher and
- * a BERT-style transformer encoder on the CPU, every stage recorded with libservprof (trace.h).
+ * a BERT-style transformer encoder on the CPU or a CUDA GPU, every stage recorded with libservprof
+ * (trace.h).
  * docs/serve.md describes the service, its options and what each recorded stage covers. */
 #ifndef SERVPROF_SERVE_H
 #define SERVPROF_SERVE_H
@@ -48,6 +49,13 @@ typedef struct sp_server_options {
     /* recording: every stage, batch and operation goes here; NULL: nothing recorded. Borrowed:
        must stay open until sp_server_destroy. */
     sp_recorder *recorder;
+    /* device (docs/serve.md, "CUDA backend") */
+    const char *device;        /* "cpu" (default) or "cuda"; "cuda" in a build without the CUDA
+                                  backend fails with "this build has no CUDA backend" */
+    unsigned cuda_device;      /* GPU index; default 0 */
+    int cuda_graphs;           /* capture each batch shape (batch x padded length) in a CUDA graph
+                                  on first use and replay it after; default 0 */
+    unsigned cuda_graph_cap;   /* graphs kept per worker, least recently used evicted; default 64 */
 } sp_server_options;
 
 /* Fills `opt` with the defaults above. */
@@ -93,9 +101,17 @@ typedef struct sp_server_stats {
     uint64_t effective_tokens;/* sum of input lengths */
     uint64_t padded_tokens;   /* batch size x padded length, summed */
     uint64_t queue_depth;     /* requests waiting now */
+    uint64_t graph_captures;  /* CUDA graphs captured (--cuda-graphs) */
+    uint64_t graph_replays;   /* batches run by replaying a captured graph */
 } sp_server_stats;
 
 SP_API void sp_server_get_stats(const sp_server *srv, sp_server_stats *stats);
+
+/* One line on the device the model runs on and how its activity is recorded (for the CLI to print
+ * on stderr): "cpu (OpenBLAS)", or the GPU's name and whether CUPTI records kernels and copies or
+ * could not start (another CUPTI subscriber: then batches are recorded, device activity is not).
+ * Owned by the server; valid until sp_server_destroy. */
+SP_API const char *sp_server_device_note(const sp_server *srv);
 
 #ifdef __cplusplus
 }

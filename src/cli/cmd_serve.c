@@ -53,6 +53,14 @@ static void serve_usage(FILE *f)
             "                            (default: pad each batch to its longest member)\n"
             "  --buckets L1,L2,...       length buckets: batch only requests of one bucket, padded to its bound\n"
             "  --workers N               batch worker threads, each with one OpenBLAS thread (default 1)\n"
+            "Device:\n"
+            "  --device cpu|cuda         run the encoder on the CPU (OpenBLAS, default) or a CUDA GPU (cuBLAS\n"
+            "                            and kernels; kernels and copies recorded by CUPTI). Builds without\n"
+            "                            the CUDA toolkit answer \"this build has no CUDA backend\"\n"
+            "  --cuda-device N           GPU index (default 0)\n"
+            "  --cuda-graphs             capture each batch shape (batch x padded length) in a CUDA graph on\n"
+            "                            first use and replay it (use with --pad-to or --buckets: few shapes)\n"
+            "  --cuda-graph-cap N        graphs kept per worker, least recently used evicted (default 64)\n"
             "Recording and run:\n"
             "  --trace FILE              record requests, stages, batches and operations to FILE (native\n"
             "                            trace; `servprof analyze FILE`)\n"
@@ -97,7 +105,8 @@ int sp_cmd_serve(int argc, char **argv)
     enum {
         O_HOST = 256, O_PORT, O_HTTP_THREADS, O_MAX_CONN, O_MAX_BODY, O_MAX_INPUTS, O_TOKENIZER, O_WEIGHTS, O_SEED,
         O_LAYERS, O_HIDDEN, O_HEADS, O_FFN, O_MAX_LEN, O_MODEL_NAME, O_SAVE_WEIGHTS, O_MAX_BATCH, O_DELAY, O_QCAP,
-        O_PAD_TO, O_BUCKETS, O_WORKERS, O_TRACE, O_PRICE, O_DURATION, O_HELP
+        O_PAD_TO, O_BUCKETS, O_WORKERS, O_TRACE, O_PRICE, O_DURATION, O_HELP, O_DEVICE, O_CUDA_DEVICE,
+        O_CUDA_GRAPHS, O_CUDA_GRAPH_CAP
     };
     static const struct option longopts[] = {
         {"host", required_argument, 0, O_HOST}, {"port", required_argument, 0, O_PORT},
@@ -112,7 +121,10 @@ int sp_cmd_serve(int argc, char **argv)
         {"queue-capacity", required_argument, 0, O_QCAP}, {"pad-to", required_argument, 0, O_PAD_TO},
         {"buckets", required_argument, 0, O_BUCKETS}, {"workers", required_argument, 0, O_WORKERS},
         {"trace", required_argument, 0, O_TRACE}, {"price-per-hour", required_argument, 0, O_PRICE},
-        {"duration", required_argument, 0, O_DURATION}, {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
+        {"duration", required_argument, 0, O_DURATION}, {"help", no_argument, 0, O_HELP},
+        {"device", required_argument, 0, O_DEVICE}, {"cuda-device", required_argument, 0, O_CUDA_DEVICE},
+        {"cuda-graphs", no_argument, 0, O_CUDA_GRAPHS}, {"cuda-graph-cap", required_argument, 0, O_CUDA_GRAPH_CAP},
+        {0, 0, 0, 0}};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -161,8 +173,28 @@ int sp_cmd_serve(int argc, char **argv)
         case O_PRICE: if (!parse_double(name, optarg, &price)) return 2; break;
         case O_DURATION: if (!parse_double(name, optarg, &duration)) return 2; break;
         case O_HELP: serve_usage(stdout); return 0;
+        case O_DEVICE:
+            if (strcmp(optarg, "cpu") != 0 && strcmp(optarg, "cuda") != 0) {
+                fprintf(stderr, "servprof serve: --device expects cpu or cuda, got '%s'\n", optarg);
+                return 2;
+            }
+            o.device = optarg;
+            break;
+        case O_CUDA_DEVICE: if (!parse_uint(name, optarg, 1024, &o.cuda_device)) return 2; break;
+        case O_CUDA_GRAPHS: o.cuda_graphs = 1; break;
+        case O_CUDA_GRAPH_CAP:
+            if (!parse_uint(name, optarg, 4096, &o.cuda_graph_cap) || o.cuda_graph_cap == 0) {
+                if (o.cuda_graph_cap == 0)
+                    fprintf(stderr, "servprof serve: --cuda-graph-cap must be 1..4096\n");
+                return 2;
+            }
+            break;
         default: serve_usage(stderr); return 2;
         }
+    }
+    if (o.cuda_graphs && strcmp(o.device, "cuda") != 0) {
+        fprintf(stderr, "servprof serve: --cuda-graphs needs --device cuda\n");
+        return 2;
     }
     if (optind < argc) {
         fprintf(stderr, "servprof serve: unexpected argument '%s'\n", argv[optind]);
@@ -207,6 +239,7 @@ int sp_cmd_serve(int argc, char **argv)
         sp_recorder_close(rec);
         return 1;
     }
+    fprintf(stderr, "servprof serve: %s\n", sp_server_device_note(srv));
     printf("listening on %s%s%s:%u\n", strchr(o.host, ':') ? "[" : "", o.host, strchr(o.host, ':') ? "]" : "",
            sp_server_port(srv));
     fflush(stdout);
@@ -237,6 +270,9 @@ int sp_cmd_serve(int argc, char **argv)
             (unsigned long long)s.bad_method, (unsigned long long)s.client_gone, (unsigned long long)s.batches,
             (unsigned long long)s.sequences, (unsigned long long)s.effective_tokens,
             (unsigned long long)s.padded_tokens);
+    if (s.graph_captures || s.graph_replays)
+        fprintf(stderr, "servprof serve: CUDA graphs: %llu captured, %llu batches replayed\n",
+                (unsigned long long)s.graph_captures, (unsigned long long)s.graph_replays);
     sp_server_destroy(srv);
     st = sp_recorder_close(rec);
     if (st != SP_OK) {

@@ -6,10 +6,6 @@
 #include "cli/commands.h"
 #include "servprof/servprof.h"
 
-/* `demo` lives in its own file, written with the reference service; until it is linked in, the
- * weak reference is NULL and the command says so instead of breaking the build. */
-extern int sp_cmd_demo(int argc, char **argv) __attribute__((weak));
-
 typedef struct sp_cli_command {
     const char *name;
     int (*fn)(int argc, char **argv);
@@ -25,7 +21,7 @@ static const sp_cli_command commands[] = {
 #ifdef SERVPROF_LOAD_ENABLED
     {"load", sp_cmd_load, "drive a service with open-loop load (latency from intended send time)"},
 #endif
-    {"demo", NULL, "start serve, drive it with load, analyse the trace, print the report"},
+    {"demo", sp_cmd_demo, "start serve, drive it with load, analyse the trace, print the report"},
 #ifdef SERVPROF_WHATIF_ENABLED
     {"whatif", sp_cmd_whatif, "replay the arrivals through other batching policies"},
 #endif
@@ -35,8 +31,6 @@ static const sp_cli_command commands[] = {
 
 static int (*command_fn(const sp_cli_command *c))(int, char **)
 {
-    if (strcmp(c->name, "demo") == 0)
-        return sp_cmd_demo; /* NULL while cmd_demo.c is not linked */
     return c->fn;
 }
 

@@ -457,6 +457,25 @@ done:
     return st;
 }
 
+void sp_encoder_get_view(const sp_encoder *enc, sp_encoder_view *out)
+{
+    out->blob = enc->blob;
+    out->blob_floats = enc->blob_floats;
+    out->tok_emb = enc->tok_emb;
+    out->pos_emb = enc->pos_emb;
+    out->type_emb = enc->type_emb;
+    out->emb_ln_g = enc->emb_ln_g;
+    out->emb_ln_b = enc->emb_ln_b;
+}
+
+void sp_encoder_get_layer_view(const sp_encoder *enc, uint32_t layer, sp_encoder_layer_view *out)
+{
+    const enc_layer *L = &enc->layers[layer];
+    sp_encoder_layer_view v = {L->wqkv, L->bqkv, L->wo, L->bo, L->ln1_g, L->ln1_b,
+                               L->w1, L->b1, L->w2, L->b2, L->ln2_g, L->ln2_b};
+    *out = v;
+}
+
 /* ---- forward pass ---- */
 
 size_t sp_encoder_op_count(const sp_encoder *enc) { return 2 + (size_t)SP_ENC_OPS_PER_LAYER * enc->cfg.layers; }

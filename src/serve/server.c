@@ -17,6 +17,9 @@
 #include "common/util_int.h"
 #include "serve/serve_int.h"
 #include "servprof/serve.h"
+#ifdef SERVPROF_HAVE_CUDA_BACKEND
+#include "servprof/cupti.h"
+#endif
 
 #ifndef SP_SERVE_DEFAULT_TOKENIZER
 #define SP_SERVE_DEFAULT_TOKENIZER "data/tokenizer.json"
@@ -68,6 +71,9 @@ typedef struct worker {
     uint64_t *members;
     size_t max_seqs;
     uint64_t batch_id; /* for the op hook */
+#ifdef SERVPROF_HAVE_CUDA_BACKEND
+    sp_cuda_ws *cws;   /* --device cuda: this worker's stream, buffers and graphs */
+#endif
 } worker;
 
 struct sp_server {
@@ -85,6 +91,12 @@ struct sp_server {
     sp_recorder *rec;
     sp_name_id *op_names; /* interned once at start: the hot path passes ids */
     size_t op_count;
+    int cuda;             /* --device cuda */
+    int cupti_started;    /* this server started the collector (and stops it) */
+    char device_note[512];
+#ifdef SERVPROF_HAVE_CUDA_BACKEND
+    sp_cuda_model *cmodel;
+#endif
     _Atomic uint64_t next_request, next_batch;
     atomic_int stopping;
     int stopped;
@@ -121,7 +133,11 @@ void sp_server_options_init(sp_server_options *o)
     o->max_inputs = 256;
     o->max_connections = 1024;
     o->connection_timeout_s = 30;
+    o->device = "cpu";
+    o->cuda_graph_cap = 64;
 }
+
+const char *sp_server_device_note(const sp_server *srv) { return srv->device_note; }
 
 const char *sp_server_default_tokenizer(void)
 {
@@ -154,6 +170,18 @@ void sp_server_get_stats(const sp_server *srv, sp_server_stats *s)
     s->padded_tokens = LD(padded_tokens);
 #undef LD
     s->queue_depth = m->batcher ? sp_batcher_depth(m->batcher) : 0;
+    s->graph_captures = s->graph_replays = 0;
+#ifdef SERVPROF_HAVE_CUDA_BACKEND
+    /* read without a lock: plain counters of the workers, good enough for a summary after stop */
+    for (unsigned i = 0; m->cuda && m->workers && i < m->nworkers; i++) {
+        if (!m->workers[i].cws)
+            continue;
+        sp_cuda_ws_stats ws;
+        sp_cuda_ws_get_stats(m->workers[i].cws, &ws);
+        s->graph_captures += ws.graph_captures;
+        s->graph_replays += ws.graph_replays;
+    }
+#endif
 }
 
 /* ---- small output buffer for JSON answers ---- */
@@ -609,7 +637,17 @@ static void *worker_main(void *arg)
                 effective += r->lens[s];
             }
         }
-        sp_status st = sp_encoder_forward(srv->enc, w->ws, w->ids, w->lens, seqs, padded, w->out, on_op, w);
+        sp_status st;
+#ifdef SERVPROF_HAVE_CUDA_BACKEND
+        if (srv->cuda) {
+            /* device work launched meanwhile is tied to this batch by CUPTI correlation id; the
+             * window ends when the embeddings are in host memory (sp_cuda_forward waits) */
+            sp_cupti_batch_begin(w->batch_id);
+            st = sp_cuda_forward(w->cws, w->ids, w->lens, seqs, padded, w->out, NULL, 0);
+            sp_cupti_batch_end();
+        } else
+#endif
+            st = sp_encoder_forward(srv->enc, w->ws, w->ids, w->lens, seqs, padded, w->out, on_op, w);
         uint64_t end = sp_now_ns();
         /* DESIGN section 2: effective = sum of member lengths; padded = batch size x padded length */
         sp_record_batch(srv->rec, w->batch_id, w->members, n, dispatch, end, effective, (uint64_t)seqs * padded);
@@ -630,6 +668,12 @@ static void *worker_main(void *arg)
             /* last touch: once resumed, the HTTP thread owns the request again */
             MHD_resume_connection(r->conn);
         }
+#ifdef SERVPROF_HAVE_CUDA_BACKEND
+        /* a new shape under --cuda-graphs is captured now, after its batch was answered, so the
+         * capture's host time lands in no batch window (a failed capture just leaves it eager) */
+        if (srv->cuda && st == SP_OK)
+            (void)sp_cuda_ws_capture_pending(w->cws, NULL, 0);
+#endif
     }
     return NULL;
 }
@@ -753,6 +797,42 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
         goto fail;
     }
 
+    const char *dev = opt->device && *opt->device ? opt->device : "cpu";
+    if (strcmp(dev, "cuda") == 0) {
+        srv->cuda = 1;
+    } else if (strcmp(dev, "cpu") != 0) {
+        sp_errf(err, errlen, "serve: unknown device '%s' (cpu or cuda)", dev);
+        st = SP_ERR_INVALID;
+        goto fail;
+    } else {
+        snprintf(srv->device_note, sizeof(srv->device_note), "device: cpu (OpenBLAS, one thread per worker)");
+    }
+    if (srv->cuda) {
+#ifdef SERVPROF_HAVE_CUDA_BACKEND
+        char why[256] = "";
+        int ndev = sp_cuda_device_count(why, sizeof(why));
+        if (ndev == 0 || opt->cuda_device >= (unsigned)ndev) {
+            if (ndev > 0)
+                snprintf(why, sizeof(why), "CUDA device %u does not exist (%d found)", opt->cuda_device, ndev);
+            sp_errf(err, errlen, "serve: --device cuda: %s", why);
+            st = SP_ERR_UNSUPPORTED;
+            goto fail;
+        }
+        if (opt->cuda_graphs && (opt->cuda_graph_cap == 0 || opt->cuda_graph_cap > 4096)) {
+            sp_errf(err, errlen, "serve: --cuda-graph-cap must be 1..4096");
+            st = SP_ERR_INVALID;
+            goto fail;
+        }
+        if ((st = sp_cuda_model_create(srv->enc, (int)opt->cuda_device, &srv->cmodel, err, errlen)) != SP_OK)
+            goto fail;
+#else
+        sp_errf(err, errlen, "serve: --device cuda: this build has no CUDA backend (configure with the CUDA "
+                             "toolkit and -DSERVPROF_CUDA=ON)");
+        st = SP_ERR_UNSUPPORTED;
+        goto fail;
+#endif
+    }
+
     /* one BLAS thread: each worker runs its own batch, and 2 cores are shared with HTTP */
     openblas_set_num_threads(1);
     srv->nworkers = opt->workers;
@@ -776,7 +856,48 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
             st = SP_ERR_NOMEM;
             goto fail;
         }
+#ifdef SERVPROF_HAVE_CUDA_BACKEND
+        if (srv->cuda && (st = sp_cuda_ws_create(srv->cmodel, max_seqs, srv->seq_len,
+                                                 opt->cuda_graphs ? opt->cuda_graph_cap : 0, &w->cws, err,
+                                                 errlen)) != SP_OK)
+            goto fail;
+#endif
     }
+#ifdef SERVPROF_HAVE_CUDA_BACKEND
+    if (srv->cuda) {
+        /* started after the weights are up, so the trace's GPU timeline is the serving, not the
+         * start-up; the server's own recorder, so kernels and copies join its batches */
+        char desc[200], cbuf[256];
+        sp_cuda_device_describe((int)opt->cuda_device, desc, sizeof(desc));
+        const char *rec_note = "device activity not recorded (no trace)";
+        if (srv->rec) {
+            sp_cupti_options co;
+            sp_cupti_options_init(&co);
+            co.record_nvtx_batches = 0;
+            sp_status cs = sp_cupti_start(srv->rec, &co);
+            if (cs == SP_OK) {
+                srv->cupti_started = 1;
+                rec_note = "kernels and copies recorded by CUPTI, tied to batches by correlation id";
+            } else {
+                sp_cupti_stats cst;
+                sp_cupti_get_stats(&cst);
+                if (cst.subscriber_conflict)
+                    snprintf(cbuf, sizeof(cbuf),
+                             "CUPTI is held by another subscriber (%s): device activity is NOT recorded, only "
+                             "batch windows (their time shows as gap)",
+                             cst.conflict_with[0] ? cst.conflict_with : "unknown");
+                else
+                    snprintf(cbuf, sizeof(cbuf),
+                             "CUPTI could not start (%s): device activity is NOT recorded, only batch windows "
+                             "(their time shows as gap)",
+                             sp_status_str(cs));
+                rec_note = cbuf;
+            }
+        }
+        snprintf(srv->device_note, sizeof(srv->device_note), "device: cuda %u (%s), %s; %s", opt->cuda_device, desc,
+                 opt->cuda_graphs ? "CUDA graphs per batch shape" : "eager launches", rec_note);
+    }
+#endif
     for (unsigned i = 0; i < opt->workers; i++) {
         if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
             sp_errf(err, errlen, "serve: cannot start worker threads");
@@ -867,6 +988,13 @@ void sp_server_stop(sp_server *srv)
             pthread_join(srv->workers[i].thread, NULL);
             srv->workers[i].started = 0;
         }
+#ifdef SERVPROF_HAVE_CUDA_BACKEND
+    /* the device is idle now: flush CUPTI's buffers into the recorder while it is still open */
+    if (srv->cupti_started) {
+        sp_cupti_stop();
+        srv->cupti_started = 0;
+    }
+#endif
     if (srv->daemon) {
         /* give resumed requests up to 2 s to be written; idle keep-alive connections hold no request */
         uint64_t deadline = sp_now_ns() + 2000000000ull;
@@ -896,6 +1024,9 @@ void sp_server_destroy(sp_server *srv)
     for (unsigned i = 0; srv->workers && i < srv->nworkers; i++) {
         worker *w = &srv->workers[i];
         sp_encoder_ws_destroy(w->ws);
+#ifdef SERVPROF_HAVE_CUDA_BACKEND
+        sp_cuda_ws_destroy(w->cws);
+#endif
         free(w->items);
         free(w->members);
         free(w->ids);
@@ -905,6 +1036,9 @@ void sp_server_destroy(sp_server *srv)
     free(srv->workers);
     sp_batcher_destroy(srv->batcher);
     sp_encoder_destroy(srv->enc);
+#ifdef SERVPROF_HAVE_CUDA_BACKEND
+    sp_cuda_model_destroy(srv->cmodel);
+#endif
     sp_tokenizer_destroy(srv->tok);
     free(srv->op_names);
     pthread_mutex_destroy(&srv->stop_mu);

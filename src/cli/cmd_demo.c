@@ -1,0 +1,616 @@
+/* `servprof demo`: the embedded default. Starts the reference service in-process on an ephemeral
+ * 127.0.0.1 port with a recorder, drives it with the open-loop load generator, stops it (flushing the
+ * trace), loads the server's trace and the client's trace into one event set and prints the report.
+ * Uses only the public API. When the build has no service or load generator it falls back to
+ * `servprof synth` + `servprof analyze` and says so. docs/demo.md describes what it runs. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "servprof/analyze.h"
+#include "servprof/events.h"
+#include "servprof/servprof.h"
+
+#if defined(SERVPROF_SERVE_ENABLED) && defined(SERVPROF_LOAD_ENABLED)
+#define DEMO_LIVE 1
+#include "servprof/load.h"
+#include "servprof/serve.h"
+#include "servprof/trace.h"
+#else
+#define DEMO_LIVE 0
+#endif
+
+/* Default offered load. Measured on the shared 2-core development VM (docs/demo.md, "Default
+ * rate"): with the default model (2 layers, width 128), batcher (16 per batch, 2 ms window) and
+ * log-normal requests of 32 words on average, the service saturates at 240-300 requests/s while
+ * other builds share the cores (load average 3-4). 120/s keeps the worker busy about a third to
+ * half of the time, so the report shows batching, padding and the model at work without a standing
+ * queue. */
+#define DEMO_DEFAULT_RATE 120.0
+#define DEMO_DEFAULT_DURATION_S 10.0
+#define DEMO_MAX_DURATION_S 3600.0
+#define DEMO_PATH_MAX 4096
+
+typedef struct demo_opts {
+    double duration_s;
+    double rate;
+    const char *arrival;      /* as given, for the header */
+    double length_mean;       /* words per request (log-normal arithmetic mean) */
+    double length_sigma;
+    unsigned max_batch;
+    double max_queue_delay_ms;
+    unsigned pad_to;
+    const char *buckets;      /* as given */
+    unsigned layers, hidden, heads, ffn, max_len;
+    unsigned workers;
+    uint64_t seed;
+    double price_per_hour;    /* 0: the report's default */
+    int json;
+    const char *perfetto;
+    const char *keep_traces;  /* folder for the traces; NULL: a temporary folder, removed after */
+    const char *device;       /* "cpu" or "cuda" (sp_server_options.device) */
+    unsigned cuda_device;
+    int cuda_graphs;
+    int progress;             /* -1: when stderr is a terminal */
+} demo_opts;
+
+static void demo_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: servprof demo [OPTIONS]\n\n"
+            "The embedded default: starts the reference inference service (servprof serve) in this process\n"
+            "on an ephemeral 127.0.0.1 port, recording every stage; drives it with the open-loop load\n"
+            "generator (servprof load: Poisson arrivals, log-normal request lengths); stops it; merges the\n"
+            "server's trace with the client's (joined on X-Request-Id, so `network` and client latency from\n"
+            "the intended send time appear); analyses both and prints the report. See docs/demo.md.\n\n"
+            "Load:\n"
+            "  --duration S            seconds of load (default %.0f)\n"
+            "  --rate R                target requests per second (default %.0f)\n"
+            "  --arrival A             poisson (default), constant, or gamma:CV (gamma gaps with that\n"
+            "                          coefficient of variation)\n"
+            "  --length-mean W         mean words per request, log-normal (default 32)\n"
+            "  --length-sigma S        sd of ln(words) (default 0.5)\n"
+            "Batching (the service's policy):\n"
+            "  --max-batch N           inputs per batch (default 16)\n"
+            "  --max-queue-delay-ms D  how long the oldest waiting request waits for company (default 2)\n"
+            "  --pad-to N              static shape: every batch padded to N tokens (raises --max-len to N)\n"
+            "  --buckets L1,L2,...     length buckets, each batch padded to its bucket's bound\n"
+            "                          (default: pad each batch to its longest member)\n"
+            "  --workers N             batch worker threads (default 1)\n"
+            "Model (weights generated from --seed; nothing is downloaded):\n"
+            "  --layers N              encoder layers (default 2)\n"
+            "  --hidden N              model width (default 128)\n"
+            "  --heads N               attention heads; must divide --hidden (default 4)\n"
+            "  --ffn N                 feed-forward width (default 512)\n"
+            "  --max-len N             tokens per input incl. [CLS]/[SEP] (default 128)\n"
+            "  --device D              cpu (default, OpenBLAS) or cuda (the service's CUDA backend, recorded\n"
+            "                          with CUPTI; a build without it says so)\n"
+            "  --cuda-device N         GPU index with --device cuda (default 0)\n"
+            "  --cuda-graphs           with --device cuda: replay each batch shape as a CUDA graph\n"
+            "  --seed N                seeds the weights and the load's arrivals and texts (default 1)\n"
+            "Report:\n"
+            "  --price-per-hour P      instance price in dollars per hour (default: the report's $%.2f/h)\n"
+            "  --json                  print the JSON report (servprof.report/1) instead of the table;\n"
+            "                          the run description then goes to standard error\n"
+            "  --perfetto FILE         also write a Chrome/Perfetto trace (open in ui.perfetto.dev)\n"
+            "  --keep-traces DIR       keep the server trace (DIR/server.sptrace) and the client trace\n"
+            "                          (DIR/client.jsonl) to re-analyse later with\n"
+            "                          `servprof analyze DIR/server.sptrace DIR/client.jsonl`;\n"
+            "                          default: a temporary folder, removed at the end\n"
+            "  --progress              progress line on standard error once per second even when it is\n"
+            "                          not a terminal\n"
+            "  --no-progress           never print the progress line\n"
+            "  -h, --help              this text\n\n"
+            "exit status: 0 success, 1 the run or the analysis failed, 2 usage error\n",
+            DEMO_DEFAULT_DURATION_S, DEMO_DEFAULT_RATE, SP_DEFAULT_PRICE_PER_HOUR);
+}
+
+static int parse_double(const char *opt, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "servprof demo: %s expects a number in [%g, %g], got '%s'\n", opt, lo, hi, s);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static int parse_uint(const char *opt, const char *s, unsigned long lo, unsigned long hi, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi) {
+        fprintf(stderr, "servprof demo: %s expects an integer %lu..%lu, got '%s'\n", opt, lo, hi, s);
+        return 0;
+    }
+    *out = (unsigned)v;
+    return 1;
+}
+
+/* ---- fallback: no service or load generator in this build ---- */
+
+#if !DEMO_LIVE
+static int demo_fallback(const demo_opts *o)
+{
+    fprintf(stderr,
+            "servprof demo: this build has no reference service or load generator (libmicrohttpd, jansson\n"
+            "or OpenBLAS was missing at configure time; see docs/serve.md). Falling back to a SIMULATED\n"
+            "trace: servprof synth, then servprof analyze. The figures below come from a model of a\n"
+            "batched service, not from a measured one.\n\n");
+    char dir[DEMO_PATH_MAX];
+    if (o->keep_traces) {
+        if (strlen(o->keep_traces) > DEMO_PATH_MAX - 64) {
+            fprintf(stderr, "servprof demo: --keep-traces path too long\n");
+            return 2;
+        }
+        snprintf(dir, sizeof dir, "%s", o->keep_traces);
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+            fprintf(stderr, "servprof demo: cannot create %s: %s\n", dir, strerror(errno));
+            return 1;
+        }
+    } else {
+        snprintf(dir, sizeof dir, "/tmp/servprof-demo-XXXXXX");
+        if (!mkdtemp(dir)) {
+            fprintf(stderr, "servprof demo: cannot create a temporary folder: %s\n", strerror(errno));
+            return 1;
+        }
+    }
+    char trace[DEMO_PATH_MAX + 32];
+    snprintf(trace, sizeof trace, "%s/synth.jsonl", dir);
+    char req[32], rate[32], seed[32], batch[32], window[32], pad[32], price[32];
+    double requests = o->rate * o->duration_s;
+    snprintf(req, sizeof req, "%.0f", requests < 1 ? 1 : requests);
+    snprintf(rate, sizeof rate, "%.6g", o->rate);
+    snprintf(seed, sizeof seed, "%" PRIu64, o->seed);
+    snprintf(batch, sizeof batch, "%u", o->max_batch);
+    snprintf(window, sizeof window, "%.6g", o->max_queue_delay_ms);
+    snprintf(pad, sizeof pad, "%u", o->pad_to ? o->pad_to : 64);
+    snprintf(price, sizeof price, "%.6g", o->price_per_hour > 0 ? o->price_per_hour : SP_DEFAULT_PRICE_PER_HOUR);
+    char *sargv[] = {"synth", "--gpu", "--requests", req, "--rate", rate, "--seed", seed, "--max-batch", batch,
+                     "--batch-window-ms", window, "--pad-to", pad, "--price-per-hour", price, "-o", trace, NULL};
+    fprintf(stderr, "== servprof synth --gpu --requests %s --rate %s --seed %s --max-batch %s --batch-window-ms %s "
+                    "--pad-to %s -o %s\n", req, rate, seed, batch, window, pad, trace);
+    int rc = sp_cmd_synth((int)(sizeof sargv / sizeof sargv[0]) - 1, sargv);
+    if (rc == 0) {
+        char *aargv[8];
+        int an = 0;
+        aargv[an++] = "analyze";
+        if (o->json)
+            aargv[an++] = "--json";
+        if (o->perfetto) {
+            aargv[an++] = "--perfetto";
+            aargv[an++] = (char *)o->perfetto;
+        }
+        aargv[an++] = trace;
+        aargv[an] = NULL;
+        rc = sp_cmd_analyze(an, aargv);
+    }
+    if (o->keep_traces) {
+        if (rc == 0)
+            fprintf(stderr, "trace kept: servprof analyze %s\n", trace);
+    } else {
+        remove(trace);
+        rmdir(dir);
+    }
+    return rc;
+}
+#endif
+
+/* ---- live demo ---- */
+
+#if DEMO_LIVE
+static atomic_int g_demo_stop;
+
+static void demo_on_sigint(int sig)
+{
+    (void)sig;
+    atomic_store_explicit(&g_demo_stop, 1, memory_order_relaxed);
+}
+
+static void demo_on_progress(void *user, const sp_load_progress *p)
+{
+    const demo_opts *o = user;
+    fprintf(stderr, "\r[demo %5.1f/%.0fs] sent %" PRIu64 "  done %" PRIu64 "  errors %" PRIu64 "  in flight %" PRIu64
+                    "  %.0f/s   ",
+            p->elapsed_s, o->duration_s, p->scheduled - p->waiting, p->completed, p->errors, p->in_flight,
+            p->rate_last_s);
+    fflush(stderr);
+}
+
+static int parse_arrival(const char *s, sp_load_config *lc)
+{
+    if (strcmp(s, "poisson") == 0) {
+        lc->arrival = SP_LOAD_ARRIVAL_POISSON;
+        return 1;
+    }
+    if (strcmp(s, "constant") == 0) {
+        lc->arrival = SP_LOAD_ARRIVAL_CONSTANT;
+        return 1;
+    }
+    if (strncmp(s, "gamma:", 6) == 0) {
+        lc->arrival = SP_LOAD_ARRIVAL_GAMMA;
+        return parse_double("--arrival gamma:CV", s + 6, 1e-3, 100, &lc->gamma_cv);
+    }
+    fprintf(stderr, "servprof demo: --arrival expects poisson, constant or gamma:CV, got '%s'\n", s);
+    return 0;
+}
+
+static int parse_buckets(const char *s, unsigned *buckets)
+{
+    int n = 0;
+    const char *p = s;
+    while (*p) {
+        char tok[32];
+        size_t len = strcspn(p, ",");
+        if (len == 0 || len >= sizeof tok || n == SP_SERVER_MAX_BUCKETS) {
+            fprintf(stderr, "servprof demo: --buckets expects up to %d ascending lengths L1,L2,..., got '%s'\n",
+                    SP_SERVER_MAX_BUCKETS, s);
+            return 0;
+        }
+        memcpy(tok, p, len);
+        tok[len] = '\0';
+        if (!parse_uint("--buckets", tok, 2, 4096, &buckets[n]))
+            return 0;
+        n++;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    if (n < SP_SERVER_MAX_BUCKETS)
+        buckets[n] = 0;
+    return n > 0;
+}
+
+static void describe_policy(const demo_opts *o, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "max-batch %u, window %.6g ms, ", o->max_batch, o->max_queue_delay_ms);
+    if (n < 0 || (size_t)n >= len)
+        return;
+    if (o->pad_to)
+        snprintf(buf + n, len - (size_t)n, "static shape %u tokens", o->pad_to);
+    else if (o->buckets)
+        snprintf(buf + n, len - (size_t)n, "length buckets %s", o->buckets);
+    else
+        snprintf(buf + n, len - (size_t)n, "padded to each batch's longest member");
+}
+
+static void remove_traces(const char *server_path, const char *client_path, const char *dir)
+{
+    remove(server_path);
+    remove(client_path);
+    rmdir(dir);
+}
+
+static int demo_live(const demo_opts *o)
+{
+    int rc = 1;
+    sp_server_options so;
+    sp_server_options_init(&so);
+    so.host = "127.0.0.1";
+    so.port = 0;
+    so.seed = o->seed;
+    so.layers = o->layers;
+    so.hidden = o->hidden;
+    so.heads = o->heads;
+    so.ffn = o->ffn;
+    so.max_len = o->max_len;
+    so.max_batch = o->max_batch;
+    so.max_queue_delay_ms = o->max_queue_delay_ms;
+    so.pad_to = o->pad_to;
+    so.workers = o->workers;
+    so.device = o->device;
+    so.cuda_device = o->cuda_device;
+    so.cuda_graphs = o->cuda_graphs;
+    /* an open-loop client may have many requests in flight at saturation: give the queue room for
+     * several seconds of them instead of answering 503, so the report shows queueing, not errors */
+    double want_cap = o->rate * 4;
+    so.queue_capacity = want_cap < 256 ? 256 : want_cap > 100000 ? 100000 : (unsigned)want_cap;
+    if (o->buckets && !parse_buckets(o->buckets, so.buckets))
+        return 2;
+    /* a static shape or a bucket beyond the default input length makes no sense cut short: the
+     * demo raises max-len to fit it */
+    if (so.pad_to > so.max_len)
+        so.max_len = so.pad_to;
+    for (int i = 0; i < SP_SERVER_MAX_BUCKETS && so.buckets[i]; i++)
+        if (so.buckets[i] > so.max_len)
+            so.max_len = so.buckets[i];
+
+    sp_load_config lc;
+    sp_load_config_init(&lc);
+    lc.rate = o->rate;
+    lc.duration_s = o->duration_s;
+    lc.seed = o->seed;
+    lc.length = SP_LOAD_LENGTH_LOGNORMAL;
+    lc.length_mean = o->length_mean;
+    lc.length_sigma = o->length_sigma;
+    lc.id_prefix = "demo";
+    lc.connections = 256;
+    if (!parse_arrival(o->arrival, &lc))
+        return 2;
+
+    /* the traces' folder */
+    char dir[DEMO_PATH_MAX];
+    if (o->keep_traces) {
+        if (strlen(o->keep_traces) > DEMO_PATH_MAX - 64) {
+            fprintf(stderr, "servprof demo: --keep-traces path too long\n");
+            return 2;
+        }
+        snprintf(dir, sizeof dir, "%s", o->keep_traces);
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+            fprintf(stderr, "servprof demo: cannot create %s: %s\n", dir, strerror(errno));
+            return 1;
+        }
+    } else {
+        const char *tmp = getenv("TMPDIR");
+        if (!tmp || !*tmp || strlen(tmp) > DEMO_PATH_MAX - 64)
+            tmp = "/tmp";
+        snprintf(dir, sizeof dir, "%s/servprof-demo-XXXXXX", tmp);
+        if (!mkdtemp(dir)) {
+            fprintf(stderr, "servprof demo: cannot create a temporary folder in %s: %s\n", tmp, strerror(errno));
+            return 1;
+        }
+    }
+    char server_path[DEMO_PATH_MAX + 32], client_path[DEMO_PATH_MAX + 32], url[128];
+    snprintf(server_path, sizeof server_path, "%s/server.sptrace", dir);
+    snprintf(client_path, sizeof client_path, "%s/client.jsonl", dir);
+
+    sp_recorder_options ro;
+    sp_recorder_options_init(&ro);
+    ro.price_per_hour = o->price_per_hour;
+    sp_recorder *rec = NULL;
+    sp_status st = sp_recorder_open(server_path, &ro, &rec);
+    if (st != SP_OK) {
+        fprintf(stderr, "servprof demo: cannot open the trace %s: %s\n", server_path, sp_status_str(st));
+        if (!o->keep_traces)
+            rmdir(dir);
+        return 1;
+    }
+    so.recorder = rec;
+    char err[1024] = "";
+    sp_server *srv = NULL;
+    st = sp_server_start(&so, &srv, err, sizeof err);
+    if (st != SP_OK) {
+        fprintf(stderr, "servprof demo: the service did not start: %s\n", err[0] ? err : sp_status_str(st));
+        sp_recorder_close(rec);
+        if (!o->keep_traces)
+            remove_traces(server_path, client_path, dir);
+        return 1;
+    }
+    /* what is run, at the top; with --json stdout holds only the JSON report */
+    FILE *hdr = o->json ? stderr : stdout;
+    char policy[256];
+    describe_policy(o, policy, sizeof policy);
+    const char *arrival = lc.arrival == SP_LOAD_ARRIVAL_POISSON ? "Poisson" :
+                          lc.arrival == SP_LOAD_ARRIVAL_CONSTANT ? "constant" : "gamma";
+    fprintf(hdr, "servprof demo: reference service (servprof serve, in-process) driven by servprof load\n");
+    const char *note = sp_server_device_note(srv);
+    if (strncmp(note, "device: ", 8) == 0)
+        note += 8;
+    fprintf(hdr, "  device   %s%s\n", note, o->cuda_graphs ? ", CUDA graphs per batch shape" : "");
+    fprintf(hdr, "  model    encoder %u layers, hidden %u, %u heads, ffn %u, max-len %u (weights from seed %" PRIu64 ")\n",
+            so.layers, so.hidden, so.heads, so.ffn, so.max_len, o->seed);
+    fprintf(hdr, "  policy   %s, %u worker%s\n", policy, so.workers, so.workers == 1 ? "" : "s");
+    fprintf(hdr, "  load     %s arrivals at %.6g req/s for %.6g s, log-normal lengths (mean %.6g words, sigma %.6g)\n",
+            arrival, o->rate, o->duration_s, o->length_mean, o->length_sigma);
+    fprintf(hdr, "  traces   %s%s\n\n", dir, o->keep_traces ? "" : " (temporary)");
+    fflush(hdr);
+
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/embeddings", sp_server_port(srv));
+    lc.url = url;
+    lc.trace_path = client_path;
+    atomic_store_explicit(&g_demo_stop, 0, memory_order_relaxed);
+    lc.stop = &g_demo_stop;
+    int progress = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
+    if (progress) {
+        lc.progress = demo_on_progress;
+        lc.progress_user = (void *)o;
+    }
+    struct sigaction sa, old_int;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = demo_on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+
+    sp_load_result *res = NULL;
+    st = sp_load_run(&lc, &res, err, sizeof err);
+    sigaction(SIGINT, &old_int, NULL);
+    if (progress)
+        fprintf(stderr, "\n");
+    /* stop the service before closing the recorder: every queued request is answered and recorded */
+    sp_server_stop(srv);
+    sp_server_stats ss;
+    sp_server_get_stats(srv, &ss);
+    sp_server_destroy(srv);
+    sp_status cst = sp_recorder_close(rec);
+    if (st != SP_OK) {
+        fprintf(stderr, "servprof demo: the load run failed: %s\n", err[0] ? err : sp_status_str(st));
+        goto out;
+    }
+    if (cst != SP_OK) {
+        fprintf(stderr, "servprof demo: writing the trace %s failed: %s\n", server_path, sp_status_str(cst));
+        goto out;
+    }
+    fprintf(hdr, "load: %" PRIu64 " sent, %" PRIu64 " ok, %" PRIu64 " other status, %" PRIu64
+                 " transport errors; achieved %.1f req/s of %.6g\n"
+                 "service: %" PRIu64 " batches, %" PRIu64 " inputs, %" PRIu64 " tokens (%" PRIu64
+                 " padded), %" PRIu64 " rejected (queue full)\n\n",
+            res->sent, res->ok, res->http_errors,
+            res->connect_errors + res->timeouts + res->io_errors + res->protocol_errors + res->unsent,
+            res->achieved_rate, o->rate, ss.batches, ss.sequences, ss.effective_tokens, ss.padded_tokens,
+            ss.rejected_full);
+    fflush(hdr);
+    if (res->ok == 0) {
+        fprintf(stderr, "servprof demo: no request succeeded; nothing to analyse\n");
+        goto out;
+    }
+
+    sp_events *ev = NULL;
+    st = sp_events_create(&ev);
+    if (st == SP_OK)
+        st = sp_events_load_file(ev, server_path, NULL, err, sizeof err);
+    if (st == SP_OK)
+        st = sp_events_load_file(ev, client_path, NULL, err, sizeof err);
+    sp_report *rep = NULL;
+    if (st == SP_OK) {
+        sp_analyze_options ao;
+        sp_analyze_options_init(&ao);
+        ao.price_per_hour = o->price_per_hour;
+        st = sp_analyze(ev, &ao, &rep, err, sizeof err);
+    }
+    if (st != SP_OK) {
+        fprintf(stderr, "servprof demo: analysing the traces failed: %s\n", err[0] ? err : sp_status_str(st));
+        sp_events_destroy(ev);
+        goto out;
+    }
+    st = o->json ? sp_report_write_json(rep, stdout) : sp_report_write_text(rep, stdout);
+    if (st == SP_OK && fflush(stdout) != 0)
+        st = SP_ERR_IO;
+    if (st != SP_OK) {
+        fprintf(stderr, "servprof demo: writing the report failed: %s\n", sp_status_str(st));
+    } else {
+        rc = 0;
+        if (!rep->has_client)
+            fprintf(stderr, "servprof demo: warning: the client trace did not join the server's (no "
+                            "network stage); see docs/demo.md\n");
+    }
+    if (rc == 0 && o->perfetto) {
+        FILE *pf = fopen(o->perfetto, "w");
+        if (!pf) {
+            fprintf(stderr, "servprof demo: cannot create %s: %s\n", o->perfetto, strerror(errno));
+            rc = 1;
+        } else {
+            sp_status pst = sp_report_write_perfetto(rep, ev, pf);
+            if (fclose(pf) != 0 && pst == SP_OK)
+                pst = SP_ERR_IO;
+            if (pst != SP_OK) {
+                fprintf(stderr, "servprof demo: writing %s failed: %s\n", o->perfetto, sp_status_str(pst));
+                rc = 1;
+            } else {
+                fprintf(stderr, "Perfetto trace: %s (open it in https://ui.perfetto.dev)\n", o->perfetto);
+            }
+        }
+    }
+    if (rc == 0 && o->keep_traces)
+        fprintf(stderr, "traces kept: servprof analyze %s %s\n", server_path, client_path);
+    sp_report_destroy(rep);
+    sp_events_destroy(ev);
+out:
+    sp_load_result_destroy(res);
+    if (!o->keep_traces)
+        remove_traces(server_path, client_path, dir);
+    return rc;
+}
+#endif
+
+int sp_cmd_demo(int argc, char **argv)
+{
+    demo_opts o = {
+        .duration_s = DEMO_DEFAULT_DURATION_S, .rate = DEMO_DEFAULT_RATE, .arrival = "poisson",
+        .length_mean = 32, .length_sigma = 0.5, .max_batch = 16, .max_queue_delay_ms = 2, .pad_to = 0,
+        .buckets = NULL, .layers = 2, .hidden = 128, .heads = 4, .ffn = 512, .max_len = 128, .workers = 1,
+        .seed = 1, .price_per_hour = 0, .json = 0, .perfetto = NULL, .keep_traces = NULL, .device = "cpu",
+        .cuda_device = 0, .cuda_graphs = 0,
+        .progress = -1,
+    };
+    enum {
+        O_DURATION = 256, O_RATE, O_ARRIVAL, O_LMEAN, O_LSIGMA, O_MAX_BATCH, O_DELAY, O_PAD_TO, O_BUCKETS,
+        O_WORKERS, O_LAYERS, O_HIDDEN, O_HEADS, O_FFN, O_MAX_LEN, O_DEVICE, O_SEED, O_PRICE, O_JSON,
+        O_PERFETTO, O_KEEP, O_PROGRESS, O_NO_PROGRESS, O_CUDA_DEVICE, O_CUDA_GRAPHS
+    };
+    static const struct option longopts[] = {
+        {"duration", required_argument, 0, O_DURATION}, {"rate", required_argument, 0, O_RATE},
+        {"arrival", required_argument, 0, O_ARRIVAL}, {"length-mean", required_argument, 0, O_LMEAN},
+        {"length-sigma", required_argument, 0, O_LSIGMA}, {"max-batch", required_argument, 0, O_MAX_BATCH},
+        {"max-queue-delay-ms", required_argument, 0, O_DELAY}, {"pad-to", required_argument, 0, O_PAD_TO},
+        {"buckets", required_argument, 0, O_BUCKETS}, {"workers", required_argument, 0, O_WORKERS},
+        {"layers", required_argument, 0, O_LAYERS}, {"hidden", required_argument, 0, O_HIDDEN},
+        {"heads", required_argument, 0, O_HEADS}, {"ffn", required_argument, 0, O_FFN},
+        {"max-len", required_argument, 0, O_MAX_LEN}, {"device", required_argument, 0, O_DEVICE},
+        {"seed", required_argument, 0, O_SEED}, {"price-per-hour", required_argument, 0, O_PRICE},
+        {"json", no_argument, 0, O_JSON}, {"perfetto", required_argument, 0, O_PERFETTO},
+        {"keep-traces", required_argument, 0, O_KEEP}, {"progress", no_argument, 0, O_PROGRESS},
+        {"no-progress", no_argument, 0, O_NO_PROGRESS}, {"cuda-device", required_argument, 0, O_CUDA_DEVICE},
+        {"cuda-graphs", no_argument, 0, O_CUDA_GRAPHS}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    optind = 0; /* 0: glibc re-initialises getopt, the dispatcher may have run another parser */
+    opterr = 0;
+    int c;
+    unsigned u;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        const char *name = optind > 0 && optind <= argc ? argv[optind - 1] : "option";
+        switch (c) {
+        case O_DURATION: if (!parse_double("--duration", optarg, 0.1, DEMO_MAX_DURATION_S, &o.duration_s)) return 2; break;
+        case O_RATE: if (!parse_double("--rate", optarg, 0.1, 1e6, &o.rate)) return 2; break;
+        case O_ARRIVAL: o.arrival = optarg; break;
+        case O_LMEAN: if (!parse_double("--length-mean", optarg, 1, 100000, &o.length_mean)) return 2; break;
+        case O_LSIGMA: if (!parse_double("--length-sigma", optarg, 0, 5, &o.length_sigma)) return 2; break;
+        case O_MAX_BATCH: if (!parse_uint("--max-batch", optarg, 1, 4096, &o.max_batch)) return 2; break;
+        case O_DELAY: if (!parse_double("--max-queue-delay-ms", optarg, 0, 60000, &o.max_queue_delay_ms)) return 2; break;
+        case O_PAD_TO: if (!parse_uint("--pad-to", optarg, 2, 4096, &o.pad_to)) return 2; break;
+        case O_BUCKETS: o.buckets = optarg; break;
+        case O_WORKERS: if (!parse_uint("--workers", optarg, 1, 64, &o.workers)) return 2; break;
+        case O_LAYERS: if (!parse_uint("--layers", optarg, 1, 64, &o.layers)) return 2; break;
+        case O_HIDDEN: if (!parse_uint("--hidden", optarg, 1, 4096, &o.hidden)) return 2; break;
+        case O_HEADS: if (!parse_uint("--heads", optarg, 1, 4096, &o.heads)) return 2; break;
+        case O_FFN: if (!parse_uint("--ffn", optarg, 1, 16384, &o.ffn)) return 2; break;
+        case O_MAX_LEN: if (!parse_uint("--max-len", optarg, 2, 4096, &o.max_len)) return 2; break;
+        case O_DEVICE:
+            /* a build without the CUDA backend refuses "cuda" in sp_server_start, with the reason */
+            if (strcmp(optarg, "cpu") != 0 && strcmp(optarg, "cuda") != 0) {
+                fprintf(stderr, "servprof demo: --device expects cpu or cuda, got '%s'\n", optarg);
+                return 2;
+            }
+            o.device = optarg;
+            break;
+        case O_CUDA_DEVICE: if (!parse_uint("--cuda-device", optarg, 0, 1024, &o.cuda_device)) return 2; break;
+        case O_CUDA_GRAPHS: o.cuda_graphs = 1; break;
+        case O_SEED: if (!parse_uint("--seed", optarg, 0, 4294967295ul, &u)) return 2; o.seed = u; break;
+        case O_PRICE: if (!parse_double("--price-per-hour", optarg, 1e-9, 1e6, &o.price_per_hour)) return 2; break;
+        case O_JSON: o.json = 1; break;
+        case O_PERFETTO: o.perfetto = optarg; break;
+        case O_KEEP: o.keep_traces = optarg; break;
+        case O_PROGRESS: o.progress = 1; break;
+        case O_NO_PROGRESS: o.progress = 0; break;
+        case 'h': demo_usage(stdout); return 0;
+        case ':':
+            fprintf(stderr, "servprof demo: %s needs a value (see servprof demo --help)\n", name);
+            return 2;
+        default:
+            fprintf(stderr, "servprof demo: unknown option '%s' (see servprof demo --help)\n", name);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "servprof demo: unexpected argument '%s' (see servprof demo --help)\n", argv[optind]);
+        return 2;
+    }
+    if (o.pad_to && o.buckets) {
+        fprintf(stderr, "servprof demo: --pad-to and --buckets exclude each other\n");
+        return 2;
+    }
+    if (o.cuda_graphs && strcmp(o.device, "cuda") != 0) {
+        fprintf(stderr, "servprof demo: --cuda-graphs needs --device cuda\n");
+        return 2;
+    }
+    if (o.hidden % o.heads != 0) {
+        fprintf(stderr, "servprof demo: --heads %u must divide --hidden %u\n", o.heads, o.hidden);
+        return 2;
+    }
+#if DEMO_LIVE
+    return demo_live(&o);
+#else
+    return demo_fallback(&o);
+#endif
+}
