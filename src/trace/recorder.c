@@ -99,6 +99,7 @@ struct sp_recorder {
     unsigned char *block;
     size_t block_used;
     uint32_t block_records;
+    uint32_t block_user;         /* of those, records a caller made (not names, drops, meta) */
     sp_status write_status;
 };
 
@@ -195,7 +196,8 @@ static int write_all(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
-/* Frames and writes the block being filled. A failed write drops its records (counted). */
+/* Frames and writes the block being filled. A failed write drops its records: the callers' records
+ * among them are counted as write_failed (the writer's own name and count records are not drops). */
 static void block_flush(sp_recorder *rec)
 {
     if (!rec->block_records)
@@ -210,7 +212,7 @@ static void block_flush(sp_recorder *rec)
     sp_wr32(h + 12, crc);
     if (rec->fd < 0 || write_all(rec->fd, h, SP_NATIVE_BLOCK_HEADER + rec->block_used) != 0) {
         int e = errno;
-        atomic_fetch_add_explicit(&rec->drops[SP_DROP_WRITE_FAILED], rec->block_records,
+        atomic_fetch_add_explicit(&rec->drops[SP_DROP_WRITE_FAILED], rec->block_user,
                                   memory_order_relaxed);
         if (rec->write_status == SP_OK) {
             rec->write_status = SP_ERR_IO;
@@ -220,6 +222,7 @@ static void block_flush(sp_recorder *rec)
     }
     rec->block_used = 0;
     rec->block_records = 0;
+    rec->block_user = 0;
 }
 
 /* Space for one record of `size` bytes in the block, flushing it first when full. */
@@ -268,6 +271,7 @@ static uint64_t drain(sp_recorder *rec, sp_tbuf *tb, uint64_t head)
             break;
         }
         unsigned char *dst = block_reserve(rec, size);
+        rec->block_user++;
         size_t first = tb->cap - off;
         if (size <= first) {
             memcpy(dst, ring + off, size);
@@ -629,6 +633,7 @@ sp_status sp_recorder_open(const char *path, const sp_recorder_options *opt, sp_
     rec->write_status = SP_OK;
     rec->block_used = 0;
     rec->block_records = 0;
+    rec->block_user = 0;
     rec->drops_ever_written = false;
     memset(rec->drops_written, 0, sizeof rec->drops_written);
     for (int c = 0; c < SP_DROP_CAUSE_COUNT; c++)
@@ -859,6 +864,7 @@ static void fork_child(void)
     rec->flush_req = rec->flush_done = 0;
     rec->block_used = 0;
     rec->block_records = 0;
+    rec->block_user = 0;
     rec->names_written = 0;
     rec->write_status = SP_OK;
     rec->drops_ever_written = false;
