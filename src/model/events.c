@@ -384,7 +384,8 @@ sp_status sp_ev_batch_set_members(struct sp_events *ev, uint32_t batch, const ui
     sp_status st = SP_GROW(ev->members, ev->cap_members, ev->n_members + n, SP_EV_MAX_RECORDS);
     if (st)
         return st;
-    memcpy(ev->members + ev->n_members, reqs, n * sizeof *reqs);
+    if (n)
+        memcpy(ev->members + ev->n_members, reqs, n * sizeof *reqs);
     ev->batches[batch].first_member = (uint32_t)ev->n_members;
     ev->batches[batch].nmembers = (uint32_t)n;
     ev->n_members += n;

@@ -842,16 +842,20 @@ static void fork_child(void)
     int state = GATE_STATE(gate);
     if (state == REC_IDLE)
         return;
+    sp_tbuf *mine = t_state.tb;
+    bool mine_freed = false;
     for (size_t i = 0; i < rec->nslots; i++) {
         sp_tbuf *tb = atomic_load_explicit(&rec->slots[i], memory_order_relaxed);
-        if (tb)
+        if (tb) {
+            mine_freed |= tb == mine;
             free_tbuf(tb);
+        }
         atomic_store_explicit(&rec->slots[i], NULL, memory_order_relaxed);
     }
-    if (t_state.tb) {
-        /* a buffer from an earlier recorder, still ours; the current one's was freed above */
-        if (atomic_load_explicit(&t_state.tb->owner, memory_order_relaxed) == TB_RECORDER_GONE)
-            free(t_state.tb);
+    if (mine) {
+        /* not among the slots: a buffer from an earlier, closed recorder, ours alone */
+        if (!mine_freed && atomic_load_explicit(&mine->owner, memory_order_relaxed) == TB_RECORDER_GONE)
+            free_tbuf(mine);
         t_state.tb = NULL;
         if (g_key_ok)
             pthread_setspecific(g_key, NULL);
@@ -872,9 +876,9 @@ static void fork_child(void)
     for (int c = 0; c < SP_DROP_CAUSE_COUNT; c++)
         atomic_store_explicit(&rec->drops[c], 0, memory_order_relaxed);
     if (rec->conds_ready) {
-        pthread_cond_destroy(&rec->wake);
-        pthread_cond_destroy(&rec->flushed);
-        rec->conds_ready = false;
+        /* the parent's writer was waiting on these: destroying them would wait for it forever */
+        memset(&rec->wake, 0, sizeof rec->wake);
+        memset(&rec->flushed, 0, sizeof rec->flushed);
         conds_init(rec);
     }
     int next = (state == REC_OPEN && !rec->opt.on_fork_child) || state == REC_CHILD_PENDING
