@@ -567,8 +567,10 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     sp_status jst = join_clients(ev);
     if (jst)
         return jst;
-    qsort(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp);
-    qsort(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp);
+    if (ev->n_spans) /* qsort's array must not be NULL, even when empty */
+        qsort(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp);
+    if (ev->n_acts)
+        qsort(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp);
     for (size_t i = 0; i < ev->n_requests; i++) {
         ev->requests[i].first_span = 0;
         ev->requests[i].nspans = 0;
