@@ -14,11 +14,14 @@
 #include "import/import_int.h"
 #include "trace/trace_int.h"
 
+#define NAT_RECENT 4096u
+
 /* Request ids of this file: the caller's u64 -> index into ev->requests. */
 typedef struct nat_reqmap {
     uint64_t *keys;
     uint32_t *vals;   /* index + 1; 0 = empty */
     size_t nslots, count;
+    bool mixed;       /* hashing ids through mix64 (after a long probe) instead of their low bits */
 } nat_reqmap;
 
 typedef struct nat_reader {
@@ -29,6 +32,10 @@ typedef struct nat_reader {
     sp_str *names;            /* name id -> interned string; SP_EV_NONE: not defined */
     size_t cap_names;
     nat_reqmap reqs;
+    /* recent ids, direct-mapped by their low bits: a request's records come close together, so most
+     * lookups end here instead of in the large map (a cache miss each) */
+    uint64_t recent_id[NAT_RECENT];
+    uint32_t recent_idx[NAT_RECENT]; /* index + 1; 0 = empty */
     uint32_t members[SP_NATIVE_MAX_MEMBERS];
     bool lenient;
 } nat_reader;
@@ -43,9 +50,9 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
-static sp_status reqmap_grow(nat_reqmap *m)
+/* Rebuilds the map with `n` slots and the given hashing. */
+static sp_status reqmap_rebuild(nat_reqmap *m, size_t n, bool mixed)
 {
-    size_t n = m->nslots ? m->nslots * 2 : 4096;
     if (n > ((size_t)SP_EV_MAX_RECORDS) * 4)
         return SP_ERR_LIMIT;
     uint64_t *keys = malloc(n * sizeof *keys);
@@ -58,7 +65,7 @@ static sp_status reqmap_grow(nat_reqmap *m)
     for (size_t i = 0; i < m->nslots; i++) {
         if (!m->vals[i])
             continue;
-        size_t j = mix64(m->keys[i]) & (n - 1);
+        size_t j = (mixed ? mix64(m->keys[i]) : m->keys[i]) & (n - 1);
         while (vals[j])
             j = (j + 1) & (n - 1);
         keys[j] = m->keys[i];
@@ -69,17 +76,38 @@ static sp_status reqmap_grow(nat_reqmap *m)
     m->keys = keys;
     m->vals = vals;
     m->nslots = n;
+    m->mixed = mixed;
     return SP_OK;
 }
 
-/* Slot of `id`: its entry, or the empty slot where it would go. */
-static size_t reqmap_slot(const nat_reqmap *m, uint64_t id)
+/* Finds `id`'s slot (its entry, or the empty slot where it would go), growing the map first if an
+ * insert would pass half full. Ids are placed by their low bits, which keeps the usual sequential ids
+ * in neighbouring slots (one cache miss per many ids); ids that pile up (a probe past 64 slots)
+ * switch the map to mixed hashing for good, so no input makes probing slow. */
+static sp_status reqmap_find(nat_reqmap *m, uint64_t id, size_t *slot)
 {
-    size_t mask = m->nslots - 1;
-    size_t j = mix64(id) & mask;
-    while (m->vals[j] && m->keys[j] != id)
-        j = (j + 1) & mask;
-    return j;
+    if ((m->count + 1) * 2 > m->nslots) {
+        sp_status st = reqmap_rebuild(m, m->nslots ? m->nslots * 2 : 4096, m->mixed);
+        if (st)
+            return st;
+    }
+    for (;;) {
+        size_t mask = m->nslots - 1;
+        size_t j = (m->mixed ? mix64(id) : id) & mask;
+        unsigned probes = 0;
+        while (m->vals[j] && m->keys[j] != id) {
+            j = (j + 1) & mask;
+            if (++probes == 64 && !m->mixed)
+                break;
+        }
+        if (probes < 64 || m->mixed) {
+            *slot = j;
+            return SP_OK;
+        }
+        sp_status st = reqmap_rebuild(m, m->nslots, true);
+        if (st)
+            return st;
+    }
 }
 
 static size_t u64_text(uint64_t v, char out[24])
@@ -96,15 +124,30 @@ static size_t u64_text(uint64_t v, char out[24])
 }
 
 /* Request index for the caller's id; new requests get the decimal text as their id. */
-static sp_status req_of(nat_reader *r, uint64_t id, uint32_t *out)
+static sp_status req_of_slow(nat_reader *r, uint64_t id, uint32_t *out);
+
+static inline sp_status req_of(nat_reader *r, uint64_t id, uint32_t *out)
+{
+    size_t c = (size_t)(id & (NAT_RECENT - 1));
+    if (r->recent_idx[c] && r->recent_id[c] == id) {
+        *out = r->recent_idx[c] - 1;
+        return SP_OK;
+    }
+    sp_status st = req_of_slow(r, id, out);
+    if (st == SP_OK) {
+        r->recent_id[c] = id;
+        r->recent_idx[c] = *out + 1;
+    }
+    return st;
+}
+
+static sp_status req_of_slow(nat_reader *r, uint64_t id, uint32_t *out)
 {
     nat_reqmap *m = &r->reqs;
-    if ((m->count + 1) * 2 > m->nslots) {
-        sp_status st = reqmap_grow(m);
-        if (st)
-            return st;
-    }
-    size_t j = reqmap_slot(m, id);
+    size_t j;
+    sp_status fst = reqmap_find(m, id, &j);
+    if (fst)
+        return fst;
     if (m->vals[j]) {
         *out = m->vals[j] - 1;
         return SP_OK;
@@ -127,12 +170,10 @@ static sp_status req_of(nat_reader *r, uint64_t id, uint32_t *out)
 static sp_status apply_label(nat_reader *r, uint64_t id, const char *label, size_t len)
 {
     nat_reqmap *m = &r->reqs;
-    if ((m->count + 1) * 2 > m->nslots) {
-        sp_status st = reqmap_grow(m);
-        if (st)
-            return st;
-    }
-    size_t j = reqmap_slot(m, id);
+    size_t j;
+    sp_status fst = reqmap_find(m, id, &j);
+    if (fst)
+        return fst;
     if (m->vals[j]) {
         sp_status st = sp_ev_request_set_id(r->ev, m->vals[j] - 1, label, len);
         if (st == SP_ERR_INVALID) {
@@ -488,24 +529,28 @@ static sp_status read_blocks(nat_reader *r)
 
 sp_status sp_import_native(sp_import_ctx *ctx)
 {
-    nat_reader r;
-    memset(&r, 0, sizeof r);
-    r.ctx = ctx;
-    r.ev = ctx->ev;
-    r.lenient = ctx->opt && ctx->opt->lenient;
-    sp_status st = read_header(&r);
+    nat_reader *r = calloc(1, sizeof *r); /* ~64 KiB of caches: not on the caller's stack */
+    if (!r) {
+        sp_errf(ctx->err, ctx->errlen, "%s: %s", ctx->name, sp_status_str(SP_ERR_NOMEM));
+        return SP_ERR_NOMEM;
+    }
+    r->ctx = ctx;
+    r->ev = ctx->ev;
+    r->lenient = ctx->opt && ctx->opt->lenient;
+    sp_status st = read_header(r);
     if (st == SP_OK) {
         /* ids 1..3 are the known stages in every trace, defined or not */
-        if ((st = define_name(&r, SP_STAGE_PREPROCESS, "preprocess", 10)) ||
-            (st = define_name(&r, SP_STAGE_QUEUE, "queue", 5)) ||
-            (st = define_name(&r, SP_STAGE_POSTPROCESS, "postprocess", 11)))
+        if ((st = define_name(r, SP_STAGE_PREPROCESS, "preprocess", 10)) ||
+            (st = define_name(r, SP_STAGE_QUEUE, "queue", 5)) ||
+            (st = define_name(r, SP_STAGE_POSTPROCESS, "postprocess", 11)))
             sp_errf(ctx->err, ctx->errlen, "%s: %s", ctx->name, sp_status_str(st));
         else
-            st = read_blocks(&r);
+            st = read_blocks(r);
     }
-    free(r.buf);
-    free(r.names);
-    free(r.reqs.keys);
-    free(r.reqs.vals);
+    free(r->buf);
+    free(r->names);
+    free(r->reqs.keys);
+    free(r->reqs.vals);
+    free(r);
     return st;
 }

@@ -99,6 +99,7 @@ struct sp_recorder {
     unsigned char *block;
     size_t block_used;
     uint32_t block_records;
+    uint32_t block_user;         /* of those, records a caller made (not names, drops, meta) */
     sp_status write_status;
 };
 
@@ -195,7 +196,8 @@ static int write_all(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
-/* Frames and writes the block being filled. A failed write drops its records (counted). */
+/* Frames and writes the block being filled. A failed write drops its records: the callers' records
+ * among them are counted as write_failed (the writer's own name and count records are not drops). */
 static void block_flush(sp_recorder *rec)
 {
     if (!rec->block_records)
@@ -210,7 +212,7 @@ static void block_flush(sp_recorder *rec)
     sp_wr32(h + 12, crc);
     if (rec->fd < 0 || write_all(rec->fd, h, SP_NATIVE_BLOCK_HEADER + rec->block_used) != 0) {
         int e = errno;
-        atomic_fetch_add_explicit(&rec->drops[SP_DROP_WRITE_FAILED], rec->block_records,
+        atomic_fetch_add_explicit(&rec->drops[SP_DROP_WRITE_FAILED], rec->block_user,
                                   memory_order_relaxed);
         if (rec->write_status == SP_OK) {
             rec->write_status = SP_ERR_IO;
@@ -220,6 +222,7 @@ static void block_flush(sp_recorder *rec)
     }
     rec->block_used = 0;
     rec->block_records = 0;
+    rec->block_user = 0;
 }
 
 /* Space for one record of `size` bytes in the block, flushing it first when full. */
@@ -268,6 +271,7 @@ static uint64_t drain(sp_recorder *rec, sp_tbuf *tb, uint64_t head)
             break;
         }
         unsigned char *dst = block_reserve(rec, size);
+        rec->block_user++;
         size_t first = tb->cap - off;
         if (size <= first) {
             memcpy(dst, ring + off, size);
@@ -629,6 +633,7 @@ sp_status sp_recorder_open(const char *path, const sp_recorder_options *opt, sp_
     rec->write_status = SP_OK;
     rec->block_used = 0;
     rec->block_records = 0;
+    rec->block_user = 0;
     rec->drops_ever_written = false;
     memset(rec->drops_written, 0, sizeof rec->drops_written);
     for (int c = 0; c < SP_DROP_CAUSE_COUNT; c++)
@@ -837,16 +842,20 @@ static void fork_child(void)
     int state = GATE_STATE(gate);
     if (state == REC_IDLE)
         return;
+    sp_tbuf *mine = t_state.tb;
+    bool mine_freed = false;
     for (size_t i = 0; i < rec->nslots; i++) {
         sp_tbuf *tb = atomic_load_explicit(&rec->slots[i], memory_order_relaxed);
-        if (tb)
+        if (tb) {
+            mine_freed |= tb == mine;
             free_tbuf(tb);
+        }
         atomic_store_explicit(&rec->slots[i], NULL, memory_order_relaxed);
     }
-    if (t_state.tb) {
-        /* a buffer from an earlier recorder, still ours; the current one's was freed above */
-        if (atomic_load_explicit(&t_state.tb->owner, memory_order_relaxed) == TB_RECORDER_GONE)
-            free(t_state.tb);
+    if (mine) {
+        /* not among the slots: a buffer from an earlier, closed recorder, ours alone */
+        if (!mine_freed && atomic_load_explicit(&mine->owner, memory_order_relaxed) == TB_RECORDER_GONE)
+            free_tbuf(mine);
         t_state.tb = NULL;
         if (g_key_ok)
             pthread_setspecific(g_key, NULL);
@@ -859,6 +868,7 @@ static void fork_child(void)
     rec->flush_req = rec->flush_done = 0;
     rec->block_used = 0;
     rec->block_records = 0;
+    rec->block_user = 0;
     rec->names_written = 0;
     rec->write_status = SP_OK;
     rec->drops_ever_written = false;
@@ -866,9 +876,9 @@ static void fork_child(void)
     for (int c = 0; c < SP_DROP_CAUSE_COUNT; c++)
         atomic_store_explicit(&rec->drops[c], 0, memory_order_relaxed);
     if (rec->conds_ready) {
-        pthread_cond_destroy(&rec->wake);
-        pthread_cond_destroy(&rec->flushed);
-        rec->conds_ready = false;
+        /* the parent's writer was waiting on these: destroying them would wait for it forever */
+        memset(&rec->wake, 0, sizeof rec->wake);
+        memset(&rec->flushed, 0, sizeof rec->flushed);
         conds_init(rec);
     }
     int next = (state == REC_OPEN && !rec->opt.on_fork_child) || state == REC_CHILD_PENDING

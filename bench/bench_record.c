@@ -1,0 +1,210 @@
+/* Recording and native-import benchmarks (docs/BENCHMARKS.md, "Recording" and "Native import").
+ *   bench_record record [N]          cost of sp_record_stage (caller-supplied times) from 1 and 2
+ *                                    threads, against a bare clock_gettime(CLOCK_MONOTONIC) in the
+ *                                    same run
+ *   bench_record sustain RATE SECS   one thread records RATE stage events/s for SECS s with default
+ *                                    buffers; reports drops by cause
+ *   bench_record gen PATH N          writes a native trace of about N events (serving mix)
+ *   bench_record import PATH         loads it with sp_events_load_file: events/s, peak RSS per event */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "servprof/events.h"
+#include "servprof/trace.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double clock_cost_ns(uint64_t n)
+{
+    volatile uint64_t sink = 0;
+    double t0 = now_s();
+    for (uint64_t i = 0; i < n; i++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        sink += (uint64_t)ts.tv_nsec;
+    }
+    return (now_s() - t0) * 1e9 / (double)n;
+}
+
+static sp_recorder *g_rec;
+#define CHUNK 100000u /* 100k 32-byte records = 3.2 MB: fits the default 4 MiB ring, so none drop */
+
+typedef struct {
+    uint64_t n;
+    double secs;
+} rec_job;
+
+static void *record_job(void *arg)
+{
+    rec_job *j = arg;
+    uint64_t base = (uint64_t)(uintptr_t)j * 1000000000ull;
+    double total = 0;
+    for (uint64_t done = 0; done < j->n; done += CHUNK) {
+        double t0 = now_s();
+        for (uint64_t i = 0; i < CHUNK; i++)
+            sp_record_stage(g_rec, base + done + i, SP_STAGE_QUEUE, i, i + 100);
+        total += now_s() - t0;
+        sp_recorder_flush(g_rec); /* not timed: empties the ring for the next chunk */
+    }
+    j->secs = total;
+    return NULL;
+}
+
+static int cmd_record(uint64_t n)
+{
+    if (sp_recorder_open("/tmp/servprof-bench-record.sptrace", NULL, &g_rec) != SP_OK)
+        return 1;
+    double clk = clock_cost_ns(20000000);
+    for (int threads = 1; threads <= 2; threads++) {
+        rec_job jobs[2] = {{n, 0}, {n, 0}};
+        pthread_t th[2];
+        for (int t = 0; t < threads; t++)
+            pthread_create(&th[t], NULL, record_job, &jobs[t]);
+        double worst = 0;
+        for (int t = 0; t < threads; t++) {
+            pthread_join(th[t], NULL);
+            double ns = jobs[t].secs * 1e9 / (double)n;
+            if (ns > worst)
+                worst = ns;
+        }
+        printf("record_stage threads=%d ns_per_event=%.2f clock_gettime_ns=%.2f ratio=%.2f\n", threads,
+               worst, clk, worst / clk);
+    }
+    uint64_t d[SP_DROP_CAUSE_COUNT];
+    sp_recorder_drops(g_rec, d);
+    printf("record_stage drops buffer_full=%llu\n", (unsigned long long)d[SP_DROP_BUFFER_FULL]);
+    sp_recorder_close(g_rec);
+    remove("/tmp/servprof-bench-record.sptrace");
+    return 0;
+}
+
+static int cmd_sustain(double rate, double secs)
+{
+    if (sp_recorder_open("/tmp/servprof-bench-sustain.sptrace", NULL, &g_rec) != SP_OK)
+        return 1;
+    const uint64_t per_ms = (uint64_t)(rate / 1000.0);
+    double t0 = now_s();
+    uint64_t sent = 0, ticks = 0;
+    while (now_s() - t0 < secs) {
+        for (uint64_t i = 0; i < per_ms; i++, sent++)
+            sp_record_stage(g_rec, sent, SP_STAGE_QUEUE, sent, sent + 10);
+        ticks++;
+        while (now_s() < t0 + (double)ticks * 1e-3)
+            ; /* pace to the intended rate */
+    }
+    double el = now_s() - t0;
+    uint64_t d[SP_DROP_CAUSE_COUNT];
+    sp_recorder_drops(g_rec, d);
+    sp_recorder_close(g_rec);
+    uint64_t all = 0;
+    for (int c = 0; c < SP_DROP_CAUSE_COUNT; c++)
+        all += d[c];
+    printf("sustain target_rate=%.0f achieved_rate=%.0f seconds=%.1f events=%llu drops=%llu "
+           "(buffer_full=%llu)\n",
+           rate, (double)sent / el, el, (unsigned long long)sent, (unsigned long long)all,
+           (unsigned long long)d[SP_DROP_BUFFER_FULL]);
+    remove("/tmp/servprof-bench-sustain.sptrace");
+    return all != 0;
+}
+
+/* Serving mix per 8 requests: 8 request, 24 stage, 1 batch, 4 kernel, 2 copy, 4 launch = 43 events. */
+static int cmd_gen(const char *path, uint64_t n)
+{
+    sp_recorder_options o;
+    sp_recorder_options_init(&o);
+    o.thread_buffer_bytes = 64u << 20;
+    if (sp_recorder_open(path, &o, &g_rec) != SP_OK)
+        return 1;
+    sp_name_id k[4] = {sp_recorder_intern(g_rec, "gemm"), sp_recorder_intern(g_rec, "softmax"),
+                       sp_recorder_intern(g_rec, "layernorm"), sp_recorder_intern(g_rec, "gelu")};
+    sp_name_id launch = sp_recorder_intern(g_rec, "cudaLaunchKernel");
+    uint64_t events = 0, req = 0, batch = 0, t = 1000000;
+    while (events < n) {
+        uint64_t m[8];
+        for (int i = 0; i < 8; i++, req++) {
+            m[i] = req;
+            sp_record_request(g_rec, req, t, t + 900000, 30 + (int64_t)(req % 20));
+            sp_record_stage(g_rec, req, SP_STAGE_PREPROCESS, t, t + 50000);
+            sp_record_stage(g_rec, req, SP_STAGE_QUEUE, t + 50000, t + 300000);
+            sp_record_stage(g_rec, req, SP_STAGE_POSTPROCESS, t + 800000, t + 900000);
+        }
+        sp_record_batch(g_rec, batch, m, 8, t + 300000, t + 800000, 300, 400);
+        for (int i = 0; i < 4; i++) {
+            sp_kernel_record kr = {batch, k[i], 0, 7, batch * 4 + (uint64_t)i + 1, t + 330000 + 100000 * (uint64_t)i,
+                                   t + 420000 + 100000 * (uint64_t)i};
+            sp_record_kernel(g_rec, &kr);
+            sp_record_launch(g_rec, launch, kr.correlation, kr.start_ns - 20000, kr.start_ns - 15000);
+        }
+        sp_copy_record c = {batch, SP_COPY_H2D, 0, 7, 0, 65536, t + 300000, t + 320000};
+        sp_record_copy(g_rec, &c);
+        c.kind = SP_COPY_D2H;
+        c.start_ns = t + 780000;
+        c.end_ns = t + 790000;
+        sp_record_copy(g_rec, &c);
+        events += 43;
+        batch++;
+        t += 250000;
+        if (batch % 20000 == 0)
+            sp_recorder_flush(g_rec); /* keep the generator's ring from overflowing */
+    }
+    uint64_t d[SP_DROP_CAUSE_COUNT];
+    sp_recorder_drops(g_rec, d);
+    sp_recorder_close(g_rec);
+    printf("gen events=%llu drops=%llu\n", (unsigned long long)events,
+           (unsigned long long)(d[0] + d[1] + d[2] + d[3] + d[4] + d[5]));
+    return 0;
+}
+
+static long max_rss_kb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static int cmd_import(const char *path)
+{
+    long rss0 = max_rss_kb();
+    sp_events *ev;
+    sp_events_create(&ev);
+    char err[512];
+    double t0 = now_s();
+    sp_status st = sp_events_load_file(ev, path, NULL, err, sizeof err);
+    double el = now_s() - t0;
+    if (st != SP_OK) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    long rss1 = max_rss_kb();
+    sp_events_summary s;
+    sp_events_summarize(ev, &s);
+    uint64_t events = s.requests + s.stage_spans + s.batches + s.kernels + s.copies + s.launches;
+    printf("import events=%llu seconds=%.3f events_per_s=%.0f peak_rss_mb=%.1f bytes_per_event=%.1f\n",
+           (unsigned long long)events, el, (double)events / el, (double)rss1 / 1024.0,
+           (double)(rss1 - rss0) * 1024.0 / (double)events);
+    sp_events_destroy(ev);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "record") == 0)
+        return cmd_record(argc > 2 ? strtoull(argv[2], NULL, 10) : 5000000);
+    if (argc >= 4 && strcmp(argv[1], "sustain") == 0)
+        return cmd_sustain(atof(argv[2]), atof(argv[3]));
+    if (argc >= 4 && strcmp(argv[1], "gen") == 0)
+        return cmd_gen(argv[2], strtoull(argv[3], NULL, 10));
+    if (argc >= 3 && strcmp(argv[1], "import") == 0)
+        return cmd_import(argv[2]);
+    fprintf(stderr, "usage: %s record [N] | sustain RATE SECS | gen PATH N | import PATH\n", argv[0]);
+    return 2;
+}

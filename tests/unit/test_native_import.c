@@ -1,0 +1,241 @@
+/* The native importer on hand-built traces (docs/native-format.md written out byte by byte here, not
+ * by the recorder): name definitions, labels replacing numeric ids (and a label that collides),
+ * copy-kind mapping, "no batch", drop counts (cumulative: the largest wins), price, unknown record
+ * types skipped, malformed records an error with the byte offset (or skipped under lenient), and the
+ * recorder's CRC-32 against zlib's. */
+#include <zlib.h>
+
+#include "trace/trace_int.h"
+#include "trace_testutil.h"
+
+typedef struct tbuild {
+    unsigned char data[65536];
+    size_t len;
+    size_t block_start;
+    uint32_t records;
+} tbuild;
+
+static void tb_begin(tbuild *b)
+{
+    memcpy(b->data, "SPTRACE1", 8);
+    sp_wr32(b->data + 8, 1);
+    sp_wr32(b->data + 12, 16);
+    b->len = 16;
+}
+
+static void tb_block_open(tbuild *b)
+{
+    b->block_start = b->len;
+    b->len += 16;
+    b->records = 0;
+}
+
+static void tb_block_close(tbuild *b)
+{
+    unsigned char *h = b->data + b->block_start;
+    uint32_t plen = (uint32_t)(b->len - b->block_start - 16);
+    sp_wr32(h, SP_NATIVE_BLOCK_MAGIC);
+    sp_wr32(h + 4, plen);
+    sp_wr32(h + 8, b->records);
+    uLong crc = crc32(0L, h, 12);
+    crc = crc32(crc, h + 16, plen);
+    sp_wr32(h + 12, (uint32_t)crc);
+}
+
+/* A record: type, aux, then `n` words. */
+static size_t tb_rec(tbuild *b, uint32_t type, uint32_t aux, const uint64_t *w, size_t n)
+{
+    size_t at = b->len;
+    sp_wr64(b->data + b->len, sp_rec_header(type, (uint32_t)(8 + 8 * n), aux));
+    b->len += 8;
+    for (size_t i = 0; i < n; i++, b->len += 8)
+        sp_wr64(b->data + b->len, w[i]);
+    b->records++;
+    return at;
+}
+
+static void tb_text(tbuild *b, uint32_t type, uint32_t aux, uint64_t first, const char *s)
+{
+    uint64_t w[64] = {0};
+    size_t n = 0;
+    if (type == SP_REC_LABEL)
+        w[n++] = first;
+    size_t len = strlen(s);
+    memcpy(&w[n], s, len);
+    n += (len + 7) / 8;
+    tb_rec(b, type, aux, w, n);
+}
+
+static sp_status load(tbuild *b, int lenient, sp_events **out, char *err, size_t errlen)
+{
+    sp_events_create(out);
+    sp_load_options lo;
+    sp_load_options_init(&lo);
+    lo.lenient = lenient;
+    return sp_events_load_buffer(*out, "hand.sptrace", b->data, b->len, &lo, err, errlen);
+}
+
+int main(void)
+{
+    /* CRC-32 check value of "123456789" is 0xCBF43926 (the published CRC-32/ISO-HDLC check); then
+     * the recorder's table-driven CRC against zlib's on odd lengths and alignments */
+    CHECK_EQ_U64(sp_crc32(0, "123456789", 9), 0xCBF43926u);
+    static unsigned char rnd[5000];
+    uint32_t x = 99;
+    for (size_t i = 0; i < sizeof rnd; i++) {
+        x = x * 1664525u + 1013904223u;
+        rnd[i] = (unsigned char)(x >> 24);
+    }
+    for (size_t off = 0; off < 9; off++)
+        for (size_t len = 0; len < 200; len += 7)
+            CHECK_EQ_U64(sp_crc32(0, rnd + off, len), crc32(0L, rnd + off, (uInt)len));
+    CHECK_EQ_U64(sp_crc32(sp_crc32(0, rnd, 1000), rnd + 1000, 4000), crc32(0L, rnd, 5000));
+
+    static tbuild b;
+    tb_begin(&b);
+    tb_block_open(&b);
+    double price = 3.25;
+    uint64_t bits;
+    memcpy(&bits, &price, 8);
+    uint64_t meta[6] = {bits, 1, 2, 3, 4, 5};
+    tb_rec(&b, SP_REC_META, 1, meta, 6);
+    tb_text(&b, SP_REC_NAME, 9, 0, "gemm_f32");
+    uint64_t req1[4] = {1, 1000, 905000, 37};
+    tb_rec(&b, SP_REC_REQUEST, 0, req1, 4);
+    uint64_t req2[4] = {2, 2000, 906000, (uint64_t)-1};
+    tb_rec(&b, SP_REC_REQUEST, 0, req2, 4);
+    uint64_t st1[3] = {1, 1000, 51000};
+    tb_rec(&b, SP_REC_STAGE, SP_STAGE_PREPROCESS, st1, 3); /* id 1 needs no definition */
+    tb_text(&b, SP_REC_LABEL, 7, 1, "abc-123");          /* after use: request 1 is renamed */
+    uint64_t unknown[2] = {5, 6};
+    tb_rec(&b, 200, 0, unknown, 2);                      /* a later version's record: skipped */
+    uint64_t drops1[6] = {5, 0, 0, 0, 0, 0};
+    tb_rec(&b, SP_REC_DROPS, 6, drops1, 6);
+    tb_block_close(&b);
+    tb_block_open(&b);
+    uint64_t batch[7] = {7, 301000, 801000, 60, 80, 1, 2};
+    tb_rec(&b, SP_REC_BATCH, 2, batch, 7);
+    uint64_t kern[5] = {7, 3 | (5ull << 32), 11, 331000, 761000};
+    tb_rec(&b, SP_REC_KERNEL, 9, kern, 5);
+    uint64_t cp[6] = {SP_NO_BATCH, 0, 12, 4096, 301000, 321000};
+    tb_rec(&b, SP_REC_COPY, SP_COPY_MEMSET, cp, 6);
+    uint64_t la[3] = {11, 320000, 325000};
+    tb_rec(&b, SP_REC_LAUNCH, 9, la, 3);
+    tb_text(&b, SP_REC_LABEL, 7, 2, "abc-123");          /* collides with request 1's label */
+    tb_text(&b, SP_REC_LABEL, 5, 3, "fresh");            /* labels a request not seen yet */
+    uint64_t req3[4] = {3, 1, 2, 0};
+    tb_rec(&b, SP_REC_REQUEST, 0, req3, 4);
+    uint64_t drops2[6] = {9, 1, 0, 0, 2, 0};
+    tb_rec(&b, SP_REC_DROPS, 6, drops2, 6);
+    tb_rec(&b, SP_REC_END, 0, NULL, 0);
+    tb_block_close(&b);
+
+    sp_events *ev;
+    char err[512];
+    CHECK(load(&b, 0, &ev, err, sizeof err) == SP_OK);
+    tt_lines got = {0}, want = {0};
+    tt_lines_of(ev, &got);
+    tt_add(&want, "R abc-123 1000 905000 37");
+    tt_add(&want, "R 2 2000 906000 -1");
+    tt_add(&want, "R fresh 1 2 0");
+    tt_add(&want, "S abc-123 preprocess 1000 51000");
+    tt_add(&want, "B 7 301000 801000 60 80 abc-123 2");
+    char line[256];
+    snprintf(line, sizeof line, "A %d gemm_f32 7 3 5 11 0 331000 761000", SP_ACT_KERNEL);
+    tt_add(&want, line);
+    snprintf(line, sizeof line, "A %d  -1 0 0 12 4096 301000 321000", SP_ACT_MEMSET);
+    tt_add(&want, line);
+    tt_add(&want, "L gemm_f32 11 320000 325000");
+    tt_check_equal(&got, &want);
+    tt_free(&got);
+    tt_free(&want);
+    CHECK_NEAR(ev->files[0].price_per_hour, 3.25, 0);
+    CHECK_EQ_U64(ev->files[0].drops[SP_DROP_BUFFER_FULL], 9);
+    CHECK_EQ_U64(ev->files[0].drops[SP_DROP_TOO_LARGE], 1);
+    CHECK_EQ_U64(ev->files[0].drops[SP_DROP_REENTRANT], 2);
+    CHECK_EQ_U64(ev->files[0].skipped, 1); /* the colliding label */
+    /* the id map follows the rename: the label finds request 1, the old text finds nothing */
+    uint32_t idx;
+    size_t before = ev->n_requests;
+    CHECK(sp_ev_request_ref(ev, 0, "abc-123", 7, &idx) == SP_OK);
+    CHECK_EQ_U64(ev->n_requests, before);
+    CHECK(strcmp(sp_str_get(&ev->strings, ev->requests[idx].id), "abc-123") == 0);
+    CHECK(sp_ev_request_ref(ev, 0, "1", 1, &idx) == SP_OK);
+    CHECK_EQ_U64(ev->n_requests, before + 1);
+    CHECK(sp_ev_finish(ev, true, err, sizeof err) == SP_OK);
+    sp_events_destroy(ev);
+
+    /* a stage using an undefined name id is malformed: error with its byte offset, or skipped */
+    tb_begin(&b);
+    tb_block_open(&b);
+    tb_rec(&b, SP_REC_REQUEST, 0, req1, 4);
+    size_t at = tb_rec(&b, SP_REC_STAGE, 42, st1, 3);
+    tb_rec(&b, SP_REC_STAGE, SP_STAGE_QUEUE, st1, 3);
+    tb_block_close(&b);
+    CHECK(load(&b, 0, &ev, err, sizeof err) == SP_ERR_PARSE);
+    snprintf(line, sizeof line, "hand.sptrace: byte %zu:", at);
+    CHECK(strstr(err, line) != NULL);
+    sp_events_destroy(ev);
+    CHECK(load(&b, 1, &ev, err, sizeof err) == SP_OK);
+    CHECK_EQ_U64(ev->n_spans, 1);
+    CHECK_EQ_U64(ev->files[0].skipped, 1);
+    sp_events_destroy(ev);
+
+    /* wrong sizes and an unknown copy kind are malformed too */
+    tb_begin(&b);
+    tb_block_open(&b);
+    tb_rec(&b, SP_REC_REQUEST, 0, req1, 3); /* 32 bytes, not 40 */
+    tb_rec(&b, SP_REC_COPY, 9, cp, 6);      /* kind 9 */
+    uint64_t bad_batch[6] = {1, 2, 3, 4, 5, 6};
+    tb_rec(&b, SP_REC_BATCH, 3, bad_batch, 6); /* says 3 members, carries 1 */
+    tb_block_close(&b);
+    CHECK(load(&b, 0, &ev, err, sizeof err) == SP_ERR_PARSE);
+    CHECK(strstr(err, "byte 32:") && strstr(err, "request"));
+    sp_events_destroy(ev);
+    CHECK(load(&b, 1, &ev, err, sizeof err) == SP_OK);
+    CHECK_EQ_U64(ev->files[0].skipped, 3);
+    CHECK_EQ_U64(ev->n_acts, 0);
+    sp_events_destroy(ev);
+
+    /* a record whose size runs past its block: the rest of the block is unusable */
+    tb_begin(&b);
+    tb_block_open(&b);
+    tb_rec(&b, SP_REC_REQUEST, 0, req1, 4);
+    at = tb_rec(&b, SP_REC_REQUEST, 0, req2, 4);
+    sp_wr64(b.data + at, sp_rec_header(SP_REC_REQUEST, 4000, 0));
+    tb_block_close(&b);
+    CHECK(load(&b, 0, &ev, err, sizeof err) == SP_ERR_PARSE);
+    sp_events_destroy(ev);
+    CHECK(load(&b, 1, &ev, err, sizeof err) == SP_OK);
+    sp_events_summary s;
+    sp_events_summarize(ev, &s);
+    CHECK_EQ_U64(s.requests, 1);
+    sp_events_destroy(ev);
+
+    /* ids that all share their low bits (k << 24) pile up in the importer's id map until it switches
+     * to mixed hashing: every one still loads */
+    tb_begin(&b);
+    tb_block_open(&b);
+    for (uint64_t k = 1; k <= 300; k++) {
+        uint64_t rq[4] = {k << 24, k, k + 1, 1};
+        tb_rec(&b, SP_REC_REQUEST, 0, rq, 4);
+        uint64_t sg[3] = {k << 24, k, k + 1};
+        tb_rec(&b, SP_REC_STAGE, SP_STAGE_QUEUE, sg, 3);
+    }
+    tb_block_close(&b);
+    CHECK(load(&b, 0, &ev, err, sizeof err) == SP_OK);
+    sp_events_summarize(ev, &s);
+    CHECK_EQ_U64(s.requests, 300);
+    CHECK_EQ_U64(ev->n_requests, 300);
+    CHECK_EQ_U64(s.stage_spans, 300);
+    sp_events_destroy(ev);
+
+    /* a file that is only a header is an empty trace */
+    tb_begin(&b);
+    CHECK(load(&b, 0, &ev, err, sizeof err) == SP_OK);
+    sp_events_summarize(ev, &s);
+    CHECK_EQ_U64(s.files, 1);
+    CHECK_EQ_U64(s.requests + s.stage_spans + s.skipped, 0);
+    sp_events_destroy(ev);
+    return sp_test_done("test_native_import");
+}
