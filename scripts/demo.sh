@@ -13,7 +13,7 @@ bin="$build/servprof"
 perfetto="$build/demo-trace.perfetto.json"
 
 echo "== servprof demo --perfetto $perfetto $*" >&2
-"$bin" demo --perfetto "$perfetto" "$@"
+"$bin" demo --perfetto "$perfetto" --html "${perfetto%.perfetto.json}.html" "$@"
 echo >&2
 echo "JSON report:         $bin demo --json" >&2
 echo "Keep the traces:     $bin demo --keep-traces DIR   (then: servprof analyze DIR/*)" >&2

@@ -56,6 +56,7 @@ typedef struct demo_opts {
     double price_per_hour;    /* 0: the report's default */
     int json;
     const char *perfetto;
+    const char *html;
     const char *keep_traces;  /* folder for the traces; NULL: a temporary folder, removed after */
     const char *device;       /* "cpu" or "cuda" (sp_server_options.device) */
     unsigned cuda_device;
@@ -102,6 +103,7 @@ static void demo_usage(FILE *f)
             "  --json                  print the JSON report (servprof.report/1) instead of the table;\n"
             "                          the run description then goes to standard error\n"
             "  --perfetto FILE         also write a Chrome/Perfetto trace (open in ui.perfetto.dev)\n"
+            "  --html FILE             also write the self-contained HTML report (docs/html-report.md)\n"
             "  --keep-traces DIR       keep the server trace (DIR/server.sptrace) and the client trace\n"
             "                          (DIR/client.jsonl) to re-analyse later with\n"
             "                          `servprof analyze DIR/server.sptrace DIR/client.jsonl`;\n"
@@ -185,7 +187,7 @@ static int demo_fallback(const demo_opts *o)
                     "--pad-to %s -o %s\n", req, rate, seed, batch, window, pad, trace);
     int rc = sp_cmd_synth((int)(sizeof sargv / sizeof sargv[0]) - 1, sargv);
     if (rc == 0) {
-        char *aargv[8];
+        char *aargv[10];
         int an = 0;
         aargv[an++] = "analyze";
         if (o->json)
@@ -193,6 +195,10 @@ static int demo_fallback(const demo_opts *o)
         if (o->perfetto) {
             aargv[an++] = "--perfetto";
             aargv[an++] = (char *)o->perfetto;
+        }
+        if (o->html) {
+            aargv[an++] = "--html";
+            aargv[an++] = (char *)o->html;
         }
         aargv[an++] = trace;
         aargv[an] = NULL;
@@ -503,6 +509,23 @@ static int demo_live(const demo_opts *o)
             }
         }
     }
+    if (rc == 0 && o->html) {
+        FILE *hf = fopen(o->html, "w");
+        if (!hf) {
+            fprintf(stderr, "servprof demo: cannot create %s: %s\n", o->html, strerror(errno));
+            rc = 1;
+        } else {
+            sp_status hst = sp_report_write_html(rep, ev, hf);
+            if (fclose(hf) != 0 && hst == SP_OK)
+                hst = SP_ERR_IO;
+            if (hst != SP_OK) {
+                fprintf(stderr, "servprof demo: writing %s failed: %s\n", o->html, sp_status_str(hst));
+                rc = 1;
+            } else {
+                fprintf(stderr, "HTML report: %s\n", o->html);
+            }
+        }
+    }
     if (rc == 0 && o->keep_traces)
         fprintf(stderr, "traces kept: servprof analyze %s %s\n", server_path, client_path);
     sp_report_destroy(rep);
@@ -521,14 +544,14 @@ int sp_cmd_demo(int argc, char **argv)
         .duration_s = DEMO_DEFAULT_DURATION_S, .rate = DEMO_DEFAULT_RATE, .arrival = "poisson",
         .length_mean = 32, .length_sigma = 0.5, .max_batch = 16, .max_queue_delay_ms = 2, .pad_to = 0,
         .buckets = NULL, .layers = 2, .hidden = 128, .heads = 4, .ffn = 512, .max_len = 128, .workers = 1,
-        .seed = 1, .price_per_hour = 0, .json = 0, .perfetto = NULL, .keep_traces = NULL, .device = "cpu",
+        .seed = 1, .price_per_hour = 0, .json = 0, .perfetto = NULL, .html = NULL, .keep_traces = NULL, .device = "cpu",
         .cuda_device = 0, .cuda_graphs = 0,
         .progress = -1,
     };
     enum {
         O_DURATION = 256, O_RATE, O_ARRIVAL, O_LMEAN, O_LSIGMA, O_MAX_BATCH, O_DELAY, O_PAD_TO, O_BUCKETS,
         O_WORKERS, O_LAYERS, O_HIDDEN, O_HEADS, O_FFN, O_MAX_LEN, O_DEVICE, O_SEED, O_PRICE, O_JSON,
-        O_PERFETTO, O_KEEP, O_PROGRESS, O_NO_PROGRESS, O_CUDA_DEVICE, O_CUDA_GRAPHS
+        O_PERFETTO, O_HTML, O_KEEP, O_PROGRESS, O_NO_PROGRESS, O_CUDA_DEVICE, O_CUDA_GRAPHS
     };
     static const struct option longopts[] = {
         {"duration", required_argument, 0, O_DURATION}, {"rate", required_argument, 0, O_RATE},
@@ -541,6 +564,7 @@ int sp_cmd_demo(int argc, char **argv)
         {"max-len", required_argument, 0, O_MAX_LEN}, {"device", required_argument, 0, O_DEVICE},
         {"seed", required_argument, 0, O_SEED}, {"price-per-hour", required_argument, 0, O_PRICE},
         {"json", no_argument, 0, O_JSON}, {"perfetto", required_argument, 0, O_PERFETTO},
+        {"html", required_argument, 0, O_HTML},
         {"keep-traces", required_argument, 0, O_KEEP}, {"progress", no_argument, 0, O_PROGRESS},
         {"no-progress", no_argument, 0, O_NO_PROGRESS}, {"cuda-device", required_argument, 0, O_CUDA_DEVICE},
         {"cuda-graphs", no_argument, 0, O_CUDA_GRAPHS}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
@@ -580,6 +604,7 @@ int sp_cmd_demo(int argc, char **argv)
         case O_PRICE: if (!parse_double("--price-per-hour", optarg, 1e-9, 1e6, &o.price_per_hour)) return 2; break;
         case O_JSON: o.json = 1; break;
         case O_PERFETTO: o.perfetto = optarg; break;
+        case O_HTML: o.html = optarg; break;
         case O_KEEP: o.keep_traces = optarg; break;
         case O_PROGRESS: o.progress = 1; break;
         case O_NO_PROGRESS: o.progress = 0; break;
