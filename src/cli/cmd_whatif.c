@@ -55,6 +55,8 @@ static void whatif_usage(FILE *out)
             "  --slo-p95-ms X            pick the cheapest policy whose predicted p95 <= X ms with no\n"
             "                            rejections, and say why (or that none does)\n"
             "  --json                    one JSON object (servprof.whatif/1) instead of the table\n"
+            "  --html FILE               also write the HTML report of the trace with the what-if\n"
+            "                            results as a table and chart (docs/html-report.md)\n"
             "  --lenient                 skip malformed records and unresolved references\n"
             "  -o, --output FILE         write to FILE instead of standard output\n"
             "  -h, --help                this help\n\n"
@@ -65,7 +67,7 @@ static void whatif_usage(FILE *out)
 
 enum {
     OPT_MB = 256, OPT_DELAY, OPT_PAD, OPT_INST, OPT_QCAP, OPT_MAXLEN, OPT_OMB, OPT_ODELAY, OPT_OPAD,
-    OPT_OINST, OPT_MODEL, OPT_NORESAMPLE, OPT_SEED, OPT_PRICE, OPT_SLO, OPT_JSON, OPT_LENIENT
+    OPT_OINST, OPT_MODEL, OPT_NORESAMPLE, OPT_SEED, OPT_PRICE, OPT_SLO, OPT_JSON, OPT_LENIENT, OPT_HTML
 };
 
 static const struct option long_opts[] = {
@@ -85,6 +87,7 @@ static const struct option long_opts[] = {
     {"price-per-hour", required_argument, NULL, OPT_PRICE},
     {"slo-p95-ms", required_argument, NULL, OPT_SLO},
     {"json", no_argument, NULL, OPT_JSON},
+    {"html", required_argument, NULL, OPT_HTML},
     {"lenient", no_argument, NULL, OPT_LENIENT},
     {"output", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
@@ -194,6 +197,63 @@ static void text_row(FILE *out, const char *label, const sp_whatif_result *r, in
             r->cost_per_request * 1e6, !slo_given ? "" : best ? "<- cheapest meeting SLO" : r->meets_slo ? "yes" : "no");
 }
 
+/* The trace's own report with the what-if rows as its what-if section: row 0 (the observed policy,
+ * simulated) is the baseline. Returns 0 or 1 (message printed). */
+static int write_html(const char *path, sp_events *ev, const sp_whatif_result *res, size_t n,
+                      double price, int lenient)
+{
+    sp_analyze_options aopt;
+    sp_analyze_options_init(&aopt);
+    aopt.price_per_hour = price;
+    aopt.lenient = lenient;
+    sp_report *rep = NULL;
+    char err[512] = "";
+    sp_status st = sp_analyze(ev, &aopt, &rep, err, sizeof err);
+    if (st != SP_OK) {
+        fprintf(stderr, "servprof whatif: analysing for the HTML report: %s\n", err[0] ? err : sp_status_str(st));
+        return 1;
+    }
+    sp_whatif_row *rows = calloc(n ? n : 1, sizeof *rows);
+    char (*labels)[160] = calloc(n ? n : 1, sizeof *labels);
+    int rc = 1;
+    FILE *f = NULL;
+    if (!rows || !labels) {
+        fprintf(stderr, "servprof whatif: out of memory\n");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char pb[128];
+        snprintf(labels[i], sizeof labels[i], "%s%s", i == 0 ? "observed* " : "",
+                 sp_whatif_policy_str(&res[i].policy, pb, sizeof pb));
+        rows[i] = (sp_whatif_row){labels[i], res[i].latency.p50_ns, res[i].latency.p95_ns,
+                                  res[i].latency.p99_ns, res[i].throughput_rps, res[i].cost_per_request,
+                                  i == 0};
+    }
+    sp_html_options hopt;
+    sp_html_options_init(&hopt);
+    hopt.title = "servprof report with what-if results";
+    hopt.whatif = rows;
+    hopt.n_whatif = n;
+    if (!(f = fopen(path, "w"))) {
+        fprintf(stderr, "servprof whatif: %s: cannot create: %s\n", path, strerror(errno));
+        goto out;
+    }
+    st = sp_report_write_html_opts(rep, ev, &hopt, f);
+    if (fclose(f) != 0 && st == SP_OK)
+        st = SP_ERR_IO;
+    if (st != SP_OK) {
+        fprintf(stderr, "servprof whatif: %s: writing the HTML report failed: %s\n", path, sp_status_str(st));
+        goto out;
+    }
+    fprintf(stderr, "HTML report: %s\n", path);
+    rc = 0;
+out:
+    free(rows);
+    free(labels);
+    sp_report_destroy(rep);
+    return rc;
+}
+
 int sp_cmd_whatif(int argc, char **argv)
 {
     uint32_t mb[MAX_LIST], inst[MAX_LIST];
@@ -207,6 +267,7 @@ int sp_cmd_whatif(int argc, char **argv)
     unsigned terms = 0x7;
     double price_opt = 0, slo_ms = -1;
     const char *output_path = NULL;
+    const char *html_path = NULL;
     sp_whatif_sim_options so;
     sp_whatif_sim_options_init(&so);
     char err[1024];
@@ -300,6 +361,7 @@ int sp_cmd_whatif(int argc, char **argv)
             }
             break;
         case OPT_JSON: json = 1; break;
+        case OPT_HTML: html_path = optarg; break;
         case OPT_LENIENT: lenient = 1; break;
         case 'o': output_path = optarg; break;
         case 'h': whatif_usage(stdout); return 0;
@@ -346,8 +408,13 @@ int sp_cmd_whatif(int argc, char **argv)
     }
     sp_whatif_workload w;
     err[0] = '\0';
-    sp_status st = sp_whatif_workload_from_events(ev, lenient, &w, err, sizeof err);
-    sp_events_destroy(ev);
+    sp_status st;
+    st = sp_whatif_workload_from_events(ev, lenient, &w, err, sizeof err);
+    if (!html_path || st != SP_OK) {
+        /* the events are only needed again for the HTML report */
+        sp_events_destroy(ev);
+        ev = NULL;
+    }
     if (st != SP_OK) {
         fprintf(stderr, "servprof whatif: %s\n", err[0] ? err : sp_status_str(st));
         return 1;
@@ -357,6 +424,7 @@ int sp_cmd_whatif(int argc, char **argv)
     if (st != SP_OK) {
         fprintf(stderr, "servprof whatif: fitting the service time: %s\n", sp_status_str(st));
         sp_whatif_workload_clear(&w);
+        sp_events_destroy(ev);
         return 1;
     }
     int price_default = 0;
@@ -505,7 +573,10 @@ int sp_cmd_whatif(int argc, char **argv)
         fprintf(stderr, "servprof whatif: %s: write failed\n", output_path);
         rc = 1;
     }
+    if (rc == 0 && html_path && write_html(html_path, ev, res, ng + 1, price_opt, lenient) != 0)
+        rc = 1;
 done:
+    sp_events_destroy(ev);
     free(grid);
     free(res);
     sp_whatif_fit_clear(&fit);
