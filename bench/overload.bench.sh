@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Overload soak of the reference service (issue 3: "2x overload for a minute keeps serving (with 503s)
+# without crashing or growing memory"). Measures the service's capacity with a short saturating
+# open-loop run, then drives it at 2x that rate for OVERLOAD_SECONDS (default 60) from
+# `servprof load`, sampling the server's resident memory every 5 s, and checks /healthz afterwards.
+# Everything stays on 127.0.0.1. Usage: bench/overload.bench.sh BUILD_DIR
+set -euo pipefail
+build=${1:-build}
+bin=$build/servprof
+secs=${OVERLOAD_SECONDS:-60}
+work=$(mktemp -d)
+srv=
+cleanup() { [ -n "$srv" ] && kill "$srv" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+"$bin" serve --port 0 --trace "$work/server.sptrace" >"$work/serve.out" 2>"$work/serve.err" &
+srv=$!
+for _ in $(seq 100); do grep -q "listening on" "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
+addr=$(grep -o "listening on [0-9.:]*" "$work/serve.out" | awk '{print $3}')
+[ -n "$addr" ] || { echo "overload: the service did not start"; cat "$work/serve.err"; exit 1; }
+url=http://$addr/v1/embeddings
+rss() { awk '/VmRSS/{print $2}' /proc/"$srv"/status; }
+
+# capacity: the 200s per second of a 3 s run far above what the service can do
+"$bin" load --url "$url" --rate 4000 --duration 3 --connections 256 --no-progress --json >"$work/cap.json" 2>/dev/null || true
+cap=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(int(d["ok"]/d["duration_s"]))' "$work/cap.json")
+[ "$cap" -gt 0 ] || { echo "overload: capacity probe got no 200 responses"; exit 1; }
+rate=$((2 * cap))
+echo "capacity probe: $cap OK responses/s; overload run: $rate requests/s for ${secs}s (2x)"
+
+rss0=$(rss)
+"$bin" load --url "$url" --rate "$rate" --duration "$secs" --connections 1024 --timeout 5 --no-progress \
+  --json >"$work/over.json" 2>/dev/null &
+lp=$!
+samples="$rss0"
+while kill -0 "$lp" 2>/dev/null; do
+  sleep 5
+  kill -0 "$srv" 2>/dev/null || { echo "overload: FAIL: the service died"; exit 1; }
+  samples="$samples $(rss)"
+done
+wait "$lp" || true
+health=$(curl -s -o /dev/null -w '%{http_code}' "http://$addr/healthz" || echo 000)
+rss1=$(rss)
+python3 - "$work/over.json" "$rss0" "$rss1" "$health" $samples <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+rss0, rss1, health = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+samples = [int(x) for x in sys.argv[5:]]
+st = d.get("statuses", {})
+print(f"sent {d['sent']}, 200: {st.get('200', 0)}, 503: {st.get('503', 0)}, other errors: {d['errors']}")
+print(f"achieved {d['achieved_rate']:.0f} OK/s of {d['target_rate']:.0f} offered; corrected p99 of answered "
+      f"{d['corrected']['p99_us']/1000:.1f} ms")
+second_half = samples[len(samples)//2:]
+print(f"server RSS: start {rss0/1024:.1f} MiB, max {max(samples)/1024:.1f} MiB, end {rss1/1024:.1f} MiB; "
+      f"second-half growth {(second_half[-1]-second_half[0])/1024:.1f} MiB")
+print(f"/healthz after the run: {health}")
+ok = health == "200" and st.get("503", 0) > 0 and (second_half[-1] - second_half[0]) < 32 * 1024
+print("overload: PASS" if ok else "overload: FAIL")
+sys.exit(0 if ok else 1)
+PY
