@@ -68,6 +68,7 @@ typedef struct kt {
     size_t n_launches, cap_launches;
     sp_annot_set annots;             /* serving annotations (annotation_set.c) */
     sp_annot_map map;                /* --map entries, then the servprof.* names */
+    sp_ev_cache names;               /* recent kernel and launch-call names */
     sp_str stage_names[3];           /* preprocess, queue, postprocess */
     uint64_t events;
 } kt;
@@ -160,15 +161,16 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
-/* The common shapes of Kineto's times, "123456.789" and "12.5" (at most 3 decimals, no sign or
- * exponent, under 2^53 us), to ns without the general decimal routine; false: use that one. */
+/* The common shapes of Kineto's times, "1712195495519698.8" and "12.5" (at most 3 decimals, no sign
+ * or exponent, at most 9e15 us), to ns without the general decimal routine; false: use that one. */
 static bool us_text_fast(const char *s, size_t n, int64_t *out)
 {
     int64_t v = 0;
     size_t i = 0;
     while (i < n && s[i] >= '0' && s[i] <= '9')
         v = v * 10 + (s[i++] - '0');
-    if (i == 0 || i > 15)
+    /* 16 digits: epoch-based us (1.7e15) are common; v * 1000 must fit int64 */
+    if (i == 0 || i > 16 || v > 9000000000000000LL)
         return false;
     int frac = 0;
     if (i < n) {
@@ -213,7 +215,6 @@ static sp_status read_time(kt *k, const sp_json_token *t, const char *what, int6
     return SP_OK;
 }
 
-/* An id that Kineto writes as an integer (or, in some versions, as a string holding one). */
 /* A decimal integer of at most 18 digits (always fits int64), optionally negative. */
 static bool parse_i64(const char *s, size_t n, int64_t *out)
 {
@@ -232,6 +233,7 @@ static bool parse_i64(const char *s, size_t n, int64_t *out)
     return true;
 }
 
+/* An id that Kineto writes as an integer (or, in some versions, as a string holding one). */
 static bool id_value(const sp_json_token *t, int64_t *out)
 {
     if (t->type == SP_JSON_NUMBER && t->is_int) {
@@ -506,7 +508,7 @@ static sp_status handle_event(kt *k, const sp_json_token *open)
         a.bytes = e->has_bytes ? e->bytes : 0;
         a.kind = e->cat == CAT_KERNEL ? SP_ACT_KERNEL : e->cat == CAT_SYNC ? SP_ACT_SYNC : copy_kind_of(e);
         if (e->cat == CAT_KERNEL)
-            MODEL(sp_str_intern(&k->ev->strings, e->name, e->name_len, &a.name));
+            MODEL(sp_str_intern_cached(&k->ev->strings, &k->names, e->name, e->name_len, &a.name));
         /* times are fixed up after the pass (base, hta shift); stored as int64 bit patterns */
         a.start_ns = (uint64_t)s;
         a.end_ns = (uint64_t)end;
@@ -518,7 +520,7 @@ static sp_status handle_event(kt *k, const sp_json_token *open)
             return SP_OK;
         MODEL(SP_GROW(k->launches, k->cap_launches, k->n_launches + 1, SP_EV_MAX_RECORDS));
         kt_launch *l = &k->launches[k->n_launches];
-        MODEL(sp_str_intern(&k->ev->strings, e->name, e->name_len, &l->name));
+        MODEL(sp_str_intern_cached(&k->ev->strings, &k->names, e->name, e->name_len, &l->name));
         l->start = s;
         l->end = end;
         l->corr = e->corr;
