@@ -254,6 +254,17 @@ out:
     return st;
 }
 
+/* Under hta_compat a synchronisation on a stream is a GPU event as HTA defines it
+ * (data/kineto/README.md): it counts in the span (kernel_time) and in the busy union, so as
+ * non-compute time; it stays out of compute, copies, launch statistics, kernel statistics and the
+ * idle breakdown, which HTA computes over kernels, copies and memsets only. act_dev is SP_EV_NONE
+ * for every sync, so the other parts of the analysis never see them. */
+static int hta_sync(const sp_ana *a, const sp_ev_activity *x)
+{
+    return a->opt.hta_compat && x->kind == SP_ACT_SYNC && x->stream != -1 && x->start_ns != SP_TIME_NONE &&
+           x->end_ns != SP_TIME_NONE && x->end_ns >= x->start_ns;
+}
+
 sp_status sp_ana_gpu(sp_ana *a)
 {
     sp_events *ev = a->ev;
@@ -266,7 +277,8 @@ sp_status sp_ana_gpu(sp_ana *a)
     uint64_t ccount[5] = {0}, cbytes[5] = {0}, ctime[5] = {0};
     for (size_t i = 0; i < ev->n_acts; i++) {
         const sp_ev_activity *x = &ev->acts[i];
-        if (a->act_dev[i] == SP_EV_NONE)
+        int sync = hta_sync(a, x);
+        if (a->act_dev[i] == SP_EV_NONE && !sync)
             continue;
         g->present = 1;
         if (first == SP_TIME_NONE)
@@ -283,6 +295,8 @@ sp_status sp_ana_gpu(sp_ana *a)
             be = x->end_ns;
             bopen = 1;
         }
+        if (sync)
+            continue; /* in span and busy only: not compute, not a copy */
         int ci = -1;
         switch (x->kind) {
         case SP_ACT_KERNEL:

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/util_int.h"
+#include "import/annotation_int.h"
 
 /* ---- Clock alignment ---- */
 
@@ -128,27 +129,32 @@ uint64_t sp_gpu_thread_batch_pop(void)
     return top;
 }
 
-#define SP_GPU_BATCH_PREFIX "servprof.batch"
+/* The collector reads batch ranges with the importers' parser (import/annotation.c), so a range name
+ * means the same to both: servprof.batch[:<id>][[ids]][;key=value...] (docs/annotations.md). Only
+ * the default name is recognised here (the collector takes no --map). */
+static const sp_annot_map g_batch_map = {{{SP_ANNOT_BATCH, 14, "servprof.batch", ""}}, 1};
 
 int sp_gpu_batch_range_id(const char *message, int has_payload, uint64_t payload, uint64_t *out)
 {
-    const size_t plen = sizeof SP_GPU_BATCH_PREFIX - 1;
-    if (!message || strncmp(message, SP_GPU_BATCH_PREFIX, plen) != 0)
+    if (!message)
         return 0;
-    const char *p = message + plen;
-    if (*p == '\0') {
+    sp_annot_name a;
+    const char *why;
+    if (sp_annot_parse(&g_batch_map, message, strlen(message), &a, &why) != 1)
+        return 0;
+    if (!a.has_id) {
         if (!has_payload || payload == SP_NO_BATCH)
             return 0;
         *out = payload;
         return 1;
     }
-    if (*p != ':' || p[1] == '\0')
-        return 0;
+    /* the collector's batch ids are unsigned 64-bit: the parser checked -?[0-9]+, this the range */
     uint64_t v = 0;
-    for (p++; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return 0;
-        unsigned d = (unsigned)(*p - '0');
+    for (size_t i = 0; i < a.id_len; i++) {
+        char c = a.id[i];
+        if (c < '0' || c > '9')
+            return 0;   /* a negative id */
+        unsigned d = (unsigned)(c - '0');
         if (v > (UINT64_MAX - d) / 10)
             return 0;
         v = v * 10 + d;

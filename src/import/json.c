@@ -11,6 +11,13 @@
 #include "common/util_int.h"
 #include "import/json.h"
 
+/* SSE2 is part of x86-64's baseline: string bodies are scanned 16 bytes at a time there, a byte at a
+ * time (through g_plain) elsewhere. SP_JSON_NO_SIMD forces the portable path (tests of both). */
+#if (defined(__SSE2__) || defined(_M_X64)) && !defined(SP_JSON_NO_SIMD)
+#include <emmintrin.h>
+#define SP_JSON_SSE2 1
+#endif
+
 enum {
     ST_VALUE = 0,       /* a value is due (after ':' or ',' in an array, or at the top) */
     ST_VALUE_OR_END,    /* after '[' */
@@ -402,6 +409,25 @@ static int scan_string(sp_json_lexer *lx, size_t *body_len, bool *needs_decode)
     for (;;) {
         const unsigned char *q = lx->p + i, *end = lx->end;
         for (;;) {
+#ifdef SP_JSON_SSE2
+            /* 16 bytes at a time: stop at the first '"', '\\', control byte (< 0x20) or non-ASCII byte
+             * (>= 0x80, signed < 0x20 catches both); those get the byte-wise treatment below */
+            {
+                const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+                const __m128i lim = _mm_set1_epi8(0x20);
+                while (end - q >= 16) {
+                    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+                    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                             _mm_cmplt_epi8(v, lim));
+                    unsigned mask = (unsigned)_mm_movemask_epi8(m);
+                    if (mask) {
+                        q += __builtin_ctz(mask);
+                        break;
+                    }
+                    q += 16;
+                }
+            }
+#endif
             while (q < end && g_plain[*q])
                 q++;
             if (q >= end)
@@ -655,6 +681,26 @@ static int lex_number(sp_json_lexer *lx, sp_json_token *tok)
         while (q < end && (unsigned)(*q - '0') < 10 && q - d < 19)
             v = v * 10 + (uint64_t)(*q++ - '0');
         size_t nd = (size_t)(q - d);
+        /* a plain decimal (Kineto's "ts": 1234.567): the fraction is scanned here too; the value is an
+         * exact integer only when every fraction digit is 0 (the full path's rule) */
+        if (nd >= 1 && nd <= 18 && !(nd > 1 && *d == '0') && q < end && *q == '.') {
+            const unsigned char *f = q + 1;
+            bool zero = true;
+            while (f < end && (unsigned)(*f - '0') < 10)
+                zero &= *f++ == '0';
+            if (f > q + 1 && (size_t)(f - lx->p) <= lx->lim.max_number && (f < end ? !g_numch[*f] : lx->eof)) {
+                tok->str = (const char *)lx->p;
+                tok->len = (size_t)(f - lx->p);
+                if (zero) {
+                    tok->i = neg ? -(int64_t)v : (int64_t)v;
+                    tok->is_int = true;
+                    tok->d = (double)tok->i;
+                } else if (!lx->lim.no_double)
+                    sp_json_number_to_double(tok->str, tok->len, &tok->d);
+                lx->p = f;
+                return 0;
+            }
+        }
         if (nd >= 1 && nd <= 18 && !(nd > 1 && *d == '0') && (size_t)(q - lx->p) <= lx->lim.max_number &&
             (q < end ? !g_numch[*q] : lx->eof)) {
             tok->str = (const char *)lx->p;

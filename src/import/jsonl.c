@@ -68,6 +68,8 @@ typedef struct jsonl {
     bool bad_line;           /* the error belongs to this line (skippable under lenient) */
     uint64_t records;        /* non-blank lines seen */
     bool lx_ready;           /* lx initialised once; later lines only reset it */
+    sp_ev_cache names;       /* recent stage, kernel and launch names */
+    sp_ev_cache reqs;        /* recent request ids (a request's stage lines follow it) */
 } jsonl;
 
 static sp_status line_fail(jsonl *j, sp_status st, const char *fmt, ...) SP_PRINTF(3, 4);
@@ -425,7 +427,7 @@ static sp_status rec_request(jsonl *j)
     if (st)
         return st;
     uint32_t ri;
-    MODEL(sp_ev_request_ref(j->ev, j->file, id, idlen, &ri));
+    MODEL(sp_ev_request_ref_cached(j->ev, &j->reqs, j->file, id, idlen, &ri));
     sp_ev_request *r = &j->ev->requests[ri];
     if (r->has_record) {
         if (r->arrival_ns != arrival || r->done_ns != done || r->input_tokens != tokens)
@@ -455,8 +457,8 @@ static sp_status rec_stage(jsonl *j)
         return st;
     uint32_t ri;
     sp_str sid;
-    MODEL(sp_str_intern(&j->ev->strings, stage, stlen, &sid));
-    MODEL(sp_ev_request_ref(j->ev, j->file, id, idlen, &ri));
+    MODEL(sp_str_intern_cached(&j->ev->strings, &j->names, stage, stlen, &sid));
+    MODEL(sp_ev_request_ref_cached(j->ev, &j->reqs, j->file, id, idlen, &ri));
     MODEL(sp_ev_add_span(j->ev, ri, sid, start, end));
     return SP_OK;
 }
@@ -502,7 +504,7 @@ static sp_status rec_batch(jsonl *j)
     }
     MODEL(SP_GROW(j->members, j->cap_members, j->nids ? j->nids : 1, JSONL_MAX_IDS));
     for (size_t i = 0; i < j->nids; i++)
-        MODEL(sp_ev_request_ref(j->ev, j->file, j->ids[i].s, j->ids[i].len, &j->members[i]));
+        MODEL(sp_ev_request_ref_cached(j->ev, &j->reqs, j->file, j->ids[i].s, j->ids[i].len, &j->members[i]));
     MODEL(sp_ev_batch_set_members(j->ev, bi, j->members, j->nids));
     b = &j->ev->batches[bi];
     b->start_ns = start;
@@ -561,7 +563,7 @@ static sp_status rec_activity(jsonl *j, bool kernel)
     a.correlation = (uint64_t)corr;
     a.bytes = (uint64_t)bytes;
     if (name)
-        MODEL(sp_str_intern(&j->ev->strings, name, namelen, &a.name));
+        MODEL(sp_str_intern_cached(&j->ev->strings, &j->names, name, namelen, &a.name));
     if (has_batch == GOT)
         MODEL(sp_ev_batch_ref(j->ev, j->file, batch, &a.batch));
     MODEL(sp_ev_add_activity(j->ev, &a));
@@ -584,7 +586,7 @@ static sp_status rec_launch(jsonl *j)
     if (st)
         return st;
     l.correlation = (uint64_t)corr;
-    MODEL(sp_str_intern(&j->ev->strings, name, namelen, &l.name));
+    MODEL(sp_str_intern_cached(&j->ev->strings, &j->names, name, namelen, &l.name));
     MODEL(sp_ev_add_launch(j->ev, &l));
     return SP_OK;
 }

@@ -10,29 +10,17 @@
 #include <string.h>
 
 #include "common/util_int.h"
+#include "import/annotation_int.h"
 #include "import/import_int.h"
 #include "import/json.h"
 
 #define KT_MAX_NAME (SP_EV_MAX_STRING - 1)  /* longer event names are cut (kernel names can be huge) */
-#define KT_MAX_MAP 64                       /* entries in a --map spec */
-#define KT_MAX_MEMBERS 4096                 /* ids in one annotation's member list (as the recorder) */
-#define KT_MAX_NEST 64                      /* annotations looked back over for an enclosing one */
 
 /* Event categories the importer uses; everything else is ignored (and counted). */
 enum kt_cat {
     CAT_OTHER = 0, CAT_KERNEL, CAT_MEMCPY, CAT_MEMSET, CAT_SYNC, CAT_RUNTIME, CAT_ANNOT, CAT_GPU_ANNOT,
     CAT_CPU_OP, CAT_KNOWN_IGNORED
 };
-
-/* Annotation roles (docs/kineto.md, "Serving annotations"). */
-enum kt_role { ROLE_NONE = 0, ROLE_REQUEST, ROLE_BATCH, ROLE_STAGE };
-
-typedef struct kt_map_entry {
-    uint8_t role;
-    char prefix[128];
-    size_t plen;
-    char stage[64];      /* ROLE_STAGE: the stage name; "" means "the text after the prefix" */
-} kt_map_entry;
 
 /* A launch call candidate (cuda_runtime / cuda_driver with a correlation id). */
 typedef struct kt_launch {
@@ -41,20 +29,6 @@ typedef struct kt_launch {
     uint64_t thread;
     sp_str name;
 } kt_launch;
-
-/* A serving annotation as read; resolved into the model after the pass. */
-typedef struct kt_annot {
-    int64_t start, end;
-    uint64_t thread;
-    uint8_t role;
-    bool gpu;            /* gpu_user_annotation (device-side copy of a range) */
-    bool has_id;
-    int64_t batch_id;    /* ROLE_BATCH with has_id */
-    sp_str id;           /* ROLE_REQUEST / ROLE_STAGE single id, or SP_EV_NONE */
-    sp_str stage;        /* ROLE_STAGE */
-    uint32_t first_id, nids;  /* member/target ids in kt.ids */
-    int64_t eff, pad, tokens;
-} kt_annot;
 
 typedef struct kt_event {
     char ph;
@@ -92,12 +66,9 @@ typedef struct kt {
     size_t a0;                       /* this file's first index in ev->acts */
     kt_launch *launches;
     size_t n_launches, cap_launches;
-    kt_annot *annots;
-    size_t n_annots, cap_annots;
-    sp_str *ids;
-    size_t n_ids, cap_ids;
-    kt_map_entry map[KT_MAX_MAP];
-    size_t n_map;
+    sp_annot_set annots;             /* serving annotations (annotation_set.c) */
+    sp_annot_map map;                /* --map entries, then the servprof.* names */
+    sp_ev_cache names;               /* recent kernel and launch-call names */
     sp_str stage_names[3];           /* preprocess, queue, postprocess */
     uint64_t events;
 } kt;
@@ -152,212 +123,6 @@ static sp_status model_fail(kt *k, sp_status st)
             return model_fail(k, st_);  \
     } while (0)
 
-/* ---------- the --map spec ---------- */
-
-static sp_status map_add(kt *k, uint8_t role, const char *prefix, size_t plen, const char *stage, size_t slen)
-{
-    if (k->n_map >= KT_MAX_MAP)
-        return SP_ERR_LIMIT;
-    kt_map_entry *m = &k->map[k->n_map++];
-    memset(m, 0, sizeof *m);
-    m->role = role;
-    memcpy(m->prefix, prefix, plen);
-    m->plen = plen;
-    memcpy(m->stage, stage, slen);
-    return SP_OK;
-}
-
-/* "role=prefix[,role=prefix...]" with role one of request, batch, stage:<name>. The user's entries
- * are tried first, then the default convention (docs/kineto.md). */
-static sp_status map_parse(kt *k, const char *spec)
-{
-    while (spec && *spec) {
-        const char *comma = strchr(spec, ',');
-        size_t n = comma ? (size_t)(comma - spec) : strlen(spec);
-        const char *eq = memchr(spec, '=', n);
-        const char *bad = NULL;
-        uint8_t role = ROLE_NONE;
-        const char *stage = "";
-        size_t slen = 0;
-        if (!eq || eq == spec || eq + 1 == spec + n)
-            bad = "expected role=prefix";
-        else {
-            size_t rl = (size_t)(eq - spec);
-            if (rl == 7 && memcmp(spec, "request", 7) == 0)
-                role = ROLE_REQUEST;
-            else if (rl == 5 && memcmp(spec, "batch", 5) == 0)
-                role = ROLE_BATCH;
-            else if (rl > 6 && memcmp(spec, "stage:", 6) == 0) {
-                role = ROLE_STAGE;
-                stage = spec + 6;
-                slen = rl - 6;
-                if (slen >= sizeof k->map[0].stage)
-                    bad = "stage name too long (at most 63 bytes)";
-            } else
-                bad = "unknown role (expected request, batch or stage:<name>)";
-        }
-        size_t plen = eq ? (size_t)(spec + n - eq - 1) : 0;
-        if (!bad && plen >= sizeof k->map[0].prefix)
-            bad = "prefix too long (at most 127 bytes)";
-        if (!bad && k->n_map >= KT_MAX_MAP - 3)
-            bad = "too many entries (at most 60)";
-        if (bad) {
-            sp_errf(k->ctx->err, k->ctx->errlen, "%s: --map entry \"%.*s\": %s", k->ctx->name,
-                    (int)(n > 80 ? 80 : n), spec, bad);
-            return SP_ERR_INVALID;
-        }
-        map_add(k, role, eq + 1, plen, stage, slen);
-        spec = comma ? comma + 1 : NULL;
-    }
-    map_add(k, ROLE_REQUEST, "servprof.request", 16, "", 0);
-    map_add(k, ROLE_BATCH, "servprof.batch", 14, "", 0);
-    map_add(k, ROLE_STAGE, "servprof.stage.", 15, "", 0);
-    return SP_OK;
-}
-
-/* ---------- annotation names ---------- */
-
-static bool parse_i64(const char *s, size_t n, int64_t *out)
-{
-    if (n == 0 || n > 18)
-        return false;
-    int64_t v = 0;
-    size_t i = 0;
-    bool neg = s[0] == '-';
-    if (neg && n == 1)
-        return false;
-    for (i = neg ? 1 : 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = neg ? -v : v;
-    return true;
-}
-
-/* Matches an annotation name against the map and, on a match, parses the suffix:
- *   PREFIX[STAGE-NAME][:ID][[ID,ID,...]][;key=value...]
- * Returns 1 (an annotation; *a filled), 0 (not ours) or -1 (ours but malformed; *why says why). */
-static int annot_parse(kt *k, const char *name, size_t n, kt_annot *a, const char **why)
-{
-    const kt_map_entry *m = NULL;
-    size_t i = 0;
-    for (size_t j = 0; j < k->n_map && !m; j++) {
-        const kt_map_entry *c = &k->map[j];
-        if (n < c->plen || memcmp(name, c->prefix, c->plen) != 0)
-            continue;
-        /* stage names after "servprof.stage." are part of the prefix match */
-        if (c->role == ROLE_STAGE && !c->stage[0]) {
-            m = c;
-            break;
-        }
-        if (n == c->plen || name[c->plen] == ':' || name[c->plen] == '[' || name[c->plen] == ';')
-            m = c;
-    }
-    if (!m)
-        return 0;
-    memset(a, 0, sizeof *a);
-    a->role = m->role;
-    a->id = SP_EV_NONE;
-    a->stage = SP_EV_NONE;
-    a->eff = a->pad = a->tokens = -1;
-    i = m->plen;
-    if (m->role == ROLE_STAGE) {
-        const char *st = m->stage;
-        size_t sl = strlen(st);
-        if (!sl) {
-            size_t b = i;
-            while (i < n && name[i] != ':' && name[i] != '[' && name[i] != ';')
-                i++;
-            st = name + b;
-            sl = i - b;
-            if (!sl) {
-                *why = "no stage name after the prefix";
-                return -1;
-            }
-        }
-        if (sp_str_intern(&k->ev->strings, st, sl, &a->stage))
-            return -2;
-    }
-    if (i < n && name[i] == ':') {
-        size_t b = ++i;
-        while (i < n && name[i] != '[' && name[i] != ';')
-            i++;
-        if (i == b) {
-            *why = "empty id after ':'";
-            return -1;
-        }
-        a->has_id = true;
-        if (m->role == ROLE_BATCH) {
-            if (!parse_i64(name + b, i - b, &a->batch_id)) {
-                *why = "a batch id must be an integer";
-                return -1;
-            }
-        } else if (sp_str_intern(&k->ev->strings, name + b, i - b, &a->id))
-            return -2;
-    }
-    a->first_id = (uint32_t)k->n_ids;
-    if (i < n && name[i] == '[') {
-        i++;
-        for (;;) {
-            size_t b = i;
-            while (i < n && name[i] != ',' && name[i] != ']')
-                i++;
-            if (i >= n) {
-                *why = "member list without a closing ']'";
-                return -1;
-            }
-            if (i > b) {
-                if (a->nids >= KT_MAX_MEMBERS) {
-                    *why = "more than 4096 ids in one list";
-                    return -1;
-                }
-                if (SP_GROW(k->ids, k->cap_ids, k->n_ids + 1, SP_EV_MAX_RECORDS))
-                    return -2;
-                if (sp_str_intern(&k->ev->strings, name + b, i - b, &k->ids[k->n_ids]))
-                    return -2;
-                k->n_ids++;
-                a->nids++;
-            }
-            if (name[i++] == ']')
-                break;
-        }
-    }
-    while (i < n && name[i] == ';') {
-        size_t b = ++i;
-        while (i < n && name[i] != ';')
-            i++;
-        const char *eq = memchr(name + b, '=', i - b);
-        int64_t v;
-        if (!eq || !parse_i64(eq + 1, (size_t)(name + i - eq - 1), &v) || v < 0) {
-            *why = "expected ;key=<non-negative integer>";
-            return -1;
-        }
-        size_t kl = (size_t)(eq - (name + b));
-        const char *key = name + b;
-        if ((kl == 9 && memcmp(key, "effective", 9) == 0) || (kl == 3 && memcmp(key, "eff", 3) == 0))
-            a->eff = v;
-        else if ((kl == 6 && memcmp(key, "padded", 6) == 0) || (kl == 3 && memcmp(key, "pad", 3) == 0))
-            a->pad = v;
-        else if (kl == 6 && memcmp(key, "tokens", 6) == 0)
-            a->tokens = v;
-        /* other keys: ignored, for forward compatibility */
-    }
-    if (i != n) {
-        *why = "unexpected text after the annotation's id";
-        return -1;
-    }
-    if (m->role == ROLE_REQUEST && a->id == SP_EV_NONE) {
-        *why = "a request annotation needs an id (servprof.request:<id>)";
-        return -1;
-    }
-    if (a->eff >= 0 && a->pad >= 0 && a->eff > a->pad) {
-        *why = "effective tokens exceed padded tokens";
-        return -1;
-    }
-    return 1;
-}
-
 /* ---------- one event ---------- */
 
 static uint8_t cat_of(const char *s, size_t n)
@@ -396,15 +161,16 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
-/* The common shapes of Kineto's times, "123456.789" and "12.5" (at most 3 decimals, no sign or
- * exponent, under 2^53 us), to ns without the general decimal routine; false: use that one. */
+/* The common shapes of Kineto's times, "1712195495519698.8" and "12.5" (at most 3 decimals, no sign
+ * or exponent, at most 9e15 us), to ns without the general decimal routine; false: use that one. */
 static bool us_text_fast(const char *s, size_t n, int64_t *out)
 {
     int64_t v = 0;
     size_t i = 0;
     while (i < n && s[i] >= '0' && s[i] <= '9')
         v = v * 10 + (s[i++] - '0');
-    if (i == 0 || i > 15)
+    /* 16 digits: epoch-based us (1.7e15) are common; v * 1000 must fit int64 */
+    if (i == 0 || i > 16 || v > 9000000000000000LL)
         return false;
     int frac = 0;
     if (i < n) {
@@ -447,6 +213,24 @@ static sp_status read_time(kt *k, const sp_json_token *t, const char *what, int6
             return fail_at(k, SP_ERR_PARSE, t, "\"%s\" is not a number", what);
     }
     return SP_OK;
+}
+
+/* A decimal integer of at most 18 digits (always fits int64), optionally negative. */
+static bool parse_i64(const char *s, size_t n, int64_t *out)
+{
+    if (n == 0 || n > 18)
+        return false;
+    int64_t v = 0;
+    bool neg = s[0] == '-';
+    if (neg && n == 1)
+        return false;
+    for (size_t i = neg ? 1 : 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = neg ? -v : v;
+    return true;
 }
 
 /* An id that Kineto writes as an integer (or, in some versions, as a string holding one). */
@@ -724,7 +508,7 @@ static sp_status handle_event(kt *k, const sp_json_token *open)
         a.bytes = e->has_bytes ? e->bytes : 0;
         a.kind = e->cat == CAT_KERNEL ? SP_ACT_KERNEL : e->cat == CAT_SYNC ? SP_ACT_SYNC : copy_kind_of(e);
         if (e->cat == CAT_KERNEL)
-            MODEL(sp_str_intern(&k->ev->strings, e->name, e->name_len, &a.name));
+            MODEL(sp_str_intern_cached(&k->ev->strings, &k->names, e->name, e->name_len, &a.name));
         /* times are fixed up after the pass (base, hta shift); stored as int64 bit patterns */
         a.start_ns = (uint64_t)s;
         a.end_ns = (uint64_t)end;
@@ -736,7 +520,7 @@ static sp_status handle_event(kt *k, const sp_json_token *open)
             return SP_OK;
         MODEL(SP_GROW(k->launches, k->cap_launches, k->n_launches + 1, SP_EV_MAX_RECORDS));
         kt_launch *l = &k->launches[k->n_launches];
-        MODEL(sp_str_intern(&k->ev->strings, e->name, e->name_len, &l->name));
+        MODEL(sp_str_intern_cached(&k->ev->strings, &k->names, e->name, e->name_len, &l->name));
         l->start = s;
         l->end = end;
         l->corr = e->corr;
@@ -749,25 +533,18 @@ static sp_status handle_event(kt *k, const sp_json_token *open)
     case CAT_CPU_OP: {
         if (e->name_len < 5)
             return SP_OK;
-        kt_annot a;
+        sp_annot_name a;
         const char *why = NULL;
-        size_t ids0 = k->n_ids;
-        int r = annot_parse(k, e->name, e->name_len, &a, &why);
+        int r = sp_annot_parse(&k->map, e->name, e->name_len, &a, &why);
         if (r == 0)
             return SP_OK;
-        if (r == -2)
-            return model_fail(k, SP_ERR_NOMEM);
-        if (r < 0) {
-            k->n_ids = ids0;
-            return fail_at(k, SP_ERR_PARSE, open, "annotation \"%.*s\": %s (docs/kineto.md)",
+        sp_status st = r < 0 ? SP_ERR_PARSE
+                             : sp_annot_set_add(&k->annots, k->ev, &a, s, end, e->thread, e->cat == CAT_GPU_ANNOT, &why);
+        if (st == SP_ERR_PARSE)
+            return fail_at(k, SP_ERR_PARSE, open, "annotation \"%.*s\": %s (docs/annotations.md)",
                            (int)(e->name_len > 80 ? 80 : e->name_len), e->name, why);
-        }
-        a.start = s;
-        a.end = end;
-        a.thread = e->thread;
-        a.gpu = e->cat == CAT_GPU_ANNOT;
-        MODEL(SP_GROW(k->annots, k->cap_annots, k->n_annots + 1, SP_EV_MAX_RECORDS));
-        k->annots[k->n_annots++] = a;
+        if (st)
+            return model_fail(k, st);
         return SP_OK;
     }
     default:
@@ -830,9 +607,9 @@ static sp_status fix_times(kt *k)
     for (size_t i = 0; i < k->n_launches; i++)
         if (k->launches[i].start < lo)
             lo = k->launches[i].start;
-    for (size_t i = 0; i < k->n_annots; i++)
-        if (k->annots[i].start < lo)
-            lo = k->annots[i].start;
+    for (size_t i = 0; i < k->annots.n; i++)
+        if (k->annots.a[i].start < lo)
+            lo = k->annots.a[i].start;
     if (lo != INT64_MAX && (off > 0 ? lo > INT64_MAX - off : false))
         return fail_at(k, SP_ERR_PARSE, NULL, "timestamps overflow after adding baseTimeNanoseconds");
     if (lo != INT64_MAX && lo + off < 0)
@@ -848,9 +625,9 @@ static sp_status fix_times(kt *k)
         k->launches[i].start += off;
         k->launches[i].end += off;
     }
-    for (size_t i = 0; i < k->n_annots; i++) {
-        k->annots[i].start += off;
-        k->annots[i].end += off;
+    for (size_t i = 0; i < k->annots.n; i++) {
+        k->annots.a[i].start += off;
+        k->annots.a[i].end += off;
     }
     return SP_OK;
 }
@@ -910,171 +687,10 @@ static sp_status add_launches(kt *k)
     return SP_OK;
 }
 
-static int annot_thread_cmp(const void *a, const void *b)
-{
-    const kt_annot *x = a, *y = b;
-    if (x->role != y->role)
-        return x->role < y->role ? -1 : 1;
-    if (x->gpu != y->gpu)
-        return x->gpu ? 1 : -1;
-    if (x->thread != y->thread)
-        return x->thread < y->thread ? -1 : 1;
-    if (x->start != y->start)
-        return x->start < y->start ? -1 : 1;
-    return (x->end < y->end) - (x->end > y->end);   /* outer first */
-}
-
-/* The innermost CPU annotation of `role` on `thread` that contains time t, or NULL. Annotations are
- * sorted by (role, gpu, thread, start). */
-static const kt_annot *enclosing(const kt *k, uint8_t role, uint64_t thread, int64_t t)
-{
-    size_t lo = 0, hi = k->n_annots;
-    while (lo < hi) {   /* first element > (role, cpu, thread, t) */
-        size_t mid = lo + (hi - lo) / 2;
-        const kt_annot *m = &k->annots[mid];
-        bool le = m->role < role || (m->role == role && (!m->gpu && (m->thread < thread ||
-                  (m->thread == thread && m->start <= t))));
-        if (le)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    for (int look = 0; lo > 0 && look < KT_MAX_NEST; look++) {
-        const kt_annot *m = &k->annots[--lo];
-        if (m->role != role || m->gpu || m->thread != thread)
-            return NULL;
-        if (m->end >= t)
-            return m;
-    }
-    return NULL;
-}
-
-static sp_status resolve_annots(kt *k, int64_t *batch_of_annot)
-{
-    struct sp_events *ev = k->ev;
-    uint32_t file = k->file;
-    /* requests */
-    for (size_t i = 0; i < k->n_annots; i++) {
-        kt_annot *a = &k->annots[i];
-        if (a->role != ROLE_REQUEST || a->gpu)
-            continue;
-        const char *id = sp_str_get(&ev->strings, a->id);
-        uint32_t r;
-        MODEL(sp_ev_request_ref(ev, file, id, strlen(id), &r));
-        sp_ev_request *q = &ev->requests[r];
-        if (!q->has_record || (uint64_t)a->start < q->arrival_ns)
-            q->arrival_ns = (uint64_t)a->start;
-        if (!q->has_record || (uint64_t)a->end > q->done_ns)
-            q->done_ns = (uint64_t)a->end;
-        if (a->tokens >= 0)
-            q->input_tokens = a->tokens;
-        q->has_record = true;
-    }
-    /* batches: explicit ids, or 1, 2, ... in start order for unnamed ones */
-    int64_t next_auto = 1;
-    uint32_t *members = NULL;
-    size_t cap_members = 0;
-    for (size_t i = 0; i < k->n_annots; i++) {
-        kt_annot *a = &k->annots[i];
-        batch_of_annot[i] = -1;
-        if (a->role != ROLE_BATCH)
-            continue;
-        int64_t id;
-        if (a->has_id)
-            id = a->batch_id;
-        else if (a->gpu)
-            continue;   /* a device-side copy without an id cannot be matched to its batch */
-        else
-            id = next_auto++;
-        uint32_t bi;
-        sp_status st = sp_ev_batch_ref(ev, file, id, &bi);
-        if (st) {
-            free(members);
-            return model_fail(k, st);
-        }
-        batch_of_annot[i] = bi;
-        sp_ev_batch *b = &ev->batches[bi];
-        if (!b->has_record || (uint64_t)a->start < b->start_ns)
-            b->start_ns = (uint64_t)a->start;
-        if (!b->has_record || (uint64_t)a->end > b->end_ns)
-            b->end_ns = (uint64_t)a->end;
-        b->has_record = true;
-        if (a->eff >= 0)
-            b->effective_tokens = a->eff;
-        if (a->pad >= 0)
-            b->padded_tokens = a->pad;
-        if (a->nids && !b->nmembers) {
-            if (SP_GROW(members, cap_members, a->nids, KT_MAX_MEMBERS)) {
-                free(members);
-                return model_fail(k, SP_ERR_NOMEM);
-            }
-            for (uint32_t m = 0; m < a->nids; m++) {
-                const char *id_s = sp_str_get(&ev->strings, k->ids[a->first_id + m]);
-                st = sp_ev_request_ref(ev, file, id_s, strlen(id_s), &members[m]);
-                if (st) {
-                    free(members);
-                    return model_fail(k, st);
-                }
-            }
-            st = sp_ev_batch_set_members(ev, bi, members, a->nids);
-            if (st) {
-                free(members);
-                return model_fail(k, st);
-            }
-        }
-    }
-    /* stages: named requests, else the members of the enclosing batch, else the enclosing request */
-    for (size_t i = 0; i < k->n_annots; i++) {
-        kt_annot *a = &k->annots[i];
-        if (a->role != ROLE_STAGE || a->gpu)
-            continue;
-        size_t nt = 0;
-        if (a->id != SP_EV_NONE) {
-            const char *id = sp_str_get(&ev->strings, a->id);
-            uint32_t r;
-            MODEL(sp_ev_request_ref(ev, file, id, strlen(id), &r));
-            MODEL(sp_ev_add_span(ev, r, a->stage, (uint64_t)a->start, (uint64_t)a->end));
-            nt++;
-        }
-        for (uint32_t m = 0; m < a->nids; m++) {
-            const char *id = sp_str_get(&ev->strings, k->ids[a->first_id + m]);
-            uint32_t r;
-            MODEL(sp_ev_request_ref(ev, file, id, strlen(id), &r));
-            MODEL(sp_ev_add_span(ev, r, a->stage, (uint64_t)a->start, (uint64_t)a->end));
-            nt++;
-        }
-        if (nt)
-            continue;
-        const kt_annot *b = enclosing(k, ROLE_BATCH, a->thread, a->start);
-        if (b && batch_of_annot[b - k->annots] >= 0) {
-            const sp_ev_batch *bb = &ev->batches[batch_of_annot[b - k->annots]];
-            for (uint32_t m = 0; m < bb->nmembers; m++) {
-                uint32_t r = ev->members[bb->first_member + m];
-                MODEL(sp_ev_add_span(ev, r, a->stage, (uint64_t)a->start, (uint64_t)a->end));
-                nt++;
-            }
-        }
-        if (!nt) {
-            const kt_annot *q = enclosing(k, ROLE_REQUEST, a->thread, a->start);
-            if (q) {
-                const char *id = sp_str_get(&ev->strings, q->id);
-                uint32_t r;
-                MODEL(sp_ev_request_ref(ev, file, id, strlen(id), &r));
-                MODEL(sp_ev_add_span(ev, r, a->stage, (uint64_t)a->start, (uint64_t)a->end));
-                nt++;
-            }
-        }
-        if (!nt)
-            ev->files[file].ignored++;   /* a stage nobody can be charged for */
-    }
-    free(members);
-    return SP_OK;
-}
-
 /* Device work launched (by correlation) from inside a batch annotation on the launching thread
  * belongs to that batch; the batch window stretches to cover it (outputs cannot be back on the host
  * before the device work that produces them ends). */
-static void tie_activity(kt *k, const int64_t *batch_of_annot)
+static void tie_activity(kt *k)
 {
     struct sp_events *ev = k->ev;
     for (size_t i = k->a0; i < ev->n_acts; i++) {
@@ -1084,50 +700,15 @@ static void tie_activity(kt *k, const int64_t *batch_of_annot)
         const kt_launch *l = launch_find(k, x->correlation);
         if (!l)
             continue;
-        const kt_annot *b = enclosing(k, ROLE_BATCH, l->thread, l->start);
-        if (!b || batch_of_annot[b - k->annots] < 0)
+        const sp_annot *b = sp_annot_set_enclosing(&k->annots, SP_ANNOT_BATCH, l->thread, l->start);
+        if (!b || k->annots.batch_of[b - k->annots.a] < 0)
             continue;
-        uint32_t bi = (uint32_t)batch_of_annot[b - k->annots];
+        uint32_t bi = (uint32_t)k->annots.batch_of[b - k->annots.a];
         x->batch = bi;
         sp_ev_batch *bb = &ev->batches[bi];
         if (x->end_ns > bb->end_ns)
             bb->end_ns = x->end_ns;
         bb->device = x->device;
-    }
-}
-
-/* Requests named by batches or stages but without a servprof.request range live from the earliest
- * start to the latest end of what names them. */
-static void fill_requests(kt *k, size_t r0, size_t s0)
-{
-    struct sp_events *ev = k->ev;
-    for (size_t i = s0; i < ev->n_spans; i++) {
-        sp_ev_request *q = &ev->requests[ev->spans[i].req];
-        if (q->has_record || q->file != k->file)
-            continue;
-        if (q->arrival_ns == SP_TIME_NONE || ev->spans[i].start_ns < q->arrival_ns)
-            q->arrival_ns = ev->spans[i].start_ns;
-        if (q->done_ns == SP_TIME_NONE || ev->spans[i].end_ns > q->done_ns)
-            q->done_ns = ev->spans[i].end_ns;
-    }
-    for (size_t bi = 0; bi < ev->n_batches; bi++) {
-        const sp_ev_batch *b = &ev->batches[bi];
-        if (b->file != k->file || !b->has_record)
-            continue;
-        for (uint32_t m = 0; m < b->nmembers; m++) {
-            sp_ev_request *q = &ev->requests[ev->members[b->first_member + m]];
-            if (q->has_record)
-                continue;
-            if (q->arrival_ns == SP_TIME_NONE || b->start_ns < q->arrival_ns)
-                q->arrival_ns = b->start_ns;
-            if (q->done_ns == SP_TIME_NONE || b->end_ns > q->done_ns)
-                q->done_ns = b->end_ns;
-        }
-    }
-    for (size_t i = r0; i < ev->n_requests; i++) {
-        sp_ev_request *q = &ev->requests[i];
-        if (!q->has_record && q->arrival_ns != SP_TIME_NONE)
-            q->has_record = true;
     }
 }
 
@@ -1215,8 +796,7 @@ sp_status sp_import_kineto(sp_import_ctx *ctx)
     k->lenient = ctx->opt && ctx->opt->lenient;
     k->a0 = ctx->ev->n_acts;
     size_t r0 = ctx->ev->n_requests, s0 = ctx->ev->n_spans;
-    int64_t *boa = NULL;
-    sp_status st = map_parse(k, ctx->opt ? ctx->opt->map : NULL);
+    sp_status st = sp_annot_map_init(&k->map, ctx->opt ? ctx->opt->map : NULL, ctx->name, ctx->err, ctx->errlen);
     if (st)
         goto out;
     sp_json_limits lim;
@@ -1242,25 +822,18 @@ sp_status sp_import_kineto(sp_import_ctx *ctx)
         hta_filter(k);
     if ((st = add_launches(k)))
         goto out;
-    if (k->n_annots)   /* qsort's array must not be NULL, even empty (UBSan) */
-        qsort(k->annots, k->n_annots, sizeof *k->annots, annot_thread_cmp);
-    boa = malloc((k->n_annots ? k->n_annots : 1) * sizeof *boa);
-    if (!boa) {
-        st = model_fail(k, SP_ERR_NOMEM);
+    if ((st = sp_annot_set_resolve(&k->annots, k->ev, k->file))) {
+        st = model_fail(k, st);
         goto out;
     }
-    if ((st = resolve_annots(k, boa)))
-        goto out;
-    tie_activity(k, boa);
-    fill_requests(k, r0, s0);
+    tie_activity(k);
+    sp_annot_fill_requests(k->ev, k->file, r0, s0);
     if (ctx->err && ctx->errlen)
         ctx->err[0] = '\0';
 out:
-    free(boa);
     sp_json_fini(&k->lx);
     free(k->launches);
-    free(k->annots);
-    free(k->ids);
+    sp_annot_set_free(&k->annots);
     free(k);
     return st;
 }

@@ -10,11 +10,11 @@
 #include <sqlite3.h>
 
 #include "common/util_int.h"
+#include "import/annotation_int.h"
 #include "import/import_int.h"
 
 #define NSYS_MAX_TEXT (1 << 20)          /* SQLITE_LIMIT_LENGTH: longest string or blob read */
 #define NSYS_BUSY_MS 2000                /* a database another process holds locked */
-#define NSYS_MAX_MEMBERS 65536           /* request ids in one servprof.batch range */
 
 /* The export schema majors this build reads (META_DATA_EXPORT's EXPORT_SCHEMA_VERSION). */
 #define NSYS_SCHEMA_MIN 2
@@ -25,8 +25,8 @@ typedef struct nsys {
     sqlite3 *db;
     bool lenient;
     char version[64];
-    uint32_t *members;
-    size_t cap_members;
+    sp_annot_map map;            /* --map entries, then the servprof.* names */
+    sp_annot_set annots;         /* NVTX ranges that follow the convention */
 } nsys;
 
 static sp_status failf(nsys *n, sp_status st, const char *fmt, ...) SP_PRINTF(3, 4);
@@ -397,126 +397,7 @@ static sp_status read_launches(nsys *n)
     return st;
 }
 
-/* ---------- NVTX ranges: servprof's annotation convention (docs/nsys.md) ---------- */
-
-static bool valid_id(const char *s, size_t len)
-{
-    return len > 0 && len < SP_EV_MAX_STRING && !memchr(s, '\0', len);
-}
-
-/* "servprof.batch:<id>[:<req>,<req>,...]" */
-static sp_status nvtx_batch(nsys *n, const char *s, size_t len, uint64_t start, uint64_t end, sqlite3_int64 rowid)
-{
-    struct sp_events *ev = n->ctx->ev;
-    const char *p = s, *e = s + len;
-    const char *colon = memchr(p, ':', len);
-    const char *idend = colon ? colon : e;
-    char num[32];
-    size_t nl = (size_t)(idend - p);
-    char *stop;
-    if (nl == 0 || nl >= sizeof num)
-        return row_fail(n, "NVTX_EVENTS", rowid, "servprof.batch range needs an integer batch id");
-    memcpy(num, p, nl);
-    num[nl] = '\0';
-    long long id = strtoll(num, &stop, 10);
-    if (*stop != '\0')
-        return row_fail(n, "NVTX_EVENTS", rowid, "servprof.batch id \"%s\" is not an integer", num);
-    size_t nm = 0;
-    /* check the member list before adding anything */
-    if (colon) {
-        const char *m = colon + 1;
-        while (m <= e) {
-            const char *c = memchr(m, ',', (size_t)(e - m));
-            const char *me = c ? c : e;
-            if (!valid_id(m, (size_t)(me - m)))
-                return row_fail(n, "NVTX_EVENTS", rowid, "servprof.batch member %zu is an empty or invalid id", nm + 1);
-            if (++nm > NSYS_MAX_MEMBERS)
-                return row_fail(n, "NVTX_EVENTS", rowid, "servprof.batch lists more than %u requests", NSYS_MAX_MEMBERS);
-            if (!c)
-                break;
-            m = c + 1;
-        }
-    }
-    uint32_t bi;
-    sp_status st = sp_ev_batch_ref(ev, n->ctx->file, id, &bi);
-    if (st)
-        return model_fail(n, st, "NVTX_EVENTS");
-    if (ev->batches[bi].has_record)
-        return row_fail(n, "NVTX_EVENTS", rowid, "second servprof.batch range for batch %lld", id);
-    if (SP_GROW(n->members, n->cap_members, nm ? nm : 1, NSYS_MAX_MEMBERS))
-        return model_fail(n, SP_ERR_NOMEM, "NVTX_EVENTS");
-    size_t k = 0;
-    if (colon) {
-        const char *m = colon + 1;
-        for (;;) {
-            const char *c = memchr(m, ',', (size_t)(e - m));
-            const char *me = c ? c : e;
-            if ((st = sp_ev_request_ref(ev, n->ctx->file, m, (size_t)(me - m), &n->members[k++])))
-                return model_fail(n, st, "NVTX_EVENTS");
-            if (!c)
-                break;
-            m = c + 1;
-        }
-    }
-    if ((st = sp_ev_batch_set_members(ev, bi, n->members, k)))
-        return model_fail(n, st, "NVTX_EVENTS");
-    sp_ev_batch *b = &ev->batches[bi];
-    b->start_ns = start;
-    b->end_ns = end;
-    b->effective_tokens = b->padded_tokens = -1;
-    b->device = 0;
-    b->has_record = true;
-    return SP_OK;
-}
-
-static sp_status nvtx_range(nsys *n, const char *s, size_t len, uint64_t start, uint64_t end, sqlite3_int64 rowid)
-{
-    struct sp_events *ev = n->ctx->ev;
-    sp_status st;
-#define PREFIX(lit) (len >= sizeof(lit) - 1 && memcmp(s, lit, sizeof(lit) - 1) == 0)
-    if (PREFIX("servprof.request:")) {
-        const char *id = s + 17;
-        size_t il = len - 17;
-        if (!valid_id(id, il))
-            return row_fail(n, "NVTX_EVENTS", rowid, "servprof.request range needs a request id");
-        uint32_t ri;
-        if ((st = sp_ev_request_ref(ev, n->ctx->file, id, il, &ri)))
-            return model_fail(n, st, "NVTX_EVENTS");
-        sp_ev_request *r = &ev->requests[ri];
-        if (r->has_record)
-            return row_fail(n, "NVTX_EVENTS", rowid, "second servprof.request range for request \"%.*s\"",
-                            (int)(il > 64 ? 64 : il), id);
-        r->arrival_ns = start;
-        r->done_ns = end;
-        r->input_tokens = -1;
-        r->has_record = true;
-        return SP_OK;
-    }
-    if (PREFIX("servprof.stage.")) {
-        const char *name = s + 15;
-        const char *colon = memchr(name, ':', len - 15);
-        if (!colon) {
-            ev->files[n->ctx->file].ignored++;   /* a stage not tied to a request: nothing to attribute */
-            return SP_OK;
-        }
-        size_t nl = (size_t)(colon - name), il = len - 15 - nl - 1;
-        if (!valid_id(name, nl) || !valid_id(colon + 1, il))
-            return row_fail(n, "NVTX_EVENTS", rowid, "servprof.stage range needs servprof.stage.<name>:<request id>");
-        sp_str sid;
-        uint32_t ri;
-        if ((st = sp_str_intern(&ev->strings, name, nl, &sid)) ||
-            (st = sp_ev_request_ref(ev, n->ctx->file, colon + 1, il, &ri)) ||
-            (st = sp_ev_add_span(ev, ri, sid, start, end)))
-            return model_fail(n, st, "NVTX_EVENTS");
-        return SP_OK;
-    }
-    if (PREFIX("servprof.batch:"))
-        return nvtx_batch(n, s + 15, len - 15, start, end, rowid);
-    if (PREFIX("servprof."))
-        ev->files[n->ctx->file].ignored++;   /* a later convention's annotation */
-#undef PREFIX
-    return SP_OK;
-}
+/* ---------- NVTX ranges: servprof's annotation convention (docs/annotations.md) ---------- */
 
 static sp_status read_nvtx(nsys *n)
 {
@@ -539,34 +420,56 @@ static sp_status read_nvtx(nsys *n)
         return st;
     if (!text && !(textid && strs))
         return SP_OK;   /* ranges without text cannot carry the convention */
+    int tid = has_column(n, table, "globalTid", &st);
+    if (tid < 0)
+        return st;
     char sql[512];
     /* ranges only: marks have no end */
-    snprintf(sql, sizeof sql, "SELECT n.rowid, n.start, n.end, %s FROM %s n %s WHERE n.end IS NOT NULL",
-             text && textid && strs ? "COALESCE(n.text, s.value)" : text ? "n.text" : "s.value", table,
-             textid && strs ? "LEFT JOIN StringIds s ON s.id = n.textId" : "");
+    snprintf(sql, sizeof sql, "SELECT n.rowid, n.start, n.end, %s, %s FROM %s n %s WHERE n.end IS NOT NULL",
+             text && textid && strs ? "COALESCE(n.text, s.value)" : text ? "n.text" : "s.value",
+             tid ? "n.globalTid" : "NULL", table, textid && strs ? "LEFT JOIN StringIds s ON s.id = n.textId" : "");
     sqlite3_stmt *q;
     int rc = sqlite3_prepare_v2(n->db, sql, -1, &q, NULL);
     if (rc != SQLITE_OK)
         return db_fail(n, rc, table);
+    struct sp_events *ev = n->ctx->ev;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         const char *s = (const char *)sqlite3_column_text(q, 3);
         size_t len = s ? (size_t)sqlite3_column_bytes(q, 3) : 0;
-        if (len < 9 || memcmp(s, "servprof.", 9) != 0)
-            continue;   /* someone else's annotation */
+        sp_annot_name a;
+        const char *why = NULL;
+        int r = s ? sp_annot_parse(&n->map, s, len, &a, &why) : 0;
+        if (r == 0) {
+            if (len >= 9 && memcmp(s, "servprof.", 9) == 0)
+                ev->files[n->ctx->file].ignored++;   /* a later convention's annotation */
+            continue;   /* otherwise someone else's range */
+        }
         sqlite3_int64 rowid = sqlite3_column_int64(q, 0);
         uint64_t start, end;
-        const char *why;
         if (!row_times(q, &start, &end, &why)) {
             if ((st = row_fail(n, table, rowid, "%s", why)))
                 break;
             continue;
         }
-        if ((st = nvtx_range(n, s, len, start, end, rowid)))
+        sp_status ast = r < 0 ? SP_ERR_PARSE
+                              : sp_annot_set_add(&n->annots, ev, &a, (int64_t)start, (int64_t)end,
+                                                 (uint64_t)col_int(q, 4, 0), false, &why);
+        if (ast == SP_ERR_PARSE) {
+            if ((st = row_fail(n, table, rowid, "annotation \"%.*s\": %s (docs/annotations.md)",
+                               (int)(len > 80 ? 80 : len), s, why)))
+                break;
+            continue;
+        }
+        if (ast) {
+            st = model_fail(n, ast, table);
             break;
+        }
     }
     if (st == SP_OK && rc != SQLITE_DONE)
         st = db_fail(n, rc, table);
     sqlite3_finalize(q);
+    if (st == SP_OK && (st = sp_annot_set_resolve(&n->annots, ev, n->ctx->file)))
+        st = model_fail(n, st, table);
     return st;
 }
 
@@ -603,28 +506,35 @@ static sp_status open_db(nsys *n)
 
 sp_status sp_import_nsys(sp_import_ctx *ctx)
 {
-    nsys n;
-    memset(&n, 0, sizeof n);
-    n.ctx = ctx;
-    n.lenient = ctx->opt && ctx->opt->lenient;
-    sp_status st = open_db(&n);
+    nsys *n = calloc(1, sizeof *n);   /* the map is 12 KiB: not on the stack */
+    if (!n)
+        return SP_ERR_NOMEM;
+    n->ctx = ctx;
+    n->lenient = ctx->opt && ctx->opt->lenient;
+    size_t r0 = ctx->ev->n_requests, s0 = ctx->ev->n_spans;
+    sp_status st = sp_annot_map_init(&n->map, ctx->opt ? ctx->opt->map : NULL, ctx->name, ctx->err, ctx->errlen);
     if (st == SP_OK)
-        st = check_version(&n);
+        st = open_db(n);
     if (st == SP_OK)
-        st = read_activity(&n, T_KERNEL);
+        st = check_version(n);
     if (st == SP_OK)
-        st = read_activity(&n, T_MEMCPY);
+        st = read_activity(n, T_KERNEL);
     if (st == SP_OK)
-        st = read_activity(&n, T_MEMSET);
+        st = read_activity(n, T_MEMCPY);
     if (st == SP_OK)
-        st = read_activity(&n, T_SYNC);
+        st = read_activity(n, T_MEMSET);
     if (st == SP_OK)
-        st = read_launches(&n);
+        st = read_activity(n, T_SYNC);
     if (st == SP_OK)
-        st = read_nvtx(&n);
+        st = read_launches(n);
+    if (st == SP_OK)
+        st = read_nvtx(n);
+    if (st == SP_OK)
+        sp_annot_fill_requests(ctx->ev, ctx->file, r0, s0);
     if (st == SP_OK && ctx->err && ctx->errlen)
         ctx->err[0] = '\0';
-    sqlite3_close_v2(n.db);
-    free(n.members);
+    sqlite3_close_v2(n->db);
+    sp_annot_set_free(&n->annots);
+    free(n);
     return st;
 }

@@ -45,6 +45,30 @@ sp_str sp_str_find(const sp_strtab *t, const char *s, size_t len)
     }
 }
 
+/* The string at arena offset `id`, known to be `idlen` bytes long, is exactly (s, len). Interned text
+ * never holds a NUL, so an (s, len) with one never matches (sp_str_intern refuses it). */
+static bool str_is(const sp_strtab *t, sp_str id, size_t idlen, const char *s, size_t len)
+{
+    return idlen == len && (size_t)id + len < t->used && memcmp(t->arena + id, s, len) == 0;
+}
+
+sp_status sp_str_intern_cached(sp_strtab *t, sp_ev_cache *c, const char *s, size_t len, sp_str *out)
+{
+    for (unsigned k = 0; k < SP_EV_CACHE_SLOTS; k++)
+        if (c->v[k] && str_is(t, c->v[k] - 1, c->len[k], s, len)) {
+            *out = c->v[k] - 1;
+            return SP_OK;
+        }
+    sp_str id;
+    sp_status st = sp_str_intern(t, s, len, &id);
+    if (st)
+        return st;
+    c->len[c->next % SP_EV_CACHE_SLOTS] = (uint32_t)len;
+    c->v[c->next++ % SP_EV_CACHE_SLOTS] = id + 1;
+    *out = id;
+    return SP_OK;
+}
+
 sp_status sp_str_intern(sp_strtab *t, const char *s, size_t len, sp_str *out)
 {
     if (len >= SP_EV_MAX_STRING)
@@ -304,6 +328,27 @@ static void idmap_remove_slot(sp_idmap *m, size_t slot)
     }
     m->vals[hole] = 0;
     m->count--;
+}
+
+sp_status sp_ev_request_ref_cached(struct sp_events *ev, sp_ev_cache *c, uint32_t file, const char *id, size_t len,
+                                   uint32_t *out_req)
+{
+    for (unsigned k = 0; k < SP_EV_CACHE_SLOTS; k++) {
+        uint32_t r = c->v[k];
+        if (r && r - 1 < ev->n_requests && ev->requests[r - 1].file == file &&
+            str_is(&ev->strings, ev->requests[r - 1].id, c->len[k], id, len)) {
+            *out_req = r - 1;
+            return SP_OK;
+        }
+    }
+    uint32_t r;
+    sp_status st = sp_ev_request_ref(ev, file, id, len, &r);
+    if (st)
+        return st;
+    c->len[c->next % SP_EV_CACHE_SLOTS] = (uint32_t)len;
+    c->v[c->next++ % SP_EV_CACHE_SLOTS] = r + 1;
+    *out_req = r;
+    return SP_OK;
 }
 
 sp_status sp_ev_request_set_id(struct sp_events *ev, uint32_t req, const char *id, size_t len)

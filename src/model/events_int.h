@@ -153,6 +153,20 @@ const char *sp_str_get(const sp_strtab *t, sp_str id);
 /* Finds without interning: SP_EV_NONE if absent. */
 sp_str sp_str_find(const sp_strtab *t, const char *s, size_t len);
 
+/* A few recently interned strings (or looked-up requests) of one importer: names repeat line after
+ * line (stage, kernel and launch names; a request's id on its stage lines), and comparing a handful of
+ * short strings is cheaper than hashing and probing. Zero-initialise; valid for one sp_events. Each
+ * hit is verified against the current text, so a cache can never answer wrongly (not valid across
+ * sp_ev_request_set_id, which changes a request's text). */
+#define SP_EV_CACHE_SLOTS 8
+typedef struct sp_ev_cache {
+    uint32_t v[SP_EV_CACHE_SLOTS];   /* id + 1; 0 = empty */
+    uint32_t len[SP_EV_CACHE_SLOTS]; /* the text's length (interned text never holds a NUL) */
+    uint32_t next;
+} sp_ev_cache;
+/* sp_str_intern through `c`. */
+sp_status sp_str_intern_cached(sp_strtab *t, sp_ev_cache *c, const char *s, size_t len, sp_str *out);
+
 /* Registers a new file; its index is the `file` argument of the calls below. */
 sp_status sp_ev_add_file(struct sp_events *ev, const char *path, sp_format format, uint32_t *out_file);
 
@@ -160,6 +174,9 @@ sp_status sp_ev_add_file(struct sp_events *ev, const char *path, sp_format forma
  * and SP_TIME_NONE times. */
 sp_status sp_ev_request_ref(struct sp_events *ev, uint32_t file, const char *id, size_t len,
                             uint32_t *out_req);
+/* sp_ev_request_ref through `c` (request indexes). */
+sp_status sp_ev_request_ref_cached(struct sp_events *ev, sp_ev_cache *c, uint32_t file, const char *id, size_t len,
+                                   uint32_t *out_req);
 /* Gives request `req` the text id (`id`, `len`) in place of its current one, keeping the id map
  * right. Returns SP_ERR_INVALID if another request of the same file already has that id (nothing
  * changes then), SP_ERR_LIMIT / SP_ERR_NOMEM. */

@@ -115,6 +115,15 @@ static void test_range_parse(void)
     CHECK(sp_gpu_batch_range_id("servprof.batch:18446744073709551615", 0, 0, &id) == 0); /* = NO_BATCH */
     CHECK(sp_gpu_batch_range_id("servprof.batch:18446744073709551616", 0, 0, &id) == 0); /* overflow */
     CHECK(sp_gpu_batch_range_id("servprof.batchy", 1, 3, &id) == 0);
+    /* the importers' grammar (docs/annotations.md): member lists and ;key=value pairs are accepted */
+    CHECK(sp_gpu_batch_range_id("servprof.batch:9[r1,r2]", 0, 0, &id) == 1 && id == 9);
+    CHECK(sp_gpu_batch_range_id("servprof.batch:10;effective=3;padded=4", 0, 0, &id) == 1 && id == 10);
+    CHECK(sp_gpu_batch_range_id("servprof.batch[r1];eff=1", 1, 5, &id) == 1 && id == 5);   /* id from payload */
+    id = 99;
+    CHECK(sp_gpu_batch_range_id("servprof.batch:3:r1,r2", 0, 0, &id) == 0);    /* old member syntax */
+    CHECK(sp_gpu_batch_range_id("servprof.batch:3[r1", 0, 0, &id) == 0);       /* unclosed list */
+    CHECK(sp_gpu_batch_range_id("servprof.batch:3;effective=5;padded=4", 0, 0, &id) == 0); /* eff > pad */
+    CHECK(sp_gpu_batch_range_id("servprof.request:r1", 1, 3, &id) == 0);
     CHECK(sp_gpu_batch_range_id("forward", 1, 3, &id) == 0);
     CHECK(sp_gpu_batch_range_id(NULL, 1, 3, &id) == 0);
     CHECK_EQ_U64(id, 99); /* never written on a miss */

@@ -1,7 +1,8 @@
 /* GPU timeline figures (DESIGN section 6) against an independent computation on random traces:
  * busy, compute and span by marking every integer ns, the per-stream idle breakdown by sorting each
  * stream's events and walking them, launch statistics by a linear search for each correlation id,
- * copies by kind. Both the default and the HTA-compatible mode are checked. */
+ * copies by kind. Both the default and the HTA-compatible mode are checked (in the latter, syncs on a
+ * stream count in span and busy). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +74,8 @@ static void one(int iter, int compat)
         if (x->e >= TMAX)
             x->e = x->s = TMAX - 1;
         x->stream = (int64_t)(rnd() % 3);
+        if (x->kind == SP_ACT_SYNC && rnd() % 3 == 0)
+            x->stream = -1; /* an event or context sync: never a GPU event, even for HTA */
         x->nccl = x->kind == SP_ACT_KERNEL && rnd() % 4 == 0;
         x->bytes = rnd() % 100000;
         x->corr = rnd() % 4 ? (uint64_t)i + 1 : 0;
@@ -99,13 +102,19 @@ static void one(int iter, int compat)
     uint64_t first = UINT64_MAX, last = 0, kernels = 0, copies = 0, memsets = 0;
     int any = 0;
     for (int i = 0; i < na; i++) {
-        if (A[i].kind == SP_ACT_SYNC)
+        /* a sync is not device work; under compat a sync on a stream is an HTA GPU event: in span and
+         * busy (so non_compute), nowhere else */
+        int sync = A[i].kind == SP_ACT_SYNC;
+        if (sync && !(compat && A[i].stream != -1))
             continue;
         any = 1;
         first = A[i].s < first ? A[i].s : first;
         last = A[i].e > last ? A[i].e : last;
-        for (uint64_t u = A[i].s; u < A[i].e; u++) {
+        for (uint64_t u = A[i].s; u < A[i].e; u++)
             mark[u] = 1;
+        if (sync)
+            continue;
+        for (uint64_t u = A[i].s; u < A[i].e; u++) {
             if (A[i].kind == SP_ACT_KERNEL && !A[i].nccl)
                 cmark[u] = 1;
         }

@@ -411,6 +411,67 @@ static void test_big_stream(void)
     free(doc);
 }
 
+/* The string scan looks at 16 bytes at a time (SSE2) and then byte by byte: an escape, a non-ASCII
+ * sequence or a control byte at every position of strings of 0..40 bytes must be found exactly where
+ * it is, in every mode (chunked streams split the blocks anywhere). Expected renderings are built here
+ * from the rule: "\n" decodes to 0x0a, U+00E9 stays c3 a9, a raw 0x01 is an error at its column. */
+static void test_string_blocks(void)
+{
+    char text[128], want[512];
+    for (int len = 0; len <= 40; len++) {
+        /* plain */
+        memset(text, 0, sizeof text);
+        text[0] = '"';
+        memset(text + 1, 'a', (size_t)len);
+        text[len + 1] = '"';
+        snprintf(want, sizeof want, "s:%.*s $", len, text + 1);
+        if (len == 0)
+            snprintf(want, sizeof want, "s: $");
+        expect_tokens(text, NULL, want);
+        for (int k = 0; k < len; k++) {
+            char a[64];
+            memset(a, 'a', sizeof a);
+            /* an escape at k */
+            snprintf(text, sizeof text, "\"%.*s\\n%.*s\"", k, a, len - k - 1, a);
+            snprintf(want, sizeof want, "s:%.*s\\x0a%.*s $", k, a, len - k - 1, a);
+            expect_tokens(text, NULL, want);
+            /* a two-byte UTF-8 sequence at k */
+            snprintf(text, sizeof text, "\"%.*s\xc3\xa9%.*s\"", k, a, len - k - 1, a);
+            snprintf(want, sizeof want, "s:%.*s\\xc3\\xa9%.*s $", k, a, len - k - 1, a);
+            expect_tokens(text, NULL, want);
+            /* a raw control byte at k: column k + 2 (the quote is column 1) */
+            snprintf(text, sizeof text, "\"%.*s\x01%.*s\"", k, a, len - k - 1, a);
+            char where[32];
+            snprintf(where, sizeof where, "column %d ", k + 2);
+            expect_error(text, SP_ERR_PARSE, where, "control character 0x01");
+            /* a closing quote at k, then more: the string ends there */
+            snprintf(text, sizeof text, "[\"%.*s\",\"%.*s\"]", k, a, len - k - 1, a);
+            snprintf(want, sizeof want, "[ s:%.*s s:%.*s ] $", k, a, len - k - 1, a);
+            if (k == 0 && len - k - 1 == 0)
+                snprintf(want, sizeof want, "[ s: s: ] $");
+            else if (k == 0)
+                snprintf(want, sizeof want, "[ s: s:%.*s ] $", len - k - 1, a);
+            else if (len - k - 1 == 0)
+                snprintf(want, sizeof want, "[ s:%.*s s: ] $", k, a);
+            expect_tokens(text, NULL, want);
+        }
+    }
+    /* invalid UTF-8 after 16 plain bytes is still refused */
+    expect_error("\"aaaaaaaaaaaaaaaaaaaa\xc3(\"", SP_ERR_PARSE, "column 22 ", "invalid UTF-8");
+}
+
+/* The decimal fast path: integral iff every fraction digit is 0 (as the full path says); anything
+ * else (exponents, leading zeros, a bare '.') takes the full grammar. */
+static void test_decimal_fast(void)
+{
+    expect_tokens("[1.000,-0.0,1.50,12.5e3,0.25,123456789012345678.0]", NULL,
+                  "[ n:1.000=1 n:-0.0=0 n:1.50 n:12.5e3=12500 n:0.25 n:123456789012345678.0=123456789012345678 ] $");
+    expect_error("[01.5]", SP_ERR_PARSE, "column 3 ", "leading zeros");
+    expect_error("[1.]", SP_ERR_PARSE, "column 4 ", "expected a digit after '.'");
+    expect_error("[1.5e]", SP_ERR_PARSE, "column 6 ", "expected a digit in the exponent");
+    expect_error("[1.5.2]", SP_ERR_PARSE, "column 5 ", "invalid number");
+}
+
 int main(void)
 {
     test_tokens();
@@ -421,5 +482,7 @@ int main(void)
     test_skip();
     test_decimal();
     test_big_stream();
+    test_string_blocks();
+    test_decimal_fast();
     return sp_test_done("test_json_lexer");
 }

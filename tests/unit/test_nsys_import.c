@@ -61,7 +61,7 @@ static const char *make_db(const char *name, ...)
     return path;
 }
 
-static sp_status load(const char *path, int lenient, sp_events **out, char *err, size_t errlen)
+static sp_status load_map(const char *path, int lenient, const char *map, sp_events **out, char *err, size_t errlen)
 {
     sp_events *ev;
     if (sp_events_create(&ev) != SP_OK)
@@ -69,9 +69,15 @@ static sp_status load(const char *path, int lenient, sp_events **out, char *err,
     sp_load_options opt;
     sp_load_options_init(&opt);
     opt.lenient = lenient;
+    opt.map = map;
     sp_status st = sp_events_load_file(ev, path, &opt, err, errlen);   /* detected from the content */
     *out = ev;
     return st;
+}
+
+static sp_status load(const char *path, int lenient, sp_events **out, char *err, size_t errlen)
+{
+    return load_map(path, lenient, NULL, out, err, errlen);
 }
 
 static const char *S(const sp_events *ev, sp_str id)
@@ -137,12 +143,17 @@ static void test_golden(void)
         CHECK_EQ_U64(ev->requests[1].arrival_ns, 600);
         CHECK_EQ_U64(ev->requests[1].done_ns, 8100);
     }
-    CHECK_EQ_U64(ev->n_spans, 3);
-    if (ev->n_spans == 3) {
-        const char *names[3] = {"preprocess", "queue", "postprocess"};
-        const uint64_t a[3] = {500, 900, 7700}, b[3] = {900, 1000, 8000};
-        for (int i = 0; i < 3; i++) {
-            CHECK_EQ_U64(ev->spans[i].req, 0);
+    CHECK_EQ_U64(ev->requests[0].input_tokens, 12);   /* ;tokens=12 */
+    /* spans in the order resolved (docs/annotations.md): stage ranges in (thread, start) order, all on one
+     * thread here: preprocess 500, queue 900, then `forward` 2000 (no id) charged to each member of the
+     * batch range that encloses it, r1 then r2, then postprocess 7700 */
+    CHECK_EQ_U64(ev->n_spans, 5);
+    if (ev->n_spans == 5) {
+        const char *names[5] = {"preprocess", "queue", "forward", "forward", "postprocess"};
+        const uint64_t a[5] = {500, 900, 2000, 2000, 7700}, b[5] = {900, 1000, 5000, 5000, 8000};
+        const uint64_t req[5] = {0, 0, 0, 1, 0};
+        for (int i = 0; i < 5; i++) {
+            CHECK_EQ_U64(ev->spans[i].req, req[i]);
             CHECK(strcmp(S(ev, ev->spans[i].stage), names[i]) == 0);
             CHECK_EQ_U64(ev->spans[i].start_ns, a[i]);
             CHECK_EQ_U64(ev->spans[i].end_ns, b[i]);
@@ -154,6 +165,8 @@ static void test_golden(void)
         CHECK(b->id == 3 && b->has_record);
         CHECK_EQ_U64(b->start_ns, 1000);
         CHECK_EQ_U64(b->end_ns, 7700);
+        CHECK_EQ_U64(b->effective_tokens, 5);
+        CHECK_EQ_U64(b->padded_tokens, 8);
         CHECK_EQ_U64(b->nmembers, 2);
         CHECK_EQ_U64(ev->members[b->first_member], 0);
         CHECK_EQ_U64(ev->members[b->first_member + 1], 1);
@@ -162,6 +175,63 @@ static void test_golden(void)
      * and torch.matmul are not ours */
     CHECK_EQ_U64(ev->files[0].ignored, 2);
     CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
+    sp_events_destroy(ev);
+}
+
+static void expect_fail(const char *path, int lenient, sp_status want, const char *msg);
+
+/* The annotation convention as Kineto has it (docs/annotations.md): unnamed batches numbered 1, 2, ...,
+ * stages without ids charged through the enclosing range on the same thread (globalTid), --map names,
+ * and malformed names refused naming the row (or skipped under --lenient). */
+static void test_convention(void)
+{
+    const char *ver = "INSERT INTO META_DATA_EXPORT VALUES ('EXPORT_SCHEMA_VERSION', '3.11.0');";
+    const char *path = make_db("conv.sqlite", read_text("schema.sql"), ver,
+        "INSERT INTO NVTX_EVENTS (start, end, eventType, text, globalTid) VALUES"
+        " (100, 900, 59, 'req:a', 1),"                  /* --map request=req */
+        " (200, 400, 59, 'tok', 1),"                    /* --map stage:preprocess=tok: inside req:a */
+        " (100, 900, 59, 'servprof.request:b', 2),"
+        " (200, 400, 59, 'servprof.stage.tok2', 1),"    /* thread 1: request a, not b */
+        " (500, 800, 59, 'servprof.batch[a,b]', 3),"    /* no id: batch 1 */
+        " (600, 700, 59, 'servprof.stage.run', 3),"     /* inside the batch on thread 3: a and b */
+        " (950, 990, 59, 'servprof.batch;eff=1;pad=4', 3);", (char *)NULL);
+    char err[512];
+    sp_events *ev;
+    sp_status st = load_map(path, 0, "request=req,stage:preprocess=tok", &ev, err, sizeof err);
+    CHECK(st == SP_OK);
+    if (st)
+        fprintf(stderr, "%s\n", err);
+    CHECK_EQ_U64(ev->n_requests, 2);
+    CHECK_EQ_U64(ev->n_batches, 2);
+    if (ev->n_batches == 2) {
+        CHECK(ev->batches[0].id == 1 && ev->batches[0].nmembers == 2 && ev->batches[0].start_ns == 500);
+        CHECK(ev->batches[1].id == 2 && ev->batches[1].nmembers == 0);
+        CHECK(ev->batches[1].effective_tokens == 1 && ev->batches[1].padded_tokens == 4);
+    }
+    /* preprocess (tok) and tok2 on thread 1 -> request a (index 0); run -> a and b */
+    CHECK_EQ_U64(ev->n_spans, 4);
+    for (size_t i = 0; i < ev->n_spans; i++) {
+        const char *nm = S(ev, ev->spans[i].stage);
+        if (strcmp(nm, "run") != 0)
+            CHECK_EQ_U64(ev->spans[i].req, 0);
+        CHECK(strcmp(nm, "preprocess") == 0 || strcmp(nm, "tok2") == 0 || strcmp(nm, "run") == 0);
+    }
+    CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
+    sp_events_destroy(ev);
+    /* the old Nsight-only member syntax and a non-integer batch id are malformed: an error naming the row */
+    const char *bad = make_db("conv_bad.sqlite", read_text("schema.sql"), ver,
+        "INSERT INTO NVTX_EVENTS (start, end, eventType, text) VALUES (1, 2, 59, 'servprof.request:r'),"
+        " (1, 5, 59, 'servprof.batch:3:r1,r2');", (char *)NULL);
+    expect_fail(bad, 0, SP_ERR_PARSE,
+                "table NVTX_EVENTS, row 2: annotation \"servprof.batch:3:r1,r2\": a batch id must be an integer");
+    CHECK(load(bad, 1, &ev, err, sizeof err) == SP_OK);   /* lenient: skipped and counted */
+    CHECK_EQ_U64(ev->n_batches, 0);
+    CHECK_EQ_U64(ev->n_requests, 1);
+    CHECK_EQ_U64(ev->files[0].skipped, 1);
+    sp_events_destroy(ev);
+    /* a malformed --map is refused before the file is read */
+    CHECK(load_map(path, 0, "bogus=x", &ev, err, sizeof err) == SP_ERR_INVALID);
+    CHECK(strstr(err, "--map entry \"bogus=x\": unknown role") != NULL);
     sp_events_destroy(ev);
 }
 
@@ -284,6 +354,7 @@ int main(void)
         return 1;
     test_golden();
     test_kernels_only();
+    test_convention();
     test_refused();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
