@@ -44,12 +44,13 @@ int main(int argc, char **argv)
         sp_record_kernel(rec, &k);
         uint64_t end = sp_now_ns();
         sp_record_batch(rec, b, ids, BATCH, start, end, 4 * 10, 4 * 16);
+        /* responses are serialised one after another: each request's postprocess runs from the
+         * batch's end (its output is ready) until its own response is sent */
         for (int i = 0; i < BATCH; i++) {
-            uint64_t done = sp_now_ns() + 10000;
             spin_ns(10000); /* serialise the response */
+            uint64_t done = sp_now_ns();
             sp_record_stage(rec, ids[i], SP_STAGE_POSTPROCESS, end, done);
             sp_record_request(rec, ids[i], arrival[i], done, 10);
-            end = done;
         }
     }
     st = sp_recorder_close(rec);
