@@ -71,6 +71,14 @@ main() {
   done
   ln -sf "$LIBD/openblas-pthread/libopenblas.so.0" "$LIBD/libopenblas.so.0"
   ln -sf libopenblas.so.0 "$LIBD/libopenblas.so"
+  # zlib1g-dev's libz.so points at Debian's /lib/.../libz.so.1.2.13, which another system may not
+  # have: point it at this machine's libz.so.1
+  local z
+  z=$( (ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null) | awk '$1 == "libz.so.1" && /x86-64/ {print $NF; exit}')
+  [ -n "$z" ] || z=$(ls /lib/$ML/libz.so.1 /usr/lib/$ML/libz.so.1 2>/dev/null | head -1)
+  [ -n "$z" ] || die "no libz.so.1 on this machine"
+  ln -sf "$z" "$LIBD/libz.so"
+  echo "libz.so -> $z"
   # runtime libraries those need: link in, by soname (libgnutls.so.30), only the ones this machine
   # lacks (its own win otherwise)
   local have
