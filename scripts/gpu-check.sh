@@ -8,6 +8,9 @@
 # BERT-style script, and measures the recording's cost on the service's throughput. A summary
 # table is printed at the end and written to $OUT/gpu-check.txt when OUT is set.
 # Usage: scripts/gpu-check.sh [BUILD_DIR] [ITERATIONS]   (about 3-4 minutes on an H100, 16 cores)
+# GPU_CHECK_STEPS: the steps to run after 1-2 (configure and build, always run), e.g. "3 4 5 6 7 10";
+# default all of 3-11. Steps 5-7 need step 4. SERVPROF_CMAKE_ARGS: extra arguments for the configure
+# step (scripts/device-run.sh passes the prefix of the libraries it unpacked).
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +20,9 @@ CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 JOBS=$(nproc 2>/dev/null || echo 4)
 WORK=$(mktemp -d /tmp/servprof-gpu-check.XXXXXX)
 FAILED=0
+STEPS=" ${GPU_CHECK_STEPS:-3 4 5 6 7 8 9 10 11} "
+want() { case "$STEPS" in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+read -r -a EXTRA_CMAKE <<< "${SERVPROF_CMAKE_ARGS:-}"
 
 step() { printf '\n==== %s\n' "$*"; }
 fail() { printf '\n!!!! FAIL: %s\n' "$*" >&2; FAILED=1; }
@@ -35,7 +41,7 @@ echo "CUPTI: $CUPTI_LIB"
 
 step "2. Configure and build with CUDA ($BUILD)"
 cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSERVPROF_CUDA=ON \
-      -DCUDAToolkit_ROOT="$CUDA_HOME" 2>&1 | tee "$WORK/cmake.log" | grep -i "servprof" || true
+      -DCUDAToolkit_ROOT="$CUDA_HOME" ${EXTRA_CMAKE[@]+"${EXTRA_CMAKE[@]}"} 2>&1 | tee "$WORK/cmake.log" | grep -i "servprof" || true
 grep -q "building libservprof-cupti" "$WORK/cmake.log" || die "CMake did not enable the collector (see $WORK/cmake.log)"
 cmake --build "$BUILD" -j "$JOBS" || die "build failed"
 LIB=$BUILD/libservprof-cupti.so
@@ -46,12 +52,16 @@ done
 echo "exports: OK"
 ldd "$LIB" | grep -q "not found" && fail "$LIB has unresolved libraries: $(ldd "$LIB" | grep 'not found')"
 
+if want 3; then
 step "3. GPU unit tests (must run, not skip)"
 ( cd "$BUILD" && ctest -R 'gpu|cuda' --output-on-failure -V ) > "$WORK/ctest.log" 2>&1 || fail "GPU tests failed"
-grep -E "collector:|clock:|alignment:|SKIP|passed|Test +#|GPU:|max \||served run|batches|trace:" "$WORK/ctest.log" || true
+grep -E "collector:|clock:|alignment:|SKIP|passed|failed|FAIL|Test +#|GPU:|max \||served run|batches|trace:|corrmap" "$WORK/ctest.log" || true
+[ -n "${OUT:-}" ] && mkdir -p "$OUT" && cp "$WORK/ctest.log" "$OUT/ctest-gpu.log"
 # test_gpu_inject_nogpu is the no-GPU case and skips on purpose when a GPU is present
 grep "SKIP" "$WORK/ctest.log" | grep -qv "inject_nogpu" && fail "a GPU test skipped on a GPU machine (see $WORK/ctest.log)"
+fi
 
+if want 4; then
 step "4. Build the example program"
 "$NVCC" -O2 -o "$WORK/cuda_vector_add" "$SRC/examples/cuda_vector_add.cu" || die "nvcc failed"
 
@@ -83,19 +93,24 @@ echo "program (cudaEvent):  kernels=$ev_k kernel_ms=$ev_ms"
 echo "collector (CUPTI):    kernels=$co_k kernel_ms=$co_ms"
 [ -n "$ev_k" ] && [ -n "$co_k" ] || die "could not read the two summaries"
 [ "$ev_k" = "$co_k" ] || fail "kernel counts differ: program $ev_k, collector $co_k"
-# cudaEvent pairs bracket each kernel and include a few microseconds of event overhead each, so the
-# program's figure is expected to be slightly larger: accept 10% + 5 us per kernel.
-python3 - "$ev_ms" "$co_ms" "$ev_k" <<'PY' || fail "kernel time differs beyond tolerance"
+# Like with like: the example queues each iteration's event, kernel, event behind a host-function
+# gate, so each event pair brackets only its kernel on the GPU (not the host's launch call: before
+# the gate, events read 6.6 us per kernel more than the kernels ran). What remains is the front
+# end's event-to-kernel step, about a microsecond per kernel, so the program's figure is expected
+# to be slightly larger: accept 10% + 5 us per kernel, and print the difference per kernel.
+python3 - "$ev_ms" "$co_ms" "$ev_k" "$WORK/step7.row" <<'PY' || fail "kernel time differs beyond tolerance"
 import sys
 ev, co, k = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 tol = 0.10 * ev + 0.005 * k
-print(f"difference: {co - ev:+.3f} ms ({(co - ev) / ev * 100 if ev else 0:+.1f}%), tolerance {tol:.3f} ms")
+print(f"difference: {co - ev:+.3f} ms ({(co - ev) / ev * 100 if ev else 0:+.1f}%, {(co - ev) * 1000 / k if k else 0:+.2f} us per kernel), tolerance {tol:.3f} ms")
+print(f"ROW|7. kernel ms: collector vs cudaEvent pairs (gated)|{co:.3f} vs {ev:.3f} ({(co - ev) / ev * 100 if ev else 0:+.1f}%)|within 10% + 5 us/kernel|{'ok' if abs(co - ev) <= tol else 'FAIL'}", file=open(sys.argv[4] if len(sys.argv) > 4 else "/dev/null", "w"))
 sys.exit(0 if abs(co - ev) <= tol else 1)
 PY
 
 # The subscriber-conflict path (another CUPTI subscriber holds CUPTI) is exercised by
 # test_gpu_live in step 3: it subscribes to CUPTI itself first and checks the refusal.
 grep -i "another CUPTI subscriber" "$WORK/inject.err" && fail "unexpected subscriber conflict in the injected run"
+fi # steps 4-7
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,6 +120,7 @@ TABLE=$WORK/table.txt
 : > "$TABLE"
 row() { printf '%-58s %-26s %-12s %s\n' "$1" "$2" "$3" "$4" >> "$TABLE"; }
 row "check" "measured" "goal" "result"
+[ -f "$WORK/step7.row" ] && while IFS='|' read -r _ a b c d; do row "$a" "$b" "$c" "$d"; done < "$WORK/step7.row"
 S=$BUILD/servprof
 ts() { date +%s.%N; }
 T_START=$(ts)
@@ -163,9 +179,9 @@ serve_run() {
     { cat "$WORK/$name.report.txt"; return 1; }
 }
 
-step "8. servprof serve --device cuda under load: the report"
 EAGER_OK=0
-if [ "$HAVE_SERVE" = 1 ]; then
+if want 8 && [ "$HAVE_SERVE" = 1 ]; then
+  step "8. servprof serve --device cuda under load: the report"
   if "$S" demo --help 2>&1 | grep -q -- "cuda"; then
     echo "(servprof demo exists: its report first)"
     timeout 120 "$S" demo --device cuda 2>&1 | tee "$WORK/demo.txt" || fail "servprof demo --device cuda failed"
@@ -185,8 +201,10 @@ if [ "$HAVE_SERVE" = 1 ]; then
   fi
 fi
 
-step "9. eager launches vs --cuda-graphs: gap share of p95"
-if [ "$EAGER_OK" = 1 ] && serve_run graphs --cuda-graphs; then
+want 9 && step "9. eager launches vs --cuda-graphs: gap share of p95"
+if ! want 9; then
+  :
+elif [ "$EAGER_OK" = 1 ] && serve_run graphs --cuda-graphs; then
   cat "$WORK/graphs.report.txt"
   python3 - "$WORK/eager.report.json" "$WORK/graphs.report.json" > "$WORK/graphs.cmp" <<'PY' && rc=0 || rc=$?
 import json, sys
@@ -212,12 +230,14 @@ else
   row "9. eager vs graphs" "-" "smaller gap" "FAIL"
 fi
 
-step "10. collector injected into PyTorch vs torch.profiler (same fixed workload, two runs)"
+want 10 && step "10. collector injected into PyTorch vs torch.profiler (same fixed workload, two runs)"
 # Both use CUPTI and CUPTI takes one subscriber (activity buffers go to whoever registered last), so
 # they never share a process here: the script runs once under torch.profiler and once with the
 # collector injected, same seed and shapes; a third run under torch.profiler shows the run-to-run
 # spread. The comparison is of kernel busy time (sum of kernel durations; one stream).
-if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+if ! want 10; then
+  :
+elif python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
   TB=(python3 "$SRC/scripts/torch_bert_infer.py" --passes 100)
   "${TB[@]}" --profile torch > "$WORK/torch1.out" 2>&1 || cat "$WORK/torch1.out"
   CUDA_INJECTION64_PATH=$LIB SERVPROF_TRACE=$WORK/torch.sptrace "${TB[@]}" --profile none \
@@ -241,6 +261,7 @@ spread = abs(t1[1] - t2[1]) / tm * 100
 print("torch.profiler runs: %d kernels %.3f ms, %d kernels %.3f ms (spread %.2f%%)" % (t1[0], t1[1], t2[0], t2[1], spread))
 print("collector (injected): %d kernels %.3f ms" % co)
 print("ROW|10. kernel busy ms: collector vs torch.profiler (mean)|%.2f vs %.2f (%+.2f%%)|within 2%%|%s" % (co[1], tm, d, "ok" if abs(d) <= 2 else "FAIL"))
+# equal since the script's checksum kernels run inside torch.profiler's region (they made 7202 vs 7200)
 print("ROW|10. kernel count: collector vs torch.profiler|%d vs %d|equal|%s" % (co[0], t1[0], "ok" if co[0] == t1[0] else "differs"))
 print("ROW|10. torch.profiler run-to-run spread|%.2f%%|-|info" % spread)
 sys.exit(0 if abs(d) <= 2 else 1)
@@ -253,11 +274,11 @@ else
   row "10. collector vs torch.profiler" "torch not available" "within 2%" "SKIP"
 fi
 
-step "11. recording overhead on the service's throughput (closed loop: 64 connections, no pacing)"
+want 11 && step "11. recording overhead on the service's throughput (closed loop: 64 connections, no pacing)"
 # A rate far above capacity with a connection cap makes the open-loop client a closed loop of 64
 # outstanding requests: achieved rate = the service's maximum throughput. Runs alternate without
 # and with recording (--trace: recorder + CUPTI collector), three of each, on the same machine.
-if [ "$HAVE_SERVE" = 1 ]; then
+if want 11 && [ "$HAVE_SERVE" = 1 ]; then
   THR=(--device cuda --max-batch 32 --max-queue-delay-ms 0.5 --http-threads 4)
   TLOAD=(--rate 1000000 --requests 24000 --warmup 0 --length fixed:8 --connections 64 --no-progress --json)
   : > "$WORK/thr.txt"

@@ -21,7 +21,16 @@ typedef struct sp_cupti_options {
     int record_nvtx_batches;  /* record each "servprof.batch" NVTX range as a batch (window only,
                                  no members or tokens): default 0 when linked (the stack records
                                  its batches), 1 when injected */
+    int api_callbacks;        /* which CUDA API calls CUPTI calls back on (docs/gpu.md, "Lean mode"):
+                                 SP_CUPTI_API_ALL (0, the default): runtime and driver launch calls,
+                                 so launches are recorded and device work is tied to batches by
+                                 correlation id; SP_CUPTI_API_RUNTIME: runtime launch calls only;
+                                 SP_CUPTI_API_NONE (lean): no API callbacks at all, no launch
+                                 records, device work tied to the batch window it starts in
+                                 (exact when one thread launches batches at a time) */
 } sp_cupti_options;
+
+enum { SP_CUPTI_API_ALL = 0, SP_CUPTI_API_RUNTIME = 1, SP_CUPTI_API_NONE = 2 };
 
 /* Fills `opt` with the defaults. */
 SP_API void sp_cupti_options_init(sp_cupti_options *opt);
@@ -41,8 +50,9 @@ SP_API sp_status sp_cupti_stop(void);
 
 /* Marks the calling thread as working on batch `batch_id` until sp_cupti_batch_end: kernels and
  * copies launched from this thread meanwhile are recorded with this batch id. Nests (a stack per
- * thread, 32 deep). Cheap; safe to call when the collector is not started (then it only keeps the
- * thread's stack). SP_NO_BATCH is ignored as an id but still pushes a level. */
+ * thread, 32 deep). Cheap (while the collector runs, each call also reads the clock once and takes
+ * a mutex briefly to keep the batch's window); safe to call when the collector is not started (then
+ * it only keeps the thread's stack). SP_NO_BATCH is ignored as an id but still pushes a level. */
 SP_API void sp_cupti_batch_begin(uint64_t batch_id);
 SP_API void sp_cupti_batch_end(void);
 
@@ -60,6 +70,11 @@ typedef struct sp_cupti_stats {
     uint64_t clock_error_ns;      /* bound on the offset's error (half the best bracket) */
     int64_t clock_drift_ns;       /* offset at stop - offset at start (0 until stopped) */
     uint64_t clock_stop_error_ns;
+    int api_callbacks;            /* the SP_CUPTI_API_* the collector ran with */
+    /* tying by batch window (used where no launch was noted, e.g. lean mode): activity tied to a
+     * window, falling in overlapping windows of two threads (left untied), in no window */
+    uint64_t window_tied, window_ambiguous, window_unmatched;
+    uint64_t window_overlaps;     /* batch windows of different threads that overlapped */
 } sp_cupti_stats;
 
 /* Snapshot of the collector's counters (valid also after stop or a failed start). */

@@ -56,7 +56,16 @@ typedef struct sp_server_options {
     int cuda_graphs;           /* capture each batch shape (batch x padded length) in a CUDA graph
                                   on first use and replay it after; default 0 */
     unsigned cuda_graph_cap;   /* graphs kept per worker, least recently used evicted; default 64 */
+    int cupti_mode;            /* with a recorder and --device cuda, how CUPTI records device activity
+                                  (docs/gpu.md, "Lean mode"): SP_SERVER_CUPTI_AUTO (0, default): lean
+                                  with one worker, launches with more; SP_SERVER_CUPTI_OFF: no CUPTI
+                                  (batches and stages only); SP_SERVER_CUPTI_LEAN: activity records,
+                                  no API callbacks, kernels and copies tied to batches by window;
+                                  SP_SERVER_CUPTI_LAUNCHES: also launch-call callbacks, launches
+                                  recorded and work tied to batches by correlation id */
 } sp_server_options;
+
+enum { SP_SERVER_CUPTI_AUTO = 0, SP_SERVER_CUPTI_OFF, SP_SERVER_CUPTI_LEAN, SP_SERVER_CUPTI_LAUNCHES };
 
 /* Fills `opt` with the defaults above. */
 SP_API void sp_server_options_init(sp_server_options *opt);

@@ -61,6 +61,11 @@ static void serve_usage(FILE *f)
             "  --cuda-graphs             capture each batch shape (batch x padded length) in a CUDA graph on\n"
             "                            first use and replay it (use with --pad-to or --buckets: few shapes)\n"
             "  --cuda-graph-cap N        graphs kept per worker, least recently used evicted (default 64)\n"
+            "  --no-cupti                with --trace: record batches and stages only, no device activity\n"
+            "  --cupti-lean              with --trace: CUPTI activity records without API callbacks; kernels\n"
+            "                            and copies tied to batches by window (default with one worker)\n"
+            "  --cupti-launches          with --trace: also CUPTI launch-call callbacks; launches recorded,\n"
+            "                            work tied by correlation id (default with several workers)\n"
             "Recording and run:\n"
             "  --trace FILE              record requests, stages, batches and operations to FILE (native\n"
             "                            trace; `servprof analyze FILE`)\n"
@@ -106,7 +111,7 @@ int sp_cmd_serve(int argc, char **argv)
         O_HOST = 256, O_PORT, O_HTTP_THREADS, O_MAX_CONN, O_MAX_BODY, O_MAX_INPUTS, O_TOKENIZER, O_WEIGHTS, O_SEED,
         O_LAYERS, O_HIDDEN, O_HEADS, O_FFN, O_MAX_LEN, O_MODEL_NAME, O_SAVE_WEIGHTS, O_MAX_BATCH, O_DELAY, O_QCAP,
         O_PAD_TO, O_BUCKETS, O_WORKERS, O_TRACE, O_PRICE, O_DURATION, O_HELP, O_DEVICE, O_CUDA_DEVICE,
-        O_CUDA_GRAPHS, O_CUDA_GRAPH_CAP
+        O_CUDA_GRAPHS, O_CUDA_GRAPH_CAP, O_NO_CUPTI, O_CUPTI_LEAN, O_CUPTI_LAUNCHES
     };
     static const struct option longopts[] = {
         {"host", required_argument, 0, O_HOST}, {"port", required_argument, 0, O_PORT},
@@ -124,7 +129,8 @@ int sp_cmd_serve(int argc, char **argv)
         {"duration", required_argument, 0, O_DURATION}, {"help", no_argument, 0, O_HELP},
         {"device", required_argument, 0, O_DEVICE}, {"cuda-device", required_argument, 0, O_CUDA_DEVICE},
         {"cuda-graphs", no_argument, 0, O_CUDA_GRAPHS}, {"cuda-graph-cap", required_argument, 0, O_CUDA_GRAPH_CAP},
-        {0, 0, 0, 0}};
+        {"no-cupti", no_argument, 0, O_NO_CUPTI}, {"cupti-lean", no_argument, 0, O_CUPTI_LEAN},
+        {"cupti-launches", no_argument, 0, O_CUPTI_LAUNCHES}, {0, 0, 0, 0}};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -189,8 +195,24 @@ int sp_cmd_serve(int argc, char **argv)
                 return 2;
             }
             break;
+        case O_NO_CUPTI:
+        case O_CUPTI_LEAN:
+        case O_CUPTI_LAUNCHES: {
+            int m = c == O_NO_CUPTI ? SP_SERVER_CUPTI_OFF : c == O_CUPTI_LEAN ? SP_SERVER_CUPTI_LEAN
+                                                                                : SP_SERVER_CUPTI_LAUNCHES;
+            if (o.cupti_mode != SP_SERVER_CUPTI_AUTO && o.cupti_mode != m) {
+                fprintf(stderr, "servprof serve: --no-cupti, --cupti-lean and --cupti-launches exclude each other\n");
+                return 2;
+            }
+            o.cupti_mode = m;
+            break;
+        }
         default: serve_usage(stderr); return 2;
         }
+    }
+    if (o.cupti_mode != SP_SERVER_CUPTI_AUTO && strcmp(o.device, "cuda") != 0) {
+        fprintf(stderr, "servprof serve: --no-cupti, --cupti-lean and --cupti-launches need --device cuda\n");
+        return 2;
     }
     if (o.cuda_graphs && strcmp(o.device, "cuda") != 0) {
         fprintf(stderr, "servprof serve: --cuda-graphs needs --device cuda\n");

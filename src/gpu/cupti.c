@@ -43,7 +43,7 @@ _Static_assert((int)SP_GPU_SYNC_CONTEXT_SYNCHRONIZE == (int)CUPTI_ACTIVITY_SYNCH
 
 static const CUpti_ActivityKind sp_kinds[] = {
     CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY, CUPTI_ACTIVITY_KIND_MEMSET,
-    CUPTI_ACTIVITY_KIND_SYNCHRONIZATION,
+    CUPTI_ACTIVITY_KIND_SYNCHRONIZATION, /* last: enabled only with record_syncs */
 };
 #define SP_NKINDS (sizeof sp_kinds / sizeof sp_kinds[0])
 
@@ -77,6 +77,10 @@ static _Thread_local struct {
     uint64_t batch_id;   /* SP_NO_BATCH: not a servprof.batch range */
 } tls_nvtx[SP_NVTX_DEPTH];
 static _Thread_local unsigned tls_nvtx_depth;
+/* Batch windows opened on this thread (sequence numbers, UINT64_MAX: none), one per batch level,
+ * so sp_cupti_batch_end / the NVTX pop closes the window its begin opened. */
+static _Thread_local uint64_t tls_win[SP_GPU_BATCH_DEPTH];
+static _Thread_local unsigned tls_win_depth;
 
 SP_API void sp_cupti_options_init(sp_cupti_options *opt)
 {
@@ -87,13 +91,41 @@ SP_API void sp_cupti_options_init(sp_cupti_options *opt)
     opt->record_syncs = 1;
 }
 
+/* Opens this level's batch window when the collector runs (windows tie device work in lean mode
+ * and back correlation up where no launch was noted). The token telling threads apart is the
+ * address of a thread-local. */
+static void win_push(uint64_t batch_id)
+{
+    uint64_t seq = UINT64_MAX;
+    /* acquire: pairs with the release store in sp_cupti_start (ctx initialised) */
+    if (batch_id != SP_NO_BATCH && atomic_load_explicit(&g.running, memory_order_acquire) && g.ctx.by_window)
+        seq = sp_gpu_windows_open_now(&g.ctx.windows, batch_id, (uintptr_t)&tls_win_depth);
+    if (tls_win_depth < SP_GPU_BATCH_DEPTH)
+        tls_win[tls_win_depth] = seq;
+    if (tls_win_depth < UINT32_MAX)
+        tls_win_depth++;
+}
+
+static void win_pop(void)
+{
+    if (tls_win_depth == 0)
+        return;
+    tls_win_depth--;
+    if (tls_win_depth >= SP_GPU_BATCH_DEPTH || tls_win[tls_win_depth] == UINT64_MAX)
+        return;
+    if (atomic_load_explicit(&g.running, memory_order_acquire) && g.ctx.by_window)
+        sp_gpu_windows_close(&g.ctx.windows, tls_win[tls_win_depth], sp_now_ns());
+}
+
 SP_API void sp_cupti_batch_begin(uint64_t batch_id)
 {
     sp_gpu_thread_batch_push(batch_id);
+    win_push(batch_id);
 }
 
 SP_API void sp_cupti_batch_end(void)
 {
+    win_pop();
     (void)sp_gpu_thread_batch_pop();
 }
 
@@ -202,6 +234,9 @@ static void CUPTIAPI buffer_completed(CUcontext cuctx, uint32_t stream, uint8_t 
 
 /* ---- API and NVTX callbacks ---- */
 
+/* Runs inside every recorded launch call, on the launching thread: kept to a thread-local read,
+ * the lock-free correlation map and one clock read per callback, and nothing at all for a driver
+ * call nested in a runtime launch beyond mapping its id. */
 static void on_api(CUpti_CallbackDomain dom, CUpti_CallbackId cbid, const CUpti_CallbackData *cd)
 {
     int runtime = dom == CUPTI_CB_DOMAIN_RUNTIME_API;
@@ -211,17 +246,19 @@ static void on_api(CUpti_CallbackDomain dom, CUpti_CallbackId cbid, const CUpti_
         sp_gpu_note_launch(&g.ctx, cd->correlationId);
         if (runtime)
             tls_rt_depth++;
-        if (cd->correlationData)
+        else if (tls_rt_depth > 0)
+            return; /* nested: not recorded, so no clock read */
+        if (g.opt.record_launches && cd->correlationData)
             *cd->correlationData = sp_now_ns();
         return;
     }
-    uint64_t end = sp_now_ns();
     if (runtime && tls_rt_depth > 0)
         tls_rt_depth--;
-    if (!runtime && tls_rt_depth > 0)
+    else if (!runtime && tls_rt_depth > 0)
         return; /* nested inside a recorded runtime launch */
     if (!g.opt.record_launches || !cd->correlationData)
         return;
+    uint64_t end = sp_now_ns();
     sp_name_id name = SP_NAME_NONE;
     if (runtime && cbid < SP_RT_NAMES)
         name = g.rt_names[cbid];
@@ -238,6 +275,7 @@ static void on_nvtx(CUpti_CallbackId cbid, const CUpti_NvtxData *nd)
         if (tls_nvtx_depth == 0)
             return;
         tls_nvtx_depth--;
+        win_pop();
         (void)sp_gpu_thread_batch_pop();
         if (tls_nvtx_depth < SP_NVTX_DEPTH && tls_nvtx[tls_nvtx_depth].batch_id != SP_NO_BATCH &&
             g.opt.record_nvtx_batches)
@@ -268,6 +306,7 @@ static void on_nvtx(CUpti_CallbackId cbid, const CUpti_NvtxData *nd)
     int is_batch = sp_gpu_batch_range_id(msg, has_payload, payload, &id);
     /* Every push pushes a batch level (other ranges inherit the current batch) so pops pair up. */
     sp_gpu_thread_batch_push(is_batch ? id : sp_gpu_thread_batch());
+    win_push(is_batch ? id : SP_NO_BATCH); /* only batch ranges open a window */
     if (tls_nvtx_depth < SP_NVTX_DEPTH) {
         tls_nvtx[tls_nvtx_depth].batch_id = is_batch ? id : SP_NO_BATCH;
         tls_nvtx[tls_nvtx_depth].start_ns = sp_now_ns();
@@ -369,9 +408,19 @@ static sp_status start_locked(sp_recorder *rec, const sp_cupti_options *opt)
         sp_gpu_ctx_free(&g.ctx);
         g.ctx_ready = 0;
     }
+    if (g.opt.api_callbacks < SP_CUPTI_API_ALL || g.opt.api_callbacks > SP_CUPTI_API_NONE) {
+        sp_log(SP_LOG_ERROR, "servprof-cupti: api_callbacks %d is not one of SP_CUPTI_API_*", g.opt.api_callbacks);
+        return SP_ERR_INVALID;
+    }
+    if (g.opt.api_callbacks == SP_CUPTI_API_NONE)
+        g.opt.record_launches = 0; /* lean: no callback sees a launch */
     if (sp_gpu_ctx_init(&g.ctx, rec, &clock, g.opt.correlation_cap) != SP_OK)
         return SP_ERR_NOMEM;
     g.ctx_ready = 1;
+    /* windows in every mode: the only tie in lean mode, and a fallback for work whose launch was not
+     * seen (a driver call with runtime-only callbacks); left untied where windows overlap */
+    if (sp_gpu_ctx_use_windows(&g.ctx, 0) != SP_OK)
+        return SP_ERR_NOMEM;
     memset(g.rt_names, 0, sizeof g.rt_names);
     memset(g.drv_names, 0, sizeof g.drv_names);
 
@@ -400,8 +449,10 @@ static sp_status start_locked(sp_recorder *rec, const sp_cupti_options *opt)
         return SP_ERR_UNSUPPORTED;
     }
     g.nvtx_batch_name = SP_NAME_NONE;
-    r = enable_launch_callbacks(CUPTI_CB_DOMAIN_RUNTIME_API, SP_RT_NAMES, g.rt_names);
-    if (r == CUPTI_SUCCESS)
+    r = CUPTI_SUCCESS;
+    if (g.opt.api_callbacks != SP_CUPTI_API_NONE)
+        r = enable_launch_callbacks(CUPTI_CB_DOMAIN_RUNTIME_API, SP_RT_NAMES, g.rt_names);
+    if (r == CUPTI_SUCCESS && g.opt.api_callbacks == SP_CUPTI_API_ALL)
         r = enable_launch_callbacks(CUPTI_CB_DOMAIN_DRIVER_API, SP_DRV_NAMES, g.drv_names);
     if (r == CUPTI_SUCCESS)
         r = cuptiEnableCallback(1, g.sub, CUPTI_CB_DOMAIN_NVTX, CUPTI_CBID_NVTX_nvtxRangePushA);
@@ -412,6 +463,8 @@ static sp_status start_locked(sp_recorder *rec, const sp_cupti_options *opt)
     if (r == CUPTI_SUCCESS)
         r = cuptiActivityRegisterCallbacks(buffer_requested, buffer_completed);
     for (size_t i = 0; r == CUPTI_SUCCESS && i < SP_NKINDS; i++) {
+        if (sp_kinds[i] == CUPTI_ACTIVITY_KIND_SYNCHRONIZATION && !g.opt.record_syncs)
+            continue; /* its records would be thrown away: do not make CUPTI trace the waits */
         r = cuptiActivityEnable(sp_kinds[i]);
         g.enabled[i] = r == CUPTI_SUCCESS;
     }
@@ -427,8 +480,11 @@ static sp_status start_locked(sp_recorder *rec, const sp_cupti_options *opt)
     g.last.clock_error_ns = clock.error_ns;
     /* release: callbacks that read running == 1 (acquire) see the ctx and names written above */
     atomic_store_explicit(&g.running, 1, memory_order_release);
-    sp_log(SP_LOG_INFO, "servprof-cupti: started; clock offset %lld ns (+/- %llu ns)",
-           (long long)clock.offset_ns, (unsigned long long)clock.error_ns);
+    g.last.api_callbacks = g.opt.api_callbacks;
+    static const char *const modes[] = {"runtime and driver launch callbacks",
+                                        "runtime launch callbacks", "lean: no API callbacks"};
+    sp_log(SP_LOG_INFO, "servprof-cupti: started (%s); clock offset %lld ns (+/- %llu ns)",
+           modes[g.opt.api_callbacks], (long long)clock.offset_ns, (unsigned long long)clock.error_ns);
     return SP_OK;
 }
 
@@ -454,7 +510,16 @@ static void fill_counts(sp_cupti_stats *s)
     s->kernel_ns = g.ctx.counts.kernel_ns;
     s->cupti_dropped = g.ctx.counts.cupti_dropped;
     s->invalid = g.ctx.counts.invalid;
-    s->correlation_evicted = g.ctx.map.evicted;
+    s->correlation_evicted = sp_gpu_corrmap_evicted(&g.ctx.map);
+    s->api_callbacks = g.opt.api_callbacks;
+    if (g.ctx.windows.w) {
+        pthread_mutex_lock(&g.ctx.windows.mu);
+        s->window_tied = g.ctx.windows.tied;
+        s->window_ambiguous = g.ctx.windows.ambiguous;
+        s->window_unmatched = g.ctx.windows.unmatched;
+        s->window_overlaps = g.ctx.windows.overlaps;
+        pthread_mutex_unlock(&g.ctx.windows.mu);
+    }
 }
 
 SP_API sp_status sp_cupti_stop(void)

@@ -2,6 +2,7 @@
  * per-thread batch windows, and conversion of activity records into recorder calls. */
 #include "gpu/gpu_int.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,17 +58,17 @@ sp_status sp_gpu_corrmap_init(sp_gpu_corrmap *m, size_t cap)
         cap = SP_GPU_CORRMAP_MAX;
     while (c < cap)
         c <<= 1;
-    uint64_t *keys = calloc(c, sizeof *keys);
-    uint64_t *batches = calloc(c, sizeof *batches);
+    _Atomic uint64_t *keys = calloc(c, sizeof *keys);
+    _Atomic uint64_t *batches = calloc(c, sizeof *batches);
     if (!keys || !batches) {
-        free(keys);
-        free(batches);
+        free((void *)keys);
+        free((void *)batches);
         return SP_ERR_NOMEM;
     }
     m->keys = keys;
     m->batches = batches;
     m->cap = c;
-    m->evicted = 0;
+    atomic_init(&m->evicted, 0);
     return SP_OK;
 }
 
@@ -75,8 +76,8 @@ void sp_gpu_corrmap_free(sp_gpu_corrmap *m)
 {
     if (!m)
         return;
-    free(m->keys);
-    free(m->batches);
+    free((void *)m->keys);
+    free((void *)m->batches);
     m->keys = m->batches = NULL;
     m->cap = 0;
 }
@@ -86,18 +87,169 @@ void sp_gpu_corrmap_put(sp_gpu_corrmap *m, uint64_t correlation, uint64_t batch_
     if (correlation == 0 || batch_id == SP_NO_BATCH || m->cap == 0)
         return;
     size_t slot = (size_t)(correlation & (m->cap - 1));
-    if (m->keys[slot] != 0 && m->keys[slot] != correlation)
-        m->evicted++;
-    m->keys[slot] = correlation;
-    m->batches[slot] = batch_id;
+    /* relaxed: only this slot's own protocol below orders anything */
+    uint64_t old = atomic_load_explicit(&m->keys[slot], memory_order_relaxed);
+    if (old != 0 && old != correlation)
+        atomic_fetch_add_explicit(&m->evicted, 1, memory_order_relaxed); /* a statistic */
+    /* seqlock write: retract the key, then the batch, then publish the key. The release fence
+     * keeps the cleared key ahead of the new batch for a reader that sees the batch. */
+    atomic_store_explicit(&m->keys[slot], 0, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&m->batches[slot], batch_id, memory_order_relaxed);
+    /* release: a reader that sees this key (acquire) sees the batch written above */
+    atomic_store_explicit(&m->keys[slot], correlation, memory_order_release);
 }
 
-uint64_t sp_gpu_corrmap_get(const sp_gpu_corrmap *m, uint64_t correlation)
+uint64_t sp_gpu_corrmap_get(sp_gpu_corrmap *m, uint64_t correlation)
 {
     if (correlation == 0 || m->cap == 0)
         return SP_NO_BATCH;
     size_t slot = (size_t)(correlation & (m->cap - 1));
-    return m->keys[slot] == correlation ? m->batches[slot] : SP_NO_BATCH;
+    /* acquire: pairs with put's release store of the key */
+    if (atomic_load_explicit(&m->keys[slot], memory_order_acquire) != correlation)
+        return SP_NO_BATCH;
+    uint64_t b = atomic_load_explicit(&m->batches[slot], memory_order_relaxed);
+    /* acquire fence: the batch read above happens before the key is read again, so a put that
+     * replaced the batch meanwhile shows as a changed (or cleared) key */
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&m->keys[slot], memory_order_relaxed) != correlation)
+        return SP_NO_BATCH;
+    return b;
+}
+
+uint64_t sp_gpu_corrmap_evicted(sp_gpu_corrmap *m)
+{
+    return atomic_load_explicit(&m->evicted, memory_order_relaxed); /* a statistic */
+}
+
+/* ---- Batch windows ---- */
+
+sp_status sp_gpu_windows_init(sp_gpu_windows *ws, size_t cap)
+{
+    size_t c = 16;
+    memset(ws, 0, sizeof *ws);
+    if (cap == 0)
+        cap = SP_GPU_WINDOWS_DEFAULT;
+    if (cap > ((size_t)1 << 20))
+        cap = (size_t)1 << 20;
+    while (c < cap)
+        c <<= 1;
+    ws->w = calloc(c, sizeof *ws->w);
+    if (!ws->w)
+        return SP_ERR_NOMEM;
+    if (pthread_mutex_init(&ws->mu, NULL) != 0) {
+        free(ws->w);
+        ws->w = NULL;
+        return SP_ERR_NOMEM;
+    }
+    ws->cap = c;
+    return SP_OK;
+}
+
+void sp_gpu_windows_free(sp_gpu_windows *ws)
+{
+    if (!ws || !ws->w)
+        return;
+    free(ws->w);
+    ws->w = NULL;
+    ws->cap = 0;
+    pthread_mutex_destroy(&ws->mu);
+}
+
+static uint64_t windows_open_locked(sp_gpu_windows *ws, uint64_t batch_id, uint64_t now_ns, uintptr_t thread)
+{
+    uint64_t seq = ws->next++;
+    sp_gpu_window *nw = &ws->w[seq & (ws->cap - 1)];
+    nw->start_ns = now_ns;
+    nw->end_ns = SP_GPU_WINDOW_OPEN;
+    nw->batch_id = batch_id;
+    nw->thread = thread;
+    nw->ambiguous = 0;
+    /* another thread's window still open (or ending after now): device work started from here on
+     * cannot be told apart by time, so both are ambiguous */
+    for (uint64_t k = 1; k <= SP_GPU_WINDOWS_SCAN && k <= seq && k < ws->cap; k++) {
+        sp_gpu_window *o = &ws->w[(seq - k) & (ws->cap - 1)];
+        if (o->thread != thread && o->end_ns > now_ns) {
+            if (!o->ambiguous || !nw->ambiguous)
+                ws->overlaps++;
+            o->ambiguous = 1;
+            nw->ambiguous = 1;
+        }
+    }
+    return seq;
+}
+
+uint64_t sp_gpu_windows_open(sp_gpu_windows *ws, uint64_t batch_id, uint64_t now_ns, uintptr_t thread)
+{
+    if (!ws->w || batch_id == SP_NO_BATCH)
+        return UINT64_MAX;
+    pthread_mutex_lock(&ws->mu);
+    uint64_t seq = windows_open_locked(ws, batch_id, now_ns, thread);
+    pthread_mutex_unlock(&ws->mu);
+    return seq;
+}
+
+uint64_t sp_gpu_windows_open_now(sp_gpu_windows *ws, uint64_t batch_id, uintptr_t thread)
+{
+    if (!ws->w || batch_id == SP_NO_BATCH)
+        return UINT64_MAX;
+    pthread_mutex_lock(&ws->mu);
+    uint64_t seq = windows_open_locked(ws, batch_id, sp_now_ns(), thread);
+    pthread_mutex_unlock(&ws->mu);
+    return seq;
+}
+
+void sp_gpu_windows_close(sp_gpu_windows *ws, uint64_t seq, uint64_t now_ns)
+{
+    if (!ws->w || seq == UINT64_MAX)
+        return;
+    pthread_mutex_lock(&ws->mu);
+    /* still in the ring: fewer than cap windows opened since */
+    if (seq < ws->next && ws->next - seq <= ws->cap) {
+        sp_gpu_window *w = &ws->w[seq & (ws->cap - 1)];
+        w->end_ns = now_ns < w->start_ns ? w->start_ns : now_ns;
+    }
+    pthread_mutex_unlock(&ws->mu);
+}
+
+uint64_t sp_gpu_windows_find(sp_gpu_windows *ws, uint64_t start_ns)
+{
+    uint64_t found = SP_NO_BATCH;
+    if (!ws->w)
+        return SP_NO_BATCH;
+    pthread_mutex_lock(&ws->mu);
+    uint64_t n = ws->next < ws->cap ? ws->next : ws->cap;
+    /* windows are in start order: binary search for the last one starting at or before start_ns */
+    uint64_t lo = 0, hi = n; /* over ages: index i = window next - n + i */
+    uint64_t base = ws->next - n;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (ws->w[(base + mid) & (ws->cap - 1)].start_ns <= start_ns)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    int amb = 0;
+    /* lo windows start at or before start_ns; the latest-starting one that is still open at
+     * start_ns wins (nested windows of one thread: the inner one) */
+    for (uint64_t k = 0; k < SP_GPU_WINDOWS_SCAN && k < lo; k++) {
+        const sp_gpu_window *w = &ws->w[(base + lo - 1 - k) & (ws->cap - 1)];
+        if (w->end_ns >= start_ns) {
+            if (w->ambiguous)
+                amb = 1;
+            else
+                found = w->batch_id;
+            break;
+        }
+    }
+    if (found != SP_NO_BATCH)
+        ws->tied++;
+    else if (amb)
+        ws->ambiguous++;
+    else
+        ws->unmatched++;
+    pthread_mutex_unlock(&ws->mu);
+    return found;
 }
 
 /* ---- Per-thread batch stack ---- */
@@ -292,17 +444,34 @@ void sp_gpu_ctx_free(sp_gpu_ctx *c)
         return;
     names_free(&c->names);
     sp_gpu_corrmap_free(&c->map);
+    sp_gpu_windows_free(&c->windows);
     pthread_mutex_destroy(&c->lock);
+}
+
+sp_status sp_gpu_ctx_use_windows(sp_gpu_ctx *c, size_t cap)
+{
+    if (!c->windows.w && sp_gpu_windows_init(&c->windows, cap) != SP_OK)
+        return SP_ERR_NOMEM;
+    c->by_window = 1;
+    return SP_OK;
 }
 
 void sp_gpu_note_launch(sp_gpu_ctx *c, uint64_t correlation)
 {
     uint64_t b = sp_gpu_thread_batch();
     if (b == SP_NO_BATCH)
-        return; /* the common case outside batches costs no lock */
-    pthread_mutex_lock(&c->lock);
+        return;
+    /* no lock: the map is lock-free, and this runs inside every recorded launch call */
     sp_gpu_corrmap_put(&c->map, correlation, b);
-    pthread_mutex_unlock(&c->lock);
+}
+
+/* Correlation first; in lean mode (no launch was noted) the batch window containing the start. */
+static uint64_t batch_of(sp_gpu_ctx *c, uint64_t correlation, uint64_t start_mono)
+{
+    uint64_t b = sp_gpu_corrmap_get(&c->map, correlation);
+    if (b == SP_NO_BATCH && c->by_window)
+        b = sp_gpu_windows_find(&c->windows, start_mono);
+    return b;
 }
 
 /* CUPTI writes 0 for a timestamp it could not collect; such a record has no place on the timeline. */
@@ -316,13 +485,13 @@ int sp_gpu_kernel_convert(sp_gpu_ctx *c, const sp_gpu_kernel_act *a, sp_name_id 
 {
     if (!times_valid(a->start, a->end))
         return 0;
-    out->batch_id = sp_gpu_corrmap_get(&c->map, a->correlation);
     out->name = name;
     out->device = a->device;
     out->stream = a->stream;
     out->correlation = a->correlation;
     out->start_ns = sp_gpu_clock_to_mono(&c->clock, a->start);
     out->end_ns = sp_gpu_clock_to_mono(&c->clock, a->end);
+    out->batch_id = batch_of(c, a->correlation, out->start_ns);
     return 1;
 }
 
@@ -330,7 +499,6 @@ int sp_gpu_copy_convert(sp_gpu_ctx *c, const sp_gpu_copy_act *a, sp_copy_record 
 {
     if (!times_valid(a->start, a->end))
         return 0;
-    out->batch_id = sp_gpu_corrmap_get(&c->map, a->correlation);
     out->kind = a->is_memset ? SP_COPY_MEMSET : sp_gpu_copy_kind(a->memcpy_kind);
     out->device = a->device;
     out->stream = a->stream;
@@ -338,6 +506,7 @@ int sp_gpu_copy_convert(sp_gpu_ctx *c, const sp_gpu_copy_act *a, sp_copy_record 
     out->bytes = a->bytes;
     out->start_ns = sp_gpu_clock_to_mono(&c->clock, a->start);
     out->end_ns = sp_gpu_clock_to_mono(&c->clock, a->end);
+    out->batch_id = batch_of(c, a->correlation, out->start_ns);
     return 1;
 }
 

@@ -40,13 +40,17 @@ uint64_t sp_gpu_clock_to_mono(const sp_gpu_clock *c, uint64_t gpu_ns);
  * CUPTI correlation ids grow monotonically within a process, so a direct-mapped table indexed by
  * id modulo the capacity keeps the most recent `cap` launches: a fixed-size ring with O(1) lookup.
  * A kernel that completes after `cap` newer launches loses its batch id (it is then recorded with
- * SP_NO_BATCH and the analyzer ties it by window); `evicted` counts such overwrites. Not
- * thread-safe: the caller serialises. */
+ * SP_NO_BATCH and the analyzer ties it by window); `evicted` counts such overwrites.
+ * Lock-free: launching threads put (from CUPTI's API callback, on the launch's critical path) while
+ * the buffer thread gets. Each slot is a small seqlock: put clears the key, writes the batch, then
+ * publishes the key (release); get reads key, batch, key again and accepts only an unchanged key.
+ * Two puts racing on one slot need ids `cap` apart in flight at once; the later key wins and the
+ * slot's batch is one of the two (documented bound, not observed with cap >= 16 Ki). */
 typedef struct sp_gpu_corrmap {
-    uint64_t *keys;     /* correlation id; 0 = empty */
-    uint64_t *batches;
-    size_t cap;         /* power of two */
-    uint64_t evicted;   /* live entries overwritten by a newer id */
+    _Atomic uint64_t *keys;     /* correlation id; 0 = empty */
+    _Atomic uint64_t *batches;
+    size_t cap;                 /* power of two */
+    _Atomic uint64_t evicted;   /* live entries overwritten by a newer id */
 } sp_gpu_corrmap;
 
 #define SP_GPU_CORRMAP_DEFAULT (1u << 16)
@@ -56,10 +60,57 @@ typedef struct sp_gpu_corrmap {
  * Returns SP_ERR_NOMEM. */
 sp_status sp_gpu_corrmap_init(sp_gpu_corrmap *m, size_t cap);
 void sp_gpu_corrmap_free(sp_gpu_corrmap *m);
-/* Correlation 0 and batch SP_NO_BATCH are ignored. */
+/* Correlation 0 and batch SP_NO_BATCH are ignored. Thread-safe (see above). */
 void sp_gpu_corrmap_put(sp_gpu_corrmap *m, uint64_t correlation, uint64_t batch_id);
-/* SP_NO_BATCH when absent or evicted. */
-uint64_t sp_gpu_corrmap_get(const sp_gpu_corrmap *m, uint64_t correlation);
+/* SP_NO_BATCH when absent or evicted. Thread-safe. */
+uint64_t sp_gpu_corrmap_get(sp_gpu_corrmap *m, uint64_t correlation);
+uint64_t sp_gpu_corrmap_evicted(sp_gpu_corrmap *m);
+
+/* ---- Batch windows (lean mode: no API callbacks) ----
+ * Without launch callbacks there is no correlation id to tie device work by, so the collector keeps
+ * the recent batch windows (sp_cupti_batch_begin .. end, or servprof.batch NVTX ranges), host clock,
+ * in a ring, and ties each kernel, copy or memset to the latest-starting window that contains the
+ * activity's start (trace clock). That is exact when windows do not overlap, i.e. one thread
+ * launches batches at a time and each window lasts until its device work is done (the service with
+ * one worker: the forward pass waits on its stream). Windows opened by different threads that
+ * overlap are marked ambiguous; activity falling in an ambiguous window is not tied (SP_NO_BATCH:
+ * the analyzer then ties it to every batch window it overlaps, DESIGN section 2) and counted.
+ * Opening and closing take a mutex (twice per batch); a lookup takes it briefly per record. */
+#define SP_GPU_WINDOWS_DEFAULT (1u << 14)
+#define SP_GPU_WINDOWS_SCAN 64u   /* windows looked back over, for overlaps and for a match */
+#define SP_GPU_WINDOW_OPEN UINT64_MAX
+
+typedef struct sp_gpu_window {
+    uint64_t start_ns, end_ns;  /* end SP_GPU_WINDOW_OPEN while open */
+    uint64_t batch_id;
+    uintptr_t thread;           /* opener's token: overlaps on one thread nest, not ambiguous */
+    int ambiguous;
+} sp_gpu_window;
+
+typedef struct sp_gpu_windows {
+    sp_gpu_window *w;
+    size_t cap;                 /* power of two */
+    uint64_t next;              /* windows opened so far; window i lives in slot i % cap */
+    pthread_mutex_t mu;
+    uint64_t tied, ambiguous, unmatched, overlaps;
+} sp_gpu_windows;
+
+/* `cap` rounded up to a power of two, at least 16, at most 1 Mi (0: default). SP_ERR_NOMEM. */
+sp_status sp_gpu_windows_init(sp_gpu_windows *ws, size_t cap);
+void sp_gpu_windows_free(sp_gpu_windows *ws);
+/* Opens a window for `batch_id` starting at `now_ns` (host clock, non-decreasing across calls, so
+ * the ring stays in start order: the caller reads the clock inside, see sp_gpu_windows_open_now).
+ * Returns its sequence number for sp_gpu_windows_close. SP_NO_BATCH ids open nothing (returns
+ * UINT64_MAX). */
+uint64_t sp_gpu_windows_open(sp_gpu_windows *ws, uint64_t batch_id, uint64_t now_ns, uintptr_t thread);
+/* Same, reading sp_now_ns() under the lock (monotonic order across threads). */
+uint64_t sp_gpu_windows_open_now(sp_gpu_windows *ws, uint64_t batch_id, uintptr_t thread);
+/* Closes window `seq` at `now_ns` (no-op if it left the ring or seq is UINT64_MAX). */
+void sp_gpu_windows_close(sp_gpu_windows *ws, uint64_t seq, uint64_t now_ns);
+/* The batch whose window contains `start_ns` (trace clock): the latest-starting one among the last
+ * SP_GPU_WINDOWS_SCAN; SP_NO_BATCH when none does or it is ambiguous. Counts tied / ambiguous /
+ * unmatched. */
+uint64_t sp_gpu_windows_find(sp_gpu_windows *ws, uint64_t start_ns);
 
 /* ---- Per-thread batch window ----
  * A small stack per thread: sp_cupti_batch_begin and "servprof.batch" NVTX ranges push, their ends
@@ -163,18 +214,27 @@ typedef struct sp_gpu_ctx {
     sp_gpu_clock clock;
     sp_gpu_corrmap map;
     sp_gpu_names names;
-    pthread_mutex_t lock;       /* guards map (written by launching threads) and names/counts */
+    pthread_mutex_t lock;       /* serialises buffer processing: names and counts (the map and the
+                                   windows are thread-safe on their own) */
     sp_name_id sync_names[SP_GPU_SYNC_TYPE_COUNT];
     sp_gpu_counts counts;
+    /* lean mode: tie by window instead of by correlation id (sp_gpu_ctx_use_windows) */
+    int by_window;
+    sp_gpu_windows windows;
 } sp_gpu_ctx;
 
 /* `rec` is borrowed and may be NULL (records are then only counted). `clock` is copied.
  * Returns SP_ERR_NOMEM. */
 sp_status sp_gpu_ctx_init(sp_gpu_ctx *c, sp_recorder *rec, const sp_gpu_clock *clock, size_t map_cap);
 void sp_gpu_ctx_free(sp_gpu_ctx *c);
+/* Switches the ctx to tie activity by batch window (lean mode) and sets up the window ring.
+ * Activity is then tied by correlation first (if some launch was noted) and by window otherwise.
+ * SP_ERR_NOMEM. */
+sp_status sp_gpu_ctx_use_windows(sp_gpu_ctx *c, size_t cap);
 
 /* A launch was made on the calling thread with this correlation id: ties it to the thread's current
- * batch, if any. Thread-safe (takes c->lock only when the thread is inside a batch). */
+ * batch, if any. Thread-safe and lock-free (a thread-local read and, inside a batch, three atomic
+ * stores): it runs on the launch's critical path. */
 void sp_gpu_note_launch(sp_gpu_ctx *c, uint64_t correlation);
 
 /* Pure conversions (no recorder calls), exposed for tests. Return 0 when the record is invalid

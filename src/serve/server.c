@@ -640,8 +640,9 @@ static void *worker_main(void *arg)
         sp_status st;
 #ifdef SERVPROF_HAVE_CUDA_BACKEND
         if (srv->cuda) {
-            /* device work launched meanwhile is tied to this batch by CUPTI correlation id; the
-             * window ends when the embeddings are in host memory (sp_cuda_forward waits) */
+            /* device work launched meanwhile is tied to this batch by CUPTI correlation id, or in
+             * lean mode by this window, which ends when the embeddings are in host memory
+             * (sp_cuda_forward waits), so all of the batch's device work falls inside it */
             sp_cupti_batch_begin(w->batch_id);
             st = sp_cuda_forward(w->cws, w->ids, w->lens, seqs, padded, w->out, NULL, 0);
             sp_cupti_batch_end();
@@ -689,6 +690,10 @@ static sp_status check_options(const sp_server_options *o, char *err, size_t err
         sp_errf(err, errlen,
                 "serve: option out of range (max-batch 1..4096, queue-capacity 1..1000000, workers 1..64, "
                 "http-threads 1..64, max-inputs 1..4096, max-queue-delay-ms 0..60000, port 0..65535)");
+        return SP_ERR_INVALID;
+    }
+    if (o->cupti_mode < SP_SERVER_CUPTI_AUTO || o->cupti_mode > SP_SERVER_CUPTI_LAUNCHES) {
+        sp_errf(err, errlen, "serve: cupti_mode %d is not one of SP_SERVER_CUPTI_*", o->cupti_mode);
         return SP_ERR_INVALID;
     }
     if (o->pad_to && (o->pad_to < 2 || o->pad_to > o->max_len)) {
@@ -870,14 +875,34 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
         char desc[200], cbuf[256];
         sp_cuda_device_describe((int)opt->cuda_device, desc, sizeof(desc));
         const char *rec_note = "device activity not recorded (no trace)";
-        if (srv->rec) {
+        int mode = opt->cupti_mode;
+        if (mode == SP_SERVER_CUPTI_AUTO)
+            /* lean ties work to batches by window, exact only when one thread launches batches */
+            mode = opt->workers == 1 ? SP_SERVER_CUPTI_LEAN : SP_SERVER_CUPTI_LAUNCHES;
+        if (srv->rec && mode == SP_SERVER_CUPTI_OFF) {
+            rec_note = "CUPTI off (--no-cupti): batches and stages recorded, device activity NOT recorded "
+                       "(batch time shows as gap)";
+        } else if (srv->rec) {
             sp_cupti_options co;
             sp_cupti_options_init(&co);
             co.record_nvtx_batches = 0;
+            if (mode == SP_SERVER_CUPTI_LEAN) {
+                co.api_callbacks = SP_CUPTI_API_NONE;
+                co.record_launches = 0;
+                co.record_syncs = 0;
+            }
             sp_status cs = sp_cupti_start(srv->rec, &co);
             if (cs == SP_OK) {
                 srv->cupti_started = 1;
-                rec_note = "kernels and copies recorded by CUPTI, tied to batches by correlation id";
+                if (mode == SP_SERVER_CUPTI_LEAN && opt->workers > 1)
+                    rec_note = "CUPTI lean (no API callbacks): kernels and copies recorded, tied to batches by "
+                               "window; with several workers overlapping windows leave work untied";
+                else if (mode == SP_SERVER_CUPTI_LEAN)
+                    rec_note = "CUPTI lean (no API callbacks): kernels and copies recorded, tied to batches by "
+                               "window (one worker: exact)";
+                else
+                    rec_note = "CUPTI with launch callbacks: kernels, copies and launch calls recorded, tied to "
+                               "batches by correlation id";
             } else {
                 sp_cupti_stats cst;
                 sp_cupti_get_stats(&cst);

@@ -170,8 +170,11 @@ static int post_many(unsigned port, int n)
 }
 
 /* A served run on the GPU with the collector: every batch has kernels, an h2d and a d2h copy tied
- * to it by id, inside its window; no CPU-side stand-in kernels ("l0.qkv_gemm"...) are recorded. */
-static void check_served(int graphs)
+ * to it by id, inside its window; no CPU-side stand-in kernels ("l0.qkv_gemm"...) are recorded.
+ * `cupti_mode` AUTO with one worker is the lean mode: no API callbacks, so no launch records, and
+ * the collector ties work by the batch window (it writes the batch id into each record, so the same
+ * by-id checks apply); LAUNCHES ties by correlation id and records the launch calls. */
+static void check_served(int graphs, int cupti_mode)
 {
     char path[] = "/tmp/servprof-cuda-test-XXXXXX";
     int fd = mkstemp(path);
@@ -185,6 +188,7 @@ static void check_served(int graphs)
     o.recorder = rec;
     o.device = "cuda";
     o.cuda_graphs = graphs;
+    o.cupti_mode = cupti_mode;
     o.pad_to = 16; /* one padded length, so batch shapes repeat and graphs replay */
     o.max_queue_delay_ms = 5;
     char err[512] = "";
@@ -197,7 +201,8 @@ static void check_served(int graphs)
         unlink(path);
         return;
     }
-    printf("served run (%s): %s\n", graphs ? "graphs" : "eager", sp_server_device_note(srv));
+    printf("served run (%s, cupti mode %d): %s\n", graphs ? "graphs" : "eager", cupti_mode,
+           sp_server_device_note(srv));
     int sent = 0, ok = 0;
     for (int round = 0; round < 6; round++) {
         int n = 1 + round % 4;
@@ -214,10 +219,22 @@ static void check_served(int graphs)
     CHECK(sp_recorder_close(rec) == SP_OK);
     if (graphs)
         CHECK(ss.graph_replays > 0);
-    printf("  batches %llu, CUPTI: %llu kernels, %llu copies, %llu attributed, conflict %d\n",
+    printf("  batches %llu, CUPTI: %llu kernels, %llu copies, %llu launches, %llu attributed, conflict %d; "
+           "by window: %llu tied, %llu ambiguous, %llu unmatched\n",
            (unsigned long long)ss.batches, (unsigned long long)cs.kernels, (unsigned long long)cs.copies,
-           (unsigned long long)cs.attributed, cs.subscriber_conflict);
+           (unsigned long long)cs.launches, (unsigned long long)cs.attributed, cs.subscriber_conflict,
+           (unsigned long long)cs.window_tied, (unsigned long long)cs.window_ambiguous,
+           (unsigned long long)cs.window_unmatched);
     CHECK(!cs.subscriber_conflict);
+    CHECK_EQ_U64(cs.window_ambiguous, 0); /* one worker: windows never overlap */
+    if (cupti_mode == SP_SERVER_CUPTI_LAUNCHES) {
+        CHECK(cs.api_callbacks == SP_CUPTI_API_ALL);
+        CHECK(cs.launches > 0);
+    } else { /* AUTO, one worker: lean */
+        CHECK(cs.api_callbacks == SP_CUPTI_API_NONE);
+        CHECK_EQ_U64(cs.launches, 0);
+        CHECK(cs.window_tied > 0);
+    }
 
     sp_events *ev;
     CHECK(sp_events_create(&ev) == SP_OK);
@@ -282,8 +299,9 @@ int main(void)
     /* widths that are not multiples of a warp or the block size: 3 heads of 20 */
     sp_encoder_config odd = {300, 60, 1, 3, 100, 40};
     check_model(&odd, "hidden 60, 3 heads");
-    check_served(0);
-    check_served(1);
+    check_served(0, SP_SERVER_CUPTI_AUTO);
+    check_served(1, SP_SERVER_CUPTI_AUTO);
+    check_served(0, SP_SERVER_CUPTI_LAUNCHES);
     return sp_test_done("test_cuda_backend");
 }
 #endif

@@ -2,6 +2,8 @@
  * windows, NVTX batch range parsing, memcpy kind mapping, and synthetic CUPTI activity fed through
  * the conversion into a real recorder, read back from the trace file with sp_events_load_file. */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -63,7 +65,7 @@ static void test_corrmap(void)
     sp_gpu_corrmap_put(&m, 5 + 32, 9);       /* same slot: the newer id wins */
     CHECK_EQ_U64(sp_gpu_corrmap_get(&m, 5), SP_NO_BATCH);
     CHECK_EQ_U64(sp_gpu_corrmap_get(&m, 37), 9);
-    CHECK_EQ_U64(m.evicted, 1);
+    CHECK_EQ_U64(sp_gpu_corrmap_evicted(&m), 1);
 
     /* Monotonic ids behave as a ring of the last `cap` launches, whatever came before. */
     for (uint64_t id = 100; id <= 1000; id++)
@@ -260,6 +262,176 @@ static void test_convert(void)
     sp_gpu_ctx_free(NULL);
 }
 
+/* Lock-free map under a concurrent writer: a reader must never see a batch that belongs to another
+ * correlation id (each id i maps to 7 * i, so a torn read shows as a mismatch), only the right batch
+ * or SP_NO_BATCH. A small map (64 slots) makes the writer overwrite slots the reader is reading. */
+typedef struct race_arg {
+    sp_gpu_corrmap *m;
+    _Atomic uint64_t written; /* highest id put so far */
+    atomic_int done;
+    uint64_t wrong, hits;
+} race_arg;
+
+/* Writes ids 1, 2, ... until the reader has done its reads (the reader sets done), so the two run
+ * concurrently however the threads are scheduled; the last id is returned through `written`. */
+static void *race_writer(void *p)
+{
+    race_arg *a = p;
+    for (uint64_t id = 1; !atomic_load_explicit(&a->done, memory_order_acquire) && id < (1ull << 40); id++) {
+        sp_gpu_corrmap_put(a->m, id, 7 * id);
+        atomic_store_explicit(&a->written, id, memory_order_release);
+    }
+    return NULL;
+}
+
+static void *race_reader(void *p)
+{
+    race_arg *a = p;
+    uint64_t x = 88172645463325252ull;
+    for (int reads = 0; reads < 300000;) {
+        uint64_t top = atomic_load_explicit(&a->written, memory_order_acquire);
+        if (top == 0)
+            continue;
+        reads++;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t id = top - x % (top < 80 ? top : 80); /* recent ids, some already overwritten */
+        uint64_t b = sp_gpu_corrmap_get(a->m, id);
+        if (b != SP_NO_BATCH && b != 7 * id)
+            a->wrong++;
+        a->hits += b == 7 * id;
+    }
+    atomic_store_explicit(&a->done, 1, memory_order_release);
+    return NULL;
+}
+
+static void test_corrmap_race(void)
+{
+    sp_gpu_corrmap m;
+    CHECK(sp_gpu_corrmap_init(&m, 64) == SP_OK);
+    race_arg a = {&m, 0, 0, 0, 0};
+    pthread_t w, r;
+    pthread_create(&r, NULL, race_reader, &a);
+    pthread_create(&w, NULL, race_writer, &a);
+    pthread_join(w, NULL);
+    pthread_join(r, NULL);
+    CHECK_EQ_U64(a.wrong, 0);
+    CHECK(a.hits > 0);
+    /* after the writer: the last 64 ids are there, each with its own batch */
+    uint64_t last = atomic_load(&a.written);
+    CHECK(last > 64);
+    CHECK_EQ_U64(sp_gpu_corrmap_get(&m, last), 7 * last);
+    CHECK_EQ_U64(sp_gpu_corrmap_get(&m, last - 63), 7 * (last - 63));
+    CHECK_EQ_U64(sp_gpu_corrmap_get(&m, last - 64), SP_NO_BATCH);
+    printf("corrmap race: %llu ids written, 300000 reads, %llu found their batch, %llu wrong\n",
+           (unsigned long long)last, (unsigned long long)a.hits, (unsigned long long)a.wrong);
+    sp_gpu_corrmap_free(&m);
+}
+
+/* Batch windows (lean mode), with hand-placed host times. */
+static void test_windows(void)
+{
+    sp_gpu_windows ws;
+    const uintptr_t A = 1, B = 2;
+    CHECK(sp_gpu_windows_init(&ws, 10) == SP_OK); /* rounded up to 16 */
+    CHECK_EQ_U64(ws.cap, 16);
+    CHECK_EQ_U64(sp_gpu_windows_find(&ws, 5), SP_NO_BATCH); /* no window yet */
+    /* two windows one after the other: [100, 200] batch 1, [300, 400] batch 2 */
+    uint64_t s0 = sp_gpu_windows_open(&ws, 1, 100, A);
+    sp_gpu_windows_close(&ws, s0, 200);
+    uint64_t s1 = sp_gpu_windows_open(&ws, 2, 300, A);
+    sp_gpu_windows_close(&ws, s1, 400);
+    CHECK_EQ_U64(s0, 0);
+    CHECK_EQ_U64(s1, 1);
+    CHECK_EQ_U64(sp_gpu_windows_find(&ws, 150), 1);
+    CHECK_EQ_U64(sp_gpu_windows_find(&ws, 100), 1); /* both ends belong to the window */
+    CHECK_EQ_U64(sp_gpu_windows_find(&ws, 200), 1);
+    CHECK_EQ_U64(sp_gpu_windows_find(&ws, 250), SP_NO_BATCH); /* between windows */
+    CHECK_EQ_U64(sp_gpu_windows_find(&ws, 350), 2);
+    CHECK_EQ_U64(sp_gpu_windows_find(&ws, 50), SP_NO_BATCH);  /* before any */
+    CHECK_EQ_U64(sp_gpu_windows_find(&ws, 450), SP_NO_BATCH); /* after all */
+    /* nested on one thread: outer [500, 600] batch 3, inner [520, 540] batch 4: the inner one wins
+     * inside it, the outer one around it; same thread, so no overlap is counted */
+    uint64_t s2 = sp_gpu_windows_open(&ws, 3, 500, A);
+    uint64_t s3 = sp_gpu_windows_open(&ws, 4, 520, A);
+    sp_gpu_windows_close(&ws, s3, 540);
+    sp_gpu_windows_close(&ws, s2, 600);
+    CHECK_EQ_U64(sp_gpu_windows_find(&ws, 530), 4);
+    CHECK_EQ_U64(sp_gpu_windows_find(&ws, 510), 3);
+    CHECK_EQ_U64(sp_gpu_windows_find(&ws, 550), 3);
+    CHECK_EQ_U64(ws.overlaps, 0);
+    /* two threads overlapping: [700, 800] batch 5 on A, [710, 810] batch 6 on B: work in either
+     * cannot be told apart by time, so it is left untied (ambiguous) */
+    uint64_t s4 = sp_gpu_windows_open(&ws, 5, 700, A);
+    uint64_t s5 = sp_gpu_windows_open(&ws, 6, 710, B);
+    sp_gpu_windows_close(&ws, s4, 800);
+    sp_gpu_windows_close(&ws, s5, 810);
+    CHECK_EQ_U64(ws.overlaps, 1);
+    CHECK_EQ_U64(sp_gpu_windows_find(&ws, 705), SP_NO_BATCH);
+    CHECK_EQ_U64(sp_gpu_windows_find(&ws, 805), SP_NO_BATCH);
+    /* a window still open contains everything after its start */
+    uint64_t s6 = sp_gpu_windows_open(&ws, 7, 900, A);
+    CHECK_EQ_U64(sp_gpu_windows_find(&ws, 1000000), 7);
+    sp_gpu_windows_close(&ws, s6, 950);
+    CHECK_EQ_U64(sp_gpu_windows_find(&ws, 1000000), SP_NO_BATCH);
+    /* counts so far: tied 150,100,200,350,530,510,550,1000000 = 8; ambiguous 705,805 = 2;
+     * unmatched 5,250,50,450,1000000 = 5 */
+    CHECK_EQ_U64(ws.tied, 8);
+    CHECK_EQ_U64(ws.ambiguous, 2);
+    CHECK_EQ_U64(ws.unmatched, 5);
+    /* SP_NO_BATCH opens nothing; closing "nothing" is harmless */
+    CHECK_EQ_U64(sp_gpu_windows_open(&ws, SP_NO_BATCH, 1000, A), UINT64_MAX);
+    sp_gpu_windows_close(&ws, UINT64_MAX, 1001);
+    /* the ring keeps the latest 16 windows: 40 more windows [2000 + 10 i, 2005 + 10 i], batch 100 + i;
+     * closing a window that already left the ring changes nothing */
+    uint64_t first = 0;
+    for (uint64_t i = 0; i < 40; i++) {
+        uint64_t sq = sp_gpu_windows_open(&ws, 100 + i, 2000 + 10 * i, A);
+        if (i == 0)
+            first = sq;
+        sp_gpu_windows_close(&ws, sq, 2005 + 10 * i);
+    }
+    sp_gpu_windows_close(&ws, first, 999999); /* evicted: must not touch the slot now reused */
+    CHECK_EQ_U64(sp_gpu_windows_find(&ws, 2000 + 10 * 39 + 3), 139);
+    CHECK_EQ_U64(sp_gpu_windows_find(&ws, 2000 + 10 * 24 + 3), 124); /* 16th newest: still in */
+    CHECK_EQ_U64(sp_gpu_windows_find(&ws, 2000 + 10 * 23 + 3), SP_NO_BATCH); /* left the ring */
+    CHECK_EQ_U64(sp_gpu_windows_find(&ws, 2000 + 10 * 24 + 7), SP_NO_BATCH); /* closed at +5 */
+    sp_gpu_windows_free(&ws);
+    sp_gpu_windows_free(&ws); /* twice is fine */
+}
+
+/* Conversion in lean mode: no launch noted, so the batch comes from the window containing the
+ * activity's start on the trace clock; a noted launch still wins over the window. */
+static void test_window_convert(void)
+{
+    sp_gpu_ctx c;
+    sp_gpu_clock clk = {1000, 5, 10}; /* trace = CUPTI + 1000 */
+    CHECK(sp_gpu_ctx_init(&c, NULL, &clk, 0) == SP_OK);
+    CHECK(sp_gpu_ctx_use_windows(&c, 0) == SP_OK);
+    uint64_t w = sp_gpu_windows_open(&c.windows, 9, 5500, 1);
+    sp_gpu_windows_close(&c.windows, w, 9000);
+    sp_gpu_kernel_act k = {"gemm", 5000, 7000, 0, 7, 21}; /* trace 6000..8000: inside [5500, 9000] */
+    sp_kernel_record kr;
+    CHECK(sp_gpu_kernel_convert(&c, &k, 3, &kr) == 1);
+    CHECK_EQ_U64(kr.batch_id, 9);
+    sp_gpu_copy_act m = {0, SP_GPU_MEMCPY_HTOD, 64, 4400, 4600, 0, 7, 22}; /* trace 5400: before */
+    sp_copy_record cr;
+    CHECK(sp_gpu_copy_convert(&c, &m, &cr) == 1);
+    CHECK_EQ_U64(cr.batch_id, SP_NO_BATCH);
+    m.start = 7900; /* trace 8900: inside */
+    m.end = 7950;
+    CHECK(sp_gpu_copy_convert(&c, &m, &cr) == 1);
+    CHECK_EQ_U64(cr.batch_id, 9);
+    sp_gpu_thread_batch_push(4);
+    sp_gpu_note_launch(&c, 23);
+    (void)sp_gpu_thread_batch_pop();
+    k.correlation = 23; /* inside window 9 but launched in batch 4: the correlation id decides */
+    CHECK(sp_gpu_kernel_convert(&c, &k, 3, &kr) == 1);
+    CHECK_EQ_U64(kr.batch_id, 4);
+    CHECK_EQ_U64(c.windows.tied, 2);
+    CHECK_EQ_U64(c.windows.unmatched, 1);
+    sp_gpu_ctx_free(&c);
+}
+
 /* The whole path: synthetic CUPTI records -> conversion -> recorder -> trace file -> loader. */
 static void test_round_trip(void)
 {
@@ -373,6 +545,9 @@ int main(void)
     test_batch_stack();
     test_threads();
     test_convert();
+    test_corrmap_race();
+    test_windows();
+    test_window_convert();
     test_round_trip();
     return sp_test_done("test_gpu_convert");
 }
