@@ -2,16 +2,9 @@
 // host-to-device copies, two kernels and a device-to-host copy per iteration, each iteration in an
 // NVTX range "servprof.batch:<i>". It times every kernel with cudaEvents and prints the totals on
 // one line ("CUDAEVENT kernels=N kernel_ms=X") so the collector's figures can be compared to it.
-// An event pair only brackets the kernel if the GPU reaches the start event with the kernel already
-// queued behind it: otherwise (the GPU idle, waiting on the host) the pair also spans the host's
-// launch call, several microseconds per kernel (gpu-check step 7 once read 9.74 ms of events for
-// 7.10 ms of kernels, 6.6 us per kernel). So each iteration's events and kernels are queued behind
-// a host function that holds the stream until the host has submitted them all (a gate, no kernel),
-// and the GPU then runs event, kernel, event back to back.
 #include <cuda_runtime.h>
 #include <nvtx3/nvToolsExt.h>
 
-#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -40,14 +33,6 @@ __global__ void scale(float *c, float s, int n, int reps)
             c[i] = c[i] * s + 1.0f / (1.0f + r);
 }
 
-// Holds the stream (runs on CUDA's host-callback thread) until the host opens the gate.
-static std::atomic<int> gate_open;
-static void CUDART_CB wait_gate(void *)
-{
-    while (!gate_open.load(std::memory_order_acquire)) {
-    }
-}
-
 int main(int argc, char **argv)
 {
     int iters = argc > 1 ? std::atoi(argv[1]) : 100;
@@ -71,9 +56,6 @@ int main(int argc, char **argv)
         nvtxRangePushA(range);
         CK(cudaMemcpyAsync(a, ha.data(), bytes, cudaMemcpyHostToDevice, s));
         CK(cudaMemcpyAsync(b, hb.data(), bytes, cudaMemcpyHostToDevice, s));
-        // after the pageable copies (which wait for the stream themselves), before the timed part
-        gate_open.store(0, std::memory_order_relaxed);
-        CK(cudaLaunchHostFunc(s, wait_gate, nullptr));
         cudaEvent_t *e = &ev[2 * kernels_per_iter * it];
         CK(cudaEventRecord(e[0], s));
         vector_add<<<(n + 255) / 256, 256, 0, s>>>(a, b, c, n);
@@ -81,7 +63,6 @@ int main(int argc, char **argv)
         CK(cudaEventRecord(e[2], s));
         scale<<<(n + 255) / 256, 256, 0, s>>>(c, 0.5f, n, 64);
         CK(cudaEventRecord(e[3], s));
-        gate_open.store(1, std::memory_order_release); // all queued: let the stream run
         CK(cudaMemcpyAsync(hc.data(), c, bytes, cudaMemcpyDeviceToHost, s));
         CK(cudaStreamSynchronize(s));
         nvtxRangePop();

@@ -93,18 +93,21 @@ echo "program (cudaEvent):  kernels=$ev_k kernel_ms=$ev_ms"
 echo "collector (CUPTI):    kernels=$co_k kernel_ms=$co_ms"
 [ -n "$ev_k" ] && [ -n "$co_k" ] || die "could not read the two summaries"
 [ "$ev_k" = "$co_k" ] || fail "kernel counts differ: program $ev_k, collector $co_k"
-# Like with like: the example queues each iteration's event, kernel, event behind a host-function
-# gate, so each event pair brackets only its kernel on the GPU (not the host's launch call: before
-# the gate, events read 6.6 us per kernel more than the kernels ran). What remains is the front
-# end's event-to-kernel step, about a microsecond per kernel, so the program's figure is expected
-# to be slightly larger: accept 10% + 5 us per kernel, and print the difference per kernel.
-python3 - "$ev_ms" "$co_ms" "$ev_k" "$WORK/step7.row" <<'PY' || fail "kernel time differs beyond tolerance"
+# Each cudaEvent pair of the example brackets one kernel, but on an idle GPU the pair also spans the
+# host's launch of that kernel (measured on an H200: 9.74 ms of event time for 7.10 ms of kernels over
+# 400 kernels, 6.6 us per kernel). A host-function gate that would hold the stream until everything is
+# queued made the example hang on the H200 (it spins in CUDA's callback thread) and was withdrawn. So
+# the check is one-sided: every kernel lies inside its event pair, so the collector's sum must not
+# exceed the program's (10% + 5 us per kernel of slack for event resolution), and the difference per
+# kernel is printed (a launch's cost, a few us, is expected).
+python3 - "$ev_ms" "$co_ms" "$ev_k" "$WORK/step7.row" <<'PY' || fail "collector kernel time exceeds the cudaEvent brackets"
 import sys
 ev, co, k = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 tol = 0.10 * ev + 0.005 * k
-print(f"difference: {co - ev:+.3f} ms ({(co - ev) / ev * 100 if ev else 0:+.1f}%, {(co - ev) * 1000 / k if k else 0:+.2f} us per kernel), tolerance {tol:.3f} ms")
-print(f"ROW|7. kernel ms: collector vs cudaEvent pairs (gated)|{co:.3f} vs {ev:.3f} ({(co - ev) / ev * 100 if ev else 0:+.1f}%)|within 10% + 5 us/kernel|{'ok' if abs(co - ev) <= tol else 'FAIL'}", file=open(sys.argv[4] if len(sys.argv) > 4 else "/dev/null", "w"))
-sys.exit(0 if abs(co - ev) <= tol else 1)
+ok = co <= ev + tol and co > 0
+print(f"difference: {co - ev:+.3f} ms ({(co - ev) / ev * 100 if ev else 0:+.1f}%, {(co - ev) * 1000 / k if k else 0:+.2f} us per kernel); must not exceed +{tol:.3f} ms")
+print(f"ROW|7. kernel ms: collector vs cudaEvent brackets|{co:.3f} vs {ev:.3f} ({(co - ev) / ev * 100 if ev else 0:+.1f}%)|collector <= brackets (+10% + 5 us/kernel)|{'ok' if ok else 'FAIL'}", file=open(sys.argv[4] if len(sys.argv) > 4 else "/dev/null", "w"))
+sys.exit(0 if ok else 1)
 PY
 
 # The subscriber-conflict path (another CUPTI subscriber holds CUPTI) is exercised by
