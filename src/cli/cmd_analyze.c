@@ -206,40 +206,12 @@ int sp_cmd_analyze(int argc, char **argv)
             rc = 1;
         }
     }
-    if (!rc && perfetto_path) {
-        FILE *pf = fopen(perfetto_path, "w");
-        if (!pf) {
-            fprintf(stderr, "servprof analyze: %s: cannot create: %s\n", perfetto_path, strerror(errno));
-            rc = 1;
-        } else {
-            st = sp_report_write_perfetto(rep, ev, pf);
-            if (fclose(pf) != 0 && st == SP_OK)
-                st = SP_ERR_IO;
-            if (st != SP_OK) {
-                fprintf(stderr, "servprof analyze: writing %s: %s\n", perfetto_path, sp_status_str(st));
-                rc = 1;
-            } else if (progress) {
-                fprintf(stderr, "servprof: wrote %s (open it in https://ui.perfetto.dev)\n", perfetto_path);
-            }
-        }
-    }
-    if (!rc && html_path) {
-        FILE *hf = fopen(html_path, "w");
-        if (!hf) {
-            fprintf(stderr, "servprof analyze: %s: cannot create: %s\n", html_path, strerror(errno));
-            rc = 1;
-        } else {
-            st = sp_report_write_html(rep, ev, hf);
-            if (fclose(hf) != 0 && st == SP_OK)
-                st = SP_ERR_IO;
-            if (st != SP_OK) {
-                fprintf(stderr, "servprof analyze: writing %s: %s\n", html_path, sp_status_str(st));
-                rc = 1;
-            } else if (progress) {
-                fprintf(stderr, "servprof: wrote %s\n", html_path);
-            }
-        }
-    }
+    if (!rc && perfetto_path)
+        rc = sp_cli_write_file("analyze", perfetto_path, sp_report_write_perfetto, rep, ev,
+                               progress ? "servprof: wrote (open it in https://ui.perfetto.dev) " : NULL);
+    if (!rc && html_path)
+        rc = sp_cli_write_file("analyze", html_path, sp_report_write_html, rep, ev,
+                               progress ? "servprof: wrote " : NULL);
     sp_report_destroy(rep);
     sp_events_destroy(ev);
     return rc;

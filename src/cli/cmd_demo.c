@@ -492,40 +492,11 @@ static int demo_live(const demo_opts *o)
             fprintf(stderr, "servprof demo: warning: the client trace did not join the server's (no "
                             "network stage); see docs/demo.md\n");
     }
-    if (rc == 0 && o->perfetto) {
-        FILE *pf = fopen(o->perfetto, "w");
-        if (!pf) {
-            fprintf(stderr, "servprof demo: cannot create %s: %s\n", o->perfetto, strerror(errno));
-            rc = 1;
-        } else {
-            sp_status pst = sp_report_write_perfetto(rep, ev, pf);
-            if (fclose(pf) != 0 && pst == SP_OK)
-                pst = SP_ERR_IO;
-            if (pst != SP_OK) {
-                fprintf(stderr, "servprof demo: writing %s failed: %s\n", o->perfetto, sp_status_str(pst));
-                rc = 1;
-            } else {
-                fprintf(stderr, "Perfetto trace: %s (open it in https://ui.perfetto.dev)\n", o->perfetto);
-            }
-        }
-    }
-    if (rc == 0 && o->html) {
-        FILE *hf = fopen(o->html, "w");
-        if (!hf) {
-            fprintf(stderr, "servprof demo: cannot create %s: %s\n", o->html, strerror(errno));
-            rc = 1;
-        } else {
-            sp_status hst = sp_report_write_html(rep, ev, hf);
-            if (fclose(hf) != 0 && hst == SP_OK)
-                hst = SP_ERR_IO;
-            if (hst != SP_OK) {
-                fprintf(stderr, "servprof demo: writing %s failed: %s\n", o->html, sp_status_str(hst));
-                rc = 1;
-            } else {
-                fprintf(stderr, "HTML report: %s\n", o->html);
-            }
-        }
-    }
+    if (rc == 0 && o->perfetto)
+        rc = sp_cli_write_file("demo", o->perfetto, sp_report_write_perfetto, rep, ev,
+                               "Perfetto trace (open it in https://ui.perfetto.dev): ");
+    if (rc == 0 && o->html)
+        rc = sp_cli_write_file("demo", o->html, sp_report_write_html, rep, ev, "HTML report: ");
     if (rc == 0 && o->keep_traces)
         fprintf(stderr, "traces kept: servprof analyze %s %s\n", server_path, client_path);
     sp_report_destroy(rep);

@@ -13,4 +13,14 @@ int sp_cmd_load(int argc, char **argv);      /* src/cli/cmd_load.c (SERVPROF_LOA
 int sp_cmd_demo(int argc, char **argv);      /* src/cli/cmd_demo.c */
 int sp_cmd_whatif(int argc, char **argv);    /* src/cli/cmd_whatif.c (SERVPROF_WHATIF_ENABLED) */
 
+/* A report writer that needs the events too (Perfetto, HTML). */
+#include "servprof/analyze.h"
+typedef sp_status (*sp_cli_report_writer)(const sp_report *r, const sp_events *ev, FILE *out);
+
+/* Creates `path`, runs `fn` into it and closes it. On failure prints "servprof CMD: PATH: ..." and
+ * returns 1; on success prints `done_note` (when not NULL) followed by the path on stderr and
+ * returns 0. */
+int sp_cli_write_file(const char *cmd, const char *path, sp_cli_report_writer fn, const sp_report *r,
+                      const sp_events *ev, const char *done_note);
+
 #endif
