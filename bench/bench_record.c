@@ -6,12 +6,15 @@
  *                                    buffers; reports drops by cause
  *   bench_record gen PATH N          writes a native trace of about N events (serving mix)
  *   bench_record import PATH         loads it with sp_events_load_file: events/s, peak RSS per event */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "servprof/events.h"
 #include "servprof/trace.h"
@@ -87,8 +90,64 @@ static int cmd_record(uint64_t n)
     return 0;
 }
 
+static double ru_cpu_s(int who)
+{
+    struct rusage ru;
+    getrusage(who, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+/* The writer's scheduler figures from /proc/self/task/TID/schedstat (ns on CPU, ns waiting on a run
+ * queue) summed over every thread but the caller: in this program that is the recorder's writer.
+ * Waiting on a run queue is time the writer was ready but had no core: starvation, not slowness. */
+static void other_threads_schedstat(double *cpu_s, double *wait_s)
+{
+    *cpu_s = *wait_s = 0;
+    char me[32];
+    snprintf(me, sizeof me, "%ld", (long)syscall(SYS_gettid));
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || strcmp(e->d_name, me) == 0)
+            continue;
+        char path[300];
+        snprintf(path, sizeof path, "/proc/self/task/%s/schedstat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        unsigned long long run = 0, wait = 0;
+        if (fscanf(f, "%llu %llu", &run, &wait) == 2) {
+            *cpu_s += (double)run * 1e-9;
+            *wait_s += (double)wait * 1e-9;
+        }
+        fclose(f);
+    }
+    closedir(d);
+}
+
+static double loadavg1(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = -1;
+        fclose(f);
+    }
+    return l;
+}
+
+/* Paces one thread to RATE stage events/s. The producer busy-waits between 1 ms ticks, so it holds a
+ * core; what matters for the goal is whether the writer keeps up, so its CPU time per event is
+ * reported (process CPU minus this thread's, RUSAGE_THREAD) along with the time it spent ready to
+ * run but waiting for a core. */
 static int cmd_sustain(double rate, double secs)
 {
+    double load0 = loadavg1();
+    double self0 = ru_cpu_s(RUSAGE_SELF), me0 = ru_cpu_s(RUSAGE_THREAD);
     if (sp_recorder_open("/tmp/servprof-bench-sustain.sptrace", NULL, &g_rec) != SP_OK)
         return 1;
     const uint64_t per_ms = (uint64_t)(rate / 1000.0);
@@ -102,9 +161,14 @@ static int cmd_sustain(double rate, double secs)
             ; /* pace to the intended rate */
     }
     double el = now_s() - t0;
+    double me1 = ru_cpu_s(RUSAGE_THREAD);
+    double wcpu_sched, wwait;
+    other_threads_schedstat(&wcpu_sched, &wwait);
     uint64_t d[SP_DROP_CAUSE_COUNT];
     sp_recorder_drops(g_rec, d);
     sp_recorder_close(g_rec);
+    /* the writer has been joined; its CPU time stays in RUSAGE_SELF */
+    double writer_cpu = ru_cpu_s(RUSAGE_SELF) - self0 - (ru_cpu_s(RUSAGE_THREAD) - me0);
     uint64_t all = 0;
     for (int c = 0; c < SP_DROP_CAUSE_COUNT; c++)
         all += d[c];
@@ -112,6 +176,11 @@ static int cmd_sustain(double rate, double secs)
            "(buffer_full=%llu)\n",
            rate, (double)sent / el, el, (unsigned long long)sent, (unsigned long long)all,
            (unsigned long long)d[SP_DROP_BUFFER_FULL]);
+    printf("sustain writer_cpu_s=%.3f writer_ns_per_event=%.2f writer_core_share_needed=%.3f "
+           "writer_runqueue_wait_s=%.2f producer_cpu_s=%.2f loadavg_before=%.2f loadavg_after=%.2f\n",
+           writer_cpu, writer_cpu * 1e9 / (double)sent, writer_cpu / el, wwait, me1 - me0, load0,
+           loadavg1());
+    (void)wcpu_sched;
     remove("/tmp/servprof-bench-sustain.sptrace");
     return all != 0;
 }
