@@ -2,8 +2,10 @@
  *   bench_record record [N]          cost of sp_record_stage (caller-supplied times) from 1 and 2
  *                                    threads, against a bare clock_gettime(CLOCK_MONOTONIC) in the
  *                                    same run
- *   bench_record sustain RATE SECS   one thread records RATE stage events/s for SECS s with default
- *                                    buffers; reports drops by cause
+ *   bench_record sustain RATE SECS [RING_MIB]
+ *                                    one thread records RATE stage events/s for SECS s with default
+ *                                    buffers (or RING_MIB per thread); reports drops by cause and
+ *                                    the writer thread's CPU time
  *   bench_record gen PATH N          writes a native trace of about N events (serving mix)
  *   bench_record import PATH         loads it with sp_events_load_file: events/s, peak RSS per event */
 #include <dirent.h>
@@ -144,11 +146,15 @@ static double loadavg1(void)
  * core; what matters for the goal is whether the writer keeps up, so its CPU time per event is
  * reported (process CPU minus this thread's, RUSAGE_THREAD) along with the time it spent ready to
  * run but waiting for a core. */
-static int cmd_sustain(double rate, double secs)
+static int cmd_sustain(double rate, double secs, size_t ring_bytes)
 {
     double load0 = loadavg1();
     double self0 = ru_cpu_s(RUSAGE_SELF), me0 = ru_cpu_s(RUSAGE_THREAD);
-    if (sp_recorder_open("/tmp/servprof-bench-sustain.sptrace", NULL, &g_rec) != SP_OK)
+    sp_recorder_options o;
+    sp_recorder_options_init(&o); /* the defaults, unless a ring size is given */
+    if (ring_bytes)
+        o.thread_buffer_bytes = ring_bytes;
+    if (sp_recorder_open("/tmp/servprof-bench-sustain.sptrace", &o, &g_rec) != SP_OK)
         return 1;
     const uint64_t per_ms = (uint64_t)(rate / 1000.0);
     double t0 = now_s();
@@ -269,11 +275,12 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "record") == 0)
         return cmd_record(argc > 2 ? strtoull(argv[2], NULL, 10) : 5000000);
     if (argc >= 4 && strcmp(argv[1], "sustain") == 0)
-        return cmd_sustain(atof(argv[2]), atof(argv[3]));
+        return cmd_sustain(atof(argv[2]), atof(argv[3]),
+                           argc > 4 ? (size_t)(atof(argv[4]) * 1048576.0) : 0);
     if (argc >= 4 && strcmp(argv[1], "gen") == 0)
         return cmd_gen(argv[2], strtoull(argv[3], NULL, 10));
     if (argc >= 3 && strcmp(argv[1], "import") == 0)
         return cmd_import(argv[2]);
-    fprintf(stderr, "usage: %s record [N] | sustain RATE SECS | gen PATH N | import PATH\n", argv[0]);
+    fprintf(stderr, "usage: %s record [N] | sustain RATE SECS [RING_MIB] | gen PATH N | import PATH\n", argv[0]);
     return 2;
 }
