@@ -246,15 +246,50 @@ static long max_rss_kb(void)
     return ru.ru_maxrss;
 }
 
+/* Same-run reference for the import: CPU time to read() the file in 1 MiB chunks, the floor any
+ * importer pays before looking at a byte. */
+static double read_ref_cpu_s(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    static unsigned char chunk[1u << 20];
+    double c0 = ru_cpu_s(RUSAGE_SELF);
+    volatile unsigned sink = 0;
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        sink += chunk[n - 1];
+    fclose(f);
+    return ru_cpu_s(RUSAGE_SELF) - c0;
+}
+
+/* Second reference: CPU time to fault in `bytes` of fresh anonymous memory (one write per 4 KiB page),
+ * the floor for building a model of that size on this kernel. */
+static double touch_ref_cpu_s(size_t bytes)
+{
+    double c0 = ru_cpu_s(RUSAGE_SELF);
+    volatile char *p = malloc(bytes);
+    if (!p)
+        return -1;
+    for (size_t i = 0; i < bytes; i += 4096)
+        p[i] = 1;
+    free((void *)p);
+    return ru_cpu_s(RUSAGE_SELF) - c0;
+}
+
 static int cmd_import(const char *path)
 {
+    double ref = read_ref_cpu_s(path);
+    double load0 = loadavg1();
     long rss0 = max_rss_kb();
     sp_events *ev;
     sp_events_create(&ev);
     char err[512];
+    double c0 = ru_cpu_s(RUSAGE_SELF);
     double t0 = now_s();
     sp_status st = sp_events_load_file(ev, path, NULL, err, sizeof err);
     double el = now_s() - t0;
+    double cpu = ru_cpu_s(RUSAGE_SELF) - c0;
     if (st != SP_OK) {
         fprintf(stderr, "%s\n", err);
         return 1;
@@ -263,10 +298,15 @@ static int cmd_import(const char *path)
     sp_events_summary s;
     sp_events_summarize(ev, &s);
     uint64_t events = s.requests + s.stage_spans + s.batches + s.kernels + s.copies + s.launches;
-    printf("import events=%llu seconds=%.3f events_per_s=%.0f peak_rss_mb=%.1f bytes_per_event=%.1f\n",
-           (unsigned long long)events, el, (double)events / el, (double)rss1 / 1024.0,
-           (double)(rss1 - rss0) * 1024.0 / (double)events);
+    printf("import events=%llu seconds=%.3f events_per_s=%.0f cpu_seconds=%.3f events_per_cpu_s=%.0f "
+           "peak_rss_mb=%.1f bytes_per_event=%.1f\n",
+           (unsigned long long)events, el, (double)events / el, cpu, (double)events / cpu,
+           (double)rss1 / 1024.0, (double)(rss1 - rss0) * 1024.0 / (double)events);
     sp_events_destroy(ev);
+    double touch = touch_ref_cpu_s((size_t)(rss1 - rss0) * 1024);
+    printf("import reference read_cpu_seconds=%.3f import_cpu_over_read_cpu=%.1f "
+           "touch_same_bytes_cpu_seconds=%.3f loadavg=%.2f\n",
+           ref, ref > 0 ? cpu / ref : 0.0, touch, load0);
     return 0;
 }
 
