@@ -35,6 +35,7 @@
 #define DEFAULT_FLUSH_MS 10u
 
 void (*sp_trace_busy_hook)(void);
+bool sp_trace_no_early_wake;
 
 /* Recorder states, kept in the low byte of the gate word; the rest of the word is an epoch that
  * changes on every open, close and fork, so a thread's cached buffer is known stale by one compare. */
@@ -1116,6 +1117,10 @@ static __attribute__((noinline)) bool ring_room(sp_recorder *rec, sp_tbuf *tb, u
     if (end - tail > tb->cap) {
         count_tb(tb, SP_DROP_BUFFER_FULL);
         return false;
+    }
+    if (SP_UNLIKELY(sp_trace_no_early_wake)) {
+        tb->check_at = tail + tb->cap;
+        return true;
     }
     if (end - tail <= tb->cap / 2) {
         tb->check_at = tail + tb->cap / 2;

@@ -102,4 +102,8 @@ bool sp_crc32_accelerated(void);
  * raised), so a test can deliver a signal there. Never set outside tests. */
 extern void (*sp_trace_busy_hook)(void);
 
+/* Test hook: when true, a ring passing half full does not wake the writer early, so a test with a
+ * long flush interval knows exactly when the writer drains (flush and close only). */
+extern bool sp_trace_no_early_wake;
+
 #endif
