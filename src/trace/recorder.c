@@ -55,7 +55,6 @@ typedef struct sp_tbuf {
     _Atomic uint64_t head;       /* written by the owner thread only */
     uint64_t check_at;           /* head position past which the owner looks at tail again: the
                                     ring's end as last seen, or its high-water mark */
-    _Atomic int hw_woke;         /* the owner woke the writer for this ring since its last drain */
     _Atomic int busy;            /* re-entrancy guard and close handshake */
     uint64_t *ring;
     size_t cap;                  /* bytes, a power of two */
@@ -63,6 +62,8 @@ typedef struct sp_tbuf {
     _Atomic uint64_t drops[SP_DROP_CAUSE_COUNT];
     /* consumer's cache line */
     _Alignas(64) _Atomic uint64_t tail; /* written by the writer (or the closer) only */
+    _Atomic int hw_woke;         /* the owner woke the writer for this ring since its last drain
+                                    (here, so the writer's reset does not touch the owner's line) */
     _Atomic int owner;           /* TB_* */
 } sp_tbuf;
 
@@ -385,7 +386,8 @@ static uint64_t drain(sp_recorder *rec, sp_tbuf *tb, uint64_t head)
         atomic_store_explicit(&tb->tail, tail, memory_order_release);
     }
     /* the owner may wake us again for this ring once it passes the mark anew */
-    atomic_store_explicit(&tb->hw_woke, 0, memory_order_relaxed);
+    if (atomic_load_explicit(&tb->hw_woke, memory_order_relaxed))
+        atomic_store_explicit(&tb->hw_woke, 0, memory_order_relaxed);
     return tail - start;
 }
 
