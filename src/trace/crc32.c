@@ -146,9 +146,3 @@ uint32_t sp_crc32(uint32_t crc, const void *data, size_t len)
 #endif
     return ~crc_tables(c, p, len);
 }
-
-bool sp_crc32_accelerated(void)
-{
-    pthread_once(&crc_once, crc_init);
-    return crc_use_clmul;
-}

@@ -95,8 +95,6 @@ static inline void sp_wr32(unsigned char *p, uint32_t v)
 /* CRC-32 (IEEE 802.3, the polynomial and result of zlib's crc32()), so the recording library needs no
  * zlib. `crc` is the running value (0 to start). */
 uint32_t sp_crc32(uint32_t crc, const void *data, size_t len);
-/* Whether sp_crc32 uses carry-less multiplication (PCLMULQDQ) on this CPU: for tests and benchmarks. */
-bool sp_crc32_accelerated(void);
 
 /* Test hook: when set, called inside every record's critical section (after the re-entrancy guard is
  * raised), so a test can deliver a signal there. Never set outside tests. */
