@@ -5,7 +5,7 @@ set -euo pipefail
 build=${1:-build}
 events=${2:-10000000}
 b="$build/bench/bench_record"
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 "$b" record 5000000
 "$b" sustain 5000000 10 || echo "sustain: drops seen (goal: none)"
 trace=$(mktemp /tmp/servprof-bench-XXXXXX.sptrace)

@@ -52,7 +52,8 @@ SP_API const char *sp_drop_cause_str(sp_drop_cause cause);
 typedef struct sp_recorder_options {
     size_t thread_buffer_bytes;  /* per-thread ring size; 0: default (4 MiB) */
     size_t max_threads;          /* threads that may get a buffer; 0: default (256) */
-    unsigned flush_interval_ms;  /* writer wake-up period; 0: default (10 ms) */
+    unsigned flush_interval_ms;  /* writer wake-up period; 0: default (10 ms). A thread whose ring
+                                    passes half full wakes the writer at once. */
     double price_per_hour;       /* instance price written into the trace; <= 0: unknown */
     int on_fork_child;           /* 0: the child records to "<path>.<pid>"; 1: the child drops
                                     (counted as SP_DROP_AFTER_CLOSE) */

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "common/util_int.h"
 #include "import/import_int.h"
@@ -37,6 +36,14 @@ typedef struct nat_reader {
     uint64_t recent_id[NAT_RECENT];
     uint32_t recent_idx[NAT_RECENT]; /* index + 1; 0 = empty */
     uint32_t members[SP_NATIVE_MAX_MEMBERS];
+    /* the last batch looked up: a batch's kernels and copies follow it closely */
+    uint64_t last_batch_id;
+    uint32_t last_batch_idx;  /* index + 1; 0 = none */
+    /* Until the file's first label, every request of this file was made from a distinct numeric id
+     * (requests [first_req, ...)), so new ones skip the model's text-id map; the first label enters
+     * them into it and text lookups take over (a label may name another request's decimal id). */
+    size_t first_req;
+    bool indexed;
     bool lenient;
 } nat_reader;
 
@@ -152,10 +159,15 @@ static sp_status req_of_slow(nat_reader *r, uint64_t id, uint32_t *out)
         *out = m->vals[j] - 1;
         return SP_OK;
     }
-    char text[24];
-    size_t len = u64_text(id, text);
     uint32_t idx;
-    sp_status st = sp_ev_request_ref(r->ev, r->ctx->file, text, len, &idx);
+    sp_status st;
+    if (!r->indexed) {
+        st = sp_ev_request_new_u64(r->ev, r->ctx->file, id, &idx);
+    } else {
+        char text[24];
+        size_t len = u64_text(id, text);
+        st = sp_ev_request_ref(r->ev, r->ctx->file, text, len, &idx);
+    }
     if (st)
         return st;
     m->keys[j] = id;
@@ -169,6 +181,12 @@ static sp_status req_of_slow(nat_reader *r, uint64_t id, uint32_t *out)
  * has that text (then the label is skipped and counted). */
 static sp_status apply_label(nat_reader *r, uint64_t id, const char *label, size_t len)
 {
+    if (!r->indexed) {
+        sp_status ist = sp_ev_request_index(r->ev, r->first_req);
+        if (ist)
+            return ist;
+        r->indexed = true;
+    }
     nat_reqmap *m = &r->reqs;
     size_t j;
     sp_status fst = reqmap_find(m, id, &j);
@@ -196,6 +214,20 @@ static sp_status apply_label(nat_reader *r, uint64_t id, const char *label, size
     m->vals[j] = idx + 1;
     m->count++;
     return SP_OK;
+}
+
+static sp_status batch_of(nat_reader *r, uint64_t id, uint32_t *out)
+{
+    if (r->last_batch_idx && r->last_batch_id == id) {
+        *out = r->last_batch_idx - 1;
+        return SP_OK;
+    }
+    sp_status st = sp_ev_batch_ref(r->ev, r->ctx->file, (int64_t)id, out);
+    if (st == SP_OK) {
+        r->last_batch_id = id;
+        r->last_batch_idx = *out + 1;
+    }
+    return st;
 }
 
 static int64_t to_i64(uint64_t v)
@@ -305,7 +337,7 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         if (aux > SP_NATIVE_MAX_MEMBERS || size != SP_REC_SIZE_BATCH_BASE + 8u * aux)
             return bad(r, off, "malformed batch record (at most 4096 members)");
         uint32_t b;
-        if ((st = sp_ev_batch_ref(ev, file, (int64_t)sp_rd64(p + 8), &b)))
+        if ((st = batch_of(r, sp_rd64(p + 8), &b)))
             return st;
         for (uint32_t i = 0; i < aux; i++)
             if ((st = req_of(r, sp_rd64(p + 48 + 8 * (size_t)i), &r->members[i])))
@@ -353,7 +385,7 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
             a.end_ns = sp_rd64(p + 48);
         }
         a.batch = SP_EV_NONE;
-        if (batch != SP_NO_BATCH && (st = sp_ev_batch_ref(ev, file, (int64_t)batch, &a.batch)))
+        if (batch != SP_NO_BATCH && (st = batch_of(r, batch, &a.batch)))
             return st;
         return sp_ev_add_activity(ev, &a);
     }
@@ -515,9 +547,9 @@ static sp_status read_blocks(nat_reader *r)
             lost_tail(r, off, got < 0 ? sp_input_error(in) : "block cut off");
             return SP_OK;
         }
-        uLong crc = crc32(0L, h, 12);
-        crc = crc32(crc, r->buf, len);
-        if ((uint32_t)crc != sp_rd32(h + 12)) {
+        /* the recorder's own CRC-32 (same value as zlib's; PCLMULQDQ where the CPU has it) */
+        uint32_t crc = sp_crc32(sp_crc32(0, h, 12), r->buf, len);
+        if (crc != sp_rd32(h + 12)) {
             lost_tail(r, off, "block checksum mismatch");
             return SP_OK;
         }
@@ -537,6 +569,7 @@ sp_status sp_import_native(sp_import_ctx *ctx)
     r->ctx = ctx;
     r->ev = ctx->ev;
     r->lenient = ctx->opt && ctx->opt->lenient;
+    r->first_req = ctx->ev->n_requests;
     sp_status st = read_header(r);
     if (st == SP_OK) {
         /* ids 1..3 are the known stages in every trace, defined or not */

@@ -29,8 +29,155 @@ static sp_status strtab_rehash(sp_strtab *t, size_t nslots)
     return SP_OK;
 }
 
+/* ---------- decimal strings, keyed by value (see sp_strtab) ---------- */
+
+/* Whether (s, len) is a canonical decimal u64: what sp_str_intern_u64 would have written. */
+static bool dec_parse(const char *s, size_t len, uint64_t *v)
+{
+    if (len == 0 || len > 20 || (s[0] == '0' && len > 1))
+        return false;
+    uint64_t x = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned d = (unsigned)(unsigned char)s[i] - '0';
+        if (d > 9)
+            return false;
+        if (x > (UINT64_MAX - d) / 10)
+            return false;
+        x = x * 10 + d;
+    }
+    *v = x;
+    return true;
+}
+
+/* Decimal text of v, two digits per division. Returns the length (1..20). */
+static size_t dec_format(uint64_t v, char out[20])
+{
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                   "8081828384858687888990919293949596979899";
+    char tmp[20];
+    size_t n = 20;
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        tmp[--n] = pairs[2 * r + 1];
+        tmp[--n] = pairs[2 * r];
+    }
+    if (v >= 10) {
+        tmp[--n] = pairs[2 * v + 1];
+        tmp[--n] = pairs[2 * v];
+    } else {
+        tmp[--n] = (char)('0' + v);
+    }
+    memcpy(out, tmp + n, 20 - n);
+    return 20 - n;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+static sp_status numtab_rebuild(sp_strtab *t, size_t n, bool mixed)
+{
+    uint64_t *keys = malloc(n * sizeof *keys);
+    uint32_t *vals = calloc(n, sizeof *vals);
+    if (!keys || !vals) {
+        free(keys);
+        free(vals);
+        return SP_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < t->num_nslots; i++) {
+        if (!t->num_vals[i])
+            continue;
+        size_t j = (mixed ? mix64(t->num_keys[i]) : t->num_keys[i]) & (n - 1);
+        while (vals[j])
+            j = (j + 1) & (n - 1);
+        keys[j] = t->num_keys[i];
+        vals[j] = t->num_vals[i];
+    }
+    free(t->num_keys);
+    free(t->num_vals);
+    t->num_keys = keys;
+    t->num_vals = vals;
+    t->num_nslots = n;
+    t->num_mixed = mixed;
+    return SP_OK;
+}
+
+/* Slot of `v` (its entry, or the empty slot where it goes). Values are placed by their low bits,
+ * so sequential ids share cache lines; values that pile up (a probe past 64 slots) switch the table
+ * to mixed placement for good, so no input makes probing slow. Read-only callers pass grow false
+ * and an empty table is never probed. */
+static sp_status numtab_slot(sp_strtab *t, uint64_t v, bool grow, size_t *slot)
+{
+    if (grow && (t->num_count + 1) * 2 > t->num_nslots) {
+        sp_status st = numtab_rebuild(t, t->num_nslots ? t->num_nslots * 2 : 1024, t->num_mixed);
+        if (st)
+            return st;
+    }
+    for (;;) {
+        size_t mask = t->num_nslots - 1;
+        size_t j = (t->num_mixed ? mix64(v) : v) & mask;
+        unsigned probes = 0;
+        while (t->num_vals[j] && t->num_keys[j] != v) {
+            j = (j + 1) & mask;
+            if (++probes == 64 && !t->num_mixed)
+                break;
+        }
+        if (probes < 64 || t->num_mixed || !grow) {
+            /* a read-only probe past 64 slots just keeps going (the loop above stopped early) */
+            while (t->num_vals[j] && t->num_keys[j] != v)
+                j = (j + 1) & mask;
+            *slot = j;
+            return SP_OK;
+        }
+        sp_status st = numtab_rebuild(t, t->num_nslots, true);
+        if (st)
+            return st;
+    }
+}
+
+sp_status sp_str_intern_u64(sp_strtab *t, uint64_t v, sp_str *out)
+{
+    size_t slot;
+    sp_status st = numtab_slot(t, v, true, &slot);
+    if (st)
+        return st;
+    if (t->num_vals[slot]) {
+        *out = t->num_vals[slot] - 1;
+        return SP_OK;
+    }
+    if (t->used + 21 >= UINT32_MAX - 1)
+        return SP_ERR_LIMIT;
+    st = sp_grow((void **)&t->arena, &t->cap, t->used + 21, 1, UINT32_MAX - 1);
+    if (st)
+        return st;
+    uint32_t off = (uint32_t)t->used;
+    size_t len = dec_format(v, t->arena + off);
+    t->arena[off + len] = '\0';
+    t->used += len + 1;
+    t->num_keys[slot] = v;
+    t->num_vals[slot] = off + 1;
+    t->num_count++;
+    *out = off;
+    return SP_OK;
+}
+
 sp_str sp_str_find(const sp_strtab *t, const char *s, size_t len)
 {
+    uint64_t num;
+    if (len && (unsigned char)(s[0] - '0') <= 9 && dec_parse(s, len, &num)) {
+        size_t slot;
+        if (!t->num_nslots || numtab_slot((sp_strtab *)t, num, false, &slot) != SP_OK || !t->num_vals[slot])
+            return SP_EV_NONE;
+        return t->num_vals[slot] - 1;
+    }
     if (!t->nslots)
         return SP_EV_NONE;
     size_t j = sp_hash_bytes(s, len, 0) & (t->nslots - 1);
@@ -75,6 +222,9 @@ sp_status sp_str_intern(sp_strtab *t, const char *s, size_t len, sp_str *out)
         return SP_ERR_LIMIT;
     if (memchr(s, '\0', len))
         return SP_ERR_INVALID;
+    uint64_t v;
+    if (len && (unsigned char)(s[0] - '0') <= 9 && dec_parse(s, len, &v))
+        return sp_str_intern_u64(t, v, out);
     sp_str found = sp_str_find(t, s, len);
     if (found != SP_EV_NONE) {
         *out = found;
@@ -213,6 +363,8 @@ void sp_events_destroy(sp_events *ev)
         return;
     free(ev->strings.arena);
     free(ev->strings.slots);
+    free(ev->strings.num_keys);
+    free(ev->strings.num_vals);
     free(ev->requests);
     free(ev->spans);
     free(ev->batches);
@@ -303,6 +455,55 @@ sp_status sp_ev_request_ref(struct sp_events *ev, uint32_t file, const char *id,
     ev->req_map.count++;
     ev->finished = false;
     *out_req = idx;
+    return SP_OK;
+}
+
+/* A new request's fields, before any record sets them. */
+static void request_init(sp_ev_request *r, sp_str sid, uint32_t file)
+{
+    memset(r, 0, sizeof *r);
+    r->id = sid;
+    r->file = file;
+    r->arrival_ns = r->done_ns = SP_TIME_NONE;
+    r->client_intended_ns = r->client_send_ns = r->client_done_ns = SP_TIME_NONE;
+    r->input_tokens = -1;
+}
+
+sp_status sp_ev_request_new_u64(struct sp_events *ev, uint32_t file, uint64_t id, uint32_t *out_req)
+{
+    sp_status st = SP_GROW(ev->requests, ev->cap_requests, ev->n_requests + 1, SP_EV_MAX_RECORDS);
+    if (st)
+        return st;
+    sp_str sid;
+    st = sp_str_intern_u64(&ev->strings, id, &sid);
+    if (st)
+        return st;
+    uint32_t idx = (uint32_t)ev->n_requests++;
+    request_init(&ev->requests[idx], sid, file);
+    ev->finished = false;
+    *out_req = idx;
+    return SP_OK;
+}
+
+sp_status sp_ev_request_index(struct sp_events *ev, size_t first)
+{
+    sp_idmap *m = &ev->req_map;
+    while ((m->count + (ev->n_requests - first) + 1) * 2 > m->nslots) {
+        sp_status st = idmap_grow(m);
+        if (st)
+            return st;
+    }
+    for (size_t i = first; i < ev->n_requests; i++) {
+        const sp_ev_request *r = &ev->requests[i];
+        const char *s = sp_str_get(&ev->strings, r->id);
+        uint64_t h = sp_hash_bytes(s, strlen(s), r->file);
+        size_t j = h & (m->nslots - 1);
+        while (m->vals[j])
+            j = (j + 1) & (m->nslots - 1);
+        m->keys[j] = h;
+        m->vals[j] = (uint32_t)i + 1;
+        m->count++;
+    }
     return SP_OK;
 }
 

@@ -22,6 +22,13 @@ typedef struct sp_strtab {
     size_t used, cap;
     uint32_t *slots;      /* string offsets + 1; 0 = empty */
     size_t nslots, count;
+    /* Canonical decimal strings ("0", "42": digits only, no leading zero, at most UINT64_MAX) are
+     * kept here, keyed by their value, instead of in slots: the usual sequential request ids then
+     * sit in neighbouring slots, so interning millions of them is not a cache miss each. */
+    uint64_t *num_keys;
+    uint32_t *num_vals;   /* string offsets + 1; 0 = empty */
+    size_t num_nslots, num_count;
+    bool num_mixed;       /* keys placed through a mixing hash (after a long probe), not low bits */
 } sp_strtab;
 
 /* Interned string id: offset into the arena. SP_EV_NONE means none. */
@@ -166,6 +173,9 @@ typedef struct sp_ev_cache {
 } sp_ev_cache;
 /* sp_str_intern through `c`. */
 sp_status sp_str_intern_cached(sp_strtab *t, sp_ev_cache *c, const char *s, size_t len, sp_str *out);
+/* Interns the decimal text of `v` (the same string sp_str_intern would give for it), without
+ * formatting or hashing text. */
+sp_status sp_str_intern_u64(sp_strtab *t, uint64_t v, sp_str *out);
 
 /* Registers a new file; its index is the `file` argument of the calls below. */
 sp_status sp_ev_add_file(struct sp_events *ev, const char *path, sp_format format, uint32_t *out_file);
@@ -177,6 +187,14 @@ sp_status sp_ev_request_ref(struct sp_events *ev, uint32_t file, const char *id,
 /* sp_ev_request_ref through `c` (request indexes). */
 sp_status sp_ev_request_ref_cached(struct sp_events *ev, sp_ev_cache *c, uint32_t file, const char *id, size_t len,
                                    uint32_t *out_req);
+/* Fast path for importers whose request ids are u64 (the native importer): creates a request of
+ * `file` whose text id is the decimal text of `id`, exactly as sp_ev_request_ref would, but without
+ * consulting or filling the per-file id map. The caller guarantees that no request of `file` has
+ * that text yet (it keeps its own id -> request map), and must call sp_ev_request_index before any
+ * text lookup in `file` (sp_ev_request_ref, sp_ev_request_set_id) so those see these requests. */
+sp_status sp_ev_request_new_u64(struct sp_events *ev, uint32_t file, uint64_t id, uint32_t *out_req);
+/* Enters requests [first, n_requests), all made by sp_ev_request_new_u64, into the id map. */
+sp_status sp_ev_request_index(struct sp_events *ev, size_t first);
 /* Gives request `req` the text id (`id`, `len`) in place of its current one, keeping the id map
  * right. Returns SP_ERR_INVALID if another request of the same file already has that id (nothing
  * changes then), SP_ERR_LIMIT / SP_ERR_NOMEM. */

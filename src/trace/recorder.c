@@ -12,8 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
 
 #include "common/util_int.h"
 #include "servprof/trace.h"
@@ -30,6 +35,7 @@
 #define DEFAULT_FLUSH_MS 10u
 
 void (*sp_trace_busy_hook)(void);
+bool sp_trace_no_early_wake;
 
 /* Recorder states, kept in the low byte of the gate word; the rest of the word is an epoch that
  * changes on every open, close and fork, so a thread's cached buffer is known stale by one compare. */
@@ -47,7 +53,8 @@ enum { TB_LIVE = 0, TB_THREAD_GONE, TB_RECORDER_GONE };
 typedef struct sp_tbuf {
     /* producer's cache line */
     _Atomic uint64_t head;       /* written by the owner thread only */
-    uint64_t cached_tail;        /* the owner's last view of tail */
+    uint64_t check_at;           /* head position past which the owner looks at tail again: the
+                                    ring's end as last seen, or its high-water mark */
     _Atomic int busy;            /* re-entrancy guard and close handshake */
     uint64_t *ring;
     size_t cap;                  /* bytes, a power of two */
@@ -55,6 +62,8 @@ typedef struct sp_tbuf {
     _Atomic uint64_t drops[SP_DROP_CAUSE_COUNT];
     /* consumer's cache line */
     _Alignas(64) _Atomic uint64_t tail; /* written by the writer (or the closer) only */
+    _Atomic int hw_woke;         /* the owner woke the writer for this ring since its last drain
+                                    (here, so the writer's reset does not touch the owner's line) */
     _Atomic int owner;           /* TB_* */
 } sp_tbuf;
 
@@ -70,7 +79,8 @@ static _Thread_local sp_tstate t_state;
 struct sp_recorder {
     _Atomic uint64_t gate;
     pthread_mutex_t mu;          /* state changes, buffer registration, writer control */
-    pthread_cond_t wake;         /* wakes the writer (flush, close) */
+    _Atomic uint32_t wake_seq;   /* bumped (and futex-woken) to wake the writer: flush, close, and a
+                                    ring passing its high-water mark */
     pthread_cond_t flushed;      /* the writer finished a cycle */
     bool conds_ready;
     sp_recorder_options opt;
@@ -147,6 +157,31 @@ static void count_global(sp_recorder *rec, sp_drop_cause c)
 static void count_tb(sp_tbuf *tb, sp_drop_cause c)
 {
     atomic_fetch_add_explicit(&tb->drops[c], 1, memory_order_relaxed);
+}
+
+/* The writer sleeps on wake_seq: woken early by a bump, else after its period. A futex lets a
+ * recording thread (even in a signal handler) wake it without a lock and without ever blocking. */
+static void writer_sleep(sp_recorder *rec, uint32_t seen, unsigned ms)
+{
+#ifdef __linux__
+    struct timespec ts = {(time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L};
+    syscall(SYS_futex, &rec->wake_seq, FUTEX_WAIT_PRIVATE, seen, &ts, NULL, 0);
+#else
+    (void)seen;
+    struct timespec ts = {(time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L};
+    if (atomic_load_explicit(&rec->wake_seq, memory_order_acquire) == seen)
+        nanosleep(&ts, NULL);
+#endif
+}
+
+static void writer_kick(sp_recorder *rec)
+{
+    /* release: what the waker did before (published records, a flush request) is visible to the
+     * writer once it sees the new value */
+    atomic_fetch_add_explicit(&rec->wake_seq, 1, memory_order_release);
+#ifdef __linux__
+    syscall(SYS_futex, &rec->wake_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+#endif
 }
 
 static void free_tbuf(sp_tbuf *tb)
@@ -254,36 +289,105 @@ static void emit_names(sp_recorder *rec)
     pthread_mutex_unlock(&rec->names_mu);
 }
 
-/* Copies records [tail, head) of one ring into blocks. Returns the bytes drained. */
+static int writev_all(int fd, struct iovec *iov, int n)
+{
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (unsigned char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+#define DRAIN_BLOCKS 16 /* blocks handed to one writev() */
+
+/* Writes records [tail, head) of one ring straight from the ring, as blocks of whole records: the
+ * only per-record work is reading each 8-byte header to find where a block must end; the bytes are
+ * checksummed in place and up to DRAIN_BLOCKS blocks (16 MiB) go to the kernel in one writev(), so
+ * the writer copies nothing itself. Returns the bytes drained. */
 static uint64_t drain(sp_recorder *rec, sp_tbuf *tb, uint64_t head)
 {
     uint64_t tail = atomic_load_explicit(&tb->tail, memory_order_relaxed); /* only we write it */
     uint64_t start = tail;
     const unsigned char *ring = (const unsigned char *)tb->ring;
+    const size_t cap = tb->cap;
     while (tail < head) {
-        size_t off = (size_t)(tail & (tb->cap - 1));
-        uint64_t hdr = sp_rd64(ring + off);
-        size_t size = (size_t)((hdr >> 16) & 0xffff);
-        if (size < 8 || (size & 7) || size > head - tail) {
-            /* cannot happen unless memory was corrupted: discard the rest rather than write junk */
+        unsigned char hdrs[DRAIN_BLOCKS][SP_NATIVE_BLOCK_HEADER];
+        struct iovec iov[DRAIN_BLOCKS * 3];
+        int niov = 0, nblocks = 0;
+        uint64_t pos = tail, user = 0;
+        bool corrupt = false;
+        while (pos < head && nblocks < DRAIN_BLOCKS && !corrupt) {
+            uint64_t b0 = pos;
+            uint32_t records = 0;
+            while (pos < head) {
+                uint64_t hdr = sp_rd64(ring + (size_t)(pos & (cap - 1)));
+                size_t size = (size_t)((hdr >> 16) & 0xffff);
+                if (size < 8 || (size & 7) || size > head - pos) {
+                    /* cannot happen unless memory was corrupted: discard the rest rather than
+                     * write junk */
+                    corrupt = true;
+                    break;
+                }
+                if (pos + size - b0 > SP_NATIVE_WRITE_BLOCK)
+                    break;
+                pos += size;
+                records++;
+            }
+            if (!records)
+                break;
+            size_t len = (size_t)(pos - b0), off = (size_t)(b0 & (cap - 1));
+            size_t first = len < cap - off ? len : cap - off;
+            unsigned char *h = hdrs[nblocks++];
+            sp_wr32(h, SP_NATIVE_BLOCK_MAGIC);
+            sp_wr32(h + 4, (uint32_t)len);
+            sp_wr32(h + 8, records);
+            /* the checksum covers the header's first 12 bytes, then the payload
+             * (docs/native-format.md) */
+            uint32_t crc = sp_crc32(0, h, 12);
+            crc = sp_crc32(crc, ring + off, first);
+            if (len > first)
+                crc = sp_crc32(crc, ring, len - first);
+            sp_wr32(h + 12, crc);
+            iov[niov++] = (struct iovec){h, SP_NATIVE_BLOCK_HEADER};
+            iov[niov++] = (struct iovec){(void *)(ring + off), first};
+            if (len > first)
+                iov[niov++] = (struct iovec){(void *)ring, len - first};
+            user += records;
+        }
+        if (niov && (rec->fd < 0 || writev_all(rec->fd, iov, niov) != 0)) {
+            int e = errno;
+            atomic_fetch_add_explicit(&rec->drops[SP_DROP_WRITE_FAILED], user, memory_order_relaxed);
+            if (rec->write_status == SP_OK) {
+                rec->write_status = SP_ERR_IO;
+                sp_log(SP_LOG_ERROR, "servprof: writing %s failed: %s", rec->path ? rec->path : "trace",
+                       strerror(e));
+            }
+        }
+        if (corrupt) {
             sp_log(SP_LOG_ERROR, "servprof: corrupt record in a thread buffer; discarded");
-            tail = head;
-            break;
+            pos = head;
         }
-        unsigned char *dst = block_reserve(rec, size);
-        rec->block_user++;
-        size_t first = tb->cap - off;
-        if (size <= first) {
-            memcpy(dst, ring + off, size);
-        } else {
-            memcpy(dst, ring + off, first);
-            memcpy(dst + first, ring, size - first);
-        }
-        tail += size;
+        tail = pos;
+        /* release: our reads of the written bytes (writev copied them) happen before the producer,
+         * which loads tail with acquire, reuses that space. */
+        atomic_store_explicit(&tb->tail, tail, memory_order_release);
     }
-    /* release: our reads of the drained bytes happen before the producer, which loads tail with
-     * acquire, reuses that space. */
-    atomic_store_explicit(&tb->tail, tail, memory_order_release);
+    /* the owner may wake us again for this ring once it passes the mark anew */
+    if (atomic_load_explicit(&tb->hw_woke, memory_order_relaxed))
+        atomic_store_explicit(&tb->hw_woke, 0, memory_order_relaxed);
     return tail - start;
 }
 
@@ -356,6 +460,7 @@ static unsigned writer_cycle(sp_recorder *rec)
         rec->heads[i] = atomic_load_explicit(&tb->head, memory_order_acquire);
     }
     emit_names(rec);
+    block_flush(rec); /* the names go before the records that use them, which bypass the block */
     unsigned most = 0;
     for (size_t i = 0; i < rec->nslots; i++) {
         sp_tbuf *tb = atomic_load_explicit(&rec->slots[i], memory_order_relaxed); /* only we clear */
@@ -380,18 +485,18 @@ static void *writer_main(void *arg)
     while (!rec->stop) {
         uint64_t req = rec->flush_req;
         pthread_mutex_unlock(&rec->mu);
+        /* acquire: read before the cycle, so a wake that comes during it makes the sleep below
+         * return at once */
+        uint32_t seen = atomic_load_explicit(&rec->wake_seq, memory_order_acquire);
         unsigned most = writer_cycle(rec);
         pthread_mutex_lock(&rec->mu);
         rec->flush_done = req;
         pthread_cond_broadcast(&rec->flushed);
         if (rec->stop || rec->flush_req != req || most >= 256)
             continue; /* a quarter of some ring was waiting: go round again without sleeping */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)rec->opt.flush_interval_ms * 1000000u;
-        ts.tv_sec += (time_t)(ns / 1000000000u);
-        ts.tv_nsec = (long)(ns % 1000000000u);
-        pthread_cond_timedwait(&rec->wake, &rec->mu, &ts);
+        pthread_mutex_unlock(&rec->mu);
+        writer_sleep(rec, seen, rec->opt.flush_interval_ms);
+        pthread_mutex_lock(&rec->mu);
     }
     pthread_mutex_unlock(&rec->mu);
     return NULL;
@@ -551,15 +656,7 @@ static sp_status start_writer(sp_recorder *rec)
 
 static sp_status conds_init(sp_recorder *rec)
 {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int e = pthread_cond_init(&rec->wake, &ca);
-    if (!e && pthread_cond_init(&rec->flushed, NULL) != 0) {
-        pthread_cond_destroy(&rec->wake);
-        e = 1;
-    }
-    pthread_condattr_destroy(&ca);
+    int e = pthread_cond_init(&rec->flushed, NULL);
     rec->conds_ready = !e;
     return e ? SP_ERR_NOMEM : SP_OK;
 }
@@ -579,7 +676,6 @@ static void release_resources(sp_recorder *rec)
     rec->path = NULL;
     rec->nslots = 0;
     if (rec->conds_ready) {
-        pthread_cond_destroy(&rec->wake);
         pthread_cond_destroy(&rec->flushed);
         rec->conds_ready = false;
     }
@@ -696,7 +792,7 @@ sp_status sp_recorder_flush(sp_recorder *rec)
         return SP_ERR_STATE;
     }
     uint64_t my = ++rec->flush_req;
-    pthread_cond_signal(&rec->wake);
+    writer_kick(rec);
     while (rec->flush_done < my && !rec->stop)
         pthread_cond_wait(&rec->flushed, &rec->mu);
     sp_status st = rec->write_status;
@@ -746,10 +842,9 @@ sp_status sp_recorder_close(sp_recorder *rec)
      * gate): after this store, either we see a thread's busy flag or it sees CLOSING. */
     atomic_store_explicit(&rec->gate, GATE(GATE_EPOCH(gate) + 1, REC_CLOSING), memory_order_seq_cst);
     rec->stop = true;
-    if (rec->conds_ready) {
-        pthread_cond_signal(&rec->wake);
+    writer_kick(rec);
+    if (rec->conds_ready)
         pthread_cond_broadcast(&rec->flushed);
-    }
     bool running = rec->writer_running;
     pthread_mutex_unlock(&rec->mu);
     if (running) {
@@ -876,8 +971,7 @@ static void fork_child(void)
     for (int c = 0; c < SP_DROP_CAUSE_COUNT; c++)
         atomic_store_explicit(&rec->drops[c], 0, memory_order_relaxed);
     if (rec->conds_ready) {
-        /* the parent's writer was waiting on these: destroying them would wait for it forever */
-        memset(&rec->wake, 0, sizeof rec->wake);
+        /* the parent's writer was waiting on this: destroying it would wait for it forever */
         memset(&rec->flushed, 0, sizeof rec->flushed);
         conds_init(rec);
     }
@@ -1014,6 +1108,33 @@ out:
     return result;
 }
 
+/* The owner passed check_at: look at the writer's tail. Returns false (after counting a drop) when
+ * the record does not fit. Past half the ring the writer is woken at once rather than at its next
+ * period, once per drain; until then the owner looks again every 1/16 of the ring. */
+static __attribute__((noinline)) bool ring_room(sp_recorder *rec, sp_tbuf *tb, uint64_t end)
+{
+    /* acquire: pairs with the writer's release of tail, so its reads of the space we are about to
+     * overwrite are finished */
+    uint64_t tail = atomic_load_explicit(&tb->tail, memory_order_acquire);
+    if (end - tail > tb->cap) {
+        count_tb(tb, SP_DROP_BUFFER_FULL);
+        return false;
+    }
+    if (SP_UNLIKELY(sp_trace_no_early_wake)) {
+        tb->check_at = tail + tb->cap;
+        return true;
+    }
+    if (end - tail <= tb->cap / 2) {
+        tb->check_at = tail + tb->cap / 2;
+        return true;
+    }
+    if (!atomic_exchange_explicit(&tb->hw_woke, 1, memory_order_relaxed))
+        writer_kick(rec);
+    uint64_t again = end + tb->cap / 16;
+    tb->check_at = again < tail + tb->cap ? again : tail + tb->cap;
+    return true;
+}
+
 /* Enters the thread's buffer for one record of `size` bytes. Returns the buffer with busy raised and
  * `*head` where to write, or NULL after counting a drop. */
 static inline sp_tbuf *rec_enter(sp_recorder *rec, size_t size, uint64_t *head_out)
@@ -1049,15 +1170,8 @@ static inline sp_tbuf *rec_enter(sp_recorder *rec, size_t size, uint64_t *head_o
         goto leave;
     }
     uint64_t head = atomic_load_explicit(&tb->head, memory_order_relaxed); /* we are its only writer */
-    if (SP_UNLIKELY(head + size - tb->cached_tail > tb->cap)) {
-        /* acquire: pairs with the writer's release of tail, so its reads of the space we are about
-         * to overwrite are finished */
-        tb->cached_tail = atomic_load_explicit(&tb->tail, memory_order_acquire);
-        if (head + size - tb->cached_tail > tb->cap) {
-            count_tb(tb, SP_DROP_BUFFER_FULL);
-            goto leave;
-        }
-    }
+    if (SP_UNLIKELY(head + size > tb->check_at) && !ring_room(rec, tb, head + size))
+        goto leave;
     *head_out = head;
     return tb;
 leave:

@@ -4,6 +4,7 @@
 #ifndef SERVPROF_TRACE_INT_H
 #define SERVPROF_TRACE_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -98,5 +99,9 @@ uint32_t sp_crc32(uint32_t crc, const void *data, size_t len);
 /* Test hook: when set, called inside every record's critical section (after the re-entrancy guard is
  * raised), so a test can deliver a signal there. Never set outside tests. */
 extern void (*sp_trace_busy_hook)(void);
+
+/* Test hook: when true, a ring passing half full does not wake the writer early, so a test with a
+ * long flush interval knows exactly when the writer drains (flush and close only). */
+extern bool sp_trace_no_early_wake;
 
 #endif

@@ -40,7 +40,8 @@ int main(void)
     sp_recorder_options opt;
     sp_recorder_options_init(&opt);
     opt.thread_buffer_bytes = 1024;  /* 1024 / 32-byte stage records = 32 records fit */
-    opt.flush_interval_ms = 600000;  /* the writer only drains on flush and close */
+    opt.flush_interval_ms = 600000;  /* the writer only drains on flush and close... */
+    sp_trace_no_early_wake = true;   /* ...and not when the ring passes half full */
     opt.max_threads = 1;
     CHECK(sp_recorder_open(path, &opt, &g_rec) == SP_OK);
 
