@@ -477,6 +477,34 @@ static int scan_string(sp_json_lexer *lx, size_t *body_len, bool *needs_decode)
     }
 }
 
+/* The common case of scan_string, inlined into sp_json_next: a string (opening quote at p) whose body
+ * is printable ASCII without escapes and whose closing quote lies in the window within whole 16-byte
+ * blocks. Returns the body length, or SIZE_MAX when scan_string must decide (which it does from the
+ * start, so nothing here has to be exact beyond "this is the closing quote"). */
+static inline size_t quick_string(const sp_json_lexer *lx, const unsigned char *p)
+{
+#ifdef SP_JSON_SSE2
+    const unsigned char *q = p + 1, *end = lx->end;
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), lim = _mm_set1_epi8(0x20);
+    while (end - q >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                 _mm_cmplt_epi8(v, lim));
+        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+        if (mask) {
+            q += __builtin_ctz(mask);
+            size_t n = (size_t)(q - p) - 1;
+            return *q == '"' && n <= lx->lim.max_string ? n : SIZE_MAX;
+        }
+        q += 16;
+    }
+#else
+    (void)lx;
+    (void)p;
+#endif
+    return SIZE_MAX;
+}
+
 /* Turns the scanned string at lx->p into the token text. */
 static int finish_string(sp_json_lexer *lx, size_t n, bool dec, const char **out, size_t *out_len)
 {
@@ -835,7 +863,7 @@ sp_status sp_json_next(sp_json_lexer *lx, sp_json_token *out)
     if (lx->status)
         return lx->status;
     for (;;) {
-        if (skip_ws(lx) < 0)
+        if ((lx->p >= lx->end || *lx->p <= ' ') && skip_ws(lx) < 0)
             return lx->status;
         const unsigned char *p = lx->p;
         out->offset = off_of(lx, p);
@@ -870,7 +898,8 @@ sp_status sp_json_next(sp_json_lexer *lx, sp_json_token *out)
             return fail(lx, SP_ERR_PARSE, p, "unexpected data after the JSON value (expected end of input)");
         case ST_COMMA_OR_END:
             if (c == ',') {
-                lx->p++;
+                /* ", " (one space) is common: step over it here rather than in skip_ws */
+                lx->p += 1 + (p + 2 < lx->end && p[1] == ' ' && p[2] > ' ');
                 lx->state = top_is_object(lx) ? ST_KEY : ST_VALUE;
                 continue;
             }
@@ -897,10 +926,21 @@ sp_status sp_json_next(sp_json_lexer *lx, sp_json_token *out)
             if (c != '"')
                 return fail(lx, SP_ERR_PARSE, p, lx->state == ST_KEY ? "expected a key string after ','"
                                                                       : "expected a key string or '}'");
-            size_t n;
-            bool dec;
-            if (scan_string(lx, &n, &dec) < 0)
+            size_t n = quick_string(lx, p);
+            bool dec = false;
+            if (n == SIZE_MAX && scan_string(lx, &n, &dec) < 0)
                 return lx->status;
+            /* the common "key": (or "key": value): no whitespace to skip or count */
+            if (!dec && lx->p + n + 2 < lx->end && lx->p[n + 2] == ':') {
+                out->str = (const char *)lx->p + 1;
+                out->len = n;
+                lx->p += n + 3;
+                lx->p += lx->p + 1 < lx->end && lx->p[0] == ' ' && lx->p[1] > ' ';
+                lx->state = ST_VALUE;
+                out->type = SP_JSON_KEY;
+                out->depth = lx->depth;
+                return SP_OK;
+            }
             /* find the ':' without consuming the key, so a refill keeps it in the window */
             size_t j = n + 2;
             for (;;) {
@@ -948,12 +988,16 @@ sp_status sp_json_next(sp_json_lexer *lx, sp_json_token *out)
             value_done(lx);
             break;
         case '"': {
-            size_t n;
-            bool dec;
-            if (scan_string(lx, &n, &dec) < 0)
+            size_t n = quick_string(lx, p);
+            bool dec = false;
+            if (n == SIZE_MAX && scan_string(lx, &n, &dec) < 0)
                 return lx->status;
-            if (finish_string(lx, n, dec, &out->str, &out->len) < 0)
+            if (!dec) {
+                out->str = (const char *)lx->p + 1;
+                out->len = n;
+            } else if (finish_string(lx, n, dec, &out->str, &out->len) < 0) {
                 return lx->status;
+            }
             lx->p += n + 2;
             out->type = SP_JSON_STRING;
             value_done(lx);

@@ -11,6 +11,10 @@
 #include "import/import_int.h"
 #include "import/json.h"
 
+#if defined(__SSE2__) && !defined(SP_JSON_NO_SIMD)
+#include <emmintrin.h>
+#endif
+
 #define JSONL_LINE_MAX (1u << 20)           /* hard cap on one line, newline excluded */
 #define JSONL_READ (1u << 20)               /* bytes read from the input at a time */
 #define JSONL_MAX_IDS (JSONL_LINE_MAX / 2)  /* ids in one "requests" array ("1", is two bytes) */
@@ -55,7 +59,6 @@ typedef struct jsonl {
     sp_json_limits lim;
     jval f[F_COUNT];
     uint32_t present;        /* bit k: f[k] was given on this line (cheaper than clearing f) */
-    uint8_t name_len[F_COUNT];
     /* "requests": ids as read, and their request indexes once checked */
     id_text *ids;
     size_t nids, cap_ids;
@@ -117,14 +120,30 @@ static sp_status lex_fail(jsonl *j)
                      rest && strncmp(m, "line ", 5) == 0 ? rest + 2 : m);
 }
 
-static int field_of(const jsonl *j, const char *k, size_t n)
+/* The field a key names, or -1. Dispatches on the length first: one or two fixed-size compares per
+ * key (the compiler turns them into word loads) instead of a chain of variable-length memcmp calls. */
+static int field_of(const char *k, size_t n)
 {
-    if (n == 0)
-        return -1;
-    for (int i = 0; i < F_COUNT; i++)
-        if (j->name_len[i] == n && g_field_names[i][0] == k[0] && memcmp(g_field_names[i], k, n) == 0)
-            return i;
+#define K(lit, f)                                   \
+    if (memcmp(k, lit, sizeof(lit) - 1) == 0)       \
+        return f;
+    switch (n) {
+    case 2: K("ev", F_EV) K("id", F_ID) break;
+    case 4: K("name", F_NAME) K("kind", F_KIND) break;
+    case 5: K("stage", F_STAGE) K("batch", F_BATCH) K("bytes", F_BYTES) K("clock", F_CLOCK) K("drops", F_DROPS) break;
+    case 6: K("end_ns", F_END) K("stream", F_STREAM) K("device", F_DEVICE) K("status", F_STATUS) K("format", F_FORMAT) break;
+    case 7: K("done_ns", F_DONE) K("send_ns", F_SEND) break;
+    case 8: K("start_ns", F_START) K("requests", F_REQUESTS) break;
+    case 10: K("arrival_ns", F_ARRIVAL) break;
+    case 11: K("correlation", F_CORRELATION) K("intended_ns", F_INTENDED) break;
+    case 12: K("input_tokens", F_INPUT_TOKENS) break;
+    case 13: K("padded_tokens", F_PADDED) break;
+    case 14: K("price_per_hour", F_PRICE) break;
+    case 16: K("effective_tokens", F_EFFECTIVE) break;
+    default: break;
+    }
     return -1;
+#undef K
 }
 
 static const char *type_name(const jval *v)
@@ -226,7 +245,7 @@ static sp_status read_object(jsonl *j)
             return lex_fail(j);
         if (t.type == SP_JSON_OBJ_END)
             break;
-        int k = field_of(j, t.str, t.len);
+        int k = field_of(t.str, t.len);
         if (k < 0) {
             if (sp_json_skip(&j->lx))
                 return lex_fail(j);
@@ -255,6 +274,177 @@ static sp_status read_object(jsonl *j)
     if (sp_json_next(&j->lx, &t))
         return lex_fail(j);
     return SP_OK;
+}
+
+/* ---------- the fast path for ordinary lines ---------- */
+
+/* JSON whitespace within a line (the newline is the line's end). */
+static inline const char *skip_blank(const char *p, const char *e)
+{
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* The body of a string that starts after its opening quote at p, when it holds only printable ASCII
+ * without escapes: returns the closing quote, or NULL (anything else: left to the lexer). */
+static inline const char *plain_string_end(const char *p, const char *e)
+{
+#if defined(__SSE2__) && !defined(SP_JSON_NO_SIMD)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), lim = _mm_set1_epi8(0x20);
+    while (e - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                 _mm_cmplt_epi8(v, lim));   /* signed: bytes >= 0x80 count as < 0x20 */
+        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+        if (mask) {
+            p += __builtin_ctz(mask);
+            return *p == '"' ? p : NULL;
+        }
+        p += 16;
+    }
+#endif
+    for (; p < e; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"')
+            return p;
+        if (c == '\\' || c < 0x20 || c >= 0x80)
+            return NULL;
+    }
+    return NULL;
+}
+
+/* A plain integer of 1..18 digits (no leading zero, no fraction or exponent) at p: the value the lexer
+ * would give, and the byte after it; NULL when the text is anything else. */
+static inline const char *plain_int(const char *p, const char *e, int64_t *out)
+{
+    bool neg = p < e && *p == '-';
+    const char *d = p + neg, *q = d;
+    uint64_t v = 0;
+    while (q < e && (unsigned)(*q - '0') < 10 && q - d < 19)
+        v = v * 10 + (uint64_t)(*q++ - '0');
+    size_t nd = (size_t)(q - d);
+    if (nd == 0 || nd > 18 || (nd > 1 && *d == '0'))
+        return NULL;
+    if (q < e && (*q == '.' || *q == 'e' || *q == 'E' || *q == '+' || *q == '-' || (unsigned)(*q - '0') < 10))
+        return NULL;
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return q;
+}
+
+/* The "requests" array at p (its '['), when every element is a plain string or integer: fills j->ids
+ * and returns the byte after ']'; NULL otherwise. */
+static const char *fast_ids(jsonl *j, const char *p, const char *e)
+{
+    j->nids = 0;
+    j->ids_err = NULL;
+    p = skip_blank(p + 1, e);
+    if (p < e && *p == ']')
+        return p + 1;
+    for (;;) {
+        if (p >= e)
+            return NULL;
+        const char *s, *q;
+        if (*p == '"') {
+            s = p + 1;
+            q = plain_string_end(s, e);
+            if (!q)
+                return NULL;
+            p = q + 1;
+        } else {
+            int64_t v;
+            s = p;
+            q = plain_int(p, e, &v);
+            if (!q)
+                return NULL;
+            p = q;
+        }
+        if (j->nids >= JSONL_MAX_IDS || SP_GROW(j->ids, j->cap_ids, j->nids + 1, JSONL_MAX_IDS))
+            return NULL;
+        j->ids[j->nids++] = (id_text){s, (size_t)(q - s)};
+        p = skip_blank(p, e);
+        if (p < e && *p == ',') {
+            p = skip_blank(p + 1, e);
+            continue;
+        }
+        if (p < e && *p == ']')
+            return p + 1;
+        return NULL;
+    }
+}
+
+/* Reads the line [s, e) into j->f exactly as read_object would, when it is an ordinary record: a flat
+ * object whose values are strings without escapes or non-ASCII bytes, plain integers, or (for
+ * "requests") an array of those. Returns false for anything else, valid or not, having decided
+ * nothing: read_object then reads the line again and reports any error with the lexer's message. */
+static bool fast_object(jsonl *j, const char *s, const char *e)
+{
+    j->present = 0;
+    j->ids_err = j->drops_err = NULL;
+    j->nids = 0;
+    const char *p = skip_blank(s, e);
+    if (p >= e || *p != '{')
+        return false;
+    p = skip_blank(p + 1, e);
+    if (p < e && *p == '}') {
+        p++;
+    } else {
+        for (;;) {
+            if (p >= e || *p != '"')
+                return false;
+            const char *key = p + 1, *kq = plain_string_end(key, e);
+            if (!kq)
+                return false;
+            int k = field_of(key, (size_t)(kq - key));
+            p = skip_blank(kq + 1, e);
+            if (p >= e || *p != ':')
+                return false;
+            p = skip_blank(p + 1, e);
+            if (p >= e)
+                return false;
+            jval v = {0, false, 0, NULL, 0};
+            if (*p == '"') {
+                const char *q = plain_string_end(p + 1, e);
+                if (!q)
+                    return false;
+                v.type = SP_JSON_STRING;
+                v.s = p + 1;
+                v.len = (size_t)(q - v.s);
+                p = q + 1;
+            } else if (*p == '-' || (unsigned)(*p - '0') < 10) {
+                const char *q = plain_int(p, e, &v.i);
+                if (!q)
+                    return false;
+                v.type = SP_JSON_NUMBER;
+                v.is_int = true;
+                v.s = p;
+                v.len = (size_t)(q - p);
+                p = q;
+            } else if (*p == '[' && k == F_REQUESTS) {
+                p = fast_ids(j, p, e);
+                if (!p)
+                    return false;
+                v.type = SP_JSON_ARR_BEGIN;
+            } else {
+                return false;
+            }
+            if (k >= 0) {
+                j->f[k] = v;
+                j->present |= 1u << k;
+            }
+            p = skip_blank(p, e);
+            if (p < e && *p == ',') {
+                p = skip_blank(p + 1, e);
+                continue;
+            }
+            if (p < e && *p == '}') {
+                p++;
+                break;
+            }
+            return false;
+        }
+    }
+    return skip_blank(p, e) == e;
 }
 
 /* ---------- typed access with messages ---------- */
@@ -623,16 +813,18 @@ static sp_status handle_line(jsonl *j, char *s, size_t n, uint64_t offset)
     if (k == n)
         return SP_OK;
     j->records++;
-    uint32_t line32 = j->line > UINT32_MAX ? UINT32_MAX : (uint32_t)j->line;
-    if (j->lx_ready) {
-        sp_json_reuse_inplace(&j->lx, s, n, line32, offset);
-    } else {
-        sp_json_init_inplace(&j->lx, s, n, &j->lim, line32, offset);
-        j->lx_ready = true;
+    if (!fast_object(j, s + k, s + n)) {
+        uint32_t line32 = j->line > UINT32_MAX ? UINT32_MAX : (uint32_t)j->line;
+        if (j->lx_ready) {
+            sp_json_reuse_inplace(&j->lx, s, n, line32, offset);
+        } else {
+            sp_json_init_inplace(&j->lx, s, n, &j->lim, line32, offset);
+            j->lx_ready = true;
+        }
+        sp_status st = read_object(j);
+        if (st)
+            return st;
     }
-    sp_status st = read_object(j);
-    if (st)
-        return st;
     const jval *e = fv(j, F_EV);
     if (e->type == 0)
         return line_fail(j, SP_ERR_PARSE, "missing \"ev\" (expected the record kind: meta, request, stage, batch, "
@@ -640,22 +832,19 @@ static sp_status handle_line(jsonl *j, char *s, size_t n, uint64_t offset)
     if (e->type != SP_JSON_STRING)
         return line_fail(j, SP_ERR_PARSE, "\"ev\" must be a string, not %s", type_name(e));
 #define IS(lit) (e->len == sizeof(lit) - 1 && memcmp(e->s, lit, sizeof(lit) - 1) == 0)
-    if (IS("kernel"))
-        return rec_activity(j, true);
-    if (IS("stage"))
-        return rec_stage(j);
-    if (IS("request"))
-        return rec_request(j);
-    if (IS("copy"))
-        return rec_activity(j, false);
-    if (IS("batch"))
-        return rec_batch(j);
-    if (IS("launch"))
-        return rec_launch(j);
-    if (IS("client"))
-        return rec_client(j);
-    if (IS("meta"))
-        return rec_meta(j);
+    switch (e->len ? e->s[0] : 0) {
+    case 'k': if (IS("kernel")) return rec_activity(j, true); break;
+    case 's': if (IS("stage")) return rec_stage(j); break;
+    case 'r': if (IS("request")) return rec_request(j); break;
+    case 'c':
+        if (IS("copy")) return rec_activity(j, false);
+        if (IS("client")) return rec_client(j);
+        break;
+    case 'b': if (IS("batch")) return rec_batch(j); break;
+    case 'l': if (IS("launch")) return rec_launch(j); break;
+    case 'm': if (IS("meta")) return rec_meta(j); break;
+    default: break;
+    }
 #undef IS
     /* A kind from a later version of the format: skipped and counted (forward compatibility). */
     j->ev->files[j->file].ignored++;
@@ -684,8 +873,6 @@ sp_status sp_import_jsonl(sp_import_ctx *ctx)
     j.ctx = ctx;
     j.ev = ctx->ev;
     j.file = ctx->file;
-    for (int k = 0; k < F_COUNT; k++)
-        j.name_len[k] = (uint8_t)strlen(g_field_names[k]);
     sp_json_limits_init(&j.lim);
     j.lim.max_depth = 64;            /* records are flat; 64 keeps the lexer allocation-free */
     j.lim.max_string = JSONL_LINE_MAX;

@@ -328,7 +328,9 @@ static sp_status read_event(kt *k, const sp_json_token *open)
             break;
         const char *key = t.str;
         size_t n = t.len;
-        sp_json_token kt_ = t;
+        /* the key's position, for messages about its value (not a whole-token copy: see read_events) */
+        const uint64_t key_offset = t.offset;
+        const uint32_t key_line = t.line, key_column = t.column;
         int which = 0;
         if (n == 2 && key[0] == 'p' && key[1] == 'h') which = 1;
         else if (n == 3 && memcmp(key, "cat", 3) == 0) which = 2;
@@ -414,11 +416,16 @@ static sp_status read_event(kt *k, const sp_json_token *open)
             if (t.type == SP_JSON_OBJ_BEGIN) {
                 if ((st = read_args(k)))
                     return st;
-            } else if (t.type == SP_JSON_ARR_BEGIN) {
-                LEX(sp_json_skip_rest(&k->lx));
-                return fail_at(k, SP_ERR_PARSE, &kt_, "\"args\" must be an object");
-            } else if (t.type != SP_JSON_NULL)
-                return fail_at(k, SP_ERR_PARSE, &kt_, "\"args\" must be an object");
+            } else if (t.type != SP_JSON_NULL) {
+                if (t.type == SP_JSON_ARR_BEGIN)
+                    LEX(sp_json_skip_rest(&k->lx));
+                sp_json_token at;
+                memset(&at, 0, sizeof at);
+                at.offset = key_offset;
+                at.line = key_line;
+                at.column = key_column;
+                return fail_at(k, SP_ERR_PARSE, &at, "\"args\" must be an object");
+            }
             break;
         }
     }
@@ -729,11 +736,13 @@ static sp_status read_events(kt *k)
             k->ev->files[k->file].skipped++;
             continue;
         }
-        sp_json_token open = t;
+        /* t stays as it is (read_event has its own token); copying it whole right after
+         * sp_json_next wrote it field by field costs a store-forwarding stall per event */
+        const sp_json_token *open = &t;
         uint32_t depth = t.depth;
-        sp_status st = read_event(k, &open);
+        sp_status st = read_event(k, open);
         if (st == SP_OK)
-            st = handle_event(k, &open);
+            st = handle_event(k, open);
         if (st == SP_ERR_PARSE && k->lenient && k->lx.status == SP_OK) {
             /* skip the rest of a malformed event and count it */
             while (k->lx.depth >= depth)

@@ -378,6 +378,12 @@ static void test_malformed(void)
     expect_error("traceEvents not an array", wrong, strlen(wrong), "\"traceEvents\" must be an array");
     const char *ts = "{\"traceEvents\":[\n{\"ph\":\"X\",\"cat\":\"kernel\",\"name\":\"k\",\"ts\":\"12\",\"dur\":1}]}";
     expect_error("ts a string", ts, strlen(ts), "line 2, column 42");
+    /* "args" not an object: the message points at the "args" key (line 2, column 11, byte 17 + 10: 10 bytes of
+     * {"ph":"X", precede it) */
+    const char *args = "{\"traceEvents\":[\n{\"ph\":\"X\",\"args\":[1],\"ts\":1}]}";
+    expect_error("args an array", args, strlen(args), "line 2, column 11 (byte 27): \"args\" must be an object");
+    const char *args2 = "{\"traceEvents\":[\n{\"ph\":\"X\",\"args\":7,\"ts\":1}]}";
+    expect_error("args a number", args2, strlen(args2), "line 2, column 11 (byte 27): \"args\" must be an object");
     const char *dur = "{\"traceEvents\":[{\"ph\":\"X\",\"cat\":\"kernel\",\"ts\":1,\"dur\":-4}]}";
     expect_error("negative dur", dur, strlen(dur), "\"dur\" is negative");
     const char *ph = "{\"traceEvents\":[{\"ph\":7}]}";
