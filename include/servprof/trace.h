@@ -50,8 +50,13 @@ typedef enum sp_drop_cause {
 SP_API const char *sp_drop_cause_str(sp_drop_cause cause);
 
 typedef struct sp_recorder_options {
-    size_t thread_buffer_bytes;  /* per-thread ring size; 0: default (4 MiB) */
-    size_t max_threads;          /* threads that may get a buffer; 0: default (256) */
+    size_t thread_buffer_bytes;  /* per-thread ring size; 0: default (16 MiB: about 50 ms of
+                                    5 M events/s, enough to ride out the writer waiting for a
+                                    core or for the kernel's writeback; docs/BENCHMARKS.md) */
+    size_t max_threads;          /* threads that may get a buffer; 0: default (64); rings take at
+                                    most max_threads x thread_buffer_bytes (1 GiB by default),
+                                    allocated on each thread's first record. A thread past the
+                                    cap drops its records as SP_DROP_NO_BUFFER */
     unsigned flush_interval_ms;  /* writer wake-up period; 0: default (10 ms). A thread whose ring
                                     passes half full wakes the writer at once. */
     double price_per_hour;       /* instance price written into the trace; <= 0: unknown */

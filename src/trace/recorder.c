@@ -27,10 +27,10 @@
 #define SP_LIKELY(x) __builtin_expect(!!(x), 1)
 #define SP_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-#define DEFAULT_RING_BYTES (4u << 20)
+#define DEFAULT_RING_BYTES (16u << 20)
 #define MIN_RING_BYTES 1024u
 #define MAX_RING_BYTES (1u << 30)
-#define DEFAULT_MAX_THREADS 256u
+#define DEFAULT_MAX_THREADS 64u
 #define MAX_MAX_THREADS 65536u
 #define DEFAULT_FLUSH_MS 10u
 

@@ -27,8 +27,8 @@ int main(void)
 
     sp_recorder_options o;
     sp_recorder_options_init(&o);
-    CHECK_EQ_U64(o.thread_buffer_bytes, 4u << 20);
-    CHECK_EQ_U64(o.max_threads, 256);
+    CHECK_EQ_U64(o.thread_buffer_bytes, 16u << 20); /* documented defaults (trace.h) */
+    CHECK_EQ_U64(o.max_threads, 64);
     CHECK_EQ_U64(o.flush_interval_ms, 10);
 
     char path[256];
