@@ -2,18 +2,28 @@
  * from the stream and fills the event model. A block cut off or failing its checksum ends the trace
  * there (a crash or kill -9 leaves such a tail): the events before it are kept and the lost tail is
  * counted in the file's skipped records. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* madvise flags */
+#endif
+#include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "common/util_int.h"
 #include "import/import_int.h"
 #include "trace/trace_int.h"
 
 #define NAT_RECENT 4096u
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
 
 /* Request ids of this file: the caller's u64 -> index into ev->requests. */
 typedef struct nat_reqmap {
@@ -510,53 +520,289 @@ static sp_status read_header(nat_reader *r)
     return SP_OK;
 }
 
+/* One block as read and verified: a payload to parse, or how the input ended. Filled by the reading
+ * side (in the pipeline, the reader thread), acted on by the building side in file order, so errors,
+ * warnings and the skipped count come out exactly as if one thread read and parsed in turn. */
+typedef enum nat_kind { NAT_BLOCK, NAT_EOF, NAT_LOST, NAT_ERROR } nat_kind;
+
+typedef struct nat_slot {
+    unsigned char *buf;       /* the block's payload */
+    size_t cap;
+    uint32_t len;
+    uint64_t off;             /* file offset of the block header */
+    nat_kind kind;
+    const char *why;          /* NAT_LOST: what was wrong with the tail */
+    sp_status st;             /* NAT_ERROR */
+} nat_slot;
+
+static void read_one_block(sp_input *in, nat_slot *s)
+{
+    uint64_t off = sp_input_offset(in);
+    unsigned char h[SP_NATIVE_BLOCK_HEADER];
+    s->off = off;
+    s->kind = NAT_LOST;
+    ssize_t got = read_full(in, h, sizeof h);
+    if (got == 0) {
+        s->kind = NAT_EOF;
+        return;
+    }
+    if (got < 0) {
+        s->why = sp_input_error(in);
+        return;
+    }
+    if ((size_t)got < sizeof h) {
+        s->why = "block header cut off";
+        return;
+    }
+    uint32_t len = sp_rd32(h + 4);
+    if (sp_rd32(h) != SP_NATIVE_BLOCK_MAGIC || len > SP_NATIVE_MAX_BLOCK) {
+        s->why = "not a block header (bad magic or size)";
+        return;
+    }
+    if (len > s->cap) {
+        size_t cap = s->cap;
+        sp_status st = SP_GROW(s->buf, cap, len, SP_NATIVE_MAX_BLOCK);
+        if (st) {
+            s->kind = NAT_ERROR;
+            s->st = st;
+            return;
+        }
+        s->cap = cap;
+    }
+    got = read_full(in, s->buf, len);
+    if (got != (ssize_t)len) {
+        s->why = got < 0 ? sp_input_error(in) : "block cut off";
+        return;
+    }
+    /* the recorder's own CRC-32 (same value as zlib's; PCLMULQDQ where the CPU has it) */
+    uint32_t crc = sp_crc32(sp_crc32(0, h, 12), s->buf, len);
+    if (crc != sp_rd32(h + 12)) {
+        s->why = "block checksum mismatch";
+        return;
+    }
+    s->len = len;
+    s->kind = NAT_BLOCK;
+}
+
+/* Acts on one slot: parses a block (SP_OK, and *more true), or ends the trace. */
+static sp_status take_slot(nat_reader *r, const nat_slot *s, bool *more)
+{
+    *more = false;
+    switch (s->kind) {
+    case NAT_BLOCK:
+        *more = true;
+        return parse_block(r, s->buf, s->len, s->off + SP_NATIVE_BLOCK_HEADER);
+    case NAT_EOF:
+        return SP_OK;
+    case NAT_LOST:
+        lost_tail(r, s->off, s->why);
+        return SP_OK;
+    case NAT_ERROR:
+    default:
+        sp_errf(r->ctx->err, r->ctx->errlen, "%s: byte %" PRIu64 ": %s", r->ctx->name, s->off,
+                sp_status_str(s->st));
+        return s->st;
+    }
+}
+
+static sp_status read_blocks_serial(nat_reader *r)
+{
+    nat_slot s;
+    memset(&s, 0, sizeof s);
+    sp_status st;
+    bool more;
+    do {
+        read_one_block(r->ctx->in, &s);
+        st = take_slot(r, &s, &more);
+    } while (st == SP_OK && more);
+    free(s.buf);
+    return st;
+}
+
+/* ---- Two-thread pipeline ----
+ * Building the model is mostly the kernel faulting in its fresh pages, then parsing; reading and
+ * checksumming is the rest. So a reader thread reads and verifies blocks into a small ring, and
+ * also asks the kernel (MADV_POPULATE_WRITE) to fault in the next few MiB of each event array past
+ * what the builder has filled: the builder, on the calling thread, then mostly writes to pages
+ * that are already there. Populating never changes memory contents; what the reader may populate
+ * is published by the builder, and the builder holds `pf_mu` over any block that may reallocate an
+ * array (and over publishing the new addresses), so the reader never populates a stale range. */
+#define NAT_SLOTS 4u
+#define NAT_ARRAYS 6u
+#define NAT_AHEAD ((size_t)4 << 20) /* bytes populated ahead of the builder, per array */
+
+typedef struct nat_span {
+    uintptr_t base;           /* array start */
+    size_t used, cap;         /* bytes */
+} nat_span;
+
+typedef struct nat_pipe {
+    nat_reader *r;
+    pthread_mutex_t mu;       /* guards the ring, stop and pub */
+    pthread_cond_t has_data, has_room;
+    nat_slot slots[NAT_SLOTS];
+    size_t head, count;       /* slots[head] is the next for the builder; count filled */
+    bool stop;                /* the builder is done: the reader ends at its next turn */
+    nat_span pub[NAT_ARRAYS]; /* the arrays as the builder last published them */
+    pthread_mutex_t pf_mu;    /* held by the reader while populating, by the builder while arrays may move */
+    uintptr_t done_base[NAT_ARRAYS], done_end[NAT_ARRAYS]; /* reader only: populated so far */
+    bool populate;            /* reader only: the kernel supports MADV_POPULATE_WRITE */
+} nat_pipe;
+
+static void pipe_publish(nat_pipe *p)
+{
+    const struct sp_events *ev = p->r->ev;
+    p->pub[0] = (nat_span){(uintptr_t)ev->requests, ev->n_requests * sizeof *ev->requests,
+                           ev->cap_requests * sizeof *ev->requests};
+    p->pub[1] = (nat_span){(uintptr_t)ev->spans, ev->n_spans * sizeof *ev->spans,
+                           ev->cap_spans * sizeof *ev->spans};
+    p->pub[2] = (nat_span){(uintptr_t)ev->batches, ev->n_batches * sizeof *ev->batches,
+                           ev->cap_batches * sizeof *ev->batches};
+    p->pub[3] = (nat_span){(uintptr_t)ev->members, ev->n_members * sizeof *ev->members,
+                           ev->cap_members * sizeof *ev->members};
+    p->pub[4] = (nat_span){(uintptr_t)ev->acts, ev->n_acts * sizeof *ev->acts,
+                           ev->cap_acts * sizeof *ev->acts};
+    p->pub[5] = (nat_span){(uintptr_t)ev->launches, ev->n_launches * sizeof *ev->launches,
+                           ev->cap_launches * sizeof *ev->launches};
+}
+
+/* Whether parsing a block of `len` bytes may grow (move) an event array: a block adds at most one
+ * entry to any array per 8 bytes (records are at least 8 bytes; a batch member is 8 bytes). */
+static bool may_grow(const struct sp_events *ev, uint32_t len)
+{
+    size_t room = (size_t)len / 8 + 1;
+    return ev->cap_requests - ev->n_requests < room || ev->cap_spans - ev->n_spans < room ||
+           ev->cap_batches - ev->n_batches < room || ev->cap_members - ev->n_members < room ||
+           ev->cap_acts - ev->n_acts < room || ev->cap_launches - ev->n_launches < room;
+}
+
+static void pipe_populate(nat_pipe *p)
+{
+    if (!p->populate)
+        return;
+    const uintptr_t page = 4096;
+    pthread_mutex_lock(&p->pf_mu);
+    nat_span pub[NAT_ARRAYS];
+    pthread_mutex_lock(&p->mu);
+    memcpy(pub, p->pub, sizeof pub);
+    pthread_mutex_unlock(&p->mu);
+    for (unsigned i = 0; i < NAT_ARRAYS && p->populate; i++) {
+        if (!pub[i].base)
+            continue;
+        uintptr_t lo = (pub[i].base + pub[i].used + page - 1) & ~(page - 1);
+        size_t want = pub[i].cap - pub[i].used < NAT_AHEAD ? pub[i].cap - pub[i].used : NAT_AHEAD;
+        uintptr_t hi = (pub[i].base + pub[i].used + want) & ~(page - 1);
+        if (p->done_base[i] == pub[i].base && p->done_end[i] > lo)
+            lo = p->done_end[i];
+        if (hi <= lo)
+            continue;
+        if (madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
+            p->populate = false; /* an older kernel: the builder faults pages in itself */
+        p->done_base[i] = pub[i].base;
+        p->done_end[i] = hi;
+    }
+    pthread_mutex_unlock(&p->pf_mu);
+}
+
+static void *pipe_reader(void *arg)
+{
+    nat_pipe *p = arg;
+    sp_input *in = p->r->ctx->in;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (p->count == NAT_SLOTS && !p->stop)
+            pthread_cond_wait(&p->has_room, &p->mu);
+        bool stop = p->stop;
+        nat_slot *s = &p->slots[(p->head + p->count) % NAT_SLOTS];
+        pthread_mutex_unlock(&p->mu);
+        if (stop)
+            return NULL;
+        pipe_populate(p);
+        read_one_block(in, s); /* a slot past the filled ones: the builder does not look at it */
+        pthread_mutex_lock(&p->mu);
+        p->count++;
+        pthread_cond_signal(&p->has_data);
+        pthread_mutex_unlock(&p->mu);
+        if (s->kind != NAT_BLOCK)
+            return NULL;
+    }
+}
+
+/* Builds from the reader's slots in order; returns like read_blocks_serial. *started false: no
+ * thread could be made and nothing was read (the caller goes serial). */
+static sp_status read_blocks_piped(nat_reader *r, bool *started)
+{
+    nat_pipe *p = calloc(1, sizeof *p);
+    *started = false;
+    if (!p)
+        return SP_OK;
+    p->r = r;
+    p->populate = true;
+    pipe_publish(p);
+    pthread_t th;
+    bool made = false;
+    if (pthread_mutex_init(&p->mu, NULL) == 0) {
+        if (pthread_mutex_init(&p->pf_mu, NULL) == 0) {
+            if (pthread_cond_init(&p->has_data, NULL) == 0) {
+                if (pthread_cond_init(&p->has_room, NULL) == 0) {
+                    made = pthread_create(&th, NULL, pipe_reader, p) == 0;
+                    if (!made)
+                        pthread_cond_destroy(&p->has_room);
+                }
+                if (!made)
+                    pthread_cond_destroy(&p->has_data);
+            }
+            if (!made)
+                pthread_mutex_destroy(&p->pf_mu);
+        }
+        if (!made)
+            pthread_mutex_destroy(&p->mu);
+    }
+    if (!made) {
+        free(p);
+        return SP_OK;
+    }
+    *started = true;
+    sp_status st = SP_OK;
+    for (bool more = true; st == SP_OK && more;) {
+        pthread_mutex_lock(&p->mu);
+        while (p->count == 0)
+            pthread_cond_wait(&p->has_data, &p->mu);
+        const nat_slot *s = &p->slots[p->head];
+        pthread_mutex_unlock(&p->mu);
+        bool grow = s->kind == NAT_BLOCK && may_grow(r->ev, s->len);
+        if (grow)
+            pthread_mutex_lock(&p->pf_mu);
+        st = take_slot(r, s, &more);
+        pthread_mutex_lock(&p->mu);
+        pipe_publish(p); /* new addresses after a growth (pf_mu still held), else fresh fill counts */
+        p->head = (p->head + 1) % NAT_SLOTS;
+        p->count--;
+        pthread_cond_signal(&p->has_room);
+        pthread_mutex_unlock(&p->mu);
+        if (grow)
+            pthread_mutex_unlock(&p->pf_mu);
+    }
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_signal(&p->has_room);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(th, NULL);
+    for (unsigned i = 0; i < NAT_SLOTS; i++)
+        free(p->slots[i].buf);
+    pthread_cond_destroy(&p->has_room);
+    pthread_cond_destroy(&p->has_data);
+    pthread_mutex_destroy(&p->pf_mu);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+    return st;
+}
+
 static sp_status read_blocks(nat_reader *r)
 {
-    sp_input *in = r->ctx->in;
-    for (;;) {
-        uint64_t off = sp_input_offset(in);
-        unsigned char h[SP_NATIVE_BLOCK_HEADER];
-        ssize_t got = read_full(in, h, sizeof h);
-        if (got == 0)
-            return SP_OK;
-        if (got < 0) {
-            lost_tail(r, off, sp_input_error(in));
-            return SP_OK;
-        }
-        if ((size_t)got < sizeof h) {
-            lost_tail(r, off, "block header cut off");
-            return SP_OK;
-        }
-        uint32_t len = sp_rd32(h + 4);
-        if (sp_rd32(h) != SP_NATIVE_BLOCK_MAGIC || len > SP_NATIVE_MAX_BLOCK) {
-            lost_tail(r, off, "not a block header (bad magic or size)");
-            return SP_OK;
-        }
-        if (len > r->cap) {
-            size_t cap = r->cap;
-            sp_status st = SP_GROW(r->buf, cap, len, SP_NATIVE_MAX_BLOCK);
-            if (st) {
-                sp_errf(r->ctx->err, r->ctx->errlen, "%s: byte %" PRIu64 ": %s", r->ctx->name, off,
-                        sp_status_str(st));
-                return st;
-            }
-            r->cap = cap;
-        }
-        got = read_full(in, r->buf, len);
-        if (got != (ssize_t)len) {
-            lost_tail(r, off, got < 0 ? sp_input_error(in) : "block cut off");
-            return SP_OK;
-        }
-        /* the recorder's own CRC-32 (same value as zlib's; PCLMULQDQ where the CPU has it) */
-        uint32_t crc = sp_crc32(sp_crc32(0, h, 12), r->buf, len);
-        if (crc != sp_rd32(h + 12)) {
-            lost_tail(r, off, "block checksum mismatch");
-            return SP_OK;
-        }
-        sp_status st = parse_block(r, r->buf, len, off + SP_NATIVE_BLOCK_HEADER);
-        if (st)
-            return st;
-    }
+    bool started;
+    sp_status st = read_blocks_piped(r, &started);
+    return started ? st : read_blocks_serial(r);
 }
 
 sp_status sp_import_native(sp_import_ctx *ctx)
