@@ -42,6 +42,12 @@ typedef struct sp_import_ctx {
 typedef sp_status (*sp_import_fn)(sp_import_ctx *ctx);
 
 sp_status sp_import_native(sp_import_ctx *ctx);
+/* How the native importer uses threads: SP_NATIVE_AUTO (a reader thread when the machine has a core
+ * to spare, by its load average), or forced, for tests of both paths. Results never depend on it. */
+#define SP_NATIVE_AUTO 0
+#define SP_NATIVE_SERIAL 1
+#define SP_NATIVE_PIPELINED 2
+void sp_import_native_set_mode(int mode);
 sp_status sp_import_jsonl(sp_import_ctx *ctx);
 sp_status sp_import_kineto(sp_import_ctx *ctx);
 sp_status sp_import_nsys(sp_import_ctx *ctx);   /* needs a real file: ctx->name is its path */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "common/util_int.h"
 #include "import/import_int.h"
@@ -520,7 +521,7 @@ static sp_status read_header(nat_reader *r)
     return SP_OK;
 }
 
-/* One block as read and verified: a payload to parse, or how the input ended. Filled by the reading
+/* One block as read (checksum not yet verified): a payload to check and parse, or how the input ended. Filled by the reading
  * side (in the pipeline, the reader thread), acted on by the building side in file order, so errors,
  * warnings and the skipped count come out exactly as if one thread read and parsed in turn. */
 typedef enum nat_kind { NAT_BLOCK, NAT_EOF, NAT_LOST, NAT_ERROR } nat_kind;
@@ -530,12 +531,16 @@ typedef struct nat_slot {
     size_t cap;
     uint32_t len;
     uint64_t off;             /* file offset of the block header */
+    uint32_t head_crc;        /* CRC-32 of the header's first 12 bytes */
+    uint32_t want_crc;        /* the header's checksum of header and payload */
+    bool checked;             /* the reader verified it already */
     nat_kind kind;
     const char *why;          /* NAT_LOST: what was wrong with the tail */
     sp_status st;             /* NAT_ERROR */
 } nat_slot;
 
-static void read_one_block(sp_input *in, nat_slot *s)
+/* Reads the next block into `s`; with `check`, also verifies its checksum (else take_slot does). */
+static void read_one_block(sp_input *in, nat_slot *s, bool check)
 {
     uint64_t off = sp_input_offset(in);
     unsigned char h[SP_NATIVE_BLOCK_HEADER];
@@ -574,13 +579,15 @@ static void read_one_block(sp_input *in, nat_slot *s)
         s->why = got < 0 ? sp_input_error(in) : "block cut off";
         return;
     }
+    s->head_crc = sp_crc32(0, h, 12);
+    s->want_crc = sp_rd32(h + 12);
+    s->len = len;
+    s->checked = check;
     /* the recorder's own CRC-32 (same value as zlib's; PCLMULQDQ where the CPU has it) */
-    uint32_t crc = sp_crc32(sp_crc32(0, h, 12), s->buf, len);
-    if (crc != sp_rd32(h + 12)) {
+    if (check && sp_crc32(s->head_crc, s->buf, len) != s->want_crc) {
         s->why = "block checksum mismatch";
         return;
     }
-    s->len = len;
     s->kind = NAT_BLOCK;
 }
 
@@ -590,6 +597,10 @@ static sp_status take_slot(nat_reader *r, const nat_slot *s, bool *more)
     *more = false;
     switch (s->kind) {
     case NAT_BLOCK:
+        if (!s->checked && sp_crc32(s->head_crc, s->buf, s->len) != s->want_crc) {
+            lost_tail(r, s->off, "block checksum mismatch");
+            return SP_OK;
+        }
         *more = true;
         return parse_block(r, s->buf, s->len, s->off + SP_NATIVE_BLOCK_HEADER);
     case NAT_EOF:
@@ -605,29 +616,11 @@ static sp_status take_slot(nat_reader *r, const nat_slot *s, bool *more)
     }
 }
 
-static sp_status read_blocks_serial(nat_reader *r)
-{
-    nat_slot s;
-    memset(&s, 0, sizeof s);
-    sp_status st;
-    bool more;
-    do {
-        read_one_block(r->ctx->in, &s);
-        st = take_slot(r, &s, &more);
-    } while (st == SP_OK && more);
-    free(s.buf);
-    return st;
-}
-
-/* ---- Two-thread pipeline ----
- * Building the model is mostly the kernel faulting in its fresh pages, then parsing; reading and
- * checksumming is the rest. So a reader thread reads and verifies blocks into a small ring, and
- * also asks the kernel (MADV_POPULATE_WRITE) to fault in the next few MiB of each event array past
- * what the builder has filled: the builder, on the calling thread, then mostly writes to pages
- * that are already there. Populating never changes memory contents; what the reader may populate
- * is published by the builder, and the builder holds `pf_mu` over any block that may reallocate an
- * array (and over publishing the new addresses), so the reader never populates a stale range. */
-#define NAT_SLOTS 4u
+/* ---- Pre-faulting ----
+ * About half the import was the kernel faulting in the model's fresh pages one at a time.
+ * MADV_POPULATE_WRITE (Linux 5.14) faults in a range in one call, about a third cheaper per page, so
+ * before each block the next few MiB of each event array past its fill are populated. It never
+ * changes memory contents; on an older kernel it fails with EINVAL and is not tried again. */
 #define NAT_ARRAYS 6u
 #define NAT_AHEAD ((size_t)4 << 20) /* bytes populated ahead of the builder, per array */
 
@@ -635,6 +628,76 @@ typedef struct nat_span {
     uintptr_t base;           /* array start */
     size_t used, cap;         /* bytes */
 } nat_span;
+
+typedef struct nat_pop {
+    uintptr_t done_base[NAT_ARRAYS], done_end[NAT_ARRAYS]; /* populated so far, per array */
+    bool off;                 /* the kernel lacks MADV_POPULATE_WRITE */
+} nat_pop;
+
+static void arrays_of(const struct sp_events *ev, nat_span out[NAT_ARRAYS])
+{
+    out[0] = (nat_span){(uintptr_t)ev->requests, ev->n_requests * sizeof *ev->requests,
+                        ev->cap_requests * sizeof *ev->requests};
+    out[1] = (nat_span){(uintptr_t)ev->spans, ev->n_spans * sizeof *ev->spans,
+                        ev->cap_spans * sizeof *ev->spans};
+    out[2] = (nat_span){(uintptr_t)ev->batches, ev->n_batches * sizeof *ev->batches,
+                        ev->cap_batches * sizeof *ev->batches};
+    out[3] = (nat_span){(uintptr_t)ev->members, ev->n_members * sizeof *ev->members,
+                        ev->cap_members * sizeof *ev->members};
+    out[4] = (nat_span){(uintptr_t)ev->acts, ev->n_acts * sizeof *ev->acts,
+                        ev->cap_acts * sizeof *ev->acts};
+    out[5] = (nat_span){(uintptr_t)ev->launches, ev->n_launches * sizeof *ev->launches,
+                        ev->cap_launches * sizeof *ev->launches};
+}
+
+/* Populates up to NAT_AHEAD bytes past each array's fill, within its capacity. */
+static void populate_ahead(nat_pop *pp, const nat_span *a)
+{
+    const uintptr_t page = 4096;
+    for (unsigned i = 0; i < NAT_ARRAYS && !pp->off; i++) {
+        if (!a[i].base)
+            continue;
+        uintptr_t lo = (a[i].base + a[i].used + page - 1) & ~(page - 1);
+        size_t want = a[i].cap - a[i].used < NAT_AHEAD ? a[i].cap - a[i].used : NAT_AHEAD;
+        uintptr_t hi = (a[i].base + a[i].used + want) & ~(page - 1);
+        if (pp->done_base[i] == a[i].base && pp->done_end[i] > lo)
+            lo = pp->done_end[i];
+        if (hi <= lo)
+            continue;
+        if (madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
+            pp->off = true;
+        pp->done_base[i] = a[i].base;
+        pp->done_end[i] = hi;
+    }
+}
+
+static sp_status read_blocks_serial(nat_reader *r)
+{
+    nat_slot s;
+    nat_pop pp;
+    memset(&s, 0, sizeof s);
+    memset(&pp, 0, sizeof pp);
+    sp_status st;
+    bool more;
+    do {
+        nat_span a[NAT_ARRAYS];
+        arrays_of(r->ev, a);
+        populate_ahead(&pp, a);
+        read_one_block(r->ctx->in, &s, false);
+        st = take_slot(r, &s, &more);
+    } while (st == SP_OK && more);
+    free(s.buf);
+    return st;
+}
+
+/* ---- Two-thread pipeline ----
+ * When a second core is free, a reader thread reads and checksums blocks into a small ring and does
+ * the populating above, while the calling thread parses and builds in file order, mostly writing to
+ * pages that are already there. A reader may read a few blocks past a bad one; they are never
+ * parsed. What the reader may populate is published by the builder, and the builder holds `pf_mu`
+ * over any block that may reallocate an array (and over publishing the new addresses), so the
+ * reader never populates a stale range. */
+#define NAT_SLOTS 4u
 
 typedef struct nat_pipe {
     nat_reader *r;
@@ -645,26 +708,8 @@ typedef struct nat_pipe {
     bool stop;                /* the builder is done: the reader ends at its next turn */
     nat_span pub[NAT_ARRAYS]; /* the arrays as the builder last published them */
     pthread_mutex_t pf_mu;    /* held by the reader while populating, by the builder while arrays may move */
-    uintptr_t done_base[NAT_ARRAYS], done_end[NAT_ARRAYS]; /* reader only: populated so far */
-    bool populate;            /* reader only: the kernel supports MADV_POPULATE_WRITE */
+    nat_pop pop;              /* reader only */
 } nat_pipe;
-
-static void pipe_publish(nat_pipe *p)
-{
-    const struct sp_events *ev = p->r->ev;
-    p->pub[0] = (nat_span){(uintptr_t)ev->requests, ev->n_requests * sizeof *ev->requests,
-                           ev->cap_requests * sizeof *ev->requests};
-    p->pub[1] = (nat_span){(uintptr_t)ev->spans, ev->n_spans * sizeof *ev->spans,
-                           ev->cap_spans * sizeof *ev->spans};
-    p->pub[2] = (nat_span){(uintptr_t)ev->batches, ev->n_batches * sizeof *ev->batches,
-                           ev->cap_batches * sizeof *ev->batches};
-    p->pub[3] = (nat_span){(uintptr_t)ev->members, ev->n_members * sizeof *ev->members,
-                           ev->cap_members * sizeof *ev->members};
-    p->pub[4] = (nat_span){(uintptr_t)ev->acts, ev->n_acts * sizeof *ev->acts,
-                           ev->cap_acts * sizeof *ev->acts};
-    p->pub[5] = (nat_span){(uintptr_t)ev->launches, ev->n_launches * sizeof *ev->launches,
-                           ev->cap_launches * sizeof *ev->launches};
-}
 
 /* Whether parsing a block of `len` bytes may grow (move) an event array: a block adds at most one
  * entry to any array per 8 bytes (records are at least 8 bytes; a batch member is 8 bytes). */
@@ -678,29 +723,14 @@ static bool may_grow(const struct sp_events *ev, uint32_t len)
 
 static void pipe_populate(nat_pipe *p)
 {
-    if (!p->populate)
+    if (p->pop.off)
         return;
-    const uintptr_t page = 4096;
     pthread_mutex_lock(&p->pf_mu);
-    nat_span pub[NAT_ARRAYS];
+    nat_span a[NAT_ARRAYS];
     pthread_mutex_lock(&p->mu);
-    memcpy(pub, p->pub, sizeof pub);
+    memcpy(a, p->pub, sizeof a);
     pthread_mutex_unlock(&p->mu);
-    for (unsigned i = 0; i < NAT_ARRAYS && p->populate; i++) {
-        if (!pub[i].base)
-            continue;
-        uintptr_t lo = (pub[i].base + pub[i].used + page - 1) & ~(page - 1);
-        size_t want = pub[i].cap - pub[i].used < NAT_AHEAD ? pub[i].cap - pub[i].used : NAT_AHEAD;
-        uintptr_t hi = (pub[i].base + pub[i].used + want) & ~(page - 1);
-        if (p->done_base[i] == pub[i].base && p->done_end[i] > lo)
-            lo = p->done_end[i];
-        if (hi <= lo)
-            continue;
-        if (madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
-            p->populate = false; /* an older kernel: the builder faults pages in itself */
-        p->done_base[i] = pub[i].base;
-        p->done_end[i] = hi;
-    }
+    populate_ahead(&p->pop, a);
     pthread_mutex_unlock(&p->pf_mu);
 }
 
@@ -718,7 +748,7 @@ static void *pipe_reader(void *arg)
         if (stop)
             return NULL;
         pipe_populate(p);
-        read_one_block(in, s); /* a slot past the filled ones: the builder does not look at it */
+        read_one_block(in, s, true); /* a slot past the filled ones: the builder does not look at it */
         pthread_mutex_lock(&p->mu);
         p->count++;
         pthread_cond_signal(&p->has_data);
@@ -737,8 +767,7 @@ static sp_status read_blocks_piped(nat_reader *r, bool *started)
     if (!p)
         return SP_OK;
     p->r = r;
-    p->populate = true;
-    pipe_publish(p);
+    arrays_of(r->ev, p->pub);
     pthread_t th;
     bool made = false;
     if (pthread_mutex_init(&p->mu, NULL) == 0) {
@@ -775,7 +804,7 @@ static sp_status read_blocks_piped(nat_reader *r, bool *started)
             pthread_mutex_lock(&p->pf_mu);
         st = take_slot(r, s, &more);
         pthread_mutex_lock(&p->mu);
-        pipe_publish(p); /* new addresses after a growth (pf_mu still held), else fresh fill counts */
+        arrays_of(r->ev, p->pub); /* new addresses after a growth (pf_mu still held), else new fills */
         p->head = (p->head + 1) % NAT_SLOTS;
         p->count--;
         pthread_cond_signal(&p->has_room);
@@ -798,11 +827,33 @@ static sp_status read_blocks_piped(nat_reader *r, bool *started)
     return st;
 }
 
+static _Atomic int native_mode = SP_NATIVE_AUTO;
+
+void sp_import_native_set_mode(int mode)
+{
+    native_mode = mode;
+}
+
+/* The pipeline only pays when a core is otherwise idle: with both busy (other work on the machine)
+ * its hand-offs and cross-core copies cost more than it overlaps. So: at least two CPUs online and
+ * the 1-minute load average leaving one free. */
+static bool core_to_spare(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    double load;
+    return n >= 2 && getloadavg(&load, 1) == 1 && load + 1.0 <= (double)n;
+}
+
 static sp_status read_blocks(nat_reader *r)
 {
-    bool started;
-    sp_status st = read_blocks_piped(r, &started);
-    return started ? st : read_blocks_serial(r);
+    int mode = native_mode;
+    if (mode == SP_NATIVE_PIPELINED || (mode == SP_NATIVE_AUTO && core_to_spare())) {
+        bool started;
+        sp_status st = read_blocks_piped(r, &started);
+        if (started)
+            return st;
+    }
+    return read_blocks_serial(r);
 }
 
 sp_status sp_import_native(sp_import_ctx *ctx)

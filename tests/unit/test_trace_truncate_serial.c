@@ -1,0 +1,13 @@
+/* test_trace_truncate.c again with the native importer forced to its serial path, so both of its paths
+ * (serial with pre-faulting; a reader thread) meet the same expectations whatever the machine's load. */
+#include "import/import_int.h"
+
+#define main trace_truncate_main
+#include "test_trace_truncate.c"
+#undef main
+
+int main(void)
+{
+    sp_import_native_set_mode(SP_NATIVE_SERIAL);
+    return trace_truncate_main();
+}
