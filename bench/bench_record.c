@@ -8,7 +8,9 @@
  *                                    the writer thread's CPU time (RING_MIB 0: default; a negative
  *                                    WRITER_NICE, as root, gives the writer priority)
  *   bench_record gen PATH N          writes a native trace of about N events (serving mix)
- *   bench_record import PATH         loads it with sp_events_load_file: events/s, peak RSS per event */
+ *   bench_record import PATH [MODE]  loads it with sp_events_load_file: events/s, peak RSS per event;
+ *                                    MODE serial or pipelined forces the native importer's path
+ *                                    (default: its own choice, by the machine's load) */
 #include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@
 
 #include "servprof/events.h"
 #include "servprof/trace.h"
+#include "import/import_int.h"
 
 static double now_s(void)
 {
@@ -313,8 +316,12 @@ static double touch_ref_cpu_s(size_t bytes)
     return ru_cpu_s(RUSAGE_SELF) - c0;
 }
 
-static int cmd_import(const char *path)
+static int cmd_import(const char *path, const char *mode)
 {
+    if (mode && strcmp(mode, "serial") == 0)
+        sp_import_native_set_mode(SP_NATIVE_SERIAL);
+    else if (mode && strcmp(mode, "pipelined") == 0)
+        sp_import_native_set_mode(SP_NATIVE_PIPELINED);
     double ref = read_ref_cpu_s(path);
     double load0 = loadavg1();
     long rss0 = max_rss_kb();
@@ -356,7 +363,7 @@ int main(int argc, char **argv)
     if (argc >= 4 && strcmp(argv[1], "gen") == 0)
         return cmd_gen(argv[2], strtoull(argv[3], NULL, 10));
     if (argc >= 3 && strcmp(argv[1], "import") == 0)
-        return cmd_import(argv[2]);
-    fprintf(stderr, "usage: %s record [N] | sustain RATE SECS [RING_MIB [WRITER_NICE]] | gen PATH N | import PATH\n", argv[0]);
+        return cmd_import(argv[2], argc > 3 ? argv[3] : NULL);
+    fprintf(stderr, "usage: %s record [N] | sustain RATE SECS [RING_MIB [WRITER_NICE]] | gen PATH N | import PATH [serial|pipelined]\n", argv[0]);
     return 2;
 }
