@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -827,11 +828,12 @@ static sp_status read_blocks_piped(nat_reader *r, bool *started)
     return st;
 }
 
-static _Atomic int native_mode = SP_NATIVE_AUTO;
+/* relaxed: a test sets it before importing; it only picks a path, and both give the same result */
+static atomic_int native_mode = SP_NATIVE_AUTO;
 
 void sp_import_native_set_mode(int mode)
 {
-    native_mode = mode;
+    atomic_store_explicit(&native_mode, mode, memory_order_relaxed);
 }
 
 /* The pipeline only pays when a core is otherwise idle: with both busy (other work on the machine)
@@ -846,7 +848,7 @@ static bool core_to_spare(void)
 
 static sp_status read_blocks(nat_reader *r)
 {
-    int mode = native_mode;
+    int mode = atomic_load_explicit(&native_mode, memory_order_relaxed);
     if (mode == SP_NATIVE_PIPELINED || (mode == SP_NATIVE_AUTO && core_to_spare())) {
         bool started;
         sp_status st = read_blocks_piped(r, &started);
