@@ -344,6 +344,23 @@ static sp_status read_event(kt *k, const sp_json_token *open)
             LEX(sp_json_skip(&k->lx));
             continue;
         }
+        /* args of events whose kind is already known to need none (cpu_op, annotations, python_function,
+         * flows, ...: most of a trace's args) are passed over whole, still checked to be an object. With
+         * duplicate "cat"/"ph" keys the args are judged by the value seen before them. */
+        if (which == 8 && ((e->ph && e->ph != 'X') || e->cat == CAT_CPU_OP || e->cat == CAT_ANNOT ||
+                           e->cat == CAT_GPU_ANNOT || e->cat == CAT_KNOWN_IGNORED)) {
+            sp_json_type ty;
+            LEX(sp_json_skip_value(&k->lx, &ty));
+            if (ty != SP_JSON_OBJ_BEGIN && ty != SP_JSON_NULL) {
+                sp_json_token at;
+                memset(&at, 0, sizeof at);
+                at.offset = key_offset;
+                at.line = key_line;
+                at.column = key_column;
+                return fail_at(k, SP_ERR_PARSE, &at, "\"args\" must be an object");
+            }
+            continue;
+        }
         LEX(sp_json_next(&k->lx, &t));
         sp_status st;
         switch (which) {
