@@ -167,7 +167,7 @@ static bool us_text_fast(const char *s, size_t n, int64_t *out)
 {
     int64_t v = 0;
     size_t i = 0;
-    while (i < n && s[i] >= '0' && s[i] <= '9')
+    while (i < n && i < 17 && s[i] >= '0' && s[i] <= '9')   /* 17 digits at most: no overflow */
         v = v * 10 + (s[i++] - '0');
     /* 16 digits: epoch-based us (1.7e15) are common; v * 1000 must fit int64 */
     if (i == 0 || i > 16 || v > 9000000000000000LL)

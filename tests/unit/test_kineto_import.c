@@ -415,6 +415,10 @@ static void test_malformed(void)
     expect_error("unbalanced skipped args", sk3, strlen(sk3), "line 2, column 40 (byte 56): expected ',' or ']'");
     const char *sk4 = "{\"traceEvents\":[\n{\"ph\":\"X\",\"cat\":\"cpu_op\",\"args\":{\"a\":\"\\x\"},\"ts\":1}]}";
     expect_error("bad escape in skipped args", sk4, strlen(sk4), "line 2, column 39 (byte 55): invalid escape '\\x'");
+    /* 20 integer digits: beyond the 16-digit fast path (whose digit loop must not overflow: UBSan) and,
+     * times 1000, beyond int64 */
+    const char *big = "{\"traceEvents\":[{\"ph\":\"X\",\"cat\":\"kernel\",\"ts\":17074155555555555555.5,\"dur\":1}]}";
+    expect_error("ts too large", big, strlen(big), "\"ts\" is out of range");
     const char *dur = "{\"traceEvents\":[{\"ph\":\"X\",\"cat\":\"kernel\",\"ts\":1,\"dur\":-4}]}";
     expect_error("negative dur", dur, strlen(dur), "\"dur\" is negative");
     const char *ph = "{\"traceEvents\":[{\"ph\":7}]}";
