@@ -417,6 +417,11 @@ sp_status sp_events_load_file(sp_events *ev, const char *path, const sp_load_opt
         sp_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return SP_ERR_IO;
     }
+#ifdef POSIX_FADV_SEQUENTIAL
+    /* one front-to-back pass: a larger readahead when the file is not in the page cache (advice only,
+     * so its result does not matter) */
+    (void)posix_fadvise(in.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
     sp_status st = load(ev, path, &in, opt, err, errlen);
     input_end(&in);
     return st;

@@ -18,6 +18,12 @@
 #define SP_JSON_SSE2 1
 #endif
 
+/* Most bytes one refill asks the stream for (a build-time knob for measuring; 128 KiB reads, which
+ * would stay in L2, were no faster than 1 MiB in A/B runs: docs/BENCHMARKS.md). */
+#ifndef SP_JSON_READ
+#define SP_JSON_READ (4u * SP_JSON_CHUNK)
+#endif
+
 enum {
     ST_VALUE = 0,       /* a value is due (after ':' or ',' in an array, or at the top) */
     ST_VALUE_OR_END,    /* after '[' */
@@ -211,8 +217,8 @@ static int refill(sp_json_lexer *lx)
         fail(lx, SP_ERR_LIMIT, lx->p, "token longer than the limit of %zu bytes", lx->lim.max_string);
         return -1;
     }
-    if (room > SP_JSON_CHUNK * 4)
-        room = SP_JSON_CHUNK * 4;
+    if (room > SP_JSON_READ)
+        room = SP_JSON_READ;
     ssize_t r = sp_input_read(lx->in, lx->win + keep, room);
     if (r < 0) {
         fail(lx, SP_ERR_IO, lx->end, "%s", sp_input_error(lx->in));
@@ -1030,7 +1036,219 @@ sp_status sp_json_next(sp_json_lexer *lx, sp_json_token *out)
     }
 }
 
+/* ---------- skipping without tokens ---------- */
+
+/* Past the string whose opening quote is at q, checking what sp_json_next checks (closed, valid simple
+ * escapes, no control bytes, valid UTF-8, length limit); NULL when the fast path must give up there. */
+static const unsigned char *skip_string_fast(const sp_json_lexer *lx, const unsigned char *q,
+                                             const unsigned char *end)
+{
+    const unsigned char *s = q++;
+    for (;;) {
+#ifdef SP_JSON_SSE2
+        const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), lim = _mm_set1_epi8(0x20);
+        for (;;) {
+            if (end - q < 16) {
+                while (q < end && g_plain[*q])
+                    q++;
+                break;
+            }
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+            __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                     _mm_cmplt_epi8(v, lim));
+            unsigned mask = (unsigned)_mm_movemask_epi8(m);
+            if (mask) {
+                q += __builtin_ctz(mask);
+                break;
+            }
+            q += 16;
+        }
+#else
+        while (q < end && g_plain[*q])
+            q++;
+#endif
+        if (q >= end)
+            return NULL;
+        unsigned char c = *q;
+        if (c == '"')
+            return (size_t)(q - s) - 1 <= lx->lim.max_string ? q + 1 : NULL;
+        if (c == '\\') {
+            if (end - q < 2)
+                return NULL;
+            switch (q[1]) {
+            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+                q += 2;
+                continue;
+            default:
+                return NULL;   /* \u (surrogate pairing) and invalid escapes: the token path decides */
+            }
+        }
+        if (c >= 0x80) {
+            size_t n = utf8_len(q, end);
+            if (!n)
+                return NULL;
+            q += n;
+            continue;
+        }
+        return NULL;   /* control byte: an error, reported by the token path */
+    }
+}
+
+/* Skips the value due at lx->p without building tokens: one tight loop over the window that checks the
+ * same grammar as sp_json_next (structure, bracket kinds, strings, number grammar, literals, depth
+ * limit) and counts lines. It is conservative: on anything it does not settle on the spot (any error,
+ * a \u escape, the end of the window, nesting more than 63 levels inside the value) it returns false
+ * having changed nothing, and the caller skips token by token from the same place, so results, error
+ * messages and positions are exactly those of the token path. */
+static bool skip_value_fast(sp_json_lexer *lx, sp_json_type *first)
+{
+    enum { F_VALUE, F_VALUE_OR_END, F_KEY_OR_END, F_KEY, F_COLON, F_COMMA_OR_END };
+    const unsigned char *q = lx->p, *end = lx->end;
+    uint32_t line = lx->line;
+    uint64_t line_start = lx->line_start;
+    uint64_t stack = 0;   /* containers opened inside the value, one bit each (1 = object), innermost low */
+    uint32_t d = 0;
+    int st = F_VALUE;
+    sp_json_type ty = SP_JSON_NONE;
+    for (;;) {
+        while (q < end && *q <= ' ') {
+            if (*q == '\n') {
+                line++;
+                line_start = off_of(lx, q) + 1;
+            } else if (*q != ' ' && *q != '\t' && *q != '\r') {
+                return false;
+            }
+            q++;
+        }
+        if (q >= end)
+            return false;
+        unsigned char c = *q;
+        switch (st) {
+        case F_COMMA_OR_END:
+            if (c == ',') {
+                q++;
+                st = (stack & 1) ? F_KEY : F_VALUE;
+                continue;
+            }
+            if (c != ((stack & 1) ? '}' : ']'))
+                return false;
+            q++;
+            d--;
+            stack >>= 1;
+            goto value_end;
+        case F_KEY_OR_END:
+            if (c == '}') {
+                q++;
+                d--;
+                stack >>= 1;
+                goto value_end;
+            }
+            /* fall through */
+        case F_KEY:
+            if (c != '"' || !(q = skip_string_fast(lx, q, end)))
+                return false;
+            st = F_COLON;
+            continue;
+        case F_COLON:
+            if (c != ':')
+                return false;
+            q++;
+            st = F_VALUE;
+            continue;
+        default:
+            break;
+        }
+        if (c == '{' || c == '[') {
+            if (d >= 63 || lx->depth + d >= lx->lim.max_depth)
+                return false;
+            if (ty == SP_JSON_NONE)
+                ty = c == '{' ? SP_JSON_OBJ_BEGIN : SP_JSON_ARR_BEGIN;
+            stack = (stack << 1) | (c == '{');
+            d++;
+            q++;
+            st = c == '{' ? F_KEY_OR_END : F_VALUE_OR_END;
+            continue;
+        }
+        if (c == ']' && st == F_VALUE_OR_END) {
+            q++;
+            d--;
+            stack >>= 1;
+            goto value_end;
+        }
+        if (c == '"') {
+            if (!(q = skip_string_fast(lx, q, end)))
+                return false;
+            if (ty == SP_JSON_NONE)
+                ty = SP_JSON_STRING;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            const unsigned char *s = q, *at;
+            bool plain;
+            while (q < end && g_numch[*q])
+                q++;
+            if (q >= end || (size_t)(q - s) > lx->lim.max_number || number_grammar(s, q, &at, &plain))
+                return false;
+            if (ty == SP_JSON_NONE)
+                ty = SP_JSON_NUMBER;
+        } else {
+            sp_json_type lt;
+            size_t n;
+            if (c == 't' && end - q >= 4 && memcmp(q, "true", 4) == 0)
+                lt = SP_JSON_TRUE, n = 4;
+            else if (c == 'f' && end - q >= 5 && memcmp(q, "false", 5) == 0)
+                lt = SP_JSON_FALSE, n = 5;
+            else if (c == 'n' && end - q >= 4 && memcmp(q, "null", 4) == 0)
+                lt = SP_JSON_NULL, n = 4;
+            else
+                return false;
+            q += n;
+            if (ty == SP_JSON_NONE)
+                ty = lt;
+        }
+    value_end:
+        if (d == 0)
+            break;
+        st = F_COMMA_OR_END;
+    }
+    lx->p = q;
+    lx->line = line;
+    lx->line_start = line_start;
+    value_done(lx);
+    *first = ty;
+    return true;
+}
+
+sp_status sp_json_skip_value(sp_json_lexer *lx, sp_json_type *first)
+{
+    if (lx->status)
+        return lx->status;
+    sp_json_type ty;
+    if ((lx->state == ST_VALUE || lx->state == ST_VALUE_OR_END || lx->state == ST_TOP) &&
+        skip_value_fast(lx, &ty)) {
+        if (first)
+            *first = ty;
+        return SP_OK;
+    }
+    sp_json_token t;
+    sp_status st = sp_json_next(lx, &t);
+    if (st)
+        return st;
+    if (t.type == SP_JSON_KEY || t.type == SP_JSON_OBJ_END || t.type == SP_JSON_ARR_END ||
+        t.type == SP_JSON_EOF)
+        return SP_ERR_STATE;
+    if ((t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) && (st = sp_json_skip_rest(lx)))
+        return st;
+    if (first)
+        *first = t.type;
+    return SP_OK;
+}
+
 sp_status sp_json_skip(sp_json_lexer *lx)
+{
+    return sp_json_skip_value(lx, NULL);
+}
+
+/* The token-by-token skip (sp_json_skip before the fast path), kept for tests comparing the two. */
+sp_status sp_json_skip_slow(sp_json_lexer *lx)
 {
     sp_json_token t;
     sp_status st = sp_json_next(lx, &t);

@@ -121,6 +121,16 @@ sp_status sp_json_next(sp_json_lexer *lx, sp_json_token *tok);
  * due, e.g. right after a KEY token whose value is not wanted. Same statuses as sp_json_next. */
 sp_status sp_json_skip(sp_json_lexer *lx);
 
+/* As sp_json_skip, and `*first` (may be NULL; written only on SP_OK) gets the type of the value's first
+ * token (SP_JSON_OBJ_BEGIN for an object...), so a caller can skip a member it does not need and still
+ * check its kind. A value lying wholly in the window is checked and passed over by one tight loop
+ * without building tokens; anything else (and any error) goes token by token, so statuses, messages
+ * and positions are the same either way. */
+sp_status sp_json_skip_value(sp_json_lexer *lx, sp_json_type *first);
+
+/* sp_json_skip token by token, never the fast path: for tests comparing the two. */
+sp_status sp_json_skip_slow(sp_json_lexer *lx);
+
 /* Skips the rest of the innermost open container, including its closing bracket. */
 sp_status sp_json_skip_rest(sp_json_lexer *lx);
 

@@ -167,7 +167,7 @@ static bool us_text_fast(const char *s, size_t n, int64_t *out)
 {
     int64_t v = 0;
     size_t i = 0;
-    while (i < n && s[i] >= '0' && s[i] <= '9')
+    while (i < n && i < 17 && s[i] >= '0' && s[i] <= '9')   /* 17 digits at most: no overflow */
         v = v * 10 + (s[i++] - '0');
     /* 16 digits: epoch-based us (1.7e15) are common; v * 1000 must fit int64 */
     if (i == 0 || i > 16 || v > 9000000000000000LL)
@@ -342,6 +342,23 @@ static sp_status read_event(kt *k, const sp_json_token *open)
         else if (n == 4 && memcmp(key, "args", 4) == 0) which = 8;
         if (!which) {
             LEX(sp_json_skip(&k->lx));
+            continue;
+        }
+        /* args of events whose kind is already known to need none (cpu_op, annotations, python_function,
+         * flows, ...: most of a trace's args) are passed over whole, still checked to be an object. With
+         * duplicate "cat"/"ph" keys the args are judged by the value seen before them. */
+        if (which == 8 && ((e->ph && e->ph != 'X') || e->cat == CAT_CPU_OP || e->cat == CAT_ANNOT ||
+                           e->cat == CAT_GPU_ANNOT || e->cat == CAT_KNOWN_IGNORED)) {
+            sp_json_type ty;
+            LEX(sp_json_skip_value(&k->lx, &ty));
+            if (ty != SP_JSON_OBJ_BEGIN && ty != SP_JSON_NULL) {
+                sp_json_token at;
+                memset(&at, 0, sizeof at);
+                at.offset = key_offset;
+                at.line = key_line;
+                at.column = key_column;
+                return fail_at(k, SP_ERR_PARSE, &at, "\"args\" must be an object");
+            }
             continue;
         }
         LEX(sp_json_next(&k->lx, &t));

@@ -35,6 +35,47 @@ static size_t run(sp_json_lexer *lx, int skip_odd, sp_status *st_out)
     return n;
 }
 
+/* The token-free skip against the token-by-token one, in lockstep: after every key (and at the top)
+ * one lexer skips with sp_json_skip_value, the other with sp_json_skip_slow; statuses, first-token
+ * types, error messages and every later token's position must agree. */
+static void skip_differential(const uint8_t *data, size_t size, const sp_json_limits *lim)
+{
+    sp_json_lexer a, b;
+    if (sp_json_init_buffer(&a, data, size, lim) != SP_OK || sp_json_init_buffer(&b, data, size, lim) != SP_OK) {
+        sp_json_fini(&a);
+        sp_json_fini(&b);
+        return;
+    }
+    bool skip_now = size > 0 && (data[0] & 1);
+    for (size_t n = 0; n < 10000000; n++) {
+        sp_status sa, sb;
+        sp_json_token ta, tb;
+        if (skip_now) {
+            sp_json_type first = SP_JSON_NONE;
+            sa = sp_json_skip_value(&a, &first);
+            sb = sp_json_skip_slow(&b);
+            if (sa != sb || strcmp(sp_json_error(&a), sp_json_error(&b)) != 0)
+                abort();
+            if (sa)
+                break;
+            if (first == SP_JSON_NONE || first == SP_JSON_KEY || first == SP_JSON_EOF)
+                abort();
+        }
+        sa = sp_json_next(&a, &ta);
+        sb = sp_json_next(&b, &tb);
+        if (sa != sb || strcmp(sp_json_error(&a), sp_json_error(&b)) != 0)
+            abort();
+        if (sa || ta.type == SP_JSON_EOF)
+            break;
+        if (ta.type != tb.type || ta.offset != tb.offset || ta.line != tb.line || ta.column != tb.column ||
+            ta.depth != tb.depth || ta.len != tb.len)
+            abort();
+        skip_now = ta.type == SP_JSON_KEY || (ta.type == SP_JSON_ARR_BEGIN && (ta.offset & 1));
+    }
+    sp_json_fini(&a);
+    sp_json_fini(&b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     sp_json_limits lim;
@@ -70,6 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sp_input_close(in);
     if (counts[1] != counts[0] || counts[2] != counts[0] || sts[1] != sts[0] || sts[2] != sts[0])
         abort();
+    skip_differential(data, size, &lim);
     /* multiple values, with skips */
     lim.multiple_values = true;
     if (sp_json_init_buffer(&lx, data, size, &lim) == SP_OK) {

@@ -2,6 +2,7 @@
  * same from a const buffer, in place, and as a stream cut into 1-, 3- and 7-byte reads; every
  * malformed case fails with SP_ERR_PARSE/SP_ERR_LIMIT at the stated line and column; exact decimal to
  * integer conversion. Expected answers are written out by hand from RFC 8259. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -472,6 +473,112 @@ static void test_decimal_fast(void)
     expect_error("[1.5.2]", SP_ERR_PARSE, "column 5 ", "invalid number");
 }
 
+/* sp_json_skip_value (a token-free loop for values wholly in the window, falling back to tokens) against
+ * sp_json_skip_slow (token by token) on {"k": VALUE, "z": 1}: the same status, the same message (so the
+ * same line/column), the same first-token type, and after a success the same next token at the same
+ * position. Buffer mode runs the fast loop; 7-byte stream reads force the fallback at window ends. The
+ * expected verdicts and columns below are worked out by hand from RFC 8259. */
+static void skip_pair(const char *value, const sp_json_limits *lim, sp_status want, const char *col,
+                      const char *what)
+{
+    char doc[512];
+    if (value[0] == '!')   /* a document that ends inside the value */
+        snprintf(doc, sizeof doc, "{\"k\": %s", ++value);
+    else
+        snprintf(doc, sizeof doc, "{\"k\": %s, \"z\": 1}", value);
+    size_t len = strlen(doc);
+    for (int m = 0; m < 2; m++) {
+        sp_json_lexer a, b;
+        sp_input *ia = NULL, *ib = NULL;
+        if (m == 0) {
+            CHECK(sp_json_init_buffer(&a, doc, len, lim) == SP_OK);
+            CHECK(sp_json_init_buffer(&b, doc, len, lim) == SP_OK);
+        } else {
+            CHECK(sp_input_open_mem(doc, len, 7, &ia) == SP_OK && sp_input_open_mem(doc, len, 7, &ib) == SP_OK);
+            CHECK(sp_json_init_input(&a, ia, lim) == SP_OK && sp_json_init_input(&b, ib, lim) == SP_OK);
+        }
+        sp_json_token ta, tb;
+        for (int i = 0; i < 2; i++) {
+            CHECK(sp_json_next(&a, &ta) == SP_OK);
+            CHECK(sp_json_next(&b, &tb) == SP_OK);
+        }
+        sp_json_type first = SP_JSON_NONE;
+        sp_status sa = sp_json_skip_value(&a, &first);
+        sp_status sb = sp_json_skip_slow(&b);
+        if (sa != want || sb != want)
+            fprintf(stderr, "skip %s: fast %d slow %d want %d (%s | %s)\n", value, sa, sb, want,
+                    sp_json_error(&a), sp_json_error(&b));
+        CHECK(sa == want && sb == want);
+        CHECK(strcmp(sp_json_error(&a), sp_json_error(&b)) == 0);
+        if (want != SP_OK && (!strstr(sp_json_error(&a), col) || !strstr(sp_json_error(&a), what)))
+            fprintf(stderr, "skip %s: %s\n", value, sp_json_error(&a));
+        if (want != SP_OK) {
+            CHECK(strstr(sp_json_error(&a), col) != NULL);
+            CHECK(strstr(sp_json_error(&a), what) != NULL);
+        } else {
+            /* the first token's type, from the value's first byte */
+            sp_json_type ft = value[0] == '{' ? SP_JSON_OBJ_BEGIN : value[0] == '[' ? SP_JSON_ARR_BEGIN
+                              : value[0] == '"' ? SP_JSON_STRING : value[0] == 't' ? SP_JSON_TRUE
+                              : value[0] == 'f' ? SP_JSON_FALSE : value[0] == 'n' ? SP_JSON_NULL : SP_JSON_NUMBER;
+            CHECK(first == ft);
+            CHECK(sp_json_next(&a, &ta) == SP_OK && sp_json_next(&b, &tb) == SP_OK);
+            CHECK(ta.type == SP_JSON_KEY && tb.type == SP_JSON_KEY && ta.len == 1 && ta.str[0] == 'z');
+            CHECK(ta.offset == tb.offset && ta.line == tb.line && ta.column == tb.column && ta.depth == tb.depth);
+            CHECK(sp_json_next(&a, &ta) == SP_OK && ta.type == SP_JSON_NUMBER && ta.i == 1);
+            CHECK(sp_json_next(&a, &ta) == SP_OK && ta.type == SP_JSON_OBJ_END);
+            CHECK(sp_json_next(&a, &ta) == SP_OK && ta.type == SP_JSON_EOF);
+        }
+        sp_json_fini(&a);
+        sp_json_fini(&b);
+        sp_input_close(ia);
+        sp_input_close(ib);
+    }
+}
+
+static void test_skip_fast(void)
+{
+    /* well-formed: brackets and escaped quotes inside strings must not count */
+    skip_pair("{\"a\":[1,{\"b\":\"]}[{\"}],\"c\":\"x\\\"}y\\\\\"}", NULL, SP_OK, "", "");
+    skip_pair("[[[[]]]]", NULL, SP_OK, "", "");
+    skip_pair("{}", NULL, SP_OK, "", "");
+    skip_pair("[]", NULL, SP_OK, "", "");
+    skip_pair("\"abcdefghijklmnopqrstuvwxyz0123456789[]{}\"", NULL, SP_OK, "", "");
+    skip_pair("-1.5e3", NULL, SP_OK, "", "");
+    skip_pair("true", NULL, SP_OK, "", "");
+    skip_pair("false", NULL, SP_OK, "", "");
+    skip_pair("null", NULL, SP_OK, "", "");
+    skip_pair("{\"a\" : 1 ,\n \"b\":\t[ 1 , 2 ]\r\n}", NULL, SP_OK, "", "");   /* lines counted */
+    skip_pair("[\"caf\\u00e9 \\ud83d\\ude00\", \"\xc3\xa9\", \"\\/\\b\\f\\n\\r\\t\"]", NULL, SP_OK, "", "");
+    /* malformed: the doc is {"k": VALUE, ...}, so VALUE's first byte is column 7 */
+    skip_pair("{\"a\":[1,2}", NULL, SP_ERR_PARSE, "column 16 ", "expected ',' or ']'");
+    skip_pair("{\"a\":[1]]", NULL, SP_ERR_PARSE, "column 15 ", "expected ',' or '}'");
+    skip_pair("!{\"a\":[1]", NULL, SP_ERR_PARSE, "column 15 ", "unexpected end of input (expected ',' or '}')");
+    skip_pair("[1,]", NULL, SP_ERR_PARSE, "column 10 ", "expected a value after ','");
+    skip_pair("{\"a\":1,}", NULL, SP_ERR_PARSE, "column 14 ", "expected a key string after ','");
+    skip_pair("{\"a\" 1}", NULL, SP_ERR_PARSE, "column 12 ", "expected ':' after key");
+    skip_pair("{1:2}", NULL, SP_ERR_PARSE, "column 8 ", "expected a key string or '}'");
+    skip_pair("[01]", NULL, SP_ERR_PARSE, "column 9 ", "leading zeros");
+    skip_pair("[tru]", NULL, SP_ERR_PARSE, "column 11 ", "invalid literal");
+    skip_pair("[\"a\x01" "b\"]", NULL, SP_ERR_PARSE, "column 10 ", "control character 0x01");
+    skip_pair("{\"x\":\"a\\qb\"}", NULL, SP_ERR_PARSE, "column 14 ", "invalid escape '\\q'");
+    skip_pair("[\"\xff\"]", NULL, SP_ERR_PARSE, "column 9 ", "invalid UTF-8");
+    skip_pair("[\"\\ud800\"]", NULL, SP_ERR_PARSE, "column 9 ", "unpaired UTF-16 surrogate");
+    skip_pair("[1 2]", NULL, SP_ERR_PARSE, "column 10 ", "expected ',' or ']'");
+    skip_pair("![\"unterminated", NULL, SP_ERR_PARSE, "column 8 ", "unterminated string");
+    /* the depth limit holds inside skipped values: 4 levels allowed, the object is level 1 */
+    sp_json_limits lim;
+    sp_json_limits_init(&lim);
+    lim.max_depth = 4;
+    skip_pair("[[[1]]]", &lim, SP_OK, "", "");
+    skip_pair("[[[[1]]]]", &lim, SP_ERR_LIMIT, "column 10 ", "nesting deeper than the limit of 4");
+    /* more than 63 levels inside one value: the fast loop hands over to tokens */
+    char deep[200];
+    memset(deep, '[', 70);
+    memset(deep + 70, ']', 70);
+    deep[140] = 0;
+    skip_pair(deep, NULL, SP_OK, "", "");
+}
+
 int main(void)
 {
     test_tokens();
@@ -480,6 +587,7 @@ int main(void)
     test_errors();
     test_limits();
     test_skip();
+    test_skip_fast();
     test_decimal();
     test_big_stream();
     test_string_blocks();

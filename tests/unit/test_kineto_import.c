@@ -370,6 +370,26 @@ static void test_annotations(void)
     sp_events_destroy(ev);
 }
 
+/* Args that are skipped whole (cpu_op, a flow) may hold anything well-formed: brackets and escaped
+ * quotes inside strings, nesting; the kernel after them still gets its own args (stream 7, device 0,
+ * correlation 5, as written). */
+static void test_skipped_args(void)
+{
+    const char *t = "{\"traceEvents\":[\n"
+                    "{\"ph\":\"X\",\"cat\":\"cpu_op\",\"name\":\"op\",\"pid\":1,\"tid\":1,\"ts\":1,\"dur\":9,"
+                    "\"args\":{\"s\":\"]}\\\"{[\",\"n\":[{\"x\":null,\"y\":[true,false,-1.5e2]}],\"u\":\"\\u00e9\"}},\n"
+                    "{\"ph\":\"f\",\"cat\":\"ac2g\",\"id\":5,\"ts\":3,\"args\":{\"correlation\":99}},\n"
+                    "{\"ph\":\"X\",\"cat\":\"kernel\",\"name\":\"k\",\"pid\":0,\"tid\":7,\"ts\":2,\"dur\":3,"
+                    "\"args\":{\"grid\":[1,2,3],\"stream\":7,\"device\":0,\"correlation\":5}}]}";
+    sp_events *ev = load_ok(t, NULL);
+    CHECK_EQ_U64(ev->n_acts, 1);
+    if (ev->n_acts == 1) {
+        CHECK(ev->acts[0].stream == 7);
+        CHECK_EQ_U64(ev->acts[0].correlation, 5);
+    }
+    sp_events_destroy(ev);
+}
+
 static void test_malformed(void)
 {
     const char *cut = "{\"traceEvents\":[{\"ph\":\"X\",\"cat\":\"kernel\",\"ts\":1";
@@ -384,6 +404,21 @@ static void test_malformed(void)
     expect_error("args an array", args, strlen(args), "line 2, column 11 (byte 27): \"args\" must be an object");
     const char *args2 = "{\"traceEvents\":[\n{\"ph\":\"X\",\"args\":7,\"ts\":1}]}";
     expect_error("args a number", args2, strlen(args2), "line 2, column 11 (byte 27): \"args\" must be an object");
+    /* args of a cpu_op are passed over whole (the lexer's token-free skip) but still checked: line 2 is
+     * {"ph":"X","cat":"cpu_op","args":... with "args" at column 26 (byte 17 + 25 = 42), its '{' at 33,
+     * so in {"s":"a<0x01>"} the 0x01 is column 40 (byte 56), and in {"a":[1}} the '}' is column 40 too */
+    const char *sk1 = "{\"traceEvents\":[\n{\"ph\":\"X\",\"cat\":\"cpu_op\",\"args\":[1],\"ts\":1}]}";
+    expect_error("skipped args an array", sk1, strlen(sk1), "line 2, column 26 (byte 42): \"args\" must be an object");
+    const char *sk2 = "{\"traceEvents\":[\n{\"ph\":\"X\",\"cat\":\"cpu_op\",\"args\":{\"s\":\"a\x01\"},\"ts\":1}]}";
+    expect_error("control char in skipped args", sk2, strlen(sk2), "line 2, column 40 (byte 56): control character 0x01");
+    const char *sk3 = "{\"traceEvents\":[\n{\"ph\":\"X\",\"cat\":\"cpu_op\",\"args\":{\"a\":[1}},\"ts\":1}]}";
+    expect_error("unbalanced skipped args", sk3, strlen(sk3), "line 2, column 40 (byte 56): expected ',' or ']'");
+    const char *sk4 = "{\"traceEvents\":[\n{\"ph\":\"X\",\"cat\":\"cpu_op\",\"args\":{\"a\":\"\\x\"},\"ts\":1}]}";
+    expect_error("bad escape in skipped args", sk4, strlen(sk4), "line 2, column 39 (byte 55): invalid escape '\\x'");
+    /* 20 integer digits: beyond the 16-digit fast path (whose digit loop must not overflow: UBSan) and,
+     * times 1000, beyond int64 */
+    const char *big = "{\"traceEvents\":[{\"ph\":\"X\",\"cat\":\"kernel\",\"ts\":17074155555555555555.5,\"dur\":1}]}";
+    expect_error("ts too large", big, strlen(big), "\"ts\" is out of range");
     const char *dur = "{\"traceEvents\":[{\"ph\":\"X\",\"cat\":\"kernel\",\"ts\":1,\"dur\":-4}]}";
     expect_error("negative dur", dur, strlen(dur), "\"dur\" is negative");
     const char *ph = "{\"traceEvents\":[{\"ph\":7}]}";
@@ -431,6 +466,7 @@ int main(void)
         test_exact_real(exact[i]);
     test_cpu_only();
     test_annotations();
+    test_skipped_args();
     test_malformed();
     return sp_test_done("test_kineto_import");
 }
