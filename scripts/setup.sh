@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(cmake make gcc clang pkg-config zlib1g-dev libsqlite3-dev libmicrohttpd-dev libopenblas-dev
-      libcurl4-openssl-dev libclang-rt-14-dev wrk python3
+      libcurl4-openssl-dev libclang-rt-14-dev wrk python3 curl
       libjansson-dev wamerican)
 # libjansson-dev: JSON DOM parser for the reference service (tokenizer.json, request bodies and the
 # safetensors header are all small, so reading them whole into a tree is the simple, right choice).
