@@ -81,6 +81,7 @@ static sp_status reqmap_rebuild(nat_reqmap *m, size_t n, bool mixed)
         free(vals);
         return SP_ERR_NOMEM;
     }
+    sp_prefault(vals, n * sizeof *vals);
     for (size_t i = 0; i < m->nslots; i++) {
         if (!m->vals[i])
             continue;
