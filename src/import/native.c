@@ -874,14 +874,13 @@ void sp_import_native_set_mode(int mode)
     atomic_store_explicit(&native_mode, mode, memory_order_relaxed);
 }
 
-/* The pipeline only pays when a core is otherwise idle: with both busy (other work on the machine)
- * its hand-offs and cross-core copies cost more than it overlaps. So: at least two CPUs online and
- * the 1-minute load average leaving one free. */
+/* The pipeline needs a second CPU. It used to also need the 1-minute load average to leave one free,
+ * but that average counts this process's own recent imports (back-to-back imports kept it near 2 on
+ * a 2-CPU machine, so it chose serial), and since the builder no longer holds pf_mu over each block
+ * the pipeline costs about as much CPU as the serial path (docs/BENCHMARKS.md, "Native import"). */
 static bool core_to_spare(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    double load;
-    return n >= 2 && getloadavg(&load, 1) == 1 && load + 1.0 <= (double)n;
+    return sysconf(_SC_NPROCESSORS_ONLN) >= 2;
 }
 
 static sp_status read_blocks(nat_reader *r)
