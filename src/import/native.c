@@ -625,6 +625,7 @@ static sp_status take_slot(nat_reader *r, const nat_slot *s, bool *more)
  * changes memory contents; on an older kernel it fails with EINVAL and is not tried again. */
 #define NAT_ARRAYS 6u
 #define NAT_AHEAD ((size_t)4 << 20) /* bytes populated ahead of the builder, per array */
+#define NAT_AHEAD_MIN ((size_t)256 << 10)
 
 typedef struct nat_span {
     uintptr_t base;           /* array start */
@@ -660,7 +661,12 @@ static void populate_ahead(nat_pop *pp, const nat_span *a)
         if (!a[i].base)
             continue;
         uintptr_t lo = (a[i].base + a[i].used + page - 1) & ~(page - 1);
-        size_t want = a[i].cap - a[i].used < NAT_AHEAD ? a[i].cap - a[i].used : NAT_AHEAD;
+        /* no further ahead than the array is full (at least NAT_AHEAD_MIN): a small trace's arrays,
+         * grown ahead of each block by reserve_room, would otherwise be populated far past its size */
+        size_t ahead = a[i].used > NAT_AHEAD_MIN ? a[i].used : NAT_AHEAD_MIN;
+        if (ahead > NAT_AHEAD)
+            ahead = NAT_AHEAD;
+        size_t want = a[i].cap - a[i].used < ahead ? a[i].cap - a[i].used : ahead;
         uintptr_t hi = (a[i].base + a[i].used + want) & ~(page - 1);
         if (pp->done_base[i] == a[i].base && pp->done_end[i] > lo)
             lo = pp->done_end[i];
