@@ -1,8 +1,12 @@
 /* Status strings, the clock, the log callback and growth helpers used across servprof. */
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* madvise flags */
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "common/util_int.h"
@@ -79,6 +83,21 @@ sp_status sp_grow(void **arr, size_t *cap, size_t need, size_t elem, size_t max)
     *arr = p;
     *cap = ncap;
     return SP_OK;
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+void sp_prefault(void *p, size_t bytes)
+{
+    const uintptr_t page = 4096;
+    if (!p || bytes < 16 * page)
+        return;
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)p + bytes) & ~(page - 1);
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE); /* a hint: failure changes nothing */
 }
 
 uint64_t sp_hash_bytes(const void *data, size_t len, uint64_t seed)

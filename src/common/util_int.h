@@ -26,6 +26,13 @@ sp_status sp_grow(void **arr, size_t *cap, size_t need, size_t elem, size_t max)
 
 #define SP_GROW(arr, cap, need, max) sp_grow((void **)&(arr), &(cap), (need), sizeof(*(arr)), (max))
 
+/* Faults in the whole pages of a fresh, zeroed (calloc) buffer of `bytes` as writable, in one call
+ * (Linux 5.14 MADV_POPULATE_WRITE; a no-op elsewhere, and for buffers under 64 KiB). Contents do not
+ * change. For hash tables that are probed before they are written: otherwise each page is first
+ * mapped to the shared zero page, then faulted again on the first insert, and that second fault
+ * flushes the TLB of every CPU the process ran on (an IPI per page once a second thread exists). */
+void sp_prefault(void *p, size_t bytes);
+
 /* 64-bit hash of bytes (FNV-1a folded with a final mix). */
 uint64_t sp_hash_bytes(const void *data, size_t len, uint64_t seed);
 

@@ -81,6 +81,7 @@ static sp_status reqmap_rebuild(nat_reqmap *m, size_t n, bool mixed)
         free(vals);
         return SP_ERR_NOMEM;
     }
+    sp_prefault(vals, n * sizeof *vals);
     for (size_t i = 0; i < m->nslots; i++) {
         if (!m->vals[i])
             continue;
@@ -624,6 +625,7 @@ static sp_status take_slot(nat_reader *r, const nat_slot *s, bool *more)
  * changes memory contents; on an older kernel it fails with EINVAL and is not tried again. */
 #define NAT_ARRAYS 6u
 #define NAT_AHEAD ((size_t)4 << 20) /* bytes populated ahead of the builder, per array */
+#define NAT_AHEAD_MIN ((size_t)256 << 10)
 
 typedef struct nat_span {
     uintptr_t base;           /* array start */
@@ -659,7 +661,12 @@ static void populate_ahead(nat_pop *pp, const nat_span *a)
         if (!a[i].base)
             continue;
         uintptr_t lo = (a[i].base + a[i].used + page - 1) & ~(page - 1);
-        size_t want = a[i].cap - a[i].used < NAT_AHEAD ? a[i].cap - a[i].used : NAT_AHEAD;
+        /* no further ahead than the array is full (at least NAT_AHEAD_MIN): a small trace's arrays,
+         * grown ahead of each block by reserve_room, would otherwise be populated far past its size */
+        size_t ahead = a[i].used > NAT_AHEAD_MIN ? a[i].used : NAT_AHEAD_MIN;
+        if (ahead > NAT_AHEAD)
+            ahead = NAT_AHEAD;
+        size_t want = a[i].cap - a[i].used < ahead ? a[i].cap - a[i].used : ahead;
         uintptr_t hi = (a[i].base + a[i].used + want) & ~(page - 1);
         if (pp->done_base[i] == a[i].base && pp->done_end[i] > lo)
             lo = pp->done_end[i];
@@ -695,9 +702,10 @@ static sp_status read_blocks_serial(nat_reader *r)
  * When a second core is free, a reader thread reads and checksums blocks into a small ring and does
  * the populating above, while the calling thread parses and builds in file order, mostly writing to
  * pages that are already there. A reader may read a few blocks past a bad one; they are never
- * parsed. What the reader may populate is published by the builder, and the builder holds `pf_mu`
- * over any block that may reallocate an array (and over publishing the new addresses), so the
- * reader never populates a stale range. */
+ * parsed. What the reader may populate is published by the builder. Arrays move only while the
+ * builder holds `pf_mu`: before a block it grows them (under pf_mu) so the block cannot move them,
+ * and publishes the new addresses before letting go; only if that fails does it hold pf_mu over the
+ * block. So the reader never populates a stale range, and populates while the builder parses. */
 #define NAT_SLOTS 4u
 
 typedef struct nat_pipe {
@@ -720,6 +728,34 @@ static bool may_grow(const struct sp_events *ev, uint32_t len)
     return ev->cap_requests - ev->n_requests < room || ev->cap_spans - ev->n_spans < room ||
            ev->cap_batches - ev->n_batches < room || ev->cap_members - ev->n_members < room ||
            ev->cap_acts - ev->n_acts < room || ev->cap_launches - ev->n_launches < room;
+}
+
+static bool reserve_one(void **arr, size_t *cap, size_t n, size_t room, size_t elem)
+{
+    size_t need = n + room < SP_EV_MAX_RECORDS ? n + room : SP_EV_MAX_RECORDS;
+    return sp_grow(arr, cap, need, elem, SP_EV_MAX_RECORDS) == SP_OK;
+}
+
+/* Grows every event array ahead of a block of `len` bytes so that parsing it cannot move one (with
+ * the model's own doubling, so capacities are those it would reach anyway, one step early at most;
+ * only address space: pages are touched as before). Without this the builder had to hold pf_mu over
+ * nearly every block (the small batch array is almost always within len/8 of its capacity), which
+ * kept the reader from populating while the builder parsed: the two threads took turns. An array
+ * at its record limit cannot grow, so it cannot move either. False: out of memory; the block is then
+ * parsed under pf_mu as before and fails or not exactly as it would have. */
+static bool reserve_room(struct sp_events *ev, uint32_t len)
+{
+    size_t room = (size_t)len / 8 + 1;
+    return reserve_one((void **)&ev->requests, &ev->cap_requests, ev->n_requests, room,
+                       sizeof *ev->requests) &&
+           reserve_one((void **)&ev->spans, &ev->cap_spans, ev->n_spans, room, sizeof *ev->spans) &&
+           reserve_one((void **)&ev->batches, &ev->cap_batches, ev->n_batches, room,
+                       sizeof *ev->batches) &&
+           reserve_one((void **)&ev->members, &ev->cap_members, ev->n_members, room,
+                       sizeof *ev->members) &&
+           reserve_one((void **)&ev->acts, &ev->cap_acts, ev->n_acts, room, sizeof *ev->acts) &&
+           reserve_one((void **)&ev->launches, &ev->cap_launches, ev->n_launches, room,
+                       sizeof *ev->launches);
 }
 
 static void pipe_populate(nat_pipe *p)
@@ -801,8 +837,16 @@ static sp_status read_blocks_piped(nat_reader *r, bool *started)
         const nat_slot *s = &p->slots[p->head];
         pthread_mutex_unlock(&p->mu);
         bool grow = s->kind == NAT_BLOCK && may_grow(r->ev, s->len);
-        if (grow)
+        if (grow) {
             pthread_mutex_lock(&p->pf_mu);
+            if (reserve_room(r->ev, s->len)) {
+                pthread_mutex_lock(&p->mu);
+                arrays_of(r->ev, p->pub); /* the new addresses, before the reader may populate again */
+                pthread_mutex_unlock(&p->mu);
+                pthread_mutex_unlock(&p->pf_mu);
+                grow = false;
+            }
+        }
         st = take_slot(r, s, &more);
         pthread_mutex_lock(&p->mu);
         arrays_of(r->ev, p->pub); /* new addresses after a growth (pf_mu still held), else new fills */
@@ -836,14 +880,13 @@ void sp_import_native_set_mode(int mode)
     atomic_store_explicit(&native_mode, mode, memory_order_relaxed);
 }
 
-/* The pipeline only pays when a core is otherwise idle: with both busy (other work on the machine)
- * its hand-offs and cross-core copies cost more than it overlaps. So: at least two CPUs online and
- * the 1-minute load average leaving one free. */
+/* The pipeline needs a second CPU. It used to also need the 1-minute load average to leave one free,
+ * but that average counts this process's own recent imports (back-to-back imports kept it near 2 on
+ * a 2-CPU machine, so it chose serial), and since the builder no longer holds pf_mu over each block
+ * the pipeline costs about as much CPU as the serial path (docs/BENCHMARKS.md, "Native import"). */
 static bool core_to_spare(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    double load;
-    return n >= 2 && getloadavg(&load, 1) == 1 && load + 1.0 <= (double)n;
+    return sysconf(_SC_NPROCESSORS_ONLN) >= 2;
 }
 
 static sp_status read_blocks(nat_reader *r)

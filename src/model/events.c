@@ -92,6 +92,7 @@ static sp_status numtab_rebuild(sp_strtab *t, size_t n, bool mixed)
         free(vals);
         return SP_ERR_NOMEM;
     }
+    sp_prefault(vals, n * sizeof *vals);
     for (size_t i = 0; i < t->num_nslots; i++) {
         if (!t->num_vals[i])
             continue;
