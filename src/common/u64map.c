@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "common/u64map.h"
+#include "common/util_int.h"
 
 #define SP_U64MAP_MAX_PROBE 64u
 
@@ -15,6 +16,9 @@ static sp_status rebuild(sp_u64map *m, size_t n, bool mixed)
         free(vals);
         return SP_ERR_NOMEM;
     }
+    /* calloc'd pages are mapped to the zero page until written: probing them first and writing later
+     * faults each page twice, the second time flushing the TLB on every CPU; fault them in now */
+    sp_prefault(vals, n * sizeof *vals);
     for (size_t i = 0; i < m->nslots; i++) {
         if (!m->vals[i])
             continue;

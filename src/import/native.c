@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "common/u64map.h"
 #include "common/util_int.h"
 #include "import/import_int.h"
 #include "trace/trace_int.h"
@@ -27,14 +28,6 @@
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
 
-/* Request ids of this file: the caller's u64 -> index into ev->requests. */
-typedef struct nat_reqmap {
-    uint64_t *keys;
-    uint32_t *vals;   /* index + 1; 0 = empty */
-    size_t nslots, count;
-    bool mixed;       /* hashing ids through mix64 (after a long probe) instead of their low bits */
-} nat_reqmap;
-
 typedef struct nat_reader {
     sp_import_ctx *ctx;
     struct sp_events *ev;
@@ -42,7 +35,7 @@ typedef struct nat_reader {
     size_t cap;
     sp_str *names;            /* name id -> interned string; SP_EV_NONE: not defined */
     size_t cap_names;
-    nat_reqmap reqs;
+    sp_u64map reqs;           /* the caller's u64 request id -> index into ev->requests + 1 */
     /* recent ids, direct-mapped by their low bits: a request's records come close together, so most
      * lookups end here instead of in the large map (a cache miss each) */
     uint64_t recent_id[NAT_RECENT];
@@ -59,75 +52,11 @@ typedef struct nat_reader {
     bool lenient;
 } nat_reader;
 
-static uint64_t mix64(uint64_t x)
+/* Finds `id`'s slot in the file's request map (u64map.h), growing it first if an insert would pass
+ * half full. */
+static sp_status reqmap_find(sp_u64map *m, uint64_t id, size_t *slot)
 {
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
-
-/* Rebuilds the map with `n` slots and the given hashing. */
-static sp_status reqmap_rebuild(nat_reqmap *m, size_t n, bool mixed)
-{
-    if (n > ((size_t)SP_EV_MAX_RECORDS) * 4)
-        return SP_ERR_LIMIT;
-    uint64_t *keys = malloc(n * sizeof *keys);
-    uint32_t *vals = calloc(n, sizeof *vals);
-    if (!keys || !vals) {
-        free(keys);
-        free(vals);
-        return SP_ERR_NOMEM;
-    }
-    sp_prefault(vals, n * sizeof *vals);
-    for (size_t i = 0; i < m->nslots; i++) {
-        if (!m->vals[i])
-            continue;
-        size_t j = (mixed ? mix64(m->keys[i]) : m->keys[i]) & (n - 1);
-        while (vals[j])
-            j = (j + 1) & (n - 1);
-        keys[j] = m->keys[i];
-        vals[j] = m->vals[i];
-    }
-    free(m->keys);
-    free(m->vals);
-    m->keys = keys;
-    m->vals = vals;
-    m->nslots = n;
-    m->mixed = mixed;
-    return SP_OK;
-}
-
-/* Finds `id`'s slot (its entry, or the empty slot where it would go), growing the map first if an
- * insert would pass half full. Ids are placed by their low bits, which keeps the usual sequential ids
- * in neighbouring slots (one cache miss per many ids); ids that pile up (a probe past 64 slots)
- * switch the map to mixed hashing for good, so no input makes probing slow. */
-static sp_status reqmap_find(nat_reqmap *m, uint64_t id, size_t *slot)
-{
-    if ((m->count + 1) * 2 > m->nslots) {
-        sp_status st = reqmap_rebuild(m, m->nslots ? m->nslots * 2 : 4096, m->mixed);
-        if (st)
-            return st;
-    }
-    for (;;) {
-        size_t mask = m->nslots - 1;
-        size_t j = (m->mixed ? mix64(id) : id) & mask;
-        unsigned probes = 0;
-        while (m->vals[j] && m->keys[j] != id) {
-            j = (j + 1) & mask;
-            if (++probes == 64 && !m->mixed)
-                break;
-        }
-        if (probes < 64 || m->mixed) {
-            *slot = j;
-            return SP_OK;
-        }
-        sp_status st = reqmap_rebuild(m, m->nslots, true);
-        if (st)
-            return st;
-    }
+    return sp_u64map_slot(m, id, true, 4096, ((size_t)SP_EV_MAX_RECORDS) * 4, slot);
 }
 
 static size_t u64_text(uint64_t v, char out[24])
@@ -163,7 +92,7 @@ static inline sp_status req_of(nat_reader *r, uint64_t id, uint32_t *out)
 
 static sp_status req_of_slow(nat_reader *r, uint64_t id, uint32_t *out)
 {
-    nat_reqmap *m = &r->reqs;
+    sp_u64map *m = &r->reqs;
     size_t j;
     sp_status fst = reqmap_find(m, id, &j);
     if (fst)
@@ -200,7 +129,7 @@ static sp_status apply_label(nat_reader *r, uint64_t id, const char *label, size
             return ist;
         r->indexed = true;
     }
-    nat_reqmap *m = &r->reqs;
+    sp_u64map *m = &r->reqs;
     size_t j;
     sp_status fst = reqmap_find(m, id, &j);
     if (fst)
@@ -924,8 +853,7 @@ sp_status sp_import_native(sp_import_ctx *ctx)
     }
     free(r->buf);
     free(r->names);
-    free(r->reqs.keys);
-    free(r->reqs.vals);
+    sp_u64map_free(&r->reqs);
     free(r);
     return st;
 }

@@ -73,75 +73,11 @@ static size_t dec_format(uint64_t v, char out[20])
     return 20 - n;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
-
-static sp_status numtab_rebuild(sp_strtab *t, size_t n, bool mixed)
-{
-    uint64_t *keys = malloc(n * sizeof *keys);
-    uint32_t *vals = calloc(n, sizeof *vals);
-    if (!keys || !vals) {
-        free(keys);
-        free(vals);
-        return SP_ERR_NOMEM;
-    }
-    sp_prefault(vals, n * sizeof *vals);
-    for (size_t i = 0; i < t->num_nslots; i++) {
-        if (!t->num_vals[i])
-            continue;
-        size_t j = (mixed ? mix64(t->num_keys[i]) : t->num_keys[i]) & (n - 1);
-        while (vals[j])
-            j = (j + 1) & (n - 1);
-        keys[j] = t->num_keys[i];
-        vals[j] = t->num_vals[i];
-    }
-    free(t->num_keys);
-    free(t->num_vals);
-    t->num_keys = keys;
-    t->num_vals = vals;
-    t->num_nslots = n;
-    t->num_mixed = mixed;
-    return SP_OK;
-}
-
-/* Slot of `v` (its entry, or the empty slot where it goes). Values are placed by their low bits,
- * so sequential ids share cache lines; values that pile up (a probe past 64 slots) switch the table
- * to mixed placement for good, so no input makes probing slow. Read-only callers pass grow false
- * and an empty table is never probed. */
+/* Slot of `v` in the table of decimal strings (u64map.h: placed by low bits, mixed on pile-ups).
+ * Read-only callers pass grow false; an empty table answers SP_ERR_STATE. */
 static sp_status numtab_slot(sp_strtab *t, uint64_t v, bool grow, size_t *slot)
 {
-    if (grow && (t->num_count + 1) * 2 > t->num_nslots) {
-        sp_status st = numtab_rebuild(t, t->num_nslots ? t->num_nslots * 2 : 1024, t->num_mixed);
-        if (st)
-            return st;
-    }
-    for (;;) {
-        size_t mask = t->num_nslots - 1;
-        size_t j = (t->num_mixed ? mix64(v) : v) & mask;
-        unsigned probes = 0;
-        while (t->num_vals[j] && t->num_keys[j] != v) {
-            j = (j + 1) & mask;
-            if (++probes == 64 && !t->num_mixed)
-                break;
-        }
-        if (probes < 64 || t->num_mixed || !grow) {
-            /* a read-only probe past 64 slots just keeps going (the loop above stopped early) */
-            while (t->num_vals[j] && t->num_keys[j] != v)
-                j = (j + 1) & mask;
-            *slot = j;
-            return SP_OK;
-        }
-        sp_status st = numtab_rebuild(t, t->num_nslots, true);
-        if (st)
-            return st;
-    }
+    return sp_u64map_slot(&t->num, v, grow, 1024, (size_t)SP_EV_MAX_RECORDS * 4, slot);
 }
 
 sp_status sp_str_intern_u64(sp_strtab *t, uint64_t v, sp_str *out)
@@ -150,8 +86,8 @@ sp_status sp_str_intern_u64(sp_strtab *t, uint64_t v, sp_str *out)
     sp_status st = numtab_slot(t, v, true, &slot);
     if (st)
         return st;
-    if (t->num_vals[slot]) {
-        *out = t->num_vals[slot] - 1;
+    if (t->num.vals[slot]) {
+        *out = t->num.vals[slot] - 1;
         return SP_OK;
     }
     if (t->used + 21 >= UINT32_MAX - 1)
@@ -163,9 +99,9 @@ sp_status sp_str_intern_u64(sp_strtab *t, uint64_t v, sp_str *out)
     size_t len = dec_format(v, t->arena + off);
     t->arena[off + len] = '\0';
     t->used += len + 1;
-    t->num_keys[slot] = v;
-    t->num_vals[slot] = off + 1;
-    t->num_count++;
+    t->num.keys[slot] = v;
+    t->num.vals[slot] = off + 1;
+    t->num.count++;
     *out = off;
     return SP_OK;
 }
@@ -175,9 +111,9 @@ sp_str sp_str_find(const sp_strtab *t, const char *s, size_t len)
     uint64_t num;
     if (len && (unsigned char)(s[0] - '0') <= 9 && dec_parse(s, len, &num)) {
         size_t slot;
-        if (!t->num_nslots || numtab_slot((sp_strtab *)t, num, false, &slot) != SP_OK || !t->num_vals[slot])
+        if (numtab_slot((sp_strtab *)t, num, false, &slot) != SP_OK || !t->num.vals[slot])
             return SP_EV_NONE;
-        return t->num_vals[slot] - 1;
+        return t->num.vals[slot] - 1;
     }
     if (!t->nslots)
         return SP_EV_NONE;
@@ -364,8 +300,7 @@ void sp_events_destroy(sp_events *ev)
         return;
     free(ev->strings.arena);
     free(ev->strings.slots);
-    free(ev->strings.num_keys);
-    free(ev->strings.num_vals);
+    sp_u64map_free(&ev->strings.num);
     free(ev->requests);
     free(ev->spans);
     free(ev->batches);

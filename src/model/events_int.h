@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "common/u64map.h"
 #include "servprof/events.h"
 #include "servprof/trace.h"
 
@@ -25,10 +26,7 @@ typedef struct sp_strtab {
     /* Canonical decimal strings ("0", "42": digits only, no leading zero, at most UINT64_MAX) are
      * kept here, keyed by their value, instead of in slots: the usual sequential request ids then
      * sit in neighbouring slots, so interning millions of them is not a cache miss each. */
-    uint64_t *num_keys;
-    uint32_t *num_vals;   /* string offsets + 1; 0 = empty */
-    size_t num_nslots, num_count;
-    bool num_mixed;       /* keys placed through a mixing hash (after a long probe), not low bits */
+    sp_u64map num;        /* decimal strings interned by value: value -> string offset + 1 */
 } sp_strtab;
 
 /* Interned string id: offset into the arena. SP_EV_NONE means none. */

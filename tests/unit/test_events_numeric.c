@@ -46,10 +46,10 @@ int main(void)
      * table to mixed placement): every one keeps its text and is found by it afterwards */
     for (uint64_t v = 1000; v < 21000; v++)
         CHECK(sp_str_intern_u64(t, v, &a) == SP_OK);
-    CHECK(!t->num_mixed);
+    CHECK(!t->num.mixed);
     for (uint64_t k = 1; k <= 200; k++)
         CHECK(sp_str_intern_u64(t, k << 20, &a) == SP_OK);
-    CHECK(t->num_mixed);
+    CHECK(t->num.mixed);
     for (uint64_t v = 1000; v < 21000; v += 7) {
         int n = snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
         sp_str s = sp_str_find(t, buf, (size_t)n);
