@@ -19,6 +19,13 @@ for opt in --host --port --tokenizer --weights --max-batch --max-queue-delay-ms 
 done
 "$BIN" serve --max-batch x >/dev/null 2>&1; check "[ $? -eq 2 ]"
 "$BIN" serve --port 0 --heads 5 >/dev/null 2>"$TMP/err"; check "[ $? -eq 1 ] && grep -q heads '$TMP/err'"
+# the CUPTI recording modes: CUDA only, and one at a time
+for opt in --no-cupti --cupti-lean --cupti-launches --device --cuda-graphs; do
+  check "grep -q -- '$opt' '$TMP/help'"
+done
+"$BIN" serve --port 0 --no-cupti >/dev/null 2>"$TMP/err"; check "[ $? -eq 2 ] && grep -q 'need --device cuda' '$TMP/err'"
+"$BIN" serve --device cuda --no-cupti --cupti-lean >/dev/null 2>"$TMP/err"
+check "[ $? -eq 2 ] && grep -q 'exclude each other' '$TMP/err'"
 
 "$BIN" serve --port 0 --max-queue-delay-ms 0.5 --trace "$TMP/t.sptrace" --duration 60 > "$TMP/out" 2> "$TMP/log" &
 PID=$!
