@@ -9,8 +9,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 status=0
 for bin in "$build"/fuzz/fuzz_*; do
   name=$(basename "$bin")
-  case "$name" in *_replay) continue ;; esac
-  [ -x "$bin" ] || continue
+  case "$name" in *_replay|*-corpus|*-artifacts|*.log) continue ;; esac
+  [ -f "$bin" ] && [ -x "$bin" ] || continue
   work="$build/fuzz/$name-corpus"
   art="$build/fuzz/$name-artifacts/"
   mkdir -p "$work" "$art"
