@@ -729,7 +729,7 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
         if (r->has_record)
             continue;
         if (!lenient) {
-            sp_errf(err, errlen, "%s: request id \"%s\" is referenced by a stage or batch but has no request record",
+            sp_errf(err, errlen, "%s: request id \"%s\" is referenced by a stage or batch but has no request record (--lenient skips and counts such references)",
                     sp_str_get(&ev->strings, ev->files[r->file].path), sp_str_get(&ev->strings, r->id));
             return SP_ERR_PARSE;
         }
@@ -740,7 +740,7 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
         if (b->has_record)
             continue;
         if (!lenient) {
-            sp_errf(err, errlen, "%s: batch %lld is referenced by device activity but has no batch record",
+            sp_errf(err, errlen, "%s: batch %lld is referenced by device activity but has no batch record (--lenient skips and counts such references)",
                     sp_str_get(&ev->strings, ev->files[b->file].path), (long long)b->id);
             return SP_ERR_PARSE;
         }
