@@ -2,6 +2,7 @@
  * the matching importer. */
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -442,5 +443,20 @@ sp_status sp_events_load_buffer(sp_events *ev, const char *name, const void *dat
     in.mem_len = len;
     sp_status st = load(ev, name ? name : "(memory)", &in, opt, err, errlen);
     input_end(&in);
+    return st;
+}
+
+sp_status sp_import_fail_at(sp_import_ctx *ctx, uint32_t line, uint32_t col, sp_status st,
+                            const char *fmt, ...)
+{
+    if (ctx->err && ctx->errlen) {
+        int n = snprintf(ctx->err, ctx->errlen, "%s:%u:%u: ", ctx->name, line, col);
+        if (n >= 0 && (size_t)n < ctx->errlen) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(ctx->err + n, ctx->errlen - (size_t)n, fmt, ap);
+            va_end(ap);
+        }
+    }
     return st;
 }

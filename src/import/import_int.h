@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/util_int.h"
 #include "model/events_int.h"
 
 /* A byte stream: a plain file, a gzip file (decompressed on the fly) or a memory buffer. */
@@ -53,6 +54,11 @@ sp_status sp_import_kineto(sp_import_ctx *ctx);
 sp_status sp_import_nsys(sp_import_ctx *ctx);   /* needs a real file: ctx->name is its path */
 sp_status sp_import_triton(sp_import_ctx *ctx);
 sp_status sp_import_otlp(sp_import_ctx *ctx);
+
+/* Writes "NAME:LINE:COL: <message>" into the context's error buffer and returns `st`: the one error
+ * format of the JSON-based importers (Triton, OTLP). */
+sp_status sp_import_fail_at(sp_import_ctx *ctx, uint32_t line, uint32_t col, sp_status st,
+                            const char *fmt, ...) SP_PRINTF(5, 6);
 
 /* Detects the format from the first bytes of (decompressed) content. */
 sp_format sp_detect_format(const unsigned char *head, size_t len);

@@ -1280,3 +1280,9 @@ sp_status sp_json_skip_rest(sp_json_lexer *lx)
             return SP_ERR_STATE;
     }
 }
+
+sp_status sp_json_fail(const sp_json_lexer *lx, sp_import_ctx *ctx)
+{
+    sp_errf(ctx->err, ctx->errlen, "%s: %s", ctx->name, sp_json_error(lx));
+    return lx->status ? lx->status : SP_ERR_PARSE;
+}

@@ -136,6 +136,9 @@ sp_status sp_json_skip_rest(sp_json_lexer *lx);
 
 /* The last error: "line L, column C (byte B): what (expected ...)". "" when there was none. */
 const char *sp_json_error(const sp_json_lexer *lx);
+/* Copies the lexer's error, prefixed with the file name, into the importer's error buffer and returns
+ * the lexer's status (SP_ERR_PARSE if it holds none). */
+sp_status sp_json_fail(const sp_json_lexer *lx, sp_import_ctx *ctx);
 
 /* Current position (offset, line, column) of the next unread byte. */
 void sp_json_position(const sp_json_lexer *lx, uint64_t *offset, uint32_t *line, uint32_t *column);

@@ -99,8 +99,7 @@ static sp_status fail_at(kt *k, sp_status st, const sp_json_token *t, const char
 
 static sp_status lex_fail(kt *k)
 {
-    sp_errf(k->ctx->err, k->ctx->errlen, "%s: %s", k->ctx->name, sp_json_error(&k->lx));
-    return k->lx.status ? k->lx.status : SP_ERR_PARSE;
+    return sp_json_fail(&k->lx, k->ctx);
 }
 
 static sp_status model_fail(kt *k, sp_status st)

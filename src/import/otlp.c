@@ -68,29 +68,6 @@ typedef struct sread {
     char bad[200];
 } sread;
 
-static sp_status fail_at(otlp *o, uint32_t line, uint32_t col, sp_status st, const char *fmt, ...) SP_PRINTF(5, 6);
-
-static sp_status fail_at(otlp *o, uint32_t line, uint32_t col, sp_status st, const char *fmt, ...)
-{
-    sp_import_ctx *c = o->ctx;
-    if (c->err && c->errlen) {
-        int n = snprintf(c->err, c->errlen, "%s:%u:%u: ", c->name, line, col);
-        if (n >= 0 && (size_t)n < c->errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return st;
-}
-
-static sp_status lex_fail(otlp *o)
-{
-    sp_errf(o->ctx->err, o->ctx->errlen, "%s: %s", o->ctx->name, sp_json_error(&o->lx));
-    return o->lx.status;
-}
-
 static void bad(sread *r, const char *fmt, ...) SP_PRINTF(2, 3);
 
 static void bad(sread *r, const char *fmt, ...)
@@ -174,21 +151,21 @@ static sp_status read_anyvalue(otlp *o, sp_json_token *got, bool *has)
     *has = false;
     for (;;) {
         if (sp_json_next(&o->lx, &t))
-            return lex_fail(o);
+            return sp_json_fail(&o->lx, o->ctx);
         if (t.type == SP_JSON_OBJ_END)
             return SP_OK;
         bool scalar_key = key_is(&t, "stringValue") || key_is(&t, "intValue") || key_is(&t, "doubleValue") ||
                           key_is(&t, "boolValue");
         if (!scalar_key || *has) {
             if (sp_json_skip(&o->lx))   /* arrayValue, kvlistValue, bytesValue: not used */
-                return lex_fail(o);
+                return sp_json_fail(&o->lx, o->ctx);
             continue;
         }
         if (sp_json_next(&o->lx, &t))
-            return lex_fail(o);
+            return sp_json_fail(&o->lx, o->ctx);
         if (t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) {
             if (sp_json_skip_rest(&o->lx))
-                return lex_fail(o);
+                return sp_json_fail(&o->lx, o->ctx);
             continue;
         }
         *got = t;
@@ -227,12 +204,12 @@ static sp_status read_attributes(otlp *o, sread *r)
     sp_json_token t;
     for (;;) {
         if (sp_json_next(&o->lx, &t))
-            return lex_fail(o);
+            return sp_json_fail(&o->lx, o->ctx);
         if (t.type == SP_JSON_ARR_END)
             return SP_OK;
         if (t.type != SP_JSON_OBJ_BEGIN) {
             if (t.type == SP_JSON_ARR_BEGIN && sp_json_skip_rest(&o->lx))
-                return lex_fail(o);
+                return sp_json_fail(&o->lx, o->ctx);
             bad(r, "\"attributes\" must hold {\"key\":...,\"value\":{...}} objects");
             continue;
         }
@@ -241,31 +218,31 @@ static sp_status read_attributes(otlp *o, sread *r)
         /* "value" may come before "key": then it cannot be interpreted and is skipped */
         for (;;) {
             if (sp_json_next(&o->lx, &t))
-                return lex_fail(o);
+                return sp_json_fail(&o->lx, o->ctx);
             if (t.type == SP_JSON_OBJ_END)
                 break;
             if (key_is(&t, "key")) {
                 if (sp_json_next(&o->lx, &t))
-                    return lex_fail(o);
+                    return sp_json_fail(&o->lx, o->ctx);
                 if (t.type == SP_JSON_STRING) {
                     which = attr_of(t.str, t.len);
                     key_seen = true;
                 } else if ((t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) &&
                            sp_json_skip_rest(&o->lx)) {
-                    return lex_fail(o);
+                    return sp_json_fail(&o->lx, o->ctx);
                 }
                 continue;
             }
             if (!key_is(&t, "value") || !key_seen || which == A_NONE) {
                 if (sp_json_skip(&o->lx))
-                    return lex_fail(o);
+                    return sp_json_fail(&o->lx, o->ctx);
                 continue;
             }
             if (sp_json_next(&o->lx, &t))
-                return lex_fail(o);
+                return sp_json_fail(&o->lx, o->ctx);
             if (t.type != SP_JSON_OBJ_BEGIN) {
                 if (t.type == SP_JSON_ARR_BEGIN && sp_json_skip_rest(&o->lx))
-                    return lex_fail(o);
+                    return sp_json_fail(&o->lx, o->ctx);
                 bad(r, "attribute value must be an object such as {\"stringValue\":...}");
                 continue;
             }
@@ -307,7 +284,7 @@ static sp_status read_attributes(otlp *o, sread *r)
                         r->s.input_tokens = x;
                 }
                 if (sp_json_skip_rest(&o->lx))   /* the rest of the value object */
-                    return lex_fail(o);
+                    return sp_json_fail(&o->lx, o->ctx);
             }
         }
     }
@@ -351,7 +328,7 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
     sp_json_token t;
     for (;;) {
         if (sp_json_next(&o->lx, &t))
-            return lex_fail(o);
+            return sp_json_fail(&o->lx, o->ctx);
         if (t.type == SP_JSON_OBJ_END)
             break;
         enum { K_OTHER, K_TRACE, K_SPAN, K_PARENT, K_NAME, K_KIND, K_START, K_END, K_ATTRS } k = K_OTHER;
@@ -373,11 +350,11 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
             k = K_ATTRS;
         if (k == K_OTHER) {
             if (sp_json_skip(&o->lx))
-                return lex_fail(o);
+                return sp_json_fail(&o->lx, o->ctx);
             continue;
         }
         if (sp_json_next(&o->lx, &t))
-            return lex_fail(o);
+            return sp_json_fail(&o->lx, o->ctx);
         if (k == K_ATTRS && t.type == SP_JSON_ARR_BEGIN) {
             sp_status st = read_attributes(o, r);
             if (st)
@@ -386,7 +363,7 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
         }
         if (t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) {
             if (sp_json_skip_rest(&o->lx))
-                return lex_fail(o);
+                return sp_json_fail(&o->lx, o->ctx);
             bad(r, "a span's \"%s\" must not be a container", k == K_ATTRS ? "attributes" : "field");
             continue;
         }
@@ -456,7 +433,7 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
                 (unsigned long long)r->s.start);
     }
     if (r->bad[0])
-        return skip_or_fail(o, fail_at(o, line, col, SP_ERR_PARSE, "span: %s", r->bad));
+        return skip_or_fail(o, sp_import_fail_at(o->ctx, line, col, SP_ERR_PARSE, "span: %s", r->bad));
     struct sp_events *ev = o->ctx->ev;
     sp_status st;
     if (r->has_stage) {
@@ -466,7 +443,7 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
         r->s.stage = stage_of_name(o, r->name, r->name_len);
     }
     if (o->n >= OTLP_MAX_SPANS)
-        return fail_at(o, line, col, SP_ERR_LIMIT, "more than %u spans in one file", OTLP_MAX_SPANS);
+        return sp_import_fail_at(o->ctx, line, col, SP_ERR_LIMIT, "more than %u spans in one file", OTLP_MAX_SPANS);
     if ((st = SP_GROW(o->spans, o->cap, o->n + 1, OTLP_MAX_SPANS)))
         return st;
     r->s.seq = (uint32_t)o->n;
@@ -482,11 +459,11 @@ static sp_status walk_objects(otlp *o, sread *r, member_fn fn, const char *what)
     sp_json_token t;
     for (;;) {
         if (sp_json_next(&o->lx, &t))
-            return lex_fail(o);
+            return sp_json_fail(&o->lx, o->ctx);
         if (t.type == SP_JSON_ARR_END)
             return SP_OK;
         if (t.type != SP_JSON_OBJ_BEGIN)
-            return fail_at(o, t.line, t.column, SP_ERR_PARSE, "expected an object in \"%s\"", what);
+            return sp_import_fail_at(o->ctx, t.line, t.column, SP_ERR_PARSE, "expected an object in \"%s\"", what);
         uint32_t line = t.line, col = t.column;
         if (!fn) {
             sp_status st = read_span(o, r, line, col);
@@ -496,7 +473,7 @@ static sp_status walk_objects(otlp *o, sread *r, member_fn fn, const char *what)
         }
         for (;;) {
             if (sp_json_next(&o->lx, &t))
-                return lex_fail(o);
+                return sp_json_fail(&o->lx, o->ctx);
             if (t.type == SP_JSON_OBJ_END)
                 break;
             sp_status st = fn(o, r, &t, line, col);
@@ -510,12 +487,12 @@ static sp_status walk_objects(otlp *o, sread *r, member_fn fn, const char *what)
 static sp_status scope_member(otlp *o, sread *r, const sp_json_token *key, uint32_t line, uint32_t col)
 {
     if (!key_is(key, "spans"))
-        return sp_json_skip(&o->lx) ? lex_fail(o) : SP_OK;
+        return sp_json_skip(&o->lx) ? sp_json_fail(&o->lx, o->ctx) : SP_OK;
     sp_json_token t;
     if (sp_json_next(&o->lx, &t))
-        return lex_fail(o);
+        return sp_json_fail(&o->lx, o->ctx);
     if (t.type != SP_JSON_ARR_BEGIN)
-        return fail_at(o, t.line, t.column, SP_ERR_PARSE, "\"spans\" must be an array");
+        return sp_import_fail_at(o->ctx, t.line, t.column, SP_ERR_PARSE, "\"spans\" must be an array");
     return walk_objects(o, r, NULL, "spans");
 }
 
@@ -523,12 +500,12 @@ static sp_status scope_member(otlp *o, sread *r, const sp_json_token *key, uint3
 static sp_status resource_member(otlp *o, sread *r, const sp_json_token *key, uint32_t line, uint32_t col)
 {
     if (!key_is(key, "scopeSpans") && !key_is(key, "instrumentationLibrarySpans"))
-        return sp_json_skip(&o->lx) ? lex_fail(o) : SP_OK;
+        return sp_json_skip(&o->lx) ? sp_json_fail(&o->lx, o->ctx) : SP_OK;
     sp_json_token t;
     if (sp_json_next(&o->lx, &t))
-        return lex_fail(o);
+        return sp_json_fail(&o->lx, o->ctx);
     if (t.type != SP_JSON_ARR_BEGIN)
-        return fail_at(o, t.line, t.column, SP_ERR_PARSE, "\"scopeSpans\" must be an array");
+        return sp_import_fail_at(o->ctx, t.line, t.column, SP_ERR_PARSE, "\"scopeSpans\" must be an array");
     return walk_objects(o, r, scope_member, "scopeSpans");
 }
 
@@ -726,37 +703,37 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
     while (st == SP_OK) {
         sp_json_token t;
         if (sp_json_next(&o.lx, &t)) {
-            st = lex_fail(&o);
+            st = sp_json_fail(&o.lx, o.ctx);
             break;
         }
         if (t.type == SP_JSON_EOF)
             break;
         if (t.type != SP_JSON_OBJ_BEGIN) {
-            st = fail_at(&o, t.line, t.column, SP_ERR_PARSE,
+            st = sp_import_fail_at(o.ctx, t.line, t.column, SP_ERR_PARSE,
                          "expected an OTLP/JSON document ({\"resourceSpans\":[...]})");
             break;
         }
         docs++;
         for (;;) {
             if (sp_json_next(&o.lx, &t)) {
-                st = lex_fail(&o);
+                st = sp_json_fail(&o.lx, o.ctx);
                 break;
             }
             if (t.type == SP_JSON_OBJ_END)
                 break;
             if (!key_is(&t, "resourceSpans")) {
                 if (sp_json_skip(&o.lx)) {
-                    st = lex_fail(&o);
+                    st = sp_json_fail(&o.lx, o.ctx);
                     break;
                 }
                 continue;
             }
             if (sp_json_next(&o.lx, &t)) {
-                st = lex_fail(&o);
+                st = sp_json_fail(&o.lx, o.ctx);
                 break;
             }
             if (t.type != SP_JSON_ARR_BEGIN) {
-                st = fail_at(&o, t.line, t.column, SP_ERR_PARSE, "\"resourceSpans\" must be an array");
+                st = sp_import_fail_at(o.ctx, t.line, t.column, SP_ERR_PARSE, "\"resourceSpans\" must be an array");
                 break;
             }
             if ((st = walk_objects(&o, r, resource_member, "resourceSpans")))
@@ -764,7 +741,7 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
         }
     }
     if (st == SP_OK && docs == 0)
-        st = fail_at(&o, 1, 1, SP_ERR_PARSE, "no OTLP/JSON document (expected {\"resourceSpans\":[...]})");
+        st = sp_import_fail_at(o.ctx, 1, 1, SP_ERR_PARSE, "no OTLP/JSON document (expected {\"resourceSpans\":[...]})");
     if (st == SP_OK)
         st = build(&o);
     if (st == SP_OK && ctx->err && ctx->errlen)

@@ -51,29 +51,6 @@ typedef struct triton {
     uint32_t line, column;
 } triton;
 
-static sp_status fail_at(triton *t, uint32_t line, uint32_t col, sp_status st, const char *fmt, ...) SP_PRINTF(5, 6);
-
-static sp_status fail_at(triton *t, uint32_t line, uint32_t col, sp_status st, const char *fmt, ...)
-{
-    sp_import_ctx *c = t->ctx;
-    if (c->err && c->errlen) {
-        int n = snprintf(c->err, c->errlen, "%s:%u:%u: ", c->name, line, col);
-        if (n >= 0 && (size_t)n < c->errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return st;
-}
-
-static sp_status lex_fail(triton *t)
-{
-    sp_errf(t->ctx->err, t->ctx->errlen, "%s: %s", t->ctx->name, sp_json_error(&t->lx));
-    return t->lx.status;
-}
-
 /* Lenient: a malformed object or trace is counted and skipped; strict: the error stands. */
 static sp_status skip_or_fail(triton *t, sp_status st)
 {
@@ -104,7 +81,7 @@ static sp_status trace_ref(triton *t, int64_t id, ttrace **out)
         }
     }
     if (t->n >= TRITON_MAX_TRACES)
-        return fail_at(t, t->line, t->column, SP_ERR_LIMIT, "more than %u trace ids in one file", TRITON_MAX_TRACES);
+        return sp_import_fail_at(t->ctx, t->line, t->column, SP_ERR_LIMIT, "more than %u trace ids in one file", TRITON_MAX_TRACES);
     if (SP_GROW(t->tr, t->cap, t->n + 1, TRITON_MAX_TRACES))
         return SP_ERR_NOMEM;
     if ((t->n + 1) * 2 > t->nslots) {   /* keep the table at most half full */
@@ -184,13 +161,13 @@ static sp_status read_timestamps(triton *t, tobj *o)
     sp_json_token tok;
     for (;;) {
         if (sp_json_next(&t->lx, &tok))
-            return lex_fail(t);
+            return sp_json_fail(&t->lx, t->ctx);
         if (tok.type == SP_JSON_ARR_END)
             return SP_OK;
         if (tok.type != SP_JSON_OBJ_BEGIN) {
             obj_bad(o, "\"timestamps\" must hold objects {\"name\":..., \"ns\":...}");
             if ((tok.type == SP_JSON_ARR_BEGIN) && sp_json_skip_rest(&t->lx))
-                return lex_fail(t);
+                return sp_json_fail(&t->lx, t->ctx);
             continue;
         }
         int which = -1;
@@ -198,20 +175,20 @@ static sp_status read_timestamps(triton *t, tobj *o)
         int64_t ns = 0;
         for (;;) {
             if (sp_json_next(&t->lx, &tok))
-                return lex_fail(t);
+                return sp_json_fail(&t->lx, t->ctx);
             if (tok.type == SP_JSON_OBJ_END)
                 break;
             bool is_name = key_is(&tok, "name"), is_ns = key_is(&tok, "ns");
             if (!is_name && !is_ns) {
                 if (sp_json_skip(&t->lx))
-                    return lex_fail(t);
+                    return sp_json_fail(&t->lx, t->ctx);
                 continue;
             }
             if (sp_json_next(&t->lx, &tok))
-                return lex_fail(t);
+                return sp_json_fail(&t->lx, t->ctx);
             if (tok.type == SP_JSON_OBJ_BEGIN || tok.type == SP_JSON_ARR_BEGIN) {
                 if (sp_json_skip_rest(&t->lx))
-                    return lex_fail(t);
+                    return sp_json_fail(&t->lx, t->ctx);
                 obj_bad(o, "timestamp \"%s\" must be %s, not a container", is_name ? "name" : "ns",
                         is_name ? "a string" : "an integer");
                 continue;
@@ -260,10 +237,10 @@ static sp_status read_text(triton *t, tobj *o, const char *what, char *dst, size
 {
     sp_json_token tok;
     if (sp_json_next(&t->lx, &tok))
-        return lex_fail(t);
+        return sp_json_fail(&t->lx, t->ctx);
     if (tok.type == SP_JSON_OBJ_BEGIN || tok.type == SP_JSON_ARR_BEGIN) {
         if (sp_json_skip_rest(&t->lx))
-            return lex_fail(t);
+            return sp_json_fail(&t->lx, t->ctx);
         obj_bad(o, "\"%s\" must be a string or an integer, not a container", what);
         return SP_OK;
     }
@@ -287,10 +264,10 @@ static sp_status read_id(triton *t, tobj *o, const char *what, int64_t *dst, boo
 {
     sp_json_token tok;
     if (sp_json_next(&t->lx, &tok))
-        return lex_fail(t);
+        return sp_json_fail(&t->lx, t->ctx);
     if (tok.type == SP_JSON_OBJ_BEGIN || tok.type == SP_JSON_ARR_BEGIN) {
         if (sp_json_skip_rest(&t->lx))
-            return lex_fail(t);
+            return sp_json_fail(&t->lx, t->ctx);
         obj_bad(o, "\"%s\" must be an integer trace id, not a container", what);
         return SP_OK;
     }
@@ -316,7 +293,7 @@ static sp_status apply_object(triton *t, tobj *o)
         if ((st = sp_str_intern(&ev->strings, o->model, o->model_len, &m)))
             return st;
         if (r->model != SP_EV_NONE && r->model != m)
-            return fail_at(t, t->line, t->column, SP_ERR_PARSE, "trace id %lld names model \"%s\" after \"%s\"",
+            return sp_import_fail_at(t->ctx, t->line, t->column, SP_ERR_PARSE, "trace id %lld names model \"%s\" after \"%s\"",
                            (long long)o->id, sp_str_get(&ev->strings, m), sp_str_get(&ev->strings, r->model));
         r->model = m;
     }
@@ -326,10 +303,10 @@ static sp_status apply_object(triton *t, tobj *o)
     }
     if (o->has_parent && o->parent != 0) {
         if (o->parent == o->id)
-            return fail_at(t, t->line, t->column, SP_ERR_PARSE, "trace id %lld is its own parent_id",
+            return sp_import_fail_at(t->ctx, t->line, t->column, SP_ERR_PARSE, "trace id %lld is its own parent_id",
                            (long long)o->id);
         if (r->parent && r->parent != o->parent)
-            return fail_at(t, t->line, t->column, SP_ERR_PARSE, "trace id %lld has two parent_ids (%lld, %lld)",
+            return sp_import_fail_at(t->ctx, t->line, t->column, SP_ERR_PARSE, "trace id %lld has two parent_ids (%lld, %lld)",
                            (long long)o->id, (long long)r->parent, (long long)o->parent);
         r->parent = o->parent;
     }
@@ -351,7 +328,7 @@ static sp_status read_object(triton *t, tobj *o)
     bool has_ts = false;
     for (;;) {
         if (sp_json_next(&t->lx, &tok))
-            return lex_fail(t);
+            return sp_json_fail(&t->lx, t->ctx);
         if (tok.type == SP_JSON_OBJ_END)
             break;
         sp_status st = SP_OK;
@@ -365,17 +342,17 @@ static sp_status read_object(triton *t, tobj *o)
             st = read_text(t, o, "model_version", o->version, &o->version_len, &o->has_version);
         } else if (key_is(&tok, "timestamps")) {
             if (sp_json_next(&t->lx, &tok))
-                return lex_fail(t);
+                return sp_json_fail(&t->lx, t->ctx);
             if (tok.type == SP_JSON_ARR_BEGIN) {
                 has_ts = true;
                 st = read_timestamps(t, o);
             } else {
                 obj_bad(o, "\"timestamps\" must be an array");
                 if (tok.type == SP_JSON_OBJ_BEGIN && sp_json_skip_rest(&t->lx))
-                    return lex_fail(t);
+                    return sp_json_fail(&t->lx, t->ctx);
             }
         } else if (sp_json_skip(&t->lx)) {
-            return lex_fail(t);
+            return sp_json_fail(&t->lx, t->ctx);
         }
         if (st)
             return st;
@@ -384,7 +361,7 @@ static sp_status read_object(triton *t, tobj *o)
         obj_bad(o, "missing \"id\" (expected the trace id every Triton trace object carries)");
     (void)has_ts;
     if (o->bad)
-        return skip_or_fail(t, fail_at(t, t->line, t->column, SP_ERR_PARSE, "%s", o->bad));
+        return skip_or_fail(t, sp_import_fail_at(t->ctx, t->line, t->column, SP_ERR_PARSE, "%s", o->bad));
     return apply_object(t, o);
 }
 
@@ -438,26 +415,26 @@ static sp_status check_trace(triton *t, ttrace *r, bool is_root)
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         uint64_t a = r->ts[pairs[i][0]], b = r->ts[pairs[i][1]];
         if (a != SP_TIME_NONE && b != SP_TIME_NONE && b < a)
-            return fail_at(t, r->line, r->column, SP_ERR_PARSE, "trace id %lld: %s (%llu) is before %s (%llu)",
+            return sp_import_fail_at(t->ctx, r->line, r->column, SP_ERR_PARSE, "trace id %lld: %s (%llu) is before %s (%llu)",
                            (long long)r->id, g_ts_names[pairs[i][1]], (unsigned long long)b,
                            g_ts_names[pairs[i][0]], (unsigned long long)a);
     }
     if ((r->ts[TS_COMPUTE_START] == SP_TIME_NONE) != (r->ts[TS_COMPUTE_END] == SP_TIME_NONE))
-        return fail_at(t, r->line, r->column, SP_ERR_PARSE, "trace id %lld has %s but no %s", (long long)r->id,
+        return sp_import_fail_at(t->ctx, r->line, r->column, SP_ERR_PARSE, "trace id %lld has %s but no %s", (long long)r->id,
                        r->ts[TS_COMPUTE_START] == SP_TIME_NONE ? "COMPUTE_END" : "COMPUTE_START",
                        r->ts[TS_COMPUTE_START] == SP_TIME_NONE ? "COMPUTE_START" : "COMPUTE_END");
     if (r->ts[TS_COMPUTE_START] != SP_TIME_NONE && r->model == SP_EV_NONE)
-        return fail_at(t, r->line, r->column, SP_ERR_PARSE, "trace id %lld has compute timestamps but no "
+        return sp_import_fail_at(t->ctx, r->line, r->column, SP_ERR_PARSE, "trace id %lld has compute timestamps but no "
                        "\"model_name\"", (long long)r->id);
     if (is_root) {
         uint64_t arrival = tmin(tmin(r->ts[TS_REQUEST_START], r->ts[TS_HTTP_RECV_START]), r->ts[TS_GRPC_RECV_START]);
         uint64_t done = tmax(tmax(r->ts[TS_REQUEST_END], r->ts[TS_HTTP_SEND_END]), r->ts[TS_GRPC_SEND_END]);
         if (arrival == SP_TIME_NONE || done == SP_TIME_NONE)
-            return fail_at(t, r->line, r->column, SP_ERR_PARSE, "trace id %lld has no %s (expected REQUEST_START "
+            return sp_import_fail_at(t->ctx, r->line, r->column, SP_ERR_PARSE, "trace id %lld has no %s (expected REQUEST_START "
                            "and REQUEST_END, or HTTP/GRPC receive and send times)", (long long)r->id,
                            arrival == SP_TIME_NONE ? "start" : "end");
         if (done < arrival)
-            return fail_at(t, r->line, r->column, SP_ERR_PARSE, "trace id %lld ends (%llu) before it starts (%llu)",
+            return sp_import_fail_at(t->ctx, r->line, r->column, SP_ERR_PARSE, "trace id %lld ends (%llu) before it starts (%llu)",
                            (long long)r->id, (unsigned long long)done, (unsigned long long)arrival);
     }
     return SP_OK;
@@ -528,7 +505,7 @@ static sp_status build(triton *t)
         ttrace *r = &t->tr[i];
         ttrace *root = root_of(t, r);
         if (!root)
-            st = fail_at(t, r->line, r->column, SP_ERR_PARSE, "trace id %lld: parent_id chain loops or is deeper "
+            st = sp_import_fail_at(t->ctx, r->line, r->column, SP_ERR_PARSE, "trace id %lld: parent_id chain loops or is deeper "
                          "than %d", (long long)r->id, TRITON_MAX_DEPTH);
         else
             st = check_trace(t, r, root == r);
@@ -675,7 +652,7 @@ sp_status sp_import_triton(sp_import_ctx *ctx)
     while (st == SP_OK) {
         sp_json_token tok;
         if (sp_json_next(&t.lx, &tok)) {
-            st = lex_fail(&t);
+            st = sp_json_fail(&t.lx, t.ctx);
             break;
         }
         if (tok.type == SP_JSON_EOF)
@@ -686,7 +663,7 @@ sp_status sp_import_triton(sp_import_ctx *ctx)
         t.line = tok.line;
         t.column = tok.column;
         if (tok.type != SP_JSON_OBJ_BEGIN || tok.depth > 2) {
-            st = fail_at(&t, tok.line, tok.column, SP_ERR_PARSE,
+            st = sp_import_fail_at(t.ctx, tok.line, tok.column, SP_ERR_PARSE,
                          "expected a Triton trace object ({\"id\":...}) or an array of them");
             break;
         }
@@ -694,7 +671,7 @@ sp_status sp_import_triton(sp_import_ctx *ctx)
         st = read_object(&t, o);
     }
     if (st == SP_OK && objects == 0)
-        st = fail_at(&t, 1, 1, SP_ERR_PARSE, "no trace objects (expected a JSON array of Triton trace objects)");
+        st = sp_import_fail_at(t.ctx, 1, 1, SP_ERR_PARSE, "no trace objects (expected a JSON array of Triton trace objects)");
     if (st == SP_OK)
         st = build(&t);
     if (st == SP_OK && ctx->err && ctx->errlen)
