@@ -144,6 +144,33 @@ static int parse_uint(const char *opt, const char *s, unsigned long lo, unsigned
 
 /* ---- fallback: no service or load generator in this build ---- */
 
+/* The folder the traces go to: --keep-traces DIR (created if missing), else a new temporary folder
+ * under $TMPDIR (or /tmp). Returns 0, or the exit status after printing why. */
+static int make_trace_dir(const demo_opts *o, char dir[DEMO_PATH_MAX])
+{
+    if (o->keep_traces) {
+        if (strlen(o->keep_traces) > DEMO_PATH_MAX - 64) {
+            fprintf(stderr, "servprof demo: --keep-traces path too long\n");
+            return 2;
+        }
+        snprintf(dir, DEMO_PATH_MAX, "%s", o->keep_traces);
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+            fprintf(stderr, "servprof demo: cannot create %s: %s\n", dir, strerror(errno));
+            return 1;
+        }
+        return 0;
+    }
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp || strlen(tmp) > DEMO_PATH_MAX - 64)
+        tmp = "/tmp";
+    snprintf(dir, DEMO_PATH_MAX, "%s/servprof-demo-XXXXXX", tmp);
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "servprof demo: cannot create a temporary folder in %s: %s\n", tmp, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
 #if !DEMO_LIVE
 static int demo_fallback(const demo_opts *o)
 {
@@ -153,23 +180,9 @@ static int demo_fallback(const demo_opts *o)
             "trace: servprof synth, then servprof analyze. The figures below come from a model of a\n"
             "batched service, not from a measured one.\n\n");
     char dir[DEMO_PATH_MAX];
-    if (o->keep_traces) {
-        if (strlen(o->keep_traces) > DEMO_PATH_MAX - 64) {
-            fprintf(stderr, "servprof demo: --keep-traces path too long\n");
-            return 2;
-        }
-        snprintf(dir, sizeof dir, "%s", o->keep_traces);
-        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-            fprintf(stderr, "servprof demo: cannot create %s: %s\n", dir, strerror(errno));
-            return 1;
-        }
-    } else {
-        snprintf(dir, sizeof dir, "/tmp/servprof-demo-XXXXXX");
-        if (!mkdtemp(dir)) {
-            fprintf(stderr, "servprof demo: cannot create a temporary folder: %s\n", strerror(errno));
-            return 1;
-        }
-    }
+    int drc = make_trace_dir(o, dir);
+    if (drc)
+        return drc;
     char trace[DEMO_PATH_MAX + 32];
     snprintf(trace, sizeof trace, "%s/synth.jsonl", dir);
     char req[32], rate[32], seed[32], batch[32], window[32], pad[32], price[32];
@@ -349,26 +362,9 @@ static int demo_live(const demo_opts *o)
 
     /* the traces' folder */
     char dir[DEMO_PATH_MAX];
-    if (o->keep_traces) {
-        if (strlen(o->keep_traces) > DEMO_PATH_MAX - 64) {
-            fprintf(stderr, "servprof demo: --keep-traces path too long\n");
-            return 2;
-        }
-        snprintf(dir, sizeof dir, "%s", o->keep_traces);
-        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-            fprintf(stderr, "servprof demo: cannot create %s: %s\n", dir, strerror(errno));
-            return 1;
-        }
-    } else {
-        const char *tmp = getenv("TMPDIR");
-        if (!tmp || !*tmp || strlen(tmp) > DEMO_PATH_MAX - 64)
-            tmp = "/tmp";
-        snprintf(dir, sizeof dir, "%s/servprof-demo-XXXXXX", tmp);
-        if (!mkdtemp(dir)) {
-            fprintf(stderr, "servprof demo: cannot create a temporary folder in %s: %s\n", tmp, strerror(errno));
-            return 1;
-        }
-    }
+    int drc = make_trace_dir(o, dir);
+    if (drc)
+        return drc;
     char server_path[DEMO_PATH_MAX + 32], client_path[DEMO_PATH_MAX + 32], url[128];
     snprintf(server_path, sizeof server_path, "%s/server.sptrace", dir);
     snprintf(client_path, sizeof client_path, "%s/client.jsonl", dir);
