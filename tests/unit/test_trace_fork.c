@@ -101,6 +101,15 @@ static void one_mode(int mode)
 
 int main(void)
 {
+    /* GCC 12's AddressSanitizer allocator has no fork handlers: a child forked while another thread
+     * holds one of its size-class locks deadlocks in its first malloc (seen here about once in 20 runs
+     * under load, in ASan's SizeClassAllocator64::GetFromAllocator). That is the sanitizer's limit,
+     * not the recorder's (glibc's malloc is fork-safe), so the sanitized half of `make test` skips
+     * this test and the plain half runs it. */
+    if (getenv("SP_SANITIZED")) {
+        printf("test_trace_fork: skipped under AddressSanitizer (its allocator is not fork-safe)\n");
+        return 77;
+    }
     one_mode(0);
     one_mode(1);
     /* a child that never records creates no file (mode 0) */
