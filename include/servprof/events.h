@@ -52,6 +52,11 @@ SP_API sp_status sp_events_load_file(sp_events *ev, const char *path, const sp_l
 SP_API sp_status sp_events_load_buffer(sp_events *ev, const char *name, const void *data, size_t len,
                                        const sp_load_options *opt, char *err, size_t errlen);
 
+/* Trace properties (sp_recorder_set_property in trace.h; limits SP_PROP_* in servprof.h): the value of property `key` in loaded file number `file` (0-based, in load order), or NULL when the
+ * file does not carry it (or there is no such file). The string is owned by `ev` and valid until it
+ * is destroyed. */
+SP_API const char *sp_events_property(const sp_events *ev, size_t file, const char *key);
+
 /* Counts, for progress lines and summaries. */
 typedef struct sp_events_summary {
     size_t files;

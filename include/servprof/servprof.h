@@ -34,6 +34,15 @@ typedef enum sp_status {
 /* Static, never NULL. */
 SP_API const char *sp_status_str(sp_status status);
 
+/* Trace properties: facts about the traced service that a trace carries beside its events, such as
+ * its device ("device": "cpu" or "cuda") and its batching policy ("policy.max_batch": "16", ...);
+ * docs/native-format.md "Properties" lists the keys servprof reads. Keys are 1..SP_PROP_MAX_KEY bytes
+ * of [A-Za-z0-9._-], values at most SP_PROP_MAX_VALUE bytes of text, at most SP_PROP_MAX_KEYS keys in
+ * one trace. */
+#define SP_PROP_MAX_KEY 255u
+#define SP_PROP_MAX_VALUE 4095u
+#define SP_PROP_MAX_KEYS 64u
+
 /* Log levels for the library's diagnostics. The library never prints by itself. */
 typedef enum sp_log_level { SP_LOG_DEBUG = 0, SP_LOG_INFO, SP_LOG_WARN, SP_LOG_ERROR } sp_log_level;
 

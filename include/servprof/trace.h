@@ -86,6 +86,15 @@ SP_API sp_status sp_recorder_flush(sp_recorder *rec);
  * failure (NULL, empty, longer than 4095 bytes, or no memory). */
 SP_API sp_name_id sp_recorder_intern(sp_recorder *rec, const char *name);
 
+/* Attaches a property to the trace (servprof.h "Trace properties"), e.g. the service's device
+ * ("device" -> "cpu") or batching policy ("policy.max_batch" -> "16"); servprof's analysis reads the
+ * keys docs/native-format.md lists. Setting a key again replaces its value. Written with the writer's
+ * next block (and again into a forked child's own trace). Not for the hot path: takes a lock.
+ * `key` and `value` are copied. Returns SP_ERR_INVALID (NULL, a key that is empty, longer than
+ * SP_PROP_MAX_KEY or not [A-Za-z0-9._-], a value longer than SP_PROP_MAX_VALUE), SP_ERR_LIMIT (a new
+ * key beyond SP_PROP_MAX_KEYS), SP_ERR_STATE (the recorder is not open), SP_ERR_NOMEM. */
+SP_API sp_status sp_recorder_set_property(sp_recorder *rec, const char *key, const char *value);
+
 /* Current drop counts, indexed by sp_drop_cause. `counts` must have SP_DROP_CAUSE_COUNT entries. */
 SP_API void sp_recorder_drops(const sp_recorder *rec, uint64_t counts[SP_DROP_CAUSE_COUNT]);
 

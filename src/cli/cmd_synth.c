@@ -217,8 +217,12 @@ static int synth_run(const synth_opts *o, FILE *out)
     fprintf(out,
             "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"clock\":\"monotonic\",\"price_per_hour\":%.6g,"
             "\"generator\":\"servprof synth " SP_VERSION_STRING "\",\"seed\":%" PRIu64 ",\"requests\":%" PRIu64
-            ",\"rate\":%.6g,\"max_batch\":%u,\"batch_window_ms\":%.6g,\"pad_to\":%u,\"backend\":\"%s\"}\n",
-            o->price, o->seed, o->requests, o->rate, o->max_batch, o->window_ms, o->pad_to, o->gpu ? "gpu" : "cpu");
+            ",\"rate\":%.6g,\"max_batch\":%u,\"batch_window_ms\":%.6g,\"pad_to\":%u,\"backend\":\"%s\","
+            /* the simulated service's device and policy as trace properties (docs/jsonl-format.md) */
+            "\"properties\":{\"service\":\"servprof-synth\",\"device\":\"%s\",\"policy.max_batch\":\"%u\","
+            "\"policy.max_queue_delay_ns\":\"%" PRIu64 "\",\"policy.workers\":\"1\",\"policy.pad_multiple\":\"%u\"}}\n",
+            o->price, o->seed, o->requests, o->rate, o->max_batch, o->window_ms, o->pad_to, o->gpu ? "gpu" : "cpu",
+            o->gpu ? "cuda" : "cpu", o->max_batch, (uint64_t)(o->window_ms * 1e6), o->pad_to);
 
     /* arrivals (Poisson: exponential gaps), lengths (log-normal), tokenisation time */
     double t = (double)SYNTH_T0_NS;

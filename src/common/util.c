@@ -116,3 +116,16 @@ uint64_t sp_hash_bytes(const void *data, size_t len, uint64_t seed)
     h ^= h >> 31;
     return h;
 }
+
+int sp_prop_key_valid(const char *key, size_t len)
+{
+    if (!key || len == 0 || len > SP_PROP_MAX_KEY)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)key[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}

@@ -33,6 +33,9 @@ sp_status sp_grow(void **arr, size_t *cap, size_t need, size_t elem, size_t max)
  * flushes the TLB of every CPU the process ran on (an IPI per page once a second thread exists). */
 void sp_prefault(void *p, size_t bytes);
 
+/* A trace property key (servprof.h): 1..SP_PROP_MAX_KEY bytes of [A-Za-z0-9._-]. */
+int sp_prop_key_valid(const char *key, size_t len);
+
 /* 64-bit hash of bytes (FNV-1a folded with a final mix). */
 uint64_t sp_hash_bytes(const void *data, size_t len, uint64_t seed);
 

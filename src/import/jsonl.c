@@ -23,13 +23,13 @@
 enum field {
     F_EV, F_FORMAT, F_CLOCK, F_PRICE, F_DROPS, F_ID, F_ARRIVAL, F_DONE, F_INPUT_TOKENS, F_STAGE,
     F_START, F_END, F_BATCH, F_REQUESTS, F_EFFECTIVE, F_PADDED, F_NAME, F_STREAM, F_DEVICE,
-    F_CORRELATION, F_KIND, F_BYTES, F_INTENDED, F_SEND, F_STATUS, F_COUNT
+    F_CORRELATION, F_KIND, F_BYTES, F_INTENDED, F_SEND, F_STATUS, F_PROPERTIES, F_COUNT
 };
 
 static const char *const g_field_names[F_COUNT] = {
     "ev", "format", "clock", "price_per_hour", "drops", "id", "arrival_ns", "done_ns", "input_tokens",
     "stage", "start_ns", "end_ns", "batch", "requests", "effective_tokens", "padded_tokens", "name",
-    "stream", "device", "correlation", "kind", "bytes", "intended_ns", "send_ns", "status"};
+    "stream", "device", "correlation", "kind", "bytes", "intended_ns", "send_ns", "status", "properties"};
 
 /* The drop causes in sp_drop_cause order (trace.h). */
 static const char *const g_drop_names[SP_DROP_CAUSE_COUNT] = {
@@ -68,6 +68,10 @@ typedef struct jsonl {
     /* "drops" */
     uint64_t drops[SP_DROP_CAUSE_COUNT];
     const char *drops_err;
+    /* "properties": keys and values as read (text valid for the line) */
+    id_text prop_key[SP_PROP_MAX_KEYS], prop_val[SP_PROP_MAX_KEYS];
+    size_t nprops;
+    const char *props_err;
     bool bad_line;           /* the error belongs to this line (skippable under lenient) */
     uint64_t records;        /* non-blank lines seen */
     bool lx_ready;           /* lx initialised once; later lines only reset it */
@@ -134,7 +138,7 @@ static int field_of(const char *k, size_t n)
     case 6: K("end_ns", F_END) K("stream", F_STREAM) K("device", F_DEVICE) K("status", F_STATUS) K("format", F_FORMAT) break;
     case 7: K("done_ns", F_DONE) K("send_ns", F_SEND) break;
     case 8: K("start_ns", F_START) K("requests", F_REQUESTS) break;
-    case 10: K("arrival_ns", F_ARRIVAL) break;
+    case 10: K("arrival_ns", F_ARRIVAL) K("properties", F_PROPERTIES) break;
     case 11: K("correlation", F_CORRELATION) K("intended_ns", F_INTENDED) break;
     case 12: K("input_tokens", F_INPUT_TOKENS) break;
     case 13: K("padded_tokens", F_PADDED) break;
@@ -229,12 +233,61 @@ static sp_status read_drops(jsonl *j)
     }
 }
 
+/* "properties": an object of trace properties; values are strings, or numbers and booleans kept as
+ * their JSON text; null removes nothing and is skipped. */
+static sp_status read_props(jsonl *j)
+{
+    j->nprops = 0;
+    j->props_err = NULL;
+    sp_json_token t;
+    for (;;) {
+        sp_status st = sp_json_next(&j->lx, &t);
+        if (st)
+            return lex_fail(j);
+        if (t.type == SP_JSON_OBJ_END)
+            return SP_OK;
+        id_text key = {t.str, t.len};
+        st = sp_json_next(&j->lx, &t);
+        if (st)
+            return lex_fail(j);
+        if (t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) {
+            if (sp_json_skip_rest(&j->lx))
+                return lex_fail(j);
+            j->props_err = "\"properties\" values must be strings, numbers or booleans";
+            continue;
+        }
+        if (t.type == SP_JSON_NULL)
+            continue;
+        if (!sp_prop_key_valid(key.s, key.len)) {
+            j->props_err = "\"properties\" keys must be 1..255 characters of [A-Za-z0-9._-]";
+            continue;
+        }
+        if (t.len > SP_PROP_MAX_VALUE || memchr(t.str, '\0', t.len)) {
+            j->props_err = "a \"properties\" value is longer than 4095 bytes or holds a NUL";
+            continue;
+        }
+        size_t i = 0;
+        while (i < j->nprops && !(j->prop_key[i].len == key.len && memcmp(j->prop_key[i].s, key.s, key.len) == 0))
+            i++;
+        if (i == j->nprops) {
+            if (j->nprops >= SP_PROP_MAX_KEYS) {
+                j->props_err = "\"properties\" holds more than 64 keys";
+                continue;
+            }
+            j->nprops++;
+        }
+        j->prop_key[i] = key;
+        j->prop_val[i] = (id_text){t.str, t.len};
+    }
+}
+
 /* Reads the line's object into j->f. */
 static sp_status read_object(jsonl *j)
 {
     j->present = 0;
-    j->ids_err = j->drops_err = NULL;
+    j->ids_err = j->drops_err = j->props_err = NULL;
     j->nids = 0;
+    j->nprops = 0;
     sp_json_token t;
     if (sp_json_next(&j->lx, &t))
         return lex_fail(j);
@@ -265,7 +318,9 @@ static sp_status read_object(jsonl *j)
             if (st)
                 return st;
         } else if (t.type == SP_JSON_OBJ_BEGIN) {
-            sp_status st = k == F_DROPS ? read_drops(j) : (sp_json_skip_rest(&j->lx) ? lex_fail(j) : SP_OK);
+            sp_status st = k == F_DROPS        ? read_drops(j)
+                           : k == F_PROPERTIES ? read_props(j)
+                                               : (sp_json_skip_rest(&j->lx) ? lex_fail(j) : SP_OK);
             if (st)
                 return st;
         }
@@ -380,8 +435,9 @@ static const char *fast_ids(jsonl *j, const char *p, const char *e)
 static bool fast_object(jsonl *j, const char *s, const char *e)
 {
     j->present = 0;
-    j->ids_err = j->drops_err = NULL;
+    j->ids_err = j->drops_err = j->props_err = NULL;
     j->nids = 0;
+    j->nprops = 0;
     const char *p = skip_blank(s, e);
     if (p >= e || *p != '{')
         return false;
@@ -594,6 +650,17 @@ static sp_status rec_meta(jsonl *j)
         if (j->drops_err)
             return line_fail(j, SP_ERR_PARSE, "%s", j->drops_err);
     }
+    const jval *pr = fv(j, F_PROPERTIES);
+    if (pr->type && pr->type != SP_JSON_NULL) {
+        if (pr->type != SP_JSON_OBJ_BEGIN)
+            return line_fail(j, SP_ERR_PARSE, "\"properties\" must be an object of keys and values, not %s",
+                             type_name(pr));
+        if (j->props_err)
+            return line_fail(j, SP_ERR_PARSE, "%s", j->props_err);
+    }
+    for (size_t i = 0; pr->type == SP_JSON_OBJ_BEGIN && i < j->nprops; i++)
+        MODEL(sp_ev_set_prop(j->ev, j->file, j->prop_key[i].s, j->prop_key[i].len, j->prop_val[i].s,
+                             j->prop_val[i].len));
     sp_ev_file *f = &j->ev->files[j->file];
     if (price >= 0)
         f->price_per_hour = price;

@@ -355,6 +355,21 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         }
         return SP_OK;
     }
+    case SP_REC_PROP: {
+        if (size < 16)
+            return bad(r, off, "property record too short");
+        uint64_t vl = sp_rd64(p + 8);
+        size_t kpad = ((size_t)aux + 7) & ~(size_t)7;
+        if (!sp_prop_key_valid((const char *)p + 16, aux) || vl > SP_PROP_MAX_VALUE ||
+            size != 16 + kpad + ((vl + 7) & ~(uint64_t)7))
+            return bad(r, off, "malformed property record (key of 1..255 bytes of [A-Za-z0-9._-], value of "
+                               "at most 4095 bytes)");
+        const char *v = (const char *)p + 16 + kpad;
+        if (memchr(v, '\0', (size_t)vl))
+            return bad(r, off, "property value contains a NUL byte");
+        st = sp_ev_set_prop(ev, file, (const char *)p + 16, aux, v, (size_t)vl);
+        return st == SP_ERR_INVALID ? bad(r, off, "malformed property record") : st;
+    }
     default:
         return SP_OK; /* SP_REC_END, and types from later versions: skipped by size */
     }

@@ -308,6 +308,7 @@ void sp_events_destroy(sp_events *ev)
     free(ev->acts);
     free(ev->launches);
     free(ev->files);
+    free(ev->props);
     free(ev->clients);
     free(ev->req_batches);
     free(ev->req_map.keys);
@@ -352,6 +353,62 @@ sp_status sp_ev_add_file(struct sp_events *ev, const char *path, sp_format forma
     *out_file = (uint32_t)ev->n_files++;
     ev->finished = false;
     return SP_OK;
+}
+
+sp_status sp_ev_set_prop(struct sp_events *ev, uint32_t file, const char *key, size_t klen, const char *value,
+                         size_t vlen)
+{
+    if (klen == 0 || klen > SP_PROP_MAX_KEY || vlen > SP_PROP_MAX_VALUE || file >= ev->n_files)
+        return SP_ERR_INVALID;
+    size_t in_file = 0;
+    sp_ev_prop *hit = NULL;
+    for (size_t i = 0; i < ev->n_props; i++) {
+        sp_ev_prop *p = &ev->props[i];
+        if (p->file != file)
+            continue;
+        in_file++;
+        const char *k = sp_str_get(&ev->strings, p->key);
+        if (strlen(k) == klen && memcmp(k, key, klen) == 0)
+            hit = p;
+    }
+    if (!hit && in_file >= SP_PROP_MAX_KEYS)
+        return SP_ERR_LIMIT;
+    sp_str k, v;
+    sp_status st = sp_str_intern(&ev->strings, key, klen, &k);
+    if (!st)
+        st = sp_str_intern(&ev->strings, value, vlen, &v);
+    if (st)
+        return st;
+    if (hit) {
+        hit->value = v;
+        return SP_OK;
+    }
+    st = SP_GROW(ev->props, ev->cap_props, ev->n_props + 1, SP_EV_MAX_RECORDS);
+    if (st)
+        return st;
+    ev->props[ev->n_props++] = (sp_ev_prop){file, k, v};
+    return SP_OK;
+}
+
+const char *sp_ev_get_prop(const struct sp_events *ev, uint32_t file, const char *key)
+{
+    size_t klen = strlen(key);
+    for (size_t i = 0; i < ev->n_props; i++) {
+        const sp_ev_prop *p = &ev->props[i];
+        if (p->file != file)
+            continue;
+        const char *k = sp_str_get(&ev->strings, p->key);
+        if (strlen(k) == klen && memcmp(k, key, klen) == 0)
+            return sp_str_get(&ev->strings, p->value);
+    }
+    return NULL;
+}
+
+const char *sp_events_property(const sp_events *ev, size_t file, const char *key)
+{
+    if (!ev || !key || file >= ev->n_files)
+        return NULL;
+    return sp_ev_get_prop(ev, (uint32_t)file, key);
 }
 
 sp_status sp_ev_request_ref(struct sp_events *ev, uint32_t file, const char *id, size_t len,

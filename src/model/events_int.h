@@ -111,6 +111,13 @@ typedef struct sp_ev_client {
     uint32_t file;
 } sp_ev_client;
 
+/* A property of one file's trace (docs/native-format.md "Properties"): e.g. "device" -> "cpu",
+ * "policy.max_batch" -> "16". Keys are unique per file; a later value replaces an earlier one. */
+typedef struct sp_ev_prop {
+    uint32_t file;
+    sp_str key, value;
+} sp_ev_prop;
+
 /* Per-file key -> index map (request ids, batch ids). */
 typedef struct sp_idmap {
     uint64_t *keys;          /* hash of (file, id) */
@@ -140,6 +147,7 @@ struct sp_events {
     SP_GROW_ARRAY(launches, sp_ev_launch);
     SP_GROW_ARRAY(files, sp_ev_file);
     SP_GROW_ARRAY(clients, sp_ev_client);
+    SP_GROW_ARRAY(props, sp_ev_prop);
     size_t clients_unjoined;  /* after sp_ev_finish */
     uint32_t *req_batches;   /* after sp_ev_finish: batch indexes per request (see first_batch) */
     size_t n_req_batches;
@@ -207,6 +215,14 @@ sp_status sp_ev_add_span(struct sp_events *ev, uint32_t req, sp_str stage, uint6
 sp_status sp_ev_add_activity(struct sp_events *ev, const sp_ev_activity *a);
 sp_status sp_ev_add_launch(struct sp_events *ev, const sp_ev_launch *l);
 sp_status sp_ev_add_client(struct sp_events *ev, const sp_ev_client *c);
+
+/* Sets property `key` of `file` to `value` (both copied; a later call for the same key replaces the
+ * value). At most SP_PROP_MAX_KEYS keys per file (SP_ERR_LIMIT); keys of 1..SP_PROP_MAX_KEY bytes,
+ * values of at most SP_PROP_MAX_VALUE bytes (SP_ERR_INVALID otherwise). */
+sp_status sp_ev_set_prop(struct sp_events *ev, uint32_t file, const char *key, size_t klen, const char *value,
+                         size_t vlen);
+/* The value of property `key` of `file`, or NULL when the file has none. */
+const char *sp_ev_get_prop(const struct sp_events *ev, uint32_t file, const char *key);
 
 /* Known stage names, interned at create: */
 typedef struct sp_known_stages {

@@ -719,6 +719,44 @@ static sp_status check_options(const sp_server_options *o, char *err, size_t err
     return SP_OK;
 }
 
+/* Writes the service's device, model and batching policy into the trace as properties
+ * (docs/native-format.md "Properties"), so the analysis and `servprof whatif` read the policy that
+ * actually ran instead of inferring it. Best effort: a property that cannot be set is left out. */
+static void record_properties(const sp_server *srv, const sp_batcher_config *bc, const sp_encoder_config *ec)
+{
+    if (!srv->rec)
+        return;
+    char v[SP_SERVER_MAX_BUCKETS * 12 + 16];
+    struct {
+        const char *key;
+        uint64_t val;
+    } nums[] = {
+        {"policy.max_batch", bc->max_batch},   {"policy.max_queue_delay_ns", bc->max_delay_ns},
+        {"policy.workers", srv->opt.workers},  {"policy.queue_capacity", bc->capacity},
+        {"policy.max_len", bc->max_len},       {"model.layers", ec->layers},
+        {"model.hidden", ec->hidden},          {"model.heads", ec->heads},
+        {"model.ffn", ec->ffn},
+    };
+    sp_recorder_set_property(srv->rec, "service", "servprof-serve");
+    sp_recorder_set_property(srv->rec, "device", srv->cuda ? "cuda" : "cpu");
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        snprintf(v, sizeof v, "%llu", (unsigned long long)nums[i].val);
+        sp_recorder_set_property(srv->rec, nums[i].key, v);
+    }
+    const char *pad = bc->pad_to ? "static" : bc->buckets[0] ? "buckets" : "longest";
+    sp_recorder_set_property(srv->rec, "policy.pad", pad);
+    if (bc->pad_to) {
+        snprintf(v, sizeof v, "%u", bc->pad_to);
+        sp_recorder_set_property(srv->rec, "policy.pad_to", v);
+    }
+    if (bc->buckets[0]) {
+        size_t n = 0;
+        for (int i = 0; i < SP_BATCHER_MAX_BUCKETS && bc->buckets[i]; i++)
+            n += (size_t)snprintf(v + n, sizeof v - n, "%s%u", i ? "," : "", bc->buckets[i]);
+        sp_recorder_set_property(srv->rec, "policy.buckets", v);
+    }
+}
+
 sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *err, size_t errlen)
 {
     if (!opt || !out)
@@ -923,6 +961,7 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
                  opt->cuda_graphs ? "CUDA graphs per batch shape" : "eager launches", rec_note);
     }
 #endif
+    record_properties(srv, &bc, ec);
     for (unsigned i = 0; i < opt->workers; i++) {
         if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
             sp_errf(err, errlen, "serve: cannot start worker threads");

@@ -105,6 +105,11 @@ struct sp_recorder {
     uint32_t *name_slots;        /* id, 0 = empty */
     size_t name_nslots;
     uint32_t names_written;      /* writer-owned: definitions already in the file */
+    /* trace properties (sp_recorder_set_property), also under names_mu */
+    char *prop_key[SP_PROP_MAX_KEYS];
+    char *prop_val[SP_PROP_MAX_KEYS];
+    uint32_t nprops;
+    bool props_dirty;            /* some property is not in the file yet: the writer writes them all */
     /* the block being filled: header space, then payload */
     unsigned char *block;
     size_t block_used;
@@ -289,6 +294,39 @@ static void emit_names(sp_recorder *rec)
     pthread_mutex_unlock(&rec->names_mu);
 }
 
+/* Writes every property when one changed since the last call (a later record of a key replaces the
+ * value for readers, so writing all again is correct; there are few, set at start-up). Names' lock. */
+static void emit_props(sp_recorder *rec)
+{
+    pthread_mutex_lock(&rec->names_mu);
+    if (rec->props_dirty) {
+        for (uint32_t i = 0; i < rec->nprops; i++) {
+            size_t kl = strlen(rec->prop_key[i]), vl = strlen(rec->prop_val[i]);
+            size_t kpad = (kl + 7) & ~(size_t)7, vpad = (vl + 7) & ~(size_t)7;
+            size_t size = 16 + kpad + vpad;
+            unsigned char *p = block_reserve(rec, size);
+            sp_wr64(p, sp_rec_header(SP_REC_PROP, (uint32_t)size, (uint32_t)kl));
+            sp_wr64(p + 8, vl);
+            memset(p + 16, 0, size - 16);
+            memcpy(p + 16, rec->prop_key[i], kl);
+            memcpy(p + 16 + kpad, rec->prop_val[i], vl);
+        }
+        rec->props_dirty = false;
+    }
+    pthread_mutex_unlock(&rec->names_mu);
+}
+
+static void props_free(sp_recorder *rec)
+{
+    for (uint32_t i = 0; i < rec->nprops; i++) {
+        free(rec->prop_key[i]);
+        free(rec->prop_val[i]);
+        rec->prop_key[i] = rec->prop_val[i] = NULL;
+    }
+    rec->nprops = 0;
+    rec->props_dirty = false;
+}
+
 static int writev_all(int fd, struct iovec *iov, int n)
 {
     while (n > 0) {
@@ -460,6 +498,7 @@ static unsigned writer_cycle(sp_recorder *rec)
         rec->heads[i] = atomic_load_explicit(&tb->head, memory_order_acquire);
     }
     emit_names(rec);
+    emit_props(rec);
     block_flush(rec); /* the names go before the records that use them, which bypass the block */
     unsigned most = 0;
     for (size_t i = 0; i < rec->nslots; i++) {
@@ -612,6 +651,46 @@ sp_name_id sp_recorder_intern(sp_recorder *rec, const char *name)
     return id;
 }
 
+sp_status sp_recorder_set_property(sp_recorder *rec, const char *key, const char *value)
+{
+    if (!rec || !key || !value)
+        return SP_ERR_INVALID;
+    size_t kl = strnlen(key, SP_PROP_MAX_KEY + 1), vl = strnlen(value, SP_PROP_MAX_VALUE + 1);
+    if (!sp_prop_key_valid(key, kl) || vl > SP_PROP_MAX_VALUE)
+        return SP_ERR_INVALID;
+    int state = GATE_STATE(atomic_load_explicit(&rec->gate, memory_order_relaxed));
+    if (state != REC_OPEN)
+        return SP_ERR_STATE;
+    sp_status st = SP_OK;
+    pthread_mutex_lock(&rec->names_mu);
+    uint32_t i = 0;
+    while (i < rec->nprops && strcmp(rec->prop_key[i], key) != 0)
+        i++;
+    if (i == rec->nprops && rec->nprops >= SP_PROP_MAX_KEYS) {
+        st = SP_ERR_LIMIT;
+    } else {
+        char *v = strdup(value);
+        char *k = i == rec->nprops ? strdup(key) : rec->prop_key[i];
+        if (!v || !k) {
+            free(v);
+            if (i == rec->nprops)
+                free(k);
+            st = SP_ERR_NOMEM;
+        } else {
+            if (i == rec->nprops) {
+                rec->prop_key[i] = k;
+                rec->prop_val[i] = NULL;
+                rec->nprops++;
+            }
+            free(rec->prop_val[i]);
+            rec->prop_val[i] = v;
+            rec->props_dirty = true;
+        }
+    }
+    pthread_mutex_unlock(&rec->names_mu);
+    return st;
+}
+
 /* ---------------- open, close, flush ---------------- */
 
 static sp_status write_file_start(sp_recorder *rec)
@@ -636,6 +715,7 @@ static sp_status write_file_start(sp_recorder *rec)
     sp_wr64(p + 40, rec->opt.thread_buffer_bytes);
     sp_wr64(p + 48, rec->opt.max_threads);
     emit_names(rec);
+    emit_props(rec);
     block_flush(rec);
     return rec->write_status;
 }
@@ -681,6 +761,7 @@ static void release_resources(sp_recorder *rec)
     }
     pthread_mutex_lock(&rec->names_mu);
     names_free(rec);
+    props_free(rec);
     pthread_mutex_unlock(&rec->names_mu);
 }
 
@@ -965,6 +1046,7 @@ static void fork_child(void)
     rec->block_records = 0;
     rec->block_user = 0;
     rec->names_written = 0;
+    rec->props_dirty = rec->nprops > 0; /* the child's own trace carries them too */
     rec->write_status = SP_OK;
     rec->drops_ever_written = false;
     memset(rec->drops_written, 0, sizeof rec->drops_written);

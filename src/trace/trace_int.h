@@ -39,7 +39,9 @@ typedef enum sp_native_type {
                            start, end */
     SP_REC_LAUNCH = 9,  /* aux: name id; correlation, start, end */
     SP_REC_DROPS = 10,  /* aux: causes n; n cumulative counts, indexed by sp_drop_cause */
-    SP_REC_END = 11     /* the recorder closed the file cleanly */
+    SP_REC_END = 11,    /* the recorder closed the file cleanly */
+    SP_REC_PROP = 12    /* aux: key bytes (1..255); value bytes (u64), key NUL-padded to 8, value
+                           NUL-padded to 8 */
 } sp_native_type;
 
 #define SP_NATIVE_CLOCK_MONOTONIC 1u
