@@ -158,8 +158,8 @@ bool sp_cli_arrival(const char *cmd, const char *opt, const char *s, bool allow_
         *replay_path = s + 7;
         return true;
     }
-    fprintf(stderr, "servprof %s: %s: expected poisson, constant, gamma:CV%s, got '%s'\n", cmd, opt,
-            allow_replay ? " or replay:FILE" : "", s);
+    fprintf(stderr, "servprof %s: %s: expected poisson, constant%s, got '%s'\n", cmd, opt,
+            allow_replay ? ", gamma:CV or replay:FILE" : " or gamma:CV", s);
     return false;
 }
 
