@@ -383,11 +383,11 @@ static int demo_live(const demo_opts *o)
         fprintf(stderr, "servprof demo: writing the trace %s failed: %s\n", server_path, sp_status_str(cst));
         goto out;
     }
-    fprintf(hdr, "load: %" PRIu64 " sent, %" PRIu64 " ok, %" PRIu64 " other status, %" PRIu64
-                 " transport errors; achieved %.1f req/s of %.6g\n"
+    fprintf(hdr, "load: %" PRIu64 " sent, %" PRIu64 " ok, %" PRIu64 " 503, %" PRIu64 " other status, %" PRIu64
+                 " no response; achieved %.1f ok/s of %.6g\n"
                  "service: %" PRIu64 " batches, %" PRIu64 " inputs, %" PRIu64 " tokens (%" PRIu64
                  " padded), %" PRIu64 " rejected (queue full)\n\n",
-            res->sent, res->ok, res->http_errors,
+            res->sent, res->ok, res->status_503, res->status_other,
             res->connect_errors + res->timeouts + res->io_errors + res->protocol_errors + res->unsent,
             res->achieved_rate, o->rate, ss.batches, ss.sequences, ss.effective_tokens, ss.padded_tokens,
             ss.rejected_full);
