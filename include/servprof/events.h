@@ -35,6 +35,12 @@ typedef struct sp_load_options {
 
 SP_API void sp_load_options_init(sp_load_options *opt);
 
+/* Checks `opt` without reading anything: `format` is one of sp_format and `map` is a well-formed
+ * annotation map (docs/annotations.md). Returns SP_OK, or SP_ERR_INVALID with a message naming the
+ * bad entry in `err` ("--map entry "x": expected role=prefix"). The loaders below run this check
+ * first, for every format, so a malformed map is refused even for a trace that would not use it. */
+SP_API sp_status sp_load_options_check(const sp_load_options *opt, char *err, size_t errlen);
+
 /* Creates an empty event set. `*out` is written only on success. */
 SP_API sp_status sp_events_create(sp_events **out);
 
@@ -42,7 +48,8 @@ SP_API sp_status sp_events_create(sp_events **out);
 SP_API void sp_events_destroy(sp_events *ev);
 
 /* Loads one trace file into `ev` (a .gz file is decompressed while reading). `opt` may be NULL.
- * On failure returns SP_ERR_IO / SP_ERR_PARSE / SP_ERR_FORMAT / SP_ERR_LIMIT / SP_ERR_NOMEM and writes
+ * On failure returns SP_ERR_INVALID (sp_load_options_check refused `opt`; nothing was read) or
+ * SP_ERR_IO / SP_ERR_PARSE / SP_ERR_FORMAT / SP_ERR_LIMIT / SP_ERR_NOMEM and writes
  * a message naming the file and the line or byte offset, and what was expected, into `err` (always
  * NUL-terminated when errlen > 0). The set then holds the events of earlier files only. */
 SP_API sp_status sp_events_load_file(sp_events *ev, const char *path, const sp_load_options *opt,

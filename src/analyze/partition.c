@@ -404,6 +404,44 @@ static int name_ref_cmp(const void *a, const void *b)
 static const char *const fixed_names[] = {"queue", "preprocess", "h2d", "kernel", "gap", "d2h",
                                           "postprocess"};
 
+/* The message for more named stages than SP_ANA_MAX_NAMED_STAGES: which files hold them (the
+ * limit is on the files together) and the first names, which often show an id put into the stage
+ * name. `lk` (sorted by id) marks named stages with row -1; `named` is sorted by name. */
+static sp_status too_many_stages(const sp_ana *a, const struct id_row *lk, size_t nu, const struct name_ref *named,
+                                 size_t n_named, char *err, size_t errlen)
+{
+    const sp_events *ev = a->ev;
+    uint8_t *has = calloc(ev->n_files ? ev->n_files : 1, 1);
+    uint32_t *files = malloc((ev->n_files ? ev->n_files : 1) * sizeof *files);
+    if (!has || !files) {
+        free(has);
+        free(files);
+        return SP_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < a->n_reqs; i++) {
+        const sp_ev_request *q = &ev->requests[a->reqs[i]];
+        for (uint32_t k = 0; k < q->nspans && !has[q->file]; k++) {
+            struct id_row key = {ev->spans[q->first_span + k].stage, 0};
+            const struct id_row *hit = bsearch(&key, lk, nu, sizeof *lk, id_row_cmp);
+            if (hit && hit->row == -1)
+                has[q->file] = 1;
+        }
+    }
+    size_t nf = 0;
+    for (size_t f = 0; f < ev->n_files; f++)
+        if (has[f])
+            files[nf++] = (uint32_t)f;
+    char where[512];
+    sp_ev_files_label(ev, files, nf, where, sizeof where);
+    sp_errf(err, errlen, "%s: %zu distinct stage names besides the built-in ones%s (e.g. \"%s\", \"%s\", \"%s\"); "
+            "at most %u are supported: is a request id or a number part of the stage name?",
+            where, n_named, nf > 1 ? " in these files together" : "", named[0].name, named[1].name, named[2].name,
+            SP_ANA_MAX_NAMED_STAGES);
+    free(has);
+    free(files);
+    return SP_ERR_LIMIT;
+}
+
 /* Decides the stage rows: the seven fixed ones, `network` when client times are merged or a span
  * carries that name, the named others that occur in spans of analysed requests (alphabetical), and
  * `other`. Returns the span-stage -> row lookup sorted by id; a->named_ids holds the named rows. */
@@ -471,14 +509,13 @@ static sp_status build_stage_rows(sp_ana *a, struct id_row **lookup, size_t *n_l
         }
     }
     free(tmp);
+    qsort(named, n_named, sizeof *named, name_ref_cmp);
     if (n_named > SP_ANA_MAX_NAMED_STAGES) {
-        sp_errf(err, errlen, "%zu distinct stage names; at most %u are supported", n_named,
-                SP_ANA_MAX_NAMED_STAGES);
+        st = too_many_stages(a, lk, nu, named, n_named, err, errlen);
         free(lk);
         free(named);
-        return SP_ERR_LIMIT;
+        return st;
     }
-    qsort(named, n_named, sizeof *named, name_ref_cmp);
     a->st_queue = 0;
     a->st_pre = 1;
     a->st_h2d = 2;

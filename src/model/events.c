@@ -1,5 +1,6 @@
 /* The event model's storage: interned strings, per-file id maps and growable arrays, and the finishing
  * pass (sorting, per-request indexes, reference checks) the analyzer relies on. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -334,6 +335,28 @@ void sp_ev_known_stages(struct sp_events *ev, sp_known_stages *out)
     out->queue = sp_str_find(&ev->strings, "queue", 5);
     out->postprocess = sp_str_find(&ev->strings, "postprocess", 11);
     out->network = sp_str_find(&ev->strings, "network", 7);
+}
+
+void sp_ev_files_label(const struct sp_events *ev, const uint32_t *files, size_t n, char *buf, size_t len)
+{
+    if (!len)
+        return;
+    if (!files)
+        n = ev->n_files;
+    buf[0] = '\0';
+    if (n == 0) {
+        snprintf(buf, len, "(no file)");
+        return;
+    }
+    size_t at = 0, shown = n > 3 ? 3 : n;
+    for (size_t i = 0; i < shown && at < len; i++) {
+        uint32_t f = files ? files[i] : (uint32_t)i;
+        int k = snprintf(buf + at, len - at, "%s%s", i == 0 ? "" : i + 1 == n ? " and " : ", ",
+                         sp_str_get(&ev->strings, ev->files[f].path));
+        at += k > 0 ? (size_t)k : 0;
+    }
+    if (n > shown && at < len)
+        snprintf(buf + at, len - at, " and %zu more files", n - shown);
 }
 
 sp_status sp_ev_add_file(struct sp_events *ev, const char *path, sp_format format, uint32_t *out_file)

@@ -183,6 +183,11 @@ sp_status sp_str_intern_cached(sp_strtab *t, sp_ev_cache *c, const char *s, size
  * formatting or hashing text. */
 sp_status sp_str_intern_u64(sp_strtab *t, uint64_t v, sp_str *out);
 
+/* For messages about what several files hold together: writes the paths of files[0..n) (every
+ * file of `ev` when `files` is NULL) into buf, "a.jsonl", "a.jsonl, b.jsonl" or the first three and
+ * "and N more files"; "(no file)" when there is none. Always NUL-terminates when len > 0. */
+void sp_ev_files_label(const struct sp_events *ev, const uint32_t *files, size_t n, char *buf, size_t len);
+
 /* Registers a new file; its index is the `file` argument of the calls below. */
 sp_status sp_ev_add_file(struct sp_events *ev, const char *path, sp_format format, uint32_t *out_file);
 

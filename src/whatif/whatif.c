@@ -122,7 +122,9 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
     if (st)
         return st;
     if (ev->n_requests > SP_WHATIF_MAX_REQUESTS || ev->n_batches > SP_WHATIF_MAX_REQUESTS) {
-        set_err(err, errlen, "more than %u requests or batches", SP_WHATIF_MAX_REQUESTS);
+        char where[512];
+        sp_ev_files_label(ev, NULL, 0, where, sizeof where);
+        set_err(err, errlen, "%s: more than %u requests or batches", where, SP_WHATIF_MAX_REQUESTS);
         return SP_ERR_LIMIT;
     }
     sp_known_stages ks;
@@ -193,8 +195,10 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
             max_seen = b->nmembers;
     }
     if (n == 0 || m == 0) {
-        set_err(err, errlen, "the profile has %zu usable requests and %zu usable batches (with "
-                "members, a window and padded tokens); what-if needs both", n, m);
+        char where[512];
+        sp_ev_files_label(ev, NULL, 0, where, sizeof where);
+        set_err(err, errlen, "%s: the profile has %zu usable requests and %zu usable batches (with "
+                "members, a window and padded tokens); what-if needs both", where, n, m);
         st = SP_ERR_INVALID;
         goto out;
     }
