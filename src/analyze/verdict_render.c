@@ -177,17 +177,23 @@ static void put_leader(sentence *s, const sp_verdict_cand *rank, size_t n, const
     const char *sep = "";
     if (!at_least(c->share, SP_ANA_MODEL_MIN_KERNEL_SHARE)) {
         put(s, "it is under %.0f%% of p95", SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0);
-        sep = ", ";
+        sep = "; ";
     }
     for (size_t k = 1; k < n; k++) {
-        int big_gap = rank[k].kind == SP_CAND_GAP && at_least(rank[k].share, SP_ANA_MODEL_MAX_GAP_SHARE);
-        int big_pad = rank[k].kind == SP_CAND_PADDING && at_least(rank[k].share, SP_ANA_MODEL_MAX_PADDING_SHARE);
-        if (big_gap || big_pad || level_with(c, &rank[k])) {
-            pct(x, sizeof x, rank[k].share);
-            put(s, "%s%s is %s%s", sep, label(&rank[k], l, sizeof l), x,
-                level_with(c, &rank[k]) ? " (level with it)" : "");
-            sep = ", ";
-        }
+        double limit = rank[k].kind == SP_CAND_GAP       ? SP_ANA_MODEL_MAX_GAP_SHARE
+                       : rank[k].kind == SP_CAND_PADDING ? SP_ANA_MODEL_MAX_PADDING_SHARE
+                                                         : 2.0;
+        int over = at_least(rank[k].share, limit), level = level_with(c, &rank[k]);
+        if (!over && !level)
+            continue;
+        /* one decimal: 10.1% must not read as "10%, not under 10%" */
+        snprintf(x, sizeof x, "%.1f%%", rank[k].share * 100.0);
+        put(s, "%s%s is %s of p95, ", sep, label(&rank[k], l, sizeof l), x);
+        if (level)
+            put(s, "level with it");
+        else
+            put(s, "not under %.0f%%", limit * 100.0);
+        sep = "; ";
     }
     put(s, ".");
 }

@@ -376,7 +376,7 @@ static void test_details(void)
         add_request(ev, c, k, (uint64_t)k * 2 * LIFE_NS);
     r = eb_analyze(ev, NULL);
     CHECK(strstr(r->verdict.sentence, "A model change is not the first fix") != NULL);
-    CHECK(strstr(r->verdict.sentence, "padding is 10%") != NULL);
+    CHECK(strstr(r->verdict.sentence, "padding is 10.1% of p95, not under 10%") != NULL);
     sp_report_destroy(r);
     sp_events_destroy(ev);
 
