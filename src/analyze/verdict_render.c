@@ -146,7 +146,7 @@ static void put_leader(sentence *s, const sp_verdict_cand *rank, size_t n, const
                        const char *clause)
 {
     const sp_verdict_cand *c = &rank[0];
-    char p[16], d[32], w[NAME_MAX_BYTES + 16], l[NAME_MAX_BYTES + 4], x[16], dt[96];
+    char p[16], d[32], w[NAME_MAX_BYTES + 32], l[NAME_MAX_BYTES + 4], x[16], dt[96];
     pct(p, sizeof p, c->share);
     dur(d, sizeof d, c->saving_ns);
     if (c->kind == SP_CAND_OTHER) {
