@@ -202,20 +202,17 @@ static void rank_candidates(sp_verdict_cand *cs, size_t nc)
     }
 }
 
-sp_status sp_ana_verdict(sp_ana *a)
+/* The candidates in report order: each stage row, the kernel row split into useful work and padding
+ * (DESIGN section 8). Returns how many were written (at most cap). */
+static size_t collect_candidates(const sp_ana *a, sp_verdict_cand *cs, size_t cap)
 {
-    if (!a->n_reqs)
-        return gpu_verdict(a);
-    sp_report *r = a->r;
-    sp_verdict *v = &r->verdict;
-    sp_verdict_cand cs[SP_ANA_MAX_NAMED_STAGES + 16];
-    memset(cs, 0, sizeof cs);
+    const sp_report *r = a->r;
     size_t nc = 0;
     double pad_share = r->padding.share_p95;
     double useful_share = r->stages[a->st_kernel].share_p95 - pad_share;
     if (useful_share < 0)
         useful_share = 0;
-    for (size_t s = 0; s < a->n_stages && nc + 2 <= sizeof cs / sizeof cs[0]; s++) {
+    for (size_t s = 0; s < a->n_stages && nc + 2 <= cap; s++) {
         int row = (int)s;
         if (row == a->st_kernel) {
             cs[nc++] = (sp_verdict_cand){SP_CAND_KERNEL, row, "kernel", SP_GROUP_MODEL, useful_share, 0, NULL};
@@ -228,6 +225,19 @@ sp_status sp_ana_verdict(sp_ana *a)
                                                   : SP_GROUP_RUNTIME;
         cs[nc++] = (sp_verdict_cand){k, row, r->stages[s].name, g, r->stages[s].share_p95, 0, NULL};
     }
+    return nc;
+}
+
+sp_status sp_ana_verdict(sp_ana *a)
+{
+    if (!a->n_reqs)
+        return gpu_verdict(a);
+    sp_report *r = a->r;
+    sp_verdict *v = &r->verdict;
+    /* every stage row (at most SP_ANA_MAX_NAMED_STAGES named ones) plus the kernel split */
+    sp_verdict_cand cs[SP_ANA_MAX_NAMED_STAGES + 16];
+    memset(cs, 0, sizeof cs);
+    size_t nc = collect_candidates(a, cs, sizeof cs / sizeof cs[0]);
     rank_candidates(cs, nc);
     sp_verdict_facts f;
     f.waste_fraction = r->padding.waste_fraction;
