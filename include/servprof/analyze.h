@@ -122,13 +122,27 @@ typedef enum sp_verdict_group {
 
 SP_API const char *sp_verdict_group_str(sp_verdict_group g);
 
+/* One candidate of the verdict's ranking (DESIGN section 8, docs/analysis.md section 6). */
+typedef struct sp_verdict_rank {
+    const char *stage;            /* "queue", "padding", "kernel" (useful work), "gap", ..., named, "other" */
+    sp_verdict_group group;       /* `other`: SP_GROUP_INSTRUMENTATION (never a fix) */
+    double share_p95;             /* the candidate's share of p95 (kernel: useful only) */
+    uint64_t saving_p95_ns;       /* p95 saving if the candidate's time were removed from every request */
+    const char *fix;              /* short fix text, no figures */
+} sp_verdict_rank;
+
 typedef struct sp_verdict {
     const char *stage;            /* candidate name ("queue", "padding", "kernel", ...), or NULL */
     sp_verdict_group group;
     double share_p95;             /* the candidate's share (kernel: useful only) */
     uint64_t saving_p95_ns;       /* p95 saving if the candidate's time were removed */
     int recommend_model;          /* DESIGN section 8: useful kernel time dominates, gap & padding small */
-    const char *sentence;         /* one or two sentences with the figures; owned by the report */
+    const char *sentence;         /* one or more sentences with the figures; owned by the report */
+    /* Every candidate, by descending share of p95 (equal shares: report order, useful kernel before
+     * padding); ranking[0] is the verdict's stage whenever `stage` is not NULL. Empty (NULL, 0) for
+     * a trace without requests. Owned by the report, like every string it points to. */
+    sp_verdict_rank *ranking;
+    size_t n_ranking;
 } sp_verdict;
 
 typedef struct sp_drop_row {

@@ -42,6 +42,7 @@ void sp_report_destroy(sp_report *r)
     free(r->gpu.idle_breakdown);
     free(r->gpu.kernel_stats);
     free(r->gpu.copy_stats);
+    free(r->verdict.ranking);
     free(p);
 }
 

@@ -63,6 +63,7 @@ static const char *const css =
     "table{border-collapse:collapse;margin:6px 0;font-size:13px}th,td{padding:3px 10px;"
     "border-bottom:1px solid #eee;text-align:left}table.num td+td{text-align:right;"
     "font-variant-numeric:tabular-nums}tr.baseline td{font-weight:600}"
+    "table.ranking td.fix{text-align:left;font-variant-numeric:normal}tr.minor td{color:#888}"
     ".note{color:#666;font-size:12px}.warn{color:#a4321f;font-weight:600}code{font-size:12px}";
 
 /* ---------- small writers ---------- */
@@ -99,6 +100,42 @@ static void stage_legend(html_ctx *c)
 
 /* ---------- header, verdict, summary ---------- */
 
+/* The verdict's ranking: every candidate with time in the p95 window, leader first; those under 5%
+ * of p95 (which the sentence never names) are muted. */
+static void write_ranking(html_ctx *c)
+{
+    FILE *out = c->out;
+    const sp_verdict *v = &c->r->verdict;
+    if (!v->stage || !v->n_ranking)
+        return;
+    char b[64];
+    fputs("<table class=\"num ranking\" id=\"ranking\"><thead><tr><th>candidate</th><th>group</th>"
+          "<th>share of p95</th><th>p95 saving</th><th>fix</th></tr></thead><tbody>\n",
+          out);
+    size_t zero = 0;
+    for (size_t k = 0; k < v->n_ranking; k++) {
+        const sp_verdict_rank *q = &v->ranking[k];
+        if (!(q->share_p95 > 0)) {
+            zero++;
+            continue;
+        }
+        fputs(q->share_p95 < 0.05 ? "<tr class=\"minor\"><td>" : "<tr><td>", out);
+        sp_html_esc(out, q->stage, 200);
+        if (!strcmp(q->stage, "kernel") && q->group == SP_GROUP_MODEL)
+            fputs(" (useful)", out);
+        fprintf(out, "</td><td>%s</td><td>%s</td>", sp_verdict_group_str(q->group),
+                sp_rep_fmt_pct(b, sizeof b, q->share_p95));
+        fmt_dur_u(b, sizeof b, q->saving_p95_ns);
+        fprintf(out, "<td>%s</td><td class=\"fix\">", b);
+        sp_html_esc(out, q->fix ? q->fix : "", 400);
+        fputs("</td></tr>\n", out);
+    }
+    fputs("</tbody></table>\n", out);
+    if (zero)
+        fprintf(out, "<p class=\"note\">%zu %s with no time around p95 not shown.</p>\n", zero,
+                zero == 1 ? "candidate" : "candidates");
+}
+
 static void write_verdict(html_ctx *c)
 {
     FILE *out = c->out;
@@ -124,7 +161,9 @@ static void write_verdict(html_ctx *c)
     }
     if (v->recommend_model)
         fputs("; a faster model would help: useful kernel time dominates", out);
-    fputs("</p></section>\n", out);
+    fputs("</p>", out);
+    write_ranking(c);
+    fputs("</section>\n", out);
 }
 
 static void write_summary(html_ctx *c)
@@ -842,13 +881,22 @@ static void write_cost(html_ctx *c)
 {
     FILE *out = c->out;
     const sp_cost_summary *k = &c->r->cost;
-    char a[48], b[48], d[48];
+    char a[48], b[48], d[48], e[48];
     fputs("<section id=\"cost\"><h2>Cost split</h2>\n", out);
-    fprintf(out, "<p>%s for a %s window at %s/h%s; %s per request. Each GPU-second of the window is in "
-                 "one state.</p>\n",
-            sp_rep_fmt_money(a, sizeof a, k->bill), sp_rep_fmt_dur(b, sizeof b, (double)k->window_ns),
-            sp_rep_fmt_money(d, sizeof d, k->price_per_hour),
-            k->price_is_default ? " (default price: none given)" : "", sp_rep_fmt_money(a, sizeof a, k->per_request));
+    /* Each figure has its own buffer: the arguments are all evaluated before fprintf reads any. */
+    fprintf(out, "<p>%s for a %s window at %s/h%s; ", sp_rep_fmt_money(a, sizeof a, k->bill),
+            sp_rep_fmt_dur(b, sizeof b, (double)k->window_ns), sp_rep_fmt_money(d, sizeof d, k->price_per_hour),
+            k->price_is_default ? " (default price: none given)" : "");
+    if (c->r->request_count)
+        fprintf(out, "<b>%s per request</b> (the bill over %" PRIu64 " requests)",
+                sp_rep_fmt_money(e, sizeof e, k->per_request), c->r->request_count);
+    else
+        fputs("no requests to divide it among", out);
+    if (c->r->request_count && k->request_cost_nano.count)
+        fprintf(out, "; one request's own cost (its batch's device time by its tokens): p50 %s, p95 %s",
+                sp_rep_fmt_money(a, sizeof a, (double)k->request_cost_nano.p50_ns * 1e-9),
+                sp_rep_fmt_money(b, sizeof b, (double)k->request_cost_nano.p95_ns * 1e-9));
+    fputs(". Each GPU-second of the window is in one state.</p>\n", out);
     const double left = 120, right = 16, top = 6, bar_h = 34;
     double plot_w = SP_HTML_W - left - right;
     svg_open(out, "cost-chart", top + bar_h + 8, "Share of the bill by device state");

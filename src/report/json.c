@@ -296,7 +296,23 @@ static void write_verdict(FILE *out, const sp_report *r)
         sp_rep_json_str(out, v->sentence, 0);
     else
         fputs("null", out);
-    fputs("}", out);
+    /* every candidate, leader first (docs/report-format.md) */
+    fputs(",\"ranking\":[", out);
+    for (size_t k = 0; k < v->n_ranking; k++) {
+        const sp_verdict_rank *c = &v->ranking[k];
+        fputs(k ? ",\n {\"stage\":" : "\n {\"stage\":", out);
+        sp_rep_json_str(out, c->stage ? c->stage : "", 0);
+        fputs(",\"group\":", out);
+        sp_rep_json_str(out, sp_verdict_group_str(c->group), 0);
+        fputs(",\"share_of_p95\":", out);
+        sp_rep_json_num(out, c->share_p95, 6);
+        fputs(",\"p95_saving_us\":", out);
+        sp_rep_json_us(out, c->saving_p95_ns);
+        fputs(",\"fix\":", out);
+        sp_rep_json_str(out, c->fix ? c->fix : "", 0);
+        fputs("}", out);
+    }
+    fputs("]}", out);
 }
 
 static void write_quality(FILE *out, const sp_report *r)

@@ -281,6 +281,34 @@ static void write_quality(FILE *out, const sp_report *r)
     wrap(out, line, 0, 2);
 }
 
+/* The ranking under the verdict: every candidate from 5% of p95 up (the sentence never names a
+ * smaller one), leader first; the JSON report carries them all. */
+static void write_ranking(FILE *out, const sp_report *r)
+{
+    const sp_verdict *v = &r->verdict;
+    if (!v->stage || !v->n_ranking)
+        return;
+    fprintf(out, "%9s%-22s %-16s %9s %12s\n", "", "candidate", "group", "% of p95", "p95 saving");
+    size_t hidden = 0;
+    for (size_t k = 0; k < v->n_ranking; k++) {
+        const sp_verdict_rank *c = &v->ranking[k];
+        if (c->share_p95 < 0.05) {
+            hidden++;
+            continue;
+        }
+        char name[64], pc[16], d[32];
+        if (!strcmp(c->stage, "kernel") && c->group == SP_GROUP_MODEL)
+            snprintf(name, sizeof name, "kernel (useful)");
+        else
+            sp_rep_fmt_name(name, sizeof name, c->stage, 22);
+        fprintf(out, "%9s%-22s %-16s %9s %12s\n", "", name, sp_verdict_group_str(c->group),
+                sp_rep_fmt_pct(pc, sizeof pc, c->share_p95), sp_rep_fmt_dur(d, sizeof d, (double)c->saving_p95_ns));
+    }
+    if (hidden)
+        fprintf(out, "%9s(%zu %s under 5%% of p95 not shown; the JSON report ranks all)\n", "", hidden,
+                plural(hidden, "candidate", "candidates"));
+}
+
 static void write_verdict(FILE *out, const sp_report *r)
 {
     fputs("\nverdict: ", out);
@@ -288,6 +316,7 @@ static void write_verdict(FILE *out, const sp_report *r)
         wrap(out, r->verdict.sentence, 9, 9);
     else
         fputs("none (nothing to judge)\n", out);
+    write_ranking(out, r);
 }
 
 sp_status sp_report_write_text(const sp_report *r, FILE *out)

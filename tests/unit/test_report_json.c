@@ -45,7 +45,7 @@ static void check_contract_keys(const jv *root)
         "padding.share_of_p95", "gpu", "gpu.span_us", "gpu.busy_us", "gpu.idle_us", "gpu.kernels",
         "gpu.compute_us", "gpu.non_compute_us", "gpu.idle_breakdown", "cost", "cost.price_per_hour",
         "cost.per_request", "cost.by_state", "verdict", "verdict.stage", "verdict.group",
-        "verdict.share_of_p95", "verdict.sentence",
+        "verdict.share_of_p95", "verdict.sentence", "verdict.ranking",
     };
     for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) {
         const jv *v = jv_path(root, top[i]);
@@ -131,6 +131,22 @@ static void test_full(void)
     CHECK(vg && vg->type == JV_STR && strcmp(vg->str, sp_verdict_group_str(SP_GROUP_MODEL)) == 0);
     CHECK_NEAR(jv_path(&root, "verdict.share_of_p95")->num, 0.24, 1e-12);
     CHECK(strstr(jv_path(&root, "verdict.sentence")->str, "2.40 ms") != NULL);
+    /* the ranking as given, in order, every entry (the one under 5% too), the hostile name intact */
+    const jv *rk = jv_path(&root, "verdict.ranking");
+    CHECK(rk && rk->type == JV_ARR && rk->n == 5);
+    if (rk && rk->n == 5) {
+        static const char *const names[5] = {"kernel", "padding", "gap", "<b>\"x\"\x1b[31m", "preprocess"};
+        static const char *const saving[5] = {"2400.000", "1600.000", "1500.000", "700.000", "200.000"};
+        static const double shares[5] = {0.24, 0.16, 0.15, 0.07, 0.02};
+        for (size_t i = 0; i < 5; i++) {
+            const jv *e = &rk->items[i];
+            CHECK(strcmp(jv_get(e, "stage")->str, names[i]) == 0);
+            CHECK(strcmp(jv_get(e, "group")->str, sp_verdict_group_str(f.r.verdict.ranking[i].group)) == 0);
+            CHECK_NEAR(jv_get(e, "share_of_p95")->num, shares[i], 1e-12);
+            CHECK(strcmp(jv_get(e, "p95_saving_us")->raw, saving[i]) == 0);
+            CHECK(strcmp(jv_get(e, "fix")->str, f.r.verdict.ranking[i].fix) == 0);
+        }
+    }
     CHECK_EQ_U64(jv_path(&root, "drops.total")->num, 12);
     CHECK_EQ_U64(jv_path(&root, "drops.by_cause.buffer_full")->num, 12);
     CHECK(is_num(jv_path(&root, "drops.by_cause.after_close")));
@@ -170,6 +186,7 @@ static void test_empty_sections(void)
     CHECK_EQ_U64(jv_path(&root, "batches.count")->num, 0);
     CHECK(jv_get(&root, "stages")->n == 0);
     CHECK(jv_path(&root, "gpu.idle_breakdown")->n == 0);
+    CHECK(jv_path(&root, "verdict.ranking")->type == JV_ARR && jv_path(&root, "verdict.ranking")->n == 0);
     CHECK_NEAR(jv_path(&root, "cost.price_per_hour")->num, SP_DEFAULT_PRICE_PER_HOUR, 1e-12);
     const jv *def = jv_path(&root, "cost.price_is_default");
     CHECK(def && def->type == JV_BOOL && def->boolean == 1);
