@@ -248,11 +248,8 @@ static sp_status write_latency(html_ctx *c)
     uint64_t *v = malloc(n * sizeof *v);
     if (!v)
         return SP_ERR_NOMEM;
-    /* server side, arrival -> done: the same latency as the report's percentiles */
-    for (size_t i = 0; i < n; i++) {
-        const sp_ev_request *q = &c->ev->requests[c->a.reqs[i]];
-        v[i] = q->done_ns - q->arrival_ns;
-    }
+    /* end-to-end (the life the stages partition): the same latency as the report's percentiles */
+    memcpy(v, c->a.life, n * sizeof *v);
     sp_status st = sp_ana_sort_u64(v, n, NULL);
     if (st) {
         free(v);
@@ -263,7 +260,8 @@ static sp_status write_latency(html_ctx *c)
     memset(&h, 0, sizeof h);
     hist_range(&h, v, n);
     h.id = "latency-chart";
-    h.title = "Histogram of end-to-end latency (arrival to done)";
+    h.title = r->has_client ? "Histogram of end-to-end latency (client send to reply)"
+                            : "Histogram of end-to-end latency (arrival to done)";
     h.unit = "requests";
     h.counts = counts;
     h.nbins = LAT_BINS;
@@ -276,9 +274,12 @@ static sp_status write_latency(html_ctx *c)
                            {(double)r->latency.p99_ns, "p99"}};
     h.marks = m;
     h.n_marks = 3;
-    fprintf(out, "<p>%" PRIu64 " requests, server side (arrival to done), %s bins; dashed lines mark "
-                 "p50, p95 and p99.</p>\n",
-            r->request_count, h.log_x ? "log-spaced" : "even");
+    fprintf(out, "<p>%" PRIu64 " requests, %s, %s bins; dashed lines mark p50, p95 and p99.</p>\n",
+            r->request_count,
+            r->has_client ? "end-to-end as the client observed it (send to reply, on the server clock; "
+                            "arrival to done for requests without a client record)"
+                          : "server side (arrival to done)",
+            h.log_x ? "log-spaced" : "even");
     sp_html_histogram(out, &h);
     fputs("</section>\n", out);
     return SP_OK;
@@ -945,9 +946,34 @@ static void write_quality(html_ctx *c)
             r->skipped_records ? " class=\"warn\"" : "", r->skipped_records);
     fprintf(out, "<tr><td>unattributed time (<code>other</code>), share of p95</td><td%s>%s</td></tr>\n",
             r->other_share_p95 >= 0.05 ? " class=\"warn\"" : "", sp_rep_fmt_pct(a, sizeof a, r->other_share_p95));
-    if (c->ev)
-        fprintf(out, "<tr><td>client records with no matching request</td><td>%zu</td></tr>\n",
-                c->ev->clients_unjoined);
+    if (r->client_records_unjoined || r->client_records_failed || r->client_records_duplicate || r->has_client) {
+        fprintf(out, "<tr><td>client records with no matching request</td><td>%" PRIu64 "</td></tr>\n",
+                r->client_records_unjoined);
+        fprintf(out, "<tr><td>client records with a transport error (not joined)</td><td>%" PRIu64 "</td></tr>\n",
+                r->client_records_failed);
+        fprintf(out, "<tr><td>client records duplicating a joined one</td><td>%" PRIu64 "</td></tr>\n",
+                r->client_records_duplicate);
+    }
+    if (r->has_client && r->requests_with_client < r->request_count)
+        fprintf(out, "<tr><td>requests without a client record (end-to-end = arrival to done)</td><td class=\"warn\">%"
+                PRIu64 "</td></tr>\n", r->request_count - r->requests_with_client);
+    for (size_t k = 0; k < r->n_clock_offsets; k++) {
+        const sp_clock_offset *o = &r->clock_offsets[k];
+        char off[32], unc[32];
+        fputs("<tr><td>clock offset (server &#8722; client) of ", out);
+        sp_html_esc(out, o->client_path ? o->client_path : "?", 300);
+        fputs(" on ", out);
+        sp_html_esc(out, o->server_path ? o->server_path : "?", 300);
+        fprintf(out, " (%s, %" PRIu64 " pairs)</td><td%s>%s", sp_clock_source_str(o->source), o->pairs,
+                o->conflict_ns || o->violations ? " class=\"warn\"" : "", sp_rep_fmt_sdur(off, sizeof off, o->offset_ns));
+        if (o->pairs && !o->conflict_ns)
+            fprintf(out, " &#177; %s", sp_rep_fmt_dur(unc, sizeof unc, (double)o->uncertainty_ns));
+        if (o->conflict_ns)
+            fprintf(out, "; bounds conflict by %s", sp_rep_fmt_dur(unc, sizeof unc, (double)o->conflict_ns));
+        if (o->violations)
+            fprintf(out, "; %" PRIu64 " requests' client times do not enclose the server's", o->violations);
+        fputs("</td></tr>\n", out);
+    }
     fprintf(out, "<tr><td>files</td><td>%zu</td></tr>\n", r->n_files);
     fputs("</tbody></table>\n", out);
     if (r->other_share_p95 >= 0.05)

@@ -257,8 +257,8 @@ static const char *clock_source_phrase(sp_clock_source s)
     switch (s) {
     case SP_CLOCK_ESTIMATED: return "estimated";
     case SP_CLOCK_SAME_TRACE: return "one trace, one clock";
-    case SP_CLOCK_ASSUMED: return "assumed shared (--clock-offset none)";
-    case SP_CLOCK_GIVEN: return "given (--clock-offset)";
+    case SP_CLOCK_ASSUMED: return "assumed shared: --clock-offset none";
+    case SP_CLOCK_GIVEN: return "given: --clock-offset";
     case SP_CLOCK_UNBOUNDED: return "not estimated: no joined pair has usable times";
     }
     return "?";
@@ -280,12 +280,12 @@ static void write_clocks(FILE *out, const sp_report *r)
                      "(see data quality)", o->pairs, plural(o->pairs, "pair", "pairs"),
                      sp_rep_fmt_dur(a, sizeof a, (double)o->conflict_ns));
         else if (o->pairs && !o->conflict_ns)
-            snprintf(how, sizeof how, "%s; the %" PRIu64 " request/response %s bound it to [%s, %s]",
+            snprintf(how, sizeof how, "(%s); the %" PRIu64 " request/response %s bound it to [%s, %s]",
                      clock_source_phrase(o->source), o->pairs, plural(o->pairs, "pair", "pairs"),
                      sp_rep_fmt_sdur(a, sizeof a, o->lower_ns), sp_rep_fmt_sdur(b, sizeof b, o->upper_ns));
         else
-            snprintf(how, sizeof how, "%s", clock_source_phrase(o->source));
-        snprintf(line, sizeof line, "clock offset (server - client): %s %s (client trace %s, server trace %s)",
+            snprintf(how, sizeof how, "(%s)", clock_source_phrase(o->source));
+        snprintf(line, sizeof line, "clock offset (server - client): %s %s; client trace %s, server trace %s",
                  sp_rep_fmt_sdur(off, sizeof off, o->offset_ns), how, o->client_path ? o->client_path : "?",
                  o->server_path ? o->server_path : "?");
         wrap(out, line, 0, 2);
