@@ -18,6 +18,9 @@ expect2 analyze --price-per-hour abc trace.jsonl
 expect2 analyze --price-per-hour nan trace.jsonl
 expect2 analyze --format bogus trace.jsonl
 expect2 analyze trace.jsonl --perfetto
+expect2 analyze --clock-offset 5ms trace.jsonl
+expect2 analyze --clock-offset '' trace.jsonl
+expect2 analyze --clock-offset 99999999999999999999 trace.jsonl
 expect2 synth --requests 0
 expect2 synth --requests 1.5
 expect2 synth --rate -3
@@ -27,4 +30,6 @@ expect2 synth --format csv
 expect2 synth stray-argument
 err=$("$bin" analyze --price-per-hour abc t.jsonl 2>&1)
 grep -q -- "--price-per-hour" <<<"$err" || { echo "FAIL: message does not name the option: $err" >&2; fail=1; }
+err=$("$bin" analyze --clock-offset 5ms t.jsonl 2>&1)
+grep -q -- "--clock-offset" <<<"$err" || { echo "FAIL: message does not name the option: $err" >&2; fail=1; }
 exit $fail
