@@ -507,6 +507,16 @@ static int tl_row_cmp(const void *p, const void *q)
     return (x->stream > y->stream) - (x->stream < y->stream);
 }
 
+/* Batch windows in the timeline: by start, then file, then id. */
+static int tl_batch_before(const sp_ev_batch *x, const sp_ev_batch *y)
+{
+    if (x->start_ns != y->start_ns)
+        return x->start_ns < y->start_ns;
+    if (x->file != y->file)
+        return x->file < y->file;
+    return x->id < y->id;
+}
+
 static int tl_find(const tl_row *rows, size_t n, const sp_ev_activity *x)
 {
     for (size_t i = 0; i < n; i++)
@@ -701,26 +711,27 @@ static sp_status write_timeline(html_ctx *c)
             omitted_streams_acts++;
     }
     qsort(rows, nrows, sizeof *rows, tl_row_cmp);
-    /* batch windows overlapping the slice, by start, packed into lanes */
+    /* batch windows overlapping the slice, the first TL_MAX_BATCHES by (start, file, id), packed into
+     * lanes: kept sorted by insertion, so which batches are drawn never depends on the order of lines
+     * (docs/analysis.md, "Ties") */
     uint32_t bidx[TL_MAX_BATCHES];
     size_t nbw = 0, more_batches = 0;
     for (size_t i = 0; i < ev->n_batches; i++) {
         const sp_ev_batch *bt = &ev->batches[i];
         if (!c->a.b[i].valid || bt->start_ns >= g.t1 || bt->end_ns <= g.t0)
             continue;
-        if (nbw < TL_MAX_BATCHES)
-            bidx[nbw++] = (uint32_t)i;
-        else
+        if (nbw == TL_MAX_BATCHES) {
             more_batches++;
-    }
-    for (size_t i = 1; i < nbw; i++) { /* insertion sort by start: at most TL_MAX_BATCHES */
-        uint32_t v = bidx[i];
-        size_t k = i;
-        while (k > 0 && ev->batches[bidx[k - 1]].start_ns > ev->batches[v].start_ns) {
+            if (!tl_batch_before(bt, &ev->batches[bidx[nbw - 1]]))
+                continue;
+            nbw--; /* the new one displaces the last */
+        }
+        size_t k = nbw++;
+        while (k > 0 && tl_batch_before(bt, &ev->batches[bidx[k - 1]])) {
             bidx[k] = bidx[k - 1];
             k--;
         }
-        bidx[k] = v;
+        bidx[k] = (uint32_t)i;
     }
     const double lane_h = 16, row_h = 20, top = 6;
     double rows_top = top + TL_LANES * lane_h + 8;

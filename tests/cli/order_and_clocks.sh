@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # DESIGN 8a on real traces:
 #   1. a `servprof synth --gpu` trace with its lines shuffled (awk, fixed seeds) and reversed gives a
-#      byte-identical JSON report and Perfetto trace;
+#      byte-identical JSON report and Perfetto trace, and the same what-if predictions;
 #   2. a short `servprof demo` run kept with --keep-traces: the client trace shuffled gives the same
 #      JSON report; the client's clock moved by +5 ms and -5 ms gives the same report but for the
 #      clock section, whose offset moves by exactly -5 ms and +5 ms; every stage's mean adds up to
@@ -49,6 +49,12 @@ for k in 1 2 3 4; do
     bad "analyze of shuffled synth trace $k"
   cmp -s "$TMP/s.json" "$TMP/s$k.json" || bad "synth trace, order $k: the JSON report differs"
   cmp -s "$TMP/s.pf.json" "$TMP/s$k.pf.json" || bad "synth trace, order $k: the Perfetto trace differs"
+done
+# the what-if simulator reads the same event set: its predictions do not depend on line order either
+"$BIN" whatif --json "$TMP/s.jsonl" > "$TMP/w.json" 2> /dev/null || bad "whatif on the synth trace"
+for k in 1 4; do
+  "$BIN" whatif --json "$TMP/s$k.jsonl" > "$TMP/w$k.json" 2> /dev/null || bad "whatif on order $k"
+  cmp -s "$TMP/w.json" "$TMP/w$k.json" || bad "synth trace, order $k: the what-if predictions differ"
 done
 
 # ---- 2. a demo run's traces ----

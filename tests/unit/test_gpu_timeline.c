@@ -58,7 +58,7 @@ static const glaunch *find_launch(uint64_t corr)
 {
     if (!corr)
         return NULL;
-    for (int i = 0; i < nl; i++) /* the first recorded launch with this id */
+    for (int i = 0; i < nl; i++) /* the one launch with this id (each id has at most one here) */
         if (L[i].corr == corr)
             return &L[i];
     return NULL;

@@ -2,8 +2,8 @@
  * tie the analysis meets decides a figure (equal latencies around the share windows, batches starting
  * together on one device and in one request, kernels equal but for their name, launch calls sharing a
  * correlation id, spans equal but for their stage, requests with the same arrival and done) gives
- * the figures the documented tie keys give, and byte-identical JSON and Perfetto output, whatever the
- * order of its lines (shuffled with fixed seeds, and reversed). */
+ * the figures the documented tie keys give, and byte-identical JSON, Perfetto and HTML output, whatever
+ * the order of its lines (shuffled with fixed seeds, and reversed). */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,7 +96,7 @@ static char *text_of(const size_t *perm)
 }
 
 typedef struct outputs {
-    char *json, *perfetto;
+    char *json, *perfetto, *html;
 } outputs;
 
 static outputs analyze_text(const char *text, sp_report **keep)
@@ -108,13 +108,16 @@ static outputs analyze_text(const char *text, sp_report **keep)
         fprintf(stderr, "analyze failed: %s\n", err);
         exit(1);
     }
-    outputs o = {NULL, NULL};
-    size_t l1 = 0, l2 = 0;
+    outputs o = {NULL, NULL, NULL};
+    size_t l1 = 0, l2 = 0, l3 = 0;
     FILE *f = open_memstream(&o.json, &l1);
     CHECK(sp_report_write_json(r, f) == SP_OK);
     fclose(f);
     f = open_memstream(&o.perfetto, &l2);
     CHECK(sp_report_write_perfetto(r, ev, f) == SP_OK);
+    fclose(f);
+    f = open_memstream(&o.html, &l3);
+    CHECK(sp_report_write_html(r, ev, f) == SP_OK);
     fclose(f);
     if (keep)
         *keep = r;
@@ -211,12 +214,17 @@ int main(void)
         if (strcmp(o.perfetto, base.perfetto) != 0)
             fprintf(stderr, "round %d: the Perfetto output differs\n", round);
         CHECK(strcmp(o.perfetto, base.perfetto) == 0);
+        if (strcmp(o.html, base.html) != 0)
+            fprintf(stderr, "round %d: the HTML report differs\n", round);
+        CHECK(strcmp(o.html, base.html) == 0);
         free(o.json);
         free(o.perfetto);
+        free(o.html);
         free(text);
     }
     free(base.json);
     free(base.perfetto);
+    free(base.html);
     for (size_t i = 0; i < n_lines; i++)
         free(lines[i]);
     return sp_test_done("test_order_stable");
