@@ -322,8 +322,8 @@ static void write_client_quality(FILE *out, const sp_report *r)
     if (r->has_client && r->requests_with_client < r->request_count) {
         uint64_t without = r->request_count - r->requests_with_client;
         snprintf(line, sizeof line,
-                 "%" PRIu64 " of %" PRIu64 " requests have no client record: their end-to-end is the server's "
-                 "arrival -> done (no network time)", without, r->request_count);
+                 "%" PRIu64 " of %" PRIu64 " requests have no client record with a response: their end-to-end "
+                 "is the server's arrival -> done (no network time)", without, r->request_count);
         wrap(out, line, 0, 2);
     }
     if (r->client_records_unjoined || r->client_records_failed || r->client_records_duplicate) {
