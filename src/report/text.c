@@ -280,8 +280,8 @@ static void write_clocks(FILE *out, const sp_report *r)
                      "(see data quality)", o->pairs, plural(o->pairs, "pair", "pairs"),
                      sp_rep_fmt_dur(a, sizeof a, (double)o->conflict_ns));
         else if (o->pairs && !o->conflict_ns)
-            snprintf(how, sizeof how, "(%s); the %" PRIu64 " request/response %s bound it to [%s, %s]",
-                     clock_source_phrase(o->source), o->pairs, plural(o->pairs, "pair", "pairs"),
+            snprintf(how, sizeof how, "(%s); the %" PRIu64 " request/response %s it to [%s, %s]",
+                     clock_source_phrase(o->source), o->pairs, plural(o->pairs, "pair bounds", "pairs bound"),
                      sp_rep_fmt_sdur(a, sizeof a, o->lower_ns), sp_rep_fmt_sdur(b, sizeof b, o->upper_ns));
         else
             snprintf(how, sizeof how, "(%s)", clock_source_phrase(o->source));
