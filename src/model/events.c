@@ -705,7 +705,8 @@ static int named_span_cmp(const void *a, const void *b)
 
 struct named_act {
     const char *name;
-    int64_t batch_id;        /* INT64_MIN: not tied to a batch by id */
+    int has_batch;           /* tied to a batch by id (else by window: first) */
+    int64_t batch_id;
     sp_ev_activity act;
 };
 
@@ -715,6 +716,8 @@ static int named_act_cmp(const void *a, const void *b)
     int c = strcmp(x->name, y->name);
     if (c)
         return c;
+    if (x->has_batch != y->has_batch)
+        return x->has_batch < y->has_batch ? -1 : 1;
     return (x->batch_id > y->batch_id) - (x->batch_id < y->batch_id);
 }
 
@@ -756,8 +759,9 @@ static sp_status sort_act_ties(struct sp_events *ev)
                 return SP_ERR_NOMEM;
             for (size_t k = i; k < j; k++) {
                 const sp_ev_activity *x = &ev->acts[k];
-                int64_t bid = x->batch < ev->n_batches ? ev->batches[x->batch].id : INT64_MIN;
-                t[k - i] = (struct named_act){sp_str_get(&ev->strings, x->name), bid, *x};
+                int tied = x->batch < ev->n_batches;
+                t[k - i] = (struct named_act){sp_str_get(&ev->strings, x->name), tied,
+                                              tied ? ev->batches[x->batch].id : 0, *x};
             }
             qsort(t, j - i, sizeof *t, named_act_cmp);
             for (size_t k = i; k < j; k++)
