@@ -21,6 +21,8 @@ typedef struct sp_analyze_options {
     double price_per_hour;   /* > 0 overrides the trace's price; <= 0: the trace's, else default */
     int hta_compat;          /* GPU figures as HTA computes them (DESIGN section 6) */
     int lenient;             /* unresolved references are skipped and counted, not errors */
+    sp_clock_mode clock_mode;  /* client-to-server clock mapping (events.h); default SP_CLOCK_AUTO */
+    int64_t clock_offset_ns;   /* server clock - client clock, for SP_CLOCK_FIXED */
 } sp_analyze_options;
 
 SP_API void sp_analyze_options_init(sp_analyze_options *opt);
@@ -153,9 +155,20 @@ typedef struct sp_drop_row {
 typedef struct sp_report {
     /* requests */
     uint64_t request_count;
-    sp_quantiles latency;          /* end-to-end, server side (arrival -> done) */
+    sp_quantiles latency;          /* end-to-end: the client-observed latency (send -> response
+                                      received, on the server clock) of requests with a client
+                                      record, arrival -> done of the others; the stages add up to it */
+    sp_quantiles server_latency;   /* server side, arrival -> done, of every request */
     int has_client;                /* client-side (load generator) times merged */
-    sp_quantiles client_latency;   /* from intended send time to response, when merged */
+    uint64_t requests_with_client; /* analysed requests whose end-to-end is client-observed */
+    sp_quantiles client_latency;   /* from intended send time to response, when merged (open loop) */
+    /* clock reconciliation (DESIGN 8a), one per (client file, server file) pair that joined; the
+     * paths are owned by the report */
+    size_t n_clock_offsets;
+    sp_clock_offset *clock_offsets;
+    uint64_t client_records_unjoined;  /* no recorded request has the id */
+    uint64_t client_records_failed;    /* transport errors: no response, not joined */
+    uint64_t client_records_duplicate; /* another record for the same request was joined */
     /* stages (DESIGN section 3 order, then named others, then other) */
     size_t n_stages;
     sp_stage_row *stages;

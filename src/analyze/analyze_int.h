@@ -79,10 +79,19 @@ typedef struct sp_ana {
     uint64_t *times;               /* n_reqs x n_stages, row-major per request */
     double *padding;               /* per analysed request: padding time (DESIGN section 5) */
     uint64_t *life;                /* per analysed request: hi - lo */
-    uint32_t *by_latency;          /* analysed-request positions sorted by life, ties by position */
+    uint32_t *by_latency;          /* analysed-request positions sorted by life, ties by request id
+                                      text, then arrival, then file (docs/analysis.md, "Ties") */
     int has_network;
     uint64_t skipped;              /* malformed records skipped under lenient */
 } sp_ana;
+
+/* A request with usable client times, whose life is client-observed (docs/analysis.md, "Client
+ * merge"). */
+static inline int sp_ana_has_client(const sp_ev_request *q)
+{
+    return q->client_send_ns != SP_TIME_NONE && q->client_done_ns != SP_TIME_NONE &&
+           q->client_done_ns >= q->client_send_ns;
+}
 
 /* ---- percentile.c ---- */
 /* Nearest rank k = ceil(xx*n/100), at least 1 (DESIGN section 4). n > 0. */

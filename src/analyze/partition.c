@@ -164,12 +164,54 @@ struct bstart {
     uint32_t idx;
 };
 
+/* Batches of one device by start (the order among equal starts does not matter here: every batch
+ * whose window an activity overlaps gets it). */
 static int bstart_cmp(const void *a, const void *b)
 {
     const struct bstart *x = a, *y = b;
     if (x->start != y->start)
         return x->start < y->start ? -1 : 1;
     return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+static int devkey_cmp(const void *a, const void *b)
+{
+    const sp_devkey *x = a, *y = b;
+    if (x->file != y->file)
+        return x->file < y->file ? -1 : 1;
+    return (x->device > y->device) - (x->device < y->device);
+}
+
+/* Numbers the devices in (file, device) order instead of first-mention order, so sums over devices
+ * (the cost split) add up in an order no line order changes. */
+static sp_status order_devices(sp_ana *a)
+{
+    size_t nd = a->n_devs;
+    if (nd < 2)
+        return SP_OK;
+    sp_devkey *sorted = malloc(nd * sizeof *sorted);
+    uint32_t *rank = malloc(nd * sizeof *rank);
+    if (!sorted || !rank) {
+        free(sorted);
+        free(rank);
+        return SP_ERR_NOMEM;
+    }
+    memcpy(sorted, a->devs, nd * sizeof *sorted);
+    qsort(sorted, nd, sizeof *sorted, devkey_cmp);
+    for (size_t d = 0; d < nd; d++) {
+        const sp_devkey *k = bsearch(&a->devs[d], sorted, nd, sizeof *sorted, devkey_cmp);
+        rank[d] = (uint32_t)(k - sorted);
+    }
+    for (size_t i = 0; i < a->ev->n_batches; i++)
+        if (a->b[i].valid)
+            a->b[i].dev = rank[a->b[i].dev];
+    for (size_t i = 0; i < a->ev->n_acts; i++)
+        if (a->act_dev[i] != SP_EV_NONE)
+            a->act_dev[i] = rank[a->act_dev[i]];
+    memcpy(a->devs, sorted, nd * sizeof *sorted);
+    free(sorted);
+    free(rank);
+    return SP_OK;
 }
 
 static sp_status prepare_batches(sp_ana *a, char *err, size_t errlen)
@@ -240,6 +282,7 @@ static sp_status prepare_batches(sp_ana *a, char *err, size_t errlen)
     for (size_t j = 0; j < dm.nslots; j++)
         if (dm.slots[j].val)
             a->devs[dm.slots[j].val - 1] = (sp_devkey){(uint32_t)dm.slots[j].k1, (uint32_t)dm.slots[j].k2};
+    st = order_devices(a);
 out:
     sp_keymap_free(&dm);
     return st;
@@ -710,12 +753,9 @@ sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
         a->reqs[a->n_reqs++] = (uint32_t)i;
     }
     size_t n = a->n_reqs;
-    for (size_t i = 0; i < n; i++) {
-        const sp_ev_request *q = &ev->requests[a->reqs[i]];
-        if (q->client_send_ns != SP_TIME_NONE && q->client_done_ns != SP_TIME_NONE &&
-            q->client_done_ns >= q->client_send_ns)
+    for (size_t i = 0; i < n; i++)
+        if (sp_ana_has_client(&ev->requests[a->reqs[i]]))
             a->has_network = 1;
-    }
     struct id_row *lk = NULL;
     size_t nlk = 0;
     st = build_stage_rows(a, &lk, &nlk, err, errlen);
@@ -739,9 +779,10 @@ sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
         const sp_ev_request *q = &ev->requests[a->reqs[i]];
         uint64_t *tm = a->times + i * ns;
         uint64_t lo = q->arrival_ns, hi = q->done_ns;
-        /* client merge: life [client_send, client_done]; time outside [arrival, done] is network */
-        if (q->client_send_ns != SP_TIME_NONE && q->client_done_ns != SP_TIME_NONE &&
-            q->client_done_ns >= q->client_send_ns) {
+        /* client merge: life [client_send, client_done] (on the server clock since sp_ev_finish),
+         * widened to hold [arrival, done] where clocks conflict; time outside [arrival, done] is
+         * network */
+        if (sp_ana_has_client(q)) {
             lo = q->client_send_ns < lo ? q->client_send_ns : lo;
             hi = q->client_done_ns > hi ? q->client_done_ns : hi;
             tm[a->st_network] += (q->arrival_ns - lo) + (hi - q->done_ns);

@@ -32,6 +32,10 @@ static void analyze_usage(FILE *out)
             "  --lenient              skip malformed records and unresolved references, count them in\n"
             "                         the report, instead of failing on the first one\n"
             "  --hta-compat           compute GPU figures as Holistic Trace Analysis does\n"
+            "  --clock-offset MODE    how a client trace's clock maps onto the server trace's:\n"
+            "                         auto (default: estimated per pair of files from the joined\n"
+            "                         requests), none (the files share one clock), or NS, a signed\n"
+            "                         integer of nanoseconds, server clock - client clock\n"
             "  --format F             read every TRACE as format F instead of detecting it:\n"
             "                         auto, native, jsonl, kineto, nsys, triton, otlp\n"
             "  --map SPEC             annotation-to-stage mapping for Kineto and Nsight traces\n"
@@ -50,6 +54,27 @@ static void analyze_usage(FILE *out)
 static const char *const format_names[] = {"auto", "native", "jsonl", "kineto", "nsys", "triton", "otlp"};
 _Static_assert(sizeof format_names / sizeof format_names[0] == SP_FORMAT_OTLP + 1, "one name per sp_format");
 
+/* --clock-offset: auto, none or a signed integer of ns (server clock - client clock). */
+static int parse_clock_offset(const char *s, sp_analyze_options *opt)
+{
+    if (strcmp(s, "auto") == 0) {
+        opt->clock_mode = SP_CLOCK_AUTO;
+        return 0;
+    }
+    if (strcmp(s, "none") == 0) {
+        opt->clock_mode = SP_CLOCK_NONE;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end)
+        return -1;
+    opt->clock_mode = SP_CLOCK_FIXED;
+    opt->clock_offset_ns = (int64_t)v;
+    return 0;
+}
+
 static double seconds_since(const struct timespec *t0)
 {
     struct timespec t1;
@@ -58,7 +83,7 @@ static double seconds_since(const struct timespec *t0)
 }
 
 enum { OPT_JSON = 256, OPT_PERFETTO, OPT_HTML, OPT_PRICE, OPT_LENIENT, OPT_HTA, OPT_FORMAT, OPT_MAP, OPT_PROGRESS,
-       OPT_NO_PROGRESS };
+       OPT_NO_PROGRESS, OPT_CLOCK };
 
 int sp_cmd_analyze(int argc, char **argv)
 {
@@ -69,6 +94,7 @@ int sp_cmd_analyze(int argc, char **argv)
         {"price-per-hour", required_argument, NULL, OPT_PRICE},
         {"lenient", no_argument, NULL, OPT_LENIENT},
         {"hta-compat", no_argument, NULL, OPT_HTA},
+        {"clock-offset", required_argument, NULL, OPT_CLOCK},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"map", required_argument, NULL, OPT_MAP},
         {"output", required_argument, NULL, 'o'},
@@ -105,6 +131,13 @@ int sp_cmd_analyze(int argc, char **argv)
             lopt.format = (sp_format)k;
             break;
         case OPT_MAP: lopt.map = optarg; break;
+        case OPT_CLOCK:
+            if (parse_clock_offset(optarg, &aopt)) {
+                fprintf(stderr, "servprof analyze: --clock-offset wants auto, none or a signed integer of "
+                                "nanoseconds (server clock - client clock), got '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'o': output_path = optarg; break;
         case OPT_PROGRESS: progress = 1; break;
         case OPT_NO_PROGRESS: progress = 0; break;

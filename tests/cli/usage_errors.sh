@@ -54,6 +54,9 @@ expect2 "--format" "'bogus'" "jsonl" -- analyze --format bogus trace.jsonl
 expect2 "option '--perfetto' needs a value" -- analyze trace.jsonl --perfetto
 expect2 "option '--json' takes no value" -- analyze --json=yes trace.jsonl
 expect2 "ambiguous option '--p'" "--perfetto" "--progress" -- analyze --p trace.jsonl
+expect2 "--clock-offset" "'5ms'" -- analyze --clock-offset 5ms trace.jsonl
+expect2 "--clock-offset" -- analyze --clock-offset '' trace.jsonl
+expect2 "--clock-offset" "'99999999999999999999'" -- analyze --clock-offset 99999999999999999999 trace.jsonl
 expect2 "'-' (standard input) given 2 times" -- analyze - -
 # a malformed --map is a usage error before any file is read, whatever the format
 expect2 '--map entry "bogus": expected role=prefix' -- analyze --map bogus /nonexistent/trace.jsonl

@@ -173,7 +173,20 @@ static void test_multibatch_client(void)
     }
     CHECK(r->has_client);
     CHECK_EQ_U64(r->client_latency.p50_ns, 1060);
-    CHECK_EQ_U64(r->latency.p50_ns, 900);
+    /* end-to-end is the life the stages add up to (client send 50 -> reply 1100); the server's own
+     * latency (100 -> 1000) is reported beside it */
+    CHECK_EQ_U64(r->latency.p50_ns, 1050);
+    CHECK_EQ_U64(r->server_latency.p50_ns, 900);
+    CHECK_EQ_U64(r->requests_with_client, 1);
+    /* client and server records in one file share its clock (DESIGN 2): offset 0, and the one pair
+     * bounds it to [done - client_done, arrival - send] = [1000 - 1100, 100 - 50] = [-100, 50] */
+    CHECK_EQ_U64(r->n_clock_offsets, 1);
+    if (r->n_clock_offsets == 1) {
+        CHECK(r->clock_offsets[0].source == SP_CLOCK_SAME_TRACE);
+        CHECK(r->clock_offsets[0].offset_ns == 0);
+        CHECK(r->clock_offsets[0].lower_ns == -100 && r->clock_offsets[0].upper_ns == 50);
+        CHECK_EQ_U64(r->clock_offsets[0].violations, 0);
+    }
     CHECK_EQ_U64(r->padding.padding_ns_total, 40);
     CHECK_NEAR(r->padding.share_p95, 40.0 / 1050.0, 1e-12);
     /* largest candidate: other 250/1050 -> instrumentation */
