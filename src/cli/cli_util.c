@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/cli_opts.h"
-#include "cli/commands.h"
+#include "cli_opts.h"
+#include "commands.h"
 
 int sp_cli_write_file(const char *cmd, const char *path, sp_cli_report_writer fn, const sp_report *r,
                       const sp_events *ev, const char *done_note)

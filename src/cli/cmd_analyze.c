@@ -9,8 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli_opts.h"
-#include "cli/commands.h"
+#include "cli_opts.h"
+#include "commands.h"
 #include "servprof/analyze.h"
 
 static void analyze_usage(FILE *out)

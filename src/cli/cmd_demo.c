@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/cli_opts.h"
-#include "cli/commands.h"
+#include "cli_opts.h"
+#include "commands.h"
 #include "servprof/analyze.h"
 #include "servprof/events.h"
 #include "servprof/servprof.h"

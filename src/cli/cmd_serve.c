@@ -12,8 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/cli_opts.h"
-#include "cli/commands.h"
+#include "cli_opts.h"
+#include "commands.h"
 #include "servprof/serve.h"
 #include "servprof/trace.h"
 
@@ -35,7 +35,8 @@ static void serve_usage(FILE *f)
             "  --max-inputs N            strings per request's \"input\"; more gets 400 (default 256)\n"
             "Model:\n"
             "  --tokenizer FILE          Hugging Face tokenizer.json, WordPiece (default: the shipped\n"
-            "                            data/tokenizer.json, or $SERVPROF_DATA_DIR/tokenizer.json)\n"
+            "                            tokenizer: $SERVPROF_DATA_DIR/tokenizer.json, else\n"
+            "                            share/servprof/tokenizer.json beside the binary)\n"
             "  --weights FILE            safetensors with BertModel tensor names, F32 (default: weights\n"
             "                            generated from --seed; the file fixes layers/hidden/ffn/max-len)\n"
             "  --seed N                  seed of the generated weights (default 1)\n"

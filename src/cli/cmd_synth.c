@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli_opts.h"
-#include "cli/commands.h"
+#include "cli_opts.h"
+#include "commands.h"
 #include "servprof/servprof.h"
 
 #define SYNTH_MAX_REQUESTS 10000000ull

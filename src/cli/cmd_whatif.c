@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli_opts.h"
-#include "cli/commands.h"
+#include "cli_opts.h"
+#include "commands.h"
 #include "servprof/whatif.h"
 
 #define MAX_LIST 64

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/commands.h"
+#include "commands.h"
 #include "servprof/servprof.h"
 
 typedef struct sp_cli_command {

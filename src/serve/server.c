@@ -21,10 +21,6 @@
 #include "servprof/cupti.h"
 #endif
 
-#ifndef SP_SERVE_DEFAULT_TOKENIZER
-#define SP_SERVE_DEFAULT_TOKENIZER "data/tokenizer.json"
-#endif
-
 /* OpenBLAS's own thread count; declared here because only the pthread build's cblas.h has it. */
 void openblas_set_num_threads(int num_threads);
 
@@ -139,6 +135,11 @@ void sp_server_options_init(sp_server_options *o)
 
 const char *sp_server_device_note(const sp_server *srv) { return srv->device_note; }
 
+/* The shipped tokenizer: $SERVPROF_DATA_DIR/tokenizer.json, else share/servprof/tokenizer.json next
+ * to the running program: <prefix>/share/servprof beside an installed <prefix>/bin/servprof, and
+ * build/share/servprof in a build tree (CMake copies it there) for build/servprof and the
+ * programs one folder down (build/tests, build/bench). No path from the source tree is compiled in,
+ * so an installed or moved build finds its own copy. */
 const char *sp_server_default_tokenizer(void)
 {
     static char path[4096];
@@ -147,7 +148,22 @@ const char *sp_server_default_tokenizer(void)
         snprintf(path, sizeof(path), "%s/tokenizer.json", dir);
         return path;
     }
-    return SP_SERVE_DEFAULT_TOKENIZER;
+    char exe[2048]; /* a folder plus the longest suffix below always fits path[] */
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0 && (size_t)n < sizeof(exe) - 1) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            static const char *const rel[] = {"/../share/servprof/tokenizer.json", "/share/servprof/tokenizer.json"};
+            for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+                snprintf(path, sizeof(path), "%s%s", exe, rel[i]);
+                if (access(path, R_OK) == 0)
+                    return path;
+            }
+        }
+    }
+    return "share/servprof/tokenizer.json"; /* relative: names what is missing in the error */
 }
 
 unsigned sp_server_port(const sp_server *srv) { return srv->port; }
