@@ -1,7 +1,8 @@
 /* Discrete-event simulation of the reference service's dynamic batcher (src/serve/batcher.c) and its
  * workers: requests enter the bounded FIFO at arrival + preprocess, an idle instance takes a batch
  * when max_batch requests of the head's bucket wait or the head has waited max_delay, and the batch
- * runs for the fitted service time. docs/whatif.md, "The simulation", states the rules. */
+ * runs for the fitted service time; batches outside the sizes and padded lengths the fit has seen are
+ * counted as extrapolated. docs/whatif.md, "The simulation", states the rules. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +51,8 @@ static int policy_valid(const sp_whatif_policy *p)
                 return 0;
         return 1;
     }
+    if (p->pad == SP_WHATIF_PAD_MULTIPLE)
+        return p->pad_to > 0;
     return p->pad == SP_WHATIF_PAD_LONGEST;
 }
 
@@ -161,6 +164,19 @@ sp_status sp_whatif_simulate(const sp_whatif_workload *w, const sp_whatif_fit *f
             }
             qn = keep;
             uint32_t padded = key ? key : longest;
+            if (p->pad == SP_WHATIF_PAD_MULTIPLE && padded % p->pad_to) {
+                /* servprof synth: the longest member rounded up to a multiple of pad_to */
+                uint64_t up = ((uint64_t)padded / p->pad_to + 1) * p->pad_to;
+                padded = up > UINT32_MAX ? UINT32_MAX : (uint32_t)up;
+            }
+            if (!sp_whatif_fit_covers(fit, (uint32_t)nt, padded))
+                r.extrapolated_batches++;
+            if (nt > r.largest_batch)
+                r.largest_batch = (uint32_t)nt;
+            if (padded > r.longest_padded)
+                r.longest_padded = padded;
+            if (r.batches == 0 || padded < r.shortest_padded)
+                r.shortest_padded = padded;
             double svc = sp_whatif_fit_predict(fit, (uint32_t)nt, padded);
             if (o->resample && fit->n_ratios)
                 svc *= fit->ratios[sp_whatif_rand(&rng) % fit->n_ratios];
