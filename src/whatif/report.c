@@ -22,7 +22,7 @@ static char *fmt_cost(char *buf, size_t len, double ns)
     if (ns != 0 && fabs(ns) < 10)
         snprintf(buf, len, "%.3g ns", ns);
     else
-        sp_rep_fmt_dur(buf, len, ns);
+        sp_rep_fmt_dur(buf, len, round(ns)); /* whole ns: 999999.99 ns is "1.00 ms" */
     return buf;
 }
 
@@ -196,10 +196,14 @@ static void fill_result(table_row row, const sp_whatif_study *s, size_t i)
     snprintf(row[C_MARK], CELL, "%s", r->extrapolated_batches ? "!" : "");
 }
 
-static void print_row(FILE *out, const table_row row, const size_t *width, int last_col)
+static void print_row(FILE *out, const table_row row, const size_t *width, int last_col, const unsigned char *skip)
 {
     /* trailing blanks are not printed: the last non-empty column ends the line */
+    while (last_col > 0 && (skip[last_col] || !row[last_col][0]))
+        last_col--;
     for (int c = 0; c <= last_col; c++) {
+        if (skip[c])
+            continue;
         if (c)
             fputs("  ", out);
         int w = (int)width[c];
@@ -234,12 +238,11 @@ static sp_status write_table(FILE *out, const sp_whatif_study *s)
             any_mark |= r > 0 && c == C_MARK && l > 0;
         }
     int last = any_mark ? C_MARK : s->slo_p95_ns ? C_SLO : C_COST;
+    unsigned char skip[NCOL] = {[C_SLO] = !s->slo_p95_ns};
     for (size_t r = 0; r < nrows; r++) {
         if (r == 1 && !w->observed.count)
             continue; /* no measured latency in the profile */
-        if (!s->slo_p95_ns)
-            rows[r][C_SLO][0] = '\0';
-        print_row(out, (const char(*)[CELL])rows[r], width, r == 1 ? C_P99 : last);
+        print_row(out, (const char(*)[CELL])rows[r], width, r == 1 ? C_P99 : last, skip);
     }
     free(rows);
     if (w->observed.count)
