@@ -114,6 +114,13 @@ static sp_status predict(sp_events *ev, sp_report *r, int lenient, sp_whatif_wor
         if (!padding_change(w, &obs.policy, &to))
             return unavailable(r, "the policy already buckets by powers of two: no natural padding change to "
                                   "simulate (try servprof whatif --pad)");
+        /* a padding change is priced by the cost per padded token; with one padded length in the
+         * trace that cost cannot be told from the others, and a prediction would say padding is free */
+        if (!(fit->used & 0xcu)) {
+            snprintf(note, sizeof note, "every batch in the trace is padded to %u tokens, so the fit cannot tell "
+                     "what another padded length would cost: no prediction", fit->len_max);
+            return unavailable(r, note);
+        }
     }
     sp_whatif_sim_options so;
     sp_whatif_sim_options_init(&so);

@@ -143,6 +143,10 @@ static void write_fit(FILE *out, const sp_whatif_study *s)
         write_model(out, f->coef_ls, f->used);
         fputs(")\n", out);
     }
+    if (!(f->used & 0xcu) && f->len_min == f->len_max)
+        fprintf(out, "  no cost per padded token: every batch is padded to %u tokens, so predictions for other padded "
+                     "lengths (marked !) assume padding costs nothing\n",
+                f->len_max);
     fprintf(out, "  R^2 %.3f, mean abs error %.1f%%, over batches of %u..%u requests padded to %u..%u tokens\n",
             f->r2, f->mape * 100.0, f->size_min, f->size_max, f->len_min, f->len_max);
     if (s->sim.resample)

@@ -2,8 +2,8 @@
  * carries its policy gets the simulated p95 of a quarter of its queue delay (hand-computed below),
  * printed right after the verdict in text, as verdict.prediction in JSON and in HTML; the same trace
  * without its policy says there is no prediction; a saturated device gets a larger max batch; a
- * padding verdict under a static shape gets the shortest shape that cuts nothing, flagged as an
- * extrapolation; other verdicts get nothing; and the figure agrees with what `servprof whatif`
+ * padding verdict gets bucketing, flagged as an extrapolation, or, when every batch had one padded
+ * length, the reason it cannot be priced; other verdicts get nothing; and the figure agrees with what `servprof whatif`
  * predicts for the same change. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -255,40 +255,66 @@ static void saturated_queue(void)
     sp_report_destroy(r);
 }
 
-/* Padding: 20-token inputs padded to a static 512 (96% waste) and kernels covering each batch: a
- * padding verdict. The natural change is the shortest static shape that cuts nothing, 20 tokens. Every
- * batch was padded to 512, so the fit cannot tell what a shorter shape costs: the prediction must say
- * it extrapolates to 20 tokens, and here predicts no gain (the fit has no per-token term). */
-static void padding_static(void)
+/* Padding: inputs of 20 or 40 tokens padded to a static 512 (about 94% waste), kernels covering each
+ * batch: a padding verdict. The natural change is the shortest static shape that cuts nothing: 40
+ * tokens. Every batch was padded to 512, so the fit cannot tell what a shorter shape costs: no
+ * prediction, and the reason. With the per-token cost known (batches bucketed at 64 and 512 tokens)
+ * the same verdict gets a prediction. */
+static void padding_trace(const char *pad_props, int vary)
 {
     at = 0;
     add("{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"properties\":{\"policy.max_batch\":\"8\","
-        "\"policy.max_queue_delay_ns\":\"100000\",\"policy.pad\":\"static\",\"policy.pad_to\":\"512\","
-        "\"policy.max_len\":\"512\"}}\n");
+        "\"policy.max_queue_delay_ns\":\"100000\",%s,\"policy.max_len\":\"512\"}}\n", pad_props);
     for (int i = 0; i < 40; i++) {
-        uint64_t t0 = (uint64_t)i * 20 * MS, b = t0 + 100 * US, e = b + 5 * MS;
-        add("{\"ev\":\"request\",\"id\":\"r%d\",\"arrival_ns\":%llu,\"done_ns\":%llu,\"input_tokens\":20}\n", i,
-            (unsigned long long)t0, (unsigned long long)e);
+        /* static: 20 or 40 tokens, all padded to 512; vary: 20 or 100 tokens, bucketed at 64 and 512.
+         * A batch costs 10 us per padded token. */
+        int tok = i % 2 ? (vary ? 100 : 40) : 20;
+        uint32_t padded = vary ? (tok <= 64 ? 64 : 512) : 512;
+        uint64_t t0 = (uint64_t)i * 20 * MS, b = t0 + 100 * US, e = b + padded * 10 * US;
+        add("{\"ev\":\"request\",\"id\":\"r%d\",\"arrival_ns\":%llu,\"done_ns\":%llu,\"input_tokens\":%d}\n", i,
+            (unsigned long long)t0, (unsigned long long)e, tok);
         add("{\"ev\":\"stage\",\"id\":\"r%d\",\"stage\":\"queue\",\"start_ns\":%llu,\"end_ns\":%llu}\n", i,
             (unsigned long long)t0, (unsigned long long)b);
         add("{\"ev\":\"batch\",\"batch\":%d,\"requests\":[\"r%d\"],\"start_ns\":%llu,\"end_ns\":%llu,"
-            "\"effective_tokens\":20,\"padded_tokens\":512}\n",
-            i, i, (unsigned long long)b, (unsigned long long)e);
+            "\"effective_tokens\":%d,\"padded_tokens\":%u}\n",
+            i, i, (unsigned long long)b, (unsigned long long)e, tok, padded);
         add("{\"ev\":\"kernel\",\"batch\":%d,\"name\":\"encoder\",\"stream\":0,\"start_ns\":%llu,\"end_ns\":%llu}\n", i,
             (unsigned long long)b, (unsigned long long)e);
     }
+}
+
+static void padding_verdicts(void)
+{
+    padding_trace("\"policy.pad\":\"static\",\"policy.pad_to\":\"512\"", 0);
     sp_report *r = quoted(text, NULL);
     CHECK(strcmp(r->verdict.stage, "padding") == 0);
     const sp_verdict_prediction *p = &r->prediction;
+    CHECK(p->state == SP_PREDICTION_UNAVAILABLE);
+    CHECK(p->note && strstr(p->note, "every batch in the trace is padded to 512 tokens") != NULL);
+    sp_report_destroy(r);
+
+    /* Bucketed at 64 and 512 (the trace's policy), batches of one, 10 us per padded token: the fit
+     * finds that cost (a = 0, c = 10 us). The natural change: buckets at the powers of two from the
+     * first at or above the shortest input (20 -> 32) up to max len 512. Before, p95 (the 38th
+     * smallest of 40) is a 100-token input padded to 512: 0.1 + 5.12 ms = 5.22 ms. After, it pads to
+     * 128: 0.1 + 1.28 ms = 1.38 ms. Padded lengths of 32 were never seen (the fewest is 64):
+     * extrapolated, and said so. */
+    padding_trace("\"policy.pad\":\"buckets\",\"policy.buckets\":\"64,512\"", 1);
+    r = quoted(text, NULL);
+    CHECK(strcmp(r->verdict.stage, "padding") == 0);
+    p = &r->prediction;
     CHECK(p->state == SP_PREDICTION_DONE);
-    CHECK(strcmp(p->setting, "pad") == 0 && strcmp(p->from, "static:512") == 0 && strcmp(p->to, "static:20") == 0);
+    CHECK(strcmp(p->setting, "pad") == 0 && strcmp(p->from, "buckets:64,512") == 0);
+    CHECK(strcmp(p->to, "buckets:32,64,128,256,512") == 0);
+    CHECK_NEAR((double)p->p95_before_ns, 5.22e6, 2.0);
+    CHECK_NEAR((double)p->p95_after_ns, 1.38e6, 2.0);
     CHECK(p->extrapolated);
-    CHECK(p->note && strstr(p->note, "padded to as few as 20 tokens (the trace's fewest: 512)") != NULL);
+    CHECK(p->note && strstr(p->note, "padded to as few as 32 tokens (the trace's fewest: 64)") != NULL);
     size_t len;
     char *t = capture(sp_report_write_text, r, &len);
     unwrap(t);
-    CHECK(strstr(t, "extrapolated: padded to as few as 20 tokens") != NULL);
-    CHECK(strstr(t, "the change does not lower p95") != NULL);
+    CHECK(strstr(t, "what-if: pad buckets:64,512 -> buckets:") != NULL);
+    CHECK(strstr(t, "extrapolated: padded to as few as 32 tokens") != NULL);
     free(t);
     sp_report_destroy(r);
 }
@@ -327,7 +353,7 @@ int main(void)
     queue_with_policy();
     queue_without_policy();
     saturated_queue();
-    padding_static();
+    padding_verdicts();
     other_verdict();
     return sp_test_done("test_whatif_quote");
 }
