@@ -160,8 +160,12 @@ static int write_html(const char *path, sp_events *ev, const sp_whatif_study *st
     sp_report *rep = NULL;
     char err[512] = "";
     sp_status st = sp_analyze(ev, &aopt, &rep, err, sizeof err);
+    /* the report's verdict quotes its prediction, as `servprof analyze --html` would */
+    if (st == SP_OK && (st = sp_whatif_quote_verdict(ev, rep, lenient)) != SP_OK)
+        snprintf(err, sizeof err, "predicting the verdict's change: %s", sp_status_str(st));
     if (st != SP_OK) {
         fprintf(stderr, "servprof whatif: analysing for the HTML report: %s\n", err[0] ? err : sp_status_str(st));
+        sp_report_destroy(rep);
         return 1;
     }
     FILE *f = fopen(path, "w");
