@@ -214,7 +214,8 @@ static int read_pad(const sp_events *ev, size_t f, sp_whatif_policy *p, char *er
         }
         for (size_t i = 1; i < n; i++)
             if (b[i] <= b[i - 1]) {
-                set_err(err, errlen, "%s: property policy.buckets = '%.64s': bounds must ascend", file_name(ev, f), list);
+                set_err(err, errlen, "%s: property policy.buckets = '%.64s': bounds must ascend", file_name(ev, f),
+                        list);
                 return -1;
             }
         p->pad = SP_WHATIF_PAD_BUCKETS;
@@ -254,7 +255,7 @@ sp_status sp_whatif_observed_from_events(const sp_events *ev, sp_whatif_observed
         if ((got = read_num(ev, f, key, lo, hi, &v, err, errlen)) < 0)                                 \
             return SP_ERR_PARSE;                                                                       \
         if (got) {                                                                                     \
-            p->field = v; /* range checked above */                                                   \
+            p->field = v; /* range checked above */                                                    \
             o.origin[set] = SP_WHATIF_FROM_TRACE;                                                      \
         }                                                                                              \
     } while (0)
@@ -314,7 +315,8 @@ void sp_whatif_observed_infer(sp_whatif_observed *o, const sp_whatif_workload *w
 int sp_whatif_observed_from_trace(const sp_whatif_observed *o)
 {
     return o && o->origin[SP_WHATIF_SET_MAX_BATCH] == SP_WHATIF_FROM_TRACE &&
-           o->origin[SP_WHATIF_SET_DELAY] == SP_WHATIF_FROM_TRACE && o->origin[SP_WHATIF_SET_PAD] == SP_WHATIF_FROM_TRACE;
+           o->origin[SP_WHATIF_SET_DELAY] == SP_WHATIF_FROM_TRACE &&
+           o->origin[SP_WHATIF_SET_PAD] == SP_WHATIF_FROM_TRACE;
 }
 
 char *sp_whatif_setting_value(const sp_whatif_policy *p, sp_whatif_setting s, char *buf, size_t len)

@@ -102,7 +102,8 @@ static sp_status predict(sp_events *ev, sp_report *r, int lenient, sp_whatif_wor
     if (st == SP_ERR_NOMEM)
         return st;
     if (st != SP_OK) {
-        snprintf(note, sizeof note, "the service-time fit failed (%s): no prediction", err[0] ? err : sp_status_str(st));
+        snprintf(note, sizeof note, "the service-time fit failed (%s): no prediction",
+                 err[0] ? err : sp_status_str(st));
         return unavailable(r, note);
     }
     sp_whatif_policy to;

@@ -127,7 +127,8 @@ static void write_model(FILE *out, const double c[4], unsigned used)
 static void write_fit(FILE *out, const sp_whatif_study *s)
 {
     const sp_whatif_fit *f = s->fit;
-    fprintf(out, "service time per batch, non-negative least squares over %zu %s:", f->n, plural(f->n, "batch", "batches"));
+    fprintf(out, "service time per batch, non-negative least squares over %zu %s:", f->n,
+            plural(f->n, "batch", "batches"));
     write_model(out, f->coef, f->used);
     fputc('\n', out);
     if (f->clamped) {
@@ -275,7 +276,8 @@ static void describe_change(FILE *out, const sp_whatif_policy *from, const sp_wh
         if (!(settings & (1u << k)))
             continue;
         n++;
-        fprintf(out, "%s%s %s -> %s", n == 1 ? "" : n == total ? " and " : ", ", sp_whatif_setting_str((sp_whatif_setting)k),
+        fprintf(out, "%s%s %s -> %s", n == 1 ? "" : n == total ? " and " : ", ",
+                sp_whatif_setting_str((sp_whatif_setting)k),
                 sp_whatif_setting_value(from, (sp_whatif_setting)k, a, sizeof a),
                 sp_whatif_setting_value(to, (sp_whatif_setting)k, b, sizeof b));
     }

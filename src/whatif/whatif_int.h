@@ -1,5 +1,6 @@
-/* Private helpers shared by the what-if files: the batcher's bucketing rule and a small seeded
- * random generator, so fit.c, sim.c and whatif.c agree on both. */
+/* Private helpers shared by the what-if files: the batcher's bucketing rule, a setting's and an
+ * extrapolation's text for the writers and the verdict's prediction, and a small seeded random
+ * generator, so every file agrees on each. */
 #ifndef SERVPROF_WHATIF_INT_H
 #define SERVPROF_WHATIF_INT_H
 

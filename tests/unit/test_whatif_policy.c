@@ -118,7 +118,8 @@ static void synth_padding_rule(void)
         SP_OK);
     CHECK(o.policy.pad == SP_WHATIF_PAD_MULTIPLE && o.policy.pad_to == 64);
     CHECK(sp_whatif_observed_from_trace(&o));
-    o = observed_of("{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"properties\":{\"policy.pad_multiple\":1}}\n" BODY,
+    o = observed_of("{\"ev\":\"meta\",\"format\":\"servprof.events/1\","
+                    "\"properties\":{\"policy.pad_multiple\":1}}\n" BODY,
                     SP_OK);
     CHECK(o.policy.pad == SP_WHATIF_PAD_LONGEST && o.policy.pad_to == 0);
     CHECK(o.origin[SP_WHATIF_SET_PAD] == SP_WHATIF_FROM_TRACE);
@@ -155,9 +156,11 @@ static void several_files(void)
     CHECK(sp_events_create(&ev) == SP_OK);
     /* a client trace without a policy first, then two replicas whose max batch differs */
     static const char client[] = "{\"ev\":\"meta\",\"format\":\"servprof.events/1\"}\n" BODY;
-    static const char a[] = "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"properties\":{\"policy.max_batch\":\"16\","
+    static const char a[] = "{\"ev\":\"meta\",\"format\":\"servprof.events/1\","
+                            "\"properties\":{\"policy.max_batch\":\"16\","
                             "\"policy.max_queue_delay_ns\":\"2000000\",\"policy.pad\":\"longest\"}}\n" BODY;
-    static const char b[] = "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"properties\":{\"policy.max_batch\":\"8\","
+    static const char b[] = "{\"ev\":\"meta\",\"format\":\"servprof.events/1\","
+                            "\"properties\":{\"policy.max_batch\":\"8\","
                             "\"policy.max_queue_delay_ns\":\"2000000\",\"policy.pad\":\"longest\"}}\n" BODY;
     CHECK(sp_events_load_buffer(ev, "client.jsonl", client, strlen(client), NULL, err, sizeof err) == SP_OK);
     CHECK(sp_events_load_buffer(ev, "a.jsonl", a, strlen(a), NULL, err, sizeof err) == SP_OK);

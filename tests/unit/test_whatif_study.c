@@ -134,8 +134,6 @@ int main(void)
     /* ---- the table ---- */
     size_t len;
     char *t = capture(sp_whatif_write_text, &s, &len);
-    if (getenv("SP_TEST_SHOW"))
-        fputs(t, stderr);
     CHECK(strstr(t, "advice: max-batch 4 -> 8 lowers predicted p95") != NULL);
     CHECK(strstr(t, "10.95 ms -> 2.25 ms") != NULL);
     CHECK(strstr(t, "1 candidate policy batches like a policy above") != NULL);
