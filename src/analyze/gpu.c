@@ -46,11 +46,21 @@ static int kstat_cmp(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-/* Launch calls by (file, correlation): the first one recorded wins. */
+/* Launch calls by (file, correlation). When several carry one id, the earliest start wins, then the
+ * earliest end, then the smaller name: never the first line (docs/analysis.md, "Ties"). */
 typedef struct launch_index {
     sp_keymap map;
     uint32_t *launch;   /* dense index -> launch index */
 } launch_index;
+
+static int launch_better(const sp_events *ev, const sp_ev_launch *x, const sp_ev_launch *y)
+{
+    if (x->start_ns != y->start_ns)
+        return x->start_ns < y->start_ns;
+    if (x->end_ns != y->end_ns)
+        return x->end_ns < y->end_ns;
+    return strcmp(sp_str_get(&ev->strings, x->name), sp_str_get(&ev->strings, y->name)) < 0;
+}
 
 static sp_status launch_index_build(const sp_events *ev, launch_index *li)
 {
@@ -70,7 +80,7 @@ static sp_status launch_index_build(const sp_events *ev, launch_index *li)
         st = sp_keymap_get(&li->map, l->file, l->correlation, &d, &added);
         if (st)
             return st;
-        if (added)
+        if (added || launch_better(ev, l, &ev->launches[li->launch[d]]))
             li->launch[d] = (uint32_t)i;
     }
     return SP_OK;
