@@ -147,6 +147,27 @@ typedef struct sp_verdict {
     size_t n_ranking;
 } sp_verdict;
 
+/* The what-if simulator's prediction for the natural change of a configuration verdict (DESIGN
+ * section 8). The analyzer leaves it empty; sp_whatif_quote_verdict (whatif.h) fills it, since the
+ * analysis library does not depend on the simulator. */
+typedef enum sp_prediction_state {
+    SP_PREDICTION_NONE = 0,       /* not attempted: not a batching verdict, or no simulator ran */
+    SP_PREDICTION_DONE,           /* setting/from/to and the two p95 figures hold */
+    SP_PREDICTION_UNAVAILABLE     /* attempted; `note` says why there is no prediction */
+} sp_prediction_state;
+
+typedef struct sp_verdict_prediction {
+    sp_prediction_state state;
+    const char *setting;          /* "max-queue-delay", "max-batch", "instances", "pad" (static) */
+    const char *from, *to;        /* the setting's value before and after, in report units ("2.00 ms",
+                                     "16", "buckets:16,32,64,128"); owned by the report */
+    uint64_t p95_before_ns;       /* simulated p95 of the observed policy */
+    uint64_t p95_after_ns;        /* simulated p95 after the change */
+    int extrapolated;             /* the changed policy's batches leave the sizes or padded lengths seen */
+    const char *note;             /* UNAVAILABLE: why there is no prediction; DONE: a caveat (why it
+                                     extrapolates, rejections) or NULL; owned by the report */
+} sp_verdict_prediction;
+
 typedef struct sp_drop_row {
     const char *cause;            /* static */
     uint64_t count;
@@ -179,6 +200,7 @@ typedef struct sp_report {
     sp_gpu_summary gpu;
     sp_cost_summary cost;
     sp_verdict verdict;
+    sp_verdict_prediction prediction; /* printed with the verdict; see sp_verdict_prediction */
     /* data quality */
     sp_drop_row drops[SP_DROP_CAUSE_COUNT];
     uint64_t drops_total;

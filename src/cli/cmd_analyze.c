@@ -12,6 +12,9 @@
 #include "cli_opts.h"
 #include "commands.h"
 #include "servprof/analyze.h"
+#ifdef SERVPROF_WHATIF_ENABLED
+#include "servprof/whatif.h"
+#endif
 
 static void analyze_usage(FILE *out)
 {
@@ -186,8 +189,14 @@ int sp_cmd_analyze(int argc, char **argv)
     sp_report *rep = NULL;
     err[0] = '\0';
     sp_status st = sp_analyze(ev, &aopt, &rep, err, sizeof err);
+#ifdef SERVPROF_WHATIF_ENABLED
+    /* a batching verdict quotes the simulator's prediction for the natural change (DESIGN section 8) */
+    if (st == SP_OK && (st = sp_whatif_quote_verdict(ev, rep, aopt.lenient)) != SP_OK)
+        snprintf(err, sizeof err, "predicting the verdict's change: %s", sp_status_str(st));
+#endif
     if (st != SP_OK) {
         fprintf(stderr, "servprof analyze: %s\n", err[0] ? err : sp_status_str(st));
+        sp_report_destroy(rep);
         sp_events_destroy(ev);
         return 1;
     }

@@ -18,6 +18,9 @@
 #include "cli_opts.h"
 #include "commands.h"
 #include "servprof/analyze.h"
+#ifdef SERVPROF_WHATIF_ENABLED
+#include "servprof/whatif.h"
+#endif
 #include "servprof/events.h"
 #include "servprof/servprof.h"
 
@@ -409,9 +412,15 @@ static int demo_live(const demo_opts *o)
         sp_analyze_options_init(&ao);
         ao.price_per_hour = o->price_per_hour;
         st = sp_analyze(ev, &ao, &rep, err, sizeof err);
+#ifdef SERVPROF_WHATIF_ENABLED
+        /* the verdict quotes the simulator's prediction for the natural change (DESIGN section 8) */
+        if (st == SP_OK && (st = sp_whatif_quote_verdict(ev, rep, 0)) != SP_OK)
+            snprintf(err, sizeof err, "predicting the verdict's change: %s", sp_status_str(st));
+#endif
     }
     if (st != SP_OK) {
         fprintf(stderr, "servprof demo: analysing the traces failed: %s\n", err[0] ? err : sp_status_str(st));
+        sp_report_destroy(rep);
         sp_events_destroy(ev);
         goto out;
     }

@@ -314,6 +314,38 @@ static void write_cost(FILE *out, const sp_report *r)
     fputs("}", out);
 }
 
+static void str_or_null(FILE *out, const char *s)
+{
+    if (s)
+        sp_rep_json_str(out, s, 0);
+    else
+        fputs("null", out);
+}
+
+/* verdict.prediction (docs/report-format.md): null when no prediction was attempted; otherwise every
+ * key, null where the prediction is unavailable. */
+static void write_prediction(FILE *out, const sp_verdict_prediction *p)
+{
+    if (p->state == SP_PREDICTION_NONE) {
+        fputs("null", out);
+        return;
+    }
+    int done = p->state == SP_PREDICTION_DONE;
+    fprintf(out, "{\"available\":%s,\"setting\":", done ? "true" : "false");
+    str_or_null(out, done ? p->setting : NULL);
+    fputs(",\"from\":", out);
+    str_or_null(out, done ? p->from : NULL);
+    fputs(",\"to\":", out);
+    str_or_null(out, done ? p->to : NULL);
+    fputs(",\"p95_before_us\":", out);
+    us_or_null(out, p->p95_before_ns, done);
+    fputs(",\"p95_after_us\":", out);
+    us_or_null(out, p->p95_after_ns, done);
+    fprintf(out, ",\"extrapolated\":%s,\"note\":", !done ? "null" : p->extrapolated ? "true" : "false");
+    str_or_null(out, p->note);
+    fputs("}", out);
+}
+
 static void write_verdict(FILE *out, const sp_report *r)
 {
     const sp_verdict *v = &r->verdict;
@@ -333,6 +365,8 @@ static void write_verdict(FILE *out, const sp_report *r)
         sp_rep_json_str(out, v->sentence, 0);
     else
         fputs("null", out);
+    fputs(",\"prediction\":", out);
+    write_prediction(out, &r->prediction);
     /* every candidate, leader first (docs/report-format.md) */
     fputs(",\"ranking\":[", out);
     for (size_t k = 0; k < v->n_ranking; k++) {

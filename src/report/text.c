@@ -396,6 +396,27 @@ static void write_ranking(FILE *out, const sp_report *r)
                 plural(hidden, "candidate", "candidates"));
 }
 
+/* The what-if simulator's prediction for the verdict's natural change, on its own line after the
+ * verdict (DESIGN section 8); absent when nobody ran the simulator or the verdict is not a batching
+ * setting. */
+static void write_prediction(FILE *out, const sp_report *r)
+{
+    const sp_verdict_prediction *p = &r->prediction;
+    char line[1024], a[32], b[32];
+    if (p->state == SP_PREDICTION_UNAVAILABLE) {
+        snprintf(line, sizeof line, "%s", p->note ? p->note : "no prediction");
+    } else if (p->state == SP_PREDICTION_DONE) {
+        snprintf(line, sizeof line, "%s %s -> %s: predicted p95 %s -> %s (simulated from this trace%s%s)%s",
+                 p->setting, p->from, p->to, sp_rep_fmt_dur(a, sizeof a, (double)p->p95_before_ns),
+                 sp_rep_fmt_dur(b, sizeof b, (double)p->p95_after_ns), p->note ? "; " : "", p->note ? p->note : "",
+                 p->p95_after_ns >= p->p95_before_ns ? ": the change does not lower p95" : "");
+    } else {
+        return;
+    }
+    fputs("what-if: ", out);
+    wrap(out, line, 9, 9);
+}
+
 static void write_verdict(FILE *out, const sp_report *r)
 {
     fputs("\nverdict: ", out);
@@ -403,6 +424,7 @@ static void write_verdict(FILE *out, const sp_report *r)
         wrap(out, r->verdict.sentence, 9, 9);
     else
         fputs("none (nothing to judge)\n", out);
+    write_prediction(out, r);
     write_ranking(out, r);
 }
 
