@@ -39,7 +39,8 @@ done
 check "[ -n '$PORT' ]"
 if [ -n "$PORT" ]; then
   code=$(curl -s --noproxy '*' -o "$TMP/resp" -w '%{http_code}' -H 'traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' \
-         -X POST "http://127.0.0.1:$PORT/v1/embeddings" -d '{"input":["Hello, World!","the fox"]}')
+         -H 'Content-Type: application/json' -X POST "http://127.0.0.1:$PORT/v1/embeddings" \
+         -d '{"input":["Hello, World!","the fox"]}')
   check "[ '$code' = 200 ]"
   check "grep -q '\"object\":\"list\"' '$TMP/resp' && grep -q '\"index\":1' '$TMP/resp'"
   check "[ \"\$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' http://127.0.0.1:$PORT/healthz)\" = 200 ]"

@@ -1,0 +1,706 @@
+/* The front door of servprof serve. libmicrohttpd (0.9.75) answers some requests itself, with HTML
+ * and before our handler runs (a bad or huge Content-Length, headers past its buffer), lets trickled
+ * bytes reset its only timeout, and binds with SO_REUSEPORT; so this file owns the listening socket,
+ * counts connections against the caps, reads each connection's first request head with MSG_PEEK
+ * (nothing consumed) and answers a bad one with JSON, hands good connections to libmicrohttpd
+ * (MHD_add_connection), and closes any connection whose request misses its header or body deadline,
+ * measured from when the request started, not from its last byte. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common/util_int.h"
+#include "serve/gate_int.h"
+
+/* ---------------- error bodies ---------------- */
+
+char *sp_serve_error_json(const char *type, const char *message)
+{
+    char clean[512];
+    size_t n = 0;
+    for (const char *s = message ? message : ""; *s && n + 1 < sizeof(clean); s++)
+        clean[n++] = (*s >= 0x20 && *s <= 0x7e) ? *s : '?';
+    clean[n] = 0;
+    json_t *j = json_pack("{s:{s:s,s:s,s:n,s:n}}", "error", "message", clean, "type", type, "param", "code");
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return text;
+}
+
+/* ---------------- the request-head screen ---------------- */
+
+size_t sp_gate_head_end(const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (p[i] == '\r' || p[i] == '\n'))
+        i++;
+    for (; i < n; i++) {
+        if (p[i] != '\n')
+            continue;
+        if (i + 1 < n && p[i + 1] == '\n')
+            return i + 2;
+        if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n')
+            return i + 3;
+    }
+    return 0;
+}
+
+/* RFC 9110 section 5.6.2: the characters of a token (method, header name) */
+static int is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* Copies at most 60 bytes of s[0, n) for quoting in a message. */
+static const char *quote(const char *s, size_t n, char *buf, size_t buflen)
+{
+    size_t k = n < 60 ? n : 60;
+    if (k + 4 > buflen)
+        k = buflen - 4;
+    memcpy(buf, s, k);
+    strcpy(buf + k, n > k ? "..." : "");
+    return buf;
+}
+
+static unsigned check_request_line(const char *l, size_t n, char *msg, size_t msglen)
+{
+    size_t i = 0;
+    while (i < n && is_tchar((unsigned char)l[i]))
+        i++;
+    size_t method_end = i;
+    int ok = method_end > 0 && i < n && l[i] == ' ';
+    size_t t0 = ++i;
+    while (ok && i < n && (unsigned char)l[i] > 0x20 && l[i] != 0x7f)
+        i++;
+    ok = ok && i > t0 && i < n && l[i] == ' ';
+    const char *v = l + i + 1;
+    size_t vn = ok ? n - i - 1 : 0;
+    if (ok && vn == 8 && (memcmp(v, "HTTP/1.1", 8) == 0 || memcmp(v, "HTTP/1.0", 8) == 0))
+        return 0;
+    char q[80];
+    if (ok && vn == 8 && memcmp(v, "HTTP/", 5) == 0 && v[5] >= '0' && v[5] <= '9' && v[6] == '.' && v[7] >= '0' &&
+        v[7] <= '9') {
+        snprintf(msg, msglen, "HTTP version %s is not supported (HTTP/1.1 or HTTP/1.0)", quote(v, vn, q, sizeof q));
+        return 505;
+    }
+    snprintf(msg, msglen, "malformed request line '%s' (expected METHOD TARGET HTTP/1.1)", quote(l, n, q, sizeof q));
+    return 400;
+}
+
+/* Content-Length: one non-negative decimal integer (RFC 9110 section 8.6), as libmicrohttpd reads
+ * it. Sets *huge when it has more digits than fit in 63 bits. */
+static int parse_length(const char *v, size_t n, uint64_t *out, int *huge)
+{
+    if (n == 0)
+        return 0;
+    uint64_t x = 0;
+    size_t digits = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return 0;
+        if (digits || v[i] != '0')
+            digits++;
+        if (digits <= 18)
+            x = x * 10 + (uint64_t)(v[i] - '0');
+    }
+    *huge = digits > 18;
+    *out = x;
+    return 1;
+}
+
+unsigned sp_gate_check_head(const char *p, size_t n, size_t max_body, char *msg, size_t msglen)
+{
+    size_t at = 0;
+    while (at < n && (p[at] == '\r' || p[at] == '\n'))
+        at++;
+    int line_no = 0, have_length = 0, have_te = 0;
+    uint64_t length = 0;
+    char q[80];
+    while (at < n) {
+        const char *nl = memchr(p + at, '\n', n - at);
+        size_t end = nl ? (size_t)(nl - p) : n;
+        const char *l = p + at;
+        size_t len = end - at;
+        if (len && l[len - 1] == '\r')
+            len--;
+        at = end + 1;
+        if (line_no++ == 0) {
+            unsigned st = check_request_line(l, len, msg, msglen);
+            if (st)
+                return st;
+            continue;
+        }
+        if (len == 0)
+            break; /* the empty line that ends the head */
+        if (l[0] == ' ' || l[0] == '\t') {
+            snprintf(msg, msglen, "header line %d is folded onto the previous one (obsolete; RFC 9112 section 5.2)",
+                     line_no);
+            return 400;
+        }
+        const char *colon = memchr(l, ':', len);
+        size_t nlen = colon ? (size_t)(colon - l) : 0;
+        int name_ok = nlen > 0;
+        for (size_t i = 0; i < nlen && name_ok; i++)
+            name_ok = is_tchar((unsigned char)l[i]);
+        if (!name_ok) {
+            snprintf(msg, msglen, "malformed header line %d '%s' (expected Name: value)", line_no,
+                     quote(l, len, q, sizeof q));
+            return 400;
+        }
+        const char *v = colon + 1;
+        size_t vn = len - nlen - 1;
+        for (size_t i = 0; i < vn; i++) {
+            if (((unsigned char)v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f) {
+                snprintf(msg, msglen, "header '%s' holds a control character", quote(l, nlen, q, sizeof q));
+                return 400;
+            }
+        }
+        while (vn && (*v == ' ' || *v == '\t'))
+            v++, vn--;
+        while (vn && (v[vn - 1] == ' ' || v[vn - 1] == '\t'))
+            vn--;
+        if (nlen == 14 && strncasecmp(l, "Content-Length", 14) == 0) {
+            uint64_t x;
+            int huge = 0;
+            if (!parse_length(v, vn, &x, &huge)) {
+                snprintf(msg, msglen, "Content-Length '%s' is not a non-negative integer", quote(v, vn, q, sizeof q));
+                return 400;
+            }
+            if (huge || x > max_body) {
+                snprintf(msg, msglen, "request body of %s bytes exceeds the limit of %zu", quote(v, vn, q, sizeof q),
+                         max_body);
+                return 413;
+            }
+            if (have_length && x != length) {
+                snprintf(msg, msglen, "conflicting Content-Length headers (%llu and %llu)", (unsigned long long)length,
+                         (unsigned long long)x);
+                return 400;
+            }
+            have_length = 1;
+            length = x;
+        } else if (nlen == 17 && strncasecmp(l, "Transfer-Encoding", 17) == 0) {
+            if (have_te || vn != 7 || strncasecmp(v, "chunked", 7) != 0) {
+                snprintf(msg, msglen,
+                         "Transfer-Encoding '%s' is not supported: send the body with Content-Length, or chunked",
+                         quote(v, vn, q, sizeof q));
+                return 501;
+            }
+            have_te = 1;
+        }
+    }
+    if (have_length && have_te) {
+        /* RFC 9112 section 6.3: a request with both may be an attempt at request smuggling */
+        snprintf(msg, msglen, "both Content-Length and Transfer-Encoding are set; send one");
+        return 400;
+    }
+    return 0;
+}
+
+/* ---------------- the gate ---------------- */
+
+enum { PH_SCREEN = 0 }; /* held by the screen, before libmicrohttpd; the rest is enum sp_gate_phase */
+
+struct sp_gate_conn {
+    int fd;
+    int phase;
+    int reaped;       /* shut down at a deadline; libmicrohttpd closes it next */
+    size_t seen;      /* head bytes seen so far (screen) */
+    uint64_t since_ns;/* start of the current phase */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+};
+
+struct sp_gate {
+    sp_gate_config cfg;
+    int lfd, ep, wake;
+    unsigned port;
+    struct MHD_Daemon *daemon;
+    pthread_t thread;
+    int running;
+    char *peek;               /* the screen's scratch: max_head_bytes + 1 (gate thread only) */
+    uint64_t listen_paused_until;
+    int listen_paused;
+    /* connections by descriptor (descriptors are small and dense); guarded by mu, which the gate
+     * thread and libmicrohttpd's threads (handler, notifications) take */
+    pthread_mutex_t mu;
+    sp_gate_conn **by_fd;
+    size_t nfd;
+    sp_gate_stats st;
+};
+
+static uint64_t now_ns(void) { return sp_now_ns(); }
+
+/* Takes mu. */
+static sp_gate_conn *track_locked(sp_gate *g, int fd, const struct sockaddr_storage *addr, socklen_t addrlen)
+{
+    if ((size_t)fd >= g->nfd) {
+        size_t n = g->nfd ? g->nfd : 256;
+        while (n <= (size_t)fd)
+            n *= 2;
+        sp_gate_conn **p = realloc(g->by_fd, n * sizeof(*p));
+        if (!p)
+            return NULL;
+        memset(p + g->nfd, 0, (n - g->nfd) * sizeof(*p));
+        g->by_fd = p;
+        g->nfd = n;
+    }
+    sp_gate_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->fd = fd;
+    c->phase = PH_SCREEN;
+    c->since_ns = now_ns();
+    c->addr = *addr;
+    c->addrlen = addrlen;
+    g->by_fd[fd] = c;
+    g->st.accepted++;
+    g->st.open_now++;
+    if (g->st.open_now > g->st.open_peak)
+        g->st.open_peak = g->st.open_now;
+    return c;
+}
+
+static void forget_locked(sp_gate *g, sp_gate_conn *c)
+{
+    if ((size_t)c->fd < g->nfd && g->by_fd[c->fd] == c)
+        g->by_fd[c->fd] = NULL;
+    g->st.open_now--;
+    free(c);
+}
+
+static int same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return 0;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr == ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr, &((const struct sockaddr_in6 *)b)->sin6_addr,
+                      16) == 0;
+    return 0;
+}
+
+static unsigned count_from_locked(sp_gate *g, const struct sockaddr_storage *addr)
+{
+    unsigned k = 0;
+    for (size_t i = 0; i < g->nfd; i++)
+        if (g->by_fd[i] && same_host(&g->by_fd[i]->addr, addr))
+            k++;
+    return k;
+}
+
+static const char *host_text(const struct sockaddr_storage *a, char *buf, size_t len)
+{
+    const void *src = a->ss_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)a)->sin6_addr
+                                               : (const void *)&((const struct sockaddr_in *)a)->sin_addr;
+    if (!inet_ntop(a->ss_family, src, buf, (socklen_t)len))
+        snprintf(buf, len, "?");
+    return buf;
+}
+
+/* Answers with a JSON error and closes. The socket is non-blocking and the answer small, so it goes
+ * into the empty send buffer at once; what the client already sent is read first, so that closing
+ * does not reset the connection (and discard the answer) for unread bytes. */
+static void answer_and_close(int fd, unsigned status, const char *type, const char *message, int retry)
+{
+    char *body = sp_serve_error_json(type, message);
+    const char *reason = MHD_get_reason_phrase_for(status);
+    char head[256];
+    int hn = snprintf(head, sizeof(head),
+                      "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s"
+                      "Connection: close\r\n\r\n",
+                      status, reason && *reason ? reason : "Error", body ? strlen(body) : 0,
+                      retry ? "Retry-After: 1\r\n" : "");
+    char drain[4096];
+    for (int i = 0; i < 16 && recv(fd, drain, sizeof(drain), MSG_DONTWAIT) > 0; i++)
+        ;
+    if (hn > 0 && (size_t)hn < sizeof(head) && send(fd, head, (size_t)hn, MSG_NOSIGNAL | MSG_DONTWAIT) == hn && body)
+        (void)send(fd, body, strlen(body), MSG_NOSIGNAL | MSG_DONTWAIT);
+    free(body);
+    shutdown(fd, SHUT_WR);
+    close(fd);
+}
+
+/* Closes a connection the screen holds (the gate thread's own). */
+static void close_screened(sp_gate *g, sp_gate_conn *c, unsigned status, const char *type, const char *message)
+{
+    int fd = c->fd;
+    pthread_mutex_lock(&g->mu);
+    forget_locked(g, c);
+    if (status) {
+        g->st.bad_heads++;
+        g->st.bad_heads_400 += status == 400;
+        g->st.bad_heads_413 += status == 413 || status == 414 || status == 431;
+    }
+    pthread_mutex_unlock(&g->mu);
+    if (status)
+        answer_and_close(fd, status, type, message, 0);
+    else
+        close(fd);
+}
+
+static void gate_accept(sp_gate *g)
+{
+    for (int k = 0; k < 64; k++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int fd = accept4(g->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* out of descriptors or memory: the pending connection stays in the backlog; stop
+                 * polling the listener for 100 ms rather than spin on it */
+                epoll_ctl(g->ep, EPOLL_CTL_DEL, g->lfd, NULL);
+                g->listen_paused = 1;
+                g->listen_paused_until = now_ns() + 100000000ull;
+                sp_log(SP_LOG_WARN, "servprof serve: cannot accept a connection: %s", strerror(errno));
+            }
+            return;
+        }
+        char msg[160], host[64];
+        unsigned refused = 0;
+        sp_gate_conn *c = NULL;
+        pthread_mutex_lock(&g->mu);
+        if (g->st.open_now >= g->cfg.max_connections) {
+            g->st.refused_cap++;
+            refused = 1;
+            snprintf(msg, sizeof(msg), "the server holds its limit of %u connections; retry later",
+                     g->cfg.max_connections);
+        } else if (g->cfg.max_per_ip && count_from_locked(g, &ss) >= g->cfg.max_per_ip) {
+            g->st.refused_per_ip++;
+            refused = 1;
+            snprintf(msg, sizeof(msg), "%s holds its limit of %u connections; retry later",
+                     host_text(&ss, host, sizeof(host)), g->cfg.max_per_ip);
+        } else {
+            c = track_locked(g, fd, &ss, sl);
+        }
+        pthread_mutex_unlock(&g->mu);
+        if (refused) {
+            answer_and_close(fd, 503, "server_overloaded", msg, 1);
+            continue;
+        }
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        /* edge-triggered: the screen only peeks, so the bytes stay readable; each arrival of more
+         * of them is one event */
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+        if (epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+            close_screened(g, c, 0, NULL, NULL);
+    }
+}
+
+static void hand_over(sp_gate *g, sp_gate_conn *c)
+{
+    int fd = c->fd;
+    epoll_ctl(g->ep, EPOLL_CTL_DEL, fd, NULL);
+    pthread_mutex_lock(&g->mu);
+    /* the header deadline keeps running from accept: libmicrohttpd has the whole head already */
+    c->phase = SP_GATE_WAIT_HEAD;
+    struct sockaddr_storage addr = c->addr;
+    socklen_t addrlen = c->addrlen;
+    pthread_mutex_unlock(&g->mu);
+    /* from here on libmicrohttpd owns the socket (and may already have closed it and forgotten c) */
+    if (MHD_add_connection(g->daemon, fd, (const struct sockaddr *)&addr, addrlen) != MHD_YES) {
+        /* it closed the socket; only the gate accepts, so nothing else can have taken the number */
+        pthread_mutex_lock(&g->mu);
+        if ((size_t)fd < g->nfd && g->by_fd[fd])
+            forget_locked(g, g->by_fd[fd]);
+        pthread_mutex_unlock(&g->mu);
+    }
+}
+
+static void screen(sp_gate *g, sp_gate_conn *c, uint32_t events)
+{
+    size_t cap = g->cfg.max_head_bytes;
+    ssize_t n = recv(c->fd, g->peek, cap + 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        close_screened(g, c, 0, NULL, NULL); /* gone before sending a whole request */
+        return;
+    }
+    c->seen = (size_t)n;
+    size_t end = sp_gate_head_end(g->peek, (size_t)n);
+    char msg[256];
+    if (!end || end > cap) {
+        if ((size_t)n > cap) {
+            size_t lead = 0;
+            while (lead < (size_t)n && (g->peek[lead] == '\r' || g->peek[lead] == '\n'))
+                lead++;
+            int line = memchr(g->peek + lead, '\n', (size_t)n - lead) == NULL;
+            snprintf(msg, sizeof(msg), "the request %s the limit of %zu bytes", line ? "line exceeds" : "headers exceed", cap);
+            close_screened(g, c, line ? 414 : 431, "invalid_request_error", msg);
+        } else if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+            close_screened(g, c, 0, NULL, NULL); /* the client stopped sending mid-head */
+        }
+        return;
+    }
+    unsigned status = sp_gate_check_head(g->peek, end, g->cfg.max_body, msg, sizeof(msg));
+    if (status) {
+        close_screened(g, c, status, "invalid_request_error", msg);
+        return;
+    }
+    hand_over(g, c);
+}
+
+/* Closes connections past their deadline; returns the next deadline (UINT64_MAX: none). */
+static uint64_t reap(sp_gate *g, uint64_t now)
+{
+    uint64_t next = UINT64_MAX;
+    pthread_mutex_lock(&g->mu);
+    for (size_t fd = 0; fd < g->nfd; fd++) {
+        sp_gate_conn *c = g->by_fd[fd];
+        if (!c || c->reaped || c->phase == SP_GATE_BUSY)
+            continue;
+        uint64_t limit = c->phase == SP_GATE_WAIT_BODY ? g->cfg.body_timeout_ns : g->cfg.header_timeout_ns;
+        if (!limit)
+            continue;
+        uint64_t due = c->since_ns + limit;
+        if (now < due) {
+            next = due < next ? due : next;
+            continue;
+        }
+        if (c->phase == SP_GATE_WAIT_BODY)
+            g->st.body_timeouts++;
+        else
+            g->st.header_timeouts++;
+        if (c->phase == PH_SCREEN) {
+            /* ours: a client that started a request gets told why it ends */
+            size_t seen = c->seen;
+            forget_locked(g, c);
+            if (seen) {
+                char msg[128];
+                snprintf(msg, sizeof(msg), "the request headers did not arrive within %.3g s",
+                         (double)g->cfg.header_timeout_ns / 1e9);
+                answer_and_close((int)fd, 408, "invalid_request_error", msg, 0);
+            } else {
+                close((int)fd);
+            }
+        } else {
+            /* libmicrohttpd's: shut it down, and it closes it on its next look. Safe under mu: the
+             * close notification (which forgets c) runs before libmicrohttpd closes the socket, so
+             * the descriptor is still this connection's. */
+            shutdown((int)fd, SHUT_RDWR);
+            c->reaped = 1;
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
+    return next;
+}
+
+static void *gate_main(void *arg)
+{
+    sp_gate *g = arg;
+    struct epoll_event evs[64];
+    uint64_t next_due = 0, last_reap = 0;
+    for (;;) {
+        uint64_t now = now_ns();
+        uint64_t wait_ns = 100000000ull; /* look at the deadlines at least every 100 ms */
+        if (next_due > now && next_due - now < wait_ns)
+            wait_ns = next_due - now;
+        int n = epoll_wait(g->ep, evs, 64, (int)(wait_ns / 1000000u) + 1);
+        int stop = 0;
+        for (int i = 0; i < n; i++) {
+            void *p = evs[i].data.ptr;
+            if (p == &g->lfd) {
+                gate_accept(g);
+            } else if (p == &g->wake) {
+                stop = 1;
+            } else {
+                screen(g, p, evs[i].events);
+            }
+        }
+        if (stop)
+            break;
+        now = now_ns();
+        if (now >= next_due || now - last_reap >= 100000000ull) {
+            next_due = reap(g, now);
+            last_reap = now;
+        }
+        if (g->listen_paused && now >= g->listen_paused_until) {
+            struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &g->lfd};
+            if (epoll_ctl(g->ep, EPOLL_CTL_ADD, g->lfd, &ev) == 0)
+                g->listen_paused = 0;
+        }
+    }
+    /* stopping: no more connections; those still in the screen sent no whole request */
+    close(g->lfd);
+    g->lfd = -1;
+    pthread_mutex_lock(&g->mu);
+    for (size_t fd = 0; fd < g->nfd; fd++) {
+        sp_gate_conn *c = g->by_fd[fd];
+        if (c && c->phase == PH_SCREEN) {
+            forget_locked(g, c);
+            close((int)fd);
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
+sp_status sp_gate_open(const sp_gate_config *cfg, sp_gate **out, char *err, size_t errlen)
+{
+    sp_gate *g = calloc(1, sizeof(*g));
+    if (!g)
+        return SP_ERR_NOMEM;
+    g->cfg = *cfg;
+    g->lfd = g->ep = g->wake = -1;
+    pthread_mutex_init(&g->mu, NULL);
+    char host[64];
+    host_text(&cfg->addr, host, sizeof(host));
+    unsigned want = ntohs(cfg->addr.ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)&cfg->addr)->sin6_port
+                                                          : ((const struct sockaddr_in *)&cfg->addr)->sin_port);
+    int fd = socket(cfg->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    int e = 0;
+    /* SO_REUSEADDR only: on Linux it lets a restarted server bind while old connections sit in
+     * TIME_WAIT, and never lets two sockets listen on one port (SO_REUSEPORT would) */
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        (cfg->addr.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+        bind(fd, (const struct sockaddr *)&cfg->addr, cfg->addrlen) != 0 || listen(fd, SOMAXCONN) != 0)
+        e = errno;
+    if (e) {
+        const char *why = e == EADDRINUSE      ? "the port is already in use (another process listens on it; "
+                                                 "pick another --port, or 0 for a free one)"
+                          : e == EACCES        ? "permission denied (ports below 1024 need privileges)"
+                          : e == EADDRNOTAVAIL ? "the address is not one of this machine's"
+                                               : strerror(e);
+        sp_errf(err, errlen, "serve: cannot listen on %s%s%s port %u: %s", cfg->addr.ss_family == AF_INET6 ? "[" : "",
+                host, cfg->addr.ss_family == AF_INET6 ? "]" : "", want, why);
+        if (fd >= 0)
+            close(fd);
+        sp_gate_destroy(g);
+        return SP_ERR_IO;
+    }
+    g->lfd = fd;
+    struct sockaddr_storage bound;
+    socklen_t bl = sizeof(bound);
+    if (getsockname(fd, (struct sockaddr *)&bound, &bl) == 0)
+        g->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                    : ((struct sockaddr_in *)&bound)->sin_port);
+    else
+        g->port = want;
+    *out = g;
+    return SP_OK;
+}
+
+unsigned sp_gate_port(const sp_gate *g) { return g->port; }
+
+sp_status sp_gate_start(sp_gate *g, struct MHD_Daemon *daemon, char *err, size_t errlen)
+{
+    g->daemon = daemon;
+    g->peek = malloc(g->cfg.max_head_bytes + 1);
+    g->ep = epoll_create1(EPOLL_CLOEXEC);
+    g->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event le = {.events = EPOLLIN, .data.ptr = &g->lfd};
+    struct epoll_event we = {.events = EPOLLIN, .data.ptr = &g->wake};
+    if (!g->peek || g->ep < 0 || g->wake < 0 || epoll_ctl(g->ep, EPOLL_CTL_ADD, g->lfd, &le) != 0 ||
+        epoll_ctl(g->ep, EPOLL_CTL_ADD, g->wake, &we) != 0) {
+        sp_errf(err, errlen, "serve: cannot set up the listener: %s", strerror(errno));
+        return SP_ERR_NOMEM;
+    }
+    /* every signal blocked, so a caller's handlers never run on this thread */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int e = pthread_create(&g->thread, NULL, gate_main, g);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e) {
+        sp_errf(err, errlen, "serve: cannot start the listener thread: %s", strerror(e));
+        return SP_ERR_NOMEM;
+    }
+    g->running = 1;
+    return SP_OK;
+}
+
+void sp_gate_stop(sp_gate *g)
+{
+    if (!g)
+        return;
+    if (g->running) {
+        uint64_t one = 1;
+        if (write(g->wake, &one, sizeof(one)) != sizeof(one)) {
+            /* an eventfd write fails only on overflow, which one stop cannot reach */
+        }
+        pthread_join(g->thread, NULL);
+        g->running = 0;
+    }
+    if (g->lfd >= 0) {
+        close(g->lfd);
+        g->lfd = -1;
+    }
+}
+
+void sp_gate_destroy(sp_gate *g)
+{
+    if (!g)
+        return;
+    sp_gate_stop(g);
+    for (size_t fd = 0; fd < g->nfd; fd++)
+        free(g->by_fd[fd]); /* records libmicrohttpd never reported closed; their sockets are its */
+    free(g->by_fd);
+    free(g->peek);
+    if (g->ep >= 0)
+        close(g->ep);
+    if (g->wake >= 0)
+        close(g->wake);
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+}
+
+void sp_gate_get_stats(sp_gate *g, sp_gate_stats *out)
+{
+    pthread_mutex_lock(&g->mu);
+    *out = g->st;
+    pthread_mutex_unlock(&g->mu);
+}
+
+void sp_gate_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                           enum MHD_ConnectionNotificationCode code)
+{
+    sp_gate *g = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        pthread_mutex_lock(&g->mu);
+        int fd = ci ? (int)ci->connect_fd : -1;
+        *socket_context = fd >= 0 && (size_t)fd < g->nfd ? g->by_fd[fd] : NULL;
+        pthread_mutex_unlock(&g->mu);
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        pthread_mutex_lock(&g->mu);
+        forget_locked(g, *socket_context);
+        pthread_mutex_unlock(&g->mu);
+        *socket_context = NULL;
+    }
+}
+
+sp_gate_conn *sp_gate_conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+void sp_gate_set_phase(sp_gate *g, sp_gate_conn *c, enum sp_gate_phase phase)
+{
+    if (!g || !c)
+        return;
+    uint64_t now = now_ns();
+    pthread_mutex_lock(&g->mu);
+    c->phase = (int)phase;
+    c->since_ns = now;
+    pthread_mutex_unlock(&g->mu);
+}
