@@ -239,10 +239,14 @@ static int write_html(const char *path, sp_events *ev, const sp_whatif_result *r
         goto out;
     }
     st = sp_report_write_html_opts(rep, ev, &hopt, f);
-    if (fclose(f) != 0 && st == SP_OK)
+    int e = errno; /* the writers leave the reason of a failed write here */
+    if (fclose(f) != 0 && st == SP_OK) {
         st = SP_ERR_IO;
+        e = errno;
+    }
     if (st != SP_OK) {
-        fprintf(stderr, "servprof whatif: %s: writing the HTML report failed: %s\n", path, sp_status_str(st));
+        fprintf(stderr, "servprof whatif: %s: writing the HTML report failed: %s\n", path,
+                st == SP_ERR_IO ? strerror(e) : sp_status_str(st));
         goto out;
     }
     fprintf(stderr, "HTML report: %s\n", path);
@@ -569,8 +573,16 @@ int sp_cmd_whatif(int argc, char **argv)
             }
         }
     }
-    if (out != stdout && fclose(out) != 0) {
-        fprintf(stderr, "servprof whatif: %s: write failed\n", output_path);
+    /* a stream whose write failed keeps the unwritten bytes, so flushing again names the reason */
+    int wfail = fflush(out) != 0 || ferror(out);
+    int e = errno;
+    if (out != stdout && fclose(out) != 0 && !wfail) {
+        wfail = 1;
+        e = errno;
+    }
+    if (wfail) {
+        fprintf(stderr, "servprof whatif: %s: write failed: %s\n", output_path ? output_path : "standard output",
+                strerror(e));
         rc = 1;
     }
     if (rc == 0 && html_path && write_html(html_path, ev, res, ng + 1, price_opt, lenient) != 0)
