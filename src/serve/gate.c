@@ -317,18 +317,19 @@ static void answer_and_close(int fd, unsigned status, const char *type, const ch
 {
     char *body = sp_serve_error_json(type, message);
     const char *reason = MHD_get_reason_phrase_for(status);
-    char head[256];
-    int hn = snprintf(head, sizeof(head),
-                      "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s"
-                      "Connection: close\r\n\r\n",
-                      status, reason && *reason ? reason : "Error", body ? strlen(body) : 0,
-                      retry ? "Retry-After: 1\r\n" : "");
+    char msg[1024];
+    /* one send: the client reads the whole answer at once */
+    int n = snprintf(msg, sizeof(msg),
+                     "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s"
+                     "Connection: close\r\n\r\n%s",
+                     status, reason && *reason ? reason : "Error", body ? strlen(body) : 0,
+                     retry ? "Retry-After: 1\r\n" : "", body ? body : "");
+    free(body);
     char drain[4096];
     for (int i = 0; i < 16 && recv(fd, drain, sizeof(drain), MSG_DONTWAIT) > 0; i++)
         ;
-    if (hn > 0 && (size_t)hn < sizeof(head) && send(fd, head, (size_t)hn, MSG_NOSIGNAL | MSG_DONTWAIT) == hn && body)
-        (void)send(fd, body, strlen(body), MSG_NOSIGNAL | MSG_DONTWAIT);
-    free(body);
+    if (n > 0 && (size_t)n < sizeof(msg))
+        (void)send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
     shutdown(fd, SHUT_WR);
     close(fd);
 }
