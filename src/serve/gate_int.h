@@ -1,7 +1,8 @@
-/* The front door of servprof serve (gate.c): the listening socket, the connection caps, the screen
- * that reads each connection's first request head before libmicrohttpd does, and the per-request
- * header and body deadlines. Also the one place that writes OpenAI-shaped error bodies, so an error
- * from the front door reads like one from the handler (server.c). Private to src/serve. */
+/* The front door of servprof serve: gate.c holds the listening socket, the connection caps, the
+ * screen that reads each connection's first request head before libmicrohttpd does, and the
+ * per-request header and body deadlines; head_check.c the socket-free checks of a head and the one
+ * function that writes OpenAI-shaped error bodies, so an error from the front door reads like one
+ * from the handler (server.c). Private to src/serve. */
 #ifndef SERVPROF_SERVE_GATE_INT_H
 #define SERVPROF_SERVE_GATE_INT_H
 
@@ -13,14 +14,14 @@
 
 #include "servprof/servprof.h"
 
-/* ---------------- error bodies ---------------- */
+/* ---------------- error bodies (head_check.c) ---------------- */
 
 /* {"error":{"message":MESSAGE,"type":TYPE,"param":null,"code":null}}, malloc'd (NULL when out of
  * memory). Bytes of `message` outside printable ASCII become '?', so a client's bytes quoted in a
  * message can never make the body invalid JSON. */
 char *sp_serve_error_json(const char *type, const char *message);
 
-/* ---------------- the request-head screen ---------------- */
+/* ---------------- the request-head screen (head_check.c) ---------------- */
 
 /* Where a request head ends in p[0, n): the offset just past the empty line that closes it (CRLF or
  * bare LF line ends; empty lines before the request line are skipped, as RFC 9112 section 2.2
@@ -36,7 +37,7 @@ size_t sp_gate_head_end(const char *p, size_t n);
  * Returns 0 when the head is fine, else the HTTP status, with the reason in msg. */
 unsigned sp_gate_check_head(const char *p, size_t n, size_t max_body, char *msg, size_t msglen);
 
-/* ---------------- the gate ---------------- */
+/* ---------------- the gate (gate.c) ---------------- */
 
 typedef struct sp_gate sp_gate;
 typedef struct sp_gate_conn sp_gate_conn;
