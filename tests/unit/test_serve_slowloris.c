@@ -43,7 +43,9 @@ typedef struct attacker {
     int fd;
     int mode;
     int waiting_answer;    /* M_KEEP: the first request is out, its answer not yet in */
-    uint64_t clock_ns;     /* when its deadline clock started: connect, or the first answer (M_KEEP) */
+    uint64_t clock_ns;     /* no later than the server's deadline clock: connect (the server accepts
+                              after), or for M_KEEP the first request's send (the server's clock starts
+                              at its answer) */
     uint64_t next_ns;      /* next trickle */
     uint64_t retry_ns;     /* closed: reconnect at */
 } attacker;
@@ -109,11 +111,12 @@ static void attacker_readable(attacker *a, uint64_t now)
         return;
     if (n > 0 && a->mode == M_KEEP && a->waiting_answer) {
         /* the first answer (a /healthz 200): from now on the connection waits for a next head, which
-         * we trickle; its header deadline starts at this answer */
+         * we trickle. Its header deadline starts when the server finished that answer, between our
+         * sending the request (clock_ns, kept: so the lifetime we measure is never short of the
+         * deadline however late this thread reads) and now */
         buf[n] = 0;
         if (strstr(buf, "HTTP/1.1 200")) {
             a->waiting_answer = 0;
-            a->clock_ns = now;
             a->next_ns = now + TRICKLE_NS;
             send_str(a->fd, "POST /v1/embeddings HTTP/1.1\r\n");
             return;
@@ -149,9 +152,9 @@ static void attacker_readable(attacker *a, uint64_t now)
         g_life_min = life;
     if (life > g_life_max)
         g_life_max = life;
-    /* closed at the deadline: not before it, and not long after (the reaper looks every 100 ms; the
-     * 2-core machine may be busy) */
-    if (life >= DEADLINE_S - 0.05 && life <= DEADLINE_S + 1.0)
+    /* closed at the deadline: not before it (our clock starts no later than the server's), and not
+     * long after (the reaper looks every 100 ms; the shared 2-core machine may be busy) */
+    if (life >= DEADLINE_S - 0.01 && life <= DEADLINE_S + 1.5)
         g_deadline_ok++;
     else
         g_deadline_bad++;
