@@ -13,7 +13,10 @@ srv=
 cleanup() { [ -n "$srv" ] && kill "$srv" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-"$bin" serve --port 0 --trace "$work/server.sptrace" >"$work/serve.out" 2>"$work/serve.err" &
+# the load generator is one client address with up to 1024 connections: lift the per-address cap
+# (default 256) so the soak measures overload, not the slowloris guard
+"$bin" serve --port 0 --trace "$work/server.sptrace" --max-connections-per-ip 0 >"$work/serve.out" \
+  2>"$work/serve.err" &
 srv=$!
 for _ in $(seq 100); do grep -q "listening on" "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
 addr=$(grep -o "listening on [0-9.:]*" "$work/serve.out" | awk '{print $3}')

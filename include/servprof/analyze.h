@@ -217,7 +217,9 @@ SP_API sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_rep
 
 SP_API void sp_report_destroy(sp_report *r);
 
-/* Writers. Each returns SP_ERR_IO if writing fails. */
+/* Writers. Each returns SP_ERR_IO if writing fails, with errno set to the system's reason (e.g.
+ * ENOSPC, "No space left on device") so a caller can name it; a writer stops at the first failed
+ * write rather than format the rest for nothing. The caller still closes `out`. */
 SP_API sp_status sp_report_write_text(const sp_report *r, FILE *out);
 SP_API sp_status sp_report_write_json(const sp_report *r, FILE *out);
 /* Chrome-trace JSON (opens in ui.perfetto.dev): requests, stages, batches and device activity on

@@ -20,10 +20,13 @@ int sp_cli_write_file(const char *cmd, const char *path, sp_cli_report_writer fn
         return 1;
     }
     sp_status st = fn(r, ev, f);
-    if (fclose(f) != 0 && st == SP_OK)
+    int e = errno; /* the writers leave the reason of a failed write here */
+    if (fclose(f) != 0 && st == SP_OK) {
         st = SP_ERR_IO;
+        e = errno;
+    }
     if (st != SP_OK) {
-        fprintf(stderr, "servprof %s: writing %s: %s\n", cmd, path, sp_status_str(st));
+        fprintf(stderr, "servprof %s: writing %s: %s\n", cmd, path, st == SP_ERR_IO ? strerror(e) : sp_status_str(st));
         return 1;
     }
     if (done_note)

@@ -208,11 +208,14 @@ int sp_cmd_analyze(int argc, char **argv)
     }
     if (!rc) {
         st = json ? sp_report_write_json(rep, out) : sp_report_write_text(rep, out);
-        if (out != stdout && fclose(out) != 0 && st == SP_OK)
+        int e = errno; /* the writers leave the reason of a failed write here */
+        if (out != stdout && fclose(out) != 0 && st == SP_OK) {
             st = SP_ERR_IO;
+            e = errno;
+        }
         if (st != SP_OK) {
             fprintf(stderr, "servprof analyze: writing the report to %s: %s\n",
-                    output_path ? output_path : "standard output", sp_status_str(st));
+                    output_path ? output_path : "standard output", st == SP_ERR_IO ? strerror(e) : sp_status_str(st));
             rc = 1;
         }
     }

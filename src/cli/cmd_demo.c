@@ -278,6 +278,8 @@ static int demo_live(const demo_opts *o)
      * several seconds of them instead of answering 503, so the report shows queueing, not errors */
     double want_cap = o->rate * 4;
     so.queue_capacity = want_cap < 256 ? 256 : want_cap > 100000 ? 100000 : (unsigned)want_cap;
+    /* the demo's one client is its own load generator, one address with up to 256 connections */
+    so.max_connections_per_ip = 0;
     for (size_t i = 0; i < o->n_buckets; i++)
         so.buckets[i] = o->bucket_list[i];
     /* a static shape or a bucket beyond the default input length makes no sense cut short: the
@@ -316,7 +318,8 @@ static int demo_live(const demo_opts *o)
     sp_recorder *rec = NULL;
     sp_status st = sp_recorder_open(server_path, &ro, &rec);
     if (st != SP_OK) {
-        fprintf(stderr, "servprof demo: cannot open the trace %s: %s\n", server_path, sp_status_str(st));
+        char why[640];
+        fprintf(stderr, "servprof demo: %s\n", *sp_recorder_last_error(why, sizeof why) ? why : sp_status_str(st));
         if (!o->keep_traces)
             rmdir(dir);
         return 1;
@@ -383,7 +386,8 @@ static int demo_live(const demo_opts *o)
         goto out;
     }
     if (cst != SP_OK) {
-        fprintf(stderr, "servprof demo: writing the trace %s failed: %s\n", server_path, sp_status_str(cst));
+        char why[640];
+        fprintf(stderr, "servprof demo: %s\n", *sp_recorder_last_error(why, sizeof why) ? why : sp_status_str(cst));
         goto out;
     }
     fprintf(hdr, "load: %" PRIu64 " sent, %" PRIu64 " ok, %" PRIu64 " 503, %" PRIu64 " other status, %" PRIu64

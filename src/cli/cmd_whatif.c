@@ -162,11 +162,15 @@ static int write_html(const char *path, sp_events *ev, const sp_whatif_study *st
         return 1;
     }
     st = sp_whatif_write_html(study, rep, ev, f);
-    if (fclose(f) != 0 && st == SP_OK)
+    int e = errno; /* the writers leave the reason of a failed write here */
+    if (fclose(f) != 0 && st == SP_OK) {
         st = SP_ERR_IO;
+        e = errno;
+    }
     sp_report_destroy(rep);
     if (st != SP_OK) {
-        fprintf(stderr, "servprof whatif: %s: writing the HTML report failed: %s\n", path, sp_status_str(st));
+        fprintf(stderr, "servprof whatif: %s: writing the HTML report failed: %s\n", path,
+                st == SP_ERR_IO ? strerror(e) : sp_status_str(st));
         return 1;
     }
     fprintf(stderr, "HTML report: %s\n", path);
@@ -394,11 +398,16 @@ int sp_cmd_whatif(int argc, char **argv)
         goto done;
     }
     st = json ? sp_whatif_write_json(&study, out) : sp_whatif_write_text(&study, out);
-    if (out != stdout && fclose(out) != 0 && st == SP_OK)
-        st = SP_ERR_IO;
-    if (st != SP_OK) {
-        fprintf(stderr, "servprof whatif: writing to %s failed: %s\n", output_path ? output_path : "standard output",
-                sp_status_str(st));
+    /* a stream whose write failed keeps the unwritten bytes, so flushing again names the reason */
+    int wfail = st != SP_OK || fflush(out) != 0 || ferror(out);
+    int e = errno;
+    if (out != stdout && fclose(out) != 0 && !wfail) {
+        wfail = 1;
+        e = errno;
+    }
+    if (wfail) {
+        fprintf(stderr, "servprof whatif: %s: write failed: %s\n", output_path ? output_path : "standard output",
+                st != SP_OK && st != SP_ERR_IO ? sp_status_str(st) : strerror(e));
         rc = 1;
     }
     if (rc == 0 && html_path && write_html(html_path, ev, &study, price_opt, lenient) != 0)

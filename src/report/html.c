@@ -1110,21 +1110,22 @@ sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, con
             r->n_files, r->n_files == 1 ? "" : "s", r->request_count, r->batch_count,
             sp_rep_fmt_dur(a, sizeof a, (double)r->cost.window_ns), sp_rep_fmt_money(b, sizeof b, r->cost.price_per_hour),
             r->cost.price_is_default ? " (default)" : "");
+    /* each section checks the stream before it starts: a failed write stops the report there */
     write_verdict(&c);
     write_summary(&c);
     write_shares(&c);
-    sp_status st = write_latency(&c);
+    sp_status st = ferror(out) ? SP_ERR_IO : write_latency(&c);
     if (!st)
-        st = write_stages(&c);
+        st = ferror(out) ? SP_ERR_IO : write_stages(&c);
     if (!st) {
         write_padding(&c);
-        st = write_timeline(&c);
+        st = ferror(out) ? SP_ERR_IO : write_timeline(&c);
     }
     if (!st) {
         write_cost(&c);
         write_gpu(&c);
         if (o.whatif && o.n_whatif)
-            st = sp_report_write_html_whatif(o.whatif, o.n_whatif, out);
+            st = ferror(out) ? SP_ERR_IO : sp_report_write_html_whatif(o.whatif, o.n_whatif, out);
     }
     if (!st) {
         write_quality(&c);
@@ -1134,7 +1135,7 @@ sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, con
     }
     if (c.have_detail)
         sp_ana_free(&c.a);
-    if (st)
+    if (st && st != SP_ERR_IO)
         return st;
-    return ferror(out) ? SP_ERR_IO : SP_OK;
+    return sp_rep_finish(out);
 }

@@ -426,7 +426,5 @@ sp_status sp_report_write_json(const sp_report *r, FILE *out)
     fputs(",\n", out);
     write_quality(out, r);
     fputs("}\n", out);
-    if (fflush(out) != 0 || ferror(out))
-        return SP_ERR_IO;
-    return SP_OK;
+    return sp_rep_finish(out);
 }

@@ -1,6 +1,7 @@
 /* Helpers shared by the report writers (text.c, json.c, perfetto.c): JSON string escaping that always
  * yields valid UTF-8, finite-only number formatting, and the duration formats of the text report.
- * Every writer streams straight to its FILE and checks ferror() once at the end. */
+ * Every writer streams straight to its FILE; the long ones (Perfetto's events, the HTML sections)
+ * stop at the first failed write, and every one ends with sp_rep_finish. */
 #ifndef SERVPROF_REPORT_INT_H
 #define SERVPROF_REPORT_INT_H
 
@@ -9,6 +10,10 @@
 #include <stdio.h>
 
 #include "servprof/analyze.h"
+
+/* A writer's last step: flushes `out` and returns SP_OK, or SP_ERR_IO when a write failed, with
+ * errno left at the system's reason ("No space left on device"), as the writers' API promises. */
+sp_status sp_rep_finish(FILE *out);
 
 /* Length of the well-formed UTF-8 sequence at `p` (1..4), or 0 when it is not well formed (overlong
  * forms, surrogates and code points past U+10FFFF are rejected, RFC 3629). Reads at most up to the

@@ -456,7 +456,5 @@ sp_status sp_report_write_text(const sp_report *r, FILE *out)
     write_gpu(out, r);
     write_quality(out, r);
     write_verdict(out, r);
-    if (fflush(out) != 0 || ferror(out))
-        return SP_ERR_IO;
-    return SP_OK;
+    return sp_rep_finish(out);
 }
