@@ -600,6 +600,7 @@ int sp_cmd_demo(int argc, char **argv)
         fprintf(stderr, "servprof demo: --heads %u must divide --hidden %u\n", o.heads, o.hidden);
         return 2;
     }
+    sp_cli_log_to_stderr("demo"); /* the recorder's and the loader's warnings, e.g. a trace it could not write */
 #if DEMO_LIVE
     return demo_live(&o);
 #else

@@ -23,4 +23,17 @@ typedef sp_status (*sp_cli_report_writer)(const sp_report *r, const sp_events *e
 int sp_cli_write_file(const char *cmd, const char *path, sp_cli_report_writer fn, const sp_report *r,
                       const sp_events *ev, const char *done_note);
 
+/* Installs a log hook (sp_set_log) that prints the library's warnings and errors on stderr as
+ * "servprof CMD: MESSAGE": a damaged trace, records lost, a recorder that could not write. At most
+ * SP_CLI_MAX_LOG_LINES lines, then one saying that further ones are not shown. `cmd` is borrowed for
+ * the life of the process (a string literal). Every command that loads traces calls it first. */
+#define SP_CLI_MAX_LOG_LINES 20
+void sp_cli_log_to_stderr(const char *cmd);
+
+/* --strict: when `lost` (from sp_report_describe_loss or sp_events_describe_loss) names anything, prints
+ * "servprof CMD: --strict: data lost: ..." and returns 1; else returns 0. */
+int sp_cli_strict(const char *cmd, size_t n_lost, const char *lost);
+/* sp_cli_strict on a report. */
+int sp_cli_strict_report(const char *cmd, const sp_report *r);
+
 #endif
