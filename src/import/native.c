@@ -493,8 +493,9 @@ typedef struct nat_src {
     const char *err;          /* set when a read of the stream failed: nothing after it is readable */
 } nat_src;
 
-/* Bytes the scan reads from the stream at a time. */
+/* Bytes the scan reads from the stream at a time, and searches for the magic at a time. */
 #define NAT_SCAN_CHUNK ((size_t)64 << 10)
+#define NAT_SCAN_LOOK ((size_t)4096)
 /* CRC-32 work the scan may spend on candidates: this much, plus 4 bytes per byte it has passed, so an
  * input made of block headers that fail costs work linear in its size (docs/native-format.md). */
 #define NAT_RESYNC_BUDGET ((uint64_t)32 << 20)
@@ -627,10 +628,16 @@ static void resync(nat_src *src, nat_slot *s, const char *why, uint64_t frontier
             to_end = true;
             break;
         }
+        /* where a header could start with all 16 of its bytes here, a page at a time: a search's
+         * cost then stays small even when a candidate was read far ahead (and so under sanitizers,
+         * whose memmem checks the whole range it is given) */
+        size_t look = avail - SP_NATIVE_BLOCK_HEADER + 4;
+        if (look > NAT_SCAN_LOOK)
+            look = NAT_SCAN_LOOK;
         const unsigned char *w = src->win + src->pos;
-        const unsigned char *m = memmem(w, avail - SP_NATIVE_BLOCK_HEADER + 4, magic, 4);
+        const unsigned char *m = memmem(w, look, magic, 4);
         if (!m) {
-            src_drop(src, avail - (SP_NATIVE_BLOCK_HEADER - 1)); /* the last 15 may begin a header */
+            src_drop(src, look - 3); /* the last 3 bytes may begin the magic */
             continue;
         }
         src_drop(src, (size_t)(m - w));
