@@ -491,6 +491,7 @@ typedef struct nat_src {
     size_t pos, end, cap;
     uint64_t off;             /* file offset of the next byte handed out */
     const char *err;          /* set when a read of the stream failed: nothing after it is readable */
+    bool nomem;               /* the window could not grow */
 } nat_src;
 
 /* Bytes the scan reads from the stream at a time, and searches for the magic at a time. */
@@ -562,8 +563,10 @@ static size_t src_fill(nat_src *src, size_t need)
     if (src->end - src->pos >= need || src->err)
         return src->end - src->pos;
     size_t want = need + NAT_SCAN_CHUNK;
-    if (src_room(src, want) != SP_OK && src_room(src, need) != SP_OK)
+    if (src_room(src, want) != SP_OK && src_room(src, need) != SP_OK) {
+        src->nomem = true;
         return src->end - src->pos;
+    }
     while (src->end < need) {
         size_t room = (src->cap < want ? src->cap : want) - src->end;
         ssize_t k = sp_input_read(src->in, src->win + src->end, room);
@@ -595,6 +598,7 @@ typedef struct nat_slot {
     uint64_t off;             /* file offset of the block header (NAT_LOST: of the region) */
     nat_kind kind;
     const char *why;          /* NAT_LOST: what was wrong where the region starts */
+    const char *stopped;      /* NAT_LOST: the stream failed while looking past it (else NULL) */
     sp_lost_region region;    /* NAT_LOST */
     sp_status st;             /* NAT_ERROR */
 } nat_slot;
@@ -620,6 +624,7 @@ static void resync(nat_src *src, nat_slot *s, const char *why, uint64_t frontier
     s->kind = NAT_LOST;
     s->off = start;
     s->why = why;
+    s->stopped = NULL;
     src_drop(src, 1); /* the bad frame does not start where it did: look from the next byte on */
     for (;;) {
         size_t avail = src_fill(src, SP_NATIVE_BLOCK_HEADER);
@@ -660,6 +665,11 @@ static void resync(nat_src *src, nat_slot *s, const char *why, uint64_t frontier
         src_drop(src, 1);
     }
     s->region = (sp_lost_region){start, src->off - start, blocks, to_end};
+    s->stopped = src->err;
+    if (src->nomem) {
+        s->kind = NAT_ERROR; /* the window's bytes were not all looked at: no honest count to give */
+        s->st = SP_ERR_NOMEM;
+    }
 }
 
 /* Reads the next block into `s` and checks it; a bad one becomes a lost region (resync). */
@@ -723,6 +733,7 @@ unreadable:
     /* the stream itself failed (e.g. corrupt gzip data): nothing after this point can be read */
     s->kind = NAT_LOST;
     s->why = src->err;
+    s->stopped = NULL;
     s->region = (sp_lost_region){off, src->off - off, 1, 1};
     return;
 error:
@@ -739,7 +750,8 @@ static void note_lost(nat_reader *r, const nat_slot *s)
     const char *blocks = g->blocks == 1 ? "block" : "blocks";
     if (g->to_end)
         sp_log(SP_LOG_WARN, "%s: byte %" PRIu64 ": %s; the rest of the file is lost (%" PRIu64 " %s, %" PRIu64
-               " bytes)", r->ctx->name, g->offset, s->why, g->blocks, blocks, g->bytes);
+               " bytes%s%s)", r->ctx->name, g->offset, s->why, g->blocks, blocks, g->bytes,
+               s->stopped ? "; reading stopped: " : "", s->stopped ? s->stopped : "");
     else
         sp_log(SP_LOG_WARN, "%s: byte %" PRIu64 ": %s; resynchronised at byte %" PRIu64 " (%" PRIu64 " %s, %" PRIu64
                " bytes lost)", r->ctx->name, g->offset, s->why, g->offset + g->bytes, g->blocks, blocks, g->bytes);
