@@ -603,8 +603,9 @@ typedef struct nat_slot {
     sp_status st;             /* NAT_ERROR */
 } nat_slot;
 
-/* Whether the 16 + len bytes at `w` are a block whose checksum matches (CRC-32 of header bytes 0..11,
- * then the payload; the recorder's own CRC-32, same value as zlib's, PCLMULQDQ where the CPU has it). */
+/* Whether header `h` and its `len` payload bytes make a block whose checksum matches (CRC-32 of header
+ * bytes 0..11, then the payload; the recorder's own CRC-32, same value as zlib's, PCLMULQDQ where the
+ * CPU has it). */
 static bool block_ok(const unsigned char *h, const unsigned char *payload, uint32_t len)
 {
     return sp_crc32(sp_crc32(0, h, 12), payload, len) == sp_rd32(h + 12);
@@ -618,7 +619,8 @@ static bool block_ok(const unsigned char *h, const unsigned char *payload, uint3
  * or past the frontier counts as another lost block and moves it. */
 static void resync(nat_src *src, nat_slot *s, const char *why, uint64_t frontier)
 {
-    static const unsigned char magic[4] = {'S', 'P', 'B', 'K'};
+    static const unsigned char magic[4] = {SP_NATIVE_BLOCK_MAGIC & 0xff, (SP_NATIVE_BLOCK_MAGIC >> 8) & 0xff,
+                                           (SP_NATIVE_BLOCK_MAGIC >> 16) & 0xff, SP_NATIVE_BLOCK_MAGIC >> 24};
     uint64_t start = src->off, blocks = 1, spent = 0;
     bool to_end = false;
     s->kind = NAT_LOST;
@@ -689,7 +691,7 @@ static void read_one_block(nat_src *src, nat_slot *s)
     size_t hdr = got < 0 ? 0 : (size_t)got; /* header bytes read */
     size_t have = 0;                         /* payload bytes read */
     uint64_t frontier = off + SP_NATIVE_BLOCK_HEADER;
-    uint32_t len = 0;
+    uint32_t len;
     if (got < 0)
         goto unreadable;
     if (hdr < sizeof h) {
@@ -700,7 +702,6 @@ static void read_one_block(nat_src *src, nat_slot *s)
     len = sp_rd32(h + 4);
     if (sp_rd32(h) != SP_NATIVE_BLOCK_MAGIC || len > SP_NATIVE_MAX_BLOCK) {
         why = "not a block header (bad magic or size)";
-        len = 0;
         goto bad;
     }
     frontier = off + SP_NATIVE_BLOCK_HEADER + len;
@@ -873,9 +874,9 @@ static sp_status read_blocks_serial(nat_reader *r)
 /* ---- Two-thread pipeline ----
  * When a second core is free, a reader thread reads and checksums blocks into a small ring and does
  * the populating above, while the calling thread parses and builds in file order, mostly writing to
- * pages that are already there. A reader may read a few blocks past a bad one; they are never
- * parsed. What the reader may populate is published by the builder. Arrays move only while the
- * builder holds `pf_mu`: before a block it grows them (under pf_mu) so the block cannot move them,
+ * pages that are already there. The reader also resynchronises past bad blocks (resync); it may
+ * read a few blocks past one the builder fails on, which are then never parsed. What the reader may
+ * populate is published by the builder. Arrays move only while the builder holds `pf_mu`: before a block it grows them (under pf_mu) so the block cannot move them,
  * and publishes the new addresses before letting go; only if that fails does it hold pf_mu over the
  * block. So the reader never populates a stale range, and populates while the builder parses. */
 #define NAT_SLOTS 4u
