@@ -876,9 +876,9 @@ static sp_status read_blocks_serial(nat_reader *r)
  * the populating above, while the calling thread parses and builds in file order, mostly writing to
  * pages that are already there. The reader also resynchronises past bad blocks (resync); it may
  * read a few blocks past one the builder fails on, which are then never parsed. What the reader may
- * populate is published by the builder. Arrays move only while the builder holds `pf_mu`: before a block it grows them (under pf_mu) so the block cannot move them,
- * and publishes the new addresses before letting go; only if that fails does it hold pf_mu over the
- * block. So the reader never populates a stale range, and populates while the builder parses. */
+ * populate is published by the builder. Arrays move only while the builder holds `pf_mu`: before a
+ * block it grows them (under pf_mu) so the block cannot move them, and publishes the new addresses
+ * before letting go; only if that fails does it hold pf_mu over the block. So the reader never populates a stale range, and populates while the builder parses. */
 #define NAT_SLOTS 4u
 
 typedef struct nat_pipe {
