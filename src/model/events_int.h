@@ -254,8 +254,6 @@ void sp_loss_text_init(sp_loss_text *t, char *buf, size_t len, bool counts);
 void sp_loss_text_file(sp_loss_text *t, const char *path, const sp_file_loss *loss);
 /* Records the analysis skipped (invalid times), no file named; only with `counts`. */
 void sp_loss_text_skipped(sp_loss_text *t, uint64_t n);
-/* Whether `loss` counts as a loss with `counts` as above (with counts true: what --strict fails on). */
-bool sp_loss_any(const sp_file_loss *loss, bool counts);
 
 /* Known stage names, interned at create: */
 typedef struct sp_known_stages {

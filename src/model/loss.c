@@ -67,12 +67,6 @@ sp_status sp_events_file_loss(const sp_events *ev, size_t file, sp_file_loss *ou
     return SP_OK;
 }
 
-bool sp_loss_any(const sp_file_loss *loss, bool counts)
-{
-    return loss->regions || loss->undecodable || loss->orphaned || loss->end == SP_TRACE_END_UNCLEAN ||
-           (counts && (loss->dropped || loss->skipped));
-}
-
 static void put(sp_loss_text *t, const char *fmt, ...) SP_PRINTF(2, 3);
 
 /* Appends to the bounded text; once full it ends in "..." and takes nothing more. */
