@@ -173,6 +173,12 @@ typedef struct sp_drop_row {
     uint64_t count;
 } sp_drop_row;
 
+/* One loaded file's data quality: what it lost (sp_file_loss in events.h). */
+typedef struct sp_file_quality {
+    const char *path;             /* owned by the report */
+    sp_file_loss loss;
+} sp_file_quality;
+
 typedef struct sp_report {
     /* requests */
     uint64_t request_count;
@@ -207,6 +213,12 @@ typedef struct sp_report {
     uint64_t skipped_records;      /* lenient */
     size_t n_files;
     int hta_compat;
+    /* data lost from damaged traces (docs/native-format.md "Reading rule"), totals over the files */
+    sp_file_quality *file_quality;  /* n_files entries, in load order */
+    uint64_t lost_blocks, lost_bytes;
+    uint64_t undecodable_records;   /* records using a name defined only in a lost block */
+    uint64_t orphaned_records;      /* requests and batches whose own record was lost */
+    size_t unclean_files;           /* native traces the recorder did not close cleanly */
 } sp_report;
 
 /* Analyses `ev` (finishing it first). `opt` may be NULL. `*out` is written only on success; free it
@@ -216,6 +228,14 @@ SP_API sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_rep
                             char *err, size_t errlen);
 
 SP_API void sp_report_destroy(sp_report *r);
+
+/* Whether the report's data are incomplete, in one line for people: what each file lost (regions with
+ * their byte offsets, undecodable and orphaned records, an unclean end, the recorder's drops, skipped
+ * records; as sp_events_describe_loss) and the records the analysis skipped. Returns how many such things
+ * it names: 0 when nothing was lost (`buf` then holds ""). This is the list `--strict` fails on
+ * (docs/cli.md). `buf` is always NUL-terminated when len > 0 (a long list ends with "..."); it may be
+ * NULL when len is 0. */
+SP_API size_t sp_report_describe_loss(const sp_report *r, char *buf, size_t len);
 
 /* Writers. Each returns SP_ERR_IO if writing fails, with errno set to the system's reason (e.g.
  * ENOSPC, "No space left on device") so a caller can name it; a writer stops at the first failed

@@ -2,6 +2,7 @@
  * (standard input included). */
 #include <errno.h>
 #include <stdint.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,4 +110,38 @@ int sp_cli_check_traces(const char *cmd, int n, char *const *args)
     if (stdin_args > 1)
         return sp_cli_usage_error(cmd, "'-' (standard input) given %d times; it can be read once", stdin_args);
     return 0;
+}
+
+/* relaxed: the count only caps the lines; fprintf locks stderr, so lines from two threads never mix */
+static atomic_uint log_lines;
+
+static void log_to_stderr(void *user, sp_log_level level, const char *message)
+{
+    if (level < SP_LOG_WARN)
+        return;
+    unsigned n = atomic_fetch_add_explicit(&log_lines, 1, memory_order_relaxed);
+    if (n < SP_CLI_MAX_LOG_LINES)
+        fprintf(stderr, "servprof %s: %s\n", (const char *)user, message);
+    else if (n == SP_CLI_MAX_LOG_LINES)
+        fprintf(stderr, "servprof %s: (further warnings are not shown)\n", (const char *)user);
+}
+
+void sp_cli_log_to_stderr(const char *cmd)
+{
+    sp_set_log(log_to_stderr, (void *)cmd);
+}
+
+int sp_cli_strict(const char *cmd, size_t n_lost, const char *lost)
+{
+    if (!n_lost)
+        return 0;
+    fprintf(stderr, "servprof %s: --strict: data lost: %s\n", cmd, lost);
+    return 1;
+}
+
+int sp_cli_strict_report(const char *cmd, const sp_report *r)
+{
+    char lost[4096];
+    size_t n = sp_report_describe_loss(r, lost, sizeof lost);
+    return sp_cli_strict(cmd, n, lost);
 }

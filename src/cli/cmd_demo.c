@@ -543,6 +543,7 @@ int sp_cmd_demo(int argc, char **argv)
         return sp_cli_usage_error("demo", "--cuda-graphs needs --device cuda");
     if (o.hidden % o.heads != 0)
         return sp_cli_usage_error("demo", "--heads %u must divide --hidden %u", o.heads, o.hidden);
+    sp_cli_log_to_stderr("demo"); /* the recorder's and the loader's warnings, e.g. a trace it could not write */
 #if DEMO_LIVE
     return demo_live(&o);
 #else

@@ -62,16 +62,19 @@ static void whatif_usage(FILE *out)
             "  --html FILE               also write the HTML report of the trace with the what-if\n"
             "                            results as a table and chart (docs/html-report.md)\n"
             "  --lenient                 skip malformed records and unresolved references\n"
+            "  --strict                  exit 1 (after the output) when any trace data was lost: corrupt\n"
+            "                            or cut blocks, undecodable or orphaned records, an unclean end,\n"
+            "                            records the recorder dropped, skipped records (docs/cli.md)\n"
             "  -o, --output FILE         write to FILE instead of standard output\n"
             "  -h, --help                this help\n\n"
             "exit status: 0 success (also when no policy meets the SLO: the output says so), 1 a trace\n"
-            "could not be read or used, 2 usage error\n",
+            "could not be read or used (or, with --strict, data was lost), 2 usage error\n",
             SP_DEFAULT_PRICE_PER_HOUR);
 }
 
 enum {
     OPT_MB = 256, OPT_DELAY, OPT_PAD, OPT_INST, OPT_QCAP, OPT_MAXLEN, OPT_OMB, OPT_ODELAY, OPT_OPAD,
-    OPT_OINST, OPT_MODEL, OPT_NORESAMPLE, OPT_SEED, OPT_PRICE, OPT_SLO, OPT_JSON, OPT_LENIENT, OPT_HTML
+    OPT_OINST, OPT_MODEL, OPT_NORESAMPLE, OPT_SEED, OPT_PRICE, OPT_SLO, OPT_JSON, OPT_LENIENT, OPT_HTML, OPT_STRICT
 };
 
 static const struct option long_opts[] = {
@@ -93,6 +96,7 @@ static const struct option long_opts[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"html", required_argument, NULL, OPT_HTML},
     {"lenient", no_argument, NULL, OPT_LENIENT},
+    {"strict", no_argument, NULL, OPT_STRICT},
     {"output", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -186,7 +190,7 @@ int sp_cmd_whatif(int argc, char **argv)
     sp_whatif_policy opt_obs; /* --observed-* values */
     sp_whatif_policy_init(&opt_obs);
     int have_omb = 0, have_odelay = 0, have_opad = 0, have_oinst = 0, have_qcap = 0, have_maxlen = 0;
-    int json = 0, lenient = 0;
+    int json = 0, lenient = 0, strict = 0;
     uint32_t qcap = 256, max_len = 128;
     unsigned terms = 0x7;
     double price_opt = 0, slo_ms = -1;
@@ -272,6 +276,7 @@ int sp_cmd_whatif(int argc, char **argv)
         case OPT_JSON: json = 1; break;
         case OPT_HTML: html_path = optarg; break;
         case OPT_LENIENT: lenient = 1; break;
+        case OPT_STRICT: strict = 1; break;
         case 'o': output_path = optarg; break;
         case 'h': whatif_usage(stdout); return 0;
         default: return sp_cli_option_error("whatif", c, argc, argv, long_opts);
@@ -285,6 +290,7 @@ int sp_cmd_whatif(int argc, char **argv)
         return 2;
 
     /* ---- load, extract, fit ---- */
+    sp_cli_log_to_stderr("whatif");
     sp_events *ev;
     if (sp_events_create(&ev) != SP_OK) {
         fprintf(stderr, "servprof whatif: out of memory\n");
@@ -312,6 +318,9 @@ int sp_cmd_whatif(int argc, char **argv)
     }
     sp_whatif_workload w;
     st = sp_whatif_workload_from_events(ev, lenient, &w, err, sizeof err);
+    /* what was lost, known once the events are finished (orphans); said at the end under --strict */
+    char lost[4096];
+    size_t n_lost = st == SP_OK ? sp_events_describe_loss(ev, lost, sizeof lost) : 0;
     if (!html_path || st != SP_OK) {
         /* the events are only needed again for the HTML report */
         sp_events_destroy(ev);
@@ -412,6 +421,8 @@ int sp_cmd_whatif(int argc, char **argv)
     }
     if (rc == 0 && html_path && write_html(html_path, ev, &study, price_opt, lenient) != 0)
         rc = 1;
+    if (rc == 0 && strict)
+        rc = sp_cli_strict("whatif", n_lost, lost);
 done:
     sp_events_destroy(ev);
     free(grid);

@@ -1,6 +1,7 @@
 /* The event model's storage: interned strings, per-file id maps and growable arrays, and the finishing
  * pass (sorting, per-request indexes, reference checks) the analyzer relies on. */
 #include <stdio.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -730,9 +731,15 @@ void sp_events_summarize(const sp_events *ev, sp_events_summary *out)
     }
     out->launches = ev->n_launches;
     for (size_t f = 0; f < ev->n_files; f++) {
-        out->skipped += ev->files[f].skipped;
+        const sp_ev_file *file = &ev->files[f];
+        out->skipped += file->skipped;
         for (int c = 0; c < SP_DROP_CAUSE_COUNT; c++)
-            out->dropped += ev->files[f].drops[c];
+            out->dropped += file->drops[c];
+        out->lost_blocks += file->lost_blocks;
+        out->lost_bytes += file->lost_bytes;
+        out->undecodable += file->undecodable;
+        out->orphaned += file->orphaned;
+        out->unclean_files += file->end == SP_TRACE_END_UNCLEAN;
     }
 }
 
@@ -876,12 +883,19 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
 {
     if (ev->finished)
         return SP_OK;
+    for (size_t f = 0; f < ev->n_files; f++)
+        ev->files[f].orphaned = 0; /* counted afresh: events may have been added since a last pass */
     /* Requests referenced but never recorded. Under lenient they stay in the arrays but are marked
-     * unusable (the analyzer skips requests without a record); the count goes to their file. */
+     * unusable (the analyzer skips requests without a record); the count goes to their file. In a
+     * file that lost some of its bytes the record was most likely there: an orphan, never an error. */
     for (size_t i = 0; i < ev->n_requests; i++) {
         sp_ev_request *r = &ev->requests[i];
         if (r->has_record)
             continue;
+        if (sp_ev_file_has_loss(ev, r->file)) {
+            ev->files[r->file].orphaned++;
+            continue;
+        }
         if (!lenient) {
             sp_errf(err, errlen, "%s: request id \"%s\" is referenced by a stage or batch but has no request record (--lenient skips and counts such references)",
                     sp_str_get(&ev->strings, ev->files[r->file].path), sp_str_get(&ev->strings, r->id));
@@ -893,6 +907,10 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
         sp_ev_batch *b = &ev->batches[i];
         if (b->has_record)
             continue;
+        if (sp_ev_file_has_loss(ev, b->file)) {
+            ev->files[b->file].orphaned++;
+            continue;
+        }
         if (!lenient) {
             sp_errf(err, errlen, "%s: batch %lld is referenced by device activity but has no batch record (--lenient skips and counts such references)",
                     sp_str_get(&ev->strings, ev->files[b->file].path), (long long)b->id);
@@ -900,6 +918,12 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
         }
         ev->files[b->file].skipped++;
     }
+    for (size_t f = 0; f < ev->n_files; f++)
+        if (ev->files[f].orphaned)
+            sp_log(SP_LOG_WARN, "%s: %" PRIu64 " %s named by surviving records had %s own record in a lost part: "
+                   "left out", sp_str_get(&ev->strings, ev->files[f].path), ev->files[f].orphaned,
+                   ev->files[f].orphaned == 1 ? "request or batch" : "requests or batches",
+                   ev->files[f].orphaned == 1 ? "its" : "their");
     sp_status jst = sp_ev_join_clients(ev);
     if (jst)
         return jst;

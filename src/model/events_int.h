@@ -135,6 +135,12 @@ typedef struct sp_ev_file {
     uint64_t skipped;        /* malformed records skipped (lenient) */
     uint64_t ignored;        /* well-formed records of kinds this version does not know (forward
                                 compatibility: skipped, not errors) */
+    /* data lost (sp_file_loss in events.h; docs/native-format.md "Reading rule") */
+    uint64_t lost_blocks, lost_bytes, lost_regions;
+    sp_lost_region lost[SP_LOSS_MAX_REGIONS]; /* the first lost_regions of them */
+    uint64_t undecodable;    /* records using a name defined only in a lost block */
+    uint64_t orphaned;       /* requests and batches whose own record was lost (sp_ev_finish) */
+    uint8_t end;             /* sp_trace_end: the native importer sets it */
 } sp_ev_file;
 
 #define SP_GROW_ARRAY(name, type) type *name; size_t n_##name, cap_##name
@@ -237,6 +243,31 @@ sp_status sp_ev_set_prop(struct sp_events *ev, uint32_t file, const char *key, s
                          size_t vlen);
 /* The value of property `key` of `file`, or NULL when the file has none. */
 const char *sp_ev_get_prop(const struct sp_events *ev, uint32_t file, const char *key);
+
+/* Records that a stretch of `file` was lost (the native importer, once per region, in file order). */
+void sp_ev_file_lost(struct sp_events *ev, uint32_t file, const sp_lost_region *region);
+/* Whether `file` lost any of its bytes: references to records it lacks are then orphans, not errors. */
+bool sp_ev_file_has_loss(const struct sp_events *ev, uint32_t file);
+/* Fills `*out` from file `file` (which exists). */
+void sp_ev_file_loss_of(const struct sp_events *ev, uint32_t file, sp_file_loss *out);
+
+/* The one place the words for lost data are written (sp_events_describe_loss, the reports), file by
+ * file: init, then sp_loss_text_file for each file (those that lost nothing add nothing), then
+ * optionally sp_loss_text_skipped. Each file that lost something adds "PATH: " and its parts. `counts`
+ * false leaves out the recorder's drops and skipped records (a report says those on its own). `parts`
+ * counts the things named (0: nothing lost, `buf` holds ""). `buf` is always NUL-terminated when
+ * len > 0; a long text ends with "...". */
+typedef struct sp_loss_text {
+    char *buf;
+    size_t len, used;
+    bool full;
+    bool counts;
+    size_t parts;
+} sp_loss_text;
+void sp_loss_text_init(sp_loss_text *t, char *buf, size_t len, bool counts);
+void sp_loss_text_file(sp_loss_text *t, const char *path, const sp_file_loss *loss);
+/* Records the analysis skipped (invalid times), no file named; only with `counts`. */
+void sp_loss_text_skipped(sp_loss_text *t, uint64_t n);
 
 /* Known stage names, interned at create: */
 typedef struct sp_known_stages {

@@ -1061,7 +1061,21 @@ static void write_quality(html_ctx *c)
         fputs("</td></tr>\n", out);
     }
     fprintf(out, "<tr><td>files</td><td>%zu</td></tr>\n", r->n_files);
+    fprintf(out, "<tr><td>blocks lost (corrupt or cut off)</td><td%s>%" PRIu64 " (%" PRIu64 " bytes)</td></tr>\n",
+            r->lost_blocks ? " class=\"warn\"" : "", r->lost_blocks, r->lost_bytes);
+    fprintf(out, "<tr><td>records undecodable (name in a lost block)</td><td%s>%" PRIu64 "</td></tr>\n",
+            r->undecodable_records ? " class=\"warn\"" : "", r->undecodable_records);
+    fprintf(out, "<tr><td>requests or batches whose own record was lost</td><td%s>%" PRIu64 "</td></tr>\n",
+            r->orphaned_records ? " class=\"warn\"" : "", r->orphaned_records);
+    fprintf(out, "<tr><td>traces the recorder did not close cleanly</td><td%s>%zu</td></tr>\n",
+            r->unclean_files ? " class=\"warn\"" : "", r->unclean_files);
     fputs("</tbody></table>\n", out);
+    char lost[2048];
+    if (sp_rep_loss_text(r, 0, lost, sizeof lost)) {
+        fputs("<p class=\"warn\">Data lost: ", out);
+        sp_html_esc(out, lost, sizeof lost);
+        fputs(".</p>\n", out);
+    }
     if (r->other_share_p95 >= 0.05)
         fputs("<p class=\"warn\">A large <code>other</code> share means instrumentation is missing: some of "
               "each request's time is covered by no span and no batch.</p>\n",

@@ -386,6 +386,38 @@ static void write_verdict(FILE *out, const sp_report *r)
     fputs("]}", out);
 }
 
+/* What damaged traces lost, per file (docs/report-format.md "data_quality"). `complete` is what
+ * --strict checks: nothing lost, dropped or skipped. */
+static void write_loss(FILE *out, const sp_report *r)
+{
+    fprintf(out,
+            "\"data_quality\":{\"complete\":%s,\"lost_blocks\":%" PRIu64 ",\"lost_bytes\":%" PRIu64
+            ",\"undecodable_records\":%" PRIu64 ",\"orphaned_records\":%" PRIu64 ",\"unclean_files\":%zu,\"files\":[",
+            sp_report_describe_loss(r, NULL, 0) ? "false" : "true", r->lost_blocks, r->lost_bytes,
+            r->undecodable_records, r->orphaned_records, r->unclean_files);
+    for (size_t f = 0; r->file_quality && f < r->n_files; f++) {
+        const sp_file_quality *q = &r->file_quality[f];
+        const sp_file_loss *l = &q->loss;
+        fputs(f ? ",\n {\"path\":" : "\n {\"path\":", out);
+        sp_rep_json_str(out, q->path ? q->path : "", 0);
+        fprintf(out, ",\"end\":\"%s\",\"lost_blocks\":%" PRIu64 ",\"lost_bytes\":%" PRIu64 ",\"first_lost_offset\":",
+                sp_trace_end_str(l->end), l->lost_blocks, l->lost_bytes);
+        if (l->regions)
+            fprintf(out, "%" PRIu64, l->first_lost_offset);
+        else
+            fputs("null", out);
+        fprintf(out, ",\"regions_total\":%" PRIu64 ",\"regions\":[", l->regions);
+        for (size_t i = 0; i < l->n_listed; i++)
+            fprintf(out, "%s{\"offset\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"blocks\":%" PRIu64 ",\"to_end\":%s}",
+                    i ? "," : "", l->region[i].offset, l->region[i].bytes, l->region[i].blocks,
+                    l->region[i].to_end ? "true" : "false");
+        fprintf(out, "],\"undecodable_records\":%" PRIu64 ",\"orphaned_records\":%" PRIu64 ",\"dropped\":%" PRIu64
+                ",\"skipped\":%" PRIu64 "}",
+                l->undecodable, l->orphaned, l->dropped, l->skipped);
+    }
+    fputs("]}", out);
+}
+
 static void write_quality(FILE *out, const sp_report *r)
 {
     fprintf(out, "\"drops\":{\"total\":%" PRIu64 ",\"by_cause\":{", r->drops_total);
@@ -399,7 +431,8 @@ static void write_quality(FILE *out, const sp_report *r)
         sp_rep_json_str(out, cause, 0);
         fprintf(out, ":%" PRIu64, r->drops[i].count);
     }
-    fprintf(out, "}},\"skipped_records\":%" PRIu64, r->skipped_records);
+    fprintf(out, "}},\"skipped_records\":%" PRIu64 ",\n", r->skipped_records);
+    write_loss(out, r);
 }
 
 sp_status sp_report_write_json(const sp_report *r, FILE *out)

@@ -54,4 +54,9 @@ char *sp_rep_fmt_pct(char *buf, size_t len, double fraction);
  * UTF-8 characters) with "..." when longer. */
 char *sp_rep_fmt_name(char *buf, size_t len, const char *s, size_t width);
 
+/* What the report's files lost (quality.c, with the model's words): `counts` false leaves out the
+ * recorder's drops and skipped records, which the data-quality line states on its own; true is
+ * sp_report_describe_loss. Returns how many things it names (0: none; `buf` holds ""). */
+size_t sp_rep_loss_text(const sp_report *r, int counts, char *buf, size_t len);
+
 #endif

@@ -339,7 +339,7 @@ static void write_client_quality(FILE *out, const sp_report *r)
 
 static void write_quality(FILE *out, const sp_report *r)
 {
-    char pc[16], line[1024];
+    char pc[16], line[2048];
     if (r->request_count) {
         fputs("\n", out);
         if (r->other_share_p95 > 0) {
@@ -362,8 +362,11 @@ static void write_quality(FILE *out, const sp_report *r)
         o += (size_t)snprintf(line + o, sizeof line - o, "%s%s %" PRIu64, i ? ", " : "", cause, r->drops[i].count);
     }
     if (o < sizeof line)
-        snprintf(line + o, sizeof line - o, "); %" PRIu64 " malformed or unresolved %s skipped",
-                 r->skipped_records, plural(r->skipped_records, "record", "records"));
+        o += (size_t)snprintf(line + o, sizeof line - o, "); %" PRIu64 " malformed or unresolved %s skipped",
+                              r->skipped_records, plural(r->skipped_records, "record", "records"));
+    /* what damaged traces lost, with file and byte offsets (docs/native-format.md "Reading rule") */
+    if (o + 8 < sizeof line && sp_rep_loss_text(r, 0, line + o + 8, sizeof line - o - 8))
+        memcpy(line + o, "; lost: ", 8);
     wrap(out, line, 0, 2);
     write_client_quality(out, r);
 }
