@@ -145,6 +145,10 @@ typedef struct sp_verdict {
      * a trace without requests. Owned by the report, like every string it points to. */
     sp_verdict_rank *ranking;
     size_t n_ranking;
+    size_t clause_at;             /* where sp_report_quote_prediction inserts the what-if clause in
+                                     `sentence` (after the leader's fix); SIZE_MAX: no place for one
+                                     (the leader is not a configuration candidate) */
+    int prediction_quoted;        /* the sentence quotes the report's prediction */
 } sp_verdict;
 
 /* The what-if simulator's prediction for the natural change of a configuration verdict (DESIGN
@@ -167,6 +171,12 @@ typedef struct sp_verdict_prediction {
     const char *note;             /* UNAVAILABLE: why there is no prediction; DONE: a caveat (why it
                                      extrapolates, rejections) or NULL; owned by the report */
 } sp_verdict_prediction;
+
+/* The prediction in words, as the verdict quotes it: "max-queue-delay 2.00 ms -> 500.0 us: predicted
+ * p95 8.40 ms -> 6.10 ms (simulated from this trace)", or why there is none; "" for
+ * SP_PREDICTION_NONE. Written like snprintf (buf may be NULL when len is 0); returns the length the
+ * whole text needs. */
+SP_API size_t sp_verdict_prediction_str(const sp_verdict_prediction *p, char *buf, size_t len);
 
 typedef struct sp_drop_row {
     const char *cause;            /* static */
@@ -228,6 +238,14 @@ SP_API sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_rep
                             char *err, size_t errlen);
 
 SP_API void sp_report_destroy(sp_report *r);
+
+/* Quotes r->prediction (filled by the what-if simulator, sp_whatif_quote_verdict in whatif.h) in the
+ * verdict sentence, as " (what-if: <sp_verdict_prediction_str>)" right after the leading
+ * configuration candidate's fix (DESIGN section 8: a configuration verdict quotes the what-if
+ * prediction for the natural change). Does nothing when there is no prediction, no place for one
+ * (verdict.clause_at is SIZE_MAX) or it is already quoted. Returns SP_OK, SP_ERR_INVALID (NULL),
+ * SP_ERR_NOMEM (the sentence is then unchanged). */
+SP_API sp_status sp_report_quote_prediction(sp_report *r);
 
 /* Whether the report's data are incomplete, in one line for people: what each file lost (regions with
  * their byte offsets, undecodable and orphaned records, an unclean end, the recorder's drops, skipped

@@ -3,6 +3,7 @@
  * removed; the leader is the verdict and verdict_render.c writes the sentence from the ranking.
  * A trace without requests gets a GPU verdict: busy, or starved and by what. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,12 +265,69 @@ sp_status sp_ana_verdict(sp_ana *a)
     v->saving_p95_ns = judged ? cs[0].saving_ns : 0;
     v->recommend_model = recommend;
 
-    size_t need = sp_ana_verdict_render(cs, nc, &f, NULL, NULL, 0);
+    /* Rendered once with a marker as the leader's clause: where the marker lands is where a later
+     * what-if prediction is quoted (sp_report_quote_prediction); the sentence itself has none. */
+    static const char marker[] = "\x01";
+    size_t need = sp_ana_verdict_render(cs, nc, &f, marker, NULL, 0);
     char *s = malloc(need + 1);
     if (!s)
         return SP_ERR_NOMEM;
-    sp_ana_verdict_render(cs, nc, &f, NULL, s, need + 1);
+    sp_ana_verdict_render(cs, nc, &f, marker, s, need + 1);
+    v->clause_at = SIZE_MAX;
+    char *m = strstr(s, " (what-if: \x01)");
+    if (m) {
+        v->clause_at = (size_t)(m - s);
+        memmove(m, m + strlen(" (what-if: \x01)"), strlen(m + strlen(" (what-if: \x01)")) + 1);
+    }
     v->sentence = sp_report_strdup(r, s);
     free(s);
     return v->sentence ? SP_OK : SP_ERR_NOMEM;
+}
+
+size_t sp_verdict_prediction_str(const sp_verdict_prediction *p, char *buf, size_t len)
+{
+    char a[32], b[32];
+    int n = 0;
+    if (len)
+        buf[0] = '\0';
+    if (p->state == SP_PREDICTION_UNAVAILABLE) {
+        n = snprintf(buf, len, "%s", p->note ? p->note : "no prediction");
+    } else if (p->state == SP_PREDICTION_DONE) {
+        fmt_dur(a, sizeof a, p->p95_before_ns);
+        fmt_dur(b, sizeof b, p->p95_after_ns);
+        n = snprintf(buf, len, "%s %s -> %s: predicted p95 %s -> %s (simulated from this trace%s%s)%s",
+                     p->setting ? p->setting : "?", p->from ? p->from : "?", p->to ? p->to : "?", a, b,
+                     p->note ? "; " : "", p->note ? p->note : "",
+                     p->p95_after_ns >= p->p95_before_ns ? ": the change does not lower p95" : "");
+    }
+    return n > 0 ? (size_t)n : 0;
+}
+
+sp_status sp_report_quote_prediction(sp_report *r)
+{
+    if (!r)
+        return SP_ERR_INVALID;
+    sp_verdict *v = &r->verdict;
+    if (v->prediction_quoted || !v->sentence || v->clause_at == SIZE_MAX || v->clause_at > strlen(v->sentence) ||
+        r->prediction.state == SP_PREDICTION_NONE)
+        return SP_OK;
+    size_t plen = sp_verdict_prediction_str(&r->prediction, NULL, 0);
+    size_t slen = strlen(v->sentence);
+    char *s = malloc(slen + plen + 16);
+    if (!s)
+        return SP_ERR_NOMEM;
+    memcpy(s, v->sentence, v->clause_at);
+    size_t at = v->clause_at;
+    at += (size_t)sprintf(s + at, " (what-if: ");
+    sp_verdict_prediction_str(&r->prediction, s + at, plen + 1);
+    at += plen;
+    s[at++] = ')';
+    memcpy(s + at, v->sentence + v->clause_at, slen - v->clause_at + 1);
+    const char *q = sp_report_strdup(r, s);
+    free(s);
+    if (!q)
+        return SP_ERR_NOMEM;
+    v->sentence = q;
+    v->prediction_quoted = 1;
+    return SP_OK;
 }

@@ -100,30 +100,17 @@ static void stage_legend(html_ctx *c)
 
 /* ---------- header, verdict, summary ---------- */
 
-/* The what-if prediction for the verdict's natural change (DESIGN section 8), when one was made. */
-static void write_prediction(FILE *out, const sp_verdict_prediction *p)
+/* The what-if prediction for the verdict's natural change (DESIGN section 8), when one was made and
+ * the verdict sentence does not quote it already. */
+static void write_prediction(FILE *out, const sp_report *r)
 {
-    char a[32], b[32];
-    if (p->state == SP_PREDICTION_UNAVAILABLE) {
-        fputs("<p class=\"prediction\">what-if: ", out);
-        sp_html_esc(out, p->note ? p->note : "no prediction", 1000);
-        fputs("</p>", out);
-    } else if (p->state == SP_PREDICTION_DONE) {
-        fputs("<p class=\"prediction\">what-if: ", out);
-        sp_html_esc(out, p->setting, 100);
-        fputs(" ", out);
-        sp_html_esc(out, p->from, 300);
-        fputs(" &rarr; ", out);
-        sp_html_esc(out, p->to, 300);
-        fmt_dur_u(a, sizeof a, p->p95_before_ns);
-        fmt_dur_u(b, sizeof b, p->p95_after_ns);
-        fprintf(out, ": predicted p95 %s &rarr; <b>%s</b> (simulated from this trace", a, b);
-        if (p->note) {
-            fputs("; ", out);
-            sp_html_esc(out, p->note, 1000);
-        }
-        fprintf(out, ")%s</p>", p->p95_after_ns >= p->p95_before_ns ? ": the change does not lower p95" : "");
-    }
+    if (r->prediction.state == SP_PREDICTION_NONE || r->verdict.prediction_quoted)
+        return;
+    char line[1024];
+    sp_verdict_prediction_str(&r->prediction, line, sizeof line);
+    fputs("<p class=\"prediction\">what-if: ", out);
+    sp_html_esc(out, line, sizeof line);
+    fputs("</p>", out);
 }
 
 /* The verdict's ranking: every candidate with time in the p95 window, leader first; those under 5%
@@ -188,7 +175,7 @@ static void write_verdict(html_ctx *c)
     if (v->recommend_model)
         fputs("; a faster model would help: useful kernel time dominates", out);
     fputs("</p>", out);
-    write_prediction(out, &c->r->prediction);
+    write_prediction(out, c->r);
     write_ranking(c);
     fputs("</section>\n", out);
 }

@@ -399,23 +399,14 @@ static void write_ranking(FILE *out, const sp_report *r)
                 plural(hidden, "candidate", "candidates"));
 }
 
-/* The what-if simulator's prediction for the verdict's natural change, on its own line after the
- * verdict (DESIGN section 8); absent when nobody ran the simulator or the verdict is not a batching
- * setting. */
+/* The what-if prediction on its own line, only when the verdict sentence does not quote it already
+ * (sp_report_quote_prediction folds it into the sentence after the leader's fix). */
 static void write_prediction(FILE *out, const sp_report *r)
 {
-    const sp_verdict_prediction *p = &r->prediction;
-    char line[1024], a[32], b[32];
-    if (p->state == SP_PREDICTION_UNAVAILABLE) {
-        snprintf(line, sizeof line, "%s", p->note ? p->note : "no prediction");
-    } else if (p->state == SP_PREDICTION_DONE) {
-        snprintf(line, sizeof line, "%s %s -> %s: predicted p95 %s -> %s (simulated from this trace%s%s)%s",
-                 p->setting, p->from, p->to, sp_rep_fmt_dur(a, sizeof a, (double)p->p95_before_ns),
-                 sp_rep_fmt_dur(b, sizeof b, (double)p->p95_after_ns), p->note ? "; " : "", p->note ? p->note : "",
-                 p->p95_after_ns >= p->p95_before_ns ? ": the change does not lower p95" : "");
-    } else {
+    if (r->prediction.state == SP_PREDICTION_NONE || r->verdict.prediction_quoted)
         return;
-    }
+    char line[1024];
+    sp_verdict_prediction_str(&r->prediction, line, sizeof line);
     fputs("what-if: ", out);
     wrap(out, line, 9, 9);
 }
