@@ -1,6 +1,6 @@
 /* The verdict (DESIGN section 8): the candidate with the largest share of p95 (kernel split into
  * padding and useful work), its group of fix, the p95 saving if its time were removed, and a sentence
- * with the figures. A trace without requests gets a GPU verdict: busy, or starved and by what. */
+ * with the figures. A trace without requests gets a GPU verdict (verdict_gpu.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,58 +93,10 @@ static sp_status p95_saving(const sp_ana *a, const cand *c, uint64_t *out)
     return SP_OK;
 }
 
+/* A trace without requests: verdict_gpu.c (busy, starved inside the steps, or no work sent). */
 static sp_status gpu_verdict(sp_ana *a)
 {
-    const sp_gpu_summary *g = &a->r->gpu;
-    sp_verdict *v = &a->r->verdict;
-    char s[768], p1[32], p2[32], d1[32], d2[32];
-    v->stage = NULL;
-    v->group = SP_GROUP_NONE;
-    if (!g->present) {
-        snprintf(s, sizeof s, "No requests and no device activity in the trace: nothing to analyse.");
-    } else {
-        double util = g->span_ns ? (double)g->busy_ns / (double)g->span_ns : 1.0;
-        fmt_dur(d1, sizeof d1, g->span_ns);
-        if (util >= SP_ANA_GPU_BUSY_FRACTION) {
-            fmt_pct(p1, sizeof p1, util);
-            fmt_pct(p2, sizeof p2, g->span_ns ? (double)g->compute_ns / (double)g->span_ns : 0.0);
-            snprintf(s, sizeof s,
-                     "The device is busy: kernels and copies cover %s of the %s GPU span (%s computation).",
-                     p1, d1, p2);
-        } else {
-            uint64_t hw = 0, kw = 0, ot = 0;
-            for (size_t k = 0; k < g->n_streams; k++) {
-                hw += g->idle_breakdown[k].host_wait_ns;
-                kw += g->idle_breakdown[k].kernel_wait_ns;
-                ot += g->idle_breakdown[k].other_ns;
-            }
-            uint64_t tot = hw + kw + ot;
-            fmt_pct(p1, sizeof p1, 1.0 - util);
-            const char *what, *why;
-            uint64_t part;
-            if (hw >= kw && hw >= ot && hw > 0) {
-                what = "host_wait";
-                why = "the host does not issue work fast enough (CPU-bound launches or data preparation)";
-                part = hw;
-            } else if (kw >= ot && kw > 0) {
-                what = "kernel_wait";
-                why = "launch overhead between short back-to-back kernels; fuse kernels or capture CUDA graphs";
-                part = kw;
-            } else {
-                what = "other";
-                why = "long pauses between kernels (synchronisation, data loading, other host work)";
-                part = ot;
-            }
-            fmt_dur(d2, sizeof d2, part);
-            fmt_pct(p2, sizeof p2, tot ? (double)part / (double)tot : 0.0);
-            snprintf(s, sizeof s,
-                     "The device is starved: idle %s of the %s GPU span. Most stream idle time is %s "
-                     "(%s, %s of it): %s.",
-                     p1, d1, what, d2, p2, why);
-        }
-    }
-    v->sentence = sp_report_strdup(a->r, s);
-    return v->sentence ? SP_OK : SP_ERR_NOMEM;
+    return sp_ana_verdict_gpu(a);
 }
 
 /* The queue candidate behind a device that always has a batch in flight: capacity is the fix, and
