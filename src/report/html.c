@@ -144,8 +144,10 @@ static void write_summary(html_ctx *c)
     sp_rep_fmt_pct(b, sizeof b, r->padding.waste_fraction);
     kpi(out, b, "padding waste");
     if (r->gpu.present) {
+        char label[32];
         sp_rep_fmt_pct(b, sizeof b, r->gpu.span_ns ? (double)r->gpu.busy_ns / (double)r->gpu.span_ns : 0.0);
-        kpi(out, b, "GPU busy");
+        snprintf(label, sizeof label, "%s busy", sp_device_kind_noun(r->gpu.device_kind));
+        kpi(out, b, label);
     }
     sp_rep_fmt_money(b, sizeof b, r->cost.per_request);
     kpi(out, b, "cost per request");
@@ -602,7 +604,8 @@ static sp_status write_timeline(html_ctx *c)
 {
     FILE *out = c->out;
     const sp_events *ev = c->ev;
-    fputs("<section id=\"timeline\"><h2>GPU timeline: the busiest slice</h2>\n", out);
+    const char *noun = sp_device_kind_noun(c->r->gpu.device_kind);
+    fprintf(out, "<section id=\"timeline\"><h2>%s timeline: the busiest slice</h2>\n", noun);
     if (!c->have_detail) {
         fputs("<p class=\"note\">Needs the event set (not given).</p></section>\n", out);
         return SP_OK;
@@ -732,7 +735,9 @@ static sp_status write_timeline(html_ctx *c)
             "Top: batch windows; below: kernels and copies, one row per device stream. Shapes closer "
             "together than a pixel are merged (their tooltip says how many).</p>\n",
             b1, b2);
-    svg_open(out, "timeline-chart", base + 30, "GPU timeline slice: batch windows, kernels and copies per stream");
+    char chart_title[96];
+    snprintf(chart_title, sizeof chart_title, "%s timeline slice: batch windows, kernels and copies per stream", noun);
+    svg_open(out, "timeline-chart", base + 30, chart_title);
     fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">batches</text>\n", g.left - 8, top + 12);
     uint64_t lane_end[TL_LANES] = {0};
     size_t lane_dropped = 0;
@@ -844,11 +849,12 @@ static void write_cost(html_ctx *c)
     const sp_cost_summary *k = &c->r->cost;
     char a[48], b[48], d[48];
     fputs("<section id=\"cost\"><h2>Cost split</h2>\n", out);
-    fprintf(out, "<p>%s for a %s window at %s/h%s; %s per request. Each GPU-second of the window is in "
+    fprintf(out, "<p>%s for a %s window at %s/h%s; %s per request. Each %s-second of the window is in "
                  "one state.</p>\n",
             sp_rep_fmt_money(a, sizeof a, k->bill), sp_rep_fmt_dur(b, sizeof b, (double)k->window_ns),
             sp_rep_fmt_money(d, sizeof d, k->price_per_hour),
-            k->price_is_default ? " (default price: none given)" : "", sp_rep_fmt_money(a, sizeof a, k->per_request));
+            k->price_is_default ? " (default price: none given)" : "", sp_rep_fmt_money(a, sizeof a, k->per_request),
+            sp_device_kind_noun(c->r->gpu.device_kind));
     const double left = 120, right = 16, top = 6, bar_h = 34;
     double plot_w = SP_HTML_W - left - right;
     svg_open(out, "cost-chart", top + bar_h + 8, "Share of the bill by device state");
@@ -895,18 +901,43 @@ static void write_gpu(html_ctx *c)
 {
     FILE *out = c->out;
     const sp_gpu_summary *g = &c->r->gpu;
-    char a[48], b[48], d[48], e[48];
-    fputs("<section id=\"gpu\"><h2>GPU</h2>\n", out);
+    char a[48], b[48], d[48], e[48], f[48], h[48];
+    fprintf(out, "<section id=\"gpu\"><h2>%s</h2>\n", g->device_kind == SP_DEVICE_CPU ? "Device (CPU)"
+                                                      : g->device_kind == SP_DEVICE_MIXED ? "Device" : "GPU");
     if (!g->present) {
         fputs("<p class=\"note\">No device activity.</p></section>\n", out);
         return;
     }
+    int hta_ok = c->r->hta_compat && g->hta_breakdown_valid;
     fprintf(out, "<p>span %s, busy %s (%s), idle %s; %" PRIu64 " kernels, %" PRIu64 " copies, %" PRIu64
                  " memsets%s.</p>\n",
             sp_rep_fmt_dur(a, sizeof a, (double)g->span_ns), sp_rep_fmt_dur(b, sizeof b, (double)g->busy_ns),
             sp_rep_fmt_pct(d, sizeof d, g->span_ns ? (double)g->busy_ns / (double)g->span_ns : 0),
             sp_rep_fmt_dur(e, sizeof e, (double)g->idle_ns), g->kernels, g->copies, g->memsets,
-            c->r->hta_compat ? " (HTA-compatible figures)" : "");
+            hta_ok ? " (HTA-compatible figures)" : c->r->hta_compat ? " (HTA's rounding, not HTA-compatible)" : "");
+    if (c->r->hta_compat && g->hta_breakdown_note) {
+        fputs("<p class=\"warn\">", out);
+        sp_html_esc(out, g->hta_breakdown_note, 0);
+        fputs("</p>\n", out);
+    }
+    if (g->graph.launches)
+        fprintf(out, "<p>CUDA graph launches: %" PRIu64 " calls launched %" PRIu64 " kernels (per launch p50 %" PRIu64
+                     ", max %" PRIu64 "); launch to first node p50 %s, max %s. Their nodes are kept out of the "
+                     "per-kernel launch delay.</p>\n",
+                g->graph.launches, g->graph.kernels, g->graph.kernels_per_launch.p50_ns,
+                g->graph.kernels_per_launch.max_ns, sp_rep_fmt_dur(a, sizeof a, (double)g->graph.first_delay.p50_ns),
+                sp_rep_fmt_dur(b, sizeof b, (double)g->graph.first_delay.max_ns));
+    if (g->steps.count) {
+        const sp_step_summary *st = &g->steps;
+        fprintf(out, "<p>Steps: %" PRIu64 " %s ranges; device windows %s of %s analysed: inside busy %s, idle %s; "
+                     "outside busy %s, idle %s.</p>\n",
+                st->count, sp_step_source_str(st->source), sp_rep_fmt_dur(a, sizeof a, (double)st->window_ns),
+                sp_rep_fmt_dur(b, sizeof b, (double)st->analysed_ns),
+                sp_rep_fmt_dur(d, sizeof d, (double)st->busy_inside_ns),
+                sp_rep_fmt_dur(e, sizeof e, (double)st->idle_inside_ns),
+                sp_rep_fmt_dur(f, sizeof f, (double)st->busy_outside_ns),
+                sp_rep_fmt_dur(h, sizeof h, (double)st->idle_outside_ns));
+    }
     if (g->n_kernel_stats) {
         fputs("<table class=\"num\"><thead><tr><th>kernel</th><th>count</th><th>total</th><th>p50</th>"
               "<th>p95</th></tr></thead><tbody>\n",

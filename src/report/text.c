@@ -51,17 +51,28 @@ static const char *plural(uint64_t n, const char *one, const char *many)
     return n == 1 ? one : many;
 }
 
+/* Whether the GPU figures are HTA's (--hta-compat, and HTA could produce them). */
+static int hta_figures(const sp_report *r)
+{
+    return r->hta_compat && (!r->gpu.present || r->gpu.hta_breakdown_valid);
+}
+
 static void write_header(FILE *out, const sp_report *r)
 {
-    char win[32], price[32];
+    char win[32], price[32], hta[96] = "";
     const sp_cost_summary *c = &r->cost;
+    const char *noun = sp_device_kind_noun(r->gpu.device_kind);
+    if (r->hta_compat)
+        snprintf(hta, sizeof hta, hta_figures(r) ? ", HTA-compatible %s figures"
+                                                 : ", HTA's rounding (HTA cannot produce this %s breakdown)",
+                 noun);
     fprintf(out, "servprof report: %zu %s, %" PRIu64 " %s, %" PRIu64 " %s, window %s, price %s/h%s%s\n",
             r->n_files, r->n_files == 1 ? "file" : "files", r->request_count,
             plural(r->request_count, "request", "requests"), r->batch_count,
             plural(r->batch_count, "batch", "batches"),
             c->window_ns ? sp_rep_fmt_dur(win, sizeof win, (double)c->window_ns) : "n/a",
             sp_rep_fmt_money(price, sizeof price, c->price_per_hour),
-            c->price_is_default ? " (default)" : "", r->hta_compat ? ", HTA-compatible GPU figures" : "");
+            c->price_is_default ? " (default)" : "", hta);
 }
 
 static void write_latency(FILE *out, const char *label, const sp_quantiles *q)
@@ -113,18 +124,21 @@ static void write_padding(FILE *out, const sp_report *r)
             sp_rep_fmt_pct(f, sizeof f, p->share_of_bill));
 }
 
-/* What the money in each state buys, for the sentence about the largest waste. */
-static const char *state_phrase(sp_cost_state s)
+/* What the money in each state buys, for the sentence about the largest waste; `noun` is the
+ * device's word ("GPU", "CPU", "device"). */
+static const char *state_phrase(sp_cost_state s, const char *noun, char *buf, size_t n)
 {
+    const char *what = "?";
     switch (s) {
     case SP_COST_USEFUL: return "kernel work on real tokens";
-    case SP_COST_PADDING: return "GPU time spent on padding";
-    case SP_COST_COPIES: return "GPU time spent on copies";
-    case SP_COST_GAP: return "GPU time idle while a batch is in flight (launch overhead, host waits)";
-    case SP_COST_NO_BATCH: return "GPU time with no batch in flight";
-    case SP_COST_STATE_COUNT: break;
+    case SP_COST_PADDING: what = "time spent on padding"; break;
+    case SP_COST_COPIES: what = "time spent on copies"; break;
+    case SP_COST_GAP: what = "time idle while a batch is in flight (launch overhead, host waits)"; break;
+    case SP_COST_NO_BATCH: what = "time with no batch in flight"; break;
+    case SP_COST_STATE_COUNT: return "?";
     }
-    return "?";
+    snprintf(buf, n, "%s %s", noun, what);
+    return buf;
 }
 
 static void write_cost(FILE *out, const sp_report *r)
@@ -155,11 +169,12 @@ static void write_cost(FILE *out, const sp_report *r)
     if (!r->request_count)
         return;
     /* The per-request split is the bill's split (DESIGN section 7), so the shares carry over. */
-    char line[256], pc[16];
+    char line[256], pc[16], phrase[128];
+    const char *noun = sp_device_kind_noun(r->gpu.device_kind);
     if (r->padding.batches) {
         snprintf(line, sizeof line, "%s of the per-request bill is %s.",
                  sp_rep_fmt_pct(pc, sizeof pc, c->by_state_share[SP_COST_PADDING]),
-                 state_phrase(SP_COST_PADDING));
+                 state_phrase(SP_COST_PADDING, noun, phrase, sizeof phrase));
         fputs("  ", out);
         wrap(out, line, 2, 2);
     }
@@ -170,7 +185,8 @@ static void write_cost(FILE *out, const sp_report *r)
     if (worst >= 0 && c->by_state_share[worst] > 0 &&
         (!r->padding.batches || c->by_state_share[worst] > c->by_state_share[SP_COST_PADDING])) {
         snprintf(line, sizeof line, "%s of the per-request bill is %s.",
-                 sp_rep_fmt_pct(pc, sizeof pc, c->by_state_share[worst]), state_phrase((sp_cost_state)worst));
+                 sp_rep_fmt_pct(pc, sizeof pc, c->by_state_share[worst]),
+                 state_phrase((sp_cost_state)worst, noun, phrase, sizeof phrase));
         fputs("  ", out);
         wrap(out, line, 2, 2);
     }
@@ -183,20 +199,67 @@ static void write_cost(FILE *out, const sp_report *r)
     }
 }
 
+/* CUDA graph launches: their nodes are kept out of the launch delay above. */
+static void write_graph_launches(FILE *out, const sp_gpu_summary *g)
+{
+    const sp_graph_launch_summary *gl = &g->graph;
+    if (!gl->launches)
+        return;
+    char a[24], b[24], line[512];
+    snprintf(line, sizeof line,
+             "%" PRIu64 " %s launched %" PRIu64 " %s (per launch p50 %" PRIu64 ", max %" PRIu64
+             "); launch to first node p50 %s, max %s; their nodes are not in the launch delay above",
+             gl->launches, plural(gl->launches, "call", "calls"), gl->kernels, plural(gl->kernels, "kernel", "kernels"),
+             gl->kernels_per_launch.p50_ns, gl->kernels_per_launch.max_ns,
+             sp_rep_fmt_dur(a, sizeof a, (double)gl->first_delay.p50_ns),
+             sp_rep_fmt_dur(b, sizeof b, (double)gl->first_delay.max_ns));
+    fputs("  graph launches: ", out);
+    wrap(out, line, 18, 4);
+}
+
+/* Device time inside and outside the step marks (docs/analysis.md section 4, "Steps"). */
+static void write_steps(FILE *out, const sp_gpu_summary *g)
+{
+    const sp_step_summary *st = &g->steps;
+    if (!st->count)
+        return;
+    char a[24], b[24], c[24], d[24], e[24], f[24], pc[16], line[512];
+    snprintf(line, sizeof line,
+             "%" PRIu64 " %s %s; device windows %s of %s analysed: inside busy %s (%s), idle %s; outside busy "
+             "%s, idle %s",
+             st->count, sp_step_source_str(st->source), plural(st->count, "range", "ranges"),
+             sp_rep_fmt_dur(a, sizeof a, (double)st->window_ns), sp_rep_fmt_dur(b, sizeof b, (double)st->analysed_ns),
+             sp_rep_fmt_dur(c, sizeof c, (double)st->busy_inside_ns),
+             sp_rep_fmt_pct(pc, sizeof pc, st->window_ns ? (double)st->busy_inside_ns / (double)st->window_ns : NAN),
+             sp_rep_fmt_dur(d, sizeof d, (double)st->idle_inside_ns),
+             sp_rep_fmt_dur(e, sizeof e, (double)st->busy_outside_ns),
+             sp_rep_fmt_dur(f, sizeof f, (double)st->idle_outside_ns));
+    fputs("  steps: ", out);
+    wrap(out, line, 9, 4);
+}
+
 static void write_gpu(FILE *out, const sp_report *r)
 {
     const sp_gpu_summary *g = &r->gpu;
     char a[24], b[24], c[24], d[24], e[24], pc[16];
+    /* "gpu" for GPU traces (and unlabelled ones), "device (CPU)" for CPU runs */
+    const char *label = g->device_kind == SP_DEVICE_CPU ? "device (CPU)" : g->device_kind == SP_DEVICE_MIXED ? "device"
+                                                                                                             : "gpu";
     if (!g->present) {
-        fputs("\ngpu: no device activity in the trace\n", out);
+        fprintf(out, "\n%s: no device activity in the trace\n", label);
         return;
     }
-    fprintf(out, "\ngpu%s: span %s, busy %s (%s), idle %s; compute %s, non-compute %s\n",
-            r->hta_compat ? " (HTA-compatible)" : "", sp_rep_fmt_dur(a, sizeof a, (double)g->span_ns),
+    fprintf(out, "\n%s%s: span %s, busy %s (%s), idle %s; compute %s, non-compute %s\n", label,
+            !r->hta_compat ? "" : hta_figures(r) ? " (HTA-compatible)" : " (HTA's rounding, not HTA-compatible)",
+            sp_rep_fmt_dur(a, sizeof a, (double)g->span_ns),
             sp_rep_fmt_dur(b, sizeof b, (double)g->busy_ns),
             sp_rep_fmt_pct(pc, sizeof pc, g->span_ns ? (double)g->busy_ns / (double)g->span_ns : NAN),
             sp_rep_fmt_dur(c, sizeof c, (double)g->idle_ns), sp_rep_fmt_dur(d, sizeof d, (double)g->compute_ns),
             sp_rep_fmt_dur(e, sizeof e, (double)g->non_compute_ns));
+    if (r->hta_compat && g->hta_breakdown_note) {
+        fputs("  note: ", out);
+        wrap(out, g->hta_breakdown_note, 8, 4);
+    }
     fprintf(out, "  %" PRIu64 " %s, %" PRIu64 " %s, %" PRIu64 " %s\n", g->kernels,
             plural(g->kernels, "kernel", "kernels"), g->copies, plural(g->copies, "copy", "copies"),
             g->memsets, plural(g->memsets, "memset", "memsets"));
@@ -249,6 +312,8 @@ static void write_gpu(FILE *out, const sp_report *r)
         fputs("  launches: ", out);
         wrap(out, line, 12, 4);
     }
+    write_graph_launches(out, g);
+    write_steps(out, g);
 }
 
 static void write_quality(FILE *out, const sp_report *r)
