@@ -76,12 +76,13 @@ static sp_status set_note(sp_ana *a, const char *what, int64_t value, const char
     fmt_signed(comp, sizeof comp, g->hta_compute_ns);
     fmt_signed(nc, sizeof nc, g->hta_non_compute_ns);
     snprintf(s, sizeof s,
-             "%s: by HTA's rules %s would be %s (%s), because %" PRIu64 " sub-microsecond GPU %s round to an "
-             "end 1 us before their start and HTA's interval merge counts each that stands alone as -1 us "
-             "(kernel_time %s, idle %s, compute %s, non_compute %s); the figures shown keep those events at "
-             "zero length.",
+             "%s: by HTA's rules %s would be %s (%s), because %" PRIu64 " sub-microsecond GPU %s to an end "
+             "1 us before %s start and HTA's interval merge counts each that stands alone as -1 us "
+             "(kernel_time %s, idle %s, compute %s, non_compute %s); the figures shown keep %s at zero length.",
              asserts ? "HTA itself cannot produce this breakdown" : "HTA would report a negative figure here",
-             what, v, check, g->hta_end_early, g->hta_end_early == 1 ? "event" : "events", kt, idle, comp, nc);
+             what, v, check, g->hta_end_early, g->hta_end_early == 1 ? "event rounds" : "events round",
+             g->hta_end_early == 1 ? "its" : "their", kt, idle, comp, nc,
+             g->hta_end_early == 1 ? "that event" : "those events");
     g->hta_breakdown_note = sp_report_strdup(a->r, s);
     return g->hta_breakdown_note ? SP_OK : SP_ERR_NOMEM;
 }
