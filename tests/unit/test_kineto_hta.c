@@ -431,11 +431,55 @@ static void check_negative_noncompute(void)
     sp_events_destroy(ev);
 }
 
+/* cuda_graph_h200.json.gz: a real trace recorded on an NVIDIA H200 (torch 2.11.0+cu130) with the
+ * workload of scripts/cuda_graph_trace.py: a CUDA graph of 16 tiny elementwise kernels (0.86 to 1.2 us
+ * each) replayed 8 times per step plus 4 eager launches, 3 active ProfilerSteps. By construction 24
+ * graph launches of 16 kernels and 12 ordinary launches. Under --hta-compat HTA drops the events of
+ * the last step (runtime calls from the start of its last ProfilerStep#, here the device-side copy of
+ * step 4, so 2 graph launches of step 4 stay: 18); its figures, from scripts/hta_reference.py (an
+ * independent implementation of HTA's rules): kernel_time 4793, idle 4780, compute 13, non_compute 0,
+ * stream 7 host_wait 4329 / kernel_wait 451 / other 0 us. HTA's rounding leaves 13 us of the 418 us of
+ * kernel time (370 of the 396 kernels hold no whole us); none ends before it starts. */
+static void check_cuda_graph_h200(void)
+{
+    sp_events *ev;
+    sp_report *r = load_analyze("cuda_graph_h200.json.gz", 0, &ev);
+    const sp_gpu_summary *g = &r->gpu;
+    CHECK_EQ_U64(g->graph.launches, 24);
+    CHECK_EQ_U64(g->graph.kernels, 384);
+    CHECK_EQ_U64(g->graph.kernels_per_launch.min_ns, 16);
+    CHECK_EQ_U64(g->graph.kernels_per_launch.max_ns, 16);
+    CHECK_EQ_U64(g->launches_joined, 12);
+    CHECK_EQ_U64(g->kernels, 396);
+    CHECK_EQ_U64(g->steps.count, 3);
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+    r = load_analyze("cuda_graph_h200.json.gz", 1, &ev);
+    g = &r->gpu;
+    CHECK(g->hta_breakdown_valid);
+    CHECK_EQ_U64(g->hta_end_early, 0);
+    CHECK_EQ_U64(g->span_ns, US(4793));
+    CHECK_EQ_U64(g->idle_ns, US(4780));
+    CHECK_EQ_U64(g->compute_ns, US(13));
+    CHECK_EQ_U64(g->non_compute_ns, 0);
+    CHECK_EQ_U64(g->n_streams, 1);
+    if (g->n_streams == 1) {
+        CHECK_EQ_U64(g->idle_breakdown[0].host_wait_ns, US(4329));
+        CHECK_EQ_U64(g->idle_breakdown[0].kernel_wait_ns, US(451));
+        CHECK_EQ_U64(g->idle_breakdown[0].other_ns, 0);
+    }
+    CHECK_EQ_U64(g->graph.launches, 18);
+    CHECK_EQ_U64(g->graph.kernels, 288);
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+}
+
 int main(void)
 {
     for (size_t i = 0; i < sizeof g_refs / sizeof g_refs[0]; i++)
         check_trace(&g_refs[i]);
     check_cuda_graph_subus();
     check_negative_noncompute();
+    check_cuda_graph_h200();
     return sp_test_done("test_kineto_hta");
 }

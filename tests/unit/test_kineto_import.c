@@ -543,7 +543,7 @@ int main(void)
 {
     test_timestamps();
     const char *exact[] = {"cuda_event_sync", "alexnet_a100", "ns_resolution_resnet_v100", "amd_mi250_rocm",
-                           "triton_kernel_example", "trace_compare_base"};
+                           "triton_kernel_example", "trace_compare_base", "cuda_graph_h200"};
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
         test_exact_real(exact[i]);
     test_cpu_only();
