@@ -308,15 +308,36 @@ static sp_status device_kind(sp_ana *a)
     return SP_OK;
 }
 
-/* Appends [s, e) to the busy union being built in start order. */
-static void busy_add(sp_ival *v, size_t *n, uint64_t s, uint64_t e)
+/* The busy union, built in start order; its intervals are kept only when the step split needs them
+ * (`v` non-NULL), so a trace without step marks costs no memory per event here. */
+typedef struct busy_union {
+    sp_ival cur;
+    int open;
+    uint64_t total;
+    sp_ival *v;
+    size_t n;
+} busy_union;
+
+static void busy_close(busy_union *b)
 {
-    if (*n && s <= v[*n - 1].e) {
-        if (e > v[*n - 1].e)
-            v[*n - 1].e = e;
-    } else {
-        v[(*n)++] = (sp_ival){s, e};
+    if (!b->open)
+        return;
+    b->total += b->cur.e - b->cur.s;
+    if (b->v)
+        b->v[b->n++] = b->cur;
+    b->open = 0;
+}
+
+static void busy_add(busy_union *b, uint64_t s, uint64_t e)
+{
+    if (b->open && s <= b->cur.e) {
+        if (e > b->cur.e)
+            b->cur.e = e;
+        return;
     }
+    busy_close(b);
+    b->cur = (sp_ival){s, e};
+    b->open = 1;
 }
 
 sp_status sp_ana_gpu(sp_ana *a)
@@ -325,10 +346,9 @@ sp_status sp_ana_gpu(sp_ana *a)
     sp_gpu_summary *g = &a->r->gpu;
     /* busy and compute: unions over acts in start order (sorted by sp_ev_finish); the busy union is
      * kept as intervals for the step split */
-    sp_ival *bv = malloc((ev->n_acts ? ev->n_acts : 1) * sizeof *bv);
-    if (!bv)
+    busy_union bu = {{0, 0}, 0, 0, NULL, 0};
+    if (ev->n_marks && !(bu.v = malloc((ev->n_acts ? ev->n_acts : 1) * sizeof *bu.v)))
         return SP_ERR_NOMEM;
-    size_t nb = 0;
     uint64_t first = SP_TIME_NONE, last = 0, compute = 0;
     uint64_t cs = 0, ce = 0;
     int copen = 0;
@@ -344,7 +364,7 @@ sp_status sp_ana_gpu(sp_ana *a)
             first = x->start_ns;
         if (x->end_ns > last)
             last = x->end_ns;
-        busy_add(bv, &nb, x->start_ns, x->end_ns);
+        busy_add(&bu, x->start_ns, x->end_ns);
         if (sync)
             continue; /* in span and busy only: not compute, not a copy */
         int ci = -1;
@@ -382,11 +402,12 @@ sp_status sp_ana_gpu(sp_ana *a)
     }
     if (copen)
         compute += ce - cs;
+    busy_close(&bu);
     if (g->present) {
         /* DESIGN section 6: span = last end - first start, idle = span - busy,
          * non_compute = span - compute - idle */
         g->span_ns = last - first;
-        g->busy_ns = sp_ival_total(bv, nb);
+        g->busy_ns = bu.total;
         g->idle_ns = g->span_ns - g->busy_ns;
         g->compute_ns = compute;
         g->non_compute_ns = g->span_ns - compute - g->idle_ns;
@@ -420,7 +441,7 @@ sp_status sp_ana_gpu(sp_ana *a)
     if (!st)
         st = idle_breakdown(a, &li, win, nwin);
     if (!st) {
-        sp_ana_step_figures(a, bv, nb, win, nwin);
+        sp_ana_step_figures(a, bu.v, bu.n, win, nwin);
         st = sp_ana_launch_stats(a, &li);
     }
     if (!st)
@@ -432,6 +453,6 @@ sp_status sp_ana_gpu(sp_ana *a)
 out:
     sp_ana_launches_free(&li);
     free(win);
-    free(bv);
+    free(bu.v);
     return st;
 }
