@@ -1,5 +1,6 @@
 # Front door to the CMake build. `make demo` and `make test` are the two commands of the quick start;
-# both install missing Debian packages first (scripts/setup.sh).
+# both install missing Debian packages first (scripts/setup.sh): `make build` and `make demo` only what
+# building needs, `make test` also what the tests need, `make bench` what the benchmarks need.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
@@ -9,12 +10,18 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DSERVPROF_WERROR=ON
 endif
 
-.PHONY: all setup build test test-fast test-asan demo bench fuzz clean
+.PHONY: all setup setup-test setup-bench build test test-fast test-asan demo bench fuzz clean
 
 all: build
 
 setup:
-	@bash scripts/setup.sh
+	@bash scripts/setup.sh build
+
+setup-test:
+	@bash scripts/setup.sh test
+
+setup-bench:
+	@bash scripts/setup.sh bench
 
 $(BUILD)/CMakeCache.txt: | setup
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
@@ -23,14 +30,14 @@ build: setup $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 # Every test through CTest, then the same tests built with AddressSanitizer + UBSan.
-test: build
+test: setup-test build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) test-asan
 
-test-fast: build
+test-fast: setup-test build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-test-asan: setup
+test-asan: setup-test
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSERVPROF_SANITIZE=ON -DSERVPROF_CUDA=OFF $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -39,12 +46,12 @@ test-asan: setup
 demo: build
 	bash scripts/demo.sh $(BUILD) $(DEMO_ARGS)
 
-bench: build
+bench: setup-bench build
 	bash bench/run.sh $(BUILD)
 
 # libFuzzer targets (clang), each run for FUZZ_SECONDS on its corpus.
 FUZZ_SECONDS ?= 60
-fuzz: setup
+fuzz: setup-test
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSERVPROF_FUZZ=ON -DSERVPROF_CUDA=OFF >/dev/null
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	bash tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)

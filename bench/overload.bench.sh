@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Overload soak of the reference service (issue 3: "2x overload for a minute keeps serving (with 503s)
+# Overload soak of the reference service (the goal: "2x overload for a minute keeps serving (with 503s)
 # without crashing or growing memory"). Measures the service's capacity with a short saturating
 # open-loop run, then drives it at 2x that rate for OVERLOAD_SECONDS (default 60) from
 # `servprof load`, sampling the server's resident memory every 5 s, and checks /healthz afterwards.

@@ -1,20 +1,41 @@
 #!/usr/bin/env bash
-# Installs the Debian packages servprof needs, only those missing. Run by `make` before configuring;
-# safe to run again. Needs root (or sudo) only when something is missing.
+# Installs the Debian packages servprof needs, only those missing. Safe to run again. Needs root (or
+# sudo) only when something is missing.
+# Usage: scripts/setup.sh [build|test|bench] [--list]   (--list: print the packages, install nothing)
+#   build  what building servprof and `make demo` need (the default; `make build`, `make demo`)
+#   test   build + what the tests need (`make test`): clang and its sanitizer runtime, libcurl for the
+#          HTTP end-to-end test, curl, wrk, python3, and Chromium for the HTML browser test (optional)
+#   bench  test + what the benchmarks compare against (`make bench`)
 set -euo pipefail
+mode=${1:-build}
 
-pkgs=(cmake make gcc clang pkg-config zlib1g-dev libsqlite3-dev libmicrohttpd-dev libopenblas-dev
-      libcurl4-openssl-dev libclang-rt-14-dev wrk python3 curl
-      libjansson-dev wamerican)
-# libjansson-dev: JSON DOM parser for the reference service (tokenizer.json, request bodies and the
-# safetensors header are all small, so reading them whole into a tree is the simple, right choice).
-# wamerican: /usr/share/dict/words, the corpus scripts/build-vocab.py learns the default vocabulary from.
-# chromium: headless browser for tests/cli/html_browser.sh (the HTML report rendered for real). Optional
-# and large (chromium + chromium-common about 360 MB installed, more with their libraries): skipped when
-# SERVPROF_BROWSER_TESTS=0, and a failed install only warns; without it the test skips itself.
+# build: the compiler and the libraries servprof links. libjansson-dev: JSON DOM parser for the
+# reference service (tokenizer.json, request bodies and the safetensors header are all small, so
+# reading them whole into a tree is the simple, right choice).
+pkgs=(cmake make gcc pkg-config zlib1g-dev libsqlite3-dev libmicrohttpd-dev libopenblas-dev libjansson-dev)
 optional=()
-[ "${SERVPROF_BROWSER_TESTS:-1}" != "0" ] && optional+=(chromium)
+case "$mode" in
+  build) ;;
+  test|bench)
+    # clang + libclang-rt-14-dev: the fuzz targets and their sanitizer runtime; libcurl4-openssl-dev:
+    # tests/unit/test_serve_http.c drives the service with libcurl; curl, wrk, python3: CLI tests and
+    # the load generator's reference.
+    pkgs+=(clang libclang-rt-14-dev libcurl4-openssl-dev curl wrk python3)
+    # chromium: headless browser for tests/cli/html_browser.sh (the HTML report rendered for real).
+    # Optional and large (chromium + chromium-common about 360 MB installed, more with their
+    # libraries): skipped when SERVPROF_BROWSER_TESTS=0, and a failed install only warns; without it
+    # the test skips itself.
+    [ "${SERVPROF_BROWSER_TESTS:-1}" != "0" ] && optional+=(chromium)
+    ;;
+  *) echo "servprof setup: unknown mode '$mode' (build, test or bench)" >&2; exit 2 ;;
+esac
+# (scripts/build-vocab.py, which regenerates the shipped vocabulary, also needs wamerican: install it
+# by hand when you rebuild data/tokenizer.json.)
 [ -n "${SERVPROF_EXTRA_PACKAGES:-}" ] && pkgs+=(${SERVPROF_EXTRA_PACKAGES})
+if [ "${2:-}" = "--list" ]; then
+  echo "${pkgs[*]}${optional[*]:+ (optional: ${optional[*]})}"
+  exit 0
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -26,7 +47,7 @@ for p in "${optional[@]}"; do
 done
 [ ${#missing[@]} -eq 0 ] && [ ${#opt_missing[@]} -eq 0 ] && exit 0
 
-echo "servprof setup: installing ${missing[*]} ${opt_missing[*]}" >&2
+echo "servprof setup ($mode): installing ${missing[*]} ${opt_missing[*]}" >&2
 SUDO=
 if [ "$(id -u)" -ne 0 ]; then
   if ! command -v sudo >/dev/null; then

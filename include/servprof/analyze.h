@@ -21,6 +21,8 @@ typedef struct sp_analyze_options {
     double price_per_hour;   /* > 0 overrides the trace's price; <= 0: the trace's, else default */
     int hta_compat;          /* GPU figures as HTA computes them (DESIGN section 6) */
     int lenient;             /* unresolved references are skipped and counted, not errors */
+    sp_clock_mode clock_mode;  /* client-to-server clock mapping (events.h); default SP_CLOCK_AUTO */
+    int64_t clock_offset_ns;   /* server clock - client clock, for SP_CLOCK_FIXED */
 } sp_analyze_options;
 
 SP_API void sp_analyze_options_init(sp_analyze_options *opt);
@@ -193,13 +195,27 @@ typedef enum sp_verdict_group {
 
 SP_API const char *sp_verdict_group_str(sp_verdict_group g);
 
+/* One candidate of the verdict's ranking (DESIGN section 8, docs/analysis.md section 6). */
+typedef struct sp_verdict_rank {
+    const char *stage;            /* "queue", "padding", "kernel" (useful work), "gap", ..., named, "other" */
+    sp_verdict_group group;       /* `other`: SP_GROUP_INSTRUMENTATION (never a fix) */
+    double share_p95;             /* the candidate's share of p95 (kernel: useful only) */
+    uint64_t saving_p95_ns;       /* p95 saving if the candidate's time were removed from every request */
+    const char *fix;              /* short fix text, no figures */
+} sp_verdict_rank;
+
 typedef struct sp_verdict {
     const char *stage;            /* candidate name ("queue", "padding", "kernel", ...), or NULL */
     sp_verdict_group group;
     double share_p95;             /* the candidate's share (kernel: useful only) */
     uint64_t saving_p95_ns;       /* p95 saving if the candidate's time were removed */
     int recommend_model;          /* DESIGN section 8: useful kernel time dominates, gap & padding small */
-    const char *sentence;         /* one or two sentences with the figures; owned by the report */
+    const char *sentence;         /* one or more sentences with the figures; owned by the report */
+    /* Every candidate, by descending share of p95 (equal shares: report order, useful kernel before
+     * padding); ranking[0] is the verdict's stage whenever `stage` is not NULL. Empty (NULL, 0) for
+     * a trace without requests. Owned by the report, like every string it points to. */
+    sp_verdict_rank *ranking;
+    size_t n_ranking;
 } sp_verdict;
 
 typedef struct sp_drop_row {
@@ -210,9 +226,20 @@ typedef struct sp_drop_row {
 typedef struct sp_report {
     /* requests */
     uint64_t request_count;
-    sp_quantiles latency;          /* end-to-end, server side (arrival -> done) */
+    sp_quantiles latency;          /* end-to-end: the client-observed latency (send -> response
+                                      received, on the server clock) of requests with a client
+                                      record, arrival -> done of the others; the stages add up to it */
+    sp_quantiles server_latency;   /* server side, arrival -> done, of every request */
     int has_client;                /* client-side (load generator) times merged */
-    sp_quantiles client_latency;   /* from intended send time to response, when merged */
+    uint64_t requests_with_client; /* analysed requests whose end-to-end is client-observed */
+    sp_quantiles client_latency;   /* from intended send time to response, when merged (open loop) */
+    /* clock reconciliation (DESIGN 8a), one per (client file, server file) pair that joined; the
+     * paths are owned by the report */
+    size_t n_clock_offsets;
+    sp_clock_offset *clock_offsets;
+    uint64_t client_records_unjoined;  /* no recorded request has the id */
+    uint64_t client_records_failed;    /* transport errors: no response, not joined */
+    uint64_t client_records_duplicate; /* another record for the same request was joined */
     /* stages (DESIGN section 3 order, then named others, then other) */
     size_t n_stages;
     sp_stage_row *stages;

@@ -35,6 +35,12 @@ typedef struct sp_load_options {
 
 SP_API void sp_load_options_init(sp_load_options *opt);
 
+/* Checks `opt` without reading anything: `format` is one of sp_format and `map` is a well-formed
+ * annotation map (docs/annotations.md). Returns SP_OK, or SP_ERR_INVALID with a message naming the
+ * bad entry in `err` ("--map entry "x": expected role=prefix"). The loaders below run this check
+ * first, for every format, so a malformed map is refused even for a trace that would not use it. */
+SP_API sp_status sp_load_options_check(const sp_load_options *opt, char *err, size_t errlen);
+
 /* Creates an empty event set. `*out` is written only on success. */
 SP_API sp_status sp_events_create(sp_events **out);
 
@@ -42,7 +48,8 @@ SP_API sp_status sp_events_create(sp_events **out);
 SP_API void sp_events_destroy(sp_events *ev);
 
 /* Loads one trace file into `ev` (a .gz file is decompressed while reading). `opt` may be NULL.
- * On failure returns SP_ERR_IO / SP_ERR_PARSE / SP_ERR_FORMAT / SP_ERR_LIMIT / SP_ERR_NOMEM and writes
+ * On failure returns SP_ERR_INVALID (sp_load_options_check refused `opt`; nothing was read) or
+ * SP_ERR_IO / SP_ERR_PARSE / SP_ERR_FORMAT / SP_ERR_LIMIT / SP_ERR_NOMEM and writes
  * a message naming the file and the line or byte offset, and what was expected, into `err` (always
  * NUL-terminated when errlen > 0). The set then holds the events of earlier files only. */
 SP_API sp_status sp_events_load_file(sp_events *ev, const char *path, const sp_load_options *opt,
@@ -56,6 +63,43 @@ SP_API sp_status sp_events_load_buffer(sp_events *ev, const char *name, const vo
  * file does not carry it (or there is no such file). The string is owned by `ev` and valid until it
  * is destroyed. */
 SP_API const char *sp_events_property(const sp_events *ev, size_t file, const char *key);
+/* Client-side times (a load generator's trace, `"ev":"client"` records) are joined to the server's
+ * requests and mapped onto the server's clock (DESIGN section 8a; docs/analysis.md, "Client merge").
+ * The offset is theta = server clock - client clock, one per (client file, server file) pair. */
+typedef enum sp_clock_mode {
+    SP_CLOCK_AUTO = 0,  /* estimate theta per pair from the joined request/response pairs (default) */
+    SP_CLOCK_NONE,      /* assume the files share one clock: theta = 0 */
+    SP_CLOCK_FIXED      /* the caller's theta for every pair of different files */
+} sp_clock_mode;
+
+/* Where a pair's applied offset came from. */
+typedef enum sp_clock_source {
+    SP_CLOCK_ESTIMATED = 0,  /* the middle of the intersection of the pairs' bounds */
+    SP_CLOCK_SAME_TRACE,     /* client and server records in one file: one clock (DESIGN 2), theta 0 */
+    SP_CLOCK_ASSUMED,        /* SP_CLOCK_NONE: theta 0 as asked */
+    SP_CLOCK_GIVEN,          /* SP_CLOCK_FIXED: the caller's theta */
+    SP_CLOCK_UNBOUNDED       /* SP_CLOCK_AUTO, but no joined pair had usable times: theta 0 */
+} sp_clock_source;
+
+/* "estimated", "same_trace", "assumed", "given", "unbounded". Static, never NULL. */
+SP_API const char *sp_clock_source_str(sp_clock_source s);
+
+/* The clock reconciliation of one (client file, server file) pair. Each joined request with usable
+ * times bounds theta: the server cannot receive before the client sent (theta <= arrival - send) nor
+ * answer after the client received (theta >= done - client_done). */
+typedef struct sp_clock_offset {
+    uint32_t client_file, server_file; /* indexes of the loaded files, in load order */
+    const char *client_path, *server_path; /* the files' names; owned by the report (NULL elsewhere) */
+    sp_clock_source source;
+    uint64_t pairs;             /* joined request/response pairs with usable times */
+    int64_t offset_ns;          /* theta applied: client times + theta are on the server clock */
+    int64_t lower_ns, upper_ns; /* the intersection of all bounds (when pairs > 0) */
+    uint64_t uncertainty_ns;    /* half its width, (upper - lower) / 2; 0 when the bounds conflict */
+    uint64_t conflict_ns;       /* lower - upper when the bounds cross (clocks drift, or times are
+                                   wrong): a warning; else 0 */
+    uint64_t violations;        /* pairs whose client interval, mapped with offset_ns, does not enclose
+                                   the server's [arrival, done] */
+} sp_clock_offset;
 
 /* Counts, for progress lines and summaries. */
 typedef struct sp_events_summary {

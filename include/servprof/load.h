@@ -108,15 +108,20 @@ typedef struct sp_load_status_count {
 /* Result of a run: figures over the measured requests (warm-up excluded). */
 typedef struct sp_load_result {
     double target_rate;        /* requested rate (REPLAY: scheduled / (last - first intended)) */
-    double achieved_rate;      /* responses / (last response done - first intended send) */
+    double achieved_rate;      /* successes (ok) / duration_s: what the service delivered */
+    double rate_503;           /* status_503 / duration_s, beside achieved_rate */
+    double rate_other_status;  /* status_other / duration_s */
     double send_rate;          /* sent / (last send - first intended send) */
     double duration_s;         /* first intended send to last outcome */
     uint64_t scheduled;        /* measured requests in the schedule */
     uint64_t warmup;           /* warm-up requests (sent, traced, not counted below) */
     uint64_t sent;             /* measured requests written to a connection */
     uint64_t responses;        /* got a complete HTTP response (any status) */
-    uint64_t ok;               /* responses with status 200-299 */
-    uint64_t http_errors;      /* responses with another status */
+    uint64_t ok;               /* successes: responses with status 200-299 */
+    uint64_t http_errors;      /* responses with another status (status_503 + status_other) */
+    uint64_t status_503;       /* responses 503 Service Unavailable (the service refused: overloaded) */
+    uint64_t status_other;     /* responses with any other status that is not 2xx (e.g. 400, 413, 500) */
+    /* Requests with no response, by cause (the SP_LOAD_ERR_* outcomes): */
     uint64_t connect_errors, timeouts, io_errors, protocol_errors, unsent;
     sp_load_status_count statuses[SP_LOAD_MAX_STATUSES]; /* responses by HTTP status */
     size_t n_statuses;
@@ -135,9 +140,11 @@ SP_API void sp_load_config_init(sp_load_config *opts);
  * calling thread's timer slack is lowered during the run and restored). On SP_OK *result is a new
  * result owned by the caller (free with sp_load_result_destroy). Returns SP_ERR_INVALID (bad option
  * or URL, the message says which), SP_ERR_IO (a replay/length file or the trace cannot be read or
- * written; socket set-up failed), SP_ERR_PARSE (a replay/length file is malformed; the message names
+ * written; the URL's host cannot be resolved, the message names it; socket set-up failed),
+ * SP_ERR_PARSE (a replay/length file is malformed; the message names
  * file and line), SP_ERR_LIMIT (a cap above is exceeded), SP_ERR_NOMEM. `err` (may be NULL) gets a
- * message on failure. Transport errors during the run are outcomes, not failures. */
+ * message on failure. Transport errors and error statuses during the run are outcomes, not
+ * failures: a run in which nothing succeeded returns SP_OK with ok == 0, and the counts say why. */
 SP_API sp_status sp_load_run(const sp_load_config *opts, sp_load_result **result, char *err,
                              size_t errlen);
 

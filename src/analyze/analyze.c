@@ -42,6 +42,8 @@ void sp_report_destroy(sp_report *r)
     free(r->gpu.idle_breakdown);
     free(r->gpu.kernel_stats);
     free(r->gpu.copy_stats);
+    free(r->verdict.ranking);
+    free(r->clock_offsets);
     free(p);
 }
 
@@ -207,17 +209,21 @@ static sp_status request_figures(sp_ana *a)
     if (!v)
         return SP_ERR_NOMEM;
     r->request_count = n;
+    /* end-to-end is the life the stages partition (docs/analysis.md, "Client merge") */
+    memcpy(v, a->life, n * sizeof *v);
+    sp_status st = sp_ana_quantiles(v, n, &r->latency);
+    if (st)
+        goto out;
     for (size_t i = 0; i < n; i++)
         v[i] = ev->requests[a->reqs[i]].done_ns - ev->requests[a->reqs[i]].arrival_ns;
-    sp_status st = sp_ana_quantiles(v, n, &r->latency);
+    st = sp_ana_quantiles(v, n, &r->server_latency);
     if (st)
         goto out;
     /* client latency from the intended send time (open-loop schedule), else the actual send */
     size_t nc = 0;
     for (size_t i = 0; i < n; i++) {
         const sp_ev_request *q = &ev->requests[a->reqs[i]];
-        if (q->client_send_ns == SP_TIME_NONE || q->client_done_ns == SP_TIME_NONE ||
-            q->client_done_ns < q->client_send_ns)
+        if (!sp_ana_has_client(q))
             continue;
         uint64_t from = q->client_intended_ns != SP_TIME_NONE && q->client_intended_ns <= q->client_done_ns
                             ? q->client_intended_ns
@@ -225,6 +231,7 @@ static sp_status request_figures(sp_ana *a)
         v[nc++] = q->client_done_ns - from;
     }
     r->has_client = nc > 0;
+    r->requests_with_client = nc;
     st = sp_ana_quantiles(v, nc, &r->client_latency);
     if (st)
         goto out;
@@ -249,6 +256,31 @@ out:
     return st;
 }
 
+/* The event set's clock reconciliation, with the files' names (DESIGN 8a). */
+static sp_status clock_figures(sp_ana *a)
+{
+    sp_events *ev = a->ev;
+    sp_report *r = a->r;
+    r->client_records_unjoined = ev->clients_unjoined;
+    r->client_records_failed = ev->clients_failed;
+    r->client_records_duplicate = ev->clients_duplicate;
+    if (!ev->n_clock_offsets)
+        return SP_OK;
+    r->clock_offsets = malloc(ev->n_clock_offsets * sizeof *r->clock_offsets);
+    if (!r->clock_offsets)
+        return SP_ERR_NOMEM;
+    r->n_clock_offsets = ev->n_clock_offsets;
+    for (size_t k = 0; k < ev->n_clock_offsets; k++) {
+        sp_clock_offset *o = &r->clock_offsets[k];
+        *o = ev->clock_offsets[k];
+        o->client_path = sp_report_strdup(r, sp_str_get(&ev->strings, ev->files[o->client_file].path));
+        o->server_path = sp_report_strdup(r, sp_str_get(&ev->strings, ev->files[o->server_file].path));
+        if (!o->client_path || !o->server_path)
+            return SP_ERR_NOMEM;
+    }
+    return SP_OK;
+}
+
 sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **out, char *err, size_t errlen)
 {
     if (err && errlen)
@@ -262,7 +294,13 @@ sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **o
         o = *opt;
     else
         sp_analyze_options_init(&o);
-    sp_status st = sp_ev_finish(ev, o.lenient != 0, err, errlen);
+    if (o.clock_mode != SP_CLOCK_AUTO && o.clock_mode != SP_CLOCK_NONE && o.clock_mode != SP_CLOCK_FIXED) {
+        sp_errf(err, errlen, "sp_analyze: unknown clock mode %d", (int)o.clock_mode);
+        return SP_ERR_INVALID;
+    }
+    sp_status st = sp_ev_set_clock(ev, o.clock_mode, o.clock_offset_ns);
+    if (!st)
+        st = sp_ev_finish(ev, o.lenient != 0, err, errlen);
     if (st) {
         if (st == SP_ERR_NOMEM)
             sp_errf(err, errlen, "out of memory while finishing the event set");
@@ -287,6 +325,8 @@ sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **o
         st = sp_ana_stage_rows(&a);
     if (!st)
         st = request_figures(&a);
+    if (!st)
+        st = clock_figures(&a);
     if (!st)
         st = sp_ana_padding(&a);
     if (!st)

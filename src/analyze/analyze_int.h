@@ -79,10 +79,19 @@ typedef struct sp_ana {
     uint64_t *times;               /* n_reqs x n_stages, row-major per request */
     double *padding;               /* per analysed request: padding time (DESIGN section 5) */
     uint64_t *life;                /* per analysed request: hi - lo */
-    uint32_t *by_latency;          /* analysed-request positions sorted by life, ties by position */
+    uint32_t *by_latency;          /* analysed-request positions sorted by life, ties by request id
+                                      text, then arrival, then file (docs/analysis.md, "Ties") */
     int has_network;
     uint64_t skipped;              /* malformed records skipped under lenient */
 } sp_ana;
+
+/* A request with usable client times, whose life is client-observed (docs/analysis.md, "Client
+ * merge"). */
+static inline int sp_ana_has_client(const sp_ev_request *q)
+{
+    return q->client_send_ns != SP_TIME_NONE && q->client_done_ns != SP_TIME_NONE &&
+           q->client_done_ns >= q->client_send_ns;
+}
 
 /* ---- percentile.c ---- */
 /* Nearest rank k = ceil(xx*n/100), at least 1 (DESIGN section 4). n > 0. */
@@ -155,8 +164,68 @@ double sp_ana_price(double option_price, double trace_price, int *is_default);
 /* Instance bill for `window_ns` at `price_per_hour` (DESIGN section 7). */
 double sp_ana_bill(double price_per_hour, uint64_t window_ns);
 
-/* ---- verdict.c ---- */
+/* ---- verdict.c: candidates, ranking, p95 savings ---- */
 sp_status sp_ana_verdict(sp_ana *a);
+
+/* ---- verdict_render.c: the sentence, written from the ranking (docs/analysis.md section 6) ---- */
+/* A candidate under this share of p95 is never named in the sentence. */
+#define SP_ANA_VERDICT_MIN_SHARE 0.05
+/* Candidates after the leader above this share are listed in order, each with its group and fix. */
+#define SP_ANA_VERDICT_LIST_SHARE 0.10
+/* A candidate at most this far below the leader is level with it: the sentence says so. */
+#define SP_ANA_VERDICT_LEVEL_BAND 0.05
+/* "The model is not the bottleneck" only when useful kernel time is at least this far below the
+ * leader. */
+#define SP_ANA_VERDICT_MODEL_MARGIN 0.10
+/* Share comparisons against these cut-offs forgive this much floating-point error, so that
+ * 0.30 - 0.25 counts as 5 points. */
+#define SP_ANA_VERDICT_EPS 1e-9
+
+/* What a candidate is: its stage row's role, with the kernel stage split in two (DESIGN 8). */
+typedef enum sp_cand_kind {
+    SP_CAND_QUEUE = 0,
+    SP_CAND_PREPROCESS,
+    SP_CAND_H2D,
+    SP_CAND_KERNEL,          /* useful kernel work: the kernel stage less padding */
+    SP_CAND_PADDING,         /* kernel work on padding (DESIGN 5) */
+    SP_CAND_GAP,
+    SP_CAND_D2H,
+    SP_CAND_POSTPROCESS,
+    SP_CAND_NETWORK,
+    SP_CAND_NAMED,
+    SP_CAND_OTHER            /* unattributed: instrumentation, never a fix */
+} sp_cand_kind;
+
+/* One verdict candidate, as ranked. Strings are static or owned by the report. */
+typedef struct sp_verdict_cand {
+    sp_cand_kind kind;
+    int row;                 /* its stage row (kernel and padding: the kernel row) */
+    const char *name;        /* the ranking's stage name ("kernel" for useful work) */
+    sp_verdict_group group;
+    double share;            /* share of p95 */
+    uint64_t saving_ns;      /* p95 saving if its time were removed */
+    const char *fix;         /* short fix text */
+} sp_verdict_cand;
+
+/* What the sentence needs beyond the ranking. */
+typedef struct sp_verdict_facts {
+    double waste_fraction;   /* padding waste over all batches, for the padding candidate's reading */
+    int queue_saturated;     /* a batch in flight >= SP_ANA_SATURATED_IN_FLIGHT of the window */
+    double in_flight;        /* the fraction of the window with a batch in flight */
+} sp_verdict_facts;
+
+/* The model rule over a ranking (rank[0] leads): 1 when useful kernel work leads with at least
+ * SP_ANA_MODEL_MIN_KERNEL_SHARE of p95, gap and padding are each under their SP_ANA_MODEL_MAX_*
+ * share, and no candidate is level with it; else 0. */
+int sp_ana_verdict_recommend_model(const sp_verdict_cand *rank, size_t n);
+
+/* Writes the verdict sentence for `rank[0..n)` (descending share; rank[0] leads) into buf[len] like
+ * snprintf: NUL-terminated when len > 0, and returns the length the whole sentence needs, so a caller
+ * can size a buffer with a first call (buf NULL, len 0). `leader_clause` is an optional quantified
+ * fix (e.g. "max-queue-delay 2 -> 0.5 ms: predicted p95 8.4 -> 6.1 ms"), quoted after the leader's
+ * fix when the leader is a configuration candidate; NULL or "" for none. Reads only its arguments. */
+size_t sp_ana_verdict_render(const sp_verdict_cand *rank, size_t n, const sp_verdict_facts *f,
+                             const char *leader_clause, char *buf, size_t len);
 
 /* ---- analyze.c: the context's arrays ---- */
 /* Frees everything the stages allocated in `a` (not `a` itself). NULL is fine. */
@@ -192,7 +261,8 @@ sp_status sp_keymap_get(sp_keymap *m, uint64_t k1, uint64_t k2, uint32_t *out, i
 uint32_t sp_keymap_find(const sp_keymap *m, uint64_t k1, uint64_t k2);
 
 /* ---- gpu_launch.c: launch calls joined on correlation id ---- */
-/* Launch calls by (file, correlation): the first one recorded wins. */
+/* Launch calls by (file, correlation); of several with one id, the earliest start, then end, then
+ * name wins (docs/analysis.md, "Ties"). */
 typedef struct sp_ana_launches {
     sp_keymap map;
     uint32_t *launch;   /* dense index -> index into ev->launches */

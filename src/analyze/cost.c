@@ -27,15 +27,18 @@ struct piece {
 
 struct bstart {
     uint64_t start;
+    int64_t id;
     uint32_t idx;
 };
 
+/* One device's batches by start, equal starts by batch id (a device belongs to one file), so which
+ * batch holds the device never depends on the order of lines (docs/analysis.md, "Ties"). */
 static int bstart_cmp(const void *a, const void *b)
 {
     const struct bstart *x = a, *y = b;
     if (x->start != y->start)
         return x->start < y->start ? -1 : 1;
-    return (x->idx > y->idx) - (x->idx < y->idx);
+    return (x->id > y->id) - (x->id < y->id);
 }
 
 static int is_kernel_like(uint8_t kind)
@@ -130,7 +133,7 @@ sp_status sp_ana_cost(sp_ana *a)
                 aord[fa[a->act_dev[i]]++] = (uint32_t)i;
         for (size_t i = 0; i < nb; i++)
             if (a->b[i].valid)
-                bord[fb[a->b[i].dev]++] = (struct bstart){ev->batches[i].start_ns, (uint32_t)i};
+                bord[fb[a->b[i].dev]++] = (struct bstart){ev->batches[i].start_ns, ev->batches[i].id, (uint32_t)i};
         free(fa);
         free(fb);
     }
@@ -201,9 +204,12 @@ sp_status sp_ana_cost(sp_ana *a)
         pos_of[i] = SP_EV_NONE;
     for (size_t i = 0; i < a->n_reqs; i++)
         pos_of[a->reqs[i]] = (uint32_t)i;
-    for (size_t i = 0; i < nb; i++) {
+    /* batches in device order, then start order (bord): a request in several batches sums its shares
+     * in an order no line order changes */
+    for (size_t j = 0; j < boff[nd]; j++) {
+        size_t i = bord[j].idx;
         const sp_ev_batch *b = &ev->batches[i];
-        if (!a->b[i].valid || !piece_len[i] || !b->nmembers)
+        if (!piece_len[i] || !b->nmembers)
             continue;
         double bcost = per_dev_ns * (double)piece_len[i];
         int64_t tok = 0;
@@ -226,7 +232,7 @@ sp_status sp_ana_cost(sp_ana *a)
     }
     long double sum = 0;
     for (size_t i = 0; i < a->n_reqs; i++) {
-        sum += rcost[i];
+        sum += rcost[a->by_latency[i]]; /* rank order: see sp_ana_padding */
         nano[i] = (uint64_t)llround(rcost[i] * 1e9);
     }
     c->request_cost_mean = a->n_reqs ? (double)(sum / (long double)a->n_reqs) : 0.0;

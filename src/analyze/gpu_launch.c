@@ -14,6 +14,17 @@ static int is_graph_launch(const char *name)
     return strstr(name, "GraphLaunch") != NULL;
 }
 
+/* When several launch calls carry one id, the earliest start wins, then the earliest end, then the
+ * smaller name: never the first line (docs/analysis.md, "Ties"). */
+static int launch_better(const sp_events *ev, const sp_ev_launch *x, const sp_ev_launch *y)
+{
+    if (x->start_ns != y->start_ns)
+        return x->start_ns < y->start_ns;
+    if (x->end_ns != y->end_ns)
+        return x->end_ns < y->end_ns;
+    return strcmp(sp_str_get(&ev->strings, x->name), sp_str_get(&ev->strings, y->name)) < 0;
+}
+
 sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li)
 {
     memset(li, 0, sizeof *li);
@@ -35,7 +46,7 @@ sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li)
         st = sp_keymap_get(&li->map, l->file, l->correlation, &d, &added);
         if (st)
             return st;
-        if (added) {
+        if (added || launch_better(ev, l, &ev->launches[li->launch[d]])) {
             li->launch[d] = (uint32_t)i;
             li->graph[d] = l->name != SP_EV_NONE && is_graph_launch(sp_str_get(&ev->strings, l->name));
         }

@@ -82,9 +82,11 @@ sp_status sp_ana_padding(sp_ana *a)
     pd->waste_p95 = sp_ana_pick_double(w, nw, 95);
     pd->waste_max = nw ? w[nw - 1] : 0.0;
     free(w);
+    /* summed in latency-rank order, which no line order changes (floating-point sums depend on the
+     * order of their terms) */
     long double total = 0;
     for (size_t i = 0; i < a->n_reqs; i++)
-        total += a->padding[i];
+        total += a->padding[a->by_latency[i]];
     pd->padding_ns_total = (uint64_t)llroundl(total);
     pd->share_p95 = sp_ana_share_of(a, 95, a->padding);
     return SP_OK;

@@ -164,12 +164,54 @@ struct bstart {
     uint32_t idx;
 };
 
+/* Batches of one device by start (the order among equal starts does not matter here: every batch
+ * whose window an activity overlaps gets it). */
 static int bstart_cmp(const void *a, const void *b)
 {
     const struct bstart *x = a, *y = b;
     if (x->start != y->start)
         return x->start < y->start ? -1 : 1;
     return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+static int devkey_cmp(const void *a, const void *b)
+{
+    const sp_devkey *x = a, *y = b;
+    if (x->file != y->file)
+        return x->file < y->file ? -1 : 1;
+    return (x->device > y->device) - (x->device < y->device);
+}
+
+/* Numbers the devices in (file, device) order instead of first-mention order, so sums over devices
+ * (the cost split) add up in an order no line order changes. */
+static sp_status order_devices(sp_ana *a)
+{
+    size_t nd = a->n_devs;
+    if (nd < 2)
+        return SP_OK;
+    sp_devkey *sorted = malloc(nd * sizeof *sorted);
+    uint32_t *rank = malloc(nd * sizeof *rank);
+    if (!sorted || !rank) {
+        free(sorted);
+        free(rank);
+        return SP_ERR_NOMEM;
+    }
+    memcpy(sorted, a->devs, nd * sizeof *sorted);
+    qsort(sorted, nd, sizeof *sorted, devkey_cmp);
+    for (size_t d = 0; d < nd; d++) {
+        const sp_devkey *k = bsearch(&a->devs[d], sorted, nd, sizeof *sorted, devkey_cmp);
+        rank[d] = (uint32_t)(k - sorted);
+    }
+    for (size_t i = 0; i < a->ev->n_batches; i++)
+        if (a->b[i].valid)
+            a->b[i].dev = rank[a->b[i].dev];
+    for (size_t i = 0; i < a->ev->n_acts; i++)
+        if (a->act_dev[i] != SP_EV_NONE)
+            a->act_dev[i] = rank[a->act_dev[i]];
+    memcpy(a->devs, sorted, nd * sizeof *sorted);
+    free(sorted);
+    free(rank);
+    return SP_OK;
 }
 
 static sp_status prepare_batches(sp_ana *a, char *err, size_t errlen)
@@ -240,6 +282,7 @@ static sp_status prepare_batches(sp_ana *a, char *err, size_t errlen)
     for (size_t j = 0; j < dm.nslots; j++)
         if (dm.slots[j].val)
             a->devs[dm.slots[j].val - 1] = (sp_devkey){(uint32_t)dm.slots[j].k1, (uint32_t)dm.slots[j].k2};
+    st = order_devices(a);
 out:
     sp_keymap_free(&dm);
     return st;
@@ -404,6 +447,44 @@ static int name_ref_cmp(const void *a, const void *b)
 static const char *const fixed_names[] = {"queue", "preprocess", "h2d", "kernel", "gap", "d2h",
                                           "postprocess"};
 
+/* The message for more named stages than SP_ANA_MAX_NAMED_STAGES: which files hold them (the
+ * limit is on the files together) and the first names, which often show an id put into the stage
+ * name. `lk` (sorted by id) marks named stages with row -1; `named` is sorted by name. */
+static sp_status too_many_stages(const sp_ana *a, const struct id_row *lk, size_t nu, const struct name_ref *named,
+                                 size_t n_named, char *err, size_t errlen)
+{
+    const sp_events *ev = a->ev;
+    uint8_t *has = calloc(ev->n_files ? ev->n_files : 1, 1);
+    uint32_t *files = malloc((ev->n_files ? ev->n_files : 1) * sizeof *files);
+    if (!has || !files) {
+        free(has);
+        free(files);
+        return SP_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < a->n_reqs; i++) {
+        const sp_ev_request *q = &ev->requests[a->reqs[i]];
+        for (uint32_t k = 0; k < q->nspans && !has[q->file]; k++) {
+            struct id_row key = {ev->spans[q->first_span + k].stage, 0};
+            const struct id_row *hit = bsearch(&key, lk, nu, sizeof *lk, id_row_cmp);
+            if (hit && hit->row == -1)
+                has[q->file] = 1;
+        }
+    }
+    size_t nf = 0;
+    for (size_t f = 0; f < ev->n_files; f++)
+        if (has[f])
+            files[nf++] = (uint32_t)f;
+    char where[512];
+    sp_ev_files_label(ev, files, nf, where, sizeof where);
+    sp_errf(err, errlen, "%s: %zu distinct stage names besides the built-in ones%s (e.g. \"%s\", \"%s\", \"%s\"); "
+            "at most %u are supported: is a request id or a number part of the stage name?",
+            where, n_named, nf > 1 ? " in these files together" : "", named[0].name, named[1].name, named[2].name,
+            SP_ANA_MAX_NAMED_STAGES);
+    free(has);
+    free(files);
+    return SP_ERR_LIMIT;
+}
+
 /* Decides the stage rows: the seven fixed ones, `network` when client times are merged or a span
  * carries that name, the named others that occur in spans of analysed requests (alphabetical), and
  * `other`. Returns the span-stage -> row lookup sorted by id; a->named_ids holds the named rows. */
@@ -471,14 +552,13 @@ static sp_status build_stage_rows(sp_ana *a, struct id_row **lookup, size_t *n_l
         }
     }
     free(tmp);
+    qsort(named, n_named, sizeof *named, name_ref_cmp);
     if (n_named > SP_ANA_MAX_NAMED_STAGES) {
-        sp_errf(err, errlen, "%zu distinct stage names; at most %u are supported", n_named,
-                SP_ANA_MAX_NAMED_STAGES);
+        st = too_many_stages(a, lk, nu, named, n_named, err, errlen);
         free(lk);
         free(named);
-        return SP_ERR_LIMIT;
+        return st;
     }
-    qsort(named, n_named, sizeof *named, name_ref_cmp);
     a->st_queue = 0;
     a->st_pre = 1;
     a->st_h2d = 2;
@@ -673,12 +753,9 @@ sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
         a->reqs[a->n_reqs++] = (uint32_t)i;
     }
     size_t n = a->n_reqs;
-    for (size_t i = 0; i < n; i++) {
-        const sp_ev_request *q = &ev->requests[a->reqs[i]];
-        if (q->client_send_ns != SP_TIME_NONE && q->client_done_ns != SP_TIME_NONE &&
-            q->client_done_ns >= q->client_send_ns)
+    for (size_t i = 0; i < n; i++)
+        if (sp_ana_has_client(&ev->requests[a->reqs[i]]))
             a->has_network = 1;
-    }
     struct id_row *lk = NULL;
     size_t nlk = 0;
     st = build_stage_rows(a, &lk, &nlk, err, errlen);
@@ -702,9 +779,10 @@ sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
         const sp_ev_request *q = &ev->requests[a->reqs[i]];
         uint64_t *tm = a->times + i * ns;
         uint64_t lo = q->arrival_ns, hi = q->done_ns;
-        /* client merge: life [client_send, client_done]; time outside [arrival, done] is network */
-        if (q->client_send_ns != SP_TIME_NONE && q->client_done_ns != SP_TIME_NONE &&
-            q->client_done_ns >= q->client_send_ns) {
+        /* client merge: life [client_send, client_done] (on the server clock since sp_ev_finish),
+         * widened to hold [arrival, done] where clocks conflict; time outside [arrival, done] is
+         * network */
+        if (sp_ana_has_client(q)) {
             lo = q->client_send_ns < lo ? q->client_send_ns : lo;
             hi = q->client_done_ns > hi ? q->client_done_ns : hi;
             tm[a->st_network] += (q->arrival_ns - lo) + (hi - q->done_ns);

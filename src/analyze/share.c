@@ -43,34 +43,50 @@ void sp_ana_share_window(size_t n, unsigned xx, size_t *lo_out, size_t *hi_out)
     *hi_out = hi;
 }
 
-struct lat_pos {
+/* One analysed request in the latency ranking, with the stable key that breaks ties (DESIGN 8a):
+ * end-to-end latency, then the request id text, then arrival, then the file. A file never holds two
+ * requests with one id, so no two requests compare equal and the order never depends on the order of
+ * lines. */
+struct lat_key {
     uint64_t life;
+    const char *id;
+    uint64_t arrival;
+    uint32_t file;
     uint32_t pos;
 };
 
-static int lat_pos_cmp(const void *a, const void *b)
+static int lat_key_cmp(const void *a, const void *b)
 {
-    const struct lat_pos *x = a, *y = b;
+    const struct lat_key *x = a, *y = b;
     if (x->life != y->life)
         return x->life < y->life ? -1 : 1;
-    return (x->pos > y->pos) - (x->pos < y->pos);
+    int c = strcmp(x->id, y->id);
+    if (c)
+        return c;
+    if (x->arrival != y->arrival)
+        return x->arrival < y->arrival ? -1 : 1;
+    return (x->file > y->file) - (x->file < y->file);
 }
 
 static sp_status build_by_latency(sp_ana *a)
 {
     size_t n = a->n_reqs;
+    const sp_events *ev = a->ev;
     a->by_latency = malloc((n ? n : 1) * sizeof *a->by_latency);
-    struct lat_pos *lp = malloc((n ? n : 1) * sizeof *lp);
-    if (!a->by_latency || !lp) {
-        free(lp);
+    struct lat_key *lk = malloc((n ? n : 1) * sizeof *lk);
+    if (!a->by_latency || !lk) {
+        free(lk);
         return SP_ERR_NOMEM;
     }
+    for (size_t i = 0; i < n; i++) {
+        const sp_ev_request *q = &ev->requests[a->reqs[i]];
+        lk[i] = (struct lat_key){a->life[i], sp_str_get(&ev->strings, q->id), q->arrival_ns, q->file, (uint32_t)i};
+    }
+    if (n)
+        qsort(lk, n, sizeof *lk, lat_key_cmp);
     for (size_t i = 0; i < n; i++)
-        lp[i] = (struct lat_pos){a->life[i], (uint32_t)i};
-    qsort(lp, n, sizeof *lp, lat_pos_cmp);
-    for (size_t i = 0; i < n; i++)
-        a->by_latency[i] = lp[i].pos;
-    free(lp);
+        a->by_latency[i] = lk[i].pos;
+    free(lk);
     return SP_OK;
 }
 

@@ -1,6 +1,8 @@
-/* The verdict (DESIGN section 8): the candidate with the largest share of p95 (kernel split into
- * padding and useful work), its group of fix, the p95 saving if its time were removed, and a sentence
- * with the figures. A trace without requests gets a GPU verdict (verdict_gpu.c). */
+/* The verdict (DESIGN section 8): every candidate (stage rows, kernel split into padding and useful
+ * work) ranked by share of p95, each with its group of fix and the p95 saving if its time were
+ * removed; the leader is the verdict and verdict_render.c writes the sentence from the ranking.
+ * A trace without requests gets a GPU verdict (verdict_gpu.c): busy, starved inside its steps, or
+ * idle outside them. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,42 +22,16 @@ const char *sp_verdict_group_str(sp_verdict_group g)
     return "unknown";
 }
 
-static void fmt_pct(char *buf, size_t n, double f)
-{
-    snprintf(buf, n, "%.0f%%", f * 100.0);
-}
-
-static void fmt_dur(char *buf, size_t n, uint64_t ns)
-{
-    if (ns >= 10000000000ull)
-        snprintf(buf, n, "%.1f s", (double)ns / 1e9);
-    else if (ns >= 1000000ull)
-        snprintf(buf, n, "%.2f ms", (double)ns / 1e6);
-    else if (ns >= 1000ull)
-        snprintf(buf, n, "%.1f us", (double)ns / 1e3);
-    else
-        snprintf(buf, n, "%llu ns", (unsigned long long)ns);
-}
-
-/* Candidate kinds beyond plain stage rows. */
-enum { CAND_ROW = 0, CAND_PADDING, CAND_USEFUL_KERNEL };
-
-typedef struct cand {
-    int kind;
-    int row;
-    const char *name;
-    sp_verdict_group group;
-    double share;
-} cand;
-
-static uint64_t cand_time(const sp_ana *a, const cand *c, size_t i)
+/* Per-request time of a candidate (DESIGN section 8: the kernel stage split into padding, section 5,
+ * and useful work). */
+static uint64_t cand_time(const sp_ana *a, const sp_verdict_cand *c, size_t i)
 {
     size_t ns = a->n_stages;
     uint64_t pad = (uint64_t)llround(a->padding[i]);
     switch (c->kind) {
-    case CAND_PADDING:
+    case SP_CAND_PADDING:
         return pad;
-    case CAND_USEFUL_KERNEL: {
+    case SP_CAND_KERNEL: {
         uint64_t k = a->times[i * ns + (size_t)a->st_kernel];
         return k > pad ? k - pad : 0;
     }
@@ -64,33 +40,35 @@ static uint64_t cand_time(const sp_ana *a, const cand *c, size_t i)
     }
 }
 
-/* p95 of end-to-end latency minus p95 of latency with the candidate's time removed from every
- * request (the "p95 saving"). */
-static sp_status p95_saving(const sp_ana *a, const cand *c, uint64_t *out)
+/* Each candidate's p95 saving: p95 of end-to-end latency minus p95 of latency with the candidate's
+ * time removed from every request. A candidate with no time anywhere saves nothing without a sort. */
+static sp_status p95_savings(const sp_ana *a, sp_verdict_cand *cs, size_t nc)
 {
-    size_t n = a->n_reqs;
-    uint64_t *v = malloc(n * sizeof *v);
-    if (!v)
-        return SP_ERR_NOMEM;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t t = cand_time(a, c, i);
-        v[i] = a->life[i] > t ? a->life[i] - t : 0;
+    size_t n = a->n_reqs, k95 = sp_ana_rank(n, 95) - 1;
+    uint64_t *v = malloc(n * sizeof *v), *tmp = malloc(n * sizeof *tmp);
+    sp_status st = v && tmp ? SP_OK : SP_ERR_NOMEM;
+    if (!st) {
+        memcpy(v, a->life, n * sizeof *v);
+        st = sp_ana_sort_u64(v, n, tmp);
     }
-    sp_status st = sp_ana_sort_u64(v, n, NULL);
-    if (st) {
-        free(v);
-        return st;
+    uint64_t base = st ? 0 : v[k95];
+    for (size_t c = 0; c < nc && !st; c++) {
+        uint64_t any = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t t = cand_time(a, &cs[c], i);
+            any |= t;
+            v[i] = a->life[i] > t ? a->life[i] - t : 0;
+        }
+        cs[c].saving_ns = 0;
+        if (!any)
+            continue;
+        st = sp_ana_sort_u64(v, n, tmp);
+        if (!st)
+            cs[c].saving_ns = base > v[k95] ? base - v[k95] : 0;
     }
-    uint64_t reduced = v[sp_ana_rank(n, 95) - 1];
-    for (size_t i = 0; i < n; i++)
-        v[i] = a->life[i];
-    st = sp_ana_sort_u64(v, n, NULL);
-    uint64_t base = v[sp_ana_rank(n, 95) - 1];
     free(v);
-    if (st)
-        return st;
-    *out = base > reduced ? base - reduced : 0;
-    return SP_OK;
+    free(tmp);
+    return st;
 }
 
 /* A trace without requests: verdict_gpu.c (busy, starved inside the steps, or no work sent). */
@@ -99,55 +77,91 @@ static sp_status gpu_verdict(sp_ana *a)
     return sp_ana_verdict_gpu(a);
 }
 
-/* The queue candidate behind a device that always has a batch in flight: capacity is the fix, and
- * kernel time per request says nothing about whether the model is the limit. */
-static int queue_saturated(const sp_ana *a, const cand *c)
+static sp_cand_kind row_kind(const sp_ana *a, int row)
 {
-    return c->kind == CAND_ROW && c->row == a->st_queue && a->r->cost.window_ns > 0 &&
-           1.0 - a->r->cost.by_state_share[SP_COST_NO_BATCH] >= SP_ANA_SATURATED_IN_FLIGHT;
+    if (row == a->st_queue)
+        return SP_CAND_QUEUE;
+    if (row == a->st_pre)
+        return SP_CAND_PREPROCESS;
+    if (row == a->st_h2d)
+        return SP_CAND_H2D;
+    if (row == a->st_gap)
+        return SP_CAND_GAP;
+    if (row == a->st_d2h)
+        return SP_CAND_D2H;
+    if (row == a->st_post)
+        return SP_CAND_POSTPROCESS;
+    if (row == a->st_network)
+        return SP_CAND_NETWORK;
+    if (row == a->st_other)
+        return SP_CAND_OTHER;
+    return SP_CAND_NAMED;
 }
 
-static const char *advice_for(const sp_ana *a, const cand *c, char *buf, size_t n)
+/* The short fix of a candidate (the ranking's `fix`): no figures, never naming another stage. */
+static const char *fix_for(sp_cand_kind k, int saturated, int recommend_model)
 {
-    if (c->kind == CAND_PADDING) {
-        char w[32];
-        fmt_pct(w, sizeof w, a->r->padding.waste_fraction);
-        snprintf(buf, n,
-                 "kernel work on padding (%s of padded tokens are padding): batch requests of similar "
-                 "length (bucketing) or use variable-length batching", w);
-        return buf;
+    switch (k) {
+    case SP_CAND_QUEUE:
+        /* The queue behind a device that always has a batch in flight: capacity is the fix. */
+        return saturated ? "add replicas or capacity, or raise max-batch if batches are full; a shorter batch "
+                           "window will not help"
+                         : "shorten the batch window with max-queue-delay, or raise traffic per replica";
+    case SP_CAND_PREPROCESS: return "move it off the request path, parallelise it or use a faster tokenizer";
+    case SP_CAND_H2D: return "pin host memory, overlap copies with compute or send less data";
+    case SP_CAND_KERNEL:
+        return recommend_model ? "a smaller or quantised model or a faster GPU"
+                               : "not a model change yet; trim the configuration and runtime candidates first";
+    case SP_CAND_PADDING: return "bucket requests by length or use variable-length batching";
+    case SP_CAND_GAP: return "capture CUDA graphs, overlap host work with the device and remove synchronisations";
+    case SP_CAND_D2H: return "pin host memory, overlap copies with compute or return less data";
+    case SP_CAND_POSTPROCESS: return "parallelise it or make responses cheaper to build";
+    case SP_CAND_NETWORK: return "put clients closer, reuse connections or shrink payloads";
+    case SP_CAND_NAMED: return "optimise, parallelise or move it off the request path";
+    case SP_CAND_OTHER: return "not a fix: add stage spans for the time no span or batch window covers";
     }
-    if (c->row == a->st_queue) {
-        double in_flight = 1.0 - a->r->cost.by_state_share[SP_COST_NO_BATCH];
-        if (queue_saturated(a, c)) {
-            char f[32];
-            fmt_pct(f, sizeof f, in_flight);
-            snprintf(buf, n,
-                     "pre-batch queuing behind a saturated device (a batch is in flight %s of the "
-                     "time): add replicas or capacity, or raise max-batch if batches are full; a shorter "
-                     "batch window will not help", f);
-            return buf;
+    return "";
+}
+
+/* Descending share; equal shares keep the candidates' report order (insertion sort is stable, and
+ * there are at most SP_ANA_MAX_NAMED_STAGES + 10 candidates). */
+static void rank_candidates(sp_verdict_cand *cs, size_t nc)
+{
+    for (size_t i = 1; i < nc; i++) {
+        sp_verdict_cand c = cs[i];
+        size_t j = i;
+        while (j > 0 && cs[j - 1].share < c.share) {
+            cs[j] = cs[j - 1];
+            j--;
         }
-        return "pre-batch queuing: shorten the batch window (max-queue-delay) or raise traffic per replica";
+        cs[j] = c;
     }
-    if (c->row == a->st_gap)
-        return "device gap inside batch windows (launch overhead, host waits, syncs): capture CUDA graphs, "
-               "overlap host work with the device and remove synchronisations";
-    if (c->row == a->st_h2d)
-        return "host-to-device copies: pin host memory, overlap copies with compute or send less data";
-    if (c->row == a->st_d2h)
-        return "device-to-host copies: pin host memory, overlap copies with compute or return less data";
-    if (c->row == a->st_pre)
-        return "preprocessing (parsing, tokenisation): move it off the request path, parallelise it or "
-               "use a faster tokenizer";
-    if (c->row == a->st_post)
-        return "postprocessing (de-tokenisation, serialisation): parallelise it or make responses cheaper "
-               "to build";
-    if (c->row == a->st_network)
-        return "network and client-side time outside the server: put clients closer, reuse connections "
-               "or shrink payloads";
-    snprintf(buf, n, "the \"%s\" stage: optimise, parallelise or move it off the request path", c->name);
-    return buf;
+}
+
+/* The candidates in report order: each stage row, the kernel row split into useful work and padding
+ * (DESIGN section 8). Returns how many were written (at most cap). */
+static size_t collect_candidates(const sp_ana *a, sp_verdict_cand *cs, size_t cap)
+{
+    const sp_report *r = a->r;
+    size_t nc = 0;
+    double pad_share = r->padding.share_p95;
+    double useful_share = r->stages[a->st_kernel].share_p95 - pad_share;
+    if (useful_share < 0)
+        useful_share = 0;
+    for (size_t s = 0; s < a->n_stages && nc + 2 <= cap; s++) {
+        int row = (int)s;
+        if (row == a->st_kernel) {
+            cs[nc++] = (sp_verdict_cand){SP_CAND_KERNEL, row, "kernel", SP_GROUP_MODEL, useful_share, 0, NULL};
+            cs[nc++] = (sp_verdict_cand){SP_CAND_PADDING, row, "padding", SP_GROUP_CONFIGURATION, pad_share, 0, NULL};
+            continue;
+        }
+        sp_cand_kind k = row_kind(a, row);
+        sp_verdict_group g = k == SP_CAND_QUEUE   ? SP_GROUP_CONFIGURATION
+                             : k == SP_CAND_OTHER ? SP_GROUP_INSTRUMENTATION
+                                                  : SP_GROUP_RUNTIME;
+        cs[nc++] = (sp_verdict_cand){k, row, r->stages[s].name, g, r->stages[s].share_p95, 0, NULL};
+    }
+    return nc;
 }
 
 sp_status sp_ana_verdict(sp_ana *a)
@@ -156,70 +170,42 @@ sp_status sp_ana_verdict(sp_ana *a)
         return gpu_verdict(a);
     sp_report *r = a->r;
     sp_verdict *v = &r->verdict;
-    cand cs[SP_ANA_MAX_NAMED_STAGES + 16];
+    /* every stage row (at most SP_ANA_MAX_NAMED_STAGES named ones) plus the kernel split */
+    sp_verdict_cand cs[SP_ANA_MAX_NAMED_STAGES + 16];
     memset(cs, 0, sizeof cs);
-    size_t nc = 0;
-    double kernel_share = r->stages[a->st_kernel].share_p95;
-    double pad_share = r->padding.share_p95;
-    double useful_share = kernel_share - pad_share;
-    if (useful_share < 0)
-        useful_share = 0;
-    for (size_t s = 0; s < a->n_stages; s++) {
-        int row = (int)s;
-        if (row == a->st_kernel) {
-            cs[nc++] = (cand){CAND_USEFUL_KERNEL, row, "kernel", SP_GROUP_MODEL, useful_share};
-            cs[nc++] = (cand){CAND_PADDING, row, "padding", SP_GROUP_CONFIGURATION, pad_share};
-            continue;
-        }
-        sp_verdict_group g = SP_GROUP_RUNTIME;
-        if (row == a->st_queue)
-            g = SP_GROUP_CONFIGURATION;
-        else if (row == a->st_other)
-            g = SP_GROUP_INSTRUMENTATION;
-        cs[nc++] = (cand){CAND_ROW, row, r->stages[s].name, g, r->stages[s].share_p95};
-    }
-    size_t best = 0;
-    for (size_t k = 1; k < nc; k++)
-        if (cs[k].share > cs[best].share)
-            best = k;
-    const cand *w = &cs[best];
-    v->stage = w->kind == CAND_PADDING ? "padding" : w->kind == CAND_USEFUL_KERNEL ? "kernel" : w->name;
-    v->group = w->group;
-    v->share_p95 = w->share;
-    sp_status st = p95_saving(a, w, &v->saving_p95_ns);
+    size_t nc = collect_candidates(a, cs, sizeof cs / sizeof cs[0]);
+    rank_candidates(cs, nc);
+    sp_verdict_facts f;
+    f.waste_fraction = r->padding.waste_fraction;
+    f.in_flight = 1.0 - r->cost.by_state_share[SP_COST_NO_BATCH];
+    f.queue_saturated = r->cost.window_ns > 0 && f.in_flight >= SP_ANA_SATURATED_IN_FLIGHT;
+    int recommend = sp_ana_verdict_recommend_model(cs, nc);
+    for (size_t k = 0; k < nc; k++)
+        cs[k].fix = fix_for(cs[k].kind, f.queue_saturated, recommend);
+    sp_status st = p95_savings(a, cs, nc);
     if (st)
         return st;
-    double gap_share = r->stages[a->st_gap].share_p95;
-    /* DESIGN section 8 thresholds, docs/analysis.md */
-    v->recommend_model = useful_share >= SP_ANA_MODEL_MIN_KERNEL_SHARE &&
-                         gap_share < SP_ANA_MODEL_MAX_GAP_SHARE && pad_share < SP_ANA_MODEL_MAX_PADDING_SHARE;
-    char s[1024], adv[256], pw[32], pk[32], pg[32], pp[32], dsave[32];
-    fmt_pct(pw, sizeof pw, w->share);
-    fmt_pct(pk, sizeof pk, kernel_share);
-    fmt_pct(pg, sizeof pg, gap_share);
-    fmt_pct(pp, sizeof pp, pad_share);
-    fmt_dur(dsave, sizeof dsave, v->saving_p95_ns);
-    if (w->group == SP_GROUP_INSTRUMENTATION) {
-        snprintf(s, sizeof s,
-                 "Instrumentation is missing: %s of p95 latency is covered by no stage span or batch "
-                 "window; add spans for the uncovered work before acting on this report.", pw);
-    } else if (w->kind == CAND_USEFUL_KERNEL) {
-        if (v->recommend_model)
-            snprintf(s, sizeof s,
-                     "%s of p95 latency is useful kernel execution, with gap at %s and padding at %s: the "
-                     "model itself is the bottleneck; a smaller or quantised model or a faster GPU would "
-                     "help (removing kernel time would cut p95 by %s).", pw, pg, pp, dsave);
-        else
-            snprintf(s, sizeof s,
-                     "%s of p95 latency is useful kernel execution (removing it would cut p95 by %s), but "
-                     "with gap at %s and padding at %s it does not dominate enough to blame the model: "
-                     "trim gap and padding first.", pw, dsave, pg, pp);
-    } else {
-        snprintf(s, sizeof s, "%s of p95 latency is %s; removing it would cut p95 by %s. Kernel execution "
-                 "is %s%s", pw, advice_for(a, w, adv, sizeof adv), dsave, pk,
-                 kernel_share < SP_ANA_MODEL_MIN_KERNEL_SHARE && !queue_saturated(a, w)
-                     ? ": the model is not the bottleneck." : ".");
-    }
+
+    v->ranking = malloc(nc * sizeof *v->ranking);
+    if (!v->ranking)
+        return SP_ERR_NOMEM;
+    v->n_ranking = nc;
+    for (size_t k = 0; k < nc; k++)
+        v->ranking[k] = (sp_verdict_rank){cs[k].name, cs[k].group, cs[k].share, cs[k].saving_ns, cs[k].fix};
+    /* Nothing to judge when the requests around p95 took no time at all. */
+    int judged = cs[0].share > 0;
+    v->stage = judged ? cs[0].name : NULL;
+    v->group = judged ? cs[0].group : SP_GROUP_NONE;
+    v->share_p95 = judged ? cs[0].share : 0;
+    v->saving_p95_ns = judged ? cs[0].saving_ns : 0;
+    v->recommend_model = recommend;
+
+    size_t need = sp_ana_verdict_render(cs, nc, &f, NULL, NULL, 0);
+    char *s = malloc(need + 1);
+    if (!s)
+        return SP_ERR_NOMEM;
+    sp_ana_verdict_render(cs, nc, &f, NULL, s, need + 1);
     v->sentence = sp_report_strdup(r, s);
+    free(s);
     return v->sentence ? SP_OK : SP_ERR_NOMEM;
 }

@@ -1,9 +1,15 @@
-/* Helpers shared by the CLI's subcommands. */
+/* Helpers shared by the CLI's subcommands: writing a report file, reading TRACE arguments
+ * (standard input included). */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "cli/commands.h"
+#include "cli_opts.h"
+#include "commands.h"
 
 int sp_cli_write_file(const char *cmd, const char *path, sp_cli_report_writer fn, const sp_report *r,
                       const sp_events *ev, const char *done_note)
@@ -22,5 +28,82 @@ int sp_cli_write_file(const char *cmd, const char *path, sp_cli_report_writer fn
     }
     if (done_note)
         fprintf(stderr, "%s%s\n", done_note, path);
+    return 0;
+}
+
+const char *sp_cli_trace_name(const char *arg)
+{
+    return strcmp(arg, "-") == 0 ? SP_CLI_STDIN_NAME : arg;
+}
+
+/* Reads standard input whole into *out (malloc'd) and *len. */
+static sp_status read_stdin(unsigned char **out, size_t *len, char *err, size_t errlen)
+{
+    struct stat sb;
+    size_t cap = 1 << 20, n = 0;
+    /* a redirected file says its size: one allocation instead of doublings */
+    if (fstat(STDIN_FILENO, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+        (uint64_t)sb.st_size < SP_CLI_STDIN_MAX)
+        cap = (size_t)sb.st_size + 1;
+    unsigned char *buf = malloc(cap);
+    if (!buf)
+        return SP_ERR_NOMEM;
+    for (;;) {
+        if (n == cap) {
+            if (cap > SP_CLI_STDIN_MAX) {
+                free(buf);
+                snprintf(err, errlen, "%s: more than %zu MiB; save the trace to a file and give its path",
+                         SP_CLI_STDIN_NAME, SP_CLI_STDIN_MAX >> 20);
+                return SP_ERR_LIMIT;
+            }
+            size_t ncap = cap * 2 > SP_CLI_STDIN_MAX + 1 ? SP_CLI_STDIN_MAX + 1 : cap * 2;
+            unsigned char *nb = realloc(buf, ncap);
+            if (!nb) {
+                free(buf);
+                return SP_ERR_NOMEM;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t r = read(STDIN_FILENO, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(err, errlen, "%s: read failed: %s", SP_CLI_STDIN_NAME, strerror(errno));
+            free(buf);
+            return SP_ERR_IO;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    *out = buf;
+    *len = n;
+    return SP_OK;
+}
+
+sp_status sp_cli_load_trace(sp_events *ev, const char *arg, const sp_load_options *opt, char *err, size_t errlen)
+{
+    if (strcmp(arg, "-") != 0)
+        return sp_events_load_file(ev, arg, opt, err, errlen);
+    unsigned char *data = NULL;
+    size_t len = 0;
+    sp_status st = read_stdin(&data, &len, err, errlen);
+    if (st != SP_OK)
+        return st;
+    st = sp_events_load_buffer(ev, SP_CLI_STDIN_NAME, data, len, opt, err, errlen);
+    free(data);
+    return st;
+}
+
+int sp_cli_check_traces(const char *cmd, int n, char *const *args)
+{
+    if (n <= 0)
+        return sp_cli_usage_error(cmd, "no trace given");
+    int stdin_args = 0;
+    for (int i = 0; i < n; i++)
+        stdin_args += strcmp(args[i], "-") == 0;
+    if (stdin_args > 1)
+        return sp_cli_usage_error(cmd, "'-' (standard input) given %d times; it can be read once", stdin_args);
     return 0;
 }

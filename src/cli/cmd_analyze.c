@@ -3,24 +3,25 @@
  * 1 a file or analysis failed (the loader's "FILE:LINE: ..." message is printed), 2 usage error. */
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/commands.h"
+#include "cli_opts.h"
+#include "commands.h"
 #include "servprof/analyze.h"
 
 static void analyze_usage(FILE *out)
 {
     fprintf(out,
             "usage: servprof analyze [OPTIONS] TRACE...\n\n"
-            "Reads each TRACE (any supported format, .gz or plain; several files are analysed together\n"
-            "as replicas, request and batch ids kept apart per file) and prints where the time and the\n"
-            "money of each request went: per-stage p50/p95/p99 and share of p50/p95/p99, padding waste,\n"
-            "GPU busy/idle, cost split and a verdict.\n\n"
+            "Reads each TRACE (any supported format, .gz or plain; `-` reads standard input, up to\n"
+            "%zu MiB; several files are analysed together as replicas, request and batch ids kept apart\n"
+            "per file) and prints where the time and the money of each request went: per-stage\n"
+            "p50/p95/p99 and share of p50/p95/p99, padding waste, GPU busy/idle, cost split and a\n"
+            "verdict.\n\n"
             "options:\n"
             "  --json                 write the JSON report (servprof.report/1) instead of the text table\n"
             "  --perfetto OUT.json    also write a Chrome/Perfetto trace (open it in ui.perfetto.dev)\n"
@@ -31,37 +32,47 @@ static void analyze_usage(FILE *out)
             "  --lenient              skip malformed records and unresolved references, count them in\n"
             "                         the report, instead of failing on the first one\n"
             "  --hta-compat           compute GPU figures as Holistic Trace Analysis does\n"
+            "  --clock-offset MODE    how a client trace's clock maps onto the server trace's:\n"
+            "                         auto (default: estimated per pair of files from the joined\n"
+            "                         requests), none (the files share one clock), or NS, a signed\n"
+            "                         integer of nanoseconds, server clock - client clock\n"
             "  --format F             read every TRACE as format F instead of detecting it:\n"
             "                         auto, native, jsonl, kineto, nsys, triton, otlp\n"
             "  --map SPEC             annotation-to-stage mapping for Kineto and Nsight traces\n"
-            "                         (docs/kineto.md); default: the built-in convention\n"
+            "                         (docs/annotations.md); default: the built-in convention; checked\n"
+            "                         before any trace is read, whatever the format\n"
             "  -o, --output FILE      write the report to FILE instead of standard output\n"
             "  --progress             print loading progress on standard error (default: only when\n"
             "                         standard error is a terminal)\n"
             "  --no-progress          never print progress\n"
             "  -h, --help             this help\n\n"
             "exit status: 0 success, 1 a trace could not be read or analysed, 2 usage error\n",
-            SP_DEFAULT_PRICE_PER_HOUR);
+            SP_CLI_STDIN_MAX >> 20, SP_DEFAULT_PRICE_PER_HOUR);
 }
 
-static const struct {
-    const char *name;
-    sp_format format;
-} format_names[] = {
-    {"auto", SP_FORMAT_AUTO},     {"native", SP_FORMAT_NATIVE}, {"jsonl", SP_FORMAT_JSONL},
-    {"kineto", SP_FORMAT_KINETO}, {"nsys", SP_FORMAT_NSYS},     {"triton", SP_FORMAT_TRITON},
-    {"otlp", SP_FORMAT_OTLP},
-};
+/* --format names, in sp_format order (SP_FORMAT_AUTO = 0 ... SP_FORMAT_OTLP). */
+static const char *const format_names[] = {"auto", "native", "jsonl", "kineto", "nsys", "triton", "otlp"};
+_Static_assert(sizeof format_names / sizeof format_names[0] == SP_FORMAT_OTLP + 1, "one name per sp_format");
 
-static int parse_format(const char *s, sp_format *out)
+/* --clock-offset: auto, none or a signed integer of ns (server clock - client clock). */
+static int parse_clock_offset(const char *s, sp_analyze_options *opt)
 {
-    for (size_t i = 0; i < sizeof format_names / sizeof format_names[0]; i++) {
-        if (strcmp(s, format_names[i].name) == 0) {
-            *out = format_names[i].format;
-            return 0;
-        }
+    if (strcmp(s, "auto") == 0) {
+        opt->clock_mode = SP_CLOCK_AUTO;
+        return 0;
     }
-    return -1;
+    if (strcmp(s, "none") == 0) {
+        opt->clock_mode = SP_CLOCK_NONE;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end)
+        return -1;
+    opt->clock_mode = SP_CLOCK_FIXED;
+    opt->clock_offset_ns = (int64_t)v;
+    return 0;
 }
 
 static double seconds_since(const struct timespec *t0)
@@ -72,7 +83,7 @@ static double seconds_since(const struct timespec *t0)
 }
 
 enum { OPT_JSON = 256, OPT_PERFETTO, OPT_HTML, OPT_PRICE, OPT_LENIENT, OPT_HTA, OPT_FORMAT, OPT_MAP, OPT_PROGRESS,
-       OPT_NO_PROGRESS };
+       OPT_NO_PROGRESS, OPT_CLOCK };
 
 int sp_cmd_analyze(int argc, char **argv)
 {
@@ -83,6 +94,7 @@ int sp_cmd_analyze(int argc, char **argv)
         {"price-per-hour", required_argument, NULL, OPT_PRICE},
         {"lenient", no_argument, NULL, OPT_LENIENT},
         {"hta-compat", no_argument, NULL, OPT_HTA},
+        {"clock-offset", required_argument, NULL, OPT_CLOCK},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"map", required_argument, NULL, OPT_MAP},
         {"output", required_argument, NULL, 'o'},
@@ -98,57 +110,47 @@ int sp_cmd_analyze(int argc, char **argv)
     sp_analyze_options aopt;
     sp_analyze_options_init(&aopt);
 
-    optind = 0; /* GNU: full re-initialisation, argv[0] is the subcommand */
-    opterr = 0;
+    sp_cli_getopt_begin();
     int c;
+    size_t k;
     while ((c = getopt_long(argc, argv, ":o:h", long_opts, NULL)) != -1) {
         switch (c) {
         case OPT_JSON: json = 1; break;
         case OPT_PERFETTO: perfetto_path = optarg; break;
         case OPT_HTML: html_path = optarg; break;
-        case OPT_PRICE: {
-            char *end;
-            errno = 0;
-            double v = strtod(optarg, &end);
-            if (errno || end == optarg || *end || !isfinite(v) || v <= 0) {
-                fprintf(stderr, "servprof analyze: --price-per-hour wants a positive number of dollars, "
-                                "got '%s'\n", optarg);
+        case OPT_PRICE:
+            if (!sp_cli_positive("analyze", "--price-per-hour", optarg, 1e6, &aopt.price_per_hour))
                 return 2;
-            }
-            aopt.price_per_hour = v;
             break;
-        }
         case OPT_LENIENT: lopt.lenient = aopt.lenient = 1; break;
         case OPT_HTA: lopt.hta_compat = aopt.hta_compat = 1; break;
         case OPT_FORMAT:
-            if (parse_format(optarg, &lopt.format)) {
-                fprintf(stderr, "servprof analyze: unknown format '%s' (auto, native, jsonl, kineto, nsys, "
-                                "triton, otlp)\n", optarg);
+            if (!sp_cli_choice("analyze", "--format", optarg, format_names,
+                               sizeof format_names / sizeof format_names[0], &k))
+                return 2;
+            lopt.format = (sp_format)k;
+            break;
+        case OPT_MAP: lopt.map = optarg; break;
+        case OPT_CLOCK:
+            if (parse_clock_offset(optarg, &aopt)) {
+                fprintf(stderr, "servprof analyze: --clock-offset wants auto, none or a signed integer of "
+                                "nanoseconds (server clock - client clock), got '%s'\n", optarg);
                 return 2;
             }
             break;
-        case OPT_MAP: lopt.map = optarg; break;
         case 'o': output_path = optarg; break;
         case OPT_PROGRESS: progress = 1; break;
         case OPT_NO_PROGRESS: progress = 0; break;
         case 'h': analyze_usage(stdout); return 0;
-        case ':':
-            fprintf(stderr, "servprof analyze: option '%s' needs a value (see servprof analyze --help)\n",
-                    argv[optind - 1]);
-            return 2;
-        default:
-            if (optopt > 0 && optopt < 256)
-                fprintf(stderr, "servprof analyze: unknown option '-%c' (see servprof analyze --help)\n",
-                        optopt);
-            else
-                fprintf(stderr, "servprof analyze: unknown option '%s' (see servprof analyze --help)\n",
-                        argv[optind - 1]);
-            return 2;
+        default: return sp_cli_option_error("analyze", c, argc, argv, long_opts);
         }
     }
-    if (optind >= argc) {
-        fprintf(stderr, "servprof analyze: no trace given\n");
-        analyze_usage(stderr);
+    if (sp_cli_check_traces("analyze", argc - optind, argv + optind))
+        return 2;
+    /* the map is checked before any trace is read, whatever the traces' formats */
+    char err[1024] = "";
+    if (sp_load_options_check(&lopt, err, sizeof err) != SP_OK) {
+        fprintf(stderr, "servprof analyze: %s\n", err);
         return 2;
     }
     if (progress < 0)
@@ -159,15 +161,14 @@ int sp_cmd_analyze(int argc, char **argv)
         fprintf(stderr, "servprof analyze: out of memory\n");
         return 1;
     }
-    char err[1024];
     int nfiles = argc - optind;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = optind; i < argc; i++) {
         if (progress)
-            fprintf(stderr, "servprof: loading %s (%d/%d)\n", argv[i], i - optind + 1, nfiles);
+            fprintf(stderr, "servprof: loading %s (%d/%d)\n", sp_cli_trace_name(argv[i]), i - optind + 1, nfiles);
         err[0] = '\0';
-        sp_status st = sp_events_load_file(ev, argv[i], &lopt, err, sizeof err);
+        sp_status st = sp_cli_load_trace(ev, argv[i], &lopt, err, sizeof err);
         if (st != SP_OK) {
             fprintf(stderr, "servprof analyze: %s\n", err[0] ? err : sp_status_str(st));
             sp_events_destroy(ev);

@@ -15,7 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/commands.h"
+#include "cli_opts.h"
+#include "commands.h"
 #include "servprof/analyze.h"
 #include "servprof/events.h"
 #include "servprof/servprof.h"
@@ -39,17 +40,24 @@
 #define DEMO_DEFAULT_DURATION_S 10.0
 #define DEMO_MAX_DURATION_S 3600.0
 #define DEMO_PATH_MAX 4096
+#define DEMO_MAX_BUCKETS 16 /* SP_SERVER_MAX_BUCKETS; serve.h is only included in live builds */
+#if DEMO_LIVE
+_Static_assert(DEMO_MAX_BUCKETS == SP_SERVER_MAX_BUCKETS, "the demo's bucket list fits the service's");
+#endif
 
 typedef struct demo_opts {
     double duration_s;
     double rate;
-    const char *arrival;      /* as given, for the header */
+    sp_load_arrival arrival;  /* --arrival: poisson, constant or gamma */
+    double gamma_cv;          /* with gamma */
     double length_mean;       /* words per request (log-normal arithmetic mean) */
     double length_sigma;
     unsigned max_batch;
     double max_queue_delay_ms;
     unsigned pad_to;
-    const char *buckets;      /* as given */
+    const char *buckets;      /* as given, for the header; parsed into bucket_list */
+    unsigned bucket_list[DEMO_MAX_BUCKETS];
+    size_t n_buckets;
     unsigned layers, hidden, heads, ffn, max_len;
     unsigned workers;
     uint64_t seed;
@@ -114,32 +122,6 @@ static void demo_usage(FILE *f)
             "  -h, --help              this text\n\n"
             "exit status: 0 success, 1 the run or the analysis failed, 2 usage error\n",
             DEMO_DEFAULT_DURATION_S, DEMO_DEFAULT_RATE, SP_DEFAULT_PRICE_PER_HOUR);
-}
-
-static int parse_double(const char *opt, const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "servprof demo: %s expects a number in [%g, %g], got '%s'\n", opt, lo, hi, s);
-        return 0;
-    }
-    *out = v;
-    return 1;
-}
-
-static int parse_uint(const char *opt, const char *s, unsigned long lo, unsigned long hi, unsigned *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi) {
-        fprintf(stderr, "servprof demo: %s expects an integer %lu..%lu, got '%s'\n", opt, lo, hi, s);
-        return 0;
-    }
-    *out = (unsigned)v;
-    return 1;
 }
 
 /* ---- fallback: no service or load generator in this build ---- */
@@ -249,50 +231,6 @@ static void demo_on_progress(void *user, const sp_load_progress *p)
     fflush(stderr);
 }
 
-static int parse_arrival(const char *s, sp_load_config *lc)
-{
-    if (strcmp(s, "poisson") == 0) {
-        lc->arrival = SP_LOAD_ARRIVAL_POISSON;
-        return 1;
-    }
-    if (strcmp(s, "constant") == 0) {
-        lc->arrival = SP_LOAD_ARRIVAL_CONSTANT;
-        return 1;
-    }
-    if (strncmp(s, "gamma:", 6) == 0) {
-        lc->arrival = SP_LOAD_ARRIVAL_GAMMA;
-        return parse_double("--arrival gamma:CV", s + 6, 1e-3, 100, &lc->gamma_cv);
-    }
-    fprintf(stderr, "servprof demo: --arrival expects poisson, constant or gamma:CV, got '%s'\n", s);
-    return 0;
-}
-
-static int parse_buckets(const char *s, unsigned *buckets)
-{
-    int n = 0;
-    const char *p = s;
-    while (*p) {
-        char tok[32];
-        size_t len = strcspn(p, ",");
-        if (len == 0 || len >= sizeof tok || n == SP_SERVER_MAX_BUCKETS) {
-            fprintf(stderr, "servprof demo: --buckets expects up to %d ascending lengths L1,L2,..., got '%s'\n",
-                    SP_SERVER_MAX_BUCKETS, s);
-            return 0;
-        }
-        memcpy(tok, p, len);
-        tok[len] = '\0';
-        if (!parse_uint("--buckets", tok, 2, 4096, &buckets[n]))
-            return 0;
-        n++;
-        p += len;
-        if (*p == ',')
-            p++;
-    }
-    if (n < SP_SERVER_MAX_BUCKETS)
-        buckets[n] = 0;
-    return n > 0;
-}
-
 static void describe_policy(const demo_opts *o, char *buf, size_t len)
 {
     int n = snprintf(buf, len, "max-batch %u, window %.6g ms, ", o->max_batch, o->max_queue_delay_ms);
@@ -337,8 +275,8 @@ static int demo_live(const demo_opts *o)
      * several seconds of them instead of answering 503, so the report shows queueing, not errors */
     double want_cap = o->rate * 4;
     so.queue_capacity = want_cap < 256 ? 256 : want_cap > 100000 ? 100000 : (unsigned)want_cap;
-    if (o->buckets && !parse_buckets(o->buckets, so.buckets))
-        return 2;
+    for (size_t i = 0; i < o->n_buckets; i++)
+        so.buckets[i] = o->bucket_list[i];
     /* a static shape or a bucket beyond the default input length makes no sense cut short: the
      * demo raises max-len to fit it */
     if (so.pad_to > so.max_len)
@@ -357,8 +295,8 @@ static int demo_live(const demo_opts *o)
     lc.length_sigma = o->length_sigma;
     lc.id_prefix = "demo";
     lc.connections = 256;
-    if (!parse_arrival(o->arrival, &lc))
-        return 2;
+    lc.arrival = o->arrival;
+    lc.gamma_cv = o->gamma_cv;
 
     /* the traces' folder */
     char dir[DEMO_PATH_MAX];
@@ -445,11 +383,11 @@ static int demo_live(const demo_opts *o)
         fprintf(stderr, "servprof demo: writing the trace %s failed: %s\n", server_path, sp_status_str(cst));
         goto out;
     }
-    fprintf(hdr, "load: %" PRIu64 " sent, %" PRIu64 " ok, %" PRIu64 " other status, %" PRIu64
-                 " transport errors; achieved %.1f req/s of %.6g\n"
+    fprintf(hdr, "load: %" PRIu64 " sent, %" PRIu64 " ok, %" PRIu64 " 503, %" PRIu64 " other status, %" PRIu64
+                 " no response; achieved %.1f ok/s of %.6g\n"
                  "service: %" PRIu64 " batches, %" PRIu64 " inputs, %" PRIu64 " tokens (%" PRIu64
                  " padded), %" PRIu64 " rejected (queue full)\n\n",
-            res->sent, res->ok, res->http_errors,
+            res->sent, res->ok, res->status_503, res->status_other,
             res->connect_errors + res->timeouts + res->io_errors + res->protocol_errors + res->unsent,
             res->achieved_rate, o->rate, ss.batches, ss.sequences, ss.effective_tokens, ss.padded_tokens,
             ss.rejected_full);
@@ -508,7 +446,8 @@ out:
 int sp_cmd_demo(int argc, char **argv)
 {
     demo_opts o = {
-        .duration_s = DEMO_DEFAULT_DURATION_S, .rate = DEMO_DEFAULT_RATE, .arrival = "poisson",
+        .duration_s = DEMO_DEFAULT_DURATION_S, .rate = DEMO_DEFAULT_RATE, .arrival = SP_LOAD_ARRIVAL_POISSON,
+        .gamma_cv = 1,
         .length_mean = 32, .length_sigma = 0.5, .max_batch = 16, .max_queue_delay_ms = 2, .pad_to = 0,
         .buckets = NULL, .layers = 2, .hidden = 128, .heads = 4, .ffn = 512, .max_len = 128, .workers = 1,
         .seed = 1, .price_per_hour = 0, .json = 0, .perfetto = NULL, .html = NULL, .keep_traces = NULL, .device = "cpu",
@@ -535,40 +474,42 @@ int sp_cmd_demo(int argc, char **argv)
         {"keep-traces", required_argument, 0, O_KEEP}, {"progress", no_argument, 0, O_PROGRESS},
         {"no-progress", no_argument, 0, O_NO_PROGRESS}, {"cuda-device", required_argument, 0, O_CUDA_DEVICE},
         {"cuda-graphs", no_argument, 0, O_CUDA_GRAPHS}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    optind = 0; /* 0: glibc re-initialises getopt, the dispatcher may have run another parser */
-    opterr = 0;
+    sp_cli_getopt_begin();
     int c;
-    unsigned u;
+    size_t k;
+    static const char *const devices[] = {"cpu", "cuda"};
+    const char *replay = NULL;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        const char *name = optind > 0 && optind <= argc ? argv[optind - 1] : "option";
+        bool ok = true;
         switch (c) {
-        case O_DURATION: if (!parse_double("--duration", optarg, 0.1, DEMO_MAX_DURATION_S, &o.duration_s)) return 2; break;
-        case O_RATE: if (!parse_double("--rate", optarg, 0.1, 1e6, &o.rate)) return 2; break;
-        case O_ARRIVAL: o.arrival = optarg; break;
-        case O_LMEAN: if (!parse_double("--length-mean", optarg, 1, 100000, &o.length_mean)) return 2; break;
-        case O_LSIGMA: if (!parse_double("--length-sigma", optarg, 0, 5, &o.length_sigma)) return 2; break;
-        case O_MAX_BATCH: if (!parse_uint("--max-batch", optarg, 1, 4096, &o.max_batch)) return 2; break;
-        case O_DELAY: if (!parse_double("--max-queue-delay-ms", optarg, 0, 60000, &o.max_queue_delay_ms)) return 2; break;
-        case O_PAD_TO: if (!parse_uint("--pad-to", optarg, 2, 4096, &o.pad_to)) return 2; break;
-        case O_BUCKETS: o.buckets = optarg; break;
-        case O_WORKERS: if (!parse_uint("--workers", optarg, 1, 64, &o.workers)) return 2; break;
-        case O_LAYERS: if (!parse_uint("--layers", optarg, 1, 64, &o.layers)) return 2; break;
-        case O_HIDDEN: if (!parse_uint("--hidden", optarg, 1, 4096, &o.hidden)) return 2; break;
-        case O_HEADS: if (!parse_uint("--heads", optarg, 1, 4096, &o.heads)) return 2; break;
-        case O_FFN: if (!parse_uint("--ffn", optarg, 1, 16384, &o.ffn)) return 2; break;
-        case O_MAX_LEN: if (!parse_uint("--max-len", optarg, 2, 4096, &o.max_len)) return 2; break;
+        case O_DURATION: ok = sp_cli_number("demo", "--duration", optarg, 0.1, DEMO_MAX_DURATION_S, &o.duration_s); break;
+        case O_RATE: ok = sp_cli_number("demo", "--rate", optarg, 0.1, 1e6, &o.rate); break;
+        case O_ARRIVAL: ok = sp_cli_arrival("demo", "--arrival", optarg, false, &o.arrival, &o.gamma_cv, &replay); break;
+        case O_LMEAN: ok = sp_cli_number("demo", "--length-mean", optarg, 1, 100000, &o.length_mean); break;
+        case O_LSIGMA: ok = sp_cli_number("demo", "--length-sigma", optarg, 0, 5, &o.length_sigma); break;
+        case O_MAX_BATCH: ok = sp_cli_uint("demo", "--max-batch", optarg, 1, 4096, &o.max_batch); break;
+        case O_DELAY: ok = sp_cli_number("demo", "--max-queue-delay-ms", optarg, 0, 60000, &o.max_queue_delay_ms); break;
+        case O_PAD_TO: ok = sp_cli_uint("demo", "--pad-to", optarg, 2, 4096, &o.pad_to); break;
+        case O_BUCKETS:
+            o.buckets = optarg;
+            ok = sp_cli_uint_list("demo", "--buckets", optarg, 2, 4096, true, o.bucket_list, DEMO_MAX_BUCKETS,
+                                  &o.n_buckets);
+            break;
+        case O_WORKERS: ok = sp_cli_uint("demo", "--workers", optarg, 1, 64, &o.workers); break;
+        case O_LAYERS: ok = sp_cli_uint("demo", "--layers", optarg, 1, 64, &o.layers); break;
+        case O_HIDDEN: ok = sp_cli_uint("demo", "--hidden", optarg, 1, 4096, &o.hidden); break;
+        case O_HEADS: ok = sp_cli_uint("demo", "--heads", optarg, 1, 4096, &o.heads); break;
+        case O_FFN: ok = sp_cli_uint("demo", "--ffn", optarg, 1, 16384, &o.ffn); break;
+        case O_MAX_LEN: ok = sp_cli_uint("demo", "--max-len", optarg, 2, 4096, &o.max_len); break;
         case O_DEVICE:
             /* a build without the CUDA backend refuses "cuda" in sp_server_start, with the reason */
-            if (strcmp(optarg, "cpu") != 0 && strcmp(optarg, "cuda") != 0) {
-                fprintf(stderr, "servprof demo: --device expects cpu or cuda, got '%s'\n", optarg);
-                return 2;
-            }
-            o.device = optarg;
+            ok = sp_cli_choice("demo", "--device", optarg, devices, 2, &k);
+            o.device = devices[ok ? k : 0];
             break;
-        case O_CUDA_DEVICE: if (!parse_uint("--cuda-device", optarg, 0, 1024, &o.cuda_device)) return 2; break;
+        case O_CUDA_DEVICE: ok = sp_cli_uint("demo", "--cuda-device", optarg, 0, 1024, &o.cuda_device); break;
         case O_CUDA_GRAPHS: o.cuda_graphs = 1; break;
-        case O_SEED: if (!parse_uint("--seed", optarg, 0, 4294967295ul, &u)) return 2; o.seed = u; break;
-        case O_PRICE: if (!parse_double("--price-per-hour", optarg, 1e-9, 1e6, &o.price_per_hour)) return 2; break;
+        case O_SEED: ok = sp_cli_u64("demo", "--seed", optarg, 0, UINT32_MAX, &o.seed); break;
+        case O_PRICE: ok = sp_cli_positive("demo", "--price-per-hour", optarg, 1e6, &o.price_per_hour); break;
         case O_JSON: o.json = 1; break;
         case O_PERFETTO: o.perfetto = optarg; break;
         case O_HTML: o.html = optarg; break;
@@ -576,30 +517,19 @@ int sp_cmd_demo(int argc, char **argv)
         case O_PROGRESS: o.progress = 1; break;
         case O_NO_PROGRESS: o.progress = 0; break;
         case 'h': demo_usage(stdout); return 0;
-        case ':':
-            fprintf(stderr, "servprof demo: %s needs a value (see servprof demo --help)\n", name);
-            return 2;
-        default:
-            fprintf(stderr, "servprof demo: unknown option '%s' (see servprof demo --help)\n", name);
-            return 2;
+        default: return sp_cli_option_error("demo", c, argc, argv, longopts);
         }
+        if (!ok)
+            return 2;
     }
-    if (optind < argc) {
-        fprintf(stderr, "servprof demo: unexpected argument '%s' (see servprof demo --help)\n", argv[optind]);
-        return 2;
-    }
-    if (o.pad_to && o.buckets) {
-        fprintf(stderr, "servprof demo: --pad-to and --buckets exclude each other\n");
-        return 2;
-    }
-    if (o.cuda_graphs && strcmp(o.device, "cuda") != 0) {
-        fprintf(stderr, "servprof demo: --cuda-graphs needs --device cuda\n");
-        return 2;
-    }
-    if (o.hidden % o.heads != 0) {
-        fprintf(stderr, "servprof demo: --heads %u must divide --hidden %u\n", o.heads, o.hidden);
-        return 2;
-    }
+    if (optind < argc)
+        return sp_cli_usage_error("demo", "unexpected argument '%s'", argv[optind]);
+    if (o.pad_to && o.buckets)
+        return sp_cli_usage_error("demo", "--pad-to and --buckets exclude each other");
+    if (o.cuda_graphs && strcmp(o.device, "cuda") != 0)
+        return sp_cli_usage_error("demo", "--cuda-graphs needs --device cuda");
+    if (o.hidden % o.heads != 0)
+        return sp_cli_usage_error("demo", "--heads %u must divide --hidden %u", o.heads, o.hidden);
 #if DEMO_LIVE
     return demo_live(&o);
 #else

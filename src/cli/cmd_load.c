@@ -15,7 +15,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "cli/commands.h"
+#include "cli_opts.h"
+#include "commands.h"
 #include "servprof/load.h"
 
 static atomic_int g_load_stop;
@@ -63,60 +64,11 @@ static void usage(FILE *f)
 "\n"
 "Latency 'corrected' runs from the intended send time (so a stalled server cannot hide its tail);\n"
 "'uncorrected' from the actual send; 'schedule lag' = actual send - intended. Percentiles are exact\n"
-"(nearest rank over all recorded values). Exit status: 0 when the run completed with at least one\n"
-"response (or nothing was scheduled), 1 when it failed or got no response at all, 2 on usage errors.\n",
+"(nearest rank over all recorded values). 'achieved' counts successes (2xx) only; 503s and other\n"
+"statuses are counted beside it. Exit status: 0 when at least one request succeeded (or nothing was\n"
+"scheduled), 1 when none did (the line on stderr says what happened instead) or the run failed (an\n"
+"unresolvable host, a file), 2 on usage errors.\n",
             SP_LOAD_MAX_CONNECTIONS);
-}
-
-static bool parse_double(const char *opt, const char *s, double lo, double hi, double *out)
-{
-    char *e;
-    errno = 0;
-    double v = strtod(s, &e);
-    if (e == s || *e || errno || !isfinite(v) || v < lo || v > hi) {
-        fprintf(stderr, "servprof load: %s: expected a number in [%g, %g], got '%s'\n", opt, lo, hi, s);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-static bool parse_u64(const char *opt, const char *s, uint64_t hi, uint64_t *out)
-{
-    char *e;
-    errno = 0;
-    if (*s == '-' || *s == '\0')
-        goto bad;
-    unsigned long long v = strtoull(s, &e, 10);
-    if (*e || errno || v > hi)
-        goto bad;
-    *out = v;
-    return true;
-bad:
-    fprintf(stderr, "servprof load: %s: expected an integer in [0, %" PRIu64 "], got '%s'\n", opt, hi, s);
-    return false;
-}
-
-static bool parse_arrival(const char *s, sp_load_config *o)
-{
-    if (strcmp(s, "poisson") == 0)
-        o->arrival = SP_LOAD_ARRIVAL_POISSON;
-    else if (strcmp(s, "constant") == 0)
-        o->arrival = SP_LOAD_ARRIVAL_CONSTANT;
-    else if (strcmp(s, "gamma") == 0)
-        o->arrival = SP_LOAD_ARRIVAL_GAMMA;
-    else if (strncmp(s, "gamma:", 6) == 0) {
-        o->arrival = SP_LOAD_ARRIVAL_GAMMA;
-        return parse_double("--arrival gamma:CV", s + 6, 1e-3, 100, &o->gamma_cv);
-    } else if (strncmp(s, "replay:", 7) == 0 && s[7]) {
-        o->arrival = SP_LOAD_ARRIVAL_REPLAY;
-        o->replay_path = s + 7;
-    } else {
-        fprintf(stderr, "servprof load: --arrival: expected poisson, constant, gamma:CV or replay:FILE, "
-                        "got '%s'\n", s);
-        return false;
-    }
-    return true;
 }
 
 static bool parse_length(const char *s, sp_load_config *o)
@@ -133,37 +85,29 @@ static bool parse_length(const char *s, sp_load_config *o)
     char *kind = strtok(buf, ":"), *a = strtok(NULL, ":"), *b = strtok(NULL, ":"), *c = strtok(NULL, ":");
     if (!kind || c)
         goto bad;
-    uint64_t u1, u2;
+    unsigned u1, u2;
     if (strcmp(kind, "lognormal") == 0) {
+        if (a && !sp_cli_number("load", "--length lognormal:MEAN", a, 1, SP_LOAD_MAX_WORDS, &o->length_mean))
+            return false;
+        if (b && !sp_cli_number("load", "--length lognormal:MEAN:SIGMA", b, 0, 5, &o->length_sigma))
+            return false;
         o->length = SP_LOAD_LENGTH_LOGNORMAL;
-        if (a && !parse_double("--length lognormal:MEAN", a, 1, SP_LOAD_MAX_WORDS, &o->length_mean))
-            return false;
-        if (b && !parse_double("--length lognormal:MEAN:SIGMA", b, 0, 5, &o->length_sigma))
-            return false;
         return true;
     }
     if (strcmp(kind, "uniform") == 0 && a && b) {
-        if (!parse_u64("--length uniform:MIN", a, SP_LOAD_MAX_WORDS, &u1) ||
-            !parse_u64("--length uniform:MAX", b, SP_LOAD_MAX_WORDS, &u2))
+        if (!sp_cli_uint("load", "--length uniform:MIN", a, 1, SP_LOAD_MAX_WORDS, &u1) ||
+            !sp_cli_uint("load", "--length uniform:MAX", b, u1, SP_LOAD_MAX_WORDS, &u2))
             return false;
-        if (u1 < 1 || u2 < u1) {
-            fprintf(stderr, "servprof load: --length uniform:MIN:MAX needs 1 <= MIN <= MAX\n");
-            return false;
-        }
         o->length = SP_LOAD_LENGTH_UNIFORM;
-        o->length_min = (unsigned)u1;
-        o->length_max = (unsigned)u2;
+        o->length_min = u1;
+        o->length_max = u2;
         return true;
     }
     if (strcmp(kind, "fixed") == 0 && a && !b) {
-        if (!parse_u64("--length fixed:N", a, SP_LOAD_MAX_WORDS, &u1))
+        if (!sp_cli_uint("load", "--length fixed:N", a, 1, SP_LOAD_MAX_WORDS, &u1))
             return false;
-        if (u1 < 1) {
-            fprintf(stderr, "servprof load: --length fixed:N needs N >= 1\n");
-            return false;
-        }
         o->length = SP_LOAD_LENGTH_FIXED;
-        o->length_fixed = (unsigned)u1;
+        o->length_fixed = u1;
         return true;
     }
 bad:
@@ -205,13 +149,14 @@ static void print_table(const sp_load_config *o, const sp_load_result *r)
     char ab[600];
     printf("servprof load: %s, %s arrivals, seed %" PRIu64 "\n", o->url, arrival_label(o, ab, sizeof ab),
            o->seed);
-    printf("  rate         target %.1f/s   achieved %.1f/s (%.2f%% of target)   sent %.1f/s   over %.3f s\n",
+    printf("  rate         target %.1f/s   achieved %.1f/s ok (%.2f%% of target), 503 %.1f/s, other status "
+           "%.1f/s   sent %.1f/s   over %.3f s\n",
            r->target_rate, r->achieved_rate, r->target_rate > 0 ? 100.0 * r->achieved_rate / r->target_rate : 0.0,
-           r->send_rate, r->duration_s);
+           r->rate_503, r->rate_other_status, r->send_rate, r->duration_s);
     printf("  requests     scheduled %" PRIu64 "  sent %" PRIu64 "  responses %" PRIu64 " (2xx %" PRIu64
-           ", other %" PRIu64 ")  warm-up %" PRIu64 " (not counted)\n",
-           r->scheduled, r->sent, r->responses, r->ok, r->http_errors, r->warmup);
-    printf("  errors       connect %" PRIu64 "  timeout %" PRIu64 "  io %" PRIu64 "  protocol %" PRIu64
+           ", 503 %" PRIu64 ", other %" PRIu64 ")  warm-up %" PRIu64 " (not counted)\n",
+           r->scheduled, r->sent, r->responses, r->ok, r->status_503, r->status_other, r->warmup);
+    printf("  no response  connect %" PRIu64 "  timeout %" PRIu64 "  io %" PRIu64 "  protocol %" PRIu64
            "  unsent %" PRIu64 "\n",
            r->connect_errors, r->timeouts, r->io_errors, r->protocol_errors, r->unsent);
     if (r->n_statuses) {
@@ -240,14 +185,16 @@ static void print_lat_json(const char *name, const sp_load_latency *l, bool comm
 
 static void print_json(const sp_load_result *r)
 {
-    printf("{\"schema\":\"servprof.load/1\",\"target_rate\":%.3f,\"achieved_rate\":%.3f,\"send_rate\":%.3f,"
+    printf("{\"schema\":\"servprof.load/1\",\"target_rate\":%.3f,\"achieved_rate\":%.3f,\"rate_503\":%.3f,"
+           "\"rate_other_status\":%.3f,\"send_rate\":%.3f,"
            "\"duration_s\":%.6f,\"scheduled\":%" PRIu64 ",\"warmup\":%" PRIu64 ",\"sent\":%" PRIu64
-           ",\"responses\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"http_errors\":%" PRIu64
+           ",\"responses\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"http_errors\":%" PRIu64 ",\"status_503\":%" PRIu64
+           ",\"status_other\":%" PRIu64
            ",\"errors\":{\"connect\":%" PRIu64 ",\"timeout\":%" PRIu64 ",\"io\":%" PRIu64
            ",\"protocol\":%" PRIu64 ",\"unsent\":%" PRIu64 "},\"statuses\":{",
-           r->target_rate, r->achieved_rate, r->send_rate, r->duration_s, r->scheduled, r->warmup, r->sent,
-           r->responses, r->ok, r->http_errors, r->connect_errors, r->timeouts, r->io_errors,
-           r->protocol_errors, r->unsent);
+           r->target_rate, r->achieved_rate, r->rate_503, r->rate_other_status, r->send_rate, r->duration_s,
+           r->scheduled, r->warmup, r->sent, r->responses, r->ok, r->http_errors, r->status_503, r->status_other,
+           r->connect_errors, r->timeouts, r->io_errors, r->protocol_errors, r->unsent);
     for (size_t i = 0; i < r->n_statuses; i++)
         printf("%s\"%d\":%" PRIu64, i ? "," : "", r->statuses[i].status, r->statuses[i].count);
     printf("},\"retries\":%" PRIu64 ",\"connections_opened\":%u,\"peak_connections\":%u,", r->retries,
@@ -258,95 +205,102 @@ static void print_json(const sp_load_result *r)
     printf("}\n");
 }
 
+/* Appends ", N what" to the failure line when N > 0. */
+static void failure_part(char *buf, size_t len, uint64_t n, const char *what)
+{
+    size_t at = strlen(buf);
+    if (n && at < len)
+        snprintf(buf + at, len - at, "%s%" PRIu64 " %s", at ? ", " : "", n, what);
+}
+
+/* The line that says why no request succeeded: every outcome the run saw, by kind. */
+static void print_no_success(const sp_load_result *r)
+{
+    char why[512] = "", other[64] = "";
+    for (size_t i = 0; i < r->n_statuses && !other[0]; i++)
+        if (r->statuses[i].status != 503 && (r->statuses[i].status < 200 || r->statuses[i].status >= 300))
+            snprintf(other, sizeof other, "answered another error status (e.g. %d)", r->statuses[i].status);
+    failure_part(why, sizeof why, r->status_503, "answered 503 Service Unavailable");
+    failure_part(why, sizeof why, r->status_other, other[0] ? other : "answered another error status");
+    failure_part(why, sizeof why, r->connect_errors, "could not connect");
+    failure_part(why, sizeof why, r->timeouts, "timed out");
+    failure_part(why, sizeof why, r->io_errors, "lost the connection before a full response (io)");
+    failure_part(why, sizeof why, r->protocol_errors, "got a response that is not HTTP/1.x (protocol)");
+    failure_part(why, sizeof why, r->unsent, "were never sent (stopped)");
+    fprintf(stderr, "servprof load: no request succeeded: of %" PRIu64 " scheduled, %s\n", r->scheduled,
+            why[0] ? why : "none had an outcome");
+}
+
+enum {
+    O_URL = 256, O_RATE, O_DURATION, O_REQUESTS, O_WARMUP, O_CONNECTIONS, O_SEED, O_TIMEOUT, O_ARRIVAL,
+    O_BURSTINESS, O_LENGTH, O_MODEL, O_ID_PREFIX, O_TRACE, O_PROGRESS, O_NO_PROGRESS, O_JSON
+};
+
+static const struct option load_opts[] = {
+    {"url", required_argument, NULL, O_URL},
+    {"rate", required_argument, NULL, O_RATE},
+    {"duration", required_argument, NULL, O_DURATION},
+    {"requests", required_argument, NULL, O_REQUESTS},
+    {"warmup", required_argument, NULL, O_WARMUP},
+    {"connections", required_argument, NULL, O_CONNECTIONS},
+    {"seed", required_argument, NULL, O_SEED},
+    {"timeout", required_argument, NULL, O_TIMEOUT},
+    {"arrival", required_argument, NULL, O_ARRIVAL},
+    {"burstiness", required_argument, NULL, O_BURSTINESS},
+    {"length", required_argument, NULL, O_LENGTH},
+    {"model", required_argument, NULL, O_MODEL},
+    {"id-prefix", required_argument, NULL, O_ID_PREFIX},
+    {"trace", required_argument, NULL, O_TRACE},
+    {"progress", no_argument, NULL, O_PROGRESS},
+    {"no-progress", no_argument, NULL, O_NO_PROGRESS},
+    {"json", no_argument, NULL, O_JSON},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
 int sp_cmd_load(int argc, char **argv)
 {
     sp_load_config o;
     sp_load_config_init(&o);
     int progress = -1; /* -1: when stderr is a terminal */
     bool json = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        if (strcmp(a, "--progress") == 0) {
-            progress = 1;
-            continue;
-        }
-        if (strcmp(a, "--no-progress") == 0) {
-            progress = 0;
-            continue;
-        }
-        if (strcmp(a, "--json") == 0) {
-            json = true;
-            continue;
-        }
-        /* every other option takes a value: --opt VALUE or --opt=VALUE */
-        const char *val = NULL;
-        char name[64];
-        const char *eq = strchr(a, '=');
-        if (strncmp(a, "--", 2) == 0 && eq && (size_t)(eq - a) < sizeof name) {
-            memcpy(name, a, (size_t)(eq - a));
-            name[eq - a] = '\0';
-            val = eq + 1;
-        } else if (strncmp(a, "--", 2) == 0 && strlen(a) < sizeof name) {
-            strcpy(name, a);
-            if (i + 1 >= argc) {
-                fprintf(stderr, "servprof load: %s needs a value (see --help)\n", a);
-                return 2;
-            }
-            val = argv[++i];
-        } else {
-            fprintf(stderr, "servprof load: unexpected argument '%s' (see --help)\n", a);
-            return 2;
-        }
-        uint64_t u;
+    sp_cli_getopt_begin();
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", load_opts, NULL)) != -1) {
         bool ok = true;
-        if (strcmp(name, "--url") == 0)
-            o.url = val;
-        else if (strcmp(name, "--rate") == 0)
-            ok = parse_double(name, val, 1e-6, 1e8, &o.rate);
-        else if (strcmp(name, "--duration") == 0)
-            ok = parse_double(name, val, 1e-3, 1e6, &o.duration_s);
-        else if (strcmp(name, "--requests") == 0) {
-            ok = parse_u64(name, val, SP_LOAD_MAX_REQUESTS, &o.requests);
-            if (ok && o.requests == 0) {
-                fprintf(stderr, "servprof load: --requests must be at least 1\n");
-                ok = false;
-            }
-        } else if (strcmp(name, "--warmup") == 0)
-            ok = parse_double(name, val, 0, 86400, &o.warmup_s);
-        else if (strcmp(name, "--connections") == 0) {
-            ok = parse_u64(name, val, SP_LOAD_MAX_CONNECTIONS, &u) && u >= 1;
-            if (ok)
-                o.connections = (unsigned)u;
-            else
-                fprintf(stderr, "servprof load: --connections must be in [1, %u]\n", SP_LOAD_MAX_CONNECTIONS);
-        } else if (strcmp(name, "--seed") == 0)
-            ok = parse_u64(name, val, UINT64_MAX, &o.seed);
-        else if (strcmp(name, "--timeout") == 0)
-            ok = parse_double(name, val, 1e-3, 3600, &o.timeout_s);
-        else if (strcmp(name, "--arrival") == 0)
-            ok = parse_arrival(val, &o);
-        else if (strcmp(name, "--burstiness") == 0) {
+        switch (c) {
+        case O_URL: o.url = optarg; break;
+        case O_RATE: ok = sp_cli_number("load", "--rate", optarg, 1e-6, 1e8, &o.rate); break;
+        case O_DURATION: ok = sp_cli_number("load", "--duration", optarg, 1e-3, 1e6, &o.duration_s); break;
+        case O_REQUESTS: ok = sp_cli_u64("load", "--requests", optarg, 1, SP_LOAD_MAX_REQUESTS, &o.requests); break;
+        case O_WARMUP: ok = sp_cli_number("load", "--warmup", optarg, 0, 86400, &o.warmup_s); break;
+        case O_CONNECTIONS:
+            ok = sp_cli_uint("load", "--connections", optarg, 1, SP_LOAD_MAX_CONNECTIONS, &o.connections);
+            break;
+        case O_SEED: ok = sp_cli_u64("load", "--seed", optarg, 0, UINT64_MAX, &o.seed); break;
+        case O_TIMEOUT: ok = sp_cli_number("load", "--timeout", optarg, 1e-3, 3600, &o.timeout_s); break;
+        case O_ARRIVAL:
+            ok = sp_cli_arrival("load", "--arrival", optarg, true, &o.arrival, &o.gamma_cv, &o.replay_path);
+            break;
+        case O_BURSTINESS:
             o.arrival = SP_LOAD_ARRIVAL_GAMMA;
-            ok = parse_double(name, val, 1e-3, 100, &o.gamma_cv);
-        } else if (strcmp(name, "--length") == 0)
-            ok = parse_length(val, &o);
-        else if (strcmp(name, "--model") == 0)
-            o.model = val;
-        else if (strcmp(name, "--id-prefix") == 0)
-            o.id_prefix = val;
-        else if (strcmp(name, "--trace") == 0)
-            o.trace_path = val;
-        else {
-            fprintf(stderr, "servprof load: unknown option '%s' (see --help)\n", name);
-            return 2;
+            ok = sp_cli_number("load", "--burstiness", optarg, 1e-3, 100, &o.gamma_cv);
+            break;
+        case O_LENGTH: ok = parse_length(optarg, &o); break;
+        case O_MODEL: o.model = optarg; break;
+        case O_ID_PREFIX: o.id_prefix = optarg; break;
+        case O_TRACE: o.trace_path = optarg; break;
+        case O_PROGRESS: progress = 1; break;
+        case O_NO_PROGRESS: progress = 0; break;
+        case O_JSON: json = true; break;
+        case 'h': usage(stdout); return 0;
+        default: return sp_cli_option_error("load", c, argc, argv, load_opts);
         }
         if (!ok)
             return 2;
     }
+    if (optind < argc)
+        return sp_cli_usage_error("load", "unexpected argument '%s'", argv[optind]);
     if (progress < 0)
         progress = isatty(STDERR_FILENO);
     if (progress)
@@ -372,16 +326,16 @@ int sp_cmd_load(int argc, char **argv)
         fprintf(stderr, "\n");
     if (st != SP_OK) {
         fprintf(stderr, "servprof load: %s\n", err[0] ? err : sp_status_str(st));
+        /* options the library refused are usage errors; an unresolvable host or a file is the run's */
         return st == SP_ERR_INVALID || st == SP_ERR_LIMIT ? 2 : 1;
     }
     if (json)
         print_json(r);
     else
         print_table(&o, r);
-    int rc = (r->scheduled > 0 && r->responses == 0) ? 1 : 0;
+    int rc = (r->scheduled > 0 && r->ok == 0) ? 1 : 0;
     if (rc)
-        fprintf(stderr, "servprof load: no request got a response (%" PRIu64 " connect errors, %" PRIu64
-                        " timeouts)\n", r->connect_errors, r->timeouts);
+        print_no_success(r);
     sp_load_result_destroy(r);
     return rc;
 }

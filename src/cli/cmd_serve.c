@@ -2,6 +2,7 @@
  * recording into --trace. Prints "listening on HOST:PORT" on stdout once the socket is bound, so a
  * driver started with --port 0 can find the port. */
 #ifdef SERVPROF_SERVE_ENABLED
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <getopt.h>
@@ -11,7 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/commands.h"
+#include "cli_opts.h"
+#include "commands.h"
 #include "servprof/serve.h"
 #include "servprof/trace.h"
 
@@ -33,7 +35,8 @@ static void serve_usage(FILE *f)
             "  --max-inputs N            strings per request's \"input\"; more gets 400 (default 256)\n"
             "Model:\n"
             "  --tokenizer FILE          Hugging Face tokenizer.json, WordPiece (default: the shipped\n"
-            "                            data/tokenizer.json, or $SERVPROF_DATA_DIR/tokenizer.json)\n"
+            "                            tokenizer: $SERVPROF_DATA_DIR/tokenizer.json, else\n"
+            "                            share/servprof/tokenizer.json beside the binary)\n"
             "  --weights FILE            safetensors with BertModel tensor names, F32 (default: weights\n"
             "                            generated from --seed; the file fixes layers/hidden/ffn/max-len)\n"
             "  --seed N                  seed of the generated weights (default 1)\n"
@@ -71,32 +74,7 @@ static void serve_usage(FILE *f)
             "                            trace; `servprof analyze FILE`)\n"
             "  --price-per-hour P        instance price written into the trace\n"
             "  --duration S              stop after S seconds (fractions allowed; default: run until signalled)\n"
-            "  --help                    this text\n");
-}
-
-static int parse_uint(const char *opt, const char *s, unsigned long max, unsigned *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || v > max || s[0] == '-') {
-        fprintf(stderr, "servprof serve: %s expects an integer 0..%lu, got '%s'\n", opt, max, s);
-        return 0;
-    }
-    *out = (unsigned)v;
-    return 1;
-}
-
-static int parse_double(const char *opt, const char *s, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= 0) || v > 1e9) {
-        fprintf(stderr, "servprof serve: %s expects a non-negative number, got '%s'\n", opt, s);
-        return 0;
-    }
-    *out = v;
-    return 1;
+            "  -h, --help                this text\n");
 }
 
 int sp_cmd_serve(int argc, char **argv)
@@ -131,97 +109,86 @@ int sp_cmd_serve(int argc, char **argv)
         {"cuda-graphs", no_argument, 0, O_CUDA_GRAPHS}, {"cuda-graph-cap", required_argument, 0, O_CUDA_GRAPH_CAP},
         {"no-cupti", no_argument, 0, O_NO_CUPTI}, {"cupti-lean", no_argument, 0, O_CUPTI_LEAN},
         {"cupti-launches", no_argument, 0, O_CUPTI_LAUNCHES}, {0, 0, 0, 0}};
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        const char *name = optind > 0 && optind <= argc ? argv[optind - 1] : "option";
+    static const char *const devices[] = {"cpu", "cuda"};
+    size_t k, n_buckets = 0;
+    sp_cli_getopt_begin();
+    int c, li;
+    while ((li = -1, c = getopt_long(argc, argv, ":h", longopts, &li)) != -1) {
+        char name[48];
+        sp_cli_long_name(longopts, li, name, sizeof name);
         switch (c) {
         case O_HOST: o.host = optarg; break;
-        case O_PORT: if (!parse_uint(name, optarg, 65535, &o.port)) return 2; break;
-        case O_HTTP_THREADS: if (!parse_uint(name, optarg, 64, &o.http_threads)) return 2; break;
-        case O_MAX_CONN: if (!parse_uint(name, optarg, 100000, &o.max_connections)) return 2; break;
-        case O_MAX_BODY: if (!parse_uint(name, optarg, 1u << 30, &u)) return 2; o.max_body = u; break;
-        case O_MAX_INPUTS: if (!parse_uint(name, optarg, 4096, &o.max_inputs)) return 2; break;
+        case O_PORT: if (!sp_cli_uint("serve", name, optarg, 0, 65535, &o.port)) return 2; break;
+        case O_HTTP_THREADS: if (!sp_cli_uint("serve", name, optarg, 1, 64, &o.http_threads)) return 2; break;
+        case O_MAX_CONN: if (!sp_cli_uint("serve", name, optarg, 1, 100000, &o.max_connections)) return 2; break;
+        case O_MAX_BODY: if (!sp_cli_uint("serve", name, optarg, 1, 1u << 30, &u)) return 2; o.max_body = u; break;
+        case O_MAX_INPUTS: if (!sp_cli_uint("serve", name, optarg, 1, 4096, &o.max_inputs)) return 2; break;
         case O_TOKENIZER: o.tokenizer_path = optarg; break;
         case O_WEIGHTS: o.weights_path = optarg; break;
-        case O_SEED: if (!parse_uint(name, optarg, 4294967295ul, &u)) return 2; o.seed = u; break;
-        case O_LAYERS: if (!parse_uint(name, optarg, 64, &o.layers)) return 2; break;
-        case O_HIDDEN: if (!parse_uint(name, optarg, 4096, &o.hidden)) return 2; break;
-        case O_HEADS: if (!parse_uint(name, optarg, 4096, &o.heads)) return 2; break;
-        case O_FFN: if (!parse_uint(name, optarg, 16384, &o.ffn)) return 2; break;
-        case O_MAX_LEN: if (!parse_uint(name, optarg, 4096, &o.max_len)) return 2; break;
+        case O_SEED: if (!sp_cli_uint("serve", name, optarg, 0, UINT32_MAX, &u)) return 2; o.seed = u; break;
+        case O_LAYERS: if (!sp_cli_uint("serve", name, optarg, 1, 64, &o.layers)) return 2; break;
+        case O_HIDDEN: if (!sp_cli_uint("serve", name, optarg, 1, 4096, &o.hidden)) return 2; break;
+        case O_HEADS: if (!sp_cli_uint("serve", name, optarg, 1, 4096, &o.heads)) return 2; break;
+        case O_FFN: if (!sp_cli_uint("serve", name, optarg, 1, 16384, &o.ffn)) return 2; break;
+        case O_MAX_LEN: if (!sp_cli_uint("serve", name, optarg, 2, 4096, &o.max_len)) return 2; break;
         case O_MODEL_NAME: o.model_name = optarg; break;
         case O_SAVE_WEIGHTS: save_weights = optarg; break;
-        case O_MAX_BATCH: if (!parse_uint(name, optarg, 4096, &o.max_batch)) return 2; break;
-        case O_DELAY: if (!parse_double(name, optarg, &o.max_queue_delay_ms)) return 2; break;
-        case O_QCAP: if (!parse_uint(name, optarg, 1000000, &o.queue_capacity)) return 2; break;
-        case O_PAD_TO: if (!parse_uint(name, optarg, 4096, &o.pad_to)) return 2; break;
-        case O_BUCKETS: {
-            char *copy = strdup(optarg), *save = NULL;
-            int n = 0;
-            for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-                if (n == SP_SERVER_MAX_BUCKETS) {
-                    fprintf(stderr, "servprof serve: at most %d buckets\n", SP_SERVER_MAX_BUCKETS);
-                    free(copy);
-                    return 2;
-                }
-                if (!parse_uint("--buckets", t, 4096, &o.buckets[n]) || o.buckets[n] == 0) {
-                    free(copy);
-                    return 2;
-                }
-                n++;
-            }
-            free(copy);
+        case O_MAX_BATCH: if (!sp_cli_uint("serve", name, optarg, 1, 4096, &o.max_batch)) return 2; break;
+        case O_DELAY: if (!sp_cli_number("serve", name, optarg, 0, 60000, &o.max_queue_delay_ms)) return 2; break;
+        case O_QCAP: if (!sp_cli_uint("serve", name, optarg, 1, 1000000, &o.queue_capacity)) return 2; break;
+        case O_PAD_TO: if (!sp_cli_uint("serve", name, optarg, 2, 4096, &o.pad_to)) return 2; break;
+        case O_BUCKETS:
+            memset(o.buckets, 0, sizeof o.buckets);
+            if (!sp_cli_uint_list("serve", name, optarg, 1, 4096, true, o.buckets, SP_SERVER_MAX_BUCKETS, &n_buckets))
+                return 2;
             break;
-        }
-        case O_WORKERS: if (!parse_uint(name, optarg, 64, &o.workers)) return 2; break;
+        case O_WORKERS: if (!sp_cli_uint("serve", name, optarg, 1, 64, &o.workers)) return 2; break;
         case O_TRACE: trace_path = optarg; break;
-        case O_PRICE: if (!parse_double(name, optarg, &price)) return 2; break;
-        case O_DURATION: if (!parse_double(name, optarg, &duration)) return 2; break;
+        case O_PRICE: if (!sp_cli_number("serve", name, optarg, 0, 1e6, &price)) return 2; break;
+        case O_DURATION: if (!sp_cli_number("serve", name, optarg, 0, 1e9, &duration)) return 2; break;
+        case 'h':
         case O_HELP: serve_usage(stdout); return 0;
         case O_DEVICE:
-            if (strcmp(optarg, "cpu") != 0 && strcmp(optarg, "cuda") != 0) {
-                fprintf(stderr, "servprof serve: --device expects cpu or cuda, got '%s'\n", optarg);
+            if (!sp_cli_choice("serve", name, optarg, devices, 2, &k))
                 return 2;
-            }
-            o.device = optarg;
+            o.device = devices[k];
             break;
-        case O_CUDA_DEVICE: if (!parse_uint(name, optarg, 1024, &o.cuda_device)) return 2; break;
+        case O_CUDA_DEVICE: if (!sp_cli_uint("serve", name, optarg, 0, 1024, &o.cuda_device)) return 2; break;
         case O_CUDA_GRAPHS: o.cuda_graphs = 1; break;
-        case O_CUDA_GRAPH_CAP:
-            if (!parse_uint(name, optarg, 4096, &o.cuda_graph_cap) || o.cuda_graph_cap == 0) {
-                if (o.cuda_graph_cap == 0)
-                    fprintf(stderr, "servprof serve: --cuda-graph-cap must be 1..4096\n");
-                return 2;
-            }
-            break;
+        case O_CUDA_GRAPH_CAP: if (!sp_cli_uint("serve", name, optarg, 1, 4096, &o.cuda_graph_cap)) return 2; break;
         case O_NO_CUPTI:
         case O_CUPTI_LEAN:
         case O_CUPTI_LAUNCHES: {
             int m = c == O_NO_CUPTI ? SP_SERVER_CUPTI_OFF : c == O_CUPTI_LEAN ? SP_SERVER_CUPTI_LEAN
                                                                                 : SP_SERVER_CUPTI_LAUNCHES;
-            if (o.cupti_mode != SP_SERVER_CUPTI_AUTO && o.cupti_mode != m) {
-                fprintf(stderr, "servprof serve: --no-cupti, --cupti-lean and --cupti-launches exclude each other\n");
-                return 2;
-            }
+            if (o.cupti_mode != SP_SERVER_CUPTI_AUTO && o.cupti_mode != m)
+                return sp_cli_usage_error("serve", "--no-cupti, --cupti-lean and --cupti-launches exclude each other");
             o.cupti_mode = m;
             break;
         }
-        default: serve_usage(stderr); return 2;
+        default: return sp_cli_option_error("serve", c, argc, argv, longopts);
         }
     }
-    if (o.cupti_mode != SP_SERVER_CUPTI_AUTO && strcmp(o.device, "cuda") != 0) {
-        fprintf(stderr, "servprof serve: --no-cupti, --cupti-lean and --cupti-launches need --device cuda\n");
+    if (o.cupti_mode != SP_SERVER_CUPTI_AUTO && strcmp(o.device, "cuda") != 0)
+        return sp_cli_usage_error("serve", "--no-cupti, --cupti-lean and --cupti-launches need --device cuda");
+    if (o.cuda_graphs && strcmp(o.device, "cuda") != 0)
+        return sp_cli_usage_error("serve", "--cuda-graphs needs --device cuda");
+    if (optind < argc)
+        return sp_cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+    unsigned char addr[16];
+    if (inet_pton(AF_INET, o.host, addr) != 1 && inet_pton(AF_INET6, o.host, addr) != 1) {
+        fprintf(stderr, "servprof serve: --host: expected a numeric IPv4 or IPv6 address, got '%s'\n", o.host);
         return 2;
     }
-    if (o.cuda_graphs && strcmp(o.device, "cuda") != 0) {
-        fprintf(stderr, "servprof serve: --cuda-graphs needs --device cuda\n");
-        return 2;
-    }
-    if (optind < argc) {
-        fprintf(stderr, "servprof serve: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
+    if (o.pad_to && n_buckets)
+        return sp_cli_usage_error("serve", "--pad-to and --buckets exclude each other");
+    /* without --weights the options fix the model's shape; a weights file fixes it (and says so) */
+    if (!o.weights_path && o.hidden % o.heads != 0)
+        return sp_cli_usage_error("serve", "--heads %u must divide --hidden %u", o.heads, o.hidden);
+    if (!o.weights_path && o.pad_to > o.max_len)
+        return sp_cli_usage_error("serve", "--pad-to %u exceeds --max-len %u", o.pad_to, o.max_len);
+    if (!o.weights_path && n_buckets && o.buckets[n_buckets - 1] > o.max_len)
+        return sp_cli_usage_error("serve", "--buckets %u exceeds --max-len %u", o.buckets[n_buckets - 1], o.max_len);
     if (save_weights) {
         char err[1024] = "";
         sp_status st = sp_server_save_weights(&o, save_weights, err, sizeof(err));

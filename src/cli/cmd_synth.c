@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/commands.h"
+#include "cli_opts.h"
+#include "commands.h"
 #include "servprof/servprof.h"
 
 #define SYNTH_MAX_REQUESTS 10000000ull
@@ -315,21 +316,6 @@ static void synth_usage(FILE *out)
             (unsigned long long)SYNTH_MAX_REQUESTS, SYNTH_MAX_BATCH);
 }
 
-/* Parses a number in [lo, hi]; prints a usage error naming the option when it is not one. */
-static int parse_num(const char *opt, const char *s, double lo, double hi, int integer, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi || (integer && v != floor(v))) {
-        fprintf(stderr, "servprof synth: %s wants %s in [%g, %g], got '%s'\n", opt,
-                integer ? "an integer" : "a number", lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 enum { OPT_REQUESTS = 256, OPT_RATE, OPT_SEED, OPT_MAX_BATCH, OPT_WINDOW, OPT_PAD, OPT_GPU, OPT_PRICE, OPT_FORMAT };
 
 int sp_cmd_synth(int argc, char **argv)
@@ -349,73 +335,52 @@ int sp_cmd_synth(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     synth_opts o = {2000, 0, 1, 16, 4.0, 64, 0, 4.0, NULL}; /* rate 0: the backend's default */
-    optind = 0;
-    opterr = 0;
+    sp_cli_getopt_begin();
     int c;
-    double v;
+    size_t k;
+    static const char *const formats[] = {"jsonl"};
     while ((c = getopt_long(argc, argv, ":o:h", long_opts, NULL)) != -1) {
         switch (c) {
         case OPT_REQUESTS:
-            if (parse_num("--requests", optarg, 1, (double)SYNTH_MAX_REQUESTS, 1, &v))
+            if (!sp_cli_u64("synth", "--requests", optarg, 1, SYNTH_MAX_REQUESTS, &o.requests))
                 return 2;
-            o.requests = (uint64_t)v;
             break;
         case OPT_RATE:
-            if (parse_num("--rate", optarg, 1e-3, 1e9, 0, &v))
+            if (!sp_cli_number("synth", "--rate", optarg, 1e-3, 1e9, &o.rate))
                 return 2;
-            o.rate = v;
             break;
         case OPT_SEED:
-            if (parse_num("--seed", optarg, 0, 9007199254740992.0, 1, &v))
+            if (!sp_cli_u64("synth", "--seed", optarg, 0, UINT64_MAX, &o.seed))
                 return 2;
-            o.seed = (uint64_t)v;
             break;
         case OPT_MAX_BATCH:
-            if (parse_num("--max-batch", optarg, 1, SYNTH_MAX_BATCH, 1, &v))
+            if (!sp_cli_uint("synth", "--max-batch", optarg, 1, SYNTH_MAX_BATCH, &o.max_batch))
                 return 2;
-            o.max_batch = (unsigned)v;
             break;
         case OPT_WINDOW:
-            if (parse_num("--batch-window-ms", optarg, 0, 60000, 0, &v))
+            if (!sp_cli_number("synth", "--batch-window-ms", optarg, 0, 60000, &o.window_ms))
                 return 2;
-            o.window_ms = v;
             break;
         case OPT_PAD:
-            if (parse_num("--pad-to", optarg, 1, SYNTH_TOKENS_MAX, 1, &v))
+            if (!sp_cli_uint("synth", "--pad-to", optarg, 1, SYNTH_TOKENS_MAX, &o.pad_to))
                 return 2;
-            o.pad_to = (unsigned)v;
             break;
         case OPT_GPU: o.gpu = 1; break;
         case OPT_PRICE:
-            if (parse_num("--price-per-hour", optarg, 1e-9, 1e6, 0, &v))
+            if (!sp_cli_positive("synth", "--price-per-hour", optarg, 1e6, &o.price))
                 return 2;
-            o.price = v;
             break;
         case OPT_FORMAT:
-            if (strcmp(optarg, "jsonl") != 0) {
-                fprintf(stderr, "servprof synth: unknown format '%s' (only jsonl)\n", optarg);
+            if (!sp_cli_choice("synth", "--format", optarg, formats, 1, &k))
                 return 2;
-            }
             break;
         case 'o': o.output = optarg; break;
         case 'h': synth_usage(stdout); return 0;
-        case ':':
-            fprintf(stderr, "servprof synth: option '%s' needs a value (see servprof synth --help)\n",
-                    argv[optind - 1]);
-            return 2;
-        default:
-            if (optopt > 0 && optopt < 256)
-                fprintf(stderr, "servprof synth: unknown option '-%c' (see servprof synth --help)\n", optopt);
-            else
-                fprintf(stderr, "servprof synth: unknown option '%s' (see servprof synth --help)\n",
-                        argv[optind - 1]);
-            return 2;
+        default: return sp_cli_option_error("synth", c, argc, argv, long_opts);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "servprof synth: unexpected argument '%s' (see servprof synth --help)\n", argv[optind]);
-        return 2;
-    }
+    if (optind < argc)
+        return sp_cli_usage_error("synth", "unexpected argument '%s'", argv[optind]);
     if (o.rate == 0)
         o.rate = o.gpu ? 1000.0 : 200.0;
     FILE *out = stdout;

@@ -6,12 +6,12 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/commands.h"
+#include "cli_opts.h"
+#include "commands.h"
 #include "servprof/whatif.h"
 
 #define MAX_LIST 64
@@ -20,7 +20,7 @@
 static void whatif_usage(FILE *out)
 {
     fprintf(out,
-            "usage: servprof whatif [OPTIONS] TRACE...\n\n"
+            "usage: servprof whatif [OPTIONS] TRACE...   (`-` reads standard input)\n\n"
             "Fits a batch service-time model t = a + b*size + c*padded_tokens (+ d*size*len^2) to the\n"
             "batches of a profile of a dynamically batched service, then replays the profile's\n"
             "arrivals (arrival + preprocess, input lengths, postprocess times) through other batching\n"
@@ -94,25 +94,12 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int positive_double(const char *s, double *out, int allow_zero)
+static int one_u32(const char *opt, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < 0 || (!allow_zero && v == 0))
+    unsigned v;
+    if (!sp_cli_uint("whatif", opt, s, lo, hi, &v))
         return -1;
     *out = v;
-    return 0;
-}
-
-static int one_u32(const char *opt, const char *s, uint32_t max, uint32_t *out)
-{
-    char err[256];
-    size_t n;
-    if (sp_whatif_parse_u32_list(s, max, out, 1, &n, err, sizeof err) != SP_OK) {
-        fprintf(stderr, "servprof whatif: %s: %s\n", opt, err);
-        return -1;
-    }
     return 0;
 }
 
@@ -272,12 +259,13 @@ int sp_cmd_whatif(int argc, char **argv)
     sp_whatif_sim_options_init(&so);
     char err[1024];
 
-    optind = 0; /* GNU: full re-initialisation, argv[0] is the subcommand */
-    opterr = 0;
+    sp_cli_getopt_begin();
     int c, li = -1;
     while ((li = -1, c = getopt_long(argc, argv, ":o:h", long_opts, &li)) != -1) {
         sp_status st = SP_OK;
         double d;
+        size_t k;
+        static const char *const models[] = {"linear", "attn"};
         switch (c) {
         case OPT_MB:
             st = sp_whatif_parse_u32_list(optarg, 4096, mb, MAX_LIST, &n_mb, err, sizeof err);
@@ -294,23 +282,21 @@ int sp_cmd_whatif(int argc, char **argv)
                 return 2;
             break;
         case OPT_QCAP:
-            if (one_u32("--queue-capacity", optarg, 1000000, &qcap))
+            if (one_u32("--queue-capacity", optarg, 1, 1000000, &qcap))
                 return 2;
             break;
         case OPT_MAXLEN:
-            if (one_u32("--max-len", optarg, 65536, &max_len))
+            if (one_u32("--max-len", optarg, 1, 65536, &max_len))
                 return 2;
             break;
         case OPT_OMB:
-            if (one_u32("--observed-max-batch", optarg, 4096, &obs.max_batch))
+            if (one_u32("--observed-max-batch", optarg, 1, 4096, &obs.max_batch))
                 return 2;
             have_omb = 1;
             break;
         case OPT_ODELAY:
-            if (positive_double(optarg, &d, 1) || d > 60000) {
-                fprintf(stderr, "servprof whatif: --observed-delay-ms wants 0 to 60000 ms, got '%s'\n", optarg);
+            if (!sp_cli_number("whatif", "--observed-delay-ms", optarg, 0, 60000, &d))
                 return 2;
-            }
             obs.max_delay_ns = (uint64_t)(d * 1e6 + 0.5);
             have_odelay = 1;
             break;
@@ -321,72 +307,41 @@ int sp_cmd_whatif(int argc, char **argv)
             }
             break;
         case OPT_OINST:
-            if (one_u32("--observed-instances", optarg, SP_WHATIF_MAX_INSTANCES, &obs.instances))
+            if (one_u32("--observed-instances", optarg, 1, SP_WHATIF_MAX_INSTANCES, &obs.instances))
                 return 2;
             break;
         case OPT_MODEL:
-            if (strcmp(optarg, "linear") == 0)
-                terms = 0x7;
-            else if (strcmp(optarg, "attn") == 0)
-                terms = 0xf;
-            else {
-                fprintf(stderr, "servprof whatif: --model wants linear or attn, got '%s'\n", optarg);
+            if (!sp_cli_choice("whatif", "--model", optarg, models, 2, &k))
                 return 2;
-            }
+            terms = k == 0 ? 0x7 : 0xf; /* attn adds the d*size*len^2 term */
             break;
         case OPT_NORESAMPLE: so.resample = 0; break;
-        case OPT_SEED: {
-            char *end;
-            errno = 0;
-            unsigned long long v = strtoull(optarg, &end, 10);
-            if (errno || end == optarg || *end || optarg[0] == '-') {
-                fprintf(stderr, "servprof whatif: --seed wants a non-negative integer, got '%s'\n", optarg);
+        case OPT_SEED:
+            if (!sp_cli_u64("whatif", "--seed", optarg, 0, UINT64_MAX, &so.seed))
                 return 2;
-            }
-            so.seed = v;
             break;
-        }
         case OPT_PRICE:
-            if (positive_double(optarg, &price_opt, 0)) {
-                fprintf(stderr, "servprof whatif: --price-per-hour wants a positive number of dollars, "
-                                "got '%s'\n", optarg);
+            if (!sp_cli_positive("whatif", "--price-per-hour", optarg, 1e6, &price_opt))
                 return 2;
-            }
             break;
         case OPT_SLO:
-            if (positive_double(optarg, &slo_ms, 0)) {
-                fprintf(stderr, "servprof whatif: --slo-p95-ms wants a positive number of ms, got '%s'\n",
-                        optarg);
+            if (!sp_cli_positive("whatif", "--slo-p95-ms", optarg, 3.6e6, &slo_ms))
                 return 2;
-            }
             break;
         case OPT_JSON: json = 1; break;
         case OPT_HTML: html_path = optarg; break;
         case OPT_LENIENT: lenient = 1; break;
         case 'o': output_path = optarg; break;
         case 'h': whatif_usage(stdout); return 0;
-        case ':':
-            fprintf(stderr, "servprof whatif: option '%s' needs a value (see servprof whatif --help)\n",
-                    argv[optind - 1]);
-            return 2;
-        default:
-            if (optopt > 0 && optopt < 256)
-                fprintf(stderr, "servprof whatif: unknown option '-%c' (see servprof whatif --help)\n", optopt);
-            else
-                fprintf(stderr, "servprof whatif: unknown option '%s' (see servprof whatif --help)\n",
-                        argv[optind - 1]);
-            return 2;
+        default: return sp_cli_option_error("whatif", c, argc, argv, long_opts);
         }
         if (st != SP_OK) {
             fprintf(stderr, "servprof whatif: --%s: %s\n", li >= 0 ? long_opts[li].name : "?", err);
             return 2;
         }
     }
-    if (optind >= argc) {
-        fprintf(stderr, "servprof whatif: no trace given\n");
-        whatif_usage(stderr);
+    if (sp_cli_check_traces("whatif", argc - optind, argv + optind))
         return 2;
-    }
 
     /* ---- load, extract, fit ---- */
     sp_events *ev;
@@ -399,7 +354,7 @@ int sp_cmd_whatif(int argc, char **argv)
     lopt.lenient = lenient;
     for (int i = optind; i < argc; i++) {
         err[0] = '\0';
-        sp_status st = sp_events_load_file(ev, argv[i], &lopt, err, sizeof err);
+        sp_status st = sp_cli_load_trace(ev, argv[i], &lopt, err, sizeof err);
         if (st != SP_OK) {
             fprintf(stderr, "servprof whatif: %s\n", err[0] ? err : sp_status_str(st));
             sp_events_destroy(ev);

@@ -23,4 +23,22 @@ typedef sp_status (*sp_cli_report_writer)(const sp_report *r, const sp_events *e
 int sp_cli_write_file(const char *cmd, const char *path, sp_cli_report_writer fn, const sp_report *r,
                       const sp_events *ev, const char *done_note);
 
+/* Standard input as a TRACE argument: `-` names it on the command line, SP_CLI_STDIN_NAME in
+ * messages. It is read into memory first (the format and gzip are then detected as for a file), at
+ * most SP_CLI_STDIN_MAX bytes as they arrive (compressed bytes for a gzip'd stream). */
+#define SP_CLI_STDIN_NAME "<stdin>"
+#define SP_CLI_STDIN_MAX ((size_t)1 << 30)
+
+/* The name a TRACE argument has in messages: SP_CLI_STDIN_NAME for `-`, else the path. */
+const char *sp_cli_trace_name(const char *arg);
+
+/* Loads one TRACE argument into `ev`: a path (sp_events_load_file) or `-` (standard input, read
+ * whole, then sp_events_load_buffer). Statuses and messages as sp_events_load_file's; SP_ERR_LIMIT
+ * when standard input holds more than SP_CLI_STDIN_MAX bytes. */
+sp_status sp_cli_load_trace(sp_events *ev, const char *arg, const sp_load_options *opt, char *err, size_t errlen);
+
+/* Usage checks common to the commands that read TRACE arguments: at least one, and `-` at most
+ * once (standard input can be read once). Prints the usage error and returns 2, else 0. */
+int sp_cli_check_traces(const char *cmd, int n, char *const *args);
+
 #endif

@@ -49,7 +49,8 @@ sp_status sp_annot_map_init(sp_annot_map *m, const char *spec, const char *file,
         if (!bad && m->n >= SP_ANNOT_MAX_USER_MAP)
             bad = "too many entries (at most 60)";
         if (bad) {
-            sp_errf(err, errlen, "%s: --map entry \"%.*s\": %s", file, (int)(n > 80 ? 80 : n), spec, bad);
+            sp_errf(err, errlen, "%s%s--map entry \"%.*s\": %s", file ? file : "", file ? ": " : "",
+                    (int)(n > 80 ? 80 : n), spec, bad);
             return SP_ERR_INVALID;
         }
         map_add(m, role, eq + 1, plen, stage, slen);

@@ -35,7 +35,7 @@ typedef struct sp_annot_map {
 
 /* Parses a --map spec ("role=prefix[,role=prefix...]", role request, batch or stage:<name>; NULL or ""
  * for none) and appends the defaults. SP_ERR_INVALID with a message "<file>: --map entry "...": why"
- * in err for a malformed spec; `*m` is complete only on SP_OK. */
+ * in err for a malformed spec (without "<file>: " when file is NULL); `*m` is complete only on SP_OK. */
 sp_status sp_annot_map_init(sp_annot_map *m, const char *spec, const char *file, char *err, size_t errlen);
 
 /* A parsed range name. Pointers borrow the name (or the map's stage text). */

@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "common/util_int.h"
+#include "import/annotation_int.h"
 #include "import/import_int.h"
 
 enum { SP_INPUT_FD, SP_INPUT_MEM };
@@ -284,6 +285,24 @@ void sp_load_options_init(sp_load_options *opt)
     memset(opt, 0, sizeof *opt);
 }
 
+sp_status sp_load_options_check(const sp_load_options *opt, char *err, size_t errlen)
+{
+    if (!opt)
+        return SP_OK;
+    if (opt->format < SP_FORMAT_AUTO || opt->format > SP_FORMAT_OTLP) {
+        sp_errf(err, errlen, "unknown trace format %d", (int)opt->format);
+        return SP_ERR_INVALID;
+    }
+    if (!opt->map || !*opt->map)
+        return SP_OK;
+    sp_annot_map *m = malloc(sizeof *m); /* about 13 KB: not on the caller's stack */
+    if (!m)
+        return SP_ERR_NOMEM;
+    sp_status st = sp_annot_map_init(m, opt->map, NULL, err, errlen);
+    free(m);
+    return st;
+}
+
 static sp_import_fn importer_for(sp_format f)
 {
     switch (f) {
@@ -412,6 +431,9 @@ sp_status sp_events_load_file(sp_events *ev, const char *path, const sp_load_opt
         sp_errf(err, errlen, "no file given");
         return SP_ERR_INVALID;
     }
+    sp_status st = sp_load_options_check(opt, err, errlen);
+    if (st)
+        return st;
     sp_input in;
     memset(&in, 0, sizeof in);
     in.kind = SP_INPUT_FD;
@@ -425,7 +447,7 @@ sp_status sp_events_load_file(sp_events *ev, const char *path, const sp_load_opt
      * so its result does not matter) */
     (void)posix_fadvise(in.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
-    sp_status st = load(ev, path, &in, opt, err, errlen);
+    st = load(ev, path, &in, opt, err, errlen);
     input_end(&in);
     return st;
 }
@@ -437,13 +459,16 @@ sp_status sp_events_load_buffer(sp_events *ev, const char *name, const void *dat
         sp_errf(err, errlen, "no data given");
         return SP_ERR_INVALID;
     }
+    sp_status st = sp_load_options_check(opt, err, errlen);
+    if (st)
+        return st;
     sp_input in;
     memset(&in, 0, sizeof in);
     in.kind = SP_INPUT_MEM;
     in.fd = -1;
     in.mem = data;
     in.mem_len = len;
-    sp_status st = load(ev, name ? name : "(memory)", &in, opt, err, errlen);
+    st = load(ev, name ? name : "(memory)", &in, opt, err, errlen);
     input_end(&in);
     return st;
 }

@@ -570,8 +570,10 @@ static sp_status resolve(load_run *r, char *err, size_t errlen)
     hints.ai_socktype = SOCK_STREAM;
     int rc = getaddrinfo(r->url.host, r->url.port, &hints, &ai);
     if (rc != 0 || !ai) {
-        sp_errf(err, errlen, "cannot resolve '%s': %s", r->url.host, gai_strerror(rc));
-        return SP_ERR_INVALID;
+        /* a run-time failure (name service, network), not a malformed option: the URL parsed */
+        sp_errf(err, errlen, "cannot resolve host '%s': %s", r->url.host,
+                rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+        return SP_ERR_IO;
     }
     memcpy(&r->addr, ai->ai_addr, ai->ai_addrlen);
     r->addrlen = ai->ai_addrlen;
@@ -640,8 +642,10 @@ static sp_status compute_result(load_run *r, sp_load_result *res)
                 res->responses++;
                 if (q->status >= 200 && q->status < 300)
                     res->ok++;
+                else if (q->status == 503)
+                    res->status_503++;
                 else
-                    res->http_errors++;
+                    res->status_other++;
                 add_status(res, q->status);
                 corr[nc] = q->done - q->intended;
                 unc[nc] = q->done - q->send;
@@ -663,8 +667,12 @@ static sp_status compute_result(load_run *r, sp_load_result *res)
         res->target_rate = o->rate;
     if (res->scheduled && last_done > first_int) {
         res->duration_s = (double)(last_done - first_int) / 1e9;
-        res->achieved_rate = (double)res->responses / res->duration_s;
+        /* successes only: a service that answers 503 fast must not look like one that keeps up */
+        res->achieved_rate = (double)res->ok / res->duration_s;
+        res->rate_503 = (double)res->status_503 / res->duration_s;
+        res->rate_other_status = (double)res->status_other / res->duration_s;
     }
+    res->http_errors = res->status_503 + res->status_other;
     if (res->sent && last_send > first_int)
         res->send_rate = (double)res->sent * 1e9 / (double)(last_send - first_int);
     res->retries = r->retries;

@@ -1,5 +1,6 @@
 /* The event model's storage: interned strings, per-file id maps and growable arrays, and the finishing
  * pass (sorting, per-request indexes, reference checks) the analyzer relies on. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -311,6 +312,7 @@ void sp_events_destroy(sp_events *ev)
     free(ev->props);
     free(ev->clients);
     free(ev->marks);
+    free(ev->clock_offsets);
     free(ev->req_batches);
     free(ev->req_map.keys);
     free(ev->req_map.vals);
@@ -335,6 +337,28 @@ void sp_ev_known_stages(struct sp_events *ev, sp_known_stages *out)
     out->queue = sp_str_find(&ev->strings, "queue", 5);
     out->postprocess = sp_str_find(&ev->strings, "postprocess", 11);
     out->network = sp_str_find(&ev->strings, "network", 7);
+}
+
+void sp_ev_files_label(const struct sp_events *ev, const uint32_t *files, size_t n, char *buf, size_t len)
+{
+    if (!len)
+        return;
+    if (!files)
+        n = ev->n_files;
+    buf[0] = '\0';
+    if (n == 0) {
+        snprintf(buf, len, "(no file)");
+        return;
+    }
+    size_t at = 0, shown = n > 3 ? 3 : n;
+    for (size_t i = 0; i < shown && at < len; i++) {
+        uint32_t f = files ? files[i] : (uint32_t)i;
+        int k = snprintf(buf + at, len - at, "%s%s", i == 0 ? "" : i + 1 == n ? " and " : ", ",
+                         sp_str_get(&ev->strings, ev->files[f].path));
+        at += k > 0 ? (size_t)k : 0;
+    }
+    if (n > shown && at < len)
+        snprintf(buf + at, len - at, " and %zu more files", n - shown);
 }
 
 sp_status sp_ev_add_file(struct sp_events *ev, const char *path, sp_format format, uint32_t *out_file)
@@ -686,46 +710,20 @@ sp_status sp_ev_add_mark(struct sp_events *ev, const sp_ev_mark *m)
     return SP_OK;
 }
 
-/* Client records join requests by id text across files: a hash of the text to the first request
- * index holding it. */
-static sp_status join_clients(struct sp_events *ev)
+sp_status sp_ev_set_clock(struct sp_events *ev, sp_clock_mode mode, int64_t offset_ns)
 {
-    ev->clients_unjoined = 0;
-    ev->has_client = false;
-    if (!ev->n_clients)
+    if (ev->clock_mode == mode && (mode != SP_CLOCK_FIXED || ev->clock_offset_ns == offset_ns))
         return SP_OK;
-    size_t nslots = 16;
-    while (nslots < ev->n_requests * 2)
-        nslots *= 2;
-    uint32_t *slots = calloc(nslots, sizeof *slots);
-    if (!slots)
-        return SP_ERR_NOMEM;
-    for (size_t i = 0; i < ev->n_requests; i++) {
-        if (!ev->requests[i].has_record)
-            continue;
-        size_t j = (ev->requests[i].id * 2654435761u) & (nslots - 1);
-        while (slots[j] && ev->requests[slots[j] - 1].id != ev->requests[i].id)
-            j = (j + 1) & (nslots - 1);
-        if (!slots[j])
-            slots[j] = (uint32_t)i + 1;
-    }
-    for (size_t c = 0; c < ev->n_clients; c++) {
-        const sp_ev_client *cl = &ev->clients[c];
-        size_t j = (cl->id * 2654435761u) & (nslots - 1);
-        while (slots[j] && ev->requests[slots[j] - 1].id != cl->id)
-            j = (j + 1) & (nslots - 1);
-        if (!slots[j]) {
-            ev->clients_unjoined++;
-            continue;
-        }
-        sp_ev_request *r = &ev->requests[slots[j] - 1];
-        r->client_intended_ns = cl->intended_ns;
-        r->client_send_ns = cl->send_ns;
-        r->client_done_ns = cl->done_ns;
-        ev->has_client = true;
-    }
-    free(slots);
-    return SP_OK;
+    ev->clock_mode = mode;
+    ev->clock_offset_ns = offset_ns;
+    if (!ev->finished)
+        return SP_OK; /* sp_ev_finish joins with the new mode */
+    /* only the join depends on the mode: redo it alone, so the finishing pass's per-file counts are
+     * not counted twice */
+    sp_status st = sp_ev_join_clients(ev);
+    if (st)
+        ev->finished = false;
+    return st;
 }
 
 void sp_events_summarize(const sp_events *ev, sp_events_summary *out)
@@ -753,6 +751,8 @@ void sp_events_summarize(const sp_events *ev, sp_events_summary *out)
 
 /* ---------- finishing pass ---------- */
 
+/* Spans by request, start and end. Spans equal in all three are then put in stage-name order by
+ * sort_span_ties: the name's id is an arena offset, which depends on the order of lines. */
 static int span_cmp(const void *a, const void *b)
 {
     const sp_ev_span *x = a, *y = b;
@@ -760,11 +760,12 @@ static int span_cmp(const void *a, const void *b)
         return x->req < y->req ? -1 : 1;
     if (x->start_ns != y->start_ns)
         return x->start_ns < y->start_ns ? -1 : 1;
-    if (x->end_ns != y->end_ns)
-        return x->end_ns < y->end_ns ? -1 : 1;
-    return (x->stage > y->stage) - (x->stage < y->stage);
+    return (x->end_ns > y->end_ns) - (x->end_ns < y->end_ns);
 }
 
+/* Activity by start, end, hta_end_early (flagged first), kind, file, device, stream, correlation and
+ * bytes: every field but the name and the batch, whose ids depend on the order of lines;
+ * sort_act_ties orders what is left. */
 static int act_cmp(const void *a, const void *b)
 {
     const sp_ev_activity *x = a, *y = b;
@@ -776,20 +777,117 @@ static int act_cmp(const void *a, const void *b)
      * end precedes its start goes first, as it does in time on its stream (docs/analysis.md 4) */
     if (x->hta_end_early != y->hta_end_early)
         return x->hta_end_early ? -1 : 1;
-    return (x->kind > y->kind) - (x->kind < y->kind);
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    if (x->file != y->file)
+        return x->file < y->file ? -1 : 1;
+    if (x->device != y->device)
+        return x->device < y->device ? -1 : 1;
+    if (x->stream != y->stream)
+        return x->stream < y->stream ? -1 : 1;
+    if (x->correlation != y->correlation)
+        return x->correlation < y->correlation ? -1 : 1;
+    return (x->bytes > y->bytes) - (x->bytes < y->bytes);
+}
+
+/* A tied record with the text key that decides its place. */
+struct named_span {
+    const char *name;
+    sp_ev_span span;
+};
+
+static int named_span_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct named_span *)a)->name, ((const struct named_span *)b)->name);
+}
+
+struct named_act {
+    const char *name;
+    int has_batch;           /* tied to a batch by id (else by window: first) */
+    int64_t batch_id;
+    sp_ev_activity act;
+};
+
+static int named_act_cmp(const void *a, const void *b)
+{
+    const struct named_act *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c)
+        return c;
+    if (x->has_batch != y->has_batch)
+        return x->has_batch < y->has_batch ? -1 : 1;
+    return (x->batch_id > y->batch_id) - (x->batch_id < y->batch_id);
+}
+
+/* Runs of spans that span_cmp calls equal, in stage-name order (rare: a run needs one request's
+ * spans with the same start and end). */
+static sp_status sort_span_ties(struct sp_events *ev)
+{
+    for (size_t i = 0; i < ev->n_spans;) {
+        size_t j = i + 1;
+        while (j < ev->n_spans && span_cmp(&ev->spans[i], &ev->spans[j]) == 0)
+            j++;
+        if (j - i > 1) {
+            struct named_span *t = malloc((j - i) * sizeof *t);
+            if (!t)
+                return SP_ERR_NOMEM;
+            for (size_t k = i; k < j; k++)
+                t[k - i] = (struct named_span){sp_str_get(&ev->strings, ev->spans[k].stage), ev->spans[k]};
+            qsort(t, j - i, sizeof *t, named_span_cmp);
+            for (size_t k = i; k < j; k++)
+                ev->spans[k] = t[k - i].span;
+            free(t);
+        }
+        i = j;
+    }
+    return SP_OK;
+}
+
+/* Runs of activity that act_cmp calls equal, by name text, then batch id (a batch index is the
+ * position of the batch's first mention; the batch is in the activity's own file). */
+static sp_status sort_act_ties(struct sp_events *ev)
+{
+    for (size_t i = 0; i < ev->n_acts;) {
+        size_t j = i + 1;
+        while (j < ev->n_acts && act_cmp(&ev->acts[i], &ev->acts[j]) == 0)
+            j++;
+        if (j - i > 1) {
+            struct named_act *t = malloc((j - i) * sizeof *t);
+            if (!t)
+                return SP_ERR_NOMEM;
+            for (size_t k = i; k < j; k++) {
+                const sp_ev_activity *x = &ev->acts[k];
+                int tied = x->batch < ev->n_batches;
+                t[k - i] = (struct named_act){sp_str_get(&ev->strings, x->name), tied,
+                                              tied ? ev->batches[x->batch].id : 0, *x};
+            }
+            qsort(t, j - i, sizeof *t, named_act_cmp);
+            for (size_t k = i; k < j; k++)
+                ev->acts[k] = t[k - i].act;
+            free(t);
+        }
+        i = j;
+    }
+    return SP_OK;
 }
 
 struct batch_order {
     uint64_t start;
+    uint32_t file;
+    int64_t id;
     uint32_t idx;
 };
 
+/* A request's batches in start order; equal starts by file and batch id, never by the position of a
+ * batch's first mention (docs/analysis.md, "Ties") */
 static int batch_order_cmp(const void *a, const void *b)
 {
     const struct batch_order *x = a, *y = b;
     if (x->start != y->start)
         return x->start < y->start ? -1 : 1;
-    return (x->idx > y->idx) - (x->idx < y->idx);
+    if (x->file != y->file)
+        return x->file < y->file ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
 }
 
 sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t errlen)
@@ -820,7 +918,7 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
         }
         ev->files[b->file].skipped++;
     }
-    sp_status jst = join_clients(ev);
+    sp_status jst = sp_ev_join_clients(ev);
     if (jst)
         return jst;
     /* qsort's array must not be NULL even when empty (UBSan) */
@@ -828,6 +926,11 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
         qsort(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp);
     if (ev->n_acts)
         qsort(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp);
+    jst = sort_span_ties(ev);
+    if (!jst)
+        jst = sort_act_ties(ev);
+    if (jst)
+        return jst;
     for (size_t i = 0; i < ev->n_requests; i++) {
         ev->requests[i].first_span = 0;
         ev->requests[i].nspans = 0;
@@ -871,7 +974,8 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     size_t n_order = 0;
     for (size_t b = 0; b < ev->n_batches; b++)
         if (ev->batches[b].has_record)
-            order[n_order++] = (struct batch_order){ev->batches[b].start_ns, (uint32_t)b};
+            order[n_order++] = (struct batch_order){ev->batches[b].start_ns, ev->batches[b].file,
+                                                    ev->batches[b].id, (uint32_t)b};
     if (n_order)
         qsort(order, n_order, sizeof *order, batch_order_cmp);
     for (size_t k = 0; k < n_order; k++) {

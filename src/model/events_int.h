@@ -39,7 +39,8 @@ typedef struct sp_ev_request {
     uint64_t arrival_ns;     /* SP_TIME_NONE until a request record is seen */
     uint64_t done_ns;
     int64_t input_tokens;    /* < 0: unknown */
-    uint64_t client_intended_ns; /* SP_TIME_NONE unless merged with a client trace */
+    uint64_t client_intended_ns; /* SP_TIME_NONE unless merged with a client trace; after
+                                    sp_ev_finish on the server's clock (the pair's offset applied) */
     uint64_t client_send_ns;
     uint64_t client_done_ns;
     uint32_t first_span;     /* after sp_ev_finish: spans of this request are
@@ -124,7 +125,8 @@ typedef struct sp_ev_mark {
 
 /* A client-side record from the load generator's trace ("ev":"client"): joined at sp_ev_finish to
  * the server request with the same id text in any file (the client's ids are the server's, sent as
- * X-Request-Id). Unjoined client records are counted, not errors. */
+ * X-Request-Id). Unjoined client records are counted, not errors. Times are on the client's clock
+ * as recorded; the joined request gets them mapped onto its server's clock (clock.c). */
 typedef struct sp_ev_client {
     sp_str id;
     uint64_t intended_ns;    /* when the open-loop schedule meant to send it */
@@ -172,7 +174,14 @@ struct sp_events {
     SP_GROW_ARRAY(clients, sp_ev_client);
     SP_GROW_ARRAY(props, sp_ev_prop);
     SP_GROW_ARRAY(marks, sp_ev_mark);
-    size_t clients_unjoined;  /* after sp_ev_finish */
+    size_t clients_unjoined;  /* after sp_ev_finish: no recorded request has the id */
+    size_t clients_failed;    /* after sp_ev_finish: transport errors (status < 0), never joined */
+    size_t clients_duplicate; /* after sp_ev_finish: another record for the same request was joined */
+    sp_clock_mode clock_mode; /* how client times map onto server clocks (sp_ev_set_clock) */
+    int64_t clock_offset_ns;  /* theta for SP_CLOCK_FIXED */
+    sp_clock_offset *clock_offsets; /* after sp_ev_finish: one per (client file, server file) pair
+                                       that joined, sorted by server file then client file */
+    size_t n_clock_offsets;
     uint32_t *req_batches;   /* after sp_ev_finish: batch indexes per request (see first_batch) */
     size_t n_req_batches;
     sp_idmap req_map;
@@ -206,6 +215,11 @@ sp_status sp_str_intern_cached(sp_strtab *t, sp_ev_cache *c, const char *s, size
 /* Interns the decimal text of `v` (the same string sp_str_intern would give for it), without
  * formatting or hashing text. */
 sp_status sp_str_intern_u64(sp_strtab *t, uint64_t v, sp_str *out);
+
+/* For messages about what several files hold together: writes the paths of files[0..n) (every
+ * file of `ev` when `files` is NULL) into buf, "a.jsonl", "a.jsonl, b.jsonl" or the first three and
+ * "and N more files"; "(no file)" when there is none. Always NUL-terminates when len > 0. */
+void sp_ev_files_label(const struct sp_events *ev, const uint32_t *files, size_t n, char *buf, size_t len);
 
 /* Registers a new file; its index is the `file` argument of the calls below. */
 sp_status sp_ev_add_file(struct sp_events *ev, const char *path, sp_format format, uint32_t *out_file);
@@ -256,7 +270,39 @@ typedef struct sp_known_stages {
 } sp_known_stages;
 void sp_ev_known_stages(struct sp_events *ev, sp_known_stages *out);
 
-/* Joins client records to requests (setting client_* times and has_client), then sorts spans by
+/* Sets how client times map onto server clocks (`offset_ns` is used by SP_CLOCK_FIXED). On a
+ * finished set a change joins the client records again at once; otherwise sp_ev_finish uses it.
+ * SP_ERR_NOMEM (the set is then unfinished). */
+sp_status sp_ev_set_clock(struct sp_events *ev, sp_clock_mode mode, int64_t offset_ns);
+
+/* ---- clock.c: the client join and the clock reconciliation ---- */
+
+/* The bounds on theta = server clock - client clock that joined pairs give (DESIGN 8a). */
+typedef struct sp_clock_bounds {
+    int64_t lower, upper;    /* lower <= theta <= upper over every pair added */
+    uint64_t n;              /* pairs added */
+} sp_clock_bounds;
+
+void sp_clock_bounds_init(sp_clock_bounds *b);
+/* Adds one pair: theta <= arrival - send and theta >= done - client_done. Returns false (nothing
+ * added) when a time is missing or past INT64_MAX, or an interval ends before it starts. */
+bool sp_clock_bounds_add(sp_clock_bounds *b, uint64_t arrival, uint64_t done, uint64_t client_send,
+                         uint64_t client_done);
+/* The middle of [lower, upper], rounded down (floor, also for negative values, so that shifting every
+ * bound by a constant shifts the middle by exactly that constant); also when lower > upper. n > 0. */
+int64_t sp_clock_bounds_mid(const sp_clock_bounds *b);
+/* A client time on the server clock: t + theta, saturated to [0, SP_TIME_NONE - 1]; SP_TIME_NONE
+ * stays, and theta 0 leaves every time as it is. */
+uint64_t sp_clock_map(uint64_t t, int64_t theta);
+
+/* Joins client records to recorded requests by id text (the first file holding the id), chooses one
+ * record per request when several carry its id (the earliest send, then the earliest reply, then the
+ * earliest intended time, then the earlier file), estimates or sets each pair's offset by
+ * ev->clock_mode, and writes the joined requests' client_* times on the server clock. Fills
+ * clock_offsets and the client counts. SP_ERR_NOMEM. Called by sp_ev_finish. */
+sp_status sp_ev_join_clients(struct sp_events *ev);
+
+/* Joins client records to requests (sp_ev_join_clients), then sorts spans by
  * request and start, builds per-request span and batch lists, sorts activity by start.
  * Checks references: a request referenced (by a stage or a batch) but never given a request record,
  * or a batch referenced by device activity but never given a batch record, is an error naming the id

@@ -74,6 +74,16 @@ void sp_rep_json_us(FILE *out, uint64_t ns)
     fprintf(out, "%llu.%03u", (unsigned long long)(ns / 1000), (unsigned)(ns % 1000));
 }
 
+void sp_rep_json_sus(FILE *out, int64_t ns)
+{
+    if (ns < 0) {
+        putc('-', out);
+        sp_rep_json_us(out, (uint64_t)0 - (uint64_t)ns); /* |ns|, also for INT64_MIN */
+    } else {
+        sp_rep_json_us(out, (uint64_t)ns);
+    }
+}
+
 void sp_rep_json_num(FILE *out, double v, int sig)
 {
     if (!isfinite(v)) {
@@ -109,6 +119,18 @@ char *sp_rep_fmt_dur(char *buf, size_t len, double ns)
         snprintf(buf, len, "%.2f ms", ns / 1e6);
     else
         snprintf(buf, len, "%.3f s", ns / 1e9);
+    return buf;
+}
+
+char *sp_rep_fmt_sdur(char *buf, size_t len, int64_t ns)
+{
+    if (ns == 0) {
+        snprintf(buf, len, "0 ns");
+        return buf;
+    }
+    char mag[32];
+    sp_rep_fmt_dur(mag, sizeof mag, ns < 0 ? -(double)ns : (double)ns);
+    snprintf(buf, len, "%c%s", ns < 0 ? '-' : '+', mag);
     return buf;
 }
 

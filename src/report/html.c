@@ -63,6 +63,7 @@ static const char *const css =
     "table{border-collapse:collapse;margin:6px 0;font-size:13px}th,td{padding:3px 10px;"
     "border-bottom:1px solid #eee;text-align:left}table.num td+td{text-align:right;"
     "font-variant-numeric:tabular-nums}tr.baseline td{font-weight:600}"
+    "table.ranking td.fix{text-align:left;font-variant-numeric:normal}tr.minor td{color:#888}"
     ".note{color:#666;font-size:12px}.warn{color:#a4321f;font-weight:600}code{font-size:12px}";
 
 /* ---------- small writers ---------- */
@@ -99,6 +100,42 @@ static void stage_legend(html_ctx *c)
 
 /* ---------- header, verdict, summary ---------- */
 
+/* The verdict's ranking: every candidate with time in the p95 window, leader first; those under 5%
+ * of p95 (which the sentence never names) are muted. */
+static void write_ranking(html_ctx *c)
+{
+    FILE *out = c->out;
+    const sp_verdict *v = &c->r->verdict;
+    if (!v->stage || !v->n_ranking)
+        return;
+    char b[64];
+    fputs("<table class=\"num ranking\" id=\"ranking\"><thead><tr><th>candidate</th><th>group</th>"
+          "<th>share of p95</th><th>p95 saving</th><th>fix</th></tr></thead><tbody>\n",
+          out);
+    size_t zero = 0;
+    for (size_t k = 0; k < v->n_ranking; k++) {
+        const sp_verdict_rank *q = &v->ranking[k];
+        if (!(q->share_p95 > 0)) {
+            zero++;
+            continue;
+        }
+        fputs(q->share_p95 < 0.05 ? "<tr class=\"minor\"><td>" : "<tr><td>", out);
+        sp_html_esc(out, q->stage, 200);
+        if (!strcmp(q->stage, "kernel") && q->group == SP_GROUP_MODEL)
+            fputs(" (useful)", out);
+        fprintf(out, "</td><td>%s</td><td>%s</td>", sp_verdict_group_str(q->group),
+                sp_rep_fmt_pct(b, sizeof b, q->share_p95));
+        fmt_dur_u(b, sizeof b, q->saving_p95_ns);
+        fprintf(out, "<td>%s</td><td class=\"fix\">", b);
+        sp_html_esc(out, q->fix ? q->fix : "", 400);
+        fputs("</td></tr>\n", out);
+    }
+    fputs("</tbody></table>\n", out);
+    if (zero)
+        fprintf(out, "<p class=\"note\">%zu %s with no time around p95 not shown.</p>\n", zero,
+                zero == 1 ? "candidate" : "candidates");
+}
+
 static void write_verdict(html_ctx *c)
 {
     FILE *out = c->out;
@@ -124,7 +161,9 @@ static void write_verdict(html_ctx *c)
     }
     if (v->recommend_model)
         fputs("; a faster model would help: useful kernel time dominates", out);
-    fputs("</p></section>\n", out);
+    fputs("</p>", out);
+    write_ranking(c);
+    fputs("</section>\n", out);
 }
 
 static void write_summary(html_ctx *c)
@@ -250,11 +289,8 @@ static sp_status write_latency(html_ctx *c)
     uint64_t *v = malloc(n * sizeof *v);
     if (!v)
         return SP_ERR_NOMEM;
-    /* server side, arrival -> done: the same latency as the report's percentiles */
-    for (size_t i = 0; i < n; i++) {
-        const sp_ev_request *q = &c->ev->requests[c->a.reqs[i]];
-        v[i] = q->done_ns - q->arrival_ns;
-    }
+    /* end-to-end (the life the stages partition): the same latency as the report's percentiles */
+    memcpy(v, c->a.life, n * sizeof *v);
     sp_status st = sp_ana_sort_u64(v, n, NULL);
     if (st) {
         free(v);
@@ -265,7 +301,8 @@ static sp_status write_latency(html_ctx *c)
     memset(&h, 0, sizeof h);
     hist_range(&h, v, n);
     h.id = "latency-chart";
-    h.title = "Histogram of end-to-end latency (arrival to done)";
+    h.title = r->has_client ? "Histogram of end-to-end latency (client send to reply)"
+                            : "Histogram of end-to-end latency (arrival to done)";
     h.unit = "requests";
     h.counts = counts;
     h.nbins = LAT_BINS;
@@ -278,9 +315,12 @@ static sp_status write_latency(html_ctx *c)
                            {(double)r->latency.p99_ns, "p99"}};
     h.marks = m;
     h.n_marks = 3;
-    fprintf(out, "<p>%" PRIu64 " requests, server side (arrival to done), %s bins; dashed lines mark "
-                 "p50, p95 and p99.</p>\n",
-            r->request_count, h.log_x ? "log-spaced" : "even");
+    fprintf(out, "<p>%" PRIu64 " requests, %s, %s bins; dashed lines mark p50, p95 and p99.</p>\n",
+            r->request_count,
+            r->has_client ? "end-to-end as the client observed it (send to reply, on the server clock; "
+                            "arrival to done for requests without a client record)"
+                          : "server side (arrival to done)",
+            h.log_x ? "log-spaced" : "even");
     sp_html_histogram(out, &h);
     fputs("</section>\n", out);
     return SP_OK;
@@ -508,6 +548,16 @@ static int tl_row_cmp(const void *p, const void *q)
     return (x->stream > y->stream) - (x->stream < y->stream);
 }
 
+/* Batch windows in the timeline: by start, then file, then id. */
+static int tl_batch_before(const sp_ev_batch *x, const sp_ev_batch *y)
+{
+    if (x->start_ns != y->start_ns)
+        return x->start_ns < y->start_ns;
+    if (x->file != y->file)
+        return x->file < y->file;
+    return x->id < y->id;
+}
+
 static int tl_find(const tl_row *rows, size_t n, const sp_ev_activity *x)
 {
     for (size_t i = 0; i < n; i++)
@@ -703,26 +753,27 @@ static sp_status write_timeline(html_ctx *c)
             omitted_streams_acts++;
     }
     qsort(rows, nrows, sizeof *rows, tl_row_cmp);
-    /* batch windows overlapping the slice, by start, packed into lanes */
+    /* batch windows overlapping the slice, the first TL_MAX_BATCHES by (start, file, id), packed into
+     * lanes: kept sorted by insertion, so which batches are drawn never depends on the order of lines
+     * (docs/analysis.md, "Ties") */
     uint32_t bidx[TL_MAX_BATCHES];
     size_t nbw = 0, more_batches = 0;
     for (size_t i = 0; i < ev->n_batches; i++) {
         const sp_ev_batch *bt = &ev->batches[i];
         if (!c->a.b[i].valid || bt->start_ns >= g.t1 || bt->end_ns <= g.t0)
             continue;
-        if (nbw < TL_MAX_BATCHES)
-            bidx[nbw++] = (uint32_t)i;
-        else
+        if (nbw == TL_MAX_BATCHES) {
             more_batches++;
-    }
-    for (size_t i = 1; i < nbw; i++) { /* insertion sort by start: at most TL_MAX_BATCHES */
-        uint32_t v = bidx[i];
-        size_t k = i;
-        while (k > 0 && ev->batches[bidx[k - 1]].start_ns > ev->batches[v].start_ns) {
+            if (!tl_batch_before(bt, &ev->batches[bidx[nbw - 1]]))
+                continue;
+            nbw--; /* the new one displaces the last */
+        }
+        size_t k = nbw++;
+        while (k > 0 && tl_batch_before(bt, &ev->batches[bidx[k - 1]])) {
             bidx[k] = bidx[k - 1];
             k--;
         }
-        bidx[k] = v;
+        bidx[k] = (uint32_t)i;
     }
     const double lane_h = 16, row_h = 20, top = 6;
     double rows_top = top + TL_LANES * lane_h + 8;
@@ -847,14 +898,22 @@ static void write_cost(html_ctx *c)
 {
     FILE *out = c->out;
     const sp_cost_summary *k = &c->r->cost;
-    char a[48], b[48], d[48];
+    char a[48], b[48], d[48], e[48];
     fputs("<section id=\"cost\"><h2>Cost split</h2>\n", out);
-    fprintf(out, "<p>%s for a %s window at %s/h%s; %s per request. Each %s-second of the window is in "
-                 "one state.</p>\n",
-            sp_rep_fmt_money(a, sizeof a, k->bill), sp_rep_fmt_dur(b, sizeof b, (double)k->window_ns),
-            sp_rep_fmt_money(d, sizeof d, k->price_per_hour),
-            k->price_is_default ? " (default price: none given)" : "", sp_rep_fmt_money(a, sizeof a, k->per_request),
-            sp_device_kind_noun(c->r->gpu.device_kind));
+    /* Each figure has its own buffer: the arguments are all evaluated before fprintf reads any. */
+    fprintf(out, "<p>%s for a %s window at %s/h%s; ", sp_rep_fmt_money(a, sizeof a, k->bill),
+            sp_rep_fmt_dur(b, sizeof b, (double)k->window_ns), sp_rep_fmt_money(d, sizeof d, k->price_per_hour),
+            k->price_is_default ? " (default price: none given)" : "");
+    if (c->r->request_count)
+        fprintf(out, "<b>%s per request</b> (the bill over %" PRIu64 " requests)",
+                sp_rep_fmt_money(e, sizeof e, k->per_request), c->r->request_count);
+    else
+        fputs("no requests to divide it among", out);
+    if (c->r->request_count && k->request_cost_nano.count)
+        fprintf(out, "; one request's own cost (its batch's device time by its tokens): p50 %s, p95 %s",
+                sp_rep_fmt_money(a, sizeof a, (double)k->request_cost_nano.p50_ns * 1e-9),
+                sp_rep_fmt_money(b, sizeof b, (double)k->request_cost_nano.p95_ns * 1e-9));
+    fprintf(out, ". Each %s-second of the window is in one state.</p>\n", sp_device_kind_noun(c->r->gpu.device_kind));
     const double left = 120, right = 16, top = 6, bar_h = 34;
     double plot_w = SP_HTML_W - left - right;
     svg_open(out, "cost-chart", top + bar_h + 8, "Share of the bill by device state");
@@ -976,9 +1035,34 @@ static void write_quality(html_ctx *c)
             r->skipped_records ? " class=\"warn\"" : "", r->skipped_records);
     fprintf(out, "<tr><td>unattributed time (<code>other</code>), share of p95</td><td%s>%s</td></tr>\n",
             r->other_share_p95 >= 0.05 ? " class=\"warn\"" : "", sp_rep_fmt_pct(a, sizeof a, r->other_share_p95));
-    if (c->ev)
-        fprintf(out, "<tr><td>client records with no matching request</td><td>%zu</td></tr>\n",
-                c->ev->clients_unjoined);
+    if (r->client_records_unjoined || r->client_records_failed || r->client_records_duplicate || r->has_client) {
+        fprintf(out, "<tr><td>client records with no matching request</td><td>%" PRIu64 "</td></tr>\n",
+                r->client_records_unjoined);
+        fprintf(out, "<tr><td>client records with a transport error (not joined)</td><td>%" PRIu64 "</td></tr>\n",
+                r->client_records_failed);
+        fprintf(out, "<tr><td>client records duplicating a joined one</td><td>%" PRIu64 "</td></tr>\n",
+                r->client_records_duplicate);
+    }
+    if (r->has_client && r->requests_with_client < r->request_count)
+        fprintf(out, "<tr><td>requests without a client record (end-to-end = arrival to done)</td><td class=\"warn\">%"
+                PRIu64 "</td></tr>\n", r->request_count - r->requests_with_client);
+    for (size_t k = 0; k < r->n_clock_offsets; k++) {
+        const sp_clock_offset *o = &r->clock_offsets[k];
+        char off[32], unc[32];
+        fputs("<tr><td>clock offset (server &#8722; client) of ", out);
+        sp_html_esc(out, o->client_path ? o->client_path : "?", 300);
+        fputs(" on ", out);
+        sp_html_esc(out, o->server_path ? o->server_path : "?", 300);
+        fprintf(out, " (%s, %" PRIu64 " pairs)</td><td%s>%s", sp_clock_source_str(o->source), o->pairs,
+                o->conflict_ns || o->violations ? " class=\"warn\"" : "", sp_rep_fmt_sdur(off, sizeof off, o->offset_ns));
+        if (o->pairs && !o->conflict_ns)
+            fprintf(out, " &#177; %s", sp_rep_fmt_dur(unc, sizeof unc, (double)o->uncertainty_ns));
+        if (o->conflict_ns)
+            fprintf(out, "; bounds conflict by %s", sp_rep_fmt_dur(unc, sizeof unc, (double)o->conflict_ns));
+        if (o->violations)
+            fprintf(out, "; %" PRIu64 " requests' client times do not enclose the server's", o->violations);
+        fputs("</td></tr>\n", out);
+    }
     fprintf(out, "<tr><td>files</td><td>%zu</td></tr>\n", r->n_files);
     fputs("</tbody></table>\n", out);
     if (r->other_share_p95 >= 0.05)

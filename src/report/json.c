@@ -66,6 +66,14 @@ static void share(FILE *out, double v, int have)
         sp_rep_json_num(out, v, 6);
 }
 
+static void us_or_null(FILE *out, uint64_t ns, int have)
+{
+    if (have)
+        sp_rep_json_us(out, ns);
+    else
+        fputs("null", out);
+}
+
 static void write_requests(FILE *out, const sp_report *r)
 {
     fprintf(out, "\"requests\":{\"count\":%" PRIu64 ",\"latency_us\":", r->request_count);
@@ -73,12 +81,48 @@ static void write_requests(FILE *out, const sp_report *r)
     if (r->request_count == 0)
         q.count = 0;
     quantiles_us(out, &q, 1);
-    fputs(",\"client_latency_us\":", out);
+    fputs(",\"server_latency_us\":", out);
+    q = r->server_latency;
+    if (r->request_count == 0)
+        q.count = 0;
+    quantiles_us(out, &q, 1);
+    fprintf(out, ",\"with_client_record\":%" PRIu64 ",\"client_latency_us\":", r->requests_with_client);
     if (r->has_client)
         quantiles_us(out, &r->client_latency, 1);
     else
         fputs("null", out);
     fputs("}", out);
+}
+
+/* Clock reconciliation per (client file, server file) pair (DESIGN 8a) and the client records the
+ * merge did not use. */
+static void write_clock(FILE *out, const sp_report *r)
+{
+    fputs("\"clock\":{\"offsets\":[", out);
+    for (size_t k = 0; k < r->n_clock_offsets; k++) {
+        const sp_clock_offset *o = &r->clock_offsets[k];
+        int bounded = o->pairs > 0;
+        fprintf(out, "%s{\"client_file\":%" PRIu32 ",\"server_file\":%" PRIu32 ",\"source\":\"%s\",\"pairs\":%" PRIu64
+                ",\"offset_us\":", k ? "," : "", o->client_file, o->server_file, sp_clock_source_str(o->source), o->pairs);
+        sp_rep_json_sus(out, o->offset_ns);
+        fputs(",\"lower_us\":", out);
+        if (bounded)
+            sp_rep_json_sus(out, o->lower_ns);
+        else
+            fputs("null", out);
+        fputs(",\"upper_us\":", out);
+        if (bounded)
+            sp_rep_json_sus(out, o->upper_ns);
+        else
+            fputs("null", out);
+        fputs(",\"uncertainty_us\":", out);
+        us_or_null(out, o->uncertainty_ns, bounded && !o->conflict_ns);
+        fprintf(out, ",\"conflict\":%s,\"conflict_us\":", o->conflict_ns ? "true" : "false");
+        sp_rep_json_us(out, o->conflict_ns);
+        fprintf(out, ",\"violations\":%" PRIu64 "}", o->violations);
+    }
+    fprintf(out, "],\"client_records\":{\"unjoined\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"duplicate\":%" PRIu64 "}}",
+            r->client_records_unjoined, r->client_records_failed, r->client_records_duplicate);
 }
 
 static void write_stages(FILE *out, const sp_report *r)
@@ -156,13 +200,6 @@ static void write_batches(FILE *out, const sp_report *r)
     fputs("}", out);
 }
 
-static void us_or_null(FILE *out, uint64_t ns, int have)
-{
-    if (have)
-        sp_rep_json_us(out, ns);
-    else
-        fputs("null", out);
-}
 
 /* Signed ns as us: HTA's figures can fall below zero (docs/analysis.md section 4). */
 static void json_us_signed(FILE *out, int64_t ns)
@@ -386,7 +423,23 @@ static void write_verdict(FILE *out, const sp_report *r)
         sp_rep_json_str(out, v->sentence, 0);
     else
         fputs("null", out);
-    fputs("}", out);
+    /* every candidate, leader first (docs/report-format.md) */
+    fputs(",\"ranking\":[", out);
+    for (size_t k = 0; k < v->n_ranking; k++) {
+        const sp_verdict_rank *c = &v->ranking[k];
+        fputs(k ? ",\n {\"stage\":" : "\n {\"stage\":", out);
+        sp_rep_json_str(out, c->stage ? c->stage : "", 0);
+        fputs(",\"group\":", out);
+        sp_rep_json_str(out, sp_verdict_group_str(c->group), 0);
+        fputs(",\"share_of_p95\":", out);
+        sp_rep_json_num(out, c->share_p95, 6);
+        fputs(",\"p95_saving_us\":", out);
+        sp_rep_json_us(out, c->saving_p95_ns);
+        fputs(",\"fix\":", out);
+        sp_rep_json_str(out, c->fix ? c->fix : "", 0);
+        fputs("}", out);
+    }
+    fputs("]}", out);
 }
 
 static void write_quality(FILE *out, const sp_report *r)
@@ -412,6 +465,8 @@ sp_status sp_report_write_json(const sp_report *r, FILE *out)
     fprintf(out, "{\"schema\":\"servprof.report/1\",\"version\":\"%s\",\"files\":%zu,\"hta_compat\":%s,\n",
             SP_VERSION_STRING, r->n_files, r->hta_compat ? "true" : "false");
     write_requests(out, r);
+    fputs(",\n", out);
+    write_clock(out, r);
     fputs(",\n", out);
     write_stages(out, r);
     fputs(",\n", out);

@@ -75,8 +75,14 @@ static void pf_process(pf_writer *w, int64_t pid, const char *name)
 
 /* ---- packing slices into rows so that no two on one row overlap ---- */
 
+/* A slice to place; equal (start, end) slices are ordered by a key of what they show (a request's id
+ * text and file, a batch's file and id, a launch's name, correlation and file), never by their index,
+ * which follows the order of lines in the trace (docs/analysis.md, "Ties"). */
 typedef struct pf_item {
     uint64_t start, end;
+    const char *tie_s;       /* NULL: "" */
+    uint64_t tie_i;          /* a batch id maps to id ^ 2^63, which keeps the signed order */
+    uint32_t tie_f;
     uint32_t idx;
     uint32_t row;
 } pf_item;
@@ -88,7 +94,14 @@ static int item_cmp(const void *a, const void *b)
         return x->start < y->start ? -1 : 1;
     if (x->end != y->end)
         return x->end > y->end ? -1 : 1;
-    return (x->idx > y->idx) - (x->idx < y->idx);
+    int c = strcmp(x->tie_s ? x->tie_s : "", y->tie_s ? y->tie_s : "");
+    if (c)
+        return c;
+    if (x->tie_i != y->tie_i)
+        return x->tie_i < y->tie_i ? -1 : 1;
+    if (x->tie_f != y->tie_f)
+        return x->tie_f < y->tie_f ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx); /* the same record twice: either order prints the same */
 }
 
 typedef struct pf_row {
@@ -223,7 +236,7 @@ static sp_status write_requests(pf_writer *w)
         const sp_ev_request *rq = &ev->requests[i];
         if (rq->has_record && rq->arrival_ns != SP_TIME_NONE && rq->done_ns != SP_TIME_NONE &&
             rq->done_ns >= rq->arrival_ns)
-            items[k++] = (pf_item){rq->arrival_ns, rq->done_ns, (uint32_t)i, 0};
+            items[k++] = (pf_item){rq->arrival_ns, rq->done_ns, str(w, rq->id), 0, rq->file, (uint32_t)i, 0};
     }
     uint32_t rows;
     sp_status st = pack_rows(items, n, &rows);
@@ -291,7 +304,7 @@ static sp_status write_client(pf_writer *w)
         const sp_ev_request *rq = &ev->requests[i];
         uint64_t s = rq->client_intended_ns != SP_TIME_NONE ? rq->client_intended_ns : rq->client_send_ns;
         if (s != SP_TIME_NONE && rq->client_done_ns != SP_TIME_NONE && rq->client_done_ns >= s)
-            items[k++] = (pf_item){s, rq->client_done_ns, (uint32_t)i, 0};
+            items[k++] = (pf_item){s, rq->client_done_ns, str(w, rq->id), 0, rq->file, (uint32_t)i, 0};
     }
     uint32_t rows;
     sp_status st = pack_rows(items, n, &rows);
@@ -299,7 +312,7 @@ static sp_status write_client(pf_writer *w)
         free(items);
         return st;
     }
-    pf_process(w, PID_CLIENT, "client (load generator: intended send -> response)");
+    pf_process(w, PID_CLIENT, "client (load generator: intended send -> response, on the server clock)");
     name_rows(w, PID_CLIENT, rows, "client");
     char label[512];
     for (size_t i = 0; i < n; i++) {
@@ -342,7 +355,8 @@ static sp_status write_batches(pf_writer *w)
     for (size_t i = 0; i < ev->n_batches; i++) {
         const sp_ev_batch *b = &ev->batches[i];
         if (b->has_record && b->start_ns != SP_TIME_NONE && b->end_ns != SP_TIME_NONE && b->end_ns >= b->start_ns)
-            items[k++] = (pf_item){b->start_ns, b->end_ns, (uint32_t)i, 0};
+            items[k++] = (pf_item){b->start_ns, b->end_ns, NULL, (uint64_t)b->id ^ (1ull << 63), b->file,
+                                   (uint32_t)i, 0};
     }
     uint32_t rows;
     sp_status st = pack_rows(items, n, &rows);
@@ -394,7 +408,8 @@ static sp_status write_launches(pf_writer *w)
         return SP_ERR_NOMEM;
     for (size_t i = 0; i < ev->n_launches; i++) {
         const sp_ev_launch *l = &ev->launches[i];
-        items[i] = (pf_item){l->start_ns, l->end_ns >= l->start_ns ? l->end_ns : l->start_ns, (uint32_t)i, 0};
+        items[i] = (pf_item){l->start_ns, l->end_ns >= l->start_ns ? l->end_ns : l->start_ns, str(w, l->name),
+                             l->correlation, l->file, (uint32_t)i, 0};
     }
     uint32_t rows;
     sp_status st = pack_rows(items, ev->n_launches, &rows);

@@ -23,6 +23,9 @@ void sp_rep_json_str(FILE *out, const char *s, size_t max_bytes);
 /* Nanoseconds as microseconds with ns precision ("1234.567"), exact (integer arithmetic). */
 void sp_rep_json_us(FILE *out, uint64_t ns);
 
+/* Signed nanoseconds as microseconds with ns precision ("-1234.567"), exact. */
+void sp_rep_json_sus(FILE *out, int64_t ns);
+
 /* A double with up to `sig` significant digits, or `null` when it is NaN or infinite. */
 void sp_rep_json_num(FILE *out, double v, int sig);
 
@@ -32,6 +35,9 @@ void sp_rep_json_us_d(FILE *out, double ns);
 /* Human duration with a unit chosen by magnitude: "850 ns", "12.3 us", "4.56 ms", "1.234 s".
  * `buf` gets at most `len` bytes; returns buf. */
 char *sp_rep_fmt_dur(char *buf, size_t len, double ns);
+
+/* A signed duration with its sign always written: "+1.23 ms", "-850 ns", "0 ns". */
+char *sp_rep_fmt_sdur(char *buf, size_t len, int64_t ns);
 
 /* Money with enough digits for tiny per-request amounts: "$4.00", "$0.0123", "$1.23e-06". */
 char *sp_rep_fmt_money(char *buf, size_t len, double v);

@@ -316,6 +316,92 @@ static void write_gpu(FILE *out, const sp_report *r)
     write_steps(out, g);
 }
 
+/* What an offset's source means, for the clock lines. */
+static const char *clock_source_phrase(sp_clock_source s)
+{
+    switch (s) {
+    case SP_CLOCK_ESTIMATED: return "estimated";
+    case SP_CLOCK_SAME_TRACE: return "one trace, one clock";
+    case SP_CLOCK_ASSUMED: return "assumed shared: --clock-offset none";
+    case SP_CLOCK_GIVEN: return "given: --clock-offset";
+    case SP_CLOCK_UNBOUNDED: return "not estimated: no joined pair has usable times";
+    }
+    return "?";
+}
+
+/* One line per (client file, server file) pair: the offset applied to the client's times and how
+ * sure it is (DESIGN 8a). Conflicts are repeated as warnings under data quality. */
+static void write_clocks(FILE *out, const sp_report *r)
+{
+    for (size_t k = 0; k < r->n_clock_offsets; k++) {
+        const sp_clock_offset *o = &r->clock_offsets[k];
+        char off[32], a[32], b[32], how[512], line[2048];
+        if (o->source == SP_CLOCK_ESTIMATED && !o->conflict_ns)
+            snprintf(how, sizeof how, "+/- %s, estimated from %" PRIu64 " request/response %s",
+                     sp_rep_fmt_dur(a, sizeof a, (double)o->uncertainty_ns), o->pairs,
+                     plural(o->pairs, "pair", "pairs"));
+        else if (o->source == SP_CLOCK_ESTIMATED)
+            snprintf(how, sizeof how, "estimated from %" PRIu64 " request/response %s whose bounds conflict by %s "
+                     "(see data quality)", o->pairs, plural(o->pairs, "pair", "pairs"),
+                     sp_rep_fmt_dur(a, sizeof a, (double)o->conflict_ns));
+        else if (o->pairs && !o->conflict_ns)
+            snprintf(how, sizeof how, "(%s); the %" PRIu64 " request/response %s it to [%s, %s]",
+                     clock_source_phrase(o->source), o->pairs, plural(o->pairs, "pair bounds", "pairs bound"),
+                     sp_rep_fmt_sdur(a, sizeof a, o->lower_ns), sp_rep_fmt_sdur(b, sizeof b, o->upper_ns));
+        else
+            snprintf(how, sizeof how, "(%s)", clock_source_phrase(o->source));
+        snprintf(line, sizeof line, "clock offset (server - client): %s %s; client trace %s, server trace %s",
+                 sp_rep_fmt_sdur(off, sizeof off, o->offset_ns), how, o->client_path ? o->client_path : "?",
+                 o->server_path ? o->server_path : "?");
+        wrap(out, line, 0, 2);
+    }
+}
+
+/* Client-merge warnings: clock conflicts, requests whose client times the offset leaves outside the
+ * server's, requests without a client record and client records not used. */
+static void write_client_quality(FILE *out, const sp_report *r)
+{
+    char a[32], b[32], c[32], line[2048];
+    for (size_t k = 0; k < r->n_clock_offsets; k++) {
+        const sp_clock_offset *o = &r->clock_offsets[k];
+        if (o->conflict_ns) {
+            snprintf(line, sizeof line,
+                     "warning: the clock bounds of %s on %s conflict by %s (lower %s > upper %s over %" PRIu64
+                     " pairs): the clocks drift or some times are wrong; the offset applied is %s",
+                     o->client_path ? o->client_path : "?", o->server_path ? o->server_path : "?",
+                     sp_rep_fmt_dur(a, sizeof a, (double)o->conflict_ns), sp_rep_fmt_sdur(b, sizeof b, o->lower_ns),
+                     sp_rep_fmt_sdur(c, sizeof c, o->upper_ns), o->pairs,
+                     o->source == SP_CLOCK_ESTIMATED ? "their middle" : clock_source_phrase(o->source));
+            wrap(out, line, 0, 2);
+        }
+        if (o->violations) {
+            snprintf(line, sizeof line,
+                     "warning: %" PRIu64 " %s of %s on %s, mapped with that offset, start after the server "
+                     "received the request or end before it answered; end-to-end is widened to hold the "
+                     "server's [arrival, done]",
+                     o->violations, plural(o->violations, "client record", "client records"),
+                     o->client_path ? o->client_path : "?", o->server_path ? o->server_path : "?");
+            wrap(out, line, 0, 2);
+        }
+    }
+    if (r->has_client && r->requests_with_client < r->request_count) {
+        uint64_t without = r->request_count - r->requests_with_client;
+        snprintf(line, sizeof line,
+                 "%" PRIu64 " of %" PRIu64 " requests have no client record with a response: their end-to-end "
+                 "is the server's arrival -> done (no network time)", without, r->request_count);
+        wrap(out, line, 0, 2);
+    }
+    if (r->client_records_unjoined || r->client_records_failed || r->client_records_duplicate) {
+        snprintf(line, sizeof line,
+                 "client records not used: %" PRIu64 " with no matching request, %" PRIu64
+                 " transport %s (no response), %" PRIu64 " %s of a request's joined record",
+                 r->client_records_unjoined, r->client_records_failed,
+                 plural(r->client_records_failed, "error", "errors"), r->client_records_duplicate,
+                 plural(r->client_records_duplicate, "duplicate", "duplicates"));
+        wrap(out, line, 0, 2);
+    }
+}
+
 static void write_quality(FILE *out, const sp_report *r)
 {
     char pc[16], line[1024];
@@ -344,6 +430,35 @@ static void write_quality(FILE *out, const sp_report *r)
         snprintf(line + o, sizeof line - o, "); %" PRIu64 " malformed or unresolved %s skipped",
                  r->skipped_records, plural(r->skipped_records, "record", "records"));
     wrap(out, line, 0, 2);
+    write_client_quality(out, r);
+}
+
+/* The ranking under the verdict: every candidate from 5% of p95 up (the sentence never names a
+ * smaller one), leader first; the JSON report carries them all. */
+static void write_ranking(FILE *out, const sp_report *r)
+{
+    const sp_verdict *v = &r->verdict;
+    if (!v->stage || !v->n_ranking)
+        return;
+    fprintf(out, "%9s%-22s %-16s %9s %12s\n", "", "candidate", "group", "% of p95", "p95 saving");
+    size_t hidden = 0;
+    for (size_t k = 0; k < v->n_ranking; k++) {
+        const sp_verdict_rank *c = &v->ranking[k];
+        if (c->share_p95 < 0.05) {
+            hidden++;
+            continue;
+        }
+        char name[64], pc[16], d[32];
+        if (!strcmp(c->stage, "kernel") && c->group == SP_GROUP_MODEL)
+            snprintf(name, sizeof name, "kernel (useful)");
+        else
+            sp_rep_fmt_name(name, sizeof name, c->stage, 22);
+        fprintf(out, "%9s%-22s %-16s %9s %12s\n", "", name, sp_verdict_group_str(c->group),
+                sp_rep_fmt_pct(pc, sizeof pc, c->share_p95), sp_rep_fmt_dur(d, sizeof d, (double)c->saving_p95_ns));
+    }
+    if (hidden)
+        fprintf(out, "%9s(%zu %s under 5%% of p95 not shown; the JSON report ranks all)\n", "", hidden,
+                plural(hidden, "candidate", "candidates"));
 }
 
 static void write_verdict(FILE *out, const sp_report *r)
@@ -353,6 +468,7 @@ static void write_verdict(FILE *out, const sp_report *r)
         wrap(out, r->verdict.sentence, 9, 9);
     else
         fputs("none (nothing to judge)\n", out);
+    write_ranking(out, r);
 }
 
 sp_status sp_report_write_text(const sp_report *r, FILE *out)
@@ -361,12 +477,19 @@ sp_status sp_report_write_text(const sp_report *r, FILE *out)
         return SP_ERR_INVALID;
     write_header(out, r);
     if (r->request_count) {
-        write_latency(out, "latency (arrival -> done):", &r->latency);
-        if (r->has_client)
+        if (r->has_client) {
+            /* DESIGN 8a: with a client trace, end-to-end is what the client observed */
+            write_latency(out, "end-to-end (send -> reply):", &r->latency);
+            write_latency(out, "server (arrival -> done):", &r->server_latency);
             write_latency(out, "client (intended -> reply):", &r->client_latency);
+        } else {
+            write_latency(out, "latency (arrival -> done):", &r->latency);
+        }
         if (r->batch_count && r->batch_size.count)
             fprintf(out, "%-27s p50 %-9" PRIu64 " p95 %-9" PRIu64 " max %" PRIu64 " requests\n",
                     "batch size:", r->batch_size.p50_ns, r->batch_size.p95_ns, r->batch_size.max_ns);
+        if (r->has_client)
+            write_clocks(out, r);
         write_stage_table(out, r);
     } else {
         fputs("no requests in the trace: no latency, stage or padding-share figures\n", out);

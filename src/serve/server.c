@@ -21,10 +21,6 @@
 #include "servprof/cupti.h"
 #endif
 
-#ifndef SP_SERVE_DEFAULT_TOKENIZER
-#define SP_SERVE_DEFAULT_TOKENIZER "data/tokenizer.json"
-#endif
-
 /* OpenBLAS's own thread count; declared here because only the pthread build's cblas.h has it. */
 void openblas_set_num_threads(int num_threads);
 
@@ -139,6 +135,11 @@ void sp_server_options_init(sp_server_options *o)
 
 const char *sp_server_device_note(const sp_server *srv) { return srv->device_note; }
 
+/* The shipped tokenizer: $SERVPROF_DATA_DIR/tokenizer.json, else share/servprof/tokenizer.json next
+ * to the running program: <prefix>/share/servprof beside an installed <prefix>/bin/servprof, and
+ * build/share/servprof in a build tree (CMake copies it there) for build/servprof and the
+ * programs one folder down (build/tests, build/bench). No path from the source tree is compiled in,
+ * so an installed or moved build finds its own copy. */
 const char *sp_server_default_tokenizer(void)
 {
     static char path[4096];
@@ -147,7 +148,22 @@ const char *sp_server_default_tokenizer(void)
         snprintf(path, sizeof(path), "%s/tokenizer.json", dir);
         return path;
     }
-    return SP_SERVE_DEFAULT_TOKENIZER;
+    char exe[2048]; /* a folder plus the longest suffix below always fits path[] */
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0 && (size_t)n < sizeof(exe) - 1) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            static const char *const rel[] = {"/../share/servprof/tokenizer.json", "/share/servprof/tokenizer.json"};
+            for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+                snprintf(path, sizeof(path), "%s%s", exe, rel[i]);
+                if (access(path, R_OK) == 0)
+                    return path;
+            }
+        }
+    }
+    return "share/servprof/tokenizer.json"; /* relative: names what is missing in the error */
 }
 
 unsigned sp_server_port(const sp_server *srv) { return srv->port; }
@@ -688,32 +704,32 @@ static sp_status check_options(const sp_server_options *o, char *err, size_t err
         o->max_inputs == 0 || o->max_inputs > 4096 || o->max_connections == 0 ||
         !(o->max_queue_delay_ms >= 0 && o->max_queue_delay_ms <= 60000) || o->port > 65535) {
         sp_errf(err, errlen,
-                "serve: option out of range (max-batch 1..4096, queue-capacity 1..1000000, workers 1..64, "
+                "option out of range (max-batch 1..4096, queue-capacity 1..1000000, workers 1..64, "
                 "http-threads 1..64, max-inputs 1..4096, max-queue-delay-ms 0..60000, port 0..65535)");
         return SP_ERR_INVALID;
     }
     if (o->cupti_mode < SP_SERVER_CUPTI_AUTO || o->cupti_mode > SP_SERVER_CUPTI_LAUNCHES) {
-        sp_errf(err, errlen, "serve: cupti_mode %d is not one of SP_SERVER_CUPTI_*", o->cupti_mode);
+        sp_errf(err, errlen, "cupti_mode %d is not one of SP_SERVER_CUPTI_*", o->cupti_mode);
         return SP_ERR_INVALID;
     }
     if (o->pad_to && (o->pad_to < 2 || o->pad_to > o->max_len)) {
-        sp_errf(err, errlen, "serve: --pad-to %u must be in 2..max-len (%u)", o->pad_to, o->max_len);
+        sp_errf(err, errlen, "--pad-to %u must be in 2..max-len (%u)", o->pad_to, o->max_len);
         return SP_ERR_INVALID;
     }
     for (int i = 0; i < SP_SERVER_MAX_BUCKETS && o->buckets[i]; i++) {
         if (o->buckets[i] > o->max_len || (i > 0 && o->buckets[i] <= o->buckets[i - 1])) {
-            sp_errf(err, errlen, "serve: buckets must ascend and be at most max-len (%u)", o->max_len);
+            sp_errf(err, errlen, "buckets must ascend and be at most max-len (%u)", o->max_len);
             return SP_ERR_INVALID;
         }
     }
     if (o->pad_to && o->buckets[0]) {
-        sp_errf(err, errlen, "serve: --pad-to and --buckets exclude each other");
+        sp_errf(err, errlen, "--pad-to and --buckets exclude each other");
         return SP_ERR_INVALID;
     }
     const char *m = o->model_name ? o->model_name : "";
     if (!*m || strlen(m) >= 128 || strspn(m, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:/-") !=
                                        strlen(m)) {
-        sp_errf(err, errlen, "serve: model name must be 1-127 characters of [A-Za-z0-9._:/-]");
+        sp_errf(err, errlen, "model name must be 1-127 characters of [A-Za-z0-9._:/-]");
         return SP_ERR_INVALID;
     }
     return SP_OK;
@@ -808,7 +824,7 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
     for (int i = 0; i < SP_SERVER_MAX_BUCKETS && opt->buckets[i]; i++)
         fits = fits && opt->buckets[i] <= srv->seq_len;
     if (!fits) {
-        sp_errf(err, errlen, "serve: the model takes at most %u positions; max-len, pad-to and buckets must fit",
+        sp_errf(err, errlen, "the model takes at most %u positions; max-len, pad-to and buckets must fit",
                 ec->max_len);
         st = SP_ERR_INVALID;
         goto fail;
@@ -836,7 +852,7 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
         bc.buckets[i] = opt->buckets[i];
     bc.max_len = srv->seq_len;
     if ((st = sp_batcher_create(&bc, &srv->batcher)) != SP_OK) {
-        sp_errf(err, errlen, "serve: cannot create the batcher: %s", sp_status_str(st));
+        sp_errf(err, errlen, "cannot create the batcher: %s", sp_status_str(st));
         goto fail;
     }
 
@@ -844,7 +860,7 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
     if (strcmp(dev, "cuda") == 0) {
         srv->cuda = 1;
     } else if (strcmp(dev, "cpu") != 0) {
-        sp_errf(err, errlen, "serve: unknown device '%s' (cpu or cuda)", dev);
+        sp_errf(err, errlen, "unknown device '%s' (cpu or cuda)", dev);
         st = SP_ERR_INVALID;
         goto fail;
     } else {
@@ -857,19 +873,19 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
         if (ndev == 0 || opt->cuda_device >= (unsigned)ndev) {
             if (ndev > 0)
                 snprintf(why, sizeof(why), "CUDA device %u does not exist (%d found)", opt->cuda_device, ndev);
-            sp_errf(err, errlen, "serve: --device cuda: %s", why);
+            sp_errf(err, errlen, "--device cuda: %s", why);
             st = SP_ERR_UNSUPPORTED;
             goto fail;
         }
         if (opt->cuda_graphs && (opt->cuda_graph_cap == 0 || opt->cuda_graph_cap > 4096)) {
-            sp_errf(err, errlen, "serve: --cuda-graph-cap must be 1..4096");
+            sp_errf(err, errlen, "--cuda-graph-cap must be 1..4096");
             st = SP_ERR_INVALID;
             goto fail;
         }
         if ((st = sp_cuda_model_create(srv->enc, (int)opt->cuda_device, &srv->cmodel, err, errlen)) != SP_OK)
             goto fail;
 #else
-        sp_errf(err, errlen, "serve: --device cuda: this build has no CUDA backend (configure with the CUDA "
+        sp_errf(err, errlen, "--device cuda: this build has no CUDA backend (configure with the CUDA "
                              "toolkit and -DSERVPROF_CUDA=ON)");
         st = SP_ERR_UNSUPPORTED;
         goto fail;
@@ -964,7 +980,7 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
     record_properties(srv, &bc, ec);
     for (unsigned i = 0; i < opt->workers; i++) {
         if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
-            sp_errf(err, errlen, "serve: cannot start worker threads");
+            sp_errf(err, errlen, "cannot start worker threads");
             st = SP_ERR_NOMEM;
             goto fail;
         }
@@ -987,7 +1003,7 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
         addr = (const struct sockaddr *)&a6;
         flags |= MHD_USE_IPv6;
     } else {
-        sp_errf(err, errlen, "serve: host '%s' is not a numeric IPv4 or IPv6 address", srv->host);
+        sp_errf(err, errlen, "host '%s' is not a numeric IPv4 or IPv6 address", srv->host);
         st = SP_ERR_INVALID;
         goto fail;
     }
@@ -997,7 +1013,7 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
                                    MHD_OPTION_THREAD_POOL_SIZE, opt->http_threads > 1 ? opt->http_threads : 0,
                                    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
     if (!srv->daemon) {
-        sp_errf(err, errlen, "serve: cannot listen on %s:%u (address in use or not available?)", srv->host, opt->port);
+        sp_errf(err, errlen, "cannot listen on %s:%u (address in use or not available?)", srv->host, opt->port);
         st = SP_ERR_IO;
         goto fail;
     }

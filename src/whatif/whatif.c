@@ -60,13 +60,22 @@ void sp_whatif_workload_clear(sp_whatif_workload *w)
     memset(w, 0, sizeof *w);
 }
 
+/* Requests by enqueue time, then arrival; requests equal in both by their other fields, so the
+ * simulated order never depends on the order of lines in the trace (docs/analysis.md, "Ties"):
+ * requests equal in every field are interchangeable. */
 static int req_enqueue_cmp(const void *a, const void *b)
 {
     const sp_whatif_request *x = a, *y = b;
     uint64_t ex = x->arrival_ns + x->pre_ns, ey = y->arrival_ns + y->pre_ns;
     if (ex != ey)
         return ex < ey ? -1 : 1;
-    return (x->arrival_ns > y->arrival_ns) - (x->arrival_ns < y->arrival_ns);
+    if (x->arrival_ns != y->arrival_ns)
+        return x->arrival_ns < y->arrival_ns ? -1 : 1;
+    if (x->tokens != y->tokens)
+        return x->tokens < y->tokens ? -1 : 1;
+    if (x->post_ns != y->post_ns)
+        return x->post_ns < y->post_ns ? -1 : 1;
+    return (x->observed_ns > y->observed_ns) - (x->observed_ns < y->observed_ns);
 }
 
 sp_status sp_whatif_workload_from_arrays(const sp_whatif_request *reqs, size_t n,
@@ -113,6 +122,23 @@ sp_status sp_whatif_workload_from_arrays(const sp_whatif_request *reqs, size_t n
     return SP_OK;
 }
 
+struct batch_key {
+    uint64_t start;
+    uint32_t file;
+    int64_t id;
+    uint32_t idx;
+};
+
+static int batch_key_cmp(const void *a, const void *b)
+{
+    const struct batch_key *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    if (x->file != y->file)
+        return x->file < y->file ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
 sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_workload *out,
                                          char *err, size_t errlen)
 {
@@ -122,7 +148,9 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
     if (st)
         return st;
     if (ev->n_requests > SP_WHATIF_MAX_REQUESTS || ev->n_batches > SP_WHATIF_MAX_REQUESTS) {
-        set_err(err, errlen, "more than %u requests or batches", SP_WHATIF_MAX_REQUESTS);
+        char where[512];
+        sp_ev_files_label(ev, NULL, 0, where, sizeof where);
+        set_err(err, errlen, "%s: more than %u requests or batches", where, SP_WHATIF_MAX_REQUESTS);
         return SP_ERR_LIMIT;
     }
     sp_known_stages ks;
@@ -132,7 +160,8 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
     uint64_t *enq = malloc((nr ? nr : 1) * sizeof *enq); /* per event request: enqueue, or NONE */
     sp_whatif_batch_obs *bo = malloc((nb ? nb : 1) * sizeof *bo);
     uint64_t *heads = malloc((nb ? nb : 1) * sizeof *heads);
-    if (!reqs || !enq || !bo || !heads) {
+    struct batch_key *border = malloc((nb ? nb : 1) * sizeof *border);
+    if (!reqs || !enq || !bo || !heads || !border) {
         st = SP_ERR_NOMEM;
         goto out;
     }
@@ -179,13 +208,20 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
         reqs[n++] = (sp_whatif_request){q->arrival_ns, e - q->arrival_ns, post, (uint32_t)tokens,
                                         q->done_ns - q->arrival_ns};
     }
-    size_t m = 0;
+    /* batches in (start, file, id) order, not in the order of their first mention: the fit resamples
+     * them in order, so the prediction never depends on the order of lines (docs/analysis.md, "Ties") */
+    size_t m = 0, nbo = 0;
     uint32_t max_seen = 0;
     for (size_t i = 0; i < nb; i++) {
         const sp_ev_batch *b = &ev->batches[i];
-        if (!b->has_record || !b->nmembers || b->padded_tokens <= 0 || b->end_ns == SP_TIME_NONE ||
-            b->end_ns < b->start_ns)
-            continue;
+        if (b->has_record && b->nmembers && b->padded_tokens > 0 && b->end_ns != SP_TIME_NONE &&
+            b->end_ns >= b->start_ns)
+            border[nbo++] = (struct batch_key){b->start_ns, b->file, b->id, (uint32_t)i};
+    }
+    if (nbo > 1)
+        qsort(border, nbo, sizeof *border, batch_key_cmp);
+    for (size_t k = 0; k < nbo; k++) {
+        const sp_ev_batch *b = &ev->batches[border[k].idx];
         uint64_t len = ((uint64_t)b->padded_tokens + b->nmembers / 2) / b->nmembers;
         bo[m++] = (sp_whatif_batch_obs){b->nmembers, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len,
                                         b->end_ns - b->start_ns};
@@ -193,8 +229,10 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
             max_seen = b->nmembers;
     }
     if (n == 0 || m == 0) {
-        set_err(err, errlen, "the profile has %zu usable requests and %zu usable batches (with "
-                "members, a window and padded tokens); what-if needs both", n, m);
+        char where[512];
+        sp_ev_files_label(ev, NULL, 0, where, sizeof where);
+        set_err(err, errlen, "%s: the profile has %zu usable requests and %zu usable batches (with "
+                "members, a window and padded tokens); what-if needs both", where, n, m);
         st = SP_ERR_INVALID;
         goto out;
     }
@@ -229,6 +267,7 @@ out:
     free(enq);
     free(bo);
     free(heads);
+    free(border);
     return st;
 }
 

@@ -61,8 +61,14 @@ assert g["kernels"] > 0 and abs(g["span_us"] - g["busy_us"] - g["idle_us"]) < 0.
 c = r["cost"]
 assert c["price_per_hour"] == 4.0 and c["per_request"] > 0 and len(c["by_state"]) == 5
 v = r["verdict"]
-for k in ("stage", "group", "share_of_p95", "sentence"):
+for k in ("stage", "group", "share_of_p95", "sentence", "ranking"):
     assert k in v, k
+rk = v["ranking"]
+assert len(rk) == len(r["stages"]) + 1, "every candidate ranked (kernel split in two)"
+assert rk[0]["stage"] == v["stage"] and rk[0]["group"] == v["group"], "the leader is the verdict"
+assert all(a["share_of_p95"] >= b["share_of_p95"] for a, b in zip(rk, rk[1:])), "descending"
+for c in rk:
+    assert set(c) == {"stage", "group", "share_of_p95", "p95_saving_us", "fix"}, c
 print("JSON report ok")
 PY
 fi

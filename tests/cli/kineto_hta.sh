@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `servprof analyze --hta-compat --json` on the cuda_event_sync Kineto fixture reports HTA v0.6.1's
-# figures (shared/data/kineto/README.md: idle 207, compute 49, non_compute 7, kernel_time 263 us;
+# figures (tests/data/kineto/README.md: idle 207, compute 49, non_compute 7, kernel_time 263 us;
 # stream 7 host_wait 212), and without --hta-compat the exact figures, where the 5 us stream sync is
 # not device work: busy 51 = 56 - 5, so idle 212 (docs/kineto.md).
 # Run as: bash kineto_hta.sh BINARY SOURCE_DIR

@@ -119,6 +119,17 @@ static void fixture_fill(fixture *f)
     r->verdict.saving_p95_ns = 2400000;
     r->verdict.sentence = "24% of p95 latency is useful kernel work: the model is the bottleneck; "
                           "a smaller or faster model would save about 2.40 ms of p95.";
+    /* A ranking as a writer receives it (writers format it, they do not re-derive it): five entries,
+     * one of them under 5% (the text report hides it), one with a hostile stage name. */
+    static sp_verdict_rank ranking[5] = {
+        {"kernel", SP_GROUP_MODEL, 0.24, 2400000, "a smaller or quantised model or a faster GPU"},
+        {"padding", SP_GROUP_CONFIGURATION, 0.16, 1600000, "bucket requests by length"},
+        {"gap", SP_GROUP_RUNTIME, 0.15, 1500000, "capture CUDA graphs"},
+        {"<b>\"x\"\x1b[31m", SP_GROUP_RUNTIME, 0.07, 700000, "optimise it & move it"},
+        {"preprocess", SP_GROUP_RUNTIME, 0.02, 200000, "use a faster tokenizer"},
+    };
+    r->verdict.ranking = ranking;
+    r->verdict.n_ranking = 5;
     for (int i = 0; i < SP_DROP_CAUSE_COUNT; i++)
         r->drops[i].cause = fixture_causes[i];
     r->drops[SP_DROP_BUFFER_FULL].count = 12;

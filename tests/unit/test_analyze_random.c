@@ -226,13 +226,18 @@ static void naive_window(int n, unsigned xx, int *lo, int *hi)
     *hi = h;
 }
 
+/* Requests by life; equal lives by the documented stable key (docs/analysis.md, "Ties"): the id
+ * text ("r<index>", compared as text, so "r10" < "r2"), then arrival. */
 static int order[MAXR];
 static int ord_cmp(const void *a, const void *b)
 {
     int x = *(const int *)a, y = *(const int *)b;
     if (life[x] != life[y])
         return life[x] < life[y] ? -1 : 1;
-    return x - y;
+    char ix[16], iy[16];
+    snprintf(ix, sizeof ix, "r%d", x);
+    snprintf(iy, sizeof iy, "r%d", y);
+    return strcmp(ix, iy);
 }
 
 static double naive_share(unsigned xx, int stage, const double *per)
@@ -434,10 +439,15 @@ static void check_one(int iter)
         if (any)
             CHECK_NEAR(sum, 1.0, 1e-9);
         CHECK_NEAR(r->padding.share_p95, naive_share(95, 0, pad_t), 1e-9);
+        /* end-to-end is the life the stages partition (client-observed where a client record
+         * joined); the server's own latency is reported beside it */
         uint64_t lat[MAXR];
         for (int q = 0; q < nr; q++)
-            lat[q] = R[q].done - R[q].arr;
+            lat[q] = life[q];
         CHECK_EQ_U64(r->latency.p95_ns, naive_pct(lat, nr, 95));
+        for (int q = 0; q < nr; q++)
+            lat[q] = R[q].done - R[q].arr;
+        CHECK_EQ_U64(r->server_latency.p95_ns, naive_pct(lat, nr, 95));
     }
     double pt = 0;
     for (int q = 0; q < nr; q++)

@@ -37,6 +37,9 @@ static glaunch L[NA];
 static int na, nl;
 static unsigned char mark[TMAX], cmark[TMAX];
 
+/* One stream's events in the analyzer's documented order (docs/analysis.md, "Ties"): start, end,
+ * kind, then (file, device and stream being equal here) correlation id and bytes. The first of two
+ * events that start together is the one whose launch decides host_wait. */
 static int by_start(const void *a, const void *b)
 {
     const gact *x = &A[*(const int *)a], *y = &A[*(const int *)b];
@@ -44,14 +47,18 @@ static int by_start(const void *a, const void *b)
         return x->s < y->s ? -1 : 1;
     if (x->e != y->e)
         return x->e < y->e ? -1 : 1;
-    return (x->kind > y->kind) - (x->kind < y->kind);
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    if (x->corr != y->corr)
+        return x->corr < y->corr ? -1 : 1;
+    return (x->bytes > y->bytes) - (x->bytes < y->bytes);
 }
 
 static const glaunch *find_launch(uint64_t corr)
 {
     if (!corr)
         return NULL;
-    for (int i = 0; i < nl; i++) /* the first recorded launch with this id */
+    for (int i = 0; i < nl; i++) /* the one launch with this id (each id has at most one here) */
         if (L[i].corr == corr)
             return &L[i];
     return NULL;

@@ -1,6 +1,6 @@
 /* Loads the six HTA fixtures with --hta-compat and checks HTA's published figures (idle, compute,
  * non_compute, kernel_time, per-stream idle breakdown, launch statistics). The expected numbers are
- * copied from the reference table in shared/data/kineto/README.md (HTA v0.6.1, its defaults, us); the
+ * copied from the reference table in tests/data/kineto/README.md (HTA v0.6.1, its defaults, us); the
  * figures are computed here from the loaded event model with HTA's definitions as that README states
  * them (within 0.5%), so the test checks the importer's loading rules (rounding, shifting, ProfilerStep
  * filtering, which events are GPU events); then the analyzer under hta_compat must give the same
@@ -31,7 +31,7 @@ typedef struct trace_ref {
     int has_delay, has_durations;
 } trace_ref;
 
-/* shared/data/kineto/README.md, "Reference figures (HTA v0.6.1 with its defaults, us)". */
+/* tests/data/kineto/README.md, "Reference figures (HTA v0.6.1 with its defaults, us)". */
 static const trace_ref g_refs[] = {
     {"cuda_event_sync", 207, 49, 7, 263, 1, {{7, 212, 0, 0}}, 5, 5, 2, 0, 0, 1, 0},
     {"execution_trace_simple_add", 108903, 16, 0, 108919, 1, {{7, 108901, 2, 0}}, 0, 0, 0, 0, 0, 0, 0},

@@ -2,8 +2,11 @@
  * ephemeral port: every request answered and traced once with a unique id that the server saw as
  * X-Request-Id; a slow server makes corrected latency exceed uncorrected (coordinated omission made
  * visible) while the schedule keeps its spacing; connect errors when nothing listens; timeouts when
- * the server never answers. Counts are small and every run is bounded by its timeout. */
+ * the server never answers; 503s and other statuses counted apart and kept out of the achieved rate;
+ * protocol errors when the server does not speak HTTP; an unresolvable host is a run error naming it.
+ * Counts are small and every run is bounded by its timeout. */
 #include <arpa/inet.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,7 +21,9 @@
 #define MAX_IDS 4096
 #define MAX_HANDLERS 64
 
-enum { MODE_FAST, MODE_SLOW, MODE_SILENT };
+/* MODE_ROTATE answers 200, 503, 404, 200, ... by the server's request count; MODE_503 answers only
+ * 503; MODE_GARBAGE answers bytes that are not HTTP. */
+enum { MODE_FAST, MODE_SLOW, MODE_SILENT, MODE_ROTATE, MODE_503, MODE_GARBAGE };
 
 typedef struct server {
     int ls, port, mode;
@@ -30,6 +35,7 @@ typedef struct server {
     char *ids[MAX_IDS];
     int n_ids;
     int bad_requests;
+    int answered; /* requests answered so far (MODE_ROTATE's counter) */
 } server;
 
 typedef struct handler_arg {
@@ -83,8 +89,17 @@ static void *handle(void *p)
                 struct timespec ts = {0, s->delay_ms * 1000000L};
                 nanosleep(&ts, NULL); /* the server being slow is the point of the test */
             }
-            static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
-            if (send(fd, resp, sizeof resp - 1, MSG_NOSIGNAL) < 0)
+            static const char *const resp[] = {
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+                "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n",
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+                "SSH-2.0-OpenSSH_9.2\r\n", /* a service that is not HTTP */
+            };
+            pthread_mutex_lock(&s->mu);
+            int k = s->mode == MODE_ROTATE ? s->answered % 3 : s->mode == MODE_503 ? 1 : s->mode == MODE_GARBAGE ? 3 : 0;
+            s->answered++;
+            pthread_mutex_unlock(&s->mu);
+            if (send(fd, resp[k], strlen(resp[k]), MSG_NOSIGNAL) < 0)
                 break;
         }
     }
@@ -359,6 +374,95 @@ static void test_silent_server(void)
     server_stop(&s);
 }
 
+/* Runs `n` requests against a server in `mode`; NULL if the run failed. */
+static sp_load_result *run_against(server *s, int mode, uint64_t n)
+{
+    server_start(s, mode, 0);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/embeddings", s->port);
+    sp_load_config o;
+    sp_load_config_init(&o);
+    o.url = url;
+    o.rate = 500;
+    o.requests = n;
+    o.connections = 4;
+    o.timeout_s = 5;
+    sp_load_result *r = NULL;
+    char err[256] = "";
+    if (sp_load_run(&o, &r, err, sizeof err) != SP_OK)
+        fprintf(stderr, "run: %s\n", err);
+    return r;
+}
+
+static void test_statuses(void)
+{
+    /* 30 requests answered 200, 503, 404 in turn: 10 of each, whatever the order on the wire */
+    server s;
+    sp_load_result *r = run_against(&s, MODE_ROTATE, 30);
+    CHECK(r != NULL);
+    if (r) {
+        CHECK_EQ_U64(r->responses, 30);
+        CHECK_EQ_U64(r->ok, 10);
+        CHECK_EQ_U64(r->status_503, 10);
+        CHECK_EQ_U64(r->status_other, 10);
+        CHECK_EQ_U64(r->http_errors, 20);
+        CHECK(r->duration_s > 0);
+        /* the achieved rate counts the 10 successes only; 503s and the rest have rates of their own */
+        CHECK(fabs(r->achieved_rate * r->duration_s - 10) < 1e-6);
+        CHECK(fabs(r->rate_503 * r->duration_s - 10) < 1e-6);
+        CHECK(fabs(r->rate_other_status * r->duration_s - 10) < 1e-6);
+        sp_load_result_destroy(r);
+    }
+    server_stop(&s);
+}
+
+static void test_only_503(void)
+{
+    server s;
+    sp_load_result *r = run_against(&s, MODE_503, 8);
+    CHECK(r != NULL);
+    if (r) {
+        CHECK_EQ_U64(r->responses, 8);
+        CHECK_EQ_U64(r->ok, 0);
+        CHECK_EQ_U64(r->status_503, 8);
+        CHECK_EQ_U64(r->status_other, 0);
+        CHECK(r->achieved_rate == 0.0); /* answered fast, delivered nothing */
+        CHECK(r->rate_503 > 0.0);
+        CHECK_EQ_U64(r->n_statuses, 1);
+        CHECK(r->statuses[0].status == 503 && r->statuses[0].count == 8);
+        sp_load_result_destroy(r);
+    }
+    server_stop(&s);
+}
+
+static void test_not_http(void)
+{
+    server s;
+    sp_load_result *r = run_against(&s, MODE_GARBAGE, 6);
+    CHECK(r != NULL);
+    if (r) {
+        CHECK_EQ_U64(r->protocol_errors, 6);
+        CHECK_EQ_U64(r->responses, 0);
+        CHECK_EQ_U64(r->connect_errors + r->timeouts + r->io_errors, 0);
+        sp_load_result_destroy(r);
+    }
+    server_stop(&s);
+}
+
+static void test_unresolvable_host(void)
+{
+    /* .invalid never resolves (RFC 6761): a run-time failure naming the host, not a bad option */
+    sp_load_config o;
+    sp_load_config_init(&o);
+    o.url = "http://servprof-test.invalid:8080/v1/embeddings";
+    o.requests = 1;
+    sp_load_result *r = NULL;
+    char err[256] = "";
+    CHECK(sp_load_run(&o, &r, err, sizeof err) == SP_ERR_IO);
+    CHECK(r == NULL);
+    CHECK(strstr(err, "servprof-test.invalid") != NULL);
+}
+
 static void test_bad_options(void)
 {
     sp_load_config o;
@@ -389,5 +493,9 @@ int main(void)
     test_slow_server();
     test_nothing_listens();
     test_silent_server();
+    test_statuses();
+    test_only_503();
+    test_not_http();
+    test_unresolvable_host();
     return sp_test_done("test_load_e2e");
 }

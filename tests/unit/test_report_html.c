@@ -8,6 +8,7 @@
 
 #include "ev_build.h"
 #include "report/html_int.h"
+#include "report/report_int.h"
 #include "testlib.h"
 
 #define HOSTILE_KERNEL "<script>alert(1)</script>"
@@ -315,6 +316,22 @@ static void test_full_report(void)
         nonzero += r->cost.by_state_share[s] > 0;
     CHECK_EQ_U64(nonzero, 5);
     CHECK_EQ_U64(count_in(html, "cost", "class=\"seg\""), 5);
+    /* the cost text gives the per-request cost where it says "per request": the window [0, 4000000)
+     * ns at the default $4.00/h is a bill of 4 x 4e6 / 3.6e12 = $4.44e-06, over 4 requests $1.11e-06 */
+    CHECK_NEAR(r->cost.bill, 4.0 * 4e6 / 3.6e12, 1e-15);
+    CHECK_NEAR(r->cost.per_request, 4.0 * 4e6 / 3.6e12 / 4.0, 1e-15);
+    {
+        char money[48], want[96];
+        snprintf(want, sizeof want, "<b>%s per request</b>", sp_rep_fmt_money(money, sizeof money, r->cost.per_request));
+        CHECK(count_in(html, "cost", want) == 1);
+        snprintf(want, sizeof want, "<b>%s per request</b>", sp_rep_fmt_money(money, sizeof money, r->cost.bill));
+        CHECK(count_in(html, "cost", want) == 0);
+    }
+    /* the ranking beside the verdict: the eight candidates with time around p95 (queue, preprocess,
+     * h2d, useful kernel, padding, gap, postprocess, the named stage) under one header row; d2h and
+     * other have none */
+    CHECK_EQ_U64(count_in(html, "verdict", "<tr"), 9);
+    CHECK(count_in(html, "verdict", "2 candidates with no time around p95 not shown") == 1);
     /* hostile names come out escaped, never as markup */
     CHECK(strstr(html, "&lt;script&gt;alert(1)&lt;/script&gt;") != NULL);
     CHECK(strstr(html, "&lt;img src=x onerror=alert(2)&gt;") != NULL);

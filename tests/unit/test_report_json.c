@@ -45,7 +45,7 @@ static void check_contract_keys(const jv *root)
         "padding.share_of_p95", "gpu", "gpu.span_us", "gpu.busy_us", "gpu.idle_us", "gpu.kernels",
         "gpu.compute_us", "gpu.non_compute_us", "gpu.idle_breakdown", "cost", "cost.price_per_hour",
         "cost.per_request", "cost.by_state", "verdict", "verdict.stage", "verdict.group",
-        "verdict.share_of_p95", "verdict.sentence",
+        "verdict.share_of_p95", "verdict.sentence", "verdict.ranking",
     };
     for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) {
         const jv *v = jv_path(root, top[i]);
@@ -131,6 +131,22 @@ static void test_full(void)
     CHECK(vg && vg->type == JV_STR && strcmp(vg->str, sp_verdict_group_str(SP_GROUP_MODEL)) == 0);
     CHECK_NEAR(jv_path(&root, "verdict.share_of_p95")->num, 0.24, 1e-12);
     CHECK(strstr(jv_path(&root, "verdict.sentence")->str, "2.40 ms") != NULL);
+    /* the ranking as given, in order, every entry (the one under 5% too), the hostile name intact */
+    const jv *rk = jv_path(&root, "verdict.ranking");
+    CHECK(rk && rk->type == JV_ARR && rk->n == 5);
+    if (rk && rk->n == 5) {
+        static const char *const names[5] = {"kernel", "padding", "gap", "<b>\"x\"\x1b[31m", "preprocess"};
+        static const char *const saving[5] = {"2400.000", "1600.000", "1500.000", "700.000", "200.000"};
+        static const double shares[5] = {0.24, 0.16, 0.15, 0.07, 0.02};
+        for (size_t i = 0; i < 5; i++) {
+            const jv *e = &rk->items[i];
+            CHECK(strcmp(jv_get(e, "stage")->str, names[i]) == 0);
+            CHECK(strcmp(jv_get(e, "group")->str, sp_verdict_group_str(f.r.verdict.ranking[i].group)) == 0);
+            CHECK_NEAR(jv_get(e, "share_of_p95")->num, shares[i], 1e-12);
+            CHECK(strcmp(jv_get(e, "p95_saving_us")->raw, saving[i]) == 0);
+            CHECK(strcmp(jv_get(e, "fix")->str, f.r.verdict.ranking[i].fix) == 0);
+        }
+    }
     CHECK_EQ_U64(jv_path(&root, "drops.total")->num, 12);
     CHECK_EQ_U64(jv_path(&root, "drops.by_cause.buffer_full")->num, 12);
     CHECK(is_num(jv_path(&root, "drops.by_cause.after_close")));
@@ -170,9 +186,78 @@ static void test_empty_sections(void)
     CHECK_EQ_U64(jv_path(&root, "batches.count")->num, 0);
     CHECK(jv_get(&root, "stages")->n == 0);
     CHECK(jv_path(&root, "gpu.idle_breakdown")->n == 0);
+    CHECK(jv_path(&root, "verdict.ranking")->type == JV_ARR && jv_path(&root, "verdict.ranking")->n == 0);
+    CHECK(jv_path(&root, "clock.offsets") && jv_path(&root, "clock.offsets")->n == 0);
+    CHECK(is_null(jv_path(&root, "requests.server_latency_us.p50")));
     CHECK_NEAR(jv_path(&root, "cost.price_per_hour")->num, SP_DEFAULT_PRICE_PER_HOUR, 1e-12);
     const jv *def = jv_path(&root, "cost.price_is_default");
     CHECK(def && def->type == JV_BOOL && def->boolean == 1);
+    jv_free(&root);
+    free(text);
+}
+
+/* The clock section and the client-merge request keys (docs/report-format.md): signed offsets
+ * written exactly ("-1.001" us for -1001 ns, INT64_MIN without overflow), null bounds without pairs,
+ * null uncertainty under a conflict. */
+static void test_clock_section(void)
+{
+    fixture f;
+    fixture_fill(&f);
+    sp_report *r = &f.r;
+    r->has_client = 1;
+    r->requests_with_client = 97;
+    r->server_latency = fixture_q(1000000, 9000000, 12000000, 1500000.0, 100);
+    r->client_latency = fixture_q(1300000, 10500000, 13000000, 2100000.0, 97);
+    sp_clock_offset o[2];
+    memset(o, 0, sizeof o);
+    o[0].client_file = 1;
+    o[0].server_file = 0;
+    o[0].source = SP_CLOCK_ESTIMATED;
+    o[0].pairs = 97;
+    o[0].offset_ns = -1001;
+    o[0].lower_ns = 2000;   /* crossed: conflict 2000 - (-4002) = 6002 */
+    o[0].upper_ns = -4002;
+    o[0].conflict_ns = 6002;
+    o[0].violations = 3;
+    o[1].client_file = 2;
+    o[1].server_file = 1;
+    o[1].source = SP_CLOCK_GIVEN;
+    o[1].offset_ns = INT64_MIN;
+    r->clock_offsets = o;
+    r->n_clock_offsets = 2;
+    r->client_records_unjoined = 4;
+    r->client_records_failed = 5;
+    r->client_records_duplicate = 6;
+    size_t len;
+    char *text = render(r, &len);
+    jv root;
+    CHECK(parse(text, len, &root) == 0);
+    check_contract_keys(&root);
+    CHECK_EQ_U64(jv_path(&root, "requests.with_client_record")->num, 97);
+    CHECK_NEAR(jv_path(&root, "requests.server_latency_us.p95")->num, 9000.0, 1e-9);
+    CHECK_NEAR(jv_path(&root, "requests.client_latency_us.p50")->num, 1300.0, 1e-9);
+    const jv *offs = jv_path(&root, "clock.offsets");
+    CHECK(offs && offs->type == JV_ARR && offs->n == 2);
+    if (offs && offs->n == 2) {
+        const jv *a = &offs->items[0], *b = &offs->items[1];
+        CHECK(jv_get(a, "source")->type == JV_STR && !strcmp(jv_get(a, "source")->str, "estimated"));
+        CHECK_NEAR(jv_get(a, "offset_us")->num, -1.001, 1e-12);
+        CHECK_NEAR(jv_get(a, "lower_us")->num, 2.0, 1e-12);
+        CHECK_NEAR(jv_get(a, "upper_us")->num, -4.002, 1e-12);
+        CHECK(is_null(jv_get(a, "uncertainty_us")));
+        CHECK(jv_get(a, "conflict")->type == JV_BOOL && jv_get(a, "conflict")->boolean == 1);
+        CHECK_NEAR(jv_get(a, "conflict_us")->num, 6.002, 1e-12);
+        CHECK_EQ_U64(jv_get(a, "violations")->num, 3);
+        CHECK_EQ_U64(jv_get(a, "pairs")->num, 97);
+        CHECK(!strcmp(jv_get(b, "source")->str, "given"));
+        CHECK(is_null(jv_get(b, "lower_us")) && is_null(jv_get(b, "upper_us")) && is_null(jv_get(b, "uncertainty_us")));
+        CHECK_EQ_U64(jv_get(b, "server_file")->num, 1);
+    }
+    /* INT64_MIN ns = -9223372036854775.808 us, written from integers */
+    CHECK(strstr(text, "\"offset_us\":-9223372036854775.808,") != NULL);
+    CHECK_EQ_U64(jv_path(&root, "clock.client_records.unjoined")->num, 4);
+    CHECK_EQ_U64(jv_path(&root, "clock.client_records.failed")->num, 5);
+    CHECK_EQ_U64(jv_path(&root, "clock.client_records.duplicate")->num, 6);
     jv_free(&root);
     free(text);
 }
@@ -224,6 +309,7 @@ int main(void)
     test_full();
     test_empty_sections();
     test_non_finite();
+    test_clock_section();
     test_write_error();
     return sp_test_done("test_report_json");
 }

@@ -117,6 +117,17 @@ static void test_full(void)
         CHECK(strstr(v, "2.40 ms") != NULL);
         CHECK(strstr(v + 1, "\n\n") == NULL);
         CHECK(strstr(v, "data quality") == NULL && strstr(v, "gpu") == NULL);
+        /* the ranking under it: candidates from 5% up, useful kernel marked, the one under 5% counted */
+        CHECK(strstr(v, "candidate") != NULL && strstr(v, "p95 saving") != NULL);
+        const char *k = strstr(v, "kernel (useful)");
+        const char *p = strstr(v, "\n         padding ");
+        const char *g = strstr(v, "\n         gap ");
+        CHECK(k && p && g && k < p && p < g);
+        if (k)
+            CHECK(strstr(k, "model") && strstr(k, "24.0%") && strstr(k, "2.40 ms"));
+        CHECK(strstr(v, "<b>\"x\"?[31m") != NULL); /* the hostile name, its ESC replaced */
+        CHECK(strstr(v, "preprocess") == NULL);
+        CHECK(strstr(v, "(1 candidate under 5% of p95 not shown") != NULL);
     }
     size_t w = widest_line(t);
     if (w > 100)

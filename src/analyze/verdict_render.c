@@ -1,0 +1,277 @@
+/* The verdict sentence (DESIGN section 8, docs/analysis.md section 6), written from the ranking alone:
+ * which candidates are level with the leader, the leader with its share, group, fix and p95 saving,
+ * every later candidate above 10% of p95 with its group and fix, and whether the model can be called
+ * innocent. A candidate under 5% of p95 is never named, so a reader never acts on a small one. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "analyze/analyze_int.h"
+#include "common/util_int.h"
+
+/* snprintf-style appender: `need` counts every byte asked for, whether it fitted or not. */
+typedef struct sentence {
+    char *buf;
+    size_t len, need;
+} sentence;
+
+static void put(sentence *s, const char *fmt, ...) SP_PRINTF(2, 3);
+
+static void put(sentence *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *at = s->need < s->len ? s->buf + s->need : NULL;
+    size_t room = s->need < s->len ? s->len - s->need : 0;
+    int n = vsnprintf(at, room, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        s->need += (size_t)n;
+}
+
+static void pct(char *buf, size_t n, double f)
+{
+    snprintf(buf, n, "%.0f%%", f * 100.0);
+}
+
+static void dur(char *buf, size_t n, uint64_t ns)
+{
+    if (ns >= 10000000000ull)
+        snprintf(buf, n, "%.1f s", (double)ns / 1e9);
+    else if (ns >= 1000000ull)
+        snprintf(buf, n, "%.2f ms", (double)ns / 1e6);
+    else if (ns >= 1000ull)
+        snprintf(buf, n, "%.1f us", (double)ns / 1e3);
+    else
+        snprintf(buf, n, "%llu ns", (unsigned long long)ns);
+}
+
+/* Longest stage name the sentence quotes whole; a longer (user-chosen) name is cut with "...". */
+#define NAME_MAX_BYTES 64
+
+/* The candidate's stage name, cut at a UTF-8 character boundary when long. */
+static const char *stage_name(const sp_verdict_cand *c, char *buf, size_t n)
+{
+    size_t l = strlen(c->name);
+    if (l <= NAME_MAX_BYTES || n < NAME_MAX_BYTES + 4)
+        return c->name;
+    size_t cut = NAME_MAX_BYTES;
+    while (cut > 0 && ((unsigned char)c->name[cut] & 0xC0) == 0x80)
+        cut--;
+    memcpy(buf, c->name, cut);
+    memcpy(buf + cut, "...", 4);
+    return buf;
+}
+
+/* The candidate as a list names it: "useful kernel" for useful kernel work, else its stage name. */
+static const char *label(const sp_verdict_cand *c, char *buf, size_t n)
+{
+    return c->kind == SP_CAND_KERNEL ? "useful kernel" : stage_name(c, buf, n);
+}
+
+/* What the leader's time is, as a noun phrase that never names another stage. */
+static const char *what(const sp_verdict_cand *c, char *buf, size_t n)
+{
+    switch (c->kind) {
+    case SP_CAND_QUEUE: return "pre-batch queuing";
+    case SP_CAND_PREPROCESS: return "preprocessing";
+    case SP_CAND_H2D: return "host-to-device copies";
+    case SP_CAND_KERNEL: return "useful kernel execution";
+    case SP_CAND_PADDING: return "compute spent on padding";
+    case SP_CAND_GAP: return "device gap inside batch windows";
+    case SP_CAND_D2H: return "device-to-host copies";
+    case SP_CAND_POSTPROCESS: return "postprocessing";
+    case SP_CAND_NETWORK: return "network and client-side time outside the server";
+    case SP_CAND_OTHER: return "time covered by no stage span or batch window";
+    case SP_CAND_NAMED: break;
+    }
+    char l[NAME_MAX_BYTES + 4];
+    snprintf(buf, n, "the \"%s\" stage", stage_name(c, l, sizeof l));
+    return buf;
+}
+
+/* What the leader's time is made of, after its name and group in parentheses; "" for nothing. */
+static const char *detail(const sp_verdict_cand *c, const sp_verdict_facts *f, char *buf, size_t n)
+{
+    char x[16];
+    switch (c->kind) {
+    case SP_CAND_PADDING:
+        pct(x, sizeof x, f->waste_fraction);
+        snprintf(buf, n, "%s of computed tokens are padding", x);
+        return buf;
+    case SP_CAND_QUEUE:
+        if (!f->queue_saturated)
+            return "";
+        pct(x, sizeof x, f->in_flight);
+        snprintf(buf, n, "behind a saturated device, a batch is in flight %s of the time", x);
+        return buf;
+    case SP_CAND_PREPROCESS: return "parsing, tokenisation";
+    case SP_CAND_GAP: return "launch overhead, host waits, syncs";
+    case SP_CAND_POSTPROCESS: return "de-tokenisation, serialisation";
+    default: return "";
+    }
+}
+
+static int at_least(double share, double cut)
+{
+    return share + SP_ANA_VERDICT_EPS >= cut;
+}
+
+/* Level with the leader: within the band, and large enough to name. */
+static int level_with(const sp_verdict_cand *lead, const sp_verdict_cand *c)
+{
+    return at_least(c->share, SP_ANA_VERDICT_MIN_SHARE) && lead->share - c->share <= SP_ANA_VERDICT_LEVEL_BAND +
+                                                                                       SP_ANA_VERDICT_EPS;
+}
+
+/* "queue 26% and useful kernel 26% of p95 are level (within 5 points); queue ranks first. " */
+static void put_level(sentence *s, const sp_verdict_cand *rank, size_t n)
+{
+    size_t nl = 0;
+    for (size_t k = 1; k < n && level_with(&rank[0], &rank[k]); k++)
+        nl++;
+    if (!nl)
+        return;
+    char l[NAME_MAX_BYTES + 4], p[16];
+    for (size_t k = 0; k <= nl; k++) {
+        pct(p, sizeof p, rank[k].share);
+        put(s, "%s%s %s", k == 0 ? "" : k == nl ? " and " : ", ", label(&rank[k], l, sizeof l), p);
+    }
+    put(s, " of p95 are level (within %.0f points); %s ranks first. ", SP_ANA_VERDICT_LEVEL_BAND * 100.0,
+        label(&rank[0], l, sizeof l));
+}
+
+/* The leader: its share, what it is, its name and group, its fix and the p95 saving. */
+static void put_leader(sentence *s, const sp_verdict_cand *rank, size_t n, const sp_verdict_facts *f,
+                       const char *clause)
+{
+    const sp_verdict_cand *c = &rank[0];
+    char p[16], d[32], w[NAME_MAX_BYTES + 32], l[NAME_MAX_BYTES + 4], x[16], dt[96];
+    pct(p, sizeof p, c->share);
+    dur(d, sizeof d, c->saving_ns);
+    if (c->kind == SP_CAND_OTHER) {
+        put(s, "Instrumentation is missing: %s of p95 latency is covered by no stage span or batch window "
+               "(other); add spans for the uncovered work before acting on this report.", p);
+        return;
+    }
+    const char *more = detail(c, f, dt, sizeof dt);
+    put(s, "%s of p95 latency is %s (%s, %s%s%s)", p, what(c, w, sizeof w), stage_name(c, l, sizeof l),
+        sp_verdict_group_str(c->group), more[0] ? "; " : "", more);
+    if (c->kind != SP_CAND_KERNEL) {
+        put(s, ": %s", c->fix);
+        if (clause && clause[0] && c->group == SP_GROUP_CONFIGURATION)
+            put(s, " (what-if: %s)", clause);
+        put(s, "; removing it would cut p95 by %s.", d);
+        return;
+    }
+    if (sp_ana_verdict_recommend_model(rank, n)) {
+        put(s, ": the model itself is the bottleneck, with device idle time inside batches and compute on "
+               "pad tokens each under %.0f%% of p95; %s would help; removing it would cut p95 by %s.",
+            SP_ANA_MODEL_MAX_GAP_SHARE * 100.0, c->fix, d);
+        return;
+    }
+    /* Useful kernel work leads but the model thresholds fail: say why a model change is not the
+     * first fix, naming only what is large enough to name (gap and padding at 10% or more). */
+    put(s, ", the largest candidate; removing it would cut p95 by %s. A model change is not the first fix "
+           "yet: ", d);
+    const char *sep = "";
+    if (!at_least(c->share, SP_ANA_MODEL_MIN_KERNEL_SHARE)) {
+        put(s, "it is under %.0f%% of p95", SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0);
+        sep = "; ";
+    }
+    for (size_t k = 1; k < n; k++) {
+        double limit = rank[k].kind == SP_CAND_GAP       ? SP_ANA_MODEL_MAX_GAP_SHARE
+                       : rank[k].kind == SP_CAND_PADDING ? SP_ANA_MODEL_MAX_PADDING_SHARE
+                                                         : 2.0;
+        int over = at_least(rank[k].share, limit), level = level_with(c, &rank[k]);
+        if (!over && !level)
+            continue;
+        /* one decimal: 10.1% must not read as "10%, not under 10%" */
+        snprintf(x, sizeof x, "%.1f%%", rank[k].share * 100.0);
+        put(s, "%s%s is %s of p95, ", sep, label(&rank[k], l, sizeof l), x);
+        if (level)
+            put(s, "level with it");
+        else
+            put(s, "not under %.0f%%", limit * 100.0);
+        sep = "; ";
+    }
+    put(s, ".");
+}
+
+/* Every later candidate above the list cut-off, in ranking order, with its group and fix. */
+static void put_next(sentence *s, const sp_verdict_cand *rank, size_t n)
+{
+    char p[16], l[NAME_MAX_BYTES + 4];
+    size_t listed = 0;
+    for (size_t k = 1; k < n; k++) {
+        if (!(rank[k].share > SP_ANA_VERDICT_LIST_SHARE + SP_ANA_VERDICT_EPS))
+            continue;
+        pct(p, sizeof p, rank[k].share);
+        put(s, "%s%s %s (%s: %s)", listed ? "; " : " Next: ", label(&rank[k], l, sizeof l), p,
+            sp_verdict_group_str(rank[k].group), rank[k].fix);
+        listed++;
+    }
+    if (listed)
+        put(s, ".");
+}
+
+/* "The model is not the bottleneck" only when useful kernel time is clearly behind the leader, and
+ * never for a queue behind a saturated device (kernel time per request then says nothing about the
+ * model) or when instrumentation is missing (the leader is unknown time). */
+static void put_model(sentence *s, const sp_verdict_cand *rank, size_t n, const sp_verdict_facts *f)
+{
+    const sp_verdict_cand *lead = &rank[0];
+    if (lead->kind == SP_CAND_KERNEL || lead->kind == SP_CAND_OTHER ||
+        (lead->kind == SP_CAND_QUEUE && f->queue_saturated))
+        return;
+    const sp_verdict_cand *k = NULL;
+    for (size_t i = 1; i < n && !k; i++)
+        if (rank[i].kind == SP_CAND_KERNEL)
+            k = &rank[i];
+    double useful = k ? k->share : 0.0;
+    double behind = lead->share - useful;
+    if (behind + SP_ANA_VERDICT_EPS < SP_ANA_VERDICT_MODEL_MARGIN)
+        return;
+    char p[16], l[NAME_MAX_BYTES + 4];
+    if (!k || !at_least(useful, SP_ANA_VERDICT_MIN_SHARE)) {
+        put(s, " The model is not the bottleneck: its compute is under %.0f%% of p95.",
+            SP_ANA_VERDICT_MIN_SHARE * 100.0);
+        return;
+    }
+    pct(p, sizeof p, useful);
+    put(s, " The model is not the bottleneck: useful kernel time is %s of p95, %.0f points below %s.", p,
+        behind * 100.0, label(lead, l, sizeof l));
+}
+
+int sp_ana_verdict_recommend_model(const sp_verdict_cand *rank, size_t n)
+{
+    if (!n || rank[0].kind != SP_CAND_KERNEL || !at_least(rank[0].share, SP_ANA_MODEL_MIN_KERNEL_SHARE))
+        return 0;
+    for (size_t k = 1; k < n; k++) {
+        /* DESIGN section 8 thresholds, docs/analysis.md section 6 */
+        if (rank[k].kind == SP_CAND_GAP && at_least(rank[k].share, SP_ANA_MODEL_MAX_GAP_SHARE))
+            return 0;
+        if (rank[k].kind == SP_CAND_PADDING && at_least(rank[k].share, SP_ANA_MODEL_MAX_PADDING_SHARE))
+            return 0;
+        if (level_with(&rank[0], &rank[k]))
+            return 0;
+    }
+    return 1;
+}
+
+size_t sp_ana_verdict_render(const sp_verdict_cand *rank, size_t n, const sp_verdict_facts *f,
+                             const char *leader_clause, char *buf, size_t len)
+{
+    sentence s = {buf, len, 0};
+    if (len)
+        buf[0] = '\0';
+    if (!n || !(rank[0].share > 0)) {
+        put(&s, "The requests around p95 took no measurable time: there is nothing to attribute.");
+        return s.need;
+    }
+    put_level(&s, rank, n);
+    put_leader(&s, rank, n, f, leader_clause);
+    put_next(&s, rank, n);
+    put_model(&s, rank, n, f);
+    return s.need;
+}

@@ -1,0 +1,291 @@
+/* The client join and the clock reconciliation (DESIGN 8a): a load generator's records are joined to
+ * the server's requests by id, each (client file, server file) pair gets an offset theta = server clock
+ * - client clock that every joined request/response pair bounds, and the joined requests get their
+ * client times on the server's clock, so the analysis sees one timeline. Rules: docs/analysis.md,
+ * "Client merge". */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/u64map.h"
+#include "common/util_int.h"
+#include "model/events_int.h"
+
+const char *sp_clock_source_str(sp_clock_source s)
+{
+    switch (s) {
+    case SP_CLOCK_ESTIMATED: return "estimated";
+    case SP_CLOCK_SAME_TRACE: return "same_trace";
+    case SP_CLOCK_ASSUMED: return "assumed";
+    case SP_CLOCK_GIVEN: return "given";
+    case SP_CLOCK_UNBOUNDED: return "unbounded";
+    }
+    return "unknown";
+}
+
+void sp_clock_bounds_init(sp_clock_bounds *b)
+{
+    b->lower = INT64_MIN;
+    b->upper = INT64_MAX;
+    b->n = 0;
+}
+
+bool sp_clock_bounds_add(sp_clock_bounds *b, uint64_t arrival, uint64_t done, uint64_t client_send,
+                         uint64_t client_done)
+{
+    /* SP_TIME_NONE is past INT64_MAX too; within [0, INT64_MAX] the differences cannot overflow */
+    if (arrival > INT64_MAX || done > INT64_MAX || client_send > INT64_MAX || client_done > INT64_MAX)
+        return false;
+    if (done < arrival || client_done < client_send)
+        return false;
+    /* the server received it after the client sent it: arrival >= send + theta */
+    int64_t upper = (int64_t)arrival - (int64_t)client_send;
+    /* the server answered before the client received the answer: done <= client_done + theta */
+    int64_t lower = (int64_t)done - (int64_t)client_done;
+    if (upper < b->upper)
+        b->upper = upper;
+    if (lower > b->lower)
+        b->lower = lower;
+    b->n++;
+    return true;
+}
+
+int64_t sp_clock_bounds_mid(const sp_clock_bounds *b)
+{
+    /* floor((lower + upper) / 2) without overflow: the smaller end plus half the distance, which is
+     * non-negative, so the division rounds down whatever the signs (C's / truncates toward zero,
+     * which would round negative middles up and break shift invariance) */
+    int64_t lo = b->lower < b->upper ? b->lower : b->upper;
+    int64_t hi = b->lower < b->upper ? b->upper : b->lower;
+    uint64_t width = (uint64_t)hi - (uint64_t)lo;
+    return lo + (int64_t)(width / 2);
+}
+
+uint64_t sp_clock_map(uint64_t t, int64_t theta)
+{
+    if (t == SP_TIME_NONE || theta == 0)
+        return t;
+    if (theta > 0) {
+        uint64_t d = (uint64_t)theta;
+        return t >= SP_TIME_NONE - 1 - d ? SP_TIME_NONE - 1 : t + d;
+    }
+    uint64_t d = (uint64_t)0 - (uint64_t)theta; /* |theta|, also for INT64_MIN */
+    return t > d ? t - d : 0;
+}
+
+/* When several client records carry one request's id, the one kept: the earliest send, then the
+ * earliest reply, then the earliest intended time, then the earlier file, then the lower status. No
+ * field depends on the order of lines, so neither does the choice. */
+static bool client_better(const sp_ev_client *x, const sp_ev_client *y)
+{
+    if (x->send_ns != y->send_ns)
+        return x->send_ns < y->send_ns;
+    if (x->done_ns != y->done_ns)
+        return x->done_ns < y->done_ns;
+    if (x->intended_ns != y->intended_ns)
+        return x->intended_ns < y->intended_ns;
+    if (x->file != y->file)
+        return x->file < y->file;
+    return x->status < y->status;
+}
+
+/* One (client file, server file) pair while the join runs: its result and its bounds. */
+typedef struct pair_acc {
+    sp_clock_offset o;
+    sp_clock_bounds b;
+} pair_acc;
+
+static int offset_cmp(const void *a, const void *b)
+{
+    const sp_clock_offset *x = a, *y = b;
+    if (x->server_file != y->server_file)
+        return x->server_file < y->server_file ? -1 : 1;
+    return (x->client_file > y->client_file) - (x->client_file < y->client_file);
+}
+
+static uint64_t pair_key(uint32_t client_file, uint32_t server_file)
+{
+    return ((uint64_t)client_file << 32) | server_file;
+}
+
+/* Index of the pair (client_file, server_file) in `*pairs`, creating it. */
+static sp_status pair_get(sp_u64map *m, pair_acc **pairs, size_t *n, size_t *cap, uint32_t client_file,
+                          uint32_t server_file, uint32_t *out)
+{
+    size_t slot;
+    uint64_t key = pair_key(client_file, server_file);
+    sp_status st = sp_u64map_slot(m, key, true, 16, (size_t)1 << 31, &slot);
+    if (st)
+        return st;
+    if (m->vals[slot]) {
+        *out = m->vals[slot] - 1;
+        return SP_OK;
+    }
+    st = SP_GROW(*pairs, *cap, *n + 1, SP_EV_MAX_RECORDS);
+    if (st)
+        return st;
+    pair_acc *p = &(*pairs)[*n];
+    memset(p, 0, sizeof *p);
+    p->o.client_file = client_file;
+    p->o.server_file = server_file;
+    sp_clock_bounds_init(&p->b);
+    m->keys[slot] = key;
+    m->vals[slot] = (uint32_t)*n + 1;
+    m->count++;
+    *out = (uint32_t)(*n)++;
+    return SP_OK;
+}
+
+/* The offset each pair gets (docs/analysis.md, "Client merge"). */
+static void decide_offset(const struct sp_events *ev, sp_clock_offset *o, const sp_clock_bounds *b)
+{
+    o->pairs = b->n;
+    if (b->n) {
+        o->lower_ns = b->lower;
+        o->upper_ns = b->upper;
+        if (b->lower <= b->upper)
+            o->uncertainty_ns = ((uint64_t)b->upper - (uint64_t)b->lower) / 2;
+        else
+            o->conflict_ns = (uint64_t)b->lower - (uint64_t)b->upper;
+    }
+    if (o->client_file == o->server_file) {
+        o->source = SP_CLOCK_SAME_TRACE;
+        o->offset_ns = 0;
+    } else if (ev->clock_mode == SP_CLOCK_NONE) {
+        o->source = SP_CLOCK_ASSUMED;
+        o->offset_ns = 0;
+    } else if (ev->clock_mode == SP_CLOCK_FIXED) {
+        o->source = SP_CLOCK_GIVEN;
+        o->offset_ns = ev->clock_offset_ns;
+    } else if (b->n) {
+        o->source = SP_CLOCK_ESTIMATED;
+        o->offset_ns = sp_clock_bounds_mid(b);
+    } else {
+        o->source = SP_CLOCK_UNBOUNDED;
+        o->offset_ns = 0;
+    }
+}
+
+/* Request index + 1 per client record's id (the first recorded request holding it), by a hash of the
+ * interned id: ids are interned once, so equal text is an equal sp_str. */
+static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
+{
+    size_t nslots = 16;
+    while (nslots < ev->n_requests * 2)
+        nslots *= 2;
+    uint32_t *slots = calloc(nslots, sizeof *slots);
+    if (!slots)
+        return SP_ERR_NOMEM;
+    for (size_t i = 0; i < ev->n_requests; i++) {
+        if (!ev->requests[i].has_record)
+            continue;
+        size_t j = (ev->requests[i].id * 2654435761u) & (nslots - 1);
+        while (slots[j] && ev->requests[slots[j] - 1].id != ev->requests[i].id)
+            j = (j + 1) & (nslots - 1);
+        if (!slots[j])
+            slots[j] = (uint32_t)i + 1;
+    }
+    for (size_t c = 0; c < ev->n_clients; c++) {
+        const sp_ev_client *cl = &ev->clients[c];
+        if (cl->status < 0) {
+            /* no response reached the client: it observed no latency, and its done time (when it gave
+             * up) bounds nothing */
+            ev->clients_failed++;
+            continue;
+        }
+        size_t j = (cl->id * 2654435761u) & (nslots - 1);
+        while (slots[j] && ev->requests[slots[j] - 1].id != cl->id)
+            j = (j + 1) & (nslots - 1);
+        if (!slots[j]) {
+            ev->clients_unjoined++;
+            continue;
+        }
+        uint32_t r = slots[j] - 1;
+        if (!chosen[r]) {
+            chosen[r] = (uint32_t)c + 1;
+            continue;
+        }
+        ev->clients_duplicate++;
+        if (client_better(cl, &ev->clients[chosen[r] - 1]))
+            chosen[r] = (uint32_t)c + 1;
+    }
+    free(slots);
+    return SP_OK;
+}
+
+sp_status sp_ev_join_clients(struct sp_events *ev)
+{
+    ev->clients_unjoined = ev->clients_failed = ev->clients_duplicate = 0;
+    ev->has_client = false;
+    free(ev->clock_offsets);
+    ev->clock_offsets = NULL;
+    ev->n_clock_offsets = 0;
+    /* a join after more files were loaded starts from the records again */
+    for (size_t i = 0; i < ev->n_requests; i++) {
+        sp_ev_request *q = &ev->requests[i];
+        q->client_intended_ns = q->client_send_ns = q->client_done_ns = SP_TIME_NONE;
+    }
+    if (!ev->n_clients)
+        return SP_OK;
+    uint32_t *chosen = calloc(ev->n_requests ? ev->n_requests : 1, sizeof *chosen);
+    if (!chosen)
+        return SP_ERR_NOMEM;
+    sp_status st = choose_records(ev, chosen);
+    sp_u64map pm;
+    memset(&pm, 0, sizeof pm);
+    pair_acc *pairs = NULL;
+    size_t n_pairs = 0, cap_pairs = 0;
+    /* every joined pair bounds its (client file, server file) pair's offset */
+    for (size_t i = 0; !st && i < ev->n_requests; i++) {
+        if (!chosen[i])
+            continue;
+        const sp_ev_request *q = &ev->requests[i];
+        const sp_ev_client *cl = &ev->clients[chosen[i] - 1];
+        uint32_t p;
+        st = pair_get(&pm, &pairs, &n_pairs, &cap_pairs, cl->file, q->file, &p);
+        if (!st)
+            sp_clock_bounds_add(&pairs[p].b, q->arrival_ns, q->done_ns, cl->send_ns, cl->done_ns);
+    }
+    for (size_t k = 0; !st && k < n_pairs; k++)
+        decide_offset(ev, &pairs[k].o, &pairs[k].b);
+    /* the joined requests' client times, on their server's clock */
+    for (size_t i = 0; !st && i < ev->n_requests; i++) {
+        if (!chosen[i])
+            continue;
+        sp_ev_request *q = &ev->requests[i];
+        const sp_ev_client *cl = &ev->clients[chosen[i] - 1];
+        size_t slot;
+        st = sp_u64map_slot(&pm, pair_key(cl->file, q->file), false, 16, (size_t)1 << 31, &slot);
+        if (st)
+            break;
+        sp_clock_offset *o = &pairs[pm.vals[slot] - 1].o;
+        q->client_intended_ns = sp_clock_map(cl->intended_ns, o->offset_ns);
+        q->client_send_ns = sp_clock_map(cl->send_ns, o->offset_ns);
+        q->client_done_ns = sp_clock_map(cl->done_ns, o->offset_ns);
+        ev->has_client = true;
+        sp_clock_bounds one;
+        sp_clock_bounds_init(&one);
+        if (sp_clock_bounds_add(&one, q->arrival_ns, q->done_ns, cl->send_ns, cl->done_ns) &&
+            (q->client_send_ns > q->arrival_ns || q->client_done_ns < q->done_ns))
+            o->violations++;
+    }
+    free(chosen);
+    sp_u64map_free(&pm);
+    sp_clock_offset *offs = NULL;
+    if (!st && n_pairs) {
+        offs = malloc(n_pairs * sizeof *offs);
+        if (!offs)
+            st = SP_ERR_NOMEM;
+        for (size_t k = 0; offs && k < n_pairs; k++)
+            offs[k] = pairs[k].o;
+    }
+    free(pairs);
+    if (st) {
+        free(offs);
+        return st;
+    }
+    if (n_pairs > 1)
+        qsort(offs, n_pairs, sizeof *offs, offset_cmp);
+    ev->clock_offsets = offs;
+    ev->n_clock_offsets = n_pairs;
+    return SP_OK;
+}

@@ -1,0 +1,430 @@
+/* The verdict as a ranked diagnosis (DESIGN section 8, docs/analysis.md section 6), checked over a
+ * table of constructed traces: each row names the leader and group it must produce, and every row is
+ * checked for the same invariants: the sentence names no candidate under 5% of p95, lists every later
+ * candidate above 10% in ranking order, says "level" exactly when the runner-up is within 5 points,
+ * calls the model innocent only 10 points or more behind a leader that is not a saturated queue, and
+ * the JSON report (parsed with json_mini.h) carries the same stage, group and ranking as the struct.
+ *
+ * Every row but the saturated one repeats one request shape: n identical requests, each alone in its
+ * batch, spaced so that no two overlap. Every request then has the same latency, the share window
+ * of DESIGN section 4 holds identical requests, and a stage's share of p95 is simply its part of one
+ * request's life; the shape is given in per-mille of that life (100 ns each, life 100 us), so the
+ * expected shares below are the per-mille figures / 1000, worked out by hand. Removing a candidate's
+ * time from every identical request removes it from p95 too: the p95 saving is the candidate's time. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze/analyze_int.h"
+#include "ev_build.h"
+#include "json_mini.h"
+#include "testlib.h"
+
+#define UNIT_NS 100u        /* one per-mille of a request's life */
+#define LIFE_NS 100000u     /* 1000 per-mille */
+
+/* One row: a request shape in per-mille of its life, and what the verdict must say. */
+typedef struct vcase {
+    const char *label;
+    int n;                  /* identical requests; 0: the saturated layout (see build_saturated) */
+    /* per-mille of the life; `pad` is the part of `kernel` spent on padding */
+    int queue, pre, h2d, kernel, pad, gap, d2h, post, network, named, other;
+    const char *want_stage; /* NULL: nothing to judge */
+    const char *want_group;
+    double want_share;      /* hand-computed share of the leader */
+    int want_recommend;     /* recommend_model */
+    int want_innocent;      /* "not the bottleneck" must (1) or must not (0) appear */
+    int want_level;         /* "are level" must (1) or must not (0) appear */
+} vcase;
+
+/* Per-mille sums to 1000 in every row (checked below). Expected figures by hand:
+ * useful kernel = kernel - pad; level when the runner-up is <= 50 per-mille behind the leader;
+ * innocent when useful kernel is >= 100 per-mille behind a leader that is neither the kernel, other
+ * nor a saturated queue; recommend when useful kernel leads with >= 500, gap < 100, pad < 100 and no
+ * candidate level with it. */
+static const vcase cases[] = {
+    /* queue 60% leads; useful kernel 30% is 30 points behind: innocent */
+    {"queue leads", 20, 600, 50, 0, 300, 0, 0, 0, 50, 0, 0, 0, "queue", "configuration", 0.600, 0, 1, 0},
+    /* kernel 70% of which padding 45%: padding 45% > queue 20% > useful 25% (20 points behind) */
+    {"padding leads", 20, 200, 100, 0, 700, 450, 0, 0, 0, 0, 0, 0, "padding", "configuration", 0.450, 0, 1, 0},
+    /* useful 90 - 5 = 85%, gap 4% and padding 5% are under 10%: model recommended */
+    {"useful kernel, model thresholds hold", 20, 0, 60, 0, 900, 50, 40, 0, 0, 0, 0, 0, "kernel", "model", 0.850,
+     1, 0, 0},
+    /* padding 10.1% (just above 10%): useful 65.9% leads but no recommendation */
+    {"padding just above 10%", 20, 100, 100, 0, 760, 101, 40, 0, 0, 0, 0, 0, "kernel", "model", 0.659, 0, 0, 0},
+    /* padding 9.9% (just below 10%): useful 66.1% leads and the model is recommended */
+    {"padding just below 10%", 20, 100, 100, 0, 760, 99, 40, 0, 0, 0, 0, 0, "kernel", "model", 0.661, 1, 0, 0},
+    /* useful 51% (just above 50%), nothing else over 20%: recommended */
+    {"useful kernel just above 50%", 20, 200, 150, 0, 510, 0, 0, 0, 140, 0, 0, 0, "kernel", "model", 0.510, 1, 0,
+     0},
+    /* useful 49% (just below 50%) leads: model group, no recommendation */
+    {"useful kernel just below 50%", 20, 200, 160, 0, 490, 0, 0, 0, 150, 0, 0, 0, "kernel", "model", 0.490, 0, 0,
+     0},
+    /* useful 40% ahead of queue 38% by 2 points: level, kernel first */
+    {"kernel level ahead of queue", 20, 380, 220, 0, 400, 0, 0, 0, 0, 0, 0, 0, "kernel", "model", 0.400, 0, 0, 1},
+    /* queue 40% ahead of useful 38% by 2 points: level, never innocent */
+    {"queue level ahead of kernel", 20, 400, 220, 0, 380, 0, 0, 0, 0, 0, 0, 0, "queue", "configuration", 0.400, 0,
+     0, 1},
+    /* queue and useful kernel both 40%: the report order puts queue first; level */
+    {"queue and kernel tied", 20, 400, 200, 0, 400, 0, 0, 0, 0, 0, 0, 0, "queue", "configuration", 0.400, 0, 0, 1},
+    /* useful 38% is 7 points behind queue 45%: not level, but not clearly innocent either */
+    {"kernel 7 points behind", 20, 450, 170, 0, 380, 0, 0, 0, 0, 0, 0, 0, "queue", "configuration", 0.450, 0, 0, 0},
+    /* useful 35% exactly 10 points behind queue 45%: the margin is met */
+    {"kernel 10 points behind", 20, 450, 200, 0, 350, 0, 0, 0, 0, 0, 0, 0, "queue", "configuration", 0.450, 0, 1,
+     0},
+    {"gap leads", 20, 100, 100, 0, 300, 0, 500, 0, 0, 0, 0, 0, "gap", "runtime", 0.500, 0, 1, 0},
+    {"h2d leads", 20, 0, 100, 500, 300, 0, 0, 100, 0, 0, 0, 0, "h2d", "runtime", 0.500, 0, 1, 0},
+    {"d2h leads", 20, 0, 0, 100, 250, 0, 0, 500, 150, 0, 0, 0, "d2h", "runtime", 0.500, 0, 1, 0},
+    {"preprocess leads", 20, 100, 600, 0, 300, 0, 0, 0, 0, 0, 0, 0, "preprocess", "runtime", 0.600, 0, 1, 0},
+    {"postprocess leads", 20, 200, 0, 0, 250, 0, 0, 0, 550, 0, 0, 0, "postprocess", "runtime", 0.550, 0, 1, 0},
+    {"network leads", 20, 200, 0, 0, 200, 0, 0, 0, 0, 600, 0, 0, "network", "runtime", 0.600, 0, 1, 0},
+    {"named stage leads", 20, 200, 0, 0, 300, 0, 0, 0, 0, 0, 500, 0, "retrieval", "runtime", 0.500, 0, 1, 0},
+    /* 70% covered by nothing: instrumentation, never a model judgement */
+    {"other leads", 20, 100, 0, 0, 200, 0, 0, 0, 0, 0, 0, 700, "other", "instrumentation", 0.700, 0, 0, 0},
+    /* the saturated layout: queue 15000 / 21000 ns, 43 points ahead of the kernel, yet never innocent */
+    {"saturated queue", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "queue", "configuration", 15000.0 / 21000.0, 0, 0, 0},
+    /* one request: useful 40% leads, padding exactly 10% fails the < 10% threshold and is not listed */
+    {"one request", 1, 300, 0, 0, 500, 100, 0, 0, 200, 0, 0, 0, "kernel", "model", 0.400, 0, 0, 0},
+    /* everything queue: the kernel (0%) is never named, the model is innocent without a figure */
+    {"all queue", 20, 1000, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "queue", "configuration", 1.000, 0, 1, 0},
+    {"all kernel", 20, 0, 0, 0, 1000, 0, 0, 0, 0, 0, 0, 0, "kernel", "model", 1.000, 1, 0, 0},
+    /* preprocess 4% is under 5%: never named; h2d, d2h, gap, post are 0 */
+    {"zero and small stages", 20, 700, 40, 0, 260, 0, 0, 0, 0, 0, 0, 0, "queue", "configuration", 0.700, 0, 1, 0},
+    /* many candidates: queue 30% leads, then preprocess 15%, useful kernel 15% (report order breaks the
+     * tie), gap 12%, postprocess 12% are listed in that order; h2d and d2h (8%) are not */
+    {"many candidates", 20, 300, 150, 80, 150, 0, 120, 80, 120, 0, 0, 0, "queue", "configuration", 0.300, 0, 1, 0},
+    /* useful 41% level with padding 39%: model group, level, no recommendation */
+    {"kernel level with padding", 20, 200, 0, 0, 800, 390, 0, 0, 0, 0, 0, 0, "kernel", "model", 0.410, 0, 0, 1},
+    /* `other` 20% is listed after the kernel, as instrumentation */
+    {"other listed second", 40, 500, 0, 0, 300, 0, 0, 0, 0, 0, 0, 200, "queue", "configuration", 0.500, 0, 1, 0},
+    /* requests with no duration: nothing to judge */
+    {"zero latency", 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, "none", 0.0, 0, 0, 0},
+};
+
+/* One request of the shape at `t0` (ns): preprocess, queue, network, the named stage, the batch
+ * window (h2d copy, kernel, gap with nothing running, d2h copy), postprocess, then uncovered time. */
+static void add_request(sp_events *ev, const vcase *c, int k, uint64_t t0)
+{
+    char id[32];
+    snprintf(id, sizeof id, "r%02d", k);
+    uint64_t t = t0;
+    uint64_t life = c->queue + c->pre + c->h2d + c->kernel + c->gap + c->d2h + c->post + c->network + c->named +
+                    c->other;
+    uint32_t q = eb_req(ev, id, t0, t0 + life * UNIT_NS);
+    struct {
+        const char *name;
+        int pm;
+    } before[] = {{"preprocess", c->pre}, {"queue", c->queue}, {"network", c->network}, {"retrieval", c->named}};
+    for (size_t i = 0; i < sizeof before / sizeof before[0]; i++) {
+        if (before[i].pm) {
+            eb_span(ev, q, before[i].name, t, t + (uint64_t)before[i].pm * UNIT_NS);
+            t += (uint64_t)before[i].pm * UNIT_NS;
+        }
+    }
+    uint64_t win = (uint64_t)(c->h2d + c->kernel + c->gap + c->d2h) * UNIT_NS;
+    if (win) {
+        /* padded tokens = kernel per-mille, effective = useful per-mille: waste = pad / kernel, so the
+         * padding time kernel x waste (DESIGN 5) is `pad` per-mille */
+        int64_t padded = c->kernel ? c->kernel : -1, eff = c->kernel ? c->kernel - c->pad : -1;
+        uint32_t b = eb_batch(ev, k + 1, t, t + win, eff, padded, &q, 1);
+        uint64_t s = t;
+        if (c->h2d)
+            eb_act(ev, SP_ACT_H2D, b, s, s + (uint64_t)c->h2d * UNIT_NS);
+        s += (uint64_t)c->h2d * UNIT_NS;
+        if (c->kernel)
+            eb_act(ev, SP_ACT_KERNEL, b, s, s + (uint64_t)c->kernel * UNIT_NS);
+        s += (uint64_t)(c->kernel + c->gap) * UNIT_NS;
+        if (c->d2h)
+            eb_act(ev, SP_ACT_D2H, b, s, s + (uint64_t)c->d2h * UNIT_NS);
+        t += win;
+    }
+    if (c->post)
+        eb_span(ev, q, "postprocess", t, t + (uint64_t)c->post * UNIT_NS);
+}
+
+/* Six requests arrive at 0 and are served one batch after another, each batch [1000k, 1000(k+1)) fully
+ * covered by a kernel, each request queued until its batch starts. A batch is in flight over the whole
+ * window [0, 6000): saturated (no_batch 0% < 15%). Latencies 1000..6000; with n = 6 the p95 window
+ * holds all six: sum 21000, queue 0+1000+...+5000 = 15000 (71%), kernel 6 x 1000 = 6000 (29%).
+ * p95 saving of the queue: p95 is the 6th latency, 6000; without queue every request takes 1000. */
+static void build_saturated(sp_events *ev)
+{
+    for (int k = 0; k < 6; k++) {
+        char id[8];
+        snprintf(id, sizeof id, "s%d", k);
+        uint64_t s = 1000u * (uint64_t)k, e = s + 1000;
+        uint32_t q = eb_req(ev, id, 0, e);
+        if (s)
+            eb_span(ev, q, "queue", 0, s);
+        uint32_t b = eb_batch(ev, k + 1, s, e, -1, -1, &q, 1);
+        eb_act(ev, SP_ACT_KERNEL, b, s, e);
+    }
+}
+
+/* Whole-word occurrence of `w` in `s` (words: letters, digits, '_'; so "max-queue-delay" names the
+ * queue, "kernels" does not name the kernel). Returns the first position or NULL. */
+static const char *find_word(const char *s, const char *w)
+{
+    size_t n = strlen(w);
+    for (const char *p = strstr(s, w); p; p = strstr(p + 1, w)) {
+        int left = p == s || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
+        int right = !(isalnum((unsigned char)p[n]) || p[n] == '_');
+        if (left && right)
+            return p;
+    }
+    return NULL;
+}
+
+/* How the sentence names a ranked candidate. */
+static const char *label(const sp_verdict_rank *c)
+{
+    return c->group == SP_GROUP_MODEL ? "useful kernel" : c->stage;
+}
+
+static char *json_of(const sp_report *r, size_t *len)
+{
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (!f)
+        exit(1);
+    CHECK(sp_report_write_json(r, f) == SP_OK);
+    fclose(f);
+    return buf;
+}
+
+/* The JSON report's verdict agrees with the struct: stage, group, sentence, and the whole ranking
+ * (order, names, groups, shares to the written 6 digits, savings exactly, fixes). */
+static void check_json(const vcase *c, const sp_report *r)
+{
+    size_t len = 0;
+    char *text = json_of(r, &len);
+    jv root;
+    const char *why = NULL;
+    size_t at = 0;
+    if (jv_parse(text, len, &root, &why, &at)) {
+        fprintf(stderr, "%s: JSON does not parse: %s at %zu\n", c->label, why, at);
+        CHECK(0);
+        free(text);
+        return;
+    }
+    const sp_verdict *v = &r->verdict;
+    const jv *st = jv_path(&root, "verdict.stage");
+    if (v->stage)
+        CHECK(st && st->type == JV_STR && !strcmp(st->str, v->stage));
+    else
+        CHECK(st && st->type == JV_NULL);
+    const jv *gr = jv_path(&root, "verdict.group");
+    CHECK(gr && gr->type == JV_STR && !strcmp(gr->str, sp_verdict_group_str(v->group)));
+    const jv *se = jv_path(&root, "verdict.sentence");
+    CHECK(se && se->type == JV_STR && !strcmp(se->str, v->sentence));
+    const jv *rk = jv_path(&root, "verdict.ranking");
+    CHECK(rk && rk->type == JV_ARR && rk->n == v->n_ranking);
+    for (size_t k = 0; rk && rk->type == JV_ARR && k < rk->n && k < v->n_ranking; k++) {
+        const jv *e = &rk->items[k];
+        const sp_verdict_rank *q = &v->ranking[k];
+        const jv *s = jv_get(e, "stage"), *g = jv_get(e, "group"), *sh = jv_get(e, "share_of_p95");
+        const jv *sv = jv_get(e, "p95_saving_us"), *fx = jv_get(e, "fix");
+        CHECK(s && s->type == JV_STR && !strcmp(s->str, q->stage));
+        CHECK(g && g->type == JV_STR && !strcmp(g->str, sp_verdict_group_str(q->group)));
+        CHECK(sh && sh->type == JV_NUM && fabs(sh->num - q->share_p95) <= 1e-6 * (q->share_p95 + 1e-9) + 1e-12);
+        CHECK(sv && sv->type == JV_NUM && fabs(sv->num * 1000.0 - (double)q->saving_p95_ns) < 0.5);
+        CHECK(fx && fx->type == JV_STR && !strcmp(fx->str, q->fix));
+        if (k > 0) {
+            const jv *prev = jv_get(&rk->items[k - 1], "share_of_p95");
+            CHECK(prev && sh && prev->num >= sh->num); /* descending */
+        }
+    }
+    if (v->stage && rk && rk->n)
+        CHECK(!strcmp(jv_get(&rk->items[0], "stage")->str, v->stage));
+    jv_free(&root);
+    free(text);
+}
+
+/* The invariants every row obeys, from the ranking alone. */
+static void check_sentence(const vcase *c, const sp_report *r)
+{
+    const sp_verdict *v = &r->verdict;
+    const char *s = v->sentence;
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    /* 1. nothing under 5% of p95 is named */
+    for (size_t k = 0; k < v->n_ranking; k++) {
+        const sp_verdict_rank *q = &v->ranking[k];
+        if (q->share_p95 < 0.05 && find_word(s, q->stage)) {
+            fprintf(stderr, "%s: names %s at %.1f%%: %s\n", c->label, q->stage, q->share_p95 * 100, s);
+            CHECK(0);
+        }
+    }
+    if (!v->stage)
+        return;
+    /* 2. the sentence agrees with stage and group: the leader is named with its group and share */
+    const sp_verdict_rank *lead = &v->ranking[0];
+    char pct[64], tag[128];
+    snprintf(pct, sizeof pct, "%.0f%% of p95 latency", v->share_p95 * 100.0);
+    CHECK(strstr(s, pct) != NULL);
+    if (v->group == SP_GROUP_INSTRUMENTATION) {
+        CHECK(strstr(s, "Instrumentation is missing") != NULL && strstr(s, "(other)") != NULL);
+    } else {
+        snprintf(tag, sizeof tag, "(%s, %s", lead->stage, sp_verdict_group_str(v->group));
+        if (!strstr(s, tag))
+            fprintf(stderr, "%s: no \"%s\" in: %s\n", c->label, tag, s);
+        CHECK(strstr(s, tag) != NULL);
+    }
+    /* a model verdict never calls the model innocent; a recommendation is said iff it is made */
+    if (v->group == SP_GROUP_MODEL)
+        CHECK(strstr(s, "not the bottleneck") == NULL);
+    CHECK((strstr(s, "the model itself is the bottleneck") != NULL) == (v->recommend_model != 0));
+    /* 3. level exactly when the runner-up is named-size and within 5 points */
+    int level = v->n_ranking > 1 && v->ranking[1].share_p95 >= 0.05 &&
+                v->ranking[0].share_p95 - v->ranking[1].share_p95 <= 0.05 + 1e-9;
+    CHECK((strstr(s, "are level") != NULL) == level);
+    /* 4. every later candidate above 10% is listed after "Next:", in ranking order, with its group */
+    const char *next = strstr(s, " Next: ");
+    const char *pos = next;
+    for (size_t k = 1; k < v->n_ranking; k++) {
+        const sp_verdict_rank *q = &v->ranking[k];
+        if (!(q->share_p95 > 0.10 + 1e-9))
+            continue;
+        CHECK(next != NULL);
+        if (!next)
+            break;
+        snprintf(tag, sizeof tag, "%s %.0f%% (%s: ", label(q), q->share_p95 * 100.0, sp_verdict_group_str(q->group));
+        const char *at = strstr(pos, tag);
+        if (!at)
+            fprintf(stderr, "%s: \"%s\" not listed in order in: %s\n", c->label, tag, s);
+        CHECK(at != NULL);
+        if (at)
+            pos = at + 1;
+    }
+}
+
+static void run_case(const vcase *c)
+{
+    sp_events *ev = eb_new();
+    if (c->n == 0) {
+        build_saturated(ev);
+    } else {
+        int sum = c->queue + c->pre + c->h2d + c->kernel + c->gap + c->d2h + c->post + c->network + c->named + c->other;
+        CHECK(sum == 1000 || (c->want_stage == NULL && sum == 0));
+        /* two lives apart: no overlap, and a batch is in flight well under 85% of the window */
+        for (int k = 0; k < c->n; k++)
+            add_request(ev, c, k, (uint64_t)k * 2 * LIFE_NS);
+    }
+    sp_report *r = eb_analyze(ev, NULL);
+    const sp_verdict *v = &r->verdict;
+    int ok_stage = c->want_stage ? v->stage && !strcmp(v->stage, c->want_stage) : v->stage == NULL;
+    if (!ok_stage || strcmp(sp_verdict_group_str(v->group), c->want_group))
+        fprintf(stderr, "%s: verdict %s/%s, expected %s/%s\n  %s\n", c->label, v->stage ? v->stage : "null",
+                sp_verdict_group_str(v->group), c->want_stage ? c->want_stage : "null", c->want_group,
+                v->sentence ? v->sentence : "");
+    CHECK(ok_stage);
+    CHECK(!strcmp(sp_verdict_group_str(v->group), c->want_group));
+    CHECK_NEAR(v->share_p95, c->want_share, 1e-9);
+    CHECK(v->recommend_model == c->want_recommend);
+    /* every candidate is ranked: the stage rows with the kernel row split in two */
+    CHECK_EQ_U64(v->n_ranking, r->n_stages + 1);
+    if (c->n > 0 && c->want_stage) {
+        /* identical requests: the leader's p95 saving is its own time (hand-computed per-mille) */
+        CHECK_EQ_U64(v->saving_p95_ns, (uint64_t)llround(c->want_share * LIFE_NS));
+    } else if (c->n == 0) {
+        CHECK_EQ_U64(v->saving_p95_ns, 5000); /* 6000 - 1000 */
+    }
+    if (v->sentence) {
+        int innocent = strstr(v->sentence, "not the bottleneck") != NULL;
+        int level = strstr(v->sentence, "are level") != NULL;
+        if (innocent != c->want_innocent || level != c->want_level)
+            fprintf(stderr, "%s: innocent %d level %d, expected %d %d: %s\n", c->label, innocent, level,
+                    c->want_innocent, c->want_level, v->sentence);
+        CHECK(innocent == c->want_innocent);
+        CHECK(level == c->want_level);
+    }
+    check_sentence(c, r);
+    check_json(c, r);
+    if (getenv("SP_VERDICT_TABLE_PRINT"))
+        printf("%-40s %s\n", c->label, v->sentence);
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+}
+
+/* Row-specific readings worked out by hand. */
+static void test_details(void)
+{
+    /* "many candidates": the ranking's first six in order, h2d and d2h tie at 8% in report order */
+    sp_events *ev = eb_new();
+    const vcase *c = &cases[25];
+    CHECK(!strcmp(c->label, "many candidates"));
+    for (int k = 0; k < c->n; k++)
+        add_request(ev, c, k, (uint64_t)k * 2 * LIFE_NS);
+    sp_report *r = eb_analyze(ev, NULL);
+    static const char *const order[] = {"queue", "preprocess", "kernel", "gap", "postprocess", "h2d", "d2h"};
+    static const double share[] = {0.30, 0.15, 0.15, 0.12, 0.12, 0.08, 0.08};
+    CHECK(r->verdict.n_ranking >= 7);
+    for (size_t k = 0; k < 7 && k < r->verdict.n_ranking; k++) {
+        CHECK(!strcmp(r->verdict.ranking[k].stage, order[k]));
+        CHECK_NEAR(r->verdict.ranking[k].share_p95, share[k], 1e-9);
+        CHECK_EQ_U64(r->verdict.ranking[k].saving_p95_ns, (uint64_t)llround(share[k] * LIFE_NS));
+    }
+    CHECK(find_word(r->verdict.sentence, "h2d") == NULL); /* 8%: neither listed nor level */
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+
+    /* "padding just above 10%": the sentence says why a model change is not the first fix */
+    ev = eb_new();
+    c = &cases[3];
+    for (int k = 0; k < c->n; k++)
+        add_request(ev, c, k, (uint64_t)k * 2 * LIFE_NS);
+    r = eb_analyze(ev, NULL);
+    CHECK(strstr(r->verdict.sentence, "A model change is not the first fix") != NULL);
+    CHECK(strstr(r->verdict.sentence, "padding is 10.1% of p95, not under 10%") != NULL);
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+
+    /* the saturated queue: capacity advice, never the batch window */
+    ev = eb_new();
+    build_saturated(ev);
+    r = eb_analyze(ev, NULL);
+    CHECK(strstr(r->verdict.sentence, "add replicas") != NULL);
+    CHECK(strstr(r->verdict.sentence, "shorten the batch window") == NULL);
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+}
+
+/* The composer on its own: the optional quantified-fix clause follows a configuration leader's fix
+ * and is left out for any other group; the sizing call reports the full length. */
+static void test_render_clause(void)
+{
+    sp_verdict_cand rank[2] = {
+        {SP_CAND_QUEUE, 0, "queue", SP_GROUP_CONFIGURATION, 0.6, 600, "shorten the batch window"},
+        {SP_CAND_KERNEL, 3, "kernel", SP_GROUP_MODEL, 0.4, 400, "x"},
+    };
+    sp_verdict_facts f = {0.0, 0, 0.0};
+    const char *clause = "max-queue-delay 2 -> 0.5 ms: predicted p95 8.4 -> 6.1 ms";
+    size_t need = sp_ana_verdict_render(rank, 2, &f, clause, NULL, 0);
+    char *buf = malloc(need + 1);
+    CHECK(sp_ana_verdict_render(rank, 2, &f, clause, buf, need + 1) == need);
+    CHECK(strlen(buf) == need);
+    CHECK(strstr(buf, "shorten the batch window (what-if: max-queue-delay 2 -> 0.5 ms") != NULL);
+    /* a short buffer is cut, NUL-terminated, and still reports the whole length */
+    char small[16];
+    CHECK(sp_ana_verdict_render(rank, 2, &f, clause, small, sizeof small) == need);
+    CHECK(strlen(small) == sizeof small - 1);
+    free(buf);
+    rank[0].group = SP_GROUP_RUNTIME;
+    rank[0].kind = SP_CAND_PREPROCESS;
+    rank[0].name = "preprocess";
+    char out[1024];
+    sp_ana_verdict_render(rank, 2, &f, clause, out, sizeof out);
+    CHECK(strstr(out, "what-if") == NULL);
+}
+
+int main(void)
+{
+    size_t n = sizeof cases / sizeof cases[0];
+    CHECK(n >= 20);
+    for (size_t i = 0; i < n; i++)
+        run_case(&cases[i]);
+    test_details();
+    test_render_clause();
+    return sp_test_done("test_verdict_table");
+}
