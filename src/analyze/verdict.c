@@ -98,8 +98,9 @@ static sp_cand_kind row_kind(const sp_ana *a, int row)
     return SP_CAND_NAMED;
 }
 
-/* The short fix of a candidate (the ranking's `fix`): no figures, never naming another stage. */
-static const char *fix_for(sp_cand_kind k, int saturated, int recommend_model)
+/* The short fix of a candidate (the ranking's `fix`): no figures, never naming another stage. A CPU
+ * run (docs/analysis.md section 4, "Device kind") is never told about GPUs or CUDA graphs. */
+static const char *fix_for(sp_cand_kind k, int saturated, int recommend_model, int cpu)
 {
     switch (k) {
     case SP_CAND_QUEUE:
@@ -110,10 +111,13 @@ static const char *fix_for(sp_cand_kind k, int saturated, int recommend_model)
     case SP_CAND_PREPROCESS: return "move it off the request path, parallelise it or use a faster tokenizer";
     case SP_CAND_H2D: return "pin host memory, overlap copies with compute or send less data";
     case SP_CAND_KERNEL:
-        return recommend_model ? "a smaller or quantised model or a faster GPU"
-                               : "not a model change yet; trim the configuration and runtime candidates first";
+        if (recommend_model)
+            return cpu ? "a smaller or quantised model or a faster CPU" : "a smaller or quantised model or a faster GPU";
+        return "not a model change yet; trim the configuration and runtime candidates first";
     case SP_CAND_PADDING: return "bucket requests by length or use variable-length batching";
-    case SP_CAND_GAP: return "capture CUDA graphs, overlap host work with the device and remove synchronisations";
+    case SP_CAND_GAP:
+        return cpu ? "overlap host work with the device and remove synchronisations"
+                   : "capture CUDA graphs, overlap host work with the device and remove synchronisations";
     case SP_CAND_D2H: return "pin host memory, overlap copies with compute or return less data";
     case SP_CAND_POSTPROCESS: return "parallelise it or make responses cheaper to build";
     case SP_CAND_NETWORK: return "put clients closer, reuse connections or shrink payloads";
@@ -181,7 +185,7 @@ sp_status sp_ana_verdict(sp_ana *a)
     f.queue_saturated = r->cost.window_ns > 0 && f.in_flight >= SP_ANA_SATURATED_IN_FLIGHT;
     int recommend = sp_ana_verdict_recommend_model(cs, nc);
     for (size_t k = 0; k < nc; k++)
-        cs[k].fix = fix_for(cs[k].kind, f.queue_saturated, recommend);
+        cs[k].fix = fix_for(cs[k].kind, f.queue_saturated, recommend, r->gpu.device_kind == SP_DEVICE_CPU);
     sp_status st = p95_savings(a, cs, nc);
     if (st)
         return st;

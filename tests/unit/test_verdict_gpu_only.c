@@ -4,7 +4,8 @@
  * (starved: hedged; busy: device-bound) and a CPU-only run. Each case checks the stage and group, the
  * words of the sentence, that it names no candidate under 5% of the analysed time (and every one at or
  * above it), and that the sentence agrees with the JSON report: the same stage, group and sentence,
- * and the winner's percentage recomputed from the JSON figures (gpu.steps, gpu.busy_us). */
+ * and the winner's percentage recomputed from the JSON figures (gpu.steps, gpu.busy_us). Last, a CPU
+ * run's request-trace verdict names no GPU and no CUDA graphs in its fixes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -226,9 +227,45 @@ static void run(const vcase *c)
     sp_events_destroy(ev);
 }
 
+/* A request trace of a CPU run: the ranked verdict's fixes (docs/analysis.md section 6) name no GPU.
+ * 20 requests [i ms, i ms + 1 ms), each alone in a batch over its whole life; in `kernel_led` a kernel
+ * covers the batch (useful kernel 100% of p95: the model is recommended, "a faster GPU/CPU"), else
+ * nothing runs in it (gap 100%: "capture CUDA graphs" only on a GPU). */
+static void request_wording(int kernel_led, int cpu)
+{
+    sp_events *ev = eb_new();
+    for (uint64_t i = 0; i < 20; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "r%llu", (unsigned long long)i);
+        uint32_t q = eb_req(ev, id, i * 1000 * US, (i * 1000 + 1000) * US);
+        uint32_t b = eb_batch(ev, (int64_t)i, i * 1000 * US, (i * 1000 + 1000) * US, -1, -1, &q, 1);
+        if (kernel_led)
+            eb_act(ev, SP_ACT_KERNEL, b, i * 1000 * US, (i * 1000 + 1000) * US);
+    }
+    if (cpu)
+        eb_check(sp_ev_set_prop(ev, 0, "device", 6, "cpu", 3), "set_prop");
+    sp_report *r = eb_analyze(ev, NULL);
+    const char *sent = r->verdict.sentence;
+    CHECK(r->verdict.stage && !strcmp(r->verdict.stage, kernel_led ? "kernel" : "gap"));
+    CHECK(sent && (strstr(sent, "GPU") != NULL || strstr(sent, "CUDA") != NULL) == !cpu);
+    if (kernel_led)
+        CHECK(sent && strstr(sent, cpu ? "a faster CPU" : "a faster GPU"));
+    char *text = render(r, 0);
+    if (cpu)
+        CHECK(text && !strcasestr(text, "gpu") && !strstr(text, "CUDA"));
+    if (sp_test_failures)
+        fprintf(stderr, "request wording (kernel %d, cpu %d): %s\n", kernel_led, cpu, sent ? sent : "-");
+    free(text);
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+}
+
 int main(void)
 {
     for (size_t i = 0; i < sizeof g_cases / sizeof g_cases[0]; i++)
         run(&g_cases[i]);
+    for (int k = 0; k < 2; k++)
+        for (int cpu = 0; cpu < 2; cpu++)
+            request_wording(k, cpu);
     return sp_test_done("test_verdict_gpu_only");
 }
