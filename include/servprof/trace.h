@@ -49,7 +49,13 @@ typedef enum sp_drop_cause {
 /* Static name of a drop cause ("buffer_full", ...), as written in traces and reports. */
 SP_API const char *sp_drop_cause_str(sp_drop_cause cause);
 
+/* Options of sp_recorder_open. ABI rule for every options struct of libservprof and the collector:
+ * fill it with its _init function, which sets `struct_size` to the size this program was built with;
+ * the library reads only the fields that fit in that size (defaults for the rest), and later versions
+ * only ever append fields, so a program built against these headers keeps working with a newer
+ * libservprof.so. A struct_size of 0 (a zeroed struct) reads as this version's layout. */
 typedef struct sp_recorder_options {
+    size_t struct_size;          /* sizeof(sp_recorder_options) the caller was built with */
     size_t thread_buffer_bytes;  /* per-thread ring size; 0: default (16 MiB: about 50 ms of
                                     5 M events/s, enough to ride out the writer waiting for a
                                     core or for the kernel's writeback; docs/BENCHMARKS.md) */
@@ -64,7 +70,7 @@ typedef struct sp_recorder_options {
                                     (counted as SP_DROP_AFTER_CLOSE) */
 } sp_recorder_options;
 
-/* Fills `opt` with the defaults. */
+/* Fills `opt` with the defaults and sets struct_size. */
 SP_API void sp_recorder_options_init(sp_recorder_options *opt);
 
 /* Opens `path` for writing and starts the writer thread. The recorder owns the file: a regular file
@@ -173,19 +179,35 @@ SP_API void sp_record_launch(sp_recorder *rec, sp_name_id name, uint64_t correla
  * records, counted as SP_DROP_BUFFER_FULL by the GPU collector). */
 SP_API void sp_recorder_add_drops(sp_recorder *rec, sp_drop_cause cause, uint64_t count);
 
-/* ---- Macros: compile to nothing when SERVPROF_DISABLE is defined, so a stack can build its
- * instrumentation out entirely. ---- */
+/* ---- Macros: the whole recording API as macros that compile to nothing when SERVPROF_DISABLE is
+ * defined (CMake option SERVPROF_DISABLE, or -DSERVPROF_DISABLE), so a stack can build its
+ * instrumentation out entirely: arguments are not evaluated, no servprof symbol is referenced,
+ * SP_RECORDER_OPEN yields SP_OK and a NULL recorder, SP_INTERN SP_NAME_NONE, SP_NOW 0. ---- */
 #ifdef SERVPROF_DISABLE
+#define SP_RECORDER_OPEN(path, opt, out) (*(out) = NULL, SP_OK)
+#define SP_RECORDER_CLOSE(rec) ((void)(rec), SP_OK)
+#define SP_INTERN(rec, name) ((sp_name_id)SP_NAME_NONE)
 #define SP_NOW() ((uint64_t)0)
 #define SP_REQUEST(rec, id, arrival, done, tokens) ((void)0)
+#define SP_LABEL(rec, id, label, len) ((void)0)
 #define SP_STAGE(rec, id, stage, start, end) ((void)0)
 #define SP_BATCH(rec, id, members, n, start, end, eff, padded) ((void)0)
+#define SP_KERNEL(rec, kernel_record) ((void)0)
+#define SP_COPY(rec, copy_record) ((void)0)
+#define SP_LAUNCH(rec, name, correlation, start, end) ((void)0)
 #else
+#define SP_RECORDER_OPEN(path, opt, out) sp_recorder_open((path), (opt), (out))
+#define SP_RECORDER_CLOSE(rec) sp_recorder_close(rec)
+#define SP_INTERN(rec, name) sp_recorder_intern((rec), (name))
 #define SP_NOW() sp_now_ns()
 #define SP_REQUEST(rec, id, arrival, done, tokens) sp_record_request((rec), (id), (arrival), (done), (tokens))
+#define SP_LABEL(rec, id, label, len) sp_record_request_label((rec), (id), (label), (len))
 #define SP_STAGE(rec, id, stage, start, end) sp_record_stage((rec), (id), (stage), (start), (end))
 #define SP_BATCH(rec, id, members, n, start, end, eff, padded) \
     sp_record_batch((rec), (id), (members), (n), (start), (end), (eff), (padded))
+#define SP_KERNEL(rec, kernel_record) sp_record_kernel((rec), (kernel_record))
+#define SP_COPY(rec, copy_record) sp_record_copy((rec), (copy_record))
+#define SP_LAUNCH(rec, name, correlation, start, end) sp_record_launch((rec), (name), (correlation), (start), (end))
 #endif
 
 #ifdef __cplusplus

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -149,11 +150,16 @@ const char *sp_drop_cause_str(sp_drop_cause cause)
     return "unknown";
 }
 
+/* sizeof(sp_recorder_options) in 0.2, the first layout with struct_size: what a zero struct_size
+ * stands for (trace.h, "ABI rule"). Fields appended later do not change it. */
+#define OPTIONS_SIZE_0_2 (offsetof(sp_recorder_options, on_fork_child) + sizeof(int))
+
 void sp_recorder_options_init(sp_recorder_options *opt)
 {
     if (!opt)
         return;
     memset(opt, 0, sizeof *opt);
+    opt->struct_size = sizeof *opt;
     opt->thread_buffer_bytes = DEFAULT_RING_BYTES;
     opt->max_threads = DEFAULT_MAX_THREADS;
     opt->flush_interval_ms = DEFAULT_FLUSH_MS;
@@ -892,7 +898,7 @@ sp_status sp_recorder_open(const char *path, const sp_recorder_options *opt, sp_
     sp_recorder_options o;
     sp_recorder_options_init(&o);
     if (opt)
-        o = *opt;
+        sp_options_copy(&o, sizeof o, opt, opt->struct_size, OPTIONS_SIZE_0_2);
     if (!o.thread_buffer_bytes)
         o.thread_buffer_bytes = DEFAULT_RING_BYTES;
     if (o.thread_buffer_bytes < MIN_RING_BYTES)
