@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "common/mix.h"
 #include "common/util_int.h"
 
 static sp_log_fn g_log_fn;
@@ -118,13 +119,8 @@ uint64_t sp_hash_bytes(const void *data, size_t len, uint64_t seed)
         h ^= p[i];
         h *= 1099511628211ull;
     }
-    /* final avalanche (splitmix64), so low bits are usable as a table index */
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebull;
-    h ^= h >> 31;
-    return h;
+    /* final avalanche (splitmix64's), so low bits are usable as a table index */
+    return sp_mix64(h);
 }
 
 void sp_options_copy(void *dst, size_t dst_size, const void *src, size_t src_size, size_t zero_size)

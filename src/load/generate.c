@@ -1,4 +1,4 @@
-/* What the load generator sends and when: the seeded random source, the arrival processes
+/* What the load generator sends and when: the arrival processes
  * (Poisson, constant, gamma with a chosen coefficient of variation, replay) and request texts whose
  * word counts follow the chosen length distribution. Everything is deterministic for a seed. */
 #include <ctype.h>
@@ -10,82 +10,6 @@
 
 #include "common/util_int.h"
 #include "load/load_int.h"
-
-/* ---- random numbers ---- */
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-void sp_rng_seed(sp_rng *r, uint64_t seed, uint64_t stream)
-{
-    uint64_t x = seed ^ (stream * 0xd1342543de82ef95ull);
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
-}
-
-static inline uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-uint64_t sp_rng_next(sp_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-double sp_rng_uniform(sp_rng *r)
-{
-    /* 53 random bits, shifted by half a step so neither 0 nor 1 can come out (log(0) is avoided) */
-    return ((double)(sp_rng_next(r) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-}
-
-double sp_rng_normal(sp_rng *r)
-{
-    for (;;) {
-        double u = 2.0 * sp_rng_uniform(r) - 1.0, v = 2.0 * sp_rng_uniform(r) - 1.0;
-        double s = u * u + v * v;
-        if (s > 0.0 && s < 1.0)
-            return u * sqrt(-2.0 * log(s) / s);
-    }
-}
-
-double sp_rng_gamma(sp_rng *r, double shape)
-{
-    /* Marsaglia and Tsang (2000), "A simple method for generating gamma variables"; for shape < 1
-     * the boost gamma(a) = gamma(a + 1) * U^(1/a) from the same paper. */
-    if (shape < 1.0) {
-        double g = sp_rng_gamma(r, shape + 1.0);
-        return g * pow(sp_rng_uniform(r), 1.0 / shape);
-    }
-    double d = shape - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
-    for (;;) {
-        double x, v;
-        do {
-            x = sp_rng_normal(r);
-            v = 1.0 + c * x;
-        } while (v <= 0.0);
-        v = v * v * v;
-        double u = sp_rng_uniform(r);
-        if (u < 1.0 - 0.0331 * x * x * x * x)
-            return d * v;
-        if (log(u) < 0.5 * x * x + d * (1.0 - v + log(v)))
-            return d * v;
-    }
-}
 
 /* ---- arrivals ---- */
 
