@@ -89,6 +89,11 @@ bool sp_cli_positive(const char *cmd, const char *opt, const char *s, double hi,
     return true;
 }
 
+bool sp_cli_price(const char *cmd, const char *s, double *out)
+{
+    return sp_cli_positive(cmd, "--price-per-hour", s, SP_CLI_MAX_PRICE_PER_HOUR, out);
+}
+
 bool sp_cli_uint_list(const char *cmd, const char *opt, const char *s, unsigned lo, unsigned hi, bool ascending,
                       unsigned *out, size_t cap, size_t *n)
 {

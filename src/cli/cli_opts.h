@@ -28,6 +28,11 @@ bool sp_cli_number(const char *cmd, const char *opt, const char *s, double lo, d
 /* A finite number in (0, hi]: prices, rates, timeouts. */
 bool sp_cli_positive(const char *cmd, const char *opt, const char *s, double hi, double *out);
 
+/* --price-per-hour: an instance price in dollars per hour, in (0, SP_CLI_MAX_PRICE_PER_HOUR]. The
+ * bound only catches typos; the library takes any positive price. */
+#define SP_CLI_MAX_PRICE_PER_HOUR 1e6
+bool sp_cli_price(const char *cmd, const char *s, double *out);
+
 /* A comma-separated list of 1 to `cap` integers, each in [lo, hi], strictly ascending when
  * `ascending`; *n gets the count. out[] may be partly written on failure. */
 bool sp_cli_uint_list(const char *cmd, const char *opt, const char *s, unsigned lo, unsigned hi, bool ascending,

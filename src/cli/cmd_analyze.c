@@ -129,7 +129,7 @@ int sp_cmd_analyze(int argc, char **argv)
         case OPT_PERFETTO: perfetto_path = optarg; break;
         case OPT_HTML: html_path = optarg; break;
         case OPT_PRICE:
-            if (!sp_cli_positive("analyze", "--price-per-hour", optarg, 1e6, &aopt.price_per_hour))
+            if (!sp_cli_price("analyze", optarg, &aopt.price_per_hour))
                 return 2;
             break;
         case OPT_LENIENT: lopt.lenient = aopt.lenient = 1; break;

@@ -23,6 +23,7 @@
 #endif
 #include "servprof/events.h"
 #include "servprof/servprof.h"
+#include "servprof/synth.h"
 
 #if defined(SERVPROF_SERVE_ENABLED) && defined(SERVPROF_LOAD_ENABLED)
 #define DEMO_LIVE 1
@@ -159,6 +160,10 @@ static int make_trace_dir(const demo_opts *o, char dir[DEMO_PATH_MAX])
 #if !DEMO_LIVE
 static int demo_fallback(const demo_opts *o)
 {
+    double requests = o->rate * o->duration_s;
+    if (requests > SP_SYNTH_MAX_REQUESTS)
+        return sp_cli_usage_error("demo", "--rate x --duration asks for %.0f requests; the simulated service "
+                                  "takes at most %u", requests, SP_SYNTH_MAX_REQUESTS);
     fprintf(stderr,
             "servprof demo: this build has no reference service or load generator (libmicrohttpd, jansson\n"
             "or OpenBLAS was missing at configure time; see docs/serve.md). Falling back to a SIMULATED\n"
@@ -170,20 +175,23 @@ static int demo_fallback(const demo_opts *o)
         return drc;
     char trace[DEMO_PATH_MAX + 32];
     snprintf(trace, sizeof trace, "%s/synth.jsonl", dir);
-    char req[32], rate[32], seed[32], batch[32], window[32], pad[32], price[32];
-    double requests = o->rate * o->duration_s;
-    snprintf(req, sizeof req, "%.0f", requests < 1 ? 1 : requests);
-    snprintf(rate, sizeof rate, "%.6g", o->rate);
-    snprintf(seed, sizeof seed, "%" PRIu64, o->seed);
-    snprintf(batch, sizeof batch, "%u", o->max_batch);
-    snprintf(window, sizeof window, "%.6g", o->max_queue_delay_ms);
-    snprintf(pad, sizeof pad, "%u", o->pad_to ? o->pad_to : 64);
-    snprintf(price, sizeof price, "%.6g", o->price_per_hour > 0 ? o->price_per_hour : SP_DEFAULT_PRICE_PER_HOUR);
-    char *sargv[] = {"synth", "--gpu", "--requests", req, "--rate", rate, "--seed", seed, "--max-batch", batch,
-                     "--batch-window-ms", window, "--pad-to", pad, "--price-per-hour", price, "-o", trace, NULL};
-    fprintf(stderr, "== servprof synth --gpu --requests %s --rate %s --seed %s --max-batch %s --batch-window-ms %s "
-                    "--pad-to %s -o %s\n", req, rate, seed, batch, window, pad, trace);
-    int rc = sp_cmd_synth((int)(sizeof sargv / sizeof sargv[0]) - 1, sargv);
+    /* the simulated service runs the demo's load and batching policy */
+    sp_synth_options so;
+    sp_synth_options_init(&so);
+    so.gpu = 1;
+    so.requests = requests < 1 ? 1 : (uint64_t)nearbyint(requests);
+    so.rate = o->rate;
+    so.seed = o->seed;
+    so.max_batch = o->max_batch;
+    so.batch_window_ms = o->max_queue_delay_ms;
+    if (o->pad_to)
+        so.pad_to = o->pad_to;
+    if (o->price_per_hour > 0)
+        so.price_per_hour = o->price_per_hour;
+    fprintf(stderr, "== servprof synth --gpu --requests %" PRIu64 " --rate %.6g --seed %" PRIu64 " --max-batch %u "
+                    "--batch-window-ms %.6g --pad-to %u -o %s\n",
+            so.requests, so.rate, so.seed, so.max_batch, so.batch_window_ms, so.pad_to, trace);
+    int rc = sp_cli_synth_write("demo", &so, trace);
     if (rc == 0) {
         char *aargv[10];
         int an = 0;
@@ -522,7 +530,7 @@ int sp_cmd_demo(int argc, char **argv)
         case O_CUDA_DEVICE: ok = sp_cli_uint("demo", "--cuda-device", optarg, 0, 1024, &o.cuda_device); break;
         case O_CUDA_GRAPHS: o.cuda_graphs = 1; break;
         case O_SEED: ok = sp_cli_u64("demo", "--seed", optarg, 0, UINT32_MAX, &o.seed); break;
-        case O_PRICE: ok = sp_cli_positive("demo", "--price-per-hour", optarg, 1e6, &o.price_per_hour); break;
+        case O_PRICE: ok = sp_cli_price("demo", optarg, &o.price_per_hour); break;
         case O_JSON: o.json = 1; break;
         case O_PERFETTO: o.perfetto = optarg; break;
         case O_HTML: o.html = optarg; break;

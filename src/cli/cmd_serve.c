@@ -161,7 +161,7 @@ int sp_cmd_serve(int argc, char **argv)
             break;
         case O_WORKERS: if (!sp_cli_uint("serve", name, optarg, 1, 64, &o.workers)) return 2; break;
         case O_TRACE: trace_path = optarg; break;
-        case O_PRICE: if (!sp_cli_number("serve", name, optarg, 0, 1e6, &price)) return 2; break;
+        case O_PRICE: if (!sp_cli_number("serve", name, optarg, 0, SP_CLI_MAX_PRICE_PER_HOUR, &price)) return 2; break;
         case O_DURATION: if (!sp_cli_number("serve", name, optarg, 0, 1e9, &duration)) return 2; break;
         case 'h':
         case O_HELP: serve_usage(stdout); return 0;

@@ -266,7 +266,7 @@ int sp_cmd_whatif(int argc, char **argv)
                 return 2;
             break;
         case OPT_PRICE:
-            if (!sp_cli_positive("whatif", "--price-per-hour", optarg, 1e6, &price_opt))
+            if (!sp_cli_price("whatif", optarg, &price_opt))
                 return 2;
             break;
         case OPT_SLO:

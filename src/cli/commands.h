@@ -6,6 +6,11 @@
 #ifndef SERVPROF_CLI_COMMANDS_H
 #define SERVPROF_CLI_COMMANDS_H
 
+#include <stdio.h>
+
+#include "servprof/analyze.h"
+#include "servprof/synth.h"
+
 int sp_cmd_analyze(int argc, char **argv);   /* src/cli/cmd_analyze.c */
 int sp_cmd_synth(int argc, char **argv);     /* src/cli/cmd_synth.c: sample trace generator */
 int sp_cmd_serve(int argc, char **argv);     /* src/cli/cmd_serve.c (SERVPROF_SERVE_ENABLED) */
@@ -13,8 +18,12 @@ int sp_cmd_load(int argc, char **argv);      /* src/cli/cmd_load.c (SERVPROF_LOA
 int sp_cmd_demo(int argc, char **argv);      /* src/cli/cmd_demo.c */
 int sp_cmd_whatif(int argc, char **argv);    /* src/cli/cmd_whatif.c (SERVPROF_WHATIF_ENABLED) */
 
+/* Writes the trace `o` describes (sp_synth_write) to `path`, or standard output when NULL. On failure
+ * prints "servprof CMD: ..." (the file that could not be created or written, an option the library
+ * refused) and returns 1; else 0. `servprof synth` and `servprof demo`'s fallback share it. */
+int sp_cli_synth_write(const char *cmd, const sp_synth_options *o, const char *path);
+
 /* A report writer that needs the events too (Perfetto, HTML). */
-#include "servprof/analyze.h"
 typedef sp_status (*sp_cli_report_writer)(const sp_report *r, const sp_events *ev, FILE *out);
 
 /* Creates `path`, runs `fn` into it and closes it. On failure prints "servprof CMD: PATH: ..." and
