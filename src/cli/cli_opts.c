@@ -153,7 +153,7 @@ bool sp_cli_arrival(const char *cmd, const char *opt, const char *s, bool allow_
     if (strncmp(s, "gamma:", 6) == 0) {
         char name[96];
         snprintf(name, sizeof name, "%s gamma:CV", opt);
-        if (!sp_cli_number(cmd, name, s + 6, 1e-3, 100, gamma_cv))
+        if (!sp_cli_number(cmd, name, s + 6, 1e-3, SP_LOAD_MAX_GAMMA_CV, gamma_cv))
             return false;
         *kind = SP_LOAD_ARRIVAL_GAMMA;
         return true;

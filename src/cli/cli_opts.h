@@ -42,7 +42,7 @@ bool sp_cli_uint_list(const char *cmd, const char *opt, const char *s, unsigned 
 bool sp_cli_choice(const char *cmd, const char *opt, const char *s, const char *const *names, size_t n,
                    size_t *index);
 
-/* An arrival spec: poisson | constant | gamma:CV (CV in [0.001, 100]) | replay:FILE (only when
+/* An arrival spec: poisson | constant | gamma:CV (CV in [0.001, SP_LOAD_MAX_GAMMA_CV]) | replay:FILE (only when
  * allow_replay). *gamma_cv is written for gamma:CV and *replay_path (borrowing s) for replay:FILE. */
 bool sp_cli_arrival(const char *cmd, const char *opt, const char *s, bool allow_replay, sp_load_arrival *kind,
                     double *gamma_cv, const char **replay_path);

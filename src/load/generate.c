@@ -19,8 +19,8 @@ sp_status sp_arrivals_init(sp_arrivals *a, const sp_load_config *o, const uint64
     memset(a, 0, sizeof *a);
     a->kind = o->arrival;
     if (o->arrival != SP_LOAD_ARRIVAL_REPLAY) {
-        if (!(o->rate > 0.0) || o->rate > 1e8) {
-            sp_errf(err, errlen, "rate must be in (0, 1e8] requests per second, not %g", o->rate);
+        if (!(o->rate > 0.0) || o->rate > SP_LOAD_MAX_RATE) {
+            sp_errf(err, errlen, "rate must be in (0, %g] requests per second, not %g", SP_LOAD_MAX_RATE, o->rate);
             return SP_ERR_INVALID;
         }
         a->gap_mean_ns = 1e9 / o->rate;
@@ -30,9 +30,9 @@ sp_status sp_arrivals_init(sp_arrivals *a, const sp_load_config *o, const uint64
     case SP_LOAD_ARRIVAL_CONSTANT:
         break;
     case SP_LOAD_ARRIVAL_GAMMA:
-        if (!(o->gamma_cv > 0.0) || o->gamma_cv > 100.0) {
-            sp_errf(err, errlen, "gamma burstiness (coefficient of variation) must be in (0, 100], not %g",
-                    o->gamma_cv);
+        if (!(o->gamma_cv > 0.0) || o->gamma_cv > SP_LOAD_MAX_GAMMA_CV) {
+            sp_errf(err, errlen, "gamma burstiness (coefficient of variation) must be in (0, %g], not %g",
+                    SP_LOAD_MAX_GAMMA_CV, o->gamma_cv);
             return SP_ERR_INVALID;
         }
         /* gamma gaps with shape k and scale theta have mean k*theta and CV 1/sqrt(k) */
@@ -235,9 +235,9 @@ sp_status sp_textgen_init(sp_textgen *t, const sp_load_config *o, char *err, siz
     switch (o->length) {
     case SP_LOAD_LENGTH_LOGNORMAL:
         if (!(o->length_mean >= 1.0) || o->length_mean > SP_LOAD_MAX_WORDS || !(o->length_sigma >= 0.0) ||
-            o->length_sigma > 5.0) {
-            sp_errf(err, errlen, "log-normal length needs mean in [1, %u] words and sigma in [0, 5]",
-                    SP_LOAD_MAX_WORDS);
+            o->length_sigma > SP_LOAD_MAX_LENGTH_SIGMA) {
+            sp_errf(err, errlen, "log-normal length needs mean in [1, %u] words and sigma in [0, %g]",
+                    SP_LOAD_MAX_WORDS, SP_LOAD_MAX_LENGTH_SIGMA);
             return SP_ERR_INVALID;
         }
         /* E[exp(N(mu, s^2))] = exp(mu + s^2/2): mu is chosen so the arithmetic mean is length_mean */

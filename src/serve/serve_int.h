@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "servprof/serve.h"
 #include "servprof/servprof.h"
 
 /* ---------------- tokenizer (tokenizer.c) ---------------- */
@@ -51,10 +52,10 @@ typedef struct sp_encoder sp_encoder;
 typedef struct sp_encoder_ws sp_encoder_ws;
 
 /* Caps on the model size, so a bad option or file cannot ask for absurd memory. */
-#define SP_ENC_MAX_HIDDEN 4096u
-#define SP_ENC_MAX_LAYERS 64u
-#define SP_ENC_MAX_FFN 16384u
-#define SP_ENC_MAX_LEN 4096u
+#define SP_ENC_MAX_HIDDEN SP_SERVER_MAX_HIDDEN
+#define SP_ENC_MAX_LAYERS SP_SERVER_MAX_LAYERS
+#define SP_ENC_MAX_FFN SP_SERVER_MAX_FFN
+#define SP_ENC_MAX_LEN SP_SERVER_MAX_LEN
 #define SP_ENC_MAX_VOCAB 1000000u
 
 /* Weights drawn from a seed (BERT initialisation: uniform with std 0.02; LayerNorm gain 1). */

@@ -119,15 +119,15 @@ void sp_server_options_init(sp_server_options *o)
     o->host = "127.0.0.1";
     o->seed = 1;
     o->model_name = "servprof-encoder";
-    o->layers = 2;
-    o->hidden = 128;
-    o->heads = 4;
-    o->ffn = 512;
-    o->max_len = 128;
-    o->max_batch = 16;
-    o->max_queue_delay_ms = 2.0;
-    o->queue_capacity = 256;
-    o->workers = 1;
+    o->layers = SP_SERVER_DEFAULT_LAYERS;
+    o->hidden = SP_SERVER_DEFAULT_HIDDEN;
+    o->heads = SP_SERVER_DEFAULT_HEADS;
+    o->ffn = SP_SERVER_DEFAULT_FFN;
+    o->max_len = SP_SERVER_DEFAULT_MAX_LEN;
+    o->max_batch = SP_SERVER_DEFAULT_MAX_BATCH;
+    o->max_queue_delay_ms = SP_SERVER_DEFAULT_MAX_QUEUE_DELAY_MS;
+    o->queue_capacity = SP_SERVER_DEFAULT_QUEUE_CAPACITY;
+    o->workers = SP_SERVER_DEFAULT_WORKERS;
     o->http_threads = 1;
     o->max_body = 1u << 20;
     o->max_inputs = 256;
@@ -828,21 +828,28 @@ static void *worker_main(void *arg)
 
 static sp_status check_options(const sp_server_options *o, char *err, size_t errlen)
 {
-    if (o->max_batch == 0 || o->max_batch > 4096 || o->queue_capacity == 0 || o->queue_capacity > 1000000 ||
-        o->workers == 0 || o->workers > 64 || o->http_threads == 0 || o->http_threads > 64 || o->max_body == 0 ||
-        o->max_inputs == 0 || o->max_inputs > 4096 || o->max_connections == 0 ||
-        !(o->max_queue_delay_ms >= 0 && o->max_queue_delay_ms <= 60000) || o->port > 65535) {
+    if (o->max_batch == 0 || o->max_batch > SP_SERVER_MAX_BATCH || o->queue_capacity == 0 ||
+        o->queue_capacity > SP_SERVER_MAX_QUEUE_CAPACITY || o->workers == 0 || o->workers > SP_SERVER_MAX_WORKERS ||
+        o->http_threads == 0 || o->http_threads > SP_SERVER_MAX_HTTP_THREADS || o->max_body == 0 ||
+        o->max_body > SP_SERVER_MAX_BODY || o->max_inputs == 0 || o->max_inputs > SP_SERVER_MAX_INPUTS ||
+        o->max_connections == 0 ||
+        !(o->max_queue_delay_ms >= 0 && o->max_queue_delay_ms <= SP_SERVER_MAX_QUEUE_DELAY_MS) || o->port > 65535) {
         sp_errf(err, errlen,
-                "option out of range (max-batch 1..4096, queue-capacity 1..1000000, workers 1..64, "
-                "http-threads 1..64, max-inputs 1..4096, max-queue-delay-ms 0..60000, port 0..65535)");
+                "option out of range (max-batch 1..%u, queue-capacity 1..%u, workers 1..%u, http-threads 1..%u, "
+                "max-body 1..%zu, max-inputs 1..%u, max-queue-delay-ms 0..%g, port 0..65535)",
+                SP_SERVER_MAX_BATCH, SP_SERVER_MAX_QUEUE_CAPACITY, SP_SERVER_MAX_WORKERS, SP_SERVER_MAX_HTTP_THREADS,
+                SP_SERVER_MAX_BODY, SP_SERVER_MAX_INPUTS, SP_SERVER_MAX_QUEUE_DELAY_MS);
         return SP_ERR_INVALID;
     }
-    if (o->max_connections > 100000 || o->max_header_bytes < 1024 || o->max_header_bytes > 65536 ||
-        !(o->header_timeout_s >= 0 && o->header_timeout_s <= 3600) ||
-        !(o->body_timeout_s >= 0 && o->body_timeout_s <= 3600)) {
+    if (o->max_connections > SP_SERVER_MAX_CONNECTIONS || o->max_connections_per_ip > SP_SERVER_MAX_CONNECTIONS ||
+        o->max_header_bytes < SP_SERVER_MIN_HEADER_BYTES || o->max_header_bytes > SP_SERVER_MAX_HEADER_BYTES ||
+        !(o->header_timeout_s >= 0 && o->header_timeout_s <= SP_SERVER_MAX_TIMEOUT_S) ||
+        !(o->body_timeout_s >= 0 && o->body_timeout_s <= SP_SERVER_MAX_TIMEOUT_S)) {
         sp_errf(err, errlen,
-                "option out of range (max-connections 1..100000, max-header-bytes 1024..65536, "
-                "header-timeout and body-timeout 0..3600 s)");
+                "option out of range (max-connections 1..%u, max-connections-per-ip 0..%u, max-header-bytes "
+                "%u..%u, header-timeout and body-timeout 0..%g s)",
+                SP_SERVER_MAX_CONNECTIONS, SP_SERVER_MAX_CONNECTIONS, SP_SERVER_MIN_HEADER_BYTES,
+                SP_SERVER_MAX_HEADER_BYTES, SP_SERVER_MAX_TIMEOUT_S);
         return SP_ERR_INVALID;
     }
     if (o->cupti_mode < SP_SERVER_CUPTI_AUTO || o->cupti_mode > SP_SERVER_CUPTI_LAUNCHES) {
@@ -1014,8 +1021,8 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
             st = SP_ERR_UNSUPPORTED;
             goto fail;
         }
-        if (opt->cuda_graphs && (opt->cuda_graph_cap == 0 || opt->cuda_graph_cap > 4096)) {
-            sp_errf(err, errlen, "--cuda-graph-cap must be 1..4096");
+        if (opt->cuda_graphs && (opt->cuda_graph_cap == 0 || opt->cuda_graph_cap > SP_SERVER_MAX_CUDA_GRAPH_CAP)) {
+            sp_errf(err, errlen, "--cuda-graph-cap must be 1..%u", SP_SERVER_MAX_CUDA_GRAPH_CAP);
             st = SP_ERR_INVALID;
             goto fail;
         }
