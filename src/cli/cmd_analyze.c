@@ -59,9 +59,6 @@ static void analyze_usage(FILE *out)
             SP_CLI_STDIN_MAX >> 20, SP_DEFAULT_PRICE_PER_HOUR);
 }
 
-/* --format names, in sp_format order (SP_FORMAT_AUTO = 0 ... SP_FORMAT_OTLP). */
-static const char *const format_names[] = {"auto", "native", "jsonl", "kineto", "nsys", "triton", "otlp"};
-_Static_assert(sizeof format_names / sizeof format_names[0] == SP_FORMAT_OTLP + 1, "one name per sp_format");
 
 /* --clock-offset: auto, none or a signed integer of ns (server clock - client clock). */
 static int parse_clock_offset(const char *s, sp_analyze_options *opt)
@@ -135,12 +132,16 @@ int sp_cmd_analyze(int argc, char **argv)
         case OPT_LENIENT: lopt.lenient = aopt.lenient = 1; break;
         case OPT_STRICT: strict = 1; break;
         case OPT_HTA: lopt.hta_compat = aopt.hta_compat = 1; break;
-        case OPT_FORMAT:
-            if (!sp_cli_choice("analyze", "--format", optarg, format_names,
-                               sizeof format_names / sizeof format_names[0], &k))
+        case OPT_FORMAT: {
+            /* the library's names, listed in the message when the word is none of them */
+            const char *format_names[SP_FORMAT_OTLP + 1];
+            for (int f = 0; f <= SP_FORMAT_OTLP; f++)
+                format_names[f] = sp_format_name((sp_format)f);
+            if (!sp_cli_choice("analyze", "--format", optarg, format_names, SP_FORMAT_OTLP + 1, &k))
                 return 2;
             lopt.format = (sp_format)k;
             break;
+        }
         case OPT_MAP: lopt.map = optarg; break;
         case OPT_CLOCK:
             if (parse_clock_offset(optarg, &aopt)) {

@@ -323,7 +323,7 @@ int sp_cmd_whatif(int argc, char **argv)
     sp_whatif_workload w;
     st = sp_whatif_workload_from_events(ev, lenient, &w, err, sizeof err);
     /* what was lost, known once the events are finished (orphans); said at the end under --strict */
-    char lost[4096];
+    char lost[SP_CLI_LOSS_LINE_MAX];
     size_t n_lost = st == SP_OK ? sp_events_describe_loss(ev, lost, sizeof lost) : 0;
     if (!html_path || st != SP_OK) {
         /* the events are only needed again for the HTML report */

@@ -37,6 +37,7 @@ int sp_cli_write_file(const char *cmd, const char *path, sp_cli_report_writer fn
  * most SP_CLI_STDIN_MAX bytes as they arrive (compressed bytes for a gzip'd stream). */
 #define SP_CLI_STDIN_NAME "<stdin>"
 #define SP_CLI_STDIN_MAX ((size_t)1 << 30)
+#define SP_CLI_STDIN_FIRST_BUFFER ((size_t)1 << 20) /* grown by doubling up to SP_CLI_STDIN_MAX */
 
 /* The name a TRACE argument has in messages: SP_CLI_STDIN_NAME for `-`, else the path. */
 const char *sp_cli_trace_name(const char *arg);
@@ -55,6 +56,10 @@ int sp_cli_check_traces(const char *cmd, int n, char *const *args);
  * the life of the process (a string literal). Every command that loads traces calls it first. */
 #define SP_CLI_MAX_LOG_LINES 20
 void sp_cli_log_to_stderr(const char *cmd);
+
+/* Room for the one-line list of what a trace lost (sp_events_describe_loss, sp_report_describe_loss,
+ * which cut a longer list with "..."). */
+#define SP_CLI_LOSS_LINE_MAX 4096
 
 /* --strict: when `lost` (from sp_report_describe_loss or sp_events_describe_loss) names anything, prints
  * "servprof CMD: --strict: data lost: ..." and returns 1; else returns 0. */

@@ -280,6 +280,25 @@ const char *sp_format_str(sp_format format)
     return "unknown";
 }
 
+/* Indexed by sp_format. */
+static const char *const k_format_names[] = {"auto", "native", "jsonl", "kineto", "nsys", "triton", "otlp"};
+_Static_assert(sizeof k_format_names / sizeof k_format_names[0] == SP_FORMAT_OTLP + 1, "one name per sp_format");
+
+const char *sp_format_name(sp_format format)
+{
+    return (unsigned)format <= SP_FORMAT_OTLP ? k_format_names[format] : NULL;
+}
+
+sp_status sp_format_from_name(const char *name, sp_format *out)
+{
+    for (unsigned i = 0; name && i <= SP_FORMAT_OTLP; i++)
+        if (strcmp(name, k_format_names[i]) == 0) {
+            *out = (sp_format)i;
+            return SP_OK;
+        }
+    return SP_ERR_INVALID;
+}
+
 void sp_load_options_init(sp_load_options *opt)
 {
     memset(opt, 0, sizeof *opt);
