@@ -95,7 +95,7 @@ static sp_status find_and_open(const sp_cuda_backend **out, char *err, size_t er
     if (env && *env) {
         if (open_module(env, out, why, sizeof why) == SP_OK)
             return SP_OK;
-        sp_errf(err, errlen, "cannot load %s: %s=%s: %s", SP_CUDA_MODULE_FILE, SP_CUDA_MODULE_ENV, env, why);
+        sp_errf(err, errlen, "cannot load %s (from %s): %s", SP_CUDA_MODULE_FILE, SP_CUDA_MODULE_ENV, why);
         return SP_ERR_UNSUPPORTED;
     }
 #ifndef SERVPROF_HAVE_CUDA_BACKEND
