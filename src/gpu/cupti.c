@@ -1,7 +1,9 @@
 /* The GPU collector's CUPTI layer: subscribes to CUPTI, hands it activity buffers, translates its
  * records into the mirror structs of gpu_int.h, records launch calls from API callbacks on the
- * launching thread, follows "servprof.batch" NVTX ranges, and implements the injection entry point.
- * Built only when the CUDA toolkit with CUPTI is found (src/gpu/CMakeLists.txt). */
+ * launching thread and follows "servprof.batch" NVTX ranges (the injection entry point is
+ * inject.c). Built only when the CUDA toolkit with CUPTI is found (src/gpu/CMakeLists.txt), into
+ * libservprof-cupti.so and into the CUDA backend module of servprof serve; it records through the
+ * public recorder functions, which each of those resolves to the process's one recorder. */
 #include <cupti.h>
 #include <generated_nvtx_meta.h>
 #include <nvtx3/nvToolsExt.h>
