@@ -49,6 +49,23 @@ typedef enum sp_drop_cause {
 /* Static name of a drop cause ("buffer_full", ...), as written in traces and reports. */
 SP_API const char *sp_drop_cause_str(sp_drop_cause cause);
 
+/* How a request ended (DESIGN 8a). A request without a recorded outcome is SP_OUTCOME_OK. Latency
+ * percentiles, shares and the verdict cover `ok` requests; the others are counted and reported with
+ * their own latency (docs/analysis.md, "Outcomes"). */
+typedef enum sp_outcome {
+    SP_OUTCOME_OK = 0,      /* answered successfully */
+    SP_OUTCOME_REJECTED,    /* refused for lack of capacity, e.g. 503 when the queue is full */
+    SP_OUTCOME_ERROR,       /* answered with an error (a 4xx or 5xx other than a rejection) */
+    SP_OUTCOME_CANCELLED,   /* the client went away before the response was delivered */
+    SP_OUTCOME_UNFINISHED,  /* still in flight when the trace ended (the analysis gives this outcome to
+                               requests of a trace that did not close cleanly) */
+    SP_OUTCOME_COUNT
+} sp_outcome;
+
+/* Static name of an outcome ("ok", "rejected", "error", "cancelled", "unfinished"), as written in
+ * JSONL traces and reports; "unknown" for a value out of range. */
+SP_API const char *sp_outcome_str(sp_outcome outcome);
+
 typedef struct sp_recorder_options {
     size_t thread_buffer_bytes;  /* per-thread ring size; 0: default (16 MiB: about 50 ms of
                                     5 M events/s, enough to ride out the writer waiting for a
@@ -106,6 +123,14 @@ SP_API void sp_recorder_drops(const sp_recorder *rec, uint64_t counts[SP_DROP_CA
  * `input_tokens` < 0: unknown. */
 SP_API void sp_record_request(sp_recorder *rec, uint64_t request_id, uint64_t arrival_ns,
                               uint64_t done_ns, int64_t input_tokens);
+
+/* The outcome of request `request_id`, recorded beside its request record (sp_record_request, whose
+ * `done_ns` is then when the rejection or error was answered, or when the server saw the client
+ * gone). `http_status` is the status answered (or that would have been), 0 for none; values outside
+ * 0..999 are recorded as 0. A request with no outcome record is SP_OUTCOME_OK; a later outcome record
+ * for the same request replaces an earlier one. An outcome of SP_OUTCOME_COUNT or more is dropped as
+ * SP_DROP_TOO_LARGE (it cannot be written). */
+SP_API void sp_record_outcome(sp_recorder *rec, uint64_t request_id, sp_outcome outcome, int32_t http_status);
 
 /* Gives request `request_id` an external string id (a traceparent trace id, an X-Request-Id), so
  * a client's trace joins the server's. `label` is copied (at most 255 bytes; longer is cut). */

@@ -50,6 +50,7 @@ typedef struct nat_reader {
     size_t first_req;
     bool indexed;
     bool lenient;
+    bool saw_end;             /* the recorder's `end` record was read: it closed the file cleanly */
 } nat_reader;
 
 /* Finds `id`'s slot in the file's request map (u64map.h), growing it first if an insert would pass
@@ -254,6 +255,23 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         q->has_record = true;
         return SP_OK;
     }
+    case SP_REC_OUTCOME: {
+        if (size != SP_REC_SIZE_OUTCOME)
+            return bad(r, off, "outcome record of the wrong size (24 bytes expected)");
+        int64_t status = (int64_t)sp_rd64(p + 16);
+        if (aux >= SP_OUTCOME_COUNT || status < 0 || status > SP_NATIVE_MAX_STATUS)
+            return bad(r, off, "malformed outcome record (outcome 0..4 and HTTP status 0..999 expected)");
+        uint32_t idx;
+        if ((st = req_of(r, sp_rd64(p + 8), &idx)))
+            return st;
+        /* a later outcome record for the request replaces an earlier one (trace.h) */
+        ev->requests[idx].outcome = (uint8_t)aux;
+        ev->requests[idx].status = (int32_t)status;
+        return SP_OK;
+    }
+    case SP_REC_END:
+        r->saw_end = true;
+        return SP_OK;
     case SP_REC_LABEL: {
         if (aux > SP_NATIVE_MAX_LABEL || size != 16 + ((aux + 7) & ~7u))
             return bad(r, off, "malformed label record (at most 255 bytes)");
@@ -371,7 +389,7 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         return st == SP_ERR_INVALID ? bad(r, off, "malformed property record") : st;
     }
     default:
-        return SP_OK; /* SP_REC_END, and types from later versions: skipped by size */
+        return SP_OK; /* types from later versions: skipped by size */
     }
 }
 
@@ -866,6 +884,8 @@ sp_status sp_import_native(sp_import_ctx *ctx)
         else
             st = read_blocks(r);
     }
+    if (st == SP_OK)
+        ctx->ev->files[ctx->file].unclean_end = !r->saw_end;
     free(r->buf);
     free(r->names);
     sp_u64map_free(&r->reqs);

@@ -48,6 +48,12 @@ typedef struct sp_ev_request {
     uint32_t nspans;
     uint32_t first_batch;    /* after sp_ev_finish: indexes into req_batches[] */
     uint32_t nbatches;
+    int32_t status;          /* HTTP status the outcome came with; 0: none */
+    uint8_t outcome;         /* sp_outcome (trace.h); SP_OUTCOME_OK unless a record says otherwise.
+                                sp_ev_finish makes a request of an unclean file that records name but
+                                that has no request record SP_OUTCOME_UNFINISHED, and gives it as
+                                arrival_ns the earliest time its records give (docs/analysis.md,
+                                "Outcomes") */
     bool has_record;         /* a request record was seen (not only a reference) */
 } sp_ev_request;
 
@@ -135,6 +141,15 @@ typedef struct sp_ev_file {
     uint64_t skipped;        /* malformed records skipped (lenient) */
     uint64_t ignored;        /* well-formed records of kinds this version does not know (forward
                                 compatibility: skipped, not errors) */
+    bool unclean_end;        /* a native trace without the recorder's `end` record: killed, crashed
+                                or still writing (the native importer sets it). Requests and batches
+                                its records name without their own record are then unfinished, not
+                                errors (sp_ev_finish) */
+    uint64_t unfinished_batches; /* after sp_ev_finish: batches of an unclean file named by device
+                                    activity without a batch record (in flight at the end: left out) */
+    uint64_t last_ns;        /* after sp_ev_finish: the latest time any record of the file gives (its
+                                trace's end, where unfinished requests' time is measured to);
+                                SP_TIME_NONE when it gives none */
 } sp_ev_file;
 
 #define SP_GROW_ARRAY(name, type) type *name; size_t n_##name, cap_##name
@@ -280,8 +295,11 @@ sp_status sp_ev_join_clients(struct sp_events *ev);
  * request and start, builds per-request span and batch lists, sorts activity by start.
  * Checks references: a request referenced (by a stage or a batch) but never given a request record,
  * or a batch referenced by device activity but never given a batch record, is an error naming the id
- * unless `lenient` (then they are dropped and counted as skipped in their file). Writes a message to
- * `err`. Idempotent; called by the analyzer. */
+ * unless the trace says why (DESIGN 8a) or `lenient` (then they are dropped and counted as skipped in
+ * their file). The trace says why when the request has an outcome record (it was rejected, failed or
+ * cancelled) or its file did not close cleanly (`unclean_end`: such requests become
+ * SP_OUTCOME_UNFINISHED, such batches are counted in `unfinished_batches` and left out). Sets each
+ * file's `last_ns`. Writes a message to `err`. Idempotent; called by the analyzer. */
 sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t errlen);
 
 #endif
