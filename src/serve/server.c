@@ -57,6 +57,8 @@ typedef struct req_ctx {
     char *resp;
     size_t resp_len;
     const char *retry_after;
+    uint64_t done_ns;     /* when the answer was queued to the socket; 0: not yet */
+    int label_recorded;
 } req_ctx;
 
 typedef struct worker {
@@ -284,6 +286,7 @@ static enum MHD_Result send_answer(req_ctx *r, const char *allow)
     enum MHD_Result ret = MHD_queue_response(r->conn, r->http_status, resp);
     MHD_destroy_response(resp);
     r->state = ST_SENT;
+    r->done_ns = sp_now_ns();
     return ret;
 }
 
@@ -446,11 +449,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         STAT_ADD(srv, requests, 1);
         take_label(r);
         if (strcmp(url, "/v1/embeddings") == 0) {
+            r->route = ROUTE_EMBED; /* recorded whatever its answer (on_completed) */
             if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
                 set_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request_error", "use POST for /v1/embeddings");
                 return send_answer(r, MHD_HTTP_METHOD_POST);
             }
-            r->route = ROUTE_EMBED;
             const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
             unsigned long long want = cl ? strtoull(cl, NULL, 10) : 0;
             if (want > srv->opt.max_body) {
@@ -517,12 +520,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "invalid_request_error", msg);
             return send_answer(r, NULL);
         }
-        if (!parse_request(r))
+        if (!parse_request(r)) {
+            /* the parse that refused it is the request's preprocessing */
+            sp_record_stage(srv->rec, r->id, SP_STAGE_PREPROCESS, r->arrival_ns, sp_now_ns());
             return send_answer(r, NULL);
+        }
         r->enqueue_ns = sp_now_ns();
         sp_record_stage(srv->rec, r->id, SP_STAGE_PREPROCESS, r->arrival_ns, r->enqueue_ns);
-        if (r->label[0])
+        if (r->label[0]) {
             sp_record_request_label(srv->rec, r->id, r->label, strlen(r->label));
+            r->label_recorded = 1;
+        }
         /* suspend before the batcher can see it, so a fast worker never resumes a connection that
          * is not yet suspended */
         r->state = ST_QUEUED;
@@ -544,17 +552,36 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* resumed by a worker (or by the queue-full path above) */
         int served = r->http_status == MHD_HTTP_OK;
         enum MHD_Result ret = send_answer(r, NULL);
-        uint64_t done = sp_now_ns();
         if (served) {
             /* postprocess runs from the end of the batch through response assembly (in the worker)
-             * to the hand-off to the socket here */
-            sp_record_stage(srv->rec, r->id, SP_STAGE_POSTPROCESS, r->batch_end_ns, done);
-            sp_record_request(srv->rec, r->id, r->arrival_ns, done, (int64_t)r->tokens);
+             * to the hand-off to the socket here; the request record follows in on_completed, once
+             * libmicrohttpd says whether the client got the answer */
+            sp_record_stage(srv->rec, r->id, SP_STAGE_POSTPROCESS, r->batch_end_ns, r->done_ns);
             STAT_ADD(srv, ok, 1);
         }
         return ret;
     }
     return MHD_YES; /* ST_QUEUED (spurious call) or ST_SENT */
+}
+
+/* Records an embeddings request as it ended (DESIGN 8a, docs/serve.md): its request record from
+ * arrival to the hand-off of its answer (or to now, when it never got one) and, unless it was
+ * answered 200 and delivered, its outcome: cancelled when the client went away first, rejected for
+ * a 503 (queue full, or the server stopping), error for any other status. */
+static void record_ended(sp_server *srv, req_ctx *r, enum MHD_RequestTerminationCode toe)
+{
+    if (!srv->rec || r->route != ROUTE_EMBED)
+        return;
+    uint64_t done = r->done_ns ? r->done_ns : sp_now_ns();
+    if (r->label[0] && !r->label_recorded)
+        sp_record_request_label(srv->rec, r->id, r->label, strlen(r->label));
+    sp_record_request(srv->rec, r->id, r->arrival_ns, done, r->tokens ? (int64_t)r->tokens : -1);
+    sp_outcome o = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK            ? SP_OUTCOME_CANCELLED
+                   : r->http_status == MHD_HTTP_OK                       ? SP_OUTCOME_OK
+                   : r->http_status == MHD_HTTP_SERVICE_UNAVAILABLE      ? SP_OUTCOME_REJECTED
+                                                                         : SP_OUTCOME_ERROR;
+    if (o != SP_OUTCOME_OK)
+        sp_record_outcome(srv->rec, r->id, o, (int32_t)r->http_status);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -563,6 +590,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     req_ctx *r = *con_cls;
     if (!r)
         return;
+    record_ended(srv, r, toe);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         STAT_ADD(srv, client_gone, 1);
     *con_cls = NULL;
