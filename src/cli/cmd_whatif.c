@@ -457,9 +457,12 @@ int sp_cmd_whatif(int argc, char **argv)
                 fit.coef[0], fit.coef[1], fit.coef[2], fit.coef[3], fit.used, fit.n, fit.r2, fit.mape * 100.0,
                 so.resample ? "true" : "false");
         fprintf(out, "\"observed\":{\"measured_latency_ms\":{\"count\":%llu,\"p50\":%.6g,\"p95\":%.6g,"
-                     "\"p99\":%.6g},\"policy\":",
+                     "\"p99\":%.6g},\"measured_rejected\":%llu,\"measured_rejection_rate\":%.6g,"
+                     "\"simulated_rejection_rate\":%.6g,\"policy\":",
                 (unsigned long long)w.observed.count, ms(w.observed.p50_ns), ms(w.observed.p95_ns),
-                ms(w.observed.p99_ns));
+                ms(w.observed.p99_ns), (unsigned long long)w.measured_rejected,
+                w.n_reqs ? (double)w.measured_rejected / (double)w.n_reqs : 0.0,
+                res[0].requests ? (double)res[0].rejected / (double)res[0].requests : 0.0);
         json_policy(out, &obs);
         fprintf(out, ",\"max_batch_inferred\":%s,\"delay_inferred\":%s},",
                 have_omb ? "false" : "true", have_odelay ? "false" : "true");
@@ -501,6 +504,14 @@ int sp_cmd_whatif(int argc, char **argv)
             text_row(out, label, &res[i], slo_ms > 0, have_best && best == i);
         }
         fprintf(out, "* the profiled policy, simulated: compare with the measured latency of the profile\n");
+        if (w.measured_rejected || res[0].rejected)
+            /* DESIGN 8a: both over the same offered load, the requests replayed */
+            fprintf(out, "rejected (503): measured %.1f%% (%llu of %zu requests), simulated at the observed policy "
+                         "%.1f%% (%llu; queue capacity %u)\n",
+                    w.n_reqs ? 100.0 * (double)w.measured_rejected / (double)w.n_reqs : 0.0,
+                    (unsigned long long)w.measured_rejected, w.n_reqs,
+                    res[0].requests ? 100.0 * (double)res[0].rejected / (double)res[0].requests : 0.0,
+                    (unsigned long long)res[0].rejected, res[0].policy.queue_capacity);
         if (slo_ms > 0) {
             if (have_best) {
                 const sp_whatif_result *b = &res[best];
