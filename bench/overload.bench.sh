@@ -76,10 +76,11 @@ wall, rss = open(sys.argv[3]).read().split()[-2:]
 o = rep["outcomes"]
 sent = load["sent"]
 seen = load.get("statuses", {}).get("503", 0)
-print(f"overload trace: {int(sys.argv[4]) / 2**20:.1f} MiB, {o['total']} requests ({o['by_outcome']['ok']['count']} ok, "
-      f"{o['by_outcome']['rejected']['count']} rejected, {o['by_outcome']['cancelled']['count']} cancelled); "
-      f"rejection rate {o['rejection_rate'] * 100:.1f}% in the trace (probe included), "
-      f"{seen / sent * 100 if sent else 0:.1f}% of the overload run's requests answered 503 at the client")
+print(f"overload trace: {int(sys.argv[4]) / 2**20:.1f} MiB, {o['total']} requests, probe included "
+      f"({o['by_outcome']['ok']['count']} ok, {o['by_outcome']['rejected']['count']} rejected, "
+      f"{o['by_outcome']['cancelled']['count']} cancelled, {o['by_outcome']['error']['count']} error): rejection rate "
+      f"{o['rejection_rate'] * 100:.1f}%; the client got {seen} 503s ({seen / sent * 100 if sent else 0:.1f}% of the "
+      f"overload run's requests)")
 print(f"analyse (no --lenient): {wall} s wall, peak RSS {int(rss) / 1024:.1f} MiB")
 PY
 
