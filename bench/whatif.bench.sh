@@ -45,12 +45,13 @@ run() {
 }
 p95_measured() { "$sp" analyze --json "$tmp/$1.sptrace" |
   python3 -c 'import json,sys; print("%.3f" % (json.load(sys.stdin)["requests"]["latency_us"]["p95"]/1000))'; }
-p95_predicted() { "$sp" whatif "$tmp/profile.sptrace" --json --observed-max-batch 8 --observed-delay-ms 2 "$@" |
+# the profile carries its policy (serve writes it): no --observed-* options needed
+p95_predicted() { "$sp" whatif "$tmp/profile.sptrace" --json "$@" |
   python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.3f" % d["policies"][1]["latency_ms"]["p95"])'; }
 
 echo "profile: serve --max-batch 8 --max-queue-delay-ms 2 (pad longest), load ${rate}/s poisson for ${secs} s"
 run profile --max-batch 8 --max-queue-delay-ms 2
-"$sp" whatif "$tmp/profile.sptrace" --observed-max-batch 8 --observed-delay-ms 2 | sed -n '2,3p;6,7p'
+"$sp" whatif "$tmp/profile.sptrace" | grep -E '^(observed|  read from|service time|  R\^2|measured |observed\*)'
 
 policies=(
   "--max-batch 4 --max-queue-delay-ms 2"

@@ -181,10 +181,37 @@ typedef struct sp_status_row {
 /* Rejection rate from which the verdict says requests are being rejected (docs/analysis.md). */
 #define SP_REJECTION_SIGNIFICANT 0.01
 
+/* The what-if simulator's prediction for the natural change of a configuration verdict (DESIGN
+ * section 8). The analyzer leaves it empty; sp_whatif_quote_verdict (whatif.h) fills it, since the
+ * analysis library does not depend on the simulator. */
+typedef enum sp_prediction_state {
+    SP_PREDICTION_NONE = 0,       /* not attempted: not a batching verdict, or no simulator ran */
+    SP_PREDICTION_DONE,           /* setting/from/to and the two p95 figures hold */
+    SP_PREDICTION_UNAVAILABLE     /* attempted; `note` says why there is no prediction */
+} sp_prediction_state;
+
+typedef struct sp_verdict_prediction {
+    sp_prediction_state state;
+    const char *setting;          /* "max-queue-delay", "max-batch", "instances", "pad" (static) */
+    const char *from, *to;        /* the setting's value before and after, in report units ("2.00 ms",
+                                     "16", "buckets:16,32,64,128"); owned by the report */
+    uint64_t p95_before_ns;       /* simulated p95 of the observed policy */
+    uint64_t p95_after_ns;        /* simulated p95 after the change */
+    int extrapolated;             /* the changed policy's batches leave the sizes or padded lengths seen */
+    const char *note;             /* UNAVAILABLE: why there is no prediction; DONE: a caveat (why it
+                                     extrapolates, rejections) or NULL; owned by the report */
+} sp_verdict_prediction;
+
 typedef struct sp_drop_row {
     const char *cause;            /* static */
     uint64_t count;
 } sp_drop_row;
+
+/* One loaded file's data quality: what it lost (sp_file_loss in events.h). */
+typedef struct sp_file_quality {
+    const char *path;             /* owned by the report */
+    sp_file_loss loss;
+} sp_file_quality;
 
 typedef struct sp_report {
     /* requests */
@@ -213,12 +240,19 @@ typedef struct sp_report {
     sp_gpu_summary gpu;
     sp_cost_summary cost;
     sp_verdict verdict;
+    sp_verdict_prediction prediction; /* printed with the verdict; see sp_verdict_prediction */
     /* data quality */
     sp_drop_row drops[SP_DROP_CAUSE_COUNT];
     uint64_t drops_total;
     uint64_t skipped_records;      /* lenient */
     size_t n_files;
     int hta_compat;
+    /* data lost from damaged traces (docs/native-format.md "Reading rule"), totals over the files */
+    sp_file_quality *file_quality;  /* n_files entries, in load order */
+    uint64_t lost_blocks, lost_bytes;
+    uint64_t undecodable_records;   /* records using a name defined only in a lost block */
+    uint64_t orphaned_records;      /* requests and batches whose own record was lost */
+    size_t unclean_files;           /* native traces the recorder did not close cleanly */
     /* outcomes (DESIGN 8a; docs/analysis.md, "Outcomes"): request_count and every latency, share and
      * cost figure above cover the requests of `outcome_scope`; these count every request */
     sp_outcome_scope outcome_scope;
@@ -228,10 +262,9 @@ typedef struct sp_report {
     sp_status_row statuses[SP_REPORT_MAX_STATUSES]; /* non-ok requests by HTTP status, ascending */
     size_t n_statuses;
     uint64_t statuses_unlisted;    /* non-ok requests with a status beyond the listed ones */
-    uint64_t unfinished_batches;   /* batches in flight when an unclean trace ended (left out) */
-    size_t unclean_files;          /* native traces the recorder did not close cleanly (no end record:
-                                      killed, crashed or still writing) */
-    const char **unclean_paths;    /* their paths, unclean_files of them; owned by the report */
+    uint64_t unfinished_batches;   /* batches in flight when an unclean trace ended (left out); the
+                                      unclean traces are counted in unclean_files and named in
+                                      file_quality (loss.end SP_TRACE_END_UNCLEAN) */
 } sp_report;
 
 /* Analyses `ev` (finishing it first). `opt` may be NULL. `*out` is written only on success; free it
@@ -242,7 +275,17 @@ SP_API sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_rep
 
 SP_API void sp_report_destroy(sp_report *r);
 
-/* Writers. Each returns SP_ERR_IO if writing fails. */
+/* Whether the report's data are incomplete, in one line for people: what each file lost (regions with
+ * their byte offsets, undecodable and orphaned records, an unclean end, the recorder's drops, skipped
+ * records; as sp_events_describe_loss) and the records the analysis skipped. Returns how many such things
+ * it names: 0 when nothing was lost (`buf` then holds ""). This is the list `--strict` fails on
+ * (docs/cli.md). `buf` is always NUL-terminated when len > 0 (a long list ends with "..."); it may be
+ * NULL when len is 0. */
+SP_API size_t sp_report_describe_loss(const sp_report *r, char *buf, size_t len);
+
+/* Writers. Each returns SP_ERR_IO if writing fails, with errno set to the system's reason (e.g.
+ * ENOSPC, "No space left on device") so a caller can name it; a writer stops at the first failed
+ * write rather than format the rest for nothing. The caller still closes `out`. */
 SP_API sp_status sp_report_write_text(const sp_report *r, FILE *out);
 SP_API sp_status sp_report_write_json(const sp_report *r, FILE *out);
 /* Chrome-trace JSON (opens in ui.perfetto.dev): requests, stages, batches and device activity on

@@ -110,11 +110,83 @@ typedef struct sp_events_summary {
     size_t kernels;
     size_t copies;      /* memcpy and memset */
     size_t launches;
-    uint64_t skipped;   /* malformed records skipped under `lenient` */
+    uint64_t skipped;   /* malformed records and unresolved references skipped under `lenient` */
     uint64_t dropped;   /* records the recorder dropped (all causes) */
+    /* Data lost from damaged files, over all files (sp_file_loss has each file's): */
+    uint64_t lost_blocks;   /* native blocks that were corrupt or cut off */
+    uint64_t lost_bytes;    /* bytes of those blocks and of any garbage read past with them */
+    uint64_t undecodable;   /* records in surviving blocks that use a name defined only in a lost block */
+    uint64_t orphaned;      /* requests and batches whose own record was lost (after the finishing
+                               pass: sp_analyze, sp_whatif_workload_from_events; 0 before) */
+    size_t unclean_files;   /* native traces without the recorder's `end` record */
 } sp_events_summary;
 
 SP_API void sp_events_summarize(const sp_events *ev, sp_events_summary *out);
+
+/* The path (or buffer name) loaded file number `file` was read from, or NULL when there is no such
+ * file. Owned by `ev`, valid until it is destroyed. */
+SP_API const char *sp_events_file_path(const sp_events *ev, size_t file);
+
+/* ---- Data loss ----
+ * A native trace whose blocks are corrupt or cut off still loads: each bad stretch is skipped up to
+ * the next block that checks out (or to the end of the file), and what was lost is recorded here,
+ * per file, and announced through the log callback (sp_set_log) with the file and byte offset
+ * (docs/native-format.md, "Reading rule"). Other formats have no blocks: only their drops, skipped
+ * records and orphans are counted. */
+
+/* Lost regions listed per file; further regions are counted (sp_file_loss.regions) but not listed. */
+#define SP_LOSS_MAX_REGIONS 8
+
+/* One stretch of a file that could not be read. */
+typedef struct sp_lost_region {
+    uint64_t offset;    /* byte offset of its start (in the uncompressed stream of a .gz file) */
+    uint64_t bytes;     /* bytes lost from there */
+    uint64_t blocks;    /* block headers recognised in it, at least 1 (a lower bound when headers
+                           themselves were damaged) */
+    int to_end;         /* 1: it runs to the end of the file (a cut or unreadable tail); 0: reading
+                           resumed at offset + bytes */
+} sp_lost_region;
+
+/* Whether the recorder closed a trace cleanly. */
+typedef enum sp_trace_end {
+    SP_TRACE_END_UNKNOWN = 0, /* the format has no end marker (every format but native) */
+    SP_TRACE_END_CLEAN,       /* the recorder's `end` record was read */
+    SP_TRACE_END_UNCLEAN      /* a native trace without an `end` record: the recorder was killed,
+                                 crashed or is still writing, or the end was in a lost part */
+} sp_trace_end;
+
+/* "unknown", "clean", "unclean"; static, never NULL. */
+SP_API const char *sp_trace_end_str(sp_trace_end end);
+
+/* What one file lost. */
+typedef struct sp_file_loss {
+    uint64_t lost_blocks;       /* the regions' blocks, summed */
+    uint64_t lost_bytes;        /* the regions' bytes, summed */
+    uint64_t first_lost_offset; /* the first region's offset; UINT64_MAX when nothing was lost */
+    uint64_t regions;           /* lost regions in all */
+    size_t n_listed;            /* regions listed in `region`: the first SP_LOSS_MAX_REGIONS */
+    sp_lost_region region[SP_LOSS_MAX_REGIONS];
+    uint64_t undecodable;       /* records in surviving blocks that use a name id defined only in a
+                                   lost block: not decoded, not an error (with or without lenient) */
+    uint64_t orphaned;          /* requests and batches that surviving records name but whose own
+                                   record was lost: left out, not an error (with or without lenient);
+                                   counted by the finishing pass, 0 before it */
+    sp_trace_end end;
+    uint64_t dropped;           /* records the recorder dropped (all causes) */
+    uint64_t skipped;           /* malformed records and unresolved references skipped (lenient) */
+} sp_file_loss;
+
+/* Writes what loaded file number `file` lost into `*out`. Returns SP_ERR_INVALID (NULL argument or
+ * no such file; `*out` untouched) or SP_OK. */
+SP_API sp_status sp_events_file_loss(const sp_events *ev, size_t file, sp_file_loss *out);
+
+/* Whether anything was lost, in one line for people: for each file that lost something, its path and
+ * its lost regions (blocks, bytes, offsets), undecodable and orphaned records, an unclean end, the
+ * recorder's drops and skipped records, e.g. "t.sptrace: 1 block (1048608 bytes) lost at byte
+ * 1048592". Returns how many such things it names (0: nothing lost; `buf` then holds "").
+ * This is the list `--strict` fails on (docs/cli.md). `buf` is always NUL-terminated when len > 0
+ * (a long list is cut with "..."); it may be NULL when len is 0. */
+SP_API size_t sp_events_describe_loss(const sp_events *ev, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

@@ -44,8 +44,24 @@ typedef struct sp_server_options {
     /* limits */
     size_t max_body;           /* request body bytes; larger: 413; default 1 MiB */
     unsigned max_inputs;       /* strings in one request's "input"; more: 400; default 256 */
-    unsigned max_connections;  /* open connections; default 1024 */
-    unsigned connection_timeout_s; /* idle connection timeout; default 30 */
+    unsigned max_connections;  /* open connections, counted from accept to close; one more is answered
+                                  503 (JSON, Retry-After: 1) and closed; default 1024 */
+    unsigned max_connections_per_ip; /* open connections from one client address; one more: 503 and
+                                  closed; 0: no per-address cap; default 256 (a quarter of the
+                                  connections, so one address cannot hold them all) */
+    unsigned connection_timeout_s; /* idle connection timeout (libmicrohttpd's: any byte resets it;
+                                  it bounds a stalled answer); default 30 */
+    double header_timeout_s;   /* a request's line and headers must all arrive within this many
+                                  seconds of its start (the connection's accept, or the previous
+                                  answer on a keep-alive connection, so idle keep-alive connections
+                                  close after it too); bytes trickling in do not extend it; past it
+                                  the connection is closed (408 if it had sent part of a head);
+                                  0: none; default 10 */
+    double body_timeout_s;     /* a request's body must all arrive within this many seconds of its
+                                  headers, however it trickles; past it the connection is closed;
+                                  0: none; default 30 */
+    size_t max_header_bytes;   /* request line and headers; more: 431 (414 for the line alone);
+                                  1024..65536; default 16384 */
     /* recording: every stage, batch and operation goes here; NULL: nothing recorded. Borrowed:
        must stay open until sp_server_destroy. */
     sp_recorder *recorder;
@@ -75,7 +91,8 @@ SP_API const char *sp_server_default_tokenizer(void);
 
 /* Loads the tokenizer and the model, starts the workers and the HTTP listener, and returns once the
  * socket is listening. `*out` is written only on success. On failure `err` (may be NULL) says what
- * went wrong (a file and what was wrong in it, a bad option, an address in use). Returns
+ * went wrong (a file and what was wrong in it, a bad option, a port another process listens on:
+ * the socket is bound without SO_REUSEPORT, so a taken port is an error, never a shared one). Returns
  * SP_ERR_INVALID (options), SP_ERR_IO (files, bind), SP_ERR_PARSE / SP_ERR_FORMAT (tokenizer or
  * weights files), SP_ERR_NOMEM. Sets OpenBLAS to one thread: each worker runs its own batch. */
 SP_API sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *err, size_t errlen);
@@ -97,13 +114,14 @@ SP_API void sp_server_destroy(sp_server *srv);
 
 /* Counters since start; read at any time from any thread. */
 typedef struct sp_server_stats {
-    uint64_t requests;        /* HTTP requests received */
+    uint64_t requests;        /* HTTP requests received (a first head the front door refused included) */
     uint64_t ok;              /* 200 responses to /v1/embeddings */
     uint64_t rejected_full;   /* 503: the queue was full */
-    uint64_t bad_request;     /* 400 */
-    uint64_t too_large;       /* 413 */
+    uint64_t bad_request;     /* 400 (from the handler or the front door) */
+    uint64_t too_large;       /* 413, and 414/431 for a request line or headers too large */
     uint64_t not_found;       /* 404 */
     uint64_t bad_method;      /* 405 */
+    uint64_t unsupported_media; /* 415: a Content-Type other than JSON */
     uint64_t client_gone;     /* connections closed before their response was sent */
     uint64_t batches;
     uint64_t sequences;       /* inputs embedded */
@@ -112,6 +130,16 @@ typedef struct sp_server_stats {
     uint64_t queue_depth;     /* requests waiting now */
     uint64_t graph_captures;  /* CUDA graphs captured (--cuda-graphs) */
     uint64_t graph_replays;   /* batches run by replaying a captured graph */
+    /* connections (the front door: caps, the first request head's screen, deadlines) */
+    uint64_t connections_accepted;      /* admitted */
+    uint64_t connections_refused_cap;   /* 503 and closed: max_connections were open */
+    uint64_t connections_refused_per_ip;/* 503 and closed: max_connections_per_ip from its address */
+    uint64_t header_timeouts;  /* closed at the header deadline (idle keep-alive ones included) */
+    uint64_t body_timeouts;    /* closed at the body deadline */
+    uint64_t bad_heads;        /* first request heads answered 400/413/414/431/501/505 before
+                                  libmicrohttpd saw them (not in `requests`) */
+    uint64_t connections_open; /* open now */
+    uint64_t connections_peak; /* most open at once */
 } sp_server_stats;
 
 SP_API void sp_server_get_stats(const sp_server *srv, sp_server_stats *stats);

@@ -16,7 +16,19 @@ extern "C" {
 #define SP_API
 #endif
 
-#define SP_VERSION_STRING "0.1.0"
+/* The version of these headers. CMake reads the project's version from these three lines, so they
+ * are the one place it is set. sp_version() tells which version of the library a program runs
+ * with (a shared library may be newer than the headers the program was built with). */
+#define SP_VERSION_MAJOR 0
+#define SP_VERSION_MINOR 2
+#define SP_VERSION_PATCH 0
+#define SP_VERSION_STRINGIFY_(x) #x
+#define SP_VERSION_STRINGIFY(x) SP_VERSION_STRINGIFY_(x)
+#define SP_VERSION_STRING                                                                        \
+    SP_VERSION_STRINGIFY(SP_VERSION_MAJOR) "." SP_VERSION_STRINGIFY(SP_VERSION_MINOR) "."        \
+    SP_VERSION_STRINGIFY(SP_VERSION_PATCH)
+/* One integer that orders versions: major x 10000 + minor x 100 + patch. */
+#define SP_VERSION_NUMBER (SP_VERSION_MAJOR * 10000 + SP_VERSION_MINOR * 100 + SP_VERSION_PATCH)
 
 /* Every fallible call returns one of these. SP_OK is 0; sp_status_str() names each. */
 typedef enum sp_status {
@@ -33,6 +45,11 @@ typedef enum sp_status {
 
 /* Static, never NULL. */
 SP_API const char *sp_status_str(sp_status status);
+
+/* The library's own version, "MAJOR.MINOR.PATCH" (static, never NULL), and as SP_VERSION_NUMBER
+ * computes it. Compare with the SP_VERSION_* macros to detect a program built against other headers. */
+SP_API const char *sp_version(void);
+SP_API unsigned sp_version_number(void);
 
 /* Trace properties: facts about the traced service that a trace carries beside its events, such as
  * its device ("device": "cpu" or "cuda") and its batching policy ("policy.max_batch": "16", ...);

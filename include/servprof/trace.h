@@ -84,19 +84,35 @@ typedef struct sp_recorder_options {
 /* Fills `opt` with the defaults. */
 SP_API void sp_recorder_options_init(sp_recorder_options *opt);
 
-/* Opens `path` for writing (truncates) and starts the writer thread. `opt` may be NULL (defaults);
- * it is copied. `*out` is written only on success. Returns SP_ERR_IO if the file cannot be created,
- * SP_ERR_STATE if a recorder is already open in this process, SP_ERR_NOMEM. Thread-safe. */
+/* Opens `path` for writing and starts the writer thread. The recorder owns the file: a regular file
+ * is locked (flock, advisory, held until close) before it is truncated, so a second process given
+ * the same path fails here and leaves the first one's trace intact; a pipe or device (/dev/null) is
+ * neither locked nor truncated. The file header is written before this returns. `opt` may be NULL
+ * (defaults); it is copied. `*out` is written only on success. Returns SP_ERR_IO if the file cannot
+ * be created (its folder missing, permissions), another process is recording to it, or the header
+ * cannot be written (a full disk); SP_ERR_STATE if a recorder is already open in this process;
+ * SP_ERR_NOMEM. On SP_ERR_IO, sp_recorder_last_error says why (it also goes to the log callback).
+ * Thread-safe. */
 SP_API sp_status sp_recorder_open(const char *path, const sp_recorder_options *opt, sp_recorder **out);
 
 /* Stops recording, drains every thread's buffer, writes the final drop counts and closes the file.
  * NULL is fine. Records made after (or during) close are dropped as SP_DROP_AFTER_CLOSE. Returns the
- * first write error, if any. Call once, from one thread. */
+ * first write error, if any (SP_ERR_IO; sp_recorder_last_error gives the system's reason, e.g. "No
+ * space left on device"). After the first failed write the recorder writes nothing more to the file
+ * (a reader stops at the torn block anyway) and counts every later record as SP_DROP_WRITE_FAILED;
+ * the file keeps the blocks written before it. Call once, from one thread. */
 SP_API sp_status sp_recorder_close(sp_recorder *rec);
 
 /* Asks the writer to drain everything recorded so far and waits until it is on disk. Not for the hot
- * path. */
+ * path. Returns SP_ERR_IO once a write has failed (see sp_recorder_close). */
 SP_API sp_status sp_recorder_flush(sp_recorder *rec);
+
+/* Copies into `buf` (at most buflen bytes, NUL-terminated) why the recorder last failed in this
+ * process: an open that returned SP_ERR_IO ("cannot create /x/t.sptrace: the folder /x does not
+ * exist", "cannot record to t.sptrace: another process (pid 4242) is recording to it"), or the first
+ * failed write of the current or last session ("writing t.sptrace failed: No space left on device;
+ * ..."). "" when nothing failed since the last successful open. Returns `buf`. Thread-safe. */
+SP_API const char *sp_recorder_last_error(char *buf, size_t buflen);
 
 /* Interns a name (stage or kernel) and returns its id; the same string always gets the same id.
  * `name` is copied. May take a lock: call at set-up, or cache the id. Returns SP_NAME_NONE on

@@ -44,7 +44,7 @@ void sp_report_destroy(sp_report *r)
     free(r->gpu.copy_stats);
     free(r->verdict.ranking);
     free(r->clock_offsets);
-    free(r->unclean_paths);
+    free(r->file_quality);
     free(p);
 }
 
@@ -282,6 +282,28 @@ static sp_status clock_figures(sp_ana *a)
     return SP_OK;
 }
 
+/* Each file's data quality and the totals over files (DESIGN section 10 keeps `drops` and
+ * `skipped_records`; these say what damaged traces lost). */
+static sp_status file_quality(sp_report *r, const sp_events *ev)
+{
+    r->file_quality = calloc(ev->n_files ? ev->n_files : 1, sizeof *r->file_quality);
+    if (!r->file_quality)
+        return SP_ERR_NOMEM;
+    for (size_t f = 0; f < ev->n_files; f++) {
+        sp_file_quality *q = &r->file_quality[f];
+        q->path = sp_report_strdup(r, sp_str_get(&ev->strings, ev->files[f].path));
+        if (!q->path)
+            return SP_ERR_NOMEM;
+        sp_ev_file_loss_of(ev, (uint32_t)f, &q->loss);
+        r->lost_blocks += q->loss.lost_blocks;
+        r->lost_bytes += q->loss.lost_bytes;
+        r->undecodable_records += q->loss.undecodable;
+        r->orphaned_records += q->loss.orphaned;
+        r->unclean_files += q->loss.end == SP_TRACE_END_UNCLEAN;
+    }
+    return SP_OK;
+}
+
 sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **out, char *err, size_t errlen)
 {
     if (err && errlen)
@@ -361,6 +383,12 @@ sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **o
     for (size_t f = 0; f < ev->n_files; f++)
         r->skipped_records += ev->files[f].skipped;
     r->n_files = ev->n_files;
+    if ((st = file_quality(r, ev))) {
+        sp_errf(err, errlen, "out of memory");
+        sp_ana_free(&a);
+        sp_report_destroy(r);
+        return st;
+    }
     r->hta_compat = o.hta_compat != 0;
     sp_ana_free(&a);
     *out = r;

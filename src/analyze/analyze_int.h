@@ -104,7 +104,7 @@ static inline int sp_ana_in_scope(const sp_ev_request *q, sp_outcome_scope scope
 
 /* ---- outcomes.c ---- */
 /* Counts every request by outcome and status, each outcome's own latency, the rejection rate and
- * the files that did not close cleanly (docs/analysis.md, "Outcomes"). Requests outside the scope
+ * the batches in flight at an unclean end (docs/analysis.md section 0a). Requests outside the scope
  * with a record but no valid [arrival, done] are errors unless lenient (then skipped and counted),
  * as the partition does for those in it. Runs after sp_ana_partition. */
 sp_status sp_ana_outcomes(sp_ana *a, char *err, size_t errlen);

@@ -1,6 +1,6 @@
 /* Outcomes (DESIGN 8a): every request counted by how it ended (ok, rejected, error, cancelled,
  * unfinished) and by HTTP status, each outcome with its own latency, the rejection rate, and the
- * traces the recorder did not close cleanly. The latency figures of the rest of the report cover only
+ * batches left in flight by a trace the recorder did not close cleanly. The latency figures of the rest of the report cover only
  * the requests of the scope (sp_ana_in_scope); these cover all of them. Rules: docs/analysis.md,
  * "Outcomes". */
 #include <stdlib.h>
@@ -81,31 +81,6 @@ static void count_status(sp_report *r, int32_t status)
     r->n_statuses++;
 }
 
-static sp_status unclean_files(sp_ana *a)
-{
-    const sp_events *ev = a->ev;
-    sp_report *r = a->r;
-    size_t n = 0;
-    for (size_t f = 0; f < ev->n_files; f++) {
-        n += ev->files[f].unclean_end;
-        r->unfinished_batches += ev->files[f].unfinished_batches;
-    }
-    if (!n)
-        return SP_OK;
-    r->unclean_paths = calloc(n, sizeof *r->unclean_paths);
-    if (!r->unclean_paths)
-        return SP_ERR_NOMEM;
-    for (size_t f = 0; f < ev->n_files; f++) {
-        if (!ev->files[f].unclean_end)
-            continue;
-        const char *p = sp_report_strdup(r, sp_str_get(&ev->strings, ev->files[f].path));
-        if (!p)
-            return SP_ERR_NOMEM;
-        r->unclean_paths[r->unclean_files++] = p;
-    }
-    return SP_OK;
-}
-
 sp_status sp_ana_outcomes(sp_ana *a, char *err, size_t errlen)
 {
     const sp_events *ev = a->ev;
@@ -147,7 +122,7 @@ sp_status sp_ana_outcomes(sp_ana *a, char *err, size_t errlen)
     for (int o = 0; o < SP_OUTCOME_COUNT && !st; o++)
         st = sp_ana_quantiles(v + at[o], fill[o] - at[o], &r->outcomes[o].latency);
     free(v);
-    if (!st)
-        st = unclean_files(a);
+    for (size_t f = 0; f < ev->n_files; f++)
+        r->unfinished_batches += ev->files[f].unfinished_batches;
     return st;
 }

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli_opts.h"
+#include "cli_opts.h"
 
 int sp_cli_usage_error(const char *cmd, const char *fmt, ...)
 {

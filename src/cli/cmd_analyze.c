@@ -9,9 +9,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli_opts.h"
-#include "cli/commands.h"
+#include "cli_opts.h"
+#include "commands.h"
 #include "servprof/analyze.h"
+#ifdef SERVPROF_WHATIF_ENABLED
+#include "servprof/whatif.h"
+#endif
 
 static void analyze_usage(FILE *out)
 {
@@ -31,6 +34,9 @@ static void analyze_usage(FILE *out)
             "                         price; without either the report uses $%.2f/h and says so\n"
             "  --lenient              skip malformed records and unresolved references, count them in\n"
             "                         the report, instead of failing on the first one\n"
+            "  --strict               exit 1 (after the report) when any data was lost: corrupt or cut\n"
+            "                         blocks, undecodable or orphaned records, a trace the recorder did\n"
+            "                         not close, records the recorder dropped, skipped records\n"
             "  --hta-compat           compute GPU figures as Holistic Trace Analysis does\n"
             "  --outcomes SCOPE       which requests the latency, stage, padding, cost and verdict\n"
             "                         figures cover: ok (default: requests answered successfully) or\n"
@@ -50,7 +56,10 @@ static void analyze_usage(FILE *out)
             "                         standard error is a terminal)\n"
             "  --no-progress          never print progress\n"
             "  -h, --help             this help\n\n"
-            "exit status: 0 success, 1 a trace could not be read or analysed, 2 usage error\n",
+            "A damaged native trace is read past its bad blocks; each loss is named on standard error\n"
+            "with the file and byte offset, and in the report's data-quality line.\n\n"
+            "exit status: 0 success, 1 a trace could not be read or analysed (or, with --strict, data\n"
+            "was lost), 2 usage error\n",
             SP_CLI_STDIN_MAX >> 20, SP_DEFAULT_PRICE_PER_HOUR);
 }
 
@@ -91,7 +100,7 @@ static double seconds_since(const struct timespec *t0)
 }
 
 enum { OPT_JSON = 256, OPT_PERFETTO, OPT_HTML, OPT_PRICE, OPT_LENIENT, OPT_HTA, OPT_FORMAT, OPT_MAP, OPT_PROGRESS,
-       OPT_NO_PROGRESS, OPT_CLOCK, OPT_OUTCOMES };
+       OPT_NO_PROGRESS, OPT_CLOCK, OPT_STRICT, OPT_OUTCOMES };
 
 int sp_cmd_analyze(int argc, char **argv)
 {
@@ -101,6 +110,7 @@ int sp_cmd_analyze(int argc, char **argv)
         {"html", required_argument, NULL, OPT_HTML},
         {"price-per-hour", required_argument, NULL, OPT_PRICE},
         {"lenient", no_argument, NULL, OPT_LENIENT},
+        {"strict", no_argument, NULL, OPT_STRICT},
         {"hta-compat", no_argument, NULL, OPT_HTA},
         {"clock-offset", required_argument, NULL, OPT_CLOCK},
         {"outcomes", required_argument, NULL, OPT_OUTCOMES},
@@ -112,7 +122,7 @@ int sp_cmd_analyze(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int json = 0, progress = -1;
+    int json = 0, progress = -1, strict = 0;
     const char *perfetto_path = NULL, *output_path = NULL, *html_path = NULL;
     sp_load_options lopt;
     sp_load_options_init(&lopt);
@@ -132,6 +142,7 @@ int sp_cmd_analyze(int argc, char **argv)
                 return 2;
             break;
         case OPT_LENIENT: lopt.lenient = aopt.lenient = 1; break;
+        case OPT_STRICT: strict = 1; break;
         case OPT_HTA: lopt.hta_compat = aopt.hta_compat = 1; break;
         case OPT_FORMAT:
             if (!sp_cli_choice("analyze", "--format", optarg, format_names,
@@ -171,6 +182,7 @@ int sp_cmd_analyze(int argc, char **argv)
     if (progress < 0)
         progress = isatty(STDERR_FILENO);
 
+    sp_cli_log_to_stderr("analyze");
     sp_events *ev;
     if (sp_events_create(&ev) != SP_OK) {
         fprintf(stderr, "servprof analyze: out of memory\n");
@@ -201,8 +213,14 @@ int sp_cmd_analyze(int argc, char **argv)
     sp_report *rep = NULL;
     err[0] = '\0';
     sp_status st = sp_analyze(ev, &aopt, &rep, err, sizeof err);
+#ifdef SERVPROF_WHATIF_ENABLED
+    /* a batching verdict quotes the simulator's prediction for the natural change (DESIGN section 8) */
+    if (st == SP_OK && (st = sp_whatif_quote_verdict(ev, rep, aopt.lenient)) != SP_OK)
+        snprintf(err, sizeof err, "predicting the verdict's change: %s", sp_status_str(st));
+#endif
     if (st != SP_OK) {
         fprintf(stderr, "servprof analyze: %s\n", err[0] ? err : sp_status_str(st));
+        sp_report_destroy(rep);
         sp_events_destroy(ev);
         return 1;
     }
@@ -214,11 +232,14 @@ int sp_cmd_analyze(int argc, char **argv)
     }
     if (!rc) {
         st = json ? sp_report_write_json(rep, out) : sp_report_write_text(rep, out);
-        if (out != stdout && fclose(out) != 0 && st == SP_OK)
+        int e = errno; /* the writers leave the reason of a failed write here */
+        if (out != stdout && fclose(out) != 0 && st == SP_OK) {
             st = SP_ERR_IO;
+            e = errno;
+        }
         if (st != SP_OK) {
             fprintf(stderr, "servprof analyze: writing the report to %s: %s\n",
-                    output_path ? output_path : "standard output", sp_status_str(st));
+                    output_path ? output_path : "standard output", st == SP_ERR_IO ? strerror(e) : sp_status_str(st));
             rc = 1;
         }
     }
@@ -228,6 +249,8 @@ int sp_cmd_analyze(int argc, char **argv)
     if (!rc && html_path)
         rc = sp_cli_write_file("analyze", html_path, sp_report_write_html, rep, ev,
                                progress ? "servprof: wrote " : NULL);
+    if (!rc && strict)
+        rc = sp_cli_strict_report("analyze", rep);
     sp_report_destroy(rep);
     sp_events_destroy(ev);
     return rc;

@@ -15,9 +15,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/cli_opts.h"
-#include "cli/commands.h"
+#include "cli_opts.h"
+#include "commands.h"
 #include "servprof/analyze.h"
+#ifdef SERVPROF_WHATIF_ENABLED
+#include "servprof/whatif.h"
+#endif
 #include "servprof/events.h"
 #include "servprof/servprof.h"
 
@@ -275,6 +278,8 @@ static int demo_live(const demo_opts *o)
      * several seconds of them instead of answering 503, so the report shows queueing, not errors */
     double want_cap = o->rate * 4;
     so.queue_capacity = want_cap < 256 ? 256 : want_cap > 100000 ? 100000 : (unsigned)want_cap;
+    /* the demo's one client is its own load generator, one address with up to 256 connections */
+    so.max_connections_per_ip = 0;
     for (size_t i = 0; i < o->n_buckets; i++)
         so.buckets[i] = o->bucket_list[i];
     /* a static shape or a bucket beyond the default input length makes no sense cut short: the
@@ -313,7 +318,8 @@ static int demo_live(const demo_opts *o)
     sp_recorder *rec = NULL;
     sp_status st = sp_recorder_open(server_path, &ro, &rec);
     if (st != SP_OK) {
-        fprintf(stderr, "servprof demo: cannot open the trace %s: %s\n", server_path, sp_status_str(st));
+        char why[640];
+        fprintf(stderr, "servprof demo: %s\n", *sp_recorder_last_error(why, sizeof why) ? why : sp_status_str(st));
         if (!o->keep_traces)
             rmdir(dir);
         return 1;
@@ -380,7 +386,8 @@ static int demo_live(const demo_opts *o)
         goto out;
     }
     if (cst != SP_OK) {
-        fprintf(stderr, "servprof demo: writing the trace %s failed: %s\n", server_path, sp_status_str(cst));
+        char why[640];
+        fprintf(stderr, "servprof demo: %s\n", *sp_recorder_last_error(why, sizeof why) ? why : sp_status_str(cst));
         goto out;
     }
     fprintf(hdr, "load: %" PRIu64 " sent, %" PRIu64 " ok, %" PRIu64 " 503, %" PRIu64 " other status, %" PRIu64
@@ -409,9 +416,15 @@ static int demo_live(const demo_opts *o)
         sp_analyze_options_init(&ao);
         ao.price_per_hour = o->price_per_hour;
         st = sp_analyze(ev, &ao, &rep, err, sizeof err);
+#ifdef SERVPROF_WHATIF_ENABLED
+        /* the verdict quotes the simulator's prediction for the natural change (DESIGN section 8) */
+        if (st == SP_OK && (st = sp_whatif_quote_verdict(ev, rep, 0)) != SP_OK)
+            snprintf(err, sizeof err, "predicting the verdict's change: %s", sp_status_str(st));
+#endif
     }
     if (st != SP_OK) {
         fprintf(stderr, "servprof demo: analysing the traces failed: %s\n", err[0] ? err : sp_status_str(st));
+        sp_report_destroy(rep);
         sp_events_destroy(ev);
         goto out;
     }
@@ -530,6 +543,7 @@ int sp_cmd_demo(int argc, char **argv)
         return sp_cli_usage_error("demo", "--cuda-graphs needs --device cuda");
     if (o.hidden % o.heads != 0)
         return sp_cli_usage_error("demo", "--heads %u must divide --hidden %u", o.heads, o.hidden);
+    sp_cli_log_to_stderr("demo"); /* the recorder's and the loader's warnings, e.g. a trace it could not write */
 #if DEMO_LIVE
     return demo_live(&o);
 #else

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/cli_opts.h"
-#include "cli/commands.h"
+#include "cli_opts.h"
+#include "commands.h"
 #include "servprof/serve.h"
 #include "servprof/trace.h"
 
@@ -30,12 +30,21 @@ static void serve_usage(FILE *f)
             "  --port N                  TCP port; 0 = ephemeral (default 8080). The bound port is printed\n"
             "                            as \"listening on HOST:PORT\" on stdout\n"
             "  --http-threads N          HTTP threads (default 1)\n"
-            "  --max-connections N       open connections (default 1024)\n"
+            "  --max-connections N       open connections; one more gets 503 and is closed (default 1024)\n"
+            "  --max-connections-per-ip N  open connections from one client address; 0 = no cap\n"
+            "                            (default 256)\n"
+            "  --header-timeout S        a request's line and headers must arrive within S seconds of its\n"
+            "                            start, however slowly they trickle; also ends idle keep-alive\n"
+            "                            connections; 0 = none (default 10)\n"
+            "  --body-timeout S          a request's body must arrive within S seconds of its headers;\n"
+            "                            0 = none (default 30)\n"
+            "  --max-header-bytes N      request line + headers; more gets 431 (default 16384)\n"
             "  --max-body BYTES          request body limit; larger gets 413 (default 1048576)\n"
             "  --max-inputs N            strings per request's \"input\"; more gets 400 (default 256)\n"
             "Model:\n"
             "  --tokenizer FILE          Hugging Face tokenizer.json, WordPiece (default: the shipped\n"
-            "                            data/tokenizer.json, or $SERVPROF_DATA_DIR/tokenizer.json)\n"
+            "                            tokenizer: $SERVPROF_DATA_DIR/tokenizer.json, else\n"
+            "                            share/servprof/tokenizer.json beside the binary)\n"
             "  --weights FILE            safetensors with BertModel tensor names, F32 (default: weights\n"
             "                            generated from --seed; the file fixes layers/hidden/ffn/max-len)\n"
             "  --seed N                  seed of the generated weights (default 1)\n"
@@ -88,7 +97,8 @@ int sp_cmd_serve(int argc, char **argv)
         O_HOST = 256, O_PORT, O_HTTP_THREADS, O_MAX_CONN, O_MAX_BODY, O_MAX_INPUTS, O_TOKENIZER, O_WEIGHTS, O_SEED,
         O_LAYERS, O_HIDDEN, O_HEADS, O_FFN, O_MAX_LEN, O_MODEL_NAME, O_SAVE_WEIGHTS, O_MAX_BATCH, O_DELAY, O_QCAP,
         O_PAD_TO, O_BUCKETS, O_WORKERS, O_TRACE, O_PRICE, O_DURATION, O_HELP, O_DEVICE, O_CUDA_DEVICE,
-        O_CUDA_GRAPHS, O_CUDA_GRAPH_CAP, O_NO_CUPTI, O_CUPTI_LEAN, O_CUPTI_LAUNCHES
+        O_CUDA_GRAPHS, O_CUDA_GRAPH_CAP, O_NO_CUPTI, O_CUPTI_LEAN, O_CUPTI_LAUNCHES, O_MAX_CONN_IP,
+        O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_MAX_HEADER
     };
     static const struct option longopts[] = {
         {"host", required_argument, 0, O_HOST}, {"port", required_argument, 0, O_PORT},
@@ -107,7 +117,11 @@ int sp_cmd_serve(int argc, char **argv)
         {"device", required_argument, 0, O_DEVICE}, {"cuda-device", required_argument, 0, O_CUDA_DEVICE},
         {"cuda-graphs", no_argument, 0, O_CUDA_GRAPHS}, {"cuda-graph-cap", required_argument, 0, O_CUDA_GRAPH_CAP},
         {"no-cupti", no_argument, 0, O_NO_CUPTI}, {"cupti-lean", no_argument, 0, O_CUPTI_LEAN},
-        {"cupti-launches", no_argument, 0, O_CUPTI_LAUNCHES}, {0, 0, 0, 0}};
+        {"cupti-launches", no_argument, 0, O_CUPTI_LAUNCHES},
+        {"max-connections-per-ip", required_argument, 0, O_MAX_CONN_IP},
+        {"header-timeout", required_argument, 0, O_HEADER_TIMEOUT},
+        {"body-timeout", required_argument, 0, O_BODY_TIMEOUT},
+        {"max-header-bytes", required_argument, 0, O_MAX_HEADER}, {0, 0, 0, 0}};
     static const char *const devices[] = {"cpu", "cuda"};
     size_t k, n_buckets = 0;
     sp_cli_getopt_begin();
@@ -120,6 +134,10 @@ int sp_cmd_serve(int argc, char **argv)
         case O_PORT: if (!sp_cli_uint("serve", name, optarg, 0, 65535, &o.port)) return 2; break;
         case O_HTTP_THREADS: if (!sp_cli_uint("serve", name, optarg, 1, 64, &o.http_threads)) return 2; break;
         case O_MAX_CONN: if (!sp_cli_uint("serve", name, optarg, 1, 100000, &o.max_connections)) return 2; break;
+        case O_MAX_CONN_IP: if (!sp_cli_uint("serve", name, optarg, 0, 100000, &o.max_connections_per_ip)) return 2; break;
+        case O_HEADER_TIMEOUT: if (!sp_cli_number("serve", name, optarg, 0, 3600, &o.header_timeout_s)) return 2; break;
+        case O_BODY_TIMEOUT: if (!sp_cli_number("serve", name, optarg, 0, 3600, &o.body_timeout_s)) return 2; break;
+        case O_MAX_HEADER: if (!sp_cli_uint("serve", name, optarg, 1024, 65536, &u)) return 2; o.max_header_bytes = u; break;
         case O_MAX_BODY: if (!sp_cli_uint("serve", name, optarg, 1, 1u << 30, &u)) return 2; o.max_body = u; break;
         case O_MAX_INPUTS: if (!sp_cli_uint("serve", name, optarg, 1, 4096, &o.max_inputs)) return 2; break;
         case O_TOKENIZER: o.tokenizer_path = optarg; break;
@@ -215,7 +233,9 @@ int sp_cmd_serve(int argc, char **argv)
         ro.price_per_hour = price;
         sp_status st = sp_recorder_open(trace_path, &ro, &rec);
         if (st != SP_OK) {
-            fprintf(stderr, "servprof serve: cannot open trace %s: %s\n", trace_path, sp_status_str(st));
+            char why[640];
+            fprintf(stderr, "servprof serve: --trace: %s\n",
+                    *sp_recorder_last_error(why, sizeof why) ? why : sp_status_str(st));
             return 1;
         }
     }
@@ -252,19 +272,28 @@ int sp_cmd_serve(int argc, char **argv)
     sp_server_get_stats(srv, &s);
     fprintf(stderr,
             "servprof serve: %llu requests: %llu ok, %llu 503 queue full, %llu 400, %llu 413, %llu 404, %llu 405, "
-            "%llu closed early; %llu batches, %llu inputs, %llu tokens (%llu padded)\n",
+            "%llu 415, %llu closed early; %llu batches, %llu inputs, %llu tokens (%llu padded)\n",
             (unsigned long long)s.requests, (unsigned long long)s.ok, (unsigned long long)s.rejected_full,
             (unsigned long long)s.bad_request, (unsigned long long)s.too_large, (unsigned long long)s.not_found,
-            (unsigned long long)s.bad_method, (unsigned long long)s.client_gone, (unsigned long long)s.batches,
-            (unsigned long long)s.sequences, (unsigned long long)s.effective_tokens,
-            (unsigned long long)s.padded_tokens);
+            (unsigned long long)s.bad_method, (unsigned long long)s.unsupported_media,
+            (unsigned long long)s.client_gone, (unsigned long long)s.batches, (unsigned long long)s.sequences,
+            (unsigned long long)s.effective_tokens, (unsigned long long)s.padded_tokens);
+    fprintf(stderr,
+            "servprof serve: connections: %llu accepted, %llu refused at --max-connections, %llu at "
+            "--max-connections-per-ip, %llu closed at the header deadline, %llu at the body deadline; "
+            "at most %llu open\n",
+            (unsigned long long)s.connections_accepted, (unsigned long long)s.connections_refused_cap,
+            (unsigned long long)s.connections_refused_per_ip, (unsigned long long)s.header_timeouts,
+            (unsigned long long)s.body_timeouts, (unsigned long long)s.connections_peak);
     if (s.graph_captures || s.graph_replays)
         fprintf(stderr, "servprof serve: CUDA graphs: %llu captured, %llu batches replayed\n",
                 (unsigned long long)s.graph_captures, (unsigned long long)s.graph_replays);
     sp_server_destroy(srv);
     st = sp_recorder_close(rec);
     if (st != SP_OK) {
-        fprintf(stderr, "servprof serve: writing the trace %s failed: %s\n", trace_path, sp_status_str(st));
+        char why[640];
+        fprintf(stderr, "servprof serve: --trace: %s\n",
+                *sp_recorder_last_error(why, sizeof why) ? why : sp_status_str(st));
         return 1;
     }
     return 0;

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli_opts.h"
-#include "cli/commands.h"
+#include "cli_opts.h"
+#include "commands.h"
 #include "servprof/servprof.h"
 
 #define SYNTH_MAX_REQUESTS 10000000ull
@@ -389,12 +389,14 @@ int sp_cmd_synth(int argc, char **argv)
         return 1;
     }
     int rc = synth_run(&o, out);
+    /* a stream whose write failed keeps the unwritten bytes, so flushing again names the reason */
     if (fflush(out) != 0 || ferror(out)) {
-        fprintf(stderr, "servprof synth: writing %s failed\n", o.output ? o.output : "standard output");
+        fprintf(stderr, "servprof synth: writing %s failed: %s\n", o.output ? o.output : "standard output",
+                strerror(errno));
         rc = 1;
     }
     if (out != stdout && fclose(out) != 0 && rc == 0) {
-        fprintf(stderr, "servprof synth: writing %s failed\n", o.output);
+        fprintf(stderr, "servprof synth: writing %s failed: %s\n", o.output, strerror(errno));
         rc = 1;
     }
     return rc;

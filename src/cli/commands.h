@@ -40,5 +40,17 @@ sp_status sp_cli_load_trace(sp_events *ev, const char *arg, const sp_load_option
 /* Usage checks common to the commands that read TRACE arguments: at least one, and `-` at most
  * once (standard input can be read once). Prints the usage error and returns 2, else 0. */
 int sp_cli_check_traces(const char *cmd, int n, char *const *args);
+/* Installs a log hook (sp_set_log) that prints the library's warnings and errors on stderr as
+ * "servprof CMD: MESSAGE": a damaged trace, records lost, a recorder that could not write. At most
+ * SP_CLI_MAX_LOG_LINES lines, then one saying that further ones are not shown. `cmd` is borrowed for
+ * the life of the process (a string literal). Every command that loads traces calls it first. */
+#define SP_CLI_MAX_LOG_LINES 20
+void sp_cli_log_to_stderr(const char *cmd);
+
+/* --strict: when `lost` (from sp_report_describe_loss or sp_events_describe_loss) names anything, prints
+ * "servprof CMD: --strict: data lost: ..." and returns 1; else returns 0. */
+int sp_cli_strict(const char *cmd, size_t n_lost, const char *lost);
+/* sp_cli_strict on a report. */
+int sp_cli_strict_report(const char *cmd, const sp_report *r);
 
 #endif

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/commands.h"
+#include "commands.h"
 #include "servprof/servprof.h"
 
 typedef struct sp_cli_command {
@@ -29,11 +29,6 @@ static const sp_cli_command commands[] = {
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
-static int (*command_fn(const sp_cli_command *c))(int, char **)
-{
-    return c->fn;
-}
-
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -44,8 +39,7 @@ static void usage(FILE *out)
             "p50/p95/p99 and each stage's share of them, padding waste and cost, and gives a verdict.\n\n"
             "commands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(out, "  %-9s %s%s\n", commands[i].name, commands[i].summary,
-                command_fn(&commands[i]) ? "" : " (not built yet)");
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n`servprof COMMAND --help` describes a command's options. Documentation: docs/cli.md\n");
 }
 
@@ -59,12 +53,7 @@ static const sp_cli_command *find_command(const char *name)
 
 static int run_command(const sp_cli_command *c, int argc, char **argv)
 {
-    int (*fn)(int, char **) = command_fn(c);
-    if (!fn) {
-        fprintf(stderr, "servprof %s: not built yet in this version of servprof\n", c->name);
-        return 1;
-    }
-    return fn(argc, argv);
+    return c->fn(argc, argv);
 }
 
 int main(int argc, char **argv)

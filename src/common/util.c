@@ -14,6 +14,16 @@
 static sp_log_fn g_log_fn;
 static void *g_log_user;
 
+const char *sp_version(void)
+{
+    return SP_VERSION_STRING;
+}
+
+unsigned sp_version_number(void)
+{
+    return SP_VERSION_NUMBER;
+}
+
 const char *sp_status_str(sp_status status)
 {
     switch (status) {

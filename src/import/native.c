@@ -1,9 +1,9 @@
 /* Importer for libservprof's native binary trace (docs/native-format.md): reads checksummed blocks
- * from the stream and fills the event model. A block cut off or failing its checksum ends the trace
- * there (a crash or kill -9 leaves such a tail): the events before it are kept and the lost tail is
- * counted in the file's skipped records. */
+ * from the stream and fills the event model. A block that is corrupt or cut off is skipped up to the
+ * next offset where a block checks out again (or to the end of the file: a crash or kill -9 leaves
+ * such a tail); what was lost is recorded per file and announced through the log callback. */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* madvise flags */
+#define _GNU_SOURCE /* madvise flags, memmem */
 #endif
 #include <errno.h>
 #include <inttypes.h>
@@ -50,7 +50,8 @@ typedef struct nat_reader {
     size_t first_req;
     bool indexed;
     bool lenient;
-    bool saw_end;             /* the recorder's `end` record was read: it closed the file cleanly */
+    bool lost_some;           /* a region of this file was lost before the block being parsed */
+    bool saw_end;             /* the recorder's end record was read */
 } nat_reader;
 
 /* Finds `id`'s slot in the file's request map (u64map.h), growing it first if an insert would pass
@@ -216,6 +217,20 @@ static sp_status bad(nat_reader *r, uint64_t off, const char *what)
     return SP_ERR_PARSE;
 }
 
+/* A record whose name id is not defined, in a file that lost a block before it: the definition was
+ * most likely in that block, so the record cannot be decoded. Counted as lost, never an error. */
+static sp_status undecodable(nat_reader *r)
+{
+    r->ev->files[r->ctx->file].undecodable++;
+    return SP_OK;
+}
+
+/* A record using a name id that was never defined: undecodable after a loss, else malformed. */
+static sp_status no_name(nat_reader *r, uint64_t off, const char *what)
+{
+    return r->lost_some ? undecodable(r) : bad(r, off, what);
+}
+
 /* Fills the model from one record. `off` is its byte offset in the file, for messages. */
 static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type, uint32_t size,
                             uint32_t aux, uint64_t off)
@@ -269,9 +284,6 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         ev->requests[idx].status = (int32_t)status;
         return SP_OK;
     }
-    case SP_REC_END:
-        r->saw_end = true;
-        return SP_OK;
     case SP_REC_LABEL: {
         if (aux > SP_NATIVE_MAX_LABEL || size != 16 + ((aux + 7) & ~7u))
             return bad(r, off, "malformed label record (at most 255 bytes)");
@@ -286,7 +298,9 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         if (size != SP_REC_SIZE_STAGE)
             return bad(r, off, "stage record of the wrong size (32 bytes expected)");
         sp_str stage = name_of(r, aux, &ok);
-        if (!ok || stage == SP_EV_NONE)
+        if (!ok)
+            return no_name(r, off, "stage record uses a stage name id that was never defined");
+        if (stage == SP_EV_NONE)
             return bad(r, off, "stage record uses a stage name id that was never defined");
         uint32_t idx;
         if ((st = req_of(r, sp_rd64(p + 8), &idx)))
@@ -331,7 +345,7 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
             a.kind = SP_ACT_KERNEL;
             a.name = name_of(r, aux, &ok);
             if (!ok)
-                return bad(r, off, "kernel record uses a name id that was never defined");
+                return no_name(r, off, "kernel record uses a name id that was never defined");
             a.start_ns = sp_rd64(p + 32);
             a.end_ns = sp_rd64(p + 40);
         } else {
@@ -355,7 +369,7 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         sp_ev_launch l;
         l.name = name_of(r, aux, &ok);
         if (!ok)
-            return bad(r, off, "launch record uses a name id that was never defined");
+            return no_name(r, off, "launch record uses a name id that was never defined");
         l.correlation = sp_rd64(p + 8);
         l.start_ns = sp_rd64(p + 16);
         l.end_ns = sp_rd64(p + 24);
@@ -388,6 +402,9 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         st = sp_ev_set_prop(ev, file, (const char *)p + 16, aux, v, (size_t)vl);
         return st == SP_ERR_INVALID ? bad(r, off, "malformed property record") : st;
     }
+    case SP_REC_END:
+        r->saw_end = true;
+        return SP_OK;
     default:
         return SP_OK; /* types from later versions: skipped by size */
     }
@@ -435,14 +452,6 @@ static ssize_t read_full(sp_input *in, void *buf, size_t n)
     return (ssize_t)got;
 }
 
-/* The tail from `off` on is lost (cut off or corrupt): keep what came before, count it, say so. */
-static void lost_tail(nat_reader *r, uint64_t off, const char *why)
-{
-    r->ev->files[r->ctx->file].skipped++;
-    sp_log(SP_LOG_WARN, "%s: byte %" PRIu64 ": %s; events up to the last complete block are kept",
-           r->ctx->name, off, why);
-}
-
 static sp_status read_header(nat_reader *r)
 {
     sp_import_ctx *ctx = r->ctx;
@@ -485,92 +494,298 @@ static sp_status read_header(nat_reader *r)
     return SP_OK;
 }
 
-/* One block as read (checksum not yet verified): a payload to check and parse, or how the input ended. Filled by the reading
- * side (in the pipeline, the reader thread), acted on by the building side in file order, so errors,
- * warnings and the skipped count come out exactly as if one thread read and parsed in turn. */
+/* ---- Reading blocks, and resynchronising past bad ones ----
+ * The file as the block reader sees it: the stream, behind a window of bytes that were pushed back or
+ * read ahead while looking for the next good block. On a clean trace the window stays empty and blocks
+ * are read straight from the stream into their slot. Only the reading side (in the pipeline, the
+ * reader thread) touches it. */
+typedef struct nat_src {
+    sp_input *in;
+    unsigned char *win;       /* win[pos .. end) come before the stream's next byte */
+    size_t pos, end, cap;
+    uint64_t off;             /* file offset of the next byte handed out */
+    const char *err;          /* set when a read of the stream failed: nothing after it is readable */
+    bool nomem;               /* the window could not grow */
+} nat_src;
+
+/* Bytes the scan reads from the stream at a time, and searches for the magic at a time. */
+#define NAT_SCAN_CHUNK ((size_t)64 << 10)
+#define NAT_SCAN_LOOK ((size_t)4096)
+/* CRC-32 work the scan may spend on candidates: this much, plus 4 bytes per byte it has passed, so an
+ * input made of block headers that fail costs work linear in its size (docs/native-format.md). */
+#define NAT_RESYNC_BUDGET ((uint64_t)32 << 20)
+#define NAT_WIN_MAX ((size_t)SP_NATIVE_MAX_BLOCK + SP_NATIVE_BLOCK_HEADER + NAT_SCAN_CHUNK)
+
+/* Hands out up to n bytes, the window's first: the count (less than n only at the end of the input),
+ * or -1 when the stream failed (src->err says why). */
+static ssize_t src_read(nat_src *src, void *buf, size_t n)
+{
+    size_t got = 0;
+    if (src->pos < src->end) {
+        got = src->end - src->pos < n ? src->end - src->pos : n;
+        memcpy(buf, src->win + src->pos, got);
+        src->pos += got;
+    }
+    ssize_t k = got < n ? read_full(src->in, (unsigned char *)buf + got, n - got) : 0;
+    if (k < 0) {
+        src->err = sp_input_error(src->in);
+        src->off += got;
+        return -1;
+    }
+    got += (size_t)k;
+    src->off += got;
+    return (ssize_t)got;
+}
+
+/* Makes room for `need` bytes in the window, keeping its unread bytes at the front. */
+static sp_status src_room(nat_src *src, size_t need)
+{
+    if (src->pos) {
+        memmove(src->win, src->win + src->pos, src->end - src->pos);
+        src->end -= src->pos;
+        src->pos = 0;
+    }
+    if (need <= src->cap)
+        return SP_OK;
+    size_t cap = src->cap;
+    sp_status st = SP_GROW(src->win, cap, need, NAT_WIN_MAX);
+    if (st == SP_OK)
+        src->cap = cap;
+    return st;
+}
+
+/* Puts `a` then `b` back in front of what comes next, so the scan looks at them again. */
+static sp_status src_unread(nat_src *src, const void *a, size_t na, const void *b, size_t nb)
+{
+    size_t rest = src->end - src->pos;
+    sp_status st = src_room(src, na + nb + rest);
+    if (st)
+        return st;
+    memmove(src->win + na + nb, src->win, rest);
+    memcpy(src->win, a, na);
+    if (nb)
+        memcpy(src->win + na, b, nb);
+    src->end = na + nb + rest;
+    src->off -= na + nb;
+    return SP_OK;
+}
+
+/* Fills the window to `need` bytes (at most NAT_WIN_MAX - NAT_SCAN_CHUNK) from the stream unless it
+ * ends or fails first. Returns the bytes the window then holds. */
+static size_t src_fill(nat_src *src, size_t need)
+{
+    if (src->end - src->pos >= need || src->err)
+        return src->end - src->pos;
+    size_t want = need + NAT_SCAN_CHUNK;
+    if (src_room(src, want) != SP_OK && src_room(src, need) != SP_OK) {
+        src->nomem = true;
+        return src->end - src->pos;
+    }
+    while (src->end < need) {
+        size_t room = (src->cap < want ? src->cap : want) - src->end;
+        ssize_t k = sp_input_read(src->in, src->win + src->end, room);
+        if (k < 0)
+            src->err = sp_input_error(src->in);
+        if (k <= 0)
+            break;
+        src->end += (size_t)k;
+    }
+    return src->end - src->pos;
+}
+
+static void src_drop(nat_src *src, size_t n)
+{
+    src->pos += n;
+    src->off += n;
+}
+
+/* One slot of the reading side's output, acted on by the building side in file order (so errors,
+ * warnings and counts come out exactly as if one thread read and parsed in turn): a block whose
+ * checksum matched, a lost region (then, unless it runs to the end, the next slot holds the block
+ * reading resumed at), the end of the input, or an error. */
 typedef enum nat_kind { NAT_BLOCK, NAT_EOF, NAT_LOST, NAT_ERROR } nat_kind;
 
 typedef struct nat_slot {
     unsigned char *buf;       /* the block's payload */
     size_t cap;
     uint32_t len;
-    uint64_t off;             /* file offset of the block header */
-    uint32_t head_crc;        /* CRC-32 of the header's first 12 bytes */
-    uint32_t want_crc;        /* the header's checksum of header and payload */
-    bool checked;             /* the reader verified it already */
+    uint64_t off;             /* file offset of the block header (NAT_LOST: of the region) */
     nat_kind kind;
-    const char *why;          /* NAT_LOST: what was wrong with the tail */
+    const char *why;          /* NAT_LOST: what was wrong where the region starts */
+    const char *stopped;      /* NAT_LOST: the stream failed while looking past it (else NULL) */
+    sp_lost_region region;    /* NAT_LOST */
     sp_status st;             /* NAT_ERROR */
 } nat_slot;
 
-/* Reads the next block into `s`; with `check`, also verifies its checksum (else take_slot does). */
-static void read_one_block(sp_input *in, nat_slot *s, bool check)
+/* Whether header `h` and its `len` payload bytes make a block whose checksum matches (CRC-32 of header
+ * bytes 0..11, then the payload; the recorder's own CRC-32, same value as zlib's, PCLMULQDQ where the
+ * CPU has it). */
+static bool block_ok(const unsigned char *h, const unsigned char *payload, uint32_t len)
 {
-    uint64_t off = sp_input_offset(in);
+    return sp_crc32(sp_crc32(0, h, 12), payload, len) == sp_rd32(h + 12);
+}
+
+/* After a bad frame at src->off (its bytes pushed back), drops bytes up to the next offset where a block
+ * header with the block magic, a size within limits and a matching checksum starts, or to the end of
+ * the input, and describes the dropped stretch in `s` (NAT_LOST). The CRC-32 makes a false match about
+ * one in 4 billion per candidate; candidates come only where the 4 magic bytes are, and their checks are
+ * bounded by NAT_RESYNC_BUDGET. `frontier`: where the bad frame claimed to end; a rejected candidate at
+ * or past the frontier counts as another lost block and moves it. */
+static void resync(nat_src *src, nat_slot *s, const char *why, uint64_t frontier)
+{
+    static const unsigned char magic[4] = {SP_NATIVE_BLOCK_MAGIC & 0xff, (SP_NATIVE_BLOCK_MAGIC >> 8) & 0xff,
+                                           (SP_NATIVE_BLOCK_MAGIC >> 16) & 0xff, SP_NATIVE_BLOCK_MAGIC >> 24};
+    uint64_t start = src->off, blocks = 1, spent = 0;
+    bool to_end = false;
+    s->kind = NAT_LOST;
+    s->off = start;
+    s->why = why;
+    s->stopped = NULL;
+    src_drop(src, 1); /* the bad frame does not start where it did: look from the next byte on */
+    for (;;) {
+        size_t avail = src_fill(src, SP_NATIVE_BLOCK_HEADER);
+        if (avail < SP_NATIVE_BLOCK_HEADER) {
+            src_drop(src, avail); /* the end of the input: fewer bytes than a block header left */
+            to_end = true;
+            break;
+        }
+        /* where a header could start with all 16 of its bytes here, a page at a time: a search's
+         * cost then stays small even when a candidate was read far ahead (and so under sanitizers,
+         * whose memmem checks the whole range it is given) */
+        size_t look = avail - SP_NATIVE_BLOCK_HEADER + 4;
+        if (look > NAT_SCAN_LOOK)
+            look = NAT_SCAN_LOOK;
+        const unsigned char *w = src->win + src->pos;
+        const unsigned char *m = memmem(w, look, magic, 4);
+        if (!m) {
+            src_drop(src, look - 3); /* the last 3 bytes may begin the magic */
+            continue;
+        }
+        src_drop(src, (size_t)(m - w));
+        uint32_t len = sp_rd32(m + 4);
+        if (len > SP_NATIVE_MAX_BLOCK) {
+            src_drop(src, 1);
+            continue;
+        }
+        if (spent + len <= NAT_RESYNC_BUDGET + 4 * (src->off - start) &&
+            src_fill(src, SP_NATIVE_BLOCK_HEADER + (size_t)len) >= SP_NATIVE_BLOCK_HEADER + (size_t)len) {
+            spent += len;
+            const unsigned char *c = src->win + src->pos;
+            if (block_ok(c, c + SP_NATIVE_BLOCK_HEADER, len))
+                break; /* resynchronised: the window starts with a good block */
+        }
+        if (src->off >= frontier) {
+            blocks++;
+            frontier = src->off + SP_NATIVE_BLOCK_HEADER + len;
+        }
+        src_drop(src, 1);
+    }
+    s->region = (sp_lost_region){start, src->off - start, blocks, to_end};
+    s->stopped = src->err;
+    if (src->nomem) {
+        s->kind = NAT_ERROR; /* the window's bytes were not all looked at: no honest count to give */
+        s->st = SP_ERR_NOMEM;
+    }
+}
+
+/* Reads the next block into `s` and checks it; a bad one becomes a lost region (resync). */
+static void read_one_block(nat_src *src, nat_slot *s)
+{
+    uint64_t off = src->off;
     unsigned char h[SP_NATIVE_BLOCK_HEADER];
     s->off = off;
-    s->kind = NAT_LOST;
-    ssize_t got = read_full(in, h, sizeof h);
+    s->kind = NAT_BLOCK;
+    ssize_t got = src_read(src, h, sizeof h);
     if (got == 0) {
         s->kind = NAT_EOF;
         return;
     }
-    if (got < 0) {
-        s->why = sp_input_error(in);
-        return;
+    const char *why;
+    sp_status st;
+    size_t hdr = got < 0 ? 0 : (size_t)got; /* header bytes read */
+    size_t have = 0;                         /* payload bytes read */
+    uint64_t frontier = off + SP_NATIVE_BLOCK_HEADER;
+    uint32_t len;
+    if (got < 0)
+        goto unreadable;
+    if (hdr < sizeof h) {
+        why = "block header cut off";
+        frontier = off + hdr;
+        goto bad;
     }
-    if ((size_t)got < sizeof h) {
-        s->why = "block header cut off";
-        return;
-    }
-    uint32_t len = sp_rd32(h + 4);
+    len = sp_rd32(h + 4);
     if (sp_rd32(h) != SP_NATIVE_BLOCK_MAGIC || len > SP_NATIVE_MAX_BLOCK) {
-        s->why = "not a block header (bad magic or size)";
-        return;
+        why = "not a block header (bad magic or size)";
+        goto bad;
     }
+    frontier = off + SP_NATIVE_BLOCK_HEADER + len;
     if (len > s->cap) {
         size_t cap = s->cap;
-        sp_status st = SP_GROW(s->buf, cap, len, SP_NATIVE_MAX_BLOCK);
-        if (st) {
-            s->kind = NAT_ERROR;
-            s->st = st;
-            return;
-        }
+        if ((st = SP_GROW(s->buf, cap, len, SP_NATIVE_MAX_BLOCK)))
+            goto error;
         s->cap = cap;
     }
-    got = read_full(in, s->buf, len);
-    if (got != (ssize_t)len) {
-        s->why = got < 0 ? sp_input_error(in) : "block cut off";
-        return;
+    got = src_read(src, s->buf, len);
+    if (got < 0)
+        goto unreadable;
+    have = (size_t)got;
+    if (have < len) {
+        why = "block cut off";
+        goto bad;
     }
-    s->head_crc = sp_crc32(0, h, 12);
-    s->want_crc = sp_rd32(h + 12);
+    if (!block_ok(h, s->buf, len)) {
+        why = "block checksum mismatch";
+        goto bad;
+    }
     s->len = len;
-    s->checked = check;
-    /* the recorder's own CRC-32 (same value as zlib's; PCLMULQDQ where the CPU has it) */
-    if (check && sp_crc32(s->head_crc, s->buf, len) != s->want_crc) {
-        s->why = "block checksum mismatch";
-        return;
-    }
-    s->kind = NAT_BLOCK;
+    return;
+bad:
+    if ((st = src_unread(src, h, hdr, s->buf, have)))
+        goto error;
+    resync(src, s, why, frontier);
+    return;
+unreadable:
+    /* the stream itself failed (e.g. corrupt gzip data): nothing after this point can be read */
+    s->kind = NAT_LOST;
+    s->why = src->err;
+    s->stopped = NULL;
+    s->region = (sp_lost_region){off, src->off - off, 1, 1};
+    return;
+error:
+    s->kind = NAT_ERROR;
+    s->st = st;
 }
 
-/* Acts on one slot: parses a block (SP_OK, and *more true), or ends the trace. */
+/* A lost region: count it for the file and say so, with the file and byte offsets. */
+static void note_lost(nat_reader *r, const nat_slot *s)
+{
+    const sp_lost_region *g = &s->region;
+    sp_ev_file_lost(r->ev, r->ctx->file, g);
+    r->lost_some = true;
+    const char *blocks = g->blocks == 1 ? "block" : "blocks";
+    if (g->to_end)
+        sp_log(SP_LOG_WARN, "%s: byte %" PRIu64 ": %s; the rest of the file is lost (%" PRIu64 " %s, %" PRIu64
+               " bytes%s%s)", r->ctx->name, g->offset, s->why, g->blocks, blocks, g->bytes,
+               s->stopped ? "; reading stopped: " : "", s->stopped ? s->stopped : "");
+    else
+        sp_log(SP_LOG_WARN, "%s: byte %" PRIu64 ": %s; resynchronised at byte %" PRIu64 " (%" PRIu64 " %s, %" PRIu64
+               " bytes lost)", r->ctx->name, g->offset, s->why, g->offset + g->bytes, g->blocks, blocks, g->bytes);
+}
+
+/* Acts on one slot: parses a block or notes a lost region (SP_OK, *more true while more may follow),
+ * or ends the trace. */
 static sp_status take_slot(nat_reader *r, const nat_slot *s, bool *more)
 {
     *more = false;
     switch (s->kind) {
     case NAT_BLOCK:
-        if (!s->checked && sp_crc32(s->head_crc, s->buf, s->len) != s->want_crc) {
-            lost_tail(r, s->off, "block checksum mismatch");
-            return SP_OK;
-        }
         *more = true;
         return parse_block(r, s->buf, s->len, s->off + SP_NATIVE_BLOCK_HEADER);
     case NAT_EOF:
         return SP_OK;
     case NAT_LOST:
-        lost_tail(r, s->off, s->why);
+        note_lost(r, s);
+        *more = !s->region.to_end;
         return SP_OK;
     case NAT_ERROR:
     default:
@@ -641,33 +856,43 @@ static void populate_ahead(nat_pop *pp, const nat_span *a)
     }
 }
 
+static void src_init(nat_src *src, sp_input *in)
+{
+    memset(src, 0, sizeof *src);
+    src->in = in;
+    src->off = sp_input_offset(in);
+}
+
 static sp_status read_blocks_serial(nat_reader *r)
 {
     nat_slot s;
     nat_pop pp;
+    nat_src src;
     memset(&s, 0, sizeof s);
     memset(&pp, 0, sizeof pp);
+    src_init(&src, r->ctx->in);
     sp_status st;
     bool more;
     do {
         nat_span a[NAT_ARRAYS];
         arrays_of(r->ev, a);
         populate_ahead(&pp, a);
-        read_one_block(r->ctx->in, &s, false);
+        read_one_block(&src, &s);
         st = take_slot(r, &s, &more);
     } while (st == SP_OK && more);
     free(s.buf);
+    free(src.win);
     return st;
 }
 
 /* ---- Two-thread pipeline ----
  * When a second core is free, a reader thread reads and checksums blocks into a small ring and does
  * the populating above, while the calling thread parses and builds in file order, mostly writing to
- * pages that are already there. A reader may read a few blocks past a bad one; they are never
- * parsed. What the reader may populate is published by the builder. Arrays move only while the
- * builder holds `pf_mu`: before a block it grows them (under pf_mu) so the block cannot move them,
- * and publishes the new addresses before letting go; only if that fails does it hold pf_mu over the
- * block. So the reader never populates a stale range, and populates while the builder parses. */
+ * pages that are already there. The reader also resynchronises past bad blocks (resync); it may
+ * read a few blocks past one the builder fails on, which are then never parsed. What the reader may
+ * populate is published by the builder. Arrays move only while the builder holds `pf_mu`: before a
+ * block it grows them (under pf_mu) so the block cannot move them, and publishes the new addresses
+ * before letting go; only if that fails does it hold pf_mu over the block. So the reader never populates a stale range, and populates while the builder parses. */
 #define NAT_SLOTS 4u
 
 typedef struct nat_pipe {
@@ -680,6 +905,7 @@ typedef struct nat_pipe {
     nat_span pub[NAT_ARRAYS]; /* the arrays as the builder last published them */
     pthread_mutex_t pf_mu;    /* held by the reader while populating, by the builder while arrays may move */
     nat_pop pop;              /* reader only */
+    nat_src src;              /* reader only */
 } nat_pipe;
 
 /* Whether parsing a block of `len` bytes may grow (move) an event array: a block adds at most one
@@ -736,7 +962,6 @@ static void pipe_populate(nat_pipe *p)
 static void *pipe_reader(void *arg)
 {
     nat_pipe *p = arg;
-    sp_input *in = p->r->ctx->in;
     for (;;) {
         pthread_mutex_lock(&p->mu);
         while (p->count == NAT_SLOTS && !p->stop)
@@ -747,12 +972,13 @@ static void *pipe_reader(void *arg)
         if (stop)
             return NULL;
         pipe_populate(p);
-        read_one_block(in, s, true); /* a slot past the filled ones: the builder does not look at it */
+        read_one_block(&p->src, s); /* a slot past the filled ones: the builder does not look at it */
+        bool last = s->kind == NAT_EOF || s->kind == NAT_ERROR || (s->kind == NAT_LOST && s->region.to_end);
         pthread_mutex_lock(&p->mu);
         p->count++;
         pthread_cond_signal(&p->has_data);
         pthread_mutex_unlock(&p->mu);
-        if (s->kind != NAT_BLOCK)
+        if (last)
             return NULL;
     }
 }
@@ -766,6 +992,7 @@ static sp_status read_blocks_piped(nat_reader *r, bool *started)
     if (!p)
         return SP_OK;
     p->r = r;
+    src_init(&p->src, r->ctx->in);
     arrays_of(r->ev, p->pub);
     pthread_t th;
     bool made = false;
@@ -826,12 +1053,27 @@ static sp_status read_blocks_piped(nat_reader *r, bool *started)
     pthread_join(th, NULL);
     for (unsigned i = 0; i < NAT_SLOTS; i++)
         free(p->slots[i].buf);
+    free(p->src.win);
     pthread_cond_destroy(&p->has_room);
     pthread_cond_destroy(&p->has_data);
     pthread_mutex_destroy(&p->pf_mu);
     pthread_mutex_destroy(&p->mu);
     free(p);
     return st;
+}
+
+/* What the whole file says once read: whether the recorder closed it, and records lost for want of a
+ * name (one warning for all of them, not one per record). */
+static void finish_file(nat_reader *r)
+{
+    sp_ev_file *f = &r->ev->files[r->ctx->file];
+    f->end = r->saw_end ? SP_TRACE_END_CLEAN : SP_TRACE_END_UNCLEAN;
+    if (f->undecodable)
+        sp_log(SP_LOG_WARN, "%s: %" PRIu64 " %s a name defined only in a lost block: not decoded, counted as lost",
+               r->ctx->name, f->undecodable, f->undecodable == 1 ? "record uses" : "records use");
+    if (!r->saw_end)
+        sp_log(SP_LOG_WARN, "%s: no end record: the recorder did not close this trace cleanly (killed, crashed or "
+               "still writing%s)", r->ctx->name, f->lost_regions ? ", or the end was in a lost part" : "");
 }
 
 /* relaxed: a test sets it before importing; it only picks a path, and both give the same result */
@@ -885,7 +1127,7 @@ sp_status sp_import_native(sp_import_ctx *ctx)
             st = read_blocks(r);
     }
     if (st == SP_OK)
-        ctx->ev->files[ctx->file].unclean_end = !r->saw_end;
+        finish_file(r);
     free(r->buf);
     free(r->names);
     sp_u64map_free(&r->reqs);

@@ -721,7 +721,7 @@ static sp_status write_trace(load_run *r, const char *path, char *err, size_t er
     json_str(f, r->o->url);
     fprintf(f, ",\"arrival\":\"%s\",\"target_rate\":%.6g,\"seed\":%llu}\n", arrival_name(r->o->arrival),
             r->o->arrival == SP_LOAD_ARRIVAL_REPLAY ? 0.0 : r->o->rate, (unsigned long long)r->o->seed);
-    for (size_t i = 0; i < r->n_recs; i++) {
+    for (size_t i = 0; i < r->n_recs && !ferror(f); i++) { /* stop at the first failed write */
         const load_rec *q = &r->recs[i];
         fprintf(f,
                 "{\"ev\":\"client\",\"id\":\"%s-%zu\",\"intended_ns\":%llu,\"send_ns\":%llu,"
@@ -730,9 +730,15 @@ static sp_status write_trace(load_run *r, const char *path, char *err, size_t er
                 (unsigned long long)q->done, (int)q->status,
                 (q->flags & REC_WARMUP) ? ",\"warmup\":true" : "");
     }
-    bool bad = ferror(f) != 0;
-    if (fclose(f) != 0 || bad) {
-        sp_errf(err, errlen, "%s: write error on the trace", path);
+    /* a stream whose write failed keeps the unwritten bytes, so flushing again names the reason */
+    bool bad = fflush(f) != 0 || ferror(f);
+    int e = errno;
+    if (fclose(f) != 0 && !bad) {
+        bad = true;
+        e = errno;
+    }
+    if (bad) {
+        sp_errf(err, errlen, "%s: writing the trace failed: %s", path, strerror(e));
         return SP_ERR_IO;
     }
     return SP_OK;

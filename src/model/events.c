@@ -1,6 +1,7 @@
 /* The event model's storage: interned strings, per-file id maps and growable arrays, and the finishing
  * pass (sorting, per-request indexes, reference checks) the analyzer relies on. */
 #include <stdio.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -730,9 +731,15 @@ void sp_events_summarize(const sp_events *ev, sp_events_summary *out)
     }
     out->launches = ev->n_launches;
     for (size_t f = 0; f < ev->n_files; f++) {
-        out->skipped += ev->files[f].skipped;
+        const sp_ev_file *file = &ev->files[f];
+        out->skipped += file->skipped;
         for (int c = 0; c < SP_DROP_CAUSE_COUNT; c++)
-            out->dropped += ev->files[f].drops[c];
+            out->dropped += file->drops[c];
+        out->lost_blocks += file->lost_blocks;
+        out->lost_bytes += file->lost_bytes;
+        out->undecodable += file->undecodable;
+        out->orphaned += file->orphaned;
+        out->unclean_files += file->end == SP_TRACE_END_UNCLEAN;
     }
 }
 
@@ -932,17 +939,26 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     if (ev->finished)
         return SP_OK;
     for (size_t f = 0; f < ev->n_files; f++)
-        ev->files[f].unfinished_batches = 0; /* counted afresh: events may have been added since */
+    {
+        ev->files[f].orphaned = 0; /* counted afresh: events may have been added since a last pass */
+        ev->files[f].unfinished_batches = 0;
+    }
     /* Requests referenced but never recorded. Where the trace says why (DESIGN 8a) they are kept: an
-     * outcome record says the request was rejected, failed or was cancelled, and a trace that did not
-     * close cleanly ended while they were in flight. Otherwise, under lenient they stay in the arrays
-     * but are marked unusable (the analyzer skips requests without a record or an outcome); the count
-     * goes to their file. */
+     * outcome record says the request was rejected, failed or was cancelled. In a file that lost some
+     * of its bytes the record was most likely there: an orphan, left out, never an error. In a file
+     * that lost nothing but has no end record (killed, crashed, still writing) the request was in
+     * flight when the trace ended: unfinished. Otherwise, under lenient they stay in the arrays but are
+     * marked unusable (the analyzer skips requests without a record or an outcome); the count goes to
+     * their file. */
     for (size_t i = 0; i < ev->n_requests; i++) {
         sp_ev_request *r = &ev->requests[i];
         if (r->has_record || r->outcome != SP_OUTCOME_OK)
             continue;
-        if (ev->files[r->file].unclean_end) {
+        if (sp_ev_file_has_loss(ev, r->file)) {
+            ev->files[r->file].orphaned++;
+            continue;
+        }
+        if (ev->files[r->file].end == SP_TRACE_END_UNCLEAN) {
             r->outcome = SP_OUTCOME_UNFINISHED;
             continue;
         }
@@ -957,7 +973,11 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
         sp_ev_batch *b = &ev->batches[i];
         if (b->has_record)
             continue;
-        if (ev->files[b->file].unclean_end) {
+        if (sp_ev_file_has_loss(ev, b->file)) {
+            ev->files[b->file].orphaned++;
+            continue;
+        }
+        if (ev->files[b->file].end == SP_TRACE_END_UNCLEAN) {
             ev->files[b->file].unfinished_batches++; /* in flight when the trace ended: left out */
             continue;
         }
@@ -968,6 +988,12 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
         }
         ev->files[b->file].skipped++;
     }
+    for (size_t f = 0; f < ev->n_files; f++)
+        if (ev->files[f].orphaned)
+            sp_log(SP_LOG_WARN, "%s: %" PRIu64 " %s named by surviving records had %s own record in a lost part: "
+                   "left out", sp_str_get(&ev->strings, ev->files[f].path), ev->files[f].orphaned,
+                   ev->files[f].orphaned == 1 ? "request or batch" : "requests or batches",
+                   ev->files[f].orphaned == 1 ? "its" : "their");
     sp_status jst = sp_ev_join_clients(ev);
     if (jst)
         return jst;

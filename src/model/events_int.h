@@ -50,10 +50,10 @@ typedef struct sp_ev_request {
     uint32_t nbatches;
     int32_t status;          /* HTTP status the outcome came with; 0: none */
     uint8_t outcome;         /* sp_outcome (trace.h); SP_OUTCOME_OK unless a record says otherwise.
-                                sp_ev_finish makes a request of an unclean file that records name but
-                                that has no request record SP_OUTCOME_UNFINISHED, and gives it as
-                                arrival_ns the earliest time its records give (docs/analysis.md,
-                                "Outcomes") */
+                                sp_ev_finish makes a request that records name but that has no
+                                request record, in an unclean file that lost nothing,
+                                SP_OUTCOME_UNFINISHED, and gives it as arrival_ns the earliest time
+                                its records give (docs/analysis.md section 0a) */
     bool has_record;         /* a request record was seen (not only a reference) */
 } sp_ev_request;
 
@@ -141,12 +141,15 @@ typedef struct sp_ev_file {
     uint64_t skipped;        /* malformed records skipped (lenient) */
     uint64_t ignored;        /* well-formed records of kinds this version does not know (forward
                                 compatibility: skipped, not errors) */
-    bool unclean_end;        /* a native trace without the recorder's `end` record: killed, crashed
-                                or still writing (the native importer sets it). Requests and batches
-                                its records name without their own record are then unfinished, not
-                                errors (sp_ev_finish) */
-    uint64_t unfinished_batches; /* after sp_ev_finish: batches of an unclean file named by device
-                                    activity without a batch record (in flight at the end: left out) */
+    /* data lost (sp_file_loss in events.h; docs/native-format.md "Reading rule") */
+    uint64_t lost_blocks, lost_bytes, lost_regions;
+    sp_lost_region lost[SP_LOSS_MAX_REGIONS]; /* the first lost_regions of them */
+    uint64_t undecodable;    /* records using a name defined only in a lost block */
+    uint64_t orphaned;       /* requests and batches whose own record was lost (sp_ev_finish) */
+    uint8_t end;             /* sp_trace_end: the native importer sets it */
+    uint64_t unfinished_batches; /* after sp_ev_finish: batches of an unclean file that lost nothing,
+                                    named by device activity without a batch record (in flight at
+                                    the end: left out) */
     uint64_t last_ns;        /* after sp_ev_finish: the latest time any record of the file gives (its
                                 trace's end, where unfinished requests' time is measured to);
                                 SP_TIME_NONE when it gives none */
@@ -253,6 +256,31 @@ sp_status sp_ev_set_prop(struct sp_events *ev, uint32_t file, const char *key, s
 /* The value of property `key` of `file`, or NULL when the file has none. */
 const char *sp_ev_get_prop(const struct sp_events *ev, uint32_t file, const char *key);
 
+/* Records that a stretch of `file` was lost (the native importer, once per region, in file order). */
+void sp_ev_file_lost(struct sp_events *ev, uint32_t file, const sp_lost_region *region);
+/* Whether `file` lost any of its bytes: references to records it lacks are then orphans, not errors. */
+bool sp_ev_file_has_loss(const struct sp_events *ev, uint32_t file);
+/* Fills `*out` from file `file` (which exists). */
+void sp_ev_file_loss_of(const struct sp_events *ev, uint32_t file, sp_file_loss *out);
+
+/* The one place the words for lost data are written (sp_events_describe_loss, the reports), file by
+ * file: init, then sp_loss_text_file for each file (those that lost nothing add nothing), then
+ * optionally sp_loss_text_skipped. Each file that lost something adds "PATH: " and its parts. `counts`
+ * false leaves out the recorder's drops and skipped records (a report says those on its own). `parts`
+ * counts the things named (0: nothing lost, `buf` holds ""). `buf` is always NUL-terminated when
+ * len > 0; a long text ends with "...". */
+typedef struct sp_loss_text {
+    char *buf;
+    size_t len, used;
+    bool full;
+    bool counts;
+    size_t parts;
+} sp_loss_text;
+void sp_loss_text_init(sp_loss_text *t, char *buf, size_t len, bool counts);
+void sp_loss_text_file(sp_loss_text *t, const char *path, const sp_file_loss *loss);
+/* Records the analysis skipped (invalid times), no file named; only with `counts`. */
+void sp_loss_text_skipped(sp_loss_text *t, uint64_t n);
+
 /* Known stage names, interned at create: */
 typedef struct sp_known_stages {
     sp_str preprocess, queue, postprocess, network;
@@ -297,7 +325,8 @@ sp_status sp_ev_join_clients(struct sp_events *ev);
  * or a batch referenced by device activity but never given a batch record, is an error naming the id
  * unless the trace says why (DESIGN 8a) or `lenient` (then they are dropped and counted as skipped in
  * their file). The trace says why when the request has an outcome record (it was rejected, failed or
- * cancelled) or its file did not close cleanly (`unclean_end`: such requests become
+ * cancelled), its file lost some of its bytes (they are orphans: counted in `orphaned` and left out),
+ * or its file lost nothing but has no end record (`end` SP_TRACE_END_UNCLEAN: such requests become
  * SP_OUTCOME_UNFINISHED, such batches are counted in `unfinished_batches` and left out). Sets each
  * file's `last_ns`. Writes a message to `err`. Idempotent; called by the analyzer. */
 sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t errlen);

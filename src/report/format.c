@@ -1,5 +1,6 @@
 /* Formatting helpers for the report writers: a JSON string escaper that never emits invalid UTF-8,
  * finite-only numbers, and the human units of the terminal report. */
+#include <errno.h>
 #include <math.h>
 #include <string.h>
 
@@ -27,6 +28,22 @@ size_t sp_rep_utf8_len(const unsigned char *p)
         return 4;
     }
     return 0;
+}
+
+sp_status sp_rep_finish(FILE *out)
+{
+    /* stdio keeps no errno: a stream whose write failed holds the unwritten bytes (or more since),
+     * so one more flush fails again and sets errno to the reason; a stream that flushes now but
+     * failed before keeps the errno of that failure */
+    int failed = ferror(out);
+    int e = errno;
+    if (fflush(out) != 0)
+        return SP_ERR_IO;
+    if (failed) {
+        errno = e ? e : EIO;
+        return SP_ERR_IO;
+    }
+    return SP_OK;
 }
 
 void sp_rep_json_str(FILE *out, const char *s, size_t max_bytes)

@@ -100,6 +100,32 @@ static void stage_legend(html_ctx *c)
 
 /* ---------- header, verdict, summary ---------- */
 
+/* The what-if prediction for the verdict's natural change (DESIGN section 8), when one was made. */
+static void write_prediction(FILE *out, const sp_verdict_prediction *p)
+{
+    char a[32], b[32];
+    if (p->state == SP_PREDICTION_UNAVAILABLE) {
+        fputs("<p class=\"prediction\">what-if: ", out);
+        sp_html_esc(out, p->note ? p->note : "no prediction", 1000);
+        fputs("</p>", out);
+    } else if (p->state == SP_PREDICTION_DONE) {
+        fputs("<p class=\"prediction\">what-if: ", out);
+        sp_html_esc(out, p->setting, 100);
+        fputs(" ", out);
+        sp_html_esc(out, p->from, 300);
+        fputs(" &rarr; ", out);
+        sp_html_esc(out, p->to, 300);
+        fmt_dur_u(a, sizeof a, p->p95_before_ns);
+        fmt_dur_u(b, sizeof b, p->p95_after_ns);
+        fprintf(out, ": predicted p95 %s &rarr; <b>%s</b> (simulated from this trace", a, b);
+        if (p->note) {
+            fputs("; ", out);
+            sp_html_esc(out, p->note, 1000);
+        }
+        fprintf(out, ")%s</p>", p->p95_after_ns >= p->p95_before_ns ? ": the change does not lower p95" : "");
+    }
+}
+
 /* The verdict's ranking: every candidate with time in the p95 window, leader first; those under 5%
  * of p95 (which the sentence never names) are muted. */
 static void write_ranking(html_ctx *c)
@@ -162,6 +188,7 @@ static void write_verdict(html_ctx *c)
     if (v->recommend_model)
         fputs("; a faster model would help: useful kernel time dominates", out);
     fputs("</p>", out);
+    write_prediction(out, &c->r->prediction);
     write_ranking(c);
     fputs("</section>\n", out);
 }
@@ -228,9 +255,11 @@ static void write_outcomes(html_ctx *c)
     if (r->outcomes[SP_OUTCOME_UNFINISHED].count)
         fputs("<p class=\"note\">An unfinished request's time runs from its start to the last time of its "
               "trace.</p>\n", out);
-    for (size_t i = 0; i < r->unclean_files; i++) {
+    for (size_t f = 0; r->file_quality && f < r->n_files; f++) {
+        if (r->file_quality[f].loss.end != SP_TRACE_END_UNCLEAN)
+            continue;
         fputs("<p class=\"warn\">The recorder did not close cleanly: ", out);
-        sp_html_esc(out, r->unclean_paths[i], 300);
+        sp_html_esc(out, r->file_quality[f].path, 300);
         fputs(" has no end record (killed, crashed or still writing).</p>\n", out);
     }
     if (r->unfinished_batches)
@@ -1082,7 +1111,21 @@ static void write_quality(html_ctx *c)
         fputs("</td></tr>\n", out);
     }
     fprintf(out, "<tr><td>files</td><td>%zu</td></tr>\n", r->n_files);
+    fprintf(out, "<tr><td>blocks lost (corrupt or cut off)</td><td%s>%" PRIu64 " (%" PRIu64 " bytes)</td></tr>\n",
+            r->lost_blocks ? " class=\"warn\"" : "", r->lost_blocks, r->lost_bytes);
+    fprintf(out, "<tr><td>records undecodable (name in a lost block)</td><td%s>%" PRIu64 "</td></tr>\n",
+            r->undecodable_records ? " class=\"warn\"" : "", r->undecodable_records);
+    fprintf(out, "<tr><td>requests or batches whose own record was lost</td><td%s>%" PRIu64 "</td></tr>\n",
+            r->orphaned_records ? " class=\"warn\"" : "", r->orphaned_records);
+    fprintf(out, "<tr><td>traces the recorder did not close cleanly</td><td%s>%zu</td></tr>\n",
+            r->unclean_files ? " class=\"warn\"" : "", r->unclean_files);
     fputs("</tbody></table>\n", out);
+    char lost[2048];
+    if (sp_rep_loss_text(r, 0, lost, sizeof lost)) {
+        fputs("<p class=\"warn\">Data lost: ", out);
+        sp_html_esc(out, lost, sizeof lost);
+        fputs(".</p>\n", out);
+    }
     if (r->other_share_p95 >= 0.05)
         fputs("<p class=\"warn\">A large <code>other</code> share means instrumentation is missing: some of "
               "each request's time is covered by no span and no batch.</p>\n",
@@ -1131,22 +1174,23 @@ sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, con
             r->n_files, r->n_files == 1 ? "" : "s", r->request_count, r->batch_count,
             sp_rep_fmt_dur(a, sizeof a, (double)r->cost.window_ns), sp_rep_fmt_money(b, sizeof b, r->cost.price_per_hour),
             r->cost.price_is_default ? " (default)" : "");
+    /* each section checks the stream before it starts: a failed write stops the report there */
     write_verdict(&c);
     write_summary(&c);
     write_outcomes(&c);
     write_shares(&c);
-    sp_status st = write_latency(&c);
+    sp_status st = ferror(out) ? SP_ERR_IO : write_latency(&c);
     if (!st)
-        st = write_stages(&c);
+        st = ferror(out) ? SP_ERR_IO : write_stages(&c);
     if (!st) {
         write_padding(&c);
-        st = write_timeline(&c);
+        st = ferror(out) ? SP_ERR_IO : write_timeline(&c);
     }
     if (!st) {
         write_cost(&c);
         write_gpu(&c);
         if (o.whatif && o.n_whatif)
-            st = sp_report_write_html_whatif(o.whatif, o.n_whatif, out);
+            st = ferror(out) ? SP_ERR_IO : sp_report_write_html_whatif(o.whatif, o.n_whatif, out);
     }
     if (!st) {
         write_quality(&c);
@@ -1156,7 +1200,7 @@ sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, con
     }
     if (c.have_detail)
         sp_ana_free(&c.a);
-    if (st)
+    if (st && st != SP_ERR_IO)
         return st;
-    return ferror(out) ? SP_ERR_IO : SP_OK;
+    return sp_rep_finish(out);
 }

@@ -284,7 +284,7 @@ sp_status sp_report_write_html_whatif(const sp_whatif_row *rows, size_t n, FILE 
     fputs("<section id=\"whatif\"><h2>What if: other batching policies</h2>\n", out);
     if (!shown) {
         fputs("<p class=\"note\">No what-if results.</p></section>\n", out);
-        return ferror(out) ? SP_ERR_IO : SP_OK;
+        return sp_rep_finish(out);
     }
     fputs("<p>Predicted by replaying the profiled arrivals through each policy (<code>servprof whatif</code>)."
           "</p>\n<table class=\"num\"><thead><tr><th>policy</th><th>p50</th><th>p95</th><th>p99</th>"
@@ -347,5 +347,5 @@ sp_status sp_report_write_html_whatif(const sp_whatif_row *rows, size_t n, FILE 
     fputs("</svg>\n", out);
     sp_html_legend(out, pct_names, pct_colours, 3);
     fputs("</section>\n", out);
-    return ferror(out) ? SP_ERR_IO : SP_OK;
+    return sp_rep_finish(out);
 }

@@ -95,7 +95,8 @@ static void write_requests(FILE *out, const sp_report *r)
 }
 
 /* Every request by outcome, with each outcome's own latency, the rejection rate, statuses and the
- * traces that did not close cleanly (DESIGN 8a; docs/report-format.md, "outcomes"). */
+ * batches in flight at an unclean end (DESIGN 8a; docs/report-format.md, "outcomes"); which traces did
+ * not close cleanly is in data_quality. */
 static void write_outcomes(FILE *out, const sp_report *r)
 {
     fprintf(out, "\"outcomes\":{\"scope\":\"%s\",\"total\":%" PRIu64 ",\"rejection_rate\":",
@@ -113,14 +114,8 @@ static void write_outcomes(FILE *out, const sp_report *r)
     for (size_t i = 0; i < r->n_statuses; i++)
         fprintf(out, "%s{\"status\":%" PRId32 ",\"count\":%" PRIu64 "}", i ? "," : "", r->statuses[i].status,
                 r->statuses[i].count);
-    fprintf(out, "],\"statuses_unlisted\":%" PRIu64 ",\"unfinished_batches\":%" PRIu64 ",\"unclean_files\":[",
-            r->statuses_unlisted, r->unfinished_batches);
-    for (size_t i = 0; i < r->unclean_files; i++) {
-        if (i)
-            putc(',', out);
-        sp_rep_json_str(out, r->unclean_paths[i], 0);
-    }
-    fputs("]}", out);
+    fprintf(out, "],\"statuses_unlisted\":%" PRIu64 ",\"unfinished_batches\":%" PRIu64 "}", r->statuses_unlisted,
+            r->unfinished_batches);
 }
 
 /* Clock reconciliation per (client file, server file) pair (DESIGN 8a) and the client records the
@@ -343,6 +338,38 @@ static void write_cost(FILE *out, const sp_report *r)
     fputs("}", out);
 }
 
+static void str_or_null(FILE *out, const char *s)
+{
+    if (s)
+        sp_rep_json_str(out, s, 0);
+    else
+        fputs("null", out);
+}
+
+/* verdict.prediction (docs/report-format.md): null when no prediction was attempted; otherwise every
+ * key, null where the prediction is unavailable. */
+static void write_prediction(FILE *out, const sp_verdict_prediction *p)
+{
+    if (p->state == SP_PREDICTION_NONE) {
+        fputs("null", out);
+        return;
+    }
+    int done = p->state == SP_PREDICTION_DONE;
+    fprintf(out, "{\"available\":%s,\"setting\":", done ? "true" : "false");
+    str_or_null(out, done ? p->setting : NULL);
+    fputs(",\"from\":", out);
+    str_or_null(out, done ? p->from : NULL);
+    fputs(",\"to\":", out);
+    str_or_null(out, done ? p->to : NULL);
+    fputs(",\"p95_before_us\":", out);
+    us_or_null(out, p->p95_before_ns, done);
+    fputs(",\"p95_after_us\":", out);
+    us_or_null(out, p->p95_after_ns, done);
+    fprintf(out, ",\"extrapolated\":%s,\"note\":", !done ? "null" : p->extrapolated ? "true" : "false");
+    str_or_null(out, p->note);
+    fputs("}", out);
+}
+
 static void write_verdict(FILE *out, const sp_report *r)
 {
     const sp_verdict *v = &r->verdict;
@@ -362,6 +389,8 @@ static void write_verdict(FILE *out, const sp_report *r)
         sp_rep_json_str(out, v->sentence, 0);
     else
         fputs("null", out);
+    fputs(",\"prediction\":", out);
+    write_prediction(out, &r->prediction);
     /* every candidate, leader first (docs/report-format.md) */
     fputs(",\"ranking\":[", out);
     for (size_t k = 0; k < v->n_ranking; k++) {
@@ -381,6 +410,38 @@ static void write_verdict(FILE *out, const sp_report *r)
     fputs("]}", out);
 }
 
+/* What damaged traces lost, per file (docs/report-format.md "data_quality"). `complete` is what
+ * --strict checks: nothing lost, dropped or skipped. */
+static void write_loss(FILE *out, const sp_report *r)
+{
+    fprintf(out,
+            "\"data_quality\":{\"complete\":%s,\"lost_blocks\":%" PRIu64 ",\"lost_bytes\":%" PRIu64
+            ",\"undecodable_records\":%" PRIu64 ",\"orphaned_records\":%" PRIu64 ",\"unclean_files\":%zu,\"files\":[",
+            sp_report_describe_loss(r, NULL, 0) ? "false" : "true", r->lost_blocks, r->lost_bytes,
+            r->undecodable_records, r->orphaned_records, r->unclean_files);
+    for (size_t f = 0; r->file_quality && f < r->n_files; f++) {
+        const sp_file_quality *q = &r->file_quality[f];
+        const sp_file_loss *l = &q->loss;
+        fputs(f ? ",\n {\"path\":" : "\n {\"path\":", out);
+        sp_rep_json_str(out, q->path ? q->path : "", 0);
+        fprintf(out, ",\"end\":\"%s\",\"lost_blocks\":%" PRIu64 ",\"lost_bytes\":%" PRIu64 ",\"first_lost_offset\":",
+                sp_trace_end_str(l->end), l->lost_blocks, l->lost_bytes);
+        if (l->regions)
+            fprintf(out, "%" PRIu64, l->first_lost_offset);
+        else
+            fputs("null", out);
+        fprintf(out, ",\"regions_total\":%" PRIu64 ",\"regions\":[", l->regions);
+        for (size_t i = 0; i < l->n_listed; i++)
+            fprintf(out, "%s{\"offset\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"blocks\":%" PRIu64 ",\"to_end\":%s}",
+                    i ? "," : "", l->region[i].offset, l->region[i].bytes, l->region[i].blocks,
+                    l->region[i].to_end ? "true" : "false");
+        fprintf(out, "],\"undecodable_records\":%" PRIu64 ",\"orphaned_records\":%" PRIu64 ",\"dropped\":%" PRIu64
+                ",\"skipped\":%" PRIu64 "}",
+                l->undecodable, l->orphaned, l->dropped, l->skipped);
+    }
+    fputs("]}", out);
+}
+
 static void write_quality(FILE *out, const sp_report *r)
 {
     fprintf(out, "\"drops\":{\"total\":%" PRIu64 ",\"by_cause\":{", r->drops_total);
@@ -394,7 +455,8 @@ static void write_quality(FILE *out, const sp_report *r)
         sp_rep_json_str(out, cause, 0);
         fprintf(out, ":%" PRIu64, r->drops[i].count);
     }
-    fprintf(out, "}},\"skipped_records\":%" PRIu64, r->skipped_records);
+    fprintf(out, "}},\"skipped_records\":%" PRIu64 ",\n", r->skipped_records);
+    write_loss(out, r);
 }
 
 sp_status sp_report_write_json(const sp_report *r, FILE *out)
@@ -423,7 +485,5 @@ sp_status sp_report_write_json(const sp_report *r, FILE *out)
     fputs(",\n", out);
     write_quality(out, r);
     fputs("}\n", out);
-    if (fflush(out) != 0 || ferror(out))
-        return SP_ERR_IO;
-    return SP_OK;
+    return sp_rep_finish(out);
 }

@@ -247,7 +247,7 @@ static sp_status write_requests(pf_writer *w)
     pf_process(w, PID_REQUESTS, "requests (server: arrival -> done)");
     name_rows(w, PID_REQUESTS, rows, "requests");
     char label[512], name[64];
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !ferror(w->out); i++) { /* stop at the first failed write */
         const sp_ev_request *rq = &ev->requests[items[i].idx];
         uint32_t row = items[i].row;
         request_label(w, rq, label, sizeof label);
@@ -285,7 +285,7 @@ static sp_status write_requests(pf_writer *w)
         }
     }
     free(items);
-    return SP_OK;
+    return ferror(w->out) ? SP_ERR_IO : SP_OK;
 }
 
 static sp_status write_client(pf_writer *w)
@@ -318,7 +318,7 @@ static sp_status write_client(pf_writer *w)
     pf_process(w, PID_CLIENT, "client (load generator: intended send -> response, on the server clock)");
     name_rows(w, PID_CLIENT, rows, "client");
     char label[512];
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !ferror(w->out); i++) { /* stop at the first failed write */
         const sp_ev_request *rq = &ev->requests[items[i].idx];
         request_label(w, rq, label, sizeof label);
         pf_slice(w, label, "client", PID_CLIENT, items[i].row, items[i].start, items[i].end);
@@ -338,7 +338,7 @@ static sp_status write_client(pf_writer *w)
         }
     }
     free(items);
-    return SP_OK;
+    return ferror(w->out) ? SP_ERR_IO : SP_OK;
 }
 
 static sp_status write_batches(pf_writer *w)
@@ -370,7 +370,7 @@ static sp_status write_batches(pf_writer *w)
     pf_process(w, PID_BATCHES, "batches (dispatch -> outputs on host)");
     name_rows(w, PID_BATCHES, rows, "batches");
     char name[96];
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !ferror(w->out); i++) { /* stop at the first failed write */
         const sp_ev_batch *b = &ev->batches[items[i].idx];
         if (ev->n_files > 1)
             snprintf(name, sizeof name, "batch %" PRId64 " (file %" PRIu32 ")", b->id, b->file);
@@ -398,7 +398,7 @@ static sp_status write_batches(pf_writer *w)
         fputs("]}}", w->out);
     }
     free(items);
-    return SP_OK;
+    return ferror(w->out) ? SP_ERR_IO : SP_OK;
 }
 
 static sp_status write_launches(pf_writer *w)
@@ -422,14 +422,14 @@ static sp_status write_launches(pf_writer *w)
     }
     pf_process(w, PID_LAUNCHES, "host launch calls");
     name_rows(w, PID_LAUNCHES, rows, "launches");
-    for (size_t i = 0; i < ev->n_launches; i++) {
+    for (size_t i = 0; i < ev->n_launches && !ferror(w->out); i++) {
         const sp_ev_launch *l = &ev->launches[items[i].idx];
         const char *name = str(w, l->name);
         pf_slice(w, name[0] ? name : "launch", "launch", PID_LAUNCHES, items[i].row, items[i].start, items[i].end);
         fprintf(w->out, ",\"args\":{\"correlation\":%" PRIu64 "}}", l->correlation);
     }
     free(items);
-    return SP_OK;
+    return ferror(w->out) ? SP_ERR_IO : SP_OK;
 }
 
 /* Small open-addressing set of (pid, tid) pairs already named, capped at NAMED_TRACKS_MAX. */
@@ -486,7 +486,7 @@ static sp_status write_device(pf_writer *w)
         return SP_ERR_NOMEM;
     }
     char pname[128], tname[64];
-    for (size_t i = 0; i < ev->n_acts; i++) {
+    for (size_t i = 0; i < ev->n_acts && !ferror(w->out); i++) {
         const sp_ev_activity *a = &ev->acts[i];
         /* synchronisation waits are not device work (DESIGN section 6) and would overlap the
          * kernels they wait for on the same stream */
@@ -529,7 +529,7 @@ static sp_status write_device(pf_writer *w)
     }
     free(named);
     free(procs);
-    return SP_OK;
+    return ferror(w->out) ? SP_ERR_IO : SP_OK;
 }
 
 /* The earliest time in the set, so timestamps are small (a double keeps ns precision only up to
@@ -581,10 +581,10 @@ sp_status sp_report_write_perfetto(const sp_report *r, const sp_events *ev, FILE
         st = write_launches(&w);
     if (!st)
         st = write_device(&w);
+    if (st == SP_ERR_IO)
+        return sp_rep_finish(out); /* a write failed: stop there, with errno set */
     fputs("\n]}\n", out);
     if (st)
         return st;
-    if (fflush(out) != 0 || ferror(out))
-        return SP_ERR_IO;
-    return SP_OK;
+    return sp_rep_finish(out);
 }

@@ -1,6 +1,7 @@
 /* Helpers shared by the report writers (text.c, json.c, perfetto.c): JSON string escaping that always
  * yields valid UTF-8, finite-only number formatting, and the duration formats of the text report.
- * Every writer streams straight to its FILE and checks ferror() once at the end. */
+ * Every writer streams straight to its FILE; the long ones (Perfetto's events, the HTML sections)
+ * stop at the first failed write, and every one ends with sp_rep_finish. */
 #ifndef SERVPROF_REPORT_INT_H
 #define SERVPROF_REPORT_INT_H
 
@@ -9,6 +10,10 @@
 #include <stdio.h>
 
 #include "servprof/analyze.h"
+
+/* A writer's last step: flushes `out` and returns SP_OK, or SP_ERR_IO when a write failed, with
+ * errno left at the system's reason ("No space left on device"), as the writers' API promises. */
+sp_status sp_rep_finish(FILE *out);
 
 /* Length of the well-formed UTF-8 sequence at `p` (1..4), or 0 when it is not well formed (overlong
  * forms, surrogates and code points past U+10FFFF are rejected, RFC 3629). Reads at most up to the
@@ -48,5 +53,10 @@ char *sp_rep_fmt_pct(char *buf, size_t len, double fraction);
 /* Copies `s` for a terminal: control bytes become '?', and it is cut to `width` columns (counting
  * UTF-8 characters) with "..." when longer. */
 char *sp_rep_fmt_name(char *buf, size_t len, const char *s, size_t width);
+
+/* What the report's files lost (quality.c, with the model's words): `counts` false leaves out the
+ * recorder's drops and skipped records, which the data-quality line states on its own; true is
+ * sp_report_describe_loss. Returns how many things it names (0: none; `buf` holds ""). */
+size_t sp_rep_loss_text(const sp_report *r, int counts, char *buf, size_t len);
 
 #endif

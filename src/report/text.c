@@ -129,10 +129,14 @@ static void write_outcomes(FILE *out, const sp_report *r)
         fputs("  ", out);
         wrap(out, line, 2, 4);
     }
-    for (size_t i = 0; i < r->unclean_files; i++) {
+    for (size_t f = 0; r->file_quality && f < r->n_files; f++) {
+        const sp_file_quality *q = &r->file_quality[f];
+        if (q->loss.end != SP_TRACE_END_UNCLEAN)
+            continue;
+        /* with lost bytes the requests without a record are orphans (data quality), not unfinished */
         snprintf(line, sizeof line, "the recorder did not close cleanly: %s has no end record (killed, crashed or "
-                 "still writing); requests in flight are unfinished, measured to the trace's last time",
-                 r->unclean_paths[i]);
+                 "still writing)%s", q->path,
+                 q->loss.regions ? "" : "; requests in flight are unfinished, measured to the trace's last time");
         fputs("  ", out);
         wrap(out, line, 2, 4);
     }
@@ -411,7 +415,7 @@ static void write_client_quality(FILE *out, const sp_report *r)
 
 static void write_quality(FILE *out, const sp_report *r)
 {
-    char pc[16], line[1024];
+    char pc[16], line[2048];
     if (r->request_count) {
         fputs("\n", out);
         if (r->other_share_p95 > 0) {
@@ -434,8 +438,11 @@ static void write_quality(FILE *out, const sp_report *r)
         o += (size_t)snprintf(line + o, sizeof line - o, "%s%s %" PRIu64, i ? ", " : "", cause, r->drops[i].count);
     }
     if (o < sizeof line)
-        snprintf(line + o, sizeof line - o, "); %" PRIu64 " malformed or unresolved %s skipped",
-                 r->skipped_records, plural(r->skipped_records, "record", "records"));
+        o += (size_t)snprintf(line + o, sizeof line - o, "); %" PRIu64 " malformed or unresolved %s skipped",
+                              r->skipped_records, plural(r->skipped_records, "record", "records"));
+    /* what damaged traces lost, with file and byte offsets (docs/native-format.md "Reading rule") */
+    if (o + 8 < sizeof line && sp_rep_loss_text(r, 0, line + o + 8, sizeof line - o - 8))
+        memcpy(line + o, "; lost: ", 8);
     wrap(out, line, 0, 2);
     write_client_quality(out, r);
 }
@@ -468,6 +475,27 @@ static void write_ranking(FILE *out, const sp_report *r)
                 plural(hidden, "candidate", "candidates"));
 }
 
+/* The what-if simulator's prediction for the verdict's natural change, on its own line after the
+ * verdict (DESIGN section 8); absent when nobody ran the simulator or the verdict is not a batching
+ * setting. */
+static void write_prediction(FILE *out, const sp_report *r)
+{
+    const sp_verdict_prediction *p = &r->prediction;
+    char line[1024], a[32], b[32];
+    if (p->state == SP_PREDICTION_UNAVAILABLE) {
+        snprintf(line, sizeof line, "%s", p->note ? p->note : "no prediction");
+    } else if (p->state == SP_PREDICTION_DONE) {
+        snprintf(line, sizeof line, "%s %s -> %s: predicted p95 %s -> %s (simulated from this trace%s%s)%s",
+                 p->setting, p->from, p->to, sp_rep_fmt_dur(a, sizeof a, (double)p->p95_before_ns),
+                 sp_rep_fmt_dur(b, sizeof b, (double)p->p95_after_ns), p->note ? "; " : "", p->note ? p->note : "",
+                 p->p95_after_ns >= p->p95_before_ns ? ": the change does not lower p95" : "");
+    } else {
+        return;
+    }
+    fputs("what-if: ", out);
+    wrap(out, line, 9, 9);
+}
+
 static void write_verdict(FILE *out, const sp_report *r)
 {
     fputs("\nverdict: ", out);
@@ -475,6 +503,7 @@ static void write_verdict(FILE *out, const sp_report *r)
         wrap(out, r->verdict.sentence, 9, 9);
     else
         fputs("none (nothing to judge)\n", out);
+    write_prediction(out, r);
     write_ranking(out, r);
 }
 
@@ -510,7 +539,5 @@ sp_status sp_report_write_text(const sp_report *r, FILE *out)
     write_gpu(out, r);
     write_quality(out, r);
     write_verdict(out, r);
-    if (fflush(out) != 0 || ferror(out))
-        return SP_ERR_IO;
-    return SP_OK;
+    return sp_rep_finish(out);
 }

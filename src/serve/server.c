@@ -12,17 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "common/util_int.h"
+#include "serve/gate_int.h"
 #include "serve/serve_int.h"
 #include "servprof/serve.h"
 #ifdef SERVPROF_HAVE_CUDA_BACKEND
 #include "servprof/cupti.h"
-#endif
-
-#ifndef SP_SERVE_DEFAULT_TOKENIZER
-#define SP_SERVE_DEFAULT_TOKENIZER "data/tokenizer.json"
 #endif
 
 /* OpenBLAS's own thread count; declared here because only the pthread build's cblas.h has it. */
@@ -39,6 +37,7 @@ enum req_state {
 typedef struct req_ctx {
     sp_server *srv;
     struct MHD_Connection *conn;
+    sp_gate_conn *gc;     /* the connection's record at the front door (deadlines); may be NULL */
     uint64_t id;
     uint64_t arrival_ns, enqueue_ns, batch_end_ns;
     int route;
@@ -88,6 +87,7 @@ struct sp_server {
     sp_encoder *enc;
     sp_batcher *batcher;
     struct MHD_Daemon *daemon;
+    sp_gate *gate;        /* the listening socket, connection caps, first-head screen, deadlines */
     worker *workers;
     unsigned nworkers;
     sp_recorder *rec;
@@ -109,7 +109,7 @@ struct sp_server {
     uint64_t live;
     struct {
         _Atomic uint64_t requests, ok, rejected_full, bad_request, too_large, not_found, bad_method,
-            client_gone, batches, sequences, effective_tokens, padded_tokens;
+            unsupported_media, client_gone, batches, sequences, effective_tokens, padded_tokens;
     } st;
 };
 
@@ -134,13 +134,22 @@ void sp_server_options_init(sp_server_options *o)
     o->max_body = 1u << 20;
     o->max_inputs = 256;
     o->max_connections = 1024;
+    o->max_connections_per_ip = 256;
     o->connection_timeout_s = 30;
+    o->header_timeout_s = 10;
+    o->body_timeout_s = 30;
+    o->max_header_bytes = 16384;
     o->device = "cpu";
     o->cuda_graph_cap = 64;
 }
 
 const char *sp_server_device_note(const sp_server *srv) { return srv->device_note; }
 
+/* The shipped tokenizer: $SERVPROF_DATA_DIR/tokenizer.json, else share/servprof/tokenizer.json next
+ * to the running program: <prefix>/share/servprof beside an installed <prefix>/bin/servprof, and
+ * build/share/servprof in a build tree (CMake copies it there) for build/servprof and the
+ * programs one folder down (build/tests, build/bench). No path from the source tree is compiled in,
+ * so an installed or moved build finds its own copy. */
 const char *sp_server_default_tokenizer(void)
 {
     static char path[4096];
@@ -149,7 +158,22 @@ const char *sp_server_default_tokenizer(void)
         snprintf(path, sizeof(path), "%s/tokenizer.json", dir);
         return path;
     }
-    return SP_SERVE_DEFAULT_TOKENIZER;
+    char exe[2048]; /* a folder plus the longest suffix below always fits path[] */
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0 && (size_t)n < sizeof(exe) - 1) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            static const char *const rel[] = {"/../share/servprof/tokenizer.json", "/share/servprof/tokenizer.json"};
+            for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+                snprintf(path, sizeof(path), "%s%s", exe, rel[i]);
+                if (access(path, R_OK) == 0)
+                    return path;
+            }
+        }
+    }
+    return "share/servprof/tokenizer.json"; /* relative: names what is missing in the error */
 }
 
 unsigned sp_server_port(const sp_server *srv) { return srv->port; }
@@ -158,13 +182,19 @@ void sp_server_get_stats(const sp_server *srv, sp_server_stats *s)
 {
     sp_server *m = (sp_server *)srv; /* atomics loads need a non-const object */
 #define LD(f) atomic_load_explicit(&m->st.f, memory_order_relaxed)
-    s->requests = LD(requests);
+    sp_gate_stats g;
+    memset(&g, 0, sizeof(g));
+    if (m->gate)
+        sp_gate_get_stats(m->gate, &g);
+    /* requests the front door answered (a bad first head) count like the handler's answers */
+    s->requests = LD(requests) + g.bad_heads;
     s->ok = LD(ok);
     s->rejected_full = LD(rejected_full);
-    s->bad_request = LD(bad_request);
-    s->too_large = LD(too_large);
+    s->bad_request = LD(bad_request) + g.bad_heads_400;
+    s->too_large = LD(too_large) + g.bad_heads_413;
     s->not_found = LD(not_found);
     s->bad_method = LD(bad_method);
+    s->unsupported_media = LD(unsupported_media);
     s->client_gone = LD(client_gone);
     s->batches = LD(batches);
     s->sequences = LD(sequences);
@@ -172,6 +202,14 @@ void sp_server_get_stats(const sp_server *srv, sp_server_stats *s)
     s->padded_tokens = LD(padded_tokens);
 #undef LD
     s->queue_depth = m->batcher ? sp_batcher_depth(m->batcher) : 0;
+    s->connections_accepted = g.accepted;
+    s->connections_refused_cap = g.refused_cap;
+    s->connections_refused_per_ip = g.refused_per_ip;
+    s->header_timeouts = g.header_timeouts;
+    s->body_timeouts = g.body_timeouts;
+    s->bad_heads = g.bad_heads;
+    s->connections_open = g.open_now;
+    s->connections_peak = g.open_peak;
     s->graph_captures = s->graph_replays = 0;
 #ifdef SERVPROF_HAVE_CUDA_BACKEND
     /* read without a lock: plain counters of the workers, good enough for a summary after stop */
@@ -238,9 +276,7 @@ static void ob_printf(outbuf *b, const char *fmt, ...)
 
 static void set_error(req_ctx *r, unsigned status, const char *type, const char *message)
 {
-    json_t *j = json_pack("{s:{s:s,s:s,s:n,s:n}}", "error", "message", message, "type", type, "param", "code");
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
+    char *text = sp_serve_error_json(type, message);
     free(r->resp);
     r->resp = text;
     r->resp_len = text ? strlen(text) : 0;
@@ -248,7 +284,9 @@ static void set_error(req_ctx *r, unsigned status, const char *type, const char 
     sp_server *srv = r->srv;
     switch (status) {
     case MHD_HTTP_BAD_REQUEST: STAT_ADD(srv, bad_request, 1); break;
-    case MHD_HTTP_CONTENT_TOO_LARGE: STAT_ADD(srv, too_large, 1); break;
+    case MHD_HTTP_CONTENT_TOO_LARGE:
+    case MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE: STAT_ADD(srv, too_large, 1); break;
+    case MHD_HTTP_UNSUPPORTED_MEDIA_TYPE: STAT_ADD(srv, unsupported_media, 1); break;
     case MHD_HTTP_NOT_FOUND: STAT_ADD(srv, not_found, 1); break;
     case MHD_HTTP_METHOD_NOT_ALLOWED: STAT_ADD(srv, bad_method, 1); break;
     case MHD_HTTP_SERVICE_UNAVAILABLE: STAT_ADD(srv, rejected_full, 1); break;
@@ -287,6 +325,8 @@ static enum MHD_Result send_answer(req_ctx *r, const char *allow)
     MHD_destroy_response(resp);
     r->state = ST_SENT;
     r->done_ns = sp_now_ns();
+    /* answered: no header or body deadline while the answer goes out */
+    sp_gate_set_phase(r->srv->gate, r->gc, SP_GATE_BUSY);
     return ret;
 }
 
@@ -356,13 +396,69 @@ static int tokenize_into(req_ctx *r, json_t *input)
     return 1;
 }
 
+/* Checks "input" (a string or a non-empty list of at most max_inputs strings, none empty and none
+ * holding a NUL) and "dimensions" (absent, null, or the model's own width: the embeddings cannot be
+ * shortened). Returns 0 and sets a 400 answer when something is wrong. */
+static int check_request_fields(req_ctx *r, json_t *root, json_t *input)
+{
+    sp_server *srv = r->srv;
+    char msg[256];
+    size_t n = json_is_string(input) ? 1 : json_is_array(input) ? json_array_size(input) : 0;
+    int strings = n > 0;
+    for (size_t i = 0; i < n && strings && json_is_array(input); i++)
+        strings = json_is_string(json_array_get(input, i));
+    if (!strings) {
+        set_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request_error",
+                  "'input' must be a string or a non-empty list of strings");
+        return 0;
+    }
+    if (n > srv->opt.max_inputs) {
+        snprintf(msg, sizeof(msg), "'input' has %zu strings; at most %u are accepted", n, srv->opt.max_inputs);
+        set_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request_error", msg);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *str = json_is_string(input) ? input : json_array_get(input, i);
+        char where[40] = "'input'";
+        if (json_is_array(input))
+            snprintf(where, sizeof(where), "'input[%zu]'", i);
+        if (json_string_length(str) == 0) {
+            snprintf(msg, sizeof(msg), "%s is an empty string; there is nothing to embed", where);
+            set_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request_error", msg);
+            return 0;
+        }
+        /* parsed with JSON_ALLOW_NUL so that this, not the parser's flag name, is the message */
+        if (strlen(json_string_value(str)) != json_string_length(str)) {
+            snprintf(msg, sizeof(msg), "%s contains a NUL character (\\u0000), which text input cannot hold", where);
+            set_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request_error", msg);
+            return 0;
+        }
+    }
+    json_t *dims = json_object_get(root, "dimensions");
+    unsigned hidden = sp_encoder_get_config(srv->enc)->hidden;
+    if (dims && !json_is_null(dims)) {
+        if (!json_is_integer(dims) || json_integer_value(dims) < 1) {
+            set_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request_error", "'dimensions' must be a positive integer");
+            return 0;
+        }
+        if (json_integer_value(dims) != (json_int_t)hidden) {
+            snprintf(msg, sizeof(msg),
+                     "'dimensions' is %lld, but this model's embeddings have %u dimensions and cannot be "
+                     "shortened; omit 'dimensions' or pass %u",
+                     (long long)json_integer_value(dims), hidden, hidden);
+            set_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request_error", msg);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Returns 0 and sets a 400 answer if the body is not a valid embeddings request. */
 static int parse_request(req_ctx *r)
 {
-    sp_server *srv = r->srv;
     json_error_t jerr;
     /* request bodies are capped at max_body: parsing them whole into a tree is right */
-    json_t *root = json_loadb(r->body ? r->body : "", r->body_len, 0, &jerr);
+    json_t *root = json_loadb(r->body ? r->body : "", r->body_len, JSON_ALLOW_NUL, &jerr);
     char msg[256];
     if (!root) {
         snprintf(msg, sizeof(msg), "request body is not valid JSON at line %d, column %d (byte %d): %s", jerr.line,
@@ -379,25 +475,8 @@ static int parse_request(req_ctx *r)
         set_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request_error", "encoding_format: only \"float\" is supported");
     } else if (!input) {
         set_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request_error", "'input' is required");
-    } else if (json_is_array(input)) {
-        size_t n = json_array_size(input);
-        int strings = n > 0;
-        for (size_t i = 0; i < n && strings; i++)
-            strings = json_is_string(json_array_get(input, i));
-        if (!strings) {
-            set_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request_error",
-                      "'input' must be a string or a non-empty list of strings");
-        } else if (n > srv->opt.max_inputs) {
-            snprintf(msg, sizeof(msg), "'input' has %zu strings; at most %u are accepted", n, srv->opt.max_inputs);
-            set_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request_error", msg);
-        } else {
-            ok = 1;
-        }
-    } else if (json_is_string(input)) {
-        ok = 1;
     } else {
-        set_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request_error",
-                  "'input' must be a string or a non-empty list of strings");
+        ok = check_request_fields(r, root, input);
     }
     if (ok && !tokenize_into(r, input)) {
         set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "server_error", "out of memory");
@@ -416,6 +495,56 @@ static void live_add(sp_server *srv, int delta)
     if (srv->live == 0)
         pthread_cond_broadcast(&srv->live_cv);
     pthread_mutex_unlock(&srv->live_mu);
+}
+
+/* Is a Content-Type JSON? application/json or application/<anything>+json, parameters ignored. */
+static int is_json_type(const char *ct)
+{
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strcspn(ct, "; \t");
+    if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
+        return 1;
+    return n > 17 && strncasecmp(ct, "application/", 12) == 0 && strncasecmp(ct + n - 5, "+json", 5) == 0;
+}
+
+typedef struct length_seen {
+    const char *first;
+    int conflict;
+} length_seen;
+
+static enum MHD_Result on_length_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    length_seen *ls = cls;
+    if (key && strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0 && value) {
+        if (!ls->first)
+            ls->first = value;
+        else if (strtoull(ls->first, NULL, 10) != strtoull(value, NULL, 10))
+            ls->conflict = 1;
+    }
+    return MHD_YES;
+}
+
+/* What the front door (gate.c) screens on a connection's first request head, checked again for
+ * the later requests of a keep-alive connection, which libmicrohttpd reads without the screen:
+ * the head's size and conflicting Content-Length headers (libmicrohttpd would use the first). */
+static int check_head(req_ctx *r)
+{
+    sp_server *srv = r->srv;
+    char msg[160];
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (ci && ci->header_size > srv->opt.max_header_bytes) {
+        snprintf(msg, sizeof(msg), "the request headers exceed the limit of %zu bytes", srv->opt.max_header_bytes);
+        set_error(r, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "invalid_request_error", msg);
+        return 0;
+    }
+    length_seen ls = {NULL, 0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, on_length_header, &ls);
+    if (ls.conflict) {
+        set_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request_error", "conflicting Content-Length headers");
+        return 0;
+    }
+    return 1;
 }
 
 static void req_free(req_ctx *r)
@@ -448,11 +577,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         live_add(srv, 1);
         STAT_ADD(srv, requests, 1);
         take_label(r);
-        if (strcmp(url, "/v1/embeddings") == 0) {
-            r->route = ROUTE_EMBED; /* recorded whatever its answer (on_completed) */
+        /* the headers are in: the body's deadline starts now (gate.c) */
+        r->gc = sp_gate_conn_of(conn);
+        sp_gate_set_phase(srv->gate, r->gc, SP_GATE_WAIT_BODY);
+        int embed = strcmp(url, "/v1/embeddings") == 0;
+        if (embed)
+            r->route = ROUTE_EMBED; /* recorded whatever its answer, the head check's too (on_completed) */
+        if (!check_head(r))
+            return send_answer(r, NULL);
+        if (embed) {
             if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
                 set_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request_error", "use POST for /v1/embeddings");
                 return send_answer(r, MHD_HTTP_METHOD_POST);
+            }
+            const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+            if (ct && !is_json_type(ct)) {
+                /* no Content-Type is taken as JSON (curl -d and many clients); another type is not */
+                char msg[200];
+                snprintf(msg, sizeof(msg), "Content-Type must be application/json, not '%.100s'", ct);
+                set_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "invalid_request_error", msg);
+                return send_answer(r, NULL);
             }
             const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
             unsigned long long want = cl ? strtoull(cl, NULL, 10) : 0;
@@ -508,6 +652,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     if (r->state == ST_RECEIVING) {
         /* the whole request is in */
+        sp_gate_set_phase(srv->gate, r->gc, SP_GATE_BUSY);
         if (r->route == ROUTE_HEALTH) {
             r->http_status = MHD_HTTP_OK;
             r->resp = strdup("{\"status\":\"ok\"}");
@@ -584,6 +729,37 @@ static void record_ended(sp_server *srv, req_ctx *r, enum MHD_RequestTermination
         sp_record_outcome(srv->rec, r->id, o, (int32_t)r->http_status);
 }
 
+/* Whether a request head's target is /v1/embeddings (its query aside): "METHOD SP TARGET SP ...",
+ * after any empty lines. */
+static int head_is_embeddings(const char *p, size_t n)
+{
+    static const char path[] = "/v1/embeddings";
+    size_t i = 0;
+    while (i < n && (p[i] == '\r' || p[i] == '\n'))
+        i++;
+    while (i < n && p[i] != ' ' && p[i] != '\r' && p[i] != '\n')
+        i++;
+    if (i >= n || p[i] != ' ')
+        return 0;
+    i++;
+    size_t l = sizeof(path) - 1;
+    return n - i > l && memcmp(p + i, path, l) == 0 && (p[i + l] == ' ' || p[i + l] == '?');
+}
+
+/* The front door answered a request itself (gate.c): a connection refused at the caps (503, no
+ * request read: rejected), or a bad request head for /v1/embeddings (an error with its status). It is
+ * recorded like the handler's answers (record_ended), with no spans; its id is the next request id. */
+static void on_gate_answered(void *user, unsigned status, uint64_t start_ns, const char *head, size_t head_len)
+{
+    sp_server *srv = user;
+    if (!srv->rec || (head ? !head_is_embeddings(head, head_len) : status != MHD_HTTP_SERVICE_UNAVAILABLE))
+        return;
+    uint64_t id = atomic_fetch_add_explicit(&srv->next_request, 1, memory_order_relaxed);
+    sp_record_request(srv->rec, id, start_ns, sp_now_ns(), -1);
+    sp_record_outcome(srv->rec, id, status == MHD_HTTP_SERVICE_UNAVAILABLE ? SP_OUTCOME_REJECTED : SP_OUTCOME_ERROR,
+                      (int32_t)status);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
     sp_server *srv = cls;
@@ -593,6 +769,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     record_ended(srv, r, toe);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         STAT_ADD(srv, client_gone, 1);
+    /* a keep-alive connection now waits for its next request: the header deadline starts again */
+    sp_gate_set_phase(srv->gate, r->gc, SP_GATE_WAIT_HEAD);
     *con_cls = NULL;
     req_free(r);
     live_add(srv, -1);
@@ -718,6 +896,14 @@ static sp_status check_options(const sp_server_options *o, char *err, size_t err
         sp_errf(err, errlen,
                 "option out of range (max-batch 1..4096, queue-capacity 1..1000000, workers 1..64, "
                 "http-threads 1..64, max-inputs 1..4096, max-queue-delay-ms 0..60000, port 0..65535)");
+        return SP_ERR_INVALID;
+    }
+    if (o->max_connections > 100000 || o->max_header_bytes < 1024 || o->max_header_bytes > 65536 ||
+        !(o->header_timeout_s >= 0 && o->header_timeout_s <= 3600) ||
+        !(o->body_timeout_s >= 0 && o->body_timeout_s <= 3600)) {
+        sp_errf(err, errlen,
+                "option out of range (max-connections 1..100000, max-header-bytes 1024..65536, "
+                "header-timeout and body-timeout 0..3600 s)");
         return SP_ERR_INVALID;
     }
     if (o->cupti_mode < SP_SERVER_CUPTI_AUTO || o->cupti_mode > SP_SERVER_CUPTI_LAUNCHES) {
@@ -999,38 +1185,55 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
         srv->workers[i].started = 1;
     }
 
-    struct sockaddr_in a4;
-    struct sockaddr_in6 a6;
-    memset(&a4, 0, sizeof(a4));
-    memset(&a6, 0, sizeof(a6));
-    const struct sockaddr *addr;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
-    if (inet_pton(AF_INET, srv->host, &a4.sin_addr) == 1) {
-        a4.sin_family = AF_INET;
-        a4.sin_port = htons((uint16_t)opt->port);
-        addr = (const struct sockaddr *)&a4;
-    } else if (inet_pton(AF_INET6, srv->host, &a6.sin6_addr) == 1) {
-        a6.sin6_family = AF_INET6;
-        a6.sin6_port = htons((uint16_t)opt->port);
-        addr = (const struct sockaddr *)&a6;
-        flags |= MHD_USE_IPv6;
+    sp_gate_config gc;
+    memset(&gc, 0, sizeof(gc));
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&gc.addr;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&gc.addr;
+    if (inet_pton(AF_INET, srv->host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)opt->port);
+        gc.addrlen = sizeof(*a4);
+    } else if (inet_pton(AF_INET6, srv->host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)opt->port);
+        gc.addrlen = sizeof(*a6);
     } else {
         sp_errf(err, errlen, "host '%s' is not a numeric IPv4 or IPv6 address", srv->host);
         st = SP_ERR_INVALID;
         goto fail;
     }
-    srv->daemon = MHD_start_daemon(flags, (uint16_t)opt->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, addr,
-                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
-                                   opt->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, opt->connection_timeout_s,
-                                   MHD_OPTION_THREAD_POOL_SIZE, opt->http_threads > 1 ? opt->http_threads : 0,
-                                   MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+    gc.on_answered = on_gate_answered;
+    gc.on_answered_user = srv;
+    gc.max_connections = opt->max_connections;
+    gc.max_per_ip = opt->max_connections_per_ip;
+    gc.header_timeout_ns = (uint64_t)(opt->header_timeout_s * 1e9 + 0.5);
+    gc.body_timeout_ns = (uint64_t)(opt->body_timeout_s * 1e9 + 0.5);
+    gc.max_head_bytes = opt->max_header_bytes;
+    gc.max_body = opt->max_body;
+    if ((st = sp_gate_open(&gc, &srv->gate, err, errlen)) != SP_OK)
+        goto fail;
+    /* libmicrohttpd gets its connections from the gate (MHD_add_connection), never from a socket of
+     * its own. Its connection limit is a backstop above the gate's cap: the gate counts a connection
+     * until libmicrohttpd reports it closed, a moment before libmicrohttpd itself stops counting it.
+     * Its memory pool holds four times the largest head the gate admits, so it never answers 431
+     * itself for one. */
+    size_t pool = 4 * opt->max_header_bytes > 32768 ? 4 * opt->max_header_bytes : 32768;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
+    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+                                   srv, MHD_OPTION_NOTIFY_CONNECTION, sp_gate_on_connection, srv->gate,
+                                   MHD_OPTION_CONNECTION_LIMIT, 2 * opt->max_connections + 16,
+                                   MHD_OPTION_CONNECTION_TIMEOUT, opt->connection_timeout_s,
+                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_THREAD_POOL_SIZE,
+                                   opt->http_threads > 1 ? opt->http_threads : 0, MHD_OPTION_END);
     if (!srv->daemon) {
-        sp_errf(err, errlen, "cannot listen on %s:%u (address in use or not available?)", srv->host, opt->port);
+        sp_errf(err, errlen, "cannot start the HTTP server (libmicrohttpd)");
         st = SP_ERR_IO;
         goto fail;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = di ? di->port : opt->port;
+    if ((st = sp_gate_start(srv->gate, srv->daemon, err, errlen)) != SP_OK)
+        goto fail;
+    srv->port = sp_gate_port(srv->gate);
     *out = srv;
     return SP_OK;
 fail:
@@ -1068,11 +1271,7 @@ void sp_server_stop(sp_server *srv)
     srv->stopped = 1;
     atomic_store_explicit(&srv->stopping, 1, memory_order_relaxed);
     /* no new connections; requests already queued still get their answers */
-    if (srv->daemon) {
-        MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
-        if (fd != MHD_INVALID_SOCKET)
-            close(fd);
-    }
+    sp_gate_stop(srv->gate);
     if (srv->batcher)
         sp_batcher_close(srv->batcher);
     for (unsigned i = 0; srv->workers && i < srv->nworkers; i++)
@@ -1133,6 +1332,7 @@ void sp_server_destroy(sp_server *srv)
 #endif
     sp_tokenizer_destroy(srv->tok);
     free(srv->op_names);
+    sp_gate_destroy(srv->gate); /* after the daemon, whose close notifications use it */
     pthread_mutex_destroy(&srv->stop_mu);
     pthread_mutex_destroy(&srv->live_mu);
     pthread_cond_destroy(&srv->live_cv);

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -124,6 +126,11 @@ static struct sp_recorder g_rec = {
     .fd = -1,
 };
 
+/* The message of the recorder's latest failure (sp_recorder_last_error). Its own lock, taken last
+ * (after names_mu and mu), because the writer reports from inside a cycle that holds neither. */
+static pthread_mutex_t g_err_mu = PTHREAD_MUTEX_INITIALIZER;
+static char g_err[640];
+
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static pthread_key_t g_key;
 static bool g_key_ok;
@@ -165,6 +172,43 @@ void sp_recorder_options_init(sp_recorder_options *opt)
     opt->flush_interval_ms = DEFAULT_FLUSH_MS;
     opt->price_per_hour = 0;
     opt->on_fork_child = 0;
+}
+
+/* Records why something failed, for sp_recorder_last_error, and sends it to the log callback. */
+static void rec_fail(const char *fmt, ...) SP_PRINTF(1, 2);
+static void rec_fail(const char *fmt, ...)
+{
+    char msg[sizeof g_err];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&g_err_mu);
+    memcpy(g_err, msg, sizeof g_err);
+    pthread_mutex_unlock(&g_err_mu);
+    sp_log(SP_LOG_ERROR, "servprof: %s", msg);
+}
+
+const char *sp_recorder_last_error(char *buf, size_t buflen)
+{
+    if (!buf || !buflen)
+        return buf;
+    pthread_mutex_lock(&g_err_mu);
+    snprintf(buf, buflen, "%s", g_err);
+    pthread_mutex_unlock(&g_err_mu);
+    return buf;
+}
+
+/* The first write failure: says why, once, and stops the writing (the callers then count what
+ * they would have written as write_failed). A failed write may have put part of a block in the
+ * file, and a reader stops at a torn block, so nothing written after it could be read anyway. */
+static void write_failed(sp_recorder *rec, int err)
+{
+    if (rec->write_status != SP_OK)
+        return;
+    rec->write_status = SP_ERR_IO;
+    rec_fail("writing %s failed: %s; recording to it stopped (later records are counted as write_failed drops)",
+             rec->path ? rec->path : "the trace", strerror(err));
 }
 
 static void count_global(sp_recorder *rec, sp_drop_cause c)
@@ -263,15 +307,12 @@ static void block_flush(sp_recorder *rec)
     uint32_t crc = sp_crc32(0, h, 12);
     crc = sp_crc32(crc, h + SP_NATIVE_BLOCK_HEADER, rec->block_used);
     sp_wr32(h + 12, crc);
-    if (rec->fd < 0 || write_all(rec->fd, h, SP_NATIVE_BLOCK_HEADER + rec->block_used) != 0) {
-        int e = errno;
+    if (rec->write_status != SP_OK || rec->fd < 0 ||
+        write_all(rec->fd, h, SP_NATIVE_BLOCK_HEADER + rec->block_used) != 0) {
+        int e = rec->fd < 0 ? EBADF : errno;
         atomic_fetch_add_explicit(&rec->drops[SP_DROP_WRITE_FAILED], rec->block_user,
                                   memory_order_relaxed);
-        if (rec->write_status == SP_OK) {
-            rec->write_status = SP_ERR_IO;
-            sp_log(SP_LOG_ERROR, "servprof: writing %s failed: %s", rec->path ? rec->path : "trace",
-                   strerror(e));
-        }
+        write_failed(rec, e);
     }
     rec->block_used = 0;
     rec->block_records = 0;
@@ -418,14 +459,10 @@ static uint64_t drain(sp_recorder *rec, sp_tbuf *tb, uint64_t head)
                 iov[niov++] = (struct iovec){(void *)ring, len - first};
             user += records;
         }
-        if (niov && (rec->fd < 0 || writev_all(rec->fd, iov, niov) != 0)) {
-            int e = errno;
+        if (niov && (rec->write_status != SP_OK || rec->fd < 0 || writev_all(rec->fd, iov, niov) != 0)) {
+            int e = rec->fd < 0 ? EBADF : errno;
             atomic_fetch_add_explicit(&rec->drops[SP_DROP_WRITE_FAILED], user, memory_order_relaxed);
-            if (rec->write_status == SP_OK) {
-                rec->write_status = SP_ERR_IO;
-                sp_log(SP_LOG_ERROR, "servprof: writing %s failed: %s", rec->path ? rec->path : "trace",
-                       strerror(e));
-            }
+            write_failed(rec, e);
         }
         if (corrupt) {
             sp_log(SP_LOG_ERROR, "servprof: corrupt record in a thread buffer; discarded");
@@ -712,8 +749,10 @@ static sp_status write_file_start(sp_recorder *rec)
     memcpy(h, SP_NATIVE_MAGIC, 8);
     sp_wr32(h + 8, SP_NATIVE_VERSION);
     sp_wr32(h + 12, SP_NATIVE_FILE_HEADER);
-    if (write_all(rec->fd, h, sizeof h) != 0)
+    if (write_all(rec->fd, h, sizeof h) != 0) {
+        rec_fail("cannot record to %s: writing the file header failed: %s", rec->path, strerror(errno));
         return SP_ERR_IO;
+    }
     unsigned char *p = block_reserve(rec, SP_REC_SIZE_META);
     double price = rec->opt.price_per_hour > 0 ? rec->opt.price_per_hour : 0.0;
     uint64_t price_bits;
@@ -731,6 +770,69 @@ static sp_status write_file_start(sp_recorder *rec)
     emit_props(rec);
     block_flush(rec);
     return rec->write_status;
+}
+
+/* The pid in the meta record of a trace another process is writing (0: not there yet). */
+static long holder_pid(const char *path)
+{
+    unsigned char b[SP_NATIVE_FILE_HEADER + SP_NATIVE_BLOCK_HEADER + 24];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = pread(fd, b, sizeof b, 0);
+    close(fd);
+    const unsigned char *meta = b + SP_NATIVE_FILE_HEADER + SP_NATIVE_BLOCK_HEADER;
+    if (n != (ssize_t)sizeof b || memcmp(b, SP_NATIVE_MAGIC, 8) != 0 ||
+        sp_rd32(b + SP_NATIVE_FILE_HEADER) != SP_NATIVE_BLOCK_MAGIC || (sp_rd64(meta) & 0xffff) != SP_REC_META)
+        return 0;
+    return (long)sp_rd64(meta + 16);
+}
+
+/* Opens `path` for writing and makes it this recorder's: a regular file is locked (flock, held until
+ * close) before it is truncated, so a second process given the same path fails here instead of
+ * truncating the first one's trace. Other files (a pipe, /dev/null) are shared things and neither
+ * locked nor truncated. Returns the descriptor, or -1 with the reason recorded (rec_fail). */
+static int open_owned(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int e = errno;
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        struct stat sb;
+        if (slash)
+            *(slash == dir ? slash + 1 : slash) = 0;
+        if (e == ENOENT && slash && stat(dir, &sb) != 0)
+            rec_fail("cannot create %s: the folder %s does not exist", path, dir);
+        else
+            rec_fail("cannot create %s: %s", path, strerror(e));
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return fd;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        if (e == EWOULDBLOCK) {
+            long pid = holder_pid(path);
+            if (pid > 0)
+                rec_fail("cannot record to %s: another process (pid %ld) is recording to it", path, pid);
+            else
+                rec_fail("cannot record to %s: another process is recording to it", path);
+            close(fd);
+            return -1;
+        }
+        /* a file system without locks (some network ones): record anyway, unprotected */
+        sp_log(SP_LOG_WARN, "servprof: cannot lock %s (%s): another process could write it too", path,
+               strerror(e));
+    }
+    if (ftruncate(fd, 0) != 0) {
+        rec_fail("cannot truncate %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 /* Starts the writer with every signal blocked, so user signal handlers never run on it. */
@@ -846,9 +948,8 @@ sp_status sp_recorder_open(const char *path, const sp_recorder_options *opt, sp_
     st = conds_init(rec);
     if (st)
         goto fail;
-    rec->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    rec->fd = open_owned(path);
     if (rec->fd < 0) {
-        sp_log(SP_LOG_ERROR, "servprof: cannot create %s: %s", path, strerror(errno));
         st = SP_ERR_IO;
         goto fail;
     }
@@ -860,6 +961,9 @@ sp_status sp_recorder_open(const char *path, const sp_recorder_options *opt, sp_
         rec->fd = -1;
         goto fail;
     }
+    pthread_mutex_lock(&g_err_mu);
+    g_err[0] = 0; /* a new session: no failure yet */
+    pthread_mutex_unlock(&g_err_mu);
     /* release: a thread that sees OPEN in the new epoch sees everything set up above */
     atomic_store_explicit(&rec->gate, GATE(GATE_EPOCH(gate) + 1, REC_OPEN), memory_order_release);
     pthread_mutex_unlock(&rec->mu);
@@ -962,8 +1066,11 @@ sp_status sp_recorder_close(sp_recorder *rec)
         sp_wr64(p, sp_rec_header(SP_REC_END, 8, 0));
         block_flush(rec);
         st = rec->write_status;
-        if (close(rec->fd) != 0 && st == SP_OK)
+        if (close(rec->fd) != 0 && st == SP_OK) {
+            /* some file systems (NFS, quotas) report a failed write only here */
+            write_failed(rec, errno);
             st = SP_ERR_IO;
+        }
         rec->fd = -1;
     }
     pthread_mutex_lock(&rec->mu);
@@ -1011,10 +1118,12 @@ static void fork_prepare(void)
     /* hold both locks across fork so the child never inherits one held by a thread it lacks */
     pthread_mutex_lock(&g_rec.names_mu);
     pthread_mutex_lock(&g_rec.mu);
+    pthread_mutex_lock(&g_err_mu);
 }
 
 static void fork_parent(void)
 {
+    pthread_mutex_unlock(&g_err_mu);
     pthread_mutex_unlock(&g_rec.mu);
     pthread_mutex_unlock(&g_rec.names_mu);
 }
@@ -1027,6 +1136,7 @@ static void fork_child(void)
     sp_recorder *rec = &g_rec;
     pthread_mutex_init(&rec->mu, NULL);
     pthread_mutex_init(&rec->names_mu, NULL);
+    pthread_mutex_init(&g_err_mu, NULL);
     uint64_t gate = atomic_load_explicit(&rec->gate, memory_order_relaxed);
     int state = GATE_STATE(gate);
     if (state == REC_IDLE)
@@ -1088,7 +1198,7 @@ static void child_start_locked(sp_recorder *rec)
     int next = REC_CHILD_OFF;
     if (path && rec->conds_ready) {
         snprintf(path, n, "%s.%ld", base, (long)getpid());
-        rec->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        rec->fd = open_owned(path);
         if (rec->fd >= 0) {
             rec->path = path;
             path = base;

@@ -1,7 +1,8 @@
 /* Discrete-event simulation of the reference service's dynamic batcher (src/serve/batcher.c) and its
  * workers: requests enter the bounded FIFO at arrival + preprocess, an idle instance takes a batch
  * when max_batch requests of the head's bucket wait or the head has waited max_delay, and the batch
- * runs for the fitted service time. docs/whatif.md, "The simulation", states the rules. */
+ * runs for the fitted service time; batches outside the sizes and padded lengths the fit has seen are
+ * counted as extrapolated. docs/whatif.md, "The simulation", states the rules. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +51,8 @@ static int policy_valid(const sp_whatif_policy *p)
                 return 0;
         return 1;
     }
+    if (p->pad == SP_WHATIF_PAD_MULTIPLE)
+        return p->pad_to > 0;
     return p->pad == SP_WHATIF_PAD_LONGEST;
 }
 
@@ -72,9 +75,11 @@ sp_status sp_whatif_simulate(const sp_whatif_workload *w, const sp_whatif_fit *f
         o = &defaults;
     }
     size_t n = w->n_reqs;
-    size_t qcap = p->queue_capacity < n ? p->queue_capacity : (n ? n : 1);
     struct simreq *sr = malloc((n ? n : 1) * sizeof *sr);
-    uint32_t *queue = malloc(qcap * sizeof *queue);        /* FIFO of request indexes, oldest first */
+    /* FIFO of request indexes, oldest first: queue[qh .. qt). Each request enters at most once, so an
+     * array of n never wraps, and taking a batch costs the part of the queue it scans, not all of it
+     * (a saturated replay holds tens of thousands). */
+    uint32_t *queue = malloc((n ? n : 1) * sizeof *queue);
     uint32_t *taken = malloc(p->max_batch * sizeof *taken);
     uint64_t *lat = malloc((n ? n : 1) * sizeof *lat);
     uint64_t *qwait = malloc((n ? n : 1) * sizeof *qwait);
@@ -94,7 +99,7 @@ sp_status sp_whatif_simulate(const sp_whatif_workload *w, const sp_whatif_fit *f
     r.policy = *p;
     r.requests = n;
     uint64_t rng = o->seed;
-    size_t qn = 0, next = 0, ndone = 0, idle = p->instances;
+    size_t qh = 0, qt = 0, next = 0, ndone = 0, idle = p->instances;
     uint64_t now = 0, first = UINT64_MAX, last = 0;
     long double busy_ns = 0;
     uint64_t eff_tokens = 0, pad_tokens = 0;
@@ -106,8 +111,8 @@ sp_status sp_whatif_simulate(const sp_whatif_workload *w, const sp_whatif_fit *f
         for (uint32_t k = 0; k < p->instances; k++)
             if (busy[k] && free_at[k] < t)
                 t = free_at[k];
-        if (idle && qn) {
-            uint64_t dl = sr[queue[0]].enq + p->max_delay_ns;
+        if (idle && qt > qh) {
+            uint64_t dl = sr[queue[qh]].enq + p->max_delay_ns;
             if (dl < t)
                 t = dl;
         }
@@ -124,43 +129,54 @@ sp_status sp_whatif_simulate(const sp_whatif_workload *w, const sp_whatif_fit *f
             uint64_t arr = w->reqs[next].arrival_ns;
             if (arr < first)
                 first = arr;
-            if (qn == p->queue_capacity)
+            if (qt - qh == p->queue_capacity)
                 r.rejected++; /* the service answers 503 at once */
             else
-                queue[qn++] = (uint32_t)next;
+                queue[qt++] = (uint32_t)next;
             next++;
         }
         /* batcher.c sp_batcher_next: a free worker takes a batch when max_batch requests of the
          * head's bucket wait or the head's deadline has passed; otherwise it waits */
-        while (idle && qn) {
-            const uint32_t key = sr[queue[0]].bucket;
+        while (idle && qt > qh) {
+            const uint32_t key = sr[queue[qh]].bucket;
             uint64_t waiting = 0;
-            for (size_t i = 0; i < qn && waiting < p->max_batch; i++)
+            for (size_t i = qh; i < qt && waiting < p->max_batch; i++)
                 if (sr[queue[i]].bucket == key)
                     waiting++;
-            if (waiting < p->max_batch && now < sr[queue[0]].enq + p->max_delay_ns)
+            if (waiting < p->max_batch && now < sr[queue[qh]].enq + p->max_delay_ns)
                 break;
             /* take the head, then later requests of its bucket in order while they fit; nobody
              * overtakes a request of the bucket that did not fit */
-            size_t nt = 0, keep = 0;
+            size_t nt = 0, scan = qh, kept = 0;
             uint32_t longest = 0;
-            int full = 0;
-            for (size_t i = 0; i < qn; i++) {
-                uint32_t qi = queue[i];
-                int same = sr[qi].bucket == key;
-                int take = !full && same && nt < p->max_batch;
-                if (same && !take)
-                    full = 1;
-                if (take) {
-                    taken[nt++] = qi;
-                    if (sr[qi].len > longest)
-                        longest = sr[qi].len;
-                } else {
-                    queue[keep++] = qi;
+            for (; scan < qt && nt < p->max_batch; scan++) {
+                uint32_t qi = queue[scan];
+                if (sr[qi].bucket != key) {
+                    queue[qh + kept++] = qi; /* another bucket's: stays, in order */
+                    continue;
                 }
+                taken[nt++] = qi;
+                if (sr[qi].len > longest)
+                    longest = sr[qi].len;
             }
-            qn = keep;
+            /* the scanned part now holds the kept requests first: move them up against the unscanned
+             * rest, so the queue stays in FIFO order from its new head */
+            memmove(queue + scan - kept, queue + qh, kept * sizeof *queue);
+            qh = scan - kept;
             uint32_t padded = key ? key : longest;
+            if (p->pad == SP_WHATIF_PAD_MULTIPLE && padded % p->pad_to) {
+                /* servprof synth: the longest member rounded up to a multiple of pad_to */
+                uint64_t up = ((uint64_t)padded / p->pad_to + 1) * p->pad_to;
+                padded = up > UINT32_MAX ? UINT32_MAX : (uint32_t)up;
+            }
+            if (!sp_whatif_fit_covers(fit, (uint32_t)nt, padded))
+                r.extrapolated_batches++;
+            if (nt > r.largest_batch)
+                r.largest_batch = (uint32_t)nt;
+            if (padded > r.longest_padded)
+                r.longest_padded = padded;
+            if (r.batches == 0 || padded < r.shortest_padded)
+                r.shortest_padded = padded;
             double svc = sp_whatif_fit_predict(fit, (uint32_t)nt, padded);
             if (o->resample && fit->n_ratios)
                 svc *= fit->ratios[sp_whatif_rand(&rng) % fit->n_ratios];

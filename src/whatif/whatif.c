@@ -1,6 +1,6 @@
 /* What-if front half: extracts the workload (arrivals, lengths, pre/postprocess times, batches) from
  * a profile, parses policy lists and builds the sweep grid, and picks the cheapest policy that meets
- * a p95 objective. */
+ * a p95 objective. The policy itself (defaults, the trace's, inferred) is policy.c's. */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -20,35 +20,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-}
-
-void sp_whatif_policy_init(sp_whatif_policy *p)
-{
-    /* the reference service's defaults (docs/serve.md) */
-    memset(p, 0, sizeof *p);
-    p->max_batch = 16;
-    p->max_delay_ns = 2000000;
-    p->pad = SP_WHATIF_PAD_LONGEST;
-    p->instances = 1;
-    p->queue_capacity = 256;
-    p->max_len = 128;
-}
-
-const char *sp_whatif_policy_str(const sp_whatif_policy *p, char *buf, size_t buflen)
-{
-    char pad[128];
-    if (p->pad == SP_WHATIF_PAD_STATIC) {
-        snprintf(pad, sizeof pad, "static:%u", p->pad_to);
-    } else if (p->pad == SP_WHATIF_PAD_BUCKETS) {
-        size_t at = (size_t)snprintf(pad, sizeof pad, "buckets:");
-        for (int i = 0; i < SP_WHATIF_MAX_BUCKETS && p->buckets[i] && at < sizeof pad; i++)
-            at += (size_t)snprintf(pad + at, sizeof pad - at, "%s%u", i ? "," : "", p->buckets[i]);
-    } else {
-        snprintf(pad, sizeof pad, "longest");
-    }
-    snprintf(buf, buflen, "mb=%u delay=%gms pad=%s inst=%u", p->max_batch, (double)p->max_delay_ns / 1e6,
-             pad, p->instances);
-    return buf;
 }
 
 void sp_whatif_workload_clear(sp_whatif_workload *w)
@@ -103,6 +74,9 @@ sp_status sp_whatif_workload_from_arrays(const sp_whatif_request *reqs, size_t n
     for (size_t i = 0; i < nb; i++)
         if (b[i].size > w.max_batch_seen)
             w.max_batch_seen = b[i].size;
+    for (size_t i = 0; i < n; i++)
+        if (w.reqs[i].tokens > w.max_tokens_seen)
+            w.max_tokens_seen = w.reqs[i].tokens;
     uint64_t *v = malloc((n ? n : 1) * sizeof *v);
     if (!v) {
         sp_whatif_workload_clear(&w);
@@ -120,6 +94,23 @@ sp_status sp_whatif_workload_from_arrays(const sp_whatif_request *reqs, size_t n
     }
     *out = w;
     return SP_OK;
+}
+
+/* The most requests waiting at once: enqueued at in[i], dispatched at out[i]; a request dispatched at
+ * the instant another is enqueued no longer waits. Sorts both arrays. */
+static uint32_t max_queued(uint64_t *in, uint64_t *out, size_t n)
+{
+    if (n == 0 || sp_ana_sort_u64(in, n, NULL) != SP_OK || sp_ana_sort_u64(out, n, NULL) != SP_OK)
+        return 0;
+    size_t gone = 0, most = 0;
+    for (size_t i = 0; i < n; i++) {
+        while (gone < n && out[gone] <= in[i])
+            gone++;
+        size_t waiting = i + 1 > gone ? i + 1 - gone : 0; /* ties: dispatched at its own enqueue */
+        if (waiting > most)
+            most = waiting;
+    }
+    return most > UINT32_MAX ? UINT32_MAX : (uint32_t)most;
 }
 
 struct batch_key {
@@ -160,8 +151,11 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
     uint64_t *enq = malloc((nr ? nr : 1) * sizeof *enq); /* per event request: enqueue, or NONE */
     sp_whatif_batch_obs *bo = malloc((nb ? nb : 1) * sizeof *bo);
     uint64_t *heads = malloc((nb ? nb : 1) * sizeof *heads);
+    uint64_t *q_in = malloc((nr ? nr : 1) * sizeof *q_in);   /* enqueue times of batched requests */
+    uint64_t *q_out = malloc((nr ? nr : 1) * sizeof *q_out); /* their dispatch (first batch start) */
+    size_t nq = 0;
     struct batch_key *border = malloc((nb ? nb : 1) * sizeof *border);
-    if (!reqs || !enq || !bo || !heads || !border) {
+    if (!reqs || !enq || !bo || !heads || !q_in || !q_out || !border) {
         st = SP_ERR_NOMEM;
         goto out;
     }
@@ -194,7 +188,7 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
         uint64_t e = e_queue != SP_TIME_NONE ? e_queue : e_pre != SP_TIME_NONE ? e_pre : q->arrival_ns;
         if (e < q->arrival_ns || e > done)
             e = q->arrival_ns;
-        uint64_t batch_end = 0;
+        uint64_t batch_end = 0, dispatch = SP_TIME_NONE;
         int64_t tokens = q->input_tokens;
         for (uint32_t k = q->first_batch; k < q->first_batch + q->nbatches; k++) {
             const sp_ev_batch *b = &ev->batches[ev->req_batches[k]];
@@ -202,6 +196,8 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
                 continue;
             if (b->end_ns > batch_end && b->end_ns != SP_TIME_NONE)
                 batch_end = b->end_ns;
+            if (b->start_ns < dispatch)
+                dispatch = b->start_ns;
             if (tokens < 0 && b->effective_tokens >= 0 && b->nmembers)
                 tokens = b->effective_tokens / b->nmembers;
         }
@@ -213,6 +209,10 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
         if (tokens > UINT32_MAX)
             tokens = UINT32_MAX;
         enq[i] = e;
+        if (dispatch != SP_TIME_NONE && dispatch >= e) {
+            q_in[nq] = e;
+            q_out[nq++] = dispatch;
+        }
         /* only a served request's latency is a measured latency to compare predictions with */
         uint64_t observed = q->outcome == SP_OUTCOME_OK ? q->done_ns - q->arrival_ns : 0;
         reqs[n++] = (sp_whatif_request){q->arrival_ns, e - q->arrival_ns, post, (uint32_t)tokens, observed};
@@ -270,6 +270,7 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
         goto out;
     w.head_wait_p50_ns = hq.p50_ns;
     w.measured_rejected = rejected;
+    w.max_queued_seen = max_queued(q_in, q_out, nq);
     w.price_per_hour = ev->n_files ? ev->files[0].price_per_hour : 0.0;
     *out = w;
 out:
@@ -277,6 +278,8 @@ out:
     free(enq);
     free(bo);
     free(heads);
+    free(q_in);
+    free(q_out);
     free(border);
     return st;
 }
@@ -368,6 +371,19 @@ sp_status sp_whatif_parse_pad(const char *s, sp_whatif_policy *p, char *err, siz
         memset(p->buckets, 0, sizeof p->buckets);
         return SP_OK;
     }
+    if (strncmp(s, "multiple:", 9) == 0) {
+        uint32_t v;
+        size_t k;
+        sp_status st = sp_whatif_parse_u32_list(s + 9, 65536, &v, 1, &k, err, errlen);
+        if (st) {
+            set_err(err, errlen, "pad '%s': expected multiple:N with one N from 1 to 65536", s);
+            return SP_ERR_PARSE;
+        }
+        p->pad = SP_WHATIF_PAD_MULTIPLE;
+        p->pad_to = v;
+        memset(p->buckets, 0, sizeof p->buckets);
+        return SP_OK;
+    }
     if (strncmp(s, "buckets:", 8) == 0) {
         uint32_t v[SP_WHATIF_MAX_BUCKETS];
         size_t k;
@@ -388,7 +404,7 @@ sp_status sp_whatif_parse_pad(const char *s, sp_whatif_policy *p, char *err, siz
         memcpy(p->buckets, v, k * sizeof *v);
         return SP_OK;
     }
-    set_err(err, errlen, "pad '%s': expected longest, static:N or buckets:B1,B2,...", s);
+    set_err(err, errlen, "pad '%s': expected longest, static:N, buckets:B1,B2,... or multiple:N", s);
     return SP_ERR_PARSE;
 }
 

@@ -15,10 +15,12 @@ gzip -c "$tmp/t.jsonl" > "$tmp/t.jsonl.gz"
 
 cat "$tmp/t.jsonl" | "$bin" analyze --json - > "$tmp/pipe.json"; rc=$?
 check '[ $rc -eq 0 ]'
-check 'cmp -s "$tmp/file.json" "$tmp/pipe.json"'
+# the reports name their file (data_quality.files[].path): compare everything else
+nopath() { sed -E 's/"path":"[^"]*"/"path":"-"/g' "$1"; }
+check 'cmp -s <(nopath "$tmp/file.json") <(nopath "$tmp/pipe.json")'
 cat "$tmp/t.jsonl.gz" | "$bin" analyze --json - > "$tmp/pipe-gz.json"; rc=$?
 check '[ $rc -eq 0 ]'
-check 'cmp -s "$tmp/file.json" "$tmp/pipe-gz.json"'
+check 'cmp -s <(nopath "$tmp/file.json") <(nopath "$tmp/pipe-gz.json")'
 # a redirected file is standard input too, and the text report is the file's
 "$bin" analyze "$tmp/t.jsonl" > "$tmp/file.txt"
 "$bin" analyze - < "$tmp/t.jsonl" > "$tmp/redirect.txt"; rc=$?

@@ -9,6 +9,7 @@
 #   3. a large model (4 layers, width 512) near saturation, fixed lengths and no batch window: the
 #      encoder's own work dominates -> kernel (model). The rate is set from a calibration run of the
 #      same model, so "near saturation" holds on a slow or sanitised build too;
+#   (1 and 2 also check the verdict's what-if prediction, read from the policy the service recorded);
 #   4. the default demo: stages cover the request (`other` < 5% of p95), the client trace joins
 #      (`network` stage present, client latency reported), the report names what was run.
 # Usage: demo_verdicts.sh BINARY SOURCE_DIR. Skips (77) when the build has no service or load
@@ -48,14 +49,31 @@ expect_verdict() {
   fi
 }
 
+# expect_prediction NAME EXPR: verdict.prediction `p` is there and EXPR holds
+expect_prediction() {
+  local name=$1 expr=$2 got
+  got=$(field "$name" '(lambda p: bool(p and ('"$expr"')))(r["verdict"]["prediction"])') || { fail=1; return; }
+  if [ "$got" != True ]; then
+    echo "FAILED: $name: verdict.prediction: $(field "$name" 'r["verdict"]["prediction"]')"; fail=1
+  else
+    echo "ok: $name: what-if $(field "$name" 'r["verdict"]["prediction"]')"
+  fi
+}
+
 # 1. low traffic, 50 ms window: at 10 req/s a request rarely finds company within 50 ms, so most
 #    wait the whole window; a small model (1 layer, width 64) keeps the model's time at about 1 ms
 #    even in an unoptimised sanitizer build, where the default model's would rival the window
 run queue --rate 10 --max-queue-delay-ms 50 --layers 1 --hidden 64 --heads 2 --ffn 256 --length-mean 16 &&
-  expect_verdict queue queue configuration
+  expect_verdict queue queue configuration &&
+  # the trace carries the policy (50 ms): the verdict quotes the simulated quarter window, which must
+  # lower p95 (nearly all of it is the window)
+  expect_prediction queue 'p["available"] and p["setting"] == "max-queue-delay" and p["from"] == "50.00 ms" and p["to"] == "12.50 ms" and p["p95_after_us"] < p["p95_before_us"]'
 
 # 2. static shape of 512 tokens for ~16-token inputs (waste = 1 - 16/512 = 97% per batch)
-run padding --rate 10 --length-mean 8 --length-sigma 0.3 --pad-to 512 && expect_verdict padding padding configuration
+run padding --rate 10 --length-mean 8 --length-sigma 0.3 --pad-to 512 && expect_verdict padding padding configuration &&
+  # every batch padded to 512: the fit cannot price a shorter shape, and the prediction says so
+  expect_prediction padding 'not p["available"] and "padded to 512 tokens" in p["note"]'
+
 
 # 3. large model. Calibrate: at 2 req/s batches hold one request; the kernel stage's p50 is then the
 #    service time of one request. Run at 70% of 1/service time (batching only raises capacity).

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `servprof serve` from the command line: --help, bad options (exit 2), start on an ephemeral port
-# ("listening on 127.0.0.1:PORT" on stdout), one embedding and /healthz over 127.0.0.1, clean exit on
-# SIGTERM with the trace written. Usage: serve.sh BINARY SOURCE_DIR. Skips (77) when the CLI does
+# ("listening on 127.0.0.1:PORT" on stdout), one embedding and /healthz over 127.0.0.1, a second
+# server refused on the taken port and on the trace being written, a trace folder that does not
+# exist named, clean exit on SIGTERM with the trace written. Usage: serve.sh BINARY SOURCE_DIR. Skips (77) when the CLI does
 # not dispatch `serve` (compiled out) or curl is missing.
 set -u
 BIN=$1
@@ -14,10 +15,15 @@ trap 'kill $PID 2>/dev/null; rm -rf "$TMP"' EXIT
 
 "$BIN" serve --help > "$TMP/help"
 for opt in --host --port --tokenizer --weights --max-batch --max-queue-delay-ms --queue-capacity --pad-to \
-           --buckets --workers --trace --max-body --layers --hidden --heads --ffn --max-len; do
+           --buckets --workers --trace --max-body --layers --hidden --heads --ffn --max-len \
+           --max-connections-per-ip --header-timeout --body-timeout --max-header-bytes; do
   check "grep -q -- '$opt' '$TMP/help'"
 done
 "$BIN" serve --max-batch x >/dev/null 2>&1; check "[ $? -eq 2 ]"
+"$BIN" serve --header-timeout -1 >/dev/null 2>&1; check "[ $? -eq 2 ]"
+# a trace in a folder that does not exist: the folder is named
+"$BIN" serve --port 0 --trace /nonexistent-servprof/sub/t.sptrace --duration 1 >/dev/null 2>"$TMP/err"
+check "[ $? -eq 1 ] && grep -q 'folder /nonexistent-servprof/sub does not exist' '$TMP/err'"
 # heads that do not divide the width: an option error (exit 2) when no weights file fixes the shape
 "$BIN" serve --port 0 --heads 5 >/dev/null 2>"$TMP/err"; check "[ $? -eq 2 ] && grep -q heads '$TMP/err'"
 # the CUPTI recording modes: CUDA only, and one at a time
@@ -40,14 +46,22 @@ done
 check "[ -n '$PORT' ]"
 if [ -n "$PORT" ]; then
   code=$(curl -s --noproxy '*' -o "$TMP/resp" -w '%{http_code}' -H 'traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' \
-         -X POST "http://127.0.0.1:$PORT/v1/embeddings" -d '{"input":["Hello, World!","the fox"]}')
+         -H 'Content-Type: application/json' -X POST "http://127.0.0.1:$PORT/v1/embeddings" \
+         -d '{"input":["Hello, World!","the fox"]}')
   check "[ '$code' = 200 ]"
   check "grep -q '\"object\":\"list\"' '$TMP/resp' && grep -q '\"index\":1' '$TMP/resp'"
   check "[ \"\$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' http://127.0.0.1:$PORT/healthz)\" = 200 ]"
+  # a second server on the taken port fails and names it (no SO_REUSEPORT: it must not share it)
+  "$BIN" serve --port "$PORT" --duration 1 >/dev/null 2>"$TMP/err2"; rc2=$?
+  check "[ $rc2 -eq 1 ] && grep -q 'port $PORT: the port is already in use' '$TMP/err2'"
+  # a second server on the same trace fails and names the process recording to it
+  "$BIN" serve --port 0 --trace "$TMP/t.sptrace" --duration 1 >/dev/null 2>"$TMP/err3"; rc3=$?
+  check "[ $rc3 -eq 1 ] && grep -q 'another process (pid $PID) is recording to it' '$TMP/err3'"
 fi
 kill -TERM $PID
 wait $PID; rc=$?
 check "[ $rc -eq 0 ]"
 check "grep -q '1 ok' '$TMP/log'"
+check "grep -q 'connections: ' '$TMP/log'"
 check "[ -s '$TMP/t.sptrace' ]"
 exit $fail

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # servprof whatif at the command line: --help documents every option, usage errors exit 2 with a
-# message, a missing trace exits 1 naming it, and a sample trace gives a table, JSON and an SLO line.
+# message, a missing trace exits 1 naming it, and a sample trace gives a table, JSON and an SLO line;
+# the observed policy is the trace's (a demo run with --max-batch 16 reads as 16) and inferred only
+# without one, the fit stays physical, rows beyond the batches seen are flagged, equal policies are not
+# repeated, and the advice names the setting that helped.
 # Usage: whatif.sh BINARY SOURCE_DIR
 set -u
 BIN=$1
@@ -20,28 +23,67 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 "$BIN" whatif --slo-p95-ms -3 x 2>"$tmp/e"; t test $? -eq 2
 "$BIN" whatif --bogus x 2>"$tmp/e"; t test $? -eq 2; t grep -q "bogus" "$tmp/e"
 "$BIN" whatif "$tmp/nope.jsonl" 2>"$tmp/e"; t test $? -eq 1; t grep -q "nope.jsonl" "$tmp/e"
-# end to end on a sample trace
+# end to end on a sample trace (servprof synth writes its policy: max batch 16, 4 ms, pad to multiples of 64)
 "$BIN" synth --requests 400 --seed 3 >"$tmp/s.jsonl" 2>/dev/null
 t test -s "$tmp/s.jsonl"
+py() { command -v python3 >/dev/null || return 0; python3 -c "$@"; }
 {
   out=$("$BIN" whatif "$tmp/s.jsonl" --max-batch 4,8 --pad 'longest;static:128' --slo-p95-ms 1000 --no-resample)
   t test $? -eq 0
-  t grep -q "service time fit over" <<<"$out"
-  t grep -q "observed\*" <<<"$out"
-  t grep -q "measured (the profile itself)" <<<"$out"
-  t grep -q "mb=8 delay=.*pad=static:128" <<<"$out"
-  t grep -q "SLO p95 <= 1000.00 ms" <<<"$out"
-  # 1 observed row + 2 x 2 candidates
-  t test "$(grep -c '^mb=' <<<"$out")" -eq 4
+  t grep -q "service time per batch, non-negative least squares over" <<<"$out"
+  # the policy that ran, read from the trace, not inferred
+  t grep -q "^observed policy: max-batch 16, max-queue-delay 4.00 ms, pad multiple:64" <<<"$out"
+  t grep -q "read from the trace ($tmp/s.jsonl): max-batch, max-queue-delay, pad, instances" <<<"$out"
+  t grep -q "^observed\*  *16  *4.00 ms  multiple:64 " <<<"$out"
+  t grep -q "^measured " <<<"$out"
+  t grep -q "^measured: the profile's own latency (400 requests)" <<<"$out"
+  t grep -Eq "^ +8 +4.00 ms +static:128 +1 " <<<"$out"
+  t grep -q "SLO p95 <= 1.000 s" <<<"$out"
+  # durations in the report's units: a number and its unit apart, never "2.10141ms"
+  t test "$(grep -c '[0-9]ms' <<<"$out")" -eq 0
+  # 1 observed row + 2 x 2 candidates, none equal to the observed policy
+  t test "$(grep -Ec '^ +[0-9]+ ' <<<"$out")" -eq 4
+  t grep -q "^advice: " <<<"$out"
   js=$("$BIN" whatif "$tmp/s.jsonl" --json --slo-p95-ms 0.001)
   t grep -q '"schema":"servprof.whatif/1"' <<<"$js"
   t grep -q '"choice":null' <<<"$js"
-  if command -v python3 >/dev/null; then t python3 -c 'import json,sys; json.loads(sys.stdin.read())' <<<"$js"; fi
+  # the fit is physical (this trace's unconstrained per-request cost is negative)
+  t py 'import json,sys; d=json.loads(sys.stdin.read()); f=d["fit"]
+assert all(f[k] >= 0 for k in ("a_ns","b_ns_per_request","c_ns_per_padded_token","d_ns_per_size_len2")), f
+assert d["observed"]["source"]["max_batch"] == "trace" and d["observed"]["policy"]["max_batch"] == 16, d["observed"]' <<<"$js"
+  # a candidate equal to the observed policy is not repeated; the advice names the setting that helped
+  out=$("$BIN" whatif "$tmp/s.jsonl" --max-batch 16,8 --max-queue-delay-ms 4,1 --no-resample)
+  t grep -q "^1 candidate policy batches like a policy above and is not repeated" <<<"$out"
+  t grep -q "^advice: max-queue-delay 4.00 ms -> 1.00 ms lowers predicted p95 the most of the single-setting" <<<"$out"
+  # a trace without properties: the policy is inferred, and the output says so
+  sed '1s/,"properties":{[^}]*}//' "$tmp/s.jsonl" >"$tmp/bare.jsonl"
+  t test "$(grep -c '"properties"' "$tmp/bare.jsonl")" -eq 0
+  out=$("$BIN" whatif "$tmp/bare.jsonl" --no-resample)
+  t grep -q "the trace does not carry the batching policy" <<<"$out"
+  t grep -q "inferred from the profile (not in the trace): max-batch (the largest batch seen), max-queue-delay" <<<"$out"
+  # beyond the batch sizes seen: a saturated trace (batches of 16) swept to max batch 64 flags the row
+  "$BIN" synth --requests 600 --rate 3000 --seed 3 >"$tmp/hi.jsonl" 2>/dev/null
+  out=$("$BIN" whatif "$tmp/hi.jsonl" --max-batch 64 --no-resample)
+  t grep -Eq "^ +64 .* !$" <<<"$out"
+  t grep -q "^! extrapolated: " <<<"$out"
+  js=$("$BIN" whatif "$tmp/hi.jsonl" --max-batch 64 --no-resample --json)
+  t py 'import json,sys; d=json.loads(sys.stdin.read()); r=[p for p in d["policies"] if p["policy"]["max_batch"]==64][0]
+assert r["extrapolated"] and r["largest_batch"] > d["fit"]["batch_sizes"]["max"], r' <<<"$js"
   # --html: the trace's report with the what-if rows (2 candidates + the observed baseline)
   "$BIN" whatif "$tmp/s.jsonl" --max-batch 4,8 --html "$tmp/w.html" >/dev/null 2>"$tmp/e"
   t test $? -eq 0
   t grep -q "what-if results" "$tmp/w.html"
-  t grep -q "observed\* mb=" "$tmp/w.html"
-  t grep -q "mb=8 delay=" "$tmp/w.html"
+  t grep -q "observed\* mb=16 delay=4.00 ms" "$tmp/w.html"
+  t grep -q "mb=8 delay=4.00 ms" "$tmp/w.html"
 }
+# a demo run with max batch 16 is described as max batch 16 (the service writes its policy)
+if "$BIN" demo --no-progress --duration 2 --max-batch 16 --keep-traces "$tmp/demo" >/dev/null 2>"$tmp/e"; then
+  tr="$tmp/demo/server.sptrace"; [ -f "$tr" ] || tr="$tmp/demo/synth.jsonl"
+  out=$("$BIN" whatif "$tr")
+  t grep -q "^observed policy: max-batch 16," <<<"$out"
+  t grep -q "read from the trace ($tr): max-batch, max-queue-delay, pad" <<<"$out"
+  t grep -q "^observed\*  *16 " <<<"$out"
+else
+  echo "FAIL: servprof demo --max-batch 16: $(cat "$tmp/e")" >&2; fail=1
+fi
 exit $fail

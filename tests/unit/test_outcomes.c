@@ -284,9 +284,9 @@ static void test_writers(void)
         const jv *total = jv_path(&root, "outcomes.total"), *rate = jv_path(&root, "outcomes.rejection_rate");
         const jv *rej = jv_path(&root, "outcomes.by_outcome.rejected.count");
         const jv *unf = jv_path(&root, "outcomes.by_outcome.unfinished.latency_us.max");
-        const jv *scope = jv_path(&root, "outcomes.scope"), *unclean = jv_path(&root, "outcomes.unclean_files");
+        const jv *scope = jv_path(&root, "outcomes.scope"), *unb = jv_path(&root, "outcomes.unfinished_batches");
         CHECK(scope && scope->type == JV_STR && !strcmp(scope->str, "ok"));
-        CHECK(unclean && unclean->type == JV_ARR && unclean->n == 0);
+        CHECK(unb && unb->type == JV_NUM && unb->num == 0);
         if (k == 0) {
             CHECK(total && total->num == 9);
             CHECK(rate && fabs(rate->num - 2.0 / 9.0) < 1e-6);

@@ -142,7 +142,8 @@ int main(void)
         CHECK(r->n_statuses == 1 && r->statuses[0].status == 503 && r->statuses[0].count == 1);
         CHECK_EQ_U64(r->unfinished_batches, 1);
         CHECK_EQ_U64(r->unclean_files, 1);
-        CHECK(r->unclean_files == 1 && !strcmp(r->unclean_paths[0], "killed.sptrace"));
+        CHECK(r->file_quality && r->file_quality[0].loss.end == SP_TRACE_END_UNCLEAN &&
+              r->file_quality[0].loss.regions == 0 && r->file_quality[0].loss.orphaned == 0);
         CHECK_EQ_U64(r->skipped_records, 0);
         char *buf = NULL;
         size_t len = 0;

@@ -169,7 +169,7 @@ int main(void)
         CHECK_EQ_U64(w.n_reqs, r->requests_total - r->outcomes[SP_OUTCOME_ERROR].count);
         CHECK_EQ_U64(w.measured_rejected, r->outcomes[SP_OUTCOME_REJECTED].count);
         sp_whatif_fit fit;
-        CHECK(sp_whatif_fit_batches(w.batches, w.n_batches, 0, &fit) == SP_OK);
+        CHECK(sp_whatif_fit_batches(w.batches, w.n_batches, 0, &fit, err, sizeof err) == SP_OK);
         sp_whatif_policy p;
         sp_whatif_policy_init(&p);
         p.max_batch = 4;

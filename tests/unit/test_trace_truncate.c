@@ -1,17 +1,25 @@
-/* A native trace cut off by a crash (kill -9) or damaged on disk must still load up to its last
- * complete block. The trace is recorded with flushes in between so it has many blocks; the test walks
- * the block frames itself (docs/native-format.md) to know what each prefix holds, then cuts the file
- * at every block boundary, at random bytes, and corrupts single bytes. */
+/* A native trace cut off by a crash (kill -9) or damaged on disk must still load everything it holds
+ * intact. The trace is recorded with flushes in between so it has many blocks; the test walks the
+ * block frames itself (docs/native-format.md) to know what each block holds, then cuts the file at
+ * every block boundary (nothing lost), at random bytes (the blocks before the cut survive, the tail is
+ * one lost region to the end), and corrupts single bytes (every other block survives: the reader
+ * resynchronises at the next block; records whose name was defined only in the corrupt block are
+ * counted as undecodable). */
 #include <sys/stat.h>
 #include <zlib.h>
 
 #include "trace/trace_int.h"
 #include "trace_testutil.h"
 
-/* Per-block record counts by type, from the test's own walk of the frames. */
+#define MAX_NAMES 64
+
+/* Per-block records by type, and the name ids each block defines and uses (stage, kernel, launch),
+ * from the test's own walk of the frames. */
 typedef struct block_info {
     size_t start, end;   /* file offsets of the frame */
     size_t counts[16];
+    size_t uses[16][MAX_NAMES];  /* uses[type][name id]: records of that type using the id */
+    int defines[MAX_NAMES];      /* name records for the id */
 } block_info;
 
 static size_t walk(const unsigned char *f, size_t n, block_info *out, size_t max)
@@ -24,7 +32,13 @@ static size_t walk(const unsigned char *f, size_t n, block_info *out, size_t max
         out[k].end = pos + 16 + len;
         for (size_t p = pos + 16; p < out[k].end;) {
             uint64_t h = sp_rd64(f + p);
-            out[k].counts[h & 15]++;
+            unsigned type = (unsigned)(h & 15);
+            uint32_t aux = (uint32_t)(h >> 32);
+            out[k].counts[type]++;
+            if (type == SP_REC_NAME && aux < MAX_NAMES)
+                out[k].defines[aux]++;
+            if ((type == SP_REC_STAGE || type == SP_REC_KERNEL || type == SP_REC_LAUNCH) && aux < MAX_NAMES)
+                out[k].uses[type][aux]++;
             p += (h >> 16) & 0xffff;
         }
         pos = out[k].end;
@@ -33,13 +47,30 @@ static size_t walk(const unsigned char *f, size_t n, block_info *out, size_t max
     return k;
 }
 
-static void expect_prefix(sp_events *ev, const block_info *b, size_t nblocks, uint64_t skipped,
-                          const char *what)
+/* Checks what loaded against the blocks whose `keep` is set (all others lost): records of kept blocks
+ * count, except stage, kernel and launch records whose name id no kept block before them defined
+ * (ids 1..3 are always defined): those are undecodable. `lost_blocks` as the reader must count them. */
+static uint64_t expect_blocks(sp_events *ev, const block_info *b, size_t nb, const int *keep, uint64_t lost_blocks,
+                              const char *what)
 {
     size_t c[16] = {0};
-    for (size_t k = 0; k < nblocks; k++)
-        for (int t = 0; t < 16; t++)
-            c[t] += b[k].counts[t];
+    uint64_t undecodable = 0;
+    int defined[MAX_NAMES] = {0, 1, 1, 1};
+    for (size_t k = 0; k < nb; k++) {
+        if (!keep[k])
+            continue;
+        for (int t = 0; t < 16; t++) {
+            size_t used = 0;
+            if (t == SP_REC_STAGE || t == SP_REC_KERNEL || t == SP_REC_LAUNCH)
+                for (int id = 1; id < MAX_NAMES; id++)
+                    if (!defined[id])
+                        used += b[k].uses[t][id];
+            c[t] += b[k].counts[t] - used;
+            undecodable += used;
+        }
+        for (int id = 0; id < MAX_NAMES; id++)
+            defined[id] |= b[k].defines[id] > 0;
+    }
     sp_events_summary s;
     sp_events_summarize(ev, &s);
     size_t before = (size_t)sp_test_failures;
@@ -49,9 +80,22 @@ static void expect_prefix(sp_events *ev, const block_info *b, size_t nblocks, ui
     CHECK_EQ_U64(s.kernels, c[SP_REC_KERNEL]);
     CHECK_EQ_U64(s.copies, c[SP_REC_COPY]);
     CHECK_EQ_U64(s.launches, c[SP_REC_LAUNCH]);
-    CHECK_EQ_U64(s.skipped, skipped);
+    CHECK_EQ_U64(s.skipped, 0); /* losses are not malformed records */
+    CHECK_EQ_U64(s.undecodable, undecodable);
+    CHECK_EQ_U64(s.lost_blocks, lost_blocks);
     if ((size_t)sp_test_failures != before)
-        fprintf(stderr, "  (%s, %zu complete blocks)\n", what, nblocks);
+        fprintf(stderr, "  (%s)\n", what);
+    return undecodable;
+}
+
+/* The first `nblocks` blocks kept, none lost or `lost` of them (a cut tail). */
+static void expect_prefix(sp_events *ev, const block_info *b, size_t nb, size_t nblocks, uint64_t lost,
+                          const char *what)
+{
+    int keep[256];
+    for (size_t k = 0; k < nb; k++)
+        keep[k] = k < nblocks;
+    expect_blocks(ev, b, nb, keep, lost, what);
 }
 
 static sp_events *load_mem(const unsigned char *data, size_t len, sp_status *st, char *err, size_t errlen)
@@ -104,16 +148,18 @@ int main(void)
     CHECK_EQ_U64(b[nb - 1].end, n);
 
     /* whole file, then cut at every block boundary: nothing lost that was complete, nothing noted */
-    char err[512];
+    char err[512], what[128];
     sp_status st;
     for (size_t cut = 0; cut <= nb; cut++) {
         size_t len = cut == 0 ? SP_NATIVE_FILE_HEADER : b[cut - 1].end;
         sp_events *ev = load_mem(f, len, &st, err, sizeof err);
         CHECK(st == SP_OK);
-        expect_prefix(ev, b, cut, 0, "cut at a block boundary");
+        snprintf(what, sizeof what, "cut at the end of block %zu", cut);
+        expect_prefix(ev, b, nb, cut, 0, what);
         sp_events_destroy(ev);
     }
-    /* cut at random bytes inside block k: blocks before k survive, the lost tail is counted once */
+    /* cut at random bytes inside block k: blocks before k survive, the tail from k's start is one lost
+     * region to the end of the file */
     uint32_t x = 12345;
     for (int trial = 0; trial < 200; trial++) {
         x ^= x << 13;
@@ -123,27 +169,51 @@ int main(void)
         size_t kb = 0;
         while (kb < nb && b[kb].end <= len)
             kb++;
+        size_t kept_end = kb ? b[kb - 1].end : SP_NATIVE_FILE_HEADER;
         sp_events *ev = load_mem(f, len, &st, err, sizeof err);
         CHECK(st == SP_OK);
-        expect_prefix(ev, b, kb, len == (kb ? b[kb - 1].end : SP_NATIVE_FILE_HEADER) ? 0 : 1,
-                      "cut at a random byte");
+        snprintf(what, sizeof what, "cut at byte %zu, inside block %zu", len, kb);
+        expect_prefix(ev, b, nb, kb, len == kept_end ? 0 : 1, what);
+        sp_file_loss loss;
+        CHECK(sp_events_file_loss(ev, 0, &loss) == SP_OK);
+        CHECK_EQ_U64(loss.lost_bytes, len - kept_end);
+        if (len != kept_end) {
+            CHECK_EQ_U64(loss.regions, 1);
+            CHECK_EQ_U64(loss.first_lost_offset, kept_end);
+            CHECK(loss.region[0].to_end == 1);
+        }
+        CHECK(loss.end == SP_TRACE_END_UNCLEAN); /* the end record is in the last block */
         sp_events_destroy(ev);
     }
-    /* one flipped byte in block k (header or payload) fails its checksum: blocks before k survive */
-    for (size_t kb = 0; kb < nb; kb += 3) {
+    /* one flipped byte in block k (header or payload) fails its checksum: every other block survives,
+     * and the one lost region is exactly block k */
+    size_t undecodable_cases = 0;
+    for (size_t kb = 0; kb < nb; kb++) {
+        if (kb % 3 && !b[kb].defines[4] && !b[kb].defines[5]) /* every third, and the names' blocks */
+            continue;
         size_t at = b[kb].start + 4 + (size_t)(x % (b[kb].end - b[kb].start - 4));
         x = x * 1103515245u + 12345u;
         f[at] ^= 0x41;
         sp_events *ev = load_mem(f, n, &st, err, sizeof err);
         CHECK(st == SP_OK);
-        expect_prefix(ev, b, kb, 1, "a corrupt byte");
+        int keep[256];
+        for (size_t j = 0; j < nb; j++)
+            keep[j] = j != kb;
+        snprintf(what, sizeof what, "byte %zu of block %zu flipped", at, kb);
+        undecodable_cases += expect_blocks(ev, b, nb, keep, 1, what) > 0;
+        sp_file_loss loss;
+        CHECK(sp_events_file_loss(ev, 0, &loss) == SP_OK);
+        CHECK_EQ_U64(loss.first_lost_offset, b[kb].start);
+        CHECK_EQ_U64(loss.lost_bytes, b[kb].end - b[kb].start);
+        CHECK(loss.region[0].to_end == (kb == nb - 1));
         sp_events_destroy(ev);
         f[at] ^= 0x41;
     }
+    CHECK(undecodable_cases > 0); /* the block defining "attention" (id 4) precedes every kernel */
     /* the whole file still loads, and the names defined in block 0 and later are right */
     sp_events *ev = load_mem(f, n, &st, err, sizeof err);
     CHECK(st == SP_OK);
-    expect_prefix(ev, b, nb, 0, "whole file");
+    expect_prefix(ev, b, nb, nb, 0, "whole file");
     CHECK(sp_str_find(&ev->strings, "attention", 9) != SP_EV_NONE);
     CHECK(sp_str_find(&ev->strings, "late_name", 9) != SP_EV_NONE);
     sp_events_destroy(ev);
@@ -182,7 +252,7 @@ int main(void)
     gzwrite(gz, f, (unsigned)n);
     gzclose(gz);
     ev = tt_load(gzpath);
-    expect_prefix(ev, b, nb, 0, "gzip");
+    expect_prefix(ev, b, nb, nb, 0, "gzip");
     sp_events_destroy(ev);
     unlink(gzpath);
 

@@ -288,7 +288,7 @@ static void replay_own_policy(void)
     CHECK(sp_whatif_workload_from_arrays(r, N, bo, nb, &w) == SP_OK);
     CHECK_EQ_U64(w.observed.count, N);
     sp_whatif_fit f;
-    CHECK(sp_whatif_fit_batches(w.batches, w.n_batches, 0x7, &f) == SP_OK);
+    CHECK(sp_whatif_fit_batches(w.batches, w.n_batches, 0x7, &f, NULL, 0) == SP_OK);
     CHECK_NEAR(f.coef[2], 2000.0, 1.0);
     sp_whatif_sim_options o = det();
     sp_whatif_result res;
@@ -307,7 +307,7 @@ static void replay_own_policy(void)
     for (int i = 0; i < N; i++)
         r[i].observed_ns = lat[i];
     CHECK(sp_whatif_workload_from_arrays(r, N, bo, nb, &w) == SP_OK);
-    CHECK(sp_whatif_fit_batches(w.batches, w.n_batches, 0x7, &f) == SP_OK);
+    CHECK(sp_whatif_fit_batches(w.batches, w.n_batches, 0x7, &f, NULL, 0) == SP_OK);
     CHECK(f.mape > 0.03 && f.mape < 0.15);
     o.resample = 1;
     CHECK(sp_whatif_simulate(&w, &f, &p, &o, &res) == SP_OK);

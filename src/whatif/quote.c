@@ -1,0 +1,184 @@
+/* The verdict's prediction (DESIGN section 8): when the verdict names a batching setting and the trace
+ * carries the policy that ran, the simulator replays the same trace under the natural change (a
+ * shorter queue delay, a larger batch or one more instance behind a saturated device, bucketing)
+ * and the report quotes predicted p95 before and after. docs/whatif.md, "The verdict's prediction". */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "analyze/analyze_int.h"
+#include "whatif/whatif_int.h"
+
+/* The largest max batch a natural change proposes (the CLI's limit). */
+#define QUOTE_MAX_BATCH 4096u
+/* Bucket bounds start here at the lowest: shorter buckets split batches for no real saving. */
+#define QUOTE_MIN_BUCKET 8u
+
+static sp_status unavailable(sp_report *r, const char *note)
+{
+    sp_verdict_prediction *p = &r->prediction;
+    memset(p, 0, sizeof *p);
+    p->state = SP_PREDICTION_UNAVAILABLE;
+    p->note = sp_report_strdup(r, note);
+    return p->note ? SP_OK : SP_ERR_NOMEM;
+}
+
+/* The queue verdict's change. Behind a saturated device (the analyzer's rule, docs/analysis.md) a
+ * shorter window cannot help: a larger batch does when batches are full, else more capacity. */
+static sp_whatif_setting queue_change(const sp_report *r, const sp_whatif_policy *p, sp_whatif_policy *to)
+{
+    int saturated = r->cost.window_ns > 0 &&
+                    1.0 - r->cost.by_state_share[SP_COST_NO_BATCH] >= SP_ANA_SATURATED_IN_FLIGHT;
+    *to = *p;
+    if (!saturated && p->max_delay_ns > 0) {
+        to->max_delay_ns = p->max_delay_ns / 4;
+        return SP_WHATIF_SET_DELAY;
+    }
+    /* full: the median batch holds max_batch requests (batch_size counts requests, not ns) */
+    if (r->batch_size.count && r->batch_size.p50_ns >= p->max_batch && p->max_batch < QUOTE_MAX_BATCH) {
+        to->max_batch = p->max_batch * 2 > QUOTE_MAX_BATCH ? QUOTE_MAX_BATCH : p->max_batch * 2;
+        return SP_WHATIF_SET_MAX_BATCH;
+    }
+    to->instances = p->instances < SP_WHATIF_MAX_INSTANCES ? p->instances + 1 : p->instances;
+    return SP_WHATIF_SET_INSTANCES;
+}
+
+/* The padding verdict's change: under a static shape longer than every input, the shortest static
+ * shape that cuts none; otherwise buckets at the powers of two from the shortest input up to max_len.
+ * Returns 0 when the policy already is that change. */
+static int padding_change(const sp_whatif_workload *w, const sp_whatif_policy *p, sp_whatif_policy *to)
+{
+    *to = *p;
+    uint32_t shortest = UINT32_MAX, longest = 0;
+    for (size_t i = 0; i < w->n_reqs; i++) {
+        uint32_t t = w->reqs[i].tokens;
+        if (t < shortest)
+            shortest = t;
+        if (t > longest)
+            longest = t;
+    }
+    if (p->pad == SP_WHATIF_PAD_STATIC && longest < p->pad_to) {
+        to->pad_to = longest;
+        return 1;
+    }
+    to->pad = SP_WHATIF_PAD_BUCKETS;
+    to->pad_to = 0;
+    memset(to->buckets, 0, sizeof to->buckets);
+    uint32_t b = QUOTE_MIN_BUCKET;
+    while (b < shortest && b < p->max_len)
+        b *= 2;
+    int n = 0;
+    for (; b < p->max_len && n < SP_WHATIF_MAX_BUCKETS - 2; b *= 2)
+        to->buckets[n++] = b;
+    to->buckets[n] = p->max_len;
+    sp_whatif_policy_normalize(to);
+    return !sp_whatif_policy_equal(p, to);
+}
+
+/* Fills r->prediction from a readable trace policy; every failure short of memory becomes a note. */
+static sp_status predict(sp_events *ev, sp_report *r, int lenient, sp_whatif_workload *w, sp_whatif_fit *fit)
+{
+    char err[512] = "", note[768];
+    sp_whatif_observed obs;
+    sp_status st = sp_whatif_observed_from_events(ev, &obs, err, sizeof err);
+    if (st == SP_ERR_NOMEM)
+        return st;
+    if (st != SP_OK) {
+        snprintf(note, sizeof note, "the trace's batching policy cannot be read (%s): no prediction", err);
+        return unavailable(r, note);
+    }
+    if (!sp_whatif_observed_from_trace(&obs))
+        return unavailable(r, "the trace does not carry the batching policy: no prediction");
+    st = sp_whatif_workload_from_events(ev, lenient, w, err, sizeof err);
+    if (st == SP_ERR_NOMEM)
+        return st;
+    if (st != SP_OK) {
+        snprintf(note, sizeof note, "the trace lacks what the prediction needs (%s): no prediction",
+                 err[0] ? err : sp_status_str(st));
+        return unavailable(r, note);
+    }
+    sp_whatif_observed_infer(&obs, w);
+    st = sp_whatif_fit_batches(w->batches, w->n_batches, 0x7, fit, err, sizeof err);
+    if (st == SP_ERR_NOMEM)
+        return st;
+    if (st != SP_OK) {
+        snprintf(note, sizeof note, "the service-time fit failed (%s): no prediction",
+                 err[0] ? err : sp_status_str(st));
+        return unavailable(r, note);
+    }
+    sp_whatif_policy to;
+    sp_whatif_setting setting;
+    if (strcmp(r->verdict.stage, "queue") == 0) {
+        setting = queue_change(r, &obs.policy, &to);
+    } else {
+        setting = SP_WHATIF_SET_PAD;
+        if (!padding_change(w, &obs.policy, &to))
+            return unavailable(r, "the policy already buckets by powers of two: no natural padding change to "
+                                  "simulate (try servprof whatif --pad)");
+        /* a padding change is priced by the cost per padded token; with one padded length in the
+         * trace that cost cannot be told from the others, and a prediction would say padding is free */
+        if (!(fit->used & 0xcu)) {
+            snprintf(note, sizeof note, "every batch in the trace is padded to %u tokens, so the fit cannot tell "
+                     "what another padded length would cost: no prediction", fit->len_max);
+            return unavailable(r, note);
+        }
+    }
+    sp_whatif_sim_options so;
+    sp_whatif_sim_options_init(&so);
+    int price_default;
+    so.price_per_hour = sp_ana_price(0, w->price_per_hour, &price_default); /* cost is not quoted */
+    sp_whatif_result before, after;
+    st = sp_whatif_simulate(w, fit, &obs.policy, &so, &before);
+    if (st == SP_OK)
+        st = sp_whatif_simulate(w, fit, &to, &so, &after);
+    if (st == SP_ERR_NOMEM)
+        return st;
+    if (st != SP_OK) {
+        snprintf(note, sizeof note, "the trace's policy cannot be simulated (%s): no prediction", sp_status_str(st));
+        return unavailable(r, note);
+    }
+    char a[SP_WHATIF_PAD_STR_MAX], b[SP_WHATIF_PAD_STR_MAX];
+    sp_verdict_prediction p;
+    memset(&p, 0, sizeof p);
+    p.state = SP_PREDICTION_DONE;
+    p.setting = sp_whatif_setting_str(setting);
+    p.from = sp_report_strdup(r, sp_whatif_setting_value(&obs.policy, setting, a, sizeof a));
+    p.to = sp_report_strdup(r, sp_whatif_setting_value(&to, setting, b, sizeof b));
+    if (!p.from || !p.to)
+        return SP_ERR_NOMEM;
+    p.p95_before_ns = before.latency.p95_ns;
+    p.p95_after_ns = after.latency.p95_ns;
+    p.extrapolated = after.extrapolated_batches > 0;
+    /* caveats a reader must weigh: extrapolation, and rejections that flatter a p95 */
+    char why[300], caveat[768];
+    size_t at = 0;
+    caveat[0] = '\0';
+    if (p.extrapolated)
+        at += (size_t)snprintf(caveat, sizeof caveat, "extrapolated: %s",
+                               sp_whatif_extrapolation_str(fit, &after, why, sizeof why));
+    if ((before.rejected || after.rejected) && at < sizeof caveat)
+        snprintf(caveat + at, sizeof caveat - at, "%s%" PRIu64 " of %" PRIu64 " requests rejected (queue full) "
+                 "after the change, %" PRIu64 " before",
+                 at ? "; " : "", after.rejected, after.requests, before.rejected);
+    if (caveat[0] && !(p.note = sp_report_strdup(r, caveat)))
+        return SP_ERR_NOMEM;
+    r->prediction = p;
+    return SP_OK;
+}
+
+sp_status sp_whatif_quote_verdict(sp_events *ev, sp_report *r, int lenient)
+{
+    if (!ev || !r)
+        return SP_ERR_INVALID;
+    const char *stage = r->verdict.stage;
+    if (!stage || r->request_count == 0 || (strcmp(stage, "queue") != 0 && strcmp(stage, "padding") != 0))
+        return SP_OK;
+    sp_whatif_workload w;
+    sp_whatif_fit fit;
+    memset(&w, 0, sizeof w);
+    memset(&fit, 0, sizeof fit);
+    sp_status st = predict(ev, r, lenient, &w, &fit);
+    sp_whatif_fit_clear(&fit);
+    sp_whatif_workload_clear(&w);
+    return st;
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# `cmake --install` into a temporary prefix gives a library people can link: examples/record_minimal.c
+# builds against the installed headers and libservprof.so both through pkg-config (servprof.pc) and
+# through find_package(servprof CONFIG) (servprof::servprof), runs, and its trace is analysed by the
+# installed CLI; the installed `servprof serve` finds its tokenizer under <prefix>/share/servprof.
+# Usage: install.sh SERVPROF_BIN SOURCE_DIR
+set -u
+bin=$1
+src=$2
+build=$(cd "$(dirname "$bin")" && pwd)
+if [ -n "${SP_SANITIZED:-}" ]; then
+  echo "install: skipped in the sanitizer build (its libraries need the sanitizer runtime to link)"
+  exit 77
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+t() { "$@" || { echo "FAIL: $*"; fail=1; }; }
+pfx=$tmp/prefix
+cmake --install "$build" --prefix "$pfx" >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; echo "FAIL: cmake --install"; exit 1; }
+libdir=$(ls -d "$pfx"/lib* | head -1)
+for f in bin/servprof include/servprof/trace.h include/servprof/servprof.h include/servprof/analyze.h \
+         share/servprof/tokenizer.json; do
+  [ -e "$pfx/$f" ] || { echo "FAIL: $f not installed"; fail=1; }
+done
+for f in libservprof.so libservprof.a libservprof-analysis.a pkgconfig/servprof.pc cmake/servprof/servprofConfig.cmake; do
+  [ -e "$libdir/$f" ] || { echo "FAIL: $(basename "$libdir")/$f not installed"; fail=1; }
+done
+[ -e "$pfx/include/servprof/serve.h" ] && { echo "FAIL: serve.h installed without its library"; fail=1; }
+
+# 1. pkg-config
+cflags=$(PKG_CONFIG_PATH=$libdir/pkgconfig pkg-config --cflags servprof) || { echo "FAIL: pkg-config --cflags"; fail=1; }
+libs=$(PKG_CONFIG_PATH=$libdir/pkgconfig pkg-config --libs servprof) || { echo "FAIL: pkg-config --libs"; fail=1; }
+inc=$(sed -n 's/.*-I\([^ ]*\).*/\1/p' <<<"$cflags")
+[ -n "$inc" ] && [ "$(cd "$inc" && pwd -P)" = "$(cd "$pfx/include" && pwd -P)" ] ||
+  { echo "FAIL: pkg-config cflags '$cflags' do not point at $pfx/include"; fail=1; }
+# shellcheck disable=SC2086  # the flags are words
+t cc $cflags "$src/examples/record_minimal.c" $libs -Wl,-rpath,"$libdir" -o "$tmp/ex_pc"
+t "$tmp/ex_pc" "$tmp/pc.sptrace"
+ldd "$tmp/ex_pc" | grep -q "$libdir/libservprof.so" || { echo "FAIL: the pkg-config build does not use the installed libservprof.so"; fail=1; }
+
+# 2. find_package(servprof CONFIG)
+mkdir -p "$tmp/cm"
+cat >"$tmp/cm/CMakeLists.txt" <<CM
+cmake_minimum_required(VERSION 3.20)
+project(use_servprof C)
+find_package(servprof 0.2 CONFIG REQUIRED)
+add_executable(ex "$src/examples/record_minimal.c")
+target_link_libraries(ex PRIVATE servprof::servprof)
+add_executable(ex_static "$src/examples/record_minimal.c")
+target_link_libraries(ex_static PRIVATE servprof::servprof_static)
+CM
+if cmake -S "$tmp/cm" -B "$tmp/cm/b" -DCMAKE_PREFIX_PATH="$pfx" >"$tmp/cm.log" 2>&1 &&
+   cmake --build "$tmp/cm/b" >>"$tmp/cm.log" 2>&1; then
+  t "$tmp/cm/b/ex" "$tmp/cm.sptrace"
+  t "$tmp/cm/b/ex_static" "$tmp/cm_static.sptrace"
+  ldd "$tmp/cm/b/ex_static" | grep -q libservprof && { echo "FAIL: servprof::servprof_static links the shared library"; fail=1; }
+else
+  cat "$tmp/cm.log"; echo "FAIL: a CMake project with find_package(servprof) does not build"; fail=1
+fi
+
+# 3. the installed CLI reads what the examples wrote, and finds its data
+for tr in pc cm cm_static; do
+  [ -s "$tmp/$tr.sptrace" ] || continue
+  n=$("$pfx/bin/servprof" analyze --json "$tmp/$tr.sptrace" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"]["count"])')
+  [ "$n" = 200 ] || { echo "FAIL: $tr trace has $n requests, expected 200 (the example's 50 batches of 4)"; fail=1; }
+done
+if "$pfx/bin/servprof" --help | grep -q "^  serve "; then
+  # the source tree is out of reach: only the installed copy of the tokenizer can be found
+  ( cd "$tmp" && env -u SERVPROF_DATA_DIR timeout 20 "$pfx/bin/servprof" serve --port 0 --duration 0.2 ) >"$tmp/serve.log" 2>&1 ||
+    { cat "$tmp/serve.log"; echo "FAIL: the installed servprof serve did not start"; fail=1; }
+fi
+[ $fail = 0 ] && echo "install: OK ($pfx)"
+exit $fail

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Write failures name their cause and exit 1: reports, exports and a synthetic trace written to
+# /dev/full say "No space left on device" (not "input/output error"), and so do `serve --trace
+# /dev/full` and `load --trace /dev/full`. Usage: write_errors.sh BINARY SOURCE_DIR. Skips (77) without /dev/full.
+set -u
+BIN=$1
+[ -w /dev/full ] || { echo "no /dev/full: skipped"; exit 77; }
+fail=0
+check() { if ! eval "$1"; then echo "FAILED: $1"; fail=1; fi; }
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+"$BIN" synth --requests 300 -o "$TMP/t.jsonl" 2>/dev/null
+check "[ -s '$TMP/t.jsonl' ]"
+enospc() { # CMD... : exits 1 and says why
+  "$@" >/dev/null 2>"$TMP/err"; local rc=$?
+  if [ $rc -ne 1 ] || ! grep -q 'No space left on device' "$TMP/err"; then
+    echo "FAILED (rc $rc): $*"; cat "$TMP/err"; fail=1
+  fi
+}
+enospc "$BIN" analyze "$TMP/t.jsonl" -o /dev/full
+enospc "$BIN" analyze "$TMP/t.jsonl" --json -o /dev/full
+enospc "$BIN" analyze "$TMP/t.jsonl" --perfetto /dev/full
+enospc "$BIN" analyze "$TMP/t.jsonl" --html /dev/full
+enospc "$BIN" synth -o /dev/full
+# standard output on a full disk: the report is flushed and the failure reported
+"$BIN" analyze "$TMP/t.jsonl" >/dev/full 2>"$TMP/err"; rc=$?
+check "[ $rc -eq 1 ] && grep -q 'standard output: No space left on device' '$TMP/err'"
+if "$BIN" whatif --help >/dev/null 2>&1; then
+  enospc "$BIN" whatif "$TMP/t.jsonl" -o /dev/full
+fi
+if "$BIN" serve --help >/dev/null 2>&1; then
+  enospc "$BIN" serve --port 0 --trace /dev/full --duration 1
+  # the load generator's client trace
+  if "$BIN" load --help >/dev/null 2>&1; then
+    "$BIN" serve --port 0 --duration 30 >"$TMP/srv.out" 2>/dev/null &
+    SRV=$!
+    PORT=
+    for _ in $(seq 1 200); do
+      PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$TMP/srv.out")
+      [ -n "$PORT" ] && break
+      sleep 0.05
+    done
+    check "[ -n '$PORT' ]"
+    [ -n "$PORT" ] && enospc "$BIN" load --url "http://127.0.0.1:$PORT/v1/embeddings" --rate 50 --duration 0.5 \
+      --no-progress --trace /dev/full
+    kill -TERM $SRV 2>/dev/null; wait $SRV 2>/dev/null
+  fi
+fi
+exit $fail

@@ -1,0 +1,362 @@
+/* The verdict's prediction (DESIGN section 8, sp_whatif_quote_verdict): a queue-dominated trace that
+ * carries its policy gets the simulated p95 of a quarter of its queue delay (hand-computed below),
+ * printed right after the verdict in text, as verdict.prediction in JSON and in HTML; the same trace
+ * without its policy says there is no prediction; a saturated device gets a larger max batch; a
+ * padding verdict gets bucketing, flagged as an extrapolation, or, when every batch had one padded
+ * length, the reason it cannot be priced; other verdicts get nothing; and the figure agrees with what `servprof whatif`
+ * predicts for the same change. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_mini.h"
+#include "servprof/whatif.h"
+#include "testlib.h"
+
+#define MS 1000000ull
+#define US 1000ull
+
+static char text[1 << 20];
+static size_t at;
+
+static void add(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    at += (size_t)vsnprintf(text + at, sizeof text - at, fmt, ap);
+    va_end(ap);
+    if (at >= sizeof text)
+        exit(1);
+}
+
+static const char policy_10ms[] = ",\"properties\":{\"policy.max_batch\":\"8\",\"policy.max_queue_delay_ns\":\"10000000\","
+                                  "\"policy.pad\":\"longest\",\"policy.workers\":\"1\"}";
+
+/* Low rate, long window: 50 requests every 20 ms, each alone in its batch: preprocess 0.1 ms, then
+ * the whole 10 ms window in the queue, a 1 ms batch of its own length (10..40 tokens), postprocess
+ * 0.1 ms. Latency 11.2 ms, of which 10 ms (89%) is queue: a queue verdict, the device idle 95% of the
+ * time (not saturated). */
+static const char *queue_trace(const char *props)
+{
+    at = 0;
+    add("{\"ev\":\"meta\",\"format\":\"servprof.events/1\"%s}\n", props);
+    for (int i = 0; i < 50; i++) {
+        uint64_t t0 = (uint64_t)i * 20 * MS, q = t0 + 100 * US, b = q + 10 * MS, e = b + MS, d = e + 100 * US;
+        int tok = 10 + (i * 7) % 31;
+        add("{\"ev\":\"request\",\"id\":\"r%d\",\"arrival_ns\":%llu,\"done_ns\":%llu,\"input_tokens\":%d}\n", i,
+            (unsigned long long)t0, (unsigned long long)d, tok);
+        add("{\"ev\":\"stage\",\"id\":\"r%d\",\"stage\":\"preprocess\",\"start_ns\":%llu,\"end_ns\":%llu}\n", i,
+            (unsigned long long)t0, (unsigned long long)q);
+        add("{\"ev\":\"stage\",\"id\":\"r%d\",\"stage\":\"queue\",\"start_ns\":%llu,\"end_ns\":%llu}\n", i,
+            (unsigned long long)q, (unsigned long long)b);
+        add("{\"ev\":\"batch\",\"batch\":%d,\"requests\":[\"r%d\"],\"start_ns\":%llu,\"end_ns\":%llu,"
+            "\"effective_tokens\":%d,\"padded_tokens\":%d}\n",
+            i, i, (unsigned long long)b, (unsigned long long)e, tok, tok);
+        add("{\"ev\":\"kernel\",\"batch\":%d,\"name\":\"encoder\",\"stream\":0,\"start_ns\":%llu,\"end_ns\":%llu}\n", i,
+            (unsigned long long)b, (unsigned long long)e);
+        add("{\"ev\":\"stage\",\"id\":\"r%d\",\"stage\":\"postprocess\",\"start_ns\":%llu,\"end_ns\":%llu}\n", i,
+            (unsigned long long)e, (unsigned long long)d);
+    }
+    return text;
+}
+
+static sp_report *quoted(const char *trace, sp_events **ev_out)
+{
+    sp_events *ev;
+    sp_report *r = sp_test_analyze_jsonl(trace, &ev);
+    CHECK(sp_whatif_quote_verdict(ev, r, 0) == SP_OK);
+    if (ev_out)
+        *ev_out = ev;
+    else
+        sp_events_destroy(ev);
+    return r;
+}
+
+static char *capture(sp_status (*writer)(const sp_report *, FILE *), const sp_report *r, size_t *len)
+{
+    char *buf = NULL;
+    FILE *m = open_memstream(&buf, len);
+    CHECK(m != NULL && writer(r, m) == SP_OK);
+    fclose(m);
+    return buf;
+}
+
+/* The text report wraps at 100 columns, continuing lines after 9 blanks: joins them back. */
+static void unwrap(char *t)
+{
+    char *o = t;
+    for (const char *p = t; *p;) {
+        if (p[0] == '\n' && strncmp(p + 1, "         ", 9) == 0) {
+            *o++ = ' ';
+            p += 10;
+        } else {
+            *o++ = *p++;
+        }
+    }
+    *o = '\0';
+}
+
+static void queue_with_policy(void)
+{
+    sp_events *ev;
+    sp_report *r = quoted(queue_trace(policy_10ms), &ev);
+    CHECK(r->verdict.stage && strcmp(r->verdict.stage, "queue") == 0);
+    const sp_verdict_prediction *p = &r->prediction;
+    CHECK(p->state == SP_PREDICTION_DONE);
+    CHECK(p->setting && strcmp(p->setting, "max-queue-delay") == 0);
+    CHECK(p->from && strcmp(p->from, "10.00 ms") == 0);
+    CHECK(p->to && strcmp(p->to, "2.50 ms") == 0);
+    /* every request is alone, so it waits the whole window: latency = 0.1 ms preprocess + the delay
+     * + 1 ms (all batches last 1 ms: the fit is 1 ms flat) + 0.1 ms postprocess, every request.
+     * Before 11.2 ms, after (a quarter of the window, 2.5 ms) 3.7 ms */
+    CHECK_NEAR((double)p->p95_before_ns, 11.2e6, 2.0);
+    CHECK_NEAR((double)p->p95_after_ns, 3.7e6, 2.0);
+    CHECK(!p->extrapolated);
+    CHECK(p->note == NULL);
+
+    /* the text report: the line right after the verdict's */
+    size_t len;
+    char *t = capture(sp_report_write_text, r, &len);
+    const char *v = strstr(t, "\nverdict: ");
+    const char *w = strstr(t, "\nwhat-if: max-queue-delay 10.00 ms -> 2.50 ms: predicted p95 11.20 ms -> 3.70 ms");
+    CHECK(v && w && w > v);
+    /* nothing but the verdict's wrapped lines between them */
+    for (const char *l = v ? strchr(v + 1, '\n') : NULL; l && w && l < w; l = strchr(l + 1, '\n'))
+        CHECK(strncmp(l + 1, "         ", 9) == 0 || l == w);
+    unwrap(t);
+    static const char line[] = "what-if: max-queue-delay 10.00 ms -> 2.50 ms: predicted p95 11.20 ms -> 3.70 ms "
+                               "(simulated from this trace)";
+    const char *at_line = strstr(t, line);
+    /* the line ends there (the verdict's ranking table, also indented by 9, may follow: unwrap joins it) */
+    CHECK(at_line && (at_line[sizeof line - 1] == '\n' || at_line[sizeof line - 1] == ' '));
+    free(t);
+
+    /* JSON: verdict.prediction */
+    char *js = capture(sp_report_write_json, r, &len);
+    jv root;
+    const char *why;
+    size_t off;
+    CHECK(jv_parse(js, len, &root, &why, &off) == 0);
+    const jv *pr = jv_path(&root, "verdict.prediction");
+    CHECK(pr && pr->type == JV_OBJ);
+    CHECK(jv_get(pr, "available") && jv_get(pr, "available")->boolean == 1);
+    CHECK(strcmp(jv_get(pr, "setting")->str, "max-queue-delay") == 0);
+    CHECK(strcmp(jv_get(pr, "from")->str, "10.00 ms") == 0);
+    CHECK(strcmp(jv_get(pr, "to")->str, "2.50 ms") == 0);
+    CHECK_NEAR(jv_get(pr, "p95_before_us")->num, 11200.0, 0.01);
+    CHECK_NEAR(jv_get(pr, "p95_after_us")->num, 3700.0, 0.01);
+    CHECK(jv_get(pr, "extrapolated")->type == JV_BOOL && jv_get(pr, "extrapolated")->boolean == 0);
+    CHECK(jv_get(pr, "note")->type == JV_NULL);
+    /* the keys DESIGN section 10 fixes are still there */
+    CHECK(jv_path(&root, "verdict.stage") && jv_path(&root, "verdict.sentence"));
+    jv_free(&root);
+    free(js);
+
+    /* HTML */
+    char *html = NULL;
+    FILE *m = open_memstream(&html, &len);
+    CHECK(sp_report_write_html(r, ev, m) == SP_OK);
+    fclose(m);
+    CHECK(strstr(html, "what-if: max-queue-delay 10.00 ms &rarr; 2.50 ms") != NULL);
+    free(html);
+
+    /* the same figure as `servprof whatif --max-queue-delay-ms 2.5` (its defaults: linear model,
+     * residuals resampled with seed 1) */
+    sp_whatif_observed obs;
+    sp_whatif_workload wl;
+    sp_whatif_fit fit;
+    char err[256];
+    CHECK(sp_whatif_observed_from_events(ev, &obs, err, sizeof err) == SP_OK);
+    CHECK(sp_whatif_workload_from_events(ev, 0, &wl, err, sizeof err) == SP_OK);
+    sp_whatif_observed_infer(&obs, &wl);
+    CHECK(sp_whatif_fit_batches(wl.batches, wl.n_batches, 0x7, &fit, err, sizeof err) == SP_OK);
+    sp_whatif_policy c = obs.policy;
+    c.max_delay_ns = 2500000;
+    sp_whatif_study_options so;
+    sp_whatif_study_options_init(&so);
+    sp_whatif_study st;
+    CHECK(sp_whatif_study_run(&wl, &fit, &obs, &c, 1, &so, &st, err, sizeof err) == SP_OK);
+    CHECK_EQ_U64(st.results[0].latency.p95_ns, p->p95_before_ns);
+    CHECK_EQ_U64(st.results[1].latency.p95_ns, p->p95_after_ns);
+    sp_whatif_study_clear(&st);
+    sp_whatif_fit_clear(&fit);
+    sp_whatif_workload_clear(&wl);
+    sp_events_destroy(ev);
+    sp_report_destroy(r);
+}
+
+static void queue_without_policy(void)
+{
+    sp_report *r = quoted(queue_trace(""), NULL);
+    CHECK(strcmp(r->verdict.stage, "queue") == 0);
+    CHECK(r->prediction.state == SP_PREDICTION_UNAVAILABLE);
+    CHECK(r->prediction.note && strcmp(r->prediction.note, "the trace does not carry the batching policy: no "
+                                                           "prediction") == 0);
+    size_t len;
+    char *t = capture(sp_report_write_text, r, &len);
+    CHECK(strstr(t, "\nwhat-if: the trace does not carry the batching policy: no prediction\n") != NULL);
+    free(t);
+    char *js = capture(sp_report_write_json, r, &len);
+    jv root;
+    const char *why;
+    size_t off;
+    CHECK(jv_parse(js, len, &root, &why, &off) == 0);
+    const jv *pr = jv_path(&root, "verdict.prediction");
+    CHECK(pr && jv_get(pr, "available")->boolean == 0);
+    CHECK(jv_get(pr, "setting")->type == JV_NULL && jv_get(pr, "p95_after_us")->type == JV_NULL);
+    CHECK(strstr(jv_get(pr, "note")->str, "does not carry the batching policy") != NULL);
+    jv_free(&root);
+    free(js);
+    sp_report_destroy(r);
+
+    /* a policy that cannot be read is said so, with the key */
+    r = quoted(queue_trace(",\"properties\":{\"policy.max_batch\":\"many\"}"), NULL);
+    CHECK(r->prediction.state == SP_PREDICTION_UNAVAILABLE);
+    CHECK(strstr(r->prediction.note, "policy.max_batch") != NULL);
+    sp_report_destroy(r);
+}
+
+/* Saturated: a request every 0.5 ms, batches of 4 (the max batch, so full) lasting 2.2 ms each: the
+ * device falls behind (a batch always in flight) and the queue grows. A shorter window cannot help;
+ * a max batch of 8 can: with the fit's flat 2.2 ms per batch, more capacity. Batches of 5 were never
+ * seen: the prediction says it extrapolates. */
+static void saturated_queue(void)
+{
+    at = 0;
+    add("{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"properties\":{\"policy.max_batch\":\"4\","
+        "\"policy.max_queue_delay_ns\":\"2000000\",\"policy.pad\":\"longest\",\"policy.workers\":\"1\","
+        "\"policy.queue_capacity\":\"100000\"}}\n");
+    uint64_t free_at = 0;
+    for (int k = 0; k < 100; k++) {
+        uint64_t ready = (uint64_t)(4 * k + 3) * MS / 2, start = ready > free_at ? ready : free_at;
+        uint64_t end = start + 2200 * US;
+        free_at = end;
+        add("{\"ev\":\"batch\",\"batch\":%d,\"requests\":[\"r%d\",\"r%d\",\"r%d\",\"r%d\"],\"start_ns\":%llu,"
+            "\"end_ns\":%llu,\"effective_tokens\":80,\"padded_tokens\":80}\n",
+            k, 4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3, (unsigned long long)start, (unsigned long long)end);
+        add("{\"ev\":\"kernel\",\"batch\":%d,\"name\":\"encoder\",\"stream\":0,\"start_ns\":%llu,\"end_ns\":%llu}\n", k,
+            (unsigned long long)start, (unsigned long long)end);
+        for (int j = 0; j < 4; j++) {
+            int i = 4 * k + j;
+            uint64_t t0 = (uint64_t)i * MS / 2;
+            add("{\"ev\":\"request\",\"id\":\"r%d\",\"arrival_ns\":%llu,\"done_ns\":%llu,\"input_tokens\":20}\n", i,
+                (unsigned long long)t0, (unsigned long long)end);
+            add("{\"ev\":\"stage\",\"id\":\"r%d\",\"stage\":\"queue\",\"start_ns\":%llu,\"end_ns\":%llu}\n", i,
+                (unsigned long long)t0, (unsigned long long)start);
+        }
+    }
+    sp_report *r = quoted(text, NULL);
+    CHECK(strcmp(r->verdict.stage, "queue") == 0);
+    const sp_verdict_prediction *p = &r->prediction;
+    CHECK(p->state == SP_PREDICTION_DONE);
+    CHECK(strcmp(p->setting, "max-batch") == 0 && strcmp(p->from, "4") == 0 && strcmp(p->to, "8") == 0);
+    CHECK(p->p95_after_ns < p->p95_before_ns);
+    CHECK(p->extrapolated);
+    /* 2 arrivals per ms during a 2.2 ms batch: once the backlog is gone batches hold 4 or 5 */
+    CHECK(p->note && strstr(p->note, "batches of up to 5 requests (the trace's largest: 4)") != NULL);
+    sp_report_destroy(r);
+}
+
+/* Padding: inputs of 20 or 40 tokens padded to a static 512 (about 94% waste), kernels covering each
+ * batch: a padding verdict. The natural change is the shortest static shape that cuts nothing: 40
+ * tokens. Every batch was padded to 512, so the fit cannot tell what a shorter shape costs: no
+ * prediction, and the reason. With the per-token cost known (batches bucketed at 64 and 512 tokens)
+ * the same verdict gets a prediction. */
+static void padding_trace(const char *pad_props, int vary)
+{
+    at = 0;
+    add("{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"properties\":{\"policy.max_batch\":\"8\","
+        "\"policy.max_queue_delay_ns\":\"100000\",%s,\"policy.max_len\":\"512\"}}\n", pad_props);
+    for (int i = 0; i < 40; i++) {
+        /* static: 20 or 40 tokens, all padded to 512; vary: 20 or 100 tokens, bucketed at 64 and 512.
+         * A batch costs 10 us per padded token. */
+        int tok = i % 2 ? (vary ? 100 : 40) : 20;
+        uint32_t padded = vary ? (tok <= 64 ? 64 : 512) : 512;
+        uint64_t t0 = (uint64_t)i * 20 * MS, b = t0 + 100 * US, e = b + padded * 10 * US;
+        add("{\"ev\":\"request\",\"id\":\"r%d\",\"arrival_ns\":%llu,\"done_ns\":%llu,\"input_tokens\":%d}\n", i,
+            (unsigned long long)t0, (unsigned long long)e, tok);
+        add("{\"ev\":\"stage\",\"id\":\"r%d\",\"stage\":\"queue\",\"start_ns\":%llu,\"end_ns\":%llu}\n", i,
+            (unsigned long long)t0, (unsigned long long)b);
+        add("{\"ev\":\"batch\",\"batch\":%d,\"requests\":[\"r%d\"],\"start_ns\":%llu,\"end_ns\":%llu,"
+            "\"effective_tokens\":%d,\"padded_tokens\":%u}\n",
+            i, i, (unsigned long long)b, (unsigned long long)e, tok, padded);
+        add("{\"ev\":\"kernel\",\"batch\":%d,\"name\":\"encoder\",\"stream\":0,\"start_ns\":%llu,\"end_ns\":%llu}\n", i,
+            (unsigned long long)b, (unsigned long long)e);
+    }
+}
+
+static void padding_verdicts(void)
+{
+    padding_trace("\"policy.pad\":\"static\",\"policy.pad_to\":\"512\"", 0);
+    sp_report *r = quoted(text, NULL);
+    CHECK(strcmp(r->verdict.stage, "padding") == 0);
+    const sp_verdict_prediction *p = &r->prediction;
+    CHECK(p->state == SP_PREDICTION_UNAVAILABLE);
+    CHECK(p->note && strstr(p->note, "every batch in the trace is padded to 512 tokens") != NULL);
+    sp_report_destroy(r);
+
+    /* Bucketed at 64 and 512 (the trace's policy), batches of one, 10 us per padded token: the fit
+     * finds that cost (a = 0, c = 10 us). The natural change: buckets at the powers of two from the
+     * first at or above the shortest input (20 -> 32) up to max len 512. Before, p95 (the 38th
+     * smallest of 40) is a 100-token input padded to 512: 0.1 + 5.12 ms = 5.22 ms. After, it pads to
+     * 128: 0.1 + 1.28 ms = 1.38 ms. Padded lengths of 32 were never seen (the fewest is 64):
+     * extrapolated, and said so. */
+    padding_trace("\"policy.pad\":\"buckets\",\"policy.buckets\":\"64,512\"", 1);
+    r = quoted(text, NULL);
+    CHECK(strcmp(r->verdict.stage, "padding") == 0);
+    p = &r->prediction;
+    CHECK(p->state == SP_PREDICTION_DONE);
+    CHECK(strcmp(p->setting, "pad") == 0 && strcmp(p->from, "buckets:64,512") == 0);
+    CHECK(strcmp(p->to, "buckets:32,64,128,256,512") == 0);
+    CHECK_NEAR((double)p->p95_before_ns, 5.22e6, 2.0);
+    CHECK_NEAR((double)p->p95_after_ns, 1.38e6, 2.0);
+    CHECK(p->extrapolated);
+    CHECK(p->note && strstr(p->note, "padded to as few as 32 tokens (the trace's fewest: 64)") != NULL);
+    size_t len;
+    char *t = capture(sp_report_write_text, r, &len);
+    unwrap(t);
+    CHECK(strstr(t, "what-if: pad buckets:64,512 -> buckets:") != NULL);
+    CHECK(strstr(t, "extrapolated: padded to as few as 32 tokens") != NULL);
+    free(t);
+    sp_report_destroy(r);
+}
+
+/* A postprocess-dominated trace: no batching verdict, no prediction, JSON null, no text line. */
+static void other_verdict(void)
+{
+    at = 0;
+    add("{\"ev\":\"meta\",\"format\":\"servprof.events/1\"%s}\n", policy_10ms);
+    for (int i = 0; i < 20; i++) {
+        uint64_t t0 = (uint64_t)i * 20 * MS, e = t0 + MS, d = e + 9 * MS;
+        add("{\"ev\":\"request\",\"id\":\"r%d\",\"arrival_ns\":%llu,\"done_ns\":%llu,\"input_tokens\":20}\n", i,
+            (unsigned long long)t0, (unsigned long long)d);
+        add("{\"ev\":\"batch\",\"batch\":%d,\"requests\":[\"r%d\"],\"start_ns\":%llu,\"end_ns\":%llu,"
+            "\"effective_tokens\":20,\"padded_tokens\":20}\n",
+            i, i, (unsigned long long)t0, (unsigned long long)e);
+        add("{\"ev\":\"stage\",\"id\":\"r%d\",\"stage\":\"postprocess\",\"start_ns\":%llu,\"end_ns\":%llu}\n", i,
+            (unsigned long long)e, (unsigned long long)d);
+    }
+    sp_report *r = quoted(text, NULL);
+    CHECK(strcmp(r->verdict.stage, "postprocess") == 0);
+    CHECK(r->prediction.state == SP_PREDICTION_NONE);
+    size_t len;
+    char *t = capture(sp_report_write_text, r, &len);
+    CHECK(strstr(t, "what-if:") == NULL);
+    free(t);
+    char *js = capture(sp_report_write_json, r, &len);
+    CHECK(strstr(js, "\"prediction\":null") != NULL);
+    free(js);
+    sp_report_destroy(r);
+    CHECK(sp_whatif_quote_verdict(NULL, NULL, 0) == SP_ERR_INVALID);
+}
+
+int main(void)
+{
+    queue_with_policy();
+    queue_without_policy();
+    saturated_queue();
+    padding_verdicts();
+    other_verdict();
+    return sp_test_done("test_whatif_quote");
+}
