@@ -88,7 +88,7 @@ print(f"analyse (no --lenient): {wall} s wall, peak RSS {int(rss) / 1024:.1f} Mi
 PY
 
 # a trace cut by SIGKILL in the middle of an overload
-"$bin" serve --port 0 --trace "$work/cut.sptrace" >"$work/serve2.out" 2>"$work/serve2.err" &
+"$bin" serve --port 0 --trace "$work/cut.sptrace" --max-connections-per-ip 0 >"$work/serve2.out" 2>"$work/serve2.err" &
 srv=$!
 for _ in $(seq 100); do grep -q "listening on" "$work/serve2.out" 2>/dev/null && break; sleep 0.1; done
 addr=$(grep -o "listening on [0-9.:]*" "$work/serve2.out" | awk '{print $3}')
