@@ -74,6 +74,63 @@ typedef struct sp_copy_stat {
     double gbytes_per_s;     /* bytes / total time */
 } sp_copy_stat;
 
+/* What the device of the traced work is (docs/analysis.md section 4, "Device kind"): the CPU when
+ * every file with device activity says so (trace property `device` = `cpu`), a GPU when every such
+ * file is a GPU trace (Kineto, Nsight Systems, or `device` other than `cpu`), mixed when both occur,
+ * unknown when some file does not say. Reports speak of "the CPU" only for SP_DEVICE_CPU. */
+typedef enum sp_device_kind {
+    SP_DEVICE_UNKNOWN = 0,
+    SP_DEVICE_GPU,
+    SP_DEVICE_CPU,
+    SP_DEVICE_MIXED
+} sp_device_kind;
+
+/* "unknown", "gpu", "cpu", "mixed". */
+SP_API const char *sp_device_kind_str(sp_device_kind k);
+/* The word a report uses for the device: "CPU", "GPU" (also for unknown: traces with device work
+ * are GPU traces unless they say otherwise) or "device" (mixed). */
+SP_API const char *sp_device_kind_noun(sp_device_kind k);
+
+/* CUDA graph launches (cudaGraphLaunch, cuGraphLaunch, hipGraphLaunch and versioned names): every
+ * node of a graph carries its launch's correlation id, so they are reported on their own and kept out
+ * of the per-kernel launch statistics (docs/analysis.md section 4). */
+typedef struct sp_graph_launch_summary {
+    uint64_t launches;                /* graph launch calls that launched device work */
+    uint64_t kernels;                 /* kernels joined to them */
+    uint64_t work;                    /* all device work joined to them (kernels, copies, memsets) */
+    sp_quantiles kernels_per_launch;  /* counts in the _ns fields (like batch_size), not ns */
+    sp_quantiles first_delay;         /* launch call end -> its first device work's start, floored at 0 */
+    uint64_t cpu_sum_ns;              /* summed duration of the graph launch calls */
+} sp_graph_launch_summary;
+
+/* Where step marks came from (docs/analysis.md section 4, "Steps"). */
+typedef enum sp_step_source {
+    SP_STEPS_NONE = 0,
+    SP_STEPS_PROFILER_STEP,           /* torch.profiler's ProfilerStep#N */
+    SP_STEPS_RECORD_FUNCTION,         /* top-level record_function ranges */
+    SP_STEPS_NVTX,                    /* top-level NVTX push/pop ranges */
+    SP_STEPS_MIXED
+} sp_step_source;
+
+/* "none", "ProfilerStep", "record_function", "NVTX", "mixed". */
+SP_API const char *sp_step_source_str(sp_step_source s);
+
+/* Device time inside and outside the ranges that mark forward passes or steps. A step's device window
+ * runs from its start to the later of its end and the end of the last device work launched inside it
+ * (launch call start inside the step, joined on correlation id); windows are merged. Analysed time is
+ * the device span together with the windows: busy + idle_inside + idle_outside = analysed. */
+typedef struct sp_step_summary {
+    uint64_t count;                   /* step marks; 0: the figures below are 0 */
+    sp_step_source source;
+    uint64_t window_ns;               /* |union of the steps' device windows| */
+    uint64_t analysed_ns;             /* |device span union the windows| */
+    uint64_t busy_inside_ns, idle_inside_ns;
+    uint64_t busy_outside_ns, idle_outside_ns;
+    /* stream idle gaps (the idle breakdown's, by its category) clipped to the windows, summed over
+     * streams */
+    uint64_t host_wait_inside_ns, kernel_wait_inside_ns, other_inside_ns;
+} sp_step_summary;
+
 typedef struct sp_gpu_summary {
     int present;             /* any device activity at all */
     uint64_t span_ns, busy_ns, idle_ns, compute_ns, non_compute_ns;
@@ -90,6 +147,20 @@ typedef struct sp_gpu_summary {
     sp_quantiles launch_delay;
     uint64_t launch_cpu_sum_ns, launch_gpu_sum_ns;
     uint64_t short_kernels;           /* kernels shorter than their launch call */
+    /* launch statistics above are over ordinary launches; graph launches are here */
+    sp_graph_launch_summary graph;
+    sp_device_kind device_kind;
+    sp_step_summary steps;
+    /* HTA's temporal breakdown under hta_compat (docs/analysis.md section 4, "HTA rounding"): its
+     * figures by its own rules, signed, since sub-us events rounded to -1 us can push them below 0.
+     * When HTA's own checks hold and every figure is >= 0 (hta_breakdown_valid), span/idle/compute/
+     * non_compute above are these figures and busy is span - idle; otherwise they hold servprof's
+     * figures of the same rounded events (each such event at zero length), and hta_breakdown_note
+     * (owned by the report) says why HTA cannot produce them. All zero/NULL without hta_compat. */
+    int hta_breakdown_valid;
+    const char *hta_breakdown_note;
+    int64_t hta_kernel_time_ns, hta_idle_ns, hta_compute_ns, hta_non_compute_ns;
+    uint64_t hta_end_early;           /* GPU events whose HTA-rounded end is 1 us before their start */
 } sp_gpu_summary;
 
 /* Device states of DESIGN section 7, in this order everywhere. */
@@ -157,6 +228,10 @@ typedef struct sp_verdict {
      * a trace without requests. Owned by the report, like every string it points to. */
     sp_verdict_rank *ranking;
     size_t n_ranking;
+    size_t clause_at;             /* where sp_report_quote_prediction inserts the what-if clause in
+                                     `sentence` (after the leader's fix); SIZE_MAX: no place for one
+                                     (the leader is not a configuration candidate) */
+    int prediction_quoted;        /* the sentence quotes the report's prediction */
 } sp_verdict;
 
 /* The requests of one outcome (DESIGN 8a). */
@@ -201,6 +276,12 @@ typedef struct sp_verdict_prediction {
     const char *note;             /* UNAVAILABLE: why there is no prediction; DONE: a caveat (why it
                                      extrapolates, rejections) or NULL; owned by the report */
 } sp_verdict_prediction;
+
+/* The prediction in words, as the verdict quotes it: "max-queue-delay 2.00 ms -> 500.0 us: predicted
+ * p95 8.40 ms -> 6.10 ms (simulated from this trace)", or why there is none; "" for
+ * SP_PREDICTION_NONE. Written like snprintf (buf may be NULL when len is 0); returns the length the
+ * whole text needs. */
+SP_API size_t sp_verdict_prediction_str(const sp_verdict_prediction *p, char *buf, size_t len);
 
 typedef struct sp_drop_row {
     const char *cause;            /* static */
@@ -274,6 +355,14 @@ SP_API sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_rep
                             char *err, size_t errlen);
 
 SP_API void sp_report_destroy(sp_report *r);
+
+/* Quotes r->prediction (filled by the what-if simulator, sp_whatif_quote_verdict in whatif.h) in the
+ * verdict sentence, as " (what-if: <sp_verdict_prediction_str>)" right after the leading
+ * configuration candidate's fix (DESIGN section 8: a configuration verdict quotes the what-if
+ * prediction for the natural change). Does nothing when there is no prediction, no place for one
+ * (verdict.clause_at is SIZE_MAX) or it is already quoted. Returns SP_OK, SP_ERR_INVALID (NULL),
+ * SP_ERR_NOMEM (the sentence is then unchanged). */
+SP_API sp_status sp_report_quote_prediction(sp_report *r);
 
 /* Whether the report's data are incomplete, in one line for people: what each file lost (regions with
  * their byte offsets, undecodable and orphaned records, an unclean end, the recorder's drops, skipped

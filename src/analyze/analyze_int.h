@@ -158,6 +158,31 @@ sp_status sp_ana_padding(sp_ana *a);
 
 /* ---- gpu.c ---- */
 sp_status sp_ana_gpu(sp_ana *a);
+/* HTA's computation kernels exclude communication kernels: names containing "nccl" (any case). */
+int sp_ana_is_nccl(const char *name);
+
+/* ---- gpu_hta.c ---- */
+/* Under hta_compat: HTA's temporal breakdown with its rounding, its validity and the note. */
+sp_status sp_ana_gpu_hta(sp_ana *a);
+/* HTA's end of an activity under hta_compat: 1 us before its start for a flagged sub-us event. */
+int64_t sp_ana_hta_end(const sp_ana *a, const sp_ev_activity *x);
+
+/* ---- gpu_steps.c ---- */
+/* The merged device windows of the step marks (sp_step_summary); *out is NULL and *n 0 without
+ * marks. Free *out. */
+struct sp_ana_launches;
+sp_status sp_ana_step_windows(const sp_ana *a, const struct sp_ana_launches *li, sp_ival **out, size_t *n);
+/* Fills r->gpu.steps (count, source, the time figures) from the busy union and the windows. */
+void sp_ana_step_figures(sp_ana *a, const sp_ival *busy, size_t nbusy, const sp_ival *win, size_t nwin);
+/* |[s, e) intersect W| for disjoint sorted W. */
+uint64_t sp_ival_clip(const sp_ival *w, size_t n, uint64_t s, uint64_t e);
+
+/* ---- verdict_gpu.c ---- */
+/* The verdict of a trace without requests (docs/analysis.md section 6). */
+sp_status sp_ana_verdict_gpu(sp_ana *a);
+/* "37%" and "12.3 us" as the verdict sentences write them. */
+void sp_ana_fmt_pct(char *buf, size_t n, double f);
+void sp_ana_fmt_dur(char *buf, size_t n, uint64_t ns);
 
 /* ---- cost.c ---- */
 sp_status sp_ana_cost(sp_ana *a);
@@ -270,5 +295,22 @@ void sp_keymap_free(sp_keymap *m);
 sp_status sp_keymap_get(sp_keymap *m, uint64_t k1, uint64_t k2, uint32_t *out, int *added);
 /* Lookup only: SP_EV_NONE if absent. */
 uint32_t sp_keymap_find(const sp_keymap *m, uint64_t k1, uint64_t k2);
+
+/* ---- gpu_launch.c: launch calls joined on correlation id ---- */
+/* Launch calls by (file, correlation); of several with one id, the earliest start, then end, then
+ * name wins (docs/analysis.md, "Ties"). */
+typedef struct sp_ana_launches {
+    sp_keymap map;
+    uint32_t *launch;   /* dense index -> index into ev->launches */
+    uint8_t *graph;     /* dense index -> 1 for a CUDA graph launch call */
+} sp_ana_launches;
+sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li);
+void sp_ana_launches_free(sp_ana_launches *li);
+/* The dense index of the launch call of `x`, SP_EV_NONE when it has none. */
+uint32_t sp_ana_launch_slot(const sp_ana_launches *li, const sp_ev_activity *x);
+/* The launch call of `x`, or NULL. */
+const sp_ev_launch *sp_ana_launch_of(const sp_events *ev, const sp_ana_launches *li, const sp_ev_activity *x);
+/* Per-kernel launch statistics over ordinary launches, and graph launches on their own. */
+sp_status sp_ana_launch_stats(sp_ana *a, const sp_ana_launches *li);
 
 #endif

@@ -1,14 +1,14 @@
 /* GPU timeline (DESIGN section 6): busy/idle/span and compute time as exact unions of device
- * intervals, HTA's per-stream idle breakdown (host_wait / kernel_wait / other), launch statistics
- * joined on correlation id, kernel time by name and copies by kind. */
+ * intervals, HTA's per-stream idle breakdown (host_wait / kernel_wait / other), kernel time by name,
+ * copies by kind and the device kind; it runs the launch statistics (gpu_launch.c), the step split
+ * (gpu_steps.c) and, under hta_compat, HTA's own temporal breakdown (gpu_hta.c). */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "analyze/analyze_int.h"
 
-/* HTA's computation kernels exclude communication kernels: names containing "nccl" (any case). */
-static int name_is_nccl(const char *s)
+int sp_ana_is_nccl(const char *s)
 {
     for (; *s; s++)
         if (strncasecmp(s, "nccl", 4) == 0)
@@ -46,55 +46,26 @@ static int kstat_cmp(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-/* Launch calls by (file, correlation). When several carry one id, the earliest start wins, then the
- * earliest end, then the smaller name: never the first line (docs/analysis.md, "Ties"). */
-typedef struct launch_index {
-    sp_keymap map;
-    uint32_t *launch;   /* dense index -> launch index */
-} launch_index;
-
-static int launch_better(const sp_events *ev, const sp_ev_launch *x, const sp_ev_launch *y)
+/* One stream gap of the idle breakdown, by category; the part inside the step windows also goes to the
+ * steps' inside figures. */
+static void count_gap(sp_gpu_summary *g, sp_stream_idle *row, int cat, int64_t from, int64_t to, const sp_ival *win,
+                      size_t nwin)
 {
-    if (x->start_ns != y->start_ns)
-        return x->start_ns < y->start_ns;
-    if (x->end_ns != y->end_ns)
-        return x->end_ns < y->end_ns;
-    return strcmp(sp_str_get(&ev->strings, x->name), sp_str_get(&ev->strings, y->name)) < 0;
-}
-
-static sp_status launch_index_build(const sp_events *ev, launch_index *li)
-{
-    sp_status st = sp_keymap_init(&li->map, ev->n_launches);
-    if (st)
-        return st;
-    li->launch = malloc((ev->n_launches ? ev->n_launches : 1) * sizeof *li->launch);
-    if (!li->launch)
-        return SP_ERR_NOMEM;
-    for (size_t i = 0; i < ev->n_launches; i++) {
-        const sp_ev_launch *l = &ev->launches[i];
-        if (!l->correlation || l->start_ns == SP_TIME_NONE || l->end_ns == SP_TIME_NONE ||
-            l->end_ns < l->start_ns)
-            continue;
-        uint32_t d;
-        int added;
-        st = sp_keymap_get(&li->map, l->file, l->correlation, &d, &added);
-        if (st)
-            return st;
-        if (added || launch_better(ev, l, &ev->launches[li->launch[d]]))
-            li->launch[d] = (uint32_t)i;
+    uint64_t gap = (uint64_t)(to - from);
+    uint64_t in = nwin ? sp_ival_clip(win, nwin, from > 0 ? (uint64_t)from : 0, (uint64_t)to) : 0;
+    if (cat == 0) {
+        row->host_wait_ns += gap;
+        g->steps.host_wait_inside_ns += in;
+    } else if (cat == 1) {
+        row->kernel_wait_ns += gap;
+        g->steps.kernel_wait_inside_ns += in;
+    } else {
+        row->other_ns += gap;
+        g->steps.other_inside_ns += in;
     }
-    return SP_OK;
 }
 
-static const sp_ev_launch *launch_of(const sp_events *ev, const launch_index *li, const sp_ev_activity *x)
-{
-    if (!x->correlation)
-        return NULL;
-    uint32_t d = sp_keymap_find(&li->map, x->file, x->correlation);
-    return d == SP_EV_NONE ? NULL : &ev->launches[li->launch[d]];
-}
-
-static sp_status idle_breakdown(sp_ana *a, const launch_index *li)
+static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_ival *win, size_t nwin)
 {
     sp_events *ev = a->ev;
     sp_gpu_summary *g = &a->r->gpu;
@@ -154,25 +125,24 @@ static sp_status idle_breakdown(sp_ana *a, const launch_index *li)
         sp_stream_idle *row = &g->idle_breakdown[k];
         row->stream = keys[k].stream;
         row->device = keys[k].device;
-        uint64_t prev_end = ev->acts[order[off[s]]].end_ns;
+        /* signed: under hta_compat a sub-us event's end is 1 us before its start, possibly before 0 */
+        int64_t prev_end = sp_ana_hta_end(a, &ev->acts[order[off[s]]]);
         for (size_t j = off[s] + 1; j < off[s + 1]; j++) {
             const sp_ev_activity *x = &ev->acts[order[j]];
-            if (x->start_ns > prev_end) {
-                uint64_t gap = x->start_ns - prev_end;
-                const sp_ev_launch *l = launch_of(ev, li, x);
+            int64_t start = (int64_t)x->start_ns, end = sp_ana_hta_end(a, x);
+            if (start > prev_end) {
+                uint64_t gap = (uint64_t)(start - prev_end);   /* the gap, what HTA sums */
+                const sp_ev_launch *l = sp_ana_launch_of(ev, li, x);
                 /* DESIGN section 6 / HTA: host_wait when the launch started after the previous event
                  * ended; else kernel_wait under 30 us; else other */
-                if (l && l->start_ns > prev_end)
-                    row->host_wait_ns += gap;
-                else if (gap < SP_ANA_KERNEL_WAIT_NS)
-                    row->kernel_wait_ns += gap;
-                else
-                    row->other_ns += gap;
+                int cat = l && (int64_t)l->start_ns > prev_end ? 0 : gap < SP_ANA_KERNEL_WAIT_NS ? 1 : 2;
+                count_gap(g, row, cat, prev_end, start, win, nwin);
             }
-            /* HTA measures from the immediately preceding event's end; by default we measure from
-             * the latest end so far, so events overlapping on one stream never count idle twice */
-            if (a->opt.hta_compat || x->end_ns > prev_end)
-                prev_end = x->end_ns;
+            /* HTA measures from the immediately preceding event's end (also when that end precedes its
+             * start); by default we measure from the latest end so far, so events overlapping on one
+             * stream never count idle twice */
+            if (a->opt.hta_compat || end > prev_end)
+                prev_end = end;
         }
     }
     st = SP_OK;
@@ -275,14 +245,113 @@ static int hta_sync(const sp_ana *a, const sp_ev_activity *x)
            x->end_ns != SP_TIME_NONE && x->end_ns >= x->start_ns;
 }
 
+const char *sp_device_kind_str(sp_device_kind k)
+{
+    switch (k) {
+    case SP_DEVICE_GPU: return "gpu";
+    case SP_DEVICE_CPU: return "cpu";
+    case SP_DEVICE_MIXED: return "mixed";
+    case SP_DEVICE_UNKNOWN: break;
+    }
+    return "unknown";
+}
+
+const char *sp_device_kind_noun(sp_device_kind k)
+{
+    return k == SP_DEVICE_CPU ? "CPU" : k == SP_DEVICE_MIXED ? "device" : "GPU";
+}
+
+const char *sp_step_source_str(sp_step_source s)
+{
+    switch (s) {
+    case SP_STEPS_PROFILER_STEP: return "ProfilerStep";
+    case SP_STEPS_RECORD_FUNCTION: return "record_function";
+    case SP_STEPS_NVTX: return "NVTX";
+    case SP_STEPS_MIXED: return "mixed";
+    case SP_STEPS_NONE: break;
+    }
+    return "none";
+}
+
+/* docs/analysis.md section 4, "Device kind": judged over the files with device work (all files when
+ * none has any, by their `device` property alone). */
+static sp_status device_kind(sp_ana *a)
+{
+    const sp_events *ev = a->ev;
+    uint8_t *has = calloc(ev->n_files ? ev->n_files : 1, 1);
+    if (!has)
+        return SP_ERR_NOMEM;
+    int any = 0;
+    for (size_t i = 0; i < ev->n_acts; i++)
+        if (a->act_dev[i] != SP_EV_NONE && ev->acts[i].file < ev->n_files) {
+            has[ev->acts[i].file] = 1;
+            any = 1;
+        }
+    size_t cpu = 0, gpu = 0, unknown = 0;
+    for (uint32_t f = 0; f < ev->n_files; f++) {
+        if (any && !has[f])
+            continue;
+        const char *d = sp_ev_get_prop(ev, f, "device");
+        if (d && strcasecmp(d, "cpu") == 0)
+            cpu++;
+        else if (d || (any && (ev->files[f].format == SP_FORMAT_KINETO || ev->files[f].format == SP_FORMAT_NSYS)))
+            gpu++;   /* Kineto and Nsight traces record GPU work; any other `device` value is a GPU */
+        else
+            unknown++;
+    }
+    free(has);
+    a->r->gpu.device_kind = cpu && gpu     ? SP_DEVICE_MIXED
+                          : unknown        ? SP_DEVICE_UNKNOWN
+                          : cpu            ? SP_DEVICE_CPU
+                          : gpu            ? SP_DEVICE_GPU
+                                           : SP_DEVICE_UNKNOWN;
+    return SP_OK;
+}
+
+/* The busy union, built in start order; its intervals are kept only when the step split needs them
+ * (`v` non-NULL), so a trace without step marks costs no memory per event here. */
+typedef struct busy_union {
+    sp_ival cur;
+    int open;
+    uint64_t total;
+    sp_ival *v;
+    size_t n;
+} busy_union;
+
+static void busy_close(busy_union *b)
+{
+    if (!b->open)
+        return;
+    b->total += b->cur.e - b->cur.s;
+    if (b->v)
+        b->v[b->n++] = b->cur;
+    b->open = 0;
+}
+
+static void busy_add(busy_union *b, uint64_t s, uint64_t e)
+{
+    if (b->open && s <= b->cur.e) {
+        if (e > b->cur.e)
+            b->cur.e = e;
+        return;
+    }
+    busy_close(b);
+    b->cur = (sp_ival){s, e};
+    b->open = 1;
+}
+
 sp_status sp_ana_gpu(sp_ana *a)
 {
     sp_events *ev = a->ev;
     sp_gpu_summary *g = &a->r->gpu;
-    /* busy and compute: unions over acts in start order (sorted by sp_ev_finish) */
-    uint64_t first = SP_TIME_NONE, last = 0, busy = 0, compute = 0;
-    uint64_t bs = 0, be = 0, cs = 0, ce = 0;
-    int bopen = 0, copen = 0;
+    /* busy and compute: unions over acts in start order (sorted by sp_ev_finish); the busy union is
+     * kept as intervals for the step split */
+    busy_union bu = {{0, 0}, 0, 0, NULL, 0};
+    if (ev->n_marks && !(bu.v = malloc((ev->n_acts ? ev->n_acts : 1) * sizeof *bu.v)))
+        return SP_ERR_NOMEM;
+    uint64_t first = SP_TIME_NONE, last = 0, compute = 0;
+    uint64_t cs = 0, ce = 0;
+    int copen = 0;
     static const char *const kind_names[] = {"h2d", "d2h", "d2d", "memset", "other"};
     uint64_t ccount[5] = {0}, cbytes[5] = {0}, ctime[5] = {0};
     for (size_t i = 0; i < ev->n_acts; i++) {
@@ -295,23 +364,14 @@ sp_status sp_ana_gpu(sp_ana *a)
             first = x->start_ns;
         if (x->end_ns > last)
             last = x->end_ns;
-        if (bopen && x->start_ns <= be) {
-            if (x->end_ns > be)
-                be = x->end_ns;
-        } else {
-            if (bopen)
-                busy += be - bs;
-            bs = x->start_ns;
-            be = x->end_ns;
-            bopen = 1;
-        }
+        busy_add(&bu, x->start_ns, x->end_ns);
         if (sync)
             continue; /* in span and busy only: not compute, not a copy */
         int ci = -1;
         switch (x->kind) {
         case SP_ACT_KERNEL:
             g->kernels++;
-            if (!name_is_nccl(sp_str_get(&ev->strings, x->name))) {
+            if (!sp_ana_is_nccl(sp_str_get(&ev->strings, x->name))) {
                 if (copen && x->start_ns <= ce) {
                     if (x->end_ns > ce)
                         ce = x->end_ns;
@@ -340,25 +400,30 @@ sp_status sp_ana_gpu(sp_ana *a)
             ctime[ci] += x->end_ns - x->start_ns;
         }
     }
-    if (bopen)
-        busy += be - bs;
     if (copen)
         compute += ce - cs;
+    busy_close(&bu);
     if (g->present) {
         /* DESIGN section 6: span = last end - first start, idle = span - busy,
          * non_compute = span - compute - idle */
         g->span_ns = last - first;
-        g->busy_ns = busy;
-        g->idle_ns = g->span_ns - busy;
+        g->busy_ns = bu.total;
+        g->idle_ns = g->span_ns - g->busy_ns;
         g->compute_ns = compute;
         g->non_compute_ns = g->span_ns - compute - g->idle_ns;
     }
+    sp_ana_launches li;
+    sp_ival *win = NULL;
+    size_t nwin = 0;
+    sp_status st = SP_ERR_NOMEM;
     size_t nc = 0;
     for (int k = 0; k < 5; k++)
         nc += ccount[k] > 0;
     g->copy_stats = calloc(nc ? nc : 1, sizeof *g->copy_stats);
-    if (!g->copy_stats)
-        return SP_ERR_NOMEM;
+    if (!g->copy_stats) {
+        memset(&li, 0, sizeof li);
+        goto out;
+    }
     for (int k = 0; k < 5; k++) {
         if (!ccount[k])
             continue;
@@ -370,45 +435,24 @@ sp_status sp_ana_gpu(sp_ana *a)
         /* bytes per ns is GB/s */
         c->gbytes_per_s = ctime[k] ? (double)cbytes[k] / (double)ctime[k] : 0.0;
     }
-    launch_index li = {0};
-    sp_status st = launch_index_build(ev, &li);
+    st = sp_ana_launches_build(ev, &li);
     if (!st)
-        st = idle_breakdown(a, &li);
-    if (st)
-        goto out;
-    /* launch statistics: every device activity joined to its launch call on (file, correlation) */
-    uint64_t *delays = malloc((ev->n_acts ? ev->n_acts : 1) * sizeof *delays);
-    if (!delays) {
-        st = SP_ERR_NOMEM;
-        goto out;
+        st = sp_ana_step_windows(a, &li, &win, &nwin);
+    if (!st)
+        st = idle_breakdown(a, &li, win, nwin);
+    if (!st) {
+        sp_ana_step_figures(a, bu.v, bu.n, win, nwin);
+        st = sp_ana_launch_stats(a, &li);
     }
-    size_t nd = 0;
-    for (size_t i = 0; i < ev->n_acts; i++) {
-        const sp_ev_activity *x = &ev->acts[i];
-        if (a->act_dev[i] == SP_EV_NONE)
-            continue;
-        const sp_ev_launch *l = launch_of(ev, &li, x);
-        if (!l)
-            continue;
-        /* DESIGN section 6: launch delay = GPU start - end of the launch call, floored at 0 */
-        uint64_t d = x->start_ns > l->end_ns ? x->start_ns - l->end_ns : 0;
-        delays[nd++] = d;
-        g->launch_delay_sum_ns += d;
-        if (d > g->launch_delay_max_ns)
-            g->launch_delay_max_ns = d;
-        uint64_t cpu = l->end_ns - l->start_ns, gpu = x->end_ns - x->start_ns;
-        g->launch_cpu_sum_ns += cpu;
-        g->launch_gpu_sum_ns += gpu;
-        if (x->kind == SP_ACT_KERNEL && gpu < cpu)
-            g->short_kernels++;
-    }
-    g->launches_joined = nd;
-    st = sp_ana_quantiles(delays, nd, &g->launch_delay);
-    free(delays);
     if (!st)
         st = kernel_stats(a);
+    if (!st)
+        st = device_kind(a);
+    if (!st)
+        st = sp_ana_gpu_hta(a);
 out:
-    sp_keymap_free(&li.map);
-    free(li.launch);
+    sp_ana_launches_free(&li);
+    free(win);
+    free(bu.v);
     return st;
 }

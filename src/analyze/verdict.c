@@ -1,13 +1,16 @@
 /* The verdict (DESIGN section 8): every candidate (stage rows, kernel split into padding and useful
  * work) ranked by share of p95, each with its group of fix and the p95 saving if its time were
  * removed; the leader is the verdict and verdict_render.c writes the sentence from the ranking.
- * A trace without requests gets a GPU verdict: busy, or starved and by what. */
+ * A trace without requests gets a GPU verdict (verdict_gpu.c): busy, starved inside its steps, or
+ * idle outside them. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "analyze/analyze_int.h"
+#include "common/format_int.h"
 
 const char *sp_verdict_group_str(sp_verdict_group g)
 {
@@ -19,23 +22,6 @@ const char *sp_verdict_group_str(sp_verdict_group g)
     case SP_GROUP_INSTRUMENTATION: return "instrumentation";
     }
     return "unknown";
-}
-
-static void fmt_pct(char *buf, size_t n, double f)
-{
-    snprintf(buf, n, "%.0f%%", f * 100.0);
-}
-
-static void fmt_dur(char *buf, size_t n, uint64_t ns)
-{
-    if (ns >= 10000000000ull)
-        snprintf(buf, n, "%.1f s", (double)ns / 1e9);
-    else if (ns >= 1000000ull)
-        snprintf(buf, n, "%.2f ms", (double)ns / 1e6);
-    else if (ns >= 1000ull)
-        snprintf(buf, n, "%.1f us", (double)ns / 1e3);
-    else
-        snprintf(buf, n, "%llu ns", (unsigned long long)ns);
 }
 
 /* Per-request time of a candidate (DESIGN section 8: the kernel stage split into padding, section 5,
@@ -87,58 +73,10 @@ static sp_status p95_savings(const sp_ana *a, sp_verdict_cand *cs, size_t nc)
     return st;
 }
 
+/* A trace without requests: verdict_gpu.c (busy, starved inside the steps, or no work sent). */
 static sp_status gpu_verdict(sp_ana *a)
 {
-    const sp_gpu_summary *g = &a->r->gpu;
-    sp_verdict *v = &a->r->verdict;
-    char s[768], p1[32], p2[32], d1[32], d2[32];
-    v->stage = NULL;
-    v->group = SP_GROUP_NONE;
-    if (!g->present) {
-        snprintf(s, sizeof s, "No requests and no device activity in the trace: nothing to analyse.");
-    } else {
-        double util = g->span_ns ? (double)g->busy_ns / (double)g->span_ns : 1.0;
-        fmt_dur(d1, sizeof d1, g->span_ns);
-        if (util >= SP_ANA_GPU_BUSY_FRACTION) {
-            fmt_pct(p1, sizeof p1, util);
-            fmt_pct(p2, sizeof p2, g->span_ns ? (double)g->compute_ns / (double)g->span_ns : 0.0);
-            snprintf(s, sizeof s,
-                     "The device is busy: kernels and copies cover %s of the %s GPU span (%s computation).",
-                     p1, d1, p2);
-        } else {
-            uint64_t hw = 0, kw = 0, ot = 0;
-            for (size_t k = 0; k < g->n_streams; k++) {
-                hw += g->idle_breakdown[k].host_wait_ns;
-                kw += g->idle_breakdown[k].kernel_wait_ns;
-                ot += g->idle_breakdown[k].other_ns;
-            }
-            uint64_t tot = hw + kw + ot;
-            fmt_pct(p1, sizeof p1, 1.0 - util);
-            const char *what, *why;
-            uint64_t part;
-            if (hw >= kw && hw >= ot && hw > 0) {
-                what = "host_wait";
-                why = "the host does not issue work fast enough (CPU-bound launches or data preparation)";
-                part = hw;
-            } else if (kw >= ot && kw > 0) {
-                what = "kernel_wait";
-                why = "launch overhead between short back-to-back kernels; fuse kernels or capture CUDA graphs";
-                part = kw;
-            } else {
-                what = "other";
-                why = "long pauses between kernels (synchronisation, data loading, other host work)";
-                part = ot;
-            }
-            fmt_dur(d2, sizeof d2, part);
-            fmt_pct(p2, sizeof p2, tot ? (double)part / (double)tot : 0.0);
-            snprintf(s, sizeof s,
-                     "The device is starved: idle %s of the %s GPU span. Most stream idle time is %s "
-                     "(%s, %s of it): %s.",
-                     p1, d1, what, d2, p2, why);
-        }
-    }
-    v->sentence = sp_report_strdup(a->r, s);
-    return v->sentence ? SP_OK : SP_ERR_NOMEM;
+    return sp_ana_verdict_gpu(a);
 }
 
 static sp_cand_kind row_kind(const sp_ana *a, int row)
@@ -162,8 +100,9 @@ static sp_cand_kind row_kind(const sp_ana *a, int row)
     return SP_CAND_NAMED;
 }
 
-/* The short fix of a candidate (the ranking's `fix`): no figures, never naming another stage. */
-static const char *fix_for(sp_cand_kind k, int saturated, int recommend_model)
+/* The short fix of a candidate (the ranking's `fix`): no figures, never naming another stage. A CPU
+ * run (docs/analysis.md section 4, "Device kind") is never told about GPUs or CUDA graphs. */
+static const char *fix_for(sp_cand_kind k, int saturated, int recommend_model, int cpu)
 {
     switch (k) {
     case SP_CAND_QUEUE:
@@ -174,10 +113,13 @@ static const char *fix_for(sp_cand_kind k, int saturated, int recommend_model)
     case SP_CAND_PREPROCESS: return "move it off the request path, parallelise it or use a faster tokenizer";
     case SP_CAND_H2D: return "pin host memory, overlap copies with compute or send less data";
     case SP_CAND_KERNEL:
-        return recommend_model ? "a smaller or quantised model or a faster GPU"
-                               : "not a model change yet; trim the configuration and runtime candidates first";
+        if (recommend_model)
+            return cpu ? "a smaller or quantised model or a faster CPU" : "a smaller or quantised model or a faster GPU";
+        return "not a model change yet; trim the configuration and runtime candidates first";
     case SP_CAND_PADDING: return "bucket requests by length or use variable-length batching";
-    case SP_CAND_GAP: return "capture CUDA graphs, overlap host work with the device and remove synchronisations";
+    case SP_CAND_GAP:
+        return cpu ? "overlap host work with the device and remove synchronisations"
+                   : "capture CUDA graphs, overlap host work with the device and remove synchronisations";
     case SP_CAND_D2H: return "pin host memory, overlap copies with compute or return less data";
     case SP_CAND_POSTPROCESS: return "parallelise it or make responses cheaper to build";
     case SP_CAND_NETWORK: return "put clients closer, reuse connections or shrink payloads";
@@ -242,6 +184,7 @@ static sp_status unserved_verdict(sp_ana *a, const sp_verdict_facts *f)
     sp_ana_verdict_render_unserved(counts, f, s, need + 1);
     r->verdict.stage = NULL;
     r->verdict.group = SP_GROUP_NONE;
+    r->verdict.clause_at = SIZE_MAX; /* nothing to quote a what-if prediction after */
     r->verdict.sentence = sp_report_strdup(r, s);
     free(s);
     return r->verdict.sentence ? SP_OK : SP_ERR_NOMEM;
@@ -267,7 +210,7 @@ sp_status sp_ana_verdict(sp_ana *a)
     f.queue_saturated = r->cost.window_ns > 0 && f.in_flight >= SP_ANA_SATURATED_IN_FLIGHT;
     int recommend = sp_ana_verdict_recommend_model(cs, nc);
     for (size_t k = 0; k < nc; k++)
-        cs[k].fix = fix_for(cs[k].kind, f.queue_saturated, recommend);
+        cs[k].fix = fix_for(cs[k].kind, f.queue_saturated, recommend, r->gpu.device_kind == SP_DEVICE_CPU);
     sp_status st = p95_savings(a, cs, nc);
     if (st)
         return st;
@@ -286,12 +229,69 @@ sp_status sp_ana_verdict(sp_ana *a)
     v->saving_p95_ns = judged ? cs[0].saving_ns : 0;
     v->recommend_model = recommend;
 
-    size_t need = sp_ana_verdict_render(cs, nc, &f, NULL, NULL, 0);
+    /* Rendered once with a marker as the leader's clause: where the marker lands is where a later
+     * what-if prediction is quoted (sp_report_quote_prediction); the sentence itself has none. */
+    static const char marker[] = "\x01";
+    size_t need = sp_ana_verdict_render(cs, nc, &f, marker, NULL, 0);
     char *s = malloc(need + 1);
     if (!s)
         return SP_ERR_NOMEM;
-    sp_ana_verdict_render(cs, nc, &f, NULL, s, need + 1);
+    sp_ana_verdict_render(cs, nc, &f, marker, s, need + 1);
+    v->clause_at = SIZE_MAX;
+    char *m = strstr(s, " (what-if: \x01)");
+    if (m) {
+        v->clause_at = (size_t)(m - s);
+        memmove(m, m + strlen(" (what-if: \x01)"), strlen(m + strlen(" (what-if: \x01)")) + 1);
+    }
     v->sentence = sp_report_strdup(r, s);
     free(s);
     return v->sentence ? SP_OK : SP_ERR_NOMEM;
+}
+
+size_t sp_verdict_prediction_str(const sp_verdict_prediction *p, char *buf, size_t len)
+{
+    char a[32], b[32];
+    int n = 0;
+    if (len)
+        buf[0] = '\0';
+    if (p->state == SP_PREDICTION_UNAVAILABLE) {
+        n = snprintf(buf, len, "%s", p->note ? p->note : "no prediction");
+    } else if (p->state == SP_PREDICTION_DONE) {
+        sp_fmt_dur(a, sizeof a, (double)p->p95_before_ns);
+        sp_fmt_dur(b, sizeof b, (double)p->p95_after_ns);
+        n = snprintf(buf, len, "%s %s -> %s: predicted p95 %s -> %s (simulated from this trace%s%s)%s",
+                     p->setting ? p->setting : "?", p->from ? p->from : "?", p->to ? p->to : "?", a, b,
+                     p->note ? "; " : "", p->note ? p->note : "",
+                     p->p95_after_ns >= p->p95_before_ns ? ": the change does not lower p95" : "");
+    }
+    return n > 0 ? (size_t)n : 0;
+}
+
+sp_status sp_report_quote_prediction(sp_report *r)
+{
+    if (!r)
+        return SP_ERR_INVALID;
+    sp_verdict *v = &r->verdict;
+    if (v->prediction_quoted || !v->sentence || v->clause_at == SIZE_MAX || v->clause_at > strlen(v->sentence) ||
+        r->prediction.state == SP_PREDICTION_NONE)
+        return SP_OK;
+    size_t plen = sp_verdict_prediction_str(&r->prediction, NULL, 0);
+    size_t slen = strlen(v->sentence);
+    char *s = malloc(slen + plen + 16);
+    if (!s)
+        return SP_ERR_NOMEM;
+    memcpy(s, v->sentence, v->clause_at);
+    size_t at = v->clause_at;
+    at += (size_t)sprintf(s + at, " (what-if: ");
+    sp_verdict_prediction_str(&r->prediction, s + at, plen + 1);
+    at += plen;
+    s[at++] = ')';
+    memcpy(s + at, v->sentence + v->clause_at, slen - v->clause_at + 1);
+    const char *q = sp_report_strdup(r, s);
+    free(s);
+    if (!q)
+        return SP_ERR_NOMEM;
+    v->sentence = q;
+    v->prediction_quoted = 1;
+    return SP_OK;
 }

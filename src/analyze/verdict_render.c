@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "analyze/analyze_int.h"
+#include "common/format_int.h"
 #include "common/util_int.h"
 
 /* snprintf-style appender: `need` counts every byte asked for, whether it fitted or not. */
@@ -36,14 +37,7 @@ static void pct(char *buf, size_t n, double f)
 
 static void dur(char *buf, size_t n, uint64_t ns)
 {
-    if (ns >= 10000000000ull)
-        snprintf(buf, n, "%.1f s", (double)ns / 1e9);
-    else if (ns >= 1000000ull)
-        snprintf(buf, n, "%.2f ms", (double)ns / 1e6);
-    else if (ns >= 1000ull)
-        snprintf(buf, n, "%.1f us", (double)ns / 1e3);
-    else
-        snprintf(buf, n, "%llu ns", (unsigned long long)ns);
+    sp_fmt_dur(buf, n, (double)ns);
 }
 
 /* Longest stage name the sentence quotes whole; a longer (user-chosen) name is cut with "...". */

@@ -13,6 +13,7 @@
 #include "import/annotation_int.h"
 #include "import/import_int.h"
 #include "import/json.h"
+#include "import/step_marks_int.h"
 
 #define KT_MAX_NAME (SP_EV_MAX_STRING - 1)  /* longer event names are cut (kernel names can be huge) */
 
@@ -67,6 +68,7 @@ typedef struct kt {
     kt_launch *launches;
     size_t n_launches, cap_launches;
     sp_annot_set annots;             /* serving annotations (annotation_set.c) */
+    sp_mark_cands ranges;            /* step-mark candidates (step_marks.c) */
     sp_annot_map map;                /* --map entries, then the servprof.* names */
     sp_ev_cache names;               /* recent kernel and launch-call names */
     sp_str stage_names[3];           /* preprocess, queue, postprocess */
@@ -466,20 +468,44 @@ static uint8_t copy_kind_of(const kt_event *e)
 }
 
 /* Start and end in the importer's working unit: exact ns relative to the base, or (hta) HTA's
- * rounded us (start up, end down, computed on the doubles as HTA does), times 1000. */
-static void event_times(const kt *k, int64_t *s, int64_t *end)
+ * rounded us (start up, end down, computed on the doubles as HTA does), times 1000. Returns true when
+ * HTA's end falls before its start: a sub-us event that contains no whole us gets HTA's duration of
+ * -1 us (never less: dur >= 0 gives floor(ts + dur) >= ceil(ts) - 1). The model keeps such an end at
+ * the start and the caller flags the event (sp_ev_activity.hta_end_early). */
+static bool event_times(const kt *k, int64_t *s, int64_t *end)
 {
     const kt_event *e = &k->e;
     if (k->hta) {
         double a = ceil(e->ts_d), b = floor(e->ts_d + e->dur_d);
         *s = (int64_t)a * 1000;
         *end = (int64_t)b * 1000;
-        if (*end < *s)
-            *end = *s;   /* a sub-us event inside one us: HTA's negative length, kept as 0 */
-    } else {
-        *s = e->ts_ns;
-        *end = e->ts_ns + e->dur_ns;
+        if (*end < *s) {
+            *end = *s;
+            return true;
+        }
+        return false;
     }
+    *s = e->ts_ns;
+    *end = e->ts_ns + e->dur_ns;
+    return false;
+}
+
+/* Keeps a cpu_op / user_annotation range that is not a serving annotation as a step-mark candidate:
+ * ProfilerStep#N always, other user_annotation ranges (record_function) for sp_mark_cands_commit to judge. */
+static sp_status keep_range(kt *k, int64_t s, int64_t end)
+{
+    const kt_event *e = &k->e;
+    uint8_t kind;
+    if (e->name_len > 13 && memcmp(e->name, "ProfilerStep#", 13) == 0)
+        kind = SP_MARK_PROFILER_STEP;
+    else if (e->cat == CAT_ANNOT && !sp_mark_name_excluded(e->name, e->name_len))
+        kind = SP_MARK_USER_RANGE;
+    else
+        return SP_OK;
+    sp_str name;
+    MODEL(sp_str_intern_cached(&k->ev->strings, &k->names, e->name, e->name_len, &name));
+    MODEL(sp_mark_cands_add(&k->ranges, s, end, e->thread, name, kind));
+    return SP_OK;
 }
 
 static sp_status handle_event(kt *k, const sp_json_token *open)
@@ -506,7 +532,7 @@ static sp_status handle_event(kt *k, const sp_json_token *open)
     if (k->hta && (!(fabs(e->ts_d) < 4e15) || !(e->dur_d < 4e15)))
         return fail_at(k, SP_ERR_PARSE, open, "timestamp out of range");
     int64_t s, end;
-    event_times(k, &s, &end);
+    bool end_early = event_times(k, &s, &end);
     if (e->name_len > 13 && memcmp(e->name, "ProfilerStep#", 13) == 0) {
         if (!k->steps || s > k->last_step_start)
             k->last_step_start = s;
@@ -530,6 +556,7 @@ static sp_status handle_event(kt *k, const sp_json_token *open)
         a.correlation = e->has_corr ? e->corr : 0;
         a.bytes = e->has_bytes ? e->bytes : 0;
         a.kind = e->cat == CAT_KERNEL ? SP_ACT_KERNEL : e->cat == CAT_SYNC ? SP_ACT_SYNC : copy_kind_of(e);
+        a.hta_end_early = end_early;
         if (e->cat == CAT_KERNEL)
             MODEL(sp_str_intern_cached(&k->ev->strings, &k->names, e->name, e->name_len, &a.name));
         /* times are fixed up after the pass (base, hta shift); stored as int64 bit patterns */
@@ -554,13 +581,11 @@ static sp_status handle_event(kt *k, const sp_json_token *open)
     case CAT_ANNOT:
     case CAT_GPU_ANNOT:
     case CAT_CPU_OP: {
-        if (e->name_len < 5)
-            return SP_OK;
         sp_annot_name a;
         const char *why = NULL;
-        int r = sp_annot_parse(&k->map, e->name, e->name_len, &a, &why);
+        int r = e->name_len < 5 ? 0 : sp_annot_parse(&k->map, e->name, e->name_len, &a, &why);
         if (r == 0)
-            return SP_OK;
+            return e->cat == CAT_GPU_ANNOT ? SP_OK : keep_range(k, s, end);
         sp_status st = r < 0 ? SP_ERR_PARSE
                              : sp_annot_set_add(&k->annots, k->ev, &a, s, end, e->thread, e->cat == CAT_GPU_ANNOT, &why);
         if (st == SP_ERR_PARSE)
@@ -633,6 +658,9 @@ static sp_status fix_times(kt *k)
     for (size_t i = 0; i < k->annots.n; i++)
         if (k->annots.a[i].start < lo)
             lo = k->annots.a[i].start;
+    for (size_t i = 0; i < k->ranges.n; i++)
+        if (k->ranges.v[i].start < lo)
+            lo = k->ranges.v[i].start;
     if (lo != INT64_MAX && (off > 0 ? lo > INT64_MAX - off : false))
         return fail_at(k, SP_ERR_PARSE, NULL, "timestamps overflow after adding baseTimeNanoseconds");
     if (lo != INT64_MAX && lo + off < 0)
@@ -652,6 +680,10 @@ static sp_status fix_times(kt *k)
         k->annots.a[i].start += off;
         k->annots.a[i].end += off;
     }
+    for (size_t i = 0; i < k->ranges.n; i++) {
+        k->ranges.v[i].start += off;
+        k->ranges.v[i].end += off;
+    }
     return SP_OK;
 }
 
@@ -667,6 +699,11 @@ static void hta_filter(kt *k)
         if (k->launches[i].start < k->last_step_start)
             k->launches[w++] = k->launches[i];
     k->n_launches = w;
+    w = 0;   /* the ranges are CPU events too: the last step's mark goes with its work */
+    for (size_t i = 0; i < k->ranges.n; i++)
+        if (k->ranges.v[i].start < k->last_step_start)
+            k->ranges.v[w++] = k->ranges.v[i];
+    k->ranges.n = w;
     if (k->n_launches)   /* qsort's array must not be NULL, even empty (UBSan) */
         qsort(k->launches, k->n_launches, sizeof *k->launches, launch_corr_cmp);
     w = k->a0;
@@ -852,12 +889,17 @@ sp_status sp_import_kineto(sp_import_ctx *ctx)
         goto out;
     }
     tie_activity(k);
+    if ((st = sp_mark_cands_commit(&k->ranges, k->ev, k->file))) {
+        st = model_fail(k, st);
+        goto out;
+    }
     sp_annot_fill_requests(k->ev, k->file, r0, s0);
     if (ctx->err && ctx->errlen)
         ctx->err[0] = '\0';
 out:
     sp_json_fini(&k->lx);
     free(k->launches);
+    sp_mark_cands_free(&k->ranges);
     sp_annot_set_free(&k->annots);
     free(k);
     return st;

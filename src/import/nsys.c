@@ -12,6 +12,7 @@
 #include "common/util_int.h"
 #include "import/annotation_int.h"
 #include "import/import_int.h"
+#include "import/step_marks_int.h"
 
 #define NSYS_MAX_TEXT (1 << 20)          /* SQLITE_LIMIT_LENGTH: longest string or blob read */
 #define NSYS_BUSY_MS 2000                /* a database another process holds locked */
@@ -27,6 +28,7 @@ typedef struct nsys {
     char version[64];
     sp_annot_map map;            /* --map entries, then the servprof.* names */
     sp_annot_set annots;         /* NVTX ranges that follow the convention */
+    sp_mark_cands marks;         /* other NVTX push/pop ranges: step-mark candidates */
 } nsys;
 
 static sp_status failf(nsys *n, sp_status st, const char *fmt, ...) SP_PRINTF(3, 4);
@@ -397,7 +399,29 @@ static sp_status read_launches(nsys *n)
     return st;
 }
 
-/* ---------- NVTX ranges: servprof's annotation convention (docs/annotations.md) ---------- */
+/* ---------- NVTX ranges: servprof's annotation convention (docs/annotations.md), step marks ---------- */
+
+#define NSYS_NVTX_PUSH_POP 59   /* NVTX_EVENTS.eventType of a push/pop range */
+
+/* A push/pop range that is not a serving annotation may mark a step (docs/nsys.md, "Steps"); which
+ * candidates become marks is decided once all are read (sp_mark_cands_commit). */
+static sp_status nvtx_mark_candidate(nsys *n, sqlite3_stmt *q, const char *s, size_t len, int has_type)
+{
+    if (has_type && col_int(q, 5, 0) != NSYS_NVTX_PUSH_POP)
+        return SP_OK;
+    if (sp_mark_name_excluded(s, len))
+        return SP_OK;
+    uint64_t start, end;
+    const char *why;
+    if (!row_times(q, &start, &end, &why) || start > INT64_MAX || end > INT64_MAX)
+        return SP_OK;   /* someone else's malformed range: not ours to judge */
+    sp_str name;
+    sp_status st = intern_col(n, q, 3, "", &name);
+    if (!st)
+        st = sp_mark_cands_add(&n->marks, (int64_t)start, (int64_t)end, (uint64_t)col_int(q, 4, 0), name,
+                               SP_MARK_NVTX);
+    return st;
+}
 
 static sp_status read_nvtx(nsys *n)
 {
@@ -423,11 +447,15 @@ static sp_status read_nvtx(nsys *n)
     int tid = has_column(n, table, "globalTid", &st);
     if (tid < 0)
         return st;
+    int type = has_column(n, table, "eventType", &st);
+    if (type < 0)
+        return st;
     char sql[512];
     /* ranges only: marks have no end */
-    snprintf(sql, sizeof sql, "SELECT n.rowid, n.start, n.end, %s, %s FROM %s n %s WHERE n.end IS NOT NULL",
+    snprintf(sql, sizeof sql, "SELECT n.rowid, n.start, n.end, %s, %s, %s FROM %s n %s WHERE n.end IS NOT NULL",
              text && textid && strs ? "COALESCE(n.text, s.value)" : text ? "n.text" : "s.value",
-             tid ? "n.globalTid" : "NULL", table, textid && strs ? "LEFT JOIN StringIds s ON s.id = n.textId" : "");
+             tid ? "n.globalTid" : "NULL", type ? "n.eventType" : "NULL", table,
+             textid && strs ? "LEFT JOIN StringIds s ON s.id = n.textId" : "");
     sqlite3_stmt *q;
     int rc = sqlite3_prepare_v2(n->db, sql, -1, &q, NULL);
     if (rc != SQLITE_OK)
@@ -442,7 +470,11 @@ static sp_status read_nvtx(nsys *n)
         if (r == 0) {
             if (len >= 9 && memcmp(s, "servprof.", 9) == 0)
                 ev->files[n->ctx->file].ignored++;   /* a later convention's annotation */
-            continue;   /* otherwise someone else's range */
+            else if (s && (st = nvtx_mark_candidate(n, q, s, len, type))) {   /* someone else's range */
+                st = model_fail(n, st, table);
+                break;
+            }
+            continue;
         }
         sqlite3_int64 rowid = sqlite3_column_int64(q, 0);
         uint64_t start, end;
@@ -469,6 +501,8 @@ static sp_status read_nvtx(nsys *n)
         st = db_fail(n, rc, table);
     sqlite3_finalize(q);
     if (st == SP_OK && (st = sp_annot_set_resolve(&n->annots, ev, n->ctx->file)))
+        st = model_fail(n, st, table);
+    if (st == SP_OK && (st = sp_mark_cands_commit(&n->marks, ev, n->ctx->file)))
         st = model_fail(n, st, table);
     return st;
 }
@@ -535,6 +569,7 @@ sp_status sp_import_nsys(sp_import_ctx *ctx)
         ctx->err[0] = '\0';
     sqlite3_close_v2(n->db);
     sp_annot_set_free(&n->annots);
+    sp_mark_cands_free(&n->marks);
     free(n);
     return st;
 }

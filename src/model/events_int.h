@@ -96,6 +96,11 @@ typedef struct sp_ev_activity {
     uint32_t device;
     uint32_t file;
     uint8_t kind;            /* sp_act_kind */
+    /* Set only by an importer under hta_compat (Kineto): HTA's rounding (start up, end down to whole
+     * us) puts this event's end 1 us before its start, a sub-us event that holds no whole us. The
+     * model keeps end_ns = start_ns (ends never precede starts here); the analyzer's HTA-compatible
+     * figures use start - 1 us as HTA does (docs/analysis.md section 4). */
+    uint8_t hta_end_early;
 } sp_ev_activity;
 
 /* Host-side launch call (cudaLaunchKernel etc.) for launch statistics. */
@@ -105,6 +110,24 @@ typedef struct sp_ev_launch {
     sp_str name;
     uint32_t file;
 } sp_ev_launch;
+
+/* Where a step mark comes from (sp_ev_mark). */
+typedef enum sp_mark_kind {
+    SP_MARK_PROFILER_STEP = 0,  /* Kineto ProfilerStep#N (torch.profiler's schedule) */
+    SP_MARK_USER_RANGE,         /* a top-level record_function range (Kineto user_annotation) */
+    SP_MARK_NVTX,               /* a top-level NVTX push/pop range (Nsight Systems) */
+    SP_MARK_KIND_COUNT
+} sp_mark_kind;
+
+/* A host-side range that marks one forward pass or training step (docs/analysis.md section 4,
+ * "Steps"): the GPU-only verdict tells idle time inside the steps (starved forward passes) from idle
+ * time outside them (no work sent). */
+typedef struct sp_ev_mark {
+    uint64_t start_ns, end_ns;  /* end >= start */
+    sp_str name;
+    uint32_t file;
+    uint8_t kind;               /* sp_mark_kind */
+} sp_ev_mark;
 
 /* A client-side record from the load generator's trace ("ev":"client"): joined at sp_ev_finish to
  * the server request with the same id text in any file (the client's ids are the server's, sent as
@@ -168,6 +191,7 @@ struct sp_events {
     SP_GROW_ARRAY(files, sp_ev_file);
     SP_GROW_ARRAY(clients, sp_ev_client);
     SP_GROW_ARRAY(props, sp_ev_prop);
+    SP_GROW_ARRAY(marks, sp_ev_mark);
     size_t clients_unjoined;  /* after sp_ev_finish: no recorded request has the id */
     size_t clients_failed;    /* after sp_ev_finish: transport errors (status < 0), never joined */
     size_t clients_duplicate; /* after sp_ev_finish: another record for the same request was joined */
@@ -247,6 +271,8 @@ sp_status sp_ev_add_span(struct sp_events *ev, uint32_t req, sp_str stage, uint6
 sp_status sp_ev_add_activity(struct sp_events *ev, const sp_ev_activity *a);
 sp_status sp_ev_add_launch(struct sp_events *ev, const sp_ev_launch *l);
 sp_status sp_ev_add_client(struct sp_events *ev, const sp_ev_client *c);
+/* Adds a step mark (copied); SP_ERR_INVALID when it ends before it starts. */
+sp_status sp_ev_add_mark(struct sp_events *ev, const sp_ev_mark *m);
 
 /* Sets property `key` of `file` to `value` (both copied; a later call for the same key replaces the
  * value). At most SP_PROP_MAX_KEYS keys per file (SP_ERR_LIMIT); keys of 1..SP_PROP_MAX_KEY bytes,

@@ -124,33 +124,6 @@ void sp_rep_json_us_d(FILE *out, double ns)
     fprintf(out, "%.3f", us);
 }
 
-char *sp_rep_fmt_dur(char *buf, size_t len, double ns)
-{
-    if (!isfinite(ns))
-        snprintf(buf, len, "n/a");
-    else if (fabs(ns) < 1e3)
-        snprintf(buf, len, "%.0f ns", ns);
-    else if (fabs(ns) < 1e6)
-        snprintf(buf, len, "%.1f us", ns / 1e3);
-    else if (fabs(ns) < 1e9)
-        snprintf(buf, len, "%.2f ms", ns / 1e6);
-    else
-        snprintf(buf, len, "%.3f s", ns / 1e9);
-    return buf;
-}
-
-char *sp_rep_fmt_sdur(char *buf, size_t len, int64_t ns)
-{
-    if (ns == 0) {
-        snprintf(buf, len, "0 ns");
-        return buf;
-    }
-    char mag[32];
-    sp_rep_fmt_dur(mag, sizeof mag, ns < 0 ? -(double)ns : (double)ns);
-    snprintf(buf, len, "%c%s", ns < 0 ? '-' : '+', mag);
-    return buf;
-}
-
 char *sp_rep_fmt_money(char *buf, size_t len, double v)
 {
     if (!isfinite(v))

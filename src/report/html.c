@@ -70,7 +70,7 @@ static const char *const css =
 
 static void fmt_dur_u(char *buf, size_t len, uint64_t ns)
 {
-    sp_rep_fmt_dur(buf, len, (double)ns);
+    sp_fmt_dur(buf, len, (double)ns);
 }
 
 static void kpi(FILE *out, const char *value, const char *label)
@@ -100,30 +100,17 @@ static void stage_legend(html_ctx *c)
 
 /* ---------- header, verdict, summary ---------- */
 
-/* The what-if prediction for the verdict's natural change (DESIGN section 8), when one was made. */
-static void write_prediction(FILE *out, const sp_verdict_prediction *p)
+/* The what-if prediction for the verdict's natural change (DESIGN section 8), when one was made and
+ * the verdict sentence does not quote it already. */
+static void write_prediction(FILE *out, const sp_report *r)
 {
-    char a[32], b[32];
-    if (p->state == SP_PREDICTION_UNAVAILABLE) {
-        fputs("<p class=\"prediction\">what-if: ", out);
-        sp_html_esc(out, p->note ? p->note : "no prediction", 1000);
-        fputs("</p>", out);
-    } else if (p->state == SP_PREDICTION_DONE) {
-        fputs("<p class=\"prediction\">what-if: ", out);
-        sp_html_esc(out, p->setting, 100);
-        fputs(" ", out);
-        sp_html_esc(out, p->from, 300);
-        fputs(" &rarr; ", out);
-        sp_html_esc(out, p->to, 300);
-        fmt_dur_u(a, sizeof a, p->p95_before_ns);
-        fmt_dur_u(b, sizeof b, p->p95_after_ns);
-        fprintf(out, ": predicted p95 %s &rarr; <b>%s</b> (simulated from this trace", a, b);
-        if (p->note) {
-            fputs("; ", out);
-            sp_html_esc(out, p->note, 1000);
-        }
-        fprintf(out, ")%s</p>", p->p95_after_ns >= p->p95_before_ns ? ": the change does not lower p95" : "");
-    }
+    if (r->prediction.state == SP_PREDICTION_NONE || r->verdict.prediction_quoted)
+        return;
+    char line[1024];
+    sp_verdict_prediction_str(&r->prediction, line, sizeof line);
+    fputs("<p class=\"prediction\">what-if: ", out);
+    sp_html_esc(out, line, sizeof line);
+    fputs("</p>", out);
 }
 
 /* The verdict's ranking: every candidate with time in the p95 window, leader first; those under 5%
@@ -188,7 +175,7 @@ static void write_verdict(html_ctx *c)
     if (v->recommend_model)
         fputs("; a faster model would help: useful kernel time dominates", out);
     fputs("</p>", out);
-    write_prediction(out, &c->r->prediction);
+    write_prediction(out, c->r);
     write_ranking(c);
     fputs("</section>\n", out);
 }
@@ -210,8 +197,10 @@ static void write_summary(html_ctx *c)
     sp_rep_fmt_pct(b, sizeof b, r->padding.waste_fraction);
     kpi(out, b, "padding waste");
     if (r->gpu.present) {
+        char label[32];
         sp_rep_fmt_pct(b, sizeof b, r->gpu.span_ns ? (double)r->gpu.busy_ns / (double)r->gpu.span_ns : 0.0);
-        kpi(out, b, "GPU busy");
+        snprintf(label, sizeof label, "%s busy", sp_device_kind_noun(r->gpu.device_kind));
+        kpi(out, b, label);
     }
     sp_rep_fmt_money(b, sizeof b, r->cost.per_request);
     kpi(out, b, "cost per request");
@@ -244,10 +233,10 @@ static void write_outcomes(html_ctx *c)
         fprintf(out, "<tr><td>%s</td><td>%" PRIu64 "</td>", sp_outcome_str((sp_outcome)k), row->count);
         if (row->latency.count)
             fprintf(out, "<td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
-                    sp_rep_fmt_dur(a, sizeof a, (double)row->latency.p50_ns),
-                    sp_rep_fmt_dur(b, sizeof b, (double)row->latency.p95_ns),
-                    sp_rep_fmt_dur(d, sizeof d, (double)row->latency.p99_ns),
-                    sp_rep_fmt_dur(e, sizeof e, (double)row->latency.max_ns));
+                    sp_fmt_dur(a, sizeof a, (double)row->latency.p50_ns),
+                    sp_fmt_dur(b, sizeof b, (double)row->latency.p95_ns),
+                    sp_fmt_dur(d, sizeof d, (double)row->latency.p99_ns),
+                    sp_fmt_dur(e, sizeof e, (double)row->latency.max_ns));
         else
             fputs("<td colspan=\"4\">no times</td></tr>\n", out);
     }
@@ -543,7 +532,7 @@ static sp_status write_stages(html_ctx *c)
     } else {
         for (int i = 0; i <= 4; i++) {
             double v = lo + (hi - lo) * i / 4.0;
-            sp_rep_fmt_dur(b[0], sizeof b[0], v);
+            sp_fmt_dur(b[0], sizeof b[0], v);
             fprintf(out, "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
                     strip_x(v, lo, hi, 0, left, plot_w), base + 16, b[0]);
         }
@@ -729,7 +718,8 @@ static sp_status write_timeline(html_ctx *c)
 {
     FILE *out = c->out;
     const sp_events *ev = c->ev;
-    fputs("<section id=\"timeline\"><h2>GPU timeline: the busiest slice</h2>\n", out);
+    const char *noun = sp_device_kind_noun(c->r->gpu.device_kind);
+    fprintf(out, "<section id=\"timeline\"><h2>%s timeline: the busiest slice</h2>\n", noun);
     if (!c->have_detail) {
         fputs("<p class=\"note\">Needs the event set (not given).</p></section>\n", out);
         return SP_OK;
@@ -860,7 +850,9 @@ static sp_status write_timeline(html_ctx *c)
             "Top: batch windows; below: kernels and copies, one row per device stream. Shapes closer "
             "together than a pixel are merged (their tooltip says how many).</p>\n",
             b1, b2);
-    svg_open(out, "timeline-chart", base + 30, "GPU timeline slice: batch windows, kernels and copies per stream");
+    char chart_title[96];
+    snprintf(chart_title, sizeof chart_title, "%s timeline slice: batch windows, kernels and copies per stream", noun);
+    svg_open(out, "timeline-chart", base + 30, chart_title);
     fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">batches</text>\n", g.left - 8, top + 12);
     uint64_t lane_end[TL_LANES] = {0};
     size_t lane_dropped = 0;
@@ -974,7 +966,7 @@ static void write_cost(html_ctx *c)
     fputs("<section id=\"cost\"><h2>Cost split</h2>\n", out);
     /* Each figure has its own buffer: the arguments are all evaluated before fprintf reads any. */
     fprintf(out, "<p>%s for a %s window at %s/h%s; ", sp_rep_fmt_money(a, sizeof a, k->bill),
-            sp_rep_fmt_dur(b, sizeof b, (double)k->window_ns), sp_rep_fmt_money(d, sizeof d, k->price_per_hour),
+            sp_fmt_dur(b, sizeof b, (double)k->window_ns), sp_rep_fmt_money(d, sizeof d, k->price_per_hour),
             k->price_is_default ? " (default price: none given)" : "");
     if (c->r->request_count)
         fprintf(out, "<b>%s per request</b> (the bill over %" PRIu64 " requests)",
@@ -985,7 +977,7 @@ static void write_cost(html_ctx *c)
         fprintf(out, "; one request's own cost (its batch's device time by its tokens): p50 %s, p95 %s",
                 sp_rep_fmt_money(a, sizeof a, (double)k->request_cost_nano.p50_ns * 1e-9),
                 sp_rep_fmt_money(b, sizeof b, (double)k->request_cost_nano.p95_ns * 1e-9));
-    fputs(". Each GPU-second of the window is in one state.</p>\n", out);
+    fprintf(out, ". Each %s-second of the window is in one state.</p>\n", sp_device_kind_noun(c->r->gpu.device_kind));
     const double left = 120, right = 16, top = 6, bar_h = 34;
     double plot_w = SP_HTML_W - left - right;
     svg_open(out, "cost-chart", top + bar_h + 8, "Share of the bill by device state");
@@ -1032,18 +1024,43 @@ static void write_gpu(html_ctx *c)
 {
     FILE *out = c->out;
     const sp_gpu_summary *g = &c->r->gpu;
-    char a[48], b[48], d[48], e[48];
-    fputs("<section id=\"gpu\"><h2>GPU</h2>\n", out);
+    char a[48], b[48], d[48], e[48], f[48], h[48];
+    fprintf(out, "<section id=\"gpu\"><h2>%s</h2>\n", g->device_kind == SP_DEVICE_CPU ? "Device (CPU)"
+                                                      : g->device_kind == SP_DEVICE_MIXED ? "Device" : "GPU");
     if (!g->present) {
         fputs("<p class=\"note\">No device activity.</p></section>\n", out);
         return;
     }
+    int hta_ok = c->r->hta_compat && g->hta_breakdown_valid;
     fprintf(out, "<p>span %s, busy %s (%s), idle %s; %" PRIu64 " kernels, %" PRIu64 " copies, %" PRIu64
                  " memsets%s.</p>\n",
-            sp_rep_fmt_dur(a, sizeof a, (double)g->span_ns), sp_rep_fmt_dur(b, sizeof b, (double)g->busy_ns),
+            sp_fmt_dur(a, sizeof a, (double)g->span_ns), sp_fmt_dur(b, sizeof b, (double)g->busy_ns),
             sp_rep_fmt_pct(d, sizeof d, g->span_ns ? (double)g->busy_ns / (double)g->span_ns : 0),
-            sp_rep_fmt_dur(e, sizeof e, (double)g->idle_ns), g->kernels, g->copies, g->memsets,
-            c->r->hta_compat ? " (HTA-compatible figures)" : "");
+            sp_fmt_dur(e, sizeof e, (double)g->idle_ns), g->kernels, g->copies, g->memsets,
+            hta_ok ? " (HTA-compatible figures)" : c->r->hta_compat ? " (HTA's rounding, not HTA-compatible)" : "");
+    if (c->r->hta_compat && g->hta_breakdown_note) {
+        fputs("<p class=\"warn\">", out);
+        sp_html_esc(out, g->hta_breakdown_note, 0);
+        fputs("</p>\n", out);
+    }
+    if (g->graph.launches)
+        fprintf(out, "<p>CUDA graph launches: %" PRIu64 " calls launched %" PRIu64 " kernels (per launch p50 %" PRIu64
+                     ", max %" PRIu64 "); launch to first node p50 %s, max %s. Their nodes are kept out of the "
+                     "per-kernel launch delay.</p>\n",
+                g->graph.launches, g->graph.kernels, g->graph.kernels_per_launch.p50_ns,
+                g->graph.kernels_per_launch.max_ns, sp_fmt_dur(a, sizeof a, (double)g->graph.first_delay.p50_ns),
+                sp_fmt_dur(b, sizeof b, (double)g->graph.first_delay.max_ns));
+    if (g->steps.count) {
+        const sp_step_summary *st = &g->steps;
+        fprintf(out, "<p>Steps: %" PRIu64 " %s ranges; device windows %s of %s analysed: inside busy %s, idle %s; "
+                     "outside busy %s, idle %s.</p>\n",
+                st->count, sp_step_source_str(st->source), sp_fmt_dur(a, sizeof a, (double)st->window_ns),
+                sp_fmt_dur(b, sizeof b, (double)st->analysed_ns),
+                sp_fmt_dur(d, sizeof d, (double)st->busy_inside_ns),
+                sp_fmt_dur(e, sizeof e, (double)st->idle_inside_ns),
+                sp_fmt_dur(f, sizeof f, (double)st->busy_outside_ns),
+                sp_fmt_dur(h, sizeof h, (double)st->idle_outside_ns));
+    }
     if (g->n_kernel_stats) {
         fputs("<table class=\"num\"><thead><tr><th>kernel</th><th>count</th><th>total</th><th>p50</th>"
               "<th>p95</th></tr></thead><tbody>\n",
@@ -1054,8 +1071,8 @@ static void write_gpu(html_ctx *c)
             fputs("<tr><td>", out);
             sp_html_esc(out, k->name, 120);
             fprintf(out, "</td><td>%" PRIu64 "</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", k->count,
-                    sp_rep_fmt_dur(a, sizeof a, (double)k->total_ns), sp_rep_fmt_dur(b, sizeof b, (double)k->q.p50_ns),
-                    sp_rep_fmt_dur(d, sizeof d, (double)k->q.p95_ns));
+                    sp_fmt_dur(a, sizeof a, (double)k->total_ns), sp_fmt_dur(b, sizeof b, (double)k->q.p50_ns),
+                    sp_fmt_dur(d, sizeof d, (double)k->q.p95_ns));
         }
         fputs("</tbody></table>\n", out);
         if (g->n_kernel_stats > n)
@@ -1101,11 +1118,11 @@ static void write_quality(html_ctx *c)
         fputs(" on ", out);
         sp_html_esc(out, o->server_path ? o->server_path : "?", 300);
         fprintf(out, " (%s, %" PRIu64 " pairs)</td><td%s>%s", sp_clock_source_str(o->source), o->pairs,
-                o->conflict_ns || o->violations ? " class=\"warn\"" : "", sp_rep_fmt_sdur(off, sizeof off, o->offset_ns));
+                o->conflict_ns || o->violations ? " class=\"warn\"" : "", sp_fmt_sdur(off, sizeof off, o->offset_ns));
         if (o->pairs && !o->conflict_ns)
-            fprintf(out, " &#177; %s", sp_rep_fmt_dur(unc, sizeof unc, (double)o->uncertainty_ns));
+            fprintf(out, " &#177; %s", sp_fmt_dur(unc, sizeof unc, (double)o->uncertainty_ns));
         if (o->conflict_ns)
-            fprintf(out, "; bounds conflict by %s", sp_rep_fmt_dur(unc, sizeof unc, (double)o->conflict_ns));
+            fprintf(out, "; bounds conflict by %s", sp_fmt_dur(unc, sizeof unc, (double)o->conflict_ns));
         if (o->violations)
             fprintf(out, "; %" PRIu64 " requests' client times do not enclose the server's", o->violations);
         fputs("</td></tr>\n", out);
@@ -1172,7 +1189,7 @@ sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, con
     fprintf(out, "</h1>\n<p class=\"sub\">%zu file%s, %" PRIu64 " requests, %" PRIu64 " batches, window %s, "
                  "price %s/h%s</p>\n",
             r->n_files, r->n_files == 1 ? "" : "s", r->request_count, r->batch_count,
-            sp_rep_fmt_dur(a, sizeof a, (double)r->cost.window_ns), sp_rep_fmt_money(b, sizeof b, r->cost.price_per_hour),
+            sp_fmt_dur(a, sizeof a, (double)r->cost.window_ns), sp_rep_fmt_money(b, sizeof b, r->cost.price_per_hour),
             r->cost.price_is_default ? " (default)" : "");
     /* each section checks the stream before it starts: a failed write stops the report there */
     write_verdict(&c);

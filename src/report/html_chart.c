@@ -125,7 +125,7 @@ void sp_html_fmt_x(char *buf, size_t len, double v, int is_fraction)
     if (is_fraction)
         snprintf(buf, len, "%.0f%%", v * 100.0);
     else
-        sp_rep_fmt_dur(buf, len, v);
+        sp_fmt_dur(buf, len, v);
 }
 
 double sp_html_hist_edge(const sp_html_hist *h, size_t k)
@@ -304,8 +304,8 @@ sp_status sp_report_write_html_whatif(const sp_whatif_row *rows, size_t n, FILE 
         fmt_opt_num(b4, sizeof b4, w->throughput_rps, 0);
         fmt_opt_num(b5, sizeof b5, w->cost_per_request, 1);
         fprintf(out, "</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
-                sp_rep_fmt_dur(b1, sizeof b1, (double)w->p50_ns), sp_rep_fmt_dur(b2, sizeof b2, (double)w->p95_ns),
-                sp_rep_fmt_dur(b3, sizeof b3, (double)w->p99_ns), b4, b5);
+                sp_fmt_dur(b1, sizeof b1, (double)w->p50_ns), sp_fmt_dur(b2, sizeof b2, (double)w->p95_ns),
+                sp_fmt_dur(b3, sizeof b3, (double)w->p99_ns), b4, b5);
     }
     fputs("</tbody></table>\n", out);
     if (shown < n)
@@ -337,7 +337,7 @@ sp_status sp_report_write_html_whatif(const sp_whatif_row *rows, size_t n, FILE 
                          "<title>",
                     left, by, bw, bar_h - 1, pct_colours[j]);
             sp_html_esc(out, w->policy, 200);
-            fprintf(out, ": %s %s</title></rect>", pct_names[j], sp_rep_fmt_dur(b1, sizeof b1, (double)v[j]));
+            fprintf(out, ": %s %s</title></rect>", pct_names[j], sp_fmt_dur(b1, sizeof b1, (double)v[j]));
             fprintf(out, "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\">%s</text>\n", left + bw + 4, by + bar_h - 2,
                     b1);
         }

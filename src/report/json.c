@@ -225,12 +225,98 @@ static void write_batches(FILE *out, const sp_report *r)
 }
 
 
+/* Signed ns as us: HTA's figures can fall below zero (docs/analysis.md section 4). */
+static void json_us_signed(FILE *out, int64_t ns)
+{
+    if (ns < 0) {
+        putc('-', out);
+        sp_rep_json_us(out, (uint64_t)0 - (uint64_t)ns);
+    } else {
+        sp_rep_json_us(out, (uint64_t)ns);
+    }
+}
+
+/* HTA's breakdown under --hta-compat: whether HTA could produce it, why not, and its own figures. */
+static void write_hta(FILE *out, const sp_report *r)
+{
+    const sp_gpu_summary *g = &r->gpu;
+    int have = r->hta_compat && g->present;
+    fputs(",\"hta_breakdown_valid\":", out);
+    fputs(!have ? "null" : g->hta_breakdown_valid ? "true" : "false", out);
+    fputs(",\"hta_breakdown_note\":", out);
+    if (have && g->hta_breakdown_note)
+        sp_rep_json_str(out, g->hta_breakdown_note, 0);
+    else
+        fputs("null", out);
+    fputs(",\"hta_figures_us\":", out);
+    if (!have) {
+        fputs("null", out);
+        return;
+    }
+    fputs("{\"kernel_time\":", out);
+    json_us_signed(out, g->hta_kernel_time_ns);
+    fputs(",\"idle\":", out);
+    json_us_signed(out, g->hta_idle_ns);
+    fputs(",\"compute\":", out);
+    json_us_signed(out, g->hta_compute_ns);
+    fputs(",\"non_compute\":", out);
+    json_us_signed(out, g->hta_non_compute_ns);
+    fprintf(out, ",\"end_early_events\":%" PRIu64 "}", g->hta_end_early);
+}
+
+/* CUDA graph launches, apart from the per-kernel launch statistics. */
+static void write_graph_launches(FILE *out, const sp_gpu_summary *g, int have)
+{
+    const sp_graph_launch_summary *gl = &g->graph;
+    int any = have && gl->launches > 0;
+    fprintf(out, ",\"graph_launches\":{\"launches\":%" PRIu64 ",\"kernels\":%" PRIu64 ",\"work\":%" PRIu64
+            ",\"kernels_per_launch\":",
+            any ? gl->launches : 0, any ? gl->kernels : 0, any ? gl->work : 0);
+    sp_quantiles q = gl->kernels_per_launch;
+    if (!any)
+        q.count = 0;
+    quantiles_plain(out, &q, 1.0);
+    fputs(",\"first_delay_us\":", out);
+    q = gl->first_delay;
+    if (!any)
+        q.count = 0;
+    quantiles_us(out, &q, 1);
+    fputs(",\"cpu_sum_us\":", out);
+    us_or_null(out, gl->cpu_sum_ns, any);
+    fputs("}", out);
+}
+
+/* Device time inside and outside the step marks (null figures without marks or device work). */
+static void write_steps(FILE *out, const sp_gpu_summary *g, int have)
+{
+    const sp_step_summary *st = &g->steps;
+    int any = have && st->count > 0;
+    fprintf(out, ",\"steps\":{\"count\":%" PRIu64 ",\"source\":", st->count);
+    if (st->count)
+        sp_rep_json_str(out, sp_step_source_str(st->source), 0);
+    else
+        fputs("null", out);
+    static const char *const keys[] = {"window_us", "analysed_us", "busy_inside_us", "idle_inside_us",
+                                       "busy_outside_us", "idle_outside_us", "host_wait_inside_us",
+                                       "kernel_wait_inside_us", "other_inside_us"};
+    const uint64_t vals[] = {st->window_ns, st->analysed_ns, st->busy_inside_ns, st->idle_inside_ns,
+                             st->busy_outside_ns, st->idle_outside_ns, st->host_wait_inside_ns,
+                             st->kernel_wait_inside_ns, st->other_inside_ns};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        fprintf(out, ",\"%s\":", keys[i]);
+        us_or_null(out, vals[i], any);
+    }
+    fputs("}", out);
+}
+
 static void write_gpu(FILE *out, const sp_report *r)
 {
     const sp_gpu_summary *g = &r->gpu;
     int have = g->present;
     fputs("\"gpu\":{\"present\":", out);
     fputs(have ? "true" : "false", out);
+    fputs(",\"device_kind\":", out);
+    sp_rep_json_str(out, sp_device_kind_str(g->device_kind), 0);
     fputs(",\"span_us\":", out);
     us_or_null(out, g->span_ns, have);
     fputs(",\"busy_us\":", out);
@@ -289,7 +375,11 @@ static void write_gpu(FILE *out, const sp_report *r)
     us_or_null(out, g->launch_cpu_sum_ns, joined);
     fputs(",\"gpu_sum_us\":", out);
     us_or_null(out, g->launch_gpu_sum_ns, joined);
-    fprintf(out, ",\"short_kernels\":%" PRIu64 "}}", joined ? g->short_kernels : 0);
+    fprintf(out, ",\"short_kernels\":%" PRIu64 "}", joined ? g->short_kernels : 0);
+    write_graph_launches(out, g, have);
+    write_steps(out, g, have);
+    write_hta(out, r);
+    fputs("}", out);
 }
 
 static void write_cost(FILE *out, const sp_report *r)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "common/format_int.h" /* sp_fmt_dur, sp_fmt_sdur */
 #include "servprof/analyze.h"
 
 /* A writer's last step: flushes `out` and returns SP_OK, or SP_ERR_IO when a write failed, with
@@ -36,13 +37,6 @@ void sp_rep_json_num(FILE *out, double v, int sig);
 
 /* A double of ns as microseconds ("1234.567"), or `null` when not finite. */
 void sp_rep_json_us_d(FILE *out, double ns);
-
-/* Human duration with a unit chosen by magnitude: "850 ns", "12.3 us", "4.56 ms", "1.234 s".
- * `buf` gets at most `len` bytes; returns buf. */
-char *sp_rep_fmt_dur(char *buf, size_t len, double ns);
-
-/* A signed duration with its sign always written: "+1.23 ms", "-850 ns", "0 ns". */
-char *sp_rep_fmt_sdur(char *buf, size_t len, int64_t ns);
 
 /* Money with enough digits for tiny per-request amounts: "$4.00", "$0.0123", "$1.23e-06". */
 char *sp_rep_fmt_money(char *buf, size_t len, double v);

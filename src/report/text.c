@@ -51,26 +51,37 @@ static const char *plural(uint64_t n, const char *one, const char *many)
     return n == 1 ? one : many;
 }
 
+/* Whether the GPU figures are HTA's (--hta-compat, and HTA could produce them). */
+static int hta_figures(const sp_report *r)
+{
+    return r->hta_compat && (!r->gpu.present || r->gpu.hta_breakdown_valid);
+}
+
 static void write_header(FILE *out, const sp_report *r)
 {
-    char win[32], price[32];
+    char win[32], price[32], hta[96] = "";
     const sp_cost_summary *c = &r->cost;
+    const char *noun = sp_device_kind_noun(r->gpu.device_kind);
+    if (r->hta_compat)
+        snprintf(hta, sizeof hta, hta_figures(r) ? ", HTA-compatible %s figures"
+                                                 : ", HTA's rounding (HTA cannot produce this %s breakdown)",
+                 noun);
     fprintf(out, "servprof report: %zu %s, %" PRIu64 " %s, %" PRIu64 " %s, window %s, price %s/h%s%s\n",
             r->n_files, r->n_files == 1 ? "file" : "files", r->request_count,
             plural(r->request_count, "request", "requests"), r->batch_count,
             plural(r->batch_count, "batch", "batches"),
-            c->window_ns ? sp_rep_fmt_dur(win, sizeof win, (double)c->window_ns) : "n/a",
+            c->window_ns ? sp_fmt_dur(win, sizeof win, (double)c->window_ns) : "n/a",
             sp_rep_fmt_money(price, sizeof price, c->price_per_hour),
-            c->price_is_default ? " (default)" : "", r->hta_compat ? ", HTA-compatible GPU figures" : "");
+            c->price_is_default ? " (default)" : "", hta);
 }
 
 static void write_latency(FILE *out, const char *label, const sp_quantiles *q)
 {
     char a[24], b[24], c[24], d[24], e[24];
     fprintf(out, "%-27s p50 %-9s p95 %-9s p99 %-9s mean %-9s max %s\n", label,
-            sp_rep_fmt_dur(a, sizeof a, (double)q->p50_ns), sp_rep_fmt_dur(b, sizeof b, (double)q->p95_ns),
-            sp_rep_fmt_dur(c, sizeof c, (double)q->p99_ns), sp_rep_fmt_dur(d, sizeof d, q->mean_ns),
-            sp_rep_fmt_dur(e, sizeof e, (double)q->max_ns));
+            sp_fmt_dur(a, sizeof a, (double)q->p50_ns), sp_fmt_dur(b, sizeof b, (double)q->p95_ns),
+            sp_fmt_dur(c, sizeof c, (double)q->p99_ns), sp_fmt_dur(d, sizeof d, q->mean_ns),
+            sp_fmt_dur(e, sizeof e, (double)q->max_ns));
 }
 
 /* Whether the outcomes block has anything to say: a request that is not ok, a trace that did not
@@ -111,10 +122,10 @@ static void write_outcomes(FILE *out, const sp_report *r)
         char a[24], b[24], c[24], d[24];
         if (row->latency.count)
             fprintf(out, "  %-12s %8" PRIu64 " %10s %10s %10s %10s%s\n", sp_outcome_str((sp_outcome)k), row->count,
-                    sp_rep_fmt_dur(a, sizeof a, (double)row->latency.p50_ns),
-                    sp_rep_fmt_dur(b, sizeof b, (double)row->latency.p95_ns),
-                    sp_rep_fmt_dur(c, sizeof c, (double)row->latency.p99_ns),
-                    sp_rep_fmt_dur(d, sizeof d, (double)row->latency.max_ns),
+                    sp_fmt_dur(a, sizeof a, (double)row->latency.p50_ns),
+                    sp_fmt_dur(b, sizeof b, (double)row->latency.p95_ns),
+                    sp_fmt_dur(c, sizeof c, (double)row->latency.p99_ns),
+                    sp_fmt_dur(d, sizeof d, (double)row->latency.max_ns),
                     k == SP_OUTCOME_UNFINISHED ? "  (run until the trace ended)" : "");
         else
             fprintf(out, "  %-12s %8" PRIu64 " %10s\n", sp_outcome_str((sp_outcome)k), row->count, "no times");
@@ -157,15 +168,15 @@ static void write_stage_table(FILE *out, const sp_report *r)
     for (size_t i = 0; i < r->n_stages; i++) {
         const sp_stage_row *s = &r->stages[i];
         fprintf(out, "%-16s %10s %10s %10s %10s   %9s %9s %9s\n", sp_rep_fmt_name(name, sizeof name, s->name, 16),
-                sp_rep_fmt_dur(a, sizeof a, (double)s->q.p50_ns), sp_rep_fmt_dur(b, sizeof b, (double)s->q.p95_ns),
-                sp_rep_fmt_dur(c, sizeof c, (double)s->q.p99_ns), sp_rep_fmt_dur(d, sizeof d, s->q.mean_ns),
+                sp_fmt_dur(a, sizeof a, (double)s->q.p50_ns), sp_fmt_dur(b, sizeof b, (double)s->q.p95_ns),
+                sp_fmt_dur(c, sizeof c, (double)s->q.p99_ns), sp_fmt_dur(d, sizeof d, s->q.mean_ns),
                 sp_rep_fmt_pct(s1, sizeof s1, s->share_p50), sp_rep_fmt_pct(s2, sizeof s2, s->share_p95),
                 sp_rep_fmt_pct(s3, sizeof s3, s->share_p99));
     }
     const sp_quantiles *q = &r->latency;
     fprintf(out, "%-16s %10s %10s %10s %10s   %9s %9s %9s\n", "end-to-end",
-            sp_rep_fmt_dur(a, sizeof a, (double)q->p50_ns), sp_rep_fmt_dur(b, sizeof b, (double)q->p95_ns),
-            sp_rep_fmt_dur(c, sizeof c, (double)q->p99_ns), sp_rep_fmt_dur(d, sizeof d, q->mean_ns),
+            sp_fmt_dur(a, sizeof a, (double)q->p50_ns), sp_fmt_dur(b, sizeof b, (double)q->p95_ns),
+            sp_fmt_dur(c, sizeof c, (double)q->p99_ns), sp_fmt_dur(d, sizeof d, q->mean_ns),
             "100.0%", "100.0%", "100.0%");
     fputs("(a stage's pXX is over all requests; % of pXX is its share of the latency of the requests\n"
           " around the pXX rank, so each column adds up to 100%)\n", out);
@@ -189,18 +200,21 @@ static void write_padding(FILE *out, const sp_report *r)
             sp_rep_fmt_pct(f, sizeof f, p->share_of_bill));
 }
 
-/* What the money in each state buys, for the sentence about the largest waste. */
-static const char *state_phrase(sp_cost_state s)
+/* What the money in each state buys, for the sentence about the largest waste; `noun` is the
+ * device's word ("GPU", "CPU", "device"). */
+static const char *state_phrase(sp_cost_state s, const char *noun, char *buf, size_t n)
 {
+    const char *what = "?";
     switch (s) {
     case SP_COST_USEFUL: return "kernel work on real tokens";
-    case SP_COST_PADDING: return "GPU time spent on padding";
-    case SP_COST_COPIES: return "GPU time spent on copies";
-    case SP_COST_GAP: return "GPU time idle while a batch is in flight (launch overhead, host waits)";
-    case SP_COST_NO_BATCH: return "GPU time with no batch in flight";
-    case SP_COST_STATE_COUNT: break;
+    case SP_COST_PADDING: what = "time spent on padding"; break;
+    case SP_COST_COPIES: what = "time spent on copies"; break;
+    case SP_COST_GAP: what = "time idle while a batch is in flight (launch overhead, host waits)"; break;
+    case SP_COST_NO_BATCH: what = "time with no batch in flight"; break;
+    case SP_COST_STATE_COUNT: return "?";
     }
-    return "?";
+    snprintf(buf, n, "%s %s", noun, what);
+    return buf;
 }
 
 static void write_cost(FILE *out, const sp_report *r)
@@ -213,7 +227,7 @@ static void write_cost(FILE *out, const sp_report *r)
         return;
     }
     fprintf(out, "\ncost: %s for a %s window at %s/h%s", sp_rep_fmt_money(a, sizeof a, c->bill),
-            sp_rep_fmt_dur(b, sizeof b, (double)c->window_ns), sp_rep_fmt_money(d, sizeof d, c->price_per_hour),
+            sp_fmt_dur(b, sizeof b, (double)c->window_ns), sp_rep_fmt_money(d, sizeof d, c->price_per_hour),
             c->price_is_default ? " (default price; set --price-per-hour)" : "");
     if (r->request_count)
         fprintf(out, "; %s per request\n", sp_rep_fmt_money(e, sizeof e, c->per_request));
@@ -231,11 +245,12 @@ static void write_cost(FILE *out, const sp_report *r)
     if (!r->request_count)
         return;
     /* The per-request split is the bill's split (DESIGN section 7), so the shares carry over. */
-    char line[256], pc[16];
+    char line[256], pc[16], phrase[128];
+    const char *noun = sp_device_kind_noun(r->gpu.device_kind);
     if (r->padding.batches) {
         snprintf(line, sizeof line, "%s of the per-request bill is %s.",
                  sp_rep_fmt_pct(pc, sizeof pc, c->by_state_share[SP_COST_PADDING]),
-                 state_phrase(SP_COST_PADDING));
+                 state_phrase(SP_COST_PADDING, noun, phrase, sizeof phrase));
         fputs("  ", out);
         wrap(out, line, 2, 2);
     }
@@ -246,7 +261,8 @@ static void write_cost(FILE *out, const sp_report *r)
     if (worst >= 0 && c->by_state_share[worst] > 0 &&
         (!r->padding.batches || c->by_state_share[worst] > c->by_state_share[SP_COST_PADDING])) {
         snprintf(line, sizeof line, "%s of the per-request bill is %s.",
-                 sp_rep_fmt_pct(pc, sizeof pc, c->by_state_share[worst]), state_phrase((sp_cost_state)worst));
+                 sp_rep_fmt_pct(pc, sizeof pc, c->by_state_share[worst]),
+                 state_phrase((sp_cost_state)worst, noun, phrase, sizeof phrase));
         fputs("  ", out);
         wrap(out, line, 2, 2);
     }
@@ -259,20 +275,67 @@ static void write_cost(FILE *out, const sp_report *r)
     }
 }
 
+/* CUDA graph launches: their nodes are kept out of the launch delay above. */
+static void write_graph_launches(FILE *out, const sp_gpu_summary *g)
+{
+    const sp_graph_launch_summary *gl = &g->graph;
+    if (!gl->launches)
+        return;
+    char a[24], b[24], line[512];
+    snprintf(line, sizeof line,
+             "%" PRIu64 " %s launched %" PRIu64 " %s (per launch p50 %" PRIu64 ", max %" PRIu64
+             "); launch to first node p50 %s, max %s; their nodes are not in the launch delay above",
+             gl->launches, plural(gl->launches, "call", "calls"), gl->kernels, plural(gl->kernels, "kernel", "kernels"),
+             gl->kernels_per_launch.p50_ns, gl->kernels_per_launch.max_ns,
+             sp_fmt_dur(a, sizeof a, (double)gl->first_delay.p50_ns),
+             sp_fmt_dur(b, sizeof b, (double)gl->first_delay.max_ns));
+    fputs("  graph launches: ", out);
+    wrap(out, line, 18, 4);
+}
+
+/* Device time inside and outside the step marks (docs/analysis.md section 4, "Steps"). */
+static void write_steps(FILE *out, const sp_gpu_summary *g)
+{
+    const sp_step_summary *st = &g->steps;
+    if (!st->count)
+        return;
+    char a[24], b[24], c[24], d[24], e[24], f[24], pc[16], line[512];
+    snprintf(line, sizeof line,
+             "%" PRIu64 " %s %s; device windows %s of %s analysed: inside busy %s (%s), idle %s; outside busy "
+             "%s, idle %s",
+             st->count, sp_step_source_str(st->source), plural(st->count, "range", "ranges"),
+             sp_fmt_dur(a, sizeof a, (double)st->window_ns), sp_fmt_dur(b, sizeof b, (double)st->analysed_ns),
+             sp_fmt_dur(c, sizeof c, (double)st->busy_inside_ns),
+             sp_rep_fmt_pct(pc, sizeof pc, st->window_ns ? (double)st->busy_inside_ns / (double)st->window_ns : NAN),
+             sp_fmt_dur(d, sizeof d, (double)st->idle_inside_ns),
+             sp_fmt_dur(e, sizeof e, (double)st->busy_outside_ns),
+             sp_fmt_dur(f, sizeof f, (double)st->idle_outside_ns));
+    fputs("  steps: ", out);
+    wrap(out, line, 9, 4);
+}
+
 static void write_gpu(FILE *out, const sp_report *r)
 {
     const sp_gpu_summary *g = &r->gpu;
     char a[24], b[24], c[24], d[24], e[24], pc[16];
+    /* "gpu" for GPU traces (and unlabelled ones), "device (CPU)" for CPU runs */
+    const char *label = g->device_kind == SP_DEVICE_CPU ? "device (CPU)" : g->device_kind == SP_DEVICE_MIXED ? "device"
+                                                                                                             : "gpu";
     if (!g->present) {
-        fputs("\ngpu: no device activity in the trace\n", out);
+        fprintf(out, "\n%s: no device activity in the trace\n", label);
         return;
     }
-    fprintf(out, "\ngpu%s: span %s, busy %s (%s), idle %s; compute %s, non-compute %s\n",
-            r->hta_compat ? " (HTA-compatible)" : "", sp_rep_fmt_dur(a, sizeof a, (double)g->span_ns),
-            sp_rep_fmt_dur(b, sizeof b, (double)g->busy_ns),
+    fprintf(out, "\n%s%s: span %s, busy %s (%s), idle %s; compute %s, non-compute %s\n", label,
+            !r->hta_compat ? "" : hta_figures(r) ? " (HTA-compatible)" : " (HTA's rounding, not HTA-compatible)",
+            sp_fmt_dur(a, sizeof a, (double)g->span_ns),
+            sp_fmt_dur(b, sizeof b, (double)g->busy_ns),
             sp_rep_fmt_pct(pc, sizeof pc, g->span_ns ? (double)g->busy_ns / (double)g->span_ns : NAN),
-            sp_rep_fmt_dur(c, sizeof c, (double)g->idle_ns), sp_rep_fmt_dur(d, sizeof d, (double)g->compute_ns),
-            sp_rep_fmt_dur(e, sizeof e, (double)g->non_compute_ns));
+            sp_fmt_dur(c, sizeof c, (double)g->idle_ns), sp_fmt_dur(d, sizeof d, (double)g->compute_ns),
+            sp_fmt_dur(e, sizeof e, (double)g->non_compute_ns));
+    if (r->hta_compat && g->hta_breakdown_note) {
+        fputs("  note: ", out);
+        wrap(out, g->hta_breakdown_note, 8, 4);
+    }
     fprintf(out, "  %" PRIu64 " %s, %" PRIu64 " %s, %" PRIu64 " %s\n", g->kernels,
             plural(g->kernels, "kernel", "kernels"), g->copies, plural(g->copies, "copy", "copies"),
             g->memsets, plural(g->memsets, "memset", "memsets"));
@@ -282,9 +345,9 @@ static void write_gpu(FILE *out, const sp_report *r)
         for (size_t i = 0; i < g->n_streams; i++) {
             const sp_stream_idle *s = &g->idle_breakdown[i];
             fprintf(out, "  %-8" PRIu32 " %-10" PRId64 " %12s %12s %12s\n", s->device, s->stream,
-                    sp_rep_fmt_dur(a, sizeof a, (double)s->host_wait_ns),
-                    sp_rep_fmt_dur(b, sizeof b, (double)s->kernel_wait_ns),
-                    sp_rep_fmt_dur(c, sizeof c, (double)s->other_ns));
+                    sp_fmt_dur(a, sizeof a, (double)s->host_wait_ns),
+                    sp_fmt_dur(b, sizeof b, (double)s->kernel_wait_ns),
+                    sp_fmt_dur(c, sizeof c, (double)s->other_ns));
         }
     }
     if (g->n_kernel_stats) {
@@ -295,9 +358,9 @@ static void write_gpu(FILE *out, const sp_report *r)
             const sp_kernel_stat *k = &g->kernel_stats[i];
             char name[200];
             fprintf(out, "  %-44s %8" PRIu64 " %11s %7s %10s %10s\n", sp_rep_fmt_name(name, sizeof name, k->name, 44),
-                    k->count, sp_rep_fmt_dur(a, sizeof a, (double)k->total_ns),
+                    k->count, sp_fmt_dur(a, sizeof a, (double)k->total_ns),
                     sp_rep_fmt_pct(pc, sizeof pc, g->busy_ns ? (double)k->total_ns / (double)g->busy_ns : NAN),
-                    sp_rep_fmt_dur(b, sizeof b, (double)k->q.p50_ns), sp_rep_fmt_dur(c, sizeof c, (double)k->q.p95_ns));
+                    sp_fmt_dur(b, sizeof b, (double)k->q.p50_ns), sp_fmt_dur(c, sizeof c, (double)k->q.p95_ns));
         }
     }
     if (g->n_copy_stats) {
@@ -310,7 +373,7 @@ static void write_gpu(FILE *out, const sp_report *r)
             else
                 snprintf(rate, sizeof rate, "n/a");
             fprintf(out, "  %-8s %8" PRIu64 " %14" PRIu64 " %11s %10s\n", cs->kind ? cs->kind : "?", cs->count,
-                    cs->bytes, sp_rep_fmt_dur(a, sizeof a, (double)cs->total_ns), rate);
+                    cs->bytes, sp_fmt_dur(a, sizeof a, (double)cs->total_ns), rate);
         }
     }
     if (g->launches_joined) {
@@ -318,13 +381,15 @@ static void write_gpu(FILE *out, const sp_report *r)
         snprintf(line, sizeof line,
                  "%" PRIu64 " joined on correlation id; launch delay p50 %s, p95 %s, max %s; %" PRIu64
                  " %s shorter than %s launch call",
-                 g->launches_joined, sp_rep_fmt_dur(a, sizeof a, (double)g->launch_delay.p50_ns),
-                 sp_rep_fmt_dur(b, sizeof b, (double)g->launch_delay.p95_ns),
-                 sp_rep_fmt_dur(c, sizeof c, (double)g->launch_delay_max_ns), g->short_kernels,
+                 g->launches_joined, sp_fmt_dur(a, sizeof a, (double)g->launch_delay.p50_ns),
+                 sp_fmt_dur(b, sizeof b, (double)g->launch_delay.p95_ns),
+                 sp_fmt_dur(c, sizeof c, (double)g->launch_delay_max_ns), g->short_kernels,
                  plural(g->short_kernels, "kernel", "kernels"), plural(g->short_kernels, "its", "their"));
         fputs("  launches: ", out);
         wrap(out, line, 12, 4);
     }
+    write_graph_launches(out, g);
+    write_steps(out, g);
 }
 
 /* What an offset's source means, for the clock lines. */
@@ -349,20 +414,20 @@ static void write_clocks(FILE *out, const sp_report *r)
         char off[32], a[32], b[32], how[512], line[2048];
         if (o->source == SP_CLOCK_ESTIMATED && !o->conflict_ns)
             snprintf(how, sizeof how, "+/- %s, estimated from %" PRIu64 " request/response %s",
-                     sp_rep_fmt_dur(a, sizeof a, (double)o->uncertainty_ns), o->pairs,
+                     sp_fmt_dur(a, sizeof a, (double)o->uncertainty_ns), o->pairs,
                      plural(o->pairs, "pair", "pairs"));
         else if (o->source == SP_CLOCK_ESTIMATED)
             snprintf(how, sizeof how, "estimated from %" PRIu64 " request/response %s whose bounds conflict by %s "
                      "(see data quality)", o->pairs, plural(o->pairs, "pair", "pairs"),
-                     sp_rep_fmt_dur(a, sizeof a, (double)o->conflict_ns));
+                     sp_fmt_dur(a, sizeof a, (double)o->conflict_ns));
         else if (o->pairs && !o->conflict_ns)
             snprintf(how, sizeof how, "(%s); the %" PRIu64 " request/response %s it to [%s, %s]",
                      clock_source_phrase(o->source), o->pairs, plural(o->pairs, "pair bounds", "pairs bound"),
-                     sp_rep_fmt_sdur(a, sizeof a, o->lower_ns), sp_rep_fmt_sdur(b, sizeof b, o->upper_ns));
+                     sp_fmt_sdur(a, sizeof a, o->lower_ns), sp_fmt_sdur(b, sizeof b, o->upper_ns));
         else
             snprintf(how, sizeof how, "(%s)", clock_source_phrase(o->source));
         snprintf(line, sizeof line, "clock offset (server - client): %s %s; client trace %s, server trace %s",
-                 sp_rep_fmt_sdur(off, sizeof off, o->offset_ns), how, o->client_path ? o->client_path : "?",
+                 sp_fmt_sdur(off, sizeof off, o->offset_ns), how, o->client_path ? o->client_path : "?",
                  o->server_path ? o->server_path : "?");
         wrap(out, line, 0, 2);
     }
@@ -380,8 +445,8 @@ static void write_client_quality(FILE *out, const sp_report *r)
                      "warning: the clock bounds of %s on %s conflict by %s (lower %s > upper %s over %" PRIu64
                      " pairs): the clocks drift or some times are wrong; the offset applied is %s",
                      o->client_path ? o->client_path : "?", o->server_path ? o->server_path : "?",
-                     sp_rep_fmt_dur(a, sizeof a, (double)o->conflict_ns), sp_rep_fmt_sdur(b, sizeof b, o->lower_ns),
-                     sp_rep_fmt_sdur(c, sizeof c, o->upper_ns), o->pairs,
+                     sp_fmt_dur(a, sizeof a, (double)o->conflict_ns), sp_fmt_sdur(b, sizeof b, o->lower_ns),
+                     sp_fmt_sdur(c, sizeof c, o->upper_ns), o->pairs,
                      o->source == SP_CLOCK_ESTIMATED ? "their middle" : clock_source_phrase(o->source));
             wrap(out, line, 0, 2);
         }
@@ -468,30 +533,21 @@ static void write_ranking(FILE *out, const sp_report *r)
         else
             sp_rep_fmt_name(name, sizeof name, c->stage, 22);
         fprintf(out, "%9s%-22s %-16s %9s %12s\n", "", name, sp_verdict_group_str(c->group),
-                sp_rep_fmt_pct(pc, sizeof pc, c->share_p95), sp_rep_fmt_dur(d, sizeof d, (double)c->saving_p95_ns));
+                sp_rep_fmt_pct(pc, sizeof pc, c->share_p95), sp_fmt_dur(d, sizeof d, (double)c->saving_p95_ns));
     }
     if (hidden)
         fprintf(out, "%9s(%zu %s under 5%% of p95 not shown; the JSON report ranks all)\n", "", hidden,
                 plural(hidden, "candidate", "candidates"));
 }
 
-/* The what-if simulator's prediction for the verdict's natural change, on its own line after the
- * verdict (DESIGN section 8); absent when nobody ran the simulator or the verdict is not a batching
- * setting. */
+/* The what-if prediction on its own line, only when the verdict sentence does not quote it already
+ * (sp_report_quote_prediction folds it into the sentence after the leader's fix). */
 static void write_prediction(FILE *out, const sp_report *r)
 {
-    const sp_verdict_prediction *p = &r->prediction;
-    char line[1024], a[32], b[32];
-    if (p->state == SP_PREDICTION_UNAVAILABLE) {
-        snprintf(line, sizeof line, "%s", p->note ? p->note : "no prediction");
-    } else if (p->state == SP_PREDICTION_DONE) {
-        snprintf(line, sizeof line, "%s %s -> %s: predicted p95 %s -> %s (simulated from this trace%s%s)%s",
-                 p->setting, p->from, p->to, sp_rep_fmt_dur(a, sizeof a, (double)p->p95_before_ns),
-                 sp_rep_fmt_dur(b, sizeof b, (double)p->p95_after_ns), p->note ? "; " : "", p->note ? p->note : "",
-                 p->p95_after_ns >= p->p95_before_ns ? ": the change does not lower p95" : "");
-    } else {
+    if (r->prediction.state == SP_PREDICTION_NONE || r->verdict.prediction_quoted)
         return;
-    }
+    char line[1024];
+    sp_verdict_prediction_str(&r->prediction, line, sizeof line);
     fputs("what-if: ", out);
     wrap(out, line, 9, 9);
 }

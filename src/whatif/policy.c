@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "model/events_int.h"
-#include "report/report_int.h"
+#include "common/format_int.h"
 #include "whatif/whatif_int.h"
 
 /* Limits a trace's policy values must meet: the CLI's limits for the same settings. */
@@ -62,7 +62,7 @@ const char *sp_whatif_policy_str(const sp_whatif_policy *p, char *buf, size_t bu
 {
     char pad[SP_WHATIF_MAX_BUCKETS * 12 + 16], delay[32];
     snprintf(buf, buflen, "mb=%u delay=%s pad=%s inst=%u", p->max_batch,
-             sp_rep_fmt_dur(delay, sizeof delay, (double)p->max_delay_ns), sp_whatif_pad_str(p, pad, sizeof pad),
+             sp_fmt_dur(delay, sizeof delay, (double)p->max_delay_ns), sp_whatif_pad_str(p, pad, sizeof pad),
              p->instances);
     return buf;
 }
@@ -323,7 +323,7 @@ char *sp_whatif_setting_value(const sp_whatif_policy *p, sp_whatif_setting s, ch
 {
     switch (s) {
     case SP_WHATIF_SET_MAX_BATCH: snprintf(buf, len, "%u", p->max_batch); break;
-    case SP_WHATIF_SET_DELAY: sp_rep_fmt_dur(buf, len, (double)p->max_delay_ns); break;
+    case SP_WHATIF_SET_DELAY: sp_fmt_dur(buf, len, (double)p->max_delay_ns); break;
     case SP_WHATIF_SET_PAD: sp_whatif_pad_str(p, buf, len); break;
     case SP_WHATIF_SET_INSTANCES: snprintf(buf, len, "%u", p->instances); break;
     case SP_WHATIF_SET_QUEUE_CAPACITY: snprintf(buf, len, "%u", p->queue_capacity); break;

@@ -180,5 +180,6 @@ sp_status sp_whatif_quote_verdict(sp_events *ev, sp_report *r, int lenient)
     sp_status st = predict(ev, r, lenient, &w, &fit);
     sp_whatif_fit_clear(&fit);
     sp_whatif_workload_clear(&w);
-    return st;
+    /* the verdict sentence quotes it (DESIGN section 8) */
+    return st == SP_OK ? sp_report_quote_prediction(r) : st;
 }

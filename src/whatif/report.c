@@ -22,7 +22,7 @@ static char *fmt_cost(char *buf, size_t len, double ns)
     if (ns != 0 && fabs(ns) < 10)
         snprintf(buf, len, "%.3g ns", ns);
     else
-        sp_rep_fmt_dur(buf, len, round(ns)); /* whole ns: 999999.99 ns is "1.00 ms" */
+        sp_fmt_dur(buf, len, round(ns)); /* whole ns: 999999.99 ns is "1.00 ms" */
     return buf;
 }
 
@@ -177,9 +177,9 @@ static void fill_policy(table_row row, const sp_whatif_policy *p)
 
 static void fill_latency(table_row row, const sp_quantiles *q)
 {
-    sp_rep_fmt_dur(row[C_P50], CELL, (double)q->p50_ns);
-    sp_rep_fmt_dur(row[C_P95], CELL, (double)q->p95_ns);
-    sp_rep_fmt_dur(row[C_P99], CELL, (double)q->p99_ns);
+    sp_fmt_dur(row[C_P50], CELL, (double)q->p50_ns);
+    sp_fmt_dur(row[C_P95], CELL, (double)q->p95_ns);
+    sp_fmt_dur(row[C_P99], CELL, (double)q->p99_ns);
 }
 
 static void fill_result(table_row row, const sp_whatif_study *s, size_t i)
@@ -304,7 +304,7 @@ static void write_advice(FILE *out, const sp_whatif_study *s)
     if (!s->advice.found) {
         fprintf(out, "\nadvice: no policy in the sweep lowers predicted p95 by %.0f%% or more without rejecting more "
                      "requests: keep the observed policy (p95 %s)\n",
-                SP_WHATIF_ADVICE_MIN_GAIN * 100, sp_rep_fmt_dur(d1, sizeof d1, (double)base->latency.p95_ns));
+                SP_WHATIF_ADVICE_MIN_GAIN * 100, sp_fmt_dur(d1, sizeof d1, (double)base->latency.p95_ns));
         return;
     }
     const sp_whatif_result *r = &s->results[s->advice.row];
@@ -314,8 +314,8 @@ static void write_advice(FILE *out, const sp_whatif_study *s)
     describe_change(out, &base->policy, &r->policy, s->advice.settings);
     fprintf(out, " lowers predicted p95 the most%s: %s -> %s (%+.0f%%), $%.3f per 1M requests (observed $%.3f)%s\n",
             (s->advice.settings & (s->advice.settings - 1)) ? "" : " of the single-setting changes",
-            sp_rep_fmt_dur(d1, sizeof d1, (double)base->latency.p95_ns),
-            sp_rep_fmt_dur(d2, sizeof d2, (double)r->latency.p95_ns),
+            sp_fmt_dur(d1, sizeof d1, (double)base->latency.p95_ns),
+            sp_fmt_dur(d2, sizeof d2, (double)r->latency.p95_ns),
             100.0 * ((double)r->latency.p95_ns / (double)base->latency.p95_ns - 1.0), r->cost_per_request * 1e6,
             base->cost_per_request * 1e6, r->extrapolated_batches ? " (extrapolated: see !)" : "");
 }
@@ -323,7 +323,7 @@ static void write_advice(FILE *out, const sp_whatif_study *s)
 static void write_slo(FILE *out, const sp_whatif_study *s)
 {
     char d1[32], d2[32], pb[300];
-    sp_rep_fmt_dur(d1, sizeof d1, (double)s->slo_p95_ns);
+    sp_fmt_dur(d1, sizeof d1, (double)s->slo_p95_ns);
     if (s->slo_met) {
         const sp_whatif_result *b = &s->results[s->slo_best];
         size_t meet = 0;
@@ -332,7 +332,7 @@ static void write_slo(FILE *out, const sp_whatif_study *s)
         fprintf(out, "SLO p95 <= %s: %s, predicted p95 %s, $%.3f per 1M requests with %u %s: the cheapest of the %zu "
                      "%s that meet it with no rejections%s\n",
                 d1, sp_whatif_policy_str(&b->policy, pb, sizeof pb),
-                sp_rep_fmt_dur(d2, sizeof d2, (double)b->latency.p95_ns), b->cost_per_request * 1e6,
+                sp_fmt_dur(d2, sizeof d2, (double)b->latency.p95_ns), b->cost_per_request * 1e6,
                 b->policy.instances, plural(b->policy.instances, "instance", "instances"), meet,
                 plural(meet, "policy", "policies"), b->extrapolated_batches ? " (extrapolated: see !)" : "");
         return;
@@ -343,7 +343,7 @@ static void write_slo(FILE *out, const sp_whatif_study *s)
             lo = i;
     fprintf(out, "SLO p95 <= %s: no policy meets it; the lowest predicted p95 is %s (%s%s). Sweep more instances, "
                  "max batches or delays.\n",
-            d1, sp_rep_fmt_dur(d2, sizeof d2, (double)s->results[lo].latency.p95_ns),
+            d1, sp_fmt_dur(d2, sizeof d2, (double)s->results[lo].latency.p95_ns),
             sp_whatif_policy_str(&s->results[lo].policy, pb, sizeof pb),
             s->results[lo].rejected ? ", with rejections" : "");
 }

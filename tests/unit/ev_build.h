@@ -132,6 +132,18 @@ static inline void eb_client(sp_events *ev, const char *id, uint64_t intended, u
     eb_check(sp_ev_add_client(ev, &c), "add_client");
 }
 
+/* A step mark (ProfilerStep#N, record_function or NVTX range) of file 0. */
+static inline void eb_mark(sp_events *ev, uint8_t kind, const char *name, uint64_t s, uint64_t e)
+{
+    sp_ev_mark m;
+    memset(&m, 0, sizeof m);
+    m.start_ns = s;
+    m.end_ns = e;
+    m.kind = kind;
+    eb_check(sp_str_intern(&ev->strings, name, strlen(name), &m.name), "intern");
+    eb_check(sp_ev_add_mark(ev, &m), "add_mark");
+}
+
 static inline sp_report *eb_analyze(sp_events *ev, const sp_analyze_options *opt)
 {
     sp_report *r = NULL;

@@ -355,7 +355,9 @@ static void test_gpu_only(void)
     }
     CHECK(r->verdict.stage == NULL);
     CHECK(r->verdict.group == SP_GROUP_NONE);
-    CHECK(r->verdict.sentence && strstr(r->verdict.sentence, "starved") && strstr(r->verdict.sentence, "host_wait"));
+    /* no step marks and a starved device: the verdict hedges (docs/analysis.md section 6) */
+    CHECK(r->verdict.sentence && strstr(r->verdict.sentence, "cannot tell missing load from slow launches") &&
+          strstr(r->verdict.sentence, "host_wait"));
     /* request sections present with count 0 */
     CHECK_EQ_U64(r->latency.count, 0);
     CHECK_EQ_U64(r->n_stages, 8);

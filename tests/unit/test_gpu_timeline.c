@@ -225,9 +225,15 @@ static void one(int iter, int compat)
         }
     CHECK(found == (hc > 0));
     CHECK_EQ_U64(r->hta_compat, compat);
-    /* no requests: request sections are count 0, the verdict is a GPU verdict */
+    /* no requests: request sections are count 0, the verdict is a GPU verdict: without step marks a
+     * busy device (busy/span >= 0.8) is device-bound (kernel, model), an idle one gets the hedged
+     * verdict without a stage (docs/analysis.md section 6) */
     CHECK_EQ_U64(r->request_count, 0);
-    CHECK(r->verdict.group == SP_GROUP_NONE && r->verdict.stage == NULL && r->verdict.sentence);
+    CHECK(r->verdict.sentence != NULL);
+    if (g->present && (!g->span_ns || (double)g->busy_ns / (double)g->span_ns >= 0.8))
+        CHECK(r->verdict.group == SP_GROUP_MODEL && r->verdict.stage && !strcmp(r->verdict.stage, "kernel"));
+    else
+        CHECK(r->verdict.group == SP_GROUP_NONE && r->verdict.stage == NULL);
     if (sp_test_failures != before)
         fprintf(stderr, "  (gpu trace %d, compat %d, %d activities)\n", iter, compat, na);
     sp_report_destroy(r);

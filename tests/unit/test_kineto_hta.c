@@ -1,11 +1,14 @@
 /* Loads the six HTA fixtures with --hta-compat and checks HTA's published figures (idle, compute,
- * non_compute, kernel_time, per-stream idle breakdown, launch statistics) within 0.5%. The expected
- * numbers are copied from the reference table in tests/data/kineto/README.md (HTA v0.6.1, its
- * defaults, us); the figures are computed here from the loaded event model with HTA's definitions as
- * that README states them, so the test checks the importer's loading rules (rounding, shifting,
- * ProfilerStep filtering, which events are GPU events); then the analyzer under hta_compat must give the
- * same figures (report.gpu span/idle/compute/non_compute, idle breakdown, launch statistics), and the
- * analyzer's default (exact) figures are checked against a union computed here without syncs. */
+ * non_compute, kernel_time, per-stream idle breakdown, launch statistics). The expected numbers are
+ * copied from the reference table in tests/data/kineto/README.md (HTA v0.6.1, its defaults, us); the
+ * figures are computed here from the loaded event model with HTA's definitions as that README states
+ * them (within 0.5%), so the test checks the importer's loading rules (rounding, shifting, ProfilerStep
+ * filtering, which events are GPU events); then the analyzer under hta_compat must give the same
+ * figures exactly (report.gpu span/idle/compute/non_compute, idle breakdown, launch statistics), and
+ * the analyzer's default (exact) figures are checked against a union computed here without syncs.
+ * Two constructed traces (tests/data/kineto) check HTA's rounding of sub-us events, whose rounded end
+ * falls 1 us before their start, against figures worked out by hand from HTA's rules (the comments
+ * at check_cuda_graph_subus and check_negative_noncompute). */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -39,6 +42,9 @@ static const trace_ref g_refs[] = {
      4876, 0, 0, 192088, 374521, 0, 1},
     {"amd_mi250_rocm", 8780, 96, 35, 8911, 1, {{0, 8780, 0, 0}}, 0, 0, 0, 0, 0, 0, 0},
 };
+
+/* Exactly the reference: HTA's figures are whole us, and so are servprof's under hta_compat. */
+#define CHECK_US(got_ns, ref_us) CHECK_EQ_U64((got_ns), (uint64_t)(ref_us) * 1000u)
 
 /* 0.5% of the reference; a zero reference must be met exactly. */
 #define CHECK_PCT(got_ns, ref_us) CHECK_NEAR((double)(got_ns) / 1000.0, (double)(ref_us), 0.005 * (double)(ref_us))
@@ -223,26 +229,26 @@ static void check_trace(const trace_ref *ref)
         CHECK(g->present);
         fprintf(stderr, "   analyzer (hta_compat): span %.3f idle %.3f compute %.3f non_compute %.3f us\n",
                 g->span_ns / 1e3, g->idle_ns / 1e3, g->compute_ns / 1e3, g->non_compute_ns / 1e3);
-        CHECK_PCT(g->span_ns, ref->kernel_time);
-        CHECK_PCT(g->idle_ns, ref->idle);
-        CHECK_PCT(g->compute_ns, ref->compute);
-        CHECK_PCT(g->non_compute_ns, ref->non_compute);
+        CHECK_US(g->span_ns, ref->kernel_time);
+        CHECK_US(g->idle_ns, ref->idle);
+        CHECK_US(g->compute_ns, ref->compute);
+        CHECK_US(g->non_compute_ns, ref->non_compute);
         CHECK_EQ_U64(g->n_streams, ref->nstreams);
         for (size_t s = 0; s < ref->nstreams && s < g->n_streams; s++) {
             CHECK_EQ_U64(g->idle_breakdown[s].stream, ref->streams[s].stream);
-            CHECK_PCT(g->idle_breakdown[s].host_wait_ns, ref->streams[s].host_wait);
-            CHECK_PCT(g->idle_breakdown[s].kernel_wait_ns, ref->streams[s].kernel_wait);
-            CHECK_PCT(g->idle_breakdown[s].other_ns, ref->streams[s].other);
+            CHECK_US(g->idle_breakdown[s].host_wait_ns, ref->streams[s].host_wait);
+            CHECK_US(g->idle_breakdown[s].kernel_wait_ns, ref->streams[s].kernel_wait);
+            CHECK_US(g->idle_breakdown[s].other_ns, ref->streams[s].other);
         }
         if (ref->launch_rows) {
             CHECK_EQ_U64(g->launches_joined, ref->launch_rows);
             if (ref->has_delay) {
-                CHECK_PCT(g->launch_delay_sum_ns, ref->delay_sum);
-                CHECK_PCT(g->launch_delay_max_ns, ref->delay_max);
+                CHECK_US(g->launch_delay_sum_ns, ref->delay_sum);
+                CHECK_US(g->launch_delay_max_ns, ref->delay_max);
             }
             if (ref->has_durations) {
-                CHECK_PCT(g->launch_cpu_sum_ns, ref->cpu_sum);
-                CHECK_PCT(g->launch_gpu_sum_ns, ref->gpu_sum);
+                CHECK_US(g->launch_cpu_sum_ns, ref->cpu_sum);
+                CHECK_US(g->launch_gpu_sum_ns, ref->gpu_sum);
             }
         }
         sp_report_destroy(r);
@@ -274,9 +280,206 @@ static void check_trace(const trace_ref *ref)
     sp_events_destroy(ev);
 }
 
+static sp_report *load_analyze(const char *file, int hta, sp_events **ev_out)
+{
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/tests/data/kineto/%s", SP_SOURCE_DIR, file);
+    sp_events *ev = NULL;
+    CHECK(sp_events_create(&ev) == SP_OK);
+    sp_load_options lo;
+    sp_load_options_init(&lo);
+    lo.hta_compat = hta;
+    sp_status st = sp_events_load_file(ev, path, &lo, err, sizeof err);
+    if (st != SP_OK) {
+        fprintf(stderr, "%s: %s\n", file, err);
+        exit(1);
+    }
+    sp_analyze_options ao;
+    sp_analyze_options_init(&ao);
+    ao.hta_compat = hta;
+    sp_report *r = NULL;
+    st = sp_analyze(ev, &ao, &r, err, sizeof err);
+    if (st != SP_OK) {
+        fprintf(stderr, "%s: sp_analyze: %s\n", file, err);
+        exit(1);
+    }
+    *ev_out = ev;
+    return r;
+}
+
+#define US(x) ((uint64_t)(x) * 1000u)
+
+/* cuda_graph_subus.json: two cudaGraphLaunch calls (correlation 501 at ts 100.0 dur 6.0, 502 at 130.0
+ * dur 5.0) launch 5 and 4 kernels on stream 7, one ordinary cudaLaunchKernel (503, 135.5 dur 3.0)
+ * launches a kernel on stream 8. Kernels (ts, dur in us) and HTA's rounding, start ceil(ts), end
+ * floor(ts + dur), shifted by the earliest ceil(ts), 100:
+ *   graph1_k1 110.2 0.5 -> [11, 10]   (end before start: HTA's dur -1)
+ *   graph1_k2 111.4 2.0 -> [12, 13]
+ *   graph1_k3 113.6 0.3 -> [14, 13]   (-1)
+ *   graph1_k4 114.1 0.6 -> [15, 14]   (-1)
+ *   graph1_k5 115.2 4.6 -> [16, 19]
+ *   graph2_k1 140.0 3.0 -> [40, 43]
+ *   side      141.5 6.0 -> [42, 47]   (stream 8)
+ *   graph2_k2 143.3 0.4 -> [44, 43]   (-1, inside side's [42, 47])
+ *   graph2_k3 145.2 0.3 -> [46, 45]   (-1, inside side's [42, 47])
+ *   graph2_k4 150.0 2.0 -> [50, 52]
+ * HTA's merge (a new group when a start is after every earlier end; group = first start .. latest
+ * end): [11,10] -1, [12,13] +1, [14,13] -1, [15,14] -1, [16,19] +3, [40,47] (three kernels) +7,
+ * [50,52] +2: merged 10. kernel_time = 52 - 11 = 41, idle = 41 - 10 = 31, compute = 10 (all are
+ * computation kernels), non_compute = 41 - 10 - 31 = 0. servprof's old clamp (end = start) gave busy
+ * 13 and idle 28: off by the three lone sub-us kernels.
+ * Idle breakdown, stream 7, each gap from the previous kernel's HTA end: 12-10=2, 14-13=1, 15-13=2,
+ * 16-14=2 (kernel_wait: launch 501 at 0 is before those ends), 40-19=21 (host_wait: launch 502 at 30
+ * is after 19), 44-43=1, 46-43=3, 50-45=5 (kernel_wait): host_wait 21, kernel_wait 16, other 0.
+ * Graph launches: 2 calls, 5 and 4 kernels, first kernel 11-6=5 and 40-35=5 after the call's end;
+ * the ordinary launch [136-100, floor(138.5)-100] = [36, 38]: its kernel at 42, delay 4.
+ * Without hta_compat (exact ns, no shift): span 110.2..152.0 = 41.8 us; busy 0.5+2.0+0.3+0.6+4.6 +
+ * [140,147.5] 7.5 + 2.0 = 17.5 us, idle 24.3 us; graph first delays 110.2-106 = 4.2 and 140-135 = 5.0
+ * us; ordinary delay 141.5 - 138.5 = 3.0 us. */
+static void check_cuda_graph_subus(void)
+{
+    sp_events *ev;
+    sp_report *r = load_analyze("cuda_graph_subus.json", 1, &ev);
+    const sp_gpu_summary *g = &r->gpu;
+    CHECK(g->hta_breakdown_valid && g->hta_breakdown_note == NULL);
+    CHECK_EQ_U64(g->hta_end_early, 5);
+    CHECK_EQ_U64(g->span_ns, US(41));
+    CHECK_EQ_U64(g->idle_ns, US(31));
+    CHECK_EQ_U64(g->busy_ns, US(10));
+    CHECK_EQ_U64(g->compute_ns, US(10));
+    CHECK_EQ_U64(g->non_compute_ns, 0);
+    CHECK(g->hta_kernel_time_ns == 41000 && g->hta_idle_ns == 31000 && g->hta_compute_ns == 10000 &&
+          g->hta_non_compute_ns == 0);
+    CHECK_EQ_U64(g->n_streams, 2);
+    if (g->n_streams == 2) {
+        CHECK_EQ_U64(g->idle_breakdown[0].stream, 7);
+        CHECK_EQ_U64(g->idle_breakdown[0].host_wait_ns, US(21));
+        CHECK_EQ_U64(g->idle_breakdown[0].kernel_wait_ns, US(16));
+        CHECK_EQ_U64(g->idle_breakdown[0].other_ns, 0);
+        CHECK_EQ_U64(g->idle_breakdown[1].host_wait_ns + g->idle_breakdown[1].kernel_wait_ns +
+                         g->idle_breakdown[1].other_ns, 0);
+    }
+    CHECK_EQ_U64(g->graph.launches, 2);
+    CHECK_EQ_U64(g->graph.kernels, 9);
+    CHECK_EQ_U64(g->graph.kernels_per_launch.min_ns, 4);
+    CHECK_EQ_U64(g->graph.kernels_per_launch.max_ns, 5);
+    CHECK_EQ_U64(g->graph.first_delay.min_ns, US(5));
+    CHECK_EQ_U64(g->graph.first_delay.max_ns, US(5));
+    CHECK_EQ_U64(g->launches_joined, 1);
+    CHECK_EQ_U64(g->launch_delay_max_ns, US(4));
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+
+    r = load_analyze("cuda_graph_subus.json", 0, &ev);
+    g = &r->gpu;
+    CHECK_EQ_U64(g->hta_end_early, 0);
+    CHECK_EQ_U64(g->span_ns, 41800);
+    CHECK_EQ_U64(g->busy_ns, 17500);
+    CHECK_EQ_U64(g->idle_ns, 24300);
+    CHECK_EQ_U64(g->graph.launches, 2);
+    CHECK_EQ_U64(g->graph.first_delay.min_ns, 4200);
+    CHECK_EQ_U64(g->graph.first_delay.max_ns, 5000);
+    CHECK_EQ_U64(g->launches_joined, 1);
+    CHECK_EQ_U64(g->launch_delay_max_ns, 3000);
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+}
+
+/* hta_negative_noncompute.json: kernels gemm_a (ts 10.0 dur 5.0) and gemm_b (30.0, 5.0) and between
+ * them a DtoD memcpy at 20.3 dur 0.4; the earliest event is a launch call at 5.0. HTA's rounding
+ * shifted by 5: gemm_a [5, 10], memcpy [16, 15] (-1), gemm_b [25, 30]. Merge of all GPU events: +5,
+ * -1 (the memcpy stands alone), +5 = 9; kernel_time = 30 - 5 = 25, idle = 25 - 9 = 16, compute
+ * (kernels only) = 10, non_compute = 25 - 10 - 16 = -1 < 0: HTA's assertion non_compute_time >= 0
+ * fails, so HTA cannot produce this breakdown. servprof keeps the memcpy at zero length: span 25, busy
+ * 10, idle 15, compute 10, non_compute 0, and says why HTA's figures are missing. */
+static void check_negative_noncompute(void)
+{
+    sp_events *ev;
+    sp_report *r = load_analyze("hta_negative_noncompute.json", 1, &ev);
+    const sp_gpu_summary *g = &r->gpu;
+    CHECK(!g->hta_breakdown_valid);
+    CHECK(g->hta_breakdown_note && strstr(g->hta_breakdown_note, "HTA itself cannot produce this breakdown") &&
+          strstr(g->hta_breakdown_note, "non_compute_time would be -1.0 us"));
+    CHECK(g->hta_kernel_time_ns == 25000 && g->hta_idle_ns == 16000 && g->hta_compute_ns == 10000 &&
+          g->hta_non_compute_ns == -1000);
+    CHECK_EQ_U64(g->hta_end_early, 1);
+    CHECK_EQ_U64(g->span_ns, US(25));
+    CHECK_EQ_U64(g->busy_ns, US(10));
+    CHECK_EQ_U64(g->idle_ns, US(15));
+    CHECK_EQ_U64(g->compute_ns, US(10));
+    CHECK_EQ_U64(g->non_compute_ns, 0);
+    /* the breakdown's gaps: 16 - 10 = 6 and 25 - 15 = 10 (from the memcpy's HTA end), both host_wait:
+     * the launch calls (at 13 and 22 after the shift) start after the previous ends */
+    CHECK_EQ_U64(g->n_streams, 1);
+    if (g->n_streams == 1)
+        CHECK_EQ_U64(g->idle_breakdown[0].host_wait_ns, US(16));
+    /* the text and JSON reports carry the note, not an HTA-compatible label */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    CHECK(f && sp_report_write_text(r, f) == SP_OK);
+    fclose(f);
+    CHECK(buf && strstr(buf, "not HTA-compatible") && strstr(buf, "HTA itself cannot produce") &&
+          !strstr(buf, "(HTA-compatible)"));
+    free(buf);
+    f = open_memstream(&buf, &len);
+    CHECK(f && sp_report_write_json(r, f) == SP_OK);
+    fclose(f);
+    CHECK(buf && strstr(buf, "\"hta_breakdown_valid\":false") && strstr(buf, "\"non_compute\":-1.000"));
+    free(buf);
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+}
+
+/* cuda_graph_h200.json.gz: a real trace recorded on an NVIDIA H200 (torch 2.11.0+cu130) with the
+ * workload of scripts/cuda_graph_trace.py: a CUDA graph of 16 tiny elementwise kernels (0.86 to 1.2 us
+ * each) replayed 8 times per step plus 4 eager launches, 3 active ProfilerSteps. By construction 24
+ * graph launches of 16 kernels and 12 ordinary launches. Under --hta-compat HTA drops the events of
+ * the last step (runtime calls from the start of its last ProfilerStep#, here the device-side copy of
+ * step 4, so 2 graph launches of step 4 stay: 18); its figures, from scripts/hta_reference.py (an
+ * independent implementation of HTA's rules): kernel_time 4793, idle 4780, compute 13, non_compute 0,
+ * stream 7 host_wait 4329 / kernel_wait 451 / other 0 us. HTA's rounding leaves 13 us of the 418 us of
+ * kernel time (370 of the 396 kernels hold no whole us); none ends before it starts. */
+static void check_cuda_graph_h200(void)
+{
+    sp_events *ev;
+    sp_report *r = load_analyze("cuda_graph_h200.json.gz", 0, &ev);
+    const sp_gpu_summary *g = &r->gpu;
+    CHECK_EQ_U64(g->graph.launches, 24);
+    CHECK_EQ_U64(g->graph.kernels, 384);
+    CHECK_EQ_U64(g->graph.kernels_per_launch.min_ns, 16);
+    CHECK_EQ_U64(g->graph.kernels_per_launch.max_ns, 16);
+    CHECK_EQ_U64(g->launches_joined, 12);
+    CHECK_EQ_U64(g->kernels, 396);
+    CHECK_EQ_U64(g->steps.count, 3);
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+    r = load_analyze("cuda_graph_h200.json.gz", 1, &ev);
+    g = &r->gpu;
+    CHECK(g->hta_breakdown_valid);
+    CHECK_EQ_U64(g->hta_end_early, 0);
+    CHECK_EQ_U64(g->span_ns, US(4793));
+    CHECK_EQ_U64(g->idle_ns, US(4780));
+    CHECK_EQ_U64(g->compute_ns, US(13));
+    CHECK_EQ_U64(g->non_compute_ns, 0);
+    CHECK_EQ_U64(g->n_streams, 1);
+    if (g->n_streams == 1) {
+        CHECK_EQ_U64(g->idle_breakdown[0].host_wait_ns, US(4329));
+        CHECK_EQ_U64(g->idle_breakdown[0].kernel_wait_ns, US(451));
+        CHECK_EQ_U64(g->idle_breakdown[0].other_ns, 0);
+    }
+    CHECK_EQ_U64(g->graph.launches, 18);
+    CHECK_EQ_U64(g->graph.kernels, 288);
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+}
+
 int main(void)
 {
     for (size_t i = 0; i < sizeof g_refs / sizeof g_refs[0]; i++)
         check_trace(&g_refs[i]);
+    check_cuda_graph_subus();
+    check_negative_noncompute();
+    check_cuda_graph_h200();
     return sp_test_done("test_kineto_hta");
 }

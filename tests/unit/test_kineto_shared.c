@@ -1,6 +1,6 @@
 /* Every real PyTorch-profiler trace the repository ships (tests/data/kineto and tests/data/kineto-more,
- * from Holistic Trace Analysis, MIT: LICENSE-HTA beside them) loads, exact and --hta-compat, and
- * analyses. */
+ * from Holistic Trace Analysis, MIT: LICENSE-HTA beside them, and servprof's own cuda_graph_h200) loads,
+ * exact and --hta-compat, and analyses. */
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +55,8 @@ static int test_all_shared(void)
 
 int main(void)
 {
-    /* 8 traces in kineto/, 6 in kineto-more/: a missing folder is a failure, not a skip */
-    CHECK_EQ_U64(test_all_shared(), 14);
+    /* 9 traces in kineto/ (8 from HTA, cuda_graph_h200), 6 in kineto-more/: a missing folder is a
+     * failure, not a skip */
+    CHECK_EQ_U64(test_all_shared(), 15);
     return sp_test_done("test_kineto_shared");
 }

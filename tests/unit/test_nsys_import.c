@@ -1,7 +1,8 @@
 /* Nsight Systems SQLite importer: databases built here with the SQLite API from the documented export
  * schema (tests/data/nsys/schema.sql) and a hand-written trace (golden.sql) read back exactly into the
  * event model; a wrong schema version, a foreign SQLite file, a corrupt or truncated file, bad rows
- * (strict and lenient), a missing column and a view in place of a table are refused clearly. */
+ * (strict and lenient), a missing column and a view in place of a table are refused clearly. Top-level
+ * NVTX push/pop ranges become step marks; a CUDA graph launch is reported apart. */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +256,49 @@ static void test_kernels_only(void)
     sp_events_destroy(ev);
 }
 
+/* Step marks from NVTX (docs/nsys.md, "Steps"): push/pop ranges (eventType 59) that are top-level on
+ * their thread and follow no servprof convention; operator ranges ("aten::mm, seq = 3", what
+ * emit_nvtx writes), start/end ranges (eventType 60) and nested ranges are not steps. And a CUDA
+ * graph launch (cudaGraphLaunch_v10000) whose 3 kernels share its correlation id is reported apart
+ * from the ordinary launch. */
+static void test_steps_and_graphs(void)
+{
+    const char *path = make_db("steps.sqlite", read_text("schema.sql"),
+        "INSERT INTO StringIds VALUES (1, 'node'), (2, 'cudaGraphLaunch_v10000'), (3, 'cudaLaunchKernel_v7000');"
+        "INSERT INTO META_DATA_EXPORT VALUES ('EXPORT_SCHEMA_VERSION', '3.11.0');"
+        "INSERT INTO CUPTI_ACTIVITY_KIND_KERNEL (start, end, deviceId, contextId, streamId, correlationId,"
+        " globalPid, demangledName, shortName) VALUES (2000, 2500, 0, 1, 7, 50, 1, 1, 1),"
+        " (2600, 3000, 0, 1, 7, 50, 1, 1, 1), (3100, 3900, 0, 1, 7, 50, 1, 1, 1), (9500, 9900, 0, 1, 7, 60, 1, 1, 1);"
+        "INSERT INTO CUPTI_ACTIVITY_KIND_RUNTIME VALUES (1000, 1500, 1, 5, 50, 2, 0), (9000, 9200, 1, 5, 60, 3, 0);"
+        "INSERT INTO NVTX_EVENTS (start, end, eventType, text, globalTid) VALUES"
+        " (500, 5000, 59, 'step', 5), (600, 700, 59, 'inner', 5), (800, 900, 59, 'aten::mm, seq = 3', 6),"
+        " (8000, 12000, 59, 'step', 5), (100, 20000, 60, 'async range', 7), (100, 200, 59, 'servprof.future:x', 5);",
+        (char *)NULL);
+    char err[512];
+    sp_events *ev;
+    CHECK(load(path, 0, &ev, err, sizeof err) == SP_OK);
+    CHECK_EQ_U64(ev->n_marks, 2);
+    for (size_t i = 0; i < ev->n_marks; i++) {
+        CHECK_EQ_U64(ev->marks[i].kind, SP_MARK_NVTX);
+        CHECK(strcmp(S(ev, ev->marks[i].name), "step") == 0);
+    }
+    if (ev->n_marks == 2)
+        CHECK_EQ_U64(ev->marks[0].start_ns + ev->marks[1].start_ns, 500 + 8000);
+    sp_report *r = NULL;
+    CHECK(sp_analyze(ev, NULL, &r, err, sizeof err) == SP_OK);
+    if (r) {
+        CHECK_EQ_U64(r->gpu.graph.launches, 1);
+        CHECK_EQ_U64(r->gpu.graph.kernels, 3);
+        CHECK_EQ_U64(r->gpu.graph.first_delay.max_ns, 500);   /* 2000 - 1500 */
+        CHECK_EQ_U64(r->gpu.launches_joined, 1);
+        CHECK_EQ_U64(r->gpu.launch_delay_max_ns, 300);        /* 9500 - 9200 */
+        CHECK_EQ_U64(r->gpu.steps.count, 2);
+        CHECK_EQ_U64(r->gpu.steps.source, SP_STEPS_NVTX);
+        sp_report_destroy(r);
+    }
+    sp_events_destroy(ev);
+}
+
 static void expect_fail(const char *path, int lenient, sp_status want, const char *msg)
 {
     char err[512] = "";
@@ -355,6 +399,7 @@ int main(void)
     test_golden();
     test_kernels_only();
     test_convention();
+    test_steps_and_graphs();
     test_refused();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);

@@ -49,7 +49,7 @@ static void parsing(void)
     sp_whatif_parse_pad("buckets:32,64", &p, err, sizeof err);
     p.max_batch = 8;
     p.max_delay_ns = 500000;
-    /* the delay in the report's duration units (sp_rep_fmt_dur: 500000 ns is "500.0 us") */
+    /* the delay in the report's duration units (sp_fmt_dur: 500000 ns is "500.0 us") */
     CHECK(strcmp(sp_whatif_policy_str(&p, buf, sizeof buf), "mb=8 delay=500.0 us pad=buckets:32,64 inst=1") == 0);
 }
 

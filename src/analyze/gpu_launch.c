@@ -1,0 +1,160 @@
+/* Launch statistics (DESIGN section 6, docs/analysis.md section 4): device work joined to its launch
+ * call on (file, correlation id). Ordinary launches give the per-kernel launch delay; CUDA graph
+ * launches, whose one call launches every node of the graph under its own correlation id, are
+ * reported on their own (launches, kernels per launch, delay to the first node) and kept out of the
+ * per-kernel figures, where each node's position inside the graph would read as launch delay. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze/analyze_int.h"
+
+/* cudaGraphLaunch, cudaGraphLaunch_v10000, cuGraphLaunch, hipGraphLaunch, ... */
+static int is_graph_launch(const char *name)
+{
+    return strstr(name, "GraphLaunch") != NULL;
+}
+
+/* When several launch calls carry one id, the earliest start wins, then the earliest end, then the
+ * smaller name: never the first line (docs/analysis.md, "Ties"). */
+static int launch_better(const sp_events *ev, const sp_ev_launch *x, const sp_ev_launch *y)
+{
+    if (x->start_ns != y->start_ns)
+        return x->start_ns < y->start_ns;
+    if (x->end_ns != y->end_ns)
+        return x->end_ns < y->end_ns;
+    return strcmp(sp_str_get(&ev->strings, x->name), sp_str_get(&ev->strings, y->name)) < 0;
+}
+
+sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li)
+{
+    memset(li, 0, sizeof *li);
+    sp_status st = sp_keymap_init(&li->map, ev->n_launches);
+    if (st)
+        return st;
+    size_t n = ev->n_launches ? ev->n_launches : 1;
+    li->launch = malloc(n * sizeof *li->launch);
+    li->graph = calloc(n, sizeof *li->graph);
+    if (!li->launch || !li->graph)
+        return SP_ERR_NOMEM;
+    for (size_t i = 0; i < ev->n_launches; i++) {
+        const sp_ev_launch *l = &ev->launches[i];
+        if (!l->correlation || l->start_ns == SP_TIME_NONE || l->end_ns == SP_TIME_NONE ||
+            l->end_ns < l->start_ns)
+            continue;
+        uint32_t d;
+        int added;
+        st = sp_keymap_get(&li->map, l->file, l->correlation, &d, &added);
+        if (st)
+            return st;
+        if (added || launch_better(ev, l, &ev->launches[li->launch[d]])) {
+            li->launch[d] = (uint32_t)i;
+            li->graph[d] = l->name != SP_EV_NONE && is_graph_launch(sp_str_get(&ev->strings, l->name));
+        }
+    }
+    return SP_OK;
+}
+
+void sp_ana_launches_free(sp_ana_launches *li)
+{
+    sp_keymap_free(&li->map);
+    free(li->launch);
+    free(li->graph);
+    memset(li, 0, sizeof *li);
+}
+
+uint32_t sp_ana_launch_slot(const sp_ana_launches *li, const sp_ev_activity *x)
+{
+    return x->correlation ? sp_keymap_find(&li->map, x->file, x->correlation) : SP_EV_NONE;
+}
+
+const sp_ev_launch *sp_ana_launch_of(const sp_events *ev, const sp_ana_launches *li, const sp_ev_activity *x)
+{
+    uint32_t d = sp_ana_launch_slot(li, x);
+    return d == SP_EV_NONE ? NULL : &ev->launches[li->launch[d]];
+}
+
+/* Per graph launch call (dense index): its nodes and the first node's start. */
+typedef struct graph_acc {
+    uint64_t kernels, work, first_start;
+} graph_acc;
+
+static sp_status graph_stats(sp_ana *a, const sp_ana_launches *li, const graph_acc *acc, size_t n)
+{
+    sp_graph_launch_summary *gs = &a->r->gpu.graph;
+    uint64_t *kpl = malloc((n ? n : 1) * sizeof *kpl), *delay = malloc((n ? n : 1) * sizeof *delay);
+    if (!kpl || !delay) {
+        free(kpl);
+        free(delay);
+        return SP_ERR_NOMEM;
+    }
+    size_t k = 0;
+    for (size_t d = 0; d < n; d++) {
+        if (!li->graph[d] || !acc[d].work)
+            continue;
+        const sp_ev_launch *l = &a->ev->launches[li->launch[d]];
+        kpl[k] = acc[d].kernels;
+        /* as for one kernel: the first node's start - the end of the call, floored at 0 */
+        delay[k] = acc[d].first_start > l->end_ns ? acc[d].first_start - l->end_ns : 0;
+        gs->cpu_sum_ns += l->end_ns - l->start_ns;
+        gs->kernels += acc[d].kernels;
+        gs->work += acc[d].work;
+        k++;
+    }
+    gs->launches = k;
+    sp_status st = sp_ana_quantiles(kpl, k, &gs->kernels_per_launch);
+    if (!st)
+        st = sp_ana_quantiles(delay, k, &gs->first_delay);
+    free(kpl);
+    free(delay);
+    return st;
+}
+
+sp_status sp_ana_launch_stats(sp_ana *a, const sp_ana_launches *li)
+{
+    sp_events *ev = a->ev;
+    sp_gpu_summary *g = &a->r->gpu;
+    size_t nslots = li->map.count;
+    uint64_t *delays = malloc((ev->n_acts ? ev->n_acts : 1) * sizeof *delays);
+    graph_acc *acc = calloc(nslots ? nslots : 1, sizeof *acc);
+    if (!delays || !acc) {
+        free(delays);
+        free(acc);
+        return SP_ERR_NOMEM;
+    }
+    size_t nd = 0;
+    for (size_t i = 0; i < ev->n_acts; i++) {
+        const sp_ev_activity *x = &ev->acts[i];
+        if (a->act_dev[i] == SP_EV_NONE)
+            continue;
+        uint32_t slot = sp_ana_launch_slot(li, x);
+        if (slot == SP_EV_NONE)
+            continue;
+        const sp_ev_launch *l = &ev->launches[li->launch[slot]];
+        if (li->graph[slot]) {
+            graph_acc *ga = &acc[slot];
+            if (!ga->work || x->start_ns < ga->first_start)
+                ga->first_start = x->start_ns;
+            ga->work++;
+            ga->kernels += x->kind == SP_ACT_KERNEL;
+            continue;
+        }
+        /* DESIGN section 6: launch delay = GPU start - end of the launch call, floored at 0 */
+        uint64_t d = x->start_ns > l->end_ns ? x->start_ns - l->end_ns : 0;
+        delays[nd++] = d;
+        g->launch_delay_sum_ns += d;
+        if (d > g->launch_delay_max_ns)
+            g->launch_delay_max_ns = d;
+        uint64_t cpu = l->end_ns - l->start_ns, gpu = x->end_ns - x->start_ns;
+        g->launch_cpu_sum_ns += cpu;
+        g->launch_gpu_sum_ns += gpu;
+        if (x->kind == SP_ACT_KERNEL && gpu < cpu)
+            g->short_kernels++;
+    }
+    g->launches_joined = nd;
+    sp_status st = sp_ana_quantiles(delays, nd, &g->launch_delay);
+    if (!st)
+        st = graph_stats(a, li, acc, nslots);
+    free(delays);
+    free(acc);
+    return st;
+}
