@@ -2,7 +2,8 @@
  * OpenAI response shape, 400, 405, 413, 404, 503 with Retry-After when the queue is full, a client
  * that leaves mid-request, and the recorded trace: every served request with its stages, batches
  * and operations, the traceparent / X-Request-Id used as the request's id, and every other
- * /v1/embeddings request with its outcome and status (errors, the client that left, the 503). */
+ * /v1/embeddings request with its outcome and status (errors, the client that left, the 503, a
+ * connection the front door refused at the per-address cap). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -401,6 +402,54 @@ int main(void)
             CHECK(rep->n_statuses == 1 && rep->statuses[0].status == 503 && rep->statuses[0].count == 1);
             CHECK_EQ_U64(rep->unclean_files, 0);
         }
+        sp_report_destroy(rep);
+        sp_events_destroy(ev);
+        unlink(trace);
+    }
+    /* a connection the front door refuses at the per-address cap (503 before any request is read) is
+     * a rejected request in the trace too, with its status and no spans */
+    {
+        sp_server_options o3 = small_options();
+        o3.max_connections_per_ip = 1;
+        CHECK(sp_recorder_open(trace, NULL, &rec) == SP_OK);
+        o3.recorder = rec;
+        CHECK(sp_server_start(&o3, &srv, err, sizeof(err)) == SP_OK);
+        port = sp_server_port(srv);
+        struct sockaddr_in a = {0};
+        a.sin_family = AF_INET;
+        a.sin_port = htons((uint16_t)port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int held = socket(AF_INET, SOCK_STREAM, 0), refused = socket(AF_INET, SOCK_STREAM, 0);
+        CHECK(connect(held, (struct sockaddr *)&a, sizeof(a)) == 0);
+        /* the held one is counted once the server has accepted it: wait for that, bounded */
+        sp_server_stats s3 = {0};
+        uint64_t deadline = sp_now_ns() + 10000000000ull;
+        while (s3.connections_accepted == 0 && sp_now_ns() < deadline) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL); /* polling an observable counter, bounded by the deadline */
+            sp_server_get_stats(srv, &s3);
+        }
+        CHECK(connect(refused, (struct sockaddr *)&a, sizeof(a)) == 0);
+        char ans[512] = "";
+        ssize_t got = recv(refused, ans, sizeof(ans) - 1, 0); /* the server answers and closes */
+        CHECK(got > 12 && strncmp(ans, "HTTP/1.1 503", 12) == 0);
+        close(refused);
+        close(held);
+        sp_server_get_stats(srv, &s3);
+        CHECK_EQ_U64(s3.connections_refused_per_ip, 1);
+        sp_server_destroy(srv);
+        CHECK(sp_recorder_close(rec) == SP_OK);
+        sp_events *ev;
+        CHECK(sp_events_create(&ev) == SP_OK);
+        CHECK(sp_events_load_file(ev, trace, NULL, err, sizeof(err)) == SP_OK);
+        sp_report *rep = NULL;
+        CHECK(sp_analyze(ev, NULL, &rep, err, sizeof(err)) == SP_OK);
+        if (rep) {
+            CHECK_EQ_U64(rep->requests_total, 1);
+            CHECK_EQ_U64(rep->outcomes[SP_OUTCOME_REJECTED].count, 1);
+            CHECK(rep->n_statuses == 1 && rep->statuses[0].status == 503);
+        }
+        CHECK_EQ_U64(ev->n_spans, 0);
         sp_report_destroy(rep);
         sp_events_destroy(ev);
         unlink(trace);
