@@ -3,7 +3,7 @@
  * every finished request with SP_SCOPE_FINISHED; an unfinished request without a done time; the
  * verdict's rejection clause at its 1% threshold and the verdict when nothing is ok; a client 503
  * joined to the server's rejected request; malformed outcome fields and unexplained references still
- * refused; the text and JSON writers. Every expected figure is hand-computed in a comment
+ * refused; the text, JSON and HTML writers. Every expected figure is hand-computed in a comment
  * (nearest rank, DESIGN 4: k = ceil(XX x n / 100)). */
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +270,15 @@ static void test_writers(void)
         } else {
             CHECK(strstr(buf, "outcomes:") == NULL);
         }
+        free(buf);
+        buf = NULL;
+        f = open_memstream(&buf, &len);
+        CHECK(sp_report_write_html(r, NULL, f) == SP_OK);
+        fclose(f);
+        /* the HTML report's outcomes section: only when some request is not ok */
+        CHECK((strstr(buf, "<section id=\"outcomes\">") != NULL) == (k == 0));
+        if (k == 0)
+            CHECK(strstr(buf, "<tr><td>rejected</td><td>2</td><td>1.0 us</td><td>3.0 us</td>") != NULL);
         free(buf);
         buf = NULL;
         f = open_memstream(&buf, &len);
