@@ -12,7 +12,10 @@
 extern "C" {
 #endif
 
+/* Options of sp_cupti_start, under trace.h's ABI rule: fill with sp_cupti_options_init, which sets
+ * struct_size; the collector reads only the fields that fit in it. */
 typedef struct sp_cupti_options {
+    size_t struct_size;       /* sizeof(sp_cupti_options) the caller was built with (0: this version's) */
     size_t buffer_bytes;      /* size of each CUPTI activity buffer; 0: default (4 MiB) */
     size_t max_buffers;       /* buffers handed to CUPTI at once; beyond that CUPTI drops records
                                  (counted); 0: default (64) */

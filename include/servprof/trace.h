@@ -49,7 +49,31 @@ typedef enum sp_drop_cause {
 /* Static name of a drop cause ("buffer_full", ...), as written in traces and reports. */
 SP_API const char *sp_drop_cause_str(sp_drop_cause cause);
 
+/* How a request ended (DESIGN 8a). A request without a recorded outcome is SP_OUTCOME_OK. Latency
+ * percentiles, shares and the verdict cover `ok` requests; the others are counted and reported with
+ * their own latency (docs/analysis.md, "Outcomes"). */
+typedef enum sp_outcome {
+    SP_OUTCOME_OK = 0,      /* answered successfully */
+    SP_OUTCOME_REJECTED,    /* refused for lack of capacity, e.g. 503 when the queue is full */
+    SP_OUTCOME_ERROR,       /* answered with an error (a 4xx or 5xx other than a rejection) */
+    SP_OUTCOME_CANCELLED,   /* the client went away before the response was delivered */
+    SP_OUTCOME_UNFINISHED,  /* still in flight when the trace ended (the analysis gives this outcome to
+                               requests of a trace that did not close cleanly) */
+    SP_OUTCOME_COUNT
+} sp_outcome;
+
+/* Static name of an outcome ("ok", "rejected", "error", "cancelled", "unfinished"), as written in
+ * JSONL traces and reports; "unknown" for a value out of range. */
+SP_API const char *sp_outcome_str(sp_outcome outcome);
+
+
+/* Options of sp_recorder_open. ABI rule for every options struct of libservprof and the collector:
+ * fill it with its _init function, which sets `struct_size` to the size this program was built with;
+ * the library reads only the fields that fit in that size (defaults for the rest), and later versions
+ * only ever append fields, so a program built against these headers keeps working with a newer
+ * libservprof.so. A struct_size of 0 (a zeroed struct) reads as this version's layout. */
 typedef struct sp_recorder_options {
+    size_t struct_size;          /* sizeof(sp_recorder_options) the caller was built with */
     size_t thread_buffer_bytes;  /* per-thread ring size; 0: default (16 MiB: about 50 ms of
                                     5 M events/s, enough to ride out the writer waiting for a
                                     core or for the kernel's writeback; docs/BENCHMARKS.md) */
@@ -64,7 +88,7 @@ typedef struct sp_recorder_options {
                                     (counted as SP_DROP_AFTER_CLOSE) */
 } sp_recorder_options;
 
-/* Fills `opt` with the defaults. */
+/* Fills `opt` with the defaults and sets struct_size. */
 SP_API void sp_recorder_options_init(sp_recorder_options *opt);
 
 /* Opens `path` for writing and starts the writer thread. The recorder owns the file: a regular file
@@ -123,6 +147,14 @@ SP_API void sp_recorder_drops(const sp_recorder *rec, uint64_t counts[SP_DROP_CA
 SP_API void sp_record_request(sp_recorder *rec, uint64_t request_id, uint64_t arrival_ns,
                               uint64_t done_ns, int64_t input_tokens);
 
+/* The outcome of request `request_id`, recorded beside its request record (sp_record_request, whose
+ * `done_ns` is then when the rejection or error was answered, or when the server saw the client
+ * gone). `http_status` is the status answered (or that would have been), 0 for none; values outside
+ * 0..999 are recorded as 0. A request with no outcome record is SP_OUTCOME_OK; a later outcome record
+ * for the same request replaces an earlier one. An outcome of SP_OUTCOME_COUNT or more is dropped as
+ * SP_DROP_TOO_LARGE (it cannot be written). */
+SP_API void sp_record_outcome(sp_recorder *rec, uint64_t request_id, sp_outcome outcome, int32_t http_status);
+
 /* Gives request `request_id` an external string id (a traceparent trace id, an X-Request-Id), so
  * a client's trace joins the server's. `label` is copied (at most 255 bytes; longer is cut). */
 SP_API void sp_record_request_label(sp_recorder *rec, uint64_t request_id, const char *label,
@@ -173,19 +205,37 @@ SP_API void sp_record_launch(sp_recorder *rec, sp_name_id name, uint64_t correla
  * records, counted as SP_DROP_BUFFER_FULL by the GPU collector). */
 SP_API void sp_recorder_add_drops(sp_recorder *rec, sp_drop_cause cause, uint64_t count);
 
-/* ---- Macros: compile to nothing when SERVPROF_DISABLE is defined, so a stack can build its
- * instrumentation out entirely. ---- */
+/* ---- Macros: the whole recording API as macros that compile to nothing when SERVPROF_DISABLE is
+ * defined (CMake option SERVPROF_DISABLE, or -DSERVPROF_DISABLE), so a stack can build its
+ * instrumentation out entirely: arguments are not evaluated, no servprof symbol is referenced,
+ * SP_RECORDER_OPEN yields SP_OK and a NULL recorder, SP_INTERN SP_NAME_NONE, SP_NOW 0. ---- */
 #ifdef SERVPROF_DISABLE
+#define SP_RECORDER_OPEN(path, opt, out) (*(out) = NULL, SP_OK)
+#define SP_RECORDER_CLOSE(rec) ((void)(rec), SP_OK)
+#define SP_INTERN(rec, name) ((sp_name_id)SP_NAME_NONE)
 #define SP_NOW() ((uint64_t)0)
 #define SP_REQUEST(rec, id, arrival, done, tokens) ((void)0)
+#define SP_LABEL(rec, id, label, len) ((void)0)
 #define SP_STAGE(rec, id, stage, start, end) ((void)0)
 #define SP_BATCH(rec, id, members, n, start, end, eff, padded) ((void)0)
+#define SP_KERNEL(rec, kernel_record) ((void)0)
+#define SP_COPY(rec, copy_record) ((void)0)
+#define SP_LAUNCH(rec, name, correlation, start, end) ((void)0)
+#define SP_OUTCOME(rec, id, outcome, status) ((void)0)
 #else
+#define SP_RECORDER_OPEN(path, opt, out) sp_recorder_open((path), (opt), (out))
+#define SP_RECORDER_CLOSE(rec) sp_recorder_close(rec)
+#define SP_INTERN(rec, name) sp_recorder_intern((rec), (name))
 #define SP_NOW() sp_now_ns()
 #define SP_REQUEST(rec, id, arrival, done, tokens) sp_record_request((rec), (id), (arrival), (done), (tokens))
+#define SP_LABEL(rec, id, label, len) sp_record_request_label((rec), (id), (label), (len))
 #define SP_STAGE(rec, id, stage, start, end) sp_record_stage((rec), (id), (stage), (start), (end))
 #define SP_BATCH(rec, id, members, n, start, end, eff, padded) \
     sp_record_batch((rec), (id), (members), (n), (start), (end), (eff), (padded))
+#define SP_KERNEL(rec, kernel_record) sp_record_kernel((rec), (kernel_record))
+#define SP_COPY(rec, copy_record) sp_record_copy((rec), (copy_record))
+#define SP_LAUNCH(rec, name, correlation, start, end) sp_record_launch((rec), (name), (correlation), (start), (end))
+#define SP_OUTCOME(rec, id, outcome, status) sp_record_outcome((rec), (id), (outcome), (status))
 #endif
 
 #ifdef __cplusplus

@@ -74,6 +74,16 @@ uint64_t sp_hash_bytes(const void *data, size_t len, uint64_t seed)
     return h;
 }
 
+void sp_options_copy(void *dst, size_t dst_size, const void *src, size_t src_size, size_t zero_size)
+{
+    size_t n = src_size ? src_size : zero_size;
+    if (n > dst_size)
+        n = dst_size;
+    if (n > sizeof(size_t))
+        memcpy((char *)dst + sizeof(size_t), (const char *)src + sizeof(size_t), n - sizeof(size_t));
+    memcpy(dst, &dst_size, sizeof(size_t));
+}
+
 int sp_prop_key_valid(const char *key, size_t len)
 {
     if (!key || len == 0 || len > SP_PROP_MAX_KEY)

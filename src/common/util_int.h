@@ -34,6 +34,12 @@ sp_status sp_grow(void **arr, size_t *cap, size_t need, size_t elem, size_t max)
  * flushes the TLB of every CPU the process ran on (an IPI per page once a second thread exists). */
 void sp_prefault(void *p, size_t bytes);
 
+/* Copies a caller's options struct into the library's `dst` (already holding the defaults) under the
+ * ABI rule of trace.h: only the first `src_size` bytes the caller has (its struct_size; 0 stands for
+ * `zero_size`, the first layout that had the field), at most dst_size; then sets dst's struct_size
+ * (its first member) to dst_size. */
+void sp_options_copy(void *dst, size_t dst_size, const void *src, size_t src_size, size_t zero_size);
+
 /* A trace property key (servprof.h): 1..SP_PROP_MAX_KEY bytes of [A-Za-z0-9._-]. */
 int sp_prop_key_valid(const char *key, size_t len);
 

@@ -10,6 +10,7 @@
 
 #include <dlfcn.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,11 +82,15 @@ static _Thread_local unsigned tls_nvtx_depth;
 static _Thread_local uint64_t tls_win[SP_GPU_BATCH_DEPTH];
 static _Thread_local unsigned tls_win_depth;
 
+/* sizeof(sp_cupti_options) in 0.2, the first layout with struct_size (trace.h, "ABI rule"). */
+#define OPTIONS_SIZE_0_2 (offsetof(sp_cupti_options, api_callbacks) + sizeof(int))
+
 SP_API void sp_cupti_options_init(sp_cupti_options *opt)
 {
     if (!opt)
         return;
     memset(opt, 0, sizeof *opt);
+    opt->struct_size = sizeof *opt;
     opt->record_launches = 1;
     opt->record_syncs = 1;
 }
@@ -390,7 +395,7 @@ static sp_status start_locked(sp_recorder *rec, const sp_cupti_options *opt)
     memset(&g.last, 0, sizeof g.last);
     sp_cupti_options_init(&g.opt);
     if (opt)
-        g.opt = *opt;
+        sp_options_copy(&g.opt, sizeof g.opt, opt, opt->struct_size, OPTIONS_SIZE_0_2);
     if (g.opt.buffer_bytes == 0)
         g.opt.buffer_bytes = SP_CUPTI_DEFAULT_BUFFER;
     if (g.opt.buffer_bytes < 64 * 1024)

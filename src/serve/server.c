@@ -53,6 +53,8 @@ typedef struct req_ctx {
     char *resp;
     size_t resp_len;
     const char *retry_after;
+    uint64_t done_ns;     /* when the answer was queued to the socket; 0: not yet */
+    int label_recorded;
 } req_ctx;
 
 typedef struct worker {
@@ -314,6 +316,7 @@ static enum MHD_Result send_answer(req_ctx *r, const char *allow)
     enum MHD_Result ret = MHD_queue_response(r->conn, r->http_status, resp);
     MHD_destroy_response(resp);
     r->state = ST_SENT;
+    r->done_ns = sp_now_ns();
     /* answered: no header or body deadline while the answer goes out */
     sp_gate_set_phase(r->srv->gate, r->gc, SP_GATE_BUSY);
     return ret;
@@ -569,14 +572,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* the headers are in: the body's deadline starts now (gate.c) */
         r->gc = sp_gate_conn_of(conn);
         sp_gate_set_phase(srv->gate, r->gc, SP_GATE_WAIT_BODY);
+        int embed = strcmp(url, "/v1/embeddings") == 0;
+        if (embed)
+            r->route = ROUTE_EMBED; /* recorded whatever its answer, the head check's too (on_completed) */
         if (!check_head(r))
             return send_answer(r, NULL);
-        if (strcmp(url, "/v1/embeddings") == 0) {
+        if (embed) {
             if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
                 set_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request_error", "use POST for /v1/embeddings");
                 return send_answer(r, MHD_HTTP_METHOD_POST);
             }
-            r->route = ROUTE_EMBED;
             const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
             if (ct && !is_json_type(ct)) {
                 /* no Content-Type is taken as JSON (curl -d and many clients); another type is not */
@@ -652,12 +657,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "invalid_request_error", msg);
             return send_answer(r, NULL);
         }
-        if (!parse_request(r))
+        if (!parse_request(r)) {
+            /* the parse that refused it is the request's preprocessing */
+            sp_record_stage(srv->rec, r->id, SP_STAGE_PREPROCESS, r->arrival_ns, sp_now_ns());
             return send_answer(r, NULL);
+        }
         r->enqueue_ns = sp_now_ns();
         sp_record_stage(srv->rec, r->id, SP_STAGE_PREPROCESS, r->arrival_ns, r->enqueue_ns);
-        if (r->label[0])
+        if (r->label[0]) {
             sp_record_request_label(srv->rec, r->id, r->label, strlen(r->label));
+            r->label_recorded = 1;
+        }
         /* suspend before the batcher can see it, so a fast worker never resumes a connection that
          * is not yet suspended */
         r->state = ST_QUEUED;
@@ -679,17 +689,67 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* resumed by a worker (or by the queue-full path above) */
         int served = r->http_status == MHD_HTTP_OK;
         enum MHD_Result ret = send_answer(r, NULL);
-        uint64_t done = sp_now_ns();
         if (served) {
             /* postprocess runs from the end of the batch through response assembly (in the worker)
-             * to the hand-off to the socket here */
-            sp_record_stage(srv->rec, r->id, SP_STAGE_POSTPROCESS, r->batch_end_ns, done);
-            sp_record_request(srv->rec, r->id, r->arrival_ns, done, (int64_t)r->tokens);
+             * to the hand-off to the socket here; the request record follows in on_completed, once
+             * libmicrohttpd says whether the client got the answer */
+            sp_record_stage(srv->rec, r->id, SP_STAGE_POSTPROCESS, r->batch_end_ns, r->done_ns);
             STAT_ADD(srv, ok, 1);
         }
         return ret;
     }
     return MHD_YES; /* ST_QUEUED (spurious call) or ST_SENT */
+}
+
+/* Records an embeddings request as it ended (DESIGN 8a, docs/serve.md): its request record from
+ * arrival to the hand-off of its answer (or to now, when it never got one) and, unless it was
+ * answered 200 and delivered, its outcome: cancelled when the client went away first, rejected for
+ * a 503 (queue full, or the server stopping), error for any other status. */
+static void record_ended(sp_server *srv, req_ctx *r, enum MHD_RequestTerminationCode toe)
+{
+    if (!srv->rec || r->route != ROUTE_EMBED)
+        return;
+    uint64_t done = r->done_ns ? r->done_ns : sp_now_ns();
+    if (r->label[0] && !r->label_recorded)
+        sp_record_request_label(srv->rec, r->id, r->label, strlen(r->label));
+    sp_record_request(srv->rec, r->id, r->arrival_ns, done, r->tokens ? (int64_t)r->tokens : -1);
+    sp_outcome o = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK            ? SP_OUTCOME_CANCELLED
+                   : r->http_status == MHD_HTTP_OK                       ? SP_OUTCOME_OK
+                   : r->http_status == MHD_HTTP_SERVICE_UNAVAILABLE      ? SP_OUTCOME_REJECTED
+                                                                         : SP_OUTCOME_ERROR;
+    if (o != SP_OUTCOME_OK)
+        sp_record_outcome(srv->rec, r->id, o, (int32_t)r->http_status);
+}
+
+/* Whether a request head's target is /v1/embeddings (its query aside): "METHOD SP TARGET SP ...",
+ * after any empty lines. */
+static int head_is_embeddings(const char *p, size_t n)
+{
+    static const char path[] = "/v1/embeddings";
+    size_t i = 0;
+    while (i < n && (p[i] == '\r' || p[i] == '\n'))
+        i++;
+    while (i < n && p[i] != ' ' && p[i] != '\r' && p[i] != '\n')
+        i++;
+    if (i >= n || p[i] != ' ')
+        return 0;
+    i++;
+    size_t l = sizeof(path) - 1;
+    return n - i > l && memcmp(p + i, path, l) == 0 && (p[i + l] == ' ' || p[i + l] == '?');
+}
+
+/* The front door answered a request itself (gate.c): a connection refused at the caps (503, no
+ * request read: rejected), or a bad request head for /v1/embeddings (an error with its status). It is
+ * recorded like the handler's answers (record_ended), with no spans; its id is the next request id. */
+static void on_gate_answered(void *user, unsigned status, uint64_t start_ns, const char *head, size_t head_len)
+{
+    sp_server *srv = user;
+    if (!srv->rec || (head ? !head_is_embeddings(head, head_len) : status != MHD_HTTP_SERVICE_UNAVAILABLE))
+        return;
+    uint64_t id = atomic_fetch_add_explicit(&srv->next_request, 1, memory_order_relaxed);
+    sp_record_request(srv->rec, id, start_ns, sp_now_ns(), -1);
+    sp_record_outcome(srv->rec, id, status == MHD_HTTP_SERVICE_UNAVAILABLE ? SP_OUTCOME_REJECTED : SP_OUTCOME_ERROR,
+                      (int32_t)status);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -698,6 +758,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     req_ctx *r = *con_cls;
     if (!r)
         return;
+    record_ended(srv, r, toe);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         STAT_ADD(srv, client_gone, 1);
     /* a keep-alive connection now waits for its next request: the header deadline starts again */
@@ -1128,6 +1189,8 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
         st = SP_ERR_INVALID;
         goto fail;
     }
+    gc.on_answered = on_gate_answered;
+    gc.on_answered_user = srv;
     gc.max_connections = opt->max_connections;
     gc.max_per_ip = opt->max_connections_per_ip;
     gc.header_timeout_ns = (uint64_t)(opt->header_timeout_s * 1e9 + 0.5);

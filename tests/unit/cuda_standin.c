@@ -137,6 +137,7 @@ static struct {
 static void standin_cupti_options_init(sp_cupti_options *opt)
 {
     memset(opt, 0, sizeof *opt);
+    opt->struct_size = sizeof *opt;
     opt->record_launches = 1;
     opt->record_syncs = 1;
 }
