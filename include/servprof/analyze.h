@@ -17,12 +17,24 @@ extern "C" {
  * single-GPU cloud instance, stated in every report. */
 #define SP_DEFAULT_PRICE_PER_HOUR 4.0
 
+/* Which requests the latency percentiles, stage shares, padding share, cost per request and the
+ * verdict cover (DESIGN 8a; docs/analysis.md, "Outcomes"). Every outcome is counted either way. */
+typedef enum sp_outcome_scope {
+    SP_SCOPE_OK = 0,       /* `ok` requests only (the default) */
+    SP_SCOPE_FINISHED      /* every finished request: ok, rejected, error and cancelled (`unfinished`
+                              ones have no done time and are never in them) */
+} sp_outcome_scope;
+
+/* "ok" or "all", as the CLI's --outcomes and the JSON report's outcomes.scope write them. */
+SP_API const char *sp_outcome_scope_str(sp_outcome_scope scope);
+
 typedef struct sp_analyze_options {
     double price_per_hour;   /* > 0 overrides the trace's price; <= 0: the trace's, else default */
     int hta_compat;          /* GPU figures as HTA computes them (DESIGN section 6) */
     int lenient;             /* unresolved references are skipped and counted, not errors */
     sp_clock_mode clock_mode;  /* client-to-server clock mapping (events.h); default SP_CLOCK_AUTO */
     int64_t clock_offset_ns;   /* server clock - client clock, for SP_CLOCK_FIXED */
+    sp_outcome_scope outcomes; /* default SP_SCOPE_OK */
 } sp_analyze_options;
 
 SP_API void sp_analyze_options_init(sp_analyze_options *opt);
@@ -222,6 +234,28 @@ typedef struct sp_verdict {
     int prediction_quoted;        /* the sentence quotes the report's prediction */
 } sp_verdict;
 
+/* The requests of one outcome (DESIGN 8a). */
+typedef struct sp_outcome_row {
+    uint64_t count;               /* requests with this outcome */
+    sp_quantiles latency;         /* their own latency, over those whose times allow it (its count may
+                                     be below `count`): end-to-end as in the stage table (client-observed
+                                     when a client record joined, else arrival -> done); unfinished:
+                                     from their start to the last time of their trace */
+} sp_outcome_row;
+
+/* Requests that ended with one HTTP status (non-ok outcomes that carry one). */
+typedef struct sp_status_row {
+    int32_t status;
+    uint64_t count;
+} sp_status_row;
+
+/* Distinct statuses a report lists; requests with further statuses are counted in
+ * sp_report.statuses_unlisted. */
+#define SP_REPORT_MAX_STATUSES 16
+
+/* Rejection rate from which the verdict says requests are being rejected (docs/analysis.md). */
+#define SP_REJECTION_SIGNIFICANT 0.01
+
 /* The what-if simulator's prediction for the natural change of a configuration verdict (DESIGN
  * section 8). The analyzer leaves it empty; sp_whatif_quote_verdict (whatif.h) fills it, since the
  * analysis library does not depend on the simulator. */
@@ -300,6 +334,18 @@ typedef struct sp_report {
     uint64_t undecodable_records;   /* records using a name defined only in a lost block */
     uint64_t orphaned_records;      /* requests and batches whose own record was lost */
     size_t unclean_files;           /* native traces the recorder did not close cleanly */
+    /* outcomes (DESIGN 8a; docs/analysis.md, "Outcomes"): request_count and every latency, share and
+     * cost figure above cover the requests of `outcome_scope`; these count every request */
+    sp_outcome_scope outcome_scope;
+    sp_outcome_row outcomes[SP_OUTCOME_COUNT]; /* indexed by sp_outcome */
+    uint64_t requests_total;       /* requests of every outcome */
+    double rejection_rate;         /* outcomes[REJECTED].count / requests_total; 0 without requests */
+    sp_status_row statuses[SP_REPORT_MAX_STATUSES]; /* non-ok requests by HTTP status, ascending */
+    size_t n_statuses;
+    uint64_t statuses_unlisted;    /* non-ok requests with a status beyond the listed ones */
+    uint64_t unfinished_batches;   /* batches in flight when an unclean trace ended (left out); the
+                                      unclean traces are counted in unclean_files and named in
+                                      file_quality (loss.end SP_TRACE_END_UNCLEAN) */
 } sp_report;
 
 /* Analyses `ev` (finishing it first). `opt` may be NULL. `*out` is written only on success; free it

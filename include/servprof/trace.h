@@ -49,6 +49,24 @@ typedef enum sp_drop_cause {
 /* Static name of a drop cause ("buffer_full", ...), as written in traces and reports. */
 SP_API const char *sp_drop_cause_str(sp_drop_cause cause);
 
+/* How a request ended (DESIGN 8a). A request without a recorded outcome is SP_OUTCOME_OK. Latency
+ * percentiles, shares and the verdict cover `ok` requests; the others are counted and reported with
+ * their own latency (docs/analysis.md, "Outcomes"). */
+typedef enum sp_outcome {
+    SP_OUTCOME_OK = 0,      /* answered successfully */
+    SP_OUTCOME_REJECTED,    /* refused for lack of capacity, e.g. 503 when the queue is full */
+    SP_OUTCOME_ERROR,       /* answered with an error (a 4xx or 5xx other than a rejection) */
+    SP_OUTCOME_CANCELLED,   /* the client went away before the response was delivered */
+    SP_OUTCOME_UNFINISHED,  /* still in flight when the trace ended (the analysis gives this outcome to
+                               requests of a trace that did not close cleanly) */
+    SP_OUTCOME_COUNT
+} sp_outcome;
+
+/* Static name of an outcome ("ok", "rejected", "error", "cancelled", "unfinished"), as written in
+ * JSONL traces and reports; "unknown" for a value out of range. */
+SP_API const char *sp_outcome_str(sp_outcome outcome);
+
+
 /* Options of sp_recorder_open. ABI rule for every options struct of libservprof and the collector:
  * fill it with its _init function, which sets `struct_size` to the size this program was built with;
  * the library reads only the fields that fit in that size (defaults for the rest), and later versions
@@ -129,6 +147,14 @@ SP_API void sp_recorder_drops(const sp_recorder *rec, uint64_t counts[SP_DROP_CA
 SP_API void sp_record_request(sp_recorder *rec, uint64_t request_id, uint64_t arrival_ns,
                               uint64_t done_ns, int64_t input_tokens);
 
+/* The outcome of request `request_id`, recorded beside its request record (sp_record_request, whose
+ * `done_ns` is then when the rejection or error was answered, or when the server saw the client
+ * gone). `http_status` is the status answered (or that would have been), 0 for none; values outside
+ * 0..999 are recorded as 0. A request with no outcome record is SP_OUTCOME_OK; a later outcome record
+ * for the same request replaces an earlier one. An outcome of SP_OUTCOME_COUNT or more is dropped as
+ * SP_DROP_TOO_LARGE (it cannot be written). */
+SP_API void sp_record_outcome(sp_recorder *rec, uint64_t request_id, sp_outcome outcome, int32_t http_status);
+
 /* Gives request `request_id` an external string id (a traceparent trace id, an X-Request-Id), so
  * a client's trace joins the server's. `label` is copied (at most 255 bytes; longer is cut). */
 SP_API void sp_record_request_label(sp_recorder *rec, uint64_t request_id, const char *label,
@@ -195,6 +221,7 @@ SP_API void sp_recorder_add_drops(sp_recorder *rec, sp_drop_cause cause, uint64_
 #define SP_KERNEL(rec, kernel_record) ((void)0)
 #define SP_COPY(rec, copy_record) ((void)0)
 #define SP_LAUNCH(rec, name, correlation, start, end) ((void)0)
+#define SP_OUTCOME(rec, id, outcome, status) ((void)0)
 #else
 #define SP_RECORDER_OPEN(path, opt, out) sp_recorder_open((path), (opt), (out))
 #define SP_RECORDER_CLOSE(rec) sp_recorder_close(rec)
@@ -208,6 +235,7 @@ SP_API void sp_recorder_add_drops(sp_recorder *rec, sp_drop_cause cause, uint64_
 #define SP_KERNEL(rec, kernel_record) sp_record_kernel((rec), (kernel_record))
 #define SP_COPY(rec, copy_record) sp_record_copy((rec), (copy_record))
 #define SP_LAUNCH(rec, name, correlation, start, end) sp_record_launch((rec), (name), (correlation), (start), (end))
+#define SP_OUTCOME(rec, id, outcome, status) sp_record_outcome((rec), (id), (outcome), (status))
 #endif
 
 #ifdef __cplusplus

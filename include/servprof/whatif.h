@@ -132,10 +132,16 @@ typedef struct sp_whatif_workload {
                                   largest: an estimate of the profiled max queue delay */
     double price_per_hour;     /* from the trace's meta, <= 0 unknown */
     sp_quantiles observed;     /* measured latency of the requests with observed_ns > 0 */
+    uint64_t measured_rejected; /* of reqs, those the profiled service rejected (DESIGN 8a): the
+                                   measured rejection rate is measured_rejected / n_reqs, comparable
+                                   with a simulated result's rejected / requests */
 } sp_whatif_workload;
 
-/* Extracts the workload from a loaded event set (finishing it). Requests need a request record with
- * arrival and done; a request without input_tokens takes its batch's effective tokens / members.
+/* Extracts the workload from a loaded event set (finishing it). The requests are the offered load:
+ * every request with a record and a valid [arrival, done] whose outcome is ok, rejected or cancelled,
+ * and every unfinished one with a start (DESIGN 8a); requests answered with an error are not replayed.
+ * Only ok requests carry an observed latency. A request without input_tokens takes its batch's
+ * effective tokens / members.
  * `lenient`: unresolved references are dropped and counted instead of failing (sp_ev_finish).
  * Writes `*out` only on success (free with sp_whatif_workload_clear). SP_ERR_INVALID with a message
  * if there are no usable requests or batches; SP_ERR_PARSE if references do not resolve; SP_ERR_LIMIT;

@@ -321,6 +321,10 @@ sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **o
         sp_errf(err, errlen, "sp_analyze: unknown clock mode %d", (int)o.clock_mode);
         return SP_ERR_INVALID;
     }
+    if (o.outcomes != SP_SCOPE_OK && o.outcomes != SP_SCOPE_FINISHED) {
+        sp_errf(err, errlen, "sp_analyze: unknown outcome scope %d", (int)o.outcomes);
+        return SP_ERR_INVALID;
+    }
     sp_status st = sp_ev_set_clock(ev, o.clock_mode, o.clock_offset_ns);
     if (!st)
         st = sp_ev_finish(ev, o.lenient != 0, err, errlen);
@@ -342,6 +346,8 @@ sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **o
     a.r = r;
     a.st_network = -1;
     st = sp_ana_partition(&a, err, errlen);
+    if (!st)
+        st = sp_ana_outcomes(&a, err, errlen);
     if (!st)
         st = name_rows(&a);
     if (!st)

@@ -93,6 +93,34 @@ static inline int sp_ana_has_client(const sp_ev_request *q)
            q->client_done_ns >= q->client_send_ns;
 }
 
+/* Whether a request is among the analysed ones (docs/analysis.md, "Outcomes"): it has a request
+ * record and its outcome is in the scope (ok; or any finished outcome under SP_SCOPE_FINISHED). */
+static inline int sp_ana_in_scope(const sp_ev_request *q, sp_outcome_scope scope)
+{
+    if (!q->has_record || q->outcome == SP_OUTCOME_UNFINISHED)
+        return 0;
+    return q->outcome == SP_OUTCOME_OK || scope == SP_SCOPE_FINISHED;
+}
+
+/* ---- outcomes.c ---- */
+/* Counts every request by outcome and status, each outcome's own latency, the rejection rate and
+ * the batches in flight at an unclean end (docs/analysis.md section 0a). Requests outside the scope
+ * with a record but no valid [arrival, done] are errors unless lenient (then skipped and counted),
+ * as the partition does for those in it. Runs after sp_ana_partition. */
+sp_status sp_ana_outcomes(sp_ana *a, char *err, size_t errlen);
+
+/* A request's life [*lo, *hi): [arrival, done), or with a client record [min(client_send, arrival),
+ * max(client_done, done)) (docs/analysis.md, "Client merge"). The request has a valid [arrival, done]. */
+static inline void sp_ana_life_bounds(const sp_ev_request *q, uint64_t *lo, uint64_t *hi)
+{
+    *lo = q->arrival_ns;
+    *hi = q->done_ns;
+    if (sp_ana_has_client(q)) {
+        *lo = q->client_send_ns < *lo ? q->client_send_ns : *lo;
+        *hi = q->client_done_ns > *hi ? q->client_done_ns : *hi;
+    }
+}
+
 /* ---- percentile.c ---- */
 /* Nearest rank k = ceil(xx*n/100), at least 1 (DESIGN section 4). n > 0. */
 size_t sp_ana_rank(size_t n, unsigned xx);
@@ -212,6 +240,8 @@ typedef struct sp_verdict_facts {
     double waste_fraction;   /* padding waste over all batches, for the padding candidate's reading */
     int queue_saturated;     /* a batch in flight >= SP_ANA_SATURATED_IN_FLIGHT of the window */
     double in_flight;        /* the fraction of the window with a batch in flight */
+    uint64_t requests_total; /* requests of every outcome (DESIGN 8a) */
+    uint64_t rejected;       /* of them, rejected */
 } sp_verdict_facts;
 
 /* The model rule over a ranking (rank[0] leads): 1 when useful kernel work leads with at least
@@ -226,18 +256,24 @@ int sp_ana_verdict_recommend_model(const sp_verdict_cand *rank, size_t n);
  * fix when the leader is a configuration candidate; NULL or "" for none. Reads only its arguments. */
 size_t sp_ana_verdict_render(const sp_verdict_cand *rank, size_t n, const sp_verdict_facts *f,
                              const char *leader_clause, char *buf, size_t len);
+/* The sentence for a trace whose requests are all outside the scope (none analysed), written like
+ * sp_ana_verdict_render: what the requests' outcomes were, and the rejection clause. `counts` is
+ * indexed by sp_outcome. */
+size_t sp_ana_verdict_render_unserved(const uint64_t counts[SP_OUTCOME_COUNT], const sp_verdict_facts *f,
+                                      char *buf, size_t len);
 
 /* ---- analyze.c: the context's arrays ---- */
 /* Frees everything the stages allocated in `a` (not `a` itself). NULL is fine. */
 void sp_ana_free(sp_ana *a);
 
 /* ---- detail.c: per-request figures for writers that draw distributions (the HTML report) ---- */
-/* Rebuilds the stage partition of a finished event set into `a` (reqs, times, life, padding, b):
+/* Rebuilds the stage partition of a finished event set into `a` (reqs, times, life, padding, b) over
+ * the requests of `scope` (the report's outcome_scope):
  * the same code the analysis ran, so per-request figures agree with the report's. Run lenient: an
  * event set a strict analysis accepted has nothing to skip, so the result is the same, and one a
  * lenient analysis accepted gets the same skips. Reads `ev` only. Free with sp_ana_free.
  * SP_ERR_INVALID when `ev` is not finished (sp_analyze finishes it), SP_ERR_NOMEM, SP_ERR_LIMIT. */
-sp_status sp_ana_detail(const sp_events *ev, sp_ana *a);
+sp_status sp_ana_detail(const sp_events *ev, sp_outcome_scope scope, sp_ana *a);
 
 /* ---- analyze.c: report-owned strings ---- */
 /* Copies `s` into storage the report owns; NULL on allocation failure. */

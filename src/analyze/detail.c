@@ -5,7 +5,7 @@
 
 #include "analyze/analyze_int.h"
 
-sp_status sp_ana_detail(const sp_events *ev, sp_ana *a)
+sp_status sp_ana_detail(const sp_events *ev, sp_outcome_scope scope, sp_ana *a)
 {
     if (!ev || !a || !ev->finished)
         return SP_ERR_INVALID;
@@ -15,6 +15,7 @@ sp_status sp_ana_detail(const sp_events *ev, sp_ana *a)
     a->ev = (sp_events *)ev;
     sp_analyze_options_init(&a->opt);
     a->opt.lenient = 1;
+    a->opt.outcomes = scope;
     a->st_network = -1;
     char err[256];
     sp_status st = sp_ana_partition(a, err, sizeof err);

@@ -733,14 +733,15 @@ sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
     st = build_segments(a);
     if (st)
         return st;
-    /* analysed requests: a record with a well-formed [arrival, done] */
+    /* analysed requests: a record, an outcome in the scope (docs/analysis.md, "Outcomes") and a
+     * well-formed [arrival, done] */
     a->reqs = malloc((ev->n_requests ? ev->n_requests : 1) * sizeof *a->reqs);
     if (!a->reqs)
         return SP_ERR_NOMEM;
     for (size_t i = 0; i < ev->n_requests; i++) {
         const sp_ev_request *q = &ev->requests[i];
-        if (!q->has_record)
-            continue; /* counted as skipped by sp_ev_finish (lenient) */
+        if (!sp_ana_in_scope(q, a->opt.outcomes))
+            continue; /* no record: skipped by sp_ev_finish (lenient); other outcomes: outcomes.c */
         if (q->arrival_ns == SP_TIME_NONE || q->done_ns == SP_TIME_NONE || q->done_ns < q->arrival_ns) {
             if (!a->opt.lenient) {
                 sp_errf(err, errlen, "%s: request \"%s\" has no valid [arrival, done] (done before arrival or missing)",
@@ -778,15 +779,13 @@ sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
     for (size_t i = 0; i < n; i++) {
         const sp_ev_request *q = &ev->requests[a->reqs[i]];
         uint64_t *tm = a->times + i * ns;
-        uint64_t lo = q->arrival_ns, hi = q->done_ns;
+        uint64_t lo, hi;
         /* client merge: life [client_send, client_done] (on the server clock since sp_ev_finish),
          * widened to hold [arrival, done] where clocks conflict; time outside [arrival, done] is
          * network */
-        if (sp_ana_has_client(q)) {
-            lo = q->client_send_ns < lo ? q->client_send_ns : lo;
-            hi = q->client_done_ns > hi ? q->client_done_ns : hi;
+        sp_ana_life_bounds(q, &lo, &hi);
+        if (sp_ana_has_client(q))
             tm[a->st_network] += (q->arrival_ns - lo) + (hi - q->done_ns);
-        }
         a->life_lo[i] = lo;
         a->life_hi[i] = hi;
         a->life[i] = hi - lo;

@@ -170,18 +170,41 @@ static size_t collect_candidates(const sp_ana *a, sp_verdict_cand *cs, size_t ca
     return nc;
 }
 
+/* No request in the scope, but requests of other outcomes: what became of them (DESIGN 8a). */
+static sp_status unserved_verdict(sp_ana *a, const sp_verdict_facts *f)
+{
+    sp_report *r = a->r;
+    uint64_t counts[SP_OUTCOME_COUNT];
+    for (int o = 0; o < SP_OUTCOME_COUNT; o++)
+        counts[o] = r->outcomes[o].count;
+    size_t need = sp_ana_verdict_render_unserved(counts, f, NULL, 0);
+    char *s = malloc(need + 1);
+    if (!s)
+        return SP_ERR_NOMEM;
+    sp_ana_verdict_render_unserved(counts, f, s, need + 1);
+    r->verdict.stage = NULL;
+    r->verdict.group = SP_GROUP_NONE;
+    r->verdict.clause_at = SIZE_MAX; /* nothing to quote a what-if prediction after */
+    r->verdict.sentence = sp_report_strdup(r, s);
+    free(s);
+    return r->verdict.sentence ? SP_OK : SP_ERR_NOMEM;
+}
+
 sp_status sp_ana_verdict(sp_ana *a)
 {
-    if (!a->n_reqs)
-        return gpu_verdict(a);
     sp_report *r = a->r;
+    sp_verdict_facts f;
+    memset(&f, 0, sizeof f);
+    f.requests_total = r->requests_total;
+    f.rejected = r->outcomes[SP_OUTCOME_REJECTED].count;
+    if (!a->n_reqs)
+        return r->requests_total ? unserved_verdict(a, &f) : gpu_verdict(a);
     sp_verdict *v = &r->verdict;
     /* every stage row (at most SP_ANA_MAX_NAMED_STAGES named ones) plus the kernel split */
     sp_verdict_cand cs[SP_ANA_MAX_NAMED_STAGES + 16];
     memset(cs, 0, sizeof cs);
     size_t nc = collect_candidates(a, cs, sizeof cs / sizeof cs[0]);
     rank_candidates(cs, nc);
-    sp_verdict_facts f;
     f.waste_fraction = r->padding.waste_fraction;
     f.in_flight = 1.0 - r->cost.by_state_share[SP_COST_NO_BATCH];
     f.queue_saturated = r->cost.window_ns > 0 && f.in_flight >= SP_ANA_SATURATED_IN_FLIGHT;

@@ -237,6 +237,26 @@ static void put_model(sentence *s, const sp_verdict_cand *rank, size_t n, const 
         behind * 100.0, label(lead, l, sizeof l));
 }
 
+/* DESIGN 8a: a service that refuses requests looks fast to the ones it serves. From
+ * SP_REJECTION_SIGNIFICANT of all requests on, the sentence says so, with the count. */
+static int rejecting(const sp_verdict_facts *f)
+{
+    return f->requests_total &&
+           (double)f->rejected / (double)f->requests_total + SP_ANA_VERDICT_EPS >= SP_REJECTION_SIGNIFICANT;
+}
+
+static void put_rejections(sentence *s, const sp_verdict_facts *f, int served)
+{
+    if (!rejecting(f))
+        return;
+    put(s, " Requests are being rejected: %.1f%% of all requests (%llu of %llu) were refused",
+        100.0 * (double)f->rejected / (double)f->requests_total, (unsigned long long)f->rejected,
+        (unsigned long long)f->requests_total);
+    if (served)
+        put(s, ", so the latency of the served requests understates the problem");
+    put(s, "; the service needs more capacity (replicas or workers) before latency tuning pays.");
+}
+
 int sp_ana_verdict_recommend_model(const sp_verdict_cand *rank, size_t n)
 {
     if (!n || rank[0].kind != SP_CAND_KERNEL || !at_least(rank[0].share, SP_ANA_MODEL_MIN_KERNEL_SHARE))
@@ -267,5 +287,28 @@ size_t sp_ana_verdict_render(const sp_verdict_cand *rank, size_t n, const sp_ver
     put_leader(&s, rank, n, f, leader_clause);
     put_next(&s, rank, n);
     put_model(&s, rank, n, f);
+    put_rejections(&s, f, 1);
+    return s.need;
+}
+
+size_t sp_ana_verdict_render_unserved(const uint64_t counts[SP_OUTCOME_COUNT], const sp_verdict_facts *f,
+                                      char *buf, size_t len)
+{
+    sentence s = {buf, len, 0};
+    if (len)
+        buf[0] = '\0';
+    uint64_t total = 0;
+    for (int o = 0; o < SP_OUTCOME_COUNT; o++)
+        total += counts[o];
+    put(&s, "No request to analyse: of %llu %s, ", (unsigned long long)total, total == 1 ? "request" : "requests");
+    const char *sep = "";
+    for (int o = 0; o < SP_OUTCOME_COUNT; o++) {
+        if (!counts[o])
+            continue;
+        put(&s, "%s%llu %s", sep, (unsigned long long)counts[o], sp_outcome_str((sp_outcome)o));
+        sep = ", ";
+    }
+    put(&s, "; there is no latency to attribute.");
+    put_rejections(&s, f, 0);
     return s.need;
 }

@@ -38,6 +38,10 @@ static void analyze_usage(FILE *out)
             "                         blocks, undecodable or orphaned records, a trace the recorder did\n"
             "                         not close, records the recorder dropped, skipped records\n"
             "  --hta-compat           compute GPU figures as Holistic Trace Analysis does\n"
+            "  --outcomes SCOPE       which requests the latency, stage, padding, cost and verdict\n"
+            "                         figures cover: ok (default: requests answered successfully) or\n"
+            "                         all (every finished one: also rejected, error, cancelled); every\n"
+            "                         outcome is counted with its own latency either way\n"
             "  --clock-offset MODE    how a client trace's clock maps onto the server trace's:\n"
             "                         auto (default: estimated per pair of files from the joined\n"
             "                         requests), none (the files share one clock), or NS, a signed\n"
@@ -59,6 +63,10 @@ static void analyze_usage(FILE *out)
             SP_CLI_STDIN_MAX >> 20, SP_DEFAULT_PRICE_PER_HOUR);
 }
 
+
+/* --outcomes names, in sp_outcome_scope order. */
+static const char *const scope_names[] = {"ok", "all"};
+_Static_assert(sizeof scope_names / sizeof scope_names[0] == SP_SCOPE_FINISHED + 1, "one name per scope");
 
 /* --clock-offset: auto, none or a signed integer of ns (server clock - client clock). */
 static int parse_clock_offset(const char *s, sp_analyze_options *opt)
@@ -89,7 +97,7 @@ static double seconds_since(const struct timespec *t0)
 }
 
 enum { OPT_JSON = 256, OPT_PERFETTO, OPT_HTML, OPT_PRICE, OPT_LENIENT, OPT_HTA, OPT_FORMAT, OPT_MAP, OPT_PROGRESS,
-       OPT_NO_PROGRESS, OPT_CLOCK, OPT_STRICT };
+       OPT_NO_PROGRESS, OPT_CLOCK, OPT_STRICT, OPT_OUTCOMES };
 
 int sp_cmd_analyze(int argc, char **argv)
 {
@@ -102,6 +110,7 @@ int sp_cmd_analyze(int argc, char **argv)
         {"strict", no_argument, NULL, OPT_STRICT},
         {"hta-compat", no_argument, NULL, OPT_HTA},
         {"clock-offset", required_argument, NULL, OPT_CLOCK},
+        {"outcomes", required_argument, NULL, OPT_OUTCOMES},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"map", required_argument, NULL, OPT_MAP},
         {"output", required_argument, NULL, 'o'},
@@ -143,6 +152,12 @@ int sp_cmd_analyze(int argc, char **argv)
             break;
         }
         case OPT_MAP: lopt.map = optarg; break;
+        case OPT_OUTCOMES:
+            if (!sp_cli_choice("analyze", "--outcomes", optarg, scope_names,
+                               sizeof scope_names / sizeof scope_names[0], &k))
+                return 2;
+            aopt.outcomes = (sp_outcome_scope)k;
+            break;
         case OPT_CLOCK:
             if (parse_clock_offset(optarg, &aopt)) {
                 fprintf(stderr, "servprof analyze: --clock-offset wants auto, none or a signed integer of "

@@ -17,7 +17,8 @@
 /* Writes a formatted message into err[errlen] (NUL-terminated when errlen > 0; err may be NULL). */
 void sp_errf(char *err, size_t errlen, const char *fmt, ...) SP_PRINTF(3, 4);
 
-/* Sends a message to the user's log callback, if any. */
+/* Sends a message to the user's log callback, if any (util.c in libservprof; log_forward.c in the
+ * add-on shared objects, which forwards to libservprof's callback). */
 void sp_log(sp_log_level level, const char *fmt, ...) SP_PRINTF(2, 3);
 
 /* Grows *arr (element size `elem`) so it holds at least `need` elements, doubling; refuses past

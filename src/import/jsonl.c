@@ -23,13 +23,14 @@
 enum field {
     F_EV, F_FORMAT, F_CLOCK, F_PRICE, F_DROPS, F_ID, F_ARRIVAL, F_DONE, F_INPUT_TOKENS, F_STAGE,
     F_START, F_END, F_BATCH, F_REQUESTS, F_EFFECTIVE, F_PADDED, F_NAME, F_STREAM, F_DEVICE,
-    F_CORRELATION, F_KIND, F_BYTES, F_INTENDED, F_SEND, F_STATUS, F_PROPERTIES, F_COUNT
+    F_CORRELATION, F_KIND, F_BYTES, F_INTENDED, F_SEND, F_STATUS, F_PROPERTIES, F_OUTCOME, F_COUNT
 };
 
 static const char *const g_field_names[F_COUNT] = {
     "ev", "format", "clock", "price_per_hour", "drops", "id", "arrival_ns", "done_ns", "input_tokens",
     "stage", "start_ns", "end_ns", "batch", "requests", "effective_tokens", "padded_tokens", "name",
-    "stream", "device", "correlation", "kind", "bytes", "intended_ns", "send_ns", "status", "properties"};
+    "stream", "device", "correlation", "kind", "bytes", "intended_ns", "send_ns", "status", "properties",
+    "outcome"};
 
 /* The drop causes in sp_drop_cause order (trace.h). */
 static const char *const g_drop_names[SP_DROP_CAUSE_COUNT] = {
@@ -136,7 +137,7 @@ static int field_of(const char *k, size_t n)
     case 4: K("name", F_NAME) K("kind", F_KIND) break;
     case 5: K("stage", F_STAGE) K("batch", F_BATCH) K("bytes", F_BYTES) K("clock", F_CLOCK) K("drops", F_DROPS) break;
     case 6: K("end_ns", F_END) K("stream", F_STREAM) K("device", F_DEVICE) K("status", F_STATUS) K("format", F_FORMAT) break;
-    case 7: K("done_ns", F_DONE) K("send_ns", F_SEND) break;
+    case 7: K("done_ns", F_DONE) K("send_ns", F_SEND) K("outcome", F_OUTCOME) break;
     case 8: K("start_ns", F_START) K("requests", F_REQUESTS) break;
     case 10: K("arrival_ns", F_ARRIVAL) K("properties", F_PROPERTIES) break;
     case 11: K("correlation", F_CORRELATION) K("intended_ns", F_INTENDED) break;
@@ -670,32 +671,75 @@ static sp_status rec_meta(jsonl *j)
     return SP_OK;
 }
 
+/* "outcome" of a request record: absent (or null) is ok. */
+static int get_outcome(jsonl *j, sp_outcome *out)
+{
+    const char *s = NULL;
+    size_t n = 0;
+    *out = SP_OUTCOME_OK;
+    const jval *v = fv(j, F_OUTCOME);
+    if (v->type == SP_JSON_STRING && v->len == 0) {
+        line_fail(j, SP_ERR_PARSE, "\"outcome\" is empty (expected ok, rejected, error, cancelled or unfinished)");
+        return BAD;
+    }
+    int r = get_text(j, F_OUTCOME, false, false, &s, &n);
+    if (r != GOT)
+        return r;
+    for (int o = 0; o < SP_OUTCOME_COUNT; o++) {
+        const char *name = sp_outcome_str((sp_outcome)o);
+        if (strlen(name) == n && memcmp(name, s, n) == 0) {
+            *out = (sp_outcome)o;
+            return GOT;
+        }
+    }
+    line_fail(j, SP_ERR_PARSE, "\"outcome\" is \"%.*s\" (expected ok, rejected, error, cancelled or unfinished)",
+              (int)(n > 64 ? 64 : n), s);
+    return BAD;
+}
+
 static sp_status rec_request(jsonl *j)
 {
     const char *id = NULL;
     size_t idlen = 0;
-    uint64_t arrival = 0, done = 0;
-    int64_t tokens = -1;
+    uint64_t arrival = 0, done = SP_TIME_NONE;
+    int64_t tokens = -1, status = 0;
+    sp_outcome outcome;
     NEED(get_text(j, F_ID, true, true, &id, &idlen));
     NEED(get_time(j, F_ARRIVAL, &arrival));
-    NEED(get_time(j, F_DONE, &done));
+    NEED(get_outcome(j, &outcome));
+    /* an unfinished request has no done time (the trace ended first); one given is not used */
+    if (outcome == SP_OUTCOME_UNFINISHED) {
+        if (fv(j, F_DONE)->type && fv(j, F_DONE)->type != SP_JSON_NULL)
+            NEED(get_time(j, F_DONE, &done));
+    } else {
+        NEED(get_time(j, F_DONE, &done));
+    }
     NEED(get_int(j, F_INPUT_TOKENS, false, 0, INT64_MAX, "a non-negative integer", &tokens));
-    sp_status st = check_order(j, F_ARRIVAL, arrival, F_DONE, done);
-    if (st)
-        return st;
+    NEED(get_int(j, F_STATUS, false, 0, 999, "an HTTP status (0 for none)", &status));
+    if (done != SP_TIME_NONE) {
+        sp_status st = check_order(j, F_ARRIVAL, arrival, F_DONE, done);
+        if (st)
+            return st;
+    }
+    if (outcome == SP_OUTCOME_UNFINISHED)
+        done = SP_TIME_NONE;
     uint32_t ri;
     MODEL(sp_ev_request_ref_cached(j->ev, &j->reqs, j->file, id, idlen, &ri));
     sp_ev_request *r = &j->ev->requests[ri];
     if (r->has_record) {
-        if (r->arrival_ns != arrival || r->done_ns != done || r->input_tokens != tokens)
+        if (r->arrival_ns != arrival || r->done_ns != done || r->input_tokens != tokens ||
+            r->outcome != (uint8_t)outcome || r->status != (int32_t)status)
             return line_fail(j, SP_ERR_PARSE,
-                             "duplicate request record for id \"%.*s\" with different times or tokens than an "
-                             "earlier line (expected one record per request)", (int)(idlen > 64 ? 64 : idlen), id);
+                             "duplicate request record for id \"%.*s\" with different times, tokens or outcome "
+                             "than an earlier line (expected one record per request)",
+                             (int)(idlen > 64 ? 64 : idlen), id);
         return SP_OK;   /* an exact repeat is harmless */
     }
     r->arrival_ns = arrival;
     r->done_ns = done;
     r->input_tokens = tokens;
+    r->outcome = (uint8_t)outcome;
+    r->status = (int32_t)status;
     r->has_record = true;
     return SP_OK;
 }

@@ -270,6 +270,20 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         q->has_record = true;
         return SP_OK;
     }
+    case SP_REC_OUTCOME: {
+        if (size != SP_REC_SIZE_OUTCOME)
+            return bad(r, off, "outcome record of the wrong size (24 bytes expected)");
+        int64_t status = (int64_t)sp_rd64(p + 16);
+        if (aux >= SP_OUTCOME_COUNT || status < 0 || status > SP_NATIVE_MAX_STATUS)
+            return bad(r, off, "malformed outcome record (outcome 0..4 and HTTP status 0..999 expected)");
+        uint32_t idx;
+        if ((st = req_of(r, sp_rd64(p + 8), &idx)))
+            return st;
+        /* a later outcome record for the request replaces an earlier one (trace.h) */
+        ev->requests[idx].outcome = (uint8_t)aux;
+        ev->requests[idx].status = (int32_t)status;
+        return SP_OK;
+    }
     case SP_REC_LABEL: {
         if (aux > SP_NATIVE_MAX_LABEL || size != 16 + ((aux + 7) & ~7u))
             return bad(r, off, "malformed label record (at most 255 bytes)");

@@ -897,21 +897,87 @@ static int batch_order_cmp(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
+static void later(uint64_t *at, uint64_t t)
+{
+    if (t != SP_TIME_NONE && (*at == SP_TIME_NONE || t > *at))
+        *at = t;
+}
+
+/* Each file's last time (its trace's end) and each unfinished request's start: its arrival if a
+ * record gave one, else the earliest start of its spans and batches (spans are sorted by request and
+ * start, and per-request lists are built). Client records are on the client's clock and count for
+ * neither. */
+static void trace_ends(struct sp_events *ev)
+{
+    for (size_t f = 0; f < ev->n_files; f++)
+        ev->files[f].last_ns = SP_TIME_NONE;
+    for (size_t i = 0; i < ev->n_requests; i++) {
+        sp_ev_request *r = &ev->requests[i];
+        uint64_t *at = &ev->files[r->file].last_ns;
+        later(at, r->arrival_ns);
+        if (r->outcome != SP_OUTCOME_UNFINISHED)
+            later(at, r->done_ns);
+    }
+    for (size_t i = 0; i < ev->n_spans; i++) {
+        const sp_ev_span *sp = &ev->spans[i];
+        later(&ev->files[ev->requests[sp->req].file].last_ns, sp->end_ns);
+        later(&ev->files[ev->requests[sp->req].file].last_ns, sp->start_ns);
+    }
+    for (size_t i = 0; i < ev->n_batches; i++) {
+        const sp_ev_batch *b = &ev->batches[i];
+        if (!b->has_record)
+            continue;
+        later(&ev->files[b->file].last_ns, b->start_ns);
+        later(&ev->files[b->file].last_ns, b->end_ns);
+    }
+    for (size_t i = 0; i < ev->n_acts; i++) {
+        later(&ev->files[ev->acts[i].file].last_ns, ev->acts[i].start_ns);
+        later(&ev->files[ev->acts[i].file].last_ns, ev->acts[i].end_ns);
+    }
+    for (size_t i = 0; i < ev->n_launches; i++) {
+        later(&ev->files[ev->launches[i].file].last_ns, ev->launches[i].start_ns);
+        later(&ev->files[ev->launches[i].file].last_ns, ev->launches[i].end_ns);
+    }
+    for (size_t i = 0; i < ev->n_requests; i++) {
+        sp_ev_request *r = &ev->requests[i];
+        if (r->outcome != SP_OUTCOME_UNFINISHED || r->arrival_ns != SP_TIME_NONE)
+            continue;
+        uint64_t start = r->nspans ? ev->spans[r->first_span].start_ns : SP_TIME_NONE;
+        for (uint32_t k = 0; k < r->nbatches; k++) {
+            uint64_t bs = ev->batches[ev->req_batches[r->first_batch + k]].start_ns;
+            if (bs < start)
+                start = bs;
+        }
+        r->arrival_ns = start;
+    }
+}
+
 sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t errlen)
 {
     if (ev->finished)
         return SP_OK;
     for (size_t f = 0; f < ev->n_files; f++)
+    {
         ev->files[f].orphaned = 0; /* counted afresh: events may have been added since a last pass */
-    /* Requests referenced but never recorded. Under lenient they stay in the arrays but are marked
-     * unusable (the analyzer skips requests without a record); the count goes to their file. In a
-     * file that lost some of its bytes the record was most likely there: an orphan, never an error. */
+        ev->files[f].unfinished_batches = 0;
+    }
+    /* Requests referenced but never recorded. Where the trace says why (DESIGN 8a) they are kept: an
+     * outcome record says the request was rejected, failed or was cancelled. In a file that lost some
+     * of its bytes the record was most likely there: an orphan, left out, never an error. In a file
+     * that lost nothing but has no end record (killed, crashed, still writing) the request was in
+     * flight when the trace ended: unfinished. Otherwise, under lenient they stay in the arrays but are
+     * marked unusable (the analyzer skips requests without a record or an outcome); the count goes to
+     * their file. */
     for (size_t i = 0; i < ev->n_requests; i++) {
         sp_ev_request *r = &ev->requests[i];
-        if (r->has_record)
+        if (r->has_record || r->outcome != SP_OUTCOME_OK)
             continue;
         if (sp_ev_file_has_loss(ev, r->file)) {
             ev->files[r->file].orphaned++;
+            continue;
+        }
+        if (ev->files[r->file].end == SP_TRACE_END_UNCLEAN) {
+            r->outcome = SP_OUTCOME_UNFINISHED;
             continue;
         }
         if (!lenient) {
@@ -927,6 +993,10 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
             continue;
         if (sp_ev_file_has_loss(ev, b->file)) {
             ev->files[b->file].orphaned++;
+            continue;
+        }
+        if (ev->files[b->file].end == SP_TRACE_END_UNCLEAN) {
+            ev->files[b->file].unfinished_batches++; /* in flight when the trace ended: left out */
             continue;
         }
         if (!lenient) {
@@ -1010,6 +1080,7 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
         }
     }
     free(order);
+    trace_ends(ev);
     ev->finished = true;
     return SP_OK;
 }

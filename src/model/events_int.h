@@ -48,6 +48,12 @@ typedef struct sp_ev_request {
     uint32_t nspans;
     uint32_t first_batch;    /* after sp_ev_finish: indexes into req_batches[] */
     uint32_t nbatches;
+    int32_t status;          /* HTTP status the outcome came with; 0: none */
+    uint8_t outcome;         /* sp_outcome (trace.h); SP_OUTCOME_OK unless a record says otherwise.
+                                sp_ev_finish makes a request that records name but that has no
+                                request record, in an unclean file that lost nothing,
+                                SP_OUTCOME_UNFINISHED, and gives it as arrival_ns the earliest time
+                                its records give (docs/analysis.md section 0a) */
     bool has_record;         /* a request record was seen (not only a reference) */
 } sp_ev_request;
 
@@ -164,6 +170,12 @@ typedef struct sp_ev_file {
     uint64_t undecodable;    /* records using a name defined only in a lost block */
     uint64_t orphaned;       /* requests and batches whose own record was lost (sp_ev_finish) */
     uint8_t end;             /* sp_trace_end: the native importer sets it */
+    uint64_t unfinished_batches; /* after sp_ev_finish: batches of an unclean file that lost nothing,
+                                    named by device activity without a batch record (in flight at
+                                    the end: left out) */
+    uint64_t last_ns;        /* after sp_ev_finish: the latest time any record of the file gives (its
+                                trace's end, where unfinished requests' time is measured to);
+                                SP_TIME_NONE when it gives none */
 } sp_ev_file;
 
 #define SP_GROW_ARRAY(name, type) type *name; size_t n_##name, cap_##name
@@ -337,8 +349,12 @@ sp_status sp_ev_join_clients(struct sp_events *ev);
  * request and start, builds per-request span and batch lists, sorts activity by start.
  * Checks references: a request referenced (by a stage or a batch) but never given a request record,
  * or a batch referenced by device activity but never given a batch record, is an error naming the id
- * unless `lenient` (then they are dropped and counted as skipped in their file). Writes a message to
- * `err`. Idempotent; called by the analyzer. */
+ * unless the trace says why (DESIGN 8a) or `lenient` (then they are dropped and counted as skipped in
+ * their file). The trace says why when the request has an outcome record (it was rejected, failed or
+ * cancelled), its file lost some of its bytes (they are orphans: counted in `orphaned` and left out),
+ * or its file lost nothing but has no end record (`end` SP_TRACE_END_UNCLEAN: such requests become
+ * SP_OUTCOME_UNFINISHED, such batches are counted in `unfinished_batches` and left out). Sets each
+ * file's `last_ns`. Writes a message to `err`. Idempotent; called by the analyzer. */
 sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t errlen);
 
 #endif

@@ -207,6 +207,56 @@ static void write_summary(html_ctx *c)
     fputs("</div>\n", out);
 }
 
+/* ---------- outcomes (DESIGN 8a) ---------- */
+
+/* Every request by outcome, with its own latency, when some request is not ok, a trace did not close
+ * cleanly or the scope is wider than ok (a trace whose requests are all ok reads as before). */
+static void write_outcomes(html_ctx *c)
+{
+    FILE *out = c->out;
+    const sp_report *r = c->r;
+    if (!(r->requests_total > r->outcomes[SP_OUTCOME_OK].count || r->unclean_files || r->unfinished_batches ||
+          r->outcome_scope != SP_SCOPE_OK))
+        return;
+    char a[32], b[32], d[32], e[32];
+    fprintf(out, "<section id=\"outcomes\"><h2>Outcomes</h2>\n<p>%" PRIu64 " requests; rejection rate "
+                 "<b%s>%s</b>. The latency, stage, padding and cost figures cover %s.</p>\n",
+            r->requests_total, r->rejection_rate >= SP_REJECTION_SIGNIFICANT ? " class=\"warn\"" : "",
+            sp_rep_fmt_pct(a, sizeof a, r->rejection_rate),
+            r->outcome_scope == SP_SCOPE_OK ? "<code>ok</code> requests only" : "every finished request");
+    fputs("<table class=\"num\"><thead><tr><th>outcome</th><th>requests</th><th>p50</th><th>p95</th><th>p99</th>"
+          "<th>max</th></tr></thead><tbody>\n", out);
+    for (int k = 0; k < SP_OUTCOME_COUNT; k++) {
+        const sp_outcome_row *row = &r->outcomes[k];
+        if (!row->count && k != SP_OUTCOME_OK)
+            continue;
+        fprintf(out, "<tr><td>%s</td><td>%" PRIu64 "</td>", sp_outcome_str((sp_outcome)k), row->count);
+        if (row->latency.count)
+            fprintf(out, "<td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
+                    sp_fmt_dur(a, sizeof a, (double)row->latency.p50_ns),
+                    sp_fmt_dur(b, sizeof b, (double)row->latency.p95_ns),
+                    sp_fmt_dur(d, sizeof d, (double)row->latency.p99_ns),
+                    sp_fmt_dur(e, sizeof e, (double)row->latency.max_ns));
+        else
+            fputs("<td colspan=\"4\">no times</td></tr>\n", out);
+    }
+    fputs("</tbody></table>\n", out);
+    if (r->outcomes[SP_OUTCOME_UNFINISHED].count)
+        fputs("<p class=\"note\">An unfinished request's time runs from its start to the last time of its "
+              "trace.</p>\n", out);
+    for (size_t f = 0; r->file_quality && f < r->n_files; f++) {
+        if (r->file_quality[f].loss.end != SP_TRACE_END_UNCLEAN)
+            continue;
+        fputs("<p class=\"warn\">The recorder did not close cleanly: ", out);
+        sp_html_esc(out, r->file_quality[f].path, 300);
+        fputs(" has no end record (killed, crashed or still writing).</p>\n", out);
+    }
+    if (r->unfinished_batches)
+        fprintf(out, "<p class=\"note\">%" PRIu64 " batch%s in flight at the end left out.</p>\n",
+                r->unfinished_batches, r->unfinished_batches == 1 ? "" : "es");
+    fputs("</section>\n", out);
+}
+
 /* ---------- stage shares of p50/p95/p99 ---------- */
 
 static void write_shares(html_ctx *c)
@@ -1123,7 +1173,7 @@ sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, con
     c.r = r;
     c.ev = ev;
     if (ev) {
-        sp_status st = sp_ana_detail(ev, &c.a);
+        sp_status st = sp_ana_detail(ev, r->outcome_scope, &c.a);
         if (st)
             return st;
         c.have_detail = 1;
@@ -1144,6 +1194,7 @@ sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, con
     /* each section checks the stream before it starts: a failed write stops the report there */
     write_verdict(&c);
     write_summary(&c);
+    write_outcomes(&c);
     write_shares(&c);
     sp_status st = ferror(out) ? SP_ERR_IO : write_latency(&c);
     if (!st)

@@ -94,6 +94,30 @@ static void write_requests(FILE *out, const sp_report *r)
     fputs("}", out);
 }
 
+/* Every request by outcome, with each outcome's own latency, the rejection rate, statuses and the
+ * batches in flight at an unclean end (DESIGN 8a; docs/report-format.md, "outcomes"); which traces did
+ * not close cleanly is in data_quality. */
+static void write_outcomes(FILE *out, const sp_report *r)
+{
+    fprintf(out, "\"outcomes\":{\"scope\":\"%s\",\"total\":%" PRIu64 ",\"rejection_rate\":",
+            sp_outcome_scope_str(r->outcome_scope), r->requests_total);
+    share(out, r->rejection_rate, r->requests_total > 0);
+    fputs(",\"by_outcome\":{", out);
+    for (int o = 0; o < SP_OUTCOME_COUNT; o++) {
+        const sp_outcome_row *row = &r->outcomes[o];
+        fprintf(out, "%s\"%s\":{\"count\":%" PRIu64 ",\"latency_us\":", o ? "," : "",
+                sp_outcome_str((sp_outcome)o), row->count);
+        quantiles_us(out, &row->latency, 1);
+        fputs("}", out);
+    }
+    fputs("},\"statuses\":[", out);
+    for (size_t i = 0; i < r->n_statuses; i++)
+        fprintf(out, "%s{\"status\":%" PRId32 ",\"count\":%" PRIu64 "}", i ? "," : "", r->statuses[i].status,
+                r->statuses[i].count);
+    fprintf(out, "],\"statuses_unlisted\":%" PRIu64 ",\"unfinished_batches\":%" PRIu64 "}", r->statuses_unlisted,
+            r->unfinished_batches);
+}
+
 /* Clock reconciliation per (client file, server file) pair (DESIGN 8a) and the client records the
  * merge did not use. */
 static void write_clock(FILE *out, const sp_report *r)
@@ -532,6 +556,8 @@ sp_status sp_report_write_json(const sp_report *r, FILE *out)
     fprintf(out, "{\"schema\":\"servprof.report/1\",\"version\":\"%s\",\"files\":%zu,\"hta_compat\":%s,\n",
             SP_VERSION_STRING, r->n_files, r->hta_compat ? "true" : "false");
     write_requests(out, r);
+    fputs(",\n", out);
+    write_outcomes(out, r);
     fputs(",\n", out);
     write_clock(out, r);
     fputs(",\n", out);

@@ -258,6 +258,9 @@ static sp_status write_requests(pf_writer *w)
         sp_rep_json_us(w->out, rq->done_ns - rq->arrival_ns);
         if (rq->input_tokens >= 0)
             fprintf(w->out, ",\"input_tokens\":%" PRId64, rq->input_tokens);
+        if (rq->outcome != SP_OUTCOME_OK) /* DESIGN 8a: a rejected, failed or cancelled request says so */
+            fprintf(w->out, ",\"outcome\":\"%s\",\"status\":%" PRId32, sp_outcome_str((sp_outcome)rq->outcome),
+                    rq->status);
         fputs("}}", w->out);
         /* children: stage spans and batch windows, merged in start order (both lists are sorted by
          * sp_ev_finish) */

@@ -84,6 +84,82 @@ static void write_latency(FILE *out, const char *label, const sp_quantiles *q)
             sp_fmt_dur(e, sizeof e, (double)q->max_ns));
 }
 
+/* Whether the outcomes block has anything to say: a request that is not ok, a trace that did not
+ * close cleanly, or the wider scope (a trace whose requests are all ok reads as before). */
+static int outcomes_worth_saying(const sp_report *r)
+{
+    return r->requests_total > r->outcomes[SP_OUTCOME_OK].count || r->unclean_files || r->unfinished_batches ||
+           r->outcome_scope != SP_SCOPE_OK;
+}
+
+/* The outcomes block (DESIGN 8a): counts, rejection rate, each outcome's own latency, statuses, and
+ * the traces the recorder did not close cleanly. */
+static void write_outcomes(FILE *out, const sp_report *r)
+{
+    if (!outcomes_worth_saying(r))
+        return;
+    char line[1024], pc[16];
+    size_t o = (size_t)snprintf(line, sizeof line, "outcomes: %" PRIu64 " %s:", r->requests_total,
+                                plural(r->requests_total, "request", "requests"));
+    for (int k = 0; k < SP_OUTCOME_COUNT && o < sizeof line; k++)
+        if (r->outcomes[k].count || k == SP_OUTCOME_OK)
+            o += (size_t)snprintf(line + o, sizeof line - o, "%s %" PRIu64 " %s", k ? "," : "", r->outcomes[k].count,
+                                  sp_outcome_str((sp_outcome)k));
+    if (o < sizeof line)
+        snprintf(line + o, sizeof line - o, "; rejection rate %s", sp_rep_fmt_pct(pc, sizeof pc, r->rejection_rate));
+    fputs("\n", out);
+    wrap(out, line, 0, 2);
+    fprintf(out, "  %s\n", r->outcome_scope == SP_SCOPE_OK
+                               ? "latency, stage, padding and cost figures cover ok requests (--outcomes all: every "
+                                 "finished one)"
+                               : "latency, stage, padding and cost figures cover every finished request "
+                                 "(--outcomes all)");
+    fprintf(out, "  %-12s %8s %10s %10s %10s %10s\n", "outcome", "count", "p50", "p95", "p99", "max");
+    for (int k = 0; k < SP_OUTCOME_COUNT; k++) {
+        const sp_outcome_row *row = &r->outcomes[k];
+        if (!row->count)
+            continue;
+        char a[24], b[24], c[24], d[24];
+        if (row->latency.count)
+            fprintf(out, "  %-12s %8" PRIu64 " %10s %10s %10s %10s%s\n", sp_outcome_str((sp_outcome)k), row->count,
+                    sp_fmt_dur(a, sizeof a, (double)row->latency.p50_ns),
+                    sp_fmt_dur(b, sizeof b, (double)row->latency.p95_ns),
+                    sp_fmt_dur(c, sizeof c, (double)row->latency.p99_ns),
+                    sp_fmt_dur(d, sizeof d, (double)row->latency.max_ns),
+                    k == SP_OUTCOME_UNFINISHED ? "  (run until the trace ended)" : "");
+        else
+            fprintf(out, "  %-12s %8" PRIu64 " %10s\n", sp_outcome_str((sp_outcome)k), row->count, "no times");
+    }
+    if (r->n_statuses) {
+        o = (size_t)snprintf(line, sizeof line, "HTTP statuses of the others:");
+        for (size_t i = 0; i < r->n_statuses && o < sizeof line; i++)
+            o += (size_t)snprintf(line + o, sizeof line - o, "%s %" PRId32 " x %" PRIu64, i ? "," : "",
+                                  r->statuses[i].status, r->statuses[i].count);
+        if (r->statuses_unlisted && o < sizeof line)
+            snprintf(line + o, sizeof line - o, ", %" PRIu64 " with other statuses", r->statuses_unlisted);
+        fputs("  ", out);
+        wrap(out, line, 2, 4);
+    }
+    for (size_t f = 0; r->file_quality && f < r->n_files; f++) {
+        const sp_file_quality *q = &r->file_quality[f];
+        if (q->loss.end != SP_TRACE_END_UNCLEAN)
+            continue;
+        /* with lost bytes the requests without a record are orphans (data quality), not unfinished */
+        snprintf(line, sizeof line, "the recorder did not close cleanly: %s has no end record (killed, crashed or "
+                 "still writing)%s", q->path,
+                 q->loss.regions ? "" : "; requests in flight are unfinished, measured to the trace's last time");
+        fputs("  ", out);
+        wrap(out, line, 2, 4);
+    }
+    if (r->unfinished_batches) {
+        snprintf(line, sizeof line, "%" PRIu64 " %s in flight at the end left out (device activity names %s, but "
+                 "no batch record came)", r->unfinished_batches,
+                 plural(r->unfinished_batches, "batch", "batches"), plural(r->unfinished_batches, "it", "them"));
+        fputs("  ", out);
+        wrap(out, line, 2, 4);
+    }
+}
+
 static void write_stage_table(FILE *out, const sp_report *r)
 {
     char name[32], a[24], b[24], c[24], d[24], s1[16], s2[16], s3[16];
@@ -506,9 +582,13 @@ sp_status sp_report_write_text(const sp_report *r, FILE *out)
                     "batch size:", r->batch_size.p50_ns, r->batch_size.p95_ns, r->batch_size.max_ns);
         if (r->has_client)
             write_clocks(out, r);
+        write_outcomes(out, r);
         write_stage_table(out, r);
     } else {
-        fputs("no requests in the trace: no latency, stage or padding-share figures\n", out);
+        fputs(r->requests_total ? "no requests to analyse: no latency, stage or padding-share figures\n"
+                                : "no requests in the trace: no latency, stage or padding-share figures\n",
+              out);
+        write_outcomes(out, r);
     }
     write_padding(out, r);
     write_cost(out, r);

@@ -146,10 +146,19 @@ static void answer_and_close(int fd, unsigned status, const char *type, const ch
     close(fd);
 }
 
-/* Closes a connection the screen holds (the gate thread's own). */
+static void tell_answered(const sp_gate *g, unsigned status, uint64_t start_ns, const char *head, size_t len)
+{
+    if (g->cfg.on_answered)
+        g->cfg.on_answered(g->cfg.on_answered_user, status, start_ns, head, len);
+}
+
+/* Closes a connection the screen holds (the gate thread's own). A status answers the head the screen
+ * peeked (`head_len` bytes in g->peek). */
 static void close_screened(sp_gate *g, sp_gate_conn *c, unsigned status, const char *type, const char *message)
 {
     int fd = c->fd;
+    if (status)
+        tell_answered(g, status, c->since_ns, g->peek, c->seen);
     pthread_mutex_lock(&g->mu);
     forget_locked(g, c);
     if (status) {
@@ -185,6 +194,7 @@ static void gate_accept(sp_gate *g)
         }
         char msg[160], host[64];
         unsigned refused = 0;
+        uint64_t accepted_ns = now_ns();
         sp_gate_conn *c = NULL;
         pthread_mutex_lock(&g->mu);
         if (g->st.open_now >= g->cfg.max_connections) {
@@ -202,6 +212,7 @@ static void gate_accept(sp_gate *g)
         }
         pthread_mutex_unlock(&g->mu);
         if (refused) {
+            tell_answered(g, 503, accepted_ns, NULL, 0);
             answer_and_close(fd, 503, "server_overloaded", msg, 1);
             continue;
         }

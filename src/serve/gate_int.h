@@ -42,7 +42,16 @@ unsigned sp_gate_check_head(const char *p, size_t n, size_t max_body, char *msg,
 typedef struct sp_gate sp_gate;
 typedef struct sp_gate_conn sp_gate_conn;
 
+/* Told of each request the gate answers itself (DESIGN 8a: the service records every request it
+ * answers): `status` the answer, `start_ns` when the connection was accepted, `head` the request head
+ * it read (`head_len` bytes), or NULL for a connection refused at accept (503: no request was read).
+ * Called on the gate's thread, before the connection is closed. */
+typedef void (*sp_gate_answered_fn)(void *user, unsigned status, uint64_t start_ns, const char *head,
+                                    size_t head_len);
+
 typedef struct sp_gate_config {
+    sp_gate_answered_fn on_answered; /* NULL: nobody is told */
+    void *on_answered_user;
     struct sockaddr_storage addr; /* address to listen on (IPv4 or IPv6; port 0: ephemeral) */
     socklen_t addrlen;
     unsigned max_connections;     /* open connections, from accept to close */

@@ -19,9 +19,6 @@
 #include "serve/gate_int.h"
 #include "serve/serve_int.h"
 #include "servprof/serve.h"
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
-#include "servprof/cupti.h"
-#endif
 
 /* OpenBLAS's own thread count; declared here because only the pthread build's cblas.h has it. */
 void openblas_set_num_threads(int num_threads);
@@ -56,6 +53,8 @@ typedef struct req_ctx {
     char *resp;
     size_t resp_len;
     const char *retry_after;
+    uint64_t done_ns;     /* when the answer was queued to the socket; 0: not yet */
+    int label_recorded;
 } req_ctx;
 
 typedef struct worker {
@@ -70,9 +69,7 @@ typedef struct worker {
     uint64_t *members;
     size_t max_seqs;
     uint64_t batch_id; /* for the op hook */
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
     sp_cuda_ws *cws;   /* --device cuda: this worker's stream, buffers and graphs */
-#endif
 } worker;
 
 struct sp_server {
@@ -94,9 +91,8 @@ struct sp_server {
     int cuda;             /* --device cuda */
     int cupti_started;    /* this server started the collector (and stops it) */
     char device_note[512];
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
+    const sp_cuda_backend *cb; /* --device cuda: the CUDA backend module's table */
     sp_cuda_model *cmodel;
-#endif
     _Atomic uint64_t next_request, next_batch;
     atomic_int stopping;
     int stopped;
@@ -209,17 +205,15 @@ void sp_server_get_stats(const sp_server *srv, sp_server_stats *s)
     s->connections_open = g.open_now;
     s->connections_peak = g.open_peak;
     s->graph_captures = s->graph_replays = 0;
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
     /* read without a lock: plain counters of the workers, good enough for a summary after stop */
-    for (unsigned i = 0; m->cuda && m->workers && i < m->nworkers; i++) {
+    for (unsigned i = 0; m->cb && m->workers && i < m->nworkers; i++) {
         if (!m->workers[i].cws)
             continue;
         sp_cuda_ws_stats ws;
-        sp_cuda_ws_get_stats(m->workers[i].cws, &ws);
+        m->cb->ws_get_stats(m->workers[i].cws, &ws);
         s->graph_captures += ws.graph_captures;
         s->graph_replays += ws.graph_replays;
     }
-#endif
 }
 
 /* ---- small output buffer for JSON answers ---- */
@@ -322,6 +316,7 @@ static enum MHD_Result send_answer(req_ctx *r, const char *allow)
     enum MHD_Result ret = MHD_queue_response(r->conn, r->http_status, resp);
     MHD_destroy_response(resp);
     r->state = ST_SENT;
+    r->done_ns = sp_now_ns();
     /* answered: no header or body deadline while the answer goes out */
     sp_gate_set_phase(r->srv->gate, r->gc, SP_GATE_BUSY);
     return ret;
@@ -577,14 +572,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* the headers are in: the body's deadline starts now (gate.c) */
         r->gc = sp_gate_conn_of(conn);
         sp_gate_set_phase(srv->gate, r->gc, SP_GATE_WAIT_BODY);
+        int embed = strcmp(url, "/v1/embeddings") == 0;
+        if (embed)
+            r->route = ROUTE_EMBED; /* recorded whatever its answer, the head check's too (on_completed) */
         if (!check_head(r))
             return send_answer(r, NULL);
-        if (strcmp(url, "/v1/embeddings") == 0) {
+        if (embed) {
             if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
                 set_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request_error", "use POST for /v1/embeddings");
                 return send_answer(r, MHD_HTTP_METHOD_POST);
             }
-            r->route = ROUTE_EMBED;
             const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
             if (ct && !is_json_type(ct)) {
                 /* no Content-Type is taken as JSON (curl -d and many clients); another type is not */
@@ -660,12 +657,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "invalid_request_error", msg);
             return send_answer(r, NULL);
         }
-        if (!parse_request(r))
+        if (!parse_request(r)) {
+            /* the parse that refused it is the request's preprocessing */
+            sp_record_stage(srv->rec, r->id, SP_STAGE_PREPROCESS, r->arrival_ns, sp_now_ns());
             return send_answer(r, NULL);
+        }
         r->enqueue_ns = sp_now_ns();
         sp_record_stage(srv->rec, r->id, SP_STAGE_PREPROCESS, r->arrival_ns, r->enqueue_ns);
-        if (r->label[0])
+        if (r->label[0]) {
             sp_record_request_label(srv->rec, r->id, r->label, strlen(r->label));
+            r->label_recorded = 1;
+        }
         /* suspend before the batcher can see it, so a fast worker never resumes a connection that
          * is not yet suspended */
         r->state = ST_QUEUED;
@@ -687,17 +689,67 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* resumed by a worker (or by the queue-full path above) */
         int served = r->http_status == MHD_HTTP_OK;
         enum MHD_Result ret = send_answer(r, NULL);
-        uint64_t done = sp_now_ns();
         if (served) {
             /* postprocess runs from the end of the batch through response assembly (in the worker)
-             * to the hand-off to the socket here */
-            sp_record_stage(srv->rec, r->id, SP_STAGE_POSTPROCESS, r->batch_end_ns, done);
-            sp_record_request(srv->rec, r->id, r->arrival_ns, done, (int64_t)r->tokens);
+             * to the hand-off to the socket here; the request record follows in on_completed, once
+             * libmicrohttpd says whether the client got the answer */
+            sp_record_stage(srv->rec, r->id, SP_STAGE_POSTPROCESS, r->batch_end_ns, r->done_ns);
             STAT_ADD(srv, ok, 1);
         }
         return ret;
     }
     return MHD_YES; /* ST_QUEUED (spurious call) or ST_SENT */
+}
+
+/* Records an embeddings request as it ended (DESIGN 8a, docs/serve.md): its request record from
+ * arrival to the hand-off of its answer (or to now, when it never got one) and, unless it was
+ * answered 200 and delivered, its outcome: cancelled when the client went away first, rejected for
+ * a 503 (queue full, or the server stopping), error for any other status. */
+static void record_ended(sp_server *srv, req_ctx *r, enum MHD_RequestTerminationCode toe)
+{
+    if (!srv->rec || r->route != ROUTE_EMBED)
+        return;
+    uint64_t done = r->done_ns ? r->done_ns : sp_now_ns();
+    if (r->label[0] && !r->label_recorded)
+        sp_record_request_label(srv->rec, r->id, r->label, strlen(r->label));
+    sp_record_request(srv->rec, r->id, r->arrival_ns, done, r->tokens ? (int64_t)r->tokens : -1);
+    sp_outcome o = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK            ? SP_OUTCOME_CANCELLED
+                   : r->http_status == MHD_HTTP_OK                       ? SP_OUTCOME_OK
+                   : r->http_status == MHD_HTTP_SERVICE_UNAVAILABLE      ? SP_OUTCOME_REJECTED
+                                                                         : SP_OUTCOME_ERROR;
+    if (o != SP_OUTCOME_OK)
+        sp_record_outcome(srv->rec, r->id, o, (int32_t)r->http_status);
+}
+
+/* Whether a request head's target is /v1/embeddings (its query aside): "METHOD SP TARGET SP ...",
+ * after any empty lines. */
+static int head_is_embeddings(const char *p, size_t n)
+{
+    static const char path[] = "/v1/embeddings";
+    size_t i = 0;
+    while (i < n && (p[i] == '\r' || p[i] == '\n'))
+        i++;
+    while (i < n && p[i] != ' ' && p[i] != '\r' && p[i] != '\n')
+        i++;
+    if (i >= n || p[i] != ' ')
+        return 0;
+    i++;
+    size_t l = sizeof(path) - 1;
+    return n - i > l && memcmp(p + i, path, l) == 0 && (p[i + l] == ' ' || p[i + l] == '?');
+}
+
+/* The front door answered a request itself (gate.c): a connection refused at the caps (503, no
+ * request read: rejected), or a bad request head for /v1/embeddings (an error with its status). It is
+ * recorded like the handler's answers (record_ended), with no spans; its id is the next request id. */
+static void on_gate_answered(void *user, unsigned status, uint64_t start_ns, const char *head, size_t head_len)
+{
+    sp_server *srv = user;
+    if (!srv->rec || (head ? !head_is_embeddings(head, head_len) : status != MHD_HTTP_SERVICE_UNAVAILABLE))
+        return;
+    uint64_t id = atomic_fetch_add_explicit(&srv->next_request, 1, memory_order_relaxed);
+    sp_record_request(srv->rec, id, start_ns, sp_now_ns(), -1);
+    sp_record_outcome(srv->rec, id, status == MHD_HTTP_SERVICE_UNAVAILABLE ? SP_OUTCOME_REJECTED : SP_OUTCOME_ERROR,
+                      (int32_t)status);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -706,6 +758,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     req_ctx *r = *con_cls;
     if (!r)
         return;
+    record_ended(srv, r, toe);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         STAT_ADD(srv, client_gone, 1);
     /* a keep-alive connection now waits for its next request: the header deadline starts again */
@@ -783,16 +836,14 @@ static void *worker_main(void *arg)
             }
         }
         sp_status st;
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
         if (srv->cuda) {
             /* device work launched meanwhile is tied to this batch by CUPTI correlation id, or in
              * lean mode by this window, which ends when the embeddings are in host memory
-             * (sp_cuda_forward waits), so all of the batch's device work falls inside it */
-            sp_cupti_batch_begin(w->batch_id);
-            st = sp_cuda_forward(w->cws, w->ids, w->lens, seqs, padded, w->out, NULL, 0);
-            sp_cupti_batch_end();
+             * (forward waits), so all of the batch's device work falls inside it */
+            srv->cb->cupti_batch_begin(w->batch_id);
+            st = srv->cb->forward(w->cws, w->ids, w->lens, seqs, padded, w->out, NULL, 0);
+            srv->cb->cupti_batch_end();
         } else
-#endif
             st = sp_encoder_forward(srv->enc, w->ws, w->ids, w->lens, seqs, padded, w->out, on_op, w);
         uint64_t end = sp_now_ns();
         /* DESIGN section 2: effective = sum of member lengths; padded = batch size x padded length */
@@ -814,12 +865,10 @@ static void *worker_main(void *arg)
             /* last touch: once resumed, the HTTP thread owns the request again */
             MHD_resume_connection(r->conn);
         }
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
         /* a new shape under --cuda-graphs is captured now, after its batch was answered, so the
          * capture's host time lands in no batch window (a failed capture just leaves it eager) */
         if (srv->cuda && st == SP_OK)
-            (void)sp_cuda_ws_capture_pending(w->cws, NULL, 0);
-#endif
+            (void)srv->cb->ws_capture_pending(w->cws, NULL, 0);
     }
     return NULL;
 }
@@ -1011,9 +1060,13 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
         snprintf(srv->device_note, sizeof(srv->device_note), "device: cpu (OpenBLAS, one thread per worker)");
     }
     if (srv->cuda) {
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
-        char why[256] = "";
-        int ndev = sp_cuda_device_count(why, sizeof(why));
+        /* the module (and through it cudart, cuBLAS, CUPTI) is opened here and nowhere else */
+        char why[1024] = "";
+        if ((st = sp_cuda_backend_load(&srv->cb, why, sizeof(why))) != SP_OK) {
+            sp_errf(err, errlen, "--device cuda: %s", why);
+            goto fail;
+        }
+        int ndev = srv->cb->device_count(why, sizeof(why));
         if (ndev == 0 || opt->cuda_device >= (unsigned)ndev) {
             if (ndev > 0)
                 snprintf(why, sizeof(why), "CUDA device %u does not exist (%d found)", opt->cuda_device, ndev);
@@ -1026,14 +1079,13 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
             st = SP_ERR_INVALID;
             goto fail;
         }
-        if ((st = sp_cuda_model_create(srv->enc, (int)opt->cuda_device, &srv->cmodel, err, errlen)) != SP_OK)
+        sp_cuda_weights wv;
+        if ((st = sp_cuda_weights_view(srv->enc, &wv)) != SP_OK)
             goto fail;
-#else
-        sp_errf(err, errlen, "--device cuda: this build has no CUDA backend (configure with the CUDA "
-                             "toolkit and -DSERVPROF_CUDA=ON)");
-        st = SP_ERR_UNSUPPORTED;
-        goto fail;
-#endif
+        st = srv->cb->model_create(&wv, (int)opt->cuda_device, &srv->cmodel, err, errlen);
+        sp_cuda_weights_view_free(&wv);
+        if (st != SP_OK)
+            goto fail;
     }
 
     /* one BLAS thread: each worker runs its own batch, and 2 cores are shared with HTTP */
@@ -1059,19 +1111,16 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
             st = SP_ERR_NOMEM;
             goto fail;
         }
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
-        if (srv->cuda && (st = sp_cuda_ws_create(srv->cmodel, max_seqs, srv->seq_len,
-                                                 opt->cuda_graphs ? opt->cuda_graph_cap : 0, &w->cws, err,
-                                                 errlen)) != SP_OK)
+        if (srv->cuda && (st = srv->cb->ws_create(srv->cmodel, max_seqs, srv->seq_len,
+                                                  opt->cuda_graphs ? opt->cuda_graph_cap : 0, &w->cws, err,
+                                                  errlen)) != SP_OK)
             goto fail;
-#endif
     }
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
     if (srv->cuda) {
         /* started after the weights are up, so the trace's GPU timeline is the serving, not the
          * start-up; the server's own recorder, so kernels and copies join its batches */
         char desc[200], cbuf[256];
-        sp_cuda_device_describe((int)opt->cuda_device, desc, sizeof(desc));
+        srv->cb->device_describe((int)opt->cuda_device, desc, sizeof(desc));
         const char *rec_note = "device activity not recorded (no trace)";
         int mode = opt->cupti_mode;
         if (mode == SP_SERVER_CUPTI_AUTO)
@@ -1082,14 +1131,14 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
                        "(batch time shows as gap)";
         } else if (srv->rec) {
             sp_cupti_options co;
-            sp_cupti_options_init(&co);
+            srv->cb->cupti_options_init(&co);
             co.record_nvtx_batches = 0;
             if (mode == SP_SERVER_CUPTI_LEAN) {
                 co.api_callbacks = SP_CUPTI_API_NONE;
                 co.record_launches = 0;
                 co.record_syncs = 0;
             }
-            sp_status cs = sp_cupti_start(srv->rec, &co);
+            sp_status cs = srv->cb->cupti_start(srv->rec, &co);
             if (cs == SP_OK) {
                 srv->cupti_started = 1;
                 if (mode == SP_SERVER_CUPTI_LEAN && opt->workers > 1)
@@ -1103,7 +1152,7 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
                                "batches by correlation id";
             } else {
                 sp_cupti_stats cst;
-                sp_cupti_get_stats(&cst);
+                srv->cb->cupti_get_stats(&cst);
                 if (cst.subscriber_conflict)
                     snprintf(cbuf, sizeof(cbuf),
                              "CUPTI is held by another subscriber (%s): device activity is NOT recorded, only "
@@ -1120,7 +1169,6 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
         snprintf(srv->device_note, sizeof(srv->device_note), "device: cuda %u (%s), %s; %s", opt->cuda_device, desc,
                  opt->cuda_graphs ? "CUDA graphs per batch shape" : "eager launches", rec_note);
     }
-#endif
     record_properties(srv, &bc, ec);
     for (unsigned i = 0; i < opt->workers; i++) {
         if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
@@ -1148,6 +1196,8 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
         st = SP_ERR_INVALID;
         goto fail;
     }
+    gc.on_answered = on_gate_answered;
+    gc.on_answered_user = srv;
     gc.max_connections = opt->max_connections;
     gc.max_per_ip = opt->max_connections_per_ip;
     gc.header_timeout_ns = (uint64_t)(opt->header_timeout_s * 1e9 + 0.5);
@@ -1223,13 +1273,11 @@ void sp_server_stop(sp_server *srv)
             pthread_join(srv->workers[i].thread, NULL);
             srv->workers[i].started = 0;
         }
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
     /* the device is idle now: flush CUPTI's buffers into the recorder while it is still open */
     if (srv->cupti_started) {
-        sp_cupti_stop();
+        srv->cb->cupti_stop();
         srv->cupti_started = 0;
     }
-#endif
     if (srv->daemon) {
         /* give resumed requests up to 2 s to be written; idle keep-alive connections hold no request */
         uint64_t deadline = sp_now_ns() + 2000000000ull;
@@ -1259,9 +1307,8 @@ void sp_server_destroy(sp_server *srv)
     for (unsigned i = 0; srv->workers && i < srv->nworkers; i++) {
         worker *w = &srv->workers[i];
         sp_encoder_ws_destroy(w->ws);
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
-        sp_cuda_ws_destroy(w->cws);
-#endif
+        if (srv->cb)
+            srv->cb->ws_destroy(w->cws);
         free(w->items);
         free(w->members);
         free(w->ids);
@@ -1271,9 +1318,8 @@ void sp_server_destroy(sp_server *srv)
     free(srv->workers);
     sp_batcher_destroy(srv->batcher);
     sp_encoder_destroy(srv->enc);
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
-    sp_cuda_model_destroy(srv->cmodel);
-#endif
+    if (srv->cb)
+        srv->cb->model_destroy(srv->cmodel);
     sp_tokenizer_destroy(srv->tok);
     free(srv->op_names);
     sp_gate_destroy(srv->gate); /* after the daemon, whose close notifications use it */

@@ -150,6 +150,19 @@ const char *sp_drop_cause_str(sp_drop_cause cause)
     return "unknown";
 }
 
+const char *sp_outcome_str(sp_outcome outcome)
+{
+    switch (outcome) {
+    case SP_OUTCOME_OK: return "ok";
+    case SP_OUTCOME_REJECTED: return "rejected";
+    case SP_OUTCOME_ERROR: return "error";
+    case SP_OUTCOME_CANCELLED: return "cancelled";
+    case SP_OUTCOME_UNFINISHED: return "unfinished";
+    case SP_OUTCOME_COUNT: break;
+    }
+    return "unknown";
+}
+
 /* sizeof(sp_recorder_options) in 0.2, the first layout with struct_size: what a zero struct_size
  * stands for (trace.h, "ABI rule"). Fields appended later do not change it. */
 #define OPTIONS_SIZE_0_2 (offsetof(sp_recorder_options, on_fork_child) + sizeof(int))
@@ -1411,6 +1424,25 @@ void sp_record_request(sp_recorder *rec, uint64_t request_id, uint64_t arrival_n
     PUT(3, done_ns);
     PUT(4, (uint64_t)input_tokens);
     rec_leave(tb, h + SP_REC_SIZE_REQUEST);
+}
+
+void sp_record_outcome(sp_recorder *rec, uint64_t request_id, sp_outcome outcome, int32_t http_status)
+{
+    if (!rec)
+        return;
+    /* an outcome the format has no code for cannot be written: counted like a record too large to
+     * write, as sp_record_batch does for too many members */
+    size_t size = (unsigned)outcome < SP_OUTCOME_COUNT ? SP_REC_SIZE_OUTCOME : (size_t)SP_NATIVE_MAX_RECORD + 8;
+    uint64_t h;
+    sp_tbuf *tb = rec_enter(rec, size, &h);
+    if (!tb)
+        return;
+    int64_t status = http_status >= 0 && http_status <= SP_NATIVE_MAX_STATUS ? http_status : 0;
+    REC_LOCALS(tb, h);
+    PUT(0, sp_rec_header(SP_REC_OUTCOME, SP_REC_SIZE_OUTCOME, (uint32_t)outcome));
+    PUT(1, request_id);
+    PUT(2, (uint64_t)status);
+    rec_leave(tb, h + SP_REC_SIZE_OUTCOME);
 }
 
 void sp_record_request_label(sp_recorder *rec, uint64_t request_id, const char *label, size_t label_len)

@@ -40,8 +40,9 @@ typedef enum sp_native_type {
     SP_REC_LAUNCH = 9,  /* aux: name id; correlation, start, end */
     SP_REC_DROPS = 10,  /* aux: causes n; n cumulative counts, indexed by sp_drop_cause */
     SP_REC_END = 11,    /* the recorder closed the file cleanly */
-    SP_REC_PROP = 12    /* aux: key bytes (1..255); value bytes (u64), key NUL-padded to 8, value
+    SP_REC_PROP = 12,   /* aux: key bytes (1..255); value bytes (u64), key NUL-padded to 8, value
                            NUL-padded to 8 */
+    SP_REC_OUTCOME = 13 /* aux: sp_outcome; request id, HTTP status (i64; 0: none) */
 } sp_native_type;
 
 #define SP_NATIVE_CLOCK_MONOTONIC 1u
@@ -54,6 +55,8 @@ typedef enum sp_native_type {
 #define SP_REC_SIZE_COPY 56u
 #define SP_REC_SIZE_LAUNCH 32u
 #define SP_REC_SIZE_META 56u
+#define SP_REC_SIZE_OUTCOME 24u
+#define SP_NATIVE_MAX_STATUS 999  /* HTTP statuses an outcome record carries; others are 0 */
 
 static inline uint64_t sp_rec_header(uint32_t type, uint32_t size, uint32_t aux)
 {

@@ -254,6 +254,14 @@ static sp_status write_table(FILE *out, const sp_whatif_study *s)
         fprintf(out, "measured: the profile's own latency (%" PRIu64 " %s)\n", w->observed.count,
                 plural(w->observed.count, "request", "requests"));
     fputs("* the observed policy, simulated: compare with the measured latency\n", out);
+    const sp_whatif_result *o = &s->results[0];
+    if (w->measured_rejected || o->rejected)
+        /* DESIGN 8a: both over the same offered load, the requests replayed */
+        fprintf(out, "rejected (503): measured %.1f%% (%" PRIu64 " of %zu requests), simulated at the observed policy "
+                     "%.1f%% (%" PRIu64 "; queue capacity %u)\n",
+                w->n_reqs ? 100.0 * (double)w->measured_rejected / (double)w->n_reqs : 0.0, w->measured_rejected,
+                w->n_reqs, o->requests ? 100.0 * (double)o->rejected / (double)o->requests : 0.0, o->rejected,
+                o->policy.queue_capacity);
     if (any_mark)
         fprintf(out, "! extrapolated: some simulated batches are larger, or padded longer or shorter, than any "
                      "batch in the trace (sizes %u..%u, padded lengths %u..%u); their times come from the fit "
@@ -466,7 +474,13 @@ static void json_observed(FILE *out, const sp_whatif_study *s)
     sp_rep_json_num(out, ms(w->observed.p95_ns), 9);
     fputs(",\"p99\":", out);
     sp_rep_json_num(out, ms(w->observed.p99_ns), 9);
-    fputs("},\"policy\":", out);
+    /* DESIGN 8a: the measured rejections of the offered load, beside the observed policy's simulated */
+    const sp_whatif_result *r0 = &s->results[0];
+    fprintf(out, "},\"measured_rejected\":%" PRIu64 ",\"measured_rejection_rate\":", w->measured_rejected);
+    sp_rep_json_num(out, w->n_reqs ? (double)w->measured_rejected / (double)w->n_reqs : 0.0, 6);
+    fputs(",\"simulated_rejection_rate\":", out);
+    sp_rep_json_num(out, r0->requests ? (double)r0->rejected / (double)r0->requests : 0.0, 6);
+    fputs(",\"policy\":", out);
     json_policy(out, &o->policy);
     fprintf(out, ",\"max_batch_inferred\":%s,\"delay_inferred\":%s,\"source\":{",
             o->origin[SP_WHATIF_SET_MAX_BATCH] == SP_WHATIF_FROM_INFERRED ? "true" : "false",

@@ -160,12 +160,20 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
         goto out;
     }
     size_t n = 0;
+    uint64_t rejected = 0;
     for (size_t i = 0; i < nr; i++) {
         const sp_ev_request *q = &ev->requests[i];
         enq[i] = SP_TIME_NONE;
-        if (!q->has_record || q->arrival_ns == SP_TIME_NONE || q->done_ns == SP_TIME_NONE ||
-            q->done_ns < q->arrival_ns)
+        /* the offered load (docs/whatif.md): every request the service took in, whatever became of
+         * it, so the simulated queue decides rejections itself; not errors (refused before the queue,
+         * mostly malformed input) */
+        int unfinished = q->outcome == SP_OUTCOME_UNFINISHED;
+        if (q->outcome == SP_OUTCOME_ERROR || (!q->has_record && !unfinished) || q->arrival_ns == SP_TIME_NONE)
             continue;
+        if (!unfinished && (q->done_ns == SP_TIME_NONE || q->done_ns < q->arrival_ns))
+            continue;
+        uint64_t done = unfinished ? SP_TIME_NONE : q->done_ns;
+        rejected += q->outcome == SP_OUTCOME_REJECTED;
         /* enqueue: the queue span's start, else the end of preprocess, else arrival (docs/whatif.md) */
         uint64_t e_queue = SP_TIME_NONE, e_pre = SP_TIME_NONE, post_span = 0;
         for (uint32_t s = q->first_span; s < q->first_span + q->nspans; s++) {
@@ -178,7 +186,7 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
                 post_span += sp->end_ns - sp->start_ns;
         }
         uint64_t e = e_queue != SP_TIME_NONE ? e_queue : e_pre != SP_TIME_NONE ? e_pre : q->arrival_ns;
-        if (e < q->arrival_ns || e > q->done_ns)
+        if (e < q->arrival_ns || e > done)
             e = q->arrival_ns;
         uint64_t batch_end = 0, dispatch = SP_TIME_NONE;
         int64_t tokens = q->input_tokens;
@@ -194,8 +202,8 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
                 tokens = b->effective_tokens / b->nmembers;
         }
         uint64_t post = post_span;
-        if (batch_end && batch_end <= q->done_ns)
-            post = q->done_ns - batch_end;
+        if (batch_end && done != SP_TIME_NONE && batch_end <= done)
+            post = done - batch_end;
         if (tokens < 1)
             tokens = 1;
         if (tokens > UINT32_MAX)
@@ -205,8 +213,9 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
             q_in[nq] = e;
             q_out[nq++] = dispatch;
         }
-        reqs[n++] = (sp_whatif_request){q->arrival_ns, e - q->arrival_ns, post, (uint32_t)tokens,
-                                        q->done_ns - q->arrival_ns};
+        /* only a served request's latency is a measured latency to compare predictions with */
+        uint64_t observed = q->outcome == SP_OUTCOME_OK ? q->done_ns - q->arrival_ns : 0;
+        reqs[n++] = (sp_whatif_request){q->arrival_ns, e - q->arrival_ns, post, (uint32_t)tokens, observed};
     }
     /* batches in (start, file, id) order, not in the order of their first mention: the fit resamples
      * them in order, so the prediction never depends on the order of lines (docs/analysis.md, "Ties") */
@@ -260,6 +269,7 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
     if (st)
         goto out;
     w.head_wait_p50_ns = hq.p50_ns;
+    w.measured_rejected = rejected;
     w.max_queued_seen = max_queued(q_in, q_out, nq);
     w.price_per_hour = ev->n_files ? ev->files[0].price_per_hour : 0.0;
     *out = w;

@@ -2,7 +2,8 @@
 # `cmake --install` into a temporary prefix gives a library people can link: examples/record_minimal.c
 # builds against the installed headers and libservprof.so both through pkg-config (servprof.pc) and
 # through find_package(servprof CONFIG) (servprof::servprof), runs, and its trace is analysed by the
-# installed CLI; the installed `servprof serve` finds its tokenizer under <prefix>/share/servprof.
+# installed CLI; the installed `servprof serve` finds its tokenizer under <prefix>/share/servprof, and
+# (with CUDA) its backend module libservprof-cuda.so in the library dir.
 # Usage: install.sh SERVPROF_BIN SOURCE_DIR
 set -u
 bin=$1
@@ -69,6 +70,21 @@ if "$pfx/bin/servprof" --help | grep -q "^  serve "; then
   # the source tree is out of reach: only the installed copy of the tokenizer can be found
   ( cd "$tmp" && env -u SERVPROF_DATA_DIR timeout 20 "$pfx/bin/servprof" serve --port 0 --duration 0.2 ) >"$tmp/serve.log" 2>&1 ||
     { cat "$tmp/serve.log"; echo "FAIL: the installed servprof serve did not start"; fail=1; }
+fi
+# 4. with CUDA: the backend module is installed in the library dir and the installed servprof finds
+# it there (a machine without a GPU then says so, rather than "cannot load"); the installed collector
+# finds the installed libservprof.so beside itself
+if grep -q "^SERVPROF_CUDA_MODULE_BUILT:INTERNAL=ON$" "$build/CMakeCache.txt"; then
+  [ -e "$libdir/libservprof-cuda.so" ] || { echo "FAIL: $(basename "$libdir")/libservprof-cuda.so not installed"; fail=1; }
+  ( cd "$tmp" && env -u SERVPROF_DATA_DIR -u SERVPROF_CUDA_MODULE timeout 60 "$pfx/bin/servprof" serve --device cuda \
+      --port 0 --duration 0.2 ) >"$tmp/serve-cuda.log" 2>&1
+  if grep -q "cannot load" "$tmp/serve-cuda.log"; then
+    cat "$tmp/serve-cuda.log"; echo "FAIL: the installed servprof did not find its CUDA backend module"; fail=1
+  fi
+  if [ -e "$libdir/libservprof-cupti.so" ]; then
+    ldd "$libdir/libservprof-cupti.so" | grep -q "$libdir/libservprof.so" ||
+      { ldd "$libdir/libservprof-cupti.so"; echo "FAIL: the installed collector does not use the installed libservprof.so"; fail=1; }
+  fi
 fi
 [ $fail = 0 ] && echo "install: OK ($pfx)"
 exit $fail

@@ -218,7 +218,7 @@ static char *json_without_clock(const sp_report *r)
 static void check_sums(sp_events *ev)
 {
     sp_ana a;
-    CHECK(sp_ana_detail(ev, &a) == SP_OK);
+    CHECK(sp_ana_detail(ev, SP_SCOPE_OK, &a) == SP_OK);
     CHECK_EQ_U64(a.n_reqs, RUN_N);
     for (size_t i = 0; i < a.n_reqs; i++) {
         uint64_t sum = 0;
@@ -369,7 +369,7 @@ static void test_missing_client_records(void)
         if (!strcmp(r->stages[s].name, "network"))
             CHECK_EQ_U64(r->stages[s].total_ns, net);
     sp_ana a;
-    CHECK(sp_ana_detail(ev, &a) == SP_OK);
+    CHECK(sp_ana_detail(ev, SP_SCOPE_OK, &a) == SP_OK);
     for (size_t i = 0; i < a.n_reqs; i++) {
         int k = atoi(sp_str_get(&ev->strings, ev->requests[a.reqs[i]].id) + 3) - 1;
         uint64_t want = k < 3 ? run[k].done - run[k].arrival : run[k].cdone - run[k].send;

@@ -1,7 +1,9 @@
 /* servprof serve end to end on 127.0.0.1 with an ephemeral port, driven by libcurl: 200 and the
  * OpenAI response shape, 400, 405, 413, 404, 503 with Retry-After when the queue is full, a client
  * that leaves mid-request, and the recorded trace: every served request with its stages, batches
- * and operations, and the traceparent / X-Request-Id used as the request's id. */
+ * and operations, the traceparent / X-Request-Id used as the request's id, and every other
+ * /v1/embeddings request with its outcome and status (errors, the client that left, the 503, a
+ * connection the front door refused at the per-address cap). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -308,8 +310,26 @@ int main(void)
             fprintf(stderr, "load: %s\n", err);
         sp_events_summary sum;
         sp_events_summarize(ev, &sum);
-        CHECK_EQ_U64(sum.requests, (uint64_t)served);
-        CHECK_EQ_U64(sum.stage_spans, 3 * (uint64_t)served);
+        /* every /v1/embeddings request is recorded (DESIGN 8a): the 3 served, the 6 answered 400,
+         * the 405 and the two 413s, and the client that left; not /healthz or the 404 */
+        CHECK_EQ_U64(sum.requests, (uint64_t)served + 6 + 1 + 2 + 1);
+        /* three spans per served request, and the preprocess span of each 400 (its parse) */
+        CHECK_EQ_U64(sum.stage_spans, 3 * (uint64_t)served + 6);
+        uint64_t by_outcome[SP_OUTCOME_COUNT] = {0}, by_status[600] = {0};
+        for (size_t i = 0; i < ev->n_requests; i++) {
+            const sp_ev_request *q = &ev->requests[i];
+            by_outcome[q->outcome]++;
+            if (q->outcome != SP_OUTCOME_OK && q->status > 0 && q->status < 600)
+                by_status[q->status]++;
+            CHECK(q->has_record && q->done_ns >= q->arrival_ns);
+        }
+        CHECK_EQ_U64(by_outcome[SP_OUTCOME_OK], (uint64_t)served);
+        CHECK_EQ_U64(by_outcome[SP_OUTCOME_ERROR], 6 + 1 + 2);
+        CHECK_EQ_U64(by_outcome[SP_OUTCOME_CANCELLED], 1);
+        CHECK_EQ_U64(by_outcome[SP_OUTCOME_REJECTED], 0);
+        CHECK_EQ_U64(by_status[400], 6);
+        CHECK_EQ_U64(by_status[405], 1);
+        CHECK_EQ_U64(by_status[413], 2);
         CHECK(sum.batches >= 3);
         CHECK_EQ_U64(sum.kernels, sum.batches * (2 + 8 * 1));
         CHECK_EQ_U64(sum.copies, 0); /* on the CPU there is no copy, and none is invented */
@@ -320,12 +340,15 @@ int main(void)
     }
 
     /* 503 when the queue is full: a second server whose batches wait up to a minute for company
-     * (max_batch 16, one waiting request), with room for one waiting request */
+     * (max_batch 16, one waiting request), with room for one waiting request; recorded, so the trace
+     * shows the rejection and the waiting request that stop still answers */
     {
         sp_server_options o2 = small_options();
         o2.max_batch = 16;
         o2.max_queue_delay_ms = 60000;
         o2.queue_capacity = 1;
+        CHECK(sp_recorder_open(trace, NULL, &rec) == SP_OK);
+        o2.recorder = rec;
         CHECK(sp_server_start(&o2, &srv, err, sizeof(err)) == SP_OK);
         port = sp_server_port(srv);
         reply first;
@@ -361,6 +384,75 @@ int main(void)
         sp_server_get_stats(srv, &s2);
         CHECK_EQ_U64(s2.rejected_full, 1);
         sp_server_destroy(srv);
+        CHECK(sp_recorder_close(rec) == SP_OK);
+        /* the trace: the rejected request with its record, outcome and status, and the waiting one
+         * answered at stop as an ok request with all three stages; analysed without --lenient */
+        sp_events *ev;
+        CHECK(sp_events_create(&ev) == SP_OK);
+        CHECK(sp_events_load_file(ev, trace, NULL, err, sizeof(err)) == SP_OK);
+        sp_report *rep = NULL;
+        CHECK(sp_analyze(ev, NULL, &rep, err, sizeof(err)) == SP_OK);
+        if (rep) {
+            CHECK_EQ_U64(rep->requests_total, 2);
+            CHECK_EQ_U64(rep->request_count, 1);
+            CHECK_EQ_U64(rep->outcomes[SP_OUTCOME_OK].count, 1);
+            CHECK_EQ_U64(rep->outcomes[SP_OUTCOME_REJECTED].count, 1);
+            CHECK_EQ_U64(rep->outcomes[SP_OUTCOME_REJECTED].latency.count, 1);
+            CHECK_NEAR(rep->rejection_rate, 0.5, 1e-12);
+            CHECK(rep->n_statuses == 1 && rep->statuses[0].status == 503 && rep->statuses[0].count == 1);
+            CHECK_EQ_U64(rep->unclean_files, 0);
+        }
+        sp_report_destroy(rep);
+        sp_events_destroy(ev);
+        unlink(trace);
+    }
+    /* a connection the front door refuses at the per-address cap (503 before any request is read) is
+     * a rejected request in the trace too, with its status and no spans */
+    {
+        sp_server_options o3 = small_options();
+        o3.max_connections_per_ip = 1;
+        CHECK(sp_recorder_open(trace, NULL, &rec) == SP_OK);
+        o3.recorder = rec;
+        CHECK(sp_server_start(&o3, &srv, err, sizeof(err)) == SP_OK);
+        port = sp_server_port(srv);
+        struct sockaddr_in a = {0};
+        a.sin_family = AF_INET;
+        a.sin_port = htons((uint16_t)port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int held = socket(AF_INET, SOCK_STREAM, 0), refused = socket(AF_INET, SOCK_STREAM, 0);
+        CHECK(connect(held, (struct sockaddr *)&a, sizeof(a)) == 0);
+        /* the held one is counted once the server has accepted it: wait for that, bounded */
+        sp_server_stats s3 = {0};
+        uint64_t deadline = sp_now_ns() + 10000000000ull;
+        while (s3.connections_accepted == 0 && sp_now_ns() < deadline) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL); /* polling an observable counter, bounded by the deadline */
+            sp_server_get_stats(srv, &s3);
+        }
+        CHECK(connect(refused, (struct sockaddr *)&a, sizeof(a)) == 0);
+        char ans[512] = "";
+        ssize_t got = recv(refused, ans, sizeof(ans) - 1, 0); /* the server answers and closes */
+        CHECK(got > 12 && strncmp(ans, "HTTP/1.1 503", 12) == 0);
+        close(refused);
+        close(held);
+        sp_server_get_stats(srv, &s3);
+        CHECK_EQ_U64(s3.connections_refused_per_ip, 1);
+        sp_server_destroy(srv);
+        CHECK(sp_recorder_close(rec) == SP_OK);
+        sp_events *ev;
+        CHECK(sp_events_create(&ev) == SP_OK);
+        CHECK(sp_events_load_file(ev, trace, NULL, err, sizeof(err)) == SP_OK);
+        sp_report *rep = NULL;
+        CHECK(sp_analyze(ev, NULL, &rep, err, sizeof(err)) == SP_OK);
+        if (rep) {
+            CHECK_EQ_U64(rep->requests_total, 1);
+            CHECK_EQ_U64(rep->outcomes[SP_OUTCOME_REJECTED].count, 1);
+            CHECK(rep->n_statuses == 1 && rep->statuses[0].status == 503);
+        }
+        CHECK_EQ_U64(ev->n_spans, 0);
+        sp_report_destroy(rep);
+        sp_events_destroy(ev);
+        unlink(trace);
     }
     /* start failures: a bad option and a missing tokenizer, each with a message */
     {
