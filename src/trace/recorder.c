@@ -25,6 +25,7 @@
 
 #include "common/util_int.h"
 #include "servprof/trace.h"
+#include "format/native_format.h"
 #include "trace/trace_int.h"
 
 #define SP_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -135,33 +136,6 @@ static char g_err[640];
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static pthread_key_t g_key;
 static bool g_key_ok;
-
-const char *sp_drop_cause_str(sp_drop_cause cause)
-{
-    switch (cause) {
-    case SP_DROP_BUFFER_FULL: return "buffer_full";
-    case SP_DROP_TOO_LARGE: return "too_large";
-    case SP_DROP_NO_BUFFER: return "no_buffer";
-    case SP_DROP_WRITE_FAILED: return "write_failed";
-    case SP_DROP_REENTRANT: return "reentrant";
-    case SP_DROP_AFTER_CLOSE: return "after_close";
-    case SP_DROP_CAUSE_COUNT: break;
-    }
-    return "unknown";
-}
-
-const char *sp_outcome_str(sp_outcome outcome)
-{
-    switch (outcome) {
-    case SP_OUTCOME_OK: return "ok";
-    case SP_OUTCOME_REJECTED: return "rejected";
-    case SP_OUTCOME_ERROR: return "error";
-    case SP_OUTCOME_CANCELLED: return "cancelled";
-    case SP_OUTCOME_UNFINISHED: return "unfinished";
-    case SP_OUTCOME_COUNT: break;
-    }
-    return "unknown";
-}
 
 /* sizeof(sp_recorder_options) in 0.2, the first layout with struct_size: what a zero struct_size
  * stands for (trace.h, "ABI rule"). Fields appended later do not change it. */
@@ -306,13 +280,7 @@ static void block_flush(sp_recorder *rec)
     if (!rec->block_records)
         return;
     unsigned char *h = rec->block;
-    sp_wr32(h, SP_NATIVE_BLOCK_MAGIC);
-    sp_wr32(h + 4, (uint32_t)rec->block_used);
-    sp_wr32(h + 8, rec->block_records);
-    /* the checksum covers the header's first 12 bytes, then the payload (docs/native-format.md) */
-    uint32_t crc = sp_crc32(0, h, 12);
-    crc = sp_crc32(crc, h + SP_NATIVE_BLOCK_HEADER, rec->block_used);
-    sp_wr32(h + 12, crc);
+    sp_native_block_frame(h, rec->block_records, h + SP_NATIVE_BLOCK_HEADER, rec->block_used, NULL, 0);
     if (rec->write_status != SP_OK || rec->fd < 0 ||
         write_all(rec->fd, h, SP_NATIVE_BLOCK_HEADER + rec->block_used) != 0) {
         int e = rec->fd < 0 ? EBADF : errno;
@@ -432,7 +400,7 @@ static uint64_t drain(sp_recorder *rec, sp_tbuf *tb, uint64_t head)
             uint32_t records = 0;
             while (pos < head) {
                 uint64_t hdr = sp_rd64(ring + (size_t)(pos & (cap - 1)));
-                size_t size = (size_t)((hdr >> 16) & 0xffff);
+                size_t size = sp_rec_size(hdr);
                 if (size < 8 || (size & 7) || size > head - pos) {
                     /* cannot happen unless memory was corrupted: discard the rest rather than
                      * write junk */
@@ -449,16 +417,7 @@ static uint64_t drain(sp_recorder *rec, sp_tbuf *tb, uint64_t head)
             size_t len = (size_t)(pos - b0), off = (size_t)(b0 & (cap - 1));
             size_t first = len < cap - off ? len : cap - off;
             unsigned char *h = hdrs[nblocks++];
-            sp_wr32(h, SP_NATIVE_BLOCK_MAGIC);
-            sp_wr32(h + 4, (uint32_t)len);
-            sp_wr32(h + 8, records);
-            /* the checksum covers the header's first 12 bytes, then the payload
-             * (docs/native-format.md) */
-            uint32_t crc = sp_crc32(0, h, 12);
-            crc = sp_crc32(crc, ring + off, first);
-            if (len > first)
-                crc = sp_crc32(crc, ring, len - first);
-            sp_wr32(h + 12, crc);
+            sp_native_block_frame(h, records, ring + off, first, ring, len - first);
             iov[niov++] = (struct iovec){h, SP_NATIVE_BLOCK_HEADER};
             iov[niov++] = (struct iovec){(void *)(ring + off), first};
             if (len > first)
@@ -752,9 +711,7 @@ sp_status sp_recorder_set_property(sp_recorder *rec, const char *key, const char
 static sp_status write_file_start(sp_recorder *rec)
 {
     unsigned char h[SP_NATIVE_FILE_HEADER];
-    memcpy(h, SP_NATIVE_MAGIC, 8);
-    sp_wr32(h + 8, SP_NATIVE_VERSION);
-    sp_wr32(h + 12, SP_NATIVE_FILE_HEADER);
+    sp_native_file_header(h);
     if (write_all(rec->fd, h, sizeof h) != 0) {
         rec_fail("cannot record to %s: writing the file header failed: %s", rec->path, strerror(errno));
         return SP_ERR_IO;
@@ -788,8 +745,8 @@ static long holder_pid(const char *path)
     ssize_t n = pread(fd, b, sizeof b, 0);
     close(fd);
     const unsigned char *meta = b + SP_NATIVE_FILE_HEADER + SP_NATIVE_BLOCK_HEADER;
-    if (n != (ssize_t)sizeof b || memcmp(b, SP_NATIVE_MAGIC, 8) != 0 ||
-        sp_rd32(b + SP_NATIVE_FILE_HEADER) != SP_NATIVE_BLOCK_MAGIC || (sp_rd64(meta) & 0xffff) != SP_REC_META)
+    if (n != (ssize_t)sizeof b || memcmp(b, SP_NATIVE_MAGIC, SP_NATIVE_MAGIC_BYTES) != 0 ||
+        sp_rd32(b + SP_NATIVE_FILE_HEADER) != SP_NATIVE_BLOCK_MAGIC || sp_rec_type(sp_rd64(meta)) != SP_REC_META)
         return 0;
     return (long)sp_rd64(meta + 16);
 }
