@@ -1,7 +1,7 @@
-/* The native trace format (docs/native-format.md) as one module: constants, record layouts, block
- * framing and checksums, and the names both trace formats share. The recorder (src/trace) writes
- * through it, the importer (src/import/native.c) reads through it; neither needs the other.
- * Everything on disk is little-endian. */
+/* The native trace format (docs/native-format.md) as one module: constants, record layouts (all
+ * little-endian on disk), block framing and checksums, and the names both trace formats share. The
+ * recorder (src/trace) writes through it, the importer (src/import/native.c) reads through it;
+ * neither needs the other. */
 #ifndef SERVPROF_NATIVE_FORMAT_H
 #define SERVPROF_NATIVE_FORMAT_H
 
