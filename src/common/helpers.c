@@ -79,16 +79,3 @@ void sp_options_copy(void *dst, size_t dst_size, const void *src, size_t src_siz
         memcpy((char *)dst + sizeof(size_t), (const char *)src + sizeof(size_t), n - sizeof(size_t));
     memcpy(dst, &dst_size, sizeof(size_t));
 }
-
-int sp_prop_key_valid(const char *key, size_t len)
-{
-    if (!key || len == 0 || len > SP_PROP_MAX_KEY)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)key[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-              c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}

@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "common/util_int.h"
+#include "format/native_format.h"
 #include "import/annotation_int.h"
 #include "import/import_int.h"
 
@@ -231,7 +232,7 @@ static int head_has(const unsigned char *head, size_t len, const char *key)
 
 sp_format sp_detect_format(const unsigned char *head, size_t len)
 {
-    if (len >= 8 && memcmp(head, "SPTRACE1", 8) == 0)
+    if (len >= SP_NATIVE_MAGIC_BYTES && memcmp(head, SP_NATIVE_MAGIC, SP_NATIVE_MAGIC_BYTES) == 0)
         return SP_FORMAT_NATIVE;
     if (len >= 16 && memcmp(head, "SQLite format 3", 16) == 0)
         return SP_FORMAT_NSYS;
