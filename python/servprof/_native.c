@@ -1469,6 +1469,31 @@ static PyObject *batch_kernel(BatchObject *self, PyObject *const *args, Py_ssize
     Py_RETURN_NONE;
 }
 
+/* record(start_ns, end_ns): the batch with a window the caller timed itself, instead of a with block */
+static PyObject *batch_record(BatchObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2)
+        return PyErr_Format(PyExc_TypeError, "record(start_ns, end_ns) takes 2 arguments (%zd given)", nargs);
+    uint64_t s, e;
+    if (check_span(args[0], args[1], &s, &e) < 0)
+        return NULL;
+    if (self->state)
+        return PyErr_Format(PyExc_RuntimeError, "batch %llu is already %s", (unsigned long long)self->id,
+                            self->state == 1 ? "running in a with block" : "recorded");
+    self->state = 2;
+    self->start = s;
+    self->end = e;
+    RecorderObject *rec = self->rec;
+    if (!rec->rec) {
+        rec->after_close++;
+        Py_RETURN_NONE;
+    }
+    sp_record_batch(rec->rec, self->id, self->members, (size_t)self->n, s, e, self->effective, self->padded);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(self->reqs); i++)
+        request_touch((RequestObject *)PyList_GET_ITEM(self->reqs, i), s, e);
+    Py_RETURN_NONE;
+}
+
 static Py_ssize_t batch_len(BatchObject *self) { return self->n; }
 
 static PyObject *batch_get_members(BatchObject *self, void *c)
@@ -1523,6 +1548,8 @@ static PyMethodDef batch_methods[] = {
     {"__exit__", (PyCFunction)batch_exit, METH_VARARGS, NULL},
     {"kernel", (PyCFunction)(void (*)(void))batch_kernel, METH_FASTCALL | METH_KEYWORDS,
      "kernel(name, start_ns, end_ns, *, device=0, stream=0): device work of this batch."},
+    {"record", (PyCFunction)(void (*)(void))batch_record, METH_FASTCALL,
+     "record(start_ns, end_ns): records the batch with this window (instead of a with block)."},
     {NULL}};
 
 static PyGetSetDef batch_getset[] = {

@@ -189,6 +189,14 @@ class Recorder:
         self.close()
         return False
 
+    def __del__(self):
+        # garbage-collected while open: close it so the trace is complete (as the C extension does)
+        if getattr(self, "_ptr", None) is not None:
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001 - nothing to report to from a finaliser
+                pass
+
     def __repr__(self):
         return "<servprof.Recorder %r%s (ctypes)>" % (self.path, " closed" if self._ptr is None else "")
 
@@ -445,6 +453,9 @@ class Batch:
         if isinstance(requests, (str, bytes)) or not hasattr(requests, "__iter__"):
             raise TypeError("batch(requests, ...): requests must be an iterable of servprof.Request objects or "
                             "request ids")
+        requests = list(requests)
+        if len(requests) > MAX_MEMBERS:
+            raise ValueError("a batch holds at most %d requests" % MAX_MEMBERS)
         members, reqs = [], []
         for m in requests:
             if isinstance(m, Request):
@@ -461,8 +472,6 @@ class Batch:
                                      "Request objects to be safe from requests that already ended)" % m)
                 members.append(r.trace_id)
                 reqs.append(r)
-            if len(members) > MAX_MEMBERS:
-                raise ValueError("a batch holds at most %d requests" % MAX_MEMBERS)
         check_count(effective, "effective_tokens")
         check_count(padded, "padded_tokens")
         if effective is None:
@@ -533,6 +542,25 @@ class Batch:
         if self._annot is not None:
             rec.annotator.end(self._annot)
         return False
+
+    def record(self, start_ns, end_ns):
+        check_time(start_ns, "start_ns")
+        check_time(end_ns, "end_ns")
+        if end_ns < start_ns:
+            raise ValueError("end_ns %d is before start_ns %d" % (end_ns, start_ns))
+        if self.start_ns is not None:
+            raise RuntimeError("batch %d is already %s" % (self.id, "recorded" if self.end_ns is not None
+                                                             else "running in a with block"))
+        self.start_ns, self.end_ns = start_ns, end_ns
+        rec = self._rec
+        if rec._ptr is None:
+            rec._py_after_close += 1
+            return
+        n = len(self._members)
+        arr = (ctypes.c_uint64 * max(n, 1))(*self._members)
+        _lib.sp_record_batch(rec._ptr, self.id, arr, n, start_ns, end_ns, self.effective_tokens, self.padded_tokens)
+        for r in self._reqs:
+            r._touch(start_ns, end_ns)
 
     def kernel(self, name, start_ns, end_ns, *, device=0, stream=0):
         self._rec.kernel(name, start_ns, end_ns, batch=self.id, device=device, stream=stream)
