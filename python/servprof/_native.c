@@ -1511,6 +1511,7 @@ static PyObject *batch_get_members(BatchObject *self, void *c)
     }
     return t;
 }
+static PyObject *batch_get_requests(BatchObject *self, void *c) { return PyList_AsTuple(self->reqs); }
 static PyObject *batch_get_id(BatchObject *self, void *c) { return PyLong_FromUnsignedLongLong(self->id); }
 static PyObject *batch_get_eff(BatchObject *self, void *c) { return PyLong_FromUnsignedLongLong(self->effective); }
 static PyObject *batch_get_pad(BatchObject *self, void *c) { return PyLong_FromUnsignedLongLong(self->padded); }
@@ -1555,6 +1556,8 @@ static PyMethodDef batch_methods[] = {
 static PyGetSetDef batch_getset[] = {
     {"id", (getter)batch_get_id, NULL, NULL, NULL},
     {"members", (getter)batch_get_members, NULL, "the members' trace ids", NULL},
+    {"requests", (getter)batch_get_requests, NULL, "the members' Request objects (members given as ids of no "
+     "open request are not among them)", NULL},
     {"effective_tokens", (getter)batch_get_eff, NULL, NULL, NULL},
     {"padded_tokens", (getter)batch_get_pad, NULL, NULL, NULL},
     {"start_ns", (getter)batch_get_start, NULL, NULL, NULL},

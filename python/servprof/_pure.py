@@ -32,8 +32,14 @@ _cupti_hooks = [None, None]
 
 
 def _set_cupti_hooks(begin, end):
-    """begin/end: ctypes functions sp_cupti_batch_begin(u64) / sp_cupti_batch_end(), or None."""
-    _cupti_hooks[0], _cupti_hooks[1] = begin, end
+    """begin/end: the addresses of sp_cupti_batch_begin(u64) / sp_cupti_batch_end() (0 or None: off)."""
+    if bool(begin) != bool(end):
+        raise ValueError("_set_cupti_hooks: both or neither")
+    if not begin:
+        _cupti_hooks[0] = _cupti_hooks[1] = None
+        return
+    _cupti_hooks[0] = ctypes.CFUNCTYPE(None, ctypes.c_uint64)(begin)
+    _cupti_hooks[1] = ctypes.CFUNCTYPE(None)(end)
 
 
 def _err(status, what):
@@ -499,6 +505,10 @@ class Batch:
     @property
     def members(self):
         return tuple(self._members)
+
+    @property
+    def requests(self):
+        return tuple(self._reqs)
 
     def __len__(self):
         return len(self._members)
