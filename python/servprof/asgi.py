@@ -8,7 +8,8 @@ ASGI 3 app) into a servprof.Recorder, so `servprof load`'s client trace joins th
 For each HTTP request it records (docs/python.md, "ASGI middleware"):
 - arrival: when the server calls the application, i.e. the request line and headers are in (ASGI
   shows nothing earlier; the C reference service records the same moment);
-- done: when the last body chunk of the response has been handed to the server (`send` returned);
+- done: when the application hands the last body chunk of the response to the server (the C
+  reference service records when the response is queued to the socket: the same moment);
 - the request id: a W3C `traceparent` header's trace id, else `X-Request-Id`, else a number of its
   own; echoed in the response's `X-Request-Id` header;
 - the outcome from the status: 2xx/3xx ok, 503 and 429 rejected, other 4xx/5xx error, an exception
@@ -119,9 +120,11 @@ class Middleware:
                     if not any(k.lower() == b"x-request-id" for k, _ in headers):
                         headers.append((b"x-request-id", echo_b))
                         message = dict(message, headers=headers)
-            await send(message)
             if kind == "http.response.body" and not message.get("more_body", False):
+                # done when the last chunk is handed to the server, before its write: so done never
+                # lies after the client's receipt (the clock-offset bounds, DESIGN 8a)
                 st.done = now_ns()
+            await send(message)
 
         async def receive_wrapper():
             message = await receive()
