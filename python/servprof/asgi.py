@@ -33,6 +33,9 @@ from . import now_ns
 _current = contextvars.ContextVar("servprof_asgi_request", default=None)
 _TRACEPARENT = re.compile(rb"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 _REJECTED = (503, 429)
+# ids of requests that come without one: one sequence per process, so two middlewares (two apps on
+# one recorder) never give the same number twice
+_ids = itertools.count(1)
 
 
 def current_request(scope=None):
@@ -82,7 +85,6 @@ class Middleware:
         self.echo_request_id = echo_request_id
         self.errors = 0
         self.last_error = None
-        self._ids = itertools.count(1)
 
     def _wanted(self, path):
         if path in self.exclude:
@@ -99,7 +101,7 @@ class Middleware:
         rid = request_id_from_headers(scope.get("headers") or ())
         echo = rid if rid is not None else None
         if rid is None:
-            rid = next(self._ids)
+            rid = next(_ids)
             echo = str(rid)
         try:
             req = self.recorder.request(rid, arrival_ns=arrival)
