@@ -6,7 +6,7 @@
 # with `servprof load` (Poisson arrivals, X-Request-Id on every request), stops it and prints
 # `servprof analyze SERVER_TRACE CLIENT_TRACE`. Options before `--` go to the service
 # (e.g. --max-queue-delay-ms 50, --pad-to 512, --layers 4), after it to servprof load
-# (default --rate 60 --duration 10). docs/python.md shows the report.
+# (default --rate 30 --duration 10). docs/python.md shows the report.
 # Usage: scripts/demo-python.sh BUILD_DIR [SERVICE OPTIONS] [-- LOAD OPTIONS]
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +18,7 @@ while [ $# -gt 0 ]; do
   [ "$1" = "--" ] && { shift; load_args=("$@"); break; }
   svc_args+=("$1"); shift
 done
-[ ${#load_args[@]} -gt 0 ] || load_args=(--rate 60 --duration 10)
+[ ${#load_args[@]} -gt 0 ] || load_args=(--rate 30 --duration 10)
 [ -x "$BUILD/servprof" ] || { echo "demo-python: $BUILD/servprof not found; build first (make build)" >&2; exit 1; }
 bash "$SRC/tests/python/build_package.sh" "$BUILD" "$SRC" >&2
 if [ -f "$BUILD/python-pkg.skip" ]; then
