@@ -110,23 +110,6 @@ void sp_prefault(void *p, size_t bytes)
         (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE); /* a hint: failure changes nothing */
 }
 
-uint64_t sp_hash_bytes(const void *data, size_t len, uint64_t seed)
-{
-    const unsigned char *p = data;
-    uint64_t h = 1469598103934665603ull ^ seed;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 1099511628211ull;
-    }
-    /* final avalanche (splitmix64), so low bits are usable as a table index */
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebull;
-    h ^= h >> 31;
-    return h;
-}
-
 void sp_options_copy(void *dst, size_t dst_size, const void *src, size_t src_size, size_t zero_size)
 {
     size_t n = src_size ? src_size : zero_size;

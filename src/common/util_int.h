@@ -42,7 +42,4 @@ void sp_options_copy(void *dst, size_t dst_size, const void *src, size_t src_siz
 /* A trace property key (servprof.h): 1..SP_PROP_MAX_KEY bytes of [A-Za-z0-9._-]. */
 int sp_prop_key_valid(const char *key, size_t len);
 
-/* 64-bit hash of bytes (FNV-1a folded with a final mix). */
-uint64_t sp_hash_bytes(const void *data, size_t len, uint64_t seed);
-
 #endif

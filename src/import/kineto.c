@@ -152,16 +152,6 @@ static uint8_t cat_of(const char *s, size_t n)
 #undef IS
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 /* The common shapes of Kineto's times, "1712195495519698.8" and "12.5" (at most 3 decimals, no sign
  * or exponent, at most 9e15 us), to ns without the general decimal routine; false: use that one. */
 static bool us_text_fast(const char *s, size_t n, int64_t *out)
@@ -398,7 +388,7 @@ static sp_status read_event(kt *k, const sp_json_token *open)
             bool isint = t.type == SP_JSON_NUMBER && t.is_int;
             if (isint) {
                 v = t.i;
-                h = mix64((uint64_t)v);
+                h = sp_mix64((uint64_t)v);
             } else if (t.type == SP_JSON_STRING)
                 h = sp_hash_bytes(t.str, t.len, 7);
             else {
@@ -447,7 +437,7 @@ static sp_status read_event(kt *k, const sp_json_token *open)
             break;
         }
     }
-    e->thread = mix64(pidh ^ (tidh * 0x9e3779b97f4a7c15ULL));
+    e->thread = sp_mix64(pidh ^ (tidh * 0x9e3779b97f4a7c15ULL));
     (void)open;
     return SP_OK;
 }

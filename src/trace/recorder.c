@@ -23,6 +23,7 @@
 #include <sys/syscall.h>
 #endif
 
+#include "common/hmap.h"
 #include "common/util_int.h"
 #include "servprof/trace.h"
 #include "trace/trace_int.h"
