@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/quantile.h"
+#include "common/sort.h"
 #include "model/events_int.h"
 #include "servprof/analyze.h"
 
@@ -121,18 +123,11 @@ static inline void sp_ana_life_bounds(const sp_ev_request *q, uint64_t *lo, uint
     }
 }
 
-/* ---- percentile.c ---- */
-/* Nearest rank k = ceil(xx*n/100), at least 1 (DESIGN section 4). n > 0. */
-size_t sp_ana_rank(size_t n, unsigned xx);
-/* Sorts v ascending (radix sort; O(n)). `tmp` must hold n values or be NULL (then it allocates;
- * returns SP_ERR_NOMEM on failure). */
-sp_status sp_ana_sort_u64(uint64_t *v, size_t n, uint64_t *tmp);
+/* ---- percentile.c (sorting and ranks: common/sort.h, common/quantile.h) ---- */
 /* Fills q from ascending v[n]. n == 0 gives all zero. */
 void sp_ana_quantiles_sorted(const uint64_t *v, size_t n, sp_quantiles *q);
-/* Sorts v in place and fills q. */
+/* Sorts v in place and fills q. SP_OK or SP_ERR_NOMEM. */
 sp_status sp_ana_quantiles(uint64_t *v, size_t n, sp_quantiles *q);
-void sp_ana_sort_double(double *v, size_t n);
-double sp_ana_pick_double(const double *sorted, size_t n, unsigned xx);
 
 /* ---- share.c ---- */
 /* Window W of ranks [lo, hi] (1-based, inclusive) for share of pXX over n requests (DESIGN 4). */

@@ -512,7 +512,7 @@ static sp_status build_stage_rows(sp_ana *a, struct id_row **lookup, size_t *n_l
     }
     for (size_t i = 0; i < n_ids; i++)
         tmp[i] = ids[i];
-    sp_status st = sp_ana_sort_u64(tmp, n_ids, NULL);
+    sp_status st = sp_sort_u64(tmp, n_ids, NULL);
     if (st) {
         free(ids);
         free(tmp);
