@@ -1,5 +1,4 @@
-/* The hash map of hmap.h (growth, insertion, removal) and the byte hash. Lookups are inline in the
- * header. */
+/* The hash map of hmap.h: growth, insertion, removal (lookups are inline in the header). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,17 +9,6 @@
 #define SP_HMAP_PILEUP 64u
 #define SP_HMAP_MIN_SLOTS 16u
 #define SP_HMAP_MAX_COUNT ((size_t)UINT32_MAX - 1) /* values are stored + 1 in 32 bits */
-
-uint64_t sp_hash_bytes(const void *data, size_t len, uint64_t seed)
-{
-    const unsigned char *p = data;
-    uint64_t h = 1469598103934665603ull ^ seed;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 1099511628211ull;
-    }
-    return sp_mix64(h);
-}
 
 /* Moves every entry into a fresh table of `n` slots, placed as `mixed` says. */
 static sp_status rebuild(sp_hmap *m, size_t n, bool mixed)

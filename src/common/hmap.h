@@ -1,9 +1,9 @@
-/* The one hash map of servprof, and its hashing: an open-addressing table (linear probing, at most
- * half full, a power of two slots) from 64-bit keys to 32-bit values, the integer mixer and the byte
- * hash every table uses. Keys are of two kinds:
+/* The one hash map of servprof: an open-addressing table (linear probing, at most half full, a power
+ * of two slots) from 64-bit keys to 32-bit values. Its mixer is common/mix.h's sp_mix64, and text is
+ * hashed with sp_hash_bytes (common/util_int.h). Keys are of two kinds:
  * - integer keys (ids, interned-string offsets, packed small tuples): stored and compared exactly;
  *   lookups pass eq = NULL.
- * - hashed keys (text, wide tuples): the stored key is a hash (sp_hash_bytes, sp_hash_pair), so two
+ * - hashed keys (text, tuples): the stored key is a hash or a combination of the parts, so two
  *   different keys may share one; lookups pass an `eq` that checks an entry against the caller's own
  *   record, and the map holds any number of entries with one key.
  * Keys are placed by their low bits, so sequential ids share cache lines (hashes are already mixed);
@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/mix.h"
 #include "servprof/servprof.h"
 
 #define SP_HMAP_NONE UINT32_MAX /* "no value"; values are 0 .. UINT32_MAX - 1 */
@@ -34,27 +35,6 @@ typedef struct sp_hmap {
 /* Whether the entry holding `value` is the key the caller looks for (hashed keys). `ctx` is the
  * lookup's own argument. */
 typedef bool (*sp_hmap_eq_fn)(const void *ctx, uint32_t value);
-
-/* The integer mixer (MurmurHash3's 64-bit finalizer): every bit of x moves about half the bits of
- * the result, so its low bits are a good table index. */
-static inline uint64_t sp_mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
-
-/* A hash of two 64-bit keys (wide tuples: (file, correlation), (device, stream)). */
-static inline uint64_t sp_hash_pair(uint64_t a, uint64_t b)
-{
-    return sp_mix64(a * 0x9e3779b97f4a7c15ull ^ sp_mix64(b + 0x632be59bd9b4e019ull));
-}
-
-/* 64-bit hash of bytes: FNV-1a, then sp_mix64 so the low bits are usable as a table index. */
-uint64_t sp_hash_bytes(const void *data, size_t len, uint64_t seed);
 
 /* Empties `m` and sizes it for `expected` entries without growing (0: no slots yet). Returns SP_OK
  * or SP_ERR_NOMEM (the map is then empty and valid). A zeroed sp_hmap is an empty map too. */

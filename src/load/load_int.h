@@ -7,19 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/rng.h"
 #include "servprof/load.h"
 
-/* ---- random numbers: xoshiro256** seeded through splitmix64, one stream per purpose so that
- * changing the length distribution does not change the arrival schedule ---- */
-typedef struct sp_rng {
-    uint64_t s[4];
-} sp_rng;
-
-void sp_rng_seed(sp_rng *r, uint64_t seed, uint64_t stream);
-uint64_t sp_rng_next(sp_rng *r);
-double sp_rng_uniform(sp_rng *r);            /* in (0, 1), never 0 or 1 */
-double sp_rng_normal(sp_rng *r);             /* standard normal (polar method) */
-double sp_rng_gamma(sp_rng *r, double shape); /* gamma(shape, scale 1), shape > 0 */
+/* Random numbers come from common/rng.h (xoshiro256** seeded through splitmix64), one stream per
+ * purpose (sp_rng_seed's `stream`), so that changing the length distribution does not change the
+ * arrival schedule. */
 
 /* ---- arrivals: offsets in ns from the start of the schedule ---- */
 typedef struct sp_arrivals {

@@ -35,13 +35,4 @@ char *sp_whatif_setting_value(const sp_whatif_policy *p, sp_whatif_setting s, ch
  * not. Returns buf. */
 char *sp_whatif_extrapolation_str(const sp_whatif_fit *f, const sp_whatif_result *r, char *buf, size_t len);
 
-/* splitmix64: small, seeded, good enough to pick residuals. */
-static inline uint64_t sp_whatif_rand(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 #endif
