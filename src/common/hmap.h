@@ -1,6 +1,17 @@
 /* The one hash map of servprof: an open-addressing table (linear probing, at most half full, a power
- * of two slots) from 64-bit keys to 32-bit values. Its mixer is common/mix.h's sp_mix64, and text is
- * hashed with sp_hash_bytes (common/util_int.h). Keys are of two kinds:
+ * of two slots) from 64-bit keys to 32-bit values, for integer ids and for hashed text or tuples.
+ * Its mixer is common/mix.h's sp_mix64; text is hashed with sp_hash_bytes (common/util_int.h). */
+#ifndef SERVPROF_HMAP_H
+#define SERVPROF_HMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/mix.h"
+#include "servprof/servprof.h"
+
+/* Keys are of two kinds:
  * - integer keys (ids, interned-string offsets, packed small tuples): stored and compared exactly;
  *   lookups pass eq = NULL.
  * - hashed keys (text, tuples): the stored key is a hash or a combination of the parts, so two
@@ -11,15 +22,6 @@
  * placing every key by sp_mix64 for good, so no input makes probing slow. A lookup never looks
  * further from a key's home than the farthest any entry lies from its own (`reach`), so a missing
  * key inside a long run of sequential ids costs no more than a present one. */
-#ifndef SERVPROF_HMAP_H
-#define SERVPROF_HMAP_H
-
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include "common/mix.h"
-#include "servprof/servprof.h"
 
 #define SP_HMAP_NONE UINT32_MAX /* "no value"; values are 0 .. UINT32_MAX - 1 */
 
