@@ -38,6 +38,12 @@ static long maxrss_kb(void)
 }
 
 /* One batch of 8 requests: 8 request + 24 stage + 1 batch + 2 copy + 6 kernel + 6 launch lines. */
+/* What a hash map's slots take (common/hmap.h). */
+static size_t map_bytes(const sp_hmap *m)
+{
+    return m->nslots * (sizeof *m->keys + sizeof *m->vals);
+}
+
 static int generate(const char *path, uint64_t target)
 {
     FILE *f = fopen(path, "w");
@@ -151,9 +157,8 @@ int main(int argc, char **argv)
     size_t model = ev->cap_requests * sizeof *ev->requests + ev->cap_spans * sizeof *ev->spans +
                    ev->cap_batches * sizeof *ev->batches + ev->cap_members * sizeof *ev->members +
                    ev->cap_acts * sizeof *ev->acts + ev->cap_launches * sizeof *ev->launches +
-                   ev->strings.cap + ev->strings.nslots * sizeof *ev->strings.slots +
-                   ev->req_map.nslots * (sizeof *ev->req_map.keys + sizeof *ev->req_map.vals) +
-                   ev->batch_map.nslots * (sizeof *ev->batch_map.keys + sizeof *ev->batch_map.vals);
+                   ev->strings.cap + map_bytes(&ev->strings.text) + map_bytes(&ev->strings.num) +
+                   map_bytes(&ev->req_map) + map_bytes(&ev->batch_map);
     double peak_per_event = (double)(rss1 - rss0) * 1024.0 / (double)events;
     printf("file: %s, %.1f MB, %llu lines, %llu events\n", path, size_mb, (unsigned long long)lines,
            (unsigned long long)events);

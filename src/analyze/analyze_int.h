@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/quantile.h"
+#include "common/sort.h"
 #include "model/events_int.h"
 #include "servprof/analyze.h"
 
@@ -121,18 +123,11 @@ static inline void sp_ana_life_bounds(const sp_ev_request *q, uint64_t *lo, uint
     }
 }
 
-/* ---- percentile.c ---- */
-/* Nearest rank k = ceil(xx*n/100), at least 1 (DESIGN section 4). n > 0. */
-size_t sp_ana_rank(size_t n, unsigned xx);
-/* Sorts v ascending: sp_sort_u64 (common/sort.h). `tmp` must hold n values or be NULL (then it
- * allocates; returns SP_ERR_NOMEM on failure). */
-sp_status sp_ana_sort_u64(uint64_t *v, size_t n, uint64_t *tmp);
+/* ---- percentile.c (sorting and ranks: common/sort.h, common/quantile.h) ---- */
 /* Fills q from ascending v[n]. n == 0 gives all zero. */
 void sp_ana_quantiles_sorted(const uint64_t *v, size_t n, sp_quantiles *q);
-/* Sorts v in place and fills q. */
+/* Sorts v in place and fills q. SP_OK or SP_ERR_NOMEM. */
 sp_status sp_ana_quantiles(uint64_t *v, size_t n, sp_quantiles *q);
-void sp_ana_sort_double(double *v, size_t n);
-double sp_ana_pick_double(const double *sorted, size_t n, unsigned xx);
 
 /* ---- share.c ---- */
 /* Window W of ranks [lo, hi] (1-based, inclusive) for share of pXX over n requests (DESIGN 4). */
@@ -279,28 +274,11 @@ sp_status sp_ana_detail(const sp_events *ev, sp_outcome_scope scope, sp_ana *a);
 /* Copies `s` into storage the report owns; NULL on allocation failure. */
 const char *sp_report_strdup(sp_report *r, const char *s);
 
-/* Open-addressing map from a pair of 64-bit keys to a dense index (analyze.c). */
-typedef struct sp_keyslot {
-    uint64_t k1, k2;
-    uint32_t val;              /* index + 1; 0 = empty */
-} sp_keyslot;
-typedef struct sp_keymap {
-    sp_keyslot *slots;         /* one cache line per probe: keys and value together */
-    size_t nslots, count;
-} sp_keymap;
-sp_status sp_keymap_init(sp_keymap *m, size_t expected);
-void sp_keymap_free(sp_keymap *m);
-/* Finds (k1, k2); if absent inserts it with value `count` (the next dense index). `*out` is the
- * index, `*added` tells whether it was new. */
-sp_status sp_keymap_get(sp_keymap *m, uint64_t k1, uint64_t k2, uint32_t *out, int *added);
-/* Lookup only: SP_EV_NONE if absent. */
-uint32_t sp_keymap_find(const sp_keymap *m, uint64_t k1, uint64_t k2);
-
 /* ---- gpu_launch.c: launch calls joined on correlation id ---- */
 /* Launch calls by (file, correlation); of several with one id, the earliest start, then end, then
  * name wins (docs/analysis.md, "Ties"). */
 typedef struct sp_ana_launches {
-    sp_keymap map;
+    sp_pairmap map;     /* (file, correlation) -> dense index */
     uint32_t *launch;   /* dense index -> index into ev->launches */
     uint8_t *graph;     /* dense index -> 1 for a CUDA graph launch call */
 } sp_ana_launches;

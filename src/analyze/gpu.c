@@ -69,8 +69,8 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
 {
     sp_events *ev = a->ev;
     sp_gpu_summary *g = &a->r->gpu;
-    sp_keymap sm;
-    sp_status st = sp_keymap_init(&sm, 64);
+    sp_pairmap sm;
+    sp_status st = sp_pairmap_init(&sm, 64);
     if (st)
         return st;
     uint32_t *sid = malloc((ev->n_acts ? ev->n_acts : 1) * sizeof *sid);
@@ -86,7 +86,7 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
         if (a->act_dev[i] == SP_EV_NONE)
             continue;
         int added;
-        st = sp_keymap_get(&sm, ((uint64_t)x->file << 32) | x->device, (uint64_t)x->stream, &sid[i], &added);
+        st = sp_pairmap_get(&sm, ((uint64_t)x->file << 32) | x->device, (uint64_t)x->stream, &sid[i], &added);
         if (st)
             goto out;
     }
@@ -147,7 +147,7 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
     }
     st = SP_OK;
 out:
-    sp_keymap_free(&sm);
+    sp_pairmap_free(&sm);
     free(sid);
     free(order);
     free(off);
@@ -159,8 +159,8 @@ static sp_status kernel_stats(sp_ana *a)
 {
     sp_events *ev = a->ev;
     sp_gpu_summary *g = &a->r->gpu;
-    sp_keymap km;
-    sp_status st = sp_keymap_init(&km, 256);
+    sp_pairmap km;
+    sp_status st = sp_pairmap_init(&km, 256);
     if (st)
         return st;
     uint32_t *kid = malloc((ev->n_acts ? ev->n_acts : 1) * sizeof *kid);
@@ -175,7 +175,7 @@ static sp_status kernel_stats(sp_ana *a)
         if (a->act_dev[i] == SP_EV_NONE || ev->acts[i].kind != SP_ACT_KERNEL)
             continue;
         int added;
-        st = sp_keymap_get(&km, ev->acts[i].name, 0, &kid[i], &added);
+        st = sp_pairmap_get(&km, ev->acts[i].name, 0, &kid[i], &added);
         if (st)
             goto out;
     }
@@ -226,7 +226,7 @@ static sp_status kernel_stats(sp_ana *a)
     g->n_kernel_stats = nk;
     st = SP_OK;
 out:
-    sp_keymap_free(&km);
+    sp_pairmap_free(&km);
     free(kid);
     free(off);
     free(dur);

@@ -28,7 +28,7 @@ static int launch_better(const sp_events *ev, const sp_ev_launch *x, const sp_ev
 sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li)
 {
     memset(li, 0, sizeof *li);
-    sp_status st = sp_keymap_init(&li->map, ev->n_launches);
+    sp_status st = sp_pairmap_init(&li->map, ev->n_launches);
     if (st)
         return st;
     size_t n = ev->n_launches ? ev->n_launches : 1;
@@ -43,7 +43,7 @@ sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li)
             continue;
         uint32_t d;
         int added;
-        st = sp_keymap_get(&li->map, l->file, l->correlation, &d, &added);
+        st = sp_pairmap_get(&li->map, l->file, l->correlation, &d, &added);
         if (st)
             return st;
         if (added || launch_better(ev, l, &ev->launches[li->launch[d]])) {
@@ -56,7 +56,7 @@ sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li)
 
 void sp_ana_launches_free(sp_ana_launches *li)
 {
-    sp_keymap_free(&li->map);
+    sp_pairmap_free(&li->map);
     free(li->launch);
     free(li->graph);
     memset(li, 0, sizeof *li);
@@ -64,7 +64,7 @@ void sp_ana_launches_free(sp_ana_launches *li)
 
 uint32_t sp_ana_launch_slot(const sp_ana_launches *li, const sp_ev_activity *x)
 {
-    return x->correlation ? sp_keymap_find(&li->map, x->file, x->correlation) : SP_EV_NONE;
+    return x->correlation ? sp_pairmap_find(&li->map, x->file, x->correlation) : SP_EV_NONE;
 }
 
 const sp_ev_launch *sp_ana_launch_of(const sp_events *ev, const sp_ana_launches *li, const sp_ev_activity *x)

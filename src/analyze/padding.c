@@ -77,9 +77,9 @@ sp_status sp_ana_padding(sp_ana *a)
         double f = 1.0 - (double)pd->effective_tokens / (double)pd->padded_tokens;
         pd->waste_fraction = f < 0 ? 0 : f;
     }
-    sp_ana_sort_double(w, nw);
-    pd->waste_p50 = sp_ana_pick_double(w, nw, 50);
-    pd->waste_p95 = sp_ana_pick_double(w, nw, 95);
+    sp_sort_double(w, nw);
+    pd->waste_p50 = sp_pick_double(w, nw, SP_PCT(50));
+    pd->waste_p95 = sp_pick_double(w, nw, SP_PCT(95));
     pd->waste_max = nw ? w[nw - 1] : 0.0;
     free(w);
     /* summed in latency-rank order, which no line order changes (floating-point sums depend on the

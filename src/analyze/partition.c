@@ -222,8 +222,8 @@ static sp_status prepare_batches(sp_ana *a, char *err, size_t errlen)
     a->act_dev = malloc((ev->n_acts ? ev->n_acts : 1) * sizeof *a->act_dev);
     if (!a->b || !a->act_dev)
         return SP_ERR_NOMEM;
-    sp_keymap dm;
-    st = sp_keymap_init(&dm, 16);
+    sp_pairmap dm;
+    st = sp_pairmap_init(&dm, 16);
     if (st)
         return st;
     for (size_t i = 0; i < ev->n_batches; i++) {
@@ -249,7 +249,7 @@ static sp_status prepare_batches(sp_ana *a, char *err, size_t errlen)
             ab->has_tokens = 1;
         }
         int added;
-        st = sp_keymap_get(&dm, b->file, b->device, &ab->dev, &added);
+        st = sp_pairmap_get(&dm, b->file, b->device, &ab->dev, &added);
         if (st)
             goto out;
     }
@@ -269,7 +269,7 @@ static sp_status prepare_batches(sp_ana *a, char *err, size_t errlen)
         if (!act_is_work(x))
             continue;
         int added;
-        st = sp_keymap_get(&dm, x->file, x->device, &a->act_dev[i], &added);
+        st = sp_pairmap_get(&dm, x->file, x->device, &a->act_dev[i], &added);
         if (st)
             goto out;
     }
@@ -279,12 +279,11 @@ static sp_status prepare_batches(sp_ana *a, char *err, size_t errlen)
         st = SP_ERR_NOMEM;
         goto out;
     }
-    for (size_t j = 0; j < dm.nslots; j++)
-        if (dm.slots[j].val)
-            a->devs[dm.slots[j].val - 1] = (sp_devkey){(uint32_t)dm.slots[j].k1, (uint32_t)dm.slots[j].k2};
+    for (size_t j = 0; j < dm.count; j++)
+        a->devs[j] = (sp_devkey){(uint32_t)dm.pairs[j][0], (uint32_t)dm.pairs[j][1]};
     st = order_devices(a);
 out:
-    sp_keymap_free(&dm);
+    sp_pairmap_free(&dm);
     return st;
 }
 
@@ -513,7 +512,7 @@ static sp_status build_stage_rows(sp_ana *a, struct id_row **lookup, size_t *n_l
     }
     for (size_t i = 0; i < n_ids; i++)
         tmp[i] = ids[i];
-    sp_status st = sp_ana_sort_u64(tmp, n_ids, NULL);
+    sp_status st = sp_sort_u64(tmp, n_ids, NULL);
     if (st) {
         free(ids);
         free(tmp);

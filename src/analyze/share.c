@@ -12,14 +12,10 @@ void sp_ana_share_window(size_t n, unsigned xx, size_t *lo_out, size_t *hi_out)
         *lo_out = *hi_out = 0;
         return;
     }
-    /* DESIGN section 4: ranks ceil((xx-1) n / 100) .. ceil((xx+1) n / 100), p99 through n;
-     * clamped to [1, n] */
-    size_t lo = ((size_t)(xx - 1) * n + 99) / 100;
-    size_t hi = xx >= 99 ? n : ((size_t)(xx + 1) * n + 99) / 100;
-    if (lo < 1)
-        lo = 1;
-    if (hi > n)
-        hi = n;
+    /* DESIGN section 4: ranks ceil((xx-1) n / 100) .. ceil((xx+1) n / 100), p99 through n; the
+     * nearest ranks of p(xx-1) and p(xx+1), so clamped to [1, n] */
+    size_t lo = sp_rank(n, SP_PCT(xx - 1));
+    size_t hi = xx >= 99 ? n : sp_rank(n, SP_PCT(xx + 1));
     if (lo > hi)
         lo = hi;
     size_t need = n < 20 ? n : 20;
@@ -135,7 +131,7 @@ sp_status sp_ana_stage_rows(sp_ana *a)
             total += col[i];
         }
         row->total_ns = total;
-        sp_ana_sort_u64(col, n, tmp);
+        sp_sort_u64(col, n, tmp);
         sp_ana_quantiles_sorted(col, n, &row->q);
         double share[3] = {0, 0, 0};
         for (int j = 0; j < 3; j++) {

@@ -46,12 +46,12 @@ static uint64_t cand_time(const sp_ana *a, const sp_verdict_cand *c, size_t i)
  * time removed from every request. A candidate with no time anywhere saves nothing without a sort. */
 static sp_status p95_savings(const sp_ana *a, sp_verdict_cand *cs, size_t nc)
 {
-    size_t n = a->n_reqs, k95 = sp_ana_rank(n, 95) - 1;
+    size_t n = a->n_reqs, k95 = sp_rank(n, SP_PCT(95)) - 1;
     uint64_t *v = malloc(n * sizeof *v), *tmp = malloc(n * sizeof *tmp);
     sp_status st = v && tmp ? SP_OK : SP_ERR_NOMEM;
     if (!st) {
         memcpy(v, a->life, n * sizeof *v);
-        st = sp_ana_sort_u64(v, n, tmp);
+        st = sp_sort_u64(v, n, tmp);
     }
     uint64_t base = st ? 0 : v[k95];
     for (size_t c = 0; c < nc && !st; c++) {
@@ -64,7 +64,7 @@ static sp_status p95_savings(const sp_ana *a, sp_verdict_cand *cs, size_t nc)
         cs[c].saving_ns = 0;
         if (!any)
             continue;
-        st = sp_ana_sort_u64(v, n, tmp);
+        st = sp_sort_u64(v, n, tmp);
         if (!st)
             cs[c].saving_ns = base > v[k95] ? base - v[k95] : 0;
     }

@@ -1,7 +1,7 @@
 /* The 64-bit mixing function of splitmix64 (Steele, Lea and Flood, "Fast splittable pseudorandom
  * number generators", OOPSLA 2014; the variant with Stafford's "Mix13" constants that Vigna's
  * splitmix64.c uses): one home for the generator (common/rng.h) and the hashes built on it
- * (common/u64map.h, sp_hash_bytes). */
+ * (common/hmap.h, sp_hash_bytes). */
 #ifndef SERVPROF_MIX_H
 #define SERVPROF_MIX_H
 

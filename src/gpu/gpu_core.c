@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/annotation_int.h"
+#include "common/hmap.h"
 #include "common/util_int.h"
 
 /* ---- Clock alignment ---- */
@@ -363,28 +364,43 @@ int sp_gpu_is_launch_api(const char *fn)
     return 0;
 }
 
-struct sp_gpu_name_slot {
-    uint64_t hash;
-    char *name;       /* owned; NULL = empty */
+struct sp_gpu_name {
+    char *name;       /* owned */
     sp_name_id id;
 };
 
+struct name_probe {
+    const sp_gpu_names *n;
+    const char *name;
+};
+
+static bool name_eq(const void *ctx, uint32_t i)
+{
+    const struct name_probe *p = ctx;
+    return strcmp(p->n->names[i].name, p->name) == 0;
+}
+
 static sp_status names_init(sp_gpu_names *n)
 {
-    n->nslots = SP_GPU_NAMES_MAX * 2; /* load factor <= 1/2 keeps probes short */
-    n->slots = calloc(n->nslots, sizeof *n->slots);
     n->count = 0;
-    return n->slots ? SP_OK : SP_ERR_NOMEM;
+    n->names = malloc(SP_GPU_NAMES_MAX * sizeof *n->names);
+    if (!n->names || sp_hmap_init(&n->map, SP_GPU_NAMES_MAX) != SP_OK) {
+        free(n->names);
+        n->names = NULL;
+        return SP_ERR_NOMEM;
+    }
+    return SP_OK;
 }
 
 static void names_free(sp_gpu_names *n)
 {
-    if (!n->slots)
+    if (!n->names)
         return;
-    for (size_t i = 0; i < n->nslots; i++)
-        free(n->slots[i].name);
-    free(n->slots);
-    n->slots = NULL;
+    for (size_t i = 0; i < n->count; i++)
+        free(n->names[i].name);
+    free(n->names);
+    n->names = NULL;
+    sp_hmap_free(&n->map);
 }
 
 sp_name_id sp_gpu_kernel_name(sp_gpu_ctx *c, const char *name)
@@ -394,24 +410,19 @@ sp_name_id sp_gpu_kernel_name(sp_gpu_ctx *c, const char *name)
     size_t len = strlen(name);
     uint64_t h = sp_hash_bytes(name, len, 0);
     sp_gpu_names *n = &c->names;
-    size_t i = (size_t)(h & (n->nslots - 1));
-    for (;;) {
-        struct sp_gpu_name_slot *s = &n->slots[i];
-        if (!s->name)
-            break;
-        if (s->hash == h && strcmp(s->name, name) == 0)
-            return s->id;
-        i = (i + 1) & (n->nslots - 1);
-    }
+    struct name_probe p = {n, name};
+    uint32_t i = sp_hmap_find(&n->map, h, name_eq, &p);
+    if (i != SP_HMAP_NONE)
+        return n->names[i].id;
     sp_name_id id = sp_recorder_intern(c->rec, name);
     if (id != SP_NAME_NONE && n->count < SP_GPU_NAMES_MAX) {
         char *copy = malloc(len + 1);
-        if (copy) { /* no memory: the id is still right, only not cached */
+        /* no memory: the id is still right, only not cached */
+        if (copy && sp_hmap_put(&n->map, h, (uint32_t)n->count) == SP_OK) {
             memcpy(copy, name, len + 1);
-            n->slots[i].hash = h;
-            n->slots[i].name = copy;
-            n->slots[i].id = id;
-            n->count++;
+            n->names[n->count++] = (struct sp_gpu_name){copy, id};
+        } else {
+            free(copy);
         }
     }
     return id;

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/hmap.h"
 #include "servprof/trace.h"
 
 /* ---- Clock alignment (docs/gpu.md, "Clock alignment") ----
@@ -189,13 +190,14 @@ typedef struct sp_gpu_sync_act {
     uint32_t correlation;
 } sp_gpu_sync_act;
 
-/* Interned kernel names, cached so each distinct name takes the recorder's lock once. Open
- * addressing on the name's hash; the cache holds at most SP_GPU_NAMES_MAX names (beyond that each
+/* Interned kernel names, cached so each distinct name takes the recorder's lock once: the name's
+ * hash -> names[] (common/hmap.h). The cache holds at most SP_GPU_NAMES_MAX names (beyond that each
  * lookup asks the recorder, which dedupes, so ids stay right, only slower). */
 #define SP_GPU_NAMES_MAX 8192u
 typedef struct sp_gpu_names {
-    struct sp_gpu_name_slot *slots;
-    size_t nslots, count;
+    sp_hmap map;
+    struct sp_gpu_name *names;  /* [SP_GPU_NAMES_MAX]: the cached names and their ids */
+    size_t count;
 } sp_gpu_names;
 
 /* Counters the collector reports in its stats and at exit. */

@@ -348,8 +348,8 @@ typedef struct ev_mark {
 
 static void rollback(struct sp_events *ev, const ev_mark *m)
 {
-    /* Requests and batches created by the failed file must leave the id maps too: rebuild is simplest
-     * and only happens on error. */
+    /* Requests and batches created by the failed file must leave the id maps too: rebuilding them is
+     * simplest and only happens on error. */
     ev->n_spans = m->spans;
     ev->n_members = m->members;
     ev->n_acts = m->acts;
@@ -361,30 +361,12 @@ static void rollback(struct sp_events *ev, const ev_mark *m)
     if (ev->n_requests != m->requests || ev->n_batches != m->batches) {
         ev->n_requests = m->requests;
         ev->n_batches = m->batches;
-        memset(ev->req_map.vals, 0, ev->req_map.nslots * sizeof *ev->req_map.vals);
-        memset(ev->batch_map.vals, 0, ev->batch_map.nslots * sizeof *ev->batch_map.vals);
-        ev->req_map.count = ev->batch_map.count = 0;
-        /* re-insert the survivors through the normal path */
-        for (size_t i = 0; i < ev->n_requests; i++) {
-            sp_ev_request *r = &ev->requests[i];
-            const char *s = sp_str_get(&ev->strings, r->id);
-            uint64_t h = sp_hash_bytes(s, strlen(s), r->file);
-            size_t j = h & (ev->req_map.nslots - 1);
-            while (ev->req_map.vals[j])
-                j = (j + 1) & (ev->req_map.nslots - 1);
-            ev->req_map.keys[j] = h;
-            ev->req_map.vals[j] = (uint32_t)i + 1;
-            ev->req_map.count++;
-        }
-        for (size_t i = 0; i < ev->n_batches; i++) {
-            sp_ev_batch *b = &ev->batches[i];
-            uint64_t h = sp_hash_bytes(&b->id, sizeof b->id, b->file);
-            size_t j = h & (ev->batch_map.nslots - 1);
-            while (ev->batch_map.vals[j])
-                j = (j + 1) & (ev->batch_map.nslots - 1);
-            ev->batch_map.keys[j] = h;
-            ev->batch_map.vals[j] = (uint32_t)i + 1;
-            ev->batch_map.count++;
+        /* Re-entering fewer entries than the maps held needs no memory, unless keys pile up and a
+         * map switches to mixed placement. If that fails, empty maps are still right: ids are per
+         * file and the surviving files' imports are over, so their entries are never looked up. */
+        if (sp_ev_rebuild_maps(ev) != SP_OK) {
+            sp_hmap_clear(&ev->req_map);
+            sp_hmap_clear(&ev->batch_map);
         }
     }
     ev->finished = false;

@@ -39,7 +39,7 @@ typedef struct kt_event {
     double ts_d, dur_d;              /* as doubles, for --hta-compat only */
     bool pid_int, tid_int;
     int64_t pid, tid;
-    uint64_t thread;                 /* hash of (pid, tid) as written */
+    uint64_t thread;                 /* (pid, tid) packed, or hashed (read_event) */
     bool has_stream, has_device, has_corr, has_bytes;
     int64_t stream, device;
     uint64_t corr, bytes;
@@ -150,16 +150,6 @@ static uint8_t cat_of(const char *s, size_t n)
     }
     return CAT_OTHER;
 #undef IS
-}
-
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
 }
 
 /* The common shapes of Kineto's times, "1712195495519698.8" and "12.5" (at most 3 decimals, no sign
@@ -398,7 +388,7 @@ static sp_status read_event(kt *k, const sp_json_token *open)
             bool isint = t.type == SP_JSON_NUMBER && t.is_int;
             if (isint) {
                 v = t.i;
-                h = mix64((uint64_t)v);
+                h = sp_mix64((uint64_t)v);
             } else if (t.type == SP_JSON_STRING)
                 h = sp_hash_bytes(t.str, t.len, 7);
             else {
@@ -447,7 +437,13 @@ static sp_status read_event(kt *k, const sp_json_token *open)
             break;
         }
     }
-    e->thread = mix64(pidh ^ (tidh * 0x9e3779b97f4a7c15ULL));
+    /* The thread: (pid, tid) packed exactly when both are integers in range (the usual case), so
+     * threads order by pid, then tid, and unnamed batches are numbered in that order
+     * (docs/annotations.md); otherwise a hash of the two, above every packed value. */
+    if (e->pid_int && e->tid_int && e->pid >= 0 && e->pid <= INT32_MAX && e->tid >= 0 && e->tid <= UINT32_MAX)
+        e->thread = ((uint64_t)e->pid << 32) | (uint64_t)e->tid;
+    else
+        e->thread = (1ull << 63) | sp_mix64(pidh ^ (tidh * 0x9e3779b97f4a7c15ULL));
     (void)open;
     return SP_OK;
 }

@@ -17,7 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "common/u64map.h"
+#include "common/hmap.h"
 #include "common/util_int.h"
 #include "import/import_int.h"
 #include "format/native_format.h"
@@ -35,7 +35,7 @@ typedef struct nat_reader {
     size_t cap;
     sp_str *names;            /* name id -> interned string; SP_EV_NONE: not defined */
     size_t cap_names;
-    sp_u64map reqs;           /* the caller's u64 request id -> index into ev->requests + 1 */
+    sp_hmap reqs;             /* the caller's u64 request id -> index into ev->requests */
     /* recent ids, direct-mapped by their low bits: a request's records come close together, so most
      * lookups end here instead of in the large map (a cache miss each) */
     uint64_t recent_id[NAT_RECENT];
@@ -53,13 +53,6 @@ typedef struct nat_reader {
     bool lost_some;           /* a region of this file was lost before the block being parsed */
     bool saw_end;             /* the recorder's end record was read */
 } nat_reader;
-
-/* Finds `id`'s slot in the file's request map (u64map.h), growing it first if an insert would pass
- * half full. */
-static sp_status reqmap_find(sp_u64map *m, uint64_t id, size_t *slot)
-{
-    return sp_u64map_slot(m, id, true, 4096, ((size_t)SP_EV_MAX_RECORDS) * 4, slot);
-}
 
 static size_t u64_text(uint64_t v, char out[24])
 {
@@ -94,16 +87,11 @@ static inline sp_status req_of(nat_reader *r, uint64_t id, uint32_t *out)
 
 static sp_status req_of_slow(nat_reader *r, uint64_t id, uint32_t *out)
 {
-    sp_u64map *m = &r->reqs;
-    size_t j;
-    sp_status fst = reqmap_find(m, id, &j);
-    if (fst)
-        return fst;
-    if (m->vals[j]) {
-        *out = m->vals[j] - 1;
+    uint32_t idx = sp_hmap_find(&r->reqs, id, NULL, NULL);
+    if (idx != SP_HMAP_NONE) {
+        *out = idx;
         return SP_OK;
     }
-    uint32_t idx;
     sp_status st;
     if (!r->indexed) {
         st = sp_ev_request_new_u64(r->ev, r->ctx->file, id, &idx);
@@ -112,11 +100,8 @@ static sp_status req_of_slow(nat_reader *r, uint64_t id, uint32_t *out)
         size_t len = u64_text(id, text);
         st = sp_ev_request_ref(r->ev, r->ctx->file, text, len, &idx);
     }
-    if (st)
+    if (st || (st = sp_hmap_put(&r->reqs, id, idx)))
         return st;
-    m->keys[j] = id;
-    m->vals[j] = idx + 1;
-    m->count++;
     *out = idx;
     return SP_OK;
 }
@@ -131,13 +116,9 @@ static sp_status apply_label(nat_reader *r, uint64_t id, const char *label, size
             return ist;
         r->indexed = true;
     }
-    sp_u64map *m = &r->reqs;
-    size_t j;
-    sp_status fst = reqmap_find(m, id, &j);
-    if (fst)
-        return fst;
-    if (m->vals[j]) {
-        sp_status st = sp_ev_request_set_id(r->ev, m->vals[j] - 1, label, len);
+    uint32_t known = sp_hmap_find(&r->reqs, id, NULL, NULL);
+    if (known != SP_HMAP_NONE) {
+        sp_status st = sp_ev_request_set_id(r->ev, known, label, len);
         if (st == SP_ERR_INVALID) {
             r->ev->files[r->ctx->file].skipped++;
             return SP_OK;
@@ -154,10 +135,7 @@ static sp_status apply_label(nat_reader *r, uint64_t id, const char *label, size
         r->ev->files[r->ctx->file].skipped++;
         return req_of(r, id, &idx);
     }
-    m->keys[j] = id;
-    m->vals[j] = idx + 1;
-    m->count++;
-    return SP_OK;
+    return sp_hmap_put(&r->reqs, id, idx);
 }
 
 static sp_status batch_of(nat_reader *r, uint64_t id, uint32_t *out)
@@ -1118,7 +1096,7 @@ sp_status sp_import_native(sp_import_ctx *ctx)
         finish_file(r);
     free(r->buf);
     free(r->names);
-    sp_u64map_free(&r->reqs);
+    sp_hmap_free(&r->reqs);
     free(r);
     return st;
 }

@@ -44,8 +44,7 @@ typedef struct triton {
     sp_json_lexer lx;
     ttrace *tr;
     size_t n, cap;
-    uint32_t *slots;         /* id -> index + 1, open addressing */
-    size_t nslots;
+    sp_hmap ids;             /* trace id -> index into tr */
     bool lenient;
     /* the object being read */
     uint32_t line, column;
@@ -62,43 +61,24 @@ static sp_status skip_or_fail(triton *t, sp_status st)
     return SP_OK;
 }
 
-static uint64_t hash_id(int64_t id)
+static ttrace *find(triton *t, int64_t id)
 {
-    return sp_hash_bytes(&id, sizeof id, 0x7472);
+    uint32_t i = sp_hmap_find(&t->ids, (uint64_t)id, NULL, NULL);
+    return i == SP_HMAP_NONE ? NULL : &t->tr[i];
 }
 
 /* Finds or creates the trace with `id`. */
 static sp_status trace_ref(triton *t, int64_t id, ttrace **out)
 {
-    if (t->nslots) {
-        size_t j = hash_id(id) & (t->nslots - 1);
-        while (t->slots[j]) {
-            if (t->tr[t->slots[j] - 1].id == id) {
-                *out = &t->tr[t->slots[j] - 1];
-                return SP_OK;
-            }
-            j = (j + 1) & (t->nslots - 1);
-        }
+    ttrace *found = find(t, id);
+    if (found) {
+        *out = found;
+        return SP_OK;
     }
     if (t->n >= TRITON_MAX_TRACES)
         return sp_import_fail_at(t->ctx, t->line, t->column, SP_ERR_LIMIT, "more than %u trace ids in one file", TRITON_MAX_TRACES);
-    if (SP_GROW(t->tr, t->cap, t->n + 1, TRITON_MAX_TRACES))
+    if (SP_GROW(t->tr, t->cap, t->n + 1, TRITON_MAX_TRACES) || sp_hmap_put(&t->ids, (uint64_t)id, (uint32_t)t->n))
         return SP_ERR_NOMEM;
-    if ((t->n + 1) * 2 > t->nslots) {   /* keep the table at most half full */
-        size_t ns = t->nslots ? t->nslots * 2 : 1024;
-        uint32_t *s = calloc(ns, sizeof *s);
-        if (!s)
-            return SP_ERR_NOMEM;
-        for (size_t i = 0; i < t->n; i++) {
-            size_t j = hash_id(t->tr[i].id) & (ns - 1);
-            while (s[j])
-                j = (j + 1) & (ns - 1);
-            s[j] = (uint32_t)i + 1;
-        }
-        free(t->slots);
-        t->slots = s;
-        t->nslots = ns;
-    }
     ttrace *r = &t->tr[t->n];
     memset(r, 0, sizeof *r);
     r->id = id;
@@ -108,10 +88,6 @@ static sp_status trace_ref(triton *t, int64_t id, ttrace **out)
     r->line = t->line;
     r->column = t->column;
     r->req = SP_EV_NONE;
-    size_t j = hash_id(id) & (t->nslots - 1);
-    while (t->slots[j])
-        j = (j + 1) & (t->nslots - 1);
-    t->slots[j] = (uint32_t)t->n + 1;
     t->n++;
     *out = r;
     return SP_OK;
@@ -367,19 +343,6 @@ static sp_status read_object(triton *t, tobj *o)
 
 /* ---------- building the model ---------- */
 
-static ttrace *find(triton *t, int64_t id)
-{
-    if (!t->nslots)
-        return NULL;
-    size_t j = hash_id(id) & (t->nslots - 1);
-    while (t->slots[j]) {
-        if (t->tr[t->slots[j] - 1].id == id)
-            return &t->tr[t->slots[j] - 1];
-        j = (j + 1) & (t->nslots - 1);
-    }
-    return NULL;
-}
-
 /* The root of a trace: parents are followed while they exist in the file (a parent missing from the
  * file, e.g. in a rotated trace file, makes the child its own root). NULL on a cycle or too deep. */
 static ttrace *root_of(triton *t, ttrace *r)
@@ -460,10 +423,22 @@ static int member_cmp(const void *a, const void *b)
     return x->req < y->req ? -1 : x->req > y->req;
 }
 
-static uint64_t group_hash(sp_str model, sp_str version, uint64_t start, uint64_t end)
+/* Groups are keyed by a hash of (model, version, start, end), confirmed against the group. */
+static uint64_t group_hash(const tgroup *g)
 {
-    uint64_t k[4] = {model, version, start, end};
+    uint64_t k[4] = {g->model, g->version, g->start, g->end};
     return sp_hash_bytes(k, sizeof k, 0x6270);
+}
+
+struct group_probe {
+    const tgroup *groups, *want;
+};
+
+static bool group_eq(const void *ctx, uint32_t g)
+{
+    const struct group_probe *p = ctx;
+    const tgroup *x = &p->groups[g], *y = p->want;
+    return x->model == y->model && x->version == y->version && x->start == y->start && x->end == y->end;
 }
 
 static sp_status add_act(struct sp_events *ev, uint32_t file, uint8_t kind, sp_str name, uint32_t batch,
@@ -534,8 +509,8 @@ static sp_status build(triton *t)
     size_t ngroups = 0, capg = 0;
     tmember *mem = NULL;
     size_t nmem = 0, capm = 0;
-    uint32_t *gslots = NULL;
-    size_t gnslots = 0;
+    sp_hmap gmap;            /* group_hash -> index into groups */
+    memset(&gmap, 0, sizeof gmap);
     for (size_t i = 0; i < t->n && st == SP_OK; i++) {
         ttrace *r = &t->tr[i];
         ttrace *root = r->bad ? NULL : root_of(t, r);
@@ -552,39 +527,16 @@ static sp_status build(triton *t)
         if (cs == SP_TIME_NONE)
             continue;
         /* find or open the group */
-        if ((ngroups + 1) * 2 > gnslots) {
-            size_t ns = gnslots ? gnslots * 2 : 1024;
-            uint32_t *s = calloc(ns, sizeof *s);
-            if (!s) {
-                st = SP_ERR_NOMEM;
-                break;
-            }
-            for (size_t g = 0; g < ngroups; g++) {
-                size_t j = group_hash(groups[g].model, groups[g].version, groups[g].start, groups[g].end) & (ns - 1);
-                while (s[j])
-                    j = (j + 1) & (ns - 1);
-                s[j] = (uint32_t)g + 1;
-            }
-            free(gslots);
-            gslots = s;
-            gnslots = ns;
-        }
-        size_t j = group_hash(r->model, r->version, cs, ce) & (gnslots - 1);
-        uint32_t g = SP_EV_NONE;
-        while (gslots[j]) {
-            tgroup *x = &groups[gslots[j] - 1];
-            if (x->model == r->model && x->version == r->version && x->start == cs && x->end == ce) {
-                g = gslots[j] - 1;
-                break;
-            }
-            j = (j + 1) & (gnslots - 1);
-        }
-        if (g == SP_EV_NONE) {
-            if ((st = SP_GROW(groups, capg, ngroups + 1, TRITON_MAX_TRACES)))
+        tgroup want = {r->model, r->version, cs, ce, (uint32_t)i, SP_EV_NONE};
+        uint64_t gh = group_hash(&want);
+        struct group_probe gp = {groups, &want};
+        uint32_t g = sp_hmap_find(&gmap, gh, group_eq, &gp);
+        if (g == SP_HMAP_NONE) {
+            if ((st = SP_GROW(groups, capg, ngroups + 1, TRITON_MAX_TRACES)) ||
+                (st = sp_hmap_put(&gmap, gh, (uint32_t)ngroups)))
                 break;
             g = (uint32_t)ngroups++;
-            groups[g] = (tgroup){r->model, r->version, cs, ce, (uint32_t)i, SP_EV_NONE};
-            gslots[j] = g + 1;
+            groups[g] = want;
             /* batch ids count groups in the order their first trace appears in the file */
             if ((st = sp_ev_batch_ref(ev, file, (int64_t)g + 1, &groups[g].batch)))
                 break;
@@ -630,7 +582,7 @@ static sp_status build(triton *t)
         free(reqs);
     }
     free(groups);
-    free(gslots);
+    sp_hmap_free(&gmap);
     free(mem);
     return st;
 }
@@ -679,6 +631,6 @@ sp_status sp_import_triton(sp_import_ctx *ctx)
     sp_json_fini(&t.lx);
     free(o);
     free(t.tr);
-    free(t.slots);
+    sp_hmap_free(&t.ids);
     return st;
 }

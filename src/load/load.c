@@ -78,6 +78,8 @@ typedef struct load_run {
     uint64_t retries;
 
     sp_arrivals arr;
+    uint64_t *replay;     /* --arrival replay: the file's offsets (arr reads them) */
+    size_t n_replay;
     sp_textgen text;
     bool gen_done;
     uint64_t next_offset; /* the next arrival, valid while !gen_done */
@@ -761,7 +763,175 @@ static void run_free(load_run *r)
     free(r->recs);
     free(r->retry);
     free(r->body);
+    free(r->replay);
     sp_textgen_free(&r->text);
+}
+
+/* Everything a run needs before its first request: the URL, the arrival schedule and the texts, the
+ * server's address, the fixed request prefix, the connection slots and the epoll set. On failure,
+ * run_free releases what was made. */
+static sp_status run_open(load_run *r, const sp_load_config *o, char *err, size_t errlen)
+{
+    sp_status st;
+    if ((st = sp_url_parse(o->url ? o->url : "", &r->url, err, errlen)) != SP_OK)
+        return st;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)o->connections + 16 > rl.rlim_cur) {
+        sp_errf(err, errlen, "%u connections need more descriptors than the open-file limit (%llu); "
+                "raise it (ulimit -n) or lower the cap", o->connections, (unsigned long long)rl.rlim_cur);
+        return SP_ERR_INVALID;
+    }
+    if (o->arrival == SP_LOAD_ARRIVAL_REPLAY) {
+        if (!o->replay_path) {
+            sp_errf(err, errlen, "replay needs a file of timestamps");
+            return SP_ERR_INVALID;
+        }
+        if ((st = sp_load_read_replay(o->replay_path, &r->replay, &r->n_replay, err, errlen)) != SP_OK)
+            return st;
+    }
+    if ((st = sp_arrivals_init(&r->arr, o, r->replay, r->n_replay, err, errlen)) != SP_OK ||
+        (st = sp_textgen_init(&r->text, o, err, errlen)) != SP_OK || (st = resolve(r, err, errlen)) != SP_OK)
+        return st;
+
+    snprintf(r->id_prefix, sizeof r->id_prefix, "%s", o->id_prefix);
+    snprintf(r->model_json, sizeof r->model_json, "\",\"model\":\"%s\"}", o->model ? o->model : "");
+    r->prefix_len = (size_t)snprintf(r->prefix, sizeof r->prefix,
+                                     "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                                     "X-Request-Id: ",
+                                     r->url.path, r->url.host_header);
+    r->cap = o->connections;
+    r->conns = calloc(r->cap, sizeof *r->conns);
+    r->idle = malloc(r->cap * sizeof *r->idle);
+    r->free_slots = malloc(r->cap * sizeof *r->free_slots);
+    r->body_cap = SP_LOAD_MAX_TEXT + 512;
+    r->body = malloc(r->body_cap);
+    if (!r->conns || !r->idle || !r->free_slots || !r->body)
+        return SP_ERR_NOMEM;
+    for (unsigned i = 0; i < r->cap; i++) {
+        r->conns[i].fd = -1;
+        r->conns[i].req = NO_REQ;
+        r->free_slots[i] = r->cap - 1 - i;
+    }
+    r->n_free = r->cap;
+    r->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (r->ep < 0) {
+        sp_errf(err, errlen, "epoll_create1: %s", strerror(errno));
+        return SP_ERR_IO;
+    }
+    r->have_pwait2 = true;
+    r->timeout_ns = (uint64_t)(o->timeout_s * 1e9);
+    r->warmup_ns = (uint64_t)(o->warmup_s * 1e9);
+    r->end_ns = r->warmup_ns + (uint64_t)(o->duration_s * 1e9);
+    r->measured_cap = o->requests;
+    return SP_OK;
+}
+
+/* The caller asked to stop: nothing new is scheduled, what is due but unsent is marked, requests in
+ * flight finish. */
+static void run_stop(load_run *r, uint64_t now)
+{
+    r->gen_done = true;
+    for (; r->next_dispatch < r->n_recs; r->next_dispatch++)
+        outcome(r, (uint32_t)r->next_dispatch, SP_LOAD_ERR_UNSENT, now);
+    for (; r->n_retry > 0; r->n_retry--)
+        outcome(r, r->retry[r->n_retry - 1], SP_LOAD_ERR_UNSENT, now);
+}
+
+/* When the progress callback last ran and what had completed then. */
+typedef struct progress_mark {
+    uint64_t next, last_t, last_completed;
+} progress_mark;
+
+/* Calls the caller's progress callback once a second. */
+static void run_progress(load_run *r, progress_mark *pm, uint64_t now)
+{
+    const sp_load_config *o = r->o;
+    if (!o->progress || now < pm->next)
+        return;
+    sp_load_progress p = {0};
+    p.elapsed_s = (double)(now - r->t0) / 1e9;
+    p.scheduled = r->n_recs;
+    p.completed = r->completed;
+    p.errors = r->errors;
+    p.in_flight = r->in_flight;
+    p.waiting = (r->n_recs - r->next_dispatch) + r->n_retry;
+    p.connections = r->n_open;
+    p.rate_last_s = (double)(r->completed - pm->last_completed) * 1e9 / (double)(now - pm->last_t);
+    pm->last_completed = r->completed;
+    pm->last_t = now;
+    o->progress(o->progress_user, &p);
+    pm->next += 1000000000u;
+    if (pm->next <= now)
+        pm->next = now + 1000000000u;
+}
+
+/* Hands one batch of socket events to their connections. */
+static void run_events(load_run *r, const struct epoll_event *evs, int n, char *rbuf, size_t rbufsz)
+{
+    for (int i = 0; i < n; i++) {
+        uint32_t slot = evs[i].data.u32;
+        load_conn *c = &r->conns[slot];
+        uint32_t e = evs[i].events;
+        if (c->state == CONN_FREE)
+            continue; /* closed by an earlier event of this batch */
+        if (c->state == CONN_CONNECTING) {
+            if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+                on_connected(r, slot, sp_now_ns());
+            continue;
+        }
+        if ((e & EPOLLOUT) && c->state == CONN_BUSY && c->woff < c->wlen) {
+            conn_write(r, slot, sp_now_ns());
+            if (r->conns[slot].state == CONN_FREE)
+                continue;
+        }
+        if (e & (EPOLLIN | EPOLLERR | EPOLLHUP))
+            on_readable(r, slot, rbuf, rbufsz);
+    }
+}
+
+/* The event loop: schedule, send, read, time out, until the schedule is over and every request is
+ * answered, failed or marked unsent. */
+static sp_status run_loop(load_run *r, char *err, size_t errlen)
+{
+    const sp_load_config *o = r->o;
+    struct epoll_event evs[256];
+    char *rbuf = malloc(65536);
+    if (!rbuf)
+        return SP_ERR_NOMEM;
+    sp_status st = SP_OK;
+    r->t0 = sp_now_ns();
+    gen_advance(r);
+    uint64_t next_scan = r->t0 + 10000000u;
+    progress_mark pm = {r->t0 + 1000000000u, r->t0, 0};
+    for (;;) {
+        uint64_t now = sp_now_ns();
+        if (o->stop && atomic_load_explicit(o->stop, memory_order_relaxed) && !r->gen_done)
+            run_stop(r, now);
+        gen_due(r, now);
+        dispatch(r);
+        if (now >= next_scan) {
+            check_timeouts(r, now);
+            next_scan = now + 10000000u;
+        }
+        run_progress(r, &pm, now);
+        if (r->gen_done && r->next_dispatch >= r->n_recs && r->n_retry == 0 && r->in_flight == 0)
+            break;
+        uint64_t deadline = next_scan;
+        if (!r->gen_done && r->t0 + r->next_offset < deadline)
+            deadline = r->t0 + r->next_offset;
+        int n = wait_events(r, evs, 256, sp_now_ns(), deadline);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            sp_errf(err, errlen, "epoll wait: %s", strerror(errno));
+            st = SP_ERR_IO;
+            break;
+        }
+        run_events(r, evs, n, rbuf, 65536);
+    }
+    free(rbuf);
+    return st;
 }
 
 sp_status sp_load_run(const sp_load_config *o, sp_load_result **result, char *err, size_t errlen)
@@ -777,170 +947,26 @@ sp_status sp_load_run(const sp_load_config *o, sp_load_result **result, char *er
     memset(r, 0, sizeof *r);
     r->ep = -1;
     r->o = o;
-    uint64_t *replay = NULL;
-    size_t n_replay = 0;
     sp_load_result *res = NULL;
-    int old_slack = -1;
-
-    if ((st = sp_url_parse(o->url ? o->url : "", &r->url, err, errlen)) != SP_OK)
-        return st;
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        (rlim_t)o->connections + 16 > rl.rlim_cur) {
-        sp_errf(err, errlen, "%u connections need more descriptors than the open-file limit (%llu); "
-                "raise it (ulimit -n) or lower the cap", o->connections, (unsigned long long)rl.rlim_cur);
-        return SP_ERR_INVALID;
+    if ((st = run_open(r, o, err, errlen)) == SP_OK) {
+        /* The default 50 us timer slack would show up as schedule lag; 1 us is enough (restored). */
+        int old_slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+        prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+        st = run_loop(r, err, errlen);
+        if (old_slack > 0)
+            prctl(PR_SET_TIMERSLACK, (unsigned long)old_slack, 0, 0, 0);
     }
-    if (o->arrival == SP_LOAD_ARRIVAL_REPLAY) {
-        if (!o->replay_path) {
-            sp_errf(err, errlen, "replay needs a file of timestamps");
-            return SP_ERR_INVALID;
-        }
-        if ((st = sp_load_read_replay(o->replay_path, &replay, &n_replay, err, errlen)) != SP_OK)
-            return st;
-    }
-    if ((st = sp_arrivals_init(&r->arr, o, replay, n_replay, err, errlen)) != SP_OK)
-        goto out;
-    if ((st = sp_textgen_init(&r->text, o, err, errlen)) != SP_OK)
-        goto out;
-    if ((st = resolve(r, err, errlen)) != SP_OK)
-        goto out;
-
-    snprintf(r->id_prefix, sizeof r->id_prefix, "%s", o->id_prefix);
-    snprintf(r->model_json, sizeof r->model_json, "\",\"model\":\"%s\"}", o->model ? o->model : "");
-    r->prefix_len = (size_t)snprintf(r->prefix, sizeof r->prefix,
-                                     "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-                                     "X-Request-Id: ",
-                                     r->url.path, r->url.host_header);
-    r->cap = o->connections;
-    r->conns = calloc(r->cap, sizeof *r->conns);
-    r->idle = malloc(r->cap * sizeof *r->idle);
-    r->free_slots = malloc(r->cap * sizeof *r->free_slots);
-    r->body_cap = SP_LOAD_MAX_TEXT + 512;
-    r->body = malloc(r->body_cap);
-    if (!r->conns || !r->idle || !r->free_slots || !r->body) {
+    if (st == SP_OK && !(res = calloc(1, sizeof *res)))
         st = SP_ERR_NOMEM;
-        goto out;
+    if (st == SP_OK)
+        st = compute_result(r, res);
+    if (st == SP_OK && o->trace_path)
+        st = write_trace(r, o->trace_path, err, errlen);
+    if (st == SP_OK) {
+        *result = res;
+        res = NULL;
     }
-    for (unsigned i = 0; i < r->cap; i++) {
-        r->conns[i].fd = -1;
-        r->conns[i].req = NO_REQ;
-        r->free_slots[i] = r->cap - 1 - i;
-    }
-    r->n_free = r->cap;
-    r->ep = epoll_create1(EPOLL_CLOEXEC);
-    if (r->ep < 0) {
-        sp_errf(err, errlen, "epoll_create1: %s", strerror(errno));
-        st = SP_ERR_IO;
-        goto out;
-    }
-    r->have_pwait2 = true;
-    r->timeout_ns = (uint64_t)(o->timeout_s * 1e9);
-    r->warmup_ns = (uint64_t)(o->warmup_s * 1e9);
-    r->end_ns = r->warmup_ns + (uint64_t)(o->duration_s * 1e9);
-    r->measured_cap = o->requests;
-
-    /* The default 50 us timer slack would show up as schedule lag; 1 us is enough (restored below). */
-    old_slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
-    prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-
-    struct epoll_event evs[256];
-    char *rbuf = malloc(65536);
-    if (!rbuf) {
-        st = SP_ERR_NOMEM;
-        goto out;
-    }
-    r->t0 = sp_now_ns();
-    gen_advance(r);
-    uint64_t next_scan = r->t0 + 10000000u, next_progress = r->t0 + 1000000000u;
-    uint64_t last_progress_completed = 0, last_progress_t = r->t0;
-    for (;;) {
-        uint64_t now = sp_now_ns();
-        if (o->stop && atomic_load_explicit(o->stop, memory_order_relaxed) && !r->gen_done) {
-            /* stop: nothing new; what is due but unsent is marked, in-flight requests finish */
-            r->gen_done = true;
-            for (; r->next_dispatch < r->n_recs; r->next_dispatch++)
-                outcome(r, (uint32_t)r->next_dispatch, SP_LOAD_ERR_UNSENT, now);
-            for (; r->n_retry > 0; r->n_retry--)
-                outcome(r, r->retry[r->n_retry - 1], SP_LOAD_ERR_UNSENT, now);
-        }
-        gen_due(r, now);
-        dispatch(r);
-        if (now >= next_scan) {
-            check_timeouts(r, now);
-            next_scan = now + 10000000u;
-        }
-        if (o->progress && now >= next_progress) {
-            sp_load_progress p = {0};
-            p.elapsed_s = (double)(now - r->t0) / 1e9;
-            p.scheduled = r->n_recs;
-            p.completed = r->completed;
-            p.errors = r->errors;
-            p.in_flight = r->in_flight;
-            p.waiting = (r->n_recs - r->next_dispatch) + r->n_retry;
-            p.connections = r->n_open;
-            p.rate_last_s = (double)(r->completed - last_progress_completed) * 1e9 /
-                            (double)(now - last_progress_t);
-            last_progress_completed = r->completed;
-            last_progress_t = now;
-            o->progress(o->progress_user, &p);
-            next_progress += 1000000000u;
-            if (next_progress <= now)
-                next_progress = now + 1000000000u;
-        }
-        if (r->gen_done && r->next_dispatch >= r->n_recs && r->n_retry == 0 && r->in_flight == 0)
-            break;
-        uint64_t deadline = next_scan;
-        if (!r->gen_done && r->t0 + r->next_offset < deadline)
-            deadline = r->t0 + r->next_offset;
-        int n = wait_events(r, evs, 256, sp_now_ns(), deadline);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            sp_errf(err, errlen, "epoll wait: %s", strerror(errno));
-            st = SP_ERR_IO;
-            free(rbuf);
-            goto out;
-        }
-        for (int i = 0; i < n; i++) {
-            uint32_t slot = evs[i].data.u32;
-            load_conn *c = &r->conns[slot];
-            uint32_t e = evs[i].events;
-            if (c->state == CONN_FREE)
-                continue; /* closed by an earlier event of this batch */
-            if (c->state == CONN_CONNECTING) {
-                if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
-                    on_connected(r, slot, sp_now_ns());
-                continue;
-            }
-            if ((e & EPOLLOUT) && c->state == CONN_BUSY && c->woff < c->wlen) {
-                conn_write(r, slot, sp_now_ns());
-                if (r->conns[slot].state == CONN_FREE)
-                    continue;
-            }
-            if (e & (EPOLLIN | EPOLLERR | EPOLLHUP))
-                on_readable(r, slot, rbuf, 65536);
-        }
-    }
-    free(rbuf);
-
-    res = calloc(1, sizeof *res);
-    if (!res) {
-        st = SP_ERR_NOMEM;
-        goto out;
-    }
-    if ((st = compute_result(r, res)) != SP_OK)
-        goto out;
-    if (o->trace_path && (st = write_trace(r, o->trace_path, err, errlen)) != SP_OK)
-        goto out;
-    *result = res;
-    res = NULL;
-    st = SP_OK;
-out:
-    if (old_slack > 0)
-        prctl(PR_SET_TIMERSLACK, (unsigned long)old_slack, 0, 0, 0);
     free(res);
-    free(replay);
     run_free(r);
     return st;
 }

@@ -59,11 +59,8 @@ uint32_t sp_textgen_words(sp_textgen *t, uint64_t index);
  * boundary if it would not fit); *words gets its word count. A pure function of (seed, index). */
 size_t sp_textgen_text(sp_textgen *t, uint64_t index, char *buf, size_t cap, uint32_t *words);
 
-/* ---- percentiles ---- */
-/* Nearest rank on a sorted array: the k-th smallest with k = ceil(q x n / 100000), at least 1,
- * where q is in thousandths of a percent (p99.9 = 99900); DESIGN section 4 with finer q. 0 if n == 0. */
-uint64_t sp_load_rank(const uint64_t *sorted, size_t n, uint32_t q_milli_pct);
-/* Sorts vals[n] in place (sp_sort_u64, common/sort.h) and fills *lat. */
+/* ---- percentiles (stats.c, on common/sort.h and common/quantile.h) ---- */
+/* Sorts vals[n] in place (LSD radix sort: the values are ns durations) and fills *lat. */
 void sp_load_latency_fill(uint64_t *vals, size_t n, sp_load_latency *lat);
 
 /* ---- URL ---- */

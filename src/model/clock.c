@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/u64map.h"
 #include "common/util_int.h"
 #include "model/events_int.h"
 
@@ -108,29 +107,23 @@ static uint64_t pair_key(uint32_t client_file, uint32_t server_file)
 }
 
 /* Index of the pair (client_file, server_file) in `*pairs`, creating it. */
-static sp_status pair_get(sp_u64map *m, pair_acc **pairs, size_t *n, size_t *cap, uint32_t client_file,
+static sp_status pair_get(sp_hmap *m, pair_acc **pairs, size_t *n, size_t *cap, uint32_t client_file,
                           uint32_t server_file, uint32_t *out)
 {
-    size_t slot;
     uint64_t key = pair_key(client_file, server_file);
-    sp_status st = sp_u64map_slot(m, key, true, 16, (size_t)1 << 31, &slot);
-    if (st)
-        return st;
-    if (m->vals[slot]) {
-        *out = m->vals[slot] - 1;
+    uint32_t found = sp_hmap_find(m, key, NULL, NULL);
+    if (found != SP_HMAP_NONE) {
+        *out = found;
         return SP_OK;
     }
-    st = SP_GROW(*pairs, *cap, *n + 1, SP_EV_MAX_RECORDS);
-    if (st)
+    sp_status st = SP_GROW(*pairs, *cap, *n + 1, SP_EV_MAX_RECORDS);
+    if (st || (st = sp_hmap_put(m, key, (uint32_t)*n)))
         return st;
     pair_acc *p = &(*pairs)[*n];
     memset(p, 0, sizeof *p);
     p->o.client_file = client_file;
     p->o.server_file = server_file;
     sp_clock_bounds_init(&p->b);
-    m->keys[slot] = key;
-    m->vals[slot] = (uint32_t)*n + 1;
-    m->count++;
     *out = (uint32_t)(*n)++;
     return SP_OK;
 }
@@ -165,24 +158,18 @@ static void decide_offset(const struct sp_events *ev, sp_clock_offset *o, const 
     }
 }
 
-/* Request index + 1 per client record's id (the first recorded request holding it), by a hash of the
- * interned id: ids are interned once, so equal text is an equal sp_str. */
+/* Request index + 1 per client record's id (the first recorded request holding it), by the interned
+ * id: ids are interned once, so equal text is an equal sp_str (an integer key, hmap.h). */
 static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
 {
-    size_t nslots = 16;
-    while (nslots < ev->n_requests * 2)
-        nslots *= 2;
-    uint32_t *slots = calloc(nslots, sizeof *slots);
-    if (!slots)
-        return SP_ERR_NOMEM;
-    for (size_t i = 0; i < ev->n_requests; i++) {
-        if (!ev->requests[i].has_record)
-            continue;
-        size_t j = (ev->requests[i].id * 2654435761u) & (nslots - 1);
-        while (slots[j] && ev->requests[slots[j] - 1].id != ev->requests[i].id)
-            j = (j + 1) & (nslots - 1);
-        if (!slots[j])
-            slots[j] = (uint32_t)i + 1;
+    sp_hmap first;
+    sp_status st = sp_hmap_init(&first, ev->n_requests);
+    for (size_t i = 0; i < ev->n_requests && st == SP_OK; i++)
+        if (ev->requests[i].has_record && sp_hmap_find(&first, ev->requests[i].id, NULL, NULL) == SP_HMAP_NONE)
+            st = sp_hmap_put(&first, ev->requests[i].id, (uint32_t)i);
+    if (st) {
+        sp_hmap_free(&first);
+        return st;
     }
     for (size_t c = 0; c < ev->n_clients; c++) {
         const sp_ev_client *cl = &ev->clients[c];
@@ -192,14 +179,11 @@ static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
             ev->clients_failed++;
             continue;
         }
-        size_t j = (cl->id * 2654435761u) & (nslots - 1);
-        while (slots[j] && ev->requests[slots[j] - 1].id != cl->id)
-            j = (j + 1) & (nslots - 1);
-        if (!slots[j]) {
+        uint32_t r = sp_hmap_find(&first, cl->id, NULL, NULL);
+        if (r == SP_HMAP_NONE) {
             ev->clients_unjoined++;
             continue;
         }
-        uint32_t r = slots[j] - 1;
         if (!chosen[r]) {
             chosen[r] = (uint32_t)c + 1;
             continue;
@@ -208,7 +192,7 @@ static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
         if (client_better(cl, &ev->clients[chosen[r] - 1]))
             chosen[r] = (uint32_t)c + 1;
     }
-    free(slots);
+    sp_hmap_free(&first);
     return SP_OK;
 }
 
@@ -230,7 +214,7 @@ sp_status sp_ev_join_clients(struct sp_events *ev)
     if (!chosen)
         return SP_ERR_NOMEM;
     sp_status st = choose_records(ev, chosen);
-    sp_u64map pm;
+    sp_hmap pm;
     memset(&pm, 0, sizeof pm);
     pair_acc *pairs = NULL;
     size_t n_pairs = 0, cap_pairs = 0;
@@ -253,11 +237,12 @@ sp_status sp_ev_join_clients(struct sp_events *ev)
             continue;
         sp_ev_request *q = &ev->requests[i];
         const sp_ev_client *cl = &ev->clients[chosen[i] - 1];
-        size_t slot;
-        st = sp_u64map_slot(&pm, pair_key(cl->file, q->file), false, 16, (size_t)1 << 31, &slot);
-        if (st)
+        uint32_t p = sp_hmap_find(&pm, pair_key(cl->file, q->file), NULL, NULL);
+        if (p == SP_HMAP_NONE) { /* the first pass entered every joined pair */
+            st = SP_ERR_STATE;
             break;
-        sp_clock_offset *o = &pairs[pm.vals[slot] - 1].o;
+        }
+        sp_clock_offset *o = &pairs[p].o;
         q->client_intended_ns = sp_clock_map(cl->intended_ns, o->offset_ns);
         q->client_send_ns = sp_clock_map(cl->send_ns, o->offset_ns);
         q->client_done_ns = sp_clock_map(cl->done_ns, o->offset_ns);
@@ -269,7 +254,7 @@ sp_status sp_ev_join_clients(struct sp_events *ev)
             o->violations++;
     }
     free(chosen);
-    sp_u64map_free(&pm);
+    sp_hmap_free(&pm);
     sp_clock_offset *offs = NULL;
     if (!st && n_pairs) {
         offs = malloc(n_pairs * sizeof *offs);

@@ -8,27 +8,27 @@
 #include "common/util_int.h"
 #include "model/events_int.h"
 
+_Static_assert(SP_HMAP_NONE == SP_EV_NONE, "a map's \"no value\" is the model's \"no index\"");
+
 /* ---------- strings ---------- */
 
-static sp_status strtab_rehash(sp_strtab *t, size_t nslots)
+/* The string at arena offset `off` is exactly (s, len). Interned text never holds a NUL, so an (s, len)
+ * with one never matches (sp_str_intern refuses it). */
+static bool text_at_is(const sp_strtab *t, uint32_t off, const char *s, size_t len)
 {
-    uint32_t *slots = calloc(nslots, sizeof *slots);
-    if (!slots)
-        return SP_ERR_NOMEM;
-    for (size_t i = 0; i < t->nslots; i++) {
-        uint32_t v = t->slots[i];
-        if (!v)
-            continue;
-        const char *s = t->arena + (v - 1);
-        size_t j = sp_hash_bytes(s, strlen(s), 0) & (nslots - 1);
-        while (slots[j])
-            j = (j + 1) & (nslots - 1);
-        slots[j] = v;
-    }
-    free(t->slots);
-    t->slots = slots;
-    t->nslots = nslots;
-    return SP_OK;
+    return (size_t)off + len < t->used && memcmp(t->arena + off, s, len) == 0 && t->arena[off + len] == '\0';
+}
+
+struct text_probe {
+    const sp_strtab *t;
+    const char *s;
+    size_t len;
+};
+
+static bool text_eq(const void *ctx, uint32_t off)
+{
+    const struct text_probe *p = ctx;
+    return text_at_is(p->t, off, p->s, p->len);
 }
 
 /* ---------- decimal strings, keyed by value (see sp_strtab) ---------- */
@@ -75,35 +75,25 @@ static size_t dec_format(uint64_t v, char out[20])
     return 20 - n;
 }
 
-/* Slot of `v` in the table of decimal strings (u64map.h: placed by low bits, mixed on pile-ups).
- * Read-only callers pass grow false; an empty table answers SP_ERR_STATE. */
-static sp_status numtab_slot(sp_strtab *t, uint64_t v, bool grow, size_t *slot)
-{
-    return sp_u64map_slot(&t->num, v, grow, 1024, (size_t)SP_EV_MAX_RECORDS * 4, slot);
-}
-
 sp_status sp_str_intern_u64(sp_strtab *t, uint64_t v, sp_str *out)
 {
-    size_t slot;
-    sp_status st = numtab_slot(t, v, true, &slot);
-    if (st)
-        return st;
-    if (t->num.vals[slot]) {
-        *out = t->num.vals[slot] - 1;
+    uint32_t found = sp_hmap_find(&t->num, v, NULL, NULL);
+    if (found != SP_HMAP_NONE) {
+        *out = found;
         return SP_OK;
     }
     if (t->used + 21 >= UINT32_MAX - 1)
         return SP_ERR_LIMIT;
-    st = sp_grow((void **)&t->arena, &t->cap, t->used + 21, 1, UINT32_MAX - 1);
+    sp_status st = sp_grow((void **)&t->arena, &t->cap, t->used + 21, 1, UINT32_MAX - 1);
     if (st)
         return st;
     uint32_t off = (uint32_t)t->used;
+    st = sp_hmap_put(&t->num, v, off);
+    if (st)
+        return st;
     size_t len = dec_format(v, t->arena + off);
     t->arena[off + len] = '\0';
     t->used += len + 1;
-    t->num.keys[slot] = v;
-    t->num.vals[slot] = off + 1;
-    t->num.count++;
     *out = off;
     return SP_OK;
 }
@@ -111,28 +101,13 @@ sp_status sp_str_intern_u64(sp_strtab *t, uint64_t v, sp_str *out)
 sp_str sp_str_find(const sp_strtab *t, const char *s, size_t len)
 {
     uint64_t num;
-    if (len && (unsigned char)(s[0] - '0') <= 9 && dec_parse(s, len, &num)) {
-        size_t slot;
-        if (numtab_slot((sp_strtab *)t, num, false, &slot) != SP_OK || !t->num.vals[slot])
-            return SP_EV_NONE;
-        return t->num.vals[slot] - 1;
-    }
-    if (!t->nslots)
-        return SP_EV_NONE;
-    size_t j = sp_hash_bytes(s, len, 0) & (t->nslots - 1);
-    for (;;) {
-        uint32_t v = t->slots[j];
-        if (!v)
-            return SP_EV_NONE;
-        const char *c = t->arena + (v - 1);
-        if (strncmp(c, s, len) == 0 && c[len] == '\0')
-            return v - 1;
-        j = (j + 1) & (t->nslots - 1);
-    }
+    if (len && (unsigned char)(s[0] - '0') <= 9 && dec_parse(s, len, &num))
+        return sp_hmap_find(&t->num, num, NULL, NULL); /* SP_HMAP_NONE is SP_EV_NONE */
+    struct text_probe p = {t, s, len};
+    return sp_hmap_find(&t->text, sp_hash_bytes(s, len, 0), text_eq, &p);
 }
 
-/* The string at arena offset `id`, known to be `idlen` bytes long, is exactly (s, len). Interned text
- * never holds a NUL, so an (s, len) with one never matches (sp_str_intern refuses it). */
+/* The string at arena offset `id`, known to be `idlen` bytes long, is exactly (s, len). */
 static bool str_is(const sp_strtab *t, sp_str id, size_t idlen, const char *s, size_t len)
 {
     return idlen == len && (size_t)id + len < t->used && memcmp(t->arena + id, s, len) == 0;
@@ -164,15 +139,12 @@ sp_status sp_str_intern(sp_strtab *t, const char *s, size_t len, sp_str *out)
     uint64_t v;
     if (len && (unsigned char)(s[0] - '0') <= 9 && dec_parse(s, len, &v))
         return sp_str_intern_u64(t, v, out);
-    sp_str found = sp_str_find(t, s, len);
-    if (found != SP_EV_NONE) {
+    uint64_t h = sp_hash_bytes(s, len, 0);
+    struct text_probe p = {t, s, len};
+    uint32_t found = sp_hmap_find(&t->text, h, text_eq, &p);
+    if (found != SP_HMAP_NONE) {
         *out = found;
         return SP_OK;
-    }
-    if ((t->count + 1) * 2 > t->nslots) {
-        sp_status st = strtab_rehash(t, t->nslots ? t->nslots * 2 : 256);
-        if (st)
-            return st;
     }
     if (t->used + len + 1 >= UINT32_MAX - 1)
         return SP_ERR_LIMIT;
@@ -180,14 +152,12 @@ sp_status sp_str_intern(sp_strtab *t, const char *s, size_t len, sp_str *out)
     if (st)
         return st;
     uint32_t off = (uint32_t)t->used;
+    st = sp_hmap_put(&t->text, h, off);
+    if (st)
+        return st;
     memcpy(t->arena + off, s, len);
     t->arena[off + len] = '\0';
     t->used += len + 1;
-    size_t j = sp_hash_bytes(s, len, 0) & (t->nslots - 1);
-    while (t->slots[j])
-        j = (j + 1) & (t->nslots - 1);
-    t->slots[j] = off + 1;
-    t->count++;
     *out = off;
     return SP_OK;
 }
@@ -201,77 +171,43 @@ const char *sp_str_get(const sp_strtab *t, sp_str id)
 
 /* ---------- id maps ---------- */
 
-typedef int (*idmap_eq_fn)(const struct sp_events *ev, uint32_t idx, const void *key);
-
-static sp_status idmap_grow(sp_idmap *m)
+/* Request ids are text: keyed by a hash of (file, text), confirmed against the request. */
+static uint64_t req_key(uint32_t file, const char *id, size_t len)
 {
-    size_t nslots = m->nslots ? m->nslots * 2 : 1024;
-    uint64_t *keys = malloc(nslots * sizeof *keys);
-    uint32_t *vals = calloc(nslots, sizeof *vals);
-    if (!keys || !vals) {
-        free(keys);
-        free(vals);
-        return SP_ERR_NOMEM;
-    }
-    for (size_t i = 0; i < m->nslots; i++) {
-        if (!m->vals[i])
-            continue;
-        size_t j = m->keys[i] & (nslots - 1);
-        while (vals[j])
-            j = (j + 1) & (nslots - 1);
-        keys[j] = m->keys[i];
-        vals[j] = m->vals[i];
-    }
-    free(m->keys);
-    free(m->vals);
-    m->keys = keys;
-    m->vals = vals;
-    m->nslots = nslots;
-    return SP_OK;
+    return sp_hash_bytes(id, len, file);
 }
 
-/* Looks up `hash`; on a hash match asks `eq` to confirm. Returns the index or SP_EV_NONE, and the
- * empty slot where it would go in *slot. */
-static uint32_t idmap_find(const struct sp_events *ev, const sp_idmap *m, uint64_t hash,
-                           idmap_eq_fn eq, const void *key, size_t *slot)
-{
-    size_t j = hash & (m->nslots - 1);
-    for (;;) {
-        if (!m->vals[j]) {
-            *slot = j;
-            return SP_EV_NONE;
-        }
-        if (m->keys[j] == hash && eq(ev, m->vals[j] - 1, key))
-            return m->vals[j] - 1;
-        j = (j + 1) & (m->nslots - 1);
-    }
-}
-
-struct req_key {
+struct req_probe {
+    const struct sp_events *ev;
     uint32_t file;
     const char *id;
     size_t len;
 };
 
-static int req_eq(const struct sp_events *ev, uint32_t idx, const void *key)
+static bool req_eq(const void *ctx, uint32_t idx)
 {
-    const struct req_key *k = key;
-    const sp_ev_request *r = &ev->requests[idx];
-    if (r->file != k->file)
-        return 0;
-    const char *s = sp_str_get(&ev->strings, r->id);
-    return strncmp(s, k->id, k->len) == 0 && s[k->len] == '\0';
+    const struct req_probe *k = ctx;
+    const sp_ev_request *r = &k->ev->requests[idx];
+    return r->file == k->file && text_at_is(&k->ev->strings, r->id, k->id, k->len);
 }
 
-struct batch_key {
+/* Batch ids are integers: keyed by id + file x an odd constant, so one file's sequential ids are
+ * neighbours (hmap.h), confirmed against the batch. */
+static uint64_t batch_key(uint32_t file, int64_t id)
+{
+    return (uint64_t)id + (uint64_t)file * 0x9e3779b97f4a7c15ull;
+}
+
+struct batch_probe {
+    const struct sp_events *ev;
     uint32_t file;
     int64_t id;
 };
 
-static int batch_eq(const struct sp_events *ev, uint32_t idx, const void *key)
+static bool batch_eq(const void *ctx, uint32_t idx)
 {
-    const struct batch_key *k = key;
-    return ev->batches[idx].file == k->file && ev->batches[idx].id == k->id;
+    const struct batch_probe *k = ctx;
+    return k->ev->batches[idx].file == k->file && k->ev->batches[idx].id == k->id;
 }
 
 /* ---------- public and internal API ---------- */
@@ -283,12 +219,8 @@ sp_status sp_events_create(sp_events **out)
     struct sp_events *ev = calloc(1, sizeof *ev);
     if (!ev)
         return SP_ERR_NOMEM;
-    if (idmap_grow(&ev->req_map) || idmap_grow(&ev->batch_map)) {
-        sp_events_destroy(ev);
-        return SP_ERR_NOMEM;
-    }
     known_stage_names(ev);
-    if (ev->strings.count < 4) {
+    if (ev->strings.text.count < 4) {
         sp_events_destroy(ev);
         return SP_ERR_NOMEM;
     }
@@ -301,8 +233,8 @@ void sp_events_destroy(sp_events *ev)
     if (!ev)
         return;
     free(ev->strings.arena);
-    free(ev->strings.slots);
-    sp_u64map_free(&ev->strings.num);
+    sp_hmap_free(&ev->strings.text);
+    sp_hmap_free(&ev->strings.num);
     free(ev->requests);
     free(ev->spans);
     free(ev->batches);
@@ -315,10 +247,8 @@ void sp_events_destroy(sp_events *ev)
     free(ev->marks);
     free(ev->clock_offsets);
     free(ev->req_batches);
-    free(ev->req_map.keys);
-    free(ev->req_map.vals);
-    free(ev->batch_map.keys);
-    free(ev->batch_map.vals);
+    sp_hmap_free(&ev->req_map);
+    sp_hmap_free(&ev->batch_map);
     free(ev);
 }
 
@@ -437,14 +367,24 @@ const char *sp_events_property(const sp_events *ev, size_t file, const char *key
     return sp_ev_get_prop(ev, (uint32_t)file, key);
 }
 
+/* A new request's fields, before any record sets them. */
+static void request_init(sp_ev_request *r, sp_str sid, uint32_t file)
+{
+    memset(r, 0, sizeof *r);
+    r->id = sid;
+    r->file = file;
+    r->arrival_ns = r->done_ns = SP_TIME_NONE;
+    r->client_intended_ns = r->client_send_ns = r->client_done_ns = SP_TIME_NONE;
+    r->input_tokens = -1;
+}
+
 sp_status sp_ev_request_ref(struct sp_events *ev, uint32_t file, const char *id, size_t len,
                             uint32_t *out_req)
 {
-    uint64_t h = sp_hash_bytes(id, len, file);
-    struct req_key key = {file, id, len};
-    size_t slot = 0;
-    uint32_t idx = idmap_find(ev, &ev->req_map, h, req_eq, &key, &slot);
-    if (idx != SP_EV_NONE) {
+    uint64_t h = req_key(file, id, len);
+    struct req_probe key = {ev, file, id, len};
+    uint32_t idx = sp_hmap_find(&ev->req_map, h, req_eq, &key);
+    if (idx != SP_HMAP_NONE) {
         *out_req = idx;
         return SP_OK;
     }
@@ -455,37 +395,15 @@ sp_status sp_ev_request_ref(struct sp_events *ev, uint32_t file, const char *id,
     st = sp_str_intern(&ev->strings, id, len, &sid);
     if (st)
         return st;
-    if ((ev->req_map.count + 1) * 2 > ev->req_map.nslots) {
-        st = idmap_grow(&ev->req_map);
-        if (st)
-            return st;
-        idmap_find(ev, &ev->req_map, h, req_eq, &key, &slot);
-    }
-    idx = (uint32_t)ev->n_requests++;
-    sp_ev_request *r = &ev->requests[idx];
-    memset(r, 0, sizeof *r);
-    r->id = sid;
-    r->file = file;
-    r->arrival_ns = r->done_ns = SP_TIME_NONE;
-    r->client_intended_ns = r->client_send_ns = r->client_done_ns = SP_TIME_NONE;
-    r->input_tokens = -1;
-    ev->req_map.keys[slot] = h;
-    ev->req_map.vals[slot] = idx + 1;
-    ev->req_map.count++;
+    idx = (uint32_t)ev->n_requests;
+    st = sp_hmap_put(&ev->req_map, h, idx);
+    if (st)
+        return st;
+    ev->n_requests++;
+    request_init(&ev->requests[idx], sid, file);
     ev->finished = false;
     *out_req = idx;
     return SP_OK;
-}
-
-/* A new request's fields, before any record sets them. */
-static void request_init(sp_ev_request *r, sp_str sid, uint32_t file)
-{
-    memset(r, 0, sizeof *r);
-    r->id = sid;
-    r->file = file;
-    r->arrival_ns = r->done_ns = SP_TIME_NONE;
-    r->client_intended_ns = r->client_send_ns = r->client_done_ns = SP_TIME_NONE;
-    r->input_tokens = -1;
 }
 
 sp_status sp_ev_request_new_u64(struct sp_events *ev, uint32_t file, uint64_t id, uint32_t *out_req)
@@ -506,48 +424,23 @@ sp_status sp_ev_request_new_u64(struct sp_events *ev, uint32_t file, uint64_t id
 
 sp_status sp_ev_request_index(struct sp_events *ev, size_t first)
 {
-    sp_idmap *m = &ev->req_map;
-    while ((m->count + (ev->n_requests - first) + 1) * 2 > m->nslots) {
-        sp_status st = idmap_grow(m);
-        if (st)
-            return st;
-    }
-    for (size_t i = first; i < ev->n_requests; i++) {
+    sp_status st = sp_hmap_reserve(&ev->req_map, ev->n_requests - first);
+    for (size_t i = first; i < ev->n_requests && st == SP_OK; i++) {
         const sp_ev_request *r = &ev->requests[i];
         const char *s = sp_str_get(&ev->strings, r->id);
-        uint64_t h = sp_hash_bytes(s, strlen(s), r->file);
-        size_t j = h & (m->nslots - 1);
-        while (m->vals[j])
-            j = (j + 1) & (m->nslots - 1);
-        m->keys[j] = h;
-        m->vals[j] = (uint32_t)i + 1;
-        m->count++;
+        st = sp_hmap_put(&ev->req_map, req_key(r->file, s, strlen(s)), (uint32_t)i);
     }
-    return SP_OK;
+    return st;
 }
 
-/* Removes the entry at `slot` from a linear-probing map, moving later entries of the same probe run
- * back so lookups still find them (no tombstones). */
-static void idmap_remove_slot(sp_idmap *m, size_t slot)
+sp_status sp_ev_rebuild_maps(struct sp_events *ev)
 {
-    size_t mask = m->nslots - 1;
-    size_t hole = slot;
-    size_t j = slot;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (!m->vals[j])
-            break;
-        size_t home = m->keys[j] & mask;
-        /* the entry at j may fill the hole unless its home lies cyclically in (hole, j] */
-        bool stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
-        if (stays)
-            continue;
-        m->keys[hole] = m->keys[j];
-        m->vals[hole] = m->vals[j];
-        hole = j;
-    }
-    m->vals[hole] = 0;
-    m->count--;
+    sp_hmap_clear(&ev->req_map);
+    sp_hmap_clear(&ev->batch_map);
+    sp_status st = sp_ev_request_index(ev, 0);
+    for (size_t i = 0; i < ev->n_batches && st == SP_OK; i++)
+        st = sp_hmap_put(&ev->batch_map, batch_key(ev->batches[i].file, ev->batches[i].id), (uint32_t)i);
+    return st;
 }
 
 sp_status sp_ev_request_ref_cached(struct sp_events *ev, sp_ev_cache *c, uint32_t file, const char *id, size_t len,
@@ -574,59 +467,44 @@ sp_status sp_ev_request_ref_cached(struct sp_events *ev, sp_ev_cache *c, uint32_
 sp_status sp_ev_request_set_id(struct sp_events *ev, uint32_t req, const char *id, size_t len)
 {
     sp_ev_request *r = &ev->requests[req];
-    struct req_key key = {r->file, id, len};
-    uint64_t h = sp_hash_bytes(id, len, r->file);
-    size_t slot = 0;
-    uint32_t other = idmap_find(ev, &ev->req_map, h, req_eq, &key, &slot);
+    struct req_probe key = {ev, r->file, id, len};
+    uint64_t h = req_key(r->file, id, len);
+    uint32_t other = sp_hmap_find(&ev->req_map, h, req_eq, &key);
     if (other == req)
         return SP_OK;
-    if (other != SP_EV_NONE)
+    if (other != SP_HMAP_NONE)
         return SP_ERR_INVALID;
     sp_str sid;
     sp_status st = sp_str_intern(&ev->strings, id, len, &sid);
     if (st)
         return st;
-    /* take the old entry out, then insert under the new text */
+    /* room first, so nothing fails once the old entry is out; then insert under the new text */
+    if ((st = sp_hmap_reserve(&ev->req_map, 1)))
+        return st;
     const char *old = sp_str_get(&ev->strings, r->id);
-    size_t old_len = strlen(old);
-    struct req_key okey = {r->file, old, old_len};
-    uint64_t oh = sp_hash_bytes(old, old_len, r->file);
-    size_t mask = ev->req_map.nslots - 1;
-    for (size_t j = oh & mask; ev->req_map.vals[j]; j = (j + 1) & mask) {
-        if (ev->req_map.vals[j] == req + 1 && ev->req_map.keys[j] == oh && req_eq(ev, req, &okey)) {
-            idmap_remove_slot(&ev->req_map, j);
-            break;
-        }
-    }
+    sp_hmap_remove(&ev->req_map, req_key(r->file, old, strlen(old)), req);
     r->id = sid;
-    idmap_find(ev, &ev->req_map, h, req_eq, &key, &slot);
-    ev->req_map.keys[slot] = h;
-    ev->req_map.vals[slot] = req + 1;
-    ev->req_map.count++;
+    st = sp_hmap_put(&ev->req_map, h, req);
     ev->finished = false;
-    return SP_OK;
+    return st;
 }
 
 sp_status sp_ev_batch_ref(struct sp_events *ev, uint32_t file, int64_t id, uint32_t *out_batch)
 {
-    uint64_t h = sp_hash_bytes(&id, sizeof id, file);
-    struct batch_key key = {file, id};
-    size_t slot = 0;
-    uint32_t idx = idmap_find(ev, &ev->batch_map, h, batch_eq, &key, &slot);
-    if (idx != SP_EV_NONE) {
+    uint64_t h = batch_key(file, id);
+    struct batch_probe key = {ev, file, id};
+    uint32_t idx = sp_hmap_find(&ev->batch_map, h, batch_eq, &key);
+    if (idx != SP_HMAP_NONE) {
         *out_batch = idx;
         return SP_OK;
     }
     sp_status st = SP_GROW(ev->batches, ev->cap_batches, ev->n_batches + 1, SP_EV_MAX_RECORDS);
     if (st)
         return st;
-    if ((ev->batch_map.count + 1) * 2 > ev->batch_map.nslots) {
-        st = idmap_grow(&ev->batch_map);
-        if (st)
-            return st;
-        idmap_find(ev, &ev->batch_map, h, batch_eq, &key, &slot);
-    }
-    idx = (uint32_t)ev->n_batches++;
+    idx = (uint32_t)ev->n_batches;
+    if ((st = sp_hmap_put(&ev->batch_map, h, idx)))
+        return st;
+    ev->n_batches++;
     sp_ev_batch *b = &ev->batches[idx];
     memset(b, 0, sizeof *b);
     b->id = id;
@@ -634,9 +512,6 @@ sp_status sp_ev_batch_ref(struct sp_events *ev, uint32_t file, int64_t id, uint3
     b->start_ns = b->end_ns = SP_TIME_NONE;
     b->effective_tokens = b->padded_tokens = -1;
     b->first_member = 0;
-    ev->batch_map.keys[slot] = h;
-    ev->batch_map.vals[slot] = idx + 1;
-    ev->batch_map.count++;
     ev->finished = false;
     *out_batch = idx;
     return SP_OK;

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#include "common/u64map.h"
+#include "common/hmap.h"
 #include "servprof/events.h"
 #include "servprof/trace.h"
 
@@ -17,16 +17,15 @@
 #define SP_EV_NONE UINT32_MAX             /* "no index" */
 #define SP_TIME_NONE UINT64_MAX           /* "no time" */
 
-/* Interned strings: offsets into one growing arena, deduplicated by an open-addressing hash. */
+/* Interned strings: offsets into one growing arena, deduplicated through hash maps (hmap.h). */
 typedef struct sp_strtab {
     char *arena;
     size_t used, cap;
-    uint32_t *slots;      /* string offsets + 1; 0 = empty */
-    size_t nslots, count;
+    sp_hmap text;         /* hash of the text -> string offset (hashed keys) */
     /* Canonical decimal strings ("0", "42": digits only, no leading zero, at most UINT64_MAX) are
-     * kept here, keyed by their value, instead of in slots: the usual sequential request ids then
+     * kept here, keyed by their value, instead of in text: the usual sequential request ids then
      * sit in neighbouring slots, so interning millions of them is not a cache miss each. */
-    sp_u64map num;        /* decimal strings interned by value: value -> string offset + 1 */
+    sp_hmap num;          /* decimal strings interned by value: value -> string offset */
 } sp_strtab;
 
 /* Interned string id: offset into the arena. SP_EV_NONE means none. */
@@ -149,13 +148,6 @@ typedef struct sp_ev_prop {
     sp_str key, value;
 } sp_ev_prop;
 
-/* Per-file key -> index map (request ids, batch ids). */
-typedef struct sp_idmap {
-    uint64_t *keys;          /* hash of (file, id) */
-    uint32_t *vals;          /* index + 1; 0 = empty */
-    size_t nslots, count;
-} sp_idmap;
-
 typedef struct sp_ev_file {
     sp_str path;
     sp_format format;
@@ -202,8 +194,8 @@ struct sp_events {
     size_t n_clock_offsets;
     uint32_t *req_batches;   /* after sp_ev_finish: batch indexes per request (see first_batch) */
     size_t n_req_batches;
-    sp_idmap req_map;
-    sp_idmap batch_map;
+    sp_hmap req_map;         /* (file, text id) -> request index (events.c: req_key) */
+    sp_hmap batch_map;       /* (file, batch id) -> batch index (events.c: batch_key) */
     bool finished;           /* sp_ev_finish ran; adding more events clears it */
     bool has_client;         /* some request carries client-side times */
 };
@@ -257,6 +249,8 @@ sp_status sp_ev_request_ref_cached(struct sp_events *ev, sp_ev_cache *c, uint32_
 sp_status sp_ev_request_new_u64(struct sp_events *ev, uint32_t file, uint64_t id, uint32_t *out_req);
 /* Enters requests [first, n_requests), all made by sp_ev_request_new_u64, into the id map. */
 sp_status sp_ev_request_index(struct sp_events *ev, size_t first);
+/* Enters every request and batch into emptied id maps again (after the arrays were cut back). */
+sp_status sp_ev_rebuild_maps(struct sp_events *ev);
 /* Gives request `req` the text id (`id`, `len`) in place of its current one, keeping the id map
  * right. Returns SP_ERR_INVALID if another request of the same file already has that id (nothing
  * changes then), SP_ERR_LIMIT / SP_ERR_NOMEM. */

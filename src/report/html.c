@@ -355,7 +355,7 @@ static sp_status write_latency(html_ctx *c)
         return SP_ERR_NOMEM;
     /* end-to-end (the life the stages partition): the same latency as the report's percentiles */
     memcpy(v, c->a.life, n * sizeof *v);
-    sp_status st = sp_ana_sort_u64(v, n, NULL);
+    sp_status st = sp_sort_u64(v, n, NULL);
     if (st) {
         free(v);
         return st;
@@ -445,11 +445,11 @@ static sp_status write_stages(html_ctx *c)
         if (detail && n) {
             for (size_t i = 0; i < n; i++)
                 col[i] = c->a.times[i * ns + s];
-            sp_ana_sort_u64(col, n, tmp);
+            sp_sort_u64(col, n, tmp);
             /* DESIGN section 4 nearest rank, as for the report's own percentiles */
-            p->lo = col[sp_ana_rank(n, 5) - 1];
-            p->p25 = col[sp_ana_rank(n, 25) - 1];
-            p->p75 = col[sp_ana_rank(n, 75) - 1];
+            p->lo = sp_pick_u64(col, n, SP_PCT(5));
+            p->p25 = sp_pick_u64(col, n, SP_PCT(25));
+            p->p75 = sp_pick_u64(col, n, SP_PCT(75));
             p->has_box = 1;
         }
     }
@@ -753,12 +753,12 @@ static sp_status write_timeline(html_ctx *c)
         for (size_t i = 0; i < ev->n_batches; i++)
             if (c->a.b[i].valid)
                 d[nb++] = ev->batches[i].end_ns - ev->batches[i].start_ns;
-        sp_status st = sp_ana_sort_u64(d, nb, NULL);
+        sp_status st = sp_sort_u64(d, nb, NULL);
         if (st) {
             free(d);
             return st;
         }
-        uint64_t med = d[sp_ana_rank(nb, 95) - 1];
+        uint64_t med = sp_pick_u64(d, nb, SP_PCT(95));
         free(d);
         if (med > 0)
             len = med > UINT64_MAX / TL_BATCHES_PER_SLICE ? UINT64_MAX : med * TL_BATCHES_PER_SLICE;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hmap.h"
 #include "model/events_int.h"
 #include "report/report_int.h"
 
@@ -432,28 +433,13 @@ static sp_status write_launches(pf_writer *w)
     return ferror(w->out) ? SP_ERR_IO : SP_OK;
 }
 
-/* Small open-addressing set of (pid, tid) pairs already named, capped at NAMED_TRACKS_MAX. */
-typedef struct pf_trackset {
-    uint64_t keys[NAMED_TRACKS_MAX * 2];
-    size_t count;
-} pf_trackset;
-
-/* Returns 1 when the key was new and added (0: seen before, or the set is full). Keys are never 0
- * because pids start at PID_DEVICE. */
-static int trackset_add(pf_trackset *s, uint64_t key)
+/* Adds a (pid, tid) track to the set of those already named, at most NAMED_TRACKS_MAX of them.
+ * Returns 1 when it was new and added, 0 when seen before or the set is full, -1 without memory. */
+static int trackset_add(sp_hmap *s, uint64_t key)
 {
-    size_t mask = NAMED_TRACKS_MAX * 2 - 1;
-    size_t j = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 40) & mask;
-    while (s->keys[j]) {
-        if (s->keys[j] == key)
-            return 0;
-        j = (j + 1) & mask;
-    }
-    if (s->count >= NAMED_TRACKS_MAX)
+    if (sp_hmap_find(s, key, NULL, NULL) != SP_HMAP_NONE || s->count >= NAMED_TRACKS_MAX)
         return 0;
-    s->keys[j] = key;
-    s->count++;
-    return 1;
+    return sp_hmap_put(s, key, 0) == SP_OK ? 1 : -1;
 }
 
 static const char *act_name(const pf_writer *w, const sp_ev_activity *a)
@@ -478,15 +464,12 @@ static sp_status write_device(pf_writer *w)
     const struct sp_events *ev = w->ev;
     if (!ev->n_acts)
         return SP_OK;
-    pf_trackset *named = calloc(1, sizeof *named);
-    pf_trackset *procs = calloc(1, sizeof *procs);
-    if (!named || !procs) {
-        free(named);
-        free(procs);
-        return SP_ERR_NOMEM;
-    }
+    sp_hmap named, procs;    /* tracks and processes already named */
+    memset(&named, 0, sizeof named);
+    memset(&procs, 0, sizeof procs);
+    sp_status st = SP_OK;
     char pname[128], tname[64];
-    for (size_t i = 0; i < ev->n_acts && !ferror(w->out); i++) {
+    for (size_t i = 0; i < ev->n_acts && !st && !ferror(w->out); i++) {
         const sp_ev_activity *a = &ev->acts[i];
         /* synchronisation waits are not device work (DESIGN section 6) and would overlap the
          * kernels they wait for on the same stream */
@@ -495,7 +478,8 @@ static sp_status write_device(pf_writer *w)
         uint32_t dev = a->device < DEVICES_PER_FILE - 1 ? a->device : DEVICES_PER_FILE - 1;
         int64_t pid = PID_DEVICE + (int64_t)a->file * DEVICES_PER_FILE + dev;
         int64_t tid = a->stream >= 0 && a->stream < MAX_TID ? a->stream : MAX_TID;
-        if (trackset_add(procs, (uint64_t)pid << 24)) {
+        int added = trackset_add(&procs, (uint64_t)pid << 24);
+        if (added > 0) {
             if (ev->n_files > 1)
                 snprintf(pname, sizeof pname, "device %" PRIu32 "%s (file %" PRIu32 ")", dev,
                          dev == DEVICES_PER_FILE - 1 ? "+" : "", a->file);
@@ -503,7 +487,13 @@ static sp_status write_device(pf_writer *w)
                 snprintf(pname, sizeof pname, "device %" PRIu32 "%s", dev, dev == DEVICES_PER_FILE - 1 ? "+" : "");
             pf_process(w, pid, pname);
         }
-        if (trackset_add(named, ((uint64_t)pid << 24) | (uint64_t)tid)) {
+        if (added >= 0)
+            added = trackset_add(&named, ((uint64_t)pid << 24) | (uint64_t)tid);
+        if (added < 0) {
+            st = SP_ERR_NOMEM;
+            break;
+        }
+        if (added) {
             if (tid == MAX_TID)
                 snprintf(tname, sizeof tname, "other streams");
             else
@@ -527,9 +517,9 @@ static sp_status write_device(pf_writer *w)
             fprintf(w->out, "%s\"correlation\":%" PRIu64, comma ? "," : "", a->correlation);
         fputs("}}", w->out);
     }
-    free(named);
-    free(procs);
-    return ferror(w->out) ? SP_ERR_IO : SP_OK;
+    sp_hmap_free(&named);
+    sp_hmap_free(&procs);
+    return st ? st : ferror(w->out) ? SP_ERR_IO : SP_OK;
 }
 
 /* The earliest time in the set, so timestamps are small (a double keeps ns precision only up to

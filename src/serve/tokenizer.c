@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hmap.h"
 #include "common/util_int.h"
 #include "serve/serve_int.h"
 
@@ -17,8 +18,7 @@ struct sp_tokenizer {
     char *arena;           /* every piece, NUL-terminated */
     tok_entry *by_id;      /* id -> piece */
     size_t count;
-    int32_t *table;        /* open addressing: id or -1 */
-    size_t table_mask;
+    sp_hmap table;         /* hash of a piece -> its id (hashed keys) */
     size_t longest;        /* longest piece in bytes: no match can be longer */
     int lowercase;
     char prefix[16];       /* continuing_subword_prefix */
@@ -29,20 +29,26 @@ struct sp_tokenizer {
 
 static uint64_t tok_hash(const char *s, size_t len) { return sp_hash_bytes(s, len, 0x9e3779b97f4a7c15ull); }
 
+struct piece_probe {
+    const sp_tokenizer *tok;
+    const char *piece;
+    size_t len;
+};
+
+static bool piece_eq(const void *ctx, uint32_t id)
+{
+    const struct piece_probe *p = ctx;
+    const tok_entry *e = &p->tok->by_id[id];
+    return e->len == p->len && memcmp(p->tok->arena + e->offset, p->piece, p->len) == 0;
+}
+
 int32_t sp_tokenizer_id(const sp_tokenizer *tok, const char *piece, size_t len)
 {
     if (len == 0 || len > tok->longest)
         return -1;
-    size_t i = (size_t)tok_hash(piece, len) & tok->table_mask;
-    for (;;) {
-        int32_t id = tok->table[i];
-        if (id < 0)
-            return -1;
-        const tok_entry *e = &tok->by_id[id];
-        if (e->len == len && memcmp(tok->arena + e->offset, piece, len) == 0)
-            return id;
-        i = (i + 1) & tok->table_mask;
-    }
+    struct piece_probe p = {tok, piece, len};
+    uint32_t id = sp_hmap_find(&tok->table, tok_hash(piece, len), piece_eq, &p);
+    return id == SP_HMAP_NONE ? -1 : (int32_t)id;
 }
 
 size_t sp_tokenizer_vocab_size(const sp_tokenizer *tok) { return tok->count; }
@@ -61,7 +67,7 @@ void sp_tokenizer_destroy(sp_tokenizer *tok)
         return;
     free(tok->arena);
     free(tok->by_id);
-    free(tok->table);
+    sp_hmap_free(&tok->table);
     free(tok);
 }
 
@@ -156,19 +162,13 @@ sp_status sp_tokenizer_load(const char *path, sp_tokenizer **out, char *err, siz
         }
         arena_bytes += len + 1;
     }
-    size_t slots = 16;
-    while (slots < count * 2)
-        slots <<= 1;
     tok->arena = malloc(arena_bytes);
     tok->by_id = calloc(count, sizeof(*tok->by_id));
-    tok->table = malloc(slots * sizeof(*tok->table));
     uint8_t *seen = calloc(count, 1);
-    if (!tok->arena || !tok->by_id || !tok->table || !seen) {
+    if (!tok->arena || !tok->by_id || !seen || sp_hmap_init(&tok->table, count) != SP_OK) {
         free(seen);
         return tok_fail(tok, root, SP_ERR_NOMEM);
     }
-    memset(tok->table, 0xff, slots * sizeof(*tok->table));
-    tok->table_mask = slots - 1;
     size_t at = 0;
     json_object_foreach(vocab, key, val) {
         size_t len = strlen(key);
@@ -186,10 +186,10 @@ sp_status sp_tokenizer_load(const char *path, sp_tokenizer **out, char *err, siz
         at += len + 1;
         if (len > tok->longest)
             tok->longest = len;
-        size_t i = (size_t)tok_hash(key, len) & tok->table_mask;
-        while (tok->table[i] >= 0)
-            i = (i + 1) & tok->table_mask;
-        tok->table[i] = (int32_t)id;
+        if (sp_hmap_put(&tok->table, tok_hash(key, len), (uint32_t)id) != SP_OK) {
+            free(seen);
+            return tok_fail(tok, root, SP_ERR_NOMEM);
+        }
     }
     free(seen);
     json_t *unk = json_object_get(model, "unk_token");

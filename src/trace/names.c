@@ -6,49 +6,31 @@
 
 #include "trace/recorder_int.h"
 
-static sp_name_id name_find_locked(sp_recorder *rec, const char *s, size_t len, size_t *slot)
+struct name_probe {
+    const sp_recorder *rec;
+    const char *s;
+    size_t len;
+};
+
+static bool name_eq(const void *ctx, uint32_t id)
 {
-    size_t mask = rec->name_nslots - 1;
-    size_t j = sp_hash_bytes(s, len, 0) & mask;
-    for (;;) {
-        uint32_t id = rec->name_slots[j];
-        if (!id) {
-            *slot = j;
-            return SP_NAME_NONE;
-        }
-        const char *c = rec->names[id];
-        if (strncmp(c, s, len) == 0 && c[len] == '\0')
-            return id;
-        j = (j + 1) & mask;
-    }
+    const struct name_probe *p = ctx;
+    const char *c = p->rec->names[id];
+    return strncmp(c, p->s, p->len) == 0 && c[p->len] == '\0';
 }
 
+/* Names are keyed by a hash of their text in name_map (common/hmap.h), confirmed by name_eq. */
 static sp_status name_add_locked(sp_recorder *rec, const char *s, size_t len, sp_name_id *out)
 {
-    size_t slot;
-    sp_name_id id = name_find_locked(rec, s, len, &slot);
-    if (id) {
-        *out = id;
+    uint64_t h = sp_hash_bytes(s, len, 0);
+    struct name_probe p = {rec, s, len};
+    uint32_t found = sp_hmap_find(&rec->name_map, h, name_eq, &p);
+    if (found != SP_HMAP_NONE) {
+        *out = found;
         return SP_OK;
     }
     if (rec->nnames >= SP_NATIVE_MAX_NAMES)
         return SP_ERR_LIMIT;
-    if ((size_t)(rec->nnames + 1) * 2 > rec->name_nslots) {
-        size_t n = rec->name_nslots * 2;
-        uint32_t *ns = calloc(n, sizeof *ns);
-        if (!ns)
-            return SP_ERR_NOMEM;
-        for (uint32_t i = 1; i < rec->nnames; i++) {
-            size_t j = sp_hash_bytes(rec->names[i], strlen(rec->names[i]), 0) & (n - 1);
-            while (ns[j])
-                j = (j + 1) & (n - 1);
-            ns[j] = i;
-        }
-        free(rec->name_slots);
-        rec->name_slots = ns;
-        rec->name_nslots = n;
-        name_find_locked(rec, s, len, &slot);
-    }
     size_t cap = rec->cap_names;
     sp_status st = SP_GROW(rec->names, cap, (size_t)rec->nnames + 1, SP_NATIVE_MAX_NAMES);
     if (st)
@@ -57,11 +39,15 @@ static sp_status name_add_locked(sp_recorder *rec, const char *s, size_t len, sp
     char *copy = malloc(len + 1);
     if (!copy)
         return SP_ERR_NOMEM;
+    sp_name_id id = rec->nnames;
+    if ((st = sp_hmap_put(&rec->name_map, h, id))) {
+        free(copy);
+        return st;
+    }
     memcpy(copy, s, len);
     copy[len] = '\0';
-    id = rec->nnames++;
     rec->names[id] = copy;
-    rec->name_slots[slot] = id;
+    rec->nnames++;
     *out = id;
     return SP_OK;
 }
@@ -71,21 +57,17 @@ void sp_rec_names_free(sp_recorder *rec)
     for (uint32_t i = 1; i < rec->nnames; i++)
         free(rec->names[i]);
     free(rec->names);
-    free(rec->name_slots);
+    sp_hmap_free(&rec->name_map);
     rec->names = NULL;
-    rec->name_slots = NULL;
     rec->nnames = rec->cap_names = 0;
-    rec->name_nslots = 0;
     rec->names_written = 0;
 }
 
 sp_status sp_rec_names_init(sp_recorder *rec)
 {
     static const char *const known[] = {"preprocess", "queue", "postprocess"};
-    rec->name_nslots = 64;
-    rec->name_slots = calloc(rec->name_nslots, sizeof *rec->name_slots);
     size_t cap = 0;
-    if (!rec->name_slots || SP_GROW(rec->names, cap, 16, SP_NATIVE_MAX_NAMES))
+    if (sp_hmap_init(&rec->name_map, 32) != SP_OK || SP_GROW(rec->names, cap, 16, SP_NATIVE_MAX_NAMES))
         return SP_ERR_NOMEM;
     rec->cap_names = (uint32_t)cap;
     rec->names[0] = NULL;

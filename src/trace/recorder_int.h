@@ -17,6 +17,7 @@
 #include <unistd.h>
 #endif
 
+#include "common/hmap.h"
 #include "common/util_int.h"
 #include "format/native_format.h"
 #include "servprof/trace.h"
@@ -77,8 +78,7 @@ struct sp_recorder {
     pthread_mutex_t names_mu;
     char **names;
     uint32_t nnames, cap_names;
-    uint32_t *name_slots;        /* id, 0 = empty */
-    size_t name_nslots;
+    sp_hmap name_map;            /* hash of a name -> its id (names.c) */
     uint32_t names_written;      /* writer-owned: definitions already in the file */
     /* trace properties (sp_recorder_set_property), also under names_mu */
     char *prop_key[SP_PROP_MAX_KEYS];

@@ -100,7 +100,7 @@ sp_status sp_whatif_workload_from_arrays(const sp_whatif_request *reqs, size_t n
  * the instant another is enqueued no longer waits. Sorts both arrays. */
 static uint32_t max_queued(uint64_t *in, uint64_t *out, size_t n)
 {
-    if (n == 0 || sp_ana_sort_u64(in, n, NULL) != SP_OK || sp_ana_sort_u64(out, n, NULL) != SP_OK)
+    if (n == 0 || sp_sort_u64(in, n, NULL) != SP_OK || sp_sort_u64(out, n, NULL) != SP_OK)
         return 0;
     size_t gone = 0, most = 0;
     for (size_t i = 0; i < n; i++) {

@@ -361,6 +361,27 @@ static void test_annotations(void)
     for (size_t i = 0; i < ev->n_batches; i++)   /* batch 1 is the earlier one (20 us) */
         CHECK_EQ_U64(ev->batches[i].start_ns, ev->batches[i].id == 1 ? 20000 : 50000);
     sp_events_destroy(ev);
+
+    /* unnamed batches on several threads: numbered in (thread, start) order, threads by pid, then tid
+     * (docs/annotations.md), whatever order the lines come in. By hand: (pid 1, tid 2) at 5 us is
+     * batch 1, (pid 1, tid 10) at 1 us batch 2, (pid 3, tid 1) at 0 us batch 3, and a thread named
+     * by text sorts after every numbered one: batch 4. */
+    const char *w =
+        "{\"traceEvents\":["
+        "{\"ph\":\"X\",\"cat\":\"user_annotation\",\"name\":\"servprof.batch\",\"pid\":3,\"tid\":1,\"ts\":0,\"dur\":10},"
+        "{\"ph\":\"X\",\"cat\":\"user_annotation\",\"name\":\"servprof.batch\",\"pid\":\"w\",\"tid\":\"x\",\"ts\":0,\"dur\":20},"
+        "{\"ph\":\"X\",\"cat\":\"user_annotation\",\"name\":\"servprof.batch\",\"pid\":1,\"tid\":10,\"ts\":1,\"dur\":10},"
+        "{\"ph\":\"X\",\"cat\":\"user_annotation\",\"name\":\"servprof.batch\",\"pid\":1,\"tid\":2,\"ts\":5,\"dur\":10}"
+        "]}";
+    ev = load_ok(w, NULL);
+    CHECK_EQ_U64(ev->n_batches, 4);
+    for (size_t i = 0; i < ev->n_batches; i++) {
+        const sp_ev_batch *b = &ev->batches[i];
+        /* the two at 0 us end apart: pid 3's at 10 us, the named thread's at 20 us */
+        uint64_t want = b->start_ns == 5000 ? 1 : b->start_ns == 1000 ? 2 : b->end_ns == 10000 ? 3 : 4;
+        CHECK_EQ_U64(b->id, want);
+    }
+    sp_events_destroy(ev);
     /* a bad --map is an argument error */
     sp_status st;
     opt.map = "stage=foo";

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/quantile.h"
 #include "load/load_int.h"
 #include "testlib.h"
 
@@ -57,8 +58,8 @@ static void test_known(void)
     CHECK_EQ_U64(l.count, 0);
     CHECK_EQ_U64(l.p99, 0);
     uint64_t one = 42;
-    CHECK_EQ_U64(sp_load_rank(&one, 1, 50000), 42);
-    CHECK_EQ_U64(sp_load_rank(&one, 1, 1), 42);
+    CHECK_EQ_U64(sp_pick_u64(&one, 1, 50000), 42);
+    CHECK_EQ_U64(sp_pick_u64(&one, 1, 1), 42);
 }
 
 static void test_random(void)
@@ -84,7 +85,7 @@ static void test_random(void)
                 sorted &= v[i - 1] <= v[i];
             CHECK(sorted);
             for (size_t qi = 0; qi < sizeof qs / sizeof *qs; qi++)
-                CHECK_EQ_U64(sp_load_rank(v, n, qs[qi]), naive(orig, n, qs[qi]));
+                CHECK_EQ_U64(sp_pick_u64(v, n, qs[qi]), naive(orig, n, qs[qi]));
             CHECK_EQ_U64(l.p50, naive(orig, n, 50000));
             CHECK_EQ_U64(l.p999, naive(orig, n, 99900));
             free(v);

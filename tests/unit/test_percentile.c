@@ -42,7 +42,7 @@ static void test_quantiles(void)
             memcpy(s, v, n * sizeof *v);
             qsort(s, n, sizeof *s, u64cmp);
             for (size_t p = 0; p < sizeof pcts / sizeof *pcts; p++)
-                CHECK_EQ_U64(sp_ana_rank(n, pcts[p]), naive_rank(n, pcts[p]));
+                CHECK_EQ_U64(sp_rank(n, SP_PCT(pcts[p])), naive_rank(n, pcts[p]));
             sp_quantiles q;
             CHECK(sp_ana_quantiles(v, n, &q) == SP_OK);
             CHECK(memcmp(v, s, n * sizeof *v) == 0); /* sorted in place */
@@ -149,7 +149,7 @@ static void test_radix_large(void)
         v[i] = (i & 1) ? rnd() : rnd() >> 40;
     memcpy(s, v, n * sizeof *v);
     qsort(s, n, sizeof *s, u64cmp);
-    CHECK(sp_ana_sort_u64(v, n, NULL) == SP_OK);
+    CHECK(sp_sort_u64(v, n, NULL) == SP_OK);
     CHECK(memcmp(v, s, n * sizeof *v) == 0);
     free(v);
     free(s);
