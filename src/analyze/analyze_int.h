@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "analyze/report_store.h"
 #include "model/events_int.h"
 #include "servprof/analyze.h"
 
@@ -137,6 +138,8 @@ double sp_ana_pick_double(const double *sorted, size_t n, unsigned xx);
 /* ---- share.c ---- */
 /* Window W of ranks [lo, hi] (1-based, inclusive) for share of pXX over n requests (DESIGN 4). */
 void sp_ana_share_window(size_t n, unsigned xx, size_t *lo, size_t *hi);
+/* The report's stage rows, named (DESIGN section 3 order, network, named stages, other). */
+sp_status sp_ana_name_rows(sp_ana *a);
 /* Stage rows: quantiles, totals and shares of p50/p95/p99 from a->times. */
 sp_status sp_ana_stage_rows(sp_ana *a);
 /* Share of pXX of an arbitrary per-request time (double), e.g. padding. */
@@ -158,8 +161,6 @@ sp_status sp_ana_padding(sp_ana *a);
 
 /* ---- gpu.c ---- */
 sp_status sp_ana_gpu(sp_ana *a);
-/* HTA's computation kernels exclude communication kernels: names containing "nccl" (any case). */
-int sp_ana_is_nccl(const char *name);
 
 /* ---- gpu_hta.c ---- */
 /* Under hta_compat: HTA's temporal breakdown with its rounding, its validity and the note. */
@@ -180,6 +181,10 @@ uint64_t sp_ival_clip(const sp_ival *w, size_t n, uint64_t s, uint64_t e);
 /* ---- verdict_gpu.c ---- */
 /* The verdict of a trace without requests (docs/analysis.md section 6). */
 sp_status sp_ana_verdict_gpu(sp_ana *a);
+
+/* ---- names.c: the analysis' words (a leaf) ---- */
+/* HTA's computation kernels exclude communication kernels: names containing "nccl" (any case). */
+int sp_ana_is_nccl(const char *name);
 /* "37%" and "12.3 us" as the verdict sentences write them. */
 void sp_ana_fmt_pct(char *buf, size_t n, double f);
 void sp_ana_fmt_dur(char *buf, size_t n, uint64_t ns);
@@ -262,7 +267,7 @@ size_t sp_ana_verdict_render(const sp_verdict_cand *rank, size_t n, const sp_ver
 size_t sp_ana_verdict_render_unserved(const uint64_t counts[SP_OUTCOME_COUNT], const sp_verdict_facts *f,
                                       char *buf, size_t len);
 
-/* ---- analyze.c: the context's arrays ---- */
+/* ---- analyze.c: the pipeline ---- */
 /* Frees everything the stages allocated in `a` (not `a` itself). NULL is fine. */
 void sp_ana_free(sp_ana *a);
 
@@ -275,11 +280,16 @@ void sp_ana_free(sp_ana *a);
  * SP_ERR_INVALID when `ev` is not finished (sp_analyze finishes it), SP_ERR_NOMEM, SP_ERR_LIMIT. */
 sp_status sp_ana_detail(const sp_events *ev, sp_outcome_scope scope, sp_ana *a);
 
-/* ---- analyze.c: report-owned strings ---- */
-/* Copies `s` into storage the report owns; NULL on allocation failure. */
-const char *sp_report_strdup(sp_report *r, const char *s);
+/* ---- figures.c: figures counted or copied from the event set ---- */
+/* Latency percentiles (end-to-end, server side, client) and batch sizes. Runs after the partition. */
+sp_status sp_ana_request_figures(sp_ana *a);
+/* The clock reconciliation of the event set, with the files' names (DESIGN 8a). */
+sp_status sp_ana_clock_figures(sp_ana *a);
+/* Data quality: the recorder's drops by cause, skipped records, each file's losses and their totals. */
+sp_status sp_ana_quality_figures(sp_ana *a);
 
-/* Open-addressing map from a pair of 64-bit keys to a dense index (analyze.c). */
+/* ---- keymap.c ---- */
+/* Open-addressing map from a pair of 64-bit keys to a dense index. */
 typedef struct sp_keyslot {
     uint64_t k1, k2;
     uint32_t val;              /* index + 1; 0 = empty */

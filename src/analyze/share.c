@@ -105,6 +105,33 @@ double sp_ana_share_of(const sp_ana *a, unsigned xx, const double *per_req)
     return den > 0 ? (double)(num / den) : 0.0;
 }
 
+static const char *const fixed_row_names[] = {"queue", "preprocess", "h2d", "kernel", "gap", "d2h",
+                                              "postprocess"};
+
+sp_status sp_ana_name_rows(sp_ana *a)
+{
+    sp_report *r = a->r;
+    r->n_stages = a->n_stages;
+    r->stages = calloc(a->n_stages, sizeof *r->stages);
+    if (!r->stages)
+        return SP_ERR_NOMEM;
+    for (size_t s = 0; s < a->n_stages; s++) {
+        const char *name;
+        if (s < 7)
+            name = fixed_row_names[s];
+        else if ((int)s == a->st_network)
+            name = "network";
+        else if ((int)s == a->st_other)
+            name = "other";
+        else
+            name = sp_str_get(&a->ev->strings, a->named_ids[s - 7 - (a->st_network >= 0)]);
+        r->stages[s].name = sp_report_strdup(r, name);
+        if (!r->stages[s].name)
+            return SP_ERR_NOMEM;
+    }
+    return SP_OK;
+}
+
 sp_status sp_ana_stage_rows(sp_ana *a)
 {
     sp_report *r = a->r;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "analyze/analyze_int.h"
+#include "analyze/report_store.h"
 #include "whatif/whatif_int.h"
 
 /* The largest max batch a natural change proposes (the CLI's limit). */
