@@ -42,7 +42,7 @@ static void pf_slice(pf_writer *w, const char *name, const char *cat, int64_t pi
 {
     pf_begin(w);
     fputs("{\"ph\":\"X\",\"name\":", w->out);
-    sp_rep_json_str(w->out, name, 512);
+    sp_json_write_str(w->out, name, 512);
     fprintf(w->out, ",\"cat\":\"%s\",\"pid\":%" PRId64 ",\"tid\":%" PRId64 ",\"ts\":", cat, pid, tid);
     pf_ts(w, start);
     fputs(",\"dur\":", w->out);
@@ -54,7 +54,7 @@ static void pf_meta_name(pf_writer *w, const char *what, int64_t pid, int64_t ti
     pf_begin(w);
     fprintf(w->out, "{\"ph\":\"M\",\"name\":\"%s\",\"pid\":%" PRId64 ",\"tid\":%" PRId64 ",\"args\":{\"name\":",
             what, pid, tid);
-    sp_rep_json_str(w->out, name, 512);
+    sp_json_write_str(w->out, name, 512);
     fputs("}}", w->out);
 }
 
@@ -253,7 +253,7 @@ static sp_status write_requests(pf_writer *w)
         request_label(w, rq, label, sizeof label);
         pf_slice(w, label, "request", PID_REQUESTS, row, rq->arrival_ns, rq->done_ns);
         fputs(",\"args\":{\"id\":", w->out);
-        sp_rep_json_str(w->out, str(w, rq->id), 0);
+        sp_json_write_str(w->out, str(w, rq->id), 0);
         fprintf(w->out, ",\"file\":%" PRIu32 ",\"latency_us\":", rq->file);
         sp_rep_json_us(w->out, rq->done_ns - rq->arrival_ns);
         if (rq->input_tokens >= 0)
@@ -323,7 +323,7 @@ static sp_status write_client(pf_writer *w)
         request_label(w, rq, label, sizeof label);
         pf_slice(w, label, "client", PID_CLIENT, items[i].row, items[i].start, items[i].end);
         fputs(",\"args\":{\"id\":", w->out);
-        sp_rep_json_str(w->out, str(w, rq->id), 0);
+        sp_json_write_str(w->out, str(w, rq->id), 0);
         if (rq->client_intended_ns != SP_TIME_NONE)
             fprintf(w->out, ",\"intended_ns\":%" PRIu64, rq->client_intended_ns);
         if (rq->client_send_ns != SP_TIME_NONE)
@@ -393,7 +393,7 @@ static sp_status write_batches(pf_writer *w)
             uint32_t rq = ev->members[b->first_member + m];
             if (m)
                 putc(',', w->out);
-            sp_rep_json_str(w->out, rq < ev->n_requests ? str(w, ev->requests[rq].id) : "?", 0);
+            sp_json_write_str(w->out, rq < ev->n_requests ? str(w, ev->requests[rq].id) : "?", 0);
         }
         fputs("]}}", w->out);
     }
@@ -569,7 +569,7 @@ sp_status sp_report_write_perfetto(const sp_report *r, const sp_events *ev, FILE
     fprintf(out, ",\"t0_ns\":%" PRIu64, w.t0);
     if (r && r->verdict.sentence) {
         fputs(",\"verdict\":", out);
-        sp_rep_json_str(out, r->verdict.sentence, 0);
+        sp_json_write_str(out, r->verdict.sentence, 0);
     }
     fputs("},\"traceEvents\":[", out);
     sp_status st = write_client(&w);

@@ -383,7 +383,7 @@ static void json_policy(FILE *out, const sp_whatif_policy *p)
     fprintf(out, "{\"max_batch\":%u,\"max_queue_delay_ms\":", p->max_batch);
     sp_rep_json_num(out, ms(p->max_delay_ns), 9);
     fputs(",\"pad\":", out);
-    sp_rep_json_str(out, sp_whatif_pad_str(p, pad, sizeof pad), 0);
+    sp_json_write_str(out, sp_whatif_pad_str(p, pad, sizeof pad), 0);
     fprintf(out, ",\"instances\":%u,\"queue_capacity\":%u,\"max_len\":%u}", p->instances, p->queue_capacity,
             p->max_len);
 }
@@ -455,7 +455,7 @@ static void json_fit(FILE *out, const sp_whatif_study *s)
     for (unsigned j = 0; j < 4; j++)
         if (f->clamped & (1u << j)) {
             fprintf(out, "%s", first ? "" : ",");
-            sp_rep_json_str(out, sp_whatif_term_name(j), 0);
+            sp_json_write_str(out, sp_whatif_term_name(j), 0);
             first = 0;
         }
     fputs("],\"unconstrained\":{", out);
@@ -491,7 +491,7 @@ static void json_observed(FILE *out, const sp_whatif_study *s)
         fprintf(out, "%s\"%s\":\"%s\"", k ? "," : "", key[k], sp_whatif_origin_str(o->origin[k]));
     fprintf(out, "},\"files_differ\":%s,\"files_differ_note\":", o->files_differ ? "true" : "false");
     if (o->files_differ)
-        sp_rep_json_str(out, o->differ, 0);
+        sp_json_write_str(out, o->differ, 0);
     else
         fputs("null", out);
     fputc('}', out);
