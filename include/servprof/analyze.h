@@ -35,6 +35,9 @@ typedef struct sp_analyze_options {
     sp_clock_mode clock_mode;  /* client-to-server clock mapping (events.h); default SP_CLOCK_AUTO */
     int64_t clock_offset_ns;   /* server clock - client clock, for SP_CLOCK_FIXED */
     sp_outcome_scope outcomes; /* default SP_SCOPE_OK */
+    int keep_detail;           /* keep what charts draw beyond the figures (sp_report_detail): the
+                                  latency distribution, each stage's spread, per-batch waste and the
+                                  busiest slice of the device timeline; default 0 (report.detail NULL) */
 } sp_analyze_options;
 
 SP_API void sp_analyze_options_init(sp_analyze_options *opt);
@@ -294,6 +297,64 @@ typedef struct sp_file_quality {
     sp_file_loss loss;
 } sp_file_quality;
 
+/* ---- Detail: what the analysis keeps for charts (sp_analyze_options.keep_detail) ----
+ * The report's figures are percentiles, shares and totals; a chart of a distribution needs more. With
+ * keep_detail the analysis keeps it, so a writer (the HTML report) draws without analysing again. All
+ * of it is owned by the report. Sizes grow with the trace: the latency array with the requests
+ * (8 bytes each), the waste array with the batches, the slice with the device work inside it. */
+
+/* The spread of one stage's per-request times (a request without the stage counts 0, as in its row),
+ * at nearest ranks (DESIGN section 4) below the row's own p50/p95/p99: what a box plot draws. */
+typedef struct sp_stage_spread {
+    uint64_t p5_ns, p25_ns, p75_ns;
+} sp_stage_spread;
+
+/* One piece of device work (kernel, copy, memset; never a sync) in the timeline slice. */
+typedef struct sp_slice_activity {
+    uint64_t start_ns, end_ns;    /* end >= start */
+    uint64_t bytes;               /* copies and memsets; 0 for kernels */
+    int64_t stream;
+    uint32_t file, device;        /* file: index in load order */
+    sp_act_kind kind;             /* events.h */
+    const char *name;             /* the kernel's name, NULL when the activity has none */
+} sp_slice_activity;
+
+/* One batch window overlapping the timeline slice. */
+typedef struct sp_slice_batch {
+    uint64_t start_ns, end_ns;
+    int64_t id;                   /* the trace's id (ids are per file) */
+    uint32_t file;
+    uint32_t members;             /* requests in the batch */
+    int has_tokens;               /* token counts known: `waste` holds */
+    double waste;                 /* 1 - effective/padded (DESIGN section 5) */
+} sp_slice_batch;
+
+/* The busiest slice of the device timeline (docs/analysis.md, "Timeline slice"): a window a few p95
+ * batch windows long, where the device work that starts in it sums to the most device time. */
+typedef struct sp_timeline_slice {
+    uint64_t work;                /* device work activities (with valid times) in the whole trace;
+                                     0: there is no slice and the rest is zero */
+    uint64_t first_ns;            /* the start of the first of them */
+    uint64_t start_ns, end_ns;    /* the slice, [start, end) */
+    size_t n_acts;
+    sp_slice_activity *acts;      /* the device work overlapping the slice (one of zero length counts
+                                     when it starts inside), by start time (ties: the event set's order) */
+    size_t n_batches;
+    sp_slice_batch *batches;      /* analysed batch windows overlapping the slice, in the event set's
+                                     batch order */
+} sp_timeline_slice;
+
+typedef struct sp_report_detail {
+    size_t n_latency;             /* = request_count */
+    uint64_t *latency_ns;         /* each analysed request's end-to-end latency (the figure of
+                                     sp_report.latency), ascending */
+    sp_stage_spread *stage_spread;  /* one per stage row, indexed like sp_report.stages */
+    size_t n_batch_waste;         /* = padding.batches */
+    double *batch_waste;          /* the waste of each analysed batch with token counts, ascending
+                                     (the distribution of padding.waste_p50, _p95, _max) */
+    sp_timeline_slice timeline;
+} sp_report_detail;
+
 typedef struct sp_report {
     /* requests */
     uint64_t request_count;
@@ -346,6 +407,7 @@ typedef struct sp_report {
     uint64_t unfinished_batches;   /* batches in flight when an unclean trace ended (left out); the
                                       unclean traces are counted in unclean_files and named in
                                       file_quality (loss.end SP_TRACE_END_UNCLEAN) */
+    sp_report_detail *detail;      /* with sp_analyze_options.keep_detail, else NULL; owned by the report */
 } sp_report;
 
 /* Analyses `ev` (finishing it first). `opt` may be NULL. `*out` is written only on success; free it

@@ -1,7 +1,7 @@
 /* sp_analyze: the analysis pipeline. Checks the options, finishes the event set, then runs the stages
  * in order (partition, outcomes, stage rows and shares, request and clock figures, padding, GPU
- * timeline, cost, verdict, data quality) over one working context and hands back the report they
- * filled. Each stage lives in its own file; the report object is report_store.c. */
+ * timeline, cost, verdict, the timeline slice when detail is kept, data quality) over one working
+ * context and hands back the report they filled. Each stage lives in its own file; the report object is report_store.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +53,8 @@ static sp_status run_stages(sp_ana *a, char *err, size_t errlen)
         st = sp_ana_cost(a);
     if (!st)
         st = sp_ana_verdict(a);
+    if (!st && a->detail)
+        st = sp_ana_timeline_slice(a, &a->detail->timeline);
     if (st == SP_ERR_NOMEM && (!err || !errlen || !err[0]))
         sp_errf(err, errlen, "out of memory during analysis");
     else if (st == SP_ERR_LIMIT && (!err || !errlen || !err[0]))
@@ -102,6 +104,11 @@ sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **o
     a.opt = o;
     a.r = r;
     a.st_network = -1;
+    if (o.keep_detail && !(a.detail = sp_report_keep_detail(r))) {
+        sp_errf(err, errlen, "out of memory");
+        sp_report_destroy(r);
+        return SP_ERR_NOMEM;
+    }
     st = run_stages(&a, err, errlen);
     sp_ana_free(&a);
     if (st) {

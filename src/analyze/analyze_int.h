@@ -84,6 +84,7 @@ typedef struct sp_ana {
                                       text, then arrival, then file (docs/analysis.md, "Ties") */
     int has_network;
     uint64_t skipped;              /* malformed records skipped under lenient */
+    sp_report_detail *detail;      /* r->detail: filled along the way under keep_detail, else NULL */
 } sp_ana;
 
 /* A request with usable client times, whose life is client-observed (docs/analysis.md, "Client
@@ -92,6 +93,12 @@ static inline int sp_ana_has_client(const sp_ev_request *q)
 {
     return q->client_send_ns != SP_TIME_NONE && q->client_done_ns != SP_TIME_NONE &&
            q->client_done_ns >= q->client_send_ns;
+}
+
+/* Device work (DESIGN section 6): every activity but a synchronisation wait. */
+static inline int sp_ana_act_is_work(const sp_ev_activity *x)
+{
+    return x->kind != SP_ACT_SYNC;
 }
 
 /* Whether a request is among the analysed ones (docs/analysis.md, "Outcomes"): it has a request
@@ -271,14 +278,11 @@ size_t sp_ana_verdict_render_unserved(const uint64_t counts[SP_OUTCOME_COUNT], c
 /* Frees everything the stages allocated in `a` (not `a` itself). NULL is fine. */
 void sp_ana_free(sp_ana *a);
 
-/* ---- detail.c: per-request figures for writers that draw distributions (the HTML report) ---- */
-/* Rebuilds the stage partition of a finished event set into `a` (reqs, times, life, padding, b) over
- * the requests of `scope` (the report's outcome_scope):
- * the same code the analysis ran, so per-request figures agree with the report's. Run lenient: an
- * event set a strict analysis accepted has nothing to skip, so the result is the same, and one a
- * lenient analysis accepted gets the same skips. Reads `ev` only. Free with sp_ana_free.
- * SP_ERR_INVALID when `ev` is not finished (sp_analyze finishes it), SP_ERR_NOMEM, SP_ERR_LIMIT. */
-sp_status sp_ana_detail(const sp_events *ev, sp_outcome_scope scope, sp_ana *a);
+/* ---- timeline.c ---- */
+/* The busiest slice of the device timeline (docs/analysis.md, "Timeline slice") into *sl, its arrays
+ * allocated (the report's detail owns them) and kernel names copied into the report. Runs after the
+ * partition. */
+sp_status sp_ana_timeline_slice(sp_ana *a, sp_timeline_slice *sl);
 
 /* ---- figures.c: figures counted or copied from the event set ---- */
 /* Latency percentiles (end-to-end, server side, client) and batch sizes. Runs after the partition. */

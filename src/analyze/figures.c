@@ -17,8 +17,16 @@ sp_status sp_ana_request_figures(sp_ana *a)
         return SP_ERR_NOMEM;
     r->request_count = n;
     /* end-to-end is the life the stages partition (docs/analysis.md, "Client merge") */
-    memcpy(v, a->life, n * sizeof *v);
-    sp_status st = sp_ana_quantiles(v, n, &r->latency);
+    uint64_t *e2e = v;
+    if (a->detail) { /* sorted in place below: the kept distribution */
+        if (!(e2e = a->detail->latency_ns = malloc((n ? n : 1) * sizeof *e2e))) {
+            free(v);
+            return SP_ERR_NOMEM;
+        }
+        a->detail->n_latency = n;
+    }
+    memcpy(e2e, a->life, n * sizeof *e2e);
+    sp_status st = sp_ana_quantiles(e2e, n, &r->latency);
     if (st)
         goto out;
     for (size_t i = 0; i < n; i++)

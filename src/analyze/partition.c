@@ -131,11 +131,6 @@ static sp_status painter_run(painter *p)
 
 /* ---------- batches, devices and activity ties ---------- */
 
-static int act_is_work(const sp_ev_activity *x)
-{
-    return x->kind != SP_ACT_SYNC;
-}
-
 /* Label of an activity inside a batch window: kernel, d2d and memset are device compute (DESIGN 3:
  * "kernel or device-to-device copy"; a memset is device-side work like a d2d copy). Other copies
  * (peer, host-to-host) have no stage of their own: they leave the time to `gap`. */
@@ -266,7 +261,7 @@ static sp_status prepare_batches(sp_ana *a, char *err, size_t errlen)
             a->skipped++;
             continue;
         }
-        if (!act_is_work(x))
+        if (!sp_ana_act_is_work(x))
             continue;
         int added;
         st = sp_keymap_get(&dm, x->file, x->device, &a->act_dev[i], &added);

@@ -1,5 +1,5 @@
 /* The report object: its allocation, the strings it owns (stage and kernel names, file paths, the
- * verdict sentence) and sp_report_destroy, which frees everything a report holds. Kept apart from
+ * verdict sentence), its detail, and sp_report_destroy, which frees everything a report holds. Kept apart from
  * the pipeline (analyze.c) so that the stages which fill a report depend on this file alone. */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +20,24 @@ sp_report *sp_report_new(void)
 {
     report_priv *p = calloc(1, sizeof *p);
     return p ? &p->pub : NULL;
+}
+
+sp_report_detail *sp_report_keep_detail(sp_report *r)
+{
+    r->detail = calloc(1, sizeof *r->detail);
+    return r->detail;
+}
+
+static void free_detail(sp_report_detail *d)
+{
+    if (!d)
+        return;
+    free(d->latency_ns);
+    free(d->stage_spread);
+    free(d->batch_waste);
+    free(d->timeline.acts);
+    free(d->timeline.batches);
+    free(d);
 }
 
 const char *sp_report_strdup(sp_report *r, const char *s)
@@ -51,5 +69,6 @@ void sp_report_destroy(sp_report *r)
     free(r->verdict.ranking);
     free(r->clock_offsets);
     free(r->file_quality);
+    free_detail(r->detail);
     free(p);
 }

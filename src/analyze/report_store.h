@@ -10,6 +10,10 @@
  * sp_report_destroy. */
 sp_report *sp_report_new(void);
 
+/* Attaches an empty detail (sp_report_detail) to `r` and returns it, or NULL on allocation failure.
+ * Arrays the stages then hang on it are theirs to malloc; sp_report_destroy frees them. */
+sp_report_detail *sp_report_keep_detail(sp_report *r);
+
 /* Copies `s` into storage the report owns (freed by sp_report_destroy); NULL on allocation failure. */
 const char *sp_report_strdup(sp_report *r, const char *s);
 

@@ -139,6 +139,8 @@ sp_status sp_ana_stage_rows(sp_ana *a)
     sp_status st = build_by_latency(a);
     if (st)
         return st;
+    if (a->detail && !(a->detail->stage_spread = calloc(ns ? ns : 1, sizeof *a->detail->stage_spread)))
+        return SP_ERR_NOMEM;
     uint64_t *col = malloc((n ? n : 1) * sizeof *col);
     uint64_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
     if (!col || !tmp) {
@@ -164,6 +166,9 @@ sp_status sp_ana_stage_rows(sp_ana *a)
         row->total_ns = total;
         sp_ana_sort_u64(col, n, tmp);
         sp_ana_quantiles_sorted(col, n, &row->q);
+        if (a->detail && n) /* DESIGN section 4 nearest rank, as for the row's own percentiles */
+            a->detail->stage_spread[s] = (sp_stage_spread){col[sp_ana_rank(n, 5) - 1], col[sp_ana_rank(n, 25) - 1],
+                                                           col[sp_ana_rank(n, 75) - 1]};
         double share[3] = {0, 0, 0};
         for (int j = 0; j < 3; j++) {
             long double num = 0;

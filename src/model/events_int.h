@@ -75,16 +75,6 @@ typedef struct sp_ev_batch {
     bool has_record;
 } sp_ev_batch;
 
-typedef enum sp_act_kind {
-    SP_ACT_KERNEL = 0,
-    SP_ACT_H2D,
-    SP_ACT_D2H,
-    SP_ACT_D2D,
-    SP_ACT_MEMSET,
-    SP_ACT_COPY_OTHER,
-    SP_ACT_SYNC              /* synchronisation: not device work (DESIGN section 6) */
-} sp_act_kind;
-
 /* Device activity: kernels, copies, memsets and syncs. */
 typedef struct sp_ev_activity {
     uint64_t start_ns, end_ns;
