@@ -1,6 +1,7 @@
 /* servprof analyzer: turns an event set into the stage partition, percentiles, shares of p50/p95/p99,
- * padding waste, GPU timeline, cost split and verdict of DESIGN sections 3 to 8, and writes them as
- * text, JSON (servprof.report/1, DESIGN section 10) or a Chrome/Perfetto trace. */
+ * padding waste, GPU timeline, cost split and verdict of DESIGN sections 3 to 8: one sp_report, and
+ * with keep_detail what charts of it draw. servprof/report.h writes a report as text, JSON
+ * (servprof.report/1, DESIGN section 10), HTML or a Chrome/Perfetto trace. */
 #ifndef SERVPROF_ANALYZE_H
 #define SERVPROF_ANALYZE_H
 
@@ -434,57 +435,13 @@ SP_API sp_status sp_report_quote_prediction(sp_report *r);
  * NULL when len is 0. */
 SP_API size_t sp_report_describe_loss(const sp_report *r, char *buf, size_t len);
 
-/* Writers. Each returns SP_ERR_IO if writing fails, with errno set to the system's reason (e.g.
- * ENOSPC, "No space left on device") so a caller can name it; a writer stops at the first failed
- * write rather than format the rest for nothing. The caller still closes `out`. */
-SP_API sp_status sp_report_write_text(const sp_report *r, FILE *out);
-SP_API sp_status sp_report_write_json(const sp_report *r, FILE *out);
-/* Chrome-trace JSON (opens in ui.perfetto.dev): requests, stages, batches and device activity on
- * separate tracks. Needs the events the report came from. */
-SP_API sp_status sp_report_write_perfetto(const sp_report *r, const sp_events *ev, FILE *out);
-
-/* ---- HTML report (docs/html-report.md) ---- */
-
-/* One row of a what-if comparison (`servprof whatif`): a batching policy and the figures predicted
- * for it. Every pointer is borrowed for the duration of the call that reads the row. */
-typedef struct sp_whatif_row {
-    const char *policy;          /* label shown in the table and the chart, e.g. "window 2 ms, max 32" */
-    uint64_t p50_ns, p95_ns, p99_ns;   /* predicted end-to-end latency percentiles */
-    double throughput_rps;       /* requests per second; < 0 or not finite: unknown ("n/a") */
-    double cost_per_request;     /* dollars; < 0 or not finite: unknown ("n/a") */
-    int is_baseline;             /* the measured policy: marked in the table and the chart */
-} sp_whatif_row;
-
-/* Most what-if rows one section draws; more are listed as left out, so the output stays bounded. */
-#define SP_HTML_MAX_WHATIF_ROWS 64
-
-typedef struct sp_html_options {
-    const char *title;           /* page title (escaped); NULL: "servprof report" */
-    const sp_whatif_row *whatif; /* borrowed; NULL or n_whatif 0: no what-if section */
-    size_t n_whatif;
-} sp_html_options;
-
-SP_API void sp_html_options_init(sp_html_options *opt);
-
-/* Self-contained HTML5 report (inline CSS and SVG; no scripts, no fetches: it opens offline): the
- * verdict, stage shares of p50/p95/p99, the latency distribution, each stage's distribution, padding
- * waste per batch, the busiest slice of the GPU timeline, the cost split and data quality.
- * `ev` is the finished event set `r` came from (sp_analyze finishes it); the distributions and the
- * timeline are computed from it. `ev` may be NULL: those charts are then replaced by a note and the
- * rest is drawn from `r` alone. Output size is bounded whatever the trace size (docs/html-report.md).
- * Both are borrowed and only read. Returns SP_ERR_INVALID (NULL r or out, or `ev` not finished),
- * SP_ERR_NOMEM, SP_ERR_IO if writing fails. */
-SP_API sp_status sp_report_write_html(const sp_report *r, const sp_events *ev, FILE *out);
-/* The same with options (`opt` may be NULL: defaults), e.g. what-if rows to add as a section. */
-SP_API sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, const sp_html_options *opt,
-                                           FILE *out);
-/* The what-if section alone, for embedding in a page this library did not write: one <section>
- * element holding a table and an inline SVG bar chart of p50/p95/p99 per policy. At most
- * SP_HTML_MAX_WHATIF_ROWS rows are drawn. `rows` may be NULL when n is 0. Returns SP_ERR_IO. */
-SP_API sp_status sp_report_write_html_whatif(const sp_whatif_row *rows, size_t n, FILE *out);
-
 #ifdef __cplusplus
 }
 #endif
+
+/* The report writers (text, JSON, HTML, Perfetto, what-if output) have their own header and library
+ * (libservprof-report); it is included here so that programs written when they were declared in this
+ * header still compile. New code includes servprof/report.h. */
+#include "servprof/report.h"
 
 #endif

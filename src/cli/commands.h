@@ -15,6 +15,7 @@ int sp_cmd_whatif(int argc, char **argv);    /* src/cli/cmd_whatif.c (SERVPROF_W
 
 /* A report writer that needs the events too (Perfetto, HTML). */
 #include "servprof/analyze.h"
+#include "servprof/report.h"
 typedef sp_status (*sp_cli_report_writer)(const sp_report *r, const sp_events *ev, FILE *out);
 
 /* Creates `path`, runs `fn` into it and closes it. On failure prints "servprof CMD: PATH: ..." and

@@ -319,7 +319,7 @@ int sp_whatif_observed_from_trace(const sp_whatif_observed *o)
            o->origin[SP_WHATIF_SET_PAD] == SP_WHATIF_FROM_TRACE;
 }
 
-char *sp_whatif_setting_value(const sp_whatif_policy *p, sp_whatif_setting s, char *buf, size_t len)
+const char *sp_whatif_setting_value(const sp_whatif_policy *p, sp_whatif_setting s, char *buf, size_t len)
 {
     switch (s) {
     case SP_WHATIF_SET_MAX_BATCH: snprintf(buf, len, "%u", p->max_batch); break;
