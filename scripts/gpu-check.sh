@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# GPU check for the CUPTI collector and the CUDA backend of servprof serve, for a machine with an
-# NVIDIA GPU and the CUDA toolkit: builds servprof with CUDA, runs the GPU tests (they must run, not
-# skip), injects libservprof-cupti.so into an unmodified CUDA program (examples/cuda_vector_add.cu)
+# GPU check for the CUPTI collector and the CUDA backend of servprof serve (the module
+# libservprof-cuda.so), for a machine with an NVIDIA GPU and the CUDA toolkit: builds servprof with
+# CUDA, runs the GPU tests (they must run, not skip), injects libservprof-cupti.so into an unmodified CUDA program (examples/cuda_vector_add.cu)
 # and compares it with the program's cudaEvent timings; then (steps 8-11) serves the encoder with
 # --device cuda under load and prints the analysed report, compares eager launches with
 # --cuda-graphs (gap share of p95), compares the injected collector with torch.profiler on a PyTorch
@@ -49,8 +49,15 @@ LIB=$BUILD/libservprof-cupti.so
 for s in InitializeInjection sp_cupti_start sp_cupti_stop sp_cupti_batch_begin sp_cupti_batch_end; do
   nm -D --defined-only "$LIB" | grep -qw "$s" || fail "$LIB does not export $s"
 done
+nm -D --defined-only "$LIB" | grep -q " sp_record_" && fail "$LIB carries its own recorder (sp_record_* defined): it must link libservprof.so"
 echo "exports: OK"
 ldd "$LIB" | grep -q "not found" && fail "$LIB has unresolved libraries: $(ldd "$LIB" | grep 'not found')"
+# the CUDA backend of servprof serve is a module opened by --device cuda; the CLI links no CUDA library
+MOD=$BUILD/libservprof-cuda.so
+[ -f "$MOD" ] || fail "$MOD (the CUDA backend module of servprof serve) was not built"
+[ -f "$MOD" ] && { nm -D --defined-only "$MOD" | grep -qw sp_cuda_backend_v1 || fail "$MOD does not export sp_cuda_backend_v1"; }
+[ -f "$MOD" ] && ldd "$MOD" | grep -q "not found" && fail "$MOD has unresolved libraries: $(ldd "$MOD" | grep 'not found')"
+ldd "$BUILD/servprof" | grep -E "libcublas|libcupti|libcudart|libcuda\.so" && fail "servprof links CUDA libraries (above): they belong to $MOD"
 
 if want 3; then
 step "3. GPU unit tests (must run, not skip)"

@@ -1,7 +1,8 @@
 /* servprof GPU collector (libservprof-cupti): records CUDA kernels, memcpy, memset, synchronisation
  * and launch calls from CUPTI into a servprof recorder, with CUPTI timestamps aligned to the trace
- * clock and device work tied to batches. Link it and call sp_cupti_start, or inject it into an
- * unmodified CUDA process with CUDA_INJECTION64_PATH=libservprof-cupti.so (docs/gpu.md). */
+ * clock and device work tied to batches. Link it beside libservprof (it records through
+ * libservprof.so's functions and carries no recorder of its own) and call sp_cupti_start, or inject
+ * it into an unmodified CUDA process with CUDA_INJECTION64_PATH=libservprof-cupti.so (docs/gpu.md). */
 #ifndef SERVPROF_CUPTI_H
 #define SERVPROF_CUPTI_H
 

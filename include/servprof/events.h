@@ -24,6 +24,12 @@ typedef enum sp_format {
 } sp_format;
 
 SP_API const char *sp_format_str(sp_format format);
+/* The format's short name, as a command line or a config file gives it: "auto", "native", "jsonl",
+ * "kineto", "nsys", "triton", "otlp"; NULL for a value that is not an sp_format. */
+SP_API const char *sp_format_name(sp_format format);
+/* The sp_format whose short name is `name` (exact, lower case): SP_OK and *out, or SP_ERR_INVALID
+ * (*out untouched). */
+SP_API sp_status sp_format_from_name(const char *name, sp_format *out);
 
 typedef struct sp_load_options {
     int lenient;         /* skip and count malformed records instead of failing on the first */

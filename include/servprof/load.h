@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "servprof/servprof.h"
 
@@ -23,6 +24,15 @@ extern "C" {
 #define SP_LOAD_MAX_WORDS 100000u
 #define SP_LOAD_MAX_TEXT (1u << 20)
 #define SP_LOAD_MAX_STATUSES 32
+/* Limits of the distributions (sp_load_run refuses values outside them): the rate in (0, MAX], a
+ * gamma coefficient of variation in (0, MAX], a log-normal length's sigma in [0, MAX]. */
+#define SP_LOAD_MAX_RATE 1e8
+#define SP_LOAD_MAX_GAMMA_CV 100.0
+#define SP_LOAD_MAX_LENGTH_SIGMA 5.0
+/* The default request length of sp_load_config_init (log-normal), here too for programs that describe
+ * a load without running it (`servprof demo`). */
+#define SP_LOAD_DEFAULT_LENGTH_MEAN 32.0
+#define SP_LOAD_DEFAULT_LENGTH_SIGMA 0.5
 
 /* How send times are spaced. */
 typedef enum sp_load_arrival {
@@ -78,8 +88,8 @@ typedef struct sp_load_config {
     double gamma_cv;          /* GAMMA: coefficient of variation of the gaps (> 0; 1 = Poisson-like) */
     const char *replay_path;  /* REPLAY: file of timestamps */
     sp_load_length length;    /* default LOGNORMAL */
-    double length_mean;       /* LOGNORMAL: arithmetic mean in words; default 32 */
-    double length_sigma;      /* LOGNORMAL: sd of ln(length); default 0.5 */
+    double length_mean;       /* LOGNORMAL: arithmetic mean in words; default SP_LOAD_DEFAULT_LENGTH_MEAN (32) */
+    double length_sigma;      /* LOGNORMAL: sd of ln(length); default SP_LOAD_DEFAULT_LENGTH_SIGMA (0.5) */
     unsigned length_min, length_max; /* UNIFORM bounds (inclusive); default 1..64 */
     unsigned length_fixed;    /* FIXED; default 32 */
     const char *length_path;  /* FILE: one request text per line */
@@ -150,6 +160,13 @@ SP_API sp_status sp_load_run(const sp_load_config *opts, sp_load_result **result
 
 /* Frees a result; NULL is fine. */
 SP_API void sp_load_result_destroy(sp_load_result *result);
+
+/* Writes the summary of a run as the terminal table (`servprof load`'s output; `opts` as the run
+ * had them: URL, arrivals, seed, connection cap) or as one servprof.load/1 JSON object and a newline
+ * (docs/load.md lists its keys). Each flushes `out` and returns SP_ERR_IO if a write failed, with
+ * errno at the system's reason (e.g. ENOSPC); else SP_OK. The caller still closes `out`. */
+SP_API sp_status sp_load_result_write_text(const sp_load_config *opts, const sp_load_result *result, FILE *out);
+SP_API sp_status sp_load_result_write_json(const sp_load_result *result, FILE *out);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,37 @@ typedef struct sp_server sp_server;
 
 #define SP_SERVER_MAX_BUCKETS 16
 
+/* Limits sp_server_start enforces: an option outside them is refused (SP_ERR_INVALID). The model
+ * size caps keep a bad option or weights file from asking for absurd memory. */
+#define SP_SERVER_MAX_BATCH 4096u             /* max_batch: 1.. */
+#define SP_SERVER_MAX_QUEUE_DELAY_MS 60000.0  /* max_queue_delay_ms: 0.. */
+#define SP_SERVER_MAX_QUEUE_CAPACITY 1000000u /* queue_capacity: 1.. */
+#define SP_SERVER_MAX_WORKERS 64u             /* workers: 1.. */
+#define SP_SERVER_MAX_HTTP_THREADS 64u        /* http_threads: 1.. */
+#define SP_SERVER_MAX_BODY ((size_t)1 << 30)  /* max_body: 1.. */
+#define SP_SERVER_MAX_INPUTS 4096u            /* max_inputs: 1.. */
+#define SP_SERVER_MAX_CONNECTIONS 100000u     /* max_connections: 1..; max_connections_per_ip: 0.. */
+#define SP_SERVER_MIN_HEADER_BYTES 1024u      /* max_header_bytes: MIN..MAX */
+#define SP_SERVER_MAX_HEADER_BYTES 65536u
+#define SP_SERVER_MAX_TIMEOUT_S 3600.0        /* header_timeout_s, body_timeout_s: 0.. */
+#define SP_SERVER_MAX_LAYERS 64u              /* layers: 1.. */
+#define SP_SERVER_MAX_HIDDEN 4096u            /* hidden: 1..; heads divide it */
+#define SP_SERVER_MAX_FFN 16384u              /* ffn: 1.. */
+#define SP_SERVER_MAX_LEN 4096u               /* max_len: 2..; pad_to: 2..max_len; buckets: ..max_len */
+#define SP_SERVER_MAX_CUDA_GRAPH_CAP 4096u    /* cuda_graph_cap: 1.. */
+
+/* Defaults of sp_server_options_init for the model and the batcher, here too for programs that
+ * describe the service without starting it (`servprof demo`, whose simulated fallback has no service). */
+#define SP_SERVER_DEFAULT_LAYERS 2u
+#define SP_SERVER_DEFAULT_HIDDEN 128u
+#define SP_SERVER_DEFAULT_HEADS 4u
+#define SP_SERVER_DEFAULT_FFN 512u
+#define SP_SERVER_DEFAULT_MAX_LEN 128u
+#define SP_SERVER_DEFAULT_MAX_BATCH 16u
+#define SP_SERVER_DEFAULT_MAX_QUEUE_DELAY_MS 2.0
+#define SP_SERVER_DEFAULT_WORKERS 1u
+#define SP_SERVER_DEFAULT_QUEUE_CAPACITY 256u
+
 /* Server options. Strings are borrowed until sp_server_start returns (it copies what it keeps). */
 typedef struct sp_server_options {
     const char *host;          /* numeric IPv4 or IPv6 address to bind; default "127.0.0.1" */
@@ -27,19 +58,22 @@ typedef struct sp_server_options {
     uint64_t seed;             /* default 1 */
     const char *model_name;    /* "model" in responses; default "servprof-encoder" */
     /* model size (ignored where the weights file fixes it; heads always applies) */
-    unsigned layers;           /* default 2 */
-    unsigned hidden;           /* default 128 */
-    unsigned heads;            /* default 4 */
-    unsigned ffn;              /* default 512 */
-    unsigned max_len;          /* tokens per input, [CLS] and [SEP] included; default 128 */
+    unsigned layers;           /* default SP_SERVER_DEFAULT_LAYERS (2) */
+    unsigned hidden;           /* default SP_SERVER_DEFAULT_HIDDEN (128) */
+    unsigned heads;            /* default SP_SERVER_DEFAULT_HEADS (4) */
+    unsigned ffn;              /* default SP_SERVER_DEFAULT_FFN (512) */
+    unsigned max_len;          /* tokens per input, [CLS] and [SEP] included; default
+                                  SP_SERVER_DEFAULT_MAX_LEN (128) */
     /* batching */
-    unsigned max_batch;        /* sequences per batch; default 16 */
-    double max_queue_delay_ms; /* how long the oldest request waits for company; default 2 ms */
-    unsigned queue_capacity;   /* requests that may wait; when full: 503 + Retry-After; default 256 */
+    unsigned max_batch;        /* sequences per batch; default SP_SERVER_DEFAULT_MAX_BATCH (16) */
+    double max_queue_delay_ms; /* how long the oldest request waits for company; default
+                                  SP_SERVER_DEFAULT_MAX_QUEUE_DELAY_MS (2 ms) */
+    unsigned queue_capacity;   /* requests that may wait; when full: 503 + Retry-After; default
+                                  SP_SERVER_DEFAULT_QUEUE_CAPACITY (256) */
     unsigned pad_to;           /* > 0: static shape, inputs cut to and padded to this length */
     unsigned buckets[SP_SERVER_MAX_BUCKETS]; /* ascending length buckets, 0-terminated; none: pad
                                                 each batch to its longest member */
-    unsigned workers;          /* batch worker threads; default 1 */
+    unsigned workers;          /* batch worker threads; default SP_SERVER_DEFAULT_WORKERS (1) */
     unsigned http_threads;     /* HTTP threads (libmicrohttpd thread pool); default 1 */
     /* limits */
     size_t max_body;           /* request body bytes; larger: 413; default 1 MiB */

@@ -71,6 +71,11 @@ typedef void (*sp_log_fn)(void *user, sp_log_level level, const char *message);
  * concurrent calls of itself; set it once at start-up. */
 SP_API void sp_set_log(sp_log_fn fn, void *user);
 
+/* Writes the callback and user pointer sp_set_log last set (NULL when none) into *fn and *user
+ * (either may be NULL). For servprof's add-on libraries (the CUPTI collector), which report
+ * through the process's one callback rather than keep their own. Same thread-safety as sp_set_log. */
+SP_API void sp_get_log(sp_log_fn *fn, void **user);
+
 /* The one clock servprof uses: CLOCK_MONOTONIC in integer nanoseconds. */
 SP_API uint64_t sp_now_ns(void);
 

@@ -18,6 +18,12 @@ extern "C" {
 #define SP_WHATIF_MAX_INSTANCES 1024
 #define SP_WHATIF_MAX_POLICIES 4096  /* grid size cap */
 #define SP_WHATIF_MAX_REQUESTS (1u << 26)
+/* Limits of a policy's settings (a trace's policy properties and the parsers below refuse values
+ * outside them; the reference service's own limits where it has one). */
+#define SP_WHATIF_MAX_BATCH 4096u             /* max_batch: 1.. (as SP_SERVER_MAX_BATCH) */
+#define SP_WHATIF_MAX_DELAY_MS 60000u         /* max_delay_ns: 0..this many ms */
+#define SP_WHATIF_MAX_QUEUE_CAPACITY 1000000u /* queue_capacity: 1.. */
+#define SP_WHATIF_MAX_LEN 65536u              /* max_len, pad_to, bucket bounds: 1.. */
 
 typedef enum sp_whatif_pad {
     SP_WHATIF_PAD_LONGEST = 0,  /* each batch padded to its longest member */

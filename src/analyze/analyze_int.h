@@ -132,8 +132,8 @@ static inline void sp_ana_life_bounds(const sp_ev_request *q, uint64_t *lo, uint
 /* ---- percentile.c ---- */
 /* Nearest rank k = ceil(xx*n/100), at least 1 (DESIGN section 4). n > 0. */
 size_t sp_ana_rank(size_t n, unsigned xx);
-/* Sorts v ascending (radix sort; O(n)). `tmp` must hold n values or be NULL (then it allocates;
- * returns SP_ERR_NOMEM on failure). */
+/* Sorts v ascending: sp_sort_u64 (common/sort.h). `tmp` must hold n values or be NULL (then it
+ * allocates; returns SP_ERR_NOMEM on failure). */
 sp_status sp_ana_sort_u64(uint64_t *v, size_t n, uint64_t *tmp);
 /* Fills q from ascending v[n]. n == 0 gives all zero. */
 void sp_ana_quantiles_sorted(const uint64_t *v, size_t n, sp_quantiles *q);

@@ -1,9 +1,10 @@
-/* Nearest-rank percentiles on exact integer values (DESIGN section 4) and the sorting they need: an
- * LSD radix sort for uint64 durations, so stage columns of millions of requests sort in linear time. */
+/* Nearest-rank percentiles on exact integer values (DESIGN section 4) and the sorting they need:
+ * common/sort.h's LSD radix sort, so stage columns of millions of requests sort in linear time. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "analyze/analyze_int.h"
+#include "common/sort.h"
 
 size_t sp_ana_rank(size_t n, unsigned xx)
 {
@@ -18,44 +19,7 @@ size_t sp_ana_rank(size_t n, unsigned xx)
 
 sp_status sp_ana_sort_u64(uint64_t *v, size_t n, uint64_t *tmp)
 {
-    if (n < 2)
-        return SP_OK;
-    uint64_t or_all = 0;
-    for (size_t i = 0; i < n; i++)
-        or_all |= v[i];
-    int own = 0;
-    if (!tmp) {
-        tmp = malloc(n * sizeof *tmp);
-        if (!tmp)
-            return SP_ERR_NOMEM;
-        own = 1;
-    }
-    uint64_t *src = v, *dst = tmp;
-    size_t count[256];
-    /* 8-bit digits, skipping digits that are zero in every value (durations rarely use the top bytes) */
-    for (unsigned shift = 0; shift < 64; shift += 8) {
-        if (((or_all >> shift) & 0xff) == 0)
-            continue;
-        memset(count, 0, sizeof count);
-        for (size_t i = 0; i < n; i++)
-            count[(src[i] >> shift) & 0xff]++;
-        size_t sum = 0;
-        for (size_t d = 0; d < 256; d++) {
-            size_t c = count[d];
-            count[d] = sum;
-            sum += c;
-        }
-        for (size_t i = 0; i < n; i++)
-            dst[count[(src[i] >> shift) & 0xff]++] = src[i];
-        uint64_t *t = src;
-        src = dst;
-        dst = t;
-    }
-    if (src != v)
-        memcpy(v, src, n * sizeof *v);
-    if (own)
-        free(tmp);
-    return SP_OK;
+    return sp_sort_u64(v, n, tmp);
 }
 
 void sp_ana_quantiles_sorted(const uint64_t *v, size_t n, sp_quantiles *q)

@@ -89,6 +89,11 @@ bool sp_cli_positive(const char *cmd, const char *opt, const char *s, double hi,
     return true;
 }
 
+bool sp_cli_price(const char *cmd, const char *s, double *out)
+{
+    return sp_cli_positive(cmd, "--price-per-hour", s, SP_CLI_MAX_PRICE_PER_HOUR, out);
+}
+
 bool sp_cli_uint_list(const char *cmd, const char *opt, const char *s, unsigned lo, unsigned hi, bool ascending,
                       unsigned *out, size_t cap, size_t *n)
 {
@@ -148,7 +153,7 @@ bool sp_cli_arrival(const char *cmd, const char *opt, const char *s, bool allow_
     if (strncmp(s, "gamma:", 6) == 0) {
         char name[96];
         snprintf(name, sizeof name, "%s gamma:CV", opt);
-        if (!sp_cli_number(cmd, name, s + 6, 1e-3, 100, gamma_cv))
+        if (!sp_cli_number(cmd, name, s + 6, 1e-3, SP_LOAD_MAX_GAMMA_CV, gamma_cv))
             return false;
         *kind = SP_LOAD_ARRIVAL_GAMMA;
         return true;

@@ -28,6 +28,11 @@ bool sp_cli_number(const char *cmd, const char *opt, const char *s, double lo, d
 /* A finite number in (0, hi]: prices, rates, timeouts. */
 bool sp_cli_positive(const char *cmd, const char *opt, const char *s, double hi, double *out);
 
+/* --price-per-hour: an instance price in dollars per hour, in (0, SP_CLI_MAX_PRICE_PER_HOUR]. The
+ * bound only catches typos; the library takes any positive price. */
+#define SP_CLI_MAX_PRICE_PER_HOUR 1e6
+bool sp_cli_price(const char *cmd, const char *s, double *out);
+
 /* A comma-separated list of 1 to `cap` integers, each in [lo, hi], strictly ascending when
  * `ascending`; *n gets the count. out[] may be partly written on failure. */
 bool sp_cli_uint_list(const char *cmd, const char *opt, const char *s, unsigned lo, unsigned hi, bool ascending,
@@ -37,7 +42,7 @@ bool sp_cli_uint_list(const char *cmd, const char *opt, const char *s, unsigned 
 bool sp_cli_choice(const char *cmd, const char *opt, const char *s, const char *const *names, size_t n,
                    size_t *index);
 
-/* An arrival spec: poisson | constant | gamma:CV (CV in [0.001, 100]) | replay:FILE (only when
+/* An arrival spec: poisson | constant | gamma:CV (CV in [0.001, SP_LOAD_MAX_GAMMA_CV]) | replay:FILE (only when
  * allow_replay). *gamma_cv is written for gamma:CV and *replay_path (borrowing s) for replay:FILE. */
 bool sp_cli_arrival(const char *cmd, const char *opt, const char *s, bool allow_replay, sp_load_arrival *kind,
                     double *gamma_cv, const char **replay_path);

@@ -44,7 +44,7 @@ const char *sp_cli_trace_name(const char *arg)
 static sp_status read_stdin(unsigned char **out, size_t *len, char *err, size_t errlen)
 {
     struct stat sb;
-    size_t cap = 1 << 20, n = 0;
+    size_t cap = SP_CLI_STDIN_FIRST_BUFFER, n = 0;
     /* a redirected file says its size: one allocation instead of doublings */
     if (fstat(STDIN_FILENO, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
         (uint64_t)sb.st_size < SP_CLI_STDIN_MAX)
@@ -141,7 +141,7 @@ int sp_cli_strict(const char *cmd, size_t n_lost, const char *lost)
 
 int sp_cli_strict_report(const char *cmd, const sp_report *r)
 {
-    char lost[4096];
+    char lost[SP_CLI_LOSS_LINE_MAX];
     size_t n = sp_report_describe_loss(r, lost, sizeof lost);
     return sp_cli_strict(cmd, n, lost);
 }

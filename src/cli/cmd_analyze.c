@@ -63,9 +63,6 @@ static void analyze_usage(FILE *out)
             SP_CLI_STDIN_MAX >> 20, SP_DEFAULT_PRICE_PER_HOUR);
 }
 
-/* --format names, in sp_format order (SP_FORMAT_AUTO = 0 ... SP_FORMAT_OTLP). */
-static const char *const format_names[] = {"auto", "native", "jsonl", "kineto", "nsys", "triton", "otlp"};
-_Static_assert(sizeof format_names / sizeof format_names[0] == SP_FORMAT_OTLP + 1, "one name per sp_format");
 
 /* --outcomes names, in sp_outcome_scope order. */
 static const char *const scope_names[] = {"ok", "all"};
@@ -138,18 +135,22 @@ int sp_cmd_analyze(int argc, char **argv)
         case OPT_PERFETTO: perfetto_path = optarg; break;
         case OPT_HTML: html_path = optarg; break;
         case OPT_PRICE:
-            if (!sp_cli_positive("analyze", "--price-per-hour", optarg, 1e6, &aopt.price_per_hour))
+            if (!sp_cli_price("analyze", optarg, &aopt.price_per_hour))
                 return 2;
             break;
         case OPT_LENIENT: lopt.lenient = aopt.lenient = 1; break;
         case OPT_STRICT: strict = 1; break;
         case OPT_HTA: lopt.hta_compat = aopt.hta_compat = 1; break;
-        case OPT_FORMAT:
-            if (!sp_cli_choice("analyze", "--format", optarg, format_names,
-                               sizeof format_names / sizeof format_names[0], &k))
+        case OPT_FORMAT: {
+            /* the library's names, listed in the message when the word is none of them */
+            const char *format_names[SP_FORMAT_OTLP + 1];
+            for (int f = 0; f <= SP_FORMAT_OTLP; f++)
+                format_names[f] = sp_format_name((sp_format)f);
+            if (!sp_cli_choice("analyze", "--format", optarg, format_names, SP_FORMAT_OTLP + 1, &k))
                 return 2;
             lopt.format = (sp_format)k;
             break;
+        }
         case OPT_MAP: lopt.map = optarg; break;
         case OPT_OUTCOMES:
             if (!sp_cli_choice("analyze", "--outcomes", optarg, scope_names,

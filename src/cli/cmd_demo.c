@@ -22,12 +22,14 @@
 #include "servprof/whatif.h"
 #endif
 #include "servprof/events.h"
+/* load.h and serve.h for their defaults and limits in every build; their functions only in a live one */
+#include "servprof/load.h"
+#include "servprof/serve.h"
 #include "servprof/servprof.h"
+#include "servprof/synth.h"
 
 #if defined(SERVPROF_SERVE_ENABLED) && defined(SERVPROF_LOAD_ENABLED)
 #define DEMO_LIVE 1
-#include "servprof/load.h"
-#include "servprof/serve.h"
 #include "servprof/trace.h"
 #else
 #define DEMO_LIVE 0
@@ -42,11 +44,12 @@
 #define DEMO_DEFAULT_RATE 120.0
 #define DEMO_DEFAULT_DURATION_S 10.0
 #define DEMO_MAX_DURATION_S 3600.0
+#define DEMO_DEFAULT_SEED 1
 #define DEMO_PATH_MAX 4096
-#define DEMO_MAX_BUCKETS 16 /* SP_SERVER_MAX_BUCKETS; serve.h is only included in live builds */
-#if DEMO_LIVE
-_Static_assert(DEMO_MAX_BUCKETS == SP_SERVER_MAX_BUCKETS, "the demo's bucket list fits the service's");
-#endif
+/* The demo's one client opens up to this many connections (the service's per-address cap is lifted) */
+#define DEMO_CONNECTIONS 256
+/* The queue holds about 4 s of offered load, between the service's default capacity and this */
+#define DEMO_MAX_QUEUE 100000
 
 typedef struct demo_opts {
     double duration_s;
@@ -59,7 +62,7 @@ typedef struct demo_opts {
     double max_queue_delay_ms;
     unsigned pad_to;
     const char *buckets;      /* as given, for the header; parsed into bucket_list */
-    unsigned bucket_list[DEMO_MAX_BUCKETS];
+    unsigned bucket_list[SP_SERVER_MAX_BUCKETS];
     size_t n_buckets;
     unsigned layers, hidden, heads, ffn, max_len;
     unsigned workers;
@@ -89,26 +92,26 @@ static void demo_usage(FILE *f)
             "  --rate R                target requests per second (default %.0f)\n"
             "  --arrival A             poisson (default), constant, or gamma:CV (gamma gaps with that\n"
             "                          coefficient of variation)\n"
-            "  --length-mean W         mean words per request, log-normal (default 32)\n"
-            "  --length-sigma S        sd of ln(words) (default 0.5)\n"
+            "  --length-mean W         mean words per request, log-normal (default %g)\n"
+            "  --length-sigma S        sd of ln(words) (default %g)\n"
             "Batching (the service's policy):\n"
-            "  --max-batch N           inputs per batch (default 16)\n"
-            "  --max-queue-delay-ms D  how long the oldest waiting request waits for company (default 2)\n"
+            "  --max-batch N           inputs per batch (default %u)\n"
+            "  --max-queue-delay-ms D  how long the oldest waiting request waits for company (default %g)\n"
             "  --pad-to N              static shape: every batch padded to N tokens (raises --max-len to N)\n"
             "  --buckets L1,L2,...     length buckets, each batch padded to its bucket's bound\n"
             "                          (default: pad each batch to its longest member)\n"
-            "  --workers N             batch worker threads (default 1)\n"
+            "  --workers N             batch worker threads (default %u)\n"
             "Model (weights generated from --seed; nothing is downloaded):\n"
-            "  --layers N              encoder layers (default 2)\n"
-            "  --hidden N              model width (default 128)\n"
-            "  --heads N               attention heads; must divide --hidden (default 4)\n"
-            "  --ffn N                 feed-forward width (default 512)\n"
-            "  --max-len N             tokens per input incl. [CLS]/[SEP] (default 128)\n"
+            "  --layers N              encoder layers (default %u)\n"
+            "  --hidden N              model width (default %u)\n"
+            "  --heads N               attention heads; must divide --hidden (default %u)\n"
+            "  --ffn N                 feed-forward width (default %u)\n"
+            "  --max-len N             tokens per input incl. [CLS]/[SEP] (default %u)\n"
             "  --device D              cpu (default, OpenBLAS) or cuda (the service's CUDA backend, recorded\n"
             "                          with CUPTI; a build without it says so)\n"
             "  --cuda-device N         GPU index with --device cuda (default 0)\n"
             "  --cuda-graphs           with --device cuda: replay each batch shape as a CUDA graph\n"
-            "  --seed N                seeds the weights and the load's arrivals and texts (default 1)\n"
+            "  --seed N                seeds the weights and the load's arrivals and texts (default %d)\n"
             "Report:\n"
             "  --price-per-hour P      instance price in dollars per hour (default: the report's $%.2f/h)\n"
             "  --json                  print the JSON report (servprof.report/1) instead of the table;\n"
@@ -124,7 +127,10 @@ static void demo_usage(FILE *f)
             "  --no-progress           never print the progress line\n"
             "  -h, --help              this text\n\n"
             "exit status: 0 success, 1 the run or the analysis failed, 2 usage error\n",
-            DEMO_DEFAULT_DURATION_S, DEMO_DEFAULT_RATE, SP_DEFAULT_PRICE_PER_HOUR);
+            DEMO_DEFAULT_DURATION_S, DEMO_DEFAULT_RATE, SP_LOAD_DEFAULT_LENGTH_MEAN, SP_LOAD_DEFAULT_LENGTH_SIGMA,
+            SP_SERVER_DEFAULT_MAX_BATCH, SP_SERVER_DEFAULT_MAX_QUEUE_DELAY_MS, SP_SERVER_DEFAULT_WORKERS,
+            SP_SERVER_DEFAULT_LAYERS, SP_SERVER_DEFAULT_HIDDEN, SP_SERVER_DEFAULT_HEADS, SP_SERVER_DEFAULT_FFN,
+            SP_SERVER_DEFAULT_MAX_LEN, DEMO_DEFAULT_SEED, SP_DEFAULT_PRICE_PER_HOUR);
 }
 
 /* ---- fallback: no service or load generator in this build ---- */
@@ -159,6 +165,10 @@ static int make_trace_dir(const demo_opts *o, char dir[DEMO_PATH_MAX])
 #if !DEMO_LIVE
 static int demo_fallback(const demo_opts *o)
 {
+    double requests = o->rate * o->duration_s;
+    if (requests > SP_SYNTH_MAX_REQUESTS)
+        return sp_cli_usage_error("demo", "--rate x --duration asks for %.0f requests; the simulated service "
+                                  "takes at most %u", requests, SP_SYNTH_MAX_REQUESTS);
     fprintf(stderr,
             "servprof demo: this build has no reference service or load generator (libmicrohttpd, jansson\n"
             "or OpenBLAS was missing at configure time; see docs/serve.md). Falling back to a SIMULATED\n"
@@ -170,20 +180,23 @@ static int demo_fallback(const demo_opts *o)
         return drc;
     char trace[DEMO_PATH_MAX + 32];
     snprintf(trace, sizeof trace, "%s/synth.jsonl", dir);
-    char req[32], rate[32], seed[32], batch[32], window[32], pad[32], price[32];
-    double requests = o->rate * o->duration_s;
-    snprintf(req, sizeof req, "%.0f", requests < 1 ? 1 : requests);
-    snprintf(rate, sizeof rate, "%.6g", o->rate);
-    snprintf(seed, sizeof seed, "%" PRIu64, o->seed);
-    snprintf(batch, sizeof batch, "%u", o->max_batch);
-    snprintf(window, sizeof window, "%.6g", o->max_queue_delay_ms);
-    snprintf(pad, sizeof pad, "%u", o->pad_to ? o->pad_to : 64);
-    snprintf(price, sizeof price, "%.6g", o->price_per_hour > 0 ? o->price_per_hour : SP_DEFAULT_PRICE_PER_HOUR);
-    char *sargv[] = {"synth", "--gpu", "--requests", req, "--rate", rate, "--seed", seed, "--max-batch", batch,
-                     "--batch-window-ms", window, "--pad-to", pad, "--price-per-hour", price, "-o", trace, NULL};
-    fprintf(stderr, "== servprof synth --gpu --requests %s --rate %s --seed %s --max-batch %s --batch-window-ms %s "
-                    "--pad-to %s -o %s\n", req, rate, seed, batch, window, pad, trace);
-    int rc = sp_cmd_synth((int)(sizeof sargv / sizeof sargv[0]) - 1, sargv);
+    /* the simulated service runs the demo's load and batching policy */
+    sp_synth_options so;
+    sp_synth_options_init(&so);
+    so.gpu = 1;
+    so.requests = requests < 1 ? 1 : (uint64_t)nearbyint(requests);
+    so.rate = o->rate;
+    so.seed = o->seed;
+    so.max_batch = o->max_batch;
+    so.batch_window_ms = o->max_queue_delay_ms;
+    if (o->pad_to)
+        so.pad_to = o->pad_to;
+    if (o->price_per_hour > 0)
+        so.price_per_hour = o->price_per_hour;
+    fprintf(stderr, "== servprof synth --gpu --requests %" PRIu64 " --rate %.6g --seed %" PRIu64 " --max-batch %u "
+                    "--batch-window-ms %.6g --pad-to %u -o %s\n",
+            so.requests, so.rate, so.seed, so.max_batch, so.batch_window_ms, so.pad_to, trace);
+    int rc = sp_cli_synth_write("demo", &so, trace);
     if (rc == 0) {
         char *aargv[10];
         int an = 0;
@@ -277,8 +290,9 @@ static int demo_live(const demo_opts *o)
     /* an open-loop client may have many requests in flight at saturation: give the queue room for
      * several seconds of them instead of answering 503, so the report shows queueing, not errors */
     double want_cap = o->rate * 4;
-    so.queue_capacity = want_cap < 256 ? 256 : want_cap > 100000 ? 100000 : (unsigned)want_cap;
-    /* the demo's one client is its own load generator, one address with up to 256 connections */
+    if (want_cap > so.queue_capacity)
+        so.queue_capacity = want_cap > DEMO_MAX_QUEUE ? DEMO_MAX_QUEUE : (unsigned)want_cap;
+    /* the demo's one client is its own load generator: one address with up to DEMO_CONNECTIONS */
     so.max_connections_per_ip = 0;
     for (size_t i = 0; i < o->n_buckets; i++)
         so.buckets[i] = o->bucket_list[i];
@@ -299,7 +313,7 @@ static int demo_live(const demo_opts *o)
     lc.length_mean = o->length_mean;
     lc.length_sigma = o->length_sigma;
     lc.id_prefix = "demo";
-    lc.connections = 256;
+    lc.connections = DEMO_CONNECTIONS;
     lc.arrival = o->arrival;
     lc.gamma_cv = o->gamma_cv;
 
@@ -459,13 +473,16 @@ out:
 
 int sp_cmd_demo(int argc, char **argv)
 {
+    /* the service's and the load generator's own defaults (serve.h, load.h), so the demo runs what
+     * `servprof serve` and `servprof load` would */
     demo_opts o = {
         .duration_s = DEMO_DEFAULT_DURATION_S, .rate = DEMO_DEFAULT_RATE, .arrival = SP_LOAD_ARRIVAL_POISSON,
-        .gamma_cv = 1,
-        .length_mean = 32, .length_sigma = 0.5, .max_batch = 16, .max_queue_delay_ms = 2, .pad_to = 0,
-        .buckets = NULL, .layers = 2, .hidden = 128, .heads = 4, .ffn = 512, .max_len = 128, .workers = 1,
-        .seed = 1, .price_per_hour = 0, .json = 0, .perfetto = NULL, .html = NULL, .keep_traces = NULL, .device = "cpu",
-        .cuda_device = 0, .cuda_graphs = 0,
+        .gamma_cv = 1, .length_mean = SP_LOAD_DEFAULT_LENGTH_MEAN, .length_sigma = SP_LOAD_DEFAULT_LENGTH_SIGMA,
+        .max_batch = SP_SERVER_DEFAULT_MAX_BATCH, .max_queue_delay_ms = SP_SERVER_DEFAULT_MAX_QUEUE_DELAY_MS,
+        .pad_to = 0, .buckets = NULL, .layers = SP_SERVER_DEFAULT_LAYERS, .hidden = SP_SERVER_DEFAULT_HIDDEN,
+        .heads = SP_SERVER_DEFAULT_HEADS, .ffn = SP_SERVER_DEFAULT_FFN, .max_len = SP_SERVER_DEFAULT_MAX_LEN,
+        .workers = SP_SERVER_DEFAULT_WORKERS, .seed = DEMO_DEFAULT_SEED, .price_per_hour = 0, .json = 0,
+        .perfetto = NULL, .html = NULL, .keep_traces = NULL, .device = "cpu", .cuda_device = 0, .cuda_graphs = 0,
         .progress = -1,
     };
     enum {
@@ -499,22 +516,27 @@ int sp_cmd_demo(int argc, char **argv)
         case O_DURATION: ok = sp_cli_number("demo", "--duration", optarg, 0.1, DEMO_MAX_DURATION_S, &o.duration_s); break;
         case O_RATE: ok = sp_cli_number("demo", "--rate", optarg, 0.1, 1e6, &o.rate); break;
         case O_ARRIVAL: ok = sp_cli_arrival("demo", "--arrival", optarg, false, &o.arrival, &o.gamma_cv, &replay); break;
-        case O_LMEAN: ok = sp_cli_number("demo", "--length-mean", optarg, 1, 100000, &o.length_mean); break;
-        case O_LSIGMA: ok = sp_cli_number("demo", "--length-sigma", optarg, 0, 5, &o.length_sigma); break;
-        case O_MAX_BATCH: ok = sp_cli_uint("demo", "--max-batch", optarg, 1, 4096, &o.max_batch); break;
-        case O_DELAY: ok = sp_cli_number("demo", "--max-queue-delay-ms", optarg, 0, 60000, &o.max_queue_delay_ms); break;
-        case O_PAD_TO: ok = sp_cli_uint("demo", "--pad-to", optarg, 2, 4096, &o.pad_to); break;
+        case O_LMEAN: ok = sp_cli_number("demo", "--length-mean", optarg, 1, SP_LOAD_MAX_WORDS, &o.length_mean); break;
+        case O_LSIGMA:
+            ok = sp_cli_number("demo", "--length-sigma", optarg, 0, SP_LOAD_MAX_LENGTH_SIGMA, &o.length_sigma);
+            break;
+        case O_MAX_BATCH: ok = sp_cli_uint("demo", "--max-batch", optarg, 1, SP_SERVER_MAX_BATCH, &o.max_batch); break;
+        case O_DELAY:
+            ok = sp_cli_number("demo", "--max-queue-delay-ms", optarg, 0, SP_SERVER_MAX_QUEUE_DELAY_MS,
+                               &o.max_queue_delay_ms);
+            break;
+        case O_PAD_TO: ok = sp_cli_uint("demo", "--pad-to", optarg, 2, SP_SERVER_MAX_LEN, &o.pad_to); break;
         case O_BUCKETS:
             o.buckets = optarg;
-            ok = sp_cli_uint_list("demo", "--buckets", optarg, 2, 4096, true, o.bucket_list, DEMO_MAX_BUCKETS,
+            ok = sp_cli_uint_list("demo", "--buckets", optarg, 2, SP_SERVER_MAX_LEN, true, o.bucket_list, SP_SERVER_MAX_BUCKETS,
                                   &o.n_buckets);
             break;
-        case O_WORKERS: ok = sp_cli_uint("demo", "--workers", optarg, 1, 64, &o.workers); break;
-        case O_LAYERS: ok = sp_cli_uint("demo", "--layers", optarg, 1, 64, &o.layers); break;
-        case O_HIDDEN: ok = sp_cli_uint("demo", "--hidden", optarg, 1, 4096, &o.hidden); break;
-        case O_HEADS: ok = sp_cli_uint("demo", "--heads", optarg, 1, 4096, &o.heads); break;
-        case O_FFN: ok = sp_cli_uint("demo", "--ffn", optarg, 1, 16384, &o.ffn); break;
-        case O_MAX_LEN: ok = sp_cli_uint("demo", "--max-len", optarg, 2, 4096, &o.max_len); break;
+        case O_WORKERS: ok = sp_cli_uint("demo", "--workers", optarg, 1, SP_SERVER_MAX_WORKERS, &o.workers); break;
+        case O_LAYERS: ok = sp_cli_uint("demo", "--layers", optarg, 1, SP_SERVER_MAX_LAYERS, &o.layers); break;
+        case O_HIDDEN: ok = sp_cli_uint("demo", "--hidden", optarg, 1, SP_SERVER_MAX_HIDDEN, &o.hidden); break;
+        case O_HEADS: ok = sp_cli_uint("demo", "--heads", optarg, 1, SP_SERVER_MAX_HIDDEN, &o.heads); break;
+        case O_FFN: ok = sp_cli_uint("demo", "--ffn", optarg, 1, SP_SERVER_MAX_FFN, &o.ffn); break;
+        case O_MAX_LEN: ok = sp_cli_uint("demo", "--max-len", optarg, 2, SP_SERVER_MAX_LEN, &o.max_len); break;
         case O_DEVICE:
             /* a build without the CUDA backend refuses "cuda" in sp_server_start, with the reason */
             ok = sp_cli_choice("demo", "--device", optarg, devices, 2, &k);
@@ -523,7 +545,7 @@ int sp_cmd_demo(int argc, char **argv)
         case O_CUDA_DEVICE: ok = sp_cli_uint("demo", "--cuda-device", optarg, 0, 1024, &o.cuda_device); break;
         case O_CUDA_GRAPHS: o.cuda_graphs = 1; break;
         case O_SEED: ok = sp_cli_u64("demo", "--seed", optarg, 0, UINT32_MAX, &o.seed); break;
-        case O_PRICE: ok = sp_cli_positive("demo", "--price-per-hour", optarg, 1e6, &o.price_per_hour); break;
+        case O_PRICE: ok = sp_cli_price("demo", optarg, &o.price_per_hour); break;
         case O_JSON: o.json = 1; break;
         case O_PERFETTO: o.perfetto = optarg; break;
         case O_HTML: o.html = optarg; break;

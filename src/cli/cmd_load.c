@@ -30,31 +30,33 @@ static void on_sigint(int sig)
 
 static void usage(FILE *f)
 {
+    sp_load_config d; /* the defaults quoted are the library's */
+    sp_load_config_init(&d);
     fprintf(f,
 "usage: servprof load [OPTIONS]\n"
 "Open-loop HTTP load generator: sends POST requests {\"input\":\"<text>\",\"model\":\"servprof\"} on a\n"
 "schedule fixed in advance and measures latency from each request's intended send time.\n"
 "\n"
-"  --url URL            target, http://HOST[:PORT][/PATH] (default http://127.0.0.1:8080/v1/embeddings)\n"
-"  --rate R             target requests per second (default 100; not used by replay)\n"
-"  --duration S         seconds of measured load after the warm-up (default 10)\n"
+"  --url URL            target, http://HOST[:PORT][/PATH] (default %s)\n"
+"  --rate R             target requests per second (default %g; not used by replay)\n"
+"  --duration S         seconds of measured load after the warm-up (default %g)\n"
 "  --requests N         send exactly N measured requests instead of a duration\n"
-"  --warmup S           seconds of load first, sent and traced but not counted (default 0)\n"
-"  --connections N      cap on keep-alive connections, opened on demand (default 64, max %u)\n"
-"  --seed N             seeds arrivals and texts: same seed, same schedule (default 1)\n"
-"  --timeout S          per-request timeout from its send (default 10)\n"
+"  --warmup S           seconds of load first, sent and traced but not counted (default %g)\n"
+"  --connections N      cap on keep-alive connections, opened on demand (default %u, max %u)\n"
+"  --seed N             seeds arrivals and texts: same seed, same schedule (default %llu)\n"
+"  --timeout S          per-request timeout from its send (default %g)\n"
 "  --arrival KIND       poisson (default) | constant | gamma:CV | replay:FILE\n"
 "                         gamma:CV: gamma gaps, CV = coefficient of variation (burstiness;\n"
 "                         1 is Poisson-like, >1 burstier, <1 more regular)\n"
 "                         replay:FILE: one timestamp in seconds per line, non-decreasing;\n"
 "                         '#' lines and blank lines skipped; played relative to the first\n"
 "  --burstiness CV      same as --arrival gamma:CV\n"
-"  --length DIST        words per request text: lognormal[:MEAN[:SIGMA]] (default lognormal:32:0.5,\n"
+"  --length DIST        words per request text: lognormal[:MEAN[:SIGMA]] (default lognormal:%g:%g,\n"
 "                         MEAN = arithmetic mean, SIGMA = sd of ln length) | uniform:MIN:MAX |\n"
 "                         fixed:N | file:PATH (each non-empty line is one request's text, in order,\n"
 "                         cycled)\n"
-"  --model NAME         the body's \"model\" field (default servprof)\n"
-"  --id-prefix P        request ids are P-1, P-2, ... sent as X-Request-Id (default c1)\n"
+"  --model NAME         the body's \"model\" field (default %s)\n"
+"  --id-prefix P        request ids are P-1, P-2, ... sent as X-Request-Id (default %s)\n"
 "  --trace FILE         write the client trace (servprof.events/1 JSONL: one \"client\" line per\n"
 "                         request with intended_ns, send_ns, done_ns, status; CLOCK_MONOTONIC ns)\n"
 "  --progress           progress line on stderr once per second even if stderr is not a terminal\n"
@@ -68,7 +70,7 @@ static void usage(FILE *f)
 "statuses are counted beside it. Exit status: 0 when at least one request succeeded (or nothing was\n"
 "scheduled), 1 when none did (the line on stderr says what happened instead) or the run failed (an\n"
 "unresolvable host, a file), 2 on usage errors.\n",
-            SP_LOAD_MAX_CONNECTIONS);
+            d.url, d.rate, d.duration_s, d.warmup_s, d.connections, SP_LOAD_MAX_CONNECTIONS, (unsigned long long)d.seed, d.timeout_s, d.length_mean, d.length_sigma, d.model, d.id_prefix);
 }
 
 static bool parse_length(const char *s, sp_load_config *o)
@@ -89,7 +91,8 @@ static bool parse_length(const char *s, sp_load_config *o)
     if (strcmp(kind, "lognormal") == 0) {
         if (a && !sp_cli_number("load", "--length lognormal:MEAN", a, 1, SP_LOAD_MAX_WORDS, &o->length_mean))
             return false;
-        if (b && !sp_cli_number("load", "--length lognormal:MEAN:SIGMA", b, 0, 5, &o->length_sigma))
+        if (b && !sp_cli_number("load", "--length lognormal:MEAN:SIGMA", b, 0, SP_LOAD_MAX_LENGTH_SIGMA,
+                                &o->length_sigma))
             return false;
         o->length = SP_LOAD_LENGTH_LOGNORMAL;
         return true;
@@ -125,84 +128,6 @@ static void on_progress(void *user, const sp_load_progress *p)
             p->elapsed_s, p->scheduled, p->completed, p->errors, p->in_flight, p->waiting,
             p->connections, p->rate_last_s);
     fflush(stderr);
-}
-
-static const char *arrival_label(const sp_load_config *o, char *buf, size_t len)
-{
-    switch (o->arrival) {
-    case SP_LOAD_ARRIVAL_POISSON: return "poisson";
-    case SP_LOAD_ARRIVAL_CONSTANT: return "constant";
-    case SP_LOAD_ARRIVAL_GAMMA: snprintf(buf, len, "gamma (CV %g)", o->gamma_cv); return buf;
-    case SP_LOAD_ARRIVAL_REPLAY: snprintf(buf, len, "replay of %s", o->replay_path); return buf;
-    }
-    return "?";
-}
-
-static void print_lat_row(const char *name, const sp_load_latency *l)
-{
-    printf("    %-12s %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f  (n=%" PRIu64 ")\n", name, l->p50 / 1e6,
-           l->p90 / 1e6, l->p95 / 1e6, l->p99 / 1e6, l->p999 / 1e6, l->max / 1e6, l->mean / 1e6, l->count);
-}
-
-static void print_table(const sp_load_config *o, const sp_load_result *r)
-{
-    char ab[600];
-    printf("servprof load: %s, %s arrivals, seed %" PRIu64 "\n", o->url, arrival_label(o, ab, sizeof ab),
-           o->seed);
-    printf("  rate         target %.1f/s   achieved %.1f/s ok (%.2f%% of target), 503 %.1f/s, other status "
-           "%.1f/s   sent %.1f/s   over %.3f s\n",
-           r->target_rate, r->achieved_rate, r->target_rate > 0 ? 100.0 * r->achieved_rate / r->target_rate : 0.0,
-           r->rate_503, r->rate_other_status, r->send_rate, r->duration_s);
-    printf("  requests     scheduled %" PRIu64 "  sent %" PRIu64 "  responses %" PRIu64 " (2xx %" PRIu64
-           ", 503 %" PRIu64 ", other %" PRIu64 ")  warm-up %" PRIu64 " (not counted)\n",
-           r->scheduled, r->sent, r->responses, r->ok, r->status_503, r->status_other, r->warmup);
-    printf("  no response  connect %" PRIu64 "  timeout %" PRIu64 "  io %" PRIu64 "  protocol %" PRIu64
-           "  unsent %" PRIu64 "\n",
-           r->connect_errors, r->timeouts, r->io_errors, r->protocol_errors, r->unsent);
-    if (r->n_statuses) {
-        printf("  HTTP status ");
-        for (size_t i = 0; i < r->n_statuses; i++)
-            printf(" %d x %" PRIu64, r->statuses[i].status, r->statuses[i].count);
-        printf("\n");
-    }
-    printf("  connections  opened %u, peak %u (cap %u), keep-alive retries %" PRIu64 "\n",
-           r->connections_opened, r->peak_connections, o->connections, r->retries);
-    printf("  latency (ms)       p50       p90       p95       p99     p99.9       max      mean\n");
-    print_lat_row("corrected", &r->corrected);
-    print_lat_row("uncorrected", &r->uncorrected);
-    print_lat_row("sched. lag", &r->lag);
-    printf("  corrected = response done - intended send; uncorrected = done - actual send;\n"
-           "  schedule lag = actual send - intended send\n");
-}
-
-static void print_lat_json(const char *name, const sp_load_latency *l, bool comma)
-{
-    printf("\"%s\":{\"count\":%" PRIu64 ",\"p50_us\":%.3f,\"p90_us\":%.3f,\"p95_us\":%.3f,"
-           "\"p99_us\":%.3f,\"p999_us\":%.3f,\"max_us\":%.3f,\"mean_us\":%.3f}%s",
-           name, l->count, l->p50 / 1e3, l->p90 / 1e3, l->p95 / 1e3, l->p99 / 1e3, l->p999 / 1e3,
-           l->max / 1e3, l->mean / 1e3, comma ? "," : "");
-}
-
-static void print_json(const sp_load_result *r)
-{
-    printf("{\"schema\":\"servprof.load/1\",\"target_rate\":%.3f,\"achieved_rate\":%.3f,\"rate_503\":%.3f,"
-           "\"rate_other_status\":%.3f,\"send_rate\":%.3f,"
-           "\"duration_s\":%.6f,\"scheduled\":%" PRIu64 ",\"warmup\":%" PRIu64 ",\"sent\":%" PRIu64
-           ",\"responses\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"http_errors\":%" PRIu64 ",\"status_503\":%" PRIu64
-           ",\"status_other\":%" PRIu64
-           ",\"errors\":{\"connect\":%" PRIu64 ",\"timeout\":%" PRIu64 ",\"io\":%" PRIu64
-           ",\"protocol\":%" PRIu64 ",\"unsent\":%" PRIu64 "},\"statuses\":{",
-           r->target_rate, r->achieved_rate, r->rate_503, r->rate_other_status, r->send_rate, r->duration_s,
-           r->scheduled, r->warmup, r->sent, r->responses, r->ok, r->http_errors, r->status_503, r->status_other,
-           r->connect_errors, r->timeouts, r->io_errors, r->protocol_errors, r->unsent);
-    for (size_t i = 0; i < r->n_statuses; i++)
-        printf("%s\"%d\":%" PRIu64, i ? "," : "", r->statuses[i].status, r->statuses[i].count);
-    printf("},\"retries\":%" PRIu64 ",\"connections_opened\":%u,\"peak_connections\":%u,", r->retries,
-           r->connections_opened, r->peak_connections);
-    print_lat_json("corrected", &r->corrected, true);
-    print_lat_json("uncorrected", &r->uncorrected, true);
-    print_lat_json("lag", &r->lag, false);
-    printf("}\n");
 }
 
 /* Appends ", N what" to the failure line when N > 0. */
@@ -270,7 +195,7 @@ int sp_cmd_load(int argc, char **argv)
         bool ok = true;
         switch (c) {
         case O_URL: o.url = optarg; break;
-        case O_RATE: ok = sp_cli_number("load", "--rate", optarg, 1e-6, 1e8, &o.rate); break;
+        case O_RATE: ok = sp_cli_number("load", "--rate", optarg, 1e-6, SP_LOAD_MAX_RATE, &o.rate); break;
         case O_DURATION: ok = sp_cli_number("load", "--duration", optarg, 1e-3, 1e6, &o.duration_s); break;
         case O_REQUESTS: ok = sp_cli_u64("load", "--requests", optarg, 1, SP_LOAD_MAX_REQUESTS, &o.requests); break;
         case O_WARMUP: ok = sp_cli_number("load", "--warmup", optarg, 0, 86400, &o.warmup_s); break;
@@ -284,7 +209,7 @@ int sp_cmd_load(int argc, char **argv)
             break;
         case O_BURSTINESS:
             o.arrival = SP_LOAD_ARRIVAL_GAMMA;
-            ok = sp_cli_number("load", "--burstiness", optarg, 1e-3, 100, &o.gamma_cv);
+            ok = sp_cli_number("load", "--burstiness", optarg, 1e-3, SP_LOAD_MAX_GAMMA_CV, &o.gamma_cv);
             break;
         case O_LENGTH: ok = parse_length(optarg, &o); break;
         case O_MODEL: o.model = optarg; break;
@@ -329,10 +254,12 @@ int sp_cmd_load(int argc, char **argv)
         /* options the library refused are usage errors; an unresolvable host or a file is the run's */
         return st == SP_ERR_INVALID || st == SP_ERR_LIMIT ? 2 : 1;
     }
-    if (json)
-        print_json(r);
-    else
-        print_table(&o, r);
+    st = json ? sp_load_result_write_json(r, stdout) : sp_load_result_write_text(&o, r, stdout);
+    if (st != SP_OK) {
+        fprintf(stderr, "servprof load: writing standard output failed: %s\n", strerror(errno));
+        sp_load_result_destroy(r);
+        return 1;
+    }
     int rc = (r->scheduled > 0 && r->ok == 0) ? 1 : 0;
     if (rc)
         print_no_success(r);

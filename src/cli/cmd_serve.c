@@ -19,6 +19,8 @@
 
 static void serve_usage(FILE *f)
 {
+    sp_server_options d; /* the defaults quoted are the library's */
+    sp_server_options_init(&d);
     fprintf(f,
             "usage: servprof serve [OPTIONS]\n"
             "Reference inference service: POST /v1/embeddings (OpenAI request/response shape), GET /healthz.\n"
@@ -26,52 +28,54 @@ static void serve_usage(FILE *f)
             "recorded with libservprof. Stops cleanly on SIGINT/SIGTERM. See docs/serve.md.\n"
             "\n"
             "Network:\n"
-            "  --host ADDR               numeric IPv4/IPv6 address to bind (default 127.0.0.1)\n"
+            "  --host ADDR               numeric IPv4/IPv6 address to bind (default %s)\n"
             "  --port N                  TCP port; 0 = ephemeral (default 8080). The bound port is printed\n"
             "                            as \"listening on HOST:PORT\" on stdout\n"
-            "  --http-threads N          HTTP threads (default 1)\n"
-            "  --max-connections N       open connections; one more gets 503 and is closed (default 1024)\n"
+            "  --http-threads N          HTTP threads (default %u)\n"
+            "  --max-connections N       open connections; one more gets 503 and is closed (default %u)\n"
             "  --max-connections-per-ip N  open connections from one client address; 0 = no cap\n"
-            "                            (default 256)\n"
+            "                            (default %u)\n"
             "  --header-timeout S        a request's line and headers must arrive within S seconds of its\n"
             "                            start, however slowly they trickle; also ends idle keep-alive\n"
-            "                            connections; 0 = none (default 10)\n"
+            "                            connections; 0 = none (default %g)\n"
             "  --body-timeout S          a request's body must arrive within S seconds of its headers;\n"
-            "                            0 = none (default 30)\n"
-            "  --max-header-bytes N      request line + headers; more gets 431 (default 16384)\n"
-            "  --max-body BYTES          request body limit; larger gets 413 (default 1048576)\n"
-            "  --max-inputs N            strings per request's \"input\"; more gets 400 (default 256)\n"
+            "                            0 = none (default %g)\n"
+            "  --max-header-bytes N      request line + headers; more gets 431 (default %zu)\n"
+            "  --max-body BYTES          request body limit; larger gets 413 (default %zu)\n"
+            "  --max-inputs N            strings per request's \"input\"; more gets 400 (default %u)\n"
             "Model:\n"
             "  --tokenizer FILE          Hugging Face tokenizer.json, WordPiece (default: the shipped\n"
             "                            tokenizer: $SERVPROF_DATA_DIR/tokenizer.json, else\n"
             "                            share/servprof/tokenizer.json beside the binary)\n"
             "  --weights FILE            safetensors with BertModel tensor names, F32 (default: weights\n"
             "                            generated from --seed; the file fixes layers/hidden/ffn/max-len)\n"
-            "  --seed N                  seed of the generated weights (default 1)\n"
-            "  --layers N                encoder layers (default 2)\n"
-            "  --hidden N                model width (default 128)\n"
-            "  --heads N                 attention heads; must divide hidden (default 4)\n"
-            "  --ffn N                   feed-forward width (default 512)\n"
-            "  --max-len N               tokens per input incl. [CLS]/[SEP]; longer inputs are cut (default 128)\n"
-            "  --model-name NAME         \"model\" in responses (default servprof-encoder)\n"
+            "  --seed N                  seed of the generated weights (default %llu)\n"
+            "  --layers N                encoder layers (default %u)\n"
+            "  --hidden N                model width (default %u)\n"
+            "  --heads N                 attention heads; must divide hidden (default %u)\n"
+            "  --ffn N                   feed-forward width (default %u)\n"
+            "  --max-len N               tokens per input incl. [CLS]/[SEP]; longer inputs are cut (default %u)\n"
+            "  --model-name NAME         \"model\" in responses (default %s)\n"
             "  --save-weights FILE       write the generated weights as safetensors and exit\n"
             "Batching:\n"
-            "  --max-batch N             inputs per batch (default 16)\n"
+            "  --max-batch N             inputs per batch (default %u)\n"
             "  --max-queue-delay-ms D    longest the oldest waiting request waits for company; fractions\n"
-            "                            allowed (default 2)\n"
-            "  --queue-capacity N        requests that may wait; when full, 503 with Retry-After (default 256)\n"
+            "                            allowed (default %g)\n"
+            "  --queue-capacity N        requests that may wait; when full, 503 with Retry-After (default %u)\n"
             "  --pad-to N                static shape: every batch padded to N tokens (inputs cut to N)\n"
             "                            (default: pad each batch to its longest member)\n"
             "  --buckets L1,L2,...       length buckets: batch only requests of one bucket, padded to its bound\n"
-            "  --workers N               batch worker threads, each with one OpenBLAS thread (default 1)\n"
+            "  --workers N               batch worker threads, each with one OpenBLAS thread (default %u)\n"
             "Device:\n"
             "  --device cpu|cuda         run the encoder on the CPU (OpenBLAS, default) or a CUDA GPU (cuBLAS\n"
             "                            and kernels; kernels and copies recorded by CUPTI). Builds without\n"
-            "                            the CUDA toolkit answer \"this build has no CUDA backend\"\n"
-            "  --cuda-device N           GPU index (default 0)\n"
+            "                            the CUDA toolkit answer \"this build has no CUDA backend\". The\n"
+            "                            backend is a module, libservprof-cuda.so, opened only then: beside\n"
+            "                            servprof, in ../lib from it, or at $SERVPROF_CUDA_MODULE\n"
+            "  --cuda-device N           GPU index (default %u)\n"
             "  --cuda-graphs             capture each batch shape (batch x padded length) in a CUDA graph on\n"
             "                            first use and replay it (use with --pad-to or --buckets: few shapes)\n"
-            "  --cuda-graph-cap N        graphs kept per worker, least recently used evicted (default 64)\n"
+            "  --cuda-graph-cap N        graphs kept per worker, least recently used evicted (default %u)\n"
             "  --no-cupti                with --trace: record batches and stages only, no device activity\n"
             "  --cupti-lean              with --trace: CUPTI activity records without API callbacks; kernels\n"
             "                            and copies tied to batches by window (default with one worker)\n"
@@ -82,7 +86,11 @@ static void serve_usage(FILE *f)
             "                            trace; `servprof analyze FILE`)\n"
             "  --price-per-hour P        instance price written into the trace\n"
             "  --duration S              stop after S seconds (fractions allowed; default: run until signalled)\n"
-            "  -h, --help                this text\n");
+            "  -h, --help                this text\n",
+            d.host, d.http_threads, d.max_connections, d.max_connections_per_ip, d.header_timeout_s,
+            d.body_timeout_s, d.max_header_bytes, d.max_body, d.max_inputs, (unsigned long long)d.seed, d.layers,
+            d.hidden, d.heads, d.ffn, d.max_len, d.model_name, d.max_batch, d.max_queue_delay_ms, d.queue_capacity,
+            d.workers, d.cuda_device, d.cuda_graph_cap);
 }
 
 int sp_cmd_serve(int argc, char **argv)
@@ -132,36 +140,36 @@ int sp_cmd_serve(int argc, char **argv)
         switch (c) {
         case O_HOST: o.host = optarg; break;
         case O_PORT: if (!sp_cli_uint("serve", name, optarg, 0, 65535, &o.port)) return 2; break;
-        case O_HTTP_THREADS: if (!sp_cli_uint("serve", name, optarg, 1, 64, &o.http_threads)) return 2; break;
-        case O_MAX_CONN: if (!sp_cli_uint("serve", name, optarg, 1, 100000, &o.max_connections)) return 2; break;
-        case O_MAX_CONN_IP: if (!sp_cli_uint("serve", name, optarg, 0, 100000, &o.max_connections_per_ip)) return 2; break;
-        case O_HEADER_TIMEOUT: if (!sp_cli_number("serve", name, optarg, 0, 3600, &o.header_timeout_s)) return 2; break;
-        case O_BODY_TIMEOUT: if (!sp_cli_number("serve", name, optarg, 0, 3600, &o.body_timeout_s)) return 2; break;
-        case O_MAX_HEADER: if (!sp_cli_uint("serve", name, optarg, 1024, 65536, &u)) return 2; o.max_header_bytes = u; break;
-        case O_MAX_BODY: if (!sp_cli_uint("serve", name, optarg, 1, 1u << 30, &u)) return 2; o.max_body = u; break;
-        case O_MAX_INPUTS: if (!sp_cli_uint("serve", name, optarg, 1, 4096, &o.max_inputs)) return 2; break;
+        case O_HTTP_THREADS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_HTTP_THREADS, &o.http_threads)) return 2; break;
+        case O_MAX_CONN: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_CONNECTIONS, &o.max_connections)) return 2; break;
+        case O_MAX_CONN_IP: if (!sp_cli_uint("serve", name, optarg, 0, SP_SERVER_MAX_CONNECTIONS, &o.max_connections_per_ip)) return 2; break;
+        case O_HEADER_TIMEOUT: if (!sp_cli_number("serve", name, optarg, 0, SP_SERVER_MAX_TIMEOUT_S, &o.header_timeout_s)) return 2; break;
+        case O_BODY_TIMEOUT: if (!sp_cli_number("serve", name, optarg, 0, SP_SERVER_MAX_TIMEOUT_S, &o.body_timeout_s)) return 2; break;
+        case O_MAX_HEADER: if (!sp_cli_uint("serve", name, optarg, SP_SERVER_MIN_HEADER_BYTES, SP_SERVER_MAX_HEADER_BYTES, &u)) return 2; o.max_header_bytes = u; break;
+        case O_MAX_BODY: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_BODY, &u)) return 2; o.max_body = u; break;
+        case O_MAX_INPUTS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_INPUTS, &o.max_inputs)) return 2; break;
         case O_TOKENIZER: o.tokenizer_path = optarg; break;
         case O_WEIGHTS: o.weights_path = optarg; break;
         case O_SEED: if (!sp_cli_uint("serve", name, optarg, 0, UINT32_MAX, &u)) return 2; o.seed = u; break;
-        case O_LAYERS: if (!sp_cli_uint("serve", name, optarg, 1, 64, &o.layers)) return 2; break;
-        case O_HIDDEN: if (!sp_cli_uint("serve", name, optarg, 1, 4096, &o.hidden)) return 2; break;
-        case O_HEADS: if (!sp_cli_uint("serve", name, optarg, 1, 4096, &o.heads)) return 2; break;
-        case O_FFN: if (!sp_cli_uint("serve", name, optarg, 1, 16384, &o.ffn)) return 2; break;
-        case O_MAX_LEN: if (!sp_cli_uint("serve", name, optarg, 2, 4096, &o.max_len)) return 2; break;
+        case O_LAYERS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_LAYERS, &o.layers)) return 2; break;
+        case O_HIDDEN: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_HIDDEN, &o.hidden)) return 2; break;
+        case O_HEADS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_HIDDEN, &o.heads)) return 2; break;
+        case O_FFN: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_FFN, &o.ffn)) return 2; break;
+        case O_MAX_LEN: if (!sp_cli_uint("serve", name, optarg, 2, SP_SERVER_MAX_LEN, &o.max_len)) return 2; break;
         case O_MODEL_NAME: o.model_name = optarg; break;
         case O_SAVE_WEIGHTS: save_weights = optarg; break;
-        case O_MAX_BATCH: if (!sp_cli_uint("serve", name, optarg, 1, 4096, &o.max_batch)) return 2; break;
-        case O_DELAY: if (!sp_cli_number("serve", name, optarg, 0, 60000, &o.max_queue_delay_ms)) return 2; break;
-        case O_QCAP: if (!sp_cli_uint("serve", name, optarg, 1, 1000000, &o.queue_capacity)) return 2; break;
-        case O_PAD_TO: if (!sp_cli_uint("serve", name, optarg, 2, 4096, &o.pad_to)) return 2; break;
+        case O_MAX_BATCH: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_BATCH, &o.max_batch)) return 2; break;
+        case O_DELAY: if (!sp_cli_number("serve", name, optarg, 0, SP_SERVER_MAX_QUEUE_DELAY_MS, &o.max_queue_delay_ms)) return 2; break;
+        case O_QCAP: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_QUEUE_CAPACITY, &o.queue_capacity)) return 2; break;
+        case O_PAD_TO: if (!sp_cli_uint("serve", name, optarg, 2, SP_SERVER_MAX_LEN, &o.pad_to)) return 2; break;
         case O_BUCKETS:
             memset(o.buckets, 0, sizeof o.buckets);
-            if (!sp_cli_uint_list("serve", name, optarg, 1, 4096, true, o.buckets, SP_SERVER_MAX_BUCKETS, &n_buckets))
+            if (!sp_cli_uint_list("serve", name, optarg, 1, SP_SERVER_MAX_LEN, true, o.buckets, SP_SERVER_MAX_BUCKETS, &n_buckets))
                 return 2;
             break;
-        case O_WORKERS: if (!sp_cli_uint("serve", name, optarg, 1, 64, &o.workers)) return 2; break;
+        case O_WORKERS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_WORKERS, &o.workers)) return 2; break;
         case O_TRACE: trace_path = optarg; break;
-        case O_PRICE: if (!sp_cli_number("serve", name, optarg, 0, 1e6, &price)) return 2; break;
+        case O_PRICE: if (!sp_cli_number("serve", name, optarg, 0, SP_CLI_MAX_PRICE_PER_HOUR, &price)) return 2; break;
         case O_DURATION: if (!sp_cli_number("serve", name, optarg, 0, 1e9, &duration)) return 2; break;
         case 'h':
         case O_HELP: serve_usage(stdout); return 0;
@@ -172,7 +180,7 @@ int sp_cmd_serve(int argc, char **argv)
             break;
         case O_CUDA_DEVICE: if (!sp_cli_uint("serve", name, optarg, 0, 1024, &o.cuda_device)) return 2; break;
         case O_CUDA_GRAPHS: o.cuda_graphs = 1; break;
-        case O_CUDA_GRAPH_CAP: if (!sp_cli_uint("serve", name, optarg, 1, 4096, &o.cuda_graph_cap)) return 2; break;
+        case O_CUDA_GRAPH_CAP: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_CUDA_GRAPH_CAP, &o.cuda_graph_cap)) return 2; break;
         case O_NO_CUPTI:
         case O_CUPTI_LEAN:
         case O_CUPTI_LAUNCHES: {

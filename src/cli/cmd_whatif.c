@@ -19,6 +19,10 @@
 
 static void whatif_usage(FILE *out)
 {
+    sp_whatif_policy d; /* the reference service's defaults, where the trace says nothing */
+    sp_whatif_policy_init(&d);
+    sp_whatif_sim_options sim;
+    sp_whatif_sim_options_init(&sim);
     fprintf(out,
             "usage: servprof whatif [OPTIONS] TRACE...   (`-` reads standard input)\n\n"
             "Fits a batch service-time model t = a + b*size + c*padded_tokens (+ d*size*len^2) with\n"
@@ -37,10 +41,10 @@ static void whatif_usage(FILE *out)
             "                            repeat the option (or separate specs with ';') to sweep several\n"
             "  --instances LIST          workers, each running one batch at a time (each is billed)\n"
             "  --queue-capacity N        requests that may wait; more are rejected (503) (default: the\n"
-            "                            trace's, else 256)\n"
+            "                            trace's, else %u)\n"
             "  --max-len N               the service's max tokens per input: longer requests of a\n"
             "                            bucketed policy pad to it (default: the trace's, else the\n"
-            "                            longest input seen if over 128, else 128)\n\n"
+            "                            longest input seen if over %u, else %u)\n\n"
             "the profiled policy: read from the trace's policy properties (servprof serve and synth\n"
             "write them); these options override it, and the output says where each setting came from:\n"
             "  --observed-max-batch N    not in the trace: the largest batch in the profile (inferred)\n"
@@ -53,7 +57,7 @@ static void whatif_usage(FILE *out)
             "                            (default); attn adds d*size*padded_len^2\n"
             "  --no-resample             deterministic service times (default: each batch's predicted\n"
             "                            time times a relative fit residual drawn at random)\n"
-            "  --seed N                  seed for the residual draws (default 1)\n"
+            "  --seed N                  seed for the residual draws (default %llu)\n"
             "  --price-per-hour X        instance price in dollars per hour (> 0); else the trace's,\n"
             "                            else $%.2f/h (said so); the bill is price x instances x window\n"
             "  --slo-p95-ms X            pick the cheapest policy whose predicted p95 <= X ms with no\n"
@@ -69,7 +73,7 @@ static void whatif_usage(FILE *out)
             "  -h, --help                this help\n\n"
             "exit status: 0 success (also when no policy meets the SLO: the output says so), 1 a trace\n"
             "could not be read or used (or, with --strict, data was lost), 2 usage error\n",
-            SP_DEFAULT_PRICE_PER_HOUR);
+            d.queue_capacity, d.max_len, d.max_len, (unsigned long long)sim.seed, SP_DEFAULT_PRICE_PER_HOUR);
 }
 
 enum {
@@ -192,7 +196,7 @@ int sp_cmd_whatif(int argc, char **argv)
     sp_whatif_policy_init(&opt_obs);
     int have_omb = 0, have_odelay = 0, have_opad = 0, have_oinst = 0, have_qcap = 0, have_maxlen = 0;
     int json = 0, lenient = 0, strict = 0;
-    uint32_t qcap = 256, max_len = 128;
+    uint32_t qcap = 0, max_len = 0; /* with have_qcap / have_maxlen */
     unsigned terms = 0x7;
     double price_opt = 0, slo_ms = -1;
     const char *output_path = NULL;
@@ -210,7 +214,7 @@ int sp_cmd_whatif(int argc, char **argv)
         static const char *const models[] = {"linear", "attn"};
         switch (c) {
         case OPT_MB:
-            st = sp_whatif_parse_u32_list(optarg, 4096, mb, MAX_LIST, &n_mb, err, sizeof err);
+            st = sp_whatif_parse_u32_list(optarg, SP_WHATIF_MAX_BATCH, mb, MAX_LIST, &n_mb, err, sizeof err);
             break;
         case OPT_DELAY:
             st = sp_whatif_parse_ms_list(optarg, delay, MAX_LIST, &n_delay, err, sizeof err);
@@ -224,22 +228,22 @@ int sp_cmd_whatif(int argc, char **argv)
                 return 2;
             break;
         case OPT_QCAP:
-            if (one_u32("--queue-capacity", optarg, 1, 1000000, &qcap))
+            if (one_u32("--queue-capacity", optarg, 1, SP_WHATIF_MAX_QUEUE_CAPACITY, &qcap))
                 return 2;
             have_qcap = 1;
             break;
         case OPT_MAXLEN:
-            if (one_u32("--max-len", optarg, 1, 65536, &max_len))
+            if (one_u32("--max-len", optarg, 1, SP_WHATIF_MAX_LEN, &max_len))
                 return 2;
             have_maxlen = 1;
             break;
         case OPT_OMB:
-            if (one_u32("--observed-max-batch", optarg, 1, 4096, &opt_obs.max_batch))
+            if (one_u32("--observed-max-batch", optarg, 1, SP_WHATIF_MAX_BATCH, &opt_obs.max_batch))
                 return 2;
             have_omb = 1;
             break;
         case OPT_ODELAY:
-            if (!sp_cli_number("whatif", "--observed-delay-ms", optarg, 0, 60000, &d))
+            if (!sp_cli_number("whatif", "--observed-delay-ms", optarg, 0, SP_WHATIF_MAX_DELAY_MS, &d))
                 return 2;
             opt_obs.max_delay_ns = (uint64_t)(d * 1e6 + 0.5);
             have_odelay = 1;
@@ -267,7 +271,7 @@ int sp_cmd_whatif(int argc, char **argv)
                 return 2;
             break;
         case OPT_PRICE:
-            if (!sp_cli_positive("whatif", "--price-per-hour", optarg, 1e6, &price_opt))
+            if (!sp_cli_price("whatif", optarg, &price_opt))
                 return 2;
             break;
         case OPT_SLO:
@@ -320,7 +324,7 @@ int sp_cmd_whatif(int argc, char **argv)
     sp_whatif_workload w;
     st = sp_whatif_workload_from_events(ev, lenient, &w, err, sizeof err);
     /* what was lost, known once the events are finished (orphans); said at the end under --strict */
-    char lost[4096];
+    char lost[SP_CLI_LOSS_LINE_MAX];
     size_t n_lost = st == SP_OK ? sp_events_describe_loss(ev, lost, sizeof lost) : 0;
     if (!html_path || st != SP_OK) {
         /* the events are only needed again for the HTML report */

@@ -6,6 +6,12 @@
 #ifndef SERVPROF_CLI_COMMANDS_H
 #define SERVPROF_CLI_COMMANDS_H
 
+#include <stdio.h>
+
+#include "servprof/analyze.h"
+#include "servprof/report.h"
+#include "servprof/synth.h"
+
 int sp_cmd_analyze(int argc, char **argv);   /* src/cli/cmd_analyze.c */
 int sp_cmd_synth(int argc, char **argv);     /* src/cli/cmd_synth.c: sample trace generator */
 int sp_cmd_serve(int argc, char **argv);     /* src/cli/cmd_serve.c (SERVPROF_SERVE_ENABLED) */
@@ -13,9 +19,12 @@ int sp_cmd_load(int argc, char **argv);      /* src/cli/cmd_load.c (SERVPROF_LOA
 int sp_cmd_demo(int argc, char **argv);      /* src/cli/cmd_demo.c */
 int sp_cmd_whatif(int argc, char **argv);    /* src/cli/cmd_whatif.c (SERVPROF_WHATIF_ENABLED) */
 
+/* Writes the trace `o` describes (sp_synth_write) to `path`, or standard output when NULL. On failure
+ * prints "servprof CMD: ..." (the file that could not be created or written, an option the library
+ * refused) and returns 1; else 0. `servprof synth` and `servprof demo`'s fallback share it. */
+int sp_cli_synth_write(const char *cmd, const sp_synth_options *o, const char *path);
+
 /* A report writer that needs the events too (Perfetto, HTML). */
-#include "servprof/analyze.h"
-#include "servprof/report.h"
 typedef sp_status (*sp_cli_report_writer)(const sp_report *r, const sp_events *ev, FILE *out);
 
 /* Creates `path`, runs `fn` into it and closes it. On failure prints "servprof CMD: PATH: ..." and
@@ -29,6 +38,7 @@ int sp_cli_write_file(const char *cmd, const char *path, sp_cli_report_writer fn
  * most SP_CLI_STDIN_MAX bytes as they arrive (compressed bytes for a gzip'd stream). */
 #define SP_CLI_STDIN_NAME "<stdin>"
 #define SP_CLI_STDIN_MAX ((size_t)1 << 30)
+#define SP_CLI_STDIN_FIRST_BUFFER ((size_t)1 << 20) /* grown by doubling up to SP_CLI_STDIN_MAX */
 
 /* The name a TRACE argument has in messages: SP_CLI_STDIN_NAME for `-`, else the path. */
 const char *sp_cli_trace_name(const char *arg);
@@ -47,6 +57,10 @@ int sp_cli_check_traces(const char *cmd, int n, char *const *args);
  * the life of the process (a string literal). Every command that loads traces calls it first. */
 #define SP_CLI_MAX_LOG_LINES 20
 void sp_cli_log_to_stderr(const char *cmd);
+
+/* Room for the one-line list of what a trace lost (sp_events_describe_loss, sp_report_describe_loss,
+ * which cut a longer list with "..."). */
+#define SP_CLI_LOSS_LINE_MAX 4096
 
 /* --strict: when `lost` (from sp_report_describe_loss or sp_events_describe_loss) names anything, prints
  * "servprof CMD: --strict: data lost: ..." and returns 1; else returns 0. */

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/mix.h" /* sp_mix64: the mixing hash */
 #include "servprof/servprof.h"
 
 typedef struct sp_u64map {
@@ -28,16 +29,5 @@ sp_status sp_u64map_slot(sp_u64map *m, uint64_t key, bool grow, size_t min_slots
 
 /* Frees the arrays; the map is then empty and reusable. */
 void sp_u64map_free(sp_u64map *m);
-
-/* The final mix of splitmix64: a cheap, well-spread 64-bit hash of an integer. */
-static inline uint64_t sp_mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
 
 #endif

@@ -1,12 +1,8 @@
-/* Status strings, the clock, the log callback and growth helpers used across servprof. */
+/* The library's process-wide pieces: version, status strings, the clock and the log callback. One
+ * copy per process, in libservprof; add-ons reach the callback through sp_get_log (log_forward.c).
+ * The state-free helpers are in helpers.c. */
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* madvise flags */
-#endif
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include "common/util_int.h"
@@ -46,21 +42,19 @@ void sp_set_log(sp_log_fn fn, void *user)
     g_log_user = user;
 }
 
+void sp_get_log(sp_log_fn *fn, void **user)
+{
+    if (fn)
+        *fn = g_log_fn;
+    if (user)
+        *user = g_log_user;
+}
+
 uint64_t sp_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-void sp_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
 }
 
 void sp_log(sp_log_level level, const char *fmt, ...)
@@ -74,78 +68,4 @@ void sp_log(sp_log_level level, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     fn(g_log_user, level, msg);
-}
-
-sp_status sp_grow(void **arr, size_t *cap, size_t need, size_t elem, size_t max)
-{
-    if (need <= *cap)
-        return SP_OK;
-    if (need > max)
-        return SP_ERR_LIMIT;
-    size_t ncap = *cap ? *cap : 16;
-    while (ncap < need)
-        ncap = ncap > max / 2 ? max : ncap * 2;
-    if (ncap > SIZE_MAX / elem)
-        return SP_ERR_NOMEM;
-    void *p = realloc(*arr, ncap * elem);
-    if (!p)
-        return SP_ERR_NOMEM;
-    *arr = p;
-    *cap = ncap;
-    return SP_OK;
-}
-
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
-#endif
-
-void sp_prefault(void *p, size_t bytes)
-{
-    const uintptr_t page = 4096;
-    if (!p || bytes < 16 * page)
-        return;
-    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
-    uintptr_t hi = ((uintptr_t)p + bytes) & ~(page - 1);
-    if (hi > lo)
-        (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE); /* a hint: failure changes nothing */
-}
-
-uint64_t sp_hash_bytes(const void *data, size_t len, uint64_t seed)
-{
-    const unsigned char *p = data;
-    uint64_t h = 1469598103934665603ull ^ seed;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 1099511628211ull;
-    }
-    /* final avalanche (splitmix64), so low bits are usable as a table index */
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebull;
-    h ^= h >> 31;
-    return h;
-}
-
-void sp_options_copy(void *dst, size_t dst_size, const void *src, size_t src_size, size_t zero_size)
-{
-    size_t n = src_size ? src_size : zero_size;
-    if (n > dst_size)
-        n = dst_size;
-    if (n > sizeof(size_t))
-        memcpy((char *)dst + sizeof(size_t), (const char *)src + sizeof(size_t), n - sizeof(size_t));
-    memcpy(dst, &dst_size, sizeof(size_t));
-}
-
-int sp_prop_key_valid(const char *key, size_t len)
-{
-    if (!key || len == 0 || len > SP_PROP_MAX_KEY)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)key[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-              c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
 }

@@ -17,7 +17,8 @@
 /* Writes a formatted message into err[errlen] (NUL-terminated when errlen > 0; err may be NULL). */
 void sp_errf(char *err, size_t errlen, const char *fmt, ...) SP_PRINTF(3, 4);
 
-/* Sends a message to the user's log callback, if any. */
+/* Sends a message to the user's log callback, if any (util.c in libservprof; log_forward.c in the
+ * add-on shared objects, which forwards to libservprof's callback). */
 void sp_log(sp_log_level level, const char *fmt, ...) SP_PRINTF(2, 3);
 
 /* Grows *arr (element size `elem`) so it holds at least `need` elements, doubling; refuses past
@@ -38,9 +39,6 @@ void sp_prefault(void *p, size_t bytes);
  * `zero_size`, the first layout that had the field), at most dst_size; then sets dst's struct_size
  * (its first member) to dst_size. */
 void sp_options_copy(void *dst, size_t dst_size, const void *src, size_t src_size, size_t zero_size);
-
-/* A trace property key (servprof.h): 1..SP_PROP_MAX_KEY bytes of [A-Za-z0-9._-]. */
-int sp_prop_key_valid(const char *key, size_t len);
 
 /* 64-bit hash of bytes (FNV-1a folded with a final mix). */
 uint64_t sp_hash_bytes(const void *data, size_t len, uint64_t seed);

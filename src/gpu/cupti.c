@@ -1,7 +1,9 @@
 /* The GPU collector's CUPTI layer: subscribes to CUPTI, hands it activity buffers, translates its
  * records into the mirror structs of gpu_int.h, records launch calls from API callbacks on the
- * launching thread, follows "servprof.batch" NVTX ranges, and implements the injection entry point.
- * Built only when the CUDA toolkit with CUPTI is found (src/gpu/CMakeLists.txt). */
+ * launching thread and follows "servprof.batch" NVTX ranges (the injection entry point is
+ * inject.c). Built only when the CUDA toolkit with CUPTI is found (src/gpu/CMakeLists.txt), into
+ * libservprof-cupti.so and into the CUDA backend module of servprof serve; it records through the
+ * public recorder functions, which each of those resolves to the process's one recorder. */
 #include <cupti.h>
 #include <generated_nvtx_meta.h>
 #include <nvtx3/nvToolsExt.h>
@@ -64,9 +66,6 @@ static struct {
     sp_name_id drv_names[SP_DRV_NAMES];
     sp_name_id nvtx_batch_name;
     sp_cupti_stats last;          /* conflict info and final counters */
-    /* injection mode */
-    sp_recorder *own_rec;
-    char trace_path[4096];
 } g = {.state_lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Per-thread state: nesting of recorded runtime launches (driver calls inside them are not
@@ -575,75 +574,4 @@ SP_API void sp_cupti_get_stats(sp_cupti_stats *out)
         pthread_mutex_unlock(&g.ctx.lock);
     }
     pthread_mutex_unlock(&g.state_lock);
-}
-
-/* ---- Injection (CUDA_INJECTION64_PATH) ---- */
-
-/* In injection mode this library stands in for the application, so its diagnostics go to stderr. */
-static void stderr_log(void *user, sp_log_level level, const char *message)
-{
-    (void)user;
-    if (level >= SP_LOG_INFO)
-        fprintf(stderr, "%s\n", message);
-}
-
-static void injection_atexit(void)
-{
-    sp_cupti_stats s;
-    sp_status st = sp_cupti_stop();
-    sp_cupti_get_stats(&s);
-    sp_status cst = sp_recorder_close(g.own_rec);
-    g.own_rec = NULL;
-    fprintf(stderr,
-            "servprof-cupti: wrote %s: %llu kernels (%.3f ms summed), %llu copies, %llu memsets, %llu syncs, "
-            "%llu launches (%llu batch-attributed), %llu dropped by CUPTI, clock offset %lld ns "
-            "+/- %llu ns, drift %lld ns%s%s\n",
-            g.trace_path, (unsigned long long)s.kernels, (double)s.kernel_ns / 1e6,
-            (unsigned long long)s.copies,
-            (unsigned long long)s.memsets, (unsigned long long)s.syncs,
-            (unsigned long long)s.launches, (unsigned long long)s.attributed,
-            (unsigned long long)s.cupti_dropped, (long long)s.clock_offset_ns,
-            (unsigned long long)s.clock_error_ns, (long long)s.clock_drift_ns,
-            st != SP_OK ? " (collector was not running)" : "",
-            cst != SP_OK ? " (WRITE FAILED)" : "");
-}
-
-SP_API int InitializeInjection(void)
-{
-    static atomic_int once;
-    /* relaxed: only one caller may win; nothing else is published through the flag */
-    if (atomic_exchange_explicit(&once, 1, memory_order_relaxed))
-        return 1;
-    sp_set_log(stderr_log, NULL);
-    const char *env = getenv("SERVPROF_TRACE");
-    if (env && *env)
-        snprintf(g.trace_path, sizeof g.trace_path, "%s", env);
-    else
-        snprintf(g.trace_path, sizeof g.trace_path, "servprof-%ld.sptrace", (long)getpid());
-    sp_recorder *rec = NULL;
-    sp_status st = sp_recorder_open(g.trace_path, NULL, &rec);
-    if (st != SP_OK) {
-        fprintf(stderr, "servprof-cupti: cannot open trace %s: %s; this process runs untraced\n",
-                g.trace_path, sp_status_str(st));
-        return 1;
-    }
-    sp_cupti_options opt;
-    sp_cupti_options_init(&opt);
-    opt.record_nvtx_batches = 1; /* an unmodified process records no batches of its own */
-    st = sp_cupti_start(rec, &opt);
-    if (st != SP_OK) {
-        sp_cupti_stats s;
-        sp_cupti_get_stats(&s);
-        sp_recorder_close(rec);
-        unlink(g.trace_path); /* an empty trace would read as "no GPU work" */
-        fprintf(stderr, "servprof-cupti: %s; this process runs UNTRACED (no trace written)\n",
-                s.subscriber_conflict ? "another CUPTI subscriber (Nsight, the PyTorch profiler, ...) "
-                                        "is active"
-                                      : sp_status_str(st));
-        return 1;
-    }
-    g.own_rec = rec;
-    atexit(injection_atexit);
-    fprintf(stderr, "servprof-cupti: tracing this process's GPU activity to %s\n", g.trace_path);
-    return 1;
 }

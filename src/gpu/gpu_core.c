@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/annotation_int.h"
 #include "common/util_int.h"
-#include "import/annotation_int.h"
 
 /* ---- Clock alignment ---- */
 
@@ -281,7 +281,7 @@ uint64_t sp_gpu_thread_batch_pop(void)
     return top;
 }
 
-/* The collector reads batch ranges with the importers' parser (import/annotation.c), so a range name
+/* The collector reads batch ranges with the importers' parser (common/annotation.c), so a range name
  * means the same to both: servprof.batch[:<id>][[ids]][;key=value...] (docs/annotations.md). Only
  * the default name is recognised here (the collector takes no --map). */
 static const sp_annot_map g_batch_map = {{{SP_ANNOT_BATCH, 14, "servprof.batch", ""}}, 1};

@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "common/util_int.h"
+#include "format/native_format.h"
 #include "import/annotation_int.h"
 #include "import/import_int.h"
 
@@ -231,7 +232,7 @@ static int head_has(const unsigned char *head, size_t len, const char *key)
 
 sp_format sp_detect_format(const unsigned char *head, size_t len)
 {
-    if (len >= 8 && memcmp(head, "SPTRACE1", 8) == 0)
+    if (len >= SP_NATIVE_MAGIC_BYTES && memcmp(head, SP_NATIVE_MAGIC, SP_NATIVE_MAGIC_BYTES) == 0)
         return SP_FORMAT_NATIVE;
     if (len >= 16 && memcmp(head, "SQLite format 3", 16) == 0)
         return SP_FORMAT_NSYS;
@@ -278,6 +279,25 @@ const char *sp_format_str(sp_format format)
     case SP_FORMAT_OTLP: return "OTLP/JSON";
     }
     return "unknown";
+}
+
+/* Indexed by sp_format. */
+static const char *const k_format_names[] = {"auto", "native", "jsonl", "kineto", "nsys", "triton", "otlp"};
+_Static_assert(sizeof k_format_names / sizeof k_format_names[0] == SP_FORMAT_OTLP + 1, "one name per sp_format");
+
+const char *sp_format_name(sp_format format)
+{
+    return (unsigned)format <= SP_FORMAT_OTLP ? k_format_names[format] : NULL;
+}
+
+sp_status sp_format_from_name(const char *name, sp_format *out)
+{
+    for (unsigned i = 0; name && i <= SP_FORMAT_OTLP; i++)
+        if (strcmp(name, k_format_names[i]) == 0) {
+            *out = (sp_format)i;
+            return SP_OK;
+        }
+    return SP_ERR_INVALID;
 }
 
 void sp_load_options_init(sp_load_options *opt)

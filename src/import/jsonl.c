@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/util_int.h"
+#include "format/native_format.h"
 #include "import/import_int.h"
 #include "import/json.h"
 
@@ -31,10 +32,6 @@ static const char *const g_field_names[F_COUNT] = {
     "stage", "start_ns", "end_ns", "batch", "requests", "effective_tokens", "padded_tokens", "name",
     "stream", "device", "correlation", "kind", "bytes", "intended_ns", "send_ns", "status", "properties",
     "outcome"};
-
-/* The drop causes in sp_drop_cause order (trace.h). */
-static const char *const g_drop_names[SP_DROP_CAUSE_COUNT] = {
-    "buffer_full", "too_large", "no_buffer", "write_failed", "reentrant", "after_close"};
 
 /* One member's value as read: type 0 means absent. Text stays valid for the whole line (the lexer
  * unescapes in place inside the line buffer). */
@@ -212,9 +209,11 @@ static sp_status read_drops(jsonl *j)
         if (t.type == SP_JSON_OBJ_END)
             return SP_OK;
         int cause = -1;
-        for (int c = 0; c < SP_DROP_CAUSE_COUNT; c++)
-            if (strlen(g_drop_names[c]) == t.len && memcmp(g_drop_names[c], t.str, t.len) == 0)
+        for (int c = 0; c < SP_DROP_CAUSE_COUNT; c++) {
+            const char *name = sp_drop_cause_str((sp_drop_cause)c);
+            if (strlen(name) == t.len && memcmp(name, t.str, t.len) == 0)
                 cause = c;
+        }
         st = sp_json_next(&j->lx, &t);
         if (st)
             return lex_fail(j);

@@ -20,7 +20,7 @@
 #include "common/u64map.h"
 #include "common/util_int.h"
 #include "import/import_int.h"
-#include "trace/trace_int.h"
+#include "format/native_format.h"
 
 #define NAT_RECENT 4096u
 
@@ -418,9 +418,7 @@ static sp_status parse_block(nat_reader *r, const unsigned char *p, size_t len, 
         if (len - pos < 8)
             return bad(r, off, "record header cut off inside a block");
         uint64_t hdr = sp_rd64(p + pos);
-        uint32_t type = (uint32_t)(hdr & 0xffff);
-        uint32_t size = (uint32_t)((hdr >> 16) & 0xffff);
-        uint32_t aux = (uint32_t)(hdr >> 32);
+        uint32_t type = sp_rec_type(hdr), size = sp_rec_size(hdr), aux = sp_rec_aux(hdr);
         if (size < 8 || (size & 7) || size > len - pos) {
             /* the size is all that says where the next record starts: the rest of the block goes */
             return bad(r, off, "record size is not a multiple of 8 within its block");
@@ -462,26 +460,25 @@ static sp_status read_header(nat_reader *r)
                 sp_input_error(ctx->in));
         return SP_ERR_IO;
     }
-    size_t cmp = (size_t)got < 8 ? (size_t)got : 8;
-    if (memcmp(h, SP_NATIVE_MAGIC, cmp) != 0) {
+    uint32_t hlen = 0;
+    switch (sp_native_file_header_check(h, (size_t)got, &hlen)) {
+    case SP_NATIVE_HEADER_OK:
+        break;
+    case SP_NATIVE_HEADER_MAGIC:
         sp_errf(ctx->err, ctx->errlen, "%s: byte 0: not a servprof native trace (expected \"SPTRACE1\")",
                 ctx->name);
         return SP_ERR_FORMAT;
-    }
-    if ((size_t)got < sizeof h) {
+    case SP_NATIVE_HEADER_CUT:
         sp_errf(ctx->err, ctx->errlen, "%s: byte %zd: file header cut off (16 bytes expected)", ctx->name,
                 got);
         return SP_ERR_PARSE;
-    }
-    uint32_t version = sp_rd32(h + 8), hlen = sp_rd32(h + 12);
-    if (version != SP_NATIVE_VERSION) {
+    case SP_NATIVE_HEADER_VERSION:
         sp_errf(ctx->err, ctx->errlen, "%s: byte 8: native trace version %" PRIu32
-                " is not supported (this build reads version 1)", ctx->name, version);
+                " is not supported (this build reads version 1)", ctx->name, sp_rd32(h + 8));
         return SP_ERR_FORMAT;
-    }
-    if (hlen < SP_NATIVE_FILE_HEADER || hlen > SP_NATIVE_MAX_FILE_HEADER) {
+    case SP_NATIVE_HEADER_SIZE:
         sp_errf(ctx->err, ctx->errlen, "%s: byte 12: file header size %" PRIu32
-                " out of range (16..4096 expected)", ctx->name, hlen);
+                " out of range (16..4096 expected)", ctx->name, sp_rd32(h + 12));
         return SP_ERR_PARSE;
     }
     unsigned char skip[SP_NATIVE_MAX_FILE_HEADER];
@@ -617,14 +614,6 @@ typedef struct nat_slot {
     sp_status st;             /* NAT_ERROR */
 } nat_slot;
 
-/* Whether header `h` and its `len` payload bytes make a block whose checksum matches (CRC-32 of header
- * bytes 0..11, then the payload; the recorder's own CRC-32, same value as zlib's, PCLMULQDQ where the
- * CPU has it). */
-static bool block_ok(const unsigned char *h, const unsigned char *payload, uint32_t len)
-{
-    return sp_crc32(sp_crc32(0, h, 12), payload, len) == sp_rd32(h + 12);
-}
-
 /* After a bad frame at src->off (its bytes pushed back), drops bytes up to the next offset where a block
  * header with the block magic, a size within limits and a matching checksum starts, or to the end of
  * the input, and describes the dropped stretch in `s` (NAT_LOST). The CRC-32 makes a false match about
@@ -662,8 +651,8 @@ static void resync(nat_src *src, nat_slot *s, const char *why, uint64_t frontier
             continue;
         }
         src_drop(src, (size_t)(m - w));
-        uint32_t len = sp_rd32(m + 4);
-        if (len > SP_NATIVE_MAX_BLOCK) {
+        uint32_t len;
+        if (!sp_native_block_header_ok(m, &len)) {
             src_drop(src, 1);
             continue;
         }
@@ -671,7 +660,7 @@ static void resync(nat_src *src, nat_slot *s, const char *why, uint64_t frontier
             src_fill(src, SP_NATIVE_BLOCK_HEADER + (size_t)len) >= SP_NATIVE_BLOCK_HEADER + (size_t)len) {
             spent += len;
             const unsigned char *c = src->win + src->pos;
-            if (block_ok(c, c + SP_NATIVE_BLOCK_HEADER, len))
+            if (sp_native_block_crc_ok(c, c + SP_NATIVE_BLOCK_HEADER, len))
                 break; /* resynchronised: the window starts with a good block */
         }
         if (src->off >= frontier) {
@@ -713,8 +702,7 @@ static void read_one_block(nat_src *src, nat_slot *s)
         frontier = off + hdr;
         goto bad;
     }
-    len = sp_rd32(h + 4);
-    if (sp_rd32(h) != SP_NATIVE_BLOCK_MAGIC || len > SP_NATIVE_MAX_BLOCK) {
+    if (!sp_native_block_header_ok(h, &len)) {
         why = "not a block header (bad magic or size)";
         goto bad;
     }
@@ -733,7 +721,7 @@ static void read_one_block(nat_src *src, nat_slot *s)
         why = "block cut off";
         goto bad;
     }
-    if (!block_ok(h, s->buf, len)) {
+    if (!sp_native_block_crc_ok(h, s->buf, len)) {
         why = "block checksum mismatch";
         goto bad;
     }

@@ -1,4 +1,4 @@
-/* What the load generator sends and when: the seeded random source, the arrival processes
+/* What the load generator sends and when: the arrival processes
  * (Poisson, constant, gamma with a chosen coefficient of variation, replay) and request texts whose
  * word counts follow the chosen length distribution. Everything is deterministic for a seed. */
 #include <ctype.h>
@@ -12,82 +12,6 @@
 #include "common/util_int.h"
 #include "load/load_int.h"
 
-/* ---- random numbers ---- */
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-void sp_rng_seed(sp_rng *r, uint64_t seed, uint64_t stream)
-{
-    uint64_t x = seed ^ (stream * 0xd1342543de82ef95ull);
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
-}
-
-static inline uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-uint64_t sp_rng_next(sp_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-double sp_rng_uniform(sp_rng *r)
-{
-    /* 53 random bits, shifted by half a step so neither 0 nor 1 can come out (log(0) is avoided) */
-    return ((double)(sp_rng_next(r) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-}
-
-double sp_rng_normal(sp_rng *r)
-{
-    for (;;) {
-        double u = 2.0 * sp_rng_uniform(r) - 1.0, v = 2.0 * sp_rng_uniform(r) - 1.0;
-        double s = u * u + v * v;
-        if (s > 0.0 && s < 1.0)
-            return u * sqrt(-2.0 * log(s) / s);
-    }
-}
-
-double sp_rng_gamma(sp_rng *r, double shape)
-{
-    /* Marsaglia and Tsang (2000), "A simple method for generating gamma variables"; for shape < 1
-     * the boost gamma(a) = gamma(a + 1) * U^(1/a) from the same paper. */
-    if (shape < 1.0) {
-        double g = sp_rng_gamma(r, shape + 1.0);
-        return g * pow(sp_rng_uniform(r), 1.0 / shape);
-    }
-    double d = shape - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
-    for (;;) {
-        double x, v;
-        do {
-            x = sp_rng_normal(r);
-            v = 1.0 + c * x;
-        } while (v <= 0.0);
-        v = v * v * v;
-        double u = sp_rng_uniform(r);
-        if (u < 1.0 - 0.0331 * x * x * x * x)
-            return d * v;
-        if (log(u) < 0.5 * x * x + d * (1.0 - v + log(v)))
-            return d * v;
-    }
-}
-
 /* ---- arrivals ---- */
 
 sp_status sp_arrivals_init(sp_arrivals *a, const sp_load_config *o, const uint64_t *replay,
@@ -96,8 +20,8 @@ sp_status sp_arrivals_init(sp_arrivals *a, const sp_load_config *o, const uint64
     memset(a, 0, sizeof *a);
     a->kind = o->arrival;
     if (o->arrival != SP_LOAD_ARRIVAL_REPLAY) {
-        if (!(o->rate > 0.0) || o->rate > 1e8) {
-            sp_errf(err, errlen, "rate must be in (0, 1e8] requests per second, not %g", o->rate);
+        if (!(o->rate > 0.0) || o->rate > SP_LOAD_MAX_RATE) {
+            sp_errf(err, errlen, "rate must be in (0, %g] requests per second, not %g", SP_LOAD_MAX_RATE, o->rate);
             return SP_ERR_INVALID;
         }
         a->gap_mean_ns = 1e9 / o->rate;
@@ -107,9 +31,9 @@ sp_status sp_arrivals_init(sp_arrivals *a, const sp_load_config *o, const uint64
     case SP_LOAD_ARRIVAL_CONSTANT:
         break;
     case SP_LOAD_ARRIVAL_GAMMA:
-        if (!(o->gamma_cv > 0.0) || o->gamma_cv > 100.0) {
-            sp_errf(err, errlen, "gamma burstiness (coefficient of variation) must be in (0, 100], not %g",
-                    o->gamma_cv);
+        if (!(o->gamma_cv > 0.0) || o->gamma_cv > SP_LOAD_MAX_GAMMA_CV) {
+            sp_errf(err, errlen, "gamma burstiness (coefficient of variation) must be in (0, %g], not %g",
+                    SP_LOAD_MAX_GAMMA_CV, o->gamma_cv);
             return SP_ERR_INVALID;
         }
         /* gamma gaps with shape k and scale theta have mean k*theta and CV 1/sqrt(k) */
@@ -312,9 +236,9 @@ sp_status sp_textgen_init(sp_textgen *t, const sp_load_config *o, char *err, siz
     switch (o->length) {
     case SP_LOAD_LENGTH_LOGNORMAL:
         if (!(o->length_mean >= 1.0) || o->length_mean > SP_LOAD_MAX_WORDS || !(o->length_sigma >= 0.0) ||
-            o->length_sigma > 5.0) {
-            sp_errf(err, errlen, "log-normal length needs mean in [1, %u] words and sigma in [0, 5]",
-                    SP_LOAD_MAX_WORDS);
+            o->length_sigma > SP_LOAD_MAX_LENGTH_SIGMA) {
+            sp_errf(err, errlen, "log-normal length needs mean in [1, %u] words and sigma in [0, %g]",
+                    SP_LOAD_MAX_WORDS, SP_LOAD_MAX_LENGTH_SIGMA);
             return SP_ERR_INVALID;
         }
         /* E[exp(N(mu, s^2))] = exp(mu + s^2/2): mu is chosen so the arithmetic mean is length_mean */

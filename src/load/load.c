@@ -106,8 +106,8 @@ void sp_load_config_init(sp_load_config *o)
     o->arrival = SP_LOAD_ARRIVAL_POISSON;
     o->gamma_cv = 1.0;
     o->length = SP_LOAD_LENGTH_LOGNORMAL;
-    o->length_mean = 32.0;
-    o->length_sigma = 0.5;
+    o->length_mean = SP_LOAD_DEFAULT_LENGTH_MEAN;
+    o->length_sigma = SP_LOAD_DEFAULT_LENGTH_SIGMA;
     o->length_min = 1;
     o->length_max = 64;
     o->length_fixed = 32;

@@ -7,19 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/rng.h"
 #include "servprof/load.h"
 
-/* ---- random numbers: xoshiro256** seeded through splitmix64, one stream per purpose so that
- * changing the length distribution does not change the arrival schedule ---- */
-typedef struct sp_rng {
-    uint64_t s[4];
-} sp_rng;
-
-void sp_rng_seed(sp_rng *r, uint64_t seed, uint64_t stream);
-uint64_t sp_rng_next(sp_rng *r);
-double sp_rng_uniform(sp_rng *r);            /* in (0, 1), never 0 or 1 */
-double sp_rng_normal(sp_rng *r);             /* standard normal (polar method) */
-double sp_rng_gamma(sp_rng *r, double shape); /* gamma(shape, scale 1), shape > 0 */
+/* Random numbers come from common/rng.h (xoshiro256** seeded through splitmix64), one stream per
+ * purpose (sp_rng_seed's `stream`), so that changing the length distribution does not change the
+ * arrival schedule. */
 
 /* ---- arrivals: offsets in ns from the start of the schedule ---- */
 typedef struct sp_arrivals {
@@ -70,7 +63,7 @@ size_t sp_textgen_text(sp_textgen *t, uint64_t index, char *buf, size_t cap, uin
 /* Nearest rank on a sorted array: the k-th smallest with k = ceil(q x n / 100000), at least 1,
  * where q is in thousandths of a percent (p99.9 = 99900); DESIGN section 4 with finer q. 0 if n == 0. */
 uint64_t sp_load_rank(const uint64_t *sorted, size_t n, uint32_t q_milli_pct);
-/* Sorts vals[n] in place (LSD radix sort: the values are ns durations) and fills *lat. */
+/* Sorts vals[n] in place (sp_sort_u64, common/sort.h) and fills *lat. */
 void sp_load_latency_fill(uint64_t *vals, size_t n, sp_load_latency *lat);
 
 /* ---- URL ---- */

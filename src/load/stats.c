@@ -1,8 +1,10 @@
 /* Exact latency percentiles for the load generator: every recorded value is kept (32 bytes per
- * request, capped by SP_LOAD_MAX_REQUESTS), sorted, and read by nearest rank (DESIGN section 4). */
+ * request, capped by SP_LOAD_MAX_REQUESTS), sorted (common/sort.h), and read by nearest rank
+ * (DESIGN section 4). */
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/sort.h"
 #include "load/load_int.h"
 
 uint64_t sp_load_rank(const uint64_t *sorted, size_t n, uint32_t q_milli_pct)
@@ -25,60 +27,13 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* LSD radix sort, 16 bits a pass, skipping passes where every value has the same digit (latencies
- * below 2^32 ns need only two passes). Faster than qsort's comparison calls on millions of values. */
-static void radix_sort_u64(uint64_t *v, size_t n)
-{
-    if (n < 64) {
-        for (size_t i = 1; i < n; i++) {
-            uint64_t x = v[i];
-            size_t j = i;
-            for (; j > 0 && v[j - 1] > x; j--)
-                v[j] = v[j - 1];
-            v[j] = x;
-        }
-        return;
-    }
-    uint64_t *tmp = malloc(n * sizeof *tmp);
-    size_t *count = malloc(65536 * sizeof *count);
-    if (!tmp || !count) {
-        /* no memory for the fast path: qsort sorts in place */
-        free(tmp);
-        free(count);
-        qsort(v, n, sizeof *v, cmp_u64);
-        return;
-    }
-    uint64_t *src = v, *dst = tmp;
-    for (int shift = 0; shift < 64; shift += 16) {
-        memset(count, 0, 65536 * sizeof *count);
-        for (size_t i = 0; i < n; i++)
-            count[(src[i] >> shift) & 0xffff]++;
-        if (count[(src[0] >> shift) & 0xffff] == n)
-            continue;
-        size_t sum = 0;
-        for (size_t d = 0; d < 65536; d++) {
-            size_t c = count[d];
-            count[d] = sum;
-            sum += c;
-        }
-        for (size_t i = 0; i < n; i++)
-            dst[count[(src[i] >> shift) & 0xffff]++] = src[i];
-        uint64_t *t = src;
-        src = dst;
-        dst = t;
-    }
-    if (src != v)
-        memcpy(v, src, n * sizeof *v);
-    free(tmp);
-    free(count);
-}
-
 void sp_load_latency_fill(uint64_t *vals, size_t n, sp_load_latency *lat)
 {
     memset(lat, 0, sizeof *lat);
     if (n == 0)
         return;
-    radix_sort_u64(vals, n);
+    if (sp_sort_u64(vals, n, NULL) != SP_OK)
+        qsort(vals, n, sizeof *vals, cmp_u64); /* no memory for the radix sort's buffer: in place */
     double sum = 0.0;
     for (size_t i = 0; i < n; i++)
         sum += (double)vals[i];

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/rng.h"
 #include "common/util_int.h"
 #include "serve/serve_int.h"
 
@@ -109,14 +110,6 @@ void sp_encoder_destroy(sp_encoder *enc)
 
 const sp_encoder_config *sp_encoder_get_config(const sp_encoder *enc) { return &enc->cfg; }
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static void fill_const(float *p, size_t n, float v)
 {
     for (size_t i = 0; i < n; i++)
@@ -138,7 +131,7 @@ sp_status sp_encoder_create_seeded(const sp_encoder_config *cfg, uint64_t seed, 
      * half-width 0.02 * sqrt(3). */
     const float a = 0.02f * 1.7320508f;
     for (size_t i = 0; i < enc->blob_floats; i++)
-        enc->blob[i] = a * (float)((double)(splitmix64(&seed) >> 11) * 0x1.0p-53 * 2.0 - 1.0);
+        enc->blob[i] = a * (float)(sp_bits_to_unit(sp_splitmix64(&seed)) * 2.0 - 1.0);
     size_t H = cfg->hidden;
     fill_const(enc->emb_ln_g, H, 1.0f);
     fill_const(enc->emb_ln_b, H, 0.0f);

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "serve/cuda_backend.h"
+#include "servprof/serve.h"
 #include "servprof/servprof.h"
 
 /* ---------------- tokenizer (tokenizer.c) ---------------- */
@@ -51,10 +53,10 @@ typedef struct sp_encoder sp_encoder;
 typedef struct sp_encoder_ws sp_encoder_ws;
 
 /* Caps on the model size, so a bad option or file cannot ask for absurd memory. */
-#define SP_ENC_MAX_HIDDEN 4096u
-#define SP_ENC_MAX_LAYERS 64u
-#define SP_ENC_MAX_FFN 16384u
-#define SP_ENC_MAX_LEN 4096u
+#define SP_ENC_MAX_HIDDEN SP_SERVER_MAX_HIDDEN
+#define SP_ENC_MAX_LAYERS SP_SERVER_MAX_LAYERS
+#define SP_ENC_MAX_FFN SP_SERVER_MAX_FFN
+#define SP_ENC_MAX_LEN SP_SERVER_MAX_LEN
 #define SP_ENC_MAX_VOCAB 1000000u
 
 /* Weights drawn from a seed (BERT initialisation: uniform with std 0.02; LayerNorm gain 1). */
@@ -71,8 +73,8 @@ sp_status sp_encoder_save_safetensors(const sp_encoder *enc, const char *path, c
 void sp_encoder_destroy(sp_encoder *enc);
 const sp_encoder_config *sp_encoder_get_config(const sp_encoder *enc);
 
-/* Read-only view of the weights for another backend (the CUDA one uploads `blob` once and finds
- * each tensor at the same offset on the device). Pointers are borrowed from the encoder. */
+/* Read-only view of the weights for another backend (the CUDA module's view, sp_cuda_weights_view,
+ * is made from it). Pointers are borrowed from the encoder. */
 typedef struct sp_encoder_layer_view {
     const float *wqkv, *bqkv, *wo, *bo, *ln1_g, *ln1_b, *w1, *b1, *w2, *b2, *ln2_g, *ln2_b;
 } sp_encoder_layer_view;
@@ -109,56 +111,21 @@ sp_status sp_encoder_forward(const sp_encoder *enc, sp_encoder_ws *ws, const int
                              const uint32_t *lengths, size_t batch, size_t padded_len, float *out,
                              sp_encoder_op_fn on_op, void *user);
 
-/* ---------------- CUDA backend (src/gpu/encoder_cuda.cu) ----------------
- * The same encoder on an NVIDIA GPU: cuBLAS products and small kernels, weights uploaded once,
- * one stream per worker with pinned host buffers, optionally one CUDA graph per batch shape.
- * Compiled only when CMake defines SERVPROF_HAVE_CUDA_BACKEND (toolkit found); the functions
- * below then exist, and none of them needs a GPU to be callable (they fail with a message). */
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
-#ifdef __cplusplus
-extern "C" {
-#endif
-typedef struct sp_cuda_model sp_cuda_model;
-typedef struct sp_cuda_ws sp_cuda_ws;
+/* ---------------- CUDA backend module (cuda_module.c; the contract is cuda_backend.h) ----------------
+ * The same encoder on an NVIDIA GPU lives in libservprof-cuda.so (src/serve/cuda/), opened only when
+ * `--device cuda` asks for it, so nothing else in the process loads a CUDA library. */
 
-/* Number of usable CUDA devices; 0 when there is none or no driver (then `why` says which). */
-int sp_cuda_device_count(char *why, size_t whylen);
-/* Describes device `device` ("NVIDIA H100 80GB HBM3, sm_90, driver 13.0") into buf. */
-void sp_cuda_device_describe(int device, char *buf, size_t buflen);
+/* Opens the module once per process and returns its table (kept for the life of the process).
+ * Search: $SERVPROF_CUDA_MODULE alone when set; else, in a build that made the module, beside the
+ * executable, in the installed libdir relative to it, then the dynamic loader's path. On failure
+ * SP_ERR_UNSUPPORTED and a message starting "cannot load libservprof-cuda.so: " (or, in a build
+ * without the module and no variable set, "this build has no CUDA backend ..."). Thread-safe. */
+sp_status sp_cuda_backend_load(const sp_cuda_backend **out, char *err, size_t errlen);
 
-/* Uploads the encoder's weights to `device` once. `enc` is borrowed only for the call. */
-sp_status sp_cuda_model_create(const sp_encoder *enc, int device, sp_cuda_model **out, char *err,
-                               size_t errlen);
-void sp_cuda_model_destroy(sp_cuda_model *m);
-
-/* Per-worker state: a stream, a cuBLAS handle bound to it, pinned host buffers and device
- * activations for up to max_seqs x max_len tokens. graph_cap > 0 turns CUDA graphs on: each
- * (batch, padded length) shape is captured on first use and replayed after; at most graph_cap
- * graphs are kept (the least recently used is destroyed beyond that). */
-sp_status sp_cuda_ws_create(sp_cuda_model *m, size_t max_seqs, size_t max_len, size_t graph_cap,
-                            sp_cuda_ws **out, char *err, size_t errlen);
-void sp_cuda_ws_destroy(sp_cuda_ws *ws);
-
-/* As sp_encoder_forward, on the GPU: copies ids and lengths host-to-device, runs the encoder,
- * copies the pooled embeddings back, waits for the stream. Returns once `out` holds them.
- * SP_ERR_INVALID (shape, ids), SP_ERR_LIMIT (past the workspace), SP_ERR_IO (a CUDA error; `err`
- * names it). Call from one thread per workspace. */
-sp_status sp_cuda_forward(sp_cuda_ws *ws, const int32_t *ids, const uint32_t *lengths, size_t batch,
-                          size_t padded_len, float *out, char *err, size_t errlen);
-
-/* With graphs on: a shape seen for the first time runs eagerly in sp_cuda_forward; this captures
- * it into a graph so later batches of that shape replay it. The caller runs it after the batch's
- * window (capture launches nothing on the device). SP_OK when nothing is pending. */
-sp_status sp_cuda_ws_capture_pending(sp_cuda_ws *ws, char *err, size_t errlen);
-
-typedef struct sp_cuda_ws_stats {
-    uint64_t forwards, graph_captures, graph_replays, graph_evictions;
-} sp_cuda_ws_stats;
-void sp_cuda_ws_get_stats(const sp_cuda_ws *ws, sp_cuda_ws_stats *out);
-#ifdef __cplusplus
-}
-#endif
-#endif
+/* The encoder's weights as the module's plain view: pointers borrowed from `enc`; out->layer is
+ * allocated (free it with sp_cuda_weights_view_free). SP_ERR_NOMEM. */
+sp_status sp_cuda_weights_view(const sp_encoder *enc, sp_cuda_weights *out);
+void sp_cuda_weights_view_free(sp_cuda_weights *w);
 
 /* ---------------- dynamic batcher (batcher.c) ---------------- */
 

@@ -19,9 +19,6 @@
 #include "serve/gate_int.h"
 #include "serve/serve_int.h"
 #include "servprof/serve.h"
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
-#include "servprof/cupti.h"
-#endif
 
 /* OpenBLAS's own thread count; declared here because only the pthread build's cblas.h has it. */
 void openblas_set_num_threads(int num_threads);
@@ -72,9 +69,7 @@ typedef struct worker {
     uint64_t *members;
     size_t max_seqs;
     uint64_t batch_id; /* for the op hook */
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
     sp_cuda_ws *cws;   /* --device cuda: this worker's stream, buffers and graphs */
-#endif
 } worker;
 
 struct sp_server {
@@ -96,9 +91,8 @@ struct sp_server {
     int cuda;             /* --device cuda */
     int cupti_started;    /* this server started the collector (and stops it) */
     char device_note[512];
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
+    const sp_cuda_backend *cb; /* --device cuda: the CUDA backend module's table */
     sp_cuda_model *cmodel;
-#endif
     _Atomic uint64_t next_request, next_batch;
     atomic_int stopping;
     int stopped;
@@ -121,15 +115,15 @@ void sp_server_options_init(sp_server_options *o)
     o->host = "127.0.0.1";
     o->seed = 1;
     o->model_name = "servprof-encoder";
-    o->layers = 2;
-    o->hidden = 128;
-    o->heads = 4;
-    o->ffn = 512;
-    o->max_len = 128;
-    o->max_batch = 16;
-    o->max_queue_delay_ms = 2.0;
-    o->queue_capacity = 256;
-    o->workers = 1;
+    o->layers = SP_SERVER_DEFAULT_LAYERS;
+    o->hidden = SP_SERVER_DEFAULT_HIDDEN;
+    o->heads = SP_SERVER_DEFAULT_HEADS;
+    o->ffn = SP_SERVER_DEFAULT_FFN;
+    o->max_len = SP_SERVER_DEFAULT_MAX_LEN;
+    o->max_batch = SP_SERVER_DEFAULT_MAX_BATCH;
+    o->max_queue_delay_ms = SP_SERVER_DEFAULT_MAX_QUEUE_DELAY_MS;
+    o->queue_capacity = SP_SERVER_DEFAULT_QUEUE_CAPACITY;
+    o->workers = SP_SERVER_DEFAULT_WORKERS;
     o->http_threads = 1;
     o->max_body = 1u << 20;
     o->max_inputs = 256;
@@ -211,17 +205,15 @@ void sp_server_get_stats(const sp_server *srv, sp_server_stats *s)
     s->connections_open = g.open_now;
     s->connections_peak = g.open_peak;
     s->graph_captures = s->graph_replays = 0;
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
     /* read without a lock: plain counters of the workers, good enough for a summary after stop */
-    for (unsigned i = 0; m->cuda && m->workers && i < m->nworkers; i++) {
+    for (unsigned i = 0; m->cb && m->workers && i < m->nworkers; i++) {
         if (!m->workers[i].cws)
             continue;
         sp_cuda_ws_stats ws;
-        sp_cuda_ws_get_stats(m->workers[i].cws, &ws);
+        m->cb->ws_get_stats(m->workers[i].cws, &ws);
         s->graph_captures += ws.graph_captures;
         s->graph_replays += ws.graph_replays;
     }
-#endif
 }
 
 /* ---- small output buffer for JSON answers ---- */
@@ -844,16 +836,14 @@ static void *worker_main(void *arg)
             }
         }
         sp_status st;
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
         if (srv->cuda) {
             /* device work launched meanwhile is tied to this batch by CUPTI correlation id, or in
              * lean mode by this window, which ends when the embeddings are in host memory
-             * (sp_cuda_forward waits), so all of the batch's device work falls inside it */
-            sp_cupti_batch_begin(w->batch_id);
-            st = sp_cuda_forward(w->cws, w->ids, w->lens, seqs, padded, w->out, NULL, 0);
-            sp_cupti_batch_end();
+             * (forward waits), so all of the batch's device work falls inside it */
+            srv->cb->cupti_batch_begin(w->batch_id);
+            st = srv->cb->forward(w->cws, w->ids, w->lens, seqs, padded, w->out, NULL, 0);
+            srv->cb->cupti_batch_end();
         } else
-#endif
             st = sp_encoder_forward(srv->enc, w->ws, w->ids, w->lens, seqs, padded, w->out, on_op, w);
         uint64_t end = sp_now_ns();
         /* DESIGN section 2: effective = sum of member lengths; padded = batch size x padded length */
@@ -875,12 +865,10 @@ static void *worker_main(void *arg)
             /* last touch: once resumed, the HTTP thread owns the request again */
             MHD_resume_connection(r->conn);
         }
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
         /* a new shape under --cuda-graphs is captured now, after its batch was answered, so the
          * capture's host time lands in no batch window (a failed capture just leaves it eager) */
         if (srv->cuda && st == SP_OK)
-            (void)sp_cuda_ws_capture_pending(w->cws, NULL, 0);
-#endif
+            (void)srv->cb->ws_capture_pending(w->cws, NULL, 0);
     }
     return NULL;
 }
@@ -889,21 +877,28 @@ static void *worker_main(void *arg)
 
 static sp_status check_options(const sp_server_options *o, char *err, size_t errlen)
 {
-    if (o->max_batch == 0 || o->max_batch > 4096 || o->queue_capacity == 0 || o->queue_capacity > 1000000 ||
-        o->workers == 0 || o->workers > 64 || o->http_threads == 0 || o->http_threads > 64 || o->max_body == 0 ||
-        o->max_inputs == 0 || o->max_inputs > 4096 || o->max_connections == 0 ||
-        !(o->max_queue_delay_ms >= 0 && o->max_queue_delay_ms <= 60000) || o->port > 65535) {
+    if (o->max_batch == 0 || o->max_batch > SP_SERVER_MAX_BATCH || o->queue_capacity == 0 ||
+        o->queue_capacity > SP_SERVER_MAX_QUEUE_CAPACITY || o->workers == 0 || o->workers > SP_SERVER_MAX_WORKERS ||
+        o->http_threads == 0 || o->http_threads > SP_SERVER_MAX_HTTP_THREADS || o->max_body == 0 ||
+        o->max_body > SP_SERVER_MAX_BODY || o->max_inputs == 0 || o->max_inputs > SP_SERVER_MAX_INPUTS ||
+        o->max_connections == 0 ||
+        !(o->max_queue_delay_ms >= 0 && o->max_queue_delay_ms <= SP_SERVER_MAX_QUEUE_DELAY_MS) || o->port > 65535) {
         sp_errf(err, errlen,
-                "option out of range (max-batch 1..4096, queue-capacity 1..1000000, workers 1..64, "
-                "http-threads 1..64, max-inputs 1..4096, max-queue-delay-ms 0..60000, port 0..65535)");
+                "option out of range (max-batch 1..%u, queue-capacity 1..%u, workers 1..%u, http-threads 1..%u, "
+                "max-body 1..%zu, max-inputs 1..%u, max-queue-delay-ms 0..%g, port 0..65535)",
+                SP_SERVER_MAX_BATCH, SP_SERVER_MAX_QUEUE_CAPACITY, SP_SERVER_MAX_WORKERS, SP_SERVER_MAX_HTTP_THREADS,
+                SP_SERVER_MAX_BODY, SP_SERVER_MAX_INPUTS, SP_SERVER_MAX_QUEUE_DELAY_MS);
         return SP_ERR_INVALID;
     }
-    if (o->max_connections > 100000 || o->max_header_bytes < 1024 || o->max_header_bytes > 65536 ||
-        !(o->header_timeout_s >= 0 && o->header_timeout_s <= 3600) ||
-        !(o->body_timeout_s >= 0 && o->body_timeout_s <= 3600)) {
+    if (o->max_connections > SP_SERVER_MAX_CONNECTIONS || o->max_connections_per_ip > SP_SERVER_MAX_CONNECTIONS ||
+        o->max_header_bytes < SP_SERVER_MIN_HEADER_BYTES || o->max_header_bytes > SP_SERVER_MAX_HEADER_BYTES ||
+        !(o->header_timeout_s >= 0 && o->header_timeout_s <= SP_SERVER_MAX_TIMEOUT_S) ||
+        !(o->body_timeout_s >= 0 && o->body_timeout_s <= SP_SERVER_MAX_TIMEOUT_S)) {
         sp_errf(err, errlen,
-                "option out of range (max-connections 1..100000, max-header-bytes 1024..65536, "
-                "header-timeout and body-timeout 0..3600 s)");
+                "option out of range (max-connections 1..%u, max-connections-per-ip 0..%u, max-header-bytes "
+                "%u..%u, header-timeout and body-timeout 0..%g s)",
+                SP_SERVER_MAX_CONNECTIONS, SP_SERVER_MAX_CONNECTIONS, SP_SERVER_MIN_HEADER_BYTES,
+                SP_SERVER_MAX_HEADER_BYTES, SP_SERVER_MAX_TIMEOUT_S);
         return SP_ERR_INVALID;
     }
     if (o->cupti_mode < SP_SERVER_CUPTI_AUTO || o->cupti_mode > SP_SERVER_CUPTI_LAUNCHES) {
@@ -1065,9 +1060,13 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
         snprintf(srv->device_note, sizeof(srv->device_note), "device: cpu (OpenBLAS, one thread per worker)");
     }
     if (srv->cuda) {
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
-        char why[256] = "";
-        int ndev = sp_cuda_device_count(why, sizeof(why));
+        /* the module (and through it cudart, cuBLAS, CUPTI) is opened here and nowhere else */
+        char why[1024] = "";
+        if ((st = sp_cuda_backend_load(&srv->cb, why, sizeof(why))) != SP_OK) {
+            sp_errf(err, errlen, "--device cuda: %s", why);
+            goto fail;
+        }
+        int ndev = srv->cb->device_count(why, sizeof(why));
         if (ndev == 0 || opt->cuda_device >= (unsigned)ndev) {
             if (ndev > 0)
                 snprintf(why, sizeof(why), "CUDA device %u does not exist (%d found)", opt->cuda_device, ndev);
@@ -1075,19 +1074,18 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
             st = SP_ERR_UNSUPPORTED;
             goto fail;
         }
-        if (opt->cuda_graphs && (opt->cuda_graph_cap == 0 || opt->cuda_graph_cap > 4096)) {
-            sp_errf(err, errlen, "--cuda-graph-cap must be 1..4096");
+        if (opt->cuda_graphs && (opt->cuda_graph_cap == 0 || opt->cuda_graph_cap > SP_SERVER_MAX_CUDA_GRAPH_CAP)) {
+            sp_errf(err, errlen, "--cuda-graph-cap must be 1..%u", SP_SERVER_MAX_CUDA_GRAPH_CAP);
             st = SP_ERR_INVALID;
             goto fail;
         }
-        if ((st = sp_cuda_model_create(srv->enc, (int)opt->cuda_device, &srv->cmodel, err, errlen)) != SP_OK)
+        sp_cuda_weights wv;
+        if ((st = sp_cuda_weights_view(srv->enc, &wv)) != SP_OK)
             goto fail;
-#else
-        sp_errf(err, errlen, "--device cuda: this build has no CUDA backend (configure with the CUDA "
-                             "toolkit and -DSERVPROF_CUDA=ON)");
-        st = SP_ERR_UNSUPPORTED;
-        goto fail;
-#endif
+        st = srv->cb->model_create(&wv, (int)opt->cuda_device, &srv->cmodel, err, errlen);
+        sp_cuda_weights_view_free(&wv);
+        if (st != SP_OK)
+            goto fail;
     }
 
     /* one BLAS thread: each worker runs its own batch, and 2 cores are shared with HTTP */
@@ -1113,19 +1111,16 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
             st = SP_ERR_NOMEM;
             goto fail;
         }
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
-        if (srv->cuda && (st = sp_cuda_ws_create(srv->cmodel, max_seqs, srv->seq_len,
-                                                 opt->cuda_graphs ? opt->cuda_graph_cap : 0, &w->cws, err,
-                                                 errlen)) != SP_OK)
+        if (srv->cuda && (st = srv->cb->ws_create(srv->cmodel, max_seqs, srv->seq_len,
+                                                  opt->cuda_graphs ? opt->cuda_graph_cap : 0, &w->cws, err,
+                                                  errlen)) != SP_OK)
             goto fail;
-#endif
     }
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
     if (srv->cuda) {
         /* started after the weights are up, so the trace's GPU timeline is the serving, not the
          * start-up; the server's own recorder, so kernels and copies join its batches */
         char desc[200], cbuf[256];
-        sp_cuda_device_describe((int)opt->cuda_device, desc, sizeof(desc));
+        srv->cb->device_describe((int)opt->cuda_device, desc, sizeof(desc));
         const char *rec_note = "device activity not recorded (no trace)";
         int mode = opt->cupti_mode;
         if (mode == SP_SERVER_CUPTI_AUTO)
@@ -1136,14 +1131,14 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
                        "(batch time shows as gap)";
         } else if (srv->rec) {
             sp_cupti_options co;
-            sp_cupti_options_init(&co);
+            srv->cb->cupti_options_init(&co);
             co.record_nvtx_batches = 0;
             if (mode == SP_SERVER_CUPTI_LEAN) {
                 co.api_callbacks = SP_CUPTI_API_NONE;
                 co.record_launches = 0;
                 co.record_syncs = 0;
             }
-            sp_status cs = sp_cupti_start(srv->rec, &co);
+            sp_status cs = srv->cb->cupti_start(srv->rec, &co);
             if (cs == SP_OK) {
                 srv->cupti_started = 1;
                 if (mode == SP_SERVER_CUPTI_LEAN && opt->workers > 1)
@@ -1157,7 +1152,7 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
                                "batches by correlation id";
             } else {
                 sp_cupti_stats cst;
-                sp_cupti_get_stats(&cst);
+                srv->cb->cupti_get_stats(&cst);
                 if (cst.subscriber_conflict)
                     snprintf(cbuf, sizeof(cbuf),
                              "CUPTI is held by another subscriber (%s): device activity is NOT recorded, only "
@@ -1174,7 +1169,6 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
         snprintf(srv->device_note, sizeof(srv->device_note), "device: cuda %u (%s), %s; %s", opt->cuda_device, desc,
                  opt->cuda_graphs ? "CUDA graphs per batch shape" : "eager launches", rec_note);
     }
-#endif
     record_properties(srv, &bc, ec);
     for (unsigned i = 0; i < opt->workers; i++) {
         if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
@@ -1279,13 +1273,11 @@ void sp_server_stop(sp_server *srv)
             pthread_join(srv->workers[i].thread, NULL);
             srv->workers[i].started = 0;
         }
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
     /* the device is idle now: flush CUPTI's buffers into the recorder while it is still open */
     if (srv->cupti_started) {
-        sp_cupti_stop();
+        srv->cb->cupti_stop();
         srv->cupti_started = 0;
     }
-#endif
     if (srv->daemon) {
         /* give resumed requests up to 2 s to be written; idle keep-alive connections hold no request */
         uint64_t deadline = sp_now_ns() + 2000000000ull;
@@ -1315,9 +1307,8 @@ void sp_server_destroy(sp_server *srv)
     for (unsigned i = 0; srv->workers && i < srv->nworkers; i++) {
         worker *w = &srv->workers[i];
         sp_encoder_ws_destroy(w->ws);
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
-        sp_cuda_ws_destroy(w->cws);
-#endif
+        if (srv->cb)
+            srv->cb->ws_destroy(w->cws);
         free(w->items);
         free(w->members);
         free(w->ids);
@@ -1327,9 +1318,8 @@ void sp_server_destroy(sp_server *srv)
     free(srv->workers);
     sp_batcher_destroy(srv->batcher);
     sp_encoder_destroy(srv->enc);
-#ifdef SERVPROF_HAVE_CUDA_BACKEND
-    sp_cuda_model_destroy(srv->cmodel);
-#endif
+    if (srv->cb)
+        srv->cb->model_destroy(srv->cmodel);
     sp_tokenizer_destroy(srv->tok);
     free(srv->op_names);
     sp_gate_destroy(srv->gate); /* after the daemon, whose close notifications use it */

@@ -10,13 +10,11 @@
 
 #include "model/events_int.h"
 #include "common/format_int.h"
+#include "servprof/serve.h"
 #include "whatif/whatif_int.h"
 
-/* Limits a trace's policy values must meet: the CLI's limits for the same settings. */
-#define POLICY_MAX_BATCH 4096u
-#define POLICY_MAX_DELAY_NS 60000000000ull /* 60 s, as --max-queue-delay-ms */
-#define POLICY_MAX_CAPACITY 1000000u
-#define POLICY_MAX_LEN 65536u
+/* Limits a trace's policy values must meet (whatif.h) */
+#define POLICY_MAX_DELAY_NS ((uint64_t)SP_WHATIF_MAX_DELAY_MS * 1000000u)
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -30,14 +28,14 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 
 void sp_whatif_policy_init(sp_whatif_policy *p)
 {
-    /* the reference service's defaults (docs/serve.md) */
+    /* the reference service's defaults (serve.h, docs/serve.md) */
     memset(p, 0, sizeof *p);
-    p->max_batch = 16;
-    p->max_delay_ns = 2000000;
+    p->max_batch = SP_SERVER_DEFAULT_MAX_BATCH;
+    p->max_delay_ns = (uint64_t)(SP_SERVER_DEFAULT_MAX_QUEUE_DELAY_MS * 1e6);
     p->pad = SP_WHATIF_PAD_LONGEST;
-    p->instances = 1;
-    p->queue_capacity = 256;
-    p->max_len = 128;
+    p->instances = SP_SERVER_DEFAULT_WORKERS;
+    p->queue_capacity = SP_SERVER_DEFAULT_QUEUE_CAPACITY;
+    p->max_len = SP_SERVER_DEFAULT_MAX_LEN;
 }
 
 const char *sp_whatif_pad_str(const sp_whatif_policy *p, char *buf, size_t buflen)
@@ -176,7 +174,7 @@ static int read_pad(const sp_events *ev, size_t f, sp_whatif_policy *p, char *er
     uint64_t v;
     if (!pad) {
         /* servprof synth writes only its rounding rule */
-        int got = read_num(ev, f, "policy.pad_multiple", 1, POLICY_MAX_LEN, &v, err, errlen);
+        int got = read_num(ev, f, "policy.pad_multiple", 1, SP_WHATIF_MAX_LEN, &v, err, errlen);
         if (got <= 0)
             return got;
         p->pad = v > 1 ? SP_WHATIF_PAD_MULTIPLE : SP_WHATIF_PAD_LONGEST;
@@ -189,7 +187,7 @@ static int read_pad(const sp_events *ev, size_t f, sp_whatif_policy *p, char *er
         return 1;
     }
     if (strcmp(pad, "static") == 0) {
-        int got = read_num(ev, f, "policy.pad_to", 1, POLICY_MAX_LEN, &v, err, errlen);
+        int got = read_num(ev, f, "policy.pad_to", 1, SP_WHATIF_MAX_LEN, &v, err, errlen);
         if (got < 0)
             return -1;
         if (got == 0) {
@@ -205,7 +203,7 @@ static int read_pad(const sp_events *ev, size_t f, sp_whatif_policy *p, char *er
         uint32_t b[SP_WHATIF_MAX_BUCKETS];
         size_t n = 0;
         char e2[200];
-        if (!list || sp_whatif_parse_u32_list(list, POLICY_MAX_LEN, b, SP_WHATIF_MAX_BUCKETS - 1, &n, e2,
+        if (!list || sp_whatif_parse_u32_list(list, SP_WHATIF_MAX_LEN, b, SP_WHATIF_MAX_BUCKETS - 1, &n, e2,
                                               sizeof e2) != SP_OK) {
             set_err(err, errlen, "%s: property policy.pad is 'buckets' but policy.buckets %s%.64s%s is not a list "
                     "of up to %d ascending lengths", file_name(ev, f), list ? "= '" : "is missing", list ? list : "",
@@ -259,11 +257,11 @@ sp_status sp_whatif_observed_from_events(const sp_events *ev, sp_whatif_observed
             o.origin[set] = SP_WHATIF_FROM_TRACE;                                                      \
         }                                                                                              \
     } while (0)
-    READ("policy.max_batch", 1, POLICY_MAX_BATCH, max_batch, SP_WHATIF_SET_MAX_BATCH);
+    READ("policy.max_batch", 1, SP_WHATIF_MAX_BATCH, max_batch, SP_WHATIF_SET_MAX_BATCH);
     READ("policy.max_queue_delay_ns", 0, POLICY_MAX_DELAY_NS, max_delay_ns, SP_WHATIF_SET_DELAY);
     READ("policy.workers", 1, SP_WHATIF_MAX_INSTANCES, instances, SP_WHATIF_SET_INSTANCES);
-    READ("policy.queue_capacity", 1, POLICY_MAX_CAPACITY, queue_capacity, SP_WHATIF_SET_QUEUE_CAPACITY);
-    READ("policy.max_len", 1, POLICY_MAX_LEN, max_len, SP_WHATIF_SET_MAX_LEN);
+    READ("policy.queue_capacity", 1, SP_WHATIF_MAX_QUEUE_CAPACITY, queue_capacity, SP_WHATIF_SET_QUEUE_CAPACITY);
+    READ("policy.max_len", 1, SP_WHATIF_MAX_LEN, max_len, SP_WHATIF_SET_MAX_LEN);
 #undef READ
     if ((got = read_pad(ev, f, p, err, errlen)) < 0)
         return SP_ERR_PARSE;

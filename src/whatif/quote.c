@@ -37,7 +37,6 @@ static char *extrapolation_str(const sp_whatif_fit *f, const sp_whatif_result *r
 }
 
 /* The largest max batch a natural change proposes (the CLI's limit). */
-#define QUOTE_MAX_BATCH 4096u
 /* Bucket bounds start here at the lowest: shorter buckets split batches for no real saving. */
 #define QUOTE_MIN_BUCKET 8u
 
@@ -62,8 +61,8 @@ static sp_whatif_setting queue_change(const sp_report *r, const sp_whatif_policy
         return SP_WHATIF_SET_DELAY;
     }
     /* full: the median batch holds max_batch requests (batch_size counts requests, not ns) */
-    if (r->batch_size.count && r->batch_size.p50_ns >= p->max_batch && p->max_batch < QUOTE_MAX_BATCH) {
-        to->max_batch = p->max_batch * 2 > QUOTE_MAX_BATCH ? QUOTE_MAX_BATCH : p->max_batch * 2;
+    if (r->batch_size.count && r->batch_size.p50_ns >= p->max_batch && p->max_batch < SP_WHATIF_MAX_BATCH) {
+        to->max_batch = p->max_batch * 2 > SP_WHATIF_MAX_BATCH ? SP_WHATIF_MAX_BATCH : p->max_batch * 2;
         return SP_WHATIF_SET_MAX_BATCH;
     }
     to->instances = p->instances < SP_WHATIF_MAX_INSTANCES ? p->instances + 1 : p->instances;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "analyze/analyze_int.h"
+#include "common/rng.h"
 #include "whatif/whatif_int.h"
 
 uint32_t sp_whatif_bucket_of(const sp_whatif_policy *p, uint32_t len)
@@ -179,7 +180,7 @@ sp_status sp_whatif_simulate(const sp_whatif_workload *w, const sp_whatif_fit *f
                 r.shortest_padded = padded;
             double svc = sp_whatif_fit_predict(fit, (uint32_t)nt, padded);
             if (o->resample && fit->n_ratios)
-                svc *= fit->ratios[sp_whatif_rand(&rng) % fit->n_ratios];
+                svc *= fit->ratios[sp_splitmix64(&rng) % fit->n_ratios];
             uint64_t svc_ns = svc > 0 ? (uint64_t)(svc + 0.5) : 0;
             uint32_t k = 0;
             while (busy[k])

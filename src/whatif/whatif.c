@@ -330,9 +330,9 @@ sp_status sp_whatif_parse_ms_list(const char *s, uint64_t *v, size_t cap, size_t
         char *end;
         errno = 0;
         double x = strtod(p, &end);
-        if (end == p || errno || !(x >= 0 && x <= 60000) || (*end && *end != ',')) {
+        if (end == p || errno || !(x >= 0 && x <= SP_WHATIF_MAX_DELAY_MS) || (*end && *end != ',')) {
             int len = (int)strcspn(p, ",");
-            set_err(err, errlen, "'%.*s' in '%s' is not a delay from 0 to 60000 ms", len, p, s);
+            set_err(err, errlen, "'%.*s' in '%s' is not a delay from 0 to %u ms", len, p, s, SP_WHATIF_MAX_DELAY_MS);
             return SP_ERR_PARSE;
         }
         if (k == cap) {
@@ -361,9 +361,9 @@ sp_status sp_whatif_parse_pad(const char *s, sp_whatif_policy *p, char *err, siz
     if (strncmp(s, "static:", 7) == 0) {
         uint32_t v;
         size_t k;
-        sp_status st = sp_whatif_parse_u32_list(s + 7, 65536, &v, 1, &k, err, errlen);
+        sp_status st = sp_whatif_parse_u32_list(s + 7, SP_WHATIF_MAX_LEN, &v, 1, &k, err, errlen);
         if (st) {
-            set_err(err, errlen, "pad '%s': expected static:N with one N from 1 to 65536", s);
+            set_err(err, errlen, "pad '%s': expected static:N with one N from 1 to %u", s, SP_WHATIF_MAX_LEN);
             return SP_ERR_PARSE;
         }
         p->pad = SP_WHATIF_PAD_STATIC;
@@ -374,9 +374,9 @@ sp_status sp_whatif_parse_pad(const char *s, sp_whatif_policy *p, char *err, siz
     if (strncmp(s, "multiple:", 9) == 0) {
         uint32_t v;
         size_t k;
-        sp_status st = sp_whatif_parse_u32_list(s + 9, 65536, &v, 1, &k, err, errlen);
+        sp_status st = sp_whatif_parse_u32_list(s + 9, SP_WHATIF_MAX_LEN, &v, 1, &k, err, errlen);
         if (st) {
-            set_err(err, errlen, "pad '%s': expected multiple:N with one N from 1 to 65536", s);
+            set_err(err, errlen, "pad '%s': expected multiple:N with one N from 1 to %u", s, SP_WHATIF_MAX_LEN);
             return SP_ERR_PARSE;
         }
         p->pad = SP_WHATIF_PAD_MULTIPLE;
@@ -388,7 +388,8 @@ sp_status sp_whatif_parse_pad(const char *s, sp_whatif_policy *p, char *err, siz
         uint32_t v[SP_WHATIF_MAX_BUCKETS];
         size_t k;
         char e2[160];
-        sp_status st = sp_whatif_parse_u32_list(s + 8, 65536, v, SP_WHATIF_MAX_BUCKETS - 1, &k, e2, sizeof e2);
+        sp_status st =
+            sp_whatif_parse_u32_list(s + 8, SP_WHATIF_MAX_LEN, v, SP_WHATIF_MAX_BUCKETS - 1, &k, e2, sizeof e2);
         if (st) {
             set_err(err, errlen, "pad '%s': %s", s, e2);
             return st;

@@ -1,5 +1,5 @@
-/* Private helpers shared by the what-if files: the batcher's bucketing rule and a small seeded random
- * generator, so every file agrees on each. */
+/* Private helpers shared by the what-if files: the batcher's bucketing rule and the fit's and the
+ * SLO pick's tolerances, so every file agrees on each. */
 #ifndef SERVPROF_WHATIF_INT_H
 #define SERVPROF_WHATIF_INT_H
 
@@ -22,14 +22,5 @@ uint32_t sp_whatif_bucket_of(const sp_whatif_policy *p, uint32_t len);
 
 /* The input length the service runs: a static shape cuts inputs to pad_to (docs/serve.md). */
 uint32_t sp_whatif_effective_len(const sp_whatif_policy *p, uint32_t len);
-
-/* splitmix64: small, seeded, good enough to pick residuals. */
-static inline uint64_t sp_whatif_rand(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 #endif

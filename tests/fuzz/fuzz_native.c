@@ -14,7 +14,7 @@
 #include "import/import_int.h"
 #include "model/events_int.h"
 #include "servprof/events.h"
-#include "trace/trace_int.h"
+#include "format/native_format.h"
 
 /* Recomputes every block's checksum; returns the offset of the middle block's header (0: fewer than 3
  * blocks). */

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 
 #include "servprof/trace.h"
-#include "trace/trace_int.h"
+#include "format/native_format.h"
 
 #define RT_MAX_BLOCKS 4096
 

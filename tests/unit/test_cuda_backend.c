@@ -1,8 +1,10 @@
 /* The CUDA backend of servprof serve on a real GPU (skips with 77 without one, or in a build without
- * the backend): the same seeded weights give the same embeddings on the CPU and the GPU (max abs
- * difference < 1e-3), graph replays give what eager launches give and respect each batch's lengths,
- * the graph cache evicts past its cap, and a short served run records real kernels and host-to-
- * device / device-to-host copies tied to its batches by id, inside their windows. */
+ * the backend), through the module's table as the service uses it (libservprof-cuda.so of this
+ * build, opened by sp_cuda_backend_load): the same seeded weights give the same embeddings on the
+ * CPU and the GPU (max abs difference < 1e-3), graph replays give what eager launches give and
+ * respect each batch's lengths, the graph cache evicts past its cap, and a short served run records
+ * real kernels and host-to-device / device-to-host copies tied to its batches by id, inside their
+ * windows: the module's collector records into this process's recorder. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -21,8 +23,9 @@ int main(void)
 #else
 #include "model/events_int.h"
 #include "serve/serve_int.h"
-#include "servprof/cupti.h"
 #include "servprof/serve.h"
+
+static const sp_cuda_backend *cb; /* the module's table */
 
 static uint64_t rng_state = 12345;
 static uint32_t rnd(uint32_t n)
@@ -65,11 +68,16 @@ static void check_model(const sp_encoder_config *cfg, const char *label)
     sp_cuda_model *m = NULL;
     sp_cuda_ws *eager = NULL, *graphs = NULL;
     CHECK(sp_encoder_ws_create(max_seqs * max_len, &cpu_ws) == SP_OK);
-    sp_status st = sp_cuda_model_create(enc, 0, &m, err, sizeof err);
+    sp_cuda_weights wv;
+    sp_status st = sp_cuda_weights_view(enc, &wv);
+    if (st == SP_OK) {
+        st = cb->model_create(&wv, 0, &m, err, sizeof err);
+        sp_cuda_weights_view_free(&wv);
+    }
     if (st == SP_OK)
-        st = sp_cuda_ws_create(m, max_seqs, max_len, 0, &eager, err, sizeof err);
+        st = cb->ws_create(m, max_seqs, max_len, 0, &eager, err, sizeof err);
     if (st == SP_OK) /* cap 2, so the third shape below evicts */
-        st = sp_cuda_ws_create(m, max_seqs, max_len, 2, &graphs, err, sizeof err);
+        st = cb->ws_create(m, max_seqs, max_len, 2, &graphs, err, sizeof err);
     if (st != SP_OK)
         fprintf(stderr, "%s: %s\n", label, err);
     CHECK(st == SP_OK);
@@ -87,9 +95,9 @@ static void check_model(const sp_encoder_config *cfg, const char *label)
             lens[b] = b == 0 ? (uint32_t)S : 1 + rnd((uint32_t)S); /* one full row, others random */
         make_batch(batch, S, lens, cfg->vocab_size, ids);
         CHECK(sp_encoder_forward(enc, cpu_ws, ids, lens, batch, S, ref, NULL, NULL) == SP_OK);
-        CHECK(sp_cuda_forward(eager, ids, lens, batch, S, ge, err, sizeof err) == SP_OK);
-        CHECK(sp_cuda_forward(graphs, ids, lens, batch, S, gg, err, sizeof err) == SP_OK);
-        CHECK(sp_cuda_ws_capture_pending(graphs, err, sizeof err) == SP_OK);
+        CHECK(cb->forward(eager, ids, lens, batch, S, ge, err, sizeof err) == SP_OK);
+        CHECK(cb->forward(graphs, ids, lens, batch, S, gg, err, sizeof err) == SP_OK);
+        CHECK(cb->ws_capture_pending(graphs, err, sizeof err) == SP_OK);
         double dc = max_abs_diff(ref, ge, batch * H), dg = max_abs_diff(ge, gg, batch * H);
         worst_cpu = dc > worst_cpu ? dc : worst_cpu;
         worst_graph = dg > worst_graph ? dg : worst_graph;
@@ -102,7 +110,7 @@ static void check_model(const sp_encoder_config *cfg, const char *label)
     }
     sp_cuda_ws_stats gs = {0};
     if (graphs)
-        sp_cuda_ws_get_stats(graphs, &gs);
+        cb->ws_get_stats(graphs, &gs);
     printf("%s: max |cpu - cuda| = %.3g, max |eager - graph| = %.3g; graphs: %llu captured, %llu replayed, "
            "%llu evicted\n",
            label, worst_cpu, worst_graph, (unsigned long long)gs.graph_captures, (unsigned long long)gs.graph_replays,
@@ -114,18 +122,18 @@ static void check_model(const sp_encoder_config *cfg, const char *label)
     CHECK_EQ_U64(gs.graph_evictions, 3);
     /* bad input is refused before touching the device */
     lens[0] = 0;
-    CHECK(sp_cuda_forward(eager, ids, lens, 1, 4, ge, err, sizeof err) == SP_ERR_INVALID);
+    CHECK(cb->forward(eager, ids, lens, 1, 4, ge, err, sizeof err) == SP_ERR_INVALID);
     lens[0] = 2;
-    CHECK(sp_cuda_forward(eager, ids, lens, max_seqs + 1, 4, ge, err, sizeof err) == SP_ERR_LIMIT);
+    CHECK(cb->forward(eager, ids, lens, max_seqs + 1, 4, ge, err, sizeof err) == SP_ERR_LIMIT);
     ids[0] = (int32_t)cfg->vocab_size;
-    CHECK(sp_cuda_forward(eager, ids, lens, 1, 4, ge, err, sizeof err) == SP_ERR_INVALID);
+    CHECK(cb->forward(eager, ids, lens, 1, 4, ge, err, sizeof err) == SP_ERR_INVALID);
     free(ids);
     free(ref);
     free(ge);
     free(gg);
-    sp_cuda_ws_destroy(eager);
-    sp_cuda_ws_destroy(graphs);
-    sp_cuda_model_destroy(m);
+    cb->ws_destroy(eager);
+    cb->ws_destroy(graphs);
+    cb->model_destroy(m);
     sp_encoder_ws_destroy(cpu_ws);
     sp_encoder_destroy(enc);
 }
@@ -214,7 +222,7 @@ static void check_served(int graphs, int cupti_mode)
     sp_server_stats ss;
     sp_server_get_stats(srv, &ss);
     sp_cupti_stats cs;
-    sp_cupti_get_stats(&cs);
+    cb->cupti_get_stats(&cs); /* the collector the server started, inside the module */
     sp_server_destroy(srv);
     CHECK(sp_recorder_close(rec) == SP_OK);
     if (graphs)
@@ -286,13 +294,20 @@ static void check_served(int graphs, int cupti_mode)
 
 int main(void)
 {
-    char why[256] = "";
-    if (sp_cuda_device_count(why, sizeof why) == 0) {
+    char why[1024] = "";
+    /* this build's module, as the server would open it (the same handle: one module per process) */
+    setenv(SP_CUDA_MODULE_ENV, SP_BUILD_DIR "/" SP_CUDA_MODULE_FILE, 1);
+    if (sp_cuda_backend_load(&cb, why, sizeof why) != SP_OK) {
+        fprintf(stderr, "test_cuda_backend: %s\n", why);
+        CHECK(0); /* the build made the module: it must load, GPU or not */
+        return sp_test_done("test_cuda_backend");
+    }
+    if (cb->device_count(why, sizeof why) == 0) {
         fprintf(stderr, "test_cuda_backend: SKIP: %s\n", why);
         return 77;
     }
     char desc[256];
-    sp_cuda_device_describe(0, desc, sizeof desc);
+    cb->device_describe(0, desc, sizeof desc);
     printf("GPU: %s\n", desc);
     sp_encoder_config base = {1000, 128, 2, 4, 512, 64};
     check_model(&base, "hidden 128, 4 heads");

@@ -99,7 +99,8 @@ int main(void)
     *(void **)&cu.ModuleGetFunction = sym(drv, "cuModuleGetFunction");
     *(void **)&cu.LaunchKernel = sym(drv, "cuLaunchKernel");
 
-    /* The collector's own copy of the recorder (the library carries one). */
+    /* The recorder the collector records into: libservprof.so, which it links (dlsym on the
+     * collector's handle searches its dependencies too); not this binary's static copy. */
     sp_status (*rec_open)(const char *, const sp_recorder_options *, sp_recorder **) =
         (sp_status(*)(const char *, const sp_recorder_options *, sp_recorder **))sym(lib, "sp_recorder_open");
     sp_status (*rec_close)(sp_recorder *) = (sp_status(*)(sp_recorder *))sym(lib, "sp_recorder_close");

@@ -5,7 +5,7 @@
  * recorder's CRC-32 against zlib's. */
 #include <zlib.h>
 
-#include "trace/trace_int.h"
+#include "format/native_format.h"
 #include "trace_testutil.h"
 
 typedef struct tbuild {

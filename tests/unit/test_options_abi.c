@@ -6,7 +6,7 @@
 
 #include "trace_testutil.h"
 
-#include "trace/trace_int.h"
+#include "format/native_format.h"
 
 /* The meta record's thread buffer bytes and max threads, read from the first block of `path`. */
 static void meta_of(const char *path, uint64_t *ring, uint64_t *threads)

@@ -7,7 +7,7 @@
  * lenient. All times are the test's own, so every expected figure is hand-computed below. */
 #include <sys/stat.h>
 
-#include "trace/trace_int.h"
+#include "format/native_format.h"
 #include "trace_testutil.h"
 
 static unsigned char *read_all(const char *path, size_t *n)

@@ -3,7 +3,7 @@
  * naming the line or byte offset. */
 #include "trace_testutil.h"
 
-#include "trace/trace_int.h"
+#include "format/native_format.h"
 
 static void check_str(const char *got, const char *want)
 {

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "trace/trace_int.h"
+#include "format/native_format.h"
 #include "trace_testutil.h"
 
 #define MAX_NAMES 64

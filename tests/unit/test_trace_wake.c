@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "trace/trace_int.h"
+#include "format/native_format.h"
 #include "trace_testutil.h"
 
 static long long file_size(const char *path)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/rng.h"
 #include "servprof/whatif.h"
 #include "testlib.h"
 
@@ -24,11 +25,7 @@ static double term(unsigned j, double size, double len)
 /* splitmix64 mapped to [-1, 1): seeded noise for the fixtures */
 static double noise(uint64_t *s)
 {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (double)(z >> 11) / 4503599627370496.0 - 1.0;
+    return sp_bits_to_unit(sp_splitmix64(s)) * 2.0 - 1.0;
 }
 
 /* Unconstrained least squares on terms 0..k-1 by the normal equations (X^T X) c = X^T y, solved by

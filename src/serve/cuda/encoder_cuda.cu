@@ -1,7 +1,8 @@
-/* CUDA backend of the reference service's encoder (servprof serve --device cuda): the same BERT-style
- * forward pass as src/serve/encoder.c, with cuBLAS for the matrix products (strided batched for
- * attention) and small kernels for the rest, on one stream per worker with pinned host buffers, and
- * optionally one CUDA graph per batch shape so the launch gaps between kernels shrink. */
+/* CUDA backend of the reference service's encoder (servprof serve --device cuda), part of the
+ * libservprof-cuda.so module: the same BERT-style forward pass as src/serve/encoder.c, with cuBLAS
+ * for the matrix products (strided batched for attention) and small kernels for the rest, on one
+ * stream per worker with pinned host buffers, and optionally one CUDA graph per batch shape so the
+ * launch gaps between kernels shrink. The weights come as the plain view of cuda_backend.h. */
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <math.h>
@@ -9,9 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern "C" {
-#include "serve/serve_int.h"
-}
+#include "serve/cuda/encoder_cuda.h"
 
 #define SP_CUDA_LN_EPS 1e-12f     /* BERT's layer_norm_eps, as in encoder.c */
 #define SP_CUDA_WORKSPACE (32u << 20) /* cuBLAS workspace: NVIDIA's advice for Hopper, and fixed so
@@ -23,8 +22,13 @@ struct dev_layer {
     const float *wqkv, *bqkv, *wo, *bo, *ln1_g, *ln1_b, *w1, *b1, *w2, *b2, *ln2_g, *ln2_b;
 };
 
+/* the sizes of the model (sp_cuda_weights without the pointers) */
+struct model_config {
+    uint32_t vocab_size, hidden, layers, heads, ffn, max_len;
+};
+
 struct sp_cuda_model {
-    sp_encoder_config cfg;
+    model_config cfg;
     int device;
     float *blob;
     const float *tok_emb, *pos_emb, *type_emb, *emb_ln_g, *emb_ln_b;
@@ -101,12 +105,42 @@ extern "C" void sp_cuda_device_describe(int device, char *buf, size_t buflen)
 
 /* ---- weights ---- */
 
-extern "C" sp_status sp_cuda_model_create(const sp_encoder *enc, int device, sp_cuda_model **out, char *err,
+/* Is [p, p + n) inside the view's blob? */
+static bool in_blob(const sp_cuda_weights *w, const float *p, size_t n)
+{
+    return p && p >= w->blob && (size_t)(p - w->blob) <= w->blob_floats && n <= w->blob_floats - (size_t)(p - w->blob);
+}
+
+/* Every tensor of the view lies inside its blob with its full size, so the device copy of the blob
+ * holds each at the same offset (the shapes are encoder.c's). */
+static bool view_ok(const sp_cuda_weights *w)
+{
+    if (!w || !w->blob || !w->layer || w->hidden == 0 || w->heads == 0 || w->hidden % w->heads != 0)
+        return false;
+    size_t H = w->hidden, F = w->ffn;
+    bool ok = in_blob(w, w->tok_emb, (size_t)w->vocab_size * H) && in_blob(w, w->pos_emb, (size_t)w->max_len * H) &&
+              in_blob(w, w->type_emb, H) && in_blob(w, w->emb_ln_g, H) && in_blob(w, w->emb_ln_b, H);
+    for (uint32_t l = 0; ok && l < w->layers; l++) {
+        const sp_cuda_layer_weights *L = &w->layer[l];
+        ok = in_blob(w, L->wqkv, 3 * H * H) && in_blob(w, L->bqkv, 3 * H) && in_blob(w, L->wo, H * H) &&
+             in_blob(w, L->bo, H) && in_blob(w, L->ln1_g, H) && in_blob(w, L->ln1_b, H) && in_blob(w, L->w1, F * H) &&
+             in_blob(w, L->b1, F) && in_blob(w, L->w2, H * F) && in_blob(w, L->b2, H) && in_blob(w, L->ln2_g, H) &&
+             in_blob(w, L->ln2_b, H);
+    }
+    return ok;
+}
+
+extern "C" sp_status sp_cuda_model_create(const sp_cuda_weights *w, int device, sp_cuda_model **out, char *err,
                                           size_t errlen)
 {
-    sp_encoder_view v;
-    sp_encoder_get_view(enc, &v);
-    const sp_encoder_config *cfg = sp_encoder_get_config(enc);
+    if (!view_ok(w)) {
+        if (err && errlen)
+            snprintf(err, errlen, "cuda: the weights view is inconsistent (a tensor outside its blob, or a bad shape)");
+        return SP_ERR_INVALID;
+    }
+    const sp_cuda_weights &v = *w;
+    model_config cfg_ = {w->vocab_size, w->hidden, w->layers, w->heads, w->ffn, w->max_len};
+    const model_config *cfg = &cfg_;
     cudaError_t e = cudaSetDevice(device);
     if (e != cudaSuccess) {
         cuda_errf(err, errlen, "cudaSetDevice", e);
@@ -140,8 +174,7 @@ extern "C" sp_status sp_cuda_model_create(const sp_encoder *enc, int device, sp_
     m->emb_ln_g = DEV(v.emb_ln_g);
     m->emb_ln_b = DEV(v.emb_ln_b);
     for (uint32_t l = 0; l < cfg->layers; l++) {
-        sp_encoder_layer_view L;
-        sp_encoder_get_layer_view(enc, l, &L);
+        const sp_cuda_layer_weights &L = v.layer[l];
         dev_layer d = {DEV(L.wqkv), DEV(L.bqkv), DEV(L.wo),  DEV(L.bo), DEV(L.ln1_g), DEV(L.ln1_b),
                        DEV(L.w1),   DEV(L.b1),   DEV(L.w2),  DEV(L.b2), DEV(L.ln2_g), DEV(L.ln2_b)};
         m->layers[l] = d;
@@ -554,7 +587,7 @@ extern "C" sp_status sp_cuda_ws_capture_pending(sp_cuda_ws *ws, char *err, size_
 extern "C" sp_status sp_cuda_forward(sp_cuda_ws *ws, const int32_t *ids, const uint32_t *lengths, size_t batch,
                                      size_t padded_len, float *out, char *err, size_t errlen)
 {
-    const sp_encoder_config *c = &ws->m->cfg;
+    const model_config *c = &ws->m->cfg;
     size_t S = padded_len, N = batch * S, H = c->hidden;
     if (batch == 0 || S == 0 || S > c->max_len)
         return SP_ERR_INVALID;

@@ -1,9 +1,9 @@
 /* The serving-annotation name parser and the --map spec (docs/annotations.md): plain C on (ptr, len)
- * with no dependency on the event model, so the CUPTI collector links it too. */
+ * with no dependency on the event model, so the importers and the CUPTI collector share it. */
 #include <string.h>
 
+#include "common/annotation_int.h"
 #include "common/util_int.h"
-#include "import/annotation_int.h"
 
 static void map_add(sp_annot_map *m, uint8_t role, const char *prefix, size_t plen, const char *stage, size_t slen)
 {

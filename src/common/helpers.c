@@ -1,0 +1,81 @@
+/* State-free helpers shared by every part: error messages, checked growth, pre-faulting, hashing,
+ * property keys. Nothing here holds state, so servprof's add-on shared objects (the CUPTI
+ * collector, the CUDA backend module) compile their own private copy (docs/gpu.md, "Add-ons and the
+ * one recorder"); what has state (the log callback, the clock) lives in util.c, in libservprof. */
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* madvise flags */
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "common/mix.h"
+#include "common/util_int.h"
+
+void sp_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+sp_status sp_grow(void **arr, size_t *cap, size_t need, size_t elem, size_t max)
+{
+    if (need <= *cap)
+        return SP_OK;
+    if (need > max)
+        return SP_ERR_LIMIT;
+    size_t ncap = *cap ? *cap : 16;
+    while (ncap < need)
+        ncap = ncap > max / 2 ? max : ncap * 2;
+    if (ncap > SIZE_MAX / elem)
+        return SP_ERR_NOMEM;
+    void *p = realloc(*arr, ncap * elem);
+    if (!p)
+        return SP_ERR_NOMEM;
+    *arr = p;
+    *cap = ncap;
+    return SP_OK;
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+void sp_prefault(void *p, size_t bytes)
+{
+    const uintptr_t page = 4096;
+    if (!p || bytes < 16 * page)
+        return;
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)p + bytes) & ~(page - 1);
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE); /* a hint: failure changes nothing */
+}
+
+uint64_t sp_hash_bytes(const void *data, size_t len, uint64_t seed)
+{
+    const unsigned char *p = data;
+    uint64_t h = 1469598103934665603ull ^ seed;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    /* final avalanche (splitmix64's), so low bits are usable as a table index */
+    return sp_mix64(h);
+}
+
+void sp_options_copy(void *dst, size_t dst_size, const void *src, size_t src_size, size_t zero_size)
+{
+    size_t n = src_size ? src_size : zero_size;
+    if (n > dst_size)
+        n = dst_size;
+    if (n > sizeof(size_t))
+        memcpy((char *)dst + sizeof(size_t), (const char *)src + sizeof(size_t), n - sizeof(size_t));
+    memcpy(dst, &dst_size, sizeof(size_t));
+}

@@ -1,0 +1,51 @@
+/* The radix sort of common/sort.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/sort.h"
+
+sp_status sp_sort_u64(uint64_t *v, size_t n, uint64_t *tmp)
+{
+    if (n < 2)
+        return SP_OK;
+    uint64_t or_all = 0, and_all = ~(uint64_t)0;
+    for (size_t i = 0; i < n; i++) {
+        or_all |= v[i];
+        and_all &= v[i];
+    }
+    uint64_t varying = or_all ^ and_all; /* bits that are not the same in every value */
+    if (varying == 0)
+        return SP_OK;
+    int own = 0;
+    if (!tmp) {
+        tmp = malloc(n * sizeof *tmp);
+        if (!tmp)
+            return SP_ERR_NOMEM;
+        own = 1;
+    }
+    uint64_t *src = v, *dst = tmp;
+    size_t count[256];
+    for (unsigned shift = 0; shift < 64; shift += 8) {
+        if (((varying >> shift) & 0xff) == 0)
+            continue; /* a digit all values share: counting on it would move nothing */
+        memset(count, 0, sizeof count);
+        for (size_t i = 0; i < n; i++)
+            count[(src[i] >> shift) & 0xff]++;
+        size_t sum = 0;
+        for (size_t d = 0; d < 256; d++) {
+            size_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[count[(src[i] >> shift) & 0xff]++] = src[i];
+        uint64_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != v)
+        memcpy(v, src, n * sizeof *v);
+    if (own)
+        free(tmp);
+    return SP_OK;
+}

@@ -1,0 +1,17 @@
+/* Sorting for the integer columns every part sorts (durations, ids): one LSD radix sort, so each
+ * part's percentiles get the same linear-time engine. */
+#ifndef SERVPROF_SORT_H
+#define SERVPROF_SORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "servprof/servprof.h"
+
+/* Sorts v[n] ascending: LSD radix sort on 8-bit digits, skipping every digit that is the same in all
+ * values (durations rarely use their top bytes; timestamps share theirs), so n values below 2^32 take
+ * at most four passes. `tmp` must hold n values, or be NULL (then it is allocated and freed here).
+ * Returns SP_OK, or SP_ERR_NOMEM (v unchanged) when tmp is NULL and cannot be allocated. */
+sp_status sp_sort_u64(uint64_t *v, size_t n, uint64_t *tmp);
+
+#endif
