@@ -382,6 +382,20 @@ static void write_gpu(FILE *out, const sp_report *r)
     fputs("}", out);
 }
 
+/* {"useful":x,"padding":x,...}: v[s] / div per cost state, or null for every one when !have. */
+static void json_states(FILE *out, const double *v, double div, int have, int sig)
+{
+    putc('{', out);
+    for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
+        if (s)
+            putc(',', out);
+        sp_json_write_str(out, sp_cost_state_str((sp_cost_state)s), 0);
+        putc(':', out);
+        sp_rep_json_num(out, have ? v[s] / div : NAN, sig);
+    }
+    putc('}', out);
+}
+
 static void write_cost(FILE *out, const sp_report *r)
 {
     const sp_cost_summary *c = &r->cost;
@@ -395,32 +409,14 @@ static void write_cost(FILE *out, const sp_report *r)
     sp_rep_json_num(out, have_window ? c->bill : NAN, 9);
     fputs(",\"per_request\":", out);
     sp_rep_json_num(out, have_window && have_req ? c->per_request : NAN, 9);
-    fputs(",\"by_state\":{", out);
-    for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
-        if (s)
-            putc(',', out);
-        sp_json_write_str(out, sp_cost_state_str((sp_cost_state)s), 0);
-        putc(':', out);
-        sp_rep_json_num(out, have_window ? c->by_state[s] : NAN, 9);
-    }
-    fputs("},\"by_state_share\":{", out);
-    for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
-        if (s)
-            putc(',', out);
-        sp_json_write_str(out, sp_cost_state_str((sp_cost_state)s), 0);
-        putc(':', out);
-        sp_rep_json_num(out, have_window ? c->by_state_share[s] : NAN, 6);
-    }
-    fputs("},\"per_request_by_state\":{", out);
-    for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
-        if (s)
-            putc(',', out);
-        sp_json_write_str(out, sp_cost_state_str((sp_cost_state)s), 0);
-        putc(':', out);
-        /* DESIGN section 7: cost per request = bill / requests, with the same split */
-        sp_rep_json_num(out, have_window && have_req ? c->by_state[s] / (double)r->request_count : NAN, 9);
-    }
-    fputs("},\"request_cost\":", out);
+    fputs(",\"by_state\":", out);
+    json_states(out, c->by_state, 1.0, have_window, 9);
+    fputs(",\"by_state_share\":", out);
+    json_states(out, c->by_state_share, 1.0, have_window, 6);
+    fputs(",\"per_request_by_state\":", out);
+    /* DESIGN section 7: cost per request = bill / requests, with the same split */
+    json_states(out, c->by_state, (double)r->request_count, have_window && have_req, 9);
+    fputs(",\"request_cost\":", out);
     sp_quantiles q = c->request_cost_nano;
     if (!have_req)
         q.count = 0;

@@ -182,6 +182,43 @@ static void name_rows(pf_writer *w, int64_t pid, uint32_t rows, const char *what
     }
 }
 
+/* Fills *out with the slice of record i of one kind and returns 1, or returns 0 when the record draws
+ * no slice. */
+typedef int (*pf_item_of)(const sp_events *ev, size_t i, pf_item *out);
+
+/* The slices of one kind of record (nrec of them), packed into rows, with their track named `process`
+ * and its rows "`rows_name` N": *items (free it) holds *n of them in row-packing order. Writes
+ * nothing, and *items is NULL, when no record draws a slice. */
+static sp_status pf_track(pf_writer *w, size_t nrec, pf_item_of item_of, int64_t pid, const char *process,
+                          const char *rows_name, pf_item **items, size_t *n)
+{
+    pf_item tmp;
+    size_t count = 0;
+    *items = NULL;
+    *n = 0;
+    for (size_t i = 0; i < nrec; i++)
+        count += (size_t)item_of(w->ev, i, &tmp);
+    if (!count)
+        return SP_OK;
+    pf_item *it = malloc(count * sizeof *it);
+    if (!it)
+        return SP_ERR_NOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < nrec; i++)
+        k += (size_t)item_of(w->ev, i, &it[k]);
+    uint32_t rows;
+    sp_status st = pack_rows(it, count, &rows);
+    if (st) {
+        free(it);
+        return st;
+    }
+    pf_process(w, pid, process);
+    name_rows(w, pid, rows, rows_name);
+    *items = it;
+    *n = count;
+    return SP_OK;
+}
+
 /* ---- the event kinds ---- */
 
 /* "r17", or "r17 (file 2)" when several files are loaded (ids are per file). */
@@ -265,34 +302,26 @@ static void request_children(pf_writer *w, size_t idx, const sp_view_request *rq
     }
 }
 
+static int request_item(const sp_events *ev, size_t i, pf_item *out)
+{
+    sp_view_request rq;
+    sp_view_request_at(ev, i, &rq);
+    if (!request_drawn(&rq))
+        return 0;
+    *out = (pf_item){rq.arrival_ns, rq.done_ns, rq.id, 0, rq.file, (uint32_t)i, 0};
+    return 1;
+}
+
 static sp_status write_requests(pf_writer *w)
 {
     const sp_events *ev = w->ev;
-    size_t n = 0, nreq = sp_view_requests(ev);
-    sp_view_request rq;
-    for (size_t i = 0; i < nreq; i++) {
-        sp_view_request_at(ev, i, &rq);
-        n += request_drawn(&rq);
-    }
-    if (!n)
-        return SP_OK;
-    pf_item *items = malloc(n * sizeof *items);
-    if (!items)
-        return SP_ERR_NOMEM;
-    size_t k = 0;
-    for (size_t i = 0; i < nreq; i++) {
-        sp_view_request_at(ev, i, &rq);
-        if (request_drawn(&rq))
-            items[k++] = (pf_item){rq.arrival_ns, rq.done_ns, rq.id, 0, rq.file, (uint32_t)i, 0};
-    }
-    uint32_t rows;
-    sp_status st = pack_rows(items, n, &rows);
-    if (st) {
-        free(items);
+    pf_item *items;
+    size_t n;
+    sp_status st = pf_track(w, sp_view_requests(ev), request_item, PID_REQUESTS, "requests (server: arrival -> done)",
+                            "requests", &items, &n);
+    if (st || !n)
         return st;
-    }
-    pf_process(w, PID_REQUESTS, "requests (server: arrival -> done)");
-    name_rows(w, PID_REQUESTS, rows, "requests");
+    sp_view_request rq;
     char label[512];
     for (size_t i = 0; i < n && !ferror(w->out); i++) { /* stop at the first failed write */
         sp_view_request_at(ev, items[i].idx, &rq);
@@ -314,34 +343,27 @@ static sp_status write_requests(pf_writer *w)
     return ferror(w->out) ? SP_ERR_IO : SP_OK;
 }
 
+static int client_item(const sp_events *ev, size_t i, pf_item *out)
+{
+    sp_view_request rq;
+    sp_view_request_at(ev, i, &rq);
+    if (!client_drawn(&rq))
+        return 0;
+    *out = (pf_item){client_start(&rq), rq.client_done_ns, rq.id, 0, rq.file, (uint32_t)i, 0};
+    return 1;
+}
+
 static sp_status write_client(pf_writer *w)
 {
     const sp_events *ev = w->ev;
-    size_t n = 0, nreq = sp_view_requests(ev);
-    sp_view_request rq;
-    for (size_t i = 0; i < nreq; i++) {
-        sp_view_request_at(ev, i, &rq);
-        n += client_drawn(&rq);
-    }
-    if (!n)
-        return SP_OK;
-    pf_item *items = malloc(n * sizeof *items);
-    if (!items)
-        return SP_ERR_NOMEM;
-    size_t k = 0;
-    for (size_t i = 0; i < nreq; i++) {
-        sp_view_request_at(ev, i, &rq);
-        if (client_drawn(&rq))
-            items[k++] = (pf_item){client_start(&rq), rq.client_done_ns, rq.id, 0, rq.file, (uint32_t)i, 0};
-    }
-    uint32_t rows;
-    sp_status st = pack_rows(items, n, &rows);
-    if (st) {
-        free(items);
+    pf_item *items;
+    size_t n;
+    sp_status st = pf_track(w, sp_view_requests(ev), client_item, PID_CLIENT,
+                            "client (load generator: intended send -> response, on the server clock)", "client",
+                            &items, &n);
+    if (st || !n)
         return st;
-    }
-    pf_process(w, PID_CLIENT, "client (load generator: intended send -> response, on the server clock)");
-    name_rows(w, PID_CLIENT, rows, "client");
+    sp_view_request rq;
     char label[512];
     for (size_t i = 0; i < n && !ferror(w->out); i++) { /* stop at the first failed write */
         sp_view_request_at(ev, items[i].idx, &rq);
@@ -392,34 +414,26 @@ static void batch_args(pf_writer *w, size_t idx, const sp_view_batch *b)
     fputs("]}}", w->out);
 }
 
+static int batch_item(const sp_events *ev, size_t i, pf_item *out)
+{
+    sp_view_batch b;
+    sp_view_batch_at(ev, i, &b);
+    if (!batch_drawn(&b))
+        return 0;
+    *out = (pf_item){b.start_ns, b.end_ns, NULL, (uint64_t)b.id ^ (1ull << 63), b.file, (uint32_t)i, 0};
+    return 1;
+}
+
 static sp_status write_batches(pf_writer *w)
 {
     const sp_events *ev = w->ev;
-    size_t n = 0, nb = sp_view_batches(ev);
-    sp_view_batch b;
-    for (size_t i = 0; i < nb; i++) {
-        sp_view_batch_at(ev, i, &b);
-        n += batch_drawn(&b);
-    }
-    if (!n)
-        return SP_OK;
-    pf_item *items = malloc(n * sizeof *items);
-    if (!items)
-        return SP_ERR_NOMEM;
-    size_t k = 0;
-    for (size_t i = 0; i < nb; i++) {
-        sp_view_batch_at(ev, i, &b);
-        if (batch_drawn(&b))
-            items[k++] = (pf_item){b.start_ns, b.end_ns, NULL, (uint64_t)b.id ^ (1ull << 63), b.file, (uint32_t)i, 0};
-    }
-    uint32_t rows;
-    sp_status st = pack_rows(items, n, &rows);
-    if (st) {
-        free(items);
+    pf_item *items;
+    size_t n;
+    sp_status st = pf_track(w, sp_view_batches(ev), batch_item, PID_BATCHES, "batches (dispatch -> outputs on host)",
+                            "batches", &items, &n);
+    if (st || !n)
         return st;
-    }
-    pf_process(w, PID_BATCHES, "batches (dispatch -> outputs on host)");
-    name_rows(w, PID_BATCHES, rows, "batches");
+    sp_view_batch b;
     char name[96];
     for (size_t i = 0; i < n && !ferror(w->out); i++) { /* stop at the first failed write */
         sp_view_batch_at(ev, items[i].idx, &b);
@@ -434,29 +448,25 @@ static sp_status write_batches(pf_writer *w)
     return ferror(w->out) ? SP_ERR_IO : SP_OK;
 }
 
+static int launch_item(const sp_events *ev, size_t i, pf_item *out)
+{
+    sp_view_launch l;
+    sp_view_launch_at(ev, i, &l);
+    *out = (pf_item){l.start_ns, l.end_ns >= l.start_ns ? l.end_ns : l.start_ns, l.name, l.correlation, l.file,
+                     (uint32_t)i, 0};
+    return 1;
+}
+
 static sp_status write_launches(pf_writer *w)
 {
     const sp_events *ev = w->ev;
-    size_t nl = sp_view_launches(ev);
-    if (!nl)
-        return SP_OK;
-    pf_item *items = malloc(nl * sizeof *items);
-    if (!items)
-        return SP_ERR_NOMEM;
-    sp_view_launch l;
-    for (size_t i = 0; i < nl; i++) {
-        sp_view_launch_at(ev, i, &l);
-        items[i] = (pf_item){l.start_ns, l.end_ns >= l.start_ns ? l.end_ns : l.start_ns, l.name, l.correlation, l.file,
-                             (uint32_t)i, 0};
-    }
-    uint32_t rows;
-    sp_status st = pack_rows(items, nl, &rows);
-    if (st) {
-        free(items);
+    pf_item *items;
+    size_t nl;
+    sp_status st = pf_track(w, sp_view_launches(ev), launch_item, PID_LAUNCHES, "host launch calls", "launches",
+                            &items, &nl);
+    if (st || !nl)
         return st;
-    }
-    pf_process(w, PID_LAUNCHES, "host launch calls");
-    name_rows(w, PID_LAUNCHES, rows, "launches");
+    sp_view_launch l;
     for (size_t i = 0; i < nl && !ferror(w->out); i++) {
         sp_view_launch_at(ev, items[i].idx, &l);
         pf_slice(w, l.name[0] ? l.name : "launch", "launch", PID_LAUNCHES, items[i].row, items[i].start, items[i].end);

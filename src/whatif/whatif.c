@@ -3,24 +3,14 @@
  * a p95 objective. The policy itself (defaults, the trace's, inferred) is policy.c's. */
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "analyze/analyze_int.h"
 #include "model/events_int.h"
+#include "common/util_int.h"
 #include "whatif/whatif_int.h"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 void sp_whatif_workload_clear(sp_whatif_workload *w)
 {
@@ -245,7 +235,7 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
     char where[512];
     if (ev->n_requests > SP_WHATIF_MAX_REQUESTS || ev->n_batches > SP_WHATIF_MAX_REQUESTS) {
         sp_ev_files_label(ev, NULL, 0, where, sizeof where);
-        set_err(err, errlen, "%s: more than %u requests or batches", where, SP_WHATIF_MAX_REQUESTS);
+        sp_errf(err, errlen, "%s: more than %u requests or batches", where, SP_WHATIF_MAX_REQUESTS);
         return SP_ERR_LIMIT;
     }
     sp_known_stages ks;
@@ -281,7 +271,7 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
     size_t m = batch_observations(ev, border, bo, &max_seen);
     if (n == 0 || m == 0) {
         sp_ev_files_label(ev, NULL, 0, where, sizeof where);
-        set_err(err, errlen, "%s: the profile has %zu usable requests and %zu usable batches (with "
+        sp_errf(err, errlen, "%s: the profile has %zu usable requests and %zu usable batches (with "
                 "members, a window and padded tokens); what-if needs both", where, n, m);
         st = SP_ERR_INVALID;
         goto out;
@@ -316,7 +306,7 @@ sp_status sp_whatif_parse_u32_list(const char *s, uint32_t max, uint32_t *v, siz
                                    char *err, size_t errlen)
 {
     if (!s || !*s) {
-        set_err(err, errlen, "empty list");
+        sp_errf(err, errlen, "empty list");
         return SP_ERR_PARSE;
     }
     size_t k = 0;
@@ -327,11 +317,11 @@ sp_status sp_whatif_parse_u32_list(const char *s, uint32_t max, uint32_t *v, siz
         unsigned long long x = strtoull(p, &end, 10);
         if (end == p || *p == '-' || *p == '+' || errno || x == 0 || x > max || (*end && *end != ',')) {
             int len = (int)strcspn(p, ",");
-            set_err(err, errlen, "'%.*s' in '%s' is not an integer from 1 to %u", len, p, s, max);
+            sp_errf(err, errlen, "'%.*s' in '%s' is not an integer from 1 to %u", len, p, s, max);
             return SP_ERR_PARSE;
         }
         if (k == cap) {
-            set_err(err, errlen, "more than %zu values in '%s'", cap, s);
+            sp_errf(err, errlen, "more than %zu values in '%s'", cap, s);
             return SP_ERR_LIMIT;
         }
         v[k++] = (uint32_t)x;
@@ -347,7 +337,7 @@ sp_status sp_whatif_parse_ms_list(const char *s, uint64_t *v, size_t cap, size_t
                                   size_t errlen)
 {
     if (!s || !*s) {
-        set_err(err, errlen, "empty list");
+        sp_errf(err, errlen, "empty list");
         return SP_ERR_PARSE;
     }
     size_t k = 0;
@@ -358,11 +348,11 @@ sp_status sp_whatif_parse_ms_list(const char *s, uint64_t *v, size_t cap, size_t
         double x = strtod(p, &end);
         if (end == p || errno || !(x >= 0 && x <= SP_WHATIF_MAX_DELAY_MS) || (*end && *end != ',')) {
             int len = (int)strcspn(p, ",");
-            set_err(err, errlen, "'%.*s' in '%s' is not a delay from 0 to %u ms", len, p, s, SP_WHATIF_MAX_DELAY_MS);
+            sp_errf(err, errlen, "'%.*s' in '%s' is not a delay from 0 to %u ms", len, p, s, SP_WHATIF_MAX_DELAY_MS);
             return SP_ERR_PARSE;
         }
         if (k == cap) {
-            set_err(err, errlen, "more than %zu values in '%s'", cap, s);
+            sp_errf(err, errlen, "more than %zu values in '%s'", cap, s);
             return SP_ERR_LIMIT;
         }
         v[k++] = (uint64_t)(x * 1e6 + 0.5);
@@ -371,6 +361,22 @@ sp_status sp_whatif_parse_ms_list(const char *s, uint64_t *v, size_t cap, size_t
         p = end + 1;
     }
     *n = k;
+    return SP_OK;
+}
+
+/* "static:N" or "multiple:N" (`name` is the part before the colon): one N from 1 to SP_WHATIF_MAX_LEN. */
+static sp_status parse_pad_n(const char *s, const char *name, sp_whatif_pad pad, sp_whatif_policy *p, char *err,
+                             size_t errlen)
+{
+    uint32_t v;
+    size_t k;
+    if (sp_whatif_parse_u32_list(s + strlen(name) + 1, SP_WHATIF_MAX_LEN, &v, 1, &k, err, errlen)) {
+        sp_errf(err, errlen, "pad '%s': expected %s:N with one N from 1 to %u", s, name, SP_WHATIF_MAX_LEN);
+        return SP_ERR_PARSE;
+    }
+    p->pad = pad;
+    p->pad_to = v;
+    memset(p->buckets, 0, sizeof p->buckets);
     return SP_OK;
 }
 
@@ -384,32 +390,10 @@ sp_status sp_whatif_parse_pad(const char *s, sp_whatif_policy *p, char *err, siz
         memset(p->buckets, 0, sizeof p->buckets);
         return SP_OK;
     }
-    if (strncmp(s, "static:", 7) == 0) {
-        uint32_t v;
-        size_t k;
-        sp_status st = sp_whatif_parse_u32_list(s + 7, SP_WHATIF_MAX_LEN, &v, 1, &k, err, errlen);
-        if (st) {
-            set_err(err, errlen, "pad '%s': expected static:N with one N from 1 to %u", s, SP_WHATIF_MAX_LEN);
-            return SP_ERR_PARSE;
-        }
-        p->pad = SP_WHATIF_PAD_STATIC;
-        p->pad_to = v;
-        memset(p->buckets, 0, sizeof p->buckets);
-        return SP_OK;
-    }
-    if (strncmp(s, "multiple:", 9) == 0) {
-        uint32_t v;
-        size_t k;
-        sp_status st = sp_whatif_parse_u32_list(s + 9, SP_WHATIF_MAX_LEN, &v, 1, &k, err, errlen);
-        if (st) {
-            set_err(err, errlen, "pad '%s': expected multiple:N with one N from 1 to %u", s, SP_WHATIF_MAX_LEN);
-            return SP_ERR_PARSE;
-        }
-        p->pad = SP_WHATIF_PAD_MULTIPLE;
-        p->pad_to = v;
-        memset(p->buckets, 0, sizeof p->buckets);
-        return SP_OK;
-    }
+    if (strncmp(s, "static:", 7) == 0)
+        return parse_pad_n(s, "static", SP_WHATIF_PAD_STATIC, p, err, errlen);
+    if (strncmp(s, "multiple:", 9) == 0)
+        return parse_pad_n(s, "multiple", SP_WHATIF_PAD_MULTIPLE, p, err, errlen);
     if (strncmp(s, "buckets:", 8) == 0) {
         uint32_t v[SP_WHATIF_MAX_BUCKETS];
         size_t k;
@@ -417,12 +401,12 @@ sp_status sp_whatif_parse_pad(const char *s, sp_whatif_policy *p, char *err, siz
         sp_status st =
             sp_whatif_parse_u32_list(s + 8, SP_WHATIF_MAX_LEN, v, SP_WHATIF_MAX_BUCKETS - 1, &k, e2, sizeof e2);
         if (st) {
-            set_err(err, errlen, "pad '%s': %s", s, e2);
+            sp_errf(err, errlen, "pad '%s': %s", s, e2);
             return st;
         }
         for (size_t i = 1; i < k; i++)
             if (v[i] <= v[i - 1]) {
-                set_err(err, errlen, "pad '%s': bucket bounds must ascend", s);
+                sp_errf(err, errlen, "pad '%s': bucket bounds must ascend", s);
                 return SP_ERR_PARSE;
             }
         p->pad = SP_WHATIF_PAD_BUCKETS;
@@ -431,7 +415,7 @@ sp_status sp_whatif_parse_pad(const char *s, sp_whatif_policy *p, char *err, siz
         memcpy(p->buckets, v, k * sizeof *v);
         return SP_OK;
     }
-    set_err(err, errlen, "pad '%s': expected longest, static:N, buckets:B1,B2,... or multiple:N", s);
+    sp_errf(err, errlen, "pad '%s': expected longest, static:N, buckets:B1,B2,... or multiple:N", s);
     return SP_ERR_PARSE;
 }
 
