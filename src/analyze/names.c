@@ -3,7 +3,6 @@
  * of the verdict sentences. */
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "analyze/analyze_int.h"
 
@@ -67,8 +66,10 @@ const char *sp_step_source_str(sp_step_source s)
 
 int sp_ana_is_nccl(const char *s)
 {
-    for (; *s; s++)
-        if (strncasecmp(s, "nccl", 4) == 0)
+    /* ASCII case folding, as strncasecmp(s, "nccl", 4) in the C locale: only 'N' and 'n' give 'n'
+     * when the 0x20 bit is set, and so on for each letter */
+    for (; s[0]; s++)
+        if ((s[0] | 0x20) == 'n' && (s[1] | 0x20) == 'c' && (s[2] | 0x20) == 'c' && (s[3] | 0x20) == 'l')
             return 1;
     return 0;
 }

@@ -765,11 +765,10 @@ typedef struct req_scratch {
 static sp_status batch_pieces(const sp_ana *a, const sp_ev_request *q, req_scratch *rs)
 {
     const sp_events *ev = a->ev;
-    uint64_t prev_end = 0;
-    rs->first_s = SP_TIME_NONE;
-    rs->last_e = 0;
-    rs->n_bp = 0;
-    for (uint32_t k = 0; k < q->nbatches; k++) {
+    uint64_t prev_end = 0, first_s = SP_TIME_NONE, last_e = 0;
+    size_t n_bp = 0;
+    sp_status st = SP_OK;
+    for (uint32_t k = 0; !st && k < q->nbatches; k++) {
         uint32_t bi = ev->req_batches[q->first_batch + k];
         if (!a->b[bi].valid)
             continue;
@@ -784,9 +783,9 @@ static sp_status batch_pieces(const sp_ana *a, const sp_ev_request *q, req_scrat
             prev_end = b->end_ns;
         if (ee <= es)
             continue;
-        if (rs->first_s == SP_TIME_NONE)
-            rs->first_s = es;
-        rs->last_e = ee;
+        if (first_s == SP_TIME_NONE)
+            first_s = es;
+        last_e = ee;
         const sp_bseg *sg = a->segs + a->b[bi].first_seg;
         size_t nsg = a->b[bi].nsegs, lo_i = 0, hi_i = nsg;
         while (lo_i < hi_i) {
@@ -799,13 +798,15 @@ static sp_status batch_pieces(const sp_ana *a, const sp_ev_request *q, req_scrat
         for (size_t j = lo_i; j < nsg && sg[j].s < ee; j++) {
             uint64_t s = sg[j].s > es ? sg[j].s : es;
             uint64_t e = sg[j].e < ee ? sg[j].e : ee;
-            sp_status st = SP_GROW(rs->bp, rs->cap_bp, rs->n_bp + 1, SP_ANA_MAX_ITEMS);
-            if (st)
-                return st;
-            rs->bp[rs->n_bp++] = (paint_item){s, e, sg[j].label, bi};
+            if ((st = SP_GROW(rs->bp, rs->cap_bp, n_bp + 1, SP_ANA_MAX_ITEMS)))
+                break;
+            rs->bp[n_bp++] = (paint_item){s, e, sg[j].label, bi};
         }
     }
-    return SP_OK;
+    rs->first_s = first_s;
+    rs->last_e = last_e;
+    rs->n_bp = n_bp;
+    return st;
 }
 
 /* Analysed request i's life and stage times (DESIGN section 3) into a->life*, a->times and
@@ -829,6 +830,7 @@ static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
         return st;
     const paint_item *bp = rs->bp;
     size_t n_bp = rs->n_bp;
+    const uint64_t first_s = rs->first_s, last_e = rs->last_e;
     /* batch pieces win everywhere: sorted and disjoint (windows are taken in start order and clipped
      * to the end of the previous ones) */
     uint64_t in_batches = 0;
@@ -872,9 +874,9 @@ static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
         uint64_t own = x->e - x->s - ov;
         tm[x->payload] += own;
         in_spans += own;
-        if (rs->first_s != SP_TIME_NONE) {
-            uint64_t s = x->s > rs->first_s ? x->s : rs->first_s;
-            uint64_t e = x->e < rs->last_e ? x->e : rs->last_e;
+        if (first_s != SP_TIME_NONE) {
+            uint64_t s = x->s > first_s ? x->s : first_s;
+            uint64_t e = x->e < last_e ? x->e : last_e;
             /* batch pieces lie inside [first_s, last_e), so ov is all inside it */
             if (e > s)
                 spans_between += (e - s) - ov;
@@ -882,7 +884,7 @@ static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
     }
     rs->p.n_items = 0;
     /* DESIGN section 3: between the request's batch windows, time no span covers is queue */
-    uint64_t between = rs->first_s != SP_TIME_NONE ? (rs->last_e - rs->first_s) - in_batches - spans_between : 0;
+    uint64_t between = first_s != SP_TIME_NONE ? (last_e - first_s) - in_batches - spans_between : 0;
     tm[a->st_queue] += between;
     tm[a->st_other] += (q->done_ns - q->arrival_ns) - in_batches - in_spans - between;
     return SP_OK;
