@@ -26,7 +26,8 @@ extern "C" {
 
 /* The text report (docs/report-format.md, "Text report"). SP_ERR_INVALID for NULL arguments. */
 SP_API sp_status sp_report_write_text(const sp_report *r, FILE *out);
-/* One servprof.report/1 JSON object (docs/report-format.md, "JSON report"). */
+/* One servprof.report/1 JSON object (docs/report-format.md, "JSON report"). SP_ERR_INVALID for NULL
+ * arguments. */
 SP_API sp_status sp_report_write_json(const sp_report *r, FILE *out);
 /* Chrome-trace JSON (opens in ui.perfetto.dev): requests, stages, batches and device activity on
  * separate tracks. It exports the events themselves, so it needs the finished event set `ev` the
