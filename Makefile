@@ -10,7 +10,7 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DSERVPROF_WERROR=ON
 endif
 
-.PHONY: all setup setup-test setup-bench build test test-fast test-asan demo bench fuzz clean
+.PHONY: all setup setup-test setup-bench build test test-fast test-asan demo demo-python bench fuzz clean
 
 all: build
 
@@ -45,6 +45,12 @@ test-asan: setup-test
 
 demo: build
 	bash scripts/demo.sh $(BUILD) $(DEMO_ARGS)
+
+# The Python stack (docs/python.md): the servprof package built into $(BUILD)/python-pkg, the FastAPI +
+# uvicorn + PyTorch example service (examples/python) on a loopback port, servprof load, the report.
+# Its Python packages come with `make test`'s set-up.
+demo-python: setup-test build
+	bash scripts/demo-python.sh $(BUILD) $(DEMO_ARGS)
 
 bench: setup-bench build
 	bash bench/run.sh $(BUILD)

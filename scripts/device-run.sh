@@ -6,7 +6,8 @@
 #   1. scripts/gpu-check.sh steps 1-7: GPU unit tests (test_gpu_live, test_cuda_backend, ...), the
 #      collector injected into examples/cuda_vector_add.cu vs its gated cudaEvent timings
 #   2. scripts/gpu-overhead.sh: recording's cost on closed-loop throughput, split by mode
-#   3. scripts/gpu-check.sh step 10 (collector vs torch.profiler) if time is left
+#   3. scripts/gpu-check.sh steps 10 and 12 (collector vs torch.profiler; the Python package on CUDA:
+#      docs/python.md) if time is left
 # and leaves at most 8 files in $OUT: device-run.log (everything printed), build.log, ctest-gpu.log,
 # gpu-check.txt, gpu-check-torch.txt, gpu-overhead.txt. Meant to finish in about 6 minutes; each
 # phase has a time limit so the summaries come back even when one runs long.
@@ -151,9 +152,9 @@ main() {
   fi
 
   l=$(left)
-  stage "gpu-check.sh step 10 (collector vs torch.profiler; time left ${l}s)"
+  stage "gpu-check.sh steps 10 and 12 (collector vs torch.profiler; Python on CUDA; time left ${l}s)"
   if [ "$l" -gt 75 ]; then
-    GPU_CHECK_STEPS="10" OUT="$WORK/gc2" timeout $(( l - 10 )) bash scripts/gpu-check.sh "$SRC/$BUILD" || { rc_all=1; echo "gpu-check (step 10): FAILED or timed out"; }
+    GPU_CHECK_STEPS="10 12" OUT="$WORK/gc2" timeout $(( l - 10 )) bash scripts/gpu-check.sh "$SRC/$BUILD" || { rc_all=1; echo "gpu-check (step 10): FAILED or timed out"; }
     [ -f "$WORK/gc2/gpu-check.txt" ] && cp "$WORK/gc2/gpu-check.txt" "$OUT/gpu-check-torch.txt"
   else
     echo "skipped: not enough time left"

@@ -5,11 +5,13 @@
 # and compares it with the program's cudaEvent timings; then (steps 8-11) serves the encoder with
 # --device cuda under load and prints the analysed report, compares eager launches with
 # --cuda-graphs (gap share of p95), compares the injected collector with torch.profiler on a PyTorch
-# BERT-style script, and measures the recording's cost on the service's throughput. A summary
+# BERT-style script, and measures the recording's cost on the service's throughput; step 12 checks
+# the Python package on CUDA (python/, docs/python.md: the example service with --device cuda, the
+# in-process collector vs torch.profiler, CUDA graphs, a Kineto trace alone). A summary
 # table is printed at the end and written to $OUT/gpu-check.txt when OUT is set.
 # Usage: scripts/gpu-check.sh [BUILD_DIR] [ITERATIONS]   (about 3-4 minutes on an H100, 16 cores)
 # GPU_CHECK_STEPS: the steps to run after 1-2 (configure and build, always run), e.g. "3 4 5 6 7 10";
-# default all of 3-11. Steps 5-7 need step 4. SERVPROF_CMAKE_ARGS: extra arguments for the configure
+# default all of 3-12. Steps 5-7 need step 4. SERVPROF_CMAKE_ARGS: extra arguments for the configure
 # step (scripts/device-run.sh passes the prefix of the libraries it unpacked).
 set -euo pipefail
 
@@ -20,7 +22,7 @@ CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 JOBS=$(nproc 2>/dev/null || echo 4)
 WORK=$(mktemp -d /tmp/servprof-gpu-check.XXXXXX)
 FAILED=0
-STEPS=" ${GPU_CHECK_STEPS:-3 4 5 6 7 8 9 10 11} "
+STEPS=" ${GPU_CHECK_STEPS:-3 4 5 6 7 8 9 10 11 12} "
 want() { case "$STEPS" in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 read -r -a EXTRA_CMAKE <<< "${SERVPROF_CMAKE_ARGS:-}"
 
@@ -327,7 +329,86 @@ PY
   [ $rc -eq 0 ] || fail "recording costs 3% or more of the service's throughput (or a run failed)"
 fi
 
-python3 -c "import sys; print('steps 8-11 took %.0f s' % (float(sys.argv[2]) - float(sys.argv[1])))" "$T_START" "$(ts)"
+want 12 && step "12. the Python package on CUDA (python/, examples/python)"
+# 12a builds the package against this build (the C extension where Python's headers exist, else the
+# ctypes backend) and serves the example with --device cuda, fed in process (--drive: the image may
+# lack uvicorn; every request still goes through the ASGI middleware and the batcher): CUPTI must
+# record kernels tied to batches. 12b compares kernel busy time (gpu.compute_us, the union of kernels)
+# of the in-process collector with torch.profiler's on one fixed workload (two processes: CUPTI takes
+# one subscriber), within 2%; the Kineto trace alone must give requests, batches and a kernel stage.
+# 12c: eager vs --cuda-graphs at a static shape: the gap share of p95 must drop.
+if want 12; then
+  PYPKG=$WORK/pypkg
+  if ! python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+    echo "python3 with CUDA-enabled torch not available: step skipped"
+    row "12. Python package on CUDA" "torch not available" "runs" "SKIP"
+  elif ! { cp -r "$SRC/python" "$WORK/pysrc" && (cd "$WORK/pysrc" && SERVPROF_INCLUDE_DIR=$SRC/include SERVPROF_LIBRARY_DIR=$BUILD \
+            PIP_NO_INDEX=1 python3 -m pip install --no-build-isolation --no-deps --target "$PYPKG" . ) > "$WORK/pip.log" 2>&1; }; then
+    cat "$WORK/pip.log"; fail "pip install ./python failed"
+    row "12. Python package builds" "-" "builds" "FAIL"
+  else
+    PYB=$(PYTHONPATH=$PYPKG python3 -c "import servprof; print(servprof.BACKEND)")
+    echo "servprof package built, backend: $PYB"
+    row "12. Python package backend" "$PYB" "native (ctypes without headers)" "info"
+    pyserve() { # NAME ARGS...: the example on CUDA fed in process; trace $WORK/NAME.sptrace, report NAME.py.json
+      local name=$1; shift
+      PYTHONPATH=$PYPKG timeout 120 python3 "$SRC/examples/python/service.py" --device cuda --app asgi \
+        --trace "$WORK/$name.sptrace" "$@" > "$WORK/$name.py.out" 2> "$WORK/$name.py.err" \
+        && "$S" analyze --json "$WORK/$name.sptrace" > "$WORK/$name.py.json" \
+        && "$S" analyze "$WORK/$name.sptrace" > "$WORK/$name.py.report.txt" \
+        || { cat "$WORK/$name.py.out" "$WORK/$name.py.err"; return 1; }
+      cat "$WORK/$name.py.err"
+    }
+    if pyserve pyeager --pad-to 32 --max-batch 16 --max-queue-delay-ms 1 --drive 400:6; then
+      cat "$WORK/pyeager.py.report.txt"
+      k=$(json_field "$WORK/pyeager.py.json" "d['gpu']['kernels']" 2>/dev/null || echo 0)
+      row "12a. Python service --device cuda: kernels by CUPTI" "$k" "> 0" "$([ "${k:-0}" -gt 0 ] && echo ok || echo FAIL)"
+      [ "${k:-0}" -gt 0 ] || fail "the Python service's trace holds no kernels"
+      if pyserve pygraphs --pad-to 32 --max-batch 16 --max-queue-delay-ms 1 --drive 400:6 --cuda-graphs; then
+        python3 - "$WORK/pyeager.py.json" "$WORK/pygraphs.py.json" > "$WORK/pygraphs.cmp" <<'PY' && rc=0 || rc=$?
+import json, sys
+def gap(p):
+    st = {s["name"]: s for s in json.load(open(p))["stages"]}
+    return (st.get("gap", {}).get("share_of_p95") or 0.0) * 100
+e, g = gap(sys.argv[1]), gap(sys.argv[2])
+print("ROW|12c. Python service gap share of p95: eager -> graphs|%.1f%% -> %.1f%%|smaller|%s" % (e, g, "ok" if g < e else "FAIL"))
+sys.exit(0 if g < e else 1)
+PY
+        cat "$WORK/pygraphs.cmp"
+        grep "^ROW|" "$WORK/pygraphs.cmp" | while IFS='|' read -r _ a b c d; do row "$a" "$b" "$c" "$d"; done || true
+        [ $rc -eq 0 ] || fail "CUDA graphs did not shrink the Python service's gap share of p95"
+      else
+        fail "the Python service with --cuda-graphs failed"; row "12c. Python service with CUDA graphs" "-" "runs" "FAIL"
+      fi
+    else
+      fail "the Python service with --device cuda failed"; row "12a. Python service --device cuda" "-" "runs" "FAIL"
+    fi
+    PC=(python3 "$SRC/scripts/python_gpu_compare.py")
+    if PYTHONPATH=$PYPKG "${PC[@]}" --mode servprof --out "$WORK/pyc.sptrace" && \
+       PYTHONPATH=$PYPKG "${PC[@]}" --mode torch --out "$WORK/pyc.torch.json" && \
+       "$S" analyze --json "$WORK/pyc.sptrace" > "$WORK/pyc.sp.json" && \
+       "$S" analyze --json "$WORK/pyc.torch.json" > "$WORK/pyc.k.json"; then
+      python3 - "$WORK/pyc.sp.json" "$WORK/pyc.k.json" > "$WORK/pyc.cmp" <<'PY' && rc=0 || rc=$?
+import json, sys
+sp, k = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+a, b = sp["gpu"]["compute_us"], k["gpu"]["compute_us"]
+d = (a - b) / b * 100 if b else float("inf")
+st = {s["name"]: s for s in k["stages"]}
+kin_ok = k["requests"]["count"] > 0 and (st.get("kernel", {}).get("p50_us") or 0) > 0 and k["padding"]["padded_tokens"] > 0
+print("ROW|12b. kernel busy us: in-process collector vs torch.profiler|%.0f vs %.0f (%+.2f%%)|within 2%%|%s" % (a, b, d, "ok" if abs(d) <= 2 else "FAIL"))
+print("ROW|12b. Kineto trace alone: requests, batches, kernel stage|%d requests, kernel p50 %.0f us|all > 0|%s" % (k["requests"]["count"], st.get("kernel", {}).get("p50_us") or 0, "ok" if kin_ok else "FAIL"))
+sys.exit(0 if abs(d) <= 2 and kin_ok else 1)
+PY
+      cat "$WORK/pyc.cmp"
+      grep "^ROW|" "$WORK/pyc.cmp" | while IFS='|' read -r _ a b c d; do row "$a" "$b" "$c" "$d"; done || true
+      [ $rc -eq 0 ] || fail "Python: collector vs torch.profiler differ by more than 2%, or the Kineto trace lacks the breakdown"
+    else
+      fail "scripts/python_gpu_compare.py failed"; row "12b. collector vs torch.profiler (Python)" "-" "within 2%" "FAIL"
+    fi
+  fi
+fi
+
+python3 -c "import sys; print('steps 8-12 took %.0f s' % (float(sys.argv[2]) - float(sys.argv[1])))" "$T_START" "$(ts)"
 step "Summary"
 cat "$TABLE"
 if [ -n "${OUT:-}" ]; then

@@ -4,7 +4,8 @@
 # Usage: scripts/setup.sh [build|test|bench] [--list]   (--list: print the packages, install nothing)
 #   build  what building servprof and `make demo` need (the default; `make build`, `make demo`)
 #   test   build + what the tests need (`make test`): clang and its sanitizer runtime, libcurl for the
-#          HTTP end-to-end test, curl, wrk, python3, and Chromium for the HTML browser test (optional)
+#          HTTP end-to-end test, curl, wrk, python3, the Python package's build and tests (pip,
+#          setuptools, headers, PyTorch, FastAPI, uvicorn), and Chromium for the HTML browser test (optional)
 #   bench  test + what the benchmarks compare against (`make bench`)
 set -euo pipefail
 mode=${1:-build}
@@ -21,6 +22,10 @@ case "$mode" in
     # tests/unit/test_serve_http.c drives the service with libcurl; curl, wrk, python3: CLI tests and
     # the load generator's reference.
     pkgs+=(clang libclang-rt-14-dev libcurl4-openssl-dev curl wrk python3)
+    # the Python package (python/, tests/python, examples/python, `make demo-python`): built with pip
+    # and setuptools against python3-dev's headers, its tests and example service on PyTorch (CPU),
+    # FastAPI and uvicorn
+    pkgs+=(python3-dev python3-pip python3-setuptools python3-torch python3-fastapi python3-uvicorn)
     # chromium: headless browser for tests/cli/html_browser.sh (the HTML report rendered for real).
     # Optional and large (chromium + chromium-common about 360 MB installed, more with their
     # libraries): skipped when SERVPROF_BROWSER_TESTS=0, and a failed install only warns; without it

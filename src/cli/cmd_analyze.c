@@ -99,7 +99,17 @@ static double seconds_since(const struct timespec *t0)
 enum { OPT_JSON = 256, OPT_PERFETTO, OPT_HTML, OPT_PRICE, OPT_LENIENT, OPT_HTA, OPT_FORMAT, OPT_MAP, OPT_PROGRESS,
        OPT_NO_PROGRESS, OPT_CLOCK, OPT_STRICT, OPT_OUTCOMES };
 
-int sp_cmd_analyze(int argc, char **argv)
+/* What `servprof analyze` was asked for. */
+typedef struct analyze_args {
+    int json, progress, strict; /* progress -1: when standard error is a terminal */
+    const char *perfetto_path, *output_path, *html_path;
+    sp_load_options lopt;
+    sp_analyze_options aopt;
+} analyze_args;
+
+/* Reads the options into `a` (initialised). Returns -1 to go on, else the exit status (0 after
+ * --help; 2 for a usage error, printed). */
+static int parse_analyze_options(int argc, char **argv, analyze_args *a)
 {
     static const struct option long_opts[] = {
         {"json", no_argument, NULL, OPT_JSON},
@@ -119,28 +129,21 @@ int sp_cmd_analyze(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int json = 0, progress = -1, strict = 0;
-    const char *perfetto_path = NULL, *output_path = NULL, *html_path = NULL;
-    sp_load_options lopt;
-    sp_load_options_init(&lopt);
-    sp_analyze_options aopt;
-    sp_analyze_options_init(&aopt);
-
     sp_cli_getopt_begin();
     int c;
     size_t k;
     while ((c = getopt_long(argc, argv, ":o:h", long_opts, NULL)) != -1) {
         switch (c) {
-        case OPT_JSON: json = 1; break;
-        case OPT_PERFETTO: perfetto_path = optarg; break;
-        case OPT_HTML: html_path = optarg; break;
+        case OPT_JSON: a->json = 1; break;
+        case OPT_PERFETTO: a->perfetto_path = optarg; break;
+        case OPT_HTML: a->html_path = optarg; break;
         case OPT_PRICE:
-            if (!sp_cli_price("analyze", optarg, &aopt.price_per_hour))
+            if (!sp_cli_price("analyze", optarg, &a->aopt.price_per_hour))
                 return 2;
             break;
-        case OPT_LENIENT: lopt.lenient = aopt.lenient = 1; break;
-        case OPT_STRICT: strict = 1; break;
-        case OPT_HTA: lopt.hta_compat = aopt.hta_compat = 1; break;
+        case OPT_LENIENT: a->lopt.lenient = a->aopt.lenient = 1; break;
+        case OPT_STRICT: a->strict = 1; break;
+        case OPT_HTA: a->lopt.hta_compat = a->aopt.hta_compat = 1; break;
         case OPT_FORMAT: {
             /* the library's names, listed in the message when the word is none of them */
             const char *format_names[SP_FORMAT_OTLP + 1];
@@ -148,62 +151,50 @@ int sp_cmd_analyze(int argc, char **argv)
                 format_names[f] = sp_format_name((sp_format)f);
             if (!sp_cli_choice("analyze", "--format", optarg, format_names, SP_FORMAT_OTLP + 1, &k))
                 return 2;
-            lopt.format = (sp_format)k;
+            a->lopt.format = (sp_format)k;
             break;
         }
-        case OPT_MAP: lopt.map = optarg; break;
+        case OPT_MAP: a->lopt.map = optarg; break;
         case OPT_OUTCOMES:
             if (!sp_cli_choice("analyze", "--outcomes", optarg, scope_names,
                                sizeof scope_names / sizeof scope_names[0], &k))
                 return 2;
-            aopt.outcomes = (sp_outcome_scope)k;
+            a->aopt.outcomes = (sp_outcome_scope)k;
             break;
         case OPT_CLOCK:
-            if (parse_clock_offset(optarg, &aopt)) {
+            if (parse_clock_offset(optarg, &a->aopt)) {
                 fprintf(stderr, "servprof analyze: --clock-offset wants auto, none or a signed integer of "
                                 "nanoseconds (server clock - client clock), got '%s'\n", optarg);
                 return 2;
             }
             break;
-        case 'o': output_path = optarg; break;
-        case OPT_PROGRESS: progress = 1; break;
-        case OPT_NO_PROGRESS: progress = 0; break;
+        case 'o': a->output_path = optarg; break;
+        case OPT_PROGRESS: a->progress = 1; break;
+        case OPT_NO_PROGRESS: a->progress = 0; break;
         case 'h': analyze_usage(stdout); return 0;
         default: return sp_cli_option_error("analyze", c, argc, argv, long_opts);
         }
     }
-    if (sp_cli_check_traces("analyze", argc - optind, argv + optind))
-        return 2;
-    /* the map is checked before any trace is read, whatever the traces' formats */
-    char err[1024] = "";
-    if (sp_load_options_check(&lopt, err, sizeof err) != SP_OK) {
-        fprintf(stderr, "servprof analyze: %s\n", err);
-        return 2;
-    }
-    if (progress < 0)
-        progress = isatty(STDERR_FILENO);
+    return -1;
+}
 
-    sp_cli_log_to_stderr("analyze");
-    sp_events *ev;
-    if (sp_events_create(&ev) != SP_OK) {
-        fprintf(stderr, "servprof analyze: out of memory\n");
-        return 1;
-    }
-    int nfiles = argc - optind;
+/* Loads every trace into `ev`, saying so under --progress. Returns 0, or 1 after printing why. */
+static int load_traces(const analyze_args *a, int ntraces, char *const *traces, sp_events *ev)
+{
+    char err[1024];
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (int i = optind; i < argc; i++) {
-        if (progress)
-            fprintf(stderr, "servprof: loading %s (%d/%d)\n", sp_cli_trace_name(argv[i]), i - optind + 1, nfiles);
+    for (int i = 0; i < ntraces; i++) {
+        if (a->progress)
+            fprintf(stderr, "servprof: loading %s (%d/%d)\n", sp_cli_trace_name(traces[i]), i + 1, ntraces);
         err[0] = '\0';
-        sp_status st = sp_cli_load_trace(ev, argv[i], &lopt, err, sizeof err);
+        sp_status st = sp_cli_load_trace(ev, traces[i], &a->lopt, err, sizeof err);
         if (st != SP_OK) {
             fprintf(stderr, "servprof analyze: %s\n", err[0] ? err : sp_status_str(st));
-            sp_events_destroy(ev);
             return 1;
         }
     }
-    if (progress) {
+    if (a->progress) {
         sp_events_summary s;
         sp_events_summarize(ev, &s);
         fprintf(stderr,
@@ -211,13 +202,82 @@ int sp_cmd_analyze(int argc, char **argv)
                 "%.2f s; analysing\n",
                 s.requests, s.stage_spans, s.batches, s.kernels, s.copies, seconds_since(&t0));
     }
+    return 0;
+}
+
+/* Writes the report (text or JSON, to -o FILE or standard output), then --perfetto and --html, and
+ * applies --strict. Returns the exit status. */
+static int write_outputs(const analyze_args *a, const sp_report *rep, const sp_events *ev)
+{
+    int rc = 0;
+    FILE *out = stdout;
+    if (a->output_path && !(out = fopen(a->output_path, "w"))) {
+        fprintf(stderr, "servprof analyze: %s: cannot create: %s\n", a->output_path, strerror(errno));
+        rc = 1;
+    }
+    if (!rc) {
+        sp_status st = a->json ? sp_report_write_json(rep, out) : sp_report_write_text(rep, out);
+        int e = errno; /* the writers leave the reason of a failed write here */
+        if (out != stdout && fclose(out) != 0 && st == SP_OK) {
+            st = SP_ERR_IO;
+            e = errno;
+        }
+        if (st != SP_OK) {
+            fprintf(stderr, "servprof analyze: writing the report to %s: %s\n",
+                    a->output_path ? a->output_path : "standard output",
+                    st == SP_ERR_IO ? strerror(e) : sp_status_str(st));
+            rc = 1;
+        }
+    }
+    if (!rc && a->perfetto_path)
+        rc = sp_cli_write_file("analyze", a->perfetto_path, sp_report_write_perfetto, rep, ev,
+                               a->progress ? "servprof: wrote (open it in https://ui.perfetto.dev) " : NULL);
+    if (!rc && a->html_path)
+        rc = sp_cli_write_file("analyze", a->html_path, sp_report_write_html, rep, ev,
+                               a->progress ? "servprof: wrote " : NULL);
+    if (!rc && a->strict)
+        rc = sp_cli_strict_report("analyze", rep);
+    return rc;
+}
+
+int sp_cmd_analyze(int argc, char **argv)
+{
+    analyze_args a;
+    memset(&a, 0, sizeof a);
+    a.progress = -1;
+    sp_load_options_init(&a.lopt);
+    sp_analyze_options_init(&a.aopt);
+    int rc = parse_analyze_options(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    if (sp_cli_check_traces("analyze", argc - optind, argv + optind))
+        return 2;
+    /* the map is checked before any trace is read, whatever the traces' formats */
+    char err[1024] = "";
+    if (sp_load_options_check(&a.lopt, err, sizeof err) != SP_OK) {
+        fprintf(stderr, "servprof analyze: %s\n", err);
+        return 2;
+    }
+    if (a.progress < 0)
+        a.progress = isatty(STDERR_FILENO);
+
+    sp_cli_log_to_stderr("analyze");
+    sp_events *ev;
+    if (sp_events_create(&ev) != SP_OK) {
+        fprintf(stderr, "servprof analyze: out of memory\n");
+        return 1;
+    }
+    if (load_traces(&a, argc - optind, argv + optind, ev) != 0) {
+        sp_events_destroy(ev);
+        return 1;
+    }
     sp_report *rep = NULL;
     err[0] = '\0';
-    aopt.keep_detail = html_path != NULL; /* the HTML charts draw the analysis' detail */
-    sp_status st = sp_analyze(ev, &aopt, &rep, err, sizeof err);
+    a.aopt.keep_detail = a.html_path != NULL; /* the HTML charts draw the analysis' detail */
+    sp_status st = sp_analyze(ev, &a.aopt, &rep, err, sizeof err);
 #ifdef SERVPROF_WHATIF_ENABLED
     /* a batching verdict quotes the simulator's prediction for the natural change (DESIGN section 8) */
-    if (st == SP_OK && (st = sp_whatif_quote_verdict(ev, rep, aopt.lenient)) != SP_OK)
+    if (st == SP_OK && (st = sp_whatif_quote_verdict(ev, rep, a.aopt.lenient)) != SP_OK)
         snprintf(err, sizeof err, "predicting the verdict's change: %s", sp_status_str(st));
 #endif
     if (st != SP_OK) {
@@ -226,33 +286,7 @@ int sp_cmd_analyze(int argc, char **argv)
         sp_events_destroy(ev);
         return 1;
     }
-    int rc = 0;
-    FILE *out = stdout;
-    if (output_path && !(out = fopen(output_path, "w"))) {
-        fprintf(stderr, "servprof analyze: %s: cannot create: %s\n", output_path, strerror(errno));
-        rc = 1;
-    }
-    if (!rc) {
-        st = json ? sp_report_write_json(rep, out) : sp_report_write_text(rep, out);
-        int e = errno; /* the writers leave the reason of a failed write here */
-        if (out != stdout && fclose(out) != 0 && st == SP_OK) {
-            st = SP_ERR_IO;
-            e = errno;
-        }
-        if (st != SP_OK) {
-            fprintf(stderr, "servprof analyze: writing the report to %s: %s\n",
-                    output_path ? output_path : "standard output", st == SP_ERR_IO ? strerror(e) : sp_status_str(st));
-            rc = 1;
-        }
-    }
-    if (!rc && perfetto_path)
-        rc = sp_cli_write_file("analyze", perfetto_path, sp_report_write_perfetto, rep, ev,
-                               progress ? "servprof: wrote (open it in https://ui.perfetto.dev) " : NULL);
-    if (!rc && html_path)
-        rc = sp_cli_write_file("analyze", html_path, sp_report_write_html, rep, ev,
-                               progress ? "servprof: wrote " : NULL);
-    if (!rc && strict)
-        rc = sp_cli_strict_report("analyze", rep);
+    rc = write_outputs(&a, rep, ev);
     sp_report_destroy(rep);
     sp_events_destroy(ev);
     return rc;

@@ -267,62 +267,178 @@ static void remove_traces(const char *server_path, const char *client_path, cons
     rmdir(dir);
 }
 
-static int demo_live(const demo_opts *o)
+/* The service's options for the demo: its model and batching policy, an ephemeral 127.0.0.1 port,
+ * room in the queue for the offered load, and no per-address cap for its one client. */
+static void demo_server_options(const demo_opts *o, sp_server_options *so)
 {
-    int rc = 1;
-    sp_server_options so;
-    sp_server_options_init(&so);
-    so.host = "127.0.0.1";
-    so.port = 0;
-    so.seed = o->seed;
-    so.layers = o->layers;
-    so.hidden = o->hidden;
-    so.heads = o->heads;
-    so.ffn = o->ffn;
-    so.max_len = o->max_len;
-    so.max_batch = o->max_batch;
-    so.max_queue_delay_ms = o->max_queue_delay_ms;
-    so.pad_to = o->pad_to;
-    so.workers = o->workers;
-    so.device = o->device;
-    so.cuda_device = o->cuda_device;
-    so.cuda_graphs = o->cuda_graphs;
+    sp_server_options_init(so);
+    so->host = "127.0.0.1";
+    so->port = 0;
+    so->seed = o->seed;
+    so->layers = o->layers;
+    so->hidden = o->hidden;
+    so->heads = o->heads;
+    so->ffn = o->ffn;
+    so->max_len = o->max_len;
+    so->max_batch = o->max_batch;
+    so->max_queue_delay_ms = o->max_queue_delay_ms;
+    so->pad_to = o->pad_to;
+    so->workers = o->workers;
+    so->device = o->device;
+    so->cuda_device = o->cuda_device;
+    so->cuda_graphs = o->cuda_graphs;
     /* an open-loop client may have many requests in flight at saturation: give the queue room for
      * several seconds of them instead of answering 503, so the report shows queueing, not errors */
     double want_cap = o->rate * 4;
-    if (want_cap > so.queue_capacity)
-        so.queue_capacity = want_cap > DEMO_MAX_QUEUE ? DEMO_MAX_QUEUE : (unsigned)want_cap;
+    if (want_cap > so->queue_capacity)
+        so->queue_capacity = want_cap > DEMO_MAX_QUEUE ? DEMO_MAX_QUEUE : (unsigned)want_cap;
     /* the demo's one client is its own load generator: one address with up to DEMO_CONNECTIONS */
-    so.max_connections_per_ip = 0;
+    so->max_connections_per_ip = 0;
     for (size_t i = 0; i < o->n_buckets; i++)
-        so.buckets[i] = o->bucket_list[i];
+        so->buckets[i] = o->bucket_list[i];
     /* a static shape or a bucket beyond the default input length makes no sense cut short: the
      * demo raises max-len to fit it */
-    if (so.pad_to > so.max_len)
-        so.max_len = so.pad_to;
-    for (int i = 0; i < SP_SERVER_MAX_BUCKETS && so.buckets[i]; i++)
-        if (so.buckets[i] > so.max_len)
-            so.max_len = so.buckets[i];
+    if (so->pad_to > so->max_len)
+        so->max_len = so->pad_to;
+    for (int i = 0; i < SP_SERVER_MAX_BUCKETS && so->buckets[i]; i++)
+        if (so->buckets[i] > so->max_len)
+            so->max_len = so->buckets[i];
+}
 
+/* The load generator's configuration for the demo (the URL and the trace are set once known). */
+static void demo_load_config(const demo_opts *o, sp_load_config *lc)
+{
+    sp_load_config_init(lc);
+    lc->rate = o->rate;
+    lc->duration_s = o->duration_s;
+    lc->seed = o->seed;
+    lc->length = SP_LOAD_LENGTH_LOGNORMAL;
+    lc->length_mean = o->length_mean;
+    lc->length_sigma = o->length_sigma;
+    lc->id_prefix = "demo";
+    lc->connections = DEMO_CONNECTIONS;
+    lc->arrival = o->arrival;
+    lc->gamma_cv = o->gamma_cv;
+}
+
+/* What is run, at the top of the output. */
+static void print_run_header(FILE *hdr, const demo_opts *o, const sp_server_options *so, const sp_load_config *lc,
+                             const sp_server *srv, const char *dir)
+{
+    char policy[256];
+    describe_policy(o, policy, sizeof policy);
+    const char *arrival = lc->arrival == SP_LOAD_ARRIVAL_POISSON ? "Poisson" :
+                          lc->arrival == SP_LOAD_ARRIVAL_CONSTANT ? "constant" : "gamma";
+    fprintf(hdr, "servprof demo: reference service (servprof serve, in-process) driven by servprof load\n");
+    const char *note = sp_server_device_note(srv);
+    if (strncmp(note, "device: ", 8) == 0)
+        note += 8;
+    fprintf(hdr, "  device   %s%s\n", note, o->cuda_graphs ? ", CUDA graphs per batch shape" : "");
+    fprintf(hdr, "  model    encoder %u layers, hidden %u, %u heads, ffn %u, max-len %u (weights from seed %" PRIu64 ")\n",
+            so->layers, so->hidden, so->heads, so->ffn, so->max_len, o->seed);
+    fprintf(hdr, "  policy   %s, %u worker%s\n", policy, so->workers, so->workers == 1 ? "" : "s");
+    fprintf(hdr, "  load     %s arrivals at %.6g req/s for %.6g s, log-normal lengths (mean %.6g words, sigma %.6g)\n",
+            arrival, o->rate, o->duration_s, o->length_mean, o->length_sigma);
+    fprintf(hdr, "  traces   %s%s\n\n", dir, o->keep_traces ? "" : " (temporary)");
+    fflush(hdr);
+}
+
+/* Drives the service at `port` with the load generator, writing the client's trace to client_path;
+ * Ctrl-C ends the load early (the report covers what ran). */
+static sp_status run_load(const demo_opts *o, sp_load_config *lc, unsigned port, const char *client_path,
+                          sp_load_result **res, char *err, size_t errlen)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/embeddings", port);
+    lc->url = url;
+    lc->trace_path = client_path;
+    atomic_store_explicit(&g_demo_stop, 0, memory_order_relaxed);
+    lc->stop = &g_demo_stop;
+    int progress = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
+    if (progress) {
+        lc->progress = demo_on_progress;
+        lc->progress_user = (void *)o;
+    }
+    struct sigaction sa, old_int;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = demo_on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sp_status st = sp_load_run(lc, res, err, errlen);
+    sigaction(SIGINT, &old_int, NULL);
+    lc->url = NULL; /* url[] ends here */
+    if (progress)
+        fprintf(stderr, "\n");
+    return st;
+}
+
+/* Loads both traces into one event set, analyses them, and writes the report (and --perfetto,
+ * --html). Returns the exit status. */
+static int report_traces(const demo_opts *o, const char *server_path, const char *client_path)
+{
+    char err[1024] = "";
+    sp_events *ev = NULL;
+    sp_status st = sp_events_create(&ev);
+    if (st == SP_OK)
+        st = sp_events_load_file(ev, server_path, NULL, err, sizeof err);
+    if (st == SP_OK)
+        st = sp_events_load_file(ev, client_path, NULL, err, sizeof err);
+    sp_report *rep = NULL;
+    if (st == SP_OK) {
+        sp_analyze_options ao;
+        sp_analyze_options_init(&ao);
+        ao.price_per_hour = o->price_per_hour;
+        ao.keep_detail = o->html != NULL; /* the HTML charts draw the analysis' detail */
+        st = sp_analyze(ev, &ao, &rep, err, sizeof err);
+#ifdef SERVPROF_WHATIF_ENABLED
+        /* the verdict quotes the simulator's prediction for the natural change (DESIGN section 8) */
+        if (st == SP_OK && (st = sp_whatif_quote_verdict(ev, rep, 0)) != SP_OK)
+            snprintf(err, sizeof err, "predicting the verdict's change: %s", sp_status_str(st));
+#endif
+    }
+    if (st != SP_OK) {
+        fprintf(stderr, "servprof demo: analysing the traces failed: %s\n", err[0] ? err : sp_status_str(st));
+        sp_report_destroy(rep);
+        sp_events_destroy(ev);
+        return 1;
+    }
+    int rc = 1;
+    st = o->json ? sp_report_write_json(rep, stdout) : sp_report_write_text(rep, stdout);
+    if (st == SP_OK && fflush(stdout) != 0)
+        st = SP_ERR_IO;
+    if (st != SP_OK) {
+        fprintf(stderr, "servprof demo: writing the report failed: %s\n", sp_status_str(st));
+    } else {
+        rc = 0;
+        if (!rep->has_client)
+            fprintf(stderr, "servprof demo: warning: the client trace did not join the server's (no "
+                            "network stage); see docs/demo.md\n");
+    }
+    if (rc == 0 && o->perfetto)
+        rc = sp_cli_write_file("demo", o->perfetto, sp_report_write_perfetto, rep, ev,
+                               "Perfetto trace (open it in https://ui.perfetto.dev): ");
+    if (rc == 0 && o->html)
+        rc = sp_cli_write_file("demo", o->html, sp_report_write_html, rep, ev, "HTML report: ");
+    if (rc == 0 && o->keep_traces)
+        fprintf(stderr, "traces kept: servprof analyze %s %s\n", server_path, client_path);
+    sp_report_destroy(rep);
+    sp_events_destroy(ev);
+    return rc;
+}
+
+static int demo_live(const demo_opts *o)
+{
+    sp_server_options so;
+    demo_server_options(o, &so);
     sp_load_config lc;
-    sp_load_config_init(&lc);
-    lc.rate = o->rate;
-    lc.duration_s = o->duration_s;
-    lc.seed = o->seed;
-    lc.length = SP_LOAD_LENGTH_LOGNORMAL;
-    lc.length_mean = o->length_mean;
-    lc.length_sigma = o->length_sigma;
-    lc.id_prefix = "demo";
-    lc.connections = DEMO_CONNECTIONS;
-    lc.arrival = o->arrival;
-    lc.gamma_cv = o->gamma_cv;
+    demo_load_config(o, &lc);
 
     /* the traces' folder */
     char dir[DEMO_PATH_MAX];
     int drc = make_trace_dir(o, dir);
     if (drc)
         return drc;
-    char server_path[DEMO_PATH_MAX + 32], client_path[DEMO_PATH_MAX + 32], url[128];
+    char server_path[DEMO_PATH_MAX + 32], client_path[DEMO_PATH_MAX + 32];
     snprintf(server_path, sizeof server_path, "%s/server.sptrace", dir);
     snprintf(client_path, sizeof client_path, "%s/client.jsonl", dir);
 
@@ -351,119 +467,37 @@ static int demo_live(const demo_opts *o)
     }
     /* what is run, at the top; with --json stdout holds only the JSON report */
     FILE *hdr = o->json ? stderr : stdout;
-    char policy[256];
-    describe_policy(o, policy, sizeof policy);
-    const char *arrival = lc.arrival == SP_LOAD_ARRIVAL_POISSON ? "Poisson" :
-                          lc.arrival == SP_LOAD_ARRIVAL_CONSTANT ? "constant" : "gamma";
-    fprintf(hdr, "servprof demo: reference service (servprof serve, in-process) driven by servprof load\n");
-    const char *note = sp_server_device_note(srv);
-    if (strncmp(note, "device: ", 8) == 0)
-        note += 8;
-    fprintf(hdr, "  device   %s%s\n", note, o->cuda_graphs ? ", CUDA graphs per batch shape" : "");
-    fprintf(hdr, "  model    encoder %u layers, hidden %u, %u heads, ffn %u, max-len %u (weights from seed %" PRIu64 ")\n",
-            so.layers, so.hidden, so.heads, so.ffn, so.max_len, o->seed);
-    fprintf(hdr, "  policy   %s, %u worker%s\n", policy, so.workers, so.workers == 1 ? "" : "s");
-    fprintf(hdr, "  load     %s arrivals at %.6g req/s for %.6g s, log-normal lengths (mean %.6g words, sigma %.6g)\n",
-            arrival, o->rate, o->duration_s, o->length_mean, o->length_sigma);
-    fprintf(hdr, "  traces   %s%s\n\n", dir, o->keep_traces ? "" : " (temporary)");
-    fflush(hdr);
-
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/embeddings", sp_server_port(srv));
-    lc.url = url;
-    lc.trace_path = client_path;
-    atomic_store_explicit(&g_demo_stop, 0, memory_order_relaxed);
-    lc.stop = &g_demo_stop;
-    int progress = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
-    if (progress) {
-        lc.progress = demo_on_progress;
-        lc.progress_user = (void *)o;
-    }
-    struct sigaction sa, old_int;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = demo_on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
+    print_run_header(hdr, o, &so, &lc, srv, dir);
 
     sp_load_result *res = NULL;
-    st = sp_load_run(&lc, &res, err, sizeof err);
-    sigaction(SIGINT, &old_int, NULL);
-    if (progress)
-        fprintf(stderr, "\n");
+    st = run_load(o, &lc, sp_server_port(srv), client_path, &res, err, sizeof err);
     /* stop the service before closing the recorder: every queued request is answered and recorded */
     sp_server_stop(srv);
     sp_server_stats ss;
     sp_server_get_stats(srv, &ss);
     sp_server_destroy(srv);
     sp_status cst = sp_recorder_close(rec);
+    int rc = 1;
     if (st != SP_OK) {
         fprintf(stderr, "servprof demo: the load run failed: %s\n", err[0] ? err : sp_status_str(st));
-        goto out;
-    }
-    if (cst != SP_OK) {
+    } else if (cst != SP_OK) {
         char why[640];
         fprintf(stderr, "servprof demo: %s\n", *sp_recorder_last_error(why, sizeof why) ? why : sp_status_str(cst));
-        goto out;
-    }
-    fprintf(hdr, "load: %" PRIu64 " sent, %" PRIu64 " ok, %" PRIu64 " 503, %" PRIu64 " other status, %" PRIu64
-                 " no response; achieved %.1f ok/s of %.6g\n"
-                 "service: %" PRIu64 " batches, %" PRIu64 " inputs, %" PRIu64 " tokens (%" PRIu64
-                 " padded), %" PRIu64 " rejected (queue full)\n\n",
-            res->sent, res->ok, res->status_503, res->status_other,
-            res->connect_errors + res->timeouts + res->io_errors + res->protocol_errors + res->unsent,
-            res->achieved_rate, o->rate, ss.batches, ss.sequences, ss.effective_tokens, ss.padded_tokens,
-            ss.rejected_full);
-    fflush(hdr);
-    if (res->ok == 0) {
-        fprintf(stderr, "servprof demo: no request succeeded; nothing to analyse\n");
-        goto out;
-    }
-
-    sp_events *ev = NULL;
-    st = sp_events_create(&ev);
-    if (st == SP_OK)
-        st = sp_events_load_file(ev, server_path, NULL, err, sizeof err);
-    if (st == SP_OK)
-        st = sp_events_load_file(ev, client_path, NULL, err, sizeof err);
-    sp_report *rep = NULL;
-    if (st == SP_OK) {
-        sp_analyze_options ao;
-        sp_analyze_options_init(&ao);
-        ao.price_per_hour = o->price_per_hour;
-        ao.keep_detail = o->html != NULL; /* the HTML charts draw the analysis' detail */
-        st = sp_analyze(ev, &ao, &rep, err, sizeof err);
-#ifdef SERVPROF_WHATIF_ENABLED
-        /* the verdict quotes the simulator's prediction for the natural change (DESIGN section 8) */
-        if (st == SP_OK && (st = sp_whatif_quote_verdict(ev, rep, 0)) != SP_OK)
-            snprintf(err, sizeof err, "predicting the verdict's change: %s", sp_status_str(st));
-#endif
-    }
-    if (st != SP_OK) {
-        fprintf(stderr, "servprof demo: analysing the traces failed: %s\n", err[0] ? err : sp_status_str(st));
-        sp_report_destroy(rep);
-        sp_events_destroy(ev);
-        goto out;
-    }
-    st = o->json ? sp_report_write_json(rep, stdout) : sp_report_write_text(rep, stdout);
-    if (st == SP_OK && fflush(stdout) != 0)
-        st = SP_ERR_IO;
-    if (st != SP_OK) {
-        fprintf(stderr, "servprof demo: writing the report failed: %s\n", sp_status_str(st));
     } else {
-        rc = 0;
-        if (!rep->has_client)
-            fprintf(stderr, "servprof demo: warning: the client trace did not join the server's (no "
-                            "network stage); see docs/demo.md\n");
+        fprintf(hdr, "load: %" PRIu64 " sent, %" PRIu64 " ok, %" PRIu64 " 503, %" PRIu64 " other status, %" PRIu64
+                     " no response; achieved %.1f ok/s of %.6g\n"
+                     "service: %" PRIu64 " batches, %" PRIu64 " inputs, %" PRIu64 " tokens (%" PRIu64
+                     " padded), %" PRIu64 " rejected (queue full)\n\n",
+                res->sent, res->ok, res->status_503, res->status_other,
+                res->connect_errors + res->timeouts + res->io_errors + res->protocol_errors + res->unsent,
+                res->achieved_rate, o->rate, ss.batches, ss.sequences, ss.effective_tokens, ss.padded_tokens,
+                ss.rejected_full);
+        fflush(hdr);
+        if (res->ok == 0)
+            fprintf(stderr, "servprof demo: no request succeeded; nothing to analyse\n");
+        else
+            rc = report_traces(o, server_path, client_path);
     }
-    if (rc == 0 && o->perfetto)
-        rc = sp_cli_write_file("demo", o->perfetto, sp_report_write_perfetto, rep, ev,
-                               "Perfetto trace (open it in https://ui.perfetto.dev): ");
-    if (rc == 0 && o->html)
-        rc = sp_cli_write_file("demo", o->html, sp_report_write_html, rep, ev, "HTML report: ");
-    if (rc == 0 && o->keep_traces)
-        fprintf(stderr, "traces kept: servprof analyze %s %s\n", server_path, client_path);
-    sp_report_destroy(rep);
-    sp_events_destroy(ev);
-out:
     sp_load_result_destroy(res);
     if (!o->keep_traces)
         remove_traces(server_path, client_path, dir);

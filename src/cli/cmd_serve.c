@@ -93,13 +93,19 @@ static void serve_usage(FILE *f)
             d.workers, d.cuda_device, d.cuda_graph_cap);
 }
 
-int sp_cmd_serve(int argc, char **argv)
-{
+/* What `servprof serve` was asked for. */
+typedef struct serve_args {
     sp_server_options o;
-    sp_server_options_init(&o);
-    o.port = 8080;
-    const char *trace_path = NULL, *save_weights = NULL;
-    double price = 0, duration = 0;
+    const char *trace_path, *save_weights;
+    double price, duration;
+    size_t n_buckets;
+    const char *extra; /* the first argument after the options, which is one too many */
+} serve_args;
+
+/* Reads the options into `a` (its server options already hold the defaults). Returns -1 to go on,
+ * else the exit status (0 after --help; 2 for a usage error, printed). */
+static int parse_serve_options(int argc, char **argv, serve_args *a)
+{
     unsigned u;
     enum {
         O_HOST = 256, O_PORT, O_HTTP_THREADS, O_MAX_CONN, O_MAX_BODY, O_MAX_INPUTS, O_TOKENIZER, O_WEIGHTS, O_SEED,
@@ -131,135 +137,118 @@ int sp_cmd_serve(int argc, char **argv)
         {"body-timeout", required_argument, 0, O_BODY_TIMEOUT},
         {"max-header-bytes", required_argument, 0, O_MAX_HEADER}, {0, 0, 0, 0}};
     static const char *const devices[] = {"cpu", "cuda"};
-    size_t k, n_buckets = 0;
+    size_t k;
     sp_cli_getopt_begin();
     int c, li;
     while ((li = -1, c = getopt_long(argc, argv, ":h", longopts, &li)) != -1) {
         char name[48];
         sp_cli_long_name(longopts, li, name, sizeof name);
         switch (c) {
-        case O_HOST: o.host = optarg; break;
-        case O_PORT: if (!sp_cli_uint("serve", name, optarg, 0, 65535, &o.port)) return 2; break;
-        case O_HTTP_THREADS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_HTTP_THREADS, &o.http_threads)) return 2; break;
-        case O_MAX_CONN: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_CONNECTIONS, &o.max_connections)) return 2; break;
-        case O_MAX_CONN_IP: if (!sp_cli_uint("serve", name, optarg, 0, SP_SERVER_MAX_CONNECTIONS, &o.max_connections_per_ip)) return 2; break;
-        case O_HEADER_TIMEOUT: if (!sp_cli_number("serve", name, optarg, 0, SP_SERVER_MAX_TIMEOUT_S, &o.header_timeout_s)) return 2; break;
-        case O_BODY_TIMEOUT: if (!sp_cli_number("serve", name, optarg, 0, SP_SERVER_MAX_TIMEOUT_S, &o.body_timeout_s)) return 2; break;
-        case O_MAX_HEADER: if (!sp_cli_uint("serve", name, optarg, SP_SERVER_MIN_HEADER_BYTES, SP_SERVER_MAX_HEADER_BYTES, &u)) return 2; o.max_header_bytes = u; break;
-        case O_MAX_BODY: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_BODY, &u)) return 2; o.max_body = u; break;
-        case O_MAX_INPUTS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_INPUTS, &o.max_inputs)) return 2; break;
-        case O_TOKENIZER: o.tokenizer_path = optarg; break;
-        case O_WEIGHTS: o.weights_path = optarg; break;
-        case O_SEED: if (!sp_cli_uint("serve", name, optarg, 0, UINT32_MAX, &u)) return 2; o.seed = u; break;
-        case O_LAYERS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_LAYERS, &o.layers)) return 2; break;
-        case O_HIDDEN: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_HIDDEN, &o.hidden)) return 2; break;
-        case O_HEADS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_HIDDEN, &o.heads)) return 2; break;
-        case O_FFN: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_FFN, &o.ffn)) return 2; break;
-        case O_MAX_LEN: if (!sp_cli_uint("serve", name, optarg, 2, SP_SERVER_MAX_LEN, &o.max_len)) return 2; break;
-        case O_MODEL_NAME: o.model_name = optarg; break;
-        case O_SAVE_WEIGHTS: save_weights = optarg; break;
-        case O_MAX_BATCH: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_BATCH, &o.max_batch)) return 2; break;
-        case O_DELAY: if (!sp_cli_number("serve", name, optarg, 0, SP_SERVER_MAX_QUEUE_DELAY_MS, &o.max_queue_delay_ms)) return 2; break;
-        case O_QCAP: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_QUEUE_CAPACITY, &o.queue_capacity)) return 2; break;
-        case O_PAD_TO: if (!sp_cli_uint("serve", name, optarg, 2, SP_SERVER_MAX_LEN, &o.pad_to)) return 2; break;
+        case O_HOST: a->o.host = optarg; break;
+        case O_PORT: if (!sp_cli_uint("serve", name, optarg, 0, 65535, &a->o.port)) return 2; break;
+        case O_HTTP_THREADS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_HTTP_THREADS, &a->o.http_threads)) return 2; break;
+        case O_MAX_CONN: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_CONNECTIONS, &a->o.max_connections)) return 2; break;
+        case O_MAX_CONN_IP: if (!sp_cli_uint("serve", name, optarg, 0, SP_SERVER_MAX_CONNECTIONS, &a->o.max_connections_per_ip)) return 2; break;
+        case O_HEADER_TIMEOUT: if (!sp_cli_number("serve", name, optarg, 0, SP_SERVER_MAX_TIMEOUT_S, &a->o.header_timeout_s)) return 2; break;
+        case O_BODY_TIMEOUT: if (!sp_cli_number("serve", name, optarg, 0, SP_SERVER_MAX_TIMEOUT_S, &a->o.body_timeout_s)) return 2; break;
+        case O_MAX_HEADER: if (!sp_cli_uint("serve", name, optarg, SP_SERVER_MIN_HEADER_BYTES, SP_SERVER_MAX_HEADER_BYTES, &u)) return 2; a->o.max_header_bytes = u; break;
+        case O_MAX_BODY: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_BODY, &u)) return 2; a->o.max_body = u; break;
+        case O_MAX_INPUTS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_INPUTS, &a->o.max_inputs)) return 2; break;
+        case O_TOKENIZER: a->o.tokenizer_path = optarg; break;
+        case O_WEIGHTS: a->o.weights_path = optarg; break;
+        case O_SEED: if (!sp_cli_uint("serve", name, optarg, 0, UINT32_MAX, &u)) return 2; a->o.seed = u; break;
+        case O_LAYERS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_LAYERS, &a->o.layers)) return 2; break;
+        case O_HIDDEN: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_HIDDEN, &a->o.hidden)) return 2; break;
+        case O_HEADS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_HIDDEN, &a->o.heads)) return 2; break;
+        case O_FFN: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_FFN, &a->o.ffn)) return 2; break;
+        case O_MAX_LEN: if (!sp_cli_uint("serve", name, optarg, 2, SP_SERVER_MAX_LEN, &a->o.max_len)) return 2; break;
+        case O_MODEL_NAME: a->o.model_name = optarg; break;
+        case O_SAVE_WEIGHTS: a->save_weights = optarg; break;
+        case O_MAX_BATCH: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_BATCH, &a->o.max_batch)) return 2; break;
+        case O_DELAY: if (!sp_cli_number("serve", name, optarg, 0, SP_SERVER_MAX_QUEUE_DELAY_MS, &a->o.max_queue_delay_ms)) return 2; break;
+        case O_QCAP: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_QUEUE_CAPACITY, &a->o.queue_capacity)) return 2; break;
+        case O_PAD_TO: if (!sp_cli_uint("serve", name, optarg, 2, SP_SERVER_MAX_LEN, &a->o.pad_to)) return 2; break;
         case O_BUCKETS:
-            memset(o.buckets, 0, sizeof o.buckets);
-            if (!sp_cli_uint_list("serve", name, optarg, 1, SP_SERVER_MAX_LEN, true, o.buckets, SP_SERVER_MAX_BUCKETS, &n_buckets))
+            memset(a->o.buckets, 0, sizeof a->o.buckets);
+            if (!sp_cli_uint_list("serve", name, optarg, 1, SP_SERVER_MAX_LEN, true, a->o.buckets, SP_SERVER_MAX_BUCKETS, &a->n_buckets))
                 return 2;
             break;
-        case O_WORKERS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_WORKERS, &o.workers)) return 2; break;
-        case O_TRACE: trace_path = optarg; break;
-        case O_PRICE: if (!sp_cli_number("serve", name, optarg, 0, SP_CLI_MAX_PRICE_PER_HOUR, &price)) return 2; break;
-        case O_DURATION: if (!sp_cli_number("serve", name, optarg, 0, 1e9, &duration)) return 2; break;
+        case O_WORKERS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_WORKERS, &a->o.workers)) return 2; break;
+        case O_TRACE: a->trace_path = optarg; break;
+        case O_PRICE: if (!sp_cli_number("serve", name, optarg, 0, SP_CLI_MAX_PRICE_PER_HOUR, &a->price)) return 2; break;
+        case O_DURATION: if (!sp_cli_number("serve", name, optarg, 0, 1e9, &a->duration)) return 2; break;
         case 'h':
         case O_HELP: serve_usage(stdout); return 0;
         case O_DEVICE:
             if (!sp_cli_choice("serve", name, optarg, devices, 2, &k))
                 return 2;
-            o.device = devices[k];
+            a->o.device = devices[k];
             break;
-        case O_CUDA_DEVICE: if (!sp_cli_uint("serve", name, optarg, 0, 1024, &o.cuda_device)) return 2; break;
-        case O_CUDA_GRAPHS: o.cuda_graphs = 1; break;
-        case O_CUDA_GRAPH_CAP: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_CUDA_GRAPH_CAP, &o.cuda_graph_cap)) return 2; break;
+        case O_CUDA_DEVICE: if (!sp_cli_uint("serve", name, optarg, 0, 1024, &a->o.cuda_device)) return 2; break;
+        case O_CUDA_GRAPHS: a->o.cuda_graphs = 1; break;
+        case O_CUDA_GRAPH_CAP: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_CUDA_GRAPH_CAP, &a->o.cuda_graph_cap)) return 2; break;
         case O_NO_CUPTI:
         case O_CUPTI_LEAN:
         case O_CUPTI_LAUNCHES: {
             int m = c == O_NO_CUPTI ? SP_SERVER_CUPTI_OFF : c == O_CUPTI_LEAN ? SP_SERVER_CUPTI_LEAN
                                                                                 : SP_SERVER_CUPTI_LAUNCHES;
-            if (o.cupti_mode != SP_SERVER_CUPTI_AUTO && o.cupti_mode != m)
+            if (a->o.cupti_mode != SP_SERVER_CUPTI_AUTO && a->o.cupti_mode != m)
                 return sp_cli_usage_error("serve", "--no-cupti, --cupti-lean and --cupti-launches exclude each other");
-            o.cupti_mode = m;
+            a->o.cupti_mode = m;
             break;
         }
         default: return sp_cli_option_error("serve", c, argc, argv, longopts);
         }
     }
-    if (o.cupti_mode != SP_SERVER_CUPTI_AUTO && strcmp(o.device, "cuda") != 0)
+    a->extra = optind < argc ? argv[optind] : NULL;
+    return -1;
+}
+
+/* The checks of the options taken together. Returns 0, or 2 after printing the usage error. */
+static int check_serve_options(const serve_args *a)
+{
+    const sp_server_options *o = &a->o;
+    if (o->cupti_mode != SP_SERVER_CUPTI_AUTO && strcmp(o->device, "cuda") != 0)
         return sp_cli_usage_error("serve", "--no-cupti, --cupti-lean and --cupti-launches need --device cuda");
-    if (o.cuda_graphs && strcmp(o.device, "cuda") != 0)
+    if (o->cuda_graphs && strcmp(o->device, "cuda") != 0)
         return sp_cli_usage_error("serve", "--cuda-graphs needs --device cuda");
-    if (optind < argc)
-        return sp_cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+    if (a->extra)
+        return sp_cli_usage_error("serve", "unexpected argument '%s'", a->extra);
     unsigned char addr[16];
-    if (inet_pton(AF_INET, o.host, addr) != 1 && inet_pton(AF_INET6, o.host, addr) != 1) {
-        fprintf(stderr, "servprof serve: --host: expected a numeric IPv4 or IPv6 address, got '%s'\n", o.host);
+    if (inet_pton(AF_INET, o->host, addr) != 1 && inet_pton(AF_INET6, o->host, addr) != 1) {
+        fprintf(stderr, "servprof serve: --host: expected a numeric IPv4 or IPv6 address, got '%s'\n", o->host);
         return 2;
     }
-    if (o.pad_to && n_buckets)
+    if (o->pad_to && a->n_buckets)
         return sp_cli_usage_error("serve", "--pad-to and --buckets exclude each other");
     /* without --weights the options fix the model's shape; a weights file fixes it (and says so) */
-    if (!o.weights_path && o.hidden % o.heads != 0)
-        return sp_cli_usage_error("serve", "--heads %u must divide --hidden %u", o.heads, o.hidden);
-    if (!o.weights_path && o.pad_to > o.max_len)
-        return sp_cli_usage_error("serve", "--pad-to %u exceeds --max-len %u", o.pad_to, o.max_len);
-    if (!o.weights_path && n_buckets && o.buckets[n_buckets - 1] > o.max_len)
-        return sp_cli_usage_error("serve", "--buckets %u exceeds --max-len %u", o.buckets[n_buckets - 1], o.max_len);
-    if (save_weights) {
-        char err[1024] = "";
-        sp_status st = sp_server_save_weights(&o, save_weights, err, sizeof(err));
-        if (st != SP_OK) {
-            fprintf(stderr, "servprof serve: %s\n", err[0] ? err : sp_status_str(st));
-            return 1;
-        }
-        fprintf(stderr, "servprof serve: wrote the generated weights to %s\n", save_weights);
-        return 0;
-    }
+    if (!o->weights_path && o->hidden % o->heads != 0)
+        return sp_cli_usage_error("serve", "--heads %u must divide --hidden %u", o->heads, o->hidden);
+    if (!o->weights_path && o->pad_to > o->max_len)
+        return sp_cli_usage_error("serve", "--pad-to %u exceeds --max-len %u", o->pad_to, o->max_len);
+    if (!o->weights_path && a->n_buckets && o->buckets[a->n_buckets - 1] > o->max_len)
+        return sp_cli_usage_error("serve", "--buckets %u exceeds --max-len %u", o->buckets[a->n_buckets - 1],
+                                  o->max_len);
+    return 0;
+}
 
-    /* SIGINT/SIGTERM are blocked in every thread (the server's inherit the mask) and taken here
-     * with sigtimedwait, so shutdown runs in ordinary code, not in a handler */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-
-    sp_recorder *rec = NULL;
+/* --save-weights: writes the generated weights and returns the exit status. */
+static int save_weights(const sp_server_options *o, const char *path)
+{
     char err[1024] = "";
-    if (trace_path) {
-        sp_recorder_options ro;
-        sp_recorder_options_init(&ro);
-        ro.price_per_hour = price;
-        sp_status st = sp_recorder_open(trace_path, &ro, &rec);
-        if (st != SP_OK) {
-            char why[640];
-            fprintf(stderr, "servprof serve: --trace: %s\n",
-                    *sp_recorder_last_error(why, sizeof why) ? why : sp_status_str(st));
-            return 1;
-        }
-    }
-    o.recorder = rec;
-    sp_server *srv = NULL;
-    sp_status st = sp_server_start(&o, &srv, err, sizeof(err));
+    sp_status st = sp_server_save_weights(o, path, err, sizeof(err));
     if (st != SP_OK) {
         fprintf(stderr, "servprof serve: %s\n", err[0] ? err : sp_status_str(st));
-        sp_recorder_close(rec);
         return 1;
     }
-    fprintf(stderr, "servprof serve: %s\n", sp_server_device_note(srv));
-    printf("listening on %s%s%s:%u\n", strchr(o.host, ':') ? "[" : "", o.host, strchr(o.host, ':') ? "]" : "",
-           sp_server_port(srv));
-    fflush(stdout);
+    fprintf(stderr, "servprof serve: wrote the generated weights to %s\n", path);
+    return 0;
+}
 
+/* Waits for SIGINT or SIGTERM (blocked, in `sigs`), or until `duration` seconds have passed when
+ * it is positive. */
+static void wait_for_stop(const sigset_t *sigs, double duration)
+{
     uint64_t end_ns = duration > 0 ? sp_now_ns() + (uint64_t)(duration * 1e9) : 0;
     for (;;) {
         struct timespec ts = {0, 200000000};
@@ -271,39 +260,106 @@ int sp_cmd_serve(int argc, char **argv)
             if (left < 200000000u)
                 ts.tv_nsec = (long)left;
         }
-        int sig = sigtimedwait(&sigs, NULL, &ts);
+        int sig = sigtimedwait(sigs, NULL, &ts);
         if (sig == SIGINT || sig == SIGTERM)
             break;
     }
-    sp_server_stop(srv);
-    sp_server_stats s;
-    sp_server_get_stats(srv, &s);
+}
+
+static void print_serve_stats(const sp_server_stats *s)
+{
     fprintf(stderr,
             "servprof serve: %llu requests: %llu ok, %llu 503 queue full, %llu 400, %llu 413, %llu 404, %llu 405, "
             "%llu 415, %llu closed early; %llu batches, %llu inputs, %llu tokens (%llu padded)\n",
-            (unsigned long long)s.requests, (unsigned long long)s.ok, (unsigned long long)s.rejected_full,
-            (unsigned long long)s.bad_request, (unsigned long long)s.too_large, (unsigned long long)s.not_found,
-            (unsigned long long)s.bad_method, (unsigned long long)s.unsupported_media,
-            (unsigned long long)s.client_gone, (unsigned long long)s.batches, (unsigned long long)s.sequences,
-            (unsigned long long)s.effective_tokens, (unsigned long long)s.padded_tokens);
+            (unsigned long long)s->requests, (unsigned long long)s->ok, (unsigned long long)s->rejected_full,
+            (unsigned long long)s->bad_request, (unsigned long long)s->too_large, (unsigned long long)s->not_found,
+            (unsigned long long)s->bad_method, (unsigned long long)s->unsupported_media,
+            (unsigned long long)s->client_gone, (unsigned long long)s->batches, (unsigned long long)s->sequences,
+            (unsigned long long)s->effective_tokens, (unsigned long long)s->padded_tokens);
     fprintf(stderr,
             "servprof serve: connections: %llu accepted, %llu refused at --max-connections, %llu at "
             "--max-connections-per-ip, %llu closed at the header deadline, %llu at the body deadline; "
             "at most %llu open\n",
-            (unsigned long long)s.connections_accepted, (unsigned long long)s.connections_refused_cap,
-            (unsigned long long)s.connections_refused_per_ip, (unsigned long long)s.header_timeouts,
-            (unsigned long long)s.body_timeouts, (unsigned long long)s.connections_peak);
-    if (s.graph_captures || s.graph_replays)
+            (unsigned long long)s->connections_accepted, (unsigned long long)s->connections_refused_cap,
+            (unsigned long long)s->connections_refused_per_ip, (unsigned long long)s->header_timeouts,
+            (unsigned long long)s->body_timeouts, (unsigned long long)s->connections_peak);
+    if (s->graph_captures || s->graph_replays)
         fprintf(stderr, "servprof serve: CUDA graphs: %llu captured, %llu batches replayed\n",
-                (unsigned long long)s.graph_captures, (unsigned long long)s.graph_replays);
+                (unsigned long long)s->graph_captures, (unsigned long long)s->graph_replays);
+}
+
+/* Prints the recorder's last error (or the status) after "servprof serve: --trace: ". */
+static void trace_error(sp_status st)
+{
+    char why[640];
+    fprintf(stderr, "servprof serve: --trace: %s\n", *sp_recorder_last_error(why, sizeof why) ? why : sp_status_str(st));
+}
+
+/* Runs the service until signalled or --duration passes, then prints its counters. Returns the
+ * exit status. */
+static int run_service(serve_args *a)
+{
+    /* SIGINT/SIGTERM are blocked in every thread (the server's inherit the mask) and taken here
+     * with sigtimedwait, so shutdown runs in ordinary code, not in a handler */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    sp_recorder *rec = NULL;
+    char err[1024] = "";
+    if (a->trace_path) {
+        sp_recorder_options ro;
+        sp_recorder_options_init(&ro);
+        ro.price_per_hour = a->price;
+        sp_status st = sp_recorder_open(a->trace_path, &ro, &rec);
+        if (st != SP_OK) {
+            trace_error(st);
+            return 1;
+        }
+    }
+    a->o.recorder = rec;
+    sp_server *srv = NULL;
+    sp_status st = sp_server_start(&a->o, &srv, err, sizeof(err));
+    if (st != SP_OK) {
+        fprintf(stderr, "servprof serve: %s\n", err[0] ? err : sp_status_str(st));
+        sp_recorder_close(rec);
+        return 1;
+    }
+    const char *host = a->o.host;
+    fprintf(stderr, "servprof serve: %s\n", sp_server_device_note(srv));
+    printf("listening on %s%s%s:%u\n", strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+           sp_server_port(srv));
+    fflush(stdout);
+
+    wait_for_stop(&sigs, a->duration);
+    sp_server_stop(srv);
+    sp_server_stats s;
+    sp_server_get_stats(srv, &s);
+    print_serve_stats(&s);
     sp_server_destroy(srv);
     st = sp_recorder_close(rec);
     if (st != SP_OK) {
-        char why[640];
-        fprintf(stderr, "servprof serve: --trace: %s\n",
-                *sp_recorder_last_error(why, sizeof why) ? why : sp_status_str(st));
+        trace_error(st);
         return 1;
     }
     return 0;
+}
+
+int sp_cmd_serve(int argc, char **argv)
+{
+    serve_args a;
+    memset(&a, 0, sizeof a);
+    sp_server_options_init(&a.o);
+    a.o.port = 8080;
+    int rc = parse_serve_options(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    if ((rc = check_serve_options(&a)) != 0)
+        return rc;
+    if (a.save_weights)
+        return save_weights(&a.o, a.save_weights);
+    return run_service(&a);
 }
 #endif

@@ -186,25 +186,27 @@ static int write_html(const char *path, sp_events *ev, const sp_whatif_study *st
     return 0;
 }
 
-int sp_cmd_whatif(int argc, char **argv)
-{
-    uint32_t mb[MAX_LIST], inst[MAX_LIST];
-    uint64_t delay[MAX_LIST];
-    size_t n_mb = 0, n_delay = 0, n_inst = 0, n_pads = 0;
-    sp_whatif_policy pads[MAX_PADS];
-    sp_whatif_policy opt_obs; /* --observed-* values */
-    sp_whatif_policy_init(&opt_obs);
-    int have_omb = 0, have_odelay = 0, have_opad = 0, have_oinst = 0, have_qcap = 0, have_maxlen = 0;
-    int json = 0, lenient = 0, strict = 0;
-    uint32_t qcap = 0, max_len = 0; /* with have_qcap / have_maxlen */
-    unsigned terms = 0x7;
-    double price_opt = 0, slo_ms = -1;
-    const char *output_path = NULL;
-    const char *html_path = NULL;
+/* What `servprof whatif` was asked for. */
+typedef struct whatif_args {
+    uint32_t mb[MAX_LIST], inst[MAX_LIST]; /* swept max batch sizes and instances */
+    uint64_t delay[MAX_LIST];              /* swept max queue delays, ns */
+    size_t n_mb, n_delay, n_inst, n_pads;
+    sp_whatif_policy pads[MAX_PADS];       /* swept padding policies */
+    sp_whatif_policy opt_obs;              /* --observed-* values */
+    int have_omb, have_odelay, have_opad, have_oinst, have_qcap, have_maxlen;
+    int json, lenient, strict;
+    uint32_t qcap, max_len;                /* with have_qcap / have_maxlen */
+    unsigned terms;                        /* the fit's terms: 0x7 linear, 0xf with attention */
+    double price_opt, slo_ms;              /* 0: the trace's price; <= 0: no SLO */
+    const char *output_path, *html_path;
     sp_whatif_sim_options so;
-    sp_whatif_sim_options_init(&so);
-    char err[1024];
+} whatif_args;
 
+/* Reads the options into `a` (initialised). Returns -1 to go on, else the exit status (0 after
+ * --help; 2 for a usage error, printed). */
+static int parse_whatif_options(int argc, char **argv, whatif_args *a)
+{
+    char err[1024];
     sp_cli_getopt_begin();
     int c, li = -1;
     while ((li = -1, c = getopt_long(argc, argv, ":o:h", long_opts, &li)) != -1) {
@@ -214,75 +216,75 @@ int sp_cmd_whatif(int argc, char **argv)
         static const char *const models[] = {"linear", "attn"};
         switch (c) {
         case OPT_MB:
-            st = sp_whatif_parse_u32_list(optarg, SP_WHATIF_MAX_BATCH, mb, MAX_LIST, &n_mb, err, sizeof err);
+            st = sp_whatif_parse_u32_list(optarg, SP_WHATIF_MAX_BATCH, a->mb, MAX_LIST, &a->n_mb, err, sizeof err);
             break;
         case OPT_DELAY:
-            st = sp_whatif_parse_ms_list(optarg, delay, MAX_LIST, &n_delay, err, sizeof err);
+            st = sp_whatif_parse_ms_list(optarg, a->delay, MAX_LIST, &a->n_delay, err, sizeof err);
             break;
         case OPT_INST:
-            st = sp_whatif_parse_u32_list(optarg, SP_WHATIF_MAX_INSTANCES, inst, MAX_LIST, &n_inst, err,
+            st = sp_whatif_parse_u32_list(optarg, SP_WHATIF_MAX_INSTANCES, a->inst, MAX_LIST, &a->n_inst, err,
                                           sizeof err);
             break;
         case OPT_PAD:
-            if (add_pads("--pad", optarg, pads, &n_pads))
+            if (add_pads("--pad", optarg, a->pads, &a->n_pads))
                 return 2;
             break;
         case OPT_QCAP:
-            if (one_u32("--queue-capacity", optarg, 1, SP_WHATIF_MAX_QUEUE_CAPACITY, &qcap))
+            if (one_u32("--queue-capacity", optarg, 1, SP_WHATIF_MAX_QUEUE_CAPACITY, &a->qcap))
                 return 2;
-            have_qcap = 1;
+            a->have_qcap = 1;
             break;
         case OPT_MAXLEN:
-            if (one_u32("--max-len", optarg, 1, SP_WHATIF_MAX_LEN, &max_len))
+            if (one_u32("--max-len", optarg, 1, SP_WHATIF_MAX_LEN, &a->max_len))
                 return 2;
-            have_maxlen = 1;
+            a->have_maxlen = 1;
             break;
         case OPT_OMB:
-            if (one_u32("--observed-max-batch", optarg, 1, SP_WHATIF_MAX_BATCH, &opt_obs.max_batch))
+            if (one_u32("--observed-max-batch", optarg, 1, SP_WHATIF_MAX_BATCH, &a->opt_obs.max_batch))
                 return 2;
-            have_omb = 1;
+            a->have_omb = 1;
             break;
         case OPT_ODELAY:
             if (!sp_cli_number("whatif", "--observed-delay-ms", optarg, 0, SP_WHATIF_MAX_DELAY_MS, &d))
                 return 2;
-            opt_obs.max_delay_ns = (uint64_t)(d * 1e6 + 0.5);
-            have_odelay = 1;
+            a->opt_obs.max_delay_ns = (uint64_t)(d * 1e6 + 0.5);
+            a->have_odelay = 1;
             break;
         case OPT_OPAD:
-            if (sp_whatif_parse_pad(optarg, &opt_obs, err, sizeof err) != SP_OK) {
+            if (sp_whatif_parse_pad(optarg, &a->opt_obs, err, sizeof err) != SP_OK) {
                 fprintf(stderr, "servprof whatif: --observed-pad: %s\n", err);
                 return 2;
             }
-            have_opad = 1;
+            a->have_opad = 1;
             break;
         case OPT_OINST:
-            if (one_u32("--observed-instances", optarg, 1, SP_WHATIF_MAX_INSTANCES, &opt_obs.instances))
+            if (one_u32("--observed-instances", optarg, 1, SP_WHATIF_MAX_INSTANCES, &a->opt_obs.instances))
                 return 2;
-            have_oinst = 1;
+            a->have_oinst = 1;
             break;
         case OPT_MODEL:
             if (!sp_cli_choice("whatif", "--model", optarg, models, 2, &k))
                 return 2;
-            terms = k == 0 ? 0x7 : 0xf; /* attn adds the d*size*len^2 term */
+            a->terms = k == 0 ? 0x7 : 0xf; /* attn adds the d*size*len^2 term */
             break;
-        case OPT_NORESAMPLE: so.resample = 0; break;
+        case OPT_NORESAMPLE: a->so.resample = 0; break;
         case OPT_SEED:
-            if (!sp_cli_u64("whatif", "--seed", optarg, 0, UINT64_MAX, &so.seed))
+            if (!sp_cli_u64("whatif", "--seed", optarg, 0, UINT64_MAX, &a->so.seed))
                 return 2;
             break;
         case OPT_PRICE:
-            if (!sp_cli_price("whatif", optarg, &price_opt))
+            if (!sp_cli_price("whatif", optarg, &a->price_opt))
                 return 2;
             break;
         case OPT_SLO:
-            if (!sp_cli_positive("whatif", "--slo-p95-ms", optarg, 3.6e6, &slo_ms))
+            if (!sp_cli_positive("whatif", "--slo-p95-ms", optarg, 3.6e6, &a->slo_ms))
                 return 2;
             break;
-        case OPT_JSON: json = 1; break;
-        case OPT_HTML: html_path = optarg; break;
-        case OPT_LENIENT: lenient = 1; break;
-        case OPT_STRICT: strict = 1; break;
-        case 'o': output_path = optarg; break;
+        case OPT_JSON: a->json = 1; break;
+        case OPT_HTML: a->html_path = optarg; break;
+        case OPT_LENIENT: a->lenient = 1; break;
+        case OPT_STRICT: a->strict = 1; break;
+        case 'o': a->output_path = optarg; break;
         case 'h': whatif_usage(stdout); return 0;
         default: return sp_cli_option_error("whatif", c, argc, argv, long_opts);
         }
@@ -291,11 +293,18 @@ int sp_cmd_whatif(int argc, char **argv)
             return 2;
         }
     }
-    if (sp_cli_check_traces("whatif", argc - optind, argv + optind))
-        return 2;
+    return -1;
+}
 
-    /* ---- load, extract, fit ---- */
-    sp_cli_log_to_stderr("whatif");
+/* Loads the traces, takes the observed policy as the trace states it and the workload (arrivals,
+ * lengths, batches) from them, and fits the service time. *ev is kept only for --html (else NULL).
+ * `lost` gets what the traces lost (for --strict). Returns 0, or 1 after printing why (everything
+ * freed). */
+static int load_and_fit(const whatif_args *a, int ntraces, char *const *traces, sp_events **ev_out,
+                        sp_whatif_observed *obs, sp_whatif_workload *w, sp_whatif_fit *fit, char *lost,
+                        size_t *n_lost)
+{
+    char err[1024];
     sp_events *ev;
     if (sp_events_create(&ev) != SP_OK) {
         fprintf(stderr, "servprof whatif: out of memory\n");
@@ -303,30 +312,27 @@ int sp_cmd_whatif(int argc, char **argv)
     }
     sp_load_options lopt;
     sp_load_options_init(&lopt);
-    lopt.lenient = lenient;
-    for (int i = optind; i < argc; i++) {
+    lopt.lenient = a->lenient;
+    for (int i = 0; i < ntraces; i++) {
         err[0] = '\0';
-        sp_status st = sp_cli_load_trace(ev, argv[i], &lopt, err, sizeof err);
+        sp_status st = sp_cli_load_trace(ev, traces[i], &lopt, err, sizeof err);
         if (st != SP_OK) {
             fprintf(stderr, "servprof whatif: %s\n", err[0] ? err : sp_status_str(st));
             sp_events_destroy(ev);
             return 1;
         }
     }
-    sp_whatif_observed obs;
     err[0] = '\0';
-    sp_status st = sp_whatif_observed_from_events(ev, &obs, err, sizeof err);
+    sp_status st = sp_whatif_observed_from_events(ev, obs, err, sizeof err);
     if (st != SP_OK) {
         fprintf(stderr, "servprof whatif: %s\n", err[0] ? err : sp_status_str(st));
         sp_events_destroy(ev);
         return 1;
     }
-    sp_whatif_workload w;
-    st = sp_whatif_workload_from_events(ev, lenient, &w, err, sizeof err);
+    st = sp_whatif_workload_from_events(ev, a->lenient, w, err, sizeof err);
     /* what was lost, known once the events are finished (orphans); said at the end under --strict */
-    char lost[SP_CLI_LOSS_LINE_MAX];
-    size_t n_lost = st == SP_OK ? sp_events_describe_loss(ev, lost, sizeof lost) : 0;
-    if (!html_path || st != SP_OK) {
+    *n_lost = st == SP_OK ? sp_events_describe_loss(ev, lost, SP_CLI_LOSS_LINE_MAX) : 0;
+    if (!a->html_path || st != SP_OK) {
         /* the events are only needed again for the HTML report */
         sp_events_destroy(ev);
         ev = NULL;
@@ -335,83 +341,96 @@ int sp_cmd_whatif(int argc, char **argv)
         fprintf(stderr, "servprof whatif: %s\n", err[0] ? err : sp_status_str(st));
         return 1;
     }
-    sp_whatif_fit fit;
-    memset(&fit, 0, sizeof fit);
-    st = sp_whatif_fit_batches(w.batches, w.n_batches, terms, &fit, err, sizeof err);
+    memset(fit, 0, sizeof *fit);
+    st = sp_whatif_fit_batches(w->batches, w->n_batches, a->terms, fit, err, sizeof err);
     if (st != SP_OK) {
         fprintf(stderr, "servprof whatif: fitting the service time: %s\n", err[0] ? err : sp_status_str(st));
-        sp_whatif_workload_clear(&w);
+        sp_whatif_workload_clear(w);
         sp_events_destroy(ev);
         return 1;
     }
+    *ev_out = ev;
+    return 0;
+}
 
-    /* ---- the observed policy: options override the trace; the rest inferred ---- */
+/* The observed policy: the --observed-* options (and --queue-capacity, --max-len) override the
+ * trace's; what neither says is inferred from the workload. */
+static void settle_observed(const whatif_args *a, sp_whatif_observed *obs, const sp_whatif_workload *w)
+{
 #define OVERRIDE(have, setting, assign)                                                                 \
     do {                                                                                               \
         if (have) {                                                                                    \
             assign;                                                                                    \
-            obs.origin[setting] = SP_WHATIF_FROM_OPTION;                                               \
+            obs->origin[setting] = SP_WHATIF_FROM_OPTION;                                              \
         }                                                                                              \
     } while (0)
-    OVERRIDE(have_omb, SP_WHATIF_SET_MAX_BATCH, obs.policy.max_batch = opt_obs.max_batch);
-    OVERRIDE(have_odelay, SP_WHATIF_SET_DELAY, obs.policy.max_delay_ns = opt_obs.max_delay_ns);
-    OVERRIDE(have_opad, SP_WHATIF_SET_PAD,
-             (obs.policy.pad = opt_obs.pad, obs.policy.pad_to = opt_obs.pad_to,
-              memcpy(obs.policy.buckets, opt_obs.buckets, sizeof obs.policy.buckets)));
-    OVERRIDE(have_oinst, SP_WHATIF_SET_INSTANCES, obs.policy.instances = opt_obs.instances);
-    OVERRIDE(have_qcap, SP_WHATIF_SET_QUEUE_CAPACITY, obs.policy.queue_capacity = qcap);
-    OVERRIDE(have_maxlen, SP_WHATIF_SET_MAX_LEN, obs.policy.max_len = max_len);
+    OVERRIDE(a->have_omb, SP_WHATIF_SET_MAX_BATCH, obs->policy.max_batch = a->opt_obs.max_batch);
+    OVERRIDE(a->have_odelay, SP_WHATIF_SET_DELAY, obs->policy.max_delay_ns = a->opt_obs.max_delay_ns);
+    OVERRIDE(a->have_opad, SP_WHATIF_SET_PAD,
+             (obs->policy.pad = a->opt_obs.pad, obs->policy.pad_to = a->opt_obs.pad_to,
+              memcpy(obs->policy.buckets, a->opt_obs.buckets, sizeof obs->policy.buckets)));
+    OVERRIDE(a->have_oinst, SP_WHATIF_SET_INSTANCES, obs->policy.instances = a->opt_obs.instances);
+    OVERRIDE(a->have_qcap, SP_WHATIF_SET_QUEUE_CAPACITY, obs->policy.queue_capacity = a->qcap);
+    OVERRIDE(a->have_maxlen, SP_WHATIF_SET_MAX_LEN, obs->policy.max_len = a->max_len);
 #undef OVERRIDE
-    sp_whatif_observed_infer(&obs, &w);
-    sp_whatif_policy_normalize(&obs.policy);
+    sp_whatif_observed_infer(obs, w);
+    sp_whatif_policy_normalize(&obs->policy);
+}
 
-    /* ---- the grid: a dimension not swept takes the observed value ---- */
-    if (!n_mb)
-        mb[n_mb++] = obs.policy.max_batch;
-    if (!n_delay)
-        delay[n_delay++] = obs.policy.max_delay_ns;
-    if (!n_pads)
-        pads[n_pads++] = obs.policy;
-    if (!n_inst)
-        inst[n_inst++] = obs.policy.instances;
+/* Builds the grid (a dimension not swept takes the observed value) and runs the study into
+ * *study. Returns 0, or the exit status after printing why. */
+static int run_study(whatif_args *a, const sp_whatif_observed *obs, const sp_whatif_workload *w,
+                     const sp_whatif_fit *fit, sp_whatif_study *study)
+{
+    if (!a->n_mb)
+        a->mb[a->n_mb++] = obs->policy.max_batch;
+    if (!a->n_delay)
+        a->delay[a->n_delay++] = obs->policy.max_delay_ns;
+    if (!a->n_pads)
+        a->pads[a->n_pads++] = obs->policy;
+    if (!a->n_inst)
+        a->inst[a->n_inst++] = obs->policy.instances;
     size_t cap = SP_WHATIF_MAX_POLICIES;
     sp_whatif_policy *grid = malloc(cap * sizeof *grid);
-    sp_whatif_study study;
-    memset(&study, 0, sizeof study);
-    int rc = 0;
-    FILE *out = stdout;
     if (!grid) {
         fprintf(stderr, "servprof whatif: out of memory\n");
-        rc = 1;
-        goto done;
+        return 1;
     }
     size_t ng = 0;
-    st = sp_whatif_grid(&obs.policy, mb, n_mb, delay, n_delay, pads, n_pads, inst, n_inst, grid, cap, &ng);
+    sp_status st = sp_whatif_grid(&obs->policy, a->mb, a->n_mb, a->delay, a->n_delay, a->pads, a->n_pads, a->inst,
+                                  a->n_inst, grid, cap, &ng);
     if (st != SP_OK) {
         fprintf(stderr, "servprof whatif: the policy grid has more than %zu policies\n", cap);
-        rc = 2;
-        goto done;
+        free(grid);
+        return 2;
     }
     sp_whatif_study_options sopt;
     sp_whatif_study_options_init(&sopt);
-    sopt.sim = so;
-    sopt.sim.price_per_hour = price_opt; /* 0: the trace's, else the default */
-    sopt.slo_p95_ns = slo_ms > 0 ? (uint64_t)(slo_ms * 1e6 + 0.5) : 0;
-    if (slo_ms > 0 && sopt.slo_p95_ns == 0)
+    sopt.sim = a->so;
+    sopt.sim.price_per_hour = a->price_opt; /* 0: the trace's, else the default */
+    sopt.slo_p95_ns = a->slo_ms > 0 ? (uint64_t)(a->slo_ms * 1e6 + 0.5) : 0;
+    if (a->slo_ms > 0 && sopt.slo_p95_ns == 0)
         sopt.slo_p95_ns = 1;
-    err[0] = '\0';
-    st = sp_whatif_study_run(&w, &fit, &obs, grid, ng, &sopt, &study, err, sizeof err);
+    char err[1024] = "";
+    st = sp_whatif_study_run(w, fit, obs, grid, ng, &sopt, study, err, sizeof err);
+    free(grid);
     if (st != SP_OK) {
         fprintf(stderr, "servprof whatif: %s\n", err[0] ? err : sp_status_str(st));
-        rc = st == SP_ERR_INVALID ? 2 : 1;
-        goto done;
+        return st == SP_ERR_INVALID ? 2 : 1;
     }
-    if (output_path && !(out = fopen(output_path, "w"))) {
-        fprintf(stderr, "servprof whatif: %s: cannot create: %s\n", output_path, strerror(errno));
-        rc = 1;
-        goto done;
+    return 0;
+}
+
+/* Writes the study as the table or servprof.whatif/1 JSON to -o FILE or standard output. Returns
+ * 0, or 1 after printing why. */
+static int write_study(const whatif_args *a, const sp_whatif_study *study)
+{
+    FILE *out = stdout;
+    if (a->output_path && !(out = fopen(a->output_path, "w"))) {
+        fprintf(stderr, "servprof whatif: %s: cannot create: %s\n", a->output_path, strerror(errno));
+        return 1;
     }
-    st = json ? sp_whatif_write_json(&study, out) : sp_whatif_write_text(&study, out);
+    sp_status st = a->json ? sp_whatif_write_json(study, out) : sp_whatif_write_text(study, out);
     /* a stream whose write failed keeps the unwritten bytes, so flushing again names the reason */
     int wfail = st != SP_OK || fflush(out) != 0 || ferror(out);
     int e = errno;
@@ -420,17 +439,47 @@ int sp_cmd_whatif(int argc, char **argv)
         e = errno;
     }
     if (wfail) {
-        fprintf(stderr, "servprof whatif: %s: write failed: %s\n", output_path ? output_path : "standard output",
+        fprintf(stderr, "servprof whatif: %s: write failed: %s\n", a->output_path ? a->output_path : "standard output",
                 st != SP_OK && st != SP_ERR_IO ? sp_status_str(st) : strerror(e));
-        rc = 1;
+        return 1;
     }
-    if (rc == 0 && html_path && write_html(html_path, ev, &study, price_opt, lenient) != 0)
+    return 0;
+}
+
+int sp_cmd_whatif(int argc, char **argv)
+{
+    whatif_args a;
+    memset(&a, 0, sizeof a);
+    sp_whatif_policy_init(&a.opt_obs);
+    a.terms = 0x7;
+    a.slo_ms = -1;
+    sp_whatif_sim_options_init(&a.so);
+    int rc = parse_whatif_options(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    if (sp_cli_check_traces("whatif", argc - optind, argv + optind))
+        return 2;
+
+    sp_cli_log_to_stderr("whatif");
+    sp_events *ev = NULL;
+    sp_whatif_observed obs;
+    sp_whatif_workload w;
+    sp_whatif_fit fit;
+    char lost[SP_CLI_LOSS_LINE_MAX];
+    size_t n_lost = 0;
+    if (load_and_fit(&a, argc - optind, argv + optind, &ev, &obs, &w, &fit, lost, &n_lost) != 0)
+        return 1;
+    settle_observed(&a, &obs, &w);
+    sp_whatif_study study;
+    memset(&study, 0, sizeof study);
+    rc = run_study(&a, &obs, &w, &fit, &study);
+    if (rc == 0)
+        rc = write_study(&a, &study);
+    if (rc == 0 && a.html_path && write_html(a.html_path, ev, &study, a.price_opt, a.lenient) != 0)
         rc = 1;
-    if (rc == 0 && strict)
+    if (rc == 0 && a.strict)
         rc = sp_cli_strict("whatif", n_lost, lost);
-done:
     sp_events_destroy(ev);
-    free(grid);
     sp_whatif_study_clear(&study);
     sp_whatif_fit_clear(&fit);
     sp_whatif_workload_clear(&w);

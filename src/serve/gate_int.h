@@ -2,7 +2,7 @@
  * screen that reads each connection's first request head before libmicrohttpd does, and the
  * per-request header and body deadlines; head_check.c the socket-free checks of a head and the one
  * function that writes OpenAI-shaped error bodies, so an error from the front door reads like one
- * from the handler (server.c). Private to src/serve. */
+ * from the handler (answer.c). Private to src/serve. */
 #ifndef SERVPROF_SERVE_GATE_INT_H
 #define SERVPROF_SERVE_GATE_INT_H
 

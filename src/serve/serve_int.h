@@ -1,6 +1,6 @@
 /* Internals of the reference inference service (servprof serve): the WordPiece tokenizer, the
  * transformer encoder and the dynamic batcher. Each is usable and testable without HTTP or the
- * recorder; server.c wires them together. */
+ * recorder; the service's files (server_int.h) wire them together. */
 #ifndef SERVPROF_SERVE_INT_H
 #define SERVPROF_SERVE_INT_H
 

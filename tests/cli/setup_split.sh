@@ -7,7 +7,7 @@ src=$2
 build=$(bash "$src/scripts/setup.sh" build --list)
 test=$(bash "$src/scripts/setup.sh" test --list)
 fail=0
-for heavy in libclang-rt-14-dev chromium wrk clang libcurl4-openssl-dev; do
+for heavy in libclang-rt-14-dev chromium wrk clang libcurl4-openssl-dev python3-torch python3-fastapi python3-uvicorn python3-dev; do
   if grep -qw -- "$heavy" <<< "$build"; then echo "FAIL: build (demo) installs $heavy"; fail=1; fi
   if ! grep -qw -- "$heavy" <<< "$test"; then echo "FAIL: test does not install $heavy"; fail=1; fi
 done

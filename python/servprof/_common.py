@@ -1,0 +1,98 @@
+"""What both backends share: argument checks, names and constants of the recording API, so the C
+extension (_native.c) and the ctypes backend (_pure.py) refuse the same input with the same words.
+The C extension repeats these checks in C for speed; tests/test_api.py runs against both."""
+import contextvars
+import os
+
+# stage names the recorder always knows (trace.h: SP_STAGE_PREPROCESS, _QUEUE, _POSTPROCESS)
+KNOWN_STAGES = {"preprocess": 1, "queue": 2, "postprocess": 3}
+# stage rows servprof computes itself (DESIGN 3): a span may not carry one of these names
+DERIVED_STAGES = ("h2d", "kernel", "gap", "d2h", "network", "other", "padding")
+OUTCOMES = ("ok", "rejected", "error", "cancelled", "unfinished")
+DROP_CAUSES = ("buffer_full", "too_large", "no_buffer", "write_failed", "reentrant", "after_close")
+COPY_KINDS = ("h2d", "d2h", "d2d", "memset", "other")
+NO_BATCH = (1 << 64) - 1
+MAX_LABEL = 255          # request label bytes (trace.h)
+MAX_NAME = 4095          # interned name bytes (trace.h)
+MAX_MEMBERS = 4096       # batch members (trace.h)
+# request ids servprof makes for string ids (their text id is the label): the top bit set, so they
+# never meet a caller's integer ids below 2**63
+LABELLED_ID_BASE = 1 << 63
+ON_FORK = ("own_file", "drop")
+
+# the batch whose block is running in this context (thread or asyncio task): servprof.torch's module
+# hooks tie their records to it
+current_batch = contextvars.ContextVar("servprof_current_batch", default=None)
+
+
+def check_stage_name(name):
+    """Checks a stage name a recorder may declare; returns it. TypeError / ValueError otherwise."""
+    if not isinstance(name, str):
+        raise TypeError("stage name must be a str, not %s" % type(name).__name__)
+    b = name.encode("utf-8", "surrogatepass")
+    if not b or len(b) > MAX_NAME or b"\0" in b:
+        raise ValueError("stage name %r: must be 1..%d bytes without NUL" % (name[:60], MAX_NAME))
+    if name in DERIVED_STAGES:
+        raise ValueError("stage name %r is computed by servprof (from batches, device activity and the client "
+                         "trace), never recorded as a span; record a batch instead" % name)
+    return name
+
+
+def check_time(value, what):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("%s must be an int (ns of servprof.now_ns()), not %s" % (what, type(value).__name__))
+    if value < 0 or value >= NO_BATCH:
+        raise ValueError("%s = %d is out of range (0 .. 2**64-2 ns)" % (what, value))
+    return value
+
+
+def check_count(value, what, allow_none=True):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("%s must be an int%s, not %s" % (what, " or None" if allow_none else "", type(value).__name__))
+    if value < 0 or value >= (1 << 63):
+        raise ValueError("%s = %d is out of range (0 .. 2**63-1)" % (what, value))
+    return value
+
+
+def check_request_id(request_id):
+    """A request id is a str (X-Request-Id, a traceparent trace id: 1..255 bytes of printable text) or
+    an int in 0 .. 2**63-1 (the trace's own numeric id)."""
+    if isinstance(request_id, str):
+        b = request_id.encode("utf-8", "surrogatepass")
+        if not b or len(b) > MAX_LABEL:
+            raise ValueError("request id %r: must be 1..%d bytes" % (request_id[:60], MAX_LABEL))
+        if any(c < 0x20 or c == 0x7f for c in b):
+            raise ValueError("request id %r holds a control character" % request_id[:60])
+        return request_id
+    if isinstance(request_id, bool) or not isinstance(request_id, int):
+        raise TypeError("request id must be a str or an int, not %s" % type(request_id).__name__)
+    if request_id < 0 or request_id >= LABELLED_ID_BASE:
+        raise ValueError("integer request id %d is out of range (0 .. 2**63-1)" % request_id)
+    return request_id
+
+
+def check_outcome(outcome, status):
+    if not isinstance(outcome, str):
+        raise TypeError("outcome must be a str, one of %s" % ", ".join(OUTCOMES))
+    if outcome not in OUTCOMES:
+        raise ValueError("unknown outcome %r (one of %s)" % (outcome, ", ".join(OUTCOMES)))
+    if isinstance(status, bool) or not isinstance(status, int):
+        raise TypeError("status must be an int (an HTTP status, 0 for none)")
+    if status < 0 or status > 999:
+        raise ValueError("status %d is out of range (0..999)" % status)
+    return OUTCOMES.index(outcome)
+
+
+def resolve_path(path):
+    """The recorder's file: os.PathLike or str; "{pid}" is replaced with this process's id (one
+    trace per worker process of a server such as uvicorn --workers N)."""
+    path = os.fspath(path)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not isinstance(path, str):
+        raise TypeError("path must be a str or os.PathLike")
+    if not path:
+        raise ValueError("path is empty")
+    return path.replace("{pid}", str(os.getpid()))

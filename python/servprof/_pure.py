@@ -1,0 +1,614 @@
+"""The recording API in Python over ctypes: the fallback backend, used where the C extension
+(_native) was not built (no Python headers) or when SERVPROF_BACKEND=ctypes. Same classes, same
+checks and the same trace as the C extension, at a higher cost per call (docs/python.md, "Cost").
+ctypes releases the GIL around every call into libservprof."""
+import asyncio
+import ctypes
+import threading
+import weakref
+
+from . import _clib
+from ._common import (KNOWN_STAGES, OUTCOMES, DROP_CAUSES, COPY_KINDS, NO_BATCH, MAX_MEMBERS, LABELLED_ID_BASE,
+                      ON_FORK, current_batch, check_stage_name, check_time, check_count, check_request_id,
+                      check_outcome, resolve_path)
+
+_lib = _clib.load()
+_now = _lib.sp_now_ns
+_SP_ERR_NOMEM, _SP_ERR_IO, _SP_ERR_STATE = 1, 2, 6
+_live = weakref.WeakSet()   # open recorders: a forked child forgets their open requests (__init__.py)
+
+
+def now_ns():
+    """servprof's clock: CLOCK_MONOTONIC in integer ns (sp_now_ns)."""
+    return _now()
+
+
+def library_version():
+    return _lib.sp_version().decode()
+
+
+# CUPTI hooks set by servprof.torch when the collector runs: called at each batch's start and end
+_cupti_hooks = [None, None]
+
+
+def _set_cupti_hooks(begin, end):
+    """begin/end: the addresses of sp_cupti_batch_begin(u64) / sp_cupti_batch_end() (0 or None: off)."""
+    if bool(begin) != bool(end):
+        raise ValueError("_set_cupti_hooks: both or neither")
+    if not begin:
+        _cupti_hooks[0] = _cupti_hooks[1] = None
+        return
+    _cupti_hooks[0] = ctypes.CFUNCTYPE(None, ctypes.c_uint64)(begin)
+    _cupti_hooks[1] = ctypes.CFUNCTYPE(None)(end)
+
+
+def _err(status, what):
+    if status == _SP_ERR_NOMEM:
+        return MemoryError("%s: out of memory" % what)
+    if status == _SP_ERR_STATE:
+        return RuntimeError("%s: a servprof recorder is already open in this process (one per process; "
+                            "close it first)" % what)
+    if status == _SP_ERR_IO:
+        buf = ctypes.create_string_buffer(512)
+        msg = _lib.sp_recorder_last_error(buf, 512).decode(errors="replace")
+        return OSError(msg or "%s: I/O error" % what)
+    return ValueError("%s: %s" % (what, _lib.sp_status_str(status).decode()))
+
+
+class Recorder:
+    """See servprof.Recorder (the C extension's documentation applies word for word)."""
+
+    def __init__(self, path, *, stages=(), price_per_hour=None, properties=None, thread_buffer_bytes=0,
+                 max_threads=0, flush_interval_ms=0, on_fork="own_file"):
+        self._ptr = None
+        self._open = {}
+        self._names = dict(KNOWN_STAGES)
+        self._kernel_names = {}
+        self._next_label = 0
+        self._next_batch = 0
+        self._py_after_close = 0
+        self._unfinished = 0
+        self._final_drops = None
+        self._before_close = []
+        self.annotator = None
+        self.path = resolve_path(path)
+        for s in stages:
+            check_stage_name(s)
+        if on_fork not in ON_FORK:
+            raise ValueError("on_fork must be one of %s, not %r" % (", ".join(ON_FORK), on_fork))
+        opt = _clib.RecorderOptions()
+        _lib.sp_recorder_options_init(ctypes.byref(opt))
+        opt.thread_buffer_bytes = check_count(thread_buffer_bytes, "thread_buffer_bytes", False)
+        opt.max_threads = check_count(max_threads, "max_threads", False)
+        opt.flush_interval_ms = check_count(flush_interval_ms, "flush_interval_ms", False)
+        if price_per_hour is not None:
+            if isinstance(price_per_hour, bool) or not isinstance(price_per_hour, (int, float)):
+                raise TypeError("price_per_hour must be a number")
+            if not price_per_hour > 0 or price_per_hour == float("inf"):
+                raise ValueError("price_per_hour must be a positive finite number")
+            opt.price_per_hour = float(price_per_hour)
+        opt.on_fork_child = ON_FORK.index(on_fork)
+        props = dict(properties or {})
+        ptr = ctypes.c_void_p()
+        st = _lib.sp_recorder_open(self.path.encode(), ctypes.byref(opt), ctypes.byref(ptr))
+        if st:
+            raise _err(st, "servprof.Recorder(%r)" % self.path)
+        self._ptr = ptr
+        _live.add(self)
+        try:
+            for s in stages:
+                self.declare_stage(s)
+            for k, v in props.items():
+                self.set_property(k, v)
+        except BaseException:
+            self.close()
+            raise
+
+    # ---- set-up ----
+    def declare_stage(self, name):
+        check_stage_name(name)
+        if name in self._names:
+            return
+        if self._ptr is None:
+            raise RuntimeError("servprof.Recorder(%r) is closed" % self.path)
+        nid = _lib.sp_recorder_intern(self._ptr, name.encode())
+        if not nid:
+            raise MemoryError("servprof: cannot intern stage name %r" % name)
+        self._names[name] = nid
+
+    @property
+    def stages(self):
+        return tuple(self._names)
+
+    def set_property(self, key, value):
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError("set_property(key, value): both must be str")
+        if self._ptr is None:
+            raise RuntimeError("servprof.Recorder(%r) is closed" % self.path)
+        st = _lib.sp_recorder_set_property(self._ptr, key.encode(), value.encode())
+        if st == 5:
+            raise ValueError("property %r = %r: a key is 1..255 bytes of [A-Za-z0-9._-], a value at most 4095 "
+                             "bytes" % (key[:60], value[:60]))
+        if st == 8:
+            raise ValueError("property %r: more than 64 keys in one trace" % key[:60])
+        if st:
+            raise _err(st, "set_property(%r)" % key)
+
+    # ---- state ----
+    @property
+    def closed(self):
+        return self._ptr is None
+
+    def drops(self):
+        if self._final_drops is not None:
+            counts = list(self._final_drops)
+        else:
+            arr = (ctypes.c_uint64 * len(DROP_CAUSES))()
+            _lib.sp_recorder_drops(self._ptr, arr)
+            counts = list(arr)
+        counts[DROP_CAUSES.index("after_close")] += self._py_after_close
+        return dict(zip(DROP_CAUSES, counts))
+
+    def stats(self):
+        return {"open_requests": len(self._open), "unfinished_at_close": self._unfinished,
+                "after_close": self._py_after_close}
+
+    def flush(self):
+        if self._ptr is None:
+            raise RuntimeError("servprof.Recorder(%r) is closed" % self.path)
+        st = _lib.sp_recorder_flush(self._ptr)
+        if st:
+            raise _err(st, "flush")
+
+    def close(self):
+        if self._ptr is None:
+            return
+        t = _now()
+        for r in list(self._open.values()):
+            if not r._ended:
+                r._finish(t, OUTCOMES.index("unfinished"), 0)
+                r._by_close = True
+                self._unfinished += 1
+        self._open.clear()
+        hooks, self._before_close = self._before_close, []
+        for fn in hooks:
+            fn()
+        ptr, self._ptr = self._ptr, None
+        _live.discard(self)
+        st = _lib.sp_recorder_close(ptr)
+        arr = (ctypes.c_uint64 * len(DROP_CAUSES))()
+        _lib.sp_recorder_drops(ptr, arr)
+        self._final_drops = list(arr)
+        if st:
+            raise _err(st, "closing %s" % self.path)
+
+    def _forget_open(self):
+        self._open.clear()
+
+    def _add_before_close(self, fn):
+        self._before_close.append(fn)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, et, ev, tb):
+        self.close()
+        return False
+
+    def __del__(self):
+        # garbage-collected while open: close it so the trace is complete (as the C extension does)
+        if getattr(self, "_ptr", None) is not None:
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001 - nothing to report to from a finaliser
+                pass
+
+    def __repr__(self):
+        return "<servprof.Recorder %r%s (ctypes)>" % (self.path, " closed" if self._ptr is None else "")
+
+    @property
+    def _handle(self):
+        return self._ptr.value if self._ptr is not None else 0
+
+    # ---- records ----
+    def _stage_id(self, name):
+        nid = self._names.get(name)
+        if nid is None:
+            if isinstance(name, str):
+                check_stage_name(name)
+                raise ValueError("unknown stage name %r: declare it first (Recorder(path, stages=[...]) or "
+                                 "declare_stage); known: %s" % (name, ", ".join(self._names)))
+            raise TypeError("stage name must be a str, not %s" % type(name).__name__)
+        return nid
+
+    def _name_id(self, name):
+        nid = self._kernel_names.get(name)
+        if nid is None:
+            if not isinstance(name, str):
+                raise TypeError("name must be a str, not %s" % type(name).__name__)
+            b = name.encode()
+            if not b or len(b) > 4095 or b"\0" in b:
+                raise ValueError("name %r: must be 1..4095 bytes without NUL" % name[:60])
+            if self._ptr is None:
+                return 0
+            nid = _lib.sp_recorder_intern(self._ptr, b)
+            self._kernel_names[name] = nid
+        return nid
+
+    def request(self, request_id, *, input_tokens=None, arrival_ns=None):
+        check_request_id(request_id)
+        check_count(input_tokens, "input_tokens")
+        arrival = _now() if arrival_ns is None else check_time(arrival_ns, "arrival_ns")
+        return Request(self, request_id, input_tokens, arrival)
+
+    def batch(self, requests, *, effective_tokens=None, padded_tokens=None, batch_id=None):
+        return Batch(self, requests, effective_tokens, padded_tokens, batch_id)
+
+    def _batch_id(self, batch):
+        if batch is None:
+            b = current_batch.get()
+            return b.id if b is not None else NO_BATCH
+        if isinstance(batch, Batch):
+            return batch.id
+        return check_count(batch, "batch", False)
+
+    def kernel(self, name, start_ns, end_ns, *, batch=None, device=0, stream=0):
+        nid = self._name_id(name)
+        check_time(start_ns, "start_ns")
+        check_time(end_ns, "end_ns")
+        if end_ns < start_ns:
+            raise ValueError("end_ns %d is before start_ns %d" % (end_ns, start_ns))
+        bid = self._batch_id(batch)
+        if self._ptr is None:
+            self._py_after_close += 1
+            return
+        k = _clib.KernelRecord(bid, nid, _u32(device, "device"), _u32(stream, "stream"), 0, start_ns, end_ns)
+        _lib.sp_record_kernel(self._ptr, ctypes.byref(k))
+
+    def copy(self, kind, nbytes, start_ns, end_ns, *, batch=None, device=0, stream=0):
+        if kind not in COPY_KINDS:
+            raise ValueError("copy kind %r: one of %s" % (kind, ", ".join(COPY_KINDS)))
+        check_count(nbytes, "nbytes", False)
+        check_time(start_ns, "start_ns")
+        check_time(end_ns, "end_ns")
+        if end_ns < start_ns:
+            raise ValueError("end_ns %d is before start_ns %d" % (end_ns, start_ns))
+        bid = self._batch_id(batch)
+        if self._ptr is None:
+            self._py_after_close += 1
+            return
+        c = _clib.CopyRecord(bid, COPY_KINDS.index(kind), _u32(device, "device"), _u32(stream, "stream"), 0,
+                             nbytes, start_ns, end_ns)
+        _lib.sp_record_copy(self._ptr, ctypes.byref(c))
+
+
+def _u32(v, what):
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError("%s must be an int" % what)
+    if v < 0 or v > 0xffffffff:
+        raise ValueError("%s %d is out of range (0 .. 2**32-1)" % (what, v))
+    return v
+
+
+class Request:
+    __slots__ = ("_rec", "id", "trace_id", "_tokens", "arrival_ns", "done_ns", "_ended", "_outcome", "_status",
+                 "_outcome_set", "first_ns", "last_ns", "_annot", "_by_close", "__weakref__")
+
+    def __init__(self, rec, request_id, tokens, arrival):
+        self._rec = rec
+        self.id = request_id
+        self._tokens = -1 if tokens is None else tokens
+        self.arrival_ns = arrival
+        self.done_ns = None
+        self._ended = False
+        self._outcome = 0
+        self._status = 0
+        self._outcome_set = False
+        self.first_ns = None
+        self.last_ns = None
+        self._annot = None
+        self._by_close = False
+        if isinstance(request_id, str):
+            self.trace_id = LABELLED_ID_BASE + rec._next_label
+            rec._next_label += 1
+        else:
+            self.trace_id = request_id
+        if rec._ptr is None:
+            rec._py_after_close += 1
+            return
+        rec._open[request_id] = self
+        if isinstance(request_id, str):
+            b = request_id.encode()
+            _lib.sp_record_request_label(rec._ptr, self.trace_id, b, len(b))
+        if rec.annotator is not None:
+            self._annot = rec.annotator.request_begin(self)
+
+    @property
+    def input_tokens(self):
+        return None if self._tokens < 0 else self._tokens
+
+    @input_tokens.setter
+    def input_tokens(self, v):
+        check_count(v, "input_tokens")
+        self._tokens = -1 if v is None else v
+        if self._annot is not None and v is not None:
+            self._rec.annotator.request_tokens(self)
+
+    @property
+    def ended(self):
+        return self._ended
+
+    @property
+    def outcome_name(self):
+        return OUTCOMES[self._outcome]
+
+    @property
+    def status(self):
+        return self._status
+
+    def _touch(self, s, e):
+        if self.first_ns is None or s < self.first_ns:
+            self.first_ns = s
+        if self.last_ns is None or e > self.last_ns:
+            self.last_ns = e
+
+    def stage(self, name):
+        return Stage(self, self._rec._stage_id(name), name)
+
+    def span(self, name, start_ns, end_ns):
+        nid = self._rec._stage_id(name)
+        check_time(start_ns, "start_ns")
+        check_time(end_ns, "end_ns")
+        if end_ns < start_ns:
+            raise ValueError("end_ns %d is before start_ns %d" % (end_ns, start_ns))
+        self._record_span(nid, start_ns, end_ns)
+
+    def _record_span(self, nid, s, e):
+        rec = self._rec
+        if rec._ptr is None:
+            rec._py_after_close += 1
+            return
+        _lib.sp_record_stage(rec._ptr, self.trace_id, nid, s, e)
+        self._touch(s, e)
+
+    def outcome(self, outcome, status=0):
+        self._outcome = check_outcome(outcome, status)
+        self._status = status
+        self._outcome_set = True
+
+    def end(self, done_ns=None):
+        if self._by_close:  # the recorder closed first and recorded it unfinished: a counted drop
+            self._rec._py_after_close += 1
+            return
+        if self._ended:
+            raise RuntimeError("request %r already ended (at %d ns)" % (self.id, self.done_ns))
+        t = _now() if done_ns is None else check_time(done_ns, "done_ns")
+        if t < self.arrival_ns:
+            raise ValueError("done_ns %d is before the request's arrival %d" % (t, self.arrival_ns))
+        self._finish(t, self._outcome, self._status)
+
+    def _finish(self, t, outcome, status):
+        self._ended = True
+        self.done_ns = t
+        rec = self._rec
+        if rec._ptr is None:
+            rec._py_after_close += 1
+            return
+        if rec._open.get(self.id) is self:
+            del rec._open[self.id]
+        _lib.sp_record_request(rec._ptr, self.trace_id, self.arrival_ns, t, self._tokens)
+        if outcome:
+            _lib.sp_record_outcome(rec._ptr, self.trace_id, outcome, status)
+        if self._annot is not None:
+            rec.annotator.end(self._annot)
+            self._annot = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, et, ev, tb):
+        if self._ended:
+            return False
+        if et is not None and not self._outcome_set:
+            if issubclass(et, asyncio.CancelledError):
+                self._outcome, self._status = OUTCOMES.index("cancelled"), 0
+            else:
+                self._outcome, self._status = OUTCOMES.index("error"), 500
+        self.end()
+        return False
+
+    def __repr__(self):
+        return "<servprof.Request %r%s>" % (self.id, " ended" if self._ended else "")
+
+
+class Stage:
+    __slots__ = ("_req", "_nid", "name", "start_ns", "_annot")
+
+    def __init__(self, req, nid, name):
+        self._req = req
+        self._nid = nid
+        self.name = name
+        self.start_ns = None
+        self._annot = None
+
+    def __enter__(self):
+        if self.start_ns is not None:
+            raise RuntimeError("stage %r of request %r entered twice" % (self.name, self._req.id))
+        rec = self._req._rec
+        if rec.annotator is not None and rec._ptr is not None:
+            self._annot = rec.annotator.stage_begin(self._req, self.name)
+        self.start_ns = _now()
+        return self
+
+    def __exit__(self, et, ev, tb):
+        t = _now()
+        if self.start_ns is None:
+            raise RuntimeError("stage %r exited without being entered" % self.name)
+        self._req._record_span(self._nid, self.start_ns, t)
+        if self._annot is not None:
+            self._req._rec.annotator.end(self._annot)
+        return False
+
+
+class Batch:
+    __slots__ = ("_rec", "id", "_members", "_reqs", "effective_tokens", "padded_tokens", "start_ns", "end_ns",
+                 "_token", "_annot", "_cupti")
+
+    def __init__(self, rec, requests, effective, padded, batch_id):
+        self._rec = rec
+        if isinstance(requests, (str, bytes)) or not hasattr(requests, "__iter__"):
+            raise TypeError("batch(requests, ...): requests must be an iterable of servprof.Request objects or "
+                            "request ids")
+        requests = list(requests)
+        if len(requests) > MAX_MEMBERS:
+            raise ValueError("a batch holds at most %d requests" % MAX_MEMBERS)
+        members, reqs = [], []
+        for m in requests:
+            if isinstance(m, Request):
+                members.append(m.trace_id)
+                reqs.append(m)
+            else:
+                check_request_id(m)
+                r = rec._open.get(m)
+                if r is None:
+                    if isinstance(m, int):
+                        members.append(m)
+                        continue
+                    raise ValueError("batch member %r is not an open request of this recorder (pass the "
+                                     "Request objects to be safe from requests that already ended)" % m)
+                members.append(r.trace_id)
+                reqs.append(r)
+        check_count(effective, "effective_tokens")
+        check_count(padded, "padded_tokens")
+        if effective is None:
+            effective = sum(r._tokens for r in reqs) if reqs and all(r._tokens >= 0 for r in reqs) else 0
+        if padded is None:
+            padded = effective
+        if effective > padded:
+            raise ValueError("effective_tokens %d exceeds padded_tokens %d" % (effective, padded))
+        if batch_id is None:
+            rec._next_batch += 1
+            batch_id = rec._next_batch
+        else:
+            check_count(batch_id, "batch_id", False)
+        self.id = batch_id
+        self._members = members
+        self._reqs = reqs
+        self.effective_tokens = effective
+        self.padded_tokens = padded
+        self.start_ns = None
+        self.end_ns = None
+        self._token = None
+        self._annot = None
+        self._cupti = False
+
+    @property
+    def members(self):
+        return tuple(self._members)
+
+    @property
+    def requests(self):
+        return tuple(self._reqs)
+
+    def __len__(self):
+        return len(self._members)
+
+    def __enter__(self):
+        if self.start_ns is not None:
+            raise RuntimeError("batch %d entered twice" % self.id)
+        rec = self._rec
+        if rec.annotator is not None and rec._ptr is not None:
+            self._annot = rec.annotator.batch_begin(self)
+        self._token = current_batch.set(self)
+        if _cupti_hooks[0] is not None and rec._ptr is not None:
+            _cupti_hooks[0](self.id)
+            self._cupti = True
+        self.start_ns = _now()
+        return self
+
+    def __exit__(self, et, ev, tb):
+        t = _now()
+        if self.start_ns is None:
+            raise RuntimeError("batch %d exited without being entered" % self.id)
+        if self.end_ns is not None:
+            raise RuntimeError("batch %d exited twice" % self.id)
+        self.end_ns = t
+        rec = self._rec
+        if self._cupti and _cupti_hooks[1] is not None:
+            _cupti_hooks[1]()
+        try:
+            current_batch.reset(self._token)
+        except ValueError:  # exited in another context than it was entered in
+            current_batch.set(None)
+        if rec._ptr is None:
+            rec._py_after_close += 1
+            return False
+        n = len(self._members)
+        arr = (ctypes.c_uint64 * max(n, 1))(*self._members)
+        _lib.sp_record_batch(rec._ptr, self.id, arr, n, self.start_ns, t, self.effective_tokens,
+                             self.padded_tokens)
+        for r in self._reqs:
+            r._touch(self.start_ns, t)
+        if self._annot is not None:
+            rec.annotator.end(self._annot)
+        return False
+
+    def record(self, start_ns, end_ns):
+        check_time(start_ns, "start_ns")
+        check_time(end_ns, "end_ns")
+        if end_ns < start_ns:
+            raise ValueError("end_ns %d is before start_ns %d" % (end_ns, start_ns))
+        if self.start_ns is not None:
+            raise RuntimeError("batch %d is already %s" % (self.id, "recorded" if self.end_ns is not None
+                                                             else "running in a with block"))
+        self.start_ns, self.end_ns = start_ns, end_ns
+        rec = self._rec
+        if rec._ptr is None:
+            rec._py_after_close += 1
+            return
+        n = len(self._members)
+        arr = (ctypes.c_uint64 * max(n, 1))(*self._members)
+        _lib.sp_record_batch(rec._ptr, self.id, arr, n, start_ns, end_ns, self.effective_tokens, self.padded_tokens)
+        for r in self._reqs:
+            r._touch(start_ns, end_ns)
+
+    def kernel(self, name, start_ns, end_ns, *, device=0, stream=0):
+        self._rec.kernel(name, start_ns, end_ns, batch=self.id, device=device, stream=stream)
+
+
+class ModuleTimer:
+    """Forward hooks that record a module's forward pass as device work (a kernel record named
+    `name`) of the batch running in this context: servprof.torch registers timer.pre as a forward
+    pre-hook and timer.post as a forward hook. Starts are kept per thread, so two threads running
+    the same module at once each get their own span."""
+    __slots__ = ("_rec", "name", "_nid", "_device", "_stream", "_starts")
+
+    def __init__(self, recorder, name, device=0, stream=0):
+        if not isinstance(recorder, Recorder):
+            raise TypeError("ModuleTimer(recorder, name): recorder must be a servprof.Recorder")
+        self._rec = recorder
+        self.name = name
+        self._nid = recorder._name_id(name)
+        self._device = _u32(device, "device")
+        self._stream = _u32(stream, "stream")
+        self._starts = []
+
+    def pre(self, module, args):
+        self._starts.append((threading.get_ident(), _now()))
+
+    def post(self, module, args, output):
+        t = _now()
+        me = threading.get_ident()
+        for i in range(len(self._starts) - 1, -1, -1):
+            if self._starts[i][0] == me:
+                s = self._starts.pop(i)[1]
+                break
+        else:
+            return
+        rec = self._rec
+        if rec._ptr is None:
+            rec._py_after_close += 1
+            return
+        b = current_batch.get()
+        k = _clib.KernelRecord(b.id if b is not None else NO_BATCH, self._nid, self._device, self._stream, 0, s, t)
+        _lib.sp_record_kernel(rec._ptr, ctypes.byref(k))

@@ -1,0 +1,196 @@
+"""ASGI middleware that records every HTTP request of an ASGI application (FastAPI, Starlette, any
+ASGI 3 app) into a servprof.Recorder, so `servprof load`'s client trace joins the server's.
+
+    app = FastAPI()
+    rec = servprof.Recorder("server.sptrace")
+    app.add_middleware(servprof.asgi.Middleware, recorder=rec)   # or Middleware(app, rec)
+
+For each HTTP request it records (docs/python.md, "ASGI middleware"):
+- arrival: when the server calls the application, i.e. the request line and headers are in (ASGI
+  shows nothing earlier; the C reference service records the same moment);
+- done: when the application hands the last body chunk of the response to the server (the C
+  reference service records when the response is queued to the socket: the same moment);
+- the request id: a W3C `traceparent` header's trace id, else `X-Request-Id`, else a number of its
+  own; echoed in the response's `X-Request-Id` header;
+- the outcome from the status: 2xx/3xx ok, 503 and 429 rejected, other 4xx/5xx error, an exception
+  error (500), a cancelled task or a response that never finished cancelled; what the application
+  set with `request.outcome(...)` wins;
+- the edges the application did not record: `preprocess` from arrival to the first span or batch
+  the application recorded for the request, `postprocess` (serialisation and the response write)
+  from the last one to done; a request with nothing recorded is preprocess up to the response start
+  and postprocess after it. So stages cover the server's whole [arrival, done], and with a client
+  trace `network` is the rest (DESIGN 3 and 8a).
+The application adds its own stages and batches through servprof.asgi.current_request(), which
+returns the servprof.Request of the HTTP request being served (also in scope["servprof.request"]).
+"""
+import asyncio
+import contextvars
+import itertools
+import re
+
+from . import now_ns
+
+_current = contextvars.ContextVar("servprof_asgi_request", default=None)
+_TRACEPARENT = re.compile(rb"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+_REJECTED = (503, 429)
+# ids of requests that come without one: one sequence per process, so two middlewares (two apps on
+# one recorder) never give the same number twice
+_ids = itertools.count(1)
+
+
+def current_request(scope=None):
+    """The servprof.Request of the HTTP request being served in this context, or None. Pass the ASGI
+    scope (Starlette: request.scope) where the context is not the middleware's (a worker thread
+    started without copying the context)."""
+    r = _current.get()
+    if r is None and scope is not None:
+        r = scope.get("servprof.request")
+    return r
+
+
+def request_id_from_headers(headers):
+    """The id servprof joins on: a traceparent's trace id (32 hex digits, not all zero), else an
+    X-Request-Id of 1..255 printable ASCII bytes; None otherwise. `headers`: ASGI (name, value) bytes."""
+    xrid = None
+    for name, value in headers:
+        if name == b"traceparent":
+            m = _TRACEPARENT.match(value.strip().lower())
+            if m and m.group(1) != b"0" * 32:
+                return m.group(1).decode()
+        elif name == b"x-request-id":
+            v = value.strip()
+            if 0 < len(v) <= 255 and all(0x20 <= c < 0x7f for c in v):
+                xrid = v.decode()
+    return xrid
+
+
+class Middleware:
+    """Middleware(app, recorder, *, paths=None, exclude=(), fill_stages=True, echo_request_id=True).
+
+    paths: record only requests whose path is one of these or starts with one ending in "/" (None:
+    every path); exclude: paths never recorded (health checks). fill_stages: record the edges the
+    application left unrecorded as preprocess and postprocess (above). echo_request_id: add
+    X-Request-Id to responses that lack it. Other scope types (lifespan, websocket) pass through.
+    Errors inside the bookkeeping never reach the application: they are counted in `errors`, the
+    last kept in `last_error`."""
+
+    def __init__(self, app, recorder, *, paths=None, exclude=(), fill_stages=True, echo_request_id=True):
+        if recorder is None or not hasattr(recorder, "request"):
+            raise TypeError("Middleware(app, recorder): recorder must be a servprof.Recorder")
+        self.app = app
+        self.recorder = recorder
+        self.paths = tuple(paths) if paths is not None else None
+        self.exclude = frozenset(exclude)
+        self.fill_stages = fill_stages
+        self.echo_request_id = echo_request_id
+        self.errors = 0
+        self.last_error = None
+
+    def _wanted(self, path):
+        if path in self.exclude:
+            return False
+        if self.paths is None:
+            return True
+        return any(path == p or (p.endswith("/") and path.startswith(p)) for p in self.paths)
+
+    async def __call__(self, scope, receive, send):
+        if scope.get("type") != "http" or not self._wanted(scope.get("path", "")):
+            await self.app(scope, receive, send)
+            return
+        arrival = now_ns()
+        rid = request_id_from_headers(scope.get("headers") or ())
+        echo = rid if rid is not None else None
+        if rid is None:
+            rid = next(_ids)
+            echo = str(rid)
+        try:
+            req = self.recorder.request(rid, arrival_ns=arrival)
+        except Exception as e:  # noqa: BLE001 - never let the profiler break the service
+            self._fault(e)
+            await self.app(scope, receive, send)
+            return
+        st = _State()
+        echo_b = echo.encode()
+
+        async def send_wrapper(message):
+            kind = message.get("type")
+            if kind == "http.response.start":
+                st.status = message.get("status", 0)
+                st.response_start = now_ns()
+                if self.echo_request_id:
+                    headers = list(message.get("headers") or ())
+                    if not any(k.lower() == b"x-request-id" for k, _ in headers):
+                        headers.append((b"x-request-id", echo_b))
+                        message = dict(message, headers=headers)
+            if kind == "http.response.body" and not message.get("more_body", False):
+                # done when the last chunk is handed to the server, before its write: so done never
+                # lies after the client's receipt (the clock-offset bounds, DESIGN 8a)
+                st.done = now_ns()
+            await send(message)
+
+        async def receive_wrapper():
+            message = await receive()
+            if message.get("type") == "http.disconnect" and st.done is None:
+                st.disconnected = True
+            return message
+
+        scope["servprof.request"] = req
+        token = _current.set(req)
+        exc = None
+        try:
+            await self.app(scope, receive_wrapper, send_wrapper)
+        except BaseException as e:
+            exc = e
+            raise
+        finally:
+            _current.reset(token)
+            try:
+                self._finish(req, st, exc)
+            except Exception as e:  # noqa: BLE001 - counted, never raised into the server
+                self._fault(e)
+
+    def _fault(self, e):
+        self.errors += 1
+        self.last_error = e
+
+    def _finish(self, req, st, exc):
+        if req.ended:
+            return
+        done = st.done if st.done is not None else now_ns()
+        if req.outcome_name == "ok":
+            if exc is not None:
+                if isinstance(exc, asyncio.CancelledError):
+                    req.outcome("cancelled", st.status)
+                else:
+                    req.outcome("error", st.status if st.status >= 400 else 500)
+            elif st.done is None or st.disconnected:
+                req.outcome("cancelled", st.status)
+            elif st.status in _REJECTED:
+                req.outcome("rejected", st.status)
+            elif st.status >= 400:
+                req.outcome("error", st.status)
+        if self.fill_stages:
+            first, last = req.first_ns, req.last_ns
+            if first is None:
+                cut = st.response_start if st.response_start is not None else done
+                cut = min(max(cut, req.arrival_ns), done)
+                if cut > req.arrival_ns:
+                    req.span("preprocess", req.arrival_ns, cut)
+                if done > cut:
+                    req.span("postprocess", cut, done)
+            else:
+                if first > req.arrival_ns:
+                    req.span("preprocess", req.arrival_ns, min(first, done))
+                if done > last:
+                    req.span("postprocess", max(last, req.arrival_ns), done)
+        req.end(max(done, req.arrival_ns))
+
+
+class _State:
+    __slots__ = ("status", "response_start", "done", "disconnected")
+
+    def __init__(self):
+        self.status = 0
+        self.response_start = None
+        self.done = None
+        self.disconnected = False

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Inside the service, the CLI, the load generator, the GPU collector and the trace synthesiser
+# (src/serve, src/cli, src/load, src/gpu, src/synth), each file reaches another part only through
+# that part's door (shared/STYLE.md, "Rooms"; README.md, "Layout"), and no files call or include
+# each other in a loop:
+# - includes: a file names the public headers (servprof/...), src/common (the part every part
+#   shares), its own part's headers, and for the CUDA module (src/serve/cuda) the module contract
+#   serve/cuda_backend.h; the CLI names only servprof/... and its own headers;
+# - no two files of a part include each other, directly or through others;
+# - no two files of a part call each other, directly or through others: read from the built objects'
+#   symbols (nm), an edge A -> B when A.o needs a symbol B.o defines.
+# Usage: part_doors.sh SERVPROF_BIN SOURCE_DIR
+set -u
+bin=$1
+src=$2
+build=$(cd "$(dirname "$bin")" && pwd)
+fail=0
+
+# ---- includes ----
+# allowed include prefixes per folder ("." : a header beside the file, by its bare name)
+allowed() {
+  case $1 in
+    src/cli) echo "servprof/ ." ;;
+    src/serve/cuda) echo "servprof/ common/ serve/cuda/ serve/cuda_backend.h" ;;
+    src/serve) echo "servprof/ common/ serve/" ;;
+    src/load) echo "servprof/ common/ load/" ;;
+    src/gpu) echo "servprof/ common/ gpu/" ;;
+    src/synth) echo "servprof/ common/ synth/" ;;
+  esac
+}
+for dir in src/cli src/serve src/serve/cuda src/load src/gpu src/synth; do
+  [ -d "$src/$dir" ] || { echo "FAIL: $src/$dir is missing"; fail=1; continue; }
+  ok=$(allowed "$dir")
+  for f in "$src/$dir"/*.c "$src/$dir"/*.h "$src/$dir"/*.cu; do
+    [ -e "$f" ] || continue
+    while IFS= read -r inc; do
+      good=0
+      for p in $ok; do
+        if [ "$p" = . ]; then
+          [[ $inc != */* && -e $src/$dir/$inc ]] && good=1
+        elif [[ $inc == "$p"* ]]; then
+          good=1
+        fi
+      done
+      [ $good = 1 ] || { echo "FAIL: ${f#"$src"/} includes \"$inc\" (allowed: $ok)"; fail=1; }
+    done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f")
+  done
+done
+
+# Reads "A B" edge lines on stdin (plus "A A" lines naming every node) and prints each node that
+# reaches itself through another (a loop), with the loop's members: a transitive closure, parts
+# have a few dozen files at most.
+loops() {
+  awk 'BEGIN { n = 0 }
+    { if (!($1 in id)) { id[$1] = n; name[n++] = $1 } if (!($2 in id)) { id[$2] = n; name[n++] = $2 }
+      if ($1 != $2) r[id[$1], id[$2]] = 1 }
+    END {
+      for (k = 0; k < n; k++) for (i = 0; i < n; i++) if (r[i, k]) for (j = 0; j < n; j++) if (r[k, j]) r[i, j] = 1
+      for (i = 0; i < n; i++) {
+        if (!r[i, i]) continue
+        m = ""; for (j = 0; j < n; j++) if (r[i, j] && r[j, i]) m = m " " name[j]
+        print name[i] ":" m
+      }
+    }'
+}
+
+# ---- include loops, per folder ----
+for dir in src/cli src/serve src/serve/cuda src/load src/gpu src/synth; do
+  edges=$(for f in "$src/$dir"/*.c "$src/$dir"/*.h "$src/$dir"/*.cu; do
+            [ -e "$f" ] || continue
+            b=$(basename "$f"); echo "$b $b"
+            sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f" |
+              while IFS= read -r inc; do
+                t=$(basename "$inc")
+                [[ -e $src/$dir/$t && ( $inc == "${dir#src/}/$t" || $inc == "$t" ) ]] && echo "$b $t"
+              done
+          done)
+  l=$(loops <<<"$edges")
+  [ -z "$l" ] || { echo "FAIL: files of $dir include each other in a loop:"; echo "$l"; fail=1; }
+done
+
+# ---- call loops, per part, from the built objects ----
+command -v nm >/dev/null || { echo "part_doors: include checks done; call loops skipped (no nm)"; exit $fail; }
+# "member defined|undefined symbol" lines of objects given as nm -A output
+symtab() {
+  awk '{
+    k = split($1, p, ":"); m = p[k - 1]
+    sub(/.*\//, "", m); sub(/\.o$/, "", m)
+    if ($(NF - 1) == "U") print m, "U", $NF
+    else if ($(NF - 1) ~ /^[TDBRCVW]$/) print m, "D", $NF
+  }'
+}
+call_edges() {
+  awk '$2 == "D" { def[$3] = $1; nodes[$1] = 1 } $2 == "U" { use[NR] = $1 " " $3; nodes[$1] = 1 }
+       END { for (n in nodes) print n, n
+             for (k in use) { split(use[k], u, " "); if (u[2] in def && def[u[2]] != u[1]) print u[1], def[u[2]] } }'
+}
+check_calls() { # NAME, then object files or archives
+  local name=$1; shift
+  local e l
+  e=$(nm -A "$@" 2>/dev/null | symtab | call_edges)
+  [ -n "$e" ] || { echo "FAIL: $name: no symbols read from $*"; fail=1; return; }
+  l=$(loops <<<"$e")
+  [ -z "$l" ] || { echo "FAIL: files of $name call each other in a loop:"; echo "$l"; fail=1; }
+}
+# the check can tell: a loop of three files made by hand is found
+probe=$(printf 'a b\nb c\nc a\nd d\n' | loops)
+[ "$(wc -l <<<"$probe")" = 3 ] || { echo "FAIL: the loop finder misses a three-file loop: $probe"; fail=1; }
+
+for a in src/serve/libservprof_serve.a src/load/libservprof_load.a src/synth/libservprof_synth.a \
+         src/gpu/libservprof_gpu_core.a; do
+  if [ -e "$build/$a" ]; then
+    check_calls "$(dirname "$a")" "$build/$a"
+  elif [[ $a == src/serve/* || $a == src/load/* ]]; then
+    echo "part_doors: $a not built (the part is compiled out): its call loops not checked"
+  else
+    echo "FAIL: $build/$a not built"; fail=1
+  fi
+done
+mapfile -t cli_objs < <(find "$build/CMakeFiles" -path '*servprof_cli.dir*' -name '*.o' 2>/dev/null)
+if [ ${#cli_objs[@]} -gt 0 ]; then
+  check_calls src/cli "${cli_objs[@]}"
+else
+  echo "FAIL: the CLI's object files are not under $build/CMakeFiles"; fail=1
+fi
+[ $fail = 0 ] && echo "part_doors: OK"
+exit $fail

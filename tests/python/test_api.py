@@ -1,0 +1,361 @@
+"""The recording API of the servprof Python package, against both backends (the C extension and the
+ctypes fallback): what it records is what servprof analyses, bad input raises TypeError/ValueError
+with a clear message, misuse (a request never closed, closed twice, an unknown stage, records after
+close) is a counted drop or a clear exception, and it is safe with threads, asyncio and fork."""
+import asyncio
+import json
+import os
+import threading
+import unittest
+
+import servprof
+from sptest import TempDirCase, analyze, stages
+
+BACKENDS = ("native", "ctypes")
+
+
+class KnownAnswer(TempDirCase):
+    def test_design_example(self):
+        """DESIGN section 9's example request, recorded with explicit times. Hand-computed stages:
+        preprocess 1000..51000 = 50 us, queue 51000..301000 = 250 us, batch 301000..801000 holds an
+        h2d copy of 20 us, a kernel 331000..761000 = 430 us and a d2h copy of 10 us, so gap =
+        500 - 430 - 20 - 10 = 40 us; postprocess 801000..905000 = 104 us; end-to-end 904 us. The same
+        events written as servprof.events/1 JSONL (the reference) must give the same report rows."""
+        rec = servprof.Recorder(self.path("t.sptrace"))
+        r = rec.request("r1", input_tokens=37, arrival_ns=1000)
+        r.span("preprocess", 1000, 51000)
+        r.span("queue", 51000, 301000)
+        r2 = rec.request("r2", input_tokens=23, arrival_ns=1000)
+        b = rec.batch([r, r2], effective_tokens=60, padded_tokens=80, batch_id=7)
+        b.record(301000, 801000)
+        rec.copy("h2d", 4096, 301000, 321000, batch=b)
+        b.kernel("gemm_f32", 331000, 761000)
+        rec.copy("d2h", 2048, 771000, 781000, batch=7)
+        r.span("postprocess", 801000, 905000)
+        r.end(905000)
+        r2.span("preprocess", 1000, 301000)
+        r2.span("postprocess", 801000, 905000)
+        r2.end(905000)
+        rec.close()
+        got = analyze(self.path("t.sptrace"))
+        st = stages(got)
+        self.assertEqual(got["requests"]["count"], 2)
+        self.assertEqual(st["preprocess"]["p99_us"], 300.0)  # r2's 300 us (r1's is 50)
+        self.assertEqual(st["queue"]["p99_us"], 250.0)
+        self.assertEqual(st["h2d"]["p50_us"], 20.0)
+        self.assertEqual(st["kernel"]["p50_us"], 430.0)
+        self.assertEqual(st["gap"]["p50_us"], 40.0)
+        self.assertEqual(st["d2h"]["p50_us"], 10.0)
+        self.assertEqual(st["postprocess"]["p50_us"], 104.0)
+        self.assertEqual(got["requests"]["latency_us"]["p50"], 904.0)
+        self.assertEqual(got["padding"]["effective_tokens"], 60)
+        self.assertEqual(got["padding"]["padded_tokens"], 80)
+        self.assertEqual(st["other"]["p99_us"], 0.0)
+        jl = self.path("t.jsonl")
+        with open(jl, "w") as f:
+            for ev in [
+                {"ev": "meta", "format": "servprof.events/1", "clock": "monotonic"},
+                {"ev": "request", "id": "r1", "arrival_ns": 1000, "done_ns": 905000, "input_tokens": 37},
+                {"ev": "request", "id": "r2", "arrival_ns": 1000, "done_ns": 905000, "input_tokens": 23},
+                {"ev": "stage", "id": "r1", "stage": "preprocess", "start_ns": 1000, "end_ns": 51000},
+                {"ev": "stage", "id": "r1", "stage": "queue", "start_ns": 51000, "end_ns": 301000},
+                {"ev": "stage", "id": "r2", "stage": "preprocess", "start_ns": 1000, "end_ns": 301000},
+                {"ev": "batch", "batch": 7, "requests": ["r1", "r2"], "start_ns": 301000, "end_ns": 801000,
+                 "effective_tokens": 60, "padded_tokens": 80},
+                {"ev": "copy", "batch": 7, "kind": "h2d", "bytes": 4096, "start_ns": 301000, "end_ns": 321000},
+                {"ev": "kernel", "batch": 7, "name": "gemm_f32", "stream": 0, "start_ns": 331000, "end_ns": 761000},
+                {"ev": "copy", "batch": 7, "kind": "d2h", "bytes": 2048, "start_ns": 771000, "end_ns": 781000},
+                {"ev": "stage", "id": "r1", "stage": "postprocess", "start_ns": 801000, "end_ns": 905000},
+                {"ev": "stage", "id": "r2", "stage": "postprocess", "start_ns": 801000, "end_ns": 905000}]:
+                f.write(json.dumps(ev) + "\n")
+        ref = analyze(jl)
+        self.assertEqual(got["stages"], ref["stages"])
+        self.assertEqual(got["padding"], ref["padding"])
+        self.assertEqual(got["requests"], ref["requests"])
+
+    def test_labels_join_a_client_trace(self):
+        """A string request id is the request's id in the trace (its label), so a client trace that
+        names it joins: the client sent at 0 and got the answer at 2000 ns, the server held it from
+        500 to 1500, so network is 1000 ns of 2000 (clock offset none: one machine)."""
+        rec = servprof.Recorder(self.path("s.sptrace"))
+        r = rec.request("load-1", arrival_ns=500)
+        r.span("preprocess", 500, 1500)
+        r.end(1500)
+        self.assertEqual(r.trace_id >> 63, 1)
+        rec.close()
+        cl = self.path("c.jsonl")
+        with open(cl, "w") as f:
+            f.write('{"ev":"meta","format":"servprof.events/1","clock":"monotonic"}\n')
+            f.write('{"ev":"client","id":"load-1","intended_ns":0,"send_ns":0,"done_ns":2000,"status":200}\n')
+        got = analyze(self.path("s.sptrace"), cl, args=("--clock-offset", "none"))
+        st = stages(got)
+        self.assertIn("network", st)
+        self.assertEqual(st["network"]["p50_us"], 1.0)
+        self.assertEqual(got["requests"]["latency_us"]["p50"], 2.0)
+
+    def test_timed_blocks(self):
+        """`with` blocks take their times from servprof.now_ns(): nested in order, inside the request."""
+        rec = servprof.Recorder(self.path("t.sptrace"), stages=["tokenize"])
+        with rec.request(5, input_tokens=3) as r:
+            with r.stage("preprocess") as s:
+                with r.stage("tokenize"):
+                    pass
+            self.assertIsNotNone(s.start_ns)
+            with rec.batch([r], padded_tokens=8) as b:
+                self.assertIs(servprof.current_batch(), b)
+                t = servprof.now_ns()
+                b.kernel("op", t, t + 1)
+            self.assertIsNone(servprof.current_batch())
+            self.assertEqual(b.effective_tokens, 3)  # the member's input_tokens
+            with r.stage("postprocess"):
+                pass
+        self.assertTrue(r.ended)
+        self.assertLessEqual(r.arrival_ns, r.first_ns)
+        self.assertLessEqual(r.first_ns, b.start_ns)
+        self.assertLessEqual(b.end_ns, r.last_ns)
+        self.assertLessEqual(r.last_ns, r.done_ns)
+        rec.close()
+        got = analyze(self.path("t.sptrace"))
+        self.assertEqual(got["requests"]["count"], 1)
+        self.assertIn("tokenize", stages(got))
+        self.assertEqual(got["padding"]["padded_tokens"], 8)
+
+
+class Outcomes(TempDirCase):
+    def test_outcomes(self):
+        rec = servprof.Recorder(self.path("t.sptrace"))
+        with rec.request("ok1"):
+            pass
+        with rec.request("rej") as r:
+            r.outcome("rejected", 503)
+        with self.assertRaises(KeyError):
+            with rec.request("boom"):
+                raise KeyError("x")
+        with self.assertRaises(asyncio.CancelledError):
+            with rec.request("gone"):
+                raise asyncio.CancelledError()
+        rec.request("never-closed")      # a service that forgets to close a request
+        self.assertEqual(rec.stats()["open_requests"], 1)
+        rec.close()
+        self.assertEqual(rec.stats()["unfinished_at_close"], 1)
+        got = analyze(self.path("t.sptrace"))
+        by = got["outcomes"]["by_outcome"]
+        self.assertEqual([by[k]["count"] for k in ("ok", "rejected", "error", "cancelled", "unfinished")],
+                         [1, 1, 1, 1, 1])
+        self.assertEqual({s["status"]: s["count"] for s in got["outcomes"]["statuses"]}, {500: 1, 503: 1})
+        self.assertTrue(got["data_quality"]["complete"] or got["data_quality"]["unclean_files"] == 0)
+
+
+class Misuse(TempDirCase):
+    def test_bad_arguments(self):
+        rec = servprof.Recorder(self.path("t.sptrace"))
+        for bad, exc in [(None, TypeError), (1.5, TypeError), (True, TypeError), (b"x", TypeError),
+                         ("", ValueError), ("x" * 256, ValueError), ("a\nb", ValueError), (-1, ValueError),
+                         (1 << 63, ValueError)]:
+            with self.assertRaises(exc, msg=repr(bad)):
+                rec.request(bad)
+        with self.assertRaises(TypeError):
+            rec.request("a", input_tokens="3")
+        with self.assertRaises(ValueError):
+            rec.request("a", input_tokens=-1)
+        with self.assertRaises(TypeError):
+            rec.request("a", arrival_ns=1.0)
+        with self.assertRaises(TypeError):
+            rec.request("a", nonsense=1)
+        r = rec.request("a")
+        with self.assertRaisesRegex(ValueError, "unknown stage name 'tokenise'.*declare"):
+            r.stage("tokenise")
+        with self.assertRaisesRegex(ValueError, "computed by servprof"):
+            rec.declare_stage("kernel")
+        with self.assertRaises(TypeError):
+            r.stage(3)
+        with self.assertRaisesRegex(ValueError, "before start_ns"):
+            r.span("queue", 10, 5)
+        with self.assertRaisesRegex(ValueError, "unknown outcome"):
+            r.outcome("fine")
+        with self.assertRaises(ValueError):
+            r.outcome("error", 1000)
+        with self.assertRaises(TypeError):
+            rec.batch("abc")
+        with self.assertRaisesRegex(ValueError, "not an open request"):
+            rec.batch(["nobody"])
+        with self.assertRaisesRegex(ValueError, "exceeds padded_tokens"):
+            rec.batch([r], effective_tokens=9, padded_tokens=8)
+        with self.assertRaises(ValueError):
+            rec.batch(list(range(4097)))
+        with self.assertRaises(ValueError):
+            rec.set_property("bad key", "v")
+        with self.assertRaises(ValueError):
+            rec.kernel("", 1, 2)
+        with self.assertRaises(ValueError):
+            rec.copy("sideways", 1, 1, 2)
+        with self.assertRaises(TypeError):
+            servprof.Recorder(self.path("u.sptrace"), price_per_hour="4")
+        r.end()
+        rec.close()
+        self.assertEqual(analyze(self.path("t.sptrace"))["requests"]["count"], 1)
+
+    def test_end_twice_and_blocks_twice(self):
+        rec = servprof.Recorder(self.path("t.sptrace"))
+        r = rec.request("a")
+        r.end()
+        with self.assertRaisesRegex(RuntimeError, "already ended"):
+            r.end()
+        with rec.request("b") as r2:
+            r2.end()                    # ended inside its with block: the block's exit adds nothing
+        s = r2.stage("queue")
+        with s:
+            pass
+        with self.assertRaisesRegex(RuntimeError, "entered twice"):
+            with s:
+                pass
+        b = rec.batch([])
+        with b:
+            pass
+        with self.assertRaises(RuntimeError):
+            b.__enter__()
+        rec.close()
+        self.assertEqual(analyze(self.path("t.sptrace"))["requests"]["count"], 2)
+
+    def test_records_after_close_are_counted(self):
+        rec = servprof.Recorder(self.path("t.sptrace"))
+        inflight = rec.request("inflight")
+        rec.close()
+        rec.close()                     # a second close does nothing
+        self.assertTrue(rec.closed)
+        with rec.request("late") as r:  # 1 (the request)
+            with r.stage("queue"):      # 2
+                pass
+            with rec.batch([r]):        # 3
+                pass
+        # 4: the request record itself; `inflight` was recorded unfinished by close: its end is a drop (5)
+        inflight.end()
+        self.assertEqual(rec.drops()["after_close"], 5)
+        self.assertEqual(rec.stats()["unfinished_at_close"], 1)
+        with self.assertRaisesRegex(RuntimeError, "closed"):
+            rec.flush()
+        got = analyze(self.path("t.sptrace"))
+        self.assertEqual(got["outcomes"]["by_outcome"]["unfinished"]["count"], 1)
+
+    def test_open_errors(self):
+        with self.assertRaisesRegex(OSError, "does not exist"):
+            servprof.Recorder(os.path.join(self.tmp, "no", "such", "folder", "t.sptrace"))
+        rec = servprof.Recorder(self.path("a.sptrace"))
+        with self.assertRaisesRegex(RuntimeError, "already open in this process"):
+            servprof.Recorder(self.path("b.sptrace"))
+        rec.close()
+        with servprof.Recorder(self.path("{pid}.sptrace")) as rec2:
+            self.assertEqual(rec2.path, self.path("%d.sptrace" % os.getpid()))
+        self.assertTrue(rec2.closed)
+
+    def test_garbage_collected_recorder_closes_its_trace(self):
+        rec = servprof.Recorder(self.path("t.sptrace"))
+        with rec.request("a"):
+            pass
+        del rec
+        import gc
+        gc.collect()
+        got = analyze(self.path("t.sptrace"))
+        self.assertEqual(got["requests"]["count"], 1)
+        self.assertEqual(got["data_quality"]["unclean_files"], 0)
+
+
+class Concurrency(TempDirCase):
+    def test_threads(self):
+        """8 threads x 300 requests, each with 4 stages and a batch of its own: every record arrives."""
+        rec = servprof.Recorder(self.path("t.sptrace"), stages=["tokenize"])
+        errors = []
+
+        def work(k):
+            try:
+                for i in range(300):
+                    with rec.request("t%d-%d" % (k, i), input_tokens=4) as r:
+                        with r.stage("preprocess"):
+                            pass
+                        with r.stage("tokenize"):
+                            pass
+                        with r.stage("queue"):
+                            pass
+                        with rec.batch([r], padded_tokens=8):
+                            pass
+                        with r.stage("postprocess"):
+                            pass
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        ts = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        rec.close()
+        self.assertEqual(errors, [])
+        self.assertEqual(sum(rec.drops().values()), 0)
+        got = analyze(self.path("t.sptrace"))
+        self.assertEqual(got["requests"]["count"], 2400)
+        self.assertEqual(got["padding"]["padded_tokens"], 2400 * 8)
+
+    def test_asyncio(self):
+        """200 concurrent tasks that await inside their blocks: each task sees its own current batch
+        after an await, and each request's queue span is its own sleep (about 1-3 ms)."""
+        rec = servprof.Recorder(self.path("t.sptrace"))
+        seen = []
+
+        async def one(i):
+            with rec.request("a%d" % i) as r:
+                with r.stage("queue"):
+                    await asyncio.sleep(0.001 * (1 + i % 3))
+                with rec.batch([r]) as b:
+                    await asyncio.sleep(0)
+                    seen.append(servprof.current_batch() is b)
+
+        async def main():
+            await asyncio.gather(*(one(i) for i in range(200)))
+
+        asyncio.run(main())
+        rec.close()
+        self.assertEqual(len(seen), 200)
+        self.assertTrue(all(seen))
+        got = analyze(self.path("t.sptrace"))
+        self.assertEqual(got["requests"]["count"], 200)
+        q = stages(got)["queue"]
+        self.assertGreaterEqual(q["p50_us"], 1000)
+        self.assertLess(q["p50_us"], 100000)
+
+    def test_fork(self):
+        """A forked worker records into "<path>.<pid>" (on_fork='own_file', the default); the parent's
+        trace holds only the parent's requests. With on_fork='drop' the child's records are dropped."""
+        for mode in ("own_file", "drop"):
+            path = self.path("f-%s.sptrace" % mode)
+            rec = servprof.Recorder(path, on_fork=mode)
+            with rec.request("parent-1"):
+                pass
+            open_in_parent = rec.request("parent-open")
+            pid = os.fork()
+            if pid == 0:
+                code = 0
+                try:
+                    if rec.stats()["open_requests"] != 0:
+                        code = 3
+                    for i in range(50):
+                        with rec.request("child-%d" % i) as r:
+                            with r.stage("preprocess"):
+                                pass
+                    rec.close()
+                except BaseException:  # noqa: BLE001 - the child must never return into the test runner
+                    code = 2
+                os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            self.assertEqual(os.waitstatus_to_exitcode(status), 0, mode)
+            open_in_parent.end()
+            rec.close()
+            self.assertEqual(analyze(path)["requests"]["count"], 2)
+            child = "%s.%d" % (path, pid)
+            if mode == "own_file":
+                self.assertEqual(analyze(child)["requests"]["count"], 50)
+            else:
+                self.assertFalse(os.path.exists(child))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,99 @@
+"""The Python example service (examples/python/service.py: FastAPI + uvicorn + PyTorch on the CPU) under
+`servprof load`, its trace merged with the client's: the verdict follows the configuration as it does
+for the C service (tests/cli/demo_verdicts.sh), and the stages cover each request (`other` under 5%
+of p95). Assertions are on which candidate wins, not its figures: the machine is shared.
+  1. low traffic with a 50 ms batch window (small model): requests wait for company -> queue;
+  2. short requests padded to a static 512 tokens: ~97% of computed tokens are padding -> padding;
+  3. a large model near saturation (rate from a calibration run), fixed lengths, no window -> kernel;
+  4. the default configuration: the client trace joins (network, every request), other < 5%."""
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+from sptest import BIN, SOURCE_DIR, TempDirCase, analyze, require, stages
+
+require("torch")
+require("fastapi")
+require("uvicorn")
+
+SERVICE = os.path.join(SOURCE_DIR, "examples", "python", "service.py")
+SMALL = ["--layers", "1", "--hidden", "64", "--heads", "2", "--ffn", "256"]
+BIG = ["--layers", "4", "--hidden", "512", "--heads", "8", "--ffn", "2048"]
+
+
+class ExampleVerdicts(TempDirCase):
+    def run_service(self, name, service_args, load_args, duration=3):
+        """Starts the service, drives it with servprof load for `duration` s, stops it (SIGINT) and
+        returns the merged JSON report."""
+        trace, client = self.path(name + ".sptrace"), self.path(name + ".client.jsonl")
+        err = open(self.path(name + ".err"), "w")
+        p = subprocess.Popen([sys.executable, SERVICE, "--port", "0", "--trace", trace, *service_args],
+                             stdout=subprocess.PIPE, stderr=err, text=True)
+        try:
+            line = p.stdout.readline()
+            if not line.startswith("listening on "):
+                p.wait(timeout=30)
+                raise AssertionError("%s: the service did not start: %s" % (name, open(err.name).read()))
+            port = line.strip().rsplit(":", 1)[1]
+            ld = subprocess.run([BIN, "load", "--url", "http://127.0.0.1:%s/v1/embeddings" % port, "--duration",
+                                 str(duration), "--no-progress", "--trace", client, *load_args],
+                                capture_output=True, text=True, timeout=duration + 60)
+            self.assertEqual(ld.returncode, 0, "%s: servprof load: %s%s" % (name, ld.stdout, ld.stderr))
+        finally:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            err.close()
+        self.assertEqual(p.returncode, 0, "%s: the service exited %s: %s" % (name, p.returncode, open(err.name).read()))
+        rep = analyze(trace, client)
+        self.assertEqual(rep["data_quality"]["unclean_files"], 0, name)
+        return rep
+
+    def check_verdict(self, name, rep, stage, group):
+        st = stages(rep)
+        shares = {k: round(v["share_of_p95"], 3) for k, v in st.items()}
+        print("%s: verdict %s %s (%.3f of p95); shares %s; padding %.3f" % (
+            name, rep["verdict"]["stage"], rep["verdict"]["group"], rep["verdict"]["share_of_p95"], shares,
+            rep["padding"]["share_of_p95"] or 0))
+        self.assertEqual((rep["verdict"]["stage"], rep["verdict"]["group"]), (stage, group), name)
+        self.assertLess(st["other"]["share_of_p95"], 0.05, "%s: other is %.3f of p95" % (name, st["other"]["share_of_p95"]))
+
+    def test_queue(self):
+        rep = self.run_service("queue", ["--max-queue-delay-ms", "50", *SMALL], ["--rate", "10", "--length", "lognormal:16"])
+        self.check_verdict("queue", rep, "queue", "configuration")
+
+    def test_padding(self):
+        rep = self.run_service("padding", ["--pad-to", "512"], ["--rate", "10", "--length", "lognormal:8:0.3"])
+        self.check_verdict("padding", rep, "padding", "configuration")
+        self.assertGreater(rep["padding"]["waste_fraction"], 0.9)
+
+    def test_kernel(self):
+        args = [*BIG, "--max-queue-delay-ms", "0"]
+        cal = self.run_service("calibrate", args, ["--rate", "2", "--length", "fixed:16"], duration=2)
+        svc_us = stages(cal)["kernel"]["p50_us"]
+        rate = round(max(0.5, min(200.0, 0.7e6 / max(svc_us, 1.0))), 2)
+        print("large model: one request's kernel time %.0f us -> rate %s req/s" % (svc_us, rate))
+        rep = self.run_service("model", args, ["--rate", str(rate), "--length", "fixed:16"])
+        self.check_verdict("model", rep, "kernel", "model")
+
+    def test_default_joins_the_client_trace(self):
+        rep = self.run_service("default", [], ["--rate", "40"])
+        st = stages(rep)
+        self.assertIn("network", st)
+        self.assertGreater(rep["requests"]["count"], 60)
+        self.assertEqual(rep["outcomes"]["by_outcome"]["ok"]["count"], rep["requests"]["count"])
+        self.assertLess(st["other"]["share_of_p95"], 0.05)
+        for s in ("queue", "preprocess", "kernel", "postprocess"):
+            self.assertGreater(st[s]["p50_us"], 0, s)
+        self.assertGreater(rep["gpu"]["kernels"], 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
