@@ -1,6 +1,7 @@
 /* servprof analyzer: turns an event set into the stage partition, percentiles, shares of p50/p95/p99,
- * padding waste, GPU timeline, cost split and verdict of DESIGN sections 3 to 8, and writes them as
- * text, JSON (servprof.report/1, DESIGN section 10) or a Chrome/Perfetto trace. */
+ * padding waste, GPU timeline, cost split and verdict of DESIGN sections 3 to 8: one sp_report, and
+ * with keep_detail what charts of it draw. servprof/report.h writes a report as text, JSON
+ * (servprof.report/1, DESIGN section 10), HTML or a Chrome/Perfetto trace. */
 #ifndef SERVPROF_ANALYZE_H
 #define SERVPROF_ANALYZE_H
 
@@ -35,6 +36,9 @@ typedef struct sp_analyze_options {
     sp_clock_mode clock_mode;  /* client-to-server clock mapping (events.h); default SP_CLOCK_AUTO */
     int64_t clock_offset_ns;   /* server clock - client clock, for SP_CLOCK_FIXED */
     sp_outcome_scope outcomes; /* default SP_SCOPE_OK */
+    int keep_detail;           /* keep what charts draw beyond the figures (sp_report_detail): the
+                                  latency distribution, each stage's spread, per-batch waste and the
+                                  busiest slice of the device timeline; default 0 (report.detail NULL) */
 } sp_analyze_options;
 
 SP_API void sp_analyze_options_init(sp_analyze_options *opt);
@@ -294,6 +298,64 @@ typedef struct sp_file_quality {
     sp_file_loss loss;
 } sp_file_quality;
 
+/* ---- Detail: what the analysis keeps for charts (sp_analyze_options.keep_detail) ----
+ * The report's figures are percentiles, shares and totals; a chart of a distribution needs more. With
+ * keep_detail the analysis keeps it, so a writer (the HTML report) draws without analysing again. All
+ * of it is owned by the report. Sizes grow with the trace: the latency array with the requests
+ * (8 bytes each), the waste array with the batches, the slice with the device work inside it. */
+
+/* The spread of one stage's per-request times (a request without the stage counts 0, as in its row),
+ * at nearest ranks (DESIGN section 4) below the row's own p50/p95/p99: what a box plot draws. */
+typedef struct sp_stage_spread {
+    uint64_t p5_ns, p25_ns, p75_ns;
+} sp_stage_spread;
+
+/* One piece of device work (kernel, copy, memset; never a sync) in the timeline slice. */
+typedef struct sp_slice_activity {
+    uint64_t start_ns, end_ns;    /* end >= start */
+    uint64_t bytes;               /* copies and memsets; 0 for kernels */
+    int64_t stream;
+    uint32_t file, device;        /* file: index in load order */
+    sp_act_kind kind;             /* events.h */
+    const char *name;             /* the kernel's name, NULL when the activity has none */
+} sp_slice_activity;
+
+/* One batch window overlapping the timeline slice. */
+typedef struct sp_slice_batch {
+    uint64_t start_ns, end_ns;
+    int64_t id;                   /* the trace's id (ids are per file) */
+    uint32_t file;
+    uint32_t members;             /* requests in the batch */
+    int has_tokens;               /* token counts known: `waste` holds */
+    double waste;                 /* 1 - effective/padded (DESIGN section 5) */
+} sp_slice_batch;
+
+/* The busiest slice of the device timeline (docs/analysis.md, "Timeline slice"): a window a few p95
+ * batch windows long, where the device work that starts in it sums to the most device time. */
+typedef struct sp_timeline_slice {
+    uint64_t work;                /* device work activities (with valid times) in the whole trace;
+                                     0: there is no slice and the rest is zero */
+    uint64_t first_ns;            /* the start of the first of them */
+    uint64_t start_ns, end_ns;    /* the slice, [start, end) */
+    size_t n_acts;
+    sp_slice_activity *acts;      /* the device work overlapping the slice (one of zero length counts
+                                     when it starts inside), by start time (ties: the event set's order) */
+    size_t n_batches;
+    sp_slice_batch *batches;      /* analysed batch windows overlapping the slice, in the event set's
+                                     batch order */
+} sp_timeline_slice;
+
+typedef struct sp_report_detail {
+    size_t n_latency;             /* = request_count */
+    uint64_t *latency_ns;         /* each analysed request's end-to-end latency (the figure of
+                                     sp_report.latency), ascending */
+    sp_stage_spread *stage_spread;  /* one per stage row, indexed like sp_report.stages */
+    size_t n_batch_waste;         /* = padding.batches */
+    double *batch_waste;          /* the waste of each analysed batch with token counts, ascending
+                                     (the distribution of padding.waste_p50, _p95, _max) */
+    sp_timeline_slice timeline;
+} sp_report_detail;
+
 typedef struct sp_report {
     /* requests */
     uint64_t request_count;
@@ -346,6 +408,7 @@ typedef struct sp_report {
     uint64_t unfinished_batches;   /* batches in flight when an unclean trace ended (left out); the
                                       unclean traces are counted in unclean_files and named in
                                       file_quality (loss.end SP_TRACE_END_UNCLEAN) */
+    sp_report_detail *detail;      /* with sp_analyze_options.keep_detail, else NULL; owned by the report */
 } sp_report;
 
 /* Analyses `ev` (finishing it first). `opt` may be NULL. `*out` is written only on success; free it
@@ -372,57 +435,13 @@ SP_API sp_status sp_report_quote_prediction(sp_report *r);
  * NULL when len is 0. */
 SP_API size_t sp_report_describe_loss(const sp_report *r, char *buf, size_t len);
 
-/* Writers. Each returns SP_ERR_IO if writing fails, with errno set to the system's reason (e.g.
- * ENOSPC, "No space left on device") so a caller can name it; a writer stops at the first failed
- * write rather than format the rest for nothing. The caller still closes `out`. */
-SP_API sp_status sp_report_write_text(const sp_report *r, FILE *out);
-SP_API sp_status sp_report_write_json(const sp_report *r, FILE *out);
-/* Chrome-trace JSON (opens in ui.perfetto.dev): requests, stages, batches and device activity on
- * separate tracks. Needs the events the report came from. */
-SP_API sp_status sp_report_write_perfetto(const sp_report *r, const sp_events *ev, FILE *out);
-
-/* ---- HTML report (docs/html-report.md) ---- */
-
-/* One row of a what-if comparison (`servprof whatif`): a batching policy and the figures predicted
- * for it. Every pointer is borrowed for the duration of the call that reads the row. */
-typedef struct sp_whatif_row {
-    const char *policy;          /* label shown in the table and the chart, e.g. "window 2 ms, max 32" */
-    uint64_t p50_ns, p95_ns, p99_ns;   /* predicted end-to-end latency percentiles */
-    double throughput_rps;       /* requests per second; < 0 or not finite: unknown ("n/a") */
-    double cost_per_request;     /* dollars; < 0 or not finite: unknown ("n/a") */
-    int is_baseline;             /* the measured policy: marked in the table and the chart */
-} sp_whatif_row;
-
-/* Most what-if rows one section draws; more are listed as left out, so the output stays bounded. */
-#define SP_HTML_MAX_WHATIF_ROWS 64
-
-typedef struct sp_html_options {
-    const char *title;           /* page title (escaped); NULL: "servprof report" */
-    const sp_whatif_row *whatif; /* borrowed; NULL or n_whatif 0: no what-if section */
-    size_t n_whatif;
-} sp_html_options;
-
-SP_API void sp_html_options_init(sp_html_options *opt);
-
-/* Self-contained HTML5 report (inline CSS and SVG; no scripts, no fetches: it opens offline): the
- * verdict, stage shares of p50/p95/p99, the latency distribution, each stage's distribution, padding
- * waste per batch, the busiest slice of the GPU timeline, the cost split and data quality.
- * `ev` is the finished event set `r` came from (sp_analyze finishes it); the distributions and the
- * timeline are computed from it. `ev` may be NULL: those charts are then replaced by a note and the
- * rest is drawn from `r` alone. Output size is bounded whatever the trace size (docs/html-report.md).
- * Both are borrowed and only read. Returns SP_ERR_INVALID (NULL r or out, or `ev` not finished),
- * SP_ERR_NOMEM, SP_ERR_IO if writing fails. */
-SP_API sp_status sp_report_write_html(const sp_report *r, const sp_events *ev, FILE *out);
-/* The same with options (`opt` may be NULL: defaults), e.g. what-if rows to add as a section. */
-SP_API sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, const sp_html_options *opt,
-                                           FILE *out);
-/* The what-if section alone, for embedding in a page this library did not write: one <section>
- * element holding a table and an inline SVG bar chart of p50/p95/p99 per policy. At most
- * SP_HTML_MAX_WHATIF_ROWS rows are drawn. `rows` may be NULL when n is 0. Returns SP_ERR_IO. */
-SP_API sp_status sp_report_write_html_whatif(const sp_whatif_row *rows, size_t n, FILE *out);
-
 #ifdef __cplusplus
 }
 #endif
+
+/* The report writers (text, JSON, HTML, Perfetto, what-if output) have their own header and library
+ * (libservprof-report); it is included here so that programs written when they were declared in this
+ * header still compile. New code includes servprof/report.h. */
+#include "servprof/report.h"
 
 #endif

@@ -65,6 +65,17 @@ SP_API sp_status sp_events_load_file(sp_events *ev, const char *path, const sp_l
 SP_API sp_status sp_events_load_buffer(sp_events *ev, const char *name, const void *data, size_t len,
                                        const sp_load_options *opt, char *err, size_t errlen);
 
+/* Kinds of device activity in the event model (DESIGN section 2). */
+typedef enum sp_act_kind {
+    SP_ACT_KERNEL = 0,
+    SP_ACT_H2D,
+    SP_ACT_D2H,
+    SP_ACT_D2D,
+    SP_ACT_MEMSET,
+    SP_ACT_COPY_OTHER,
+    SP_ACT_SYNC              /* synchronisation: not device work (DESIGN section 6) */
+} sp_act_kind;
+
 /* Trace properties (sp_recorder_set_property in trace.h; limits SP_PROP_* in servprof.h): the value of property `key` in loaded file number `file` (0-based, in load order), or NULL when the
  * file does not carry it (or there is no such file). The string is owned by `ev` and valid until it
  * is destroyed. */

@@ -55,6 +55,9 @@ SP_API const char *sp_whatif_policy_str(const sp_whatif_policy *p, char *buf, si
 /* Writes the padding rule alone ("longest", "static:64", "buckets:32,64,128", "multiple:64"); returns buf. */
 SP_API const char *sp_whatif_pad_str(const sp_whatif_policy *p, char *buf, size_t buflen);
 
+/* Room for any padding rule's text (sp_whatif_pad_str): "buckets:" and 15 bounds of up to 5 digits. */
+#define SP_WHATIF_PAD_STR_MAX (SP_WHATIF_MAX_BUCKETS * 12 + 16)
+
 /* Rewrites `p` into its canonical form, so two policies that batch alike compare equal: fields the
  * padding rule does not use are cleared, multiple:1 becomes longest. */
 SP_API void sp_whatif_policy_normalize(sp_whatif_policy *p);
@@ -183,6 +186,11 @@ typedef enum sp_whatif_setting {
 /* The CLI's name of a setting: "max-batch", "max-queue-delay", "pad", "instances",
  * "queue-capacity", "max-len". */
 SP_API const char *sp_whatif_setting_str(sp_whatif_setting s);
+
+/* The value of setting `s` of `p` as the reports print it ("16", "2.00 ms", "buckets:32,64"; the delay
+ * in the report's duration units) into buf; returns buf. SP_WHATIF_PAD_STR_MAX bytes hold any. */
+SP_API const char *sp_whatif_setting_value(const sp_whatif_policy *p, sp_whatif_setting s, char *buf,
+                                           size_t len);
 
 /* The profiled policy and where each of its settings came from. */
 typedef struct sp_whatif_observed {
@@ -328,17 +336,8 @@ SP_API sp_status sp_whatif_study_run(const sp_whatif_workload *w, const sp_whati
 /* NULL is fine. */
 SP_API void sp_whatif_study_clear(sp_whatif_study *s);
 
-/* The terminal table (docs/whatif.md "Output"): the observed policy and where each setting came from,
- * the fit, one row per policy with durations in the report's units and an extrapolation mark, the
- * advice and the SLO choice. SP_ERR_IO if writing fails. */
-SP_API sp_status sp_whatif_write_text(const sp_whatif_study *s, FILE *out);
-/* The same as one servprof.whatif/1 JSON object (docs/whatif.md "JSON"). SP_ERR_IO. */
-SP_API sp_status sp_whatif_write_json(const sp_whatif_study *s, FILE *out);
-/* The HTML report of `r` (analysed from `ev`, which may be NULL) with the study as its what-if
- * section, the observed policy marked as the baseline (sp_report_write_html_opts). SP_ERR_NOMEM,
- * SP_ERR_IO. */
-SP_API sp_status sp_whatif_write_html(const sp_whatif_study *s, const sp_report *r, const sp_events *ev,
-                                      FILE *out);
+/* The writers of a study (sp_whatif_write_text, _json, _html) are declared in servprof/report.h,
+ * which analyze.h includes, and live in the report library (libservprof-report). */
 
 /* ---- the verdict's prediction (DESIGN section 8) ---- */
 

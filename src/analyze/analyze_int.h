@@ -9,6 +9,7 @@
 
 #include "common/quantile.h"
 #include "common/sort.h"
+#include "analyze/report_store.h"
 #include "model/events_int.h"
 #include "servprof/analyze.h"
 
@@ -85,6 +86,7 @@ typedef struct sp_ana {
                                       text, then arrival, then file (docs/analysis.md, "Ties") */
     int has_network;
     uint64_t skipped;              /* malformed records skipped under lenient */
+    sp_report_detail *detail;      /* r->detail: filled along the way under keep_detail, else NULL */
 } sp_ana;
 
 /* A request with usable client times, whose life is client-observed (docs/analysis.md, "Client
@@ -93,6 +95,12 @@ static inline int sp_ana_has_client(const sp_ev_request *q)
 {
     return q->client_send_ns != SP_TIME_NONE && q->client_done_ns != SP_TIME_NONE &&
            q->client_done_ns >= q->client_send_ns;
+}
+
+/* Device work (DESIGN section 6): every activity but a synchronisation wait. */
+static inline int sp_ana_act_is_work(const sp_ev_activity *x)
+{
+    return x->kind != SP_ACT_SYNC;
 }
 
 /* Whether a request is among the analysed ones (docs/analysis.md, "Outcomes"): it has a request
@@ -132,6 +140,8 @@ sp_status sp_ana_quantiles(uint64_t *v, size_t n, sp_quantiles *q);
 /* ---- share.c ---- */
 /* Window W of ranks [lo, hi] (1-based, inclusive) for share of pXX over n requests (DESIGN 4). */
 void sp_ana_share_window(size_t n, unsigned xx, size_t *lo, size_t *hi);
+/* The report's stage rows, named (DESIGN section 3 order, network, named stages, other). */
+sp_status sp_ana_name_rows(sp_ana *a);
 /* Stage rows: quantiles, totals and shares of p50/p95/p99 from a->times. */
 sp_status sp_ana_stage_rows(sp_ana *a);
 /* Share of pXX of an arbitrary per-request time (double), e.g. padding. */
@@ -153,8 +163,6 @@ sp_status sp_ana_padding(sp_ana *a);
 
 /* ---- gpu.c ---- */
 sp_status sp_ana_gpu(sp_ana *a);
-/* HTA's computation kernels exclude communication kernels: names containing "nccl" (any case). */
-int sp_ana_is_nccl(const char *name);
 
 /* ---- gpu_hta.c ---- */
 /* Under hta_compat: HTA's temporal breakdown with its rounding, its validity and the note. */
@@ -175,6 +183,10 @@ uint64_t sp_ival_clip(const sp_ival *w, size_t n, uint64_t s, uint64_t e);
 /* ---- verdict_gpu.c ---- */
 /* The verdict of a trace without requests (docs/analysis.md section 6). */
 sp_status sp_ana_verdict_gpu(sp_ana *a);
+
+/* ---- names.c: the analysis' words (a leaf) ---- */
+/* HTA's computation kernels exclude communication kernels: names containing "nccl" (any case). */
+int sp_ana_is_nccl(const char *name);
 /* "37%" and "12.3 us" as the verdict sentences write them. */
 void sp_ana_fmt_pct(char *buf, size_t n, double f);
 void sp_ana_fmt_dur(char *buf, size_t n, uint64_t ns);
@@ -257,22 +269,23 @@ size_t sp_ana_verdict_render(const sp_verdict_cand *rank, size_t n, const sp_ver
 size_t sp_ana_verdict_render_unserved(const uint64_t counts[SP_OUTCOME_COUNT], const sp_verdict_facts *f,
                                       char *buf, size_t len);
 
-/* ---- analyze.c: the context's arrays ---- */
+/* ---- analyze.c: the pipeline ---- */
 /* Frees everything the stages allocated in `a` (not `a` itself). NULL is fine. */
 void sp_ana_free(sp_ana *a);
 
-/* ---- detail.c: per-request figures for writers that draw distributions (the HTML report) ---- */
-/* Rebuilds the stage partition of a finished event set into `a` (reqs, times, life, padding, b) over
- * the requests of `scope` (the report's outcome_scope):
- * the same code the analysis ran, so per-request figures agree with the report's. Run lenient: an
- * event set a strict analysis accepted has nothing to skip, so the result is the same, and one a
- * lenient analysis accepted gets the same skips. Reads `ev` only. Free with sp_ana_free.
- * SP_ERR_INVALID when `ev` is not finished (sp_analyze finishes it), SP_ERR_NOMEM, SP_ERR_LIMIT. */
-sp_status sp_ana_detail(const sp_events *ev, sp_outcome_scope scope, sp_ana *a);
+/* ---- timeline.c ---- */
+/* The busiest slice of the device timeline (docs/analysis.md, "Timeline slice") into *sl, its arrays
+ * allocated (the report's detail owns them) and kernel names copied into the report. Runs after the
+ * partition. */
+sp_status sp_ana_timeline_slice(sp_ana *a, sp_timeline_slice *sl);
 
-/* ---- analyze.c: report-owned strings ---- */
-/* Copies `s` into storage the report owns; NULL on allocation failure. */
-const char *sp_report_strdup(sp_report *r, const char *s);
+/* ---- figures.c: figures counted or copied from the event set ---- */
+/* Latency percentiles (end-to-end, server side, client) and batch sizes. Runs after the partition. */
+sp_status sp_ana_request_figures(sp_ana *a);
+/* The clock reconciliation of the event set, with the files' names (DESIGN 8a). */
+sp_status sp_ana_clock_figures(sp_ana *a);
+/* Data quality: the recorder's drops by cause, skipped records, each file's losses and their totals. */
+sp_status sp_ana_quality_figures(sp_ana *a);
 
 /* ---- gpu_launch.c: launch calls joined on correlation id ---- */
 /* Launch calls by (file, correlation); of several with one id, the earliest start, then end, then

@@ -64,16 +64,11 @@ double sp_ana_bill(double price_per_hour, uint64_t window_ns)
     return price_per_hour * (double)window_ns / 3.6e12;
 }
 
-sp_status sp_ana_cost(sp_ana *a)
+/* The profiled window: first arrival or activity start to last done or activity end. Returns 0 when
+ * nothing in the set is timed. */
+static int cost_window(const sp_ana *a, uint64_t *w0_out, uint64_t *w1_out)
 {
-    sp_events *ev = a->ev;
-    sp_cost_summary *c = &a->r->cost;
-    sp_status st = SP_ERR_NOMEM;
-    /* price: option, else the first file's, else the stated default */
-    c->price_per_hour = sp_ana_price(a->opt.price_per_hour,
-                                     ev->n_files ? ev->files[0].price_per_hour : 0.0,
-                                     &c->price_is_default);
-    /* window: first arrival or activity start to last done or activity end */
+    const sp_events *ev = a->ev;
     uint64_t w0 = SP_TIME_NONE, w1 = 0;
     for (size_t i = 0; i < a->n_reqs; i++) {
         const sp_ev_request *q = &ev->requests[a->reqs[i]];
@@ -86,132 +81,159 @@ sp_status sp_ana_cost(sp_ana *a)
         w0 = ev->acts[i].start_ns < w0 ? ev->acts[i].start_ns : w0;
         w1 = ev->acts[i].end_ns > w1 ? ev->acts[i].end_ns : w1;
     }
-    if (w0 == SP_TIME_NONE)
-        return SP_OK; /* nothing timed: a zero bill */
-    c->window_ns = w1 - w0;
-    c->bill = sp_ana_bill(c->price_per_hour, c->window_ns);
-    c->per_request = a->n_reqs ? c->bill / (double)a->n_reqs : 0.0;
+    *w0_out = w0;
+    *w1_out = w1;
+    return w0 != SP_TIME_NONE;
+}
 
+/* Scratch of one cost pass. */
+typedef struct cost_work {
+    uint64_t w0, w1;          /* the profiled window */
+    size_t *aoff, *boff;      /* per device d: aord[aoff[d] .. aoff[d+1]), bord[boff[d] .. boff[d+1]) */
+    uint32_t *aord;           /* device activity grouped by device, each in start order */
+    struct bstart *bord;      /* analysed batches grouped by device, each sorted by start and id */
+    sp_ival *kl, *ul, *wl;    /* one device's kernel-like union, all-work union, batch window pieces */
+    struct piece *pieces;     /* one device's batch windows, made disjoint */
+    uint64_t *piece_len;      /* per batch: the length of its disjoint piece (0: none) */
+} cost_work;
+
+static void cost_work_free(cost_work *w)
+{
+    free(w->aoff);
+    free(w->boff);
+    free(w->aord);
+    free(w->bord);
+    free(w->kl);
+    free(w->ul);
+    free(w->wl);
+    free(w->pieces);
+    free(w->piece_len);
+}
+
+/* Allocates the scratch and groups activity and batches by device (acts keep their start order). */
+static sp_status cost_work_init(const sp_ana *a, cost_work *w)
+{
+    const sp_events *ev = a->ev;
     size_t nd = a->n_devs, na = ev->n_acts, nb = ev->n_batches;
-    size_t *aoff = calloc(nd + 1, sizeof *aoff);
-    size_t *boff = calloc(nd + 1, sizeof *boff);
-    uint32_t *aord = malloc((na ? na : 1) * sizeof *aord);
-    struct bstart *bord = malloc((nb ? nb : 1) * sizeof *bord);
-    sp_ival *kl = malloc((na ? na : 1) * sizeof *kl);
-    sp_ival *ul = malloc((na ? na : 1) * sizeof *ul);
-    sp_ival *wl = malloc((nb ? nb : 1) * sizeof *wl);
-    struct piece *pieces = malloc((nb ? nb : 1) * sizeof *pieces);
-    uint64_t *piece_len = calloc(nb ? nb : 1, sizeof *piece_len);
+    w->aoff = calloc(nd + 1, sizeof *w->aoff);
+    w->boff = calloc(nd + 1, sizeof *w->boff);
+    w->aord = malloc((na ? na : 1) * sizeof *w->aord);
+    w->bord = malloc((nb ? nb : 1) * sizeof *w->bord);
+    w->kl = malloc((na ? na : 1) * sizeof *w->kl);
+    w->ul = malloc((na ? na : 1) * sizeof *w->ul);
+    w->wl = malloc((nb ? nb : 1) * sizeof *w->wl);
+    w->pieces = malloc((nb ? nb : 1) * sizeof *w->pieces);
+    w->piece_len = calloc(nb ? nb : 1, sizeof *w->piece_len);
+    size_t *fa = malloc((nd ? nd : 1) * sizeof *fa), *fb = malloc((nd ? nd : 1) * sizeof *fb);
+    if (!w->aoff || !w->boff || !w->aord || !w->bord || !w->kl || !w->ul || !w->wl || !w->pieces ||
+        !w->piece_len || !fa || !fb) {
+        free(fa);
+        free(fb);
+        return SP_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < na; i++)
+        if (a->act_dev[i] != SP_EV_NONE)
+            w->aoff[a->act_dev[i] + 1]++;
+    for (size_t i = 0; i < nb; i++)
+        if (a->b[i].valid)
+            w->boff[a->b[i].dev + 1]++;
+    for (size_t d = 0; d < nd; d++) {
+        w->aoff[d + 1] += w->aoff[d];
+        w->boff[d + 1] += w->boff[d];
+    }
+    memcpy(fa, w->aoff, nd * sizeof *fa);
+    memcpy(fb, w->boff, nd * sizeof *fb);
+    for (size_t i = 0; i < na; i++)
+        if (a->act_dev[i] != SP_EV_NONE)
+            w->aord[fa[a->act_dev[i]]++] = (uint32_t)i;
+    for (size_t i = 0; i < nb; i++)
+        if (a->b[i].valid)
+            w->bord[fb[a->b[i].dev]++] = (struct bstart){ev->batches[i].start_ns, ev->batches[i].id, (uint32_t)i};
+    free(fa);
+    free(fb);
+    return SP_OK;
+}
+
+/* Device `d`'s ns of the window by state (DESIGN section 7), added to state[]. Sorts the device's
+ * batches in w->bord and records each one's disjoint piece in w->piece_len. */
+static void device_states(const sp_ana *a, cost_work *w, size_t d, uint64_t window_ns, long double *state)
+{
+    const sp_events *ev = a->ev;
+    size_t nk = 0, nu = 0, nw = 0;
+    for (size_t j = w->aoff[d]; j < w->aoff[d + 1]; j++) {
+        const sp_ev_activity *x = &ev->acts[w->aord[j]];
+        uint64_t s = x->start_ns, e = x->end_ns; /* inside [w0, w1] by construction */
+        if (is_kernel_like(x->kind))
+            push_sorted(w->kl, &nk, s, e);
+        push_sorted(w->ul, &nu, s, e);
+    }
+    /* batch windows on this device, made disjoint: where windows overlap, the earlier batch holds the
+     * device (the same rule as a request's own overlapping batches) */
+    qsort(w->bord + w->boff[d], w->boff[d + 1] - w->boff[d], sizeof *w->bord, bstart_cmp);
+    uint64_t prev_end = w->w0;
+    size_t np = 0;
+    for (size_t j = w->boff[d]; j < w->boff[d + 1]; j++) {
+        const sp_ev_batch *b = &ev->batches[w->bord[j].idx];
+        uint64_t s = b->start_ns > prev_end ? b->start_ns : prev_end;
+        uint64_t e = b->end_ns < w->w1 ? b->end_ns : w->w1;
+        if (b->end_ns > prev_end)
+            prev_end = b->end_ns;
+        if (e <= s)
+            continue;
+        w->pieces[np++] = (struct piece){s, e, w->bord[j].idx};
+        w->wl[nw++] = (sp_ival){s, e};
+        w->piece_len[w->bord[j].idx] = e - s;
+    }
+    uint64_t k_total = sp_ival_total(w->kl, nk), u_total = sp_ival_total(w->ul, nu);
+    uint64_t w_total = sp_ival_total(w->wl, nw);
+    uint64_t gap = w_total - sp_ival_overlap(w->wl, nw, w->ul, nu);
+    long double pad = 0;
+    size_t kp = 0;
+    for (size_t j = 0; j < np; j++) {
+        const struct piece *pc = &w->pieces[j];
+        while (kp < nk && w->kl[kp].e <= pc->s)
+            kp++;
+        uint64_t in = 0;
+        for (size_t m = kp; m < nk && w->kl[m].s < pc->e; m++) {
+            uint64_t s = w->kl[m].s > pc->s ? w->kl[m].s : pc->s;
+            uint64_t e = w->kl[m].e < pc->e ? w->kl[m].e : pc->e;
+            in += e - s;
+        }
+        /* DESIGN section 7: kernel time in a batch window x that batch's waste is padding */
+        pad += (long double)in * a->b[pc->batch].waste;
+    }
+    state[SP_COST_PADDING] += pad;
+    state[SP_COST_USEFUL] += (long double)k_total - pad;
+    state[SP_COST_COPIES] += (long double)(u_total - k_total);
+    state[SP_COST_GAP] += (long double)gap;
+    state[SP_COST_NO_BATCH] += (long double)(window_ns - u_total - gap);
+}
+
+/* Per-request cost: each batch's device time (its disjoint window piece) at the per-device-ns price,
+ * split among members by input tokens (equally when any member's count is unknown); its mean and
+ * percentiles. */
+static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns)
+{
+    const sp_events *ev = a->ev;
+    sp_cost_summary *c = &a->r->cost;
     double *rcost = calloc(a->n_reqs ? a->n_reqs : 1, sizeof *rcost);
     uint32_t *pos_of = malloc((ev->n_requests ? ev->n_requests : 1) * sizeof *pos_of);
     uint64_t *nano = malloc((a->n_reqs ? a->n_reqs : 1) * sizeof *nano);
-    if (!aoff || !boff || !aord || !bord || !kl || !ul || !wl || !pieces || !piece_len || !rcost ||
-        !pos_of || !nano)
+    sp_status st = SP_ERR_NOMEM;
+    if (!rcost || !pos_of || !nano)
         goto out;
-    /* group activity and batches by device (acts keep their start order) */
-    for (size_t i = 0; i < na; i++)
-        if (a->act_dev[i] != SP_EV_NONE)
-            aoff[a->act_dev[i] + 1]++;
-    for (size_t i = 0; i < nb; i++)
-        if (a->b[i].valid)
-            boff[a->b[i].dev + 1]++;
-    for (size_t d = 0; d < nd; d++) {
-        aoff[d + 1] += aoff[d];
-        boff[d + 1] += boff[d];
-    }
-    {
-        size_t *fa = malloc((nd ? nd : 1) * sizeof *fa), *fb = malloc((nd ? nd : 1) * sizeof *fb);
-        if (!fa || !fb) {
-            free(fa);
-            free(fb);
-            goto out;
-        }
-        memcpy(fa, aoff, nd * sizeof *fa);
-        memcpy(fb, boff, nd * sizeof *fb);
-        for (size_t i = 0; i < na; i++)
-            if (a->act_dev[i] != SP_EV_NONE)
-                aord[fa[a->act_dev[i]]++] = (uint32_t)i;
-        for (size_t i = 0; i < nb; i++)
-            if (a->b[i].valid)
-                bord[fb[a->b[i].dev]++] = (struct bstart){ev->batches[i].start_ns, ev->batches[i].id, (uint32_t)i};
-        free(fa);
-        free(fb);
-    }
-    long double state[SP_COST_STATE_COUNT] = {0};
-    size_t ndev_billed = nd ? nd : 1;
-    for (size_t d = 0; d < nd; d++) {
-        size_t nk = 0, nu = 0, nw = 0;
-        for (size_t j = aoff[d]; j < aoff[d + 1]; j++) {
-            const sp_ev_activity *x = &ev->acts[aord[j]];
-            uint64_t s = x->start_ns, e = x->end_ns; /* inside [w0, w1] by construction */
-            if (is_kernel_like(x->kind))
-                push_sorted(kl, &nk, s, e);
-            push_sorted(ul, &nu, s, e);
-        }
-        /* batch windows on this device, made disjoint: where windows overlap, the earlier batch
-         * holds the device (the same rule as a request's own overlapping batches) */
-        qsort(bord + boff[d], boff[d + 1] - boff[d], sizeof *bord, bstart_cmp);
-        uint64_t prev_end = w0;
-        size_t np = 0;
-        for (size_t j = boff[d]; j < boff[d + 1]; j++) {
-            const sp_ev_batch *b = &ev->batches[bord[j].idx];
-            uint64_t s = b->start_ns > prev_end ? b->start_ns : prev_end;
-            uint64_t e = b->end_ns < w1 ? b->end_ns : w1;
-            if (b->end_ns > prev_end)
-                prev_end = b->end_ns;
-            if (e <= s)
-                continue;
-            pieces[np++] = (struct piece){s, e, bord[j].idx};
-            wl[nw++] = (sp_ival){s, e};
-            piece_len[bord[j].idx] = e - s;
-        }
-        uint64_t k_total = sp_ival_total(kl, nk), u_total = sp_ival_total(ul, nu);
-        uint64_t w_total = sp_ival_total(wl, nw);
-        uint64_t gap = w_total - sp_ival_overlap(wl, nw, ul, nu);
-        long double pad = 0;
-        size_t kp = 0;
-        for (size_t j = 0; j < np; j++) {
-            while (kp < nk && kl[kp].e <= pieces[j].s)
-                kp++;
-            uint64_t in = 0;
-            for (size_t m = kp; m < nk && kl[m].s < pieces[j].e; m++) {
-                uint64_t s = kl[m].s > pieces[j].s ? kl[m].s : pieces[j].s;
-                uint64_t e = kl[m].e < pieces[j].e ? kl[m].e : pieces[j].e;
-                in += e - s;
-            }
-            /* DESIGN section 7: kernel time in a batch window x that batch's waste is padding */
-            pad += (long double)in * a->b[pieces[j].batch].waste;
-        }
-        state[SP_COST_PADDING] += pad;
-        state[SP_COST_USEFUL] += (long double)k_total - pad;
-        state[SP_COST_COPIES] += (long double)(u_total - k_total);
-        state[SP_COST_GAP] += (long double)gap;
-        state[SP_COST_NO_BATCH] += (long double)(c->window_ns - u_total - gap);
-    }
-    if (!nd)
-        state[SP_COST_NO_BATCH] = (long double)c->window_ns;
-    long double dev_ns = (long double)c->window_ns * (long double)ndev_billed;
-    for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
-        c->by_state_share[s] = dev_ns > 0 ? (double)(state[s] / dev_ns) : 0.0;
-        c->by_state[s] = c->bill * c->by_state_share[s];
-    }
-    a->r->padding.share_of_bill = c->by_state_share[SP_COST_PADDING];
-
-    /* per-request cost: each batch's device time (its disjoint window piece) at the per-device-ns
-     * price, split among members by input tokens (equally when any member's count is unknown) */
-    double per_dev_ns = dev_ns > 0 ? c->bill / (double)dev_ns : 0.0;
     for (size_t i = 0; i < ev->n_requests; i++)
         pos_of[i] = SP_EV_NONE;
     for (size_t i = 0; i < a->n_reqs; i++)
         pos_of[a->reqs[i]] = (uint32_t)i;
     /* batches in device order, then start order (bord): a request in several batches sums its shares
      * in an order no line order changes */
-    for (size_t j = 0; j < boff[nd]; j++) {
-        size_t i = bord[j].idx;
+    for (size_t j = 0; j < w->boff[a->n_devs]; j++) {
+        size_t i = w->bord[j].idx;
         const sp_ev_batch *b = &ev->batches[i];
-        if (!piece_len[i] || !b->nmembers)
+        if (!w->piece_len[i] || !b->nmembers)
             continue;
-        double bcost = per_dev_ns * (double)piece_len[i];
+        double bcost = per_dev_ns * (double)w->piece_len[i];
         int64_t tok = 0;
         int known = 1;
         for (uint32_t m = 0; m < b->nmembers; m++) {
@@ -225,9 +247,9 @@ sp_status sp_ana_cost(sp_ana *a)
             uint32_t ri = ev->members[b->first_member + m];
             if (pos_of[ri] == SP_EV_NONE)
                 continue;
-            double w = known && tok > 0 ? (double)ev->requests[ri].input_tokens / (double)tok
-                                        : 1.0 / (double)b->nmembers;
-            rcost[pos_of[ri]] += bcost * w;
+            double wt = known && tok > 0 ? (double)ev->requests[ri].input_tokens / (double)tok
+                                         : 1.0 / (double)b->nmembers;
+            rcost[pos_of[ri]] += bcost * wt;
         }
     }
     long double sum = 0;
@@ -238,17 +260,45 @@ sp_status sp_ana_cost(sp_ana *a)
     c->request_cost_mean = a->n_reqs ? (double)(sum / (long double)a->n_reqs) : 0.0;
     st = sp_ana_quantiles(nano, a->n_reqs, &c->request_cost_nano);
 out:
-    free(aoff);
-    free(boff);
-    free(aord);
-    free(bord);
-    free(kl);
-    free(ul);
-    free(wl);
-    free(pieces);
-    free(piece_len);
     free(rcost);
     free(pos_of);
     free(nano);
+    return st;
+}
+
+sp_status sp_ana_cost(sp_ana *a)
+{
+    sp_events *ev = a->ev;
+    sp_cost_summary *c = &a->r->cost;
+    /* price: option, else the first file's, else the stated default */
+    c->price_per_hour = sp_ana_price(a->opt.price_per_hour,
+                                     ev->n_files ? ev->files[0].price_per_hour : 0.0,
+                                     &c->price_is_default);
+    cost_work w;
+    memset(&w, 0, sizeof w);
+    if (!cost_window(a, &w.w0, &w.w1))
+        return SP_OK; /* nothing timed: a zero bill */
+    c->window_ns = w.w1 - w.w0;
+    c->bill = sp_ana_bill(c->price_per_hour, c->window_ns);
+    c->per_request = a->n_reqs ? c->bill / (double)a->n_reqs : 0.0;
+    sp_status st = cost_work_init(a, &w);
+    if (st) {
+        cost_work_free(&w);
+        return st;
+    }
+    size_t nd = a->n_devs;
+    long double state[SP_COST_STATE_COUNT] = {0};
+    for (size_t d = 0; d < nd; d++)
+        device_states(a, &w, d, c->window_ns, state);
+    if (!nd)
+        state[SP_COST_NO_BATCH] = (long double)c->window_ns;
+    long double dev_ns = (long double)c->window_ns * (long double)(nd ? nd : 1);
+    for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
+        c->by_state_share[s] = dev_ns > 0 ? (double)(state[s] / dev_ns) : 0.0;
+        c->by_state[s] = c->bill * c->by_state_share[s];
+    }
+    a->r->padding.share_of_bill = c->by_state_share[SP_COST_PADDING];
+    st = request_costs(a, &w, dev_ns > 0 ? c->bill / (double)dev_ns : 0.0);
+    cost_work_free(&w);
     return st;
 }

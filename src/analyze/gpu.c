@@ -4,17 +4,8 @@
  * (gpu_steps.c) and, under hta_compat, HTA's own temporal breakdown (gpu_hta.c). */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "analyze/analyze_int.h"
-
-int sp_ana_is_nccl(const char *s)
-{
-    for (; *s; s++)
-        if (strncasecmp(s, "nccl", 4) == 0)
-            return 1;
-    return 0;
-}
 
 struct stream_key {
     uint32_t file, device;
@@ -243,34 +234,6 @@ static int hta_sync(const sp_ana *a, const sp_ev_activity *x)
 {
     return a->opt.hta_compat && x->kind == SP_ACT_SYNC && x->stream != -1 && x->start_ns != SP_TIME_NONE &&
            x->end_ns != SP_TIME_NONE && x->end_ns >= x->start_ns;
-}
-
-const char *sp_device_kind_str(sp_device_kind k)
-{
-    switch (k) {
-    case SP_DEVICE_GPU: return "gpu";
-    case SP_DEVICE_CPU: return "cpu";
-    case SP_DEVICE_MIXED: return "mixed";
-    case SP_DEVICE_UNKNOWN: break;
-    }
-    return "unknown";
-}
-
-const char *sp_device_kind_noun(sp_device_kind k)
-{
-    return k == SP_DEVICE_CPU ? "CPU" : k == SP_DEVICE_MIXED ? "device" : "GPU";
-}
-
-const char *sp_step_source_str(sp_step_source s)
-{
-    switch (s) {
-    case SP_STEPS_PROFILER_STEP: return "ProfilerStep";
-    case SP_STEPS_RECORD_FUNCTION: return "record_function";
-    case SP_STEPS_NVTX: return "NVTX";
-    case SP_STEPS_MIXED: return "mixed";
-    case SP_STEPS_NONE: break;
-    }
-    return "none";
 }
 
 /* docs/analysis.md section 4, "Device kind": judged over the files with device work (all files when

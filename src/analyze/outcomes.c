@@ -9,11 +9,6 @@
 #include "analyze/analyze_int.h"
 #include "common/util_int.h"
 
-const char *sp_outcome_scope_str(sp_outcome_scope scope)
-{
-    return scope == SP_SCOPE_FINISHED ? "all" : "ok";
-}
-
 /* Whether a request counts at all: it has a record, or the trace gave it an outcome without one (an
  * outcome record alone, or an unclean end). A reference without either was skipped (lenient) by
  * sp_ev_finish. */

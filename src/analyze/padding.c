@@ -81,7 +81,12 @@ sp_status sp_ana_padding(sp_ana *a)
     pd->waste_p50 = sp_pick_double(w, nw, SP_PCT(50));
     pd->waste_p95 = sp_pick_double(w, nw, SP_PCT(95));
     pd->waste_max = nw ? w[nw - 1] : 0.0;
-    free(w);
+    if (a->detail) { /* the sorted distribution is the detail's */
+        a->detail->batch_waste = w;
+        a->detail->n_batch_waste = nw;
+    } else {
+        free(w);
+    }
     /* summed in latency-rank order, which no line order changes (floating-point sums depend on the
      * order of their terms) */
     long double total = 0;

@@ -131,11 +131,6 @@ static sp_status painter_run(painter *p)
 
 /* ---------- batches, devices and activity ties ---------- */
 
-static int act_is_work(const sp_ev_activity *x)
-{
-    return x->kind != SP_ACT_SYNC;
-}
-
 /* Label of an activity inside a batch window: kernel, d2d and memset are device compute (DESIGN 3:
  * "kernel or device-to-device copy"; a memset is device-side work like a d2d copy). Other copies
  * (peer, host-to-host) have no stage of their own: they leave the time to `gap`. */
@@ -266,7 +261,7 @@ static sp_status prepare_batches(sp_ana *a, char *err, size_t errlen)
             a->skipped++;
             continue;
         }
-        if (!act_is_work(x))
+        if (!sp_ana_act_is_work(x))
             continue;
         int added;
         st = sp_pairmap_get(&dm, x->file, x->device, &a->act_dev[i], &added);
@@ -723,17 +718,11 @@ static sp_status add_span_pieces(sp_ana *a, const sp_ev_request *q, const struct
 
 /* ---------- per-request partition ---------- */
 
-sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
+/* The analysed requests: a record, an outcome in the scope (docs/analysis.md, "Outcomes") and a
+ * well-formed [arrival, done]; whether any has client times (the network row). */
+static sp_status select_requests(sp_ana *a, char *err, size_t errlen)
 {
-    sp_events *ev = a->ev;
-    sp_status st = prepare_batches(a, err, errlen);
-    if (st)
-        return st;
-    st = build_segments(a);
-    if (st)
-        return st;
-    /* analysed requests: a record, an outcome in the scope (docs/analysis.md, "Outcomes") and a
-     * well-formed [arrival, done] */
+    const sp_events *ev = a->ev;
     a->reqs = malloc((ev->n_requests ? ev->n_requests : 1) * sizeof *a->reqs);
     if (!a->reqs)
         return SP_ERR_NOMEM;
@@ -752,145 +741,182 @@ sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
         }
         a->reqs[a->n_reqs++] = (uint32_t)i;
     }
-    size_t n = a->n_reqs;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < a->n_reqs; i++)
         if (sp_ana_has_client(&ev->requests[a->reqs[i]]))
             a->has_network = 1;
-    struct id_row *lk = NULL;
-    size_t nlk = 0;
-    st = build_stage_rows(a, &lk, &nlk, err, errlen);
+    return SP_OK;
+}
+
+/* Scratch of the per-request partition, reused from one request to the next. */
+typedef struct req_scratch {
+    struct id_row *lk;       /* stage name -> row (build_stage_rows) */
+    size_t nlk;
+    painter p;
+    span_scratch ss;
+    paint_item *bp;          /* the request's batch pieces: time order, disjoint */
+    size_t n_bp, cap_bp;
+    uint64_t first_s, last_e; /* from the first batch piece's window start to the last one's end;
+                                 first_s SP_TIME_NONE: none */
+} req_scratch;
+
+/* The labelled pieces of request q's batch windows, in start order, clipped to [arrival, done); where
+ * two of its windows overlap, the earlier batch keeps the overlap. */
+static sp_status batch_pieces(const sp_ana *a, const sp_ev_request *q, req_scratch *rs)
+{
+    const sp_events *ev = a->ev;
+    uint64_t prev_end = 0, first_s = SP_TIME_NONE, last_e = 0;
+    size_t n_bp = 0;
+    sp_status st = SP_OK;
+    for (uint32_t k = 0; !st && k < q->nbatches; k++) {
+        uint32_t bi = ev->req_batches[q->first_batch + k];
+        if (!a->b[bi].valid)
+            continue;
+        const sp_ev_batch *b = &ev->batches[bi];
+        uint64_t es = b->start_ns;
+        if (es < prev_end)
+            es = prev_end;
+        if (es < q->arrival_ns)
+            es = q->arrival_ns;
+        uint64_t ee = b->end_ns < q->done_ns ? b->end_ns : q->done_ns;
+        if (b->end_ns > prev_end)
+            prev_end = b->end_ns;
+        if (ee <= es)
+            continue;
+        if (first_s == SP_TIME_NONE)
+            first_s = es;
+        last_e = ee;
+        const sp_bseg *sg = a->segs + a->b[bi].first_seg;
+        size_t nsg = a->b[bi].nsegs, lo_i = 0, hi_i = nsg;
+        while (lo_i < hi_i) {
+            size_t mid = lo_i + (hi_i - lo_i) / 2;
+            if (sg[mid].e <= es)
+                lo_i = mid + 1;
+            else
+                hi_i = mid;
+        }
+        for (size_t j = lo_i; j < nsg && sg[j].s < ee; j++) {
+            uint64_t s = sg[j].s > es ? sg[j].s : es;
+            uint64_t e = sg[j].e < ee ? sg[j].e : ee;
+            if ((st = SP_GROW(rs->bp, rs->cap_bp, n_bp + 1, SP_ANA_MAX_ITEMS)))
+                break;
+            rs->bp[n_bp++] = (paint_item){s, e, sg[j].label, bi};
+        }
+    }
+    rs->first_s = first_s;
+    rs->last_e = last_e;
+    rs->n_bp = n_bp;
+    return st;
+}
+
+/* Analysed request i's life and stage times (DESIGN section 3) into a->life*, a->times and
+ * a->padding. */
+static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
+{
+    const sp_events *ev = a->ev;
+    const sp_ev_request *q = &ev->requests[a->reqs[i]];
+    uint64_t *tm = a->times + i * a->n_stages;
+    uint64_t lo, hi;
+    /* client merge: life [client_send, client_done] (on the server clock since sp_ev_finish), widened
+     * to hold [arrival, done] where clocks conflict; time outside [arrival, done] is network */
+    sp_ana_life_bounds(q, &lo, &hi);
+    if (sp_ana_has_client(q))
+        tm[a->st_network] += (q->arrival_ns - lo) + (hi - q->done_ns);
+    a->life_lo[i] = lo;
+    a->life_hi[i] = hi;
+    a->life[i] = hi - lo;
+    sp_status st = batch_pieces(a, q, rs);
     if (st)
         return st;
-    size_t ns = a->n_stages;
+    const paint_item *bp = rs->bp;
+    size_t n_bp = rs->n_bp;
+    const uint64_t first_s = rs->first_s, last_e = rs->last_e;
+    /* batch pieces win everywhere: sorted and disjoint (windows are taken in start order and clipped
+     * to the end of the previous ones) */
+    uint64_t in_batches = 0;
+    for (size_t k = 0; k < n_bp; k++) {
+        uint64_t len = bp[k].e - bp[k].s;
+        in_batches += len;
+        switch (bp[k].level) {
+        case SP_LBL_KERNEL:
+            tm[a->st_kernel] += len;
+            /* DESIGN section 5: padding time = kernel time in the window x the batch's waste */
+            a->padding[i] += (double)len * a->b[bp[k].payload].waste;
+            break;
+        case SP_LBL_H2D:
+            tm[a->st_h2d] += len;
+            break;
+        case SP_LBL_D2H:
+            tm[a->st_d2h] += len;
+            break;
+        default:
+            tm[a->st_gap] += len;
+            break;
+        }
+    }
+    /* span pieces (sorted, disjoint) get what the batch pieces leave of them */
+    rs->p.n_items = 0;
+    st = add_span_pieces(a, q, rs->lk, rs->nlk, &rs->ss, &rs->p, 0);
+    if (st)
+        return st;
+    uint64_t in_spans = 0, spans_between = 0;
+    size_t j = 0;
+    for (size_t k = 0; k < rs->p.n_items; k++) {
+        const paint_item *x = &rs->p.items[k];
+        while (j < n_bp && bp[j].e <= x->s)
+            j++;
+        uint64_t ov = 0;
+        for (size_t m = j; m < n_bp && bp[m].s < x->e; m++) {
+            uint64_t s = bp[m].s > x->s ? bp[m].s : x->s;
+            uint64_t e = bp[m].e < x->e ? bp[m].e : x->e;
+            ov += e - s;
+        }
+        uint64_t own = x->e - x->s - ov;
+        tm[x->payload] += own;
+        in_spans += own;
+        if (first_s != SP_TIME_NONE) {
+            uint64_t s = x->s > first_s ? x->s : first_s;
+            uint64_t e = x->e < last_e ? x->e : last_e;
+            /* batch pieces lie inside [first_s, last_e), so ov is all inside it */
+            if (e > s)
+                spans_between += (e - s) - ov;
+        }
+    }
+    rs->p.n_items = 0;
+    /* DESIGN section 3: between the request's batch windows, time no span covers is queue */
+    uint64_t between = first_s != SP_TIME_NONE ? (last_e - first_s) - in_batches - spans_between : 0;
+    tm[a->st_queue] += between;
+    tm[a->st_other] += (q->done_ns - q->arrival_ns) - in_batches - in_spans - between;
+    return SP_OK;
+}
+
+sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
+{
+    sp_status st = prepare_batches(a, err, errlen);
+    if (!st)
+        st = build_segments(a);
+    if (!st)
+        st = select_requests(a, err, errlen);
+    if (st)
+        return st;
+    req_scratch rs;
+    memset(&rs, 0, sizeof rs);
+    st = build_stage_rows(a, &rs.lk, &rs.nlk, err, errlen);
+    if (st)
+        return st;
+    size_t n = a->n_reqs, ns = a->n_stages;
     a->times = calloc(n ? n * ns : 1, sizeof *a->times);
     a->padding = calloc(n ? n : 1, sizeof *a->padding);
     a->life = malloc((n ? n : 1) * sizeof *a->life);
     a->life_lo = malloc((n ? n : 1) * sizeof *a->life_lo);
     a->life_hi = malloc((n ? n : 1) * sizeof *a->life_hi);
-    painter p = {0};
-    span_scratch ss = {0};
-    paint_item *bp = NULL;
-    size_t n_bp = 0, cap_bp = 0;
-    if (!a->times || !a->padding || !a->life || !a->life_lo || !a->life_hi) {
+    if (!a->times || !a->padding || !a->life || !a->life_lo || !a->life_hi)
         st = SP_ERR_NOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const sp_ev_request *q = &ev->requests[a->reqs[i]];
-        uint64_t *tm = a->times + i * ns;
-        uint64_t lo, hi;
-        /* client merge: life [client_send, client_done] (on the server clock since sp_ev_finish),
-         * widened to hold [arrival, done] where clocks conflict; time outside [arrival, done] is
-         * network */
-        sp_ana_life_bounds(q, &lo, &hi);
-        if (sp_ana_has_client(q))
-            tm[a->st_network] += (q->arrival_ns - lo) + (hi - q->done_ns);
-        a->life_lo[i] = lo;
-        a->life_hi[i] = hi;
-        a->life[i] = hi - lo;
-        /* batch windows, in start order; where two of this request's windows overlap, the earlier
-         * batch keeps the overlap */
-        uint64_t prev_end = 0, first_s = SP_TIME_NONE, last_e = 0;
-        n_bp = 0;
-        for (uint32_t k = 0; k < q->nbatches; k++) {
-            uint32_t bi = ev->req_batches[q->first_batch + k];
-            if (!a->b[bi].valid)
-                continue;
-            const sp_ev_batch *b = &ev->batches[bi];
-            uint64_t es = b->start_ns;
-            if (es < prev_end)
-                es = prev_end;
-            if (es < q->arrival_ns)
-                es = q->arrival_ns;
-            uint64_t ee = b->end_ns < q->done_ns ? b->end_ns : q->done_ns;
-            if (b->end_ns > prev_end)
-                prev_end = b->end_ns;
-            if (ee <= es)
-                continue;
-            if (first_s == SP_TIME_NONE)
-                first_s = es;
-            last_e = ee;
-            const sp_bseg *sg = a->segs + a->b[bi].first_seg;
-            size_t nsg = a->b[bi].nsegs, lo_i = 0, hi_i = nsg;
-            while (lo_i < hi_i) {
-                size_t mid = lo_i + (hi_i - lo_i) / 2;
-                if (sg[mid].e <= es)
-                    lo_i = mid + 1;
-                else
-                    hi_i = mid;
-            }
-            for (size_t j = lo_i; j < nsg && sg[j].s < ee; j++) {
-                uint64_t s = sg[j].s > es ? sg[j].s : es;
-                uint64_t e = sg[j].e < ee ? sg[j].e : ee;
-                st = SP_GROW(bp, cap_bp, n_bp + 1, SP_ANA_MAX_ITEMS);
-                if (st)
-                    goto out;
-                bp[n_bp++] = (paint_item){s, e, sg[j].label, bi};
-            }
-        }
-        /* batch pieces win everywhere: sorted and disjoint (windows are taken in start order and
-         * clipped to the end of the previous ones) */
-        uint64_t in_batches = 0;
-        for (size_t k = 0; k < n_bp; k++) {
-            uint64_t len = bp[k].e - bp[k].s;
-            in_batches += len;
-            switch (bp[k].level) {
-            case SP_LBL_KERNEL:
-                tm[a->st_kernel] += len;
-                /* DESIGN section 5: padding time = kernel time in the window x the batch's waste */
-                a->padding[i] += (double)len * a->b[bp[k].payload].waste;
-                break;
-            case SP_LBL_H2D:
-                tm[a->st_h2d] += len;
-                break;
-            case SP_LBL_D2H:
-                tm[a->st_d2h] += len;
-                break;
-            default:
-                tm[a->st_gap] += len;
-                break;
-            }
-        }
-        /* span pieces (sorted, disjoint) get what the batch pieces leave of them */
-        p.n_items = 0;
-        st = add_span_pieces(a, q, lk, nlk, &ss, &p, 0);
-        if (st)
-            goto out;
-        uint64_t in_spans = 0, spans_between = 0;
-        size_t j = 0;
-        for (size_t k = 0; k < p.n_items; k++) {
-            const paint_item *x = &p.items[k];
-            while (j < n_bp && bp[j].e <= x->s)
-                j++;
-            uint64_t ov = 0;
-            for (size_t m = j; m < n_bp && bp[m].s < x->e; m++) {
-                uint64_t s = bp[m].s > x->s ? bp[m].s : x->s;
-                uint64_t e = bp[m].e < x->e ? bp[m].e : x->e;
-                ov += e - s;
-            }
-            uint64_t own = x->e - x->s - ov;
-            tm[x->payload] += own;
-            in_spans += own;
-            if (first_s != SP_TIME_NONE) {
-                uint64_t s = x->s > first_s ? x->s : first_s;
-                uint64_t e = x->e < last_e ? x->e : last_e;
-                /* batch pieces lie inside [first_s, last_e), so ov is all inside it */
-                if (e > s)
-                    spans_between += (e - s) - ov;
-            }
-        }
-        p.n_items = 0;
-        /* DESIGN section 3: between the request's batch windows, time no span covers is queue */
-        uint64_t between = first_s != SP_TIME_NONE ? (last_e - first_s) - in_batches - spans_between : 0;
-        tm[a->st_queue] += between;
-        tm[a->st_other] += (q->done_ns - q->arrival_ns) - in_batches - in_spans - between;
-    }
-    st = SP_OK;
-out:
-    free(lk);
-    free(bp);
-    painter_free(&p);
-    free(ss.c);
-    free(ss.heap);
+    for (size_t i = 0; !st && i < n; i++)
+        st = partition_request(a, i, &rs);
+    free(rs.lk);
+    free(rs.bp);
+    painter_free(&rs.p);
+    free(rs.ss.c);
+    free(rs.ss.heap);
     return st;
 }

@@ -101,6 +101,33 @@ double sp_ana_share_of(const sp_ana *a, unsigned xx, const double *per_req)
     return den > 0 ? (double)(num / den) : 0.0;
 }
 
+static const char *const fixed_row_names[] = {"queue", "preprocess", "h2d", "kernel", "gap", "d2h",
+                                              "postprocess"};
+
+sp_status sp_ana_name_rows(sp_ana *a)
+{
+    sp_report *r = a->r;
+    r->n_stages = a->n_stages;
+    r->stages = calloc(a->n_stages, sizeof *r->stages);
+    if (!r->stages)
+        return SP_ERR_NOMEM;
+    for (size_t s = 0; s < a->n_stages; s++) {
+        const char *name;
+        if (s < 7)
+            name = fixed_row_names[s];
+        else if ((int)s == a->st_network)
+            name = "network";
+        else if ((int)s == a->st_other)
+            name = "other";
+        else
+            name = sp_str_get(&a->ev->strings, a->named_ids[s - 7 - (a->st_network >= 0)]);
+        r->stages[s].name = sp_report_strdup(r, name);
+        if (!r->stages[s].name)
+            return SP_ERR_NOMEM;
+    }
+    return SP_OK;
+}
+
 sp_status sp_ana_stage_rows(sp_ana *a)
 {
     sp_report *r = a->r;
@@ -108,6 +135,8 @@ sp_status sp_ana_stage_rows(sp_ana *a)
     sp_status st = build_by_latency(a);
     if (st)
         return st;
+    if (a->detail && !(a->detail->stage_spread = calloc(ns ? ns : 1, sizeof *a->detail->stage_spread)))
+        return SP_ERR_NOMEM;
     uint64_t *col = malloc((n ? n : 1) * sizeof *col);
     uint64_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
     if (!col || !tmp) {
@@ -133,6 +162,10 @@ sp_status sp_ana_stage_rows(sp_ana *a)
         row->total_ns = total;
         sp_sort_u64(col, n, tmp);
         sp_ana_quantiles_sorted(col, n, &row->q);
+        if (a->detail && n) /* DESIGN section 4 nearest rank, as for the row's own percentiles */
+            a->detail->stage_spread[s] = (sp_stage_spread){sp_pick_u64(col, n, SP_PCT(5)),
+                                                           sp_pick_u64(col, n, SP_PCT(25)),
+                                                           sp_pick_u64(col, n, SP_PCT(75))};
         double share[3] = {0, 0, 0};
         for (int j = 0; j < 3; j++) {
             long double num = 0;

@@ -12,18 +12,6 @@
 #include "analyze/analyze_int.h"
 #include "common/format_int.h"
 
-const char *sp_verdict_group_str(sp_verdict_group g)
-{
-    switch (g) {
-    case SP_GROUP_NONE: return "none";
-    case SP_GROUP_CONFIGURATION: return "configuration";
-    case SP_GROUP_RUNTIME: return "runtime";
-    case SP_GROUP_MODEL: return "model";
-    case SP_GROUP_INSTRUMENTATION: return "instrumentation";
-    }
-    return "unknown";
-}
-
 /* Per-request time of a candidate (DESIGN section 8: the kernel stage split into padding, section 5,
  * and useful work). */
 static uint64_t cand_time(const sp_ana *a, const sp_verdict_cand *c, size_t i)

@@ -11,23 +11,6 @@
 /* Below this share of the analysed time a candidate is not named in the sentence (DESIGN 8). */
 #define GPU_MENTION_SHARE 0.05
 
-void sp_ana_fmt_pct(char *buf, size_t n, double f)
-{
-    snprintf(buf, n, "%.0f%%", f * 100.0);
-}
-
-void sp_ana_fmt_dur(char *buf, size_t n, uint64_t ns)
-{
-    if (ns >= 10000000000ull)
-        snprintf(buf, n, "%.1f s", (double)ns / 1e9);
-    else if (ns >= 1000000ull)
-        snprintf(buf, n, "%.2f ms", (double)ns / 1e6);
-    else if (ns >= 1000ull)
-        snprintf(buf, n, "%.1f us", (double)ns / 1e3);
-    else
-        snprintf(buf, n, "%llu ns", (unsigned long long)ns);
-}
-
 static double frac(uint64_t part, uint64_t whole)
 {
     return whole ? (double)part / (double)whole : 0.0;

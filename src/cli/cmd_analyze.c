@@ -273,6 +273,7 @@ int sp_cmd_analyze(int argc, char **argv)
     }
     sp_report *rep = NULL;
     err[0] = '\0';
+    a.aopt.keep_detail = a.html_path != NULL; /* the HTML charts draw the analysis' detail */
     sp_status st = sp_analyze(ev, &a.aopt, &rep, err, sizeof err);
 #ifdef SERVPROF_WHATIF_ENABLED
     /* a batching verdict quotes the simulator's prediction for the natural change (DESIGN section 8) */

@@ -388,6 +388,7 @@ static int report_traces(const demo_opts *o, const char *server_path, const char
         sp_analyze_options ao;
         sp_analyze_options_init(&ao);
         ao.price_per_hour = o->price_per_hour;
+        ao.keep_detail = o->html != NULL; /* the HTML charts draw the analysis' detail */
         st = sp_analyze(ev, &ao, &rep, err, sizeof err);
 #ifdef SERVPROF_WHATIF_ENABLED
         /* the verdict quotes the simulator's prediction for the natural change (DESIGN section 8) */

@@ -152,6 +152,7 @@ static int write_html(const char *path, sp_events *ev, const sp_whatif_study *st
     sp_analyze_options_init(&aopt);
     aopt.price_per_hour = price;
     aopt.lenient = lenient;
+    aopt.keep_detail = 1; /* the HTML charts draw the analysis' detail */
     sp_report *rep = NULL;
     char err[512] = "";
     sp_status st = sp_analyze(ev, &aopt, &rep, err, sizeof err);

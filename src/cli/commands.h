@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "servprof/analyze.h"
+#include "servprof/report.h"
 #include "servprof/synth.h"
 
 int sp_cmd_analyze(int argc, char **argv);   /* src/cli/cmd_analyze.c */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json_esc_int.h"
 #include "common/util_int.h"
 #include "load/load_int.h"
 
@@ -284,7 +285,7 @@ sp_status sp_textgen_init(sp_textgen *t, const sp_load_config *o, char *err, siz
             le--;
         size_t ll = (size_t)(le - p);
         if (ll > 0) {
-            if (ll * 6 > SP_LOAD_MAX_TEXT) {
+            if (ll * SP_JSON_ESC_MAX > SP_LOAD_MAX_TEXT) {
                 sp_errf(err, errlen, "%s:%zu: line longer than the limit of %u bytes (escaped)",
                         o->length_path, lineno, SP_LOAD_MAX_TEXT);
                 st = SP_ERR_LIMIT;
@@ -295,31 +296,22 @@ sp_status sp_textgen_init(sp_textgen *t, const sp_load_config *o, char *err, siz
                 sp_errf(err, errlen, "%s:%zu: too many lines", o->length_path, lineno);
                 goto fail;
             }
-            char *esc = malloc(ll * 6 + 1);
+            char *esc = malloc(ll * SP_JSON_ESC_MAX + 1);
             if (!esc) {
                 st = SP_ERR_NOMEM;
                 goto fail;
             }
-            size_t k = 0;
             uint32_t words = 0;
             bool in_word = false;
             for (size_t i = 0; i < ll; i++) {
-                unsigned char c = (unsigned char)p[i];
-                bool sp = isspace(c);
+                bool sp = isspace((unsigned char)p[i]);
                 if (!sp && !in_word)
                     words++;
                 in_word = !sp;
-                /* JSON string escaping; bytes >= 0x80 pass through (UTF-8 is the user's business) */
-                if (c == '"' || c == '\\') {
-                    esc[k++] = '\\';
-                    esc[k++] = (char)c;
-                } else if (c < 0x20) {
-                    k += (size_t)snprintf(esc + k, 7, "\\u%04x", c);
-                } else {
-                    esc[k++] = (char)c;
-                }
             }
-            esc[k] = '\0';
+            /* the common escaper's rule: bytes that are not UTF-8 are sent as U+FFFD, so every body
+             * is valid JSON text */
+            esc[sp_json_escape(esc, ll * SP_JSON_ESC_MAX, p, ll, 0, NULL)] = '\0';
             t->lines[t->n_lines] = esc;
             t->line_words[t->n_lines] = words;
             t->n_lines++;

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/json_esc_int.h"
 #include "common/util_int.h"
 #include "load/load_int.h"
 
@@ -694,21 +695,6 @@ static const char *arrival_name(sp_load_arrival a)
     return "?";
 }
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 /* servprof.events/1: a meta line, then one "client" line per request (warm-up included, marked). */
 static sp_status write_trace(load_run *r, const char *path, char *err, size_t errlen)
 {
@@ -720,7 +706,7 @@ static sp_status write_trace(load_run *r, const char *path, char *err, size_t er
     setvbuf(f, NULL, _IOFBF, 1 << 16);
     fprintf(f, "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"clock\":\"monotonic\","
                "\"source\":\"servprof load\",\"url\":");
-    json_str(f, r->o->url);
+    sp_json_write_str(f, r->o->url, 0);
     fprintf(f, ",\"arrival\":\"%s\",\"target_rate\":%.6g,\"seed\":%llu}\n", arrival_name(r->o->arrival),
             r->o->arrival == SP_LOAD_ARRIVAL_REPLAY ? 0.0 : r->o->rate, (unsigned long long)r->o->seed);
     for (size_t i = 0; i < r->n_recs && !ferror(f); i++) { /* stop at the first failed write */

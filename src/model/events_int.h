@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "common/hmap.h"
+#include "model/loss_text.h"
 #include "servprof/events.h"
 #include "servprof/trace.h"
 
@@ -73,16 +74,6 @@ typedef struct sp_ev_batch {
     uint32_t device;
     bool has_record;
 } sp_ev_batch;
-
-typedef enum sp_act_kind {
-    SP_ACT_KERNEL = 0,
-    SP_ACT_H2D,
-    SP_ACT_D2H,
-    SP_ACT_D2D,
-    SP_ACT_MEMSET,
-    SP_ACT_COPY_OTHER,
-    SP_ACT_SYNC              /* synchronisation: not device work (DESIGN section 6) */
-} sp_act_kind;
 
 /* Device activity: kernels, copies, memsets and syncs. */
 typedef struct sp_ev_activity {
@@ -282,24 +273,6 @@ void sp_ev_file_lost(struct sp_events *ev, uint32_t file, const sp_lost_region *
 bool sp_ev_file_has_loss(const struct sp_events *ev, uint32_t file);
 /* Fills `*out` from file `file` (which exists). */
 void sp_ev_file_loss_of(const struct sp_events *ev, uint32_t file, sp_file_loss *out);
-
-/* The one place the words for lost data are written (sp_events_describe_loss, the reports), file by
- * file: init, then sp_loss_text_file for each file (those that lost nothing add nothing), then
- * optionally sp_loss_text_skipped. Each file that lost something adds "PATH: " and its parts. `counts`
- * false leaves out the recorder's drops and skipped records (a report says those on its own). `parts`
- * counts the things named (0: nothing lost, `buf` holds ""). `buf` is always NUL-terminated when
- * len > 0; a long text ends with "...". */
-typedef struct sp_loss_text {
-    char *buf;
-    size_t len, used;
-    bool full;
-    bool counts;
-    size_t parts;
-} sp_loss_text;
-void sp_loss_text_init(sp_loss_text *t, char *buf, size_t len, bool counts);
-void sp_loss_text_file(sp_loss_text *t, const char *path, const sp_file_loss *loss);
-/* Records the analysis skipped (invalid times), no file named; only with `counts`. */
-void sp_loss_text_skipped(sp_loss_text *t, uint64_t n);
 
 /* Known stage names, interned at create: */
 typedef struct sp_known_stages {

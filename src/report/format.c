@@ -1,34 +1,11 @@
-/* Formatting helpers for the report writers: a JSON string escaper that never emits invalid UTF-8,
- * finite-only numbers, and the human units of the terminal report. */
+/* Formatting helpers for the report writers: finite-only JSON numbers, exact microseconds, and the
+ * human units of the terminal report. JSON strings are escaped by src/common/json_esc.c. */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "report/report_int.h"
-
-/* Length of the well-formed UTF-8 sequence at `p` (1..4), or 0 when it is not well formed
- * (overlong forms, surrogates and code points past U+10FFFF are rejected, as RFC 3629 says). */
-size_t sp_rep_utf8_len(const unsigned char *p)
-{
-    unsigned c = p[0];
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        return (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-        if (p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80)
-            return 0;
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-        if (p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-            return 0;
-        return 4;
-    }
-    return 0;
-}
 
 sp_status sp_rep_finish(FILE *out)
 {
@@ -44,46 +21,6 @@ sp_status sp_rep_finish(FILE *out)
         return SP_ERR_IO;
     }
     return SP_OK;
-}
-
-void sp_rep_json_str(FILE *out, const char *s, size_t max_bytes)
-{
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
-    size_t used = 0;
-    putc('"', out);
-    while (*p) {
-        /* utf8_len reads at most 3 bytes past p[0]; each check stops at the NUL terminator because
-         * NUL fails every continuation-byte test. */
-        size_t n = sp_rep_utf8_len(p);
-        if (max_bytes && used + (n ? n : 1) > max_bytes)
-            break;
-        if (n == 0) {
-            fputs("\\ufffd", out);
-            p++;
-            used++;
-            continue;
-        }
-        if (n == 1) {
-            unsigned char c = *p;
-            switch (c) {
-            case '"': fputs("\\\"", out); break;
-            case '\\': fputs("\\\\", out); break;
-            case '\n': fputs("\\n", out); break;
-            case '\r': fputs("\\r", out); break;
-            case '\t': fputs("\\t", out); break;
-            default:
-                if (c < 0x20 || c == 0x7F)
-                    fprintf(out, "\\u%04x", c);
-                else
-                    putc(c, out);
-            }
-        } else {
-            fwrite(p, 1, n, out);
-        }
-        p += n;
-        used += n;
-    }
-    putc('"', out);
 }
 
 void sp_rep_json_us(FILE *out, uint64_t ns)
@@ -160,7 +97,7 @@ char *sp_rep_fmt_name(char *buf, size_t len, const char *s, size_t width)
         total += (*q & 0xC0) != 0x80;
     size_t keep = total > width ? (width > 3 ? width - 3 : 0) : total;
     while (*p && o + 5 < len) {
-        size_t n = sp_rep_utf8_len(p);
+        size_t n = sp_utf8_len(p, SIZE_MAX);
         if (cols >= keep)
             break;
         if (n <= 1) {

@@ -1,13 +1,13 @@
 /* The self-contained HTML report: one HTML5 file with inline CSS and inline SVG charts (no scripts,
- * no fetches), drawn from the report and, for distributions and the GPU timeline, from the event set
- * it came from via the analyzer's own partition (analyze_int.h). Every chart has bounded size:
- * fixed bins, one row per stage, a capped and pixel-merged timeline slice. See docs/html-report.md. */
+ * no fetches), drawn from the report alone: its figures, and for the distributions and the device
+ * timeline the detail the analysis kept (sp_report_detail). It formats; it computes no analysis.
+ * Every chart has bounded size: fixed bins, one row per stage, a capped and pixel-merged timeline
+ * slice. See docs/html-report.md. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "analyze/analyze_int.h"
 #include "report/html_int.h"
 #include "report/report_int.h"
 
@@ -20,11 +20,6 @@
 #define TL_MAX_RECTS 3000
 #define TL_MAX_BATCHES 300
 #define TL_LANES 3
-/* the slice is this many p95 batch windows long (without batches: TL_DEFAULT_NS), so the busiest
- * batch shows whole with its neighbours */
-#define TL_BATCHES_PER_SLICE 3
-#define TL_DEFAULT_NS 10000000ull
-#define TL_MIN_NS 100000ull
 #define MAX_KERNEL_ROWS 10
 
 void sp_html_options_init(sp_html_options *opt)
@@ -35,10 +30,11 @@ void sp_html_options_init(sp_html_options *opt)
 typedef struct html_ctx {
     FILE *out;
     const sp_report *r;
-    const sp_events *ev;
-    int have_detail;          /* a holds the partition of ev */
-    sp_ana a;
+    const sp_report_detail *d;  /* r->detail: NULL when the analysis kept none */
 } html_ctx;
+
+/* In place of a chart that needs the analysis' detail, when the report has none. */
+#define NO_DETAIL "Needs the analysis detail (the report was analysed without keep_detail)."
 
 static const char *const css =
     "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;"
@@ -343,23 +339,13 @@ static sp_status write_latency(html_ctx *c)
     FILE *out = c->out;
     const sp_report *r = c->r;
     fputs("<section id=\"latency\"><h2>End-to-end latency distribution</h2>\n", out);
-    if (!c->have_detail || !c->a.n_reqs) {
-        fputs(c->have_detail ? "<p class=\"note\">No requests.</p></section>\n"
-                             : "<p class=\"note\">Needs the event set (not given).</p></section>\n",
-              out);
+    if (!c->d || !c->d->n_latency) {
+        fprintf(out, "<p class=\"note\">%s</p></section>\n", c->d ? "No requests." : NO_DETAIL);
         return SP_OK;
     }
-    size_t n = c->a.n_reqs;
-    uint64_t *v = malloc(n * sizeof *v);
-    if (!v)
-        return SP_ERR_NOMEM;
-    /* end-to-end (the life the stages partition): the same latency as the report's percentiles */
-    memcpy(v, c->a.life, n * sizeof *v);
-    sp_status st = sp_sort_u64(v, n, NULL);
-    if (st) {
-        free(v);
-        return st;
-    }
+    /* end-to-end (the life the stages partition), ascending: the values of the report's percentiles */
+    const uint64_t *v = c->d->latency_ns;
+    size_t n = c->d->n_latency;
     uint64_t counts[LAT_BINS] = {0};
     sp_html_hist h;
     memset(&h, 0, sizeof h);
@@ -373,7 +359,6 @@ static sp_status write_latency(html_ctx *c)
     h.colour = "#4e79a7";
     for (size_t i = 0; i < n; i++)
         counts[sp_html_hist_bin(&h, (double)v[i])]++;
-    free(v);
     sp_html_marker m[3] = {{(double)r->latency.p50_ns, "p50"},
                            {(double)r->latency.p95_ns, "p95"},
                            {(double)r->latency.p99_ns, "p99"}};
@@ -421,19 +406,7 @@ static sp_status write_stages(html_ctx *c)
     strip *sv = calloc(ns, sizeof *sv);
     if (!sv)
         return SP_ERR_NOMEM;
-    int detail = c->have_detail && c->a.n_stages == ns && c->a.n_reqs == r->request_count;
-    size_t n = c->a.n_reqs;
-    uint64_t *col = NULL, *tmp = NULL;
-    if (detail) {
-        col = malloc((n ? n : 1) * sizeof *col);
-        tmp = malloc((n ? n : 1) * sizeof *tmp);
-        if (!col || !tmp) {
-            free(col);
-            free(tmp);
-            free(sv);
-            return SP_ERR_NOMEM;
-        }
-    }
+    int detail = c->d != NULL;
     for (size_t s = 0; s < ns; s++) {
         const sp_quantiles *q = &r->stages[s].q;
         strip *p = &sv[s];
@@ -442,19 +415,14 @@ static sp_status write_stages(html_ctx *c)
         p->p99 = q->p99_ns;
         p->max = q->max_ns;
         p->lo = q->min_ns;
-        if (detail && n) {
-            for (size_t i = 0; i < n; i++)
-                col[i] = c->a.times[i * ns + s];
-            sp_sort_u64(col, n, tmp);
-            /* DESIGN section 4 nearest rank, as for the report's own percentiles */
-            p->lo = sp_pick_u64(col, n, SP_PCT(5));
-            p->p25 = sp_pick_u64(col, n, SP_PCT(25));
-            p->p75 = sp_pick_u64(col, n, SP_PCT(75));
+        if (detail) {
+            const sp_stage_spread *sp = &c->d->stage_spread[s];
+            p->lo = sp->p5_ns;
+            p->p25 = sp->p25_ns;
+            p->p75 = sp->p75_ns;
             p->has_box = 1;
         }
     }
-    free(col);
-    free(tmp);
     /* one axis for all stages: log when the spread is wide (stages range from us to ms) */
     uint64_t mnz = 0, mx = 0;
     for (size_t s = 0; s < ns; s++) {
@@ -563,8 +531,9 @@ static void write_padding(html_ctx *c)
             "padded tokens.</p>\n",
             pd->effective_tokens, pd->padded_tokens, pd->batches, sp_rep_fmt_pct(a, sizeof a, pd->waste_fraction),
             sp_rep_fmt_pct(b, sizeof b, pd->share_p95), sp_rep_fmt_pct(d, sizeof d, pd->share_of_bill));
-    if (!c->have_detail) {
-        fputs("<p class=\"note\">The per-batch histogram needs the event set (not given).</p></section>\n", out);
+    if (!c->d) {
+        fputs("<p class=\"note\">The per-batch histogram needs the analysis detail (the report was analysed "
+              "without keep_detail).</p></section>\n", out);
         return;
     }
     uint64_t counts[WASTE_BINS] = {0};
@@ -579,9 +548,8 @@ static void write_padding(html_ctx *c)
     h.hi = 1;
     h.x_is_fraction = 1;
     h.colour = sp_html_stage_colour("padding");
-    for (size_t i = 0; i < c->ev->n_batches; i++)
-        if (c->a.b[i].valid && c->a.b[i].has_tokens)
-            counts[sp_html_hist_bin(&h, c->a.b[i].waste)]++;
+    for (size_t i = 0; i < c->d->n_batch_waste; i++)
+        counts[sp_html_hist_bin(&h, c->d->batch_waste[i])]++;
     sp_html_marker m[2] = {{pd->waste_p50, "p50"}, {pd->waste_p95, "p95"}};
     h.marks = m;
     h.n_marks = 2;
@@ -589,13 +557,7 @@ static void write_padding(html_ctx *c)
     fputs("</section>\n", out);
 }
 
-/* ---------- GPU timeline slice ---------- */
-
-static int act_is_work(const sp_ev_activity *x)
-{
-    return x->kind != SP_ACT_SYNC && x->start_ns != SP_TIME_NONE && x->end_ns != SP_TIME_NONE &&
-           x->end_ns >= x->start_ns;
-}
+/* ---------- device timeline slice (the analysis' sp_timeline_slice) ---------- */
 
 typedef struct tl_row {
     uint32_t file, device;
@@ -613,7 +575,7 @@ static int tl_row_cmp(const void *p, const void *q)
 }
 
 /* Batch windows in the timeline: by start, then file, then id. */
-static int tl_batch_before(const sp_ev_batch *x, const sp_ev_batch *y)
+static int tl_batch_before(const sp_slice_batch *x, const sp_slice_batch *y)
 {
     if (x->start_ns != y->start_ns)
         return x->start_ns < y->start_ns;
@@ -622,7 +584,7 @@ static int tl_batch_before(const sp_ev_batch *x, const sp_ev_batch *y)
     return x->id < y->id;
 }
 
-static int tl_find(const tl_row *rows, size_t n, const sp_ev_activity *x)
+static int tl_find(const tl_row *rows, size_t n, const sp_slice_activity *x)
 {
     for (size_t i = 0; i < n; i++)
         if (rows[i].file == x->file && rows[i].device == x->device && rows[i].stream == x->stream)
@@ -630,7 +592,7 @@ static int tl_find(const tl_row *rows, size_t n, const sp_ev_activity *x)
     return -1;
 }
 
-static const char *act_colour(uint8_t kind)
+static const char *act_colour(sp_act_kind kind)
 {
     switch (kind) {
     case SP_ACT_KERNEL: return sp_html_stage_colour("kernel");
@@ -640,7 +602,7 @@ static const char *act_colour(uint8_t kind)
     }
 }
 
-static const char *act_kind_name(uint8_t kind)
+static const char *act_kind_name(sp_act_kind kind)
 {
     switch (kind) {
     case SP_ACT_KERNEL: return "kernel";
@@ -656,8 +618,8 @@ static const char *act_kind_name(uint8_t kind)
 typedef struct tl_pending {
     int open;
     double x0, x1;
-    uint8_t kind;
-    uint32_t first;        /* activity index of the first one */
+    sp_act_kind kind;
+    const sp_slice_activity *first;
     uint64_t count, busy_ns, start_ns, end_ns;
 } tl_pending;
 
@@ -665,12 +627,6 @@ typedef struct tl_geom {
     uint64_t t0, t1;
     double left, plot_w;
 } tl_geom;
-
-/* Overlaps [t0, t1) (start < t1 is the caller's loop bound); zero-length ones count at their start. */
-static int tl_in_slice(const sp_ev_activity *x, const tl_geom *g)
-{
-    return x->start_ns < g->t1 && (x->end_ns > g->t0 || x->start_ns >= g->t0);
-}
 
 static double tl_x(const tl_geom *g, uint64_t t)
 {
@@ -692,10 +648,10 @@ static void tl_flush(html_ctx *c, const tl_geom *g, tl_pending *p, double y, siz
             p->x0, y, w, act_colour(p->kind));
     fmt_dur_u(s, sizeof s, p->start_ns > g->t0 ? p->start_ns - g->t0 : 0);
     fmt_dur_u(d, sizeof d, p->busy_ns);
-    const sp_ev_activity *x = &c->ev->acts[p->first];
+    const sp_slice_activity *x = p->first;
     if (p->count == 1) {
-        if (x->name != SP_EV_NONE) {
-            sp_html_esc(out, sp_str_get(&c->ev->strings, x->name), 300);
+        if (x->name) {
+            sp_html_esc(out, x->name, 300);
             fputs(": ", out);
         }
         fprintf(out, "%s, %s at +%s", act_kind_name(p->kind), d, s);
@@ -704,9 +660,9 @@ static void tl_flush(html_ctx *c, const tl_geom *g, tl_pending *p, double y, siz
     } else {
         fprintf(out, "%" PRIu64 " %ss merged (closer than a pixel), %s busy from +%s", p->count,
                 act_kind_name(p->kind), d, s);
-        if (x->name != SP_EV_NONE) {
+        if (x->name) {
             fputs("; first: ", out);
-            sp_html_esc(out, sp_str_get(&c->ev->strings, x->name), 300);
+            sp_html_esc(out, x->name, 300);
         }
     }
     fputs("</title></rect>\n", out);
@@ -714,150 +670,61 @@ static void tl_flush(html_ctx *c, const tl_geom *g, tl_pending *p, double y, siz
     p->open = 0;
 }
 
-static sp_status write_timeline(html_ctx *c)
+/* The rows: the first TL_MAX_ROWS streams active in the slice, sorted by file, device and stream.
+ * Activities on further streams are counted in *omitted. */
+static size_t tl_rows(const sp_timeline_slice *sl, tl_row *rows, uint64_t *omitted)
 {
-    FILE *out = c->out;
-    const sp_events *ev = c->ev;
-    const char *noun = sp_device_kind_noun(c->r->gpu.device_kind);
-    fprintf(out, "<section id=\"timeline\"><h2>%s timeline: the busiest slice</h2>\n", noun);
-    if (!c->have_detail) {
-        fputs("<p class=\"note\">Needs the event set (not given).</p></section>\n", out);
-        return SP_OK;
-    }
-    size_t first = SIZE_MAX, last = 0, nwork = 0;
-    for (size_t i = 0; i < ev->n_acts; i++)
-        if (act_is_work(&ev->acts[i])) {
-            if (first == SIZE_MAX)
-                first = i;
-            last = i;
-            nwork++;
-        }
-    if (!nwork) {
-        fputs("<p class=\"note\">No device activity in the trace.</p></section>\n", out);
-        return SP_OK;
-    }
-    uint64_t span_lo = ev->acts[first].start_ns, span_hi = 0;
-    for (size_t i = first; i <= last; i++)
-        if (act_is_work(&ev->acts[i]) && ev->acts[i].end_ns > span_hi)
-            span_hi = ev->acts[i].end_ns;
-    /* slice length: a few p95 batch windows */
-    uint64_t len = TL_DEFAULT_NS;
-    size_t nb = 0;
-    for (size_t i = 0; i < ev->n_batches; i++)
-        nb += c->a.b[i].valid != 0;
-    if (nb) {
-        uint64_t *d = malloc(nb * sizeof *d);
-        if (!d)
-            return SP_ERR_NOMEM;
-        nb = 0;
-        for (size_t i = 0; i < ev->n_batches; i++)
-            if (c->a.b[i].valid)
-                d[nb++] = ev->batches[i].end_ns - ev->batches[i].start_ns;
-        sp_status st = sp_sort_u64(d, nb, NULL);
-        if (st) {
-            free(d);
-            return st;
-        }
-        uint64_t med = sp_pick_u64(d, nb, SP_PCT(95));
-        free(d);
-        if (med > 0)
-            len = med > UINT64_MAX / TL_BATCHES_PER_SLICE ? UINT64_MAX : med * TL_BATCHES_PER_SLICE;
-    }
-    if (len < TL_MIN_NS)
-        len = TL_MIN_NS;
-    if (span_hi - span_lo < len)
-        len = span_hi - span_lo > 0 ? span_hi - span_lo : 1;
-    /* busiest window [t, t + len) starting at an activity start: the most device time summed over the
-     * activities that start in it (two pointers over the start-sorted activity) */
-    uint64_t best_t = span_lo;
-    double best = -1, sum = 0;
-    size_t j = first;
-    for (size_t i = first; i <= last; i++) {
-        const sp_ev_activity *x = &ev->acts[i];
-        if (!act_is_work(x))
-            continue;
-        uint64_t end = x->start_ns > UINT64_MAX - len ? UINT64_MAX : x->start_ns + len;
-        if (j < i)
-            j = i;
-        for (; j <= last && ev->acts[j].start_ns < end; j++)
-            if (act_is_work(&ev->acts[j]))
-                sum += (double)(ev->acts[j].end_ns - ev->acts[j].start_ns);
-        if (sum > best) {
-            best = sum;
-            best_t = x->start_ns;
-        }
-        sum -= (double)(x->end_ns - x->start_ns);
-    }
-    /* start the slice a little before the batch window it begins in, so batch boundaries and the
-     * gaps between batches show rather than one batch's back-to-back kernels */
-    uint64_t t0 = best_t;
-    for (size_t i = 0; i < ev->n_batches; i++) {
-        const sp_ev_batch *bt = &ev->batches[i];
-        if (c->a.b[i].valid && bt->start_ns <= best_t && bt->end_ns > best_t && bt->start_ns < t0)
-            t0 = bt->start_ns;
-    }
-    t0 = t0 > span_lo && t0 - span_lo > len / 20 ? t0 - len / 20 : span_lo;
-    if (t0 > span_hi - len)
-        t0 = span_hi - len;
-    tl_geom g = {t0, t0 + len, 150, SP_HTML_W - 150 - 16};
-    /* rows: the streams active in the slice, at most TL_MAX_ROWS */
-    tl_row rows[TL_MAX_ROWS];
     size_t nrows = 0;
-    uint64_t omitted_streams_acts = 0, in_slice = 0;
-    for (size_t i = first; i <= last && ev->acts[i].start_ns < g.t1; i++) {
-        const sp_ev_activity *x = &ev->acts[i];
-        if (!act_is_work(x) || !tl_in_slice(x, &g))
-            continue;
-        in_slice++;
+    *omitted = 0;
+    for (size_t i = 0; i < sl->n_acts; i++) {
+        const sp_slice_activity *x = &sl->acts[i];
         if (tl_find(rows, nrows, x) >= 0)
             continue;
         if (nrows < TL_MAX_ROWS)
             rows[nrows++] = (tl_row){x->file, x->device, x->stream};
         else
-            omitted_streams_acts++;
+            (*omitted)++;
     }
     qsort(rows, nrows, sizeof *rows, tl_row_cmp);
-    /* batch windows overlapping the slice, the first TL_MAX_BATCHES by (start, file, id), packed into
-     * lanes: kept sorted by insertion, so which batches are drawn never depends on the order of lines
-     * (docs/analysis.md, "Ties") */
-    uint32_t bidx[TL_MAX_BATCHES];
-    size_t nbw = 0, more_batches = 0;
-    for (size_t i = 0; i < ev->n_batches; i++) {
-        const sp_ev_batch *bt = &ev->batches[i];
-        if (!c->a.b[i].valid || bt->start_ns >= g.t1 || bt->end_ns <= g.t0)
-            continue;
+    return nrows;
+}
+
+/* The batch windows drawn: the first TL_MAX_BATCHES by (start, file, id), kept sorted by insertion,
+ * so which are drawn never depends on the order of lines (docs/analysis.md, "Ties"); the others are
+ * counted in *more. */
+static size_t tl_pick_batches(const sp_timeline_slice *sl, uint32_t *bidx, size_t *more)
+{
+    size_t nbw = 0;
+    *more = 0;
+    for (size_t i = 0; i < sl->n_batches; i++) {
+        const sp_slice_batch *bt = &sl->batches[i];
         if (nbw == TL_MAX_BATCHES) {
-            more_batches++;
-            if (!tl_batch_before(bt, &ev->batches[bidx[nbw - 1]]))
+            (*more)++;
+            if (!tl_batch_before(bt, &sl->batches[bidx[nbw - 1]]))
                 continue;
             nbw--; /* the new one displaces the last */
         }
         size_t k = nbw++;
-        while (k > 0 && tl_batch_before(bt, &ev->batches[bidx[k - 1]])) {
+        while (k > 0 && tl_batch_before(bt, &sl->batches[bidx[k - 1]])) {
             bidx[k] = bidx[k - 1];
             k--;
         }
         bidx[k] = (uint32_t)i;
     }
-    const double lane_h = 16, row_h = 20, top = 6;
-    double rows_top = top + TL_LANES * lane_h + 8;
-    double base = rows_top + row_h * (double)nrows;
-    char b1[48], b2[48];
-    fmt_dur_u(b1, sizeof b1, len);
-    fmt_dur_u(b2, sizeof b2, g.t0 - span_lo);
-    fprintf(out,
-            "<p>The %s of device activity with the most device time, starting %s after the first activity. "
-            "Top: batch windows; below: kernels and copies, one row per device stream. Shapes closer "
-            "together than a pixel are merged (their tooltip says how many).</p>\n",
-            b1, b2);
-    char chart_title[96];
-    snprintf(chart_title, sizeof chart_title, "%s timeline slice: batch windows, kernels and copies per stream", noun);
-    svg_open(out, "timeline-chart", base + 30, chart_title);
-    fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">batches</text>\n", g.left - 8, top + 12);
+    return nbw;
+}
+
+/* The batch windows, packed into TL_LANES lanes from the top; returns how many found no free lane. */
+static size_t tl_draw_batches(html_ctx *c, const tl_geom *g, const uint32_t *bidx, size_t nbw, double top,
+                              double lane_h)
+{
+    FILE *out = c->out;
+    const sp_timeline_slice *sl = &c->d->timeline;
     uint64_t lane_end[TL_LANES] = {0};
-    size_t lane_dropped = 0;
+    size_t dropped = 0;
+    char b1[48], b2[48];
     for (size_t k = 0; k < nbw; k++) {
-        const sp_ev_batch *bt = &ev->batches[bidx[k]];
+        const sp_slice_batch *bt = &sl->batches[bidx[k]];
         int lane = -1;
         for (int l = 0; l < TL_LANES; l++)
             if (lane_end[l] <= bt->start_ns) {
@@ -865,43 +732,43 @@ static sp_status write_timeline(html_ctx *c)
                 break;
             }
         if (lane < 0) {
-            lane_dropped++;
+            dropped++;
             continue;
         }
         lane_end[lane] = bt->end_ns;
-        double x0 = tl_x(&g, bt->start_ns), x1 = tl_x(&g, bt->end_ns);
+        double x0 = tl_x(g, bt->start_ns), x1 = tl_x(g, bt->end_ns);
         fmt_dur_u(b1, sizeof b1, bt->end_ns - bt->start_ns);
         fprintf(out,
                 "<rect class=\"bwin\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\"><title>batch %" PRId64
                 ": %" PRIu32 " requests, window %s",
-                x0, top + lane * lane_h, x1 - x0 > 0.6 ? x1 - x0 : 0.6, lane_h - 3, bt->id, bt->nmembers, b1);
-        if (c->a.b[bidx[k]].has_tokens)
-            fprintf(out, ", waste %s", sp_rep_fmt_pct(b2, sizeof b2, c->a.b[bidx[k]].waste));
+                x0, top + lane * lane_h, x1 - x0 > 0.6 ? x1 - x0 : 0.6, lane_h - 3, bt->id, bt->members, b1);
+        if (bt->has_tokens)
+            fprintf(out, ", waste %s", sp_rep_fmt_pct(b2, sizeof b2, bt->waste));
         fputs("</title></rect>", out);
         if (x1 - x0 >= 60)
             fprintf(out, "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\">batch %" PRId64 "</text>", x0 + 3,
                     top + lane * lane_h + 10, bt->id);
         fputc('\n', out);
     }
-    /* activity rows, merging sub-pixel neighbours of the same kind */
+    return dropped;
+}
+
+/* The activity rows, merging sub-pixel neighbours of the same kind, at most TL_MAX_RECTS shapes;
+ * activities past the cap are counted in *not_drawn. Returns the shapes drawn. */
+static size_t tl_draw_acts(html_ctx *c, const tl_geom *g, const tl_row *rows, size_t nrows, double rows_top,
+                           double row_h, size_t *not_drawn)
+{
+    const sp_timeline_slice *sl = &c->d->timeline;
     tl_pending pend[TL_MAX_ROWS];
     memset(pend, 0, sizeof pend);
-    size_t rects = 0, not_drawn = 0;
-    for (size_t r = 0; r < nrows; r++) {
-        fprintf(out, "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", g.left - 8,
-                rows_top + row_h * (double)r + 11);
-        if (ev->n_files > 1)
-            fprintf(out, "file %" PRIu32 " ", rows[r].file);
-        fprintf(out, "dev %" PRIu32 " stream %" PRId64 "</text>\n", rows[r].device, rows[r].stream);
-    }
-    for (size_t i = first; i <= last && ev->acts[i].start_ns < g.t1; i++) {
-        const sp_ev_activity *x = &ev->acts[i];
-        if (!act_is_work(x) || !tl_in_slice(x, &g))
-            continue;
+    size_t rects = 0;
+    *not_drawn = 0;
+    for (size_t i = 0; i < sl->n_acts; i++) {
+        const sp_slice_activity *x = &sl->acts[i];
         int r = tl_find(rows, nrows, x);
         if (r < 0)
             continue;
-        double x0 = tl_x(&g, x->start_ns), x1 = tl_x(&g, x->end_ns);
+        double x0 = tl_x(g, x->start_ns), x1 = tl_x(g, x->end_ns);
         tl_pending *p = &pend[r];
         double y = rows_top + row_h * (double)r;
         if (p->open && p->kind == x->kind && x0 < p->x1 + 0.5) {
@@ -913,22 +780,72 @@ static sp_status write_timeline(html_ctx *c)
         }
         if (p->open) {
             if (rects < TL_MAX_RECTS)
-                tl_flush(c, &g, p, y, &rects);
+                tl_flush(c, g, p, y, &rects);
             else {
-                not_drawn += p->count;
+                *not_drawn += p->count;
                 p->open = 0;
             }
         }
-        *p = (tl_pending){1, x0, x1, x->kind, (uint32_t)i, 1, x->end_ns - x->start_ns, x->start_ns, x->end_ns};
+        *p = (tl_pending){1, x0, x1, x->kind, x, 1, x->end_ns - x->start_ns, x->start_ns, x->end_ns};
     }
     for (size_t r = 0; r < nrows; r++) {
         if (!pend[r].open)
             continue;
         if (rects < TL_MAX_RECTS)
-            tl_flush(c, &g, &pend[r], rows_top + row_h * (double)r, &rects);
+            tl_flush(c, g, &pend[r], rows_top + row_h * (double)r, &rects);
         else
-            not_drawn += pend[r].count;
+            *not_drawn += pend[r].count;
     }
+    return rects;
+}
+
+static sp_status write_timeline(html_ctx *c)
+{
+    FILE *out = c->out;
+    const char *noun = sp_device_kind_noun(c->r->gpu.device_kind);
+    fprintf(out, "<section id=\"timeline\"><h2>%s timeline: the busiest slice</h2>\n", noun);
+    if (!c->d) {
+        fprintf(out, "<p class=\"note\">%s</p></section>\n", NO_DETAIL);
+        return SP_OK;
+    }
+    const sp_timeline_slice *sl = &c->d->timeline;
+    if (!sl->work) {
+        fputs("<p class=\"note\">No device activity in the trace.</p></section>\n", out);
+        return SP_OK;
+    }
+    uint64_t len = sl->end_ns - sl->start_ns;
+    tl_geom g = {sl->start_ns, sl->end_ns, 150, SP_HTML_W - 150 - 16};
+    tl_row rows[TL_MAX_ROWS];
+    uint64_t omitted_streams_acts;
+    size_t nrows = tl_rows(sl, rows, &omitted_streams_acts);
+    uint32_t bidx[TL_MAX_BATCHES];
+    size_t more_batches;
+    size_t nbw = tl_pick_batches(sl, bidx, &more_batches);
+    const double lane_h = 16, row_h = 20, top = 6;
+    double rows_top = top + TL_LANES * lane_h + 8;
+    double base = rows_top + row_h * (double)nrows;
+    char b1[48], b2[48];
+    fmt_dur_u(b1, sizeof b1, len);
+    fmt_dur_u(b2, sizeof b2, g.t0 - sl->first_ns);
+    fprintf(out,
+            "<p>The %s of device activity with the most device time, starting %s after the first activity. "
+            "Top: batch windows; below: kernels and copies, one row per device stream. Shapes closer "
+            "together than a pixel are merged (their tooltip says how many).</p>\n",
+            b1, b2);
+    char chart_title[96];
+    snprintf(chart_title, sizeof chart_title, "%s timeline slice: batch windows, kernels and copies per stream", noun);
+    svg_open(out, "timeline-chart", base + 30, chart_title);
+    fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">batches</text>\n", g.left - 8, top + 12);
+    size_t lane_dropped = tl_draw_batches(c, &g, bidx, nbw, top, lane_h);
+    for (size_t r = 0; r < nrows; r++) {
+        fprintf(out, "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", g.left - 8,
+                rows_top + row_h * (double)r + 11);
+        if (c->r->n_files > 1)
+            fprintf(out, "file %" PRIu32 " ", rows[r].file);
+        fprintf(out, "dev %" PRIu32 " stream %" PRId64 "</text>\n", rows[r].device, rows[r].stream);
+    }
+    size_t not_drawn;
+    size_t rects = tl_draw_acts(c, &g, rows, nrows, rows_top, row_h, &not_drawn);
     fprintf(out, "<line class=\"axisline\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", g.left, base,
             g.left + g.plot_w, base);
     for (int i = 0; i <= 5; i++) {
@@ -944,8 +861,8 @@ static sp_status write_timeline(html_ctx *c)
     const char *cols[5] = {"#eeeeee", act_colour(SP_ACT_KERNEL), act_colour(SP_ACT_H2D), act_colour(SP_ACT_D2H),
                            act_colour(SP_ACT_MEMSET)};
     sp_html_legend(out, names, cols, 5);
-    fprintf(out, "<p class=\"note\">%" PRIu64 " activities in the slice (of %zu in the trace), drawn as %zu shapes",
-            in_slice, nwork, rects);
+    fprintf(out, "<p class=\"note\">%zu activities in the slice (of %" PRIu64 " in the trace), drawn as %zu shapes",
+            sl->n_acts, sl->work, rects);
     if (omitted_streams_acts)
         fprintf(out, "; %" PRIu64 " on streams past the first %d not drawn", omitted_streams_acts, TL_MAX_ROWS);
     if (not_drawn)
@@ -1160,7 +1077,8 @@ sp_status sp_report_write_html(const sp_report *r, const sp_events *ev, FILE *ou
 sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, const sp_html_options *opt,
                                     FILE *out)
 {
-    if (!r || !out || (ev && !ev->finished))
+    (void)ev; /* the report's detail holds what the page draws */
+    if (!r || !out)
         return SP_ERR_INVALID;
     sp_html_options o;
     if (opt)
@@ -1171,13 +1089,7 @@ sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, con
     memset(&c, 0, sizeof c);
     c.out = out;
     c.r = r;
-    c.ev = ev;
-    if (ev) {
-        sp_status st = sp_ana_detail(ev, r->outcome_scope, &c.a);
-        if (st)
-            return st;
-        c.have_detail = 1;
-    }
+    c.d = r->detail;
     const char *title = o.title ? o.title : "servprof report";
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
@@ -1215,8 +1127,6 @@ sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, con
               "pXX are over the requests around the pXX rank (docs/analysis.md).</p>\n</body>\n</html>\n",
               out);
     }
-    if (c.have_detail)
-        sp_ana_free(&c.a);
     if (st && st != SP_ERR_IO)
         return st;
     return sp_rep_finish(out);

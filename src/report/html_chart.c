@@ -40,7 +40,7 @@ void sp_html_esc(FILE *out, const char *s, size_t max_bytes)
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     size_t used = 0;
     while (*p) {
-        size_t n = sp_rep_utf8_len(p);
+        size_t n = sp_utf8_len(p, SIZE_MAX);
         if (max_bytes && used + (n ? n : 1) > max_bytes) {
             fputs("\xE2\x80\xA6", out); /* U+2026 */
             return;

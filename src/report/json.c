@@ -156,7 +156,7 @@ static void write_stages(FILE *out, const sp_report *r)
     for (size_t i = 0; i < r->n_stages; i++) {
         const sp_stage_row *s = &r->stages[i];
         fputs(i ? ",{\"name\":" : "{\"name\":", out);
-        sp_rep_json_str(out, s->name, 0);
+        sp_json_write_str(out, s->name, 0);
         if (have && s->q.count) {
             fputs(",\"p50_us\":", out);
             sp_rep_json_us(out, s->q.p50_ns);
@@ -245,7 +245,7 @@ static void write_hta(FILE *out, const sp_report *r)
     fputs(!have ? "null" : g->hta_breakdown_valid ? "true" : "false", out);
     fputs(",\"hta_breakdown_note\":", out);
     if (have && g->hta_breakdown_note)
-        sp_rep_json_str(out, g->hta_breakdown_note, 0);
+        sp_json_write_str(out, g->hta_breakdown_note, 0);
     else
         fputs("null", out);
     fputs(",\"hta_figures_us\":", out);
@@ -293,7 +293,7 @@ static void write_steps(FILE *out, const sp_gpu_summary *g, int have)
     int any = have && st->count > 0;
     fprintf(out, ",\"steps\":{\"count\":%" PRIu64 ",\"source\":", st->count);
     if (st->count)
-        sp_rep_json_str(out, sp_step_source_str(st->source), 0);
+        sp_json_write_str(out, sp_step_source_str(st->source), 0);
     else
         fputs("null", out);
     static const char *const keys[] = {"window_us", "analysed_us", "busy_inside_us", "idle_inside_us",
@@ -316,7 +316,7 @@ static void write_gpu(FILE *out, const sp_report *r)
     fputs("\"gpu\":{\"present\":", out);
     fputs(have ? "true" : "false", out);
     fputs(",\"device_kind\":", out);
-    sp_rep_json_str(out, sp_device_kind_str(g->device_kind), 0);
+    sp_json_write_str(out, sp_device_kind_str(g->device_kind), 0);
     fputs(",\"span_us\":", out);
     us_or_null(out, g->span_ns, have);
     fputs(",\"busy_us\":", out);
@@ -345,7 +345,7 @@ static void write_gpu(FILE *out, const sp_report *r)
     for (size_t i = 0; have && i < g->n_kernel_stats; i++) {
         const sp_kernel_stat *k = &g->kernel_stats[i];
         fputs(i ? ",{\"name\":" : "{\"name\":", out);
-        sp_rep_json_str(out, k->name, 0);
+        sp_json_write_str(out, k->name, 0);
         fprintf(out, ",\"count\":%" PRIu64 ",\"total_us\":", k->count);
         sp_rep_json_us(out, k->total_ns);
         fputs(",\"duration_us\":", out);
@@ -356,7 +356,7 @@ static void write_gpu(FILE *out, const sp_report *r)
     for (size_t i = 0; have && i < g->n_copy_stats; i++) {
         const sp_copy_stat *c = &g->copy_stats[i];
         fputs(i ? ",{\"kind\":" : "{\"kind\":", out);
-        sp_rep_json_str(out, c->kind, 0);
+        sp_json_write_str(out, c->kind, 0);
         fprintf(out, ",\"count\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"total_us\":", c->count, c->bytes);
         sp_rep_json_us(out, c->total_ns);
         fputs(",\"gbytes_per_s\":", out);
@@ -382,6 +382,20 @@ static void write_gpu(FILE *out, const sp_report *r)
     fputs("}", out);
 }
 
+/* {"useful":x,"padding":x,...}: v[s] / div per cost state, or null for every one when !have. */
+static void json_states(FILE *out, const double *v, double div, int have, int sig)
+{
+    putc('{', out);
+    for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
+        if (s)
+            putc(',', out);
+        sp_json_write_str(out, sp_cost_state_str((sp_cost_state)s), 0);
+        putc(':', out);
+        sp_rep_json_num(out, have ? v[s] / div : NAN, sig);
+    }
+    putc('}', out);
+}
+
 static void write_cost(FILE *out, const sp_report *r)
 {
     const sp_cost_summary *c = &r->cost;
@@ -395,32 +409,14 @@ static void write_cost(FILE *out, const sp_report *r)
     sp_rep_json_num(out, have_window ? c->bill : NAN, 9);
     fputs(",\"per_request\":", out);
     sp_rep_json_num(out, have_window && have_req ? c->per_request : NAN, 9);
-    fputs(",\"by_state\":{", out);
-    for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
-        if (s)
-            putc(',', out);
-        sp_rep_json_str(out, sp_cost_state_str((sp_cost_state)s), 0);
-        putc(':', out);
-        sp_rep_json_num(out, have_window ? c->by_state[s] : NAN, 9);
-    }
-    fputs("},\"by_state_share\":{", out);
-    for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
-        if (s)
-            putc(',', out);
-        sp_rep_json_str(out, sp_cost_state_str((sp_cost_state)s), 0);
-        putc(':', out);
-        sp_rep_json_num(out, have_window ? c->by_state_share[s] : NAN, 6);
-    }
-    fputs("},\"per_request_by_state\":{", out);
-    for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
-        if (s)
-            putc(',', out);
-        sp_rep_json_str(out, sp_cost_state_str((sp_cost_state)s), 0);
-        putc(':', out);
-        /* DESIGN section 7: cost per request = bill / requests, with the same split */
-        sp_rep_json_num(out, have_window && have_req ? c->by_state[s] / (double)r->request_count : NAN, 9);
-    }
-    fputs("},\"request_cost\":", out);
+    fputs(",\"by_state\":", out);
+    json_states(out, c->by_state, 1.0, have_window, 9);
+    fputs(",\"by_state_share\":", out);
+    json_states(out, c->by_state_share, 1.0, have_window, 6);
+    fputs(",\"per_request_by_state\":", out);
+    /* DESIGN section 7: cost per request = bill / requests, with the same split */
+    json_states(out, c->by_state, (double)r->request_count, have_window && have_req, 9);
+    fputs(",\"request_cost\":", out);
     sp_quantiles q = c->request_cost_nano;
     if (!have_req)
         q.count = 0;
@@ -431,7 +427,7 @@ static void write_cost(FILE *out, const sp_report *r)
 static void str_or_null(FILE *out, const char *s)
 {
     if (s)
-        sp_rep_json_str(out, s, 0);
+        sp_json_write_str(out, s, 0);
     else
         fputs("null", out);
 }
@@ -465,18 +461,18 @@ static void write_verdict(FILE *out, const sp_report *r)
     const sp_verdict *v = &r->verdict;
     fputs("\"verdict\":{\"stage\":", out);
     if (v->stage)
-        sp_rep_json_str(out, v->stage, 0);
+        sp_json_write_str(out, v->stage, 0);
     else
         fputs("null", out);
     fputs(",\"group\":", out);
-    sp_rep_json_str(out, sp_verdict_group_str(v->group), 0);
+    sp_json_write_str(out, sp_verdict_group_str(v->group), 0);
     fputs(",\"share_of_p95\":", out);
     share(out, v->share_p95, v->stage != NULL && r->request_count > 0);
     fputs(",\"saving_p95_us\":", out);
     us_or_null(out, v->saving_p95_ns, v->stage != NULL && r->request_count > 0);
     fprintf(out, ",\"recommend_model\":%s,\"sentence\":", v->recommend_model ? "true" : "false");
     if (v->sentence)
-        sp_rep_json_str(out, v->sentence, 0);
+        sp_json_write_str(out, v->sentence, 0);
     else
         fputs("null", out);
     fputs(",\"prediction\":", out);
@@ -486,15 +482,15 @@ static void write_verdict(FILE *out, const sp_report *r)
     for (size_t k = 0; k < v->n_ranking; k++) {
         const sp_verdict_rank *c = &v->ranking[k];
         fputs(k ? ",\n {\"stage\":" : "\n {\"stage\":", out);
-        sp_rep_json_str(out, c->stage ? c->stage : "", 0);
+        sp_json_write_str(out, c->stage ? c->stage : "", 0);
         fputs(",\"group\":", out);
-        sp_rep_json_str(out, sp_verdict_group_str(c->group), 0);
+        sp_json_write_str(out, sp_verdict_group_str(c->group), 0);
         fputs(",\"share_of_p95\":", out);
         sp_rep_json_num(out, c->share_p95, 6);
         fputs(",\"p95_saving_us\":", out);
         sp_rep_json_us(out, c->saving_p95_ns);
         fputs(",\"fix\":", out);
-        sp_rep_json_str(out, c->fix ? c->fix : "", 0);
+        sp_json_write_str(out, c->fix ? c->fix : "", 0);
         fputs("}", out);
     }
     fputs("]}", out);
@@ -513,7 +509,7 @@ static void write_loss(FILE *out, const sp_report *r)
         const sp_file_quality *q = &r->file_quality[f];
         const sp_file_loss *l = &q->loss;
         fputs(f ? ",\n {\"path\":" : "\n {\"path\":", out);
-        sp_rep_json_str(out, q->path ? q->path : "", 0);
+        sp_json_write_str(out, q->path ? q->path : "", 0);
         fprintf(out, ",\"end\":\"%s\",\"lost_blocks\":%" PRIu64 ",\"lost_bytes\":%" PRIu64 ",\"first_lost_offset\":",
                 sp_trace_end_str(l->end), l->lost_blocks, l->lost_bytes);
         if (l->regions)
@@ -542,7 +538,7 @@ static void write_quality(FILE *out, const sp_report *r)
         if (!first)
             putc(',', out);
         first = 0;
-        sp_rep_json_str(out, cause, 0);
+        sp_json_write_str(out, cause, 0);
         fprintf(out, ":%" PRIu64, r->drops[i].count);
     }
     fprintf(out, "}},\"skipped_records\":%" PRIu64 ",\n", r->skipped_records);

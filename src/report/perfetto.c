@@ -1,13 +1,14 @@
 /* Chrome-trace JSON export that ui.perfetto.dev (and chrome://tracing) opens: requests with their
  * stage spans and batch windows nested under them, batches with their members, host launch calls,
- * and kernels and copies on one track per device stream. Events stream straight to the FILE; the
+ * and kernels and copies on one track per device stream. It exports the events themselves, read
+ * through the model's read-only view (model/events_view.h). Events stream straight to the FILE; the
  * only memory held is one sort index per kind of row-packed slice. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/hmap.h"
-#include "model/events_int.h"
+#include "model/events_view.h"
 #include "report/report_int.h"
 
 /* Process ids of the tracks. Devices get PID_DEVICE + file * DEVICES_PER_FILE + device. */
@@ -20,7 +21,8 @@ enum { PID_CLIENT = 1, PID_REQUESTS = 2, PID_BATCHES = 3, PID_LAUNCHES = 4, PID_
 
 typedef struct pf_writer {
     FILE *out;
-    const struct sp_events *ev;
+    const sp_events *ev;
+    size_t n_files;
     uint64_t t0;
     int first;
 } pf_writer;
@@ -43,7 +45,7 @@ static void pf_slice(pf_writer *w, const char *name, const char *cat, int64_t pi
 {
     pf_begin(w);
     fputs("{\"ph\":\"X\",\"name\":", w->out);
-    sp_rep_json_str(w->out, name, 512);
+    sp_json_write_str(w->out, name, 512);
     fprintf(w->out, ",\"cat\":\"%s\",\"pid\":%" PRId64 ",\"tid\":%" PRId64 ",\"ts\":", cat, pid, tid);
     pf_ts(w, start);
     fputs(",\"dur\":", w->out);
@@ -55,7 +57,7 @@ static void pf_meta_name(pf_writer *w, const char *what, int64_t pid, int64_t ti
     pf_begin(w);
     fprintf(w->out, "{\"ph\":\"M\",\"name\":\"%s\",\"pid\":%" PRId64 ",\"tid\":%" PRId64 ",\"args\":{\"name\":",
             what, pid, tid);
-    sp_rep_json_str(w->out, name, 512);
+    sp_json_write_str(w->out, name, 512);
     fputs("}}", w->out);
 }
 
@@ -181,26 +183,83 @@ static void name_rows(pf_writer *w, int64_t pid, uint32_t rows, const char *what
     }
 }
 
-/* ---- the event kinds ---- */
+/* Fills *out with the slice of record i of one kind and returns 1, or returns 0 when the record draws
+ * no slice. */
+typedef int (*pf_item_of)(const sp_events *ev, size_t i, pf_item *out);
 
-static const char *str(const pf_writer *w, sp_str id)
+/* The slices of one kind of record (nrec of them), packed into rows, with their track named `process`
+ * and its rows "`rows_name` N": *items (free it) holds *n of them in row-packing order. Writes
+ * nothing, and *items is NULL, when no record draws a slice. */
+static sp_status pf_track(pf_writer *w, size_t nrec, pf_item_of item_of, int64_t pid, const char *process,
+                          const char *rows_name, pf_item **items, size_t *n)
 {
-    return sp_str_get(&w->ev->strings, id);
+    pf_item tmp;
+    size_t count = 0;
+    *items = NULL;
+    *n = 0;
+    for (size_t i = 0; i < nrec; i++)
+        count += (size_t)item_of(w->ev, i, &tmp);
+    if (!count)
+        return SP_OK;
+    pf_item *it = malloc(count * sizeof *it);
+    if (!it)
+        return SP_ERR_NOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < nrec; i++)
+        k += (size_t)item_of(w->ev, i, &it[k]);
+    uint32_t rows;
+    sp_status st = pack_rows(it, count, &rows);
+    if (st) {
+        free(it);
+        return st;
+    }
+    pf_process(w, pid, process);
+    name_rows(w, pid, rows, rows_name);
+    *items = it;
+    *n = count;
+    return SP_OK;
 }
 
+/* ---- the event kinds ---- */
+
 /* "r17", or "r17 (file 2)" when several files are loaded (ids are per file). */
-static void request_label(const pf_writer *w, const sp_ev_request *rq, char *buf, size_t len)
+static void request_label(const pf_writer *w, const sp_view_request *rq, char *buf, size_t len)
 {
-    if (w->ev->n_files > 1)
-        snprintf(buf, len, "%.400s (file %" PRIu32 ")", str(w, rq->id), rq->file);
+    if (w->n_files > 1)
+        snprintf(buf, len, "%.400s (file %" PRIu32 ")", rq->id, rq->file);
     else
-        snprintf(buf, len, "%.400s", str(w, rq->id));
+        snprintf(buf, len, "%.400s", rq->id);
+}
+
+/* A request with a record and a well-formed [arrival, done]: one slice on the requests track. */
+static int request_drawn(const sp_view_request *rq)
+{
+    return rq->has_record && rq->arrival_ns != SP_VIEW_NO_TIME && rq->done_ns != SP_VIEW_NO_TIME &&
+           rq->done_ns >= rq->arrival_ns;
+}
+
+/* A request's client slice starts at its intended send time, else its actual send. */
+static uint64_t client_start(const sp_view_request *rq)
+{
+    return rq->client_intended_ns != SP_VIEW_NO_TIME ? rq->client_intended_ns : rq->client_send_ns;
+}
+
+static int client_drawn(const sp_view_request *rq)
+{
+    uint64_t s = client_start(rq);
+    return s != SP_VIEW_NO_TIME && rq->client_done_ns != SP_VIEW_NO_TIME && rq->client_done_ns >= s;
+}
+
+static int batch_drawn(const sp_view_batch *b)
+{
+    return b->has_record && b->start_ns != SP_VIEW_NO_TIME && b->end_ns != SP_VIEW_NO_TIME &&
+           b->end_ns >= b->start_ns;
 }
 
 /* One child slice of a request, clipped to the request and to the end of the previous child so the
  * slices nest strictly (the JSON importer drops slices that overlap without nesting). The true
  * times stay in args. Returns the new "previous end". */
-static uint64_t request_child(pf_writer *w, const sp_ev_request *rq, uint32_t row, uint64_t prev_end,
+static uint64_t request_child(pf_writer *w, const sp_view_request *rq, uint32_t row, uint64_t prev_end,
                               const char *name, const char *cat, uint64_t start, uint64_t end,
                               int64_t batch_id)
 {
@@ -218,123 +277,110 @@ static uint64_t request_child(pf_writer *w, const sp_ev_request *rq, uint32_t ro
     return e;
 }
 
+/* The request's children: stage spans and batch windows, merged in start order (both lists are sorted
+ * by sp_ev_finish). */
+static void request_children(pf_writer *w, size_t idx, const sp_view_request *rq, uint32_t row)
+{
+    char name[64];
+    uint32_t si = 0, bi = 0;
+    uint64_t prev_end = rq->arrival_ns;
+    sp_view_span sp;
+    sp_view_batch b;
+    while (si < rq->n_spans || bi < rq->n_batches) {
+        int have_sp = si < rq->n_spans, have_b = bi < rq->n_batches;
+        if (have_sp)
+            sp_view_request_span(w->ev, idx, si, &sp);
+        if (have_b)
+            sp_view_batch_at(w->ev, sp_view_request_batch(w->ev, idx, bi), &b);
+        if (have_sp && (!have_b || sp.start_ns <= b.start_ns)) {
+            prev_end = request_child(w, rq, row, prev_end, sp.stage, "stage", sp.start_ns, sp.end_ns, INT64_MIN);
+            si++;
+        } else {
+            snprintf(name, sizeof name, "batch %" PRId64, b.id);
+            prev_end = request_child(w, rq, row, prev_end, name, "batch", b.start_ns, b.end_ns, b.id);
+            bi++;
+        }
+    }
+}
+
+static int request_item(const sp_events *ev, size_t i, pf_item *out)
+{
+    sp_view_request rq;
+    sp_view_request_at(ev, i, &rq);
+    if (!request_drawn(&rq))
+        return 0;
+    *out = (pf_item){rq.arrival_ns, rq.done_ns, rq.id, 0, rq.file, (uint32_t)i, 0};
+    return 1;
+}
+
 static sp_status write_requests(pf_writer *w)
 {
-    const struct sp_events *ev = w->ev;
-    size_t n = 0;
-    for (size_t i = 0; i < ev->n_requests; i++) {
-        const sp_ev_request *rq = &ev->requests[i];
-        n += rq->has_record && rq->arrival_ns != SP_TIME_NONE && rq->done_ns != SP_TIME_NONE &&
-             rq->done_ns >= rq->arrival_ns;
-    }
-    if (!n)
-        return SP_OK;
-    pf_item *items = malloc(n * sizeof *items);
-    if (!items)
-        return SP_ERR_NOMEM;
-    size_t k = 0;
-    for (size_t i = 0; i < ev->n_requests; i++) {
-        const sp_ev_request *rq = &ev->requests[i];
-        if (rq->has_record && rq->arrival_ns != SP_TIME_NONE && rq->done_ns != SP_TIME_NONE &&
-            rq->done_ns >= rq->arrival_ns)
-            items[k++] = (pf_item){rq->arrival_ns, rq->done_ns, str(w, rq->id), 0, rq->file, (uint32_t)i, 0};
-    }
-    uint32_t rows;
-    sp_status st = pack_rows(items, n, &rows);
-    if (st) {
-        free(items);
+    const sp_events *ev = w->ev;
+    pf_item *items;
+    size_t n;
+    sp_status st = pf_track(w, sp_view_requests(ev), request_item, PID_REQUESTS, "requests (server: arrival -> done)",
+                            "requests", &items, &n);
+    if (st || !n)
         return st;
-    }
-    pf_process(w, PID_REQUESTS, "requests (server: arrival -> done)");
-    name_rows(w, PID_REQUESTS, rows, "requests");
-    char label[512], name[64];
+    sp_view_request rq;
+    char label[512];
     for (size_t i = 0; i < n && !ferror(w->out); i++) { /* stop at the first failed write */
-        const sp_ev_request *rq = &ev->requests[items[i].idx];
+        sp_view_request_at(ev, items[i].idx, &rq);
         uint32_t row = items[i].row;
-        request_label(w, rq, label, sizeof label);
-        pf_slice(w, label, "request", PID_REQUESTS, row, rq->arrival_ns, rq->done_ns);
+        request_label(w, &rq, label, sizeof label);
+        pf_slice(w, label, "request", PID_REQUESTS, row, rq.arrival_ns, rq.done_ns);
         fputs(",\"args\":{\"id\":", w->out);
-        sp_rep_json_str(w->out, str(w, rq->id), 0);
-        fprintf(w->out, ",\"file\":%" PRIu32 ",\"latency_us\":", rq->file);
-        sp_rep_json_us(w->out, rq->done_ns - rq->arrival_ns);
-        if (rq->input_tokens >= 0)
-            fprintf(w->out, ",\"input_tokens\":%" PRId64, rq->input_tokens);
-        if (rq->outcome != SP_OUTCOME_OK) /* DESIGN 8a: a rejected, failed or cancelled request says so */
-            fprintf(w->out, ",\"outcome\":\"%s\",\"status\":%" PRId32, sp_outcome_str((sp_outcome)rq->outcome),
-                    rq->status);
+        sp_json_write_str(w->out, rq.id, 0);
+        fprintf(w->out, ",\"file\":%" PRIu32 ",\"latency_us\":", rq.file);
+        sp_rep_json_us(w->out, rq.done_ns - rq.arrival_ns);
+        if (rq.input_tokens >= 0)
+            fprintf(w->out, ",\"input_tokens\":%" PRId64, rq.input_tokens);
+        if (rq.outcome != SP_OUTCOME_OK) /* DESIGN 8a: a rejected, failed or cancelled request says so */
+            fprintf(w->out, ",\"outcome\":\"%s\",\"status\":%" PRId32, sp_outcome_str(rq.outcome), rq.status);
         fputs("}}", w->out);
-        /* children: stage spans and batch windows, merged in start order (both lists are sorted by
-         * sp_ev_finish) */
-        uint32_t si = 0, bi = 0;
-        uint64_t prev_end = rq->arrival_ns;
-        while (si < rq->nspans || bi < rq->nbatches) {
-            const sp_ev_span *sp = si < rq->nspans ? &ev->spans[rq->first_span + si] : NULL;
-            const sp_ev_batch *b = NULL;
-            if (bi < rq->nbatches && rq->first_batch + bi < ev->n_req_batches)
-                b = &ev->batches[ev->req_batches[rq->first_batch + bi]];
-            else
-                bi = rq->nbatches;
-            if (sp && (!b || sp->start_ns <= b->start_ns)) {
-                prev_end = request_child(w, rq, row, prev_end, str(w, sp->stage), "stage", sp->start_ns,
-                                         sp->end_ns, INT64_MIN);
-                si++;
-            } else if (b) {
-                snprintf(name, sizeof name, "batch %" PRId64, b->id);
-                prev_end = request_child(w, rq, row, prev_end, name, "batch", b->start_ns, b->end_ns, b->id);
-                bi++;
-            }
-        }
+        request_children(w, items[i].idx, &rq, row);
     }
     free(items);
     return ferror(w->out) ? SP_ERR_IO : SP_OK;
 }
 
+static int client_item(const sp_events *ev, size_t i, pf_item *out)
+{
+    sp_view_request rq;
+    sp_view_request_at(ev, i, &rq);
+    if (!client_drawn(&rq))
+        return 0;
+    *out = (pf_item){client_start(&rq), rq.client_done_ns, rq.id, 0, rq.file, (uint32_t)i, 0};
+    return 1;
+}
+
 static sp_status write_client(pf_writer *w)
 {
-    const struct sp_events *ev = w->ev;
-    size_t n = 0;
-    for (size_t i = 0; i < ev->n_requests; i++) {
-        const sp_ev_request *rq = &ev->requests[i];
-        uint64_t s = rq->client_intended_ns != SP_TIME_NONE ? rq->client_intended_ns : rq->client_send_ns;
-        n += s != SP_TIME_NONE && rq->client_done_ns != SP_TIME_NONE && rq->client_done_ns >= s;
-    }
-    if (!n)
-        return SP_OK;
-    pf_item *items = malloc(n * sizeof *items);
-    if (!items)
-        return SP_ERR_NOMEM;
-    size_t k = 0;
-    for (size_t i = 0; i < ev->n_requests; i++) {
-        const sp_ev_request *rq = &ev->requests[i];
-        uint64_t s = rq->client_intended_ns != SP_TIME_NONE ? rq->client_intended_ns : rq->client_send_ns;
-        if (s != SP_TIME_NONE && rq->client_done_ns != SP_TIME_NONE && rq->client_done_ns >= s)
-            items[k++] = (pf_item){s, rq->client_done_ns, str(w, rq->id), 0, rq->file, (uint32_t)i, 0};
-    }
-    uint32_t rows;
-    sp_status st = pack_rows(items, n, &rows);
-    if (st) {
-        free(items);
+    const sp_events *ev = w->ev;
+    pf_item *items;
+    size_t n;
+    sp_status st = pf_track(w, sp_view_requests(ev), client_item, PID_CLIENT,
+                            "client (load generator: intended send -> response, on the server clock)", "client",
+                            &items, &n);
+    if (st || !n)
         return st;
-    }
-    pf_process(w, PID_CLIENT, "client (load generator: intended send -> response, on the server clock)");
-    name_rows(w, PID_CLIENT, rows, "client");
+    sp_view_request rq;
     char label[512];
     for (size_t i = 0; i < n && !ferror(w->out); i++) { /* stop at the first failed write */
-        const sp_ev_request *rq = &ev->requests[items[i].idx];
-        request_label(w, rq, label, sizeof label);
+        sp_view_request_at(ev, items[i].idx, &rq);
+        request_label(w, &rq, label, sizeof label);
         pf_slice(w, label, "client", PID_CLIENT, items[i].row, items[i].start, items[i].end);
         fputs(",\"args\":{\"id\":", w->out);
-        sp_rep_json_str(w->out, str(w, rq->id), 0);
-        if (rq->client_intended_ns != SP_TIME_NONE)
-            fprintf(w->out, ",\"intended_ns\":%" PRIu64, rq->client_intended_ns);
-        if (rq->client_send_ns != SP_TIME_NONE)
-            fprintf(w->out, ",\"send_ns\":%" PRIu64, rq->client_send_ns);
-        fprintf(w->out, ",\"done_ns\":%" PRIu64 "}}", rq->client_done_ns);
+        sp_json_write_str(w->out, rq.id, 0);
+        if (rq.client_intended_ns != SP_VIEW_NO_TIME)
+            fprintf(w->out, ",\"intended_ns\":%" PRIu64, rq.client_intended_ns);
+        if (rq.client_send_ns != SP_VIEW_NO_TIME)
+            fprintf(w->out, ",\"send_ns\":%" PRIu64, rq.client_send_ns);
+        fprintf(w->out, ",\"done_ns\":%" PRIu64 "}}", rq.client_done_ns);
         /* the wait before the actual send (coordinated omission made visible) */
-        if (rq->client_intended_ns != SP_TIME_NONE && rq->client_send_ns != SP_TIME_NONE &&
-            rq->client_send_ns > rq->client_intended_ns && rq->client_send_ns <= rq->client_done_ns) {
-            pf_slice(w, "send delay", "client", PID_CLIENT, items[i].row, rq->client_intended_ns,
-                     rq->client_send_ns);
+        if (rq.client_intended_ns != SP_VIEW_NO_TIME && rq.client_send_ns != SP_VIEW_NO_TIME &&
+            rq.client_send_ns > rq.client_intended_ns && rq.client_send_ns <= rq.client_done_ns) {
+            pf_slice(w, "send delay", "client", PID_CLIENT, items[i].row, rq.client_intended_ns, rq.client_send_ns);
             fputs("}", w->out);
         }
     }
@@ -342,99 +388,98 @@ static sp_status write_client(pf_writer *w)
     return ferror(w->out) ? SP_ERR_IO : SP_OK;
 }
 
+/* One batch slice's args: id, file, device, size, tokens, waste and the members' ids. */
+static void batch_args(pf_writer *w, size_t idx, const sp_view_batch *b)
+{
+    fprintf(w->out, ",\"args\":{\"id\":%" PRId64 ",\"file\":%" PRIu32 ",\"device\":%" PRIu32 ",\"size\":%" PRIu32,
+            b->id, b->file, b->device, b->n_members);
+    if (b->effective_tokens >= 0)
+        fprintf(w->out, ",\"effective_tokens\":%" PRId64, b->effective_tokens);
+    if (b->padded_tokens >= 0)
+        fprintf(w->out, ",\"padded_tokens\":%" PRId64, b->padded_tokens);
+    if (b->effective_tokens >= 0 && b->padded_tokens > 0) {
+        fputs(",\"waste\":", w->out);
+        /* DESIGN section 5: waste = 1 - effective/padded */
+        sp_rep_json_num(w->out, 1.0 - (double)b->effective_tokens / (double)b->padded_tokens, 6);
+    }
+    fputs(",\"members\":[", w->out);
+    sp_view_request rq;
+    for (uint32_t m = 0; m < b->n_members; m++) {
+        uint32_t q = sp_view_batch_member(w->ev, idx, m);
+        if (m)
+            putc(',', w->out);
+        if (q != SP_VIEW_NONE)
+            sp_view_request_at(w->ev, q, &rq);
+        sp_json_write_str(w->out, q != SP_VIEW_NONE ? rq.id : "?", 0);
+    }
+    fputs("]}}", w->out);
+}
+
+static int batch_item(const sp_events *ev, size_t i, pf_item *out)
+{
+    sp_view_batch b;
+    sp_view_batch_at(ev, i, &b);
+    if (!batch_drawn(&b))
+        return 0;
+    *out = (pf_item){b.start_ns, b.end_ns, NULL, (uint64_t)b.id ^ (1ull << 63), b.file, (uint32_t)i, 0};
+    return 1;
+}
+
 static sp_status write_batches(pf_writer *w)
 {
-    const struct sp_events *ev = w->ev;
-    size_t n = 0;
-    for (size_t i = 0; i < ev->n_batches; i++) {
-        const sp_ev_batch *b = &ev->batches[i];
-        n += b->has_record && b->start_ns != SP_TIME_NONE && b->end_ns != SP_TIME_NONE && b->end_ns >= b->start_ns;
-    }
-    if (!n)
-        return SP_OK;
-    pf_item *items = malloc(n * sizeof *items);
-    if (!items)
-        return SP_ERR_NOMEM;
-    size_t k = 0;
-    for (size_t i = 0; i < ev->n_batches; i++) {
-        const sp_ev_batch *b = &ev->batches[i];
-        if (b->has_record && b->start_ns != SP_TIME_NONE && b->end_ns != SP_TIME_NONE && b->end_ns >= b->start_ns)
-            items[k++] = (pf_item){b->start_ns, b->end_ns, NULL, (uint64_t)b->id ^ (1ull << 63), b->file,
-                                   (uint32_t)i, 0};
-    }
-    uint32_t rows;
-    sp_status st = pack_rows(items, n, &rows);
-    if (st) {
-        free(items);
+    const sp_events *ev = w->ev;
+    pf_item *items;
+    size_t n;
+    sp_status st = pf_track(w, sp_view_batches(ev), batch_item, PID_BATCHES, "batches (dispatch -> outputs on host)",
+                            "batches", &items, &n);
+    if (st || !n)
         return st;
-    }
-    pf_process(w, PID_BATCHES, "batches (dispatch -> outputs on host)");
-    name_rows(w, PID_BATCHES, rows, "batches");
+    sp_view_batch b;
     char name[96];
     for (size_t i = 0; i < n && !ferror(w->out); i++) { /* stop at the first failed write */
-        const sp_ev_batch *b = &ev->batches[items[i].idx];
-        if (ev->n_files > 1)
-            snprintf(name, sizeof name, "batch %" PRId64 " (file %" PRIu32 ")", b->id, b->file);
+        sp_view_batch_at(ev, items[i].idx, &b);
+        if (w->n_files > 1)
+            snprintf(name, sizeof name, "batch %" PRId64 " (file %" PRIu32 ")", b.id, b.file);
         else
-            snprintf(name, sizeof name, "batch %" PRId64, b->id);
-        pf_slice(w, name, "batch", PID_BATCHES, items[i].row, b->start_ns, b->end_ns);
-        fprintf(w->out, ",\"args\":{\"id\":%" PRId64 ",\"file\":%" PRIu32 ",\"device\":%" PRIu32 ",\"size\":%" PRIu32,
-                b->id, b->file, b->device, b->nmembers);
-        if (b->effective_tokens >= 0)
-            fprintf(w->out, ",\"effective_tokens\":%" PRId64, b->effective_tokens);
-        if (b->padded_tokens >= 0)
-            fprintf(w->out, ",\"padded_tokens\":%" PRId64, b->padded_tokens);
-        if (b->effective_tokens >= 0 && b->padded_tokens > 0) {
-            fputs(",\"waste\":", w->out);
-            /* DESIGN section 5: waste = 1 - effective/padded */
-            sp_rep_json_num(w->out, 1.0 - (double)b->effective_tokens / (double)b->padded_tokens, 6);
-        }
-        fputs(",\"members\":[", w->out);
-        for (uint32_t m = 0; m < b->nmembers && b->first_member + m < ev->n_members; m++) {
-            uint32_t rq = ev->members[b->first_member + m];
-            if (m)
-                putc(',', w->out);
-            sp_rep_json_str(w->out, rq < ev->n_requests ? str(w, ev->requests[rq].id) : "?", 0);
-        }
-        fputs("]}}", w->out);
+            snprintf(name, sizeof name, "batch %" PRId64, b.id);
+        pf_slice(w, name, "batch", PID_BATCHES, items[i].row, b.start_ns, b.end_ns);
+        batch_args(w, items[i].idx, &b);
     }
     free(items);
     return ferror(w->out) ? SP_ERR_IO : SP_OK;
+}
+
+static int launch_item(const sp_events *ev, size_t i, pf_item *out)
+{
+    sp_view_launch l;
+    sp_view_launch_at(ev, i, &l);
+    *out = (pf_item){l.start_ns, l.end_ns >= l.start_ns ? l.end_ns : l.start_ns, l.name, l.correlation, l.file,
+                     (uint32_t)i, 0};
+    return 1;
 }
 
 static sp_status write_launches(pf_writer *w)
 {
-    const struct sp_events *ev = w->ev;
-    if (!ev->n_launches)
-        return SP_OK;
-    pf_item *items = malloc(ev->n_launches * sizeof *items);
-    if (!items)
-        return SP_ERR_NOMEM;
-    for (size_t i = 0; i < ev->n_launches; i++) {
-        const sp_ev_launch *l = &ev->launches[i];
-        items[i] = (pf_item){l->start_ns, l->end_ns >= l->start_ns ? l->end_ns : l->start_ns, str(w, l->name),
-                             l->correlation, l->file, (uint32_t)i, 0};
-    }
-    uint32_t rows;
-    sp_status st = pack_rows(items, ev->n_launches, &rows);
-    if (st) {
-        free(items);
+    const sp_events *ev = w->ev;
+    pf_item *items;
+    size_t nl;
+    sp_status st = pf_track(w, sp_view_launches(ev), launch_item, PID_LAUNCHES, "host launch calls", "launches",
+                            &items, &nl);
+    if (st || !nl)
         return st;
-    }
-    pf_process(w, PID_LAUNCHES, "host launch calls");
-    name_rows(w, PID_LAUNCHES, rows, "launches");
-    for (size_t i = 0; i < ev->n_launches && !ferror(w->out); i++) {
-        const sp_ev_launch *l = &ev->launches[items[i].idx];
-        const char *name = str(w, l->name);
-        pf_slice(w, name[0] ? name : "launch", "launch", PID_LAUNCHES, items[i].row, items[i].start, items[i].end);
-        fprintf(w->out, ",\"args\":{\"correlation\":%" PRIu64 "}}", l->correlation);
+    sp_view_launch l;
+    for (size_t i = 0; i < nl && !ferror(w->out); i++) {
+        sp_view_launch_at(ev, items[i].idx, &l);
+        pf_slice(w, l.name[0] ? l.name : "launch", "launch", PID_LAUNCHES, items[i].row, items[i].start, items[i].end);
+        fprintf(w->out, ",\"args\":{\"correlation\":%" PRIu64 "}}", l.correlation);
     }
     free(items);
     return ferror(w->out) ? SP_ERR_IO : SP_OK;
 }
 
-/* Adds a (pid, tid) track to the set of those already named, at most NAMED_TRACKS_MAX of them.
- * Returns 1 when it was new and added, 0 when seen before or the set is full, -1 without memory. */
+/* Adds a (pid, tid) track to the set of those already named (the common map as a set), at most
+ * NAMED_TRACKS_MAX of them. Returns 1 when it was new and added, 0 when seen before or the set is
+ * full, -1 without memory. */
 static int trackset_add(sp_hmap *s, uint64_t key)
 {
     if (sp_hmap_find(s, key, NULL, NULL) != SP_HMAP_NONE || s->count >= NAMED_TRACKS_MAX)
@@ -442,13 +487,10 @@ static int trackset_add(sp_hmap *s, uint64_t key)
     return sp_hmap_put(s, key, 0) == SP_OK ? 1 : -1;
 }
 
-static const char *act_name(const pf_writer *w, const sp_ev_activity *a)
+static const char *act_name(const sp_view_activity *a)
 {
-    switch ((sp_act_kind)a->kind) {
-    case SP_ACT_KERNEL: {
-        const char *n = str(w, a->name);
-        return n[0] ? n : "kernel";
-    }
+    switch (a->kind) {
+    case SP_ACT_KERNEL: return a->name[0] ? a->name : "kernel";
     case SP_ACT_H2D: return "memcpy h2d";
     case SP_ACT_D2H: return "memcpy d2h";
     case SP_ACT_D2D: return "memcpy d2d";
@@ -459,62 +501,73 @@ static const char *act_name(const pf_writer *w, const sp_ev_activity *a)
     return "activity";
 }
 
+/* Names the process and thread track of an activity the first time one is seen (up to the caps).
+ * Returns SP_ERR_NOMEM when the sets cannot grow. */
+static sp_status device_tracks(pf_writer *w, sp_hmap *procs, sp_hmap *named, const sp_view_activity *a, uint32_t dev,
+                               int64_t pid, int64_t tid)
+{
+    char pname[128], tname[64];
+    int added = trackset_add(procs, (uint64_t)pid << 24);
+    if (added > 0) {
+        if (w->n_files > 1)
+            snprintf(pname, sizeof pname, "device %" PRIu32 "%s (file %" PRIu32 ")", dev,
+                     dev == DEVICES_PER_FILE - 1 ? "+" : "", a->file);
+        else
+            snprintf(pname, sizeof pname, "device %" PRIu32 "%s", dev, dev == DEVICES_PER_FILE - 1 ? "+" : "");
+        pf_process(w, pid, pname);
+    }
+    if (added >= 0)
+        added = trackset_add(named, ((uint64_t)pid << 24) | (uint64_t)tid);
+    if (added < 0)
+        return SP_ERR_NOMEM;
+    if (added) {
+        if (tid == MAX_TID)
+            snprintf(tname, sizeof tname, "other streams");
+        else
+            snprintf(tname, sizeof tname, "stream %" PRId64, a->stream);
+        pf_meta_name(w, "thread_name", pid, tid, tname);
+        pf_meta_sort(w, "thread_sort_index", pid, tid, tid);
+    }
+    return SP_OK;
+}
+
 static sp_status write_device(pf_writer *w)
 {
-    const struct sp_events *ev = w->ev;
-    if (!ev->n_acts)
+    const sp_events *ev = w->ev;
+    size_t na = sp_view_activities(ev);
+    if (!na)
         return SP_OK;
-    sp_hmap named, procs;    /* tracks and processes already named */
+    sp_hmap named, procs; /* tracks and processes already named */
     memset(&named, 0, sizeof named);
     memset(&procs, 0, sizeof procs);
     sp_status st = SP_OK;
-    char pname[128], tname[64];
-    for (size_t i = 0; i < ev->n_acts && !st && !ferror(w->out); i++) {
-        const sp_ev_activity *a = &ev->acts[i];
+    sp_view_activity a;
+    sp_view_batch b;
+    for (size_t i = 0; i < na && !st && !ferror(w->out); i++) {
+        sp_view_activity_at(ev, i, &a);
         /* synchronisation waits are not device work (DESIGN section 6) and would overlap the
          * kernels they wait for on the same stream */
-        if (a->kind == SP_ACT_SYNC)
+        if (a.kind == SP_ACT_SYNC)
             continue;
-        uint32_t dev = a->device < DEVICES_PER_FILE - 1 ? a->device : DEVICES_PER_FILE - 1;
-        int64_t pid = PID_DEVICE + (int64_t)a->file * DEVICES_PER_FILE + dev;
-        int64_t tid = a->stream >= 0 && a->stream < MAX_TID ? a->stream : MAX_TID;
-        int added = trackset_add(&procs, (uint64_t)pid << 24);
-        if (added > 0) {
-            if (ev->n_files > 1)
-                snprintf(pname, sizeof pname, "device %" PRIu32 "%s (file %" PRIu32 ")", dev,
-                         dev == DEVICES_PER_FILE - 1 ? "+" : "", a->file);
-            else
-                snprintf(pname, sizeof pname, "device %" PRIu32 "%s", dev, dev == DEVICES_PER_FILE - 1 ? "+" : "");
-            pf_process(w, pid, pname);
-        }
-        if (added >= 0)
-            added = trackset_add(&named, ((uint64_t)pid << 24) | (uint64_t)tid);
-        if (added < 0) {
-            st = SP_ERR_NOMEM;
+        uint32_t dev = a.device < DEVICES_PER_FILE - 1 ? a.device : DEVICES_PER_FILE - 1;
+        int64_t pid = PID_DEVICE + (int64_t)a.file * DEVICES_PER_FILE + dev;
+        int64_t tid = a.stream >= 0 && a.stream < MAX_TID ? a.stream : MAX_TID;
+        if ((st = device_tracks(w, &procs, &named, &a, dev, pid, tid)))
             break;
-        }
-        if (added) {
-            if (tid == MAX_TID)
-                snprintf(tname, sizeof tname, "other streams");
-            else
-                snprintf(tname, sizeof tname, "stream %" PRId64, a->stream);
-            pf_meta_name(w, "thread_name", pid, tid, tname);
-            pf_meta_sort(w, "thread_sort_index", pid, tid, tid);
-        }
-        pf_slice(w, act_name(w, a), a->kind == SP_ACT_KERNEL ? "kernel" : "copy", pid, tid, a->start_ns,
-                 a->end_ns);
+        pf_slice(w, act_name(&a), a.kind == SP_ACT_KERNEL ? "kernel" : "copy", pid, tid, a.start_ns, a.end_ns);
         fputs(",\"args\":{", w->out);
         int comma = 0;
-        if (a->batch != SP_EV_NONE && a->batch < ev->n_batches) {
-            fprintf(w->out, "\"batch\":%" PRId64, ev->batches[a->batch].id);
+        if (a.batch != SP_VIEW_NONE) {
+            sp_view_batch_at(ev, a.batch, &b);
+            fprintf(w->out, "\"batch\":%" PRId64, b.id);
             comma = 1;
         }
-        if (a->kind != SP_ACT_KERNEL) {
-            fprintf(w->out, "%s\"bytes\":%" PRIu64, comma ? "," : "", a->bytes);
+        if (a.kind != SP_ACT_KERNEL) {
+            fprintf(w->out, "%s\"bytes\":%" PRIu64, comma ? "," : "", a.bytes);
             comma = 1;
         }
-        if (a->correlation)
-            fprintf(w->out, "%s\"correlation\":%" PRIu64, comma ? "," : "", a->correlation);
+        if (a.correlation)
+            fprintf(w->out, "%s\"correlation\":%" PRIu64, comma ? "," : "", a.correlation);
         fputs("}}", w->out);
     }
     sp_hmap_free(&named);
@@ -524,25 +577,35 @@ static sp_status write_device(pf_writer *w)
 
 /* The earliest time in the set, so timestamps are small (a double keeps ns precision only up to
  * about 2^53 ns of microseconds-with-decimals). */
-static uint64_t first_time(const struct sp_events *ev)
+static uint64_t first_time(const sp_events *ev)
 {
     uint64_t t = UINT64_MAX;
-#define SP_MIN_T(x) do { if ((x) != SP_TIME_NONE && (x) < t) t = (x); } while (0)
-    for (size_t i = 0; i < ev->n_requests; i++) {
-        const sp_ev_request *rq = &ev->requests[i];
-        if (!rq->has_record)
+#define SP_MIN_T(x) do { if ((x) != SP_VIEW_NO_TIME && (x) < t) t = (x); } while (0)
+    sp_view_request rq;
+    for (size_t i = 0, n = sp_view_requests(ev); i < n; i++) {
+        sp_view_request_at(ev, i, &rq);
+        if (!rq.has_record)
             continue;
-        SP_MIN_T(rq->arrival_ns);
-        SP_MIN_T(rq->client_intended_ns);
-        SP_MIN_T(rq->client_send_ns);
+        SP_MIN_T(rq.arrival_ns);
+        SP_MIN_T(rq.client_intended_ns);
+        SP_MIN_T(rq.client_send_ns);
     }
-    for (size_t i = 0; i < ev->n_batches; i++)
-        if (ev->batches[i].has_record)
-            SP_MIN_T(ev->batches[i].start_ns);
-    for (size_t i = 0; i < ev->n_acts; i++)
-        SP_MIN_T(ev->acts[i].start_ns);
-    for (size_t i = 0; i < ev->n_launches; i++)
-        SP_MIN_T(ev->launches[i].start_ns);
+    sp_view_batch b;
+    for (size_t i = 0, n = sp_view_batches(ev); i < n; i++) {
+        sp_view_batch_at(ev, i, &b);
+        if (b.has_record)
+            SP_MIN_T(b.start_ns);
+    }
+    sp_view_activity a;
+    for (size_t i = 0, n = sp_view_activities(ev); i < n; i++) {
+        sp_view_activity_at(ev, i, &a);
+        SP_MIN_T(a.start_ns);
+    }
+    sp_view_launch l;
+    for (size_t i = 0, n = sp_view_launches(ev); i < n; i++) {
+        sp_view_launch_at(ev, i, &l);
+        SP_MIN_T(l.start_ns);
+    }
 #undef SP_MIN_T
     return t == UINT64_MAX ? 0 : t;
 }
@@ -552,14 +615,14 @@ sp_status sp_report_write_perfetto(const sp_report *r, const sp_events *ev, FILE
     if (!ev || !out)
         return SP_ERR_INVALID;
     /* per-request span and batch lists exist only after the finishing pass (sp_analyze runs it) */
-    if (!ev->finished)
+    if (!sp_view_finished(ev))
         return SP_ERR_STATE;
-    pf_writer w = {out, ev, first_time(ev), 1};
+    pf_writer w = {out, ev, sp_view_files(ev), first_time(ev), 1};
     fputs("{\"displayTimeUnit\":\"ns\",\"otherData\":{\"generator\":\"servprof " SP_VERSION_STRING "\"", out);
     fprintf(out, ",\"t0_ns\":%" PRIu64, w.t0);
     if (r && r->verdict.sentence) {
         fputs(",\"verdict\":", out);
-        sp_rep_json_str(out, r->verdict.sentence, 0);
+        sp_json_write_str(out, r->verdict.sentence, 0);
     }
     fputs("},\"traceEvents\":[", out);
     sp_status st = write_client(&w);

@@ -1,6 +1,6 @@
 /* The report's data-quality sentence: what each file lost, worded by the event model's one formatter
  * (src/model/loss.c) from the copies the report keeps, for the writers and for --strict. */
-#include "model/events_int.h"
+#include "model/loss_text.h"
 #include "report/report_int.h"
 
 size_t sp_rep_loss_text(const sp_report *r, int counts, char *buf, size_t len)

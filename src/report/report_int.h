@@ -1,5 +1,6 @@
-/* Helpers shared by the report writers (text.c, json.c, perfetto.c): JSON string escaping that always
- * yields valid UTF-8, finite-only number formatting, and the duration formats of the text report.
+/* Helpers shared by the report writers (text.c, json.c, perfetto.c, html.c): finite-only number
+ * formatting and the duration formats of the text report; JSON strings go through the common
+ * escaper (common/json_esc_int.h), whose rule every writer shares.
  * Every writer streams straight to its FILE; the long ones (Perfetto's events, the HTML sections)
  * stop at the first failed write, and every one ends with sp_rep_finish. */
 #ifndef SERVPROF_REPORT_INT_H
@@ -9,22 +10,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "common/format_int.h" /* sp_fmt_dur, sp_fmt_sdur */
+#include "common/format_int.h"   /* sp_fmt_dur, sp_fmt_sdur */
+#include "common/json_esc_int.h" /* sp_json_write_str, sp_utf8_len: the one JSON string escaper */
 #include "servprof/analyze.h"
 
 /* A writer's last step: flushes `out` and returns SP_OK, or SP_ERR_IO when a write failed, with
  * errno left at the system's reason ("No space left on device"), as the writers' API promises. */
 sp_status sp_rep_finish(FILE *out);
-
-/* Length of the well-formed UTF-8 sequence at `p` (1..4), or 0 when it is not well formed (overlong
- * forms, surrogates and code points past U+10FFFF are rejected, RFC 3629). Reads at most up to the
- * first byte that fails, so a NUL terminator stops it. */
-size_t sp_rep_utf8_len(const unsigned char *p);
-
-/* Writes `s` (NUL-terminated, any bytes) as a quoted JSON string. Quotes, backslashes and control
- * characters are escaped; bytes that are not well-formed UTF-8 become U+FFFD, so the output always
- * parses. At most `max_bytes` input bytes are written (0: no limit), cut at a character boundary. */
-void sp_rep_json_str(FILE *out, const char *s, size_t max_bytes);
 
 /* Nanoseconds as microseconds with ns precision ("1234.567"), exact (integer arithmetic). */
 void sp_rep_json_us(FILE *out, uint64_t ns);

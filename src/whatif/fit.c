@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util_int.h"
 #include "whatif/whatif_int.h"
 
 static const char *const term_names[4] = {"fixed cost per batch", "cost per request", "cost per padded token",
@@ -162,22 +163,16 @@ static void nonnegative_fit(const sp_whatif_batch_obs *b, size_t n, unsigned mas
     }
 }
 
-static void set_err(char *err, size_t errlen, const char *msg)
-{
-    if (err && errlen)
-        snprintf(err, errlen, "%s", msg);
-}
-
 sp_status sp_whatif_fit_batches(const sp_whatif_batch_obs *b, size_t n, unsigned terms, sp_whatif_fit *out,
                                 char *err, size_t errlen)
 {
     if (!b || !out || n == 0) {
-        set_err(err, errlen, "no batches to fit");
+        sp_errf(err, errlen, "no batches to fit");
         return SP_ERR_INVALID;
     }
     for (size_t i = 0; i < n; i++)
         if (b[i].size == 0) {
-            set_err(err, errlen, "a batch has no members");
+            sp_errf(err, errlen, "a batch has no members");
             return SP_ERR_INVALID;
         }
     if (terms == 0)
@@ -206,7 +201,7 @@ sp_status sp_whatif_fit_batches(const sp_whatif_batch_obs *b, size_t n, unsigned
         any |= f.coef[j] > 0;
     if (!any) {
         free(ratios);
-        set_err(err, errlen,
+        sp_errf(err, errlen,
                 (terms & 1u) ? "no physical fit: every batch window lasted 0 ns"
                              : "no physical fit: batch windows do not grow with any term of the model (every "
                                "non-negative cost is 0); include the fixed cost per batch");

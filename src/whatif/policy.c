@@ -3,7 +3,6 @@
  * properties (docs/native-format.md "Properties"), inferred from the profile only where the trace
  * is silent, with where each setting came from. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,20 +10,11 @@
 #include "model/events_int.h"
 #include "common/format_int.h"
 #include "servprof/serve.h"
+#include "common/util_int.h"
 #include "whatif/whatif_int.h"
 
 /* Limits a trace's policy values must meet (whatif.h) */
 #define POLICY_MAX_DELAY_NS ((uint64_t)SP_WHATIF_MAX_DELAY_MS * 1000000u)
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 void sp_whatif_policy_init(sp_whatif_policy *p)
 {
@@ -160,7 +150,7 @@ static int read_num(const sp_events *ev, size_t f, const char *key, uint64_t lo,
     if (!v)
         return 0;
     if (parse_u64(v, lo, hi, out)) {
-        set_err(err, errlen, "%s: property %s = '%.64s' is not an integer from %llu to %llu", file_name(ev, f),
+        sp_errf(err, errlen, "%s: property %s = '%.64s' is not an integer from %llu to %llu", file_name(ev, f),
                 key, v, (unsigned long long)lo, (unsigned long long)hi);
         return -1;
     }
@@ -191,7 +181,7 @@ static int read_pad(const sp_events *ev, size_t f, sp_whatif_policy *p, char *er
         if (got < 0)
             return -1;
         if (got == 0) {
-            set_err(err, errlen, "%s: property policy.pad is 'static' but policy.pad_to is missing", file_name(ev, f));
+            sp_errf(err, errlen, "%s: property policy.pad is 'static' but policy.pad_to is missing", file_name(ev, f));
             return -1;
         }
         p->pad = SP_WHATIF_PAD_STATIC;
@@ -205,14 +195,14 @@ static int read_pad(const sp_events *ev, size_t f, sp_whatif_policy *p, char *er
         char e2[200];
         if (!list || sp_whatif_parse_u32_list(list, SP_WHATIF_MAX_LEN, b, SP_WHATIF_MAX_BUCKETS - 1, &n, e2,
                                               sizeof e2) != SP_OK) {
-            set_err(err, errlen, "%s: property policy.pad is 'buckets' but policy.buckets %s%.64s%s is not a list "
+            sp_errf(err, errlen, "%s: property policy.pad is 'buckets' but policy.buckets %s%.64s%s is not a list "
                     "of up to %d ascending lengths", file_name(ev, f), list ? "= '" : "is missing", list ? list : "",
                     list ? "'" : "", SP_WHATIF_MAX_BUCKETS - 1);
             return -1;
         }
         for (size_t i = 1; i < n; i++)
             if (b[i] <= b[i - 1]) {
-                set_err(err, errlen, "%s: property policy.buckets = '%.64s': bounds must ascend", file_name(ev, f),
+                sp_errf(err, errlen, "%s: property policy.buckets = '%.64s': bounds must ascend", file_name(ev, f),
                         list);
                 return -1;
             }
@@ -222,7 +212,7 @@ static int read_pad(const sp_events *ev, size_t f, sp_whatif_policy *p, char *er
         memcpy(p->buckets, b, n * sizeof *b);
         return 1;
     }
-    set_err(err, errlen, "%s: property policy.pad = '%.64s' is not longest, static or buckets", file_name(ev, f), pad);
+    sp_errf(err, errlen, "%s: property policy.pad = '%.64s' is not longest, static or buckets", file_name(ev, f), pad);
     return -1;
 }
 
@@ -317,7 +307,7 @@ int sp_whatif_observed_from_trace(const sp_whatif_observed *o)
            o->origin[SP_WHATIF_SET_PAD] == SP_WHATIF_FROM_TRACE;
 }
 
-char *sp_whatif_setting_value(const sp_whatif_policy *p, sp_whatif_setting s, char *buf, size_t len)
+const char *sp_whatif_setting_value(const sp_whatif_policy *p, sp_whatif_setting s, char *buf, size_t len)
 {
     switch (s) {
     case SP_WHATIF_SET_MAX_BATCH: snprintf(buf, len, "%u", p->max_batch); break;

@@ -7,7 +7,34 @@
 #include <string.h>
 
 #include "analyze/analyze_int.h"
+#include "analyze/report_store.h"
 #include "whatif/whatif_int.h"
+
+/* Why `r`'s prediction extrapolates, against the batches `f` has seen: "batches of up to 32 requests
+ * (the trace's largest: 16); padded to as few as 8 tokens (the trace's fewest: 64)". "" when it does
+ * not. Returns buf. */
+static char *extrapolation_str(const sp_whatif_fit *f, const sp_whatif_result *r, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    if (!r->extrapolated_batches || !f->n)
+        return buf;
+#define ADD(...)                                                                                       \
+    do {                                                                                               \
+        if (at < len)                                                                                  \
+            at += (size_t)snprintf(buf + at, len - at, __VA_ARGS__);                                   \
+    } while (0)
+    if (r->largest_batch > f->size_max)
+        ADD("batches of up to %u requests (the trace's largest: %u)", r->largest_batch, f->size_max);
+    if (r->shortest_padded < f->len_min)
+        ADD("%spadded to as few as %u tokens (the trace's fewest: %u)", at ? "; " : "", r->shortest_padded, f->len_min);
+    if (r->longest_padded > f->len_max)
+        ADD("%spadded to as many as %u tokens (the trace's most: %u)", at ? "; " : "", r->longest_padded, f->len_max);
+    if (!at)
+        ADD("batches smaller than the trace's smallest (%u requests)", f->size_min);
+#undef ADD
+    return buf;
+}
 
 /* The largest max batch a natural change proposes (the CLI's limit). */
 /* Bucket bounds start here at the lowest: shorter buckets split batches for no real saving. */
@@ -154,7 +181,7 @@ static sp_status predict(sp_events *ev, sp_report *r, int lenient, sp_whatif_wor
     caveat[0] = '\0';
     if (p.extrapolated)
         at += (size_t)snprintf(caveat, sizeof caveat, "extrapolated: %s",
-                               sp_whatif_extrapolation_str(fit, &after, why, sizeof why));
+                               extrapolation_str(fit, &after, why, sizeof why));
     if ((before.rejected || after.rejected) && at < sizeof caveat)
         snprintf(caveat + at, sizeof caveat - at, "%s%" PRIu64 " of %" PRIu64 " requests rejected (queue full) "
                  "after the change, %" PRIu64 " before",

@@ -3,24 +3,14 @@
  * a p95 objective. The policy itself (defaults, the trace's, inferred) is policy.c's. */
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "analyze/analyze_int.h"
 #include "model/events_int.h"
+#include "common/util_int.h"
 #include "whatif/whatif_int.h"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 void sp_whatif_workload_clear(sp_whatif_workload *w)
 {
@@ -130,6 +120,110 @@ static int batch_key_cmp(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
+/* One request of the offered load (docs/whatif.md): every request the service took in, whatever
+ * became of it, so the simulated queue decides rejections itself; not errors (refused before the
+ * queue, mostly malformed input). Returns 0 for a request that is not part of it; else fills *row,
+ * its enqueue time *enq and its dispatch (first batch start, SP_TIME_NONE without one). */
+static int offered_request(const sp_events *ev, const sp_known_stages *ks, const sp_ev_request *q,
+                           sp_whatif_request *row, uint64_t *enq, uint64_t *dispatch_out)
+{
+    int unfinished = q->outcome == SP_OUTCOME_UNFINISHED;
+    if (q->outcome == SP_OUTCOME_ERROR || (!q->has_record && !unfinished) || q->arrival_ns == SP_TIME_NONE)
+        return 0;
+    if (!unfinished && (q->done_ns == SP_TIME_NONE || q->done_ns < q->arrival_ns))
+        return 0;
+    uint64_t done = unfinished ? SP_TIME_NONE : q->done_ns;
+    /* enqueue: the queue span's start, else the end of preprocess, else arrival (docs/whatif.md) */
+    uint64_t e_queue = SP_TIME_NONE, e_pre = SP_TIME_NONE, post_span = 0;
+    for (uint32_t s = q->first_span; s < q->first_span + q->nspans; s++) {
+        const sp_ev_span *sp = &ev->spans[s];
+        if (sp->stage == ks->queue && sp->start_ns < e_queue)
+            e_queue = sp->start_ns;
+        else if (sp->stage == ks->preprocess && (e_pre == SP_TIME_NONE || sp->end_ns > e_pre))
+            e_pre = sp->end_ns;
+        else if (sp->stage == ks->postprocess && sp->end_ns > sp->start_ns)
+            post_span += sp->end_ns - sp->start_ns;
+    }
+    uint64_t e = e_queue != SP_TIME_NONE ? e_queue : e_pre != SP_TIME_NONE ? e_pre : q->arrival_ns;
+    if (e < q->arrival_ns || e > done)
+        e = q->arrival_ns;
+    uint64_t batch_end = 0, dispatch = SP_TIME_NONE;
+    int64_t tokens = q->input_tokens;
+    for (uint32_t k = q->first_batch; k < q->first_batch + q->nbatches; k++) {
+        const sp_ev_batch *b = &ev->batches[ev->req_batches[k]];
+        if (!b->has_record)
+            continue;
+        if (b->end_ns > batch_end && b->end_ns != SP_TIME_NONE)
+            batch_end = b->end_ns;
+        if (b->start_ns < dispatch)
+            dispatch = b->start_ns;
+        if (tokens < 0 && b->effective_tokens >= 0 && b->nmembers)
+            tokens = b->effective_tokens / b->nmembers;
+    }
+    uint64_t post = post_span;
+    if (batch_end && done != SP_TIME_NONE && batch_end <= done)
+        post = done - batch_end;
+    if (tokens < 1)
+        tokens = 1;
+    if (tokens > UINT32_MAX)
+        tokens = UINT32_MAX;
+    /* only a served request's latency is a measured latency to compare predictions with */
+    uint64_t observed = q->outcome == SP_OUTCOME_OK ? q->done_ns - q->arrival_ns : 0;
+    *row = (sp_whatif_request){q->arrival_ns, e - q->arrival_ns, post, (uint32_t)tokens, observed};
+    *enq = e;
+    *dispatch_out = dispatch;
+    return 1;
+}
+
+/* The batch observations the fit takes: batches with members, a window and padded tokens, in (start,
+ * file, id) order, not in the order of their first mention: the fit resamples them in order, so the
+ * prediction never depends on the order of lines (docs/analysis.md, "Ties"). `order` is scratch of
+ * n_batches. Returns how many; *max_seen gets the largest batch. */
+static size_t batch_observations(const sp_events *ev, struct batch_key *order, sp_whatif_batch_obs *bo,
+                                 uint32_t *max_seen)
+{
+    size_t m = 0, nbo = 0;
+    *max_seen = 0;
+    for (size_t i = 0; i < ev->n_batches; i++) {
+        const sp_ev_batch *b = &ev->batches[i];
+        if (b->has_record && b->nmembers && b->padded_tokens > 0 && b->end_ns != SP_TIME_NONE &&
+            b->end_ns >= b->start_ns)
+            order[nbo++] = (struct batch_key){b->start_ns, b->file, b->id, (uint32_t)i};
+    }
+    if (nbo > 1)
+        qsort(order, nbo, sizeof *order, batch_key_cmp);
+    for (size_t k = 0; k < nbo; k++) {
+        const sp_ev_batch *b = &ev->batches[order[k].idx];
+        uint64_t len = ((uint64_t)b->padded_tokens + b->nmembers / 2) / b->nmembers;
+        bo[m++] = (sp_whatif_batch_obs){b->nmembers, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len,
+                                        b->end_ns - b->start_ns};
+        if (b->nmembers > *max_seen)
+            *max_seen = b->nmembers;
+    }
+    return m;
+}
+
+/* The wait of the oldest member of each batch smaller than the largest (`max_seen`), from its enqueue
+ * time (enq, per event request) to the batch's start, into heads[]; returns how many. Such batches
+ * left because the head's deadline passed, so the head's wait estimates the profiled max queue delay
+ * (plus wake-up); the caller takes the median, which resists batches that waited for a busy worker. */
+static size_t head_waits(const sp_events *ev, const uint64_t *enq, uint32_t max_seen, uint64_t *heads)
+{
+    size_t nh = 0;
+    for (size_t i = 0; i < ev->n_batches; i++) {
+        const sp_ev_batch *b = &ev->batches[i];
+        if (!b->has_record || !b->nmembers || b->nmembers >= max_seen || b->start_ns == SP_TIME_NONE)
+            continue;
+        uint64_t oldest = SP_TIME_NONE;
+        for (uint32_t k = b->first_member; k < b->first_member + b->nmembers; k++)
+            if (enq[ev->members[k]] < oldest)
+                oldest = enq[ev->members[k]];
+        if (oldest != SP_TIME_NONE && oldest <= b->start_ns)
+            heads[nh++] = b->start_ns - oldest;
+    }
+    return nh;
+}
+
 sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_workload *out,
                                          char *err, size_t errlen)
 {
@@ -138,10 +232,10 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
     sp_status st = sp_ev_finish(ev, lenient != 0, err, errlen);
     if (st)
         return st;
+    char where[512];
     if (ev->n_requests > SP_WHATIF_MAX_REQUESTS || ev->n_batches > SP_WHATIF_MAX_REQUESTS) {
-        char where[512];
         sp_ev_files_label(ev, NULL, 0, where, sizeof where);
-        set_err(err, errlen, "%s: more than %u requests or batches", where, SP_WHATIF_MAX_REQUESTS);
+        sp_errf(err, errlen, "%s: more than %u requests or batches", where, SP_WHATIF_MAX_REQUESTS);
         return SP_ERR_LIMIT;
     }
     sp_known_stages ks;
@@ -153,115 +247,37 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
     uint64_t *heads = malloc((nb ? nb : 1) * sizeof *heads);
     uint64_t *q_in = malloc((nr ? nr : 1) * sizeof *q_in);   /* enqueue times of batched requests */
     uint64_t *q_out = malloc((nr ? nr : 1) * sizeof *q_out); /* their dispatch (first batch start) */
-    size_t nq = 0;
     struct batch_key *border = malloc((nb ? nb : 1) * sizeof *border);
     if (!reqs || !enq || !bo || !heads || !q_in || !q_out || !border) {
         st = SP_ERR_NOMEM;
         goto out;
     }
-    size_t n = 0;
+    size_t n = 0, nq = 0;
     uint64_t rejected = 0;
     for (size_t i = 0; i < nr; i++) {
         const sp_ev_request *q = &ev->requests[i];
+        uint64_t dispatch;
         enq[i] = SP_TIME_NONE;
-        /* the offered load (docs/whatif.md): every request the service took in, whatever became of
-         * it, so the simulated queue decides rejections itself; not errors (refused before the queue,
-         * mostly malformed input) */
-        int unfinished = q->outcome == SP_OUTCOME_UNFINISHED;
-        if (q->outcome == SP_OUTCOME_ERROR || (!q->has_record && !unfinished) || q->arrival_ns == SP_TIME_NONE)
+        if (!offered_request(ev, &ks, q, &reqs[n], &enq[i], &dispatch))
             continue;
-        if (!unfinished && (q->done_ns == SP_TIME_NONE || q->done_ns < q->arrival_ns))
-            continue;
-        uint64_t done = unfinished ? SP_TIME_NONE : q->done_ns;
+        n++;
         rejected += q->outcome == SP_OUTCOME_REJECTED;
-        /* enqueue: the queue span's start, else the end of preprocess, else arrival (docs/whatif.md) */
-        uint64_t e_queue = SP_TIME_NONE, e_pre = SP_TIME_NONE, post_span = 0;
-        for (uint32_t s = q->first_span; s < q->first_span + q->nspans; s++) {
-            const sp_ev_span *sp = &ev->spans[s];
-            if (sp->stage == ks.queue && sp->start_ns < e_queue)
-                e_queue = sp->start_ns;
-            else if (sp->stage == ks.preprocess && (e_pre == SP_TIME_NONE || sp->end_ns > e_pre))
-                e_pre = sp->end_ns;
-            else if (sp->stage == ks.postprocess && sp->end_ns > sp->start_ns)
-                post_span += sp->end_ns - sp->start_ns;
-        }
-        uint64_t e = e_queue != SP_TIME_NONE ? e_queue : e_pre != SP_TIME_NONE ? e_pre : q->arrival_ns;
-        if (e < q->arrival_ns || e > done)
-            e = q->arrival_ns;
-        uint64_t batch_end = 0, dispatch = SP_TIME_NONE;
-        int64_t tokens = q->input_tokens;
-        for (uint32_t k = q->first_batch; k < q->first_batch + q->nbatches; k++) {
-            const sp_ev_batch *b = &ev->batches[ev->req_batches[k]];
-            if (!b->has_record)
-                continue;
-            if (b->end_ns > batch_end && b->end_ns != SP_TIME_NONE)
-                batch_end = b->end_ns;
-            if (b->start_ns < dispatch)
-                dispatch = b->start_ns;
-            if (tokens < 0 && b->effective_tokens >= 0 && b->nmembers)
-                tokens = b->effective_tokens / b->nmembers;
-        }
-        uint64_t post = post_span;
-        if (batch_end && done != SP_TIME_NONE && batch_end <= done)
-            post = done - batch_end;
-        if (tokens < 1)
-            tokens = 1;
-        if (tokens > UINT32_MAX)
-            tokens = UINT32_MAX;
-        enq[i] = e;
-        if (dispatch != SP_TIME_NONE && dispatch >= e) {
-            q_in[nq] = e;
+        if (dispatch != SP_TIME_NONE && dispatch >= enq[i]) {
+            q_in[nq] = enq[i];
             q_out[nq++] = dispatch;
         }
-        /* only a served request's latency is a measured latency to compare predictions with */
-        uint64_t observed = q->outcome == SP_OUTCOME_OK ? q->done_ns - q->arrival_ns : 0;
-        reqs[n++] = (sp_whatif_request){q->arrival_ns, e - q->arrival_ns, post, (uint32_t)tokens, observed};
     }
-    /* batches in (start, file, id) order, not in the order of their first mention: the fit resamples
-     * them in order, so the prediction never depends on the order of lines (docs/analysis.md, "Ties") */
-    size_t m = 0, nbo = 0;
-    uint32_t max_seen = 0;
-    for (size_t i = 0; i < nb; i++) {
-        const sp_ev_batch *b = &ev->batches[i];
-        if (b->has_record && b->nmembers && b->padded_tokens > 0 && b->end_ns != SP_TIME_NONE &&
-            b->end_ns >= b->start_ns)
-            border[nbo++] = (struct batch_key){b->start_ns, b->file, b->id, (uint32_t)i};
-    }
-    if (nbo > 1)
-        qsort(border, nbo, sizeof *border, batch_key_cmp);
-    for (size_t k = 0; k < nbo; k++) {
-        const sp_ev_batch *b = &ev->batches[border[k].idx];
-        uint64_t len = ((uint64_t)b->padded_tokens + b->nmembers / 2) / b->nmembers;
-        bo[m++] = (sp_whatif_batch_obs){b->nmembers, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len,
-                                        b->end_ns - b->start_ns};
-        if (b->nmembers > max_seen)
-            max_seen = b->nmembers;
-    }
+    uint32_t max_seen;
+    size_t m = batch_observations(ev, border, bo, &max_seen);
     if (n == 0 || m == 0) {
-        char where[512];
         sp_ev_files_label(ev, NULL, 0, where, sizeof where);
-        set_err(err, errlen, "%s: the profile has %zu usable requests and %zu usable batches (with "
+        sp_errf(err, errlen, "%s: the profile has %zu usable requests and %zu usable batches (with "
                 "members, a window and padded tokens); what-if needs both", where, n, m);
         st = SP_ERR_INVALID;
         goto out;
     }
-    /* Estimate of the profiled max queue delay: batches smaller than the largest left because the
-     * head's deadline passed, so the head's wait is the delay (plus wake-up, or minus nothing); the
-     * median resists batches that waited for a busy worker. */
-    size_t nh = 0;
-    for (size_t i = 0; i < nb; i++) {
-        const sp_ev_batch *b = &ev->batches[i];
-        if (!b->has_record || !b->nmembers || b->nmembers >= max_seen || b->start_ns == SP_TIME_NONE)
-            continue;
-        uint64_t oldest = SP_TIME_NONE;
-        for (uint32_t k = b->first_member; k < b->first_member + b->nmembers; k++)
-            if (enq[ev->members[k]] < oldest)
-                oldest = enq[ev->members[k]];
-        if (oldest != SP_TIME_NONE && oldest <= b->start_ns)
-            heads[nh++] = b->start_ns - oldest;
-    }
     sp_quantiles hq;
-    st = sp_ana_quantiles(heads, nh, &hq);
+    st = sp_ana_quantiles(heads, head_waits(ev, enq, max_seen, heads), &hq);
     if (st)
         goto out;
     sp_whatif_workload w;
@@ -290,7 +306,7 @@ sp_status sp_whatif_parse_u32_list(const char *s, uint32_t max, uint32_t *v, siz
                                    char *err, size_t errlen)
 {
     if (!s || !*s) {
-        set_err(err, errlen, "empty list");
+        sp_errf(err, errlen, "empty list");
         return SP_ERR_PARSE;
     }
     size_t k = 0;
@@ -301,11 +317,11 @@ sp_status sp_whatif_parse_u32_list(const char *s, uint32_t max, uint32_t *v, siz
         unsigned long long x = strtoull(p, &end, 10);
         if (end == p || *p == '-' || *p == '+' || errno || x == 0 || x > max || (*end && *end != ',')) {
             int len = (int)strcspn(p, ",");
-            set_err(err, errlen, "'%.*s' in '%s' is not an integer from 1 to %u", len, p, s, max);
+            sp_errf(err, errlen, "'%.*s' in '%s' is not an integer from 1 to %u", len, p, s, max);
             return SP_ERR_PARSE;
         }
         if (k == cap) {
-            set_err(err, errlen, "more than %zu values in '%s'", cap, s);
+            sp_errf(err, errlen, "more than %zu values in '%s'", cap, s);
             return SP_ERR_LIMIT;
         }
         v[k++] = (uint32_t)x;
@@ -321,7 +337,7 @@ sp_status sp_whatif_parse_ms_list(const char *s, uint64_t *v, size_t cap, size_t
                                   size_t errlen)
 {
     if (!s || !*s) {
-        set_err(err, errlen, "empty list");
+        sp_errf(err, errlen, "empty list");
         return SP_ERR_PARSE;
     }
     size_t k = 0;
@@ -332,11 +348,11 @@ sp_status sp_whatif_parse_ms_list(const char *s, uint64_t *v, size_t cap, size_t
         double x = strtod(p, &end);
         if (end == p || errno || !(x >= 0 && x <= SP_WHATIF_MAX_DELAY_MS) || (*end && *end != ',')) {
             int len = (int)strcspn(p, ",");
-            set_err(err, errlen, "'%.*s' in '%s' is not a delay from 0 to %u ms", len, p, s, SP_WHATIF_MAX_DELAY_MS);
+            sp_errf(err, errlen, "'%.*s' in '%s' is not a delay from 0 to %u ms", len, p, s, SP_WHATIF_MAX_DELAY_MS);
             return SP_ERR_PARSE;
         }
         if (k == cap) {
-            set_err(err, errlen, "more than %zu values in '%s'", cap, s);
+            sp_errf(err, errlen, "more than %zu values in '%s'", cap, s);
             return SP_ERR_LIMIT;
         }
         v[k++] = (uint64_t)(x * 1e6 + 0.5);
@@ -345,6 +361,22 @@ sp_status sp_whatif_parse_ms_list(const char *s, uint64_t *v, size_t cap, size_t
         p = end + 1;
     }
     *n = k;
+    return SP_OK;
+}
+
+/* "static:N" or "multiple:N" (`name` is the part before the colon): one N from 1 to SP_WHATIF_MAX_LEN. */
+static sp_status parse_pad_n(const char *s, const char *name, sp_whatif_pad pad, sp_whatif_policy *p, char *err,
+                             size_t errlen)
+{
+    uint32_t v;
+    size_t k;
+    if (sp_whatif_parse_u32_list(s + strlen(name) + 1, SP_WHATIF_MAX_LEN, &v, 1, &k, err, errlen)) {
+        sp_errf(err, errlen, "pad '%s': expected %s:N with one N from 1 to %u", s, name, SP_WHATIF_MAX_LEN);
+        return SP_ERR_PARSE;
+    }
+    p->pad = pad;
+    p->pad_to = v;
+    memset(p->buckets, 0, sizeof p->buckets);
     return SP_OK;
 }
 
@@ -358,32 +390,10 @@ sp_status sp_whatif_parse_pad(const char *s, sp_whatif_policy *p, char *err, siz
         memset(p->buckets, 0, sizeof p->buckets);
         return SP_OK;
     }
-    if (strncmp(s, "static:", 7) == 0) {
-        uint32_t v;
-        size_t k;
-        sp_status st = sp_whatif_parse_u32_list(s + 7, SP_WHATIF_MAX_LEN, &v, 1, &k, err, errlen);
-        if (st) {
-            set_err(err, errlen, "pad '%s': expected static:N with one N from 1 to %u", s, SP_WHATIF_MAX_LEN);
-            return SP_ERR_PARSE;
-        }
-        p->pad = SP_WHATIF_PAD_STATIC;
-        p->pad_to = v;
-        memset(p->buckets, 0, sizeof p->buckets);
-        return SP_OK;
-    }
-    if (strncmp(s, "multiple:", 9) == 0) {
-        uint32_t v;
-        size_t k;
-        sp_status st = sp_whatif_parse_u32_list(s + 9, SP_WHATIF_MAX_LEN, &v, 1, &k, err, errlen);
-        if (st) {
-            set_err(err, errlen, "pad '%s': expected multiple:N with one N from 1 to %u", s, SP_WHATIF_MAX_LEN);
-            return SP_ERR_PARSE;
-        }
-        p->pad = SP_WHATIF_PAD_MULTIPLE;
-        p->pad_to = v;
-        memset(p->buckets, 0, sizeof p->buckets);
-        return SP_OK;
-    }
+    if (strncmp(s, "static:", 7) == 0)
+        return parse_pad_n(s, "static", SP_WHATIF_PAD_STATIC, p, err, errlen);
+    if (strncmp(s, "multiple:", 9) == 0)
+        return parse_pad_n(s, "multiple", SP_WHATIF_PAD_MULTIPLE, p, err, errlen);
     if (strncmp(s, "buckets:", 8) == 0) {
         uint32_t v[SP_WHATIF_MAX_BUCKETS];
         size_t k;
@@ -391,12 +401,12 @@ sp_status sp_whatif_parse_pad(const char *s, sp_whatif_policy *p, char *err, siz
         sp_status st =
             sp_whatif_parse_u32_list(s + 8, SP_WHATIF_MAX_LEN, v, SP_WHATIF_MAX_BUCKETS - 1, &k, e2, sizeof e2);
         if (st) {
-            set_err(err, errlen, "pad '%s': %s", s, e2);
+            sp_errf(err, errlen, "pad '%s': %s", s, e2);
             return st;
         }
         for (size_t i = 1; i < k; i++)
             if (v[i] <= v[i - 1]) {
-                set_err(err, errlen, "pad '%s': bucket bounds must ascend", s);
+                sp_errf(err, errlen, "pad '%s': bucket bounds must ascend", s);
                 return SP_ERR_PARSE;
             }
         p->pad = SP_WHATIF_PAD_BUCKETS;
@@ -405,7 +415,7 @@ sp_status sp_whatif_parse_pad(const char *s, sp_whatif_policy *p, char *err, siz
         memcpy(p->buckets, v, k * sizeof *v);
         return SP_OK;
     }
-    set_err(err, errlen, "pad '%s': expected longest, static:N, buckets:B1,B2,... or multiple:N", s);
+    sp_errf(err, errlen, "pad '%s': expected longest, static:N, buckets:B1,B2,... or multiple:N", s);
     return SP_ERR_PARSE;
 }
 

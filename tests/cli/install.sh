@@ -2,10 +2,10 @@
 # `cmake --install` into a temporary prefix gives a library people can link: examples/record_minimal.c
 # builds against the installed headers and libservprof.so both through pkg-config (servprof.pc) and
 # through find_package(servprof CONFIG) (servprof::servprof), runs, and its trace is analysed by the
-# installed CLI and by a program linked with servprof::analysis alone (which must not carry the
-# recorder: it links servprof::format, the native trace format); the installed `servprof serve` finds
-# its tokenizer under <prefix>/share/servprof, and (with CUDA) its backend module libservprof-cuda.so
-# in the library dir.
+# installed CLI, by a program linked with servprof::analysis alone (which must not carry the
+# recorder: it links servprof::format, the native trace format) and by one linked with
+# servprof::report (analysis and writers); the installed `servprof serve` finds its tokenizer under
+# <prefix>/share/servprof, and (with CUDA) its backend module libservprof-cuda.so in the library dir.
 # Usage: install.sh SERVPROF_BIN SOURCE_DIR
 set -u
 bin=$1
@@ -23,10 +23,12 @@ pfx=$tmp/prefix
 cmake --install "$build" --prefix "$pfx" >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; echo "FAIL: cmake --install"; exit 1; }
 libdir=$(ls -d "$pfx"/lib* | head -1)
 for f in bin/servprof include/servprof/trace.h include/servprof/servprof.h include/servprof/analyze.h \
+         include/servprof/report.h \
          share/servprof/tokenizer.json; do
   [ -e "$pfx/$f" ] || { echo "FAIL: $f not installed"; fail=1; }
 done
-for f in libservprof.so libservprof.a libservprof-analysis.a libservprof-format.a pkgconfig/servprof.pc cmake/servprof/servprofConfig.cmake; do
+for f in libservprof.so libservprof.a libservprof-analysis.a libservprof-format.a libservprof-report.a \
+         pkgconfig/servprof.pc cmake/servprof/servprofConfig.cmake; do
   [ -e "$libdir/$f" ] || { echo "FAIL: $(basename "$libdir")/$f not installed"; fail=1; }
 done
 [ -e "$pfx/include/servprof/serve.h" ] && { echo "FAIL: serve.h installed without its library"; fail=1; }
@@ -76,7 +78,29 @@ get_target_property(ana_libs servprof::analysis INTERFACE_LINK_LIBRARIES)
 if(NOT "servprof::format" IN_LIST ana_libs OR "servprof::servprof_static" IN_LIST ana_libs)
   message(FATAL_ERROR "servprof::analysis links \${ana_libs}: expected servprof::format, not the recorder")
 endif()
+add_executable(rep "$tmp/cm/rep.c")
+target_link_libraries(rep PRIVATE servprof::report)
 CM
+# a program that analyses a trace and writes its reports through the installed report library
+cat >"$tmp/cm/rep.c" <<'C'
+#include <servprof/report.h>
+int main(int argc, char **argv)
+{
+    sp_events *ev;
+    sp_report *r;
+    char err[256];
+    sp_analyze_options o;
+    sp_analyze_options_init(&o);
+    o.keep_detail = 1;
+    if (argc != 2 || sp_events_create(&ev) || sp_events_load_file(ev, argv[1], NULL, err, sizeof err) ||
+        sp_analyze(ev, &o, &r, err, sizeof err))
+        return 1;
+    int rc = sp_report_write_json(r, stdout) || sp_report_write_html(r, NULL, stderr);
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+    return rc;
+}
+C
 if cmake -S "$tmp/cm" -B "$tmp/cm/b" -DCMAKE_PREFIX_PATH="$pfx" >"$tmp/cm.log" 2>&1 &&
    cmake --build "$tmp/cm/b" >>"$tmp/cm.log" 2>&1; then
   t "$tmp/cm/b/ex" "$tmp/cm.sptrace"
@@ -93,7 +117,13 @@ else
   cat "$tmp/cm.log"; echo "FAIL: a CMake project with find_package(servprof) does not build"; fail=1
 fi
 
-# 3. the installed CLI reads what the examples wrote, and finds its data
+# 3. the installed CLI and the report library read what the examples wrote; the CLI finds its data
+if [ -s "$tmp/cm.sptrace" ]; then
+  n=$("$tmp/cm/b/rep" "$tmp/cm.sptrace" 2>"$tmp/rep.html" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"]["count"])')
+  [ "$n" = 200 ] || { echo "FAIL: servprof::report program read $n requests, expected 200"; fail=1; }
+  grep -q '<section id="latency">' "$tmp/rep.html" && ! grep -q 'Needs the analysis detail' "$tmp/rep.html" ||
+    { echo "FAIL: servprof::report program's HTML lacks the charts"; fail=1; }
+fi
 for tr in pc cm cm_static; do
   [ -s "$tmp/$tr.sptrace" ] || continue
   n=$("$pfx/bin/servprof" analyze --json "$tmp/$tr.sptrace" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"]["count"])')

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Inside the service, the CLI, the load generator, the GPU collector and the trace synthesiser
-# (src/serve, src/cli, src/load, src/gpu, src/synth), each file reaches another part only through
-# that part's door (shared/STYLE.md, "Rooms"; README.md, "Layout"), and no files call or include
-# each other in a loop:
+# Inside the service, the CLI, the load generator, the GPU collector, the trace synthesiser, the
+# analyzer, the report writers and the what-if simulator (src/serve, src/cli, src/load, src/gpu,
+# src/synth, src/analyze, src/report, src/whatif), each file reaches another part only through that
+# part's door (shared/STYLE.md, "Rooms"; README.md, "Layout"), and no files call or include each
+# other in a loop:
 # - includes: a file names the public headers (servprof/...), src/common (the part every part
 #   shares), its own part's headers, and for the CUDA module (src/serve/cuda) the module contract
-#   serve/cuda_backend.h; the CLI names only servprof/... and its own headers;
+#   serve/cuda_backend.h; the CLI names only servprof/... and its own headers; the analyzer reads the
+#   event model's layout (model/events_int.h, which documents it for the analyzer); the report
+#   writers reach the model only through its read-only view and its loss wording
+#   (model/events_view.h, model/loss_text.h) and no part but report/; the what-if simulator uses the
+#   model and the analyzer's helpers (percentiles, price, the report object), never report/;
+# - the libraries run one way, analysis <- what-if <- report: no symbol the analysis library needs
+#   is defined by the what-if or the report library, and none the what-if library needs by the
+#   report library (nm);
 # - no two files of a part include each other, directly or through others;
 # - no two files of a part call each other, directly or through others: read from the built objects'
 #   symbols (nm), an edge A -> B when A.o needs a symbol B.o defines.
@@ -26,9 +34,13 @@ allowed() {
     src/load) echo "servprof/ common/ load/" ;;
     src/gpu) echo "servprof/ common/ gpu/" ;;
     src/synth) echo "servprof/ common/ synth/" ;;
+    src/analyze) echo "servprof/ common/ analyze/ model/events_int.h" ;;
+    src/report) echo "servprof/ common/ report/ model/events_view.h model/loss_text.h" ;;
+    src/whatif) echo "servprof/ common/ whatif/ model/events_int.h analyze/analyze_int.h analyze/report_store.h" ;;
   esac
 }
-for dir in src/cli src/serve src/serve/cuda src/load src/gpu src/synth; do
+parts="src/cli src/serve src/serve/cuda src/load src/gpu src/synth src/analyze src/report src/whatif"
+for dir in $parts; do
   [ -d "$src/$dir" ] || { echo "FAIL: $src/$dir is missing"; fail=1; continue; }
   ok=$(allowed "$dir")
   for f in "$src/$dir"/*.c "$src/$dir"/*.h "$src/$dir"/*.cu; do
@@ -65,7 +77,7 @@ loops() {
 }
 
 # ---- include loops, per folder ----
-for dir in src/cli src/serve src/serve/cuda src/load src/gpu src/synth; do
+for dir in $parts; do
   edges=$(for f in "$src/$dir"/*.c "$src/$dir"/*.h "$src/$dir"/*.cu; do
             [ -e "$f" ] || continue
             b=$(basename "$f"); echo "$b $b"
@@ -117,6 +129,35 @@ for a in src/serve/libservprof_serve.a src/load/libservprof_load.a src/synth/lib
     echo "FAIL: $build/$a not built"; fail=1
   fi
 done
+# the analyzer and the report writers: their objects inside their libraries' build folders
+for part in analysis:analyze report:report; do
+  mapfile -t objs < <(find "$build/CMakeFiles/servprof_${part%%:*}.dir/src/${part#*:}" -name '*.o' 2>/dev/null)
+  if [ ${#objs[@]} -gt 0 ]; then
+    check_calls "src/${part#*:}" "${objs[@]}"
+  else
+    echo "FAIL: the objects of src/${part#*:} are not under $build/CMakeFiles/servprof_${part%%:*}.dir"; fail=1
+  fi
+done
+if [ -e "$build/src/whatif/libservprof-whatif.a" ]; then
+  check_calls src/whatif "$build/src/whatif/libservprof-whatif.a"
+fi
+
+# ---- the libraries' direction: analysis <- what-if <- report ----
+# "LOWER UPPER": prints the symbols LOWER needs that UPPER defines
+needs_from() {
+  comm -12 <(nm "$1" 2>/dev/null | awk '$1 == "U" { print $2 }' | sort -u) \
+           <(nm "$2" 2>/dev/null | awk '$2 ~ /^[TDBR]$/ { print $3 }' | sort -u)
+}
+ana=$build/libservprof-analysis.a rep=$build/libservprof-report.a wi=$build/src/whatif/libservprof-whatif.a
+for pair in "$ana $rep" "$ana $wi" "$wi $rep"; do
+  read -r lo up <<<"$pair"
+  [ -e "$lo" ] && [ -e "$up" ] || { [[ $up == "$wi" || $lo == "$wi" ]] && continue; echo "FAIL: $lo or $up not built"; fail=1; continue; }
+  up_calls=$(needs_from "$lo" "$up")
+  [ -z "$up_calls" ] || { echo "FAIL: $(basename "$lo") calls up into $(basename "$up"):" $up_calls; fail=1; }
+done
+# the check can tell: the report library does call down into the analysis library (sp_cost_state_str...)
+[ -n "$(needs_from "$rep" "$ana")" ] || { echo "FAIL: the direction check finds no call from report to analysis"; fail=1; }
+
 mapfile -t cli_objs < <(find "$build/CMakeFiles" -path '*servprof_cli.dir*' -name '*.o' 2>/dev/null)
 if [ ${#cli_objs[@]} -gt 0 ]; then
   check_calls src/cli "${cli_objs[@]}"

@@ -104,7 +104,10 @@ static outputs analyze_text(const char *text, sp_report **keep)
     sp_events *ev = sp_test_load_jsonl(text);
     sp_report *r;
     char err[512];
-    if (sp_analyze(ev, NULL, &r, err, sizeof err) != SP_OK) {
+    sp_analyze_options opt;
+    sp_analyze_options_init(&opt);
+    opt.keep_detail = 1; /* the HTML charts too */
+    if (sp_analyze(ev, &opt, &r, err, sizeof err) != SP_OK) {
         fprintf(stderr, "analyze failed: %s\n", err);
         exit(1);
     }

@@ -1,5 +1,7 @@
-/* The HTML report from a hand-built event set: each chart section has the number of bars/shapes the
- * events imply (counts worked out by hand in the comments), hostile kernel and stage names come out
+/* The HTML report from a hand-built event set: the detail the analysis keeps for it (keep_detail;
+ * values worked out by hand), each chart section has the number of bars/shapes the events imply
+ * (counts worked out by hand in the comments), the writer reads the report alone (the same page
+ * with or without the event set; notes without the detail), hostile kernel and stage names come out
  * escaped, nothing is fetched (no src/href, no "http"), and the page is well formed (a tag-balance
  * checker below). Also the what-if hook with hand-made rows, and the escaper on bad bytes. */
 #include <ctype.h>
@@ -259,10 +261,92 @@ static void test_checker(void)
     CHECK(!well_formed("<!DOCTYPE html><script></script>", why, sizeof why));
 }
 
+/* The analysis of build() with its detail kept, as `servprof analyze --html` runs it. */
+static sp_report *analyze_detail(sp_events *ev)
+{
+    sp_analyze_options o;
+    sp_analyze_options_init(&o);
+    o.keep_detail = 1;
+    return eb_analyze(ev, &o);
+}
+
+/* What the analysis keeps for the charts, worked out by hand from build(). */
+static void test_detail(void)
+{
+    sp_events *ev = build();
+    sp_report *plain = eb_analyze(ev, NULL);
+    CHECK(plain->detail == NULL); /* only when asked */
+    sp_report_destroy(plain);
+    sp_report *r = analyze_detail(ev);
+    const sp_report_detail *d = r->detail;
+    CHECK(d != NULL);
+    if (!d) {
+        sp_report_destroy(r);
+        sp_events_destroy(ev);
+        return;
+    }
+    /* end-to-end: r2 950000, r1 1000000, r3 and r4 2000000, ascending */
+    CHECK_EQ_U64(d->n_latency, 4);
+    static const uint64_t lat[4] = {950000, 1000000, 2000000, 2000000};
+    for (size_t i = 0; i < 4 && i < d->n_latency; i++)
+        CHECK_EQ_U64(d->latency_ns[i], lat[i]);
+    /* waste: B1 1 - 60/80 = 0.25, B2 1 - 50/100 = 0.5, ascending */
+    CHECK_EQ_U64(d->n_batch_waste, 2);
+    if (d->n_batch_waste == 2) {
+        CHECK_NEAR(d->batch_waste[0], 0.25, 1e-12);
+        CHECK_NEAR(d->batch_waste[1], 0.5, 1e-12);
+    }
+    /* preprocess per request: r1 100000, r2 50000, r3 100000, r4 0 (its first span is the named
+     * stage): sorted 0, 50000, 100000, 100000; nearest ranks over n = 4: p5 and p25 rank 1 (0), p75
+     * rank 3 (100000). queue: 100000, 100000, 400000, 400000: p5 100000, p25 100000, p75 400000 */
+    const sp_stage_spread *pre = NULL, *queue = NULL;
+    for (size_t s = 0; s < r->n_stages; s++) {
+        if (!strcmp(r->stages[s].name, "preprocess"))
+            pre = &d->stage_spread[s];
+        if (!strcmp(r->stages[s].name, "queue"))
+            queue = &d->stage_spread[s];
+    }
+    CHECK(pre && queue);
+    if (pre && queue) {
+        CHECK_EQ_U64(pre->p5_ns, 0);
+        CHECK_EQ_U64(pre->p25_ns, 0);
+        CHECK_EQ_U64(pre->p75_ns, 100000);
+        CHECK_EQ_U64(queue->p5_ns, 100000);
+        CHECK_EQ_U64(queue->p25_ns, 100000);
+        CHECK_EQ_U64(queue->p75_ns, 400000);
+    }
+    /* the slice: 3 x the p95 batch window (1400000) exceeds the device span [200000, 3800000), so it
+     * is the span; all three activities (h2d, the hostile kernel, gemm) and both batches are in it */
+    const sp_timeline_slice *sl = &d->timeline;
+    CHECK_EQ_U64(sl->work, 3);
+    CHECK_EQ_U64(sl->first_ns, 200000);
+    CHECK_EQ_U64(sl->start_ns, 200000);
+    CHECK_EQ_U64(sl->end_ns, 3800000);
+    CHECK_EQ_U64(sl->n_acts, 3);
+    CHECK_EQ_U64(sl->n_batches, 2);
+    if (sl->n_acts == 3 && sl->n_batches == 2) {
+        CHECK(sl->acts[0].kind == SP_ACT_H2D && sl->acts[0].name == NULL && sl->acts[0].bytes == 4096 &&
+              sl->acts[0].stream == 1);
+        CHECK(sl->acts[1].kind == SP_ACT_KERNEL && sl->acts[1].name && !strcmp(sl->acts[1].name, HOSTILE_KERNEL));
+        CHECK(sl->acts[2].kind == SP_ACT_KERNEL && sl->acts[2].name && !strcmp(sl->acts[2].name, "gemm"));
+        CHECK(sl->batches[0].id == 1 && sl->batches[0].members == 2 && sl->batches[0].has_tokens);
+        CHECK_NEAR(sl->batches[1].waste, 0.5, 1e-12);
+    }
+    /* the detail is the report's own: the event set may go first */
+    sp_events_destroy(ev);
+    sp_status st;
+    char *html = render(r, NULL, NULL, &st);
+    CHECK(st == SP_OK);
+    CHECK_EQ_U64(count_in(html, "timeline", "class=\"act\""), 3);
+    CHECK(strstr(html, "&lt;script&gt;alert(1)&lt;/script&gt;") != NULL);
+    free(html);
+    sp_report_destroy(r);
+}
+
 static void test_full_report(void)
 {
     sp_events *ev = build();
-    sp_report *r = eb_analyze(ev, NULL);
+    sp_report *r = analyze_detail(ev);
     /* stage rows: queue, preprocess, h2d, kernel, gap, d2h, postprocess, HOSTILE_STAGE, other */
     CHECK_EQ_U64(r->n_stages, 9);
     sp_status st;
@@ -343,26 +427,37 @@ static void test_full_report(void)
     CHECK(strstr(html, "@import") == NULL);
     /* no what-if rows: no section */
     CHECK(strstr(html, "<section id=\"whatif\"") == NULL);
-    free(html);
 
-    /* without the event set: report-only charts, notes in place of the distributions */
-    html = render(r, NULL, NULL, &st);
+    /* the writer reads the report alone: the same page without the event set */
+    char *again = render(r, NULL, NULL, &st);
+    CHECK(st == SP_OK && strcmp(html, again) == 0);
+    free(again);
+    free(html);
+    sp_report_destroy(r);
+
+    /* analysed without the detail: report-only charts, notes in place of the distributions */
+    r = eb_analyze(ev, NULL);
+    html = render(r, ev, NULL, &st);
     CHECK(st == SP_OK);
     CHECK(well_formed(html, why, sizeof why));
     CHECK_EQ_U64(count_in(html, "shares", "class=\"seg\""), 21);
     CHECK_EQ_U64(count_in(html, "latency", "class=\"bar\""), 0);
     CHECK_EQ_U64(count_in(html, "stages", "<g class=\"strip\">"), 9);
-    CHECK(strstr(html, "Needs the event set") != NULL);
+    CHECK_EQ_U64(count_in(html, "stages", "<rect"), 0); /* whiskers from min, no p25-p75 box */
+    CHECK_EQ_U64(count_in(html, "padding", "class=\"bar\""), 0);
+    CHECK_EQ_U64(count_in(html, "timeline", "class=\"act\""), 0);
+    CHECK_EQ_U64(count(html, "Needs the analysis detail"), 2);            /* latency, timeline */
+    CHECK_EQ_U64(count(html, "histogram needs the analysis detail"), 1); /* padding */
     free(html);
     sp_report_destroy(r);
     sp_events_destroy(ev);
 
-    /* an event set that was never finished is refused */
+    /* the event set is not read at all (a raw, unfinished one is as good as none); no report is refused */
     sp_events *raw = build();
     sp_report dummy;
     memset(&dummy, 0, sizeof dummy);
     FILE *f = fopen("/dev/null", "w");
-    CHECK(sp_report_write_html(&dummy, raw, f) == SP_ERR_INVALID);
+    CHECK(sp_report_write_html(&dummy, raw, f) == SP_OK);
     CHECK(sp_report_write_html(NULL, NULL, f) == SP_ERR_INVALID);
     fclose(f);
     sp_events_destroy(raw);
@@ -419,7 +514,7 @@ static void test_whatif(void)
 
     /* inside the full page, through the options */
     sp_events *ev = build();
-    sp_report *r = eb_analyze(ev, NULL);
+    sp_report *r = analyze_detail(ev);
     sp_html_options o;
     sp_html_options_init(&o);
     o.title = "t <x>";
@@ -485,6 +580,7 @@ static void test_escape(void)
 int main(void)
 {
     test_checker();
+    test_detail();
     test_full_report();
     test_whatif();
     test_escape();

@@ -1,6 +1,7 @@
-/* Writers of a what-if study: the terminal table (durations in the report's units, columns sized to
- * their contents, an extrapolation mark per row), the servprof.whatif/1 JSON object and the HTML
- * report with the study as its what-if section. docs/whatif.md, "Output" and "JSON", describe them. */
+/* Writers of a what-if study (report.h): the terminal table (durations in the report's units, columns
+ * sized to their contents, an extrapolation mark per row), the servprof.whatif/1 JSON object and the
+ * HTML report with the study as its what-if section. They read the study through whatif.h alone.
+ * docs/whatif.md, "Output" and "JSON", describe them. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,7 +9,8 @@
 #include <string.h>
 
 #include "report/report_int.h"
-#include "whatif/whatif_int.h"
+#include "servprof/report.h"
+#include "servprof/whatif.h"
 
 static const char *plural(uint64_t n, const char *one, const char *many)
 {
@@ -23,29 +25,6 @@ static char *fmt_cost(char *buf, size_t len, double ns)
         snprintf(buf, len, "%.3g ns", ns);
     else
         sp_fmt_dur(buf, len, round(ns)); /* whole ns: 999999.99 ns is "1.00 ms" */
-    return buf;
-}
-
-char *sp_whatif_extrapolation_str(const sp_whatif_fit *f, const sp_whatif_result *r, char *buf, size_t len)
-{
-    size_t at = 0;
-    buf[0] = '\0';
-    if (!r->extrapolated_batches || !f->n)
-        return buf;
-#define ADD(...)                                                                                       \
-    do {                                                                                               \
-        if (at < len)                                                                                  \
-            at += (size_t)snprintf(buf + at, len - at, __VA_ARGS__);                                   \
-    } while (0)
-    if (r->largest_batch > f->size_max)
-        ADD("batches of up to %u requests (the trace's largest: %u)", r->largest_batch, f->size_max);
-    if (r->shortest_padded < f->len_min)
-        ADD("%spadded to as few as %u tokens (the trace's fewest: %u)", at ? "; " : "", r->shortest_padded, f->len_min);
-    if (r->longest_padded > f->len_max)
-        ADD("%spadded to as many as %u tokens (the trace's most: %u)", at ? "; " : "", r->longest_padded, f->len_max);
-    if (!at)
-        ADD("batches smaller than the trace's smallest (%u requests)", f->size_min);
-#undef ADD
     return buf;
 }
 
@@ -383,7 +362,7 @@ static void json_policy(FILE *out, const sp_whatif_policy *p)
     fprintf(out, "{\"max_batch\":%u,\"max_queue_delay_ms\":", p->max_batch);
     sp_rep_json_num(out, ms(p->max_delay_ns), 9);
     fputs(",\"pad\":", out);
-    sp_rep_json_str(out, sp_whatif_pad_str(p, pad, sizeof pad), 0);
+    sp_json_write_str(out, sp_whatif_pad_str(p, pad, sizeof pad), 0);
     fprintf(out, ",\"instances\":%u,\"queue_capacity\":%u,\"max_len\":%u}", p->instances, p->queue_capacity,
             p->max_len);
 }
@@ -455,7 +434,7 @@ static void json_fit(FILE *out, const sp_whatif_study *s)
     for (unsigned j = 0; j < 4; j++)
         if (f->clamped & (1u << j)) {
             fprintf(out, "%s", first ? "" : ",");
-            sp_rep_json_str(out, sp_whatif_term_name(j), 0);
+            sp_json_write_str(out, sp_whatif_term_name(j), 0);
             first = 0;
         }
     fputs("],\"unconstrained\":{", out);
@@ -491,7 +470,7 @@ static void json_observed(FILE *out, const sp_whatif_study *s)
         fprintf(out, "%s\"%s\":\"%s\"", k ? "," : "", key[k], sp_whatif_origin_str(o->origin[k]));
     fprintf(out, "},\"files_differ\":%s,\"files_differ_note\":", o->files_differ ? "true" : "false");
     if (o->files_differ)
-        sp_rep_json_str(out, o->differ, 0);
+        sp_json_write_str(out, o->differ, 0);
     else
         fputs("null", out);
     fputc('}', out);

@@ -1,0 +1,98 @@
+/* servprof report writers (libservprof-report): an analysis (sp_report, analyze.h) as text for people,
+ * as JSON for tools (servprof.report/1, DESIGN section 10), as a self-contained HTML page with charts,
+ * and the events it came from as a Chrome/Perfetto trace; and a what-if study (whatif.h) as a table,
+ * as JSON (servprof.whatif/1) or inside the HTML page. Writers format what the analysis kept; they
+ * compute nothing of their own. docs/report-format.md, docs/html-report.md and docs/whatif.md describe
+ * the outputs.
+ *
+ * Every writer streams to `out` and returns SP_OK, or SP_ERR_IO if writing fails, with errno set to
+ * the system's reason (e.g. ENOSPC, "No space left on device") so a caller can name it; a writer
+ * stops at the first failed write rather than format the rest for nothing. The caller still closes
+ * `out`. Arguments are borrowed and only read; a report may be written from several threads at once. */
+#ifndef SERVPROF_REPORT_H
+#define SERVPROF_REPORT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "servprof/analyze.h"
+#include "servprof/events.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- the analysis ---- */
+
+/* The text report (docs/report-format.md, "Text report"). SP_ERR_INVALID for NULL arguments. */
+SP_API sp_status sp_report_write_text(const sp_report *r, FILE *out);
+/* One servprof.report/1 JSON object (docs/report-format.md, "JSON report"). SP_ERR_INVALID for NULL
+ * arguments. */
+SP_API sp_status sp_report_write_json(const sp_report *r, FILE *out);
+/* Chrome-trace JSON (opens in ui.perfetto.dev): requests, stages, batches and device activity on
+ * separate tracks. It exports the events themselves, so it needs the finished event set `ev` the
+ * report came from (SP_ERR_INVALID when NULL, SP_ERR_STATE when not finished; sp_analyze finishes
+ * it); `r` (may be NULL) adds the verdict. SP_ERR_NOMEM. */
+SP_API sp_status sp_report_write_perfetto(const sp_report *r, const sp_events *ev, FILE *out);
+
+/* ---- HTML report (docs/html-report.md) ---- */
+
+/* One row of a what-if comparison (`servprof whatif`): a batching policy and the figures predicted
+ * for it. Every pointer is borrowed for the duration of the call that reads the row. */
+typedef struct sp_whatif_row {
+    const char *policy;          /* label shown in the table and the chart, e.g. "window 2 ms, max 32" */
+    uint64_t p50_ns, p95_ns, p99_ns;   /* predicted end-to-end latency percentiles */
+    double throughput_rps;       /* requests per second; < 0 or not finite: unknown ("n/a") */
+    double cost_per_request;     /* dollars; < 0 or not finite: unknown ("n/a") */
+    int is_baseline;             /* the measured policy: marked in the table and the chart */
+} sp_whatif_row;
+
+/* Most what-if rows one section draws; more are listed as left out, so the output stays bounded. */
+#define SP_HTML_MAX_WHATIF_ROWS 64
+
+typedef struct sp_html_options {
+    const char *title;           /* page title (escaped); NULL: "servprof report" */
+    const sp_whatif_row *whatif; /* borrowed; NULL or n_whatif 0: no what-if section */
+    size_t n_whatif;
+} sp_html_options;
+
+SP_API void sp_html_options_init(sp_html_options *opt);
+
+/* Self-contained HTML5 report (inline CSS and SVG; no scripts, no fetches: it opens offline): the
+ * verdict, stage shares of p50/p95/p99, the latency distribution, each stage's distribution, padding
+ * waste per batch, the busiest slice of the device timeline, the cost split and data quality.
+ * Everything is drawn from `r`: the distributions and the timeline from r->detail, which the analysis
+ * keeps when asked (sp_analyze_options.keep_detail); without it those charts are replaced by a note.
+ * Output size is bounded whatever the trace size (docs/html-report.md). `ev` is not read: the report
+ * carries what the page draws (it remains so that programs written for earlier versions, which passed
+ * the event set, compile; pass NULL). Returns SP_ERR_INVALID (NULL r or out), SP_ERR_NOMEM, SP_ERR_IO
+ * if writing fails. */
+SP_API sp_status sp_report_write_html(const sp_report *r, const sp_events *ev, FILE *out);
+/* The same with options (`opt` may be NULL: defaults), e.g. what-if rows to add as a section. */
+SP_API sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, const sp_html_options *opt,
+                                           FILE *out);
+/* The what-if section alone, for embedding in a page this library did not write: one <section>
+ * element holding a table and an inline SVG bar chart of p50/p95/p99 per policy. At most
+ * SP_HTML_MAX_WHATIF_ROWS rows are drawn. `rows` may be NULL when n is 0. Returns SP_ERR_IO. */
+SP_API sp_status sp_report_write_html_whatif(const sp_whatif_row *rows, size_t n, FILE *out);
+
+/* ---- a what-if study (sp_whatif_study, whatif.h; built when the what-if library is) ---- */
+
+struct sp_whatif_study;
+
+/* The terminal table (docs/whatif.md "Output"): the observed policy and where each setting came from,
+ * the fit, one row per policy with durations in the report's units and an extrapolation mark, the
+ * advice and the SLO choice. SP_ERR_INVALID for a study without results, SP_ERR_NOMEM, SP_ERR_IO. */
+SP_API sp_status sp_whatif_write_text(const struct sp_whatif_study *s, FILE *out);
+/* The same as one servprof.whatif/1 JSON object (docs/whatif.md "JSON"). SP_ERR_INVALID, SP_ERR_IO. */
+SP_API sp_status sp_whatif_write_json(const struct sp_whatif_study *s, FILE *out);
+/* The HTML report of `r` with the study as its what-if section, the observed policy marked as the
+ * baseline (sp_report_write_html_opts; `ev` is not read). SP_ERR_INVALID, SP_ERR_NOMEM, SP_ERR_IO. */
+SP_API sp_status sp_whatif_write_html(const struct sp_whatif_study *s, const sp_report *r, const sp_events *ev,
+                                      FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

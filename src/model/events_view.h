@@ -1,0 +1,89 @@
+/* The read-only door of the event model (src/model/view.c): a finished event set's requests, their
+ * stage spans and batches, batches and their members, host launch calls and device activity, one
+ * record at a time as plain values with their strings resolved. It is for code outside the model that
+ * exports the events themselves rather than the analysis of them (the Perfetto trace writer); it
+ * gives no way to change a set, and none of the model's storage (events_int.h) shows through.
+ *
+ * Internal, not public: the records follow the model's layout after sp_ev_finish (spans sorted per
+ * request, activity by start), which may change with the model. Indexes are the model's own; they are
+ * stable while the set is not modified. Every function takes a finished set (sp_view_finished) and an
+ * index below the matching count; strings are owned by the set and live as long as it does. */
+#ifndef SERVPROF_EVENTS_VIEW_H
+#define SERVPROF_EVENTS_VIEW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "servprof/events.h"
+#include "servprof/trace.h"
+
+#define SP_VIEW_NO_TIME UINT64_MAX   /* a time that is not known */
+#define SP_VIEW_NONE UINT32_MAX      /* no index */
+
+typedef struct sp_view_request {
+    const char *id;              /* the id text (ids are per file) */
+    uint32_t file;               /* loaded file number */
+    int has_record;              /* a request record was read (not only references to it) */
+    uint64_t arrival_ns, done_ns;
+    int64_t input_tokens;        /* < 0: unknown */
+    uint64_t client_intended_ns, client_send_ns, client_done_ns; /* joined client times, on the server
+                                                                    clock; SP_VIEW_NO_TIME when none */
+    sp_outcome outcome;
+    int32_t status;              /* HTTP status; 0: none */
+    uint32_t n_spans;            /* sp_view_request_span k < n_spans, by start */
+    uint32_t n_batches;          /* sp_view_request_batch k < n_batches, by start */
+} sp_view_request;
+
+typedef struct sp_view_span {
+    const char *stage;
+    uint64_t start_ns, end_ns;
+} sp_view_span;
+
+typedef struct sp_view_batch {
+    int64_t id;                  /* the trace's id (per file) */
+    uint32_t file, device;
+    int has_record;
+    uint64_t start_ns, end_ns;   /* SP_VIEW_NO_TIME without a record */
+    int64_t effective_tokens, padded_tokens; /* < 0: unknown */
+    uint32_t n_members;          /* sp_view_batch_member k < n_members */
+} sp_view_batch;
+
+typedef struct sp_view_launch {
+    const char *name;            /* "" when it has none */
+    uint64_t start_ns, end_ns;
+    uint64_t correlation;
+    uint32_t file;
+} sp_view_launch;
+
+typedef struct sp_view_activity {
+    sp_act_kind kind;
+    const char *name;            /* the kernel's name; "" when it has none (copies) */
+    uint64_t start_ns, end_ns;
+    uint64_t bytes;
+    uint64_t correlation;        /* 0: none */
+    int64_t stream;
+    uint32_t file, device;
+    uint32_t batch;              /* index of the batch it is tied to, or SP_VIEW_NONE */
+} sp_view_activity;
+
+/* Whether sp_ev_finish has run on the set since it was last changed (sp_analyze runs it). */
+int sp_view_finished(const sp_events *ev);
+
+size_t sp_view_files(const sp_events *ev);
+size_t sp_view_requests(const sp_events *ev);
+size_t sp_view_batches(const sp_events *ev);
+size_t sp_view_launches(const sp_events *ev);
+/* Device activity, by start time. */
+size_t sp_view_activities(const sp_events *ev);
+
+void sp_view_request_at(const sp_events *ev, size_t i, sp_view_request *out);
+void sp_view_request_span(const sp_events *ev, size_t req, uint32_t k, sp_view_span *out);
+/* The index of request `req`'s k-th batch. */
+uint32_t sp_view_request_batch(const sp_events *ev, size_t req, uint32_t k);
+void sp_view_batch_at(const sp_events *ev, size_t i, sp_view_batch *out);
+/* The request index of batch `b`'s k-th member; SP_VIEW_NONE when it names no loaded request. */
+uint32_t sp_view_batch_member(const sp_events *ev, size_t b, uint32_t k);
+void sp_view_launch_at(const sp_events *ev, size_t i, sp_view_launch *out);
+void sp_view_activity_at(const sp_events *ev, size_t i, sp_view_activity *out);
+
+#endif

@@ -1,0 +1,110 @@
+/* The read-only view of a finished event set (events_view.h): copies one record at a time out of the
+ * model's arrays into plain values, strings resolved, lists clamped to what the arrays hold. */
+#include "model/events_int.h"
+#include "model/events_view.h"
+
+_Static_assert(SP_VIEW_NO_TIME == SP_TIME_NONE, "one 'no time' value");
+_Static_assert(SP_VIEW_NONE == SP_EV_NONE, "one 'no index' value");
+
+int sp_view_finished(const sp_events *ev)
+{
+    return ev->finished;
+}
+
+size_t sp_view_files(const sp_events *ev)
+{
+    return ev->n_files;
+}
+
+size_t sp_view_requests(const sp_events *ev)
+{
+    return ev->n_requests;
+}
+
+size_t sp_view_batches(const sp_events *ev)
+{
+    return ev->n_batches;
+}
+
+size_t sp_view_launches(const sp_events *ev)
+{
+    return ev->n_launches;
+}
+
+size_t sp_view_activities(const sp_events *ev)
+{
+    return ev->n_acts;
+}
+
+/* n entries from `first`, cut to an array of `total` */
+static uint32_t clamp(uint32_t first, uint32_t n, size_t total)
+{
+    return first >= total ? 0 : total - first < n ? (uint32_t)(total - first) : n;
+}
+
+void sp_view_request_at(const sp_events *ev, size_t i, sp_view_request *out)
+{
+    const sp_ev_request *q = &ev->requests[i];
+    *out = (sp_view_request){
+        .id = sp_str_get(&ev->strings, q->id),
+        .file = q->file,
+        .has_record = q->has_record,
+        .arrival_ns = q->arrival_ns,
+        .done_ns = q->done_ns,
+        .input_tokens = q->input_tokens,
+        .client_intended_ns = q->client_intended_ns,
+        .client_send_ns = q->client_send_ns,
+        .client_done_ns = q->client_done_ns,
+        .outcome = (sp_outcome)q->outcome,
+        .status = q->status,
+        .n_spans = clamp(q->first_span, q->nspans, ev->n_spans),
+        .n_batches = clamp(q->first_batch, q->nbatches, ev->n_req_batches),
+    };
+}
+
+void sp_view_request_span(const sp_events *ev, size_t req, uint32_t k, sp_view_span *out)
+{
+    const sp_ev_span *sp = &ev->spans[ev->requests[req].first_span + k];
+    *out = (sp_view_span){sp_str_get(&ev->strings, sp->stage), sp->start_ns, sp->end_ns};
+}
+
+uint32_t sp_view_request_batch(const sp_events *ev, size_t req, uint32_t k)
+{
+    return ev->req_batches[ev->requests[req].first_batch + k];
+}
+
+void sp_view_batch_at(const sp_events *ev, size_t i, sp_view_batch *out)
+{
+    const sp_ev_batch *b = &ev->batches[i];
+    *out = (sp_view_batch){b->id,
+                           b->file,
+                           b->device,
+                           b->has_record,
+                           b->start_ns,
+                           b->end_ns,
+                           b->effective_tokens,
+                           b->padded_tokens,
+                           clamp(b->first_member, b->nmembers, ev->n_members)};
+}
+
+uint32_t sp_view_batch_member(const sp_events *ev, size_t b, uint32_t k)
+{
+    uint32_t q = ev->members[ev->batches[b].first_member + k];
+    return q < ev->n_requests ? q : SP_VIEW_NONE;
+}
+
+void sp_view_launch_at(const sp_events *ev, size_t i, sp_view_launch *out)
+{
+    const sp_ev_launch *l = &ev->launches[i];
+    *out = (sp_view_launch){sp_str_get(&ev->strings, l->name), l->start_ns, l->end_ns, l->correlation, l->file};
+}
+
+void sp_view_activity_at(const sp_events *ev, size_t i, sp_view_activity *out)
+{
+    const sp_ev_activity *a = &ev->acts[i];
+    *out = (sp_view_activity){(sp_act_kind)a->kind, sp_str_get(&ev->strings, a->name),
+                              a->start_ns,          a->end_ns,
+                              a->bytes,             a->correlation,
+                              a->stream,            a->file,
+                              a->device,            a->batch < ev->n_batches ? a->batch : SP_VIEW_NONE};
+}
