@@ -311,6 +311,13 @@ sp_status sp_ev_add_file(struct sp_events *ev, const char *path, sp_format forma
     return SP_OK;
 }
 
+/* Here rather than in loss.c, which records and words the losses: the finishing pass asks it, and
+ * loss.c builds on this file's storage, so the two files call one way (loss.c -> events.c). */
+bool sp_ev_file_has_loss(const struct sp_events *ev, uint32_t file)
+{
+    return ev->files[file].lost_regions > 0;
+}
+
 sp_status sp_ev_set_prop(struct sp_events *ev, uint32_t file, const char *key, size_t klen, const char *value,
                          size_t vlen)
 {

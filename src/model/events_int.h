@@ -1,6 +1,11 @@
-/* Internal layout of the event model (DESIGN section 2) shared by importers, the analyzer and the
- * reports. Importers fill it through the sp_ev_* functions below; the analyzer reads the arrays
- * directly. Everything is indexed by uint32_t; limits are SP_EV_MAX_* (hard caps, SP_ERR_LIMIT). */
+/* Internal layout of the event model (DESIGN section 2) and its builder interface: the model's door
+ * for the parts that fill it and the parts that analyse it. Importers (src/import) fill it through
+ * the sp_ev_* functions below; the analyzer (src/analyze) and the what-if simulator (src/whatif, which
+ * replays the same requests and batches) read the arrays directly after sp_ev_finish. Nothing else
+ * includes it: the report writers read a set through events_view.h and loss_text.h, the CLI through
+ * servprof/events.h. Inside the model calls go one way: view.c and loss.c use events.c, events.c uses
+ * clock.c (tests/cli/part_doors.sh checks both). Everything is indexed by uint32_t; limits are
+ * SP_EV_MAX_* (hard caps, SP_ERR_LIMIT). */
 #ifndef SERVPROF_EVENTS_INT_H
 #define SERVPROF_EVENTS_INT_H
 
