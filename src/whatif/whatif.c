@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "analyze/analyze_int.h"
+#include "analyze/shared_rules.h"
 #include "model/events_int.h"
+#include "common/sort.h"
 #include "common/util_int.h"
 #include "whatif/whatif_int.h"
 
