@@ -43,4 +43,16 @@ void sp_options_copy(void *dst, size_t dst_size, const void *src, size_t src_siz
 /* 64-bit hash of bytes (FNV-1a folded with a final mix). */
 uint64_t sp_hash_bytes(const void *data, size_t len, uint64_t seed);
 
+/* The value of the hex digit `c` (0-9, a-f, A-F), or -1 when it is not one. */
+static inline int sp_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 #endif

@@ -6,6 +6,7 @@
 #ifndef SERVPROF_IMPORT_INT_H
 #define SERVPROF_IMPORT_INT_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -75,8 +76,12 @@ sp_status sp_import_nsys(sp_import_ctx *ctx);   /* needs a real file: ctx->name 
 sp_status sp_import_triton(sp_import_ctx *ctx);
 sp_status sp_import_otlp(sp_import_ctx *ctx);
 
-/* Writes "NAME:LINE:COL: <message>" into the context's error buffer and returns `st`: the one error
- * format of the JSON-based importers (Triton, OTLP). */
+/* Writes "NAME<where>: <message>" into the context's error buffer and returns `st`: the one writer
+ * of every importer's messages, each importer saying where in its own terms (`where` is short: "" or
+ * ":12", ": line 3, column 7 (byte 80)", ": table T, row N"). */
+sp_status sp_import_vfail(sp_import_ctx *ctx, sp_status st, const char *where, const char *fmt, va_list ap);
+/* Writes "NAME:LINE:COL: <message>" (sp_import_vfail) and returns `st`: the error format of the
+ * JSON-based importers (Triton, OTLP). */
 sp_status sp_import_fail_at(sp_import_ctx *ctx, uint32_t line, uint32_t col, sp_status st,
                             const char *fmt, ...) SP_PRINTF(5, 6);
 

@@ -245,17 +245,24 @@ bool sp_input_is_plain_file(const sp_input *in)
     return in->kind == SP_INPUT_FD && !in->gz;
 }
 
+sp_status sp_import_vfail(sp_import_ctx *ctx, sp_status st, const char *where, const char *fmt, va_list ap)
+{
+    if (ctx->err && ctx->errlen) {
+        int n = snprintf(ctx->err, ctx->errlen, "%s%s: ", ctx->name, where);
+        if (n >= 0 && (size_t)n < ctx->errlen)
+            vsnprintf(ctx->err + n, ctx->errlen - (size_t)n, fmt, ap);
+    }
+    return st;
+}
+
 sp_status sp_import_fail_at(sp_import_ctx *ctx, uint32_t line, uint32_t col, sp_status st,
                             const char *fmt, ...)
 {
-    if (ctx->err && ctx->errlen) {
-        int n = snprintf(ctx->err, ctx->errlen, "%s:%u:%u: ", ctx->name, line, col);
-        if (n >= 0 && (size_t)n < ctx->errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(ctx->err + n, ctx->errlen - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
+    char where[32];
+    snprintf(where, sizeof where, ":%u:%u", line, col);
+    va_list ap;
+    va_start(ap, fmt);
+    sp_import_vfail(ctx, st, where, fmt, ap);
+    va_end(ap);
     return st;
 }
