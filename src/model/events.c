@@ -51,30 +51,6 @@ static bool dec_parse(const char *s, size_t len, uint64_t *v)
     return true;
 }
 
-/* Decimal text of v, two digits per division. Returns the length (1..20). */
-static size_t dec_format(uint64_t v, char out[20])
-{
-    static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-                                   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-                                   "8081828384858687888990919293949596979899";
-    char tmp[20];
-    size_t n = 20;
-    while (v >= 100) {
-        unsigned r = (unsigned)(v % 100);
-        v /= 100;
-        tmp[--n] = pairs[2 * r + 1];
-        tmp[--n] = pairs[2 * r];
-    }
-    if (v >= 10) {
-        tmp[--n] = pairs[2 * v + 1];
-        tmp[--n] = pairs[2 * v];
-    } else {
-        tmp[--n] = (char)('0' + v);
-    }
-    memcpy(out, tmp + n, 20 - n);
-    return 20 - n;
-}
-
 sp_status sp_str_intern_u64(sp_strtab *t, uint64_t v, sp_str *out)
 {
     uint32_t found = sp_hmap_find(&t->num, v, NULL, NULL);
@@ -91,7 +67,7 @@ sp_status sp_str_intern_u64(sp_strtab *t, uint64_t v, sp_str *out)
     st = sp_hmap_put(&t->num, v, off);
     if (st)
         return st;
-    size_t len = dec_format(v, t->arena + off);
+    size_t len = sp_u64_dec(v, t->arena + off);
     t->arena[off + len] = '\0';
     t->used += len + 1;
     *out = off;
