@@ -21,6 +21,9 @@ void sp_errf(char *err, size_t errlen, const char *fmt, ...) SP_PRINTF(3, 4);
 /* Sends a message to the user's log callback, if any (util.c in libservprof; log_forward.c in the
  * add-on shared objects, which forwards to libservprof's callback). */
 void sp_log(sp_log_level level, const char *fmt, ...) SP_PRINTF(2, 3);
+/* What both sp_log's do (helpers.c): formats the message (at most 1023 bytes) and hands it to `fn`
+ * with `user`; nothing when `fn` is NULL. */
+void sp_log_to(sp_log_fn fn, void *user, sp_log_level level, const char *fmt, va_list ap);
 
 /* Grows *arr (element size `elem`) so it holds at least `need` elements, doubling; refuses past
  * `max` elements. Returns SP_OK, SP_ERR_NOMEM or SP_ERR_LIMIT; *arr and *cap change only on SP_OK. */
