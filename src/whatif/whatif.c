@@ -303,8 +303,36 @@ out:
 
 /* ---- parsing ---- */
 
-sp_status sp_whatif_parse_u32_list(const char *s, uint32_t max, uint32_t *v, size_t cap, size_t *n,
-                                   char *err, size_t errlen)
+/* One value of a list at p, at most `max`: true with *x when it is valid and ends at a ',' or at the
+ * end of the list; *end is past the text read. */
+typedef bool (*list_value_fn)(const char *p, char **end, uint32_t max, uint64_t *x);
+
+static bool positive_u32(const char *p, char **end, uint32_t max, uint64_t *x)
+{
+    errno = 0;
+    unsigned long long v = strtoull(p, end, 10);
+    if (*end == p || *p == '-' || *p == '+' || errno || v == 0 || v > max || (**end && **end != ','))
+        return false;
+    *x = v;
+    return true;
+}
+
+/* Milliseconds (fractions allowed) as whole ns. */
+static bool ms_as_ns(const char *p, char **end, uint32_t max, uint64_t *x)
+{
+    errno = 0;
+    double v = strtod(p, end);
+    if (*end == p || errno || !(v >= 0 && v <= max) || (**end && **end != ','))
+        return false;
+    *x = (uint64_t)(v * 1e6 + 0.5);
+    return true;
+}
+
+/* The comma-separated list `s` into v[0..*n), at most `cap` values, each read by `value`; v holds
+ * uint64_t values when `wide`, else uint32_t. A value `value` refuses is named: "'X' in 'S' is not
+ * WHAT". */
+static sp_status parse_list(const char *s, list_value_fn value, uint32_t max, const char *what, void *v, bool wide,
+                            size_t cap, size_t *n, char *err, size_t errlen)
 {
     if (!s || !*s) {
         sp_errf(err, errlen, "empty list");
@@ -314,18 +342,20 @@ sp_status sp_whatif_parse_u32_list(const char *s, uint32_t max, uint32_t *v, siz
     const char *p = s;
     for (;;) {
         char *end;
-        errno = 0;
-        unsigned long long x = strtoull(p, &end, 10);
-        if (end == p || *p == '-' || *p == '+' || errno || x == 0 || x > max || (*end && *end != ',')) {
+        uint64_t x;
+        if (!value(p, &end, max, &x)) {
             int len = (int)strcspn(p, ",");
-            sp_errf(err, errlen, "'%.*s' in '%s' is not an integer from 1 to %u", len, p, s, max);
+            sp_errf(err, errlen, "'%.*s' in '%s' is not %s", len, p, s, what);
             return SP_ERR_PARSE;
         }
         if (k == cap) {
             sp_errf(err, errlen, "more than %zu values in '%s'", cap, s);
             return SP_ERR_LIMIT;
         }
-        v[k++] = (uint32_t)x;
+        if (wide)
+            ((uint64_t *)v)[k++] = x;
+        else
+            ((uint32_t *)v)[k++] = (uint32_t)x;
         if (!*end)
             break;
         p = end + 1;
@@ -334,35 +364,20 @@ sp_status sp_whatif_parse_u32_list(const char *s, uint32_t max, uint32_t *v, siz
     return SP_OK;
 }
 
+sp_status sp_whatif_parse_u32_list(const char *s, uint32_t max, uint32_t *v, size_t cap, size_t *n,
+                                   char *err, size_t errlen)
+{
+    char what[48];
+    snprintf(what, sizeof what, "an integer from 1 to %u", max);
+    return parse_list(s, positive_u32, max, what, v, false, cap, n, err, errlen);
+}
+
 sp_status sp_whatif_parse_ms_list(const char *s, uint64_t *v, size_t cap, size_t *n, char *err,
                                   size_t errlen)
 {
-    if (!s || !*s) {
-        sp_errf(err, errlen, "empty list");
-        return SP_ERR_PARSE;
-    }
-    size_t k = 0;
-    const char *p = s;
-    for (;;) {
-        char *end;
-        errno = 0;
-        double x = strtod(p, &end);
-        if (end == p || errno || !(x >= 0 && x <= SP_WHATIF_MAX_DELAY_MS) || (*end && *end != ',')) {
-            int len = (int)strcspn(p, ",");
-            sp_errf(err, errlen, "'%.*s' in '%s' is not a delay from 0 to %u ms", len, p, s, SP_WHATIF_MAX_DELAY_MS);
-            return SP_ERR_PARSE;
-        }
-        if (k == cap) {
-            sp_errf(err, errlen, "more than %zu values in '%s'", cap, s);
-            return SP_ERR_LIMIT;
-        }
-        v[k++] = (uint64_t)(x * 1e6 + 0.5);
-        if (!*end)
-            break;
-        p = end + 1;
-    }
-    *n = k;
-    return SP_OK;
+    char what[48];
+    snprintf(what, sizeof what, "a delay from 0 to %u ms", SP_WHATIF_MAX_DELAY_MS);
+    return parse_list(s, ms_as_ns, SP_WHATIF_MAX_DELAY_MS, what, v, true, cap, n, err, errlen);
 }
 
 /* "static:N" or "multiple:N" (`name` is the part before the colon): one N from 1 to SP_WHATIF_MAX_LEN. */
