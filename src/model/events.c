@@ -736,18 +736,10 @@ static sp_status sort_act_ties(struct sp_events *ev)
     return SP_OK;
 }
 
-struct batch_order {
-    uint64_t start;
-    uint32_t file;
-    int64_t id;
-    uint32_t idx;
-};
-
-/* A request's batches in start order; equal starts by file and batch id, never by the position of a
- * batch's first mention (docs/analysis.md, "Ties") */
-static int batch_order_cmp(const void *a, const void *b)
+/* A request's batches in start order (sp_ev_finish; the what-if fit reads batches so too) */
+int sp_ev_batch_order_cmp(const void *a, const void *b)
 {
-    const struct batch_order *x = a, *y = b;
+    const sp_ev_batch_order *x = a, *y = b;
     if (x->start != y->start)
         return x->start < y->start ? -1 : 1;
     if (x->file != y->file)
@@ -920,16 +912,16 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
         ev->requests[i].nbatches = 0;
     }
     /* batches are visited in start order so each request's list is sorted by window */
-    struct batch_order *order = malloc((ev->n_batches ? ev->n_batches : 1) * sizeof *order);
+    sp_ev_batch_order *order = malloc((ev->n_batches ? ev->n_batches : 1) * sizeof *order);
     if (!order)
         return SP_ERR_NOMEM;
     size_t n_order = 0;
     for (size_t b = 0; b < ev->n_batches; b++)
         if (ev->batches[b].has_record)
-            order[n_order++] = (struct batch_order){ev->batches[b].start_ns, ev->batches[b].file,
+            order[n_order++] = (sp_ev_batch_order){ev->batches[b].start_ns, ev->batches[b].file,
                                                     ev->batches[b].id, (uint32_t)b};
     if (n_order)
-        qsort(order, n_order, sizeof *order, batch_order_cmp);
+        qsort(order, n_order, sizeof *order, sp_ev_batch_order_cmp);
     for (size_t k = 0; k < n_order; k++) {
         const sp_ev_batch *b = &ev->batches[order[k].idx];
         for (uint32_t m = 0; m < b->nmembers; m++) {

@@ -279,6 +279,17 @@ bool sp_ev_file_has_loss(const struct sp_events *ev, uint32_t file);
 /* Fills `*out` from file `file` (which exists). */
 void sp_ev_file_loss_of(const struct sp_events *ev, uint32_t file, sp_file_loss *out);
 
+/* The order of batches where it matters (docs/analysis.md, "Ties"): by start, equal starts by file,
+ * then by the trace's batch id, never by the position of a batch's first mention. A qsort key over
+ * batch `idx` and its comparator. */
+typedef struct sp_ev_batch_order {
+    uint64_t start;
+    uint32_t file;
+    int64_t id;
+    uint32_t idx;
+} sp_ev_batch_order;
+int sp_ev_batch_order_cmp(const void *a, const void *b);
+
 /* Known stage names, interned at create: */
 typedef struct sp_known_stages {
     sp_str preprocess, queue, postprocess, network;

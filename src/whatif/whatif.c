@@ -104,23 +104,6 @@ static uint32_t max_queued(uint64_t *in, uint64_t *out, size_t n)
     return most > UINT32_MAX ? UINT32_MAX : (uint32_t)most;
 }
 
-struct batch_key {
-    uint64_t start;
-    uint32_t file;
-    int64_t id;
-    uint32_t idx;
-};
-
-static int batch_key_cmp(const void *a, const void *b)
-{
-    const struct batch_key *x = a, *y = b;
-    if (x->start != y->start)
-        return x->start < y->start ? -1 : 1;
-    if (x->file != y->file)
-        return x->file < y->file ? -1 : 1;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
 /* One request of the offered load (docs/whatif.md): every request the service took in, whatever
  * became of it, so the simulated queue decides rejections itself; not errors (refused before the
  * queue, mostly malformed input). Returns 0 for a request that is not part of it; else fills *row,
@@ -180,7 +163,7 @@ static int offered_request(const sp_events *ev, const sp_known_stages *ks, const
  * file, id) order, not in the order of their first mention: the fit resamples them in order, so the
  * prediction never depends on the order of lines (docs/analysis.md, "Ties"). `order` is scratch of
  * n_batches. Returns how many; *max_seen gets the largest batch. */
-static size_t batch_observations(const sp_events *ev, struct batch_key *order, sp_whatif_batch_obs *bo,
+static size_t batch_observations(const sp_events *ev, sp_ev_batch_order *order, sp_whatif_batch_obs *bo,
                                  uint32_t *max_seen)
 {
     size_t m = 0, nbo = 0;
@@ -189,10 +172,10 @@ static size_t batch_observations(const sp_events *ev, struct batch_key *order, s
         const sp_ev_batch *b = &ev->batches[i];
         if (b->has_record && b->nmembers && b->padded_tokens > 0 && b->end_ns != SP_TIME_NONE &&
             b->end_ns >= b->start_ns)
-            order[nbo++] = (struct batch_key){b->start_ns, b->file, b->id, (uint32_t)i};
+            order[nbo++] = (sp_ev_batch_order){b->start_ns, b->file, b->id, (uint32_t)i};
     }
     if (nbo > 1)
-        qsort(order, nbo, sizeof *order, batch_key_cmp);
+        qsort(order, nbo, sizeof *order, sp_ev_batch_order_cmp);
     for (size_t k = 0; k < nbo; k++) {
         const sp_ev_batch *b = &ev->batches[order[k].idx];
         uint64_t len = ((uint64_t)b->padded_tokens + b->nmembers / 2) / b->nmembers;
@@ -248,7 +231,7 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
     uint64_t *heads = malloc((nb ? nb : 1) * sizeof *heads);
     uint64_t *q_in = malloc((nr ? nr : 1) * sizeof *q_in);   /* enqueue times of batched requests */
     uint64_t *q_out = malloc((nr ? nr : 1) * sizeof *q_out); /* their dispatch (first batch start) */
-    struct batch_key *border = malloc((nb ? nb : 1) * sizeof *border);
+    sp_ev_batch_order *border = malloc((nb ? nb : 1) * sizeof *border);
     if (!reqs || !enq || !bo || !heads || !q_in || !q_out || !border) {
         st = SP_ERR_NOMEM;
         goto out;
