@@ -2,7 +2,7 @@
 # Kineto JSON ingest: builds a large trace (KINETO_BENCH_MB, default 300 MB) by replicating the events of
 # a real one (ns_resolution_resnet_v100) with shifted timestamps, then loads it with servprof
 # (bench/bench_kineto.c) and with Python's json.load in the same run: MB/s of uncompressed JSON and
-# peak memory (maxrss) of each.
+# peak memory (maxrss) of each. KINETO_BENCH_GEN_ONLY=1 only builds the trace (bench/analyze_e2e.bench.sh).
 set -euo pipefail
 build=${1:-build}
 mb=${KINETO_BENCH_MB:-300}
@@ -42,6 +42,7 @@ with open(out, "w") as f:
     f.write('\n],"displayTimeUnit":"ns"}\n')
 PY
 fi
+[ "${KINETO_BENCH_GEN_ONLY:-0}" = 1 ] && exit 0
 size=$(stat -c %s "$out")
 echo "trace: $out, $((size / 1000000)) MB uncompressed"
 "$build/bench/bench_kineto" "$out"

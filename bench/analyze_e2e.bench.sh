@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# `servprof analyze --json` end to end (issue 15): wall, CPU (user + sys) and peak RSS of the whole
+# command, from /usr/bin/time, on three traces, each with its same-run reference:
+#   JSONL:  the serving mix of bench/bench_mix_gen.c (E2E_REQUESTS, default 26,000 requests: ~1.4 M
+#           events, ~155 MB); reference: `wc -l` (read the file and count its lines)
+#   Kineto: bench/kineto.bench.sh's replicated trace (KINETO_BENCH_MB, default 300); reference:
+#           python3 json.load of the same file
+#   native: `bench_record gen` (NATIVE_EVENTS, default 10,000,000 stage events); events/s
+# RUNS (default 3) runs of each, interleaved with the reference. The traces are generated in TMPDIR
+# (default /tmp) once and kept for the next run; nothing is committed. SKIP (kineto, native, jsonl,
+# comma-separated) leaves parts out.
+# Usage: bash bench/analyze_e2e.bench.sh [BUILD_DIR]
+set -euo pipefail
+build=${1:-build}
+cd "$(dirname "$0")/.."
+S=$build/servprof
+runs=${RUNS:-3}
+tmp=${TMPDIR:-/tmp}
+skip=${SKIP:-}
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# timed LABEL BYTES EVENTS CMD...: one line "LABEL wall cpu MB/s(wall) MB/CPU-s peakRSS B/event events/s"
+timed() {
+  local label=$1 bytes=$2 events=$3; shift 3
+  local tf; tf=$(mktemp "$tmp/servprof-e2e-time.XXXXXX")
+  /usr/bin/time -f "%e %U %S %M" -o "$tf" "$@" > /dev/null
+  read -r wall user sys kb < "$tf"
+  rm -f "$tf"
+  python3 - "$label" "$bytes" "$events" "$wall" "$user" "$sys" "$kb" <<'PY'
+import sys
+label, b, n, wall, user, sys_, kb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *map(float, sys.argv[4:])
+cpu = user + sys_
+mb = b / 1e6
+per_ev = "%.0f B/event" % (kb * 1024 / n) if n else "-"
+evs = "%.2f M events/s" % (n / wall / 1e6) if n else "-"
+print("%-22s wall %6.2f s  cpu %6.2f s  %7.0f MB/s wall  %7.0f MB/cpu-s  peak RSS %6.0f MB  %s  %s"
+      % (label, wall, cpu, mb / wall, mb / cpu if cpu else 0, kb / 1024, per_ev, evs))
+PY
+}
+
+if [[ ,$skip, != *,jsonl,* ]]; then
+  nreq=${E2E_REQUESTS:-26000}
+  j=$tmp/servprof_e2e_mix_$nreq.jsonl
+  [ -s "$j" ] || "$build/bench/bench_mix_gen" "$nreq" > "$j"
+  size=$(stat -c %s "$j")
+  events=$(( $(wc -l < "$j") - 1 ))
+  echo "== JSONL serving mix: $j, $nreq requests, $events events, $((size / 1000000)) MB"
+  for r in $(seq 1 "$runs"); do
+    timed "analyze --json" "$size" "$events" "$S" analyze --json --no-progress "$j"
+    timed "reference wc -l" "$size" "$events" wc -l "$j"
+  done
+fi
+
+if [[ ,$skip, != *,kineto,* ]]; then
+  mb=${KINETO_BENCH_MB:-300}
+  k=$tmp/servprof_kineto_bench_$mb.json
+  [ -s "$k" ] || KINETO_BENCH_GEN_ONLY=1 bash bench/kineto.bench.sh "$build" > /dev/null
+  size=$(stat -c %s "$k")
+  echo "== Kineto: $k, $((size / 1000000)) MB"
+  for r in $(seq 1 "$runs"); do
+    timed "analyze --json" "$size" 0 "$S" analyze --json --no-progress "$k"
+    [ "$r" = 1 ] && timed "reference json.load" "$size" 0 python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$k"
+  done
+fi
+
+if [[ ,$skip, != *,native,* ]]; then
+  nev=${NATIVE_EVENTS:-10000000}
+  n=$tmp/servprof_e2e_native_$nev.sptrace
+  [ -s "$n" ] || "$build/bench/bench_record" gen "$n" "$nev" > /dev/null
+  size=$(stat -c %s "$n")
+  echo "== native: $n, $nev events, $((size / 1000000)) MB"
+  for r in $(seq 1 "$runs"); do
+    timed "analyze --json" "$size" "$nev" "$S" analyze --json --no-progress "$n"
+  done
+fi
