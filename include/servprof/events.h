@@ -31,12 +31,31 @@ SP_API const char *sp_format_name(sp_format format);
  * (*out untouched). */
 SP_API sp_status sp_format_from_name(const char *name, sp_format *out);
 
+/* How far one trace load has got, for a progress line (sp_load_options.progress). */
+typedef struct sp_read_progress {
+    const char *name;     /* the file name given to the loader (borrowed for the call) */
+    uint64_t bytes_read;  /* bytes of the file read so far (compressed bytes of a .gz file) */
+    uint64_t bytes_total; /* the file's size (the buffer's length for sp_events_load_buffer); 0 when
+                             unknown (not a regular file) */
+    double elapsed_s;     /* since the load started */
+    int done;             /* 1 on the last call: the file was read and imported */
+} sp_read_progress;
+
+/* Called about every SP_READ_PROGRESS_INTERVAL_S seconds while a trace is read, from the thread
+ * that reads it (the caller's, or for a native trace the loader's reader thread), never two calls
+ * at once, and once more with done = 1 when the import succeeded (not when it failed). */
+typedef void (*sp_read_progress_fn)(void *user, const sp_read_progress *progress);
+#define SP_READ_PROGRESS_INTERVAL_S 0.25
+
 typedef struct sp_load_options {
     int lenient;         /* skip and count malformed records instead of failing on the first */
     int hta_compat;      /* follow HTA's loading rules (Kineto; docs/kineto.md) */
     sp_format format;    /* SP_FORMAT_AUTO unless forced */
     const char *map;     /* annotation-to-stage mapping for Kineto/Nsight (NULL: the default
                             convention); borrowed for the call */
+    sp_read_progress_fn progress; /* if set: told how far the read has got (see above); the library
+                                     itself never prints */
+    void *progress_user;          /* passed to `progress` */
 } sp_load_options;
 
 SP_API void sp_load_options_init(sp_load_options *opt);

@@ -53,7 +53,9 @@ static void analyze_usage(FILE *out)
             "                         before any trace is read, whatever the format\n"
             "  -o, --output FILE      write the report to FILE instead of standard output\n"
             "  --progress             print loading progress on standard error (default: only when\n"
-            "                         standard error is a terminal)\n"
+            "                         standard error is a terminal): the trace, then one line of bytes\n"
+            "                         read, rate and time left (on a terminal without --progress, only\n"
+            "                         for files over 100 MB)\n"
             "  --no-progress          never print progress\n"
             "  -h, --help             this help\n\n"
             "A damaged native trace is read past its bad blocks; each loss is named on standard error\n"
@@ -102,6 +104,7 @@ enum { OPT_JSON = 256, OPT_PERFETTO, OPT_HTML, OPT_PRICE, OPT_LENIENT, OPT_HTA, 
 /* What `servprof analyze` was asked for. */
 typedef struct analyze_args {
     int json, progress, strict; /* progress -1: when standard error is a terminal */
+    int read_progress;          /* 0, or the SP_CLI_READ_PROGRESS_* mode of the byte-count line */
     const char *perfetto_path, *output_path, *html_path;
     sp_load_options lopt;
     sp_analyze_options aopt;
@@ -190,6 +193,7 @@ static int load_traces(const analyze_args *a, int ntraces, char *const *traces, 
         err[0] = '\0';
         sp_status st = sp_cli_load_trace(ev, traces[i], &a->lopt, err, sizeof err);
         if (st != SP_OK) {
+            sp_cli_progress_end();
             fprintf(stderr, "servprof analyze: %s\n", err[0] ? err : sp_status_str(st));
             return 1;
         }
@@ -258,8 +262,15 @@ int sp_cmd_analyze(int argc, char **argv)
         fprintf(stderr, "servprof analyze: %s\n", err);
         return 2;
     }
+    /* the line of bytes read: every file under --progress; on a terminal, files over 100 MB */
     if (a.progress < 0)
-        a.progress = isatty(STDERR_FILENO);
+        a.read_progress = (a.progress = isatty(STDERR_FILENO)) ? SP_CLI_READ_PROGRESS_LARGE : 0;
+    else
+        a.read_progress = a.progress ? SP_CLI_READ_PROGRESS_ALL : 0;
+    if (a.read_progress) {
+        a.lopt.progress = sp_cli_read_progress;
+        a.lopt.progress_user = &a.read_progress;
+    }
 
     sp_cli_log_to_stderr("analyze");
     sp_events *ev;

@@ -122,12 +122,10 @@ bad:
 static void on_progress(void *user, const sp_load_progress *p)
 {
     (void)user;
-    fprintf(stderr,
-            "\r[%6.1fs] scheduled %" PRIu64 "  done %" PRIu64 "  errors %" PRIu64 "  in flight %" PRIu64
-            "  waiting %" PRIu64 "  conns %u  %.0f/s   ",
-            p->elapsed_s, p->scheduled, p->completed, p->errors, p->in_flight, p->waiting,
-            p->connections, p->rate_last_s);
-    fflush(stderr);
+    sp_cli_progress_line("[%6.1fs] scheduled %" PRIu64 "  done %" PRIu64 "  errors %" PRIu64 "  in flight %" PRIu64
+                         "  waiting %" PRIu64 "  conns %u  %.0f/s",
+                         p->elapsed_s, p->scheduled, p->completed, p->errors, p->in_flight, p->waiting,
+                         p->connections, p->rate_last_s);
 }
 
 /* Appends ", N what" to the failure line when N > 0. */
@@ -248,7 +246,7 @@ int sp_cmd_load(int argc, char **argv)
     sp_status st = sp_load_run(&o, &r, err, sizeof err);
     signal(SIGINT, SIG_DFL);
     if (progress)
-        fprintf(stderr, "\n");
+        sp_cli_progress_end();
     if (st != SP_OK) {
         fprintf(stderr, "servprof load: %s\n", err[0] ? err : sp_status_str(st));
         /* options the library refused are usage errors; an unresolvable host or a file is the run's */

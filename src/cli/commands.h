@@ -6,8 +6,10 @@
 #ifndef SERVPROF_CLI_COMMANDS_H
 #define SERVPROF_CLI_COMMANDS_H
 
+#include <stdint.h>
 #include <stdio.h>
 
+#include "cli_opts.h"
 #include "servprof/analyze.h"
 #include "servprof/report.h"
 #include "servprof/synth.h"
@@ -57,6 +59,22 @@ int sp_cli_check_traces(const char *cmd, int n, char *const *args);
  * the life of the process (a string literal). Every command that loads traces calls it first. */
 #define SP_CLI_MAX_LOG_LINES 20
 void sp_cli_log_to_stderr(const char *cmd);
+
+/* The one progress line on standard error (`load`'s once a second, `analyze`'s while reading a
+ * trace): "\r" and the text, padded with blanks over what the previous line left, flushed. */
+void sp_cli_progress_line(const char *fmt, ...) SP_CLI_PRINTF(1, 2);
+/* Ends the progress line with a newline, when one is showing. */
+void sp_cli_progress_end(void);
+
+/* When a trace's read is shown: SP_CLI_READ_PROGRESS_ALL for every file (--progress), or only files
+ * larger than SP_CLI_READ_PROGRESS_MIN_BYTES (standard error is a terminal, no --progress). */
+enum { SP_CLI_READ_PROGRESS_ALL = 1, SP_CLI_READ_PROGRESS_LARGE = 2 };
+#define SP_CLI_READ_PROGRESS_MIN_BYTES ((uint64_t)100000000u)
+/* An sp_read_progress_fn (sp_load_options.progress) printing, with sp_cli_progress_line,
+ * "[ELAPSED] reading NAME: READ of TOTAL (PCT%), RATE MB/s, ETA left", and on the last call the
+ * bytes, time and rate of the whole read, then a newline. `user` points to an int holding one of
+ * SP_CLI_READ_PROGRESS_*. */
+void sp_cli_read_progress(void *user, const sp_read_progress *p);
 
 /* Room for the one-line list of what a trace lost (sp_events_describe_loss, sp_report_describe_loss,
  * which cut a longer list with "..."). */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/util_int.h"
 #include "format/native_format.h"
@@ -215,6 +216,8 @@ static sp_status load(struct sp_events *ev, const char *name, sp_input *in, cons
     }
     sp_import_ctx ctx = {ev, file, name, in, opt, err, errlen};
     st = fn(&ctx);
+    if (st == SP_OK)
+        sp_input_progress_done(in);
     if (st) {
         if (err && errlen && !err[0])
             sp_errf(err, errlen, "%s: %s", name, sp_status_str(st));
@@ -249,6 +252,11 @@ sp_status sp_events_load_file(sp_events *ev, const char *path, const sp_load_opt
         sp_errf(err, errlen, "%s: %s", path, sp_status_str(st));
         return st;
     }
+    if (opt && opt->progress) {
+        struct stat sb;
+        uint64_t total = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
+        sp_input_set_progress(in, opt->progress, opt->progress_user, path, total);
+    }
     st = load(ev, path, in, opt, err, errlen);
     sp_input_close(in);
     return st;
@@ -270,6 +278,8 @@ sp_status sp_events_load_buffer(sp_events *ev, const char *name, const void *dat
         sp_errf(err, errlen, "%s: %s", name ? name : "(memory)", sp_status_str(st));
         return st;
     }
+    if (opt && opt->progress)
+        sp_input_set_progress(in, opt->progress, opt->progress_user, name ? name : "(memory)", len);
     st = load(ev, name ? name : "(memory)", in, opt, err, errlen);
     sp_input_close(in);
     return st;

@@ -49,6 +49,13 @@ sp_status sp_input_start(sp_input *in, const char *name, char *err, size_t errle
 const unsigned char *sp_input_head(const sp_input *in, size_t *len);
 /* Whether the stream is an uncompressed file on disk (an Nsight Systems export must be one). */
 bool sp_input_is_plain_file(const sp_input *in);
+/* Reports the read's progress through `fn` (sp_read_progress_fn in events.h): about every
+ * SP_READ_PROGRESS_INTERVAL_S while reading, counting the bytes read from the file or buffer
+ * (compressed bytes of a gzip stream) against `total` (0: unknown). `name` is borrowed until the
+ * stream is closed. Call before sp_input_start, so the start's bytes count too. */
+void sp_input_set_progress(sp_input *in, sp_read_progress_fn fn, void *user, const char *name, uint64_t total);
+/* The last progress call (done = 1), after a successful import. Nothing without a progress function. */
+void sp_input_progress_done(sp_input *in);
 
 /* Everything an importer needs. */
 typedef struct sp_import_ctx {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -34,7 +35,57 @@ struct sp_input {
     uint64_t offset;
     size_t max_read;     /* 0: none; else each read hands out at most this many bytes */
     char error[256];
+    /* progress (sp_input_set_progress): bytes read from the file or buffer, before decompression */
+    sp_read_progress_fn progress;
+    void *progress_user;
+    const char *progress_name;
+    uint64_t raw_bytes, total, next_check, t0_ns, next_ns;
 };
+
+/* Checks the clock once per SP_PROGRESS_CHECK_BYTES read, and calls the progress function when its
+ * interval has passed. */
+#define SP_PROGRESS_CHECK_BYTES (1u << 20)
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void progress_call(sp_input *in, uint64_t now, int done)
+{
+    sp_read_progress p = {in->progress_name, in->raw_bytes, in->total, (double)(now - in->t0_ns) / 1e9, done};
+    in->progress(in->progress_user, &p);
+}
+
+static void progress_tick(sp_input *in)
+{
+    in->next_check = in->raw_bytes + SP_PROGRESS_CHECK_BYTES;
+    uint64_t now = mono_ns();
+    if (now < in->next_ns)
+        return;
+    in->next_ns = now + (uint64_t)(SP_READ_PROGRESS_INTERVAL_S * 1e9);
+    progress_call(in, now, 0);
+}
+
+void sp_input_set_progress(sp_input *in, sp_read_progress_fn fn, void *user, const char *name, uint64_t total)
+{
+    in->progress = fn;
+    in->progress_user = user;
+    in->progress_name = name;
+    in->total = total;
+    in->t0_ns = mono_ns();
+    /* the first line after one interval: a file read faster than that shows only its last line */
+    in->next_ns = in->t0_ns + (uint64_t)(SP_READ_PROGRESS_INTERVAL_S * 1e9);
+    in->next_check = in->raw_bytes + SP_PROGRESS_CHECK_BYTES;
+}
+
+void sp_input_progress_done(sp_input *in)
+{
+    if (in->progress)
+        progress_call(in, mono_ns(), 1);
+}
 
 static ssize_t raw_read(sp_input *in, void *buf, size_t n)
 {
@@ -44,12 +95,15 @@ static ssize_t raw_read(sp_input *in, void *buf, size_t n)
             n = left;
         memcpy(buf, in->mem + in->mem_pos, n);
         in->mem_pos += n;
+        in->raw_bytes += n;
         return (ssize_t)n;
     }
     for (;;) {
         ssize_t r = read(in->fd, buf, n);
-        if (r >= 0)
+        if (r >= 0) {
+            in->raw_bytes += (uint64_t)r;
             return r;
+        }
         if (errno == EINTR)
             continue;
         snprintf(in->error, sizeof in->error, "read failed: %s", strerror(errno));
@@ -134,6 +188,8 @@ ssize_t sp_input_read(sp_input *in, void *buf, size_t n)
     ssize_t r = in->gz ? gz_read(in, buf, n) : raw_read(in, buf, n);
     if (r > 0)
         in->offset += (uint64_t)r;
+    if (in->progress && in->raw_bytes >= in->next_check)
+        progress_tick(in);
     return r;
 }
 

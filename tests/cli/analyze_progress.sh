@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# `servprof analyze`'s progress line (issue 15): --progress to a pipe shows the bytes-read line for any
+# file (ending with the bytes, time and rate of the whole read); without it, nothing on a pipe; on a
+# terminal (a pseudo-terminal from `script`), the line for a file over 100 MB and not for a small one;
+# the report is the same either way. Run as: bash analyze_progress.sh BINARY SOURCE_DIR
+set -u
+bin=$1
+fail=0
+bad() { echo "FAIL: $*" >&2; fail=1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+"$bin" synth --gpu --requests 300 -o "$tmp/small.jsonl" || exit 1
+size=$(stat -c %s "$tmp/small.jsonl")
+"$bin" analyze --json --no-progress "$tmp/small.jsonl" > "$tmp/quiet.json" 2> "$tmp/quiet.err" || bad "analyze --no-progress"
+[ -s "$tmp/quiet.err" ] && bad "--no-progress printed: $(cat "$tmp/quiet.err")"
+"$bin" analyze --json "$tmp/small.jsonl" > "$tmp/pipe.json" 2> "$tmp/pipe.err" || bad "analyze to a pipe"
+[ -s "$tmp/pipe.err" ] && bad "stderr not a terminal, no --progress, yet printed: $(cat "$tmp/pipe.err")"
+"$bin" analyze --json --progress "$tmp/small.jsonl" > "$tmp/prog.json" 2> "$tmp/prog.err" || bad "analyze --progress"
+cmp -s "$tmp/quiet.json" "$tmp/prog.json" || bad "the report differs with --progress"
+# the last state of the line: "read FILE: N MB in T s, R MB/s", with the file's size
+last=$(tr '\r' '\n' < "$tmp/prog.err" | grep -F "] read $tmp/small.jsonl: " | tail -1)
+[ -n "$last" ] || bad "--progress: no 'read' line in: $(tr '\r' '\n' < "$tmp/prog.err")"
+mb=$(awk -v b="$size" 'BEGIN { printf "%.1f MB", b / 1e6 }')
+case $last in *": $mb in "*" s, "*" MB/s"*) ;; *) bad "--progress: '$last' does not say $mb read with a rate" ;; esac
+grep -qF "servprof: loading $tmp/small.jsonl (1/1)" "$tmp/prog.err" || bad "--progress: no loading line"
+grep -qF "; analysing" "$tmp/prog.err" || bad "--progress: no loaded line"
+
+if command -v script > /dev/null; then
+  # a terminal, small file: the loading lines, no bytes-read line
+  script -qc "'$bin' analyze --json -o '$tmp/tty.json' '$tmp/small.jsonl'" /dev/null > "$tmp/tty-small.out" 2>&1 < /dev/null
+  grep -qF "servprof: loading" "$tmp/tty-small.out" || bad "terminal: no loading line: $(cat "$tmp/tty-small.out")"
+  grep -qF "] read " "$tmp/tty-small.out" && bad "terminal, file under 100 MB: a bytes-read line"
+  cmp -s "$tmp/quiet.json" "$tmp/tty.json" || bad "the report differs on a terminal"
+  # a terminal, a file over 100 MB (one request line repeated with new ids)
+  python3 - "$tmp/big.jsonl" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write('{"ev":"meta","format":"servprof.events/1"}\n')
+    line = '{"ev":"request","id":"r%08d","arrival_ns":%d000,"done_ns":%d900,"input_tokens":17,"pad":"' + "x" * 60 + '"}\n'
+    n = 0
+    while f.tell() < 101_000_000:
+        f.write("".join(line % (i, i + 1, i + 1) for i in range(n, n + 10000)))
+        n += 10000
+PY
+  script -qc "'$bin' analyze --json -o /dev/null '$tmp/big.jsonl'" /dev/null > "$tmp/tty-big.out" 2>&1 < /dev/null
+  big=$(stat -c %s "$tmp/big.jsonl")
+  bmb=$(awk -v b="$big" 'BEGIN { printf "%.1f MB", b / 1e6 }')
+  tr '\r' '\n' < "$tmp/tty-big.out" | grep -qF "] read $tmp/big.jsonl: $bmb in " ||
+    bad "terminal, file over 100 MB: no bytes-read line: $(tr '\r' '\n' < "$tmp/tty-big.out" | head -5)"
+  rm -f "$tmp/big.jsonl"
+else
+  echo "note: no 'script' command: the terminal cases are not run"
+fi
+[ $fail -eq 0 ] && echo "analyze_progress: ok"
+exit $fail
