@@ -655,6 +655,16 @@ static int act_cmp(const void *a, const void *b)
     return (x->bytes > y->bytes) - (x->bytes < y->bytes);
 }
 
+/* Whether v[n] (elements of `size` bytes) is already in cmp's order. */
+static bool sorted_by(const void *v, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    const char *p = v;
+    for (size_t i = 1; i < n; i++)
+        if (cmp(p + (i - 1) * size, p + i * size) > 0)
+            return false;
+    return true;
+}
+
 /* A tied record with the text key that decides its place. */
 struct named_span {
     const char *name;
@@ -865,10 +875,13 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     sp_status jst = sp_ev_join_clients(ev);
     if (jst)
         return jst;
-    /* qsort's array must not be NULL even when empty (UBSan) */
-    if (ev->n_spans)
+    /* qsort's array must not be NULL even when empty (UBSan). Traces usually come in order (a
+     * recorder's blocks, an importer writing as it goes): a sorted array skips qsort and the scratch
+     * copy of the whole array that glibc's merge sort allocates (issue 15: peak memory). Ties left in
+     * place are what qsort's stable merge would leave, and sort_*_ties orders them either way. */
+    if (ev->n_spans && !sorted_by(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp))
         qsort(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp);
-    if (ev->n_acts)
+    if (ev->n_acts && !sorted_by(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp))
         qsort(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp);
     jst = sort_span_ties(ev);
     if (!jst)
