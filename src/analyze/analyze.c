@@ -21,7 +21,8 @@ void sp_ana_free(sp_ana *a)
     free(a->life_lo);
     free(a->life_hi);
     free(a->b);
-    free(a->segs);
+    free(a->seg_s);
+    free(a->seg_label);
     free(a->devs);
     free(a->act_dev);
     free(a->named_ids);

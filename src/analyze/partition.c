@@ -283,7 +283,7 @@ out:
 }
 
 /* Ties each activity to batches: by batch index, or (SP_EV_NONE) to every valid batch on the same
- * (file, device) whose window it overlaps. Fills a->segs and each batch's segment range. */
+ * (file, device) whose window it overlaps. Fills a->seg_s, a->seg_label and each batch's segment range. */
 static sp_status build_segments(sp_ana *a)
 {
     sp_events *ev = a->ev;
@@ -395,11 +395,16 @@ static sp_status build_segments(sp_ana *a)
         if (!st)
             st = painter_run(&p);
         if (!st)
-            st = SP_GROW(a->segs, a->cap_segs, a->n_segs + p.n_out, SP_ANA_MAX_ITEMS);
+            st = SP_GROW(a->seg_s, a->cap_seg_s, a->n_segs + p.n_out, SP_ANA_MAX_ITEMS);
+        if (!st)
+            st = SP_GROW(a->seg_label, a->cap_seg_label, a->n_segs + p.n_out, SP_ANA_MAX_ITEMS);
         if (st)
             goto out;
-        for (size_t k = 0; k < p.n_out; k++)
-            a->segs[a->n_segs++] = (sp_bseg){p.out[k].s, p.out[k].e, p.out[k].level};
+        /* the gap under everything makes the pieces contiguous from start to end: starts suffice */
+        for (size_t k = 0; k < p.n_out; k++) {
+            a->seg_s[a->n_segs] = p.out[k].s;
+            a->seg_label[a->n_segs++] = (uint8_t)p.out[k].level;
+        }
         a->b[i].nsegs = a->n_segs - a->b[i].first_seg;
     }
     st = SP_OK;
@@ -785,21 +790,28 @@ static sp_status batch_pieces(const sp_ana *a, const sp_ev_request *q, req_scrat
         if (first_s == SP_TIME_NONE)
             first_s = es;
         last_e = ee;
-        const sp_bseg *sg = a->segs + a->b[bi].first_seg;
+        const uint64_t *sg = a->seg_s + a->b[bi].first_seg;
+        const uint8_t *lb = a->seg_label + a->b[bi].first_seg;
         size_t nsg = a->b[bi].nsegs, lo_i = 0, hi_i = nsg;
+        /* the first piece that ends after es: the last piece starting at or before es */
         while (lo_i < hi_i) {
             size_t mid = lo_i + (hi_i - lo_i) / 2;
-            if (sg[mid].e <= es)
+            if (sg[mid] <= es)
                 lo_i = mid + 1;
             else
                 hi_i = mid;
         }
-        for (size_t j = lo_i; j < nsg && sg[j].s < ee; j++) {
-            uint64_t s = sg[j].s > es ? sg[j].s : es;
-            uint64_t e = sg[j].e < ee ? sg[j].e : ee;
+        if (lo_i)
+            lo_i--;
+        for (size_t j = lo_i; j < nsg && sg[j] < ee; j++) {
+            uint64_t seg_e = j + 1 < nsg ? sg[j + 1] : b->end_ns;
+            if (seg_e <= es)
+                continue;
+            uint64_t s = sg[j] > es ? sg[j] : es;
+            uint64_t e = seg_e < ee ? seg_e : ee;
             if ((st = SP_GROW(rs->bp, rs->cap_bp, n_bp + 1, SP_ANA_MAX_ITEMS)))
                 break;
-            rs->bp[n_bp++] = (paint_item){s, e, sg[j].label, bi};
+            rs->bp[n_bp++] = (paint_item){s, e, lb[j], bi};
         }
     }
     rs->first_s = first_s;
