@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""Recording overhead that resolves 1% (issue 15): the reference service's CPU time per request with
+recording off and in each recording mode, in interleaved A/B rounds, until the 95% confidence
+interval of every mode's ratio to `off` is narrower than --target-width (default 1%).
+
+Each run starts a fresh `servprof serve` (pinned to CPU 0 when there are two or more), warms it up
+with a `servprof load` that is not counted, then reads the CPU time of every thread of the server
+(/proc/PID/task/TID/schedstat: nanoseconds on a CPU) and of the recorder's writer thread alone (the
+thread named "sp-writer") before and after a measured `servprof load` (pinned to CPU 1). CPU per
+request = the difference / requests answered OK. Throughput follows it on a CPU-bound service
+(requests per CPU-second), and unlike a closed-loop rate it does not swing with the machine's other
+load: a run that is slowed down still spends the same CPU on each request.
+
+A round runs every mode once, in an order rotated each round. The ratio of a mode is taken within a
+round (mode / off of the same round), and the interval is mean +- t(0.975, rounds - 1) x sd /
+sqrt(rounds) over the rounds' ratios (Student's t; the rounds are the independent samples). Rounds
+stop when every interval is narrower than the target and at least --min-rounds were run, or at
+--max-rounds or --deadline (then the table says the target was not reached).
+
+With --closed the load keeps --connections requests outstanding at a rate far above capacity, and
+the achieved rate's ratio gets an interval too (served throughput, the issue's first measure).
+
+Usage: overhead.py --servprof build/servprof [--device cpu|cuda] [--modes off,rec] [--rate R]
+       [--requests N] [--warm W] [--closed] [--server-arg=--max-batch=32 ...] [--out FILE]
+Modes: off (no --trace), rec (--trace: the recorder; on a CUDA device it adds the default CUPTI
+mode), nocupti (--trace --no-cupti), lean (--trace --cupti-lean), launches (--trace --cupti-launches).
+"""
+import argparse
+import json
+import math
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+MODE_ARGS = {
+    "off": [],
+    "rec": ["--trace", "{trace}"],
+    "nocupti": ["--trace", "{trace}", "--no-cupti"],
+    "lean": ["--trace", "{trace}", "--cupti-lean"],
+    "launches": ["--trace", "{trace}", "--cupti-launches"],
+}
+MODE_TEXT = {
+    "off": "no --trace",
+    "rec": "--trace (recorder)",
+    "nocupti": "--trace --no-cupti (recorder only)",
+    "lean": "--trace --cupti-lean (default CUPTI)",
+    "launches": "--trace --cupti-launches",
+}
+
+# two-sided 95% quantiles of Student's t by degrees of freedom (published tables)
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
+        10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110,
+        18: 2.101, 19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060,
+        26: 2.056, 27: 2.052, 28: 2.048, 29: 2.045, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
+
+
+def t975(df):
+    if df in T975:
+        return T975[df]
+    for k in sorted(T975):
+        if k > df:
+            return T975[k]  # the next tabulated df above: slightly narrower than exact, < 0.5%
+    return 1.960
+
+
+def interval(ratios):
+    """(mean, half width) of the 95% interval of the mean of `ratios`."""
+    n = len(ratios)
+    m = statistics.fmean(ratios)
+    if n < 2:
+        return m, math.inf
+    return m, t975(n - 1) * statistics.stdev(ratios) / math.sqrt(n)
+
+
+def thread_cpu(pid):
+    """(ns on a CPU of all the process's threads, of the sp-writer thread, thread count)."""
+    total = writer = 0
+    n = 0
+    base = "/proc/%d/task" % pid
+    for tid in os.listdir(base):
+        try:
+            with open("%s/%s/schedstat" % (base, tid)) as f:
+                ns = int(f.read().split()[0])
+            with open("%s/%s/comm" % (base, tid)) as f:
+                comm = f.read().strip()
+        except OSError:
+            continue  # the thread ended between the listing and the read
+        total += ns
+        n += 1
+        if comm == "sp-writer":
+            writer += ns
+    return total, writer, n
+
+
+class Server:
+    def __init__(self, args, mode, work, name):
+        self.trace = os.path.join(work, name + ".sptrace")
+        extra = [a.replace("{trace}", self.trace) for a in MODE_ARGS[mode]]
+        cmd = [args.servprof, "serve", "--port", "0", "--device", args.device] + args.server_arg + extra
+        if args.pin:
+            cmd = ["taskset", "-c", args.server_cpus] + cmd
+        self.out = open(os.path.join(work, name + ".out"), "w+")
+        self.err = open(os.path.join(work, name + ".err"), "w+")
+        self.p = subprocess.Popen(cmd, stdout=self.out, stderr=self.err)
+        self.port = None
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 60:
+            self.out.seek(0)
+            m = re.search(r"^listening on 127\.0\.0\.1:(\d+)$", self.out.read(), re.M)
+            if m:
+                self.port = int(m.group(1))
+                break
+            if self.p.poll() is not None:
+                break
+            time.sleep(0.05)
+        if self.port is None:
+            self.err.seek(0)
+            self.stop()
+            raise RuntimeError("server (%s) did not start: %s" % (" ".join(cmd), self.err.read()[-2000:]))
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(60)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.out.close()
+        self.err.close()
+
+
+def load(args, port, n, seed):
+    cmd = [args.servprof, "load", "--url", "http://127.0.0.1:%d/v1/embeddings" % port, "--requests", str(n),
+           "--warmup", "0", "--length", "fixed:8", "--no-progress", "--json", "--seed", str(seed),
+           "--connections", str(args.connections)]
+    if args.closed:
+        cmd += ["--rate", "1000000"]
+    else:
+        cmd += ["--rate", str(args.rate), "--arrival", "constant"]
+    if args.pin:
+        cmd = ["taskset", "-c", args.load_cpus] + cmd
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("load failed: %s" % r.stderr[-2000:])
+    return json.loads(r.stdout)
+
+
+def one_run(args, mode, work, rnd):
+    name = "%s-%d" % (mode, rnd)
+    s = Server(args, mode, work, name)
+    try:
+        load(args, s.port, args.warm, 1000 + rnd)
+        c0, w0, n0 = thread_cpu(s.p.pid)
+        res = load(args, s.port, args.requests, rnd)
+        c1, w1, n1 = thread_cpu(s.p.pid)
+    finally:
+        s.stop()
+    ok = res.get("ok", 0)
+    if ok <= 0:
+        raise RuntimeError("%s: no request answered OK" % name)
+    if rnd > 1 and os.path.exists(s.trace):
+        os.unlink(s.trace)  # round 1's traces stay, for checking what each mode recorded
+    return {"mode": mode, "round": rnd, "ok": ok, "cpu_ns": (c1 - c0) / ok, "writer_ns": (w1 - w0) / ok,
+            "rate": res.get("achieved_rate", 0.0), "threads": (n0, n1)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--servprof", required=True)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--modes", default="off,rec")
+    ap.add_argument("--rate", type=float, default=400.0, help="open-loop requests/s (default 400)")
+    ap.add_argument("--closed", action="store_true", help="closed loop: throughput is measured too")
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--warm", type=int, default=300)
+    ap.add_argument("--min-rounds", type=int, default=5)
+    ap.add_argument("--max-rounds", type=int, default=60)
+    ap.add_argument("--target-width", type=float, default=0.01, help="full width of the 95%% interval of each ratio")
+    ap.add_argument("--deadline", type=float, default=1200.0, help="seconds: no new round after this")
+    ap.add_argument("--server-arg", action="append", default=[], help="one extra serve argument (repeat)")
+    ap.add_argument("--work", default=None)
+    ap.add_argument("--out", default=None, help="also write the table and the raw runs here")
+    args = ap.parse_args()
+    modes = args.modes.split(",")
+    if "off" not in modes or any(m not in MODE_ARGS for m in modes):
+        ap.error("--modes: a comma-separated list of %s including off" % ", ".join(MODE_ARGS))
+    args.server_arg = [a for x in args.server_arg for a in x.split("=", 1)] if args.server_arg else []
+    ncpu = os.cpu_count() or 1
+    args.pin = ncpu >= 2 and subprocess.run(["which", "taskset"], capture_output=True).returncode == 0
+    half = max(1, ncpu // 2)
+    args.server_cpus = "0" if ncpu <= 2 else "0-%d" % (half - 1)
+    args.load_cpus = "1" if ncpu <= 2 else "%d-%d" % (half, ncpu - 1)
+    work = args.work or tempfile.mkdtemp(prefix="servprof-overhead.")
+    os.makedirs(work, exist_ok=True)
+    print("servprof overhead: device %s, modes %s, %s, %d requests per run (+%d warm-up), server on CPU %s, "
+          "load on CPU %s; work dir %s" % (args.device, ",".join(modes),
+          "closed loop, %d connections" % args.connections if args.closed else "open loop at %.0f/s" % args.rate,
+          args.requests, args.warm, args.server_cpus if args.pin else "any", args.load_cpus if args.pin else "any",
+          work), flush=True)
+    t0 = time.monotonic()
+    runs = []
+    rnd = 0
+    reached = False
+    while rnd < args.max_rounds:
+        if rnd >= 1 and time.monotonic() - t0 > args.deadline:
+            print("deadline: %.0f s, stopping after %d rounds" % (time.monotonic() - t0, rnd))
+            break
+        rnd += 1
+        order = modes[(rnd - 1) % len(modes):] + modes[:(rnd - 1) % len(modes)]
+        got = {}
+        for m in order:
+            got[m] = one_run(args, m, work, rnd)
+            runs.append(got[m])
+        print("round %2d: " % rnd + "  ".join("%s %.1f us/req (writer %.2f) %.0f/s" % (
+            m, got[m]["cpu_ns"] / 1e3, got[m]["writer_ns"] / 1e3, got[m]["rate"]) for m in modes), flush=True)
+        if rnd >= args.min_rounds:
+            widths = [2 * interval(ratios(runs, m, "cpu_ns"))[1] for m in modes if m != "off"]
+            if args.closed:
+                widths += [2 * interval(ratios(runs, m, "rate"))[1] for m in modes if m != "off"]
+            if all(w < args.target_width for w in widths):
+                reached = True
+                break
+    table = render(args, modes, runs, rnd, reached, time.monotonic() - t0)
+    print(table)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(table + "\nraw (mode round ok cpu_ns/req writer_ns/req rate threads):\n")
+            for r in runs:
+                f.write("%s %d %d %.0f %.0f %.1f %s\n" % (r["mode"], r["round"], r["ok"], r["cpu_ns"], r["writer_ns"],
+                                                         r["rate"], r["threads"]))
+    return 0 if reached else 3
+
+
+def ratios(runs, mode, key):
+    by = {}
+    for r in runs:
+        by.setdefault(r["round"], {})[r["mode"]] = r[key]
+    return [v[mode] / v["off"] for v in by.values() if mode in v and "off" in v and v["off"] > 0]
+
+
+def render(args, modes, runs, rounds, reached, secs):
+    lines = ["", "==== recording overhead: server CPU per request, %d rounds, %.0f s (%s)" % (
+        rounds, secs, "every 95%% interval narrower than %.1f%%" % (args.target_width * 100) if reached
+        else "target width NOT reached")]
+    lines.append("%-38s %14s %16s %24s %14s" % ("mode", "CPU us/req", "writer us/req", "ratio to off [95% CI]",
+                                                "overhead"))
+    for m in modes:
+        cpu = statistics.median(r["cpu_ns"] for r in runs if r["mode"] == m) / 1e3
+        wr = statistics.median(r["writer_ns"] for r in runs if r["mode"] == m) / 1e3
+        if m == "off":
+            lines.append("%-38s %14.2f %16.3f %24s %14s" % (MODE_TEXT[m], cpu, wr, "1 (reference)", "-"))
+            continue
+        mean, h = interval(ratios(runs, m, "cpu_ns"))
+        lines.append("%-38s %14.2f %16.3f %24s %14s" % (
+            MODE_TEXT[m], cpu, wr, "%.4f [%.4f, %.4f]" % (mean, mean - h, mean + h),
+            "%+.2f%% +- %.2f%%" % ((mean - 1) * 100, h * 100)))
+    if args.closed:
+        lines.append("")
+        lines.append("%-38s %14s %24s %14s" % ("mode", "req/s (median)", "ratio to off [95% CI]", "throughput cost"))
+        for m in modes:
+            rate = statistics.median(r["rate"] for r in runs if r["mode"] == m)
+            if m == "off":
+                lines.append("%-38s %14.0f %24s %14s" % (MODE_TEXT[m], rate, "1 (reference)", "-"))
+                continue
+            mean, h = interval(ratios(runs, m, "rate"))
+            lines.append("%-38s %14.0f %24s %14s" % (MODE_TEXT[m], rate, "%.4f [%.4f, %.4f]" % (mean, mean - h, mean + h),
+                                                     "%+.2f%% +- %.2f%%" % ((1 - mean) * 100, h * 100)))
+    lines.append("(medians over the rounds; ratios are per round, mode / off of the same round; CPU = all "
+                 "server threads' schedstat run time; writer = the sp-writer thread's)")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
