@@ -655,6 +655,47 @@ static int act_cmp(const void *a, const void *b)
     return (x->bytes > y->bytes) - (x->bytes < y->bytes);
 }
 
+/* Spans into span_cmp's order in linear time, for traces whose spans come in time order (a
+ * recorder's): a stable counting sort by request into a new array, then each request's few spans by
+ * start and end (insertion sort; qsort for a request with many). SP_ERR_NOMEM leaves them as they
+ * were. */
+static sp_status sort_spans_by_request(struct sp_events *ev)
+{
+    size_t n = ev->n_spans, nr = ev->n_requests;
+    size_t *end = calloc(nr + 1, sizeof *end);
+    sp_ev_span *out = malloc(n * sizeof *out);
+    if (!end || !out) {
+        free(end);
+        free(out);
+        return SP_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        end[ev->spans[i].req + 1]++;
+    for (size_t r = 0; r < nr; r++)
+        end[r + 1] += end[r];
+    for (size_t i = 0; i < n; i++) /* end[r] moves from request r's first slot to one past its last */
+        out[end[ev->spans[i].req]++] = ev->spans[i];
+    free(ev->spans);
+    ev->spans = out;
+    ev->cap_spans = n;
+    for (size_t r = 0, lo = 0; r < nr; lo = end[r++]) {
+        size_t hi = end[r];
+        if (hi - lo > 16) {
+            qsort(out + lo, hi - lo, sizeof *out, span_cmp);
+            continue;
+        }
+        for (size_t i = lo + 1; i < hi; i++) {
+            sp_ev_span x = out[i];
+            size_t j = i;
+            for (; j > lo && span_cmp(&out[j - 1], &x) > 0; j--)
+                out[j] = out[j - 1];
+            out[j] = x;
+        }
+    }
+    free(end);
+    return SP_OK;
+}
+
 /* Whether v[n] (elements of `size` bytes) is already in cmp's order. */
 static bool sorted_by(const void *v, size_t n, size_t size, int (*cmp)(const void *, const void *))
 {
@@ -879,7 +920,8 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
      * recorder's blocks, an importer writing as it goes): a sorted array skips qsort and the scratch
      * copy of the whole array that glibc's merge sort allocates (issue 15: peak memory). Ties left in
      * place are what qsort's stable merge would leave, and sort_*_ties orders them either way. */
-    if (ev->n_spans && !sorted_by(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp))
+    if (ev->n_spans && !sorted_by(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp) &&
+        sort_spans_by_request(ev) != SP_OK)
         qsort(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp);
     if (ev->n_acts && !sorted_by(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp))
         qsort(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp);
