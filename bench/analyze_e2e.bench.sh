@@ -73,3 +73,24 @@ if [[ ,$skip, != *,native,* ]]; then
     timed "analyze --json" "$size" "$nev" "$S" analyze --json --no-progress "$n"
   done
 fi
+
+# E2E_BIG=1: the 10 GB serving mix (E2E_BIG_REQUESTS, default 1,750,000 requests: ~94 M events,
+# ~11 GB), generated in TMPDIR when the disk has room for it twice, analysed once, then deleted.
+if [ "${E2E_BIG:-0}" = 1 ]; then
+  nreq=${E2E_BIG_REQUESTS:-1750000}
+  big=$tmp/servprof_e2e_mix_big_$nreq.jsonl
+  need_kb=$(( nreq * 125 / 1000 * 2 ))
+  avail_kb=$(df -Pk "$tmp" | awk 'NR == 2 { print $4 }')
+  if [ "$avail_kb" -lt "$need_kb" ]; then
+    echo "== big: skipped, $((avail_kb / 1000000)) GB free in $tmp, want $((need_kb / 1000000)) GB"
+  else
+    trap 'rm -f "$big"' EXIT
+    "$build/bench/bench_mix_gen" "$nreq" > "$big"
+    size=$(stat -c %s "$big")
+    events=$(( $(wc -l < "$big") - 1 ))
+    echo "== big JSONL serving mix: $nreq requests, $events events, $((size / 1000000)) MB; memory $(free -g | awk '/Mem:/{print $2}') GiB"
+    timed "analyze --json" "$size" "$events" "$S" analyze --json --no-progress "$big"
+    timed "reference wc -l" "$size" "$events" wc -l "$big"
+    rm -f "$big"
+  fi
+fi
