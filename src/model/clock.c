@@ -207,6 +207,9 @@ sp_status sp_ev_join_clients(struct sp_events *ev)
     for (size_t i = 0; i < ev->n_requests; i++) {
         sp_ev_request *q = &ev->requests[i];
         q->client_intended_ns = q->client_send_ns = q->client_done_ns = SP_TIME_NONE;
+        q->client_rec = SP_EV_NONE;
+        q->client_offset_ns = 0;
+        q->client_first_token_ns = SP_TIME_NONE;
     }
     if (!ev->n_clients)
         return SP_OK;
@@ -246,6 +249,10 @@ sp_status sp_ev_join_clients(struct sp_events *ev)
         q->client_intended_ns = sp_clock_map(cl->intended_ns, o->offset_ns);
         q->client_send_ns = sp_clock_map(cl->send_ns, o->offset_ns);
         q->client_done_ns = sp_clock_map(cl->done_ns, o->offset_ns);
+        /* generation (docs/generation.md): the record itself, for its token times, and its offset */
+        q->client_rec = chosen[i] - 1;
+        q->client_offset_ns = o->offset_ns;
+        q->client_first_token_ns = sp_clock_map(cl->first_token_ns, o->offset_ns);
         ev->has_client = true;
         sp_clock_bounds one;
         sp_clock_bounds_init(&one);

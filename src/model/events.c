@@ -245,6 +245,10 @@ void sp_events_destroy(sp_events *ev)
     free(ev->props);
     free(ev->clients);
     free(ev->marks);
+    free(ev->steps);
+    free(ev->step_members);
+    free(ev->tokens);
+    free(ev->client_tokens);
     free(ev->clock_offsets);
     free(ev->req_batches);
     sp_hmap_free(&ev->req_map);
@@ -376,6 +380,9 @@ static void request_init(sp_ev_request *r, sp_str sid, uint32_t file)
     r->arrival_ns = r->done_ns = SP_TIME_NONE;
     r->client_intended_ns = r->client_send_ns = r->client_done_ns = SP_TIME_NONE;
     r->input_tokens = -1;
+    r->output_tokens = -1;
+    r->client_rec = SP_EV_NONE;
+    r->client_first_token_ns = SP_TIME_NONE;
 }
 
 sp_status sp_ev_request_ref(struct sp_events *ev, uint32_t file, const char *id, size_t len,
@@ -512,6 +519,7 @@ sp_status sp_ev_batch_ref(struct sp_events *ev, uint32_t file, int64_t id, uint3
     b->start_ns = b->end_ns = SP_TIME_NONE;
     b->effective_tokens = b->padded_tokens = -1;
     b->first_member = 0;
+    b->step = SP_EV_NONE;
     ev->finished = false;
     *out_batch = idx;
     return SP_OK;
@@ -898,6 +906,8 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     jst = sort_span_ties(ev);
     if (!jst)
         jst = sort_act_ties(ev);
+    if (!jst)
+        jst = sp_ev_finish_tokens(ev, lenient, err, errlen);
     if (jst)
         return jst;
     for (size_t i = 0; i < ev->n_requests; i++) {

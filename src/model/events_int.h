@@ -49,6 +49,16 @@ typedef struct sp_ev_request {
     uint32_t first_batch;    /* after sp_ev_finish: indexes into req_batches[] */
     uint32_t nbatches;
     int32_t status;          /* HTTP status the outcome came with; 0: none */
+    /* generation (docs/generation.md): */
+    int64_t output_tokens;   /* as the request record gives it; < 0: unknown (then the token records
+                                say: the last index + 1) */
+    uint32_t first_token;    /* after sp_ev_finish: tokens[first_token .. +ntokens), by index */
+    uint32_t ntokens;
+    uint32_t client_rec;     /* after sp_ev_finish: the joined client record, or SP_EV_NONE */
+    int64_t client_offset_ns;    /* after sp_ev_finish: theta of the joined record's (client file,
+                                    server file) pair (clock.c); 0 without one */
+    uint64_t client_first_token_ns; /* after sp_ev_finish: the joined record's first token on the
+                                       server clock; SP_TIME_NONE when none */
     uint8_t outcome;         /* sp_outcome (trace.h); SP_OUTCOME_OK unless a record says otherwise.
                                 sp_ev_finish makes a request that records name but that has no
                                 request record, in an unclean file that lost nothing,
@@ -72,8 +82,39 @@ typedef struct sp_ev_batch {
     uint32_t first_member;   /* members[first_member .. +nmembers) are request indexes */
     uint32_t nmembers;
     uint32_t device;
+    uint32_t step;           /* index into steps: a generation step (docs/generation.md) with each
+                                member's phase and tokens; SP_EV_NONE: a plain batch */
     bool has_record;
 } sp_ev_batch;
+
+/* A member's phase in a generation step (docs/generation.md; native record 14's phase values). */
+typedef enum sp_ev_phase {
+    SP_EV_PHASE_DECODE = 0,        /* one new token */
+    SP_EV_PHASE_PREFILL = 1,       /* the whole prompt, or its last chunk: the first token comes */
+    SP_EV_PHASE_PREFILL_CHUNK = 2, /* a part of the prompt, more to come */
+    SP_EV_PHASE_COUNT
+} sp_ev_phase;
+
+/* What a step adds to its batch: per member (in the batch's member order) the phase and how many of
+ * its tokens the step computed, and the KV cache after the step. */
+typedef struct sp_ev_step {
+    uint32_t batch;              /* index into batches */
+    uint32_t first;              /* step_members[first .. first + the batch's nmembers) */
+    int64_t kv_used_tokens;      /* < 0: unknown */
+    int64_t kv_capacity_tokens;  /* <= 0: unknown */
+} sp_ev_step;
+
+typedef struct sp_ev_step_member {
+    uint32_t tokens;
+    uint8_t phase;               /* sp_ev_phase */
+} sp_ev_step_member;
+
+/* One output token of a request, when it left the server (docs/generation.md). */
+typedef struct sp_ev_token {
+    uint32_t req;                /* index into requests */
+    uint64_t index;              /* 0-based, in output order */
+    uint64_t time_ns;
+} sp_ev_token;
 
 /* Device activity: kernels, copies, memsets and syncs. */
 typedef struct sp_ev_activity {
@@ -130,6 +171,10 @@ typedef struct sp_ev_client {
     uint64_t done_ns;        /* when the response was fully received */
     int32_t status;          /* HTTP status, or < 0 for a transport error */
     uint32_t file;
+    /* streamed generation (docs/generation.md), on the client's clock: */
+    uint64_t first_token_ns; /* the first content chunk's arrival; SP_TIME_NONE: none */
+    int64_t output_tokens;   /* < 0: unknown */
+    uint32_t first_ctok, n_ctok; /* client_tokens[first_ctok .. +n_ctok): each token's arrival */
 } sp_ev_client;
 
 /* A property of one file's trace (docs/native-format.md "Properties"): e.g. "device" -> "cpu",
@@ -175,6 +220,10 @@ struct sp_events {
     SP_GROW_ARRAY(clients, sp_ev_client);
     SP_GROW_ARRAY(props, sp_ev_prop);
     SP_GROW_ARRAY(marks, sp_ev_mark);
+    SP_GROW_ARRAY(steps, sp_ev_step);            /* generation (gen.c) */
+    SP_GROW_ARRAY(step_members, sp_ev_step_member);
+    SP_GROW_ARRAY(tokens, sp_ev_token);
+    SP_GROW_ARRAY(client_tokens, uint64_t);
     size_t clients_unjoined;  /* after sp_ev_finish: no recorded request has the id */
     size_t clients_failed;    /* after sp_ev_finish: transport errors (status < 0), never joined */
     size_t clients_duplicate; /* after sp_ev_finish: another record for the same request was joined */
@@ -284,6 +333,29 @@ void sp_ev_known_stages(struct sp_events *ev, sp_known_stages *out);
  * finished set a change joins the client records again at once; otherwise sp_ev_finish uses it.
  * SP_ERR_NOMEM (the set is then unfinished). */
 sp_status sp_ev_set_clock(struct sp_events *ev, sp_clock_mode mode, int64_t offset_ns);
+
+/* ---- gen.c: generation steps and tokens (docs/generation.md) ---- */
+
+/* Makes batch `batch` (its record and members already set) a step: each member's phase
+ * (sp_ev_phase) and tokens, copied; `n` must be its member count (SP_ERR_INVALID otherwise, nothing
+ * changes). kv_used < 0 and kv_capacity <= 0 mean unknown. SP_ERR_NOMEM, SP_ERR_LIMIT. */
+sp_status sp_ev_set_step(struct sp_events *ev, uint32_t batch, const uint8_t *phases, const uint32_t *tokens,
+                         size_t n, int64_t kv_used, int64_t kv_capacity);
+/* Makes batch `batch` a plain batch again (a later batch record replaces a step record). */
+void sp_ev_clear_step(struct sp_events *ev, uint32_t batch);
+/* Adds output token `index` of request `req`, left the server at `time_ns`. */
+sp_status sp_ev_add_token(struct sp_events *ev, uint32_t req, uint64_t index, uint64_t time_ns);
+/* Stores a client record's token arrival times (copied) and writes where they start; call before
+ * sp_ev_add_client with the record's first_ctok / n_ctok. */
+sp_status sp_ev_add_client_tokens(struct sp_events *ev, const uint64_t *times, size_t n, uint32_t *out_first);
+/* The finishing pass's part for tokens (sp_ev_finish calls it): sorts the token records by request,
+ * index and time and sets each request's first_token / ntokens. Two records of one request with the
+ * same index and time are one (the second is dropped); with different times they are an error naming
+ * the file and the request, or under `lenient` the later one is dropped and counted as skipped. */
+sp_status sp_ev_finish_tokens(struct sp_events *ev, bool lenient, char *err, size_t errlen);
+/* The phase of request `req` in step batch `batch`: its member entry's phase, or -1 when the batch is
+ * not a step or does not name the request. Linear in the step's members. */
+int sp_ev_step_phase(const struct sp_events *ev, uint32_t batch, uint32_t req, uint32_t *tokens);
 
 /* ---- clock.c: the client join and the clock reconciliation ---- */
 
