@@ -39,6 +39,7 @@ typedef struct ospan {
     bool has_lat;
     int64_t batch;           /* servprof.batch */
     int64_t input_tokens;    /* gen_ai.usage.prompt_tokens; < 0 unknown */
+    int64_t output_tokens;   /* gen_ai.usage.completion_tokens; < 0 unknown */
     int64_t lat[LAT_COUNT];  /* ns; < 0 absent */
     sp_str stage;            /* SP_EV_NONE: not a stage span */
     uint64_t start, end;
@@ -177,7 +178,7 @@ static sp_status read_anyvalue(otlp *o, sp_json_token *got, bool *has)
 }
 
 enum attr {
-    A_NONE = -1, A_STAGE = LAT_COUNT, A_REQUEST, A_BATCH, A_PROMPT_TOKENS
+    A_NONE = -1, A_STAGE = LAT_COUNT, A_REQUEST, A_BATCH, A_PROMPT_TOKENS, A_COMPLETION_TOKENS
 };
 
 static int attr_of(const char *k, size_t n)
@@ -191,6 +192,8 @@ static int attr_of(const char *k, size_t n)
         return A_BATCH;
     if (IS("gen_ai.usage.prompt_tokens") || IS("gen_ai.usage.input_tokens"))
         return A_PROMPT_TOKENS;
+    if (IS("gen_ai.usage.completion_tokens") || IS("gen_ai.usage.output_tokens"))
+        return A_COMPLETION_TOKENS;
 #undef IS
     for (int i = 0; i < LAT_COUNT; i++)
         if (strlen(g_lat_names[i]) == n && memcmp(g_lat_names[i], k, n) == 0)
@@ -282,6 +285,11 @@ static sp_status read_attributes(otlp *o, sread *r)
                         bad(r, "gen_ai.usage.prompt_tokens must be a non-negative integer");
                     else
                         r->s.input_tokens = x;
+                } else if (which == A_COMPLETION_TOKENS) {
+                    if (!token_int(&v, &x) || x < 0)
+                        bad(r, "gen_ai.usage.completion_tokens must be a non-negative integer");
+                    else
+                        r->s.output_tokens = x;
                 }
                 if (sp_json_skip_rest(&o->lx))   /* the rest of the value object */
                     return sp_json_fail(&o->lx, o->ctx);
@@ -320,6 +328,7 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
     r->has_trace = r->has_id = r->has_start = r->has_end = r->has_name = r->has_stage = false;
     r->bad[0] = '\0';
     r->s.input_tokens = -1;
+    r->s.output_tokens = -1;
     for (int i = 0; i < LAT_COUNT; i++)
         r->s.lat[i] = -1;
     r->s.stage = SP_EV_NONE;
@@ -553,8 +562,12 @@ static uint64_t clampadd(uint64_t a, int64_t d, uint64_t limit)
     return v;
 }
 
-/* vLLM's latency attributes placed in time from the start of the span carrying them (docs/otlp.md):
- * queue from there, then prefill, then decode, each clipped to the request's end. */
+/* vLLM's latency attributes placed in time (docs/otlp.md). With time_to_first_token the first token
+ * is at start + TTFT (vLLM measures TTFT from arrival), prefill ends there and queue ends where prefill
+ * starts (vLLM: queued until scheduled, prefill until the first token), decode runs from the first token
+ * to the last; without it, queue, prefill and decode follow each other from the start. Each piece is
+ * clipped to [start, done]. The first and last tokens become token records (docs/generation.md), so
+ * the TTFT and TPOT tables cover vLLM's requests as far as the attributes go. */
 static sp_status place_latencies(otlp *o, const ospan *g, size_t n, size_t req_span, uint32_t req,
                                  sp_str s_prefill, sp_str s_decode)
 {
@@ -575,12 +588,21 @@ static sp_status place_latencies(otlp *o, const ospan *g, size_t n, size_t req_s
     if (decode < 0 && lat[LAT_E2E] >= 0 && lat[LAT_TTFT] >= 0 && lat[LAT_E2E] >= lat[LAT_TTFT])
         decode = lat[LAT_E2E] - lat[LAT_TTFT];
     uint64_t t0 = c->start < done ? c->start : done;
-    uint64_t t1 = clampadd(t0, q, done);
+    uint64_t t1, t2; /* queue [t0', t1), prefill [t1, t2) */
+    if (lat[LAT_TTFT] >= 0) {
+        t2 = clampadd(t0, lat[LAT_TTFT], done);
+        uint64_t p = prefill >= 0 ? (uint64_t)prefill : 0;
+        t1 = t2 - t0 > p ? t2 - p : t0;
+        uint64_t qs = t1 - t0 > (uint64_t)q ? t1 - (uint64_t)q : t0;
+        t0 = qs;
+    } else {
+        t1 = clampadd(t0, q, done);
+        t2 = prefill >= 0 ? clampadd(t1, prefill, done) : t1;
+    }
     sp_status st;
     if (lat[LAT_QUEUE] >= 0 && !has_stage(g, n, o->ks.queue, req_span) && t1 > t0 &&
         (st = sp_ev_add_span(ev, req, o->ks.queue, t0, t1)))
         return st;
-    uint64_t t2 = prefill >= 0 ? clampadd(t1, prefill, done) : t1;
     if (prefill >= 0 && !has_stage(g, n, s_prefill, req_span) && t2 > t1 &&
         (st = sp_ev_add_span(ev, req, s_prefill, t1, t2)))
         return st;
@@ -588,7 +610,19 @@ static sp_status place_latencies(otlp *o, const ospan *g, size_t n, size_t req_s
     if (decode >= 0 && !has_stage(g, n, s_decode, req_span) && t3 > t2 &&
         (st = sp_ev_add_span(ev, req, s_decode, t2, t3)))
         return st;
-    return SP_OK;
+    /* the first token (TTFT known) and the last (completion tokens >= 2 and decode known): their times
+     * only; vLLM's spans carry no other token's */
+    int64_t out = -1;
+    for (size_t i = 0; i < n && out < 0; i++)
+        out = g[i].output_tokens;
+    ev->requests[req].output_tokens = out;
+    if (lat[LAT_TTFT] < 0 || out == 0)
+        return SP_OK;
+    if ((st = sp_ev_add_token(ev, req, 0, t2)))
+        return st;
+    if (out >= 2 && decode >= 0)
+        st = sp_ev_add_token(ev, req, (uint64_t)out - 1, t3);
+    return st;
 }
 
 static sp_status build(otlp *o)
