@@ -356,6 +356,77 @@ typedef struct sp_report_detail {
     sp_timeline_slice timeline;
 } sp_report_detail;
 
+/* ---- Generation (docs/generation.md): TTFT and TPOT broken down by stage ----
+ * For traces with generation data (output token records or step records). Steps are batches; a request
+ * belongs to many. The TTFT table partitions each request's [arrival, first token] as DESIGN 3
+ * partitions a life, the TPOT table its [first token, last token] divided by (output tokens - 1). */
+
+/* One row of a TTFT or TPOT table. */
+typedef struct sp_gen_row {
+    const char *name;             /* "queue", "prefill kernel", "between steps", ...; owned by the report */
+    sp_quantiles q;               /* per request, in the table's unit (TTFT: ns; TPOT: ns per output token) */
+    double share_p50, share_p95, share_p99;  /* DESIGN 4 over the table's own distribution */
+    uint64_t total_ns;            /* the row's time summed over the table's requests (TPOT: undivided) */
+} sp_gen_row;
+
+typedef struct sp_gen_table {
+    uint64_t count;               /* requests in the table */
+    sp_quantiles value;           /* the table's figure per request: TTFT, or TPOT (ns per output token) */
+    size_t n_rows;
+    sp_gen_row *rows;             /* report order (docs/generation.md); rows always shown, then any other
+                                     row with time in this table */
+    double padding_share_p95;     /* kernel time on padding (DESIGN 5, steps' waste), share of p95 */
+    sp_verdict verdict;           /* DESIGN 8 on this table (no what-if clause) */
+} sp_gen_table;
+
+/* Effective against padded tokens of a set of steps (DESIGN 5). */
+typedef struct sp_gen_padding {
+    uint64_t steps;               /* steps with token counts */
+    int64_t effective_tokens, padded_tokens;
+    double waste_fraction;        /* 1 - effective / padded; 0 when none */
+} sp_gen_padding;
+
+typedef struct sp_gen_summary {
+    uint64_t requests;            /* analysed requests with output token records */
+    uint64_t requests_no_first;   /* of them, without a record of their first token (index 0): in
+                                     neither table */
+    uint64_t requests_bad_tokens; /* left out under lenient: token times outside the request's life or
+                                     out of index order (an error otherwise) */
+    uint64_t output_tokens;       /* summed: each request's record's output_tokens, else its last token
+                                     index + 1 */
+    sp_quantiles output_tokens_per_request;  /* counts in the _ns fields */
+    sp_quantiles ttft;            /* first token - arrival */
+    sp_quantiles tpot;            /* (last - first token) / (output tokens - 1), >= 2 tokens */
+    sp_quantiles itl;             /* gaps between consecutive tokens, all requests pooled */
+    sp_quantiles e2e;             /* done - arrival of these requests */
+    sp_gen_table ttft_table, tpot_table;
+    /* the streaming client's own measurement, from the intended send time (docs/generation.md) */
+    int has_client;
+    uint64_t client_requests;     /* joined client records with a first token */
+    sp_quantiles client_ttft, client_tpot, client_itl, client_e2e;
+    /* steps */
+    uint64_t steps;               /* analysed step records */
+    uint64_t prefill_steps;       /* of them, with a prefill or prefill-chunk member */
+    sp_quantiles step_members;    /* requests per step (counts) */
+    sp_gen_padding padding_prefill;  /* steps with a prefill member */
+    sp_gen_padding padding_decode;   /* decode-only steps */
+    /* KV cache over the steps with a known capacity, time-weighted by step duration */
+    uint64_t kv_steps;
+    int64_t kv_capacity_tokens;   /* the largest capacity */
+    double kv_used_mean_tokens;
+    double kv_occupancy_p50, kv_occupancy_p95, kv_occupancy_max; /* used / capacity per step */
+    double kv_waste_fraction;     /* sum (capacity - used) x duration / sum capacity x duration */
+    /* cost (DESIGN 7) per output token */
+    double cost_per_output_token;                          /* bill / output tokens */
+    double cost_per_output_token_by_state[SP_COST_STATE_COUNT];
+    sp_quantiles request_cost_per_token_nano; /* per request: its apportioned cost / its output tokens,
+                                                 in 1e-9 money units */
+    /* what the trace cannot show (no steps, no per-token times, ...), one sentence each; owned by the
+     * report */
+    size_t n_limits;
+    const char **limits;
+} sp_gen_summary;
+
 typedef struct sp_report {
     /* requests */
     uint64_t request_count;
@@ -409,6 +480,8 @@ typedef struct sp_report {
                                       unclean traces are counted in unclean_files and named in
                                       file_quality (loss.end SP_TRACE_END_UNCLEAN) */
     sp_report_detail *detail;      /* with sp_analyze_options.keep_detail, else NULL; owned by the report */
+    sp_gen_summary *generation;    /* traces with generation data (docs/generation.md), else NULL; owned
+                                      by the report */
 } sp_report;
 
 /* Analyses `ev` (finishing it first). `opt` may be NULL. `*out` is written only on success; free it

@@ -29,6 +29,8 @@ void sp_ana_free(sp_ana *a)
     free(a->padding);
     free(a->life);
     free(a->by_latency);
+    free(a->req_cost);
+    sp_ana_paint_free(a);
 }
 
 /* The stages in order; each reads what the earlier ones left in `a`. */
@@ -53,6 +55,8 @@ static sp_status run_stages(sp_ana *a, char *err, size_t errlen)
         st = sp_ana_cost(a);
     if (!st)
         st = sp_ana_verdict(a);
+    if (!st)
+        st = sp_ana_generation(a, err, errlen);
     if (!st && a->detail)
         st = sp_ana_timeline_slice(a, &a->detail->timeline);
     if (st == SP_ERR_NOMEM && (!err || !errlen || !err[0]))

@@ -70,5 +70,14 @@ void sp_report_destroy(sp_report *r)
     free(r->clock_offsets);
     free(r->file_quality);
     free_detail(r->detail);
+    if (r->generation) {
+        sp_gen_summary *g = r->generation;
+        free(g->ttft_table.rows);
+        free(g->ttft_table.verdict.ranking);
+        free(g->tpot_table.rows);
+        free(g->tpot_table.verdict.ranking);
+        free(g->limits);
+        free(g);
+    }
     free(p);
 }

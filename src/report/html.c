@@ -1108,6 +1108,8 @@ sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, con
     write_summary(&c);
     write_outcomes(&c);
     write_shares(&c);
+    if (r->generation && !ferror(out)) /* only for traces with generation data (docs/generation.md) */
+        sp_rep_html_generation(out, r);
     sp_status st = ferror(out) ? SP_ERR_IO : write_latency(&c);
     if (!st)
         st = ferror(out) ? SP_ERR_IO : write_stages(&c);

@@ -8,7 +8,7 @@
 #include "report/report_int.h"
 
 /* Quantiles of a duration set in us; all null when the set is empty. */
-static void quantiles_us(FILE *out, const sp_quantiles *q, int with_extremes)
+void sp_rep_json_quantiles_us(FILE *out, const sp_quantiles *q, int with_extremes)
 {
     if (q->count == 0) {
         fputs("{\"p50\":null,\"p95\":null,\"p99\":null,\"mean\":null", out);
@@ -35,7 +35,7 @@ static void quantiles_us(FILE *out, const sp_quantiles *q, int with_extremes)
 }
 
 /* Quantiles of a dimensionless set (batch sizes) or of money in 1e-9 units (scale 1e-9). */
-static void quantiles_plain(FILE *out, const sp_quantiles *q, double scale)
+void sp_rep_json_quantiles_plain(FILE *out, const sp_quantiles *q, double scale)
 {
     if (q->count == 0) {
         fputs("{\"p50\":null,\"p95\":null,\"p99\":null,\"mean\":null,\"min\":null,\"max\":null,"
@@ -80,15 +80,15 @@ static void write_requests(FILE *out, const sp_report *r)
     sp_quantiles q = r->latency;
     if (r->request_count == 0)
         q.count = 0;
-    quantiles_us(out, &q, 1);
+    sp_rep_json_quantiles_us(out, &q, 1);
     fputs(",\"server_latency_us\":", out);
     q = r->server_latency;
     if (r->request_count == 0)
         q.count = 0;
-    quantiles_us(out, &q, 1);
+    sp_rep_json_quantiles_us(out, &q, 1);
     fprintf(out, ",\"with_client_record\":%" PRIu64 ",\"client_latency_us\":", r->requests_with_client);
     if (r->has_client)
-        quantiles_us(out, &r->client_latency, 1);
+        sp_rep_json_quantiles_us(out, &r->client_latency, 1);
     else
         fputs("null", out);
     fputs("}", out);
@@ -107,7 +107,7 @@ static void write_outcomes(FILE *out, const sp_report *r)
         const sp_outcome_row *row = &r->outcomes[o];
         fprintf(out, "%s\"%s\":{\"count\":%" PRIu64 ",\"latency_us\":", o ? "," : "",
                 sp_outcome_str((sp_outcome)o), row->count);
-        quantiles_us(out, &row->latency, 1);
+        sp_rep_json_quantiles_us(out, &row->latency, 1);
         fputs("}", out);
     }
     fputs("},\"statuses\":[", out);
@@ -220,7 +220,7 @@ static void write_batches(FILE *out, const sp_report *r)
     sp_quantiles q = r->batch_size;
     if (r->batch_count == 0)
         q.count = 0;
-    quantiles_plain(out, &q, 1.0);
+    sp_rep_json_quantiles_plain(out, &q, 1.0);
     fputs("}", out);
 }
 
@@ -275,12 +275,12 @@ static void write_graph_launches(FILE *out, const sp_gpu_summary *g, int have)
     sp_quantiles q = gl->kernels_per_launch;
     if (!any)
         q.count = 0;
-    quantiles_plain(out, &q, 1.0);
+    sp_rep_json_quantiles_plain(out, &q, 1.0);
     fputs(",\"first_delay_us\":", out);
     q = gl->first_delay;
     if (!any)
         q.count = 0;
-    quantiles_us(out, &q, 1);
+    sp_rep_json_quantiles_us(out, &q, 1);
     fputs(",\"cpu_sum_us\":", out);
     us_or_null(out, gl->cpu_sum_ns, any);
     fputs("}", out);
@@ -349,7 +349,7 @@ static void write_gpu(FILE *out, const sp_report *r)
         fprintf(out, ",\"count\":%" PRIu64 ",\"total_us\":", k->count);
         sp_rep_json_us(out, k->total_ns);
         fputs(",\"duration_us\":", out);
-        quantiles_us(out, &k->q, 1);
+        sp_rep_json_quantiles_us(out, &k->q, 1);
         fputs("}", out);
     }
     fputs("],\"copy_stats\":[", out);
@@ -368,7 +368,7 @@ static void write_gpu(FILE *out, const sp_report *r)
     sp_quantiles d = g->launch_delay;
     if (!joined)
         d.count = 0;
-    quantiles_us(out, &d, 1);
+    sp_rep_json_quantiles_us(out, &d, 1);
     fputs(",\"delay_sum_us\":", out);
     us_or_null(out, g->launch_delay_sum_ns, joined);
     fputs(",\"cpu_sum_us\":", out);
@@ -383,7 +383,7 @@ static void write_gpu(FILE *out, const sp_report *r)
 }
 
 /* {"useful":x,"padding":x,...}: v[s] / div per cost state, or null for every one when !have. */
-static void json_states(FILE *out, const double *v, double div, int have, int sig)
+void sp_rep_json_states(FILE *out, const double *v, double div, int have, int sig)
 {
     putc('{', out);
     for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
@@ -410,17 +410,17 @@ static void write_cost(FILE *out, const sp_report *r)
     fputs(",\"per_request\":", out);
     sp_rep_json_num(out, have_window && have_req ? c->per_request : NAN, 9);
     fputs(",\"by_state\":", out);
-    json_states(out, c->by_state, 1.0, have_window, 9);
+    sp_rep_json_states(out, c->by_state, 1.0, have_window, 9);
     fputs(",\"by_state_share\":", out);
-    json_states(out, c->by_state_share, 1.0, have_window, 6);
+    sp_rep_json_states(out, c->by_state_share, 1.0, have_window, 6);
     fputs(",\"per_request_by_state\":", out);
     /* DESIGN section 7: cost per request = bill / requests, with the same split */
-    json_states(out, c->by_state, (double)r->request_count, have_window && have_req, 9);
+    sp_rep_json_states(out, c->by_state, (double)r->request_count, have_window && have_req, 9);
     fputs(",\"request_cost\":", out);
     sp_quantiles q = c->request_cost_nano;
     if (!have_req)
         q.count = 0;
-    quantiles_plain(out, &q, 1e-9);
+    sp_rep_json_quantiles_plain(out, &q, 1e-9);
     fputs("}", out);
 }
 
@@ -478,7 +478,14 @@ static void write_verdict(FILE *out, const sp_report *r)
     fputs(",\"prediction\":", out);
     write_prediction(out, &r->prediction);
     /* every candidate, leader first (docs/report-format.md) */
-    fputs(",\"ranking\":[", out);
+    fputs(",\"ranking\":", out);
+    sp_rep_json_ranking(out, v);
+    fputs("}", out);
+}
+
+void sp_rep_json_ranking(FILE *out, const sp_verdict *v)
+{
+    fputs("[", out);
     for (size_t k = 0; k < v->n_ranking; k++) {
         const sp_verdict_rank *c = &v->ranking[k];
         fputs(k ? ",\n {\"stage\":" : "\n {\"stage\":", out);
@@ -493,7 +500,7 @@ static void write_verdict(FILE *out, const sp_report *r)
         sp_json_write_str(out, c->fix ? c->fix : "", 0);
         fputs("}", out);
     }
-    fputs("]}", out);
+    fputs("]", out);
 }
 
 /* What damaged traces lost, per file (docs/report-format.md "data_quality"). `complete` is what
@@ -568,6 +575,10 @@ sp_status sp_report_write_json(const sp_report *r, FILE *out)
     write_cost(out, r);
     fputs(",\n", out);
     write_verdict(out, r);
+    if (r->generation) { /* only for traces with generation data (docs/generation.md) */
+        fputs(",\n", out);
+        sp_rep_json_generation(out, r);
+    }
     fputs(",\n", out);
     write_quality(out, r);
     fputs("}\n", out);

@@ -46,6 +46,11 @@ static void wrap(FILE *out, const char *text, size_t lead_cols, size_t indent)
     putc('\n', out);
 }
 
+void sp_rep_wrap(FILE *out, const char *text, size_t lead_cols, size_t indent)
+{
+    wrap(out, text, lead_cols, indent);
+}
+
 static const char *plural(uint64_t n, const char *one, const char *many)
 {
     return n == 1 ? one : many;
@@ -516,7 +521,11 @@ static void write_quality(FILE *out, const sp_report *r)
  * smaller one), leader first; the JSON report carries them all. */
 static void write_ranking(FILE *out, const sp_report *r)
 {
-    const sp_verdict *v = &r->verdict;
+    sp_rep_text_ranking(out, &r->verdict);
+}
+
+void sp_rep_text_ranking(FILE *out, const sp_verdict *v)
+{
     if (!v->stage || !v->n_ranking)
         return;
     fprintf(out, "%9s%-22s %-16s %9s %12s\n", "", "candidate", "group", "% of p95", "p95 saving");
@@ -528,8 +537,11 @@ static void write_ranking(FILE *out, const sp_report *r)
             continue;
         }
         char name[64], pc[16], d[32];
+        size_t sl = strlen(c->stage);
         if (!strcmp(c->stage, "kernel") && c->group == SP_GROUP_MODEL)
             snprintf(name, sizeof name, "kernel (useful)");
+        else if (c->group == SP_GROUP_MODEL && sl > 6 && sl < 40 && !strcmp(c->stage + sl - 6, "kernel"))
+            snprintf(name, sizeof name, "useful %s", c->stage); /* "useful decode kernel" (generation) */
         else
             sp_rep_fmt_name(name, sizeof name, c->stage, 22);
         fprintf(out, "%9s%-22s %-16s %9s %12s\n", "", name, sp_verdict_group_str(c->group),
@@ -584,6 +596,8 @@ sp_status sp_report_write_text(const sp_report *r, FILE *out)
             write_clocks(out, r);
         write_outcomes(out, r);
         write_stage_table(out, r);
+        if (r->generation) /* only for traces with generation data (docs/generation.md) */
+            sp_rep_text_generation(out, r);
     } else {
         fputs(r->requests_total ? "no requests to analyse: no latency, stage or padding-share figures\n"
                                 : "no requests in the trace: no latency, stage or padding-share figures\n",
