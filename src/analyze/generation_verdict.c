@@ -70,8 +70,8 @@ static const char *gen_fix(const sp_verdict_cand *cd, size_t row, const sp_verdi
         return decode ? "capture decode in CUDA graphs, overlap host work with the device and remove synchronisations"
                       : "overlap host work with the device and remove synchronisations in prefill";
     case SP_CAND_MODEL_TIME:
-        return "the trace does not split it: record the steps (servprof's recorder) or profile the device "
-               "(Kineto, Nsight Systems) to tell kernel from gap";
+        return "record the steps (servprof's recorder) or profile the device (Kineto, Nsight Systems) to tell "
+               "kernel from gap";
     case SP_CAND_BETWEEN:
         return f->between_other + 1e-9 >= GEN_BETWEEN_OTHER
                    ? "enable chunked prefill or lower --max-num-batched-tokens, so other sequences' prefills "

@@ -109,7 +109,7 @@ static const char *what(const sp_verdict_cand *c, char *buf, size_t n)
         return buf;
     case SP_CAND_BETWEEN: return "time between the request's steps";
     case SP_CAND_MODEL_TIME:
-        snprintf(buf, n, "%stime not split into kernel and gap", ph);
+        snprintf(buf, n, "%stime as a whole", ph);
         return buf;
     case SP_CAND_POSTPROCESS: return "postprocessing";
     case SP_CAND_NETWORK: return "network and client-side time outside the server";
@@ -153,7 +153,7 @@ static const char *detail(const sp_verdict_cand *c, const sp_verdict_facts *f, c
         pct(x, sizeof x, f->between_other);
         snprintf(buf, n, "%s of it while other sequences' steps run", x);
         return buf;
-    case SP_CAND_MODEL_TIME: return "the trace does not say which steps ran or what the device did";
+    case SP_CAND_MODEL_TIME: return "the trace does not split it into kernel, gap and copies";
     case SP_CAND_POSTPROCESS: return "de-tokenisation, serialisation";
     default: return "";
     }
