@@ -4,6 +4,7 @@
  * by the one verdict composer (verdict_render.c) with the table's figure in place of latency. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "analyze/generation_int.h"
@@ -44,16 +45,43 @@ static sp_verdict_group group_of(sp_cand_kind k, double between_other)
     }
 }
 
-/* The fix of a generation candidate; DESIGN 8's where the text is the same. No figures. */
-static const char *gen_fix(const sp_verdict_cand *cd, size_t row, const sp_verdict_facts *f, int recommend,
-                           int cpu)
+/* The value of trace property `key` in the first file that has it, or NULL. */
+static const char *policy(const sp_ana *a, const char *key)
+{
+    for (size_t f = 0; f < a->ev->n_files; f++) {
+        const char *v = sp_ev_get_prop(a->ev, (uint32_t)f, key);
+        if (v)
+            return v;
+    }
+    return NULL;
+}
+
+/* A fix that quotes the trace's policy setting, `fmt` with one %s; the report owns the text. NULL when
+ * the trace does not carry the setting (or out of memory: the plain fix is used). */
+static const char *quoting(sp_ana *a, const char *key, const char *fmt)
+{
+    const char *v = policy(a, key);
+    char buf[256];
+    if (!v || strlen(v) > 32)
+        return NULL;
+    snprintf(buf, sizeof buf, fmt, v);
+    return sp_report_strdup(a->r, buf);
+}
+
+/* The fix of a generation candidate; DESIGN 8's where the text is the same. No figures of the trace's
+ * times; the scheduler's settings when the trace carries them (docs/native-format.md, "Properties"). */
+static const char *gen_fix(sp_ana *a, const sp_verdict_cand *cd, size_t row, const sp_verdict_facts *f,
+                           int recommend, int cpu)
 {
     int decode = cd->phase == SP_CAND_PHASE_DECODE;
+    const char *q;
     switch (cd->kind) {
     case SP_CAND_QUEUE:
-        return f->kv_full ? "the KV cache is nearly full: add a replica or KV cache capacity; raising "
-                            "--max-num-seqs will not help"
-                          : "raise --max-num-seqs or add a replica";
+        if (f->kv_full)
+            return "the KV cache is nearly full: add a replica or KV cache capacity; raising --max-num-seqs will "
+                   "not help";
+        q = quoting(a, "policy.max_num_seqs", "raise --max-num-seqs (%s in this trace) or add a replica");
+        return q ? q : "raise --max-num-seqs or add a replica";
     case SP_CAND_KERNEL:
         if (!recommend)
             return sp_ana_verdict_fix(SP_CAND_KERNEL, 0, 0, cpu);
@@ -62,8 +90,11 @@ static const char *gen_fix(const sp_verdict_cand *cd, size_t row, const sp_verdi
         return cpu ? "shorter prompts or prefix caching, a smaller or quantised model or a faster CPU"
                    : "shorter prompts or prefix caching, a smaller or quantised model or a faster GPU";
     case SP_CAND_PADDING:
-        return decode ? "pad decode batches to fewer sizes, or not at all"
-                      : "pad prompts to smaller buckets (policy.prefill_bucket), or not at all";
+        if (decode)
+            return "pad decode batches to fewer sizes, or not at all";
+        q = quoting(a, "policy.prefill_bucket", "pad prompts to a smaller bucket (%s tokens in this trace), or not "
+                                                "at all");
+        return q ? q : "pad prompts to smaller buckets, or not at all";
     case SP_CAND_GAP:
         if (cpu)
             return sp_ana_verdict_fix(SP_CAND_GAP, 0, 0, 1);
@@ -72,11 +103,20 @@ static const char *gen_fix(const sp_verdict_cand *cd, size_t row, const sp_verdi
     case SP_CAND_MODEL_TIME:
         return "record the steps (servprof's recorder) or profile the device (Kineto, Nsight Systems) to tell "
                "kernel from gap";
-    case SP_CAND_BETWEEN:
-        return f->between_other + 1e-9 >= GEN_BETWEEN_OTHER
-                   ? "enable chunked prefill or lower --max-num-batched-tokens, so other sequences' prefills "
-                     "stall this one's steps less"
-                   : "make the work between steps cheaper (scheduling, sampling, detokenisation on the step loop)";
+    case SP_CAND_BETWEEN: {
+        if (!(f->between_other + 1e-9 >= GEN_BETWEEN_OTHER))
+            return "make the work between steps cheaper (scheduling, sampling, detokenisation on the step loop)";
+        const char *chunked = policy(a, "policy.chunked_prefill");
+        if (chunked && !strcmp(chunked, "1")) {
+            q = quoting(a, "policy.max_num_batched_tokens", "lower --max-num-batched-tokens (%s in this trace), so "
+                                                            "other sequences' prefill chunks stall this one's steps "
+                                                            "less");
+            return q ? q : "lower --max-num-batched-tokens, so other sequences' prefill chunks stall this one's steps "
+                           "less";
+        }
+        return "enable chunked prefill or lower --max-num-batched-tokens, so other sequences' prefills stall this "
+               "one's steps less";
+    }
     case SP_CAND_NAMED:
         if (row == GR_DETOKENIZE)
             return "detokenise incrementally, off the step loop";
@@ -153,7 +193,7 @@ sp_status sp_gen_verdict(gen_ctx *c, int w)
     int recommend = sp_ana_verdict_recommend_model(cs, nc);
     int cpu = r->gpu.device_kind == SP_DEVICE_CPU;
     for (size_t k = 0; k < nc; k++)
-        cs[k].fix = gen_fix(&cs[k], (size_t)cs[k].row, &f, recommend, cpu);
+        cs[k].fix = gen_fix(a, &cs[k], (size_t)cs[k].row, &f, recommend, cpu);
     /* the padding reading of the leader's phase ("N% of computed tokens are padding") */
     if (nc && cs[0].kind == SP_CAND_PADDING)
         f.waste_fraction = cs[0].phase == SP_CAND_PHASE_DECODE ? g->padding_decode.waste_fraction

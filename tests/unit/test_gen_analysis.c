@@ -71,7 +71,7 @@ static sp_report *analyze_text(const char *text, double price)
  *   x 1/2 = 4.5952381e-4, per token / 3 = 153175 nano-units; r2 = 200e-6 x 20/21 + 50e-6 = 2.4047619e-4,
  *   / 2 = 120238. */
 static const char *trace_a =
-    "{\"ev\":\"meta\",\"format\":\"servprof.events/1\"}\n"
+    "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"properties\":{\"policy.max_num_seqs\":4}}\n"
     "{\"ev\":\"request\",\"id\":\"r1\",\"arrival_ns\":0,\"done_ns\":1300,\"input_tokens\":30,\"output_tokens\":3}\n"
     "{\"ev\":\"request\",\"id\":\"r2\",\"arrival_ns\":200,\"done_ns\":1300,\"input_tokens\":20}\n"
     "{\"ev\":\"stage\",\"id\":\"r1\",\"stage\":\"preprocess\",\"start_ns\":0,\"end_ns\":100}\n"
@@ -187,9 +187,10 @@ static void test_tables(void)
     CHECK(v->group == SP_GROUP_CONFIGURATION);
     CHECK_NEAR(v->share_p95, 0.4375, 1e-12);
     CHECK_EQ_U64(v->saving_p95_ns, 300);
+    /* the fix quotes the scheduler's setting the trace carries (policy.max_num_seqs) */
     CHECK(v->sentence && strstr(v->sentence, "44% of p95 TTFT is pre-batch queuing (queue, configuration): raise "
-                                             "--max-num-seqs or add a replica; removing it would cut p95 TTFT by "
-                                             "300 ns."));
+                                             "--max-num-seqs (4 in this trace) or add a replica; removing it would "
+                                             "cut p95 TTFT by 300 ns."));
     sp_report_destroy(r);
 }
 
