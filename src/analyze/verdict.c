@@ -214,8 +214,17 @@ sp_status sp_ana_verdict(sp_ana *a)
     f.in_flight = 1.0 - r->cost.by_state_share[SP_COST_NO_BATCH];
     f.queue_saturated = r->cost.window_ns > 0 && f.in_flight >= SP_ANA_SATURATED_IN_FLIGHT;
     int recommend = sp_ana_verdict_recommend_model(cs, nc);
-    for (size_t k = 0; k < nc; k++)
+    /* a continuous-batching service (generation steps, docs/generation.md) has no batch window to
+     * shorten: its queue waits for a place among the running sequences */
+    int continuous = 0;
+    for (size_t b = 0; b < a->ev->n_batches && !continuous; b++)
+        continuous = a->b[b].valid && a->ev->batches[b].step != SP_EV_NONE;
+    for (size_t k = 0; k < nc; k++) {
         cs[k].fix = sp_ana_verdict_fix(cs[k].kind, f.queue_saturated, recommend, r->gpu.device_kind == SP_DEVICE_CPU);
+        if (continuous && cs[k].kind == SP_CAND_QUEUE)
+            cs[k].fix = f.queue_saturated ? "add replicas or capacity, or raise --max-num-seqs if the KV cache has room"
+                                          : "raise --max-num-seqs or add a replica";
+    }
     sp_ana_table t = {a->n_reqs, a->n_stages, a->life, a->times, NULL, {a->st_kernel, 0}, {a->padding, NULL}, 1};
     sp_status st = sp_ana_p95_savings(&t, cs, nc);
     if (st)

@@ -199,6 +199,10 @@ sp_status sp_whatif_quote_verdict(sp_events *ev, sp_report *r, int lenient)
     const char *stage = r->verdict.stage;
     if (!stage || r->request_count == 0 || (strcmp(stage, "queue") != 0 && strcmp(stage, "padding") != 0))
         return SP_OK;
+    /* the simulator replays dynamic batching; a generation trace's continuous batching (steps,
+     * docs/generation.md) is not a policy it can change, so there is nothing to quote */
+    if (r->generation && r->generation->steps)
+        return SP_OK;
     sp_whatif_workload w;
     sp_whatif_fit fit;
     memset(&w, 0, sizeof w);

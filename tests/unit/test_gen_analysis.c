@@ -43,7 +43,7 @@ static sp_report *analyze_text(const char *text, double price)
     return r;
 }
 
-/* Trace A: two requests, three steps (all times in ns).
+/* Trace A: two requests, three steps (all times in ns); the trace carries policy.max_num_seqs 4.
  *   r1: arrival 0, preprocess 0..100, queue 100..300; step 1 300..700 (r1 prefill 30 tokens, padded 32,
  *       h2d 300..320, kernel 320..620, gap 620..700), stream 700..750, token 0 at 750; step 2 800..1000
  *       (r1 decode 1, r2 prefill 20: effective 21, padded 32; kernel 800..900, gap 900..1000), stream
