@@ -17,6 +17,14 @@ for want in "^generation: 2 requests with output tokens, 5 output tokens" "^TTFT
             "^TPOT verdict: decode gap 28% and useful decode kernel 24% of p95 are level" "KV cache: capacity 100 tokens"; do
   grep -q "$want" "$tmp/t.txt" || { echo "FAIL: text report lacks: $want" >&2; fail=1; }
 done
+# docs/generation.md's example is this report: its lines from `generation:` up to the verdicts (blank
+# lines and the tables' two note lines aside) must be the report's, so the page cannot drift
+awk '/^```$/{if (inb) inb = 0; else { inb = 1; next }} inb' "$src/docs/generation.md" |
+  awk '/^generation: /{p = 1} /^TTFT verdict/{p = 0} p' | sed '/^$/d' > "$tmp/doc.txt"
+awk '/^generation: /{p = 1} /^cost per output token/{p = 0} p' "$tmp/t.txt" |
+  sed '/^$/d' | grep -v '^(TTFT: \|^ % of pXX' > "$tmp/rep.txt"
+[ -s "$tmp/doc.txt" ] && diff "$tmp/doc.txt" "$tmp/rep.txt" >&2 ||
+  { echo "FAIL: docs/generation.md's example differs from the report above (< doc, > report)" >&2; fail=1; }
 "$bin" analyze --json "$trace" > "$tmp/t.json" || { echo "FAIL: analyze --json exited $?" >&2; fail=1; }
 "$bin" analyze --html "$tmp/t.html" "$trace" > /dev/null || { echo "FAIL: analyze --html exited $?" >&2; fail=1; }
 grep -q '<section id="generation">' "$tmp/t.html" || { echo "FAIL: HTML report lacks the generation section" >&2; fail=1; }
