@@ -881,8 +881,15 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     jst = sort_span_ties(ev);
     if (!jst)
         jst = sort_act_ties(ev);
-    if (!jst)
-        jst = sp_ev_finish_tokens(ev, lenient, err, errlen);
+    sp_ev_token_clash clash;
+    if (!jst && (jst = sp_ev_finish_tokens(ev, lenient, &clash)) == SP_ERR_PARSE) {
+        const sp_ev_request *q = &ev->requests[clash.req];
+        sp_errf(err, errlen, "%s: request \"%s\" has two token records with index %llu at different times "
+                "(%llu and %llu ns; expected one record per output token; --lenient keeps the earlier)",
+                sp_str_get(&ev->strings, ev->files[q->file].path), sp_str_get(&ev->strings, q->id),
+                (unsigned long long)clash.index, (unsigned long long)clash.first_ns,
+                (unsigned long long)clash.second_ns);
+    }
     if (jst)
         return jst;
     for (size_t i = 0; i < ev->n_requests; i++) {

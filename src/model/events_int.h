@@ -364,11 +364,20 @@ sp_status sp_ev_add_token(struct sp_events *ev, uint32_t req, uint64_t index, ui
 /* Stores a client record's token arrival times (copied) and writes where they start; call before
  * sp_ev_add_client with the record's first_ctok / n_ctok. */
 sp_status sp_ev_add_client_tokens(struct sp_events *ev, const uint64_t *times, size_t n, uint32_t *out_first);
+/* Two token records of one request and index at different times (sp_ev_finish_tokens' error). */
+typedef struct sp_ev_token_clash {
+    uint32_t req;                /* the request */
+    uint64_t index;              /* the token index */
+    uint64_t first_ns, second_ns;  /* the earlier and the later time */
+} sp_ev_token_clash;
+
 /* The finishing pass's part for tokens (sp_ev_finish calls it): sorts the token records by request,
  * index and time and sets each request's first_token / ntokens. Two records of one request with the
- * same index and time are one (the second is dropped); with different times they are an error naming
- * the file and the request, or under `lenient` the later one is dropped and counted as skipped. */
-sp_status sp_ev_finish_tokens(struct sp_events *ev, bool lenient, char *err, size_t errlen);
+ * same index and time are one (the second is dropped); with different times they are SP_ERR_PARSE,
+ * with `*clash` filled for the caller's message naming the file and the request, or under `lenient`
+ * the later one is dropped and counted as skipped. (The message is the caller's so that this file
+ * needs nothing of events.c's: no call loop inside the model.) */
+sp_status sp_ev_finish_tokens(struct sp_events *ev, bool lenient, sp_ev_token_clash *clash);
 /* The phase of request `req` in step batch `batch`: its member entry's phase, or -1 when the batch is
  * not a step or does not name the request. Linear in the step's members. */
 int sp_ev_step_phase(const struct sp_events *ev, uint32_t batch, uint32_t req, uint32_t *tokens);

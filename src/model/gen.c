@@ -94,7 +94,7 @@ static int token_cmp(const void *a, const void *b)
     return (x->time_ns > y->time_ns) - (x->time_ns < y->time_ns);
 }
 
-sp_status sp_ev_finish_tokens(struct sp_events *ev, bool lenient, char *err, size_t errlen)
+sp_status sp_ev_finish_tokens(struct sp_events *ev, bool lenient, sp_ev_token_clash *clash)
 {
     for (size_t i = 0; i < ev->n_requests; i++)
         ev->requests[i].first_token = ev->requests[i].ntokens = 0;
@@ -107,16 +107,11 @@ sp_status sp_ev_finish_tokens(struct sp_events *ev, bool lenient, char *err, siz
         if (m && ev->tokens[m - 1].req == t->req && ev->tokens[m - 1].index == t->index) {
             if (ev->tokens[m - 1].time_ns == t->time_ns)
                 continue;   /* an exact repeat is harmless */
-            const sp_ev_request *q = &ev->requests[t->req];
             if (!lenient) {
-                sp_errf(err, errlen, "%s: request \"%s\" has two token records with index %llu at different times "
-                        "(%llu and %llu ns; expected one record per output token; --lenient keeps the earlier)",
-                        sp_str_get(&ev->strings, ev->files[q->file].path), sp_str_get(&ev->strings, q->id),
-                        (unsigned long long)t->index, (unsigned long long)ev->tokens[m - 1].time_ns,
-                        (unsigned long long)t->time_ns);
+                *clash = (sp_ev_token_clash){t->req, t->index, ev->tokens[m - 1].time_ns, t->time_ns};
                 return SP_ERR_PARSE;
             }
-            ev->files[q->file].skipped++;
+            ev->files[ev->requests[t->req].file].skipped++;
             continue;
         }
         ev->tokens[m++] = *t;
