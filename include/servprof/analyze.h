@@ -409,6 +409,14 @@ typedef struct sp_report {
                                       unclean traces are counted in unclean_files and named in
                                       file_quality (loss.end SP_TRACE_END_UNCLEAN) */
     sp_report_detail *detail;      /* with sp_analyze_options.keep_detail, else NULL; owned by the report */
+    /* W3C trace context (docs/analysis.md, "Client merge"; appended, so earlier fields keep their
+     * offsets): */
+    uint64_t client_records_by_trace;  /* joined by trace id, their id text matching no request */
+    uint64_t trace_context_requests;   /* recorded requests that carry a trace context */
+    uint64_t trace_context_matched;    /* joined pairs whose both sides carry one and agree: one trace
+                                          id, and the server's parent span is the client's span */
+    uint64_t trace_context_mismatched; /* joined pairs whose both sides carry one and disagree (a proxy
+                                          between them started a trace of its own, or ids are wrong) */
 } sp_report;
 
 /* Analyses `ev` (finishing it first). `opt` may be NULL. `*out` is written only on success; free it

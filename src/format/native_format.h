@@ -44,7 +44,9 @@ typedef enum sp_native_type {
     SP_REC_END = 11,    /* the recorder closed the file cleanly */
     SP_REC_PROP = 12,   /* aux: key bytes (1..255); value bytes (u64), key NUL-padded to 8, value
                            NUL-padded to 8 */
-    SP_REC_OUTCOME = 13 /* aux: sp_outcome; request id, HTTP status (i64; 0: none) */
+    SP_REC_OUTCOME = 13, /* aux: sp_outcome; request id, HTTP status (i64; 0: none) */
+    SP_REC_TRACE = 14    /* aux: W3C trace-flags; request id, trace-id (16 bytes), span-id (8 bytes),
+                            parent-id (8 bytes; all zero: none), each id's bytes in order */
 } sp_native_type;
 
 #define SP_NATIVE_CLOCK_MONOTONIC 1u
@@ -58,6 +60,7 @@ typedef enum sp_native_type {
 #define SP_REC_SIZE_LAUNCH 32u
 #define SP_REC_SIZE_META 56u
 #define SP_REC_SIZE_OUTCOME 24u
+#define SP_REC_SIZE_TRACE 48u
 #define SP_NATIVE_MAX_STATUS 999  /* HTTP statuses an outcome record carries; others are 0 */
 
 static inline uint64_t sp_rec_header(uint32_t type, uint32_t size, uint32_t aux)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/tracectx.h"
 #include "common/util_int.h"
 #include "format/native_format.h"
 #include "import/import_int.h"
@@ -24,14 +25,17 @@
 enum field {
     F_EV, F_FORMAT, F_CLOCK, F_PRICE, F_DROPS, F_ID, F_ARRIVAL, F_DONE, F_INPUT_TOKENS, F_STAGE,
     F_START, F_END, F_BATCH, F_REQUESTS, F_EFFECTIVE, F_PADDED, F_NAME, F_STREAM, F_DEVICE,
-    F_CORRELATION, F_KIND, F_BYTES, F_INTENDED, F_SEND, F_STATUS, F_PROPERTIES, F_OUTCOME, F_COUNT
+    F_CORRELATION, F_KIND, F_BYTES, F_INTENDED, F_SEND, F_STATUS, F_PROPERTIES, F_OUTCOME, F_TRACE_ID,
+    F_SPAN_ID, F_PARENT_SPAN_ID, F_TRACE_FLAGS, F_UNIX_OFFSET, F_COUNT
 };
+/* `present` has one bit per field */
+_Static_assert(F_COUNT <= 32, "more fields than bits in jsonl.present");
 
 static const char *const g_field_names[F_COUNT] = {
     "ev", "format", "clock", "price_per_hour", "drops", "id", "arrival_ns", "done_ns", "input_tokens",
     "stage", "start_ns", "end_ns", "batch", "requests", "effective_tokens", "padded_tokens", "name",
     "stream", "device", "correlation", "kind", "bytes", "intended_ns", "send_ns", "status", "properties",
-    "outcome"};
+    "outcome", "trace_id", "span_id", "parent_span_id", "trace_flags", "unix_offset_ns"};
 
 /* One member's value as read: type 0 means absent. Text stays valid for the whole line (the lexer
  * unescapes in place inside the line buffer). */
@@ -134,13 +138,13 @@ static int field_of(const char *k, size_t n)
     case 4: K("name", F_NAME) K("kind", F_KIND) break;
     case 5: K("stage", F_STAGE) K("batch", F_BATCH) K("bytes", F_BYTES) K("clock", F_CLOCK) K("drops", F_DROPS) break;
     case 6: K("end_ns", F_END) K("stream", F_STREAM) K("device", F_DEVICE) K("status", F_STATUS) K("format", F_FORMAT) break;
-    case 7: K("done_ns", F_DONE) K("send_ns", F_SEND) K("outcome", F_OUTCOME) break;
-    case 8: K("start_ns", F_START) K("requests", F_REQUESTS) break;
+    case 7: K("done_ns", F_DONE) K("send_ns", F_SEND) K("outcome", F_OUTCOME) K("span_id", F_SPAN_ID) break;
+    case 8: K("start_ns", F_START) K("requests", F_REQUESTS) K("trace_id", F_TRACE_ID) break;
     case 10: K("arrival_ns", F_ARRIVAL) K("properties", F_PROPERTIES) break;
-    case 11: K("correlation", F_CORRELATION) K("intended_ns", F_INTENDED) break;
+    case 11: K("correlation", F_CORRELATION) K("intended_ns", F_INTENDED) K("trace_flags", F_TRACE_FLAGS) break;
     case 12: K("input_tokens", F_INPUT_TOKENS) break;
     case 13: K("padded_tokens", F_PADDED) break;
-    case 14: K("price_per_hour", F_PRICE) break;
+    case 14: K("price_per_hour", F_PRICE) K("parent_span_id", F_PARENT_SPAN_ID) K("unix_offset_ns", F_UNIX_OFFSET) break;
     case 16: K("effective_tokens", F_EFFECTIVE) break;
     default: break;
     }
@@ -615,6 +619,57 @@ static sp_status check_order(jsonl *j, int k_start, uint64_t start, int k_end, u
             return model_fail(j, st_);  \
     } while (0)
 
+/* A W3C id member (trace_id: 16 bytes, span ids: 8) as hex text of either case, not all zero. */
+static int get_hex_id(jsonl *j, int k, uint8_t *out, size_t n)
+{
+    const jval *v = fv(j, k);
+    if (v->type == 0 || v->type == SP_JSON_NULL)
+        return ABSENT;
+    if (v->type != SP_JSON_STRING || !sp_hex_read(v->s, v->len, out, n)) {
+        line_fail(j, SP_ERR_PARSE, "\"%s\" must be %zu hex digits", g_field_names[k], 2 * n);
+        return BAD;
+    }
+    if (sp_bytes_zero(out, n)) {
+        line_fail(j, SP_ERR_PARSE, "\"%s\" is all zeros (not a valid W3C id)", g_field_names[k]);
+        return BAD;
+    }
+    return GOT;
+}
+
+/* A request's or a client's trace context: trace_id and span_id, both or neither; a request may add
+ * parent_span_id and trace_flags (default 1, sampled). *has is false when the line has none. */
+static int get_trace(jsonl *j, bool request, sp_trace_context *c, bool *has)
+{
+    memset(c, 0, sizeof *c);
+    *has = false;
+    int t = get_hex_id(j, F_TRACE_ID, c->trace_id, 16);
+    int s = get_hex_id(j, F_SPAN_ID, c->span_id, 8);
+    if (t == BAD || s == BAD)
+        return BAD;
+    if (t != s) {
+        line_fail(j, SP_ERR_PARSE, "\"%s\" without \"%s\" (a trace context needs both)",
+                  g_field_names[t == GOT ? F_TRACE_ID : F_SPAN_ID], g_field_names[t == GOT ? F_SPAN_ID : F_TRACE_ID]);
+        return BAD;
+    }
+    int64_t flags = SP_TRACE_FLAG_SAMPLED;
+    if (request) {
+        if (get_hex_id(j, F_PARENT_SPAN_ID, c->parent_id, 8) == BAD)
+            return BAD;
+        if (get_int(j, F_TRACE_FLAGS, false, 0, 255, "W3C trace flags, 0..255", &flags) == BAD)
+            return BAD;
+    }
+    if (t == ABSENT) {
+        if (request && !sp_bytes_zero(c->parent_id, 8)) {
+            line_fail(j, SP_ERR_PARSE, "\"parent_span_id\" without \"trace_id\" and \"span_id\"");
+            return BAD;
+        }
+        return ABSENT;
+    }
+    c->flags = (uint8_t)flags;
+    *has = true;
+    return GOT;
+}
+
 /* ---------- records ---------- */
 
 static sp_status rec_meta(jsonl *j)
@@ -661,7 +716,14 @@ static sp_status rec_meta(jsonl *j)
     for (size_t i = 0; pr->type == SP_JSON_OBJ_BEGIN && i < j->nprops; i++)
         MODEL(sp_ev_set_prop(j->ev, j->file, j->prop_key[i].s, j->prop_key[i].len, j->prop_val[i].s,
                              j->prop_val[i].len));
+    int64_t unix_offset = 0;
+    int have_offset = get_int(j, F_UNIX_OFFSET, false, INT64_MIN, INT64_MAX, "an integer number of ns", &unix_offset);
+    NEED(have_offset);
     sp_ev_file *f = &j->ev->files[j->file];
+    if (have_offset == GOT) {
+        f->unix_offset_ns = unix_offset;
+        f->has_unix_offset = true;
+    }
     if (price >= 0)
         f->price_per_hour = price;
     if (d->type == SP_JSON_OBJ_BEGIN)
@@ -715,6 +777,9 @@ static sp_status rec_request(jsonl *j)
     }
     NEED(get_int(j, F_INPUT_TOKENS, false, 0, INT64_MAX, "a non-negative integer", &tokens));
     NEED(get_int(j, F_STATUS, false, 0, 999, "an HTTP status (0 for none)", &status));
+    sp_trace_context tc;
+    bool has_trace;
+    NEED(get_trace(j, true, &tc, &has_trace));
     if (done != SP_TIME_NONE) {
         sp_status st = check_order(j, F_ARRIVAL, arrival, F_DONE, done);
         if (st)
@@ -740,6 +805,8 @@ static sp_status rec_request(jsonl *j)
     r->outcome = (uint8_t)outcome;
     r->status = (int32_t)status;
     r->has_record = true;
+    if (has_trace)
+        MODEL(sp_ev_request_set_trace(j->ev, ri, &tc));
     return SP_OK;
 }
 
@@ -904,6 +971,10 @@ static sp_status rec_client(jsonl *j)
     NEED(get_time(j, F_SEND, &c.send_ns));
     NEED(get_time(j, F_DONE, &c.done_ns));
     NEED(get_int(j, F_STATUS, true, INT32_MIN, INT32_MAX, "an HTTP status, or < 0 for a transport error", &status));
+    sp_trace_context tc;
+    NEED(get_trace(j, false, &tc, &c.has_trace));
+    memcpy(c.trace_id, tc.trace_id, 16);
+    memcpy(c.span_id, tc.span_id, 8);
     sp_status st = check_order(j, F_SEND, c.send_ns, F_DONE, c.done_ns);
     if (st)
         return st;

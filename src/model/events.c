@@ -245,6 +245,7 @@ void sp_events_destroy(sp_events *ev)
     free(ev->props);
     free(ev->clients);
     free(ev->marks);
+    free(ev->traces);
     free(ev->clock_offsets);
     free(ev->req_batches);
     sp_hmap_free(&ev->req_map);
@@ -376,6 +377,7 @@ static void request_init(sp_ev_request *r, sp_str sid, uint32_t file)
     r->arrival_ns = r->done_ns = SP_TIME_NONE;
     r->client_intended_ns = r->client_send_ns = r->client_done_ns = SP_TIME_NONE;
     r->input_tokens = -1;
+    r->trace = r->client = SP_EV_NONE;
 }
 
 sp_status sp_ev_request_ref(struct sp_events *ev, uint32_t file, const char *id, size_t len,
@@ -570,6 +572,23 @@ sp_status sp_ev_add_client(struct sp_events *ev, const sp_ev_client *c)
     if (st)
         return st;
     ev->clients[ev->n_clients++] = *c;
+    ev->finished = false;
+    return SP_OK;
+}
+
+sp_status sp_ev_request_set_trace(struct sp_events *ev, uint32_t req, const sp_trace_context *ctx)
+{
+    static const uint8_t zero[16];
+    if (memcmp(ctx->trace_id, zero, 16) == 0 || memcmp(ctx->span_id, zero, 8) == 0)
+        return SP_ERR_INVALID;
+    sp_ev_request *r = &ev->requests[req];
+    if (r->trace == SP_EV_NONE) {
+        sp_status st = SP_GROW(ev->traces, ev->cap_traces, ev->n_traces + 1, SP_EV_MAX_RECORDS);
+        if (st)
+            return st;
+        r->trace = (uint32_t)ev->n_traces++;
+    }
+    ev->traces[r->trace] = *ctx;
     ev->finished = false;
     return SP_OK;
 }
