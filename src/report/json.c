@@ -353,6 +353,10 @@ static void write_gpu(FILE *out, const sp_report *r)
         sp_rep_json_us(out, k->total_ns);
         fputs(",\"duration_us\":", out);
         quantiles_us(out, &k->q, 1);
+        if (k->mangled) {
+            fputs(",\"mangled\":", out);
+            sp_json_write_str(out, k->mangled, 0);
+        }
         fputs("}", out);
     }
     fputs("],\"copy_stats\":[", out);

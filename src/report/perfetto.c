@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/hmap.h"
+#include "common/util_int.h"
 #include "report/perfetto_int.h"
 
 #define MAX_TID 999999
@@ -23,7 +24,7 @@ static void pf_slice(pf_writer *w, const char *name, const char *cat, int64_t pi
 {
     pf_begin(w);
     fputs("{\"ph\":\"X\",\"name\":", w->out);
-    sp_json_write_str(w->out, name, 512);
+    sp_json_write_str(w->out, name, 0); /* whole: ids and names are capped; demangled C++ names are long */
     fprintf(w->out, ",\"cat\":\"%s\",\"pid\":%" PRId64 ",\"tid\":%" PRId64 ",\"ts\":", cat, pid, tid);
     pf_ts(w, start);
     fputs(",\"dur\":", w->out);
@@ -515,6 +516,45 @@ static int trackset_add(sp_hmap *s, uint64_t key)
     return sp_hmap_put(s, key, 0) == SP_OK ? 1 : -1;
 }
 
+/* Kernel names as every report shows them (sp_demangle), each demangled once: the view's names are
+ * the set's interned strings, so one pointer is one name. */
+typedef struct pf_names {
+    sp_hmap of;     /* (uintptr_t) name -> index into shown */
+    char **shown;   /* the demangled text, or NULL: the name is shown as it is */
+    size_t n, cap;
+} pf_names;
+
+/* The name kernel name `name` is shown as; *demangled says whether it differs. SP_ERR_NOMEM. */
+static sp_status pf_kernel_name(pf_names *c, const char *name, const char **out, int *demangled)
+{
+    uint64_t key = (uint64_t)(uintptr_t)name;
+    uint32_t k = sp_hmap_find(&c->of, key, NULL, NULL);
+    if (k == SP_HMAP_NONE) {
+        sp_status st = SP_GROW(c->shown, c->cap, c->n + 1, UINT32_MAX - 1);
+        if (st || (st = sp_hmap_put(&c->of, key, (uint32_t)c->n)))
+            return st;
+        char *text = NULL;
+        size_t len = sp_demangle(name, NULL, 0);
+        if (len && (text = malloc(len + 1)) == NULL)
+            return SP_ERR_NOMEM;
+        if (text)
+            sp_demangle(name, text, len + 1);
+        k = (uint32_t)c->n;
+        c->shown[c->n++] = text;
+    }
+    *demangled = c->shown[k] != NULL;
+    *out = c->shown[k] ? c->shown[k] : name;
+    return SP_OK;
+}
+
+static void pf_names_free(pf_names *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->shown[i]);
+    free(c->shown);
+    sp_hmap_free(&c->of);
+}
+
 static const char *act_name(const sp_view_activity *a)
 {
     switch (a->kind) {
@@ -568,6 +608,8 @@ static sp_status write_device(pf_writer *w)
     sp_hmap named, procs; /* tracks and processes already named */
     memset(&named, 0, sizeof named);
     memset(&procs, 0, sizeof procs);
+    pf_names kn;
+    memset(&kn, 0, sizeof kn);
     sp_status st = SP_OK;
     sp_view_activity a;
     sp_view_batch b;
@@ -582,12 +624,21 @@ static sp_status write_device(pf_writer *w)
         int64_t tid = a.stream >= 0 && a.stream < MAX_TID ? a.stream : MAX_TID;
         if ((st = device_tracks(w, &procs, &named, &a, dev, pid, tid)))
             break;
-        pf_slice(w, act_name(&a), a.kind == SP_ACT_KERNEL ? "kernel" : "copy", pid, tid, a.start_ns, a.end_ns);
+        const char *name = act_name(&a);
+        int demangled = 0;
+        if (a.kind == SP_ACT_KERNEL && a.name[0] && (st = pf_kernel_name(&kn, a.name, &name, &demangled)))
+            break;
+        pf_slice(w, name, a.kind == SP_ACT_KERNEL ? "kernel" : "copy", pid, tid, a.start_ns, a.end_ns);
         fputs(",\"args\":{", w->out);
         int comma = 0;
+        if (demangled) {
+            fputs("\"mangled\":", w->out);
+            sp_json_write_str(w->out, a.name, 0);
+            comma = 1;
+        }
         if (a.batch != SP_VIEW_NONE) {
             sp_view_batch_at(ev, a.batch, &b);
-            fprintf(w->out, "\"batch\":%" PRId64, b.id);
+            fprintf(w->out, "%s\"batch\":%" PRId64, comma ? "," : "", b.id);
             comma = 1;
         }
         if (a.kind != SP_ACT_KERNEL) {
@@ -604,6 +655,7 @@ static sp_status write_device(pf_writer *w)
     }
     sp_hmap_free(&named);
     sp_hmap_free(&procs);
+    pf_names_free(&kn);
     return st ? st : ferror(w->out) ? SP_ERR_IO : SP_OK;
 }
 
