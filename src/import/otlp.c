@@ -39,6 +39,8 @@ typedef struct ospan {
     bool has_flags;
     uint8_t flags;           /* "flags": the W3C trace flags (its low 8 bits) */
     int64_t batch_effective; /* servprof.batch.effective_tokens; < 0 absent */
+    int8_t outcome;          /* servprof.outcome (sp_outcome); < 0 absent */
+    int32_t http_status;     /* http.response.status_code; 0 absent */
     int64_t batch_padded;    /* servprof.batch.padded_tokens; < 0 absent */
     bool server;             /* kind SERVER */
     bool has_batch;
@@ -184,7 +186,8 @@ static sp_status read_anyvalue(otlp *o, sp_json_token *got, bool *has)
 }
 
 enum attr {
-    A_NONE = -1, A_STAGE = LAT_COUNT, A_REQUEST, A_BATCH, A_PROMPT_TOKENS, A_BATCH_EFFECTIVE, A_BATCH_PADDED
+    A_NONE = -1, A_STAGE = LAT_COUNT, A_REQUEST, A_BATCH, A_PROMPT_TOKENS, A_BATCH_EFFECTIVE, A_BATCH_PADDED,
+    A_OUTCOME, A_HTTP_STATUS
 };
 
 static int attr_of(const char *k, size_t n)
@@ -200,6 +203,10 @@ static int attr_of(const char *k, size_t n)
         return A_BATCH_EFFECTIVE;
     if (IS("servprof.batch.padded_tokens"))
         return A_BATCH_PADDED;
+    if (IS("servprof.outcome"))
+        return A_OUTCOME;
+    if (IS("http.response.status_code") || IS("http.status_code"))
+        return A_HTTP_STATUS;
     if (IS("gen_ai.usage.prompt_tokens") || IS("gen_ai.usage.input_tokens"))
         return A_PROMPT_TOKENS;
 #undef IS
@@ -298,6 +305,21 @@ static sp_status read_attributes(otlp *o, sread *r)
                                 return ist;
                         }
                     }
+                } else if (which == A_OUTCOME) {
+                    int oc = -1;
+                    for (int k = 0; v.type == SP_JSON_STRING && k < SP_OUTCOME_COUNT && oc < 0; k++)
+                        if (strlen(sp_outcome_str((sp_outcome)k)) == v.len &&
+                            memcmp(sp_outcome_str((sp_outcome)k), v.str, v.len) == 0)
+                            oc = k;
+                    if (oc < 0)
+                        bad(r, "servprof.outcome must be ok, rejected, error, cancelled or unfinished");
+                    else
+                        r->s.outcome = (int8_t)oc;
+                } else if (which == A_HTTP_STATUS) {
+                    if (!token_int(&v, &x) || x < 0 || x > 999)
+                        bad(r, "http.response.status_code must be an HTTP status (0..999)");
+                    else
+                        r->s.http_status = (int32_t)x;
                 } else if (which == A_BATCH_EFFECTIVE || which == A_BATCH_PADDED) {
                     if (!token_int(&v, &x) || x < 0)
                         bad(r, "%s must be a non-negative integer", which == A_BATCH_EFFECTIVE
@@ -359,6 +381,7 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
     r->s.input_tokens = -1;
     r->s.request_id = SP_EV_NONE;
     r->s.batch_effective = r->s.batch_padded = -1;
+    r->s.outcome = -1;
     for (int i = 0; i < LAT_COUNT; i++)
         r->s.lat[i] = -1;
     r->s.stage = SP_EV_NONE;
@@ -728,6 +751,9 @@ static sp_status build(otlp *o)
         for (size_t i = 0; i < n && q->input_tokens < 0; i++)
             q->input_tokens = g[i].input_tokens;
         q->has_record = true;
+        if (g[rs].outcome >= 0)
+            q->outcome = (uint8_t)g[rs].outcome;
+        q->status = g[rs].http_status;
         for (size_t i = 0; i < n && st == SP_OK; i++) {
             if (i != rs && g[i].stage != SP_EV_NONE)
                 st = sp_ev_add_span(ev, req, g[i].stage, g[i].start, g[i].end);

@@ -175,7 +175,8 @@ static void span_begin(ox *x, const uint8_t trace[16], const uint8_t span[8], co
                        const char *name, int kind, uint32_t file, uint64_t start, uint64_t end)
 {
     FILE *out = x->out;
-    fputs(x->doc_spans ? ",\n" : "\n", out);
+    if (x->doc_spans)
+        putc(',', out); /* one document per line: no line break inside one */
     fputs("{\"traceId\":", out);
     put_hex(out, trace, 16);
     fputs(",\"spanId\":", out);
