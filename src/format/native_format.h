@@ -45,7 +45,8 @@ typedef enum sp_native_type {
     SP_REC_PROP = 12,   /* aux: key bytes (1..255); value bytes (u64), key NUL-padded to 8, value
                            NUL-padded to 8 */
     SP_REC_OUTCOME = 13, /* aux: sp_outcome; request id, HTTP status (i64; 0: none) */
-    SP_REC_TRACE = 14    /* aux: W3C trace-flags; request id, trace-id (16 bytes), span-id (8 bytes),
+    /* 14 and 15 are reserved for the generation records `step` and `token` (issue 13) */
+    SP_REC_TRACE = 16    /* aux: W3C trace-flags; request id, trace-id (16 bytes), span-id (8 bytes),
                             parent-id (8 bytes; all zero: none), each id's bytes in order */
 } sp_native_type;
 

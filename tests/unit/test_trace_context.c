@@ -68,7 +68,7 @@ static void ctx_of(sp_trace_context *c, uint8_t t, uint8_t s, uint8_t p, uint8_t
     c->flags = flags;
 }
 
-/* The recorder writes the context (record 14) and the native importer gives it back; ids that are
+/* The recorder writes the context (record 16) and the native importer gives it back; ids that are
  * not valid W3C ids are dropped and counted, never written. The meta record ties the clock to Unix
  * time. */
 static void test_native_record(void)
