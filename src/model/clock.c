@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/tracectx.h"
 #include "common/util_int.h"
 #include "model/events_int.h"
 
@@ -192,14 +191,9 @@ static sp_status index_traces(const struct sp_events *ev, sp_hmap *m)
  * hex digits (a client that knows its requests by trace id); SP_HMAP_NONE when there is none. */
 static uint32_t join_by_trace(const struct sp_events *ev, const sp_hmap *m, sp_ev_client *cl)
 {
-    uint8_t tid[16];
-    const uint8_t *want = cl->trace_id;
-    if (!cl->has_trace) {
-        const char *t = sp_str_get(&ev->strings, cl->id);
-        if (!sp_hex_read(t, strlen(t), tid, 16))
-            return SP_HMAP_NONE;
-        want = tid;
-    }
+    const uint8_t *want = cl->has_trace ? cl->trace_id : cl->id_is_trace ? cl->id_trace : NULL;
+    if (!want)
+        return SP_HMAP_NONE;
     trace_probe p = {ev, want};
     return sp_hmap_find(m, sp_hash_bytes(want, 16, 0), trace_eq, &p);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/tracectx.h"
 #include "common/util_int.h"
 #include "model/events_int.h"
 
@@ -554,7 +555,11 @@ sp_status sp_ev_add_client(struct sp_events *ev, const sp_ev_client *c)
     sp_status st = SP_GROW(ev->clients, ev->cap_clients, ev->n_clients + 1, SP_EV_MAX_RECORDS);
     if (st)
         return st;
-    ev->clients[ev->n_clients++] = *c;
+    sp_ev_client *cl = &ev->clients[ev->n_clients++];
+    *cl = *c;
+    /* an id text that is a trace id joins by trace id too (clock.c, sp_ev_join_clients) */
+    const char *t = sp_str_get(&ev->strings, cl->id);
+    cl->id_is_trace = t && sp_hex_read(t, strlen(t), cl->id_trace, 16);
     ev->finished = false;
     return SP_OK;
 }

@@ -143,6 +143,8 @@ typedef struct sp_ev_client {
     uint8_t trace_id[16];    /* its trace id */
     uint8_t span_id[8];      /* and the client's span (the server's parent) */
     bool by_trace;           /* after sp_ev_finish: joined by trace id, its id text matching no request */
+    bool id_is_trace;        /* set by sp_ev_add_client: the id text is 32 hex digits, a trace id: */
+    uint8_t id_trace[16];    /* those digits' bytes (a client that knows its requests by trace id) */
 } sp_ev_client;
 
 /* A property of one file's trace (docs/native-format.md "Properties"): e.g. "device" -> "cpu",
