@@ -148,11 +148,13 @@ static int write_otlp(const export_args *a, const sp_events *ev)
             remove(a->otlp_path); /* a partial file would read as a complete export */
         return 1;
     }
-    fprintf(stderr, "servprof export: wrote %llu requests (%llu spans, %llu batches) to %s",
-            (unsigned long long)res.requests, (unsigned long long)res.spans, (unsigned long long)res.batches,
+    fprintf(stderr, "servprof export: wrote %llu request%s (%llu span%s, %llu batch%s) to %s",
+            (unsigned long long)res.requests, res.requests == 1 ? "" : "s", (unsigned long long)res.spans,
+            res.spans == 1 ? "" : "s", (unsigned long long)res.batches, res.batches == 1 ? "" : "es",
             to_stdout ? "standard output" : a->otlp_path);
     if (res.skipped_requests)
-        fprintf(stderr, "; %llu unfinished requests left out (no end)", (unsigned long long)res.skipped_requests);
+        fprintf(stderr, "; %llu unfinished request%s left out (no end)", (unsigned long long)res.skipped_requests,
+                res.skipped_requests == 1 ? "" : "s");
     fputc('\n', stderr);
     return 0;
 }
