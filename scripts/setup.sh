@@ -12,8 +12,10 @@ mode=${1:-build}
 
 # build: the compiler and the libraries servprof links. libjansson-dev: JSON DOM parser for the
 # reference service (tokenizer.json, request bodies and the safetensors header are all small, so
-# reading them whole into a tree is the simple, right choice).
-pkgs=(cmake make gcc pkg-config zlib1g-dev libsqlite3-dev libmicrohttpd-dev libopenblas-dev libjansson-dev)
+# reading them whole into a tree is the simple, right choice). libiberty-dev: GCC's C++ demangler
+# (cplus_demangle_v3), for kernel names as nsys and torch.profiler show them.
+pkgs=(cmake make gcc pkg-config zlib1g-dev libsqlite3-dev libmicrohttpd-dev libopenblas-dev libjansson-dev
+      libiberty-dev)
 optional=()
 case "$mode" in
   build) ;;

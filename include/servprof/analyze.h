@@ -66,10 +66,13 @@ typedef struct sp_stream_idle {
 } sp_stream_idle;
 
 typedef struct sp_kernel_stat {
-    const char *name;        /* owned by the report */
+    const char *name;        /* owned by the report; demangled (sp_demangle) when the trace gives a C++
+                                symbol */
     uint64_t count;
     uint64_t total_ns;
     sp_quantiles q;
+    const char *mangled;     /* the name as the trace gives it when it was demangled, else NULL; owned
+                                by the report (appended: earlier fields keep their offsets) */
 } sp_kernel_stat;
 
 typedef struct sp_copy_stat {
@@ -482,7 +485,27 @@ typedef struct sp_report {
     sp_report_detail *detail;      /* with sp_analyze_options.keep_detail, else NULL; owned by the report */
     sp_gen_summary *generation;    /* traces with generation data (docs/generation.md), else NULL; owned
                                       by the report */
+    /* W3C trace context (docs/analysis.md, "Client merge"; appended, so earlier fields keep their
+     * offsets): */
+    uint64_t client_records_by_trace;  /* joined by trace id, their id text matching no request */
+    uint64_t trace_context_requests;   /* recorded requests that carry a trace context */
+    uint64_t trace_context_matched;    /* joined pairs whose both sides carry one and agree: one trace
+                                          id, and the server's parent span is the client's span */
+    uint64_t trace_context_mismatched; /* joined pairs whose both sides carry one and disagree (a proxy
+                                          between them started a trace of its own, or ids are wrong) */
 } sp_report;
+
+/* Demangles an Itanium C++ ABI symbol ("_Z...": the names CUDA kernels carry in CUPTI records, and in
+ * Kineto and Nsight traces when their tool did not demangle them) as c++filt, nsys and torch.profiler
+ * show it, e.g. "_Z5saxpyifPfS_" as "saxpy(int, float, float*, float*)". Every report shows kernel
+ * names this way. Writes the text into `buf` (NUL-terminated, cut to len - 1 bytes; `buf` may be NULL when len is
+ * 0) and returns its full length, like snprintf. Returns 0, `buf` "", when `symbol` is not a mangled
+ * name (it is shown as it is), cannot be demangled, is longer than 4095 bytes, or this build has no
+ * demangler (sp_demangle_available). Thread-safe. */
+SP_API size_t sp_demangle(const char *symbol, char *buf, size_t len);
+/* 1 when servprof was built with a demangler (libiberty's cplus_demangle_v3, Debian libiberty-dev),
+ * else 0 (kernel names are then shown as the traces give them). */
+SP_API int sp_demangle_available(void);
 
 /* Analyses `ev` (finishing it first). `opt` may be NULL. `*out` is written only on success; free it
  * with sp_report_destroy. Returns SP_ERR_PARSE with a message in `err` when references do not resolve

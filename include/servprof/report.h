@@ -35,6 +35,44 @@ SP_API sp_status sp_report_write_json(const sp_report *r, FILE *out);
  * it); `r` (may be NULL) adds the verdict. SP_ERR_NOMEM. */
 SP_API sp_status sp_report_write_perfetto(const sp_report *r, const sp_events *ev, FILE *out);
 
+/* ---- OpenTelemetry export (docs/otlp.md, "Export") ---- */
+
+/* Options of sp_report_write_otlp (trace.h's ABI rule: fill with sp_otlp_options_init). */
+typedef struct sp_otlp_options {
+    size_t struct_size;          /* sizeof(sp_otlp_options) the caller was built with */
+    int has_unix_offset;         /* unix_offset_ns is given: */
+    int64_t unix_offset_ns;      /* what the times of a file with no wall-clock anchor of its own (a
+                                    JSONL trace without unix_offset_ns, a Kineto or Nsight trace) add
+                                    to become Unix times, in ns */
+    const char *service_name;    /* the resource's service.name; NULL: the trace's `service` property,
+                                    else "servprof"; borrowed for the call */
+} sp_otlp_options;
+
+SP_API void sp_otlp_options_init(sp_otlp_options *opt);
+
+/* What sp_report_write_otlp wrote. */
+typedef struct sp_otlp_result {
+    uint64_t requests;           /* requests exported (each a trace's server span) */
+    uint64_t spans;              /* spans in all: requests, their client, stage and batch spans, batches */
+    uint64_t batches;            /* batches exported as spans of their own */
+    uint64_t skipped_requests;   /* recorded requests left out: no end (unfinished) */
+} sp_otlp_result;
+
+/* The events as OpenTelemetry spans in OTLP/JSON (the protocol's JSON encoding), one
+ * ExportTraceServiceRequest document per line, that an OpenTelemetry Collector (otlpjsonfile
+ * receiver) or any OTLP/HTTP endpoint (one line per POST to /v1/traces) ingests, and that servprof's
+ * own OTLP importer reads back to the same requests, stage spans and batches. Per request: a SERVER
+ * span under its recorded W3C trace context (sp_record_request_trace; ids servprof makes up when it
+ * has none), a CLIENT span when a load generator's times are merged, an INTERNAL span per stage span
+ * and per batch it ran in; per batch a span of its own linked to its members' spans. Times become
+ * Unix times with each file's wall-clock anchor (a native trace's meta record) or opt's offset.
+ * `ev` must be finished (sp_analyze finishes it). `opt` may be NULL; `result` may be NULL (else
+ * written on success). Returns SP_ERR_INVALID (NULL ev or out), SP_ERR_STATE (not finished),
+ * SP_ERR_FORMAT with a message naming the file in `err` (a file to export has no wall-clock anchor
+ * and opt gives no offset; nothing is written), SP_ERR_NOMEM, SP_ERR_IO. */
+SP_API sp_status sp_report_write_otlp(const sp_events *ev, const sp_otlp_options *opt, FILE *out,
+                                      sp_otlp_result *result, char *err, size_t errlen);
+
 /* ---- HTML report (docs/html-report.md) ---- */
 
 /* One row of a what-if comparison (`servprof whatif`): a batching policy and the figures predicted

@@ -160,6 +160,32 @@ SP_API void sp_record_outcome(sp_recorder *rec, uint64_t request_id, sp_outcome 
 SP_API void sp_record_request_label(sp_recorder *rec, uint64_t request_id, const char *label,
                                     size_t label_len);
 
+/* W3C Trace Context (https://www.w3.org/TR/trace-context/) of one request: the trace it belongs to,
+ * the span this service gives it, and the caller's span (the `traceparent` header's parent-id). */
+typedef struct sp_trace_context {
+    uint8_t trace_id[16];    /* trace-id; all zero is invalid */
+    uint8_t span_id[8];      /* this service's span for the request; all zero is invalid */
+    uint8_t parent_id[8];    /* the caller's span; all zero: none (the request started the trace) */
+    uint8_t flags;           /* trace-flags; bit 0 (SP_TRACE_FLAG_SAMPLED): the caller records it */
+} sp_trace_context;
+#define SP_TRACE_FLAG_SAMPLED 0x01u
+
+/* Reads a `traceparent` header value (`len` bytes, no NUL needed) into `out`'s trace_id, parent_id
+ * (the header's parent-id) and flags, and zeroes span_id (the caller gives its own span, e.g. 8
+ * random bytes). The rules of the W3C Recommendation: lower-case hex; version 00 is exactly
+ * "00-<32 hex>-<16 hex>-<2 hex>"; a higher version (not ff) has that prefix and, when longer, a '-'
+ * after it; trace-id and parent-id are not all zero. Surrounding spaces and tabs are ignored.
+ * Returns SP_OK, or SP_ERR_INVALID (NULL, or not a valid header: `out` untouched; a service then
+ * starts a trace of its own or records none). Thread-safe, allocates nothing. */
+SP_API sp_status sp_trace_context_parse(const char *traceparent, size_t len, sp_trace_context *out);
+
+/* Records request `request_id`'s trace context (docs/native-format.md, "Trace context"): the analysis
+ * joins a client's records to the request by trace id when their ids differ, and `servprof export
+ * --otlp` writes the request's spans under these ids. `ctx` is copied; a NULL ctx, an all-zero trace
+ * id or an all-zero span id is dropped as SP_DROP_TOO_LARGE (it cannot be written as valid ids).
+ * Record it once per request, beside its request record; a later one replaces an earlier one. */
+SP_API void sp_record_request_trace(sp_recorder *rec, uint64_t request_id, const sp_trace_context *ctx);
+
 /* One stage span of a request (DESIGN section 2): `stage` is SP_STAGE_* or an interned name. */
 SP_API void sp_record_stage(sp_recorder *rec, uint64_t request_id, sp_name_id stage,
                             uint64_t start_ns, uint64_t end_ns);
@@ -222,6 +248,7 @@ SP_API void sp_recorder_add_drops(sp_recorder *rec, sp_drop_cause cause, uint64_
 #define SP_COPY(rec, copy_record) ((void)0)
 #define SP_LAUNCH(rec, name, correlation, start, end) ((void)0)
 #define SP_OUTCOME(rec, id, outcome, status) ((void)0)
+#define SP_TRACE(rec, id, ctx) ((void)0)
 #else
 #define SP_RECORDER_OPEN(path, opt, out) sp_recorder_open((path), (opt), (out))
 #define SP_RECORDER_CLOSE(rec) sp_recorder_close(rec)
@@ -236,6 +263,7 @@ SP_API void sp_recorder_add_drops(sp_recorder *rec, sp_drop_cause cause, uint64_
 #define SP_COPY(rec, copy_record) sp_record_copy((rec), (copy_record))
 #define SP_LAUNCH(rec, name, correlation, start, end) sp_record_launch((rec), (name), (correlation), (start), (end))
 #define SP_OUTCOME(rec, id, outcome, status) sp_record_outcome((rec), (id), (outcome), (status))
+#define SP_TRACE(rec, id, ctx) sp_record_request_trace((rec), (id), (ctx))
 #endif
 
 #ifdef __cplusplus

@@ -78,6 +78,7 @@ def load():
     proto("sp_record_request", None, vp, u64, u64, u64, i64)
     proto("sp_record_outcome", None, vp, u64, ctypes.c_int, i32)
     proto("sp_record_request_label", None, vp, u64, ctypes.c_char_p, sz)
+    proto("sp_record_request_trace", None, vp, u64, ctypes.POINTER(TraceContext))
     proto("sp_record_stage", None, vp, u64, u32, u64, u64)
     proto("sp_record_batch", None, vp, u64, ctypes.POINTER(u64), sz, u64, u64, u64, u64)
     proto("sp_record_kernel", None, vp, vp)
@@ -91,6 +92,12 @@ class RecorderOptions(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_size_t), ("thread_buffer_bytes", ctypes.c_size_t),
                 ("max_threads", ctypes.c_size_t), ("flush_interval_ms", ctypes.c_uint),
                 ("price_per_hour", ctypes.c_double), ("on_fork_child", ctypes.c_int)]
+
+
+class TraceContext(ctypes.Structure):
+    """sp_trace_context (trace.h)."""
+    _fields_ = [("trace_id", ctypes.c_uint8 * 16), ("span_id", ctypes.c_uint8 * 8),
+                ("parent_id", ctypes.c_uint8 * 8), ("flags", ctypes.c_uint8)]
 
 
 class KernelRecord(ctypes.Structure):

@@ -999,6 +999,36 @@ static PyObject *request_span(RequestObject *self, PyObject *const *args, Py_ssi
     Py_RETURN_NONE;
 }
 
+/* trace_context(trace_id, span_id, parent_id=None, flags=1): the W3C ids, checked by _common (not the
+ * hot path: once per request). */
+static PyObject *request_trace_context(RequestObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"trace_id", "span_id", "parent_id", "flags", NULL};
+    PyObject *t, *s, *p = Py_None, *f = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OO:trace_context", kwlist, &t, &s, &p, &f))
+        return NULL;
+    PyObject *one = NULL;
+    if (!f)
+        f = one = PyLong_FromLong(1);
+    PyObject *c = f ? PyObject_CallMethod(g_common, "check_trace_context", "OOOO", t, s, p, f) : NULL;
+    Py_XDECREF(one);
+    if (!c)
+        return NULL;
+    sp_trace_context ctx;
+    PyObject *tb = PyTuple_GetItem(c, 0), *sb = PyTuple_GetItem(c, 1), *pb = PyTuple_GetItem(c, 2);
+    memcpy(ctx.trace_id, PyBytes_AsString(tb), 16);
+    memcpy(ctx.span_id, PyBytes_AsString(sb), 8);
+    memcpy(ctx.parent_id, PyBytes_AsString(pb), 8);
+    ctx.flags = (uint8_t)PyLong_AsLong(PyTuple_GetItem(c, 3));
+    Py_DECREF(c);
+    if (!self->rec->rec) {
+        self->rec->after_close++;
+        Py_RETURN_NONE;
+    }
+    sp_record_request_trace(self->rec->rec, self->id, &ctx);
+    Py_RETURN_NONE;
+}
+
 static PyObject *request_outcome(RequestObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"outcome", "status", NULL};
@@ -1167,6 +1197,8 @@ static PyMethodDef request_methods[] = {
     {"stage", (PyCFunction)request_stage, METH_O, "stage(name) -> Stage: `with r.stage('preprocess'):`"},
     {"span", (PyCFunction)(void (*)(void))request_span, METH_FASTCALL,
      "span(name, start_ns, end_ns): a stage span with explicit times."},
+    {"trace_context", (PyCFunction)(void (*)(void))request_trace_context, METH_VARARGS | METH_KEYWORDS,
+     "trace_context(trace_id, span_id, parent_id=None, flags=1): the request's W3C trace context."},
     {"outcome", (PyCFunction)(void (*)(void))request_outcome, METH_VARARGS | METH_KEYWORDS,
      "outcome(outcome, status=0): ok, rejected, error, cancelled or unfinished, with the HTTP status."},
     {"end", (PyCFunction)(void (*)(void))request_end, METH_FASTCALL | METH_KEYWORDS,

@@ -10,7 +10,7 @@ import weakref
 from . import _clib
 from ._common import (KNOWN_STAGES, OUTCOMES, DROP_CAUSES, COPY_KINDS, NO_BATCH, MAX_MEMBERS, LABELLED_ID_BASE,
                       ON_FORK, current_batch, check_stage_name, check_time, check_count, check_request_id,
-                      check_outcome, resolve_path)
+                      check_outcome, check_trace_context, resolve_path)
 
 _lib = _clib.load()
 _now = _lib.sp_now_ns
@@ -370,6 +370,22 @@ class Request:
             return
         _lib.sp_record_stage(rec._ptr, self.trace_id, nid, s, e)
         self._touch(s, e)
+
+    def trace_context(self, trace_id, span_id, parent_id=None, flags=1):
+        """Records the request's W3C trace context (hex text or bytes): the trace it belongs to, the
+        span this service gives it, the caller's span (the traceparent's parent-id; None: a root),
+        the trace flags. Once per request; a later call replaces it."""
+        t, s, p, f = check_trace_context(trace_id, span_id, parent_id, flags)
+        rec = self._rec
+        if rec._ptr is None:
+            rec._py_after_close += 1
+            return
+        ctx = _clib.TraceContext()
+        ctypes.memmove(ctx.trace_id, t, 16)
+        ctypes.memmove(ctx.span_id, s, 8)
+        ctypes.memmove(ctx.parent_id, p, 8)
+        ctx.flags = f
+        _lib.sp_record_request_trace(rec._ptr, self.trace_id, ctypes.byref(ctx))
 
     def outcome(self, outcome, status=0):
         self._outcome = check_outcome(outcome, status)

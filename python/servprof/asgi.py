@@ -10,8 +10,11 @@ For each HTTP request it records (docs/python.md, "ASGI middleware"):
   shows nothing earlier; the C reference service records the same moment);
 - done: when the application hands the last body chunk of the response to the server (the C
   reference service records when the response is queued to the socket: the same moment);
-- the request id: a W3C `traceparent` header's trace id, else `X-Request-Id`, else a number of its
+- the request id: `X-Request-Id`, else a W3C `traceparent` header's trace id, else a number of its
   own; echoed in the response's `X-Request-Id` header;
+- the trace context: a valid `traceparent` is continued under a span of the middleware's own (random
+  8 bytes), its parent the caller's span (Request.trace_context), so `servprof export --otlp` puts the
+  server's spans under the caller's and the analysis joins a client trace by trace id;
 - the outcome from the status: 2xx/3xx ok, 503 and 429 rejected, other 4xx/5xx error, an exception
   error (500), a cancelled task or a response that never finished cancelled; what the application
   set with `request.outcome(...)` wins;
@@ -26,12 +29,14 @@ returns the servprof.Request of the HTTP request being served (also in scope["se
 import asyncio
 import contextvars
 import itertools
-import re
+import random
 
 from . import now_ns
+from ._common import parse_traceparent
 
 _current = contextvars.ContextVar("servprof_asgi_request", default=None)
-_TRACEPARENT = re.compile(rb"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+# span ids: 64 random bits (random.Random seeds itself from os.urandom), never zero
+_span_rng = random.Random()
 _REJECTED = (503, 429)
 # ids of requests that come without one: one sequence per process, so two middlewares (two apps on
 # one recorder) never give the same number twice
@@ -48,20 +53,33 @@ def current_request(scope=None):
     return r
 
 
-def request_id_from_headers(headers):
-    """The id servprof joins on: a traceparent's trace id (32 hex digits, not all zero), else an
-    X-Request-Id of 1..255 printable ASCII bytes; None otherwise. `headers`: ASGI (name, value) bytes."""
-    xrid = None
+def trace_from_headers(headers):
+    """(trace_id, parent_id, flags) of a valid W3C traceparent header (hex, hex, int), or None.
+    `headers`: ASGI (name, value) bytes."""
     for name, value in headers:
         if name == b"traceparent":
-            m = _TRACEPARENT.match(value.strip().lower())
-            if m and m.group(1) != b"0" * 32:
-                return m.group(1).decode()
-        elif name == b"x-request-id":
+            return parse_traceparent(value)
+    return None
+
+
+def request_id_from_headers(headers):
+    """The id servprof joins on: an X-Request-Id of 1..255 printable ASCII bytes, else a valid
+    traceparent's trace id (32 hex digits); None otherwise. `headers`: ASGI (name, value) bytes."""
+    for name, value in headers:
+        if name == b"x-request-id":
             v = value.strip()
             if 0 < len(v) <= 255 and all(0x20 <= c < 0x7f for c in v):
-                xrid = v.decode()
-    return xrid
+                return v.decode()
+    tp = trace_from_headers(headers)
+    return tp[0] if tp else None
+
+
+def new_span_id():
+    """16 hex digits of a fresh span id (64 random bits, never all zero)."""
+    v = 0
+    while v == 0:
+        v = _span_rng.getrandbits(64)
+    return "%016x" % v
 
 
 class Middleware:
@@ -98,7 +116,8 @@ class Middleware:
             await self.app(scope, receive, send)
             return
         arrival = now_ns()
-        rid = request_id_from_headers(scope.get("headers") or ())
+        headers = scope.get("headers") or ()
+        rid = request_id_from_headers(headers)
         echo = rid if rid is not None else None
         if rid is None:
             rid = next(_ids)
@@ -109,6 +128,12 @@ class Middleware:
             self._fault(e)
             await self.app(scope, receive, send)
             return
+        try:
+            tp = trace_from_headers(headers)
+            if tp is not None:
+                req.trace_context(tp[0], new_span_id(), tp[1], tp[2])
+        except Exception as e:  # noqa: BLE001 - the request is still recorded, without its trace
+            self._fault(e)
         st = _State()
         echo_b = echo.encode()
 

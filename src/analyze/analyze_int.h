@@ -370,4 +370,8 @@ const sp_ev_launch *sp_ana_launch_of(const sp_events *ev, const sp_ana_launches 
 /* Per-kernel launch statistics over ordinary launches, and graph launches on their own. */
 sp_status sp_ana_launch_stats(sp_ana *a, const sp_ana_launches *li);
 
+/* `name` as every report shows it (demangle.c): a copy the report owns, demangled when it is a C++
+ * symbol (sp_demangle; *demangled is then 1), else as it is. NULL without memory. */
+const char *sp_ana_display_name(sp_report *r, const char *name, int *demangled);
+
 #endif

@@ -18,6 +18,7 @@ int sp_cmd_serve(int argc, char **argv);     /* src/cli/cmd_serve.c (SERVPROF_SE
 int sp_cmd_load(int argc, char **argv);      /* src/cli/cmd_load.c (SERVPROF_LOAD_ENABLED) */
 int sp_cmd_demo(int argc, char **argv);      /* src/cli/cmd_demo.c */
 int sp_cmd_whatif(int argc, char **argv);    /* src/cli/cmd_whatif.c (SERVPROF_WHATIF_ENABLED) */
+int sp_cmd_export(int argc, char **argv);    /* src/cli/cmd_export.c: OTLP/JSON for OpenTelemetry */
 
 /* Writes the trace `o` describes (sp_synth_write) to `path`, or standard output when NULL. On failure
  * prints "servprof CMD: ..." (the file that could not be created or written, an option the library

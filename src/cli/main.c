@@ -14,6 +14,7 @@ typedef struct sp_cli_command {
 
 static const sp_cli_command commands[] = {
     {"analyze", sp_cmd_analyze, "analyse traces: stage table, padding, cost, GPU timeline, verdict"},
+    {"export", sp_cmd_export, "write traces as OpenTelemetry spans (OTLP/JSON) for any tracing backend"},
     {"synth", sp_cmd_synth, "write a sample trace of a simulated dynamically-batched service"},
 #ifdef SERVPROF_SERVE_ENABLED
     {"serve", sp_cmd_serve, "run the instrumented reference inference service"},

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/tracectx.h"
 #include "common/util_int.h"
 #include "format/native_format.h"
 #include "import/import_int.h"
@@ -27,7 +28,9 @@ enum field {
     F_CORRELATION, F_KIND, F_BYTES, F_INTENDED, F_SEND, F_STATUS, F_PROPERTIES, F_OUTCOME,
     /* generation (docs/generation.md) */
     F_PHASES, F_TOKENS, F_KV_USED, F_KV_CAPACITY, F_INDEX, F_TIME, F_FIRST_TOKEN, F_TOKEN_NS,
-    F_OUTPUT_TOKENS, F_COUNT
+    F_OUTPUT_TOKENS,
+    /* W3C trace context */
+    F_TRACE_ID, F_SPAN_ID, F_PARENT_SPAN_ID, F_TRACE_FLAGS, F_UNIX_OFFSET, F_COUNT
 };
 _Static_assert(F_COUNT <= 64, "present is a 64-bit mask");
 
@@ -36,7 +39,8 @@ static const char *const g_field_names[F_COUNT] = {
     "stage", "start_ns", "end_ns", "batch", "requests", "effective_tokens", "padded_tokens", "name",
     "stream", "device", "correlation", "kind", "bytes", "intended_ns", "send_ns", "status", "properties",
     "outcome", "phases", "tokens", "kv_used_tokens", "kv_capacity_tokens", "index", "time_ns",
-    "first_token_ns", "token_ns", "output_tokens"};
+    "first_token_ns", "token_ns", "output_tokens", "trace_id", "span_id", "parent_span_id", "trace_flags",
+    "unix_offset_ns"};
 
 /* One member's value as read: type 0 means absent. Text stays valid for the whole line (the lexer
  * unescapes in place inside the line buffer). */
@@ -143,13 +147,15 @@ static int field_of(const char *k, size_t n)
             K("index", F_INDEX) break;
     case 6: K("end_ns", F_END) K("stream", F_STREAM) K("device", F_DEVICE) K("status", F_STATUS) K("format", F_FORMAT)
             K("phases", F_PHASES) K("tokens", F_TOKENS) break;
-    case 7: K("done_ns", F_DONE) K("send_ns", F_SEND) K("outcome", F_OUTCOME) K("time_ns", F_TIME) break;
-    case 8: K("start_ns", F_START) K("requests", F_REQUESTS) K("token_ns", F_TOKEN_NS) break;
+    case 7: K("done_ns", F_DONE) K("send_ns", F_SEND) K("outcome", F_OUTCOME) K("time_ns", F_TIME) K("span_id", F_SPAN_ID)
+            break;
+    case 8: K("start_ns", F_START) K("requests", F_REQUESTS) K("token_ns", F_TOKEN_NS) K("trace_id", F_TRACE_ID) break;
     case 10: K("arrival_ns", F_ARRIVAL) K("properties", F_PROPERTIES) break;
-    case 11: K("correlation", F_CORRELATION) K("intended_ns", F_INTENDED) break;
+    case 11: K("correlation", F_CORRELATION) K("intended_ns", F_INTENDED) K("trace_flags", F_TRACE_FLAGS) break;
     case 12: K("input_tokens", F_INPUT_TOKENS) break;
     case 13: K("padded_tokens", F_PADDED) K("output_tokens", F_OUTPUT_TOKENS) break;
-    case 14: K("price_per_hour", F_PRICE) K("kv_used_tokens", F_KV_USED) K("first_token_ns", F_FIRST_TOKEN) break;
+    case 14: K("price_per_hour", F_PRICE) K("kv_used_tokens", F_KV_USED) K("first_token_ns", F_FIRST_TOKEN)
+             K("parent_span_id", F_PARENT_SPAN_ID) K("unix_offset_ns", F_UNIX_OFFSET) break;
     case 16: K("effective_tokens", F_EFFECTIVE) break;
     case 18: K("kv_capacity_tokens", F_KV_CAPACITY) break;
     default: break;
@@ -694,6 +700,57 @@ static sp_status check_order(jsonl *j, int k_start, uint64_t start, int k_end, u
             return model_fail(j, st_);  \
     } while (0)
 
+/* A W3C id member (trace_id: 16 bytes, span ids: 8) as hex text of either case, not all zero. */
+static int get_hex_id(jsonl *j, int k, uint8_t *out, size_t n)
+{
+    const jval *v = fv(j, k);
+    if (v->type == 0 || v->type == SP_JSON_NULL)
+        return ABSENT;
+    if (v->type != SP_JSON_STRING || !sp_hex_read(v->s, v->len, out, n)) {
+        line_fail(j, SP_ERR_PARSE, "\"%s\" must be %zu hex digits", g_field_names[k], 2 * n);
+        return BAD;
+    }
+    if (sp_bytes_zero(out, n)) {
+        line_fail(j, SP_ERR_PARSE, "\"%s\" is all zeros (not a valid W3C id)", g_field_names[k]);
+        return BAD;
+    }
+    return GOT;
+}
+
+/* A request's or a client's trace context: trace_id and span_id, both or neither; a request may add
+ * parent_span_id and trace_flags (default 1, sampled). *has is false when the line has none. */
+static int get_trace(jsonl *j, bool request, sp_trace_context *c, bool *has)
+{
+    memset(c, 0, sizeof *c);
+    *has = false;
+    int t = get_hex_id(j, F_TRACE_ID, c->trace_id, 16);
+    int s = get_hex_id(j, F_SPAN_ID, c->span_id, 8);
+    if (t == BAD || s == BAD)
+        return BAD;
+    if (t != s) {
+        line_fail(j, SP_ERR_PARSE, "\"%s\" without \"%s\" (a trace context needs both)",
+                  g_field_names[t == GOT ? F_TRACE_ID : F_SPAN_ID], g_field_names[t == GOT ? F_SPAN_ID : F_TRACE_ID]);
+        return BAD;
+    }
+    int64_t flags = SP_TRACE_FLAG_SAMPLED;
+    if (request) {
+        if (get_hex_id(j, F_PARENT_SPAN_ID, c->parent_id, 8) == BAD)
+            return BAD;
+        if (get_int(j, F_TRACE_FLAGS, false, 0, 255, "W3C trace flags, 0..255", &flags) == BAD)
+            return BAD;
+    }
+    if (t == ABSENT) {
+        if (request && !sp_bytes_zero(c->parent_id, 8)) {
+            line_fail(j, SP_ERR_PARSE, "\"parent_span_id\" without \"trace_id\" and \"span_id\"");
+            return BAD;
+        }
+        return ABSENT;
+    }
+    c->flags = (uint8_t)flags;
+    *has = true;
+    return GOT;
+}
+
 /* ---------- records ---------- */
 
 static sp_status rec_meta(jsonl *j)
@@ -740,7 +797,14 @@ static sp_status rec_meta(jsonl *j)
     for (size_t i = 0; pr->type == SP_JSON_OBJ_BEGIN && i < j->nprops; i++)
         MODEL(sp_ev_set_prop(j->ev, j->file, j->prop_key[i].s, j->prop_key[i].len, j->prop_val[i].s,
                              j->prop_val[i].len));
+    int64_t unix_offset = 0;
+    int have_offset = get_int(j, F_UNIX_OFFSET, false, INT64_MIN, INT64_MAX, "an integer number of ns", &unix_offset);
+    NEED(have_offset);
     sp_ev_file *f = &j->ev->files[j->file];
+    if (have_offset == GOT) {
+        f->unix_offset_ns = unix_offset;
+        f->has_unix_offset = true;
+    }
     if (price >= 0)
         f->price_per_hour = price;
     if (d->type == SP_JSON_OBJ_BEGIN)
@@ -796,6 +860,9 @@ static sp_status rec_request(jsonl *j)
     NEED(get_int(j, F_STATUS, false, 0, 999, "an HTTP status (0 for none)", &status));
     int64_t out_tokens = -1;
     NEED(get_int(j, F_OUTPUT_TOKENS, false, 0, INT64_MAX, "a non-negative token count", &out_tokens));
+    sp_trace_context tc;
+    bool has_trace;
+    NEED(get_trace(j, true, &tc, &has_trace));
     if (done != SP_TIME_NONE) {
         sp_status st = check_order(j, F_ARRIVAL, arrival, F_DONE, done);
         if (st)
@@ -822,6 +889,8 @@ static sp_status rec_request(jsonl *j)
     r->outcome = (uint8_t)outcome;
     r->status = (int32_t)status;
     r->has_record = true;
+    if (has_trace)
+        MODEL(sp_ev_request_set_trace(j->ev, ri, &tc));
     return SP_OK;
 }
 
@@ -1049,6 +1118,10 @@ static sp_status rec_client(jsonl *j)
     NEED(get_time(j, F_SEND, &c.send_ns));
     NEED(get_time(j, F_DONE, &c.done_ns));
     NEED(get_int(j, F_STATUS, true, INT32_MIN, INT32_MAX, "an HTTP status, or < 0 for a transport error", &status));
+    sp_trace_context tc;
+    NEED(get_trace(j, false, &tc, &c.has_trace));
+    memcpy(c.trace_id, tc.trace_id, 16);
+    memcpy(c.span_id, tc.span_id, 8);
     sp_status st = check_order(j, F_SEND, c.send_ns, F_DONE, c.done_ns);
     if (st)
         return st;

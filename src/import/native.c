@@ -271,6 +271,15 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         memcpy(&price, &bits, 8);
         if (isfinite(price) && price > 0)
             ev->files[file].price_per_hour = price;
+        if (size >= 40) {
+            /* the monotonic and the realtime clock read at open: times + (realtime - monotonic) are
+             * Unix times (docs/native-format.md, "Meta"); 0 means the recorder read no clock */
+            uint64_t mono = sp_rd64(p + 24), real = sp_rd64(p + 32);
+            if (mono && real && mono <= INT64_MAX && real <= INT64_MAX) {
+                ev->files[file].unix_offset_ns = (int64_t)real - (int64_t)mono;
+                ev->files[file].has_unix_offset = true;
+            }
+        }
         return SP_OK;
     }
     case SP_REC_REQUEST: {
@@ -300,6 +309,20 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         ev->requests[idx].outcome = (uint8_t)aux;
         ev->requests[idx].status = (int32_t)status;
         return SP_OK;
+    }
+    case SP_REC_TRACE: {
+        if (size != SP_REC_SIZE_TRACE || aux > 0xff)
+            return bad(r, off, "malformed trace-context record (48 bytes, flags 0..255 expected)");
+        sp_trace_context c;
+        c.flags = (uint8_t)aux;
+        memcpy(c.trace_id, p + 16, 16);
+        memcpy(c.span_id, p + 32, 8);
+        memcpy(c.parent_id, p + 40, 8);
+        uint32_t idx;
+        if ((st = req_of(r, sp_rd64(p + 8), &idx)))
+            return st;
+        st = sp_ev_request_set_trace(ev, idx, &c);
+        return st == SP_ERR_INVALID ? bad(r, off, "trace-context record with an all-zero trace id or span id") : st;
     }
     case SP_REC_LABEL: {
         if (aux > SP_NATIVE_MAX_LABEL || size != 16 + ((aux + 7) & ~7u))

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/tracectx.h"
 #include "common/util_int.h"
 #include "model/events_int.h"
 
@@ -225,6 +226,7 @@ void sp_events_destroy(sp_events *ev)
     free(ev->step_members);
     free(ev->tokens);
     free(ev->client_tokens);
+    free(ev->traces);
     free(ev->clock_offsets);
     free(ev->req_batches);
     sp_hmap_free(&ev->req_map);
@@ -364,8 +366,8 @@ static void request_init(sp_ev_request *r, sp_str sid, uint32_t file)
     r->client_intended_ns = r->client_send_ns = r->client_done_ns = SP_TIME_NONE;
     r->input_tokens = -1;
     r->output_tokens = -1;
-    r->client_rec = SP_EV_NONE;
     r->client_first_token_ns = SP_TIME_NONE;
+    r->trace = r->client = SP_EV_NONE;
 }
 
 sp_status sp_ev_request_ref(struct sp_events *ev, uint32_t file, const char *id, size_t len,
@@ -560,7 +562,28 @@ sp_status sp_ev_add_client(struct sp_events *ev, const sp_ev_client *c)
     sp_status st = SP_GROW(ev->clients, ev->cap_clients, ev->n_clients + 1, SP_EV_MAX_RECORDS);
     if (st)
         return st;
-    ev->clients[ev->n_clients++] = *c;
+    sp_ev_client *cl = &ev->clients[ev->n_clients++];
+    *cl = *c;
+    /* an id text that is a trace id joins by trace id too (clock.c, sp_ev_join_clients) */
+    const char *t = sp_str_get(&ev->strings, cl->id);
+    cl->id_is_trace = t && sp_hex_read(t, strlen(t), cl->id_trace, 16);
+    ev->finished = false;
+    return SP_OK;
+}
+
+sp_status sp_ev_request_set_trace(struct sp_events *ev, uint32_t req, const sp_trace_context *ctx)
+{
+    static const uint8_t zero[16];
+    if (memcmp(ctx->trace_id, zero, 16) == 0 || memcmp(ctx->span_id, zero, 8) == 0)
+        return SP_ERR_INVALID;
+    sp_ev_request *r = &ev->requests[req];
+    if (r->trace == SP_EV_NONE) {
+        sp_status st = SP_GROW(ev->traces, ev->cap_traces, ev->n_traces + 1, SP_EV_MAX_RECORDS);
+        if (st)
+            return st;
+        r->trace = (uint32_t)ev->n_traces++;
+    }
+    ev->traces[r->trace] = *ctx;
     ev->finished = false;
     return SP_OK;
 }

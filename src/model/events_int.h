@@ -59,7 +59,6 @@ typedef struct sp_ev_request {
                                 say: the last index + 1) */
     uint32_t first_token;    /* after sp_ev_finish: tokens[first_token .. +ntokens), by index */
     uint32_t ntokens;
-    uint32_t client_rec;     /* after sp_ev_finish: the joined client record, or SP_EV_NONE */
     int64_t client_offset_ns;    /* after sp_ev_finish: theta of the joined record's (client file,
                                     server file) pair (clock.c); 0 without one */
     uint64_t client_first_token_ns; /* after sp_ev_finish: the joined record's first token on the
@@ -70,6 +69,9 @@ typedef struct sp_ev_request {
                                 SP_OUTCOME_UNFINISHED, and gives it as arrival_ns the earliest time
                                 its records give (docs/analysis.md section 0a) */
     bool has_record;         /* a request record was seen (not only a reference) */
+    uint32_t trace;          /* its W3C trace context: index into traces[], or SP_EV_NONE */
+    uint32_t client;         /* after sp_ev_finish: the joined client record (index into clients[]), or
+                                SP_EV_NONE */
 } sp_ev_request;
 
 typedef struct sp_ev_span {
@@ -167,7 +169,8 @@ typedef struct sp_ev_mark {
 
 /* A client-side record from the load generator's trace ("ev":"client"): joined at sp_ev_finish to
  * the server request with the same id text in any file (the client's ids are the server's, sent as
- * X-Request-Id). Unjoined client records are counted, not errors. Times are on the client's clock
+ * X-Request-Id), else to the request whose recorded trace context has the client's trace id (sent as
+ * traceparent). Unjoined client records are counted, not errors. Times are on the client's clock
  * as recorded; the joined request gets them mapped onto its server's clock (clock.c). */
 typedef struct sp_ev_client {
     sp_str id;
@@ -180,6 +183,12 @@ typedef struct sp_ev_client {
     uint64_t first_token_ns; /* the first content chunk's arrival; SP_TIME_NONE: none */
     int64_t output_tokens;   /* < 0: unknown */
     uint32_t first_ctok, n_ctok; /* client_tokens[first_ctok .. +n_ctok): each token's arrival */
+    bool has_trace;          /* the client sent a W3C traceparent for it: */
+    uint8_t trace_id[16];    /* its trace id */
+    uint8_t span_id[8];      /* and the client's span (the server's parent) */
+    bool by_trace;           /* after sp_ev_finish: joined by trace id, its id text matching no request */
+    bool id_is_trace;        /* set by sp_ev_add_client: the id text is 32 hex digits, a trace id: */
+    uint8_t id_trace[16];    /* those digits' bytes (a client that knows its requests by trace id) */
 } sp_ev_client;
 
 /* A property of one file's trace (docs/native-format.md "Properties"): e.g. "device" -> "cpu",
@@ -209,6 +218,9 @@ typedef struct sp_ev_file {
     uint64_t last_ns;        /* after sp_ev_finish: the latest time any record of the file gives (its
                                 trace's end, where unfinished requests' time is measured to);
                                 SP_TIME_NONE when it gives none */
+    bool has_unix_offset;    /* the trace ties its clock to Unix time (a native meta record's realtime
+                                at open, a JSONL meta's unix_offset_ns; OTLP times are Unix times): */
+    int64_t unix_offset_ns;  /* a time of this file + unix_offset_ns = ns since the Unix epoch */
 } sp_ev_file;
 
 #define SP_GROW_ARRAY(name, type) type *name; size_t n_##name, cap_##name
@@ -229,9 +241,14 @@ struct sp_events {
     SP_GROW_ARRAY(step_members, sp_ev_step_member);
     SP_GROW_ARRAY(tokens, sp_ev_token);
     SP_GROW_ARRAY(client_tokens, uint64_t);
+    SP_GROW_ARRAY(traces, sp_trace_context); /* requests' trace contexts (sp_ev_request.trace) */
     size_t clients_unjoined;  /* after sp_ev_finish: no recorded request has the id */
     size_t clients_failed;    /* after sp_ev_finish: transport errors (status < 0), never joined */
     size_t clients_duplicate; /* after sp_ev_finish: another record for the same request was joined */
+    size_t clients_by_trace;  /* after sp_ev_finish: joined by trace id (their id text matched none) */
+    size_t trace_matched;     /* after sp_ev_finish: joined pairs that both carry a trace context and
+                                 agree (one trace id; the request's parent is the client's span) */
+    size_t trace_mismatched;  /* after sp_ev_finish: ... and disagree */
     sp_clock_mode clock_mode; /* how client times map onto server clocks (sp_ev_set_clock) */
     int64_t clock_offset_ns;  /* theta for SP_CLOCK_FIXED */
     sp_clock_offset *clock_offsets; /* after sp_ev_finish: one per (client file, server file) pair
@@ -310,6 +327,9 @@ sp_status sp_ev_add_span(struct sp_events *ev, uint32_t req, sp_str stage, uint6
 sp_status sp_ev_add_activity(struct sp_events *ev, const sp_ev_activity *a);
 sp_status sp_ev_add_launch(struct sp_events *ev, const sp_ev_launch *l);
 sp_status sp_ev_add_client(struct sp_events *ev, const sp_ev_client *c);
+/* Gives request `req` the trace context `ctx` (copied), replacing one it had. SP_ERR_INVALID when the
+ * trace id or the span id is all zero (not valid W3C ids), SP_ERR_NOMEM, SP_ERR_LIMIT. */
+sp_status sp_ev_request_set_trace(struct sp_events *ev, uint32_t req, const sp_trace_context *ctx);
 /* Adds a step mark (copied); SP_ERR_INVALID when it ends before it starts. */
 sp_status sp_ev_add_mark(struct sp_events *ev, const sp_ev_mark *m);
 
@@ -402,7 +422,9 @@ int64_t sp_clock_bounds_mid(const sp_clock_bounds *b);
  * stays, and theta 0 leaves every time as it is. */
 uint64_t sp_clock_map(uint64_t t, int64_t theta);
 
-/* Joins client records to recorded requests by id text (the first file holding the id), chooses one
+/* Joins client records to recorded requests by id text (the first file holding the id), else by
+ * trace id (a client record with a trace id, or whose id text is 32 hex digits, to the first recorded
+ * request whose trace context has it; docs/analysis.md, "Client merge"), chooses one
  * record per request when several carry its id (the earliest send, then the earliest reply, then the
  * earliest intended time, then the earlier file), estimates or sets each pair's offset by
  * ev->clock_mode, and writes the joined requests' client_* times on the server clock. Fills

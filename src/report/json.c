@@ -95,8 +95,11 @@ static void write_clock(FILE *out, const sp_report *r)
         sp_rep_json_us(out, o->conflict_ns);
         fprintf(out, ",\"violations\":%" PRIu64 "}", o->violations);
     }
-    fprintf(out, "],\"client_records\":{\"unjoined\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"duplicate\":%" PRIu64 "}}",
-            r->client_records_unjoined, r->client_records_failed, r->client_records_duplicate);
+    fprintf(out, "],\"client_records\":{\"unjoined\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"duplicate\":%" PRIu64
+            ",\"by_trace_id\":%" PRIu64 "}", r->client_records_unjoined, r->client_records_failed,
+            r->client_records_duplicate, r->client_records_by_trace);
+    fprintf(out, ",\"trace_context\":{\"requests\":%" PRIu64 ",\"matched\":%" PRIu64 ",\"mismatched\":%" PRIu64 "}}",
+            r->trace_context_requests, r->trace_context_matched, r->trace_context_mismatched);
 }
 
 static void write_stages(FILE *out, const sp_report *r)
@@ -300,6 +303,10 @@ static void write_gpu(FILE *out, const sp_report *r)
         sp_rep_json_us(out, k->total_ns);
         fputs(",\"duration_us\":", out);
         sp_rep_json_quantiles_us(out, &k->q, 1);
+        if (k->mangled) {
+            fputs(",\"mangled\":", out);
+            sp_json_write_str(out, k->mangled, 0);
+        }
         fputs("}", out);
     }
     fputs("],\"copy_stats\":[", out);

@@ -445,6 +445,13 @@ static void write_client_quality(FILE *out, const sp_report *r)
                  plural(r->client_records_duplicate, "duplicate", "duplicates"));
         wrap(out, line, 0, 2);
     }
+    if (r->trace_context_mismatched) {
+        snprintf(line, sizeof line,
+                 "trace context: %" PRIu64 " of %" PRIu64 " joined requests continue another trace or span than "
+                 "the client sent (a proxy between them starts its own trace, or the ids are wrong)",
+                 r->trace_context_mismatched, r->trace_context_matched + r->trace_context_mismatched);
+        wrap(out, line, 0, 2);
+    }
 }
 
 static void write_quality(FILE *out, const sp_report *r)

@@ -210,10 +210,7 @@ static enum MHD_Result on_request_in(sp_srv_req *r)
     }
     r->enqueue_ns = sp_now_ns();
     sp_record_stage(srv->rec, r->id, SP_STAGE_PREPROCESS, r->arrival_ns, r->enqueue_ns);
-    if (r->label[0]) {
-        sp_record_request_label(srv->rec, r->id, r->label, strlen(r->label));
-        r->label_recorded = 1;
-    }
+    sp_srv_record_identity(srv, r);
     /* suspend before the batcher can see it, so a fast worker never resumes a connection that
      * is not yet suspended */
     r->state = SP_SRV_QUEUED;

@@ -64,13 +64,12 @@ void sp_srv_record_properties(const sp_server *srv, const sp_batcher_config *bc,
  * arrival to the hand-off of its answer (or to now, when it never got one) and, unless it was
  * answered 200 and delivered, its outcome: cancelled when the client went away first, rejected for
  * a 503 (queue full, or the server stopping), error for any other status. */
-void sp_srv_record_ended(sp_server *srv, const sp_srv_req *r, enum MHD_RequestTerminationCode toe)
+void sp_srv_record_ended(sp_server *srv, sp_srv_req *r, enum MHD_RequestTerminationCode toe)
 {
     if (!srv->rec || r->route != SP_SRV_ROUTE_EMBED)
         return;
     uint64_t done = r->done_ns ? r->done_ns : sp_now_ns();
-    if (r->label[0] && !r->label_recorded)
-        sp_record_request_label(srv->rec, r->id, r->label, strlen(r->label));
+    sp_srv_record_identity(srv, r);
     sp_record_request(srv->rec, r->id, r->arrival_ns, done, r->tokens ? (int64_t)r->tokens : -1);
     sp_outcome o = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK            ? SP_OUTCOME_CANCELLED
                    : r->http_status == MHD_HTTP_OK                       ? SP_OUTCOME_OK

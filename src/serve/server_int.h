@@ -37,7 +37,9 @@ typedef struct sp_srv_req {
     int overflow;         /* body passed max_body: read and dropped, answered 413 */
     char *body;
     size_t body_len, body_cap;
-    char label[256];      /* traceparent trace id or X-Request-Id; "" if none */
+    char label[256];      /* X-Request-Id, else the traceparent's trace id; "" if none */
+    int has_trace;        /* a valid traceparent came: the request continues that trace */
+    sp_trace_context trace; /* its trace id, the caller's span as parent, a fresh span of ours */
     /* tokenised inputs: seq i is ids[offs[i] .. offs[i] + lens[i]) */
     int32_t *ids;
     uint32_t *offs, *lens;
@@ -49,7 +51,7 @@ typedef struct sp_srv_req {
     size_t resp_len;
     const char *retry_after;
     uint64_t done_ns;     /* when the answer was queued to the socket; 0: not yet */
-    int label_recorded;
+    int label_recorded;   /* label and trace context are in the trace (sp_srv_record_identity) */
 } sp_srv_req;
 
 /* A batch worker: its thread and the buffers of one batch, sized at start for the largest. */
@@ -118,9 +120,13 @@ void sp_srv_http_stop(sp_server *srv);
 
 /* ---------------- reading a request (request.c) ---------------- */
 
-/* The request's id from its headers, into r->label: a W3C traceparent's trace id, else a printable
- * X-Request-Id; left "" when neither is usable. */
+/* The request's id and trace from its headers: a valid W3C traceparent into r->trace (its trace id,
+ * the caller's span as the parent, a fresh random span id for this request; r->has_trace), and into
+ * r->label a printable X-Request-Id, else the traceparent's trace id (32 hex digits); "" when neither
+ * is usable. */
 void sp_srv_take_label(sp_srv_req *r);
+/* Records r's label and trace context once (the first call; later calls do nothing). */
+void sp_srv_record_identity(sp_server *srv, sp_srv_req *r);
 
 /* Parses r's body as an embeddings request and tokenises its inputs into r->ids/offs/lens. Returns
  * 0 with a 400 (or a 500 when out of memory) answer set when it is not a valid one. */
@@ -181,7 +187,7 @@ sp_status sp_srv_intern_op_names(sp_server *srv);
 void sp_srv_record_properties(const sp_server *srv, const sp_batcher_config *bc, const sp_encoder_config *ec);
 /* Records an embeddings request as it ended: its request record and, unless answered 200 and
  * delivered, its outcome. `toe` is libmicrohttpd's termination code. */
-void sp_srv_record_ended(sp_server *srv, const sp_srv_req *r, enum MHD_RequestTerminationCode toe);
+void sp_srv_record_ended(sp_server *srv, sp_srv_req *r, enum MHD_RequestTerminationCode toe);
 /* The gate's sp_gate_answered_fn (user: the server): records a request the front door answered. */
 void sp_srv_on_gate_answered(void *user, unsigned status, uint64_t start_ns, const char *head, size_t head_len);
 

@@ -312,6 +312,37 @@ void sp_record_request_label(sp_recorder *rec, uint64_t request_id, const char *
     rec_leave(tb, h + size);
 }
 
+static int all_zero(const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (b[i])
+            return 0;
+    return 1;
+}
+
+void sp_record_request_trace(sp_recorder *rec, uint64_t request_id, const sp_trace_context *ctx)
+{
+    if (!rec)
+        return;
+    /* ids that are not valid W3C ids cannot be written as such: counted like a record too large to
+     * write, as sp_record_outcome does for an outcome out of range */
+    int valid = ctx && !all_zero(ctx->trace_id, 16) && !all_zero(ctx->span_id, 8);
+    size_t size = valid ? SP_REC_SIZE_TRACE : (size_t)SP_NATIVE_MAX_RECORD + 8;
+    uint64_t h;
+    sp_tbuf *tb = rec_enter(rec, size, &h);
+    if (!tb)
+        return;
+    REC_LOCALS(tb, h);
+    /* the ids' bytes in order on disk: sp_rd64 reads them as the little-endian word that writes them */
+    PUT(0, sp_rec_header(SP_REC_TRACE, SP_REC_SIZE_TRACE, ctx->flags));
+    PUT(1, request_id);
+    PUT(2, sp_rd64(ctx->trace_id));
+    PUT(3, sp_rd64(ctx->trace_id + 8));
+    PUT(4, sp_rd64(ctx->span_id));
+    PUT(5, sp_rd64(ctx->parent_id));
+    rec_leave(tb, h + SP_REC_SIZE_TRACE);
+}
+
 void sp_record_stage(sp_recorder *rec, uint64_t request_id, sp_name_id stage, uint64_t start_ns,
                      uint64_t end_ns)
 {
