@@ -53,6 +53,7 @@ typedef struct mx_data {
 
 struct sp_mx {
     pthread_mutex_t mu;
+    uint64_t start_ns;                   /* sp_now_ns() when the metrics started (uptime) */
     char *row_name[SP_MX_MAX_ROWS];      /* owned; only ever appended */
     mx_data d;
 };
@@ -100,6 +101,7 @@ sp_status sp_mx_create(sp_mx **out)
         }
     }
     m->d.n_rows = SP_MX_FIXED_ROWS;
+    m->start_ns = sp_now_ns();
     /* device 0 from the start (the native format's batches are on it), so its series exist before
      * its first work and Prometheus' increase() loses none of it */
     m->d.n_dev = 1;
@@ -127,6 +129,7 @@ void sp_mx_fork_child(sp_mx *m)
     memset(&m->d, 0, sizeof m->d);
     m->d.n_rows = rows; /* the rows' names stay: only their figures start again */
     m->d.n_dev = 1;
+    m->start_ns = sp_now_ns();
 }
 
 int sp_mx_named_row(sp_mx *m, const char *name)
@@ -484,8 +487,13 @@ static void put_devices(mx_out *o, const mx_data *d)
     }
 }
 
-static void put_context(mx_out *o, const mx_data *d, const sp_mx_context *c)
+static void put_context(mx_out *o, const mx_data *d, const sp_mx_context *c, uint64_t uptime_ns)
 {
+    head(o, "servprof_metrics_uptime_seconds", "gauge",
+         "Seconds since the live metrics started: the window of a report from one scrape (docs/fleet.md).");
+    put(o, "servprof_metrics_uptime_seconds ");
+    put_secs(o, uptime_ns);
+    put(o, "\n");
     head(o, "servprof_dropped_records_total", "counter",
          "Records the recorder dropped, by cause (the same counts every report shows).");
     for (int k = 0; k < SP_DROP_CAUSE_COUNT; k++)
@@ -519,6 +527,7 @@ sp_status sp_mx_render(sp_mx *m, const sp_mx_context *ctx, char **text, size_t *
         return SP_ERR_NOMEM;
     pthread_mutex_lock(&m->mu);
     memcpy(d, &m->d, sizeof *d);
+    uint64_t now = sp_now_ns(), uptime = now > m->start_ns ? now - m->start_ns : 0;
     /* names are only ever appended and live as long as the aggregate */
     memcpy(names, m->row_name, sizeof names);
     pthread_mutex_unlock(&m->mu);
@@ -543,7 +552,7 @@ sp_status sp_mx_render(sp_mx *m, const sp_mx_context *ctx, char **text, size_t *
     head(&o, "servprof_output_tokens_total", "counter", "Generation: output tokens of ok requests.");
     put(&o, "servprof_output_tokens_total %" PRIu64 "\n", d->output_tokens);
     put_devices(&o, d);
-    put_context(&o, d, ctx);
+    put_context(&o, d, ctx, uptime);
     free(d);
     if (o.failed) {
         free(o.p);
