@@ -39,6 +39,7 @@ typedef struct dt_dev {
     uint32_t id;
     dt_work *work;
     size_t nwork, capwork;
+    size_t nuntied;              /* of the work held, how much has no batch (sp_devtime_untied) */
     dt_batch *batches;           /* windows whose start the watermark has not passed */
     size_t nb, capb;
     dt_piece *pieces;            /* windows made disjoint (the earlier batch holds the device), by start */
@@ -145,6 +146,7 @@ bool sp_devtime_add_work(sp_devtime *d, uint32_t device, int kind, bool untied, 
         return false;
     }
     x->work[x->nwork++] = (dt_work){s, e, (uint8_t)kind, (uint8_t)untied};
+    x->nuntied += untied;
     d->items++;
     return true;
 }
@@ -170,6 +172,10 @@ void sp_devtime_untied(const sp_devtime *d, uint64_t s, uint64_t e,
                        void (*fn)(void *ctx, int kind, uint64_t s, uint64_t e), void *ctx)
 {
     const dt_dev *x = &d->dev[0];
+    /* every batch settles through here: with no untied work held (the usual case: all device work
+     * names its batch) skip the scan, which would otherwise cost batches x work in flight */
+    if (!x->nuntied)
+        return;
     for (size_t i = 0; i < x->nwork; i++) {
         const dt_work *w = &x->work[i];
         if (w->untied && w->s < e && w->e > s)
@@ -269,10 +275,12 @@ static void sweep_device(sp_devtime *d, dt_dev *x, uint64_t w0, uint64_t w1, dou
                 d->ul[nu++] = (dt_ival){s, e};
             }
         }
-        if (w->e > w1)
+        if (w->e > w1) {
             x->work[keep++] = *w;
-        else
+        } else {
             d->items--;
+            x->nuntied -= w->untied;
+        }
     }
     x->nwork = keep;
     nk = merge(d->kl, nk);

@@ -191,9 +191,15 @@ static void lose(sp_tap *t, int reason, uint64_t n) { t->lost[reason] += n; }
 
 /* ---------------- the pools ---------------- */
 
+/* The maps' key of a request or batch id: mixed (a bijection, so still exact), because the ids of a
+ * service are often sequential, and sequential keys placed by their low bits make every entry in
+ * flight one run of slots, which each removal would shift back over whole (docs/BENCHMARKS.md,
+ * "Live metrics"). */
+static inline uint64_t map_key(uint64_t id) { return sp_mix64(id); }
+
 static tap_req *req_get(sp_tap *t, uint64_t id, uint64_t now)
 {
-    uint32_t i = sp_hmap_find(&t->req_map, id, NULL, NULL);
+    uint32_t i = sp_hmap_find(&t->req_map, map_key(id), NULL, NULL);
     if (i != SP_HMAP_NONE)
         return &t->reqs[i];
     if (t->live_reqs >= TAP_MAX_REQS) {
@@ -211,7 +217,7 @@ static tap_req *req_get(sp_tap *t, uint64_t id, uint64_t now)
         i = (uint32_t)t->n_reqs++;
         memset(&t->reqs[i], 0, sizeof t->reqs[i]);
     }
-    if (sp_hmap_put(&t->req_map, id, i)) {
+    if (sp_hmap_put(&t->req_map, map_key(id), i)) {
         t->reqs[i].next = t->free_req;
         t->free_req = i;
         lose(t, SP_MX_LOST_FULL, 1);
@@ -239,7 +245,7 @@ static tap_req *req_get(sp_tap *t, uint64_t id, uint64_t now)
 static void req_free(sp_tap *t, tap_req *q)
 {
     uint32_t i = (uint32_t)(q - t->reqs);
-    sp_hmap_remove(&t->req_map, q->id, i);
+    sp_hmap_remove(&t->req_map, map_key(q->id), i);
     q->used = 0;
     q->nspans = q->nbat = 0;
     q->next = t->free_req;
@@ -249,7 +255,7 @@ static void req_free(sp_tap *t, tap_req *q)
 
 static tap_batch *batch_get(sp_tap *t, uint64_t id, uint64_t now)
 {
-    uint32_t i = sp_hmap_find(&t->batch_map, id, NULL, NULL);
+    uint32_t i = sp_hmap_find(&t->batch_map, map_key(id), NULL, NULL);
     if (i != SP_HMAP_NONE)
         return &t->bats[i];
     if (t->live_bats >= TAP_MAX_BATCHES) {
@@ -267,7 +273,7 @@ static tap_batch *batch_get(sp_tap *t, uint64_t id, uint64_t now)
         i = (uint32_t)t->n_bats++;
         memset(&t->bats[i], 0, sizeof t->bats[i]);
     }
-    if (sp_hmap_put(&t->batch_map, id, i)) {
+    if (sp_hmap_put(&t->batch_map, map_key(id), i)) {
         t->bats[i].next = t->free_bat;
         t->free_bat = i;
         lose(t, SP_MX_LOST_FULL, 1);
@@ -290,7 +296,7 @@ static tap_batch *batch_get(sp_tap *t, uint64_t id, uint64_t now)
 static void batch_free(sp_tap *t, tap_batch *b)
 {
     uint32_t i = (uint32_t)(b - t->bats);
-    sp_hmap_remove(&t->batch_map, b->id, i);
+    sp_hmap_remove(&t->batch_map, map_key(b->id), i);
     b->used = 0;
     b->nsegs = 0;
     b->next = t->free_bat;
