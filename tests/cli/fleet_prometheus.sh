@@ -51,7 +51,9 @@ check "[ $rc -eq 2 ] && grep -q 'not traces' '$TMP/e3'"
 "$BIN" analyze --prometheus http://127.0.0.1:9 >/dev/null 2>"$TMP/e4"; rc=$?
 check "[ $rc -eq 1 ] && grep -q 'cannot read Prometheus at http://127.0.0.1:9' '$TMP/e4'"
 
-# three replicas: a 6 ms batch window at 40 requests/s each, so queuing leads p95 clearly
+# three replicas: a 6 ms batch window at 25 requests/s each, a light load: on a machine busy with other
+# work, 40 requests/s once overloaded the replicas (p95 1.6 s, where one bucket spans 300 ms of very
+# different stage mixes) and a share of p95 came out 0.055 from the traces'
 PORTS=()
 for k in 0 1 2; do
   "$BIN" serve --port 0 --max-queue-delay-ms 6 --trace "$TMP/r$k.sptrace" > "$TMP/r$k.out" 2> "$TMP/r$k.err" &
@@ -97,7 +99,7 @@ q() { curl -s --noproxy '*' --get "$PROM/api/v1/query" --data-urlencode "query=$
 wait_for 30 "[ \"\$(q 'sum(up{job=\"serve\"})')\" = 3 ]" || fail=1
 
 for k in 0 1 2; do
-  "$BIN" load --url "http://127.0.0.1:${PORTS[$k]}/v1/embeddings" --rate 40 --duration 8 --seed $((k + 1)) \
+  "$BIN" load --url "http://127.0.0.1:${PORTS[$k]}/v1/embeddings" --rate 25 --duration 8 --seed $((k + 1)) \
     --no-progress --json > "$TMP/load$k.json" 2> "$TMP/load$k.err" &
   PIDS+=($!)
   LOADS+=($!)
@@ -111,7 +113,7 @@ for p in "${PORTS[@]}"; do
   n=$(curl -s --noproxy '*' http://127.0.0.1:$p/metrics | sed -n 's/^servprof_requests_total{outcome="ok"} \([0-9]*\)$/\1/p')
   total=$((total + n))
 done
-check "[ $total -gt 600 ]"
+check "[ $total -gt 400 ]"
 wait_for 30 "[ \"\$(q 'sum(servprof_requests_total{job=\"serve\",outcome=\"ok\"})')\" = $total ]" || fail=1
 
 "$BIN" analyze --prometheus "$PROM" --range 10m --selector '{job="serve"}' --json > "$TMP/fleet.json" 2> "$TMP/fleet.err"
