@@ -430,6 +430,22 @@ typedef struct sp_gen_summary {
     const char **limits;
 } sp_gen_summary;
 
+/* Where a report's figures came from when they were estimated from aggregated counters (live metrics
+ * summed over replicas and time, docs/metrics.md) rather than analysed from traces; NULL for traces.
+ * Every string and the replica list are owned by the report. */
+typedef struct sp_report_source {
+    const char *kind;             /* "prometheus" (Prometheus' query API) or "metrics" (scraped text) */
+    const char *url;              /* where the figures were read */
+    const char *selector;         /* the label matchers the series matched ("" for none) */
+    const char *range;            /* the window as given ("5m"), "" when it is since the replicas started */
+    double window_s;              /* the window's length in seconds */
+    double end_unix_s;            /* the window's end, Unix time (0: unknown) */
+    size_t n_replicas;
+    const char *const *replicas;  /* each replica whose series the figures sum ("job/instance") */
+    double bucket_growth;         /* ratio of consecutive latency bucket bounds (2^(1/4)): the
+                                     resolution of every latency figure and share (docs/fleet.md) */
+} sp_report_source;
+
 typedef struct sp_report {
     /* requests */
     uint64_t request_count;
@@ -493,6 +509,11 @@ typedef struct sp_report {
                                           id, and the server's parent span is the client's span */
     uint64_t trace_context_mismatched; /* joined pairs whose both sides carry one and disagree (a proxy
                                           between them started a trace of its own, or ids are wrong) */
+    /* Estimated from aggregated counters (sp_report_from_buckets): where from, which replicas and
+     * window; NULL for a report analysed from traces. Such a report has no per-request data: its
+     * stages' own p50/p95/p99, per-request costs, the other outcomes' latencies and the GPU's
+     * per-stream, kernel and copy tables are absent (zero), and writers say so. */
+    const sp_report_source *source;
 } sp_report;
 
 /* Demangles an Itanium C++ ABI symbol ("_Z...": the names CUDA kernels carry in CUPTI records, and in
@@ -506,6 +527,70 @@ SP_API size_t sp_demangle(const char *symbol, char *buf, size_t len);
 /* 1 when servprof was built with a demangler (libiberty's cplus_demangle_v3, Debian libiberty-dev),
  * else 0 (kernel names are then shown as the traces give them). */
 SP_API int sp_demangle_available(void);
+
+/* ---- A report from aggregated counters (docs/fleet.md) ----
+ * Live metrics summed over replicas and time keep, for each end-to-end latency bucket, how many ok
+ * requests fell in it and how long each stage took in them (docs/metrics.md). From these the figures of
+ * DESIGN 4 to 8 are estimated within the buckets' resolution: percentiles by interpolating in the
+ * bucket that holds the rank; the share of pXX of a stage over the window of DESIGN 4 with each bucket
+ * weighted by the part of its requests the window holds; p95 savings by shifting each bucket by its
+ * mean candidate time (docs/analysis.md, "Reports from aggregated counters"). */
+
+/* One stage's time in the ok requests of each latency bucket. */
+typedef struct sp_bucket_stage {
+    const char *name;             /* "queue", "preprocess", "h2d", "kernel", "gap", "d2h", "postprocess",
+                                     "network", "other" or a named stage; copied */
+    const double *seconds;        /* n_buckets entries (not cumulative) */
+} sp_bucket_stage;
+
+/* A histogram of counts (not cumulative) under ascending upper bounds; the last may be INFINITY. */
+typedef struct sp_bucket_hist {
+    size_t n;
+    const double *upper;
+    const double *count;
+} sp_bucket_hist;
+
+/* Requests that were not ok, by outcome and HTTP status. */
+typedef struct sp_bucket_status {
+    sp_outcome outcome;
+    int32_t status;
+    double count;
+} sp_bucket_status;
+
+/* Aggregated figures. Counts are doubles: Prometheus' increase() extrapolates to the window's edges.
+ * Pointers are borrowed for the call. Fill with sp_bucket_figures_init (it zeroes everything). */
+typedef struct sp_bucket_figures {
+    size_t n_buckets;
+    const double *upper_s;        /* latency bucket bounds in seconds, ascending; the last may be INFINITY */
+    const double *count;          /* ok requests per bucket */
+    size_t n_stages;
+    const sp_bucket_stage *stages;
+    const double *padding_s;      /* padding time per bucket (part of the kernel stage); NULL: none */
+    double outcomes[SP_OUTCOME_COUNT];     /* requests by outcome (ok included) */
+    size_t n_statuses;
+    const sp_bucket_status *statuses;
+    double batches, batch_members;          /* batches and their members summed */
+    sp_bucket_hist batch_size;              /* members per batch */
+    double token_batches, effective_tokens, padded_tokens;  /* batches with token counts, their tokens */
+    sp_bucket_hist batch_waste;             /* per-batch waste 1 - effective / padded */
+    size_t n_devices;
+    const double (*device_s)[SP_COST_STATE_COUNT]; /* per device: seconds in each state of DESIGN 7 */
+    double kernels, copies;                 /* device work recorded */
+    double drops[SP_DROP_CAUSE_COUNT];      /* records the recorders dropped */
+    double uncounted;                       /* what the live metrics could not count (data quality) */
+    double price_per_hour;                  /* <= 0: SP_DEFAULT_PRICE_PER_HOUR, and the report says so */
+    sp_device_kind device_kind;
+    const sp_report_source *source;         /* copied into the report; required (window_s > 0) */
+} sp_bucket_figures;
+
+SP_API void sp_bucket_figures_init(sp_bucket_figures *f);
+
+/* Builds a report from aggregated figures (the rules in docs/analysis.md, "Reports from aggregated
+ * counters"); the writers of report.h write it like any other. `*out` is written only on success; free
+ * it with sp_report_destroy. Returns SP_ERR_INVALID (with a message in `err`) for figures that do not
+ * hold together: no source, a window <= 0, bounds not ascending, a negative or non-finite count;
+ * SP_ERR_NOMEM. */
+SP_API sp_status sp_report_from_buckets(const sp_bucket_figures *f, sp_report **out, char *err, size_t errlen);
 
 /* Analyses `ev` (finishing it first). `opt` may be NULL. `*out` is written only on success; free it
  * with sp_report_destroy. Returns SP_ERR_PARSE with a message in `err` when references do not resolve

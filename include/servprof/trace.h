@@ -86,6 +86,14 @@ typedef struct sp_recorder_options {
     double price_per_hour;       /* instance price written into the trace; <= 0: unknown */
     int on_fork_child;           /* 0: the child records to "<path>.<pid>"; 1: the child drops
                                     (counted as SP_DROP_AFTER_CLOSE) */
+    int live_metrics;            /* 1: keep live metrics of what is recorded for
+                                    sp_recorder_metrics_text (docs/metrics.md): the writer thread reads
+                                    the records it drains; the hot path does not change. 0 (default):
+                                    none */
+    unsigned metrics_settle_ms;  /* live metrics: how long after its own record a request waits for
+                                    records that come late (device work from CUPTI's buffers) before
+                                    it is counted; 0 (default): the writer cycle after its record. A
+                                    flush or close counts everything at once */
 } sp_recorder_options;
 
 /* Fills `opt` with the defaults and sets struct_size. */
@@ -137,6 +145,26 @@ SP_API sp_status sp_recorder_set_property(sp_recorder *rec, const char *key, con
 
 /* Current drop counts, indexed by sp_drop_cause. `counts` must have SP_DROP_CAUSE_COUNT entries. */
 SP_API void sp_recorder_drops(const sp_recorder *rec, uint64_t counts[SP_DROP_CAUSE_COUNT]);
+
+/* The HTTP Content-Type of sp_recorder_metrics_text's text. */
+#define SP_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* The live metrics of a recorder opened with live_metrics, in Prometheus' text exposition format
+ * 0.0.4, for a /metrics endpoint (docs/metrics.md names every metric and label): the end-to-end
+ * latency histogram (log-spaced buckets, 4 per octave) and, for each of its buckets, the time each
+ * stage took in the requests that fell in it, so shares of p50/p95/p99 survive summing over replicas
+ * and time; padding time and tokens, batch sizes, outcomes and HTTP statuses, TTFT and TPOT of
+ * generation, device time by state (DESIGN 7), drops by cause. A request is counted once the writer
+ * has read all its records: a writer cycle after its own record, and metrics_settle_ms later (a flush
+ * counts every request recorded before it). `*text` gets a NUL-terminated string of `*len` bytes,
+ * the caller's to free with sp_metrics_text_free; both are written only on success. Returns
+ * SP_ERR_INVALID (a NULL argument), SP_ERR_STATE (the recorder is not open, or was opened without
+ * live_metrics), SP_ERR_NOMEM. Thread-safe; not for the hot path: it copies the aggregate under a
+ * lock and formats some 100 KB (docs/BENCHMARKS.md). */
+SP_API sp_status sp_recorder_metrics_text(sp_recorder *rec, char **text, size_t *len);
+
+/* Frees a text from sp_recorder_metrics_text. NULL is fine. */
+SP_API void sp_metrics_text_free(char *text);
 
 /* ---- Hot path. Never blocks, never allocates after a thread's first record, returns nothing the
  * caller must check: each call records, or counts a drop. `rec` may be NULL (the call does nothing).

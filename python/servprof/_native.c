@@ -218,15 +218,15 @@ static int request_finish(RequestObject *r, uint64_t t, int outcome, int status)
 static int recorder_init(RecorderObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"path", "stages", "price_per_hour", "properties", "thread_buffer_bytes",
-                             "max_threads", "flush_interval_ms", "on_fork", NULL};
+                             "max_threads", "flush_interval_ms", "on_fork", "live_metrics", "metrics_settle_ms", NULL};
     PyObject *path = NULL, *stages = NULL, *price = Py_None, *props = Py_None, *tbb = NULL, *mt = NULL,
-             *fi = NULL, *on_fork = NULL;
+             *fi = NULL, *on_fork = NULL, *live = NULL, *settle = NULL;
     if (self->rec) {
         PyErr_SetString(PyExc_RuntimeError, "servprof.Recorder: already initialised");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$OOOOOOO", kwlist, &path, &stages, &price, &props, &tbb, &mt,
-                                     &fi, &on_fork))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$OOOOOOOOO", kwlist, &path, &stages, &price, &props, &tbb,
+                                     &mt, &fi, &on_fork, &live, &settle))
         return -1;
     PyObject *p = PyObject_CallMethod(g_common, "resolve_path", "O", path);
     if (!p)
@@ -278,6 +278,21 @@ static int recorder_init(RecorderObject *self, PyObject *args, PyObject *kw)
             goto fail;
         }
         opt.flush_interval_ms = (unsigned)v;
+    }
+    if (live) {
+        int on = PyObject_IsTrue(live);
+        if (on < 0)
+            goto fail;
+        opt.live_metrics = on;
+    }
+    if (settle) {
+        if (get_count(settle, &v, "metrics_settle_ms") < 0)
+            goto fail;
+        if (v > UINT32_MAX) {
+            PyErr_SetString(PyExc_ValueError, "metrics_settle_ms is out of range");
+            goto fail;
+        }
+        opt.metrics_settle_ms = (unsigned)v;
     }
     if (price != Py_None) {
         if (PyBool_Check(price) || !(PyLong_Check(price) || PyFloat_Check(price))) {
@@ -543,6 +558,27 @@ static PyObject *recorder_flush(RecorderObject *self, PyObject *unused)
     if (st)
         return status_error(st, "flush");
     Py_RETURN_NONE;
+}
+
+/* metrics_text() -> str: the live metrics in Prometheus' text format (sp_recorder_metrics_text) */
+static PyObject *recorder_metrics_text(RecorderObject *self, PyObject *unused)
+{
+    if (!self->rec)
+        return recorder_closed_error(self);
+    char *text = NULL;
+    size_t len = 0;
+    sp_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = sp_recorder_metrics_text(self->rec, &text, &len);
+    Py_END_ALLOW_THREADS
+    if (st == SP_ERR_STATE)
+        return PyErr_Format(PyExc_RuntimeError, "servprof.Recorder(%R) was opened without live_metrics=True",
+                            self->path);
+    if (st)
+        return status_error(st, "metrics_text");
+    PyObject *r = PyUnicode_DecodeUTF8(text, (Py_ssize_t)len, "replace");
+    sp_metrics_text_free(text);
+    return r;
 }
 
 static PyObject *recorder_close(RecorderObject *self, PyObject *unused)
@@ -855,6 +891,9 @@ static PyMethodDef recorder_methods[] = {
     {"stats", (PyCFunction)recorder_stats, METH_NOARGS,
      "stats() -> {open_requests, unfinished_at_close, after_close}."},
     {"flush", (PyCFunction)recorder_flush, METH_NOARGS, "flush(): waits until everything recorded is on disk."},
+    {"metrics_text", (PyCFunction)recorder_metrics_text, METH_NOARGS,
+     "metrics_text() -> str: the live metrics (Prometheus text 0.0.4, docs/metrics.md) of a recorder opened "
+     "with live_metrics=True."},
     {"close", (PyCFunction)recorder_close, METH_NOARGS,
      "close(): records requests still open as unfinished, closes the trace. A second call does nothing."},
     {"_forget_open", (PyCFunction)recorder_forget_open, METH_NOARGS, NULL},
@@ -902,7 +941,8 @@ static PyTypeObject RecorderType = {
     .tp_basicsize = sizeof(RecorderObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "Recorder(path, *, stages=(), price_per_hour=None, properties=None, thread_buffer_bytes=0, "
-              "max_threads=0, flush_interval_ms=0, on_fork='own_file'): records into a native trace.",
+              "max_threads=0, flush_interval_ms=0, on_fork='own_file', live_metrics=False, metrics_settle_ms=0): "
+              "records into a native trace; live_metrics=True also keeps the live metrics metrics_text() returns.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)recorder_init,
     .tp_dealloc = (destructor)recorder_dealloc,

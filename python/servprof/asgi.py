@@ -23,6 +23,8 @@ For each HTTP request it records (docs/python.md, "ASGI middleware"):
   from the last one to done; a request with nothing recorded is preprocess up to the response start
   and postprocess after it. So stages cover the server's whole [arrival, done], and with a client
   trace `network` is the rest (DESIGN 3 and 8a).
+With metrics_path="/metrics" it also answers GET on that path with the recorder's live metrics
+(Prometheus text, docs/metrics.md; the recorder opened with live_metrics=True), not recorded.
 The application adds its own stages and batches through servprof.asgi.current_request(), which
 returns the servprof.Request of the HTTP request being served (also in scope["servprof.request"]).
 """
@@ -38,6 +40,8 @@ _current = contextvars.ContextVar("servprof_asgi_request", default=None)
 # span ids: 64 random bits (random.Random seeds itself from os.urandom), never zero
 _span_rng = random.Random()
 _REJECTED = (503, 429)
+# trace.h's SP_METRICS_CONTENT_TYPE: Prometheus' text exposition format 0.0.4
+METRICS_CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 # ids of requests that come without one: one sequence per process, so two middlewares (two apps on
 # one recorder) never give the same number twice
 _ids = itertools.count(1)
@@ -83,16 +87,20 @@ def new_span_id():
 
 
 class Middleware:
-    """Middleware(app, recorder, *, paths=None, exclude=(), fill_stages=True, echo_request_id=True).
+    """Middleware(app, recorder, *, paths=None, exclude=(), fill_stages=True, echo_request_id=True,
+    metrics_path=None).
 
     paths: record only requests whose path is one of these or starts with one ending in "/" (None:
     every path); exclude: paths never recorded (health checks). fill_stages: record the edges the
     application left unrecorded as preprocess and postprocess (above). echo_request_id: add
-    X-Request-Id to responses that lack it. Other scope types (lifespan, websocket) pass through.
+    X-Request-Id to responses that lack it. metrics_path: a path answered with
+    recorder.metrics_text() (GET or HEAD; other methods 405; 404 when the recorder keeps no live
+    metrics), never recorded nor passed to the app. Other scope types (lifespan, websocket) pass through.
     Errors inside the bookkeeping never reach the application: they are counted in `errors`, the
     last kept in `last_error`."""
 
-    def __init__(self, app, recorder, *, paths=None, exclude=(), fill_stages=True, echo_request_id=True):
+    def __init__(self, app, recorder, *, paths=None, exclude=(), fill_stages=True, echo_request_id=True,
+                 metrics_path=None):
         if recorder is None or not hasattr(recorder, "request"):
             raise TypeError("Middleware(app, recorder): recorder must be a servprof.Recorder")
         self.app = app
@@ -101,6 +109,9 @@ class Middleware:
         self.exclude = frozenset(exclude)
         self.fill_stages = fill_stages
         self.echo_request_id = echo_request_id
+        if metrics_path is not None and (not isinstance(metrics_path, str) or not metrics_path.startswith("/")):
+            raise ValueError("Middleware: metrics_path must be a path starting with '/', not %r" % (metrics_path,))
+        self.metrics_path = metrics_path
         self.errors = 0
         self.last_error = None
 
@@ -112,6 +123,9 @@ class Middleware:
         return any(path == p or (p.endswith("/") and path.startswith(p)) for p in self.paths)
 
     async def __call__(self, scope, receive, send):
+        if self.metrics_path is not None and scope.get("type") == "http" and scope.get("path") == self.metrics_path:
+            await self._answer_metrics(scope, send)
+            return
         if scope.get("type") != "http" or not self._wanted(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
@@ -173,6 +187,22 @@ class Middleware:
                 self._finish(req, st, exc)
             except Exception as e:  # noqa: BLE001 - counted, never raised into the server
                 self._fault(e)
+
+    async def _answer_metrics(self, scope, send):
+        method = scope.get("method", "GET")
+        headers = [(b"content-type", b"text/plain; charset=utf-8")]
+        if method not in ("GET", "HEAD"):
+            status, body = 405, b"use GET for %s\n" % self.metrics_path.encode()
+            headers.append((b"allow", b"GET, HEAD"))
+        else:
+            try:
+                status, body = 200, self.recorder.metrics_text().encode()
+                headers = [(b"content-type", METRICS_CONTENT_TYPE)]
+            except RuntimeError as e:  # closed, or opened without live_metrics
+                status, body = 404, ("%s\n" % e).encode()
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
     def _fault(self, e):
         self.errors += 1

@@ -309,6 +309,16 @@ const char *sp_ana_verdict_fix(sp_cand_kind k, int saturated, int recommend_mode
  * `cs` ranked, savings and fixes filled; no what-if clause (clause_at SIZE_MAX). */
 sp_status sp_ana_verdict_store(sp_report *r, const sp_verdict_cand *cs, size_t nc, const sp_verdict_facts *f,
                                int recommend, sp_verdict *v);
+/* The candidates of a report's stage rows in report order (DESIGN 8: the kernel row split into useful
+ * work and padding), with their shares of p95 and no savings yet. Returns how many (at most cap). */
+size_t sp_ana_verdict_candidates(const sp_report *r, sp_verdict_cand *cs, size_t cap);
+/* Ranks candidates whose savings are filled, gives each its fix and writes r->verdict: ranking, leader,
+ * sentence (facts from r's padding, cost and outcomes). `continuous`: the service batches continuously
+ * (generation steps), so a queue's fix is the running-sequence limit, not a batch window. Shared by the
+ * analysis of a trace and the report from aggregated counters (buckets.c). SP_OK or SP_ERR_NOMEM. */
+sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, int continuous);
+/* The verdict of a report with requests but none in the scope (DESIGN 8a): what became of them. */
+sp_status sp_ana_verdict_unserved(sp_report *r);
 
 /* The model rule over a ranking (rank[0] leads): 1 when useful kernel work leads with at least
  * SP_ANA_MODEL_MIN_KERNEL_SHARE of p95, gap and padding are each under their SP_ANA_MODEL_MAX_*

@@ -79,5 +79,10 @@ void sp_report_destroy(sp_report *r)
         free(g->limits);
         free(g);
     }
+    if (r->source) {
+        /* the source's strings are the report's; its replica list and itself are one allocation each */
+        free((void *)r->source->replicas);
+        free((void *)r->source);
+    }
     free(p);
 }

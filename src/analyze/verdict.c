@@ -79,24 +79,20 @@ static sp_status gpu_verdict(sp_ana *a)
     return sp_ana_verdict_gpu(a);
 }
 
-static sp_cand_kind row_kind(const sp_ana *a, int row)
+/* What a stage row is, by its name: the built-in rows' names are the report's own (docs/analysis.md,
+ * "Stage rows and order"); a named stage never takes one of them (a span so named adds to that row).
+ * By name, so that a report built from aggregated counters (buckets.c) gets the same candidates. */
+static sp_cand_kind row_kind(const char *name)
 {
-    if (row == a->st_queue)
-        return SP_CAND_QUEUE;
-    if (row == a->st_pre)
-        return SP_CAND_PREPROCESS;
-    if (row == a->st_h2d)
-        return SP_CAND_H2D;
-    if (row == a->st_gap)
-        return SP_CAND_GAP;
-    if (row == a->st_d2h)
-        return SP_CAND_D2H;
-    if (row == a->st_post)
-        return SP_CAND_POSTPROCESS;
-    if (row == a->st_network)
-        return SP_CAND_NETWORK;
-    if (row == a->st_other)
-        return SP_CAND_OTHER;
+    static const struct {
+        const char *name;
+        sp_cand_kind kind;
+    } fixed[] = {{"queue", SP_CAND_QUEUE}, {"preprocess", SP_CAND_PREPROCESS}, {"h2d", SP_CAND_H2D},
+                 {"kernel", SP_CAND_KERNEL}, {"gap", SP_CAND_GAP}, {"d2h", SP_CAND_D2H},
+                 {"postprocess", SP_CAND_POSTPROCESS}, {"network", SP_CAND_NETWORK}, {"other", SP_CAND_OTHER}};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if (strcmp(name, fixed[i].name) == 0)
+            return fixed[i].kind;
     return SP_CAND_NAMED;
 }
 
@@ -146,26 +142,23 @@ void sp_ana_rank_candidates(sp_verdict_cand *cs, size_t nc)
     }
 }
 
-/* The candidates in report order: each stage row, the kernel row split into useful work and padding
- * (DESIGN section 8). Returns how many were written (at most cap). */
-static size_t collect_candidates(const sp_ana *a, sp_verdict_cand *cs, size_t cap)
+size_t sp_ana_verdict_candidates(const sp_report *r, sp_verdict_cand *cs, size_t cap)
 {
-    const sp_report *r = a->r;
     size_t nc = 0;
     double pad_share = r->padding.share_p95;
-    double useful_share = r->stages[a->st_kernel].share_p95 - pad_share;
-    if (useful_share < 0)
-        useful_share = 0;
-    for (size_t s = 0; s < a->n_stages && nc + 2 <= cap; s++) {
+    for (size_t s = 0; s < r->n_stages && nc + 2 <= cap; s++) {
         int row = (int)s;
-        if (row == a->st_kernel) {
+        sp_cand_kind k = row_kind(r->stages[s].name);
+        if (k == SP_CAND_KERNEL) {
+            double useful_share = r->stages[s].share_p95 - pad_share;
+            if (useful_share < 0)
+                useful_share = 0;
             cs[nc++] = (sp_verdict_cand){SP_CAND_KERNEL, row, "kernel", SP_GROUP_MODEL, useful_share, 0, NULL,
                                          SP_CAND_PHASE_NONE};
             cs[nc++] = (sp_verdict_cand){SP_CAND_PADDING, row, "padding", SP_GROUP_CONFIGURATION, pad_share, 0, NULL,
                                          SP_CAND_PHASE_NONE};
             continue;
         }
-        sp_cand_kind k = row_kind(a, row);
         sp_verdict_group g = k == SP_CAND_QUEUE   ? SP_GROUP_CONFIGURATION
                              : k == SP_CAND_OTHER ? SP_GROUP_INSTRUMENTATION
                                                   : SP_GROUP_RUNTIME;
@@ -175,10 +168,22 @@ static size_t collect_candidates(const sp_ana *a, sp_verdict_cand *cs, size_t ca
     return nc;
 }
 
-/* No request in the scope, but requests of other outcomes: what became of them (DESIGN 8a). */
-static sp_status unserved_verdict(sp_ana *a, const sp_verdict_facts *f)
+/* What the sentence needs beyond the ranking, from the report's figures. */
+static void verdict_facts(const sp_report *r, sp_verdict_facts *f)
 {
-    sp_report *r = a->r;
+    memset(f, 0, sizeof *f);
+    f->requests_total = r->requests_total;
+    f->rejected = r->outcomes[SP_OUTCOME_REJECTED].count;
+    f->waste_fraction = r->padding.waste_fraction;
+    f->in_flight = 1.0 - r->cost.by_state_share[SP_COST_NO_BATCH];
+    f->queue_saturated = r->cost.window_ns > 0 && f->in_flight >= SP_ANA_SATURATED_IN_FLIGHT;
+}
+
+sp_status sp_ana_verdict_unserved(sp_report *r)
+{
+    sp_verdict_facts fs;
+    verdict_facts(r, &fs);
+    const sp_verdict_facts *f = &fs;
     uint64_t counts[SP_OUTCOME_COUNT];
     for (int o = 0; o < SP_OUTCOME_COUNT; o++)
         counts[o] = r->outcomes[o].count;
@@ -198,46 +203,46 @@ static sp_status unserved_verdict(sp_ana *a, const sp_verdict_facts *f)
 sp_status sp_ana_verdict(sp_ana *a)
 {
     sp_report *r = a->r;
-    sp_verdict_facts f;
-    memset(&f, 0, sizeof f);
-    f.requests_total = r->requests_total;
-    f.rejected = r->outcomes[SP_OUTCOME_REJECTED].count;
     if (!a->n_reqs)
-        return r->requests_total ? unserved_verdict(a, &f) : gpu_verdict(a);
-    sp_verdict *v = &r->verdict;
+        return r->requests_total ? sp_ana_verdict_unserved(r) : gpu_verdict(a);
     /* every stage row (at most SP_ANA_MAX_NAMED_STAGES named ones) plus the kernel split */
     sp_verdict_cand cs[SP_ANA_MAX_NAMED_STAGES + 16];
     memset(cs, 0, sizeof cs);
-    size_t nc = collect_candidates(a, cs, sizeof cs / sizeof cs[0]);
-    sp_ana_rank_candidates(cs, nc);
-    f.waste_fraction = r->padding.waste_fraction;
-    f.in_flight = 1.0 - r->cost.by_state_share[SP_COST_NO_BATCH];
-    f.queue_saturated = r->cost.window_ns > 0 && f.in_flight >= SP_ANA_SATURATED_IN_FLIGHT;
-    int recommend = sp_ana_verdict_recommend_model(cs, nc);
+    size_t nc = sp_ana_verdict_candidates(r, cs, sizeof cs / sizeof cs[0]);
+    sp_ana_table t = {a->n_reqs, a->n_stages, a->life, a->times, NULL, {a->st_kernel, 0}, {a->padding, NULL}, 1};
+    sp_status st = sp_ana_p95_savings(&t, cs, nc);
+    if (st)
+        return st;
     /* a continuous-batching service (generation steps, docs/generation.md) has no batch window to
      * shorten: its queue waits for a place among the running sequences */
     int continuous = 0;
     for (size_t b = 0; b < a->ev->n_batches && !continuous; b++)
         continuous = a->b[b].valid && a->ev->batches[b].step != SP_EV_NONE;
+    return sp_ana_verdict_decide(r, cs, nc, continuous);
+}
+
+sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, int continuous)
+{
+    sp_verdict *v = &r->verdict;
+    sp_verdict_facts f;
+    verdict_facts(r, &f);
+    sp_ana_rank_candidates(cs, nc);
+    int recommend = sp_ana_verdict_recommend_model(cs, nc);
     for (size_t k = 0; k < nc; k++) {
         cs[k].fix = sp_ana_verdict_fix(cs[k].kind, f.queue_saturated, recommend, r->gpu.device_kind == SP_DEVICE_CPU);
         if (continuous && cs[k].kind == SP_CAND_QUEUE)
             cs[k].fix = f.queue_saturated ? "add replicas or capacity, or raise --max-num-seqs if the KV cache has room"
                                           : "raise --max-num-seqs or add a replica";
     }
-    sp_ana_table t = {a->n_reqs, a->n_stages, a->life, a->times, NULL, {a->st_kernel, 0}, {a->padding, NULL}, 1};
-    sp_status st = sp_ana_p95_savings(&t, cs, nc);
-    if (st)
-        return st;
 
-    v->ranking = malloc(nc * sizeof *v->ranking);
+    v->ranking = malloc((nc ? nc : 1) * sizeof *v->ranking);
     if (!v->ranking)
         return SP_ERR_NOMEM;
     v->n_ranking = nc;
     for (size_t k = 0; k < nc; k++)
         v->ranking[k] = (sp_verdict_rank){cs[k].name, cs[k].group, cs[k].share, cs[k].saving_ns, cs[k].fix};
     /* Nothing to judge when the requests around p95 took no time at all. */
-    int judged = cs[0].share > 0;
+    int judged = nc && cs[0].share > 0;
     v->stage = judged ? cs[0].name : NULL;
     v->group = judged ? cs[0].group : SP_GROUP_NONE;
     v->share_p95 = judged ? cs[0].share : 0;

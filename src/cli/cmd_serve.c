@@ -84,7 +84,13 @@ static void serve_usage(FILE *f)
             "Recording and run:\n"
             "  --trace FILE              record requests, stages, batches and operations to FILE (native\n"
             "                            trace; `servprof analyze FILE`)\n"
-            "  --price-per-hour P        instance price written into the trace\n"
+            "  --price-per-hour P        instance price written into the trace (and /metrics)\n"
+            "  --no-metrics              no live metrics: GET /metrics answers 404, and without --trace\n"
+            "                            nothing is recorded (by default the recorder keeps live metrics\n"
+            "                            for GET /metrics, writing to /dev/null without --trace; see\n"
+            "                            docs/metrics.md)\n"
+            "  --metrics-settle-ms N     count a request in /metrics N ms after its last record, for device\n"
+            "                            work that comes late (CUPTI's buffers); default 0\n"
             "  --duration S              stop after S seconds (fractions allowed; default: run until signalled)\n"
             "  -h, --help                this text\n",
             d.host, d.http_threads, d.max_connections, d.max_connections_per_ip, d.header_timeout_s,
@@ -98,6 +104,8 @@ typedef struct serve_args {
     sp_server_options o;
     const char *trace_path, *save_weights;
     double price, duration;
+    int no_metrics;
+    unsigned settle_ms;
     size_t n_buckets;
     const char *extra; /* the first argument after the options, which is one too many */
 } serve_args;
@@ -112,7 +120,7 @@ static int parse_serve_options(int argc, char **argv, serve_args *a)
         O_LAYERS, O_HIDDEN, O_HEADS, O_FFN, O_MAX_LEN, O_MODEL_NAME, O_SAVE_WEIGHTS, O_MAX_BATCH, O_DELAY, O_QCAP,
         O_PAD_TO, O_BUCKETS, O_WORKERS, O_TRACE, O_PRICE, O_DURATION, O_HELP, O_DEVICE, O_CUDA_DEVICE,
         O_CUDA_GRAPHS, O_CUDA_GRAPH_CAP, O_NO_CUPTI, O_CUPTI_LEAN, O_CUPTI_LAUNCHES, O_MAX_CONN_IP,
-        O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_MAX_HEADER
+        O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_MAX_HEADER, O_NO_METRICS, O_SETTLE
     };
     static const struct option longopts[] = {
         {"host", required_argument, 0, O_HOST}, {"port", required_argument, 0, O_PORT},
@@ -135,7 +143,8 @@ static int parse_serve_options(int argc, char **argv, serve_args *a)
         {"max-connections-per-ip", required_argument, 0, O_MAX_CONN_IP},
         {"header-timeout", required_argument, 0, O_HEADER_TIMEOUT},
         {"body-timeout", required_argument, 0, O_BODY_TIMEOUT},
-        {"max-header-bytes", required_argument, 0, O_MAX_HEADER}, {0, 0, 0, 0}};
+        {"max-header-bytes", required_argument, 0, O_MAX_HEADER}, {"no-metrics", no_argument, 0, O_NO_METRICS},
+        {"metrics-settle-ms", required_argument, 0, O_SETTLE}, {0, 0, 0, 0}};
     static const char *const devices[] = {"cpu", "cuda"};
     size_t k;
     sp_cli_getopt_begin();
@@ -175,6 +184,8 @@ static int parse_serve_options(int argc, char **argv, serve_args *a)
             break;
         case O_WORKERS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_WORKERS, &a->o.workers)) return 2; break;
         case O_TRACE: a->trace_path = optarg; break;
+        case O_NO_METRICS: a->no_metrics = 1; break;
+        case O_SETTLE: if (!sp_cli_uint("serve", name, optarg, 0, 600000, &a->settle_ms)) return 2; break;
         case O_PRICE: if (!sp_cli_number("serve", name, optarg, 0, SP_CLI_MAX_PRICE_PER_HOUR, &a->price)) return 2; break;
         case O_DURATION: if (!sp_cli_number("serve", name, optarg, 0, 1e9, &a->duration)) return 2; break;
         case 'h':
@@ -309,13 +320,20 @@ static int run_service(serve_args *a)
 
     sp_recorder *rec = NULL;
     char err[1024] = "";
-    if (a->trace_path) {
+    if (a->trace_path || !a->no_metrics) {
+        /* live metrics for GET /metrics: the recorder keeps them; without --trace its file is
+         * /dev/null (a device: neither locked nor truncated) */
         sp_recorder_options ro;
         sp_recorder_options_init(&ro);
         ro.price_per_hour = a->price;
-        sp_status st = sp_recorder_open(a->trace_path, &ro, &rec);
+        ro.live_metrics = !a->no_metrics;
+        ro.metrics_settle_ms = a->settle_ms;
+        sp_status st = sp_recorder_open(a->trace_path ? a->trace_path : "/dev/null", &ro, &rec);
         if (st != SP_OK) {
-            trace_error(st);
+            if (a->trace_path)
+                trace_error(st);
+            else
+                fprintf(stderr, "servprof serve: cannot start the recorder of /metrics: %s\n", sp_status_str(st));
             return 1;
         }
     }

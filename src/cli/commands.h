@@ -20,6 +20,17 @@ int sp_cmd_demo(int argc, char **argv);      /* src/cli/cmd_demo.c */
 int sp_cmd_whatif(int argc, char **argv);    /* src/cli/cmd_whatif.c (SERVPROF_WHATIF_ENABLED) */
 int sp_cmd_export(int argc, char **argv);    /* src/cli/cmd_export.c: OTLP/JSON for OpenTelemetry */
 
+/* What `servprof analyze --prometheus` was asked for. */
+typedef struct sp_cli_fleet_args {
+    const char *url, *range, *selector, *output_path;
+    double price_per_hour;
+    int json, strict;
+} sp_cli_fleet_args;
+
+/* The fleet report from Prometheus (src/cli/analyze_fleet.c): prints it or why not; returns the exit
+ * status (2 for a bad --range or --selector). */
+int sp_cli_analyze_fleet(const sp_cli_fleet_args *f);
+
 /* Writes the trace `o` describes (sp_synth_write) to `path`, or standard output when NULL. On failure
  * prints "servprof CMD: ..." (the file that could not be created or written, an option the library
  * refused) and returns 1; else 0. `servprof synth` and `servprof demo`'s fallback share it. */

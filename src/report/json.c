@@ -110,7 +110,12 @@ static void write_stages(FILE *out, const sp_report *r)
         const sp_stage_row *s = &r->stages[i];
         fputs(i ? ",{\"name\":" : "{\"name\":", out);
         sp_json_write_str(out, s->name, 0);
-        if (have && s->q.count) {
+        if (have && s->q.count && r->source) {
+            /* from aggregated counters: the stage's own percentiles are not kept, its mean is */
+            fputs(",\"p50_us\":null,\"p95_us\":null,\"p99_us\":null,\"mean_us\":", out);
+            sp_rep_json_us_d(out, s->q.mean_ns);
+            fputs(",\"max_us\":null", out);
+        } else if (have && s->q.count) {
             fputs(",\"p50_us\":", out);
             sp_rep_json_us(out, s->q.p50_ns);
             fputs(",\"p95_us\":", out);
@@ -475,6 +480,42 @@ static void write_quality(FILE *out, const sp_report *r)
     write_loss(out, r);
 }
 
+/* "source": null for a report analysed from traces; for one estimated from live metrics, where from,
+ * which replicas and window, and the buckets' resolution (docs/report-format.md). */
+static void write_source(FILE *out, const sp_report *r)
+{
+    const sp_report_source *s = r->source;
+    fputs("\"source\":", out);
+    if (!s) {
+        fputs("null", out);
+        return;
+    }
+    fputs("{\"kind\":", out);
+    sp_json_write_str(out, s->kind ? s->kind : "", 0);
+    fputs(",\"url\":", out);
+    sp_json_write_str(out, s->url ? s->url : "", 0);
+    fputs(",\"selector\":", out);
+    sp_json_write_str(out, s->selector ? s->selector : "", 0);
+    fputs(",\"range\":", out);
+    sp_json_write_str(out, s->range ? s->range : "", 0);
+    fputs(",\"window_s\":", out);
+    sp_rep_json_num(out, s->window_s, 9);
+    fputs(",\"end_unix_s\":", out);
+    if (s->end_unix_s > 0)
+        sp_rep_json_num(out, s->end_unix_s, 13);
+    else
+        fputs("null", out);
+    fputs(",\"bucket_growth\":", out);
+    sp_rep_json_num(out, s->bucket_growth, 9);
+    fputs(",\"replicas\":[", out);
+    for (size_t i = 0; i < s->n_replicas; i++) {
+        if (i)
+            putc(',', out);
+        sp_json_write_str(out, s->replicas[i] ? s->replicas[i] : "", 0);
+    }
+    fputs("]}", out);
+}
+
 sp_status sp_report_write_json(const sp_report *r, FILE *out)
 {
     if (!r || !out)
@@ -504,6 +545,8 @@ sp_status sp_report_write_json(const sp_report *r, FILE *out)
     }
     fputs(",\n", out);
     write_quality(out, r);
+    fputs(",\n", out);
+    write_source(out, r);
     fputs("}\n", out);
     return sp_rep_finish(out);
 }

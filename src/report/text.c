@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "report/report_int.h"
 
@@ -26,8 +27,42 @@ static int hta_figures(const sp_report *r)
     return r->hta_compat && (!r->gpu.present || r->gpu.hta_breakdown_valid);
 }
 
+/* A report estimated from live metrics (docs/fleet.md): which replicas, which window, where from, and
+ * what the buckets' resolution means for the figures below. */
+static void write_source_header(FILE *out, const sp_report *r)
+{
+    const sp_report_source *src = r->source;
+    const sp_cost_summary *c = &r->cost;
+    char win[32], price[32], when[64] = "", line[4096];
+    if (src->end_unix_s > 0) {
+        time_t t = (time_t)src->end_unix_s;
+        struct tm tm;
+        if (gmtime_r(&t, &tm))
+            strftime(when, sizeof when, " ending %Y-%m-%d %H:%M:%S UTC", &tm);
+    }
+    fprintf(out, "servprof fleet report: %zu %s, %" PRIu64 " %s, %" PRIu64 " %s, window %s%s, price %s/h%s\n",
+            src->n_replicas, plural(src->n_replicas, "replica", "replicas"), r->request_count,
+            plural(r->request_count, "request", "requests"), r->batch_count, plural(r->batch_count, "batch", "batches"),
+            src->range && *src->range ? src->range : sp_fmt_dur(win, sizeof win, (double)c->window_ns), when,
+            sp_rep_fmt_money(price, sizeof price, c->price_per_hour), c->price_is_default ? " (default)" : "");
+    size_t o = (size_t)snprintf(line, sizeof line, "from %s %s%s%s; replicas:", src->kind, src->url,
+                                src->selector && *src->selector ? " " : "", src->selector ? src->selector : "");
+    for (size_t i = 0; i < src->n_replicas && o < sizeof line; i++)
+        o += (size_t)snprintf(line + o, sizeof line - o, "%s %s", i ? "," : "", src->replicas[i]);
+    wrap(out, line, 0, 2);
+    snprintf(line, sizeof line,
+             "(estimated from the live metrics' latency buckets, each a factor %.3g wide: percentiles within a bucket, "
+             "shares of pXX over the buckets around the pXX rank (docs/fleet.md); a stage's own p50/p95/p99 is not "
+             "kept: n/a)", src->bucket_growth);
+    wrap(out, line, 0, 1);
+}
+
 static void write_header(FILE *out, const sp_report *r)
 {
+    if (r->source) {
+        write_source_header(out, r);
+        return;
+    }
     char win[32], price[32], hta[96] = "";
     const sp_cost_summary *c = &r->cost;
     const char *noun = sp_device_kind_noun(r->gpu.device_kind);
@@ -134,11 +169,14 @@ static void write_stage_table(FILE *out, const sp_report *r)
     char name[32], a[24], b[24], c[24], d[24], s1[16], s2[16], s3[16];
     fprintf(out, "\n%-16s %10s %10s %10s %10s   %9s %9s %9s\n", "stage", "p50", "p95", "p99", "mean",
             "% of p50", "% of p95", "% of p99");
+    /* from aggregated counters a stage's own percentiles are not known (docs/fleet.md) */
+    int own = !r->source;
     for (size_t i = 0; i < r->n_stages; i++) {
         const sp_stage_row *s = &r->stages[i];
         fprintf(out, "%-16s %10s %10s %10s %10s   %9s %9s %9s\n", sp_rep_fmt_name(name, sizeof name, s->name, 16),
-                sp_fmt_dur(a, sizeof a, (double)s->q.p50_ns), sp_fmt_dur(b, sizeof b, (double)s->q.p95_ns),
-                sp_fmt_dur(c, sizeof c, (double)s->q.p99_ns), sp_fmt_dur(d, sizeof d, s->q.mean_ns),
+                own ? sp_fmt_dur(a, sizeof a, (double)s->q.p50_ns) : "n/a",
+                own ? sp_fmt_dur(b, sizeof b, (double)s->q.p95_ns) : "n/a",
+                own ? sp_fmt_dur(c, sizeof c, (double)s->q.p99_ns) : "n/a", sp_fmt_dur(d, sizeof d, s->q.mean_ns),
                 sp_rep_fmt_pct(s1, sizeof s1, s->share_p50), sp_rep_fmt_pct(s2, sizeof s2, s->share_p95),
                 sp_rep_fmt_pct(s3, sizeof s3, s->share_p99));
     }

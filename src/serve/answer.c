@@ -120,7 +120,7 @@ enum MHD_Result sp_srv_send_answer(sp_srv_req *r, const char *allow)
     }
     if (!resp)
         return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type ? r->content_type : "application/json");
     char idbuf[32];
     if (r->label[0]) {
         MHD_add_response_header(resp, "X-Request-Id", r->label);

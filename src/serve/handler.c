@@ -148,12 +148,14 @@ static enum MHD_Result on_head(sp_server *srv, struct MHD_Connection *conn, cons
         return sp_srv_send_answer(r, NULL);
     if (embed)
         return begin_embeddings(r, method);
-    if (strcmp(url, "/healthz") == 0) {
+    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0) {
+        int health = url[1] == 'h';
         if (strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
-            sp_srv_set_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request_error", "use GET for /healthz");
+            sp_srv_set_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request_error",
+                             health ? "use GET for /healthz" : "use GET for /metrics");
             return sp_srv_send_answer(r, MHD_HTTP_METHOD_GET);
         }
-        r->route = SP_SRV_ROUTE_HEALTH;
+        r->route = health ? SP_SRV_ROUTE_HEALTH : SP_SRV_ROUTE_METRICS;
         return MHD_YES;
     }
     sp_srv_set_error(r, MHD_HTTP_NOT_FOUND, "invalid_request_error", "unknown path");
@@ -184,7 +186,31 @@ static enum MHD_Result on_body_bytes(sp_srv_req *r, const char *upload_data, siz
     return MHD_YES;
 }
 
-/* The whole request is in: /healthz is answered; an embeddings request is parsed and tokenised
+/* GET /metrics: the recorder's live metrics as Prometheus text (docs/metrics.md); 404 when the
+ * service records nothing or its recorder keeps no live metrics (`servprof serve --no-metrics`). */
+static enum MHD_Result answer_metrics(sp_srv_req *r)
+{
+    char *text = NULL;
+    size_t len = 0;
+    sp_status st = r->srv->rec ? sp_recorder_metrics_text(r->srv->rec, &text, &len) : SP_ERR_STATE;
+    if (st == SP_ERR_STATE) {
+        sp_srv_set_error(r, MHD_HTTP_NOT_FOUND, "invalid_request_error",
+                         "this server keeps no live metrics (started with --no-metrics, or its recorder has none)");
+        return sp_srv_send_answer(r, NULL);
+    }
+    if (st != SP_OK) {
+        sp_srv_set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "server_error", sp_status_str(st));
+        return sp_srv_send_answer(r, NULL);
+    }
+    /* the text is malloc'd (sp_metrics_text_free is free), so libmicrohttpd may free it */
+    r->resp = text;
+    r->resp_len = len;
+    r->http_status = MHD_HTTP_OK;
+    r->content_type = SP_METRICS_CONTENT_TYPE;
+    return sp_srv_send_answer(r, NULL);
+}
+
+/* The whole request is in: /healthz and /metrics are answered; an embeddings request is parsed and tokenised
  * (its preprocess stage) and queued for a batch, its connection suspended until a worker resumes
  * it; a full queue or a stopping server answers 503. */
 static enum MHD_Result on_request_in(sp_srv_req *r)
@@ -197,6 +223,8 @@ static enum MHD_Result on_request_in(sp_srv_req *r)
         r->resp_len = r->resp ? strlen(r->resp) : 0;
         return sp_srv_send_answer(r, NULL);
     }
+    if (r->route == SP_SRV_ROUTE_METRICS)
+        return answer_metrics(r);
     if (r->overflow) {
         char msg[128];
         snprintf(msg, sizeof(msg), "request body exceeds the limit of %zu bytes", srv->opt.max_body);

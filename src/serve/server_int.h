@@ -16,7 +16,7 @@
 #include "serve/serve_int.h"
 #include "servprof/serve.h"
 
-enum sp_srv_route { SP_SRV_ROUTE_EMBED = 1, SP_SRV_ROUTE_HEALTH };
+enum sp_srv_route { SP_SRV_ROUTE_EMBED = 1, SP_SRV_ROUTE_HEALTH, SP_SRV_ROUTE_METRICS };
 enum sp_srv_req_state {
     SP_SRV_RECEIVING = 0, /* headers and body arriving */
     SP_SRV_QUEUED,        /* suspended, in the batcher or a batch */
@@ -50,6 +50,7 @@ typedef struct sp_srv_req {
     char *resp;
     size_t resp_len;
     const char *retry_after;
+    const char *content_type; /* of the answer; NULL: application/json */
     uint64_t done_ns;     /* when the answer was queued to the socket; 0: not yet */
     int label_recorded;   /* label and trace context are in the trace (sp_srv_record_identity) */
 } sp_srv_req;
