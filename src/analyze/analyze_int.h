@@ -269,6 +269,11 @@ size_t sp_ana_verdict_render(const sp_verdict_cand *rank, size_t n, const sp_ver
 size_t sp_ana_verdict_render_unserved(const uint64_t counts[SP_OUTCOME_COUNT], const sp_verdict_facts *f,
                                       char *buf, size_t len);
 
+/* ---- requests.c ---- */
+/* Each analysed request's stage times and padding time in latency-rank order into *rows (arrays
+ * allocated; the report's detail owns them). Runs after sp_ana_padding. */
+sp_status sp_ana_request_rows(sp_ana *a, sp_request_rows *rows);
+
 /* ---- analyze.c: the pipeline ---- */
 /* Frees everything the stages allocated in `a` (not `a` itself). NULL is fine. */
 void sp_ana_free(sp_ana *a);
