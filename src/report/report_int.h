@@ -40,6 +40,14 @@ char *sp_rep_fmt_pct(char *buf, size_t len, double fraction);
  * UTF-8 characters) with "..." when longer. */
 char *sp_rep_fmt_name(char *buf, size_t len, const char *s, size_t width);
 
+/* The terminal writers' width: text reports read at 100 columns. */
+#define SP_REP_TEXT_WIDTH 100
+
+/* Prints `text` word-wrapped at SP_REP_TEXT_WIDTH columns (control bytes as '?'); the first line
+ * follows a lead already printed, `lead_cols` wide, later lines are indented by `indent`. Ends with a
+ * newline. */
+void sp_rep_wrap(FILE *out, const char *text, size_t lead_cols, size_t indent);
+
 /* What the report's files lost (quality.c, with the model's words): `counts` false leaves out the
  * recorder's drops and skipped records, which the data-quality line states on its own; true is
  * sp_report_describe_loss. Returns how many things it names (0: none; `buf` holds ""). */
