@@ -360,6 +360,9 @@ typedef struct sp_request_rows {
     uint64_t *stage_ns;           /* n x n_stages, row-major: each request's time in each stage (a
                                      request without the stage has 0); a row sums to its latency */
     double *padding_ns;           /* n: each request's padding time (DESIGN section 5) */
+    uint32_t *by_arrival;         /* n: the rows in order of arrival (file, then arrival, then id
+                                     text), so a resampling can keep neighbouring requests together:
+                                     queueing makes their latencies depend on each other */
 } sp_request_rows;
 
 typedef struct sp_report_detail {

@@ -33,6 +33,12 @@ extern "C" {
 #define SP_DIFF_MAX_RESAMPLES 100000u
 #define SP_DIFF_MIN_CONFIDENCE 0.5
 #define SP_DIFF_MAX_CONFIDENCE 0.999
+/* The bootstrap's blocks (sp_diff_options.block, docs/diff.md "Confidence"): by default the larger of
+ * SP_DIFF_MIN_BLOCK and ceil(sqrt(n)) requests for a run of n, but at most n / SP_DIFF_MIN_BLOCKS
+ * (at least 1), so that a resample is drawn from that many blocks at least. */
+#define SP_DIFF_MIN_BLOCK 100u
+#define SP_DIFF_MIN_BLOCKS 10u
+#define SP_DIFF_MAX_BLOCK 1000000u
 /* Largest servprof.report/1 document a run is read from. */
 #define SP_DIFF_MAX_REPORT_BYTES ((size_t)256 << 20)
 /* Longest condition text (sp_diff_condition.spec), in bytes. */
@@ -89,6 +95,10 @@ SP_API void sp_diff_run_destroy(sp_diff_run *run);
 typedef struct sp_diff_options {
     uint64_t seed;                /* the bootstrap's RNG seed; default SP_DIFF_DEFAULT_SEED */
     unsigned resamples;           /* bootstrap resamples, 1..SP_DIFF_MAX_RESAMPLES; default 1000 */
+    unsigned block;               /* requests per block of the bootstrap, consecutive in arrival order
+                                     (docs/diff.md, "Confidence"), 0..SP_DIFF_MAX_BLOCK: 0 (default)
+                                     the rule above; 1 resamples requests one by one; a block longer
+                                     than a run is cut to the run */
     double confidence;            /* two-sided level of the intervals, in [SP_DIFF_MIN_CONFIDENCE,
                                      SP_DIFF_MAX_CONFIDENCE]; default 0.95 */
 } sp_diff_options;
@@ -132,6 +142,8 @@ typedef struct sp_diff_side {
     size_t files;                 /* trace files behind it (a report's `files`) */
     uint64_t requests;            /* analysed requests */
     int has_rows;                 /* per-request figures: the run came from traces */
+    size_t block;                 /* requests per block its resamples were drawn in; 0 without
+                                     intervals */
     double price_per_hour;
     int price_is_default;
     const char *verdict_stage;    /* the verdict's candidate, or NULL (analyze.h sp_verdict) */
@@ -197,8 +209,9 @@ typedef struct sp_diff {
 
 /* Compares `base` with `after` (NEW): every metric, and with per-request figures on both sides the
  * bootstrap (docs/diff.md, "Confidence"): `opt->resamples` resamples of each run's requests, drawn
- * with replacement from the common RNG seeded with `opt->seed`, each metric recomputed on each, and
- * the interval of the change taken at nearest ranks of the resampled changes. `opt` may be NULL.
+ * with replacement in blocks of requests consecutive in arrival order (a circular block bootstrap)
+ * from the common RNG seeded with `opt->seed`, each metric recomputed on each, and the interval of
+ * the change taken at nearest ranks of the resampled changes. `opt` may be NULL.
  * Deterministic: the same runs and options give the same diff. `*out` is written only on success.
  * Returns SP_ERR_INVALID (NULL arguments, options out of range, a run without analysed requests:
  * the message says which), SP_ERR_NOMEM. */

@@ -39,6 +39,7 @@ static void free_detail(sp_report_detail *d)
     free(d->timeline.batches);
     free(d->requests.stage_ns);
     free(d->requests.padding_ns);
+    free(d->requests.by_arrival);
     free(d);
 }
 

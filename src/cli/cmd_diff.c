@@ -47,6 +47,10 @@ static void diff_usage(FILE *out)
             "                         condition holds when the interval's lower bound (a rise) or upper\n"
             "                         bound (a fall) is beyond its threshold\n"
             "  --resamples N          bootstrap resamples of each run, 100 to %u (default %u)\n"
+            "  --block N              requests per block of the bootstrap, consecutive in arrival order\n"
+            "                         (default: the larger of %u and the square root of the run's\n"
+            "                         requests; 1 resamples requests one by one, which understates\n"
+            "                         the noise of a queueing service)\n"
             "  --seed S               the bootstrap's seed (default %u): the same inputs and seed give the\n"
             "                         same output\n"
             "  --price-per-hour X     instance price for trace inputs (> 0; a report keeps its own)\n"
@@ -58,10 +62,10 @@ static void diff_usage(FILE *out)
             "exit status: 0 no condition holds, 3 a --fail-if condition holds, 1 an input could not be\n"
             "read or analysed (or an output not written), 2 usage error\n",
             MAX_CONDITIONS, SP_DIFF_MIN_CONFIDENCE, SP_DIFF_MAX_CONFIDENCE, SP_DIFF_DEFAULT_CONFIDENCE,
-            SP_DIFF_MAX_RESAMPLES, SP_DIFF_DEFAULT_RESAMPLES, SP_DIFF_DEFAULT_SEED);
+            SP_DIFF_MAX_RESAMPLES, SP_DIFF_DEFAULT_RESAMPLES, SP_DIFF_MIN_BLOCK, SP_DIFF_DEFAULT_SEED);
 }
 
-enum { OPT_FAIL_IF = 256, OPT_JSON, OPT_HTML, OPT_CONFIDENCE, OPT_RESAMPLES, OPT_SEED, OPT_PRICE, OPT_LENIENT,
+enum { OPT_FAIL_IF = 256, OPT_JSON, OPT_HTML, OPT_CONFIDENCE, OPT_RESAMPLES, OPT_BLOCK, OPT_SEED, OPT_PRICE, OPT_LENIENT,
        OPT_OUTCOMES, OPT_FORMAT, OPT_BASE, OPT_NEW };
 
 /* What `servprof diff` was asked for. */
@@ -98,6 +102,7 @@ static int parse_diff_options(int argc, char **argv, diff_args *a)
         {"output", required_argument, NULL, 'o'},
         {"confidence", required_argument, NULL, OPT_CONFIDENCE},
         {"resamples", required_argument, NULL, OPT_RESAMPLES},
+        {"block", required_argument, NULL, OPT_BLOCK},
         {"seed", required_argument, NULL, OPT_SEED},
         {"price-per-hour", required_argument, NULL, OPT_PRICE},
         {"lenient", no_argument, NULL, OPT_LENIENT},
@@ -131,6 +136,10 @@ static int parse_diff_options(int argc, char **argv, diff_args *a)
             break;
         case OPT_RESAMPLES:
             if (!sp_cli_uint(CMD, "--resamples", optarg, 100, SP_DIFF_MAX_RESAMPLES, &a->dopt.resamples))
+                return 2;
+            break;
+        case OPT_BLOCK:
+            if (!sp_cli_uint(CMD, "--block", optarg, 1, SP_DIFF_MAX_BLOCK, &a->dopt.block))
                 return 2;
             break;
         case OPT_SEED:

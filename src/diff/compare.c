@@ -283,9 +283,10 @@ sp_status sp_diff_compare(const sp_diff_run *base, const sp_diff_run *after, con
     else
         sp_diff_options_init(&o);
     if (o.resamples < 1 || o.resamples > SP_DIFF_MAX_RESAMPLES || !(o.confidence >= SP_DIFF_MIN_CONFIDENCE) ||
-        !(o.confidence <= SP_DIFF_MAX_CONFIDENCE)) {
-        sp_errf(err, errlen, "sp_diff_compare: resamples must be in [1, %u] and confidence in [%g, %g]",
-                SP_DIFF_MAX_RESAMPLES, SP_DIFF_MIN_CONFIDENCE, SP_DIFF_MAX_CONFIDENCE);
+        !(o.confidence <= SP_DIFF_MAX_CONFIDENCE) || o.block > SP_DIFF_MAX_BLOCK) {
+        sp_errf(err, errlen,
+                "sp_diff_compare: resamples must be in [1, %u], block in [0, %u] and confidence in [%g, %g]",
+                SP_DIFF_MAX_RESAMPLES, SP_DIFF_MAX_BLOCK, SP_DIFF_MIN_CONFIDENCE, SP_DIFF_MAX_CONFIDENCE);
         return SP_ERR_INVALID;
     }
     for (int side = 0; side < 2; side++) {
@@ -315,8 +316,11 @@ sp_status sp_diff_compare(const sp_diff_run *base, const sp_diff_run *after, con
     if (!st)
         st = list_metrics(p, base, after, stat);
     d->intervals = base->n_rows > 0 && after->n_rows > 0;
-    if (!st && d->intervals)
+    if (!st && d->intervals) {
+        d->base.block = sp_diff_block_len(base->n_rows, o.block);
+        d->after.block = sp_diff_block_len(after->n_rows, o.block);
         st = intervals(d, base, after, stat);
+    }
     free(stat);
     if (st) {
         if (st == SP_ERR_LIMIT)

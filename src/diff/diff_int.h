@@ -11,7 +11,7 @@
 #include "common/rng.h"
 #include "servprof/diff.h"
 
-/* ---- run.c: one side ---- */
+/* ---- run_store.c: one side (filled by run.c and report_read.c) ---- */
 
 /* One stage row of a run, as its report gives it. */
 typedef struct sp_diff_stage_fig {
@@ -43,6 +43,7 @@ struct sp_diff_run {
     uint64_t *life_ns;                /* ascending */
     uint64_t *stage_ns;               /* n_rows x n_stages, row-major */
     double *padding_ns;
+    uint32_t *by_arrival;             /* n_rows: the rows in arrival order */
 };
 
 /* An empty run (every double NaN, strings NULL), or NULL when out of memory. */
@@ -79,6 +80,7 @@ typedef struct sp_diff_rows {
     const uint64_t *life_ns;          /* n, ascending (latency-rank order) */
     const uint64_t *stage_ns;         /* n x ns */
     const double *padding_ns;         /* n */
+    const uint32_t *by_arrival;       /* n: the rows in arrival order */
     uint32_t *order;                  /* ns x n: per column, the rows by ascending time (owned) */
 } sp_diff_rows;
 
@@ -94,12 +96,19 @@ void sp_diff_rows_free(sp_diff_rows *rows);
  * rows, or -1 when the run lacks it (its statistics are then 0). */
 void sp_diff_stats(const sp_diff_rows *rows, const uint32_t *counts, const int *col, size_t nu, double *stats);
 
-/* One resample's row counts: n draws of a row, uniform with replacement (each draw: the top 53 bits
- * of the next 64 as a fraction of n, floored). */
-void sp_diff_draw(sp_rng *rng, size_t n, uint32_t *counts);
+/* One resample's row counts (summing to n): blocks of `block` rows consecutive in `by_arrival`
+ * (circularly: past the last row comes the first), each starting at a position drawn uniformly with
+ * replacement (the top 53 bits of the next 64 as a fraction of n, floored), until n rows are drawn;
+ * the last block is cut short. Block 1 (or by_arrival NULL) draws rows one by one. */
+void sp_diff_draw(sp_rng *rng, size_t n, const uint32_t *by_arrival, size_t block, uint32_t *counts);
+
+/* The block length a run of n requests is resampled in: `option` when not 0 (at most n), else
+ * max(SP_DIFF_MIN_BLOCK, ceil(sqrt(n))) cut to n / SP_DIFF_MIN_BLOCKS (at least 1). */
+size_t sp_diff_block_len(size_t n, unsigned option);
 
 /* The bootstrap (docs/diff.md, "Confidence"): for r = 1..resamples, a resample of BASE's rows
- * (RNG stream 1 of the seed) and of NEW's (stream 2), and the change of every statistic; lo[k] and
+ * (RNG stream 1 of the seed) and of NEW's (stream 2), each drawn in blocks of
+ * sp_diff_block_len(n, opt->block), and the change of every statistic; lo[k] and
  * hi[k] get the nearest-rank percentiles (1 - confidence) / 2 and (1 + confidence) / 2 of the
  * changes of statistic k. Returns SP_OK, SP_ERR_LIMIT (resamples x statistics over
  * SP_DIFF_MAX_BOOT_VALUES), SP_ERR_NOMEM. */

@@ -1,6 +1,6 @@
 /* One side of a comparison (sp_diff_run): its figures copied from an analysis, with the per-request
- * rows the analysis kept, or read from a servprof.report/1 document; and sp_diff_run_load, which
- * tells the two kinds of input apart and reads a side from files or bytes. */
+ * rows the analysis kept; and sp_diff_run_load, which tells traces from a servprof.report/1 document
+ * (read by report_read.c) and reads a side from files or bytes. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,49 +11,6 @@
 #include "common/util_int.h"
 #include "diff/diff_int.h"
 
-sp_diff_run *sp_diff_run_new(void)
-{
-    sp_diff_run *run = calloc(1, sizeof *run);
-    if (!run)
-        return NULL;
-    run->waste_fraction = run->padding_share_p95 = run->padding_share_of_bill = NAN;
-    run->price_per_hour = run->per_request = run->verdict_share_p95 = NAN;
-    for (int s = 0; s < SP_COST_STATE_COUNT; s++)
-        run->per_request_by_state[s] = NAN;
-    return run;
-}
-
-char *sp_diff_strdup(const char *s, int *failed)
-{
-    if (!s)
-        return NULL;
-    size_t n = strlen(s) + 1;
-    char *c = malloc(n);
-    if (!c) {
-        *failed = 1;
-        return NULL;
-    }
-    memcpy(c, s, n);
-    return c;
-}
-
-void sp_diff_run_destroy(sp_diff_run *run)
-{
-    if (!run)
-        return;
-    for (size_t s = 0; s < run->n_stages; s++)
-        free(run->stages[s].name);
-    free(run->stages);
-    free(run->label);
-    free(run->verdict_stage);
-    free(run->verdict_group);
-    free(run->verdict_sentence);
-    free(run->life_ns);
-    free(run->stage_ns);
-    free(run->padding_ns);
-    free(run);
-}
-
 /* ---- from an analysis ---- */
 
 /* The per-request rows of r's detail, copied, when it kept them for every request and stage. */
@@ -61,17 +18,20 @@ static sp_status copy_rows(sp_diff_run *run, const sp_report *r)
 {
     const sp_report_detail *d = r->detail;
     if (!d || !d->requests.n || d->requests.n != r->request_count || d->n_latency != d->requests.n ||
-        d->requests.n_stages != r->n_stages || !d->latency_ns || !d->requests.stage_ns || !d->requests.padding_ns)
+        d->requests.n_stages != r->n_stages || !d->latency_ns || !d->requests.stage_ns || !d->requests.padding_ns ||
+        !d->requests.by_arrival)
         return SP_OK; /* no rows: point estimates only */
     size_t n = d->requests.n, ns = r->n_stages;
     run->life_ns = malloc(n * sizeof *run->life_ns);
     run->stage_ns = malloc((ns ? n * ns : 1) * sizeof *run->stage_ns);
     run->padding_ns = malloc(n * sizeof *run->padding_ns);
-    if (!run->life_ns || !run->stage_ns || !run->padding_ns)
+    run->by_arrival = malloc(n * sizeof *run->by_arrival);
+    if (!run->life_ns || !run->stage_ns || !run->padding_ns || !run->by_arrival)
         return SP_ERR_NOMEM;
     memcpy(run->life_ns, d->latency_ns, n * sizeof *run->life_ns);
     memcpy(run->stage_ns, d->requests.stage_ns, n * ns * sizeof *run->stage_ns);
     memcpy(run->padding_ns, d->requests.padding_ns, n * sizeof *run->padding_ns);
+    memcpy(run->by_arrival, d->requests.by_arrival, n * sizeof *run->by_arrival);
     run->n_rows = n;
     return SP_OK;
 }

@@ -36,6 +36,7 @@ sp_status sp_diff_rows_prepare(sp_diff_rows *rows, const sp_diff_run *run)
     rows->life_ns = run->life_ns;
     rows->stage_ns = run->stage_ns;
     rows->padding_ns = run->padding_ns;
+    rows->by_arrival = run->by_arrival;
     if (!n || !ns)
         return SP_OK;
     rows->order = malloc(n * ns * sizeof *rows->order);
@@ -184,13 +185,45 @@ void sp_diff_stats(const sp_diff_rows *rows, const uint32_t *counts, const int *
 
 /* ---- the bootstrap ---- */
 
-void sp_diff_draw(sp_rng *rng, size_t n, uint32_t *counts)
+/* A position drawn uniformly from [0, n). */
+static inline size_t draw_pos(sp_rng *rng, size_t n)
+{
+    size_t i = (size_t)(sp_bits_to_unit(sp_rng_next(rng)) * (double)n);
+    return i < n ? i : n - 1;
+}
+
+void sp_diff_draw(sp_rng *rng, size_t n, const uint32_t *by_arrival, size_t block, uint32_t *counts)
 {
     memset(counts, 0, n * sizeof *counts);
-    for (size_t k = 0; k < n; k++) {
-        size_t i = (size_t)(sp_bits_to_unit(sp_rng_next(rng)) * (double)n);
-        counts[i < n ? i : n - 1]++;
+    if (block <= 1 || !by_arrival) {
+        for (size_t k = 0; k < n; k++)
+            counts[draw_pos(rng, n)]++;
+        return;
     }
+    for (size_t k = 0; k < n;) {
+        size_t s = draw_pos(rng, n);
+        for (size_t j = 0; j < block && k < n; j++, k++)
+            counts[by_arrival[(s + j) % n]]++;
+    }
+}
+
+size_t sp_diff_block_len(size_t n, unsigned option)
+{
+    if (!n)
+        return 1;
+    if (option)
+        return option < n ? option : n;
+    size_t b = (size_t)ceil(sqrt((double)n));
+    while (b * b < n) /* sqrt's rounding, for huge n */
+        b++;
+    while (b > 1 && (b - 1) * (b - 1) >= n)
+        b--;
+    if (b < SP_DIFF_MIN_BLOCK)
+        b = SP_DIFF_MIN_BLOCK;
+    size_t most = n / SP_DIFF_MIN_BLOCKS; /* at least this many blocks per resample */
+    if (b > most)
+        b = most ? most : 1;
+    return b;
 }
 
 uint32_t sp_diff_lower_q(double confidence)
@@ -218,9 +251,10 @@ sp_status sp_diff_bootstrap(const sp_diff_rows *base, const int *base_col, const
     sp_rng rb, ra;
     sp_rng_seed(&rb, opt->seed, 1);
     sp_rng_seed(&ra, opt->seed, 2);
+    size_t lb = sp_diff_block_len(base->n, opt->block), la = sp_diff_block_len(after->n, opt->block);
     for (size_t r = 0; r < R; r++) {
-        sp_diff_draw(&rb, base->n, cb);
-        sp_diff_draw(&ra, after->n, ca);
+        sp_diff_draw(&rb, base->n, base->by_arrival, lb, cb);
+        sp_diff_draw(&ra, after->n, after->by_arrival, la, ca);
         sp_diff_stats(base, cb, base_col, nu, sb);
         sp_diff_stats(after, ca, after_col, nu, sa);
         for (size_t k = 0; k < ks; k++)

@@ -132,3 +132,15 @@ char *sp_rep_diff_no_interval_reason(char *buf, size_t len, const sp_diff *d)
                                               : "the analysis did not keep them");
     return buf;
 }
+
+char *sp_rep_diff_blocks(char *buf, size_t len, const sp_diff *d)
+{
+    size_t b = d->base.block, a = d->after.block;
+    if (a == 1 && b == 1)
+        snprintf(buf, len, "single requests");
+    else if (a == b)
+        snprintf(buf, len, "blocks of %zu requests in arrival order", b);
+    else
+        snprintf(buf, len, "blocks of %zu (BASE) and %zu (NEW) requests in arrival order", b, a);
+    return buf;
+}

@@ -29,4 +29,8 @@ const char *sp_rep_diff_basis_words(const sp_diff *d, const sp_diff_check *k, ch
  * it has them. */
 char *sp_rep_diff_no_interval_reason(char *buf, size_t len, const sp_diff *d);
 
+/* The bootstrap's blocks in words, into buf: "blocks of 100 requests in arrival order", or "blocks of
+ * 100 (BASE) and 50 (NEW) requests in arrival order"; "single requests" when both are 1. Returns buf. */
+char *sp_rep_diff_blocks(char *buf, size_t len, const sp_diff *d);
+
 #endif

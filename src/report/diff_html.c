@@ -25,12 +25,26 @@ typedef struct forest_row {
 /* What a forest chart's x axis shows. */
 typedef enum { AXIS_RELATIVE, AXIS_POINTS } axis_kind;
 
-static void axis_text(char *buf, size_t len, double v, axis_kind k)
+/* A tick label: relative changes as percentages, share changes in points, with the decimals the
+ * tick step needs. */
+static void axis_text(char *buf, size_t len, double v, axis_kind k, double step)
 {
+    int dec = step * 100 >= 1 - 1e-9 ? 0 : step * 100 >= 0.1 - 1e-12 ? 1 : 2;
+    if (fabs(v) < step * 1e-6) {
+        snprintf(buf, len, "0");
+        return;
+    }
     if (k == AXIS_RELATIVE)
-        snprintf(buf, len, "%+.0f%%", v * 100);
+        snprintf(buf, len, "%+.*f%%", dec, v * 100);
     else
-        snprintf(buf, len, "%+.1f pts", v * 100);
+        snprintf(buf, len, "%+.*f pts", dec, v * 100);
+}
+
+/* A round tick step (1, 2 or 5 x 10^k) giving about four intervals over `range`. */
+static double nice_step(double range)
+{
+    double raw = range / 4, mag = pow(10, floor(log10(raw))), f = raw / mag;
+    return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag;
 }
 
 static double fx(double v, double lo, double hi, double x0, double w)
@@ -65,9 +79,10 @@ static void forest(FILE *out, const char *id, const char *title, const forest_ro
     fprintf(out, "<line class=\"axisline\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", left, bottom,
             left + w, bottom);
     char t[48];
-    for (int j = 0; j <= 4; j++) {
-        double v = lo + (hi - lo) * j / 4.0, x = fx(v, lo, hi, left, w);
-        axis_text(t, sizeof t, v, k);
+    double step = nice_step(hi - lo);
+    for (double v = ceil(lo / step) * step; v <= hi; v += step) {
+        double x = fx(v, lo, hi, left, w);
+        axis_text(t, sizeof t, v, k, step);
         fprintf(out, "<line class=\"tick\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
                      "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n",
                 x, bottom, x, bottom + 4, x, bottom + 17, t);
@@ -83,12 +98,12 @@ static void forest(FILE *out, const char *id, const char *title, const forest_ro
             continue;
         }
         char p[48], a[48], b[48];
-        axis_text(p, sizeof p, r->point, k);
+        axis_text(p, sizeof p, r->point, k, 0.001);
         fputs("<g class=\"change\"><title>", out);
         sp_html_esc(out, r->label, 200);
         if (r->has_interval) {
-            axis_text(a, sizeof a, r->lo, k);
-            axis_text(b, sizeof b, r->hi, k);
+            axis_text(a, sizeof a, r->lo, k, 0.001);
+            axis_text(b, sizeof b, r->hi, k, 0.001);
             fprintf(out, ": %s, interval %s to %s</title>", p, a, b);
             fprintf(out, "<line class=\"ci\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>",
                     fx(r->lo, lo, hi, left, w), y, fx(r->hi, lo, hi, left, w), y);
@@ -138,10 +153,12 @@ static void write_head(FILE *out, const sp_diff *d)
     }
     fputs("</p>\n<p class=\"note\">", out);
     if (d->intervals) {
-        fprintf(out, "Intervals: %g%% bootstrap over requests, %u resamples of each run, seed %" PRIu64
+        char blocks[96];
+        sp_rep_diff_blocks(blocks, sizeof blocks, d);
+        fprintf(out, "Intervals: %g%% bootstrap over requests, %u resamples of each run in %s, seed %" PRIu64
                      "; a bold change has an interval that excludes 0. Padding waste and cost are point "
                      "estimates.",
-                d->opt.confidence * 100, d->opt.resamples, d->opt.seed);
+                d->opt.confidence * 100, d->opt.resamples, blocks, d->opt.seed);
     } else {
         char why[256];
         sp_html_esc(out, sp_rep_diff_no_interval_reason(why, sizeof why, d), 0);
@@ -215,6 +232,7 @@ static void write_latency(FILE *out, const sp_diff *d)
                                  m->has_interval && base > 0};
     }
     fputs("</tbody></table>\n", out);
+    fputs("<p>Relative change from BASE, with its interval:</p>\n", out);
     forest(out, "latency-change", "Relative change of end-to-end latency percentiles, with intervals", rows, n,
            AXIS_RELATIVE);
     fputs("</section>\n", out);

@@ -119,7 +119,12 @@ sp_status sp_diff_write_json(const sp_diff *d, FILE *out)
     write_side(out, "new", &d->after);
     fprintf(out, ",\n\"bootstrap\":{\"intervals\":%s,\"confidence\":", d->intervals ? "true" : "false");
     sp_rep_json_num(out, d->opt.confidence, 6);
-    fprintf(out, ",\"resamples\":%u,\"seed\":%" PRIu64 ",\"note\":", d->opt.resamples, d->opt.seed);
+    fprintf(out, ",\"resamples\":%u,\"seed\":%" PRIu64 ",\"block\":", d->opt.resamples, d->opt.seed);
+    if (d->intervals)
+        fprintf(out, "{\"base\":%zu,\"new\":%zu}", d->base.block, d->after.block);
+    else
+        fputs("null", out);
+    fputs(",\"note\":", out);
     if (d->intervals) {
         fputs("null", out);
     } else {

@@ -52,10 +52,13 @@ static void write_header(FILE *out, const sp_diff *d)
     write_side(out, "NEW", &d->after);
     char line[512];
     if (d->intervals) {
+        char blocks[96];
+        sp_rep_diff_blocks(blocks, sizeof blocks, d);
         snprintf(line, sizeof line,
-                 "Changes carry %g%% bootstrap intervals over requests (%u resamples of each run, seed %" PRIu64
-                 "); * marks a change whose interval excludes 0. Padding waste and cost are point estimates.",
-                 d->opt.confidence * 100, d->opt.resamples, d->opt.seed);
+                 "Changes carry %g%% bootstrap intervals over requests (%u resamples of each run, in %s, seed "
+                 "%" PRIu64 "); * marks a change whose interval excludes 0. Padding waste and cost are point "
+                 "estimates.",
+                 d->opt.confidence * 100, d->opt.resamples, blocks, d->opt.seed);
     } else {
         sp_rep_diff_no_interval_reason(line, sizeof line, d);
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Inside the service, the CLI, the load generator, the GPU collector, the trace synthesiser, the
-# analyzer, the report writers and the what-if simulator (src/serve, src/cli, src/load, src/gpu,
-# src/synth, src/analyze, src/report, src/whatif), each file reaches another part only through that
+# analyzer, the report writers, the what-if simulator and the run comparison (src/serve, src/cli,
+# src/load, src/gpu, src/synth, src/analyze, src/report, src/whatif, src/diff), each file reaches
+# another part only through that
 # part's door (shared/STYLE.md, "Rooms"; README.md, "Layout"), and no files call or include each
 # other in a loop:
 # - includes: a file names the public headers (servprof/...), src/common (the part every part
@@ -10,10 +11,11 @@
 #   event model's layout (model/events_int.h, which documents it for the analyzer); the report
 #   writers reach the model only through its read-only view and its loss wording
 #   (model/events_view.h, model/loss_text.h) and no part but report/; the what-if simulator uses the
-#   model and the analyzer's helpers (percentiles, price, the report object), never report/;
-# - the libraries run one way, analysis <- what-if <- report: no symbol the analysis library needs
-#   is defined by the what-if or the report library, and none the what-if library needs by the
-#   report library (nm);
+#   model and the analyzer's helpers (percentiles, price, the report object), never report/; the
+#   run comparison (src/diff) reads servprof.report/1 documents with the one JSON lexer
+#   (import/json.h) and reaches the analysis through its public header only;
+# - the libraries run one way, analysis <- what-if <- report and analysis <- diff <- report: no
+#   symbol a lower library needs is defined by one above it (nm);
 # - no two files of a part include each other, directly or through others;
 # - no two files of a part call each other, directly or through others: read from the built objects'
 #   symbols (nm), an edge A -> B when A.o needs a symbol B.o defines.
@@ -37,9 +39,10 @@ allowed() {
     src/analyze) echo "servprof/ common/ analyze/ model/events_int.h" ;;
     src/report) echo "servprof/ common/ report/ model/events_view.h model/loss_text.h" ;;
     src/whatif) echo "servprof/ common/ whatif/ model/events_int.h analyze/analyze_int.h analyze/report_store.h" ;;
+    src/diff) echo "servprof/ common/ diff/ import/json.h" ;;
   esac
 }
-parts="src/cli src/serve src/serve/cuda src/load src/gpu src/synth src/analyze src/report src/whatif"
+parts="src/cli src/serve src/serve/cuda src/load src/gpu src/synth src/analyze src/report src/whatif src/diff"
 for dir in $parts; do
   [ -d "$src/$dir" ] || { echo "FAIL: $src/$dir is missing"; fail=1; continue; }
   ok=$(allowed "$dir")
@@ -141,6 +144,11 @@ done
 if [ -e "$build/src/whatif/libservprof-whatif.a" ]; then
   check_calls src/whatif "$build/src/whatif/libservprof-whatif.a"
 fi
+if [ -e "$build/libservprof-diff.a" ]; then
+  check_calls src/diff "$build/libservprof-diff.a"
+else
+  echo "FAIL: $build/libservprof-diff.a not built"; fail=1
+fi
 
 # ---- the libraries' direction: analysis <- what-if <- report ----
 # "LOWER UPPER": prints the symbols LOWER needs that UPPER defines
@@ -149,7 +157,8 @@ needs_from() {
            <(nm "$2" 2>/dev/null | awk '$2 ~ /^[TDBR]$/ { print $3 }' | sort -u)
 }
 ana=$build/libservprof-analysis.a rep=$build/libservprof-report.a wi=$build/src/whatif/libservprof-whatif.a
-for pair in "$ana $rep" "$ana $wi" "$wi $rep"; do
+dif=$build/libservprof-diff.a
+for pair in "$ana $rep" "$ana $wi" "$wi $rep" "$ana $dif" "$dif $rep"; do
   read -r lo up <<<"$pair"
   [ -e "$lo" ] && [ -e "$up" ] || { [[ $up == "$wi" || $lo == "$wi" ]] && continue; echo "FAIL: $lo or $up not built"; fail=1; continue; }
   up_calls=$(needs_from "$lo" "$up")
@@ -157,6 +166,9 @@ for pair in "$ana $rep" "$ana $wi" "$wi $rep"; do
 done
 # the check can tell: the report library does call down into the analysis library (sp_cost_state_str...)
 [ -n "$(needs_from "$rep" "$ana")" ] || { echo "FAIL: the direction check finds no call from report to analysis"; fail=1; }
+# ... and into the diff library (sp_diff_find), which calls down into the analysis (sp_analyze)
+[ -n "$(needs_from "$rep" "$dif")" ] || { echo "FAIL: the direction check finds no call from report to diff"; fail=1; }
+[ -n "$(needs_from "$dif" "$ana")" ] || { echo "FAIL: the direction check finds no call from diff to analysis"; fail=1; }
 
 mapfile -t cli_objs < <(find "$build/CMakeFiles" -path '*servprof_cli.dir*' -name '*.o' 2>/dev/null)
 if [ ${#cli_objs[@]} -gt 0 ]; then
