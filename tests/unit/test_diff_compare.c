@@ -165,6 +165,8 @@ static void test_self_and_union(void)
     sp_diff *d;
     CHECK(sp_diff_compare(a, a, &o, &d, err, sizeof err) == SP_OK, "self: %s", err);
     CHECK(d->intervals, "traces give intervals");
+    /* 40 requests: the default block, max(100, ceil(sqrt(40)) = 7) cut to 40 / 10, is 4 */
+    CHECK(d->base.block == 4 && d->after.block == 4, "self: blocks of %zu and %zu", d->base.block, d->after.block);
     for (size_t k = 0; k < d->n_metrics; k++) {
         const sp_diff_metric *m = &d->metrics[k];
         CHECK(m->change == 0 || isnan(m->change), "self: %s changed by %g", m->path, m->change);
@@ -212,6 +214,15 @@ static void test_self_and_union(void)
     sp_diff_options_init(&o);
     o.confidence = 1.0;
     CHECK(sp_diff_compare(a, b, &o, &d, err, sizeof err) == SP_ERR_INVALID, "confidence 1");
+    sp_diff_options_init(&o);
+    o.block = SP_DIFF_MAX_BLOCK + 1;
+    CHECK(sp_diff_compare(a, b, &o, &d, err, sizeof err) == SP_ERR_INVALID && strstr(err, "block"), "block: %s",
+          err);
+    o.block = 1000; /* longer than both runs: cut to each run */
+    o.resamples = 100;
+    CHECK(sp_diff_compare(a, b, &o, &d, err, sizeof err) == SP_OK && d->base.block == 40 && d->after.block == 40,
+          "a block over the run is cut to it: %s", err);
+    sp_diff_destroy(d);
     sp_diff_run *empty = sp_diff_run_new();
     empty->label = strdup("empty");
     CHECK(sp_diff_compare(empty, b, NULL, &d, err, sizeof err) == SP_ERR_INVALID && strstr(err, "BASE (empty)"),
