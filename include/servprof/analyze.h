@@ -39,6 +39,9 @@ typedef struct sp_analyze_options {
     int keep_detail;           /* keep what charts draw beyond the figures (sp_report_detail): the
                                   latency distribution, each stage's spread, per-batch waste and the
                                   busiest slice of the device timeline; default 0 (report.detail NULL) */
+    int keep_requests;         /* also keep each analysed request's stage times and padding time
+                                  (sp_report_detail.requests), what resampling requests needs (servprof
+                                  diff's bootstrap); implies keep_detail; default 0 */
 } sp_analyze_options;
 
 SP_API void sp_analyze_options_init(sp_analyze_options *opt);
@@ -348,6 +351,23 @@ typedef struct sp_timeline_slice {
                                      batch order */
 } sp_timeline_slice;
 
+/* Each analysed request's own figures, one row per request in latency-rank order: row k is the
+ * request whose end-to-end latency is sp_report_detail.latency_ns[k], equal latencies in the order
+ * the share windows take them (docs/analysis.md sections 2 and 7). With them a resampling of requests
+ * recomputes every per-request figure of the report (stage percentiles, shares of pXX, padding's
+ * share) exactly as the analysis does. Kept with sp_analyze_options.keep_requests; otherwise n is 0
+ * and the arrays NULL. */
+typedef struct sp_request_rows {
+    size_t n;                     /* rows: = request_count */
+    size_t n_stages;              /* columns: = sp_report.n_stages, in stage-row order */
+    uint64_t *stage_ns;           /* n x n_stages, row-major: each request's time in each stage (a
+                                     request without the stage has 0); a row sums to its latency */
+    double *padding_ns;           /* n: each request's padding time (DESIGN section 5) */
+    uint32_t *by_arrival;         /* n: the rows in order of arrival (file, then arrival, then id
+                                     text), so a resampling can keep neighbouring requests together:
+                                     queueing makes their latencies depend on each other */
+} sp_request_rows;
+
 typedef struct sp_report_detail {
     size_t n_latency;             /* = request_count */
     uint64_t *latency_ns;         /* each analysed request's end-to-end latency (the figure of
@@ -357,6 +377,7 @@ typedef struct sp_report_detail {
     double *batch_waste;          /* the waste of each analysed batch with token counts, ascending
                                      (the distribution of padding.waste_p50, _p95, _max) */
     sp_timeline_slice timeline;
+    sp_request_rows requests;     /* with keep_requests, else empty */
 } sp_report_detail;
 
 /* ---- Generation (docs/generation.md): TTFT and TPOT broken down by stage ----
@@ -599,6 +620,12 @@ SP_API sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_rep
                             char *err, size_t errlen);
 
 SP_API void sp_report_destroy(sp_report *r);
+
+/* The window of latency ranks that share of pXX (xx in 1..99) is taken over, among n requests sorted
+ * by end-to-end latency (DESIGN section 4; docs/analysis.md section 2): 1-based ranks *lo through *hi,
+ * inclusive, at least min(20, n) of them; both 0 when n is 0. For recomputing shares from
+ * sp_request_rows, e.g. on a resample of requests. */
+SP_API void sp_share_window(size_t n, unsigned xx, size_t *lo, size_t *hi);
 
 /* Quotes r->prediction (filled by the what-if simulator, sp_whatif_quote_verdict in whatif.h) in the
  * verdict sentence, as " (what-if: <sp_verdict_prediction_str>)" right after the leading

@@ -1,7 +1,8 @@
 /* servprof report writers (libservprof-report): an analysis (sp_report, analyze.h) as text for people,
  * as JSON for tools (servprof.report/1, DESIGN section 10), as a self-contained HTML page with charts,
- * and the events it came from as a Chrome/Perfetto trace; and a what-if study (whatif.h) as a table,
- * as JSON (servprof.whatif/1) or inside the HTML page. Writers format what the analysis kept; they
+ * and the events it came from as a Chrome/Perfetto trace; a what-if study (whatif.h) as a table,
+ * as JSON (servprof.whatif/1) or inside the HTML page; and a comparison of two runs (diff.h) as text,
+ * JSON (servprof.diff/1) or an HTML page. Writers format what the analysis kept; they
  * compute nothing of their own. docs/report-format.md, docs/html-report.md and docs/whatif.md describe
  * the outputs.
  *
@@ -128,6 +129,21 @@ SP_API sp_status sp_whatif_write_json(const struct sp_whatif_study *s, FILE *out
  * baseline (sp_report_write_html_opts; `ev` is not read). SP_ERR_INVALID, SP_ERR_NOMEM, SP_ERR_IO. */
 SP_API sp_status sp_whatif_write_html(const struct sp_whatif_study *s, const sp_report *r, const sp_events *ev,
                                       FILE *out);
+
+/* ---- a comparison of two runs (sp_diff, diff.h; docs/diff.md) ---- */
+
+struct sp_diff;
+
+/* The terminal diff (docs/diff.md "Output"): both runs, end-to-end latency, each stage's p50/p95/p99
+ * and share of p95, padding and cost, each with BASE, NEW, the change and its interval; the verdict
+ * before and after; the conditions checked and whether they hold. SP_ERR_INVALID, SP_ERR_IO. */
+SP_API sp_status sp_diff_write_text(const struct sp_diff *d, FILE *out);
+/* The same as one servprof.diff/1 JSON object (docs/diff.md "JSON"). SP_ERR_INVALID, SP_ERR_IO. */
+SP_API sp_status sp_diff_write_json(const struct sp_diff *d, FILE *out);
+/* A self-contained HTML page in the style of the HTML report (docs/diff.md "HTML"): the gate, both
+ * verdicts, shares of p95 before and after, each change with its interval, and every figure in
+ * tables. SP_ERR_INVALID, SP_ERR_IO. */
+SP_API sp_status sp_diff_write_html(const struct sp_diff *d, FILE *out);
 
 #ifdef __cplusplus
 }

@@ -344,6 +344,10 @@ size_t sp_ana_verdict_render_unserved(const uint64_t counts[SP_OUTCOME_COUNT], c
  * Runs after the verdict. SP_ERR_PARSE with a message (token times outside a request's life or out of
  * order, unless lenient), SP_ERR_NOMEM. */
 sp_status sp_ana_generation(sp_ana *a, char *err, size_t errlen);
+/* ---- requests.c ---- */
+/* Each analysed request's stage times and padding time in latency-rank order into *rows (arrays
+ * allocated; the report's detail owns them). Runs after sp_ana_padding. */
+sp_status sp_ana_request_rows(sp_ana *a, sp_request_rows *rows);
 
 /* ---- analyze.c: the pipeline ---- */
 /* Frees everything the stages allocated in `a` (not `a` itself). NULL is fine. */

@@ -37,6 +37,9 @@ static void free_detail(sp_report_detail *d)
     free(d->batch_waste);
     free(d->timeline.acts);
     free(d->timeline.batches);
+    free(d->requests.stage_ns);
+    free(d->requests.padding_ns);
+    free(d->requests.by_arrival);
     free(d);
 }
 

@@ -26,6 +26,7 @@ static const sp_cli_command commands[] = {
 #ifdef SERVPROF_WHATIF_ENABLED
     {"whatif", sp_cmd_whatif, "replay the arrivals through other batching policies"},
 #endif
+    {"diff", sp_cmd_diff, "compare two runs with confidence intervals; gate CI with --fail-if"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

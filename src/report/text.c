@@ -112,7 +112,7 @@ static void write_outcomes(FILE *out, const sp_report *r)
     if (o < sizeof line)
         snprintf(line + o, sizeof line - o, "; rejection rate %s", sp_rep_fmt_pct(pc, sizeof pc, r->rejection_rate));
     fputs("\n", out);
-    wrap(out, line, 0, 2);
+    sp_rep_wrap(out, line, 0, 2);
     fprintf(out, "  %s\n", r->outcome_scope == SP_SCOPE_OK
                                ? "latency, stage, padding and cost figures cover ok requests (--outcomes all: every "
                                  "finished one)"
@@ -142,7 +142,7 @@ static void write_outcomes(FILE *out, const sp_report *r)
         if (r->statuses_unlisted && o < sizeof line)
             snprintf(line + o, sizeof line - o, ", %" PRIu64 " with other statuses", r->statuses_unlisted);
         fputs("  ", out);
-        wrap(out, line, 2, 4);
+        sp_rep_wrap(out, line, 2, 4);
     }
     for (size_t f = 0; r->file_quality && f < r->n_files; f++) {
         const sp_file_quality *q = &r->file_quality[f];
@@ -153,14 +153,14 @@ static void write_outcomes(FILE *out, const sp_report *r)
                  "still writing)%s", q->path,
                  q->loss.regions ? "" : "; requests in flight are unfinished, measured to the trace's last time");
         fputs("  ", out);
-        wrap(out, line, 2, 4);
+        sp_rep_wrap(out, line, 2, 4);
     }
     if (r->unfinished_batches) {
         snprintf(line, sizeof line, "%" PRIu64 " %s in flight at the end left out (device activity names %s, but "
                  "no batch record came)", r->unfinished_batches,
                  plural(r->unfinished_batches, "batch", "batches"), plural(r->unfinished_batches, "it", "them"));
         fputs("  ", out);
-        wrap(out, line, 2, 4);
+        sp_rep_wrap(out, line, 2, 4);
     }
 }
 
@@ -259,7 +259,7 @@ static void write_cost(FILE *out, const sp_report *r)
                  sp_rep_fmt_pct(pc, sizeof pc, c->by_state_share[SP_COST_PADDING]),
                  state_phrase(SP_COST_PADDING, noun, phrase, sizeof phrase));
         fputs("  ", out);
-        wrap(out, line, 2, 2);
+        sp_rep_wrap(out, line, 2, 2);
     }
     int worst = -1;
     for (int s = SP_COST_COPIES; s < SP_COST_STATE_COUNT; s++)
@@ -271,7 +271,7 @@ static void write_cost(FILE *out, const sp_report *r)
                  sp_rep_fmt_pct(pc, sizeof pc, c->by_state_share[worst]),
                  state_phrase((sp_cost_state)worst, noun, phrase, sizeof phrase));
         fputs("  ", out);
-        wrap(out, line, 2, 2);
+        sp_rep_wrap(out, line, 2, 2);
     }
     if (c->request_cost_nano.count) {
         char q1[32], q2[32], q3[32];
@@ -297,7 +297,7 @@ static void write_graph_launches(FILE *out, const sp_gpu_summary *g)
              sp_fmt_dur(a, sizeof a, (double)gl->first_delay.p50_ns),
              sp_fmt_dur(b, sizeof b, (double)gl->first_delay.max_ns));
     fputs("  graph launches: ", out);
-    wrap(out, line, 18, 4);
+    sp_rep_wrap(out, line, 18, 4);
 }
 
 /* Device time inside and outside the step marks (docs/analysis.md section 4, "Steps"). */
@@ -318,7 +318,7 @@ static void write_steps(FILE *out, const sp_gpu_summary *g)
              sp_fmt_dur(e, sizeof e, (double)st->busy_outside_ns),
              sp_fmt_dur(f, sizeof f, (double)st->idle_outside_ns));
     fputs("  steps: ", out);
-    wrap(out, line, 9, 4);
+    sp_rep_wrap(out, line, 9, 4);
 }
 
 static void write_gpu(FILE *out, const sp_report *r)
@@ -341,7 +341,7 @@ static void write_gpu(FILE *out, const sp_report *r)
             sp_fmt_dur(e, sizeof e, (double)g->non_compute_ns));
     if (r->hta_compat && g->hta_breakdown_note) {
         fputs("  note: ", out);
-        wrap(out, g->hta_breakdown_note, 8, 4);
+        sp_rep_wrap(out, g->hta_breakdown_note, 8, 4);
     }
     fprintf(out, "  %" PRIu64 " %s, %" PRIu64 " %s, %" PRIu64 " %s\n", g->kernels,
             plural(g->kernels, "kernel", "kernels"), g->copies, plural(g->copies, "copy", "copies"),
@@ -393,7 +393,7 @@ static void write_gpu(FILE *out, const sp_report *r)
                  sp_fmt_dur(c, sizeof c, (double)g->launch_delay_max_ns), g->short_kernels,
                  plural(g->short_kernels, "kernel", "kernels"), plural(g->short_kernels, "its", "their"));
         fputs("  launches: ", out);
-        wrap(out, line, 12, 4);
+        sp_rep_wrap(out, line, 12, 4);
     }
     write_graph_launches(out, g);
     write_steps(out, g);
@@ -436,7 +436,7 @@ static void write_clocks(FILE *out, const sp_report *r)
         snprintf(line, sizeof line, "clock offset (server - client): %s %s; client trace %s, server trace %s",
                  sp_fmt_sdur(off, sizeof off, o->offset_ns), how, o->client_path ? o->client_path : "?",
                  o->server_path ? o->server_path : "?");
-        wrap(out, line, 0, 2);
+        sp_rep_wrap(out, line, 0, 2);
     }
 }
 
@@ -455,7 +455,7 @@ static void write_client_quality(FILE *out, const sp_report *r)
                      sp_fmt_dur(a, sizeof a, (double)o->conflict_ns), sp_fmt_sdur(b, sizeof b, o->lower_ns),
                      sp_fmt_sdur(c, sizeof c, o->upper_ns), o->pairs,
                      o->source == SP_CLOCK_ESTIMATED ? "their middle" : clock_source_phrase(o->source));
-            wrap(out, line, 0, 2);
+            sp_rep_wrap(out, line, 0, 2);
         }
         if (o->violations) {
             snprintf(line, sizeof line,
@@ -464,7 +464,7 @@ static void write_client_quality(FILE *out, const sp_report *r)
                      "server's [arrival, done]",
                      o->violations, plural(o->violations, "client record", "client records"),
                      o->client_path ? o->client_path : "?", o->server_path ? o->server_path : "?");
-            wrap(out, line, 0, 2);
+            sp_rep_wrap(out, line, 0, 2);
         }
     }
     if (r->has_client && r->requests_with_client < r->request_count) {
@@ -472,7 +472,7 @@ static void write_client_quality(FILE *out, const sp_report *r)
         snprintf(line, sizeof line,
                  "%" PRIu64 " of %" PRIu64 " requests have no client record with a response: their end-to-end "
                  "is the server's arrival -> done (no network time)", without, r->request_count);
-        wrap(out, line, 0, 2);
+        sp_rep_wrap(out, line, 0, 2);
     }
     if (r->client_records_unjoined || r->client_records_failed || r->client_records_duplicate) {
         snprintf(line, sizeof line,
@@ -481,7 +481,7 @@ static void write_client_quality(FILE *out, const sp_report *r)
                  r->client_records_unjoined, r->client_records_failed,
                  plural(r->client_records_failed, "error", "errors"), r->client_records_duplicate,
                  plural(r->client_records_duplicate, "duplicate", "duplicates"));
-        wrap(out, line, 0, 2);
+        sp_rep_wrap(out, line, 0, 2);
     }
     if (r->trace_context_mismatched) {
         snprintf(line, sizeof line,
@@ -502,7 +502,7 @@ static void write_quality(FILE *out, const sp_report *r)
                      "unattributed (`other`): %s of p95 latency is covered by no stage span and no device "
                      "activity: missing instrumentation",
                      sp_rep_fmt_pct(pc, sizeof pc, r->other_share_p95));
-            wrap(out, line, 0, 2);
+            sp_rep_wrap(out, line, 0, 2);
         } else {
             fprintf(out, "unattributed (`other`): %s of p95 latency\n",
                     sp_rep_fmt_pct(pc, sizeof pc, r->other_share_p95));
@@ -522,7 +522,7 @@ static void write_quality(FILE *out, const sp_report *r)
     /* what damaged traces lost, with file and byte offsets (docs/native-format.md "Reading rule") */
     if (o + 8 < sizeof line && sp_rep_loss_text(r, 0, line + o + 8, sizeof line - o - 8))
         memcpy(line + o, "; lost: ", 8);
-    wrap(out, line, 0, 2);
+    sp_rep_wrap(out, line, 0, 2);
     write_client_quality(out, r);
 }
 
@@ -540,14 +540,14 @@ static void write_prediction(FILE *out, const sp_report *r)
     if (!sp_rep_prediction_line(r, line, sizeof line))
         return;
     fputs("what-if: ", out);
-    wrap(out, line, 9, 9);
+    sp_rep_wrap(out, line, 9, 9);
 }
 
 static void write_verdict(FILE *out, const sp_report *r)
 {
     fputs("\nverdict: ", out);
     if (r->verdict.sentence)
-        wrap(out, r->verdict.sentence, 9, 9);
+        sp_rep_wrap(out, r->verdict.sentence, 9, 9);
     else
         fputs("none (nothing to judge)\n", out);
     write_prediction(out, r);
