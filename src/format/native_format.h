@@ -44,7 +44,10 @@ typedef enum sp_native_type {
     SP_REC_END = 11,    /* the recorder closed the file cleanly */
     SP_REC_PROP = 12,   /* aux: key bytes (1..255); value bytes (u64), key NUL-padded to 8, value
                            NUL-padded to 8 */
-    SP_REC_OUTCOME = 13 /* aux: sp_outcome; request id, HTTP status (i64; 0: none) */
+    SP_REC_OUTCOME = 13, /* aux: sp_outcome; request id, HTTP status (i64; 0: none) */
+    SP_REC_STEP = 14,   /* aux: members n; step (batch) id, start, end, effective, padded, KV used,
+                           KV capacity, then n pairs: request id, phase << 56 | tokens */
+    SP_REC_TOKEN = 15   /* aux: 0; request id, token index, time */
 } sp_native_type;
 
 #define SP_NATIVE_CLOCK_MONOTONIC 1u
@@ -58,6 +61,12 @@ typedef enum sp_native_type {
 #define SP_REC_SIZE_LAUNCH 32u
 #define SP_REC_SIZE_META 56u
 #define SP_REC_SIZE_OUTCOME 24u
+#define SP_REC_SIZE_STEP_BASE 64u
+#define SP_REC_SIZE_STEP_MEMBER 16u
+#define SP_REC_SIZE_TOKEN 32u
+#define SP_NATIVE_MAX_STEP_MEMBERS 4091u  /* (SP_NATIVE_MAX_RECORD - 64) / 16 (trace.h) */
+#define SP_STEP_PHASE_SHIFT 56            /* a step member's word: phase << 56 | tokens */
+#define SP_STEP_TOKENS_MASK ((1ull << 56) - 1)
 #define SP_NATIVE_MAX_STATUS 999  /* HTTP statuses an outcome record carries; others are 0 */
 
 static inline uint64_t sp_rec_header(uint32_t type, uint32_t size, uint32_t aux)
