@@ -208,6 +208,8 @@ typedef struct sp_server_stats {
     uint64_t steps;            /* scheduler steps run */
     uint64_t prompt_tokens;    /* prompt tokens prefilled (padding not included) */
     uint64_t generated_tokens; /* output tokens produced */
+    uint64_t running_seqs;     /* sequences running now (holding a KV cache slot); queue_depth counts
+                                  the requests waiting to be admitted */
 } sp_server_stats;
 
 SP_API void sp_server_get_stats(const sp_server *srv, sp_server_stats *stats);

@@ -269,5 +269,6 @@ void sp_gen_get_stats(const sp_server *srv, sp_server_stats *s)
         sp_gen_sched_state ss;
         sp_gen_sched_get_state(gen->sched, &ss);
         s->queue_depth = ss.waiting;
+        s->running_seqs = ss.running;
     }
 }

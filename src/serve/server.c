@@ -110,7 +110,6 @@ void sp_server_get_stats(const sp_server *srv, sp_server_stats *s)
     s->effective_tokens = LD(effective_tokens);
     s->padded_tokens = LD(padded_tokens);
 #undef LD
-    sp_gen_get_stats(m, s);
     s->queue_depth = m->batcher ? sp_batcher_depth(m->batcher) : 0;
     s->connections_accepted = g.accepted;
     s->connections_refused_cap = g.refused_cap;
@@ -121,6 +120,8 @@ void sp_server_get_stats(const sp_server *srv, sp_server_stats *s)
     s->connections_open = g.open_now;
     s->connections_peak = g.open_peak;
     sp_srv_device_graph_stats(m, &s->graph_captures, &s->graph_replays);
+    s->steps = s->prompt_tokens = s->generated_tokens = s->running_seqs = 0;
+    sp_gen_get_stats(m, s);
 }
 
 /* ---- start and stop ---- */
