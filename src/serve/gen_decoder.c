@@ -372,38 +372,50 @@ void sp_decoder_ws_destroy(sp_decoder_ws *ws)
     free(ws);
 }
 
-/* Grows the workspace to `rows` rows, `sel` logit rows and a score block of `keys` floats (doubling
- * the rows, so a steady load stops allocating). */
+/* Makes *buf hold at least `need` floats, growing to `want` (>= need); the old contents are not kept. */
+static sp_status grow(float **buf, size_t *have, size_t need, size_t want)
+{
+    if (need <= *have)
+        return SP_OK;
+    free(*buf);
+    *buf = malloc((want ? want : 1) * sizeof(float));
+    *have = *buf ? want : 0;
+    return *buf ? SP_OK : SP_ERR_NOMEM;
+}
+
+/* Grows the workspace to `rows` rows, `sel` logit rows and a score block of `keys` floats, each to at
+ * least twice what it held, so a steady load (a sequence's keys grow by one per decode step) stops
+ * allocating after a few steps. */
 static sp_status ws_reserve(sp_decoder_ws *ws, size_t rows, size_t H, size_t F, size_t keys, size_t sel)
 {
     if (rows > ws->max_rows || sel > ws->max_logits)
         return SP_ERR_LIMIT;
-    if (rows <= ws->rows && H == ws->hidden && F == ws->ffn && keys <= ws->keys && sel <= ws->sel)
-        return SP_OK;
-    size_t want = ws->rows && H == ws->hidden && F == ws->ffn ? ws->rows : 16;
-    while (want < rows)
-        want *= 2;
-    if (want > ws->max_rows)
-        want = ws->max_rows;
-    size_t k = keys > ws->keys ? keys : ws->keys;
-    size_t s = sel > ws->sel ? sel : ws->sel;
-    ws_free_buffers(ws);
-    ws->x = malloc(want * H * sizeof(float));
-    ws->a = malloc(want * H * sizeof(float));
-    ws->qkv = malloc(want * 3 * H * sizeof(float));
-    ws->ctx = malloc(want * H * sizeof(float));
-    ws->ffn_buf = malloc(want * F * sizeof(float));
-    ws->scores = malloc((k ? k : 1) * sizeof(float));
-    ws->sel_buf = malloc((s ? s : 1) * H * sizeof(float));
-    if (!ws->x || !ws->a || !ws->qkv || !ws->ctx || !ws->ffn_buf || !ws->scores || !ws->sel_buf) {
+    if (H != ws->hidden || F != ws->ffn) {
         ws_free_buffers(ws);
-        return SP_ERR_NOMEM;
+        ws->hidden = H;
+        ws->ffn = F;
     }
-    ws->rows = want;
-    ws->hidden = H;
-    ws->ffn = F;
-    ws->keys = k;
-    ws->sel = s;
+    if (rows > ws->rows) {
+        size_t want = ws->rows ? ws->rows : 16;
+        while (want < rows)
+            want *= 2;
+        if (want > ws->max_rows)
+            want = ws->max_rows;
+        size_t have[5] = {0, 0, 0, 0, 0};
+        ws->rows = 0;
+        if (grow(&ws->x, &have[0], 1, want * H) != SP_OK || grow(&ws->a, &have[1], 1, want * H) != SP_OK ||
+            grow(&ws->qkv, &have[2], 1, want * 3 * H) != SP_OK || grow(&ws->ctx, &have[3], 1, want * H) != SP_OK ||
+            grow(&ws->ffn_buf, &have[4], 1, want * F) != SP_OK)
+            return SP_ERR_NOMEM;
+        ws->rows = want;
+    }
+    size_t ks = ws->keys;
+    if (grow(&ws->scores, &ws->keys, keys, keys > 2 * ks ? keys : 2 * ks) != SP_OK)
+        return SP_ERR_NOMEM;
+    size_t have_sel = ws->sel * H, ss = ws->sel;
+    if (grow(&ws->sel_buf, &have_sel, sel * H, (sel > 2 * ss ? sel : 2 * ss) * H) != SP_OK)
+        return SP_ERR_NOMEM;
+    ws->sel = have_sel / H;
     return SP_OK;
 }
 
