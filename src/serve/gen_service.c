@@ -44,10 +44,10 @@ sp_status sp_gen_check_options(const sp_server_options *o, char *err, size_t err
 /* The project's tokenizer and the decoder, and the context they allow; then the checks that need the
  * context (a prompt of context - 1 tokens must fit one step without chunked prefill; the KV capacity
  * at most what the slots hold). */
-static sp_status load_model(sp_server *srv, sp_gen *gen, const sp_server_options *opt, char *err, size_t errlen)
+static sp_status load_model(sp_server *srv, sp_gen *gen, const sp_server_options *opt, const char *tpath, char *err,
+                            size_t errlen)
 {
     sp_status st;
-    const char *tpath = opt->tokenizer_path ? opt->tokenizer_path : sp_server_default_tokenizer();
     if ((st = sp_tokenizer_load(tpath, &srv->tok, err, errlen)) != SP_OK)
         return st;
     size_t tv = sp_tokenizer_vocab_size(srv->tok);
@@ -167,7 +167,8 @@ static void record_properties(const sp_server *srv, const sp_gen *gen)
     }
 }
 
-sp_status sp_gen_start(sp_server *srv, const sp_server_options *opt, char *err, size_t errlen)
+sp_status sp_gen_start(sp_server *srv, const sp_server_options *opt, const char *tokenizer_path, char *err,
+                       size_t errlen)
 {
     sp_status st = sp_gen_check_options(opt, err, errlen);
     if (st != SP_OK)
@@ -177,7 +178,7 @@ sp_status sp_gen_start(sp_server *srv, const sp_server_options *opt, char *err, 
         return SP_ERR_NOMEM;
     srv->gen = gen;
     gen->srv = srv;
-    if ((st = load_model(srv, gen, opt, err, errlen)) != SP_OK)
+    if ((st = load_model(srv, gen, opt, tokenizer_path, err, errlen)) != SP_OK)
         return st;
     sp_gen_sched_config *sc = &gen->sc;
     sc->max_num_seqs = opt->max_num_seqs;
@@ -239,11 +240,11 @@ void sp_gen_destroy(sp_server *srv)
     srv->gen = NULL;
 }
 
-sp_status sp_gen_save_weights(const sp_server_options *opt, const char *path, char *err, size_t errlen)
+sp_status sp_gen_save_weights(const sp_server_options *opt, const char *tokenizer_path, const char *path, char *err,
+                              size_t errlen)
 {
     sp_tokenizer *tok;
-    sp_status st = sp_tokenizer_load(opt->tokenizer_path ? opt->tokenizer_path : sp_server_default_tokenizer(), &tok,
-                                     err, errlen);
+    sp_status st = sp_tokenizer_load(tokenizer_path, &tok, err, errlen);
     if (st != SP_OK)
         return st;
     sp_decoder_config cfg = {(uint32_t)sp_tokenizer_vocab_size(tok), opt->hidden, opt->layers, opt->heads, opt->ffn,

@@ -94,14 +94,17 @@ typedef struct sp_gen_req {
 
 /* Checks the generation options (with their limits' names in the message). */
 sp_status sp_gen_check_options(const sp_server_options *o, char *err, size_t errlen);
-/* Loads the tokenizer and the decoder, sizes the KV cache and the scheduler, interns the names,
- * writes the trace properties and starts the engine thread. `opt` is the caller's (for the paths). */
-sp_status sp_gen_start(sp_server *srv, const sp_server_options *opt, char *err, size_t errlen);
+/* Loads the tokenizer (`tokenizer_path`, resolved by the caller) and the decoder, sizes the KV cache
+ * and the scheduler, interns the names, writes the trace properties and starts the engine thread.
+ * `opt` is the caller's (for the weights path). */
+sp_status sp_gen_start(sp_server *srv, const sp_server_options *opt, const char *tokenizer_path, char *err,
+                       size_t errlen);
 /* Closes the scheduler and joins the engine once every queued and running request has its answer. */
 void sp_gen_stop(sp_server *srv);
 void sp_gen_destroy(sp_server *srv);
-/* Writes the generated decoder weights `opt` describes to `path`. */
-sp_status sp_gen_save_weights(const sp_server_options *opt, const char *path, char *err, size_t errlen);
+/* Writes the generated decoder weights `opt` describes (vocabulary from `tokenizer_path`) to `path`. */
+sp_status sp_gen_save_weights(const sp_server_options *opt, const char *tokenizer_path, const char *path, char *err,
+                              size_t errlen);
 void sp_gen_get_stats(const sp_server *srv, sp_server_stats *s);
 
 /* Drops one reference (the HTTP side's or the engine's); the last frees the request. */

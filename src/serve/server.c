@@ -267,7 +267,8 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
         return SP_ERR_NOMEM;
     if (opt->generate) {
         /* the generation service (gen_service.c): its own model, scheduler and engine */
-        if ((st = sp_gen_start(srv, opt, err, errlen)) != SP_OK || (st = sp_srv_http_start(srv, err, errlen)) != SP_OK)
+        const char *tpath = opt->tokenizer_path ? opt->tokenizer_path : sp_server_default_tokenizer();
+        if ((st = sp_gen_start(srv, opt, tpath, err, errlen)) != SP_OK || (st = sp_srv_http_start(srv, err, errlen)) != SP_OK)
             goto fail;
         *out = srv;
         return SP_OK;
@@ -302,7 +303,8 @@ fail:
 sp_status sp_server_save_weights(const sp_server_options *opt, const char *path, char *err, size_t errlen)
 {
     if (opt->generate)
-        return sp_gen_save_weights(opt, path, err, errlen);
+        return sp_gen_save_weights(opt, opt->tokenizer_path ? opt->tokenizer_path : sp_server_default_tokenizer(), path,
+                                   err, errlen);
     sp_tokenizer *tok;
     sp_status st = sp_tokenizer_load(opt->tokenizer_path ? opt->tokenizer_path : sp_server_default_tokenizer(), &tok,
                                      err, errlen);
