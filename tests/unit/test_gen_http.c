@@ -231,7 +231,40 @@ typedef struct trace {
     int n_give[MAXR];
     int prefill_first[MAXR]; /* its first step was a prefill (chunk) */
     int steps_of[MAXR];
+    /* properties (each block repeats them: the last copy is kept) */
+    char prop_key[32][48], prop_val[32][48];
+    int n_prop;
 } trace;
+
+static void keep_property(trace *t, const unsigned char *r, uint32_t klen)
+{
+    uint64_t vlen = sp_rd64(r + 8);
+    char key[48], val[48];
+    if (klen >= sizeof key || vlen >= sizeof val)
+        return;
+    memcpy(key, r + 16, klen);
+    key[klen] = 0;
+    memcpy(val, r + 16 + ((klen + 7) / 8) * 8, vlen);
+    val[vlen] = 0;
+    int i = 0;
+    while (i < t->n_prop && strcmp(t->prop_key[i], key) != 0)
+        i++;
+    if (i == 32)
+        return;
+    snprintf(t->prop_key[i], sizeof t->prop_key[i], "%s", key);
+    snprintf(t->prop_val[i], sizeof t->prop_val[i], "%s", val);
+    if (i == t->n_prop)
+        t->n_prop++;
+}
+
+/* The value of property `key`, "" when the trace has none. */
+static const char *property(const trace *t, const char *key)
+{
+    for (int i = 0; i < t->n_prop; i++)
+        if (strcmp(t->prop_key[i], key) == 0)
+            return t->prop_val[i];
+    return "";
+}
 
 static void on_record(void *user, uint32_t type, uint32_t size, uint32_t aux, const unsigned char *r)
 {
@@ -261,6 +294,8 @@ static void on_record(void *user, uint32_t type, uint32_t size, uint32_t aux, co
         t->span_name[t->n_span] = aux;
         t->span_start[t->n_span] = sp_rd64(r + 16);
         t->span_end[t->n_span++] = sp_rd64(r + 24);
+    } else if (type == SP_REC_PROP) {
+        keep_property(t, r, aux);
     } else if (type == SP_REC_STEP) {
         if (t->n_steps < 4096)
             t->step_ids[t->n_steps] = sp_rd64(r + 8);
@@ -538,6 +573,19 @@ int main(void)
     static trace t;
     CHECK(nr_each(path, on_record, &t) > 0);
     CHECK_EQ_U64(t.n_steps, stats.steps); /* a step record per step */
+    /* the policy that ran, as the contract's properties: start(rec, 4, 8, 64) above, prefill bucket 8,
+     * no chunked prefill, and the KV capacity's default max_num_seqs x max_len = 4 x 64 */
+    CHECK(strcmp(property(&t, "service"), "servprof-serve") == 0);
+    CHECK(strcmp(property(&t, "mode"), "generate") == 0);
+    CHECK(strcmp(property(&t, "device"), "cpu") == 0);
+    CHECK(strcmp(property(&t, "policy.max_num_seqs"), "4") == 0);
+    CHECK(strcmp(property(&t, "policy.max_num_batched_tokens"), "64") == 0);
+    CHECK(strcmp(property(&t, "policy.chunked_prefill"), "0") == 0);
+    CHECK(strcmp(property(&t, "policy.prefill_bucket"), "8") == 0);
+    CHECK(strcmp(property(&t, "policy.queue_capacity"), "8") == 0);
+    CHECK(strcmp(property(&t, "policy.kv_capacity_tokens"), "256") == 0);
+    CHECK(strcmp(property(&t, "model.layers"), "1") == 0);
+    CHECK(strcmp(property(&t, "model.hidden"), "32") == 0);
     CHECK_EQ_U64(t.bad_steps, 0);
     check_tokens(&t, "whole", 12, 0);
     check_tokens(&t, "again", 12, 0);
