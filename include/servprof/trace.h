@@ -225,6 +225,43 @@ SP_API void sp_record_batch(sp_recorder *rec, uint64_t batch_id, const uint64_t 
                             size_t member_count, uint64_t start_ns, uint64_t end_ns,
                             uint64_t effective_tokens, uint64_t padded_tokens);
 
+/* Phases of a step member (sp_step_record.phases): what the step computed for that request. */
+#define SP_PHASE_DECODE 0u        /* one token: the request's previous output token, giving the next */
+#define SP_PHASE_PREFILL 1u       /* the whole prompt, or the last chunk of it: gives the first token */
+#define SP_PHASE_PREFILL_CHUNK 2u /* a part of the prompt, more to come (chunked prefill) */
+
+/* Most members one step record holds: 64 + 16 x members bytes must fit a record (65528 bytes). */
+#define SP_STEP_MAX_MEMBERS 4091u
+
+/* One step of a continuous-batching scheduler (docs/native-format.md, record `step`): a batch in
+ * DESIGN's batch model (window from dispatch until its new tokens are on the host; effective and
+ * padded tokens) that also says, per member, its phase and how many of its tokens the step computed,
+ * and the KV cache's occupancy. A step record is also the batch's record: record no separate batch.
+ * The three member arrays have member_count entries each and are copied. */
+typedef struct sp_step_record {
+    uint64_t batch_id;           /* the step's id, shared by its device activity as a batch id */
+    uint64_t start_ns;           /* dispatched */
+    uint64_t end_ns;             /* its outputs (the new tokens) are on the host */
+    uint64_t effective_tokens;   /* sum of the members' tokens in this step */
+    uint64_t padded_tokens;      /* what the device computed (e.g. prefill padded to a bucket) */
+    uint64_t kv_used_tokens;     /* KV cache tokens in use after the step */
+    uint64_t kv_capacity_tokens; /* KV cache capacity in tokens; 0: unknown */
+    size_t member_count;         /* 0..SP_STEP_MAX_MEMBERS; more: dropped as SP_DROP_TOO_LARGE */
+    const uint64_t *members;     /* request ids */
+    const uint8_t *phases;       /* SP_PHASE_* per member (values above 255 cannot be given) */
+    const uint32_t *tokens;      /* tokens the step computed per member (1 for a decode) */
+} sp_step_record;
+
+/* Records one scheduler step. `s` NULL, or a member array NULL with member_count > 0: nothing is
+ * recorded. A phase above 0xff is impossible by type; a phase outside SP_PHASE_* is written as given
+ * (readers treat it as malformed). */
+SP_API void sp_record_step(sp_recorder *rec, const sp_step_record *s);
+
+/* Output token `index` (0-based, in output order) of request `request_id` left the server at
+ * `time_ns`: the end of the write of the streamed chunk that carries it, or, for a response sent
+ * whole, the end of the step that produced it. Recorded once per output token. */
+SP_API void sp_record_token(sp_recorder *rec, uint64_t request_id, uint64_t index, uint64_t time_ns);
+
 /* Device activity: a kernel. `batch_id` may be SP_NO_BATCH. `correlation` 0: none. */
 typedef struct sp_kernel_record {
     uint64_t batch_id;
@@ -277,6 +314,8 @@ SP_API void sp_recorder_add_drops(sp_recorder *rec, sp_drop_cause cause, uint64_
 #define SP_LAUNCH(rec, name, correlation, start, end) ((void)0)
 #define SP_OUTCOME(rec, id, outcome, status) ((void)0)
 #define SP_TRACE(rec, id, ctx) ((void)0)
+#define SP_STEP(rec, step_record) ((void)0)
+#define SP_TOKEN(rec, id, index, time) ((void)0)
 #else
 #define SP_RECORDER_OPEN(path, opt, out) sp_recorder_open((path), (opt), (out))
 #define SP_RECORDER_CLOSE(rec) sp_recorder_close(rec)
@@ -292,6 +331,8 @@ SP_API void sp_recorder_add_drops(sp_recorder *rec, sp_drop_cause cause, uint64_
 #define SP_LAUNCH(rec, name, correlation, start, end) sp_record_launch((rec), (name), (correlation), (start), (end))
 #define SP_OUTCOME(rec, id, outcome, status) sp_record_outcome((rec), (id), (outcome), (status))
 #define SP_TRACE(rec, id, ctx) sp_record_request_trace((rec), (id), (ctx))
+#define SP_STEP(rec, step_record) sp_record_step((rec), (step_record))
+#define SP_TOKEN(rec, id, index, time) sp_record_token((rec), (id), (index), (time))
 #endif
 
 #ifdef __cplusplus

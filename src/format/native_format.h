@@ -65,10 +65,11 @@ typedef enum sp_native_type {
 #define SP_REC_SIZE_LAUNCH 32u
 #define SP_REC_SIZE_META 56u
 #define SP_REC_SIZE_OUTCOME 24u
-#define SP_REC_SIZE_STEP_BASE 64u  /* + 16 per member */
+#define SP_REC_SIZE_STEP_BASE 64u  /* + SP_REC_SIZE_STEP_MEMBER per member */
+#define SP_REC_SIZE_STEP_MEMBER 16u
 #define SP_REC_SIZE_TOKEN 32u
 /* A step's members fit a record (SP_NATIVE_MAX_RECORD): (65528 - 64) / 16 = 4091. */
-#define SP_NATIVE_MAX_STEP_MEMBERS ((SP_NATIVE_MAX_RECORD - SP_REC_SIZE_STEP_BASE) / 16u)
+#define SP_NATIVE_MAX_STEP_MEMBERS ((SP_NATIVE_MAX_RECORD - SP_REC_SIZE_STEP_BASE) / SP_REC_SIZE_STEP_MEMBER)
 /* A step member's second word: phase in the top 8 bits, tokens in the low 56. */
 #define SP_STEP_PHASE_SHIFT 56u
 #define SP_STEP_TOKENS_MASK ((UINT64_C(1) << SP_STEP_PHASE_SHIFT) - 1u)

@@ -12,11 +12,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/util_int.h"
 #include "serve/gate_int.h"
 #include "serve/serve_int.h"
 #include "servprof/serve.h"
 
-enum sp_srv_route { SP_SRV_ROUTE_EMBED = 1, SP_SRV_ROUTE_HEALTH, SP_SRV_ROUTE_METRICS };
+enum sp_srv_route {
+    SP_SRV_ROUTE_EMBED = 1,
+    SP_SRV_ROUTE_HEALTH,
+    SP_SRV_ROUTE_COMPLETIONS, /* --generate: /v1/completions */
+    SP_SRV_ROUTE_CHAT,        /* --generate: /v1/chat/completions */
+    SP_SRV_ROUTE_METRICS      /* GET /metrics: the recorder's live metrics */
+};
 enum sp_srv_req_state {
     SP_SRV_RECEIVING = 0, /* headers and body arriving */
     SP_SRV_QUEUED,        /* suspended, in the batcher or a batch */
@@ -53,6 +60,7 @@ typedef struct sp_srv_req {
     const char *content_type; /* of the answer; NULL: application/json */
     uint64_t done_ns;     /* when the answer was queued to the socket; 0: not yet */
     int label_recorded;   /* label and trace context are in the trace (sp_srv_record_identity) */
+    struct sp_gen_req *gen; /* a generation request's state (gen_service_int.h); NULL otherwise */
 } sp_srv_req;
 
 /* A batch worker: its thread and the buffers of one batch, sized at start for the largest. */
@@ -92,6 +100,7 @@ struct sp_server {
     char device_note[512];
     const sp_cuda_backend *cb; /* --device cuda: the CUDA backend module's table */
     sp_cuda_model *cmodel;
+    struct sp_gen *gen;   /* --generate: the decoder, scheduler and engine (gen_service_int.h) */
     _Atomic uint64_t next_request, next_batch;
     atomic_int stopping;
     int stopped;
@@ -134,6 +143,18 @@ void sp_srv_record_identity(sp_server *srv, sp_srv_req *r);
 int sp_srv_parse_request(sp_srv_req *r);
 
 /* ---------------- answers (answer.c) ---------------- */
+
+/* A growable buffer for the answers' JSON: appends never fail one by one; `failed` says whether any
+ * did (out of memory), and `p` (NUL-terminated, malloc'd) is the caller's to free. */
+typedef struct sp_srv_outbuf {
+    char *p;
+    size_t len, cap;
+    int failed;
+} sp_srv_outbuf;
+void sp_srv_ob_reserve(sp_srv_outbuf *b, size_t more);
+void sp_srv_ob_put(sp_srv_outbuf *b, const char *s, size_t n);
+void sp_srv_ob_str(sp_srv_outbuf *b, const char *s);
+void sp_srv_ob_printf(sp_srv_outbuf *b, const char *fmt, ...) SP_PRINTF(2, 3);
 
 /* Sets an OpenAI-shaped error answer (head_check.c's body) with `status`, and counts it. */
 void sp_srv_set_error(sp_srv_req *r, unsigned status, const char *type, const char *message);

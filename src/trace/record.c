@@ -440,3 +440,49 @@ void sp_record_launch(sp_recorder *rec, sp_name_id name, uint64_t correlation, u
     PUT(3, end_ns);
     rec_leave(tb, h + SP_REC_SIZE_LAUNCH);
 }
+
+void sp_record_step(sp_recorder *rec, const sp_step_record *s)
+{
+    if (!rec || !s)
+        return;
+    size_t n = s->member_count;
+    if (n > 0 && (!s->members || !s->phases || !s->tokens))
+        return;
+    /* more than SP_NATIVE_MAX_STEP_MEMBERS makes the size exceed any record: dropped as too large */
+    size_t size = n > SP_NATIVE_MAX_STEP_MEMBERS ? (size_t)SP_NATIVE_MAX_RECORD + 8
+                                                 : SP_REC_SIZE_STEP_BASE + SP_REC_SIZE_STEP_MEMBER * n;
+    uint64_t h;
+    sp_tbuf *tb = rec_enter(rec, size, &h);
+    if (!tb)
+        return;
+    REC_LOCALS(tb, h);
+    PUT(0, sp_rec_header(SP_REC_STEP, (uint32_t)size, (uint32_t)n));
+    PUT(1, s->batch_id);
+    PUT(2, s->start_ns);
+    PUT(3, s->end_ns);
+    PUT(4, s->effective_tokens);
+    PUT(5, s->padded_tokens);
+    PUT(6, s->kv_used_tokens);
+    PUT(7, s->kv_capacity_tokens);
+    for (size_t i = 0; i < n; i++) {
+        PUT(8 + 2 * i, s->members[i]);
+        PUT(9 + 2 * i, ((uint64_t)s->phases[i] << SP_STEP_PHASE_SHIFT) | ((uint64_t)s->tokens[i] & SP_STEP_TOKENS_MASK));
+    }
+    rec_leave(tb, h + size);
+}
+
+void sp_record_token(sp_recorder *rec, uint64_t request_id, uint64_t index, uint64_t time_ns)
+{
+    if (!rec)
+        return;
+    uint64_t h;
+    sp_tbuf *tb = rec_enter(rec, SP_REC_SIZE_TOKEN, &h);
+    if (!tb)
+        return;
+    REC_LOCALS(tb, h);
+    PUT(0, sp_rec_header(SP_REC_TOKEN, SP_REC_SIZE_TOKEN, 0));
+    PUT(1, request_id);
+    PUT(2, index);
+    PUT(3, time_ns);
+    rec_leave(tb, h + SP_REC_SIZE_TOKEN);
+}
