@@ -314,7 +314,8 @@ sp_status sp_ana_verdict_store(sp_report *r, const sp_verdict_cand *cs, size_t n
 size_t sp_ana_verdict_candidates(const sp_report *r, sp_verdict_cand *cs, size_t cap);
 /* Ranks candidates whose savings are filled, gives each its fix and writes r->verdict: ranking, leader,
  * sentence (facts from r's padding, cost and outcomes). `continuous`: the service batches continuously
- * (generation steps), so a queue's fix is the running-sequence limit, not a batch window. Shared by the
+ * (generation steps), so a queue's fix is the running-sequence limit (1), or shorter steps when no step
+ * ran that many sequences (2), not a batch window. Shared by the
  * analysis of a trace and the report from aggregated counters (buckets.c). SP_OK or SP_ERR_NOMEM. */
 sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, int continuous);
 /* The verdict of a report with requests but none in the scope (DESIGN 8a): what became of them. */

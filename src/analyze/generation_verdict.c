@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "analyze/generation_int.h"
@@ -68,6 +69,28 @@ static const char *quoting(sp_ana *a, const char *key, const char *fmt)
     return sp_report_strdup(a->r, buf);
 }
 
+/* The queue's fix when no step ever ran --max-num-seqs sequences: a waiting request was not kept out by
+ * the limit but by the running step (new requests join only between steps), so raising the limit
+ * cannot help and shorter steps can. NULL when the trace does not carry the limit, has no steps, or
+ * some step was full. */
+static const char *steps_not_full(sp_ana *a)
+{
+    const char *v = policy(a, "policy.max_num_seqs");
+    const sp_gen_summary *g = a->r->generation;
+    if (!v || !g || !g->steps)
+        return NULL;
+    char *end;
+    unsigned long long limit = strtoull(v, &end, 10);
+    uint64_t most = g->step_members.max_ns; /* requests per step: counts in the _ns fields */
+    if (*end || end == v || limit == 0 || most >= limit)
+        return NULL;
+    char buf[320];
+    snprintf(buf, sizeof buf, "requests wait for the running step to end before they join (steps held at most %" PRIu64
+             " of --max-num-seqs %llu): shorter steps (chunked prefill, a lower --max-num-batched-tokens) let them "
+             "in sooner; raising --max-num-seqs will not help", most, limit);
+    return sp_report_strdup(a->r, buf);
+}
+
 /* The fix of a generation candidate; DESIGN 8's where the text is the same. No figures of the trace's
  * times; the scheduler's settings when the trace carries them (docs/native-format.md, "Properties"). */
 static const char *gen_fix(sp_ana *a, const sp_verdict_cand *cd, size_t row, const sp_verdict_facts *f,
@@ -80,6 +103,8 @@ static const char *gen_fix(sp_ana *a, const sp_verdict_cand *cd, size_t row, con
         if (f->kv_full)
             return "the KV cache is nearly full: add a replica or KV cache capacity; raising --max-num-seqs will "
                    "not help";
+        if ((q = steps_not_full(a)) != NULL)
+            return q;
         q = quoting(a, "policy.max_num_seqs", "raise --max-num-seqs (%s in this trace) or add a replica");
         return q ? q : "raise --max-num-seqs or add a replica";
     case SP_CAND_KERNEL:

@@ -216,8 +216,24 @@ sp_status sp_ana_verdict(sp_ana *a)
     /* a continuous-batching service (generation steps, docs/generation.md) has no batch window to
      * shorten: its queue waits for a place among the running sequences */
     int continuous = 0;
-    for (size_t b = 0; b < a->ev->n_batches && !continuous; b++)
-        continuous = a->b[b].valid && a->ev->batches[b].step != SP_EV_NONE;
+    uint32_t most = 0; /* the most sequences one step ran */
+    for (size_t b = 0; b < a->ev->n_batches; b++)
+        if (a->b[b].valid && a->ev->batches[b].step != SP_EV_NONE) {
+            continuous = 1;
+            if (a->ev->batches[b].nmembers > most)
+                most = a->ev->batches[b].nmembers;
+        }
+    if (continuous) {
+        /* no step ever ran --max-num-seqs sequences: the queue waited for the running step, not for a
+         * place (the TTFT verdict says the same, generation_verdict.c) */
+        const char *v = NULL;
+        for (size_t f = 0; f < a->ev->n_files && !v; f++)
+            v = sp_ev_get_prop(a->ev, (uint32_t)f, "policy.max_num_seqs");
+        char *end = NULL;
+        unsigned long long limit = v ? strtoull(v, &end, 10) : 0;
+        if (v && end != v && !*end && limit > most)
+            continuous = 2;
+    }
     return sp_ana_verdict_decide(r, cs, nc, continuous);
 }
 
@@ -231,8 +247,10 @@ sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, in
     for (size_t k = 0; k < nc; k++) {
         cs[k].fix = sp_ana_verdict_fix(cs[k].kind, f.queue_saturated, recommend, r->gpu.device_kind == SP_DEVICE_CPU);
         if (continuous && cs[k].kind == SP_CAND_QUEUE)
-            cs[k].fix = f.queue_saturated ? "add replicas or capacity, or raise --max-num-seqs if the KV cache has room"
-                                          : "raise --max-num-seqs or add a replica";
+            cs[k].fix = continuous == 2 ? "shorten the steps new requests wait for (chunked prefill, a lower "
+                                          "--max-num-batched-tokens); steps never ran --max-num-seqs sequences"
+                        : f.queue_saturated ? "add replicas or capacity, or raise --max-num-seqs if the KV cache has room"
+                                            : "raise --max-num-seqs or add a replica";
     }
 
     v->ranking = malloc((nc ? nc : 1) * sizeof *v->ranking);

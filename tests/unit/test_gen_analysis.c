@@ -187,11 +187,40 @@ static void test_tables(void)
     CHECK(v->group == SP_GROUP_CONFIGURATION);
     CHECK_NEAR(v->share_p95, 0.4375, 1e-12);
     CHECK_EQ_U64(v->saving_p95_ns, 300);
-    /* the fix quotes the scheduler's setting the trace carries (policy.max_num_seqs) */
-    CHECK(v->sentence && strstr(v->sentence, "44% of p95 TTFT is pre-batch queuing (queue, configuration): raise "
-                                             "--max-num-seqs (4 in this trace) or add a replica; removing it would "
-                                             "cut p95 TTFT by 300 ns."));
+    /* no step held 4 sequences (at most 2): r2 waited for step 1 to end, not for a place, so the fix is
+     * shorter steps and says raising the limit will not help */
+    CHECK(v->sentence && strstr(v->sentence, "44% of p95 TTFT is pre-batch queuing (queue, configuration): requests "
+                                             "wait for the running step to end before they join (steps held at most 2 "
+                                             "of --max-num-seqs 4): shorter steps (chunked prefill, a lower "
+                                             "--max-num-batched-tokens) let them in sooner; raising --max-num-seqs "
+                                             "will not help; removing it would cut p95 TTFT by 300 ns."));
+    /* and the end-to-end table's ranking gives its queue the same reading */
+    const char *queue_fix = NULL;
+    for (size_t k = 0; k < r->verdict.n_ranking; k++)
+        if (!strcmp(r->verdict.ranking[k].stage, "queue"))
+            queue_fix = r->verdict.ranking[k].fix;
+    CHECK(queue_fix && strstr(queue_fix, "steps never ran --max-num-seqs sequences"));
     sp_report_destroy(r);
+    /* the same trace with --max-num-seqs 2: steps 2 and 3 ran 2 sequences, the limit, so it may have kept
+     * requests waiting; the fix quotes the scheduler's setting the trace carries */
+    static char full[8192];
+    const char *key = "\"policy.max_num_seqs\":4";
+    const char *at = strstr(trace_a, key);
+    CHECK(at != NULL);
+    if (at) {
+        snprintf(full, sizeof full, "%.*s\"policy.max_num_seqs\":2%s", (int)(at - trace_a), trace_a,
+                 at + strlen(key));
+        r = analyze_text(full, 3.6e6);
+        v = &r->generation->ttft_table.verdict;
+        CHECK(v->sentence && strstr(v->sentence, "(queue, configuration): raise --max-num-seqs (2 in this trace) or "
+                                                 "add a replica; removing it would cut p95 TTFT by 300 ns."));
+        queue_fix = NULL;
+        for (size_t k = 0; k < r->verdict.n_ranking; k++)
+            if (!strcmp(r->verdict.ranking[k].stage, "queue"))
+                queue_fix = r->verdict.ranking[k].fix;
+        CHECK(queue_fix && !strcmp(queue_fix, "raise --max-num-seqs or add a replica"));
+        sp_report_destroy(r);
+    }
 }
 
 /* TTFT led by prefill compute (long prompt, short output): p1 arrival 0, preprocess 0..10, queue
