@@ -22,8 +22,10 @@ the achieved rate's ratio gets an interval too (served throughput, the issue's f
 
 Usage: overhead.py --servprof build/servprof [--device cpu|cuda] [--modes off,rec] [--rate R]
        [--requests N] [--warm W] [--closed] [--server-arg=--max-batch=32 ...] [--out FILE]
-Modes: off (no --trace), rec (--trace: the recorder; on a CUDA device it adds the default CUPTI
-mode), nocupti (--trace --no-cupti), lean (--trace --cupti-lean), launches (--trace --cupti-launches).
+Modes (each with --no-metrics but `metrics`): off (nothing recorded), rec (--trace: the recorder; on
+a CUDA device it adds the default CUPTI mode), nocupti (--trace --no-cupti), lean (--trace
+--cupti-lean), launches (--trace --cupti-launches), metrics (serve's defaults: no --trace, the
+recorder kept for live metrics, writing to /dev/null).
 """
 import argparse
 import json
@@ -37,19 +39,23 @@ import sys
 import tempfile
 import time
 
+# Every mode but `metrics` runs with --no-metrics: by default serve keeps a recorder running for its
+# live metrics (docs/metrics.md) even without --trace, so "off" must say so to record nothing.
 MODE_ARGS = {
-    "off": [],
-    "rec": ["--trace", "{trace}"],
-    "nocupti": ["--trace", "{trace}", "--no-cupti"],
-    "lean": ["--trace", "{trace}", "--cupti-lean"],
-    "launches": ["--trace", "{trace}", "--cupti-launches"],
+    "off": ["--no-metrics"],
+    "rec": ["--trace", "{trace}", "--no-metrics"],
+    "nocupti": ["--trace", "{trace}", "--no-cupti", "--no-metrics"],
+    "lean": ["--trace", "{trace}", "--cupti-lean", "--no-metrics"],
+    "launches": ["--trace", "{trace}", "--cupti-launches", "--no-metrics"],
+    "metrics": [],
 }
 MODE_TEXT = {
-    "off": "no --trace",
+    "off": "--no-metrics, no --trace (nothing recorded)",
     "rec": "--trace (recorder)",
     "nocupti": "--trace --no-cupti (recorder only)",
     "lean": "--trace --cupti-lean (default CUPTI)",
     "launches": "--trace --cupti-launches",
+    "metrics": "defaults: live metrics, no --trace",
 }
 
 # two-sided 95% quantiles of Student's t by degrees of freedom (published tables)
@@ -170,7 +176,12 @@ def one_run(args, mode, work, rnd):
             "rate": res.get("achieved_rate", 0.0), "threads": (n0, n1)}
 
 
+def on_term(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds through one_run's finally: the server is stopped
+
+
 def main():
+    signal.signal(signal.SIGTERM, on_term)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--servprof", required=True)
     ap.add_argument("--device", default="cpu")

@@ -2,7 +2,8 @@
 # Recording overhead on the CUDA reference service, resolved to 1% (issue 15; docs/gpu.md
 # "Recording overhead", docs/BENCHMARKS.md). One call on a GPU machine: builds servprof with CUDA
 # when BUILD_DIR has no CUDA build, then runs bench/overhead.py with the modes
-#   off       no --trace                                  (the reference of the ratios)
+#   off       --no-metrics, no --trace: nothing recorded  (the reference of the ratios; every mode
+#             runs with --no-metrics, as serve otherwise records for its live metrics)
 #   nocupti   --trace --no-cupti: recorder only (batches, stages)
 #   lean      --trace --cupti-lean: + CUPTI activity, no API callbacks (the default with 1 worker)
 #   launches  --trace --cupti-launches: + launch-call callbacks, tie by correlation id
