@@ -157,6 +157,8 @@ static double stage_fig(const sp_diff_run *run, int s, int field)
     if (s < 0)
         return 0; /* a stage the run lacks took no time in it */
     const sp_diff_stage_fig *f = &run->stages[s];
+    if (field < 3 && f->pct_unknown)
+        return NAN; /* not known: no change, no condition holds on it */
     switch (field) {
     case 0: return (double)f->p50_ns;
     case 1: return (double)f->p95_ns;
@@ -365,6 +367,14 @@ sp_status sp_diff_check_condition(sp_diff *d, const sp_diff_condition *c, char *
             o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", u ? ", " : "", d->stages[u].name);
         sp_errf(err, errlen, "condition '%s': no metric %s in either run (their stages: %s)", c->spec, c->metric,
                 list);
+        return SP_ERR_INVALID;
+    }
+    if (m->stage && m->unit == SP_DIFF_UNIT_NS && (isnan(m->base_value) || isnan(m->new_value))) {
+        /* a gate that could never fail would pass silently: refuse it */
+        sp_errf(err, errlen, "condition '%s': %s has no percentiles of its stages (a fleet report, estimated "
+                             "from aggregated counters, gives each stage's share only); gate on "
+                             "stage.%s.share_of_p95 instead", c->spec,
+                isnan(m->base_value) ? d->base.label : d->after.label, m->stage);
         return SP_ERR_INVALID;
     }
     diff_priv *p = (diff_priv *)d;

@@ -17,6 +17,8 @@
 typedef struct sp_diff_stage_fig {
     char *name;
     uint64_t p50_ns, p95_ns, p99_ns;
+    int pct_unknown;  /* the report gives no p50/p95/p99 of the stage (null: a fleet report, estimated from
+                         aggregated counters, knows only each stage's share): those metrics are NaN */
     double share_p95;
 } sp_diff_stage_fig;
 

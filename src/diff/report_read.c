@@ -326,10 +326,11 @@ static void read_stages(reader *rd, size_t root, sp_diff_run *run)
         sp_diff_stage_fig *f = &run->stages[k];
         run->n_stages = k + 1;
         f->name = get_str(rd, c, path, "name", 0);
-        int is_null;
-        f->p50_ns = get_us(rd, c, path, "p50_us", 1, &is_null);
-        f->p95_ns = get_us(rd, c, path, "p95_us", 1, &is_null);
-        f->p99_ns = get_us(rd, c, path, "p99_us", 1, &is_null);
+        int n50, n95, n99;
+        f->p50_ns = get_us(rd, c, path, "p50_us", 1, &n50);
+        f->p95_ns = get_us(rd, c, path, "p95_us", 1, &n95);
+        f->p99_ns = get_us(rd, c, path, "p99_us", 1, &n99);
+        f->pct_unknown = n50 || n95 || n99;
         f->share_p95 = get_num(rd, c, path, "share_of_p95", 1);
         if (isnan(f->share_p95))
             f->share_p95 = 0;

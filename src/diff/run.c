@@ -62,6 +62,7 @@ sp_status sp_diff_run_from_report(const sp_report *r, const char *label, sp_diff
         f->p50_ns = row->q.p50_ns;
         f->p95_ns = row->q.p95_ns;
         f->p99_ns = row->q.p99_ns;
+        f->pct_unknown = r->source != NULL; /* estimated from counters: no stage percentiles */
         f->share_p95 = row->share_p95;
         run->n_stages = s + 1;
     }

@@ -168,5 +168,20 @@ for b in bad:
     print("FAILED:", b)
 sys.exit(1 if bad else 0)
 EOF
+# a fleet report gates CI like any report (docs/fleet.md, "From a fleet report to a CI gate"):
+# `servprof diff` reads it with point changes (it has no requests to resample); the report against
+# itself changes nothing and no condition holds; against the traces' exact report its stages' shares
+# are compared, its unknown stage percentiles show as n/a, and a condition on one is refused (exit 2)
+# rather than passing for ever
+"$BIN" diff --fail-if 'p95:+5%' --fail-if 'stage.queue.share_of_p95:+0.05' "$TMP/fleet.json" "$TMP/fleet.json" \
+  > "$TMP/self.txt" 2> "$TMP/self.err"; rc=$?
+[ $rc = 0 ] && grep -q '^0 of 2 conditions hold' "$TMP/self.txt" ||
+  { echo "FAILED: diff of the fleet report with itself: exit $rc"; cat "$TMP/self.txt" "$TMP/self.err"; fail=1; }
+"$BIN" diff "$TMP/exact.json" "$TMP/fleet.json" > "$TMP/x.txt" 2> "$TMP/x.err"; rc=$?
+[ $rc = 0 ] && grep -q 'p95 .*n/a  n/a' "$TMP/x.txt" ||
+  { echo "FAILED: diff of the traces' report and the fleet report: exit $rc"; cat "$TMP/x.txt" "$TMP/x.err"; fail=1; }
+"$BIN" diff --fail-if 'stage.queue.p95:+5%' "$TMP/exact.json" "$TMP/fleet.json" > /dev/null 2> "$TMP/y.err"; rc=$?
+[ $rc = 2 ] && grep -q 'has no percentiles of its stages' "$TMP/y.err" ||
+  { echo "FAILED: a condition on a fleet report's stage p95: exit $rc, $(cat "$TMP/y.err")"; fail=1; }
 if [ $fail != 0 ] || [ -n "${SP_TEST_VERBOSE:-}" ]; then echo "--- fleet report:"; cat "$TMP/fleet.txt" "$TMP/fleet.err"; fi
 exit $fail
