@@ -106,9 +106,13 @@ bool sp_sse_feed(sp_sse *s, const char *p, size_t n, sp_sse_event_fn fn, void *u
             i = 1;
     }
     while (i < n) {
-        size_t j = i;
-        while (j < n && p[j] != '\n' && p[j] != '\r')
-            j++;
+        /* the line ends at the first LF or CR: memchr for each (vectorised), the CR only looked for
+         * before the LF, since CR-only line ends are rare */
+        const char *lf = memchr(p + i, '\n', n - i);
+        size_t j = lf ? (size_t)(lf - p) : n;
+        const char *cr = memchr(p + i, '\r', j - i);
+        if (cr)
+            j = (size_t)(cr - p);
         if (j == n) { /* the line continues in the next feed */
             if (!buf_append(&s->line, &s->line_len, &s->line_cap, p + i, n - i)) {
                 s->overflow = true;
@@ -167,6 +171,13 @@ static bool take(jcur *c, char ch)
     return false;
 }
 
+/* Bytes that end a plain run inside a JSON string: the quote, the backslash, control bytes. */
+static const unsigned char k_str_special[256] = {
+    [0] = 1,  [1] = 1,  [2] = 1,  [3] = 1,  [4] = 1,  [5] = 1,  [6] = 1,  [7] = 1,  [8] = 1,
+    [9] = 1,  [10] = 1, [11] = 1, [12] = 1, [13] = 1, [14] = 1, [15] = 1, [16] = 1, [17] = 1,
+    [18] = 1, [19] = 1, [20] = 1, [21] = 1, [22] = 1, [23] = 1, [24] = 1, [25] = 1, [26] = 1,
+    [27] = 1, [28] = 1, [29] = 1, [30] = 1, [31] = 1, ['"'] = 1, ['\\'] = 1};
+
 /* A string: its raw content (escapes left as written) in [*s, *s + *len). */
 static bool str(jcur *c, const char **s, size_t *len)
 {
@@ -177,6 +188,10 @@ static bool str(jcur *c, const char **s, size_t *len)
     }
     const char *b = ++c->p;
     while (c->p < c->e) {
+        while (c->p < c->e && !k_str_special[(unsigned char)*c->p])
+            c->p++;
+        if (c->p >= c->e)
+            break;
         unsigned char ch = (unsigned char)*c->p;
         if (ch == '"') {
             *s = b;
