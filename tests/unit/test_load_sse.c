@@ -159,6 +159,29 @@ static void test_every_split(void)
     free(resp);
 }
 
+/* The same events from a response delimited by the close (no chunked coding, HTTP/1.0 style) after
+ * an interim 100 Continue: the body sink survives the interim response, and the EOF ends the body. */
+static void test_eof_delimited(void)
+{
+    static char resp[8192];
+    int n = snprintf(resp, sizeof resp, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: "
+                     "text/event-stream\r\nConnection: close\r\n\r\n%s", k_sse_body);
+    collector c = {.n = 0};
+    sp_http_resp r;
+    memset(&r, 0, sizeof r);
+    sp_http_resp_reset(&r);
+    r.body_sink = body_to_sse;
+    r.body_user = &c;
+    sp_sse_init(&g_sse);
+    for (int i = 0; i < n; i += 5) /* in 5-byte pieces */
+        sp_http_resp_feed(&r, resp + i, (size_t)(n - i < 5 ? n - i : 5));
+    CHECK(r.state == SP_HTTP_BODY_EOF);
+    sp_http_resp_eof(&r);
+    CHECK(r.state == SP_HTTP_DONE && r.status == 200 && r.event_stream);
+    CHECK(same_events(&c));
+    sp_sse_free(&g_sse);
+}
+
 static void classify(const char *data, sp_sse_chunk *ch)
 {
     sp_sse_classify(data, strlen(data), ch);
@@ -340,6 +363,7 @@ static void test_counting(void)
 int main(void)
 {
     test_every_split();
+    test_eof_delimited();
     test_chat_and_errors();
     test_framing();
     test_counting();
