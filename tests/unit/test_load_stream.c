@@ -299,6 +299,12 @@ static int read_trace(const char *path, client_line *out, int max)
     return n;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 static sp_load_result *run(server *s, bool chat, int requests, double rate, const char *trace)
 {
     char url[128];
@@ -348,6 +354,10 @@ static void test_schedule(bool chat)
     memset(cl, 0, sizeof cl);
     CHECK_EQ_U64(read_trace(trace, cl, MAX_REQ + 1), N_REQ);
     uint64_t tokens = 0, itl_n = 0, late = 0, early = 0, fields_bad = 0;
+    /* what the figures must be, from the server's log: first write - intended send (TTFT), its TPOT
+     * and its gaps; and TTFT's largest value from the trace, which the figures are made of */
+    uint64_t srv_ttft_max = 0, trace_ttft_max = 0, srv_tpot[N_REQ] = {0}, srv_gaps[N_REQ * MAX_TOK];
+    size_t n_gaps = 0;
     for (int k = 1; k <= N_REQ; k++) {
         const client_line *c = &cl[k];
         int n = s.sent_tokens[k];
@@ -360,8 +370,16 @@ static void test_schedule(bool chat)
         for (int i = 0; i < n && i < c->n_times; i++) {
             early += c->times[i] < s.write_ns[k][i];
             late += c->times[i] > s.write_ns[k][i] + G_NS / 2;
-            if (i)
+            if (i) {
                 fields_bad += c->times[i] < c->times[i - 1];
+                srv_gaps[n_gaps++] = s.write_ns[k][i] - s.write_ns[k][i - 1];
+            }
+        }
+        if (n >= 2 && c->present) {
+            uint64_t st = s.write_ns[k][0] - c->intended;
+            srv_ttft_max = st > srv_ttft_max ? st : srv_ttft_max;
+            trace_ttft_max = c->first - c->intended > trace_ttft_max ? c->first - c->intended : trace_ttft_max;
+            srv_tpot[k - 1] = (s.write_ns[k][n - 1] - s.write_ns[k][0]) / (uint64_t)(n - 1);
         }
     }
     CHECK_EQ_U64(fields_bad, 0);
@@ -374,13 +392,21 @@ static void test_schedule(bool chat)
     CHECK_EQ_U64(g->ttft.count, N_REQ);
     CHECK_EQ_U64(g->tpot.count, N_REQ); /* every max_tokens >= 3 */
     CHECK_EQ_U64(g->itl.count, itl_n);
-    /* TTFT: the server waits D0 after reading the request, which comes after the send; within G/2
-     * of the schedule otherwise. TPOT and ITL: G within G/2. e2e: at least D0 + (n - 1) G. */
+    /* TTFT: the server waits D0 after reading the request, which comes after the send; the largest
+     * is the trace's, and within G/2 of the server's first write. TPOT and ITL: every token within
+     * [write, write + G/2] moves each request's TPOT and each gap by less than G/2, so their medians
+     * stay within G/2 of the server's (sorting keeps an element-wise bound). e2e: at least
+     * D0 + 2 G (3 tokens at least). The schedule itself (G) is the server's business: only checked
+     * loosely, as a sanity check of the test server. */
     CHECK(g->ttft_send.p50 >= D0_NS && g->ttft.p50 >= g->ttft_send.p50);
-    CHECK(g->ttft.max <= D0_NS + G_NS / 2);
-    CHECK(g->tpot.p50 >= G_NS / 2 && g->tpot.p50 <= G_NS + G_NS / 2);
-    CHECK(g->itl.p50 >= G_NS / 2 && g->itl.p50 <= G_NS + G_NS / 2);
-    CHECK_NEAR(g->itl.mean, (double)G_NS, (double)G_NS / 2);
+    CHECK_EQ_U64(g->ttft.max, trace_ttft_max);
+    CHECK(g->ttft.max >= srv_ttft_max && g->ttft.max <= srv_ttft_max + G_NS / 2);
+    qsort(srv_tpot, N_REQ, sizeof *srv_tpot, cmp_u64);
+    qsort(srv_gaps, n_gaps, sizeof *srv_gaps, cmp_u64);
+    uint64_t tpot_med = srv_tpot[(N_REQ + 1) / 2 - 1], gap_med = srv_gaps[(n_gaps + 1) / 2 - 1]; /* nearest rank */
+    CHECK_NEAR((double)g->tpot.p50, (double)tpot_med, (double)G_NS / 2);
+    CHECK_NEAR((double)g->itl.p50, (double)gap_med, (double)G_NS / 2);
+    CHECK_NEAR(gap_med, (double)G_NS, (double)G_NS / 2);
     CHECK(g->e2e.p50 >= D0_NS + 2 * G_NS);
     CHECK(g->output_tokens_per_s > 0);
     sp_load_result_destroy(r);
