@@ -2,6 +2,7 @@
  * chat completions request bodies, one response's event stream turned into token arrival times, the
  * run's log of every request's tokens, the TTFT / TPOT / ITL / end-to-end figures, and the token keys
  * of the client trace (the generation contract's "client" fields). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,7 +98,7 @@ static void on_event(void *user, const char *data, size_t len, bool error_type)
         return;
     case SP_SSE_CHUNK_ERROR:
         if (!s->error_event)
-            memcpy(s->message, ch.message[0] ? ch.message : "an error event without a message", sizeof s->message);
+            snprintf(s->message, sizeof s->message, "%s", ch.message[0] ? ch.message : "an error event without a message");
         s->error_event = true;
         return;
     case SP_SSE_CHUNK_MALFORMED:
