@@ -10,6 +10,7 @@
 #include "common/quantile.h"
 #include "common/sort.h"
 #include "analyze/report_store.h"
+#include "analyze/shared_rules.h"
 #include "model/events_int.h"
 #include "servprof/analyze.h"
 
@@ -24,10 +25,6 @@
 #define SP_ANA_MODEL_MAX_PADDING_SHARE 0.1
 /* GPU-only verdict: busy/span at or above this is "busy", below it "starved". */
 #define SP_ANA_GPU_BUSY_FRACTION 0.8
-/* Queue-dominated verdicts: when a batch is in flight at least this fraction of the profiled window
- * (cost state "no batch in flight" below 1 - this), the queue builds up behind a saturated device, and
- * the advice is capacity, not a shorter batch window (docs/analysis.md, "Verdict"). */
-#define SP_ANA_SATURATED_IN_FLIGHT 0.85
 
 /* Half-open interval [s, e) in ns. */
 typedef struct sp_ival {
@@ -131,12 +128,6 @@ static inline void sp_ana_life_bounds(const sp_ev_request *q, uint64_t *lo, uint
     }
 }
 
-/* ---- percentile.c (sorting and ranks: common/sort.h, common/quantile.h) ---- */
-/* Fills q from ascending v[n]. n == 0 gives all zero. */
-void sp_ana_quantiles_sorted(const uint64_t *v, size_t n, sp_quantiles *q);
-/* Sorts v in place and fills q. SP_OK or SP_ERR_NOMEM. */
-sp_status sp_ana_quantiles(uint64_t *v, size_t n, sp_quantiles *q);
-
 /* ---- share.c ---- */
 /* Window W of ranks [lo, hi] (1-based, inclusive) for share of pXX over n requests (DESIGN 4). */
 void sp_ana_share_window(size_t n, unsigned xx, size_t *lo, size_t *hi);
@@ -191,13 +182,8 @@ int sp_ana_is_nccl(const char *name);
 void sp_ana_fmt_pct(char *buf, size_t n, double f);
 void sp_ana_fmt_dur(char *buf, size_t n, uint64_t ns);
 
-/* ---- cost.c ---- */
+/* ---- cost.c (the price rule and the bill: shared_rules.h) ---- */
 sp_status sp_ana_cost(sp_ana *a);
-/* Price rule of DESIGN section 7: `option_price` if > 0, else `trace_price` if > 0, else
- * SP_DEFAULT_PRICE_PER_HOUR (then *is_default = 1). Shared with the what-if simulator. */
-double sp_ana_price(double option_price, double trace_price, int *is_default);
-/* Instance bill for `window_ns` at `price_per_hour` (DESIGN section 7). */
-double sp_ana_bill(double price_per_hour, uint64_t window_ns);
 
 /* ---- verdict.c: candidates, ranking, p95 savings ---- */
 sp_status sp_ana_verdict(sp_ana *a);

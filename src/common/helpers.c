@@ -1,7 +1,8 @@
-/* State-free helpers shared by every part: error messages, checked growth, pre-faulting, hashing,
- * property keys. Nothing here holds state, so servprof's add-on shared objects (the CUPTI
- * collector, the CUDA backend module) compile their own private copy (docs/gpu.md, "Add-ons and the
- * one recorder"); what has state (the log callback, the clock) lives in util.c, in libservprof. */
+/* State-free helpers shared by every part: error messages, the formatting both sp_log's share,
+ * checked growth, pre-faulting, hashing, property keys. Nothing here holds state, so servprof's add-on
+ * shared objects (the CUPTI collector, the CUDA backend module) compile their own private copy
+ * (docs/gpu.md, "Add-ons and the one recorder"); what has state (the log callback, the clock) lives in
+ * util.c, in libservprof. */
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* madvise flags */
@@ -22,6 +23,15 @@ void sp_errf(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+}
+
+void sp_log_to(sp_log_fn fn, void *user, sp_log_level level, const char *fmt, va_list ap)
+{
+    if (!fn)
+        return;
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fn(user, level, msg);
 }
 
 sp_status sp_grow(void **arr, size_t *cap, size_t need, size_t elem, size_t max)

@@ -12,12 +12,8 @@ void sp_log(sp_log_level level, const char *fmt, ...)
     sp_log_fn fn = NULL;
     void *user = NULL;
     sp_get_log(&fn, &user);
-    if (!fn)
-        return;
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    sp_log_to(fn, user, level, fmt, ap);
     va_end(ap);
-    fn(user, level, msg);
 }

@@ -59,13 +59,8 @@ uint64_t sp_now_ns(void)
 
 void sp_log(sp_log_level level, const char *fmt, ...)
 {
-    sp_log_fn fn = g_log_fn;
-    if (!fn)
-        return;
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    sp_log_to(g_log_fn, g_log_user, level, fmt, ap);
     va_end(ap);
-    fn(g_log_user, level, msg);
 }

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "servprof/servprof.h"
 
@@ -20,6 +21,9 @@ void sp_errf(char *err, size_t errlen, const char *fmt, ...) SP_PRINTF(3, 4);
 /* Sends a message to the user's log callback, if any (util.c in libservprof; log_forward.c in the
  * add-on shared objects, which forwards to libservprof's callback). */
 void sp_log(sp_log_level level, const char *fmt, ...) SP_PRINTF(2, 3);
+/* What both sp_log's do (helpers.c): formats the message (at most 1023 bytes) and hands it to `fn`
+ * with `user`; nothing when `fn` is NULL. */
+void sp_log_to(sp_log_fn fn, void *user, sp_log_level level, const char *fmt, va_list ap);
 
 /* Grows *arr (element size `elem`) so it holds at least `need` elements, doubling; refuses past
  * `max` elements. Returns SP_OK, SP_ERR_NOMEM or SP_ERR_LIMIT; *arr and *cap change only on SP_OK. */
@@ -42,5 +46,43 @@ void sp_options_copy(void *dst, size_t dst_size, const void *src, size_t src_siz
 
 /* 64-bit hash of bytes (FNV-1a folded with a final mix). */
 uint64_t sp_hash_bytes(const void *data, size_t len, uint64_t seed);
+
+/* The decimal text of `v` (digits only, no leading zero) into out[0..len), not NUL-terminated, two
+ * digits per division; returns len (1..20). The one u64 formatter of the model's interned ids, the
+ * native importer and the load generator's request ids. */
+static inline size_t sp_u64_dec(uint64_t v, char out[20])
+{
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                   "8081828384858687888990919293949596979899";
+    char tmp[20];
+    size_t n = 20;
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        tmp[--n] = pairs[2 * r + 1];
+        tmp[--n] = pairs[2 * r];
+    }
+    if (v >= 10) {
+        tmp[--n] = pairs[2 * v + 1];
+        tmp[--n] = pairs[2 * v];
+    } else {
+        tmp[--n] = (char)('0' + v);
+    }
+    memcpy(out, tmp + n, 20 - n);
+    return 20 - n;
+}
+
+/* The value of the hex digit `c` (0-9, a-f, A-F), or -1 when it is not one. */
+static inline int sp_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
 
 #endif

@@ -1,7 +1,8 @@
 /* The native trace format (docs/native-format.md) as one module: constants, record layouts (all
  * little-endian on disk), block framing and checksums, and the names both trace formats share. The
- * recorder (src/trace) writes through it, the importer (src/import/native.c) reads through it;
- * neither needs the other. */
+ * recorder (src/trace) writes through it, the importers read through it (native.c the records,
+ * import.c the magic it detects the format by, jsonl.c the drop-cause names); neither needs the other.
+ * This header is the module's one door, and only those two parts open it (tests/cli/part_doors.sh). */
 #ifndef SERVPROF_NATIVE_FORMAT_H
 #define SERVPROF_NATIVE_FORMAT_H
 

@@ -1,221 +1,16 @@
-/* Opens a trace (file or memory, gzip or plain), detects its format from the content and hands it to
- * the matching importer. */
+/* The loader: opens a trace (file or memory, gzip or plain) as a stream (input.c), detects its format
+ * from the content and hands it to the matching importer. */
 
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <zlib.h>
 
 #include "common/util_int.h"
 #include "format/native_format.h"
 #include "import/annotation_int.h"
 #include "import/import_int.h"
-
-enum { SP_INPUT_FD, SP_INPUT_MEM };
-
-#define SP_INPUT_RAW_CHUNK (256u * 1024u)
-
-struct sp_input {
-    int kind;
-    int fd;
-    const unsigned char *mem;
-    size_t mem_len, mem_pos;
-    /* gzip layer (when the content starts with the gzip magic) */
-    int gz;
-    z_stream zs;
-    unsigned char *raw;
-    int raw_eof;
-    /* bytes peeked for detection and not yet handed out */
-    unsigned char head[4096];
-    size_t head_len, head_pos;
-    uint64_t offset;
-    size_t max_read;     /* 0: none; else each read hands out at most this many bytes */
-    char error[256];
-};
-
-static ssize_t raw_read(sp_input *in, void *buf, size_t n)
-{
-    if (in->kind == SP_INPUT_MEM) {
-        size_t left = in->mem_len - in->mem_pos;
-        if (n > left)
-            n = left;
-        memcpy(buf, in->mem + in->mem_pos, n);
-        in->mem_pos += n;
-        return (ssize_t)n;
-    }
-    for (;;) {
-        ssize_t r = read(in->fd, buf, n);
-        if (r >= 0)
-            return r;
-        if (errno == EINTR)
-            continue;
-        snprintf(in->error, sizeof in->error, "read failed: %s", strerror(errno));
-        return -1;
-    }
-}
-
-/* Inflates until at least one byte is produced, the stream ends cleanly (gz == 2), or an error. */
-static ssize_t gz_read(sp_input *in, void *buf, size_t n)
-{
-    if (n > (1u << 30))
-        n = 1u << 30;
-    in->zs.next_out = buf;
-    in->zs.avail_out = (uInt)n;
-    while (in->zs.avail_out == (uInt)n && in->gz != 2) {
-        if (in->zs.avail_in == 0) {
-            if (in->raw_eof) {
-                snprintf(in->error, sizeof in->error,
-                         "gzip data ends early (truncated file) after %llu compressed bytes",
-                         (unsigned long long)in->zs.total_in);
-                return -1;
-            }
-            ssize_t r = raw_read(in, in->raw, SP_INPUT_RAW_CHUNK);
-            if (r < 0)
-                return -1;
-            if (r == 0) {
-                in->raw_eof = 1;
-                continue;
-            }
-            in->zs.next_in = in->raw;
-            in->zs.avail_in = (uInt)r;
-        }
-        int zr = inflate(&in->zs, Z_NO_FLUSH);
-        if (zr == Z_STREAM_END) {
-            /* concatenated gzip members are legal: go on if more input follows */
-            if (in->zs.avail_in == 0) {
-                ssize_t r = raw_read(in, in->raw, SP_INPUT_RAW_CHUNK);
-                if (r < 0)
-                    return -1;
-                if (r == 0) {
-                    in->gz = 2;
-                    break;
-                }
-                in->zs.next_in = in->raw;
-                in->zs.avail_in = (uInt)r;
-            }
-            inflateReset(&in->zs);
-            continue;
-        }
-        if (zr != Z_OK && zr != Z_BUF_ERROR) {
-            snprintf(in->error, sizeof in->error, "corrupt gzip data at compressed byte %llu: %s",
-                     (unsigned long long)in->zs.total_in, in->zs.msg ? in->zs.msg : "inflate failed");
-            return -1;
-        }
-    }
-    return (ssize_t)(n - in->zs.avail_out);
-}
-
-ssize_t sp_input_read(sp_input *in, void *buf, size_t n)
-{
-    if (n == 0)
-        return 0;
-    if (in->max_read && n > in->max_read)
-        n = in->max_read;
-    if (in->head_pos < in->head_len) {
-        size_t k = in->head_len - in->head_pos;
-        if (k > n)
-            k = n;
-        memcpy(buf, in->head + in->head_pos, k);
-        in->head_pos += k;
-        in->offset += k;
-        return (ssize_t)k;
-    }
-    ssize_t r = in->gz ? gz_read(in, buf, n) : raw_read(in, buf, n);
-    if (r > 0)
-        in->offset += (uint64_t)r;
-    return r;
-}
-
-sp_status sp_input_open_mem(const void *data, size_t len, size_t max_read, sp_input **out)
-{
-    if (!data && len)
-        return SP_ERR_INVALID;
-    sp_input *in = calloc(1, sizeof *in);
-    if (!in)
-        return SP_ERR_NOMEM;
-    in->kind = SP_INPUT_MEM;
-    in->fd = -1;
-    in->mem = data ? data : (const void *)"";
-    in->mem_len = len;
-    in->max_read = max_read;
-    *out = in;
-    return SP_OK;
-}
-
-void sp_input_close(sp_input *in)
-{
-    free(in);
-}
-
-const char *sp_input_error(const sp_input *in)
-{
-    return in->error[0] ? in->error : "read failed";
-}
-
-uint64_t sp_input_offset(const sp_input *in)
-{
-    return in->offset;
-}
-
-/* Sets up gzip if the raw stream starts with its magic, then peeks the first decompressed bytes. */
-static sp_status input_start(sp_input *in, char *err, size_t errlen, const char *name)
-{
-    unsigned char magic[2];
-    size_t got = 0;
-    while (got < 2) {
-        ssize_t r = raw_read(in, magic + got, 2 - got);
-        if (r < 0) {
-            sp_errf(err, errlen, "%s: %s", name, in->error);
-            return SP_ERR_IO;
-        }
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
-        in->raw = malloc(SP_INPUT_RAW_CHUNK);
-        if (!in->raw)
-            return SP_ERR_NOMEM;
-        memset(&in->zs, 0, sizeof in->zs);
-        if (inflateInit2(&in->zs, 15 + 16) != Z_OK) {
-            sp_errf(err, errlen, "%s: cannot start gzip decoder", name);
-            return SP_ERR_NOMEM;
-        }
-        in->gz = 1;
-        memcpy(in->raw, magic, 2);
-        in->zs.next_in = in->raw;
-        in->zs.avail_in = 2;
-    } else {
-        memcpy(in->head, magic, got);
-        in->head_len = got;
-    }
-    /* fill the peek buffer */
-    while (in->head_len < sizeof in->head) {
-        ssize_t r = in->gz ? gz_read(in, in->head + in->head_len, sizeof in->head - in->head_len)
-                           : raw_read(in, in->head + in->head_len, sizeof in->head - in->head_len);
-        if (r < 0) {
-            sp_errf(err, errlen, "%s: %s", name, in->error);
-            return in->gz ? SP_ERR_PARSE : SP_ERR_IO;
-        }
-        if (r == 0)
-            break;
-        in->head_len += (size_t)r;
-    }
-    return SP_OK;
-}
-
-static void input_end(sp_input *in)
-{
-    if (in->gz)
-        inflateEnd(&in->zs);
-    free(in->raw);
-    if (in->kind == SP_INPUT_FD && in->fd >= 0)
-        close(in->fd);
-}
 
 static const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end)
 {
@@ -382,16 +177,18 @@ static sp_status load(struct sp_events *ev, const char *name, sp_input *in, cons
     }
     if (err && errlen)
         err[0] = '\0';
-    sp_status st = input_start(in, err, errlen, name);
+    sp_status st = sp_input_start(in, name, err, errlen);
     if (st)
         return st;
+    size_t head_len;
+    const unsigned char *head = sp_input_head(in, &head_len);
     sp_format f = opt->format;
     if (f == SP_FORMAT_AUTO) {
-        if (in->head_len == 0) {
+        if (head_len == 0) {
             sp_errf(err, errlen, "%s: file is empty", name);
             return SP_ERR_FORMAT;
         }
-        f = sp_detect_format(in->head, in->head_len);
+        f = sp_detect_format(head, head_len);
         if (f == SP_FORMAT_AUTO) {
             sp_errf(err, errlen,
                     "%s: not a trace servprof reads (expected servprof native, servprof.events/1 JSONL, "
@@ -399,7 +196,7 @@ static sp_status load(struct sp_events *ev, const char *name, sp_input *in, cons
             return SP_ERR_FORMAT;
         }
     }
-    if (f == SP_FORMAT_NSYS && (in->kind != SP_INPUT_FD || in->gz)) {
+    if (f == SP_FORMAT_NSYS && !sp_input_is_plain_file(in)) {
         sp_errf(err, errlen, "%s: an Nsight Systems SQLite export must be an uncompressed file on disk", name);
         return SP_ERR_FORMAT;
     }
@@ -436,21 +233,24 @@ sp_status sp_events_load_file(sp_events *ev, const char *path, const sp_load_opt
     sp_status st = sp_load_options_check(opt, err, errlen);
     if (st)
         return st;
-    sp_input in;
-    memset(&in, 0, sizeof in);
-    in.kind = SP_INPUT_FD;
-    in.fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (in.fd < 0) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
         sp_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return SP_ERR_IO;
     }
 #ifdef POSIX_FADV_SEQUENTIAL
     /* one front-to-back pass: a larger readahead when the file is not in the page cache (advice only,
      * so its result does not matter) */
-    (void)posix_fadvise(in.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
-    st = load(ev, path, &in, opt, err, errlen);
-    input_end(&in);
+    sp_input *in;
+    st = sp_input_open_fd(fd, &in);
+    if (st) {
+        sp_errf(err, errlen, "%s: %s", path, sp_status_str(st));
+        return st;
+    }
+    st = load(ev, path, in, opt, err, errlen);
+    sp_input_close(in);
     return st;
 }
 
@@ -464,28 +264,13 @@ sp_status sp_events_load_buffer(sp_events *ev, const char *name, const void *dat
     sp_status st = sp_load_options_check(opt, err, errlen);
     if (st)
         return st;
-    sp_input in;
-    memset(&in, 0, sizeof in);
-    in.kind = SP_INPUT_MEM;
-    in.fd = -1;
-    in.mem = data;
-    in.mem_len = len;
-    st = load(ev, name ? name : "(memory)", &in, opt, err, errlen);
-    input_end(&in);
-    return st;
-}
-
-sp_status sp_import_fail_at(sp_import_ctx *ctx, uint32_t line, uint32_t col, sp_status st,
-                            const char *fmt, ...)
-{
-    if (ctx->err && ctx->errlen) {
-        int n = snprintf(ctx->err, ctx->errlen, "%s:%u:%u: ", ctx->name, line, col);
-        if (n >= 0 && (size_t)n < ctx->errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(ctx->err + n, ctx->errlen - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
+    sp_input *in;
+    st = sp_input_open_mem(data, len, 0, &in);
+    if (st) {
+        sp_errf(err, errlen, "%s: %s", name ? name : "(memory)", sp_status_str(st));
+        return st;
     }
+    st = load(ev, name ? name : "(memory)", in, opt, err, errlen);
+    sp_input_close(in);
     return st;
 }

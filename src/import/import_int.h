@@ -1,9 +1,13 @@
-/* Internal interface between the loader (import.c: opening, gzip, format detection) and the
- * importers (one file per foreign format). Importers read their input as a stream through sp_input,
- * so memory stays bounded by what they keep, never by the file's size. */
+/* Internal interface between the loader (import.c: opening, format detection, dispatch), the
+ * importers (one file per format) and their shared helpers (input.c: the stream, gzip, the error
+ * format). Importers read their input as a stream through sp_input, so memory stays bounded by what
+ * they keep, never by the file's size. Calls run one way: import.c -> importers -> input.c; the
+ * importers fill the model through its builder interface (model/events_int.h). */
 #ifndef SERVPROF_IMPORT_INT_H
 #define SERVPROF_IMPORT_INT_H
 
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -22,12 +26,29 @@ const char *sp_input_error(const sp_input *in);
 /* Uncompressed bytes handed out so far. */
 uint64_t sp_input_offset(const sp_input *in);
 
-/* A memory stream (tests, and importers that parse an embedded document as a stream): `data` is
- * borrowed until sp_input_close. Each read hands out at most `max_read` bytes (0: no limit), so tests
- * can force tokens across chunk boundaries. No gzip detection. `*out` is written only on SP_OK. */
+/* A memory stream (the loader, tests, and importers that parse an embedded document as a stream):
+ * `data` is borrowed until sp_input_close. Each read hands out at most `max_read` bytes (0: no limit),
+ * so tests can force tokens across chunk boundaries. Plain bytes unless sp_input_start finds the gzip
+ * magic (the loader calls it; tests and embedded documents do not). `*out` is written only on SP_OK. */
 sp_status sp_input_open_mem(const void *data, size_t len, size_t max_read, sp_input **out);
-/* Frees a stream from sp_input_open_mem. NULL is fine. */
+/* Ends a stream: the gzip decoder, the file descriptor of sp_input_open_fd, the stream itself. NULL is
+ * fine. */
 void sp_input_close(sp_input *in);
+
+/* ---- the loader's side of a stream (import.c) ---- */
+
+/* A stream on the open file `fd`, which it then owns: sp_input_close closes it, and so does this call
+ * when it fails (SP_ERR_NOMEM). `*out` is written only on SP_OK. */
+sp_status sp_input_open_fd(int fd, sp_input **out);
+/* Starts a stream before its first read: decompresses it from here on when it starts with the gzip
+ * magic, and peeks the first (decompressed) bytes for format detection, which reads then hand out
+ * first. A failure writes "NAME: why" to `err`: SP_ERR_IO (read failed), SP_ERR_PARSE (corrupt gzip),
+ * SP_ERR_NOMEM. */
+sp_status sp_input_start(sp_input *in, const char *name, char *err, size_t errlen);
+/* The bytes sp_input_start peeked (at most 4096; `*len` 0 for an empty input). */
+const unsigned char *sp_input_head(const sp_input *in, size_t *len);
+/* Whether the stream is an uncompressed file on disk (an Nsight Systems export must be one). */
+bool sp_input_is_plain_file(const sp_input *in);
 
 /* Everything an importer needs. */
 typedef struct sp_import_ctx {
@@ -55,8 +76,12 @@ sp_status sp_import_nsys(sp_import_ctx *ctx);   /* needs a real file: ctx->name 
 sp_status sp_import_triton(sp_import_ctx *ctx);
 sp_status sp_import_otlp(sp_import_ctx *ctx);
 
-/* Writes "NAME:LINE:COL: <message>" into the context's error buffer and returns `st`: the one error
- * format of the JSON-based importers (Triton, OTLP). */
+/* Writes "NAME<where>: <message>" into the context's error buffer and returns `st`: the one writer
+ * of every importer's messages, each importer saying where in its own terms (`where` is short: "" or
+ * ":12", ": line 3, column 7 (byte 80)", ": table T, row N"). */
+sp_status sp_import_vfail(sp_import_ctx *ctx, sp_status st, const char *where, const char *fmt, va_list ap);
+/* Writes "NAME:LINE:COL: <message>" (sp_import_vfail) and returns `st`: the error format of the
+ * JSON-based importers (Triton, OTLP). */
 sp_status sp_import_fail_at(sp_import_ctx *ctx, uint32_t line, uint32_t col, sp_status st,
                             const char *fmt, ...) SP_PRINTF(5, 6);
 

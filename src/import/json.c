@@ -259,27 +259,16 @@ static int skip_ws(sp_json_lexer *lx)
 
 /* ---------- strings ---------- */
 
-static inline unsigned hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return 16;
-}
-
 static int read_hex4(const unsigned char *s, const unsigned char *end, unsigned *out)
 {
     if (end - s < 4)
         return -1;
     unsigned v = 0;
     for (int k = 0; k < 4; k++) {
-        unsigned h = hexval(s[k]);
-        if (h > 15)
+        int h = sp_hex_digit(s[k]);
+        if (h < 0)
             return -1;
-        v = v * 16 + h;
+        v = v * 16 + (unsigned)h;
     }
     *out = v;
     return 0;
@@ -405,6 +394,36 @@ static ptrdiff_t decode_string(sp_json_lexer *lx, const unsigned char *s, const 
     return d - dst;
 }
 
+#ifdef SP_JSON_SSE2
+/* Bit k set when q[k] is a byte a string scan must look at: '"', '\\', a control byte (< 0x20) or a
+ * non-ASCII byte (>= 0x80: as a signed byte also < 0x20). q has 16 readable bytes. */
+static inline unsigned special16(const unsigned char *q)
+{
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), lim = _mm_set1_epi8(0x20);
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                             _mm_cmplt_epi8(v, lim));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
+/* The first byte at or after q, before end, that a string scan must look at (not g_plain: '"', '\\', a
+ * control or a non-ASCII byte), or end: 16 bytes at a time with SSE2, the rest byte by byte. */
+static inline const unsigned char *skip_plain(const unsigned char *q, const unsigned char *end)
+{
+#ifdef SP_JSON_SSE2
+    while (end - q >= 16) {
+        unsigned mask = special16(q);
+        if (mask)
+            return q + __builtin_ctz(mask);
+        q += 16;
+    }
+#endif
+    while (q < end && g_plain[*q])
+        q++;
+    return q;
+}
+
 /* Finds the end of the string starting at lx->p (its opening quote), refilling as needed. On success
  * *body_len is the raw body length (the closing quote is at p + 1 + body_len) and *needs_decode says
  * whether escapes or non-ASCII bytes are present. Returns 0 or -1. */
@@ -415,27 +434,8 @@ static int scan_string(sp_json_lexer *lx, size_t *body_len, bool *needs_decode)
     for (;;) {
         const unsigned char *q = lx->p + i, *end = lx->end;
         for (;;) {
-#ifdef SP_JSON_SSE2
-            /* 16 bytes at a time: stop at the first '"', '\\', control byte (< 0x20) or non-ASCII byte
-             * (>= 0x80, signed < 0x20 catches both); those get the byte-wise treatment below */
-            {
-                const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-                const __m128i lim = _mm_set1_epi8(0x20);
-                while (end - q >= 16) {
-                    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
-                    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                                             _mm_cmplt_epi8(v, lim));
-                    unsigned mask = (unsigned)_mm_movemask_epi8(m);
-                    if (mask) {
-                        q += __builtin_ctz(mask);
-                        break;
-                    }
-                    q += 16;
-                }
-            }
-#endif
-            while (q < end && g_plain[*q])
-                q++;
+            /* the first '"', '\\', control byte or non-ASCII byte: those get the treatment below */
+            q = skip_plain(q, end);
             if (q >= end)
                 break;
             unsigned char c = *q;
@@ -491,12 +491,8 @@ static inline size_t quick_string(const sp_json_lexer *lx, const unsigned char *
 {
 #ifdef SP_JSON_SSE2
     const unsigned char *q = p + 1, *end = lx->end;
-    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), lim = _mm_set1_epi8(0x20);
     while (end - q >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
-        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                                 _mm_cmplt_epi8(v, lim));
-        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+        unsigned mask = special16(q);
         if (mask) {
             q += __builtin_ctz(mask);
             size_t n = (size_t)(q - p) - 1;
@@ -1045,28 +1041,7 @@ static const unsigned char *skip_string_fast(const sp_json_lexer *lx, const unsi
 {
     const unsigned char *s = q++;
     for (;;) {
-#ifdef SP_JSON_SSE2
-        const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), lim = _mm_set1_epi8(0x20);
-        for (;;) {
-            if (end - q < 16) {
-                while (q < end && g_plain[*q])
-                    q++;
-                break;
-            }
-            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
-            __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                                     _mm_cmplt_epi8(v, lim));
-            unsigned mask = (unsigned)_mm_movemask_epi8(m);
-            if (mask) {
-                q += __builtin_ctz(mask);
-                break;
-            }
-            q += 16;
-        }
-#else
-        while (q < end && g_plain[*q])
-            q++;
-#endif
+        q = skip_plain(q, end);
         if (q >= end)
             return NULL;
         unsigned char c = *q;

@@ -90,16 +90,12 @@ static inline const jval *fv(const jsonl *j, int k)
 /* Records "NAME:LINE: what" for a malformed line. */
 static sp_status line_fail(jsonl *j, sp_status st, const char *fmt, ...)
 {
-    sp_import_ctx *c = j->ctx;
-    if (c->err && c->errlen) {
-        int n = snprintf(c->err, c->errlen, "%s:%llu: ", c->name, (unsigned long long)j->line);
-        if (n >= 0 && (size_t)n < c->errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
+    char where[32];
+    snprintf(where, sizeof where, ":%llu", (unsigned long long)j->line);
+    va_list ap;
+    va_start(ap, fmt);
+    sp_import_vfail(j->ctx, st, where, fmt, ap);
+    va_end(ap);
     j->bad_line = true;
     return st;
 }

@@ -81,22 +81,26 @@ static sp_status fail_at(kt *k, sp_status st, const sp_json_token *t, const char
 
 static sp_status fail_at(kt *k, sp_status st, const sp_json_token *t, const char *fmt, ...)
 {
-    sp_import_ctx *c = k->ctx;
-    if (c->err && c->errlen) {
-        int n;
-        if (t)
-            n = snprintf(c->err, c->errlen, "%s: line %u, column %u (byte %llu): ", c->name, t->line, t->column,
-                         (unsigned long long)t->offset);
-        else
-            n = snprintf(c->err, c->errlen, "%s: ", c->name);
-        if (n >= 0 && (size_t)n < c->errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
+    char where[80] = "";
+    if (t)
+        snprintf(where, sizeof where, ": line %u, column %u (byte %llu)", t->line, t->column,
+                 (unsigned long long)t->offset);
+    va_list ap;
+    va_start(ap, fmt);
+    sp_import_vfail(k->ctx, st, where, fmt, ap);
+    va_end(ap);
     return st;
+}
+
+/* An event's "args" that is neither an object nor null: the message names the key's position. */
+static sp_status args_not_object(kt *k, uint64_t offset, uint32_t line, uint32_t column)
+{
+    sp_json_token at;
+    memset(&at, 0, sizeof at);
+    at.offset = offset;
+    at.line = line;
+    at.column = column;
+    return fail_at(k, SP_ERR_PARSE, &at, "\"args\" must be an object");
 }
 
 static sp_status lex_fail(kt *k)
@@ -235,9 +239,7 @@ static bool id_value(const sp_json_token *t, int64_t *out)
         if (t->len > 2 && t->str[0] == '0' && (t->str[1] == 'x' || t->str[1] == 'X') && t->len <= 18) {
             uint64_t v = 0;
             for (size_t i = 2; i < t->len; i++) {
-                char c = t->str[i];
-                int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+                int d = sp_hex_digit(t->str[i]);
                 if (d < 0)
                     return false;
                 v = v * 16 + (uint64_t)d;
@@ -342,14 +344,8 @@ static sp_status read_event(kt *k, const sp_json_token *open)
                            e->cat == CAT_GPU_ANNOT || e->cat == CAT_KNOWN_IGNORED)) {
             sp_json_type ty;
             LEX(sp_json_skip_value(&k->lx, &ty));
-            if (ty != SP_JSON_OBJ_BEGIN && ty != SP_JSON_NULL) {
-                sp_json_token at;
-                memset(&at, 0, sizeof at);
-                at.offset = key_offset;
-                at.line = key_line;
-                at.column = key_column;
-                return fail_at(k, SP_ERR_PARSE, &at, "\"args\" must be an object");
-            }
+            if (ty != SP_JSON_OBJ_BEGIN && ty != SP_JSON_NULL)
+                return args_not_object(k, key_offset, key_line, key_column);
             continue;
         }
         LEX(sp_json_next(&k->lx, &t));
@@ -427,12 +423,7 @@ static sp_status read_event(kt *k, const sp_json_token *open)
             } else if (t.type != SP_JSON_NULL) {
                 if (t.type == SP_JSON_ARR_BEGIN)
                     LEX(sp_json_skip_rest(&k->lx));
-                sp_json_token at;
-                memset(&at, 0, sizeof at);
-                at.offset = key_offset;
-                at.line = key_line;
-                at.column = key_column;
-                return fail_at(k, SP_ERR_PARSE, &at, "\"args\" must be an object");
+                return args_not_object(k, key_offset, key_line, key_column);
             }
             break;
         }

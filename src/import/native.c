@@ -54,19 +54,6 @@ typedef struct nat_reader {
     bool saw_end;             /* the recorder's end record was read */
 } nat_reader;
 
-static size_t u64_text(uint64_t v, char out[24])
-{
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
-}
-
 /* Request index for the caller's id; new requests get the decimal text as their id. */
 static sp_status req_of_slow(nat_reader *r, uint64_t id, uint32_t *out);
 
@@ -96,8 +83,8 @@ static sp_status req_of_slow(nat_reader *r, uint64_t id, uint32_t *out)
     if (!r->indexed) {
         st = sp_ev_request_new_u64(r->ev, r->ctx->file, id, &idx);
     } else {
-        char text[24];
-        size_t len = u64_text(id, text);
+        char text[20];
+        size_t len = sp_u64_dec(id, text);
         st = sp_ev_request_ref(r->ev, r->ctx->file, text, len, &idx);
     }
     if (st || (st = sp_hmap_put(&r->reqs, id, idx)))

@@ -35,16 +35,10 @@ static sp_status failf(nsys *n, sp_status st, const char *fmt, ...) SP_PRINTF(3,
 
 static sp_status failf(nsys *n, sp_status st, const char *fmt, ...)
 {
-    sp_import_ctx *c = n->ctx;
-    if (c->err && c->errlen) {
-        int k = snprintf(c->err, c->errlen, "%s: ", c->name);
-        if (k >= 0 && (size_t)k < c->errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(c->err + k, c->errlen - (size_t)k, fmt, ap);
-            va_end(ap);
-        }
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    sp_import_vfail(n->ctx, st, "", fmt, ap);
+    va_end(ap);
     return st;
 }
 
@@ -70,15 +64,12 @@ static sp_status row_fail(nsys *n, const char *table, sqlite3_int64 rowid, const
 static sp_status row_fail(nsys *n, const char *table, sqlite3_int64 rowid, const char *fmt, ...)
 {
     sp_import_ctx *c = n->ctx;
-    if (c->err && c->errlen) {
-        int k = snprintf(c->err, c->errlen, "%s: table %s, row %lld: ", c->name, table, (long long)rowid);
-        if (k >= 0 && (size_t)k < c->errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(c->err + k, c->errlen - (size_t)k, fmt, ap);
-            va_end(ap);
-        }
-    }
+    char where[128];   /* table names are this importer's own constants */
+    snprintf(where, sizeof where, ": table %s, row %lld", table, (long long)rowid);
+    va_list ap;
+    va_start(ap, fmt);
+    sp_import_vfail(c, SP_OK, where, fmt, ap);
+    va_end(ap);
     if (!n->lenient)
         return SP_ERR_PARSE;
     uint64_t cnt = ++c->ev->files[c->file].skipped;

@@ -86,24 +86,13 @@ static bool key_is(const sp_json_token *k, const char *lit)
     return k->len == n && memcmp(k->str, lit, n) == 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Hex text of exactly 2*n digits into n bytes. */
 static bool parse_hex(const char *s, size_t len, uint8_t *out, size_t n)
 {
     if (len != 2 * n)
         return false;
     for (size_t i = 0; i < n; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+        int hi = sp_hex_digit(s[2 * i]), lo = sp_hex_digit(s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         out[i] = (uint8_t)(hi << 4 | lo);

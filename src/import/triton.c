@@ -209,17 +209,32 @@ static sp_status read_timestamps(triton *t, tobj *o)
     }
 }
 
+/* The next value, of member `what`, into *tok: a container is passed over and makes the object
+ * malformed ("WHAT" must be EXPECTED, not a container). Returns the lexer's failure, or SP_OK with
+ * *scalar saying whether *tok holds a value to read. */
+static sp_status next_scalar(triton *t, tobj *o, const char *what, const char *expected, sp_json_token *tok,
+                             bool *scalar)
+{
+    *scalar = false;
+    if (sp_json_next(&t->lx, tok))
+        return sp_json_fail(&t->lx, t->ctx);
+    if (tok->type == SP_JSON_OBJ_BEGIN || tok->type == SP_JSON_ARR_BEGIN) {
+        if (sp_json_skip_rest(&t->lx))
+            return sp_json_fail(&t->lx, t->ctx);
+        obj_bad(o, "\"%s\" must be %s, not a container", what, expected);
+        return SP_OK;
+    }
+    *scalar = true;
+    return SP_OK;
+}
+
 static sp_status read_text(triton *t, tobj *o, const char *what, char *dst, size_t *len, bool *has)
 {
     sp_json_token tok;
-    if (sp_json_next(&t->lx, &tok))
-        return sp_json_fail(&t->lx, t->ctx);
-    if (tok.type == SP_JSON_OBJ_BEGIN || tok.type == SP_JSON_ARR_BEGIN) {
-        if (sp_json_skip_rest(&t->lx))
-            return sp_json_fail(&t->lx, t->ctx);
-        obj_bad(o, "\"%s\" must be a string or an integer, not a container", what);
-        return SP_OK;
-    }
+    bool scalar;
+    sp_status st = next_scalar(t, o, what, "a string or an integer", &tok, &scalar);
+    if (st || !scalar)
+        return st;
     if (tok.type == SP_JSON_NULL)
         return SP_OK;
     if (tok.type != SP_JSON_STRING && !plain_int(&tok)) {
@@ -239,14 +254,10 @@ static sp_status read_text(triton *t, tobj *o, const char *what, char *dst, size
 static sp_status read_id(triton *t, tobj *o, const char *what, int64_t *dst, bool *has)
 {
     sp_json_token tok;
-    if (sp_json_next(&t->lx, &tok))
-        return sp_json_fail(&t->lx, t->ctx);
-    if (tok.type == SP_JSON_OBJ_BEGIN || tok.type == SP_JSON_ARR_BEGIN) {
-        if (sp_json_skip_rest(&t->lx))
-            return sp_json_fail(&t->lx, t->ctx);
-        obj_bad(o, "\"%s\" must be an integer trace id, not a container", what);
-        return SP_OK;
-    }
+    bool scalar;
+    sp_status st = next_scalar(t, o, what, "an integer trace id", &tok, &scalar);
+    if (st || !scalar)
+        return st;
     if (!plain_int(&tok) || tok.i < 0) {
         obj_bad(o, "\"%s\" must be a non-negative integer trace id", what);
         return SP_OK;

@@ -258,15 +258,7 @@ static void set_events(load_run *r, uint32_t slot, bool out)
 
 static char *put_u64(char *p, uint64_t v)
 {
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
+    return p + sp_u64_dec(v, p);
 }
 
 /* Builds request `req` into the connection's write buffer. */

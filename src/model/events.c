@@ -51,30 +51,6 @@ static bool dec_parse(const char *s, size_t len, uint64_t *v)
     return true;
 }
 
-/* Decimal text of v, two digits per division. Returns the length (1..20). */
-static size_t dec_format(uint64_t v, char out[20])
-{
-    static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-                                   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-                                   "8081828384858687888990919293949596979899";
-    char tmp[20];
-    size_t n = 20;
-    while (v >= 100) {
-        unsigned r = (unsigned)(v % 100);
-        v /= 100;
-        tmp[--n] = pairs[2 * r + 1];
-        tmp[--n] = pairs[2 * r];
-    }
-    if (v >= 10) {
-        tmp[--n] = pairs[2 * v + 1];
-        tmp[--n] = pairs[2 * v];
-    } else {
-        tmp[--n] = (char)('0' + v);
-    }
-    memcpy(out, tmp + n, 20 - n);
-    return 20 - n;
-}
-
 sp_status sp_str_intern_u64(sp_strtab *t, uint64_t v, sp_str *out)
 {
     uint32_t found = sp_hmap_find(&t->num, v, NULL, NULL);
@@ -91,7 +67,7 @@ sp_status sp_str_intern_u64(sp_strtab *t, uint64_t v, sp_str *out)
     st = sp_hmap_put(&t->num, v, off);
     if (st)
         return st;
-    size_t len = dec_format(v, t->arena + off);
+    size_t len = sp_u64_dec(v, t->arena + off);
     t->arena[off + len] = '\0';
     t->used += len + 1;
     *out = off;
@@ -309,6 +285,13 @@ sp_status sp_ev_add_file(struct sp_events *ev, const char *path, sp_format forma
     *out_file = (uint32_t)ev->n_files++;
     ev->finished = false;
     return SP_OK;
+}
+
+/* Here rather than in loss.c, which records and words the losses: the finishing pass asks it, and
+ * loss.c builds on this file's storage, so the two files call one way (loss.c -> events.c). */
+bool sp_ev_file_has_loss(const struct sp_events *ev, uint32_t file)
+{
+    return ev->files[file].lost_regions > 0;
 }
 
 sp_status sp_ev_set_prop(struct sp_events *ev, uint32_t file, const char *key, size_t klen, const char *value,
@@ -753,18 +736,10 @@ static sp_status sort_act_ties(struct sp_events *ev)
     return SP_OK;
 }
 
-struct batch_order {
-    uint64_t start;
-    uint32_t file;
-    int64_t id;
-    uint32_t idx;
-};
-
-/* A request's batches in start order; equal starts by file and batch id, never by the position of a
- * batch's first mention (docs/analysis.md, "Ties") */
-static int batch_order_cmp(const void *a, const void *b)
+/* A request's batches in start order (sp_ev_finish; the what-if fit reads batches so too) */
+int sp_ev_batch_order_cmp(const void *a, const void *b)
 {
-    const struct batch_order *x = a, *y = b;
+    const sp_ev_batch_order *x = a, *y = b;
     if (x->start != y->start)
         return x->start < y->start ? -1 : 1;
     if (x->file != y->file)
@@ -937,16 +912,16 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
         ev->requests[i].nbatches = 0;
     }
     /* batches are visited in start order so each request's list is sorted by window */
-    struct batch_order *order = malloc((ev->n_batches ? ev->n_batches : 1) * sizeof *order);
+    sp_ev_batch_order *order = malloc((ev->n_batches ? ev->n_batches : 1) * sizeof *order);
     if (!order)
         return SP_ERR_NOMEM;
     size_t n_order = 0;
     for (size_t b = 0; b < ev->n_batches; b++)
         if (ev->batches[b].has_record)
-            order[n_order++] = (struct batch_order){ev->batches[b].start_ns, ev->batches[b].file,
+            order[n_order++] = (sp_ev_batch_order){ev->batches[b].start_ns, ev->batches[b].file,
                                                     ev->batches[b].id, (uint32_t)b};
     if (n_order)
-        qsort(order, n_order, sizeof *order, batch_order_cmp);
+        qsort(order, n_order, sizeof *order, sp_ev_batch_order_cmp);
     for (size_t k = 0; k < n_order; k++) {
         const sp_ev_batch *b = &ev->batches[order[k].idx];
         for (uint32_t m = 0; m < b->nmembers; m++) {

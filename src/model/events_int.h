@@ -1,6 +1,11 @@
-/* Internal layout of the event model (DESIGN section 2) shared by importers, the analyzer and the
- * reports. Importers fill it through the sp_ev_* functions below; the analyzer reads the arrays
- * directly. Everything is indexed by uint32_t; limits are SP_EV_MAX_* (hard caps, SP_ERR_LIMIT). */
+/* Internal layout of the event model (DESIGN section 2) and its builder interface: the model's door
+ * for the parts that fill it and the parts that analyse it. Importers (src/import) fill it through
+ * the sp_ev_* functions below; the analyzer (src/analyze) and the what-if simulator (src/whatif, which
+ * replays the same requests and batches) read the arrays directly after sp_ev_finish. Nothing else
+ * includes it: the report writers read a set through events_view.h and loss_text.h, the CLI through
+ * servprof/events.h. Inside the model calls go one way: view.c and loss.c use events.c, events.c uses
+ * clock.c (tests/cli/part_doors.sh checks both). Everything is indexed by uint32_t; limits are
+ * SP_EV_MAX_* (hard caps, SP_ERR_LIMIT). */
 #ifndef SERVPROF_EVENTS_INT_H
 #define SERVPROF_EVENTS_INT_H
 
@@ -273,6 +278,17 @@ void sp_ev_file_lost(struct sp_events *ev, uint32_t file, const sp_lost_region *
 bool sp_ev_file_has_loss(const struct sp_events *ev, uint32_t file);
 /* Fills `*out` from file `file` (which exists). */
 void sp_ev_file_loss_of(const struct sp_events *ev, uint32_t file, sp_file_loss *out);
+
+/* The order of batches where it matters (docs/analysis.md, "Ties"): by start, equal starts by file,
+ * then by the trace's batch id, never by the position of a batch's first mention. A qsort key over
+ * batch `idx` and its comparator. */
+typedef struct sp_ev_batch_order {
+    uint64_t start;
+    uint32_t file;
+    int64_t id;
+    uint32_t idx;
+} sp_ev_batch_order;
+int sp_ev_batch_order_cmp(const void *a, const void *b);
 
 /* Known stage names, interned at create: */
 typedef struct sp_known_stages {

@@ -29,11 +29,6 @@ void sp_ev_file_lost(struct sp_events *ev, uint32_t file, const sp_lost_region *
     f->lost_bytes += region->bytes;
 }
 
-bool sp_ev_file_has_loss(const struct sp_events *ev, uint32_t file)
-{
-    return ev->files[file].lost_regions > 0;
-}
-
 void sp_ev_file_loss_of(const struct sp_events *ev, uint32_t file, sp_file_loss *out)
 {
     const sp_ev_file *f = &ev->files[file];

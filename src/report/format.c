@@ -1,5 +1,6 @@
-/* Formatting helpers for the report writers: finite-only JSON numbers, exact microseconds, and the
- * human units of the terminal report. JSON strings are escaped by src/common/json_esc.c. */
+/* Formatting helpers for the report writers: finite-only JSON numbers, exact microseconds, the
+ * human units of the terminal report, and the what-if prediction's own line. JSON strings are
+ * escaped by src/common/json_esc.c. */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -115,5 +116,13 @@ char *sp_rep_fmt_name(char *buf, size_t len, const char *s, size_t width)
             buf[o++] = '.';
     }
     buf[o] = '\0';
+    return buf;
+}
+
+const char *sp_rep_prediction_line(const sp_report *r, char *buf, size_t len)
+{
+    if (r->prediction.state == SP_PREDICTION_NONE || r->verdict.prediction_quoted)
+        return NULL;
+    sp_verdict_prediction_str(&r->prediction, buf, len);
     return buf;
 }

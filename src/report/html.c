@@ -96,14 +96,12 @@ static void stage_legend(html_ctx *c)
 
 /* ---------- header, verdict, summary ---------- */
 
-/* The what-if prediction for the verdict's natural change (DESIGN section 8), when one was made and
- * the verdict sentence does not quote it already. */
+/* The what-if prediction on its own line (sp_rep_prediction_line). */
 static void write_prediction(FILE *out, const sp_report *r)
 {
-    if (r->prediction.state == SP_PREDICTION_NONE || r->verdict.prediction_quoted)
-        return;
     char line[1024];
-    sp_verdict_prediction_str(&r->prediction, line, sizeof line);
+    if (!sp_rep_prediction_line(r, line, sizeof line))
+        return;
     fputs("<p class=\"prediction\">what-if: ", out);
     sp_html_esc(out, line, sizeof line);
     fputs("</p>", out);

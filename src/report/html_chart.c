@@ -136,13 +136,17 @@ double sp_html_hist_edge(const sp_html_hist *h, size_t k)
     return h->lo + (h->hi - h->lo) * f;
 }
 
+/* Where v lies along the histogram's axis: 0 at lo, 1 at hi (log or linear), unclamped. */
+static double hist_frac(const sp_html_hist *h, double v)
+{
+    if (h->log_x)
+        return v <= h->lo ? 0.0 : log(v / h->lo) / log(h->hi / h->lo);
+    return (v - h->lo) / (h->hi - h->lo);
+}
+
 size_t sp_html_hist_bin(const sp_html_hist *h, double v)
 {
-    double f;
-    if (h->log_x)
-        f = v <= h->lo ? 0.0 : log(v / h->lo) / log(h->hi / h->lo);
-    else
-        f = (v - h->lo) / (h->hi - h->lo);
+    double f = hist_frac(h, v);
     if (!(f > 0))
         return 0;
     double k = floor(f * (double)h->nbins);
@@ -158,11 +162,7 @@ size_t sp_html_hist_bin(const sp_html_hist *h, double v)
 
 static double hist_x(const sp_html_hist *h, double v)
 {
-    double f;
-    if (h->log_x)
-        f = v <= h->lo ? 0.0 : log(v / h->lo) / log(h->hi / h->lo);
-    else
-        f = (v - h->lo) / (h->hi - h->lo);
+    double f = hist_frac(h, v);
     if (!(f > 0))
         f = 0;
     if (f > 1)

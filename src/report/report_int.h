@@ -45,4 +45,9 @@ char *sp_rep_fmt_name(char *buf, size_t len, const char *s, size_t width);
  * sp_report_describe_loss. Returns how many things it names (0: none; `buf` holds ""). */
 size_t sp_rep_loss_text(const sp_report *r, int counts, char *buf, size_t len);
 
+/* The what-if prediction for the verdict's natural change (DESIGN section 8) as a line of its own
+ * (format.c): written into buf and returned when one was made and the verdict sentence does not quote
+ * it already (sp_report_quote_prediction folds it into the sentence); NULL otherwise. */
+const char *sp_rep_prediction_line(const sp_report *r, char *buf, size_t len);
+
 #endif

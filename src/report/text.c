@@ -540,14 +540,12 @@ static void write_ranking(FILE *out, const sp_report *r)
                 plural(hidden, "candidate", "candidates"));
 }
 
-/* The what-if prediction on its own line, only when the verdict sentence does not quote it already
- * (sp_report_quote_prediction folds it into the sentence after the leader's fix). */
+/* The what-if prediction on its own line (sp_rep_prediction_line). */
 static void write_prediction(FILE *out, const sp_report *r)
 {
-    if (r->prediction.state == SP_PREDICTION_NONE || r->verdict.prediction_quoted)
-        return;
     char line[1024];
-    sp_verdict_prediction_str(&r->prediction, line, sizeof line);
+    if (!sp_rep_prediction_line(r, line, sizeof line))
+        return;
     fputs("what-if: ", out);
     wrap(out, line, 9, 9);
 }

@@ -128,6 +128,22 @@ typedef struct sp_cuda_backend {
  * message in err. Called once per process, by the loader, before any table function. */
 typedef const sp_cuda_backend *(*sp_cuda_backend_entry_fn)(const sp_cuda_host *host, char *err, size_t errlen);
 
+/* The inputs a forward pass takes on either backend (sp_encoder_forward, the module's forward): per
+ * input a length from 1 to padded_len, and batch x padded_len ids, each below vocab_size. 1 when they
+ * are, 0 when not (the forward then returns SP_ERR_INVALID). Header-only, so that the CPU encoder and
+ * the module agree without the module linking servprof's code. */
+static inline int sp_forward_inputs_valid(const int32_t *ids, const uint32_t *lengths, size_t batch,
+                                          size_t padded_len, uint32_t vocab_size)
+{
+    for (size_t b = 0; b < batch; b++)
+        if (lengths[b] == 0 || lengths[b] > padded_len)
+            return 0;
+    for (size_t i = 0; i < batch * padded_len; i++)
+        if (ids[i] < 0 || (uint32_t)ids[i] >= vocab_size)
+            return 0;
+    return 1;
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -600,14 +600,8 @@ sp_status sp_encoder_forward(const sp_encoder *enc, sp_encoder_ws *ws, const int
 {
     const sp_encoder_config *c = &enc->cfg;
     size_t H = c->hidden, F = c->ffn, S = padded_len, N = batch * S, nh = c->heads, d = H / nh;
-    if (batch == 0 || S == 0 || S > c->max_len)
+    if (batch == 0 || S == 0 || S > c->max_len || !sp_forward_inputs_valid(ids, lengths, batch, S, c->vocab_size))
         return SP_ERR_INVALID;
-    for (size_t b = 0; b < batch; b++)
-        if (lengths[b] == 0 || lengths[b] > S)
-            return SP_ERR_INVALID;
-    for (size_t i = 0; i < N; i++)
-        if (ids[i] < 0 || (uint32_t)ids[i] >= c->vocab_size)
-            return SP_ERR_INVALID;
     sp_status st = ws_reserve(ws, N, H, F, S);
     if (st != SP_OK)
         return st;

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "analyze/analyze_int.h"
+#include "analyze/shared_rules.h"
 #include "analyze/report_store.h"
 #include "whatif/whatif_int.h"
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "analyze/analyze_int.h"
+#include "analyze/shared_rules.h"
 #include "common/rng.h"
 #include "whatif/whatif_int.h"
 

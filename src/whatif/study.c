@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "analyze/analyze_int.h"
+#include "analyze/shared_rules.h"
 #include "whatif/whatif_int.h"
 
 void sp_whatif_study_options_init(sp_whatif_study_options *o)

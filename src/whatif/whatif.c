@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "analyze/analyze_int.h"
+#include "analyze/shared_rules.h"
 #include "model/events_int.h"
+#include "common/sort.h"
 #include "common/util_int.h"
 #include "whatif/whatif_int.h"
 
@@ -103,23 +104,6 @@ static uint32_t max_queued(uint64_t *in, uint64_t *out, size_t n)
     return most > UINT32_MAX ? UINT32_MAX : (uint32_t)most;
 }
 
-struct batch_key {
-    uint64_t start;
-    uint32_t file;
-    int64_t id;
-    uint32_t idx;
-};
-
-static int batch_key_cmp(const void *a, const void *b)
-{
-    const struct batch_key *x = a, *y = b;
-    if (x->start != y->start)
-        return x->start < y->start ? -1 : 1;
-    if (x->file != y->file)
-        return x->file < y->file ? -1 : 1;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
 /* One request of the offered load (docs/whatif.md): every request the service took in, whatever
  * became of it, so the simulated queue decides rejections itself; not errors (refused before the
  * queue, mostly malformed input). Returns 0 for a request that is not part of it; else fills *row,
@@ -179,7 +163,7 @@ static int offered_request(const sp_events *ev, const sp_known_stages *ks, const
  * file, id) order, not in the order of their first mention: the fit resamples them in order, so the
  * prediction never depends on the order of lines (docs/analysis.md, "Ties"). `order` is scratch of
  * n_batches. Returns how many; *max_seen gets the largest batch. */
-static size_t batch_observations(const sp_events *ev, struct batch_key *order, sp_whatif_batch_obs *bo,
+static size_t batch_observations(const sp_events *ev, sp_ev_batch_order *order, sp_whatif_batch_obs *bo,
                                  uint32_t *max_seen)
 {
     size_t m = 0, nbo = 0;
@@ -188,10 +172,10 @@ static size_t batch_observations(const sp_events *ev, struct batch_key *order, s
         const sp_ev_batch *b = &ev->batches[i];
         if (b->has_record && b->nmembers && b->padded_tokens > 0 && b->end_ns != SP_TIME_NONE &&
             b->end_ns >= b->start_ns)
-            order[nbo++] = (struct batch_key){b->start_ns, b->file, b->id, (uint32_t)i};
+            order[nbo++] = (sp_ev_batch_order){b->start_ns, b->file, b->id, (uint32_t)i};
     }
     if (nbo > 1)
-        qsort(order, nbo, sizeof *order, batch_key_cmp);
+        qsort(order, nbo, sizeof *order, sp_ev_batch_order_cmp);
     for (size_t k = 0; k < nbo; k++) {
         const sp_ev_batch *b = &ev->batches[order[k].idx];
         uint64_t len = ((uint64_t)b->padded_tokens + b->nmembers / 2) / b->nmembers;
@@ -247,7 +231,7 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
     uint64_t *heads = malloc((nb ? nb : 1) * sizeof *heads);
     uint64_t *q_in = malloc((nr ? nr : 1) * sizeof *q_in);   /* enqueue times of batched requests */
     uint64_t *q_out = malloc((nr ? nr : 1) * sizeof *q_out); /* their dispatch (first batch start) */
-    struct batch_key *border = malloc((nb ? nb : 1) * sizeof *border);
+    sp_ev_batch_order *border = malloc((nb ? nb : 1) * sizeof *border);
     if (!reqs || !enq || !bo || !heads || !q_in || !q_out || !border) {
         st = SP_ERR_NOMEM;
         goto out;
@@ -302,8 +286,36 @@ out:
 
 /* ---- parsing ---- */
 
-sp_status sp_whatif_parse_u32_list(const char *s, uint32_t max, uint32_t *v, size_t cap, size_t *n,
-                                   char *err, size_t errlen)
+/* One value of a list at p, at most `max`: true with *x when it is valid and ends at a ',' or at the
+ * end of the list; *end is past the text read. */
+typedef bool (*list_value_fn)(const char *p, char **end, uint32_t max, uint64_t *x);
+
+static bool positive_u32(const char *p, char **end, uint32_t max, uint64_t *x)
+{
+    errno = 0;
+    unsigned long long v = strtoull(p, end, 10);
+    if (*end == p || *p == '-' || *p == '+' || errno || v == 0 || v > max || (**end && **end != ','))
+        return false;
+    *x = v;
+    return true;
+}
+
+/* Milliseconds (fractions allowed) as whole ns. */
+static bool ms_as_ns(const char *p, char **end, uint32_t max, uint64_t *x)
+{
+    errno = 0;
+    double v = strtod(p, end);
+    if (*end == p || errno || !(v >= 0 && v <= max) || (**end && **end != ','))
+        return false;
+    *x = (uint64_t)(v * 1e6 + 0.5);
+    return true;
+}
+
+/* The comma-separated list `s` into v[0..*n), at most `cap` values, each read by `value`; v holds
+ * uint64_t values when `wide`, else uint32_t. A value `value` refuses is named: "'X' in 'S' is not
+ * WHAT". */
+static sp_status parse_list(const char *s, list_value_fn value, uint32_t max, const char *what, void *v, bool wide,
+                            size_t cap, size_t *n, char *err, size_t errlen)
 {
     if (!s || !*s) {
         sp_errf(err, errlen, "empty list");
@@ -313,18 +325,20 @@ sp_status sp_whatif_parse_u32_list(const char *s, uint32_t max, uint32_t *v, siz
     const char *p = s;
     for (;;) {
         char *end;
-        errno = 0;
-        unsigned long long x = strtoull(p, &end, 10);
-        if (end == p || *p == '-' || *p == '+' || errno || x == 0 || x > max || (*end && *end != ',')) {
+        uint64_t x;
+        if (!value(p, &end, max, &x)) {
             int len = (int)strcspn(p, ",");
-            sp_errf(err, errlen, "'%.*s' in '%s' is not an integer from 1 to %u", len, p, s, max);
+            sp_errf(err, errlen, "'%.*s' in '%s' is not %s", len, p, s, what);
             return SP_ERR_PARSE;
         }
         if (k == cap) {
             sp_errf(err, errlen, "more than %zu values in '%s'", cap, s);
             return SP_ERR_LIMIT;
         }
-        v[k++] = (uint32_t)x;
+        if (wide)
+            ((uint64_t *)v)[k++] = x;
+        else
+            ((uint32_t *)v)[k++] = (uint32_t)x;
         if (!*end)
             break;
         p = end + 1;
@@ -333,35 +347,20 @@ sp_status sp_whatif_parse_u32_list(const char *s, uint32_t max, uint32_t *v, siz
     return SP_OK;
 }
 
+sp_status sp_whatif_parse_u32_list(const char *s, uint32_t max, uint32_t *v, size_t cap, size_t *n,
+                                   char *err, size_t errlen)
+{
+    char what[48];
+    snprintf(what, sizeof what, "an integer from 1 to %u", max);
+    return parse_list(s, positive_u32, max, what, v, false, cap, n, err, errlen);
+}
+
 sp_status sp_whatif_parse_ms_list(const char *s, uint64_t *v, size_t cap, size_t *n, char *err,
                                   size_t errlen)
 {
-    if (!s || !*s) {
-        sp_errf(err, errlen, "empty list");
-        return SP_ERR_PARSE;
-    }
-    size_t k = 0;
-    const char *p = s;
-    for (;;) {
-        char *end;
-        errno = 0;
-        double x = strtod(p, &end);
-        if (end == p || errno || !(x >= 0 && x <= SP_WHATIF_MAX_DELAY_MS) || (*end && *end != ',')) {
-            int len = (int)strcspn(p, ",");
-            sp_errf(err, errlen, "'%.*s' in '%s' is not a delay from 0 to %u ms", len, p, s, SP_WHATIF_MAX_DELAY_MS);
-            return SP_ERR_PARSE;
-        }
-        if (k == cap) {
-            sp_errf(err, errlen, "more than %zu values in '%s'", cap, s);
-            return SP_ERR_LIMIT;
-        }
-        v[k++] = (uint64_t)(x * 1e6 + 0.5);
-        if (!*end)
-            break;
-        p = end + 1;
-    }
-    *n = k;
-    return SP_OK;
+    char what[48];
+    snprintf(what, sizeof what, "a delay from 0 to %u ms", SP_WHATIF_MAX_DELAY_MS);
+    return parse_list(s, ms_as_ns, SP_WHATIF_MAX_DELAY_MS, what, v, true, cap, n, err, errlen);
 }
 
 /* "static:N" or "multiple:N" (`name` is the part before the colon): one N from 1 to SP_WHATIF_MAX_LEN. */

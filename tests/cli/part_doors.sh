@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# Inside the service, the CLI, the load generator, the GPU collector, the trace synthesiser, the
-# analyzer, the report writers and the what-if simulator (src/serve, src/cli, src/load, src/gpu,
-# src/synth, src/analyze, src/report, src/whatif), each file reaches another part only through that
-# part's door (shared/STYLE.md, "Rooms"; README.md, "Layout"), and no files call or include each
-# other in a loop:
+# In every part of src/ (serve, cli, load, gpu, synth, model, import, format, trace, analyze, report,
+# whatif, common), each file reaches another part only through that part's door (shared/STYLE.md,
+# "Rooms"; README.md, "Layout"; docs/architecture.md), and no files call or include each other in a
+# loop:
 # - includes: a file names the public headers (servprof/...), src/common (the part every part
-#   shares), its own part's headers, and for the CUDA module (src/serve/cuda) the module contract
-#   serve/cuda_backend.h; the CLI names only servprof/... and its own headers; the analyzer reads the
-#   event model's layout (model/events_int.h, which documents it for the analyzer); the report
-#   writers reach the model only through its read-only view and its loss wording
-#   (model/events_view.h, model/loss_text.h) and no part but report/; the what-if simulator uses the
-#   model and the analyzer's helpers (percentiles, price, the report object), never report/;
+#   shares; common itself names no other part), its own part's headers, and these documented doors:
+#   for the CUDA module (src/serve/cuda) the module contract serve/cuda_backend.h; the native trace
+#   format (format/native_format.h) for the recorder and the importers, the only parts that write or
+#   read it; the event model's builder interface and layout (model/events_int.h) for the importers,
+#   which fill it, and the analyzer and the what-if simulator, which read it; the report writers reach
+#   the model only through its read-only view and its loss wording (model/events_view.h,
+#   model/loss_text.h) and no part but report/; the what-if simulator reaches the analyzer only
+#   through the rules it shares with it and the report's storage (analyze/shared_rules.h,
+#   analyze/report_store.h), never analyze_int.h and never report/; the CLI names only servprof/...
+#   and its own headers;
 # - the libraries run one way, analysis <- what-if <- report: no symbol the analysis library needs
 #   is defined by the what-if or the report library, and none the what-if library needs by the
-#   report library (nm);
+#   report library (nm); inside the analysis library the flow is import -> model <- analyze: the
+#   model calls neither the importers nor the analyzer, and those two never call each other; common
+#   calls nothing in the native format module (it is the bottom);
 # - no two files of a part include each other, directly or through others;
 # - no two files of a part call each other, directly or through others: read from the built objects'
 #   symbols (nm), an edge A -> B when A.o needs a symbol B.o defines.
@@ -34,12 +39,18 @@ allowed() {
     src/load) echo "servprof/ common/ load/" ;;
     src/gpu) echo "servprof/ common/ gpu/" ;;
     src/synth) echo "servprof/ common/ synth/" ;;
+    src/model) echo "servprof/ common/ model/" ;;
+    src/import) echo "servprof/ common/ import/ model/events_int.h format/native_format.h" ;;
+    src/format) echo "servprof/ common/ format/" ;;
+    src/trace) echo "servprof/ common/ trace/ format/native_format.h" ;;
+    src/common) echo "servprof/ common/" ;;
     src/analyze) echo "servprof/ common/ analyze/ model/events_int.h" ;;
     src/report) echo "servprof/ common/ report/ model/events_view.h model/loss_text.h" ;;
-    src/whatif) echo "servprof/ common/ whatif/ model/events_int.h analyze/analyze_int.h analyze/report_store.h" ;;
+    src/whatif) echo "servprof/ common/ whatif/ model/events_int.h analyze/shared_rules.h analyze/report_store.h" ;;
   esac
 }
-parts="src/cli src/serve src/serve/cuda src/load src/gpu src/synth src/analyze src/report src/whatif"
+parts="src/cli src/serve src/serve/cuda src/load src/gpu src/synth src/model src/import src/format src/trace
+       src/common src/analyze src/report src/whatif"
 for dir in $parts; do
   [ -d "$src/$dir" ] || { echo "FAIL: $src/$dir is missing"; fail=1; continue; }
   ok=$(allowed "$dir")
@@ -129,13 +140,17 @@ for a in src/serve/libservprof_serve.a src/load/libservprof_load.a src/synth/lib
     echo "FAIL: $build/$a not built"; fail=1
   fi
 done
-# the analyzer and the report writers: their objects inside their libraries' build folders
-for part in analysis:analyze report:report; do
-  mapfile -t objs < <(find "$build/CMakeFiles/servprof_${part%%:*}.dir/src/${part#*:}" -name '*.o' 2>/dev/null)
+# the parts built as objects inside a library's build folder (TARGET:PART): the event model, the
+# importers, the analyzer, the report writers, the recorder, the native format module, common
+# (common/log_forward.c, the add-ons' stand-in for util.c's sp_log, is built into the add-ons only)
+part_objs() { find "$build/CMakeFiles/${1%%:*}.dir/src/${1#*:}" -maxdepth 1 -name '*.o' 2>/dev/null | sort; }
+for part in servprof_analysis:model servprof_analysis:import servprof_analysis:analyze servprof_report:report \
+            servprof_rec_obj:trace servprof_format_obj:format servprof_format_obj:common; do
+  mapfile -t objs < <(part_objs "$part")
   if [ ${#objs[@]} -gt 0 ]; then
     check_calls "src/${part#*:}" "${objs[@]}"
   else
-    echo "FAIL: the objects of src/${part#*:} are not under $build/CMakeFiles/servprof_${part%%:*}.dir"; fail=1
+    echo "FAIL: the objects of src/${part#*:} are not under $build/CMakeFiles/${part%%:*}.dir"; fail=1
   fi
 done
 if [ -e "$build/src/whatif/libservprof-whatif.a" ]; then
@@ -157,6 +172,28 @@ for pair in "$ana $rep" "$ana $wi" "$wi $rep"; do
 done
 # the check can tell: the report library does call down into the analysis library (sp_cost_state_str...)
 [ -n "$(needs_from "$rep" "$ana")" ] || { echo "FAIL: the direction check finds no call from report to analysis"; fail=1; }
+
+# ---- inside the analysis library and the bottom layer: import -> model <- analyze; common at the bottom ----
+# "LOWER UPPER" as TARGET:PART: prints the symbols LOWER's objects need that UPPER's objects define
+parts_need() {
+  local lo up
+  mapfile -t lo < <(part_objs "$1"); mapfile -t up < <(part_objs "$2")
+  [ ${#lo[@]} -gt 0 ] && [ ${#up[@]} -gt 0 ] || { echo "(objects of $1 or $2 missing)"; return; }
+  comm -12 <(nm "${lo[@]}" 2>/dev/null | awk '$1 == "U" { print $2 }' | sort -u) \
+           <(nm "${up[@]}" 2>/dev/null | awk '$2 ~ /^[TDBR]$/ { print $3 }' | sort -u)
+}
+for pair in "servprof_analysis:model servprof_analysis:import" "servprof_analysis:model servprof_analysis:analyze" \
+            "servprof_analysis:import servprof_analysis:analyze" "servprof_analysis:analyze servprof_analysis:import" \
+            "servprof_format_obj:common servprof_format_obj:format"; do
+  read -r lo up <<<"$pair"
+  up_calls=$(parts_need "$lo" "$up")
+  [ -z "$up_calls" ] || { echo "FAIL: src/${lo#*:} calls src/${up#*:}:" $up_calls; fail=1; }
+done
+# the check can tell: the importers do call the model's builders, the analyzer its reads
+for pair in "servprof_analysis:import servprof_analysis:model" "servprof_analysis:analyze servprof_analysis:model"; do
+  read -r lo up <<<"$pair"
+  [ -n "$(parts_need "$lo" "$up")" ] || { echo "FAIL: the direction check finds no call from src/${lo#*:} to src/${up#*:}"; fail=1; }
+done
 
 mapfile -t cli_objs < <(find "$build/CMakeFiles" -path '*servprof_cli.dir*' -name '*.o' 2>/dev/null)
 if [ ${#cli_objs[@]} -gt 0 ]; then

@@ -239,12 +239,8 @@ static sp_status standin_forward(sp_cuda_ws *ws, const int32_t *ids, const uint3
         return SP_ERR_INVALID;
     if (batch > ws->max_seqs || S > ws->max_len)
         return SP_ERR_LIMIT;
-    for (size_t b = 0; b < batch; b++)
-        if (lengths[b] == 0 || lengths[b] > S)
-            return SP_ERR_INVALID;
-    for (size_t i = 0; i < batch * S; i++)
-        if (ids[i] < 0 || (uint32_t)ids[i] >= m->vocab)
-            return SP_ERR_INVALID;
+    if (!sp_forward_inputs_valid(ids, lengths, batch, S, m->vocab))
+        return SP_ERR_INVALID;
     /* acquire: pairs with the release in start (the ctx is initialised) */
     int rec = atomic_load_explicit(&g.running, memory_order_acquire);
     uint64_t corr = atomic_fetch_add_explicit(&g.next_correlation, 1, memory_order_relaxed) + 1;

@@ -169,6 +169,10 @@ static void test_malformed(void)
         {"[1,2]", "t.json:1:2: expected a Triton trace object"},
         {"[]", "no trace objects"},
         {"{\"id\":1,\"model_name\":\"a\"}\n{\"id\":1,\"model_name\":\"b\"}", "t.json:2:1: trace id 1 names model \"b\""},
+        /* a container where a scalar is due: passed over whole, the object named malformed */
+        {"[{\"id\":[1,[2]],\"timestamps\":[]}]", "t.json:1:2: \"id\" must be an integer trace id, not a container"},
+        {"[{\"id\":1,\"model_name\":{\"a\":[1]}}]",
+         "t.json:1:2: \"model_name\" must be a string or an integer, not a container"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char err[512] = "";

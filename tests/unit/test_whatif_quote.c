@@ -3,8 +3,9 @@
  * printed right after the verdict in text, as verdict.prediction in JSON and in HTML; the same trace
  * without its policy says there is no prediction; a saturated device gets a larger max batch; a
  * padding verdict gets bucketing, flagged as an extrapolation, or, when every batch had one padded
- * length, the reason it cannot be priced; other verdicts get nothing; and the figure agrees with what `servprof whatif`
- * predicts for the same change. */
+ * length, the reason it cannot be priced; other verdicts get nothing; a prediction the sentence does not
+ * quote gets a line of its own; and the figure agrees with what `servprof whatif` predicts for the same
+ * change. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -354,9 +355,44 @@ static void other_verdict(void)
     CHECK(sp_whatif_quote_verdict(NULL, NULL, 0) == SP_ERR_INVALID);
 }
 
+/* A prediction the sentence does not quote (its leader had no place for the clause) gets a line of its
+ * own after the verdict, in text and in HTML, worded as sp_verdict_prediction_str's doc gives it
+ * ("SETTING FROM -> TO: predicted p95 BEFORE -> AFTER (simulated from this trace)"); once quoted, no
+ * line. */
+static void own_line(void)
+{
+    sp_events *ev;
+    sp_report *r = sp_test_analyze_jsonl(queue_trace(policy_10ms), &ev);
+    CHECK(!r->verdict.prediction_quoted && r->prediction.state == SP_PREDICTION_NONE);
+    r->prediction = (sp_verdict_prediction){SP_PREDICTION_DONE, "max-queue-delay", "10.00 ms", "2.50 ms",
+                                            11200 * US, 3700 * US, 0, NULL};
+    static const char line[] = "max-queue-delay 10.00 ms -> 2.50 ms: predicted p95 11.20 ms -> 3.70 ms "
+                               "(simulated from this trace)";
+    for (int quoted_already = 0; quoted_already < 2; quoted_already++) {
+        r->verdict.prediction_quoted = quoted_already;
+        size_t len;
+        char *t = capture(sp_report_write_text, r, &len);
+        unwrap(t);
+        char want[256];
+        snprintf(want, sizeof want, "\nwhat-if: %s", line);
+        CHECK((strstr(t, want) != NULL) == !quoted_already);
+        free(t);
+        char *html = NULL;
+        FILE *m = open_memstream(&html, &len);
+        CHECK(sp_report_write_html(r, ev, m) == SP_OK);
+        fclose(m);
+        CHECK((strstr(html, "<p class=\"prediction\">what-if: max-queue-delay 10.00 ms -&gt; 2.50 ms: predicted p95 "
+                            "11.20 ms -&gt; 3.70 ms (simulated from this trace)</p>") != NULL) == !quoted_already);
+        free(html);
+    }
+    sp_events_destroy(ev);
+    sp_report_destroy(r);
+}
+
 int main(void)
 {
     queue_with_policy();
+    own_line();
     queue_without_policy();
     saturated_queue();
     padding_verdicts();

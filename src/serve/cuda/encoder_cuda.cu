@@ -593,12 +593,8 @@ extern "C" sp_status sp_cuda_forward(sp_cuda_ws *ws, const int32_t *ids, const u
         return SP_ERR_INVALID;
     if (batch > ws->max_seqs || S > ws->max_len)
         return SP_ERR_LIMIT;
-    for (size_t b = 0; b < batch; b++)
-        if (lengths[b] == 0 || lengths[b] > S)
-            return SP_ERR_INVALID;
-    for (size_t i = 0; i < N; i++)
-        if (ids[i] < 0 || (uint32_t)ids[i] >= c->vocab_size)
-            return SP_ERR_INVALID;
+    if (!sp_forward_inputs_valid(ids, lengths, batch, S, c->vocab_size))
+        return SP_ERR_INVALID;
     /* the pinned staging buffer is what the copy (and a captured graph) reads */
     for (size_t b = 0; b < batch; b++)
         ws->h_in[b] = (int32_t)lengths[b];

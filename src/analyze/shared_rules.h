@@ -1,0 +1,33 @@
+/* The analyzer's rules that the what-if simulator applies too, so that a prediction and the report it
+ * is quoted in count the same way: the quantile summary (percentile.c, DESIGN section 4), the price
+ * rule and the bill (cost.c, DESIGN section 7) and the saturation threshold of the queue verdict.
+ * With report_store.h (a report's strings) it is the analyzer's one door for src/whatif, which never
+ * includes analyze_int.h (the analyzer's working state); analyze_int.h includes this header. */
+#ifndef SERVPROF_SHARED_RULES_H
+#define SERVPROF_SHARED_RULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "servprof/analyze.h"
+
+/* Queue-dominated verdicts: when a batch is in flight at least this fraction of the profiled window
+ * (cost state "no batch in flight" below 1 - this), the queue builds up behind a saturated device, and
+ * the advice is capacity, not a shorter batch window (docs/analysis.md, "Verdict"). The what-if quote
+ * uses it to word its prediction as the verdict does. */
+#define SP_ANA_SATURATED_IN_FLIGHT 0.85
+
+/* ---- percentile.c (sorting and ranks: common/sort.h, common/quantile.h) ---- */
+/* Fills q from ascending v[n]. n == 0 gives all zero. */
+void sp_ana_quantiles_sorted(const uint64_t *v, size_t n, sp_quantiles *q);
+/* Sorts v in place and fills q. SP_OK or SP_ERR_NOMEM. */
+sp_status sp_ana_quantiles(uint64_t *v, size_t n, sp_quantiles *q);
+
+/* ---- cost.c ---- */
+/* Price rule of DESIGN section 7: `option_price` if > 0, else `trace_price` if > 0, else
+ * SP_DEFAULT_PRICE_PER_HOUR (then *is_default = 1). */
+double sp_ana_price(double option_price, double trace_price, int *is_default);
+/* Instance bill for `window_ns` at `price_per_hour` (DESIGN section 7). */
+double sp_ana_bill(double price_per_hour, uint64_t window_ns);
+
+#endif
