@@ -19,17 +19,10 @@ static size_t put(char *buf, size_t k, const char *s)
     return k + n;
 }
 
+/* The decimal text of v at buf[k] (the one u64 formatter, common/util_int.h). */
 static size_t put_uint(char *buf, size_t k, uint64_t v)
 {
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        buf[k++] = tmp[--n];
-    return k;
+    return k + sp_u64_dec(v, buf + k);
 }
 
 size_t sp_stream_body(const sp_load_config *o, sp_textgen *t, uint64_t index, char *buf, size_t cap)
