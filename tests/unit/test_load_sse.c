@@ -350,6 +350,16 @@ static void test_counting(void)
     CHECK_EQ_U64(sp_stream_conn_outcome(&s, &r, &why), (uint64_t)(int64_t)SP_LOAD_ERR_STREAM);
     CHECK_EQ_U64(why, SP_LOAD_STREAM_ERROR_EVENT);
     CHECK(strcmp(s.message, "oom") == 0);
+    /* an error object with no readable message (a key that is not "message"), then one with a
+     * message: the first error is kept, and it says that it had none (the fuzz corpus's
+     * error_event_no_message; under ASan this once read past a shorter literal) */
+    sp_stream_conn_reset(&s);
+    const char *nomsg = "data: {\"object\":\"error\",\"messa\x98" "e\":\"bad\",\"code\":400}\n\n"
+                        "data: {\"error\":{\"message\":\"later\"}}\n\n";
+    sp_stream_on_body(&s, &r, nomsg, strlen(nomsg));
+    CHECK_EQ_U64(sp_stream_conn_outcome(&s, &r, &why), (uint64_t)(int64_t)SP_LOAD_ERR_STREAM);
+    CHECK_EQ_U64(why, SP_LOAD_STREAM_ERROR_EVENT);
+    CHECK(strcmp(s.message, "an error event without a message") == 0);
     /* an error status's body is not read as a stream */
     sp_stream_conn_reset(&s);
     r.status = 503;
