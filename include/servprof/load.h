@@ -174,7 +174,8 @@ typedef struct sp_load_stream_result {
     sp_load_latency tpot;        /* (last token - first token) / (output tokens - 1), outputs >= 2 */
     sp_load_latency itl;         /* gaps between consecutive token arrivals, all requests pooled */
     sp_load_latency e2e;         /* response done - intended send */
-    char first_error[160];       /* the first failed stream's reason (an error event's message), or "" */
+    char first_error[160];       /* the reason of the measured failed stream scheduled first (an error
+                                  * event's message), or "" */
 } sp_load_stream_result;
 
 /* Result of a run: figures over the measured requests (warm-up excluded). */

@@ -238,7 +238,7 @@ static void conn_fail(load_run *r, uint32_t slot, int status, uint64_t now)
             r->retries++;
         } else {
             if (r->o->stream && c->state == CONN_BUSY) /* the tokens before the failure, for the trace */
-                sp_stream_log_commit(&r->slog, req, &c->stream, -1);
+                sp_stream_log_commit(&r->slog, req, &c->stream, -1, !(r->recs[req].flags & REC_WARMUP));
             outcome(r, req, status, now);
         }
         c->req = NO_REQ;
@@ -462,7 +462,7 @@ static int response_status(load_run *r, load_conn *c)
         return c->resp.status;
     int why;
     int status = sp_stream_conn_outcome(&c->stream, &c->resp, &why);
-    sp_stream_log_commit(&r->slog, c->req, &c->stream, why);
+    sp_stream_log_commit(&r->slog, c->req, &c->stream, why, !(r->recs[c->req].flags & REC_WARMUP));
     return status;
 }
 

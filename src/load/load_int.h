@@ -236,14 +236,17 @@ typedef struct sp_stream_log {
     uint64_t *pool;            /* every kept token time, request after request */
     size_t n_pool, cap_pool;
     uint64_t dropped;          /* token times not kept (caps) */
-    char first_error[160];
+    char first_error[160];     /* the reason of the measured failed stream scheduled first, or "" */
+    uint32_t first_error_req;  /* its request index (valid when first_error is set) */
 } sp_stream_log;
 
 /* Makes room for requests [0, n). */
 sp_status sp_stream_log_reserve(sp_stream_log *l, size_t n);
 /* Stores request `req`'s tokens from its connection's stream (any outcome: a failed request keeps
- * the tokens it got, for the trace); `why` as from sp_stream_conn_outcome, or -1. */
-void sp_stream_log_commit(sp_stream_log *l, uint32_t req, const sp_stream_conn *s, int why);
+ * the tokens it got, for the trace); `why` as from sp_stream_conn_outcome, or -1. `measured`: not a
+ * warm-up request (only those can give first_error, which is the one scheduled first, whatever the
+ * order the streams ended in). */
+void sp_stream_log_commit(sp_stream_log *l, uint32_t req, const sp_stream_conn *s, int why, bool measured);
 void sp_stream_log_free(sp_stream_log *l);
 
 /* Writes request `index`'s body (completions or chat, per o->chat) into buf[cap] (cap >=

@@ -192,7 +192,7 @@ static bool pool_push(sp_stream_log *l, uint64_t t)
     return true;
 }
 
-void sp_stream_log_commit(sp_stream_log *l, uint32_t req, const sp_stream_conn *s, int why)
+void sp_stream_log_commit(sp_stream_log *l, uint32_t req, const sp_stream_conn *s, int why, bool measured)
 {
     if (req >= l->cap_recs)
         return; /* reserved with the schedule; cannot happen */
@@ -200,7 +200,8 @@ void sp_stream_log_commit(sp_stream_log *l, uint32_t req, const sp_stream_conn *
     memset(q, 0, sizeof *q);
     q->prompt_tokens = s->usage_prompt >= 0 && s->usage_prompt <= INT32_MAX ? (int32_t)s->usage_prompt : -1;
     q->why = why >= 0 ? (uint8_t)(why + 1) : 0;
-    if (why >= 0 && !l->first_error[0]) {
+    if (why >= 0 && measured && (!l->first_error[0] || req < l->first_error_req)) {
+        l->first_error_req = req;
         if (why == SP_LOAD_STREAM_ERROR_EVENT)
             snprintf(l->first_error, sizeof l->first_error, "error event: %.140s", s->message);
         else

@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sp_stream_log l;
         memset(&l, 0, sizeof l);
         if (sp_stream_log_reserve(&l, 1) == SP_OK) {
-            sp_stream_log_commit(&l, 0, &s, why);
+            sp_stream_log_commit(&l, 0, &s, why, true);
             if (l.recs[0].tokens < (s.events > UINT32_MAX ? UINT32_MAX : s.events))
                 abort();
         }

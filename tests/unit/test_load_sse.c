@@ -298,7 +298,7 @@ static void test_counting(void)
     sp_stream_log l;
     memset(&l, 0, sizeof l);
     CHECK(sp_stream_log_reserve(&l, 1) == SP_OK);
-    sp_stream_log_commit(&l, 0, &s, why);
+    sp_stream_log_commit(&l, 0, &s, why, true);
     const sp_stream_rec *q = &l.recs[0];
     CHECK_EQ_U64(q->tokens, 6);
     CHECK_EQ_U64(q->n_times, 6);
@@ -332,7 +332,7 @@ static void test_counting(void)
     CHECK_EQ_U64(sp_stream_conn_outcome(&s, &r, &why), (uint64_t)(int64_t)SP_LOAD_ERR_STREAM);
     CHECK_EQ_U64(why, SP_LOAD_STREAM_NO_DONE);
     CHECK(sp_stream_log_reserve(&l, 2) == SP_OK);
-    sp_stream_log_commit(&l, 1, &s, why);
+    sp_stream_log_commit(&l, 1, &s, why, true);
     CHECK_EQ_U64(l.recs[1].tokens, 4);
     CHECK(l.recs[1].flags & SP_STREAM_USAGE_BELOW);
     CHECK(strcmp(l.first_error, "no [DONE]") == 0);
@@ -370,6 +370,45 @@ static void test_counting(void)
     sp_stream_log_free(&l);
 }
 
+/* first_error is the reason of the measured failed stream scheduled first, whatever the order the
+ * streams ended in (streams end in an order the server decides), and a warm-up failure is not one:
+ * request 3 ends first (no [DONE]), then 1 (an error event), then warm-up request 0 (an error event). */
+static void test_first_error_order(void)
+{
+    sp_stream_conn s;
+    memset(&s, 0, sizeof s);
+    sp_http_resp r;
+    memset(&r, 0, sizeof r);
+    sp_http_resp_reset(&r);
+    r.status = 200;
+    r.event_stream = true;
+    sp_stream_log l;
+    memset(&l, 0, sizeof l);
+    CHECK(sp_stream_log_reserve(&l, 4) == SP_OK);
+    int why;
+    const char *no_done = "data: {\"choices\":[{\"text\":\"a\"}]}\n\n";
+    const char *err1 = "data: {\"error\":{\"message\":\"one\"}}\n\n";
+    const char *err0 = "data: {\"error\":{\"message\":\"zero\"}}\n\n";
+    sp_stream_conn_reset(&s);
+    sp_stream_on_body(&s, &r, no_done, strlen(no_done));
+    sp_stream_conn_outcome(&s, &r, &why);
+    sp_stream_log_commit(&l, 3, &s, why, true);
+    CHECK(strcmp(l.first_error, "no [DONE]") == 0);
+    sp_stream_conn_reset(&s);
+    sp_stream_on_body(&s, &r, err1, strlen(err1));
+    sp_stream_conn_outcome(&s, &r, &why);
+    sp_stream_log_commit(&l, 1, &s, why, true);
+    CHECK(strcmp(l.first_error, "error event: one") == 0);
+    sp_stream_conn_reset(&s);
+    sp_stream_on_body(&s, &r, err0, strlen(err0));
+    sp_stream_conn_outcome(&s, &r, &why);
+    sp_stream_log_commit(&l, 0, &s, why, false);
+    CHECK(strcmp(l.first_error, "error event: one") == 0);
+    CHECK_EQ_U64(l.recs[0].why, 1 + SP_LOAD_STREAM_ERROR_EVENT); /* still recorded for the trace */
+    sp_stream_conn_free(&s);
+    sp_stream_log_free(&l);
+}
+
 int main(void)
 {
     test_every_split();
@@ -377,5 +416,6 @@ int main(void)
     test_chat_and_errors();
     test_framing();
     test_counting();
+    test_first_error_order();
     return sp_test_done("test_load_sse");
 }
