@@ -6,6 +6,9 @@
  *   than half a token gap G/2 after that (a reading later than that could not tell neighbouring
  *   tokens apart: the tolerance comes from the schedule); TTFT, TPOT, ITL and e2e match the schedule within that
  *   tolerance; output tokens equal each request's max_tokens, which the server read from the body.
+ *   A client thread that a busy machine does not run for G/2 also reads late, but not run after run:
+ *   a run with a late token is tried again, at most three runs, and the last one is judged (a client
+ *   that stamps tokens wrongly fails all three).
  * - Chat bodies: the role-only first delta is no token.
  * - Failures: an error event mid-stream, a connection closed mid-stream, a 2xx that is not an event
  *   stream, a stream without [DONE] and a 503 are each counted where docs/load.md says, never a crash,
@@ -336,8 +339,21 @@ static sp_load_result *run(server *s, bool chat, int requests, double rate, cons
     return r;
 }
 
-/* The schedule, read back: per token, server write <= client arrival <= server write + G/2. */
-static void test_schedule(bool chat)
+/* Tokens of requests 1..n that the client stamped more than G/2 after the server began writing them. */
+static uint64_t count_late(const server *s, const client_line *cl, int n_req)
+{
+    uint64_t late = 0;
+    for (int k = 1; k <= n_req; k++)
+        for (int i = 0; i < s->sent_tokens[k] && i < cl[k].n_times; i++)
+            late += cl[k].times[i] > s->write_ns[k][i] + G_NS / 2;
+    return late;
+}
+
+/* The schedule, read back: per token, server write <= client arrival <= server write + G/2.
+ * A token stamped later than that means the client stamps tokens wrongly, which repeats in every run,
+ * or that its thread was not running (a busy machine), which does not: a run with late tokens is
+ * tried again (false), and the last try (last_try) is judged whatever it shows. */
+static bool test_schedule(bool chat, bool last_try)
 {
     enum { N_REQ = 6 };
     server s;
@@ -347,7 +363,7 @@ static void test_schedule(bool chat)
     sp_load_result *r = run(&s, chat, N_REQ, 10.0, trace); /* every 100 ms; each lasts 100 + 7 x 100 ms at most */
     server_stop(&s);
     if (!r)
-        return;
+        return true;
     CHECK_EQ_U64(s.bad_bodies, 0);
     CHECK_EQ_U64(r->ok, N_REQ);
     CHECK_EQ_U64(r->stream_errors, 0);
@@ -355,7 +371,15 @@ static void test_schedule(bool chat)
     static client_line cl[MAX_REQ + 1];
     memset(cl, 0, sizeof cl);
     CHECK_EQ_U64(read_trace(trace, cl, MAX_REQ + 1), N_REQ);
-    uint64_t tokens = 0, itl_n = 0, late = 0, early = 0, fields_bad = 0;
+    uint64_t late = count_late(&s, cl, N_REQ);
+    if (late && !last_try) {
+        fprintf(stderr, "test_load_stream: %llu token(s) read more than G/2 late (a stalled client?): again\n",
+                (unsigned long long)late);
+        sp_load_result_destroy(r);
+        unlink(trace);
+        return false;
+    }
+    uint64_t tokens = 0, itl_n = 0, early = 0, fields_bad = 0;
     /* what the figures must be, from the server's log: first write - intended send (TTFT), its TPOT
      * and its gaps; and TTFT's largest value from the trace, which the figures are made of */
     uint64_t srv_ttft_max = 0, trace_ttft_max = 0, srv_tpot[N_REQ] = {0}, srv_gaps[N_REQ * MAX_TOK];
@@ -371,7 +395,6 @@ static void test_schedule(bool chat)
         fields_bad += !(c->intended <= c->send && c->send <= c->first && c->times[n > 0 ? n - 1 : 0] <= c->done);
         for (int i = 0; i < n && i < c->n_times; i++) {
             early += c->times[i] < s.write_ns[k][i];
-            late += c->times[i] > s.write_ns[k][i] + G_NS / 2;
             if (i) {
                 fields_bad += c->times[i] < c->times[i - 1];
                 srv_gaps[n_gaps++] = s.write_ns[k][i] - s.write_ns[k][i - 1];
@@ -413,6 +436,7 @@ static void test_schedule(bool chat)
     CHECK(g->output_tokens_per_s > 0);
     sp_load_result_destroy(r);
     unlink(trace);
+    return true;
 }
 
 /* Request 1 succeeds; 2-6 fail in the five ways the server knows. */
@@ -453,8 +477,10 @@ static void test_failures(void)
 
 int main(void)
 {
-    test_schedule(false);
-    test_schedule(true);
+    for (int t = 0; t < 3 && !test_schedule(false, t == 2); t++) {
+    }
+    for (int t = 0; t < 3 && !test_schedule(true, t == 2); t++) {
+    }
     test_failures();
     return sp_test_done("test_load_stream");
 }
