@@ -8,6 +8,10 @@
  *                                    the writer thread's CPU time (RING_MIB 0: default; a negative
  *                                    WRITER_NICE, as root, gives the writer priority)
  *   bench_record gen PATH N          writes a native trace of about N events (serving mix)
+ *   bench_record metrics N [RUNS]    the serving mix of `gen` (N events, times on sp_now_ns) recorded
+ *                                    without and with live metrics, interleaved RUNS times (default 3):
+ *                                    recording thread ns per event, writer CPU ns per event; then the
+ *                                    cost of sp_recorder_metrics_text (docs/BENCHMARKS.md, "Live metrics")
  *   bench_record import PATH [MODE]  loads it with sp_events_load_file: events/s, peak RSS per event;
  *                                    MODE serial or pipelined forces the native importer's path
  *                                    (default: its own choice, by the machine's load) */
@@ -278,6 +282,85 @@ static int cmd_gen(const char *path, uint64_t n)
     return 0;
 }
 
+/* One run of the serving mix with or without live metrics: the recording thread's time per event in
+ * the record calls (the hot path), and the writer's CPU per event (RUSAGE_SELF less this thread, the
+ * recorder's close included: the tap's work happens on the writer). With metrics, also renders the
+ * text `renders` times. */
+static int metrics_run(uint64_t n, int live, int renders)
+{
+    sp_recorder_options o;
+    sp_recorder_options_init(&o);
+    o.thread_buffer_bytes = 64u << 20;
+    o.live_metrics = live;
+    double self0 = ru_cpu_s(RUSAGE_SELF), me0 = ru_cpu_s(RUSAGE_THREAD);
+    if (sp_recorder_open("/tmp/servprof-bench-metrics.sptrace", &o, &g_rec) != SP_OK)
+        return 1;
+    sp_name_id k[4] = {sp_recorder_intern(g_rec, "gemm"), sp_recorder_intern(g_rec, "softmax"),
+                       sp_recorder_intern(g_rec, "layernorm"), sp_recorder_intern(g_rec, "gelu")};
+    uint64_t events = 0, req = 0, batch = 0, t = sp_now_ns();
+    double rec_s = 0;
+    while (events < n) {
+        double t0 = now_s();
+        for (int rep = 0; rep < 1000; rep++) { /* 39,000 records: far below the 64 MiB ring's wake mark */
+            uint64_t m[8];
+            for (int i = 0; i < 8; i++, req++) {
+                m[i] = req;
+                sp_record_stage(g_rec, req, SP_STAGE_PREPROCESS, t, t + 50000);
+                sp_record_stage(g_rec, req, SP_STAGE_QUEUE, t + 50000, t + 300000);
+                sp_record_stage(g_rec, req, SP_STAGE_POSTPROCESS, t + 800000, t + 900000);
+            }
+            sp_record_batch(g_rec, batch, m, 8, t + 300000, t + 800000, 300, 400);
+            for (int i = 0; i < 4; i++) {
+                sp_kernel_record kr = {batch, k[i], 0, 7, batch * 4 + (uint64_t)i + 1,
+                                       t + 330000 + 100000 * (uint64_t)i, t + 420000 + 100000 * (uint64_t)i};
+                sp_record_kernel(g_rec, &kr);
+            }
+            sp_copy_record c = {batch, SP_COPY_H2D, 0, 7, 0, 65536, t + 300000, t + 320000};
+            sp_record_copy(g_rec, &c);
+            c.kind = SP_COPY_D2H;
+            c.start_ns = t + 780000;
+            c.end_ns = t + 790000;
+            sp_record_copy(g_rec, &c);
+            /* a service records each request when it answers, after its batch (docs/metrics.md) */
+            for (int i = 0; i < 8; i++)
+                sp_record_request(g_rec, m[i], t, t + 900000, 30 + (int64_t)(m[i] % 20));
+            events += 8 * 3 + 1 + 4 + 2 + 8;
+            batch++;
+            t += 250000;
+        }
+        rec_s += now_s() - t0;
+        sp_recorder_flush(g_rec); /* not timed: the writer drains (and the tap reads) the chunk */
+    }
+    double render_ns = 0;
+    size_t bytes = 0;
+    for (int i = 0; i < renders; i++) {
+        char *text = NULL;
+        double t0 = now_s();
+        if (sp_recorder_metrics_text(g_rec, &text, &bytes) != SP_OK)
+            return 1;
+        render_ns += (now_s() - t0) * 1e9;
+        sp_metrics_text_free(text);
+    }
+    sp_recorder_close(g_rec);
+    /* the writer has been joined; its CPU time stays in RUSAGE_SELF */
+    double writer = ru_cpu_s(RUSAGE_SELF) - self0 - (ru_cpu_s(RUSAGE_THREAD) - me0);
+    printf("metrics live=%d events=%llu record_ns_per_event=%.2f writer_cpu_ns_per_event=%.2f", live,
+           (unsigned long long)events, rec_s * 1e9 / (double)events, writer * 1e9 / (double)events);
+    if (renders)
+        printf(" render_us=%.1f render_bytes=%zu", render_ns / renders / 1e3, bytes);
+    printf(" loadavg=%.2f\n", loadavg1());
+    remove("/tmp/servprof-bench-metrics.sptrace");
+    return 0;
+}
+
+static int cmd_metrics(uint64_t n, int runs)
+{
+    for (int r = 0; r < runs; r++)
+        if (metrics_run(n, 0, 0) || metrics_run(n, 1, 200))
+            return 1;
+    return 0;
+}
+
 static long max_rss_kb(void)
 {
     struct rusage ru;
@@ -363,10 +446,12 @@ int main(int argc, char **argv)
     if (argc >= 4 && strcmp(argv[1], "sustain") == 0)
         return cmd_sustain(atof(argv[2]), atof(argv[3]),
                            argc > 4 ? (size_t)(atof(argv[4]) * 1048576.0) : 0, argc > 5 ? atoi(argv[5]) : 0);
+    if (argc >= 3 && strcmp(argv[1], "metrics") == 0)
+        return cmd_metrics(strtoull(argv[2], NULL, 10), argc > 3 ? atoi(argv[3]) : 3);
     if (argc >= 4 && strcmp(argv[1], "gen") == 0)
         return cmd_gen(argv[2], strtoull(argv[3], NULL, 10));
     if (argc >= 3 && strcmp(argv[1], "import") == 0)
         return cmd_import(argv[2], argc > 3 ? argv[3] : NULL);
-    fprintf(stderr, "usage: %s record [N] | sustain RATE SECS [RING_MIB [WRITER_NICE]] | gen PATH N | import PATH [serial|pipelined]\n", argv[0]);
+    fprintf(stderr, "usage: %s record [N] | sustain RATE SECS [RING_MIB [WRITER_NICE]] | gen PATH N | metrics N [RUNS] | import PATH [serial|pipelined]\n", argv[0]);
     return 2;
 }

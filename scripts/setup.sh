@@ -4,7 +4,8 @@
 # Usage: scripts/setup.sh [build|test|bench] [--list]   (--list: print the packages, install nothing)
 #   build  what building servprof and `make demo` need (the default; `make build`, `make demo`)
 #   test   build + what the tests need (`make test`): clang and its sanitizer runtime, libcurl for the
-#          HTTP end-to-end test, curl, wrk, python3, the Python package's build and tests (pip,
+#          HTTP end-to-end test and `servprof analyze --prometheus`, curl, wrk, python3, Prometheus for
+#          the fleet tests, the Python package's build and tests (pip,
 #          setuptools, headers, PyTorch, FastAPI, uvicorn), and Chromium for the HTML browser test (optional)
 #   bench  test + what the benchmarks compare against (`make bench`)
 set -euo pipefail
@@ -12,8 +13,10 @@ mode=${1:-build}
 
 # build: the compiler and the libraries servprof links. libjansson-dev: JSON DOM parser for the
 # reference service (tokenizer.json, request bodies and the safetensors header are all small, so
-# reading them whole into a tree is the simple, right choice).
-pkgs=(cmake make gcc pkg-config zlib1g-dev libsqlite3-dev libmicrohttpd-dev libopenblas-dev libjansson-dev)
+# reading them whole into a tree is the simple, right choice). libiberty-dev: GCC's C++ demangler
+# (cplus_demangle_v3), for kernel names as nsys and torch.profiler show them.
+pkgs=(cmake make gcc pkg-config zlib1g-dev libsqlite3-dev libmicrohttpd-dev libopenblas-dev libjansson-dev
+      libiberty-dev)
 optional=()
 case "$mode" in
   build) ;;
@@ -22,6 +25,10 @@ case "$mode" in
     # tests/unit/test_serve_http.c drives the service with libcurl; curl, wrk, python3: CLI tests and
     # the load generator's reference.
     pkgs+=(clang libclang-rt-14-dev libcurl4-openssl-dev curl wrk python3)
+    # prometheus: the real server tests/cli/fleet_prometheus.sh starts on a loopback port to scrape
+    # three `servprof serve` replicas (Debian 12 ships 2.42); libcurl4-openssl-dev above also builds
+    # the fleet report's Prometheus client (src/fleet), compiled out with a message without it
+    pkgs+=(prometheus)
     # the Python package (python/, tests/python, examples/python, `make demo-python`): built with pip
     # and setuptools against python3-dev's headers, its tests and example service on PyTorch (CPU),
     # FastAPI and uvicorn

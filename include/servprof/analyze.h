@@ -39,6 +39,9 @@ typedef struct sp_analyze_options {
     int keep_detail;           /* keep what charts draw beyond the figures (sp_report_detail): the
                                   latency distribution, each stage's spread, per-batch waste and the
                                   busiest slice of the device timeline; default 0 (report.detail NULL) */
+    int keep_requests;         /* also keep each analysed request's stage times and padding time
+                                  (sp_report_detail.requests), what resampling requests needs (servprof
+                                  diff's bootstrap); implies keep_detail; default 0 */
 } sp_analyze_options;
 
 SP_API void sp_analyze_options_init(sp_analyze_options *opt);
@@ -66,10 +69,13 @@ typedef struct sp_stream_idle {
 } sp_stream_idle;
 
 typedef struct sp_kernel_stat {
-    const char *name;        /* owned by the report */
+    const char *name;        /* owned by the report; demangled (sp_demangle) when the trace gives a C++
+                                symbol */
     uint64_t count;
     uint64_t total_ns;
     sp_quantiles q;
+    const char *mangled;     /* the name as the trace gives it when it was demangled, else NULL; owned
+                                by the report (appended: earlier fields keep their offsets) */
 } sp_kernel_stat;
 
 typedef struct sp_copy_stat {
@@ -345,6 +351,23 @@ typedef struct sp_timeline_slice {
                                      batch order */
 } sp_timeline_slice;
 
+/* Each analysed request's own figures, one row per request in latency-rank order: row k is the
+ * request whose end-to-end latency is sp_report_detail.latency_ns[k], equal latencies in the order
+ * the share windows take them (docs/analysis.md sections 2 and 7). With them a resampling of requests
+ * recomputes every per-request figure of the report (stage percentiles, shares of pXX, padding's
+ * share) exactly as the analysis does. Kept with sp_analyze_options.keep_requests; otherwise n is 0
+ * and the arrays NULL. */
+typedef struct sp_request_rows {
+    size_t n;                     /* rows: = request_count */
+    size_t n_stages;              /* columns: = sp_report.n_stages, in stage-row order */
+    uint64_t *stage_ns;           /* n x n_stages, row-major: each request's time in each stage (a
+                                     request without the stage has 0); a row sums to its latency */
+    double *padding_ns;           /* n: each request's padding time (DESIGN section 5) */
+    uint32_t *by_arrival;         /* n: the rows in order of arrival (file, then arrival, then id
+                                     text), so a resampling can keep neighbouring requests together:
+                                     queueing makes their latencies depend on each other */
+} sp_request_rows;
+
 typedef struct sp_report_detail {
     size_t n_latency;             /* = request_count */
     uint64_t *latency_ns;         /* each analysed request's end-to-end latency (the figure of
@@ -354,7 +377,95 @@ typedef struct sp_report_detail {
     double *batch_waste;          /* the waste of each analysed batch with token counts, ascending
                                      (the distribution of padding.waste_p50, _p95, _max) */
     sp_timeline_slice timeline;
+    sp_request_rows requests;     /* with keep_requests, else empty */
 } sp_report_detail;
+
+/* ---- Generation (docs/generation.md): TTFT and TPOT broken down by stage ----
+ * For traces with generation data (output token records or step records). Steps are batches; a request
+ * belongs to many. The TTFT table partitions each request's [arrival, first token] as DESIGN 3
+ * partitions a life, the TPOT table its [first token, last token] divided by (output tokens - 1). */
+
+/* One row of a TTFT or TPOT table. */
+typedef struct sp_gen_row {
+    const char *name;             /* "queue", "prefill kernel", "between steps", ...; owned by the report */
+    sp_quantiles q;               /* per request, in the table's unit (TTFT: ns; TPOT: ns per output token) */
+    double share_p50, share_p95, share_p99;  /* DESIGN 4 over the table's own distribution */
+    uint64_t total_ns;            /* the row's time summed over the table's requests (TPOT: undivided) */
+} sp_gen_row;
+
+typedef struct sp_gen_table {
+    uint64_t count;               /* requests in the table */
+    sp_quantiles value;           /* the table's figure per request: TTFT, or TPOT (ns per output token) */
+    size_t n_rows;
+    sp_gen_row *rows;             /* report order (docs/generation.md); rows always shown, then any other
+                                     row with time in this table */
+    double padding_share_p95;     /* kernel time on padding (DESIGN 5, steps' waste), share of p95 */
+    sp_verdict verdict;           /* DESIGN 8 on this table (no what-if clause) */
+} sp_gen_table;
+
+/* Effective against padded tokens of a set of steps (DESIGN 5). */
+typedef struct sp_gen_padding {
+    uint64_t steps;               /* steps with token counts */
+    int64_t effective_tokens, padded_tokens;
+    double waste_fraction;        /* 1 - effective / padded; 0 when none */
+} sp_gen_padding;
+
+typedef struct sp_gen_summary {
+    uint64_t requests;            /* analysed requests with output token records */
+    uint64_t requests_no_first;   /* of them, without a record of their first token (index 0): in
+                                     neither table */
+    uint64_t requests_bad_tokens; /* left out under lenient: token times outside the request's life or
+                                     out of index order (an error otherwise) */
+    uint64_t output_tokens;       /* summed: each request's record's output_tokens, else its last token
+                                     index + 1 */
+    sp_quantiles output_tokens_per_request;  /* counts in the _ns fields */
+    sp_quantiles ttft;            /* first token - arrival */
+    sp_quantiles tpot;            /* (last - first token) / (output tokens - 1), >= 2 tokens */
+    sp_quantiles itl;             /* gaps between consecutive tokens, all requests pooled */
+    sp_quantiles e2e;             /* done - arrival of these requests */
+    sp_gen_table ttft_table, tpot_table;
+    /* the streaming client's own measurement, from the intended send time (docs/generation.md) */
+    int has_client;
+    uint64_t client_requests;     /* joined client records with a first token */
+    sp_quantiles client_ttft, client_tpot, client_itl, client_e2e;
+    /* steps */
+    uint64_t steps;               /* analysed step records */
+    uint64_t prefill_steps;       /* of them, with a prefill or prefill-chunk member */
+    sp_quantiles step_members;    /* requests per step (counts) */
+    sp_gen_padding padding_prefill;  /* steps with a prefill member */
+    sp_gen_padding padding_decode;   /* decode-only steps */
+    /* KV cache over the steps with a known capacity, time-weighted by step duration */
+    uint64_t kv_steps;
+    int64_t kv_capacity_tokens;   /* the largest capacity */
+    double kv_used_mean_tokens;
+    double kv_occupancy_p50, kv_occupancy_p95, kv_occupancy_max; /* used / capacity per step */
+    double kv_waste_fraction;     /* sum (capacity - used) x duration / sum capacity x duration */
+    /* cost (DESIGN 7) per output token */
+    double cost_per_output_token;                          /* bill / output tokens */
+    double cost_per_output_token_by_state[SP_COST_STATE_COUNT];
+    sp_quantiles request_cost_per_token_nano; /* per request: its apportioned cost / its output tokens,
+                                                 in 1e-9 money units */
+    /* what the trace cannot show (no steps, no per-token times, ...), one sentence each; owned by the
+     * report */
+    size_t n_limits;
+    const char **limits;
+} sp_gen_summary;
+
+/* Where a report's figures came from when they were estimated from aggregated counters (live metrics
+ * summed over replicas and time, docs/metrics.md) rather than analysed from traces; NULL for traces.
+ * Every string and the replica list are owned by the report. */
+typedef struct sp_report_source {
+    const char *kind;             /* "prometheus" (Prometheus' query API) or "metrics" (scraped text) */
+    const char *url;              /* where the figures were read */
+    const char *selector;         /* the label matchers the series matched ("" for none) */
+    const char *range;            /* the window as given ("5m"), "" when it is since the replicas started */
+    double window_s;              /* the window's length in seconds */
+    double end_unix_s;            /* the window's end, Unix time (0: unknown) */
+    size_t n_replicas;
+    const char *const *replicas;  /* each replica whose series the figures sum ("job/instance") */
+    double bucket_growth;         /* ratio of consecutive latency bucket bounds (2^(1/4)): the
+                                     resolution of every latency figure and share (docs/fleet.md) */
+} sp_report_source;
 
 typedef struct sp_report {
     /* requests */
@@ -409,7 +520,98 @@ typedef struct sp_report {
                                       unclean traces are counted in unclean_files and named in
                                       file_quality (loss.end SP_TRACE_END_UNCLEAN) */
     sp_report_detail *detail;      /* with sp_analyze_options.keep_detail, else NULL; owned by the report */
+    sp_gen_summary *generation;    /* traces with generation data (docs/generation.md), else NULL; owned
+                                      by the report */
+    /* W3C trace context (docs/analysis.md, "Client merge"; appended, so earlier fields keep their
+     * offsets): */
+    uint64_t client_records_by_trace;  /* joined by trace id, their id text matching no request */
+    uint64_t trace_context_requests;   /* recorded requests that carry a trace context */
+    uint64_t trace_context_matched;    /* joined pairs whose both sides carry one and agree: one trace
+                                          id, and the server's parent span is the client's span */
+    uint64_t trace_context_mismatched; /* joined pairs whose both sides carry one and disagree (a proxy
+                                          between them started a trace of its own, or ids are wrong) */
+    /* Estimated from aggregated counters (sp_report_from_buckets): where from, which replicas and
+     * window; NULL for a report analysed from traces. Such a report has no per-request data: its
+     * stages' own p50/p95/p99, per-request costs, the other outcomes' latencies and the GPU's
+     * per-stream, kernel and copy tables are absent (zero), and writers say so. */
+    const sp_report_source *source;
 } sp_report;
+
+/* Demangles an Itanium C++ ABI symbol ("_Z...": the names CUDA kernels carry in CUPTI records, and in
+ * Kineto and Nsight traces when their tool did not demangle them) as c++filt, nsys and torch.profiler
+ * show it, e.g. "_Z5saxpyifPfS_" as "saxpy(int, float, float*, float*)". Every report shows kernel
+ * names this way. Writes the text into `buf` (NUL-terminated, cut to len - 1 bytes; `buf` may be NULL when len is
+ * 0) and returns its full length, like snprintf. Returns 0, `buf` "", when `symbol` is not a mangled
+ * name (it is shown as it is), cannot be demangled, is longer than 4095 bytes, or this build has no
+ * demangler (sp_demangle_available). Thread-safe. */
+SP_API size_t sp_demangle(const char *symbol, char *buf, size_t len);
+/* 1 when servprof was built with a demangler (libiberty's cplus_demangle_v3, Debian libiberty-dev),
+ * else 0 (kernel names are then shown as the traces give them). */
+SP_API int sp_demangle_available(void);
+
+/* ---- A report from aggregated counters (docs/fleet.md) ----
+ * Live metrics summed over replicas and time keep, for each end-to-end latency bucket, how many ok
+ * requests fell in it and how long each stage took in them (docs/metrics.md). From these the figures of
+ * DESIGN 4 to 8 are estimated within the buckets' resolution: percentiles by interpolating in the
+ * bucket that holds the rank; the share of pXX of a stage over the window of DESIGN 4 with each bucket
+ * weighted by the part of its requests the window holds; p95 savings by shifting each bucket by its
+ * mean candidate time (docs/analysis.md, "Reports from aggregated counters"). */
+
+/* One stage's time in the ok requests of each latency bucket. */
+typedef struct sp_bucket_stage {
+    const char *name;             /* "queue", "preprocess", "h2d", "kernel", "gap", "d2h", "postprocess",
+                                     "network", "other" or a named stage; copied */
+    const double *seconds;        /* n_buckets entries (not cumulative) */
+} sp_bucket_stage;
+
+/* A histogram of counts (not cumulative) under ascending upper bounds; the last may be INFINITY. */
+typedef struct sp_bucket_hist {
+    size_t n;
+    const double *upper;
+    const double *count;
+} sp_bucket_hist;
+
+/* Requests that were not ok, by outcome and HTTP status. */
+typedef struct sp_bucket_status {
+    sp_outcome outcome;
+    int32_t status;
+    double count;
+} sp_bucket_status;
+
+/* Aggregated figures. Counts are doubles: Prometheus' increase() extrapolates to the window's edges.
+ * Pointers are borrowed for the call. Fill with sp_bucket_figures_init (it zeroes everything). */
+typedef struct sp_bucket_figures {
+    size_t n_buckets;
+    const double *upper_s;        /* latency bucket bounds in seconds, ascending; the last may be INFINITY */
+    const double *count;          /* ok requests per bucket */
+    size_t n_stages;
+    const sp_bucket_stage *stages;
+    const double *padding_s;      /* padding time per bucket (part of the kernel stage); NULL: none */
+    double outcomes[SP_OUTCOME_COUNT];     /* requests by outcome (ok included) */
+    size_t n_statuses;
+    const sp_bucket_status *statuses;
+    double batches, batch_members;          /* batches and their members summed */
+    sp_bucket_hist batch_size;              /* members per batch */
+    double token_batches, effective_tokens, padded_tokens;  /* batches with token counts, their tokens */
+    sp_bucket_hist batch_waste;             /* per-batch waste 1 - effective / padded */
+    size_t n_devices;
+    const double (*device_s)[SP_COST_STATE_COUNT]; /* per device: seconds in each state of DESIGN 7 */
+    double kernels, copies;                 /* device work recorded */
+    double drops[SP_DROP_CAUSE_COUNT];      /* records the recorders dropped */
+    double uncounted;                       /* what the live metrics could not count (data quality) */
+    double price_per_hour;                  /* <= 0: SP_DEFAULT_PRICE_PER_HOUR, and the report says so */
+    sp_device_kind device_kind;
+    const sp_report_source *source;         /* copied into the report; required (window_s > 0) */
+} sp_bucket_figures;
+
+SP_API void sp_bucket_figures_init(sp_bucket_figures *f);
+
+/* Builds a report from aggregated figures (the rules in docs/analysis.md, "Reports from aggregated
+ * counters"); the writers of report.h write it like any other. `*out` is written only on success; free
+ * it with sp_report_destroy. Returns SP_ERR_INVALID (with a message in `err`) for figures that do not
+ * hold together: no source, a window <= 0, bounds not ascending, a negative or non-finite count;
+ * SP_ERR_NOMEM. */
+SP_API sp_status sp_report_from_buckets(const sp_bucket_figures *f, sp_report **out, char *err, size_t errlen);
 
 /* Analyses `ev` (finishing it first). `opt` may be NULL. `*out` is written only on success; free it
  * with sp_report_destroy. Returns SP_ERR_PARSE with a message in `err` when references do not resolve
@@ -418,6 +620,12 @@ SP_API sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_rep
                             char *err, size_t errlen);
 
 SP_API void sp_report_destroy(sp_report *r);
+
+/* The window of latency ranks that share of pXX (xx in 1..99) is taken over, among n requests sorted
+ * by end-to-end latency (DESIGN section 4; docs/analysis.md section 2): 1-based ranks *lo through *hi,
+ * inclusive, at least min(20, n) of them; both 0 when n is 0. For recomputing shares from
+ * sp_request_rows, e.g. on a resample of requests. */
+SP_API void sp_share_window(size_t n, unsigned xx, size_t *lo, size_t *hi);
 
 /* Quotes r->prediction (filled by the what-if simulator, sp_whatif_quote_verdict in whatif.h) in the
  * verdict sentence, as " (what-if: <sp_verdict_prediction_str>)" right after the leading

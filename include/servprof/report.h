@@ -1,7 +1,8 @@
 /* servprof report writers (libservprof-report): an analysis (sp_report, analyze.h) as text for people,
  * as JSON for tools (servprof.report/1, DESIGN section 10), as a self-contained HTML page with charts,
- * and the events it came from as a Chrome/Perfetto trace; and a what-if study (whatif.h) as a table,
- * as JSON (servprof.whatif/1) or inside the HTML page. Writers format what the analysis kept; they
+ * and the events it came from as a Chrome/Perfetto trace; a what-if study (whatif.h) as a table,
+ * as JSON (servprof.whatif/1) or inside the HTML page; and a comparison of two runs (diff.h) as text,
+ * JSON (servprof.diff/1) or an HTML page. Writers format what the analysis kept; they
  * compute nothing of their own. docs/report-format.md, docs/html-report.md and docs/whatif.md describe
  * the outputs.
  *
@@ -34,6 +35,44 @@ SP_API sp_status sp_report_write_json(const sp_report *r, FILE *out);
  * report came from (SP_ERR_INVALID when NULL, SP_ERR_STATE when not finished; sp_analyze finishes
  * it); `r` (may be NULL) adds the verdict. SP_ERR_NOMEM. */
 SP_API sp_status sp_report_write_perfetto(const sp_report *r, const sp_events *ev, FILE *out);
+
+/* ---- OpenTelemetry export (docs/otlp.md, "Export") ---- */
+
+/* Options of sp_report_write_otlp (trace.h's ABI rule: fill with sp_otlp_options_init). */
+typedef struct sp_otlp_options {
+    size_t struct_size;          /* sizeof(sp_otlp_options) the caller was built with */
+    int has_unix_offset;         /* unix_offset_ns is given: */
+    int64_t unix_offset_ns;      /* what the times of a file with no wall-clock anchor of its own (a
+                                    JSONL trace without unix_offset_ns, a Kineto or Nsight trace) add
+                                    to become Unix times, in ns */
+    const char *service_name;    /* the resource's service.name; NULL: the trace's `service` property,
+                                    else "servprof"; borrowed for the call */
+} sp_otlp_options;
+
+SP_API void sp_otlp_options_init(sp_otlp_options *opt);
+
+/* What sp_report_write_otlp wrote. */
+typedef struct sp_otlp_result {
+    uint64_t requests;           /* requests exported (each a trace's server span) */
+    uint64_t spans;              /* spans in all: requests, their client, stage and batch spans, batches */
+    uint64_t batches;            /* batches exported as spans of their own */
+    uint64_t skipped_requests;   /* recorded requests left out: no end (unfinished) */
+} sp_otlp_result;
+
+/* The events as OpenTelemetry spans in OTLP/JSON (the protocol's JSON encoding), one
+ * ExportTraceServiceRequest document per line, that an OpenTelemetry Collector (otlpjsonfile
+ * receiver) or any OTLP/HTTP endpoint (one line per POST to /v1/traces) ingests, and that servprof's
+ * own OTLP importer reads back to the same requests, stage spans and batches. Per request: a SERVER
+ * span under its recorded W3C trace context (sp_record_request_trace; ids servprof makes up when it
+ * has none), a CLIENT span when a load generator's times are merged, an INTERNAL span per stage span
+ * and per batch it ran in; per batch a span of its own linked to its members' spans. Times become
+ * Unix times with each file's wall-clock anchor (a native trace's meta record) or opt's offset.
+ * `ev` must be finished (sp_analyze finishes it). `opt` may be NULL; `result` may be NULL (else
+ * written on success). Returns SP_ERR_INVALID (NULL ev or out), SP_ERR_STATE (not finished),
+ * SP_ERR_FORMAT with a message naming the file in `err` (a file to export has no wall-clock anchor
+ * and opt gives no offset; nothing is written), SP_ERR_NOMEM, SP_ERR_IO. */
+SP_API sp_status sp_report_write_otlp(const sp_events *ev, const sp_otlp_options *opt, FILE *out,
+                                      sp_otlp_result *result, char *err, size_t errlen);
 
 /* ---- HTML report (docs/html-report.md) ---- */
 
@@ -90,6 +129,21 @@ SP_API sp_status sp_whatif_write_json(const struct sp_whatif_study *s, FILE *out
  * baseline (sp_report_write_html_opts; `ev` is not read). SP_ERR_INVALID, SP_ERR_NOMEM, SP_ERR_IO. */
 SP_API sp_status sp_whatif_write_html(const struct sp_whatif_study *s, const sp_report *r, const sp_events *ev,
                                       FILE *out);
+
+/* ---- a comparison of two runs (sp_diff, diff.h; docs/diff.md) ---- */
+
+struct sp_diff;
+
+/* The terminal diff (docs/diff.md "Output"): both runs, end-to-end latency, each stage's p50/p95/p99
+ * and share of p95, padding and cost, each with BASE, NEW, the change and its interval; the verdict
+ * before and after; the conditions checked and whether they hold. SP_ERR_INVALID, SP_ERR_IO. */
+SP_API sp_status sp_diff_write_text(const struct sp_diff *d, FILE *out);
+/* The same as one servprof.diff/1 JSON object (docs/diff.md "JSON"). SP_ERR_INVALID, SP_ERR_IO. */
+SP_API sp_status sp_diff_write_json(const struct sp_diff *d, FILE *out);
+/* A self-contained HTML page in the style of the HTML report (docs/diff.md "HTML"): the gate, both
+ * verdicts, shares of p95 before and after, each change with its interval, and every figure in
+ * tables. SP_ERR_INVALID, SP_ERR_IO. */
+SP_API sp_status sp_diff_write_html(const struct sp_diff *d, FILE *out);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,9 @@
 /* servprof serve: the reference inference service. An HTTP/1.1 embeddings endpoint in the OpenAI
  * shape (POST /v1/embeddings, GET /healthz) in front of a WordPiece tokenizer, a dynamic batcher and
  * a BERT-style transformer encoder on the CPU or a CUDA GPU, every stage recorded with libservprof
- * (trace.h).
+ * (trace.h). With `generate` set it is a text generation service instead: OpenAI completions and chat
+ * completions (streamed as server-sent events or not) in front of a continuous-batching scheduler and
+ * a GPT-2-style decoder with a KV cache, every step and output token recorded.
  * docs/serve.md describes the service, its options and what each recorded stage covers. */
 #ifndef SERVPROF_SERVE_H
 #define SERVPROF_SERVE_H
@@ -35,6 +37,8 @@ typedef struct sp_server sp_server;
 #define SP_SERVER_MAX_FFN 16384u              /* ffn: 1.. */
 #define SP_SERVER_MAX_LEN 4096u               /* max_len: 2..; pad_to: 2..max_len; buckets: ..max_len */
 #define SP_SERVER_MAX_CUDA_GRAPH_CAP 4096u    /* cuda_graph_cap: 1.. */
+#define SP_SERVER_MAX_NUM_SEQS 1024u          /* max_num_seqs: 1.. */
+#define SP_SERVER_MAX_BATCHED_TOKENS 65536u   /* max_num_batched_tokens: max_num_seqs.. */
 
 /* Defaults of sp_server_options_init for the model and the batcher, here too for programs that
  * describe the service without starting it (`servprof demo`, whose simulated fallback has no service). */
@@ -47,6 +51,10 @@ typedef struct sp_server sp_server;
 #define SP_SERVER_DEFAULT_MAX_QUEUE_DELAY_MS 2.0
 #define SP_SERVER_DEFAULT_WORKERS 1u
 #define SP_SERVER_DEFAULT_QUEUE_CAPACITY 256u
+#define SP_SERVER_DEFAULT_MAX_NUM_SEQS 16u
+#define SP_SERVER_DEFAULT_MAX_BATCHED_TOKENS 512u
+#define SP_SERVER_DEFAULT_MAX_TOKENS 16u      /* output tokens of a request that names no max_tokens
+                                                 (OpenAI's completions default) */
 
 /* Server options. Strings are borrowed until sp_server_start returns (it copies what it keeps). */
 typedef struct sp_server_options {
@@ -56,14 +64,16 @@ typedef struct sp_server_options {
                                   data/tokenizer.json (sp_server_default_tokenizer) */
     const char *weights_path;  /* safetensors (BertModel names, F32); NULL: weights from `seed` */
     uint64_t seed;             /* default 1 */
-    const char *model_name;    /* "model" in responses; default "servprof-encoder" */
+    const char *model_name;    /* "model" in responses; NULL (the default): "servprof-encoder", or
+                                  "servprof-decoder" with `generate` */
     /* model size (ignored where the weights file fixes it; heads always applies) */
     unsigned layers;           /* default SP_SERVER_DEFAULT_LAYERS (2) */
     unsigned hidden;           /* default SP_SERVER_DEFAULT_HIDDEN (128) */
     unsigned heads;            /* default SP_SERVER_DEFAULT_HEADS (4) */
     unsigned ffn;              /* default SP_SERVER_DEFAULT_FFN (512) */
     unsigned max_len;          /* tokens per input, [CLS] and [SEP] included; default
-                                  SP_SERVER_DEFAULT_MAX_LEN (128) */
+                                  SP_SERVER_DEFAULT_MAX_LEN (128). With `generate`: the context,
+                                  prompt and output tokens together */
     /* batching */
     unsigned max_batch;        /* sequences per batch; default SP_SERVER_DEFAULT_MAX_BATCH (16) */
     double max_queue_delay_ms; /* how long the oldest request waits for company; default
@@ -113,6 +123,26 @@ typedef struct sp_server_options {
                                   no API callbacks, kernels and copies tied to batches by window;
                                   SP_SERVER_CUPTI_LAUNCHES: also launch-call callbacks, launches
                                   recorded and work tied to batches by correlation id */
+    /* generation (docs/serve.md, "Generation"); the batching options above (max_batch,
+       max_queue_delay_ms, pad_to, buckets, workers > 1, max_inputs) are the encoder's and are refused
+       with it; queue_capacity, the model sizes and max_len apply to both */
+    int generate;              /* 1: POST /v1/completions and /v1/chat/completions on a decoder-only
+                                  model (GPT-2 layout, seeded or safetensors) with a KV cache and a
+                                  continuous-batching scheduler; /v1/embeddings is not served; CPU only */
+    unsigned max_num_seqs;     /* sequences running at once (each holds a KV cache slot of max_len
+                                  tokens); default SP_SERVER_DEFAULT_MAX_NUM_SEQS (16) */
+    unsigned max_num_batched_tokens; /* tokens one step computes, prefill padding included; at least
+                                  max_num_seqs, and at least max_len without chunked_prefill;
+                                  default SP_SERVER_DEFAULT_MAX_BATCHED_TOKENS (512) */
+    int chunked_prefill;       /* 1: a prompt longer than a step's remaining budget is prefilled in
+                                  chunks over several steps; default 0 */
+    unsigned prefill_bucket;   /* > 0: each prefill (chunk) is padded to a multiple of this many tokens,
+                                  and the padding is computed (a static-shape device's waste);
+                                  default 0 (none) */
+    unsigned kv_capacity_tokens; /* KV cache tokens the running sequences may reserve (a sequence
+                                  reserves its prompt plus max_tokens - 1 when it is admitted, and
+                                  waits while that does not fit); at most max_num_seqs x max_len;
+                                  0 (default): max_num_seqs x max_len */
 } sp_server_options;
 
 enum { SP_SERVER_CUPTI_AUTO = 0, SP_SERVER_CUPTI_OFF, SP_SERVER_CUPTI_LEAN, SP_SERVER_CUPTI_LAUNCHES };
@@ -174,6 +204,12 @@ typedef struct sp_server_stats {
                                   libmicrohttpd saw them (not in `requests`) */
     uint64_t connections_open; /* open now */
     uint64_t connections_peak; /* most open at once */
+    /* generation (0 for the encoder) */
+    uint64_t steps;            /* scheduler steps run */
+    uint64_t prompt_tokens;    /* prompt tokens prefilled (padding not included) */
+    uint64_t generated_tokens; /* output tokens produced */
+    uint64_t running_seqs;     /* sequences running now (holding a KV cache slot); queue_depth counts
+                                  the requests waiting to be admitted */
 } sp_server_stats;
 
 SP_API void sp_server_get_stats(const sp_server *srv, sp_server_stats *stats);

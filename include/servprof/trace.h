@@ -86,6 +86,14 @@ typedef struct sp_recorder_options {
     double price_per_hour;       /* instance price written into the trace; <= 0: unknown */
     int on_fork_child;           /* 0: the child records to "<path>.<pid>"; 1: the child drops
                                     (counted as SP_DROP_AFTER_CLOSE) */
+    int live_metrics;            /* 1: keep live metrics of what is recorded for
+                                    sp_recorder_metrics_text (docs/metrics.md): the writer thread reads
+                                    the records it drains; the hot path does not change. 0 (default):
+                                    none */
+    unsigned metrics_settle_ms;  /* live metrics: how long after its own record a request waits for
+                                    records that come late (device work from CUPTI's buffers) before
+                                    it is counted; 0 (default): the writer cycle after its record. A
+                                    flush or close counts everything at once */
 } sp_recorder_options;
 
 /* Fills `opt` with the defaults and sets struct_size. */
@@ -138,6 +146,26 @@ SP_API sp_status sp_recorder_set_property(sp_recorder *rec, const char *key, con
 /* Current drop counts, indexed by sp_drop_cause. `counts` must have SP_DROP_CAUSE_COUNT entries. */
 SP_API void sp_recorder_drops(const sp_recorder *rec, uint64_t counts[SP_DROP_CAUSE_COUNT]);
 
+/* The HTTP Content-Type of sp_recorder_metrics_text's text. */
+#define SP_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* The live metrics of a recorder opened with live_metrics, in Prometheus' text exposition format
+ * 0.0.4, for a /metrics endpoint (docs/metrics.md names every metric and label): the end-to-end
+ * latency histogram (log-spaced buckets, 4 per octave) and, for each of its buckets, the time each
+ * stage took in the requests that fell in it, so shares of p50/p95/p99 survive summing over replicas
+ * and time; padding time and tokens, batch sizes, outcomes and HTTP statuses, TTFT and TPOT of
+ * generation, device time by state (DESIGN 7), drops by cause. A request is counted once the writer
+ * has read all its records: a writer cycle after its own record, and metrics_settle_ms later (a flush
+ * counts every request recorded before it). `*text` gets a NUL-terminated string of `*len` bytes,
+ * the caller's to free with sp_metrics_text_free; both are written only on success. Returns
+ * SP_ERR_INVALID (a NULL argument), SP_ERR_STATE (the recorder is not open, or was opened without
+ * live_metrics), SP_ERR_NOMEM. Thread-safe; not for the hot path: it copies the aggregate under a
+ * lock and formats some 100 KB (docs/BENCHMARKS.md). */
+SP_API sp_status sp_recorder_metrics_text(sp_recorder *rec, char **text, size_t *len);
+
+/* Frees a text from sp_recorder_metrics_text. NULL is fine. */
+SP_API void sp_metrics_text_free(char *text);
+
 /* ---- Hot path. Never blocks, never allocates after a thread's first record, returns nothing the
  * caller must check: each call records, or counts a drop. `rec` may be NULL (the call does nothing).
  * Times are sp_now_ns() values. Request and batch ids are the caller's and need not be dense. ---- */
@@ -160,6 +188,32 @@ SP_API void sp_record_outcome(sp_recorder *rec, uint64_t request_id, sp_outcome 
 SP_API void sp_record_request_label(sp_recorder *rec, uint64_t request_id, const char *label,
                                     size_t label_len);
 
+/* W3C Trace Context (https://www.w3.org/TR/trace-context/) of one request: the trace it belongs to,
+ * the span this service gives it, and the caller's span (the `traceparent` header's parent-id). */
+typedef struct sp_trace_context {
+    uint8_t trace_id[16];    /* trace-id; all zero is invalid */
+    uint8_t span_id[8];      /* this service's span for the request; all zero is invalid */
+    uint8_t parent_id[8];    /* the caller's span; all zero: none (the request started the trace) */
+    uint8_t flags;           /* trace-flags; bit 0 (SP_TRACE_FLAG_SAMPLED): the caller records it */
+} sp_trace_context;
+#define SP_TRACE_FLAG_SAMPLED 0x01u
+
+/* Reads a `traceparent` header value (`len` bytes, no NUL needed) into `out`'s trace_id, parent_id
+ * (the header's parent-id) and flags, and zeroes span_id (the caller gives its own span, e.g. 8
+ * random bytes). The rules of the W3C Recommendation: lower-case hex; version 00 is exactly
+ * "00-<32 hex>-<16 hex>-<2 hex>"; a higher version (not ff) has that prefix and, when longer, a '-'
+ * after it; trace-id and parent-id are not all zero. Surrounding spaces and tabs are ignored.
+ * Returns SP_OK, or SP_ERR_INVALID (NULL, or not a valid header: `out` untouched; a service then
+ * starts a trace of its own or records none). Thread-safe, allocates nothing. */
+SP_API sp_status sp_trace_context_parse(const char *traceparent, size_t len, sp_trace_context *out);
+
+/* Records request `request_id`'s trace context (docs/native-format.md, "Trace context"): the analysis
+ * joins a client's records to the request by trace id when their ids differ, and `servprof export
+ * --otlp` writes the request's spans under these ids. `ctx` is copied; a NULL ctx, an all-zero trace
+ * id or an all-zero span id is dropped as SP_DROP_TOO_LARGE (it cannot be written as valid ids).
+ * Record it once per request, beside its request record; a later one replaces an earlier one. */
+SP_API void sp_record_request_trace(sp_recorder *rec, uint64_t request_id, const sp_trace_context *ctx);
+
 /* One stage span of a request (DESIGN section 2): `stage` is SP_STAGE_* or an interned name. */
 SP_API void sp_record_stage(sp_recorder *rec, uint64_t request_id, sp_name_id stage,
                             uint64_t start_ns, uint64_t end_ns);
@@ -170,6 +224,43 @@ SP_API void sp_record_stage(sp_recorder *rec, uint64_t request_id, sp_name_id st
 SP_API void sp_record_batch(sp_recorder *rec, uint64_t batch_id, const uint64_t *members,
                             size_t member_count, uint64_t start_ns, uint64_t end_ns,
                             uint64_t effective_tokens, uint64_t padded_tokens);
+
+/* Phases of a step member (sp_step_record.phases): what the step computed for that request. */
+#define SP_PHASE_DECODE 0u        /* one token: the request's previous output token, giving the next */
+#define SP_PHASE_PREFILL 1u       /* the whole prompt, or the last chunk of it: gives the first token */
+#define SP_PHASE_PREFILL_CHUNK 2u /* a part of the prompt, more to come (chunked prefill) */
+
+/* Most members one step record holds: 64 + 16 x members bytes must fit a record (65528 bytes). */
+#define SP_STEP_MAX_MEMBERS 4091u
+
+/* One step of a continuous-batching scheduler (docs/native-format.md, record `step`): a batch in
+ * DESIGN's batch model (window from dispatch until its new tokens are on the host; effective and
+ * padded tokens) that also says, per member, its phase and how many of its tokens the step computed,
+ * and the KV cache's occupancy. A step record is also the batch's record: record no separate batch.
+ * The three member arrays have member_count entries each and are copied. */
+typedef struct sp_step_record {
+    uint64_t batch_id;           /* the step's id, shared by its device activity as a batch id */
+    uint64_t start_ns;           /* dispatched */
+    uint64_t end_ns;             /* its outputs (the new tokens) are on the host */
+    uint64_t effective_tokens;   /* sum of the members' tokens in this step */
+    uint64_t padded_tokens;      /* what the device computed (e.g. prefill padded to a bucket) */
+    uint64_t kv_used_tokens;     /* KV cache tokens in use after the step */
+    uint64_t kv_capacity_tokens; /* KV cache capacity in tokens; 0: unknown */
+    size_t member_count;         /* 0..SP_STEP_MAX_MEMBERS; more: dropped as SP_DROP_TOO_LARGE */
+    const uint64_t *members;     /* request ids */
+    const uint8_t *phases;       /* SP_PHASE_* per member (values above 255 cannot be given) */
+    const uint32_t *tokens;      /* tokens the step computed per member (1 for a decode) */
+} sp_step_record;
+
+/* Records one scheduler step. `s` NULL, or a member array NULL with member_count > 0: nothing is
+ * recorded. A phase above 0xff is impossible by type; a phase outside SP_PHASE_* is written as given
+ * (readers treat it as malformed). */
+SP_API void sp_record_step(sp_recorder *rec, const sp_step_record *s);
+
+/* Output token `index` (0-based, in output order) of request `request_id` left the server at
+ * `time_ns`: the end of the write of the streamed chunk that carries it, or, for a response sent
+ * whole, the end of the step that produced it. Recorded once per output token. */
+SP_API void sp_record_token(sp_recorder *rec, uint64_t request_id, uint64_t index, uint64_t time_ns);
 
 /* Device activity: a kernel. `batch_id` may be SP_NO_BATCH. `correlation` 0: none. */
 typedef struct sp_kernel_record {
@@ -222,6 +313,9 @@ SP_API void sp_recorder_add_drops(sp_recorder *rec, sp_drop_cause cause, uint64_
 #define SP_COPY(rec, copy_record) ((void)0)
 #define SP_LAUNCH(rec, name, correlation, start, end) ((void)0)
 #define SP_OUTCOME(rec, id, outcome, status) ((void)0)
+#define SP_TRACE(rec, id, ctx) ((void)0)
+#define SP_STEP(rec, step_record) ((void)0)
+#define SP_TOKEN(rec, id, index, time) ((void)0)
 #else
 #define SP_RECORDER_OPEN(path, opt, out) sp_recorder_open((path), (opt), (out))
 #define SP_RECORDER_CLOSE(rec) sp_recorder_close(rec)
@@ -236,6 +330,9 @@ SP_API void sp_recorder_add_drops(sp_recorder *rec, sp_drop_cause cause, uint64_
 #define SP_COPY(rec, copy_record) sp_record_copy((rec), (copy_record))
 #define SP_LAUNCH(rec, name, correlation, start, end) sp_record_launch((rec), (name), (correlation), (start), (end))
 #define SP_OUTCOME(rec, id, outcome, status) sp_record_outcome((rec), (id), (outcome), (status))
+#define SP_TRACE(rec, id, ctx) sp_record_request_trace((rec), (id), (ctx))
+#define SP_STEP(rec, step_record) sp_record_step((rec), (step_record))
+#define SP_TOKEN(rec, id, index, time) sp_record_token((rec), (id), (index), (time))
 #endif
 
 #ifdef __cplusplus

@@ -348,7 +348,8 @@ SP_API void sp_whatif_study_clear(sp_whatif_study *s);
  * padding, bucketing by powers of two (or, under a static shape longer than every input, the
  * shortest static shape that cuts none). The observed policy must come from the trace
  * (sp_whatif_observed_from_trace); when it does not, or the trace lacks what the simulation needs,
- * r->prediction says why (state SP_PREDICTION_UNAVAILABLE). Other verdicts leave it untouched.
+ * r->prediction says why (state SP_PREDICTION_UNAVAILABLE). Other verdicts leave it untouched, and so
+ * does a generation trace with steps (continuous batching, which the simulator does not replay).
  * `lenient` as in sp_analyze_options. Returns SP_OK, or SP_ERR_NOMEM; SP_ERR_INVALID for NULL
  * arguments. Not thread-safe on the same report. */
 SP_API sp_status sp_whatif_quote_verdict(sp_events *ev, sp_report *r, int lenient);

@@ -75,9 +75,12 @@ def load():
     proto("sp_recorder_intern", u32, vp, ctypes.c_char_p)
     proto("sp_recorder_set_property", ctypes.c_int, vp, ctypes.c_char_p, ctypes.c_char_p)
     proto("sp_recorder_drops", None, vp, ctypes.POINTER(u64))
+    proto("sp_recorder_metrics_text", ctypes.c_int, vp, ctypes.POINTER(vp), ctypes.POINTER(sz))
+    proto("sp_metrics_text_free", None, vp)
     proto("sp_record_request", None, vp, u64, u64, u64, i64)
     proto("sp_record_outcome", None, vp, u64, ctypes.c_int, i32)
     proto("sp_record_request_label", None, vp, u64, ctypes.c_char_p, sz)
+    proto("sp_record_request_trace", None, vp, u64, ctypes.POINTER(TraceContext))
     proto("sp_record_stage", None, vp, u64, u32, u64, u64)
     proto("sp_record_batch", None, vp, u64, ctypes.POINTER(u64), sz, u64, u64, u64, u64)
     proto("sp_record_kernel", None, vp, vp)
@@ -90,7 +93,14 @@ class RecorderOptions(ctypes.Structure):
     """sp_recorder_options (trace.h); struct_size is set by sp_recorder_options_init."""
     _fields_ = [("struct_size", ctypes.c_size_t), ("thread_buffer_bytes", ctypes.c_size_t),
                 ("max_threads", ctypes.c_size_t), ("flush_interval_ms", ctypes.c_uint),
-                ("price_per_hour", ctypes.c_double), ("on_fork_child", ctypes.c_int)]
+                ("price_per_hour", ctypes.c_double), ("on_fork_child", ctypes.c_int),
+                ("live_metrics", ctypes.c_int), ("metrics_settle_ms", ctypes.c_uint)]
+
+
+class TraceContext(ctypes.Structure):
+    """sp_trace_context (trace.h)."""
+    _fields_ = [("trace_id", ctypes.c_uint8 * 16), ("span_id", ctypes.c_uint8 * 8),
+                ("parent_id", ctypes.c_uint8 * 8), ("flags", ctypes.c_uint8)]
 
 
 class KernelRecord(ctypes.Structure):

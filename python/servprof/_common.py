@@ -85,6 +85,68 @@ def check_outcome(outcome, status):
     return OUTCOMES.index(outcome)
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _hex_id(value, nbytes, what, allow_none=False):
+    if value is None and allow_none:
+        return bytes(nbytes)
+    if isinstance(value, (bytes, bytearray)):
+        if len(value) != nbytes:
+            raise ValueError("%s must be %d bytes, not %d" % (what, nbytes, len(value)))
+        b = bytes(value)
+    elif isinstance(value, str):
+        if len(value) != 2 * nbytes or not set(value) <= _HEX:
+            raise ValueError("%s %r: must be %d hex digits" % (what, value[:40], 2 * nbytes))
+        b = bytes.fromhex(value)
+    else:
+        raise TypeError("%s must be a str of hex digits or bytes, not %s" % (what, type(value).__name__))
+    if not any(b):
+        raise ValueError("%s is all zeros (not a valid W3C id)" % what)
+    return b
+
+
+def check_trace_context(trace_id, span_id, parent_id=None, flags=1):
+    """A W3C trace context (hex text or bytes): returns (trace_id 16 bytes, span_id 8, parent_id 8 (zeros:
+    none), flags). TypeError / ValueError otherwise."""
+    t = _hex_id(trace_id, 16, "trace_id")
+    s = _hex_id(span_id, 8, "span_id")
+    p = _hex_id(parent_id, 8, "parent_id", allow_none=True)
+    if isinstance(flags, bool) or not isinstance(flags, int):
+        raise TypeError("flags must be an int (W3C trace-flags)")
+    if flags < 0 or flags > 255:
+        raise ValueError("flags %d is out of range (0..255)" % flags)
+    return t, s, p, flags
+
+
+def parse_traceparent(value):
+    """A W3C `traceparent` header value (bytes or str) -> (trace_id, parent_id, flags) as (hex, hex,
+    int), or None when it is not valid under the Recommendation's rules (lower-case hex; version 00
+    exactly 55 characters; a later version, not ff, at least that with a '-' after it; trace-id and
+    parent-id not all zero). The same rules as the C library's sp_trace_context_parse."""
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            value = bytes(value).decode("ascii")
+        except UnicodeDecodeError:
+            return None
+    if not isinstance(value, str):
+        return None
+    v = value.strip(" \t")
+    if len(v) < 55 or v[2] != "-" or v[35] != "-" or v[52] != "-":
+        return None
+    lower = set("0123456789abcdef")
+    version, trace, parent, flags = v[0:2], v[3:35], v[36:52], v[53:55]
+    if not (set(version) | set(trace) | set(parent) | set(flags)) <= lower or version == "ff":
+        return None
+    if version == "00" and len(v) != 55:
+        return None
+    if len(v) > 55 and v[55] != "-":
+        return None
+    if trace == "0" * 32 or parent == "0" * 16:
+        return None
+    return trace, parent, int(flags, 16)
+
+
 def resolve_path(path):
     """The recorder's file: os.PathLike or str; "{pid}" is replaced with this process's id (one
     trace per worker process of a server such as uvicorn --workers N)."""

@@ -218,15 +218,15 @@ static int request_finish(RequestObject *r, uint64_t t, int outcome, int status)
 static int recorder_init(RecorderObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"path", "stages", "price_per_hour", "properties", "thread_buffer_bytes",
-                             "max_threads", "flush_interval_ms", "on_fork", NULL};
+                             "max_threads", "flush_interval_ms", "on_fork", "live_metrics", "metrics_settle_ms", NULL};
     PyObject *path = NULL, *stages = NULL, *price = Py_None, *props = Py_None, *tbb = NULL, *mt = NULL,
-             *fi = NULL, *on_fork = NULL;
+             *fi = NULL, *on_fork = NULL, *live = NULL, *settle = NULL;
     if (self->rec) {
         PyErr_SetString(PyExc_RuntimeError, "servprof.Recorder: already initialised");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$OOOOOOO", kwlist, &path, &stages, &price, &props, &tbb, &mt,
-                                     &fi, &on_fork))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$OOOOOOOOO", kwlist, &path, &stages, &price, &props, &tbb,
+                                     &mt, &fi, &on_fork, &live, &settle))
         return -1;
     PyObject *p = PyObject_CallMethod(g_common, "resolve_path", "O", path);
     if (!p)
@@ -278,6 +278,21 @@ static int recorder_init(RecorderObject *self, PyObject *args, PyObject *kw)
             goto fail;
         }
         opt.flush_interval_ms = (unsigned)v;
+    }
+    if (live) {
+        int on = PyObject_IsTrue(live);
+        if (on < 0)
+            goto fail;
+        opt.live_metrics = on;
+    }
+    if (settle) {
+        if (get_count(settle, &v, "metrics_settle_ms") < 0)
+            goto fail;
+        if (v > UINT32_MAX) {
+            PyErr_SetString(PyExc_ValueError, "metrics_settle_ms is out of range");
+            goto fail;
+        }
+        opt.metrics_settle_ms = (unsigned)v;
     }
     if (price != Py_None) {
         if (PyBool_Check(price) || !(PyLong_Check(price) || PyFloat_Check(price))) {
@@ -543,6 +558,27 @@ static PyObject *recorder_flush(RecorderObject *self, PyObject *unused)
     if (st)
         return status_error(st, "flush");
     Py_RETURN_NONE;
+}
+
+/* metrics_text() -> str: the live metrics in Prometheus' text format (sp_recorder_metrics_text) */
+static PyObject *recorder_metrics_text(RecorderObject *self, PyObject *unused)
+{
+    if (!self->rec)
+        return recorder_closed_error(self);
+    char *text = NULL;
+    size_t len = 0;
+    sp_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = sp_recorder_metrics_text(self->rec, &text, &len);
+    Py_END_ALLOW_THREADS
+    if (st == SP_ERR_STATE)
+        return PyErr_Format(PyExc_RuntimeError, "servprof.Recorder(%R) was opened without live_metrics=True",
+                            self->path);
+    if (st)
+        return status_error(st, "metrics_text");
+    PyObject *r = PyUnicode_DecodeUTF8(text, (Py_ssize_t)len, "replace");
+    sp_metrics_text_free(text);
+    return r;
 }
 
 static PyObject *recorder_close(RecorderObject *self, PyObject *unused)
@@ -855,6 +891,9 @@ static PyMethodDef recorder_methods[] = {
     {"stats", (PyCFunction)recorder_stats, METH_NOARGS,
      "stats() -> {open_requests, unfinished_at_close, after_close}."},
     {"flush", (PyCFunction)recorder_flush, METH_NOARGS, "flush(): waits until everything recorded is on disk."},
+    {"metrics_text", (PyCFunction)recorder_metrics_text, METH_NOARGS,
+     "metrics_text() -> str: the live metrics (Prometheus text 0.0.4, docs/metrics.md) of a recorder opened "
+     "with live_metrics=True."},
     {"close", (PyCFunction)recorder_close, METH_NOARGS,
      "close(): records requests still open as unfinished, closes the trace. A second call does nothing."},
     {"_forget_open", (PyCFunction)recorder_forget_open, METH_NOARGS, NULL},
@@ -902,7 +941,8 @@ static PyTypeObject RecorderType = {
     .tp_basicsize = sizeof(RecorderObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "Recorder(path, *, stages=(), price_per_hour=None, properties=None, thread_buffer_bytes=0, "
-              "max_threads=0, flush_interval_ms=0, on_fork='own_file'): records into a native trace.",
+              "max_threads=0, flush_interval_ms=0, on_fork='own_file', live_metrics=False, metrics_settle_ms=0): "
+              "records into a native trace; live_metrics=True also keeps the live metrics metrics_text() returns.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)recorder_init,
     .tp_dealloc = (destructor)recorder_dealloc,
@@ -996,6 +1036,36 @@ static PyObject *request_span(RequestObject *self, PyObject *const *args, Py_ssi
     if (stage_id(self->rec, args[0], &nid) < 0 || check_span(args[1], args[2], &s, &e) < 0)
         return NULL;
     request_record_span(self, nid, s, e);
+    Py_RETURN_NONE;
+}
+
+/* trace_context(trace_id, span_id, parent_id=None, flags=1): the W3C ids, checked by _common (not the
+ * hot path: once per request). */
+static PyObject *request_trace_context(RequestObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"trace_id", "span_id", "parent_id", "flags", NULL};
+    PyObject *t, *s, *p = Py_None, *f = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OO:trace_context", kwlist, &t, &s, &p, &f))
+        return NULL;
+    PyObject *one = NULL;
+    if (!f)
+        f = one = PyLong_FromLong(1);
+    PyObject *c = f ? PyObject_CallMethod(g_common, "check_trace_context", "OOOO", t, s, p, f) : NULL;
+    Py_XDECREF(one);
+    if (!c)
+        return NULL;
+    sp_trace_context ctx;
+    PyObject *tb = PyTuple_GetItem(c, 0), *sb = PyTuple_GetItem(c, 1), *pb = PyTuple_GetItem(c, 2);
+    memcpy(ctx.trace_id, PyBytes_AsString(tb), 16);
+    memcpy(ctx.span_id, PyBytes_AsString(sb), 8);
+    memcpy(ctx.parent_id, PyBytes_AsString(pb), 8);
+    ctx.flags = (uint8_t)PyLong_AsLong(PyTuple_GetItem(c, 3));
+    Py_DECREF(c);
+    if (!self->rec->rec) {
+        self->rec->after_close++;
+        Py_RETURN_NONE;
+    }
+    sp_record_request_trace(self->rec->rec, self->id, &ctx);
     Py_RETURN_NONE;
 }
 
@@ -1167,6 +1237,8 @@ static PyMethodDef request_methods[] = {
     {"stage", (PyCFunction)request_stage, METH_O, "stage(name) -> Stage: `with r.stage('preprocess'):`"},
     {"span", (PyCFunction)(void (*)(void))request_span, METH_FASTCALL,
      "span(name, start_ns, end_ns): a stage span with explicit times."},
+    {"trace_context", (PyCFunction)(void (*)(void))request_trace_context, METH_VARARGS | METH_KEYWORDS,
+     "trace_context(trace_id, span_id, parent_id=None, flags=1): the request's W3C trace context."},
     {"outcome", (PyCFunction)(void (*)(void))request_outcome, METH_VARARGS | METH_KEYWORDS,
      "outcome(outcome, status=0): ok, rejected, error, cancelled or unfinished, with the HTTP status."},
     {"end", (PyCFunction)(void (*)(void))request_end, METH_FASTCALL | METH_KEYWORDS,

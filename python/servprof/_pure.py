@@ -10,7 +10,7 @@ import weakref
 from . import _clib
 from ._common import (KNOWN_STAGES, OUTCOMES, DROP_CAUSES, COPY_KINDS, NO_BATCH, MAX_MEMBERS, LABELLED_ID_BASE,
                       ON_FORK, current_batch, check_stage_name, check_time, check_count, check_request_id,
-                      check_outcome, resolve_path)
+                      check_outcome, check_trace_context, resolve_path)
 
 _lib = _clib.load()
 _now = _lib.sp_now_ns
@@ -59,7 +59,7 @@ class Recorder:
     """See servprof.Recorder (the C extension's documentation applies word for word)."""
 
     def __init__(self, path, *, stages=(), price_per_hour=None, properties=None, thread_buffer_bytes=0,
-                 max_threads=0, flush_interval_ms=0, on_fork="own_file"):
+                 max_threads=0, flush_interval_ms=0, on_fork="own_file", live_metrics=False, metrics_settle_ms=0):
         self._ptr = None
         self._open = {}
         self._names = dict(KNOWN_STAGES)
@@ -88,6 +88,11 @@ class Recorder:
                 raise ValueError("price_per_hour must be a positive finite number")
             opt.price_per_hour = float(price_per_hour)
         opt.on_fork_child = ON_FORK.index(on_fork)
+        opt.live_metrics = 1 if live_metrics else 0
+        settle = check_count(metrics_settle_ms, "metrics_settle_ms", False)
+        if settle > 0xFFFFFFFF:
+            raise ValueError("metrics_settle_ms is out of range")
+        opt.metrics_settle_ms = settle
         props = dict(properties or {})
         ptr = ctypes.c_void_p()
         st = _lib.sp_recorder_open(self.path.encode(), ctypes.byref(opt), ctypes.byref(ptr))
@@ -152,6 +157,20 @@ class Recorder:
     def stats(self):
         return {"open_requests": len(self._open), "unfinished_at_close": self._unfinished,
                 "after_close": self._py_after_close}
+
+    def metrics_text(self):
+        if self._ptr is None:
+            raise RuntimeError("servprof.Recorder(%r) is closed" % self.path)
+        text, n = ctypes.c_void_p(), ctypes.c_size_t()
+        st = _lib.sp_recorder_metrics_text(self._ptr, ctypes.byref(text), ctypes.byref(n))
+        if st == _SP_ERR_STATE:
+            raise RuntimeError("servprof.Recorder(%r) was opened without live_metrics=True" % self.path)
+        if st:
+            raise _err(st, "metrics_text")
+        try:
+            return ctypes.string_at(text, n.value).decode()
+        finally:
+            _lib.sp_metrics_text_free(text)
 
     def flush(self):
         if self._ptr is None:
@@ -370,6 +389,22 @@ class Request:
             return
         _lib.sp_record_stage(rec._ptr, self.trace_id, nid, s, e)
         self._touch(s, e)
+
+    def trace_context(self, trace_id, span_id, parent_id=None, flags=1):
+        """Records the request's W3C trace context (hex text or bytes): the trace it belongs to, the
+        span this service gives it, the caller's span (the traceparent's parent-id; None: a root),
+        the trace flags. Once per request; a later call replaces it."""
+        t, s, p, f = check_trace_context(trace_id, span_id, parent_id, flags)
+        rec = self._rec
+        if rec._ptr is None:
+            rec._py_after_close += 1
+            return
+        ctx = _clib.TraceContext()
+        ctypes.memmove(ctx.trace_id, t, 16)
+        ctypes.memmove(ctx.span_id, s, 8)
+        ctypes.memmove(ctx.parent_id, p, 8)
+        ctx.flags = f
+        _lib.sp_record_request_trace(rec._ptr, self.trace_id, ctypes.byref(ctx))
 
     def outcome(self, outcome, status=0):
         self._outcome = check_outcome(outcome, status)

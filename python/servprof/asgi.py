@@ -10,8 +10,11 @@ For each HTTP request it records (docs/python.md, "ASGI middleware"):
   shows nothing earlier; the C reference service records the same moment);
 - done: when the application hands the last body chunk of the response to the server (the C
   reference service records when the response is queued to the socket: the same moment);
-- the request id: a W3C `traceparent` header's trace id, else `X-Request-Id`, else a number of its
+- the request id: `X-Request-Id`, else a W3C `traceparent` header's trace id, else a number of its
   own; echoed in the response's `X-Request-Id` header;
+- the trace context: a valid `traceparent` is continued under a span of the middleware's own (random
+  8 bytes), its parent the caller's span (Request.trace_context), so `servprof export --otlp` puts the
+  server's spans under the caller's and the analysis joins a client trace by trace id;
 - the outcome from the status: 2xx/3xx ok, 503 and 429 rejected, other 4xx/5xx error, an exception
   error (500), a cancelled task or a response that never finished cancelled; what the application
   set with `request.outcome(...)` wins;
@@ -20,19 +23,25 @@ For each HTTP request it records (docs/python.md, "ASGI middleware"):
   from the last one to done; a request with nothing recorded is preprocess up to the response start
   and postprocess after it. So stages cover the server's whole [arrival, done], and with a client
   trace `network` is the rest (DESIGN 3 and 8a).
+With metrics_path="/metrics" it also answers GET on that path with the recorder's live metrics
+(Prometheus text, docs/metrics.md; the recorder opened with live_metrics=True), not recorded.
 The application adds its own stages and batches through servprof.asgi.current_request(), which
 returns the servprof.Request of the HTTP request being served (also in scope["servprof.request"]).
 """
 import asyncio
 import contextvars
 import itertools
-import re
+import random
 
 from . import now_ns
+from ._common import parse_traceparent
 
 _current = contextvars.ContextVar("servprof_asgi_request", default=None)
-_TRACEPARENT = re.compile(rb"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+# span ids: 64 random bits (random.Random seeds itself from os.urandom), never zero
+_span_rng = random.Random()
 _REJECTED = (503, 429)
+# trace.h's SP_METRICS_CONTENT_TYPE: Prometheus' text exposition format 0.0.4
+METRICS_CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 # ids of requests that come without one: one sequence per process, so two middlewares (two apps on
 # one recorder) never give the same number twice
 _ids = itertools.count(1)
@@ -48,33 +57,50 @@ def current_request(scope=None):
     return r
 
 
-def request_id_from_headers(headers):
-    """The id servprof joins on: a traceparent's trace id (32 hex digits, not all zero), else an
-    X-Request-Id of 1..255 printable ASCII bytes; None otherwise. `headers`: ASGI (name, value) bytes."""
-    xrid = None
+def trace_from_headers(headers):
+    """(trace_id, parent_id, flags) of a valid W3C traceparent header (hex, hex, int), or None.
+    `headers`: ASGI (name, value) bytes."""
     for name, value in headers:
         if name == b"traceparent":
-            m = _TRACEPARENT.match(value.strip().lower())
-            if m and m.group(1) != b"0" * 32:
-                return m.group(1).decode()
-        elif name == b"x-request-id":
+            return parse_traceparent(value)
+    return None
+
+
+def request_id_from_headers(headers):
+    """The id servprof joins on: an X-Request-Id of 1..255 printable ASCII bytes, else a valid
+    traceparent's trace id (32 hex digits); None otherwise. `headers`: ASGI (name, value) bytes."""
+    for name, value in headers:
+        if name == b"x-request-id":
             v = value.strip()
             if 0 < len(v) <= 255 and all(0x20 <= c < 0x7f for c in v):
-                xrid = v.decode()
-    return xrid
+                return v.decode()
+    tp = trace_from_headers(headers)
+    return tp[0] if tp else None
+
+
+def new_span_id():
+    """16 hex digits of a fresh span id (64 random bits, never all zero)."""
+    v = 0
+    while v == 0:
+        v = _span_rng.getrandbits(64)
+    return "%016x" % v
 
 
 class Middleware:
-    """Middleware(app, recorder, *, paths=None, exclude=(), fill_stages=True, echo_request_id=True).
+    """Middleware(app, recorder, *, paths=None, exclude=(), fill_stages=True, echo_request_id=True,
+    metrics_path=None).
 
     paths: record only requests whose path is one of these or starts with one ending in "/" (None:
     every path); exclude: paths never recorded (health checks). fill_stages: record the edges the
     application left unrecorded as preprocess and postprocess (above). echo_request_id: add
-    X-Request-Id to responses that lack it. Other scope types (lifespan, websocket) pass through.
+    X-Request-Id to responses that lack it. metrics_path: a path answered with
+    recorder.metrics_text() (GET or HEAD; other methods 405; 404 when the recorder keeps no live
+    metrics), never recorded nor passed to the app. Other scope types (lifespan, websocket) pass through.
     Errors inside the bookkeeping never reach the application: they are counted in `errors`, the
     last kept in `last_error`."""
 
-    def __init__(self, app, recorder, *, paths=None, exclude=(), fill_stages=True, echo_request_id=True):
+    def __init__(self, app, recorder, *, paths=None, exclude=(), fill_stages=True, echo_request_id=True,
+                 metrics_path=None):
         if recorder is None or not hasattr(recorder, "request"):
             raise TypeError("Middleware(app, recorder): recorder must be a servprof.Recorder")
         self.app = app
@@ -83,6 +109,9 @@ class Middleware:
         self.exclude = frozenset(exclude)
         self.fill_stages = fill_stages
         self.echo_request_id = echo_request_id
+        if metrics_path is not None and (not isinstance(metrics_path, str) or not metrics_path.startswith("/")):
+            raise ValueError("Middleware: metrics_path must be a path starting with '/', not %r" % (metrics_path,))
+        self.metrics_path = metrics_path
         self.errors = 0
         self.last_error = None
 
@@ -94,11 +123,15 @@ class Middleware:
         return any(path == p or (p.endswith("/") and path.startswith(p)) for p in self.paths)
 
     async def __call__(self, scope, receive, send):
+        if self.metrics_path is not None and scope.get("type") == "http" and scope.get("path") == self.metrics_path:
+            await self._answer_metrics(scope, send)
+            return
         if scope.get("type") != "http" or not self._wanted(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
         arrival = now_ns()
-        rid = request_id_from_headers(scope.get("headers") or ())
+        headers = scope.get("headers") or ()
+        rid = request_id_from_headers(headers)
         echo = rid if rid is not None else None
         if rid is None:
             rid = next(_ids)
@@ -109,6 +142,12 @@ class Middleware:
             self._fault(e)
             await self.app(scope, receive, send)
             return
+        try:
+            tp = trace_from_headers(headers)
+            if tp is not None:
+                req.trace_context(tp[0], new_span_id(), tp[1], tp[2])
+        except Exception as e:  # noqa: BLE001 - the request is still recorded, without its trace
+            self._fault(e)
         st = _State()
         echo_b = echo.encode()
 
@@ -148,6 +187,22 @@ class Middleware:
                 self._finish(req, st, exc)
             except Exception as e:  # noqa: BLE001 - counted, never raised into the server
                 self._fault(e)
+
+    async def _answer_metrics(self, scope, send):
+        method = scope.get("method", "GET")
+        headers = [(b"content-type", b"text/plain; charset=utf-8")]
+        if method not in ("GET", "HEAD"):
+            status, body = 405, b"use GET for %s\n" % self.metrics_path.encode()
+            headers.append((b"allow", b"GET, HEAD"))
+        else:
+            try:
+                status, body = 200, self.recorder.metrics_text().encode()
+                headers = [(b"content-type", METRICS_CONTENT_TYPE)]
+            except RuntimeError as e:  # closed, or opened without live_metrics
+                status, body = 404, ("%s\n" % e).encode()
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
     def _fault(self, e):
         self.errors += 1

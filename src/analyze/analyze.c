@@ -1,7 +1,8 @@
 /* sp_analyze: the analysis pipeline. Checks the options, finishes the event set, then runs the stages
- * in order (partition, outcomes, stage rows and shares, request and clock figures, padding, GPU
- * timeline, cost, verdict, the timeline slice when detail is kept, data quality) over one working
- * context and hands back the report they filled. Each stage lives in its own file; the report object is report_store.c. */
+ * in order (partition, outcomes, stage rows and shares, request and clock figures, padding, the
+ * per-request rows when asked, GPU timeline, cost, verdict, the timeline slice when detail is kept,
+ * data quality) over one working context and hands back the report they filled. Each stage lives in
+ * its own file; the report object is report_store.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,8 @@ void sp_ana_free(sp_ana *a)
     free(a->padding);
     free(a->life);
     free(a->by_latency);
+    free(a->req_cost);
+    sp_ana_paint_free(a);
 }
 
 /* The stages in order; each reads what the earlier ones left in `a`. */
@@ -47,12 +50,16 @@ static sp_status run_stages(sp_ana *a, char *err, size_t errlen)
         st = sp_ana_clock_figures(a);
     if (!st)
         st = sp_ana_padding(a);
+    if (!st && a->opt.keep_requests)
+        st = sp_ana_request_rows(a, &a->detail->requests);
     if (!st)
         st = sp_ana_gpu(a);
     if (!st)
         st = sp_ana_cost(a);
     if (!st)
         st = sp_ana_verdict(a);
+    if (!st)
+        st = sp_ana_generation(a, err, errlen);
     if (!st && a->detail)
         st = sp_ana_timeline_slice(a, &a->detail->timeline);
     if (st == SP_ERR_NOMEM && (!err || !errlen || !err[0]))
@@ -104,7 +111,7 @@ sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **o
     a.opt = o;
     a.r = r;
     a.st_network = -1;
-    if (o.keep_detail && !(a.detail = sp_report_keep_detail(r))) {
+    if ((o.keep_detail || o.keep_requests) && !(a.detail = sp_report_keep_detail(r))) {
         sp_errf(err, errlen, "out of memory");
         sp_report_destroy(r);
         return SP_ERR_NOMEM;

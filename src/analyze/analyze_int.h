@@ -34,6 +34,21 @@ typedef struct sp_ival {
 /* Batch-window labels, in priority order (DESIGN section 3). */
 enum { SP_LBL_KERNEL = 0, SP_LBL_H2D, SP_LBL_D2H, SP_LBL_GAP, SP_LBL_COUNT };
 
+/* One piece of a request's partitioned life (sp_ana_request_pieces): [s, e) and what owns it. `level`
+ * is a batch-window label (SP_LBL_*: `payload` is the batch index) or one of SP_PIECE_*. */
+typedef struct sp_ana_piece {
+    uint64_t s, e;
+    uint32_t level;
+    uint32_t payload;
+} sp_ana_piece;
+
+enum {
+    SP_PIECE_SPAN = SP_LBL_COUNT, /* the request's own stage span: `payload` is its stage row */
+    SP_PIECE_BETWEEN,             /* between its first and last batch windows, covered by nothing:
+                                     DESIGN 3's queue */
+    SP_PIECE_OTHER                /* covered by nothing */
+};
+
 /* One labelled piece of a batch window. */
 typedef struct sp_bseg {
     uint64_t s, e;
@@ -84,6 +99,8 @@ typedef struct sp_ana {
     int has_network;
     uint64_t skipped;              /* malformed records skipped under lenient */
     sp_report_detail *detail;      /* r->detail: filled along the way under keep_detail, else NULL */
+    struct sp_ana_paint *paint;    /* the partition's scratch, kept for sp_ana_request_pieces */
+    double *req_cost;              /* per analysed request: its apportioned cost (cost.c) */
 } sp_ana;
 
 /* A request with usable client times, whose life is client-observed (docs/analysis.md, "Client
@@ -148,6 +165,13 @@ uint64_t sp_ival_overlap(const sp_ival *a, size_t na, const sp_ival *b, size_t n
 
 /* ---- partition.c ---- */
 sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen);
+/* Analysed request i's life [arrival, done) as DESIGN 3 partitions it, in time order, disjoint and
+ * covering it: batch pieces by label, its own spans, the uncovered time between its batch windows, and
+ * other (the same rules as its stage times). *out is valid until the next call. Runs after the
+ * partition. SP_ERR_NOMEM. */
+sp_status sp_ana_request_pieces(sp_ana *a, size_t i, const sp_ana_piece **out, size_t *n_out);
+/* Frees what the partition kept for sp_ana_request_pieces. */
+void sp_ana_paint_free(sp_ana *a);
 
 /* ---- padding.c ---- */
 sp_status sp_ana_padding(sp_ana *a);
@@ -214,8 +238,18 @@ typedef enum sp_cand_kind {
     SP_CAND_POSTPROCESS,
     SP_CAND_NETWORK,
     SP_CAND_NAMED,
-    SP_CAND_OTHER            /* unattributed: instrumentation, never a fix */
+    SP_CAND_OTHER,           /* unattributed: instrumentation, never a fix */
+    /* generation tables (docs/generation.md) */
+    SP_CAND_BETWEEN,         /* between a request's steps: the scheduler and other sequences' steps */
+    SP_CAND_MODEL_TIME       /* a phase's whole time that the trace does not split (vLLM's spans) */
 } sp_cand_kind;
+
+/* Which steps a device candidate's time is in (generation tables); NONE elsewhere. */
+typedef enum sp_cand_phase {
+    SP_CAND_PHASE_NONE = 0,
+    SP_CAND_PHASE_PREFILL,
+    SP_CAND_PHASE_DECODE
+} sp_cand_phase;
 
 /* One verdict candidate, as ranked. Strings are static or owned by the report. */
 typedef struct sp_verdict_cand {
@@ -226,6 +260,7 @@ typedef struct sp_verdict_cand {
     double share;            /* share of p95 */
     uint64_t saving_ns;      /* p95 saving if its time were removed */
     const char *fix;         /* short fix text */
+    sp_cand_phase phase;     /* prefill or decode steps (generation tables); NONE elsewhere */
 } sp_verdict_cand;
 
 /* What the sentence needs beyond the ranking. */
@@ -235,7 +270,56 @@ typedef struct sp_verdict_facts {
     double in_flight;        /* the fraction of the window with a batch in flight */
     uint64_t requests_total; /* requests of every outcome (DESIGN 8a) */
     uint64_t rejected;       /* of them, rejected */
+    /* generation tables (docs/generation.md); zero for DESIGN 8's verdict on end-to-end latency */
+    const char *metric;      /* what p95 is of: NULL "latency", else e.g. "TTFT", "TPOT" */
+    double step_gap[3];      /* by sp_cand_phase: the gap share of those steps' device time at p95 */
+    double between_other;    /* of `between steps` at p95, the part while other steps ran; < 0: unknown */
+    int kv_full;             /* the KV cache is nearly full at p95 of steps (queue-led readings) */
 } sp_verdict_facts;
+
+/* A table whose rows partition a whole per request, for the p95 savings of its candidates: DESIGN 3's
+ * stage table (whole: the life), or a generation table (whole: the TTFT window, or the TPOT window
+ * whose figures are per output token). */
+#define SP_ANA_TABLE_MAX_KERNELS 2
+typedef struct sp_ana_table {
+    size_t n, ns;             /* requests, rows */
+    const uint64_t *total;    /* per request: the whole, ns */
+    const uint64_t *times;    /* n x ns, ns */
+    const uint64_t *divisor;  /* per request (>= 1), or NULL for 1: the table's figures are time /
+                                 divisor, rounded to the nearest ns (sp_ana_div_round) */
+    int kernel_row[SP_ANA_TABLE_MAX_KERNELS];          /* rows split into useful work and padding */
+    const double *padding[SP_ANA_TABLE_MAX_KERNELS];   /* per request: that row's padding time */
+    size_t n_kernels;
+} sp_ana_table;
+
+/* x / d rounded to the nearest integer (halves up); d >= 1. */
+static inline uint64_t sp_ana_div_round(uint64_t x, uint64_t d)
+{
+    return x / d + (x % d >= d - x % d);
+}
+
+/* Each candidate's p95 saving over `t`: p95 of the figures minus p95 of the figures with the
+ * candidate's time removed from every request. SP_ERR_NOMEM. */
+sp_status sp_ana_p95_savings(const sp_ana_table *t, sp_verdict_cand *cs, size_t nc);
+/* Descending share; equal shares keep the order given (stable). */
+void sp_ana_rank_candidates(sp_verdict_cand *cs, size_t nc);
+/* The short fix of a DESIGN 8 candidate (no figures). */
+const char *sp_ana_verdict_fix(sp_cand_kind k, int saturated, int recommend_model, int cpu);
+/* Writes the ranking, leader and sentence (rendered with `f`) into `v`, strings owned by the report;
+ * `cs` ranked, savings and fixes filled; no what-if clause (clause_at SIZE_MAX). */
+sp_status sp_ana_verdict_store(sp_report *r, const sp_verdict_cand *cs, size_t nc, const sp_verdict_facts *f,
+                               int recommend, sp_verdict *v);
+/* The candidates of a report's stage rows in report order (DESIGN 8: the kernel row split into useful
+ * work and padding), with their shares of p95 and no savings yet. Returns how many (at most cap). */
+size_t sp_ana_verdict_candidates(const sp_report *r, sp_verdict_cand *cs, size_t cap);
+/* Ranks candidates whose savings are filled, gives each its fix and writes r->verdict: ranking, leader,
+ * sentence (facts from r's padding, cost and outcomes). `continuous`: the service batches continuously
+ * (generation steps), so a queue's fix is the running-sequence limit (1), or shorter steps when no step
+ * ran that many sequences (2), not a batch window. Shared by the
+ * analysis of a trace and the report from aggregated counters (buckets.c). SP_OK or SP_ERR_NOMEM. */
+sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, int continuous);
+/* The verdict of a report with requests but none in the scope (DESIGN 8a): what became of them. */
+sp_status sp_ana_verdict_unserved(sp_report *r);
 
 /* The model rule over a ranking (rank[0] leads): 1 when useful kernel work leads with at least
  * SP_ANA_MODEL_MIN_KERNEL_SHARE of p95, gap and padding are each under their SP_ANA_MODEL_MAX_*
@@ -254,6 +338,17 @@ size_t sp_ana_verdict_render(const sp_verdict_cand *rank, size_t n, const sp_ver
  * indexed by sp_outcome. */
 size_t sp_ana_verdict_render_unserved(const uint64_t counts[SP_OUTCOME_COUNT], const sp_verdict_facts *f,
                                       char *buf, size_t len);
+
+/* ---- generation.c (docs/generation.md) ---- */
+/* The TTFT and TPOT tables, ITL, the client's figures, steps, padding, KV cache and cost per output
+ * token, and the two verdicts, into r->generation (left NULL for a trace without generation data).
+ * Runs after the verdict. SP_ERR_PARSE with a message (token times outside a request's life or out of
+ * order, unless lenient), SP_ERR_NOMEM. */
+sp_status sp_ana_generation(sp_ana *a, char *err, size_t errlen);
+/* ---- requests.c ---- */
+/* Each analysed request's stage times and padding time in latency-rank order into *rows (arrays
+ * allocated; the report's detail owns them). Runs after sp_ana_padding. */
+sp_status sp_ana_request_rows(sp_ana *a, sp_request_rows *rows);
 
 /* ---- analyze.c: the pipeline ---- */
 /* Frees everything the stages allocated in `a` (not `a` itself). NULL is fine. */
@@ -289,5 +384,9 @@ uint32_t sp_ana_launch_slot(const sp_ana_launches *li, const sp_ev_activity *x);
 const sp_ev_launch *sp_ana_launch_of(const sp_events *ev, const sp_ana_launches *li, const sp_ev_activity *x);
 /* Per-kernel launch statistics over ordinary launches, and graph launches on their own. */
 sp_status sp_ana_launch_stats(sp_ana *a, const sp_ana_launches *li);
+
+/* `name` as every report shows it (demangle.c): a copy the report owns, demangled when it is a C++
+ * symbol (sp_demangle; *demangled is then 1), else as it is. NULL without memory. */
+const char *sp_ana_display_name(sp_report *r, const char *name, int *demangled);
 
 #endif

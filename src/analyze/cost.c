@@ -209,9 +209,18 @@ static void device_states(const sp_ana *a, cost_work *w, size_t d, uint64_t wind
     state[SP_COST_NO_BATCH] += (long double)(window_ns - u_total - gap);
 }
 
+/* A member's weight in its batch's cost: its tokens in the step for a generation step (the tokens the
+ * step computed for it, docs/generation.md), else its input tokens; < 0 when unknown. */
+static int64_t member_tokens(const sp_events *ev, const sp_ev_batch *b, uint32_t m)
+{
+    if (b->step != SP_EV_NONE)
+        return ev->step_members[ev->steps[b->step].first + m].tokens;
+    return ev->requests[ev->members[b->first_member + m]].input_tokens;
+}
+
 /* Per-request cost: each batch's device time (its disjoint window piece) at the per-device-ns price,
- * split among members by input tokens (equally when any member's count is unknown); its mean and
- * percentiles. */
+ * split among members by tokens (member_tokens; equally when any member's count is unknown); its mean
+ * and percentiles. Each analysed request's cost stays in a->req_cost. */
 static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns)
 {
     const sp_events *ev = a->ev;
@@ -237,7 +246,7 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns)
         int64_t tok = 0;
         int known = 1;
         for (uint32_t m = 0; m < b->nmembers; m++) {
-            int64_t t = ev->requests[ev->members[b->first_member + m]].input_tokens;
+            int64_t t = member_tokens(ev, b, m);
             if (t < 0)
                 known = 0;
             else
@@ -247,7 +256,7 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns)
             uint32_t ri = ev->members[b->first_member + m];
             if (pos_of[ri] == SP_EV_NONE)
                 continue;
-            double wt = known && tok > 0 ? (double)ev->requests[ri].input_tokens / (double)tok
+            double wt = known && tok > 0 ? (double)member_tokens(ev, b, m) / (double)tok
                                          : 1.0 / (double)b->nmembers;
             rcost[pos_of[ri]] += bcost * wt;
         }
@@ -259,6 +268,8 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns)
     }
     c->request_cost_mean = a->n_reqs ? (double)(sum / (long double)a->n_reqs) : 0.0;
     st = sp_ana_quantiles(nano, a->n_reqs, &c->request_cost_nano);
+    a->req_cost = rcost; /* the generation figures price output tokens with it */
+    rcost = NULL;
 out:
     free(rcost);
     free(pos_of);

@@ -79,6 +79,12 @@ sp_status sp_ana_clock_figures(sp_ana *a)
     r->client_records_unjoined = ev->clients_unjoined;
     r->client_records_failed = ev->clients_failed;
     r->client_records_duplicate = ev->clients_duplicate;
+    r->client_records_by_trace = ev->clients_by_trace;
+    r->trace_context_matched = ev->trace_matched;
+    r->trace_context_mismatched = ev->trace_mismatched;
+    r->trace_context_requests = 0;
+    for (size_t i = 0; i < ev->n_requests; i++)
+        r->trace_context_requests += ev->requests[i].has_record && ev->requests[i].trace != SP_EV_NONE;
     if (!ev->n_clock_offsets)
         return SP_OK;
     r->clock_offsets = malloc(ev->n_clock_offsets * sizeof *r->clock_offsets);

@@ -204,8 +204,9 @@ static sp_status kernel_stats(sp_ana *a)
     for (size_t k = 0; k < nk; k++) {
         sp_kernel_stat *row = &g->kernel_stats[k];
         size_t id = ks[k].kid;
-        row->name = sp_report_strdup(a->r, ks[k].name);
-        if (!row->name)
+        int demangled;
+        row->name = sp_ana_display_name(a->r, ks[k].name, &demangled);
+        if (!row->name || (demangled && !(row->mangled = sp_report_strdup(a->r, ks[k].name))))
             goto out;
         row->count = off[id + 1] - off[id];
         row->total_ns = ks[k].total;

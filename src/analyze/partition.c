@@ -13,11 +13,9 @@
 
 /* ---------- the painter: labelled intervals with priority levels ---------- */
 
-typedef struct paint_item {
-    uint64_t s, e;
-    uint32_t level;      /* lower wins */
-    uint32_t payload;    /* meaningful for levels whose items are disjoint */
-} paint_item;
+/* An item or a painted piece: [s, e), its level (lower wins) and a payload, meaningful for levels
+ * whose items are disjoint. The pieces sp_ana_request_pieces hands out are these. */
+typedef sp_ana_piece paint_item;
 
 typedef struct paint_ev {
     uint64_t t;
@@ -449,7 +447,8 @@ static sp_status too_many_stages(const sp_ana *a, const struct id_row *lk, size_
 {
     const sp_events *ev = a->ev;
     uint8_t *has = calloc(ev->n_files ? ev->n_files : 1, 1);
-    uint32_t *files = malloc((ev->n_files ? ev->n_files : 1) * sizeof *files);
+    /* calloc: GCC cannot see that sp_ev_files_label reads only the nf entries written */
+    uint32_t *files = calloc(ev->n_files ? ev->n_files : 1, sizeof *files);
     if (!has || !files) {
         free(has);
         free(files);
@@ -747,8 +746,9 @@ static sp_status select_requests(sp_ana *a, char *err, size_t errlen)
     return SP_OK;
 }
 
-/* Scratch of the per-request partition, reused from one request to the next. */
-typedef struct req_scratch {
+/* Scratch of the per-request partition, reused from one request to the next, and kept after the
+ * partition for sp_ana_request_pieces (a->paint). */
+typedef struct sp_ana_paint {
     struct id_row *lk;       /* stage name -> row (build_stage_rows) */
     size_t nlk;
     painter p;
@@ -889,6 +889,24 @@ static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
     return SP_OK;
 }
 
+static void paint_free(req_scratch *rs)
+{
+    if (!rs)
+        return;
+    free(rs->lk);
+    free(rs->bp);
+    painter_free(&rs->p);
+    free(rs->ss.c);
+    free(rs->ss.heap);
+    free(rs);
+}
+
+void sp_ana_paint_free(sp_ana *a)
+{
+    paint_free(a->paint);
+    a->paint = NULL;
+}
+
 sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
 {
     sp_status st = prepare_batches(a, err, errlen);
@@ -898,11 +916,14 @@ sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
         st = select_requests(a, err, errlen);
     if (st)
         return st;
-    req_scratch rs;
-    memset(&rs, 0, sizeof rs);
-    st = build_stage_rows(a, &rs.lk, &rs.nlk, err, errlen);
-    if (st)
+    req_scratch *rs = calloc(1, sizeof *rs);
+    if (!rs)
+        return SP_ERR_NOMEM;
+    st = build_stage_rows(a, &rs->lk, &rs->nlk, err, errlen);
+    if (st) {
+        paint_free(rs);
         return st;
+    }
     size_t n = a->n_reqs, ns = a->n_stages;
     a->times = calloc(n ? n * ns : 1, sizeof *a->times);
     a->padding = calloc(n ? n : 1, sizeof *a->padding);
@@ -912,11 +933,37 @@ sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
     if (!a->times || !a->padding || !a->life || !a->life_lo || !a->life_hi)
         st = SP_ERR_NOMEM;
     for (size_t i = 0; !st && i < n; i++)
-        st = partition_request(a, i, &rs);
-    free(rs.lk);
-    free(rs.bp);
-    painter_free(&rs.p);
-    free(rs.ss.c);
-    free(rs.ss.heap);
+        st = partition_request(a, i, rs);
+    a->paint = rs; /* kept for sp_ana_request_pieces; sp_ana_free frees it */
     return st;
+}
+
+sp_status sp_ana_request_pieces(sp_ana *a, size_t i, const sp_ana_piece **out, size_t *n_out)
+{
+    req_scratch *rs = a->paint;
+    if (!rs)
+        return SP_ERR_STATE;
+    const sp_ev_request *q = &a->ev->requests[a->reqs[i]];
+    sp_status st = batch_pieces(a, q, rs);
+    if (st)
+        return st;
+    /* DESIGN 3's precedence as levels: batch pieces (by label; disjoint), the request's own spans
+     * (resolved to disjoint pieces), the time between its first and last batch windows, and `other`
+     * under everything in [arrival, done) */
+    rs->p.n_items = 0;
+    for (size_t k = 0; k < rs->n_bp && !st; k++)
+        st = painter_add(&rs->p, rs->bp[k].s, rs->bp[k].e, rs->bp[k].level, rs->bp[k].payload);
+    if (!st)
+        st = add_span_pieces(a, q, rs->lk, rs->nlk, &rs->ss, &rs->p, SP_PIECE_SPAN);
+    if (!st && rs->first_s != SP_TIME_NONE)
+        st = painter_add(&rs->p, rs->first_s, rs->last_e, SP_PIECE_BETWEEN, 0);
+    if (!st)
+        st = painter_add(&rs->p, q->arrival_ns, q->done_ns, SP_PIECE_OTHER, 0);
+    if (!st)
+        st = painter_run(&rs->p);
+    if (st)
+        return st;
+    *out = rs->p.out;
+    *n_out = rs->p.n_out;
+    return SP_OK;
 }

@@ -37,6 +37,9 @@ static void free_detail(sp_report_detail *d)
     free(d->batch_waste);
     free(d->timeline.acts);
     free(d->timeline.batches);
+    free(d->requests.stage_ns);
+    free(d->requests.padding_ns);
+    free(d->requests.by_arrival);
     free(d);
 }
 
@@ -70,5 +73,19 @@ void sp_report_destroy(sp_report *r)
     free(r->clock_offsets);
     free(r->file_quality);
     free_detail(r->detail);
+    if (r->generation) {
+        sp_gen_summary *g = r->generation;
+        free(g->ttft_table.rows);
+        free(g->ttft_table.verdict.ranking);
+        free(g->tpot_table.rows);
+        free(g->tpot_table.verdict.ranking);
+        free(g->limits);
+        free(g);
+    }
+    if (r->source) {
+        /* the source's strings are the report's; its replica list and itself are one allocation each */
+        free((void *)r->source->replicas);
+        free((void *)r->source);
+    }
     free(p);
 }

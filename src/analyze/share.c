@@ -39,6 +39,15 @@ void sp_ana_share_window(size_t n, unsigned xx, size_t *lo_out, size_t *hi_out)
     *hi_out = hi;
 }
 
+void sp_share_window(size_t n, unsigned xx, size_t *lo, size_t *hi)
+{
+    if (xx < 1 || xx > 99) { /* no pXX window outside these */
+        *lo = *hi = 0;
+        return;
+    }
+    sp_ana_share_window(n, xx, lo, hi);
+}
+
 /* One analysed request in the latency ranking, with the stable key that breaks ties (DESIGN 8a):
  * end-to-end latency, then the request id text, then arrival, then the file. A file never holds two
  * requests with one id, so no two requests compare equal and the order never depends on the order of

@@ -93,8 +93,8 @@ static int str_cmp(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-/* Copies of the kernel names the slice's activities carry, one per distinct name (interned ids are
- * distinct per text): acts[k].name from ids[k] (SP_EV_NONE: NULL). */
+/* Copies of the kernel names the slice's activities carry, as the reports show them (demangled), one
+ * per distinct name (interned ids are distinct per text): acts[k].name from ids[k] (SP_EV_NONE: NULL). */
 static sp_status name_acts(sp_ana *a, sp_slice_activity *acts, const sp_str *ids, size_t n)
 {
     sp_str *u = malloc((n ? n : 1) * sizeof *u);
@@ -115,7 +115,8 @@ static sp_status name_acts(sp_ana *a, sp_slice_activity *acts, const sp_str *ids
         if (m && u[m - 1] == u[k])
             continue;
         u[m] = u[k];
-        if (!(copy[m] = sp_report_strdup(a->r, sp_str_get(&a->ev->strings, u[k]))))
+        int demangled;
+        if (!(copy[m] = sp_ana_display_name(a->r, sp_str_get(&a->ev->strings, u[k]), &demangled)))
             st = SP_ERR_NOMEM;
         m++;
     }

@@ -12,45 +12,57 @@
 #include "analyze/analyze_int.h"
 #include "common/format_int.h"
 
-/* Per-request time of a candidate (DESIGN section 8: the kernel stage split into padding, section 5,
- * and useful work). */
-static uint64_t cand_time(const sp_ana *a, const sp_verdict_cand *c, size_t i)
+/* Which of the table's kernel rows `row` is, or -1. */
+static int kernel_slot(const sp_ana_table *t, int row)
 {
-    size_t ns = a->n_stages;
-    uint64_t pad = (uint64_t)llround(a->padding[i]);
-    switch (c->kind) {
-    case SP_CAND_PADDING:
-        return pad;
-    case SP_CAND_KERNEL: {
-        uint64_t k = a->times[i * ns + (size_t)a->st_kernel];
-        return k > pad ? k - pad : 0;
-    }
-    default:
-        return a->times[i * ns + (size_t)c->row];
-    }
+    for (size_t k = 0; k < t->n_kernels; k++)
+        if (t->kernel_row[k] == row)
+            return (int)k;
+    return -1;
 }
 
-/* Each candidate's p95 saving: p95 of end-to-end latency minus p95 of latency with the candidate's
- * time removed from every request. A candidate with no time anywhere saves nothing without a sort. */
-static sp_status p95_savings(const sp_ana *a, sp_verdict_cand *cs, size_t nc)
+/* Per-request time of a candidate (DESIGN section 8: a kernel row split into padding, section 5, and
+ * useful work). */
+static uint64_t cand_time(const sp_ana_table *t, const sp_verdict_cand *c, size_t i)
 {
-    size_t n = a->n_reqs, k95 = sp_rank(n, SP_PCT(95)) - 1;
-    uint64_t *v = malloc(n * sizeof *v), *tmp = malloc(n * sizeof *tmp);
+    uint64_t row = t->times[i * t->ns + (size_t)c->row];
+    int k = c->kind == SP_CAND_PADDING || c->kind == SP_CAND_KERNEL ? kernel_slot(t, c->row) : -1;
+    if (k < 0)
+        return row;
+    uint64_t pad = (uint64_t)llround(t->padding[k][i]);
+    if (c->kind == SP_CAND_PADDING)
+        return pad;
+    return row > pad ? row - pad : 0;
+}
+
+/* A request's figure with `t_ns` of its time removed: (whole - t) / divisor (DESIGN 4's values are
+ * the table's own figures). */
+static uint64_t figure_without(const sp_ana_table *t, size_t i, uint64_t t_ns)
+{
+    uint64_t w = t->total[i] > t_ns ? t->total[i] - t_ns : 0;
+    return t->divisor ? sp_ana_div_round(w, t->divisor[i]) : w;
+}
+
+sp_status sp_ana_p95_savings(const sp_ana_table *t, sp_verdict_cand *cs, size_t nc)
+{
+    size_t n = t->n, k95 = sp_rank(n, SP_PCT(95)) - 1;
+    uint64_t *v = malloc((n ? n : 1) * sizeof *v), *tmp = malloc((n ? n : 1) * sizeof *tmp);
     sp_status st = v && tmp ? SP_OK : SP_ERR_NOMEM;
     if (!st) {
-        memcpy(v, a->life, n * sizeof *v);
+        for (size_t i = 0; i < n; i++)
+            v[i] = figure_without(t, i, 0);
         st = sp_sort_u64(v, n, tmp);
     }
-    uint64_t base = st ? 0 : v[k95];
+    uint64_t base = st || !n ? 0 : v[k95];
     for (size_t c = 0; c < nc && !st; c++) {
         uint64_t any = 0;
-        for (size_t i = 0; i < n; i++) {
-            uint64_t t = cand_time(a, &cs[c], i);
-            any |= t;
-            v[i] = a->life[i] > t ? a->life[i] - t : 0;
-        }
         cs[c].saving_ns = 0;
-        if (!any)
+        for (size_t i = 0; i < n; i++) {
+            uint64_t x = cand_time(t, &cs[c], i);
+            any |= x;
+            v[i] = figure_without(t, i, x);
+        }
+        if (!any || !n)
             continue;
         st = sp_sort_u64(v, n, tmp);
         if (!st)
@@ -67,30 +79,26 @@ static sp_status gpu_verdict(sp_ana *a)
     return sp_ana_verdict_gpu(a);
 }
 
-static sp_cand_kind row_kind(const sp_ana *a, int row)
+/* What a stage row is, by its name: the built-in rows' names are the report's own (docs/analysis.md,
+ * "Stage rows and order"); a named stage never takes one of them (a span so named adds to that row).
+ * By name, so that a report built from aggregated counters (buckets.c) gets the same candidates. */
+static sp_cand_kind row_kind(const char *name)
 {
-    if (row == a->st_queue)
-        return SP_CAND_QUEUE;
-    if (row == a->st_pre)
-        return SP_CAND_PREPROCESS;
-    if (row == a->st_h2d)
-        return SP_CAND_H2D;
-    if (row == a->st_gap)
-        return SP_CAND_GAP;
-    if (row == a->st_d2h)
-        return SP_CAND_D2H;
-    if (row == a->st_post)
-        return SP_CAND_POSTPROCESS;
-    if (row == a->st_network)
-        return SP_CAND_NETWORK;
-    if (row == a->st_other)
-        return SP_CAND_OTHER;
+    static const struct {
+        const char *name;
+        sp_cand_kind kind;
+    } fixed[] = {{"queue", SP_CAND_QUEUE}, {"preprocess", SP_CAND_PREPROCESS}, {"h2d", SP_CAND_H2D},
+                 {"kernel", SP_CAND_KERNEL}, {"gap", SP_CAND_GAP}, {"d2h", SP_CAND_D2H},
+                 {"postprocess", SP_CAND_POSTPROCESS}, {"network", SP_CAND_NETWORK}, {"other", SP_CAND_OTHER}};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if (strcmp(name, fixed[i].name) == 0)
+            return fixed[i].kind;
     return SP_CAND_NAMED;
 }
 
 /* The short fix of a candidate (the ranking's `fix`): no figures, never naming another stage. A CPU
  * run (docs/analysis.md section 4, "Device kind") is never told about GPUs or CUDA graphs. */
-static const char *fix_for(sp_cand_kind k, int saturated, int recommend_model, int cpu)
+const char *sp_ana_verdict_fix(sp_cand_kind k, int saturated, int recommend_model, int cpu)
 {
     switch (k) {
     case SP_CAND_QUEUE:
@@ -113,13 +121,15 @@ static const char *fix_for(sp_cand_kind k, int saturated, int recommend_model, i
     case SP_CAND_NETWORK: return "put clients closer, reuse connections or shrink payloads";
     case SP_CAND_NAMED: return "optimise, parallelise or move it off the request path";
     case SP_CAND_OTHER: return "not a fix: add stage spans for the time no span or batch window covers";
+    case SP_CAND_BETWEEN: /* generation tables write their own (generation_verdict.c) */
+    case SP_CAND_MODEL_TIME: break;
     }
     return "";
 }
 
 /* Descending share; equal shares keep the candidates' report order (insertion sort is stable, and
- * there are at most SP_ANA_MAX_NAMED_STAGES + 10 candidates). */
-static void rank_candidates(sp_verdict_cand *cs, size_t nc)
+ * there are at most SP_ANA_MAX_NAMED_STAGES + 20 candidates). */
+void sp_ana_rank_candidates(sp_verdict_cand *cs, size_t nc)
 {
     for (size_t i = 1; i < nc; i++) {
         sp_verdict_cand c = cs[i];
@@ -132,36 +142,48 @@ static void rank_candidates(sp_verdict_cand *cs, size_t nc)
     }
 }
 
-/* The candidates in report order: each stage row, the kernel row split into useful work and padding
- * (DESIGN section 8). Returns how many were written (at most cap). */
-static size_t collect_candidates(const sp_ana *a, sp_verdict_cand *cs, size_t cap)
+size_t sp_ana_verdict_candidates(const sp_report *r, sp_verdict_cand *cs, size_t cap)
 {
-    const sp_report *r = a->r;
     size_t nc = 0;
     double pad_share = r->padding.share_p95;
-    double useful_share = r->stages[a->st_kernel].share_p95 - pad_share;
-    if (useful_share < 0)
-        useful_share = 0;
-    for (size_t s = 0; s < a->n_stages && nc + 2 <= cap; s++) {
+    for (size_t s = 0; s < r->n_stages && nc + 2 <= cap; s++) {
         int row = (int)s;
-        if (row == a->st_kernel) {
-            cs[nc++] = (sp_verdict_cand){SP_CAND_KERNEL, row, "kernel", SP_GROUP_MODEL, useful_share, 0, NULL};
-            cs[nc++] = (sp_verdict_cand){SP_CAND_PADDING, row, "padding", SP_GROUP_CONFIGURATION, pad_share, 0, NULL};
+        sp_cand_kind k = row_kind(r->stages[s].name);
+        if (k == SP_CAND_KERNEL) {
+            double useful_share = r->stages[s].share_p95 - pad_share;
+            if (useful_share < 0)
+                useful_share = 0;
+            cs[nc++] = (sp_verdict_cand){SP_CAND_KERNEL, row, "kernel", SP_GROUP_MODEL, useful_share, 0, NULL,
+                                         SP_CAND_PHASE_NONE};
+            cs[nc++] = (sp_verdict_cand){SP_CAND_PADDING, row, "padding", SP_GROUP_CONFIGURATION, pad_share, 0, NULL,
+                                         SP_CAND_PHASE_NONE};
             continue;
         }
-        sp_cand_kind k = row_kind(a, row);
         sp_verdict_group g = k == SP_CAND_QUEUE   ? SP_GROUP_CONFIGURATION
                              : k == SP_CAND_OTHER ? SP_GROUP_INSTRUMENTATION
                                                   : SP_GROUP_RUNTIME;
-        cs[nc++] = (sp_verdict_cand){k, row, r->stages[s].name, g, r->stages[s].share_p95, 0, NULL};
+        cs[nc++] = (sp_verdict_cand){k, row, r->stages[s].name, g, r->stages[s].share_p95, 0, NULL,
+                                     SP_CAND_PHASE_NONE};
     }
     return nc;
 }
 
-/* No request in the scope, but requests of other outcomes: what became of them (DESIGN 8a). */
-static sp_status unserved_verdict(sp_ana *a, const sp_verdict_facts *f)
+/* What the sentence needs beyond the ranking, from the report's figures. */
+static void verdict_facts(const sp_report *r, sp_verdict_facts *f)
 {
-    sp_report *r = a->r;
+    memset(f, 0, sizeof *f);
+    f->requests_total = r->requests_total;
+    f->rejected = r->outcomes[SP_OUTCOME_REJECTED].count;
+    f->waste_fraction = r->padding.waste_fraction;
+    f->in_flight = 1.0 - r->cost.by_state_share[SP_COST_NO_BATCH];
+    f->queue_saturated = r->cost.window_ns > 0 && f->in_flight >= SP_ANA_SATURATED_IN_FLIGHT;
+}
+
+sp_status sp_ana_verdict_unserved(sp_report *r)
+{
+    sp_verdict_facts fs;
+    verdict_facts(r, &fs);
+    const sp_verdict_facts *f = &fs;
     uint64_t counts[SP_OUTCOME_COUNT];
     for (int o = 0; o < SP_OUTCOME_COUNT; o++)
         counts[o] = r->outcomes[o].count;
@@ -181,36 +203,64 @@ static sp_status unserved_verdict(sp_ana *a, const sp_verdict_facts *f)
 sp_status sp_ana_verdict(sp_ana *a)
 {
     sp_report *r = a->r;
-    sp_verdict_facts f;
-    memset(&f, 0, sizeof f);
-    f.requests_total = r->requests_total;
-    f.rejected = r->outcomes[SP_OUTCOME_REJECTED].count;
     if (!a->n_reqs)
-        return r->requests_total ? unserved_verdict(a, &f) : gpu_verdict(a);
-    sp_verdict *v = &r->verdict;
+        return r->requests_total ? sp_ana_verdict_unserved(r) : gpu_verdict(a);
     /* every stage row (at most SP_ANA_MAX_NAMED_STAGES named ones) plus the kernel split */
     sp_verdict_cand cs[SP_ANA_MAX_NAMED_STAGES + 16];
     memset(cs, 0, sizeof cs);
-    size_t nc = collect_candidates(a, cs, sizeof cs / sizeof cs[0]);
-    rank_candidates(cs, nc);
-    f.waste_fraction = r->padding.waste_fraction;
-    f.in_flight = 1.0 - r->cost.by_state_share[SP_COST_NO_BATCH];
-    f.queue_saturated = r->cost.window_ns > 0 && f.in_flight >= SP_ANA_SATURATED_IN_FLIGHT;
-    int recommend = sp_ana_verdict_recommend_model(cs, nc);
-    for (size_t k = 0; k < nc; k++)
-        cs[k].fix = fix_for(cs[k].kind, f.queue_saturated, recommend, r->gpu.device_kind == SP_DEVICE_CPU);
-    sp_status st = p95_savings(a, cs, nc);
+    size_t nc = sp_ana_verdict_candidates(r, cs, sizeof cs / sizeof cs[0]);
+    sp_ana_table t = {a->n_reqs, a->n_stages, a->life, a->times, NULL, {a->st_kernel, 0}, {a->padding, NULL}, 1};
+    sp_status st = sp_ana_p95_savings(&t, cs, nc);
     if (st)
         return st;
+    /* a continuous-batching service (generation steps, docs/generation.md) has no batch window to
+     * shorten: its queue waits for a place among the running sequences */
+    int continuous = 0;
+    uint32_t most = 0; /* the most sequences one step ran */
+    for (size_t b = 0; b < a->ev->n_batches; b++)
+        if (a->b[b].valid && a->ev->batches[b].step != SP_EV_NONE) {
+            continuous = 1;
+            if (a->ev->batches[b].nmembers > most)
+                most = a->ev->batches[b].nmembers;
+        }
+    if (continuous) {
+        /* no step ever ran --max-num-seqs sequences: the queue waited for the running step, not for a
+         * place (the TTFT verdict says the same, generation_verdict.c) */
+        const char *v = NULL;
+        for (size_t f = 0; f < a->ev->n_files && !v; f++)
+            v = sp_ev_get_prop(a->ev, (uint32_t)f, "policy.max_num_seqs");
+        char *end = NULL;
+        unsigned long long limit = v ? strtoull(v, &end, 10) : 0;
+        if (v && end != v && !*end && limit > most)
+            continuous = 2;
+    }
+    return sp_ana_verdict_decide(r, cs, nc, continuous);
+}
 
-    v->ranking = malloc(nc * sizeof *v->ranking);
+sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, int continuous)
+{
+    sp_verdict *v = &r->verdict;
+    sp_verdict_facts f;
+    verdict_facts(r, &f);
+    sp_ana_rank_candidates(cs, nc);
+    int recommend = sp_ana_verdict_recommend_model(cs, nc);
+    for (size_t k = 0; k < nc; k++) {
+        cs[k].fix = sp_ana_verdict_fix(cs[k].kind, f.queue_saturated, recommend, r->gpu.device_kind == SP_DEVICE_CPU);
+        if (continuous && cs[k].kind == SP_CAND_QUEUE)
+            cs[k].fix = continuous == 2 ? "shorten the steps new requests wait for (chunked prefill, a lower "
+                                          "--max-num-batched-tokens); steps never ran --max-num-seqs sequences"
+                        : f.queue_saturated ? "add replicas or capacity, or raise --max-num-seqs if the KV cache has room"
+                                            : "raise --max-num-seqs or add a replica";
+    }
+
+    v->ranking = malloc((nc ? nc : 1) * sizeof *v->ranking);
     if (!v->ranking)
         return SP_ERR_NOMEM;
     v->n_ranking = nc;
     for (size_t k = 0; k < nc; k++)
         v->ranking[k] = (sp_verdict_rank){cs[k].name, cs[k].group, cs[k].share, cs[k].saving_ns, cs[k].fix};
     /* Nothing to judge when the requests around p95 took no time at all. */
-    int judged = cs[0].share > 0;
+    int judged = nc && cs[0].share > 0;
     v->stage = judged ? cs[0].name : NULL;
     v->group = judged ? cs[0].group : SP_GROUP_NONE;
     v->share_p95 = judged ? cs[0].share : 0;
@@ -231,6 +281,33 @@ sp_status sp_ana_verdict(sp_ana *a)
         v->clause_at = (size_t)(m - s);
         memmove(m, m + strlen(" (what-if: \x01)"), strlen(m + strlen(" (what-if: \x01)")) + 1);
     }
+    v->sentence = sp_report_strdup(r, s);
+    free(s);
+    return v->sentence ? SP_OK : SP_ERR_NOMEM;
+}
+
+sp_status sp_ana_verdict_store(sp_report *r, const sp_verdict_cand *cs, size_t nc, const sp_verdict_facts *f,
+                               int recommend, sp_verdict *v)
+{
+    memset(v, 0, sizeof *v);
+    v->clause_at = SIZE_MAX;
+    v->ranking = malloc((nc ? nc : 1) * sizeof *v->ranking);
+    if (!v->ranking)
+        return SP_ERR_NOMEM;
+    v->n_ranking = nc;
+    for (size_t k = 0; k < nc; k++)
+        v->ranking[k] = (sp_verdict_rank){cs[k].name, cs[k].group, cs[k].share, cs[k].saving_ns, cs[k].fix};
+    int judged = nc && cs[0].share > 0;
+    v->stage = judged ? cs[0].name : NULL;
+    v->group = judged ? cs[0].group : SP_GROUP_NONE;
+    v->share_p95 = judged ? cs[0].share : 0;
+    v->saving_p95_ns = judged ? cs[0].saving_ns : 0;
+    v->recommend_model = recommend;
+    size_t need = sp_ana_verdict_render(cs, nc, f, NULL, NULL, 0);
+    char *s = malloc(need + 1);
+    if (!s)
+        return SP_ERR_NOMEM;
+    sp_ana_verdict_render(cs, nc, f, NULL, s, need + 1);
     v->sentence = sp_report_strdup(r, s);
     free(s);
     return v->sentence ? SP_OK : SP_ERR_NOMEM;

@@ -57,23 +57,60 @@ static const char *stage_name(const sp_verdict_cand *c, char *buf, size_t n)
     return buf;
 }
 
-/* The candidate as a list names it: "useful kernel" for useful kernel work, else its stage name. */
+/* "prefill " / "decode " for a generation table's device candidates, else "". */
+static const char *phase_word(const sp_verdict_cand *c)
+{
+    return c->phase == SP_CAND_PHASE_PREFILL ? "prefill " : c->phase == SP_CAND_PHASE_DECODE ? "decode " : "";
+}
+
+/* What p95 is of: "latency" (DESIGN 8's verdict), or the generation table's figure. */
+static const char *metric(const sp_verdict_facts *f)
+{
+    return f->metric ? f->metric : "latency";
+}
+
+/* The candidate as a list names it: "useful kernel" ("useful decode kernel") for useful kernel work,
+ * else its stage name. */
 static const char *label(const sp_verdict_cand *c, char *buf, size_t n)
 {
-    return c->kind == SP_CAND_KERNEL ? "useful kernel" : stage_name(c, buf, n);
+    if (c->kind != SP_CAND_KERNEL)
+        return stage_name(c, buf, n);
+    snprintf(buf, n, "useful %skernel", phase_word(c));
+    return buf;
 }
 
 /* What the leader's time is, as a noun phrase that never names another stage. */
 static const char *what(const sp_verdict_cand *c, char *buf, size_t n)
 {
+    const char *ph = phase_word(c);
     switch (c->kind) {
     case SP_CAND_QUEUE: return "pre-batch queuing";
     case SP_CAND_PREPROCESS: return "preprocessing";
-    case SP_CAND_H2D: return "host-to-device copies";
-    case SP_CAND_KERNEL: return "useful kernel execution";
-    case SP_CAND_PADDING: return "compute spent on padding";
-    case SP_CAND_GAP: return "device gap inside batch windows";
-    case SP_CAND_D2H: return "device-to-host copies";
+    case SP_CAND_H2D:
+        if (!ph[0])
+            return "host-to-device copies";
+        snprintf(buf, n, "host-to-device copies in %ssteps", ph);
+        return buf;
+    case SP_CAND_KERNEL:
+        snprintf(buf, n, "useful %skernel execution", ph);
+        return buf;
+    case SP_CAND_PADDING:
+        snprintf(buf, n, "%scompute spent on padding", ph);
+        return buf;
+    case SP_CAND_GAP:
+        if (!ph[0])
+            return "device gap inside batch windows";
+        snprintf(buf, n, "device gap inside %ssteps", ph);
+        return buf;
+    case SP_CAND_D2H:
+        if (!ph[0])
+            return "device-to-host copies";
+        snprintf(buf, n, "device-to-host copies in %ssteps", ph);
+        return buf;
+    case SP_CAND_BETWEEN: return "time between the request's steps";
+    case SP_CAND_MODEL_TIME:
+        snprintf(buf, n, "%stime as a whole", ph);
+        return buf;
     case SP_CAND_POSTPROCESS: return "postprocessing";
     case SP_CAND_NETWORK: return "network and client-side time outside the server";
     case SP_CAND_OTHER: return "time covered by no stage span or batch window";
@@ -100,7 +137,23 @@ static const char *detail(const sp_verdict_cand *c, const sp_verdict_facts *f, c
         snprintf(buf, n, "behind a saturated device, a batch is in flight %s of the time", x);
         return buf;
     case SP_CAND_PREPROCESS: return "parsing, tokenisation";
-    case SP_CAND_GAP: return "launch overhead, host waits, syncs";
+    case SP_CAND_GAP:
+        if (c->phase != SP_CAND_PHASE_NONE && f->step_gap[c->phase] > 0) {
+            pct(x, sizeof x, f->step_gap[c->phase]);
+            /* a decode step that mostly waits on the host is bound by launching its many small
+             * kernels; a prefill step's gap is host work around fewer, larger kernels */
+            snprintf(buf, n, "%ssteps are %s gap%s", phase_word(c), x,
+                     c->phase == SP_CAND_PHASE_DECODE && f->step_gap[c->phase] >= 0.5 ? ": launch-bound" : "");
+            return buf;
+        }
+        return "launch overhead, host waits, syncs";
+    case SP_CAND_BETWEEN:
+        if (f->between_other < 0)
+            return "the scheduler and other sequences' steps";
+        pct(x, sizeof x, f->between_other);
+        snprintf(buf, n, "%s of it while other sequences' steps run", x);
+        return buf;
+    case SP_CAND_MODEL_TIME: return "the trace does not split it into kernel, gap and copies";
     case SP_CAND_POSTPROCESS: return "de-tokenisation, serialisation";
     default: return "";
     }
@@ -143,31 +196,34 @@ static void put_leader(sentence *s, const sp_verdict_cand *rank, size_t n, const
     char p[16], d[32], w[NAME_MAX_BYTES + 32], l[NAME_MAX_BYTES + 4], x[16], dt[96];
     pct(p, sizeof p, c->share);
     dur(d, sizeof d, c->saving_ns);
+    /* the figure the cut is of: "p95" for latency (as ever), "p95 TTFT" for a generation table */
+    char cut[32];
+    snprintf(cut, sizeof cut, "p95%s%s", f->metric ? " " : "", f->metric ? f->metric : "");
     if (c->kind == SP_CAND_OTHER) {
-        put(s, "Instrumentation is missing: %s of p95 latency is covered by no stage span or batch window "
-               "(other); add spans for the uncovered work before acting on this report.", p);
+        put(s, "Instrumentation is missing: %s of p95 %s is covered by no stage span or batch window "
+               "(other); add spans for the uncovered work before acting on this report.", p, metric(f));
         return;
     }
     const char *more = detail(c, f, dt, sizeof dt);
-    put(s, "%s of p95 latency is %s (%s, %s%s%s)", p, what(c, w, sizeof w), stage_name(c, l, sizeof l),
+    put(s, "%s of p95 %s is %s (%s, %s%s%s)", p, metric(f), what(c, w, sizeof w), stage_name(c, l, sizeof l),
         sp_verdict_group_str(c->group), more[0] ? "; " : "", more);
     if (c->kind != SP_CAND_KERNEL) {
         put(s, ": %s", c->fix);
         if (clause && clause[0] && c->group == SP_GROUP_CONFIGURATION)
             put(s, " (what-if: %s)", clause);
-        put(s, "; removing it would cut p95 by %s.", d);
+        put(s, "; removing it would cut %s by %s.", cut, d);
         return;
     }
     if (sp_ana_verdict_recommend_model(rank, n)) {
         put(s, ": the model itself is the bottleneck, with device idle time inside batches and compute on "
-               "pad tokens each under %.0f%% of p95; %s would help; removing it would cut p95 by %s.",
-            SP_ANA_MODEL_MAX_GAP_SHARE * 100.0, c->fix, d);
+               "pad tokens each under %.0f%% of p95; %s would help; removing it would cut %s by %s.",
+            SP_ANA_MODEL_MAX_GAP_SHARE * 100.0, c->fix, cut, d);
         return;
     }
     /* Useful kernel work leads but the model thresholds fail: say why a model change is not the
      * first fix, naming only what is large enough to name (gap and padding at 10% or more). */
-    put(s, ", the largest candidate; removing it would cut p95 by %s. A model change is not the first fix "
-           "yet: ", d);
+    put(s, ", the largest candidate; removing it would cut %s by %s. A model change is not the first fix "
+           "yet: ", cut, d);
     const char *sep = "";
     if (!at_least(c->share, SP_ANA_MODEL_MIN_KERNEL_SHARE)) {
         put(s, "it is under %.0f%% of p95", SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0);
@@ -215,9 +271,13 @@ static void put_next(sentence *s, const sp_verdict_cand *rank, size_t n)
 static void put_model(sentence *s, const sp_verdict_cand *rank, size_t n, const sp_verdict_facts *f)
 {
     const sp_verdict_cand *lead = &rank[0];
-    if (lead->kind == SP_CAND_KERNEL || lead->kind == SP_CAND_OTHER ||
+    if (lead->kind == SP_CAND_KERNEL || lead->kind == SP_CAND_OTHER || lead->kind == SP_CAND_MODEL_TIME ||
         (lead->kind == SP_CAND_QUEUE && f->queue_saturated))
         return;
+    /* model time the trace does not split (vLLM's spans) may be all compute or all gap: no claim */
+    for (size_t i = 1; i < n; i++)
+        if (rank[i].kind == SP_CAND_MODEL_TIME && at_least(rank[i].share, SP_ANA_VERDICT_MIN_SHARE))
+            return;
     const sp_verdict_cand *k = NULL;
     for (size_t i = 1; i < n && !k; i++)
         if (rank[i].kind == SP_CAND_KERNEL)
@@ -233,8 +293,9 @@ static void put_model(sentence *s, const sp_verdict_cand *rank, size_t n, const 
         return;
     }
     pct(p, sizeof p, useful);
-    put(s, " The model is not the bottleneck: useful kernel time is %s of p95, %.0f points below %s.", p,
-        behind * 100.0, label(lead, l, sizeof l));
+    char kl[NAME_MAX_BYTES + 4];
+    put(s, " The model is not the bottleneck: %s time is %s of p95, %.0f points below %s.", label(k, kl, sizeof kl),
+        p, behind * 100.0, label(lead, l, sizeof l));
 }
 
 /* DESIGN 8a: a service that refuses requests looks fast to the ones it serves. From

@@ -40,8 +40,7 @@ const char *sp_cli_trace_name(const char *arg)
     return strcmp(arg, "-") == 0 ? SP_CLI_STDIN_NAME : arg;
 }
 
-/* Reads standard input whole into *out (malloc'd) and *len. */
-static sp_status read_stdin(unsigned char **out, size_t *len, char *err, size_t errlen)
+sp_status sp_cli_read_stdin(unsigned char **out, size_t *len, char *err, size_t errlen)
 {
     struct stat sb;
     size_t cap = SP_CLI_STDIN_FIRST_BUFFER, n = 0;
@@ -92,7 +91,7 @@ sp_status sp_cli_load_trace(sp_events *ev, const char *arg, const sp_load_option
         return sp_events_load_file(ev, arg, opt, err, errlen);
     unsigned char *data = NULL;
     size_t len = 0;
-    sp_status st = read_stdin(&data, &len, err, errlen);
+    sp_status st = sp_cli_read_stdin(&data, &len, err, errlen);
     if (st != SP_OK)
         return st;
     st = sp_events_load_buffer(ev, SP_CLI_STDIN_NAME, data, len, opt, err, errlen);

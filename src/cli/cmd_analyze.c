@@ -19,7 +19,8 @@
 static void analyze_usage(FILE *out)
 {
     fprintf(out,
-            "usage: servprof analyze [OPTIONS] TRACE...\n\n"
+            "usage: servprof analyze [OPTIONS] TRACE...\n"
+            "       servprof analyze --prometheus URL [--range DURATION] [--selector '{job=\"...\"}'] [--json]\n\n"
             "Reads each TRACE (any supported format, .gz or plain; `-` reads standard input, up to\n"
             "%zu MiB; several files are analysed together as replicas, request and batch ids kept apart\n"
             "per file) and prints where the time and the money of each request went: per-stage\n"
@@ -52,6 +53,13 @@ static void analyze_usage(FILE *out)
             "                         (docs/annotations.md); default: the built-in convention; checked\n"
             "                         before any trace is read, whatever the format\n"
             "  -o, --output FILE      write the report to FILE instead of standard output\n"
+            "  --prometheus URL       instead of traces: the fleet report over every replica whose live\n"
+            "                         metrics (GET /metrics) the Prometheus server at URL scrapes\n"
+            "                         (docs/fleet.md); with --json, -o, --price-per-hour, --strict\n"
+            "  --range DURATION       the fleet report's window up to now, a Prometheus duration such as\n"
+            "                         5m, 90s or 1h30m (default 5m)\n"
+            "  --selector SEL         label matchers the replicas' series must match, e.g.\n"
+            "                         '{job=\"serve\"}' (default: every servprof series)\n"
             "  --progress             print loading progress on standard error (default: only when\n"
             "                         standard error is a terminal)\n"
             "  --no-progress          never print progress\n"
@@ -97,7 +105,7 @@ static double seconds_since(const struct timespec *t0)
 }
 
 enum { OPT_JSON = 256, OPT_PERFETTO, OPT_HTML, OPT_PRICE, OPT_LENIENT, OPT_HTA, OPT_FORMAT, OPT_MAP, OPT_PROGRESS,
-       OPT_NO_PROGRESS, OPT_CLOCK, OPT_STRICT, OPT_OUTCOMES };
+       OPT_NO_PROGRESS, OPT_CLOCK, OPT_STRICT, OPT_OUTCOMES, OPT_PROMETHEUS, OPT_RANGE, OPT_SELECTOR };
 
 /* What `servprof analyze` was asked for. */
 typedef struct analyze_args {
@@ -105,6 +113,8 @@ typedef struct analyze_args {
     const char *perfetto_path, *output_path, *html_path;
     sp_load_options lopt;
     sp_analyze_options aopt;
+    const char *prometheus, *range, *selector; /* the fleet report (analyze_fleet.c) */
+    int trace_only;                            /* an option that only applies to traces was given */
 } analyze_args;
 
 /* Reads the options into `a` (initialised). Returns -1 to go on, else the exit status (0 after
@@ -126,6 +136,9 @@ static int parse_analyze_options(int argc, char **argv, analyze_args *a)
         {"output", required_argument, NULL, 'o'},
         {"progress", no_argument, NULL, OPT_PROGRESS},
         {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+        {"prometheus", required_argument, NULL, OPT_PROMETHEUS},
+        {"range", required_argument, NULL, OPT_RANGE},
+        {"selector", required_argument, NULL, OPT_SELECTOR},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -135,15 +148,15 @@ static int parse_analyze_options(int argc, char **argv, analyze_args *a)
     while ((c = getopt_long(argc, argv, ":o:h", long_opts, NULL)) != -1) {
         switch (c) {
         case OPT_JSON: a->json = 1; break;
-        case OPT_PERFETTO: a->perfetto_path = optarg; break;
-        case OPT_HTML: a->html_path = optarg; break;
+        case OPT_PERFETTO: a->perfetto_path = optarg; a->trace_only = 1; break;
+        case OPT_HTML: a->html_path = optarg; a->trace_only = 1; break;
         case OPT_PRICE:
             if (!sp_cli_price("analyze", optarg, &a->aopt.price_per_hour))
                 return 2;
             break;
-        case OPT_LENIENT: a->lopt.lenient = a->aopt.lenient = 1; break;
+        case OPT_LENIENT: a->lopt.lenient = a->aopt.lenient = 1; a->trace_only = 1; break;
         case OPT_STRICT: a->strict = 1; break;
-        case OPT_HTA: a->lopt.hta_compat = a->aopt.hta_compat = 1; break;
+        case OPT_HTA: a->lopt.hta_compat = a->aopt.hta_compat = 1; a->trace_only = 1; break;
         case OPT_FORMAT: {
             /* the library's names, listed in the message when the word is none of them */
             const char *format_names[SP_FORMAT_OTLP + 1];
@@ -152,14 +165,16 @@ static int parse_analyze_options(int argc, char **argv, analyze_args *a)
             if (!sp_cli_choice("analyze", "--format", optarg, format_names, SP_FORMAT_OTLP + 1, &k))
                 return 2;
             a->lopt.format = (sp_format)k;
+            a->trace_only = 1;
             break;
         }
-        case OPT_MAP: a->lopt.map = optarg; break;
+        case OPT_MAP: a->lopt.map = optarg; a->trace_only = 1; break;
         case OPT_OUTCOMES:
             if (!sp_cli_choice("analyze", "--outcomes", optarg, scope_names,
                                sizeof scope_names / sizeof scope_names[0], &k))
                 return 2;
             a->aopt.outcomes = (sp_outcome_scope)k;
+            a->trace_only = 1;
             break;
         case OPT_CLOCK:
             if (parse_clock_offset(optarg, &a->aopt)) {
@@ -167,8 +182,12 @@ static int parse_analyze_options(int argc, char **argv, analyze_args *a)
                                 "nanoseconds (server clock - client clock), got '%s'\n", optarg);
                 return 2;
             }
+            a->trace_only = 1;
             break;
         case 'o': a->output_path = optarg; break;
+        case OPT_PROMETHEUS: a->prometheus = optarg; break;
+        case OPT_RANGE: a->range = optarg; break;
+        case OPT_SELECTOR: a->selector = optarg; break;
         case OPT_PROGRESS: a->progress = 1; break;
         case OPT_NO_PROGRESS: a->progress = 0; break;
         case 'h': analyze_usage(stdout); return 0;
@@ -250,6 +269,19 @@ int sp_cmd_analyze(int argc, char **argv)
     int rc = parse_analyze_options(argc, argv, &a);
     if (rc >= 0)
         return rc;
+    if (a.prometheus) {
+        if (argc > optind)
+            return sp_cli_usage_error("analyze", "--prometheus reads the fleet's metrics, not traces: drop '%s'",
+                                      argv[optind]);
+        if (a.trace_only)
+            return sp_cli_usage_error("analyze", "--prometheus takes --range, --selector, --json, -o, "
+                                                 "--price-per-hour and --strict; the other options are for traces");
+        sp_cli_fleet_args f = {a.prometheus, a.range, a.selector, a.output_path, a.aopt.price_per_hour, a.json,
+                               a.strict};
+        return sp_cli_analyze_fleet(&f);
+    }
+    if (a.range || a.selector)
+        return sp_cli_usage_error("analyze", "--range and --selector go with --prometheus URL");
     if (sp_cli_check_traces("analyze", argc - optind, argv + optind))
         return 2;
     /* the map is checked before any trace is read, whatever the traces' formats */

@@ -25,7 +25,10 @@ static void serve_usage(FILE *f)
             "usage: servprof serve [OPTIONS]\n"
             "Reference inference service: POST /v1/embeddings (OpenAI request/response shape), GET /healthz.\n"
             "WordPiece tokenizer, dynamic batcher, BERT-style encoder on the CPU (OpenBLAS), every stage\n"
-            "recorded with libservprof. Stops cleanly on SIGINT/SIGTERM. See docs/serve.md.\n"
+            "recorded with libservprof. With --generate: POST /v1/completions and /v1/chat/completions\n"
+            "(streamed as server-sent events with \"stream\": true) on a GPT-2-style decoder with a KV cache\n"
+            "and a continuous-batching scheduler, every step and output token recorded. Stops cleanly on\n"
+            "SIGINT/SIGTERM. See docs/serve.md.\n"
             "\n"
             "Network:\n"
             "  --host ADDR               numeric IPv4/IPv6 address to bind (default %s)\n"
@@ -54,8 +57,10 @@ static void serve_usage(FILE *f)
             "  --hidden N                model width (default %u)\n"
             "  --heads N                 attention heads; must divide hidden (default %u)\n"
             "  --ffn N                   feed-forward width (default %u)\n"
-            "  --max-len N               tokens per input incl. [CLS]/[SEP]; longer inputs are cut (default %u)\n"
-            "  --model-name NAME         \"model\" in responses (default %s)\n"
+            "  --max-len N               tokens per input incl. [CLS]/[SEP]; longer inputs are cut (default %u).\n"
+            "                            With --generate: the context, prompt and output tokens together\n"
+            "  --model-name NAME         \"model\" in responses (default servprof-encoder, or servprof-decoder\n"
+            "                            with --generate)\n"
             "  --save-weights FILE       write the generated weights as safetensors and exit\n"
             "Batching:\n"
             "  --max-batch N             inputs per batch (default %u)\n"
@@ -66,6 +71,19 @@ static void serve_usage(FILE *f)
             "                            (default: pad each batch to its longest member)\n"
             "  --buckets L1,L2,...       length buckets: batch only requests of one bucket, padded to its bound\n"
             "  --workers N               batch worker threads, each with one OpenBLAS thread (default %u)\n"
+            "Generation (--generate; the batching options above are the encoder's, except --queue-capacity):\n"
+            "  --generate                serve completions on the decoder (GPT-2 layout; --weights takes GPT2Model\n"
+            "                            tensor names) instead of embeddings; CPU only\n"
+            "  --max-num-seqs N          sequences running at once, each with a KV cache slot (default %u)\n"
+            "  --max-num-batched-tokens N  tokens one step computes, prefill padding included; at least\n"
+            "                            --max-num-seqs, and the longest prompt without --chunked-prefill\n"
+            "                            (default %u)\n"
+            "  --chunked-prefill         split a prompt longer than a step's remaining budget across steps\n"
+            "  --prefill-bucket N        pad each prefill (chunk) to a multiple of N tokens, computing the\n"
+            "                            padding (default 0: none)\n"
+            "  --kv-capacity-tokens N    KV cache tokens running sequences may reserve; a request reserves\n"
+            "                            prompt + max_tokens - 1 when admitted and waits while that does not\n"
+            "                            fit (default: --max-num-seqs x --max-len)\n"
             "Device:\n"
             "  --device cpu|cuda         run the encoder on the CPU (OpenBLAS, default) or a CUDA GPU (cuBLAS\n"
             "                            and kernels; kernels and copies recorded by CUPTI). Builds without\n"
@@ -84,13 +102,19 @@ static void serve_usage(FILE *f)
             "Recording and run:\n"
             "  --trace FILE              record requests, stages, batches and operations to FILE (native\n"
             "                            trace; `servprof analyze FILE`)\n"
-            "  --price-per-hour P        instance price written into the trace\n"
+            "  --price-per-hour P        instance price written into the trace (and /metrics)\n"
+            "  --no-metrics              no live metrics: GET /metrics answers 404, and without --trace\n"
+            "                            nothing is recorded (by default the recorder keeps live metrics\n"
+            "                            for GET /metrics, writing to /dev/null without --trace; see\n"
+            "                            docs/metrics.md)\n"
+            "  --metrics-settle-ms N     count a request in /metrics N ms after its last record, for device\n"
+            "                            work that comes late (CUPTI's buffers); default 0\n"
             "  --duration S              stop after S seconds (fractions allowed; default: run until signalled)\n"
             "  -h, --help                this text\n",
             d.host, d.http_threads, d.max_connections, d.max_connections_per_ip, d.header_timeout_s,
             d.body_timeout_s, d.max_header_bytes, d.max_body, d.max_inputs, (unsigned long long)d.seed, d.layers,
-            d.hidden, d.heads, d.ffn, d.max_len, d.model_name, d.max_batch, d.max_queue_delay_ms, d.queue_capacity,
-            d.workers, d.cuda_device, d.cuda_graph_cap);
+            d.hidden, d.heads, d.ffn, d.max_len, d.max_batch, d.max_queue_delay_ms, d.queue_capacity, d.workers,
+            d.max_num_seqs, d.max_num_batched_tokens, d.cuda_device, d.cuda_graph_cap);
 }
 
 /* What `servprof serve` was asked for. */
@@ -98,8 +122,12 @@ typedef struct serve_args {
     sp_server_options o;
     const char *trace_path, *save_weights;
     double price, duration;
+    int no_metrics;
+    unsigned settle_ms;
     size_t n_buckets;
     const char *extra; /* the first argument after the options, which is one too many */
+    char encoder_only[48]; /* the last option given that only the encoder takes ("" if none) */
+    char generate_only[48]; /* the last option given that only --generate takes */
 } serve_args;
 
 /* Reads the options into `a` (its server options already hold the defaults). Returns -1 to go on,
@@ -112,7 +140,8 @@ static int parse_serve_options(int argc, char **argv, serve_args *a)
         O_LAYERS, O_HIDDEN, O_HEADS, O_FFN, O_MAX_LEN, O_MODEL_NAME, O_SAVE_WEIGHTS, O_MAX_BATCH, O_DELAY, O_QCAP,
         O_PAD_TO, O_BUCKETS, O_WORKERS, O_TRACE, O_PRICE, O_DURATION, O_HELP, O_DEVICE, O_CUDA_DEVICE,
         O_CUDA_GRAPHS, O_CUDA_GRAPH_CAP, O_NO_CUPTI, O_CUPTI_LEAN, O_CUPTI_LAUNCHES, O_MAX_CONN_IP,
-        O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_MAX_HEADER
+        O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_MAX_HEADER, O_NO_METRICS, O_SETTLE, O_GENERATE, O_MAX_NUM_SEQS,
+        O_MAX_BATCHED_TOKENS, O_CHUNKED_PREFILL, O_PREFILL_BUCKET, O_KV_CAPACITY
     };
     static const struct option longopts[] = {
         {"host", required_argument, 0, O_HOST}, {"port", required_argument, 0, O_PORT},
@@ -135,7 +164,13 @@ static int parse_serve_options(int argc, char **argv, serve_args *a)
         {"max-connections-per-ip", required_argument, 0, O_MAX_CONN_IP},
         {"header-timeout", required_argument, 0, O_HEADER_TIMEOUT},
         {"body-timeout", required_argument, 0, O_BODY_TIMEOUT},
-        {"max-header-bytes", required_argument, 0, O_MAX_HEADER}, {0, 0, 0, 0}};
+        {"max-header-bytes", required_argument, 0, O_MAX_HEADER}, {"no-metrics", no_argument, 0, O_NO_METRICS},
+        {"metrics-settle-ms", required_argument, 0, O_SETTLE}, {"generate", no_argument, 0, O_GENERATE},
+        {"max-num-seqs", required_argument, 0, O_MAX_NUM_SEQS},
+        {"max-num-batched-tokens", required_argument, 0, O_MAX_BATCHED_TOKENS},
+        {"chunked-prefill", no_argument, 0, O_CHUNKED_PREFILL},
+        {"prefill-bucket", required_argument, 0, O_PREFILL_BUCKET},
+        {"kv-capacity-tokens", required_argument, 0, O_KV_CAPACITY}, {0, 0, 0, 0}};
     static const char *const devices[] = {"cpu", "cuda"};
     size_t k;
     sp_cli_getopt_begin();
@@ -143,6 +178,17 @@ static int parse_serve_options(int argc, char **argv, serve_args *a)
     while ((li = -1, c = getopt_long(argc, argv, ":h", longopts, &li)) != -1) {
         char name[48];
         sp_cli_long_name(longopts, li, name, sizeof name);
+        /* which side an option belongs to, for check_serve_options */
+        switch (c) {
+        case O_MAX_BATCH: case O_DELAY: case O_PAD_TO: case O_BUCKETS: case O_WORKERS: case O_MAX_INPUTS:
+        case O_CUDA_GRAPHS: case O_CUDA_GRAPH_CAP:
+            snprintf(a->encoder_only, sizeof a->encoder_only, "%s", name);
+            break;
+        case O_MAX_NUM_SEQS: case O_MAX_BATCHED_TOKENS: case O_CHUNKED_PREFILL: case O_PREFILL_BUCKET: case O_KV_CAPACITY:
+            snprintf(a->generate_only, sizeof a->generate_only, "%s", name);
+            break;
+        default: break;
+        }
         switch (c) {
         case O_HOST: a->o.host = optarg; break;
         case O_PORT: if (!sp_cli_uint("serve", name, optarg, 0, 65535, &a->o.port)) return 2; break;
@@ -151,6 +197,12 @@ static int parse_serve_options(int argc, char **argv, serve_args *a)
         case O_MAX_CONN_IP: if (!sp_cli_uint("serve", name, optarg, 0, SP_SERVER_MAX_CONNECTIONS, &a->o.max_connections_per_ip)) return 2; break;
         case O_HEADER_TIMEOUT: if (!sp_cli_number("serve", name, optarg, 0, SP_SERVER_MAX_TIMEOUT_S, &a->o.header_timeout_s)) return 2; break;
         case O_BODY_TIMEOUT: if (!sp_cli_number("serve", name, optarg, 0, SP_SERVER_MAX_TIMEOUT_S, &a->o.body_timeout_s)) return 2; break;
+        case O_GENERATE: a->o.generate = 1; break;
+        case O_MAX_NUM_SEQS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_NUM_SEQS, &a->o.max_num_seqs)) return 2; break;
+        case O_MAX_BATCHED_TOKENS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_BATCHED_TOKENS, &a->o.max_num_batched_tokens)) return 2; break;
+        case O_CHUNKED_PREFILL: a->o.chunked_prefill = 1; break;
+        case O_PREFILL_BUCKET: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_BATCHED_TOKENS, &a->o.prefill_bucket)) return 2; break;
+        case O_KV_CAPACITY: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_NUM_SEQS * SP_SERVER_MAX_LEN, &a->o.kv_capacity_tokens)) return 2; break;
         case O_MAX_HEADER: if (!sp_cli_uint("serve", name, optarg, SP_SERVER_MIN_HEADER_BYTES, SP_SERVER_MAX_HEADER_BYTES, &u)) return 2; a->o.max_header_bytes = u; break;
         case O_MAX_BODY: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_BODY, &u)) return 2; a->o.max_body = u; break;
         case O_MAX_INPUTS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_INPUTS, &a->o.max_inputs)) return 2; break;
@@ -175,6 +227,8 @@ static int parse_serve_options(int argc, char **argv, serve_args *a)
             break;
         case O_WORKERS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_WORKERS, &a->o.workers)) return 2; break;
         case O_TRACE: a->trace_path = optarg; break;
+        case O_NO_METRICS: a->no_metrics = 1; break;
+        case O_SETTLE: if (!sp_cli_uint("serve", name, optarg, 0, 600000, &a->settle_ms)) return 2; break;
         case O_PRICE: if (!sp_cli_number("serve", name, optarg, 0, SP_CLI_MAX_PRICE_PER_HOUR, &a->price)) return 2; break;
         case O_DURATION: if (!sp_cli_number("serve", name, optarg, 0, 1e9, &a->duration)) return 2; break;
         case 'h':
@@ -214,6 +268,21 @@ static int check_serve_options(const serve_args *a)
         return sp_cli_usage_error("serve", "--cuda-graphs needs --device cuda");
     if (a->extra)
         return sp_cli_usage_error("serve", "unexpected argument '%s'", a->extra);
+    if (o->generate && a->encoder_only[0])
+        return sp_cli_usage_error("serve", "%s is the encoder's batching option, not used with --generate (see "
+                                           "--max-num-seqs, --max-num-batched-tokens, --prefill-bucket)",
+                                  a->encoder_only);
+    if (!o->generate && a->generate_only[0])
+        return sp_cli_usage_error("serve", "%s needs --generate", a->generate_only);
+    if (o->generate && strcmp(o->device, "cuda") == 0)
+        return sp_cli_usage_error("serve", "--generate runs on the CPU only: the decoder has no CUDA backend yet");
+    if (o->generate && o->max_num_batched_tokens < o->max_num_seqs)
+        return sp_cli_usage_error("serve", "--max-num-batched-tokens %u is less than --max-num-seqs %u: every running "
+                                           "sequence's decode token must fit one step",
+                                  o->max_num_batched_tokens, o->max_num_seqs);
+    if (o->generate && o->prefill_bucket > o->max_num_batched_tokens)
+        return sp_cli_usage_error("serve", "--prefill-bucket %u exceeds --max-num-batched-tokens %u", o->prefill_bucket,
+                                  o->max_num_batched_tokens);
     unsigned char addr[16];
     if (inet_pton(AF_INET, o->host, addr) != 1 && inet_pton(AF_INET6, o->host, addr) != 1) {
         fprintf(stderr, "servprof serve: --host: expected a numeric IPv4 or IPv6 address, got '%s'\n", o->host);
@@ -266,8 +335,14 @@ static void wait_for_stop(const sigset_t *sigs, double duration)
     }
 }
 
-static void print_serve_stats(const sp_server_stats *s)
+static void print_serve_stats(const sp_server_stats *s, int generate)
 {
+    if (generate)
+        fprintf(stderr,
+                "servprof serve: generation: %llu steps, %llu prompt tokens prefilled, %llu output tokens; "
+                "%llu padded tokens computed in all\n",
+                (unsigned long long)s->steps, (unsigned long long)s->prompt_tokens,
+                (unsigned long long)s->generated_tokens, (unsigned long long)s->padded_tokens);
     fprintf(stderr,
             "servprof serve: %llu requests: %llu ok, %llu 503 queue full, %llu 400, %llu 413, %llu 404, %llu 405, "
             "%llu 415, %llu closed early; %llu batches, %llu inputs, %llu tokens (%llu padded)\n",
@@ -309,13 +384,20 @@ static int run_service(serve_args *a)
 
     sp_recorder *rec = NULL;
     char err[1024] = "";
-    if (a->trace_path) {
+    if (a->trace_path || !a->no_metrics) {
+        /* live metrics for GET /metrics: the recorder keeps them; without --trace its file is
+         * /dev/null (a device: neither locked nor truncated) */
         sp_recorder_options ro;
         sp_recorder_options_init(&ro);
         ro.price_per_hour = a->price;
-        sp_status st = sp_recorder_open(a->trace_path, &ro, &rec);
+        ro.live_metrics = !a->no_metrics;
+        ro.metrics_settle_ms = a->settle_ms;
+        sp_status st = sp_recorder_open(a->trace_path ? a->trace_path : "/dev/null", &ro, &rec);
         if (st != SP_OK) {
-            trace_error(st);
+            if (a->trace_path)
+                trace_error(st);
+            else
+                fprintf(stderr, "servprof serve: cannot start the recorder of /metrics: %s\n", sp_status_str(st));
             return 1;
         }
     }
@@ -337,7 +419,7 @@ static int run_service(serve_args *a)
     sp_server_stop(srv);
     sp_server_stats s;
     sp_server_get_stats(srv, &s);
-    print_serve_stats(&s);
+    print_serve_stats(&s, a->o.generate);
     sp_server_destroy(srv);
     st = sp_recorder_close(rec);
     if (st != SP_OK) {

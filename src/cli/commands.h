@@ -1,5 +1,6 @@
 /* Subcommands of the servprof CLI. Each takes the arguments after its name (argv[0] is the
- * subcommand's name) and returns the process exit status: 0 success, 1 failure, 2 usage error.
+ * subcommand's name) and returns the process exit status: 0 success, 1 failure, 2 usage error (and
+ * for diff, 3: a --fail-if condition holds).
  * Parts that may be compiled out (serve, load, whatif) guard their file with
  * SERVPROF_SERVE_ENABLED / SERVPROF_LOAD_ENABLED / SERVPROF_WHATIF_ENABLED, which CMake defines for
  * the CLI when the part's library target exists. */
@@ -18,6 +19,20 @@ int sp_cmd_serve(int argc, char **argv);     /* src/cli/cmd_serve.c (SERVPROF_SE
 int sp_cmd_load(int argc, char **argv);      /* src/cli/cmd_load.c (SERVPROF_LOAD_ENABLED) */
 int sp_cmd_demo(int argc, char **argv);      /* src/cli/cmd_demo.c */
 int sp_cmd_whatif(int argc, char **argv);    /* src/cli/cmd_whatif.c (SERVPROF_WHATIF_ENABLED) */
+int sp_cmd_diff(int argc, char **argv);      /* src/cli/cmd_diff.c: compare two runs, gate CI; exits 3
+                                                when a --fail-if condition holds */
+int sp_cmd_export(int argc, char **argv);    /* src/cli/cmd_export.c: OTLP/JSON for OpenTelemetry */
+
+/* What `servprof analyze --prometheus` was asked for. */
+typedef struct sp_cli_fleet_args {
+    const char *url, *range, *selector, *output_path;
+    double price_per_hour;
+    int json, strict;
+} sp_cli_fleet_args;
+
+/* The fleet report from Prometheus (src/cli/analyze_fleet.c): prints it or why not; returns the exit
+ * status (2 for a bad --range or --selector). */
+int sp_cli_analyze_fleet(const sp_cli_fleet_args *f);
 
 /* Writes the trace `o` describes (sp_synth_write) to `path`, or standard output when NULL. On failure
  * prints "servprof CMD: ..." (the file that could not be created or written, an option the library
@@ -42,6 +57,11 @@ int sp_cli_write_file(const char *cmd, const char *path, sp_cli_report_writer fn
 
 /* The name a TRACE argument has in messages: SP_CLI_STDIN_NAME for `-`, else the path. */
 const char *sp_cli_trace_name(const char *arg);
+
+/* Reads standard input whole into *out (malloc'd; the caller frees it) and *len: at most
+ * SP_CLI_STDIN_MAX bytes (SP_ERR_LIMIT beyond, with a message asking for a file), SP_ERR_IO,
+ * SP_ERR_NOMEM. */
+sp_status sp_cli_read_stdin(unsigned char **out, size_t *len, char *err, size_t errlen);
 
 /* Loads one TRACE argument into `ev`: a path (sp_events_load_file) or `-` (standard input, read
  * whole, then sp_events_load_buffer). Statuses and messages as sp_events_load_file's; SP_ERR_LIMIT

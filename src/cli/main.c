@@ -14,6 +14,7 @@ typedef struct sp_cli_command {
 
 static const sp_cli_command commands[] = {
     {"analyze", sp_cmd_analyze, "analyse traces: stage table, padding, cost, GPU timeline, verdict"},
+    {"export", sp_cmd_export, "write traces as OpenTelemetry spans (OTLP/JSON) for any tracing backend"},
     {"synth", sp_cmd_synth, "write a sample trace of a simulated dynamically-batched service"},
 #ifdef SERVPROF_SERVE_ENABLED
     {"serve", sp_cmd_serve, "run the instrumented reference inference service"},
@@ -25,6 +26,7 @@ static const sp_cli_command commands[] = {
 #ifdef SERVPROF_WHATIF_ENABLED
     {"whatif", sp_cmd_whatif, "replay the arrivals through other batching policies"},
 #endif
+    {"diff", sp_cmd_diff, "compare two runs with confidence intervals; gate CI with --fail-if"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

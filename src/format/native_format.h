@@ -45,7 +45,13 @@ typedef enum sp_native_type {
     SP_REC_END = 11,    /* the recorder closed the file cleanly */
     SP_REC_PROP = 12,   /* aux: key bytes (1..255); value bytes (u64), key NUL-padded to 8, value
                            NUL-padded to 8 */
-    SP_REC_OUTCOME = 13 /* aux: sp_outcome; request id, HTTP status (i64; 0: none) */
+    SP_REC_OUTCOME = 13, /* aux: sp_outcome; request id, HTTP status (i64; 0: none) */
+    SP_REC_STEP = 14,   /* aux: members n; step (batch) id, start, end, effective, padded, KV cache
+                           tokens in use after the step, KV capacity (0: unknown), then n pairs:
+                           request id, (phase << 56) | tokens (docs/generation.md) */
+    SP_REC_TOKEN = 15,  /* request id, token index (0-based), time */
+    SP_REC_TRACE = 16    /* aux: W3C trace-flags; request id, trace-id (16 bytes), span-id (8 bytes),
+                            parent-id (8 bytes; all zero: none), each id's bytes in order */
 } sp_native_type;
 
 #define SP_NATIVE_CLOCK_MONOTONIC 1u
@@ -59,6 +65,15 @@ typedef enum sp_native_type {
 #define SP_REC_SIZE_LAUNCH 32u
 #define SP_REC_SIZE_META 56u
 #define SP_REC_SIZE_OUTCOME 24u
+#define SP_REC_SIZE_STEP_BASE 64u  /* + SP_REC_SIZE_STEP_MEMBER per member */
+#define SP_REC_SIZE_STEP_MEMBER 16u
+#define SP_REC_SIZE_TOKEN 32u
+/* A step's members fit a record (SP_NATIVE_MAX_RECORD): (65528 - 64) / 16 = 4091. */
+#define SP_NATIVE_MAX_STEP_MEMBERS ((SP_NATIVE_MAX_RECORD - SP_REC_SIZE_STEP_BASE) / SP_REC_SIZE_STEP_MEMBER)
+/* A step member's second word: phase in the top 8 bits, tokens in the low 56. */
+#define SP_STEP_PHASE_SHIFT 56u
+#define SP_STEP_TOKENS_MASK ((UINT64_C(1) << SP_STEP_PHASE_SHIFT) - 1u)
+#define SP_REC_SIZE_TRACE 48u
 #define SP_NATIVE_MAX_STATUS 999  /* HTTP statuses an outcome record carries; others are 0 */
 
 static inline uint64_t sp_rec_header(uint32_t type, uint32_t size, uint32_t aux)

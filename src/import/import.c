@@ -138,7 +138,7 @@ static sp_import_fn importer_for(sp_format f)
 
 /* Snapshot of the array sizes, so a failed load leaves the set with earlier files' events only. */
 typedef struct ev_mark {
-    size_t requests, spans, batches, members, acts, launches, files, clients, marks, props;
+    size_t requests, spans, batches, members, acts, launches, files, clients, marks, props, traces;
 } ev_mark;
 
 static void rollback(struct sp_events *ev, const ev_mark *m)
@@ -153,6 +153,7 @@ static void rollback(struct sp_events *ev, const ev_mark *m)
     ev->n_clients = m->clients;
     ev->n_marks = m->marks;
     ev->n_props = m->props;
+    ev->n_traces = m->traces;
     if (ev->n_requests != m->requests || ev->n_batches != m->batches) {
         ev->n_requests = m->requests;
         ev->n_batches = m->batches;
@@ -206,7 +207,8 @@ static sp_status load(struct sp_events *ev, const char *name, sp_input *in, cons
         return SP_ERR_UNSUPPORTED;
     }
     ev_mark mark = {ev->n_requests, ev->n_spans, ev->n_batches, ev->n_members,
-                    ev->n_acts, ev->n_launches, ev->n_files, ev->n_clients, ev->n_marks, ev->n_props};
+                    ev->n_acts, ev->n_launches, ev->n_files, ev->n_clients, ev->n_marks, ev->n_props,
+                    ev->n_traces};
     uint32_t file;
     st = sp_ev_add_file(ev, name, f, &file);
     if (st) {

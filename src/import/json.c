@@ -860,6 +860,9 @@ static const char *expected_value_msg(const sp_json_lexer *lx)
     }
 }
 
+/* The lexer's state machine, kept as one function over ~150 lines on purpose: it is the innermost loop of
+ * every JSON importer, and its switch on the grammar state reads as the grammar itself (each case: what
+ * may come next, the token it yields, the next state); splitting it would put calls in the hot loop. */
 sp_status sp_json_next(sp_json_lexer *lx, sp_json_token *out)
 {
     if (lx->status)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/tracectx.h"
 #include "common/util_int.h"
 #include "format/native_format.h"
 #include "import/import_int.h"
@@ -24,14 +25,22 @@
 enum field {
     F_EV, F_FORMAT, F_CLOCK, F_PRICE, F_DROPS, F_ID, F_ARRIVAL, F_DONE, F_INPUT_TOKENS, F_STAGE,
     F_START, F_END, F_BATCH, F_REQUESTS, F_EFFECTIVE, F_PADDED, F_NAME, F_STREAM, F_DEVICE,
-    F_CORRELATION, F_KIND, F_BYTES, F_INTENDED, F_SEND, F_STATUS, F_PROPERTIES, F_OUTCOME, F_COUNT
+    F_CORRELATION, F_KIND, F_BYTES, F_INTENDED, F_SEND, F_STATUS, F_PROPERTIES, F_OUTCOME,
+    /* generation (docs/generation.md) */
+    F_PHASES, F_TOKENS, F_KV_USED, F_KV_CAPACITY, F_INDEX, F_TIME, F_FIRST_TOKEN, F_TOKEN_NS,
+    F_OUTPUT_TOKENS,
+    /* W3C trace context */
+    F_TRACE_ID, F_SPAN_ID, F_PARENT_SPAN_ID, F_TRACE_FLAGS, F_UNIX_OFFSET, F_COUNT
 };
+_Static_assert(F_COUNT <= 64, "present is a 64-bit mask");
 
 static const char *const g_field_names[F_COUNT] = {
     "ev", "format", "clock", "price_per_hour", "drops", "id", "arrival_ns", "done_ns", "input_tokens",
     "stage", "start_ns", "end_ns", "batch", "requests", "effective_tokens", "padded_tokens", "name",
     "stream", "device", "correlation", "kind", "bytes", "intended_ns", "send_ns", "status", "properties",
-    "outcome"};
+    "outcome", "phases", "tokens", "kv_used_tokens", "kv_capacity_tokens", "index", "time_ns",
+    "first_token_ns", "token_ns", "output_tokens", "trace_id", "span_id", "parent_span_id", "trace_flags",
+    "unix_offset_ns"};
 
 /* One member's value as read: type 0 means absent. Text stays valid for the whole line (the lexer
  * unescapes in place inside the line buffer). */
@@ -56,7 +65,7 @@ typedef struct jsonl {
     sp_json_lexer lx;
     sp_json_limits lim;
     jval f[F_COUNT];
-    uint32_t present;        /* bit k: f[k] was given on this line (cheaper than clearing f) */
+    uint64_t present;        /* bit k: f[k] was given on this line (cheaper than clearing f) */
     /* "requests": ids as read, and their request indexes once checked */
     id_text *ids;
     size_t nids, cap_ids;
@@ -70,6 +79,12 @@ typedef struct jsonl {
     id_text prop_key[SP_PROP_MAX_KEYS], prop_val[SP_PROP_MAX_KEYS];
     size_t nprops;
     const char *props_err;
+    /* generation arrays (docs/generation.md): "phases", "tokens" (a step's), "token_ns" (a client's) */
+    uint8_t *phases;
+    uint32_t *toks;
+    uint64_t *tns;
+    size_t nphases, ntoks, ntns, cap_phases, cap_toks, cap_tns;
+    const char *phases_err, *toks_err, *tns_err;
     bool bad_line;           /* the error belongs to this line (skippable under lenient) */
     uint64_t records;        /* non-blank lines seen */
     bool lx_ready;           /* lx initialised once; later lines only reset it */
@@ -84,7 +99,7 @@ static const jval g_absent;
 /* The member k of this line's object (type 0 when the line has none). */
 static inline const jval *fv(const jsonl *j, int k)
 {
-    return (j->present >> k) & 1 ? &j->f[k] : &g_absent;
+    return (j->present >> k) & 1u ? &j->f[k] : &g_absent;
 }
 
 /* Records "NAME:LINE: what" for a malformed line. */
@@ -128,16 +143,21 @@ static int field_of(const char *k, size_t n)
     switch (n) {
     case 2: K("ev", F_EV) K("id", F_ID) break;
     case 4: K("name", F_NAME) K("kind", F_KIND) break;
-    case 5: K("stage", F_STAGE) K("batch", F_BATCH) K("bytes", F_BYTES) K("clock", F_CLOCK) K("drops", F_DROPS) break;
-    case 6: K("end_ns", F_END) K("stream", F_STREAM) K("device", F_DEVICE) K("status", F_STATUS) K("format", F_FORMAT) break;
-    case 7: K("done_ns", F_DONE) K("send_ns", F_SEND) K("outcome", F_OUTCOME) break;
-    case 8: K("start_ns", F_START) K("requests", F_REQUESTS) break;
+    case 5: K("stage", F_STAGE) K("batch", F_BATCH) K("bytes", F_BYTES) K("clock", F_CLOCK) K("drops", F_DROPS)
+            K("index", F_INDEX) break;
+    case 6: K("end_ns", F_END) K("stream", F_STREAM) K("device", F_DEVICE) K("status", F_STATUS) K("format", F_FORMAT)
+            K("phases", F_PHASES) K("tokens", F_TOKENS) break;
+    case 7: K("done_ns", F_DONE) K("send_ns", F_SEND) K("outcome", F_OUTCOME) K("time_ns", F_TIME) K("span_id", F_SPAN_ID)
+            break;
+    case 8: K("start_ns", F_START) K("requests", F_REQUESTS) K("token_ns", F_TOKEN_NS) K("trace_id", F_TRACE_ID) break;
     case 10: K("arrival_ns", F_ARRIVAL) K("properties", F_PROPERTIES) break;
-    case 11: K("correlation", F_CORRELATION) K("intended_ns", F_INTENDED) break;
+    case 11: K("correlation", F_CORRELATION) K("intended_ns", F_INTENDED) K("trace_flags", F_TRACE_FLAGS) break;
     case 12: K("input_tokens", F_INPUT_TOKENS) break;
-    case 13: K("padded_tokens", F_PADDED) break;
-    case 14: K("price_per_hour", F_PRICE) break;
+    case 13: K("padded_tokens", F_PADDED) K("output_tokens", F_OUTPUT_TOKENS) break;
+    case 14: K("price_per_hour", F_PRICE) K("kv_used_tokens", F_KV_USED) K("first_token_ns", F_FIRST_TOKEN)
+             K("parent_span_id", F_PARENT_SPAN_ID) K("unix_offset_ns", F_UNIX_OFFSET) break;
     case 16: K("effective_tokens", F_EFFECTIVE) break;
+    case 18: K("kv_capacity_tokens", F_KV_CAPACITY) break;
     default: break;
     }
     return -1;
@@ -190,6 +210,69 @@ static sp_status read_ids(jsonl *j)
         if (SP_GROW(j->ids, j->cap_ids, j->nids + 1, JSONL_MAX_IDS))
             return model_fail(j, SP_ERR_NOMEM);
         j->ids[j->nids++] = (id_text){t.str, t.len};
+    }
+}
+
+/* A generation array (docs/generation.md): "phases" (names of phases), "tokens" (a step's per-member
+ * token counts, 1..4294967295) or "token_ns" (a client's token arrival times, non-negative). An
+ * element of the wrong kind leaves the array unusable with the reason; the record says so if it
+ * needs the array. */
+static sp_status read_gen_array(jsonl *j, int k)
+{
+    size_t *n = k == F_PHASES ? &j->nphases : k == F_TOKENS ? &j->ntoks : &j->ntns;
+    const char **why = k == F_PHASES ? &j->phases_err : k == F_TOKENS ? &j->toks_err : &j->tns_err;
+    *n = 0;
+    *why = NULL;
+    sp_json_token t;
+    for (;;) {
+        if (sp_json_next(&j->lx, &t))
+            return lex_fail(j);
+        if (t.type == SP_JSON_ARR_END)
+            return SP_OK;
+        if (t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) {
+            if (sp_json_skip_rest(&j->lx))
+                return lex_fail(j);
+            *why = "holds a container";
+            continue;
+        }
+        if (*n >= JSONL_MAX_IDS) {
+            *why = "holds too many elements";
+            continue;
+        }
+        if (k == F_PHASES) {
+            static const char *const names[SP_EV_PHASE_COUNT] = {"decode", "prefill", "prefill_chunk"};
+            int ph = -1;
+            for (int q = 0; t.type == SP_JSON_STRING && q < SP_EV_PHASE_COUNT; q++)
+                if (strlen(names[q]) == t.len && memcmp(names[q], t.str, t.len) == 0)
+                    ph = q;
+            if (ph < 0) {
+                *why = "must hold \"decode\", \"prefill\" or \"prefill_chunk\" for each request";
+                continue;
+            }
+            if (SP_GROW(j->phases, j->cap_phases, *n + 1, JSONL_MAX_IDS))
+                return model_fail(j, SP_ERR_NOMEM);
+            j->phases[(*n)++] = (uint8_t)ph;
+            continue;
+        }
+        bool plain = t.type == SP_JSON_NUMBER && t.is_int && !memchr(t.str, '.', t.len) &&
+                     !memchr(t.str, 'e', t.len) && !memchr(t.str, 'E', t.len);
+        if (k == F_TOKENS) {
+            if (!plain || t.i < 1 || t.i > (int64_t)UINT32_MAX) {
+                *why = "must hold each request's token count, an integer of 1..4294967295";
+                continue;
+            }
+            if (SP_GROW(j->toks, j->cap_toks, *n + 1, JSONL_MAX_IDS))
+                return model_fail(j, SP_ERR_NOMEM);
+            j->toks[(*n)++] = (uint32_t)t.i;
+            continue;
+        }
+        if (!plain || t.i < 0) {
+            *why = "must hold integer times in ns, not negative";
+            continue;
+        }
+        if (SP_GROW(j->tns, j->cap_tns, *n + 1, JSONL_MAX_IDS))
+            return model_fail(j, SP_ERR_NOMEM);
+        j->tns[(*n)++] = (uint64_t)t.i;
     }
 }
 
@@ -284,6 +367,8 @@ static sp_status read_object(jsonl *j)
     j->ids_err = j->drops_err = j->props_err = NULL;
     j->nids = 0;
     j->nprops = 0;
+    j->nphases = j->ntoks = j->ntns = 0;
+    j->phases_err = j->toks_err = j->tns_err = NULL;
     sp_json_token t;
     if (sp_json_next(&j->lx, &t))
         return lex_fail(j);
@@ -303,14 +388,16 @@ static sp_status read_object(jsonl *j)
         if (sp_json_next(&j->lx, &t))
             return lex_fail(j);
         jval *v = &j->f[k];
-        j->present |= 1u << k;
+        j->present |= (uint64_t)1 << k;
         v->type = (uint8_t)t.type;
         v->is_int = t.is_int;
         v->i = t.i;
         v->s = t.str;
         v->len = t.len;
         if (t.type == SP_JSON_ARR_BEGIN) {
-            sp_status st = k == F_REQUESTS ? read_ids(j) : (sp_json_skip_rest(&j->lx) ? lex_fail(j) : SP_OK);
+            sp_status st = k == F_REQUESTS                                       ? read_ids(j)
+                           : k == F_PHASES || k == F_TOKENS || k == F_TOKEN_NS ? read_gen_array(j, k)
+                                                                               : (sp_json_skip_rest(&j->lx) ? lex_fail(j) : SP_OK);
             if (st)
                 return st;
         } else if (t.type == SP_JSON_OBJ_BEGIN) {
@@ -434,6 +521,8 @@ static bool fast_object(jsonl *j, const char *s, const char *e)
     j->ids_err = j->drops_err = j->props_err = NULL;
     j->nids = 0;
     j->nprops = 0;
+    j->nphases = j->ntoks = j->ntns = 0;
+    j->phases_err = j->toks_err = j->tns_err = NULL;
     const char *p = skip_blank(s, e);
     if (p >= e || *p != '{')
         return false;
@@ -482,7 +571,7 @@ static bool fast_object(jsonl *j, const char *s, const char *e)
             }
             if (k >= 0) {
                 j->f[k] = v;
-                j->present |= 1u << k;
+                j->present |= (uint64_t)1 << k;
             }
             p = skip_blank(p, e);
             if (p < e && *p == ',') {
@@ -611,6 +700,57 @@ static sp_status check_order(jsonl *j, int k_start, uint64_t start, int k_end, u
             return model_fail(j, st_);  \
     } while (0)
 
+/* A W3C id member (trace_id: 16 bytes, span ids: 8) as hex text of either case, not all zero. */
+static int get_hex_id(jsonl *j, int k, uint8_t *out, size_t n)
+{
+    const jval *v = fv(j, k);
+    if (v->type == 0 || v->type == SP_JSON_NULL)
+        return ABSENT;
+    if (v->type != SP_JSON_STRING || !sp_hex_read(v->s, v->len, out, n)) {
+        line_fail(j, SP_ERR_PARSE, "\"%s\" must be %zu hex digits", g_field_names[k], 2 * n);
+        return BAD;
+    }
+    if (sp_bytes_zero(out, n)) {
+        line_fail(j, SP_ERR_PARSE, "\"%s\" is all zeros (not a valid W3C id)", g_field_names[k]);
+        return BAD;
+    }
+    return GOT;
+}
+
+/* A request's or a client's trace context: trace_id and span_id, both or neither; a request may add
+ * parent_span_id and trace_flags (default 1, sampled). *has is false when the line has none. */
+static int get_trace(jsonl *j, bool request, sp_trace_context *c, bool *has)
+{
+    memset(c, 0, sizeof *c);
+    *has = false;
+    int t = get_hex_id(j, F_TRACE_ID, c->trace_id, 16);
+    int s = get_hex_id(j, F_SPAN_ID, c->span_id, 8);
+    if (t == BAD || s == BAD)
+        return BAD;
+    if (t != s) {
+        line_fail(j, SP_ERR_PARSE, "\"%s\" without \"%s\" (a trace context needs both)",
+                  g_field_names[t == GOT ? F_TRACE_ID : F_SPAN_ID], g_field_names[t == GOT ? F_SPAN_ID : F_TRACE_ID]);
+        return BAD;
+    }
+    int64_t flags = SP_TRACE_FLAG_SAMPLED;
+    if (request) {
+        if (get_hex_id(j, F_PARENT_SPAN_ID, c->parent_id, 8) == BAD)
+            return BAD;
+        if (get_int(j, F_TRACE_FLAGS, false, 0, 255, "W3C trace flags, 0..255", &flags) == BAD)
+            return BAD;
+    }
+    if (t == ABSENT) {
+        if (request && !sp_bytes_zero(c->parent_id, 8)) {
+            line_fail(j, SP_ERR_PARSE, "\"parent_span_id\" without \"trace_id\" and \"span_id\"");
+            return BAD;
+        }
+        return ABSENT;
+    }
+    c->flags = (uint8_t)flags;
+    *has = true;
+    return GOT;
+}
+
 /* ---------- records ---------- */
 
 static sp_status rec_meta(jsonl *j)
@@ -657,7 +797,14 @@ static sp_status rec_meta(jsonl *j)
     for (size_t i = 0; pr->type == SP_JSON_OBJ_BEGIN && i < j->nprops; i++)
         MODEL(sp_ev_set_prop(j->ev, j->file, j->prop_key[i].s, j->prop_key[i].len, j->prop_val[i].s,
                              j->prop_val[i].len));
+    int64_t unix_offset = 0;
+    int have_offset = get_int(j, F_UNIX_OFFSET, false, INT64_MIN, INT64_MAX, "an integer number of ns", &unix_offset);
+    NEED(have_offset);
     sp_ev_file *f = &j->ev->files[j->file];
+    if (have_offset == GOT) {
+        f->unix_offset_ns = unix_offset;
+        f->has_unix_offset = true;
+    }
     if (price >= 0)
         f->price_per_hour = price;
     if (d->type == SP_JSON_OBJ_BEGIN)
@@ -711,6 +858,11 @@ static sp_status rec_request(jsonl *j)
     }
     NEED(get_int(j, F_INPUT_TOKENS, false, 0, INT64_MAX, "a non-negative integer", &tokens));
     NEED(get_int(j, F_STATUS, false, 0, 999, "an HTTP status (0 for none)", &status));
+    int64_t out_tokens = -1;
+    NEED(get_int(j, F_OUTPUT_TOKENS, false, 0, INT64_MAX, "a non-negative token count", &out_tokens));
+    sp_trace_context tc;
+    bool has_trace;
+    NEED(get_trace(j, true, &tc, &has_trace));
     if (done != SP_TIME_NONE) {
         sp_status st = check_order(j, F_ARRIVAL, arrival, F_DONE, done);
         if (st)
@@ -723,7 +875,7 @@ static sp_status rec_request(jsonl *j)
     sp_ev_request *r = &j->ev->requests[ri];
     if (r->has_record) {
         if (r->arrival_ns != arrival || r->done_ns != done || r->input_tokens != tokens ||
-            r->outcome != (uint8_t)outcome || r->status != (int32_t)status)
+            r->outcome != (uint8_t)outcome || r->status != (int32_t)status || r->output_tokens != out_tokens)
             return line_fail(j, SP_ERR_PARSE,
                              "duplicate request record for id \"%.*s\" with different times, tokens or outcome "
                              "than an earlier line (expected one record per request)",
@@ -733,9 +885,12 @@ static sp_status rec_request(jsonl *j)
     r->arrival_ns = arrival;
     r->done_ns = done;
     r->input_tokens = tokens;
+    r->output_tokens = out_tokens;
     r->outcome = (uint8_t)outcome;
     r->status = (int32_t)status;
     r->has_record = true;
+    if (has_trace)
+        MODEL(sp_ev_request_set_trace(j->ev, ri, &tc));
     return SP_OK;
 }
 
@@ -759,11 +914,54 @@ static sp_status rec_stage(jsonl *j)
     return SP_OK;
 }
 
-static sp_status rec_batch(jsonl *j)
+/* A step's own keys (docs/generation.md): "phases" and "tokens", one per request, and the KV cache.
+ * Checked before anything is added; `eff` is the effective tokens given (< 0: none), set to the sum. */
+static sp_status check_step(jsonl *j, int64_t *eff, int64_t pad, int64_t *kv_used, int64_t *kv_cap)
 {
-    int64_t id, eff = -1, pad = -1, device = 0;
+    static const struct { int k; const char *what; } arrays[] = {
+        {F_PHASES, "each request's phase (\"decode\", \"prefill\", \"prefill_chunk\")"},
+        {F_TOKENS, "each request's token count in the step"}};
+    for (int a = 0; a < 2; a++) {
+        const jval *v = fv(j, arrays[a].k);
+        const char *name = g_field_names[arrays[a].k];
+        if (v->type == 0)
+            return line_fail(j, SP_ERR_PARSE, "missing \"%s\" (expected an array of %s)", name, arrays[a].what);
+        if (v->type != SP_JSON_ARR_BEGIN)
+            return line_fail(j, SP_ERR_PARSE, "\"%s\" must be an array of %s, not %s", name, arrays[a].what,
+                             type_name(v));
+        const char *why = a == 0 ? j->phases_err : j->toks_err;
+        if (why)
+            return line_fail(j, SP_ERR_PARSE, "\"%s\" %s", name, why);
+        size_t n = a == 0 ? j->nphases : j->ntoks;
+        if (n != j->nids)
+            return line_fail(j, SP_ERR_PARSE, "\"%s\" has %zu elements but \"requests\" has %zu (expected one per "
+                             "request)", name, n, j->nids);
+    }
+    int64_t sum = 0;
+    for (size_t i = 0; i < j->ntoks; i++)
+        sum += j->toks[i];   /* at most 2^19 elements of at most 2^32: no overflow */
+    if (*eff >= 0 && *eff != sum)
+        return line_fail(j, SP_ERR_PARSE, "\"effective_tokens\" (%lld) is not the sum of \"tokens\" (%lld)",
+                         (long long)*eff, (long long)sum);
+    *eff = sum;
+    if (pad >= 0 && sum > pad)
+        return line_fail(j, SP_ERR_PARSE, "the step's tokens (%lld) are more than \"padded_tokens\" (%lld)",
+                         (long long)sum, (long long)pad);
+    NEED(get_int(j, F_KV_USED, false, 0, INT64_MAX, "a non-negative token count", kv_used));
+    NEED(get_int(j, F_KV_CAPACITY, false, 0, INT64_MAX, "a token count (0: unknown)", kv_cap));
+    if (*kv_cap > 0 && *kv_used > *kv_cap)
+        return line_fail(j, SP_ERR_PARSE, "\"kv_used_tokens\" (%lld) is more than \"kv_capacity_tokens\" (%lld)",
+                         (long long)*kv_used, (long long)*kv_cap);
+    return SP_OK;
+}
+
+/* batch and step records (a step is a batch whose members carry phases and tokens) */
+static sp_status rec_batch(jsonl *j, bool step)
+{
+    int64_t id, eff = -1, pad = -1, device = 0, kv_used = -1, kv_cap = 0;
     uint64_t start = 0, end = 0;
-    NEED(get_int(j, F_BATCH, true, INT64_MIN, INT64_MAX, "an integer batch id", &id));
+    NEED(get_int(j, F_BATCH, true, INT64_MIN, INT64_MAX, step ? "an integer step (batch) id" : "an integer batch id",
+                 &id));
     const jval *rq = fv(j, F_REQUESTS);
     if (rq->type == 0)
         return line_fail(j, SP_ERR_PARSE, "missing \"requests\" (expected an array of request ids)");
@@ -788,14 +986,16 @@ static sp_status rec_batch(jsonl *j)
             return line_fail(j, SP_ERR_PARSE, "\"requests\" element %zu is not a usable id (empty, over %u bytes "
                              "or holding a NUL)", i + 1, SP_EV_MAX_STRING - 1);
     }
+    if (step && (st = check_step(j, &eff, pad, &kv_used, &kv_cap)))
+        return st;
     uint32_t bi;
     MODEL(sp_ev_batch_ref(j->ev, j->file, id, &bi));
     sp_ev_batch *b = &j->ev->batches[bi];
     if (b->has_record) {
         if (b->start_ns != start || b->end_ns != end || b->effective_tokens != eff || b->padded_tokens != pad ||
-            b->nmembers != j->nids)
-            return line_fail(j, SP_ERR_PARSE, "duplicate batch record for batch %lld that differs from an "
-                             "earlier line (expected one record per batch)", (long long)id);
+            b->nmembers != j->nids || (b->step != SP_EV_NONE) != step)
+            return line_fail(j, SP_ERR_PARSE, "duplicate %s record for batch %lld that differs from an earlier line "
+                             "(expected one batch or step record per batch)", step ? "step" : "batch", (long long)id);
         return SP_OK;
     }
     MODEL(SP_GROW(j->members, j->cap_members, j->nids ? j->nids : 1, JSONL_MAX_IDS));
@@ -809,6 +1009,24 @@ static sp_status rec_batch(jsonl *j)
     b->padded_tokens = pad;
     b->device = (uint32_t)device;
     b->has_record = true;
+    if (step)
+        MODEL(sp_ev_set_step(j->ev, bi, j->phases, j->toks, j->nids, kv_used, kv_cap));
+    return SP_OK;
+}
+
+/* {"ev":"token","id":"r1","index":0,"time_ns":...}: one output token leaving the server */
+static sp_status rec_token(jsonl *j)
+{
+    const char *id = NULL;
+    size_t idlen = 0;
+    int64_t index = 0;
+    uint64_t t = 0;
+    NEED(get_text(j, F_ID, true, true, &id, &idlen));
+    NEED(get_int(j, F_INDEX, true, 0, INT64_MAX, "the token's 0-based index in output order", &index));
+    NEED(get_time(j, F_TIME, &t));
+    uint32_t ri;
+    MODEL(sp_ev_request_ref_cached(j->ev, &j->reqs, j->file, id, idlen, &ri));
+    MODEL(sp_ev_add_token(j->ev, ri, (uint64_t)index, t));
     return SP_OK;
 }
 
@@ -900,10 +1118,50 @@ static sp_status rec_client(jsonl *j)
     NEED(get_time(j, F_SEND, &c.send_ns));
     NEED(get_time(j, F_DONE, &c.done_ns));
     NEED(get_int(j, F_STATUS, true, INT32_MIN, INT32_MAX, "an HTTP status, or < 0 for a transport error", &status));
+    sp_trace_context tc;
+    NEED(get_trace(j, false, &tc, &c.has_trace));
+    memcpy(c.trace_id, tc.trace_id, 16);
+    memcpy(c.span_id, tc.span_id, 8);
     sp_status st = check_order(j, F_SEND, c.send_ns, F_DONE, c.done_ns);
     if (st)
         return st;
+    /* streamed generation (docs/generation.md): first token, every token's arrival, their count */
+    c.first_token_ns = SP_TIME_NONE;
+    c.output_tokens = -1;
+    const jval *ft = fv(j, F_FIRST_TOKEN);
+    if (ft->type && ft->type != SP_JSON_NULL) {
+        NEED(get_time(j, F_FIRST_TOKEN, &c.first_token_ns));
+        if (c.first_token_ns < c.send_ns || c.first_token_ns > c.done_ns)
+            return line_fail(j, SP_ERR_PARSE, "\"first_token_ns\" (%llu) is outside [\"send_ns\", \"done_ns\"]",
+                             (unsigned long long)c.first_token_ns);
+    }
+    NEED(get_int(j, F_OUTPUT_TOKENS, false, 0, INT64_MAX, "a non-negative token count", &c.output_tokens));
+    const jval *tn = fv(j, F_TOKEN_NS);
+    if (tn->type && tn->type != SP_JSON_NULL) {
+        if (tn->type != SP_JSON_ARR_BEGIN)
+            return line_fail(j, SP_ERR_PARSE, "\"token_ns\" must be an array of times in ns, not %s", type_name(tn));
+        if (j->tns_err)
+            return line_fail(j, SP_ERR_PARSE, "\"token_ns\" %s", j->tns_err);
+        for (size_t i = 0; i < j->ntns; i++)
+            if (j->tns[i] < c.send_ns || j->tns[i] > c.done_ns || (i && j->tns[i] < j->tns[i - 1]))
+                return line_fail(j, SP_ERR_PARSE, "\"token_ns\" element %zu (%llu) is %s", i + 1,
+                                 (unsigned long long)j->tns[i],
+                                 i && j->tns[i] < j->tns[i - 1] ? "before the one before it (expected arrival order)"
+                                                                : "outside [\"send_ns\", \"done_ns\"]");
+        if (c.output_tokens >= 0 && (uint64_t)c.output_tokens != j->ntns)
+            return line_fail(j, SP_ERR_PARSE, "\"output_tokens\" (%lld) differs from the %zu times in \"token_ns\"",
+                             (long long)c.output_tokens, j->ntns);
+        if (c.first_token_ns != SP_TIME_NONE && j->ntns && c.first_token_ns != j->tns[0])
+            return line_fail(j, SP_ERR_PARSE, "\"first_token_ns\" differs from the first of \"token_ns\"");
+        c.n_ctok = (uint32_t)j->ntns;
+        if (c.output_tokens < 0)
+            c.output_tokens = (int64_t)j->ntns;
+        if (c.first_token_ns == SP_TIME_NONE && j->ntns)
+            c.first_token_ns = j->tns[0];
+    }
     c.status = (int32_t)status;
+    if (c.n_ctok)
+        MODEL(sp_ev_add_client_tokens(j->ev, j->tns, j->ntns, &c.first_ctok));
     MODEL(sp_str_intern(&j->ev->strings, id, idlen, &c.id));
     MODEL(sp_ev_add_client(j->ev, &c));
     return SP_OK;
@@ -934,19 +1192,23 @@ static sp_status handle_line(jsonl *j, char *s, size_t n, uint64_t offset)
     const jval *e = fv(j, F_EV);
     if (e->type == 0)
         return line_fail(j, SP_ERR_PARSE, "missing \"ev\" (expected the record kind: meta, request, stage, batch, "
-                         "kernel, copy, launch or client)");
+                         "step, token, kernel, copy, launch or client)");
     if (e->type != SP_JSON_STRING)
         return line_fail(j, SP_ERR_PARSE, "\"ev\" must be a string, not %s", type_name(e));
 #define IS(lit) (e->len == sizeof(lit) - 1 && memcmp(e->s, lit, sizeof(lit) - 1) == 0)
     switch (e->len ? e->s[0] : 0) {
     case 'k': if (IS("kernel")) return rec_activity(j, true); break;
-    case 's': if (IS("stage")) return rec_stage(j); break;
+    case 's':
+        if (IS("stage")) return rec_stage(j);
+        if (IS("step")) return rec_batch(j, true);
+        break;
+    case 't': if (IS("token")) return rec_token(j); break;
     case 'r': if (IS("request")) return rec_request(j); break;
     case 'c':
         if (IS("copy")) return rec_activity(j, false);
         if (IS("client")) return rec_client(j);
         break;
-    case 'b': if (IS("batch")) return rec_batch(j); break;
+    case 'b': if (IS("batch")) return rec_batch(j, false); break;
     case 'l': if (IS("launch")) return rec_launch(j); break;
     case 'm': if (IS("meta")) return rec_meta(j); break;
     default: break;
@@ -1056,6 +1318,9 @@ sp_status sp_import_jsonl(sp_import_ctx *ctx)
     sp_json_fini(&j.lx);
     free(j.ids);
     free(j.members);
+    free(j.phases);
+    free(j.toks);
+    free(j.tns);
     free(buf);
     return st;
 }

@@ -41,6 +41,8 @@ typedef struct nat_reader {
     uint64_t recent_id[NAT_RECENT];
     uint32_t recent_idx[NAT_RECENT]; /* index + 1; 0 = empty */
     uint32_t members[SP_NATIVE_MAX_MEMBERS];
+    uint8_t phases[SP_NATIVE_MAX_STEP_MEMBERS];   /* a step record's members (step_record) */
+    uint32_t step_tokens[SP_NATIVE_MAX_STEP_MEMBERS];
     /* the last batch looked up: a batch's kernels and copies follow it closely */
     uint64_t last_batch_id;
     uint32_t last_batch_idx;  /* index + 1; 0 = none */
@@ -196,6 +198,56 @@ static sp_status no_name(nat_reader *r, uint64_t off, const char *what)
     return r->lost_some ? undecodable(r) : bad(r, off, what);
 }
 
+/* A generation step (record 14, docs/generation.md): a batch record whose members each carry a phase
+ * and a token count, and the KV cache after the step. Checked whole before anything is added. */
+static sp_status step_record(nat_reader *r, const unsigned char *p, uint32_t size, uint32_t aux, uint64_t off)
+{
+    struct sp_events *ev = r->ev;
+    if (aux > SP_NATIVE_MAX_STEP_MEMBERS || size != SP_REC_SIZE_STEP_BASE + 16u * aux)
+        return bad(r, off, "malformed step record (size 64 + 16 per member, at most 4091 members)");
+    uint64_t start = sp_rd64(p + 16), end = sp_rd64(p + 24);
+    int64_t eff = to_i64(sp_rd64(p + 32)), pad = to_i64(sp_rd64(p + 40));
+    int64_t kv_used = to_i64(sp_rd64(p + 48)), kv_cap = to_i64(sp_rd64(p + 56));
+    if (end < start)
+        return bad(r, off, "step record ends before it starts");
+    if (eff < 0 || pad < 0 || kv_used < 0 || kv_cap < 0)
+        return bad(r, off, "step record with a token count over 2^63");
+    if (eff > pad)
+        return bad(r, off, "step record with more effective tokens than padded tokens");
+    if (kv_cap > 0 && kv_used > kv_cap)
+        return bad(r, off, "step record with more KV cache tokens in use than its capacity");
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < aux; i++) {
+        uint64_t w = sp_rd64(p + SP_REC_SIZE_STEP_BASE + 16 * (size_t)i + 8);
+        uint64_t phase = w >> SP_STEP_PHASE_SHIFT, tokens = w & SP_STEP_TOKENS_MASK;
+        if (phase >= SP_EV_PHASE_COUNT)
+            return bad(r, off, "step record member with an unknown phase (0 decode, 1 prefill, 2 prefill chunk expected)");
+        if (tokens == 0 || tokens > UINT32_MAX)
+            return bad(r, off, "step record member with no tokens or more than 4294967295");
+        r->phases[i] = (uint8_t)phase;
+        r->step_tokens[i] = (uint32_t)tokens;
+        sum += tokens;
+    }
+    if (sum != (uint64_t)eff)
+        return bad(r, off, "step record whose effective tokens are not the sum of its members' tokens");
+    uint32_t b;
+    sp_status st = batch_of(r, sp_rd64(p + 8), &b);
+    if (st)
+        return st;
+    for (uint32_t i = 0; i < aux; i++)
+        if ((st = req_of(r, sp_rd64(p + SP_REC_SIZE_STEP_BASE + 16 * (size_t)i), &r->members[i])))
+            return st;
+    if ((st = sp_ev_batch_set_members(ev, b, r->members, aux)))
+        return st;
+    sp_ev_batch *bt = &ev->batches[b];
+    bt->start_ns = start;
+    bt->end_ns = end;
+    bt->effective_tokens = eff;
+    bt->padded_tokens = pad;
+    bt->has_record = true;
+    return sp_ev_set_step(ev, b, r->phases, r->step_tokens, aux, kv_used, kv_cap);
+}
+
 /* Fills the model from one record. `off` is its byte offset in the file, for messages. */
 static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type, uint32_t size,
                             uint32_t aux, uint64_t off)
@@ -219,6 +271,15 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         memcpy(&price, &bits, 8);
         if (isfinite(price) && price > 0)
             ev->files[file].price_per_hour = price;
+        if (size >= 40) {
+            /* the monotonic and the realtime clock read at open: times + (realtime - monotonic) are
+             * Unix times (docs/native-format.md, "Meta"); 0 means the recorder read no clock */
+            uint64_t mono = sp_rd64(p + 24), real = sp_rd64(p + 32);
+            if (mono && real && mono <= INT64_MAX && real <= INT64_MAX) {
+                ev->files[file].unix_offset_ns = (int64_t)real - (int64_t)mono;
+                ev->files[file].has_unix_offset = true;
+            }
+        }
         return SP_OK;
     }
     case SP_REC_REQUEST: {
@@ -248,6 +309,20 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         ev->requests[idx].outcome = (uint8_t)aux;
         ev->requests[idx].status = (int32_t)status;
         return SP_OK;
+    }
+    case SP_REC_TRACE: {
+        if (size != SP_REC_SIZE_TRACE || aux > 0xff)
+            return bad(r, off, "malformed trace-context record (48 bytes, flags 0..255 expected)");
+        sp_trace_context c;
+        c.flags = (uint8_t)aux;
+        memcpy(c.trace_id, p + 16, 16);
+        memcpy(c.span_id, p + 32, 8);
+        memcpy(c.parent_id, p + 40, 8);
+        uint32_t idx;
+        if ((st = req_of(r, sp_rd64(p + 8), &idx)))
+            return st;
+        st = sp_ev_request_set_trace(ev, idx, &c);
+        return st == SP_ERR_INVALID ? bad(r, off, "trace-context record with an all-zero trace id or span id") : st;
     }
     case SP_REC_LABEL: {
         if (aux > SP_NATIVE_MAX_LABEL || size != 16 + ((aux + 7) & ~7u))
@@ -289,7 +364,21 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         bt->effective_tokens = to_i64(sp_rd64(p + 32));
         bt->padded_tokens = to_i64(sp_rd64(p + 40));
         bt->has_record = true;
+        sp_ev_clear_step(ev, b); /* a later batch record replaces an earlier step record */
         return SP_OK;
+    }
+    case SP_REC_STEP:
+        return step_record(r, p, size, aux, off);
+    case SP_REC_TOKEN: {
+        if (size != SP_REC_SIZE_TOKEN)
+            return bad(r, off, "token record of the wrong size (32 bytes expected)");
+        uint64_t t = sp_rd64(p + 24);
+        if (t == SP_TIME_NONE)
+            return bad(r, off, "token record without a time");
+        uint32_t idx;
+        if ((st = req_of(r, sp_rd64(p + 8), &idx)))
+            return st;
+        return sp_ev_add_token(ev, idx, sp_rd64(p + 16), t);
     }
     case SP_REC_KERNEL:
     case SP_REC_COPY: {

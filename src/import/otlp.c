@@ -33,12 +33,21 @@ typedef struct ospan {
     uint8_t trace[16];
     uint8_t id[8], parent[8];
     bool has_parent;
-    bool is_request;         /* attribute servprof.request */
+    bool is_request;         /* attribute servprof.request, not false */
+    bool not_request;        /* attribute servprof.request: false (never the request span) */
+    sp_str request_id;       /* servprof.request's string value: the request's id; SP_EV_NONE */
+    bool has_flags;
+    uint8_t flags;           /* "flags": the W3C trace flags (its low 8 bits) */
+    int64_t batch_effective; /* servprof.batch.effective_tokens; < 0 absent */
+    int8_t outcome;          /* servprof.outcome (sp_outcome); < 0 absent */
+    int32_t http_status;     /* http.response.status_code; 0 absent */
+    int64_t batch_padded;    /* servprof.batch.padded_tokens; < 0 absent */
     bool server;             /* kind SERVER */
     bool has_batch;
     bool has_lat;
     int64_t batch;           /* servprof.batch */
     int64_t input_tokens;    /* gen_ai.usage.prompt_tokens; < 0 unknown */
+    int64_t output_tokens;   /* gen_ai.usage.completion_tokens; < 0 unknown */
     int64_t lat[LAT_COUNT];  /* ns; < 0 absent */
     sp_str stage;            /* SP_EV_NONE: not a stage span */
     uint64_t start, end;
@@ -52,6 +61,7 @@ typedef struct otlp {
     ospan *spans;
     size_t n, cap;
     bool lenient;
+    bool warned_dup_id;      /* said once that two traces name one request id */
     sp_known_stages ks;
 } otlp;
 
@@ -166,7 +176,8 @@ static sp_status read_anyvalue(otlp *o, sp_json_token *got, bool *has)
 }
 
 enum attr {
-    A_NONE = -1, A_STAGE = LAT_COUNT, A_REQUEST, A_BATCH, A_PROMPT_TOKENS
+    A_NONE = -1, A_STAGE = LAT_COUNT, A_REQUEST, A_BATCH, A_PROMPT_TOKENS, A_COMPLETION_TOKENS, A_BATCH_EFFECTIVE,
+    A_BATCH_PADDED, A_OUTCOME, A_HTTP_STATUS
 };
 
 static int attr_of(const char *k, size_t n)
@@ -178,8 +189,18 @@ static int attr_of(const char *k, size_t n)
         return A_REQUEST;
     if (IS("servprof.batch"))
         return A_BATCH;
+    if (IS("servprof.batch.effective_tokens"))
+        return A_BATCH_EFFECTIVE;
+    if (IS("servprof.batch.padded_tokens"))
+        return A_BATCH_PADDED;
+    if (IS("servprof.outcome"))
+        return A_OUTCOME;
+    if (IS("http.response.status_code") || IS("http.status_code"))
+        return A_HTTP_STATUS;
     if (IS("gen_ai.usage.prompt_tokens") || IS("gen_ai.usage.input_tokens"))
         return A_PROMPT_TOKENS;
+    if (IS("gen_ai.usage.completion_tokens") || IS("gen_ai.usage.output_tokens"))
+        return A_COMPLETION_TOKENS;
 #undef IS
     for (int i = 0; i < LAT_COUNT; i++)
         if (strlen(g_lat_names[i]) == n && memcmp(g_lat_names[i], k, n) == 0)
@@ -259,6 +280,47 @@ static sp_status read_attributes(otlp *o, sread *r)
                     }
                 } else if (which == A_REQUEST) {
                     r->s.is_request = v.type != SP_JSON_FALSE;
+                    r->s.not_request = v.type == SP_JSON_FALSE;
+                    /* a string names the request (servprof export writes the trace's own id) */
+                    if (v.type == SP_JSON_STRING) {
+                        if (v.len == 0 || v.len >= SP_EV_MAX_STRING || memchr(v.str, 0, v.len))
+                            bad(r, "servprof.request must be a non-empty request id under %u bytes, or a boolean",
+                                SP_EV_MAX_STRING);
+                        else if (v.len == 4 && memcmp(v.str, "true", 4) == 0)
+                            ; /* the flag written as text */
+                        else if (v.len == 5 && memcmp(v.str, "false", 5) == 0) {
+                            r->s.is_request = false;
+                            r->s.not_request = true;
+                        } else {
+                            sp_status ist = sp_str_intern(&o->ctx->ev->strings, v.str, v.len, &r->s.request_id);
+                            if (ist)
+                                return ist;
+                        }
+                    }
+                } else if (which == A_OUTCOME) {
+                    int oc = -1;
+                    for (int k = 0; v.type == SP_JSON_STRING && k < SP_OUTCOME_COUNT && oc < 0; k++)
+                        if (strlen(sp_outcome_str((sp_outcome)k)) == v.len &&
+                            memcmp(sp_outcome_str((sp_outcome)k), v.str, v.len) == 0)
+                            oc = k;
+                    if (oc < 0)
+                        bad(r, "servprof.outcome must be ok, rejected, error, cancelled or unfinished");
+                    else
+                        r->s.outcome = (int8_t)oc;
+                } else if (which == A_HTTP_STATUS) {
+                    if (!token_int(&v, &x) || x < 0 || x > 999)
+                        bad(r, "http.response.status_code must be an HTTP status (0..999)");
+                    else
+                        r->s.http_status = (int32_t)x;
+                } else if (which == A_BATCH_EFFECTIVE || which == A_BATCH_PADDED) {
+                    if (!token_int(&v, &x) || x < 0)
+                        bad(r, "%s must be a non-negative integer", which == A_BATCH_EFFECTIVE
+                                                                        ? "servprof.batch.effective_tokens"
+                                                                        : "servprof.batch.padded_tokens");
+                    else if (which == A_BATCH_EFFECTIVE)
+                        r->s.batch_effective = x;
+                    else
+                        r->s.batch_padded = x;
                 } else if (which == A_BATCH) {
                     if (!token_int(&v, &x))
                         bad(r, "servprof.batch must be an integer batch id");
@@ -271,6 +333,11 @@ static sp_status read_attributes(otlp *o, sread *r)
                         bad(r, "gen_ai.usage.prompt_tokens must be a non-negative integer");
                     else
                         r->s.input_tokens = x;
+                } else if (which == A_COMPLETION_TOKENS) {
+                    if (!token_int(&v, &x) || x < 0)
+                        bad(r, "gen_ai.usage.completion_tokens must be a non-negative integer");
+                    else
+                        r->s.output_tokens = x;
                 }
                 if (sp_json_skip_rest(&o->lx))   /* the rest of the value object */
                     return sp_json_fail(&o->lx, o->ctx);
@@ -309,6 +376,10 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
     r->has_trace = r->has_id = r->has_start = r->has_end = r->has_name = r->has_stage = false;
     r->bad[0] = '\0';
     r->s.input_tokens = -1;
+    r->s.output_tokens = -1;
+    r->s.request_id = SP_EV_NONE;
+    r->s.batch_effective = r->s.batch_padded = -1;
+    r->s.outcome = -1;
     for (int i = 0; i < LAT_COUNT; i++)
         r->s.lat[i] = -1;
     r->s.stage = SP_EV_NONE;
@@ -320,7 +391,7 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
             return sp_json_fail(&o->lx, o->ctx);
         if (t.type == SP_JSON_OBJ_END)
             break;
-        enum { K_OTHER, K_TRACE, K_SPAN, K_PARENT, K_NAME, K_KIND, K_START, K_END, K_ATTRS } k = K_OTHER;
+        enum { K_OTHER, K_TRACE, K_SPAN, K_PARENT, K_NAME, K_KIND, K_START, K_END, K_ATTRS, K_FLAGS } k = K_OTHER;
         if (key_is(&t, "traceId"))
             k = K_TRACE;
         else if (key_is(&t, "spanId"))
@@ -337,6 +408,8 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
             k = K_END;
         else if (key_is(&t, "attributes"))
             k = K_ATTRS;
+        else if (key_is(&t, "flags"))
+            k = K_FLAGS;
         if (k == K_OTHER) {
             if (sp_json_skip(&o->lx))
                 return sp_json_fail(&o->lx, o->ctx);
@@ -393,6 +466,15 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
                 r->s.server = t.is_int && t.i == 2;
             else if (t.type == SP_JSON_STRING)
                 r->s.server = key_is(&t, "SPAN_KIND_SERVER");
+            break;
+        case K_FLAGS:
+            /* fixed32 in the protocol: a JSON number; bits 0-7 are the W3C trace flags */
+            if (!token_int(&t, &x) || x < 0 || x > UINT32_MAX)
+                bad(r, "\"flags\" must be an unsigned 32-bit integer");
+            else {
+                r->s.flags = (uint8_t)(x & 0xff);
+                r->s.has_flags = true;
+            }
             break;
         case K_START:
         case K_END:
@@ -515,6 +597,7 @@ typedef struct bmember {
     int64_t batch;
     uint32_t req;
     uint64_t start, end;
+    int64_t effective, padded;   /* the batch's tokens as a span gives them; < 0 absent */
 } bmember;
 
 static int bmember_cmp(const void *a, const void *b)
@@ -542,8 +625,12 @@ static uint64_t clampadd(uint64_t a, int64_t d, uint64_t limit)
     return v;
 }
 
-/* vLLM's latency attributes placed in time from the start of the span carrying them (docs/otlp.md):
- * queue from there, then prefill, then decode, each clipped to the request's end. */
+/* vLLM's latency attributes placed in time (docs/otlp.md). With time_to_first_token the first token
+ * is at start + TTFT (vLLM measures TTFT from arrival), prefill ends there and queue ends where prefill
+ * starts (vLLM: queued until scheduled, prefill until the first token), decode runs from the first token
+ * to the last; without it, queue, prefill and decode follow each other from the start. Each piece is
+ * clipped to [start, done]. The first and last tokens become token records (docs/generation.md), so
+ * the TTFT and TPOT tables cover vLLM's requests as far as the attributes go. */
 static sp_status place_latencies(otlp *o, const ospan *g, size_t n, size_t req_span, uint32_t req,
                                  sp_str s_prefill, sp_str s_decode)
 {
@@ -564,12 +651,21 @@ static sp_status place_latencies(otlp *o, const ospan *g, size_t n, size_t req_s
     if (decode < 0 && lat[LAT_E2E] >= 0 && lat[LAT_TTFT] >= 0 && lat[LAT_E2E] >= lat[LAT_TTFT])
         decode = lat[LAT_E2E] - lat[LAT_TTFT];
     uint64_t t0 = c->start < done ? c->start : done;
-    uint64_t t1 = clampadd(t0, q, done);
+    uint64_t t1, t2; /* queue [t0', t1), prefill [t1, t2) */
+    if (lat[LAT_TTFT] >= 0) {
+        t2 = clampadd(t0, lat[LAT_TTFT], done);
+        uint64_t p = prefill >= 0 ? (uint64_t)prefill : 0;
+        t1 = t2 - t0 > p ? t2 - p : t0;
+        uint64_t qs = t1 - t0 > (uint64_t)q ? t1 - (uint64_t)q : t0;
+        t0 = qs;
+    } else {
+        t1 = clampadd(t0, q, done);
+        t2 = prefill >= 0 ? clampadd(t1, prefill, done) : t1;
+    }
     sp_status st;
     if (lat[LAT_QUEUE] >= 0 && !has_stage(g, n, o->ks.queue, req_span) && t1 > t0 &&
         (st = sp_ev_add_span(ev, req, o->ks.queue, t0, t1)))
         return st;
-    uint64_t t2 = prefill >= 0 ? clampadd(t1, prefill, done) : t1;
     if (prefill >= 0 && !has_stage(g, n, s_prefill, req_span) && t2 > t1 &&
         (st = sp_ev_add_span(ev, req, s_prefill, t1, t2)))
         return st;
@@ -577,7 +673,45 @@ static sp_status place_latencies(otlp *o, const ospan *g, size_t n, size_t req_s
     if (decode >= 0 && !has_stage(g, n, s_decode, req_span) && t3 > t2 &&
         (st = sp_ev_add_span(ev, req, s_decode, t2, t3)))
         return st;
-    return SP_OK;
+    /* the first token (TTFT known) and the last (completion tokens >= 2 and decode known): their times
+     * only; vLLM's spans carry no other token's */
+    int64_t out = -1;
+    for (size_t i = 0; i < n && out < 0; i++)
+        out = g[i].output_tokens;
+    ev->requests[req].output_tokens = out;
+    if (lat[LAT_TTFT] < 0 || out == 0)
+        return SP_OK;
+    if ((st = sp_ev_add_token(ev, req, 0, t2)))
+        return st;
+    if (out >= 2 && decode >= 0)
+        st = sp_ev_add_token(ev, req, (uint64_t)out - 1, t3);
+    return st;
+}
+
+/* The request of a trace's request span: named by its servprof.request string when it has one that
+ * no earlier trace of the file took (servprof export writes each request's own id there), else by the
+ * trace id in hex (docs/otlp.md, "Requests"). */
+static sp_status request_of(otlp *o, const ospan *rs, const char *trace_hex, uint32_t *out)
+{
+    struct sp_events *ev = o->ctx->ev;
+    const uint32_t file = o->ctx->file;
+    if (rs->request_id != SP_EV_NONE) {
+        const char *id = sp_str_get(&ev->strings, rs->request_id);
+        uint32_t req;
+        sp_status st = sp_ev_request_ref(ev, file, id, strlen(id), &req);
+        if (st)
+            return st;
+        if (!ev->requests[req].has_record) {
+            *out = req;
+            return SP_OK;
+        }
+        if (!o->warned_dup_id) {
+            sp_log(SP_LOG_WARN, "%s:%u:%u: two traces name request \"%.64s\" (servprof.request); the later is "
+                   "known by its trace id %s", o->ctx->name, rs->line, rs->column, id, trace_hex);
+            o->warned_dup_id = true;
+        }
+    }
+    return sp_ev_request_ref(ev, file, trace_hex, 32, out);
 }
 
 static sp_status build(otlp *o)
@@ -607,10 +741,10 @@ static sp_status build(otlp *o)
             if (g[i].is_request)
                 rs = i;
         for (size_t i = 0; i < n && rs == n; i++)
-            if (!g[i].has_parent)
+            if (!g[i].has_parent && !g[i].not_request)
                 rs = i;
         for (size_t i = 0; i < n && rs == n; i++)
-            if (g[i].server)
+            if (g[i].server && !g[i].not_request)
                 rs = i;
         if (rs == n) {
             ev->files[file].ignored += n;   /* a trace fragment with no request span */
@@ -620,21 +754,36 @@ static sp_status build(otlp *o)
         for (int i = 0; i < 16; i++)
             snprintf(id + 2 * i, 3, "%02x", g[rs].trace[i]);
         uint32_t req;
-        if ((st = sp_ev_request_ref(ev, file, id, 32, &req)))
+        if ((st = request_of(o, &g[rs], id, &req)))
             break;
         sp_ev_request *q = &ev->requests[req];
+        sp_trace_context tc;
+        memcpy(tc.trace_id, g[rs].trace, 16);
+        memcpy(tc.span_id, g[rs].id, 8);
+        memset(tc.parent_id, 0, 8);
+        if (g[rs].has_parent)
+            memcpy(tc.parent_id, g[rs].parent, 8);
+        tc.flags = g[rs].has_flags ? g[rs].flags : SP_TRACE_FLAG_SAMPLED;
+        if ((st = sp_ev_request_set_trace(ev, req, &tc)) == SP_ERR_INVALID)
+            st = SP_OK;   /* an all-zero span id: the request keeps no trace context */
+        if (st)
+            break;
         q->arrival_ns = g[rs].start;
         q->done_ns = g[rs].end;
         q->input_tokens = g[rs].input_tokens;
         for (size_t i = 0; i < n && q->input_tokens < 0; i++)
             q->input_tokens = g[i].input_tokens;
         q->has_record = true;
+        if (g[rs].outcome >= 0)
+            q->outcome = (uint8_t)g[rs].outcome;
+        q->status = g[rs].http_status;
         for (size_t i = 0; i < n && st == SP_OK; i++) {
             if (i != rs && g[i].stage != SP_EV_NONE)
                 st = sp_ev_add_span(ev, req, g[i].stage, g[i].start, g[i].end);
             if (st == SP_OK && g[i].has_batch) {
                 if ((st = SP_GROW(bm, capbm, nbm + 1, OTLP_MAX_SPANS)) == SP_OK)
-                    bm[nbm++] = (bmember){g[i].batch, req, g[i].start, g[i].end};
+                    bm[nbm++] = (bmember){g[i].batch, req, g[i].start, g[i].end, g[i].batch_effective,
+                                          g[i].batch_padded};
             }
         }
         if (st == SP_OK)
@@ -649,9 +798,14 @@ static sp_status build(otlp *o)
         for (size_t a = 0; a < nbm && st == SP_OK;) {
             size_t b = a, k = 0;
             uint64_t s = bm[a].start, e = bm[a].end;
+            int64_t eff = -1, pad = -1;
             for (; b < nbm && bm[b].batch == bm[a].batch; b++) {
                 if (k == 0 || reqs[k - 1] != bm[b].req)
                     reqs[k++] = bm[b].req;
+                if (bm[b].effective >= 0)
+                    eff = bm[b].effective;
+                if (bm[b].padded >= 0)
+                    pad = bm[b].padded;
                 if (bm[b].start < s)
                     s = bm[b].start;
                 if (bm[b].end > e)
@@ -664,7 +818,8 @@ static sp_status build(otlp *o)
             sp_ev_batch *bt = &ev->batches[bi];
             bt->start_ns = s;
             bt->end_ns = e;
-            bt->effective_tokens = bt->padded_tokens = -1;
+            bt->effective_tokens = eff;
+            bt->padded_tokens = pad;
             bt->has_record = true;
             a = b;
         }
@@ -733,6 +888,11 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
         st = sp_import_fail_at(o.ctx, 1, 1, SP_ERR_PARSE, "no OTLP/JSON document (expected {\"resourceSpans\":[...]})");
     if (st == SP_OK)
         st = build(&o);
+    if (st == SP_OK) {
+        /* OTLP times are Unix times already */
+        ctx->ev->files[ctx->file].has_unix_offset = true;
+        ctx->ev->files[ctx->file].unix_offset_ns = 0;
+    }
     if (st == SP_OK && ctx->err && ctx->errlen)
         ctx->err[0] = '\0';
     sp_json_fini(&o.lx);

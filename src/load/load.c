@@ -22,12 +22,14 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/json_esc_int.h"
+#include "common/tracectx.h"
 #include "common/util_int.h"
 #include "load/load_int.h"
 
@@ -100,6 +102,7 @@ typedef struct load_run {
     char model_json[300];
     char id_prefix[72];
     sp_stream_log slog; /* streaming generation: every request's tokens */
+    uint64_t trace_key[3]; /* random per run: every request's trace and span ids derive from it */
 } load_run;
 
 void sp_load_config_init(sp_load_config *o)
@@ -261,6 +264,28 @@ static char *put_u64(char *p, uint64_t v)
     return p + sp_u64_dec(v, p);
 }
 
+/* Request `req`'s W3C trace context: a trace id and a span id (the client's span, sent as the
+ * traceparent's parent-id) that are functions of the run's random key and the request's index, so
+ * the trace file can name them without storing them (docs/load.md, "Trace context"). Each is a
+ * bijection of the index mixed with 64 random bits, so no two requests of a run share one; never all
+ * zero. */
+static void req_trace(const load_run *r, uint64_t req, sp_trace_context *c)
+{
+    uint64_t w[3];
+    for (int k = 0; k < 3; k++) {
+        w[k] = sp_mix64(r->trace_key[k] ^ sp_mix64(req + 1 + (uint64_t)k * 0x9e3779b97f4a7c15ull));
+        if (w[k] == 0)
+            w[k] = 1;
+    }
+    for (int b = 0; b < 8; b++) {
+        c->trace_id[b] = (uint8_t)(w[0] >> (56 - 8 * b));
+        c->trace_id[8 + b] = (uint8_t)(w[1] >> (56 - 8 * b));
+        c->span_id[b] = (uint8_t)(w[2] >> (56 - 8 * b));
+    }
+    memset(c->parent_id, 0, sizeof c->parent_id);
+    c->flags = SP_TRACE_FLAG_SAMPLED;
+}
+
 /* Builds request `req` into the connection's write buffer. */
 static sp_status build_request(load_run *r, load_conn *c, uint32_t req)
 {
@@ -278,7 +303,7 @@ static sp_status build_request(load_run *r, load_conn *c, uint32_t req)
         memcpy(r->body + k, r->model_json, ml);
         k += ml;
     }
-    size_t need = r->prefix_len + 128 + k;
+    size_t need = r->prefix_len + 256 + k;
     if (need > c->wcap) {
         size_t nc = c->wcap ? c->wcap : 1024;
         while (nc < need)
@@ -297,6 +322,13 @@ static sp_status build_request(load_run *r, load_conn *c, uint32_t req)
     p += il;
     *p++ = '-';
     p = put_u64(p, (uint64_t)req + 1);
+    /* W3C trace context: a fresh trace per request, this client's span as the parent, sampled */
+    sp_trace_context tc;
+    req_trace(r, req, &tc);
+    memcpy(p, "\r\ntraceparent: ", 15);
+    p += 15;
+    sp_traceparent_write(&tc, p);
+    p += SP_TRACEPARENT_LEN;
     memcpy(p, "\r\nContent-Length: ", 18);
     p += 18;
     p = put_u64(p, k);
@@ -776,7 +808,20 @@ static const char *arrival_name(sp_load_arrival a)
     return "?";
 }
 
-/* servprof.events/1: a meta line, then one "client" line per request (warm-up included, marked). */
+/* Unix time minus the monotonic clock now: what the trace's times add to become Unix times (the
+ * realtime clock read between two monotonic reads, against their middle). */
+static int64_t unix_offset_now(void)
+{
+    struct timespec rt;
+    uint64_t a = sp_now_ns();
+    clock_gettime(CLOCK_REALTIME, &rt);
+    uint64_t b = sp_now_ns();
+    int64_t real = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec;
+    return real - (int64_t)(a + (b - a) / 2);
+}
+
+/* servprof.events/1: a meta line, then one "client" line per request (warm-up included, marked), with
+ * the trace context it sent. */
 static sp_status write_trace(load_run *r, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "w");
@@ -788,18 +833,24 @@ static sp_status write_trace(load_run *r, const char *path, char *err, size_t er
     fprintf(f, "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"clock\":\"monotonic\","
                "\"source\":\"servprof load\",\"url\":");
     sp_json_write_str(f, r->o->url, 0);
-    fprintf(f, ",\"arrival\":\"%s\",\"target_rate\":%.6g,\"seed\":%llu", arrival_name(r->o->arrival),
-            r->o->arrival == SP_LOAD_ARRIVAL_REPLAY ? 0.0 : r->o->rate, (unsigned long long)r->o->seed);
+    fprintf(f, ",\"arrival\":\"%s\",\"target_rate\":%.6g,\"seed\":%llu,\"unix_offset_ns\":%lld",
+            arrival_name(r->o->arrival), r->o->arrival == SP_LOAD_ARRIVAL_REPLAY ? 0.0 : r->o->rate,
+            (unsigned long long)r->o->seed, (long long)unix_offset_now());
     if (r->o->stream)
         fprintf(f, ",\"stream\":true,\"endpoint\":\"%s\"", r->o->chat ? "chat" : "completions");
     fprintf(f, "}\n");
+    char tid[33], sid[17];
+    sp_trace_context tc;
     for (size_t i = 0; i < r->n_recs && !ferror(f); i++) { /* stop at the first failed write */
         const load_rec *q = &r->recs[i];
+        req_trace(r, i, &tc);
+        sp_hex_write(tc.trace_id, 16, tid);
+        sp_hex_write(tc.span_id, 8, sid);
         fprintf(f,
                 "{\"ev\":\"client\",\"id\":\"%s-%zu\",\"intended_ns\":%llu,\"send_ns\":%llu,"
-                "\"done_ns\":%llu,\"status\":%d%s",
+                "\"done_ns\":%llu,\"status\":%d,\"trace_id\":\"%s\",\"span_id\":\"%s\"%s",
                 r->id_prefix, i + 1, (unsigned long long)q->intended, (unsigned long long)q->send,
-                (unsigned long long)q->done, (int)q->status,
+                (unsigned long long)q->done, (int)q->status, tid, sid,
                 (q->flags & REC_WARMUP) ? ",\"warmup\":true" : "");
         if (r->o->stream)
             sp_stream_trace_fields(f, &r->slog, (uint32_t)i, sp_textgen_max_tokens(&r->text, i), q->status);
@@ -871,6 +922,12 @@ static sp_status run_open(load_run *r, const sp_load_config *o, char *err, size_
         return st;
 
     snprintf(r->id_prefix, sizeof r->id_prefix, "%s", o->id_prefix);
+    /* trace ids must differ between runs (W3C: random), whatever the seed of the schedule */
+    if (getrandom(r->trace_key, sizeof r->trace_key, GRND_NONBLOCK) != (ssize_t)sizeof r->trace_key) {
+        uint64_t x = sp_now_ns() ^ ((uint64_t)getpid() << 40);
+        for (int k = 0; k < 3; k++)
+            r->trace_key[k] = sp_splitmix64(&x);
+    }
     snprintf(r->model_json, sizeof r->model_json, "\",\"model\":\"%s\"}", o->model ? o->model : "");
     r->prefix_len = (size_t)snprintf(r->prefix, sizeof r->prefix,
                                      "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"

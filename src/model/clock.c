@@ -158,21 +158,61 @@ static void decide_offset(const struct sp_events *ev, sp_clock_offset *o, const 
     }
 }
 
+/* The trace id a lookup asks for, and the set it looks in (the eq of a hashed key, hmap.h). */
+typedef struct trace_probe {
+    const struct sp_events *ev;
+    const uint8_t *trace_id;
+} trace_probe;
+
+static bool trace_eq(const void *ctx, uint32_t req)
+{
+    const trace_probe *p = ctx;
+    return memcmp(p->ev->traces[p->ev->requests[req].trace].trace_id, p->trace_id, 16) == 0;
+}
+
+/* The first recorded request carrying each trace id: built only when some client record's id text
+ * matched no request. */
+static sp_status index_traces(const struct sp_events *ev, sp_hmap *m)
+{
+    sp_status st = sp_hmap_init(m, ev->n_traces);
+    for (size_t i = 0; i < ev->n_requests && st == SP_OK; i++) {
+        const sp_ev_request *q = &ev->requests[i];
+        if (!q->has_record || q->trace == SP_EV_NONE)
+            continue;
+        trace_probe p = {ev, ev->traces[q->trace].trace_id};
+        uint64_t key = sp_hash_bytes(p.trace_id, 16, 0);
+        if (sp_hmap_find(m, key, trace_eq, &p) == SP_HMAP_NONE)
+            st = sp_hmap_put(m, key, (uint32_t)i);
+    }
+    return st;
+}
+
+/* The request a client record joins by trace id: its own trace id, else its id text when that is 32
+ * hex digits (a client that knows its requests by trace id); SP_HMAP_NONE when there is none. */
+static uint32_t join_by_trace(const struct sp_events *ev, const sp_hmap *m, sp_ev_client *cl)
+{
+    const uint8_t *want = cl->has_trace ? cl->trace_id : cl->id_is_trace ? cl->id_trace : NULL;
+    if (!want)
+        return SP_HMAP_NONE;
+    trace_probe p = {ev, want};
+    return sp_hmap_find(m, sp_hash_bytes(want, 16, 0), trace_eq, &p);
+}
+
 /* Request index + 1 per client record's id (the first recorded request holding it), by the interned
- * id: ids are interned once, so equal text is an equal sp_str (an integer key, hmap.h). */
+ * id: ids are interned once, so equal text is an equal sp_str (an integer key, hmap.h); a record whose
+ * id matches none joins by trace id (join_by_trace). */
 static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
 {
-    sp_hmap first;
+    sp_hmap first, traces;
+    memset(&traces, 0, sizeof traces);
+    bool traces_ready = false;
     sp_status st = sp_hmap_init(&first, ev->n_requests);
     for (size_t i = 0; i < ev->n_requests && st == SP_OK; i++)
         if (ev->requests[i].has_record && sp_hmap_find(&first, ev->requests[i].id, NULL, NULL) == SP_HMAP_NONE)
             st = sp_hmap_put(&first, ev->requests[i].id, (uint32_t)i);
-    if (st) {
-        sp_hmap_free(&first);
-        return st;
-    }
-    for (size_t c = 0; c < ev->n_clients; c++) {
-        const sp_ev_client *cl = &ev->clients[c];
+    for (size_t c = 0; c < ev->n_clients && st == SP_OK; c++) {
+        sp_ev_client *cl = &ev->clients[c];
+        cl->by_trace = false;
         if (cl->status < 0) {
             /* no response reached the client: it observed no latency, and its done time (when it gave
              * up) bounds nothing */
@@ -180,6 +220,13 @@ static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
             continue;
         }
         uint32_t r = sp_hmap_find(&first, cl->id, NULL, NULL);
+        if (r == SP_HMAP_NONE && ev->n_traces) {
+            if (!traces_ready && (st = index_traces(ev, &traces)) != SP_OK)
+                break;
+            traces_ready = true;
+            r = join_by_trace(ev, &traces, cl);
+            cl->by_trace = r != SP_HMAP_NONE;
+        }
         if (r == SP_HMAP_NONE) {
             ev->clients_unjoined++;
             continue;
@@ -193,12 +240,35 @@ static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
             chosen[r] = (uint32_t)c + 1;
     }
     sp_hmap_free(&first);
-    return SP_OK;
+    sp_hmap_free(&traces);
+    return st;
+}
+
+/* Counts what the joined pairs say about trace context: joined by trace id, and, where both sides
+ * carry one, whether they agree (one trace; the server continued the client's span). */
+static void count_trace_joins(struct sp_events *ev)
+{
+    for (size_t i = 0; i < ev->n_requests; i++) {
+        const sp_ev_request *q = &ev->requests[i];
+        if (q->client == SP_EV_NONE)
+            continue;
+        const sp_ev_client *cl = &ev->clients[q->client];
+        ev->clients_by_trace += cl->by_trace;
+        if (q->trace == SP_EV_NONE || !cl->has_trace)
+            continue;
+        const sp_trace_context *t = &ev->traces[q->trace];
+        bool agree = memcmp(t->trace_id, cl->trace_id, 16) == 0 && memcmp(t->parent_id, cl->span_id, 8) == 0;
+        if (agree)
+            ev->trace_matched++;
+        else
+            ev->trace_mismatched++;
+    }
 }
 
 sp_status sp_ev_join_clients(struct sp_events *ev)
 {
     ev->clients_unjoined = ev->clients_failed = ev->clients_duplicate = 0;
+    ev->clients_by_trace = ev->trace_matched = ev->trace_mismatched = 0;
     ev->has_client = false;
     free(ev->clock_offsets);
     ev->clock_offsets = NULL;
@@ -207,6 +277,9 @@ sp_status sp_ev_join_clients(struct sp_events *ev)
     for (size_t i = 0; i < ev->n_requests; i++) {
         sp_ev_request *q = &ev->requests[i];
         q->client_intended_ns = q->client_send_ns = q->client_done_ns = SP_TIME_NONE;
+        q->client_offset_ns = 0;
+        q->client_first_token_ns = SP_TIME_NONE;
+        q->client = SP_EV_NONE;
     }
     if (!ev->n_clients)
         return SP_OK;
@@ -246,6 +319,10 @@ sp_status sp_ev_join_clients(struct sp_events *ev)
         q->client_intended_ns = sp_clock_map(cl->intended_ns, o->offset_ns);
         q->client_send_ns = sp_clock_map(cl->send_ns, o->offset_ns);
         q->client_done_ns = sp_clock_map(cl->done_ns, o->offset_ns);
+        /* generation (docs/generation.md): the record itself, for its token times, and its offset */
+        q->client_offset_ns = o->offset_ns;
+        q->client_first_token_ns = sp_clock_map(cl->first_token_ns, o->offset_ns);
+        q->client = chosen[i] - 1;
         ev->has_client = true;
         sp_clock_bounds one;
         sp_clock_bounds_init(&one);
@@ -255,6 +332,8 @@ sp_status sp_ev_join_clients(struct sp_events *ev)
     }
     free(chosen);
     sp_hmap_free(&pm);
+    if (!st)
+        count_trace_joins(ev);
     sp_clock_offset *offs = NULL;
     if (!st && n_pairs) {
         offs = malloc(n_pairs * sizeof *offs);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/tracectx.h"
 #include "common/util_int.h"
 #include "model/events_int.h"
 
@@ -221,6 +222,11 @@ void sp_events_destroy(sp_events *ev)
     free(ev->props);
     free(ev->clients);
     free(ev->marks);
+    free(ev->steps);
+    free(ev->step_members);
+    free(ev->tokens);
+    free(ev->client_tokens);
+    free(ev->traces);
     free(ev->clock_offsets);
     free(ev->req_batches);
     sp_hmap_free(&ev->req_map);
@@ -359,6 +365,9 @@ static void request_init(sp_ev_request *r, sp_str sid, uint32_t file)
     r->arrival_ns = r->done_ns = SP_TIME_NONE;
     r->client_intended_ns = r->client_send_ns = r->client_done_ns = SP_TIME_NONE;
     r->input_tokens = -1;
+    r->output_tokens = -1;
+    r->client_first_token_ns = SP_TIME_NONE;
+    r->trace = r->client = SP_EV_NONE;
 }
 
 sp_status sp_ev_request_ref(struct sp_events *ev, uint32_t file, const char *id, size_t len,
@@ -495,6 +504,7 @@ sp_status sp_ev_batch_ref(struct sp_events *ev, uint32_t file, int64_t id, uint3
     b->start_ns = b->end_ns = SP_TIME_NONE;
     b->effective_tokens = b->padded_tokens = -1;
     b->first_member = 0;
+    b->step = SP_EV_NONE;
     ev->finished = false;
     *out_batch = idx;
     return SP_OK;
@@ -552,7 +562,28 @@ sp_status sp_ev_add_client(struct sp_events *ev, const sp_ev_client *c)
     sp_status st = SP_GROW(ev->clients, ev->cap_clients, ev->n_clients + 1, SP_EV_MAX_RECORDS);
     if (st)
         return st;
-    ev->clients[ev->n_clients++] = *c;
+    sp_ev_client *cl = &ev->clients[ev->n_clients++];
+    *cl = *c;
+    /* an id text that is a trace id joins by trace id too (clock.c, sp_ev_join_clients) */
+    const char *t = sp_str_get(&ev->strings, cl->id);
+    cl->id_is_trace = t && sp_hex_read(t, strlen(t), cl->id_trace, 16);
+    ev->finished = false;
+    return SP_OK;
+}
+
+sp_status sp_ev_request_set_trace(struct sp_events *ev, uint32_t req, const sp_trace_context *ctx)
+{
+    static const uint8_t zero[16];
+    if (memcmp(ctx->trace_id, zero, 16) == 0 || memcmp(ctx->span_id, zero, 8) == 0)
+        return SP_ERR_INVALID;
+    sp_ev_request *r = &ev->requests[req];
+    if (r->trace == SP_EV_NONE) {
+        sp_status st = SP_GROW(ev->traces, ev->cap_traces, ev->n_traces + 1, SP_EV_MAX_RECORDS);
+        if (st)
+            return st;
+        r->trace = (uint32_t)ev->n_traces++;
+    }
+    ev->traces[r->trace] = *ctx;
     ev->finished = false;
     return SP_OK;
 }
@@ -873,6 +904,15 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     jst = sort_span_ties(ev);
     if (!jst)
         jst = sort_act_ties(ev);
+    sp_ev_token_clash clash;
+    if (!jst && (jst = sp_ev_finish_tokens(ev, lenient, &clash)) == SP_ERR_PARSE) {
+        const sp_ev_request *q = &ev->requests[clash.req];
+        sp_errf(err, errlen, "%s: request \"%s\" has two token records with index %llu at different times "
+                "(%llu and %llu ns; expected one record per output token; --lenient keeps the earlier)",
+                sp_str_get(&ev->strings, ev->files[q->file].path), sp_str_get(&ev->strings, q->id),
+                (unsigned long long)clash.index, (unsigned long long)clash.first_ns,
+                (unsigned long long)clash.second_ns);
+    }
     if (jst)
         return jst;
     for (size_t i = 0; i < ev->n_requests; i++) {

@@ -54,12 +54,24 @@ typedef struct sp_ev_request {
     uint32_t first_batch;    /* after sp_ev_finish: indexes into req_batches[] */
     uint32_t nbatches;
     int32_t status;          /* HTTP status the outcome came with; 0: none */
+    /* generation (docs/generation.md): */
+    int64_t output_tokens;   /* as the request record gives it; < 0: unknown (then the token records
+                                say: the last index + 1) */
+    uint32_t first_token;    /* after sp_ev_finish: tokens[first_token .. +ntokens), by index */
+    uint32_t ntokens;
+    int64_t client_offset_ns;    /* after sp_ev_finish: theta of the joined record's (client file,
+                                    server file) pair (clock.c); 0 without one */
+    uint64_t client_first_token_ns; /* after sp_ev_finish: the joined record's first token on the
+                                       server clock; SP_TIME_NONE when none */
     uint8_t outcome;         /* sp_outcome (trace.h); SP_OUTCOME_OK unless a record says otherwise.
                                 sp_ev_finish makes a request that records name but that has no
                                 request record, in an unclean file that lost nothing,
                                 SP_OUTCOME_UNFINISHED, and gives it as arrival_ns the earliest time
                                 its records give (docs/analysis.md section 0a) */
     bool has_record;         /* a request record was seen (not only a reference) */
+    uint32_t trace;          /* its W3C trace context: index into traces[], or SP_EV_NONE */
+    uint32_t client;         /* after sp_ev_finish: the joined client record (index into clients[]), or
+                                SP_EV_NONE */
 } sp_ev_request;
 
 typedef struct sp_ev_span {
@@ -77,8 +89,39 @@ typedef struct sp_ev_batch {
     uint32_t first_member;   /* members[first_member .. +nmembers) are request indexes */
     uint32_t nmembers;
     uint32_t device;
+    uint32_t step;           /* index into steps: a generation step (docs/generation.md) with each
+                                member's phase and tokens; SP_EV_NONE: a plain batch */
     bool has_record;
 } sp_ev_batch;
+
+/* A member's phase in a generation step (docs/generation.md; native record 14's phase values). */
+typedef enum sp_ev_phase {
+    SP_EV_PHASE_DECODE = 0,        /* one new token */
+    SP_EV_PHASE_PREFILL = 1,       /* the whole prompt, or its last chunk: the first token comes */
+    SP_EV_PHASE_PREFILL_CHUNK = 2, /* a part of the prompt, more to come */
+    SP_EV_PHASE_COUNT
+} sp_ev_phase;
+
+/* What a step adds to its batch: per member (in the batch's member order) the phase and how many of
+ * its tokens the step computed, and the KV cache after the step. */
+typedef struct sp_ev_step {
+    uint32_t batch;              /* index into batches */
+    uint32_t first;              /* step_members[first .. first + the batch's nmembers) */
+    int64_t kv_used_tokens;      /* < 0: unknown */
+    int64_t kv_capacity_tokens;  /* <= 0: unknown */
+} sp_ev_step;
+
+typedef struct sp_ev_step_member {
+    uint32_t tokens;
+    uint8_t phase;               /* sp_ev_phase */
+} sp_ev_step_member;
+
+/* One output token of a request, when it left the server (docs/generation.md). */
+typedef struct sp_ev_token {
+    uint32_t req;                /* index into requests */
+    uint64_t index;              /* 0-based, in output order */
+    uint64_t time_ns;
+} sp_ev_token;
 
 /* Device activity: kernels, copies, memsets and syncs. */
 typedef struct sp_ev_activity {
@@ -126,7 +169,8 @@ typedef struct sp_ev_mark {
 
 /* A client-side record from the load generator's trace ("ev":"client"): joined at sp_ev_finish to
  * the server request with the same id text in any file (the client's ids are the server's, sent as
- * X-Request-Id). Unjoined client records are counted, not errors. Times are on the client's clock
+ * X-Request-Id), else to the request whose recorded trace context has the client's trace id (sent as
+ * traceparent). Unjoined client records are counted, not errors. Times are on the client's clock
  * as recorded; the joined request gets them mapped onto its server's clock (clock.c). */
 typedef struct sp_ev_client {
     sp_str id;
@@ -135,6 +179,16 @@ typedef struct sp_ev_client {
     uint64_t done_ns;        /* when the response was fully received */
     int32_t status;          /* HTTP status, or < 0 for a transport error */
     uint32_t file;
+    /* streamed generation (docs/generation.md), on the client's clock: */
+    uint64_t first_token_ns; /* the first content chunk's arrival; SP_TIME_NONE: none */
+    int64_t output_tokens;   /* < 0: unknown */
+    uint32_t first_ctok, n_ctok; /* client_tokens[first_ctok .. +n_ctok): each token's arrival */
+    bool has_trace;          /* the client sent a W3C traceparent for it: */
+    uint8_t trace_id[16];    /* its trace id */
+    uint8_t span_id[8];      /* and the client's span (the server's parent) */
+    bool by_trace;           /* after sp_ev_finish: joined by trace id, its id text matching no request */
+    bool id_is_trace;        /* set by sp_ev_add_client: the id text is 32 hex digits, a trace id: */
+    uint8_t id_trace[16];    /* those digits' bytes (a client that knows its requests by trace id) */
 } sp_ev_client;
 
 /* A property of one file's trace (docs/native-format.md "Properties"): e.g. "device" -> "cpu",
@@ -164,6 +218,9 @@ typedef struct sp_ev_file {
     uint64_t last_ns;        /* after sp_ev_finish: the latest time any record of the file gives (its
                                 trace's end, where unfinished requests' time is measured to);
                                 SP_TIME_NONE when it gives none */
+    bool has_unix_offset;    /* the trace ties its clock to Unix time (a native meta record's realtime
+                                at open, a JSONL meta's unix_offset_ns; OTLP times are Unix times): */
+    int64_t unix_offset_ns;  /* a time of this file + unix_offset_ns = ns since the Unix epoch */
 } sp_ev_file;
 
 #define SP_GROW_ARRAY(name, type) type *name; size_t n_##name, cap_##name
@@ -180,9 +237,18 @@ struct sp_events {
     SP_GROW_ARRAY(clients, sp_ev_client);
     SP_GROW_ARRAY(props, sp_ev_prop);
     SP_GROW_ARRAY(marks, sp_ev_mark);
+    SP_GROW_ARRAY(steps, sp_ev_step);            /* generation (gen.c) */
+    SP_GROW_ARRAY(step_members, sp_ev_step_member);
+    SP_GROW_ARRAY(tokens, sp_ev_token);
+    SP_GROW_ARRAY(client_tokens, uint64_t);
+    SP_GROW_ARRAY(traces, sp_trace_context); /* requests' trace contexts (sp_ev_request.trace) */
     size_t clients_unjoined;  /* after sp_ev_finish: no recorded request has the id */
     size_t clients_failed;    /* after sp_ev_finish: transport errors (status < 0), never joined */
     size_t clients_duplicate; /* after sp_ev_finish: another record for the same request was joined */
+    size_t clients_by_trace;  /* after sp_ev_finish: joined by trace id (their id text matched none) */
+    size_t trace_matched;     /* after sp_ev_finish: joined pairs that both carry a trace context and
+                                 agree (one trace id; the request's parent is the client's span) */
+    size_t trace_mismatched;  /* after sp_ev_finish: ... and disagree */
     sp_clock_mode clock_mode; /* how client times map onto server clocks (sp_ev_set_clock) */
     int64_t clock_offset_ns;  /* theta for SP_CLOCK_FIXED */
     sp_clock_offset *clock_offsets; /* after sp_ev_finish: one per (client file, server file) pair
@@ -261,6 +327,9 @@ sp_status sp_ev_add_span(struct sp_events *ev, uint32_t req, sp_str stage, uint6
 sp_status sp_ev_add_activity(struct sp_events *ev, const sp_ev_activity *a);
 sp_status sp_ev_add_launch(struct sp_events *ev, const sp_ev_launch *l);
 sp_status sp_ev_add_client(struct sp_events *ev, const sp_ev_client *c);
+/* Gives request `req` the trace context `ctx` (copied), replacing one it had. SP_ERR_INVALID when the
+ * trace id or the span id is all zero (not valid W3C ids), SP_ERR_NOMEM, SP_ERR_LIMIT. */
+sp_status sp_ev_request_set_trace(struct sp_events *ev, uint32_t req, const sp_trace_context *ctx);
 /* Adds a step mark (copied); SP_ERR_INVALID when it ends before it starts. */
 sp_status sp_ev_add_mark(struct sp_events *ev, const sp_ev_mark *m);
 
@@ -301,6 +370,38 @@ void sp_ev_known_stages(struct sp_events *ev, sp_known_stages *out);
  * SP_ERR_NOMEM (the set is then unfinished). */
 sp_status sp_ev_set_clock(struct sp_events *ev, sp_clock_mode mode, int64_t offset_ns);
 
+/* ---- gen.c: generation steps and tokens (docs/generation.md) ---- */
+
+/* Makes batch `batch` (its record and members already set) a step: each member's phase
+ * (sp_ev_phase) and tokens, copied; `n` must be its member count (SP_ERR_INVALID otherwise, nothing
+ * changes). kv_used < 0 and kv_capacity <= 0 mean unknown. SP_ERR_NOMEM, SP_ERR_LIMIT. */
+sp_status sp_ev_set_step(struct sp_events *ev, uint32_t batch, const uint8_t *phases, const uint32_t *tokens,
+                         size_t n, int64_t kv_used, int64_t kv_capacity);
+/* Makes batch `batch` a plain batch again (a later batch record replaces a step record). */
+void sp_ev_clear_step(struct sp_events *ev, uint32_t batch);
+/* Adds output token `index` of request `req`, left the server at `time_ns`. */
+sp_status sp_ev_add_token(struct sp_events *ev, uint32_t req, uint64_t index, uint64_t time_ns);
+/* Stores a client record's token arrival times (copied) and writes where they start; call before
+ * sp_ev_add_client with the record's first_ctok / n_ctok. */
+sp_status sp_ev_add_client_tokens(struct sp_events *ev, const uint64_t *times, size_t n, uint32_t *out_first);
+/* Two token records of one request and index at different times (sp_ev_finish_tokens' error). */
+typedef struct sp_ev_token_clash {
+    uint32_t req;                /* the request */
+    uint64_t index;              /* the token index */
+    uint64_t first_ns, second_ns;  /* the earlier and the later time */
+} sp_ev_token_clash;
+
+/* The finishing pass's part for tokens (sp_ev_finish calls it): sorts the token records by request,
+ * index and time and sets each request's first_token / ntokens. Two records of one request with the
+ * same index and time are one (the second is dropped); with different times they are SP_ERR_PARSE,
+ * with `*clash` filled for the caller's message naming the file and the request, or under `lenient`
+ * the later one is dropped and counted as skipped. (The message is the caller's so that this file
+ * needs nothing of events.c's: no call loop inside the model.) */
+sp_status sp_ev_finish_tokens(struct sp_events *ev, bool lenient, sp_ev_token_clash *clash);
+/* The phase of request `req` in step batch `batch`: its member entry's phase, or -1 when the batch is
+ * not a step or does not name the request. Linear in the step's members. */
+int sp_ev_step_phase(const struct sp_events *ev, uint32_t batch, uint32_t req, uint32_t *tokens);
+
 /* ---- clock.c: the client join and the clock reconciliation ---- */
 
 /* The bounds on theta = server clock - client clock that joined pairs give (DESIGN 8a). */
@@ -321,7 +422,9 @@ int64_t sp_clock_bounds_mid(const sp_clock_bounds *b);
  * stays, and theta 0 leaves every time as it is. */
 uint64_t sp_clock_map(uint64_t t, int64_t theta);
 
-/* Joins client records to recorded requests by id text (the first file holding the id), chooses one
+/* Joins client records to recorded requests by id text (the first file holding the id), else by
+ * trace id (a client record with a trace id, or whose id text is 32 hex digits, to the first recorded
+ * request whose trace context has it; docs/analysis.md, "Client merge"), chooses one
  * record per request when several carry its id (the earliest send, then the earliest reply, then the
  * earliest intended time, then the earlier file), estimates or sets each pair's offset by
  * ev->clock_mode, and writes the joined requests' client_* times on the server clock. Fills

@@ -32,7 +32,19 @@ typedef struct sp_view_request {
     int32_t status;              /* HTTP status; 0: none */
     uint32_t n_spans;            /* sp_view_request_span k < n_spans, by start */
     uint32_t n_batches;          /* sp_view_request_batch k < n_batches, by start */
+    int has_trace;               /* a W3C trace context was recorded for it (trace.h): */
+    sp_trace_context trace;      /* its trace id, its span, the caller's span */
+    int client_has_trace;        /* the joined client record carries the trace it sent: */
+    uint8_t client_trace_id[16]; /* its trace id */
+    uint8_t client_span_id[8];   /* and the client's span */
 } sp_view_request;
+
+typedef struct sp_view_file {
+    const char *path;
+    sp_format format;
+    int has_unix_offset;         /* the trace ties its clock to Unix time: */
+    int64_t unix_offset_ns;      /* a time of this file + unix_offset_ns = ns since the Unix epoch */
+} sp_view_file;
 
 typedef struct sp_view_span {
     const char *stage;
@@ -76,6 +88,7 @@ size_t sp_view_launches(const sp_events *ev);
 /* Device activity, by start time. */
 size_t sp_view_activities(const sp_events *ev);
 
+void sp_view_file_at(const sp_events *ev, size_t i, sp_view_file *out);
 void sp_view_request_at(const sp_events *ev, size_t i, sp_view_request *out);
 void sp_view_request_span(const sp_events *ev, size_t req, uint32_t k, sp_view_span *out);
 /* The index of request `req`'s k-th batch. */

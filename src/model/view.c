@@ -1,5 +1,7 @@
 /* The read-only view of a finished event set (events_view.h): copies one record at a time out of the
  * model's arrays into plain values, strings resolved, lists clamped to what the arrays hold. */
+#include <string.h>
+
 #include "model/events_int.h"
 #include "model/events_view.h"
 
@@ -60,6 +62,21 @@ void sp_view_request_at(const sp_events *ev, size_t i, sp_view_request *out)
         .n_spans = clamp(q->first_span, q->nspans, ev->n_spans),
         .n_batches = clamp(q->first_batch, q->nbatches, ev->n_req_batches),
     };
+    if (q->trace != SP_EV_NONE && q->trace < ev->n_traces) {
+        out->has_trace = 1;
+        out->trace = ev->traces[q->trace];
+    }
+    if (q->client != SP_EV_NONE && q->client < ev->n_clients && ev->clients[q->client].has_trace) {
+        out->client_has_trace = 1;
+        memcpy(out->client_trace_id, ev->clients[q->client].trace_id, 16);
+        memcpy(out->client_span_id, ev->clients[q->client].span_id, 8);
+    }
+}
+
+void sp_view_file_at(const sp_events *ev, size_t i, sp_view_file *out)
+{
+    const sp_ev_file *f = &ev->files[i];
+    *out = (sp_view_file){sp_str_get(&ev->strings, f->path), f->format, f->has_unix_offset, f->unix_offset_ns};
 }
 
 void sp_view_request_span(const sp_events *ev, size_t req, uint32_t k, sp_view_span *out)

@@ -60,7 +60,22 @@ static const char *const css =
     "border-bottom:1px solid #eee;text-align:left}table.num td+td{text-align:right;"
     "font-variant-numeric:tabular-nums}tr.baseline td{font-weight:600}"
     "table.ranking td.fix{text-align:left;font-variant-numeric:normal}tr.minor td{color:#888}"
-    ".note{color:#666;font-size:12px}.warn{color:#a4321f;font-weight:600}code{font-size:12px}";
+    ".note{color:#666;font-size:12px}.warn{color:#a4321f;font-weight:600}code{font-size:12px}"
+    /* the diff page (diff_html.c): a passing gate, two runs side by side */
+    ".verdict.pass{border-color:#2e7d32;background:#eef7ee}.badge.pass{background:#2e7d32}"
+    ".sides{display:flex;flex-wrap:wrap;gap:12px}.sides>div{flex:1;min-width:280px}"
+    "svg .zero{stroke:#333;stroke-width:1}svg .ci{stroke:#333;stroke-width:2}";
+
+void sp_html_page_open(FILE *out, const char *title)
+{
+    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
+          out);
+    sp_html_esc(out, title, 300);
+    fprintf(out, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>", css);
+    sp_html_esc(out, title, 300);
+    fputs("</h1>\n", out);
+}
 
 /* ---------- small writers ---------- */
 
@@ -74,7 +89,7 @@ static void kpi(FILE *out, const char *value, const char *label)
     fprintf(out, "<div class=\"kpi\"><b>%s</b><span>%s</span></div>", value, label);
 }
 
-static void svg_open(FILE *out, const char *id, double height, const char *title)
+void sp_html_svg_open(FILE *out, const char *id, double height, const char *title)
 {
     fprintf(out,
             "<svg class=\"chart\" id=\"%s\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-labelledby=\"%s-t\">"
@@ -267,7 +282,7 @@ static void write_shares(html_ctx *c)
     }
     const double left = 120, right = 16, bar_h = 34, gap = 16, top = 6;
     double plot_w = SP_HTML_W - left - right;
-    svg_open(out, "shares-chart", top + 3 * (bar_h + gap) + 4, "Stage shares of p50, p95 and p99 latency");
+    sp_html_svg_open(out, "shares-chart", top + 3 * (bar_h + gap) + 4, "Stage shares of p50, p95 and p99 latency");
     const char *names[3] = {"p50", "p95", "p99"};
     uint64_t lat[3] = {r->latency.p50_ns, r->latency.p95_ns, r->latency.p99_ns};
     char b[64], pc[32];
@@ -438,7 +453,7 @@ static sp_status write_stages(html_ctx *c)
     fprintf(out, "<p>Per request, %s axis. Whisker: %s to p99; %sthick tick: p50; dot: p95. "
                  "A request without the stage counts 0.</p>\n",
             log_x ? "log" : "linear", detail ? "p5" : "min", detail ? "box: p25 to p75; " : "");
-    svg_open(out, "stages-chart", height, "Per-stage latency distribution: percentiles per stage");
+    sp_html_svg_open(out, "stages-chart", height, "Per-stage latency distribution: percentiles per stage");
     char b[6][48];
     for (size_t s = 0; s < ns; s++) {
         const strip *p = &sv[s];
@@ -832,7 +847,7 @@ static sp_status write_timeline(html_ctx *c)
             b1, b2);
     char chart_title[96];
     snprintf(chart_title, sizeof chart_title, "%s timeline slice: batch windows, kernels and copies per stream", noun);
-    svg_open(out, "timeline-chart", base + 30, chart_title);
+    sp_html_svg_open(out, "timeline-chart", base + 30, chart_title);
     fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">batches</text>\n", g.left - 8, top + 12);
     size_t lane_dropped = tl_draw_batches(c, &g, bidx, nbw, top, lane_h);
     for (size_t r = 0; r < nrows; r++) {
@@ -895,7 +910,7 @@ static void write_cost(html_ctx *c)
     fprintf(out, ". Each %s-second of the window is in one state.</p>\n", sp_device_kind_noun(c->r->gpu.device_kind));
     const double left = 120, right = 16, top = 6, bar_h = 34;
     double plot_w = SP_HTML_W - left - right;
-    svg_open(out, "cost-chart", top + bar_h + 8, "Share of the bill by device state");
+    sp_html_svg_open(out, "cost-chart", top + bar_h + 8, "Share of the bill by device state");
     fprintf(out, "<text class=\"strong\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">bill</text>\n", left - 8,
             top + bar_h / 2 + 4);
     double x = left;
@@ -1088,15 +1103,9 @@ sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, con
     c.out = out;
     c.r = r;
     c.d = r->detail;
-    const char *title = o.title ? o.title : "servprof report";
-    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
-          out);
-    sp_html_esc(out, title, 300);
-    fprintf(out, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>", css);
-    sp_html_esc(out, title, 300);
+    sp_html_page_open(out, o.title ? o.title : "servprof report");
     char a[48], b[48];
-    fprintf(out, "</h1>\n<p class=\"sub\">%zu file%s, %" PRIu64 " requests, %" PRIu64 " batches, window %s, "
+    fprintf(out, "<p class=\"sub\">%zu file%s, %" PRIu64 " requests, %" PRIu64 " batches, window %s, "
                  "price %s/h%s</p>\n",
             r->n_files, r->n_files == 1 ? "" : "s", r->request_count, r->batch_count,
             sp_fmt_dur(a, sizeof a, (double)r->cost.window_ns), sp_rep_fmt_money(b, sizeof b, r->cost.price_per_hour),
@@ -1106,6 +1115,8 @@ sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, con
     write_summary(&c);
     write_outcomes(&c);
     write_shares(&c);
+    if (r->generation && !ferror(out)) /* only for traces with generation data (docs/generation.md) */
+        sp_rep_html_generation(out, r);
     sp_status st = ferror(out) ? SP_ERR_IO : write_latency(&c);
     if (!st)
         st = ferror(out) ? SP_ERR_IO : write_stages(&c);

@@ -1,4 +1,5 @@
-/* Internals of the HTML report (html.c writes the page, html_chart.c the SVG pieces): HTML escaping
+/* Internals of the HTML report (html.c writes the page, html_chart.c the SVG pieces; diff_html.c
+ * writes the diff page in the same style): HTML escaping
  * that always yields valid text, the fixed colour of each stage, and chart primitives whose output
  * size depends only on their bin/row counts. Shared with the unit tests. */
 #ifndef SERVPROF_HTML_INT_H
@@ -56,6 +57,13 @@ size_t sp_html_hist_bin(const sp_html_hist *h, double v);
 
 /* A legend (HTML list of colour swatches and names; names escaped). */
 void sp_html_legend(FILE *out, const char *const *names, const char *const *colours, size_t n);
+
+/* The page's start, up to and including its <h1> (the title, escaped): doctype, head with the one
+ * stylesheet of every servprof page (the analysis report, the diff), body. */
+void sp_html_page_open(FILE *out, const char *title);
+
+/* An <svg class="chart"> of viewBox width SP_HTML_W and `height`, named by `title` (static text). */
+void sp_html_svg_open(FILE *out, const char *id, double height, const char *title);
 
 /* Text for a value on an axis: a duration ("4.56 ms") or a percentage. */
 void sp_html_fmt_x(char *buf, size_t len, double v, int is_fraction);

@@ -7,56 +7,6 @@
 
 #include "report/report_int.h"
 
-/* Quantiles of a duration set in us; all null when the set is empty. */
-static void quantiles_us(FILE *out, const sp_quantiles *q, int with_extremes)
-{
-    if (q->count == 0) {
-        fputs("{\"p50\":null,\"p95\":null,\"p99\":null,\"mean\":null", out);
-        if (with_extremes)
-            fputs(",\"min\":null,\"max\":null", out);
-        fputs(",\"count\":0}", out);
-        return;
-    }
-    fputs("{\"p50\":", out);
-    sp_rep_json_us(out, q->p50_ns);
-    fputs(",\"p95\":", out);
-    sp_rep_json_us(out, q->p95_ns);
-    fputs(",\"p99\":", out);
-    sp_rep_json_us(out, q->p99_ns);
-    fputs(",\"mean\":", out);
-    sp_rep_json_us_d(out, q->mean_ns);
-    if (with_extremes) {
-        fputs(",\"min\":", out);
-        sp_rep_json_us(out, q->min_ns);
-        fputs(",\"max\":", out);
-        sp_rep_json_us(out, q->max_ns);
-    }
-    fprintf(out, ",\"count\":%" PRIu64 "}", q->count);
-}
-
-/* Quantiles of a dimensionless set (batch sizes) or of money in 1e-9 units (scale 1e-9). */
-static void quantiles_plain(FILE *out, const sp_quantiles *q, double scale)
-{
-    if (q->count == 0) {
-        fputs("{\"p50\":null,\"p95\":null,\"p99\":null,\"mean\":null,\"min\":null,\"max\":null,"
-              "\"count\":0}", out);
-        return;
-    }
-    fputs("{\"p50\":", out);
-    sp_rep_json_num(out, (double)q->p50_ns * scale, 9);
-    fputs(",\"p95\":", out);
-    sp_rep_json_num(out, (double)q->p95_ns * scale, 9);
-    fputs(",\"p99\":", out);
-    sp_rep_json_num(out, (double)q->p99_ns * scale, 9);
-    fputs(",\"mean\":", out);
-    sp_rep_json_num(out, q->mean_ns * scale, 9);
-    fputs(",\"min\":", out);
-    sp_rep_json_num(out, (double)q->min_ns * scale, 9);
-    fputs(",\"max\":", out);
-    sp_rep_json_num(out, (double)q->max_ns * scale, 9);
-    fprintf(out, ",\"count\":%" PRIu64 "}", q->count);
-}
-
 /* A share (fraction) that only means something when there are requests. */
 static void share(FILE *out, double v, int have)
 {
@@ -80,15 +30,15 @@ static void write_requests(FILE *out, const sp_report *r)
     sp_quantiles q = r->latency;
     if (r->request_count == 0)
         q.count = 0;
-    quantiles_us(out, &q, 1);
+    sp_rep_json_quantiles_us(out, &q, 1);
     fputs(",\"server_latency_us\":", out);
     q = r->server_latency;
     if (r->request_count == 0)
         q.count = 0;
-    quantiles_us(out, &q, 1);
+    sp_rep_json_quantiles_us(out, &q, 1);
     fprintf(out, ",\"with_client_record\":%" PRIu64 ",\"client_latency_us\":", r->requests_with_client);
     if (r->has_client)
-        quantiles_us(out, &r->client_latency, 1);
+        sp_rep_json_quantiles_us(out, &r->client_latency, 1);
     else
         fputs("null", out);
     fputs("}", out);
@@ -107,7 +57,7 @@ static void write_outcomes(FILE *out, const sp_report *r)
         const sp_outcome_row *row = &r->outcomes[o];
         fprintf(out, "%s\"%s\":{\"count\":%" PRIu64 ",\"latency_us\":", o ? "," : "",
                 sp_outcome_str((sp_outcome)o), row->count);
-        quantiles_us(out, &row->latency, 1);
+        sp_rep_json_quantiles_us(out, &row->latency, 1);
         fputs("}", out);
     }
     fputs("},\"statuses\":[", out);
@@ -145,8 +95,11 @@ static void write_clock(FILE *out, const sp_report *r)
         sp_rep_json_us(out, o->conflict_ns);
         fprintf(out, ",\"violations\":%" PRIu64 "}", o->violations);
     }
-    fprintf(out, "],\"client_records\":{\"unjoined\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"duplicate\":%" PRIu64 "}}",
-            r->client_records_unjoined, r->client_records_failed, r->client_records_duplicate);
+    fprintf(out, "],\"client_records\":{\"unjoined\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"duplicate\":%" PRIu64
+            ",\"by_trace_id\":%" PRIu64 "}", r->client_records_unjoined, r->client_records_failed,
+            r->client_records_duplicate, r->client_records_by_trace);
+    fprintf(out, ",\"trace_context\":{\"requests\":%" PRIu64 ",\"matched\":%" PRIu64 ",\"mismatched\":%" PRIu64 "}}",
+            r->trace_context_requests, r->trace_context_matched, r->trace_context_mismatched);
 }
 
 static void write_stages(FILE *out, const sp_report *r)
@@ -157,7 +110,12 @@ static void write_stages(FILE *out, const sp_report *r)
         const sp_stage_row *s = &r->stages[i];
         fputs(i ? ",{\"name\":" : "{\"name\":", out);
         sp_json_write_str(out, s->name, 0);
-        if (have && s->q.count) {
+        if (have && s->q.count && r->source) {
+            /* from aggregated counters: the stage's own percentiles are not kept, its mean is */
+            fputs(",\"p50_us\":null,\"p95_us\":null,\"p99_us\":null,\"mean_us\":", out);
+            sp_rep_json_us_d(out, s->q.mean_ns);
+            fputs(",\"max_us\":null", out);
+        } else if (have && s->q.count) {
             fputs(",\"p50_us\":", out);
             sp_rep_json_us(out, s->q.p50_ns);
             fputs(",\"p95_us\":", out);
@@ -220,7 +178,7 @@ static void write_batches(FILE *out, const sp_report *r)
     sp_quantiles q = r->batch_size;
     if (r->batch_count == 0)
         q.count = 0;
-    quantiles_plain(out, &q, 1.0);
+    sp_rep_json_quantiles_plain(out, &q, 1.0);
     fputs("}", out);
 }
 
@@ -275,12 +233,12 @@ static void write_graph_launches(FILE *out, const sp_gpu_summary *g, int have)
     sp_quantiles q = gl->kernels_per_launch;
     if (!any)
         q.count = 0;
-    quantiles_plain(out, &q, 1.0);
+    sp_rep_json_quantiles_plain(out, &q, 1.0);
     fputs(",\"first_delay_us\":", out);
     q = gl->first_delay;
     if (!any)
         q.count = 0;
-    quantiles_us(out, &q, 1);
+    sp_rep_json_quantiles_us(out, &q, 1);
     fputs(",\"cpu_sum_us\":", out);
     us_or_null(out, gl->cpu_sum_ns, any);
     fputs("}", out);
@@ -349,7 +307,11 @@ static void write_gpu(FILE *out, const sp_report *r)
         fprintf(out, ",\"count\":%" PRIu64 ",\"total_us\":", k->count);
         sp_rep_json_us(out, k->total_ns);
         fputs(",\"duration_us\":", out);
-        quantiles_us(out, &k->q, 1);
+        sp_rep_json_quantiles_us(out, &k->q, 1);
+        if (k->mangled) {
+            fputs(",\"mangled\":", out);
+            sp_json_write_str(out, k->mangled, 0);
+        }
         fputs("}", out);
     }
     fputs("],\"copy_stats\":[", out);
@@ -368,7 +330,7 @@ static void write_gpu(FILE *out, const sp_report *r)
     sp_quantiles d = g->launch_delay;
     if (!joined)
         d.count = 0;
-    quantiles_us(out, &d, 1);
+    sp_rep_json_quantiles_us(out, &d, 1);
     fputs(",\"delay_sum_us\":", out);
     us_or_null(out, g->launch_delay_sum_ns, joined);
     fputs(",\"cpu_sum_us\":", out);
@@ -380,20 +342,6 @@ static void write_gpu(FILE *out, const sp_report *r)
     write_steps(out, g, have);
     write_hta(out, r);
     fputs("}", out);
-}
-
-/* {"useful":x,"padding":x,...}: v[s] / div per cost state, or null for every one when !have. */
-static void json_states(FILE *out, const double *v, double div, int have, int sig)
-{
-    putc('{', out);
-    for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
-        if (s)
-            putc(',', out);
-        sp_json_write_str(out, sp_cost_state_str((sp_cost_state)s), 0);
-        putc(':', out);
-        sp_rep_json_num(out, have ? v[s] / div : NAN, sig);
-    }
-    putc('}', out);
 }
 
 static void write_cost(FILE *out, const sp_report *r)
@@ -410,17 +358,17 @@ static void write_cost(FILE *out, const sp_report *r)
     fputs(",\"per_request\":", out);
     sp_rep_json_num(out, have_window && have_req ? c->per_request : NAN, 9);
     fputs(",\"by_state\":", out);
-    json_states(out, c->by_state, 1.0, have_window, 9);
+    sp_rep_json_states(out, c->by_state, 1.0, have_window, 9);
     fputs(",\"by_state_share\":", out);
-    json_states(out, c->by_state_share, 1.0, have_window, 6);
+    sp_rep_json_states(out, c->by_state_share, 1.0, have_window, 6);
     fputs(",\"per_request_by_state\":", out);
     /* DESIGN section 7: cost per request = bill / requests, with the same split */
-    json_states(out, c->by_state, (double)r->request_count, have_window && have_req, 9);
+    sp_rep_json_states(out, c->by_state, (double)r->request_count, have_window && have_req, 9);
     fputs(",\"request_cost\":", out);
     sp_quantiles q = c->request_cost_nano;
     if (!have_req)
         q.count = 0;
-    quantiles_plain(out, &q, 1e-9);
+    sp_rep_json_quantiles_plain(out, &q, 1e-9);
     fputs("}", out);
 }
 
@@ -478,22 +426,9 @@ static void write_verdict(FILE *out, const sp_report *r)
     fputs(",\"prediction\":", out);
     write_prediction(out, &r->prediction);
     /* every candidate, leader first (docs/report-format.md) */
-    fputs(",\"ranking\":[", out);
-    for (size_t k = 0; k < v->n_ranking; k++) {
-        const sp_verdict_rank *c = &v->ranking[k];
-        fputs(k ? ",\n {\"stage\":" : "\n {\"stage\":", out);
-        sp_json_write_str(out, c->stage ? c->stage : "", 0);
-        fputs(",\"group\":", out);
-        sp_json_write_str(out, sp_verdict_group_str(c->group), 0);
-        fputs(",\"share_of_p95\":", out);
-        sp_rep_json_num(out, c->share_p95, 6);
-        fputs(",\"p95_saving_us\":", out);
-        sp_rep_json_us(out, c->saving_p95_ns);
-        fputs(",\"fix\":", out);
-        sp_json_write_str(out, c->fix ? c->fix : "", 0);
-        fputs("}", out);
-    }
-    fputs("]}", out);
+    fputs(",\"ranking\":", out);
+    sp_rep_json_ranking(out, v);
+    fputs("}", out);
 }
 
 /* What damaged traces lost, per file (docs/report-format.md "data_quality"). `complete` is what
@@ -545,6 +480,42 @@ static void write_quality(FILE *out, const sp_report *r)
     write_loss(out, r);
 }
 
+/* "source": null for a report analysed from traces; for one estimated from live metrics, where from,
+ * which replicas and window, and the buckets' resolution (docs/report-format.md). */
+static void write_source(FILE *out, const sp_report *r)
+{
+    const sp_report_source *s = r->source;
+    fputs("\"source\":", out);
+    if (!s) {
+        fputs("null", out);
+        return;
+    }
+    fputs("{\"kind\":", out);
+    sp_json_write_str(out, s->kind ? s->kind : "", 0);
+    fputs(",\"url\":", out);
+    sp_json_write_str(out, s->url ? s->url : "", 0);
+    fputs(",\"selector\":", out);
+    sp_json_write_str(out, s->selector ? s->selector : "", 0);
+    fputs(",\"range\":", out);
+    sp_json_write_str(out, s->range ? s->range : "", 0);
+    fputs(",\"window_s\":", out);
+    sp_rep_json_num(out, s->window_s, 9);
+    fputs(",\"end_unix_s\":", out);
+    if (s->end_unix_s > 0)
+        sp_rep_json_num(out, s->end_unix_s, 13);
+    else
+        fputs("null", out);
+    fputs(",\"bucket_growth\":", out);
+    sp_rep_json_num(out, s->bucket_growth, 9);
+    fputs(",\"replicas\":[", out);
+    for (size_t i = 0; i < s->n_replicas; i++) {
+        if (i)
+            putc(',', out);
+        sp_json_write_str(out, s->replicas[i] ? s->replicas[i] : "", 0);
+    }
+    fputs("]}", out);
+}
+
 sp_status sp_report_write_json(const sp_report *r, FILE *out)
 {
     if (!r || !out)
@@ -568,8 +539,14 @@ sp_status sp_report_write_json(const sp_report *r, FILE *out)
     write_cost(out, r);
     fputs(",\n", out);
     write_verdict(out, r);
+    if (r->generation) { /* only for traces with generation data (docs/generation.md) */
+        fputs(",\n", out);
+        sp_rep_json_generation(out, r);
+    }
     fputs(",\n", out);
     write_quality(out, r);
+    fputs(",\n", out);
+    write_source(out, r);
     fputs("}\n", out);
     return sp_rep_finish(out);
 }

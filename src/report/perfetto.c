@@ -1,43 +1,22 @@
 /* Chrome-trace JSON export that ui.perfetto.dev (and chrome://tracing) opens: requests with their
  * stage spans and batch windows nested under them, batches with their members, host launch calls,
- * and kernels and copies on one track per device stream. It exports the events themselves, read
- * through the model's read-only view (model/events_view.h). Events stream straight to the FILE; the
- * only memory held is one sort index per kind of row-packed slice. */
+ * and kernels and copies on one track per device stream; flow arrows from each request to its
+ * batches and from each batch to its device work; counter tracks (perfetto_counters.c). It exports
+ * the events themselves, read through the model's read-only view (model/events_view.h). Events
+ * stream straight to the FILE; the memory held is one sort index per kind of row-packed slice and
+ * the rows of requests and batches, for the arrows. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/hmap.h"
-#include "model/events_view.h"
-#include "report/report_int.h"
+#include "common/util_int.h"
+#include "report/perfetto_int.h"
 
-/* Process ids of the tracks. Devices get PID_DEVICE + file * DEVICES_PER_FILE + device. */
-enum { PID_CLIENT = 1, PID_REQUESTS = 2, PID_BATCHES = 3, PID_LAUNCHES = 4, PID_DEVICE = 1000 };
-#define DEVICES_PER_FILE 1000u
 #define MAX_TID 999999
 /* Device stream tracks we name with metadata; past this many distinct (device, stream) pairs the
  * tracks still appear, unnamed, so memory stays bounded whatever the input. */
 #define NAMED_TRACKS_MAX 8192u
-
-typedef struct pf_writer {
-    FILE *out;
-    const sp_events *ev;
-    size_t n_files;
-    uint64_t t0;
-    int first;
-} pf_writer;
-
-/* Starts one event: separator, then the caller writes the object. */
-static void pf_begin(pf_writer *w)
-{
-    fputs(w->first ? "\n" : ",\n", w->out);
-    w->first = 0;
-}
-
-static void pf_ts(pf_writer *w, uint64_t t)
-{
-    sp_rep_json_us(w->out, t >= w->t0 ? t - w->t0 : 0);
-}
 
 /* Opens a complete ("X") slice; the caller writes any ",\"args\":{...}" and the closing brace. */
 static void pf_slice(pf_writer *w, const char *name, const char *cat, int64_t pid, int64_t tid, uint64_t start,
@@ -45,7 +24,7 @@ static void pf_slice(pf_writer *w, const char *name, const char *cat, int64_t pi
 {
     pf_begin(w);
     fputs("{\"ph\":\"X\",\"name\":", w->out);
-    sp_json_write_str(w->out, name, 512);
+    sp_json_write_str(w->out, name, 0); /* whole: ids and names are capped; demangled C++ names are long */
     fprintf(w->out, ",\"cat\":\"%s\",\"pid\":%" PRId64 ",\"tid\":%" PRId64 ",\"ts\":", cat, pid, tid);
     pf_ts(w, start);
     fputs(",\"dur\":", w->out);
@@ -256,12 +235,38 @@ static int batch_drawn(const sp_view_batch *b)
            b->end_ns >= b->start_ns;
 }
 
+static uint64_t mid(uint64_t s, uint64_t e)
+{
+    return e > s ? s + (e - s) / 2 : s;
+}
+
+/* One flow arrow (Chrome trace flow events): "s" binds to the slice that encloses `ts_from` on track
+ * (pid_from, tid_from), "f" with bind point "e" to the slice that encloses `ts_to` on its track. The
+ * callers give times inside the slices (their middles), never on an edge, where which of two abutting
+ * slices encloses a time would be ambiguous. */
+static void pf_flow(pf_writer *w, const char *name, int64_t pid_from, int64_t tid_from, uint64_t ts_from,
+                    int64_t pid_to, int64_t tid_to, uint64_t ts_to)
+{
+    uint64_t id = ++w->next_flow;
+    pf_begin(w);
+    fprintf(w->out, "{\"ph\":\"s\",\"id\":%" PRIu64 ",\"name\":\"%s\",\"cat\":\"flow\",\"pid\":%" PRId64
+            ",\"tid\":%" PRId64 ",\"ts\":", id, name, pid_from, tid_from);
+    pf_ts(w, ts_from);
+    fputs("}", w->out);
+    pf_begin(w);
+    fprintf(w->out, "{\"ph\":\"f\",\"bp\":\"e\",\"id\":%" PRIu64 ",\"name\":\"%s\",\"cat\":\"flow\",\"pid\":%" PRId64
+            ",\"tid\":%" PRId64 ",\"ts\":", id, name, pid_to, tid_to);
+    pf_ts(w, ts_to);
+    fputs("}", w->out);
+}
+
 /* One child slice of a request, clipped to the request and to the end of the previous child so the
  * slices nest strictly (the JSON importer drops slices that overlap without nesting). The true
- * times stay in args. Returns the new "previous end". */
+ * times stay in args. With `flows`, writes instead, for a batch child (batch index `bidx`), the arrow
+ * from the child as drawn to the batch's own slice. Returns the new "previous end". */
 static uint64_t request_child(pf_writer *w, const sp_view_request *rq, uint32_t row, uint64_t prev_end,
                               const char *name, const char *cat, uint64_t start, uint64_t end,
-                              int64_t batch_id)
+                              int64_t batch_id, uint32_t bidx, int flows)
 {
     uint64_t s = start < rq->arrival_ns ? rq->arrival_ns : start;
     uint64_t e = end > rq->done_ns ? rq->done_ns : end;
@@ -269,6 +274,12 @@ static uint64_t request_child(pf_writer *w, const sp_view_request *rq, uint32_t 
         s = prev_end;
     if (e <= s)
         return prev_end;
+    if (flows) {
+        if (batch_id != INT64_MIN && w->batch_row[bidx] != UINT32_MAX)
+            pf_flow(w, "request -> batch", PID_REQUESTS, row, mid(s, e), PID_BATCHES, w->batch_row[bidx],
+                    mid(start, end));
+        return e;
+    }
     pf_slice(w, name, cat, PID_REQUESTS, row, s, e);
     fprintf(w->out, ",\"args\":{\"start_ns\":%" PRIu64 ",\"end_ns\":%" PRIu64, start, end);
     if (batch_id != INT64_MIN)
@@ -278,8 +289,8 @@ static uint64_t request_child(pf_writer *w, const sp_view_request *rq, uint32_t 
 }
 
 /* The request's children: stage spans and batch windows, merged in start order (both lists are sorted
- * by sp_ev_finish). */
-static void request_children(pf_writer *w, size_t idx, const sp_view_request *rq, uint32_t row)
+ * by sp_ev_finish); with `flows`, the arrows from its batch children instead (request_child). */
+static void request_children(pf_writer *w, size_t idx, const sp_view_request *rq, uint32_t row, int flows)
 {
     char name[64];
     uint32_t si = 0, bi = 0;
@@ -290,14 +301,16 @@ static void request_children(pf_writer *w, size_t idx, const sp_view_request *rq
         int have_sp = si < rq->n_spans, have_b = bi < rq->n_batches;
         if (have_sp)
             sp_view_request_span(w->ev, idx, si, &sp);
+        uint32_t bidx = have_b ? sp_view_request_batch(w->ev, idx, bi) : 0;
         if (have_b)
-            sp_view_batch_at(w->ev, sp_view_request_batch(w->ev, idx, bi), &b);
+            sp_view_batch_at(w->ev, bidx, &b);
         if (have_sp && (!have_b || sp.start_ns <= b.start_ns)) {
-            prev_end = request_child(w, rq, row, prev_end, sp.stage, "stage", sp.start_ns, sp.end_ns, INT64_MIN);
+            prev_end = request_child(w, rq, row, prev_end, sp.stage, "stage", sp.start_ns, sp.end_ns, INT64_MIN, 0,
+                                     flows);
             si++;
         } else {
             snprintf(name, sizeof name, "batch %" PRId64, b.id);
-            prev_end = request_child(w, rq, row, prev_end, name, "batch", b.start_ns, b.end_ns, b.id);
+            prev_end = request_child(w, rq, row, prev_end, name, "batch", b.start_ns, b.end_ns, b.id, bidx, flows);
             bi++;
         }
     }
@@ -338,7 +351,9 @@ static sp_status write_requests(pf_writer *w)
         if (rq.outcome != SP_OUTCOME_OK) /* DESIGN 8a: a rejected, failed or cancelled request says so */
             fprintf(w->out, ",\"outcome\":\"%s\",\"status\":%" PRId32, sp_outcome_str(rq.outcome), rq.status);
         fputs("}}", w->out);
-        request_children(w, items[i].idx, &rq, row);
+        request_children(w, items[i].idx, &rq, row, 0);
+        w->req_row[items[i].idx] = row;
+        w->req_order[w->n_drawn++] = items[i].idx;
     }
     free(items);
     return ferror(w->out) ? SP_ERR_IO : SP_OK;
@@ -444,8 +459,22 @@ static sp_status write_batches(pf_writer *w)
             snprintf(name, sizeof name, "batch %" PRId64, b.id);
         pf_slice(w, name, "batch", PID_BATCHES, items[i].row, b.start_ns, b.end_ns);
         batch_args(w, items[i].idx, &b);
+        w->batch_row[items[i].idx] = items[i].row;
     }
     free(items);
+    return ferror(w->out) ? SP_ERR_IO : SP_OK;
+}
+
+/* Arrows from each drawn request's batch windows to the batches' own slices. */
+static sp_status write_request_flows(pf_writer *w)
+{
+    sp_view_request rq;
+    for (size_t k = 0; k < w->n_drawn && !ferror(w->out); k++) {
+        uint32_t i = w->req_order[k];
+        sp_view_request_at(w->ev, i, &rq);
+        if (rq.n_batches)
+            request_children(w, i, &rq, w->req_row[i], 1);
+    }
     return ferror(w->out) ? SP_ERR_IO : SP_OK;
 }
 
@@ -485,6 +514,45 @@ static int trackset_add(sp_hmap *s, uint64_t key)
     if (sp_hmap_find(s, key, NULL, NULL) != SP_HMAP_NONE || s->count >= NAMED_TRACKS_MAX)
         return 0;
     return sp_hmap_put(s, key, 0) == SP_OK ? 1 : -1;
+}
+
+/* Kernel names as every report shows them (sp_demangle), each demangled once: the view's names are
+ * the set's interned strings, so one pointer is one name. */
+typedef struct pf_names {
+    sp_hmap of;     /* (uintptr_t) name -> index into shown */
+    char **shown;   /* the demangled text, or NULL: the name is shown as it is */
+    size_t n, cap;
+} pf_names;
+
+/* The name kernel name `name` is shown as; *demangled says whether it differs. SP_ERR_NOMEM. */
+static sp_status pf_kernel_name(pf_names *c, const char *name, const char **out, int *demangled)
+{
+    uint64_t key = (uint64_t)(uintptr_t)name;
+    uint32_t k = sp_hmap_find(&c->of, key, NULL, NULL);
+    if (k == SP_HMAP_NONE) {
+        sp_status st = SP_GROW(c->shown, c->cap, c->n + 1, UINT32_MAX - 1);
+        if (st || (st = sp_hmap_put(&c->of, key, (uint32_t)c->n)))
+            return st;
+        char *text = NULL;
+        size_t len = sp_demangle(name, NULL, 0);
+        if (len && (text = malloc(len + 1)) == NULL)
+            return SP_ERR_NOMEM;
+        if (text)
+            sp_demangle(name, text, len + 1);
+        k = (uint32_t)c->n;
+        c->shown[c->n++] = text;
+    }
+    *demangled = c->shown[k] != NULL;
+    *out = c->shown[k] ? c->shown[k] : name;
+    return SP_OK;
+}
+
+static void pf_names_free(pf_names *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->shown[i]);
+    free(c->shown);
+    sp_hmap_free(&c->of);
 }
 
 static const char *act_name(const sp_view_activity *a)
@@ -540,6 +608,8 @@ static sp_status write_device(pf_writer *w)
     sp_hmap named, procs; /* tracks and processes already named */
     memset(&named, 0, sizeof named);
     memset(&procs, 0, sizeof procs);
+    pf_names kn;
+    memset(&kn, 0, sizeof kn);
     sp_status st = SP_OK;
     sp_view_activity a;
     sp_view_batch b;
@@ -550,16 +620,25 @@ static sp_status write_device(pf_writer *w)
         if (a.kind == SP_ACT_SYNC)
             continue;
         uint32_t dev = a.device < DEVICES_PER_FILE - 1 ? a.device : DEVICES_PER_FILE - 1;
-        int64_t pid = PID_DEVICE + (int64_t)a.file * DEVICES_PER_FILE + dev;
+        int64_t pid = pf_device_pid(a.file, a.device);
         int64_t tid = a.stream >= 0 && a.stream < MAX_TID ? a.stream : MAX_TID;
         if ((st = device_tracks(w, &procs, &named, &a, dev, pid, tid)))
             break;
-        pf_slice(w, act_name(&a), a.kind == SP_ACT_KERNEL ? "kernel" : "copy", pid, tid, a.start_ns, a.end_ns);
+        const char *name = act_name(&a);
+        int demangled = 0;
+        if (a.kind == SP_ACT_KERNEL && a.name[0] && (st = pf_kernel_name(&kn, a.name, &name, &demangled)))
+            break;
+        pf_slice(w, name, a.kind == SP_ACT_KERNEL ? "kernel" : "copy", pid, tid, a.start_ns, a.end_ns);
         fputs(",\"args\":{", w->out);
         int comma = 0;
+        if (demangled) {
+            fputs("\"mangled\":", w->out);
+            sp_json_write_str(w->out, a.name, 0);
+            comma = 1;
+        }
         if (a.batch != SP_VIEW_NONE) {
             sp_view_batch_at(ev, a.batch, &b);
-            fprintf(w->out, "\"batch\":%" PRId64, b.id);
+            fprintf(w->out, "%s\"batch\":%" PRId64, comma ? "," : "", b.id);
             comma = 1;
         }
         if (a.kind != SP_ACT_KERNEL) {
@@ -569,9 +648,14 @@ static sp_status write_device(pf_writer *w)
         if (a.correlation)
             fprintf(w->out, "%s\"correlation\":%" PRIu64, comma ? "," : "", a.correlation);
         fputs("}}", w->out);
+        /* the arrow from its batch (tied by id) to it */
+        if (a.batch != SP_VIEW_NONE && w->batch_row[a.batch] != UINT32_MAX)
+            pf_flow(w, "batch -> device", PID_BATCHES, w->batch_row[a.batch], mid(b.start_ns, b.end_ns), pid, tid,
+                    mid(a.start_ns, a.end_ns));
     }
     sp_hmap_free(&named);
     sp_hmap_free(&procs);
+    pf_names_free(&kn);
     return st ? st : ferror(w->out) ? SP_ERR_IO : SP_OK;
 }
 
@@ -617,7 +701,19 @@ sp_status sp_report_write_perfetto(const sp_report *r, const sp_events *ev, FILE
     /* per-request span and batch lists exist only after the finishing pass (sp_analyze runs it) */
     if (!sp_view_finished(ev))
         return SP_ERR_STATE;
-    pf_writer w = {out, ev, sp_view_files(ev), first_time(ev), 1};
+    pf_writer w = {.out = out, .ev = ev, .n_files = sp_view_files(ev), .t0 = first_time(ev), .first = 1};
+    size_t nr = sp_view_requests(ev), nb = sp_view_batches(ev);
+    w.req_row = malloc((nr ? nr : 1) * sizeof *w.req_row);
+    w.req_order = malloc((nr ? nr : 1) * sizeof *w.req_order);
+    w.batch_row = malloc((nb ? nb : 1) * sizeof *w.batch_row);
+    if (!w.req_row || !w.req_order || !w.batch_row) {
+        free(w.req_row);
+        free(w.req_order);
+        free(w.batch_row);
+        return SP_ERR_NOMEM;
+    }
+    memset(w.req_row, 0xff, (nr ? nr : 1) * sizeof *w.req_row);
+    memset(w.batch_row, 0xff, (nb ? nb : 1) * sizeof *w.batch_row);
     fputs("{\"displayTimeUnit\":\"ns\",\"otherData\":{\"generator\":\"servprof " SP_VERSION_STRING "\"", out);
     fprintf(out, ",\"t0_ns\":%" PRIu64, w.t0);
     if (r && r->verdict.sentence) {
@@ -631,10 +727,17 @@ sp_status sp_report_write_perfetto(const sp_report *r, const sp_events *ev, FILE
     if (!st)
         st = write_batches(&w);
     if (!st)
+        st = write_request_flows(&w);
+    if (!st)
         st = write_launches(&w);
     if (!st)
         st = write_device(&w);
-    if (st == SP_ERR_IO)
+    if (!st)
+        st = sp_pf_write_counters(&w);
+    free(w.req_row);
+    free(w.req_order);
+    free(w.batch_row);
+    if (st == SP_ERR_IO || (!st && ferror(out)))
         return sp_rep_finish(out); /* a write failed: stop there, with errno set */
     fputs("\n]}\n", out);
     if (st)

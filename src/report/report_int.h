@@ -40,6 +40,29 @@ char *sp_rep_fmt_pct(char *buf, size_t len, double fraction);
  * UTF-8 characters) with "..." when longer. */
 char *sp_rep_fmt_name(char *buf, size_t len, const char *s, size_t width);
 
+/* ---- shared by the writers' sections: json_parts.c (json.c, json_gen.c), text_parts.c (text.c,
+ * text_gen.c) ---- */
+/* {"p50":..,"p95":..,"p99":..,"mean":..[,"min":..,"max":..],"count":N} in us; nulls when empty. */
+void sp_rep_json_quantiles_us(FILE *out, const sp_quantiles *q, int with_extremes);
+/* The same for counts (scale 1) or money in 1e-9 units (scale 1e-9). */
+void sp_rep_json_quantiles_plain(FILE *out, const sp_quantiles *q, double scale);
+/* {"useful":x,...}: v[s] / div per cost state, or null for each when !have. */
+void sp_rep_json_states(FILE *out, const double *v, double div, int have, int sig);
+/* A verdict's ranking as a JSON array (verdict.ranking in docs/report-format.md). */
+void sp_rep_json_ranking(FILE *out, const sp_verdict *v);
+/* The terminal report's width in columns. */
+#define SP_REP_TEXT_WIDTH 100
+/* The text report's word wrap at SP_REP_TEXT_WIDTH columns: `text` after `lead_cols` printed columns,
+ * later lines indented by `indent`. */
+void sp_rep_wrap(FILE *out, const char *text, size_t lead_cols, size_t indent);
+/* The candidates of a verdict from 5% of p95 up, as the text report lists them under a verdict. */
+void sp_rep_text_ranking(FILE *out, const sp_verdict *v);
+
+/* ---- the generation section (docs/generation.md), present only when r->generation ---- */
+void sp_rep_text_generation(FILE *out, const sp_report *r);   /* text_gen.c */
+void sp_rep_json_generation(FILE *out, const sp_report *r);   /* json_gen.c: "generation":{...} */
+void sp_rep_html_generation(FILE *out, const sp_report *r);   /* html_gen.c: one <section> */
+
 /* What the report's files lost (quality.c, with the model's words): `counts` false leaves out the
  * recorder's drops and skipped records, which the data-quality line states on its own; true is
  * sp_report_describe_loss. Returns how many things it names (0: none; `buf` holds ""). */

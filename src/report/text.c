@@ -4,46 +4,16 @@
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "report/report_int.h"
 
-#define TEXT_WIDTH 100
 #define TOP_KERNELS 10
 
-/* Prints `text` word-wrapped at TEXT_WIDTH columns; the first line follows `lead` (already printed,
- * `lead_cols` wide), later lines are indented by `indent`. */
+/* The word wrap every section of this report uses (text_parts.c). */
 static void wrap(FILE *out, const char *text, size_t lead_cols, size_t indent)
 {
-    size_t col = lead_cols;
-    int first = 1;
-    const char *p = text ? text : "";
-    for (;;) {
-        while (*p == ' ' || *p == '\n')
-            p++;
-        if (!*p)
-            break;
-        size_t wl = 0, wcols = 0;
-        while (p[wl] && p[wl] != ' ' && p[wl] != '\n') {
-            wcols += ((unsigned char)p[wl] & 0xC0) != 0x80;
-            wl++;
-        }
-        size_t need = first ? wcols : wcols + 1;
-        if (col + need > TEXT_WIDTH && col > indent) {
-            fprintf(out, "\n%*s", (int)indent, "");
-            col = indent;
-        } else if (!first) {
-            putc(' ', out);
-            col++;
-        }
-        for (size_t i = 0; i < wl; i++) {
-            unsigned char c = (unsigned char)p[i];
-            putc(c < 0x20 || c == 0x7F ? '?' : c, out);
-        }
-        col += wcols;
-        p += wl;
-        first = 0;
-    }
-    putc('\n', out);
+    sp_rep_wrap(out, text, lead_cols, indent);
 }
 
 static const char *plural(uint64_t n, const char *one, const char *many)
@@ -57,8 +27,42 @@ static int hta_figures(const sp_report *r)
     return r->hta_compat && (!r->gpu.present || r->gpu.hta_breakdown_valid);
 }
 
+/* A report estimated from live metrics (docs/fleet.md): which replicas, which window, where from, and
+ * what the buckets' resolution means for the figures below. */
+static void write_source_header(FILE *out, const sp_report *r)
+{
+    const sp_report_source *src = r->source;
+    const sp_cost_summary *c = &r->cost;
+    char win[32], price[32], when[64] = "", line[4096];
+    if (src->end_unix_s > 0) {
+        time_t t = (time_t)src->end_unix_s;
+        struct tm tm;
+        if (gmtime_r(&t, &tm))
+            strftime(when, sizeof when, " ending %Y-%m-%d %H:%M:%S UTC", &tm);
+    }
+    fprintf(out, "servprof fleet report: %zu %s, %" PRIu64 " %s, %" PRIu64 " %s, window %s%s, price %s/h%s\n",
+            src->n_replicas, plural(src->n_replicas, "replica", "replicas"), r->request_count,
+            plural(r->request_count, "request", "requests"), r->batch_count, plural(r->batch_count, "batch", "batches"),
+            src->range && *src->range ? src->range : sp_fmt_dur(win, sizeof win, (double)c->window_ns), when,
+            sp_rep_fmt_money(price, sizeof price, c->price_per_hour), c->price_is_default ? " (default)" : "");
+    size_t o = (size_t)snprintf(line, sizeof line, "from %s %s%s%s; replicas:", src->kind, src->url,
+                                src->selector && *src->selector ? " " : "", src->selector ? src->selector : "");
+    for (size_t i = 0; i < src->n_replicas && o < sizeof line; i++)
+        o += (size_t)snprintf(line + o, sizeof line - o, "%s %s", i ? "," : "", src->replicas[i]);
+    wrap(out, line, 0, 2);
+    snprintf(line, sizeof line,
+             "(estimated from the live metrics' latency buckets, each a factor %.3g wide: percentiles within a bucket, "
+             "shares of pXX over the buckets around the pXX rank (docs/fleet.md); a stage's own p50/p95/p99 is not "
+             "kept: n/a)", src->bucket_growth);
+    wrap(out, line, 0, 1);
+}
+
 static void write_header(FILE *out, const sp_report *r)
 {
+    if (r->source) {
+        write_source_header(out, r);
+        return;
+    }
     char win[32], price[32], hta[96] = "";
     const sp_cost_summary *c = &r->cost;
     const char *noun = sp_device_kind_noun(r->gpu.device_kind);
@@ -108,7 +112,7 @@ static void write_outcomes(FILE *out, const sp_report *r)
     if (o < sizeof line)
         snprintf(line + o, sizeof line - o, "; rejection rate %s", sp_rep_fmt_pct(pc, sizeof pc, r->rejection_rate));
     fputs("\n", out);
-    wrap(out, line, 0, 2);
+    sp_rep_wrap(out, line, 0, 2);
     fprintf(out, "  %s\n", r->outcome_scope == SP_SCOPE_OK
                                ? "latency, stage, padding and cost figures cover ok requests (--outcomes all: every "
                                  "finished one)"
@@ -138,7 +142,7 @@ static void write_outcomes(FILE *out, const sp_report *r)
         if (r->statuses_unlisted && o < sizeof line)
             snprintf(line + o, sizeof line - o, ", %" PRIu64 " with other statuses", r->statuses_unlisted);
         fputs("  ", out);
-        wrap(out, line, 2, 4);
+        sp_rep_wrap(out, line, 2, 4);
     }
     for (size_t f = 0; r->file_quality && f < r->n_files; f++) {
         const sp_file_quality *q = &r->file_quality[f];
@@ -149,14 +153,14 @@ static void write_outcomes(FILE *out, const sp_report *r)
                  "still writing)%s", q->path,
                  q->loss.regions ? "" : "; requests in flight are unfinished, measured to the trace's last time");
         fputs("  ", out);
-        wrap(out, line, 2, 4);
+        sp_rep_wrap(out, line, 2, 4);
     }
     if (r->unfinished_batches) {
         snprintf(line, sizeof line, "%" PRIu64 " %s in flight at the end left out (device activity names %s, but "
                  "no batch record came)", r->unfinished_batches,
                  plural(r->unfinished_batches, "batch", "batches"), plural(r->unfinished_batches, "it", "them"));
         fputs("  ", out);
-        wrap(out, line, 2, 4);
+        sp_rep_wrap(out, line, 2, 4);
     }
 }
 
@@ -165,11 +169,14 @@ static void write_stage_table(FILE *out, const sp_report *r)
     char name[32], a[24], b[24], c[24], d[24], s1[16], s2[16], s3[16];
     fprintf(out, "\n%-16s %10s %10s %10s %10s   %9s %9s %9s\n", "stage", "p50", "p95", "p99", "mean",
             "% of p50", "% of p95", "% of p99");
+    /* from aggregated counters a stage's own percentiles are not known (docs/fleet.md) */
+    int own = !r->source;
     for (size_t i = 0; i < r->n_stages; i++) {
         const sp_stage_row *s = &r->stages[i];
         fprintf(out, "%-16s %10s %10s %10s %10s   %9s %9s %9s\n", sp_rep_fmt_name(name, sizeof name, s->name, 16),
-                sp_fmt_dur(a, sizeof a, (double)s->q.p50_ns), sp_fmt_dur(b, sizeof b, (double)s->q.p95_ns),
-                sp_fmt_dur(c, sizeof c, (double)s->q.p99_ns), sp_fmt_dur(d, sizeof d, s->q.mean_ns),
+                own ? sp_fmt_dur(a, sizeof a, (double)s->q.p50_ns) : "n/a",
+                own ? sp_fmt_dur(b, sizeof b, (double)s->q.p95_ns) : "n/a",
+                own ? sp_fmt_dur(c, sizeof c, (double)s->q.p99_ns) : "n/a", sp_fmt_dur(d, sizeof d, s->q.mean_ns),
                 sp_rep_fmt_pct(s1, sizeof s1, s->share_p50), sp_rep_fmt_pct(s2, sizeof s2, s->share_p95),
                 sp_rep_fmt_pct(s3, sizeof s3, s->share_p99));
     }
@@ -252,7 +259,7 @@ static void write_cost(FILE *out, const sp_report *r)
                  sp_rep_fmt_pct(pc, sizeof pc, c->by_state_share[SP_COST_PADDING]),
                  state_phrase(SP_COST_PADDING, noun, phrase, sizeof phrase));
         fputs("  ", out);
-        wrap(out, line, 2, 2);
+        sp_rep_wrap(out, line, 2, 2);
     }
     int worst = -1;
     for (int s = SP_COST_COPIES; s < SP_COST_STATE_COUNT; s++)
@@ -264,7 +271,7 @@ static void write_cost(FILE *out, const sp_report *r)
                  sp_rep_fmt_pct(pc, sizeof pc, c->by_state_share[worst]),
                  state_phrase((sp_cost_state)worst, noun, phrase, sizeof phrase));
         fputs("  ", out);
-        wrap(out, line, 2, 2);
+        sp_rep_wrap(out, line, 2, 2);
     }
     if (c->request_cost_nano.count) {
         char q1[32], q2[32], q3[32];
@@ -290,7 +297,7 @@ static void write_graph_launches(FILE *out, const sp_gpu_summary *g)
              sp_fmt_dur(a, sizeof a, (double)gl->first_delay.p50_ns),
              sp_fmt_dur(b, sizeof b, (double)gl->first_delay.max_ns));
     fputs("  graph launches: ", out);
-    wrap(out, line, 18, 4);
+    sp_rep_wrap(out, line, 18, 4);
 }
 
 /* Device time inside and outside the step marks (docs/analysis.md section 4, "Steps"). */
@@ -311,7 +318,7 @@ static void write_steps(FILE *out, const sp_gpu_summary *g)
              sp_fmt_dur(e, sizeof e, (double)st->busy_outside_ns),
              sp_fmt_dur(f, sizeof f, (double)st->idle_outside_ns));
     fputs("  steps: ", out);
-    wrap(out, line, 9, 4);
+    sp_rep_wrap(out, line, 9, 4);
 }
 
 static void write_gpu(FILE *out, const sp_report *r)
@@ -334,7 +341,7 @@ static void write_gpu(FILE *out, const sp_report *r)
             sp_fmt_dur(e, sizeof e, (double)g->non_compute_ns));
     if (r->hta_compat && g->hta_breakdown_note) {
         fputs("  note: ", out);
-        wrap(out, g->hta_breakdown_note, 8, 4);
+        sp_rep_wrap(out, g->hta_breakdown_note, 8, 4);
     }
     fprintf(out, "  %" PRIu64 " %s, %" PRIu64 " %s, %" PRIu64 " %s\n", g->kernels,
             plural(g->kernels, "kernel", "kernels"), g->copies, plural(g->copies, "copy", "copies"),
@@ -386,7 +393,7 @@ static void write_gpu(FILE *out, const sp_report *r)
                  sp_fmt_dur(c, sizeof c, (double)g->launch_delay_max_ns), g->short_kernels,
                  plural(g->short_kernels, "kernel", "kernels"), plural(g->short_kernels, "its", "their"));
         fputs("  launches: ", out);
-        wrap(out, line, 12, 4);
+        sp_rep_wrap(out, line, 12, 4);
     }
     write_graph_launches(out, g);
     write_steps(out, g);
@@ -429,7 +436,7 @@ static void write_clocks(FILE *out, const sp_report *r)
         snprintf(line, sizeof line, "clock offset (server - client): %s %s; client trace %s, server trace %s",
                  sp_fmt_sdur(off, sizeof off, o->offset_ns), how, o->client_path ? o->client_path : "?",
                  o->server_path ? o->server_path : "?");
-        wrap(out, line, 0, 2);
+        sp_rep_wrap(out, line, 0, 2);
     }
 }
 
@@ -448,7 +455,7 @@ static void write_client_quality(FILE *out, const sp_report *r)
                      sp_fmt_dur(a, sizeof a, (double)o->conflict_ns), sp_fmt_sdur(b, sizeof b, o->lower_ns),
                      sp_fmt_sdur(c, sizeof c, o->upper_ns), o->pairs,
                      o->source == SP_CLOCK_ESTIMATED ? "their middle" : clock_source_phrase(o->source));
-            wrap(out, line, 0, 2);
+            sp_rep_wrap(out, line, 0, 2);
         }
         if (o->violations) {
             snprintf(line, sizeof line,
@@ -457,7 +464,7 @@ static void write_client_quality(FILE *out, const sp_report *r)
                      "server's [arrival, done]",
                      o->violations, plural(o->violations, "client record", "client records"),
                      o->client_path ? o->client_path : "?", o->server_path ? o->server_path : "?");
-            wrap(out, line, 0, 2);
+            sp_rep_wrap(out, line, 0, 2);
         }
     }
     if (r->has_client && r->requests_with_client < r->request_count) {
@@ -465,7 +472,7 @@ static void write_client_quality(FILE *out, const sp_report *r)
         snprintf(line, sizeof line,
                  "%" PRIu64 " of %" PRIu64 " requests have no client record with a response: their end-to-end "
                  "is the server's arrival -> done (no network time)", without, r->request_count);
-        wrap(out, line, 0, 2);
+        sp_rep_wrap(out, line, 0, 2);
     }
     if (r->client_records_unjoined || r->client_records_failed || r->client_records_duplicate) {
         snprintf(line, sizeof line,
@@ -474,6 +481,13 @@ static void write_client_quality(FILE *out, const sp_report *r)
                  r->client_records_unjoined, r->client_records_failed,
                  plural(r->client_records_failed, "error", "errors"), r->client_records_duplicate,
                  plural(r->client_records_duplicate, "duplicate", "duplicates"));
+        sp_rep_wrap(out, line, 0, 2);
+    }
+    if (r->trace_context_mismatched) {
+        snprintf(line, sizeof line,
+                 "trace context: %" PRIu64 " of %" PRIu64 " joined requests continue another trace or span than "
+                 "the client sent (a proxy between them starts its own trace, or the ids are wrong)",
+                 r->trace_context_mismatched, r->trace_context_matched + r->trace_context_mismatched);
         wrap(out, line, 0, 2);
     }
 }
@@ -488,7 +502,7 @@ static void write_quality(FILE *out, const sp_report *r)
                      "unattributed (`other`): %s of p95 latency is covered by no stage span and no device "
                      "activity: missing instrumentation",
                      sp_rep_fmt_pct(pc, sizeof pc, r->other_share_p95));
-            wrap(out, line, 0, 2);
+            sp_rep_wrap(out, line, 0, 2);
         } else {
             fprintf(out, "unattributed (`other`): %s of p95 latency\n",
                     sp_rep_fmt_pct(pc, sizeof pc, r->other_share_p95));
@@ -508,7 +522,7 @@ static void write_quality(FILE *out, const sp_report *r)
     /* what damaged traces lost, with file and byte offsets (docs/native-format.md "Reading rule") */
     if (o + 8 < sizeof line && sp_rep_loss_text(r, 0, line + o + 8, sizeof line - o - 8))
         memcpy(line + o, "; lost: ", 8);
-    wrap(out, line, 0, 2);
+    sp_rep_wrap(out, line, 0, 2);
     write_client_quality(out, r);
 }
 
@@ -516,28 +530,7 @@ static void write_quality(FILE *out, const sp_report *r)
  * smaller one), leader first; the JSON report carries them all. */
 static void write_ranking(FILE *out, const sp_report *r)
 {
-    const sp_verdict *v = &r->verdict;
-    if (!v->stage || !v->n_ranking)
-        return;
-    fprintf(out, "%9s%-22s %-16s %9s %12s\n", "", "candidate", "group", "% of p95", "p95 saving");
-    size_t hidden = 0;
-    for (size_t k = 0; k < v->n_ranking; k++) {
-        const sp_verdict_rank *c = &v->ranking[k];
-        if (c->share_p95 < 0.05) {
-            hidden++;
-            continue;
-        }
-        char name[64], pc[16], d[32];
-        if (!strcmp(c->stage, "kernel") && c->group == SP_GROUP_MODEL)
-            snprintf(name, sizeof name, "kernel (useful)");
-        else
-            sp_rep_fmt_name(name, sizeof name, c->stage, 22);
-        fprintf(out, "%9s%-22s %-16s %9s %12s\n", "", name, sp_verdict_group_str(c->group),
-                sp_rep_fmt_pct(pc, sizeof pc, c->share_p95), sp_fmt_dur(d, sizeof d, (double)c->saving_p95_ns));
-    }
-    if (hidden)
-        fprintf(out, "%9s(%zu %s under 5%% of p95 not shown; the JSON report ranks all)\n", "", hidden,
-                plural(hidden, "candidate", "candidates"));
+    sp_rep_text_ranking(out, &r->verdict);
 }
 
 /* The what-if prediction on its own line (sp_rep_prediction_line). */
@@ -547,14 +540,14 @@ static void write_prediction(FILE *out, const sp_report *r)
     if (!sp_rep_prediction_line(r, line, sizeof line))
         return;
     fputs("what-if: ", out);
-    wrap(out, line, 9, 9);
+    sp_rep_wrap(out, line, 9, 9);
 }
 
 static void write_verdict(FILE *out, const sp_report *r)
 {
     fputs("\nverdict: ", out);
     if (r->verdict.sentence)
-        wrap(out, r->verdict.sentence, 9, 9);
+        sp_rep_wrap(out, r->verdict.sentence, 9, 9);
     else
         fputs("none (nothing to judge)\n", out);
     write_prediction(out, r);
@@ -582,6 +575,8 @@ sp_status sp_report_write_text(const sp_report *r, FILE *out)
             write_clocks(out, r);
         write_outcomes(out, r);
         write_stage_table(out, r);
+        if (r->generation) /* only for traces with generation data (docs/generation.md) */
+            sp_rep_text_generation(out, r);
     } else {
         fputs(r->requests_total ? "no requests to analyse: no latency, stage or padding-share figures\n"
                                 : "no requests in the trace: no latency, stage or padding-share figures\n",

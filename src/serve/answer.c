@@ -9,15 +9,9 @@
 #include "common/util_int.h"
 #include "serve/server_int.h"
 
-/* ---- small output buffer for JSON answers ---- */
+/* ---- the growable output buffer of JSON answers (server_int.h) ---- */
 
-typedef struct outbuf {
-    char *p;
-    size_t len, cap;
-    int failed;
-} outbuf;
-
-static void ob_reserve(outbuf *b, size_t more)
+void sp_srv_ob_reserve(sp_srv_outbuf *b, size_t more)
 {
     if (b->failed || b->len + more + 1 <= b->cap)
         return;
@@ -33,9 +27,9 @@ static void ob_reserve(outbuf *b, size_t more)
     b->cap = cap;
 }
 
-static void ob_put(outbuf *b, const char *s, size_t n)
+void sp_srv_ob_put(sp_srv_outbuf *b, const char *s, size_t n)
 {
-    ob_reserve(b, n);
+    sp_srv_ob_reserve(b, n);
     if (b->failed)
         return;
     memcpy(b->p + b->len, s, n);
@@ -43,10 +37,9 @@ static void ob_put(outbuf *b, const char *s, size_t n)
     b->p[b->len] = 0;
 }
 
-static void ob_str(outbuf *b, const char *s) { ob_put(b, s, strlen(s)); }
+void sp_srv_ob_str(sp_srv_outbuf *b, const char *s) { sp_srv_ob_put(b, s, strlen(s)); }
 
-static void ob_printf(outbuf *b, const char *fmt, ...) SP_PRINTF(2, 3);
-static void ob_printf(outbuf *b, const char *fmt, ...)
+void sp_srv_ob_printf(sp_srv_outbuf *b, const char *fmt, ...)
 {
     char tmp[128];
     va_list ap;
@@ -54,7 +47,7 @@ static void ob_printf(outbuf *b, const char *fmt, ...)
     int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);
     if (n > 0)
-        ob_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+        sp_srv_ob_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
 /* ---- answers ---- */
@@ -82,19 +75,19 @@ void sp_srv_set_error(sp_srv_req *r, unsigned status, const char *type, const ch
 void sp_srv_build_response(sp_server *srv, sp_srv_req *r, const float *emb)
 {
     size_t H = sp_encoder_get_config(srv->enc)->hidden;
-    outbuf b = {0};
-    ob_reserve(&b, r->seqs * (H * 16 + 64) + 256);
-    ob_str(&b, "{\"object\":\"list\",\"data\":[");
+    sp_srv_outbuf b = {0};
+    sp_srv_ob_reserve(&b, r->seqs * (H * 16 + 64) + 256);
+    sp_srv_ob_str(&b, "{\"object\":\"list\",\"data\":[");
     for (uint32_t i = 0; i < r->seqs; i++) {
-        ob_printf(&b, "%s{\"object\":\"embedding\",\"index\":%u,\"embedding\":[", i ? "," : "", i);
+        sp_srv_ob_printf(&b, "%s{\"object\":\"embedding\",\"index\":%u,\"embedding\":[", i ? "," : "", i);
         const float *e = emb + (size_t)i * H;
         for (size_t j = 0; j < H; j++)
-            ob_printf(&b, j ? ",%.8g" : "%.8g", (double)e[j]);
-        ob_str(&b, "]}");
+            sp_srv_ob_printf(&b, j ? ",%.8g" : "%.8g", (double)e[j]);
+        sp_srv_ob_str(&b, "]}");
     }
-    ob_str(&b, "],\"model\":\"");
-    ob_str(&b, srv->model_name);
-    ob_printf(&b, "\",\"usage\":{\"prompt_tokens\":%llu,\"total_tokens\":%llu}}", (unsigned long long)r->tokens,
+    sp_srv_ob_str(&b, "],\"model\":\"");
+    sp_srv_ob_str(&b, srv->model_name);
+    sp_srv_ob_printf(&b, "\",\"usage\":{\"prompt_tokens\":%llu,\"total_tokens\":%llu}}", (unsigned long long)r->tokens,
               (unsigned long long)r->tokens);
     if (b.failed) {
         free(b.p);
@@ -120,7 +113,7 @@ enum MHD_Result sp_srv_send_answer(sp_srv_req *r, const char *allow)
     }
     if (!resp)
         return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type ? r->content_type : "application/json");
     char idbuf[32];
     if (r->label[0]) {
         MHD_add_response_header(resp, "X-Request-Id", r->label);

@@ -3,7 +3,6 @@
  * mean pooling over real tokens. Weights come from a seed or a safetensors file (Hugging Face
  * BertModel names), and every operation reports its time so the server can record it. */
 #include <cblas.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 
 #include "common/rng.h"
 #include "common/util_int.h"
+#include "serve/safetensors_int.h"
 #include "serve/serve_int.h"
 
 typedef struct enc_layer {
@@ -145,42 +145,24 @@ sp_status sp_encoder_create_seeded(const sp_encoder_config *cfg, uint64_t seed, 
     return SP_OK;
 }
 
-/* ---- safetensors ---- */
+/* ---- safetensors (the format itself: safetensors.c) ---- */
 
-#define SP_ST_MAX_HEADER (100u << 20) /* the format's own limit on the JSON header */
 #define ENC_MAX_TENSORS (6 + 16 * SP_ENC_MAX_LAYERS)
 
-typedef struct tensor_desc {
-    char name[96];
-    float *data;
-    size_t dims[2];
-    int ndim;
-} tensor_desc;
-
-static size_t add_tensor(tensor_desc *t, size_t n, const char *name, float *data, size_t d0, size_t d1, int ndim)
-{
-    snprintf(t[n].name, sizeof(t[n].name), "%s", name);
-    t[n].data = data;
-    t[n].dims[0] = d0;
-    t[n].dims[1] = d1;
-    t[n].ndim = ndim;
-    return n + 1;
-}
-
 /* The Hugging Face BertModel tensors and where each lives in our layout. */
-static size_t enc_tensors(const sp_encoder *enc, tensor_desc *t)
+static size_t enc_tensors(const sp_encoder *enc, sp_st_tensor *t)
 {
     size_t H = enc->cfg.hidden, F = enc->cfg.ffn, n = 0;
     char nm[96];
-    n = add_tensor(t, n, "embeddings.word_embeddings.weight", enc->tok_emb, enc->cfg.vocab_size, H, 2);
-    n = add_tensor(t, n, "embeddings.position_embeddings.weight", enc->pos_emb, enc->cfg.max_len, H, 2);
-    n = add_tensor(t, n, "embeddings.token_type_embeddings.weight", enc->type_emb, 1, H, 2);
-    n = add_tensor(t, n, "embeddings.LayerNorm.weight", enc->emb_ln_g, H, 0, 1);
-    n = add_tensor(t, n, "embeddings.LayerNorm.bias", enc->emb_ln_b, H, 0, 1);
+    n = sp_st_add(t, n, "embeddings.word_embeddings.weight", enc->tok_emb, enc->cfg.vocab_size, H, 2);
+    n = sp_st_add(t, n, "embeddings.position_embeddings.weight", enc->pos_emb, enc->cfg.max_len, H, 2);
+    n = sp_st_add(t, n, "embeddings.token_type_embeddings.weight", enc->type_emb, 1, H, 2);
+    n = sp_st_add(t, n, "embeddings.LayerNorm.weight", enc->emb_ln_g, H, 0, 1);
+    n = sp_st_add(t, n, "embeddings.LayerNorm.bias", enc->emb_ln_b, H, 0, 1);
     for (uint32_t l = 0; l < enc->cfg.layers; l++) {
         const enc_layer *L = &enc->layers[l];
-#define T2(suffix, ptr, a, b) (snprintf(nm, sizeof(nm), "encoder.layer.%u.%s", l, suffix), n = add_tensor(t, n, nm, ptr, a, b, 2))
-#define T1(suffix, ptr, a) (snprintf(nm, sizeof(nm), "encoder.layer.%u.%s", l, suffix), n = add_tensor(t, n, nm, ptr, a, 0, 1))
+#define T2(suffix, ptr, a, b) (snprintf(nm, sizeof(nm), "encoder.layer.%u.%s", l, suffix), n = sp_st_add(t, n, nm, ptr, a, b, 2))
+#define T1(suffix, ptr, a) (snprintf(nm, sizeof(nm), "encoder.layer.%u.%s", l, suffix), n = sp_st_add(t, n, nm, ptr, a, 0, 1))
         T2("attention.self.query.weight", L->wqkv, H, H);
         T1("attention.self.query.bias", L->bqkv, H);
         T2("attention.self.key.weight", L->wqkv + H * H, H, H);
@@ -205,205 +187,78 @@ static size_t enc_tensors(const sp_encoder *enc, tensor_desc *t)
 
 sp_status sp_encoder_save_safetensors(const sp_encoder *enc, const char *path, char *err, size_t errlen)
 {
-    tensor_desc *t = malloc(ENC_MAX_TENSORS * sizeof(*t));
+    sp_st_tensor *t = malloc(ENC_MAX_TENSORS * sizeof(*t));
     if (!t)
         return SP_ERR_NOMEM;
     size_t n = enc_tensors(enc, t);
-    json_t *hdr = json_object();
-    size_t off = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t bytes = t[i].dims[0] * (t[i].ndim == 2 ? t[i].dims[1] : 1) * sizeof(float);
-        json_t *shape = t[i].ndim == 2 ? json_pack("[II]", (json_int_t)t[i].dims[0], (json_int_t)t[i].dims[1])
-                                       : json_pack("[I]", (json_int_t)t[i].dims[0]);
-        json_object_set_new(hdr, t[i].name,
-                            json_pack("{s:s,s:o,s:[II]}", "dtype", "F32", "shape", shape, "data_offsets",
-                                      (json_int_t)off, (json_int_t)(off + bytes)));
-        off += bytes;
-    }
-    json_object_set_new(hdr, "__metadata__", json_pack("{s:s}", "format", "pt"));
-    char *text = json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(hdr);
-    FILE *f = text ? fopen(path, "wb") : NULL;
-    sp_status st = SP_OK;
-    if (!f) {
-        sp_errf(err, errlen, "%s: cannot create", path);
-        st = text ? SP_ERR_IO : SP_ERR_NOMEM;
-    } else {
-        /* the header is padded with spaces to a multiple of 8 bytes, as the reference writer does,
-         * so the tensors that follow are aligned */
-        uint64_t tl = strlen(text), hl = (tl + 7) & ~(uint64_t)7;
-        unsigned char le[8];
-        for (int i = 0; i < 8; i++)
-            le[i] = (unsigned char)(hl >> (8 * i));
-        int ok = fwrite(le, 1, 8, f) == 8 && fwrite(text, 1, tl, f) == tl && fwrite("       ", 1, hl - tl, f) == hl - tl;
-        /* x86/arm64 hosts are little-endian, as safetensors stores floats */
-        for (size_t i = 0; ok && i < n; i++) {
-            size_t cnt = t[i].dims[0] * (t[i].ndim == 2 ? t[i].dims[1] : 1);
-            ok = fwrite(t[i].data, sizeof(float), cnt, f) == cnt;
-        }
-        if (fclose(f) != 0 || !ok) {
-            sp_errf(err, errlen, "%s: write failed", path);
-            st = SP_ERR_IO;
-        }
-    }
-    free(text);
+    sp_status st = sp_st_save(path, t, n, err, errlen);
     free(t);
     return st;
 }
 
-/* Looks a tensor up in the header, with or without the "bert." prefix a BertFor* checkpoint has. */
-static json_t *st_get(json_t *hdr, const char *prefix, const char *name)
+/* The model's size from the file's shapes: width and vocabulary from the word embeddings, positions,
+ * layers counted by their query weights, the feed-forward width from layer 0. */
+static sp_status enc_config_of(const sp_st_file *sf, const char *prefix, uint32_t heads, sp_encoder_config *cfg,
+                               char *err, size_t errlen)
 {
-    char full[128];
-    snprintf(full, sizeof(full), "%s%s", prefix, name);
-    return json_object_get(hdr, full);
-}
-
-/* Checks one header entry: F32, shape as expected (exp0 == 0: any first dim), byte range inside the
- * data section and equal to the shape's size. */
-static sp_status st_check(const char *path, const char *name, json_t *e, uint64_t data_len, size_t exp0,
-                          size_t exp1, int ndim, uint64_t *begin, size_t *dim0, char *err, size_t errlen)
-{
-    if (!json_is_object(e)) {
-        sp_errf(err, errlen, "%s: tensor %s is missing", path, name);
-        return SP_ERR_FORMAT;
-    }
-    json_t *dt = json_object_get(e, "dtype"), *shape = json_object_get(e, "shape"),
-           *offs = json_object_get(e, "data_offsets");
-    if (!json_is_string(dt) || strcmp(json_string_value(dt), "F32") != 0) {
-        sp_errf(err, errlen, "%s: tensor %s has dtype %s; only F32 is supported", path, name,
-                json_is_string(dt) ? json_string_value(dt) : "(none)");
-        return SP_ERR_UNSUPPORTED;
-    }
-    if (!json_is_array(shape) || (int)json_array_size(shape) != ndim || !json_is_array(offs) ||
-        json_array_size(offs) != 2) {
-        sp_errf(err, errlen, "%s: tensor %s: shape must have %d dimensions and data_offsets 2 entries", path, name,
-                ndim);
-        return SP_ERR_FORMAT;
-    }
-    uint64_t count = 1;
-    size_t d[2] = {0, 0};
-    for (int i = 0; i < ndim; i++) {
-        json_t *v = json_array_get(shape, (size_t)i);
-        if (!json_is_integer(v) || json_integer_value(v) <= 0 || json_integer_value(v) > (1 << 24)) {
-            sp_errf(err, errlen, "%s: tensor %s: bad dimension %d", path, name, i);
-            return SP_ERR_FORMAT;
-        }
-        d[i] = (size_t)json_integer_value(v);
-        count *= d[i];
-    }
-    if ((exp0 && d[0] != exp0) || (ndim == 2 && d[1] != exp1)) {
-        sp_errf(err, errlen, "%s: tensor %s has shape [%zu%s%zu], expected [%zu%s%zu]", path, name, d[0],
-                ndim == 2 ? "," : "", ndim == 2 ? d[1] : (size_t)0, exp0 ? exp0 : d[0], ndim == 2 ? "," : "",
-                ndim == 2 ? exp1 : (size_t)0);
-        return SP_ERR_FORMAT;
-    }
-    json_t *b = json_array_get(offs, 0), *en = json_array_get(offs, 1);
-    if (!json_is_integer(b) || !json_is_integer(en) || json_integer_value(b) < 0 ||
-        json_integer_value(en) < json_integer_value(b) || (uint64_t)json_integer_value(en) > data_len ||
-        (uint64_t)(json_integer_value(en) - json_integer_value(b)) != count * sizeof(float)) {
-        sp_errf(err, errlen,
-                "%s: tensor %s: data_offsets do not fit the file (data section %llu bytes, tensor needs %llu)",
-                path, name, (unsigned long long)data_len, (unsigned long long)(count * sizeof(float)));
-        return SP_ERR_FORMAT;
-    }
-    *begin = (uint64_t)json_integer_value(b);
-    if (dim0)
-        *dim0 = d[0];
-    return SP_OK;
-}
-
-sp_status sp_encoder_load_safetensors(const char *path, uint32_t heads, sp_encoder **out, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        sp_errf(err, errlen, "%s: cannot open weights", path);
-        return SP_ERR_IO;
-    }
-    sp_status st = SP_OK;
-    json_t *hdr = NULL;
-    sp_encoder *enc = NULL;
-    tensor_desc *t = NULL;
-    char *text = NULL;
-    unsigned char le[8];
-    fseek(f, 0, SEEK_END);
-    long fsize = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    if (fsize < 8 || fread(le, 1, 8, f) != 8) {
-        sp_errf(err, errlen, "%s: too short for a safetensors file (%ld bytes)", path, fsize);
-        st = SP_ERR_FORMAT;
-        goto done;
-    }
-    uint64_t hl = 0;
-    for (int i = 0; i < 8; i++)
-        hl |= (uint64_t)le[i] << (8 * i);
-    if (hl == 0 || hl > SP_ST_MAX_HEADER || hl > (uint64_t)fsize - 8) {
-        sp_errf(err, errlen, "%s: header length %llu at offset 0 is beyond the file (%ld bytes) or the %u-byte limit",
-                path, (unsigned long long)hl, fsize, SP_ST_MAX_HEADER);
-        st = SP_ERR_FORMAT;
-        goto done;
-    }
-    text = malloc(hl);
-    if (!text || fread(text, 1, hl, f) != hl) {
-        st = text ? SP_ERR_IO : SP_ERR_NOMEM;
-        sp_errf(err, errlen, "%s: cannot read the header", path);
-        goto done;
-    }
-    json_error_t jerr;
-    /* the header is at most 100 MB and normally a few KB: a DOM parse is the right tool */
-    hdr = json_loadb(text, hl, JSON_REJECT_DUPLICATES, &jerr);
-    if (!json_is_object(hdr)) {
-        sp_errf(err, errlen, "%s: header JSON invalid at byte %d (file offset %d): %s", path, jerr.position,
-                jerr.position + 8, jerr.text);
-        st = SP_ERR_PARSE;
-        goto done;
-    }
-    uint64_t data_len = (uint64_t)fsize - 8 - hl;
-    const char *prefix = json_object_get(hdr, "embeddings.word_embeddings.weight") ? "" : "bert.";
-    sp_encoder_config cfg = {0};
-    cfg.heads = heads;
+    const char *path = sf->path;
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->heads = heads;
     uint64_t begin;
     size_t d0;
-    json_t *we = st_get(hdr, prefix, "embeddings.word_embeddings.weight");
+    sp_status st;
+    json_t *we = sp_st_get(sf, prefix, "embeddings.word_embeddings.weight");
     json_t *shape = json_is_object(we) ? json_object_get(we, "shape") : NULL;
     if (!json_is_array(shape) || json_array_size(shape) != 2 || !json_is_integer(json_array_get(shape, 1))) {
         sp_errf(err, errlen, "%s: no embeddings.word_embeddings.weight [vocab, hidden] tensor", path);
-        st = SP_ERR_FORMAT;
-        goto done;
+        return SP_ERR_FORMAT;
     }
     json_int_t hid = json_integer_value(json_array_get(shape, 1));
     if (hid <= 0 || hid > SP_ENC_MAX_HIDDEN) {
         sp_errf(err, errlen, "%s: hidden size %lld out of range", path, (long long)hid);
-        st = SP_ERR_FORMAT;
-        goto done;
+        return SP_ERR_FORMAT;
     }
-    cfg.hidden = (uint32_t)hid;
-    if ((st = st_check(path, "embeddings.word_embeddings.weight", we, data_len, 0, cfg.hidden, 2, &begin, &d0, err,
-                       errlen)) != SP_OK)
-        goto done;
-    cfg.vocab_size = (uint32_t)d0;
-    if ((st = st_check(path, "embeddings.position_embeddings.weight",
-                       st_get(hdr, prefix, "embeddings.position_embeddings.weight"), data_len, 0, cfg.hidden, 2,
-                       &begin, &d0, err, errlen)) != SP_OK)
-        goto done;
-    cfg.max_len = (uint32_t)(d0 > SP_ENC_MAX_LEN ? SP_ENC_MAX_LEN + 1 : d0);
+    cfg->hidden = (uint32_t)hid;
+    if ((st = sp_st_check(sf, "embeddings.word_embeddings.weight", we, 0, cfg->hidden, 2, &begin, &d0, err,
+                          errlen)) != SP_OK)
+        return st;
+    cfg->vocab_size = (uint32_t)d0;
+    if ((st = sp_st_check(sf, "embeddings.position_embeddings.weight",
+                          sp_st_get(sf, prefix, "embeddings.position_embeddings.weight"), 0, cfg->hidden, 2, &begin,
+                          &d0, err, errlen)) != SP_OK)
+        return st;
+    cfg->max_len = (uint32_t)(d0 > SP_ENC_MAX_LEN ? SP_ENC_MAX_LEN + 1 : d0);
     char nm[96];
-    while (cfg.layers <= SP_ENC_MAX_LAYERS) {
-        snprintf(nm, sizeof(nm), "encoder.layer.%u.attention.self.query.weight", cfg.layers);
-        if (!st_get(hdr, prefix, nm))
+    while (cfg->layers <= SP_ENC_MAX_LAYERS) {
+        snprintf(nm, sizeof(nm), "encoder.layer.%u.attention.self.query.weight", cfg->layers);
+        if (!sp_st_get(sf, prefix, nm))
             break;
-        cfg.layers++;
+        cfg->layers++;
     }
-    if (cfg.layers > 0) {
-        if ((st = st_check(path, "encoder.layer.0.intermediate.dense.weight",
-                           st_get(hdr, prefix, "encoder.layer.0.intermediate.dense.weight"), data_len, 0, cfg.hidden,
-                           2, &begin, &d0, err, errlen)) != SP_OK)
-            goto done;
-        cfg.ffn = (uint32_t)d0;
+    if (cfg->layers > 0) {
+        if ((st = sp_st_check(sf, "encoder.layer.0.intermediate.dense.weight",
+                              sp_st_get(sf, prefix, "encoder.layer.0.intermediate.dense.weight"), 0, cfg->hidden, 2,
+                              &begin, &d0, err, errlen)) != SP_OK)
+            return st;
+        cfg->ffn = (uint32_t)d0;
     } else {
-        cfg.ffn = cfg.hidden; /* unused with no layers, but must be valid */
+        cfg->ffn = cfg->hidden; /* unused with no layers, but must be valid */
     }
-    if ((st = cfg_check(&cfg, err, errlen)) != SP_OK)
+    return cfg_check(cfg, err, errlen);
+}
+
+sp_status sp_encoder_load_safetensors(const char *path, uint32_t heads, sp_encoder **out, char *err, size_t errlen)
+{
+    sp_st_file sf;
+    sp_status st = sp_st_open(path, &sf, err, errlen);
+    if (st != SP_OK)
+        return st;
+    sp_encoder *enc = NULL;
+    sp_st_tensor *t = NULL;
+    /* with or without the "bert." prefix a BertFor* checkpoint has */
+    const char *prefix = json_object_get(sf.hdr, "embeddings.word_embeddings.weight") ? "" : "bert.";
+    sp_encoder_config cfg;
+    if ((st = enc_config_of(&sf, prefix, heads, &cfg, err, errlen)) != SP_OK)
         goto done;
     if ((st = enc_alloc(&cfg, &enc)) != SP_OK)
         goto done;
@@ -414,39 +269,26 @@ sp_status sp_encoder_load_safetensors(const char *path, uint32_t heads, sp_encod
     }
     size_t n = enc_tensors(enc, t);
     for (size_t i = 0; i < n; i++) {
-        json_t *e = st_get(hdr, prefix, t[i].name);
+        json_t *e = sp_st_get(&sf, prefix, t[i].name);
         int is_type = strcmp(t[i].name, "embeddings.token_type_embeddings.weight") == 0;
         if (is_type && !e) {
             fill_const(t[i].data, cfg.hidden, 0.0f); /* optional: a model without token types */
             continue;
         }
         /* token types: [T, hidden], any T; only type 0 is used */
-        if ((st = st_check(path, t[i].name, e, data_len, is_type ? 0 : t[i].dims[0], t[i].dims[1], t[i].ndim, &begin,
-                           NULL, err, errlen)) != SP_OK)
+        uint64_t begin;
+        if ((st = sp_st_check(&sf, t[i].name, e, is_type ? 0 : t[i].dims[0], t[i].dims[1], t[i].ndim, &begin, NULL,
+                              err, errlen)) != SP_OK)
             goto done;
-        size_t cnt = t[i].dims[0] * (t[i].ndim == 2 ? t[i].dims[1] : 1);
-        if (fseek(f, (long)(8 + hl + begin), SEEK_SET) != 0 || fread(t[i].data, sizeof(float), cnt, f) != cnt) {
-            sp_errf(err, errlen, "%s: cannot read tensor %s at offset %llu", path, t[i].name,
-                    (unsigned long long)(8 + hl + begin));
-            st = SP_ERR_IO;
+        if ((st = sp_st_read(&sf, &t[i], begin, err, errlen)) != SP_OK)
             goto done;
-        }
-        for (size_t k = 0; k < cnt; k++) {
-            if (!isfinite(t[i].data[k])) {
-                sp_errf(err, errlen, "%s: tensor %s holds a non-finite value at element %zu", path, t[i].name, k);
-                st = SP_ERR_FORMAT;
-                goto done;
-            }
-        }
     }
     *out = enc;
     enc = NULL;
 done:
     sp_encoder_destroy(enc);
     free(t);
-    free(text);
-    json_decref(hdr);
-    fclose(f);
+    sp_st_close(&sf);
     return st;
 }
 

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "common/util_int.h"
+#include "serve/gen_service_int.h"
 #include "serve/server_int.h"
 
 static void live_add(sp_server *srv, int delta)
@@ -86,14 +87,17 @@ static void req_free(sp_srv_req *r)
 
 /* ---- the handler, one function per step of a request ---- */
 
-/* The rest of the first call for POST /v1/embeddings: the method, the Content-Type, a declared
- * length past max_body (answered before the body is read: libmicrohttpd then closes the
- * connection), and room for the declared body. */
-static enum MHD_Result begin_embeddings(sp_srv_req *r, const char *method)
+/* The rest of the first call for a POST endpoint (/v1/embeddings, or /v1/completions and
+ * /v1/chat/completions with --generate): the method, the Content-Type, a declared length past
+ * max_body (answered before the body is read: libmicrohttpd then closes the connection), and room for
+ * the declared body. */
+static enum MHD_Result begin_post(sp_srv_req *r, const char *method, const char *url)
 {
     sp_server *srv = r->srv;
     if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
-        sp_srv_set_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request_error", "use POST for /v1/embeddings");
+        char msg[80];
+        snprintf(msg, sizeof(msg), "use POST for %s", url);
+        sp_srv_set_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request_error", msg);
         return sp_srv_send_answer(r, MHD_HTTP_METHOD_POST);
     }
     const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -141,19 +145,28 @@ static enum MHD_Result on_head(sp_server *srv, struct MHD_Connection *conn, cons
     /* the headers are in: the body's deadline starts now (gate.c) */
     r->gc = sp_gate_conn_of(conn);
     sp_gate_set_phase(srv->gate, r->gc, SP_GATE_WAIT_BODY);
-    int embed = strcmp(url, "/v1/embeddings") == 0;
-    if (embed)
-        r->route = SP_SRV_ROUTE_EMBED; /* recorded whatever its answer, the head check's too (on_completed) */
+    int embed = strcmp(url, "/v1/embeddings") == 0, gen = sp_gen_route(url);
+    /* the service serves embeddings or, with --generate, completions; the others' paths are 404 */
+    if (srv->gen ? embed : gen) {
+        sp_srv_set_error(r, MHD_HTTP_NOT_FOUND, "invalid_request_error",
+                         srv->gen ? "this service generates text (--generate): /v1/embeddings is not served"
+                                  : "this service embeds: start it with --generate to serve completions");
+        return sp_srv_send_answer(r, NULL);
+    }
+    if (embed || gen)
+        r->route = embed ? SP_SRV_ROUTE_EMBED : gen; /* recorded whatever its answer (on_completed) */
     if (!check_head(r))
         return sp_srv_send_answer(r, NULL);
-    if (embed)
-        return begin_embeddings(r, method);
-    if (strcmp(url, "/healthz") == 0) {
+    if (embed || gen)
+        return begin_post(r, method, url);
+    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0) {
+        int health = url[1] == 'h';
         if (strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
-            sp_srv_set_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request_error", "use GET for /healthz");
+            sp_srv_set_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request_error",
+                             health ? "use GET for /healthz" : "use GET for /metrics");
             return sp_srv_send_answer(r, MHD_HTTP_METHOD_GET);
         }
-        r->route = SP_SRV_ROUTE_HEALTH;
+        r->route = health ? SP_SRV_ROUTE_HEALTH : SP_SRV_ROUTE_METRICS;
         return MHD_YES;
     }
     sp_srv_set_error(r, MHD_HTTP_NOT_FOUND, "invalid_request_error", "unknown path");
@@ -184,7 +197,31 @@ static enum MHD_Result on_body_bytes(sp_srv_req *r, const char *upload_data, siz
     return MHD_YES;
 }
 
-/* The whole request is in: /healthz is answered; an embeddings request is parsed and tokenised
+/* GET /metrics: the recorder's live metrics as Prometheus text (docs/metrics.md); 404 when the
+ * service records nothing or its recorder keeps no live metrics (`servprof serve --no-metrics`). */
+static enum MHD_Result answer_metrics(sp_srv_req *r)
+{
+    char *text = NULL;
+    size_t len = 0;
+    sp_status st = r->srv->rec ? sp_recorder_metrics_text(r->srv->rec, &text, &len) : SP_ERR_STATE;
+    if (st == SP_ERR_STATE) {
+        sp_srv_set_error(r, MHD_HTTP_NOT_FOUND, "invalid_request_error",
+                         "this server keeps no live metrics (started with --no-metrics, or its recorder has none)");
+        return sp_srv_send_answer(r, NULL);
+    }
+    if (st != SP_OK) {
+        sp_srv_set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "server_error", sp_status_str(st));
+        return sp_srv_send_answer(r, NULL);
+    }
+    /* the text is malloc'd (sp_metrics_text_free is free), so libmicrohttpd may free it */
+    r->resp = text;
+    r->resp_len = len;
+    r->http_status = MHD_HTTP_OK;
+    r->content_type = SP_METRICS_CONTENT_TYPE;
+    return sp_srv_send_answer(r, NULL);
+}
+
+/* The whole request is in: /healthz and /metrics are answered; an embeddings request is parsed and tokenised
  * (its preprocess stage) and queued for a batch, its connection suspended until a worker resumes
  * it; a full queue or a stopping server answers 503. */
 static enum MHD_Result on_request_in(sp_srv_req *r)
@@ -197,12 +234,16 @@ static enum MHD_Result on_request_in(sp_srv_req *r)
         r->resp_len = r->resp ? strlen(r->resp) : 0;
         return sp_srv_send_answer(r, NULL);
     }
+    if (r->route == SP_SRV_ROUTE_METRICS)
+        return answer_metrics(r);
     if (r->overflow) {
         char msg[128];
         snprintf(msg, sizeof(msg), "request body exceeds the limit of %zu bytes", srv->opt.max_body);
         sp_srv_set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "invalid_request_error", msg);
         return sp_srv_send_answer(r, NULL);
     }
+    if (r->route != SP_SRV_ROUTE_EMBED)
+        return sp_gen_request_in(r);
     if (!sp_srv_parse_request(r)) {
         /* the parse that refused it is the request's preprocessing */
         sp_record_stage(srv->rec, r->id, SP_STAGE_PREPROCESS, r->arrival_ns, sp_now_ns());
@@ -210,10 +251,7 @@ static enum MHD_Result on_request_in(sp_srv_req *r)
     }
     r->enqueue_ns = sp_now_ns();
     sp_record_stage(srv->rec, r->id, SP_STAGE_PREPROCESS, r->arrival_ns, r->enqueue_ns);
-    if (r->label[0]) {
-        sp_record_request_label(srv->rec, r->id, r->label, strlen(r->label));
-        r->label_recorded = 1;
-    }
+    sp_srv_record_identity(srv, r);
     /* suspend before the batcher can see it, so a fast worker never resumes a connection that
      * is not yet suspended */
     r->state = SP_SRV_QUEUED;
@@ -235,6 +273,8 @@ static enum MHD_Result on_request_in(sp_srv_req *r)
 static enum MHD_Result on_resumed(sp_srv_req *r)
 {
     sp_server *srv = r->srv;
+    if (r->route != SP_SRV_ROUTE_EMBED)
+        return sp_gen_on_resumed(r);
     int served = r->http_status == MHD_HTTP_OK;
     enum MHD_Result ret = sp_srv_send_answer(r, NULL);
     if (served) {
@@ -270,6 +310,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r)
         return;
     sp_srv_record_ended(srv, r, toe);
+    sp_gen_request_ended(srv, r, toe);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         SP_SRV_STAT_ADD(srv, client_gone, 1);
     /* a keep-alive connection now waits for its next request: the header deadline starts again */

@@ -64,13 +64,12 @@ void sp_srv_record_properties(const sp_server *srv, const sp_batcher_config *bc,
  * arrival to the hand-off of its answer (or to now, when it never got one) and, unless it was
  * answered 200 and delivered, its outcome: cancelled when the client went away first, rejected for
  * a 503 (queue full, or the server stopping), error for any other status. */
-void sp_srv_record_ended(sp_server *srv, const sp_srv_req *r, enum MHD_RequestTerminationCode toe)
+void sp_srv_record_ended(sp_server *srv, sp_srv_req *r, enum MHD_RequestTerminationCode toe)
 {
     if (!srv->rec || r->route != SP_SRV_ROUTE_EMBED)
         return;
     uint64_t done = r->done_ns ? r->done_ns : sp_now_ns();
-    if (r->label[0] && !r->label_recorded)
-        sp_record_request_label(srv->rec, r->id, r->label, strlen(r->label));
+    sp_srv_record_identity(srv, r);
     sp_record_request(srv->rec, r->id, r->arrival_ns, done, r->tokens ? (int64_t)r->tokens : -1);
     sp_outcome o = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK            ? SP_OUTCOME_CANCELLED
                    : r->http_status == MHD_HTTP_OK                       ? SP_OUTCOME_OK
@@ -80,11 +79,10 @@ void sp_srv_record_ended(sp_server *srv, const sp_srv_req *r, enum MHD_RequestTe
         sp_record_outcome(srv->rec, r->id, o, (int32_t)r->http_status);
 }
 
-/* Whether a request head's target is /v1/embeddings (its query aside): "METHOD SP TARGET SP ...",
- * after any empty lines. */
-static int head_is_embeddings(const char *p, size_t n)
+/* Whether a request head's target is `path` (its query aside): "METHOD SP TARGET SP ...", after any
+ * empty lines. */
+static int head_targets(const char *p, size_t n, const char *path)
 {
-    static const char path[] = "/v1/embeddings";
     size_t i = 0;
     while (i < n && (p[i] == '\r' || p[i] == '\n'))
         i++;
@@ -93,17 +91,27 @@ static int head_is_embeddings(const char *p, size_t n)
     if (i >= n || p[i] != ' ')
         return 0;
     i++;
-    size_t l = sizeof(path) - 1;
+    size_t l = strlen(path);
     return n - i > l && memcmp(p + i, path, l) == 0 && (p[i + l] == ' ' || p[i + l] == '?');
 }
 
+/* Whether a request head is for the service's recorded endpoints: /v1/embeddings, or with
+ * --generate /v1/completions and /v1/chat/completions. */
+static int head_is_served(const sp_server *srv, const char *p, size_t n)
+{
+    if (srv->gen)
+        return head_targets(p, n, "/v1/completions") || head_targets(p, n, "/v1/chat/completions");
+    return head_targets(p, n, "/v1/embeddings");
+}
+
 /* The front door answered a request itself (gate.c): a connection refused at the caps (503, no
- * request read: rejected), or a bad request head for /v1/embeddings (an error with its status). It is
- * recorded like the handler's answers (sp_srv_record_ended), with no spans; its id is the next request id. */
+ * request read: rejected), or a bad request head for a served endpoint (an error with its status). It
+ * is recorded like the handler's answers (sp_srv_record_ended), with no spans; its id is the next
+ * request id. */
 void sp_srv_on_gate_answered(void *user, unsigned status, uint64_t start_ns, const char *head, size_t head_len)
 {
     sp_server *srv = user;
-    if (!srv->rec || (head ? !head_is_embeddings(head, head_len) : status != MHD_HTTP_SERVICE_UNAVAILABLE))
+    if (!srv->rec || (head ? !head_is_served(srv, head, head_len) : status != MHD_HTTP_SERVICE_UNAVAILABLE))
         return;
     uint64_t id = atomic_fetch_add_explicit(&srv->next_request, 1, memory_order_relaxed);
     sp_record_request(srv->rec, id, start_ns, sp_now_ns(), -1);

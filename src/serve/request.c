@@ -1,50 +1,68 @@
-/* Reading an embeddings request: its id from the traceparent or X-Request-Id header, then its body
+/* Reading an embeddings request: its id from the X-Request-Id or traceparent header and the trace it
+ * continues (W3C trace context), then its body
  * (JSON, parsed whole: bodies are capped), the checks of its fields, and the tokenisation of its
  * inputs, which is the request's preprocess stage. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
+#include "common/rng.h"
+#include "common/tracectx.h"
 #include "serve/server_int.h"
 
-/* ---- request ids ---- */
+/* ---- request ids and trace context ---- */
 
-static int is_hex(const char *s, size_t n)
+/* A fresh span id: 8 bytes from a per-thread generator seeded from the kernel's random source, never
+ * all zero (an invalid W3C id). The HTTP threads are libmicrohttpd's, so the state is thread-local. */
+static void new_span_id(uint8_t out[8])
 {
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return 1;
-}
-
-/* W3C trace context: "VV-<32 hex trace id>-<16 hex parent id>-FF"; the trace id (not all zeros)
- * is what a client's trace knows the request by. */
-static int traceparent_id(const char *tp, char *out)
-{
-    if (!tp || strlen(tp) < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-' || !is_hex(tp, 2) ||
-        !is_hex(tp + 3, 32) || !is_hex(tp + 36, 16) || !is_hex(tp + 53, 2) || strncmp(tp, "ff", 2) == 0)
-        return 0;
-    if (strspn(tp + 3, "0") >= 32)
-        return 0;
-    memcpy(out, tp + 3, 32);
-    out[32] = 0;
-    return 1;
+    static _Thread_local sp_rng rng;
+    static _Thread_local int seeded;
+    if (!seeded) {
+        uint64_t seed = 0;
+        if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+            seed = sp_now_ns() ^ (uint64_t)(uintptr_t)&rng ^ ((uint64_t)getpid() << 32);
+        sp_rng_seed(&rng, seed, 0);
+        seeded = 1;
+    }
+    uint64_t v;
+    do
+        v = sp_rng_next(&rng);
+    while (v == 0);
+    memcpy(out, &v, 8);
 }
 
 void sp_srv_take_label(sp_srv_req *r)
 {
+    /* W3C trace context: the request continues the caller's trace under a span of its own */
     const char *tp = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "traceparent");
-    if (traceparent_id(tp, r->label))
-        return;
+    if (tp && sp_trace_context_parse(tp, strlen(tp), &r->trace) == SP_OK) {
+        new_span_id(r->trace.span_id);
+        r->has_trace = 1;
+    }
+    /* the id the client knows the request by: its X-Request-Id, else its trace id */
     const char *xr = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
     size_t n = xr ? strlen(xr) : 0;
-    if (n == 0 || n >= sizeof(r->label))
-        return;
-    for (size_t i = 0; i < n; i++)
+    int usable = n > 0 && n < sizeof(r->label);
+    for (size_t i = 0; usable && i < n; i++)
         if (xr[i] < 0x21 || xr[i] > 0x7e)
-            return; /* printable ASCII only: it is echoed in a header */
-    memcpy(r->label, xr, n + 1);
+            usable = 0; /* printable ASCII only: it is echoed in a header */
+    if (usable)
+        memcpy(r->label, xr, n + 1);
+    else if (r->has_trace)
+        sp_hex_write(r->trace.trace_id, 16, r->label);
+}
+
+void sp_srv_record_identity(sp_server *srv, sp_srv_req *r)
+{
+    if (r->label[0] && !r->label_recorded)
+        sp_record_request_label(srv->rec, r->id, r->label, strlen(r->label));
+    if (r->has_trace && !r->label_recorded)
+        sp_record_request_trace(srv->rec, r->id, &r->trace);
+    r->label_recorded = 1;
 }
 
 /* ---- parse and tokenise ---- */

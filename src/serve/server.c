@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/util_int.h"
+#include "serve/gen_service_int.h"
 #include "serve/server_int.h"
 #include "servprof/serve.h"
 
@@ -18,7 +19,7 @@ void sp_server_options_init(sp_server_options *o)
     memset(o, 0, sizeof(*o));
     o->host = "127.0.0.1";
     o->seed = 1;
-    o->model_name = "servprof-encoder";
+    o->model_name = NULL; /* by mode: "servprof-encoder", or "servprof-decoder" with generate */
     o->layers = SP_SERVER_DEFAULT_LAYERS;
     o->hidden = SP_SERVER_DEFAULT_HIDDEN;
     o->heads = SP_SERVER_DEFAULT_HEADS;
@@ -39,6 +40,16 @@ void sp_server_options_init(sp_server_options *o)
     o->max_header_bytes = 16384;
     o->device = "cpu";
     o->cuda_graph_cap = 64;
+    o->max_num_seqs = SP_SERVER_DEFAULT_MAX_NUM_SEQS;
+    o->max_num_batched_tokens = SP_SERVER_DEFAULT_MAX_BATCHED_TOKENS;
+}
+
+/* The model name answers carry: the caller's, or the mode's default. */
+static const char *model_name_of(const sp_server_options *o)
+{
+    if (o->model_name)
+        return o->model_name;
+    return o->generate ? "servprof-decoder" : "servprof-encoder";
 }
 
 const char *sp_server_device_note(const sp_server *srv) { return srv->device_note; }
@@ -109,6 +120,8 @@ void sp_server_get_stats(const sp_server *srv, sp_server_stats *s)
     s->connections_open = g.open_now;
     s->connections_peak = g.open_peak;
     sp_srv_device_graph_stats(m, &s->graph_captures, &s->graph_replays);
+    s->steps = s->prompt_tokens = s->generated_tokens = s->running_seqs = 0;
+    sp_gen_get_stats(m, s);
 }
 
 /* ---- start and stop ---- */
@@ -157,13 +170,13 @@ static sp_status check_options(const sp_server_options *o, char *err, size_t err
         sp_errf(err, errlen, "--pad-to and --buckets exclude each other");
         return SP_ERR_INVALID;
     }
-    const char *m = o->model_name ? o->model_name : "";
+    const char *m = model_name_of(o);
     if (!*m || strlen(m) >= 128 || strspn(m, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:/-") !=
                                        strlen(m)) {
         sp_errf(err, errlen, "model name must be 1-127 characters of [A-Za-z0-9._:/-]");
         return SP_ERR_INVALID;
     }
-    return SP_OK;
+    return o->generate ? sp_gen_check_options(o, err, errlen) : SP_OK;
 }
 
 /* The tokenizer and the encoder (from the weights file, or generated from the seed), and the
@@ -228,7 +241,7 @@ static sp_server *server_new(const sp_server_options *opt)
         return NULL;
     srv->opt = *opt;
     snprintf(srv->host, sizeof(srv->host), "%s", opt->host ? opt->host : "127.0.0.1");
-    snprintf(srv->model_name, sizeof(srv->model_name), "%s", opt->model_name);
+    snprintf(srv->model_name, sizeof(srv->model_name), "%s", model_name_of(opt));
     srv->opt.host = srv->host;
     srv->opt.model_name = srv->model_name;
     srv->opt.tokenizer_path = srv->opt.weights_path = NULL; /* borrowed: not kept */
@@ -252,6 +265,14 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
     sp_server *srv = server_new(opt);
     if (!srv)
         return SP_ERR_NOMEM;
+    if (opt->generate) {
+        /* the generation service (gen_service.c): its own model, scheduler and engine */
+        const char *tpath = opt->tokenizer_path ? opt->tokenizer_path : sp_server_default_tokenizer();
+        if ((st = sp_gen_start(srv, opt, tpath, err, errlen)) != SP_OK || (st = sp_srv_http_start(srv, err, errlen)) != SP_OK)
+            goto fail;
+        *out = srv;
+        return SP_OK;
+    }
     if ((st = load_model(srv, opt, err, errlen)) != SP_OK)
         goto fail;
     if ((st = sp_srv_intern_op_names(srv)) != SP_OK)
@@ -281,6 +302,9 @@ fail:
 
 sp_status sp_server_save_weights(const sp_server_options *opt, const char *path, char *err, size_t errlen)
 {
+    if (opt->generate)
+        return sp_gen_save_weights(opt, opt->tokenizer_path ? opt->tokenizer_path : sp_server_default_tokenizer(), path,
+                                   err, errlen);
     sp_tokenizer *tok;
     sp_status st = sp_tokenizer_load(opt->tokenizer_path ? opt->tokenizer_path : sp_server_default_tokenizer(), &tok,
                                      err, errlen);
@@ -312,6 +336,7 @@ void sp_server_stop(sp_server *srv)
     sp_gate_stop(srv->gate);
     if (srv->batcher)
         sp_batcher_close(srv->batcher);
+    sp_gen_stop(srv);
     sp_srv_workers_join(srv);
     sp_srv_device_stop_recording(srv);
     sp_srv_http_stop(srv);
@@ -323,6 +348,7 @@ void sp_server_destroy(sp_server *srv)
     if (!srv)
         return;
     sp_server_stop(srv);
+    sp_gen_destroy(srv);
     sp_srv_workers_free(srv);
     sp_batcher_destroy(srv->batcher);
     sp_encoder_destroy(srv->enc);

@@ -12,11 +12,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/util_int.h"
 #include "serve/gate_int.h"
 #include "serve/serve_int.h"
 #include "servprof/serve.h"
 
-enum sp_srv_route { SP_SRV_ROUTE_EMBED = 1, SP_SRV_ROUTE_HEALTH };
+enum sp_srv_route {
+    SP_SRV_ROUTE_EMBED = 1,
+    SP_SRV_ROUTE_HEALTH,
+    SP_SRV_ROUTE_COMPLETIONS, /* --generate: /v1/completions */
+    SP_SRV_ROUTE_CHAT,        /* --generate: /v1/chat/completions */
+    SP_SRV_ROUTE_METRICS      /* GET /metrics: the recorder's live metrics */
+};
 enum sp_srv_req_state {
     SP_SRV_RECEIVING = 0, /* headers and body arriving */
     SP_SRV_QUEUED,        /* suspended, in the batcher or a batch */
@@ -37,7 +44,9 @@ typedef struct sp_srv_req {
     int overflow;         /* body passed max_body: read and dropped, answered 413 */
     char *body;
     size_t body_len, body_cap;
-    char label[256];      /* traceparent trace id or X-Request-Id; "" if none */
+    char label[256];      /* X-Request-Id, else the traceparent's trace id; "" if none */
+    int has_trace;        /* a valid traceparent came: the request continues that trace */
+    sp_trace_context trace; /* its trace id, the caller's span as parent, a fresh span of ours */
     /* tokenised inputs: seq i is ids[offs[i] .. offs[i] + lens[i]) */
     int32_t *ids;
     uint32_t *offs, *lens;
@@ -48,8 +57,10 @@ typedef struct sp_srv_req {
     char *resp;
     size_t resp_len;
     const char *retry_after;
+    const char *content_type; /* of the answer; NULL: application/json */
     uint64_t done_ns;     /* when the answer was queued to the socket; 0: not yet */
-    int label_recorded;
+    int label_recorded;   /* label and trace context are in the trace (sp_srv_record_identity) */
+    struct sp_gen_req *gen; /* a generation request's state (gen_service_int.h); NULL otherwise */
 } sp_srv_req;
 
 /* A batch worker: its thread and the buffers of one batch, sized at start for the largest. */
@@ -89,6 +100,7 @@ struct sp_server {
     char device_note[512];
     const sp_cuda_backend *cb; /* --device cuda: the CUDA backend module's table */
     sp_cuda_model *cmodel;
+    struct sp_gen *gen;   /* --generate: the decoder, scheduler and engine (gen_service_int.h) */
     _Atomic uint64_t next_request, next_batch;
     atomic_int stopping;
     int stopped;
@@ -118,15 +130,31 @@ void sp_srv_http_stop(sp_server *srv);
 
 /* ---------------- reading a request (request.c) ---------------- */
 
-/* The request's id from its headers, into r->label: a W3C traceparent's trace id, else a printable
- * X-Request-Id; left "" when neither is usable. */
+/* The request's id and trace from its headers: a valid W3C traceparent into r->trace (its trace id,
+ * the caller's span as the parent, a fresh random span id for this request; r->has_trace), and into
+ * r->label a printable X-Request-Id, else the traceparent's trace id (32 hex digits); "" when neither
+ * is usable. */
 void sp_srv_take_label(sp_srv_req *r);
+/* Records r's label and trace context once (the first call; later calls do nothing). */
+void sp_srv_record_identity(sp_server *srv, sp_srv_req *r);
 
 /* Parses r's body as an embeddings request and tokenises its inputs into r->ids/offs/lens. Returns
  * 0 with a 400 (or a 500 when out of memory) answer set when it is not a valid one. */
 int sp_srv_parse_request(sp_srv_req *r);
 
 /* ---------------- answers (answer.c) ---------------- */
+
+/* A growable buffer for the answers' JSON: appends never fail one by one; `failed` says whether any
+ * did (out of memory), and `p` (NUL-terminated, malloc'd) is the caller's to free. */
+typedef struct sp_srv_outbuf {
+    char *p;
+    size_t len, cap;
+    int failed;
+} sp_srv_outbuf;
+void sp_srv_ob_reserve(sp_srv_outbuf *b, size_t more);
+void sp_srv_ob_put(sp_srv_outbuf *b, const char *s, size_t n);
+void sp_srv_ob_str(sp_srv_outbuf *b, const char *s);
+void sp_srv_ob_printf(sp_srv_outbuf *b, const char *fmt, ...) SP_PRINTF(2, 3);
 
 /* Sets an OpenAI-shaped error answer (head_check.c's body) with `status`, and counts it. */
 void sp_srv_set_error(sp_srv_req *r, unsigned status, const char *type, const char *message);
@@ -181,7 +209,7 @@ sp_status sp_srv_intern_op_names(sp_server *srv);
 void sp_srv_record_properties(const sp_server *srv, const sp_batcher_config *bc, const sp_encoder_config *ec);
 /* Records an embeddings request as it ended: its request record and, unless answered 200 and
  * delivered, its outcome. `toe` is libmicrohttpd's termination code. */
-void sp_srv_record_ended(sp_server *srv, const sp_srv_req *r, enum MHD_RequestTerminationCode toe);
+void sp_srv_record_ended(sp_server *srv, sp_srv_req *r, enum MHD_RequestTerminationCode toe);
 /* The gate's sp_gate_answered_fn (user: the server): records a request the front door answered. */
 void sp_srv_on_gate_answered(void *user, unsigned status, uint64_t start_ns, const char *head, size_t head_len);
 

@@ -312,6 +312,37 @@ void sp_record_request_label(sp_recorder *rec, uint64_t request_id, const char *
     rec_leave(tb, h + size);
 }
 
+static int all_zero(const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (b[i])
+            return 0;
+    return 1;
+}
+
+void sp_record_request_trace(sp_recorder *rec, uint64_t request_id, const sp_trace_context *ctx)
+{
+    if (!rec)
+        return;
+    /* ids that are not valid W3C ids cannot be written as such: counted like a record too large to
+     * write, as sp_record_outcome does for an outcome out of range */
+    int valid = ctx && !all_zero(ctx->trace_id, 16) && !all_zero(ctx->span_id, 8);
+    size_t size = valid ? SP_REC_SIZE_TRACE : (size_t)SP_NATIVE_MAX_RECORD + 8;
+    uint64_t h;
+    sp_tbuf *tb = rec_enter(rec, size, &h);
+    if (!tb)
+        return;
+    REC_LOCALS(tb, h);
+    /* the ids' bytes in order on disk: sp_rd64 reads them as the little-endian word that writes them */
+    PUT(0, sp_rec_header(SP_REC_TRACE, SP_REC_SIZE_TRACE, ctx->flags));
+    PUT(1, request_id);
+    PUT(2, sp_rd64(ctx->trace_id));
+    PUT(3, sp_rd64(ctx->trace_id + 8));
+    PUT(4, sp_rd64(ctx->span_id));
+    PUT(5, sp_rd64(ctx->parent_id));
+    rec_leave(tb, h + SP_REC_SIZE_TRACE);
+}
+
 void sp_record_stage(sp_recorder *rec, uint64_t request_id, sp_name_id stage, uint64_t start_ns,
                      uint64_t end_ns)
 {
@@ -408,4 +439,50 @@ void sp_record_launch(sp_recorder *rec, sp_name_id name, uint64_t correlation, u
     PUT(2, start_ns);
     PUT(3, end_ns);
     rec_leave(tb, h + SP_REC_SIZE_LAUNCH);
+}
+
+void sp_record_step(sp_recorder *rec, const sp_step_record *s)
+{
+    if (!rec || !s)
+        return;
+    size_t n = s->member_count;
+    if (n > 0 && (!s->members || !s->phases || !s->tokens))
+        return;
+    /* more than SP_NATIVE_MAX_STEP_MEMBERS makes the size exceed any record: dropped as too large */
+    size_t size = n > SP_NATIVE_MAX_STEP_MEMBERS ? (size_t)SP_NATIVE_MAX_RECORD + 8
+                                                 : SP_REC_SIZE_STEP_BASE + SP_REC_SIZE_STEP_MEMBER * n;
+    uint64_t h;
+    sp_tbuf *tb = rec_enter(rec, size, &h);
+    if (!tb)
+        return;
+    REC_LOCALS(tb, h);
+    PUT(0, sp_rec_header(SP_REC_STEP, (uint32_t)size, (uint32_t)n));
+    PUT(1, s->batch_id);
+    PUT(2, s->start_ns);
+    PUT(3, s->end_ns);
+    PUT(4, s->effective_tokens);
+    PUT(5, s->padded_tokens);
+    PUT(6, s->kv_used_tokens);
+    PUT(7, s->kv_capacity_tokens);
+    for (size_t i = 0; i < n; i++) {
+        PUT(8 + 2 * i, s->members[i]);
+        PUT(9 + 2 * i, ((uint64_t)s->phases[i] << SP_STEP_PHASE_SHIFT) | ((uint64_t)s->tokens[i] & SP_STEP_TOKENS_MASK));
+    }
+    rec_leave(tb, h + size);
+}
+
+void sp_record_token(sp_recorder *rec, uint64_t request_id, uint64_t index, uint64_t time_ns)
+{
+    if (!rec)
+        return;
+    uint64_t h;
+    sp_tbuf *tb = rec_enter(rec, SP_REC_SIZE_TOKEN, &h);
+    if (!tb)
+        return;
+    REC_LOCALS(tb, h);
+    PUT(0, sp_rec_header(SP_REC_TOKEN, SP_REC_SIZE_TOKEN, 0));
+    PUT(1, request_id);
+    PUT(2, index);
+    PUT(3, time_ns);
+    rec_leave(tb, h + SP_REC_SIZE_TOKEN);
 }

@@ -2,10 +2,12 @@
  * beside it: the hot path (record.c: per-thread rings, the sp_record_* functions), the writer thread
  * and the file (writer.c), names and properties (names.c); recorder_int.h says what they share. */
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "trace/recorder_int.h"
+#include "trace/tap_int.h"
 
 #define DEFAULT_RING_BYTES (16u << 20)
 #define MIN_RING_BYTES 1024u
@@ -38,6 +40,8 @@ void sp_recorder_options_init(sp_recorder_options *opt)
     opt->flush_interval_ms = DEFAULT_FLUSH_MS;
     opt->price_per_hour = 0;
     opt->on_fork_child = 0;
+    opt->live_metrics = 0;
+    opt->metrics_settle_ms = 0;
 }
 
 static void fork_prepare(void);
@@ -79,6 +83,9 @@ static void release_resources(sp_recorder *rec)
     sp_rec_names_free(rec);
     sp_rec_props_free(rec);
     pthread_mutex_unlock(&rec->names_mu);
+    /* renders take rec->mu, which our callers hold, and find the state past OPEN */
+    sp_tap_destroy(rec->tap);
+    rec->tap = NULL;
 }
 
 static size_t round_pow2_down(size_t n)
@@ -148,6 +155,8 @@ sp_status sp_recorder_open(const char *path, const sp_recorder_options *opt, sp_
         goto fail;
     st = conds_init(rec);
     if (st)
+        goto fail;
+    if (o.live_metrics && (st = sp_tap_create(o.metrics_settle_ms, &rec->tap)))
         goto fail;
     st = sp_rec_file_open(rec);
     if (st)
@@ -280,6 +289,43 @@ void sp_recorder_drops(const sp_recorder *crec, uint64_t counts[SP_DROP_CAUSE_CO
     pthread_mutex_unlock(&rec->mu);
 }
 
+sp_status sp_recorder_metrics_text(sp_recorder *rec, char **text, size_t *len)
+{
+    if (!rec || !text || !len)
+        return SP_ERR_INVALID;
+    sp_mx_context ctx;
+    memset(&ctx, 0, sizeof ctx);
+    char service[SP_PROP_MAX_VALUE + 1] = "", device[SP_PROP_MAX_VALUE + 1] = "";
+    /* lock order: names, then the recorder, then (inside the render) the aggregate */
+    pthread_mutex_lock(&rec->names_mu);
+    for (uint32_t i = 0; i < rec->nprops; i++) {
+        if (strcmp(rec->prop_key[i], "service") == 0) {
+            snprintf(service, sizeof service, "%s", rec->prop_val[i]);
+            ctx.service = service;
+        } else if (strcmp(rec->prop_key[i], "device") == 0) {
+            snprintf(device, sizeof device, "%s", rec->prop_val[i]);
+            ctx.device = device;
+        }
+    }
+    pthread_mutex_unlock(&rec->names_mu);
+    pthread_mutex_lock(&rec->mu);
+    int state = GATE_STATE(atomic_load_explicit(&rec->gate, memory_order_relaxed));
+    sp_status st = SP_ERR_STATE;
+    if (state != REC_IDLE && state != REC_CLOSING && rec->tap) {
+        sp_rec_drop_totals(rec, ctx.drops);
+        ctx.price_per_hour = rec->opt.price_per_hour;
+        /* under rec->mu, so close cannot free the tap while it renders */
+        st = sp_mx_render(sp_tap_metrics(rec->tap), &ctx, text, len);
+    }
+    pthread_mutex_unlock(&rec->mu);
+    return st;
+}
+
+void sp_metrics_text_free(char *text)
+{
+    free(text);
+}
+
 void sp_recorder_add_drops(sp_recorder *rec, sp_drop_cause cause, uint64_t count)
 {
     if (!rec || (unsigned)cause >= SP_DROP_CAUSE_COUNT)
@@ -295,10 +341,14 @@ static void fork_prepare(void)
     pthread_mutex_lock(&g_rec.names_mu);
     pthread_mutex_lock(&g_rec.mu);
     sp_rec_error_lock();
+    if (g_rec.tap)
+        sp_tap_fork_prepare(g_rec.tap);
 }
 
 static void fork_parent(void)
 {
+    if (g_rec.tap)
+        sp_tap_fork_parent(g_rec.tap);
     sp_rec_error_unlock();
     pthread_mutex_unlock(&g_rec.mu);
     pthread_mutex_unlock(&g_rec.names_mu);
@@ -313,6 +363,8 @@ static void fork_child(void)
     pthread_mutex_init(&rec->mu, NULL);
     pthread_mutex_init(&rec->names_mu, NULL);
     sp_rec_error_reinit();
+    if (rec->tap)
+        sp_tap_fork_child(rec->tap);
     uint64_t gate = atomic_load_explicit(&rec->gate, memory_order_relaxed);
     int state = GATE_STATE(gate);
     if (state == REC_IDLE)

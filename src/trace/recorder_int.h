@@ -1,7 +1,8 @@
 /* What the recorder's files share (src/trace: record.c the hot path, writer.c the writer thread and
  * the file, names.c names and properties, recorder.c open, close, flush and fork): the recorder's
  * state, the per-thread ring, and the calls between them. Calls go one way: recorder.c uses the
- * other three, record.c uses writer.c, and writer.c and names.c use none. */
+ * other three, record.c uses writer.c, and writer.c and names.c use none; the live metrics' tap
+ * (tap_int.h) is fed and cycled by writer.c, opened, closed and rendered by recorder.c. */
 #ifndef SERVPROF_RECORDER_INT_H
 #define SERVPROF_RECORDER_INT_H
 
@@ -91,6 +92,8 @@ struct sp_recorder {
     uint32_t block_records;
     uint32_t block_user;         /* of those, records a caller made (not names, drops, meta) */
     sp_status write_status;
+    struct sp_tap *tap;          /* live metrics (tap_int.h); NULL unless opened with live_metrics.
+                                    Fed and cycled by the writer; created by open, freed by close */
 };
 
 /* ---- small helpers several files use ---- */

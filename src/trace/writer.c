@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "trace/recorder_int.h"
+#include "trace/tap_int.h"
 
 /* The message of the recorder's latest failure (sp_recorder_last_error). Its own lock, taken last
  * (after names_mu and mu), because the writer reports from inside a cycle that holds neither. */
@@ -254,6 +255,9 @@ static uint64_t drain(sp_recorder *rec, sp_tbuf *tb, uint64_t head)
             atomic_fetch_add_explicit(&rec->drops[SP_DROP_WRITE_FAILED], user, memory_order_relaxed);
             write_failed(rec, e);
         }
+        /* the live metrics read the records before the producer may reuse their space */
+        if (rec->tap && pos > tail)
+            sp_tap_feed(rec->tap, tb->ring, tb->wmask, tail, pos);
         if (corrupt) {
             sp_log(SP_LOG_ERROR, "servprof: corrupt record in a thread buffer; discarded");
             pos = head;
@@ -320,9 +324,10 @@ static void retire(sp_recorder *rec, size_t slot, sp_tbuf *tb)
     free_tbuf(tb);
 }
 
-/* One pass over every ring. Returns the largest fraction (in 1/1024) of a ring that was drained,
- * so the writer can go round again at once when it is falling behind. */
-static unsigned writer_cycle(sp_recorder *rec)
+/* One pass over every ring, then the live metrics' turn (tap.c): `force` (a flush or the close)
+ * finishes every request whose own record came in. Returns the largest fraction (in 1/1024) of a ring
+ * that was drained, so the writer can go round again at once when it is falling behind. */
+static unsigned writer_cycle(sp_recorder *rec, bool force)
 {
     /* Heads are read before names: a record that uses a name id was published after the id was
      * interned, so every name a drained record uses is in the table by the time we look. */
@@ -354,6 +359,8 @@ static unsigned writer_cycle(sp_recorder *rec)
     }
     emit_drops(rec, false);
     block_flush(rec);
+    if (rec->tap)
+        sp_tap_cycle(rec->tap, rec, sp_now_ns(), force);
     return most;
 }
 
@@ -363,11 +370,12 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&rec->mu);
     while (!rec->stop) {
         uint64_t req = rec->flush_req;
+        bool flushing = req != rec->flush_done;
         pthread_mutex_unlock(&rec->mu);
         /* acquire: read before the cycle, so a wake that comes during it makes the sleep below
          * return at once */
         uint32_t seen = atomic_load_explicit(&rec->wake_seq, memory_order_acquire);
-        unsigned most = writer_cycle(rec);
+        unsigned most = writer_cycle(rec, flushing);
         pthread_mutex_lock(&rec->mu);
         rec->flush_done = req;
         pthread_cond_broadcast(&rec->flushed);
@@ -504,7 +512,7 @@ sp_status sp_rec_file_open(sp_recorder *rec)
 
 sp_status sp_rec_file_finish(sp_recorder *rec)
 {
-    writer_cycle(rec);
+    writer_cycle(rec, true);
     emit_drops(rec, true);
     unsigned char *p = block_reserve(rec, 8);
     sp_wr64(p, sp_rec_header(SP_REC_END, 8, 0));

@@ -3,10 +3,12 @@
  * shorter queue delay, a larger batch or one more instance behind a saturated device, bucketing)
  * and the report quotes predicted p95 before and after. docs/whatif.md, "The verdict's prediction". */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "analyze/shared_rules.h"
+#include "common/format_int.h"
 #include "analyze/report_store.h"
 #include "whatif/whatif_int.h"
 
@@ -39,6 +41,11 @@ static char *extrapolation_str(const sp_whatif_fit *f, const sp_whatif_result *r
 /* The largest max batch a natural change proposes (the CLI's limit). */
 /* Bucket bounds start here at the lowest: shorter buckets split batches for no real saving. */
 #define QUOTE_MIN_BUCKET 8u
+/* The most the simulated observed policy's p95 may miss the measured server-side p95 by (relative)
+ * for its prediction to be quoted: twice the worst error of the validation runs on a quiet machine
+ * (docs/BENCHMARKS.md, what-if validation: -6.4% to +6.5%, one noisy run at 31.7%) would be 13%;
+ * 25% leaves room for a trace shorter than those runs. */
+#define SP_WHATIF_QUOTE_MAX_MISS 0.25
 
 static sp_status unavailable(sp_report *r, const char *note)
 {
@@ -163,6 +170,21 @@ static sp_status predict(sp_events *ev, sp_report *r, int lenient, sp_whatif_wor
         snprintf(note, sizeof note, "the trace's policy cannot be simulated (%s): no prediction", sp_status_str(st));
         return unavailable(r, note);
     }
+    /* A prediction is only as good as the simulator's replay of what ran: when the observed policy,
+     * simulated, misses the trace's own server-side p95 by more than SP_WHATIF_QUOTE_MAX_MISS (the
+     * service ran slower or faster than its batches' fitted times explain: CPU contention, a drifting
+     * clock speed, work outside the batches), quoting "predicted p95 X -> Y" beside a table whose p95 is
+     * far from X would contradict it. docs/whatif.md, "The verdict's prediction". */
+    double measured = (double)r->server_latency.p95_ns, simulated = (double)before.latency.p95_ns;
+    if (measured > 0 && fabs(simulated / measured - 1.0) > SP_WHATIF_QUOTE_MAX_MISS) {
+        char sim_s[32], meas_s[32];
+        snprintf(note, sizeof note, "the simulator does not reproduce this trace (the observed policy "
+                 "simulated: p95 %s; measured at the server: %s), so the service ran at a speed its "
+                 "batches' times do not explain (CPU contention?): no prediction",
+                 sp_fmt_dur(sim_s, sizeof sim_s, (double)before.latency.p95_ns),
+                 sp_fmt_dur(meas_s, sizeof meas_s, (double)r->server_latency.p95_ns));
+        return unavailable(r, note);
+    }
     char a[SP_WHATIF_PAD_STR_MAX], b[SP_WHATIF_PAD_STR_MAX];
     sp_verdict_prediction p;
     memset(&p, 0, sizeof p);
@@ -198,6 +220,10 @@ sp_status sp_whatif_quote_verdict(sp_events *ev, sp_report *r, int lenient)
         return SP_ERR_INVALID;
     const char *stage = r->verdict.stage;
     if (!stage || r->request_count == 0 || (strcmp(stage, "queue") != 0 && strcmp(stage, "padding") != 0))
+        return SP_OK;
+    /* the simulator replays dynamic batching; a generation trace's continuous batching (steps,
+     * docs/generation.md) is not a policy it can change, so there is nothing to quote */
+    if (r->generation && r->generation->steps)
         return SP_OK;
     sp_whatif_workload w;
     sp_whatif_fit fit;

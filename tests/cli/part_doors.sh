@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # In every part of src/ (serve, cli, load, gpu, synth, model, import, format, trace, analyze, report,
-# whatif, common), each file reaches another part only through that part's door (shared/STYLE.md,
+# whatif, fleet, diff, common), each file reaches another part only through that part's door (shared/STYLE.md,
 # "Rooms"; README.md, "Layout"; docs/architecture.md), and no files call or include each other in a
 # loop:
 # - includes: a file names the public headers (servprof/...), src/common (the part every part
@@ -12,13 +12,15 @@
 #   the model only through its read-only view and its loss wording (model/events_view.h,
 #   model/loss_text.h) and no part but report/; the what-if simulator reaches the analyzer only
 #   through the rules it shares with it and the report's storage (analyze/shared_rules.h,
-#   analyze/report_store.h), never analyze_int.h and never report/; the CLI names only servprof/...
-#   and its own headers;
-# - the libraries run one way, analysis <- what-if <- report: no symbol the analysis library needs
-#   is defined by the what-if or the report library, and none the what-if library needs by the
-#   report library (nm); inside the analysis library the flow is import -> model <- analyze: the
-#   model calls neither the importers nor the analyzer, and those two never call each other; common
-#   calls nothing in the native format module (it is the bottom);
+#   analyze/report_store.h), never analyze_int.h and never report/; the fleet report reaches the
+#   analysis only through its public header (servprof/analyze.h); the run comparison (src/diff)
+#   reads servprof.report/1 documents with the one JSON lexer (import/json.h) and reaches the
+#   analysis through its public header only; the CLI names only servprof/... and its own headers;
+# - the libraries run one way, analysis <- what-if <- report, analysis <- diff <- report and
+#   analysis <- fleet: no symbol a lower library needs is defined by one above it (nm); inside the
+#   analysis library the flow is import -> model <- analyze: the model calls neither the importers nor
+#   the analyzer, and those two never call each other; common calls nothing in the native format
+#   module (it is the bottom);
 # - no two files of a part include each other, directly or through others;
 # - no two files of a part call each other, directly or through others: read from the built objects'
 #   symbols (nm), an edge A -> B when A.o needs a symbol B.o defines.
@@ -47,10 +49,12 @@ allowed() {
     src/analyze) echo "servprof/ common/ analyze/ model/events_int.h" ;;
     src/report) echo "servprof/ common/ report/ model/events_view.h model/loss_text.h" ;;
     src/whatif) echo "servprof/ common/ whatif/ model/events_int.h analyze/shared_rules.h analyze/report_store.h" ;;
+    src/fleet) echo "servprof/ common/ fleet/" ;;
+    src/diff) echo "servprof/ common/ diff/ import/json.h" ;;
   esac
 }
 parts="src/cli src/serve src/serve/cuda src/load src/gpu src/synth src/model src/import src/format src/trace
-       src/common src/analyze src/report src/whatif"
+       src/common src/analyze src/report src/whatif src/fleet src/diff"
 for dir in $parts; do
   [ -d "$src/$dir" ] || { echo "FAIL: $src/$dir is missing"; fail=1; continue; }
   ok=$(allowed "$dir")
@@ -156,6 +160,16 @@ done
 if [ -e "$build/src/whatif/libservprof-whatif.a" ]; then
   check_calls src/whatif "$build/src/whatif/libservprof-whatif.a"
 fi
+if [ -e "$build/src/fleet/libservprof-fleet.a" ]; then
+  check_calls src/fleet "$build/src/fleet/libservprof-fleet.a"
+else
+  echo "FAIL: $build/src/fleet/libservprof-fleet.a not built"; fail=1
+fi
+if [ -e "$build/libservprof-diff.a" ]; then
+  check_calls src/diff "$build/libservprof-diff.a"
+else
+  echo "FAIL: $build/libservprof-diff.a not built"; fail=1
+fi
 
 # ---- the libraries' direction: analysis <- what-if <- report ----
 # "LOWER UPPER": prints the symbols LOWER needs that UPPER defines
@@ -164,14 +178,21 @@ needs_from() {
            <(nm "$2" 2>/dev/null | awk '$2 ~ /^[TDBR]$/ { print $3 }' | sort -u)
 }
 ana=$build/libservprof-analysis.a rep=$build/libservprof-report.a wi=$build/src/whatif/libservprof-whatif.a
-for pair in "$ana $rep" "$ana $wi" "$wi $rep"; do
+fl=$build/src/fleet/libservprof-fleet.a
+dif=$build/libservprof-diff.a
+for pair in "$ana $rep" "$ana $wi" "$wi $rep" "$ana $fl" "$rep $fl" "$ana $dif" "$dif $rep"; do
   read -r lo up <<<"$pair"
   [ -e "$lo" ] && [ -e "$up" ] || { [[ $up == "$wi" || $lo == "$wi" ]] && continue; echo "FAIL: $lo or $up not built"; fail=1; continue; }
   up_calls=$(needs_from "$lo" "$up")
   [ -z "$up_calls" ] || { echo "FAIL: $(basename "$lo") calls up into $(basename "$up"):" $up_calls; fail=1; }
 done
-# the check can tell: the report library does call down into the analysis library (sp_cost_state_str...)
+# the check can tell: the report library does call down into the analysis library (sp_cost_state_str...),
+# and so does the fleet library (sp_report_from_buckets)
 [ -n "$(needs_from "$rep" "$ana")" ] || { echo "FAIL: the direction check finds no call from report to analysis"; fail=1; }
+[ -n "$(needs_from "$fl" "$ana")" ] || { echo "FAIL: the direction check finds no call from fleet to analysis"; fail=1; }
+# ... and into the diff library (sp_diff_find), which calls down into the analysis (sp_analyze)
+[ -n "$(needs_from "$rep" "$dif")" ] || { echo "FAIL: the direction check finds no call from report to diff"; fail=1; }
+[ -n "$(needs_from "$dif" "$ana")" ] || { echo "FAIL: the direction check finds no call from diff to analysis"; fail=1; }
 
 # ---- inside the analysis library and the bottom layer: import -> model <- analyze; common at the bottom ----
 # "LOWER UPPER" as TARGET:PART: prints the symbols LOWER's objects need that UPPER's objects define

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # `make demo` installs only what building needs; the heavy test-only packages (the clang runtime,
-# Chromium, wrk) come with `make test` (scripts/setup.sh MODE --list prints each mode's packages).
+# Chromium, wrk, Prometheus) come with `make test` (scripts/setup.sh MODE --list prints each mode's packages).
 # Usage: setup_split.sh SERVPROF_BIN SOURCE_DIR
 set -euo pipefail
 src=$2
 build=$(bash "$src/scripts/setup.sh" build --list)
 test=$(bash "$src/scripts/setup.sh" test --list)
 fail=0
-for heavy in libclang-rt-14-dev chromium wrk clang libcurl4-openssl-dev python3-torch python3-fastapi python3-uvicorn python3-dev; do
+for heavy in libclang-rt-14-dev chromium wrk clang libcurl4-openssl-dev prometheus python3-torch python3-fastapi python3-uvicorn python3-dev; do
   if grep -qw -- "$heavy" <<< "$build"; then echo "FAIL: build (demo) installs $heavy"; fail=1; fi
   if ! grep -qw -- "$heavy" <<< "$test"; then echo "FAIL: test does not install $heavy"; fail=1; fi
 done

@@ -93,6 +93,28 @@ class KnownAnswer(TempDirCase):
         self.assertEqual(st["network"]["p50_us"], 1.0)
         self.assertEqual(got["requests"]["latency_us"]["p50"], 2.0)
 
+    def test_trace_context_joins_a_client_trace(self):
+        """Request.trace_context records the W3C ids, so a client trace that knows the request only by
+        its trace id joins it (the ids' texts differ): the same figures as the join by id above, and
+        the pair counts as matched (one trace; the server's parent is the client's span)."""
+        trace, client_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+        rec = servprof.Recorder(self.path("s.sptrace"))
+        r = rec.request("srv-1", arrival_ns=500)
+        r.trace_context(trace, "b7ad6b7169203331", client_span, 1)
+        r.span("preprocess", 500, 1500)
+        r.end(1500)
+        rec.close()
+        cl = self.path("c.jsonl")
+        with open(cl, "w") as f:
+            f.write('{"ev":"meta","format":"servprof.events/1","clock":"monotonic"}\n')
+            f.write('{"ev":"client","id":"load-1","intended_ns":0,"send_ns":0,"done_ns":2000,"status":200,'
+                    '"trace_id":"%s","span_id":"%s"}\n' % (trace, client_span))
+        got = analyze(self.path("s.sptrace"), cl, args=("--clock-offset", "none"))
+        self.assertEqual(got["clock"]["client_records"]["by_trace_id"], 1)
+        self.assertEqual(got["clock"]["trace_context"], {"requests": 1, "matched": 1, "mismatched": 0})
+        self.assertEqual(stages(got)["network"]["p50_us"], 1.0)
+        self.assertEqual(got["requests"]["latency_us"]["p50"], 2.0)
+
     def test_timed_blocks(self):
         """`with` blocks take their times from servprof.now_ns(): nested in order, inside the request."""
         rec = servprof.Recorder(self.path("t.sptrace"), stages=["tokenize"])
@@ -191,6 +213,13 @@ class Misuse(TempDirCase):
             rec.copy("sideways", 1, 1, 2)
         with self.assertRaises(TypeError):
             servprof.Recorder(self.path("u.sptrace"), price_per_hour="4")
+        t, sp = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+        for args, exc in [(("xyz", sp), ValueError), ((t, "0" * 16), ValueError), (("0" * 32, sp), ValueError),
+                          ((t[:30], sp), ValueError), ((t, sp, None, 256), ValueError), ((t, sp, None, True), TypeError),
+                          ((1, sp), TypeError), ((t, b"\x01" * 7), ValueError)]:
+            with self.assertRaises(exc, msg=repr(args)):
+                r.trace_context(*args)
+        r.trace_context(bytes(range(1, 17)), sp)  # bytes, no parent: a root
         r.end()
         rec.close()
         self.assertEqual(analyze(self.path("t.sptrace"))["requests"]["count"], 1)

@@ -129,6 +129,8 @@ static inline void eb_client(sp_events *ev, const char *id, uint64_t intended, u
     c.send_ns = send;
     c.done_ns = done;
     c.status = 200;
+    c.first_token_ns = SP_TIME_NONE;
+    c.output_tokens = -1;
     eb_check(sp_ev_add_client(ev, &c), "add_client");
 }
 

@@ -104,10 +104,24 @@ static void test_vllm(void)
         CHECK_EQ_U64(ev->requests[1].arrival_ns, s2);
     }
     CHECK_EQ_U64(ev->n_spans, 6);
-    /* first: queue 0.05 s from arrival, then prefill 0.06 s, then decode 0.12 s */
-    check_span(ev, 0, 0, "queue", s, s + 50 * ms);
-    check_span(ev, 1, 0, "prefill", s + 50 * ms, s + 110 * ms);
-    check_span(ev, 2, 0, "decode", s + 110 * ms, s + 230 * ms);
+    /* first: TTFT 0.12 s puts the first token at +120 ms (vLLM measures TTFT from arrival); prefill
+     * 0.06 s ends there (+60..+120), queue 0.05 s ends where prefill starts (+10..+60), decode 0.12 s
+     * runs from the first token (+120..+240); the 10 ms from arrival to the queue are named by no
+     * attribute (other) */
+    check_span(ev, 0, 0, "queue", s + 10 * ms, s + 60 * ms);
+    check_span(ev, 1, 0, "prefill", s + 60 * ms, s + 120 * ms);
+    check_span(ev, 2, 0, "decode", s + 120 * ms, s + 240 * ms);
+    /* its 7 completion tokens: the first at +120 ms, the last (index 6) at the end of decode */
+    CHECK_EQ_U64(ev->n_tokens, 3);
+    if (ev->n_tokens == 3) {
+        CHECK_EQ_U64(ev->tokens[0].index, 0);
+        CHECK_EQ_U64(ev->tokens[0].time_ns, s + 120 * ms);
+        CHECK_EQ_U64(ev->tokens[1].index, 6);
+        CHECK_EQ_U64(ev->tokens[1].time_ns, s + 240 * ms);
+        /* second: no completion tokens: only its first token, at TTFT 0.03 s */
+        CHECK_EQ_U64(ev->tokens[2].req, 1);
+        CHECK_EQ_U64(ev->tokens[2].time_ns, s2 + 30 * ms);
+    }
     /* second: no prefill/decode attributes: prefill = ttft - queue = 0.03 - 0.01, decode = e2e - ttft
      * = 0.1 - 0.03 */
     check_span(ev, 3, 1, "queue", s2, s2 + 10 * ms);

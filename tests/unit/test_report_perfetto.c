@@ -1,7 +1,8 @@
 /* The Perfetto/Chrome-trace export from a hand-built event set (no importer, no analyzer): the output
  * parses, every slice sits on a named process and thread, slices on one track nest strictly, requests
  * that overlap in time get different rows, stage spans and batch windows sit inside their request,
- * and batches, kernels, copies and launch calls appear with their args. */
+ * and batches, kernels, copies and launch calls appear with their args; flow arrows bind to the
+ * slices they join and the counter tracks hold hand-computed values. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -243,7 +244,9 @@ static void test_export(void)
         for (size_t i = 0; i < events->n; i++) {
             const jv *e = &events->items[i];
             const jv *nm = jv_get(e, "name");
-            if (nm && strcmp(nm->str, "queue") == 0 && jv_path(e, "args.start_ns")->num == 50000) {
+            const jv *ph = jv_get(e, "ph"); /* the "queue" counter track (depth) is not a slice */
+            if (nm && strcmp(nm->str, "queue") == 0 && ph && strcmp(ph->str, "X") == 0 &&
+                jv_path(e, "args.start_ns")->num == 50000) {
                 CHECK(ns_of(jv_get(e, "ts")) == 59000);
                 CHECK(within(e, r2));
             }
@@ -306,9 +309,133 @@ static void test_unfinished_and_empty(void)
     sp_events_destroy(ev);
 }
 
+/* The X slice on (pid, tid) whose span holds `ts` strictly inside (the deepest: the shortest). */
+static const jv *slice_at(const jv *events, int64_t pid, int64_t tid, int64_t ts)
+{
+    const jv *best = NULL;
+    int64_t best_len = INT64_MAX;
+    for (size_t i = 0; i < events->n; i++) {
+        const jv *e = &events->items[i], *ph = jv_get(e, "ph");
+        if (!ph || strcmp(ph->str, "X") || (int64_t)jv_get(e, "pid")->num != pid ||
+            (int64_t)jv_get(e, "tid")->num != tid)
+            continue;
+        int64_t s = ns_of(jv_get(e, "ts")), d = ns_of(jv_get(e, "dur"));
+        if (s < ts && ts < s + d && d < best_len) {
+            best = e;
+            best_len = d;
+        }
+    }
+    return best;
+}
+
+/* The counter samples of one track, "ts:value" joined by spaces (ts in ns after t0). */
+static void counter_series(const jv *events, const char *name, const char *key, int64_t pid, char *out, size_t len)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < events->n; i++) {
+        const jv *e = &events->items[i], *ph = jv_get(e, "ph");
+        if (!ph || strcmp(ph->str, "C") || strcmp(jv_get(e, "name")->str, name) ||
+            (int64_t)jv_get(e, "pid")->num != pid)
+            continue;
+        char k[64];
+        snprintf(k, sizeof k, "args.%s", key);
+        const jv *v = jv_path(e, k);
+        o += (size_t)snprintf(out + o, len - o, "%s%lld:%lld", o ? " " : "", (long long)ns_of(jv_get(e, "ts")),
+                              v ? (long long)v->num : -1LL);
+        if (o >= len)
+            return;
+    }
+}
+
+/* Flow arrows request -> batch -> device work, each end bound to the slice it should be (the flow
+ * event's time strictly inside it, on its track; "f" with bind point "e"), and the counter tracks,
+ * against values worked out by hand from build() (t0 = 1000 ns, r1's arrival):
+ * - queue depth: r2 queues from 50000 (its queue span), r1 from 51000, both until batch 7 starts at
+ *   301000: 1 at 49 us, 2 at 50 us, 0 at 300 us;
+ * - batch size: batch 7's 2 members from 301000 to 801000: 2 at 300 us, 0 at 800 us;
+ * - device 0 busy: the union of h2d [301000, 321000), the kernel [331000, 761000) and d2h
+ *   [771000, 781000) (the sync is not device work); device 1: [100000, 200000). */
+static void test_flows_and_counters(void)
+{
+    sp_events *ev = build();
+    size_t len;
+    sp_status st;
+    char *text = render(ev, &len, &st);
+    CHECK(st == SP_OK);
+    jv root;
+    const char *why;
+    size_t at;
+    if (jv_parse(text, len, &root, &why, &at)) {
+        CHECK(0);
+        free(text);
+        sp_events_destroy(ev);
+        return;
+    }
+    const jv *events = jv_get(&root, "traceEvents");
+    int req_batch = 0, batch_dev = 0;
+    for (size_t i = 0; i < events->n; i++) {
+        const jv *s = &events->items[i], *ph = jv_get(s, "ph");
+        if (!ph || strcmp(ph->str, "s"))
+            continue;
+        /* its one "f", by id */
+        const jv *f = NULL;
+        int fs = 0;
+        for (size_t j = 0; j < events->n; j++) {
+            const jv *e = &events->items[j], *p2 = jv_get(e, "ph");
+            if (p2 && strcmp(p2->str, "f") == 0 && jv_get(e, "id")->num == jv_get(s, "id")->num) {
+                f = e;
+                fs++;
+            }
+        }
+        CHECK(fs == 1);
+        if (!f)
+            continue;
+        CHECK(strcmp(jv_get(f, "bp")->str, "e") == 0);
+        CHECK(strcmp(jv_get(s, "cat")->str, "flow") == 0 && strcmp(jv_get(f, "cat")->str, "flow") == 0);
+        const jv *from = slice_at(events, (int64_t)jv_get(s, "pid")->num, (int64_t)jv_get(s, "tid")->num,
+                                  ns_of(jv_get(s, "ts")));
+        const jv *to = slice_at(events, (int64_t)jv_get(f, "pid")->num, (int64_t)jv_get(f, "tid")->num,
+                                ns_of(jv_get(f, "ts")));
+        CHECK(from && to);
+        if (!from || !to)
+            continue;
+        if (strcmp(jv_get(s, "name")->str, "request -> batch") == 0) {
+            req_batch++;
+            /* from the request's own "batch 7" child, to batch 7 on the batches track */
+            CHECK(strcmp(jv_get(from, "cat")->str, "batch") == 0 && jv_get(from, "pid")->num == 2);
+            CHECK(strcmp(jv_get(to, "name")->str, "batch 7") == 0 && jv_get(to, "pid")->num == 3);
+        } else {
+            CHECK(strcmp(jv_get(s, "name")->str, "batch -> device") == 0);
+            batch_dev++;
+            CHECK(strcmp(jv_get(from, "name")->str, "batch 7") == 0 && jv_get(from, "pid")->num == 3);
+            CHECK(jv_get(to, "pid")->num == 1000 && jv_path(to, "args.batch")->num == 7);
+        }
+    }
+    CHECK_EQ_U64(req_batch, 2);  /* r1 and r2 into batch 7 */
+    CHECK_EQ_U64(batch_dev, 3);  /* its h2d, kernel and d2h; the other device's kernel has no batch */
+    char got[256];
+    counter_series(events, "queue", "depth", 2, got, sizeof got);
+    CHECK(strcmp(got, "49000:1 50000:2 300000:0") == 0);
+    if (strcmp(got, "49000:1 50000:2 300000:0"))
+        fprintf(stderr, "queue depth: %s\n", got);
+    counter_series(events, "batch", "size", 3, got, sizeof got);
+    CHECK(strcmp(got, "300000:2 800000:0") == 0);
+    counter_series(events, "device", "busy", 1000, got, sizeof got);
+    CHECK(strcmp(got, "300000:1 320000:0 330000:1 760000:0 770000:1 780000:0") == 0);
+    if (strcmp(got, "300000:1 320000:0 330000:1 760000:0 770000:1 780000:0"))
+        fprintf(stderr, "device 0 busy: %s\n", got);
+    counter_series(events, "device", "busy", 1001, got, sizeof got);
+    CHECK(strcmp(got, "99000:1 199000:0") == 0);
+    jv_free(&root);
+    free(text);
+    sp_events_destroy(ev);
+}
+
 int main(void)
 {
     test_export();
     test_unfinished_and_empty();
+    test_flows_and_counters();
     return sp_test_done("test_report_perfetto");
 }

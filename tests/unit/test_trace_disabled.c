@@ -14,6 +14,10 @@ int main(void)
     SP_REQUEST(bogus, (evaluated++, 1), 2, 3, 4);
     SP_STAGE(bogus, (evaluated++, 1), SP_STAGE_QUEUE, 1, 2);
     SP_BATCH(bogus, (evaluated++, 1), NULL, 0, 1, 2, 3, 4);
+    sp_step_record *no_step = NULL;
+    (void)no_step;
+    SP_STEP(bogus, (evaluated++, no_step));
+    SP_TOKEN(bogus, (evaluated++, 1), 0, 5);
     CHECK_EQ_U64(evaluated, 0);
     return sp_test_done("test_trace_disabled");
 }

@@ -395,10 +395,10 @@ static void test_details(void)
 static void test_render_clause(void)
 {
     sp_verdict_cand rank[2] = {
-        {SP_CAND_QUEUE, 0, "queue", SP_GROUP_CONFIGURATION, 0.6, 600, "shorten the batch window"},
-        {SP_CAND_KERNEL, 3, "kernel", SP_GROUP_MODEL, 0.4, 400, "x"},
+        {SP_CAND_QUEUE, 0, "queue", SP_GROUP_CONFIGURATION, 0.6, 600, "shorten the batch window", SP_CAND_PHASE_NONE},
+        {SP_CAND_KERNEL, 3, "kernel", SP_GROUP_MODEL, 0.4, 400, "x", SP_CAND_PHASE_NONE},
     };
-    sp_verdict_facts f = {0.0, 0, 0.0, 0, 0};
+    sp_verdict_facts f = {0};
     const char *clause = "max-queue-delay 2 -> 0.5 ms: predicted p95 8.4 -> 6.1 ms";
     size_t need = sp_ana_verdict_render(rank, 2, &f, clause, NULL, 0);
     char *buf = malloc(need + 1);

@@ -1,0 +1,505 @@
+/* The fleet's samples and their sum: every servprof series read from Prometheus or from /metrics texts,
+ * summed over the replicas metric by metric, cumulative `le` buckets turned into per-bucket figures,
+ * and handed to sp_report_from_buckets (analyze.h) with the source that says which replicas and window
+ * the report covers. Metric names and labels are those of docs/metrics.md. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util_int.h"
+#include "fleet/fleet_int.h"
+
+void sp_fl_set_free(sp_fl_set *set)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        sp_fl_sample *s = &set->s[i];
+        free(s->metric);
+        for (size_t k = 0; k < s->n_labels; k++) {
+            free(s->label_name[k]);
+            free(s->label_value[k]);
+        }
+    }
+    free(set->s);
+    memset(set, 0, sizeof *set);
+}
+
+sp_status sp_fl_set_add(sp_fl_set *set, const char *metric, size_t n_labels, const char *const *names,
+                        const char *const *values, double value)
+{
+    if (n_labels > SP_FL_MAX_LABELS)
+        return SP_ERR_LIMIT;
+    sp_status st = SP_GROW(set->s, set->cap, set->n + 1, SP_FL_MAX_SAMPLES);
+    if (st)
+        return st;
+    sp_fl_sample *s = &set->s[set->n];
+    memset(s, 0, sizeof *s);
+    s->value = value;
+    if (!(s->metric = strdup(metric)))
+        return SP_ERR_NOMEM;
+    for (size_t k = 0; k < n_labels; k++) {
+        s->label_name[k] = strdup(names[k]);
+        s->label_value[k] = strdup(values[k]);
+        s->n_labels = k + 1;
+        if (!s->label_name[k] || !s->label_value[k]) {
+            set->n++; /* freed with the set */
+            return SP_ERR_NOMEM;
+        }
+    }
+    set->n++;
+    return SP_OK;
+}
+
+const char *sp_fl_label(const sp_fl_sample *s, const char *name)
+{
+    for (size_t k = 0; k < s->n_labels; k++)
+        if (strcmp(s->label_name[k], name) == 0)
+            return s->label_value[k];
+    return NULL;
+}
+
+/* ---------------- sums ---------------- */
+
+/* Whether sample s is `metric` and, when lname is given, has label lname = lvalue. */
+static int matches(const sp_fl_sample *s, const char *metric, const char *lname, const char *lvalue)
+{
+    if (strcmp(s->metric, metric) != 0)
+        return 0;
+    if (!lname)
+        return 1;
+    const char *v = sp_fl_label(s, lname);
+    return v && strcmp(v, lvalue) == 0;
+}
+
+static double sum_of(const sp_fl_set *set, const char *metric, const char *lname, const char *lvalue)
+{
+    long double t = 0;
+    for (size_t i = 0; i < set->n; i++)
+        if (matches(&set->s[i], metric, lname, lvalue) && isfinite(set->s[i].value))
+            t += set->s[i].value;
+    return (double)t;
+}
+
+static double parse_le(const char *le)
+{
+    if (!le)
+        return NAN;
+    if (strcmp(le, "+Inf") == 0 || strcmp(le, "Inf") == 0)
+        return INFINITY;
+    char *end;
+    double v = strtod(le, &end);
+    return end != le && !*end ? v : NAN;
+}
+
+/* The same bound written two ways ("0.00012207" and "0.0001220703125"): equal to 5 significant digits,
+ * coarser than any two bounds of one histogram are close (2^(1/4) apart at least). */
+static int same_bound(double a, double b)
+{
+    if (isinf(a) || isinf(b))
+        return isinf(a) && isinf(b);
+    return fabs(a - b) <= 1e-5 * fabs(a > b ? a : b);
+}
+
+static int dbl_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The distinct `le` bounds of a histogram-like metric, ascending (malloc'd; *n may be 0). */
+static sp_status bounds_of(const sp_fl_set *set, const char *metric, double **out, size_t *n, char *err, size_t errlen)
+{
+    double *v = NULL;
+    size_t nv = 0, cap = 0;
+    for (size_t i = 0; i < set->n; i++) {
+        const sp_fl_sample *s = &set->s[i];
+        if (strcmp(s->metric, metric) != 0)
+            continue;
+        double le = parse_le(sp_fl_label(s, "le"));
+        if (isnan(le)) {
+            sp_errf(err, errlen, "%s: a series without a numeric le label", metric);
+            free(v);
+            return SP_ERR_INVALID;
+        }
+        size_t k = 0;
+        while (k < nv && !same_bound(v[k], le))
+            k++;
+        if (k < nv)
+            continue;
+        if (SP_GROW(v, cap, nv + 1, (size_t)1 << 20)) {
+            free(v);
+            return SP_ERR_NOMEM;
+        }
+        v[nv++] = le;
+    }
+    if (nv)
+        qsort(v, nv, sizeof *v, dbl_cmp);
+    *out = v;
+    *n = nv;
+    return SP_OK;
+}
+
+/* Per-bucket figures of a cumulative metric (its samples matching lname = lvalue, summed by le) over
+ * the bounds `upper`: the differences of the cumulative sums, floored at 0 (increase() extrapolates
+ * each series by its own samples, so a sum can dip by a rounding). */
+static sp_status per_bucket(const sp_fl_set *set, const char *metric, const char *lname, const char *lvalue,
+                            const double *upper, size_t n, double *out, char *err, size_t errlen)
+{
+    double *cum = calloc(n ? n : 1, sizeof *cum);
+    if (!cum)
+        return SP_ERR_NOMEM;
+    for (size_t i = 0; i < set->n; i++) {
+        const sp_fl_sample *s = &set->s[i];
+        if (!matches(s, metric, lname, lvalue) || !isfinite(s->value))
+            continue;
+        double le = parse_le(sp_fl_label(s, "le"));
+        size_t k = 0;
+        while (k < n && !same_bound(upper[k], le))
+            k++;
+        if (k == n) {
+            sp_errf(err, errlen, "%s has le=\"%s\", which the latency histogram has not (replicas of different "
+                    "servprof versions?)", metric, sp_fl_label(s, "le") ? sp_fl_label(s, "le") : "");
+            free(cum);
+            return SP_ERR_INVALID;
+        }
+        cum[k] += s->value;
+    }
+    double prev = 0;
+    for (size_t k = 0; k < n; k++) {
+        double d = cum[k] - prev;
+        out[k] = d > 0 ? d : 0;
+        prev = cum[k] > prev ? cum[k] : prev;
+    }
+    free(cum);
+    return SP_OK;
+}
+
+/* A histogram (batch sizes, waste) as per-bucket counts under its own bounds. */
+typedef struct fl_hist {
+    double *upper, *count;
+    size_t n;
+} fl_hist;
+
+static sp_status hist_of(const sp_fl_set *set, const char *metric, fl_hist *h, char *err, size_t errlen)
+{
+    sp_status st = bounds_of(set, metric, &h->upper, &h->n, err, errlen);
+    if (st)
+        return st;
+    h->count = calloc(h->n ? h->n : 1, sizeof *h->count);
+    if (!h->count)
+        return SP_ERR_NOMEM;
+    return per_bucket(set, metric, NULL, NULL, h->upper, h->n, h->count, err, errlen);
+}
+
+/* ---------------- the figures ---------------- */
+
+/* Distinct values of label `lname` among a metric's samples (pointers into the set). */
+static size_t distinct(const sp_fl_set *set, const char *metric, const char *lname, const char **out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < set->n; i++) {
+        if (strcmp(set->s[i].metric, metric) != 0)
+            continue;
+        const char *v = sp_fl_label(&set->s[i], lname);
+        if (!v)
+            continue;
+        size_t k = 0;
+        while (k < n && strcmp(out[k], v) != 0)
+            k++;
+        if (k == n && n < cap)
+            out[n++] = v;
+    }
+    return n;
+}
+
+/* A device is a series of servprof_device_seconds_total less its state label: its labels but state,
+ * written out, name the device of one replica. */
+static void device_key(const sp_fl_sample *s, char *buf, size_t len)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (size_t k = 0; k < s->n_labels && o < len; k++)
+        if (strcmp(s->label_name[k], "state") != 0)
+            o += (size_t)snprintf(buf + o, len - o, "%s=%s,", s->label_name[k], s->label_value[k]);
+}
+
+#define MAX_DEVICES 4096
+#define MAX_STAGES 256
+#define MAX_REPLICAS 65536
+
+typedef struct fl_work {
+    double *upper, *count, *padding;
+    size_t nb;
+    const char *stage_names[MAX_STAGES];
+    sp_bucket_stage stages[MAX_STAGES];
+    size_t n_stages;
+    fl_hist size, waste;
+    sp_bucket_status *statuses;
+    size_t n_statuses;
+    double (*dev)[SP_COST_STATE_COUNT];
+    char (*dev_key)[256];
+    size_t n_dev;
+    const char **replicas;
+    size_t n_replicas;
+} fl_work;
+
+static void work_free(fl_work *w)
+{
+    free(w->upper);
+    free(w->count);
+    free(w->padding);
+    for (size_t s = 0; s < w->n_stages; s++)
+        free((void *)w->stages[s].seconds);
+    free(w->size.upper);
+    free(w->size.count);
+    free(w->waste.upper);
+    free(w->waste.count);
+    free(w->statuses);
+    free(w->dev);
+    free(w->dev_key);
+    for (size_t i = 0; i < w->n_replicas; i++)
+        free((void *)w->replicas[i]);
+    free(w->replicas);
+}
+
+static sp_status latency_and_stages(const sp_fl_set *set, fl_work *w, char *err, size_t errlen)
+{
+    const char *lat = "servprof_request_duration_seconds_bucket";
+    sp_status st = bounds_of(set, lat, &w->upper, &w->nb, err, errlen);
+    if (st)
+        return st;
+    w->count = calloc(w->nb ? w->nb : 1, sizeof *w->count);
+    w->padding = calloc(w->nb ? w->nb : 1, sizeof *w->padding);
+    if (!w->count || !w->padding)
+        return SP_ERR_NOMEM;
+    if ((st = per_bucket(set, lat, NULL, NULL, w->upper, w->nb, w->count, err, errlen)) ||
+        (st = per_bucket(set, "servprof_request_padding_seconds_total", NULL, NULL, w->upper, w->nb, w->padding, err,
+                         errlen)))
+        return st;
+    const char *stm = "servprof_request_stage_seconds_total";
+    w->n_stages = distinct(set, stm, "stage", w->stage_names, MAX_STAGES);
+    for (size_t s = 0; s < w->n_stages; s++) {
+        double *sec = calloc(w->nb ? w->nb : 1, sizeof *sec);
+        if (!sec)
+            return SP_ERR_NOMEM;
+        w->stages[s] = (sp_bucket_stage){w->stage_names[s], sec};
+        if ((st = per_bucket(set, stm, "stage", w->stage_names[s], w->upper, w->nb, sec, err, errlen)))
+            return st;
+    }
+    return SP_OK;
+}
+
+static sp_status outcomes_and_statuses(const sp_fl_set *set, fl_work *w, sp_bucket_figures *f)
+{
+    for (int o = 0; o < SP_OUTCOME_COUNT; o++)
+        f->outcomes[o] = sum_of(set, "servprof_requests_total", "outcome", sp_outcome_str((sp_outcome)o));
+    const char *sm = "servprof_requests_status_total";
+    for (size_t i = 0; i < set->n; i++) {
+        const sp_fl_sample *s = &set->s[i];
+        if (strcmp(s->metric, sm) != 0 || !isfinite(s->value))
+            continue;
+        const char *oc = sp_fl_label(s, "outcome"), *stv = sp_fl_label(s, "status");
+        int o = -1;
+        for (int k = 0; oc && k < SP_OUTCOME_COUNT; k++)
+            if (strcmp(oc, sp_outcome_str((sp_outcome)k)) == 0)
+                o = k;
+        char *end;
+        long status = stv ? strtol(stv, &end, 10) : 0;
+        if (o < 0 || !stv || *end || status <= 0 || status > 999)
+            continue; /* "other" collects statuses a replica could not list */
+        size_t k = 0;
+        while (k < w->n_statuses && !(w->statuses[k].outcome == (sp_outcome)o && w->statuses[k].status == status))
+            k++;
+        if (k == w->n_statuses) {
+            sp_bucket_status *ns = realloc(w->statuses, (w->n_statuses + 1) * sizeof *ns);
+            if (!ns)
+                return SP_ERR_NOMEM;
+            w->statuses = ns;
+            w->statuses[w->n_statuses++] = (sp_bucket_status){(sp_outcome)o, (int32_t)status, 0};
+        }
+        w->statuses[k].count += s->value;
+    }
+    f->statuses = w->statuses;
+    f->n_statuses = w->n_statuses;
+    return SP_OK;
+}
+
+static sp_status devices(const sp_fl_set *set, fl_work *w)
+{
+    static const char *const states[SP_COST_STATE_COUNT] = {"useful", "padding", "copies", "gap", "no_batch"};
+    const char *dm = "servprof_device_seconds_total";
+    size_t cap = 0;
+    for (size_t i = 0; i < set->n; i++)
+        cap += strcmp(set->s[i].metric, dm) == 0;
+    w->dev = calloc(cap ? cap : 1, sizeof *w->dev);
+    w->dev_key = calloc(cap ? cap : 1, sizeof *w->dev_key);
+    if (!w->dev || !w->dev_key)
+        return SP_ERR_NOMEM;
+    for (size_t i = 0; i < set->n; i++) {
+        const sp_fl_sample *s = &set->s[i];
+        if (strcmp(s->metric, dm) != 0 || !isfinite(s->value))
+            continue;
+        const char *state = sp_fl_label(s, "state");
+        int st = -1;
+        for (int k = 0; state && k < SP_COST_STATE_COUNT; k++)
+            if (strcmp(state, states[k]) == 0)
+                st = k;
+        if (st < 0)
+            continue;
+        char key[256];
+        device_key(s, key, sizeof key);
+        size_t d = 0;
+        while (d < w->n_dev && strcmp(w->dev_key[d], key) != 0)
+            d++;
+        if (d == w->n_dev) {
+            if (w->n_dev == MAX_DEVICES)
+                continue;
+            snprintf(w->dev_key[w->n_dev++], sizeof w->dev_key[0], "%s", key);
+        }
+        w->dev[d][st] += s->value > 0 ? s->value : 0;
+    }
+    return SP_OK;
+}
+
+/* The replicas: distinct job/instance of servprof_requests_total. */
+static sp_status replicas(const sp_fl_set *set, fl_work *w)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        const sp_fl_sample *s = &set->s[i];
+        if (strcmp(s->metric, "servprof_requests_total") != 0)
+            continue;
+        const char *job = sp_fl_label(s, "job"), *inst = sp_fl_label(s, "instance");
+        char name[512];
+        snprintf(name, sizeof name, "%s%s%s", job ? job : "", job && inst ? "/" : "", inst ? inst : "");
+        size_t k = 0;
+        while (k < w->n_replicas && strcmp(w->replicas[k], name) != 0)
+            k++;
+        if (k < w->n_replicas || w->n_replicas == MAX_REPLICAS)
+            continue;
+        const char **nr = realloc(w->replicas, (w->n_replicas + 1) * sizeof *nr);
+        if (!nr)
+            return SP_ERR_NOMEM;
+        w->replicas = nr;
+        if (!(w->replicas[w->n_replicas] = strdup(name)))
+            return SP_ERR_NOMEM;
+        w->n_replicas++;
+    }
+    return SP_OK;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* What the replicas' servprof_info says their device is (docs/analysis.md section 4, "Device kind"). */
+static sp_device_kind device_kind(const sp_fl_set *set)
+{
+    int cpu = 0, gpu = 0, unknown = 0;
+    for (size_t i = 0; i < set->n; i++) {
+        if (strcmp(set->s[i].metric, "servprof_info") != 0)
+            continue;
+        const char *d = sp_fl_label(&set->s[i], "device");
+        if (!d || !*d)
+            unknown = 1;
+        else if (strcmp(d, "cpu") == 0)
+            cpu = 1;
+        else
+            gpu = 1;
+    }
+    if (unknown || (!cpu && !gpu))
+        return SP_DEVICE_UNKNOWN;
+    return cpu && gpu ? SP_DEVICE_MIXED : cpu ? SP_DEVICE_CPU : SP_DEVICE_GPU;
+}
+
+/* The price: the option, else the replicas' servprof_price_per_hour (their mean where they differ). */
+static double price_of(const sp_fl_set *set, double option)
+{
+    if (option > 0)
+        return option;
+    long double t = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < set->n; i++)
+        if (strcmp(set->s[i].metric, "servprof_price_per_hour") == 0 && set->s[i].value > 0 &&
+            isfinite(set->s[i].value)) {
+            t += set->s[i].value;
+            n++;
+        }
+    return n ? (double)(t / n) : 0.0;
+}
+
+sp_status sp_fl_report(const sp_fl_set *set, const sp_fl_origin *origin, sp_report **out, char *err, size_t errlen)
+{
+    fl_work w;
+    memset(&w, 0, sizeof w);
+    sp_bucket_figures f;
+    sp_bucket_figures_init(&f);
+    sp_status st = replicas(set, &w);
+    if (!st && !w.n_replicas) {
+        sp_errf(err, errlen, "no servprof_requests_total series%s%s: the replicas' /metrics are not there "
+                "(docs/fleet.md)", origin->selector && *origin->selector ? " matching " : "",
+                origin->selector ? origin->selector : "");
+        st = SP_ERR_FORMAT;
+    }
+    if (!st)
+        st = latency_and_stages(set, &w, err, errlen);
+    if (!st)
+        st = outcomes_and_statuses(set, &w, &f);
+    if (!st)
+        st = hist_of(set, "servprof_batch_size_bucket", &w.size, err, errlen);
+    if (!st)
+        st = hist_of(set, "servprof_batch_padding_ratio_bucket", &w.waste, err, errlen);
+    if (!st)
+        st = devices(set, &w);
+    if (st) {
+        work_free(&w);
+        return st;
+    }
+    qsort(w.replicas, w.n_replicas, sizeof *w.replicas, str_cmp);
+    f.n_buckets = w.nb;
+    f.upper_s = w.upper;
+    f.count = w.count;
+    f.n_stages = w.n_stages;
+    f.stages = w.stages;
+    f.padding_s = w.padding;
+    f.batches = sum_of(set, "servprof_batch_size_count", NULL, NULL);
+    f.batch_members = sum_of(set, "servprof_batch_size_sum", NULL, NULL);
+    f.batch_size = (sp_bucket_hist){w.size.n, w.size.upper, w.size.count};
+    f.token_batches = sum_of(set, "servprof_batch_padding_ratio_count", NULL, NULL);
+    f.batch_waste = (sp_bucket_hist){w.waste.n, w.waste.upper, w.waste.count};
+    f.effective_tokens = sum_of(set, "servprof_batch_tokens_total", "kind", "effective");
+    f.padded_tokens = sum_of(set, "servprof_batch_tokens_total", "kind", "padded");
+    f.n_devices = w.n_dev;
+    f.device_s = (const double (*)[SP_COST_STATE_COUNT])w.dev;
+    f.kernels = sum_of(set, "servprof_device_activities_total", "kind", "kernel");
+    f.copies = sum_of(set, "servprof_device_activities_total", "kind", "copy");
+    for (int c = 0; c < SP_DROP_CAUSE_COUNT; c++)
+        f.drops[c] = sum_of(set, "servprof_dropped_records_total", "cause", sp_drop_cause_str((sp_drop_cause)c));
+    f.uncounted = sum_of(set, "servprof_metrics_lost_total", NULL, NULL);
+    f.price_per_hour = price_of(set, origin->price_per_hour);
+    f.device_kind = device_kind(set);
+    sp_report_source src;
+    memset(&src, 0, sizeof src);
+    src.kind = origin->kind;
+    src.url = origin->url;
+    src.selector = origin->selector;
+    src.range = origin->range;
+    src.window_s = origin->window_s;
+    if (!(src.window_s > 0)) {
+        /* texts scraped once: since the replicas started, the longest uptime among them */
+        for (size_t i = 0; i < set->n; i++)
+            if (strcmp(set->s[i].metric, "servprof_metrics_uptime_seconds") == 0 && set->s[i].value > src.window_s &&
+                isfinite(set->s[i].value))
+                src.window_s = set->s[i].value;
+        if (!(src.window_s > 0))
+            src.window_s = 1e-9; /* no uptime: a window of no length, so no bill */
+    }
+    src.end_unix_s = origin->end_unix_s;
+    src.n_replicas = w.n_replicas;
+    src.replicas = w.replicas;
+    src.bucket_growth = 1.189207115002721; /* 2^(1/4): the live metrics' buckets (docs/metrics.md) */
+    f.source = &src;
+    st = sp_report_from_buckets(&f, out, err, errlen);
+    work_free(&w);
+    return st;
+}

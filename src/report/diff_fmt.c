@@ -1,0 +1,146 @@
+/* The diff's figures in words and units (diff_fmt.h). */
+#include <math.h>
+#include <stdio.h>
+
+#include "report/diff_fmt.h"
+#include "report/report_int.h"
+
+char *sp_rep_diff_value(char *buf, size_t len, sp_diff_unit u, double v)
+{
+    if (!isfinite(v)) {
+        snprintf(buf, len, "n/a");
+        return buf;
+    }
+    switch (u) {
+    case SP_DIFF_UNIT_NS: return sp_fmt_dur(buf, len, v);
+    case SP_DIFF_UNIT_FRACTION: return sp_rep_fmt_pct(buf, len, v);
+    case SP_DIFF_UNIT_DOLLARS: return sp_rep_fmt_money(buf, len, v);
+    default: snprintf(buf, len, "%.0f", v); return buf;
+    }
+}
+
+char *sp_rep_diff_change(char *buf, size_t len, sp_diff_unit u, double change)
+{
+    if (!isfinite(change)) {
+        snprintf(buf, len, "n/a");
+        return buf;
+    }
+    char mag[48];
+    switch (u) {
+    case SP_DIFF_UNIT_NS: return sp_fmt_sdur(buf, len, (int64_t)llround(change));
+    case SP_DIFF_UNIT_FRACTION:
+        /* a change of a share is in points: 0.41 -> 0.46 is +5.0 pts, not +12% */
+        if (change == 0)
+            snprintf(buf, len, "0.0 pts");
+        else
+            snprintf(buf, len, "%+.1f pts", change * 100);
+        return buf;
+    case SP_DIFF_UNIT_DOLLARS:
+        if (change == 0)
+            snprintf(buf, len, "$0");
+        else
+            snprintf(buf, len, "%c%s", change < 0 ? '-' : '+', sp_rep_fmt_money(mag, sizeof mag, fabs(change)));
+        return buf;
+    default: snprintf(buf, len, change == 0 ? "0" : "%+.0f", change); return buf;
+    }
+}
+
+char *sp_rep_diff_change_rel(char *buf, size_t len, const sp_diff_metric *m)
+{
+    char c[48];
+    sp_rep_diff_change(c, sizeof c, m->unit, m->change);
+    if (m->unit == SP_DIFF_UNIT_FRACTION || !isfinite(m->rel_change) || !isfinite(m->change))
+        snprintf(buf, len, "%s", c);
+    else
+        snprintf(buf, len, "%s (%+.1f%%)", c, m->rel_change * 100);
+    return buf;
+}
+
+char *sp_rep_diff_interval(char *buf, size_t len, const sp_diff_metric *m)
+{
+    if (!m->has_interval) {
+        snprintf(buf, len, "-");
+        return buf;
+    }
+    char lo[48], hi[48];
+    snprintf(buf, len, "[%s, %s]", sp_rep_diff_change(lo, sizeof lo, m->unit, m->lo),
+             sp_rep_diff_change(hi, sizeof hi, m->unit, m->hi));
+    return buf;
+}
+
+int sp_rep_diff_excludes_zero(const sp_diff_metric *m)
+{
+    return m->has_interval && (m->lo > 0 || m->hi < 0);
+}
+
+char *sp_rep_diff_threshold(char *buf, size_t len, const sp_diff_condition *c)
+{
+    char sign = c->direction > 0 ? '+' : '-';
+    if (c->relative) {
+        snprintf(buf, len, "%c%g%%", sign, c->threshold * 100);
+        return buf;
+    }
+    char mag[48];
+    switch (c->unit) {
+    case SP_DIFF_UNIT_NS: snprintf(buf, len, "%c%s", sign, sp_fmt_dur(mag, sizeof mag, c->threshold)); break;
+    case SP_DIFF_UNIT_FRACTION: snprintf(buf, len, "%c%g pts", sign, c->threshold * 100); break;
+    case SP_DIFF_UNIT_DOLLARS: snprintf(buf, len, "%c%s", sign, sp_rep_fmt_money(mag, sizeof mag, c->threshold)); break;
+    default: snprintf(buf, len, "%c%g", sign, c->threshold); break;
+    }
+    return buf;
+}
+
+char *sp_rep_diff_bound(char *buf, size_t len, const sp_diff_check *k)
+{
+    if (!isfinite(k->bound)) {
+        snprintf(buf, len, "n/a");
+        return buf;
+    }
+    if (k->cond.relative)
+        snprintf(buf, len, "%+.1f%%", k->bound * 100);
+    else
+        sp_rep_diff_change(buf, len, k->cond.unit, k->bound);
+    return buf;
+}
+
+const char *sp_rep_diff_basis_words(const sp_diff *d, const sp_diff_check *k, char *buf, size_t len)
+{
+    if (k->basis == SP_DIFF_BASIS_POINT)
+        snprintf(buf, len, "point change, no interval");
+    else
+        snprintf(buf, len, "%s bound of the %g%% interval", k->cond.direction > 0 ? "lower" : "upper",
+                 d->opt.confidence * 100);
+    return buf;
+}
+
+/* Which run lacks per-request figures, and why that matters. */
+char *sp_rep_diff_no_interval_reason(char *buf, size_t len, const sp_diff *d)
+{
+    if (d->intervals) {
+        snprintf(buf, len, "%s", "");
+        return buf;
+    }
+    const char *who = !d->base.has_rows && !d->after.has_rows ? "neither run has"
+                      : !d->base.has_rows                      ? "BASE has no"
+                                                               : "NEW has no";
+    const sp_diff_side *s = !d->base.has_rows ? &d->base : &d->after;
+    snprintf(buf, len,
+             "Changes are point estimates, without intervals: %s per-request figures to resample (%s). Compare "
+             "traces for intervals.",
+             who,
+             s->source == SP_DIFF_FROM_REPORT ? "a servprof.report/1 report carries only its figures"
+                                              : "the analysis did not keep them");
+    return buf;
+}
+
+char *sp_rep_diff_blocks(char *buf, size_t len, const sp_diff *d)
+{
+    size_t b = d->base.block, a = d->after.block;
+    if (a == 1 && b == 1)
+        snprintf(buf, len, "single requests");
+    else if (a == b)
+        snprintf(buf, len, "blocks of %zu requests in arrival order", b);
+    else
+        snprintf(buf, len, "blocks of %zu (BASE) and %zu (NEW) requests in arrival order", b, a);
+    return buf;
+}

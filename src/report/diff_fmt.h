@@ -1,0 +1,36 @@
+/* How a diff's figures read for people, shared by its text and HTML writers (diff_text.c,
+ * diff_html.c): values and changes in the unit of their metric (durations by magnitude, fractions as
+ * percentages and their changes in points, money, counts), intervals and condition thresholds. */
+#ifndef SERVPROF_REPORT_DIFF_FMT_H
+#define SERVPROF_REPORT_DIFF_FMT_H
+
+#include <stddef.h>
+
+#include "servprof/diff.h"
+
+/* A value: "4.56 ms", "41.3%", "$0.0012", "4000"; "n/a" when NaN. Returns buf. */
+char *sp_rep_diff_value(char *buf, size_t len, sp_diff_unit u, double v);
+/* A signed change: "+1.23 ms", "-5.2 pts" (fractions), "+$0.0012", "+12"; "n/a" when NaN. */
+char *sp_rep_diff_change(char *buf, size_t len, sp_diff_unit u, double change);
+/* The change with its relative size for durations, money and counts: "+1.23 ms (+12.3%)". */
+char *sp_rep_diff_change_rel(char *buf, size_t len, const sp_diff_metric *m);
+/* "[+1.10 ms, +1.40 ms]", or "-" when the metric has no interval. */
+char *sp_rep_diff_interval(char *buf, size_t len, const sp_diff_metric *m);
+/* The interval lies wholly above or wholly below 0. */
+int sp_rep_diff_excludes_zero(const sp_diff_metric *m);
+/* A condition's threshold as given, signed by its direction: "+5.0%", "+5.0 pts", "+2.00 ms". */
+char *sp_rep_diff_threshold(char *buf, size_t len, const sp_diff_condition *c);
+/* A check's bound in the terms of its threshold: "+7.1 pts", "+1.2%"; "n/a" when not computable. */
+char *sp_rep_diff_bound(char *buf, size_t len, const sp_diff_check *k);
+/* What the bound is, in words: "lower bound of the 95% interval", "upper bound ...", "point change". */
+const char *sp_rep_diff_basis_words(const sp_diff *d, const sp_diff_check *k, char *buf, size_t len);
+
+/* Why a diff has no intervals, in one sentence ("BASE is a servprof.report/1 report: ..."); "" when
+ * it has them. */
+char *sp_rep_diff_no_interval_reason(char *buf, size_t len, const sp_diff *d);
+
+/* The bootstrap's blocks in words, into buf: "blocks of 100 requests in arrival order", or "blocks of
+ * 100 (BASE) and 50 (NEW) requests in arrival order"; "single requests" when both are 1. Returns buf. */
+char *sp_rep_diff_blocks(char *buf, size_t len, const sp_diff *d);
+
+#endif

@@ -1,0 +1,252 @@
+/* The fleet report without a Prometheus server: three "replicas" record the same kind of service one
+ * after the other through the recorder with live metrics, each one's /metrics text is kept, and
+ * sp_fleet_report_texts sums them. Checked against the analyzer over the three traces (the reference):
+ * counts and tokens exactly; latency percentiles within one bucket (a factor 2^(1/4)); every stage's
+ * share of p95 within 0.05 and the same verdict; and the estimate itself against a reference
+ * implementation of docs/analysis.md's bucket rule computed here from the analyzer's per-request
+ * partition, to 1e-9 (so the metrics, the text, its parsing and the sums lose nothing). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze/analyze_int.h"
+#include "common/rng.h"
+#include "servprof/fleet.h"
+#include "testlib.h"
+#include "trace/tap_int.h"
+#include "trace_testutil.h"
+
+#define REPLICAS 3
+#define REQUESTS 700
+
+/* A service like the reference one: preprocess, a queue whose wait depends on the replica (the tail is
+ * queue-heavy), batches of 1-4 requests with h2d, kernels and d2h in the window, postprocess. */
+static void record_replica(sp_recorder *rec, int replica, uint64_t base)
+{
+    sp_rng r;
+    sp_rng_seed(&r, 42 + (uint64_t)replica, 0);
+    sp_name_id kn = sp_recorder_intern(rec, "encoder");
+    sp_name_id tok = sp_recorder_intern(rec, "tokenize");
+    uint64_t t = base, id = 1, bid = 1;
+    while (id <= REQUESTS) {
+        uint32_t nm = 1 + (uint32_t)(sp_rng_next(&r) % 4);
+        uint64_t members[4];
+        uint64_t dispatch = t + 2000000 + sp_rng_next(&r) % 1000000;
+        /* the window: h2d, the kernel (longer for more members), d2h, then a gap */
+        uint64_t k0 = dispatch + 50000, k1 = k0 + 800000 + 400000 * nm + sp_rng_next(&r) % 600000;
+        uint64_t end = k1 + 150000;
+        /* a service answers after the batch: each request's own record comes last (docs/metrics.md) */
+        uint64_t arr[4], dn[4], first = id;
+        int64_t tk[4];
+        int rej[4];
+        for (uint32_t m = 0; m < nm && id <= REQUESTS; m++, id++) {
+            members[m] = id;
+            uint64_t arrival = t + sp_rng_next(&r) % 1500000;
+            /* a queue wait with a heavy tail on replica 2 */
+            uint64_t extra = replica == 2 && sp_rng_next(&r) % 10 == 0 ? 20000000 + sp_rng_next(&r) % 30000000 : 0;
+            uint64_t enq = arrival + 300000 + sp_rng_next(&r) % 400000;
+            uint64_t disp = dispatch + extra;
+            sp_record_stage(rec, id, SP_STAGE_PREPROCESS, arrival, enq);
+            sp_record_stage(rec, id, tok, arrival + 10000, arrival + 200000);
+            sp_record_stage(rec, id, SP_STAGE_QUEUE, enq, disp > enq ? disp : enq);
+            uint64_t done = (disp > end ? disp : end) + 100000 + sp_rng_next(&r) % 300000;
+            sp_record_stage(rec, id, SP_STAGE_POSTPROCESS, disp > end ? disp : end, done);
+            arr[m] = arrival;
+            dn[m] = done;
+            tk[m] = 10 + (int64_t)(sp_rng_next(&r) % 50);
+            rej[m] = sp_rng_next(&r) % 50 == 0;
+        }
+        nm = (uint32_t)(id - first);
+        sp_copy_record h = {bid, SP_COPY_H2D, 0, 0, 0, 4096, dispatch, k0};
+        sp_record_copy(rec, &h);
+        sp_kernel_record k = {bid, kn, 0, 0, 0, k0, k1};
+        sp_record_kernel(rec, &k);
+        sp_copy_record d = {bid, SP_COPY_D2H, 0, 0, 0, 1024, k1, k1 + 50000};
+        sp_record_copy(rec, &d);
+        sp_record_batch(rec, bid, members, nm, dispatch, end, 30 * nm, 64 * nm);
+        for (uint32_t m = 0; m < nm; m++) {
+            sp_record_request(rec, first + m, arr[m], dn[m], tk[m]);
+            if (rej[m])
+                sp_record_outcome(rec, first + m, SP_OUTCOME_REJECTED, 503);
+        }
+        bid++;
+        t = end;
+    }
+}
+
+/* The bucket of a latency, by the metrics' bounds (le inclusive). */
+static int bucket_of(uint64_t ns) { return sp_mx_bucket(ns); }
+
+/* docs/analysis.md's estimate of a share of pXX, written out again here from the per-request
+ * partition: buckets' request counts and stage sums, the window of DESIGN 4 on the ranks, each bucket
+ * weighted by the part of its ranks inside it. */
+static double reference_share(const sp_ana *a, unsigned xx, int row)
+{
+    double cnt[SP_MX_BUCKETS] = {0}, stage[SP_MX_BUCKETS] = {0}, life[SP_MX_BUCKETS] = {0};
+    for (size_t i = 0; i < a->n_reqs; i++) {
+        int b = bucket_of(a->life[i]);
+        cnt[b] += 1;
+        life[b] += (double)a->life[i];
+        stage[b] += row >= 0 ? (double)a->times[i * a->n_stages + (size_t)row] : a->padding[i];
+    }
+    size_t lo, hi;
+    sp_ana_share_window(a->n_reqs, xx, &lo, &hi);
+    double num = 0, den = 0, below = 0;
+    for (int b = 0; b < SP_MX_BUCKETS; b++) {
+        double s = below > (double)(lo - 1) ? below : (double)(lo - 1);
+        double e = below + cnt[b] < (double)hi ? below + cnt[b] : (double)hi;
+        if (cnt[b] > 0 && e > s) {
+            double w = (e - s) / cnt[b];
+            num += w * stage[b];
+            den += w * life[b];
+        }
+        below += cnt[b];
+    }
+    return den > 0 ? num / den : 0;
+}
+
+static int row_of(const sp_ana *a, const sp_events *ev, const char *name)
+{
+    for (size_t s = 0; s < a->n_stages; s++) {
+        const char *n = (int)s == a->st_queue ? "queue" : (int)s == a->st_pre ? "preprocess" : (int)s == a->st_h2d ? "h2d"
+                        : (int)s == a->st_kernel ? "kernel" : (int)s == a->st_gap ? "gap" : (int)s == a->st_d2h ? "d2h"
+                        : (int)s == a->st_post ? "postprocess" : (int)s == a->st_other ? "other"
+                        : (int)s == a->st_network ? "network"
+                        : sp_str_get(&ev->strings, a->named_ids[s - 7 - (a->st_network >= 0)]);
+        if (strcmp(n, name) == 0)
+            return (int)s;
+    }
+    return -1;
+}
+
+int main(void)
+{
+    char paths[REPLICAS][256];
+    char *texts[REPLICAS];
+    size_t lens[REPLICAS];
+    for (int k = 0; k < REPLICAS; k++) {
+        char tag[32];
+        snprintf(tag, sizeof tag, "fleet-r%d", k);
+        tt_path(paths[k], tag);
+        sp_recorder_options o;
+        sp_recorder_options_init(&o);
+        o.live_metrics = 1;
+        o.price_per_hour = 3.0;
+        sp_recorder *rec = NULL;
+        CHECK(sp_recorder_open(paths[k], &o, &rec) == SP_OK);
+        if (!rec)
+            return sp_test_done("test_fleet_texts");
+        sp_recorder_set_property(rec, "device", "cpu");
+        record_replica(rec, k, sp_now_ns());
+        CHECK(sp_recorder_flush(rec) == SP_OK);
+        CHECK(sp_recorder_metrics_text(rec, &texts[k], &lens[k]) == SP_OK);
+        CHECK(sp_recorder_close(rec) == SP_OK);
+    }
+    sp_fleet_text in[REPLICAS] = {{"r0:1", texts[0], lens[0]}, {"r1:1", texts[1], lens[1]}, {"r2:1", texts[2], lens[2]}};
+    sp_report *fleet = NULL;
+    char err[512] = "";
+    CHECK(sp_fleet_report_texts(in, REPLICAS, NULL, &fleet, err, sizeof err) == SP_OK);
+    if (!fleet) {
+        fprintf(stderr, "fleet report: %s\n", err);
+        return sp_test_done("test_fleet_texts");
+    }
+    /* the reference: the analyzer over the three traces together, and its per-request partition */
+    sp_events *ev;
+    CHECK(sp_events_create(&ev) == SP_OK);
+    for (int k = 0; k < REPLICAS; k++)
+        CHECK(sp_events_load_file(ev, paths[k], NULL, err, sizeof err) == SP_OK);
+    sp_report *exact = NULL;
+    CHECK(sp_analyze(ev, NULL, &exact, err, sizeof err) == SP_OK);
+    sp_ana a;
+    memset(&a, 0, sizeof a);
+    a.ev = ev;
+    sp_analyze_options_init(&a.opt);
+    a.st_network = -1;
+    CHECK(sp_ana_partition(&a, err, sizeof err) == SP_OK);
+
+    CHECK(fleet->source != NULL);
+    if (fleet->source) {
+        CHECK_EQ_U64(fleet->source->n_replicas, REPLICAS);
+        CHECK(strcmp(fleet->source->replicas[0], "metrics/r0:1") == 0);
+        CHECK_NEAR(fleet->source->bucket_growth, pow(2, 0.25), 1e-12);
+    }
+    /* counts and tokens: exact */
+    CHECK_EQ_U64(fleet->request_count, exact->request_count);
+    CHECK_EQ_U64(fleet->requests_total, exact->requests_total);
+    CHECK_EQ_U64(fleet->outcomes[SP_OUTCOME_REJECTED].count, exact->outcomes[SP_OUTCOME_REJECTED].count);
+    CHECK_EQ_U64(fleet->batch_count, exact->batch_count);
+    CHECK_EQ_U64((uint64_t)fleet->padding.effective_tokens, (uint64_t)exact->padding.effective_tokens);
+    CHECK_EQ_U64((uint64_t)fleet->padding.padded_tokens, (uint64_t)exact->padding.padded_tokens);
+    CHECK_NEAR(fleet->padding.waste_fraction, exact->padding.waste_fraction, 1e-12);
+    CHECK_NEAR(fleet->latency.mean_ns, exact->latency.mean_ns, 1.0);
+    CHECK_NEAR(fleet->cost.price_per_hour, 3.0, 0);
+    CHECK(fleet->gpu.device_kind == SP_DEVICE_CPU);
+    /* percentiles: within one bucket, a factor 2^(1/4) */
+    const double g = pow(2, 0.25);
+    uint64_t fl[3] = {fleet->latency.p50_ns, fleet->latency.p95_ns, fleet->latency.p99_ns};
+    uint64_t ex[3] = {exact->latency.p50_ns, exact->latency.p95_ns, exact->latency.p99_ns};
+    for (int q = 0; q < 3; q++) {
+        CHECK((double)fl[q] <= (double)ex[q] * g + 1 && (double)fl[q] >= (double)ex[q] / g - 1);
+        if (!((double)fl[q] <= (double)ex[q] * g + 1 && (double)fl[q] >= (double)ex[q] / g - 1))
+            fprintf(stderr, "p%d: fleet %" PRIu64 " exact %" PRIu64 "\n", q == 0 ? 50 : q == 1 ? 95 : 99, fl[q], ex[q]);
+    }
+    /* each stage's share of p95: the documented estimate exactly, and near the exact share */
+    double worst = 0;
+    for (size_t s = 0; s < fleet->n_stages; s++) {
+        const sp_stage_row *fr = &fleet->stages[s];
+        int row = row_of(&a, ev, fr->name);
+        CHECK(row >= 0);
+        if (row < 0)
+            continue;
+        CHECK_NEAR(fr->share_p95, reference_share(&a, 95, row), 1e-9);
+        CHECK_NEAR(fr->share_p50, reference_share(&a, 50, row), 1e-9);
+        CHECK_NEAR(fr->share_p99, reference_share(&a, 99, row), 1e-9);
+        CHECK_EQ_U64(fr->total_ns, exact->stages[row].total_ns);
+        double d = fabs(fr->share_p95 - exact->stages[row].share_p95);
+        worst = d > worst ? d : worst;
+        CHECK(d <= 0.05);
+    }
+    /* padding is summed in fractions of a ns and written to the ns */
+    CHECK_NEAR(fleet->padding.share_p95, reference_share(&a, 95, -1), 1e-7);
+    CHECK(fabs(fleet->padding.share_p95 - exact->padding.share_p95) <= 0.05);
+    fprintf(stderr, "largest difference of a share of p95 from the exact one: %.4f\n", worst);
+    /* the same verdict */
+    CHECK(fleet->verdict.stage && exact->verdict.stage && strcmp(fleet->verdict.stage, exact->verdict.stage) == 0);
+    CHECK(fleet->verdict.group == exact->verdict.group);
+    fprintf(stderr, "verdict: fleet %s, exact %s\n", fleet->verdict.stage ? fleet->verdict.stage : "-",
+            exact->verdict.stage ? exact->verdict.stage : "-");
+    /* the writers take it: text names the replicas, JSON carries the source */
+    char *buf = NULL;
+    size_t blen = 0;
+    FILE *f = open_memstream(&buf, &blen);
+    CHECK(sp_report_write_text(fleet, f) == SP_OK);
+    fclose(f);
+    CHECK(buf && strstr(buf, "metrics/r1:1") != NULL);
+    if (getenv("SP_TEST_VERBOSE") && buf)
+        fputs(buf, stderr);
+    free(buf);
+    f = open_memstream(&buf, &blen);
+    CHECK(sp_report_write_json(fleet, f) == SP_OK);
+    fclose(f);
+    CHECK(buf && strstr(buf, "\"source\"") != NULL && strstr(buf, "\"p95_us\":null") != NULL);
+    free(buf);
+
+    /* a text that is not the exposition format: an error naming the replica and line */
+    sp_fleet_text bad = {"r9:1", "servprof_requests_total{outcome=\"ok\" 3\n", 40};
+    sp_report *none = NULL;
+    CHECK(sp_fleet_report_texts(&bad, 1, NULL, &none, err, sizeof err) == SP_ERR_PARSE && none == NULL);
+    CHECK(strstr(err, "r9:1: line 1") != NULL);
+    /* a text without servprof's metrics */
+    sp_fleet_text other = {"r8:1", "up 1\n", 5};
+    CHECK(sp_fleet_report_texts(&other, 1, NULL, &none, err, sizeof err) == SP_ERR_FORMAT && none == NULL);
+
+    sp_ana_free(&a);
+    sp_report_destroy(exact);
+    sp_report_destroy(fleet);
+    sp_events_destroy(ev);
+    for (int k = 0; k < REPLICAS; k++) {
+        sp_metrics_text_free(texts[k]);
+        unlink(paths[k]);
+    }
+    return sp_test_done("test_fleet_texts");
+}

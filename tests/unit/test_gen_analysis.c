@@ -1,0 +1,452 @@
+/* Known-answer tests of the generation analysis (docs/generation.md): constructed JSONL traces whose
+ * TTFT and TPOT tables, shares, ITL, KV-cache waste, cost per output token, verdicts and client merge
+ * are worked out by hand in the comments. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "testlib.h"
+
+static const sp_gen_row *row_of(const sp_gen_table *t, const char *name)
+{
+    for (size_t i = 0; i < t->n_rows; i++)
+        if (!strcmp(t->rows[i].name, name))
+            return &t->rows[i];
+    return NULL;
+}
+
+/* The row's total, 0 when the table does not show it (no time in it). */
+static uint64_t total_of(const sp_gen_table *t, const char *name)
+{
+    const sp_gen_row *r = row_of(t, name);
+    return r ? r->total_ns : 0;
+}
+
+static double share_of(const sp_gen_table *t, const char *name)
+{
+    const sp_gen_row *r = row_of(t, name);
+    return r ? r->share_p95 : 0;
+}
+
+static sp_report *analyze_text(const char *text, double price)
+{
+    sp_events *ev = sp_test_load_jsonl(text);
+    sp_analyze_options opt;
+    sp_analyze_options_init(&opt);
+    opt.price_per_hour = price;
+    sp_report *r = NULL;
+    char err[512];
+    if (sp_analyze(ev, &opt, &r, err, sizeof err) != SP_OK) {
+        fprintf(stderr, "analyze failed: %s\n", err);
+        exit(1);
+    }
+    sp_events_destroy(ev);
+    return r;
+}
+
+/* Trace A: two requests, three steps (all times in ns); the trace carries policy.max_num_seqs 4.
+ *   r1: arrival 0, preprocess 0..100, queue 100..300; step 1 300..700 (r1 prefill 30 tokens, padded 32,
+ *       h2d 300..320, kernel 320..620, gap 620..700), stream 700..750, token 0 at 750; step 2 800..1000
+ *       (r1 decode 1, r2 prefill 20: effective 21, padded 32; kernel 800..900, gap 900..1000), stream
+ *       1000..1050, token 1 at 1050; step 3 1100..1200 (both decode, padded 2; kernel 1100..1150), stream
+ *       1200..1250, token 2 at 1250; postprocess 1250..1300, done 1300.
+ *   r2: arrival 200, preprocess 200..300, queue 300..800; prefill in step 2, stream 1000..1050, token 0
+ *       at 1050; decode in step 3, stream 1200..1250, token 1 at 1250; postprocess, done 1300.
+ * TTFT r1 [0, 750): preprocess 100, queue 200, prefill h2d 20, kernel 300, gap 80, stream 50 = 750.
+ * TTFT r2 [200, 1050): preprocess 100, queue 500, prefill kernel 100, gap 100, stream 50 = 850.
+ * TPOT r1 [750, 1250) over 2 tokens: between steps 750..800 and 1050..1100 = 100, decode kernel 100 + 50,
+ *   decode gap 100 + 50, stream 100; 500 / 2 = 250. TPOT r2 [1050, 1250) over 1: between 50, kernel 50,
+ *   gap 50, stream 50; 200.
+ * Shares (n = 2: both requests in every window), TTFT over 750 + 850 = 1600: queue 700/1600 = 0.4375,
+ *   preprocess 0.125, prefill kernel 400/1600 = 0.25, gap 0.1125, h2d 0.0125, stream 0.0625.
+ *   TPOT over 250 + 200 = 450: decode kernel 150/2 + 50 = 125 -> 0.27778, gap the same, between 50 + 50
+ *   = 100 -> 0.22222, stream 0.22222.
+ * Padding (DESIGN 5): step 1 waste 2/32 = 0.0625, step 2 11/32 = 0.34375, step 3 0. TTFT: 300 x 0.0625 +
+ *   100 x 0.34375 = 53.125 -> 53.125 / 1600; TPOT: r1's decode kernel in step 2, 100 x 0.34375 / 2 =
+ *   17.1875 -> 17.1875 / 450.
+ * ITL: r1 300, 200; r2 200 -> p50 200 (rank 2 of 3), p95 300.
+ * KV (capacity 100): used 30, 52, 54 over 400, 200, 100 ns: waste (70x400 + 48x200 + 46x100) / (100 x
+ *   700) = 42200 / 70000; mean used 27800 / 700; occupancy p50 0.52 (rank 2), p95 0.54.
+ * Cost at 3.6e6/h: window 0..1300, bill 3.6e6 x 1300 / 3.6e12 = 1.3e-3, 1e-6 per device-ns; 5 output
+ *   tokens -> 2.6e-4 per token. Per request by each step's tokens: r1 = 400e-6 + 200e-6 x 1/21 + 100e-6
+ *   x 1/2 = 4.5952381e-4, per token / 3 = 153175 nano-units; r2 = 200e-6 x 20/21 + 50e-6 = 2.4047619e-4,
+ *   / 2 = 120238. */
+static const char *trace_a =
+    "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"properties\":{\"policy.max_num_seqs\":4}}\n"
+    "{\"ev\":\"request\",\"id\":\"r1\",\"arrival_ns\":0,\"done_ns\":1300,\"input_tokens\":30,\"output_tokens\":3}\n"
+    "{\"ev\":\"request\",\"id\":\"r2\",\"arrival_ns\":200,\"done_ns\":1300,\"input_tokens\":20}\n"
+    "{\"ev\":\"stage\",\"id\":\"r1\",\"stage\":\"preprocess\",\"start_ns\":0,\"end_ns\":100}\n"
+    "{\"ev\":\"stage\",\"id\":\"r1\",\"stage\":\"queue\",\"start_ns\":100,\"end_ns\":300}\n"
+    "{\"ev\":\"stage\",\"id\":\"r2\",\"stage\":\"preprocess\",\"start_ns\":200,\"end_ns\":300}\n"
+    "{\"ev\":\"stage\",\"id\":\"r2\",\"stage\":\"queue\",\"start_ns\":300,\"end_ns\":800}\n"
+    "{\"ev\":\"step\",\"batch\":1,\"requests\":[\"r1\"],\"phases\":[\"prefill\"],\"tokens\":[30],\"start_ns\":300,"
+    "\"end_ns\":700,\"effective_tokens\":30,\"padded_tokens\":32,\"kv_used_tokens\":30,\"kv_capacity_tokens\":100}\n"
+    "{\"ev\":\"copy\",\"batch\":1,\"kind\":\"h2d\",\"bytes\":64,\"start_ns\":300,\"end_ns\":320}\n"
+    "{\"ev\":\"kernel\",\"batch\":1,\"name\":\"prefill_gemm\",\"stream\":0,\"start_ns\":320,\"end_ns\":620}\n"
+    "{\"ev\":\"stage\",\"id\":\"r1\",\"stage\":\"stream\",\"start_ns\":700,\"end_ns\":750}\n"
+    "{\"ev\":\"token\",\"id\":\"r1\",\"index\":0,\"time_ns\":750}\n"
+    "{\"ev\":\"step\",\"batch\":2,\"requests\":[\"r1\",\"r2\"],\"phases\":[\"decode\",\"prefill\"],\"tokens\":[1,20],"
+    "\"start_ns\":800,\"end_ns\":1000,\"padded_tokens\":32,\"kv_used_tokens\":52,\"kv_capacity_tokens\":100}\n"
+    "{\"ev\":\"kernel\",\"batch\":2,\"name\":\"mixed_gemm\",\"stream\":0,\"start_ns\":800,\"end_ns\":900}\n"
+    "{\"ev\":\"stage\",\"id\":\"r1\",\"stage\":\"stream\",\"start_ns\":1000,\"end_ns\":1050}\n"
+    "{\"ev\":\"stage\",\"id\":\"r2\",\"stage\":\"stream\",\"start_ns\":1000,\"end_ns\":1050}\n"
+    "{\"ev\":\"token\",\"id\":\"r1\",\"index\":1,\"time_ns\":1050}\n"
+    "{\"ev\":\"token\",\"id\":\"r2\",\"index\":0,\"time_ns\":1050}\n"
+    "{\"ev\":\"step\",\"batch\":3,\"requests\":[\"r1\",\"r2\"],\"phases\":[\"decode\",\"decode\"],\"tokens\":[1,1],"
+    "\"start_ns\":1100,\"end_ns\":1200,\"effective_tokens\":2,\"padded_tokens\":2,\"kv_used_tokens\":54,"
+    "\"kv_capacity_tokens\":100}\n"
+    "{\"ev\":\"kernel\",\"batch\":3,\"name\":\"decode_gemm\",\"stream\":0,\"start_ns\":1100,\"end_ns\":1150}\n"
+    "{\"ev\":\"stage\",\"id\":\"r1\",\"stage\":\"stream\",\"start_ns\":1200,\"end_ns\":1250}\n"
+    "{\"ev\":\"stage\",\"id\":\"r2\",\"stage\":\"stream\",\"start_ns\":1200,\"end_ns\":1250}\n"
+    "{\"ev\":\"token\",\"id\":\"r1\",\"index\":2,\"time_ns\":1250}\n"
+    "{\"ev\":\"token\",\"id\":\"r2\",\"index\":1,\"time_ns\":1250}\n"
+    "{\"ev\":\"stage\",\"id\":\"r1\",\"stage\":\"postprocess\",\"start_ns\":1250,\"end_ns\":1300}\n"
+    "{\"ev\":\"stage\",\"id\":\"r2\",\"stage\":\"postprocess\",\"start_ns\":1250,\"end_ns\":1300}\n";
+
+static void test_tables(void)
+{
+    sp_report *r = analyze_text(trace_a, 3.6e6);
+    const sp_gen_summary *g = r->generation;
+    CHECK(g != NULL);
+    if (!g) {
+        sp_report_destroy(r);
+        return;
+    }
+    CHECK_EQ_U64(g->requests, 2);
+    CHECK_EQ_U64(g->output_tokens, 5);
+    const sp_gen_table *tt = &g->ttft_table, *tp = &g->tpot_table;
+    CHECK_EQ_U64(tt->count, 2);
+    CHECK_EQ_U64(tp->count, 2);
+    /* rows add up to TTFT, and to TPOT x (tokens - 1), summed over the requests */
+    static const struct { const char *name; uint64_t want; double share; } ttft[] = {
+        {"queue", 700, 0.4375}, {"preprocess", 200, 0.125}, {"prefill kernel", 400, 0.25},
+        {"prefill gap", 180, 0.1125}, {"prefill h2d", 20, 0.0125}, {"prefill d2h", 0, 0},
+        {"between steps", 0, 0}, {"stream", 100, 0.0625}, {"other", 0, 0}};
+    uint64_t sum = 0;
+    for (size_t i = 0; i < sizeof ttft / sizeof ttft[0]; i++) {
+        CHECK(row_of(tt, ttft[i].name) != NULL); /* always shown, even at zero */
+        CHECK_EQ_U64(total_of(tt, ttft[i].name), ttft[i].want);
+        CHECK_NEAR(share_of(tt, ttft[i].name), ttft[i].share, 1e-12);
+    }
+    for (size_t i = 0; i < tt->n_rows; i++)
+        sum += tt->rows[i].total_ns;
+    CHECK_EQ_U64(sum, 750 + 850);
+    CHECK_EQ_U64(tt->value.p50_ns, 750);
+    CHECK_EQ_U64(tt->value.p95_ns, 850);
+    CHECK_EQ_U64(row_of(tt, "queue")->q.p95_ns, 500);
+    static const struct { const char *name; uint64_t want; double share; } tpot[] = {
+        {"decode kernel", 200, 125.0 / 450}, {"decode gap", 200, 125.0 / 450}, {"between steps", 150, 100.0 / 450},
+        {"stream", 150, 100.0 / 450}, {"detokenize", 0, 0}, {"other", 0, 0}};
+    sum = 0;
+    for (size_t i = 0; i < sizeof tpot / sizeof tpot[0]; i++) {
+        CHECK_EQ_U64(total_of(tp, tpot[i].name), tpot[i].want);
+        CHECK_NEAR(share_of(tp, tpot[i].name), tpot[i].share, 1e-12);
+    }
+    for (size_t i = 0; i < tp->n_rows; i++)
+        sum += tp->rows[i].total_ns;
+    CHECK_EQ_U64(sum, 500 + 200);
+    CHECK_EQ_U64(tp->value.p50_ns, 200);
+    CHECK_EQ_U64(tp->value.p95_ns, 250);
+    /* per output token: r1's decode kernel 150 / 2 = 75, r2's 50 */
+    CHECK_EQ_U64(row_of(tp, "decode kernel")->q.p95_ns, 75);
+    CHECK_NEAR(tt->padding_share_p95, 53.125 / 1600, 1e-12);
+    CHECK_NEAR(tp->padding_share_p95, 17.1875 / 450, 1e-12);
+    /* the server's own figures */
+    CHECK_EQ_U64(g->ttft.p50_ns, 750);
+    CHECK_EQ_U64(g->tpot.p95_ns, 250);
+    CHECK_EQ_U64(g->itl.count, 3);
+    CHECK_EQ_U64(g->itl.p50_ns, 200);
+    CHECK_EQ_U64(g->itl.p95_ns, 300);
+    CHECK_EQ_U64(g->e2e.p95_ns, 1300);
+    /* steps, padding by phase, KV cache */
+    CHECK_EQ_U64(g->steps, 3);
+    CHECK_EQ_U64(g->prefill_steps, 2);
+    CHECK_EQ_U64(g->padding_prefill.effective_tokens, 51);
+    CHECK_EQ_U64(g->padding_prefill.padded_tokens, 64);
+    CHECK_NEAR(g->padding_decode.waste_fraction, 0, 0);
+    CHECK_EQ_U64(g->kv_steps, 3);
+    CHECK_EQ_U64(g->kv_capacity_tokens, 100);
+    CHECK_NEAR(g->kv_waste_fraction, 42200.0 / 70000.0, 1e-12);
+    CHECK_NEAR(g->kv_used_mean_tokens, 27800.0 / 700.0, 1e-9);
+    CHECK_NEAR(g->kv_occupancy_p50, 0.52, 1e-12);
+    CHECK_NEAR(g->kv_occupancy_p95, 0.54, 1e-12);
+    /* cost */
+    CHECK_NEAR(r->cost.bill, 1.3e-3, 1e-15);
+    CHECK_NEAR(g->cost_per_output_token, 2.6e-4, 1e-15);
+    CHECK_NEAR(g->cost_per_output_token_by_state[SP_COST_USEFUL], 1.3e-3 * (396.875 / 1300) / 5, 1e-15);
+    CHECK_EQ_U64(g->request_cost_per_token_nano.count, 2);
+    CHECK_EQ_U64(g->request_cost_per_token_nano.p50_ns, 120238);
+    CHECK_EQ_U64(g->request_cost_per_token_nano.p95_ns, 153175);
+    /* a step's device time goes to its members by their tokens in it (not by input tokens): r1 and r2
+     * as above, in the DESIGN 7 per-request figure too */
+    CHECK_EQ_U64(r->cost.request_cost_nano.p50_ns, 240476);
+    CHECK_EQ_U64(r->cost.request_cost_nano.p95_ns, 459524);
+    CHECK_EQ_U64(g->n_limits, 0);
+    /* TTFT verdict: queue leads at 43.75%; without it TTFT is 550 and 350: p95 850 -> 550 */
+    const sp_verdict *v = &tt->verdict;
+    CHECK(v->stage && !strcmp(v->stage, "queue"));
+    CHECK(v->group == SP_GROUP_CONFIGURATION);
+    CHECK_NEAR(v->share_p95, 0.4375, 1e-12);
+    CHECK_EQ_U64(v->saving_p95_ns, 300);
+    /* no step held 4 sequences (at most 2): r2 waited for step 1 to end, not for a place, so the fix is
+     * shorter steps and says raising the limit will not help */
+    CHECK(v->sentence && strstr(v->sentence, "44% of p95 TTFT is pre-batch queuing (queue, configuration): requests "
+                                             "wait for the running step to end before they join (steps held at most 2 "
+                                             "of --max-num-seqs 4): shorter steps (chunked prefill, a lower "
+                                             "--max-num-batched-tokens) let them in sooner; raising --max-num-seqs "
+                                             "will not help; removing it would cut p95 TTFT by 300 ns."));
+    /* and the end-to-end table's ranking gives its queue the same reading */
+    const char *queue_fix = NULL;
+    for (size_t k = 0; k < r->verdict.n_ranking; k++)
+        if (!strcmp(r->verdict.ranking[k].stage, "queue"))
+            queue_fix = r->verdict.ranking[k].fix;
+    CHECK(queue_fix && strstr(queue_fix, "steps never ran --max-num-seqs sequences"));
+    sp_report_destroy(r);
+    /* the same trace with --max-num-seqs 2: steps 2 and 3 ran 2 sequences, the limit, so it may have kept
+     * requests waiting; the fix quotes the scheduler's setting the trace carries */
+    static char full[8192];
+    const char *key = "\"policy.max_num_seqs\":4";
+    const char *at = strstr(trace_a, key);
+    CHECK(at != NULL);
+    if (at) {
+        snprintf(full, sizeof full, "%.*s\"policy.max_num_seqs\":2%s", (int)(at - trace_a), trace_a,
+                 at + strlen(key));
+        r = analyze_text(full, 3.6e6);
+        v = &r->generation->ttft_table.verdict;
+        CHECK(v->sentence && strstr(v->sentence, "(queue, configuration): raise --max-num-seqs (2 in this trace) or "
+                                                 "add a replica; removing it would cut p95 TTFT by 300 ns."));
+        queue_fix = NULL;
+        for (size_t k = 0; k < r->verdict.n_ranking; k++)
+            if (!strcmp(r->verdict.ranking[k].stage, "queue"))
+                queue_fix = r->verdict.ranking[k].fix;
+        CHECK(queue_fix && !strcmp(queue_fix, "raise --max-num-seqs or add a replica"));
+        sp_report_destroy(r);
+    }
+}
+
+/* TTFT led by prefill compute (long prompt, short output): p1 arrival 0, preprocess 0..10, queue
+ * 10..20, step 1 20..1020 (prefill 500 tokens, unpadded; kernel 20..1000, gap 20), stream 1020..1040,
+ * token 0 at 1040; step 2 1100..1120 decode, token 1 at 1150; done 1200.
+ * TTFT 1040 = preprocess 10 + queue 10 + prefill kernel 980 + prefill gap 20 + stream 20. Useful prefill
+ * kernel 980 / 1040 = 94% >= 50%, gap 1.9% and padding 0 under 10%: the model is recommended. */
+static void test_ttft_prefill_led(void)
+{
+    static const char *t =
+        "{\"ev\":\"request\",\"id\":\"p1\",\"arrival_ns\":0,\"done_ns\":1200}\n"
+        "{\"ev\":\"stage\",\"id\":\"p1\",\"stage\":\"preprocess\",\"start_ns\":0,\"end_ns\":10}\n"
+        "{\"ev\":\"stage\",\"id\":\"p1\",\"stage\":\"queue\",\"start_ns\":10,\"end_ns\":20}\n"
+        "{\"ev\":\"step\",\"batch\":1,\"requests\":[\"p1\"],\"phases\":[\"prefill\"],\"tokens\":[500],"
+        "\"start_ns\":20,\"end_ns\":1020,\"padded_tokens\":500}\n"
+        "{\"ev\":\"kernel\",\"batch\":1,\"name\":\"attn\",\"stream\":0,\"start_ns\":20,\"end_ns\":1000}\n"
+        "{\"ev\":\"stage\",\"id\":\"p1\",\"stage\":\"stream\",\"start_ns\":1020,\"end_ns\":1040}\n"
+        "{\"ev\":\"token\",\"id\":\"p1\",\"index\":0,\"time_ns\":1040}\n"
+        "{\"ev\":\"step\",\"batch\":2,\"requests\":[\"p1\"],\"phases\":[\"decode\"],\"tokens\":[1],"
+        "\"start_ns\":1100,\"end_ns\":1120,\"padded_tokens\":1}\n"
+        "{\"ev\":\"kernel\",\"batch\":2,\"name\":\"attn\",\"stream\":0,\"start_ns\":1100,\"end_ns\":1110}\n"
+        "{\"ev\":\"token\",\"id\":\"p1\",\"index\":1,\"time_ns\":1150}\n";
+    sp_report *r = analyze_text(t, 0);
+    const sp_verdict *v = &r->generation->ttft_table.verdict;
+    CHECK(v->stage && !strcmp(v->stage, "prefill kernel"));
+    CHECK(v->group == SP_GROUP_MODEL);
+    CHECK(v->recommend_model);
+    CHECK_NEAR(v->share_p95, 980.0 / 1040.0, 1e-12);
+    CHECK_EQ_U64(v->saving_p95_ns, 980);
+    CHECK(v->sentence && strstr(v->sentence, "94% of p95 TTFT is useful prefill kernel execution (prefill kernel, "
+                                             "model): the model itself is the bottleneck"));
+    CHECK(v->sentence && strstr(v->sentence, "shorter prompts or prefix caching"));
+    sp_report_destroy(r);
+}
+
+/* TPOT led by the gap inside decode steps (launch-bound): d1's decode steps 100..200 and 200..300 each
+ * run a 20 ns kernel; tokens at 100, 200, 300. TPOT window 100..300 = decode kernel 40 + decode gap 160,
+ * per token 20 + 80: gap 80% of p95 TPOT and of the decode steps' time; without it TPOT is 20, saving
+ * 80. */
+static void test_tpot_gap_led(void)
+{
+    static const char *t =
+        "{\"ev\":\"request\",\"id\":\"d1\",\"arrival_ns\":0,\"done_ns\":300}\n"
+        "{\"ev\":\"step\",\"batch\":1,\"requests\":[\"d1\"],\"phases\":[\"prefill\"],\"tokens\":[8],\"start_ns\":0,"
+        "\"end_ns\":100}\n"
+        "{\"ev\":\"kernel\",\"batch\":1,\"name\":\"k\",\"stream\":0,\"start_ns\":0,\"end_ns\":90}\n"
+        "{\"ev\":\"token\",\"id\":\"d1\",\"index\":0,\"time_ns\":100}\n"
+        "{\"ev\":\"step\",\"batch\":2,\"requests\":[\"d1\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":100,"
+        "\"end_ns\":200}\n"
+        "{\"ev\":\"kernel\",\"batch\":2,\"name\":\"k\",\"stream\":0,\"start_ns\":100,\"end_ns\":120}\n"
+        "{\"ev\":\"token\",\"id\":\"d1\",\"index\":1,\"time_ns\":200}\n"
+        "{\"ev\":\"step\",\"batch\":3,\"requests\":[\"d1\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":200,"
+        "\"end_ns\":300}\n"
+        "{\"ev\":\"kernel\",\"batch\":3,\"name\":\"k\",\"stream\":0,\"start_ns\":200,\"end_ns\":220}\n"
+        "{\"ev\":\"token\",\"id\":\"d1\",\"index\":2,\"time_ns\":300}\n";
+    sp_report *r = analyze_text(t, 0);
+    const sp_gen_table *tp = &r->generation->tpot_table;
+    CHECK_EQ_U64(tp->value.p95_ns, 100);
+    CHECK_EQ_U64(total_of(tp, "decode gap"), 160);
+    const sp_verdict *v = &tp->verdict;
+    CHECK(v->stage && !strcmp(v->stage, "decode gap"));
+    CHECK(v->group == SP_GROUP_RUNTIME);
+    CHECK_NEAR(v->share_p95, 0.8, 1e-12);
+    CHECK_EQ_U64(v->saving_p95_ns, 80);
+    CHECK(v->sentence && strstr(v->sentence, "80% of p95 TPOT is device gap inside decode steps (decode gap, "
+                                             "runtime; decode steps are 80% gap: launch-bound): capture decode in "
+                                             "CUDA graphs"));
+    CHECK(v->sentence && strstr(v->sentence, "The model is not the bottleneck: useful decode kernel time is 20% of "
+                                             "p95, 60 points below decode gap."));
+    sp_report_destroy(r);
+}
+
+/* TPOT led by time between steps while other sequences' prefills run: b1 prefills in step 1 (0..100),
+ * decodes in steps 3 (400..420) and 5 (720..740); steps 2 (100..400, b2's prefill) and 4 (420..720,
+ * b3's prefill) run without it. Tokens: b1 at 100, 420, 740; b2 at 400, 420, 740; b3 at 720, 740.
+ * TPOT b1 [100, 740) = between 300 + 300, decode kernel 20 + 20 -> 640 / 2 = 320; b2 [400, 740) = kernel
+ * 20 + 20, between 300 -> 340 / 2 = 170; b3 [720, 740) = kernel 20 -> 20. n = 3: the window is all three:
+ * between (600/2 + 300/2) / (320 + 170 + 20) = 450 / 510, all of it while another step ran, so the
+ * group is configuration. Without it TPOT is 20, 20, 20: p95 320 -> 20, saving 300. */
+static void test_tpot_between_led(void)
+{
+    static const char *t =
+        "{\"ev\":\"request\",\"id\":\"b1\",\"arrival_ns\":0,\"done_ns\":740}\n"
+        "{\"ev\":\"request\",\"id\":\"b2\",\"arrival_ns\":100,\"done_ns\":740}\n"
+        "{\"ev\":\"request\",\"id\":\"b3\",\"arrival_ns\":400,\"done_ns\":740}\n"
+        "{\"ev\":\"stage\",\"id\":\"b3\",\"stage\":\"queue\",\"start_ns\":400,\"end_ns\":420}\n"
+        "{\"ev\":\"step\",\"batch\":1,\"requests\":[\"b1\"],\"phases\":[\"prefill\"],\"tokens\":[9],\"start_ns\":0,"
+        "\"end_ns\":100}\n"
+        "{\"ev\":\"step\",\"batch\":2,\"requests\":[\"b2\"],\"phases\":[\"prefill\"],\"tokens\":[900],\"start_ns\":100,"
+        "\"end_ns\":400}\n"
+        "{\"ev\":\"step\",\"batch\":3,\"requests\":[\"b1\",\"b2\"],\"phases\":[\"decode\",\"decode\"],\"tokens\":[1,1],"
+        "\"start_ns\":400,\"end_ns\":420}\n"
+        "{\"ev\":\"step\",\"batch\":4,\"requests\":[\"b3\"],\"phases\":[\"prefill\"],\"tokens\":[900],\"start_ns\":420,"
+        "\"end_ns\":720}\n"
+        "{\"ev\":\"step\",\"batch\":5,\"requests\":[\"b1\",\"b2\",\"b3\"],\"phases\":[\"decode\",\"decode\",\"decode\"],"
+        "\"tokens\":[1,1,1],\"start_ns\":720,\"end_ns\":740}\n"
+        "{\"ev\":\"kernel\",\"batch\":1,\"name\":\"k\",\"stream\":0,\"start_ns\":0,\"end_ns\":100}\n"
+        "{\"ev\":\"kernel\",\"batch\":2,\"name\":\"k\",\"stream\":0,\"start_ns\":100,\"end_ns\":400}\n"
+        "{\"ev\":\"kernel\",\"batch\":3,\"name\":\"k\",\"stream\":0,\"start_ns\":400,\"end_ns\":420}\n"
+        "{\"ev\":\"kernel\",\"batch\":4,\"name\":\"k\",\"stream\":0,\"start_ns\":420,\"end_ns\":720}\n"
+        "{\"ev\":\"kernel\",\"batch\":5,\"name\":\"k\",\"stream\":0,\"start_ns\":720,\"end_ns\":740}\n"
+        "{\"ev\":\"token\",\"id\":\"b1\",\"index\":0,\"time_ns\":100}\n"
+        "{\"ev\":\"token\",\"id\":\"b1\",\"index\":1,\"time_ns\":420}\n"
+        "{\"ev\":\"token\",\"id\":\"b1\",\"index\":2,\"time_ns\":740}\n"
+        "{\"ev\":\"token\",\"id\":\"b2\",\"index\":0,\"time_ns\":400}\n"
+        "{\"ev\":\"token\",\"id\":\"b2\",\"index\":1,\"time_ns\":420}\n"
+        "{\"ev\":\"token\",\"id\":\"b2\",\"index\":2,\"time_ns\":740}\n"
+        "{\"ev\":\"token\",\"id\":\"b3\",\"index\":0,\"time_ns\":720}\n"
+        "{\"ev\":\"token\",\"id\":\"b3\",\"index\":1,\"time_ns\":740}\n";
+    sp_report *r = analyze_text(t, 0);
+    const sp_gen_table *tp = &r->generation->tpot_table;
+    CHECK_EQ_U64(tp->count, 3);
+    CHECK_EQ_U64(total_of(tp, "between steps"), 900);
+    CHECK_NEAR(share_of(tp, "between steps"), 450.0 / 510.0, 1e-12);
+    const sp_verdict *v = &tp->verdict;
+    CHECK(v->stage && !strcmp(v->stage, "between steps"));
+    CHECK(v->group == SP_GROUP_CONFIGURATION);
+    CHECK_EQ_U64(v->saving_p95_ns, 300);
+    CHECK(v->sentence && strstr(v->sentence, "88% of p95 TPOT is time between the request's steps (between steps, "
+                                             "configuration; 100% of it while other sequences' steps run): enable "
+                                             "chunked prefill or lower --max-num-batched-tokens"));
+    sp_report_destroy(r);
+}
+
+/* A streaming client merged in the same file (one clock: offset 0). c1: arrival 1000, step 1000..1400
+ * (prefill, kernel 1000..1400), token 0 at 1500 (stream 1400..1500), step 1600..1700 decode, token 1 at
+ * 1800 (stream 1700..1800), done 2000. The client: intended 900, sent 950, first token 1550, tokens 1550
+ * and 1850, done 2050. TTFT table [950, 1550): network (1000 - 950) + (1550 - 1500) = 100, prefill kernel
+ * 400, stream 100 = 600. The client's own figures from the intended send: TTFT 1550 - 900 = 650, TPOT
+ * and ITL 1850 - 1550 = 300, end-to-end 2050 - 900 = 1150. */
+static void test_client_merge(void)
+{
+    static const char *t =
+        "{\"ev\":\"request\",\"id\":\"c1\",\"arrival_ns\":1000,\"done_ns\":2000}\n"
+        "{\"ev\":\"step\",\"batch\":1,\"requests\":[\"c1\"],\"phases\":[\"prefill\"],\"tokens\":[4],\"start_ns\":1000,"
+        "\"end_ns\":1400}\n"
+        "{\"ev\":\"kernel\",\"batch\":1,\"name\":\"k\",\"stream\":0,\"start_ns\":1000,\"end_ns\":1400}\n"
+        "{\"ev\":\"stage\",\"id\":\"c1\",\"stage\":\"stream\",\"start_ns\":1400,\"end_ns\":1500}\n"
+        "{\"ev\":\"token\",\"id\":\"c1\",\"index\":0,\"time_ns\":1500}\n"
+        "{\"ev\":\"step\",\"batch\":2,\"requests\":[\"c1\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":1600,"
+        "\"end_ns\":1700}\n"
+        "{\"ev\":\"kernel\",\"batch\":2,\"name\":\"k\",\"stream\":0,\"start_ns\":1600,\"end_ns\":1700}\n"
+        "{\"ev\":\"stage\",\"id\":\"c1\",\"stage\":\"stream\",\"start_ns\":1700,\"end_ns\":1800}\n"
+        "{\"ev\":\"token\",\"id\":\"c1\",\"index\":1,\"time_ns\":1800}\n"
+        "{\"ev\":\"client\",\"id\":\"c1\",\"intended_ns\":900,\"send_ns\":950,\"done_ns\":2050,\"status\":200,"
+        "\"first_token_ns\":1550,\"token_ns\":[1550,1850],\"output_tokens\":2}\n";
+    sp_report *r = analyze_text(t, 0);
+    const sp_gen_summary *g = r->generation;
+    CHECK(g->has_client);
+    const sp_gen_table *tt = &g->ttft_table;
+    CHECK_EQ_U64(tt->value.p50_ns, 600);
+    CHECK_EQ_U64(total_of(tt, "network"), 100);
+    CHECK_EQ_U64(total_of(tt, "prefill kernel"), 400);
+    CHECK_EQ_U64(total_of(tt, "stream"), 100);
+    CHECK_EQ_U64(g->ttft.p50_ns, 500); /* the server's: 1500 - 1000 */
+    CHECK_EQ_U64(g->client_requests, 1);
+    CHECK_EQ_U64(g->client_ttft.p50_ns, 650);
+    CHECK_EQ_U64(g->client_tpot.p50_ns, 300);
+    CHECK_EQ_U64(g->client_itl.p50_ns, 300);
+    CHECK_EQ_U64(g->client_e2e.p50_ns, 1150);
+    /* the TPOT table stays the server's: [1500, 1800) = between 1500..1600, decode kernel 100, stream */
+    CHECK_EQ_U64(g->tpot_table.value.p50_ns, 300);
+    CHECK_EQ_U64(total_of(&g->tpot_table, "between steps"), 100);
+    sp_report_destroy(r);
+}
+
+/* Token records that do not fit the request are errors naming it (or, with lenient, leave it out). */
+static void test_bad_tokens(void)
+{
+    static const char *t =
+        "{\"ev\":\"request\",\"id\":\"x1\",\"arrival_ns\":0,\"done_ns\":100}\n"
+        "{\"ev\":\"token\",\"id\":\"x1\",\"index\":0,\"time_ns\":150}\n";
+    sp_events *ev = sp_test_load_jsonl(t);
+    sp_report *r = NULL;
+    char err[512];
+    CHECK(sp_analyze(ev, NULL, &r, err, sizeof err) == SP_ERR_PARSE);
+    CHECK(strstr(err, "request \"x1\"") && strstr(err, "index 0") && strstr(err, "outside"));
+    sp_analyze_options opt;
+    sp_analyze_options_init(&opt);
+    opt.lenient = 1;
+    CHECK(sp_analyze(ev, &opt, &r, err, sizeof err) == SP_OK);
+    CHECK(r->generation && r->generation->requests_bad_tokens == 1 && r->generation->requests == 0);
+    /* what the trace cannot show: it has no steps, and the request left out */
+    CHECK(r->generation && r->generation->n_limits == 2);
+    CHECK(r->generation && r->generation->n_limits == 2 && strstr(r->generation->limits[1], "1 request has token "
+                                                                  "times outside its life or out of order"));
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+    /* out of order: index 1 before index 0 */
+    static const char *t2 =
+        "{\"ev\":\"request\",\"id\":\"x2\",\"arrival_ns\":0,\"done_ns\":100}\n"
+        "{\"ev\":\"token\",\"id\":\"x2\",\"index\":0,\"time_ns\":50}\n"
+        "{\"ev\":\"token\",\"id\":\"x2\",\"index\":1,\"time_ns\":40}\n";
+    ev = sp_test_load_jsonl(t2);
+    CHECK(sp_analyze(ev, NULL, &r, err, sizeof err) == SP_ERR_PARSE);
+    CHECK(strstr(err, "request \"x2\"") && strstr(err, "index 1"));
+    sp_events_destroy(ev);
+    /* two records of one token at different times */
+    static const char *t3 =
+        "{\"ev\":\"request\",\"id\":\"x3\",\"arrival_ns\":0,\"done_ns\":100}\n"
+        "{\"ev\":\"token\",\"id\":\"x3\",\"index\":0,\"time_ns\":50}\n"
+        "{\"ev\":\"token\",\"id\":\"x3\",\"index\":0,\"time_ns\":60}\n";
+    ev = sp_test_load_jsonl(t3);
+    CHECK(sp_analyze(ev, NULL, &r, err, sizeof err) == SP_ERR_PARSE);
+    CHECK(strstr(err, "request \"x3\"") && strstr(err, "two token records with index 0"));
+    sp_events_destroy(ev);
+}
+
+/* An encoder trace (no tokens, no steps) has no generation section. */
+static void test_no_generation(void)
+{
+    sp_report *r = sp_test_analyze_jsonl(
+        "{\"ev\":\"request\",\"id\":\"e1\",\"arrival_ns\":0,\"done_ns\":100}\n"
+        "{\"ev\":\"batch\",\"batch\":1,\"requests\":[\"e1\"],\"start_ns\":10,\"end_ns\":90}\n", NULL);
+    CHECK(r->generation == NULL);
+    sp_report_destroy(r);
+}
+
+int main(void)
+{
+    test_tables();
+    test_ttft_prefill_led();
+    test_tpot_gap_led();
+    test_tpot_between_led();
+    test_client_merge();
+    test_bad_tokens();
+    test_no_generation();
+    return sp_test_done("test_gen_analysis");
+}

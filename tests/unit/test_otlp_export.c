@@ -1,0 +1,378 @@
+/* servprof export --otlp's writer (sp_report_write_otlp): every line is one OTLP/JSON
+ * ExportTraceServiceRequest whose fields have the names and types the OpenTelemetry protocol gives
+ * them (the schema check), and the project's own OTLP importer reads the export back to the same
+ * requests (ids, times, tokens, outcomes, trace context), stage spans and batches (the round trip).
+ * A trace with no tie to Unix time is refused unless the caller gives one. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/tracectx.h"
+#include "json_mini.h"
+#include "model/events_int.h"
+#include "model/events_view.h"
+#include "testlib.h"
+
+#define UNIX0 1700000000000000000LL /* the trace's clock 0 is 2023-11-14T22:13:20Z */
+
+/* r1 carries the context of a traceparent (parent = the caller's span); r2 none (the export makes
+ * ids up); r2 runs in two batches (continuous batching); r3 was rejected; r4 never finished; a
+ * named stage; a kernel (device activity is not exported). */
+static const char trace_text[] =
+    "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"clock\":\"monotonic\",\"unix_offset_ns\":1700000000000000000,"
+    "\"properties\":{\"service\":\"test-service\"}}\n"
+    "{\"ev\":\"request\",\"id\":\"r1\",\"arrival_ns\":1000,\"done_ns\":905000,\"input_tokens\":37,"
+    "\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"span_id\":\"53995c3f42cd8ad8\",\"parent_span_id\":\"00f067aa0ba902b7\"}\n"
+    "{\"ev\":\"stage\",\"id\":\"r1\",\"stage\":\"preprocess\",\"start_ns\":1000,\"end_ns\":51000}\n"
+    "{\"ev\":\"stage\",\"id\":\"r1\",\"stage\":\"queue\",\"start_ns\":51000,\"end_ns\":301000}\n"
+    "{\"ev\":\"stage\",\"id\":\"r1\",\"stage\":\"postprocess\",\"start_ns\":801000,\"end_ns\":905000}\n"
+    "{\"ev\":\"request\",\"id\":\"r2\",\"arrival_ns\":2000,\"done_ns\":1500000,\"input_tokens\":23}\n"
+    "{\"ev\":\"stage\",\"id\":\"r2\",\"stage\":\"retrieve\",\"start_ns\":2000,\"end_ns\":60000}\n"
+    "{\"ev\":\"stage\",\"id\":\"r2\",\"stage\":\"queue\",\"start_ns\":60000,\"end_ns\":301000}\n"
+    "{\"ev\":\"batch\",\"batch\":7,\"requests\":[\"r1\",\"r2\"],\"start_ns\":301000,\"end_ns\":801000,"
+    "\"effective_tokens\":60,\"padded_tokens\":80}\n"
+    "{\"ev\":\"batch\",\"batch\":8,\"requests\":[\"r2\"],\"start_ns\":900000,\"end_ns\":1400000,"
+    "\"effective_tokens\":23,\"padded_tokens\":32}\n"
+    "{\"ev\":\"kernel\",\"batch\":7,\"name\":\"gemm\",\"stream\":0,\"start_ns\":331000,\"end_ns\":761000}\n"
+    "{\"ev\":\"request\",\"id\":\"r3\",\"arrival_ns\":3000,\"done_ns\":4000,\"outcome\":\"rejected\",\"status\":503}\n"
+    "{\"ev\":\"request\",\"id\":\"r4\",\"arrival_ns\":5000,\"outcome\":\"unfinished\"}\n";
+
+static sp_events *load(const char *name, const char *text, size_t len)
+{
+    sp_events *ev;
+    char err[512];
+    if (sp_events_create(&ev) != SP_OK)
+        exit(1);
+    if (sp_events_load_buffer(ev, name, text, len, NULL, err, sizeof err) != SP_OK) {
+        fprintf(stderr, "loading %s: %s\n", name, err);
+        exit(1);
+    }
+    if (sp_ev_finish(ev, false, err, sizeof err) != SP_OK) {
+        fprintf(stderr, "finishing %s: %s\n", name, err);
+        exit(1);
+    }
+    return ev;
+}
+
+static char *export_text(const sp_events *ev, const sp_otlp_options *opt, size_t *len, sp_status *st,
+                         sp_otlp_result *res, char *err, size_t errlen)
+{
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (!f)
+        exit(1);
+    *st = sp_report_write_otlp(ev, opt, f, res, err, errlen);
+    fclose(f);
+    return buf;
+}
+
+/* ---- the schema check: OTLP's JSON encoding (opentelemetry-proto, docs/specification.md "JSON
+ * Protobuf Encoding", and the trace.proto / common.proto messages): lowerCamelCase keys, trace and
+ * span ids as hex (not base64), 64-bit integers (times, intValue) as strings of decimal digits, enums
+ * (kind, status code) and fixed32 flags as JSON numbers. ---- */
+
+static int is_hex_id(const jv *v, size_t bytes)
+{
+    if (!v || v->type != JV_STR || strlen(v->str) != 2 * bytes)
+        return 0;
+    int nonzero = 0;
+    for (size_t i = 0; i < 2 * bytes; i++) {
+        char c = v->str[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return 0; /* lower case, as the W3C ids are written */
+        nonzero |= c != '0';
+    }
+    return nonzero; /* an all-zero id is invalid */
+}
+
+static int is_u64_string(const jv *v)
+{
+    if (!v || v->type != JV_STR || !v->str[0] || strlen(v->str) > 20)
+        return 0;
+    for (const char *p = v->str; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return 0;
+    return 1;
+}
+
+static int is_int(const jv *v, double lo, double hi)
+{
+    return v && v->type == JV_NUM && !strpbrk(v->raw, ".eE") && v->num >= lo && v->num <= hi;
+}
+
+/* An AnyValue with exactly one of the scalar fields. */
+static int any_value_ok(const jv *v)
+{
+    if (!v || v->type != JV_OBJ || v->n != 1)
+        return 0;
+    const char *k = v->keys[0];
+    const jv *x = &v->items[0];
+    if (strcmp(k, "stringValue") == 0)
+        return x->type == JV_STR;
+    if (strcmp(k, "boolValue") == 0)
+        return x->type == JV_BOOL;
+    if (strcmp(k, "doubleValue") == 0)
+        return x->type == JV_NUM;
+    if (strcmp(k, "intValue") == 0) { /* int64: a string of an optional '-' and digits */
+        if (x->type != JV_STR || !x->str[0])
+            return 0;
+        const char *p = x->str + (x->str[0] == '-');
+        if (!*p)
+            return 0;
+        for (; *p; p++)
+            if (!isdigit((unsigned char)*p))
+                return 0;
+        return 1;
+    }
+    return 0;
+}
+
+static int attributes_ok(const jv *a)
+{
+    if (!a || a->type != JV_ARR)
+        return 0;
+    for (size_t i = 0; i < a->n; i++) {
+        const jv *kv = &a->items[i], *k = jv_get(kv, "key");
+        if (kv->type != JV_OBJ || !k || k->type != JV_STR || !k->str[0] || !any_value_ok(jv_get(kv, "value")))
+            return 0;
+    }
+    return 1;
+}
+
+static const char *const span_keys[] = {"traceId", "spanId", "parentSpanId", "flags", "name", "kind",
+                                        "startTimeUnixNano", "endTimeUnixNano", "attributes", "links", "status"};
+
+/* Checks one span; returns a reason, or NULL. */
+static const char *span_problem(const jv *s)
+{
+    if (s->type != JV_OBJ)
+        return "a span is not an object";
+    for (size_t i = 0; i < s->n; i++) {
+        int known = 0;
+        for (size_t k = 0; k < sizeof span_keys / sizeof span_keys[0]; k++)
+            known |= strcmp(s->keys[i], span_keys[k]) == 0;
+        if (!known)
+            return "a key that is not a field of Span";
+    }
+    if (!is_hex_id(jv_get(s, "traceId"), 16))
+        return "traceId is not 32 lower-case hex digits (not all zero)";
+    if (!is_hex_id(jv_get(s, "spanId"), 8))
+        return "spanId is not 16 lower-case hex digits (not all zero)";
+    const jv *parent = jv_get(s, "parentSpanId");
+    if (parent && !is_hex_id(parent, 8))
+        return "parentSpanId is not 16 hex digits";
+    const jv *name = jv_get(s, "name");
+    if (!name || name->type != JV_STR || !name->str[0])
+        return "name is missing or empty";
+    if (!is_int(jv_get(s, "kind"), 1, 5)) /* SpanKind: INTERNAL 1 .. CONSUMER 5 */
+        return "kind is not a SpanKind number";
+    if (jv_get(s, "flags") && !is_int(jv_get(s, "flags"), 0, 4294967295.0))
+        return "flags is not a fixed32";
+    const jv *st = jv_get(s, "startTimeUnixNano"), *en = jv_get(s, "endTimeUnixNano");
+    if (!is_u64_string(st) || !is_u64_string(en))
+        return "a time is not a string of decimal digits";
+    if (strtoull(en->str, NULL, 10) < strtoull(st->str, NULL, 10))
+        return "endTimeUnixNano is before startTimeUnixNano";
+    if (!attributes_ok(jv_get(s, "attributes")))
+        return "attributes are not KeyValue objects with one AnyValue each";
+    const jv *links = jv_get(s, "links");
+    if (links) {
+        if (links->type != JV_ARR)
+            return "links is not an array";
+        for (size_t i = 0; i < links->n; i++)
+            if (!is_hex_id(jv_get(&links->items[i], "traceId"), 16) || !is_hex_id(jv_get(&links->items[i], "spanId"), 8) ||
+                (jv_get(&links->items[i], "attributes") && !attributes_ok(jv_get(&links->items[i], "attributes"))))
+                return "a link lacks a valid traceId or spanId";
+    }
+    const jv *status = jv_get(s, "status");
+    if (status && (status->type != JV_OBJ || !is_int(jv_get(status, "code"), 0, 2)))
+        return "status.code is not a StatusCode number";
+    return NULL;
+}
+
+/* Every line one ExportTraceServiceRequest; every span checked; spans counted into *spans. */
+static void check_schema(const char *text, size_t len, uint64_t *spans)
+{
+    *spans = 0;
+    const char *p = text, *end = text + len;
+    size_t docs = 0;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        CHECK(nl != NULL); /* each document ends its line */
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        jv root;
+        const char *why;
+        size_t at;
+        if (jv_parse(p, n, &root, &why, &at)) {
+            fprintf(stderr, "line %zu does not parse: %s at %zu\n", docs + 1, why, at);
+            CHECK(0);
+            return;
+        }
+        docs++;
+        const jv *rs = jv_get(&root, "resourceSpans");
+        CHECK(root.type == JV_OBJ && root.n == 1 && rs && rs->type == JV_ARR && rs->n >= 1);
+        for (size_t i = 0; rs && i < rs->n; i++) {
+            const jv *r = &rs->items[i];
+            CHECK(attributes_ok(jv_path(r, "resource.attributes")));
+            const jv *ss = jv_get(r, "scopeSpans");
+            CHECK(ss && ss->type == JV_ARR);
+            for (size_t j = 0; ss && j < ss->n; j++) {
+                const jv *scope = jv_path(&ss->items[j], "scope.name");
+                CHECK(scope && scope->type == JV_STR && strcmp(scope->str, "servprof") == 0);
+                const jv *sp = jv_get(&ss->items[j], "spans");
+                CHECK(sp && sp->type == JV_ARR && sp->n > 0);
+                for (size_t k = 0; sp && k < sp->n; k++) {
+                    const char *why_bad = span_problem(&sp->items[k]);
+                    if (why_bad) {
+                        fprintf(stderr, "line %zu, span %zu: %s\n", docs, k, why_bad);
+                        CHECK(0);
+                    }
+                    (*spans)++;
+                }
+            }
+        }
+        jv_free(&root);
+        p = nl ? nl + 1 : end;
+    }
+    CHECK(docs >= 1);
+}
+
+/* ---- the round trip ---- */
+
+static uint32_t find_request(const sp_events *ev, const char *id)
+{
+    sp_view_request rq;
+    for (size_t i = 0; i < sp_view_requests(ev); i++) {
+        sp_view_request_at(ev, i, &rq);
+        if (strcmp(rq.id, id) == 0)
+            return (uint32_t)i;
+    }
+    return SP_VIEW_NONE;
+}
+
+static void check_request_back(const sp_events *a, const sp_events *b, const char *id)
+{
+    uint32_t ia = find_request(a, id), ib = find_request(b, id);
+    CHECK(ia != SP_VIEW_NONE && ib != SP_VIEW_NONE);
+    if (ia == SP_VIEW_NONE || ib == SP_VIEW_NONE) {
+        fprintf(stderr, "request %s is not in both\n", id);
+        return;
+    }
+    sp_view_request x, y;
+    sp_view_request_at(a, ia, &x);
+    sp_view_request_at(b, ib, &y);
+    /* the export's times are Unix times: the original's plus the trace's anchor */
+    CHECK_EQ_U64(y.arrival_ns, x.arrival_ns + UNIX0);
+    CHECK_EQ_U64(y.done_ns, x.done_ns + UNIX0);
+    CHECK_EQ_U64(y.input_tokens, x.input_tokens);
+    CHECK_EQ_U64(y.outcome, x.outcome);
+    CHECK_EQ_U64(y.status, x.status);
+    CHECK_EQ_U64(y.n_spans, x.n_spans);
+    sp_view_span sx, sy;
+    for (uint32_t k = 0; k < x.n_spans && k < y.n_spans; k++) {
+        sp_view_request_span(a, ia, k, &sx);
+        sp_view_request_span(b, ib, k, &sy);
+        CHECK(strcmp(sx.stage, sy.stage) == 0);
+        CHECK_EQ_U64(sy.start_ns, sx.start_ns + UNIX0);
+        CHECK_EQ_U64(sy.end_ns, sx.end_ns + UNIX0);
+    }
+    CHECK_EQ_U64(y.n_batches, x.n_batches);
+    sp_view_batch bx, by;
+    for (uint32_t k = 0; k < x.n_batches && k < y.n_batches; k++) {
+        sp_view_batch_at(a, sp_view_request_batch(a, ia, k), &bx);
+        sp_view_batch_at(b, sp_view_request_batch(b, ib, k), &by);
+        CHECK_EQ_U64(by.id, bx.id);
+        CHECK_EQ_U64(by.start_ns, bx.start_ns + UNIX0);
+        CHECK_EQ_U64(by.end_ns, bx.end_ns + UNIX0);
+        CHECK_EQ_U64(by.n_members, bx.n_members);
+        CHECK_EQ_U64(by.effective_tokens, bx.effective_tokens);
+        CHECK_EQ_U64(by.padded_tokens, bx.padded_tokens);
+    }
+    CHECK(y.has_trace); /* every exported request is a trace */
+    if (x.has_trace) {
+        CHECK(memcmp(&x.trace, &y.trace, sizeof x.trace) == 0);
+    }
+}
+
+static void test_round_trip_and_schema(void)
+{
+    sp_events *ev = load("trace.jsonl", trace_text, strlen(trace_text));
+    size_t len;
+    sp_status st;
+    sp_otlp_result res;
+    char err[512] = "";
+    char *text = export_text(ev, NULL, &len, &st, &res, err, sizeof err);
+    CHECK(st == SP_OK);
+    /* r1, r2, r3 (r4 has no end: left out and counted); spans: 3 requests + 5 stage spans + 3 batch
+     * memberships (r1 in 7, r2 in 7 and 8) + 2 batches */
+    CHECK_EQ_U64(res.requests, 3);
+    CHECK_EQ_U64(res.skipped_requests, 1);
+    CHECK_EQ_U64(res.batches, 2);
+    CHECK_EQ_U64(res.spans, 3 + 5 + 3 + 2);
+    uint64_t spans;
+    check_schema(text, len, &spans);
+    CHECK_EQ_U64(spans, res.spans);
+    /* one trace exported twice is the same bytes (made-up ids are functions of the trace) */
+    size_t len2;
+    char *again = export_text(ev, NULL, &len2, &st, NULL, err, sizeof err);
+    CHECK(len2 == len && memcmp(again, text, len) == 0);
+    free(again);
+    /* the resource names the service and the file */
+    CHECK(strstr(text, "{\"key\":\"service.name\",\"value\":{\"stringValue\":\"test-service\"}}") != NULL);
+    /* the recorded context is kept: r1's server span under the caller's span */
+    CHECK(strstr(text, "\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"spanId\":\"53995c3f42cd8ad8\","
+                       "\"parentSpanId\":\"00f067aa0ba902b7\"") != NULL);
+
+    sp_events *back = load("export.otlp.jsonl", text, len);
+    CHECK_EQ_U64(sp_view_requests(back), 3);
+    check_request_back(ev, back, "r1");
+    check_request_back(ev, back, "r2");
+    check_request_back(ev, back, "r3");
+    CHECK_EQ_U64(sp_view_batches(back), 2);
+    CHECK_EQ_U64(sp_view_activities(back), 0); /* device activity stays in the trace (Perfetto shows it) */
+    sp_events_destroy(back);
+    free(text);
+    sp_events_destroy(ev);
+}
+
+/* A JSONL trace with no unix_offset_ns has no tie to Unix time: refused with its name, nothing
+ * written, unless the caller gives the offset. */
+static void test_no_anchor(void)
+{
+    static const char t[] = "{\"ev\":\"meta\",\"format\":\"servprof.events/1\"}\n"
+                            "{\"ev\":\"request\",\"id\":\"a\",\"arrival_ns\":10,\"done_ns\":20}\n";
+    sp_events *ev = load("plain.jsonl", t, strlen(t));
+    size_t len;
+    sp_status st;
+    char err[512] = "";
+    char *text = export_text(ev, NULL, &len, &st, NULL, err, sizeof err);
+    CHECK(st == SP_ERR_FORMAT);
+    CHECK(len == 0);
+    CHECK(strstr(err, "plain.jsonl: its times are on a clock with no tie to Unix time") != NULL);
+    free(text);
+    sp_otlp_options o;
+    sp_otlp_options_init(&o);
+    o.has_unix_offset = 1;
+    o.unix_offset_ns = 1000;
+    o.service_name = "given";
+    text = export_text(ev, &o, &len, &st, NULL, err, sizeof err);
+    CHECK(st == SP_OK);
+    CHECK(strstr(text, "\"startTimeUnixNano\":\"1010\",\"endTimeUnixNano\":\"1020\"") != NULL);
+    CHECK(strstr(text, "\"stringValue\":\"given\"") != NULL);
+    free(text);
+    /* an unfinished set is refused */
+    sp_events *raw;
+    CHECK(sp_events_create(&raw) == SP_OK);
+    text = export_text(raw, NULL, &len, &st, NULL, err, sizeof err);
+    CHECK(st == SP_ERR_STATE);
+    free(text);
+    sp_events_destroy(raw);
+    sp_events_destroy(ev);
+}
+
+int main(void)
+{
+    test_round_trip_and_schema();
+    test_no_anchor();
+    return sp_test_done("test_otlp_export");
+}
