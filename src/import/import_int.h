@@ -47,6 +47,14 @@ sp_status sp_input_open_fd(int fd, sp_input **out);
 sp_status sp_input_start(sp_input *in, const char *name, char *err, size_t errlen);
 /* The bytes sp_input_start peeked (at most 4096; `*len` 0 for an empty input). */
 const unsigned char *sp_input_head(const sp_input *in, size_t *len);
+/* The source's size in bytes where it is known before reading: an uncompressed regular file or a memory
+ * buffer; 0 otherwise (gzip, a pipe, a terminal). */
+uint64_t sp_input_size(const sp_input *in);
+/* A second stream over the same source, reading it from byte `offset` on without disturbing `in`
+ * (pread on the same descriptor, which stays `in`'s; or the memory buffer, with `in`'s read limit), for
+ * an importer that parses parts of a file on several threads. Safe to read from another thread than
+ * `in`'s. SP_ERR_UNSUPPORTED where sp_input_size is 0 (gzip, pipes); `*out` is written only on SP_OK. */
+sp_status sp_input_open_at(const sp_input *in, uint64_t offset, sp_input **out);
 /* Whether the stream is an uncompressed file on disk (an Nsight Systems export must be one). */
 bool sp_input_is_plain_file(const sp_input *in);
 /* Reports the read's progress through `fn` (sp_read_progress_fn in events.h): about every
@@ -79,6 +87,17 @@ sp_status sp_import_native(sp_import_ctx *ctx);
 void sp_import_native_set_mode(int mode);
 sp_status sp_import_jsonl(sp_import_ctx *ctx);
 sp_status sp_import_kineto(sp_import_ctx *ctx);
+/* How the Kineto importer uses threads: SP_KINETO_AUTO (the traceEvents array of a plain file of 16 MB
+ * or more in two halves on two threads, docs/kineto.md), or forced, for tests of both paths at any
+ * size; `split_at` (0: the middle) is the byte at or after which the second half starts (tests try
+ * every one). Results never depend on it. sp_import_kineto_parallel_runs counts the imports that
+ * did use a second thread (tests check that the path they test was taken). Not thread-safe: set it
+ * before loading. */
+#define SP_KINETO_AUTO 0
+#define SP_KINETO_SERIAL 1
+#define SP_KINETO_PARALLEL 2
+void sp_import_kineto_set_mode(int mode, uint64_t split_at);
+unsigned long sp_import_kineto_parallel_runs(void);
 sp_status sp_import_nsys(sp_import_ctx *ctx);   /* needs a real file: ctx->name is its path */
 sp_status sp_import_triton(sp_import_ctx *ctx);
 sp_status sp_import_otlp(sp_import_ctx *ctx);

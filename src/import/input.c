@@ -4,6 +4,7 @@
  * import.c -> importers -> input.c. */
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 #include "common/util_int.h"
 #include "import/import_int.h"
 
-enum { SP_INPUT_FD, SP_INPUT_MEM };
+enum { SP_INPUT_FD, SP_INPUT_MEM, SP_INPUT_PREAD };
 
 #define SP_INPUT_RAW_CHUNK (256u * 1024u)
 
@@ -99,7 +100,9 @@ static ssize_t raw_read(sp_input *in, void *buf, size_t n)
         return (ssize_t)n;
     }
     for (;;) {
-        ssize_t r = read(in->fd, buf, n);
+        ssize_t r = in->kind == SP_INPUT_PREAD ? pread(in->fd, buf, n, (off_t)in->mem_pos) : read(in->fd, buf, n);
+        if (r > 0 && in->kind == SP_INPUT_PREAD)
+            in->mem_pos += (size_t)r;
         if (r >= 0) {
             in->raw_bytes += (uint64_t)r;
             return r;
@@ -219,6 +222,43 @@ sp_status sp_input_open_fd(int fd, sp_input **out)
     in->kind = SP_INPUT_FD;
     in->fd = fd;
     *out = in;
+    return SP_OK;
+}
+
+/* The size of a regular file (0 for anything else), from the descriptor. */
+static uint64_t fd_size(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0)
+        return 0;
+    return (uint64_t)st.st_size;
+}
+
+uint64_t sp_input_size(const sp_input *in)
+{
+    if (in->gz)
+        return 0;
+    if (in->kind == SP_INPUT_MEM)
+        return in->mem_len;
+    return fd_size(in->fd);
+}
+
+sp_status sp_input_open_at(const sp_input *in, uint64_t offset, sp_input **out)
+{
+    if (in->gz || (in->kind == SP_INPUT_FD && fd_size(in->fd) == 0))
+        return SP_ERR_UNSUPPORTED;
+    if (in->kind == SP_INPUT_MEM) {
+        if (offset > in->mem_len)
+            return SP_ERR_INVALID;
+        return sp_input_open_mem(in->mem + offset, in->mem_len - offset, in->max_read, out);
+    }
+    sp_input *n = calloc(1, sizeof *n);
+    if (!n)
+        return SP_ERR_NOMEM;
+    n->kind = SP_INPUT_PREAD;   /* reads at its own position; the descriptor stays the source's */
+    n->fd = in->fd;
+    n->mem_pos = (size_t)offset;
+    *out = n;
     return SP_OK;
 }
 

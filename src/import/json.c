@@ -106,6 +106,112 @@ sp_status sp_json_init_input(sp_json_lexer *lx, sp_input *in, const sp_json_limi
     return SP_OK;
 }
 
+sp_status sp_json_init_input_after_comma(sp_json_lexer *lx, sp_input *in, const sp_json_limits *lim,
+                                        const sp_json_resume *at)
+{
+    sp_status st = sp_json_init_input(lx, in, lim);
+    if (st)
+        return st;
+    if (at->depth == 0 || at->depth > 64 || at->depth > lx->lim.max_depth || ((at->kinds >> (at->depth - 1)) & 1))
+        return lx->status = SP_ERR_INVALID;   /* not inside an array, or deeper than the small stack */
+    lx->base = at->offset;
+    lx->line = at->line;
+    lx->line_start = at->line_start;
+    lx->depth = at->depth;
+    if (lx->kinds)
+        lx->kinds[0] = at->kinds;
+    else
+        lx->kinds_small = at->kinds;
+    lx->state = ST_VALUE;   /* what the serial lexer is in right after the ',' */
+    return SP_OK;
+}
+
+/* ---------- the split finder ---------- */
+
+/* Bytes the finder must look at: outside strings (bit 1) and inside them (bit 2). */
+static const unsigned char g_split_cls[256] = {
+    ['"'] = 3, ['\\'] = 2, ['\n'] = 3, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1, [','] = 1,
+};
+
+void sp_json_split_init(sp_json_split *s, uint64_t target)
+{
+    memset(s, 0, sizeof *s);
+    s->target = target;
+}
+
+int sp_json_split_feed(sp_json_split *s, const void *data, size_t n)
+{
+    const unsigned char *q = data, *end = q + n, *b = q;
+    uint64_t base = s->pos;
+    s->pos += n;
+    if (s->result)
+        return s->result;
+    while (q < end) {
+        unsigned char c = *q;
+        if (s->after_comma) {
+            if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+                if (c == '\n') {
+                    s->lines++;
+                    s->line_start = base + (uint64_t)(q - b) + 1;
+                }
+                q++;
+                continue;
+            }
+            s->after_comma = false;   /* an element starts here */
+            if (base + (uint64_t)(q - b) >= s->target) {
+                s->found = base + (uint64_t)(q - b);
+                return s->result = 1;
+            }
+        }
+        if (s->in_str) {
+            if (!s->esc) {   /* the byte after a backslash is escaped, whatever it is */
+                while (q < end && !(g_split_cls[*q] & 2))
+                    q++;
+                if (q == end)
+                    break;
+                c = *q;
+            }
+            if (s->esc)
+                s->esc = false;
+            else if (c == '\\')
+                s->esc = true;
+            else if (c == '"')
+                s->in_str = false;
+            if (c == '\n') {   /* not valid JSON in a string: the lexer stops there; count it anyway */
+                s->lines++;
+                s->line_start = base + (uint64_t)(q - b) + 1;
+            }
+            q++;
+            continue;
+        }
+        while (q < end && !(g_split_cls[*q] & 1))
+            q++;
+        if (q == end)
+            break;
+        c = *q;
+        switch (c) {
+        case '"': s->in_str = true; break;
+        case '{':
+        case '[': s->depth++; break;
+        case '}':
+        case ']':
+            if (s->depth == 0)
+                return s->result = -1;   /* the array ends before the target */
+            s->depth--;
+            break;
+        case ',':
+            s->after_comma = s->depth == 0;
+            break;
+        default:   /* '\n' */
+            s->lines++;
+            s->line_start = base + (uint64_t)(q - b) + 1;
+            break;
+        }
+        q++;
+    }
+    return 0;
+}
+
 sp_status sp_json_init_buffer(sp_json_lexer *lx, const void *data, size_t len, const sp_json_limits *lim)
 {
     sp_status st = common_init(lx, lim);

@@ -92,6 +92,43 @@ void sp_json_limits_init(sp_json_limits *lim);
  * (defaults). Returns SP_OK or SP_ERR_NOMEM (then sp_json_fini is still fine). */
 sp_status sp_json_init_input(sp_json_lexer *lx, sp_input *in, const sp_json_limits *lim);
 
+/* Where a stream starts in the middle of a document: right after a ',' between two elements of an
+ * array (the point sp_json_split finds). */
+typedef struct sp_json_resume {
+    uint64_t offset;        /* input offset of the stream's first byte */
+    uint32_t line;          /* its 1-based line */
+    uint64_t line_start;    /* input offset of that line's first byte */
+    uint32_t depth;         /* open containers there (1..64), the innermost an array */
+    uint64_t kinds;         /* bit i: the container at depth i + 1 is an object */
+} sp_json_resume;
+
+/* As sp_json_init_input for a stream (sp_input_open_at) that starts at `at`: the lexer is in the very
+ * state the lexer of the whole input is in after that ',' (a value is due), so it yields the same
+ * tokens, positions and messages from there on. SP_ERR_INVALID when `at` is not inside an array. */
+sp_status sp_json_init_input_after_comma(sp_json_lexer *lx, sp_input *in, const sp_json_limits *lim,
+                                        const sp_json_resume *at);
+
+/* The split finder: scans the bytes of an array's elements from a known-good point (right after its
+ * '[' or after a ',' between elements) forward, tracking strings, escapes and nesting exactly, to the
+ * first element that follows a ',' at the array's own level and starts at or after `target` bytes:
+ * there a second lexer can start parsing (sp_json_init_input_after_comma). Fed in pieces of any size.
+ * On valid JSON it stops exactly where the lexer sees that element start; on anything else the caller's
+ * own lexer, which checks the point (offset, line, column) before using it, has the last word. */
+typedef struct sp_json_split {
+    uint64_t target;
+    uint64_t pos;           /* bytes fed so far */
+    uint32_t depth;         /* nesting inside the array's elements */
+    bool in_str, esc, after_comma;
+    int result;             /* 0: still looking; 1: found; -1: the array ended first */
+    uint64_t found;         /* result 1: offset (from the start point) of that element's first byte */
+    uint64_t lines;         /* newlines before `found` (or `pos`) */
+    uint64_t line_start;    /* offset just after the last of them (0 when none) */
+} sp_json_split;
+
+void sp_json_split_init(sp_json_split *s, uint64_t target);
+/* Feeds the next `n` bytes; returns the result so far (0, 1 or -1; once 1 or -1 it stays). */
+int sp_json_split_feed(sp_json_split *s, const void *data, size_t n);
+
 /* Starts a lexer over `len` bytes at `data` (borrowed, not modified); escaped strings are unescaped
  * into a scratch buffer allocated on first need. Returns SP_OK or SP_ERR_NOMEM. */
 sp_status sp_json_init_buffer(sp_json_lexer *lx, const void *data, size_t len, const sp_json_limits *lim);
