@@ -139,6 +139,73 @@ void sp_json_split_init(sp_json_split *s, uint64_t target)
     s->target = target;
 }
 
+#if defined(__SSE2__)
+/* Bit i: byte i of the 64 at q equals c. */
+static inline uint64_t eq64(const __m128i v[4], char c)
+{
+    __m128i k = _mm_set1_epi8(c);
+    uint64_t m = 0;
+    for (int i = 0; i < 4; i++)
+        m |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v[i], k)) << (16 * i);
+    return m;
+}
+
+/* Bit i: parity of the set bits at or below i (which bytes lie inside a string). */
+static inline uint64_t prefix_xor(uint64_t x)
+{
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    return x;
+}
+
+/* 64 bytes at once, while they lie wholly before the target and hold no backslash (escapes are the
+ * scalar loop's): quotes give the string mask, brackets outside strings the depth, newlines the line.
+ * Returns how many bytes it took (a multiple of 64), or -1 when the array ended. */
+static long split_blocks(sp_json_split *s, const unsigned char *q, const unsigned char *end, uint64_t pos)
+{
+    const unsigned char *q0 = q;
+    while (end - q >= 64 && pos + 64 <= s->target && !s->esc) {
+        __m128i v[4], vl[4];
+        for (int i = 0; i < 4; i++) {
+            v[i] = _mm_loadu_si128((const __m128i *)(const void *)(q + 16 * i));
+            vl[i] = _mm_or_si128(v[i], _mm_set1_epi8(0x20));   /* '[' -> '{', ']' -> '}' */
+        }
+        if (eq64(v, '\\'))
+            break;
+        uint64_t quote = eq64(v, '"'), nl = eq64(v, '\n');
+        uint64_t instr = prefix_xor(quote) ^ (s->in_str ? ~0ull : 0);
+        uint64_t open = eq64(vl, '{') & ~instr, close = eq64(vl, '}') & ~instr;
+        for (uint64_t oc = open | close; oc; oc &= oc - 1) {
+            int i = __builtin_ctzll(oc);
+            if ((open >> i) & 1)
+                s->depth++;
+            else if (s->depth == 0)
+                return -1;
+            else
+                s->depth--;
+        }
+        /* after a ',' at the array's level until the next byte that is not whitespace */
+        uint64_t nonws = ~(eq64(v, ' ') | eq64(v, '\t') | eq64(v, '\r') | nl);
+        if (nonws) {
+            int last = 63 - __builtin_clzll(nonws);
+            s->after_comma = s->depth == 0 && q[last] == ',' && !((instr >> last) & 1);
+        }
+        if (nl) {
+            s->lines += (uint64_t)__builtin_popcountll(nl);
+            s->line_start = pos + (uint64_t)(63 - __builtin_clzll(nl)) + 1;
+        }
+        s->in_str = (instr >> 63) & 1;
+        q += 64;
+        pos += 64;
+    }
+    return (long)(q - q0);
+}
+#endif
+
 int sp_json_split_feed(sp_json_split *s, const void *data, size_t n)
 {
     const unsigned char *q = data, *end = q + n, *b = q;
@@ -147,67 +214,77 @@ int sp_json_split_feed(sp_json_split *s, const void *data, size_t n)
     if (s->result)
         return s->result;
     while (q < end) {
-        unsigned char c = *q;
-        if (s->after_comma) {
-            if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-                if (c == '\n') {
+#if defined(__SSE2__)
+        long took = split_blocks(s, q, end, base + (uint64_t)(q - b));
+        if (took < 0)
+            return s->result = -1;
+        q += took;
+#endif
+        /* the scalar loop: up to 64 bytes (a block with a backslash, the tail, the bytes past the target) */
+        const unsigned char *lim = end - q > 64 ? q + 64 : end;
+        while (q < lim) {
+            unsigned char c = *q;
+            if (s->after_comma) {
+                if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+                    if (c == '\n') {
+                        s->lines++;
+                        s->line_start = base + (uint64_t)(q - b) + 1;
+                    }
+                    q++;
+                    continue;
+                }
+                s->after_comma = false;   /* an element starts here */
+                if (base + (uint64_t)(q - b) >= s->target) {
+                    s->found = base + (uint64_t)(q - b);
+                    return s->result = 1;
+                }
+            }
+            if (s->in_str) {
+                if (!s->esc) {   /* the byte after a backslash is escaped, whatever it is */
+                    while (q < lim && !(g_split_cls[*q] & 2))
+                        q++;
+                    if (q == lim)
+                        break;
+                    c = *q;
+                }
+                if (s->esc)
+                    s->esc = false;
+                else if (c == '\\')
+                    s->esc = true;
+                else if (c == '"')
+                    s->in_str = false;
+                if (c == '\n') {   /* not valid JSON in a string: the lexer stops there; count it anyway */
                     s->lines++;
                     s->line_start = base + (uint64_t)(q - b) + 1;
                 }
                 q++;
                 continue;
             }
-            s->after_comma = false;   /* an element starts here */
-            if (base + (uint64_t)(q - b) >= s->target) {
-                s->found = base + (uint64_t)(q - b);
-                return s->result = 1;
-            }
-        }
-        if (s->in_str) {
-            if (!s->esc) {   /* the byte after a backslash is escaped, whatever it is */
-                while (q < end && !(g_split_cls[*q] & 2))
-                    q++;
-                if (q == end)
-                    break;
-                c = *q;
-            }
-            if (s->esc)
-                s->esc = false;
-            else if (c == '\\')
-                s->esc = true;
-            else if (c == '"')
-                s->in_str = false;
-            if (c == '\n') {   /* not valid JSON in a string: the lexer stops there; count it anyway */
+            while (q < lim && !(g_split_cls[*q] & 1))
+                q++;
+            if (q == lim)
+                break;
+            c = *q;
+            switch (c) {
+            case '"': s->in_str = true; break;
+            case '{':
+            case '[': s->depth++; break;
+            case '}':
+            case ']':
+                if (s->depth == 0)
+                    return s->result = -1;   /* the array ends before the target */
+                s->depth--;
+                break;
+            case ',':
+                s->after_comma = s->depth == 0;
+                break;
+            default:   /* '\n' */
                 s->lines++;
                 s->line_start = base + (uint64_t)(q - b) + 1;
+                break;
             }
             q++;
-            continue;
         }
-        while (q < end && !(g_split_cls[*q] & 1))
-            q++;
-        if (q == end)
-            break;
-        c = *q;
-        switch (c) {
-        case '"': s->in_str = true; break;
-        case '{':
-        case '[': s->depth++; break;
-        case '}':
-        case ']':
-            if (s->depth == 0)
-                return s->result = -1;   /* the array ends before the target */
-            s->depth--;
-            break;
-        case ',':
-            s->after_comma = s->depth == 0;
-            break;
-        default:   /* '\n' */
-            s->lines++;
-            s->line_start = base + (uint64_t)(q - b) + 1;
-            break;
-        }
-        q++;
     }
     return 0;
 }
