@@ -188,12 +188,6 @@ static long split_blocks(sp_json_split *s, const unsigned char *q, const unsigne
             else
                 s->depth--;
         }
-        /* after a ',' at the array's level until the next byte that is not whitespace */
-        uint64_t nonws = ~(eq64(v, ' ') | eq64(v, '\t') | eq64(v, '\r') | nl);
-        if (nonws) {
-            int last = 63 - __builtin_clzll(nonws);
-            s->after_comma = s->depth == 0 && q[last] == ',' && !((instr >> last) & 1);
-        }
         if (nl) {
             s->lines += (uint64_t)__builtin_popcountll(nl);
             s->line_start = pos + (uint64_t)(63 - __builtin_clzll(nl)) + 1;
@@ -202,6 +196,14 @@ static long split_blocks(sp_json_split *s, const unsigned char *q, const unsigne
         q += 64;
         pos += 64;
     }
+    /* after a ',' at the array's level until the next byte that is not whitespace: the last such byte
+     * taken decides (outside a string, as it ends outside one, and at the depth it ends at, as only
+     * whitespace follows it); none taken here leaves the flag as it was */
+    const unsigned char *r = q;
+    while (r > q0 && (r[-1] == ' ' || r[-1] == '\t' || r[-1] == '\r' || r[-1] == '\n'))
+        r--;
+    if (r > q0)
+        s->after_comma = !s->in_str && s->depth == 0 && r[-1] == ',';
     return (long)(q - q0);
 }
 #endif
