@@ -62,6 +62,9 @@ bool sp_input_is_plain_file(const sp_input *in);
  * (compressed bytes of a gzip stream) against `total` (0: unknown). `name` is borrowed until the
  * stream is closed. Call before sp_input_start, so the start's bytes count too. */
 void sp_input_set_progress(sp_input *in, sp_read_progress_fn fn, void *user, const char *name, uint64_t total);
+/* For an importer that read part of the source through other streams (sp_input_open_at): the source's
+ * bytes up to `upto` count as read, for progress (never fewer than were). */
+void sp_input_note_read(sp_input *in, uint64_t upto);
 /* The last progress call (done = 1), after a successful import. Nothing without a progress function. */
 void sp_input_progress_done(sp_input *in);
 

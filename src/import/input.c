@@ -82,6 +82,15 @@ void sp_input_set_progress(sp_input *in, sp_read_progress_fn fn, void *user, con
     in->next_check = in->raw_bytes + SP_PROGRESS_CHECK_BYTES;
 }
 
+void sp_input_note_read(sp_input *in, uint64_t upto)
+{
+    if (in->gz || upto <= in->raw_bytes)
+        return;
+    in->raw_bytes = upto;
+    if (in->progress && in->raw_bytes >= in->next_check)
+        progress_tick(in);
+}
+
 void sp_input_progress_done(sp_input *in)
 {
     if (in->progress)

@@ -77,6 +77,7 @@ typedef struct kt {
     sp_str stage_names[3];           /* preprocess, queue, postprocess */
     uint64_t events;
     sp_input *tail_in;               /* after a parallel read: the stream the lexer now reads */
+    uint64_t tail_at;                /* ... from this byte of the file on */
 } kt;
 
 /* ---------- messages ---------- */
@@ -1237,7 +1238,9 @@ static int par_handover(kt *k, kt_par *p, const sp_json_token *t, sp_status *st)
         k->lx = p->k2->lx;                  /* carries on after the array's ']' */
         memset(&p->k2->lx, 0, sizeof p->k2->lx);
         k->tail_in = p->in_parse;           /* the second lexer's stream */
+        k->tail_at = p->at.offset;
         p->in_parse = NULL;
+        sp_input_note_read(k->ctx->in, k->tail_at + sp_input_offset(k->tail_in));
     }
     atomic_fetch_add(&g_kt_parallel_runs, 1);
     return 1;
@@ -1356,6 +1359,8 @@ sp_status sp_import_kineto(sp_import_ctx *ctx)
     }
     bool saw = false;
     st = read_document(k, &saw);
+    if (k->tail_in)   /* progress: the bytes the second thread read count as read */
+        sp_input_note_read(ctx->in, k->tail_at + sp_input_offset(k->tail_in));
     if (st)
         goto out;
     if (!saw) {
