@@ -1,5 +1,6 @@
 /* What `servprof demo` (cmd_demo.c, the encoder) and `servprof demo --generate` (demo_generate.c)
- * share: the traces' folder and the report of the merged server and client traces. */
+ * share, defined in demo_common.c: the traces' folder and the report of the merged server and client
+ * traces. */
 #ifndef SERVPROF_CLI_DEMO_INT_H
 #define SERVPROF_CLI_DEMO_INT_H
 
