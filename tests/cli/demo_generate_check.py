@@ -14,7 +14,7 @@ What it proves (every figure in us; the report rounds to 0.001 us):
     earlier than the server's record of it, and every request arrives no earlier than it was sent
     (each to within U + 1 us). So per request client TTFT - schedule lag - server TTFT = the request's
     network time (send -> arrival, plus the first token's server -> client), >= 0, and the report's
-    TTFT `network` row sums exactly that over the requests (to 1 ns a request); TPOT and ITL differ between the two by at
+    TTFT `network` row sums exactly that over the requests (to 4 ns a request); TPOT and ITL differ between the two by at
     most the spread of the token delays (pairwise, hence also at every percentile);
  4. the stages add up: in each table (TTFT, TPOT, end-to-end) the rows' totals sum to the table's
     total (the table's mean x count; TPOT's rows are undivided: the requests' first-to-last-token
@@ -163,8 +163,9 @@ check('network' in rows, 'the TTFT table has no network row')
 if 'network' in rows:
     got = rows['network']['total_us'] * 1000
     # the analysis maps the client's times with the offset printed (to 0.001 us): the same sum to
-    # rounding, 1 ns a request and the total's own 0.001 us
-    check(abs(got - network_sum_ns) <= 1 + 2 * len(streamed),
+    # rounding (under 1 ns a mapping, two a request, doubled for an offset the analysis keeps in whole
+    # ns) and the total's own 0.001 us
+    check(abs(got - network_sum_ns) <= 1 + 4 * len(streamed),
           'TTFT network row: %.1f us in the report, %.1f us measured from the traces' % (got / 1000, network_sum_ns / 1000))
 # percentiles of paired values differing by at most B differ by at most B
 for key, bound in (('ttft_us', None), ('tpot_us', tpot_bound), ('itl_us', itl_bound)):
