@@ -338,6 +338,13 @@ static int gen_demo_live(const gen_demo_opts *o)
         fprintf(stderr, "servprof %s: %s\n", GEN_CMD, *sp_recorder_last_error(why, sizeof why) ? why : sp_status_str(cst));
     } else {
         print_gen_outcome(hdr, o, res, &ss);
+        /* the demo sends only well-formed requests: what the service refuses (400) is a drawn prompt
+         * and max_tokens over the context */
+        if (res->status_other)
+            fprintf(stderr, "servprof %s: warning: %" PRIu64 " of %" PRIu64 " requests got an error status, most "
+                            "likely 400 for a prompt and max_tokens over the context (--max-len %u): raise it, or "
+                            "lower --prompt-mean / --output-mean or their sigmas\n",
+                    GEN_CMD, res->status_other, res->sent, o->max_len);
         if (res->ok == 0) {
             fprintf(stderr, "servprof %s: no request succeeded; nothing to analyse\n", GEN_CMD);
         } else {
