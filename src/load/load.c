@@ -101,8 +101,8 @@ typedef struct load_run {
     size_t prefix_len;
     char model_json[300];
     char id_prefix[72];
-    uint64_t trace_key[3]; /* random per run: every request's trace and span ids derive from it */
     sp_stream_log slog; /* streaming generation: every request's tokens */
+    uint64_t trace_key[3]; /* random per run: every request's trace and span ids derive from it */
 } load_run;
 
 void sp_load_config_init(sp_load_config *o)

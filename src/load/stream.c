@@ -323,7 +323,13 @@ void sp_stream_trace_fields(FILE *f, const sp_stream_log *l, uint32_t req, uint3
     if (req >= l->cap_recs || status == SP_LOAD_ERR_UNSENT || status == SP_LOAD_ERR_CONNECT)
         return;
     const sp_stream_rec *q = &l->recs[req];
-    fprintf(f, ",\"output_tokens\":%u", q->tokens);
+    /* The contract's output_tokens is the count of token_ns when both are given (the importer checks
+     * it): when the caps kept fewer times than the tokens counted, it is the kept count, and the
+     * count by docs/load.md's rule is output_tokens_counted. */
+    uint32_t shown = q->first && q->n_times < q->tokens ? q->n_times : q->tokens;
+    fprintf(f, ",\"output_tokens\":%u", shown);
+    if (shown != q->tokens)
+        fprintf(f, ",\"output_tokens_counted\":%u", q->tokens);
     if (q->prompt_tokens >= 0)
         fprintf(f, ",\"prompt_tokens\":%d", (int)q->prompt_tokens);
     if (q->why)

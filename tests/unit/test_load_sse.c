@@ -370,6 +370,56 @@ static void test_counting(void)
     sp_stream_log_free(&l);
 }
 
+/* A stream longer than the per-request cap of token times (SP_LOAD_MAX_OUTPUT_TOKENS): the trace
+ * record keeps the first cap times, its output_tokens is their count (the contract: the count of
+ * token_ns, which the importer checks) and output_tokens_counted the count by the rule (usage: cap + 7). */
+static void test_trace_cap(void)
+{
+    sp_stream_conn s;
+    memset(&s, 0, sizeof s);
+    sp_stream_conn_reset(&s);
+    sp_http_resp r;
+    memset(&r, 0, sizeof r);
+    sp_http_resp_reset(&r);
+    r.status = 200;
+    r.event_stream = true;
+    const char *ev = "data: {\"choices\":[{\"text\":\"a\"}]}\n\n";
+    for (uint32_t i = 0; i < SP_LOAD_MAX_OUTPUT_TOKENS + 3; i++) { /* 3 events past the cap */
+        s.now = 1000 + i;
+        sp_stream_on_body(&s, &r, ev, strlen(ev));
+    }
+    char tail[160];
+    snprintf(tail, sizeof tail, "data: {\"choices\":[],\"usage\":{\"completion_tokens\":%u}}\n\ndata: [DONE]\n\n",
+             SP_LOAD_MAX_OUTPUT_TOKENS + 7);
+    sp_stream_on_body(&s, &r, tail, strlen(tail));
+    int why;
+    CHECK_EQ_U64(sp_stream_conn_outcome(&s, &r, &why), 200);
+    sp_stream_log l;
+    memset(&l, 0, sizeof l);
+    CHECK(sp_stream_log_reserve(&l, 1) == SP_OK);
+    sp_stream_log_commit(&l, 0, &s, why, true);
+    CHECK_EQ_U64(l.recs[0].tokens, SP_LOAD_MAX_OUTPUT_TOKENS + 7);
+    CHECK_EQ_U64(l.recs[0].n_times, SP_LOAD_MAX_OUTPUT_TOKENS);
+    CHECK_EQ_U64(l.dropped, 7);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    sp_stream_trace_fields(f, &l, 0, 40000, 200);
+    fclose(f);
+    char want[128];
+    snprintf(want, sizeof want, ",\"max_tokens\":40000,\"output_tokens\":%u,\"output_tokens_counted\":%u,",
+             SP_LOAD_MAX_OUTPUT_TOKENS, SP_LOAD_MAX_OUTPUT_TOKENS + 7);
+    CHECK(text && strncmp(text, want, strlen(want)) == 0);
+    size_t commas = 0; /* token_ns holds the kept times: cap - 1 commas inside its brackets */
+    const char *arr = text ? strstr(text, "\"token_ns\":[") : NULL;
+    for (const char *p = arr; p && *p && *p != ']'; p++)
+        commas += *p == ',';
+    CHECK_EQ_U64(commas, SP_LOAD_MAX_OUTPUT_TOKENS - 1);
+    free(text);
+    sp_stream_conn_free(&s);
+    sp_stream_log_free(&l);
+}
+
 /* first_error is the reason of the measured failed stream scheduled first, whatever the order the
  * streams ended in (streams end in an order the server decides), and a warm-up failure is not one:
  * request 3 ends first (no [DONE]), then 1 (an error event), then warm-up request 0 (an error event). */
@@ -417,5 +467,6 @@ int main(void)
     test_framing();
     test_counting();
     test_first_error_order();
+    test_trace_cap();
     return sp_test_done("test_load_sse");
 }
