@@ -14,7 +14,8 @@ and `r.token()` after each token's chunk is written.
 The scheduler: each step runs one batch of sequences, the newly admitted ones' prefills (each prompt
 padded up to a multiple of --prefill-bucket, if set) and one decode for every running sequence; new
 requests join at step boundaries while fewer than --max-num-seqs run and the step's tokens stay within
---max-num-batched-tokens; more than --queue-capacity waiting get 503. A sequence ends after
+--max-num-batched-tokens (a prompt longer than that still runs, alone with the decodes: there is no
+chunked prefill); more than --queue-capacity waiting get 503. A sequence ends after
 max_tokens tokens (the random weights know no end-of-text) or when its text holds a `stop` string.
 It prints `listening on 127.0.0.1:PORT` once it accepts requests, counters when it stops (SIGINT,
 SIGTERM or --duration). Needs torch, fastapi and uvicorn (Debian python3-torch, python3-fastapi,
