@@ -1,11 +1,13 @@
-/* servprof load: an open-loop HTTP load generator for embedding services. The schedule of send
- * times is fixed in advance and never slowed down by slow responses; latency is measured from each
- * request's intended send time (corrected, as wrk2 and MLPerf LoadGen do) and, beside it, from the
- * actual send (uncorrected). See docs/load.md. */
+/* servprof load: an open-loop HTTP load generator for embedding services and, with `stream`, for
+ * OpenAI-compatible text generation read as server-sent events. The schedule of send times is fixed
+ * in advance and never slowed down by slow responses; latency is measured from each request's
+ * intended send time (corrected, as wrk2 and MLPerf LoadGen do) and, beside it, from the actual send
+ * (uncorrected); a streamed request also gets TTFT, TPOT and inter-token latency. See docs/load.md. */
 #ifndef SERVPROF_LOAD_H
 #define SERVPROF_LOAD_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +35,16 @@ extern "C" {
  * a load without running it (`servprof demo`). */
 #define SP_LOAD_DEFAULT_LENGTH_MEAN 32.0
 #define SP_LOAD_DEFAULT_LENGTH_SIGMA 0.5
+/* Streaming generation (docs/load.md "Streaming"): max_tokens of one request is at most
+ * SP_LOAD_MAX_OUTPUT_TOKENS, and at most that many token arrival times are kept per request (so a
+ * trace line stays under the JSONL reader's 1 MiB); a run keeps at most SP_LOAD_MAX_TOKEN_TIMES token
+ * times in all (8 bytes each) and refuses options expected to exceed it. The defaults that
+ * sp_load_config_stream sets: max_tokens fixed at SP_LOAD_DEFAULT_OUTPUT_TOKENS, a per-request
+ * timeout of SP_LOAD_DEFAULT_STREAM_TIMEOUT_S (a generation takes far longer than an embedding). */
+#define SP_LOAD_MAX_OUTPUT_TOKENS 32768u
+#define SP_LOAD_MAX_TOKEN_TIMES (64u << 20)
+#define SP_LOAD_DEFAULT_OUTPUT_TOKENS 128u
+#define SP_LOAD_DEFAULT_STREAM_TIMEOUT_S 300.0
 
 /* How send times are spaced. */
 typedef enum sp_load_arrival {
@@ -56,6 +68,18 @@ typedef enum sp_load_length {
 #define SP_LOAD_ERR_IO (-3)       /* the connection broke (reset, closed) before a full response */
 #define SP_LOAD_ERR_PROTOCOL (-4) /* the response was not parseable HTTP/1.x */
 #define SP_LOAD_ERR_UNSENT (-5)   /* the run was stopped before the request could be sent */
+#define SP_LOAD_ERR_STREAM (-6)   /* streaming: a 2xx response whose event stream failed (an error
+                                   * event, no `data: [DONE]`, not text/event-stream, an event that
+                                   * is not JSON); sp_load_stream_error says which */
+
+/* Why a streamed 2xx response failed (SP_LOAD_ERR_STREAM), in sp_load_stream_result.failed[]. */
+typedef enum sp_load_stream_error {
+    SP_LOAD_STREAM_ERROR_EVENT = 0, /* the stream carried an error object ({"error":..} or "object":"error") */
+    SP_LOAD_STREAM_NO_DONE,         /* the response ended without `data: [DONE]` */
+    SP_LOAD_STREAM_NOT_SSE,         /* the 2xx response was not text/event-stream (the server did not stream) */
+    SP_LOAD_STREAM_MALFORMED,       /* an event's data was not a JSON object, or an event exceeded 1 MiB */
+    SP_LOAD_STREAM_N_ERRORS
+} sp_load_stream_error;
 
 /* Progress figures passed to the progress callback about once per second. */
 typedef struct sp_load_progress {
@@ -100,6 +124,23 @@ typedef struct sp_load_config {
     void *progress_user;
     const atomic_int *stop;   /* if set and it becomes non-zero, no more requests are sent, in-flight
                                * ones are awaited (up to timeout_s), and the run returns normally */
+
+    /* Streaming generation (docs/load.md "Streaming"); sp_load_config_stream sets these and the
+     * mode's defaults. In this mode `length` counts prompt tokens (one word of the prompt word list
+     * is one token of the project's tokenizer, about one of an LLM's BPE tokenizer). */
+    bool stream;              /* POST OpenAI completions with "stream":true and read the SSE stream */
+    bool chat;                /* with stream: a chat body ("messages") for /v1/chat/completions */
+    sp_load_length output_length; /* max_tokens per request: LOGNORMAL, UNIFORM or FIXED (default
+                               * FIXED SP_LOAD_DEFAULT_OUTPUT_TOKENS); FILE is not allowed */
+    double output_mean, output_sigma; /* LOGNORMAL, as length_mean/length_sigma, in tokens */
+    unsigned output_min, output_max;  /* UNIFORM bounds (inclusive) */
+    unsigned output_fixed;    /* FIXED */
+    const char *pairs_path;   /* if set: a file of "PROMPT_TOKENS OUTPUT_TOKENS" lines, one request
+                               * each, in order, cycled; replaces `length` and `output_length` */
+    bool ignore_eos;          /* adds "ignore_eos":true (vLLM's extension) so that every request
+                               * generates its max_tokens */
+    bool no_usage;            /* leaves out "stream_options":{"include_usage":true} (for servers
+                               * that refuse it); tokens are then counted one per content event */
 } sp_load_config;
 
 /* Latency figures in nanoseconds; exact nearest-rank percentiles (DESIGN section 4) over recorded
@@ -114,6 +155,28 @@ typedef struct sp_load_status_count {
     int status;
     uint64_t count;
 } sp_load_status_count;
+
+/* Streaming figures (docs/load.md "Streaming"), over the successful measured requests: a 2xx
+ * text/event-stream response that ended with `data: [DONE]`. Times are from the intended send
+ * (open loop) unless named otherwise. */
+typedef struct sp_load_stream_result {
+    uint64_t output_tokens;      /* summed over successes (counting rule: docs/load.md) */
+    uint64_t prompt_tokens;      /* usage.prompt_tokens summed over successes that reported usage */
+    uint64_t usage_reported;     /* successes whose stream carried usage.completion_tokens */
+    uint64_t usage_below_events; /* successes whose usage counted fewer tokens than content events
+                                  * (the events' count was kept) */
+    uint64_t without_tokens;     /* successes with no content event (no TTFT, TPOT or ITL) */
+    uint64_t failed[SP_LOAD_STREAM_N_ERRORS]; /* SP_LOAD_ERR_STREAM outcomes by cause */
+    uint64_t token_times_dropped;/* token times not kept (the caps above); their tokens still count */
+    double output_tokens_per_s;  /* output_tokens / sp_load_result.duration_s */
+    sp_load_latency ttft;        /* first token's arrival - intended send */
+    sp_load_latency ttft_send;   /* first token's arrival - actual send (vLLM's benchmark TTFT) */
+    sp_load_latency tpot;        /* (last token - first token) / (output tokens - 1), outputs >= 2 */
+    sp_load_latency itl;         /* gaps between consecutive token arrivals, all requests pooled */
+    sp_load_latency e2e;         /* response done - intended send */
+    char first_error[160];       /* the reason of the measured failed stream scheduled first (an error
+                                  * event's message), or "" */
+} sp_load_stream_result;
 
 /* Result of a run: figures over the measured requests (warm-up excluded). */
 typedef struct sp_load_result {
@@ -140,21 +203,31 @@ typedef struct sp_load_result {
     sp_load_latency corrected;   /* done - intended, over responses */
     sp_load_latency uncorrected; /* done - send, over responses */
     sp_load_latency lag;         /* send - intended (schedule lag), over sent requests */
+    bool stream;                 /* the run streamed (config.stream): `streamed` is filled */
+    uint64_t stream_errors;      /* SP_LOAD_ERR_STREAM outcomes (no response counted for them) */
+    sp_load_stream_result streamed;
 } sp_load_result;
 
 /* Fills *opts with the defaults above. */
 SP_API void sp_load_config_init(sp_load_config *opts);
 
+/* Switches *opts, filled by sp_load_config_init, to streaming generation with that mode's defaults:
+ * stream = true, chat as given, url = http://127.0.0.1:8080/v1/completions (chat:
+ * /v1/chat/completions), timeout_s = SP_LOAD_DEFAULT_STREAM_TIMEOUT_S, max_tokens fixed at
+ * SP_LOAD_DEFAULT_OUTPUT_TOKENS. Call it before setting other fields, which it overwrites. */
+SP_API void sp_load_config_stream(sp_load_config *opts, bool chat);
+
 /* Runs the load described by *opts on the calling thread and returns when every scheduled request
  * has an outcome. Reentrant: several runs may proceed on different threads (no global state; the
  * calling thread's timer slack is lowered during the run and restored). On SP_OK *result is a new
  * result owned by the caller (free with sp_load_result_destroy). Returns SP_ERR_INVALID (bad option
- * or URL, the message says which), SP_ERR_IO (a replay/length file or the trace cannot be read or
- * written; the URL's host cannot be resolved, the message names it; socket set-up failed),
- * SP_ERR_PARSE (a replay/length file is malformed; the message names
- * file and line), SP_ERR_LIMIT (a cap above is exceeded), SP_ERR_NOMEM. `err` (may be NULL) gets a
- * message on failure. Transport errors and error statuses during the run are outcomes, not
- * failures: a run in which nothing succeeded returns SP_OK with ok == 0, and the counts say why. */
+ * or URL, the message says which), SP_ERR_IO (a replay/length/pairs file or the trace cannot be read
+ * or written; the URL's host cannot be resolved, the message names it; socket set-up failed),
+ * SP_ERR_PARSE (a replay/length/pairs file is malformed; the message names file and line),
+ * SP_ERR_LIMIT (a cap above is exceeded, token times included), SP_ERR_NOMEM. `err` (may be NULL)
+ * gets a message on failure. Transport errors, error statuses and failed streams during the run are
+ * outcomes, not failures: a run in which nothing succeeded returns SP_OK with ok == 0, and the
+ * counts say why. */
 SP_API sp_status sp_load_run(const sp_load_config *opts, sp_load_result **result, char *err,
                              size_t errlen);
 

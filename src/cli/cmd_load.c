@@ -1,6 +1,7 @@
 /* `servprof load`: the command-line face of the open-loop load generator (include/servprof/load.h).
  * Parses options, shows a progress line once per second, and prints the summary: target vs achieved
- * rate, outcomes, corrected and uncorrected percentiles, schedule lag. */
+ * rate, outcomes, corrected and uncorrected percentiles, schedule lag, and with --stream the
+ * generation figures (TTFT, TPOT, ITL, output tokens per second). */
 #ifdef SERVPROF_LOAD_ENABLED
 
 #include <errno.h>
@@ -30,8 +31,10 @@ static void on_sigint(int sig)
 
 static void usage(FILE *f)
 {
-    sp_load_config d; /* the defaults quoted are the library's */
+    sp_load_config d, ds; /* the defaults quoted are the library's */
     sp_load_config_init(&d);
+    sp_load_config_init(&ds);
+    sp_load_config_stream(&ds, false);
     fprintf(f,
 "usage: servprof load [OPTIONS]\n"
 "Open-loop HTTP load generator: sends POST requests {\"input\":\"<text>\",\"model\":\"servprof\"} on a\n"
@@ -64,21 +67,47 @@ static void usage(FILE *f)
 "  --json               print the summary as one JSON object instead of the table\n"
 "  -h, --help           this text\n"
 "\n"
+"Streaming generation (OpenAI-compatible servers, vLLM included; docs/load.md \"Streaming\"):\n"
+"  --stream             POST completions {\"prompt\":..,\"max_tokens\":N,\"stream\":true} and read the\n"
+"                         server-sent events; --length then counts prompt tokens (about one per\n"
+"                         word); default URL %s,\n"
+"                         timeout %g s\n"
+"  --chat               chat completions {\"messages\":[..]} at /v1/chat/completions (implies --stream)\n"
+"  --output-length DIST max_tokens per request: lognormal[:MEAN[:SIGMA]] | uniform:MIN:MAX | fixed:N\n"
+"                         (default fixed:%u)\n"
+"  --lengths-file FILE  one \"PROMPT_TOKENS OUTPUT_TOKENS\" pair per line, in order, cycled (replaces\n"
+"                         --length and --output-length)\n"
+"  --ignore-eos         send \"ignore_eos\":true (vLLM) so every request generates its max_tokens\n"
+"  --no-usage           do not ask for usage (\"stream_options\":{\"include_usage\":true})\n"
+"  The summary adds TTFT (first token - intended send), TPOT ((last - first token) / (tokens - 1)),\n"
+"  ITL (gaps between tokens) and e2e; the trace adds first_token_ns, token_ns, output_tokens.\n"
+"\n"
 "Latency 'corrected' runs from the intended send time (so a stalled server cannot hide its tail);\n"
 "'uncorrected' from the actual send; 'schedule lag' = actual send - intended. Percentiles are exact\n"
 "(nearest rank over all recorded values). 'achieved' counts successes (2xx) only; 503s and other\n"
 "statuses are counted beside it. Exit status: 0 when at least one request succeeded (or nothing was\n"
 "scheduled), 1 when none did (the line on stderr says what happened instead) or the run failed (an\n"
 "unresolvable host, a file), 2 on usage errors.\n",
-            d.url, d.rate, d.duration_s, d.warmup_s, d.connections, SP_LOAD_MAX_CONNECTIONS, (unsigned long long)d.seed, d.timeout_s, d.length_mean, d.length_sigma, d.model, d.id_prefix);
+            d.url, d.rate, d.duration_s, d.warmup_s, d.connections, SP_LOAD_MAX_CONNECTIONS, (unsigned long long)d.seed, d.timeout_s, d.length_mean, d.length_sigma, d.model, d.id_prefix,
+            ds.url, ds.timeout_s, ds.output_fixed);
 }
 
-static bool parse_length(const char *s, sp_load_config *o)
+/* Where a parsed length distribution goes: the prompt's (--length) or max_tokens' (--output-length). */
+typedef struct dist_target {
+    const char *opt;  /* the option's name, for messages */
+    unsigned cap;     /* the largest length */
+    sp_load_length *kind;
+    double *mean, *sigma;
+    unsigned *min, *max, *fixed;
+    const char **path; /* NULL: file:PATH is not allowed */
+} dist_target;
+
+static bool parse_dist(const char *s, const dist_target *t)
 {
-    char buf[256];
-    if (strncmp(s, "file:", 5) == 0 && s[5]) {
-        o->length = SP_LOAD_LENGTH_FILE;
-        o->length_path = s + 5;
+    char buf[256], name[96];
+    if (t->path && strncmp(s, "file:", 5) == 0 && s[5]) {
+        *t->kind = SP_LOAD_LENGTH_FILE;
+        *t->path = s + 5;
         return true;
     }
     if (strlen(s) >= sizeof buf)
@@ -89,34 +118,52 @@ static bool parse_length(const char *s, sp_load_config *o)
         goto bad;
     unsigned u1, u2;
     if (strcmp(kind, "lognormal") == 0) {
-        if (a && !sp_cli_number("load", "--length lognormal:MEAN", a, 1, SP_LOAD_MAX_WORDS, &o->length_mean))
+        snprintf(name, sizeof name, "%s lognormal:MEAN", t->opt);
+        if (a && !sp_cli_number("load", name, a, 1, t->cap, t->mean))
             return false;
-        if (b && !sp_cli_number("load", "--length lognormal:MEAN:SIGMA", b, 0, SP_LOAD_MAX_LENGTH_SIGMA,
-                                &o->length_sigma))
+        snprintf(name, sizeof name, "%s lognormal:MEAN:SIGMA", t->opt);
+        if (b && !sp_cli_number("load", name, b, 0, SP_LOAD_MAX_LENGTH_SIGMA, t->sigma))
             return false;
-        o->length = SP_LOAD_LENGTH_LOGNORMAL;
+        *t->kind = SP_LOAD_LENGTH_LOGNORMAL;
         return true;
     }
     if (strcmp(kind, "uniform") == 0 && a && b) {
-        if (!sp_cli_uint("load", "--length uniform:MIN", a, 1, SP_LOAD_MAX_WORDS, &u1) ||
-            !sp_cli_uint("load", "--length uniform:MAX", b, u1, SP_LOAD_MAX_WORDS, &u2))
+        char name2[96];
+        snprintf(name, sizeof name, "%s uniform:MIN", t->opt);
+        snprintf(name2, sizeof name2, "%s uniform:MAX", t->opt);
+        if (!sp_cli_uint("load", name, a, 1, t->cap, &u1) || !sp_cli_uint("load", name2, b, u1, t->cap, &u2))
             return false;
-        o->length = SP_LOAD_LENGTH_UNIFORM;
-        o->length_min = u1;
-        o->length_max = u2;
+        *t->kind = SP_LOAD_LENGTH_UNIFORM;
+        *t->min = u1;
+        *t->max = u2;
         return true;
     }
     if (strcmp(kind, "fixed") == 0 && a && !b) {
-        if (!sp_cli_uint("load", "--length fixed:N", a, 1, SP_LOAD_MAX_WORDS, &u1))
+        snprintf(name, sizeof name, "%s fixed:N", t->opt);
+        if (!sp_cli_uint("load", name, a, 1, t->cap, &u1))
             return false;
-        o->length = SP_LOAD_LENGTH_FIXED;
-        o->length_fixed = u1;
+        *t->kind = SP_LOAD_LENGTH_FIXED;
+        *t->fixed = u1;
         return true;
     }
 bad:
-    fprintf(stderr, "servprof load: --length: expected lognormal[:MEAN[:SIGMA]], uniform:MIN:MAX, "
-                    "fixed:N or file:PATH, got '%s'\n", s);
+    fprintf(stderr, "servprof load: %s: expected lognormal[:MEAN[:SIGMA]], uniform:MIN:MAX, %s got '%s'\n",
+            t->opt, t->path ? "fixed:N or file:PATH," : "or fixed:N,", s);
     return false;
+}
+
+static bool parse_length(const char *s, sp_load_config *o)
+{
+    dist_target t = {"--length", SP_LOAD_MAX_WORDS, &o->length, &o->length_mean, &o->length_sigma,
+                     &o->length_min, &o->length_max, &o->length_fixed, &o->length_path};
+    return parse_dist(s, &t);
+}
+
+static bool parse_output_length(const char *s, sp_load_config *o)
+{
+    dist_target t = {"--output-length", SP_LOAD_MAX_OUTPUT_TOKENS, &o->output_length, &o->output_mean,
+                     &o->output_sigma, &o->output_min, &o->output_max, &o->output_fixed, NULL};
+    return parse_dist(s, &t);
 }
 
 static void on_progress(void *user, const sp_load_progress *p)
@@ -152,13 +199,15 @@ static void print_no_success(const sp_load_result *r)
     failure_part(why, sizeof why, r->io_errors, "lost the connection before a full response (io)");
     failure_part(why, sizeof why, r->protocol_errors, "got a response that is not HTTP/1.x (protocol)");
     failure_part(why, sizeof why, r->unsent, "were never sent (stopped)");
+    failure_part(why, sizeof why, r->stream_errors, "got a 2xx whose event stream failed (stream)");
     fprintf(stderr, "servprof load: no request succeeded: of %" PRIu64 " scheduled, %s\n", r->scheduled,
             why[0] ? why : "none had an outcome");
 }
 
 enum {
     O_URL = 256, O_RATE, O_DURATION, O_REQUESTS, O_WARMUP, O_CONNECTIONS, O_SEED, O_TIMEOUT, O_ARRIVAL,
-    O_BURSTINESS, O_LENGTH, O_MODEL, O_ID_PREFIX, O_TRACE, O_PROGRESS, O_NO_PROGRESS, O_JSON
+    O_BURSTINESS, O_LENGTH, O_MODEL, O_ID_PREFIX, O_TRACE, O_PROGRESS, O_NO_PROGRESS, O_JSON, O_STREAM, O_CHAT,
+    O_OUTPUT_LENGTH, O_LENGTHS_FILE, O_IGNORE_EOS, O_NO_USAGE
 };
 
 static const struct option load_opts[] = {
@@ -179,6 +228,12 @@ static const struct option load_opts[] = {
     {"progress", no_argument, NULL, O_PROGRESS},
     {"no-progress", no_argument, NULL, O_NO_PROGRESS},
     {"json", no_argument, NULL, O_JSON},
+    {"stream", no_argument, NULL, O_STREAM},
+    {"chat", no_argument, NULL, O_CHAT},
+    {"output-length", required_argument, NULL, O_OUTPUT_LENGTH},
+    {"lengths-file", required_argument, NULL, O_LENGTHS_FILE},
+    {"ignore-eos", no_argument, NULL, O_IGNORE_EOS},
+    {"no-usage", no_argument, NULL, O_NO_USAGE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -189,8 +244,21 @@ int sp_cmd_load(int argc, char **argv)
     sp_load_config_init(&o);
     int progress = -1; /* -1: when stderr is a terminal */
     bool json = false;
-    sp_cli_getopt_begin();
     int c;
+    /* --stream and --chat change the defaults of other options (URL, timeout): a first pass finds
+     * them wherever they are, the second applies every option over those defaults */
+    bool stream = false, chat = false;
+    const char *gen_only = NULL; /* an option that means something only when streaming */
+    sp_cli_getopt_begin();
+    while ((c = getopt_long(argc, argv, ":h", load_opts, NULL)) != -1) {
+        if (c == O_STREAM)
+            stream = true;
+        else if (c == O_CHAT)
+            stream = chat = true;
+    }
+    if (stream)
+        sp_load_config_stream(&o, chat);
+    sp_cli_getopt_begin();
     while ((c = getopt_long(argc, argv, ":h", load_opts, NULL)) != -1) {
         bool ok = true;
         switch (c) {
@@ -218,6 +286,11 @@ int sp_cmd_load(int argc, char **argv)
         case O_PROGRESS: progress = 1; break;
         case O_NO_PROGRESS: progress = 0; break;
         case O_JSON: json = true; break;
+        case O_STREAM: case O_CHAT: break; /* applied above */
+        case O_OUTPUT_LENGTH: ok = parse_output_length(optarg, &o); gen_only = "--output-length"; break;
+        case O_LENGTHS_FILE: o.pairs_path = optarg; gen_only = "--lengths-file"; break;
+        case O_IGNORE_EOS: o.ignore_eos = true; gen_only = "--ignore-eos"; break;
+        case O_NO_USAGE: o.no_usage = true; gen_only = "--no-usage"; break;
         case 'h': usage(stdout); return 0;
         default: return sp_cli_option_error("load", c, argc, argv, load_opts);
         }
@@ -226,6 +299,8 @@ int sp_cmd_load(int argc, char **argv)
     }
     if (optind < argc)
         return sp_cli_usage_error("load", "unexpected argument '%s'", argv[optind]);
+    if (!stream && gen_only)
+        return sp_cli_usage_error("load", "%s needs --stream (or --chat)", gen_only);
     if (progress < 0)
         progress = isatty(STDERR_FILENO);
     if (progress)

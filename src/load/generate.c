@@ -1,6 +1,8 @@
 /* What the load generator sends and when: the arrival processes
- * (Poisson, constant, gamma with a chosen coefficient of variation, replay) and request texts whose
- * word counts follow the chosen length distribution. Everything is deterministic for a seed. */
+ * (Poisson, constant, gamma with a chosen coefficient of variation, replay), request texts whose
+ * word counts follow the chosen length distribution and, for streaming generation, each request's
+ * max_tokens (a distribution, or a file of prompt/output token pairs). Everything is deterministic
+ * for a seed. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -228,44 +230,113 @@ static const char *const k_words[64] = {
     "request", "queue",  "kernel", "latency", "budget", "signal", "river",  "window",
     "garden",  "silver", "market", "letter",  "summer", "engine", "planet", "orange"};
 
+/* Streaming prompts: common English words that are each one whole token of the project's tokenizer
+ * (data/tokenizer.json, WordPiece; tests/unit/test_load_prompt_tokens.c checks every one) and, being
+ * frequent words, one token of the byte-pair tokenizers LLMs use, so a prompt of N words is about N
+ * prompt tokens (docs/load.md "Prompt tokens"). */
+static const char *const k_prompt_words[64] = {
+    "over",  "under", "back",  "hand",  "new",   "part",  "wind",  "wood",  "sand",  "head",  "air",
+    "black", "water", "fire",  "land",  "work",  "foot",  "snow",  "play",  "book",  "form",  "pass",
+    "show",  "cross", "hair",  "high",  "sign",  "ball",  "school", "short", "dog",  "gold",  "call",
+    "long",  "north", "turn",  "camp",  "end",   "sun",   "bed",   "down",  "arm",   "post",  "past",
+    "add",   "act",   "band",  "count", "red",   "car",   "man",   "out",   "art",   "top",   "key",
+    "heart", "star",  "step",  "good",  "class", "night", "road",  "year",  "week"};
+
+const char *const *sp_load_prompt_words(size_t *n)
+{
+    *n = sizeof k_prompt_words / sizeof k_prompt_words[0];
+    return k_prompt_words;
+}
+
+/* Checks and prepares one length distribution; `what` names it in messages, `cap` is its maximum. */
+static sp_status lendist_init(sp_lendist *d, sp_load_length kind, double mean, double sigma, unsigned min,
+                              unsigned max, unsigned fixed, unsigned cap, const char *what, const char *unit,
+                              char *err, size_t errlen)
+{
+    memset(d, 0, sizeof *d);
+    d->kind = kind;
+    switch (kind) {
+    case SP_LOAD_LENGTH_LOGNORMAL:
+        if (!(mean >= 1.0) || mean > cap || !(sigma >= 0.0) || sigma > SP_LOAD_MAX_LENGTH_SIGMA) {
+            sp_errf(err, errlen, "log-normal %s needs mean in [1, %u] %s and sigma in [0, %g]", what, cap, unit,
+                    SP_LOAD_MAX_LENGTH_SIGMA);
+            return SP_ERR_INVALID;
+        }
+        /* E[exp(N(mu, s^2))] = exp(mu + s^2/2): mu is chosen so the arithmetic mean is `mean` */
+        d->sigma = sigma;
+        d->mu = log(mean) - 0.5 * sigma * sigma;
+        return SP_OK;
+    case SP_LOAD_LENGTH_UNIFORM:
+        if (min < 1 || max < min || max > cap) {
+            sp_errf(err, errlen, "uniform %s needs 1 <= min <= max <= %u %s", what, cap, unit);
+            return SP_ERR_INVALID;
+        }
+        d->min = min;
+        d->max = max;
+        return SP_OK;
+    case SP_LOAD_LENGTH_FIXED:
+        if (fixed < 1 || fixed > cap) {
+            sp_errf(err, errlen, "fixed %s must be in [1, %u] %s", what, cap, unit);
+            return SP_ERR_INVALID;
+        }
+        d->fixed = fixed;
+        return SP_OK;
+    default:
+        sp_errf(err, errlen, "unknown %s distribution %d", what, (int)kind);
+        return SP_ERR_INVALID;
+    }
+}
+
+/* One draw from a distribution, capped at `cap`, at least 1. */
+static uint32_t lendist_draw(const sp_lendist *d, sp_rng *rng, unsigned cap)
+{
+    switch (d->kind) {
+    case SP_LOAD_LENGTH_LOGNORMAL: {
+        double w = exp(d->mu + d->sigma * sp_rng_normal(rng));
+        if (!(w < (double)cap))
+            return cap;
+        long n = lround(w);
+        return n < 1 ? 1u : (uint32_t)n;
+    }
+    case SP_LOAD_LENGTH_UNIFORM:
+        return d->min + (uint32_t)(sp_rng_next(rng) % ((uint64_t)d->max - d->min + 1));
+    case SP_LOAD_LENGTH_FIXED:
+        return d->fixed;
+    default:
+        return 1;
+    }
+}
+
 sp_status sp_textgen_init(sp_textgen *t, const sp_load_config *o, char *err, size_t errlen)
 {
     memset(t, 0, sizeof *t);
     t->kind = o->length;
     t->seed = o->seed;
-    switch (o->length) {
-    case SP_LOAD_LENGTH_LOGNORMAL:
-        if (!(o->length_mean >= 1.0) || o->length_mean > SP_LOAD_MAX_WORDS || !(o->length_sigma >= 0.0) ||
-            o->length_sigma > SP_LOAD_MAX_LENGTH_SIGMA) {
-            sp_errf(err, errlen, "log-normal length needs mean in [1, %u] words and sigma in [0, %g]",
-                    SP_LOAD_MAX_WORDS, SP_LOAD_MAX_LENGTH_SIGMA);
+    if (o->stream) {
+        sp_status st;
+        t->prompt_words = true;
+        if (o->pairs_path) {
+            /* the pairs give both lengths; `length` and `output_length` are not used */
+            if ((st = sp_load_read_pairs(o->pairs_path, &t->pairs, &t->n_pairs, err, errlen)) != SP_OK)
+                return st;
+            t->kind = SP_LOAD_LENGTH_FIXED; /* not FILE: the words come from the prompt list */
+            return SP_OK;
+        }
+        if (o->output_length == SP_LOAD_LENGTH_FILE) {
+            sp_errf(err, errlen, "output lengths come from a distribution or a pairs file, not a text file");
             return SP_ERR_INVALID;
         }
-        /* E[exp(N(mu, s^2))] = exp(mu + s^2/2): mu is chosen so the arithmetic mean is length_mean */
-        t->sigma = o->length_sigma;
-        t->mu = log(o->length_mean) - 0.5 * o->length_sigma * o->length_sigma;
-        return SP_OK;
-    case SP_LOAD_LENGTH_UNIFORM:
-        if (o->length_min < 1 || o->length_max < o->length_min || o->length_max > SP_LOAD_MAX_WORDS) {
-            sp_errf(err, errlen, "uniform length needs 1 <= min <= max <= %u words", SP_LOAD_MAX_WORDS);
-            return SP_ERR_INVALID;
-        }
-        t->min = o->length_min;
-        t->max = o->length_max;
-        return SP_OK;
-    case SP_LOAD_LENGTH_FIXED:
-        if (o->length_fixed < 1 || o->length_fixed > SP_LOAD_MAX_WORDS) {
-            sp_errf(err, errlen, "fixed length must be in [1, %u] words", SP_LOAD_MAX_WORDS);
-            return SP_ERR_INVALID;
-        }
-        t->fixed = o->length_fixed;
-        return SP_OK;
-    case SP_LOAD_LENGTH_FILE:
-        break;
-    default:
-        sp_errf(err, errlen, "unknown length distribution %d", (int)o->length);
+        if ((st = lendist_init(&t->output, o->output_length, o->output_mean, o->output_sigma, o->output_min,
+                               o->output_max, o->output_fixed, SP_LOAD_MAX_OUTPUT_TOKENS, "output length",
+                               "tokens", err, errlen)) != SP_OK)
+            return st;
+    } else if (o->pairs_path) {
+        sp_errf(err, errlen, "a pairs file of prompt and output tokens needs streaming generation");
         return SP_ERR_INVALID;
     }
+    if (o->length != SP_LOAD_LENGTH_FILE)
+        return lendist_init(&t->input, o->length, o->length_mean, o->length_sigma, o->length_min, o->length_max,
+                            o->length_fixed, SP_LOAD_MAX_WORDS, "length", "words", err, errlen);
     if (!o->length_path) {
         sp_errf(err, errlen, "length from a file needs a path");
         return SP_ERR_INVALID;
@@ -339,9 +410,12 @@ void sp_textgen_free(sp_textgen *t)
         free(t->lines[i]);
     free(t->lines);
     free(t->line_words);
+    free(t->pairs);
     t->lines = NULL;
     t->line_words = NULL;
     t->n_lines = 0;
+    t->pairs = NULL;
+    t->n_pairs = 0;
 }
 
 /* Each request's draw comes from its own stream seeded by (seed, index), so a request's text does
@@ -353,22 +427,11 @@ static void request_rng(const sp_textgen *t, uint64_t index, sp_rng *rng)
 
 static uint32_t draw_words(sp_textgen *t, uint64_t index, sp_rng *rng)
 {
-    switch (t->kind) {
-    case SP_LOAD_LENGTH_LOGNORMAL: {
-        double w = exp(t->mu + t->sigma * sp_rng_normal(rng));
-        if (!(w < (double)SP_LOAD_MAX_WORDS))
-            return SP_LOAD_MAX_WORDS;
-        long n = lround(w);
-        return n < 1 ? 1u : (uint32_t)n;
-    }
-    case SP_LOAD_LENGTH_UNIFORM:
-        return t->min + (uint32_t)(sp_rng_next(rng) % ((uint64_t)t->max - t->min + 1));
-    case SP_LOAD_LENGTH_FIXED:
-        return t->fixed;
-    case SP_LOAD_LENGTH_FILE:
+    if (t->n_pairs)
+        return t->pairs[2 * (index % t->n_pairs)];
+    if (t->kind == SP_LOAD_LENGTH_FILE)
         return t->line_words[index % t->n_lines];
-    }
-    return 1;
+    return lendist_draw(&t->input, rng, SP_LOAD_MAX_WORDS);
 }
 
 uint32_t sp_textgen_words(sp_textgen *t, uint64_t index)
@@ -392,10 +455,11 @@ size_t sp_textgen_text(sp_textgen *t, uint64_t index, char *buf, size_t cap, uin
         *words = n;
         return ll;
     }
+    const char *const *list = t->prompt_words ? k_prompt_words : k_words;
     size_t k = 0;
     uint32_t w = 0;
     for (; w < n; w++) {
-        const char *word = k_words[sp_rng_next(&rng) >> 58];
+        const char *word = list[sp_rng_next(&rng) >> 58];
         size_t wl = strlen(word);
         if (k + wl + 1 > cap)
             break;
@@ -406,4 +470,115 @@ size_t sp_textgen_text(sp_textgen *t, uint64_t index, char *buf, size_t cap, uin
     }
     *words = w;
     return k;
+}
+
+/* ---- streaming: output lengths ---- */
+
+uint32_t sp_textgen_max_tokens(const sp_textgen *t, uint64_t index)
+{
+    if (t->n_pairs)
+        return t->pairs[2 * (index % t->n_pairs) + 1];
+    /* a stream of its own per request, apart from the text's (request_rng), so that changing the
+     * output distribution leaves every prompt as it was */
+    sp_rng rng;
+    sp_rng_seed(&rng, t->seed, 0x200000000ull + index);
+    return lendist_draw(&t->output, &rng, SP_LOAD_MAX_OUTPUT_TOKENS);
+}
+
+double sp_textgen_mean_max_tokens(const sp_textgen *t)
+{
+    if (t->n_pairs) {
+        double sum = 0.0;
+        for (size_t i = 0; i < t->n_pairs; i++)
+            sum += t->pairs[2 * i + 1];
+        return sum / (double)t->n_pairs;
+    }
+    switch (t->output.kind) {
+    case SP_LOAD_LENGTH_LOGNORMAL: return exp(t->output.mu + 0.5 * t->output.sigma * t->output.sigma);
+    case SP_LOAD_LENGTH_UNIFORM: return 0.5 * ((double)t->output.min + (double)t->output.max);
+    case SP_LOAD_LENGTH_FIXED: return t->output.fixed;
+    default: return 0.0;
+    }
+}
+
+/* Reads one unsigned decimal in [lo, hi] at *p (after blanks); false if there is none or it is out
+ * of range. */
+static bool read_count(const char **p, const char *end, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+    const char *q = *p;
+    while (q < end && (*q == ' ' || *q == '\t'))
+        q++;
+    uint64_t v = 0;
+    const char *d = q;
+    while (q < end && *q >= '0' && *q <= '9' && q - d < 12)
+        v = v * 10 + (uint64_t)(*q++ - '0');
+    if (q == d || v < lo || v > hi || (q < end && *q >= '0' && *q <= '9'))
+        return false;
+    *p = q;
+    *out = (uint32_t)v;
+    return true;
+}
+
+sp_status sp_load_read_pairs(const char *path, uint32_t **pairs_out, size_t *n_out, char *err, size_t errlen)
+{
+    char *data;
+    size_t len;
+    sp_status st = read_file(path, SP_LOAD_MAX_FILE, &data, &len, err, errlen);
+    if (st != SP_OK)
+        return st;
+    uint32_t *pairs = NULL;
+    size_t cap = 0, n = 0, lineno = 0;
+    const char *p = data, *end = data + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        lineno++;
+        if (le > p && le[-1] == '\r')
+            le--;
+        const char *q = p;
+        while (q < le && (*q == ' ' || *q == '\t'))
+            q++;
+        if (q < le && *q != '#') {
+            uint32_t prompt, output;
+            bool ok = read_count(&q, le, 1, SP_LOAD_MAX_WORDS, &prompt);
+            if (ok) {
+                while (q < le && (*q == ' ' || *q == '\t'))
+                    q++;
+                if (q < le && *q == ',')
+                    q++;
+                ok = read_count(&q, le, 1, SP_LOAD_MAX_OUTPUT_TOKENS, &output);
+                while (ok && q < le && (*q == ' ' || *q == '\t'))
+                    q++;
+                ok = ok && q == le;
+            }
+            if (!ok) {
+                sp_errf(err, errlen,
+                        "%s:%zu: expected \"PROMPT_TOKENS OUTPUT_TOKENS\" (prompt in [1, %u], output in [1, %u])",
+                        path, lineno, SP_LOAD_MAX_WORDS, SP_LOAD_MAX_OUTPUT_TOKENS);
+                st = SP_ERR_PARSE;
+                goto out;
+            }
+            if ((st = SP_GROW(pairs, cap, 2 * (n + 1), 2 * (size_t)SP_LOAD_MAX_REQUESTS)) != SP_OK) {
+                sp_errf(err, errlen, "%s:%zu: more than %u pairs", path, lineno, SP_LOAD_MAX_REQUESTS);
+                goto out;
+            }
+            pairs[2 * n] = prompt;
+            pairs[2 * n + 1] = output;
+            n++;
+        }
+        p = nl ? nl + 1 : end;
+    }
+    if (n == 0) {
+        sp_errf(err, errlen, "%s: no pairs", path);
+        st = SP_ERR_PARSE;
+        goto out;
+    }
+    *pairs_out = pairs;
+    *n_out = n;
+    pairs = NULL;
+    st = SP_OK;
+out:
+    free(pairs);
+    free(data);
+    return st;
 }

@@ -87,10 +87,19 @@ sp_status sp_url_parse(const char *url, sp_url *out, char *err, size_t errlen)
     return SP_OK;
 }
 
-void sp_http_resp_reset(sp_http_resp *r)
+/* Clears the parse state, keeping the body sink (an interim 1xx response is followed by the real
+ * one, whose body still goes to it). */
+static void resp_clear(sp_http_resp *r)
 {
     memset(r, 0, offsetof(sp_http_resp, line));
     r->state = SP_HTTP_STATUS_LINE;
+}
+
+void sp_http_resp_reset(sp_http_resp *r)
+{
+    resp_clear(r);
+    r->body_sink = NULL;
+    r->body_user = NULL;
 }
 
 static bool ieq_prefix(const char *s, size_t len, const char *name)
@@ -112,6 +121,20 @@ static bool icontains(const char *s, size_t len, const char *tok)
         if (ieq_prefix(s + i, len - i, tok))
             return true;
     return false;
+}
+
+/* Streaming generation: the header that says the body is a server-sent event stream. */
+static void on_stream_header(sp_http_resp *r, const char *l, size_t n)
+{
+    if (ieq_prefix(l, n, "content-type:"))
+        r->event_stream = icontains(l + 13, n - 13, "text/event-stream");
+}
+
+/* Streaming generation: hands body bytes to the sink, if one is set. */
+static void body_out(sp_http_resp *r, const char *p, size_t n)
+{
+    if (r->body_sink && n > 0)
+        r->body_sink(r->body_user, r, p, n);
 }
 
 /* Handles one complete line (without CR LF) whose first bytes are in r->line. */
@@ -148,7 +171,7 @@ static void on_line(sp_http_resp *r)
                 }
                 bool close = r->conn_close;
                 uint64_t hb = r->head_bytes;
-                sp_http_resp_reset(r);
+                resp_clear(r);
                 r->conn_close = close;
                 r->head_bytes = hb;
                 return;
@@ -198,6 +221,8 @@ static void on_line(sp_http_resp *r)
                 r->conn_close = true;
             else if (icontains(l + 11, n - 11, "keep-alive"))
                 r->conn_close = false;
+        } else {
+            on_stream_header(r, l, n);
         }
         return;
     case SP_HTTP_CHUNK_SIZE: {
@@ -290,6 +315,7 @@ size_t sp_http_resp_feed(sp_http_resp *r, const char *p, size_t len)
             r->remaining -= c;
             r->body_bytes += c;
             used += c;
+            body_out(r, s, c);
             if (r->remaining == 0)
                 r->state = r->state == SP_HTTP_BODY_LENGTH ? SP_HTTP_DONE : SP_HTTP_CHUNK_END;
             break;
@@ -297,6 +323,7 @@ size_t sp_http_resp_feed(sp_http_resp *r, const char *p, size_t len)
         case SP_HTTP_BODY_EOF:
             r->body_bytes += avail;
             used += avail;
+            body_out(r, s, avail);
             break;
         default:
             r->state = SP_HTTP_ERROR;

@@ -7,7 +7,11 @@
  * send() and usually one recv() with a precomputed header prefix, and one epoll_pwait2 covers both
  * the schedule's next deadline (ns resolution, no timerfd) and all sockets; curl's multi interface
  * adds per-transfer easy-handle set-up, header callbacks and its own timer bookkeeping on top. The
- * client only needs POST with a body, Content-Length or chunked responses, and keep-alive. */
+ * client only needs POST with a body, Content-Length or chunked responses, and keep-alive.
+ *
+ * Streaming generation (`stream`, docs/load.md "Streaming") uses the same engine: the HTTP parser hands
+ * the body to the event-stream reader of stream.c as bytes arrive, so each token's arrival is the
+ * time of the recv() that completed its event. */
 #include <errno.h>
 #include <math.h>
 #include <netdb.h>
@@ -54,6 +58,7 @@ typedef struct load_conn {
     char *wbuf;
     size_t wcap, wlen, woff;
     sp_http_resp resp;
+    sp_stream_conn stream; /* streaming generation: the response's event stream */
 } load_conn;
 
 typedef struct load_run {
@@ -96,6 +101,7 @@ typedef struct load_run {
     size_t prefix_len;
     char model_json[300];
     char id_prefix[72];
+    sp_stream_log slog; /* streaming generation: every request's tokens */
     uint64_t trace_key[3]; /* random per run: every request's trace and span ids derive from it */
 } load_run;
 
@@ -118,6 +124,22 @@ void sp_load_config_init(sp_load_config *o)
     o->length_fixed = 32;
     o->model = "servprof";
     o->id_prefix = "c1";
+    o->output_length = SP_LOAD_LENGTH_FIXED;
+    o->output_fixed = SP_LOAD_DEFAULT_OUTPUT_TOKENS;
+    o->output_mean = SP_LOAD_DEFAULT_OUTPUT_TOKENS;
+    o->output_sigma = SP_LOAD_DEFAULT_LENGTH_SIGMA;
+    o->output_min = 1;
+    o->output_max = 2 * SP_LOAD_DEFAULT_OUTPUT_TOKENS;
+}
+
+void sp_load_config_stream(sp_load_config *o, bool chat)
+{
+    o->stream = true;
+    o->chat = chat;
+    o->url = chat ? "http://127.0.0.1:8080/v1/chat/completions" : "http://127.0.0.1:8080/v1/completions";
+    o->timeout_s = SP_LOAD_DEFAULT_STREAM_TIMEOUT_S;
+    o->output_length = SP_LOAD_LENGTH_FIXED;
+    o->output_fixed = SP_LOAD_DEFAULT_OUTPUT_TOKENS;
 }
 
 void sp_load_result_destroy(sp_load_result *r)
@@ -153,7 +175,8 @@ static void gen_advance(load_run *r)
 static void gen_due(load_run *r, uint64_t now)
 {
     while (!r->gen_done && r->t0 + r->next_offset <= now) {
-        if (SP_GROW(r->recs, r->cap_recs, r->n_recs + 1, SP_LOAD_MAX_REQUESTS) != SP_OK) {
+        if (SP_GROW(r->recs, r->cap_recs, r->n_recs + 1, SP_LOAD_MAX_REQUESTS) != SP_OK ||
+            (r->o->stream && sp_stream_log_reserve(&r->slog, r->cap_recs) != SP_OK)) {
             r->gen_done = true; /* unreachable with the up-front check; stop rather than fail */
             break;
         }
@@ -217,6 +240,8 @@ static void conn_fail(load_run *r, uint32_t slot, int status, uint64_t now)
             r->retry[r->n_retry++] = req;
             r->retries++;
         } else {
+            if (r->o->stream && c->state == CONN_BUSY) /* the tokens before the failure, for the trace */
+                sp_stream_log_commit(&r->slog, req, &c->stream, -1, !(r->recs[req].flags & REC_WARMUP));
             outcome(r, req, status, now);
         }
         c->req = NO_REQ;
@@ -264,15 +289,20 @@ static void req_trace(const load_run *r, uint64_t req, sp_trace_context *c)
 /* Builds request `req` into the connection's write buffer. */
 static sp_status build_request(load_run *r, load_conn *c, uint32_t req)
 {
-    /* body: {"input":"<text>","model":"<model>"} */
-    static const char head[] = "{\"input\":\"";
-    size_t k = sizeof head - 1;
-    memcpy(r->body, head, k);
-    uint32_t words;
-    k += sp_textgen_text(&r->text, req, r->body + k, SP_LOAD_MAX_TEXT, &words);
-    size_t ml = strlen(r->model_json);
-    memcpy(r->body + k, r->model_json, ml);
-    k += ml;
+    size_t k;
+    if (r->o->stream) {
+        k = sp_stream_body(r->o, &r->text, req, r->body, r->body_cap);
+    } else {
+        /* body: {"input":"<text>","model":"<model>"} */
+        static const char head[] = "{\"input\":\"";
+        k = sizeof head - 1;
+        memcpy(r->body, head, k);
+        uint32_t words;
+        k += sp_textgen_text(&r->text, req, r->body + k, SP_LOAD_MAX_TEXT, &words);
+        size_t ml = strlen(r->model_json);
+        memcpy(r->body + k, r->model_json, ml);
+        k += ml;
+    }
     size_t need = r->prefix_len + 256 + k;
     if (need > c->wcap) {
         size_t nc = c->wcap ? c->wcap : 1024;
@@ -341,6 +371,11 @@ static void conn_send(load_run *r, uint32_t slot, uint32_t req)
     c->req = req;
     c->got = 0;
     sp_http_resp_reset(&c->resp);
+    if (r->o->stream) {
+        sp_stream_conn_reset(&c->stream);
+        c->resp.body_sink = sp_stream_on_body;
+        c->resp.body_user = &c->stream;
+    }
     r->in_flight++;
     if (build_request(r, c, req) != SP_OK) {
         conn_fail(r, slot, SP_LOAD_ERR_IO, sp_now_ns());
@@ -451,6 +486,18 @@ static void on_connected(load_run *r, uint32_t slot, uint64_t now)
     conn_send(r, slot, req);
 }
 
+/* The outcome of a complete response: its status; streaming, SP_LOAD_ERR_STREAM when its event
+ * stream failed, and the request's tokens go to the log. */
+static int response_status(load_run *r, load_conn *c)
+{
+    if (!r->o->stream)
+        return c->resp.status;
+    int why;
+    int status = sp_stream_conn_outcome(&c->stream, &c->resp, &why);
+    sp_stream_log_commit(&r->slog, c->req, &c->stream, why, !(r->recs[c->req].flags & REC_WARMUP));
+    return status;
+}
+
 static void on_readable(load_run *r, uint32_t slot, char *buf, size_t bufsz)
 {
     load_conn *c = &r->conns[slot];
@@ -471,7 +518,7 @@ static void on_readable(load_run *r, uint32_t slot, char *buf, size_t bufsz)
                 sp_http_resp_eof(&c->resp);
             if (n == 0 && c->resp.state == SP_HTTP_DONE) {
                 r->in_flight--;
-                outcome(r, c->req, c->resp.status, now);
+                outcome(r, c->req, response_status(r, c), now);
                 c->req = NO_REQ;
                 conn_close(r, slot);
             } else {
@@ -480,6 +527,7 @@ static void on_readable(load_run *r, uint32_t slot, char *buf, size_t bufsz)
             return;
         }
         c->got += (uint64_t)n;
+        c->stream.now = now; /* the arrival time of any event these bytes complete */
         size_t used = sp_http_resp_feed(&c->resp, buf, (size_t)n);
         if (c->resp.state == SP_HTTP_ERROR) {
             conn_fail(r, slot, SP_LOAD_ERR_PROTOCOL, now);
@@ -487,7 +535,7 @@ static void on_readable(load_run *r, uint32_t slot, char *buf, size_t bufsz)
         }
         if (c->resp.state == SP_HTTP_DONE) {
             r->in_flight--;
-            outcome(r, c->req, c->resp.status, now);
+            outcome(r, c->req, response_status(r, c), now);
             c->req = NO_REQ;
             /* bytes beyond the response were never asked for (no pipelining): distrust the socket */
             if (c->resp.conn_close || used < (size_t)n) {
@@ -576,6 +624,12 @@ static sp_status check_options(const sp_load_config *o, char *err, size_t errlen
             return SP_ERR_INVALID;
         }
     }
+    if (!o->stream && (o->chat || o->ignore_eos || o->no_usage || o->pairs_path)) {
+        sp_errf(err, errlen, "%s needs streaming generation (stream)",
+                o->chat ? "a chat body" : o->ignore_eos ? "ignore_eos" : o->no_usage ? "leaving out usage"
+                                                                      : "a pairs file");
+        return SP_ERR_INVALID;
+    }
     const char *m = o->model ? o->model : "";
     if (strlen(m) > 64) {
         sp_errf(err, errlen, "model name longer than 64 bytes");
@@ -586,6 +640,28 @@ static sp_status check_options(const sp_load_config *o, char *err, size_t errlen
             sp_errf(err, errlen, "model name must not hold quotes, backslashes or control bytes");
             return SP_ERR_INVALID;
         }
+    return SP_OK;
+}
+
+/* Streaming: every token's arrival time is kept (8 bytes); refuse a run expected to keep more than
+ * SP_LOAD_MAX_TOKEN_TIMES of them (expected requests x mean max_tokens, with room for Poisson's
+ * spread), as check_options does for requests. */
+static sp_status check_token_cap(load_run *r, char *err, size_t errlen)
+{
+    const sp_load_config *o = r->o;
+    double expect = o->arrival == SP_LOAD_ARRIVAL_REPLAY
+                        ? (double)r->n_replay
+                        : o->rate * (o->warmup_s + (o->requests ? 0.0 : o->duration_s)) + (double)o->requests;
+    if (o->arrival == SP_LOAD_ARRIVAL_REPLAY && o->requests && (double)o->requests < expect)
+        expect = (double)o->requests;
+    double tokens = (expect + 6.0 * sqrt(expect)) * sp_textgen_mean_max_tokens(&r->text);
+    if (tokens > (double)SP_LOAD_MAX_TOKEN_TIMES) {
+        sp_errf(err, errlen,
+                "about %.0f requests x %.0f max_tokens on average = %.0f token times exceed the limit of %u per "
+                "run; shorten the run or the outputs",
+                expect, sp_textgen_mean_max_tokens(&r->text), tokens, SP_LOAD_MAX_TOKEN_TIMES);
+        return SP_ERR_LIMIT;
+    }
     return SP_OK;
 }
 
@@ -639,12 +715,22 @@ static sp_status compute_result(load_run *r, sp_load_result *res)
     }
     size_t nc = 0, nl = 0;
     uint64_t first_int = UINT64_MAX, last_int = 0, last_done = 0, last_send = 0;
+    sp_stream_acc acc;
+    res->stream = o->stream;
+    if (o->stream && sp_stream_acc_init(&acc, &r->slog, n, &res->streamed) != SP_OK) {
+        free(corr);
+        free(unc);
+        free(lag);
+        return SP_ERR_NOMEM;
+    }
     for (size_t i = 0; i < n; i++) {
         const load_rec *q = &r->recs[i];
         if (q->flags & REC_WARMUP) {
             res->warmup++;
             continue;
         }
+        if (o->stream)
+            sp_stream_acc_add(&acc, &r->slog, (uint32_t)i, q->intended, q->send, q->done, q->status);
         res->scheduled++;
         if (q->intended < first_int)
             first_int = q->intended;
@@ -664,6 +750,7 @@ static sp_status compute_result(load_run *r, sp_load_result *res)
         case SP_LOAD_ERR_IO: res->io_errors++; break;
         case SP_LOAD_ERR_PROTOCOL: res->protocol_errors++; break;
         case SP_LOAD_ERR_UNSENT: res->unsent++; break;
+        case SP_LOAD_ERR_STREAM: res->stream_errors++; break;
         default:
             if (q->status > 0) {
                 res->responses++;
@@ -700,6 +787,8 @@ static sp_status compute_result(load_run *r, sp_load_result *res)
         res->rate_other_status = (double)res->status_other / res->duration_s;
     }
     res->http_errors = res->status_503 + res->status_other;
+    if (o->stream)
+        sp_stream_acc_finish(&acc, &r->slog, res->duration_s);
     if (res->sent && last_send > first_int)
         res->send_rate = (double)res->sent * 1e9 / (double)(last_send - first_int);
     res->retries = r->retries;
@@ -744,9 +833,12 @@ static sp_status write_trace(load_run *r, const char *path, char *err, size_t er
     fprintf(f, "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"clock\":\"monotonic\","
                "\"source\":\"servprof load\",\"url\":");
     sp_json_write_str(f, r->o->url, 0);
-    fprintf(f, ",\"arrival\":\"%s\",\"target_rate\":%.6g,\"seed\":%llu,\"unix_offset_ns\":%lld}\n",
+    fprintf(f, ",\"arrival\":\"%s\",\"target_rate\":%.6g,\"seed\":%llu,\"unix_offset_ns\":%lld",
             arrival_name(r->o->arrival), r->o->arrival == SP_LOAD_ARRIVAL_REPLAY ? 0.0 : r->o->rate,
             (unsigned long long)r->o->seed, (long long)unix_offset_now());
+    if (r->o->stream)
+        fprintf(f, ",\"stream\":true,\"endpoint\":\"%s\"", r->o->chat ? "chat" : "completions");
+    fprintf(f, "}\n");
     char tid[33], sid[17];
     sp_trace_context tc;
     for (size_t i = 0; i < r->n_recs && !ferror(f); i++) { /* stop at the first failed write */
@@ -756,10 +848,13 @@ static sp_status write_trace(load_run *r, const char *path, char *err, size_t er
         sp_hex_write(tc.span_id, 8, sid);
         fprintf(f,
                 "{\"ev\":\"client\",\"id\":\"%s-%zu\",\"intended_ns\":%llu,\"send_ns\":%llu,"
-                "\"done_ns\":%llu,\"status\":%d,\"trace_id\":\"%s\",\"span_id\":\"%s\"%s}\n",
+                "\"done_ns\":%llu,\"status\":%d,\"trace_id\":\"%s\",\"span_id\":\"%s\"%s",
                 r->id_prefix, i + 1, (unsigned long long)q->intended, (unsigned long long)q->send,
                 (unsigned long long)q->done, (int)q->status, tid, sid,
                 (q->flags & REC_WARMUP) ? ",\"warmup\":true" : "");
+        if (r->o->stream)
+            sp_stream_trace_fields(f, &r->slog, (uint32_t)i, sp_textgen_max_tokens(&r->text, i), q->status);
+        fputs("}\n", f);
     }
     /* a stream whose write failed keeps the unwritten bytes, so flushing again names the reason */
     bool bad = fflush(f) != 0 || ferror(f);
@@ -782,6 +877,7 @@ static void run_free(load_run *r)
             if (r->conns[i].state != CONN_FREE)
                 close(r->conns[i].fd);
             free(r->conns[i].wbuf);
+            sp_stream_conn_free(&r->conns[i].stream);
         }
     }
     if (r->ep >= 0)
@@ -794,6 +890,7 @@ static void run_free(load_run *r)
     free(r->body);
     free(r->replay);
     sp_textgen_free(&r->text);
+    sp_stream_log_free(&r->slog);
 }
 
 /* Everything a run needs before its first request: the URL, the arrival schedule and the texts, the
@@ -820,7 +917,8 @@ static sp_status run_open(load_run *r, const sp_load_config *o, char *err, size_
             return st;
     }
     if ((st = sp_arrivals_init(&r->arr, o, r->replay, r->n_replay, err, errlen)) != SP_OK ||
-        (st = sp_textgen_init(&r->text, o, err, errlen)) != SP_OK || (st = resolve(r, err, errlen)) != SP_OK)
+        (st = sp_textgen_init(&r->text, o, err, errlen)) != SP_OK ||
+        (o->stream && (st = check_token_cap(r, err, errlen)) != SP_OK) || (st = resolve(r, err, errlen)) != SP_OK)
         return st;
 
     snprintf(r->id_prefix, sizeof r->id_prefix, "%s", o->id_prefix);
@@ -833,8 +931,9 @@ static sp_status run_open(load_run *r, const sp_load_config *o, char *err, size_
     snprintf(r->model_json, sizeof r->model_json, "\",\"model\":\"%s\"}", o->model ? o->model : "");
     r->prefix_len = (size_t)snprintf(r->prefix, sizeof r->prefix,
                                      "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-                                     "X-Request-Id: ",
-                                     r->url.path, r->url.host_header);
+                                     "%sX-Request-Id: ",
+                                     r->url.path, r->url.host_header,
+                                     o->stream ? "Accept: text/event-stream\r\n" : "");
     r->cap = o->connections;
     r->conns = calloc(r->cap, sizeof *r->conns);
     r->idle = malloc(r->cap * sizeof *r->idle);

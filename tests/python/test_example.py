@@ -2,7 +2,7 @@
 `servprof load`, its trace merged with the client's: the verdict follows the configuration as it does
 for the C service (tests/cli/demo_verdicts.sh), and the stages cover each request (`other` under 5%
 of p95). Assertions are on which candidate wins, not its figures: the machine is shared.
-  1. low traffic with a 50 ms batch window (small model): requests wait for company -> queue;
+  1. low traffic with a 200 ms batch window (small model): requests wait for company -> queue;
   2. short requests padded to a static 512 tokens: ~97% of computed tokens are padding -> padding;
   3. a large model near saturation (rate from a calibration run), fixed lengths, no window -> kernel;
   4. the default configuration: the client trace joins (network, every request), other < 5%."""
@@ -66,7 +66,9 @@ class ExampleVerdicts(TempDirCase):
         self.assertLess(st["other"]["share_of_p95"], 0.05, "%s: other is %.3f of p95" % (name, st["other"]["share_of_p95"]))
 
     def test_queue(self):
-        rep = self.run_service("queue", ["--max-queue-delay-ms", "50", *SMALL], ["--rate", "10", "--length", "lognormal:16"])
+        # a 200 ms window: the wait for company stays the larger part even when a loaded machine makes
+        # the small model's forward pass take tens of milliseconds (seen: 50 ms windows lost to kernel)
+        rep = self.run_service("queue", ["--max-queue-delay-ms", "200", *SMALL], ["--rate", "10", "--length", "lognormal:16"])
         self.check_verdict("queue", rep, "queue", "configuration")
 
     def test_padding(self):
