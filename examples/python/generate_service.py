@@ -2,7 +2,8 @@
 """A text generation service in Python, profiled with servprof: FastAPI on uvicorn, the project's
 WordPiece tokenizer, a continuous-batching scheduler in an asyncio loop and a GPT-2-style PyTorch
 decoder with a KV cache (decoder.py, seeded weights) on the CPU, behind OpenAI's /v1/completions with
-`stream: true` (server-sent events, one chunk per token, `data: [DONE]` at the end) or without. It is
+`stream: true` (server-sent events, one chunk per token, `data: [DONE]` at the end; with
+`stream_options: {"include_usage": true}` a usage chunk before it) or without. It is
 instrumented only through servprof's public Python API (docs/python.md, "Generation"): the ASGI
 middleware, the preprocess, queue, detokenize and stream spans, one `rec.step(...)` per scheduler step
 and `r.token()` after each token's chunk is written.
@@ -263,12 +264,14 @@ class Service:
         stream = doc.get("stream", False)
         if not isinstance(stream, bool):
             raise BadRequest(400, "'stream' must be a boolean")
+        opts = doc.get("stream_options") or {}
+        usage = isinstance(opts, dict) and opts.get("include_usage") is True
         ids = self.tok.encode(prompt, self.a.max_len)
         if len(ids) >= self.a.max_len:
             raise BadRequest(400, "the prompt is %d tokens or more; the context holds %d" % (len(ids), self.a.max_len))
         if r is not None:
             r.input_tokens = len(ids)
-        return ids, min(max_tokens, self.a.max_len - len(ids)), stop, stream
+        return ids, min(max_tokens, self.a.max_len - len(ids)), stop, stream, usage
 
     def chunk(self, rid, created, text, reason):
         return ("data: %s\n\n" % json.dumps({
@@ -287,7 +290,7 @@ class Service:
             more = m.get("more_body", False)
         try:
             with r.stage("preprocess") if r is not None else _null():
-                ids, max_new, stop, stream = self.parse(r, body)
+                ids, max_new, stop, stream, usage = self.parse(r, body)
             seq = Sequence(r, ids, max_new, stop)
             self.engine.submit(seq)
         except BadRequest as e:
@@ -299,14 +302,14 @@ class Service:
         rid, created = "cmpl-%x" % id(seq), int(time.time())
         try:
             if stream:
-                await self.stream(r, seq, rid, created, send)
+                await self.stream(r, seq, rid, created, send, usage)
             else:
                 await self.whole(r, seq, rid, created, send)
         except BaseException:
             seq.cancelled = True   # the client went away (or the server stops): the scheduler drops it
             raise
 
-    async def stream(self, r, seq, rid, created, send):
+    async def stream(self, r, seq, rid, created, send, usage):
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]})
         k = 0
@@ -328,7 +331,13 @@ class Service:
             if reason is not None:
                 break
         self.counts["ok"] += 1
-        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+        tail = b"data: [DONE]\n\n"
+        if usage:   # stream_options.include_usage: a last chunk with no choices and the usage
+            tail = ("data: %s\n\n" % json.dumps({
+                "id": rid, "object": "text_completion", "created": created, "model": MODEL_NAME, "choices": [],
+                "usage": {"prompt_tokens": len(seq.prompt), "completion_tokens": k,
+                          "total_tokens": len(seq.prompt) + k}})).encode() + tail
+        await send({"type": "http.response.body", "body": tail})
 
     async def whole(self, r, seq, rid, created, send):
         text, n, reason = [], 0, None
