@@ -10,7 +10,7 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DSERVPROF_WERROR=ON
 endif
 
-.PHONY: all setup setup-test setup-bench build test test-fast test-asan demo demo-python bench fuzz clean
+.PHONY: all setup setup-test setup-bench build test test-fast test-asan demo demo-generate demo-python bench fuzz clean
 
 all: build
 
@@ -45,6 +45,11 @@ test-asan: setup-test
 
 demo: build
 	bash scripts/demo.sh $(BUILD) $(DEMO_ARGS)
+
+# Text generation (docs/demo.md "Generation"): servprof serve --generate in process, servprof load
+# --stream, the report with its TTFT and TPOT tables and verdicts.
+demo-generate: build
+	bash scripts/demo-generate.sh $(BUILD) $(DEMO_ARGS)
 
 # The Python stack (docs/python.md): the servprof package built into $(BUILD)/python-pkg, the FastAPI +
 # uvicorn + PyTorch example service (examples/python) on a loopback port, servprof load, the report.

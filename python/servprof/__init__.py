@@ -13,6 +13,12 @@ postprocess, network) and the verdict for a Python inference service.
             ...
     rec.close()
 
+A generation service records each scheduler step and each output token as well:
+
+    with rec.step([(r, "prefill", 37), (r2, "decode", 1)], kv_used=420, kv_capacity=4096):
+        ...                                       # the model's step: the new tokens on the host
+    r.token()                                     # after writing its chunk (index: the next one)
+
 servprof.asgi.Middleware records every HTTP request of an ASGI app (FastAPI, Starlette, ...);
 servprof.torch times a PyTorch model's modules inside batches (CPU) or starts the CUPTI collector
 (CUDA). docs/python.md has the whole API.
@@ -23,7 +29,7 @@ Two backends implement the same classes: the C extension servprof._native (the d
 """
 import os as _os
 
-from ._common import (OUTCOMES, DROP_CAUSES, KNOWN_STAGES as _KNOWN, DERIVED_STAGES, COPY_KINDS,
+from ._common import (OUTCOMES, DROP_CAUSES, KNOWN_STAGES as _KNOWN, DERIVED_STAGES, COPY_KINDS, PHASES,
                       current_batch as _current_batch)
 
 _want = _os.environ.get("SERVPROF_BACKEND", "")
@@ -52,6 +58,7 @@ Recorder = _impl.Recorder
 Request = _impl.Request
 Stage = _impl.Stage
 Batch = _impl.Batch
+Step = _impl.Step
 ModuleTimer = _impl.ModuleTimer
 now_ns = _impl.now_ns
 library_version = _impl.library_version
@@ -68,5 +75,5 @@ def current_batch():
     return _current_batch.get()
 
 
-__all__ = ["Recorder", "Request", "Stage", "Batch", "ModuleTimer", "now_ns", "current_batch", "library_version", "BACKEND",
-           "OUTCOMES", "DROP_CAUSES", "KNOWN_STAGES", "DERIVED_STAGES", "COPY_KINDS"]
+__all__ = ["Recorder", "Request", "Stage", "Batch", "Step", "ModuleTimer", "now_ns", "current_batch", "library_version", "BACKEND",
+           "OUTCOMES", "DROP_CAUSES", "KNOWN_STAGES", "DERIVED_STAGES", "COPY_KINDS", "PHASES"]

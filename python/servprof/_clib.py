@@ -83,6 +83,8 @@ def load():
     proto("sp_record_request_trace", None, vp, u64, ctypes.POINTER(TraceContext))
     proto("sp_record_stage", None, vp, u64, u32, u64, u64)
     proto("sp_record_batch", None, vp, u64, ctypes.POINTER(u64), sz, u64, u64, u64, u64)
+    proto("sp_record_step", None, vp, vp)
+    proto("sp_record_token", None, vp, u64, u64, u64)
     proto("sp_record_kernel", None, vp, vp)
     proto("sp_record_copy", None, vp, vp)
     _Lib.lib = lib
@@ -101,6 +103,15 @@ class TraceContext(ctypes.Structure):
     """sp_trace_context (trace.h)."""
     _fields_ = [("trace_id", ctypes.c_uint8 * 16), ("span_id", ctypes.c_uint8 * 8),
                 ("parent_id", ctypes.c_uint8 * 8), ("flags", ctypes.c_uint8)]
+
+
+class StepRecord(ctypes.Structure):
+    """sp_step_record (trace.h)."""
+    _fields_ = [("batch_id", ctypes.c_uint64), ("start_ns", ctypes.c_uint64), ("end_ns", ctypes.c_uint64),
+                ("effective_tokens", ctypes.c_uint64), ("padded_tokens", ctypes.c_uint64),
+                ("kv_used_tokens", ctypes.c_uint64), ("kv_capacity_tokens", ctypes.c_uint64),
+                ("member_count", ctypes.c_size_t), ("members", ctypes.POINTER(ctypes.c_uint64)),
+                ("phases", ctypes.POINTER(ctypes.c_uint8)), ("tokens", ctypes.POINTER(ctypes.c_uint32))]
 
 
 class KernelRecord(ctypes.Structure):

@@ -15,6 +15,11 @@ NO_BATCH = (1 << 64) - 1
 MAX_LABEL = 255          # request label bytes (trace.h)
 MAX_NAME = 4095          # interned name bytes (trace.h)
 MAX_MEMBERS = 4096       # batch members (trace.h)
+# generation steps (trace.h sp_step_record, docs/native-format.md "Generation: steps and tokens"): a
+# member's phase is its index here (SP_PHASE_DECODE 0, _PREFILL 1, _PREFILL_CHUNK 2)
+PHASES = ("decode", "prefill", "prefill_chunk")
+MAX_STEP_MEMBERS = 4091  # SP_STEP_MAX_MEMBERS: a larger step is dropped as too_large, as sp_record_step does
+MAX_STEP_TOKENS = (1 << 32) - 1
 # request ids servprof makes for string ids (their text id is the label): the top bit set, so they
 # never meet a caller's integer ids below 2**63
 LABELLED_ID_BASE = 1 << 63
@@ -71,6 +76,34 @@ def check_request_id(request_id):
     if request_id < 0 or request_id >= LABELLED_ID_BASE:
         raise ValueError("integer request id %d is out of range (0 .. 2**63-1)" % request_id)
     return request_id
+
+
+def check_step_member(member, i):
+    """Member `i` of a step: a (request, phase, tokens) tuple or list -> (request, phase index, tokens).
+    `request` is checked by the caller (a Request or a request id). TypeError / ValueError otherwise."""
+    if not isinstance(member, (tuple, list)) or len(member) != 3:
+        raise TypeError("step member %d must be a (request, phase, tokens) tuple, not %r" % (i, member))
+    request, phase, tokens = member
+    if not isinstance(phase, str):
+        raise TypeError("step member %d: phase must be a str (one of %s), not %s" % (i, ", ".join(PHASES),
+                                                                                   type(phase).__name__))
+    if phase not in PHASES:
+        raise ValueError("step member %d: unknown phase %r (one of %s)" % (i, phase[:60], ", ".join(PHASES)))
+    if isinstance(tokens, bool) or not isinstance(tokens, int):
+        raise TypeError("step member %d: tokens must be an int, not %s" % (i, type(tokens).__name__))
+    if tokens < 1 or tokens > MAX_STEP_TOKENS:
+        raise ValueError("step member %d: tokens = %d is out of range (1 .. 2**32-1: the tokens the step computed "
+                         "for it, 1 for a decode)" % (i, tokens))
+    return request, PHASES.index(phase), tokens
+
+
+def check_kv(used, capacity):
+    """A step's KV cache occupancy after it and its capacity, in tokens (None: 0, unknown capacity)."""
+    used = check_count(used, "kv_used") or 0
+    capacity = check_count(capacity, "kv_capacity") or 0
+    if capacity and used > capacity:
+        raise ValueError("kv_used %d exceeds kv_capacity %d" % (used, capacity))
+    return used, capacity
 
 
 def check_outcome(outcome, status):

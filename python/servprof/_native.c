@@ -175,6 +175,7 @@ typedef struct RequestObject {
     int has_span;            /* first/last are set */
     int ended;               /* 0 open, 1 ended, 2 ended by the recorder's close (unfinished) */
     int outcome, status, outcome_set;
+    uint64_t next_token;     /* the index r.token() gives when none is named */
     PyObject *annot;
     PyObject *weakreflist;
 } RequestObject;
@@ -200,9 +201,14 @@ typedef struct BatchObject {
     int state, cupti;
     PyObject *token;
     PyObject *annot;
+    /* a Step (a Batch of a continuous-batching scheduler): per member phase and tokens, KV cache */
+    int is_step;
+    uint8_t *phases;
+    uint32_t *tokens;
+    uint64_t kv_used, kv_capacity;
 } BatchObject;
 
-static PyTypeObject RecorderType, RequestType, StageType, BatchType, ModuleTimerType;
+static PyTypeObject RecorderType, RequestType, StageType, BatchType, StepType, ModuleTimerType;
 
 static void request_touch(RequestObject *r, uint64_t s, uint64_t e)
 {
@@ -722,6 +728,7 @@ static PyObject *recorder_request(RecorderObject *self, PyObject *const *args, P
     r->arrival = arrival;
     r->done = r->first = r->last = 0;
     r->has_span = r->ended = r->outcome = r->status = r->outcome_set = 0;
+    r->next_token = 0;
     r->annot = NULL;
     r->weakreflist = NULL;
     r->id = labelled ? LABELLED_ID_BASE + self->next_label++ : (uint64_t)PyLong_AsUnsignedLongLong(key);
@@ -754,6 +761,8 @@ static PyObject *recorder_request(RecorderObject *self, PyObject *const *args, P
 }
 
 static PyObject *batch_new_impl(RecorderObject *rec, PyObject *requests, PyObject *eff, PyObject *pad, PyObject *bid);
+static PyObject *step_new_impl(RecorderObject *rec, PyObject *members, PyObject *pad, PyObject *kv_used,
+                               PyObject *kv_cap, PyObject *sid);
 
 /* batch(requests, *, effective_tokens=None, padded_tokens=None, batch_id=None) */
 static PyObject *recorder_batch(RecorderObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -765,6 +774,16 @@ static PyObject *recorder_batch(RecorderObject *self, PyObject *const *args, Py_
     return batch_new_impl(self, args[0], vals[0], vals[1], vals[2]);
 }
 
+/* step(members, *, padded_tokens=None, kv_used=None, kv_capacity=None, step_id=None) */
+static PyObject *recorder_step(RecorderObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"padded_tokens", "kv_used", "kv_capacity", "step_id"};
+    PyObject *vals[4] = {NULL, NULL, NULL, NULL};
+    if (parse_kw("step", nargs, 1, args, kwnames, names, vals, 4) < 0)
+        return NULL;
+    return step_new_impl(self, args[0], vals[0], vals[1], vals[2], vals[3]);
+}
+
 /* The batch id device work is tied to: `batch` (a Batch, an int), else the current batch, else none. */
 static int resolve_batch(PyObject *batch, uint64_t *out)
 {
@@ -772,14 +791,14 @@ static int resolve_batch(PyObject *batch, uint64_t *out)
         PyObject *b = NULL;
         if (PyContextVar_Get(g_current_batch, NULL, &b) < 0)
             return -1;
-        if (b && b != Py_None && Py_IS_TYPE(b, &BatchType))
+        if (b && b != Py_None && PyObject_TypeCheck(b, &BatchType))
             *out = ((BatchObject *)b)->id;
         else
             *out = SP_NO_BATCH;
         Py_XDECREF(b);
         return 0;
     }
-    if (Py_IS_TYPE(batch, &BatchType)) {
+    if (PyObject_TypeCheck(batch, &BatchType)) {
         *out = ((BatchObject *)batch)->id;
         return 0;
     }
@@ -904,6 +923,9 @@ static PyMethodDef recorder_methods[] = {
      "request(request_id, *, input_tokens=None, arrival_ns=None) -> Request (a context manager)."},
     {"batch", (PyCFunction)(void (*)(void))recorder_batch, METH_FASTCALL | METH_KEYWORDS,
      "batch(requests, *, effective_tokens=None, padded_tokens=None, batch_id=None) -> Batch."},
+    {"step", (PyCFunction)(void (*)(void))recorder_step, METH_FASTCALL | METH_KEYWORDS,
+     "step(members, *, padded_tokens=None, kv_used=None, kv_capacity=None, step_id=None) -> Step: one step of "
+     "a continuous-batching scheduler; members are (request, 'prefill'|'prefill_chunk'|'decode', tokens)."},
     {"kernel", (PyCFunction)(void (*)(void))recorder_kernel, METH_FASTCALL | METH_KEYWORDS,
      "kernel(name, start_ns, end_ns, *, batch=None, device=0, stream=0): device work."},
     {"copy", (PyCFunction)(void (*)(void))recorder_copy, METH_FASTCALL | METH_KEYWORDS,
@@ -1036,6 +1058,46 @@ static PyObject *request_span(RequestObject *self, PyObject *const *args, Py_ssi
     if (stage_id(self->rec, args[0], &nid) < 0 || check_span(args[1], args[2], &s, &e) < 0)
         return NULL;
     request_record_span(self, nid, s, e);
+    Py_RETURN_NONE;
+}
+
+/* token(index=None, time_ns=None): output token `index` (None: the one after the last recorded) left the
+ * server at `time_ns` (None: now) */
+static PyObject *request_token(RequestObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"index", "time_ns"};
+    PyObject *vals[2] = {nargs > 0 ? args[0] : NULL, nargs > 1 ? args[1] : NULL};
+    if (nargs > 2)
+        return PyErr_Format(PyExc_TypeError, "token() takes at most 2 arguments (%zd given)", nargs);
+    if (kwnames) {
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(kwnames); k++) {
+            const char *ks = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, k));
+            if (!ks)
+                return NULL;
+            int i = !strcmp(ks, names[0]) ? 0 : !strcmp(ks, names[1]) ? 1 : -1;
+            if (i < 0)
+                return PyErr_Format(PyExc_TypeError, "token() got an unexpected keyword argument '%s'", ks);
+            if (i < nargs)
+                return PyErr_Format(PyExc_TypeError, "token() got multiple values for argument '%s'", ks);
+            vals[i] = args[nargs + k];
+        }
+    }
+    uint64_t index = self->next_token, t;
+    if (vals[0] && vals[0] != Py_None && get_count(vals[0], &index, "index") < 0)
+        return NULL;
+    if (vals[1] && vals[1] != Py_None) {
+        if (get_time(vals[1], &t, "time_ns") < 0)
+            return NULL;
+    } else {
+        t = sp_now_ns();
+    }
+    self->next_token = index + 1;
+    if (!self->rec->rec) {
+        self->rec->after_close++;
+        Py_RETURN_NONE;
+    }
+    sp_record_token(self->rec->rec, self->id, index, t);
+    request_touch(self, t, t);
     Py_RETURN_NONE;
 }
 
@@ -1197,6 +1259,7 @@ static PyObject *request_get_trace_id(RequestObject *self, void *c) { return PyL
 static PyObject *request_get_ended(RequestObject *self, void *c) { return PyBool_FromLong(self->ended != 0); }
 static PyObject *request_get_outcome(RequestObject *self, void *c) { return PyUnicode_FromString(outcome_names[self->outcome]); }
 static PyObject *request_get_status(RequestObject *self, void *c) { return PyLong_FromLong(self->status); }
+static PyObject *request_get_next_token(RequestObject *self, void *c) { return PyLong_FromUnsignedLongLong(self->next_token); }
 static PyObject *request_get_id(RequestObject *self, void *c)
 {
     Py_INCREF(self->key);
@@ -1237,6 +1300,9 @@ static PyMethodDef request_methods[] = {
     {"stage", (PyCFunction)request_stage, METH_O, "stage(name) -> Stage: `with r.stage('preprocess'):`"},
     {"span", (PyCFunction)(void (*)(void))request_span, METH_FASTCALL,
      "span(name, start_ns, end_ns): a stage span with explicit times."},
+    {"token", (PyCFunction)(void (*)(void))request_token, METH_FASTCALL | METH_KEYWORDS,
+     "token(index=None, time_ns=None): output token `index` (None: the next one) left the server at `time_ns` "
+     "(None: now)."},
     {"trace_context", (PyCFunction)(void (*)(void))request_trace_context, METH_VARARGS | METH_KEYWORDS,
      "trace_context(trace_id, span_id, parent_id=None, flags=1): the request's W3C trace context."},
     {"outcome", (PyCFunction)(void (*)(void))request_outcome, METH_VARARGS | METH_KEYWORDS,
@@ -1258,6 +1324,7 @@ static PyGetSetDef request_getset[] = {
     {"ended", (getter)request_get_ended, NULL, NULL, NULL},
     {"outcome_name", (getter)request_get_outcome, NULL, NULL, NULL},
     {"status", (getter)request_get_status, NULL, NULL, NULL},
+    {"next_token", (getter)request_get_next_token, NULL, "the index token() gives when none is named", NULL},
     {NULL}};
 
 static PyTypeObject RequestType = {
@@ -1384,6 +1451,10 @@ static PyObject *batch_new_impl(RecorderObject *rec, PyObject *requests, PyObjec
     b->state = b->cupti = 0;
     b->token = b->annot = NULL;
     b->start = b->end = 0;
+    b->is_step = 0;
+    b->phases = NULL;
+    b->tokens = NULL;
+    b->kv_used = b->kv_capacity = 0;
     PyObject_GC_Track((PyObject *)b);
     if (!b->members || !b->reqs) {
         Py_DECREF(seq);
@@ -1460,6 +1531,168 @@ fail:
     return NULL;
 }
 
+/* Writes the batch (or step) record with window [s, e] and touches its requests. The recorder is open. */
+static void batch_emit(BatchObject *self, uint64_t s, uint64_t e)
+{
+    RecorderObject *rec = self->rec;
+    if (self->is_step) {
+        sp_step_record st = {self->id, s, e, self->effective, self->padded, self->kv_used, self->kv_capacity,
+                             (size_t)self->n, self->members, self->phases, self->tokens};
+        sp_record_step(rec->rec, &st);
+        if (self->n > (Py_ssize_t)SP_STEP_MAX_MEMBERS) /* dropped as too_large: it touches no request */
+            return;
+    } else {
+        sp_record_batch(rec->rec, self->id, self->members, (size_t)self->n, s, e, self->effective, self->padded);
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(self->reqs); i++)
+        request_touch((RequestObject *)PyList_GET_ITEM(self->reqs, i), s, e);
+}
+
+/* A step member's request: a Request, or the id of an open one, or an integer id of none (r NULL). */
+static int step_member_request(RecorderObject *rec, PyObject *m, Py_ssize_t i, uint64_t *id, RequestObject **r)
+{
+    *r = NULL;
+    if (Py_IS_TYPE(m, &RequestType)) {
+        *r = (RequestObject *)m;
+        *id = (*r)->id;
+        return 0;
+    }
+    PyObject *chk = PyObject_CallMethod(g_common, "check_request_id", "O", m);
+    if (!chk)
+        return -1;
+    Py_DECREF(chk);
+    *r = (RequestObject *)PyDict_GetItemWithError(rec->open, m);
+    if (*r) {
+        *id = (*r)->id;
+        return 0;
+    }
+    if (PyErr_Occurred())
+        return -1;
+    if (PyLong_Check(m)) {
+        *id = PyLong_AsUnsignedLongLong(m);
+        return 0;
+    }
+    PyErr_Format(PyExc_ValueError, "step member %zd: %R is not an open request of this recorder (pass the Request "
+                                   "objects to be safe from requests that already ended)", i, m);
+    return -1;
+}
+
+/* One member (request, phase, tokens): a tuple with a known phase and tokens in 1..2**32-1 is read
+ * here; anything else goes through servprof._common.check_step_member (its exception, or its reading
+ * of a list). Fills *request (borrowed from `m` or from `keep`, which the caller releases). */
+static int step_member(PyObject *m, Py_ssize_t i, PyObject **request, uint8_t *phase, uint32_t *tokens, PyObject **keep)
+{
+    static const char *const phase_names[] = {"decode", "prefill", "prefill_chunk"};
+    if (PyTuple_CheckExact(m) && PyTuple_GET_SIZE(m) == 3 && PyUnicode_Check(PyTuple_GET_ITEM(m, 1)) &&
+        PyLong_CheckExact(PyTuple_GET_ITEM(m, 2))) {
+        PyObject *ph = PyTuple_GET_ITEM(m, 1);
+        int k = -1;
+        for (int j = 0; j < 3 && k < 0; j++)
+            if (PyUnicode_CompareWithASCIIString(ph, phase_names[j]) == 0)
+                k = j;
+        unsigned long long n = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(m, 2));
+        if (n == (unsigned long long)-1 && PyErr_Occurred())
+            PyErr_Clear();
+        else if (k >= 0 && n >= 1 && n <= UINT32_MAX) {
+            *request = PyTuple_GET_ITEM(m, 0);
+            *phase = (uint8_t)k;
+            *tokens = (uint32_t)n;
+            return 0;
+        }
+    }
+    PyObject *r = PyObject_CallMethod(g_common, "check_step_member", "On", m, i);
+    if (!r)
+        return -1;
+    *keep = r;
+    *request = PyTuple_GET_ITEM(r, 0);
+    *phase = (uint8_t)PyLong_AsLong(PyTuple_GET_ITEM(r, 1));
+    *tokens = (uint32_t)PyLong_AsUnsignedLong(PyTuple_GET_ITEM(r, 2));
+    return 0;
+}
+
+static PyObject *step_new_impl(RecorderObject *rec, PyObject *members, PyObject *pad, PyObject *kv_used,
+                               PyObject *kv_cap, PyObject *sid)
+{
+    if (PyUnicode_Check(members) || PyBytes_Check(members) || !PyObject_HasAttrString(members, "__iter__"))
+        return PyErr_Format(PyExc_TypeError, "step(members, ...): members must be an iterable of (request, phase, "
+                                             "tokens) tuples");
+    PyObject *seq = PySequence_Fast(members, "step(members, ...): members must be iterable");
+    if (!seq)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    BatchObject *b = PyObject_GC_New(BatchObject, &StepType);
+    if (!b) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    Py_INCREF(rec);
+    b->rec = rec;
+    size_t cap = (size_t)(n ? n : 1);
+    b->members = PyMem_Malloc(sizeof(uint64_t) * cap);
+    b->phases = PyMem_Malloc(cap);
+    b->tokens = PyMem_Malloc(sizeof(uint32_t) * cap);
+    b->n = 0;
+    b->reqs = PyList_New(0);
+    b->state = b->cupti = 0;
+    b->token = b->annot = NULL;
+    b->start = b->end = 0;
+    b->is_step = 1;
+    b->kv_used = b->kv_capacity = 0;
+    PyObject_GC_Track((PyObject *)b);
+    if (!b->members || !b->phases || !b->tokens || !b->reqs) {
+        Py_DECREF(seq);
+        Py_DECREF(b);
+        return PyErr_NoMemory();
+    }
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    uint64_t sum = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *request, *keep = NULL;
+        RequestObject *r;
+        if (step_member(items[i], i, &request, &b->phases[i], &b->tokens[i], &keep) < 0)
+            goto fail;
+        int bad = step_member_request(rec, request, i, &b->members[i], &r) < 0 ||
+                  (r && PyList_Append(b->reqs, (PyObject *)r) < 0);
+        Py_XDECREF(keep);
+        if (bad)
+            goto fail;
+        b->n++;
+        sum += b->tokens[i];
+    }
+    Py_CLEAR(seq);
+    b->effective = sum;
+    if (pad && pad != Py_None) {
+        if (get_count(pad, &b->padded, "padded_tokens") < 0)
+            goto fail;
+    } else {
+        b->padded = sum;
+    }
+    if (sum > b->padded) {
+        PyErr_Format(PyExc_ValueError, "the members' tokens (%llu) exceed padded_tokens %llu", (unsigned long long)sum,
+                     (unsigned long long)b->padded);
+        goto fail;
+    }
+    if ((kv_used && kv_used != Py_None && get_count(kv_used, &b->kv_used, "kv_used") < 0) ||
+        (kv_cap && kv_cap != Py_None && get_count(kv_cap, &b->kv_capacity, "kv_capacity") < 0))
+        goto fail;
+    if (b->kv_capacity && b->kv_used > b->kv_capacity) {
+        PyErr_Format(PyExc_ValueError, "kv_used %llu exceeds kv_capacity %llu", (unsigned long long)b->kv_used,
+                     (unsigned long long)b->kv_capacity);
+        goto fail;
+    }
+    if (sid && sid != Py_None) {
+        if (get_count(sid, &b->id, "step_id") < 0)
+            goto fail;
+    } else {
+        b->id = ++rec->next_batch;
+    }
+    return (PyObject *)b;
+fail:
+    Py_XDECREF(seq);
+    Py_DECREF(b);
+    return NULL;
+}
+
 static PyObject *batch_enter(BatchObject *self, PyObject *unused)
 {
     if (self->state)
@@ -1514,10 +1747,7 @@ static PyObject *batch_exit(BatchObject *self, PyObject *args)
         rec->after_close++;
         Py_RETURN_FALSE;
     }
-    sp_record_batch(rec->rec, self->id, self->members, (size_t)self->n, self->start, t, self->effective,
-                    self->padded);
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(self->reqs); i++)
-        request_touch((RequestObject *)PyList_GET_ITEM(self->reqs, i), self->start, t);
+    batch_emit(self, self->start, t);
     if (call_annot_end(rec, &self->annot) < 0)
         return NULL;
     Py_RETURN_FALSE;
@@ -1560,9 +1790,7 @@ static PyObject *batch_record(BatchObject *self, PyObject *const *args, Py_ssize
         rec->after_close++;
         Py_RETURN_NONE;
     }
-    sp_record_batch(rec->rec, self->id, self->members, (size_t)self->n, s, e, self->effective, self->padded);
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(self->reqs); i++)
-        request_touch((RequestObject *)PyList_GET_ITEM(self->reqs, i), s, e);
+    batch_emit(self, s, e);
     Py_RETURN_NONE;
 }
 
@@ -1587,6 +1815,35 @@ static PyObject *batch_get_requests(BatchObject *self, void *c) { return PyList_
 static PyObject *batch_get_id(BatchObject *self, void *c) { return PyLong_FromUnsignedLongLong(self->id); }
 static PyObject *batch_get_eff(BatchObject *self, void *c) { return PyLong_FromUnsignedLongLong(self->effective); }
 static PyObject *batch_get_pad(BatchObject *self, void *c) { return PyLong_FromUnsignedLongLong(self->padded); }
+static PyObject *step_get_phases(BatchObject *self, void *c)
+{
+    static const char *const phase_names[] = {"decode", "prefill", "prefill_chunk"};
+    PyObject *t = PyTuple_New(self->n);
+    for (Py_ssize_t i = 0; t && i < self->n; i++) {
+        PyObject *v = PyUnicode_FromString(phase_names[self->phases[i]]);
+        if (!v) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, i, v);
+    }
+    return t;
+}
+static PyObject *step_get_tokens(BatchObject *self, void *c)
+{
+    PyObject *t = PyTuple_New(self->n);
+    for (Py_ssize_t i = 0; t && i < self->n; i++) {
+        PyObject *v = PyLong_FromUnsignedLong(self->tokens[i]);
+        if (!v) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, i, v);
+    }
+    return t;
+}
+static PyObject *step_get_kv_used(BatchObject *self, void *c) { return PyLong_FromUnsignedLongLong(self->kv_used); }
+static PyObject *step_get_kv_cap(BatchObject *self, void *c) { return PyLong_FromUnsignedLongLong(self->kv_capacity); }
 static PyObject *batch_get_start(BatchObject *self, void *c) { return opt_time(self->state != 0, self->start); }
 static PyObject *batch_get_end(BatchObject *self, void *c) { return opt_time(self->state == 2, self->end); }
 
@@ -1613,6 +1870,8 @@ static void batch_dealloc(BatchObject *self)
     PyObject_GC_UnTrack(self);
     batch_clear(self);
     PyMem_Free(self->members);
+    PyMem_Free(self->phases);
+    PyMem_Free(self->tokens);
     PyObject_GC_Del(self);
 }
 
@@ -1649,6 +1908,29 @@ static PyTypeObject BatchType = {
     .tp_methods = batch_methods,
     .tp_getset = batch_getset,
     .tp_as_sequence = &batch_as_seq,
+};
+
+static PyGetSetDef step_getset[] = {
+    {"phases", (getter)step_get_phases, NULL, "each member's phase: decode, prefill or prefill_chunk", NULL},
+    {"tokens", (getter)step_get_tokens, NULL, "the tokens the step computed for each member", NULL},
+    {"kv_used", (getter)step_get_kv_used, NULL, "KV cache tokens in use after the step", NULL},
+    {"kv_capacity", (getter)step_get_kv_cap, NULL, "KV cache capacity in tokens (0: unknown)", NULL},
+    {NULL}};
+
+/* A subclass of Batch (the step is its batch: device work ties to it, current_batch() returns it); its
+ * record is sp_record_step's instead of sp_record_batch's. */
+static PyTypeObject StepType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "servprof.Step",
+    .tp_basicsize = sizeof(BatchObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "One step of a continuous-batching scheduler (Recorder.step): a Batch whose members carry a phase "
+              "and the tokens computed for them, with the KV cache's occupancy; its `with` block (or record()) "
+              "is the step's window.",
+    .tp_base = &BatchType,
+    .tp_dealloc = (destructor)batch_dealloc,
+    .tp_traverse = (traverseproc)batch_traverse,
+    .tp_clear = (inquiry)batch_clear,
+    .tp_getset = step_getset,
 };
 
 /* ======================================================================================== */
@@ -1824,14 +2106,14 @@ PyMODINIT_FUNC PyInit__native(void)
     s_end = PyUnicode_InternFromString("end");
     if (!s_request_begin || !s_request_tokens || !s_stage_begin || !s_batch_begin || !s_end)
         return NULL;
-    PyTypeObject *types[] = {&RecorderType, &RequestType, &StageType, &BatchType, &ModuleTimerType};
+    PyTypeObject *types[] = {&RecorderType, &RequestType, &StageType, &BatchType, &StepType, &ModuleTimerType};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (PyType_Ready(types[i]) < 0)
             return NULL;
     PyObject *m = PyModule_Create(&native_module);
     if (!m)
         return NULL;
-    const char *names[] = {"Recorder", "Request", "Stage", "Batch", "ModuleTimer"};
+    const char *names[] = {"Recorder", "Request", "Stage", "Batch", "Step", "ModuleTimer"};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         Py_INCREF(types[i]);
         if (PyModule_AddObject(m, names[i], (PyObject *)types[i]) < 0) {

@@ -8,9 +8,9 @@ import threading
 import weakref
 
 from . import _clib
-from ._common import (KNOWN_STAGES, OUTCOMES, DROP_CAUSES, COPY_KINDS, NO_BATCH, MAX_MEMBERS, LABELLED_ID_BASE,
+from ._common import (PHASES, MAX_STEP_MEMBERS, KNOWN_STAGES, OUTCOMES, DROP_CAUSES, COPY_KINDS, NO_BATCH, MAX_MEMBERS, LABELLED_ID_BASE,
                       ON_FORK, current_batch, check_stage_name, check_time, check_count, check_request_id,
-                      check_outcome, check_trace_context, resolve_path)
+                      check_outcome, check_trace_context, check_step_member, check_kv, resolve_path)
 
 _lib = _clib.load()
 _now = _lib.sp_now_ns
@@ -263,6 +263,23 @@ class Recorder:
     def batch(self, requests, *, effective_tokens=None, padded_tokens=None, batch_id=None):
         return Batch(self, requests, effective_tokens, padded_tokens, batch_id)
 
+    def step(self, members, *, padded_tokens=None, kv_used=None, kv_capacity=None, step_id=None):
+        return Step(self, members, padded_tokens, kv_used, kv_capacity, step_id)
+
+    def _member(self, m, what):
+        """(trace id, Request or None) of a batch or step member: a Request, or the id of an open one,
+        or an integer id of none."""
+        if isinstance(m, Request):
+            return m.trace_id, m
+        check_request_id(m)
+        r = self._open.get(m)
+        if r is None:
+            if isinstance(m, int):
+                return m, None
+            raise ValueError("%s %r is not an open request of this recorder (pass the Request objects to be safe "
+                             "from requests that already ended)" % (what, m))
+        return r.trace_id, r
+
     def _batch_id(self, batch):
         if batch is None:
             b = current_batch.get()
@@ -311,7 +328,7 @@ def _u32(v, what):
 
 class Request:
     __slots__ = ("_rec", "id", "trace_id", "_tokens", "arrival_ns", "done_ns", "_ended", "_outcome", "_status",
-                 "_outcome_set", "first_ns", "last_ns", "_annot", "_by_close", "__weakref__")
+                 "_outcome_set", "first_ns", "last_ns", "_annot", "_by_close", "next_token", "__weakref__")
 
     def __init__(self, rec, request_id, tokens, arrival):
         self._rec = rec
@@ -327,6 +344,7 @@ class Request:
         self.last_ns = None
         self._annot = None
         self._by_close = False
+        self.next_token = 0
         if isinstance(request_id, str):
             self.trace_id = LABELLED_ID_BASE + rec._next_label
             rec._next_label += 1
@@ -389,6 +407,19 @@ class Request:
             return
         _lib.sp_record_stage(rec._ptr, self.trace_id, nid, s, e)
         self._touch(s, e)
+
+    def token(self, index=None, time_ns=None):
+        """Output token `index` (0-based; None: the one after the last recorded) left the server at
+        `time_ns` (None: now): the end of the write of the chunk that carries it (sp_record_token)."""
+        i = self.next_token if index is None else check_count(index, "index", False)
+        t = _now() if time_ns is None else check_time(time_ns, "time_ns")
+        rec = self._rec
+        self.next_token = i + 1
+        if rec._ptr is None:
+            rec._py_after_close += 1
+            return
+        _lib.sp_record_token(rec._ptr, self.trace_id, i, t)
+        self._touch(t, t)
 
     def trace_context(self, trace_id, span_id, parent_id=None, flags=1):
         """Records the request's W3C trace context (hex text or bytes): the trace it belongs to, the
@@ -499,19 +530,9 @@ class Batch:
             raise ValueError("a batch holds at most %d requests" % MAX_MEMBERS)
         members, reqs = [], []
         for m in requests:
-            if isinstance(m, Request):
-                members.append(m.trace_id)
-                reqs.append(m)
-            else:
-                check_request_id(m)
-                r = rec._open.get(m)
-                if r is None:
-                    if isinstance(m, int):
-                        members.append(m)
-                        continue
-                    raise ValueError("batch member %r is not an open request of this recorder (pass the "
-                                     "Request objects to be safe from requests that already ended)" % m)
-                members.append(r.trace_id)
+            tid, r = rec._member(m, "batch member")
+            members.append(tid)
+            if r is not None:
                 reqs.append(r)
         check_count(effective, "effective_tokens")
         check_count(padded, "padded_tokens")
@@ -578,12 +599,7 @@ class Batch:
         if rec._ptr is None:
             rec._py_after_close += 1
             return False
-        n = len(self._members)
-        arr = (ctypes.c_uint64 * max(n, 1))(*self._members)
-        _lib.sp_record_batch(rec._ptr, self.id, arr, n, self.start_ns, t, self.effective_tokens,
-                             self.padded_tokens)
-        for r in self._reqs:
-            r._touch(self.start_ns, t)
+        self._emit(self.start_ns, t)
         if self._annot is not None:
             rec.annotator.end(self._annot)
         return False
@@ -601,14 +617,77 @@ class Batch:
         if rec._ptr is None:
             rec._py_after_close += 1
             return
+        self._emit(start_ns, end_ns)
+
+    def _emit(self, start_ns, end_ns):
         n = len(self._members)
         arr = (ctypes.c_uint64 * max(n, 1))(*self._members)
-        _lib.sp_record_batch(rec._ptr, self.id, arr, n, start_ns, end_ns, self.effective_tokens, self.padded_tokens)
+        _lib.sp_record_batch(self._rec._ptr, self.id, arr, n, start_ns, end_ns, self.effective_tokens,
+                             self.padded_tokens)
         for r in self._reqs:
             r._touch(start_ns, end_ns)
 
     def kernel(self, name, start_ns, end_ns, *, device=0, stream=0):
         self._rec.kernel(name, start_ns, end_ns, batch=self.id, device=device, stream=stream)
+
+
+class Step(Batch):
+    """One step of a continuous-batching scheduler (see servprof.Step): a Batch whose members each
+    carry a phase and the tokens the step computed for them, with the KV cache's occupancy."""
+    __slots__ = ("_phases", "_tokens", "kv_used", "kv_capacity")
+
+    def __init__(self, rec, members, padded, kv_used, kv_capacity, step_id):
+        self._rec = rec
+        if isinstance(members, (str, bytes)) or not hasattr(members, "__iter__"):
+            raise TypeError("step(members, ...): members must be an iterable of (request, phase, tokens) tuples")
+        ids, reqs, phases, tokens = [], [], [], []
+        for i, m in enumerate(members):
+            request, phase, n = check_step_member(m, i)
+            tid, r = rec._member(request, "step member %d:" % i)
+            ids.append(tid)
+            phases.append(phase)
+            tokens.append(n)
+            if r is not None:
+                reqs.append(r)
+        effective = sum(tokens)
+        check_count(padded, "padded_tokens")
+        if padded is None:
+            padded = effective
+        if effective > padded:
+            raise ValueError("the members' tokens (%d) exceed padded_tokens %d" % (effective, padded))
+        self.kv_used, self.kv_capacity = check_kv(kv_used, kv_capacity)
+        if step_id is None:
+            rec._next_batch += 1
+            step_id = rec._next_batch
+        else:
+            check_count(step_id, "step_id", False)
+        self.id = step_id
+        self._members, self._reqs, self._phases, self._tokens = ids, reqs, phases, tokens
+        self.effective_tokens = effective
+        self.padded_tokens = padded
+        self.start_ns = None
+        self.end_ns = None
+        self._token = None
+        self._annot = None
+        self._cupti = False
+
+    @property
+    def phases(self):
+        return tuple(PHASES[p] for p in self._phases)
+
+    @property
+    def tokens(self):
+        return tuple(self._tokens)
+
+    def _emit(self, start_ns, end_ns):
+        n = len(self._members)
+        s = _clib.StepRecord(self.id, start_ns, end_ns, self.effective_tokens, self.padded_tokens, self.kv_used,
+                             self.kv_capacity, n, (ctypes.c_uint64 * max(n, 1))(*self._members),
+                             (ctypes.c_uint8 * max(n, 1))(*self._phases), (ctypes.c_uint32 * max(n, 1))(*self._tokens))
+        _lib.sp_record_step(self._rec._ptr, ctypes.byref(s))
+        if n <= MAX_STEP_MEMBERS:  # a larger step was dropped (too_large): it touches no request
+            for r in self._reqs:
+                r._touch(start_ns, end_ns)
 
 
 class ModuleTimer:

@@ -3,7 +3,6 @@
  * trace), loads the server's trace and the client's trace into one event set and prints the report.
  * Uses only the public API. When the build has no service or load generator it falls back to
  * `servprof synth` + `servprof analyze` and says so. docs/demo.md describes what it runs. */
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -12,15 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli_opts.h"
 #include "commands.h"
+#include "demo_int.h"
 #include "servprof/analyze.h"
-#ifdef SERVPROF_WHATIF_ENABLED
-#include "servprof/whatif.h"
-#endif
 #include "servprof/events.h"
 /* load.h and serve.h for their defaults and limits in every build; their functions only in a live one */
 #include "servprof/load.h"
@@ -45,7 +41,7 @@
 #define DEMO_DEFAULT_DURATION_S 10.0
 #define DEMO_MAX_DURATION_S 3600.0
 #define DEMO_DEFAULT_SEED 1
-#define DEMO_PATH_MAX 4096
+#define DEMO_PATH_MAX SP_DEMO_PATH_MAX
 /* The demo's one client opens up to this many connections (the service's per-address cap is lifted) */
 #define DEMO_CONNECTIONS 256
 /* The queue holds about 4 s of offered load, between the service's default capacity and this */
@@ -86,7 +82,9 @@ static void demo_usage(FILE *f)
             "on an ephemeral 127.0.0.1 port, recording every stage; drives it with the open-loop load\n"
             "generator (servprof load: Poisson arrivals, log-normal request lengths); stops it; merges the\n"
             "server's trace with the client's (joined on X-Request-Id, so `network` and client latency from\n"
-            "the intended send time appear); analyses both and prints the report. See docs/demo.md.\n\n"
+            "the intended send time appear); analyses both and prints the report. See docs/demo.md.\n"
+            "`servprof demo --generate` does the same for the text generation service (TTFT and TPOT\n"
+            "by stage); `servprof demo --generate --help` lists its options.\n\n"
             "Load:\n"
             "  --duration S            seconds of load (default %.0f)\n"
             "  --rate R                target requests per second (default %.0f)\n"
@@ -135,33 +133,6 @@ static void demo_usage(FILE *f)
 
 /* ---- fallback: no service or load generator in this build ---- */
 
-/* The folder the traces go to: --keep-traces DIR (created if missing), else a new temporary folder
- * under $TMPDIR (or /tmp). Returns 0, or the exit status after printing why. */
-static int make_trace_dir(const demo_opts *o, char dir[DEMO_PATH_MAX])
-{
-    if (o->keep_traces) {
-        if (strlen(o->keep_traces) > DEMO_PATH_MAX - 64) {
-            fprintf(stderr, "servprof demo: --keep-traces path too long\n");
-            return 2;
-        }
-        snprintf(dir, DEMO_PATH_MAX, "%s", o->keep_traces);
-        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-            fprintf(stderr, "servprof demo: cannot create %s: %s\n", dir, strerror(errno));
-            return 1;
-        }
-        return 0;
-    }
-    const char *tmp = getenv("TMPDIR");
-    if (!tmp || !*tmp || strlen(tmp) > DEMO_PATH_MAX - 64)
-        tmp = "/tmp";
-    snprintf(dir, DEMO_PATH_MAX, "%s/servprof-demo-XXXXXX", tmp);
-    if (!mkdtemp(dir)) {
-        fprintf(stderr, "servprof demo: cannot create a temporary folder in %s: %s\n", tmp, strerror(errno));
-        return 1;
-    }
-    return 0;
-}
-
 #if !DEMO_LIVE
 static int demo_fallback(const demo_opts *o)
 {
@@ -175,7 +146,7 @@ static int demo_fallback(const demo_opts *o)
             "trace: servprof synth, then servprof analyze. The figures below come from a model of a\n"
             "batched service, not from a measured one.\n\n");
     char dir[DEMO_PATH_MAX];
-    int drc = make_trace_dir(o, dir);
+    int drc = sp_demo_trace_dir(o->keep_traces, dir);
     if (drc)
         return drc;
     char trace[DEMO_PATH_MAX + 32];
@@ -372,60 +343,6 @@ static sp_status run_load(const demo_opts *o, sp_load_config *lc, unsigned port,
     return st;
 }
 
-/* Loads both traces into one event set, analyses them, and writes the report (and --perfetto,
- * --html). Returns the exit status. */
-static int report_traces(const demo_opts *o, const char *server_path, const char *client_path)
-{
-    char err[1024] = "";
-    sp_events *ev = NULL;
-    sp_status st = sp_events_create(&ev);
-    if (st == SP_OK)
-        st = sp_events_load_file(ev, server_path, NULL, err, sizeof err);
-    if (st == SP_OK)
-        st = sp_events_load_file(ev, client_path, NULL, err, sizeof err);
-    sp_report *rep = NULL;
-    if (st == SP_OK) {
-        sp_analyze_options ao;
-        sp_analyze_options_init(&ao);
-        ao.price_per_hour = o->price_per_hour;
-        ao.keep_detail = o->html != NULL; /* the HTML charts draw the analysis' detail */
-        st = sp_analyze(ev, &ao, &rep, err, sizeof err);
-#ifdef SERVPROF_WHATIF_ENABLED
-        /* the verdict quotes the simulator's prediction for the natural change (DESIGN section 8) */
-        if (st == SP_OK && (st = sp_whatif_quote_verdict(ev, rep, 0)) != SP_OK)
-            snprintf(err, sizeof err, "predicting the verdict's change: %s", sp_status_str(st));
-#endif
-    }
-    if (st != SP_OK) {
-        fprintf(stderr, "servprof demo: analysing the traces failed: %s\n", err[0] ? err : sp_status_str(st));
-        sp_report_destroy(rep);
-        sp_events_destroy(ev);
-        return 1;
-    }
-    int rc = 1;
-    st = o->json ? sp_report_write_json(rep, stdout) : sp_report_write_text(rep, stdout);
-    if (st == SP_OK && fflush(stdout) != 0)
-        st = SP_ERR_IO;
-    if (st != SP_OK) {
-        fprintf(stderr, "servprof demo: writing the report failed: %s\n", sp_status_str(st));
-    } else {
-        rc = 0;
-        if (!rep->has_client)
-            fprintf(stderr, "servprof demo: warning: the client trace did not join the server's (no "
-                            "network stage); see docs/demo.md\n");
-    }
-    if (rc == 0 && o->perfetto)
-        rc = sp_cli_write_file("demo", o->perfetto, sp_report_write_perfetto, rep, ev,
-                               "Perfetto trace (open it in https://ui.perfetto.dev): ");
-    if (rc == 0 && o->html)
-        rc = sp_cli_write_file("demo", o->html, sp_report_write_html, rep, ev, "HTML report: ");
-    if (rc == 0 && o->keep_traces)
-        fprintf(stderr, "traces kept: servprof analyze %s %s\n", server_path, client_path);
-    sp_report_destroy(rep);
-    sp_events_destroy(ev);
-    return rc;
-}
-
 static int demo_live(const demo_opts *o)
 {
     sp_server_options so;
@@ -435,7 +352,7 @@ static int demo_live(const demo_opts *o)
 
     /* the traces' folder */
     char dir[DEMO_PATH_MAX];
-    int drc = make_trace_dir(o, dir);
+    int drc = sp_demo_trace_dir(o->keep_traces, dir);
     if (drc)
         return drc;
     char server_path[DEMO_PATH_MAX + 32], client_path[DEMO_PATH_MAX + 32];
@@ -496,7 +413,10 @@ static int demo_live(const demo_opts *o)
         if (res->ok == 0)
             fprintf(stderr, "servprof demo: no request succeeded; nothing to analyse\n");
         else
-            rc = report_traces(o, server_path, client_path);
+            {
+            sp_demo_report_opts ro2 = {o->price_per_hour, o->json, o->perfetto, o->html, o->keep_traces};
+            rc = sp_demo_report(&ro2, server_path, client_path);
+        }
     }
     sp_load_result_destroy(res);
     if (!o->keep_traces)
@@ -507,6 +427,10 @@ static int demo_live(const demo_opts *o)
 
 int sp_cmd_demo(int argc, char **argv)
 {
+    /* the generation demo has options of its own (demo_generate.c) */
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--generate") == 0)
+            return sp_cmd_demo_generate(argc, argv);
     /* the service's and the load generator's own defaults (serve.h, load.h), so the demo runs what
      * `servprof serve` and `servprof load` would */
     demo_opts o = {

@@ -149,6 +149,12 @@ fn, en = fleet["requests"]["count"], exact["requests"]["count"]
 if not (en <= fn <= en * 1.1):
     bad.append("requests %d, traces %d" % (fn, en))
 ex = {s["name"]: s for s in exact["stages"]}
+# docs/fleet.md "How close": shares within 0.05 where the tail is shallow; where it is steep (p95 over
+# twice p50: CPU-starved replicas) the bucket at p95 spans a fast-changing stage mix, and shares are
+# read to about 0.1, two candidates within that of each other being level
+lat = exact["requests"]["latency_us"]
+steep = lat["p95"] > 2 * lat["p50"]
+tol = 0.1 if steep else 0.05
 worst = 0
 for s in fleet["stages"]:
     e = ex.get(s["name"])
@@ -157,13 +163,16 @@ for s in fleet["stages"]:
         continue
     d = abs(s["share_of_p95"] - e["share_of_p95"])
     worst = max(worst, d)
-    if d > 0.05:
+    if d > tol:
         bad.append("%s: share of p95 %.4f, traces %.4f" % (s["name"], s["share_of_p95"], e["share_of_p95"]))
 fv, ev = fleet["verdict"], exact["verdict"]
 if (fv["stage"], fv["group"]) != (ev["stage"], ev["group"]):
-    bad.append("verdict %s/%s, traces %s/%s" % (fv["stage"], fv["group"], ev["stage"], ev["group"]))
-print("fleet_prometheus: %d requests (traces %d), p95 %.0f us (traces %.0f), largest share difference %.4f, "
-      "verdict %s" % (fn, en, fp, ep, worst, fv["stage"]))
+    # a different leader is right only when the traces' own ranking has the two level (within tol)
+    rank = {c["stage"]: c["share_of_p95"] for c in exact["verdict"]["ranking"]}
+    if not (fv["stage"] in rank and ev["stage"] in rank and abs(rank[fv["stage"]] - rank[ev["stage"]]) <= tol):
+        bad.append("verdict %s/%s, traces %s/%s" % (fv["stage"], fv["group"], ev["stage"], ev["group"]))
+print("fleet_prometheus: %d requests (traces %d), p95 %.0f us (traces %.0f), largest share difference %.4f "
+      "(tolerance %.2f%s), verdict %s" % (fn, en, fp, ep, worst, tol, ", steep tail" if steep else "", fv["stage"]))
 for b in bad:
     print("FAILED:", b)
 sys.exit(1 if bad else 0)
