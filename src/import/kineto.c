@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/util_int.h"
 #include "import/annotation_int.h"
@@ -1087,7 +1088,8 @@ static kt_par *par_start(kt *k)
     if (g_kt_mode == SP_KINETO_SERIAL)
         return NULL;
     uint64_t size = sp_input_size(k->ctx->in);
-    if (size == 0 || (g_kt_mode == SP_KINETO_AUTO && size < KT_PAR_MIN_BYTES) || k->lx.kinds)
+    if (size == 0 || k->lx.kinds ||
+        (g_kt_mode == SP_KINETO_AUTO && (size < KT_PAR_MIN_BYTES || sysconf(_SC_NPROCESSORS_ONLN) < 2)))
         return NULL;
     uint64_t off;
     uint32_t line, column;
@@ -1219,10 +1221,12 @@ static int par_handover(kt *k, kt_par *p, const sp_json_token *t, sp_status *st)
         pthread_cond_wait(&p->cv, &p->mu);
     int split = p->split;
     pthread_mutex_unlock(&p->mu);
+    bool opens = t->type == SP_JSON_OBJ_BEGIN || t->type == SP_JSON_ARR_BEGIN;
     if (split != 1 || t->offset != p->at.offset || t->line != p->at.line ||
-        (uint64_t)t->column != p->at.offset - p->at.line_start + 1 || t->depth - (t->type == SP_JSON_OBJ_BEGIN ||
-                                                                                t->type == SP_JSON_ARR_BEGIN) != p->at.depth)
+        (uint64_t)t->column != p->at.offset - p->at.line_start + 1 || t->depth - opens != p->at.depth) {
+        atomic_store(&p->cancel, true);   /* not confirmed: stop it now, the serial path goes on */
         return 0;
+    }
     pthread_mutex_lock(&p->mu);
     while (!p->done)
         pthread_cond_wait(&p->cv, &p->mu);

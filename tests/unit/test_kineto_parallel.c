@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "import/import_int.h"
@@ -333,6 +334,44 @@ int main(void)
         every_split(what, tr, 1, 0, lexer_error);
         free(tr);
     }
+
+    /* a file on disk (the second thread reads it with pread) and the same file gzipped (read serially
+     * even when the parallel path is forced: a gzip stream cannot be entered in the middle) */
+    tr = tricky_trace(6, "after", NULL);
+    for (int gz = 0; gz <= 1; gz++) {
+        char path[] = "/tmp/sp_kpar_XXXXXX";
+        int fd = mkstemp(path);
+        CHECK(fd >= 0);
+        close(fd);
+        if (gz) {
+            gzFile g = gzopen(path, "wb");
+            CHECK(g && gzwrite(g, tr, (unsigned)strlen(tr)) == (int)strlen(tr));
+            gzclose(g);
+        } else {
+            FILE *f = fopen(path, "wb");
+            CHECK(f && fwrite(tr, 1, strlen(tr), f) == strlen(tr));
+            fclose(f);
+        }
+        outputs s = run(tr, strlen(tr), SP_KINETO_SERIAL, 0, 0, 0);
+        for (int mode = SP_KINETO_SERIAL; mode <= SP_KINETO_PARALLEL; mode++) {
+            sp_import_kineto_set_mode(mode, 0);
+            unsigned long r0 = sp_import_kineto_parallel_runs();
+            sp_events *ev = NULL;
+            char err[512] = "";
+            CHECK(sp_events_create(&ev) == SP_OK);
+            CHECK(sp_events_load_file(ev, path, NULL, err, sizeof err) == SP_OK);
+            sp_import_kineto_set_mode(SP_KINETO_AUTO, 0);
+            CHECK_EQ_U64(sp_import_kineto_parallel_runs() - r0, (uint64_t)(mode == SP_KINETO_PARALLEL && !gz));
+            CHECK_EQ_U64(ev->n_acts, s.counts[0]);
+            CHECK_EQ_U64(ev->n_launches, s.counts[1]);
+            CHECK_EQ_U64(ev->n_requests, s.counts[2]);
+            CHECK_EQ_U64(ev->files[0].ignored, s.counts[8]);
+            sp_events_destroy(ev);
+        }
+        outputs_free(&s);
+        remove(path);
+    }
+    free(tr);
 
     /* the real traces, split in the middle: identical outputs, the parallel path taken */
     static const char *const real[] = {"alexnet_a100", "amd_mi250_rocm", "cpu_only", "cuda_event_sync",
