@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "analyze/analyze_int.h"
+#include "common/span_heap.h"
 #include "common/util_int.h"
 
 #define SP_ANA_MAX_ITEMS ((size_t)1 << 32)
@@ -612,64 +613,12 @@ static int lookup_row(const struct id_row *lk, size_t n, sp_str id)
 
 /* ---------- stage spans: latest start wins ---------- */
 
-struct cspan {
-    uint64_t s, e;           /* clipped to [arrival, done) */
-    uint64_t rs, re;         /* as recorded: precedence is decided on these */
-    const char *name;
-    int row;
-};
-
-/* true when span x takes precedence over span y where both cover a ns: the later recorded start (the
- * inner span of a nesting), then the earlier recorded end, then the smaller name */
-static int cspan_better(const struct cspan *x, const struct cspan *y)
-{
-    if (x->rs != y->rs)
-        return x->rs > y->rs;
-    if (x->re != y->re)
-        return x->re < y->re;
-    return strcmp(x->name, y->name) < 0;
-}
-
 typedef struct span_scratch {
-    struct cspan *c;
+    struct sp_cspan *c;
     size_t cap_c;
     uint32_t *heap;
     size_t cap_heap;
 } span_scratch;
-
-static void heap_push(uint32_t *h, size_t *n, const struct cspan *c, uint32_t v)
-{
-    size_t i = (*n)++;
-    h[i] = v;
-    while (i > 0) {
-        size_t par = (i - 1) / 2;
-        if (!cspan_better(&c[h[i]], &c[h[par]]))
-            break;
-        uint32_t t = h[i];
-        h[i] = h[par];
-        h[par] = t;
-        i = par;
-    }
-}
-
-static void heap_pop(uint32_t *h, size_t *n, const struct cspan *c)
-{
-    h[0] = h[--(*n)];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, best = i;
-        if (l < *n && cspan_better(&c[h[l]], &c[h[best]]))
-            best = l;
-        if (r < *n && cspan_better(&c[h[r]], &c[h[best]]))
-            best = r;
-        if (best == i)
-            break;
-        uint32_t t = h[i];
-        h[i] = h[best];
-        h[best] = t;
-        i = best;
-    }
-}
 
 /* Adds the request's stage spans, clipped to [arrival, done) and resolved to disjoint owned pieces,
  * as painter items at `level` with the stage row as payload. */
@@ -693,22 +642,22 @@ static sp_status add_span_pieces(sp_ana *a, const sp_ev_request *q, const struct
         if (row < 0)
             continue;
         /* spans are sorted by start, so clipped starts stay non-decreasing */
-        ss->c[m++] = (struct cspan){s, e, sp->start_ns, sp->end_ns, sp_str_get(&ev->strings, sp->stage), row};
+        ss->c[m++] = (struct sp_cspan){s, e, sp->start_ns, sp->end_ns, sp_str_get(&ev->strings, sp->stage), row};
     }
     size_t nh = 0, i = 0;
     uint64_t t = m ? ss->c[0].s : 0;
     while (i < m || nh) {
         while (i < m && ss->c[i].s <= t)
-            heap_push(ss->heap, &nh, ss->c, (uint32_t)i++);
+            sp_cspan_heap_push(ss->heap, &nh, ss->c, (uint32_t)i++);
         while (nh && ss->c[ss->heap[0]].e <= t)
-            heap_pop(ss->heap, &nh, ss->c);
+            sp_cspan_heap_pop(ss->heap, &nh, ss->c);
         if (!nh) {
             if (i == m)
                 break;
             t = ss->c[i].s;
             continue;
         }
-        const struct cspan *top = &ss->c[ss->heap[0]];
+        const struct sp_cspan *top = &ss->c[ss->heap[0]];
         uint64_t next = top->e;
         if (i < m && ss->c[i].s < next)
             next = ss->c[i].s;

@@ -200,14 +200,6 @@ static int demo_fallback(const demo_opts *o)
 /* ---- live demo ---- */
 
 #if DEMO_LIVE
-static atomic_int g_demo_stop;
-
-static void demo_on_sigint(int sig)
-{
-    (void)sig;
-    atomic_store_explicit(&g_demo_stop, 1, memory_order_relaxed);
-}
-
 static void demo_on_progress(void *user, const sp_load_progress *p)
 {
     const demo_opts *o = user;
@@ -229,13 +221,6 @@ static void describe_policy(const demo_opts *o, char *buf, size_t len)
         snprintf(buf + n, len - (size_t)n, "length buckets %s", o->buckets);
     else
         snprintf(buf + n, len - (size_t)n, "padded to each batch's longest member");
-}
-
-static void remove_traces(const char *server_path, const char *client_path, const char *dir)
-{
-    remove(server_path);
-    remove(client_path);
-    rmdir(dir);
 }
 
 /* The service's options for the demo: its model and batching policy, an ephemeral 127.0.0.1 port,
@@ -314,35 +299,6 @@ static void print_run_header(FILE *hdr, const demo_opts *o, const sp_server_opti
     fflush(hdr);
 }
 
-/* Drives the service at `port` with the load generator, writing the client's trace to client_path;
- * Ctrl-C ends the load early (the report covers what ran). */
-static sp_status run_load(const demo_opts *o, sp_load_config *lc, unsigned port, const char *client_path,
-                          sp_load_result **res, char *err, size_t errlen)
-{
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/embeddings", port);
-    lc->url = url;
-    lc->trace_path = client_path;
-    atomic_store_explicit(&g_demo_stop, 0, memory_order_relaxed);
-    lc->stop = &g_demo_stop;
-    int progress = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
-    if (progress) {
-        lc->progress = demo_on_progress;
-        lc->progress_user = (void *)o;
-    }
-    struct sigaction sa, old_int;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = demo_on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sp_status st = sp_load_run(lc, res, err, errlen);
-    sigaction(SIGINT, &old_int, NULL);
-    lc->url = NULL; /* url[] ends here */
-    if (progress)
-        fprintf(stderr, "\n");
-    return st;
-}
-
 static int demo_live(const demo_opts *o)
 {
     sp_server_options so;
@@ -352,25 +308,12 @@ static int demo_live(const demo_opts *o)
 
     /* the traces' folder */
     char dir[DEMO_PATH_MAX];
-    int drc = sp_demo_trace_dir(o->keep_traces, dir);
+    char server_path[DEMO_PATH_MAX + 32], client_path[DEMO_PATH_MAX + 32];
+    sp_recorder *rec = NULL;
+    int drc = sp_demo_open_traces("demo", o->keep_traces, o->price_per_hour, dir, server_path, client_path, &rec);
     if (drc)
         return drc;
-    char server_path[DEMO_PATH_MAX + 32], client_path[DEMO_PATH_MAX + 32];
-    snprintf(server_path, sizeof server_path, "%s/server.sptrace", dir);
-    snprintf(client_path, sizeof client_path, "%s/client.jsonl", dir);
-
-    sp_recorder_options ro;
-    sp_recorder_options_init(&ro);
-    ro.price_per_hour = o->price_per_hour;
-    sp_recorder *rec = NULL;
-    sp_status st = sp_recorder_open(server_path, &ro, &rec);
-    if (st != SP_OK) {
-        char why[640];
-        fprintf(stderr, "servprof demo: %s\n", *sp_recorder_last_error(why, sizeof why) ? why : sp_status_str(st));
-        if (!o->keep_traces)
-            rmdir(dir);
-        return 1;
-    }
+    sp_status st;
     so.recorder = rec;
     char err[1024] = "";
     sp_server *srv = NULL;
@@ -379,7 +322,7 @@ static int demo_live(const demo_opts *o)
         fprintf(stderr, "servprof demo: the service did not start: %s\n", err[0] ? err : sp_status_str(st));
         sp_recorder_close(rec);
         if (!o->keep_traces)
-            remove_traces(server_path, client_path, dir);
+            sp_demo_remove_traces(server_path, client_path, dir);
         return 1;
     }
     /* what is run, at the top; with --json stdout holds only the JSON report */
@@ -387,7 +330,8 @@ static int demo_live(const demo_opts *o)
     print_run_header(hdr, o, &so, &lc, srv, dir);
 
     sp_load_result *res = NULL;
-    st = run_load(o, &lc, sp_server_port(srv), client_path, &res, err, sizeof err);
+    st = sp_demo_run_load(&lc, sp_server_port(srv), "/v1/embeddings", client_path, o->progress, demo_on_progress,
+                          (void *)o, &res, err, sizeof err);
     /* stop the service before closing the recorder: every queued request is answered and recorded */
     sp_server_stop(srv);
     sp_server_stats ss;
@@ -420,7 +364,7 @@ static int demo_live(const demo_opts *o)
     }
     sp_load_result_destroy(res);
     if (!o->keep_traces)
-        remove_traces(server_path, client_path, dir);
+        sp_demo_remove_traces(server_path, client_path, dir);
     return rc;
 }
 #endif

@@ -1,11 +1,14 @@
 /* What `servprof demo` (cmd_demo.c, the encoder) and `servprof demo --generate` (demo_generate.c)
- * share: the traces' folder, and the report of the merged server and client traces. Uses only the
- * public API. */
+ * share: the traces' folder and files, the load run against the in-process service (one Ctrl-C flag),
+ * and the report of the merged server and client traces. Uses only the public API. */
 #include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "demo_int.h"
@@ -94,3 +97,74 @@ int sp_demo_report(const sp_demo_report_opts *o, const char *server_path, const 
     sp_events_destroy(ev);
     return rc;
 }
+
+#if defined(SERVPROF_SERVE_ENABLED) && defined(SERVPROF_LOAD_ENABLED)
+int sp_demo_open_traces(const char *cmd, const char *keep_traces, double price_per_hour, char dir[SP_DEMO_PATH_MAX],
+                        char server_path[SP_DEMO_PATH_MAX + 32], char client_path[SP_DEMO_PATH_MAX + 32],
+                        sp_recorder **rec)
+{
+    int drc = sp_demo_trace_dir(keep_traces, dir);
+    if (drc)
+        return drc;
+    snprintf(server_path, DEMO_PATH_MAX + 32, "%s/server.sptrace", dir);
+    snprintf(client_path, DEMO_PATH_MAX + 32, "%s/client.jsonl", dir);
+
+    sp_recorder_options ro;
+    sp_recorder_options_init(&ro);
+    ro.price_per_hour = price_per_hour;
+    *rec = NULL;
+    sp_status st = sp_recorder_open(server_path, &ro, rec);
+    if (st != SP_OK) {
+        char why[640];
+        fprintf(stderr, "servprof %s: %s\n", cmd, *sp_recorder_last_error(why, sizeof why) ? why : sp_status_str(st));
+        if (!keep_traces)
+            rmdir(dir);
+        return 1;
+    }
+    return 0;
+}
+
+void sp_demo_remove_traces(const char *server_path, const char *client_path, const char *dir)
+{
+    remove(server_path);
+    remove(client_path);
+    rmdir(dir);
+}
+
+static atomic_int g_demo_stop;
+
+static void demo_on_sigint(int sig)
+{
+    (void)sig;
+    atomic_store_explicit(&g_demo_stop, 1, memory_order_relaxed);
+}
+
+sp_status sp_demo_run_load(sp_load_config *lc, unsigned port, const char *route, const char *client_path,
+                           int progress, sp_load_progress_fn on_progress, void *progress_user,
+                           sp_load_result **res, char *err, size_t errlen)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", port, route);
+    lc->url = url;
+    lc->trace_path = client_path;
+    atomic_store_explicit(&g_demo_stop, 0, memory_order_relaxed);
+    lc->stop = &g_demo_stop;
+    if (progress < 0)
+        progress = isatty(STDERR_FILENO);
+    if (progress) {
+        lc->progress = on_progress;
+        lc->progress_user = progress_user;
+    }
+    struct sigaction sa, old_int;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = demo_on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sp_status st = sp_load_run(lc, res, err, errlen);
+    sigaction(SIGINT, &old_int, NULL);
+    lc->url = NULL; /* url[] ends here */
+    if (progress)
+        fprintf(stderr, "\n");
+    return st;
+}
+#endif

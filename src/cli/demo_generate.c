@@ -123,14 +123,6 @@ static void gen_usage(FILE *f)
 }
 
 #if GEN_DEMO_LIVE
-static atomic_int g_gen_stop;
-
-static void gen_on_sigint(int sig)
-{
-    (void)sig;
-    atomic_store_explicit(&g_gen_stop, 1, memory_order_relaxed);
-}
-
 static void gen_on_progress(void *user, const sp_load_progress *p)
 {
     const gen_demo_opts *o = user;
@@ -215,34 +207,6 @@ static void print_gen_header(FILE *hdr, const gen_demo_opts *o, const sp_server_
     fflush(hdr);
 }
 
-/* Drives the service at `port`; Ctrl-C ends the load early (the report covers what ran). */
-static sp_status run_gen_load(const gen_demo_opts *o, sp_load_config *lc, unsigned port, const char *client_path,
-                              sp_load_result **res, char *err, size_t errlen)
-{
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", port, o->chat ? "/v1/chat/completions" : "/v1/completions");
-    lc->url = url;
-    lc->trace_path = client_path;
-    atomic_store_explicit(&g_gen_stop, 0, memory_order_relaxed);
-    lc->stop = &g_gen_stop;
-    int progress = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
-    if (progress) {
-        lc->progress = gen_on_progress;
-        lc->progress_user = (void *)o;
-    }
-    struct sigaction sa, old_int;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = gen_on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sp_status st = sp_load_run(lc, res, err, errlen);
-    sigaction(SIGINT, &old_int, NULL);
-    lc->url = NULL; /* url[] ends here */
-    if (progress)
-        fprintf(stderr, "\n");
-    return st;
-}
-
 /* "p50 X ms  p95 Y ms  p99 Z ms" of a load figure */
 static void print_latency(FILE *f, const char *name, const sp_load_latency *l)
 {
@@ -273,13 +237,6 @@ static void print_gen_outcome(FILE *hdr, const gen_demo_opts *o, const sp_load_r
     fflush(hdr);
 }
 
-static void remove_gen_traces(const char *server_path, const char *client_path, const char *dir)
-{
-    remove(server_path);
-    remove(client_path);
-    rmdir(dir);
-}
-
 static int gen_demo_live(const gen_demo_opts *o)
 {
     sp_server_options so;
@@ -288,26 +245,12 @@ static int gen_demo_live(const gen_demo_opts *o)
     gen_load_config(o, &lc);
 
     char dir[SP_DEMO_PATH_MAX];
-    int drc = sp_demo_trace_dir(o->keep_traces, dir);
+    char server_path[SP_DEMO_PATH_MAX + 32], client_path[SP_DEMO_PATH_MAX + 32];
+    sp_recorder *rec = NULL;
+    int drc = sp_demo_open_traces(GEN_CMD, o->keep_traces, o->price_per_hour, dir, server_path, client_path, &rec);
     if (drc)
         return drc;
-    char server_path[SP_DEMO_PATH_MAX + 32], client_path[SP_DEMO_PATH_MAX + 32];
-    snprintf(server_path, sizeof server_path, "%s/server.sptrace", dir);
-    snprintf(client_path, sizeof client_path, "%s/client.jsonl", dir);
-
-    sp_recorder_options ro;
-    sp_recorder_options_init(&ro);
-    ro.price_per_hour = o->price_per_hour;
-    sp_recorder *rec = NULL;
-    sp_status st = sp_recorder_open(server_path, &ro, &rec);
-    if (st != SP_OK) {
-        char why[640];
-        fprintf(stderr, "servprof %s: %s\n", GEN_CMD,
-                *sp_recorder_last_error(why, sizeof why) ? why : sp_status_str(st));
-        if (!o->keep_traces)
-            rmdir(dir);
-        return 1;
-    }
+    sp_status st;
     so.recorder = rec;
     char err[1024] = "";
     sp_server *srv = NULL;
@@ -316,14 +259,15 @@ static int gen_demo_live(const gen_demo_opts *o)
         fprintf(stderr, "servprof %s: the service did not start: %s\n", GEN_CMD, err[0] ? err : sp_status_str(st));
         sp_recorder_close(rec);
         if (!o->keep_traces)
-            remove_gen_traces(server_path, client_path, dir);
+            sp_demo_remove_traces(server_path, client_path, dir);
         return 1;
     }
     FILE *hdr = o->json ? stderr : stdout;
     print_gen_header(hdr, o, &so, dir);
 
     sp_load_result *res = NULL;
-    st = run_gen_load(o, &lc, sp_server_port(srv), client_path, &res, err, sizeof err);
+    st = sp_demo_run_load(&lc, sp_server_port(srv), o->chat ? "/v1/chat/completions" : "/v1/completions", client_path,
+                          o->progress, gen_on_progress, (void *)o, &res, err, sizeof err);
     /* stop the service before closing the recorder: every admitted request finishes and is recorded */
     sp_server_stop(srv);
     sp_server_stats ss;
@@ -354,7 +298,7 @@ static int gen_demo_live(const gen_demo_opts *o)
     }
     sp_load_result_destroy(res);
     if (!o->keep_traces)
-        remove_gen_traces(server_path, client_path, dir);
+        sp_demo_remove_traces(server_path, client_path, dir);
     return rc;
 }
 #endif

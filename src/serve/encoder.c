@@ -201,44 +201,21 @@ sp_status sp_encoder_save_safetensors(const sp_encoder *enc, const char *path, c
 static sp_status enc_config_of(const sp_st_file *sf, const char *prefix, uint32_t heads, sp_encoder_config *cfg,
                                char *err, size_t errlen)
 {
-    const char *path = sf->path;
     memset(cfg, 0, sizeof(*cfg));
     cfg->heads = heads;
-    uint64_t begin;
     size_t d0;
     sp_status st;
-    json_t *we = sp_st_get(sf, prefix, "embeddings.word_embeddings.weight");
-    json_t *shape = json_is_object(we) ? json_object_get(we, "shape") : NULL;
-    if (!json_is_array(shape) || json_array_size(shape) != 2 || !json_is_integer(json_array_get(shape, 1))) {
-        sp_errf(err, errlen, "%s: no embeddings.word_embeddings.weight [vocab, hidden] tensor", path);
-        return SP_ERR_FORMAT;
-    }
-    json_int_t hid = json_integer_value(json_array_get(shape, 1));
-    if (hid <= 0 || hid > SP_ENC_MAX_HIDDEN) {
-        sp_errf(err, errlen, "%s: hidden size %lld out of range", path, (long long)hid);
-        return SP_ERR_FORMAT;
-    }
-    cfg->hidden = (uint32_t)hid;
-    if ((st = sp_st_check(sf, "embeddings.word_embeddings.weight", we, 0, cfg->hidden, 2, &begin, &d0, err,
-                          errlen)) != SP_OK)
+    if ((st = sp_st_embedding(sf, prefix, "embeddings.word_embeddings.weight", "", SP_ENC_MAX_HIDDEN, &cfg->hidden,
+                              &d0, err, errlen)) != SP_OK)
         return st;
     cfg->vocab_size = (uint32_t)d0;
-    if ((st = sp_st_check(sf, "embeddings.position_embeddings.weight",
-                          sp_st_get(sf, prefix, "embeddings.position_embeddings.weight"), 0, cfg->hidden, 2, &begin,
-                          &d0, err, errlen)) != SP_OK)
+    if ((st = sp_st_rows(sf, prefix, "embeddings.position_embeddings.weight", cfg->hidden, &d0, err, errlen)) != SP_OK)
         return st;
     cfg->max_len = (uint32_t)(d0 > SP_ENC_MAX_LEN ? SP_ENC_MAX_LEN + 1 : d0);
-    char nm[96];
-    while (cfg->layers <= SP_ENC_MAX_LAYERS) {
-        snprintf(nm, sizeof(nm), "encoder.layer.%u.attention.self.query.weight", cfg->layers);
-        if (!sp_st_get(sf, prefix, nm))
-            break;
-        cfg->layers++;
-    }
+    cfg->layers = sp_st_count_layers(sf, prefix, "encoder.layer.", ".attention.self.query.weight", SP_ENC_MAX_LAYERS);
     if (cfg->layers > 0) {
-        if ((st = sp_st_check(sf, "encoder.layer.0.intermediate.dense.weight",
-                              sp_st_get(sf, prefix, "encoder.layer.0.intermediate.dense.weight"), 0, cfg->hidden, 2,
-                              &begin, &d0, err, errlen)) != SP_OK)
+        if ((st = sp_st_rows(sf, prefix, "encoder.layer.0.intermediate.dense.weight", cfg->hidden, &d0, err,
+                             errlen)) != SP_OK)
             return st;
         cfg->ffn = (uint32_t)d0;
     } else {
@@ -276,11 +253,7 @@ sp_status sp_encoder_load_safetensors(const char *path, uint32_t heads, sp_encod
             continue;
         }
         /* token types: [T, hidden], any T; only type 0 is used */
-        uint64_t begin;
-        if ((st = sp_st_check(&sf, t[i].name, e, is_type ? 0 : t[i].dims[0], t[i].dims[1], t[i].ndim, &begin, NULL,
-                              err, errlen)) != SP_OK)
-            goto done;
-        if ((st = sp_st_read(&sf, &t[i], begin, err, errlen)) != SP_OK)
+        if ((st = sp_st_check_read(&sf, &t[i], e, is_type ? 0 : t[i].dims[0], err, errlen)) != SP_OK)
             goto done;
     }
     *out = enc;

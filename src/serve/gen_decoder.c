@@ -205,35 +205,16 @@ static sp_status dec_config_of(const sp_st_file *sf, const char *prefix, uint32_
     const char *path = sf->path;
     memset(cfg, 0, sizeof(*cfg));
     cfg->heads = heads;
-    uint64_t begin;
     size_t d0;
     sp_status st;
-    json_t *we = sp_st_get(sf, prefix, "wte.weight");
-    json_t *shape = json_is_object(we) ? json_object_get(we, "shape") : NULL;
-    if (!json_is_array(shape) || json_array_size(shape) != 2 || !json_is_integer(json_array_get(shape, 1))) {
-        sp_errf(err, errlen, "%s: no wte.weight [vocab, hidden] tensor (GPT-2 names expected)", path);
-        return SP_ERR_FORMAT;
-    }
-    json_int_t hid = json_integer_value(json_array_get(shape, 1));
-    if (hid <= 0 || hid > SP_ENC_MAX_HIDDEN) {
-        sp_errf(err, errlen, "%s: hidden size %lld out of range", path, (long long)hid);
-        return SP_ERR_FORMAT;
-    }
-    cfg->hidden = (uint32_t)hid;
-    if ((st = sp_st_check(sf, "wte.weight", we, 0, cfg->hidden, 2, &begin, &d0, err, errlen)) != SP_OK)
+    if ((st = sp_st_embedding(sf, prefix, "wte.weight", " (GPT-2 names expected)", SP_ENC_MAX_HIDDEN, &cfg->hidden,
+                              &d0, err, errlen)) != SP_OK)
         return st;
     cfg->vocab_size = (uint32_t)d0;
-    if ((st = sp_st_check(sf, "wpe.weight", sp_st_get(sf, prefix, "wpe.weight"), 0, cfg->hidden, 2, &begin, &d0, err,
-                          errlen)) != SP_OK)
+    if ((st = sp_st_rows(sf, prefix, "wpe.weight", cfg->hidden, &d0, err, errlen)) != SP_OK)
         return st;
     cfg->max_len = (uint32_t)(d0 > SP_ENC_MAX_LEN ? SP_ENC_MAX_LEN + 1 : d0);
-    char nm[96];
-    while (cfg->layers <= SP_ENC_MAX_LAYERS) {
-        snprintf(nm, sizeof(nm), "h.%u.attn.c_attn.weight", cfg->layers);
-        if (!sp_st_get(sf, prefix, nm))
-            break;
-        cfg->layers++;
-    }
+    cfg->layers = sp_st_count_layers(sf, prefix, "h.", ".attn.c_attn.weight", SP_ENC_MAX_LAYERS);
     if (cfg->layers > 0) {
         json_t *fc = sp_st_get(sf, prefix, "h.0.mlp.c_fc.weight");
         json_t *fs = json_is_object(fc) ? json_object_get(fc, "shape") : NULL;
@@ -271,11 +252,8 @@ sp_status sp_decoder_load_safetensors(const char *path, uint32_t heads, sp_decod
     }
     size_t n = dec_tensors(dec, t);
     for (size_t i = 0; i < n; i++) {
-        uint64_t begin;
-        if ((st = sp_st_check(&sf, t[i].name, sp_st_get(&sf, prefix, t[i].name), t[i].dims[0], t[i].dims[1],
-                              t[i].ndim, &begin, NULL, err, errlen)) != SP_OK)
-            goto done;
-        if ((st = sp_st_read(&sf, &t[i], begin, err, errlen)) != SP_OK)
+        if ((st = sp_st_check_read(&sf, &t[i], sp_st_get(&sf, prefix, t[i].name), t[i].dims[0], err, errlen)) !=
+            SP_OK)
             goto done;
     }
     *out = dec;

@@ -203,3 +203,53 @@ sp_status sp_st_read(const sp_st_file *sf, const sp_st_tensor *t, uint64_t begin
     }
     return SP_OK;
 }
+
+sp_status sp_st_embedding(const sp_st_file *sf, const char *prefix, const char *name, const char *hint,
+                          size_t max_hidden, uint32_t *hidden, size_t *rows, char *err, size_t errlen)
+{
+    json_t *we = sp_st_get(sf, prefix, name);
+    json_t *shape = json_is_object(we) ? json_object_get(we, "shape") : NULL;
+    if (!json_is_array(shape) || json_array_size(shape) != 2 || !json_is_integer(json_array_get(shape, 1))) {
+        sp_errf(err, errlen, "%s: no %s [vocab, hidden] tensor%s", sf->path, name, hint);
+        return SP_ERR_FORMAT;
+    }
+    json_int_t hid = json_integer_value(json_array_get(shape, 1));
+    if (hid <= 0 || (uint64_t)hid > max_hidden) {
+        sp_errf(err, errlen, "%s: hidden size %lld out of range", sf->path, (long long)hid);
+        return SP_ERR_FORMAT;
+    }
+    *hidden = (uint32_t)hid;
+    uint64_t begin;
+    return sp_st_check(sf, name, we, 0, *hidden, 2, &begin, rows, err, errlen);
+}
+
+sp_status sp_st_rows(const sp_st_file *sf, const char *prefix, const char *name, size_t cols, size_t *rows,
+                     char *err, size_t errlen)
+{
+    uint64_t begin;
+    return sp_st_check(sf, name, sp_st_get(sf, prefix, name), 0, cols, 2, &begin, rows, err, errlen);
+}
+
+uint32_t sp_st_count_layers(const sp_st_file *sf, const char *prefix, const char *before, const char *after,
+                            uint32_t max_layers)
+{
+    char nm[96];
+    uint32_t layers = 0;
+    while (layers <= max_layers) {
+        snprintf(nm, sizeof(nm), "%s%u%s", before, layers, after);
+        if (!sp_st_get(sf, prefix, nm))
+            break;
+        layers++;
+    }
+    return layers;
+}
+
+sp_status sp_st_check_read(const sp_st_file *sf, const sp_st_tensor *t, json_t *e, size_t exp0, char *err,
+                           size_t errlen)
+{
+    uint64_t begin;
+    sp_status st = sp_st_check(sf, t->name, e, exp0, t->dims[1], t->ndim, &begin, NULL, err, errlen);
+    if (st != SP_OK)
+        return st;
+    return sp_st_read(sf, t, begin, err, errlen);
+}

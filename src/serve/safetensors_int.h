@@ -59,4 +59,26 @@ sp_status sp_st_check(const sp_st_file *sf, const char *name, json_t *e, size_t 
 /* Reads tensor t's floats from data byte `begin` and refuses non-finite values. */
 sp_status sp_st_read(const sp_st_file *sf, const sp_st_tensor *t, uint64_t begin, char *err, size_t errlen);
 
+/* ---- the shape reading the encoder's and the decoder's loaders share (tensors named by the caller) ---- */
+
+/* The embedding `prefix` + `name`, [rows, hidden]: *hidden from its shape, which must be an integer in
+ * 1..max_hidden, then the tensor checked (sp_st_check) and *rows its first dimension. Messages: "<path>:
+ * no <name> [vocab, hidden] tensor<hint>" (hint: "" or a note naming the expected checkpoint) and
+ * "<path>: hidden size <n> out of range", or sp_st_check's. */
+sp_status sp_st_embedding(const sp_st_file *sf, const char *prefix, const char *name, const char *hint,
+                          size_t max_hidden, uint32_t *hidden, size_t *rows, char *err, size_t errlen);
+
+/* Checks the [any, cols] tensor `prefix` + `name` (sp_st_check) and sets *rows to its first dimension. */
+sp_status sp_st_rows(const sp_st_file *sf, const char *prefix, const char *name, size_t cols, size_t *rows,
+                     char *err, size_t errlen);
+
+/* The number of layers: how many of the names `before` + 0, 1, ... + `after` (after `prefix`) are in
+ * the header in a row, counting at most max_layers + 1 (one over the limit, for the caller's check). */
+uint32_t sp_st_count_layers(const sp_st_file *sf, const char *prefix, const char *before, const char *after,
+                            uint32_t max_layers);
+
+/* Checks header entry `e` against tensor t's shape (first dimension exp0; 0: any) and reads t's floats. */
+sp_status sp_st_check_read(const sp_st_file *sf, const sp_st_tensor *t, json_t *e, size_t exp0, char *err,
+                           size_t errlen);
+
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/hmap.h"
+#include "common/span_heap.h"
 #include "common/util_int.h"
 #include "format/native_format.h"
 #include "trace/recorder_int.h"
@@ -104,7 +105,7 @@ struct sp_tap {
     uint64_t rows[SP_MX_MAX_ROWS];
     tap_seg *bp;
     size_t cap_bp;
-    struct cspan *cs;
+    struct sp_cspan *cs;
     size_t cap_cs;
     uint32_t *heap;
     size_t cap_heap;
@@ -114,13 +115,6 @@ struct sp_tap {
     size_t cap_border;
     struct pev *pev;
     size_t cap_pev;
-};
-
-struct cspan {
-    uint64_t s, e;       /* clipped to [arrival, done) */
-    uint64_t rs, re;     /* as recorded */
-    const char *name;
-    int row;
 };
 
 struct pev {
@@ -666,59 +660,14 @@ static int name_row(sp_tap *t, uint32_t id)
 
 /* ---------------- a request's partition (docs/analysis.md section 1) ---------------- */
 
-/* true when span x takes precedence over span y where both cover a ns: the later recorded start (the
- * inner span of a nesting), then the earlier recorded end, then the smaller name */
-static int cspan_better(const struct cspan *x, const struct cspan *y)
-{
-    if (x->rs != y->rs)
-        return x->rs > y->rs;
-    if (x->re != y->re)
-        return x->re < y->re;
-    return strcmp(x->name, y->name) < 0;
-}
-
 static int cspan_order(const void *a, const void *b)
 {
-    const struct cspan *x = a, *y = b;
+    const struct sp_cspan *x = a, *y = b;
     if (x->rs != y->rs)
         return x->rs < y->rs ? -1 : 1;
     if (x->re != y->re)
         return x->re < y->re ? -1 : 1;
     return strcmp(x->name, y->name);
-}
-
-static void heap_push(uint32_t *h, size_t *n, const struct cspan *c, uint32_t v)
-{
-    size_t i = (*n)++;
-    h[i] = v;
-    while (i > 0) {
-        size_t par = (i - 1) / 2;
-        if (!cspan_better(&c[h[i]], &c[h[par]]))
-            break;
-        uint32_t tmp = h[i];
-        h[i] = h[par];
-        h[par] = tmp;
-        i = par;
-    }
-}
-
-static void heap_pop(uint32_t *h, size_t *n, const struct cspan *c)
-{
-    h[0] = h[--(*n)];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, best = i;
-        if (l < *n && cspan_better(&c[h[l]], &c[h[best]]))
-            best = l;
-        if (r < *n && cspan_better(&c[h[r]], &c[h[best]]))
-            best = r;
-        if (best == i)
-            break;
-        uint32_t tmp = h[i];
-        h[i] = h[best];
-        h[best] = tmp;
-        i = best;
-    }
 }
 
 /* The request's batches in window start order, equal starts by id (the analyzer's order). */
@@ -798,23 +747,23 @@ static bool partition(sp_tap *t, tap_req *q, size_t n_rows, double *padding)
         int row = name_row(t, sp->name);
         if (e <= s || row < 0 || (size_t)row >= n_rows)
             continue;
-        t->cs[m++] = (struct cspan){s, e, sp->s, sp->e, t->names[sp->name], row};
+        t->cs[m++] = (struct sp_cspan){s, e, sp->s, sp->e, t->names[sp->name], row};
     }
     qsort(t->cs, m, sizeof *t->cs, cspan_order);
     size_t n_pc = 0, nh = 0, i = 0;
     uint64_t at = m ? t->cs[0].s : 0;
     while (i < m || nh) {
         while (i < m && t->cs[i].s <= at)
-            heap_push(t->heap, &nh, t->cs, (uint32_t)i++);
+            sp_cspan_heap_push(t->heap, &nh, t->cs, (uint32_t)i++);
         while (nh && t->cs[t->heap[0]].e <= at)
-            heap_pop(t->heap, &nh, t->cs);
+            sp_cspan_heap_pop(t->heap, &nh, t->cs);
         if (!nh) {
             if (i == m)
                 break;
             at = t->cs[i].s;
             continue;
         }
-        const struct cspan *top = &t->cs[t->heap[0]];
+        const struct sp_cspan *top = &t->cs[t->heap[0]];
         uint64_t next = top->e;
         if (i < m && t->cs[i].s < next)
             next = t->cs[i].s;
