@@ -6,7 +6,7 @@ decoder with a KV cache (decoder.py, seeded weights) on the CPU, behind OpenAI's
 `stream_options: {"include_usage": true}` a usage chunk before it) or without. It is
 instrumented only through servprof's public Python API (docs/python.md, "Generation"): the ASGI
 middleware, the preprocess, queue, detokenize and stream spans, one `rec.step(...)` per scheduler step
-and `r.token()` after each token's chunk is written.
+and `r.token()` with the time each token's chunk is handed to the transport.
 
     python3 examples/python/generate_service.py --port 0 --trace gen.sptrace
     curl -N 127.0.0.1:PORT/v1/completions -d '{"prompt":"the quick brown fox","max_tokens":8,"stream":true}'
@@ -324,10 +324,14 @@ class Service:
             with r.stage("detokenize") if r is not None else _null():
                 ev = self.chunk(rid, created, self.engine.piece(token, k == 0), reason)
             k += 1
+            # the token leaves the server when its chunk is handed to the server's transport: stamped
+            # here, since after the await the event loop may have run other requests' work first (the
+            # client then had the token before a stamp taken after the await: seen 170 us early)
+            handed = servprof.now_ns()
             with r.stage("stream") if r is not None else _null():
                 await send({"type": "http.response.body", "body": ev, "more_body": True})
             if r is not None:
-                r.token()               # it has left the server: the end of its chunk's write
+                r.token(time_ns=handed)
             if reason is not None:
                 break
         self.counts["ok"] += 1
