@@ -51,6 +51,14 @@ def check_time(value, what):
     return value
 
 
+def check_span(start_ns, end_ns):
+    """A time span's two ends (check_time each), the end not before the start."""
+    check_time(start_ns, "start_ns")
+    check_time(end_ns, "end_ns")
+    if end_ns < start_ns:
+        raise ValueError("end_ns %d is before start_ns %d" % (end_ns, start_ns))
+
+
 def check_count(value, what, allow_none=True):
     if value is None and allow_none:
         return None

@@ -78,6 +78,15 @@ static int get_u64(PyObject *o, uint64_t limit, uint64_t *out, const char *check
 #define get_time(o, out, what) get_u64((o), UINT64_MAX, (out), "check_time", (what))
 #define get_count(o, out, what) get_u64((o), LABELLED_ID_BASE, (out), "check_count", (what))
 
+/* A time argument that may be absent or None (then now): 0, or -1 with an exception. */
+static int get_time_or_now(PyObject *o, uint64_t *out, const char *what)
+{
+    if (o && o != Py_None)
+        return get_time(o, out, what);
+    *out = sp_now_ns();
+    return 0;
+}
+
 static int get_u32(PyObject *o, uint32_t *out, const char *what)
 {
     if (PyLong_Check(o) && !PyBool_Check(o)) {
@@ -220,6 +229,20 @@ static void request_touch(RequestObject *r, uint64_t s, uint64_t e)
 }
 
 static int request_finish(RequestObject *r, uint64_t t, int outcome, int status);
+
+/* Calls the annotator's `method`(a[, b]) and keeps the handle it returns in *annot (None: no handle
+ * to end): 0, or -1 with its exception. */
+static int call_annot_begin(RecorderObject *rec, PyObject *method, PyObject *a, PyObject *b, PyObject **annot)
+{
+    PyObject *h = PyObject_CallMethodObjArgs(rec->annotator, method, a, b, NULL);
+    if (!h)
+        return -1;
+    if (h == Py_None)
+        Py_DECREF(h);
+    else
+        *annot = h;
+    return 0;
+}
 
 static int recorder_init(RecorderObject *self, PyObject *args, PyObject *kw)
 {
@@ -711,12 +734,8 @@ static PyObject *recorder_request(RecorderObject *self, PyObject *const *args, P
             return NULL;
         tok = (int64_t)tokens;
     }
-    if (vals[1] && vals[1] != Py_None) {
-        if (get_time(vals[1], &arrival, "arrival_ns") < 0)
-            return NULL;
-    } else {
-        arrival = sp_now_ns();
-    }
+    if (get_time_or_now(vals[1], &arrival, "arrival_ns") < 0)
+        return NULL;
     RequestObject *r = PyObject_GC_New(RequestObject, &RequestType);
     if (!r)
         return NULL;
@@ -746,16 +765,9 @@ static PyObject *recorder_request(RecorderObject *self, PyObject *const *args, P
         const char *s = PyUnicode_AsUTF8AndSize(key, &len);
         sp_record_request_label(self->rec, r->id, s, (size_t)len);
     }
-    if (HAS_ANNOT(self)) {
-        PyObject *h = PyObject_CallMethodObjArgs(self->annotator, s_request_begin, (PyObject *)r, NULL);
-        if (!h) {
-            Py_DECREF(r);
-            return NULL;
-        }
-        if (h == Py_None)
-            Py_DECREF(h);
-        else
-            r->annot = h;
+    if (HAS_ANNOT(self) && call_annot_begin(self, s_request_begin, (PyObject *)r, NULL, &r->annot) < 0) {
+        Py_DECREF(r);
+        return NULL;
     }
     return (PyObject *)r;
 }
@@ -817,6 +829,23 @@ static int check_span(PyObject *s, PyObject *e, uint64_t *start, uint64_t *end)
     return 0;
 }
 
+/* A kernel record of `rec` from kernel(name, start_ns, end_ns)'s arguments, `batch` as resolve_batch
+ * reads it and the optional `device` and `stream`. */
+static PyObject *kernel_impl(RecorderObject *rec, PyObject *const *args, PyObject *batch, PyObject *device,
+                             PyObject *stream)
+{
+    sp_kernel_record k = {0};
+    if (kernel_name_id(rec, args[0], &k.name) < 0 || check_span(args[1], args[2], &k.start_ns, &k.end_ns) < 0 ||
+        resolve_batch(batch, &k.batch_id) < 0 || (device && get_u32(device, &k.device, "device") < 0) ||
+        (stream && get_u32(stream, &k.stream, "stream") < 0))
+        return NULL;
+    if (!rec->rec)
+        rec->after_close++;
+    else
+        sp_record_kernel(rec->rec, &k);
+    Py_RETURN_NONE;
+}
+
 /* kernel(name, start_ns, end_ns, *, batch=None, device=0, stream=0) */
 static PyObject *recorder_kernel(RecorderObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -824,16 +853,7 @@ static PyObject *recorder_kernel(RecorderObject *self, PyObject *const *args, Py
     PyObject *vals[3] = {NULL, NULL, NULL};
     if (parse_kw("kernel", nargs, 3, args, kwnames, names, vals, 3) < 0)
         return NULL;
-    sp_kernel_record k = {0};
-    if (kernel_name_id(self, args[0], &k.name) < 0 || check_span(args[1], args[2], &k.start_ns, &k.end_ns) < 0 ||
-        resolve_batch(vals[0], &k.batch_id) < 0 || (vals[1] && get_u32(vals[1], &k.device, "device") < 0) ||
-        (vals[2] && get_u32(vals[2], &k.stream, "stream") < 0))
-        return NULL;
-    if (!self->rec)
-        self->after_close++;
-    else
-        sp_record_kernel(self->rec, &k);
-    Py_RETURN_NONE;
+    return kernel_impl(self, args, vals[0], vals[1], vals[2]);
 }
 
 /* copy(kind, nbytes, start_ns, end_ns, *, batch=None, device=0, stream=0) */
@@ -1085,12 +1105,8 @@ static PyObject *request_token(RequestObject *self, PyObject *const *args, Py_ss
     uint64_t index = self->next_token, t;
     if (vals[0] && vals[0] != Py_None && get_count(vals[0], &index, "index") < 0)
         return NULL;
-    if (vals[1] && vals[1] != Py_None) {
-        if (get_time(vals[1], &t, "time_ns") < 0)
-            return NULL;
-    } else {
-        t = sp_now_ns();
-    }
+    if (get_time_or_now(vals[1], &t, "time_ns") < 0)
+        return NULL;
     self->next_token = index + 1;
     if (!self->rec->rec) {
         self->rec->after_close++;
@@ -1169,12 +1185,8 @@ static PyObject *request_end(RequestObject *self, PyObject *const *args, Py_ssiz
         return PyErr_Format(PyExc_RuntimeError, "request %R already ended (at %llu ns)", self->key,
                             (unsigned long long)self->done);
     uint64_t t;
-    if (vals[0] && vals[0] != Py_None) {
-        if (get_time(vals[0], &t, "done_ns") < 0)
-            return NULL;
-    } else {
-        t = sp_now_ns();
-    }
+    if (get_time_or_now(vals[0], &t, "done_ns") < 0)
+        return NULL;
     if (t < self->arrival)
         return PyErr_Format(PyExc_ValueError, "done_ns %llu is before the request's arrival %llu",
                             (unsigned long long)t, (unsigned long long)self->arrival);
@@ -1349,15 +1361,9 @@ static PyObject *stage_enter(StageObject *self, PyObject *unused)
     if (self->state)
         return PyErr_Format(PyExc_RuntimeError, "stage %R of request %R entered twice", self->name, self->req->key);
     RecorderObject *rec = self->req->rec;
-    if (HAS_ANNOT(rec) && rec->rec) {
-        PyObject *h = PyObject_CallMethodObjArgs(rec->annotator, s_stage_begin, (PyObject *)self->req, self->name, NULL);
-        if (!h)
-            return NULL;
-        if (h == Py_None)
-            Py_DECREF(h);
-        else
-            self->annot = h;
-    }
+    if (HAS_ANNOT(rec) && rec->rec &&
+        call_annot_begin(rec, s_stage_begin, (PyObject *)self->req, self->name, &self->annot) < 0)
+        return NULL;
     self->state = 1;
     self->start = sp_now_ns();
     Py_INCREF(self);
@@ -1425,12 +1431,92 @@ static PyTypeObject StageType = {
 /* ======================================================================================== */
 /* Batch                                                                                     */
 
+/* A batch's or step's members as a fast sequence, refusing text and non-iterables with the caller's
+ * messages: NULL with an exception. */
+static PyObject *members_seq(PyObject *members, const char *not_iterable, const char *fast_msg)
+{
+    if (PyUnicode_Check(members) || PyBytes_Check(members) || !PyObject_HasAttrString(members, "__iter__"))
+        return PyErr_Format(PyExc_TypeError, "%s", not_iterable);
+    return PySequence_Fast(members, fast_msg);
+}
+
+/* A new batch (or step, `type` StepType) of `rec` not yet entered, with room for n members and no id
+ * yet: NULL with an exception. */
+static BatchObject *batch_alloc(RecorderObject *rec, PyTypeObject *type, Py_ssize_t n)
+{
+    BatchObject *b = PyObject_GC_New(BatchObject, type);
+    if (!b)
+        return NULL;
+    int is_step = type == &StepType;
+    size_t cap = (size_t)(n ? n : 1);
+    Py_INCREF(rec);
+    b->rec = rec;
+    b->members = PyMem_Malloc(sizeof(uint64_t) * cap);
+    b->phases = is_step ? PyMem_Malloc(cap) : NULL;
+    b->tokens = is_step ? PyMem_Malloc(sizeof(uint32_t) * cap) : NULL;
+    b->n = 0;
+    b->reqs = PyList_New(0);
+    b->state = b->cupti = 0;
+    b->token = b->annot = NULL;
+    b->start = b->end = 0;
+    b->is_step = is_step;
+    b->kv_used = b->kv_capacity = 0;
+    PyObject_GC_Track((PyObject *)b);
+    if (!b->members || !b->reqs || (is_step && (!b->phases || !b->tokens))) {
+        Py_DECREF(b);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    return b;
+}
+
+/* A batch or step member's request: a Request, or the id of an open one, or an integer id of none (r
+ * NULL). `step_index` is the member's index in a step, -1 in a batch (the error names it so). */
+static int member_request(RecorderObject *rec, PyObject *m, Py_ssize_t step_index, uint64_t *id, RequestObject **r)
+{
+    *r = NULL;
+    if (Py_IS_TYPE(m, &RequestType)) {
+        *r = (RequestObject *)m;
+        *id = (*r)->id;
+        return 0;
+    }
+    PyObject *chk = PyObject_CallMethod(g_common, "check_request_id", "O", m);
+    if (!chk)
+        return -1;
+    Py_DECREF(chk);
+    *r = (RequestObject *)PyDict_GetItemWithError(rec->open, m);
+    if (*r) {
+        *id = (*r)->id;
+        return 0;
+    }
+    if (PyErr_Occurred())
+        return -1;
+    if (PyLong_Check(m)) {
+        *id = PyLong_AsUnsignedLongLong(m);
+        return 0;
+    }
+    if (step_index < 0)
+        PyErr_Format(PyExc_ValueError, "batch member %R is not an open request of this recorder (pass the Request "
+                                       "objects to be safe from requests that already ended)", m);
+    else
+        PyErr_Format(PyExc_ValueError, "step member %zd: %R is not an open request of this recorder (pass the "
+                                       "Request objects to be safe from requests that already ended)", step_index, m);
+    return -1;
+}
+
+/* A batch's or step's id: `given` (named `what` in an error) or, absent or None, the recorder's next. */
+static int batch_id_of(RecorderObject *rec, PyObject *given, const char *what, uint64_t *out)
+{
+    if (given && given != Py_None)
+        return get_count(given, out, what);
+    *out = ++rec->next_batch;
+    return 0;
+}
+
 static PyObject *batch_new_impl(RecorderObject *rec, PyObject *requests, PyObject *eff, PyObject *pad, PyObject *bid)
 {
-    if (PyUnicode_Check(requests) || PyBytes_Check(requests) || !PyObject_HasAttrString(requests, "__iter__"))
-        return PyErr_Format(PyExc_TypeError, "batch(requests, ...): requests must be an iterable of "
-                                             "servprof.Request objects or request ids");
-    PyObject *seq = PySequence_Fast(requests, "batch(requests, ...): requests must be iterable");
+    PyObject *seq = members_seq(requests, "batch(requests, ...): requests must be an iterable of servprof.Request "
+                                          "objects or request ids", "batch(requests, ...): requests must be iterable");
     if (!seq)
         return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
@@ -1438,58 +1524,23 @@ static PyObject *batch_new_impl(RecorderObject *rec, PyObject *requests, PyObjec
         Py_DECREF(seq);
         return PyErr_Format(PyExc_ValueError, "a batch holds at most %d requests", MAX_MEMBERS);
     }
-    BatchObject *b = PyObject_GC_New(BatchObject, &BatchType);
+    BatchObject *b = batch_alloc(rec, &BatchType, n);
     if (!b) {
         Py_DECREF(seq);
         return NULL;
-    }
-    Py_INCREF(rec);
-    b->rec = rec;
-    b->members = PyMem_Malloc(sizeof(uint64_t) * (size_t)(n ? n : 1));
-    b->n = 0;
-    b->reqs = PyList_New(0);
-    b->state = b->cupti = 0;
-    b->token = b->annot = NULL;
-    b->start = b->end = 0;
-    b->is_step = 0;
-    b->phases = NULL;
-    b->tokens = NULL;
-    b->kv_used = b->kv_capacity = 0;
-    PyObject_GC_Track((PyObject *)b);
-    if (!b->members || !b->reqs) {
-        Py_DECREF(seq);
-        Py_DECREF(b);
-        return PyErr_NoMemory();
     }
     PyObject **items = PySequence_Fast_ITEMS(seq);
     int all_known = 1;
     uint64_t sum = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *m = items[i];
-        RequestObject *r = NULL;
-        if (Py_IS_TYPE(m, &RequestType)) {
-            r = (RequestObject *)m;
-        } else {
-            PyObject *chk = PyObject_CallMethod(g_common, "check_request_id", "O", m);
-            if (!chk)
-                goto fail;
-            Py_DECREF(chk);
-            r = (RequestObject *)PyDict_GetItemWithError(rec->open, m);
-            if (!r) {
-                if (PyErr_Occurred())
-                    goto fail;
-                if (PyLong_Check(m)) {
-                    b->members[b->n++] = PyLong_AsUnsignedLongLong(m);
-                    all_known = 0;
-                    continue;
-                }
-                PyErr_Format(PyExc_ValueError,
-                             "batch member %R is not an open request of this recorder (pass the Request objects "
-                             "to be safe from requests that already ended)", m);
-                goto fail;
-            }
+        RequestObject *r;
+        if (member_request(rec, items[i], -1, &b->members[b->n], &r) < 0)
+            goto fail;
+        b->n++;
+        if (!r) {
+            all_known = 0;
+            continue;
         }
-        b->members[b->n++] = r->id;
         if (PyList_Append(b->reqs, (PyObject *)r) < 0)
             goto fail;
         if (r->tokens < 0)
@@ -1518,12 +1569,8 @@ static PyObject *batch_new_impl(RecorderObject *rec, PyObject *requests, PyObjec
     }
     b->effective = e;
     b->padded = p;
-    if (bid && bid != Py_None) {
-        if (get_count(bid, &b->id, "batch_id") < 0)
-            goto fail;
-    } else {
-        b->id = ++rec->next_batch;
-    }
+    if (batch_id_of(rec, bid, "batch_id", &b->id) < 0)
+        goto fail;
     return (PyObject *)b;
 fail:
     Py_XDECREF(seq);
@@ -1546,35 +1593,6 @@ static void batch_emit(BatchObject *self, uint64_t s, uint64_t e)
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(self->reqs); i++)
         request_touch((RequestObject *)PyList_GET_ITEM(self->reqs, i), s, e);
-}
-
-/* A step member's request: a Request, or the id of an open one, or an integer id of none (r NULL). */
-static int step_member_request(RecorderObject *rec, PyObject *m, Py_ssize_t i, uint64_t *id, RequestObject **r)
-{
-    *r = NULL;
-    if (Py_IS_TYPE(m, &RequestType)) {
-        *r = (RequestObject *)m;
-        *id = (*r)->id;
-        return 0;
-    }
-    PyObject *chk = PyObject_CallMethod(g_common, "check_request_id", "O", m);
-    if (!chk)
-        return -1;
-    Py_DECREF(chk);
-    *r = (RequestObject *)PyDict_GetItemWithError(rec->open, m);
-    if (*r) {
-        *id = (*r)->id;
-        return 0;
-    }
-    if (PyErr_Occurred())
-        return -1;
-    if (PyLong_Check(m)) {
-        *id = PyLong_AsUnsignedLongLong(m);
-        return 0;
-    }
-    PyErr_Format(PyExc_ValueError, "step member %zd: %R is not an open request of this recorder (pass the Request "
-                                   "objects to be safe from requests that already ended)", i, m);
-    return -1;
 }
 
 /* One member (request, phase, tokens): a tuple with a known phase and tokens in 1..2**32-1 is read
@@ -1613,36 +1631,15 @@ static int step_member(PyObject *m, Py_ssize_t i, PyObject **request, uint8_t *p
 static PyObject *step_new_impl(RecorderObject *rec, PyObject *members, PyObject *pad, PyObject *kv_used,
                                PyObject *kv_cap, PyObject *sid)
 {
-    if (PyUnicode_Check(members) || PyBytes_Check(members) || !PyObject_HasAttrString(members, "__iter__"))
-        return PyErr_Format(PyExc_TypeError, "step(members, ...): members must be an iterable of (request, phase, "
-                                             "tokens) tuples");
-    PyObject *seq = PySequence_Fast(members, "step(members, ...): members must be iterable");
+    PyObject *seq = members_seq(members, "step(members, ...): members must be an iterable of (request, phase, "
+                                         "tokens) tuples", "step(members, ...): members must be iterable");
     if (!seq)
         return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    BatchObject *b = PyObject_GC_New(BatchObject, &StepType);
+    BatchObject *b = batch_alloc(rec, &StepType, n);
     if (!b) {
         Py_DECREF(seq);
         return NULL;
-    }
-    Py_INCREF(rec);
-    b->rec = rec;
-    size_t cap = (size_t)(n ? n : 1);
-    b->members = PyMem_Malloc(sizeof(uint64_t) * cap);
-    b->phases = PyMem_Malloc(cap);
-    b->tokens = PyMem_Malloc(sizeof(uint32_t) * cap);
-    b->n = 0;
-    b->reqs = PyList_New(0);
-    b->state = b->cupti = 0;
-    b->token = b->annot = NULL;
-    b->start = b->end = 0;
-    b->is_step = 1;
-    b->kv_used = b->kv_capacity = 0;
-    PyObject_GC_Track((PyObject *)b);
-    if (!b->members || !b->phases || !b->tokens || !b->reqs) {
-        Py_DECREF(seq);
-        Py_DECREF(b);
-        return PyErr_NoMemory();
     }
     PyObject **items = PySequence_Fast_ITEMS(seq);
     uint64_t sum = 0;
@@ -1651,7 +1648,7 @@ static PyObject *step_new_impl(RecorderObject *rec, PyObject *members, PyObject 
         RequestObject *r;
         if (step_member(items[i], i, &request, &b->phases[i], &b->tokens[i], &keep) < 0)
             goto fail;
-        int bad = step_member_request(rec, request, i, &b->members[i], &r) < 0 ||
+        int bad = member_request(rec, request, i, &b->members[i], &r) < 0 ||
                   (r && PyList_Append(b->reqs, (PyObject *)r) < 0);
         Py_XDECREF(keep);
         if (bad)
@@ -1680,12 +1677,8 @@ static PyObject *step_new_impl(RecorderObject *rec, PyObject *members, PyObject 
                      (unsigned long long)b->kv_capacity);
         goto fail;
     }
-    if (sid && sid != Py_None) {
-        if (get_count(sid, &b->id, "step_id") < 0)
-            goto fail;
-    } else {
-        b->id = ++rec->next_batch;
-    }
+    if (batch_id_of(rec, sid, "step_id", &b->id) < 0)
+        goto fail;
     return (PyObject *)b;
 fail:
     Py_XDECREF(seq);
@@ -1698,15 +1691,8 @@ static PyObject *batch_enter(BatchObject *self, PyObject *unused)
     if (self->state)
         return PyErr_Format(PyExc_RuntimeError, "batch %llu entered twice", (unsigned long long)self->id);
     RecorderObject *rec = self->rec;
-    if (HAS_ANNOT(rec) && rec->rec) {
-        PyObject *h = PyObject_CallMethodObjArgs(rec->annotator, s_batch_begin, (PyObject *)self, NULL);
-        if (!h)
-            return NULL;
-        if (h == Py_None)
-            Py_DECREF(h);
-        else
-            self->annot = h;
-    }
+    if (HAS_ANNOT(rec) && rec->rec && call_annot_begin(rec, s_batch_begin, (PyObject *)self, NULL, &self->annot) < 0)
+        return NULL;
     self->token = PyContextVar_Set(g_current_batch, (PyObject *)self);
     if (!self->token)
         return NULL;
@@ -1759,16 +1745,7 @@ static PyObject *batch_kernel(BatchObject *self, PyObject *const *args, Py_ssize
     PyObject *vals[2] = {NULL, NULL};
     if (parse_kw("kernel", nargs, 3, args, kwnames, names, vals, 2) < 0)
         return NULL;
-    sp_kernel_record k = {0};
-    k.batch_id = self->id;
-    if (kernel_name_id(self->rec, args[0], &k.name) < 0 || check_span(args[1], args[2], &k.start_ns, &k.end_ns) < 0 ||
-        (vals[0] && get_u32(vals[0], &k.device, "device") < 0) || (vals[1] && get_u32(vals[1], &k.stream, "stream") < 0))
-        return NULL;
-    if (!self->rec->rec)
-        self->rec->after_close++;
-    else
-        sp_record_kernel(self->rec->rec, &k);
-    Py_RETURN_NONE;
+    return kernel_impl(self->rec, args, (PyObject *)self, vals[0], vals[1]);
 }
 
 /* record(start_ns, end_ns): the batch with a window the caller timed itself, instead of a with block */

@@ -9,8 +9,8 @@ import weakref
 
 from . import _clib
 from ._common import (PHASES, MAX_STEP_MEMBERS, KNOWN_STAGES, OUTCOMES, DROP_CAUSES, COPY_KINDS, NO_BATCH, MAX_MEMBERS, LABELLED_ID_BASE,
-                      ON_FORK, current_batch, check_stage_name, check_time, check_count, check_request_id,
-                      check_outcome, check_trace_context, check_step_member, check_kv, resolve_path)
+                      ON_FORK, current_batch, check_stage_name, check_time, check_span, check_count,
+                      check_request_id, check_outcome, check_trace_context, check_step_member, check_kv, resolve_path)
 
 _lib = _clib.load()
 _now = _lib.sp_now_ns
@@ -290,10 +290,7 @@ class Recorder:
 
     def kernel(self, name, start_ns, end_ns, *, batch=None, device=0, stream=0):
         nid = self._name_id(name)
-        check_time(start_ns, "start_ns")
-        check_time(end_ns, "end_ns")
-        if end_ns < start_ns:
-            raise ValueError("end_ns %d is before start_ns %d" % (end_ns, start_ns))
+        check_span(start_ns, end_ns)
         bid = self._batch_id(batch)
         if self._ptr is None:
             self._py_after_close += 1
@@ -305,10 +302,7 @@ class Recorder:
         if kind not in COPY_KINDS:
             raise ValueError("copy kind %r: one of %s" % (kind, ", ".join(COPY_KINDS)))
         check_count(nbytes, "nbytes", False)
-        check_time(start_ns, "start_ns")
-        check_time(end_ns, "end_ns")
-        if end_ns < start_ns:
-            raise ValueError("end_ns %d is before start_ns %d" % (end_ns, start_ns))
+        check_span(start_ns, end_ns)
         bid = self._batch_id(batch)
         if self._ptr is None:
             self._py_after_close += 1
@@ -394,10 +388,7 @@ class Request:
 
     def span(self, name, start_ns, end_ns):
         nid = self._rec._stage_id(name)
-        check_time(start_ns, "start_ns")
-        check_time(end_ns, "end_ns")
-        if end_ns < start_ns:
-            raise ValueError("end_ns %d is before start_ns %d" % (end_ns, start_ns))
+        check_span(start_ns, end_ns)
         self._record_span(nid, start_ns, end_ns)
 
     def _record_span(self, nid, s, e):
@@ -542,14 +533,18 @@ class Batch:
             padded = effective
         if effective > padded:
             raise ValueError("effective_tokens %d exceeds padded_tokens %d" % (effective, padded))
+        self._members, self._reqs = members, reqs
+        self._settle(batch_id, "batch_id", effective, padded)
+
+    def _settle(self, batch_id, what, effective, padded):
+        """The id (`batch_id`, named `what` in an error; None: the recorder's next) and token counts of
+        a batch or step not yet entered."""
         if batch_id is None:
-            rec._next_batch += 1
-            batch_id = rec._next_batch
+            self._rec._next_batch += 1
+            batch_id = self._rec._next_batch
         else:
-            check_count(batch_id, "batch_id", False)
+            check_count(batch_id, what, False)
         self.id = batch_id
-        self._members = members
-        self._reqs = reqs
         self.effective_tokens = effective
         self.padded_tokens = padded
         self.start_ns = None
@@ -605,10 +600,7 @@ class Batch:
         return False
 
     def record(self, start_ns, end_ns):
-        check_time(start_ns, "start_ns")
-        check_time(end_ns, "end_ns")
-        if end_ns < start_ns:
-            raise ValueError("end_ns %d is before start_ns %d" % (end_ns, start_ns))
+        check_span(start_ns, end_ns)
         if self.start_ns is not None:
             raise RuntimeError("batch %d is already %s" % (self.id, "recorded" if self.end_ns is not None
                                                              else "running in a with block"))
@@ -656,20 +648,8 @@ class Step(Batch):
         if effective > padded:
             raise ValueError("the members' tokens (%d) exceed padded_tokens %d" % (effective, padded))
         self.kv_used, self.kv_capacity = check_kv(kv_used, kv_capacity)
-        if step_id is None:
-            rec._next_batch += 1
-            step_id = rec._next_batch
-        else:
-            check_count(step_id, "step_id", False)
-        self.id = step_id
         self._members, self._reqs, self._phases, self._tokens = ids, reqs, phases, tokens
-        self.effective_tokens = effective
-        self.padded_tokens = padded
-        self.start_ns = None
-        self.end_ns = None
-        self._token = None
-        self._annot = None
-        self._cupti = False
+        self._settle(step_id, "step_id", effective, padded)
 
     @property
     def phases(self):
