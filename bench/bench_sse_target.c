@@ -6,20 +6,8 @@
  * `data: [DONE]`, on a keep-alive connection. N is the body's "max_tokens" when it has one, else
  * --tokens (default 64). It prints "port N" once listening and exits after --seconds (default 120).
  * usage: bench_sse_target [--port N] [--seconds S] [--tokens N] */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
+#include "bench_target.h"
 
-#define MAX_CONNS 4096
-#define RBUF 16384
 #define MAX_TOKENS 4096
 
 static const char k_head[] = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
@@ -29,57 +17,23 @@ static const char k_event[] =
     "\"choices\":[{\"index\":0,\"text\":\" w\",\"logprobs\":null,\"finish_reason\":null,\"stop_reason\":null}],"
     "\"usage\":null}\n\n";
 
-typedef struct tconn {
-    int fd;
-    size_t len;
-    char *out; /* the unsent rest of the answers */
-    size_t out_len, out_off, out_cap;
-    char buf[RBUF];
-} tconn;
+static long g_tokens = 64; /* --tokens: a request's tokens when its body names no max_tokens */
 
-static tconn *g_conns[MAX_CONNS];
-
-/* Length of the first complete request in b[n] (headers + Content-Length body), 0 if incomplete,
- * -1 if malformed; *max_tokens gets the body's "max_tokens" or -1. */
+/* request_frame, and *max_tokens gets the body's "max_tokens" or -1. */
 static long request_len(const char *b, size_t n, long *max_tokens)
 {
-    const char *end = NULL;
-    for (size_t i = 3; i < n; i++)
-        if (b[i] == '\n' && b[i - 1] == '\r' && b[i - 2] == '\n' && b[i - 3] == '\r') {
-            end = b + i + 1;
-            break;
-        }
-    if (!end)
-        return n >= RBUF ? -1 : 0;
-    size_t head = (size_t)(end - b);
-    unsigned long cl = 0;
-    for (const char *p = b; p < end; p++) {
-        if ((p == b || p[-1] == '\n') && strncasecmp(p, "content-length:", 15) == 0) {
-            cl = strtoul(p + 15, NULL, 10);
-            break;
-        }
-    }
-    if (head + cl > RBUF)
-        return -1;
-    if (head + cl > n)
-        return 0;
+    size_t head;
+    long len = request_frame(b, n, &head);
+    if (len <= 0)
+        return len;
     *max_tokens = -1;
     const char *key = "\"max_tokens\":";
-    for (size_t i = head; i + 13 <= head + cl; i++)
+    for (size_t i = head; i + 13 <= (size_t)len; i++)
         if (memcmp(b + i, key, 13) == 0) {
             *max_tokens = strtol(b + i + 13, NULL, 10);
             break;
         }
-    return (long)(head + cl);
-}
-
-static void drop(int ep, tconn *c)
-{
-    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
-    close(c->fd);
-    g_conns[c->fd % MAX_CONNS] = NULL;
-    free(c->out);
-    free(c);
+    return len;
 }
 
 static void out_append(tconn *c, const char *p, size_t n)
@@ -139,105 +93,47 @@ static int flush_out(tconn *c)
     return 1;
 }
 
+static void on_ready(int ep, tconn *c, uint32_t events)
+{
+    int fd = c->fd;
+    if (events & EPOLLOUT) {
+        if (!flush_out(c)) {
+            drop(ep, c);
+            return;
+        }
+        if (c->out_len == 0) {
+            struct epoll_event ce = {.events = EPOLLIN, .data.fd = fd};
+            epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ce);
+        }
+    }
+    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        return;
+    if (!target_recv(ep, c))
+        return;
+    long rl, mt = -1;
+    while ((rl = request_len(c->buf, c->len, &mt)) > 0) {
+        answer(c, mt >= 1 && mt <= MAX_TOKENS ? mt : g_tokens);
+        memmove(c->buf, c->buf + rl, c->len - (size_t)rl);
+        c->len -= (size_t)rl;
+    }
+    if (rl < 0 || !flush_out(c)) {
+        drop(ep, c);
+        return;
+    }
+    if (c->out_len) {
+        struct epoll_event ce = {.events = EPOLLIN | EPOLLOUT, .data.fd = fd};
+        epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ce);
+    }
+}
+
 int main(int argc, char **argv)
 {
     int port = 0;
     double seconds = 120;
-    long tokens = 64;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--port") == 0)
-            port = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--seconds") == 0)
-            seconds = atof(argv[i + 1]);
-        else if (strcmp(argv[i], "--tokens") == 0)
-            tokens = atol(argv[i + 1]);
-    }
-    if (tokens < 1 || tokens > MAX_TOKENS) {
+    target_args(argc, argv, &port, &seconds, "--tokens", &g_tokens);
+    if (g_tokens < 1 || g_tokens > MAX_TOKENS) {
         fprintf(stderr, "bench_sse_target: --tokens must be in [1, %d]\n", MAX_TOKENS);
         return 2;
     }
-    int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    int one = 1;
-    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(ls, (struct sockaddr *)&a, sizeof a) != 0 || listen(ls, 1024) != 0) {
-        perror("bench_sse_target: bind/listen");
-        return 1;
-    }
-    socklen_t al = sizeof a;
-    getsockname(ls, (struct sockaddr *)&a, &al);
-    printf("port %d\n", ntohs(a.sin_port));
-    fflush(stdout);
-    int ep = epoll_create1(0);
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = ls};
-    epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    struct epoll_event evs[256];
-    for (;;) {
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        if ((double)(t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9 > seconds)
-            break;
-        int n = epoll_wait(ep, evs, 256, 100);
-        for (int i = 0; i < n; i++) {
-            int fd = evs[i].data.fd;
-            if (fd == ls) {
-                for (;;) {
-                    int cfd = accept4(ls, NULL, NULL, SOCK_NONBLOCK);
-                    if (cfd < 0)
-                        break;
-                    if (cfd >= MAX_CONNS || g_conns[cfd]) {
-                        close(cfd);
-                        continue;
-                    }
-                    setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-                    tconn *c = calloc(1, sizeof *c);
-                    c->fd = cfd;
-                    g_conns[cfd] = c;
-                    struct epoll_event ce = {.events = EPOLLIN, .data.fd = cfd};
-                    epoll_ctl(ep, EPOLL_CTL_ADD, cfd, &ce);
-                }
-                continue;
-            }
-            tconn *c = g_conns[fd];
-            if (!c)
-                continue;
-            if (evs[i].events & EPOLLOUT) {
-                if (!flush_out(c)) {
-                    drop(ep, c);
-                    continue;
-                }
-                if (c->out_len == 0) {
-                    struct epoll_event ce = {.events = EPOLLIN, .data.fd = fd};
-                    epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ce);
-                }
-            }
-            if (!(evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-                continue;
-            ssize_t got = recv(fd, c->buf + c->len, RBUF - c->len, 0);
-            if (got <= 0) {
-                if (got < 0 && (errno == EAGAIN || errno == EINTR))
-                    continue;
-                drop(ep, c);
-                continue;
-            }
-            c->len += (size_t)got;
-            long rl, mt = -1;
-            while ((rl = request_len(c->buf, c->len, &mt)) > 0) {
-                answer(c, mt >= 1 && mt <= MAX_TOKENS ? mt : tokens);
-                memmove(c->buf, c->buf + rl, c->len - (size_t)rl);
-                c->len -= (size_t)rl;
-            }
-            if (rl < 0 || !flush_out(c)) {
-                drop(ep, c);
-                continue;
-            }
-            if (c->out_len) {
-                struct epoll_event ce = {.events = EPOLLIN | EPOLLOUT, .data.fd = fd};
-                epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ce);
-            }
-        }
-    }
-    return 0;
+    return target_serve("bench_sse_target", port, seconds, on_ready);
 }
