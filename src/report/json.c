@@ -24,18 +24,30 @@ static void us_or_null(FILE *out, uint64_t ns, int have)
         fputs("null", out);
 }
 
+/* Quantiles in us, or all null when the section has no data for them (!have). */
+static void quantiles_us_if(FILE *out, const sp_quantiles *q, int have)
+{
+    sp_quantiles c = *q;
+    if (!have)
+        c.count = 0;
+    sp_rep_json_quantiles_us(out, &c, 1);
+}
+
+/* The same for counts or money (sp_rep_json_quantiles_plain's scale). */
+static void quantiles_plain_if(FILE *out, const sp_quantiles *q, int have, double scale)
+{
+    sp_quantiles c = *q;
+    if (!have)
+        c.count = 0;
+    sp_rep_json_quantiles_plain(out, &c, scale);
+}
+
 static void write_requests(FILE *out, const sp_report *r)
 {
     fprintf(out, "\"requests\":{\"count\":%" PRIu64 ",\"latency_us\":", r->request_count);
-    sp_quantiles q = r->latency;
-    if (r->request_count == 0)
-        q.count = 0;
-    sp_rep_json_quantiles_us(out, &q, 1);
+    quantiles_us_if(out, &r->latency, r->request_count > 0);
     fputs(",\"server_latency_us\":", out);
-    q = r->server_latency;
-    if (r->request_count == 0)
-        q.count = 0;
-    sp_rep_json_quantiles_us(out, &q, 1);
+    quantiles_us_if(out, &r->server_latency, r->request_count > 0);
     fprintf(out, ",\"with_client_record\":%" PRIu64 ",\"client_latency_us\":", r->requests_with_client);
     if (r->has_client)
         sp_rep_json_quantiles_us(out, &r->client_latency, 1);
@@ -108,36 +120,10 @@ static void write_stages(FILE *out, const sp_report *r)
     fputs("\"stages\":[", out);
     for (size_t i = 0; i < r->n_stages; i++) {
         const sp_stage_row *s = &r->stages[i];
-        fputs(i ? ",{\"name\":" : "{\"name\":", out);
-        sp_json_write_str(out, s->name, 0);
-        if (have && s->q.count && r->source) {
-            /* from aggregated counters: the stage's own percentiles are not kept, its mean is */
-            fputs(",\"p50_us\":null,\"p95_us\":null,\"p99_us\":null,\"mean_us\":", out);
-            sp_rep_json_us_d(out, s->q.mean_ns);
-            fputs(",\"max_us\":null", out);
-        } else if (have && s->q.count) {
-            fputs(",\"p50_us\":", out);
-            sp_rep_json_us(out, s->q.p50_ns);
-            fputs(",\"p95_us\":", out);
-            sp_rep_json_us(out, s->q.p95_ns);
-            fputs(",\"p99_us\":", out);
-            sp_rep_json_us(out, s->q.p99_ns);
-            fputs(",\"mean_us\":", out);
-            sp_rep_json_us_d(out, s->q.mean_ns);
-            fputs(",\"max_us\":", out);
-            sp_rep_json_us(out, s->q.max_ns);
-        } else {
-            fputs(",\"p50_us\":null,\"p95_us\":null,\"p99_us\":null,\"mean_us\":null,\"max_us\":null", out);
-        }
-        fputs(",\"share_of_p50\":", out);
-        share(out, s->share_p50, have);
-        fputs(",\"share_of_p95\":", out);
-        share(out, s->share_p95, have);
-        fputs(",\"share_of_p99\":", out);
-        share(out, s->share_p99, have);
-        fputs(",\"total_us\":", out);
-        sp_rep_json_us(out, s->total_ns);
-        fputs("}", out);
+        const double shares[3] = {s->share_p50, s->share_p95, s->share_p99};
+        if (i)
+            putc(',', out);
+        sp_rep_json_stage_row(out, s->name, &s->q, have && s->q.count, r->source != NULL, shares, have, s->total_ns);
     }
     fputs("],\"other_share_of_p95\":", out);
     share(out, r->other_share_p95, have);
@@ -147,13 +133,8 @@ static void write_padding(FILE *out, const sp_report *r)
 {
     const sp_padding_summary *p = &r->padding;
     int have = p->batches > 0;
-    fprintf(out, "\"padding\":{\"batches\":%" PRIu64 ",\"effective_tokens\":", p->batches);
-    if (have)
-        fprintf(out, "%" PRId64 ",\"padded_tokens\":%" PRId64, p->effective_tokens, p->padded_tokens);
-    else
-        fputs("null,\"padded_tokens\":null", out);
-    fputs(",\"waste_fraction\":", out);
-    share(out, p->waste_fraction, have);
+    sp_rep_json_padding_head(out, "padding", "batches", p->batches, p->effective_tokens, p->padded_tokens,
+                             p->waste_fraction);
     fputs(",\"waste_p50\":", out);
     share(out, p->waste_p50, have);
     fputs(",\"waste_p95\":", out);
@@ -175,10 +156,7 @@ static void write_padding(FILE *out, const sp_report *r)
 static void write_batches(FILE *out, const sp_report *r)
 {
     fprintf(out, "\"batches\":{\"count\":%" PRIu64 ",\"size\":", r->batch_count);
-    sp_quantiles q = r->batch_size;
-    if (r->batch_count == 0)
-        q.count = 0;
-    sp_rep_json_quantiles_plain(out, &q, 1.0);
+    quantiles_plain_if(out, &r->batch_size, r->batch_count > 0, 1.0);
     fputs("}", out);
 }
 
@@ -230,15 +208,9 @@ static void write_graph_launches(FILE *out, const sp_gpu_summary *g, int have)
     fprintf(out, ",\"graph_launches\":{\"launches\":%" PRIu64 ",\"kernels\":%" PRIu64 ",\"work\":%" PRIu64
             ",\"kernels_per_launch\":",
             any ? gl->launches : 0, any ? gl->kernels : 0, any ? gl->work : 0);
-    sp_quantiles q = gl->kernels_per_launch;
-    if (!any)
-        q.count = 0;
-    sp_rep_json_quantiles_plain(out, &q, 1.0);
+    quantiles_plain_if(out, &gl->kernels_per_launch, any, 1.0);
     fputs(",\"first_delay_us\":", out);
-    q = gl->first_delay;
-    if (!any)
-        q.count = 0;
-    sp_rep_json_quantiles_us(out, &q, 1);
+    quantiles_us_if(out, &gl->first_delay, any);
     fputs(",\"cpu_sum_us\":", out);
     us_or_null(out, gl->cpu_sum_ns, any);
     fputs("}", out);
@@ -327,10 +299,7 @@ static void write_gpu(FILE *out, const sp_report *r)
     }
     int joined = have && g->launches_joined > 0;
     fprintf(out, "],\"launch\":{\"joined\":%" PRIu64 ",\"delay_us\":", joined ? g->launches_joined : 0);
-    sp_quantiles d = g->launch_delay;
-    if (!joined)
-        d.count = 0;
-    sp_rep_json_quantiles_us(out, &d, 1);
+    quantiles_us_if(out, &g->launch_delay, joined);
     fputs(",\"delay_sum_us\":", out);
     us_or_null(out, g->launch_delay_sum_ns, joined);
     fputs(",\"cpu_sum_us\":", out);
@@ -365,70 +334,13 @@ static void write_cost(FILE *out, const sp_report *r)
     /* DESIGN section 7: cost per request = bill / requests, with the same split */
     sp_rep_json_states(out, c->by_state, (double)r->request_count, have_window && have_req, 9);
     fputs(",\"request_cost\":", out);
-    sp_quantiles q = c->request_cost_nano;
-    if (!have_req)
-        q.count = 0;
-    sp_rep_json_quantiles_plain(out, &q, 1e-9);
-    fputs("}", out);
-}
-
-static void str_or_null(FILE *out, const char *s)
-{
-    if (s)
-        sp_json_write_str(out, s, 0);
-    else
-        fputs("null", out);
-}
-
-/* verdict.prediction (docs/report-format.md): null when no prediction was attempted; otherwise every
- * key, null where the prediction is unavailable. */
-static void write_prediction(FILE *out, const sp_verdict_prediction *p)
-{
-    if (p->state == SP_PREDICTION_NONE) {
-        fputs("null", out);
-        return;
-    }
-    int done = p->state == SP_PREDICTION_DONE;
-    fprintf(out, "{\"available\":%s,\"setting\":", done ? "true" : "false");
-    str_or_null(out, done ? p->setting : NULL);
-    fputs(",\"from\":", out);
-    str_or_null(out, done ? p->from : NULL);
-    fputs(",\"to\":", out);
-    str_or_null(out, done ? p->to : NULL);
-    fputs(",\"p95_before_us\":", out);
-    us_or_null(out, p->p95_before_ns, done);
-    fputs(",\"p95_after_us\":", out);
-    us_or_null(out, p->p95_after_ns, done);
-    fprintf(out, ",\"extrapolated\":%s,\"note\":", !done ? "null" : p->extrapolated ? "true" : "false");
-    str_or_null(out, p->note);
+    quantiles_plain_if(out, &c->request_cost_nano, have_req, 1e-9);
     fputs("}", out);
 }
 
 static void write_verdict(FILE *out, const sp_report *r)
 {
-    const sp_verdict *v = &r->verdict;
-    fputs("\"verdict\":{\"stage\":", out);
-    if (v->stage)
-        sp_json_write_str(out, v->stage, 0);
-    else
-        fputs("null", out);
-    fputs(",\"group\":", out);
-    sp_json_write_str(out, sp_verdict_group_str(v->group), 0);
-    fputs(",\"share_of_p95\":", out);
-    share(out, v->share_p95, v->stage != NULL && r->request_count > 0);
-    fputs(",\"saving_p95_us\":", out);
-    us_or_null(out, v->saving_p95_ns, v->stage != NULL && r->request_count > 0);
-    fprintf(out, ",\"recommend_model\":%s,\"sentence\":", v->recommend_model ? "true" : "false");
-    if (v->sentence)
-        sp_json_write_str(out, v->sentence, 0);
-    else
-        fputs("null", out);
-    fputs(",\"prediction\":", out);
-    write_prediction(out, &r->prediction);
-    /* every candidate, leader first (docs/report-format.md) */
-    fputs(",\"ranking\":", out);
-    sp_rep_json_ranking(out, v);
-    fputs("}", out);
+    sp_rep_json_verdict(out, &r->verdict, r->verdict.stage != NULL && r->request_count > 0, &r->prediction);
 }
 
 /* What damaged traces lost, per file (docs/report-format.md "data_quality"). `complete` is what

@@ -19,69 +19,35 @@ static void table(FILE *out, const char *key, const sp_gen_table *t)
     fputs(",\"rows\":[", out);
     for (size_t i = 0; i < t->n_rows; i++) {
         const sp_gen_row *s = &t->rows[i];
-        fputs(i ? ",\n  {\"name\":" : "\n  {\"name\":", out);
-        sp_json_write_str(out, s->name, 0);
-        if (have) {
-            fputs(",\"p50_us\":", out);
-            sp_rep_json_us(out, s->q.p50_ns);
-            fputs(",\"p95_us\":", out);
-            sp_rep_json_us(out, s->q.p95_ns);
-            fputs(",\"p99_us\":", out);
-            sp_rep_json_us(out, s->q.p99_ns);
-            fputs(",\"mean_us\":", out);
-            sp_rep_json_us_d(out, s->q.mean_ns);
-            fputs(",\"max_us\":", out);
-            sp_rep_json_us(out, s->q.max_ns);
-        } else {
-            fputs(",\"p50_us\":null,\"p95_us\":null,\"p99_us\":null,\"mean_us\":null,\"max_us\":null", out);
-        }
-        fputs(",\"share_of_p50\":", out);
-        num_or_null(out, s->share_p50, have, 6);
-        fputs(",\"share_of_p95\":", out);
-        num_or_null(out, s->share_p95, have, 6);
-        fputs(",\"share_of_p99\":", out);
-        num_or_null(out, s->share_p99, have, 6);
-        fputs(",\"total_us\":", out);
-        sp_rep_json_us(out, s->total_ns);
-        fputs("}", out);
+        const double shares[3] = {s->share_p50, s->share_p95, s->share_p99};
+        fputs(i ? ",\n  " : "\n  ", out);
+        sp_rep_json_stage_row(out, s->name, &s->q, have, 0, shares, have, s->total_ns);
     }
     fputs("],\"padding_share_of_p95\":", out);
     num_or_null(out, t->padding_share_p95, have, 6);
-    const sp_verdict *v = &t->verdict;
-    int judged = v->stage != NULL;
-    fputs(",\"verdict\":{\"stage\":", out);
-    if (judged)
-        sp_json_write_str(out, v->stage, 0);
-    else
-        fputs("null", out);
-    fprintf(out, ",\"group\":\"%s\",\"share_of_p95\":", sp_verdict_group_str(v->group));
-    num_or_null(out, v->share_p95, judged, 6);
-    fputs(",\"saving_p95_us\":", out);
-    if (judged)
-        sp_rep_json_us(out, v->saving_p95_ns);
-    else
-        fputs("null", out);
-    fprintf(out, ",\"recommend_model\":%s,\"sentence\":", v->recommend_model ? "true" : "false");
-    if (v->sentence)
-        sp_json_write_str(out, v->sentence, 0);
-    else
-        fputs("null", out);
-    fputs(",\"ranking\":", out);
-    sp_rep_json_ranking(out, v);
-    fputs("}}", out);
+    fputs(",", out);
+    sp_rep_json_verdict(out, &t->verdict, t->verdict.stage != NULL, NULL);
+    fputs("}", out);
 }
 
 static void padding(FILE *out, const char *key, const sp_gen_padding *p)
 {
-    int have = p->steps > 0;
-    fprintf(out, "\"%s\":{\"steps\":%" PRIu64 ",\"effective_tokens\":", key, p->steps);
-    if (have)
-        fprintf(out, "%" PRId64 ",\"padded_tokens\":%" PRId64, p->effective_tokens, p->padded_tokens);
-    else
-        fputs("null,\"padded_tokens\":null", out);
-    fputs(",\"waste_fraction\":", out);
-    num_or_null(out, p->waste_fraction, have, 6);
+    sp_rep_json_padding_head(out, key, "steps", p->steps, p->effective_tokens, p->padded_tokens, p->waste_fraction);
     fputs("}", out);
+}
+
+/* "ttft_us":..,"tpot_us":..,"itl_us":..,"e2e_us":..: the server's figures or the client's. */
+static void latencies(FILE *out, const sp_quantiles *ttft, const sp_quantiles *tpot, const sp_quantiles *itl,
+                      const sp_quantiles *e2e)
+{
+    fputs("\"ttft_us\":", out);
+    sp_rep_json_quantiles_us(out, ttft, 1);
+    fputs(",\"tpot_us\":", out);
+    sp_rep_json_quantiles_us(out, tpot, 1);
+    fputs(",\"itl_us\":", out);
+    sp_rep_json_quantiles_us(out, itl, 1);
+    fputs(",\"e2e_us\":", out);
+    sp_rep_json_quantiles_us(out, e2e, 1);
 }
 
 void sp_rep_json_generation(FILE *out, const sp_report *r)
@@ -91,26 +57,14 @@ void sp_rep_json_generation(FILE *out, const sp_report *r)
             ",\"requests_bad_tokens\":%" PRIu64 ",\"output_tokens\":%" PRIu64 ",\"output_tokens_per_request\":",
             g->requests, g->requests_no_first, g->requests_bad_tokens, g->output_tokens);
     sp_rep_json_quantiles_plain(out, &g->output_tokens_per_request, 1.0);
-    fputs(",\n\"ttft_us\":", out);
-    sp_rep_json_quantiles_us(out, &g->ttft, 1);
-    fputs(",\"tpot_us\":", out);
-    sp_rep_json_quantiles_us(out, &g->tpot, 1);
-    fputs(",\"itl_us\":", out);
-    sp_rep_json_quantiles_us(out, &g->itl, 1);
-    fputs(",\"e2e_us\":", out);
-    sp_rep_json_quantiles_us(out, &g->e2e, 1);
+    fputs(",\n", out);
+    latencies(out, &g->ttft, &g->tpot, &g->itl, &g->e2e);
     fputs(",\n\"client\":", out);
     if (!g->client_requests) {
         fputs("null", out);
     } else {
-        fprintf(out, "{\"requests\":%" PRIu64 ",\"ttft_us\":", g->client_requests);
-        sp_rep_json_quantiles_us(out, &g->client_ttft, 1);
-        fputs(",\"tpot_us\":", out);
-        sp_rep_json_quantiles_us(out, &g->client_tpot, 1);
-        fputs(",\"itl_us\":", out);
-        sp_rep_json_quantiles_us(out, &g->client_itl, 1);
-        fputs(",\"e2e_us\":", out);
-        sp_rep_json_quantiles_us(out, &g->client_e2e, 1);
+        fprintf(out, "{\"requests\":%" PRIu64 ",", g->client_requests);
+        latencies(out, &g->client_ttft, &g->client_tpot, &g->client_itl, &g->client_e2e);
         fputs("}", out);
     }
     fprintf(out, ",\n\"ttft_from\":\"%s\",\n", g->has_client ? "send" : "arrival");

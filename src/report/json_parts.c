@@ -1,5 +1,6 @@
 /* Pieces of the JSON report that its sections share with the generation section (json.c, json_gen.c):
- * quantile objects, the cost-state object and a verdict's ranking (docs/report-format.md). */
+ * quantile objects, the cost-state object, a stage row, a padding summary's token counts and a
+ * verdict with its ranking (docs/report-format.md). */
 #include <inttypes.h>
 #include <math.h>
 
@@ -67,6 +68,118 @@ void sp_rep_json_states(FILE *out, const double *v, double div, int have, int si
         sp_rep_json_num(out, have ? v[s] / div : NAN, sig);
     }
     putc('}', out);
+}
+
+/* One row of stages[] or of a generation table. */
+void sp_rep_json_stage_row(FILE *out, const char *name, const sp_quantiles *q, int have_q, int mean_only,
+                           const double shares[3], int have_shares, uint64_t total_ns)
+{
+    fputs("{\"name\":", out);
+    sp_json_write_str(out, name, 0);
+    if (have_q && mean_only) {
+        /* from aggregated counters: the stage's own percentiles are not kept, its mean is */
+        fputs(",\"p50_us\":null,\"p95_us\":null,\"p99_us\":null,\"mean_us\":", out);
+        sp_rep_json_us_d(out, q->mean_ns);
+        fputs(",\"max_us\":null", out);
+    } else if (have_q) {
+        fputs(",\"p50_us\":", out);
+        sp_rep_json_us(out, q->p50_ns);
+        fputs(",\"p95_us\":", out);
+        sp_rep_json_us(out, q->p95_ns);
+        fputs(",\"p99_us\":", out);
+        sp_rep_json_us(out, q->p99_ns);
+        fputs(",\"mean_us\":", out);
+        sp_rep_json_us_d(out, q->mean_ns);
+        fputs(",\"max_us\":", out);
+        sp_rep_json_us(out, q->max_ns);
+    } else {
+        fputs(",\"p50_us\":null,\"p95_us\":null,\"p99_us\":null,\"mean_us\":null,\"max_us\":null", out);
+    }
+    static const char *const keys[3] = {",\"share_of_p50\":", ",\"share_of_p95\":", ",\"share_of_p99\":"};
+    for (int i = 0; i < 3; i++) {
+        fputs(keys[i], out);
+        sp_rep_json_num(out, have_shares ? shares[i] : NAN, 6);
+    }
+    fputs(",\"total_us\":", out);
+    sp_rep_json_us(out, total_ns);
+    fputs("}", out);
+}
+
+/* "<key>":{"<count_key>":N,"effective_tokens":..,"padded_tokens":..,"waste_fraction":.. (left open) */
+void sp_rep_json_padding_head(FILE *out, const char *key, const char *count_key, uint64_t count, int64_t effective,
+                              int64_t padded, double waste_fraction)
+{
+    int have = count > 0;
+    fprintf(out, "\"%s\":{\"%s\":%" PRIu64 ",\"effective_tokens\":", key, count_key, count);
+    if (have)
+        fprintf(out, "%" PRId64 ",\"padded_tokens\":%" PRId64, effective, padded);
+    else
+        fputs("null,\"padded_tokens\":null", out);
+    fputs(",\"waste_fraction\":", out);
+    sp_rep_json_num(out, have ? waste_fraction : NAN, 6);
+}
+
+static void str_or_null(FILE *out, const char *s)
+{
+    if (s)
+        sp_json_write_str(out, s, 0);
+    else
+        fputs("null", out);
+}
+
+static void us_or_null(FILE *out, uint64_t ns, int have)
+{
+    if (have)
+        sp_rep_json_us(out, ns);
+    else
+        fputs("null", out);
+}
+
+/* verdict.prediction (docs/report-format.md): null when no prediction was attempted; otherwise every
+ * key, null where the prediction is unavailable. */
+static void write_prediction(FILE *out, const sp_verdict_prediction *p)
+{
+    if (p->state == SP_PREDICTION_NONE) {
+        fputs("null", out);
+        return;
+    }
+    int done = p->state == SP_PREDICTION_DONE;
+    fprintf(out, "{\"available\":%s,\"setting\":", done ? "true" : "false");
+    str_or_null(out, done ? p->setting : NULL);
+    fputs(",\"from\":", out);
+    str_or_null(out, done ? p->from : NULL);
+    fputs(",\"to\":", out);
+    str_or_null(out, done ? p->to : NULL);
+    fputs(",\"p95_before_us\":", out);
+    us_or_null(out, p->p95_before_ns, done);
+    fputs(",\"p95_after_us\":", out);
+    us_or_null(out, p->p95_after_ns, done);
+    fprintf(out, ",\"extrapolated\":%s,\"note\":", !done ? "null" : p->extrapolated ? "true" : "false");
+    str_or_null(out, p->note);
+    fputs("}", out);
+}
+
+/* "verdict":{...}: the report's (with its prediction) or a generation table's (prediction NULL). */
+void sp_rep_json_verdict(FILE *out, const sp_verdict *v, int judged, const sp_verdict_prediction *prediction)
+{
+    fputs("\"verdict\":{\"stage\":", out);
+    str_or_null(out, v->stage);
+    fputs(",\"group\":", out);
+    sp_json_write_str(out, sp_verdict_group_str(v->group), 0);
+    fputs(",\"share_of_p95\":", out);
+    sp_rep_json_num(out, judged ? v->share_p95 : NAN, 6);
+    fputs(",\"saving_p95_us\":", out);
+    us_or_null(out, v->saving_p95_ns, judged);
+    fprintf(out, ",\"recommend_model\":%s,\"sentence\":", v->recommend_model ? "true" : "false");
+    str_or_null(out, v->sentence);
+    if (prediction) {
+        fputs(",\"prediction\":", out);
+        write_prediction(out, prediction);
+    }
+    /* every candidate, leader first (docs/report-format.md) */
+    fputs(",\"ranking\":", out);
+    sp_rep_json_ranking(out, v);
+    fputs("}", out);
 }
 
 /* A verdict's ranking: every candidate, leader first (verdict.ranking in docs/report-format.md). */

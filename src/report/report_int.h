@@ -50,6 +50,19 @@ void sp_rep_json_quantiles_plain(FILE *out, const sp_quantiles *q, double scale)
 void sp_rep_json_states(FILE *out, const double *v, double div, int have, int sig);
 /* A verdict's ranking as a JSON array (verdict.ranking in docs/report-format.md). */
 void sp_rep_json_ranking(FILE *out, const sp_verdict *v);
+/* "verdict":{"stage":..,"group":..,"share_of_p95":..,"saving_p95_us":..,"recommend_model":..,"sentence":..
+ * [,"prediction":..],"ranking":[..]}: share and saving null unless `judged`; the prediction object
+ * only where `prediction` is given (the report's verdict, not a generation table's). */
+void sp_rep_json_verdict(FILE *out, const sp_verdict *v, int judged, const sp_verdict_prediction *prediction);
+/* One row of stages[] or of a generation table: {"name":..,"p50_us","p95_us","p99_us","mean_us","max_us"
+ * (null unless `have_q`; with `mean_only`, from aggregated counters, the mean alone),"share_of_p50",
+ * "share_of_p95","share_of_p99" (null unless `have_shares`),"total_us"}. */
+void sp_rep_json_stage_row(FILE *out, const char *name, const sp_quantiles *q, int have_q, int mean_only,
+                           const double shares[3], int have_shares, uint64_t total_ns);
+/* A padding summary's opening, "<key>":{"<count_key>":N,"effective_tokens":..,"padded_tokens":..,
+ * "waste_fraction":.. (nulls when count is 0), left open for the caller's further keys and "}". */
+void sp_rep_json_padding_head(FILE *out, const char *key, const char *count_key, uint64_t count, int64_t effective,
+                              int64_t padded, double waste_fraction);
 /* The terminal report's width in columns. */
 #define SP_REP_TEXT_WIDTH 100
 /* The text report's word wrap at SP_REP_TEXT_WIDTH columns: `text` after `lead_cols` printed columns,
