@@ -263,31 +263,14 @@ static void write_shares(FILE *out, const sp_diff *d)
     const double left = 120, right = 16, bar_h = 34, gap = 16, top = 6;
     double plot_w = SP_HTML_W - left - right;
     sp_html_svg_open(out, "shares-chart", top + 2 * (bar_h + gap) + 4, "Stage shares of p95, BASE and NEW");
-    char pc[32];
     for (int side = 0; side < 2; side++) {
-        double y = top + side * (bar_h + gap), x = left;
+        double y = top + side * (bar_h + gap);
         fprintf(out, "<text class=\"strong\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", left - 8,
                 y + bar_h / 2 + 4, side ? "NEW" : "BASE");
+        sp_html_share_bar bar = {out, left, left, plot_w, y, bar_h, "p95", 70, 12};
         for (size_t u = 0; u < d->n_stages; u++) {
             const sp_diff_metric *m = stage_metric(d, u, "share_of_p95");
-            double sh = m ? (side ? m->new_value : m->base_value) : 0;
-            if (!(sh > 0))
-                continue;
-            double w = plot_w * (sh > 1 ? 1 : sh);
-            if (x + w > left + plot_w)
-                w = left + plot_w - x;
-            sp_rep_fmt_pct(pc, sizeof pc, sh);
-            fprintf(out, "<rect class=\"seg\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\"><title>",
-                    x, y, w, bar_h, sp_html_stage_colour(d->stages[u].name));
-            sp_html_esc(out, d->stages[u].name, 200);
-            fprintf(out, ": %s of p95</title></rect>", pc);
-            if (w >= 70) {
-                fprintf(out, "<text class=\"seglabel\" x=\"%.1f\" y=\"%.1f\">", x + 4, y + bar_h / 2 + 4);
-                sp_html_esc(out, d->stages[u].name, 12);
-                fprintf(out, " %s</text>", pc);
-            }
-            fputc('\n', out);
-            x += w;
+            sp_html_share_seg(&bar, d->stages[u].name, m ? (side ? m->new_value : m->base_value) : 0);
         }
     }
     fputs("</svg>\n", out);

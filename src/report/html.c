@@ -285,7 +285,7 @@ static void write_shares(html_ctx *c)
     sp_html_svg_open(out, "shares-chart", top + 3 * (bar_h + gap) + 4, "Stage shares of p50, p95 and p99 latency");
     const char *names[3] = {"p50", "p95", "p99"};
     uint64_t lat[3] = {r->latency.p50_ns, r->latency.p95_ns, r->latency.p99_ns};
-    char b[64], pc[32];
+    char b[64];
     for (int j = 0; j < 3; j++) {
         double y = top + j * (bar_h + gap);
         fmt_dur_u(b, sizeof b, lat[j]);
@@ -293,27 +293,10 @@ static void write_shares(html_ctx *c)
                 y + bar_h / 2 - 2, names[j]);
         fprintf(out, "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", left - 8,
                 y + bar_h / 2 + 12, b);
-        double x = left;
+        sp_html_share_bar bar = {out, left, left, plot_w, y, bar_h, names[j], 70, 12};
         for (size_t s = 0; s < r->n_stages; s++) {
             const sp_stage_row *st = &r->stages[s];
-            double sh = j == 0 ? st->share_p50 : j == 1 ? st->share_p95 : st->share_p99;
-            if (!(sh > 0))
-                continue;
-            double w = plot_w * (sh > 1 ? 1 : sh);
-            if (x + w > left + plot_w)
-                w = left + plot_w - x;
-            sp_rep_fmt_pct(pc, sizeof pc, sh);
-            fprintf(out, "<rect class=\"seg\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\"><title>",
-                    x, y, w, bar_h, sp_html_stage_colour(st->name));
-            sp_html_esc(out, st->name, 200);
-            fprintf(out, ": %s of %s</title></rect>", pc, names[j]);
-            if (w >= 70) {
-                fprintf(out, "<text class=\"seglabel\" x=\"%.1f\" y=\"%.1f\">", x + 4, y + bar_h / 2 + 4);
-                sp_html_esc(out, st->name, 12);
-                fprintf(out, " %s</text>", pc);
-            }
-            fputc('\n', out);
-            x += w;
+            sp_html_share_seg(&bar, st->name, j == 0 ? st->share_p50 : j == 1 ? st->share_p95 : st->share_p99);
         }
     }
     fputs("</svg>\n", out);

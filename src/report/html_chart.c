@@ -349,3 +349,26 @@ sp_status sp_report_write_html_whatif(const sp_whatif_row *rows, size_t n, FILE 
     fputs("</section>\n", out);
     return sp_rep_finish(out);
 }
+
+void sp_html_share_seg(sp_html_share_bar *b, const char *name, double share)
+{
+    if (!(share > 0))
+        return;
+    FILE *out = b->out;
+    double w = b->plot_w * (share > 1 ? 1 : share);
+    if (b->x + w > b->left + b->plot_w)
+        w = b->left + b->plot_w - b->x;
+    char pc[32];
+    sp_rep_fmt_pct(pc, sizeof pc, share);
+    fprintf(out, "<rect class=\"seg\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\"><title>",
+            b->x, b->y, w, b->bar_h, sp_html_stage_colour(name));
+    sp_html_esc(out, name, 200);
+    fprintf(out, ": %s of %s</title></rect>", pc, b->of);
+    if (w >= b->label_w) {
+        fprintf(out, "<text class=\"seglabel\" x=\"%.1f\" y=\"%.1f\">", b->x + 4, b->y + b->bar_h / 2 + 4);
+        sp_html_esc(out, name, b->label_bytes);
+        fprintf(out, " %s</text>", pc);
+    }
+    fputc('\n', out);
+    b->x += w;
+}

@@ -56,33 +56,16 @@ static void share_bars(FILE *out, const char *id, const char *figure, const sp_g
             id, SP_HTML_W, top + 3 * (bar_h + gap), id, id, figure);
     static const char *const names[3] = {"p50", "p95", "p99"};
     uint64_t val[3] = {t->value.p50_ns, t->value.p95_ns, t->value.p99_ns};
-    char b[64], pc[32];
+    char b[64];
     for (int j = 0; j < 3; j++) {
         double y = top + j * (bar_h + gap);
         sp_fmt_dur(b, sizeof b, (double)val[j]);
         fprintf(out, "<text class=\"strong\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s %s</text>\n", left - 8,
                 y + bar_h / 2 + 4, names[j], b);
-        double x = left;
+        sp_html_share_bar bar = {out, left, left, plot_w, y, bar_h, names[j], 90, 16};
         for (size_t i = 0; i < t->n_rows; i++) {
             const sp_gen_row *s = &t->rows[i];
-            double sh = j == 0 ? s->share_p50 : j == 1 ? s->share_p95 : s->share_p99;
-            if (!(sh > 0))
-                continue;
-            double w = plot_w * (sh > 1 ? 1 : sh);
-            if (x + w > left + plot_w)
-                w = left + plot_w - x;
-            sp_rep_fmt_pct(pc, sizeof pc, sh);
-            fprintf(out, "<rect class=\"seg\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\"><title>",
-                    x, y, w, bar_h, sp_html_stage_colour(s->name));
-            sp_html_esc(out, s->name, 200);
-            fprintf(out, ": %s of %s</title></rect>", pc, names[j]);
-            if (w >= 90) {
-                fprintf(out, "<text class=\"seglabel\" x=\"%.1f\" y=\"%.1f\">", x + 4, y + bar_h / 2 + 4);
-                sp_html_esc(out, s->name, 16);
-                fprintf(out, " %s</text>", pc);
-            }
-            fputc('\n', out);
-            x += w;
+            sp_html_share_seg(&bar, s->name, j == 0 ? s->share_p50 : j == 1 ? s->share_p95 : s->share_p99);
         }
     }
     fputs("</svg>\n", out);

@@ -55,6 +55,22 @@ double sp_html_hist_edge(const sp_html_hist *h, size_t k);
 /* Bin of value v in h, clamped to [0, nbins). */
 size_t sp_html_hist_bin(const sp_html_hist *h, double v);
 
+/* A bar of shares drawn left to right (the stage-share charts of the report, its generation section
+ * and the diff page): `x` starts at `left` and advances with each segment; `of` ("p95") ends each
+ * segment's title; a segment at least `label_w` wide is labelled with its name (cut at `label_bytes`)
+ * and share. */
+typedef struct sp_html_share_bar {
+    FILE *out;
+    double x, left, plot_w, y, bar_h;
+    const char *of;
+    double label_w;
+    size_t label_bytes;
+} sp_html_share_bar;
+
+/* The next segment of bar b: `name`'s share (nothing when not > 0), in the stage's colour, cut at the
+ * bar's end (a share over 1 counts as 1). */
+void sp_html_share_seg(sp_html_share_bar *b, const char *name, double share);
+
 /* A legend (HTML list of colour swatches and names; names escaped). */
 void sp_html_legend(FILE *out, const char *const *names, const char *const *colours, size_t n);
 
