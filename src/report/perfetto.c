@@ -166,16 +166,17 @@ static void name_rows(pf_writer *w, int64_t pid, uint32_t rows, const char *what
  * no slice. */
 typedef int (*pf_item_of)(const sp_events *ev, size_t i, pf_item *out);
 
+/* Draws one packed item (its record is item->idx, its row item->row). */
+typedef void (*pf_draw)(pf_writer *w, const pf_item *item);
+
 /* The slices of one kind of record (nrec of them), packed into rows, with their track named `process`
- * and its rows "`rows_name` N": *items (free it) holds *n of them in row-packing order. Writes
- * nothing, and *items is NULL, when no record draws a slice. */
+ * and its rows "`rows_name` N": `draw` writes each in row-packing order, until a write fails. Writes
+ * nothing when no record draws a slice. */
 static sp_status pf_track(pf_writer *w, size_t nrec, pf_item_of item_of, int64_t pid, const char *process,
-                          const char *rows_name, pf_item **items, size_t *n)
+                          const char *rows_name, pf_draw draw)
 {
     pf_item tmp;
     size_t count = 0;
-    *items = NULL;
-    *n = 0;
     for (size_t i = 0; i < nrec; i++)
         count += (size_t)item_of(w->ev, i, &tmp);
     if (!count)
@@ -194,9 +195,10 @@ static sp_status pf_track(pf_writer *w, size_t nrec, pf_item_of item_of, int64_t
     }
     pf_process(w, pid, process);
     name_rows(w, pid, rows, rows_name);
-    *items = it;
-    *n = count;
-    return SP_OK;
+    for (size_t i = 0; i < count && !ferror(w->out); i++) /* stop at the first failed write */
+        draw(w, &it[i]);
+    free(it);
+    return ferror(w->out) ? SP_ERR_IO : SP_OK;
 }
 
 /* ---- the event kinds ---- */
@@ -326,37 +328,32 @@ static int request_item(const sp_events *ev, size_t i, pf_item *out)
     return 1;
 }
 
-static sp_status write_requests(pf_writer *w)
+static void request_draw(pf_writer *w, const pf_item *item)
 {
-    const sp_events *ev = w->ev;
-    pf_item *items;
-    size_t n;
-    sp_status st = pf_track(w, sp_view_requests(ev), request_item, PID_REQUESTS, "requests (server: arrival -> done)",
-                            "requests", &items, &n);
-    if (st || !n)
-        return st;
     sp_view_request rq;
     char label[512];
-    for (size_t i = 0; i < n && !ferror(w->out); i++) { /* stop at the first failed write */
-        sp_view_request_at(ev, items[i].idx, &rq);
-        uint32_t row = items[i].row;
-        request_label(w, &rq, label, sizeof label);
-        pf_slice(w, label, "request", PID_REQUESTS, row, rq.arrival_ns, rq.done_ns);
-        fputs(",\"args\":{\"id\":", w->out);
-        sp_json_write_str(w->out, rq.id, 0);
-        fprintf(w->out, ",\"file\":%" PRIu32 ",\"latency_us\":", rq.file);
-        sp_rep_json_us(w->out, rq.done_ns - rq.arrival_ns);
-        if (rq.input_tokens >= 0)
-            fprintf(w->out, ",\"input_tokens\":%" PRId64, rq.input_tokens);
-        if (rq.outcome != SP_OUTCOME_OK) /* DESIGN 8a: a rejected, failed or cancelled request says so */
-            fprintf(w->out, ",\"outcome\":\"%s\",\"status\":%" PRId32, sp_outcome_str(rq.outcome), rq.status);
-        fputs("}}", w->out);
-        request_children(w, items[i].idx, &rq, row, 0);
-        w->req_row[items[i].idx] = row;
-        w->req_order[w->n_drawn++] = items[i].idx;
-    }
-    free(items);
-    return ferror(w->out) ? SP_ERR_IO : SP_OK;
+    sp_view_request_at(w->ev, item->idx, &rq);
+    uint32_t row = item->row;
+    request_label(w, &rq, label, sizeof label);
+    pf_slice(w, label, "request", PID_REQUESTS, row, rq.arrival_ns, rq.done_ns);
+    fputs(",\"args\":{\"id\":", w->out);
+    sp_json_write_str(w->out, rq.id, 0);
+    fprintf(w->out, ",\"file\":%" PRIu32 ",\"latency_us\":", rq.file);
+    sp_rep_json_us(w->out, rq.done_ns - rq.arrival_ns);
+    if (rq.input_tokens >= 0)
+        fprintf(w->out, ",\"input_tokens\":%" PRId64, rq.input_tokens);
+    if (rq.outcome != SP_OUTCOME_OK) /* DESIGN 8a: a rejected, failed or cancelled request says so */
+        fprintf(w->out, ",\"outcome\":\"%s\",\"status\":%" PRId32, sp_outcome_str(rq.outcome), rq.status);
+    fputs("}}", w->out);
+    request_children(w, item->idx, &rq, row, 0);
+    w->req_row[item->idx] = row;
+    w->req_order[w->n_drawn++] = item->idx;
+}
+
+static sp_status write_requests(pf_writer *w)
+{
+    return pf_track(w, sp_view_requests(w->ev), request_item, PID_REQUESTS, "requests (server: arrival -> done)",
+                    "requests", request_draw);
 }
 
 static int client_item(const sp_events *ev, size_t i, pf_item *out)
@@ -369,38 +366,32 @@ static int client_item(const sp_events *ev, size_t i, pf_item *out)
     return 1;
 }
 
-static sp_status write_client(pf_writer *w)
+static void client_draw(pf_writer *w, const pf_item *item)
 {
-    const sp_events *ev = w->ev;
-    pf_item *items;
-    size_t n;
-    sp_status st = pf_track(w, sp_view_requests(ev), client_item, PID_CLIENT,
-                            "client (load generator: intended send -> response, on the server clock)", "client",
-                            &items, &n);
-    if (st || !n)
-        return st;
     sp_view_request rq;
     char label[512];
-    for (size_t i = 0; i < n && !ferror(w->out); i++) { /* stop at the first failed write */
-        sp_view_request_at(ev, items[i].idx, &rq);
-        request_label(w, &rq, label, sizeof label);
-        pf_slice(w, label, "client", PID_CLIENT, items[i].row, items[i].start, items[i].end);
-        fputs(",\"args\":{\"id\":", w->out);
-        sp_json_write_str(w->out, rq.id, 0);
-        if (rq.client_intended_ns != SP_VIEW_NO_TIME)
-            fprintf(w->out, ",\"intended_ns\":%" PRIu64, rq.client_intended_ns);
-        if (rq.client_send_ns != SP_VIEW_NO_TIME)
-            fprintf(w->out, ",\"send_ns\":%" PRIu64, rq.client_send_ns);
-        fprintf(w->out, ",\"done_ns\":%" PRIu64 "}}", rq.client_done_ns);
-        /* the wait before the actual send (coordinated omission made visible) */
-        if (rq.client_intended_ns != SP_VIEW_NO_TIME && rq.client_send_ns != SP_VIEW_NO_TIME &&
-            rq.client_send_ns > rq.client_intended_ns && rq.client_send_ns <= rq.client_done_ns) {
-            pf_slice(w, "send delay", "client", PID_CLIENT, items[i].row, rq.client_intended_ns, rq.client_send_ns);
-            fputs("}", w->out);
-        }
+    sp_view_request_at(w->ev, item->idx, &rq);
+    request_label(w, &rq, label, sizeof label);
+    pf_slice(w, label, "client", PID_CLIENT, item->row, item->start, item->end);
+    fputs(",\"args\":{\"id\":", w->out);
+    sp_json_write_str(w->out, rq.id, 0);
+    if (rq.client_intended_ns != SP_VIEW_NO_TIME)
+        fprintf(w->out, ",\"intended_ns\":%" PRIu64, rq.client_intended_ns);
+    if (rq.client_send_ns != SP_VIEW_NO_TIME)
+        fprintf(w->out, ",\"send_ns\":%" PRIu64, rq.client_send_ns);
+    fprintf(w->out, ",\"done_ns\":%" PRIu64 "}}", rq.client_done_ns);
+    /* the wait before the actual send (coordinated omission made visible) */
+    if (rq.client_intended_ns != SP_VIEW_NO_TIME && rq.client_send_ns != SP_VIEW_NO_TIME &&
+        rq.client_send_ns > rq.client_intended_ns && rq.client_send_ns <= rq.client_done_ns) {
+        pf_slice(w, "send delay", "client", PID_CLIENT, item->row, rq.client_intended_ns, rq.client_send_ns);
+        fputs("}", w->out);
     }
-    free(items);
-    return ferror(w->out) ? SP_ERR_IO : SP_OK;
+}
+
+static sp_status write_client(pf_writer *w)
+{
+    return pf_track(w, sp_view_requests(w->ev), client_item, PID_CLIENT,
+                    "client (load generator: intended send -> response, on the server clock)", "client", client_draw);
 }
 
 /* One batch slice's args: id, file, device, size, tokens, waste and the members' ids. */
@@ -440,29 +431,24 @@ static int batch_item(const sp_events *ev, size_t i, pf_item *out)
     return 1;
 }
 
-static sp_status write_batches(pf_writer *w)
+static void batch_draw(pf_writer *w, const pf_item *item)
 {
-    const sp_events *ev = w->ev;
-    pf_item *items;
-    size_t n;
-    sp_status st = pf_track(w, sp_view_batches(ev), batch_item, PID_BATCHES, "batches (dispatch -> outputs on host)",
-                            "batches", &items, &n);
-    if (st || !n)
-        return st;
     sp_view_batch b;
     char name[96];
-    for (size_t i = 0; i < n && !ferror(w->out); i++) { /* stop at the first failed write */
-        sp_view_batch_at(ev, items[i].idx, &b);
-        if (w->n_files > 1)
-            snprintf(name, sizeof name, "batch %" PRId64 " (file %" PRIu32 ")", b.id, b.file);
-        else
-            snprintf(name, sizeof name, "batch %" PRId64, b.id);
-        pf_slice(w, name, "batch", PID_BATCHES, items[i].row, b.start_ns, b.end_ns);
-        batch_args(w, items[i].idx, &b);
-        w->batch_row[items[i].idx] = items[i].row;
-    }
-    free(items);
-    return ferror(w->out) ? SP_ERR_IO : SP_OK;
+    sp_view_batch_at(w->ev, item->idx, &b);
+    if (w->n_files > 1)
+        snprintf(name, sizeof name, "batch %" PRId64 " (file %" PRIu32 ")", b.id, b.file);
+    else
+        snprintf(name, sizeof name, "batch %" PRId64, b.id);
+    pf_slice(w, name, "batch", PID_BATCHES, item->row, b.start_ns, b.end_ns);
+    batch_args(w, item->idx, &b);
+    w->batch_row[item->idx] = item->row;
+}
+
+static sp_status write_batches(pf_writer *w)
+{
+    return pf_track(w, sp_view_batches(w->ev), batch_item, PID_BATCHES, "batches (dispatch -> outputs on host)",
+                    "batches", batch_draw);
 }
 
 /* Arrows from each drawn request's batch windows to the batches' own slices. */
@@ -487,23 +473,18 @@ static int launch_item(const sp_events *ev, size_t i, pf_item *out)
     return 1;
 }
 
+static void launch_draw(pf_writer *w, const pf_item *item)
+{
+    sp_view_launch l;
+    sp_view_launch_at(w->ev, item->idx, &l);
+    pf_slice(w, l.name[0] ? l.name : "launch", "launch", PID_LAUNCHES, item->row, item->start, item->end);
+    fprintf(w->out, ",\"args\":{\"correlation\":%" PRIu64 "}}", l.correlation);
+}
+
 static sp_status write_launches(pf_writer *w)
 {
-    const sp_events *ev = w->ev;
-    pf_item *items;
-    size_t nl;
-    sp_status st = pf_track(w, sp_view_launches(ev), launch_item, PID_LAUNCHES, "host launch calls", "launches",
-                            &items, &nl);
-    if (st || !nl)
-        return st;
-    sp_view_launch l;
-    for (size_t i = 0; i < nl && !ferror(w->out); i++) {
-        sp_view_launch_at(ev, items[i].idx, &l);
-        pf_slice(w, l.name[0] ? l.name : "launch", "launch", PID_LAUNCHES, items[i].row, items[i].start, items[i].end);
-        fprintf(w->out, ",\"args\":{\"correlation\":%" PRIu64 "}}", l.correlation);
-    }
-    free(items);
-    return ferror(w->out) ? SP_ERR_IO : SP_OK;
+    return pf_track(w, sp_view_launches(w->ev), launch_item, PID_LAUNCHES, "host launch calls", "launches",
+                    launch_draw);
 }
 
 /* Adds a (pid, tid) track to the set of those already named (the common map as a set), at most
