@@ -202,12 +202,7 @@ static int demo_fallback(const demo_opts *o)
 #if DEMO_LIVE
 static void demo_on_progress(void *user, const sp_load_progress *p)
 {
-    const demo_opts *o = user;
-    fprintf(stderr, "\r[demo %5.1f/%.0fs] sent %" PRIu64 "  done %" PRIu64 "  errors %" PRIu64 "  in flight %" PRIu64
-                    "  %.0f/s   ",
-            p->elapsed_s, o->duration_s, p->scheduled - p->waiting, p->completed, p->errors, p->in_flight,
-            p->rate_last_s);
-    fflush(stderr);
+    sp_demo_progress_line(p, ((const demo_opts *)user)->duration_s, "in flight");
 }
 
 static void describe_policy(const demo_opts *o, char *buf, size_t len)
@@ -278,9 +273,10 @@ static void demo_load_config(const demo_opts *o, sp_load_config *lc)
 }
 
 /* What is run, at the top of the output. */
-static void print_run_header(FILE *hdr, const demo_opts *o, const sp_server_options *so, const sp_load_config *lc,
-                             const sp_server *srv, const char *dir)
+static void print_run_header(FILE *hdr, const sp_server_options *so, const sp_load_config *lc, const sp_server *srv,
+                             const char *dir, void *user)
 {
+    const demo_opts *o = user;
     char policy[256];
     describe_policy(o, policy, sizeof policy);
     const char *arrival = lc->arrival == SP_LOAD_ARRIVAL_POISSON ? "Poisson" :
@@ -299,73 +295,32 @@ static void print_run_header(FILE *hdr, const demo_opts *o, const sp_server_opti
     fflush(hdr);
 }
 
+/* What happened: the load generator's and the service's counts. */
+static void print_run_outcome(FILE *hdr, const sp_load_result *res, const sp_server_stats *ss, void *user)
+{
+    const demo_opts *o = user;
+    fprintf(hdr, "load: %" PRIu64 " sent, %" PRIu64 " ok, %" PRIu64 " 503, %" PRIu64 " other status, %" PRIu64
+                 " no response; achieved %.1f ok/s of %.6g\n"
+                 "service: %" PRIu64 " batches, %" PRIu64 " inputs, %" PRIu64 " tokens (%" PRIu64
+                 " padded), %" PRIu64 " rejected (queue full)\n\n",
+            res->sent, res->ok, res->status_503, res->status_other,
+            res->connect_errors + res->timeouts + res->io_errors + res->protocol_errors + res->unsent,
+            res->achieved_rate, o->rate, ss->batches, ss->sequences, ss->effective_tokens, ss->padded_tokens,
+            ss->rejected_full);
+    fflush(hdr);
+}
+
 static int demo_live(const demo_opts *o)
 {
     sp_server_options so;
     demo_server_options(o, &so);
     sp_load_config lc;
     demo_load_config(o, &lc);
-
-    /* the traces' folder */
-    char dir[DEMO_PATH_MAX];
-    char server_path[DEMO_PATH_MAX + 32], client_path[DEMO_PATH_MAX + 32];
-    sp_recorder *rec = NULL;
-    int drc = sp_demo_open_traces("demo", o->keep_traces, o->price_per_hour, dir, server_path, client_path, &rec);
-    if (drc)
-        return drc;
-    sp_status st;
-    so.recorder = rec;
-    char err[1024] = "";
-    sp_server *srv = NULL;
-    st = sp_server_start(&so, &srv, err, sizeof err);
-    if (st != SP_OK) {
-        fprintf(stderr, "servprof demo: the service did not start: %s\n", err[0] ? err : sp_status_str(st));
-        sp_recorder_close(rec);
-        if (!o->keep_traces)
-            sp_demo_remove_traces(server_path, client_path, dir);
-        return 1;
-    }
+    sp_demo_report_opts ro = {o->price_per_hour, o->json, o->perfetto, o->html, o->keep_traces};
     /* what is run, at the top; with --json stdout holds only the JSON report */
-    FILE *hdr = o->json ? stderr : stdout;
-    print_run_header(hdr, o, &so, &lc, srv, dir);
-
-    sp_load_result *res = NULL;
-    st = sp_demo_run_load(&lc, sp_server_port(srv), "/v1/embeddings", client_path, o->progress, demo_on_progress,
-                          (void *)o, &res, err, sizeof err);
-    /* stop the service before closing the recorder: every queued request is answered and recorded */
-    sp_server_stop(srv);
-    sp_server_stats ss;
-    sp_server_get_stats(srv, &ss);
-    sp_server_destroy(srv);
-    sp_status cst = sp_recorder_close(rec);
-    int rc = 1;
-    if (st != SP_OK) {
-        fprintf(stderr, "servprof demo: the load run failed: %s\n", err[0] ? err : sp_status_str(st));
-    } else if (cst != SP_OK) {
-        char why[640];
-        fprintf(stderr, "servprof demo: %s\n", *sp_recorder_last_error(why, sizeof why) ? why : sp_status_str(cst));
-    } else {
-        fprintf(hdr, "load: %" PRIu64 " sent, %" PRIu64 " ok, %" PRIu64 " 503, %" PRIu64 " other status, %" PRIu64
-                     " no response; achieved %.1f ok/s of %.6g\n"
-                     "service: %" PRIu64 " batches, %" PRIu64 " inputs, %" PRIu64 " tokens (%" PRIu64
-                     " padded), %" PRIu64 " rejected (queue full)\n\n",
-                res->sent, res->ok, res->status_503, res->status_other,
-                res->connect_errors + res->timeouts + res->io_errors + res->protocol_errors + res->unsent,
-                res->achieved_rate, o->rate, ss.batches, ss.sequences, ss.effective_tokens, ss.padded_tokens,
-                ss.rejected_full);
-        fflush(hdr);
-        if (res->ok == 0)
-            fprintf(stderr, "servprof demo: no request succeeded; nothing to analyse\n");
-        else
-            {
-            sp_demo_report_opts ro2 = {o->price_per_hour, o->json, o->perfetto, o->html, o->keep_traces};
-            rc = sp_demo_report(&ro2, server_path, client_path);
-        }
-    }
-    sp_load_result_destroy(res);
-    if (!o->keep_traces)
-        sp_demo_remove_traces(server_path, client_path, dir);
-    return rc;
+    sp_demo_live d = {"demo", &so, &lc, "/v1/embeddings", o->progress, demo_on_progress, &ro,
+                      o->json ? stderr : stdout, print_run_header, print_run_outcome, (void *)o};
+    return sp_demo_run_live(&d);
 }
 #endif
 

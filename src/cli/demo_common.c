@@ -2,6 +2,7 @@
  * share: the traces' folder and files, the load run against the in-process service (one Ctrl-C flag),
  * and the report of the merged server and client traces. Uses only the public API. */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -99,9 +100,14 @@ int sp_demo_report(const sp_demo_report_opts *o, const char *server_path, const 
 }
 
 #if defined(SERVPROF_SERVE_ENABLED) && defined(SERVPROF_LOAD_ENABLED)
-int sp_demo_open_traces(const char *cmd, const char *keep_traces, double price_per_hour, char dir[SP_DEMO_PATH_MAX],
-                        char server_path[SP_DEMO_PATH_MAX + 32], char client_path[SP_DEMO_PATH_MAX + 32],
-                        sp_recorder **rec)
+#include "servprof/trace.h"
+
+/* The live run's traces: the folder (sp_demo_trace_dir), server.sptrace and client.jsonl in it, and
+ * the server's recorder opened on the first with `price_per_hour`. Returns 0, or the exit status after
+ * saying why on stderr (the folder is removed unless kept). */
+static int open_traces(const char *cmd, const char *keep_traces, double price_per_hour, char dir[SP_DEMO_PATH_MAX],
+                       char server_path[SP_DEMO_PATH_MAX + 32], char client_path[SP_DEMO_PATH_MAX + 32],
+                       sp_recorder **rec)
 {
     int drc = sp_demo_trace_dir(keep_traces, dir);
     if (drc)
@@ -124,7 +130,7 @@ int sp_demo_open_traces(const char *cmd, const char *keep_traces, double price_p
     return 0;
 }
 
-void sp_demo_remove_traces(const char *server_path, const char *client_path, const char *dir)
+static void remove_traces(const char *server_path, const char *client_path, const char *dir)
 {
     remove(server_path);
     remove(client_path);
@@ -139,9 +145,20 @@ static void demo_on_sigint(int sig)
     atomic_store_explicit(&g_demo_stop, 1, memory_order_relaxed);
 }
 
-sp_status sp_demo_run_load(sp_load_config *lc, unsigned port, const char *route, const char *client_path,
-                           int progress, sp_load_progress_fn on_progress, void *progress_user,
-                           sp_load_result **res, char *err, size_t errlen)
+void sp_demo_progress_line(const sp_load_progress *p, double duration_s, const char *in_flight)
+{
+    fprintf(stderr, "\r[demo %5.1f/%.0fs] sent %" PRIu64 "  done %" PRIu64 "  errors %" PRIu64 "  %s %" PRIu64
+                    "  %.0f/s   ",
+            p->elapsed_s, duration_s, p->scheduled - p->waiting, p->completed, p->errors, in_flight, p->in_flight,
+            p->rate_last_s);
+    fflush(stderr);
+}
+
+/* Drives the service at http://127.0.0.1:<port><route>, writing the client's trace to client_path;
+ * Ctrl-C ends the load early. lc->url is NULL again on return. */
+static sp_status run_load(sp_load_config *lc, unsigned port, const char *route, const char *client_path,
+                          int progress, sp_load_progress_fn on_progress, void *progress_user,
+                          sp_load_result **res, char *err, size_t errlen)
 {
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%u%s", port, route);
@@ -166,5 +183,56 @@ sp_status sp_demo_run_load(sp_load_config *lc, unsigned port, const char *route,
     if (progress)
         fprintf(stderr, "\n");
     return st;
+}
+
+int sp_demo_run_live(const sp_demo_live *d)
+{
+    char dir[DEMO_PATH_MAX];
+    char server_path[DEMO_PATH_MAX + 32], client_path[DEMO_PATH_MAX + 32];
+    sp_recorder *rec = NULL;
+    const sp_demo_report_opts *ro = d->report;
+    int drc = open_traces(d->cmd, ro->keep_traces, ro->price_per_hour, dir, server_path, client_path, &rec);
+    if (drc)
+        return drc;
+    sp_status st;
+    d->so->recorder = rec;
+    char err[1024] = "";
+    sp_server *srv = NULL;
+    st = sp_server_start(d->so, &srv, err, sizeof err);
+    if (st != SP_OK) {
+        fprintf(stderr, "servprof %s: the service did not start: %s\n", d->cmd, err[0] ? err : sp_status_str(st));
+        sp_recorder_close(rec);
+        if (!ro->keep_traces)
+            remove_traces(server_path, client_path, dir);
+        return 1;
+    }
+    d->print_header(d->hdr, d->so, d->lc, srv, dir, d->user);
+
+    sp_load_result *res = NULL;
+    st = run_load(d->lc, sp_server_port(srv), d->route, client_path, d->progress, d->on_progress, d->user, &res, err,
+                  sizeof err);
+    /* stop the service before closing the recorder: every admitted request is answered and recorded */
+    sp_server_stop(srv);
+    sp_server_stats ss;
+    sp_server_get_stats(srv, &ss);
+    sp_server_destroy(srv);
+    sp_status cst = sp_recorder_close(rec);
+    int rc = 1;
+    if (st != SP_OK) {
+        fprintf(stderr, "servprof %s: the load run failed: %s\n", d->cmd, err[0] ? err : sp_status_str(st));
+    } else if (cst != SP_OK) {
+        char why[640];
+        fprintf(stderr, "servprof %s: %s\n", d->cmd, *sp_recorder_last_error(why, sizeof why) ? why : sp_status_str(cst));
+    } else {
+        d->print_outcome(d->hdr, res, &ss, d->user);
+        if (res->ok == 0)
+            fprintf(stderr, "servprof %s: no request succeeded; nothing to analyse\n", d->cmd);
+        else
+            rc = sp_demo_report(ro, server_path, client_path);
+    }
+    sp_load_result_destroy(res);
+    if (!ro->keep_traces)
+        remove_traces(server_path, client_path, dir);
+    return rc;
 }
 #endif

@@ -125,12 +125,7 @@ static void gen_usage(FILE *f)
 #if GEN_DEMO_LIVE
 static void gen_on_progress(void *user, const sp_load_progress *p)
 {
-    const gen_demo_opts *o = user;
-    fprintf(stderr, "\r[demo %5.1f/%.0fs] sent %" PRIu64 "  done %" PRIu64 "  errors %" PRIu64 "  streaming %" PRIu64
-                    "  %.0f/s   ",
-            p->elapsed_s, o->duration_s, p->scheduled - p->waiting, p->completed, p->errors, p->in_flight,
-            p->rate_last_s);
-    fflush(stderr);
+    sp_demo_progress_line(p, ((const gen_demo_opts *)user)->duration_s, "streaming");
 }
 
 /* The service's options: the decoder, the scheduler, an ephemeral 127.0.0.1 port, room in the queue
@@ -186,8 +181,12 @@ static void gen_load_config(const gen_demo_opts *o, sp_load_config *lc)
     lc->connections = GEN_CONNECTIONS;
 }
 
-static void print_gen_header(FILE *hdr, const gen_demo_opts *o, const sp_server_options *so, const char *dir)
+static void print_gen_header(FILE *hdr, const sp_server_options *so, const sp_load_config *lc, const sp_server *srv,
+                             const char *dir, void *user)
 {
+    (void)lc;
+    (void)srv;
+    const gen_demo_opts *o = user;
     const char *arrival = o->arrival == SP_LOAD_ARRIVAL_POISSON ? "Poisson" :
                           o->arrival == SP_LOAD_ARRIVAL_CONSTANT ? "constant" : "gamma";
     fprintf(hdr, "servprof demo --generate: generation service (servprof serve --generate, in-process) driven by "
@@ -217,8 +216,9 @@ static void print_latency(FILE *f, const char *name, const sp_load_latency *l)
 /* What happened: the load generator's counts and its own streaming figures (from the intended send
  * time, measured on the client: the report's `client` figures come from the same trace), then the
  * service's counters. */
-static void print_gen_outcome(FILE *hdr, const gen_demo_opts *o, const sp_load_result *res, const sp_server_stats *ss)
+static void print_gen_outcome(FILE *hdr, const sp_load_result *res, const sp_server_stats *ss, void *user)
 {
+    const gen_demo_opts *o = user;
     const sp_load_stream_result *s = &res->streamed;
     fprintf(hdr, "load: %" PRIu64 " sent, %" PRIu64 " ok, %" PRIu64 " 503, %" PRIu64 " other status, %" PRIu64
                  " failed stream, %" PRIu64 " no response; achieved %.1f ok/s of %.6g, %" PRIu64
@@ -235,6 +235,13 @@ static void print_gen_outcome(FILE *hdr, const gen_demo_opts *o, const sp_load_r
                  " rejected (queue full)\n\n",
             ss->steps, ss->prompt_tokens, ss->generated_tokens, ss->rejected_full);
     fflush(hdr);
+    /* the demo sends only well-formed requests: what the service refuses (400) is a drawn prompt
+     * and max_tokens over the context */
+    if (res->status_other)
+        fprintf(stderr, "servprof %s: warning: %" PRIu64 " of %" PRIu64 " requests got an error status, most "
+                        "likely 400 for a prompt and max_tokens over the context (--max-len %u): raise it, or "
+                        "lower --prompt-mean / --output-mean or their sigmas\n",
+                GEN_CMD, res->status_other, res->sent, o->max_len);
 }
 
 static int gen_demo_live(const gen_demo_opts *o)
@@ -243,63 +250,10 @@ static int gen_demo_live(const gen_demo_opts *o)
     gen_server_options(o, &so);
     sp_load_config lc;
     gen_load_config(o, &lc);
-
-    char dir[SP_DEMO_PATH_MAX];
-    char server_path[SP_DEMO_PATH_MAX + 32], client_path[SP_DEMO_PATH_MAX + 32];
-    sp_recorder *rec = NULL;
-    int drc = sp_demo_open_traces(GEN_CMD, o->keep_traces, o->price_per_hour, dir, server_path, client_path, &rec);
-    if (drc)
-        return drc;
-    sp_status st;
-    so.recorder = rec;
-    char err[1024] = "";
-    sp_server *srv = NULL;
-    st = sp_server_start(&so, &srv, err, sizeof err);
-    if (st != SP_OK) {
-        fprintf(stderr, "servprof %s: the service did not start: %s\n", GEN_CMD, err[0] ? err : sp_status_str(st));
-        sp_recorder_close(rec);
-        if (!o->keep_traces)
-            sp_demo_remove_traces(server_path, client_path, dir);
-        return 1;
-    }
-    FILE *hdr = o->json ? stderr : stdout;
-    print_gen_header(hdr, o, &so, dir);
-
-    sp_load_result *res = NULL;
-    st = sp_demo_run_load(&lc, sp_server_port(srv), o->chat ? "/v1/chat/completions" : "/v1/completions", client_path,
-                          o->progress, gen_on_progress, (void *)o, &res, err, sizeof err);
-    /* stop the service before closing the recorder: every admitted request finishes and is recorded */
-    sp_server_stop(srv);
-    sp_server_stats ss;
-    sp_server_get_stats(srv, &ss);
-    sp_server_destroy(srv);
-    sp_status cst = sp_recorder_close(rec);
-    int rc = 1;
-    if (st != SP_OK) {
-        fprintf(stderr, "servprof %s: the load run failed: %s\n", GEN_CMD, err[0] ? err : sp_status_str(st));
-    } else if (cst != SP_OK) {
-        char why[640];
-        fprintf(stderr, "servprof %s: %s\n", GEN_CMD, *sp_recorder_last_error(why, sizeof why) ? why : sp_status_str(cst));
-    } else {
-        print_gen_outcome(hdr, o, res, &ss);
-        /* the demo sends only well-formed requests: what the service refuses (400) is a drawn prompt
-         * and max_tokens over the context */
-        if (res->status_other)
-            fprintf(stderr, "servprof %s: warning: %" PRIu64 " of %" PRIu64 " requests got an error status, most "
-                            "likely 400 for a prompt and max_tokens over the context (--max-len %u): raise it, or "
-                            "lower --prompt-mean / --output-mean or their sigmas\n",
-                    GEN_CMD, res->status_other, res->sent, o->max_len);
-        if (res->ok == 0) {
-            fprintf(stderr, "servprof %s: no request succeeded; nothing to analyse\n", GEN_CMD);
-        } else {
-            sp_demo_report_opts rop = {o->price_per_hour, o->json, o->perfetto, o->html, o->keep_traces};
-            rc = sp_demo_report(&rop, server_path, client_path);
-        }
-    }
-    sp_load_result_destroy(res);
-    if (!o->keep_traces)
-        sp_demo_remove_traces(server_path, client_path, dir);
-    return rc;
+    sp_demo_report_opts ro = {o->price_per_hour, o->json, o->perfetto, o->html, o->keep_traces};
+    sp_demo_live d = {GEN_CMD, &so, &lc, o->chat ? "/v1/chat/completions" : "/v1/completions", o->progress,
+                      gen_on_progress, &ro, o->json ? stderr : stdout, print_gen_header, print_gen_outcome, (void *)o};
+    return sp_demo_run_live(&d);
 }
 #endif
 

@@ -30,25 +30,37 @@ int sp_demo_trace_dir(const char *keep_traces, char dir[SP_DEMO_PATH_MAX]);
 int sp_demo_report(const sp_demo_report_opts *o, const char *server_path, const char *client_path);
 
 #if defined(SERVPROF_SERVE_ENABLED) && defined(SERVPROF_LOAD_ENABLED)
-#include "servprof/trace.h"
+#include <stdio.h>
 
-/* The live run's traces: the folder (sp_demo_trace_dir), server.sptrace and client.jsonl in it, and
- * the server's recorder opened on the first with `price_per_hour`. Returns 0, or the exit status after
- * saying why on stderr ("servprof <cmd>: ..."; the folder is removed unless kept). */
-int sp_demo_open_traces(const char *cmd, const char *keep_traces, double price_per_hour, char dir[SP_DEMO_PATH_MAX],
-                        char server_path[SP_DEMO_PATH_MAX + 32], char client_path[SP_DEMO_PATH_MAX + 32],
-                        sp_recorder **rec);
+#include "servprof/serve.h"
 
-/* Removes the two traces and their folder. */
-void sp_demo_remove_traces(const char *server_path, const char *client_path, const char *dir);
+/* The progress line of a live demo, redrawn on stderr: elapsed of `duration_s`, requests sent, done,
+ * failed, and those in flight, called `in_flight` ("in flight", "streaming"), and the last second's rate. */
+void sp_demo_progress_line(const sp_load_progress *p, double duration_s, const char *in_flight);
 
-/* Drives the service at http://127.0.0.1:<port><route> with the load generator, writing the client's
- * trace to client_path; Ctrl-C ends the load early (the report covers what ran). `progress`: 1 on,
- * 0 off, < 0 when stderr is a terminal; on_progress(progress_user, ...) then draws the line. lc->url is
- * NULL again on return. */
-sp_status sp_demo_run_load(sp_load_config *lc, unsigned port, const char *route, const char *client_path,
-                           int progress, sp_load_progress_fn on_progress, void *progress_user,
-                           sp_load_result **res, char *err, size_t errlen);
+/* One live demo run: what differs between the encoder demo and the generation demo. Borrowed. */
+typedef struct sp_demo_live {
+    const char *cmd;                 /* "demo" or "demo --generate", in "servprof <cmd>: ..." messages */
+    sp_server_options *so;           /* the service (its recorder is set here) */
+    sp_load_config *lc;              /* the load (its url and trace path are set here, then cleared) */
+    const char *route;               /* "/v1/embeddings", ... */
+    int progress;                    /* 1 on, 0 off, < 0 when stderr is a terminal */
+    sp_load_progress_fn on_progress; /* draws the progress line, with `user` */
+    const sp_demo_report_opts *report;
+    FILE *hdr;                       /* where the run's header and outcome go (stderr under --json) */
+    /* what is run, once the service is up */
+    void (*print_header)(FILE *hdr, const sp_server_options *so, const sp_load_config *lc, const sp_server *srv,
+                         const char *dir, void *user);
+    /* what happened: the load's and the service's counts, after a run that succeeded */
+    void (*print_outcome)(FILE *hdr, const sp_load_result *res, const sp_server_stats *ss, void *user);
+    void *user;
+} sp_demo_live;
+
+/* Runs the in-process service with a recorder on a trace folder (sp_demo_trace_dir; server.sptrace),
+ * drives it with the load generator (client.jsonl; Ctrl-C ends the load early, the report covers what
+ * ran), stops it, and writes the report of both traces (sp_demo_report). The folder is removed unless
+ * kept. Returns the exit status, after saying why on stderr when it is not 0. */
+int sp_demo_run_live(const sp_demo_live *d);
 #endif
 
 /* `servprof demo --generate` (demo_generate.c): argv as sp_cmd_demo got it. */
