@@ -5,45 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/events_int.h"
-#include "testlib.h"
+#include "import_testutil.h"
 
 static sp_events *load_file(const char *rel, sp_status *st, char *err, size_t errlen)
 {
-    sp_events *ev;
-    if (sp_events_create(&ev) != SP_OK)
-        exit(1);
-    char path[512];
-    snprintf(path, sizeof path, "%s/tests/data/otlp/%s", SP_SOURCE_DIR, rel);
-    *st = sp_events_load_file(ev, path, NULL, err, errlen);   /* format detected from the content */
-    if (*st)
-        fprintf(stderr, "%s\n", err);
-    return ev;
+    return it_load_data("otlp", rel, st, err, errlen);
 }
 
 static sp_status load_text(const char *text, int lenient, sp_events **out, char *err, size_t errlen)
 {
-    sp_events *ev;
-    if (sp_events_create(&ev) != SP_OK)
-        exit(1);
-    sp_load_options opt;
-    sp_load_options_init(&opt);
-    opt.format = SP_FORMAT_OTLP;
-    opt.lenient = lenient;
-    sp_status st = sp_events_load_buffer(ev, "o.json", text, strlen(text), &opt, err, errlen);
-    *out = ev;
-    return st;
-}
-
-static void check_span(const sp_events *ev, size_t i, uint32_t req, const char *stage, uint64_t a, uint64_t b)
-{
-    CHECK(i < ev->n_spans);
-    if (i >= ev->n_spans)
-        return;
-    CHECK_EQ_U64(ev->spans[i].req, req);
-    CHECK(strcmp(sp_str_get(&ev->strings, ev->spans[i].stage), stage) == 0);
-    CHECK_EQ_U64(ev->spans[i].start_ns, a);
-    CHECK_EQ_U64(ev->spans[i].end_ns, b);
+    return it_load_text(SP_FORMAT_OTLP, "o.json", text, lenient, out, err, errlen);
 }
 
 /* stages.jsonl: two documents (one per line), two traces sharing batch 5. */
@@ -71,9 +42,9 @@ static void test_stages(void)
     /* tokenize -> preprocess (name), "batch wait" -> queue (servprof.stage), Detokenize -> postprocess
      * (name, any case); "infer" and "cache lookup" are no stages */
     CHECK_EQ_U64(ev->n_spans, 3);
-    check_span(ev, 0, 0, "preprocess", 1100, 1600);
-    check_span(ev, 1, 0, "queue", 1600, 3000);
-    check_span(ev, 2, 0, "postprocess", 8000, 8800);
+    it_check_span(ev, 0, 0, "preprocess", 1100, 1600);
+    it_check_span(ev, 1, 0, "queue", 1600, 3000);
+    it_check_span(ev, 2, 0, "postprocess", 8000, 8800);
     CHECK_EQ_U64(ev->n_batches, 1);
     if (ev->n_batches == 1) {
         const sp_ev_batch *b = &ev->batches[0];
@@ -108,9 +79,9 @@ static void test_vllm(void)
      * 0.06 s ends there (+60..+120), queue 0.05 s ends where prefill starts (+10..+60), decode 0.12 s
      * runs from the first token (+120..+240); the 10 ms from arrival to the queue are named by no
      * attribute (other) */
-    check_span(ev, 0, 0, "queue", s + 10 * ms, s + 60 * ms);
-    check_span(ev, 1, 0, "prefill", s + 60 * ms, s + 120 * ms);
-    check_span(ev, 2, 0, "decode", s + 120 * ms, s + 240 * ms);
+    it_check_span(ev, 0, 0, "queue", s + 10 * ms, s + 60 * ms);
+    it_check_span(ev, 1, 0, "prefill", s + 60 * ms, s + 120 * ms);
+    it_check_span(ev, 2, 0, "decode", s + 120 * ms, s + 240 * ms);
     /* its 7 completion tokens: the first at +120 ms, the last (index 6) at the end of decode */
     CHECK_EQ_U64(ev->n_tokens, 3);
     if (ev->n_tokens == 3) {
@@ -124,9 +95,9 @@ static void test_vllm(void)
     }
     /* second: no prefill/decode attributes: prefill = ttft - queue = 0.03 - 0.01, decode = e2e - ttft
      * = 0.1 - 0.03 */
-    check_span(ev, 3, 1, "queue", s2, s2 + 10 * ms);
-    check_span(ev, 4, 1, "prefill", s2 + 10 * ms, s2 + 30 * ms);
-    check_span(ev, 5, 1, "decode", s2 + 30 * ms, s2 + 100 * ms);
+    it_check_span(ev, 3, 1, "queue", s2, s2 + 10 * ms);
+    it_check_span(ev, 4, 1, "prefill", s2 + 10 * ms, s2 + 30 * ms);
+    it_check_span(ev, 5, 1, "decode", s2 + 30 * ms, s2 + 100 * ms);
     CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
     sp_events_destroy(ev);
 }
@@ -136,7 +107,7 @@ static void test_vllm(void)
 
 static void test_malformed(void)
 {
-    static const struct { const char *text, *want; } cases[] = {
+    static const it_bad_input cases[] = {
         {SPAN("\"traceId\":\"xyz\",\"spanId\":\"b7ad6b7169203331\",\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\""),
          "o.json:1:44: span: \"traceId\" must be 32 hex digits"},
         {SPAN(IDS "\"startTimeUnixNano\":\"9\",\"endTimeUnixNano\":\"2\""), "endTimeUnixNano (2) is before"},
@@ -150,17 +121,7 @@ static void test_malformed(void)
         {"{\"resourceSpans\":[\n{\"scopeSpans\":[{\"spans\":[{\"traceId\":", "o.json: line 2"},
         {"", "no OTLP/JSON document"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char err[512] = "";
-        sp_events *ev;
-        sp_status st = load_text(cases[i].text, 0, &ev, err, sizeof err);
-        CHECK(st != SP_OK);
-        CHECK(strstr(err, cases[i].want) != NULL);
-        if (!strstr(err, cases[i].want))
-            fprintf(stderr, "case %zu: got \"%s\", want \"%s\"\n", i, err, cases[i].want);
-        CHECK_EQ_U64(ev->n_requests, 0);
-        sp_events_destroy(ev);
-    }
+    it_expect_errors(SP_FORMAT_OTLP, "o.json", cases, sizeof cases / sizeof cases[0]);
 }
 
 static void test_lenient(void)

@@ -5,48 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/events_int.h"
-#include "testlib.h"
+#include "import_testutil.h"
 
 static sp_events *load_file(const char *rel, sp_status *st, char *err, size_t errlen)
 {
-    sp_events *ev;
-    if (sp_events_create(&ev) != SP_OK)
-        exit(1);
-    char path[512];
-    snprintf(path, sizeof path, "%s/tests/data/triton/%s", SP_SOURCE_DIR, rel);
-    *st = sp_events_load_file(ev, path, NULL, err, errlen);   /* format detected from the content */
-    return ev;
+    return it_load_data("triton", rel, st, err, errlen);
 }
 
 static sp_status load_text(const char *text, int lenient, sp_events **out, char *err, size_t errlen)
 {
-    sp_events *ev;
-    if (sp_events_create(&ev) != SP_OK)
-        exit(1);
-    sp_load_options opt;
-    sp_load_options_init(&opt);
-    opt.format = SP_FORMAT_TRITON;
-    opt.lenient = lenient;
-    sp_status st = sp_events_load_buffer(ev, "t.json", text, strlen(text), &opt, err, errlen);
-    *out = ev;
-    return st;
-}
-
-static const char *S(const sp_events *ev, sp_str id)
-{
-    return sp_str_get(&ev->strings, id);
-}
-
-static void check_span(const sp_events *ev, size_t i, uint32_t req, const char *stage, uint64_t a, uint64_t b)
-{
-    CHECK(i < ev->n_spans);
-    if (i >= ev->n_spans)
-        return;
-    CHECK_EQ_U64(ev->spans[i].req, req);
-    CHECK(strcmp(S(ev, ev->spans[i].stage), stage) == 0);
-    CHECK_EQ_U64(ev->spans[i].start_ns, a);
-    CHECK_EQ_U64(ev->spans[i].end_ns, b);
+    return it_load_text(SP_FORMAT_TRITON, "t.json", text, lenient, out, err, errlen);
 }
 
 static void check_act(const sp_events *ev, size_t i, int kind, const char *name, uint32_t batch, uint64_t a,
@@ -57,7 +25,7 @@ static void check_act(const sp_events *ev, size_t i, int kind, const char *name,
         return;
     const sp_ev_activity *x = &ev->acts[i];
     CHECK_EQ_U64(x->kind, kind);
-    CHECK(name ? strcmp(S(ev, x->name), name) == 0 : x->name == SP_EV_NONE);
+    CHECK(name ? strcmp(it_str(ev, x->name), name) == 0 : x->name == SP_EV_NONE);
     CHECK_EQ_U64(x->batch, batch);
     CHECK_EQ_U64(x->start_ns, a);
     CHECK_EQ_U64(x->end_ns, b);
@@ -81,17 +49,17 @@ static void test_batch2(void)
     const uint64_t arr[3] = {1000, 3000, 6000}, done[3] = {9900, 9650, 12100};
     const char *ids[3] = {"1", "2", "3"};
     for (int i = 0; i < 3 && ev->n_requests == 3; i++) {
-        CHECK(strcmp(S(ev, ev->requests[i].id), ids[i]) == 0);
+        CHECK(strcmp(it_str(ev, ev->requests[i].id), ids[i]) == 0);
         CHECK_EQ_U64(ev->requests[i].arrival_ns, arr[i]);
         CHECK_EQ_U64(ev->requests[i].done_ns, done[i]);
         CHECK(ev->requests[i].has_record);
     }
     CHECK_EQ_U64(ev->n_spans, 5);
-    check_span(ev, 0, 0, "receive", 1000, 1500);
-    check_span(ev, 1, 0, "queue", 2100, 5000);       /* QUEUE_START .. COMPUTE_START */
-    check_span(ev, 2, 0, "send", 9800, 9900);
-    check_span(ev, 3, 1, "queue", 3050, 5000);
-    check_span(ev, 4, 2, "queue", 6000, 10000);
+    it_check_span(ev, 0, 0, "receive", 1000, 1500);
+    it_check_span(ev, 1, 0, "queue", 2100, 5000);       /* QUEUE_START .. COMPUTE_START */
+    it_check_span(ev, 2, 0, "send", 9800, 9900);
+    it_check_span(ev, 3, 1, "queue", 3050, 5000);
+    it_check_span(ev, 4, 2, "queue", 6000, 10000);
     CHECK_EQ_U64(ev->n_batches, 2);
     if (ev->n_batches == 2) {
         const sp_ev_batch *b = &ev->batches[0];
@@ -131,12 +99,12 @@ static void test_ensemble(void)
         return;
     }
     CHECK_EQ_U64(ev->n_requests, 1);
-    CHECK(strcmp(S(ev, ev->requests[0].id), "10") == 0);
+    CHECK(strcmp(it_str(ev, ev->requests[0].id), "10") == 0);
     CHECK_EQ_U64(ev->requests[0].arrival_ns, 100);
     CHECK_EQ_U64(ev->requests[0].done_ns, 900);
     CHECK_EQ_U64(ev->n_spans, 2);
-    check_span(ev, 0, 0, "queue", 120, 150);
-    check_span(ev, 1, 0, "queue", 320, 400);
+    it_check_span(ev, 0, 0, "queue", 120, 150);
+    it_check_span(ev, 1, 0, "queue", 320, 400);
     CHECK_EQ_U64(ev->n_batches, 2);
     CHECK_EQ_U64(ev->batches[0].start_ns, 150);
     CHECK_EQ_U64(ev->batches[1].start_ns, 400);
@@ -153,7 +121,7 @@ static void test_ensemble(void)
 /* Malformed inputs: each error names the file, line and column. */
 static void test_malformed(void)
 {
-    static const struct { const char *text, *want; } cases[] = {
+    static const it_bad_input cases[] = {
         {"[{\"model_name\":\"m\"}]", "t.json:1:2: missing \"id\""},
         {"[\n {\"id\":1,\"timestamps\":{}}]", "t.json:2:2: \"timestamps\" must be an array"},
         {"[{\"id\":1,\"timestamps\":[{\"name\":\"REQUEST_START\",\"ns\":-5}]}]", "must be a non-negative integer"},
@@ -174,17 +142,7 @@ static void test_malformed(void)
         {"[{\"id\":1,\"model_name\":{\"a\":[1]}}]",
          "t.json:1:2: \"model_name\" must be a string or an integer, not a container"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char err[512] = "";
-        sp_events *ev;
-        sp_status st = load_text(cases[i].text, 0, &ev, err, sizeof err);
-        CHECK(st != SP_OK);
-        CHECK(strstr(err, cases[i].want) != NULL);
-        if (!strstr(err, cases[i].want))
-            fprintf(stderr, "case %zu: got \"%s\", want \"%s\"\n", i, err, cases[i].want);
-        CHECK_EQ_U64(ev->n_requests, 0);   /* a failed load leaves nothing behind */
-        sp_events_destroy(ev);
-    }
+    it_expect_errors(SP_FORMAT_TRITON, "t.json", cases, sizeof cases / sizeof cases[0]);
 }
 
 /* Lenient: the malformed object and the trace with times out of order are skipped and counted; the
