@@ -19,6 +19,7 @@ int main(void) { return 77; }
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "curl_testutil.h"
 #include "native_records.h"
 #include "serve/serve_int.h"
 #include "servprof/serve.h"
@@ -55,59 +56,26 @@ static size_t on_body(char *p, size_t sz, size_t n, void *user)
     return k;
 }
 
-static void header_value(const char *line, size_t n, const char *name, char *out, size_t outlen)
-{
-    size_t nl = strlen(name);
-    if (n > nl + 1 && strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
-        size_t s = nl + 1;
-        while (s < n && line[s] == ' ')
-            s++;
-        size_t e = n;
-        while (e > s && (line[e - 1] == '\r' || line[e - 1] == '\n'))
-            e--;
-        if (e - s < outlen) {
-            memcpy(out, line + s, e - s);
-            out[e - s] = 0;
-        }
-    }
-}
-
 static size_t on_header(char *p, size_t sz, size_t n, void *user)
 {
     reply *r = user;
-    header_value(p, sz * n, "X-Request-Id", r->request_id, sizeof(r->request_id));
-    header_value(p, sz * n, "Content-Type", r->content_type, sizeof(r->content_type));
+    ct_header_value(p, sz * n, "X-Request-Id", r->request_id, sizeof(r->request_id));
+    ct_header_value(p, sz * n, "Content-Type", r->content_type, sizeof(r->content_type));
     return sz * n;
 }
 
 static CURL *make_easy(unsigned port, const char *path, const char *body, const char *req_id, reply *r,
                        struct curl_slist **hl)
 {
-    char url[256], hdr[300];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
+    char hdr[300];
     int abort_after = r->abort_after_events;
     free(r->body);
     memset(r, 0, sizeof(*r));
     r->abort_after_events = abort_after;
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    *hl = curl_slist_append(NULL, "Content-Type: application/json");
-    *hl = curl_slist_append(*hl, "Expect:");
-    if (req_id) {
+    if (req_id)
         snprintf(hdr, sizeof hdr, "X-Request-Id: %s", req_id);
-        *hl = curl_slist_append(*hl, hdr);
-    }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hl);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
+    CURL *c = ct_easy(port, path, body, body ? strlen(body) : 0, req_id ? hdr : NULL, 60L, on_body, on_header, r,
+                      hl);
     return c;
 }
 

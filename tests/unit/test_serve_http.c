@@ -20,6 +20,8 @@ int main(void) { return 77; }
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "curl_testutil.h"
+
 #include "model/events_int.h"
 #include "servprof/serve.h"
 
@@ -44,55 +46,20 @@ static size_t on_body(char *p, size_t sz, size_t n, void *user)
     return k;
 }
 
-static void header_value(const char *line, size_t n, const char *name, char *out, size_t outlen)
-{
-    size_t nl = strlen(name);
-    if (n > nl + 1 && strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
-        size_t s = nl + 1;
-        while (s < n && line[s] == ' ')
-            s++;
-        size_t e = n;
-        while (e > s && (line[e - 1] == '\r' || line[e - 1] == '\n'))
-            e--;
-        if (e - s < outlen) {
-            memcpy(out, line + s, e - s);
-            out[e - s] = 0;
-        }
-    }
-}
-
 static size_t on_header(char *p, size_t sz, size_t n, void *user)
 {
     reply *r = user;
-    header_value(p, sz * n, "X-Request-Id", r->request_id, sizeof(r->request_id));
-    header_value(p, sz * n, "Retry-After", r->retry_after, sizeof(r->retry_after));
-    header_value(p, sz * n, "Allow", r->allow, sizeof(r->allow));
+    ct_header_value(p, sz * n, "X-Request-Id", r->request_id, sizeof(r->request_id));
+    ct_header_value(p, sz * n, "Retry-After", r->retry_after, sizeof(r->retry_after));
+    ct_header_value(p, sz * n, "Allow", r->allow, sizeof(r->allow));
     return sz * n;
 }
 
 static CURL *make_easy(unsigned port, const char *method, const char *path, const char *body, size_t body_len,
                        const char *header, reply *r, struct curl_slist **hl)
 {
-    char url[256];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
     memset(r, 0, sizeof(*r));
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    *hl = curl_slist_append(NULL, "Content-Type: application/json");
-    *hl = curl_slist_append(*hl, "Expect:");
-    if (header)
-        *hl = curl_slist_append(*hl, header);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hl);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
-    }
+    CURL *c = ct_easy(port, path, body, body_len, header, 20L, on_body, on_header, r, hl);
     if (method)
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     return c;
