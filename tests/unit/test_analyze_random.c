@@ -9,6 +9,7 @@
 
 #include "ev_build.h"
 #include "testlib.h"
+#include "xorshift_testutil.h"
 
 #define MAXR 24
 #define MAXB 8
@@ -17,17 +18,7 @@
 #define TMAX 400
 
 static uint64_t rng_state = 88172645463325252ull;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-static uint64_t rin(uint64_t lo, uint64_t hi) /* inclusive */
-{
-    return lo + rnd() % (hi - lo + 1);
-}
+static uint64_t rin(uint64_t lo, uint64_t hi) { return xs64_in(&rng_state, lo, hi); } /* inclusive */
 
 static const char *const stage_names[] = {"preprocess", "queue", "postprocess", "auth", "tok"};
 

@@ -9,23 +9,15 @@
 
 #include "ev_build.h"
 #include "testlib.h"
+#include "xorshift_testutil.h"
 
 #define MAXR 8
 #define MAXSTEP 12
 #define MAXSP 16
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-static uint64_t rin(uint64_t lo, uint64_t hi) /* inclusive */
-{
-    return lo + rnd() % (hi - lo + 1);
-}
+static uint64_t rnd(void) { return xs64_next(&rng_state); }
+static uint64_t rin(uint64_t lo, uint64_t hi) { return xs64_in(&rng_state, lo, hi); } /* inclusive */
 
 /* rows of the naive painter, named as the report names them */
 enum { N_QUEUE, N_PRE, N_PK, N_PG, N_PH, N_PD, N_DK, N_DG, N_DH, N_DD, N_BETWEEN, N_DETOK, N_STREAM, N_OTHER, NROW };

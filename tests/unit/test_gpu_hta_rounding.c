@@ -11,17 +11,12 @@
 
 #include "ev_build.h"
 #include "testlib.h"
+#include "xorshift_testutil.h"
 
 #define NA 30
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint64_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+static uint64_t rnd(void) { return xs64_next(&rng); }
 
 typedef struct ract {
     uint8_t kind, flag, nccl;

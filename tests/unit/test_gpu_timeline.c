@@ -8,18 +8,13 @@
 
 #include "ev_build.h"
 #include "testlib.h"
+#include "xorshift_testutil.h"
 
 #define NA 40
 #define TMAX 200000
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
-static uint64_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+static uint64_t rnd(void) { return xs64_next(&rng); }
 
 typedef struct {
     uint8_t kind;

@@ -9,15 +9,10 @@
 #include "common/hmap.h"
 #include "common/util_int.h"
 #include "testlib.h"
+#include "xorshift_testutil.h"
 
 static uint64_t rng = 88172645463325252ull;
-static uint64_t next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+static uint64_t next_rand(void) { return xs64_next(&rng); }
 
 /* The reference: live (key, value) pairs. */
 typedef struct naive {

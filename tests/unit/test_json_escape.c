@@ -12,6 +12,7 @@
 
 #include "common/json_esc_int.h"
 #include "testlib.h"
+#include "xorshift_testutil.h"
 
 /* ---- the reference ---- */
 
@@ -202,13 +203,7 @@ static void check_write(const unsigned char *s, size_t len, size_t max_in)
 }
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint32_t next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng >> 32);
-}
+static uint32_t next_rand(void) { return (uint32_t)(xs64_next(&rng) >> 32); }
 
 /* Byte values at which the rule changes. */
 static const unsigned char edges[] = {0x00, 0x01, 0x09, 0x0A, 0x0D, 0x1F, 0x20, 0x22, 0x2F, 0x5C, 0x61, 0x7E,

@@ -5,15 +5,10 @@
 
 #include "analyze/analyze_int.h"
 #include "testlib.h"
+#include "xorshift_testutil.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint64_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+static uint64_t rnd(void) { return xs64_next(&rng); }
 
 static int u64cmp(const void *a, const void *b)
 {

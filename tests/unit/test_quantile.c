@@ -9,15 +9,10 @@
 #include "common/quantile.h"
 #include "common/sort.h"
 #include "testlib.h"
+#include "xorshift_testutil.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
-static uint64_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+static uint64_t rnd(void) { return xs64_next(&rng); }
 
 static int cmp_u64(const void *a, const void *b)
 {
