@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ev_build.h"
+#include "share_window_ref.h"
 #include "testlib.h"
 #include "xorshift_testutil.h"
 
@@ -186,37 +187,6 @@ static uint64_t naive_pct(const uint64_t *v, int n, unsigned xx)
     return s[k - 1];
 }
 
-/* Window by closed form: the deficit d is split ceil(d/2) below and floor(d/2) above, and what a side
- * cannot take goes to the other. */
-static void naive_window(int n, unsigned xx, int *lo, int *hi)
-{
-    int l = 1, h = n;
-    while ((uint64_t)l * 100 < (uint64_t)(xx - 1) * (uint64_t)n)
-        l++;
-    if (xx < 99) {
-        h = 1;
-        while ((uint64_t)h * 100 < (uint64_t)(xx + 1) * (uint64_t)n)
-            h++;
-    }
-    int need = n < 20 ? n : 20;
-    int d = need - (h - l + 1);
-    if (d > 0) {
-        int below = (d + 1) / 2, above = d / 2;
-        if (l - below < 1) {
-            above += below - (l - 1);
-            below = l - 1;
-        }
-        if (h + above > n) {
-            below += h + above - n;
-            above = n - h;
-        }
-        l -= below;
-        h += above;
-    }
-    *lo = l;
-    *hi = h;
-}
-
 /* Requests by life; equal lives by the documented stable key (docs/analysis.md, "Ties"): the id
  * text ("r<index>", compared as text, so "r10" < "r2"), then arrival. */
 static int order[MAXR];
@@ -233,10 +203,10 @@ static int ord_cmp(const void *a, const void *b)
 
 static double naive_share(unsigned xx, int stage, const double *per)
 {
-    int lo, hi;
-    naive_window(nr, xx, &lo, &hi);
+    size_t lo, hi;
+    naive_window((size_t)nr, xx, &lo, &hi);
     double num = 0, den = 0;
-    for (int k = lo; k <= hi; k++) {
+    for (int k = (int)lo; k <= (int)hi; k++) {
         int r = order[k - 1];
         num += per ? per[r] : (double)times[r][stage];
         den += (double)life[r];

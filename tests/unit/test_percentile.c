@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "analyze/analyze_int.h"
+#include "share_window_ref.h"
 #include "testlib.h"
 #include "xorshift_testutil.h"
 
@@ -71,38 +72,6 @@ static void test_quantiles(void)
         forty[i] = (uint64_t)(40 - i);
     sp_ana_quantiles(forty, 40, &q);
     CHECK_EQ_U64(q.p95_ns, 38);
-}
-
-/* Closed form of DESIGN section 4's widening: the deficit d splits ceil(d/2) below, floor(d/2) above;
- * what one side cannot take goes to the other. */
-static void naive_window(size_t n, unsigned xx, size_t *lo, size_t *hi)
-{
-    size_t l = 1, h = n;
-    while (l * 100 < (size_t)(xx - 1) * n)
-        l++;
-    if (xx < 99) {
-        h = 1;
-        while (h * 100 < (size_t)(xx + 1) * n)
-            h++;
-    }
-    if (h > n)
-        h = n;
-    size_t need = n < 20 ? n : 20;
-    if (h - l + 1 < need) {
-        size_t d = need - (h - l + 1), below = (d + 1) / 2, above = d / 2;
-        if (below > l - 1) {
-            above += below - (l - 1);
-            below = l - 1;
-        }
-        if (h + above > n) {
-            below += h + above - n;
-            above = n - h;
-        }
-        l -= below;
-        h += above;
-    }
-    *lo = l;
-    *hi = h;
 }
 
 static void test_windows(void)
