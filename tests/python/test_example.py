@@ -7,13 +7,9 @@ of p95). Assertions are on which candidate wins, not its figures: the machine is
   3. a large model near saturation (rate from a calibration run), fixed lengths, no window -> kernel;
   4. the default configuration: the client trace joins (network, every request), other < 5%."""
 import os
-import signal
-import subprocess
-import sys
-import time
 import unittest
 
-from sptest import BIN, SOURCE_DIR, TempDirCase, analyze, require, stages
+from sptest import SOURCE_DIR, TempDirCase, require, run_service_under_load, stages
 
 require("torch")
 require("fastapi")
@@ -28,33 +24,8 @@ class ExampleVerdicts(TempDirCase):
     def run_service(self, name, service_args, load_args, duration=3):
         """Starts the service, drives it with servprof load for `duration` s, stops it (SIGINT) and
         returns the merged JSON report."""
-        trace, client = self.path(name + ".sptrace"), self.path(name + ".client.jsonl")
-        err = open(self.path(name + ".err"), "w")
-        p = subprocess.Popen([sys.executable, SERVICE, "--port", "0", "--trace", trace, *service_args],
-                             stdout=subprocess.PIPE, stderr=err, text=True)
-        try:
-            line = p.stdout.readline()
-            if not line.startswith("listening on "):
-                p.wait(timeout=30)
-                raise AssertionError("%s: the service did not start: %s" % (name, open(err.name).read()))
-            port = line.strip().rsplit(":", 1)[1]
-            ld = subprocess.run([BIN, "load", "--url", "http://127.0.0.1:%s/v1/embeddings" % port, "--duration",
-                                 str(duration), "--no-progress", "--trace", client, *load_args],
-                                capture_output=True, text=True, timeout=duration + 60)
-            self.assertEqual(ld.returncode, 0, "%s: servprof load: %s%s" % (name, ld.stdout, ld.stderr))
-        finally:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-            try:
-                p.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-            err.close()
-        self.assertEqual(p.returncode, 0, "%s: the service exited %s: %s" % (name, p.returncode, open(err.name).read()))
-        rep = analyze(trace, client)
-        self.assertEqual(rep["data_quality"]["unclean_files"], 0, name)
-        return rep
+        return run_service_under_load(self, SERVICE, name, service_args, "/v1/embeddings",
+                                      ["--duration", str(duration), *load_args], duration + 60)
 
     def check_verdict(self, name, rep, stage, group):
         st = stages(rep)

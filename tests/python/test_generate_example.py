@@ -9,11 +9,8 @@ not on figures: the machine is shared.
   2. --max-num-seqs 1 at a rate above what one sequence at a time serves: queue leads TTFT
      (configuration) and the fix names --max-num-seqs."""
 import os
-import signal
-import subprocess
-import sys
 
-from sptest import BIN, SOURCE_DIR, TempDirCase, analyze, require, stages
+from sptest import SOURCE_DIR, TempDirCase, require, run_service_under_load, stages
 
 require("torch")
 require("fastapi")
@@ -32,34 +29,9 @@ class GenerateExample(TempDirCase):
     def run_service(self, name, service_args, rate, duration, max_tokens):
         """Starts the service, drives it with servprof load --stream for `duration` s, stops it (SIGINT)
         and returns the report of the server's trace merged with the client's."""
-        trace, client = self.path(name + ".sptrace"), self.path(name + ".client.jsonl")
-        err = open(self.path(name + ".err"), "w")
-        p = subprocess.Popen([sys.executable, SERVICE, "--port", "0", "--trace", trace, *service_args],
-                             stdout=subprocess.PIPE, stderr=err, text=True)
-        try:
-            line = p.stdout.readline()
-            if not line.startswith("listening on "):
-                p.wait(timeout=30)
-                raise AssertionError("%s: the service did not start: %s" % (name, open(err.name).read()))
-            port = line.strip().rsplit(":", 1)[1]
-            ld = subprocess.run([BIN, "load", "--stream", "--url", "http://127.0.0.1:%s/v1/completions" % port,
-                                 "--rate", str(rate), "--duration", str(duration), "--output-length",
-                                 "fixed:%d" % max_tokens, "--length", "fixed:8", "--no-progress", "--trace", client],
-                                capture_output=True, text=True, timeout=duration + 120)
-            self.assertEqual(ld.returncode, 0, "%s: servprof load: %s%s" % (name, ld.stdout, ld.stderr))
-        finally:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-            try:
-                p.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-            err.close()
-        self.assertEqual(p.returncode, 0, "%s: the service exited %s: %s" % (name, p.returncode, open(err.name).read()))
-        rep = analyze(trace, client)
-        self.assertEqual(rep["data_quality"]["unclean_files"], 0, name)
-        return rep
+        return run_service_under_load(self, SERVICE, name, service_args, "/v1/completions",
+                                      ["--stream", "--rate", str(rate), "--duration", str(duration), "--output-length",
+                                       "fixed:%d" % max_tokens, "--length", "fixed:8"], duration + 120)
 
     def test_default_adds_up(self):
         rep = self.run_service("default", [], rate=15, duration=2, max_tokens=8)
