@@ -5,32 +5,26 @@
  * the server never answers; 503s and other statuses counted apart and kept out of the achieved rate;
  * protocol errors when the server does not speak HTTP; an unresolvable host is a run error naming it.
  * Counts are small and every run is bounded by its timeout. */
-#include <arpa/inet.h>
 #include <math.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "load/load_int.h"
+#include "loopback_server_testutil.h"
 #include "testlib.h"
 
 #define MAX_IDS 4096
-#define MAX_HANDLERS 64
 
 /* MODE_ROTATE answers 200, 503, 404, 200, ... by the server's request count; MODE_503 answers only
  * 503; MODE_GARBAGE answers bytes that are not HTTP. */
 enum { MODE_FAST, MODE_SLOW, MODE_SILENT, MODE_ROTATE, MODE_503, MODE_GARBAGE };
 
 typedef struct server {
-    int ls, port, mode;
+    lb_server net;
+    int port, mode;
     long delay_ms;
-    pthread_t acceptor, handlers[MAX_HANDLERS];
-    int fds[MAX_HANDLERS];
-    int n_handlers;
     pthread_mutex_t mu;
     char *ids[MAX_IDS];
     int n_ids;
@@ -38,19 +32,11 @@ typedef struct server {
     int answered; /* requests answered so far (MODE_ROTATE's counter) */
 } server;
 
-typedef struct handler_arg {
-    server *s;
-    int fd;
-} handler_arg;
-
 /* Serves one connection: reads requests (headers + Content-Length body), records X-Request-Id,
  * answers 200 (after delay_ms in MODE_SLOW; never in MODE_SILENT). Ends when the client closes. */
-static void *handle(void *p)
+static void handle(void *user, int fd)
 {
-    handler_arg *ha = p;
-    server *s = ha->s;
-    int fd = ha->fd;
-    free(ha);
+    server *s = user;
     char buf[65536];
     size_t len = 0;
     for (;;) {
@@ -60,15 +46,10 @@ static void *handle(void *p)
         len += (size_t)n;
         buf[len] = '\0';
         for (;;) {
-            char *end = strstr(buf, "\r\n\r\n");
-            if (!end)
+            size_t head, whole = lb_request_len(buf, len, &head);
+            if (!whole)
                 break;
-            size_t head = (size_t)(end - buf) + 4;
-            char *cl = strcasestr(buf, "\r\nContent-Length:");
-            size_t body = cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0;
-            if (len < head + body)
-                break;
-            char *id = strcasestr(buf, "\r\nX-Request-Id: ");
+            char *end = buf + head - 4, *id = strcasestr(buf, "\r\nX-Request-Id: ");
             pthread_mutex_lock(&s->mu);
             if (id && id < end && s->n_ids < MAX_IDS) {
                 char *e = strstr(id + 2, "\r\n");
@@ -80,8 +61,8 @@ static void *handle(void *p)
             if (strncmp(buf + head, "{\"input\":\"", 10) != 0 || !strstr(buf + head, "\",\"model\":\"servprof\"}"))
                 s->bad_requests++;
             pthread_mutex_unlock(&s->mu);
-            memmove(buf, buf + head + body, len - head - body);
-            len -= head + body;
+            memmove(buf, buf + whole, len - whole);
+            len -= whole;
             buf[len] = '\0';
             if (s->mode == MODE_SILENT)
                 continue;
@@ -100,49 +81,9 @@ static void *handle(void *p)
             s->answered++;
             pthread_mutex_unlock(&s->mu);
             if (send(fd, resp[k], strlen(resp[k]), MSG_NOSIGNAL) < 0)
-                break;
+                return;
         }
     }
-    close(fd);
-    return NULL;
-}
-
-static void *acceptor(void *p)
-{
-    server *s = p;
-    for (;;) {
-        int fd = accept(s->ls, NULL, NULL);
-        if (fd < 0)
-            break; /* shutdown() of the listening socket */
-        pthread_mutex_lock(&s->mu);
-        if (s->n_handlers == MAX_HANDLERS) {
-            pthread_mutex_unlock(&s->mu);
-            close(fd);
-            continue;
-        }
-        handler_arg *ha = malloc(sizeof *ha);
-        ha->s = s;
-        ha->fd = fd;
-        s->fds[s->n_handlers] = fd;
-        pthread_create(&s->handlers[s->n_handlers++], NULL, handle, ha);
-        pthread_mutex_unlock(&s->mu);
-    }
-    return NULL;
-}
-
-static int listen_loopback(int *port)
-{
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(ls, (struct sockaddr *)&a, sizeof a) != 0 || listen(ls, 128) != 0) {
-        perror("bind/listen");
-        exit(1);
-    }
-    socklen_t al = sizeof a;
-    getsockname(ls, (struct sockaddr *)&a, &al);
-    *port = ntohs(a.sin_port);
-    return ls;
 }
 
 static void server_start(server *s, int mode, long delay_ms)
@@ -151,18 +92,14 @@ static void server_start(server *s, int mode, long delay_ms)
     s->mode = mode;
     s->delay_ms = delay_ms;
     pthread_mutex_init(&s->mu, NULL);
-    s->ls = listen_loopback(&s->port);
-    pthread_create(&s->acceptor, NULL, acceptor, s);
+    lb_start(&s->net, 128, LB_MAX_HANDLERS, handle, s);
+    s->port = s->net.port;
 }
 
 static void server_stop(server *s)
 {
-    shutdown(s->ls, SHUT_RDWR);
-    pthread_join(s->acceptor, NULL);
-    close(s->ls);
     /* the client closed its connections when sp_load_run returned, so handlers are ending */
-    for (int i = 0; i < s->n_handlers; i++)
-        pthread_join(s->handlers[i], NULL);
+    lb_stop(&s->net);
     for (int i = 0; i < s->n_ids; i++)
         free(s->ids[i]);
     pthread_mutex_destroy(&s->mu);
@@ -332,7 +269,7 @@ static void test_nothing_listens(void)
 {
     /* take an ephemeral port, then close it: nothing listens there */
     int port;
-    int ls = listen_loopback(&port);
+    int ls = lb_listen(&port, 128);
     close(ls);
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/embeddings", port);

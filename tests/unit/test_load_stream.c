@@ -15,17 +15,14 @@
  *   and the request before them still succeeds.
  * - The client trace has the generation contract's fields (first_token_ns, token_ns, output_tokens)
  *   and they agree with the server's log. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "json_mini.h"
 #include "load/load_int.h"
+#include "loopback_server_testutil.h"
 #include "testlib.h"
 
 /* G/2 is the tolerance of every timing check below, so G is long enough that a busy machine's
@@ -39,11 +36,10 @@
 enum behaviour { B_SCHEDULE, B_ERROR_EVENT, B_CLOSE_EARLY, B_NOT_SSE, B_NO_DONE, B_503 };
 
 typedef struct server {
-    int ls, port;
+    lb_server net;
+    int port;
     bool chat;                  /* expect chat bodies, answer with chat deltas */
     bool failures;              /* request k behaves as k_failures[k - 1] */
-    pthread_t acceptor, handlers[MAX_REQ];
-    int n_handlers;
     pthread_mutex_t mu;
     /* by request number */
     uint64_t recv_ns[MAX_REQ + 1], write_ns[MAX_REQ + 1][MAX_TOK];
@@ -86,11 +82,6 @@ static bool send_chunk(int fd, const char *data)
     int n = snprintf(buf, sizeof buf, "%zx\r\n%s\r\n", strlen(data), data);
     return send_all(fd, buf, (size_t)n);
 }
-
-typedef struct handler_arg {
-    server *s;
-    int fd;
-} handler_arg;
 
 /* Streams one response; false when the connection is to be closed. */
 static bool answer(server *s, int fd, int k, int max_tokens, uint64_t t_recv)
@@ -144,12 +135,9 @@ static bool answer(server *s, int fd, int k, int max_tokens, uint64_t t_recv)
 }
 
 /* Serves one connection: reads requests, checks the body, streams the answer. */
-static void *handle(void *p)
+static void handle(void *user, int fd)
 {
-    handler_arg *ha = p;
-    server *s = ha->s;
-    int fd = ha->fd;
-    free(ha);
+    server *s = user;
     char buf[65536];
     size_t len = 0;
     for (;;) {
@@ -158,14 +146,10 @@ static void *handle(void *p)
             break;
         len += (size_t)n;
         buf[len] = '\0';
-        char *end = strstr(buf, "\r\n\r\n");
-        if (!end)
+        size_t head;
+        if (!lb_request_len(buf, len, &head))
             continue;
-        size_t head = (size_t)(end - buf) + 4;
-        char *cl = strcasestr(buf, "\r\nContent-Length:");
-        size_t body = cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0;
-        if (len < head + body)
-            continue;
+        char *end = buf + head - 4;
         uint64_t t_recv = now_ns();
         char *id = strcasestr(buf, "\r\nX-Request-Id: t-");
         int k = id && id < end ? atoi(id + 18) : 0;
@@ -186,32 +170,8 @@ static void *handle(void *p)
         pthread_mutex_unlock(&s->mu);
         len = 0;
         if (!answer(s, fd, k, max_tokens, t_recv))
-            break;
+            return;
     }
-    close(fd);
-    return NULL;
-}
-
-static void *acceptor(void *p)
-{
-    server *s = p;
-    for (;;) {
-        int fd = accept(s->ls, NULL, NULL);
-        if (fd < 0)
-            break;
-        pthread_mutex_lock(&s->mu);
-        if (s->n_handlers == MAX_REQ) {
-            pthread_mutex_unlock(&s->mu);
-            close(fd);
-            continue;
-        }
-        handler_arg *ha = malloc(sizeof *ha);
-        ha->s = s;
-        ha->fd = fd;
-        pthread_create(&s->handlers[s->n_handlers++], NULL, handle, ha);
-        pthread_mutex_unlock(&s->mu);
-    }
-    return NULL;
 }
 
 static void server_start(server *s, bool chat, bool failures)
@@ -220,26 +180,13 @@ static void server_start(server *s, bool chat, bool failures)
     s->chat = chat;
     s->failures = failures;
     pthread_mutex_init(&s->mu, NULL);
-    s->ls = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(s->ls, (struct sockaddr *)&a, sizeof a) != 0 || listen(s->ls, 64) != 0) {
-        perror("bind/listen");
-        exit(1);
-    }
-    socklen_t al = sizeof a;
-    getsockname(s->ls, (struct sockaddr *)&a, &al);
-    s->port = ntohs(a.sin_port);
-    pthread_create(&s->acceptor, NULL, acceptor, s);
+    lb_start(&s->net, 64, MAX_REQ, handle, s);
+    s->port = s->net.port;
 }
 
 static void server_stop(server *s)
 {
-    shutdown(s->ls, SHUT_RDWR);
-    pthread_join(s->acceptor, NULL);
-    close(s->ls);
-    for (int i = 0; i < s->n_handlers; i++)
-        pthread_join(s->handlers[i], NULL);
+    lb_stop(&s->net);
     pthread_mutex_destroy(&s->mu);
 }
 
