@@ -29,8 +29,6 @@ import concurrent.futures
 import contextlib
 import json
 import os
-import signal
-import socket
 import sys
 import time
 
@@ -40,6 +38,7 @@ sys.path.insert(0, HERE)
 import servprof  # noqa: E402
 import servprof.asgi  # noqa: E402
 
+from serving import serve_uvicorn  # noqa: E402
 from tokenizer import TokenizerError, WordPiece  # noqa: E402
 
 MODEL_NAME = "servprof-python-decoder"
@@ -428,36 +427,20 @@ def main(argv=None):
 
 
 async def serve(a, tok, model, rec):
-    import uvicorn
     engine = Engine(a, model, tok, rec)
     svc = Service(a, tok, engine, rec)
     app = build_app(svc)
     if rec is not None:
         app = servprof.asgi.Middleware(app, rec, paths=["/v1/completions"])
     worker = asyncio.ensure_future(engine.run())
-    # IPPROTO_TCP named, so asyncio sets TCP_NODELAY on the accepted sockets (service.py says why)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((a.host, a.port))
-    except OSError as e:
-        print("service: cannot listen on %s port %d: %s" % (a.host, a.port, e.strerror), file=sys.stderr)
-        return 1
-    sock.listen(1024)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
-    server.install_signal_handlers = lambda: None
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-    if a.duration > 0:
-        loop.call_later(a.duration, lambda: setattr(server, "should_exit", True))
-    print("listening on %s:%d" % sock.getsockname()[:2], flush=True)
-    try:
-        await server.serve(sockets=[sock])
+        rc = await serve_uvicorn(app, a.host, a.port, a.duration)
     finally:
         await engine.stop()
         await worker
         engine.pool.shutdown()
+    if rc:
+        return rc
     c = svc.counts
     print("service: %d requests: %d ok, %d 503, %d 400, %d 500; %d steps, %d prompt tokens (%d computed with "
           "padding and decodes), %d output tokens" % (sum(c.values()), c["ok"], c["503"], c["400"], c["500"],

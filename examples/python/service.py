@@ -20,8 +20,6 @@ import asyncio
 import json
 import os
 import random
-import signal
-import socket
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -30,6 +28,7 @@ sys.path.insert(0, HERE)
 import servprof  # noqa: E402
 import servprof.asgi  # noqa: E402
 
+from serving import serve_uvicorn  # noqa: E402
 from tokenizer import TokenizerError, WordPiece  # noqa: E402
 
 MODEL_NAME = "servprof-python-encoder"
@@ -356,33 +355,12 @@ async def serve(a, app, batcher, kind):
             print("service: drove %d requests in process (%s app, no socket)" % (n, kind), file=sys.stderr)
             return 0
         try:
-            import uvicorn
+            import uvicorn  # noqa: F401  (serving.py serves with it)
         except ImportError:
             print("service: uvicorn is not installed (Debian python3-uvicorn); use --drive RATE:SECONDS",
                   file=sys.stderr)
             return 1
-        # IPPROTO_TCP named, so asyncio sets TCP_NODELAY on the accepted sockets (it checks the protocol);
-        # without it Nagle's algorithm holds the response body behind its headers for a delayed ACK
-        # (40 ms on Linux), which servprof reports as `network`
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((a.host, a.port))
-        except OSError as e:
-            print("service: cannot listen on %s port %d: %s" % (a.host, a.port, e.strerror), file=sys.stderr)
-            return 1
-        sock.listen(1024)
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-        server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-        if a.duration > 0:
-            loop.call_later(a.duration, lambda: setattr(server, "should_exit", True))
-        print("listening on %s:%d" % sock.getsockname()[:2], flush=True)
-        await server.serve(sockets=[sock])
-        return 0
+        return await serve_uvicorn(app, a.host, a.port, a.duration)
     finally:
         await batcher.stop()
         await worker
