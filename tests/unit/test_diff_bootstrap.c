@@ -18,49 +18,39 @@
 
 #include "diff/diff_int.h"
 #include "ev_build.h"
+#include "testlib.h"
 #include "servprof/synth.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                                                       \
-    do {                                                                                                       \
-        if (!(cond)) {                                                                                         \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                               \
-            fprintf(stderr, __VA_ARGS__);                                                                      \
-            fputc('\n', stderr);                                                                               \
-            failures++;                                                                                        \
-        }                                                                                                      \
-    } while (0)
 
 /* ---- 1. the rows reproduce the analysis ---- */
 
 static void check_against_report(const sp_report *r, const char *what)
 {
     sp_diff_run *run;
-    CHECK(sp_diff_run_from_report(r, what, &run) == SP_OK, "%s: run", what);
-    CHECK(run->n_rows == r->request_count, "%s: %zu rows for %llu requests", what, run->n_rows,
-          (unsigned long long)r->request_count);
+    CHECK_MSG(sp_diff_run_from_report(r, what, &run) == SP_OK, "%s: run", what);
+    CHECK_MSG(run->n_rows == r->request_count, "%s: %zu rows for %llu requests", what, run->n_rows,
+              (unsigned long long)r->request_count);
     sp_diff_rows rows;
-    CHECK(sp_diff_rows_prepare(&rows, run) == SP_OK, "%s: prepare", what);
+    CHECK_MSG(sp_diff_rows_prepare(&rows, run) == SP_OK, "%s: prepare", what);
     size_t ns = r->n_stages;
     int col[128];
     for (size_t s = 0; s < ns; s++)
         col[s] = (int)s;
     double st[4 + 4 * 128];
     sp_diff_stats(&rows, NULL, col, ns, st);
-    CHECK(st[SP_DIFF_STAT_LAT(0)] == (double)r->latency.p50_ns, "%s: p50 %.0f vs %llu", what,
-          st[SP_DIFF_STAT_LAT(0)], (unsigned long long)r->latency.p50_ns);
-    CHECK(st[SP_DIFF_STAT_LAT(1)] == (double)r->latency.p95_ns, "%s: p95", what);
-    CHECK(st[SP_DIFF_STAT_LAT(2)] == (double)r->latency.p99_ns, "%s: p99", what);
+    CHECK_MSG(st[SP_DIFF_STAT_LAT(0)] == (double)r->latency.p50_ns, "%s: p50 %.0f vs %llu", what,
+              st[SP_DIFF_STAT_LAT(0)], (unsigned long long)r->latency.p50_ns);
+    CHECK_MSG(st[SP_DIFF_STAT_LAT(1)] == (double)r->latency.p95_ns, "%s: p95", what);
+    CHECK_MSG(st[SP_DIFF_STAT_LAT(2)] == (double)r->latency.p99_ns, "%s: p99", what);
     for (size_t s = 0; s < ns; s++) {
         const sp_stage_row *row = &r->stages[s];
-        CHECK(st[SP_DIFF_STAT_STAGE(s, 0)] == (double)row->q.p50_ns, "%s: %s p50", what, row->name);
-        CHECK(st[SP_DIFF_STAT_STAGE(s, 1)] == (double)row->q.p95_ns, "%s: %s p95", what, row->name);
-        CHECK(st[SP_DIFF_STAT_STAGE(s, 2)] == (double)row->q.p99_ns, "%s: %s p99", what, row->name);
-        CHECK(st[SP_DIFF_STAT_STAGE(s, 3)] == row->share_p95, "%s: %s share %.17g vs %.17g", what, row->name,
-              st[SP_DIFF_STAT_STAGE(s, 3)], row->share_p95);
+        CHECK_MSG(st[SP_DIFF_STAT_STAGE(s, 0)] == (double)row->q.p50_ns, "%s: %s p50", what, row->name);
+        CHECK_MSG(st[SP_DIFF_STAT_STAGE(s, 1)] == (double)row->q.p95_ns, "%s: %s p95", what, row->name);
+        CHECK_MSG(st[SP_DIFF_STAT_STAGE(s, 2)] == (double)row->q.p99_ns, "%s: %s p99", what, row->name);
+        CHECK_MSG(st[SP_DIFF_STAT_STAGE(s, 3)] == row->share_p95, "%s: %s share %.17g vs %.17g", what, row->name,
+                  st[SP_DIFF_STAT_STAGE(s, 3)], row->share_p95);
     }
-    CHECK(st[SP_DIFF_STAT_PADDING(ns)] == r->padding.share_p95, "%s: padding share %.17g vs %.17g", what,
-          st[SP_DIFF_STAT_PADDING(ns)], r->padding.share_p95);
+    CHECK_MSG(st[SP_DIFF_STAT_PADDING(ns)] == r->padding.share_p95, "%s: padding share %.17g vs %.17g", what,
+              st[SP_DIFF_STAT_PADDING(ns)], r->padding.share_p95);
     sp_diff_rows_free(&rows);
     sp_diff_run_destroy(run);
 }
@@ -75,17 +65,17 @@ static void test_rows_match_analysis_synth(void)
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     char err[256];
-    CHECK(f && sp_synth_write(&o, f, err, sizeof err) == SP_OK, "synth: %s", err);
+    CHECK_MSG(f && sp_synth_write(&o, f, err, sizeof err) == SP_OK, "synth: %s", err);
     fclose(f);
     sp_events *ev;
-    CHECK(sp_events_create(&ev) == SP_OK, "create");
-    CHECK(sp_events_load_buffer(ev, "synth", buf, len, NULL, err, sizeof err) == SP_OK, "load: %s", err);
+    CHECK_MSG(sp_events_create(&ev) == SP_OK, "create");
+    CHECK_MSG(sp_events_load_buffer(ev, "synth", buf, len, NULL, err, sizeof err) == SP_OK, "load: %s", err);
     sp_analyze_options ao;
     sp_analyze_options_init(&ao);
     ao.keep_requests = 1;
     sp_report *r;
-    CHECK(sp_analyze(ev, &ao, &r, err, sizeof err) == SP_OK, "analyze: %s", err);
-    CHECK(r->padding.share_p95 > 0 && r->detail && r->detail->requests.n == 3000, "synth: padding and rows");
+    CHECK_MSG(sp_analyze(ev, &ao, &r, err, sizeof err) == SP_OK, "analyze: %s", err);
+    CHECK_MSG(r->padding.share_p95 > 0 && r->detail && r->detail->requests.n == 3000, "synth: padding and rows");
     /* each row sums to its latency: the stages partition a request's life (DESIGN section 3) */
     const sp_request_rows *rw = &r->detail->requests;
     int sums = 1;
@@ -95,7 +85,7 @@ static void test_rows_match_analysis_synth(void)
             t += rw->stage_ns[k * rw->n_stages + s];
         sums &= t == r->detail->latency_ns[k];
     }
-    CHECK(sums, "synth: a row does not sum to its latency");
+    CHECK_MSG(sums, "synth: a row does not sum to its latency");
     check_against_report(r, "synth --gpu");
     sp_report_destroy(r);
     sp_events_destroy(ev);
@@ -124,10 +114,10 @@ static void test_rows_match_analysis_ties(void)
     ao.keep_requests = 1;
     sp_report *r;
     char err[256];
-    CHECK(sp_analyze(ev, &ao, &r, err, sizeof err) == SP_OK, "analyze: %s", err);
+    CHECK_MSG(sp_analyze(ev, &ao, &r, err, sizeof err) == SP_OK, "analyze: %s", err);
     /* the rows are in the analysis' rank order: the ids ascending */
     const sp_request_rows *rw = &r->detail->requests;
-    CHECK(rw->n == 25, "ties: %zu rows", rw->n);
+    CHECK_MSG(rw->n == 25, "ties: %zu rows", rw->n);
     int pre = -1;
     for (size_t s = 0; s < r->n_stages; s++)
         if (strcmp(r->stages[s].name, "preprocess") == 0)
@@ -135,12 +125,12 @@ static void test_rows_match_analysis_ties(void)
     int ordered = pre >= 0;
     for (size_t k = 0; ordered && k < rw->n; k++)
         ordered = rw->stage_ns[k * rw->n_stages + (size_t)pre] == 37u * k + 1;
-    CHECK(ordered, "ties: rows are not in id order");
+    CHECK_MSG(ordered, "ties: rows are not in id order");
     /* row i is request r<i>; the k-th to arrive is r<order[k]>: by_arrival is the list itself */
     int arrival_ok = rw->by_arrival != NULL;
     for (size_t k = 0; arrival_ok && k < rw->n; k++)
         arrival_ok = rw->by_arrival[k] == (uint32_t)order[k];
-    CHECK(arrival_ok, "ties: by_arrival is not the order the requests arrived in");
+    CHECK_MSG(arrival_ok, "ties: by_arrival is not the order the requests arrived in");
     check_against_report(r, "ties");
     sp_report_destroy(r);
     sp_events_destroy(ev);
@@ -293,7 +283,7 @@ static void bootstrap_vs_naive(unsigned block, size_t bb, size_t ba)
     size_t nu = 4, ks = SP_DIFF_N_STATS(nu);
     sp_diff_run *rb = toy_run(&b), *ra = toy_run(&a);
     sp_diff_rows xb, xa;
-    CHECK(sp_diff_rows_prepare(&xb, rb) == SP_OK && sp_diff_rows_prepare(&xa, ra) == SP_OK, "prepare");
+    CHECK_MSG(sp_diff_rows_prepare(&xb, rb) == SP_OK && sp_diff_rows_prepare(&xa, ra) == SP_OK, "prepare");
     sp_diff_options o;
     sp_diff_options_init(&o);
     o.resamples = 301;
@@ -301,7 +291,7 @@ static void bootstrap_vs_naive(unsigned block, size_t bb, size_t ba)
     o.confidence = 0.9;
     o.block = block;
     double lo[32], hi[32];
-    CHECK(sp_diff_bootstrap(&xb, bcol, &xa, acol, nu, &o, lo, hi) == SP_OK, "bootstrap");
+    CHECK_MSG(sp_diff_bootstrap(&xb, bcol, &xa, acol, nu, &o, lo, hi) == SP_OK, "bootstrap");
 
     /* the reference: the same draws (stream 1 for BASE, 2 for NEW), explicit resamples */
     sp_rng gb, ga;
@@ -331,14 +321,14 @@ static void bootstrap_vs_naive(unsigned block, size_t bb, size_t ba)
             delta[k * o.resamples + r] = sa[k] - sb[k];
         }
     }
-    CHECK(same_as_counts, "block %u: the counts walk and the explicit resample disagree", block);
+    CHECK_MSG(same_as_counts, "block %u: the counts walk and the explicit resample disagree", block);
     /* (1 - 0.9) / 2 = 5%: nearest ranks ceil(0.05 x 301) = 16 and ceil(0.95 x 301) = 286 */
     for (size_t k = 0; k < ks; k++) {
         double *d = delta + k * o.resamples;
         qsort(d, o.resamples, sizeof *d, dbl_cmp);
-        CHECK(lo[k] == d[16 - 1] && hi[k] == d[286 - 1],
-              "block %u, statistic %zu: [%.17g, %.17g] vs reference [%.17g, %.17g]", block, k, lo[k], hi[k], d[15],
-              d[285]);
+        CHECK_MSG(lo[k] == d[16 - 1] && hi[k] == d[286 - 1],
+                  "block %u, statistic %zu: [%.17g, %.17g] vs reference [%.17g, %.17g]", block, k, lo[k], hi[k], d[15],
+                  d[285]);
     }
     free(delta);
     sp_diff_rows_free(&xb);
@@ -369,8 +359,8 @@ static void test_block_len(void)
              {1, 0, 1},         {0, 0, 1},       {4000, 1, 1},     {4000, 7, 7},     {5, 10, 5}};
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         size_t got = sp_diff_block_len(c[i].n, c[i].option);
-        CHECK(got == c[i].want, "block length of %zu requests, option %u: %zu, expected %zu", c[i].n, c[i].option,
-              got, c[i].want);
+        CHECK_MSG(got == c[i].want, "block length of %zu requests, option %u: %zu, expected %zu", c[i].n, c[i].option,
+                  got, c[i].want);
     }
     /* a block draw takes whole runs of the arrival order: with blocks of 3 over 6 rows arriving
      * 5, 4, 3, 2, 1, 0, every resample's counts come from windows (5,4,3), (4,3,2), ..., (0,5,4) */
@@ -389,7 +379,7 @@ static void test_block_len(void)
         }
         whole &= memcmp(cnt, want, sizeof cnt) == 0;
     }
-    CHECK(whole, "block draws are not windows of the arrival order");
+    CHECK_MSG(whole, "block draws are not windows of the arrival order");
 }
 
 /* ---- 3. by hand ---- */
@@ -400,7 +390,7 @@ static void test_hand_case(void)
     toy t = {.n = 3, .ns = 2, .life = {10, 10, 20}, .stage = {10, 0, 10, 0, 5, 15}, .pad = {0, 0, 3}};
     sp_diff_run *run = toy_run(&t);
     sp_diff_rows x;
-    CHECK(sp_diff_rows_prepare(&x, run) == SP_OK, "prepare");
+    CHECK_MSG(sp_diff_rows_prepare(&x, run) == SP_OK, "prepare");
     int col[2] = {0, 1};
     double st[12];
     /* counts (1, 1, 1): the run itself. n = 3: p50 is the 2nd smallest (k = (50 x 3 + 99) / 100 = 2),
@@ -409,21 +399,21 @@ static void test_hand_case(void)
      * values {0, 0, 15}: p50 0, p95 and p99 15. */
     uint32_t all[3] = {1, 1, 1};
     sp_diff_stats(&x, all, col, 2, st);
-    CHECK(st[0] == 10 && st[1] == 20 && st[2] == 20, "hand (1,1,1): latency %g %g %g", st[0], st[1], st[2]);
-    CHECK(st[SP_DIFF_STAT_STAGE(1, 3)] == 0.375 && st[SP_DIFF_STAT_STAGE(0, 3)] == 0.625, "hand (1,1,1): shares");
-    CHECK(st[SP_DIFF_STAT_PADDING(2)] == 0.075, "hand (1,1,1): padding %g", st[SP_DIFF_STAT_PADDING(2)]);
-    CHECK(st[SP_DIFF_STAT_STAGE(1, 0)] == 0 && st[SP_DIFF_STAT_STAGE(1, 1)] == 15, "hand (1,1,1): stage b");
+    CHECK_MSG(st[0] == 10 && st[1] == 20 && st[2] == 20, "hand (1,1,1): latency %g %g %g", st[0], st[1], st[2]);
+    CHECK_MSG(st[SP_DIFF_STAT_STAGE(1, 3)] == 0.375 && st[SP_DIFF_STAT_STAGE(0, 3)] == 0.625, "hand (1,1,1): shares");
+    CHECK_MSG(st[SP_DIFF_STAT_PADDING(2)] == 0.075, "hand (1,1,1): padding %g", st[SP_DIFF_STAT_PADDING(2)]);
+    CHECK_MSG(st[SP_DIFF_STAT_STAGE(1, 0)] == 0 && st[SP_DIFF_STAT_STAGE(1, 1)] == 15, "hand (1,1,1): stage b");
     /* counts (0, 1, 2): {10, 20, 20}: p50 20; share of b = 30 / 50 = 0.6; stage a's values {10, 5, 5}:
      * p50 the 2nd smallest, 5; p95 10 */
     uint32_t c2[3] = {0, 1, 2};
     sp_diff_stats(&x, c2, col, 2, st);
-    CHECK(st[0] == 20 && st[SP_DIFF_STAT_STAGE(1, 3)] == 0.6, "hand (0,1,2): p50 %g share %g", st[0],
-          st[SP_DIFF_STAT_STAGE(1, 3)]);
-    CHECK(st[SP_DIFF_STAT_STAGE(0, 0)] == 5 && st[SP_DIFF_STAT_STAGE(0, 1)] == 10, "hand (0,1,2): stage a");
+    CHECK_MSG(st[0] == 20 && st[SP_DIFF_STAT_STAGE(1, 3)] == 0.6, "hand (0,1,2): p50 %g share %g", st[0],
+              st[SP_DIFF_STAT_STAGE(1, 3)]);
+    CHECK_MSG(st[SP_DIFF_STAT_STAGE(0, 0)] == 5 && st[SP_DIFF_STAT_STAGE(0, 1)] == 10, "hand (0,1,2): stage a");
     /* counts (3, 0, 0): {10, 10, 10}: everything 10, share of b 0 */
     uint32_t c3[3] = {3, 0, 0};
     sp_diff_stats(&x, c3, col, 2, st);
-    CHECK(st[0] == 10 && st[2] == 10 && st[SP_DIFF_STAT_STAGE(1, 3)] == 0, "hand (3,0,0)");
+    CHECK_MSG(st[0] == 10 && st[2] == 10 && st[SP_DIFF_STAT_STAGE(1, 3)] == 0, "hand (3,0,0)");
 
     /* Draws: a resample's p50 is 20 when at least 2 of its 3 draws are the third row:
      * P = 3 x (1/3)^2 x (2/3) + (1/3)^3 = 7/27; its p99 is 20 when at least one is:
@@ -435,14 +425,14 @@ static void test_hand_case(void)
     size_t p50_hi = 0, p99_hi = 0, draws = 20000;
     for (size_t r = 0; r < draws; r++) {
         sp_diff_draw(&g, 3, NULL, 1, cnt);
-        CHECK(cnt[0] + cnt[1] + cnt[2] == 3, "a resample of 3 holds %u", cnt[0] + cnt[1] + cnt[2]);
+        CHECK_MSG(cnt[0] + cnt[1] + cnt[2] == 3, "a resample of 3 holds %u", cnt[0] + cnt[1] + cnt[2]);
         sp_diff_stats(&x, cnt, col, 2, st);
         p50_hi += st[0] == 20;
         p99_hi += st[2] == 20;
     }
     double f50 = (double)p50_hi / (double)draws, f99 = (double)p99_hi / (double)draws;
-    CHECK(fabs(f50 - 7.0 / 27) < 4 * 0.0036, "P(p50 = 20) = %.4f, expected 7/27 = %.4f", f50, 7.0 / 27);
-    CHECK(fabs(f99 - 19.0 / 27) < 4 * 0.0036, "P(p99 = 20) = %.4f, expected 19/27 = %.4f", f99, 19.0 / 27);
+    CHECK_MSG(fabs(f50 - 7.0 / 27) < 4 * 0.0036, "P(p50 = 20) = %.4f, expected 7/27 = %.4f", f50, 7.0 / 27);
+    CHECK_MSG(fabs(f99 - 19.0 / 27) < 4 * 0.0036, "P(p99 = 20) = %.4f, expected 19/27 = %.4f", f99, 19.0 / 27);
 
     /* BASE: three requests of 10 ns, one stage: every resample's p50 is 10. The change of p50 is
      * 10 with probability 7/27 and 0 otherwise; both are more likely than 2.5%, so the 95% interval
@@ -450,26 +440,26 @@ static void test_hand_case(void)
     toy tb = {.n = 3, .ns = 1, .life = {10, 10, 10}, .stage = {10, 10, 10}, .pad = {0, 0, 0}};
     sp_diff_run *rb = toy_run(&tb);
     sp_diff_rows xb;
-    CHECK(sp_diff_rows_prepare(&xb, rb) == SP_OK, "prepare");
+    CHECK_MSG(sp_diff_rows_prepare(&xb, rb) == SP_OK, "prepare");
     int bcol[2] = {0, -1};
     sp_diff_options o;
     sp_diff_options_init(&o);
     o.resamples = 2000;
     double lo[12], hi[12];
-    CHECK(sp_diff_bootstrap(&xb, bcol, &x, col, 2, &o, lo, hi) == SP_OK, "bootstrap");
-    CHECK(lo[0] == 0 && hi[0] == 10, "p50 change interval [%g, %g], expected [0, 10]", lo[0], hi[0]);
+    CHECK_MSG(sp_diff_bootstrap(&xb, bcol, &x, col, 2, &o, lo, hi) == SP_OK, "bootstrap");
+    CHECK_MSG(lo[0] == 0 && hi[0] == 10, "p50 change interval [%g, %g], expected [0, 10]", lo[0], hi[0]);
     /* stage b is missing in BASE (0) and NEW's share of it lies in [0, 0.75]: (0,0,3) gives
      * 45/60 = 0.75, the largest */
-    CHECK(lo[SP_DIFF_STAT_STAGE(1, 3)] >= 0 && hi[SP_DIFF_STAT_STAGE(1, 3)] <= 0.75, "share interval");
+    CHECK_MSG(lo[SP_DIFF_STAT_STAGE(1, 3)] >= 0 && hi[SP_DIFF_STAT_STAGE(1, 3)] <= 0.75, "share interval");
     sp_diff_rows_free(&xb);
     sp_diff_run_destroy(rb);
     sp_diff_rows_free(&x);
     sp_diff_run_destroy(run);
 
     /* the interval's ranks: (1 - C) / 2 in thousandths of a percent */
-    CHECK(sp_diff_lower_q(0.95) == 2500 && sp_diff_lower_q(0.9) == 5000 && sp_diff_lower_q(0.999) == 50 &&
+    CHECK_MSG(sp_diff_lower_q(0.95) == 2500 && sp_diff_lower_q(0.9) == 5000 && sp_diff_lower_q(0.999) == 50 &&
               sp_diff_lower_q(0.5) == 25000,
-          "lower q");
+              "lower q");
 }
 
 int main(void)
@@ -479,10 +469,5 @@ int main(void)
     test_bootstrap_vs_naive();
     test_block_len();
     test_hand_case();
-    if (failures) {
-        fprintf(stderr, "%d failure(s)\n", failures);
-        return 1;
-    }
-    printf("test_diff_bootstrap: OK\n");
-    return 0;
+    return sp_test_done("test_diff_bootstrap");
 }

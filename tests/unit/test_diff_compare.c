@@ -16,18 +16,8 @@
 
 #include "diff/diff_int.h"
 #include "ev_build.h"
+#include "testlib.h"
 #include "servprof/report.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                                                       \
-    do {                                                                                                       \
-        if (!(cond)) {                                                                                         \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                               \
-            fprintf(stderr, __VA_ARGS__);                                                                      \
-            fputc('\n', stderr);                                                                               \
-            failures++;                                                                                        \
-        }                                                                                                      \
-    } while (0)
 
 /* 40 requests with preprocess, queue and a batch each (kernel with padding), and with `named` a
  * stage span "db" in every fourth request; the queue takes `queue_ns` x (1 + i % 5). */
@@ -79,49 +69,50 @@ static void test_report_round_trip(void)
     sp_report *r = analyse(2000, 1, 0);
     size_t len;
     char *js = report_json(r, &len);
-    CHECK(sp_diff_sniff(js, len, NULL, 0) == SP_DIFF_DOC_REPORT, "sniff: a report");
-    CHECK(sp_diff_sniff("{\"ev\":\"meta\"}\n", 13, NULL, 0) == SP_DIFF_DOC_OTHER, "sniff: a JSONL trace");
+    CHECK_MSG(sp_diff_sniff(js, len, NULL, 0) == SP_DIFF_DOC_REPORT, "sniff: a report");
+    CHECK_MSG(sp_diff_sniff("{\"ev\":\"meta\"}\n", 13, NULL, 0) == SP_DIFF_DOC_OTHER, "sniff: a JSONL trace");
     char schema[64];
-    CHECK(sp_diff_sniff("{\"schema\":\"servprof.diff/1\"}", 28, schema, sizeof schema) == SP_DIFF_DOC_FOREIGN &&
+    CHECK_MSG(sp_diff_sniff("{\"schema\":\"servprof.diff/1\"}", 28, schema, sizeof schema) == SP_DIFF_DOC_FOREIGN &&
               strcmp(schema, "servprof.diff/1") == 0,
-          "sniff: another servprof schema");
+              "sniff: another servprof schema");
     sp_diff_run *run;
     char err[512];
-    CHECK(sp_diff_run_read_report("r.json", js, len, &run, err, sizeof err) == SP_OK, "read: %s", err);
-    CHECK(run->source == SP_DIFF_FROM_REPORT && run->n_rows == 0, "a report has no rows");
-    CHECK(run->requests == 40 && run->files == 1, "requests %llu", (unsigned long long)run->requests);
-    CHECK(run->lat_ns[0] == r->latency.p50_ns && run->lat_ns[1] == r->latency.p95_ns &&
+    CHECK_MSG(sp_diff_run_read_report("r.json", js, len, &run, err, sizeof err) == SP_OK, "read: %s", err);
+    CHECK_MSG(run->source == SP_DIFF_FROM_REPORT && run->n_rows == 0, "a report has no rows");
+    CHECK_MSG(run->requests == 40 && run->files == 1, "requests %llu", (unsigned long long)run->requests);
+    CHECK_MSG(run->lat_ns[0] == r->latency.p50_ns && run->lat_ns[1] == r->latency.p95_ns &&
               run->lat_ns[2] == r->latency.p99_ns,
-          "latency read back exactly");
-    CHECK(run->n_stages == r->n_stages, "stages %zu vs %zu", run->n_stages, r->n_stages);
+              "latency read back exactly");
+    CHECK_MSG(run->n_stages == r->n_stages, "stages %zu vs %zu", run->n_stages, r->n_stages);
     for (size_t s = 0; s < r->n_stages && s < run->n_stages; s++) {
-        CHECK(strcmp(run->stages[s].name, r->stages[s].name) == 0, "stage %zu name", s);
-        CHECK(run->stages[s].p95_ns == r->stages[s].q.p95_ns && run->stages[s].p50_ns == r->stages[s].q.p50_ns,
-              "stage %s percentiles", r->stages[s].name);
+        CHECK_MSG(strcmp(run->stages[s].name, r->stages[s].name) == 0, "stage %zu name", s);
+        CHECK_MSG(run->stages[s].p95_ns == r->stages[s].q.p95_ns && run->stages[s].p50_ns == r->stages[s].q.p50_ns,
+                  "stage %s percentiles", r->stages[s].name);
         /* the report writes 6 significant digits */
-        CHECK(fabs(run->stages[s].share_p95 - r->stages[s].share_p95) <= 5e-6 * fabs(r->stages[s].share_p95) + 1e-12,
-              "stage %s share %.9g vs %.9g", r->stages[s].name, run->stages[s].share_p95, r->stages[s].share_p95);
+        CHECK_MSG(fabs(run->stages[s].share_p95 - r->stages[s].share_p95) <=
+                      5e-6 * fabs(r->stages[s].share_p95) + 1e-12,
+                  "stage %s share %.9g vs %.9g", r->stages[s].name, run->stages[s].share_p95, r->stages[s].share_p95);
     }
-    CHECK(fabs(run->padding_share_p95 - r->padding.share_p95) < 1e-6 && r->padding.share_p95 > 0, "padding share");
-    CHECK(fabs(run->waste_fraction - 0.25) < 1e-9, "waste 1 - 30/40 = 0.25, read %g", run->waste_fraction);
-    CHECK(fabs(run->per_request - r->cost.per_request) <= 1e-8 * r->cost.per_request, "cost per request");
-    CHECK(run->verdict_stage && r->verdict.stage && strcmp(run->verdict_stage, r->verdict.stage) == 0, "verdict");
-    CHECK(run->verdict_sentence && strcmp(run->verdict_sentence, r->verdict.sentence) == 0, "sentence");
+    CHECK_MSG(fabs(run->padding_share_p95 - r->padding.share_p95) < 1e-6 && r->padding.share_p95 > 0, "padding share");
+    CHECK_MSG(fabs(run->waste_fraction - 0.25) < 1e-9, "waste 1 - 30/40 = 0.25, read %g", run->waste_fraction);
+    CHECK_MSG(fabs(run->per_request - r->cost.per_request) <= 1e-8 * r->cost.per_request, "cost per request");
+    CHECK_MSG(run->verdict_stage && r->verdict.stage && strcmp(run->verdict_stage, r->verdict.stage) == 0, "verdict");
+    CHECK_MSG(run->verdict_sentence && strcmp(run->verdict_sentence, r->verdict.sentence) == 0, "sentence");
 
     /* the same figures from the analysis directly */
     sp_diff_run *direct;
-    CHECK(sp_diff_run_from_report(r, "direct", &direct) == SP_OK, "from report");
-    CHECK(direct->lat_ns[1] == run->lat_ns[1] && direct->n_rows == 0, "no keep_requests: no rows");
+    CHECK_MSG(sp_diff_run_from_report(r, "direct", &direct) == SP_OK, "from report");
+    CHECK_MSG(direct->lat_ns[1] == run->lat_ns[1] && direct->n_rows == 0, "no keep_requests: no rows");
 
     /* two reports: point estimates only, every change 0 */
     sp_diff *d;
-    CHECK(sp_diff_compare(run, direct, NULL, &d, err, sizeof err) == SP_OK, "compare: %s", err);
-    CHECK(!d->intervals, "reports give no intervals");
+    CHECK_MSG(sp_diff_compare(run, direct, NULL, &d, err, sizeof err) == SP_OK, "compare: %s", err);
+    CHECK_MSG(!d->intervals, "reports give no intervals");
     for (size_t k = 0; k < d->n_metrics; k++) {
         const sp_diff_metric *m = &d->metrics[k];
-        CHECK(!m->has_interval, "%s has an interval", m->path);
+        CHECK_MSG(!m->has_interval, "%s has an interval", m->path);
         if (m->unit == SP_DIFF_UNIT_NS || m->unit == SP_DIFF_UNIT_COUNT)
-            CHECK(m->change == 0, "%s changed by %g", m->path, m->change);
+            CHECK_MSG(m->change == 0, "%s changed by %g", m->path, m->change);
     }
     sp_diff_destroy(d);
     sp_diff_run_destroy(direct);
@@ -131,23 +122,24 @@ static void test_report_round_trip(void)
     char *bad = strdup(js);
     char *p = strstr(bad, "\"share_of_bill\"");
     memcpy(p, "\"share_of_bilX\"", 15);
-    CHECK(sp_diff_run_read_report("bad.json", bad, len, &run, err, sizeof err) == SP_ERR_PARSE &&
+    CHECK_MSG(sp_diff_run_read_report("bad.json", bad, len, &run, err, sizeof err) == SP_ERR_PARSE &&
               strstr(err, "bad.json:") && strstr(err, "padding.share_of_bill missing"),
-          "missing key: %s", err);
+              "missing key: %s", err);
     free(bad);
     bad = strdup(js);
     p = strstr(bad, "\"p95_us\":");
     p[9] = '"'; /* "p95_us":"123.456,... : now a string, then malformed */
-    CHECK(sp_diff_run_read_report("bad.json", bad, len, &run, err, sizeof err) == SP_ERR_PARSE && strstr(err, "bad.json"),
-          "malformed: %s", err);
+    CHECK_MSG(sp_diff_run_read_report("bad.json", bad, len, &run, err, sizeof err) == SP_ERR_PARSE &&
+                  strstr(err, "bad.json"),
+              "malformed: %s", err);
     free(bad);
     const char *wrong = "{\"schema\":\"servprof.report/1\",\"files\":1,\"requests\":{\"count\":\"many\"}}";
-    CHECK(sp_diff_run_read_report("w.json", wrong, strlen(wrong), &run, err, sizeof err) == SP_ERR_PARSE &&
+    CHECK_MSG(sp_diff_run_read_report("w.json", wrong, strlen(wrong), &run, err, sizeof err) == SP_ERR_PARSE &&
               strstr(err, "w.json:1: requests.count: expected an integer >= 0, got a string"),
-          "wrong kind: %s", err);
+              "wrong kind: %s", err);
     const char *other = "{\"schema\":\"servprof.whatif/1\"}";
-    CHECK(sp_diff_run_read_report("o.json", other, strlen(other), &run, err, sizeof err) == SP_ERR_FORMAT,
-          "other schema: %s", err);
+    CHECK_MSG(sp_diff_run_read_report("o.json", other, strlen(other), &run, err, sizeof err) == SP_ERR_FORMAT,
+              "other schema: %s", err);
     free(js);
     sp_report_destroy(r);
 }
@@ -156,77 +148,77 @@ static void test_self_and_union(void)
 {
     sp_report *r1 = analyse(2000, 1, 1), *r2 = analyse(6000, 0, 1);
     sp_diff_run *a, *b;
-    CHECK(sp_diff_run_from_report(r1, "one", &a) == SP_OK && a->n_rows == 40, "rows kept");
-    CHECK(sp_diff_run_from_report(r2, "two", &b) == SP_OK, "run two");
+    CHECK_MSG(sp_diff_run_from_report(r1, "one", &a) == SP_OK && a->n_rows == 40, "rows kept");
+    CHECK_MSG(sp_diff_run_from_report(r2, "two", &b) == SP_OK, "run two");
     char err[512];
     sp_diff_options o;
     sp_diff_options_init(&o);
     o.resamples = 400;
     sp_diff *d;
-    CHECK(sp_diff_compare(a, a, &o, &d, err, sizeof err) == SP_OK, "self: %s", err);
-    CHECK(d->intervals, "traces give intervals");
+    CHECK_MSG(sp_diff_compare(a, a, &o, &d, err, sizeof err) == SP_OK, "self: %s", err);
+    CHECK_MSG(d->intervals, "traces give intervals");
     /* 40 requests: the default block, max(100, ceil(sqrt(40)) = 7) cut to 40 / 10, is 4 */
-    CHECK(d->base.block == 4 && d->after.block == 4, "self: blocks of %zu and %zu", d->base.block, d->after.block);
+    CHECK_MSG(d->base.block == 4 && d->after.block == 4, "self: blocks of %zu and %zu", d->base.block, d->after.block);
     for (size_t k = 0; k < d->n_metrics; k++) {
         const sp_diff_metric *m = &d->metrics[k];
-        CHECK(m->change == 0 || isnan(m->change), "self: %s changed by %g", m->path, m->change);
+        CHECK_MSG(m->change == 0 || isnan(m->change), "self: %s changed by %g", m->path, m->change);
         if (m->has_interval)
-            CHECK(m->lo <= 0 && m->hi >= 0, "self: %s interval [%g, %g] misses 0", m->path, m->lo, m->hi);
+            CHECK_MSG(m->lo <= 0 && m->hi >= 0, "self: %s interval [%g, %g] misses 0", m->path, m->lo, m->hi);
     }
     const char *specs[] = {"p95:+0%", "p95:-0%", "stage.queue.share_of_p95:+0", "stage.db.p95:+0ns"};
     for (size_t i = 0; i < 4; i++) {
         sp_diff_condition c;
-        CHECK(sp_diff_condition_parse(specs[i], &c, err, sizeof err) == SP_OK, "%s: %s", specs[i], err);
-        CHECK(sp_diff_check_condition(d, &c, err, sizeof err) == SP_OK, "%s: %s", specs[i], err);
+        CHECK_MSG(sp_diff_condition_parse(specs[i], &c, err, sizeof err) == SP_OK, "%s: %s", specs[i], err);
+        CHECK_MSG(sp_diff_check_condition(d, &c, err, sizeof err) == SP_OK, "%s: %s", specs[i], err);
     }
-    CHECK(d->n_checks == 4 && d->n_holding == 0, "self: %zu conditions hold", d->n_holding);
+    CHECK_MSG(d->n_checks == 4 && d->n_holding == 0, "self: %zu conditions hold", d->n_holding);
     sp_diff_destroy(d);
 
     /* one has "db", the other not: merged in report order (named before other), 0 where missing */
-    CHECK(sp_diff_compare(a, b, &o, &d, err, sizeof err) == SP_OK, "compare: %s", err);
+    CHECK_MSG(sp_diff_compare(a, b, &o, &d, err, sizeof err) == SP_OK, "compare: %s", err);
     const char *want[] = {"queue", "preprocess", "h2d", "kernel", "gap", "d2h", "postprocess", "db", "other"};
-    CHECK(d->n_stages == 9, "%zu stages", d->n_stages);
+    CHECK_MSG(d->n_stages == 9, "%zu stages", d->n_stages);
     for (size_t u = 0; u < d->n_stages && u < 9; u++)
-        CHECK(strcmp(d->stages[u].name, want[u]) == 0, "stage %zu: %s, expected %s", u, d->stages[u].name, want[u]);
-    CHECK(d->stages[7].in_base && !d->stages[7].in_new, "db only in BASE");
+        CHECK_MSG(strcmp(d->stages[u].name, want[u]) == 0, "stage %zu: %s, expected %s", u, d->stages[u].name, want[u]);
+    CHECK_MSG(d->stages[7].in_base && !d->stages[7].in_new, "db only in BASE");
     const sp_diff_metric *m = sp_diff_find(d, "stage.db.p99");
-    CHECK(m && m->base_value == 500 && m->new_value == 0 && m->has_interval, "db p99 500 ns -> 0");
+    CHECK_MSG(m && m->base_value == 500 && m->new_value == 0 && m->has_interval, "db p99 500 ns -> 0");
     /* queue grows 3x: its p95 (the 38th of 40: (95 x 40 + 99) / 100) is 5 x 2000 -> 5 x 6000 ns, the
      * largest value, which 8 of the 40 requests have */
     m = sp_diff_find(d, "stage.queue.p95");
-    CHECK(m && m->base_value == 10000 && m->new_value == 30000 && m->change == 20000 && m->lo <= 20000 &&
+    CHECK_MSG(m && m->base_value == 10000 && m->new_value == 30000 && m->change == 20000 && m->lo <= 20000 &&
               m->hi >= 20000,
-          "queue p95 10 -> 30 us, interval [%g, %g]", m ? m->lo : -1, m ? m->hi : -1);
-    CHECK(sp_diff_find(d, "p95") == sp_diff_find(d, "latency.p95") && sp_diff_find(d, "p95"), "alias");
-    CHECK(!sp_diff_find(d, "stage.nosuch.p95"), "no such stage");
+              "queue p95 10 -> 30 us, interval [%g, %g]", m ? m->lo : -1, m ? m->hi : -1);
+    CHECK_MSG(sp_diff_find(d, "p95") == sp_diff_find(d, "latency.p95") && sp_diff_find(d, "p95"), "alias");
+    CHECK_MSG(!sp_diff_find(d, "stage.nosuch.p95"), "no such stage");
     sp_diff_condition c;
-    CHECK(sp_diff_condition_parse("stage.nosuch.p95:+1%", &c, err, sizeof err) == SP_OK, "parse");
-    CHECK(sp_diff_check_condition(d, &c, err, sizeof err) == SP_ERR_INVALID && strstr(err, "queue, preprocess"),
-          "unknown stage names the stages: %s", err);
-    CHECK(sp_diff_condition_parse("stage.queue.p95:+100%", &c, err, sizeof err) == SP_OK &&
+    CHECK_MSG(sp_diff_condition_parse("stage.nosuch.p95:+1%", &c, err, sizeof err) == SP_OK, "parse");
+    CHECK_MSG(sp_diff_check_condition(d, &c, err, sizeof err) == SP_ERR_INVALID && strstr(err, "queue, preprocess"),
+              "unknown stage names the stages: %s", err);
+    CHECK_MSG(sp_diff_condition_parse("stage.queue.p95:+100%", &c, err, sizeof err) == SP_OK &&
               sp_diff_check_condition(d, &c, err, sizeof err) == SP_OK && d->checks[0].holds,
-          "queue p95 +200%% holds beyond +100%%");
+              "queue p95 +200%% holds beyond +100%%");
     sp_diff_destroy(d);
 
     /* options and empty runs */
     o.resamples = 0;
-    CHECK(sp_diff_compare(a, b, &o, &d, err, sizeof err) == SP_ERR_INVALID, "resamples 0");
+    CHECK_MSG(sp_diff_compare(a, b, &o, &d, err, sizeof err) == SP_ERR_INVALID, "resamples 0");
     sp_diff_options_init(&o);
     o.confidence = 1.0;
-    CHECK(sp_diff_compare(a, b, &o, &d, err, sizeof err) == SP_ERR_INVALID, "confidence 1");
+    CHECK_MSG(sp_diff_compare(a, b, &o, &d, err, sizeof err) == SP_ERR_INVALID, "confidence 1");
     sp_diff_options_init(&o);
     o.block = SP_DIFF_MAX_BLOCK + 1;
-    CHECK(sp_diff_compare(a, b, &o, &d, err, sizeof err) == SP_ERR_INVALID && strstr(err, "block"), "block: %s",
-          err);
+    CHECK_MSG(sp_diff_compare(a, b, &o, &d, err, sizeof err) == SP_ERR_INVALID && strstr(err, "block"), "block: %s",
+              err);
     o.block = 1000; /* longer than both runs: cut to each run */
     o.resamples = 100;
-    CHECK(sp_diff_compare(a, b, &o, &d, err, sizeof err) == SP_OK && d->base.block == 40 && d->after.block == 40,
-          "a block over the run is cut to it: %s", err);
+    CHECK_MSG(sp_diff_compare(a, b, &o, &d, err, sizeof err) == SP_OK && d->base.block == 40 && d->after.block == 40,
+              "a block over the run is cut to it: %s", err);
     sp_diff_destroy(d);
     sp_diff_run *empty = sp_diff_run_new();
     empty->label = strdup("empty");
-    CHECK(sp_diff_compare(empty, b, NULL, &d, err, sizeof err) == SP_ERR_INVALID && strstr(err, "BASE (empty)"),
-          "no requests: %s", err);
+    CHECK_MSG(sp_diff_compare(empty, b, NULL, &d, err, sizeof err) == SP_ERR_INVALID && strstr(err, "BASE (empty)"),
+              "no requests: %s", err);
     sp_diff_run_destroy(empty);
     sp_diff_run_destroy(a);
     sp_diff_run_destroy(b);
@@ -259,13 +251,13 @@ static void test_grammar(void)
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         sp_diff_condition c;
         sp_status st = sp_diff_condition_parse(ok[i].spec, &c, err, sizeof err);
-        CHECK(st == SP_OK, "%s: %s", ok[i].spec, err);
+        CHECK_MSG(st == SP_OK, "%s: %s", ok[i].spec, err);
         if (st)
             continue;
-        CHECK(strcmp(c.metric, ok[i].metric) == 0 && c.unit == ok[i].unit && c.direction == ok[i].direction &&
+        CHECK_MSG(strcmp(c.metric, ok[i].metric) == 0 && c.unit == ok[i].unit && c.direction == ok[i].direction &&
                   c.relative == ok[i].relative && c.threshold == ok[i].threshold && strcmp(c.spec, ok[i].spec) == 0,
-              "%s: metric %s unit %d dir %d rel %d threshold %.17g", ok[i].spec, c.metric, (int)c.unit, c.direction,
-              c.relative, c.threshold);
+                  "%s: metric %s unit %d dir %d rel %d threshold %.17g", ok[i].spec, c.metric, (int)c.unit, c.direction,
+                  c.relative, c.threshold);
     }
     static const char *const bad[] = {
         "p95",                 /* no threshold */
@@ -294,14 +286,14 @@ static void test_grammar(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         sp_diff_condition c;
         err[0] = '\0';
-        CHECK(sp_diff_condition_parse(bad[i], &c, err, sizeof err) == SP_ERR_INVALID && strstr(err, "condition '"),
-              "'%s' accepted (%s)", bad[i], err);
+        CHECK_MSG(sp_diff_condition_parse(bad[i], &c, err, sizeof err) == SP_ERR_INVALID && strstr(err, "condition '"),
+                  "'%s' accepted (%s)", bad[i], err);
     }
     char longer[SP_DIFF_MAX_SPEC + 10];
     memset(longer, 'a', sizeof longer - 1);
     longer[sizeof longer - 1] = '\0';
     sp_diff_condition c;
-    CHECK(sp_diff_condition_parse(longer, &c, err, sizeof err) == SP_ERR_INVALID, "over-long spec");
+    CHECK_MSG(sp_diff_condition_parse(longer, &c, err, sizeof err) == SP_ERR_INVALID, "over-long spec");
 }
 
 /* The rule of docs/diff.md, "Conditions", on metrics made by hand. */
@@ -323,32 +315,32 @@ static void test_rule(void)
     /* +10% point change, but the lower bound is +4%: +5% does not hold with confidence, +3% does */
     sp_diff_condition_parse("p95:+5%", &c, err, sizeof err);
     sp_diff_evaluate(&m, &c, &k);
-    CHECK(!k.holds && k.basis == SP_DIFF_BASIS_INTERVAL && fabs(k.bound - 0.04) < 1e-12, "+5%%: bound %g", k.bound);
+    CHECK_MSG(!k.holds && k.basis == SP_DIFF_BASIS_INTERVAL && fabs(k.bound - 0.04) < 1e-12, "+5%%: bound %g", k.bound);
     sp_diff_condition_parse("p95:+3%", &c, err, sizeof err);
     sp_diff_evaluate(&m, &c, &k);
-    CHECK(k.holds, "+3%% holds");
+    CHECK_MSG(k.holds, "+3%% holds");
     /* absolute: lower bound 400 us is beyond 0.3 ms, not beyond 0.4 ms (strictly beyond) */
     sp_diff_condition_parse("p95:+300us", &c, err, sizeof err);
     sp_diff_evaluate(&m, &c, &k);
-    CHECK(k.holds && k.bound == 0.4e6, "+300us holds");
+    CHECK_MSG(k.holds && k.bound == 0.4e6, "+300us holds");
     sp_diff_condition_parse("p95:+400us", &c, err, sizeof err);
     sp_diff_evaluate(&m, &c, &k);
-    CHECK(!k.holds, "+400us: equal is not beyond");
+    CHECK_MSG(!k.holds, "+400us: equal is not beyond");
     /* a fall is judged at the upper bound: +1.6 ms is no fall */
     sp_diff_condition_parse("p95:-0%", &c, err, sizeof err);
     sp_diff_evaluate(&m, &c, &k);
-    CHECK(!k.holds && fabs(k.bound - 0.16) < 1e-12, "fall: upper bound %g", k.bound);
+    CHECK_MSG(!k.holds && fabs(k.bound - 0.16) < 1e-12, "fall: upper bound %g", k.bound);
     m.lo = -3e6;
     m.hi = -2e6;
     m.change = -2.5e6;
     sp_diff_condition_parse("p95:-15%", &c, err, sizeof err);
     sp_diff_evaluate(&m, &c, &k);
-    CHECK(k.holds && fabs(k.bound + 0.2) < 1e-12, "fall beyond 15%%: bound %g", k.bound);
+    CHECK_MSG(k.holds && fabs(k.bound + 0.2) < 1e-12, "fall beyond 15%%: bound %g", k.bound);
     /* without an interval, the point change decides */
     m.has_interval = 0;
     sp_diff_condition_parse("p95:-20%", &c, err, sizeof err);
     sp_diff_evaluate(&m, &c, &k);
-    CHECK(k.holds && k.basis == SP_DIFF_BASIS_POINT && fabs(k.bound + 0.25) < 1e-12, "point: %g", k.bound);
+    CHECK_MSG(k.holds && k.basis == SP_DIFF_BASIS_POINT && fabs(k.bound + 0.25) < 1e-12, "point: %g", k.bound);
     /* BASE 0: any rise is beyond a relative threshold, no fall is */
     m.base_value = 0;
     m.has_interval = 1;
@@ -356,20 +348,20 @@ static void test_rule(void)
     m.hi = 5;
     sp_diff_condition_parse("stage.gap.p95:+50%", &c, err, sizeof err);
     sp_diff_evaluate(&m, &c, &k);
-    CHECK(k.holds && k.base_zero, "from 0: a rise holds");
+    CHECK_MSG(k.holds && k.base_zero, "from 0: a rise holds");
     m.lo = 0;
     sp_diff_evaluate(&m, &c, &k);
-    CHECK(!k.holds && k.base_zero, "from 0: lower bound 0 is no rise");
+    CHECK_MSG(!k.holds && k.base_zero, "from 0: lower bound 0 is no rise");
     sp_diff_condition_parse("stage.gap.p95:-50%", &c, err, sizeof err);
     sp_diff_evaluate(&m, &c, &k);
-    CHECK(!k.holds, "from 0: no fall");
+    CHECK_MSG(!k.holds, "from 0: no fall");
     /* a value the report has as null never holds */
     m.base_value = NAN;
     m.has_interval = 0;
     m.change = NAN;
     sp_diff_condition_parse("padding.share_of_p95:+0", &c, err, sizeof err);
     sp_diff_evaluate(&m, &c, &k);
-    CHECK(!k.holds, "NaN never holds");
+    CHECK_MSG(!k.holds, "NaN never holds");
 }
 
 int main(void)
@@ -378,10 +370,5 @@ int main(void)
     test_self_and_union();
     test_grammar();
     test_rule();
-    if (failures) {
-        fprintf(stderr, "%d failure(s)\n", failures);
-        return 1;
-    }
-    printf("test_diff_compare: OK\n");
-    return 0;
+    return sp_test_done("test_diff_compare");
 }

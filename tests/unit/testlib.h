@@ -43,6 +43,18 @@ extern int sp_test_checks;
         }                                                                               \
     } while (0)
 
+/* CHECK with a printf-style message saying what was seen instead of the condition's text. */
+#define CHECK_MSG(cond, ...)                                                            \
+    do {                                                                                \
+        sp_test_checks++;                                                               \
+        if (!(cond)) {                                                                  \
+            sp_test_failures++;                                                         \
+            fprintf(stderr, "%s:%d: check failed: ", __FILE__, __LINE__);              \
+            fprintf(stderr, __VA_ARGS__);                                               \
+            fputc('\n', stderr);                                                        \
+        }                                                                               \
+    } while (0)
+
 /* Prints "N passed, N failed" and returns the exit status. */
 int sp_test_done(const char *name);
 
