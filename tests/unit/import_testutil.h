@@ -1,6 +1,7 @@
-/* Test helper for the importers' tests (test_otlp_import.c, test_triton_import.c): loading a golden
- * file of tests/data/ or a text with the format forced, checking a span of the event model, and a
- * table of malformed inputs that must each fail with a given message. */
+/* Test helper for the importers' tests (test_otlp_import.c, test_triton_import.c, test_jsonl_malformed.c,
+ * test_jsonl_fastpath.c): loading a golden file of tests/data/ or a text with the format forced,
+ * checking a span of the event model, and a table of malformed inputs that must each fail with a given
+ * message. */
 #ifndef SERVPROF_TEST_IMPORT_TESTUTIL_H
 #define SERVPROF_TEST_IMPORT_TESTUTIL_H
 
@@ -26,9 +27,9 @@ static inline sp_events *it_load_data(const char *dir, const char *rel, sp_statu
     return ev;
 }
 
-/* `text` read as `format` under the file name `name`; *out is the event set either way. */
-static inline sp_status it_load_text(sp_format format, const char *name, const char *text, int lenient,
-                                     sp_events **out, char *err, size_t errlen)
+/* text[len] read as `format` under the file name `name`; *out is the event set either way. */
+static inline sp_status it_load_buffer(sp_format format, const char *name, const char *text, size_t len, int lenient,
+                                       sp_events **out, char *err, size_t errlen)
 {
     sp_events *ev;
     if (sp_events_create(&ev) != SP_OK)
@@ -37,9 +38,16 @@ static inline sp_status it_load_text(sp_format format, const char *name, const c
     sp_load_options_init(&opt);
     opt.format = format;
     opt.lenient = lenient;
-    sp_status st = sp_events_load_buffer(ev, name, text, strlen(text), &opt, err, errlen);
+    sp_status st = sp_events_load_buffer(ev, name, text, len, &opt, err, errlen);
     *out = ev;
     return st;
+}
+
+/* The same for a NUL-terminated text. */
+static inline sp_status it_load_text(sp_format format, const char *name, const char *text, int lenient,
+                                     sp_events **out, char *err, size_t errlen)
+{
+    return it_load_buffer(format, name, text, strlen(text), lenient, out, err, errlen);
 }
 
 static inline const char *it_str(const sp_events *ev, sp_str id)

@@ -7,18 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/events_int.h"
-#include "testlib.h"
+#include "import_testutil.h"
 
 static sp_events *load(const char *text, size_t len, sp_status *st, char *err, size_t errlen)
 {
     sp_events *ev;
-    if (sp_events_create(&ev) != SP_OK)
-        exit(1);
-    sp_load_options opt;
-    sp_load_options_init(&opt);
-    opt.format = SP_FORMAT_JSONL;
-    *st = sp_events_load_buffer(ev, "t.jsonl", text, len, &opt, err, errlen);
+    *st = it_load_buffer(SP_FORMAT_JSONL, "t.jsonl", text, len, 0, &ev, err, errlen);
     return ev;
 }
 

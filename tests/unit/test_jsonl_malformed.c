@@ -4,8 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/events_int.h"
-#include "testlib.h"
+#include "import_testutil.h"
 
 static const char *const g_head =
     "{\"ev\":\"meta\",\"format\":\"servprof.events/1\"}\n"
@@ -15,16 +14,7 @@ static const char *const g_tail = "\n{\"ev\":\"stage\",\"id\":\"r1\",\"stage\":\
 static sp_status load(const char *text, size_t len, int lenient, sp_format format, sp_events **out, char *err,
                       size_t errlen)
 {
-    sp_events *ev;
-    if (sp_events_create(&ev) != SP_OK)
-        exit(1);
-    sp_load_options opt;
-    sp_load_options_init(&opt);
-    opt.lenient = lenient;
-    opt.format = format;
-    sp_status st = sp_events_load_buffer(ev, "test.jsonl", text, len, &opt, err, errlen);
-    *out = ev;
-    return st;
+    return it_load_buffer(format, "test.jsonl", text, len, lenient, out, err, errlen);
 }
 
 static void bad_line(const char *line, sp_status want, const char *what)
