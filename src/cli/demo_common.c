@@ -222,7 +222,8 @@ int sp_demo_run_live(const sp_demo_live *d)
         fprintf(stderr, "servprof %s: the load run failed: %s\n", d->cmd, err[0] ? err : sp_status_str(st));
     } else if (cst != SP_OK) {
         char why[640];
-        fprintf(stderr, "servprof %s: %s\n", d->cmd, *sp_recorder_last_error(why, sizeof why) ? why : sp_status_str(cst));
+        fprintf(stderr, "servprof %s: %s\n", d->cmd,
+                *sp_recorder_last_error(why, sizeof why) ? why : sp_status_str(cst));
     } else {
         d->print_outcome(d->hdr, res, &ss, d->user);
         if (res->ok == 0)
