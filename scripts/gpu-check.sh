@@ -57,7 +57,7 @@ ldd "$LIB" | grep -q "not found" && fail "$LIB has unresolved libraries: $(ldd "
 # the CUDA backend of servprof serve is a module opened by --device cuda; the CLI links no CUDA library
 MOD=$BUILD/libservprof-cuda.so
 [ -f "$MOD" ] || fail "$MOD (the CUDA backend module of servprof serve) was not built"
-[ -f "$MOD" ] && { nm -D --defined-only "$MOD" | grep -qw sp_cuda_backend_v1 || fail "$MOD does not export sp_cuda_backend_v1"; }
+[ -f "$MOD" ] && { nm -D --defined-only "$MOD" | grep -qw sp_cuda_backend_v2 || fail "$MOD does not export sp_cuda_backend_v2"; }
 [ -f "$MOD" ] && ldd "$MOD" | grep -q "not found" && fail "$MOD has unresolved libraries: $(ldd "$MOD" | grep 'not found')"
 ldd "$BUILD/servprof" | grep -E "libcublas|libcupti|libcudart|libcuda\.so" && fail "servprof links CUDA libraries (above): they belong to $MOD"
 

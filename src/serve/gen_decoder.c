@@ -267,7 +267,7 @@ done:
 
 void sp_decoder_get_view(const sp_decoder *dec, sp_decoder_view *out)
 {
-    sp_decoder_view v = {dec->wte, dec->wpe, dec->lnf_g, dec->lnf_b};
+    sp_decoder_view v = {dec->wte, dec->wpe, dec->lnf_g, dec->lnf_b, dec->blob, dec->blob_floats};
     *out = v;
 }
 

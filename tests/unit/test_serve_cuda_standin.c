@@ -265,7 +265,7 @@ int main(void)
     expect_refusal(&o, SP_ERR_UNSUPPORTED,
                    "cannot load libservprof-cuda.so (from SERVPROF_CUDA_MODULE): /nonexistent/libservprof-cuda.so: ");
     setenv(SP_CUDA_MODULE_ENV, SP_BUILD_DIR "/libservprof.so", 1); /* a library, not a module */
-    expect_refusal(&o, SP_ERR_UNSUPPORTED, "has no entry point sp_cuda_backend_v1");
+    expect_refusal(&o, SP_ERR_UNSUPPORTED, "has no entry point sp_cuda_backend_v2");
     setenv(SP_CUDA_MODULE_ENV, STANDIN, 1);
     setenv("SP_STANDIN_REFUSE", "1", 1);
     expect_refusal(&o, SP_ERR_UNSUPPORTED, "refused this servprof: refused on request (SP_STANDIN_REFUSE)");
