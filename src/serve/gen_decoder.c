@@ -230,38 +230,28 @@ static sp_status dec_config_of(const sp_st_file *sf, const char *prefix, uint32_
     return cfg_check(cfg, err, errlen);
 }
 
+static sp_status dec_create(const sp_st_file *sf, const char *prefix, uint32_t heads, void **model, char *err,
+                            size_t errlen)
+{
+    sp_decoder_config cfg;
+    sp_status st = dec_config_of(sf, prefix, heads, &cfg, err, errlen);
+    if (st == SP_OK && (st = dec_alloc(&cfg, (sp_decoder **)model)) != SP_OK)
+        sp_errf(err, errlen, "%s: out of memory for the weights", sf->path);
+    return st;
+}
+
+static size_t dec_tensors_of(const void *model, sp_st_tensor *t) { return dec_tensors(model, t); }
+static void dec_destroy_model(void *model) { sp_decoder_destroy(model); }
+
 sp_status sp_decoder_load_safetensors(const char *path, uint32_t heads, sp_decoder **out, char *err, size_t errlen)
 {
-    sp_st_file sf;
-    sp_status st = sp_st_open(path, &sf, err, errlen);
-    if (st != SP_OK)
-        return st;
-    sp_decoder *dec = NULL;
-    sp_st_tensor *t = NULL;
-    /* with or without the "transformer." prefix a GPT2LMHeadModel checkpoint has */
-    const char *prefix = json_object_get(sf.hdr, "wte.weight") ? "" : "transformer.";
-    sp_decoder_config cfg;
-    if ((st = dec_config_of(&sf, prefix, heads, &cfg, err, errlen)) != SP_OK)
-        goto done;
-    if ((st = dec_alloc(&cfg, &dec)) != SP_OK)
-        goto done;
-    t = malloc(DEC_MAX_TENSORS * sizeof(*t));
-    if (!t) {
-        st = SP_ERR_NOMEM;
-        goto done;
-    }
-    size_t n = dec_tensors(dec, t);
-    for (size_t i = 0; i < n; i++) {
-        if ((st = sp_st_check_read(&sf, &t[i], sp_st_get(&sf, prefix, t[i].name), t[i].dims[0], err, errlen)) !=
-            SP_OK)
-            goto done;
-    }
-    *out = dec;
-    dec = NULL;
-done:
-    sp_decoder_destroy(dec);
-    free(t);
-    sp_st_close(&sf);
+    /* GPT2Model names, with or without the "transformer." prefix a GPT2LMHeadModel checkpoint has */
+    static const sp_st_model_kind kind = {"wte.weight", "transformer.", DEC_MAX_TENSORS, NULL,
+                                          dec_create, dec_tensors_of, dec_destroy_model};
+    void *dec;
+    sp_status st = sp_st_load_model(path, heads, &kind, &dec, err, errlen);
+    if (st == SP_OK)
+        *out = dec;
     return st;
 }
 
