@@ -184,7 +184,6 @@ static int parse_serve_options(int argc, char **argv, serve_args *a)
         /* which side an option belongs to, for check_serve_options */
         switch (c) {
         case O_MAX_BATCH: case O_DELAY: case O_PAD_TO: case O_BUCKETS: case O_WORKERS: case O_MAX_INPUTS:
-        case O_CUDA_GRAPHS: case O_CUDA_GRAPH_CAP:
             snprintf(a->encoder_only, sizeof a->encoder_only, "%s", name);
             break;
         case O_MAX_NUM_SEQS: case O_MAX_BATCHED_TOKENS: case O_CHUNKED_PREFILL: case O_PREFILL_BUCKET: case O_KV_CAPACITY:

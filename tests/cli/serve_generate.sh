@@ -26,8 +26,9 @@ done
 "$BIN" serve --generate --max-batch 4 >/dev/null 2>"$TMP/err"
 check "[ $? -eq 2 ] && grep -q -- \"--max-batch is the encoder's batching option\" '$TMP/err'"
 "$BIN" serve --generate --cuda-graphs >/dev/null 2>"$TMP/err"; check "[ $? -eq 2 ] && grep -q -- '--cuda-graphs needs --device cuda' '$TMP/err'"
-# --device cuda is accepted: without a GPU (or the backend) the start fails and says why; with one it serves
-"$BIN" serve --generate --device cuda --port 0 --layers 1 --hidden 32 --heads 2 --ffn 64 --max-len 64 --duration 1 \
+# --device cuda (and --cuda-graphs with it) is accepted: without a GPU (or the backend) the start
+# fails and says why; with one it serves
+"$BIN" serve --generate --device cuda --cuda-graphs --port 0 --layers 1 --hidden 32 --heads 2 --ffn 64 --max-len 64 --duration 1 \
   >/dev/null 2>"$TMP/err"
 rc=$?
 check "[ $rc -eq 0 ] || { [ $rc -eq 1 ] && grep -q -- '--device cuda: ' '$TMP/err'; }"
