@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "serve/cuda/cuda_util.cuh"
 #include "serve/cuda/dec_host.h"
 #include "serve/cuda/decoder_cuda.h"
 
 #define DEC_LN_EPS 1e-5f               /* GPT-2's, as SP_DEC_LN_EPS in gen_int.h */
-#define DEC_WORKSPACE (32u << 20)      /* cuBLAS workspace, fixed so graph capture never allocates */
 #define DEC_GRAPH_CAP_MAX 4096u
 #define DEC_THREADS 128
 
@@ -44,36 +44,9 @@ struct sp_cuda_dec {
     sp_cuda_ws_stats stats;
 };
 
-static void cuda_errf(char *err, size_t errlen, const char *what, cudaError_t e)
-{
-    if (err && errlen)
-        snprintf(err, errlen, "cuda: %s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
-}
-
-static void blas_errf(char *err, size_t errlen, const char *what, cublasStatus_t s)
-{
-    if (err && errlen)
-        snprintf(err, errlen, "cuda: %s: cuBLAS status %d", what, (int)s);
-}
-
 /* ---- kernels ----
  * One block of DEC_THREADS per row for the row-wise ones; block reductions through warp shuffles
  * and one shared slot per warp (red: 32 floats). */
-
-__device__ static float dec_block_sum(float v, float *red)
-{
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = (blockDim.x + 31) >> 5;
-    __syncthreads(); /* red may still be read from the previous call */
-    if (lane == 0)
-        red[warp] = v;
-    __syncthreads();
-    float t = 0.0f;
-    for (int i = 0; i < nw; i++)
-        t += red[i];
-    return t;
-}
 
 __device__ static float dec_block_max(float v, float *red)
 {
@@ -109,13 +82,13 @@ __global__ static void dec_layernorm(const float *in, float *out, const int32_t 
     float s = 0.0f;
     for (int j = threadIdx.x; j < H; j += blockDim.x)
         s += x[j];
-    float mean = dec_block_sum(s, red) / (float)H;
+    float mean = sp_block_sum(s, red) / (float)H;
     float q = 0.0f;
     for (int j = threadIdx.x; j < H; j += blockDim.x) {
         float d = x[j] - mean;
         q += d * d;
     }
-    float inv = 1.0f / sqrtf(dec_block_sum(q, red) / (float)H + DEC_LN_EPS);
+    float inv = 1.0f / sqrtf(sp_block_sum(q, red) / (float)H + DEC_LN_EPS);
     for (int j = threadIdx.x; j < H; j += blockDim.x)
         out[(size_t)r * H + j] = (x[j] - mean) * inv * g[j] + b[j];
 }
@@ -182,7 +155,7 @@ __global__ static void dec_attention(const float *qkv, const int32_t *in, int N,
         p[j] = e;
         sum += e;
     }
-    float inv = 1.0f / dec_block_sum(sum, red); /* its barriers make every p[j] visible */
+    float inv = 1.0f / sp_block_sum(sum, red); /* its barriers make every p[j] visible */
     for (int e = threadIdx.x; e < d; e += blockDim.x) {
         float acc = 0.0f;
         for (int j = 0; j < see; j++)
@@ -289,7 +262,7 @@ static cudaError_t alloc_buffers(sp_cuda_dec *d, const char **what)
         (e = cudaMalloc((void **)&d->ffn, N * d->F * sizeof(float))) != cudaSuccess ||
         (e = cudaMalloc((void **)&d->sel, M * H * sizeof(float))) != cudaSuccess ||
         (e = cudaMalloc((void **)&d->logits, M * d->V * sizeof(float))) != cudaSuccess ||
-        (e = cudaMalloc(&d->blas_ws, DEC_WORKSPACE)) != cudaSuccess)
+        (e = cudaMalloc(&d->blas_ws, SP_CUDA_BLAS_WORKSPACE)) != cudaSuccess)
         return e;
     *what = "cudaStreamCreate";
     return cudaStreamCreateWithFlags(&d->stream, cudaStreamNonBlocking);
@@ -313,7 +286,7 @@ extern "C" sp_status sp_cuda_dec_create(const sp_cuda_dec_weights *w, int device
     }
     cudaError_t e = cudaSetDevice(device);
     if (e != cudaSuccess) {
-        cuda_errf(err, errlen, "cudaSetDevice", e);
+        sp_cuda_errf(err, errlen, "cudaSetDevice", e);
         return SP_ERR_IO;
     }
     sp_cuda_dec *d = (sp_cuda_dec *)calloc(1, sizeof(*d));
@@ -336,23 +309,14 @@ extern "C" sp_status sp_cuda_dec_create(const sp_cuda_dec_weights *w, int device
     }
     const char *what = "uploading the weights";
     if ((e = upload(d, w)) != cudaSuccess || (e = alloc_buffers(d, &what)) != cudaSuccess) {
-        cuda_errf(err, errlen, what, e);
+        sp_cuda_errf(err, errlen, what, e);
         sp_cuda_dec_destroy(d);
         return e == cudaErrorMemoryAllocation ? SP_ERR_NOMEM : SP_ERR_IO;
     }
-    cublasStatus_t bs = cublasCreate(&d->blas);
-    /* order matters: cublasSetStream resets the workspace to the default pool */
-    if (bs == CUBLAS_STATUS_SUCCESS)
-        bs = cublasSetStream(d->blas, d->stream);
-    if (bs == CUBLAS_STATUS_SUCCESS)
-        bs = cublasSetWorkspace(d->blas, d->blas_ws, DEC_WORKSPACE);
-    /* full FP32 products (no TF32), so the logits match the CPU backend's */
-    if (bs == CUBLAS_STATUS_SUCCESS)
-        bs = cublasSetMathMode(d->blas, CUBLAS_DEFAULT_MATH);
-    if (bs != CUBLAS_STATUS_SUCCESS) {
-        blas_errf(err, errlen, "creating the cuBLAS handle", bs);
+    sp_status st = sp_cuda_blas_open(d->stream, d->blas_ws, &d->blas, err, errlen);
+    if (st != SP_OK) {
         sp_cuda_dec_destroy(d);
-        return SP_ERR_IO;
+        return st;
     }
     *out = d;
     return SP_OK;
@@ -381,7 +345,7 @@ static sp_status enqueue_step(sp_cuda_dec *d, int N, int m, size_t ints, char *e
     cudaStream_t st = d->stream;
     cudaError_t e = cudaMemcpyAsync(d->d_in, d->h_in, ints * sizeof(int32_t), cudaMemcpyHostToDevice, st);
     if (e != cudaSuccess) {
-        cuda_errf(err, errlen, "host-to-device copy", e);
+        sp_cuda_errf(err, errlen, "host-to-device copy", e);
         return SP_ERR_IO;
     }
     dec_embed<<<N, DEC_THREADS, 0, st>>>(d->d_in, N, d->wte, d->wpe, d->x, H);
@@ -418,16 +382,16 @@ static sp_status enqueue_step(sp_cuda_dec *d, int N, int m, size_t ints, char *e
                          d->logits, (int)d->V);
     }
     if (bs != CUBLAS_STATUS_SUCCESS) {
-        blas_errf(err, errlen, "matrix product", bs);
+        sp_cuda_blas_errf(err, errlen, "matrix product", bs);
         return SP_ERR_IO;
     }
     if ((e = cudaGetLastError()) != cudaSuccess) {
-        cuda_errf(err, errlen, "kernel launch", e);
+        sp_cuda_errf(err, errlen, "kernel launch", e);
         return SP_ERR_IO;
     }
     if (m > 0 && (e = cudaMemcpyAsync(d->h_out, d->logits, (size_t)m * d->V * sizeof(float), cudaMemcpyDeviceToHost,
                                       st)) != cudaSuccess) {
-        cuda_errf(err, errlen, "device-to-host copy", e);
+        sp_cuda_errf(err, errlen, "device-to-host copy", e);
         return SP_ERR_IO;
     }
     return SP_OK;
@@ -448,14 +412,14 @@ extern "C" sp_status sp_cuda_dec_step(sp_cuda_dec *d, const sp_cuda_dec_seq *seq
     }
     cudaError_t e = cudaSetDevice(d->device);
     if (e != cudaSuccess) {
-        cuda_errf(err, errlen, "cudaSetDevice", e);
+        sp_cuda_errf(err, errlen, "cudaSetDevice", e);
         return SP_ERR_IO;
     }
     cudaGraphExec_t g = lay.graph_key ? (cudaGraphExec_t)sp_graph_lru_find(&d->graphs, lay.graph_key) : NULL;
     if (g) {
         d->stats.graph_replays++;
         if ((e = cudaGraphLaunch(g, d->stream)) != cudaSuccess) {
-            cuda_errf(err, errlen, "cudaGraphLaunch", e);
+            sp_cuda_errf(err, errlen, "cudaGraphLaunch", e);
             return SP_ERR_IO;
         }
     } else if ((st = enqueue_step(d, (int)lay.rows, (int)lay.logits, lay.ints, err, errlen)) != SP_OK) {
@@ -463,7 +427,7 @@ extern "C" sp_status sp_cuda_dec_step(sp_cuda_dec *d, const sp_cuda_dec_seq *seq
         return st;
     }
     if ((e = cudaStreamSynchronize(d->stream)) != cudaSuccess) {
-        cuda_errf(err, errlen, "cudaStreamSynchronize", e);
+        sp_cuda_errf(err, errlen, "cudaStreamSynchronize", e);
         return SP_ERR_IO;
     }
     if (lay.logits)
@@ -476,6 +440,18 @@ extern "C" sp_status sp_cuda_dec_step(sp_cuda_dec *d, const sp_cuda_dec_seq *seq
     return SP_OK;
 }
 
+/* k single-token decodes: k rows, k logits, a block of k x SP_DEC_IN_ARRAYS + k entries */
+struct capture_ctx {
+    sp_cuda_dec *d;
+    uint32_t k;
+};
+
+static sp_status enqueue_decode(void *ctx, char *err, size_t errlen)
+{
+    const capture_ctx *c = (const capture_ctx *)ctx;
+    return enqueue_step(c->d, (int)c->k, (int)c->k, (size_t)c->k * (SP_DEC_IN_ARRAYS + 1), err, errlen);
+}
+
 extern "C" sp_status sp_cuda_dec_capture_pending(sp_cuda_dec *d, char *err, size_t errlen)
 {
     uint32_t k = d->pending_key;
@@ -483,30 +459,15 @@ extern "C" sp_status sp_cuda_dec_capture_pending(sp_cuda_dec *d, char *err, size
     if (!k || sp_graph_lru_find(&d->graphs, k))
         return SP_OK;
     cudaError_t e = cudaSetDevice(d->device);
-    cudaGraph_t graph = NULL;
+    if (e != cudaSuccess) {
+        sp_cuda_errf(err, errlen, "cudaSetDevice", e);
+        return SP_ERR_IO;
+    }
+    capture_ctx ctx = {d, k};
     cudaGraphExec_t exec = NULL;
-    if (e == cudaSuccess)
-        e = cudaStreamBeginCapture(d->stream, cudaStreamCaptureModeThreadLocal);
-    if (e != cudaSuccess) {
-        cuda_errf(err, errlen, "cudaStreamBeginCapture", e);
-        return SP_ERR_IO;
-    }
-    /* k single-token decodes: k rows, k logits, the block of k x SP_DEC_IN_ARRAYS + k entries */
-    sp_status fs = enqueue_step(d, (int)k, (int)k, (size_t)k * (SP_DEC_IN_ARRAYS + 1), err, errlen);
-    e = cudaStreamEndCapture(d->stream, &graph);
-    if (fs != SP_OK || e != cudaSuccess) {
-        if (fs == SP_OK)
-            cuda_errf(err, errlen, "cudaStreamEndCapture", e);
-        if (graph)
-            cudaGraphDestroy(graph);
-        return fs != SP_OK ? fs : SP_ERR_IO;
-    }
-    e = cudaGraphInstantiate(&exec, graph, 0);
-    cudaGraphDestroy(graph);
-    if (e != cudaSuccess) {
-        cuda_errf(err, errlen, "cudaGraphInstantiate", e);
-        return SP_ERR_IO;
-    }
+    sp_status st = sp_cuda_capture(d->stream, enqueue_decode, &ctx, &exec, err, errlen);
+    if (st != SP_OK)
+        return st;
     void *gone = sp_graph_lru_put(&d->graphs, k, (void *)exec);
     if (gone) {
         cudaGraphExecDestroy((cudaGraphExec_t)gone);
