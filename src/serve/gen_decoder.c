@@ -5,11 +5,13 @@
  * operation reports its time so the service can record it. */
 #include <cblas.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/util_int.h"
+#include "serve/dec_layout.h"
 #include "serve/gen_int.h"
 #include "serve/safetensors_int.h"
 
@@ -463,29 +465,25 @@ static float gelu_tanh(float x)
         t0 = now_;                                   \
     } while (0)
 
-/* Checks the step's sequences against the model and the cache; sums their rows, logit rows and the
- * largest score block (rows x keys) one attention needs. */
+/* Checks the step's sequences against the model and the cache (dec_layout.c: the checks the CUDA
+ * decoder makes too); sums their rows, logit rows and the largest score block (rows x keys) one
+ * attention needs. The workspace's caps are ws_reserve's (SP_ERR_LIMIT). */
 static sp_status check_seqs(const sp_decoder *dec, const sp_decoder_kv *kv, const sp_dec_seq *seqs, size_t nseqs,
                             size_t *rows, size_t *nlogits, size_t *keys)
 {
     const sp_decoder_config *c = &dec->cfg;
-    *rows = *nlogits = *keys = 0;
-    if (nseqs == 0 || kv->layers != c->layers || kv->hidden != c->hidden)
+    if (kv->layers != c->layers || kv->hidden != c->hidden)
         return SP_ERR_INVALID;
+    sp_dec_limits lim = {c->vocab_size, c->max_len, kv->slots, kv->positions, SIZE_MAX, SIZE_MAX};
+    sp_dec_layout lay;
+    sp_status st = sp_dec_layout_build(seqs, nseqs, &lim, NULL, &lay);
+    if (st != SP_OK)
+        return st;
+    *rows = lay.rows;
+    *nlogits = lay.logits;
+    *keys = 0;
     for (size_t i = 0; i < nseqs; i++) {
-        const sp_dec_seq *s = &seqs[i];
-        if (s->slot >= kv->slots || s->n == 0 || s->rows < s->n || !s->ids ||
-            (uint64_t)s->start + s->n > kv->positions)
-            return SP_ERR_INVALID;
-        for (uint32_t j = 0; j < s->n; j++)
-            if (s->ids[j] < 0 || (uint32_t)s->ids[j] >= c->vocab_size)
-                return SP_ERR_INVALID;
-        for (size_t k = 0; k < i; k++)
-            if (seqs[k].slot == s->slot)
-                return SP_ERR_INVALID;
-        *rows += s->rows;
-        *nlogits += s->logits != 0;
-        size_t blk = (size_t)s->rows * (s->start + s->n);
+        size_t blk = (size_t)seqs[i].rows * (seqs[i].start + seqs[i].n);
         if (blk > *keys)
             *keys = blk;
     }

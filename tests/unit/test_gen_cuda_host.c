@@ -1,12 +1,12 @@
-/* The CUDA decoder's host-side bookkeeping (src/serve/cuda/dec_host.c, compiled into the module and
+/* The CUDA decoder's host-side bookkeeping (src/serve/dec_layout.c, compiled into the module and
  * here), on the CPU: a mixed step's input block, row by row, against values worked out by hand from
- * the layout dec_host.h documents (padding rows repeat the last real token, clamp their position,
+ * the layout dec_layout.h documents (padding rows repeat the last real token, clamp their position,
  * see what the last real row sees and write no key); the graph key of decode-only steps and of steps
  * that are not; every refusal sp_decoder_forward makes, with the out-parameter left alone; and the
  * graph cache's least-recently-used eviction. */
 #include <string.h>
 
-#include "serve/cuda/dec_host.h"
+#include "serve/dec_layout.h"
 #include "testlib.h"
 
 static const sp_dec_limits LIM = {10, 6, 3, 6, 8, 3}; /* vocab, max_len, slots, positions, rows, logits */

@@ -4,7 +4,7 @@
  * (LayerNorm, bias adds, GELU, the cache writes, attention over the cache), on one stream with
  * pinned host buffers; the logits of the sequences that give a token are copied back and sampled on
  * the host, as the CPU backend samples. A step's inputs (tokens, slots, positions, how far each row
- * sees) travel as one block of int32 through one host-to-device copy (dec_host.h), so with graphs
+ * sees) travel as one block of int32 through one host-to-device copy (dec_layout.h), so with graphs
  * on, a decode step of k sequences is captured once and replayed with new tokens and positions. */
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "serve/cuda/cuda_util.cuh"
-#include "serve/cuda/dec_host.h"
+#include "serve/dec_layout.h"
 #include "serve/cuda/decoder_cuda.h"
 
 #define DEC_LN_EPS 1e-5f               /* GPT-2's, as SP_DEC_LN_EPS in gen_int.h */
@@ -36,7 +36,7 @@ struct sp_cuda_dec {
     cudaStream_t stream;
     cublasHandle_t blas;
     void *blas_ws;
-    int32_t *h_in, *d_in; /* the step's input block (dec_host.h), pinned and on the device */
+    int32_t *h_in, *d_in; /* the step's input block (dec_layout.h), pinned and on the device */
     float *h_out;         /* the logits, pinned */
     float *x, *a, *qkv, *ctx, *ffn, *sel, *logits;
     sp_graph_lru graphs;

@@ -1,9 +1,8 @@
-/* Host-side bookkeeping of the CUDA decoder (dec_host.h): a step's checks and input block, its graph
- * key, and the graph cache. Plain C with no CUDA call, so the same code runs in the module and in a
- * CPU test. */
+/* A decoder step's checks, input block and graph key, and the graph cache (dec_layout.h). Plain C with
+ * no CUDA call: the same file is part of servprof_serve and of the CUDA module. */
 #include <stdlib.h>
 
-#include "serve/cuda/dec_host.h"
+#include "serve/dec_layout.h"
 
 static sp_status check_step(const sp_cuda_dec_seq *seqs, size_t nseqs, const sp_dec_limits *lim, size_t *rows,
                             size_t *logits)

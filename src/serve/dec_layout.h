@@ -1,10 +1,11 @@
-/* Host-side bookkeeping of the CUDA decoder (decoder_cuda.cu), in plain C so that it is tested on
- * machines without a GPU (tests/unit/test_gen_cuda_host.c): checking a step's sequences and laying
- * them out as the one block of int32 inputs the device reads (so a captured decode graph, which
+/* A decoder step's layout, in plain C: the checks of a step's sequences that both decoders make (the
+ * CPU's gen_decoder.c and the CUDA module's decoder_cuda.cu, which compiles this file too), the one
+ * block of int32 inputs the CUDA decoder copies to the device (so a captured decode graph, which
  * copies that block from the same pinned buffer, is reused with new tokens, slots and positions),
- * the graph key of a step, and the least-recently-used cache of captured graphs by key. */
-#ifndef SERVPROF_CUDA_DEC_HOST_H
-#define SERVPROF_CUDA_DEC_HOST_H
+ * the graph key of a step, and the least-recently-used cache of captured graphs by key (the CUDA
+ * encoder's too). Tested on the CPU by tests/unit/test_gen_cuda_host.c. Private to src/serve. */
+#ifndef SERVPROF_SERVE_DEC_LAYOUT_H
+#define SERVPROF_SERVE_DEC_LAYOUT_H
 
 #include "serve/cuda_backend.h"
 
