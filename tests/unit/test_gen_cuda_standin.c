@@ -7,11 +7,8 @@
  * by hand below); the trace holds the stand-in's kernel and copies tied to each step by id inside its
  * window, no CPU operation kernels (sampling included: on the device path it is host work, gap), and
  * the device property "cuda". */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "testlib.h"
@@ -25,6 +22,8 @@ int main(void)
 #else
 #include <jansson.h>
 
+#include "post_json.h"
+
 #include "model/events_int.h"
 #include "serve/gen_int.h"
 #include "servprof/serve.h"
@@ -33,41 +32,13 @@ int main(void)
 #define MAX_TOKENS 6
 static const int32_t PROMPT[] = {2, 200, 300, 400, 500};
 
-/* POSTs a whole (not streamed) completion and returns the parsed answer (NULL unless 200 JSON). */
+/* POSTs a whole (not streamed) greedy completion of PROMPT and returns the parsed answer. */
 static json_t *complete(unsigned port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return NULL;
-    }
-    char body[256], req[1024];
-    int bl = snprintf(body, sizeof body,
-                      "{\"prompt\":[2,200,300,400,500],\"max_tokens\":%d,\"temperature\":0,\"ignore_eos\":true}",
-                      MAX_TOKENS);
-    int rl = snprintf(req, sizeof req,
-                      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                      "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
-                      bl, body);
-    json_t *j = NULL;
-    if (write(fd, req, (size_t)rl) == rl) {
-        static char buf[1 << 16];
-        size_t got = 0;
-        ssize_t r;
-        while (got < sizeof buf - 1 && (r = read(fd, buf + got, sizeof buf - 1 - got)) > 0)
-            got += (size_t)r;
-        buf[got] = 0;
-        char *json = strstr(buf, "\r\n\r\n");
-        if (strncmp(buf, "HTTP/1.1 200", 12) == 0 && json)
-            j = json_loads(json + 4, 0, NULL);
-    }
-    close(fd);
-    return j;
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"prompt\":[2,200,300,400,500],\"max_tokens\":%d,\"temperature\":0,\"ignore_eos\":true}", MAX_TOKENS);
+    return sp_test_post_json(port, "/v1/completions", body);
 }
 
 /* The text the stand-in's rule gives: greedy over wte[v] . wte[previous], never a banned id ([PAD],
