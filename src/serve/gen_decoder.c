@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "common/util_int.h"
-#include "serve/dec_layout.h"
+#include "serve/cuda/dec_layout.h"
 #include "serve/gen_int.h"
 #include "serve/safetensors_int.h"
 

@@ -11,7 +11,7 @@
  * then an h2d copy, one kernel "standin_pool" and a d2h copy, on the host clock (offset 0).
  * Its decoder (dec_*) gives, for each sequence asking for logits, logits[v] = wte[v] . wte[t] where t
  * is the sequence's last real token (no layers, no cache reads: a function a test can compute), lays
- * each step out with the real module's host-side code (src/serve/dec_layout.c: checks, input
+ * each step out with the real module's host-side code (src/serve/cuda/dec_layout.c: checks, input
  * block, decode graph keys, graph cache) and records each step's activity as its forward does.
  * SP_STANDIN_REFUSE set in the environment makes the entry refuse, for the loader's error path. */
 #include <pthread.h>
@@ -22,7 +22,7 @@
 
 #include "common/util_int.h"
 #include "gpu/gpu_int.h"
-#include "serve/dec_layout.h"
+#include "serve/cuda/dec_layout.h"
 #include "serve/cuda/module_host.h"
 
 struct sp_cuda_model {

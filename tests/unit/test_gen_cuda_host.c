@@ -1,4 +1,4 @@
-/* The CUDA decoder's host-side bookkeeping (src/serve/dec_layout.c, compiled into the module and
+/* The CUDA decoder's host-side bookkeeping (src/serve/cuda/dec_layout.c, compiled into the module and
  * here), on the CPU: a mixed step's input block, row by row, against values worked out by hand from
  * the layout dec_layout.h documents (padding rows repeat the last real token, clamp their position,
  * see what the last real row sees and write no key); the graph key of decode-only steps and of steps
@@ -6,7 +6,7 @@
  * graph cache's least-recently-used eviction. */
 #include <string.h>
 
-#include "serve/dec_layout.h"
+#include "serve/cuda/dec_layout.h"
 #include "testlib.h"
 
 static const sp_dec_limits LIM = {10, 6, 3, 6, 8, 3}; /* vocab, max_len, slots, positions, rows, logits */

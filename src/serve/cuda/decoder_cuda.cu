@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "serve/cuda/cuda_util.cuh"
-#include "serve/dec_layout.h"
+#include "serve/cuda/dec_layout.h"
 #include "serve/cuda/decoder_cuda.h"
 
 #define DEC_LN_EPS 1e-5f               /* GPT-2's, as SP_DEC_LN_EPS in gen_int.h */

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "serve/cuda/cuda_util.cuh"
-#include "serve/dec_layout.h" /* the graph cache, sp_graph_lru */
+#include "serve/cuda/dec_layout.h" /* the graph cache, sp_graph_lru */
 #include "serve/cuda/encoder_cuda.h"
 
 #define SP_CUDA_LN_EPS 1e-12f     /* BERT's layer_norm_eps, as in encoder.c */

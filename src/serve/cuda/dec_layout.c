@@ -2,7 +2,7 @@
  * no CUDA call: the same file is part of servprof_serve and of the CUDA module. */
 #include <stdlib.h>
 
-#include "serve/dec_layout.h"
+#include "serve/cuda/dec_layout.h"
 
 static sp_status check_step(const sp_cuda_dec_seq *seqs, size_t nseqs, const sp_dec_limits *lim, size_t *rows,
                             size_t *logits)
