@@ -31,6 +31,30 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+static const sp_gen_sampling GREEDY = {0.0, 0};
+
+/* `batch` sequences in slots 0.. each with the same PROMPT-token prompt, giving logits. */
+static void prompts(int batch, int32_t *prompt, sp_dec_seq *s)
+{
+    for (int i = 0; i < PROMPT; i++)
+        prompt[i] = 100 + 37 * i;
+    for (int b = 0; b < batch; b++) {
+        sp_dec_seq p = {(uint32_t)b, 0, PROMPT, PROMPT, prompt, 1};
+        s[b] = p;
+    }
+}
+
+/* After the prefill: each sequence's greedy first token, and the sequences turned into decodes of it. */
+static void first_tokens(int batch, const float *logits, size_t V, float *scratch, int32_t *last, sp_dec_seq *s)
+{
+    for (int b = 0; b < batch; b++) {
+        last[b] = sp_gen_sample(logits + (size_t)b * V, V, NULL, &GREEDY, NULL, scratch);
+        s[b].start = PROMPT;
+        s[b].n = s[b].rows = 1;
+        s[b].ids = &last[b];
+    }
+}
+
 /* Decode tokens per second with `batch` sequences: each prefilled with PROMPT tokens (not timed),
  * then DECODE steps of one token each (timed: forward and greedy sampling). */
 static double decode_rate(const sp_decoder *dec, int batch)
@@ -44,27 +68,16 @@ static double decode_rate(const sp_decoder *dec, int batch)
     float *logits = malloc((size_t)batch * V * sizeof(float)), *scratch = malloc(2 * V * sizeof(float));
     int32_t prompt[PROMPT], last[64];
     sp_dec_seq s[64];
-    for (int i = 0; i < PROMPT; i++)
-        prompt[i] = 100 + 37 * i;
-    for (int b = 0; b < batch; b++) {
-        sp_dec_seq p = {(uint32_t)b, 0, PROMPT, PROMPT, prompt, 1};
-        s[b] = p;
-    }
-    sp_gen_sampling greedy = {0.0, 0};
+    prompts(batch, prompt, s);
     if (sp_decoder_forward(dec, kv, ws, s, (size_t)batch, logits, NULL, NULL) != SP_OK)
         exit(1);
-    for (int b = 0; b < batch; b++) {
-        last[b] = sp_gen_sample(logits + (size_t)b * V, V, NULL, &greedy, NULL, scratch);
-        s[b].start = PROMPT;
-        s[b].n = s[b].rows = 1;
-        s[b].ids = &last[b];
-    }
+    first_tokens(batch, logits, V, scratch, last, s);
     uint64_t t0 = sp_now_ns();
     for (int step = 0; step < DECODE; step++) {
         if (sp_decoder_forward(dec, kv, ws, s, (size_t)batch, logits, NULL, NULL) != SP_OK)
             exit(1);
         for (int b = 0; b < batch; b++) {
-            last[b] = sp_gen_sample(logits + (size_t)b * V, V, NULL, &greedy, NULL, scratch);
+            last[b] = sp_gen_sample(logits + (size_t)b * V, V, NULL, &GREEDY, NULL, scratch);
             s[b].start++;
         }
     }
@@ -96,22 +109,11 @@ static double cuda_decode_rate(const sp_cuda_backend *cb, const sp_decoder *dec,
     float *logits = malloc((size_t)batch * V * sizeof(float)), *scratch = malloc(2 * V * sizeof(float));
     int32_t prompt[PROMPT], last[64];
     sp_dec_seq s[64];
-    for (int i = 0; i < PROMPT; i++)
-        prompt[i] = 100 + 37 * i;
-    for (int b = 0; b < batch; b++) {
-        sp_dec_seq p = {(uint32_t)b, 0, PROMPT, PROMPT, prompt, 1};
-        s[b] = p;
-    }
-    sp_gen_sampling greedy = {0.0, 0};
+    prompts(batch, prompt, s);
     double rate = 0;
     if (cb->dec_step(gd, s, (size_t)batch, logits, err, sizeof err) != SP_OK)
         goto out;
-    for (int b = 0; b < batch; b++) {
-        last[b] = sp_gen_sample(logits + (size_t)b * V, V, NULL, &greedy, NULL, scratch);
-        s[b].start = PROMPT;
-        s[b].n = s[b].rows = 1;
-        s[b].ids = &last[b];
-    }
+    first_tokens(batch, logits, V, scratch, last, s);
     /* one untimed decode step: loads the kernels and, with graphs, is captured after */
     if (cb->dec_step(gd, s, (size_t)batch, logits, err, sizeof err) != SP_OK ||
         cb->dec_capture_pending(gd, err, sizeof err) != SP_OK)
@@ -123,7 +125,7 @@ static double cuda_decode_rate(const sp_cuda_backend *cb, const sp_decoder *dec,
         if (cb->dec_step(gd, s, (size_t)batch, logits, err, sizeof err) != SP_OK)
             goto out;
         for (int b = 0; b < batch; b++) {
-            last[b] = sp_gen_sample(logits + (size_t)b * V, V, NULL, &greedy, NULL, scratch);
+            last[b] = sp_gen_sample(logits + (size_t)b * V, V, NULL, &GREEDY, NULL, scratch);
             s[b].start++;
         }
     }
