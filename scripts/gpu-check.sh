@@ -7,11 +7,14 @@
 # --cuda-graphs (gap share of p95), compares the injected collector with torch.profiler on a PyTorch
 # BERT-style script, and measures the recording's cost on the service's throughput; step 12 checks
 # the Python package on CUDA (python/, docs/python.md: the example service with --device cuda, the
-# in-process collector vs torch.profiler, CUDA graphs, a Kineto trace alone). A summary
+# in-process collector vs torch.profiler, CUDA graphs, a Kineto trace alone); step 13 serves the
+# generation service with --generate --device cuda under `servprof load --stream` (tokens/s, the
+# TTFT/TPOT report) and compares the decode gap share of p95 TPOT eager vs --cuda-graphs on a tiny
+# decoder, with the CUDA decoder's tokens/s from bench/generate.bench.sh. A summary
 # table is printed at the end and written to $OUT/gpu-check.txt when OUT is set.
 # Usage: scripts/gpu-check.sh [BUILD_DIR] [ITERATIONS]   (about 3-4 minutes on an H100, 16 cores)
 # GPU_CHECK_STEPS: the steps to run after 1-2 (configure and build, always run), e.g. "3 4 5 6 7 10";
-# default all of 3-12. Steps 5-7 need step 4. SERVPROF_CMAKE_ARGS: extra arguments for the configure
+# default all of 3-13. Steps 5-7 need step 4. SERVPROF_CMAKE_ARGS: extra arguments for the configure
 # step (scripts/device-run.sh passes the prefix of the libraries it unpacked).
 set -euo pipefail
 
@@ -22,7 +25,7 @@ CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 JOBS=$(nproc 2>/dev/null || echo 4)
 WORK=$(mktemp -d /tmp/servprof-gpu-check.XXXXXX)
 FAILED=0
-STEPS=" ${GPU_CHECK_STEPS:-3 4 5 6 7 8 9 10 11 12} "
+STEPS=" ${GPU_CHECK_STEPS:-3 4 5 6 7 8 9 10 11 12 13} "
 want() { case "$STEPS" in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 read -r -a EXTRA_CMAKE <<< "${SERVPROF_CMAKE_ARGS:-}"
 
@@ -57,7 +60,7 @@ ldd "$LIB" | grep -q "not found" && fail "$LIB has unresolved libraries: $(ldd "
 # the CUDA backend of servprof serve is a module opened by --device cuda; the CLI links no CUDA library
 MOD=$BUILD/libservprof-cuda.so
 [ -f "$MOD" ] || fail "$MOD (the CUDA backend module of servprof serve) was not built"
-[ -f "$MOD" ] && { nm -D --defined-only "$MOD" | grep -qw sp_cuda_backend_v1 || fail "$MOD does not export sp_cuda_backend_v1"; }
+[ -f "$MOD" ] && { nm -D --defined-only "$MOD" | grep -qw sp_cuda_backend_v2 || fail "$MOD does not export sp_cuda_backend_v2"; }
 [ -f "$MOD" ] && ldd "$MOD" | grep -q "not found" && fail "$MOD has unresolved libraries: $(ldd "$MOD" | grep 'not found')"
 ldd "$BUILD/servprof" | grep -E "libcublas|libcupti|libcudart|libcuda\.so" && fail "servprof links CUDA libraries (above): they belong to $MOD"
 
@@ -408,13 +411,89 @@ PY
   fi
 fi
 
-python3 -c "import sys; print('steps 8-12 took %.0f s' % (float(sys.argv[2]) - float(sys.argv[1])))" "$T_START" "$(ts)"
+want 13 && step "13. servprof serve --generate --device cuda under load --stream: tokens/s, TTFT/TPOT, decode gap eager vs --cuda-graphs"
+# A tiny decoder (1 layer, width 64, 2 heads, ffn 256): a decode step is a few microseconds of kernels
+# between launches, so eager it is launch-bound (the TPOT verdict should say "decode steps are N% gap:
+# launch-bound ... capture decode in CUDA graphs", as tests/unit/test_gen_verdict_cuda.c works out on
+# a constructed trace) and --cuda-graphs (one graph per decode step size; prefill stays eager) should
+# lower the decode gap share of p95 TPOT. The same open-loop streaming load for both runs.
+GEN_SERVE=(--generate --device cuda --layers 1 --hidden 64 --heads 2 --ffn 256 --max-len 256 --max-num-seqs 16
+           --max-num-batched-tokens 512 --http-threads 2)
+GEN_LOAD=(--stream --rate 20 --duration 8 --warmup 1 --length lognormal:24:0.4 --output-length uniform:32:64
+          --ignore-eos --connections 64 --no-progress)
+# gen_run NAME EXTRA_SERVE_ARGS...: trace $WORK/NAME.sptrace, client trace NAME.client.jsonl, the
+# client's summary NAME.load.json, analysis NAME.report.{txt,json}
+gen_run() {
+  local name=$1; shift
+  start_server "$name" "${GEN_SERVE[@]}" --trace "$WORK/$name.sptrace" "$@" || return 1
+  "$S" load --url "http://127.0.0.1:$PORT/v1/completions" "${GEN_LOAD[@]}" --trace "$WORK/$name.client.jsonl" --json \
+    > "$WORK/$name.load.json" 2> "$WORK/$name.load.err" || { cat "$WORK/$name.load.err"; stop_server; return 1; }
+  stop_server || { cat "$WORK/$name.err"; return 1; }
+  cat "$WORK/$name.err"
+  "$S" analyze "$WORK/$name.sptrace" "$WORK/$name.client.jsonl" > "$WORK/$name.report.txt" 2>&1 &&
+    "$S" analyze --json "$WORK/$name.sptrace" "$WORK/$name.client.jsonl" > "$WORK/$name.report.json" ||
+    { cat "$WORK/$name.report.txt"; return 1; }
+}
+if ! want 13; then
+  :
+elif [ "$HAVE_SERVE" != 1 ]; then
+  row "13. generation on CUDA" "-" "runs" "FAIL"
+elif gen_run geneager && gen_run gengraphs --cuda-graphs; then
+  cat "$WORK/geneager.report.txt"
+  grep "CUDA graphs:" "$WORK/gengraphs.err" || fail "the --generate --cuda-graphs run reports no graph replays"
+  python3 - "$WORK/geneager.report.json" "$WORK/geneager.load.json" "$WORK/gengraphs.report.json" \
+    "$WORK/gengraphs.load.json" > "$WORK/gen.cmp" <<'PY' && rc=0 || rc=$?
+import json, sys
+def run(rep, ld):
+    d, l = json.load(open(rep)), json.load(open(ld))
+    g = d["generation"]
+    rows = {r["name"]: r for r in g["tpot"]["rows"]}
+    share = lambda n: rows.get(n, {}).get("share_of_p95") or 0.0
+    gap = share("decode gap")
+    dev = sum(share("decode " + k) for k in ("kernel", "gap", "h2d", "d2h"))
+    return {"gap": gap, "step_gap": gap / dev if dev else 0.0, "verdict": g["tpot"]["verdict"]["sentence"] or "",
+            "tps": l["stream"]["output_tokens_per_s"], "ttft": g["ttft_us"]["p95"], "tpot": g["tpot_us"]["p95"],
+            "kernels": d["gpu"]["kernels"]}
+e, g = run(sys.argv[1], sys.argv[2]), run(sys.argv[3], sys.argv[4])
+for name, r in (("eager", e), ("graphs", g)):
+    print("%-6s %.0f output tokens/s; p95 TTFT %.0f us, p95 TPOT %.0f us; decode gap %.1f%% of p95 TPOT, decode steps "
+          "%.1f%% gap; %d kernels\n       TPOT verdict: %s" % (name, r["tps"], r["ttft"], r["tpot"], r["gap"] * 100,
+                                                                r["step_gap"] * 100, r["kernels"], r["verdict"]))
+lb = "launch-bound" in e["verdict"] and "capture decode in CUDA graphs" in e["verdict"]
+print("ROW|13. generate eager: output tokens/s (load --stream)|%.0f|-|info" % e["tps"])
+print("ROW|13. generate graphs: output tokens/s (load --stream)|%.0f|-|info" % g["tps"])
+print("ROW|13. p95 TPOT: eager -> graphs|%.0f -> %.0f us|-|info" % (e["tpot"], g["tpot"]))
+print("ROW|13. eager TPOT verdict: decode launch-bound, CUDA graphs|%s|yes|%s" % ("yes" if lb else "no", "ok" if lb else "FAIL"))
+print("ROW|13. decode gap share of p95 TPOT: eager -> graphs|%.1f%% -> %.1f%%|smaller|%s" %
+      (e["gap"] * 100, g["gap"] * 100, "ok" if g["gap"] < e["gap"] else "FAIL"))
+print("ROW|13. kernels recorded by CUPTI (eager run)|%d|> 0|%s" % (e["kernels"], "ok" if e["kernels"] > 0 else "FAIL"))
+sys.exit(0 if lb and g["gap"] < e["gap"] and e["kernels"] > 0 else 1)
+PY
+  cat "$WORK/gen.cmp"
+  grep "^ROW|" "$WORK/gen.cmp" | while IFS='|' read -r _ a b c d; do row "$a" "$b" "$c" "$d"; done || true
+  [ "$rc" -eq 0 ] || fail "generation on CUDA: the eager verdict is not launch-bound, graphs did not lower the decode gap share, or no kernels (see $WORK/gen.cmp)"
+else
+  fail "the --generate --device cuda served runs failed"
+  row "13. generation on CUDA (eager, graphs)" "-" "runs" "FAIL"
+fi
+if want 13 && [ -x "$BUILD/bench/bench_generate" ]; then
+  bash "$SRC/bench/generate.bench.sh" "$BUILD" 3 > "$WORK/genbench.txt" 2>&1 || fail "bench/generate.bench.sh failed"
+  cat "$WORK/genbench.txt"
+  t=$(sed -n 's/^cuda decode, 16 sequences per step, CUDA graphs: *\([0-9]*\) tokens\/s/\1/p' "$WORK/genbench.txt")
+  e=$(sed -n 's/^cuda decode, 16 sequences per step, eager: *\([0-9]*\) tokens\/s/\1/p' "$WORK/genbench.txt")
+  row "13. bench: CUDA decoder, 16 seqs, eager -> graphs" "${e:-?} -> ${t:-?} tokens/s" "measured" \
+    "$([ -n "$t" ] && echo info || echo FAIL)"
+  [ -n "$t" ] || fail "bench_generate measured no CUDA decode rate (see $WORK/genbench.txt)"
+fi
+
+python3 -c "import sys; print('steps 8-13 took %.0f s' % (float(sys.argv[2]) - float(sys.argv[1])))" "$T_START" "$(ts)"
 step "Summary"
 cat "$TABLE"
 if [ -n "${OUT:-}" ]; then
   mkdir -p "$OUT"
   { nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || true; cat "$TABLE"; } > "$OUT/gpu-check.txt"
   cp "$WORK"/*.report.txt "$WORK"/*.cmp "$OUT"/ 2>/dev/null || true
+  cp "$WORK/genbench.txt" "$OUT"/ 2>/dev/null || true
 fi
 
 echo

@@ -114,7 +114,8 @@ typedef struct sp_server_options {
                                   backend fails with "this build has no CUDA backend" */
     unsigned cuda_device;      /* GPU index; default 0 */
     int cuda_graphs;           /* capture each batch shape (batch x padded length) in a CUDA graph
-                                  on first use and replay it after; default 0 */
+                                  on first use and replay it after; with generate, each decode step
+                                  size (number of sequences; prefill steps stay eager); default 0 */
     unsigned cuda_graph_cap;   /* graphs kept per worker, least recently used evicted; default 64 */
     int cupti_mode;            /* with a recorder and --device cuda, how CUPTI records device activity
                                   (docs/gpu.md, "Lean mode"): SP_SERVER_CUPTI_AUTO (0, default): lean

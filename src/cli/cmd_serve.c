@@ -73,7 +73,7 @@ static void serve_usage(FILE *f)
             "  --workers N               batch worker threads, each with one OpenBLAS thread (default %u)\n"
             "Generation (--generate; the batching options above are the encoder's, except --queue-capacity):\n"
             "  --generate                serve completions on the decoder (GPT-2 layout; --weights takes GPT2Model\n"
-            "                            tensor names) instead of embeddings; CPU only\n"
+            "                            tensor names) instead of embeddings, on --device cpu or cuda\n"
             "  --max-num-seqs N          sequences running at once, each with a KV cache slot (default %u)\n"
             "  --max-num-batched-tokens N  tokens one step computes, prefill padding included; at least\n"
             "                            --max-num-seqs, and the longest prompt without --chunked-prefill\n"
@@ -85,14 +85,17 @@ static void serve_usage(FILE *f)
             "                            prompt + max_tokens - 1 when admitted and waits while that does not\n"
             "                            fit (default: --max-num-seqs x --max-len)\n"
             "Device:\n"
-            "  --device cpu|cuda         run the encoder on the CPU (OpenBLAS, default) or a CUDA GPU (cuBLAS\n"
+            "  --device cpu|cuda         run the encoder (or --generate's decoder and its KV cache) on the CPU\n"
+            "                            (OpenBLAS, default) or a CUDA GPU (cuBLAS\n"
             "                            and kernels; kernels and copies recorded by CUPTI). Builds without\n"
             "                            the CUDA toolkit answer \"this build has no CUDA backend\". The\n"
             "                            backend is a module, libservprof-cuda.so, opened only then: beside\n"
             "                            servprof, in ../lib from it, or at $SERVPROF_CUDA_MODULE\n"
             "  --cuda-device N           GPU index (default %u)\n"
             "  --cuda-graphs             capture each batch shape (batch x padded length) in a CUDA graph on\n"
-            "                            first use and replay it (use with --pad-to or --buckets: few shapes)\n"
+            "                            first use and replay it (use with --pad-to or --buckets: few shapes);\n"
+            "                            with --generate: each decode step size (number of sequences), prefill\n"
+            "                            steps stay eager\n"
             "  --cuda-graph-cap N        graphs kept per worker, least recently used evicted (default %u)\n"
             "  --no-cupti                with --trace: record batches and stages only, no device activity\n"
             "  --cupti-lean              with --trace: CUPTI activity records without API callbacks; kernels\n"
@@ -181,7 +184,6 @@ static int parse_serve_options(int argc, char **argv, serve_args *a)
         /* which side an option belongs to, for check_serve_options */
         switch (c) {
         case O_MAX_BATCH: case O_DELAY: case O_PAD_TO: case O_BUCKETS: case O_WORKERS: case O_MAX_INPUTS:
-        case O_CUDA_GRAPHS: case O_CUDA_GRAPH_CAP:
             snprintf(a->encoder_only, sizeof a->encoder_only, "%s", name);
             break;
         case O_MAX_NUM_SEQS: case O_MAX_BATCHED_TOKENS: case O_CHUNKED_PREFILL: case O_PREFILL_BUCKET: case O_KV_CAPACITY:
@@ -274,8 +276,6 @@ static int check_serve_options(const serve_args *a)
                                   a->encoder_only);
     if (!o->generate && a->generate_only[0])
         return sp_cli_usage_error("serve", "%s needs --generate", a->generate_only);
-    if (o->generate && strcmp(o->device, "cuda") == 0)
-        return sp_cli_usage_error("serve", "--generate runs on the CPU only: the decoder has no CUDA backend yet");
     if (o->generate && o->max_num_batched_tokens < o->max_num_seqs)
         return sp_cli_usage_error("serve", "--max-num-batched-tokens %u is less than --max-num-seqs %u: every running "
                                            "sequence's decode token must fit one step",

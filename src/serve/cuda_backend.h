@@ -25,8 +25,8 @@ extern "C" {
  * the loader finds no entry of its name and says so. The two tables also carry the servprof version
  * they were built from (SP_VERSION_STRING), and each side refuses another: the public structures
  * that cross (sp_cupti_options, sp_cupti_stats, the record structures) are those of one version. */
-#define SP_CUDA_BACKEND_ABI 1
-#define SP_CUDA_BACKEND_ENTRY_SYM sp_cuda_backend_v1 /* also in src/serve/cuda/module.map */
+#define SP_CUDA_BACKEND_ABI 2 /* 2: the generation service's decoder (dec_*) */
+#define SP_CUDA_BACKEND_ENTRY_SYM sp_cuda_backend_v2 /* also in src/serve/cuda/module.map */
 #define SP_CUDA_STR_(x) #x
 #define SP_CUDA_STR(x) SP_CUDA_STR_(x)
 #define SP_CUDA_BACKEND_ENTRY SP_CUDA_STR(SP_CUDA_BACKEND_ENTRY_SYM)
@@ -69,8 +69,45 @@ typedef struct sp_cuda_weights {
     const sp_cuda_layer_weights *layer;                             /* [layers] */
 } sp_cuda_weights;
 
+/* The generation service's GPT-2-style decoder's weights as plain data (the layout of
+ * src/serve/gen_decoder.c, whose matrices are [in, out] row-major as GPT-2's Conv1D keeps them): as
+ * for the encoder, every tensor lies inside `blob`. Borrowed by dec_create for the call only. */
+typedef struct sp_cuda_dec_layer_weights {
+    const float *ln1_g, *ln1_b, *w_qkv, *b_qkv, *w_o, *b_o, *ln2_g, *ln2_b, *w_fc, *b_fc, *w_proj, *b_proj;
+} sp_cuda_dec_layer_weights;
+
+typedef struct sp_cuda_dec_weights {
+    uint32_t vocab_size, hidden, layers, heads, ffn, max_len;
+    const float *blob;
+    size_t blob_floats;
+    const float *wte, *wpe, *lnf_g, *lnf_b; /* [V,H] (also the tied head), [P,H], [H], [H] */
+    const sp_cuda_dec_layer_weights *layer; /* [layers] */
+} sp_cuda_dec_weights;
+
+/* One sequence's part of a decoder step, on either backend (gen_int.h's sp_dec_seq is this type, so
+ * the engine hands the same array to both): `n` tokens from position `start` of KV slot `slot`,
+ * computed as `rows` rows (rows past n are padding: computed like the last real row, nothing cached,
+ * no logits); `logits` set: the last real row's logits are wanted. */
+typedef struct sp_cuda_dec_seq {
+    uint32_t slot;
+    uint32_t start;
+    uint32_t n;
+    uint32_t rows;
+    const int32_t *ids; /* n token ids; borrowed for the call */
+    int logits;
+} sp_cuda_dec_seq;
+
+/* What a device decoder holds room for: the KV cache's slots x positions (positions <= max_len),
+ * the rows of one step (sum over its sequences) and the sequences giving logits; graph_cap > 0 turns
+ * CUDA graphs on for decode steps (one graph per number of sequences, least recently used evicted). */
+typedef struct sp_cuda_dec_shape {
+    uint32_t slots, positions;
+    size_t max_rows, max_logits, graph_cap;
+} sp_cuda_dec_shape;
+
 typedef struct sp_cuda_model sp_cuda_model; /* weights on one device */
 typedef struct sp_cuda_ws sp_cuda_ws;       /* one worker's stream, buffers and graphs */
+typedef struct sp_cuda_dec sp_cuda_dec;     /* a decoder on one device: weights, KV cache, stream, graphs */
 
 typedef struct sp_cuda_ws_stats {
     uint64_t forwards, graph_captures, graph_replays, graph_evictions;
@@ -121,6 +158,26 @@ typedef struct sp_cuda_backend {
     void (*cupti_batch_begin)(uint64_t batch_id);
     void (*cupti_batch_end)(void);
     void (*cupti_get_stats)(sp_cupti_stats *out);
+
+    /* The generation service's decoder (ABI 2). dec_create uploads the weights to `device` and
+     * allocates the KV cache, a stream with its cuBLAS handle, pinned host buffers and the
+     * activations for `shape`. SP_ERR_INVALID (an inconsistent view or shape), SP_ERR_NOMEM,
+     * SP_ERR_IO (a CUDA error; `err` names it). */
+    sp_status (*dec_create)(const sp_cuda_dec_weights *w, int device, const sp_cuda_dec_shape *shape,
+                            sp_cuda_dec **out, char *err, size_t errlen);
+    void (*dec_destroy)(sp_cuda_dec *d); /* NULL is fine */
+    /* As sp_decoder_forward (gen_int.h) on the GPU: one host-to-device copy of the step's inputs,
+     * the forward pass, and the logits of each sequence with `logits` set, in order, copied back
+     * into `logits` (vocab_size floats each); returns once they are there. A decode-only step (every
+     * sequence one token, one row, giving logits) of k sequences replays the graph of k when graphs
+     * are on and it was captured; a new k runs eagerly and is captured by dec_capture_pending.
+     * SP_ERR_INVALID (slot, position, id, duplicate slot), SP_ERR_LIMIT (past the shape), SP_ERR_IO.
+     * One thread at a time. */
+    sp_status (*dec_step)(sp_cuda_dec *d, const sp_cuda_dec_seq *seqs, size_t nseqs, float *logits, char *err,
+                          size_t errlen);
+    /* As ws_capture_pending, for the decode step shape the last dec_step ran eagerly. */
+    sp_status (*dec_capture_pending)(sp_cuda_dec *d, char *err, size_t errlen);
+    void (*dec_get_stats)(const sp_cuda_dec *d, sp_cuda_ws_stats *out);
 } sp_cuda_backend;
 
 /* The module's one exported symbol, SP_CUDA_BACKEND_ENTRY. Checks `host` (ABI, size, version) and

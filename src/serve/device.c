@@ -11,8 +11,7 @@
 /* OpenBLAS's own thread count; declared here because only the pthread build's cblas.h has it. */
 void openblas_set_num_threads(int num_threads);
 
-/* The module, a GPU that exists, the graph cap, and the weights on the GPU. */
-static sp_status open_cuda(sp_server *srv, char *err, size_t errlen)
+sp_status sp_srv_cuda_open(sp_server *srv, char *err, size_t errlen)
 {
     const sp_server_options *opt = &srv->opt;
     sp_status st;
@@ -33,10 +32,20 @@ static sp_status open_cuda(sp_server *srv, char *err, size_t errlen)
         sp_errf(err, errlen, "--cuda-graph-cap must be 1..%u", SP_SERVER_MAX_CUDA_GRAPH_CAP);
         return SP_ERR_INVALID;
     }
+    srv->cuda = 1;
+    return SP_OK;
+}
+
+/* The module, a GPU that exists, the graph cap, and the weights on the GPU. */
+static sp_status open_cuda(sp_server *srv, char *err, size_t errlen)
+{
+    sp_status st = sp_srv_cuda_open(srv, err, errlen);
+    if (st != SP_OK)
+        return st;
     sp_cuda_weights wv;
     if ((st = sp_cuda_weights_view(srv->enc, &wv)) != SP_OK)
         return st;
-    st = srv->cb->model_create(&wv, (int)opt->cuda_device, &srv->cmodel, err, errlen);
+    st = srv->cb->model_create(&wv, (int)srv->opt.cuda_device, &srv->cmodel, err, errlen);
     sp_cuda_weights_view_free(&wv);
     return st;
 }
@@ -44,15 +53,14 @@ static sp_status open_cuda(sp_server *srv, char *err, size_t errlen)
 sp_status sp_srv_device_open(sp_server *srv, char *err, size_t errlen)
 {
     const char *dev = srv->opt.device && *srv->opt.device ? srv->opt.device : "cpu";
-    if (strcmp(dev, "cuda") == 0) {
-        srv->cuda = 1;
-    } else if (strcmp(dev, "cpu") != 0) {
+    int cuda = strcmp(dev, "cuda") == 0;
+    if (!cuda && strcmp(dev, "cpu") != 0) {
         sp_errf(err, errlen, "unknown device '%s' (cpu or cuda)", dev);
         return SP_ERR_INVALID;
-    } else {
-        snprintf(srv->device_note, sizeof(srv->device_note), "device: cpu (OpenBLAS, one thread per worker)");
     }
-    if (srv->cuda) {
+    if (!cuda)
+        snprintf(srv->device_note, sizeof(srv->device_note), "device: cpu (OpenBLAS, one thread per worker)");
+    if (cuda) {
         sp_status st = open_cuda(srv, err, errlen);
         if (st != SP_OK)
             return st;
@@ -134,8 +142,11 @@ void sp_srv_device_start_recording(sp_server *srv)
                    "(batch time shows as gap)";
     else if (srv->rec)
         rec_note = start_cupti(srv, mode, cbuf, sizeof(cbuf));
+    const char *graphs = !opt->cuda_graphs ? "eager launches"
+                         : opt->generate   ? "CUDA graphs per decode step size (prefill eager)"
+                                           : "CUDA graphs per batch shape";
     snprintf(srv->device_note, sizeof(srv->device_note), "device: cuda %u (%s), %s; %s", opt->cuda_device, desc,
-             opt->cuda_graphs ? "CUDA graphs per batch shape" : "eager launches", rec_note);
+             graphs, rec_note);
 }
 
 void sp_srv_device_stop_recording(sp_server *srv)

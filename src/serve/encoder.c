@@ -224,44 +224,30 @@ static sp_status enc_config_of(const sp_st_file *sf, const char *prefix, uint32_
     return cfg_check(cfg, err, errlen);
 }
 
+static sp_status enc_create(const sp_st_file *sf, const char *prefix, uint32_t heads, void **model, char *err,
+                            size_t errlen)
+{
+    sp_encoder_config cfg;
+    sp_status st = enc_config_of(sf, prefix, heads, &cfg, err, errlen);
+    if (st == SP_OK && (st = enc_alloc(&cfg, (sp_encoder **)model)) != SP_OK)
+        sp_errf(err, errlen, "%s: out of memory for the weights", sf->path);
+    return st;
+}
+
+static size_t enc_tensors_of(const void *model, sp_st_tensor *t) { return enc_tensors(model, t); }
+static void enc_destroy_model(void *model) { sp_encoder_destroy(model); }
+
 sp_status sp_encoder_load_safetensors(const char *path, uint32_t heads, sp_encoder **out, char *err, size_t errlen)
 {
-    sp_st_file sf;
-    sp_status st = sp_st_open(path, &sf, err, errlen);
-    if (st != SP_OK)
-        return st;
-    sp_encoder *enc = NULL;
-    sp_st_tensor *t = NULL;
-    /* with or without the "bert." prefix a BertFor* checkpoint has */
-    const char *prefix = json_object_get(sf.hdr, "embeddings.word_embeddings.weight") ? "" : "bert.";
-    sp_encoder_config cfg;
-    if ((st = enc_config_of(&sf, prefix, heads, &cfg, err, errlen)) != SP_OK)
-        goto done;
-    if ((st = enc_alloc(&cfg, &enc)) != SP_OK)
-        goto done;
-    t = malloc(ENC_MAX_TENSORS * sizeof(*t));
-    if (!t) {
-        st = SP_ERR_NOMEM;
-        goto done;
-    }
-    size_t n = enc_tensors(enc, t);
-    for (size_t i = 0; i < n; i++) {
-        json_t *e = sp_st_get(&sf, prefix, t[i].name);
-        int is_type = strcmp(t[i].name, "embeddings.token_type_embeddings.weight") == 0;
-        if (is_type && !e) {
-            fill_const(t[i].data, cfg.hidden, 0.0f); /* optional: a model without token types */
-            continue;
-        }
-        /* token types: [T, hidden], any T; only type 0 is used */
-        if ((st = sp_st_check_read(&sf, &t[i], e, is_type ? 0 : t[i].dims[0], err, errlen)) != SP_OK)
-            goto done;
-    }
-    *out = enc;
-    enc = NULL;
-done:
-    sp_encoder_destroy(enc);
-    free(t);
-    sp_st_close(&sf);
+    /* BertModel names, with or without the "bert." prefix a BertFor* checkpoint has; token types are
+     * optional (a model without them: zeros), [T, hidden] with any T when present (only type 0 is used) */
+    static const sp_st_model_kind kind = {"embeddings.word_embeddings.weight", "bert.", ENC_MAX_TENSORS,
+                                          "embeddings.token_type_embeddings.weight", enc_create, enc_tensors_of,
+                                          enc_destroy_model};
+    void *enc;
+    sp_status st = sp_st_load_model(path, heads, &kind, &enc, err, errlen);
+    if (st == SP_OK)
+        *out = enc;
     return st;
 }
 

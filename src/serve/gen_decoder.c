@@ -5,11 +5,13 @@
  * operation reports its time so the service can record it. */
 #include <cblas.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/util_int.h"
+#include "serve/cuda/dec_layout.h"
 #include "serve/gen_int.h"
 #include "serve/safetensors_int.h"
 
@@ -230,44 +232,34 @@ static sp_status dec_config_of(const sp_st_file *sf, const char *prefix, uint32_
     return cfg_check(cfg, err, errlen);
 }
 
+static sp_status dec_create(const sp_st_file *sf, const char *prefix, uint32_t heads, void **model, char *err,
+                            size_t errlen)
+{
+    sp_decoder_config cfg;
+    sp_status st = dec_config_of(sf, prefix, heads, &cfg, err, errlen);
+    if (st == SP_OK && (st = dec_alloc(&cfg, (sp_decoder **)model)) != SP_OK)
+        sp_errf(err, errlen, "%s: out of memory for the weights", sf->path);
+    return st;
+}
+
+static size_t dec_tensors_of(const void *model, sp_st_tensor *t) { return dec_tensors(model, t); }
+static void dec_destroy_model(void *model) { sp_decoder_destroy(model); }
+
 sp_status sp_decoder_load_safetensors(const char *path, uint32_t heads, sp_decoder **out, char *err, size_t errlen)
 {
-    sp_st_file sf;
-    sp_status st = sp_st_open(path, &sf, err, errlen);
-    if (st != SP_OK)
-        return st;
-    sp_decoder *dec = NULL;
-    sp_st_tensor *t = NULL;
-    /* with or without the "transformer." prefix a GPT2LMHeadModel checkpoint has */
-    const char *prefix = json_object_get(sf.hdr, "wte.weight") ? "" : "transformer.";
-    sp_decoder_config cfg;
-    if ((st = dec_config_of(&sf, prefix, heads, &cfg, err, errlen)) != SP_OK)
-        goto done;
-    if ((st = dec_alloc(&cfg, &dec)) != SP_OK)
-        goto done;
-    t = malloc(DEC_MAX_TENSORS * sizeof(*t));
-    if (!t) {
-        st = SP_ERR_NOMEM;
-        goto done;
-    }
-    size_t n = dec_tensors(dec, t);
-    for (size_t i = 0; i < n; i++) {
-        if ((st = sp_st_check_read(&sf, &t[i], sp_st_get(&sf, prefix, t[i].name), t[i].dims[0], err, errlen)) !=
-            SP_OK)
-            goto done;
-    }
-    *out = dec;
-    dec = NULL;
-done:
-    sp_decoder_destroy(dec);
-    free(t);
-    sp_st_close(&sf);
+    /* GPT2Model names, with or without the "transformer." prefix a GPT2LMHeadModel checkpoint has */
+    static const sp_st_model_kind kind = {"wte.weight", "transformer.", DEC_MAX_TENSORS, NULL,
+                                          dec_create, dec_tensors_of, dec_destroy_model};
+    void *dec;
+    sp_status st = sp_st_load_model(path, heads, &kind, &dec, err, errlen);
+    if (st == SP_OK)
+        *out = dec;
     return st;
 }
 
 void sp_decoder_get_view(const sp_decoder *dec, sp_decoder_view *out)
 {
-    sp_decoder_view v = {dec->wte, dec->wpe, dec->lnf_g, dec->lnf_b};
+    sp_decoder_view v = {dec->wte, dec->wpe, dec->lnf_g, dec->lnf_b, dec->blob, dec->blob_floats};
     *out = v;
 }
 
@@ -473,29 +465,25 @@ static float gelu_tanh(float x)
         t0 = now_;                                   \
     } while (0)
 
-/* Checks the step's sequences against the model and the cache; sums their rows, logit rows and the
- * largest score block (rows x keys) one attention needs. */
+/* Checks the step's sequences against the model and the cache (dec_layout.c: the checks the CUDA
+ * decoder makes too); sums their rows, logit rows and the largest score block (rows x keys) one
+ * attention needs. The workspace's caps are ws_reserve's (SP_ERR_LIMIT). */
 static sp_status check_seqs(const sp_decoder *dec, const sp_decoder_kv *kv, const sp_dec_seq *seqs, size_t nseqs,
                             size_t *rows, size_t *nlogits, size_t *keys)
 {
     const sp_decoder_config *c = &dec->cfg;
-    *rows = *nlogits = *keys = 0;
-    if (nseqs == 0 || kv->layers != c->layers || kv->hidden != c->hidden)
+    if (kv->layers != c->layers || kv->hidden != c->hidden)
         return SP_ERR_INVALID;
+    sp_dec_limits lim = {c->vocab_size, c->max_len, kv->slots, kv->positions, SIZE_MAX, SIZE_MAX};
+    sp_dec_layout lay;
+    sp_status st = sp_dec_layout_build(seqs, nseqs, &lim, NULL, &lay);
+    if (st != SP_OK)
+        return st;
+    *rows = lay.rows;
+    *nlogits = lay.logits;
+    *keys = 0;
     for (size_t i = 0; i < nseqs; i++) {
-        const sp_dec_seq *s = &seqs[i];
-        if (s->slot >= kv->slots || s->n == 0 || s->rows < s->n || !s->ids ||
-            (uint64_t)s->start + s->n > kv->positions)
-            return SP_ERR_INVALID;
-        for (uint32_t j = 0; j < s->n; j++)
-            if (s->ids[j] < 0 || (uint32_t)s->ids[j] >= c->vocab_size)
-                return SP_ERR_INVALID;
-        for (size_t k = 0; k < i; k++)
-            if (seqs[k].slot == s->slot)
-                return SP_ERR_INVALID;
-        *rows += s->rows;
-        *nlogits += s->logits != 0;
-        size_t blk = (size_t)s->rows * (s->start + s->n);
+        size_t blk = (size_t)seqs[i].rows * (seqs[i].start + seqs[i].n);
         if (blk > *keys)
             *keys = blk;
     }

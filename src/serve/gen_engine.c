@@ -1,7 +1,7 @@
 /* The generation engine: one thread that runs the scheduler's steps back to back. Each step lays its
  * members out (a prefill chunk's prompt tokens, a decode's last output token), runs them through the
- * decoder as one batch, picks each finishing member's next token, records the step (its window from
- * dispatch until the new tokens are on the host, members with phases and tokens, padding, KV cache
+ * decoder as one batch (on the CPU or the GPU: gen_device.c), picks each finishing member's next
+ * token, records the step (its window from dispatch until the new tokens are on the host, members with phases and tokens, padding, KV cache
  * occupancy) and hands every new token to its request (gen_answer.c); requests that finished leave
  * the scheduler before the next step is planned. docs/serve.md, "What is recorded". */
 #include <stdlib.h>
@@ -9,17 +9,6 @@
 
 #include "common/util_int.h"
 #include "serve/gen_service_int.h"
-
-/* The decoder's hook after each operation: CPU work stands in for device activity, device 0,
- * stream 0, tied to the step by id (as the encoder's operations are to their batch). */
-static void on_op(void *user, size_t op, uint64_t start_ns, uint64_t end_ns)
-{
-    sp_gen *gen = user;
-    if (!gen->srv->rec)
-        return;
-    sp_kernel_record k = {gen->step_id, gen->op_names[op], 0, 0, 0, start_ns, end_ns};
-    sp_record_kernel(gen->srv->rec, &k);
-}
 
 /* The decoder's view of the step's members. */
 static void lay_out(sp_gen *gen, const sp_gen_plan *p)
@@ -73,7 +62,7 @@ static void run_step(sp_gen *gen, sp_gen_plan *p)
             atomic_fetch_add_explicit(&gen->prompt_tokens, p->work[i].tokens, memory_order_relaxed);
     }
     lay_out(gen, p);
-    sp_status st = sp_decoder_forward(gen->dec, gen->kv, gen->ws, gen->dseqs, p->n, gen->logits, on_op, gen);
+    sp_status st = sp_gen_device_forward(gen, p->n);
     /* the next tokens, on the host: sampling is part of the step */
     int32_t *next = gen->next;
     if (st == SP_OK) {
@@ -87,7 +76,9 @@ static void run_step(sp_gen *gen, sp_gen_plan *p)
             banned[gen->eos] = (uint8_t)g->ignore_eos; /* a request that ignores EOS never draws it */
             next[i] = sp_gen_sample(gen->logits + m++ * V, V, banned, &g->sampling, &g->rng, gen->scratch);
         }
-        if (srv->rec) {
+        /* on the CPU sampling is recorded as the step's last operation; with the CUDA decoder it is
+         * host work between the logits' copy and the step's end (the device idles: gap) */
+        if (srv->rec && !gen->cdec) {
             sp_kernel_record k = {gen->step_id, gen->op_sample, 0, 0, 0, t0, sp_now_ns()};
             sp_record_kernel(srv->rec, &k);
         }
@@ -114,6 +105,7 @@ static void run_step(sp_gen *gen, sp_gen_plan *p)
             g->seq.finished = gone;
         }
     }
+    sp_gen_device_after_step(gen, st);
 }
 
 static void *engine_main(void *arg)

@@ -59,6 +59,8 @@ typedef struct sp_decoder_view {
     const float *wte;           /* [V, H], also the output head */
     const float *wpe;           /* [P, H] */
     const float *lnf_g, *lnf_b; /* [H] */
+    const float *blob;          /* every tensor lies in blob[0..blob_floats) (one upload to a device) */
+    size_t blob_floats;
 } sp_decoder_view;
 void sp_decoder_get_view(const sp_decoder *dec, sp_decoder_view *out);
 void sp_decoder_get_layer_view(const sp_decoder *dec, uint32_t layer, sp_decoder_layer_view *out);
@@ -86,16 +88,16 @@ typedef struct sp_decoder_ws sp_decoder_ws;
 sp_status sp_decoder_ws_create(size_t max_rows, size_t max_logits, sp_decoder_ws **out);
 void sp_decoder_ws_destroy(sp_decoder_ws *ws);
 
-/* One sequence's part of a forward pass. */
-typedef struct sp_dec_seq {
-    uint32_t slot;      /* its KV cache slot */
-    uint32_t start;     /* position of ids[0]: the slot already holds positions 0..start-1 */
-    uint32_t n;         /* tokens given (>= 1): their keys and values are written at start..start+n-1 */
-    uint32_t rows;      /* rows computed (>= n): rows past n are padding (a prefill padded to a bucket),
-                           computed like the last real row and then dropped (nothing cached, no logits) */
-    const int32_t *ids; /* n token ids */
-    int logits;         /* 1: write the logits of the last real row (the next token's distribution) */
-} sp_dec_seq;
+/* One sequence's part of a forward pass (the type is cuda_backend.h's, so the CUDA decoder takes the
+ * same array):
+ *   slot    its KV cache slot
+ *   start   position of ids[0]: the slot already holds positions 0..start-1
+ *   n       tokens given (>= 1): their keys and values are written at start..start+n-1
+ *   rows    rows computed (>= n): rows past n are padding (a prefill padded to a bucket), computed
+ *           like the last real row and then dropped (nothing cached, no logits)
+ *   ids     n token ids
+ *   logits  1: write the logits of the last real row (the next token's distribution) */
+typedef sp_cuda_dec_seq sp_dec_seq;
 
 /* Runs the sequences of one step as one batch: every row's projections and feed-forward in shared
  * matrix products, each sequence's attention causal over its own cache (row j of a sequence sees

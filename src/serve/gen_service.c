@@ -1,7 +1,7 @@
 /* The generation service's lifecycle (servprof serve --generate): its options and their checks, the
- * model (the project's tokenizer and the decoder, seeded or from safetensors), the KV cache, the
- * scheduler and the engine thread, the trace properties that write the policy down, stop, destroy
- * and the counters. */
+ * model (the project's tokenizer and the decoder, seeded or from safetensors), its device (CPU or
+ * CUDA, gen_device.c), the scheduler and the engine thread, the trace properties that write the
+ * policy down, stop, destroy and the counters. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,11 +30,7 @@ sp_status sp_gen_check_options(const sp_server_options *o, char *err, size_t err
         return SP_ERR_INVALID;
     }
     const char *dev = o->device && *o->device ? o->device : "cpu";
-    if (strcmp(dev, "cuda") == 0) {
-        sp_errf(err, errlen, "--generate runs on the CPU only: the decoder has no CUDA backend yet (use --device cpu)");
-        return SP_ERR_UNSUPPORTED;
-    }
-    if (strcmp(dev, "cpu") != 0) {
+    if (strcmp(dev, "cpu") != 0 && strcmp(dev, "cuda") != 0) {
         sp_errf(err, errlen, "unknown device '%s' (cpu or cuda)", dev);
         return SP_ERR_INVALID;
     }
@@ -96,7 +92,7 @@ static void ban_special(sp_server *srv, sp_gen *gen)
     gen->eos = sp_tokenizer_id(srv->tok, "[SEP]", 5);
 }
 
-/* The engine's buffers for the largest step. */
+/* The engine's buffers for the largest step (the decoder's own are its device's, gen_device.c). */
 static sp_status alloc_buffers(sp_gen *gen)
 {
     const sp_decoder_config *dc = sp_decoder_get_config(gen->dec);
@@ -108,8 +104,6 @@ static sp_status alloc_buffers(sp_gen *gen)
     gen->next = calloc(S, sizeof(*gen->next));
     gen->banned = calloc(V, 1);
     if (!gen->plan.work || !gen->dseqs || !gen->logits || !gen->scratch || !gen->next || !gen->banned)
-        return SP_ERR_NOMEM;
-    if (sp_decoder_ws_create(gen->sc.max_num_batched_tokens, S, &gen->ws) != SP_OK)
         return SP_ERR_NOMEM;
     return SP_OK;
 }
@@ -159,7 +153,7 @@ static void record_properties(const sp_server *srv, const sp_gen *gen)
     };
     sp_recorder_set_property(srv->rec, "service", "servprof-serve");
     sp_recorder_set_property(srv->rec, "mode", "generate");
-    sp_recorder_set_property(srv->rec, "device", "cpu");
+    sp_recorder_set_property(srv->rec, "device", srv->cuda ? "cuda" : "cpu");
     char v[32];
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
         snprintf(v, sizeof v, "%llu", (unsigned long long)nums[i].val);
@@ -191,21 +185,15 @@ sp_status sp_gen_start(sp_server *srv, const sp_server_options *opt, const char 
         sp_errf(err, errlen, "cannot create the scheduler: %s", sp_status_str(st));
         return st;
     }
-    if ((st = sp_decoder_kv_create(gen->dec, opt->max_num_seqs, gen->context, &gen->kv)) != SP_OK) {
-        const sp_decoder_config *dc = sp_decoder_get_config(gen->dec);
-        sp_errf(err, errlen, "cannot allocate the KV cache (%.1f MiB: 2 x %u layers x %u sequences x %u positions x "
-                             "%u floats)",
-                2.0 * dc->layers * opt->max_num_seqs * gen->context * dc->hidden * 4 / 1048576.0, dc->layers,
-                opt->max_num_seqs, gen->context, dc->hidden);
+    if ((st = sp_gen_device_open(srv, gen, opt, err, errlen)) != SP_OK)
         return st;
-    }
     if ((st = alloc_buffers(gen)) != SP_OK || (st = intern_names(srv, gen)) != SP_OK)
         return st;
     ban_special(srv, gen);
     /* one BLAS thread: one engine runs the steps, and the cores are shared with HTTP */
     openblas_set_num_threads(1);
-    snprintf(srv->device_note, sizeof(srv->device_note),
-             "device: cpu (OpenBLAS, one thread), generation: one engine, continuous batching");
+    /* CUDA: CUPTI from here on, so the trace's GPU timeline is the serving, not the upload */
+    sp_srv_device_start_recording(srv);
     record_properties(srv, gen);
     return sp_gen_engine_start(gen, err, errlen);
 }
@@ -226,8 +214,7 @@ void sp_gen_destroy(sp_server *srv)
         return;
     sp_gen_stop(srv);
     sp_gen_sched_destroy(gen->sched);
-    sp_decoder_kv_destroy(gen->kv);
-    sp_decoder_ws_destroy(gen->ws);
+    sp_gen_device_close(srv, gen);
     sp_decoder_destroy(gen->dec);
     free(gen->plan.work);
     free(gen->dseqs);
@@ -266,6 +253,7 @@ void sp_gen_get_stats(const sp_server *srv, sp_server_stats *s)
     s->steps = atomic_load_explicit(&gen->steps, memory_order_relaxed);
     s->prompt_tokens = atomic_load_explicit(&gen->prompt_tokens, memory_order_relaxed);
     s->generated_tokens = atomic_load_explicit(&gen->generated_tokens, memory_order_relaxed);
+    sp_gen_device_graph_stats(gen, &s->graph_captures, &s->graph_replays);
     if (gen->sched) {
         sp_gen_sched_state ss;
         sp_gen_sched_get_state(gen->sched, &ss);

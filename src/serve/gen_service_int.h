@@ -19,7 +19,8 @@ typedef struct sp_gen {
     sp_server *srv;
     sp_decoder *dec;
     sp_decoder_kv *kv;
-    sp_decoder_ws *ws;
+    sp_decoder_ws *ws;        /* the CPU's KV cache and workspace (gen_device.c), or */
+    sp_cuda_dec *cdec;        /* --device cuda: the decoder on the GPU with its KV cache (srv->cb's) */
     sp_gen_sched *sched;
     sp_gen_sched_config sc;
     uint32_t context;         /* max_len: prompt and output tokens together */
@@ -116,6 +117,26 @@ void sp_gen_req_unref(sp_gen_req *g);
  * it against the context. Returns a new request, or NULL with an OpenAI-shaped 400 (500 when out of
  * memory) set on r. */
 sp_gen_req *sp_gen_parse_request(sp_srv_req *r, int chat);
+
+/* ---------------- the decoder's device (gen_device.c) ---------------- */
+
+/* The device `opt->device` names, set up for gen's decoder and scheduler sizes: on the CPU the KV
+ * cache and workspace; with "cuda" the backend module, the GPU and the decoder uploaded to it (CUPTI
+ * is started after, by sp_srv_device_start_recording). On failure `err` says why. */
+sp_status sp_gen_device_open(sp_server *srv, sp_gen *gen, const sp_server_options *opt, char *err, size_t errlen);
+void sp_gen_device_close(sp_server *srv, sp_gen *gen);
+/* Runs gen->dseqs[0..n) as one step into gen->logits, recording its operations (CPU) or bracketing
+ * its device work for CUPTI with gen->step_id (CUDA). */
+sp_status sp_gen_device_forward(sp_gen *gen, size_t n);
+/* After a step was recorded and its tokens handed over: captures a new decode step size into a CUDA
+ * graph (--cuda-graphs). */
+void sp_gen_device_after_step(sp_gen *gen, sp_status step_status);
+/* Adds the decoder's CUDA graph captures and replays (nothing on the CPU). */
+void sp_gen_device_graph_stats(const sp_gen *gen, uint64_t *captures, uint64_t *replays);
+/* The decoder's weights as the module's plain view (the layer array allocated: free it with
+ * sp_gen_dec_weights_view_free). SP_ERR_NOMEM. */
+sp_status sp_gen_dec_weights_view(const sp_decoder *dec, sp_cuda_dec_weights *out);
+void sp_gen_dec_weights_view_free(sp_cuda_dec_weights *w);
 
 /* ---------------- the engine (gen_engine.c) ---------------- */
 

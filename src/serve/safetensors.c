@@ -253,3 +253,42 @@ sp_status sp_st_check_read(const sp_st_file *sf, const sp_st_tensor *t, json_t *
         return st;
     return sp_st_read(sf, t, begin, err, errlen);
 }
+
+sp_status sp_st_load_model(const char *path, uint32_t heads, const sp_st_model_kind *kind, void **out, char *err,
+                           size_t errlen)
+{
+    sp_st_file sf;
+    sp_status st = sp_st_open(path, &sf, err, errlen);
+    if (st != SP_OK)
+        return st;
+    void *model = NULL;
+    sp_st_tensor *t = NULL;
+    /* with or without the prefix a checkpoint of a model with a head (BertFor*, GPT2LMHeadModel) has */
+    const char *prefix = json_object_get(sf.hdr, kind->probe) ? "" : kind->prefix;
+    if ((st = kind->create(&sf, prefix, heads, &model, err, errlen)) != SP_OK)
+        goto done;
+    t = malloc(kind->max_tensors * sizeof(*t));
+    if (!t) {
+        st = SP_ERR_NOMEM;
+        goto done;
+    }
+    size_t n = kind->tensors(model, t);
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = sp_st_get(&sf, prefix, t[i].name);
+        int optional = kind->optional && strcmp(t[i].name, kind->optional) == 0;
+        if (optional && !e) {
+            memset(t[i].data, 0, sp_st_count(&t[i]) * sizeof(float));
+            continue;
+        }
+        if ((st = sp_st_check_read(&sf, &t[i], e, optional ? 0 : t[i].dims[0], err, errlen)) != SP_OK)
+            goto done;
+    }
+    *out = model;
+    model = NULL;
+done:
+    if (model)
+        kind->destroy(model);
+    free(t);
+    sp_st_close(&sf);
+    return st;
+}

@@ -81,4 +81,27 @@ uint32_t sp_st_count_layers(const sp_st_file *sf, const char *prefix, const char
 sp_status sp_st_check_read(const sp_st_file *sf, const sp_st_tensor *t, json_t *e, size_t exp0, char *err,
                            size_t errlen);
 
+/* ---- loading a whole model: the steps the encoder's and the decoder's loaders share ---- */
+
+/* One kind of model as sp_st_load_model reads it. */
+typedef struct sp_st_model_kind {
+    const char *probe;    /* a tensor name a checkpoint without a prefix has at the top level */
+    const char *prefix;   /* the prefix of the names otherwise ("bert.", "transformer.") */
+    size_t max_tensors;   /* room for the tensors list */
+    const char *optional; /* a tensor that may be missing (then zero-filled) and may have any number of rows
+                             (its first ones read), or NULL */
+    /* Sizes the model from the file's shapes (heads: the caller's, not in the file) and allocates it
+     * into *model; on failure err says why. */
+    sp_status (*create)(const sp_st_file *sf, const char *prefix, uint32_t heads, void **model, char *err,
+                        size_t errlen);
+    size_t (*tensors)(const void *model, sp_st_tensor *t); /* the model's tensors, into t; returns how many */
+    void (*destroy)(void *model);
+} sp_st_model_kind;
+
+/* Opens `path`, picks the names' prefix by kind->probe, creates the model and reads every tensor of
+ * it (each checked against its shape: sp_st_check_read), then closes the file. *out is written on
+ * success only; on failure err names the file and what is wrong. */
+sp_status sp_st_load_model(const char *path, uint32_t heads, const sp_st_model_kind *kind, void **out, char *err,
+                           size_t errlen);
+
 #endif

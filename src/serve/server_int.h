@@ -97,7 +97,7 @@ struct sp_server {
     size_t op_count;
     int cuda;             /* --device cuda */
     int cupti_started;    /* this server started the collector (and stops it) */
-    char device_note[512];
+    char device_note[640];
     const sp_cuda_backend *cb; /* --device cuda: the CUDA backend module's table */
     sp_cuda_model *cmodel;
     struct sp_gen *gen;   /* --generate: the decoder, scheduler and engine (gen_service_int.h) */
@@ -184,6 +184,10 @@ void sp_srv_workers_free(sp_server *srv);
 /* Sets the device up: "cpu", or "cuda" (the module, the GPU, the weights uploaded); then OpenBLAS to
  * one thread. On failure `err` says why. */
 sp_status sp_srv_device_open(sp_server *srv, char *err, size_t errlen);
+/* --device cuda's common part (the encoder's and the generation service's): opens the backend module
+ * (srv->cb), checks that opt.cuda_device exists and the graph cap, and sets srv->cuda. On failure
+ * `err` says why, prefixed "--device cuda: " where the module or the device is the cause. */
+sp_status sp_srv_cuda_open(sp_server *srv, char *err, size_t errlen);
 /* With the CUDA backend, a worker's workspace for max_seqs inputs; SP_OK and nothing on the CPU. */
 sp_status sp_srv_device_ws_create(sp_server *srv, sp_srv_worker *w, char *err, size_t errlen);
 void sp_srv_device_ws_destroy(sp_server *srv, sp_srv_worker *w);

@@ -28,7 +28,7 @@ ldd "$mod" | grep -q libcublas || { echo "FAIL: $mod does not link cuBLAS"; fail
 ldd "$mod" | grep -q libcupti || { echo "FAIL: $mod does not link CUPTI"; fail=1; }
 ldd "$mod" | grep -q "not found" && { echo "FAIL: $mod has unresolved libraries: $(ldd "$mod" | grep 'not found')"; fail=1; }
 exports=$(nm -D --defined-only "$mod" | awk '{print $3}' | tr '\n' ' ')
-[ "$exports" = "sp_cuda_backend_v1 " ] || { echo "FAIL: $mod exports '$exports', expected only sp_cuda_backend_v1"; fail=1; }
+[ "$exports" = "sp_cuda_backend_v2 " ] || { echo "FAIL: $mod exports '$exports', expected only sp_cuda_backend_v2"; fail=1; }
 # 3. the injectable collector records through libservprof.so
 if [ -f "$col" ]; then
   own=$(nm -D --defined-only "$col" | grep -c " sp_record_")

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `servprof serve --generate` from the command line: its options in --help, the option mistakes
-# (exit 2: an encoder option with --generate, a generation option without it, --device cuda, a step
-# budget under --max-num-seqs; exit 1 with the reason: a budget under the longest prompt without
-# --chunked-prefill), generated weights saved and served again, a whole and a streamed completion
+# (exit 2: an encoder option with --generate, a generation option without it, --cuda-graphs without
+# --device cuda, a step budget under --max-num-seqs; exit 1 with the reason: a budget under the
+# longest prompt without --chunked-prefill; --device cuda without a GPU or a CUDA build: exit 1 and
+# the reason, no longer a usage error), generated weights saved and served again, a whole and a streamed completion
 # and a chat completion over 127.0.0.1, the generation counters on SIGTERM, and the trace's step and
 # token records (counted from the bytes, docs/native-format.md). Usage: serve_generate.sh BINARY
 # SOURCE_DIR. Skips (77) when `serve` is compiled out or curl or python3 is missing.
@@ -24,7 +25,13 @@ done
 "$BIN" serve --max-num-seqs 4 >/dev/null 2>"$TMP/err"; check "[ $? -eq 2 ] && grep -q -- '--max-num-seqs needs --generate' '$TMP/err'"
 "$BIN" serve --generate --max-batch 4 >/dev/null 2>"$TMP/err"
 check "[ $? -eq 2 ] && grep -q -- \"--max-batch is the encoder's batching option\" '$TMP/err'"
-"$BIN" serve --generate --device cuda >/dev/null 2>"$TMP/err"; check "[ $? -eq 2 ] && grep -q 'no CUDA backend' '$TMP/err'"
+"$BIN" serve --generate --cuda-graphs >/dev/null 2>"$TMP/err"; check "[ $? -eq 2 ] && grep -q -- '--cuda-graphs needs --device cuda' '$TMP/err'"
+# --device cuda (and --cuda-graphs with it) is accepted: without a GPU (or the backend) the start
+# fails and says why; with one it serves
+"$BIN" serve --generate --device cuda --cuda-graphs --port 0 --layers 1 --hidden 32 --heads 2 --ffn 64 --max-len 64 --duration 1 \
+  >/dev/null 2>"$TMP/err"
+rc=$?
+check "[ $rc -eq 0 ] || { [ $rc -eq 1 ] && grep -q -- '--device cuda: ' '$TMP/err'; }"
 "$BIN" serve --generate --max-num-seqs 8 --max-num-batched-tokens 4 >/dev/null 2>"$TMP/err"
 check "[ $? -eq 2 ] && grep -q 'less than --max-num-seqs 8' '$TMP/err'"
 "$BIN" serve --generate --port 0 --max-num-batched-tokens 64 --max-len 128 >/dev/null 2>"$TMP/err"

@@ -9,6 +9,10 @@
  * while its collector runs goes through the collector core as CUPTI activity would: one launch
  * (noted, so the core ties the work to the thread's batch by correlation id; recorded unless lean),
  * then an h2d copy, one kernel "standin_pool" and a d2h copy, on the host clock (offset 0).
+ * Its decoder (dec_*) gives, for each sequence asking for logits, logits[v] = wte[v] . wte[t] where t
+ * is the sequence's last real token (no layers, no cache reads: a function a test can compute), lays
+ * each step out with the real module's host-side code (src/serve/cuda/dec_layout.c: checks, input
+ * block, decode graph keys, graph cache) and records each step's activity as its forward does.
  * SP_STANDIN_REFUSE set in the environment makes the entry refuse, for the loader's error path. */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -18,6 +22,7 @@
 
 #include "common/util_int.h"
 #include "gpu/gpu_int.h"
+#include "serve/cuda/dec_layout.h"
 #include "serve/cuda/module_host.h"
 
 struct sp_cuda_model {
@@ -52,9 +57,9 @@ static void standin_describe(int device, char *buf, size_t buflen)
     snprintf(buf, buflen, "stand-in device %d (tests/unit/cuda_standin.c, no GPU)", device);
 }
 
-static int inside(const sp_cuda_weights *w, const float *p, size_t n)
+static int inside(const float *blob, size_t blob_floats, const float *p, size_t n)
 {
-    return p && p >= w->blob && (size_t)(p - w->blob) <= w->blob_floats && n <= w->blob_floats - (size_t)(p - w->blob);
+    return p && p >= blob && (size_t)(p - blob) <= blob_floats && n <= blob_floats - (size_t)(p - blob);
 }
 
 static sp_status standin_model_create(const sp_cuda_weights *w, int device, sp_cuda_model **out, char *err,
@@ -65,7 +70,7 @@ static sp_status standin_model_create(const sp_cuda_weights *w, int device, sp_c
         return SP_ERR_INVALID;
     }
     size_t n = (size_t)w->vocab_size * w->hidden;
-    if (!w->blob || w->hidden == 0 || !inside(w, w->tok_emb, n) || !w->layer) {
+    if (!w->blob || w->hidden == 0 || !inside(w->blob, w->blob_floats, w->tok_emb, n) || !w->layer) {
         sp_errf(err, errlen, "stand-in: the weights view is inconsistent");
         return SP_ERR_INVALID;
     }
@@ -230,6 +235,47 @@ static uint64_t after(uint64_t start, uint64_t end)
 
 /* ---- forward ---- */
 
+/* One forward's activity as CUPTI would report it: a launch (noted, so the core ties what follows to
+ * this thread's batch by correlation id; recorded unless lean), then at the end an h2d copy, the
+ * kernel "standin_pool" and a d2h copy over the time the work took, on the host clock. */
+typedef struct activity {
+    int rec;
+    uint64_t corr, t0, t1;
+} activity;
+
+static void activity_begin(activity *a)
+{
+    /* acquire: pairs with the release in start (the ctx is initialised) */
+    a->rec = atomic_load_explicit(&g.running, memory_order_acquire);
+    a->corr = atomic_fetch_add_explicit(&g.next_correlation, 1, memory_order_relaxed) + 1;
+    a->t0 = sp_now_ns();
+    if (a->rec) {
+        sp_gpu_note_launch(&g.ctx, a->corr);
+        if (g.opt.record_launches && g.opt.api_callbacks != SP_CUPTI_API_NONE) {
+            sp_record_launch(g.ctx.rec, g.launch_name, a->corr, a->t0, after(a->t0, sp_now_ns()));
+            __atomic_fetch_add(&g.ctx.counts.launches, 1, __ATOMIC_RELAXED);
+        }
+    }
+    a->t1 = sp_now_ns();
+}
+
+static void activity_end(const activity *a, size_t h2d_bytes, size_t d2h_bytes)
+{
+    uint64_t t0 = a->t0, t1 = a->t1, t2 = sp_now_ns(), t3 = sp_now_ns();
+    uint32_t corr = (uint32_t)a->corr;
+    if (!a->rec)
+        return;
+    sp_gpu_copy_act h2d = {0, SP_GPU_MEMCPY_HTOD, h2d_bytes, t0, after(t0, t1), 0, 7, corr};
+    sp_gpu_kernel_act k = {"standin_pool", after(t0, t1), after(after(t0, t1), t2), 0, 7, corr};
+    sp_gpu_copy_act d2h = {0, SP_GPU_MEMCPY_DTOH, d2h_bytes, after(after(t0, t1), t2),
+                           after(after(after(t0, t1), t2), t3), 0, 7, corr};
+    pthread_mutex_lock(&g.ctx.lock);
+    sp_gpu_emit_copy(&g.ctx, &h2d);
+    sp_gpu_emit_kernel(&g.ctx, &k);
+    sp_gpu_emit_copy(&g.ctx, &d2h);
+    pthread_mutex_unlock(&g.ctx.lock);
+}
+
 static sp_status standin_forward(sp_cuda_ws *ws, const int32_t *ids, const uint32_t *lengths, size_t batch,
                                  size_t padded_len, float *out, char *err, size_t errlen)
 {
@@ -241,18 +287,8 @@ static sp_status standin_forward(sp_cuda_ws *ws, const int32_t *ids, const uint3
         return SP_ERR_LIMIT;
     if (!sp_forward_inputs_valid(ids, lengths, batch, S, m->vocab))
         return SP_ERR_INVALID;
-    /* acquire: pairs with the release in start (the ctx is initialised) */
-    int rec = atomic_load_explicit(&g.running, memory_order_acquire);
-    uint64_t corr = atomic_fetch_add_explicit(&g.next_correlation, 1, memory_order_relaxed) + 1;
-    uint64_t t0 = sp_now_ns();
-    if (rec) {
-        sp_gpu_note_launch(&g.ctx, corr); /* ties what follows to this thread's batch */
-        if (g.opt.record_launches && g.opt.api_callbacks != SP_CUPTI_API_NONE) {
-            sp_record_launch(g.ctx.rec, g.launch_name, corr, t0, after(t0, sp_now_ns()));
-            __atomic_fetch_add(&g.ctx.counts.launches, 1, __ATOMIC_RELAXED);
-        }
-    }
-    uint64_t t1 = sp_now_ns();
+    activity a;
+    activity_begin(&a);
     for (size_t b = 0; b < batch; b++) {
         float *o = out + b * H;
         memset(o, 0, H * sizeof(float));
@@ -264,18 +300,7 @@ static sp_status standin_forward(sp_cuda_ws *ws, const int32_t *ids, const uint3
         for (size_t j = 0; j < H; j++)
             o[j] /= (float)lengths[b];
     }
-    uint64_t t2 = sp_now_ns(), t3 = sp_now_ns();
-    if (rec) {
-        sp_gpu_copy_act h2d = {0, SP_GPU_MEMCPY_HTOD, (ws->max_seqs + batch * S) * 4, t0, after(t0, t1), 0, 7, (uint32_t)corr};
-        sp_gpu_kernel_act k = {"standin_pool", after(t0, t1), after(after(t0, t1), t2), 0, 7, (uint32_t)corr};
-        sp_gpu_copy_act d2h = {0, SP_GPU_MEMCPY_DTOH, batch * H * 4, after(after(t0, t1), t2),
-                               after(after(after(t0, t1), t2), t3), 0, 7, (uint32_t)corr};
-        pthread_mutex_lock(&g.ctx.lock);
-        sp_gpu_emit_copy(&g.ctx, &h2d);
-        sp_gpu_emit_kernel(&g.ctx, &k);
-        sp_gpu_emit_copy(&g.ctx, &d2h);
-        pthread_mutex_unlock(&g.ctx.lock);
-    }
+    activity_end(&a, (ws->max_seqs + batch * S) * 4, batch * H * 4);
     (void)err;
     (void)errlen;
     ws->stats.forwards++;
@@ -321,6 +346,114 @@ static void standin_ws_get_stats(const sp_cuda_ws *ws, sp_cuda_ws_stats *out)
     *out = ws->stats;
 }
 
+/* ---- decoder ---- */
+
+struct sp_cuda_dec {
+    uint32_t V, H;
+    float *wte; /* copied: the view is borrowed for dec_create only */
+    sp_dec_limits lim;
+    int32_t *block;
+    sp_graph_lru graphs;
+    uint32_t pending;
+    sp_cuda_ws_stats stats;
+};
+
+static void standin_dec_destroy(sp_cuda_dec *d)
+{
+    if (!d)
+        return;
+    sp_graph_lru_free(&d->graphs);
+    free(d->wte);
+    free(d->block);
+    free(d);
+}
+
+static sp_status standin_dec_create(const sp_cuda_dec_weights *w, int device, const sp_cuda_dec_shape *dshape,
+                                    sp_cuda_dec **out, char *err, size_t errlen)
+{
+    if (device != 0) {
+        sp_errf(err, errlen, "stand-in: no device %d", device);
+        return SP_ERR_INVALID;
+    }
+    size_t n = (size_t)w->vocab_size * w->hidden;
+    if (!w->blob || w->hidden == 0 || !inside(w->blob, w->blob_floats, w->wte, n) || !dshape || !dshape->slots ||
+        !dshape->positions || dshape->positions > w->max_len || !dshape->max_rows || !dshape->max_logits) {
+        sp_errf(err, errlen, "stand-in: the decoder's weights view or shape is inconsistent");
+        return SP_ERR_INVALID;
+    }
+    sp_cuda_dec *d = calloc(1, sizeof *d);
+    if (!d)
+        return SP_ERR_NOMEM;
+    d->V = w->vocab_size;
+    d->H = w->hidden;
+    sp_dec_limits lim = {w->vocab_size, w->max_len, dshape->slots, dshape->positions, dshape->max_rows,
+                         dshape->max_logits};
+    d->lim = lim;
+    d->wte = malloc(n * sizeof(float));
+    d->block = malloc((SP_DEC_IN_ARRAYS * dshape->max_rows + dshape->max_logits) * sizeof(int32_t));
+    if (!d->wte || !d->block || sp_graph_lru_init(&d->graphs, dshape->graph_cap) != SP_OK) {
+        standin_dec_destroy(d);
+        return SP_ERR_NOMEM;
+    }
+    memcpy(d->wte, w->wte, n * sizeof(float));
+    *out = d;
+    return SP_OK;
+}
+
+static sp_status standin_dec_step(sp_cuda_dec *d, const sp_cuda_dec_seq *seqs, size_t nseqs, float *logits,
+                                  char *err, size_t errlen)
+{
+    sp_dec_layout lay;
+    sp_status st = sp_dec_layout_build(seqs, nseqs, &d->lim, d->block, &lay);
+    if (st != SP_OK) {
+        sp_errf(err, errlen, "stand-in: decoder step refused");
+        return st;
+    }
+    activity a;
+    activity_begin(&a);
+    size_t m = 0;
+    for (size_t i = 0; i < nseqs; i++) {
+        if (!seqs[i].logits)
+            continue;
+        const float *t = d->wte + (size_t)seqs[i].ids[seqs[i].n - 1] * d->H;
+        float *out = logits + m++ * d->V;
+        for (uint32_t v = 0; v < d->V; v++) {
+            const float *e = d->wte + (size_t)v * d->H;
+            float s = 0.0f;
+            for (uint32_t j = 0; j < d->H; j++)
+                s += e[j] * t[j];
+            out[v] = s;
+        }
+    }
+    activity_end(&a, lay.ints * 4, m * d->V * 4);
+    d->stats.forwards++;
+    if (lay.graph_key && sp_graph_lru_find(&d->graphs, lay.graph_key))
+        d->stats.graph_replays++;
+    else if (lay.graph_key && d->graphs.cap)
+        d->pending = lay.graph_key;
+    return SP_OK;
+}
+
+static sp_status standin_dec_capture_pending(sp_cuda_dec *d, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    uint32_t k = d->pending;
+    d->pending = 0;
+    if (!k || sp_graph_lru_find(&d->graphs, k))
+        return SP_OK;
+    /* a "graph" is the decoder itself: nothing to destroy when one is evicted */
+    if (sp_graph_lru_put(&d->graphs, k, d))
+        d->stats.graph_evictions++;
+    d->stats.graph_captures++;
+    return SP_OK;
+}
+
+static void standin_dec_get_stats(const sp_cuda_dec *d, sp_cuda_ws_stats *out)
+{
+    *out = d->stats;
+}
+
 static const sp_cuda_backend g_backend = {
     .abi = SP_CUDA_BACKEND_ABI,
     .size = (uint32_t)sizeof(sp_cuda_backend),
@@ -340,6 +473,11 @@ static const sp_cuda_backend g_backend = {
     .cupti_batch_begin = standin_batch_begin,
     .cupti_batch_end = standin_batch_end,
     .cupti_get_stats = standin_cupti_get_stats,
+    .dec_create = standin_dec_create,
+    .dec_destroy = standin_dec_destroy,
+    .dec_step = standin_dec_step,
+    .dec_capture_pending = standin_dec_capture_pending,
+    .dec_get_stats = standin_dec_get_stats,
 };
 
 __attribute__((visibility("default"))) const sp_cuda_backend *SP_CUDA_BACKEND_ENTRY_SYM(const sp_cuda_host *host,

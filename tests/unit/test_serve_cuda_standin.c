@@ -26,6 +26,8 @@ int main(void)
 #else
 #include <jansson.h>
 
+#include "post_json.h"
+
 #include "model/events_int.h"
 #include "serve/serve_int.h"
 #include "servprof/serve.h"
@@ -60,39 +62,12 @@ static void expect_refusal(sp_server_options *o, sp_status want, const char *nee
         sp_server_destroy(srv);
 }
 
-/* POSTs `text` and returns the parsed answer (NULL unless 200 with JSON). */
+/* POSTs `text` to /v1/embeddings and returns the parsed answer (NULL unless 200 with JSON). */
 static json_t *post(unsigned port, const char *text)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return NULL;
-    }
-    char body[512], req[1024];
-    int bl = snprintf(body, sizeof body, "{\"input\":\"%s\"}", text);
-    int rl = snprintf(req, sizeof req,
-                      "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                      "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
-                      bl, body);
-    json_t *j = NULL;
-    if (write(fd, req, (size_t)rl) == rl) {
-        static char buf[1 << 16];
-        size_t got = 0;
-        ssize_t r;
-        while (got < sizeof buf - 1 && (r = read(fd, buf + got, sizeof buf - 1 - got)) > 0)
-            got += (size_t)r;
-        buf[got] = 0;
-        char *json = strstr(buf, "\r\n\r\n");
-        if (strncmp(buf, "HTTP/1.1 200", 12) == 0 && json)
-            j = json_loads(json + 4, 0, NULL);
-    }
-    close(fd);
-    return j;
+    char body[512];
+    snprintf(body, sizeof body, "{\"input\":\"%s\"}", text);
+    return sp_test_post_json(port, "/v1/embeddings", body);
 }
 
 /* What the stand-in answers for `text` under the server's default model (seed 1, hidden 128, the
@@ -265,7 +240,7 @@ int main(void)
     expect_refusal(&o, SP_ERR_UNSUPPORTED,
                    "cannot load libservprof-cuda.so (from SERVPROF_CUDA_MODULE): /nonexistent/libservprof-cuda.so: ");
     setenv(SP_CUDA_MODULE_ENV, SP_BUILD_DIR "/libservprof.so", 1); /* a library, not a module */
-    expect_refusal(&o, SP_ERR_UNSUPPORTED, "has no entry point sp_cuda_backend_v1");
+    expect_refusal(&o, SP_ERR_UNSUPPORTED, "has no entry point sp_cuda_backend_v2");
     setenv(SP_CUDA_MODULE_ENV, STANDIN, 1);
     setenv("SP_STANDIN_REFUSE", "1", 1);
     expect_refusal(&o, SP_ERR_UNSUPPORTED, "refused this servprof: refused on request (SP_STANDIN_REFUSE)");

@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "serve/cuda/cuda_util.cuh"
+#include "serve/cuda/dec_layout.h" /* the graph cache, sp_graph_lru */
 #include "serve/cuda/encoder_cuda.h"
 
 #define SP_CUDA_LN_EPS 1e-12f     /* BERT's layer_norm_eps, as in encoder.c */
-#define SP_CUDA_WORKSPACE (32u << 20) /* cuBLAS workspace: NVIDIA's advice for Hopper, and fixed so
-                                         graph capture never allocates */
 #define SP_CUDA_GRAPH_CAP_MAX 4096u
 
 /* Weights on the device: one allocation at the host blob's offsets. */
@@ -35,11 +35,6 @@ struct sp_cuda_model {
     dev_layer *layers; /* host array of device pointers */
 };
 
-struct graph_entry {
-    size_t batch, len;
-    cudaGraphExec_t exec;
-    uint64_t last_use;
-};
 
 struct sp_cuda_ws {
     sp_cuda_model *m;
@@ -53,25 +48,11 @@ struct sp_cuda_ws {
     /* device side */
     int32_t *d_in; /* [max_seqs] lengths, then [max_tokens] ids */
     float *x, *qkv, *q, *k, *v, *ctx, *ctxh, *tmp, *ffn, *scores, *out;
-    /* graphs */
-    graph_entry *graphs;
-    size_t graph_cap, ngraphs;
+    /* graphs, keyed by shape_key(batch, padded length) */
+    sp_graph_lru graphs;
     size_t pending_batch, pending_len; /* shape run eagerly, to capture next (0: none) */
-    uint64_t tick;
     sp_cuda_ws_stats stats;
 };
-
-static void cuda_errf(char *err, size_t errlen, const char *what, cudaError_t e)
-{
-    if (err && errlen)
-        snprintf(err, errlen, "cuda: %s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
-}
-
-static void blas_errf(char *err, size_t errlen, const char *what, cublasStatus_t s)
-{
-    if (err && errlen)
-        snprintf(err, errlen, "cuda: %s: cuBLAS status %d", what, (int)s);
-}
 
 /* ---- devices ---- */
 
@@ -143,7 +124,7 @@ extern "C" sp_status sp_cuda_model_create(const sp_cuda_weights *w, int device, 
     const model_config *cfg = &cfg_;
     cudaError_t e = cudaSetDevice(device);
     if (e != cudaSuccess) {
-        cuda_errf(err, errlen, "cudaSetDevice", e);
+        sp_cuda_errf(err, errlen, "cudaSetDevice", e);
         return SP_ERR_IO;
     }
     sp_cuda_model *m = (sp_cuda_model *)calloc(1, sizeof(*m));
@@ -157,13 +138,13 @@ extern "C" sp_status sp_cuda_model_create(const sp_cuda_weights *w, int device, 
         return SP_ERR_NOMEM;
     }
     if ((e = cudaMalloc((void **)&m->blob, v.blob_floats * sizeof(float))) != cudaSuccess) {
-        cuda_errf(err, errlen, "cudaMalloc (weights)", e);
+        sp_cuda_errf(err, errlen, "cudaMalloc (weights)", e);
         sp_cuda_model_destroy(m);
         return SP_ERR_NOMEM;
     }
     /* once, at start: a plain synchronous copy is right */
     if ((e = cudaMemcpy(m->blob, v.blob, v.blob_floats * sizeof(float), cudaMemcpyHostToDevice)) != cudaSuccess) {
-        cuda_errf(err, errlen, "uploading the weights", e);
+        sp_cuda_errf(err, errlen, "uploading the weights", e);
         sp_cuda_model_destroy(m);
         return SP_ERR_IO;
     }
@@ -200,21 +181,6 @@ extern "C" void sp_cuda_model_destroy(sp_cuda_model *m)
 
 #define ROW_THREADS 128
 
-__device__ static float block_sum(float v, float *red)
-{
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = (blockDim.x + 31) >> 5;
-    __syncthreads(); /* red may still be read from the previous call */
-    if (lane == 0)
-        red[warp] = v;
-    __syncthreads();
-    float t = 0.0f;
-    for (int i = 0; i < nw; i++)
-        t += red[i];
-    return t;
-}
-
 /* row[0..H) (in shared memory) := LayerNorm(row) * g + b, written to dst; two passes as encoder.c */
 __device__ static void row_layernorm(const float *row, int H, const float *g, const float *b, float *dst,
                                      float *red)
@@ -222,13 +188,13 @@ __device__ static void row_layernorm(const float *row, int H, const float *g, co
     float s = 0.0f;
     for (int j = threadIdx.x; j < H; j += blockDim.x)
         s += row[j];
-    float mean = block_sum(s, red) / (float)H;
+    float mean = sp_block_sum(s, red) / (float)H;
     float q = 0.0f;
     for (int j = threadIdx.x; j < H; j += blockDim.x) {
         float d = row[j] - mean;
         q += d * d;
     }
-    float var = block_sum(q, red) / (float)H;
+    float var = sp_block_sum(q, red) / (float)H;
     float inv = 1.0f / sqrtf(var + SP_CUDA_LN_EPS);
     for (int j = threadIdx.x; j < H; j += blockDim.x)
         dst[j] = (row[j] - mean) * inv * g[j] + b[j];
@@ -350,9 +316,9 @@ extern "C" void sp_cuda_ws_destroy(sp_cuda_ws *ws)
     if (!ws)
         return;
     cudaSetDevice(ws->m->device);
-    for (size_t i = 0; i < ws->ngraphs; i++)
-        cudaGraphExecDestroy(ws->graphs[i].exec);
-    free(ws->graphs);
+    for (size_t i = 0; i < ws->graphs.n; i++)
+        cudaGraphExecDestroy((cudaGraphExec_t)sp_graph_lru_at(&ws->graphs, i));
+    sp_graph_lru_free(&ws->graphs);
     if (ws->blas)
         cublasDestroy(ws->blas);
     if (ws->stream)
@@ -380,7 +346,7 @@ extern "C" sp_status sp_cuda_ws_create(sp_cuda_model *m, size_t max_seqs, size_t
     }
     cudaError_t e = cudaSetDevice(m->device);
     if (e != cudaSuccess) {
-        cuda_errf(err, errlen, "cudaSetDevice", e);
+        sp_cuda_errf(err, errlen, "cudaSetDevice", e);
         return SP_ERR_IO;
     }
     sp_cuda_ws *ws = (sp_cuda_ws *)calloc(1, sizeof(*ws));
@@ -390,7 +356,6 @@ extern "C" sp_status sp_cuda_ws_create(sp_cuda_model *m, size_t max_seqs, size_t
     ws->max_seqs = max_seqs;
     ws->max_len = max_len;
     ws->max_tokens = max_seqs * max_len;
-    ws->graph_cap = graph_cap;
     size_t N = ws->max_tokens, H = m->cfg.hidden, F = m->cfg.ffn, nh = m->cfg.heads;
     const char *what = "cudaStreamCreate";
     if ((e = cudaStreamCreateWithFlags(&ws->stream, cudaStreamNonBlocking)) != cudaSuccess)
@@ -413,35 +378,25 @@ extern "C" sp_status sp_cuda_ws_create(sp_cuda_model *m, size_t max_seqs, size_t
         (e = cudaMalloc((void **)&ws->ffn, N * F * sizeof(float))) != cudaSuccess ||
         (e = cudaMalloc((void **)&ws->scores, max_seqs * nh * max_len * max_len * sizeof(float))) != cudaSuccess ||
         (e = cudaMalloc((void **)&ws->out, max_seqs * H * sizeof(float))) != cudaSuccess ||
-        (e = cudaMalloc(&ws->blas_ws, SP_CUDA_WORKSPACE)) != cudaSuccess)
+        (e = cudaMalloc(&ws->blas_ws, SP_CUDA_BLAS_WORKSPACE)) != cudaSuccess)
         goto cuda_fail;
-    if (graph_cap) {
-        ws->graphs = (graph_entry *)calloc(graph_cap, sizeof(graph_entry));
-        if (!ws->graphs) {
+    {
+        if (sp_graph_lru_init(&ws->graphs, graph_cap) != SP_OK) {
             sp_cuda_ws_destroy(ws);
             return SP_ERR_NOMEM;
         }
     }
     {
-        cublasStatus_t bs = cublasCreate(&ws->blas);
-        /* order matters: cublasSetStream resets the workspace to the default pool */
-        if (bs == CUBLAS_STATUS_SUCCESS)
-            bs = cublasSetStream(ws->blas, ws->stream);
-        if (bs == CUBLAS_STATUS_SUCCESS)
-            bs = cublasSetWorkspace(ws->blas, ws->blas_ws, SP_CUDA_WORKSPACE);
-        /* full FP32 products (no TF32), so results match the CPU backend */
-        if (bs == CUBLAS_STATUS_SUCCESS)
-            bs = cublasSetMathMode(ws->blas, CUBLAS_DEFAULT_MATH);
-        if (bs != CUBLAS_STATUS_SUCCESS) {
-            blas_errf(err, errlen, "creating the cuBLAS handle", bs);
+        sp_status bst = sp_cuda_blas_open(ws->stream, ws->blas_ws, &ws->blas, err, errlen);
+        if (bst != SP_OK) {
             sp_cuda_ws_destroy(ws);
-            return SP_ERR_IO;
+            return bst;
         }
     }
     *out = ws;
     return SP_OK;
 cuda_fail:
-    cuda_errf(err, errlen, what, e);
+    sp_cuda_errf(err, errlen, what, e);
     sp_cuda_ws_destroy(ws);
     return e == cudaErrorMemoryAllocation ? SP_ERR_NOMEM : SP_ERR_IO;
 }
@@ -468,7 +423,7 @@ static sp_status enqueue_forward(sp_cuda_ws *ws, int batch, int S, char *err, si
     /* lengths occupy the first max_seqs slots, ids follow: one copy carries both */
     cudaError_t e = cudaMemcpyAsync(ws->d_in, ws->h_in, in_bytes, cudaMemcpyHostToDevice, st);
     if (e != cudaSuccess) {
-        cuda_errf(err, errlen, "host-to-device copy", e);
+        sp_cuda_errf(err, errlen, "host-to-device copy", e);
         return SP_ERR_IO;
     }
     const size_t row_shmem = ((size_t)H + 32) * sizeof(float);
@@ -509,28 +464,34 @@ static sp_status enqueue_forward(sp_cuda_ws *ws, int batch, int S, char *err, si
         sp_bias_residual_layernorm<<<N, ROW_THREADS, row_shmem, st>>>(ws->x, ws->tmp, L->b2, L->ln2_g, L->ln2_b, H);
     }
     if (bs != CUBLAS_STATUS_SUCCESS) {
-        blas_errf(err, errlen, "matrix product", bs);
+        sp_cuda_blas_errf(err, errlen, "matrix product", bs);
         return SP_ERR_IO;
     }
     sp_mean_pool<<<batch, ROW_THREADS, 0, st>>>(ws->x, d_len, ws->out, S, H);
     if ((e = cudaGetLastError()) != cudaSuccess) {
-        cuda_errf(err, errlen, "kernel launch", e);
+        sp_cuda_errf(err, errlen, "kernel launch", e);
         return SP_ERR_IO;
     }
     e = cudaMemcpyAsync(ws->h_out, ws->out, (size_t)batch * H * sizeof(float), cudaMemcpyDeviceToHost, st);
     if (e != cudaSuccess) {
-        cuda_errf(err, errlen, "device-to-host copy", e);
+        sp_cuda_errf(err, errlen, "device-to-host copy", e);
         return SP_ERR_IO;
     }
     return SP_OK;
 }
 
-static graph_entry *graph_find(sp_cuda_ws *ws, size_t batch, size_t S)
+/* A batch shape as one graph cache key. */
+static uint64_t shape_key(size_t batch, size_t S) { return (uint64_t)batch << 32 | (uint64_t)S; }
+
+struct capture_ctx {
+    sp_cuda_ws *ws;
+    int batch, S;
+};
+
+static sp_status enqueue_shape(void *ctx, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < ws->ngraphs; i++)
-        if (ws->graphs[i].batch == batch && ws->graphs[i].len == S)
-            return &ws->graphs[i];
-    return NULL;
+    const capture_ctx *c = (const capture_ctx *)ctx;
+    return enqueue_forward(c->ws, c->batch, c->S, err, errlen);
 }
 
 extern "C" sp_status sp_cuda_ws_capture_pending(sp_cuda_ws *ws, char *err, size_t errlen)
@@ -539,47 +500,24 @@ extern "C" sp_status sp_cuda_ws_capture_pending(sp_cuda_ws *ws, char *err, size_
         return SP_OK;
     int batch = (int)ws->pending_batch, S = (int)ws->pending_len;
     ws->pending_batch = ws->pending_len = 0;
-    if (graph_find(ws, (size_t)batch, (size_t)S))
+    if (sp_graph_lru_find(&ws->graphs, shape_key((size_t)batch, (size_t)S)))
         return SP_OK;
     cudaError_t e = cudaSetDevice(ws->m->device);
-    cudaGraph_t g = NULL;
+    if (e != cudaSuccess) {
+        sp_cuda_errf(err, errlen, "cudaSetDevice", e);
+        return SP_ERR_IO;
+    }
+    capture_ctx ctx = {ws, batch, S};
     cudaGraphExec_t exec = NULL;
-    /* thread-local mode: other workers' streams keep running eagerly while this one captures */
-    if (e == cudaSuccess)
-        e = cudaStreamBeginCapture(ws->stream, cudaStreamCaptureModeThreadLocal);
-    if (e != cudaSuccess) {
-        cuda_errf(err, errlen, "cudaStreamBeginCapture", e);
-        return SP_ERR_IO;
-    }
-    sp_status fs = enqueue_forward(ws, batch, S, err, errlen);
-    e = cudaStreamEndCapture(ws->stream, &g);
-    if (fs != SP_OK || e != cudaSuccess) {
-        if (fs == SP_OK)
-            cuda_errf(err, errlen, "cudaStreamEndCapture", e);
-        if (g)
-            cudaGraphDestroy(g);
-        return fs != SP_OK ? fs : SP_ERR_IO;
-    }
-    e = cudaGraphInstantiate(&exec, g, 0);
-    cudaGraphDestroy(g);
-    if (e != cudaSuccess) {
-        cuda_errf(err, errlen, "cudaGraphInstantiate", e);
-        return SP_ERR_IO;
-    }
-    size_t slot = ws->ngraphs;
-    if (ws->ngraphs == ws->graph_cap) {
-        /* full: replace the least recently used shape */
-        slot = 0;
-        for (size_t i = 1; i < ws->ngraphs; i++)
-            if (ws->graphs[i].last_use < ws->graphs[slot].last_use)
-                slot = i;
-        cudaGraphExecDestroy(ws->graphs[slot].exec);
+    sp_status cs = sp_cuda_capture(ws->stream, enqueue_shape, &ctx, &exec, err, errlen);
+    if (cs != SP_OK)
+        return cs;
+    /* full: the least recently used shape's graph makes room */
+    void *gone = sp_graph_lru_put(&ws->graphs, shape_key((size_t)batch, (size_t)S), (void *)exec);
+    if (gone) {
+        cudaGraphExecDestroy((cudaGraphExec_t)gone);
         ws->stats.graph_evictions++;
-    } else {
-        ws->ngraphs++;
     }
-    graph_entry ge = {(size_t)batch, (size_t)S, exec, ++ws->tick};
-    ws->graphs[slot] = ge;
     ws->stats.graph_captures++;
     return SP_OK;
 }
@@ -601,16 +539,15 @@ extern "C" sp_status sp_cuda_forward(sp_cuda_ws *ws, const int32_t *ids, const u
     memcpy(ws->h_in + ws->max_seqs, ids, N * sizeof(int32_t));
     cudaError_t e = cudaSetDevice(ws->m->device);
     if (e != cudaSuccess) {
-        cuda_errf(err, errlen, "cudaSetDevice", e);
+        sp_cuda_errf(err, errlen, "cudaSetDevice", e);
         return SP_ERR_IO;
     }
     sp_status st = SP_OK;
-    graph_entry *g = ws->graph_cap ? graph_find(ws, batch, S) : NULL;
+    cudaGraphExec_t g = (cudaGraphExec_t)sp_graph_lru_find(&ws->graphs, shape_key(batch, S));
     if (g) {
-        g->last_use = ++ws->tick;
         ws->stats.graph_replays++;
-        if ((e = cudaGraphLaunch(g->exec, ws->stream)) != cudaSuccess) {
-            cuda_errf(err, errlen, "cudaGraphLaunch", e);
+        if ((e = cudaGraphLaunch(g, ws->stream)) != cudaSuccess) {
+            sp_cuda_errf(err, errlen, "cudaGraphLaunch", e);
             return SP_ERR_IO;
         }
     } else if ((st = enqueue_forward(ws, (int)batch, (int)S, err, errlen)) != SP_OK) {
@@ -618,14 +555,14 @@ extern "C" sp_status sp_cuda_forward(sp_cuda_ws *ws, const int32_t *ids, const u
         return st;
     }
     if ((e = cudaStreamSynchronize(ws->stream)) != cudaSuccess) {
-        cuda_errf(err, errlen, "cudaStreamSynchronize", e);
+        sp_cuda_errf(err, errlen, "cudaStreamSynchronize", e);
         return SP_ERR_IO;
     }
     memcpy(out, ws->h_out, batch * H * sizeof(float));
     ws->stats.forwards++;
     /* a new shape ran eagerly (which also loads its kernels, so capture never triggers a lazy
      * module load); it is captured later, outside the batch's window */
-    if (ws->graph_cap && !g) {
+    if (ws->graphs.cap && !g) {
         ws->pending_batch = batch;
         ws->pending_len = S;
     }

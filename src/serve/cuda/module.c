@@ -1,6 +1,8 @@
 /* The entry point of libservprof-cuda.so, the CUDA backend module of servprof serve: the table of
- * cuda_backend.h, made of the GPU encoder (encoder_cuda.cu) and the CUPTI collector (src/gpu/cupti.c,
- * compiled in), which records into the loader's recorder through the host table (module_host.c). */
+ * cuda_backend.h, made of the GPU encoder (encoder_cuda.cu), the generation service's GPU decoder
+ * (decoder_cuda.cu) and the CUPTI collector (src/gpu/cupti.c, compiled in), which records into the
+ * loader's recorder through the host table (module_host.c). */
+#include "serve/cuda/decoder_cuda.h"
 #include "serve/cuda/encoder_cuda.h"
 #include "serve/cuda/module_host.h"
 #include "servprof/cupti.h"
@@ -24,6 +26,11 @@ static const sp_cuda_backend g_backend = {
     .cupti_batch_begin = sp_cupti_batch_begin,
     .cupti_batch_end = sp_cupti_batch_end,
     .cupti_get_stats = sp_cupti_get_stats,
+    .dec_create = sp_cuda_dec_create,
+    .dec_destroy = sp_cuda_dec_destroy,
+    .dec_step = sp_cuda_dec_step,
+    .dec_capture_pending = sp_cuda_dec_capture_pending,
+    .dec_get_stats = sp_cuda_dec_get_stats,
 };
 
 /* the one exported symbol (module.map), of type sp_cuda_backend_entry_fn */
