@@ -1,7 +1,8 @@
 /* The writer's adaptive period (docs/recording.md, "When records reach the file"): the rule itself,
  * checked against sequences worked by hand from it, then a live recorder whose idle writer lengthens
- * its period to the longest one, is still woken at once by a ring passing half full, and whose flush
- * still returns with every record in the file. Everything live is observed by polling with a bound,
+ * its period to the longest one, whose flush still returns with every record in the file, and whose
+ * resting writer is woken by a thread as soon as 1/16 of its ring waits (the wake at half a ring at
+ * the base period is test_trace_wake's). Everything live is observed by polling with a bound,
  * never by sleeping a guessed time. */
 #include <limits.h>
 #include <sched.h>
@@ -88,21 +89,22 @@ int main(void)
     CHECK(sp_recorder_flush(rec) == SP_OK);
     CHECK_EQ_U64(file_size(path), start + SP_NATIVE_BLOCK_HEADER + 10 * SP_REC_SIZE_STAGE);
 
-    /* back to the longest period, then 1100 stage records (35,200 bytes) pass the 32 KiB half mark:
-     * the thread wakes the writer, which counts a sleep cut short and drains them */
+    /* back to the longest period, then 200 stage records (6,400 bytes) pass 1/16 of the 64 KiB ring
+     * (4,096 bytes: record 129 is the first past it) but not half of it: a resting writer is woken
+     * by that, so it counts a sleep cut short, and the records reach the file */
     t0 = mono_s();
     while (atomic_load_explicit(&rec->writer_period_ms, memory_order_relaxed) != 80 && mono_s() - t0 < 20)
         sched_yield();
     CHECK_EQ_U64(atomic_load_explicit(&rec->writer_period_ms, memory_order_relaxed), 80);
     uint64_t early = atomic_load_explicit(&rec->writer_early, memory_order_relaxed);
     start = file_size(path);
-    for (uint64_t i = 0; i < 1100; i++)
+    for (uint64_t i = 0; i < 200; i++)
         sp_record_stage(rec, i, SP_STAGE_QUEUE, i, i + 1);
     t0 = mono_s();
     while (atomic_load_explicit(&rec->writer_early, memory_order_relaxed) == early && mono_s() - t0 < 20)
         sched_yield();
     CHECK(atomic_load_explicit(&rec->writer_early, memory_order_relaxed) > early);
-    long long least = start + SP_NATIVE_BLOCK_HEADER + 1024 * SP_REC_SIZE_STAGE;
+    long long least = start + SP_NATIVE_BLOCK_HEADER + 129 * SP_REC_SIZE_STAGE;
     t0 = mono_s();
     while (file_size(path) < least && mono_s() - t0 < 20)
         sched_yield();
@@ -113,11 +115,11 @@ int main(void)
     CHECK_EQ_U64(d[SP_DROP_BUFFER_FULL], 0);
     CHECK(sp_recorder_close(rec) == SP_OK);
 
-    /* the file holds every record: 10 + 1100 stage events */
+    /* the file holds every record: 10 + 200 stage events */
     sp_events *ev = tt_load(path);
     sp_events_summary s;
     sp_events_summarize(ev, &s);
-    CHECK_EQ_U64(s.stage_spans, 1110);
+    CHECK_EQ_U64(s.stage_spans, 210);
     CHECK_EQ_U64(s.dropped, 0);
     sp_events_destroy(ev);
     remove(path);
