@@ -2,11 +2,13 @@
  *   bench_record record [N]          cost of sp_record_stage (caller-supplied times) from 1 and 2
  *                                    threads, against a bare clock_gettime(CLOCK_MONOTONIC) in the
  *                                    same run
- *   bench_record sustain RATE SECS [RING_MIB [WRITER_NICE]]
+ *   bench_record sustain RATE SECS [RING_MIB [WRITER_NICE [IDLE_MS]]]
  *                                    one thread records RATE stage events/s for SECS s with default
  *                                    buffers (or RING_MIB per thread); reports drops by cause and
  *                                    the writer thread's CPU time (RING_MIB 0: default; a negative
- *                                    WRITER_NICE, as root, gives the writer priority)
+ *                                    WRITER_NICE, as root, gives the writer priority; IDLE_MS: the
+ *                                    recorder is idle that long first, so the burst meets a writer
+ *                                    resting on its longest period: docs/recording.md)
  *   bench_record gen PATH N          writes a native trace of about N events (serving mix)
  *   bench_record metrics N [RUNS]    the serving mix of `gen` (N events, times on sp_now_ns) recorded
  *                                    without and with live metrics, interleaved RUNS times (default 3):
@@ -184,7 +186,7 @@ static double loadavg1(void)
  * core; what matters for the goal is whether the writer keeps up, so its CPU time per event is
  * reported (process CPU minus this thread's, RUSAGE_THREAD) along with the time it spent ready to
  * run but waiting for a core. */
-static int cmd_sustain(double rate, double secs, size_t ring_bytes, int writer_nice)
+static int cmd_sustain(double rate, double secs, size_t ring_bytes, int writer_nice, unsigned idle_ms)
 {
     double load0 = loadavg1();
     double self0 = ru_cpu_s(RUSAGE_SELF), me0 = ru_cpu_s(RUSAGE_THREAD);
@@ -197,6 +199,10 @@ static int cmd_sustain(double rate, double secs, size_t ring_bytes, int writer_n
         return 1;
     if (writer_nice)
         renice_other_threads(writer_nice);
+    if (idle_ms) {
+        struct timespec idle = {(time_t)(idle_ms / 1000u), (long)(idle_ms % 1000u) * 1000000L};
+        nanosleep(&idle, NULL);
+    }
     const uint64_t per_ms = (uint64_t)(rate / 1000.0);
     double t0 = now_s();
     uint64_t sent = 0, ticks = 0;
@@ -445,13 +451,14 @@ int main(int argc, char **argv)
         return cmd_record(argc > 2 ? strtoull(argv[2], NULL, 10) : 5000000);
     if (argc >= 4 && strcmp(argv[1], "sustain") == 0)
         return cmd_sustain(atof(argv[2]), atof(argv[3]),
-                           argc > 4 ? (size_t)(atof(argv[4]) * 1048576.0) : 0, argc > 5 ? atoi(argv[5]) : 0);
+                           argc > 4 ? (size_t)(atof(argv[4]) * 1048576.0) : 0, argc > 5 ? atoi(argv[5]) : 0,
+                           argc > 6 ? (unsigned)strtoul(argv[6], NULL, 10) : 0);
     if (argc >= 3 && strcmp(argv[1], "metrics") == 0)
         return cmd_metrics(strtoull(argv[2], NULL, 10), argc > 3 ? atoi(argv[3]) : 3);
     if (argc >= 4 && strcmp(argv[1], "gen") == 0)
         return cmd_gen(argv[2], strtoull(argv[3], NULL, 10));
     if (argc >= 3 && strcmp(argv[1], "import") == 0)
         return cmd_import(argv[2], argc > 3 ? argv[3] : NULL);
-    fprintf(stderr, "usage: %s record [N] | sustain RATE SECS [RING_MIB [WRITER_NICE]] | gen PATH N | metrics N [RUNS] | import PATH [serial|pipelined]\n", argv[0]);
+    fprintf(stderr, "usage: %s record [N] | sustain RATE SECS [RING_MIB [WRITER_NICE [IDLE_MS]]] | gen PATH N | metrics N [RUNS] | import PATH [serial|pipelined]\n", argv[0]);
     return 2;
 }

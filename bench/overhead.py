@@ -17,11 +17,18 @@ sqrt(rounds) over the rounds' ratios (Student's t; the rounds are the independen
 stop when every interval is narrower than the target and at least --min-rounds were run, or at
 --max-rounds or --deadline (then the table says the target was not reached).
 
+Besides the total, each mode's interval is split in two (ratios to the same round's `off` total): the
+writer thread alone, and the service's other threads (the recording calls on its own threads). The
+writer's wake-ups (its voluntary context switches) per second of load are counted too.
+
+--compare BIN runs every recording mode a second time with another servprof binary (mode@cmp), in the
+same rounds: a before/after of the recorder with the same `off` reference.
+
 With --closed the load keeps --connections requests outstanding at a rate far above capacity, and
 the achieved rate's ratio gets an interval too (served throughput, the issue's first measure).
 
 Usage: overhead.py --servprof build/servprof [--device cpu|cuda] [--modes off,rec] [--rate R]
-       [--requests N] [--warm W] [--closed] [--server-arg=--max-batch=32 ...] [--out FILE]
+       [--requests N] [--warm W] [--closed] [--server-arg=--max-batch=32 ...] [--compare BIN] [--out FILE]
 Modes (each with --no-metrics but `metrics`): off (nothing recorded), rec (--trace: the recorder; on
 a CUDA device it adds the default CUPTI mode), nocupti (--trace --no-cupti), lean (--trace
 --cupti-lean), launches (--trace --cupti-launches), metrics (serve's defaults: no --trace, the
@@ -84,8 +91,9 @@ def interval(ratios):
 
 
 def thread_cpu(pid):
-    """(ns on a CPU of all the process's threads, of the sp-writer thread, thread count)."""
-    total = writer = 0
+    """(ns on a CPU of all the process's threads, of the sp-writer thread, thread count, the sp-writer
+    thread's voluntary context switches: its wake-ups)."""
+    total = writer = wakes = 0
     n = 0
     base = "/proc/%d/task" % pid
     for tid in os.listdir(base):
@@ -100,14 +108,21 @@ def thread_cpu(pid):
         n += 1
         if comm == "sp-writer":
             writer += ns
-    return total, writer, n
+            try:
+                with open("%s/%s/status" % (base, tid)) as f:
+                    m = re.search(r"^voluntary_ctxt_switches:\s*(\d+)", f.read(), re.M)
+                wakes += int(m.group(1)) if m else 0
+            except OSError:
+                pass
+    return total, writer, n, wakes
 
 
 class Server:
     def __init__(self, args, mode, work, name):
         self.trace = os.path.join(work, name + ".sptrace")
-        extra = [a.replace("{trace}", self.trace) for a in MODE_ARGS[mode]]
-        cmd = [args.servprof, "serve", "--port", "0", "--device", args.device] + args.server_arg + extra
+        binary = args.compare if mode.endswith("@cmp") else args.servprof
+        extra = [a.replace("{trace}", self.trace) for a in MODE_ARGS[mode.split("@")[0]]]
+        cmd = [binary, "serve", "--port", "0", "--device", args.device] + args.server_arg + extra
         if args.pin:
             cmd = ["taskset", "-c", args.server_cpus] + cmd
         self.out = open(os.path.join(work, name + ".out"), "w+")
@@ -162,9 +177,9 @@ def one_run(args, mode, work, rnd):
     s = Server(args, mode, work, name)
     try:
         load(args, s.port, args.warm, 1000 + rnd)
-        c0, w0, n0 = thread_cpu(s.p.pid)
+        c0, w0, n0, k0 = thread_cpu(s.p.pid)
         res = load(args, s.port, args.requests, rnd)
-        c1, w1, n1 = thread_cpu(s.p.pid)
+        c1, w1, n1, k1 = thread_cpu(s.p.pid)
     finally:
         s.stop()
     ok = res.get("ok", 0)
@@ -172,7 +187,9 @@ def one_run(args, mode, work, rnd):
         raise RuntimeError("%s: no request answered OK" % name)
     if rnd > 1 and os.path.exists(s.trace):
         os.unlink(s.trace)  # round 1's traces stay, for checking what each mode recorded
+    dur = res.get("duration_s", 0.0) or 1.0
     return {"mode": mode, "round": rnd, "ok": ok, "cpu_ns": (c1 - c0) / ok, "writer_ns": (w1 - w0) / ok,
+            "service_ns": (c1 - c0 - (w1 - w0)) / ok, "wakes_s": (k1 - k0) / dur,
             "rate": res.get("achieved_rate", 0.0), "threads": (n0, n1)}
 
 
@@ -198,10 +215,15 @@ def main():
     ap.add_argument("--server-arg", action="append", default=[], help="one extra serve argument (repeat)")
     ap.add_argument("--work", default=None)
     ap.add_argument("--out", default=None, help="also write the table and the raw runs here")
+    ap.add_argument("--compare", default=None, help="another servprof binary: each recording mode runs with it too (mode@cmp)")
     args = ap.parse_args()
     modes = args.modes.split(",")
     if "off" not in modes or any(m not in MODE_ARGS for m in modes):
         ap.error("--modes: a comma-separated list of %s including off" % ", ".join(MODE_ARGS))
+    if args.compare:
+        if not os.access(args.compare, os.X_OK):
+            ap.error("--compare %s: not an executable" % args.compare)
+        modes += [m + "@cmp" for m in modes if m != "off"]
     args.server_arg = [a for x in args.server_arg for a in x.split("=", 1)] if args.server_arg else []
     ncpu = os.cpu_count() or 1
     args.pin = ncpu >= 2 and subprocess.run(["which", "taskset"], capture_output=True).returncode == 0
@@ -242,18 +264,26 @@ def main():
     print(table)
     if args.out:
         with open(args.out, "w") as f:
-            f.write(table + "\nraw (mode round ok cpu_ns/req writer_ns/req rate threads):\n")
+            f.write(table + "\nraw (mode round ok cpu_ns/req writer_ns/req rate threads writer_wakeups/s):\n")
             for r in runs:
-                f.write("%s %d %d %.0f %.0f %.1f %s\n" % (r["mode"], r["round"], r["ok"], r["cpu_ns"], r["writer_ns"],
-                                                         r["rate"], r["threads"]))
+                f.write("%s %d %d %.0f %.0f %.1f %s %.1f\n" % (r["mode"], r["round"], r["ok"], r["cpu_ns"], r["writer_ns"],
+                                                              r["rate"], r["threads"], r["wakes_s"]))
     return 0 if reached else 3
 
 
-def ratios(runs, mode, key):
+def ratios(runs, mode, key, ref_key=None):
+    """Per round: the mode's `key` over the same round's off `ref_key` (default: the same key)."""
+    ref_key = ref_key or key
     by = {}
     for r in runs:
-        by.setdefault(r["round"], {})[r["mode"]] = r[key]
-    return [v[mode] / v["off"] for v in by.values() if mode in v and "off" in v and v["off"] > 0]
+        by.setdefault(r["round"], {})[r["mode"]] = r
+    return [v[mode][key] / v["off"][ref_key] for v in by.values()
+            if mode in v and "off" in v and v["off"][ref_key] > 0]
+
+
+def mode_text(m):
+    base, _, cmp = m.partition("@")
+    return MODE_TEXT[base] + (" [--compare binary]" if cmp else "")
 
 
 def render(args, modes, runs, rounds, reached, secs):
@@ -266,22 +296,33 @@ def render(args, modes, runs, rounds, reached, secs):
         cpu = statistics.median(r["cpu_ns"] for r in runs if r["mode"] == m) / 1e3
         wr = statistics.median(r["writer_ns"] for r in runs if r["mode"] == m) / 1e3
         if m == "off":
-            lines.append("%-38s %14.2f %16.3f %24s %14s" % (MODE_TEXT[m], cpu, wr, "1 (reference)", "-"))
+            lines.append("%-38s %14.2f %16.3f %24s %14s" % (mode_text(m), cpu, wr, "1 (reference)", "-"))
             continue
         mean, h = interval(ratios(runs, m, "cpu_ns"))
         lines.append("%-38s %14.2f %16.3f %24s %14s" % (
-            MODE_TEXT[m], cpu, wr, "%.4f [%.4f, %.4f]" % (mean, mean - h, mean + h),
+            mode_text(m), cpu, wr, "%.4f [%.4f, %.4f]" % (mean, mean - h, mean + h),
             "%+.2f%% +- %.2f%%" % ((mean - 1) * 100, h * 100)))
+    lines.append("")
+    lines.append("split of each mode's overhead, in % of the same round's off CPU per request [95% CI]:")
+    lines.append("%-38s %22s %22s %18s" % ("mode", "writer thread", "service threads", "writer wake-ups/s"))
+    for m in modes:
+        if m == "off":
+            continue
+        wm, wh = interval(ratios(runs, m, "writer_ns", "cpu_ns"))
+        sm, sh = interval(ratios(runs, m, "service_ns", "cpu_ns"))
+        wk = statistics.median(r["wakes_s"] for r in runs if r["mode"] == m)
+        lines.append("%-38s %22s %22s %18.1f" % (mode_text(m), "%+.3f%% +- %.3f%%" % (wm * 100, wh * 100),
+                                                  "%+.2f%% +- %.2f%%" % ((sm - 1) * 100, sh * 100), wk))
     if args.closed:
         lines.append("")
         lines.append("%-38s %14s %24s %14s" % ("mode", "req/s (median)", "ratio to off [95% CI]", "throughput cost"))
         for m in modes:
             rate = statistics.median(r["rate"] for r in runs if r["mode"] == m)
             if m == "off":
-                lines.append("%-38s %14.0f %24s %14s" % (MODE_TEXT[m], rate, "1 (reference)", "-"))
+                lines.append("%-38s %14.0f %24s %14s" % (mode_text(m), rate, "1 (reference)", "-"))
                 continue
             mean, h = interval(ratios(runs, m, "rate"))
-            lines.append("%-38s %14.0f %24s %14s" % (MODE_TEXT[m], rate, "%.4f [%.4f, %.4f]" % (mean, mean - h, mean + h),
+            lines.append("%-38s %14.0f %24s %14s" % (mode_text(m), rate, "%.4f [%.4f, %.4f]" % (mean, mean - h, mean + h),
                                                      "%+.2f%% +- %.2f%%" % ((1 - mean) * 100, h * 100)))
     lines.append("(medians over the rounds; ratios are per round, mode / off of the same round; CPU = all "
                  "server threads' schedstat run time; writer = the sp-writer thread's)")

@@ -81,8 +81,12 @@ typedef struct sp_recorder_options {
                                     most max_threads x thread_buffer_bytes (1 GiB by default),
                                     allocated on each thread's first record. A thread past the
                                     cap drops its records as SP_DROP_NO_BUFFER */
-    unsigned flush_interval_ms;  /* writer wake-up period; 0: default (10 ms). A thread whose ring
-                                    passes half full wakes the writer at once. */
+    unsigned flush_interval_ms;  /* the writer's base wake-up period; 0: default (10 ms). While it
+                                    finds little to write the writer lengthens its period, up to
+                                    8 x this (at most 1 s); a flush, the close, a thread whose
+                                    ring passes half full (or 1/16 while the period is longer than
+                                    this) wakes it at once and puts it back to this
+                                    (docs/recording.md: freshness, what a crash loses) */
     double price_per_hour;       /* instance price written into the trace; <= 0: unknown */
     int on_fork_child;           /* 0: the child records to "<path>.<pid>"; 1: the child drops
                                     (counted as SP_DROP_AFTER_CLOSE) */

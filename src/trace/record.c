@@ -164,7 +164,10 @@ out:
 
 /* The owner passed check_at: look at the writer's tail. Returns false (after counting a drop) when
  * the record does not fit. Past half the ring the writer is woken at once rather than at its next
- * period, once per drain; until then the owner looks again every 1/16 of the ring. */
+ * period, once per drain; until then the owner looks again every 1/16 of the ring. A writer resting
+ * on a period longer than its base (the service was quiet: writer.c) is woken as soon as 1/16 of the
+ * ring waits, so a burst after a quiet spell starts draining as early as it did at the base period
+ * instead of when half the ring is full. */
 static __attribute__((noinline)) bool ring_room(sp_recorder *rec, sp_tbuf *tb, uint64_t end)
 {
     /* acquire: pairs with the writer's release of tail, so its reads of the space we are about to
@@ -178,7 +181,15 @@ static __attribute__((noinline)) bool ring_room(sp_recorder *rec, sp_tbuf *tb, u
         tb->check_at = tail + tb->cap;
         return true;
     }
+    if (end - tail <= tb->cap / 16) {
+        tb->check_at = tail + tb->cap / 16;
+        return true;
+    }
     if (end - tail <= tb->cap / 2) {
+        /* relaxed: a hint; a stale value costs one wake too many or a wake at half instead */
+        if (atomic_load_explicit(&rec->writer_period_ms, memory_order_relaxed) > rec->opt.flush_interval_ms &&
+            !atomic_exchange_explicit(&tb->hw_woke, 1, memory_order_relaxed))
+            writer_kick(rec);
         tb->check_at = tail + tb->cap / 2;
         return true;
     }

@@ -94,6 +94,11 @@ struct sp_recorder {
     sp_status write_status;
     struct sp_tap *tap;          /* live metrics (tap_int.h); NULL unless opened with live_metrics.
                                     Fed and cycled by the writer; created by open, freed by close */
+    /* the writer's adaptive period (writer.c, sp_rec_next_period): written by the writer only, read
+     * relaxed by tests and benchmarks */
+    _Atomic unsigned writer_period_ms; /* the sleep it last chose */
+    _Atomic uint64_t writer_cycles;    /* cycles run */
+    _Atomic uint64_t writer_early;     /* sleeps cut short by a wake (flush, close, a ring past half) */
 };
 
 /* ---- small helpers several files use ---- */
@@ -139,6 +144,14 @@ sp_status sp_rec_file_finish(sp_recorder *rec);
 
 /* A forked child's first record: open "<path>.<pid>" and start a writer. Called with rec->mu held. */
 void sp_rec_child_start_locked(sp_recorder *rec);
+
+/* The writer's adaptive period (docs/recording.md, "When records reach the file"): the period to sleep after a cycle, given the period it slept before (`cur`), the base period
+ * (flush_interval_ms), the largest fraction of a ring the cycle drained (`most`, in 1/1024) and
+ * whether the sleep before it was cut short by a wake (`woken`). A pure function, for the tests. */
+unsigned sp_rec_next_period(unsigned cur, unsigned base, unsigned most, bool woken);
+
+/* The longest period sp_rec_next_period lengthens a base period to. */
+unsigned sp_rec_max_period(unsigned base);
 
 /* Drop counts by cause: the recorder's own plus every live buffer's. Called with rec->mu held. */
 void sp_rec_drop_totals(sp_recorder *rec, uint64_t out[SP_DROP_CAUSE_COUNT]);

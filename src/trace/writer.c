@@ -367,6 +367,42 @@ static unsigned writer_cycle(sp_recorder *rec, bool force)
     return most;
 }
 
+/* The writer's period adapts to how much there is to write (docs/recording.md, "When records reach
+ * the file"). Each cycle costs about 30 us however little it drains (the futex wake and switch, a
+ * writev per ring, the file's time stamps: docs/BENCHMARKS.md, "Recording overhead to 1%"), which at
+ * 10 ms was most of the recorder's cost on a lightly loaded service. So while every ring is nearly
+ * empty at each pass the period doubles, up to PERIOD_MAX_FACTOR times the base; it halves when a
+ * cycle finds more, and drops to the base at once when something wakes the writer early: a flush,
+ * the close, or a thread whose ring passed half full. A burst therefore never waits on the long
+ * period to be drained (the half-full wake is what guards against drops, at any period); what the
+ * long period costs is the freshness of the file (what a SIGKILL loses) and of the live metrics,
+ * both bounded by the longest period. */
+#define PERIOD_MAX_FACTOR 8u    /* the longest period: 8 x flush_interval_ms ... */
+#define PERIOD_MAX_MS 1000u     /* ... but no longer than 1 s, unless the base already is */
+#define QUIET_FRAC 8u           /* in 1/1024 of a ring: a cycle that drained under 1/128 of every
+                                   ring; doubling the period then stays under 1/64 */
+#define BUSY_FRAC 16u           /* a cycle that drained 1/64 of some ring or more */
+
+unsigned sp_rec_max_period(unsigned base)
+{
+    uint64_t m = (uint64_t)base * PERIOD_MAX_FACTOR;
+    if (m > PERIOD_MAX_MS)
+        m = base > PERIOD_MAX_MS ? base : PERIOD_MAX_MS;
+    return (unsigned)m;
+}
+
+unsigned sp_rec_next_period(unsigned cur, unsigned base, unsigned most, bool woken)
+{
+    unsigned max = sp_rec_max_period(base);
+    if (woken || cur < base)
+        return base;
+    if (most >= BUSY_FRAC)
+        return cur / 2 > base ? cur / 2 : base;
+    if (most < QUIET_FRAC)
+        return cur > max / 2 ? max : cur * 2;
+    return cur > max ? max : cur;
+}
+
 static void *writer_main(void *arg)
 {
     sp_recorder *rec = arg;
@@ -375,6 +411,9 @@ static void *writer_main(void *arg)
      * thread's CPU apart from the service's (bench/overhead.py) */
     prctl(PR_SET_NAME, "sp-writer", 0, 0, 0);
 #endif
+    const unsigned base = rec->opt.flush_interval_ms;
+    unsigned period = base;
+    bool woken = false;
     pthread_mutex_lock(&rec->mu);
     while (!rec->stop) {
         uint64_t req = rec->flush_req;
@@ -384,13 +423,22 @@ static void *writer_main(void *arg)
          * return at once */
         uint32_t seen = atomic_load_explicit(&rec->wake_seq, memory_order_acquire);
         unsigned most = writer_cycle(rec, flushing);
+        atomic_fetch_add_explicit(&rec->writer_cycles, 1, memory_order_relaxed);
         pthread_mutex_lock(&rec->mu);
         rec->flush_done = req;
         pthread_cond_broadcast(&rec->flushed);
-        if (rec->stop || rec->flush_req != req || most >= 256)
-            continue; /* a quarter of some ring was waiting: go round again without sleeping */
+        if (rec->stop || rec->flush_req != req || most >= 256) {
+            period = base; /* a quarter of some ring was waiting: go round again without sleeping */
+            continue;
+        }
         pthread_mutex_unlock(&rec->mu);
-        writer_sleep(rec, seen, rec->opt.flush_interval_ms);
+        period = sp_rec_next_period(period, base, most, woken);
+        atomic_store_explicit(&rec->writer_period_ms, period, memory_order_relaxed);
+        writer_sleep(rec, seen, period);
+        /* relaxed: only whether it moved matters here; the cycle's own acquire load orders the rest */
+        woken = atomic_load_explicit(&rec->wake_seq, memory_order_relaxed) != seen;
+        if (woken)
+            atomic_fetch_add_explicit(&rec->writer_early, 1, memory_order_relaxed);
         pthread_mutex_lock(&rec->mu);
     }
     pthread_mutex_unlock(&rec->mu);
@@ -492,6 +540,9 @@ static int open_owned(const char *path)
 /* Starts the writer with every signal blocked, so user signal handlers never run on it. */
 static sp_status start_writer(sp_recorder *rec)
 {
+    atomic_store_explicit(&rec->writer_period_ms, rec->opt.flush_interval_ms, memory_order_relaxed);
+    atomic_store_explicit(&rec->writer_cycles, 0, memory_order_relaxed);
+    atomic_store_explicit(&rec->writer_early, 0, memory_order_relaxed);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
