@@ -125,6 +125,13 @@ static inline int sp_ana_in_scope(const sp_ev_request *q, sp_outcome_scope scope
     return q->outcome == SP_OUTCOME_OK || scope == SP_SCOPE_FINISHED;
 }
 
+/* ---- partition.c ---- */
+/* From this many analysed requests on, the per-request partition runs its second half on a second
+ * thread (each request's figures depend on nothing but the request, so the result is the same). A
+ * variable so that tests can make small sets take the two-thread route too. */
+#define SP_ANA_PARTITION_PAR_MIN 65536u
+extern size_t sp_ana_partition_par_min;
+
 /* ---- outcomes.c ---- */
 /* Counts every request by outcome and status, each outcome's own latency, the rejection rate and
  * the batches in flight at an unclean end (docs/analysis.md section 0a). Requests outside the scope

@@ -3,6 +3,7 @@
  * tied to them; each request's life is then painted with its batch pieces, its own stage spans, the
  * queue between its batches, the network time outside the server (client merge) and `other`.
  * All work is sweeps over sorted interval endpoints; nothing is per-ns. Rules: docs/analysis.md. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -868,6 +869,26 @@ void sp_ana_paint_free(sp_ana *a)
     a->paint = NULL;
 }
 
+/* One thread's share of the per-request partition: requests [lo, hi) with its own scratch (the stage
+ * lookup is shared, read-only). Each request writes only its own row of times, padding and life, so
+ * the halves need no lock and the figures are those of one thread in order. */
+typedef struct part_job {
+    sp_ana *a;
+    req_scratch *rs;
+    size_t lo, hi;
+    sp_status st;
+} part_job;
+
+static void *part_run(void *arg)
+{
+    part_job *j = arg;
+    for (size_t i = j->lo; !j->st && i < j->hi; i++)
+        j->st = partition_request(j->a, i, j->rs);
+    return NULL;
+}
+
+size_t sp_ana_partition_par_min = SP_ANA_PARTITION_PAR_MIN;
+
 sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
 {
     sp_status st = prepare_batches(a, err, errlen);
@@ -893,10 +914,30 @@ sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
     a->life_hi = malloc((n ? n : 1) * sizeof *a->life_hi);
     if (!a->times || !a->padding || !a->life || !a->life_lo || !a->life_hi)
         st = SP_ERR_NOMEM;
-    for (size_t i = 0; !st && i < n; i++)
-        st = partition_request(a, i, rs);
     a->paint = rs; /* kept for sp_ana_request_pieces; sp_ana_free frees it */
-    return st;
+    if (st)
+        return st;
+    /* Large sets: the second half on a second thread (docs/analysis.md, "Two threads"); one that cannot
+     * be started leaves its half to this one. */
+    part_job first = {a, rs, 0, n, SP_OK}, second = {a, NULL, n, n, SP_OK};
+    pthread_t th;
+    int threaded = 0;
+    if (n >= sp_ana_partition_par_min && n >= 2 && (second.rs = calloc(1, sizeof *second.rs))) {
+        second.rs->lk = rs->lk; /* shared, read-only; not freed through second.rs */
+        second.rs->nlk = rs->nlk;
+        second.lo = first.hi = n / 2;
+        threaded = pthread_create(&th, NULL, part_run, &second) == 0;
+        if (!threaded)
+            first.hi = n;
+    }
+    part_run(&first);
+    if (threaded)
+        pthread_join(th, NULL);
+    if (second.rs) {
+        second.rs->lk = NULL;
+        paint_free(second.rs);
+    }
+    return first.st ? first.st : second.st;
 }
 
 sp_status sp_ana_request_pieces(sp_ana *a, size_t i, const sp_ana_piece **out, size_t *n_out)
