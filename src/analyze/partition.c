@@ -492,38 +492,57 @@ static sp_status build_stage_rows(sp_ana *a, struct id_row **lookup, size_t *n_l
                                   size_t errlen)
 {
     sp_events *ev = a->ev;
-    sp_str *ids = NULL;
-    size_t n_ids = 0;
-    for (size_t i = 0; i < a->n_reqs; i++)
-        n_ids += ev->requests[a->reqs[i]].nspans;
-    ids = malloc((n_ids ? n_ids : 1) * sizeof *ids);
-    if (!ids)
+    /* the distinct stage ids of the analysed requests' spans: a set (open addressing, id + 1 in each
+     * slot, 0 empty), then sorted; a trace has a handful of stage names among millions of spans */
+    size_t cap = 64, nu = 0;
+    uint64_t *set = calloc(cap, sizeof *set);
+    if (!set)
         return SP_ERR_NOMEM;
-    n_ids = 0;
-    for (size_t i = 0; i < a->n_reqs; i++) {
+    sp_status st = SP_OK;
+    for (size_t i = 0; !st && i < a->n_reqs; i++) {
         const sp_ev_request *q = &ev->requests[a->reqs[i]];
-        for (uint32_t k = 0; k < q->nspans; k++)
-            ids[n_ids++] = ev->spans[q->first_span + k].stage;
+        for (uint32_t k = 0; k < q->nspans; k++) {
+            uint64_t key = (uint64_t)ev->spans[q->first_span + k].stage + 1;
+            size_t h = (size_t)(key * 0x9E3779B97F4A7C15ull >> 32) & (cap - 1);
+            while (set[h] && set[h] != key)
+                h = (h + 1) & (cap - 1);
+            if (set[h])
+                continue;
+            set[h] = key;
+            if (++nu * 2 <= cap)
+                continue;
+            uint64_t *g = calloc(cap * 2, sizeof *g); /* rehash at half full */
+            if (!g) {
+                st = SP_ERR_NOMEM;
+                break;
+            }
+            for (size_t j = 0; j < cap; j++) {
+                if (!set[j])
+                    continue;
+                size_t h2 = (size_t)(set[j] * 0x9E3779B97F4A7C15ull >> 32) & (cap * 2 - 1);
+                while (g[h2])
+                    h2 = (h2 + 1) & (cap * 2 - 1);
+                g[h2] = set[j];
+            }
+            free(set);
+            set = g;
+            cap *= 2;
+        }
     }
-    /* unique ids (radix sort works on any integer key) */
-    uint64_t *tmp = malloc((n_ids ? n_ids : 1) * sizeof *tmp);
+    uint64_t *tmp = st ? NULL : malloc((nu ? nu : 1) * sizeof *tmp);
     if (!tmp) {
-        free(ids);
+        free(set);
         return SP_ERR_NOMEM;
     }
-    for (size_t i = 0; i < n_ids; i++)
-        tmp[i] = ids[i];
-    sp_status st = sp_sort_u64(tmp, n_ids, NULL);
-    if (st) {
-        free(ids);
+    nu = 0;
+    for (size_t j = 0; j < cap; j++)
+        if (set[j])
+            tmp[nu++] = set[j] - 1;
+    free(set);
+    if ((st = sp_sort_u64(tmp, nu, NULL))) {
         free(tmp);
         return st;
     }
-    size_t nu = 0;
-    for (size_t i = 0; i < n_ids; i++)
-        if (!nu || tmp[nu - 1] != tmp[i])
-            tmp[nu++] = tmp[i];
-    free(ids);
     struct id_row *lk = malloc((nu ? nu : 1) * sizeof *lk);
     struct name_ref *named = malloc((nu ? nu : 1) * sizeof *named);
     if (!lk || !named) {
