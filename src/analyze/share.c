@@ -1,6 +1,7 @@
 /* Share of pXX (DESIGN section 4): the requests around the pXX rank, widened to at least
  * min(20, n), and each stage's part of their summed end-to-end latency. Also the stage rows'
  * per-stage percentiles. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,32 +224,28 @@ sp_status sp_ana_name_rows(sp_ana *a)
     return SP_OK;
 }
 
-sp_status sp_ana_stage_rows(sp_ana *a)
+/* The per-stage percentiles, totals and spreads of stages [lo, hi): one column at a time, sorted. */
+typedef struct col_job {
+    sp_ana *a;
+    size_t lo, hi;
+    sp_status st;
+} col_job;
+
+static void *stage_columns(void *arg)
 {
-    sp_report *r = a->r;
+    col_job *j = arg;
+    sp_ana *a = j->a;
     size_t n = a->n_reqs, ns = a->n_stages;
-    sp_status st = build_by_latency(a);
-    if (st)
-        return st;
-    if (a->detail && !(a->detail->stage_spread = calloc(ns ? ns : 1, sizeof *a->detail->stage_spread)))
-        return SP_ERR_NOMEM;
     uint64_t *col = malloc((n ? n : 1) * sizeof *col);
     uint64_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
     if (!col || !tmp) {
         free(col);
         free(tmp);
-        return SP_ERR_NOMEM;
+        j->st = SP_ERR_NOMEM;
+        return NULL;
     }
-    static const unsigned pct[3] = {50, 95, 99};
-    size_t wlo[3], whi[3];
-    long double den[3] = {0, 0, 0};
-    for (int j = 0; j < 3; j++) {
-        sp_ana_share_window(n, pct[j], &wlo[j], &whi[j]);
-        for (size_t k = wlo[j]; wlo[j] && k <= whi[j]; k++)
-            den[j] += (long double)a->life[a->by_latency[k - 1]];
-    }
-    for (size_t s = 0; s < ns; s++) {
-        sp_stage_row *row = &r->stages[s];
+    for (size_t s = j->lo; s < j->hi; s++) {
+        sp_stage_row *row = &a->r->stages[s];
         uint64_t total = 0;
         for (size_t i = 0; i < n; i++) {
             col[i] = a->times[i * ns + s];
@@ -261,6 +258,34 @@ sp_status sp_ana_stage_rows(sp_ana *a)
             a->detail->stage_spread[s] = (sp_stage_spread){sp_pick_u64(col, n, SP_PCT(5)),
                                                            sp_pick_u64(col, n, SP_PCT(25)),
                                                            sp_pick_u64(col, n, SP_PCT(75))};
+    }
+    free(col);
+    free(tmp);
+    return NULL;
+}
+
+sp_status sp_ana_stage_rows(sp_ana *a)
+{
+    sp_report *r = a->r;
+    size_t n = a->n_reqs, ns = a->n_stages;
+    if (a->detail && !(a->detail->stage_spread = calloc(ns ? ns : 1, sizeof *a->detail->stage_spread)))
+        return SP_ERR_NOMEM;
+    /* Large sets: the columns' sorting on a second thread while this one ranks the requests and sums
+     * the share windows (docs/analysis.md, "Two threads"); each writes fields the other does not. */
+    col_job cj = {a, 0, ns, SP_OK};
+    pthread_t th;
+    int threaded = n >= sp_ana_partition_par_min && pthread_create(&th, NULL, stage_columns, &cj) == 0;
+    sp_status st = build_by_latency(a);
+    static const unsigned pct[3] = {50, 95, 99};
+    size_t wlo[3], whi[3];
+    long double den[3] = {0, 0, 0};
+    for (int j = 0; !st && j < 3; j++) {
+        sp_ana_share_window(n, pct[j], &wlo[j], &whi[j]);
+        for (size_t k = wlo[j]; wlo[j] && k <= whi[j]; k++)
+            den[j] += (long double)a->life[a->by_latency[k - 1]];
+    }
+    for (size_t s = 0; !st && s < ns; s++) {
+        sp_stage_row *row = &r->stages[s];
         double share[3] = {0, 0, 0};
         for (int j = 0; j < 3; j++) {
             long double num = 0;
@@ -272,8 +297,14 @@ sp_status sp_ana_stage_rows(sp_ana *a)
         row->share_p95 = share[1];
         row->share_p99 = share[2];
     }
-    free(col);
-    free(tmp);
+    if (threaded)
+        pthread_join(th, NULL);
+    else
+        stage_columns(&cj);
+    if (!st)
+        st = cj.st;
+    if (st)
+        return st;
     r->other_share_p95 = a->st_other >= 0 ? r->stages[a->st_other].share_p95 : 0.0;
     return SP_OK;
 }
