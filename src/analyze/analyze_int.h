@@ -125,12 +125,14 @@ static inline int sp_ana_in_scope(const sp_ev_request *q, sp_outcome_scope scope
     return q->outcome == SP_OUTCOME_OK || scope == SP_SCOPE_FINISHED;
 }
 
-/* ---- partition.c ---- */
-/* From this many analysed requests on, the per-request partition runs its second half on a second
- * thread (each request's figures depend on nothing but the request, so the result is the same). A
- * variable so that tests can make small sets take the two-thread route too. */
-#define SP_ANA_PARTITION_PAR_MIN 65536u
-extern size_t sp_ana_partition_par_min;
+/* ---- two threads (docs/analysis.md section 8, "Two threads") ---- */
+/* From this many analysed requests on (device activities too, for the GPU timeline), three steps
+ * use a second thread: the second half of the per-request partition, the stage columns while the
+ * requests are ranked, and the GPU timeline while the cost is split. Each part writes fields the
+ * other does not touch, so the report is the same. A variable (defined in partition.c) so that tests
+ * can make small sets take the two-thread route too. */
+#define SP_ANA_TWO_THREADS_MIN 65536u
+extern size_t sp_ana_two_threads_min;
 
 /* ---- outcomes.c ---- */
 /* Counts every request by outcome and status, each outcome's own latency, the rejection rate and

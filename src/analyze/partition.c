@@ -906,7 +906,7 @@ static void *part_run(void *arg)
     return NULL;
 }
 
-size_t sp_ana_partition_par_min = SP_ANA_PARTITION_PAR_MIN;
+size_t sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
 
 sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
 {
@@ -941,7 +941,7 @@ sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
     part_job first = {a, rs, 0, n, SP_OK}, second = {a, NULL, n, n, SP_OK};
     pthread_t th;
     int threaded = 0;
-    if (n >= sp_ana_partition_par_min && n >= 2 && (second.rs = calloc(1, sizeof *second.rs))) {
+    if (n >= sp_ana_two_threads_min && n >= 2 && (second.rs = calloc(1, sizeof *second.rs))) {
         second.rs->lk = rs->lk; /* shared, read-only; not freed through second.rs */
         second.rs->nlk = rs->nlk;
         second.lo = first.hi = n / 2;

@@ -274,7 +274,7 @@ sp_status sp_ana_stage_rows(sp_ana *a)
      * the share windows (docs/analysis.md, "Two threads"); each writes fields the other does not. */
     col_job cj = {a, 0, ns, SP_OK};
     pthread_t th;
-    int threaded = n >= sp_ana_partition_par_min && pthread_create(&th, NULL, stage_columns, &cj) == 0;
+    int threaded = n >= sp_ana_two_threads_min && pthread_create(&th, NULL, stage_columns, &cj) == 0;
     sp_status st = build_by_latency(a);
     static const unsigned pct[3] = {50, 95, 99};
     size_t wlo[3], whi[3];

@@ -2,10 +2,12 @@
  * the latency ranking against qsort with the ranking's full key.
  *
  * 1. Differential: every trace below is loaded twice and analysed once with the threshold
- *    sp_ana_partition_par_min above its request count (one thread) and once with it at 1 (the second
- *    thread takes half the per-request partition and the stage columns); the JSON and text reports
+ *    sp_ana_two_threads_min above its request count (one thread) and once with it at 1 (the second
+ *    thread takes half the per-request partition, the stage columns and the GPU timeline); the JSON
+ *    and text reports
  *    and the per-request rows (keep_requests) must be byte-identical. Traces: the repository's JSONL
- *    test traces (synth, generation, OTLP-derived stages), synth runs (CPU and GPU backends, several
+ *    test traces (synth, generation, OTLP-derived stages), two of its Kineto traces (GPU timeline,
+ *    CUDA graph launches, the GPU-only verdict), synth runs (CPU and GPU backends, several
  *    seeds and batch caps), and native traces written by the recorder with overlapping batches,
  *    activity tied by id and by window, launches, outcomes, statuses, requests left without a
  *    request record, text labels and stage spans in any order.
@@ -64,9 +66,9 @@ static char *analyse(const char *const *paths, int n, int lenient, size_t thread
     o.keep_requests = 1;
     o.lenient = lenient;
     sp_report *r = NULL;
-    sp_ana_partition_par_min = threads_at;
+    sp_ana_two_threads_min = threads_at;
     sp_status st = sp_analyze(ev, &o, &r, err, sizeof err);
-    sp_ana_partition_par_min = SP_ANA_PARTITION_PAR_MIN;
+    sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
     if (st != SP_OK) {
         fprintf(stderr, "analyse %s: %s (%s)\n", paths[0], err, sp_status_str(st));
         sp_events_destroy(ev);
@@ -167,7 +169,9 @@ static void write_native(const char *path, unsigned nreq)
 static void differential(void)
 {
     static const char *const data[] = {"tests/data/synth/cpu_requests12_seed3.jsonl",
-                                       "tests/data/generation/example.jsonl", "tests/data/otlp/stages.jsonl"};
+                                       "tests/data/generation/example.jsonl", "tests/data/otlp/stages.jsonl",
+                                       "tests/data/kineto/alexnet_a100.json.gz",
+                                       "tests/data/kineto/cuda_graph_h200.json.gz"};
     char path[4096];
     for (size_t i = 0; i < sizeof data / sizeof *data; i++) {
         snprintf(path, sizeof path, "%s/%s", SP_SOURCE_DIR, data[i]);
@@ -267,9 +271,9 @@ static void ranking(size_t threads_at)
     o.keep_requests = 1;
     sp_report *rep = NULL;
     char err[256];
-    sp_ana_partition_par_min = threads_at;
+    sp_ana_two_threads_min = threads_at;
     sp_status st = sp_analyze(ev, &o, &rep, err, sizeof err);
-    sp_ana_partition_par_min = SP_ANA_PARTITION_PAR_MIN;
+    sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
     CHECK(st == SP_OK);
     if (st == SP_OK) {
         qsort(R, NRANK, sizeof *R, rank_cmp);
@@ -290,6 +294,6 @@ int main(void)
     ranking(1);
     differential();
     fprintf(stderr, "%d traces compared\n", compared);
-    CHECK(compared == 3 + 6 + 5);
+    CHECK(compared == 5 + 6 + 5);
     return sp_test_done("test_analyze_two_threads");
 }
