@@ -3,7 +3,6 @@
  * per-request rows when asked, GPU timeline, cost, verdict, the timeline slice when detail is kept,
  * data quality) over one working context and hands back the report they filled. Each stage lives in
  * its own file; the report object is report_store.c. */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,35 +35,6 @@ void sp_ana_free(sp_ana *a)
     sp_ana_paint_free(a);
 }
 
-/* The GPU timeline on its own thread: it reads the event set and the activity-device index and
- * writes only r->gpu; the cost reads neither r->gpu nor anything else the timeline writes. */
-typedef struct gpu_job {
-    sp_ana *a;
-    sp_status st;
-} gpu_job;
-
-static void *gpu_run(void *arg)
-{
-    gpu_job *j = arg;
-    j->st = sp_ana_gpu(j->a);
-    return NULL;
-}
-
-/* The GPU timeline, then the cost; for large sets both at once (docs/analysis.md, "Two threads"). A
- * failure of the timeline is reported first, as when it runs first. */
-static sp_status gpu_and_cost(sp_ana *a)
-{
-    gpu_job j = {a, SP_OK};
-    pthread_t th;
-    if (a->n_reqs + a->ev->n_acts < sp_ana_two_threads_min || pthread_create(&th, NULL, gpu_run, &j) != 0) {
-        sp_status st = sp_ana_gpu(a);
-        return st ? st : sp_ana_cost(a);
-    }
-    sp_status cst = sp_ana_cost(a);
-    pthread_join(th, NULL);
-    return j.st ? j.st : cst;
-}
-
 /* The stages in order; each reads what the earlier ones left in `a`. */
 static sp_status run_stages(sp_ana *a, char *err, size_t errlen)
 {
@@ -84,7 +54,9 @@ static sp_status run_stages(sp_ana *a, char *err, size_t errlen)
     if (!st && a->opt.keep_requests)
         st = sp_ana_request_rows(a, &a->detail->requests);
     if (!st)
-        st = gpu_and_cost(a);
+        st = sp_ana_gpu(a);
+    if (!st)
+        st = sp_ana_cost(a);
     if (!st)
         st = sp_ana_verdict(a);
     if (!st)

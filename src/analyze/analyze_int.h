@@ -126,11 +126,10 @@ static inline int sp_ana_in_scope(const sp_ev_request *q, sp_outcome_scope scope
 }
 
 /* ---- two threads (docs/analysis.md section 8, "Two threads") ---- */
-/* From this many analysed requests on (device activities too, for the GPU timeline), three steps
- * use a second thread: the second half of the per-request partition, the stage columns while the
- * requests are ranked, and the GPU timeline while the cost is split. Each part writes fields the
- * other does not touch, so the report is the same. A variable (defined in partition.c) so that tests
- * can make small sets take the two-thread route too. */
+/* From this many analysed requests on, two steps use a second thread: the second half of the
+ * per-request partition, and the stage columns while the requests are ranked. Each part writes
+ * fields the other does not touch, so the report is the same. A variable (defined in partition.c)
+ * so that tests can make small sets take the two-thread route too. */
 #define SP_ANA_TWO_THREADS_MIN 65536u
 extern size_t sp_ana_two_threads_min;
 

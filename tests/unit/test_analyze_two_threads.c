@@ -3,11 +3,10 @@
  *
  * 1. Differential: every trace below is loaded twice and analysed once with the threshold
  *    sp_ana_two_threads_min above its request count (one thread) and once with it at 1 (the second
- *    thread takes half the per-request partition, the stage columns and the GPU timeline); the JSON
- *    and text reports
+ *    thread takes half the per-request partition and the stage columns); the JSON and text reports
  *    and the per-request rows (keep_requests) must be byte-identical. Traces: the repository's JSONL
- *    test traces (synth, generation, OTLP-derived stages), two of its Kineto traces (GPU timeline,
- *    CUDA graph launches, the GPU-only verdict), synth runs (CPU and GPU backends, several
+ *    test traces (synth, generation, OTLP-derived stages), two of its Kineto traces (a GPU timeline
+ *    with few requests or none, CUDA graph launches), synth runs (CPU and GPU backends, several
  *    seeds and batch caps), and native traces written by the recorder with overlapping batches,
  *    activity tied by id and by window, launches, outcomes, statuses, requests left without a
  *    request record, text labels and stage spans in any order.
