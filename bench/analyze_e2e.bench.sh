@@ -6,6 +6,10 @@
 #   Kineto: bench/kineto.bench.sh's replicated trace (KINETO_BENCH_MB, default 300); reference:
 #           python3 json.load of the same file
 #   native: `bench_record gen` (NATIVE_EVENTS, default 10,000,000 stage events); events/s
+# REF=PATH: another servprof binary (e.g. main's) run on the native trace in the same rounds,
+# interleaved, its JSON report compared with cmp (a same-run before/after).
+# E2E_BIG=1 adds the ~10 GB JSONL mix and a 100 M-event native trace (NATIVE_BIG_EVENTS), each
+# generated, analysed once (and once by REF) and deleted; SKIP=big-jsonl / big-native leaves one out.
 # RUNS (default 3) runs of each, interleaved with the reference. The traces are generated in TMPDIR
 # (default /tmp) once and kept for the next run; nothing is committed. SKIP (kineto, native, jsonl,
 # comma-separated) leaves parts out.
@@ -71,12 +75,20 @@ if [[ ,$skip, != *,native,* ]]; then
   echo "== native: $n, $nev events, $((size / 1000000)) MB"
   for r in $(seq 1 "$runs"); do
     timed "analyze --json" "$size" "$nev" "$S" analyze --json --no-progress "$n"
+    if [ -n "${REF:-}" ]; then
+      timed "REF analyze --json" "$size" "$nev" "$REF" analyze --json --no-progress "$n"
+    fi
   done
+  if [ -n "${REF:-}" ]; then
+    cmp <("$S" analyze --json --no-progress "$n") <("$REF" analyze --json --no-progress "$n") &&
+      cmp <("$S" analyze --no-progress "$n") <("$REF" analyze --no-progress "$n") &&
+      echo "native: JSON and text reports byte-identical to REF's"
+  fi
 fi
 
 # E2E_BIG=1: the 10 GB serving mix (E2E_BIG_REQUESTS, default 1,750,000 requests: ~94 M events,
 # ~11 GB), generated in TMPDIR when the disk has room for it twice, analysed once, then deleted.
-if [ "${E2E_BIG:-0}" = 1 ]; then
+if [ "${E2E_BIG:-0}" = 1 ] && [[ ,$skip, != *,big-jsonl,* ]]; then
   nreq=${E2E_BIG_REQUESTS:-1750000}
   big=$tmp/servprof_e2e_mix_big_$nreq.jsonl
   need_kb=$(( nreq * 125 / 1000 * 2 ))
@@ -92,5 +104,28 @@ if [ "${E2E_BIG:-0}" = 1 ]; then
     timed "analyze --json" "$size" "$events" "$S" analyze --json --no-progress "$big"
     timed "reference wc -l" "$size" "$events" wc -l "$big"
     rm -f "$big"
+  fi
+fi
+
+# E2E_BIG=1, native: a NATIVE_BIG_EVENTS (default 100,000,000) event trace of bench_record gen's mix
+# (~3.8 GB), when the disk has room; analysed once (and once by REF), then deleted (kept, and reused
+# when already there, with NATIVE_BIG_KEEP=1).
+if [ "${E2E_BIG:-0}" = 1 ] && [[ ,$skip, != *,big-native,* ]]; then
+  nev=${NATIVE_BIG_EVENTS:-100000000}
+  nb=$tmp/servprof_e2e_native_big_$nev.sptrace
+  need_kb=$(( nev / 1000 * 38 * 2 / 1000 * 1000 ))
+  avail_kb=$(df -Pk "$tmp" | awk 'NR == 2 { print $4 }')
+  if [ "$avail_kb" -lt "$need_kb" ]; then
+    echo "== native big: skipped, $((avail_kb / 1000000)) GB free in $tmp, want $((need_kb / 1000000)) GB"
+  else
+    [ "${NATIVE_BIG_KEEP:-0}" = 1 ] || trap 'rm -f "$nb"' EXIT
+    [ -s "$nb" ] || "$build/bench/bench_record" gen "$nb" "$nev" > /dev/null
+    size=$(stat -c %s "$nb")
+    echo "== native big: $nev events, $((size / 1000000)) MB; memory $(free -g | awk '/Mem:/{print $2}') GiB"
+    timed "analyze --json" "$size" "$nev" "$S" analyze --json --no-progress "$nb"
+    if [ -n "${REF:-}" ]; then
+      timed "REF analyze --json" "$size" "$nev" "$REF" analyze --json --no-progress "$nb"
+    fi
+    [ "${NATIVE_BIG_KEEP:-0}" = 1 ] || rm -f "$nb"
   fi
 fi

@@ -125,6 +125,14 @@ static inline int sp_ana_in_scope(const sp_ev_request *q, sp_outcome_scope scope
     return q->outcome == SP_OUTCOME_OK || scope == SP_SCOPE_FINISHED;
 }
 
+/* ---- two threads (docs/analysis.md section 8, "Two threads") ---- */
+/* From this many analysed requests on, two steps use a second thread: the second half of the
+ * per-request partition, and the stage columns while the requests are ranked. Each part writes
+ * fields the other does not touch, so the report is the same. A variable (defined in partition.c)
+ * so that tests can make small sets take the two-thread route too. */
+#define SP_ANA_TWO_THREADS_MIN 65536u
+extern size_t sp_ana_two_threads_min;
+
 /* ---- outcomes.c ---- */
 /* Counts every request by outcome and status, each outcome's own latency, the rejection rate and
  * the batches in flight at an unclean end (docs/analysis.md section 0a). Requests outside the scope

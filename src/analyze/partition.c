@@ -3,6 +3,7 @@
  * tied to them; each request's life is then painted with its batch pieces, its own stage spans, the
  * queue between its batches, the network time outside the server (client merge) and `other`.
  * All work is sweeps over sorted interval endpoints; nothing is per-ns. Rules: docs/analysis.md. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -491,38 +492,57 @@ static sp_status build_stage_rows(sp_ana *a, struct id_row **lookup, size_t *n_l
                                   size_t errlen)
 {
     sp_events *ev = a->ev;
-    sp_str *ids = NULL;
-    size_t n_ids = 0;
-    for (size_t i = 0; i < a->n_reqs; i++)
-        n_ids += ev->requests[a->reqs[i]].nspans;
-    ids = malloc((n_ids ? n_ids : 1) * sizeof *ids);
-    if (!ids)
+    /* the distinct stage ids of the analysed requests' spans: a set (open addressing, id + 1 in each
+     * slot, 0 empty), then sorted; a trace has a handful of stage names among millions of spans */
+    size_t cap = 64, nu = 0;
+    uint64_t *set = calloc(cap, sizeof *set);
+    if (!set)
         return SP_ERR_NOMEM;
-    n_ids = 0;
-    for (size_t i = 0; i < a->n_reqs; i++) {
+    sp_status st = SP_OK;
+    for (size_t i = 0; !st && i < a->n_reqs; i++) {
         const sp_ev_request *q = &ev->requests[a->reqs[i]];
-        for (uint32_t k = 0; k < q->nspans; k++)
-            ids[n_ids++] = ev->spans[q->first_span + k].stage;
+        for (uint32_t k = 0; k < q->nspans; k++) {
+            uint64_t key = (uint64_t)ev->spans[q->first_span + k].stage + 1;
+            size_t h = (size_t)(key * 0x9E3779B97F4A7C15ull >> 32) & (cap - 1);
+            while (set[h] && set[h] != key)
+                h = (h + 1) & (cap - 1);
+            if (set[h])
+                continue;
+            set[h] = key;
+            if (++nu * 2 <= cap)
+                continue;
+            uint64_t *g = calloc(cap * 2, sizeof *g); /* rehash at half full */
+            if (!g) {
+                st = SP_ERR_NOMEM;
+                break;
+            }
+            for (size_t j = 0; j < cap; j++) {
+                if (!set[j])
+                    continue;
+                size_t h2 = (size_t)(set[j] * 0x9E3779B97F4A7C15ull >> 32) & (cap * 2 - 1);
+                while (g[h2])
+                    h2 = (h2 + 1) & (cap * 2 - 1);
+                g[h2] = set[j];
+            }
+            free(set);
+            set = g;
+            cap *= 2;
+        }
     }
-    /* unique ids (radix sort works on any integer key) */
-    uint64_t *tmp = malloc((n_ids ? n_ids : 1) * sizeof *tmp);
+    uint64_t *tmp = st ? NULL : malloc((nu ? nu : 1) * sizeof *tmp);
     if (!tmp) {
-        free(ids);
+        free(set);
         return SP_ERR_NOMEM;
     }
-    for (size_t i = 0; i < n_ids; i++)
-        tmp[i] = ids[i];
-    sp_status st = sp_sort_u64(tmp, n_ids, NULL);
-    if (st) {
-        free(ids);
+    nu = 0;
+    for (size_t j = 0; j < cap; j++)
+        if (set[j])
+            tmp[nu++] = set[j] - 1;
+    free(set);
+    if ((st = sp_sort_u64(tmp, nu, NULL))) {
         free(tmp);
         return st;
     }
-    size_t nu = 0;
-    for (size_t i = 0; i < n_ids; i++)
-        if (!nu || tmp[nu - 1] != tmp[i])
-            tmp[nu++] = tmp[i];
-    free(ids);
     struct id_row *lk = malloc((nu ? nu : 1) * sizeof *lk);
     struct name_ref *named = malloc((nu ? nu : 1) * sizeof *named);
     if (!lk || !named) {
@@ -868,6 +888,26 @@ void sp_ana_paint_free(sp_ana *a)
     a->paint = NULL;
 }
 
+/* One thread's share of the per-request partition: requests [lo, hi) with its own scratch (the stage
+ * lookup is shared, read-only). Each request writes only its own row of times, padding and life, so
+ * the halves need no lock and the figures are those of one thread in order. */
+typedef struct part_job {
+    sp_ana *a;
+    req_scratch *rs;
+    size_t lo, hi;
+    sp_status st;
+} part_job;
+
+static void *part_run(void *arg)
+{
+    part_job *j = arg;
+    for (size_t i = j->lo; !j->st && i < j->hi; i++)
+        j->st = partition_request(j->a, i, j->rs);
+    return NULL;
+}
+
+size_t sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
+
 sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
 {
     sp_status st = prepare_batches(a, err, errlen);
@@ -893,10 +933,30 @@ sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
     a->life_hi = malloc((n ? n : 1) * sizeof *a->life_hi);
     if (!a->times || !a->padding || !a->life || !a->life_lo || !a->life_hi)
         st = SP_ERR_NOMEM;
-    for (size_t i = 0; !st && i < n; i++)
-        st = partition_request(a, i, rs);
     a->paint = rs; /* kept for sp_ana_request_pieces; sp_ana_free frees it */
-    return st;
+    if (st)
+        return st;
+    /* Large sets: the second half on a second thread (docs/analysis.md, "Two threads"); one that cannot
+     * be started leaves its half to this one. */
+    part_job first = {a, rs, 0, n, SP_OK}, second = {a, NULL, n, n, SP_OK};
+    pthread_t th;
+    int threaded = 0;
+    if (n >= sp_ana_two_threads_min && n >= 2 && (second.rs = calloc(1, sizeof *second.rs))) {
+        second.rs->lk = rs->lk; /* shared, read-only; not freed through second.rs */
+        second.rs->nlk = rs->nlk;
+        second.lo = first.hi = n / 2;
+        threaded = pthread_create(&th, NULL, part_run, &second) == 0;
+        if (!threaded)
+            first.hi = n;
+    }
+    part_run(&first);
+    if (threaded)
+        pthread_join(th, NULL);
+    if (second.rs) {
+        second.rs->lk = NULL;
+        paint_free(second.rs);
+    }
+    return first.st ? first.st : second.st;
 }
 
 sp_status sp_ana_request_pieces(sp_ana *a, size_t i, const sp_ana_piece **out, size_t *n_out)

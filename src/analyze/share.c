@@ -1,6 +1,7 @@
 /* Share of pXX (DESIGN section 4): the requests around the pXX rank, widened to at least
  * min(20, n), and each stage's part of their summed end-to-end latency. Also the stage rows'
  * per-stage percentiles. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,25 +74,111 @@ static int lat_key_cmp(const void *a, const void *b)
     return (x->file > y->file) - (x->file < y->file);
 }
 
+/* The first eight bytes of a string as a big-endian number, zero-padded: two such prefixes order as
+ * strcmp orders the strings' first eight bytes (strcmp compares unsigned chars; a string that ends
+ * early pads with 0, below every byte of a longer one). Equal prefixes say nothing more. */
+static uint64_t id_prefix(const char *s)
+{
+    uint64_t v = 0;
+    unsigned i = 0;
+    for (; i < 8 && s[i]; i++)
+        v = v << 8 | (unsigned char)s[i];
+    return i ? v << (8 * (8 - i)) : 0; /* a shift by 64 is undefined */
+}
+
+/* A ranking record for the radix passes: the two leading keys and the position. */
+struct lat_rec {
+    uint64_t life;
+    uint64_t pre;
+    uint32_t pos;
+};
+
+/* One stable counting pass on byte `shift / 8` of the key picked by `which` (0: pre, 1: life). */
+static void lat_pass(const struct lat_rec *src, struct lat_rec *dst, size_t n, int which, unsigned shift)
+{
+    size_t count[256] = {0};
+    for (size_t i = 0; i < n; i++)
+        count[((which ? src[i].life : src[i].pre) >> shift) & 0xff]++;
+    size_t sum = 0;
+    for (size_t d = 0; d < 256; d++) {
+        size_t c = count[d];
+        count[d] = sum;
+        sum += c;
+    }
+    for (size_t i = 0; i < n; i++)
+        dst[count[((which ? src[i].life : src[i].pre) >> shift) & 0xff]++] = src[i];
+}
+
+/* The ranking of DESIGN 8a in linear time: an LSD radix sort on (life, first eight bytes of the id),
+ * skipping every byte all records share, then the full key (lat_key_cmp) within each run that ties on
+ * both, so the order is exactly the one qsort with lat_key_cmp gives (no two requests compare equal). */
 static sp_status build_by_latency(sp_ana *a)
 {
     size_t n = a->n_reqs;
     const sp_events *ev = a->ev;
     a->by_latency = malloc((n ? n : 1) * sizeof *a->by_latency);
-    struct lat_key *lk = malloc((n ? n : 1) * sizeof *lk);
-    if (!a->by_latency || !lk) {
-        free(lk);
+    struct lat_rec *rec = malloc((n ? n : 1) * sizeof *rec);
+    struct lat_rec *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    if (!a->by_latency || !rec || !tmp) {
+        free(rec);
+        free(tmp);
         return SP_ERR_NOMEM;
     }
+    uint64_t or_pre = 0, and_pre = ~(uint64_t)0, or_life = 0, and_life = ~(uint64_t)0;
     for (size_t i = 0; i < n; i++) {
         const sp_ev_request *q = &ev->requests[a->reqs[i]];
-        lk[i] = (struct lat_key){a->life[i], sp_str_get(&ev->strings, q->id), q->arrival_ns, q->file, (uint32_t)i};
+        rec[i] = (struct lat_rec){a->life[i], id_prefix(sp_str_get(&ev->strings, q->id)), (uint32_t)i};
+        or_pre |= rec[i].pre;
+        and_pre &= rec[i].pre;
+        or_life |= rec[i].life;
+        and_life &= rec[i].life;
     }
-    if (n)
-        qsort(lk, n, sizeof *lk, lat_key_cmp);
+    uint64_t vary[2] = {or_pre ^ and_pre, or_life ^ and_life};
+    struct lat_rec *src = rec, *dst = tmp;
+    for (int which = 0; which < 2; which++)
+        for (unsigned shift = 0; shift < 64; shift += 8) {
+            if (!((vary[which] >> shift) & 0xff))
+                continue; /* a byte every record shares moves nothing */
+            lat_pass(src, dst, n, which, shift);
+            struct lat_rec *t = src;
+            src = dst;
+            dst = t;
+        }
+    /* runs that tie on (life, prefix): the rest of the key decides */
+    struct lat_key *lk = NULL;
+    size_t lk_cap = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && src[j].life == src[i].life && src[j].pre == src[i].pre)
+            j++;
+        if (j - i > 1) {
+            if (j - i > lk_cap) {
+                struct lat_key *g = realloc(lk, (j - i) * sizeof *lk);
+                if (!g) {
+                    free(lk);
+                    free(rec);
+                    free(tmp);
+                    return SP_ERR_NOMEM;
+                }
+                lk = g;
+                lk_cap = j - i;
+            }
+            for (size_t k = i; k < j; k++) {
+                const sp_ev_request *q = &ev->requests[a->reqs[src[k].pos]];
+                lk[k - i] = (struct lat_key){src[k].life, sp_str_get(&ev->strings, q->id), q->arrival_ns, q->file,
+                                             src[k].pos};
+            }
+            qsort(lk, j - i, sizeof *lk, lat_key_cmp);
+            for (size_t k = i; k < j; k++)
+                src[k].pos = lk[k - i].pos;
+        }
+        i = j;
+    }
     for (size_t i = 0; i < n; i++)
-        a->by_latency[i] = lk[i].pos;
+        a->by_latency[i] = src[i].pos;
     free(lk);
+    free(rec);
+    free(tmp);
     return SP_OK;
 }
 
@@ -137,32 +224,28 @@ sp_status sp_ana_name_rows(sp_ana *a)
     return SP_OK;
 }
 
-sp_status sp_ana_stage_rows(sp_ana *a)
+/* The per-stage percentiles, totals and spreads of stages [lo, hi): one column at a time, sorted. */
+typedef struct col_job {
+    sp_ana *a;
+    size_t lo, hi;
+    sp_status st;
+} col_job;
+
+static void *stage_columns(void *arg)
 {
-    sp_report *r = a->r;
+    col_job *j = arg;
+    sp_ana *a = j->a;
     size_t n = a->n_reqs, ns = a->n_stages;
-    sp_status st = build_by_latency(a);
-    if (st)
-        return st;
-    if (a->detail && !(a->detail->stage_spread = calloc(ns ? ns : 1, sizeof *a->detail->stage_spread)))
-        return SP_ERR_NOMEM;
     uint64_t *col = malloc((n ? n : 1) * sizeof *col);
     uint64_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
     if (!col || !tmp) {
         free(col);
         free(tmp);
-        return SP_ERR_NOMEM;
+        j->st = SP_ERR_NOMEM;
+        return NULL;
     }
-    static const unsigned pct[3] = {50, 95, 99};
-    size_t wlo[3], whi[3];
-    long double den[3] = {0, 0, 0};
-    for (int j = 0; j < 3; j++) {
-        sp_ana_share_window(n, pct[j], &wlo[j], &whi[j]);
-        for (size_t k = wlo[j]; wlo[j] && k <= whi[j]; k++)
-            den[j] += (long double)a->life[a->by_latency[k - 1]];
-    }
-    for (size_t s = 0; s < ns; s++) {
-        sp_stage_row *row = &r->stages[s];
+    for (size_t s = j->lo; s < j->hi; s++) {
+        sp_stage_row *row = &a->r->stages[s];
         uint64_t total = 0;
         for (size_t i = 0; i < n; i++) {
             col[i] = a->times[i * ns + s];
@@ -175,6 +258,34 @@ sp_status sp_ana_stage_rows(sp_ana *a)
             a->detail->stage_spread[s] = (sp_stage_spread){sp_pick_u64(col, n, SP_PCT(5)),
                                                            sp_pick_u64(col, n, SP_PCT(25)),
                                                            sp_pick_u64(col, n, SP_PCT(75))};
+    }
+    free(col);
+    free(tmp);
+    return NULL;
+}
+
+sp_status sp_ana_stage_rows(sp_ana *a)
+{
+    sp_report *r = a->r;
+    size_t n = a->n_reqs, ns = a->n_stages;
+    if (a->detail && !(a->detail->stage_spread = calloc(ns ? ns : 1, sizeof *a->detail->stage_spread)))
+        return SP_ERR_NOMEM;
+    /* Large sets: the columns' sorting on a second thread while this one ranks the requests and sums
+     * the share windows (docs/analysis.md, "Two threads"); each writes fields the other does not. */
+    col_job cj = {a, 0, ns, SP_OK};
+    pthread_t th;
+    int threaded = n >= sp_ana_two_threads_min && pthread_create(&th, NULL, stage_columns, &cj) == 0;
+    sp_status st = build_by_latency(a);
+    static const unsigned pct[3] = {50, 95, 99};
+    size_t wlo[3], whi[3];
+    long double den[3] = {0, 0, 0};
+    for (int j = 0; !st && j < 3; j++) {
+        sp_ana_share_window(n, pct[j], &wlo[j], &whi[j]);
+        for (size_t k = wlo[j]; wlo[j] && k <= whi[j]; k++)
+            den[j] += (long double)a->life[a->by_latency[k - 1]];
+    }
+    for (size_t s = 0; !st && s < ns; s++) {
+        sp_stage_row *row = &r->stages[s];
         double share[3] = {0, 0, 0};
         for (int j = 0; j < 3; j++) {
             long double num = 0;
@@ -186,8 +297,14 @@ sp_status sp_ana_stage_rows(sp_ana *a)
         row->share_p95 = share[1];
         row->share_p99 = share[2];
     }
-    free(col);
-    free(tmp);
+    if (threaded)
+        pthread_join(th, NULL);
+    else
+        stage_columns(&cj);
+    if (!st)
+        st = cj.st;
+    if (st)
+        return st;
     r->other_share_p95 = a->st_other >= 0 ? r->stages[a->st_other].share_p95 : 0.0;
     return SP_OK;
 }
