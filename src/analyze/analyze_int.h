@@ -282,6 +282,7 @@ typedef struct sp_verdict_facts {
     double step_gap[3];      /* by sp_cand_phase: the gap share of those steps' device time at p95 */
     double between_other;    /* of `between steps` at p95, the part while other steps ran; < 0: unknown */
     int kv_full;             /* the KV cache is nearly full at p95 of steps (queue-led readings) */
+    int device_cpu;          /* the steps ran on the CPU: no kernel launches to be bound by */
 } sp_verdict_facts;
 
 /* A table whose rows partition a whole per request, for the p95 savings of its candidates: DESIGN 3's

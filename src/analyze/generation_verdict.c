@@ -217,6 +217,7 @@ sp_status sp_gen_verdict(gen_ctx *c, int w)
     sp_ana_rank_candidates(cs, nc);
     int recommend = sp_ana_verdict_recommend_model(cs, nc);
     int cpu = r->gpu.device_kind == SP_DEVICE_CPU;
+    f.device_cpu = cpu;
     for (size_t k = 0; k < nc; k++)
         cs[k].fix = gen_fix(a, &cs[k], (size_t)cs[k].row, &f, recommend, cpu);
     /* the padding reading of the leader's phase ("N% of computed tokens are padding") */

@@ -141,9 +141,12 @@ static const char *detail(const sp_verdict_cand *c, const sp_verdict_facts *f, c
         if (c->phase != SP_CAND_PHASE_NONE && f->step_gap[c->phase] > 0) {
             pct(x, sizeof x, f->step_gap[c->phase]);
             /* a decode step that mostly waits on the host is bound by launching its many small
-             * kernels; a prefill step's gap is host work around fewer, larger kernels */
+             * kernels; a prefill step's gap is host work around fewer, larger kernels; on the CPU
+             * nothing is launched, so the gap is only named */
             snprintf(buf, n, "%ssteps are %s gap%s", phase_word(c), x,
-                     c->phase == SP_CAND_PHASE_DECODE && f->step_gap[c->phase] >= 0.5 ? ": launch-bound" : "");
+                     c->phase == SP_CAND_PHASE_DECODE && f->step_gap[c->phase] >= 0.5 && !f->device_cpu
+                         ? ": launch-bound"
+                         : "");
             return buf;
         }
         return "launch overhead, host waits, syncs";

@@ -111,6 +111,8 @@ static void eager(void)
     printf("cpu: %s\n", v->sentence ? v->sentence : "(none)");
     CHECK(v->stage && !strcmp(v->stage, "decode gap"));
     CHECK(v->sentence && !strstr(v->sentence, "CUDA graphs"));
+    /* and no "launch-bound": a CPU step launches nothing (docs/generation.md) */
+    CHECK(v->sentence && !strstr(v->sentence, "launch-bound"));
     sp_report_destroy(r);
 }
 
