@@ -528,7 +528,8 @@ class Batch:
         check_count(effective, "effective_tokens")
         check_count(padded, "padded_tokens")
         if effective is None:
-            effective = sum(r._tokens for r in reqs) if reqs and all(r._tokens >= 0 for r in reqs) else 0
+            known = reqs and len(reqs) == len(members) and all(r._tokens >= 0 for r in reqs)
+            effective = sum(r._tokens for r in reqs) if known else 0
         if padded is None:
             padded = effective
         if effective > padded:

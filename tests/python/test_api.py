@@ -115,6 +115,20 @@ class KnownAnswer(TempDirCase):
         self.assertEqual(stages(got)["network"]["p50_us"], 1.0)
         self.assertEqual(got["requests"]["latency_us"]["p50"], 2.0)
 
+    def test_default_tokens_need_every_member(self):
+        """A member given by the id of no open request has unknown tokens, so the batch's default
+        effective tokens are unknown (0) in both backends (docs/python.md: the sum of the members'
+        input_tokens when every member's is known)."""
+        rec = servprof.Recorder(self.path("d.sptrace"))
+        with rec.request(5, input_tokens=3) as r:
+            with rec.batch([r]) as b:
+                pass
+            self.assertEqual(b.effective_tokens, 3)
+            with rec.batch([r, 999]) as b2:
+                pass
+            self.assertEqual(b2.effective_tokens, 0)
+        rec.close()
+
     def test_timed_blocks(self):
         """`with` blocks take their times from servprof.now_ns(): nested in order, inside the request."""
         rec = servprof.Recorder(self.path("t.sptrace"), stages=["tokenize"])
