@@ -18,14 +18,25 @@ stop when every interval is narrower than the target and at least --min-rounds w
 --max-rounds or --deadline (then the table says the target was not reached).
 
 With --closed the load keeps --connections requests outstanding at a rate far above capacity, and
-the achieved rate's ratio gets an interval too (served throughput, the issue's first measure).
+the achieved rate's ratio gets an interval too (served throughput, the issue's first measure). With
+--saturate N the open-loop load stays the CPU measure and each run then sends N more requests
+closed-loop (--saturate-connections outstanding) to the same server: its achieved rate is the served
+throughput at saturation, with medians per mode and an interval on its per-round ratio to `off`.
 
-Usage: overhead.py --servprof build/servprof [--device cpu|cuda] [--modes off,rec] [--rate R]
-       [--requests N] [--warm W] [--closed] [--server-arg=--max-batch=32 ...] [--out FILE]
-Modes (each with --no-metrics but `metrics`): off (nothing recorded), rec (--trace: the recorder; on
-a CUDA device it adds the default CUPTI mode), nocupti (--trace --no-cupti), lean (--trace
---cupti-lean), launches (--trace --cupti-launches), metrics (serve's defaults: no --trace, the
-recorder kept for live metrics, writing to /dev/null).
+--service python measures examples/python/service.py (FastAPI + uvicorn + PyTorch on the CPU,
+instrumented through the servprof package, which must be importable: PYTHONPATH) run by --python in
+place of `servprof serve`; `servprof load` drives it the same way.
+
+Usage: overhead.py --servprof build/servprof [--service serve|python] [--device cpu|cuda] [--modes off,rec]
+       [--rate R] [--requests N] [--warm W] [--closed | --saturate N] [--server-arg=--max-batch=32 ...]
+       [--out FILE]
+Modes of serve (each with --no-metrics but `metrics`): off (nothing recorded), rec (--trace: the
+recorder; on a CUDA device it adds the default CUPTI mode), nocupti (--trace --no-cupti), lean
+(--trace --cupti-lean), launches (--trace --cupti-launches), metrics (serve's defaults: no --trace,
+the recorder kept for live metrics, writing to /dev/null).
+Modes of the Python service: off (no --trace: no recorder, no middleware), rec (--trace
+--no-module-timing: the package's recorder, the ASGI middleware, stages and batches), torch (--trace:
+all that plus servprof.torch's per-module forward timing, the example's default).
 """
 import argparse
 import json
@@ -38,6 +49,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 # Every mode but `metrics` runs with --no-metrics: by default serve keeps a recorder running for its
 # live metrics (docs/metrics.md) even without --trace, so "off" must say so to record nothing.
@@ -57,6 +70,18 @@ MODE_TEXT = {
     "launches": "--trace --cupti-launches",
     "metrics": "defaults: live metrics, no --trace",
 }
+# examples/python/service.py: without --trace it builds no recorder and no middleware
+PY_MODE_ARGS = {
+    "off": [],
+    "rec": ["--trace", "{trace}", "--no-module-timing"],
+    "torch": ["--trace", "{trace}"],
+}
+PY_MODE_TEXT = {
+    "off": "no --trace (nothing recorded)",
+    "rec": "--trace --no-module-timing (recorder)",
+    "torch": "--trace (recorder + servprof.torch)",
+}
+SERVICES = {"serve": (MODE_ARGS, MODE_TEXT), "python": (PY_MODE_ARGS, PY_MODE_TEXT)}
 
 # two-sided 95% quantiles of Student's t by degrees of freedom (published tables)
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
@@ -106,8 +131,12 @@ def thread_cpu(pid):
 class Server:
     def __init__(self, args, mode, work, name):
         self.trace = os.path.join(work, name + ".sptrace")
-        extra = [a.replace("{trace}", self.trace) for a in MODE_ARGS[mode]]
-        cmd = [args.servprof, "serve", "--port", "0", "--device", args.device] + args.server_arg + extra
+        extra = [a.replace("{trace}", self.trace) for a in SERVICES[args.service][0][mode]]
+        if args.service == "python":
+            cmd = [args.python, os.path.join(HERE, "..", "examples", "python", "service.py")]
+        else:
+            cmd = [args.servprof, "serve"]
+        cmd += ["--port", "0", "--device", args.device] + args.server_arg + extra
         if args.pin:
             cmd = ["taskset", "-c", args.server_cpus] + cmd
         self.out = open(os.path.join(work, name + ".out"), "w+")
@@ -141,11 +170,11 @@ class Server:
         self.err.close()
 
 
-def load(args, port, n, seed):
+def load(args, port, n, seed, closed=False, connections=None):
     cmd = [args.servprof, "load", "--url", "http://127.0.0.1:%d/v1/embeddings" % port, "--requests", str(n),
            "--warmup", "0", "--length", "fixed:8", "--no-progress", "--json", "--seed", str(seed),
-           "--connections", str(args.connections)]
-    if args.closed:
+           "--connections", str(connections or args.connections)]
+    if closed:
         cmd += ["--rate", "1000000"]
     else:
         cmd += ["--rate", str(args.rate), "--arrival", "constant"]
@@ -161,10 +190,11 @@ def one_run(args, mode, work, rnd):
     name = "%s-%d" % (mode, rnd)
     s = Server(args, mode, work, name)
     try:
-        load(args, s.port, args.warm, 1000 + rnd)
+        load(args, s.port, args.warm, 1000 + rnd, args.closed)
         c0, w0, n0 = thread_cpu(s.p.pid)
-        res = load(args, s.port, args.requests, rnd)
+        res = load(args, s.port, args.requests, rnd, args.closed)
         c1, w1, n1 = thread_cpu(s.p.pid)
+        sat = load(args, s.port, args.saturate, 2000 + rnd, True, args.saturate_connections) if args.saturate else {}
     finally:
         s.stop()
     ok = res.get("ok", 0)
@@ -172,8 +202,10 @@ def one_run(args, mode, work, rnd):
         raise RuntimeError("%s: no request answered OK" % name)
     if rnd > 1 and os.path.exists(s.trace):
         os.unlink(s.trace)  # round 1's traces stay, for checking what each mode recorded
+    if args.saturate and sat.get("ok", 0) < args.saturate:
+        raise RuntimeError("%s: saturation load: %d of %d requests answered OK" % (name, sat.get("ok", 0), args.saturate))
     return {"mode": mode, "round": rnd, "ok": ok, "cpu_ns": (c1 - c0) / ok, "writer_ns": (w1 - w0) / ok,
-            "rate": res.get("achieved_rate", 0.0), "threads": (n0, n1)}
+            "rate": res.get("achieved_rate", 0.0), "sat": sat.get("achieved_rate", 0.0), "threads": (n0, n1)}
 
 
 def on_term(signum, frame):
@@ -184,11 +216,18 @@ def main():
     signal.signal(signal.SIGTERM, on_term)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--servprof", required=True)
+    ap.add_argument("--service", choices=sorted(SERVICES), default="serve",
+                    help="serve: `servprof serve`; python: examples/python/service.py (default serve)")
+    ap.add_argument("--python", default="/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable,
+                    help="the interpreter of --service python (default Debian's /usr/bin/python3)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--modes", default="off,rec")
     ap.add_argument("--rate", type=float, default=400.0, help="open-loop requests/s (default 400)")
     ap.add_argument("--closed", action="store_true", help="closed loop: throughput is measured too")
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--saturate", type=int, default=0, metavar="N",
+                    help="after the measured load, N requests closed-loop: served throughput at saturation")
+    ap.add_argument("--saturate-connections", type=int, default=32)
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--warm", type=int, default=300)
     ap.add_argument("--min-rounds", type=int, default=5)
@@ -200,8 +239,17 @@ def main():
     ap.add_argument("--out", default=None, help="also write the table and the raw runs here")
     args = ap.parse_args()
     modes = args.modes.split(",")
-    if "off" not in modes or any(m not in MODE_ARGS for m in modes):
-        ap.error("--modes: a comma-separated list of %s including off" % ", ".join(MODE_ARGS))
+    mode_args = SERVICES[args.service][0]
+    if "off" not in modes or any(m not in mode_args for m in modes) or len(set(modes)) != len(modes):
+        ap.error("--modes: a comma-separated list of %s (--service %s) including off, each once" %
+                 (", ".join(mode_args), args.service))
+    if args.closed and args.saturate:
+        ap.error("--saturate: the open-loop measure's companion; with --closed the measured load is closed-loop already")
+    for name in ("rate", "requests", "warm", "connections", "saturate_connections", "min_rounds", "max_rounds"):
+        if getattr(args, name) <= 0:
+            ap.error("--%s must be positive" % name.replace("_", "-"))
+    if args.saturate < 0:
+        ap.error("--saturate must be 0 (off) or positive")
     args.server_arg = [a for x in args.server_arg for a in x.split("=", 1)] if args.server_arg else []
     ncpu = os.cpu_count() or 1
     args.pin = ncpu >= 2 and subprocess.run(["which", "taskset"], capture_output=True).returncode == 0
@@ -210,11 +258,15 @@ def main():
     args.load_cpus = "1" if ncpu <= 2 else "%d-%d" % (half, ncpu - 1)
     work = args.work or tempfile.mkdtemp(prefix="servprof-overhead.")
     os.makedirs(work, exist_ok=True)
-    print("servprof overhead: device %s, modes %s, %s, %d requests per run (+%d warm-up), server on CPU %s, "
-          "load on CPU %s; work dir %s" % (args.device, ",".join(modes),
-          "closed loop, %d connections" % args.connections if args.closed else "open loop at %.0f/s" % args.rate,
-          args.requests, args.warm, args.server_cpus if args.pin else "any", args.load_cpus if args.pin else "any",
-          work), flush=True)
+    print("servprof overhead: %s, device %s, modes %s, %s, %d requests per run (+%d warm-up)%s, server on CPU %s, "
+          "load on CPU %s; work dir %s" % (
+              "servprof serve" if args.service == "serve" else "examples/python/service.py (%s)" % args.python,
+              args.device, ",".join(modes),
+              "closed loop, %d connections" % args.connections if args.closed else "open loop at %.0f/s" % args.rate,
+              args.requests, args.warm,
+              ", then %d closed-loop over %d connections (saturation)" % (args.saturate, args.saturate_connections)
+              if args.saturate else "",
+              args.server_cpus if args.pin else "any", args.load_cpus if args.pin else "any", work), flush=True)
     t0 = time.monotonic()
     runs = []
     rnd = 0
@@ -229,12 +281,13 @@ def main():
         for m in order:
             got[m] = one_run(args, m, work, rnd)
             runs.append(got[m])
-        print("round %2d: " % rnd + "  ".join("%s %.1f us/req (writer %.2f) %.0f/s" % (
-            m, got[m]["cpu_ns"] / 1e3, got[m]["writer_ns"] / 1e3, got[m]["rate"]) for m in modes), flush=True)
+        print("round %2d: " % rnd + "  ".join("%s %.1f us/req (writer %.2f) %.0f/s%s" % (
+            m, got[m]["cpu_ns"] / 1e3, got[m]["writer_ns"] / 1e3, got[m]["rate"],
+            " sat %.0f/s" % got[m]["sat"] if args.saturate else "") for m in modes), flush=True)
         if rnd >= args.min_rounds:
             widths = [2 * interval(ratios(runs, m, "cpu_ns"))[1] for m in modes if m != "off"]
-            if args.closed:
-                widths += [2 * interval(ratios(runs, m, "rate"))[1] for m in modes if m != "off"]
+            for key in rate_keys(args):
+                widths += [2 * interval(ratios(runs, m, key))[1] for m in modes if m != "off"]
             if all(w < args.target_width for w in widths):
                 reached = True
                 break
@@ -242,11 +295,16 @@ def main():
     print(table)
     if args.out:
         with open(args.out, "w") as f:
-            f.write(table + "\nraw (mode round ok cpu_ns/req writer_ns/req rate threads):\n")
+            f.write(table + "\nraw (mode round ok cpu_ns/req writer_ns/req rate saturation_rate threads):\n")
             for r in runs:
-                f.write("%s %d %d %.0f %.0f %.1f %s\n" % (r["mode"], r["round"], r["ok"], r["cpu_ns"], r["writer_ns"],
-                                                         r["rate"], r["threads"]))
+                f.write("%s %d %d %.0f %.0f %.1f %.1f %s\n" % (r["mode"], r["round"], r["ok"], r["cpu_ns"],
+                                                              r["writer_ns"], r["rate"], r["sat"], r["threads"]))
     return 0 if reached else 3
+
+
+def rate_keys(args):
+    """The run keys that are a served throughput: the closed-loop measured rate, or the saturation run's."""
+    return (["rate"] if args.closed else []) + (["sat"] if args.saturate else [])
 
 
 def ratios(runs, mode, key):
@@ -257,6 +315,7 @@ def ratios(runs, mode, key):
 
 
 def render(args, modes, runs, rounds, reached, secs):
+    text = SERVICES[args.service][1]
     lines = ["", "==== recording overhead: server CPU per request, %d rounds, %.0f s (%s)" % (
         rounds, secs, "every 95%% interval narrower than %.1f%%" % (args.target_width * 100) if reached
         else "target width NOT reached")]
@@ -266,23 +325,36 @@ def render(args, modes, runs, rounds, reached, secs):
         cpu = statistics.median(r["cpu_ns"] for r in runs if r["mode"] == m) / 1e3
         wr = statistics.median(r["writer_ns"] for r in runs if r["mode"] == m) / 1e3
         if m == "off":
-            lines.append("%-38s %14.2f %16.3f %24s %14s" % (MODE_TEXT[m], cpu, wr, "1 (reference)", "-"))
+            lines.append("%-38s %14.2f %16.3f %24s %14s" % (text[m], cpu, wr, "1 (reference)", "-"))
             continue
         mean, h = interval(ratios(runs, m, "cpu_ns"))
         lines.append("%-38s %14.2f %16.3f %24s %14s" % (
-            MODE_TEXT[m], cpu, wr, "%.4f [%.4f, %.4f]" % (mean, mean - h, mean + h),
+            text[m], cpu, wr, "%.4f [%.4f, %.4f]" % (mean, mean - h, mean + h),
             "%+.2f%% +- %.2f%%" % ((mean - 1) * 100, h * 100)))
-    if args.closed:
+    for key in rate_keys(args):
         lines.append("")
-        lines.append("%-38s %14s %24s %14s" % ("mode", "req/s (median)", "ratio to off [95% CI]", "throughput cost"))
+        if key == "sat":
+            lines.append("served throughput at saturation (%d requests closed-loop, %d connections, after each "
+                         "run's measured load):" % (args.saturate, args.saturate_connections))
+        lines.append("%-38s %14s %24s %14s %16s" % ("mode", "req/s (median)", "ratio to off [95% CI]", "throughput cost",
+                                                    "median ratio"))
+        off = statistics.median(r[key] for r in runs if r["mode"] == "off")
         for m in modes:
-            rate = statistics.median(r["rate"] for r in runs if r["mode"] == m)
+            rate = statistics.median(r[key] for r in runs if r["mode"] == m)
             if m == "off":
-                lines.append("%-38s %14.0f %24s %14s" % (MODE_TEXT[m], rate, "1 (reference)", "-"))
+                lines.append("%-38s %14.0f %24s %14s %16s" % (text[m], rate, "1 (reference)", "-", "-"))
                 continue
-            mean, h = interval(ratios(runs, m, "rate"))
-            lines.append("%-38s %14.0f %24s %14s" % (MODE_TEXT[m], rate, "%.4f [%.4f, %.4f]" % (mean, mean - h, mean + h),
-                                                     "%+.2f%% +- %.2f%%" % ((1 - mean) * 100, h * 100)))
+            mean, h = interval(ratios(runs, m, key))
+            lines.append("%-38s %14.0f %24s %14s %16s" % (
+                text[m], rate, "%.4f [%.4f, %.4f]" % (mean, mean - h, mean + h),
+                "%+.2f%% +- %.2f%%" % ((1 - mean) * 100, h * 100), "%.4f (%+.2f%%)" % (rate / off, (1 - rate / off) * 100)))
+    if not args.closed:
+        behind = [r for r in runs if r["rate"] < 0.95 * args.rate]
+        if behind:
+            lines.append("note: %d of %d runs fell more than 5%% behind the open-loop rate (%s): the server was "
+                         "starved by other load on its CPU, and those runs batched more" % (
+                             len(behind), len(runs), ", ".join("%s %d: %.0f/s" % (r["mode"], r["round"], r["rate"])
+                                                               for r in behind[:8]) + (" ..." if len(behind) > 8 else "")))
     lines.append("(medians over the rounds; ratios are per round, mode / off of the same round; CPU = all "
                  "server threads' schedstat run time; writer = the sp-writer thread's)")
     return "\n".join(lines)
