@@ -21,7 +21,9 @@ With --closed the load keeps --connections requests outstanding at a rate far ab
 the achieved rate's ratio gets an interval too (served throughput, the issue's first measure). With
 --saturate N the open-loop load stays the CPU measure and each run then sends N more requests
 closed-loop (--saturate-connections outstanding) to the same server: its achieved rate is the served
-throughput at saturation, with medians per mode and an interval on its per-round ratio to `off`.
+throughput at saturation, with medians per mode and an interval on its per-round ratio to `off`, and
+so are the requests it answered per CPU-second of its threads during that load (its capacity on a
+CPU of its own: on a shared machine the wall-clock rate swings with the others' load, this does not).
 
 --service python measures examples/python/service.py (FastAPI + uvicorn + PyTorch on the CPU,
 instrumented through the servprof package, which must be importable: PYTHONPATH) run by --python in
@@ -195,6 +197,7 @@ def one_run(args, mode, work, rnd):
         res = load(args, s.port, args.requests, rnd, args.closed)
         c1, w1, n1 = thread_cpu(s.p.pid)
         sat = load(args, s.port, args.saturate, 2000 + rnd, True, args.saturate_connections) if args.saturate else {}
+        c2 = thread_cpu(s.p.pid)[0]
     finally:
         s.stop()
     ok = res.get("ok", 0)
@@ -205,7 +208,8 @@ def one_run(args, mode, work, rnd):
     if args.saturate and sat.get("ok", 0) < args.saturate:
         raise RuntimeError("%s: saturation load: %d of %d requests answered OK" % (name, sat.get("ok", 0), args.saturate))
     return {"mode": mode, "round": rnd, "ok": ok, "cpu_ns": (c1 - c0) / ok, "writer_ns": (w1 - w0) / ok,
-            "rate": res.get("achieved_rate", 0.0), "sat": sat.get("achieved_rate", 0.0), "threads": (n0, n1)}
+            "rate": res.get("achieved_rate", 0.0), "sat": sat.get("achieved_rate", 0.0),
+            "sat_cpu": 1e9 * sat.get("ok", 0) / (c2 - c1) if args.saturate and c2 > c1 else 0.0, "threads": (n0, n1)}
 
 
 def on_term(signum, frame):
@@ -283,7 +287,8 @@ def main():
             runs.append(got[m])
         print("round %2d: " % rnd + "  ".join("%s %.1f us/req (writer %.2f) %.0f/s%s" % (
             m, got[m]["cpu_ns"] / 1e3, got[m]["writer_ns"] / 1e3, got[m]["rate"],
-            " sat %.0f/s" % got[m]["sat"] if args.saturate else "") for m in modes), flush=True)
+            " sat %.0f/s (%.0f per CPU-s)" % (got[m]["sat"], got[m]["sat_cpu"]) if args.saturate else "")
+            for m in modes), flush=True)
         if rnd >= args.min_rounds:
             widths = [2 * interval(ratios(runs, m, "cpu_ns"))[1] for m in modes if m != "off"]
             for key in rate_keys(args):
@@ -295,16 +300,18 @@ def main():
     print(table)
     if args.out:
         with open(args.out, "w") as f:
-            f.write(table + "\nraw (mode round ok cpu_ns/req writer_ns/req rate saturation_rate threads):\n")
+            f.write(table + "\nraw (mode round ok cpu_ns/req writer_ns/req rate saturation_rate "
+                    "saturation_per_cpu_s threads):\n")
             for r in runs:
-                f.write("%s %d %d %.0f %.0f %.1f %.1f %s\n" % (r["mode"], r["round"], r["ok"], r["cpu_ns"],
-                                                              r["writer_ns"], r["rate"], r["sat"], r["threads"]))
+                f.write("%s %d %d %.0f %.0f %.1f %.1f %.1f %s\n" % (r["mode"], r["round"], r["ok"], r["cpu_ns"],
+                                                                   r["writer_ns"], r["rate"], r["sat"], r["sat_cpu"],
+                                                                   r["threads"]))
     return 0 if reached else 3
 
 
 def rate_keys(args):
     """The run keys that are a served throughput: the closed-loop measured rate, or the saturation run's."""
-    return (["rate"] if args.closed else []) + (["sat"] if args.saturate else [])
+    return (["rate"] if args.closed else []) + (["sat", "sat_cpu"] if args.saturate else [])
 
 
 def ratios(runs, mode, key):
@@ -335,7 +342,10 @@ def render(args, modes, runs, rounds, reached, secs):
         lines.append("")
         if key == "sat":
             lines.append("served throughput at saturation (%d requests closed-loop, %d connections, after each "
-                         "run's measured load):" % (args.saturate, args.saturate_connections))
+                         "run's measured load), wall clock:" % (args.saturate, args.saturate_connections))
+        elif key == "sat_cpu":
+            lines.append("the same saturation load per CPU-second of the server (requests answered / CPU time of all "
+                         "its threads: its capacity on a CPU of its own, whatever else the machine ran):")
         lines.append("%-38s %14s %24s %14s %16s" % ("mode", "req/s (median)", "ratio to off [95% CI]", "throughput cost",
                                                     "median ratio"))
         off = statistics.median(r[key] for r in runs if r["mode"] == "off")
