@@ -17,22 +17,35 @@ sqrt(rounds) over the rounds' ratios (Student's t; the rounds are the independen
 stop when every interval is narrower than the target and at least --min-rounds were run, or at
 --max-rounds or --deadline (then the table says the target was not reached).
 
+With --closed the load keeps --connections requests outstanding at a rate far above capacity, and
+the achieved rate's ratio gets an interval too (served throughput, the issue's first measure). With
+--saturate N the open-loop load stays the CPU measure and each run then sends N more requests
+closed-loop (--saturate-connections outstanding) to the same server: its achieved rate is the served
+throughput at saturation, with medians per mode and an interval on its per-round ratio to `off`, and
+so are the requests it answered per CPU-second of its threads during that load (its capacity on a
+CPU of its own: on a shared machine the wall-clock rate swings with the others' load, this does not).
+
 Besides the total, each mode's interval is split in two (ratios to the same round's `off` total): the
 writer thread alone, and the service's other threads (the recording calls on its own threads). The
 writer's wake-ups (its voluntary context switches) per second of load are counted too.
 
 --compare BIN runs every recording mode a second time with another servprof binary (mode@cmp), in the
-same rounds: a before/after of the recorder with the same `off` reference.
+same rounds: a before/after of the recorder with the same `off` reference (--service serve).
 
-With --closed the load keeps --connections requests outstanding at a rate far above capacity, and
-the achieved rate's ratio gets an interval too (served throughput, the issue's first measure).
+--service python measures examples/python/service.py (FastAPI + uvicorn + PyTorch on the CPU,
+instrumented through the servprof package, which must be importable: PYTHONPATH) run by --python in
+place of `servprof serve`; `servprof load` drives it the same way.
 
-Usage: overhead.py --servprof build/servprof [--device cpu|cuda] [--modes off,rec] [--rate R]
-       [--requests N] [--warm W] [--closed] [--server-arg=--max-batch=32 ...] [--compare BIN] [--out FILE]
-Modes (each with --no-metrics but `metrics`): off (nothing recorded), rec (--trace: the recorder; on
-a CUDA device it adds the default CUPTI mode), nocupti (--trace --no-cupti), lean (--trace
---cupti-lean), launches (--trace --cupti-launches), metrics (serve's defaults: no --trace, the
-recorder kept for live metrics, writing to /dev/null).
+Usage: overhead.py --servprof build/servprof [--service serve|python] [--device cpu|cuda] [--modes off,rec]
+       [--rate R] [--requests N] [--warm W] [--closed | --saturate N] [--server-arg=--max-batch=32 ...]
+       [--compare BIN] [--out FILE]
+Modes of serve (each with --no-metrics but `metrics`): off (nothing recorded), rec (--trace: the
+recorder; on a CUDA device it adds the default CUPTI mode), nocupti (--trace --no-cupti), lean
+(--trace --cupti-lean), launches (--trace --cupti-launches), metrics (serve's defaults: no --trace,
+the recorder kept for live metrics, writing to /dev/null).
+Modes of the Python service: off (no --trace: no recorder, no middleware), rec (--trace
+--no-module-timing: the package's recorder, the ASGI middleware, stages and batches), torch (--trace:
+all that plus servprof.torch's per-module forward timing, the example's default).
 """
 import argparse
 import json
@@ -45,6 +58,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 # Every mode but `metrics` runs with --no-metrics: by default serve keeps a recorder running for its
 # live metrics (docs/metrics.md) even without --trace, so "off" must say so to record nothing.
@@ -64,6 +79,18 @@ MODE_TEXT = {
     "launches": "--trace --cupti-launches",
     "metrics": "defaults: live metrics, no --trace",
 }
+# examples/python/service.py: without --trace it builds no recorder and no middleware
+PY_MODE_ARGS = {
+    "off": [],
+    "rec": ["--trace", "{trace}", "--no-module-timing"],
+    "torch": ["--trace", "{trace}"],
+}
+PY_MODE_TEXT = {
+    "off": "no --trace (nothing recorded)",
+    "rec": "--trace --no-module-timing (recorder)",
+    "torch": "--trace (recorder + servprof.torch)",
+}
+SERVICES = {"serve": (MODE_ARGS, MODE_TEXT), "python": (PY_MODE_ARGS, PY_MODE_TEXT)}
 
 # two-sided 95% quantiles of Student's t by degrees of freedom (published tables)
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
@@ -120,9 +147,12 @@ def thread_cpu(pid):
 class Server:
     def __init__(self, args, mode, work, name):
         self.trace = os.path.join(work, name + ".sptrace")
-        binary = args.compare if mode.endswith("@cmp") else args.servprof
-        extra = [a.replace("{trace}", self.trace) for a in MODE_ARGS[mode.split("@")[0]]]
-        cmd = [binary, "serve", "--port", "0", "--device", args.device] + args.server_arg + extra
+        extra = [a.replace("{trace}", self.trace) for a in SERVICES[args.service][0][mode.split("@")[0]]]
+        if args.service == "python":
+            cmd = [args.python, os.path.join(HERE, "..", "examples", "python", "service.py")]
+        else:
+            cmd = [args.compare if mode.endswith("@cmp") else args.servprof, "serve"]
+        cmd += ["--port", "0", "--device", args.device] + args.server_arg + extra
         if args.pin:
             cmd = ["taskset", "-c", args.server_cpus] + cmd
         self.out = open(os.path.join(work, name + ".out"), "w+")
@@ -156,11 +186,11 @@ class Server:
         self.err.close()
 
 
-def load(args, port, n, seed):
+def load(args, port, n, seed, closed=False, connections=None):
     cmd = [args.servprof, "load", "--url", "http://127.0.0.1:%d/v1/embeddings" % port, "--requests", str(n),
            "--warmup", "0", "--length", "fixed:8", "--no-progress", "--json", "--seed", str(seed),
-           "--connections", str(args.connections)]
-    if args.closed:
+           "--connections", str(connections or args.connections)]
+    if closed:
         cmd += ["--rate", "1000000"]
     else:
         cmd += ["--rate", str(args.rate), "--arrival", "constant"]
@@ -176,10 +206,12 @@ def one_run(args, mode, work, rnd):
     name = "%s-%d" % (mode, rnd)
     s = Server(args, mode, work, name)
     try:
-        load(args, s.port, args.warm, 1000 + rnd)
+        load(args, s.port, args.warm, 1000 + rnd, args.closed)
         c0, w0, n0, k0 = thread_cpu(s.p.pid)
-        res = load(args, s.port, args.requests, rnd)
+        res = load(args, s.port, args.requests, rnd, args.closed)
         c1, w1, n1, k1 = thread_cpu(s.p.pid)
+        sat = load(args, s.port, args.saturate, 2000 + rnd, True, args.saturate_connections) if args.saturate else {}
+        c2 = thread_cpu(s.p.pid)[0]
     finally:
         s.stop()
     ok = res.get("ok", 0)
@@ -187,10 +219,13 @@ def one_run(args, mode, work, rnd):
         raise RuntimeError("%s: no request answered OK" % name)
     if rnd > 1 and os.path.exists(s.trace):
         os.unlink(s.trace)  # round 1's traces stay, for checking what each mode recorded
+    if args.saturate and sat.get("ok", 0) < args.saturate:
+        raise RuntimeError("%s: saturation load: %d of %d requests answered OK" % (name, sat.get("ok", 0), args.saturate))
     dur = res.get("duration_s", 0.0) or 1.0
     return {"mode": mode, "round": rnd, "ok": ok, "cpu_ns": (c1 - c0) / ok, "writer_ns": (w1 - w0) / ok,
             "service_ns": (c1 - c0 - (w1 - w0)) / ok, "wakes_s": (k1 - k0) / dur,
-            "rate": res.get("achieved_rate", 0.0), "threads": (n0, n1)}
+            "rate": res.get("achieved_rate", 0.0), "sat": sat.get("achieved_rate", 0.0),
+            "sat_cpu": 1e9 * sat.get("ok", 0) / (c2 - c1) if args.saturate and c2 > c1 else 0.0, "threads": (n0, n1)}
 
 
 def on_term(signum, frame):
@@ -201,11 +236,18 @@ def main():
     signal.signal(signal.SIGTERM, on_term)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--servprof", required=True)
+    ap.add_argument("--service", choices=sorted(SERVICES), default="serve",
+                    help="serve: `servprof serve`; python: examples/python/service.py (default serve)")
+    ap.add_argument("--python", default="/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable,
+                    help="the interpreter of --service python (default Debian's /usr/bin/python3)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--modes", default="off,rec")
     ap.add_argument("--rate", type=float, default=400.0, help="open-loop requests/s (default 400)")
     ap.add_argument("--closed", action="store_true", help="closed loop: throughput is measured too")
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--saturate", type=int, default=0, metavar="N",
+                    help="after the measured load, N requests closed-loop: served throughput at saturation")
+    ap.add_argument("--saturate-connections", type=int, default=32)
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--warm", type=int, default=300)
     ap.add_argument("--min-rounds", type=int, default=5)
@@ -218,9 +260,20 @@ def main():
     ap.add_argument("--compare", default=None, help="another servprof binary: each recording mode runs with it too (mode@cmp)")
     args = ap.parse_args()
     modes = args.modes.split(",")
-    if "off" not in modes or any(m not in MODE_ARGS for m in modes):
-        ap.error("--modes: a comma-separated list of %s including off" % ", ".join(MODE_ARGS))
+    mode_args = SERVICES[args.service][0]
+    if "off" not in modes or any(m not in mode_args for m in modes) or len(set(modes)) != len(modes):
+        ap.error("--modes: a comma-separated list of %s (--service %s) including off, each once" %
+                 (", ".join(mode_args), args.service))
+    if args.closed and args.saturate:
+        ap.error("--saturate: the open-loop measure's companion; with --closed the measured load is closed-loop already")
+    for name in ("rate", "requests", "warm", "connections", "saturate_connections", "min_rounds", "max_rounds"):
+        if getattr(args, name) <= 0:
+            ap.error("--%s must be positive" % name.replace("_", "-"))
+    if args.saturate < 0:
+        ap.error("--saturate must be 0 (off) or positive")
     if args.compare:
+        if args.service != "serve":
+            ap.error("--compare: a second servprof binary for --service serve")
         if not os.access(args.compare, os.X_OK):
             ap.error("--compare %s: not an executable" % args.compare)
         modes += [m + "@cmp" for m in modes if m != "off"]
@@ -232,11 +285,15 @@ def main():
     args.load_cpus = "1" if ncpu <= 2 else "%d-%d" % (half, ncpu - 1)
     work = args.work or tempfile.mkdtemp(prefix="servprof-overhead.")
     os.makedirs(work, exist_ok=True)
-    print("servprof overhead: device %s, modes %s, %s, %d requests per run (+%d warm-up), server on CPU %s, "
-          "load on CPU %s; work dir %s" % (args.device, ",".join(modes),
-          "closed loop, %d connections" % args.connections if args.closed else "open loop at %.0f/s" % args.rate,
-          args.requests, args.warm, args.server_cpus if args.pin else "any", args.load_cpus if args.pin else "any",
-          work), flush=True)
+    print("servprof overhead: %s, device %s, modes %s, %s, %d requests per run (+%d warm-up)%s, server on CPU %s, "
+          "load on CPU %s; work dir %s" % (
+              "servprof serve" if args.service == "serve" else "examples/python/service.py (%s)" % args.python,
+              args.device, ",".join(modes),
+              "closed loop, %d connections" % args.connections if args.closed else "open loop at %.0f/s" % args.rate,
+              args.requests, args.warm,
+              ", then %d closed-loop over %d connections (saturation)" % (args.saturate, args.saturate_connections)
+              if args.saturate else "",
+              args.server_cpus if args.pin else "any", args.load_cpus if args.pin else "any", work), flush=True)
     t0 = time.monotonic()
     runs = []
     rnd = 0
@@ -251,12 +308,14 @@ def main():
         for m in order:
             got[m] = one_run(args, m, work, rnd)
             runs.append(got[m])
-        print("round %2d: " % rnd + "  ".join("%s %.1f us/req (writer %.2f) %.0f/s" % (
-            m, got[m]["cpu_ns"] / 1e3, got[m]["writer_ns"] / 1e3, got[m]["rate"]) for m in modes), flush=True)
+        print("round %2d: " % rnd + "  ".join("%s %.1f us/req (writer %.2f) %.0f/s%s" % (
+            m, got[m]["cpu_ns"] / 1e3, got[m]["writer_ns"] / 1e3, got[m]["rate"],
+            " sat %.0f/s (%.0f per CPU-s)" % (got[m]["sat"], got[m]["sat_cpu"]) if args.saturate else "")
+            for m in modes), flush=True)
         if rnd >= args.min_rounds:
             widths = [2 * interval(ratios(runs, m, "cpu_ns"))[1] for m in modes if m != "off"]
-            if args.closed:
-                widths += [2 * interval(ratios(runs, m, "rate"))[1] for m in modes if m != "off"]
+            for key in rate_keys(args):
+                widths += [2 * interval(ratios(runs, m, key))[1] for m in modes if m != "off"]
             if all(w < args.target_width for w in widths):
                 reached = True
                 break
@@ -264,11 +323,18 @@ def main():
     print(table)
     if args.out:
         with open(args.out, "w") as f:
-            f.write(table + "\nraw (mode round ok cpu_ns/req writer_ns/req rate threads writer_wakeups/s):\n")
+            f.write(table + "\nraw (mode round ok cpu_ns/req writer_ns/req rate saturation_rate "
+                    "saturation_per_cpu_s threads writer_wakeups/s):\n")
             for r in runs:
-                f.write("%s %d %d %.0f %.0f %.1f %s %.1f\n" % (r["mode"], r["round"], r["ok"], r["cpu_ns"], r["writer_ns"],
-                                                              r["rate"], r["threads"], r["wakes_s"]))
+                f.write("%s %d %d %.0f %.0f %.1f %.1f %.1f %s %.1f\n" % (
+                    r["mode"], r["round"], r["ok"], r["cpu_ns"], r["writer_ns"], r["rate"], r["sat"], r["sat_cpu"],
+                    r["threads"], r["wakes_s"]))
     return 0 if reached else 3
+
+
+def rate_keys(args):
+    """The run keys that are a served throughput: the closed-loop measured rate, or the saturation run's."""
+    return (["rate"] if args.closed else []) + (["sat", "sat_cpu"] if args.saturate else [])
 
 
 def ratios(runs, mode, key, ref_key=None):
@@ -281,12 +347,9 @@ def ratios(runs, mode, key, ref_key=None):
             if mode in v and "off" in v and v["off"][ref_key] > 0]
 
 
-def mode_text(m):
-    base, _, cmp = m.partition("@")
-    return MODE_TEXT[base] + (" [--compare binary]" if cmp else "")
-
-
 def render(args, modes, runs, rounds, reached, secs):
+    base_text = SERVICES[args.service][1]
+    text = {m: base_text[m.split("@")[0]] + (" [--compare binary]" if m.endswith("@cmp") else "") for m in modes}
     lines = ["", "==== recording overhead: server CPU per request, %d rounds, %.0f s (%s)" % (
         rounds, secs, "every 95%% interval narrower than %.1f%%" % (args.target_width * 100) if reached
         else "target width NOT reached")]
@@ -296,11 +359,11 @@ def render(args, modes, runs, rounds, reached, secs):
         cpu = statistics.median(r["cpu_ns"] for r in runs if r["mode"] == m) / 1e3
         wr = statistics.median(r["writer_ns"] for r in runs if r["mode"] == m) / 1e3
         if m == "off":
-            lines.append("%-38s %14.2f %16.3f %24s %14s" % (mode_text(m), cpu, wr, "1 (reference)", "-"))
+            lines.append("%-38s %14.2f %16.3f %24s %14s" % (text[m], cpu, wr, "1 (reference)", "-"))
             continue
         mean, h = interval(ratios(runs, m, "cpu_ns"))
         lines.append("%-38s %14.2f %16.3f %24s %14s" % (
-            mode_text(m), cpu, wr, "%.4f [%.4f, %.4f]" % (mean, mean - h, mean + h),
+            text[m], cpu, wr, "%.4f [%.4f, %.4f]" % (mean, mean - h, mean + h),
             "%+.2f%% +- %.2f%%" % ((mean - 1) * 100, h * 100)))
     lines.append("")
     lines.append("split of each mode's overhead, in % of the same round's off CPU per request [95% CI]:")
@@ -311,19 +374,35 @@ def render(args, modes, runs, rounds, reached, secs):
         wm, wh = interval(ratios(runs, m, "writer_ns", "cpu_ns"))
         sm, sh = interval(ratios(runs, m, "service_ns", "cpu_ns"))
         wk = statistics.median(r["wakes_s"] for r in runs if r["mode"] == m)
-        lines.append("%-38s %22s %22s %18.1f" % (mode_text(m), "%+.3f%% +- %.3f%%" % (wm * 100, wh * 100),
+        lines.append("%-38s %22s %22s %18.1f" % (text[m], "%+.3f%% +- %.3f%%" % (wm * 100, wh * 100),
                                                   "%+.2f%% +- %.2f%%" % ((sm - 1) * 100, sh * 100), wk))
-    if args.closed:
+    for key in rate_keys(args):
         lines.append("")
-        lines.append("%-38s %14s %24s %14s" % ("mode", "req/s (median)", "ratio to off [95% CI]", "throughput cost"))
+        if key == "sat":
+            lines.append("served throughput at saturation (%d requests closed-loop, %d connections, after each "
+                         "run's measured load), wall clock:" % (args.saturate, args.saturate_connections))
+        elif key == "sat_cpu":
+            lines.append("the same saturation load per CPU-second of the server (requests answered / CPU time of all "
+                         "its threads: its capacity on a CPU of its own, whatever else the machine ran):")
+        lines.append("%-38s %14s %24s %14s %16s" % ("mode", "req/s (median)", "ratio to off [95% CI]", "throughput cost",
+                                                    "median ratio"))
+        off = statistics.median(r[key] for r in runs if r["mode"] == "off")
         for m in modes:
-            rate = statistics.median(r["rate"] for r in runs if r["mode"] == m)
+            rate = statistics.median(r[key] for r in runs if r["mode"] == m)
             if m == "off":
-                lines.append("%-38s %14.0f %24s %14s" % (mode_text(m), rate, "1 (reference)", "-"))
+                lines.append("%-38s %14.0f %24s %14s %16s" % (text[m], rate, "1 (reference)", "-", "-"))
                 continue
-            mean, h = interval(ratios(runs, m, "rate"))
-            lines.append("%-38s %14.0f %24s %14s" % (mode_text(m), rate, "%.4f [%.4f, %.4f]" % (mean, mean - h, mean + h),
-                                                     "%+.2f%% +- %.2f%%" % ((1 - mean) * 100, h * 100)))
+            mean, h = interval(ratios(runs, m, key))
+            lines.append("%-38s %14.0f %24s %14s %16s" % (
+                text[m], rate, "%.4f [%.4f, %.4f]" % (mean, mean - h, mean + h),
+                "%+.2f%% +- %.2f%%" % ((1 - mean) * 100, h * 100), "%.4f (%+.2f%%)" % (rate / off, (1 - rate / off) * 100)))
+    if not args.closed:
+        behind = [r for r in runs if r["rate"] < 0.95 * args.rate]
+        if behind:
+            lines.append("note: %d of %d runs fell more than 5%% behind the open-loop rate (%s): the server was "
+                         "starved by other load on its CPU, and those runs batched more" % (
+                             len(behind), len(runs), ", ".join("%s %d: %.0f/s" % (r["mode"], r["round"], r["rate"])
+                                                               for r in behind[:8]) + (" ..." if len(behind) > 8 else "")))
     lines.append("(medians over the rounds; ratios are per round, mode / off of the same round; CPU = all "
                  "server threads' schedstat run time; writer = the sp-writer thread's)")
     return "\n".join(lines)

@@ -71,6 +71,9 @@ def parse_args(argv):
     ap.add_argument("--cuda-graphs", action="store_true", help="replay each batch shape as a CUDA graph")
     ap.add_argument("--cupti-mode", choices=("lean", "launches"), default="lean")
     ap.add_argument("--torch-threads", type=int, default=1)
+    ap.add_argument("--no-module-timing", action="store_true",
+                    help="with --trace on the CPU: record requests, stages and batches but not each module's "
+                    "forward (no servprof.torch hooks; bench/overhead.py's recorder-only mode)")
     ap.add_argument("--duration", type=float, default=0, help="stop after S seconds (0: until SIGINT/SIGTERM)")
     ap.add_argument("--app", choices=("auto", "fastapi", "asgi"), default="auto",
                     help="FastAPI, or the same handlers as a plain ASGI app (auto: FastAPI when installed)")
@@ -313,7 +316,7 @@ def main(argv=None):
         for k, v in props.items():
             rec.set_property(k, str(v))
         from servprof import torch as sp_torch
-        att = sp_torch.attach(rec, model, device=a.device, cupti_mode=a.cupti_mode)
+        att = sp_torch.attach(rec, None if a.no_module_timing else model, device=a.device, cupti_mode=a.cupti_mode)
         if a.device == "cuda":
             print("service: device: %s, %s" % (torch.cuda.get_device_name(0), "CUPTI records kernels and copies"
                   if att.cupti else "device activity NOT recorded: %s" % att.cupti_error), file=sys.stderr)
