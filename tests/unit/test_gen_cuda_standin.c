@@ -23,6 +23,7 @@ int main(void)
 #include <jansson.h>
 
 #include "post_json.h"
+#include "standin_tally_testutil.h"
 
 #include "model/events_int.h"
 #include "serve/gen_int.h"
@@ -168,35 +169,22 @@ int main(void)
     if (st != SP_OK)
         fprintf(stderr, "load: %s\n", err);
     CHECK(st == SP_OK);
-    size_t kern = 0, h2d = 0, d2h = 0, untied = 0, outside = 0, cpu_ops = 0;
-    for (size_t i = 0; st == SP_OK && i < ev->n_acts; i++) {
-        const sp_ev_activity *a = &ev->acts[i];
-        const char *nm = a->name != SP_EV_NONE ? sp_str_get(&ev->strings, a->name) : NULL;
-        if (a->kind == SP_ACT_KERNEL && nm && strcmp(nm, "standin_pool") != 0)
-            cpu_ops++;
-        if (a->batch == SP_EV_NONE) {
-            untied++;
-            continue;
-        }
-        const sp_ev_batch *b = &ev->batches[a->batch];
-        outside += a->start_ns < b->start_ns || a->end_ns > b->end_ns;
-        kern += a->kind == SP_ACT_KERNEL;
-        h2d += a->kind == SP_ACT_H2D;
-        d2h += a->kind == SP_ACT_D2H;
-    }
+    standin_tally t = {0};
+    if (st == SP_OK)
+        t = standin_tally_of(ev);
     printf("trace: %zu steps, %zu kernels, %zu h2d, %zu d2h, %zu untied, %zu outside their step, %zu other kernels\n",
-           st == SP_OK ? ev->n_batches : 0, kern, h2d, d2h, untied, outside, cpu_ops);
+           st == SP_OK ? ev->n_batches : 0, t.kern, t.h2d, t.d2h, t.untied, t.outside, t.cpu_ops);
     if (st == SP_OK) {
         CHECK_EQ_U64(ev->n_batches, 3 * MAX_TOKENS);
         const char *dev = sp_events_property(ev, 0, "device");
         CHECK(dev && strcmp(dev, "cuda") == 0);
     }
-    CHECK_EQ_U64(kern, 3 * MAX_TOKENS);
-    CHECK_EQ_U64(h2d, 3 * MAX_TOKENS);
-    CHECK_EQ_U64(d2h, 3 * MAX_TOKENS);
-    CHECK_EQ_U64(untied, 0);
-    CHECK_EQ_U64(outside, 0);
-    CHECK_EQ_U64(cpu_ops, 0);
+    CHECK_EQ_U64(t.kern, 3 * MAX_TOKENS);
+    CHECK_EQ_U64(t.h2d, 3 * MAX_TOKENS);
+    CHECK_EQ_U64(t.d2h, 3 * MAX_TOKENS);
+    CHECK_EQ_U64(t.untied, 0);
+    CHECK_EQ_U64(t.outside, 0);
+    CHECK_EQ_U64(t.cpu_ops, 0);
     sp_events_destroy(ev);
     unlink(path);
     return sp_test_done("test_gen_cuda_standin");

@@ -27,6 +27,7 @@ int main(void)
 #include <jansson.h>
 
 #include "post_json.h"
+#include "standin_tally_testutil.h"
 
 #include "model/events_int.h"
 #include "serve/serve_int.h"
@@ -195,33 +196,19 @@ static void served_run(void)
     if (st != SP_OK)
         fprintf(stderr, "load: %s\n", err);
     CHECK(st == SP_OK);
-    size_t nb = ev->n_batches, kern = 0, h2d = 0, d2h = 0, untied = 0, outside = 0, cpu_ops = 0;
-    for (size_t i = 0; i < ev->n_acts; i++) {
-        const sp_ev_activity *a = &ev->acts[i];
-        const char *nm = a->name != SP_EV_NONE ? sp_str_get(&ev->strings, a->name) : NULL;
-        if (a->kind == SP_ACT_KERNEL && nm && strcmp(nm, "standin_pool") != 0)
-            cpu_ops++;
-        if (a->batch == SP_EV_NONE) {
-            untied++;
-            continue;
-        }
-        const sp_ev_batch *b = &ev->batches[a->batch];
-        outside += a->start_ns < b->start_ns || a->end_ns > b->end_ns;
-        kern += a->kind == SP_ACT_KERNEL;
-        h2d += a->kind == SP_ACT_H2D;
-        d2h += a->kind == SP_ACT_D2H;
-    }
+    size_t nb = ev->n_batches;
+    standin_tally t = standin_tally_of(ev);
     printf("trace: %zu batches, %zu kernels, %zu h2d, %zu d2h, %zu untied, %zu outside their batch, %zu launches, "
            "%zu other kernels\n",
-           nb, kern, h2d, d2h, untied, outside, ev->n_launches, cpu_ops);
+           nb, t.kern, t.h2d, t.d2h, t.untied, t.outside, ev->n_launches, t.cpu_ops);
     CHECK_EQ_U64(nb, 8);
-    CHECK_EQ_U64(kern, 8);
-    CHECK_EQ_U64(h2d, 8);
-    CHECK_EQ_U64(d2h, 8);
-    CHECK_EQ_U64(untied, 0);
-    CHECK_EQ_U64(outside, 0); /* one host clock: the work lies inside the batch window exactly */
+    CHECK_EQ_U64(t.kern, 8);
+    CHECK_EQ_U64(t.h2d, 8);
+    CHECK_EQ_U64(t.d2h, 8);
+    CHECK_EQ_U64(t.untied, 0);
+    CHECK_EQ_U64(t.outside, 0); /* one host clock: the work lies inside the batch window exactly */
     CHECK_EQ_U64(ev->n_launches, 8);
-    CHECK_EQ_U64(cpu_ops, 0);
+    CHECK_EQ_U64(t.cpu_ops, 0);
     const char *dev = sp_events_property(ev, 0, "device");
     CHECK(dev && strcmp(dev, "cuda") == 0);
     sp_events_destroy(ev);
