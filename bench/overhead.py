@@ -29,6 +29,11 @@ Besides the total, each mode's interval is split in two (ratios to the same roun
 writer thread alone, and the service's other threads (the recording calls on its own threads). The
 writer's wake-ups (its voluntary context switches) per second of load are counted too.
 
+--concurrent runs a round's modes at the same time instead of one after another: each mode's server
+and its load share a CPU of their own (CPU i+round mod ncpu for the i-th mode), the loads start together,
+so a build or a burst of another process's work lands on every mode of the round, and the per-round
+ratio cancels most of it (open loop only; as many CPUs as modes).
+
 --compare BIN runs every recording mode a second time with another servprof binary (mode@cmp), in the
 same rounds: a before/after of the recorder with the same `off` reference (--service serve).
 
@@ -57,6 +62,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -145,7 +151,7 @@ def thread_cpu(pid):
 
 
 class Server:
-    def __init__(self, args, mode, work, name):
+    def __init__(self, args, mode, work, name, cpus=None):
         self.trace = os.path.join(work, name + ".sptrace")
         extra = [a.replace("{trace}", self.trace) for a in SERVICES[args.service][0][mode.split("@")[0]]]
         if args.service == "python":
@@ -154,7 +160,7 @@ class Server:
             cmd = [args.compare if mode.endswith("@cmp") else args.servprof, "serve"]
         cmd += ["--port", "0", "--device", args.device] + args.server_arg + extra
         if args.pin:
-            cmd = ["taskset", "-c", args.server_cpus] + cmd
+            cmd = ["taskset", "-c", cpus or args.server_cpus] + cmd
         self.out = open(os.path.join(work, name + ".out"), "w+")
         self.err = open(os.path.join(work, name + ".err"), "w+")
         self.p = subprocess.Popen(cmd, stdout=self.out, stderr=self.err)
@@ -186,7 +192,7 @@ class Server:
         self.err.close()
 
 
-def load(args, port, n, seed, closed=False, connections=None):
+def load(args, port, n, seed, closed=False, connections=None, cpus=None):
     cmd = [args.servprof, "load", "--url", "http://127.0.0.1:%d/v1/embeddings" % port, "--requests", str(n),
            "--warmup", "0", "--length", "fixed:8", "--no-progress", "--json", "--seed", str(seed),
            "--connections", str(connections or args.connections)]
@@ -195,7 +201,7 @@ def load(args, port, n, seed, closed=False, connections=None):
     else:
         cmd += ["--rate", str(args.rate), "--arrival", "constant"]
     if args.pin:
-        cmd = ["taskset", "-c", args.load_cpus] + cmd
+        cmd = ["taskset", "-c", cpus or args.load_cpus] + cmd
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError("load failed: %s" % r.stderr[-2000:])
@@ -214,18 +220,64 @@ def one_run(args, mode, work, rnd):
         c2 = thread_cpu(s.p.pid)[0]
     finally:
         s.stop()
-    ok = res.get("ok", 0)
-    if ok <= 0:
-        raise RuntimeError("%s: no request answered OK" % name)
-    if rnd > 1 and os.path.exists(s.trace):
-        os.unlink(s.trace)  # round 1's traces stay, for checking what each mode recorded
     if args.saturate and sat.get("ok", 0) < args.saturate:
         raise RuntimeError("%s: saturation load: %d of %d requests answered OK" % (name, sat.get("ok", 0), args.saturate))
+    run = figures(mode, rnd, s, (c0, w0, n0, k0), (c1, w1, n1, k1), res)
+    run.update(sat=sat.get("achieved_rate", 0.0),
+               sat_cpu=1e9 * sat.get("ok", 0) / (c2 - c1) if args.saturate and c2 > c1 else 0.0)
+    return run
+
+
+def figures(mode, rnd, server, before, after, res):
+    """One run's figures from its server's thread_cpu() before and after the measured load."""
+    (c0, w0, n0, k0), (c1, w1, n1, k1) = before, after
+    ok = res.get("ok", 0)
+    if ok <= 0:
+        raise RuntimeError("%s-%d: no request answered OK" % (mode, rnd))
+    if rnd > 1 and os.path.exists(server.trace):
+        os.unlink(server.trace)  # round 1's traces stay, for checking what each mode recorded
     dur = res.get("duration_s", 0.0) or 1.0
     return {"mode": mode, "round": rnd, "ok": ok, "cpu_ns": (c1 - c0) / ok, "writer_ns": (w1 - w0) / ok,
             "service_ns": (c1 - c0 - (w1 - w0)) / ok, "wakes_s": (k1 - k0) / dur,
-            "rate": res.get("achieved_rate", 0.0), "sat": sat.get("achieved_rate", 0.0),
-            "sat_cpu": 1e9 * sat.get("ok", 0) / (c2 - c1) if args.saturate and c2 > c1 else 0.0, "threads": (n0, n1)}
+            "rate": res.get("achieved_rate", 0.0), "sat": 0.0, "sat_cpu": 0.0, "threads": (n0, n1)}
+
+
+def concurrent_round(args, modes, work, rnd):
+    """--concurrent: every mode's server at once, each with its own load on a CPU of its own (server and
+    load pinned together, the CPUs rotated each round), the loads started together: whatever else the
+    machine runs falls on every mode of the round alike, so the per-round ratio keeps less of it."""
+    ncpu = os.cpu_count() or 1
+    cpu = {m: str((i + rnd - 1) % ncpu) for i, m in enumerate(modes)}
+    servers = {}
+    try:
+        for m in modes:
+            servers[m] = Server(args, m, work, "%s-%d" % (m, rnd), cpu[m])
+
+        def together(n, seed_base, closed):
+            out, errs = {}, []
+
+            def one(m):
+                try:
+                    out[m] = load(args, servers[m].port, n, seed_base + rnd, closed, cpus=cpu[m])
+                except Exception as e:  # reported below, after every load ended
+                    errs.append("%s: %s" % (m, e))
+            ts = [threading.Thread(target=one, args=(m,)) for m in modes]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            if errs:
+                raise RuntimeError("; ".join(errs))
+            return out
+
+        together(args.warm, 1000, args.closed)
+        before = {m: thread_cpu(servers[m].p.pid) for m in modes}
+        res = together(args.requests, 0, args.closed)
+        after = {m: thread_cpu(servers[m].p.pid) for m in modes}
+    finally:
+        for s in servers.values():
+            s.stop()
+    return {m: figures(m, rnd, servers[m], before[m], after[m], res[m]) for m in modes}
 
 
 def on_term(signum, frame):
@@ -257,6 +309,9 @@ def main():
     ap.add_argument("--server-arg", action="append", default=[], help="one extra serve argument (repeat)")
     ap.add_argument("--work", default=None)
     ap.add_argument("--out", default=None, help="also write the table and the raw runs here")
+    ap.add_argument("--concurrent", action="store_true",
+                    help="run every mode of a round at the same time, each server and its load on a CPU of its own "
+                         "(rotated each round): the machine's other load falls on all modes alike")
     ap.add_argument("--compare", default=None, help="another servprof binary: each recording mode runs with it too (mode@cmp)")
     args = ap.parse_args()
     modes = args.modes.split(",")
@@ -277,6 +332,11 @@ def main():
         if not os.access(args.compare, os.X_OK):
             ap.error("--compare %s: not an executable" % args.compare)
         modes += [m + "@cmp" for m in modes if m != "off"]
+    if args.concurrent:
+        if args.saturate or args.closed:
+            ap.error("--concurrent: open-loop CPU per request only (a saturating load would take the other modes' CPU)")
+        if len(modes) > (os.cpu_count() or 1):
+            ap.error("--concurrent: %d modes need as many CPUs, this machine has %d" % (len(modes), os.cpu_count() or 1))
     args.server_arg = [a for x in args.server_arg for a in x.split("=", 1)] if args.server_arg else []
     ncpu = os.cpu_count() or 1
     args.pin = ncpu >= 2 and subprocess.run(["which", "taskset"], capture_output=True).returncode == 0
@@ -293,7 +353,12 @@ def main():
               args.requests, args.warm,
               ", then %d closed-loop over %d connections (saturation)" % (args.saturate, args.saturate_connections)
               if args.saturate else "",
-              args.server_cpus if args.pin else "any", args.load_cpus if args.pin else "any", work), flush=True)
+              args.server_cpus if args.pin else "any", args.load_cpus if args.pin else "any", work)
+          if not args.concurrent else
+          "servprof overhead: %s, device %s, modes %s at the same time, each server with its own load on a CPU of its "
+          "own (rotated each round), open loop at %.0f/s, %d requests per run (+%d warm-up); work dir %s" % (
+              "servprof serve" if args.service == "serve" else "examples/python/service.py (%s)" % args.python,
+              args.device, ",".join(modes), args.rate, args.requests, args.warm, work), flush=True)
     t0 = time.monotonic()
     runs = []
     rnd = 0
@@ -304,10 +369,14 @@ def main():
             break
         rnd += 1
         order = modes[(rnd - 1) % len(modes):] + modes[:(rnd - 1) % len(modes)]
-        got = {}
-        for m in order:
-            got[m] = one_run(args, m, work, rnd)
-            runs.append(got[m])
+        if args.concurrent:
+            got = concurrent_round(args, modes, work, rnd)
+            runs += [got[m] for m in modes]
+        else:
+            got = {}
+            for m in order:
+                got[m] = one_run(args, m, work, rnd)
+                runs.append(got[m])
         print("round %2d: " % rnd + "  ".join("%s %.1f us/req (writer %.2f) %.0f/s%s" % (
             m, got[m]["cpu_ns"] / 1e3, got[m]["writer_ns"] / 1e3, got[m]["rate"],
             " sat %.0f/s (%.0f per CPU-s)" % (got[m]["sat"], got[m]["sat_cpu"]) if args.saturate else "")
