@@ -177,8 +177,9 @@ class Server:
             time.sleep(0.05)
         if self.port is None:
             self.err.seek(0)
+            why = self.err.read()[-2000:]
             self.stop()
-            raise RuntimeError("server (%s) did not start: %s" % (" ".join(cmd), self.err.read()[-2000:]))
+            raise RuntimeError("server (%s) did not start within 60 s: %s" % (" ".join(cmd), why))
 
     def stop(self):
         if self.p.poll() is None:
