@@ -19,8 +19,6 @@ void sp_ana_free(sp_ana *a)
     if (!a)
         return;
     free(a->reqs);
-    free(a->life_lo);
-    free(a->life_hi);
     free(a->b);
     free(a->seg_s);
     free(a->seg_label);

@@ -75,7 +75,6 @@ typedef struct sp_ana {
     /* analysed requests (indexes into ev->requests) */
     uint32_t *reqs;
     size_t n_reqs;
-    uint64_t *life_lo, *life_hi;   /* per analysed request: [lo, hi) of its life (client merge) */
     /* batches */
     sp_ana_batch *b;
     uint64_t *seg_s;               /* batch pieces: start (see first_seg) */

@@ -789,7 +789,7 @@ static sp_status batch_pieces(const sp_ana *a, const sp_ev_request *q, req_scrat
     return st;
 }
 
-/* Analysed request i's life and stage times (DESIGN section 3) into a->life*, a->times and
+/* Analysed request i's life and stage times (DESIGN section 3) into a->life, a->times and
  * a->padding. */
 static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
 {
@@ -802,8 +802,6 @@ static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
     sp_ana_life_bounds(q, &lo, &hi);
     if (sp_ana_has_client(q))
         tm[a->st_network] += (q->arrival_ns - lo) + (hi - q->done_ns);
-    a->life_lo[i] = lo;
-    a->life_hi[i] = hi;
     a->life[i] = hi - lo;
     sp_status st = batch_pieces(a, q, rs);
     if (st)
@@ -929,9 +927,7 @@ sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
     a->times = calloc(n ? n * ns : 1, sizeof *a->times);
     a->padding = calloc(n ? n : 1, sizeof *a->padding);
     a->life = malloc((n ? n : 1) * sizeof *a->life);
-    a->life_lo = malloc((n ? n : 1) * sizeof *a->life_lo);
-    a->life_hi = malloc((n ? n : 1) * sizeof *a->life_hi);
-    if (!a->times || !a->padding || !a->life || !a->life_lo || !a->life_hi)
+    if (!a->times || !a->padding || !a->life)
         st = SP_ERR_NOMEM;
     a->paint = rs; /* kept for sp_ana_request_pieces; sp_ana_free frees it */
     if (st)
