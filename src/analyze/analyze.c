@@ -1,6 +1,6 @@
 /* sp_analyze: the analysis pipeline. Checks the options, finishes the event set, then runs the stages
- * in order (partition, outcomes, stage rows and shares, request and clock figures, padding, the
- * per-request rows when asked, GPU timeline, cost, verdict, the timeline slice when detail is kept,
+ * in order (partition, GPU timeline, outcomes, stage rows and shares, request and clock figures,
+ * padding, the per-request rows when asked, cost, verdict, the timeline slice when detail is kept,
  * data quality) over one working context and hands back the report they filled. Each stage lives in
  * its own file; the report object is report_store.c. */
 #include <stdlib.h>
@@ -48,6 +48,12 @@ static sp_status run_stages(sp_ana *a, char *err, size_t errlen)
     sp_status st = sp_ana_partition(a, err, errlen);
     if (!st)
         release_spans(a);
+    /* the GPU timeline reads only the set's activity and launches and the partition's device list:
+     * early, so that its launches can go before the stage rows' scratch */
+    if (!st)
+        st = sp_ana_gpu(a);
+    if (!st && a->opt.release_events)
+        sp_ev_release_launches(a->ev);
     if (!st)
         st = sp_ana_outcomes(a, err, errlen);
     if (!st)
@@ -62,10 +68,6 @@ static sp_status run_stages(sp_ana *a, char *err, size_t errlen)
         st = sp_ana_padding(a);
     if (!st && a->opt.keep_requests)
         st = sp_ana_request_rows(a, &a->detail->requests);
-    if (!st)
-        st = sp_ana_gpu(a);
-    if (!st && a->opt.release_events)
-        sp_ev_release_launches(a->ev);
     if (!st)
         st = sp_ana_cost(a);
     if (!st)
