@@ -4,8 +4,8 @@
  * of its Kineto traces (a GPU timeline with few requests or none, CUDA graph launches), synth runs (CPU
  * and GPU backends, several seeds and batch caps), and native traces written by the recorder with
  * overlapping batches, activity tied by id and by window, launches, outcomes, statuses, requests left
- * without a request record, text labels and stage spans in any order, alone, two files together, and
- * one cut short (no end record, a lost tail). */
+ * without a request record, text labels and stage spans in any order, alone, two files together, one
+ * with generation steps and tokens, and one cut short (no end record, a lost tail). */
 #ifndef SERVPROF_TEST_ANALYZE_ROUTES_TESTUTIL_H
 #define SERVPROF_TEST_ANALYZE_ROUTES_TESTUTIL_H
 
@@ -65,8 +65,9 @@ static inline char *ar_report_bytes(const sp_report *r, size_t *len)
 /* A native trace of a random serving mix written by the recorder: `nreq` requests in batches that
  * may overlap, kernels and copies tied by batch id or left to the window, launches, some outcomes
  * and statuses, some requests with no request record (skipped and counted under lenient), some text
- * labels, spans in any order. */
-static inline void ar_write_native(const char *path, unsigned nreq, uint64_t *rng)
+ * labels, spans in any order. With `generation`, each batch is a generation step (members in prefill
+ * or decode) and each request's three output tokens are recorded. */
+static inline void ar_write_native_mix(const char *path, unsigned nreq, int generation, uint64_t *rng)
 {
     sp_recorder_options o;
     sp_recorder_options_init(&o);
@@ -97,12 +98,28 @@ static inline void ar_write_native(const char *path, unsigned nreq, uint64_t *rn
                 int ll = snprintf(lbl, sizeof lbl, "req-%llu", (unsigned long long)id);
                 sp_record_request_label(rec, id, lbl, (size_t)ll);
             }
+            if (generation)
+                for (uint64_t k = 0; k < 3; k++)
+                    sp_record_token(rec, id, k, be + (done - be) * k / 3);
             sp_record_stage(rec, id, SP_STAGE_POSTPROCESS, be, done);
             sp_record_stage(rec, id, SP_STAGE_PREPROCESS, arr, arr + xs64_in(rng, 1000, 15000));
             if (xs64_in(rng, 0, 1))
                 sp_record_stage(rec, id, SP_STAGE_QUEUE, arr + 15000, bs);
         }
-        sp_record_batch(rec, batch, m, size, bs, be, xs64_in(rng, 0, 300), 300);
+        if (generation) {
+            uint8_t ph[8];
+            uint32_t tk[8];
+            uint64_t eff = 0;
+            for (unsigned i = 0; i < size; i++) {
+                ph[i] = (uint8_t)(i % 2 ? SP_PHASE_DECODE : SP_PHASE_PREFILL);
+                tk[i] = i % 2 ? 1 : 16;
+                eff += tk[i];
+            }
+            sp_step_record st = {batch, bs, be, eff, 16 * size, xs64_in(rng, 0, 900), 1000, size, m, ph, tk};
+            sp_record_step(rec, &st);
+        } else {
+            sp_record_batch(rec, batch, m, size, bs, be, xs64_in(rng, 0, 300), 300);
+        }
         for (int k = 0; k < 3; k++) {
             uint64_t ks = bs + xs64_in(rng, 0, 50000), ke = ks + xs64_in(rng, 1000, 100000);
             sp_kernel_record kr = {xs64_in(rng, 0, 5) ? batch : SP_NO_BATCH, kn[xs64_in(rng, 0, 2)], 0,
@@ -119,8 +136,13 @@ static inline void ar_write_native(const char *path, unsigned nreq, uint64_t *rn
     sp_recorder_close(rec);
 }
 
+static inline void ar_write_native(const char *path, unsigned nreq, uint64_t *rng)
+{
+    ar_write_native_mix(path, nreq, 0, rng);
+}
+
 /* How many inputs ar_each_trace hands over. */
-#define AR_TRACES (5 + 6 + 5 + 1)
+#define AR_TRACES (5 + 6 + 5 + 1 + 1)
 
 /* Calls fn(paths, n, lenient, user) for each input above (AR_TRACES calls); `tag` names the
  * temporary files. */
@@ -167,6 +189,10 @@ static inline void ar_each_trace(const char *tag, uint64_t *rng,
             fn(two, 2, 1, user);
         }
     }
+    /* generation steps and tokens, native */
+    ar_write_native_mix(tmp[1], 1200, 1, rng);
+    const char *g = tmp[1];
+    fn(&g, 1, 1, user);
     /* cut short: the tail of the last file lost with its end record (a kill -9) */
     FILE *f = fopen(tmp[0], "rb");
     long size = -1;

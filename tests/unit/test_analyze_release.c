@@ -10,7 +10,8 @@
  *    on one thread and on two. JSON, text and rows must be byte-identical to the plain analysis.
  * 2. After a release: the set's files and properties still read; analysing it again, loading into
  *    it, the Perfetto and OTLP writers and the what-if workload are SP_ERR_STATE. A trace with
- *    generation data keeps its spans (the generation tables paint the requests' lives again). */
+ *    generation data (JSONL, native) keeps its spans (the generation tables paint the requests' lives
+ *    again). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,25 +136,29 @@ static void after_release(void)
     CHECK(sp_whatif_workload_from_events(ev, 1, &w, err, sizeof err) == SP_ERR_STATE);
     sp_report_destroy(r);
     sp_events_destroy(ev);
-    remove(path);
 
-    /* generation data: the spans stay for the generation tables, the launches and maps go */
+    /* generation data (the repository's JSONL example, a recorder's steps and tokens): the spans stay
+     * for the generation tables, the launches and maps go */
     char gen[4096];
     snprintf(gen, sizeof gen, "%s/tests/data/generation/example.jsonl", SP_SOURCE_DIR);
-    p = gen;
-    ev = ar_load(&p, 1, 0);
-    CHECK(ev != NULL);
-    if (!ev)
-        return;
-    size_t spans = ev->n_spans;
-    CHECK(spans > 0);
-    r = NULL;
-    o.lenient = 0;
-    CHECK(sp_analyze(ev, &o, &r, err, sizeof err) == SP_OK);
-    CHECK(r != NULL && r->generation != NULL);
-    CHECK(ev->released && ev->n_spans == spans && ev->spans != NULL);
-    sp_report_destroy(r);
-    sp_events_destroy(ev);
+    ar_write_native_mix(path, 600, 1, &rng_state);
+    const char *const gens[2] = {gen, path};
+    for (int k = 0; k < 2; k++) {
+        ev = ar_load(&gens[k], 1, k);
+        CHECK(ev != NULL);
+        if (!ev)
+            continue;
+        size_t spans = ev->n_spans;
+        CHECK(spans > 0);
+        r = NULL;
+        o.lenient = k;
+        CHECK(sp_analyze(ev, &o, &r, err, sizeof err) == SP_OK);
+        CHECK(r != NULL && r->generation != NULL && r->generation->steps > 0);
+        CHECK(ev->released && ev->n_spans == spans && ev->spans != NULL && ev->launches == NULL);
+        sp_report_destroy(r);
+        sp_events_destroy(ev);
+    }
+    remove(path);
 }
 
 int main(void)
