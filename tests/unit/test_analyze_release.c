@@ -8,7 +8,8 @@
  *    with the per-request rows kept, the discard step at 1 byte (every request hands back the whole
  *    pages behind it, so a page discarded too early reads as zero spans and changes the stage times)
  *    on one thread and on two. JSON, text and rows must be byte-identical to the plain analysis.
- * 2. After a release: the set's files and properties still read; analysing it again, loading into
+ * 2. After a release: the set's files and properties (the batching policy the what-if quote reads)
+ *    still read; analysing it again, loading into
  *    it, the Perfetto and OTLP writers and the what-if workload are SP_ERR_STATE. A trace with
  *    generation data (JSONL, native) keeps its spans (the generation tables paint the requests' lives
  *    again). */
@@ -136,6 +137,33 @@ static void after_release(void)
     CHECK(sp_whatif_workload_from_events(ev, 1, &w, err, sizeof err) == SP_ERR_STATE);
     sp_report_destroy(r);
     sp_events_destroy(ev);
+
+    /* the properties stay: the what-if quote reads the batching policy from a released set */
+    char synth[4096];
+    snprintf(synth, sizeof synth, "%s/tests/data/synth/cpu_requests12_seed3.jsonl", SP_SOURCE_DIR);
+    p = synth;
+    ev = ar_load(&p, 1, 0);
+    CHECK(ev != NULL);
+    if (ev) {
+        sp_whatif_observed before, after;
+        CHECK(sp_whatif_observed_from_events(ev, &before, err, sizeof err) == SP_OK);
+        CHECK(sp_whatif_observed_from_trace(&before)); /* synth records its policy */
+        const char *mb = sp_events_property(ev, 0, "policy.max_batch");
+        char max_batch[64];
+        snprintf(max_batch, sizeof max_batch, "%s", mb ? mb : "");
+        CHECK(max_batch[0] != '\0');
+        o.lenient = 0;
+        r = NULL;
+        CHECK(sp_analyze(ev, &o, &r, err, sizeof err) == SP_OK);
+        CHECK(ev->released);
+        mb = sp_events_property(ev, 0, "policy.max_batch");
+        CHECK(mb != NULL && strcmp(mb, max_batch) == 0);
+        CHECK(sp_whatif_observed_from_events(ev, &after, err, sizeof err) == SP_OK);
+        CHECK(sp_whatif_observed_from_trace(&after));
+        CHECK(after.policy.max_batch == before.policy.max_batch && after.policy.max_delay_ns == before.policy.max_delay_ns);
+        sp_report_destroy(r);
+        sp_events_destroy(ev);
+    }
 
     /* generation data (the repository's JSONL example, a recorder's steps and tokens): the spans stay
      * for the generation tables, the launches and maps go */
