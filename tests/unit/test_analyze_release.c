@@ -9,10 +9,9 @@
  *    pages behind it, so a page discarded too early reads as zero spans and changes the stage times)
  *    on one thread and on two. JSON, text and rows must be byte-identical to the plain analysis.
  * 2. After a release: the set's files and properties (the batching policy the what-if quote reads)
- *    still read; analysing it again, loading into
- *    it, the Perfetto and OTLP writers and the what-if workload are SP_ERR_STATE. A trace with
- *    generation data (JSONL, native) keeps its spans (the generation tables paint the requests' lives
- *    again). */
+ *    still read; analysing it again, loading into it, the Perfetto and OTLP writers and the what-if
+ *    workload are SP_ERR_STATE. A trace with generation data (JSONL, native) keeps its spans (the
+ *    generation tables paint the requests' lives again). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
