@@ -2,7 +2,8 @@
  * (test_analyze_two_threads: one thread and two; test_analyze_release: with and without
  * release_events): the repository's JSONL test traces (synth, generation, OTLP-derived stages), two
  * of its Kineto traces (a GPU timeline with few requests or none, CUDA graph launches), synth runs (CPU
- * and GPU backends, several seeds and batch caps), and native traces written by the recorder with
+ * and GPU backends, several seeds and batch caps; one with a load generator's client records in a
+ * second file), and native traces written by the recorder with
  * overlapping batches, activity tied by id and by window, launches, outcomes, statuses, requests left
  * without a request record, text labels and stage spans in any order, alone, two files together, one
  * with generation steps and tokens, and one cut short (no end record, a lost tail). */
@@ -142,7 +143,7 @@ static inline void ar_write_native(const char *path, unsigned nreq, uint64_t *rn
 }
 
 /* How many inputs ar_each_trace hands over. */
-#define AR_TRACES (5 + 6 + 5 + 1 + 1)
+#define AR_TRACES (5 + 6 + 1 + 5 + 1 + 1)
 
 /* Calls fn(paths, n, lenient, user) for each input above (AR_TRACES calls); `tag` names the
  * temporary files. */
@@ -177,6 +178,23 @@ static inline void ar_each_trace(const char *tag, uint64_t *rng,
             fclose(f);
         const char *p = tmp[0];
         fn(&p, 1, 0, user);
+    }
+    /* the last synth run with a load generator's client records in a second file (another clock):
+     * joined, duplicated, failed and unjoined records, client-observed lives and the network row */
+    FILE *cf = fopen(tmp[1], "w");
+    CHECK(cf != NULL);
+    if (cf) {
+        for (unsigned i = 1; i <= 4200; i++) {
+            uint64_t send = 2000000000ull + 1000ull * i + xs64_in(rng, 0, 500);
+            int status = xs64_in(rng, 0, 30) ? 200 : xs64_in(rng, 0, 1) ? 503 : -1;
+            fprintf(cf, "{\"ev\":\"client\",\"id\":\"r%u\",\"intended_ns\":%llu,\"send_ns\":%llu,"
+                        "\"done_ns\":%llu,\"status\":%d}\n",
+                    i % 97 ? i : i - 1, (unsigned long long)(send - 300), (unsigned long long)send,
+                    (unsigned long long)(send + xs64_in(rng, 5000000, 40000000)), status);
+        }
+        fclose(cf);
+        const char *sc[2] = {tmp[0], tmp[1]};
+        fn(sc, 2, 0, user);
     }
     /* recorder-written native traces, alone and two files together */
     for (int run = 0; run < 4; run++) {
