@@ -9,7 +9,8 @@
 # REF=PATH: another servprof binary (e.g. main's) run on the native trace in the same rounds,
 # interleaved, its JSON report compared with cmp (a same-run before/after).
 # E2E_BIG=1 adds the ~10 GB JSONL mix and a 100 M-event native trace (NATIVE_BIG_EVENTS), each
-# generated, analysed once (and once by REF) and deleted; SKIP=big-jsonl / big-native leaves one out.
+# generated, analysed once (and once by REF: the native JSON reports compared with cmp) and deleted;
+# SKIP=big-jsonl / big-native leaves one out.
 # RUNS (default 3) runs of each, interleaved with the reference. The traces are generated in TMPDIR
 # (default /tmp) once and kept for the next run; nothing is committed. SKIP (kineto, native, jsonl,
 # comma-separated) leaves parts out.
@@ -27,7 +28,7 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 timed() {
   local label=$1 bytes=$2 events=$3; shift 3
   local tf; tf=$(mktemp "$tmp/servprof-e2e-time.XXXXXX")
-  /usr/bin/time -f "%e %U %S %M" -o "$tf" "$@" > /dev/null
+  /usr/bin/time -f "%e %U %S %M" -o "$tf" "$@" > "${TIMED_OUT:-/dev/null}"
   read -r wall user sys kb < "$tf"
   rm -f "$tf"
   python3 - "$label" "$bytes" "$events" "$wall" "$user" "$sys" "$kb" <<'PY'
@@ -122,10 +123,14 @@ if [ "${E2E_BIG:-0}" = 1 ] && [[ ,$skip, != *,big-native,* ]]; then
     [ -s "$nb" ] || "$build/bench/bench_record" gen "$nb" "$nev" > /dev/null
     size=$(stat -c %s "$nb")
     echo "== native big: $nev events, $((size / 1000000)) MB; memory $(free -g | awk '/Mem:/{print $2}') GiB"
-    timed "analyze --json" "$size" "$nev" "$S" analyze --json --no-progress "$nb"
+    TIMED_OUT=$tmp/servprof_e2e_big_report.json timed "analyze --json" "$size" "$nev" "$S" analyze --json --no-progress "$nb"
     if [ -n "${REF:-}" ]; then
-      timed "REF analyze --json" "$size" "$nev" "$REF" analyze --json --no-progress "$nb"
+      TIMED_OUT=$tmp/servprof_e2e_big_report_ref.json timed "REF analyze --json" "$size" "$nev" "$REF" analyze --json --no-progress "$nb"
+      cmp "$tmp/servprof_e2e_big_report.json" "$tmp/servprof_e2e_big_report_ref.json" &&
+        echo "native big: JSON reports byte-identical to REF's"
+      rm -f "$tmp/servprof_e2e_big_report_ref.json"
     fi
+    rm -f "$tmp/servprof_e2e_big_report.json"
     [ "${NATIVE_BIG_KEEP:-0}" = 1 ] || rm -f "$nb"
   fi
 fi

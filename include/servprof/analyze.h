@@ -42,6 +42,15 @@ typedef struct sp_analyze_options {
     int keep_requests;         /* also keep each analysed request's stage times and padding time
                                   (sp_report_detail.requests), what resampling requests needs (servprof
                                   diff's bootstrap); implies keep_detail; default 0 */
+    int release_events;        /* the caller reads nothing of the set after this call but its files,
+                                  properties and interned strings, then destroys it: the analysis frees
+                                  the set's id maps once it is finished, its stage spans once the
+                                  requests are partitioned (not for a trace with generation data), and
+                                  its launch calls once the GPU figures are in, so its peak memory is
+                                  lower (docs/analysis.md section 8, "Memory"). The report is the same
+                                  byte for byte. Afterwards, success or not, loading into the set,
+                                  analysing it again, sp_report_write_perfetto, sp_report_write_otlp
+                                  and sp_whatif_workload_from_events return SP_ERR_STATE; default 0 */
 } sp_analyze_options;
 
 SP_API void sp_analyze_options_init(sp_analyze_options *opt);
@@ -615,7 +624,8 @@ SP_API sp_status sp_report_from_buckets(const sp_bucket_figures *f, sp_report **
 
 /* Analyses `ev` (finishing it first). `opt` may be NULL. `*out` is written only on success; free it
  * with sp_report_destroy. Returns SP_ERR_PARSE with a message in `err` when references do not resolve
- * (unless lenient), SP_ERR_NOMEM. `ev` is modified only by sorting. */
+ * (unless lenient), SP_ERR_NOMEM, SP_ERR_STATE for a set an earlier analysis released. `ev` is
+ * modified only by sorting, and under `opt->release_events` by freeing what the analysis has done with. */
 SP_API sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **out,
                             char *err, size_t errlen);
 

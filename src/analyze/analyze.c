@@ -1,6 +1,6 @@
 /* sp_analyze: the analysis pipeline. Checks the options, finishes the event set, then runs the stages
- * in order (partition, outcomes, stage rows and shares, request and clock figures, padding, the
- * per-request rows when asked, GPU timeline, cost, verdict, the timeline slice when detail is kept,
+ * in order (partition, GPU timeline, outcomes, stage rows and shares, request and clock figures,
+ * padding, the per-request rows when asked, cost, verdict, the timeline slice when detail is kept,
  * data quality) over one working context and hands back the report they filled. Each stage lives in
  * its own file; the report object is report_store.c. */
 #include <stdlib.h>
@@ -19,8 +19,6 @@ void sp_ana_free(sp_ana *a)
     if (!a)
         return;
     free(a->reqs);
-    free(a->life_lo);
-    free(a->life_hi);
     free(a->b);
     free(a->seg_s);
     free(a->seg_label);
@@ -35,10 +33,27 @@ void sp_ana_free(sp_ana *a)
     sp_ana_paint_free(a);
 }
 
-/* The stages in order; each reads what the earlier ones left in `a`. */
+/* Under release_events: the stage spans once the partition has made them stage times, unless the
+ * generation tables will paint the requests' lives again from them (sp_ana_request_pieces). */
+static void release_spans(sp_ana *a)
+{
+    if (sp_ana_releases_spans(a))
+        sp_ev_release_spans(a->ev);
+}
+
+/* The stages in order; each reads what the earlier ones left in `a`. Under release_events each array
+ * of the set is freed after the last stage that reads it (docs/analysis.md section 8, "Memory"). */
 static sp_status run_stages(sp_ana *a, char *err, size_t errlen)
 {
     sp_status st = sp_ana_partition(a, err, errlen);
+    if (!st)
+        release_spans(a);
+    /* the GPU timeline reads only the set's activity and launches and the partition's device list:
+     * early, so that its launches can go before the stage rows' scratch */
+    if (!st)
+        st = sp_ana_gpu(a);
+    if (!st && a->opt.release_events)
+        sp_ev_release_launches(a->ev);
     if (!st)
         st = sp_ana_outcomes(a, err, errlen);
     if (!st)
@@ -53,8 +68,6 @@ static sp_status run_stages(sp_ana *a, char *err, size_t errlen)
         st = sp_ana_padding(a);
     if (!st && a->opt.keep_requests)
         st = sp_ana_request_rows(a, &a->detail->requests);
-    if (!st)
-        st = sp_ana_gpu(a);
     if (!st)
         st = sp_ana_cost(a);
     if (!st)
@@ -93,6 +106,10 @@ sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **o
         sp_errf(err, errlen, "sp_analyze: unknown outcome scope %d", (int)o.outcomes);
         return SP_ERR_INVALID;
     }
+    if (ev->released) {
+        sp_errf(err, errlen, "sp_analyze: the event set was released by an earlier analysis (release_events)");
+        return SP_ERR_STATE;
+    }
     sp_status st = sp_ev_set_clock(ev, o.clock_mode, o.clock_offset_ns);
     if (!st)
         st = sp_ev_finish(ev, o.lenient != 0, err, errlen);
@@ -101,6 +118,8 @@ sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **o
             sp_errf(err, errlen, "out of memory while finishing the event set");
         return st;
     }
+    if (o.release_events)
+        sp_ev_release_maps(ev); /* nothing is interned or found by id from here on */
     sp_report *r = sp_report_new();
     if (!r) {
         sp_errf(err, errlen, "out of memory");

@@ -75,7 +75,6 @@ typedef struct sp_ana {
     /* analysed requests (indexes into ev->requests) */
     uint32_t *reqs;
     size_t n_reqs;
-    uint64_t *life_lo, *life_hi;   /* per analysed request: [lo, hi) of its life (client merge) */
     /* batches */
     sp_ana_batch *b;
     uint64_t *seg_s;               /* batch pieces: start (see first_seg) */
@@ -124,6 +123,18 @@ static inline int sp_ana_in_scope(const sp_ev_request *q, sp_outcome_scope scope
         return 0;
     return q->outcome == SP_OUTCOME_OK || scope == SP_SCOPE_FINISHED;
 }
+
+/* Under release_events the set's stage spans go once the partition has made them stage times (the
+ * pages behind each partition thread as it walks them, then the array), unless a generation trace's
+ * tables will read them again (docs/analysis.md section 8, "Memory"). */
+static inline int sp_ana_releases_spans(const sp_ana *a)
+{
+    return a->opt.release_events && !a->ev->n_tokens && !a->ev->n_steps;
+}
+/* The partition hands read span pages back in steps of this many bytes; a variable (defined in
+ * partition.c) so that tests can make small traces take every step. */
+#define SP_ANA_DISCARD_STEP ((size_t)4 << 20)
+extern size_t sp_ana_discard_step;
 
 /* ---- two threads (docs/analysis.md section 8, "Two threads") ---- */
 /* From this many analysed requests on, two steps use a second thread: the second half of the

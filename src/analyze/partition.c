@@ -789,7 +789,7 @@ static sp_status batch_pieces(const sp_ana *a, const sp_ev_request *q, req_scrat
     return st;
 }
 
-/* Analysed request i's life and stage times (DESIGN section 3) into a->life*, a->times and
+/* Analysed request i's life and stage times (DESIGN section 3) into a->life, a->times and
  * a->padding. */
 static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
 {
@@ -802,8 +802,6 @@ static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
     sp_ana_life_bounds(q, &lo, &hi);
     if (sp_ana_has_client(q))
         tm[a->st_network] += (q->arrival_ns - lo) + (hi - q->done_ns);
-    a->life_lo[i] = lo;
-    a->life_hi[i] = hi;
     a->life[i] = hi - lo;
     sp_status st = batch_pieces(a, q, rs);
     if (st)
@@ -898,15 +896,41 @@ typedef struct part_job {
     sp_status st;
 } part_job;
 
+/* Under release_events (sp_ana_releases_spans) each thread hands the span pages it has read back to the
+ * kernel as it goes, so the spans' memory falls while the stage times' grows. Spans are sorted by
+ * request, so a thread's requests read one stretch of the array in order; the pages wholly between
+ * its first request's spans and its current request's were read by it alone (or by no one: requests
+ * outside the analysis) and are read by no one again. The partial page at the stretch's start may
+ * hold the other thread's spans and is kept. */
+static void discard_read_spans(const sp_ana *a, const sp_ev_request *q, uintptr_t *mark)
+{
+    if (!q->nspans)
+        return;
+    uintptr_t cur = (uintptr_t)(a->ev->spans + q->first_span);
+    if (!*mark)
+        *mark = cur; /* this thread's first span */
+    else if (cur - *mark >= sp_ana_discard_step) {
+        /* whole pages only: the page holding `cur` is kept (and stays until the array is freed) */
+        sp_discard_pages((void *)*mark, cur - *mark);
+        *mark = cur;
+    }
+}
+
 static void *part_run(void *arg)
 {
     part_job *j = arg;
-    for (size_t i = j->lo; !j->st && i < j->hi; i++)
+    const int discard = sp_ana_releases_spans(j->a);
+    uintptr_t mark = 0;
+    for (size_t i = j->lo; !j->st && i < j->hi; i++) {
+        if (discard)
+            discard_read_spans(j->a, &j->a->ev->requests[j->a->reqs[i]], &mark);
         j->st = partition_request(j->a, i, j->rs);
+    }
     return NULL;
 }
 
 size_t sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
+size_t sp_ana_discard_step = SP_ANA_DISCARD_STEP;
 
 sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
 {
@@ -929,9 +953,7 @@ sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
     a->times = calloc(n ? n * ns : 1, sizeof *a->times);
     a->padding = calloc(n ? n : 1, sizeof *a->padding);
     a->life = malloc((n ? n : 1) * sizeof *a->life);
-    a->life_lo = malloc((n ? n : 1) * sizeof *a->life_lo);
-    a->life_hi = malloc((n ? n : 1) * sizeof *a->life_hi);
-    if (!a->times || !a->padding || !a->life || !a->life_lo || !a->life_hi)
+    if (!a->times || !a->padding || !a->life)
         st = SP_ERR_NOMEM;
     a->paint = rs; /* kept for sp_ana_request_pieces; sp_ana_free frees it */
     if (st)

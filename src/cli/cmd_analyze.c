@@ -263,6 +263,22 @@ static int write_outputs(const analyze_args *a, const sp_report *rep, const sp_e
     return rc;
 }
 
+/* Whether the verdict's what-if quote may read the set's requests and spans after the analysis: only
+ * when the trace carries the batching policy (the quote then replays it); otherwise it reads the
+ * properties alone, which a released set keeps (sp_analyze_options.release_events). */
+static int quote_reads_events(const sp_events *ev)
+{
+#ifdef SERVPROF_WHATIF_ENABLED
+    sp_whatif_observed obs;
+    char err[256];
+    /* a policy that cannot be read is quoted as such, from the properties alone */
+    return sp_whatif_observed_from_events(ev, &obs, err, sizeof err) == SP_OK && sp_whatif_observed_from_trace(&obs);
+#else
+    (void)ev;
+    return 0;
+#endif
+}
+
 int sp_cmd_analyze(int argc, char **argv)
 {
     analyze_args a;
@@ -317,6 +333,7 @@ int sp_cmd_analyze(int argc, char **argv)
     sp_report *rep = NULL;
     err[0] = '\0';
     a.aopt.keep_detail = a.html_path != NULL; /* the HTML charts draw the analysis' detail */
+    a.aopt.release_events = !a.perfetto_path && !a.html_path && !quote_reads_events(ev);
     sp_status st = sp_analyze(ev, &a.aopt, &rep, err, sizeof err);
 #ifdef SERVPROF_WHATIF_ENABLED
     /* a batching verdict quotes the simulator's prediction for the natural change (DESIGN section 8) */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "common/mix.h"
 #include "common/util_int.h"
@@ -66,6 +67,18 @@ void sp_prefault(void *p, size_t bytes)
     uintptr_t hi = ((uintptr_t)p + bytes) & ~(page - 1);
     if (hi > lo)
         (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE); /* a hint: failure changes nothing */
+}
+
+void sp_discard_pages(void *p, size_t bytes)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    const uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+    if (!p || bytes < page)
+        return;
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)p + bytes) & ~(page - 1);
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_DONTNEED); /* a hint: failure changes nothing */
 }
 
 uint64_t sp_hash_bytes(const void *data, size_t len, uint64_t seed)

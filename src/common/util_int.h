@@ -38,6 +38,13 @@ sp_status sp_grow(void **arr, size_t *cap, size_t need, size_t elem, size_t max)
  * flushes the TLB of every CPU the process ran on (an IPI per page once a second thread exists). */
 void sp_prefault(void *p, size_t bytes);
 
+/* Hands the whole pages inside [p, p + bytes) of a buffer the caller has finished reading back to the
+ * kernel (MADV_DONTNEED): they no longer count in the resident set, and read as zero if touched
+ * again. The partial pages at either end (and so the allocator's header before `p`) are kept, so a
+ * neighbour's bytes on a shared page are never lost. A hint: failure, or a no-op elsewhere, changes
+ * no figure. For freeing a large array piece by piece while a pass walks it. */
+void sp_discard_pages(void *p, size_t bytes);
+
 /* Copies a caller's options struct into the library's `dst` (already holding the defaults) under the
  * ABI rule of trace.h: only the first `src_size` bytes the caller has (its struct_size; 0 stands for
  * `zero_size`, the first layout that had the field), at most dst_size; then sets dst's struct_size

@@ -235,6 +235,10 @@ sp_status sp_events_load_file(sp_events *ev, const char *path, const sp_load_opt
         sp_errf(err, errlen, "no file given");
         return SP_ERR_INVALID;
     }
+    if (ev->released) {
+        sp_errf(err, errlen, "the event set was released by an analysis (release_events): load into a new one");
+        return SP_ERR_STATE;
+    }
     sp_status st = sp_load_options_check(opt, err, errlen);
     if (st)
         return st;
@@ -270,6 +274,10 @@ sp_status sp_events_load_buffer(sp_events *ev, const char *name, const void *dat
     if (!ev || (!data && len)) {
         sp_errf(err, errlen, "no data given");
         return SP_ERR_INVALID;
+    }
+    if (ev->released) {
+        sp_errf(err, errlen, "the event set was released by an analysis (release_events): load into a new one");
+        return SP_ERR_STATE;
     }
     sp_status st = sp_load_options_check(opt, err, errlen);
     if (st)

@@ -189,6 +189,31 @@ static bool batch_eq(const void *ctx, uint32_t idx)
 
 /* ---------- public and internal API ---------- */
 
+void sp_ev_release_maps(struct sp_events *ev)
+{
+    sp_hmap_free(&ev->strings.text);
+    sp_hmap_free(&ev->strings.num);
+    sp_hmap_free(&ev->req_map);
+    sp_hmap_free(&ev->batch_map);
+    ev->released = true;
+}
+
+void sp_ev_release_spans(struct sp_events *ev)
+{
+    free(ev->spans);
+    ev->spans = NULL;
+    ev->n_spans = ev->cap_spans = 0;
+    ev->released = true;
+}
+
+void sp_ev_release_launches(struct sp_events *ev)
+{
+    free(ev->launches);
+    ev->launches = NULL;
+    ev->n_launches = ev->cap_launches = 0;
+    ev->released = true;
+}
+
 static void known_stage_names(struct sp_events *ev);
 
 sp_status sp_events_create(sp_events **out)
@@ -886,6 +911,10 @@ static void trace_ends(struct sp_events *ev)
 
 sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t errlen)
 {
+    if (ev->released) {
+        sp_errf(err, errlen, "the event set was released by an analysis (release_events): it can only be destroyed");
+        return SP_ERR_STATE;
+    }
     if (ev->finished)
         return SP_OK;
     for (size_t f = 0; f < ev->n_files; f++)

@@ -259,6 +259,9 @@ struct sp_events {
     sp_hmap req_map;         /* (file, text id) -> request index (events.c: req_key) */
     sp_hmap batch_map;       /* (file, batch id) -> batch index (events.c: batch_key) */
     bool finished;           /* sp_ev_finish ran; adding more events clears it */
+    bool released;           /* an analysis with release_events freed arrays it had done with
+                                (sp_ev_release_*): only the files, properties and strings are left
+                                to read; everything else is SP_ERR_STATE */
     bool has_client;         /* some request carries client-side times */
 };
 
@@ -369,6 +372,18 @@ void sp_ev_known_stages(struct sp_events *ev, sp_known_stages *out);
  * finished set a change joins the client records again at once; otherwise sp_ev_finish uses it.
  * SP_ERR_NOMEM (the set is then unfinished). */
 sp_status sp_ev_set_clock(struct sp_events *ev, sp_clock_mode mode, int64_t offset_ns);
+
+/* ---- Releasing what an analysis has done with (sp_analyze_options.release_events) ----
+ * Each frees part of a finished set and marks it released: afterwards sp_ev_finish, loading into the
+ * set and the readers that need the per-event arrays (sp_view_finished) refuse it with SP_ERR_STATE;
+ * its files, properties and interned strings stay readable until sp_events_destroy. */
+/* The id maps: interned text and numbers, (file, id) -> request and batch. Nothing is interned or
+ * looked up by id after sp_ev_finish. */
+void sp_ev_release_maps(struct sp_events *ev);
+/* The stage spans (each request's first_span/nspans then point nowhere). */
+void sp_ev_release_spans(struct sp_events *ev);
+/* The host-side launch calls. */
+void sp_ev_release_launches(struct sp_events *ev);
 
 /* ---- gen.c: generation steps and tokens (docs/generation.md) ---- */
 

@@ -78,7 +78,8 @@ typedef struct sp_view_activity {
     uint32_t batch;              /* index of the batch it is tied to, or SP_VIEW_NONE */
 } sp_view_activity;
 
-/* Whether sp_ev_finish has run on the set since it was last changed (sp_analyze runs it). */
+/* Whether sp_ev_finish has run on the set since it was last changed (sp_analyze runs it), and the set
+ * still holds its arrays (an analysis with release_events frees some: then 0). */
 int sp_view_finished(const sp_events *ev);
 
 size_t sp_view_files(const sp_events *ev);

@@ -10,7 +10,7 @@ _Static_assert(SP_VIEW_NONE == SP_EV_NONE, "one 'no index' value");
 
 int sp_view_finished(const sp_events *ev)
 {
-    return ev->finished;
+    return ev->finished && !ev->released; /* a released set lacks the arrays its readers want */
 }
 
 size_t sp_view_files(const sp_events *ev)

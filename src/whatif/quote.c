@@ -123,7 +123,7 @@ static sp_status predict(sp_events *ev, sp_report *r, int lenient, sp_whatif_wor
     if (!sp_whatif_observed_from_trace(&obs))
         return unavailable(r, "the trace does not carry the batching policy: no prediction");
     st = sp_whatif_workload_from_events(ev, lenient, w, err, sizeof err);
-    if (st == SP_ERR_NOMEM)
+    if (st == SP_ERR_NOMEM || st == SP_ERR_STATE) /* a set released by its analysis: the caller's error */
         return st;
     if (st != SP_OK) {
         snprintf(note, sizeof note, "the trace lacks what the prediction needs (%s): no prediction",

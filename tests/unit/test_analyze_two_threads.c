@@ -9,7 +9,8 @@
  *    with few requests or none, CUDA graph launches), synth runs (CPU and GPU backends, several
  *    seeds and batch caps), and native traces written by the recorder with overlapping batches,
  *    activity tied by id and by window, launches, outcomes, statuses, requests left without a
- *    request record, text labels and stage spans in any order.
+ *    request record, text labels and stage spans in any order, and one cut short
+ *    (analyze_routes_testutil.h).
  * 2. Ranking (DESIGN 8a): requests whose latencies tie in groups, with ids built to defeat the radix
  *    pass on the first eight bytes (equal first eight bytes, ids that are prefixes of others, bytes
  *    above 0x7f, the same id in two files with different arrivals); the reference is qsort with
@@ -23,23 +24,13 @@
 #include <unistd.h>
 
 #include "analyze/analyze_int.h"
+#include "analyze_routes_testutil.h"
 #include "ev_build.h"
-#include "servprof/report.h"
-#include "servprof/synth.h"
-#include "servprof/trace.h"
-#include "testlib.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static uint64_t rnd(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-static uint64_t rin(uint64_t lo, uint64_t hi) /* inclusive */
-{
-    return lo + rnd() % (hi - lo + 1);
+    return xs64_next(&rng_state);
 }
 
 /* One analysis of the files `paths` (n of them) with `threads_at` as the two-thread threshold: the
@@ -47,19 +38,10 @@ static uint64_t rin(uint64_t lo, uint64_t hi) /* inclusive */
  * loading or analysing fails (the status and message go to stderr). */
 static char *analyse(const char *const *paths, int n, int lenient, size_t threads_at, size_t *len)
 {
-    sp_events *ev;
-    if (sp_events_create(&ev) != SP_OK)
+    sp_events *ev = ar_load(paths, n, lenient);
+    if (!ev)
         return NULL;
     char err[512];
-    sp_load_options lo;
-    sp_load_options_init(&lo);
-    lo.lenient = lenient;
-    for (int i = 0; i < n; i++)
-        if (sp_events_load_file(ev, paths[i], &lo, err, sizeof err) != SP_OK) {
-            fprintf(stderr, "load %s: %s\n", paths[i], err);
-            sp_events_destroy(ev);
-            return NULL;
-        }
     sp_analyze_options o;
     sp_analyze_options_init(&o);
     o.keep_requests = 1;
@@ -73,17 +55,7 @@ static char *analyse(const char *const *paths, int n, int lenient, size_t thread
         sp_events_destroy(ev);
         return NULL;
     }
-    char *buf = NULL;
-    FILE *f = open_memstream(&buf, len);
-    if (f) {
-        sp_report_write_json(r, f);
-        sp_report_write_text(r, f);
-        const sp_request_rows *rows = &r->detail->requests;
-        fwrite(rows->stage_ns, sizeof *rows->stage_ns, rows->n * rows->n_stages, f);
-        fwrite(rows->padding_ns, sizeof *rows->padding_ns, rows->n, f);
-        fwrite(rows->by_arrival, sizeof *rows->by_arrival, rows->n, f);
-        fclose(f);
-    }
+    char *buf = ar_report_bytes(r, len);
     sp_report_destroy(r);
     sp_events_destroy(ev);
     return buf;
@@ -91,8 +63,9 @@ static char *analyse(const char *const *paths, int n, int lenient, size_t thread
 
 static int compared;
 
-static void same_both_routes(const char *const *paths, int n, int lenient)
+static void same_both_routes(const char *const *paths, int n, int lenient, void *user)
 {
+    (void)user;
     size_t l1 = 0, l2 = 0;
     char *one = analyse(paths, n, lenient, SIZE_MAX, &l1);
     char *two = analyse(paths, n, lenient, 1, &l2);
@@ -107,108 +80,6 @@ static void same_both_routes(const char *const *paths, int n, int lenient)
     }
     free(one);
     free(two);
-}
-
-/* A native trace of a random serving mix written by the recorder: `nreq` requests in batches that
- * may overlap, kernels and copies tied by batch id or left to the window, launches, some outcomes
- * and statuses, some requests with no request record (skipped and counted under lenient), some text labels, spans in any order. */
-static void write_native(const char *path, unsigned nreq)
-{
-    sp_recorder_options o;
-    sp_recorder_options_init(&o);
-    o.thread_buffer_bytes = 16u << 20;
-    sp_recorder *rec;
-    if (sp_recorder_open(path, &o, &rec) != SP_OK) {
-        CHECK(!"recorder_open");
-        return;
-    }
-    sp_name_id kn[3] = {sp_recorder_intern(rec, "gemm"), sp_recorder_intern(rec, "attn"),
-                        sp_recorder_intern(rec, "ncclAllReduce")};
-    sp_name_id ln = sp_recorder_intern(rec, "cudaLaunchKernel");
-    uint64_t t = 1000000, batch = 0, corr = 1;
-    for (unsigned r = 0; r < nreq;) {
-        unsigned size = (unsigned)rin(1, 6);
-        uint64_t m[8];
-        uint64_t bs = t + rin(20000, 200000), be = bs + rin(50000, 400000);
-        for (unsigned i = 0; i < size && r < nreq; i++, r++) {
-            uint64_t id = r * 7 + 3; /* not dense: the reader's maps see gaps */
-            m[i] = id;
-            uint64_t arr = t + rin(0, 20000), done = be + rin(0, 300000);
-            if (rin(0, 40))
-                sp_record_request(rec, id, arr, done, (int64_t)rin(1, 500));
-            if (!rin(0, 25))
-                sp_record_outcome(rec, id, (sp_outcome)rin(1, 3), (int)rin(400, 599));
-            if (!rin(0, 30)) {
-                char lbl[32];
-                int ll = snprintf(lbl, sizeof lbl, "req-%llu", (unsigned long long)id);
-                sp_record_request_label(rec, id, lbl, (size_t)ll);
-            }
-            sp_record_stage(rec, id, SP_STAGE_POSTPROCESS, be, done);
-            sp_record_stage(rec, id, SP_STAGE_PREPROCESS, arr, arr + rin(1000, 15000));
-            if (rin(0, 1))
-                sp_record_stage(rec, id, SP_STAGE_QUEUE, arr + 15000, bs);
-        }
-        sp_record_batch(rec, batch, m, size, bs, be, rin(0, 300), 300);
-        for (int k = 0; k < 3; k++) {
-            uint64_t ks = bs + rin(0, 50000), ke = ks + rin(1000, 100000);
-            sp_kernel_record kr = {rin(0, 5) ? batch : SP_NO_BATCH, kn[rin(0, 2)], 0, (uint32_t)rin(7, 8), corr,
-                                   ks, ke};
-            sp_record_kernel(rec, &kr);
-            sp_record_launch(rec, ln, corr, ks > 20000 ? ks - 20000 : ks, ks > 20000 ? ks - 15000 : ks);
-            corr++;
-        }
-        sp_copy_record c = {batch, SP_COPY_H2D, 0, 7, 0, 65536, bs, bs + rin(1000, 20000)};
-        sp_record_copy(rec, &c);
-        batch++;
-        t += rin(30000, 300000); /* batches overlap when this is below their length */
-    }
-    sp_recorder_close(rec);
-}
-
-static void differential(void)
-{
-    static const char *const data[] = {"tests/data/synth/cpu_requests12_seed3.jsonl",
-                                       "tests/data/generation/example.jsonl", "tests/data/otlp/stages.jsonl",
-                                       "tests/data/kineto/alexnet_a100.json.gz",
-                                       "tests/data/kineto/cuda_graph_h200.json.gz"};
-    char path[4096];
-    for (size_t i = 0; i < sizeof data / sizeof *data; i++) {
-        snprintf(path, sizeof path, "%s/%s", SP_SOURCE_DIR, data[i]);
-        const char *p = path;
-        same_both_routes(&p, 1, 0);
-    }
-    char tmp[2][256];
-    for (int k = 0; k < 2; k++)
-        snprintf(tmp[k], sizeof tmp[k], "%s/sp_two_threads_%d_%d", P_tmpdir, (int)getpid(), k);
-    /* synth runs: CPU and GPU backends, several seeds and batch caps */
-    for (int run = 0; run < 6; run++) {
-        sp_synth_options so;
-        sp_synth_options_init(&so);
-        so.requests = 1500 + 500 * (uint64_t)run;
-        so.seed = 11 + (uint64_t)run;
-        so.gpu = run & 1;
-        so.max_batch = run < 3 ? 8 : 32;
-        FILE *f = fopen(tmp[0], "w");
-        char err[256];
-        CHECK(f && sp_synth_write(&so, f, err, sizeof err) == SP_OK);
-        if (f)
-            fclose(f);
-        const char *p = tmp[0];
-        same_both_routes(&p, 1, 0);
-    }
-    /* recorder-written native traces, alone and two files together */
-    for (int run = 0; run < 4; run++) {
-        write_native(tmp[0], 800 + 700 * (unsigned)run);
-        const char *p = tmp[0];
-        same_both_routes(&p, 1, 1); /* lenient: some requests have no request record */
-        if (run == 3) {
-            write_native(tmp[1], 900);
-            const char *two[2] = {tmp[0], tmp[1]};
-            same_both_routes(two, 2, 1);
-        }
-    }
-    remove(tmp[0]);
-    remove(tmp[1]);
 }
 
 /* ---- 2. the ranking ---- */
@@ -291,8 +162,8 @@ int main(void)
 {
     ranking(SIZE_MAX);
     ranking(1);
-    differential();
+    ar_each_trace("two_threads", &rng_state, same_both_routes, NULL);
     fprintf(stderr, "%d traces compared\n", compared);
-    CHECK(compared == 5 + 6 + 5);
+    CHECK(compared == AR_TRACES);
     return sp_test_done("test_analyze_two_threads");
 }

@@ -1,0 +1,198 @@
+/* sp_analyze_options.release_events (docs/analysis.md section 8, "Memory"): the analysis frees the
+ * set's id maps, its stage spans (page by page behind the partition, then the array) and its launch
+ * calls once it has done with them; the report must not change by a byte.
+ *
+ * 1. Differential: every trace of analyze_routes_testutil.h (JSONL, Kineto, synth runs, recorder-
+ *    written native traces alone, two together and one cut short) analysed without and with
+ *    release_events: the CLI's configuration (no per-request rows, the default discard step), and
+ *    with the per-request rows kept, the discard step at 1 byte (every request hands back the whole
+ *    pages behind it, so a page discarded too early reads as zero spans and changes the stage times)
+ *    on one thread and on two. JSON, text and rows must be byte-identical to the plain analysis.
+ * 2. After a release: the set's files and properties (the batching policy the what-if quote reads)
+ *    still read; analysing it again, loading into it, the Perfetto and OTLP writers and the what-if
+ *    workload are SP_ERR_STATE. A trace with generation data (JSONL, native) keeps its spans (the
+ *    generation tables paint the requests' lives again). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze/analyze_int.h"
+#include "analyze_routes_testutil.h"
+#include "servprof/whatif.h"
+
+static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
+
+typedef struct route {
+    int release;
+    int keep_requests;
+    size_t threads_at;   /* sp_ana_two_threads_min */
+    size_t discard_step; /* sp_ana_discard_step */
+} route;
+
+/* One analysis by `rt`: the report's bytes (ar_report_bytes), NULL when it fails. */
+static char *analyse(const char *const *paths, int n, int lenient, const route *rt, size_t *len)
+{
+    sp_events *ev = ar_load(paths, n, lenient);
+    if (!ev)
+        return NULL;
+    char err[512];
+    sp_analyze_options o;
+    sp_analyze_options_init(&o);
+    o.keep_requests = rt->keep_requests;
+    o.lenient = lenient;
+    o.release_events = rt->release;
+    sp_report *r = NULL;
+    sp_ana_two_threads_min = rt->threads_at;
+    sp_ana_discard_step = rt->discard_step;
+    sp_status st = sp_analyze(ev, &o, &r, err, sizeof err);
+    sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
+    sp_ana_discard_step = SP_ANA_DISCARD_STEP;
+    if (st != SP_OK) {
+        fprintf(stderr, "analyse %s: %s (%s)\n", paths[0], err, sp_status_str(st));
+        sp_events_destroy(ev);
+        return NULL;
+    }
+    if (rt->release) {
+        /* released: the report is all there is; a second analysis is refused, not run on freed arrays */
+        sp_report *again = NULL;
+        CHECK(sp_analyze(ev, &o, &again, err, sizeof err) == SP_ERR_STATE);
+        CHECK(again == NULL);
+        CHECK(strstr(err, "released") != NULL);
+    }
+    char *buf = ar_report_bytes(r, len);
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+    return buf;
+}
+
+static int compared;
+
+static void same_with_release(const char *const *paths, int n, int lenient, void *user)
+{
+    (void)user;
+    static const route plain = {0, 0, SIZE_MAX, SP_ANA_DISCARD_STEP}, plain_rows = {0, 1, SIZE_MAX, SP_ANA_DISCARD_STEP};
+    static const route released[3] = {{1, 0, SP_ANA_TWO_THREADS_MIN, SP_ANA_DISCARD_STEP}, {1, 1, SIZE_MAX, 1},
+                                      {1, 1, 1, 1}};
+    for (int k = 0; k < 3; k++) {
+        size_t l1 = 0, l2 = 0;
+        char *ref = analyse(paths, n, lenient, k ? &plain_rows : &plain, &l1);
+        char *rel = analyse(paths, n, lenient, &released[k], &l2);
+        CHECK(ref != NULL);
+        CHECK(rel != NULL);
+        if (ref && rel) {
+            CHECK(l1 > 0);
+            CHECK(l1 == l2 && memcmp(ref, rel, l1) == 0);
+            if (l1 != l2 || memcmp(ref, rel, l1))
+                fprintf(stderr, "route %d: reports differ for %s (%zu vs %zu bytes)\n", k, paths[0], l1, l2);
+            compared++;
+        }
+        free(ref);
+        free(rel);
+    }
+}
+
+/* What a released set still answers, and what it refuses. */
+static void after_release(void)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/sp_release_%d", P_tmpdir, (int)getpid());
+    ar_write_native(path, 600, &rng_state);
+    const char *p = path;
+    sp_events *ev = ar_load(&p, 1, 1);
+    CHECK(ev != NULL);
+    if (!ev)
+        return;
+    CHECK(ev->n_spans > 0 && ev->n_launches > 0);
+    sp_analyze_options o;
+    sp_analyze_options_init(&o);
+    o.lenient = 1;
+    o.release_events = 1;
+    sp_report *r = NULL;
+    char err[512] = "";
+    CHECK(sp_analyze(ev, &o, &r, err, sizeof err) == SP_OK);
+    CHECK(r != NULL && r->request_count > 0);
+    CHECK(ev->released && ev->spans == NULL && ev->n_spans == 0 && ev->launches == NULL && ev->n_launches == 0);
+    CHECK(ev->req_map.count == 0 && ev->strings.num.count == 0);
+    /* kept: files, properties, strings */
+    CHECK(sp_events_file_path(ev, 0) != NULL && strcmp(sp_events_file_path(ev, 0), path) == 0);
+    /* refused */
+    sp_load_options lo;
+    sp_load_options_init(&lo);
+    err[0] = '\0';
+    CHECK(sp_events_load_file(ev, path, &lo, err, sizeof err) == SP_ERR_STATE);
+    CHECK(strstr(err, "released") != NULL);
+    FILE *f = tmpfile();
+    CHECK(f != NULL);
+    if (f) {
+        CHECK(sp_report_write_perfetto(r, ev, f) == SP_ERR_STATE);
+        sp_otlp_options oo;
+        sp_otlp_options_init(&oo);
+        CHECK(sp_report_write_otlp(ev, &oo, f, NULL, err, sizeof err) == SP_ERR_STATE);
+        fclose(f);
+    }
+    sp_whatif_workload w;
+    memset(&w, 0, sizeof w);
+    CHECK(sp_whatif_workload_from_events(ev, 1, &w, err, sizeof err) == SP_ERR_STATE);
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+
+    /* the properties stay: the what-if quote reads the batching policy from a released set */
+    char synth[4096];
+    snprintf(synth, sizeof synth, "%s/tests/data/synth/cpu_requests12_seed3.jsonl", SP_SOURCE_DIR);
+    p = synth;
+    ev = ar_load(&p, 1, 0);
+    CHECK(ev != NULL);
+    if (ev) {
+        sp_whatif_observed before, after;
+        CHECK(sp_whatif_observed_from_events(ev, &before, err, sizeof err) == SP_OK);
+        CHECK(sp_whatif_observed_from_trace(&before)); /* synth records its policy */
+        const char *mb = sp_events_property(ev, 0, "policy.max_batch");
+        char max_batch[64];
+        snprintf(max_batch, sizeof max_batch, "%s", mb ? mb : "");
+        CHECK(max_batch[0] != '\0');
+        o.lenient = 0;
+        r = NULL;
+        CHECK(sp_analyze(ev, &o, &r, err, sizeof err) == SP_OK);
+        CHECK(ev->released);
+        mb = sp_events_property(ev, 0, "policy.max_batch");
+        CHECK(mb != NULL && strcmp(mb, max_batch) == 0);
+        CHECK(sp_whatif_observed_from_events(ev, &after, err, sizeof err) == SP_OK);
+        CHECK(sp_whatif_observed_from_trace(&after));
+        CHECK(after.policy.max_batch == before.policy.max_batch && after.policy.max_delay_ns == before.policy.max_delay_ns);
+        sp_report_destroy(r);
+        sp_events_destroy(ev);
+    }
+
+    /* generation data (the repository's JSONL example, a recorder's steps and tokens): the spans stay
+     * for the generation tables, the launches and maps go */
+    char gen[4096];
+    snprintf(gen, sizeof gen, "%s/tests/data/generation/example.jsonl", SP_SOURCE_DIR);
+    ar_write_native_mix(path, 600, 1, &rng_state);
+    const char *const gens[2] = {gen, path};
+    for (int k = 0; k < 2; k++) {
+        ev = ar_load(&gens[k], 1, k);
+        CHECK(ev != NULL);
+        if (!ev)
+            continue;
+        size_t spans = ev->n_spans;
+        CHECK(spans > 0);
+        r = NULL;
+        o.lenient = k;
+        CHECK(sp_analyze(ev, &o, &r, err, sizeof err) == SP_OK);
+        CHECK(r != NULL && r->generation != NULL && r->generation->steps > 0);
+        CHECK(ev->released && ev->n_spans == spans && ev->spans != NULL && ev->launches == NULL);
+        sp_report_destroy(r);
+        sp_events_destroy(ev);
+    }
+    remove(path);
+}
+
+int main(void)
+{
+    after_release();
+    ar_each_trace("release", &rng_state, same_with_release, NULL);
+    fprintf(stderr, "%d comparisons\n", compared);
+    CHECK(compared == 3 * AR_TRACES);
+    return sp_test_done("test_analyze_release");
+}
