@@ -12,8 +12,11 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include <servprof/trace.h>
 
@@ -697,14 +700,11 @@ static PyObject *recorder_repr(RecorderObject *self)
                                 self->rec ? "" : " closed");
 }
 
-/* request(request_id, *, input_tokens=None, arrival_ns=None) */
-static PyObject *recorder_request(RecorderObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+/* Opens request `key` (str or int, checked here) arriving at `arrival` with `tok` input tokens (< 0:
+ * unknown): a new reference, or NULL with an exception. recorder.request() and the ASGI middleware's
+ * _asgi_begin() share it. */
+static PyObject *request_open(RecorderObject *self, PyObject *key, int64_t tok, uint64_t arrival)
 {
-    static const char *const names[] = {"input_tokens", "arrival_ns"};
-    PyObject *vals[2] = {NULL, NULL};
-    if (parse_kw("request", nargs, 1, args, kwnames, names, vals, 2) < 0)
-        return NULL;
-    PyObject *key = args[0];
     int labelled;
     if (PyUnicode_CheckExact(key)) {
         Py_ssize_t len;
@@ -727,15 +727,6 @@ static PyObject *recorder_request(RecorderObject *self, PyObject *const *args, P
     } else {
         return raise_via("check_request_id", key, NULL);
     }
-    uint64_t tokens = 0, arrival;
-    int64_t tok = -1;
-    if (vals[0] && vals[0] != Py_None) {
-        if (get_count(vals[0], &tokens, "input_tokens") < 0)
-            return NULL;
-        tok = (int64_t)tokens;
-    }
-    if (get_time_or_now(vals[1], &arrival, "arrival_ns") < 0)
-        return NULL;
     RequestObject *r = PyObject_GC_New(RequestObject, &RequestType);
     if (!r)
         return NULL;
@@ -770,6 +761,25 @@ static PyObject *recorder_request(RecorderObject *self, PyObject *const *args, P
         return NULL;
     }
     return (PyObject *)r;
+}
+
+/* request(request_id, *, input_tokens=None, arrival_ns=None) */
+static PyObject *recorder_request(RecorderObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"input_tokens", "arrival_ns"};
+    PyObject *vals[2] = {NULL, NULL};
+    if (parse_kw("request", nargs, 1, args, kwnames, names, vals, 2) < 0)
+        return NULL;
+    uint64_t tokens = 0, arrival;
+    int64_t tok = -1;
+    if (vals[0] && vals[0] != Py_None) {
+        if (get_count(vals[0], &tokens, "input_tokens") < 0)
+            return NULL;
+        tok = (int64_t)tokens;
+    }
+    if (get_time_or_now(vals[1], &arrival, "arrival_ns") < 0)
+        return NULL;
+    return request_open(self, args[0], tok, arrival);
 }
 
 static PyObject *batch_new_impl(RecorderObject *rec, PyObject *requests, PyObject *eff, PyObject *pad, PyObject *bid);
@@ -2051,10 +2061,273 @@ static PyObject *mod_set_cupti_hooks(PyObject *m, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ======================================================================================== */
+/* The ASGI middleware's per-request bookkeeping (servprof/asgi.py)                          */
+
+/* Its Python version cost about 30 us a request around a FastAPI app (header scans, traceparent and
+ * hex parsing, the trace context's checks), 4% of the example service's capacity at saturation
+ * (docs/BENCHMARKS.md, "Python recording"); here it is about 1 us. asgi.py keeps the Python version
+ * for the ctypes backend and for headers that are not a list or tuple of (bytes, bytes). */
+
+/* Span ids: 64 random bits. A splitmix64 sequence seeded from getrandom() (the clock where that
+ * fails), under the GIL; a forked child seeds again, so parent and child never give the same ids. */
+static uint64_t g_span_state;
+static int g_span_seeded;
+
+static void span_rng_forget(void) { g_span_seeded = 0; }
+
+static uint64_t span_id_next(void)
+{
+    if (!g_span_seeded) {
+        uint64_t seed = 0;
+        if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+            seed = sp_now_ns() ^ ((uint64_t)getpid() << 32);
+        g_span_state = seed;
+        g_span_seeded = 1;
+    }
+    uint64_t z;
+    do { /* splitmix64 (Steele, Lea, Flood 2014): a bijection of the counter, never stuck on zero */
+        z = (g_span_state += UINT64_C(0x9E3779B97F4A7C15));
+        z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+        z ^= z >> 31;
+    } while (z == 0);
+    return z;
+}
+
+/* bytes.strip()'s whitespace */
+static int ascii_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+static const char hex_digits[] = "0123456789abcdef";
+
+/* _asgi_begin(recorder, headers, arrival_ns, ids) -> (request, echo bytes), or None when `headers` is
+ * not a list or tuple of 2-tuples of bytes (the caller then takes its Python path). The request id:
+ * the first X-Request-Id whose value, stripped, is 1..255 printable ASCII bytes; else the first
+ * traceparent header's trace id when that header is valid (sp_trace_context_parse: the rules of
+ * _common.parse_traceparent); else next(ids). A valid traceparent is continued under a random span id,
+ * its parent-id the caller's span. The same as asgi.py's Python path, which the tests compare. */
+static PyObject *mod_asgi_begin(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4)
+        return PyErr_Format(PyExc_TypeError, "_asgi_begin(recorder, headers, arrival_ns, ids): 4 arguments");
+    if (!PyObject_TypeCheck(args[0], &RecorderType))
+        return PyErr_Format(PyExc_TypeError, "_asgi_begin: recorder must be a servprof.Recorder");
+    RecorderObject *rec = (RecorderObject *)args[0];
+    PyObject *headers = args[1];
+    uint64_t arrival;
+    if (get_time_or_now(args[2], &arrival, "arrival_ns") < 0)
+        return NULL;
+    if (!PyList_CheckExact(headers) && !PyTuple_CheckExact(headers))
+        Py_RETURN_NONE;
+    const char *idv = NULL, *tpv = NULL;
+    Py_ssize_t idlen = 0, tplen = 0;
+    int seen_tp = 0;
+    /* a list's items and length are read each turn: nothing here runs Python code that could change it */
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(headers); i++) {
+        PyObject *h = PySequence_Fast_GET_ITEM(headers, i);
+        if (!PyTuple_CheckExact(h) || PyTuple_GET_SIZE(h) != 2 || !PyBytes_CheckExact(PyTuple_GET_ITEM(h, 0)) ||
+            !PyBytes_CheckExact(PyTuple_GET_ITEM(h, 1)))
+            Py_RETURN_NONE;
+        PyObject *name = PyTuple_GET_ITEM(h, 0), *value = PyTuple_GET_ITEM(h, 1);
+        Py_ssize_t nl = PyBytes_GET_SIZE(name);
+        const char *n = PyBytes_AS_STRING(name);
+        if (!idv && nl == 12 && !memcmp(n, "x-request-id", 12)) {
+            const char *v = PyBytes_AS_STRING(value);
+            Py_ssize_t a = 0, b = PyBytes_GET_SIZE(value);
+            while (a < b && ascii_space((unsigned char)v[a]))
+                a++;
+            while (b > a && ascii_space((unsigned char)v[b - 1]))
+                b--;
+            int ok = b > a && b - a <= MAX_LABEL;
+            for (Py_ssize_t k = a; ok && k < b; k++)
+                ok = (unsigned char)v[k] >= 0x20 && (unsigned char)v[k] < 0x7f;
+            if (ok) {
+                idv = v + a;
+                idlen = b - a;
+            }
+        } else if (!seen_tp && nl == 11 && !memcmp(n, "traceparent", 11)) {
+            seen_tp = 1;
+            tpv = PyBytes_AS_STRING(value);
+            tplen = PyBytes_GET_SIZE(value);
+        }
+    }
+    sp_trace_context ctx;
+    int have_tp = seen_tp && sp_trace_context_parse(tpv, (size_t)tplen, &ctx) == SP_OK;
+    PyObject *key, *echo;
+    if (idv) {
+        key = PyUnicode_DecodeASCII(idv, idlen, NULL);
+        echo = key ? PyBytes_FromStringAndSize(idv, idlen) : NULL;
+    } else if (have_tp) {
+        char hex[32];
+        for (int k = 0; k < 16; k++) {
+            hex[2 * k] = hex_digits[ctx.trace_id[k] >> 4];
+            hex[2 * k + 1] = hex_digits[ctx.trace_id[k] & 15];
+        }
+        key = PyUnicode_DecodeASCII(hex, 32, NULL);
+        echo = key ? PyBytes_FromStringAndSize(hex, 32) : NULL;
+    } else {
+        key = PyIter_Next(args[3]);
+        if (!key && !PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "_asgi_begin: the id sequence ended");
+        PyObject *text = key ? PyObject_Str(key) : NULL;
+        echo = text ? PyUnicode_AsASCIIString(text) : NULL;
+        Py_XDECREF(text);
+    }
+    if (!echo) {
+        Py_XDECREF(key);
+        return NULL;
+    }
+    PyObject *req = request_open(rec, key, -1, arrival);
+    Py_DECREF(key);
+    if (!req) {
+        Py_DECREF(echo);
+        return NULL;
+    }
+    if (have_tp) {
+        uint64_t s = span_id_next();
+        for (int k = 0; k < 8; k++)
+            ctx.span_id[k] = (uint8_t)(s >> (56 - 8 * k));
+        if (rec->rec)
+            sp_record_request_trace(rec->rec, ((RequestObject *)req)->id, &ctx);
+        else
+            rec->after_close++;
+    }
+    PyObject *res = PyTuple_New(2);
+    if (!res) {
+        Py_DECREF(req);
+        Py_DECREF(echo);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(res, 0, req);
+    PyTuple_SET_ITEM(res, 1, echo);
+    return res;
+}
+
+/* An optional time: None -> *has = 0. */
+static int get_opt_time(PyObject *o, uint64_t *out, int *has, const char *what)
+{
+    *has = o != Py_None;
+    return *has ? get_time(o, out, what) : 0;
+}
+
+/* _asgi_end(request, status, response_start_ns, done_ns, disconnected, exc, fill_stages): the end of
+ * an HTTP request, as asgi.py's Middleware._finish (its Python path, which the tests compare):
+ * - the outcome, unless the application set one: an exception `exc` (not None) is cancelled for a
+ *   CancelledError, else error with the status when >= 400, else 500; a response that never finished
+ *   (done_ns None) or a client that disconnected first is cancelled; 503 and 429 are rejected; other
+ *   4xx/5xx error;
+ * - with fill_stages: preprocess from arrival to the first span or batch the application recorded,
+ *   postprocess from the last one to done; nothing recorded: preprocess up to the response start and
+ *   postprocess after it;
+ * - then the request's end at done (None: now). A request already ended is left alone. */
+static PyObject *mod_asgi_end(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7)
+        return PyErr_Format(PyExc_TypeError, "_asgi_end(request, status, response_start_ns, done_ns, "
+                            "disconnected, exc, fill_stages): 7 arguments");
+    if (!PyObject_TypeCheck(args[0], &RequestType))
+        return PyErr_Format(PyExc_TypeError, "_asgi_end: request must be a servprof.Request");
+    RequestObject *r = (RequestObject *)args[0];
+    long status = PyLong_AsLong(args[1]);
+    if (status == -1 && PyErr_Occurred())
+        return NULL;
+    uint64_t start = 0, done = 0;
+    int has_start, has_done;
+    if (get_opt_time(args[2], &start, &has_start, "response_start_ns") < 0 ||
+        get_opt_time(args[3], &done, &has_done, "done_ns") < 0)
+        return NULL;
+    int disconnected = PyObject_IsTrue(args[4]), fill = PyObject_IsTrue(args[6]);
+    if (disconnected < 0 || fill < 0)
+        return NULL;
+    PyObject *exc = args[5];
+    if (r->ended)
+        Py_RETURN_NONE;
+    if (!has_done)
+        done = sp_now_ns();
+    if (r->outcome == SP_OUTCOME_OK) {
+        int outcome = SP_OUTCOME_OK;
+        long st = status;
+        if (exc != Py_None) {
+            if (!g_cancelled) {
+                PyObject *m = PyImport_ImportModule("asyncio");
+                g_cancelled = m ? PyObject_GetAttrString(m, "CancelledError") : NULL;
+                Py_XDECREF(m);
+                if (!g_cancelled)
+                    return NULL;
+            }
+            int c = PyObject_IsInstance(exc, g_cancelled);
+            if (c < 0)
+                return NULL;
+            outcome = c ? SP_OUTCOME_CANCELLED : SP_OUTCOME_ERROR;
+            if (!c && status < 400)
+                st = 500;
+        } else if (!has_done || disconnected) {
+            outcome = SP_OUTCOME_CANCELLED;
+        } else if (status == 503 || status == 429) {
+            outcome = SP_OUTCOME_REJECTED;
+        } else if (status >= 400) {
+            outcome = SP_OUTCOME_ERROR;
+        }
+        if (outcome != SP_OUTCOME_OK) {
+            if (st < 0 || st > 999) /* _common.check_outcome's range */
+                return PyErr_Format(PyExc_ValueError, "HTTP status %ld is out of range (0..999)", st);
+            r->outcome = outcome;
+            r->status = (int)st;
+            r->outcome_set = 1;
+        }
+    }
+    uint64_t arrival = r->arrival;
+    if (fill) {
+        if (!r->has_span) {
+            uint64_t cut = has_start ? start : done;
+            cut = cut < arrival ? arrival : cut;
+            cut = cut > done ? done : cut;
+            if (cut > arrival)
+                request_record_span(r, SP_STAGE_PREPROCESS, arrival, cut);
+            if (done > cut)
+                request_record_span(r, SP_STAGE_POSTPROCESS, cut, done);
+        } else {
+            uint64_t first = r->first, last = r->last;
+            uint64_t pre_end = first < done ? first : done;
+            if (first > arrival && pre_end >= arrival)
+                request_record_span(r, SP_STAGE_PREPROCESS, arrival, pre_end);
+            if (done > last)
+                request_record_span(r, SP_STAGE_POSTPROCESS, last > arrival ? last : arrival, done);
+        }
+    }
+    if (request_finish(r, done > arrival ? done : arrival, r->outcome, r->status) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* _parse_traceparent(value bytes) -> (trace_id hex, parent_id hex, flags) or None: libservprof's
+ * sp_trace_context_parse, which _asgi_begin uses, for the tests to hold it to _common's rules. */
+static PyObject *mod_parse_traceparent(PyObject *mod, PyObject *value)
+{
+    if (!PyBytes_Check(value))
+        return PyErr_Format(PyExc_TypeError, "_parse_traceparent: bytes, not %s", Py_TYPE(value)->tp_name);
+    sp_trace_context ctx;
+    if (sp_trace_context_parse(PyBytes_AS_STRING(value), (size_t)PyBytes_GET_SIZE(value), &ctx) != SP_OK)
+        Py_RETURN_NONE;
+    char t[32], p[16];
+    for (int k = 0; k < 16; k++) {
+        t[2 * k] = hex_digits[ctx.trace_id[k] >> 4];
+        t[2 * k + 1] = hex_digits[ctx.trace_id[k] & 15];
+    }
+    for (int k = 0; k < 8; k++) {
+        p[2 * k] = hex_digits[ctx.parent_id[k] >> 4];
+        p[2 * k + 1] = hex_digits[ctx.parent_id[k] & 15];
+    }
+    return Py_BuildValue("(s#s#i)", t, (Py_ssize_t)32, p, (Py_ssize_t)16, (int)ctx.flags);
+}
+
 static PyMethodDef module_methods[] = {
     {"now_ns", mod_now_ns, METH_NOARGS, "now_ns() -> int: servprof's clock (CLOCK_MONOTONIC ns)."},
     {"library_version", mod_library_version, METH_NOARGS, "the version of libservprof.so in use"},
     {"_set_cupti_hooks", mod_set_cupti_hooks, METH_VARARGS, NULL},
+    {"_asgi_begin", (PyCFunction)(void (*)(void))mod_asgi_begin, METH_FASTCALL, NULL},
+    {"_asgi_end", (PyCFunction)(void (*)(void))mod_asgi_end, METH_FASTCALL, NULL},
+    {"_parse_traceparent", mod_parse_traceparent, METH_O, NULL},
     {NULL}};
 
 static struct PyModuleDef native_module = {PyModuleDef_HEAD_INIT, "servprof._native",
@@ -2083,6 +2356,8 @@ PyMODINIT_FUNC PyInit__native(void)
     s_end = PyUnicode_InternFromString("end");
     if (!s_request_begin || !s_request_tokens || !s_stage_begin || !s_batch_begin || !s_end)
         return NULL;
+    if (pthread_atfork(NULL, NULL, span_rng_forget) != 0)
+        return PyErr_Format(PyExc_ImportError, "servprof._native: pthread_atfork failed");
     PyTypeObject *types[] = {&RecorderType, &RequestType, &StageType, &BatchType, &StepType, &ModuleTimerType};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (PyType_Ready(types[i]) < 0)
