@@ -169,6 +169,7 @@ typedef struct RecorderObject {
     PyObject *knames;        /* dict: kernel name -> id */
     PyObject *open;          /* dict: request key -> Request */
     PyObject *annotator;     /* None, or servprof.torch's record_function annotator */
+    PyObject *annot_enabled; /* NULL, or the annotator's `enabled` (a callable: is a profiler running?) */
     PyObject *before_close;  /* list of callables run by close() before the file is closed */
     PyObject *weakreflist;
     uint64_t next_label, next_batch;
@@ -237,6 +238,13 @@ static int request_finish(RequestObject *r, uint64_t t, int outcome, int status)
  * to end): 0, or -1 with its exception. */
 static int call_annot_begin(RecorderObject *rec, PyObject *method, PyObject *a, PyObject *b, PyObject **annot)
 {
+    if (rec->annot_enabled) { /* no profiler running: no range to open, and no Python method call */
+        PyObject *on = PyObject_CallNoArgs(rec->annot_enabled);
+        int t = on ? PyObject_IsTrue(on) : -1;
+        Py_XDECREF(on);
+        if (t <= 0)
+            return t;
+    }
     PyObject *h = PyObject_CallMethodObjArgs(rec->annotator, method, a, b, NULL);
     if (!h)
         return -1;
@@ -900,6 +908,7 @@ static int recorder_traverse(RecorderObject *self, visitproc visit, void *arg)
     Py_VISIT(self->knames);
     Py_VISIT(self->open);
     Py_VISIT(self->annotator);
+    Py_VISIT(self->annot_enabled);
     Py_VISIT(self->before_close);
     return 0;
 }
@@ -910,6 +919,7 @@ static int recorder_clear(RecorderObject *self)
     Py_CLEAR(self->knames);
     Py_CLEAR(self->open);
     Py_CLEAR(self->annotator);
+    Py_CLEAR(self->annot_enabled);
     Py_CLEAR(self->before_close);
     return 0;
 }
@@ -971,6 +981,18 @@ static PyObject *recorder_get_annotator(RecorderObject *self, void *c)
 
 static int recorder_set_annotator(RecorderObject *self, PyObject *v, void *c)
 {
+    PyObject *enabled = NULL;
+    if (v && v != Py_None) {
+        enabled = PyObject_GetAttrString(v, "enabled");
+        if (!enabled) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+                return -1;
+            PyErr_Clear();
+        } else if (!PyCallable_Check(enabled)) {
+            Py_CLEAR(enabled);
+        }
+    }
+    Py_XSETREF(self->annot_enabled, enabled);
     Py_XINCREF(v ? v : Py_None);
     Py_XSETREF(self->annotator, v ? v : Py_None);
     return 0;
