@@ -2322,6 +2322,250 @@ static PyObject *mod_asgi_end(PyObject *mod, PyObject *const *args, Py_ssize_t n
     Py_RETURN_NONE;
 }
 
+/* _AsgiSend(send, echo): the middleware's `send` wrapper (C path). Calling it with an ASGI message
+ * notes the response start (status, time) and the last body chunk (done), adds X-Request-Id: echo to
+ * a response start without one (echo None: never), and returns send(message) itself, the server's
+ * awaitable: no coroutine of its own. `status`, `response_start`, `done` (None until seen) and
+ * `disconnected` (set by the receive wrapper) are what _asgi_end takes. Python's version: asgi.py's
+ * send_wrapper. */
+typedef struct AsgiSendObject {
+    PyObject_HEAD
+    PyObject *send;
+    PyObject *echo;          /* bytes, or NULL: no echo */
+    PyObject *status;        /* the response start's "status" (0 until then) */
+    uint64_t response_start, done;
+    char has_start, has_done, disconnected;
+    vectorcallfunc vectorcall;
+} AsgiSendObject;
+
+static PyTypeObject AsgiSendType;
+static PyObject *s_type, *s_status, *s_headers, *s_more_body, *s_get, *s_lower, *s_resp_start, *s_resp_body,
+    *s_xrid;
+
+/* message.get(key, dflt) as a new reference (a dict: without a method call) */
+static PyObject *msg_get(PyObject *message, PyObject *key, PyObject *dflt)
+{
+    if (PyDict_CheckExact(message)) {
+        PyObject *v = PyDict_GetItemWithError(message, key);
+        if (!v && PyErr_Occurred())
+            return NULL;
+        v = v ? v : dflt;
+        Py_INCREF(v);
+        return v;
+    }
+    return PyObject_CallMethodObjArgs(message, s_get, key, dflt, NULL);
+}
+
+/* Is header name `k` X-Request-Id in any case? 1, 0, or -1 with an exception (k.lower() as Python's) */
+static int is_request_id_name(PyObject *k)
+{
+    if (PyBytes_CheckExact(k)) {
+        if (PyBytes_GET_SIZE(k) != 12)
+            return 0;
+        const char *s = PyBytes_AS_STRING(k);
+        static const char want[] = "x-request-id";
+        for (int i = 0; i < 12; i++) {
+            char c = s[i];
+            if (c >= 'A' && c <= 'Z')
+                c = (char)(c - 'A' + 'a');
+            if (c != want[i])
+                return 0;
+        }
+        return 1;
+    }
+    PyObject *low = PyObject_CallMethodNoArgs(k, s_lower);
+    if (!low)
+        return -1;
+    int eq = PyObject_RichCompareBool(low, s_xrid, Py_EQ);
+    Py_DECREF(low);
+    return eq;
+}
+
+/* The response start with X-Request-Id added where it lacks one: a new reference (message itself
+ * when it has one). */
+static PyObject *with_echo(AsgiSendObject *self, PyObject *message)
+{
+    PyObject *h = msg_get(message, s_headers, Py_None);
+    if (!h)
+        return NULL;
+    PyObject *headers = PyObject_IsTrue(h) ? PySequence_List(h) : PyList_New(0);
+    Py_DECREF(h);
+    if (!headers)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(headers); i++) {
+        PyObject *item = PySequence_Tuple(PyList_GET_ITEM(headers, i));
+        if (!item || PyTuple_GET_SIZE(item) != 2) {
+            if (item)
+                PyErr_SetString(PyExc_ValueError, "response header: not a (name, value) pair");
+            Py_XDECREF(item);
+            Py_DECREF(headers);
+            return NULL;
+        }
+        int found = is_request_id_name(PyTuple_GET_ITEM(item, 0));
+        Py_DECREF(item);
+        if (found) {
+            Py_DECREF(headers);
+            if (found < 0)
+                return NULL;
+            Py_INCREF(message);
+            return message;
+        }
+    }
+    PyObject *pair = PyTuple_Pack(2, s_xrid, self->echo);
+    PyObject *copy = pair ? PyDict_New() : NULL;
+    if (!copy || PyList_Append(headers, pair) < 0 || PyDict_Merge(copy, message, 1) < 0 ||
+        PyDict_SetItem(copy, s_headers, headers) < 0) {
+        Py_XDECREF(pair);
+        Py_XDECREF(copy);
+        Py_DECREF(headers);
+        return NULL;
+    }
+    Py_DECREF(pair);
+    Py_DECREF(headers);
+    return copy;
+}
+
+static PyObject *asgisend_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    AsgiSendObject *self = (AsgiSendObject *)callable;
+    if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames && PyTuple_GET_SIZE(kwnames)))
+        return PyErr_Format(PyExc_TypeError, "send(message): one argument");
+    PyObject *message = args[0];
+    PyObject *kind = msg_get(message, s_type, Py_None);
+    if (!kind)
+        return NULL;
+    int start = PyUnicode_CheckExact(kind) && PyUnicode_Compare(kind, s_resp_start) == 0;
+    int body = !start && PyUnicode_CheckExact(kind) && PyUnicode_Compare(kind, s_resp_body) == 0;
+    Py_DECREF(kind);
+    Py_INCREF(message);
+    if (start) {
+        PyObject *zero = PyLong_FromLong(0);
+        PyObject *st = zero ? msg_get(message, s_status, zero) : NULL;
+        Py_XDECREF(zero);
+        if (!st) {
+            Py_DECREF(message);
+            return NULL;
+        }
+        Py_SETREF(self->status, st);
+        self->response_start = sp_now_ns();
+        self->has_start = 1;
+        if (self->echo) {
+            PyObject *m = with_echo(self, message);
+            Py_SETREF(message, m);
+            if (!message)
+                return NULL;
+        }
+    } else if (body) {
+        PyObject *more = msg_get(message, s_more_body, Py_False);
+        int t = more ? PyObject_IsTrue(more) : -1;
+        Py_XDECREF(more);
+        if (t < 0) {
+            Py_DECREF(message);
+            return NULL;
+        }
+        if (!t) {
+            /* done when the last chunk is handed to the server, before its write: so done never lies
+             * after the client's receipt (the clock-offset bounds, DESIGN 8a) */
+            self->done = sp_now_ns();
+            self->has_done = 1;
+        }
+    }
+    PyObject *r = PyObject_CallOneArg(self->send, message);
+    Py_DECREF(message);
+    return r;
+}
+
+static PyObject *asgisend_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    PyObject *send, *echo;
+    if (kw && PyDict_GET_SIZE(kw))
+        return PyErr_Format(PyExc_TypeError, "_AsgiSend(send, echo): no keyword arguments");
+    if (!PyArg_UnpackTuple(args, "_AsgiSend", 2, 2, &send, &echo))
+        return NULL;
+    if (echo != Py_None && !PyBytes_Check(echo))
+        return PyErr_Format(PyExc_TypeError, "_AsgiSend: echo must be bytes or None");
+    AsgiSendObject *self = PyObject_GC_New(AsgiSendObject, type);
+    if (!self)
+        return NULL;
+    Py_INCREF(send);
+    self->send = send;
+    self->echo = echo == Py_None ? NULL : echo;
+    Py_XINCREF(self->echo);
+    self->status = PyLong_FromLong(0);
+    self->response_start = self->done = 0;
+    self->has_start = self->has_done = self->disconnected = 0;
+    self->vectorcall = asgisend_vectorcall;
+    PyObject_GC_Track((PyObject *)self);
+    if (!self->status) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static int asgisend_traverse(AsgiSendObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->send);
+    Py_VISIT(self->echo);
+    Py_VISIT(self->status);
+    return 0;
+}
+
+static int asgisend_clear(AsgiSendObject *self)
+{
+    Py_CLEAR(self->send);
+    Py_CLEAR(self->echo);
+    Py_CLEAR(self->status);
+    return 0;
+}
+
+static void asgisend_dealloc(AsgiSendObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    asgisend_clear(self);
+    PyObject_GC_Del(self);
+}
+
+static PyObject *asgisend_get_status(AsgiSendObject *self, void *c)
+{
+    PyObject *s = self->status ? self->status : Py_None;
+    Py_INCREF(s);
+    return s;
+}
+static PyObject *asgisend_get_start(AsgiSendObject *self, void *c) { return opt_time(self->has_start, self->response_start); }
+static PyObject *asgisend_get_done(AsgiSendObject *self, void *c) { return opt_time(self->has_done, self->done); }
+static PyObject *asgisend_get_disc(AsgiSendObject *self, void *c) { return PyBool_FromLong(self->disconnected); }
+static int asgisend_set_disc(AsgiSendObject *self, PyObject *v, void *c)
+{
+    int t = v ? PyObject_IsTrue(v) : -1;
+    if (!v)
+        PyErr_SetString(PyExc_AttributeError, "cannot delete disconnected");
+    if (t < 0)
+        return -1;
+    self->disconnected = (char)t;
+    return 0;
+}
+
+static PyGetSetDef asgisend_getset[] = {
+    {"status", (getter)asgisend_get_status, NULL, "the response start's status (0 before it)", NULL},
+    {"response_start", (getter)asgisend_get_start, NULL, "when the response started (None: not yet)", NULL},
+    {"done", (getter)asgisend_get_done, NULL, "when the last body chunk was handed over (None: not yet)", NULL},
+    {"disconnected", (getter)asgisend_get_disc, (setter)asgisend_set_disc, "the client went away first", NULL},
+    {NULL}};
+
+static PyTypeObject AsgiSendType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "servprof._native._AsgiSend",
+    .tp_basicsize = sizeof(AsgiSendObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(AsgiSendObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_new = asgisend_new,
+    .tp_traverse = (traverseproc)asgisend_traverse,
+    .tp_clear = (inquiry)asgisend_clear,
+    .tp_dealloc = (destructor)asgisend_dealloc,
+    .tp_getset = asgisend_getset,
+};
+
 /* _parse_traceparent(value bytes) -> (trace_id hex, parent_id hex, flags) or None: libservprof's
  * sp_trace_context_parse, which _asgi_begin uses, for the tests to hold it to _common's rules. */
 static PyObject *mod_parse_traceparent(PyObject *mod, PyObject *value)
@@ -2380,14 +2624,27 @@ PyMODINIT_FUNC PyInit__native(void)
         return NULL;
     if (pthread_atfork(NULL, NULL, span_rng_forget) != 0)
         return PyErr_Format(PyExc_ImportError, "servprof._native: pthread_atfork failed");
-    PyTypeObject *types[] = {&RecorderType, &RequestType, &StageType, &BatchType, &StepType, &ModuleTimerType};
+    s_type = PyUnicode_InternFromString("type");
+    s_status = PyUnicode_InternFromString("status");
+    s_headers = PyUnicode_InternFromString("headers");
+    s_more_body = PyUnicode_InternFromString("more_body");
+    s_get = PyUnicode_InternFromString("get");
+    s_lower = PyUnicode_InternFromString("lower");
+    s_resp_start = PyUnicode_InternFromString("http.response.start");
+    s_resp_body = PyUnicode_InternFromString("http.response.body");
+    s_xrid = PyBytes_FromString("x-request-id");
+    if (!s_type || !s_status || !s_headers || !s_more_body || !s_get || !s_lower || !s_resp_start || !s_resp_body ||
+        !s_xrid)
+        return NULL;
+    PyTypeObject *types[] = {&RecorderType, &RequestType, &StageType, &BatchType, &StepType, &ModuleTimerType,
+                             &AsgiSendType};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (PyType_Ready(types[i]) < 0)
             return NULL;
     PyObject *m = PyModule_Create(&native_module);
     if (!m)
         return NULL;
-    const char *names[] = {"Recorder", "Request", "Stage", "Batch", "Step", "ModuleTimer"};
+    const char *names[] = {"Recorder", "Request", "Stage", "Batch", "Step", "ModuleTimer", "_AsgiSend"};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         Py_INCREF(types[i]);
         if (PyModule_AddObject(m, names[i], (PyObject *)types[i]) < 0) {

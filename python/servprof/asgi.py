@@ -50,6 +50,7 @@ _ids = itertools.count(1)
 # recording"); tests/python/test_asgi.py holds the two to the same result.
 _c_begin = getattr(_impl, "_asgi_begin", None)
 _c_end = getattr(_impl, "_asgi_end", None)
+_c_send = getattr(_impl, "_AsgiSend", None)
 
 
 def current_request(scope=None):
@@ -153,6 +154,36 @@ class Middleware:
                 await self.app(scope, receive, send)
                 return
         req, echo_b = begun
+        if _c_send is None or _c_end is None:
+            await self._serve_py(scope, receive, send, req, echo_b)
+            return
+        # the C path: _AsgiSend does send_wrapper's bookkeeping (below) and hands the server's own
+        # awaitable back; _asgi_end does _finish's
+        sw = _c_send(send, echo_b if self.echo_request_id else None)
+
+        async def receive_wrapper():
+            message = await receive()
+            if message.get("type") == "http.disconnect" and sw.done is None:
+                sw.disconnected = True
+            return message
+
+        scope["servprof.request"] = req
+        token = _current.set(req)
+        exc = None
+        try:
+            await self.app(scope, receive_wrapper, sw)
+        except BaseException as e:
+            exc = e
+            raise
+        finally:
+            _current.reset(token)
+            try:
+                _c_end(req, sw.status, sw.response_start, sw.done, sw.disconnected, exc, self.fill_stages)
+            except Exception as e:  # noqa: BLE001 - counted, never raised into the server
+                self._fault(e)
+
+    async def _serve_py(self, scope, receive, send, req, echo_b):
+        """The request with the Python wrappers and _finish (the ctypes backend)."""
         st = _State()
         echo = self.echo_request_id
 
@@ -192,10 +223,7 @@ class Middleware:
         finally:
             _current.reset(token)
             try:
-                if _c_end is not None:
-                    _c_end(req, st.status, st.response_start, st.done, st.disconnected, exc, self.fill_stages)
-                else:
-                    self._finish(req, st, exc)
+                self._finish(req, st, exc)
             except Exception as e:  # noqa: BLE001 - counted, never raised into the server
                 self._fault(e)
 

@@ -337,6 +337,61 @@ class CPathCase(TempDirCase):
                                                      ("queue", 10 * us, 30 * us)])
         self.assertEqual(got_c["case-0"]["stages"], [("postprocess", 50 * us, 80 * us), ("preprocess", 0, 50 * us)])
 
+    def test_send_wrapper_matches_the_python_path(self):
+        """_AsgiSend (the C path's send wrapper) passes on what send_wrapper passes on: X-Request-Id
+        added to a response start that lacks one in any case, the app's own kept, nothing added with
+        echo_request_id=False; and it notes the same status, response start and done (the last body
+        chunk: more_body False or absent)."""
+        starts = [
+            {"type": "http.response.start", "status": 201, "headers": [(b"content-type", b"text/plain")]},
+            {"type": "http.response.start", "status": 200, "headers": [(b"X-Request-ID", b"mine")]},
+            {"type": "http.response.start", "status": 200, "headers": ((b"x-request-id", b"mine"),)},
+            {"type": "http.response.start", "status": 404},
+            {"type": "http.response.start", "status": 200, "headers": None},
+            {"type": "http.response.start"},
+        ]
+        bodies = [[{"type": "http.response.body", "body": b"x"}],
+                  [{"type": "http.response.body", "body": b"a", "more_body": True},
+                   {"type": "http.response.body", "body": b"b", "more_body": False}],
+                  [{"type": "http.response.body", "body": b"a", "more_body": True}]]  # never finished
+        for start in starts:
+            for body in bodies:
+                for echo in (True, False):
+                    sent, notes = {}, {}
+                    for side in ("c", "p"):
+                        async def send(m, side=side):
+                            sent.setdefault(side, []).append(m)
+                        sw = servprof._impl._AsgiSend(send, b"id-1" if echo else None) if side == "c" else None
+                        if side == "p":  # the Python path's wrapper, run through a real middleware
+                            saved = servprof.asgi._c_send
+                            servprof.asgi._c_send = None
+                        try:
+                            if side == "c":
+                                async def drive():
+                                    for m in [dict(start)] + [dict(b) for b in body]:
+                                        await sw(m)
+                                asyncio.run(drive())
+                                notes["c"] = (sw.status, sw.response_start is not None, sw.done is not None)
+                            else:
+                                rec_sent = sent.setdefault("p", [])
+
+                                async def app(scope, receive, send_):
+                                    for m in [dict(start)] + [dict(b) for b in body]:
+                                        await send_(m)
+                                rec = servprof.Recorder(self.path("p.sptrace"))
+                                mw = servprof.asgi.Middleware(app, rec, echo_request_id=echo)
+                                got = call(mw, headers=[(b"x-request-id", b"id-1")])
+                                rec_sent.extend(got)
+                                rec.close()
+                                notes["p"] = None
+                        finally:
+                            if side == "p":
+                                servprof.asgi._c_send = saved
+                    self.assertEqual(sent["c"], sent["p"], (start, body, echo))
+                    status = start.get("status", 0)
+                    self.assertEqual(notes["c"], (status, True, body[-1].get("more_body") is not True),
+                                     (start, body))
+
     def test_middleware_takes_the_c_path(self):
         """Through the middleware with the C extension, the Python path is not used for ordinary
         headers (so the benchmark measures the fast path)."""
