@@ -13,7 +13,8 @@
 #      every interval is narrower than 1% or PY_DEADLINE seconds (default 600).
 # Skips (77) when the package cannot be built or torch/fastapi/uvicorn are missing.
 # Usage: bench/python.bench.sh BUILD_DIR   (PY_RATE PY_REQS PY_SAT PY_DEADLINE PY_MODES; PY_OUT=FILE keeps
-#        the table and the raw runs)
+#        the table and the raw runs; PY_COMPARE=DIR also runs each recording mode on another build of the
+#        package, e.g. main's installed with pip --target DIR: a before/after in the same rounds)
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-build}" && pwd)
@@ -32,6 +33,6 @@ done
 "$PY" "$SRC/bench/overhead.py" --servprof "$BUILD/servprof" --service python --python "$PY" --device cpu \
   --modes "${PY_MODES:-off,rec,torch}" --rate "${PY_RATE:-400}" --requests "${PY_REQS:-2400}" --warm 300 \
   --saturate "${PY_SAT:-2000}" --saturate-connections 32 --deadline "${PY_DEADLINE:-600}" --max-rounds 1000 \
-  ${PY_OUT:+--out "$PY_OUT"} && rc=0 || rc=$?
+  ${PY_OUT:+--out "$PY_OUT"} ${PY_COMPARE:+--compare "$PY_COMPARE"} && rc=0 || rc=$?
 [ $rc -eq 3 ] && { echo "note: the 1% target width was not reached before the deadline (a busy machine); the intervals above are what the rounds gave"; rc=0; }
 exit $rc
