@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Python package's cost (docs/BENCHMARKS.md, "Python recording"):
 #   1. per-request recording cost from Python, a request with 4 stages and a batch (goal < 5 us), for
-#      the C extension and the ctypes fallback (bench/python_record.py);
+#      the C extension and the ctypes fallback (bench/python_record.py), and the ASGI middleware's own
+#      cost per request around a FastAPI app, its C path vs its Python path (bench/python_asgi.py);
 #   2. the example service's recording overhead with bench/overhead.py --service python (the method of
 #      "Recording overhead to 1%"): examples/python/service.py (FastAPI + uvicorn + PyTorch CPU, default
 #      model, pinned to CPU 0) driven by servprof load (pinned to CPU 1) open-loop at PY_RATE (default
@@ -26,6 +27,8 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 for b in native ctypes; do
   SERVPROF_BACKEND=$b "$PY" "$SRC/bench/python_record.py"
 done
+# the ASGI middleware's own cost around a FastAPI app, C path vs Python path (in process, no socket)
+"$PY" "$SRC/bench/python_asgi.py"
 for m in torch fastapi uvicorn; do
   "$PY" -c "import $m" 2>/dev/null || { echo "served throughput skipped: $PY lacks $m"; exit 0; }
 done
