@@ -2134,6 +2134,8 @@ static PyObject *mod_asgi_begin(PyObject *mod, PyObject *const *args, Py_ssize_t
         return PyErr_Format(PyExc_TypeError, "_asgi_begin(recorder, headers, arrival_ns, ids): 4 arguments");
     if (!PyObject_TypeCheck(args[0], &RecorderType))
         return PyErr_Format(PyExc_TypeError, "_asgi_begin: recorder must be a servprof.Recorder");
+    if (!PyIter_Check(args[3]))
+        return PyErr_Format(PyExc_TypeError, "_asgi_begin: ids must be an iterator (itertools.count)");
     RecorderObject *rec = (RecorderObject *)args[0];
     PyObject *headers = args[1];
     uint64_t arrival;

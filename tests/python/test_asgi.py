@@ -246,7 +246,10 @@ class CPathCase(TempDirCase):
                             r, echo = mw._begin(form, t0 + i)
                         seen[side].append((headers, r.id, echo, r.arrival_ns))
                         r.end(t0 + i + 1000)
-                if side == "c":  # headers the C path does not take (lists as items, str values): Python's
+                if side == "c":
+                    with self.assertRaises(TypeError):  # ids must be an iterator: an error, not a crash
+                        servprof.asgi._c_begin(rec, [], t0, [1, 2])
+                    # headers the C path does not take (lists as items, str values): Python's
                     self.assertIsNone(servprof.asgi._c_begin(rec, [[b"x-request-id", b"l"]], t0, ids))
                     self.assertIsNone(servprof.asgi._c_begin(rec, [(b"x-request-id", "s")], t0, ids))
                     self.assertIsNone(servprof.asgi._c_begin(rec, iter([(b"x-request-id", b"g")]), t0, ids))
