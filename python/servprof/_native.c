@@ -2086,10 +2086,11 @@ static PyObject *mod_set_cupti_hooks(PyObject *m, PyObject *args)
 /* ======================================================================================== */
 /* The ASGI middleware's per-request bookkeeping (servprof/asgi.py)                          */
 
-/* Its Python version cost about 30 us a request around a FastAPI app (header scans, traceparent and
- * hex parsing, the trace context's checks), 4% of the example service's capacity at saturation
- * (docs/BENCHMARKS.md, "Python recording"); here it is about 1 us. asgi.py keeps the Python version
- * for the ctypes backend and for headers that are not a list or tuple of (bytes, bytes). */
+/* Its Python version cost the middleware 34 us a request around a FastAPI app (header scans,
+ * traceparent and hex parsing, the trace context's checks, a send coroutine), about 4% of the example
+ * service's capacity at saturation; with these the whole middleware costs 8.5 us (bench/python_asgi.py;
+ * docs/BENCHMARKS.md, "Python recording"). asgi.py keeps the Python version for the ctypes backend and
+ * for headers that are not a list or tuple of (bytes, bytes). */
 
 /* Span ids: 64 random bits. A splitmix64 sequence seeded from getrandom() (the clock where that
  * fails), under the GIL; a forked child seeds again, so parent and child never give the same ids. */
