@@ -35,11 +35,15 @@ so a build or a burst of another process's work lands on every mode of the round
 ratio cancels most of it (open loop only; as many CPUs as modes).
 
 --compare BIN runs every recording mode a second time with another servprof binary (mode@cmp), in the
-same rounds: a before/after of the recorder with the same `off` reference (--service serve).
+same rounds: a before/after of the recorder with the same `off` reference (--service serve). With
+--service python, --compare DIR is another build of the servprof package (a folder for PYTHONPATH, e.g.
+main's, installed with pip --target): mode@cmp runs the service on it, the same before/after.
 
 --service python measures examples/python/service.py (FastAPI + uvicorn + PyTorch on the CPU,
 instrumented through the servprof package, which must be importable: PYTHONPATH) run by --python in
-place of `servprof serve`; `servprof load` drives it the same way.
+place of `servprof serve`; `servprof load` drives it the same way. With --saturate it also reads the
+service's batch counters before and after the saturation load (SIGUSR1) and reports the mean batch
+size of that load per mode: at saturation, CPU per request depends on it, and it is compared too.
 
 Usage: overhead.py --servprof build/servprof [--service serve|python] [--device cpu|cuda] [--modes off,rec]
        [--rate R] [--requests N] [--warm W] [--closed | --saturate N] [--server-arg=--max-batch=32 ...]
@@ -163,7 +167,10 @@ class Server:
             cmd = ["taskset", "-c", cpus or args.server_cpus] + cmd
         self.out = open(os.path.join(work, name + ".out"), "w+")
         self.err = open(os.path.join(work, name + ".err"), "w+")
-        self.p = subprocess.Popen(cmd, stdout=self.out, stderr=self.err)
+        env = None
+        if args.service == "python" and mode.endswith("@cmp"):
+            env = dict(os.environ, PYTHONPATH=args.compare)
+        self.p = subprocess.Popen(cmd, stdout=self.out, stderr=self.err, env=env)
         self.port = None
         t0 = time.monotonic()
         while time.monotonic() - t0 < 60:
@@ -180,6 +187,20 @@ class Server:
             why = self.err.read()[-2000:]
             self.stop()
             raise RuntimeError("server (%s) did not start within 60 s: %s" % (" ".join(cmd), why))
+
+    def counters(self):
+        """(batches, inputs) so far: the Python service prints them on SIGUSR1 (None when it does not)."""
+        self.err.seek(0)
+        before = len(re.findall(r"^service: counters: ", self.err.read(), re.M))
+        self.p.send_signal(signal.SIGUSR1)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 10 and self.p.poll() is None:
+            self.err.seek(0)
+            found = re.findall(r"^service: counters: \d+ requests, (\d+) batches, (\d+) inputs", self.err.read(), re.M)
+            if len(found) > before:
+                return int(found[-1][0]), int(found[-1][1])
+            time.sleep(0.01)
+        return None
 
     def stop(self):
         if self.p.poll() is None:
@@ -217,15 +238,18 @@ def one_run(args, mode, work, rnd):
         c0, w0, n0, k0 = thread_cpu(s.p.pid)
         res = load(args, s.port, args.requests, rnd, args.closed)
         c1, w1, n1, k1 = thread_cpu(s.p.pid)
+        b1 = s.counters() if args.saturate and args.service == "python" else None
         sat = load(args, s.port, args.saturate, 2000 + rnd, True, args.saturate_connections) if args.saturate else {}
         c2 = thread_cpu(s.p.pid)[0]
+        b2 = s.counters() if b1 else None
     finally:
         s.stop()
     if args.saturate and sat.get("ok", 0) < args.saturate:
         raise RuntimeError("%s: saturation load: %d of %d requests answered OK" % (name, sat.get("ok", 0), args.saturate))
     run = figures(mode, rnd, s, (c0, w0, n0, k0), (c1, w1, n1, k1), res)
     run.update(sat=sat.get("achieved_rate", 0.0),
-               sat_cpu=1e9 * sat.get("ok", 0) / (c2 - c1) if args.saturate and c2 > c1 else 0.0)
+               sat_cpu=1e9 * sat.get("ok", 0) / (c2 - c1) if args.saturate and c2 > c1 else 0.0,
+               sat_batch=(b2[1] - b1[1]) / (b2[0] - b1[0]) if b1 and b2 and b2[0] > b1[0] else 0.0)
     return run
 
 
@@ -240,7 +264,8 @@ def figures(mode, rnd, server, before, after, res):
     dur = res.get("duration_s", 0.0) or 1.0
     return {"mode": mode, "round": rnd, "ok": ok, "cpu_ns": (c1 - c0) / ok, "writer_ns": (w1 - w0) / ok,
             "service_ns": (c1 - c0 - (w1 - w0)) / ok, "wakes_s": (k1 - k0) / dur,
-            "rate": res.get("achieved_rate", 0.0), "sat": 0.0, "sat_cpu": 0.0, "threads": (n0, n1)}
+            "rate": res.get("achieved_rate", 0.0), "sat": 0.0, "sat_cpu": 0.0, "threads": (n0, n1),
+            "sat_batch": 0.0}
 
 
 def concurrent_round(args, modes, work, rnd):
@@ -313,7 +338,8 @@ def main():
     ap.add_argument("--concurrent", action="store_true",
                     help="run every mode of a round at the same time, each server and its load on a CPU of its own "
                          "(rotated each round): the machine's other load falls on all modes alike")
-    ap.add_argument("--compare", default=None, help="another servprof binary: each recording mode runs with it too (mode@cmp)")
+    ap.add_argument("--compare", default=None, help="another servprof binary (--service python: another build of the "
+                    "package, a PYTHONPATH folder): each recording mode runs with it too (mode@cmp)")
     args = ap.parse_args()
     modes = args.modes.split(",")
     mode_args = SERVICES[args.service][0]
@@ -328,9 +354,11 @@ def main():
     if args.saturate < 0:
         ap.error("--saturate must be 0 (off) or positive")
     if args.compare:
-        if args.service != "serve":
-            ap.error("--compare: a second servprof binary for --service serve")
-        if not os.access(args.compare, os.X_OK):
+        if args.service == "python":
+            if not os.path.isdir(os.path.join(args.compare, "servprof")):
+                ap.error("--compare %s: with --service python, a folder holding a servprof package" % args.compare)
+            args.compare = os.path.abspath(args.compare)
+        elif not os.access(args.compare, os.X_OK):
             ap.error("--compare %s: not an executable" % args.compare)
         modes += [m + "@cmp" for m in modes if m != "off"]
     if args.concurrent:
@@ -380,7 +408,8 @@ def main():
                 runs.append(got[m])
         print("round %2d: " % rnd + "  ".join("%s %.1f us/req (writer %.2f) %.0f/s%s" % (
             m, got[m]["cpu_ns"] / 1e3, got[m]["writer_ns"] / 1e3, got[m]["rate"],
-            " sat %.0f/s (%.0f per CPU-s)" % (got[m]["sat"], got[m]["sat_cpu"]) if args.saturate else "")
+            " sat %.0f/s (%.0f per CPU-s%s)" % (got[m]["sat"], got[m]["sat_cpu"], ", batch %.2f" % got[m]["sat_batch"]
+                                              if got[m]["sat_batch"] else "") if args.saturate else "")
             for m in modes), flush=True)
         if rnd >= args.min_rounds:
             widths = [2 * interval(ratios(runs, m, "cpu_ns"))[1] for m in modes if m != "off"]
@@ -394,11 +423,11 @@ def main():
     if args.out:
         with open(args.out, "w") as f:
             f.write(table + "\nraw (mode round ok cpu_ns/req writer_ns/req rate saturation_rate "
-                    "saturation_per_cpu_s threads writer_wakeups/s):\n")
+                    "saturation_per_cpu_s threads writer_wakeups/s saturation_mean_batch):\n")
             for r in runs:
-                f.write("%s %d %d %.0f %.0f %.1f %.1f %.1f %s %.1f\n" % (
+                f.write("%s %d %d %.0f %.0f %.1f %.1f %.1f %s %.1f %.3f\n" % (
                     r["mode"], r["round"], r["ok"], r["cpu_ns"], r["writer_ns"], r["rate"], r["sat"], r["sat_cpu"],
-                    r["threads"], r["wakes_s"]))
+                    r["threads"], r["wakes_s"], r["sat_batch"]))
     return 0 if reached else 3
 
 
@@ -419,7 +448,8 @@ def ratios(runs, mode, key, ref_key=None):
 
 def render(args, modes, runs, rounds, reached, secs):
     base_text = SERVICES[args.service][1]
-    text = {m: base_text[m.split("@")[0]] + (" [--compare binary]" if m.endswith("@cmp") else "") for m in modes}
+    text = {m: base_text[m.split("@")[0]] + ((" [--compare package]" if args.service == "python" else
+                                              " [--compare binary]") if m.endswith("@cmp") else "") for m in modes}
     lines = ["", "==== recording overhead: server CPU per request, %d rounds, %.0f s (%s)" % (
         rounds, secs, "every 95%% interval narrower than %.1f%%" % (args.target_width * 100) if reached
         else "target width NOT reached")]
@@ -466,6 +496,17 @@ def render(args, modes, runs, rounds, reached, secs):
             lines.append("%-38s %14.0f %24s %14s %16s" % (
                 text[m], rate, "%.4f [%.4f, %.4f]" % (mean, mean - h, mean + h),
                 "%+.2f%% +- %.2f%%" % ((1 - mean) * 100, h * 100), "%.4f (%+.2f%%)" % (rate / off, (1 - rate / off) * 100)))
+    if any(r.get("sat_batch") for r in runs):
+        lines.append("")
+        lines.append("mean batch size during the saturation load (inputs / batches, the service's counters):")
+        lines.append("%-38s %14s %24s" % ("mode", "median", "ratio to off [95% CI]"))
+        for m in modes:
+            med = statistics.median(r["sat_batch"] for r in runs if r["mode"] == m)
+            if m == "off":
+                lines.append("%-38s %14.2f %24s" % (text[m], med, "1 (reference)"))
+                continue
+            mean, h = interval(ratios(runs, m, "sat_batch"))
+            lines.append("%-38s %14.2f %24s" % (text[m], med, "%.4f [%.4f, %.4f]" % (mean, mean - h, mean + h)))
     if not args.closed:
         behind = [r for r in runs if r["rate"] < 0.95 * args.rate]
         if behind:

@@ -9,9 +9,9 @@ the batch, postprocess) plus the queue span the batcher records, and servprof.to
     servprof load --url http://127.0.0.1:PORT/v1/embeddings --rate 50 --duration 5 --trace client.jsonl
     kill -INT <pid>; servprof analyze server.sptrace client.jsonl
 
-It prints `listening on 127.0.0.1:PORT` once it accepts requests, and counters when it stops (SIGINT,
-SIGTERM or --duration). Without FastAPI (a GPU machine's image may lack it) the same handlers run as a
-plain ASGI app; without uvicorn, --drive RATE:SECONDS feeds the app in-process (every request still
+It prints `listening on 127.0.0.1:PORT` once it accepts requests, counters when it stops (SIGINT,
+SIGTERM or --duration) and, on SIGUSR1, the counters so far. Without FastAPI (a GPU machine's image
+may lack it) the same handlers run as a plain ASGI app; without uvicorn, --drive RATE:SECONDS feeds the app in-process (every request still
 goes through the middleware and the batcher, only the socket is missing). Needs torch (Debian
 python3-torch); FastAPI and uvicorn are Debian python3-fastapi and python3-uvicorn.
 """
@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -334,7 +335,7 @@ def main(argv=None):
             kind = "asgi"
     inner = build_fastapi_app(svc) if kind == "fastapi" else build_asgi_app(svc)
     app = servprof.asgi.Middleware(inner, rec, paths=["/v1/embeddings"]) if rec is not None else inner
-    rc = asyncio.run(serve(a, app, batcher, kind))
+    rc = asyncio.run(serve(a, app, batcher, kind, svc))
     if rec is not None:
         rec.close()
         d = rec.drops()
@@ -350,8 +351,16 @@ def main(argv=None):
     return rc
 
 
-async def serve(a, app, batcher, kind):
+def print_counters(svc, batcher):
+    """SIGUSR1: the counters so far on stderr (bench/overhead.py reads the batches of a load from two)."""
+    print("service: counters: %d requests, %d batches, %d inputs, %d tokens (%d padded)" % (
+        sum(svc.counts.values()), batcher.batches, batcher.inputs, batcher.tokens, batcher.padded),
+        file=sys.stderr, flush=True)
+
+
+async def serve(a, app, batcher, kind, svc):
     worker = asyncio.ensure_future(batcher.run())
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, print_counters, svc, batcher)
     try:
         if a.drive:
             n = await drive(app, a.drive)

@@ -12,8 +12,11 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include <servprof/trace.h>
 
@@ -166,6 +169,7 @@ typedef struct RecorderObject {
     PyObject *knames;        /* dict: kernel name -> id */
     PyObject *open;          /* dict: request key -> Request */
     PyObject *annotator;     /* None, or servprof.torch's record_function annotator */
+    PyObject *annot_enabled; /* NULL, or the annotator's `enabled` (a callable: is a profiler running?) */
     PyObject *before_close;  /* list of callables run by close() before the file is closed */
     PyObject *weakreflist;
     uint64_t next_label, next_batch;
@@ -234,6 +238,13 @@ static int request_finish(RequestObject *r, uint64_t t, int outcome, int status)
  * to end): 0, or -1 with its exception. */
 static int call_annot_begin(RecorderObject *rec, PyObject *method, PyObject *a, PyObject *b, PyObject **annot)
 {
+    if (rec->annot_enabled) { /* no profiler running: no range to open, and no Python method call */
+        PyObject *on = PyObject_CallNoArgs(rec->annot_enabled);
+        int t = on ? PyObject_IsTrue(on) : -1;
+        Py_XDECREF(on);
+        if (t <= 0)
+            return t;
+    }
     PyObject *h = PyObject_CallMethodObjArgs(rec->annotator, method, a, b, NULL);
     if (!h)
         return -1;
@@ -697,14 +708,11 @@ static PyObject *recorder_repr(RecorderObject *self)
                                 self->rec ? "" : " closed");
 }
 
-/* request(request_id, *, input_tokens=None, arrival_ns=None) */
-static PyObject *recorder_request(RecorderObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+/* Opens request `key` (str or int, checked here) arriving at `arrival` with `tok` input tokens (< 0:
+ * unknown): a new reference, or NULL with an exception. recorder.request() and the ASGI middleware's
+ * _asgi_begin() share it. */
+static PyObject *request_open(RecorderObject *self, PyObject *key, int64_t tok, uint64_t arrival)
 {
-    static const char *const names[] = {"input_tokens", "arrival_ns"};
-    PyObject *vals[2] = {NULL, NULL};
-    if (parse_kw("request", nargs, 1, args, kwnames, names, vals, 2) < 0)
-        return NULL;
-    PyObject *key = args[0];
     int labelled;
     if (PyUnicode_CheckExact(key)) {
         Py_ssize_t len;
@@ -727,15 +735,6 @@ static PyObject *recorder_request(RecorderObject *self, PyObject *const *args, P
     } else {
         return raise_via("check_request_id", key, NULL);
     }
-    uint64_t tokens = 0, arrival;
-    int64_t tok = -1;
-    if (vals[0] && vals[0] != Py_None) {
-        if (get_count(vals[0], &tokens, "input_tokens") < 0)
-            return NULL;
-        tok = (int64_t)tokens;
-    }
-    if (get_time_or_now(vals[1], &arrival, "arrival_ns") < 0)
-        return NULL;
     RequestObject *r = PyObject_GC_New(RequestObject, &RequestType);
     if (!r)
         return NULL;
@@ -770,6 +769,25 @@ static PyObject *recorder_request(RecorderObject *self, PyObject *const *args, P
         return NULL;
     }
     return (PyObject *)r;
+}
+
+/* request(request_id, *, input_tokens=None, arrival_ns=None) */
+static PyObject *recorder_request(RecorderObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"input_tokens", "arrival_ns"};
+    PyObject *vals[2] = {NULL, NULL};
+    if (parse_kw("request", nargs, 1, args, kwnames, names, vals, 2) < 0)
+        return NULL;
+    uint64_t tokens = 0, arrival;
+    int64_t tok = -1;
+    if (vals[0] && vals[0] != Py_None) {
+        if (get_count(vals[0], &tokens, "input_tokens") < 0)
+            return NULL;
+        tok = (int64_t)tokens;
+    }
+    if (get_time_or_now(vals[1], &arrival, "arrival_ns") < 0)
+        return NULL;
+    return request_open(self, args[0], tok, arrival);
 }
 
 static PyObject *batch_new_impl(RecorderObject *rec, PyObject *requests, PyObject *eff, PyObject *pad, PyObject *bid);
@@ -890,6 +908,7 @@ static int recorder_traverse(RecorderObject *self, visitproc visit, void *arg)
     Py_VISIT(self->knames);
     Py_VISIT(self->open);
     Py_VISIT(self->annotator);
+    Py_VISIT(self->annot_enabled);
     Py_VISIT(self->before_close);
     return 0;
 }
@@ -900,6 +919,7 @@ static int recorder_clear(RecorderObject *self)
     Py_CLEAR(self->knames);
     Py_CLEAR(self->open);
     Py_CLEAR(self->annotator);
+    Py_CLEAR(self->annot_enabled);
     Py_CLEAR(self->before_close);
     return 0;
 }
@@ -961,6 +981,18 @@ static PyObject *recorder_get_annotator(RecorderObject *self, void *c)
 
 static int recorder_set_annotator(RecorderObject *self, PyObject *v, void *c)
 {
+    PyObject *enabled = NULL;
+    if (v && v != Py_None) {
+        enabled = PyObject_GetAttrString(v, "enabled");
+        if (!enabled) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+                return -1;
+            PyErr_Clear();
+        } else if (!PyCallable_Check(enabled)) {
+            Py_CLEAR(enabled);
+        }
+    }
+    Py_XSETREF(self->annot_enabled, enabled);
     Py_XINCREF(v ? v : Py_None);
     Py_XSETREF(self->annotator, v ? v : Py_None);
     return 0;
@@ -2051,10 +2083,520 @@ static PyObject *mod_set_cupti_hooks(PyObject *m, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ======================================================================================== */
+/* The ASGI middleware's per-request bookkeeping (servprof/asgi.py)                          */
+
+/* Its Python version cost the middleware 34 us a request around a FastAPI app (header scans,
+ * traceparent and hex parsing, the trace context's checks, a send coroutine), about 4% of the example
+ * service's capacity at saturation; with these the whole middleware costs 8.5 us (bench/python_asgi.py;
+ * docs/BENCHMARKS.md, "Python recording"). asgi.py keeps the Python version for the ctypes backend and
+ * for headers that are not a list or tuple of (bytes, bytes). */
+
+/* Span ids: 64 random bits. A splitmix64 sequence seeded from getrandom() (the clock where that
+ * fails), under the GIL; a forked child seeds again, so parent and child never give the same ids. */
+static uint64_t g_span_state;
+static int g_span_seeded;
+
+static void span_rng_forget(void) { g_span_seeded = 0; }
+
+static uint64_t span_id_next(void)
+{
+    if (!g_span_seeded) {
+        uint64_t seed = 0;
+        if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+            seed = sp_now_ns() ^ ((uint64_t)getpid() << 32);
+        g_span_state = seed;
+        g_span_seeded = 1;
+    }
+    uint64_t z;
+    do { /* splitmix64 (Steele, Lea, Flood 2014): a bijection of the counter, never stuck on zero */
+        z = (g_span_state += UINT64_C(0x9E3779B97F4A7C15));
+        z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+        z ^= z >> 31;
+    } while (z == 0);
+    return z;
+}
+
+/* bytes.strip()'s whitespace */
+static int ascii_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+static const char hex_digits[] = "0123456789abcdef";
+
+/* _asgi_begin(recorder, headers, arrival_ns, ids) -> (request, echo bytes), or None when `headers` is
+ * not a list or tuple of 2-tuples of bytes (the caller then takes its Python path). The request id:
+ * the first X-Request-Id whose value, stripped, is 1..255 printable ASCII bytes; else the first
+ * traceparent header's trace id when that header is valid (sp_trace_context_parse: the rules of
+ * _common.parse_traceparent); else next(ids). A valid traceparent is continued under a random span id,
+ * its parent-id the caller's span. The same as asgi.py's Python path, which the tests compare. */
+static PyObject *mod_asgi_begin(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4)
+        return PyErr_Format(PyExc_TypeError, "_asgi_begin(recorder, headers, arrival_ns, ids): 4 arguments");
+    if (!PyObject_TypeCheck(args[0], &RecorderType))
+        return PyErr_Format(PyExc_TypeError, "_asgi_begin: recorder must be a servprof.Recorder");
+    if (!PyIter_Check(args[3]))
+        return PyErr_Format(PyExc_TypeError, "_asgi_begin: ids must be an iterator (itertools.count)");
+    RecorderObject *rec = (RecorderObject *)args[0];
+    PyObject *headers = args[1];
+    uint64_t arrival;
+    if (get_time_or_now(args[2], &arrival, "arrival_ns") < 0)
+        return NULL;
+    if (!PyList_CheckExact(headers) && !PyTuple_CheckExact(headers))
+        Py_RETURN_NONE;
+    const char *idv = NULL, *tpv = NULL;
+    Py_ssize_t idlen = 0, tplen = 0;
+    int seen_tp = 0;
+    /* a list's items and length are read each turn: nothing here runs Python code that could change it */
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(headers); i++) {
+        PyObject *h = PySequence_Fast_GET_ITEM(headers, i);
+        if (!PyTuple_CheckExact(h) || PyTuple_GET_SIZE(h) != 2 || !PyBytes_CheckExact(PyTuple_GET_ITEM(h, 0)) ||
+            !PyBytes_CheckExact(PyTuple_GET_ITEM(h, 1)))
+            Py_RETURN_NONE;
+        PyObject *name = PyTuple_GET_ITEM(h, 0), *value = PyTuple_GET_ITEM(h, 1);
+        Py_ssize_t nl = PyBytes_GET_SIZE(name);
+        const char *n = PyBytes_AS_STRING(name);
+        if (!idv && nl == 12 && !memcmp(n, "x-request-id", 12)) {
+            const char *v = PyBytes_AS_STRING(value);
+            Py_ssize_t a = 0, b = PyBytes_GET_SIZE(value);
+            while (a < b && ascii_space((unsigned char)v[a]))
+                a++;
+            while (b > a && ascii_space((unsigned char)v[b - 1]))
+                b--;
+            int ok = b > a && b - a <= MAX_LABEL;
+            for (Py_ssize_t k = a; ok && k < b; k++)
+                ok = (unsigned char)v[k] >= 0x20 && (unsigned char)v[k] < 0x7f;
+            if (ok) {
+                idv = v + a;
+                idlen = b - a;
+            }
+        } else if (!seen_tp && nl == 11 && !memcmp(n, "traceparent", 11)) {
+            seen_tp = 1;
+            tpv = PyBytes_AS_STRING(value);
+            tplen = PyBytes_GET_SIZE(value);
+        }
+    }
+    sp_trace_context ctx;
+    int have_tp = seen_tp && sp_trace_context_parse(tpv, (size_t)tplen, &ctx) == SP_OK;
+    PyObject *key, *echo;
+    if (idv) {
+        key = PyUnicode_DecodeASCII(idv, idlen, NULL);
+        echo = key ? PyBytes_FromStringAndSize(idv, idlen) : NULL;
+    } else if (have_tp) {
+        char hex[32];
+        for (int k = 0; k < 16; k++) {
+            hex[2 * k] = hex_digits[ctx.trace_id[k] >> 4];
+            hex[2 * k + 1] = hex_digits[ctx.trace_id[k] & 15];
+        }
+        key = PyUnicode_DecodeASCII(hex, 32, NULL);
+        echo = key ? PyBytes_FromStringAndSize(hex, 32) : NULL;
+    } else {
+        key = PyIter_Next(args[3]);
+        if (!key && !PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "_asgi_begin: the id sequence ended");
+        PyObject *text = key ? PyObject_Str(key) : NULL;
+        echo = text ? PyUnicode_AsASCIIString(text) : NULL;
+        Py_XDECREF(text);
+    }
+    if (!echo) {
+        Py_XDECREF(key);
+        return NULL;
+    }
+    PyObject *req = request_open(rec, key, -1, arrival);
+    Py_DECREF(key);
+    if (!req) {
+        Py_DECREF(echo);
+        return NULL;
+    }
+    if (have_tp) {
+        uint64_t s = span_id_next();
+        for (int k = 0; k < 8; k++)
+            ctx.span_id[k] = (uint8_t)(s >> (56 - 8 * k));
+        if (rec->rec)
+            sp_record_request_trace(rec->rec, ((RequestObject *)req)->id, &ctx);
+        else
+            rec->after_close++;
+    }
+    PyObject *res = PyTuple_New(2);
+    if (!res) {
+        Py_DECREF(req);
+        Py_DECREF(echo);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(res, 0, req);
+    PyTuple_SET_ITEM(res, 1, echo);
+    return res;
+}
+
+/* An optional time: None -> *has = 0. */
+static int get_opt_time(PyObject *o, uint64_t *out, int *has, const char *what)
+{
+    *has = o != Py_None;
+    return *has ? get_time(o, out, what) : 0;
+}
+
+/* _asgi_end(request, status, response_start_ns, done_ns, disconnected, exc, fill_stages): the end of
+ * an HTTP request, as asgi.py's Middleware._finish (its Python path, which the tests compare):
+ * - the outcome, unless the application set one: an exception `exc` (not None) is cancelled for a
+ *   CancelledError, else error with the status when >= 400, else 500; a response that never finished
+ *   (done_ns None) or a client that disconnected first is cancelled; 503 and 429 are rejected; other
+ *   4xx/5xx error;
+ * - with fill_stages: preprocess from arrival to the first span or batch the application recorded,
+ *   postprocess from the last one to done; nothing recorded: preprocess up to the response start and
+ *   postprocess after it;
+ * - then the request's end at done (None: now). A request already ended is left alone. */
+static PyObject *mod_asgi_end(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7)
+        return PyErr_Format(PyExc_TypeError, "_asgi_end(request, status, response_start_ns, done_ns, "
+                            "disconnected, exc, fill_stages): 7 arguments");
+    if (!PyObject_TypeCheck(args[0], &RequestType))
+        return PyErr_Format(PyExc_TypeError, "_asgi_end: request must be a servprof.Request");
+    RequestObject *r = (RequestObject *)args[0];
+    long status = PyLong_AsLong(args[1]);
+    if (status == -1 && PyErr_Occurred())
+        return NULL;
+    uint64_t start = 0, done = 0;
+    int has_start, has_done;
+    if (get_opt_time(args[2], &start, &has_start, "response_start_ns") < 0 ||
+        get_opt_time(args[3], &done, &has_done, "done_ns") < 0)
+        return NULL;
+    int disconnected = PyObject_IsTrue(args[4]), fill = PyObject_IsTrue(args[6]);
+    if (disconnected < 0 || fill < 0)
+        return NULL;
+    PyObject *exc = args[5];
+    if (r->ended)
+        Py_RETURN_NONE;
+    if (!has_done)
+        done = sp_now_ns();
+    if (r->outcome == SP_OUTCOME_OK) {
+        int outcome = SP_OUTCOME_OK;
+        long st = status;
+        if (exc != Py_None) {
+            if (!g_cancelled) {
+                PyObject *m = PyImport_ImportModule("asyncio");
+                g_cancelled = m ? PyObject_GetAttrString(m, "CancelledError") : NULL;
+                Py_XDECREF(m);
+                if (!g_cancelled)
+                    return NULL;
+            }
+            int c = PyObject_IsInstance(exc, g_cancelled);
+            if (c < 0)
+                return NULL;
+            outcome = c ? SP_OUTCOME_CANCELLED : SP_OUTCOME_ERROR;
+            if (!c && status < 400)
+                st = 500;
+        } else if (!has_done || disconnected) {
+            outcome = SP_OUTCOME_CANCELLED;
+        } else if (status == 503 || status == 429) {
+            outcome = SP_OUTCOME_REJECTED;
+        } else if (status >= 400) {
+            outcome = SP_OUTCOME_ERROR;
+        }
+        if (outcome != SP_OUTCOME_OK) {
+            if (st < 0 || st > 999) /* _common.check_outcome's range */
+                return PyErr_Format(PyExc_ValueError, "HTTP status %ld is out of range (0..999)", st);
+            r->outcome = outcome;
+            r->status = (int)st;
+            r->outcome_set = 1;
+        }
+    }
+    uint64_t arrival = r->arrival;
+    if (fill) {
+        if (!r->has_span) {
+            uint64_t cut = has_start ? start : done;
+            cut = cut < arrival ? arrival : cut;
+            cut = cut > done ? done : cut;
+            if (cut > arrival)
+                request_record_span(r, SP_STAGE_PREPROCESS, arrival, cut);
+            if (done > cut)
+                request_record_span(r, SP_STAGE_POSTPROCESS, cut, done);
+        } else {
+            uint64_t first = r->first, last = r->last;
+            uint64_t pre_end = first < done ? first : done;
+            if (first > arrival && pre_end >= arrival)
+                request_record_span(r, SP_STAGE_PREPROCESS, arrival, pre_end);
+            if (done > last)
+                request_record_span(r, SP_STAGE_POSTPROCESS, last > arrival ? last : arrival, done);
+        }
+    }
+    if (request_finish(r, done > arrival ? done : arrival, r->outcome, r->status) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* _AsgiSend(send, echo): the middleware's `send` wrapper (C path). Calling it with an ASGI message
+ * notes the response start (status, time) and the last body chunk (done), adds X-Request-Id: echo to
+ * a response start without one (echo None: never), and returns send(message) itself, the server's
+ * awaitable: no coroutine of its own. `status`, `response_start`, `done` (None until seen) and
+ * `disconnected` (set by the receive wrapper) are what _asgi_end takes. Python's version: asgi.py's
+ * send_wrapper. */
+typedef struct AsgiSendObject {
+    PyObject_HEAD
+    PyObject *send;
+    PyObject *echo;          /* bytes, or NULL: no echo */
+    PyObject *status;        /* the response start's "status" (0 until then) */
+    uint64_t response_start, done;
+    char has_start, has_done, disconnected;
+    vectorcallfunc vectorcall;
+} AsgiSendObject;
+
+static PyTypeObject AsgiSendType;
+static PyObject *s_type, *s_status, *s_headers, *s_more_body, *s_get, *s_lower, *s_resp_start, *s_resp_body,
+    *s_xrid;
+
+/* message.get(key, dflt) as a new reference (a dict: without a method call) */
+static PyObject *msg_get(PyObject *message, PyObject *key, PyObject *dflt)
+{
+    if (PyDict_CheckExact(message)) {
+        PyObject *v = PyDict_GetItemWithError(message, key);
+        if (!v && PyErr_Occurred())
+            return NULL;
+        v = v ? v : dflt;
+        Py_INCREF(v);
+        return v;
+    }
+    return PyObject_CallMethodObjArgs(message, s_get, key, dflt, NULL);
+}
+
+/* Is header name `k` X-Request-Id in any case? 1, 0, or -1 with an exception (k.lower() as Python's) */
+static int is_request_id_name(PyObject *k)
+{
+    if (PyBytes_CheckExact(k)) {
+        if (PyBytes_GET_SIZE(k) != 12)
+            return 0;
+        const char *s = PyBytes_AS_STRING(k);
+        static const char want[] = "x-request-id";
+        for (int i = 0; i < 12; i++) {
+            char c = s[i];
+            if (c >= 'A' && c <= 'Z')
+                c = (char)(c - 'A' + 'a');
+            if (c != want[i])
+                return 0;
+        }
+        return 1;
+    }
+    PyObject *low = PyObject_CallMethodNoArgs(k, s_lower);
+    if (!low)
+        return -1;
+    int eq = PyObject_RichCompareBool(low, s_xrid, Py_EQ);
+    Py_DECREF(low);
+    return eq;
+}
+
+/* The response start with X-Request-Id added where it lacks one: a new reference (message itself
+ * when it has one). */
+static PyObject *with_echo(AsgiSendObject *self, PyObject *message)
+{
+    PyObject *h = msg_get(message, s_headers, Py_None);
+    if (!h)
+        return NULL;
+    PyObject *headers = PyObject_IsTrue(h) ? PySequence_List(h) : PyList_New(0);
+    Py_DECREF(h);
+    if (!headers)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(headers); i++) {
+        PyObject *item = PySequence_Tuple(PyList_GET_ITEM(headers, i));
+        if (!item || PyTuple_GET_SIZE(item) != 2) {
+            if (item)
+                PyErr_SetString(PyExc_ValueError, "response header: not a (name, value) pair");
+            Py_XDECREF(item);
+            Py_DECREF(headers);
+            return NULL;
+        }
+        int found = is_request_id_name(PyTuple_GET_ITEM(item, 0));
+        Py_DECREF(item);
+        if (found) {
+            Py_DECREF(headers);
+            if (found < 0)
+                return NULL;
+            Py_INCREF(message);
+            return message;
+        }
+    }
+    PyObject *pair = PyTuple_Pack(2, s_xrid, self->echo);
+    PyObject *copy = pair ? PyDict_New() : NULL;
+    if (!copy || PyList_Append(headers, pair) < 0 || PyDict_Merge(copy, message, 1) < 0 ||
+        PyDict_SetItem(copy, s_headers, headers) < 0) {
+        Py_XDECREF(pair);
+        Py_XDECREF(copy);
+        Py_DECREF(headers);
+        return NULL;
+    }
+    Py_DECREF(pair);
+    Py_DECREF(headers);
+    return copy;
+}
+
+static PyObject *asgisend_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    AsgiSendObject *self = (AsgiSendObject *)callable;
+    if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames && PyTuple_GET_SIZE(kwnames)))
+        return PyErr_Format(PyExc_TypeError, "send(message): one argument");
+    PyObject *message = args[0];
+    PyObject *kind = msg_get(message, s_type, Py_None);
+    if (!kind)
+        return NULL;
+    int start = PyUnicode_CheckExact(kind) && PyUnicode_Compare(kind, s_resp_start) == 0;
+    int body = !start && PyUnicode_CheckExact(kind) && PyUnicode_Compare(kind, s_resp_body) == 0;
+    Py_DECREF(kind);
+    Py_INCREF(message);
+    if (start) {
+        PyObject *zero = PyLong_FromLong(0);
+        PyObject *st = zero ? msg_get(message, s_status, zero) : NULL;
+        Py_XDECREF(zero);
+        if (!st) {
+            Py_DECREF(message);
+            return NULL;
+        }
+        Py_SETREF(self->status, st);
+        self->response_start = sp_now_ns();
+        self->has_start = 1;
+        if (self->echo) {
+            PyObject *m = with_echo(self, message);
+            Py_SETREF(message, m);
+            if (!message)
+                return NULL;
+        }
+    } else if (body) {
+        PyObject *more = msg_get(message, s_more_body, Py_False);
+        int t = more ? PyObject_IsTrue(more) : -1;
+        Py_XDECREF(more);
+        if (t < 0) {
+            Py_DECREF(message);
+            return NULL;
+        }
+        if (!t) {
+            /* done when the last chunk is handed to the server, before its write: so done never lies
+             * after the client's receipt (the clock-offset bounds, DESIGN 8a) */
+            self->done = sp_now_ns();
+            self->has_done = 1;
+        }
+    }
+    PyObject *r = PyObject_CallOneArg(self->send, message);
+    Py_DECREF(message);
+    return r;
+}
+
+static PyObject *asgisend_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    PyObject *send, *echo;
+    if (kw && PyDict_GET_SIZE(kw))
+        return PyErr_Format(PyExc_TypeError, "_AsgiSend(send, echo): no keyword arguments");
+    if (!PyArg_UnpackTuple(args, "_AsgiSend", 2, 2, &send, &echo))
+        return NULL;
+    if (echo != Py_None && !PyBytes_Check(echo))
+        return PyErr_Format(PyExc_TypeError, "_AsgiSend: echo must be bytes or None");
+    AsgiSendObject *self = PyObject_GC_New(AsgiSendObject, type);
+    if (!self)
+        return NULL;
+    Py_INCREF(send);
+    self->send = send;
+    self->echo = echo == Py_None ? NULL : echo;
+    Py_XINCREF(self->echo);
+    self->status = PyLong_FromLong(0);
+    self->response_start = self->done = 0;
+    self->has_start = self->has_done = self->disconnected = 0;
+    self->vectorcall = asgisend_vectorcall;
+    PyObject_GC_Track((PyObject *)self);
+    if (!self->status) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static int asgisend_traverse(AsgiSendObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->send);
+    Py_VISIT(self->echo);
+    Py_VISIT(self->status);
+    return 0;
+}
+
+static int asgisend_clear(AsgiSendObject *self)
+{
+    Py_CLEAR(self->send);
+    Py_CLEAR(self->echo);
+    Py_CLEAR(self->status);
+    return 0;
+}
+
+static void asgisend_dealloc(AsgiSendObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    asgisend_clear(self);
+    PyObject_GC_Del(self);
+}
+
+static PyObject *asgisend_get_status(AsgiSendObject *self, void *c)
+{
+    PyObject *s = self->status ? self->status : Py_None;
+    Py_INCREF(s);
+    return s;
+}
+static PyObject *asgisend_get_start(AsgiSendObject *self, void *c) { return opt_time(self->has_start, self->response_start); }
+static PyObject *asgisend_get_done(AsgiSendObject *self, void *c) { return opt_time(self->has_done, self->done); }
+static PyObject *asgisend_get_disc(AsgiSendObject *self, void *c) { return PyBool_FromLong(self->disconnected); }
+static int asgisend_set_disc(AsgiSendObject *self, PyObject *v, void *c)
+{
+    int t = v ? PyObject_IsTrue(v) : -1;
+    if (!v)
+        PyErr_SetString(PyExc_AttributeError, "cannot delete disconnected");
+    if (t < 0)
+        return -1;
+    self->disconnected = (char)t;
+    return 0;
+}
+
+static PyGetSetDef asgisend_getset[] = {
+    {"status", (getter)asgisend_get_status, NULL, "the response start's status (0 before it)", NULL},
+    {"response_start", (getter)asgisend_get_start, NULL, "when the response started (None: not yet)", NULL},
+    {"done", (getter)asgisend_get_done, NULL, "when the last body chunk was handed over (None: not yet)", NULL},
+    {"disconnected", (getter)asgisend_get_disc, (setter)asgisend_set_disc, "the client went away first", NULL},
+    {NULL}};
+
+static PyTypeObject AsgiSendType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "servprof._native._AsgiSend",
+    .tp_basicsize = sizeof(AsgiSendObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(AsgiSendObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_new = asgisend_new,
+    .tp_traverse = (traverseproc)asgisend_traverse,
+    .tp_clear = (inquiry)asgisend_clear,
+    .tp_dealloc = (destructor)asgisend_dealloc,
+    .tp_getset = asgisend_getset,
+};
+
+/* _parse_traceparent(value bytes) -> (trace_id hex, parent_id hex, flags) or None: libservprof's
+ * sp_trace_context_parse, which _asgi_begin uses, for the tests to hold it to _common's rules. */
+static PyObject *mod_parse_traceparent(PyObject *mod, PyObject *value)
+{
+    if (!PyBytes_Check(value))
+        return PyErr_Format(PyExc_TypeError, "_parse_traceparent: bytes, not %s", Py_TYPE(value)->tp_name);
+    sp_trace_context ctx;
+    if (sp_trace_context_parse(PyBytes_AS_STRING(value), (size_t)PyBytes_GET_SIZE(value), &ctx) != SP_OK)
+        Py_RETURN_NONE;
+    char t[32], p[16];
+    for (int k = 0; k < 16; k++) {
+        t[2 * k] = hex_digits[ctx.trace_id[k] >> 4];
+        t[2 * k + 1] = hex_digits[ctx.trace_id[k] & 15];
+    }
+    for (int k = 0; k < 8; k++) {
+        p[2 * k] = hex_digits[ctx.parent_id[k] >> 4];
+        p[2 * k + 1] = hex_digits[ctx.parent_id[k] & 15];
+    }
+    return Py_BuildValue("(s#s#i)", t, (Py_ssize_t)32, p, (Py_ssize_t)16, (int)ctx.flags);
+}
+
 static PyMethodDef module_methods[] = {
     {"now_ns", mod_now_ns, METH_NOARGS, "now_ns() -> int: servprof's clock (CLOCK_MONOTONIC ns)."},
     {"library_version", mod_library_version, METH_NOARGS, "the version of libservprof.so in use"},
     {"_set_cupti_hooks", mod_set_cupti_hooks, METH_VARARGS, NULL},
+    {"_asgi_begin", (PyCFunction)(void (*)(void))mod_asgi_begin, METH_FASTCALL, NULL},
+    {"_asgi_end", (PyCFunction)(void (*)(void))mod_asgi_end, METH_FASTCALL, NULL},
+    {"_parse_traceparent", mod_parse_traceparent, METH_O, NULL},
     {NULL}};
 
 static struct PyModuleDef native_module = {PyModuleDef_HEAD_INIT, "servprof._native",
@@ -2083,14 +2625,29 @@ PyMODINIT_FUNC PyInit__native(void)
     s_end = PyUnicode_InternFromString("end");
     if (!s_request_begin || !s_request_tokens || !s_stage_begin || !s_batch_begin || !s_end)
         return NULL;
-    PyTypeObject *types[] = {&RecorderType, &RequestType, &StageType, &BatchType, &StepType, &ModuleTimerType};
+    if (pthread_atfork(NULL, NULL, span_rng_forget) != 0)
+        return PyErr_Format(PyExc_ImportError, "servprof._native: pthread_atfork failed");
+    s_type = PyUnicode_InternFromString("type");
+    s_status = PyUnicode_InternFromString("status");
+    s_headers = PyUnicode_InternFromString("headers");
+    s_more_body = PyUnicode_InternFromString("more_body");
+    s_get = PyUnicode_InternFromString("get");
+    s_lower = PyUnicode_InternFromString("lower");
+    s_resp_start = PyUnicode_InternFromString("http.response.start");
+    s_resp_body = PyUnicode_InternFromString("http.response.body");
+    s_xrid = PyBytes_FromString("x-request-id");
+    if (!s_type || !s_status || !s_headers || !s_more_body || !s_get || !s_lower || !s_resp_start || !s_resp_body ||
+        !s_xrid)
+        return NULL;
+    PyTypeObject *types[] = {&RecorderType, &RequestType, &StageType, &BatchType, &StepType, &ModuleTimerType,
+                             &AsgiSendType};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (PyType_Ready(types[i]) < 0)
             return NULL;
     PyObject *m = PyModule_Create(&native_module);
     if (!m)
         return NULL;
-    const char *names[] = {"Recorder", "Request", "Stage", "Batch", "Step", "ModuleTimer"};
+    const char *names[] = {"Recorder", "Request", "Stage", "Batch", "Step", "ModuleTimer", "_AsgiSend"};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         Py_INCREF(types[i]);
         if (PyModule_AddObject(m, names[i], (PyObject *)types[i]) < 0) {

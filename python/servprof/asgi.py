@@ -33,7 +33,7 @@ import contextvars
 import itertools
 import random
 
-from . import now_ns
+from . import _impl, now_ns
 from ._common import parse_traceparent
 
 _current = contextvars.ContextVar("servprof_asgi_request", default=None)
@@ -45,6 +45,13 @@ METRICS_CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 # ids of requests that come without one: one sequence per process, so two middlewares (two apps on
 # one recorder) never give the same number twice
 _ids = itertools.count(1)
+# The C extension's versions of the per-request bookkeeping below (None with the ctypes backend): the
+# same records as the Python path, the whole middleware 8.5 us a request around a FastAPI app instead
+# of 34 (bench/python_asgi.py; docs/BENCHMARKS.md, "Python recording"); tests/python/test_asgi.py
+# holds the two paths to the same result.
+_c_begin = getattr(_impl, "_asgi_begin", None)
+_c_end = getattr(_impl, "_asgi_end", None)
+_c_send = getattr(_impl, "_AsgiSend", None)
 
 
 def current_request(scope=None):
@@ -106,6 +113,9 @@ class Middleware:
         self.app = app
         self.recorder = recorder
         self.paths = tuple(paths) if paths is not None else None
+        # _wanted()'s rule as a set lookup and one startswith (a generator per request cost ~1 us)
+        self._exact = frozenset(self.paths or ())
+        self._prefixes = tuple(p for p in self.paths or () if p.endswith("/"))
         self.exclude = frozenset(exclude)
         self.fill_stages = fill_stages
         self.echo_request_id = echo_request_id
@@ -120,7 +130,7 @@ class Middleware:
             return False
         if self.paths is None:
             return True
-        return any(path == p or (p.endswith("/") and path.startswith(p)) for p in self.paths)
+        return path in self._exact or (bool(self._prefixes) and path.startswith(self._prefixes))
 
     async def __call__(self, scope, receive, send):
         if self.metrics_path is not None and scope.get("type") == "http" and scope.get("path") == self.metrics_path:
@@ -131,37 +141,67 @@ class Middleware:
             return
         arrival = now_ns()
         headers = scope.get("headers") or ()
-        rid = request_id_from_headers(headers)
-        echo = rid if rid is not None else None
-        if rid is None:
-            rid = next(_ids)
-            echo = str(rid)
-        try:
-            req = self.recorder.request(rid, arrival_ns=arrival)
-        except Exception as e:  # noqa: BLE001 - never let the profiler break the service
-            self._fault(e)
-            await self.app(scope, receive, send)
+        begun = None
+        if _c_begin is not None:
+            try:
+                begun = _c_begin(self.recorder, headers, arrival, _ids)
+            except Exception as e:  # noqa: BLE001 - never let the profiler break the service
+                self._fault(e)
+                await self.app(scope, receive, send)
+                return
+        if begun is None:  # the ctypes backend, or headers the C path does not take
+            begun = self._begin(headers, arrival)
+            if begun is None:
+                await self.app(scope, receive, send)
+                return
+        req, echo_b = begun
+        if _c_send is None or _c_end is None:
+            await self._serve_py(scope, receive, send, req, echo_b)
             return
+        # the C path: _AsgiSend does send_wrapper's bookkeeping (below) and hands the server's own
+        # awaitable back; _asgi_end does _finish's
+        sw = _c_send(send, echo_b if self.echo_request_id else None)
+
+        async def receive_wrapper():
+            message = await receive()
+            if message.get("type") == "http.disconnect" and sw.done is None:
+                sw.disconnected = True
+            return message
+
+        scope["servprof.request"] = req
+        token = _current.set(req)
+        exc = None
         try:
-            tp = trace_from_headers(headers)
-            if tp is not None:
-                req.trace_context(tp[0], new_span_id(), tp[1], tp[2])
-        except Exception as e:  # noqa: BLE001 - the request is still recorded, without its trace
-            self._fault(e)
+            await self.app(scope, receive_wrapper, sw)
+        except BaseException as e:
+            exc = e
+            raise
+        finally:
+            _current.reset(token)
+            try:
+                _c_end(req, sw.status, sw.response_start, sw.done, sw.disconnected, exc, self.fill_stages)
+            except Exception as e:  # noqa: BLE001 - counted, never raised into the server
+                self._fault(e)
+
+    async def _serve_py(self, scope, receive, send, req, echo_b):
+        """The request with the Python wrappers and _finish (the ctypes backend)."""
         st = _State()
-        echo_b = echo.encode()
+        echo = self.echo_request_id
 
         async def send_wrapper(message):
             kind = message.get("type")
             if kind == "http.response.start":
                 st.status = message.get("status", 0)
                 st.response_start = now_ns()
-                if self.echo_request_id:
+                if echo:
                     headers = list(message.get("headers") or ())
-                    if not any(k.lower() == b"x-request-id" for k, _ in headers):
+                    for k, _ in headers:
+                        if k.lower() == b"x-request-id":
+                            break
+                    else:
                         headers.append((b"x-request-id", echo_b))
                         message = dict(message, headers=headers)
-            if kind == "http.response.body" and not message.get("more_body", False):
+            elif kind == "http.response.body" and not message.get("more_body", False):
                 # done when the last chunk is handed to the server, before its write: so done never
                 # lies after the client's receipt (the clock-offset bounds, DESIGN 8a)
                 st.done = now_ns()
@@ -187,6 +227,27 @@ class Middleware:
                 self._finish(req, st, exc)
             except Exception as e:  # noqa: BLE001 - counted, never raised into the server
                 self._fault(e)
+
+    def _begin(self, headers, arrival):
+        """The Python path of the request's start (the C extension's _asgi_begin does the same):
+        (request, id to echo as bytes), or None when the recorder refused (counted in errors)."""
+        rid = request_id_from_headers(headers)
+        echo = rid if rid is not None else None
+        if rid is None:
+            rid = next(_ids)
+            echo = str(rid)
+        try:
+            req = self.recorder.request(rid, arrival_ns=arrival)
+        except Exception as e:  # noqa: BLE001 - never let the profiler break the service
+            self._fault(e)
+            return None
+        try:
+            tp = trace_from_headers(headers)
+            if tp is not None:
+                req.trace_context(tp[0], new_span_id(), tp[1], tp[2])
+        except Exception as e:  # noqa: BLE001 - the request is still recorded, without its trace
+            self._fault(e)
+        return req, echo.encode()
 
     async def _answer_metrics(self, scope, send):
         method = scope.get("method", "GET")

@@ -303,6 +303,58 @@ class Misuse(TempDirCase):
         self.assertEqual(got["data_quality"]["unclean_files"], 0)
 
 
+class AnnotatorCheck(TempDirCase):
+    """Recorder.annotator: an annotator with a callable `enabled` (servprof.torch's: is a profiler
+    running?) is asked first, and while it says False its *_begin methods are not called at all (the C
+    extension; the ctypes backend calls them, and they check for themselves); one without `enabled` is
+    always called. Either way the records are the same."""
+
+    class Fake:
+        def __init__(self, on, with_enabled=True):
+            self.calls = []
+            if with_enabled:
+                self.enabled = lambda: on
+
+        def request_begin(self, r):
+            self.calls.append("request")
+            return "h"
+
+        def request_tokens(self, r):
+            self.calls.append("tokens")
+
+        def stage_begin(self, r, name):
+            self.calls.append("stage")
+            return "h"
+
+        def batch_begin(self, b):
+            self.calls.append("batch")
+            return "h"
+
+        def end(self, h):
+            self.calls.append("end")
+
+    def run_one(self, rec, annotator):
+        rec.annotator = annotator
+        r = rec.request("a-%d" % id(annotator))
+        with r.stage("preprocess"):
+            pass
+        with rec.batch([r], effective_tokens=3, padded_tokens=4):
+            pass
+        r.end()
+        return annotator.calls
+
+    def test_enabled_is_asked_first(self):
+        rec = servprof.Recorder(self.path("t.sptrace"))
+        off, on, plain = self.Fake(False), self.Fake(True), self.Fake(True, with_enabled=False)
+        self.assertEqual(self.run_one(rec, on), ["request", "stage", "end", "batch", "end", "end"])
+        self.assertEqual(self.run_one(rec, plain), ["request", "stage", "end", "batch", "end", "end"])
+        calls_off = self.run_one(rec, off)
+        if servprof.BACKEND == "native":
+            self.assertEqual(calls_off, [])
+        rec.close()
+        self.assertEqual(analyze(self.path("t.sptrace"))["requests"]["count"], 3)
+
+
 class Concurrency(TempDirCase):
     def test_threads(self):
         """8 threads x 300 requests, each with 4 stages and a batch of its own: every record arrives."""

@@ -3,6 +3,7 @@
 through `servprof export --otlp`), the outcome from the status, exceptions and disconnects, the
 stage edges it fills, and what it leaves alone (other scope types, excluded paths)."""
 import asyncio
+import itertools
 import json
 import re
 import subprocess
@@ -10,6 +11,7 @@ import unittest
 
 import servprof
 import servprof.asgi
+from servprof._common import parse_traceparent
 from sptest import BIN, TempDirCase, analyze, stages
 
 BACKENDS = ("native", "ctypes")
@@ -149,6 +151,266 @@ class MiddlewareCase(TempDirCase):
     def test_rejects_a_non_recorder(self):
         with self.assertRaises(TypeError):
             servprof.asgi.Middleware(app_with(200), None)
+
+
+def export_requests(case, trace):
+    """{request id: what `servprof export --otlp` says of it}: its trace context (trace id, the caller's
+    span, flags), status, outcome, duration and stage spans (name, start and end relative to the
+    request's start: two recorders' clocks map to wall time with different offsets)."""
+    out = trace + ".otlp.jsonl"
+    p = subprocess.run([BIN, "export", "--otlp", out, trace], capture_output=True, text=True, timeout=120)
+    case.assertEqual(p.returncode, 0, p.stderr)
+    spans = []
+    with open(out) as f:
+        for line in f:
+            for rs in json.loads(line)["resourceSpans"]:
+                for ss in rs["scopeSpans"]:
+                    spans += ss["spans"]
+    by_span = {}
+    got = {}
+    for sp in spans:
+        if sp["kind"] == 2:
+            attrs = {a["key"]: a["value"] for a in sp.get("attributes", [])}
+            rid = attrs["servprof.request"]["stringValue"]
+            start = int(sp["startTimeUnixNano"])
+            got[rid] = {"trace": (sp["traceId"], sp.get("parentSpanId"), sp["flags"]), "span": sp["spanId"],
+                        "status": attrs.get("http.response.status_code"), "outcome": attrs.get("servprof.outcome"),
+                        "duration": int(sp["endTimeUnixNano"]) - start, "stages": []}
+            by_span[sp["spanId"]] = (rid, start)
+    for sp in spans:
+        if sp["kind"] != 2 and sp.get("parentSpanId") in by_span:
+            rid, start = by_span[sp["parentSpanId"]]
+            got[rid]["stages"].append((sp["name"], int(sp["startTimeUnixNano"]) - start,
+                                       int(sp["endTimeUnixNano"]) - start))
+    for v in got.values():
+        v["stages"].sort()
+    return got
+
+
+class CPathCase(TempDirCase):
+    """The C extension's bookkeeping of a request (servprof._native._asgi_begin and _asgi_end, the
+    middleware's fast path) records exactly what the Python path (Middleware._begin and _finish, which
+    the ctypes backend runs) records: the same ids, echoed ids, trace contexts, outcomes, statuses and
+    filled stage edges, case by case on two recorders."""
+
+    def setUp(self):
+        super().setUp()
+        if servprof.asgi._c_begin is None:
+            self.skipTest("the ctypes backend has only the Python path")
+
+    def test_traceparent_parsers_agree(self):
+        """libservprof's sp_trace_context_parse (the C path) and _common.parse_traceparent (the Python
+        path) accept and reject the same headers, with the same fields."""
+        cases = [TRACEPARENT, TRACEPARENT.upper(), TRACEPARENT + b"-x", b"ff" + TRACEPARENT[2:],
+                 b"00-" + b"0" * 32 + TRACEPARENT[35:], TRACEPARENT[:36] + b"0" * 16 + TRACEPARENT[52:],
+                 TRACEPARENT[:54], b"", b"01" + TRACEPARENT[2:] + b"-later", b"01" + TRACEPARENT[2:] + b"later",
+                 b" \t" + TRACEPARENT + b"\t ", b"\n" + TRACEPARENT, TRACEPARENT.replace(b"-", b"_"),
+                 TRACEPARENT[:10] + b"\xff" + TRACEPARENT[11:], TRACEPARENT[:-2] + b"00", TRACEPARENT[:-2] + b"ff",
+                 TRACEPARENT[:-1] + b"g", b"00" + TRACEPARENT[2:] + b"0", b"01" + TRACEPARENT[2:], b"0" * 55]
+        for v in cases:
+            self.assertEqual(servprof._impl._parse_traceparent(v), parse_traceparent(v), v)
+
+    def test_begin_matches_the_python_path(self):
+        long_id = b"r" * 256
+        cases = [
+            [(b"x-request-id", b"client-7")],
+            [(b"x-request-id", b"  spaced\t")],                          # stripped
+            [(b"x-request-id", b"bad\x01id"), (b"x-request-id", b"second")],  # the first valid one
+            [(b"x-request-id", long_id), (b"traceparent", TRACEPARENT)],  # too long: the trace id
+            [(b"x-request-id", b"r" * 255)],
+            [(b"x-request-id", b"caf\xc3\xa9")],                         # not ASCII: a number
+            [(b"x-request-id", b"")],
+            [(b"traceparent", TRACEPARENT)],
+            [(b"traceparent", TRACEPARENT), (b"x-request-id", b"other")],
+            [(b"traceparent", TRACEPARENT.upper())],                     # invalid: a number, no context
+            [(b"traceparent", b"junk"), (b"traceparent", TRACEPARENT)],   # only the first traceparent counts
+            [(b"traceparent", TRACEPARENT[:-2] + b"00")],                # not sampled
+            [(b"X-Request-Id", b"upper-name")],                          # ASGI names are lower case
+            [(b"host", b"h"), (b"content-type", b"application/json")],
+            [],
+        ]
+        t0 = servprof.now_ns()
+        saved = servprof.asgi._ids
+        seen = {}
+        try:
+            for side in ("c", "p"):  # one recorder per process: the C path's, then the Python path's
+                rec = servprof.Recorder(self.path(side + ".sptrace"))
+                mw = servprof.asgi.Middleware(app_with(200), rec)
+                ids = servprof.asgi._ids = itertools.count(1000)
+                seen[side] = []
+                for i, headers in enumerate(cases):
+                    for form in (list(headers), tuple(headers)):
+                        if side == "c":
+                            r, echo = servprof.asgi._c_begin(rec, form, t0 + i, ids)
+                        else:
+                            r, echo = mw._begin(form, t0 + i)
+                        seen[side].append((headers, r.id, echo, r.arrival_ns))
+                        r.end(t0 + i + 1000)
+                if side == "c":
+                    with self.assertRaises(TypeError):  # ids must be an iterator: an error, not a crash
+                        servprof.asgi._c_begin(rec, [], t0, [1, 2])
+                    # headers the C path does not take (lists as items, str values): Python's
+                    self.assertIsNone(servprof.asgi._c_begin(rec, [[b"x-request-id", b"l"]], t0, ids))
+                    self.assertIsNone(servprof.asgi._c_begin(rec, [(b"x-request-id", "s")], t0, ids))
+                    self.assertIsNone(servprof.asgi._c_begin(rec, iter([(b"x-request-id", b"g")]), t0, ids))
+                rec.close()
+        finally:
+            servprof.asgi._ids = saved
+        for c, p in zip(seen["c"], seen["p"]):
+            self.assertEqual(c, p)
+        self.assertEqual(len(seen["c"]), 2 * len(cases))
+        got_c, got_p = export_requests(self, self.path("c.sptrace")), export_requests(self, self.path("p.sptrace"))
+        self.assertEqual(sorted(got_c), sorted(got_p))
+        with_context = set()
+        for rid in got_c:
+            c, p = got_c[rid], got_p[rid]
+            self.assertEqual(c["trace"][1] is None, p["trace"][1] is None, rid)
+            if p["trace"][1] is not None:  # a continued trace: the caller's trace, its span as parent
+                with_context.add(rid)
+                self.assertEqual(c["trace"], p["trace"], rid)
+                self.assertRegex(c["span"], "^[0-9a-f]{16}$")
+                self.assertNotEqual(c["span"], "0" * 16)
+        # (export names a label that repeats by its number: the cases named by the trace id repeat)
+        self.assertIn("other", with_context)
+        self.assertIn("4bf92f3577b34da6a3ce929d0e0e4736", with_context)
+        self.assertNotIn("client-7", with_context)
+
+    def test_end_matches_the_python_path(self):
+        us = 1000
+        # (status, response start, done (None: never finished), disconnected, exception, the app's spans,
+        #  the app's outcome, fill_stages), times in us after arrival
+        cases = [
+            (200, 50, 80, False, None, [], None, True),                           # nothing recorded: cut at start
+            (200, None, 80, False, None, [], None, True),                         # no start: all preprocess
+            (200, 50, 80, False, None, [("queue", 10, 30)], None, True),          # edges around the app's span
+            (200, 50, 80, False, None, [("queue", 0, 90)], None, True),           # span past done: no postprocess
+            (200, 50, 80, False, None, [("queue", 10, 30)], None, False),         # fill off
+            (503, 50, 80, False, None, [], None, True),
+            (429, 50, 80, False, None, [], None, True),
+            (404, 50, 80, False, None, [], None, True),
+            (302, 50, 80, False, None, [], None, True),
+            (200, 50, 80, True, None, [], None, True),                            # client went away first
+            (0, None, None, False, None, [], None, True),                         # never finished
+            (0, None, 80, False, ZeroDivisionError(), [], None, True),            # exception, no status: 500
+            (502, 50, 80, False, ZeroDivisionError(), [], None, True),            # exception after a 502
+            (200, 50, 80, False, asyncio.CancelledError(), [], None, True),
+            (503, 50, 80, False, None, [], ("error", 418), True),                 # the app's outcome wins
+            (200, 50, 80, False, None, [("queue", 10, 30)], ("ok", 0), True),
+        ]
+        t0 = servprof.now_ns()
+        seen = {}
+        for side in ("c", "p"):  # one recorder per process: the C path's, then the Python path's
+            rec = servprof.Recorder(self.path(side + ".sptrace"))
+            mw = servprof.asgi.Middleware(app_with(200), rec)
+            seen[side] = []
+            for i, (status, start, done, disc, exc, spans, outcome, fill) in enumerate(cases):
+                arrival = t0 + i * 1000 * us
+                r = rec.request("case-%d" % i, arrival_ns=arrival)
+                for name, s, e in spans:
+                    r.span(name, arrival + s * us, arrival + e * us)
+                if outcome:
+                    r.outcome(*outcome)
+                st = servprof.asgi._State()
+                st.status, st.disconnected = status, disc
+                st.response_start = None if start is None else arrival + start * us
+                st.done = None if done is None else arrival + done * us
+                if side == "c":
+                    servprof.asgi._c_end(r, st.status, st.response_start, st.done, st.disconnected, exc, fill)
+                else:
+                    mw.fill_stages = fill
+                    mw._finish(r, st, exc)
+                seen[side].append((r.ended, r.outcome_name, r.status) +
+                                  ((r.done_ns, r.first_ns, r.last_ns) if done is not None else ()))
+                if side == "c" and i == 0:  # an ended request is left alone
+                    servprof.asgi._c_end(r, 500, None, None, True, None, True)
+                    self.assertEqual((r.outcome_name, r.status), ("ok", 0))
+            rec.close()
+        for case, c, p in zip(cases, seen["c"], seen["p"]):
+            self.assertEqual(c, p, case)
+        got_c, got_p = export_requests(self, self.path("c.sptrace")), export_requests(self, self.path("p.sptrace"))
+        self.assertEqual(len(got_c), len(cases))
+        for rid in got_c:
+            c, p = got_c[rid], got_p[rid]
+            self.assertEqual((c["status"], c["outcome"]), (p["status"], p["outcome"]), rid)
+            if cases[int(rid.split("-")[1])][2] is not None:  # a done time of its own: exact agreement
+                self.assertEqual((c["duration"], c["stages"]), (p["duration"], p["stages"]), rid)
+        # a hand-checked case: spans at 10..30 us, response start 50, done 80 -> preprocess 0..10 and
+        # postprocess 30..80 filled around the app's queue span
+        self.assertEqual(got_c["case-2"]["stages"], [("postprocess", 30 * us, 80 * us), ("preprocess", 0, 10 * us),
+                                                     ("queue", 10 * us, 30 * us)])
+        self.assertEqual(got_c["case-0"]["stages"], [("postprocess", 50 * us, 80 * us), ("preprocess", 0, 50 * us)])
+
+    def test_send_wrapper_matches_the_python_path(self):
+        """_AsgiSend (the C path's send wrapper) passes on what send_wrapper passes on: X-Request-Id
+        added to a response start that lacks one in any case, the app's own kept, nothing added with
+        echo_request_id=False; and it notes the same status, response start and done (the last body
+        chunk: more_body False or absent)."""
+        starts = [
+            {"type": "http.response.start", "status": 201, "headers": [(b"content-type", b"text/plain")]},
+            {"type": "http.response.start", "status": 200, "headers": [(b"X-Request-ID", b"mine")]},
+            {"type": "http.response.start", "status": 200, "headers": ((b"x-request-id", b"mine"),)},
+            {"type": "http.response.start", "status": 404},
+            {"type": "http.response.start", "status": 200, "headers": None},
+            {"type": "http.response.start"},
+        ]
+        bodies = [[{"type": "http.response.body", "body": b"x"}],
+                  [{"type": "http.response.body", "body": b"a", "more_body": True},
+                   {"type": "http.response.body", "body": b"b", "more_body": False}],
+                  [{"type": "http.response.body", "body": b"a", "more_body": True}]]  # never finished
+        for start in starts:
+            for body in bodies:
+                for echo in (True, False):
+                    sent, notes = {}, {}
+                    for side in ("c", "p"):
+                        async def send(m, side=side):
+                            sent.setdefault(side, []).append(m)
+                        sw = servprof._impl._AsgiSend(send, b"id-1" if echo else None) if side == "c" else None
+                        if side == "p":  # the Python path's wrapper, run through a real middleware
+                            saved = servprof.asgi._c_send
+                            servprof.asgi._c_send = None
+                        try:
+                            if side == "c":
+                                async def drive():
+                                    for m in [dict(start)] + [dict(b) for b in body]:
+                                        await sw(m)
+                                asyncio.run(drive())
+                                notes["c"] = (sw.status, sw.response_start is not None, sw.done is not None)
+                            else:
+                                rec_sent = sent.setdefault("p", [])
+
+                                async def app(scope, receive, send_):
+                                    for m in [dict(start)] + [dict(b) for b in body]:
+                                        await send_(m)
+                                rec = servprof.Recorder(self.path("p.sptrace"))
+                                mw = servprof.asgi.Middleware(app, rec, echo_request_id=echo)
+                                got = call(mw, headers=[(b"x-request-id", b"id-1")])
+                                rec_sent.extend(got)
+                                rec.close()
+                                notes["p"] = None
+                        finally:
+                            if side == "p":
+                                servprof.asgi._c_send = saved
+                    self.assertEqual(sent["c"], sent["p"], (start, body, echo))
+                    status = start.get("status", 0)
+                    self.assertEqual(notes["c"], (status, True, body[-1].get("more_body") is not True),
+                                     (start, body))
+
+    def test_middleware_takes_the_c_path(self):
+        """Through the middleware with the C extension, the Python path is not used for ordinary
+        headers (so the benchmark measures the fast path)."""
+        rec = servprof.Recorder(self.path("t.sptrace"))
+        mw = servprof.asgi.Middleware(app_with(200), rec)
+
+        def refuse(*a):
+            raise AssertionError("the Python path ran")
+        mw._begin = refuse
+        mw._finish = refuse
+        out = call(mw, headers=[(b"x-request-id", b"fast"), (b"traceparent", TRACEPARENT)])
+        self.assertIn((b"x-request-id", b"fast"), out[0]["headers"])
+        self.assertEqual(mw.errors, 0, mw.last_error)
+        rec.close()
+        got = export_requests(self, self.path("t.sptrace"))
+        self.assertEqual(got["fast"]["trace"], ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", 1))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,126 @@
+"""Per-request cost of servprof.asgi.Middleware around a FastAPI app (bench/python.bench.sh; docs/BENCHMARKS.md,
+"Python recording"), called in process with no socket so only the Python work is timed. One request:
+POST /v1/embeddings with the headers `servprof load` sends (Host, Content-Type, X-Request-Id, a
+traceparent, Content-Length), a handler that reads the body, opens one stage block when a request is
+recorded and returns a small JSON response (the example service's handler without its model).
+
+Variants, in interleaved rounds (CPU time of this thread, so other load on the machine counts little):
+  bare      the FastAPI app alone;
+  wrap      a middleware that only wraps receive and send in coroutines: the floor of any ASGI
+            middleware that must see the response go out (servprof's must: done, status);
+  c         servprof.asgi.Middleware with the C extension's path (_asgi_begin, _AsgiSend, _asgi_end);
+  python    the same middleware forced onto its Python path (what the ctypes backend runs, and what
+            the C extension ran before its bookkeeping moved to C).
+Prints each variant's median per request and its cost over `bare`. Skips (exit 0) without FastAPI.
+Usage: python3 bench/python_asgi.py [REQUESTS] [ROUNDS]"""
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+try:
+    from fastapi import FastAPI, Request
+    from fastapi.responses import Response
+except ImportError:
+    print("python asgi middleware: skipped (no fastapi: Debian python3-fastapi)")
+    sys.exit(0)
+
+import servprof
+import servprof.asgi as sp_asgi
+
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
+ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 9
+BODY = b'{"input":"the quick brown fox jumps over lazy dogs"}'
+TRACEPARENT = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def build_app():
+    app = FastAPI()
+
+    @app.post("/v1/embeddings")
+    async def embeddings(request: Request):
+        body = await request.body()
+        r = sp_asgi.current_request(request.scope)
+        if r is not None:
+            with r.stage("preprocess"):
+                n = len(body)
+        else:
+            n = len(body)
+        return Response(content=b'{"object":"list","n":%d}' % n, media_type="application/json")
+
+    return app
+
+
+class Wrap:
+    """Wraps receive and send, nothing else."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        async def send_wrapper(message):
+            await send(message)
+
+        async def receive_wrapper():
+            return await receive()
+
+        await self.app(scope, receive_wrapper, send_wrapper)
+
+
+async def run(app, n, base):
+    request = {"type": "http.request", "body": BODY, "more_body": False}
+
+    async def receive():
+        return request
+
+    async def send(message):
+        pass
+
+    t0 = time.thread_time_ns()
+    for i in range(n):
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": "/v1/embeddings", "raw_path": b"/v1/embeddings", "query_string": b"",
+                 "root_path": "", "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8080),
+                 "headers": [(b"host", b"127.0.0.1:8080"), (b"content-type", b"application/json"),
+                             (b"x-request-id", b"load-5f3a9c1e-%d" % (base + i)), (b"traceparent", TRACEPARENT),
+                             (b"content-length", b"%d" % len(BODY))]}
+        await app(scope, receive, send)
+    return (time.thread_time_ns() - t0) / n
+
+
+async def main():
+    path = os.path.join(tempfile.mkdtemp(prefix="servprof-asgi-bench."), "t.sptrace")
+    rec = servprof.Recorder(path)
+    inner = build_app()
+    mw = sp_asgi.Middleware(inner, rec, paths=["/v1/embeddings"])
+    c_path = (sp_asgi._c_begin, sp_asgi._c_end, sp_asgi._c_send)
+    variants = [("bare", inner, c_path), ("wrap", Wrap(inner), c_path), ("python", mw, (None, None, None))]
+    if sp_asgi._c_begin is not None:
+        variants.insert(2, ("c", mw, c_path))
+    got = {name: [] for name, _, _ in variants}
+    base = 0
+    await run(inner, 200, 0)  # warm-up: imports, caches
+    for r in range(ROUNDS):
+        for name, app, hooks in variants[r % len(variants):] + variants[:r % len(variants)]:
+            sp_asgi._c_begin, sp_asgi._c_end, sp_asgi._c_send = hooks
+            got[name].append(await run(app, N, base))
+            base += N
+    sp_asgi._c_begin, sp_asgi._c_end, sp_asgi._c_send = c_path
+    rec.close()
+    drops = sum(rec.drops().values())
+    os.unlink(path)
+    bare = statistics.median(got["bare"])
+    print("python asgi middleware (%s backend, Python %s): %d requests x %d rounds around a FastAPI app, in process"
+          % (servprof.BACKEND, sys.version.split()[0], N, ROUNDS))
+    for name, _, _ in variants:
+        med = statistics.median(got[name])
+        print("  %-7s %7.1f us/request (median; rounds %s)%s" % (
+            name, med / 1e3, ", ".join("%.1f" % (x / 1e3) for x in got[name]),
+            "" if name == "bare" else "  cost %+.1f us" % ((med - bare) / 1e3)))
+    print("  %d records dropped" % drops)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
