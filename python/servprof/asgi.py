@@ -93,6 +93,17 @@ def new_span_id():
     return "%016x" % v
 
 
+def _receive_wrapper(receive, state):
+    """The server's receive, noting on `state` (the C path's _AsgiSend or the Python path's _State) a
+    client that went away before the response was done."""
+    async def receive_wrapper():
+        message = await receive()
+        if message.get("type") == "http.disconnect" and state.done is None:
+            state.disconnected = True
+        return message
+    return receive_wrapper
+
+
 class Middleware:
     """Middleware(app, recorder, *, paths=None, exclude=(), fill_stages=True, echo_request_id=True,
     metrics_path=None).
@@ -162,12 +173,7 @@ class Middleware:
         # awaitable back; _asgi_end does _finish's
         sw = _c_send(send, echo_b if self.echo_request_id else None)
 
-        async def receive_wrapper():
-            message = await receive()
-            if message.get("type") == "http.disconnect" and sw.done is None:
-                sw.disconnected = True
-            return message
-
+        receive_wrapper = _receive_wrapper(receive, sw)
         scope["servprof.request"] = req
         token = _current.set(req)
         exc = None
@@ -207,12 +213,7 @@ class Middleware:
                 st.done = now_ns()
             await send(message)
 
-        async def receive_wrapper():
-            message = await receive()
-            if message.get("type") == "http.disconnect" and st.done is None:
-                st.disconnected = True
-            return message
-
+        receive_wrapper = _receive_wrapper(receive, st)
         scope["servprof.request"] = req
         token = _current.set(req)
         exc = None

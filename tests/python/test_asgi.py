@@ -99,6 +99,31 @@ class MiddlewareCase(TempDirCase):
         self.assertGreater(st["preprocess"]["p50_us"], 0)
         self.assertGreater(st["postprocess"]["p50_us"], 0)
 
+    def test_disconnect_seen_through_receive(self):
+        # the app reads the body, then hears http.disconnect and still answers (as a streaming app
+        # may): the client went away before the response was done, so the request is cancelled with
+        # the status it was given, on whichever path the backend takes (receive is wrapped on both)
+        rec = servprof.Recorder(self.path("d.sptrace"))
+        msgs = [{"type": "http.request", "body": b"{}", "more_body": False}, {"type": "http.disconnect"}]
+
+        async def receive():
+            return msgs.pop(0)
+
+        async def app(scope, receive, send):
+            await receive()
+            await receive()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"x"})
+
+        async def send(m):
+            pass
+        scope = {"type": "http", "method": "POST", "path": "/v1/x", "headers": [(b"x-request-id", b"gone")]}
+        asyncio.run(servprof.asgi.Middleware(app, rec)(scope, receive, send))
+        call(servprof.asgi.Middleware(app_with(200), rec), headers=[(b"x-request-id", b"stayed")])
+        rec.close()
+        by = analyze(self.path("d.sptrace"), args=("--outcomes", "all"))["outcomes"]["by_outcome"]
+        self.assertEqual((by["ok"]["count"], by["cancelled"]["count"]), (1, 1))
+
     def test_trace_context_continues_the_callers(self):
         """The server span of a request that came with a traceparent is in the caller's trace, its
         parent the caller's span (the header's parent-id), its own span a fresh one; two requests of
