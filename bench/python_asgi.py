@@ -8,7 +8,11 @@ Variants, in interleaved rounds (CPU time of this thread, so other load on the m
   bare      the FastAPI app alone;
   wrap      a middleware that only wraps receive and send in coroutines: the floor of any ASGI
             middleware that must see the response go out (servprof's must: done, status);
-  c         servprof.asgi.Middleware with the C extension's path (_asgi_begin, _AsgiSend, _asgi_end);
+  c         servprof.asgi.Middleware with the C extension's path: the whole request in C (_asgi_call),
+            under the `async def __call__` that ASGI servers require;
+  c_steps   the C path before that (main until branch pyawait, copied here as StepsMiddleware): a
+            Python coroutine around the C parts _asgi_begin, _AsgiSend and _asgi_end, with a Python
+            receive coroutine, the ContextVar and the try/finally in Python;
   python    the same middleware forced onto its Python path (what the ctypes backend runs, and what
             the C extension ran before its bookkeeping moved to C).
 Prints each variant's median per request and its cost over `bare`. Skips (exit 0) without FastAPI.
@@ -69,6 +73,49 @@ class Wrap:
         await self.app(scope, receive_wrapper, send_wrapper)
 
 
+class StepsMiddleware(sp_asgi.Middleware):
+    """servprof.asgi.Middleware.__call__'s C path as it was before _asgi_call (main at 1bed0ea), for
+    the before/after figure: the same records, assembled in Python from the C parts."""
+
+    async def __call__(self, scope, receive, send):
+        if self.metrics_path is not None and scope.get("type") == "http" and scope.get("path") == self.metrics_path:
+            await self._answer_metrics(scope, send)
+            return
+        if scope.get("type") != "http" or not self._wanted(scope.get("path", "")):
+            await self.app(scope, receive, send)
+            return
+        arrival = servprof.now_ns()
+        headers = scope.get("headers") or ()
+        try:
+            begun = sp_asgi._c_begin(self.recorder, headers, arrival, sp_asgi._ids)
+        except Exception as e:  # noqa: BLE001
+            self._fault(e)
+            await self.app(scope, receive, send)
+            return
+        if begun is None:
+            begun = self._begin(headers, arrival)
+            if begun is None:
+                await self.app(scope, receive, send)
+                return
+        req, echo_b = begun
+        sw = sp_asgi._c_send(send, echo_b if self.echo_request_id else None)
+        receive_wrapper = sp_asgi._receive_wrapper(receive, sw)
+        scope["servprof.request"] = req
+        token = sp_asgi._current.set(req)
+        exc = None
+        try:
+            await self.app(scope, receive_wrapper, sw)
+        except BaseException as e:
+            exc = e
+            raise
+        finally:
+            sp_asgi._current.reset(token)
+            try:
+                sp_asgi._c_end(req, sw.status, sw.response_start, sw.done, sw.disconnected, exc, self.fill_stages)
+            except Exception as e:  # noqa: BLE001
+                self._fault(e)
+
+
 async def run(app, n, base):
     request = {"type": "http.request", "body": BODY, "more_body": False}
 
@@ -95,19 +142,19 @@ async def main():
     rec = servprof.Recorder(path)
     inner = build_app()
     mw = sp_asgi.Middleware(inner, rec, paths=["/v1/embeddings"])
-    c_path = (sp_asgi._c_begin, sp_asgi._c_end, sp_asgi._c_send)
-    variants = [("bare", inner, c_path), ("wrap", Wrap(inner), c_path), ("python", mw, (None, None, None))]
-    if sp_asgi._c_begin is not None:
-        variants.insert(2, ("c", mw, c_path))
+    c_path = sp_asgi._c_call
+    variants = [("bare", inner, c_path), ("wrap", Wrap(inner), c_path), ("python", mw, None)]
+    if sp_asgi._c_call is not None:
+        variants[2:2] = [("c", mw, c_path), ("c_steps", StepsMiddleware(inner, rec, paths=["/v1/embeddings"]), c_path)]
     got = {name: [] for name, _, _ in variants}
     base = 0
     await run(inner, 200, 0)  # warm-up: imports, caches
     for r in range(ROUNDS):
         for name, app, hooks in variants[r % len(variants):] + variants[:r % len(variants)]:
-            sp_asgi._c_begin, sp_asgi._c_end, sp_asgi._c_send = hooks
+            sp_asgi._c_call = hooks
             got[name].append(await run(app, N, base))
             base += N
-    sp_asgi._c_begin, sp_asgi._c_end, sp_asgi._c_send = c_path
+    sp_asgi._c_call = c_path
     rec.close()
     drops = sum(rec.drops().values())
     os.unlink(path)
@@ -116,7 +163,7 @@ async def main():
           % (servprof.BACKEND, sys.version.split()[0], N, ROUNDS))
     for name, _, _ in variants:
         med = statistics.median(got[name])
-        print("  %-7s %7.1f us/request (median; rounds %s)%s" % (
+        print("  %-8s %7.1f us/request (median; rounds %s)%s" % (
             name, med / 1e3, ", ".join("%.1f" % (x / 1e3) for x in got[name]),
             "" if name == "bare" else "  cost %+.1f us" % ((med - bare) / 1e3)))
     print("  %d records dropped" % drops)

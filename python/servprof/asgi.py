@@ -16,8 +16,9 @@ For each HTTP request it records (docs/python.md, "ASGI middleware"):
   8 bytes), its parent the caller's span (Request.trace_context), so `servprof export --otlp` puts the
   server's spans under the caller's and the analysis joins a client trace by trace id;
 - the outcome from the status: 2xx/3xx ok, 503 and 429 rejected, other 4xx/5xx error, an exception
-  error (500), a cancelled task or a response that never finished cancelled; what the application
-  set with `request.outcome(...)` wins;
+  error (500), a cancelled task, a request closed before it finished (GeneratorExit: the server
+  dropped it) or a response that never finished cancelled; what the application set with
+  `request.outcome(...)` wins;
 - the edges the application did not record: `preprocess` from arrival to the first span or batch
   the application recorded for the request, `postprocess` (serialisation and the response write)
   from the last one to done; a request with nothing recorded is preprocess up to the response start
@@ -45,13 +46,18 @@ METRICS_CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 # ids of requests that come without one: one sequence per process, so two middlewares (two apps on
 # one recorder) never give the same number twice
 _ids = itertools.count(1)
-# The C extension's versions of the per-request bookkeeping below (None with the ctypes backend): the
-# same records as the Python path, the whole middleware 8.5 us a request around a FastAPI app instead
-# of 34 (bench/python_asgi.py; docs/BENCHMARKS.md, "Python recording"); tests/python/test_asgi.py
-# holds the two paths to the same result.
+# The C extension's version of the whole per-request path (None with the ctypes backend): _c_call
+# does in C what __call__'s Python path below does (the path filter, _begin, the send and receive
+# wrappers, the ContextVar, _finish) and returns the awaitable __call__ awaits; its parts _c_begin,
+# _c_end and _c_send are the C versions of _begin, _finish and send_wrapper. The same records as the
+# Python path, the whole middleware XXX us a request around a FastAPI app instead of 30 (bench/python_asgi.py;
+# docs/BENCHMARKS.md, "Python recording"); tests/python/test_asgi.py holds the two paths to the same result.
+_c_call = getattr(_impl, "_asgi_call", None)
 _c_begin = getattr(_impl, "_asgi_begin", None)
 _c_end = getattr(_impl, "_asgi_end", None)
 _c_send = getattr(_impl, "_AsgiSend", None)
+if _c_call is not None:
+    _impl._asgi_setup(_current, globals())  # the ContextVar it sets, and `_ids`, read where it needs a number
 
 
 def current_request(scope=None):
@@ -94,8 +100,8 @@ def new_span_id():
 
 
 def _receive_wrapper(receive, state):
-    """The server's receive, noting on `state` (the C path's _AsgiSend or the Python path's _State) a
-    client that went away before the response was done."""
+    """The server's receive, noting on `state` (the Python path's _State, or an _AsgiSend) a client that
+    went away before the response was done (the C path's is _native's _AsgiReceive)."""
     async def receive_wrapper():
         message = await receive()
         if message.get("type") == "http.disconnect" and state.done is None:
@@ -144,6 +150,11 @@ class Middleware:
         return path in self._exact or (bool(self._prefixes) and path.startswith(self._prefixes))
 
     async def __call__(self, scope, receive, send):
+        # an `async def`, whatever runs inside: ASGI servers tell an ASGI 3 application by
+        # asyncio.iscoroutinefunction(app.__call__) (uvicorn) or inspect's (hypercorn)
+        if _c_call is not None:
+            await _c_call(self, scope, receive, send)
+            return
         if self.metrics_path is not None and scope.get("type") == "http" and scope.get("path") == self.metrics_path:
             await self._answer_metrics(scope, send)
             return
@@ -151,43 +162,12 @@ class Middleware:
             await self.app(scope, receive, send)
             return
         arrival = now_ns()
-        headers = scope.get("headers") or ()
-        begun = None
-        if _c_begin is not None:
-            try:
-                begun = _c_begin(self.recorder, headers, arrival, _ids)
-            except Exception as e:  # noqa: BLE001 - never let the profiler break the service
-                self._fault(e)
-                await self.app(scope, receive, send)
-                return
-        if begun is None:  # the ctypes backend, or headers the C path does not take
-            begun = self._begin(headers, arrival)
-            if begun is None:
-                await self.app(scope, receive, send)
-                return
-        req, echo_b = begun
-        if _c_send is None or _c_end is None:
-            await self._serve_py(scope, receive, send, req, echo_b)
+        begun = self._begin(scope.get("headers") or (), arrival)
+        if begun is None:
+            await self.app(scope, receive, send)
             return
-        # the C path: _AsgiSend does send_wrapper's bookkeeping (below) and hands the server's own
-        # awaitable back; _asgi_end does _finish's
-        sw = _c_send(send, echo_b if self.echo_request_id else None)
-
-        receive_wrapper = _receive_wrapper(receive, sw)
-        scope["servprof.request"] = req
-        token = _current.set(req)
-        exc = None
-        try:
-            await self.app(scope, receive_wrapper, sw)
-        except BaseException as e:
-            exc = e
-            raise
-        finally:
-            _current.reset(token)
-            try:
-                _c_end(req, sw.status, sw.response_start, sw.done, sw.disconnected, exc, self.fill_stages)
-            except Exception as e:  # noqa: BLE001 - counted, never raised into the server
-                self._fault(e)
+        req, echo_b = begun
+        await self._serve_py(scope, receive, send, req, echo_b)
 
     async def _serve_py(self, scope, receive, send, req, echo_b):
         """The request with the Python wrappers and _finish (the ctypes backend)."""
@@ -223,7 +203,10 @@ class Middleware:
             exc = e
             raise
         finally:
-            _current.reset(token)
+            try:
+                _current.reset(token)
+            except ValueError:  # closed from another context (the garbage collector's): nothing to reset there
+                pass
             try:
                 self._finish(req, st, exc)
             except Exception as e:  # noqa: BLE001 - counted, never raised into the server
@@ -276,7 +259,7 @@ class Middleware:
         done = st.done if st.done is not None else now_ns()
         if req.outcome_name == "ok":
             if exc is not None:
-                if isinstance(exc, asyncio.CancelledError):
+                if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):  # the server abandoned it
                     req.outcome("cancelled", st.status)
                 else:
                     req.outcome("error", st.status if st.status >= 400 else 500)

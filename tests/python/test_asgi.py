@@ -3,10 +3,16 @@
 through `servprof export --otlp`), the outcome from the status, exceptions and disconnects, the
 stage edges it fills, and what it leaves alone (other scope types, excluded paths)."""
 import asyncio
+import contextvars
+import gc
+import inspect
 import itertools
 import json
 import re
 import subprocess
+import sys
+import traceback
+import types
 import unittest
 
 import servprof
@@ -391,8 +397,8 @@ class CPathCase(TempDirCase):
                             sent.setdefault(side, []).append(m)
                         sw = servprof._impl._AsgiSend(send, b"id-1" if echo else None) if side == "c" else None
                         if side == "p":  # the Python path's wrapper, run through a real middleware
-                            saved = servprof.asgi._c_send
-                            servprof.asgi._c_send = None
+                            saved = servprof.asgi._c_call
+                            servprof.asgi._c_call = None
                         try:
                             if side == "c":
                                 async def drive():
@@ -414,7 +420,7 @@ class CPathCase(TempDirCase):
                                 notes["p"] = None
                         finally:
                             if side == "p":
-                                servprof.asgi._c_send = saved
+                                servprof.asgi._c_call = saved
                     self.assertEqual(sent["c"], sent["p"], (start, body, echo))
                     status = start.get("status", 0)
                     self.assertEqual(notes["c"], (status, True, body[-1].get("more_body") is not True),
@@ -436,6 +442,411 @@ class CPathCase(TempDirCase):
         rec.close()
         got = export_requests(self, self.path("t.sptrace"))
         self.assertEqual(got["fast"]["trace"], ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", 1))
+
+
+@types.coroutine
+def suspend(what="suspend"):
+    """An awaitable that yields `what` to whoever drives the coroutine and returns what it is sent."""
+    return (yield what)
+
+
+def drive(coro, limit=100):
+    """Runs a coroutine without an event loop: send(None) until it returns; its return value."""
+    try:
+        for _ in range(limit):
+            coro.send(None)
+    except StopIteration as e:
+        return e.value
+    raise AssertionError("the coroutine did not finish")
+
+
+def scope_for(rid):
+    return {"type": "http", "method": "POST", "path": "/v1/x", "headers": [(b"x-request-id", rid.encode())]}
+
+
+async def recv_request():
+    return {"type": "http.request", "body": b"{}", "more_body": False}
+
+
+async def send_nothing(m):
+    pass
+
+
+async def reply(send, status=200, more=()):
+    await send({"type": "http.response.start", "status": status, "headers": []})
+    for chunk in more:
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b"x"})
+
+
+class Boom(Exception):
+    pass
+
+
+class AwaitableCase(TempDirCase):
+    """The C path runs the whole request as one C awaitable (servprof._native._asgi_call, the
+    _AsgiCall it returns): every way a request can end records what the Python path records, and
+    the awaitable behaves as a coroutine under asyncio, under other drivers and under a tracer."""
+
+    def setUp(self):
+        super().setUp()
+        if servprof.asgi._c_call is None:
+            self.skipTest("the ctypes backend has only the Python path")
+
+    # Each scenario: (request id, the app, how to run it). Runners return what they observed, so the
+    # C and Python paths can be compared beyond the records (exceptions, values the app saw).
+    def scenarios(self):
+        def run(app, rid, receive=recv_request, send=send_nothing):
+            mw = servprof.asgi.Middleware(app, self.rec)
+            self.mws.append(mw)
+            return mw(scope_for(rid), receive, send)
+
+        def plain(status, more=()):
+            async def app(scope, receive, send):
+                await receive()
+                await reply(send, status, more)
+            return app
+
+        async def raises(scope, receive, send):
+            await asyncio.sleep(0)
+            raise Boom("from the app")
+
+        async def raises_after_502(scope, receive, send):
+            await send({"type": "http.response.start", "status": 502, "headers": []})
+            raise Boom("after the start")
+
+        async def never_finishes(scope, receive, send):
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+
+        async def waits(scope, receive, send):
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await asyncio.Event().wait()
+
+        async def suspends(scope, receive, send):
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await suspend()
+            await send({"type": "http.response.body", "body": b"x"})
+
+        async def sends_twice(scope, receive, send):  # a last body chunk after the response was done
+            await reply(send)
+            await send({"type": "http.response.body", "body": b"again"})
+
+        async def status_not_int(scope, receive, send):  # a bookkeeping error: counted, never raised
+            await send({"type": "http.response.start", "status": "200", "headers": []})
+            await send({"type": "http.response.body", "body": b"x"})
+
+        msgs = {}
+
+        def receive_then(rid, *extra):
+            box = msgs.setdefault(rid, [{"type": "http.request", "body": b"{}", "more_body": False}, *extra])
+
+            async def receive():
+                return box.pop(0) if box else {"type": "http.disconnect"}
+            return receive
+
+        async def reads_twice(scope, receive, send):  # the client goes away before the response
+            await receive()
+            await receive()
+            await reply(send)
+
+        async def receive_after_response(scope, receive, send):  # re-entrant: receive after the end
+            await receive()
+            await reply(send)
+            self.observed["after"] = (await receive())["type"]
+
+        @types.coroutine
+        def generator_app(scope, receive, send):  # a generator-based coroutine (types.coroutine)
+            yield from send({"type": "http.response.start", "status": 201, "headers": []}).__await__()
+            yield from send({"type": "http.response.body", "body": b""}).__await__()
+
+        class AwaitableApp:  # a plain ASGI callable returning a non-coroutine awaitable
+            def __init__(self, scope, receive, send):
+                self.send = send
+
+            def __await__(self):
+                yield from self.send({"type": "http.response.start", "status": 202, "headers": []}).__await__()
+                yield from suspend()
+                yield from self.send({"type": "http.response.body", "body": b""}).__await__()
+                return "ignored"
+
+        def in_loop(rid, app, **kw):
+            def go():
+                asyncio.run(run(app, rid, **kw))
+            return go
+
+        def expect(exc_type, go):
+            def wrapped():
+                try:
+                    go()
+                except exc_type as e:
+                    self.observed[exc_type.__name__] = e
+                else:
+                    raise AssertionError("%s did not propagate" % exc_type.__name__)
+            return wrapped
+
+        def cancelled():
+            async def main():
+                task = asyncio.ensure_future(run(waits, "cancel"))
+                await asyncio.sleep(0.01)
+                task.cancel()
+                await task
+            asyncio.run(main())
+
+        def closed_early():
+            coro = run(suspends, "closed")
+            self.assertEqual(coro.send(None), "suspend")
+            coro.close()
+
+        def collected_early():  # started in a context of its own, dropped, collected from this one
+            coro = run(suspends, "collected")
+            self.assertEqual(contextvars.copy_context().run(coro.send, None), "suspend")
+            del coro
+            gc.collect()
+
+        def traced():  # under a tracer the interpreter drives awaitables through send() and __next__
+            old = sys.gettrace()
+            sys.settrace(lambda *a: None)
+            try:
+                asyncio.run(run(plain(200), "traced"))
+                try:
+                    asyncio.run(run(raises, "traced-error"))
+                except Boom:
+                    pass
+            finally:
+                sys.settrace(old)
+
+        return [
+            ("ok", in_loop("ok", plain(200))),
+            ("streamed", in_loop("streamed", plain(200, more=(b"a", b"b")))),
+            ("404", in_loop("404", plain(404))),
+            ("500", in_loop("500", plain(500))),
+            ("503", in_loop("503", plain(503))),
+            ("429", in_loop("429", plain(429))),
+            ("exception", expect(Boom, in_loop("exception", raises))),
+            ("exception-502", expect(Boom, in_loop("exception-502", raises_after_502))),
+            ("cancel", expect(asyncio.CancelledError, cancelled)),
+            ("disconnect", in_loop("disconnect", reads_twice, receive=receive_then("disconnect"))),
+            ("receive-after", in_loop("receive-after", receive_after_response, receive=receive_then("receive-after"))),
+            ("never-finished", in_loop("never-finished", never_finishes)),
+            ("closed", closed_early),
+            ("collected", collected_early),
+            ("send-after-done", in_loop("send-after-done", sends_twice)),
+            ("status-not-int", in_loop("status-not-int", status_not_int)),
+            ("generator", in_loop("generator", generator_app)),
+            ("awaitable", lambda: drive(run(AwaitableApp, "awaitable"))),
+            ("traced", traced),
+        ]
+
+    def run_side(self, side):
+        self.rec = servprof.Recorder(self.path(side + ".sptrace"))
+        self.mws, self.observed = [], {}
+        saved = servprof.asgi._c_call
+        if side == "p":
+            servprof.asgi._c_call = None
+        try:
+            for name, go in self.scenarios():
+                go()
+            stats = self.rec.stats()
+        finally:
+            servprof.asgi._c_call = saved
+            self.rec.close()
+        stats["unfinished_at_close"] = self.rec.stats()["unfinished_at_close"]
+        errors = sum(mw.errors for mw in self.mws)
+        return stats, errors, self.observed
+
+    def test_every_ending_matches_the_python_path(self):
+        got = {}
+        for side in ("c", "p"):
+            stats, errors, observed = self.run_side(side)
+            # every request ended by the middleware, none left to the recorder's close: the ones whose
+            # bookkeeping failed (status "200") excepted, on both paths alike
+            got[side] = (stats, errors, observed, export_requests(self, self.path(side + ".sptrace")))
+        (cs, ce, co, cr), (ps, pe, po, pr) = got["c"], got["p"]
+        # status-not-int: _finish / _asgi_end raised, so its request was left to the recorder's close
+        # (unfinished), and the error counted in middleware.errors; on both paths alike
+        self.assertEqual((cs["open_requests"], ps["open_requests"]), (1, 1))
+        self.assertEqual((cs["unfinished_at_close"], ps["unfinished_at_close"]), (1, 1))
+        self.assertEqual((ce, pe), (1, 1))
+        self.assertEqual(sorted(cr), sorted(pr))
+        for rid in cr:
+            c, p = cr[rid], pr[rid]
+            # (no trace context here: export gives each request a trace id of its own)
+            self.assertEqual((c["status"], c["outcome"], [s[0] for s in c["stages"]], c["trace"][1:]),
+                             (p["status"], p["outcome"], [s[0] for s in p["stages"]], p["trace"][1:]), rid)
+        outcome = {rid: (cr[rid]["outcome"] or {}).get("stringValue", "ok") for rid in cr}
+        status = {rid: (cr[rid]["status"] or {}).get("intValue") for rid in cr}
+        # the expected endings (docs/python.md's outcome rule), so agreement is not agreement on nonsense
+        want = {"ok": "ok", "streamed": "ok", "404": "error", "500": "error", "503": "rejected", "429": "rejected",
+                "exception": "error", "exception-502": "error", "cancel": "cancelled", "disconnect": "cancelled",
+                "receive-after": "ok", "never-finished": "cancelled", "closed": "cancelled",
+                "collected": "cancelled", "send-after-done": "ok", "generator": "ok", "awaitable": "ok",
+                "traced": "ok", "traced-error": "error", "status-not-int": "unfinished"}
+        self.assertEqual(outcome, want)
+        self.assertEqual(str(status["exception"]), "500")
+        self.assertEqual(str(status["exception-502"]), "502")
+        self.assertEqual(co["after"], "http.disconnect")
+        # the application's exception passes on unchanged, its own frame in the traceback
+        for observed in (co, po):
+            e = observed["Boom"]
+            self.assertEqual(e.args, ("after the start",))
+            self.assertIn("raises_after_502", "".join(traceback.format_tb(e.__traceback__)))
+            self.assertIsInstance(observed["CancelledError"], asyncio.CancelledError)
+
+    def test_context_var_and_scope(self):
+        """Inside the application (and tasks it starts) the request is current and in the scope; after
+        the middleware returns, in the same task, nothing is current."""
+        rec = servprof.Recorder(self.path("t.sptrace"))
+        seen = {}
+
+        async def app(scope, receive, send):
+            seen["inside"] = servprof.asgi.current_request()
+            seen["scope"] = scope["servprof.request"]
+
+            async def child():
+                return servprof.asgi.current_request()
+            seen["child"] = await asyncio.ensure_future(child())
+            await reply(send)
+
+        async def main():
+            await servprof.asgi.Middleware(app, rec)(scope_for("cv"), recv_request, send_nothing)
+            seen["after"] = servprof.asgi.current_request()
+        asyncio.run(main())
+        self.assertEqual(seen["inside"].id, "cv")
+        self.assertIs(seen["scope"], seen["inside"])
+        self.assertIs(seen["child"], seen["inside"])
+        self.assertIsNone(seen["after"])
+        self.assertTrue(seen["inside"].ended)
+        rec.close()
+
+    def test_driven_by_hand(self):
+        """The awaitable _asgi_call returns works for any driver: next(), send(value) reaching the
+        application's await, throw() the application catches, a value returned through
+        StopIteration, close() ending the request."""
+        rec = servprof.Recorder(self.path("t.sptrace"))
+        mw = servprof.asgi.Middleware(None, rec)
+        got = {}
+
+        async def app(scope, receive, send):
+            got["sent"] = await suspend("first")
+            try:
+                await suspend("second")
+            except Boom as e:
+                got["caught"] = e
+            await reply(send)
+            return "done"
+        mw.app = app
+        aw = servprof._impl._asgi_call(mw, scope_for("hand"), recv_request, send_nothing)
+        self.assertIs(aw.__await__(), aw)
+        self.assertEqual(next(aw), "first")
+        self.assertEqual(aw.send(41), "second")
+        with self.assertRaises(StopIteration) as stop:
+            aw.throw(Boom("thrown"))
+        self.assertEqual(stop.exception.value, "done")
+        self.assertEqual((got["sent"], got["caught"].args), (41, ("thrown",)))
+        with self.assertRaises(RuntimeError):  # finished: not reusable
+            next(aw)
+        with self.assertRaises(Boom):          # a throw after the end raises as a finished generator's
+            aw.throw(Boom)
+        aw.close()                             # and close() is harmless
+
+        async def waits(scope, receive, send):
+            await suspend()
+        mw.app = waits
+        aw = servprof._impl._asgi_call(mw, scope_for("hand-closed"), recv_request, send_nothing)
+        next(aw)
+        aw.close()
+        aw = servprof._impl._asgi_call(mw, scope_for("hand-thrown"), recv_request, send_nothing)
+        next(aw)
+        with self.assertRaises(Boom):
+            aw.throw(Boom, Boom("class and value"))
+        self.assertEqual(rec.stats()["open_requests"], 0)
+        self.assertEqual(mw.errors, 0, mw.last_error)
+        rec.close()
+        got = export_requests(self, self.path("t.sptrace"))
+        self.assertEqual({rid: (v["outcome"] or {}).get("stringValue", "ok") for rid, v in got.items()},
+                         {"hand": "ok", "hand-closed": "cancelled", "hand-thrown": "error"})
+
+    def test_not_awaitable_and_pass_through(self):
+        """An application that returns no awaitable fails as `await` would (TypeError, the request an
+        error); requests not recorded (other scope types, excluded paths) get the application's own
+        awaitable; /metrics is answered by the middleware."""
+        rec = servprof.Recorder(self.path("t.sptrace"), live_metrics=True)
+
+        def not_async(scope, receive, send):
+            return None
+        mw = servprof.asgi.Middleware(not_async, rec)
+        with self.assertRaisesRegex(TypeError, "can't be used in 'await' expression"):
+            asyncio.run(mw(scope_for("not-async"), recv_request, send_nothing))
+
+        async def app(scope, receive, send):
+            await reply(send)
+        mw = servprof.asgi.Middleware(app, rec, exclude=["/healthz"], metrics_path="/metrics")
+        coro_type = type(app(None, None, None).__await__())
+        for scope in ({"type": "lifespan"}, dict(scope_for("x"), path="/healthz")):
+            aw = servprof._impl._asgi_call(mw, scope, recv_request, send_nothing)
+            self.assertEqual(type(aw.__await__()), coro_type)
+            aw.close()
+        sent = []
+
+        async def collect(m):
+            sent.append(m)
+        asyncio.run(mw(dict(scope_for("m"), method="GET", path="/metrics"), recv_request, collect))
+        self.assertEqual(sent[0]["status"], 200)
+        self.assertEqual(rec.stats()["open_requests"], 0)
+        rec.close()
+        got = export_requests(self, self.path("t.sptrace"))
+        self.assertEqual(sorted(got), ["not-async"])
+        self.assertEqual((got["not-async"]["outcome"]["stringValue"], got["not-async"]["status"]["intValue"]),
+                         ("error", "500"))
+
+    def test_no_cycle_leaks(self):
+        """Requests closed or collected before they finished, and finished ones, leave no C object
+        behind once the garbage collector ran (GC support: the awaitable, the application's coroutine
+        and the task form cycles)."""
+        rec = servprof.Recorder(self.path("t.sptrace"))
+
+        async def app(scope, receive, send):
+            await receive()
+            scope["me"] = scope  # a cycle through the scope
+            await suspend()
+            await reply(send)
+        mw = servprof.asgi.Middleware(app, rec)
+        names = ("_AsgiCall", "_AsgiSend", "_AsgiReceive", "_AsgiRecvWait")
+
+        def live():
+            return sum(type(o).__name__ in names for o in gc.get_objects())
+        gc.collect()
+        before = live()
+        for i in range(50):
+            coro = mw(scope_for("r%d" % i), recv_request, send_nothing)
+            coro.send(None)
+            if i % 3 == 0:
+                coro.close()
+            elif i % 3 == 1:
+                drive(coro)
+            del coro  # the rest: collected unfinished
+        gc.collect()
+        self.assertEqual(live(), before)
+        self.assertEqual(rec.stats()["open_requests"], 0)
+        self.assertEqual(mw.errors, 0, mw.last_error)
+        rec.close()
+
+    def test_uvicorn_takes_it_for_asgi3(self):
+        """ASGI servers tell ASGI 3 from ASGI 2 by whether app.__call__ is a coroutine function: the
+        middleware must stay one (uvicorn's Config.load; hypercorn asks inspect)."""
+        mw = servprof.asgi.Middleware(app_with(200), servprof.Recorder(self.path("t.sptrace")))
+        try:
+            self.assertTrue(asyncio.iscoroutinefunction(mw.__call__))
+            self.assertTrue(inspect.iscoroutinefunction(mw.__call__))
+            try:
+                import uvicorn
+            except ImportError:
+                self.skipTest("uvicorn is missing (Debian python3-uvicorn)")
+            config = uvicorn.Config(mw, interface="auto", log_level="error")
+            config.load()
+            self.assertEqual(config.interface, "asgi3")
+        finally:
+            mw.recorder.close()
 
 
 if __name__ == "__main__":
