@@ -15,7 +15,9 @@ Variants, in interleaved rounds (CPU time of this thread, so other load on the m
             receive coroutine, the ContextVar and the try/finally in Python;
   python    the same middleware forced onto its Python path (what the ctypes backend runs, and what
             the C extension ran before its bookkeeping moved to C).
-Prints each variant's median per request and its cost over `bare`. Skips (exit 0) without FastAPI.
+Prints each variant's median per request and its cost over `bare`: the mean of its rounds' differences
+to the same round's `bare`, with a 95% interval (bench/overhead.py's, paired per round, so the machine's
+drift between rounds cancels). Skips (exit 0) without FastAPI.
 Usage: python3 bench/python_asgi.py [REQUESTS] [ROUNDS]"""
 import asyncio
 import os
@@ -33,6 +35,7 @@ except ImportError:
 
 import servprof
 import servprof.asgi as sp_asgi
+from overhead import interval
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 9
@@ -158,14 +161,16 @@ async def main():
     rec.close()
     drops = sum(rec.drops().values())
     os.unlink(path)
-    bare = statistics.median(got["bare"])
     print("python asgi middleware (%s backend, Python %s): %d requests x %d rounds around a FastAPI app, in process"
           % (servprof.BACKEND, sys.version.split()[0], N, ROUNDS))
     for name, _, _ in variants:
         med = statistics.median(got[name])
+        cost = ""
+        if name != "bare":
+            mean, half = interval([(x - b) / 1e3 for x, b in zip(got[name], got["bare"])])
+            cost = "  cost %+.2f us +- %.2f" % (mean, half)
         print("  %-8s %7.1f us/request (median; rounds %s)%s" % (
-            name, med / 1e3, ", ".join("%.1f" % (x / 1e3) for x in got[name]),
-            "" if name == "bare" else "  cost %+.1f us" % ((med - bare) / 1e3)))
+            name, med / 1e3, ", ".join("%.1f" % (x / 1e3) for x in got[name]), cost))
     print("  %d records dropped" % drops)
 
 

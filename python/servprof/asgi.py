@@ -142,6 +142,12 @@ class Middleware:
         self.errors = 0
         self.last_error = None
 
+    def __setattr__(self, name, value):
+        # the C path keeps a snapshot of the attributes it reads (_c_config); a change is heard from the
+        # next request on
+        self.__dict__.pop("_c_config", None)
+        object.__setattr__(self, name, value)
+
     def _wanted(self, path):
         if path in self.exclude:
             return False

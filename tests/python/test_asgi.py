@@ -781,10 +781,9 @@ class AwaitableCase(TempDirCase):
         async def app(scope, receive, send):
             await reply(send)
         mw = servprof.asgi.Middleware(app, rec, exclude=["/healthz"], metrics_path="/metrics")
-        coro_type = type(app(None, None, None).__await__())
         for scope in ({"type": "lifespan"}, dict(scope_for("x"), path="/healthz")):
             aw = servprof._impl._asgi_call(mw, scope, recv_request, send_nothing)
-            self.assertEqual(type(aw.__await__()), coro_type)
+            self.assertTrue(inspect.iscoroutine(aw), aw)  # app(...) itself, no _AsgiCall around it
             aw.close()
         sent = []
 
@@ -798,6 +797,22 @@ class AwaitableCase(TempDirCase):
         self.assertEqual(sorted(got), ["not-async"])
         self.assertEqual((got["not-async"]["outcome"]["stringValue"], got["not-async"]["status"]["intValue"]),
                          ("error", "500"))
+
+    def test_attributes_changed_later_are_heard(self):
+        """The C path reads the middleware's attributes from a snapshot; setting one drops it, so the
+        next request follows the new value (exclude, echo_request_id, app)."""
+        rec = servprof.Recorder(self.path("t.sptrace"))
+        mw = servprof.asgi.Middleware(app_with(200), rec)
+        self.assertIn((b"x-request-id", b"a"), call(mw, headers=[(b"x-request-id", b"a")])[0]["headers"])
+        mw.echo_request_id = False
+        self.assertNotIn((b"x-request-id", b"b"), call(mw, headers=[(b"x-request-id", b"b")])[0]["headers"])
+        mw.exclude = frozenset(["/v1/x"])
+        call(mw, headers=[(b"x-request-id", b"excluded")])
+        mw.exclude = frozenset()
+        mw.app = app_with(404)
+        self.assertEqual(call(mw, headers=[(b"x-request-id", b"d")])[0]["status"], 404)
+        rec.close()
+        self.assertEqual(sorted(export_requests(self, self.path("t.sptrace"))), ["a", "b", "d"])
 
     def test_no_cycle_leaks(self):
         """Requests closed or collected before they finished, and finished ones, leave no C object
