@@ -2141,6 +2141,7 @@ static int asgi_begin_impl(RecorderObject *rec, PyObject *headers, uint64_t arri
     const char *idv = NULL, *tpv = NULL;
     Py_ssize_t idlen = 0, tplen = 0;
     int seen_tp = 0;
+    PyObject *id_whole = NULL; /* the X-Request-Id value when nothing was stripped: echoed as it is */
     /* a list's items and length are read each turn: nothing here runs Python code that could change it */
     for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(headers); i++) {
         PyObject *h = PySequence_Fast_GET_ITEM(headers, i);
@@ -2163,6 +2164,8 @@ static int asgi_begin_impl(RecorderObject *rec, PyObject *headers, uint64_t arri
             if (ok) {
                 idv = v + a;
                 idlen = b - a;
+                if (idlen == PyBytes_GET_SIZE(value))
+                    id_whole = value;
             }
         } else if (!seen_tp && nl == 11 && !memcmp(n, "traceparent", 11)) {
             seen_tp = 1;
@@ -2175,7 +2178,7 @@ static int asgi_begin_impl(RecorderObject *rec, PyObject *headers, uint64_t arri
     PyObject *key, *echo;
     if (idv) {
         key = PyUnicode_DecodeASCII(idv, idlen, NULL);
-        echo = key ? PyBytes_FromStringAndSize(idv, idlen) : NULL;
+        echo = !key ? NULL : id_whole ? Py_NewRef(id_whole) : PyBytes_FromStringAndSize(idv, idlen);
     } else if (have_tp) {
         char hex[32];
         for (int k = 0; k < 16; k++) {
