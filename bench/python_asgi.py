@@ -15,11 +15,14 @@ Variants, in interleaved rounds (CPU time of this thread, so other load on the m
             receive coroutine, the ContextVar and the try/finally in Python;
   python    the same middleware forced onto its Python path (what the ctypes backend runs, and what
             the C extension ran before its bookkeeping moved to C).
-Prints each variant's median per request and its cost over `bare`: the mean of its rounds' differences
-to the same round's `bare`, with a 95% interval (bench/overhead.py's, paired per round, so the machine's
-drift between rounds cancels). Skips (exit 0) without FastAPI.
+Prints each variant's median per request and its cost over `bare`: the median of its rounds' differences
+to the same round's `bare` (paired per round, so the machine's drift between rounds cancels) with a
+distribution-free 95% interval (order statistics of the differences; a busy machine's outliers move a
+mean and its t interval, not these), and the mean of the differences with bench/overhead.py's interval.
+Skips (exit 0) without FastAPI.
 Usage: python3 bench/python_asgi.py [REQUESTS] [ROUNDS]"""
 import asyncio
+import math
 import os
 import statistics
 import sys
@@ -41,6 +44,22 @@ N = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 9
 BODY = b'{"input":"the quick brown fox jumps over lazy dogs"}'
 TRACEPARENT = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def median_interval(xs):
+    """(median, low, high): the median of `xs` and its distribution-free 95% interval [x(j), x(n+1-j)],
+    j the largest rank with P(Binomial(n, 1/2) < j) <= 2.5% (the sign test's; n = 15: ranks 4 and 12,
+    n = 31: 10 and 22, as the published tables); (m, m, m) below 6 values, where none reaches 95%."""
+    xs = sorted(xs)
+    n = len(xs)
+    med = statistics.median(xs)
+    j, below = 0, 0.0
+    while below + math.comb(n, j) / 2 ** n <= 0.025:
+        below += math.comb(n, j) / 2 ** n
+        j += 1
+    if j == 0:
+        return med, med, med
+    return med, xs[j - 1], xs[n - j]
 
 
 def build_app():
@@ -167,10 +186,14 @@ async def main():
         med = statistics.median(got[name])
         cost = ""
         if name != "bare":
-            mean, half = interval([(x - b) / 1e3 for x, b in zip(got[name], got["bare"])])
-            cost = "  cost %+.2f us +- %.2f" % (mean, half)
+            diffs = [(x - b) / 1e3 for x, b in zip(got[name], got["bare"])]
+            mean, half = interval(diffs)
+            cost = "  cost %+.2f us [%+.2f, %+.2f] (mean %+.2f +- %.2f)" % (median_interval(diffs) + (mean, half))
         print("  %-8s %7.1f us/request (median; rounds %s)%s" % (
             name, med / 1e3, ", ".join("%.1f" % (x / 1e3) for x in got[name]), cost))
+    if "c_steps" in got:
+        print("  c - c_steps (the C path after and before _asgi_call, paired per round): %+.2f us [%+.2f, %+.2f]"
+              % median_interval([(x - y) / 1e3 for x, y in zip(got["c"], got["c_steps"])]))
     print("  %d records dropped" % drops)
 
 
