@@ -20,7 +20,10 @@ to the same round's `bare` (paired per round, so the machine's drift between rou
 distribution-free 95% interval (order statistics of the differences; a busy machine's outliers move a
 mean and its t interval, not these), and the mean of the differences with bench/overhead.py's interval.
 Skips (exit 0) without FastAPI.
-Usage: python3 bench/python_asgi.py [REQUESTS] [ROUNDS]"""
+`--only VARIANT REQUESTS` runs 300 requests of one variant, then REQUESTS more, and prints nothing: for a
+tool that counts instructions (valgrind --tool=cachegrind --cache-sim=yes); two such runs (REQUESTS 200
+and 1200) differ by exactly 1000 requests' worth, whatever the machine's load (docs/BENCHMARKS.md).
+Usage: python3 bench/python_asgi.py [REQUESTS] [ROUNDS] | --only VARIANT REQUESTS"""
 import asyncio
 import math
 import os
@@ -40,6 +43,9 @@ import servprof
 import servprof.asgi as sp_asgi
 from overhead import interval
 
+ONLY = sys.argv[2] if len(sys.argv) > 2 and sys.argv[1] == "--only" else None
+if ONLY:
+    del sys.argv[1:3]
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 9
 BODY = b'{"input":"the quick brown fox jumps over lazy dogs"}'
@@ -168,6 +174,16 @@ async def main():
     variants = [("bare", inner, c_path), ("wrap", Wrap(inner), c_path), ("python", mw, None)]
     if sp_asgi._c_call is not None:
         variants[2:2] = [("c", mw, c_path), ("c_steps", StepsMiddleware(inner, rec, paths=["/v1/embeddings"]), c_path)]
+    if ONLY:
+        if ONLY not in [v[0] for v in variants]:
+            sys.exit("python_asgi.py --only %s: no such variant (%s)" % (ONLY, ", ".join(v[0] for v in variants)))
+        name, app, hooks = next(v for v in variants if v[0] == ONLY)
+        sp_asgi._c_call = hooks
+        await run(app, 300, 0)
+        await run(app, N, 1000)
+        rec.close()
+        os.unlink(path)
+        return
     got = {name: [] for name, _, _ in variants}
     base = 0
     await run(inner, 200, 0)  # warm-up: imports, caches
