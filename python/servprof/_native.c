@@ -2088,9 +2088,11 @@ static PyObject *mod_set_cupti_hooks(PyObject *m, PyObject *args)
 
 /* Its Python version cost the middleware 34 us a request around a FastAPI app (header scans,
  * traceparent and hex parsing, the trace context's checks, a send coroutine), about 4% of the example
- * service's capacity at saturation; with these the whole middleware costs 8.5 us (bench/python_asgi.py;
- * docs/BENCHMARKS.md, "Python recording"). asgi.py keeps the Python version for the ctypes backend and
- * for headers that are not a list or tuple of (bytes, bytes). */
+ * service's capacity at saturation; with these parts, called from a Python coroutine, 9.4 us, and with
+ * the whole request in C (_asgi_call below) 6.6 us, where the Python path took 37 in the same rounds
+ * (bench/python_asgi.py on a busy machine; docs/BENCHMARKS.md, "Python recording"). asgi.py keeps the
+ * Python version for the ctypes backend, and its _begin for headers that are not a list or tuple of
+ * (bytes, bytes). */
 
 /* Span ids: 64 random bits. A splitmix64 sequence seeded from getrandom() (the clock where that
  * fails), under the GIL; a forked child seeds again, so parent and child never give the same ids. */
@@ -2680,8 +2682,8 @@ static PyTypeObject AsgiSendType = {
  * throw, close forwarded: am_send for the interpreter, tp_iternext and the methods for any other
  * driver) and, when that finishes, raises or is closed, resets the ContextVar and ends the request
  * (asgi_end_impl), the exception passing on unchanged. The Python frames, the receive coroutine and
- * the attribute reads they cost were most of the middleware's 7.4 us a request (bench/python_asgi.py;
- * docs/BENCHMARKS.md, "Python recording"). */
+ * the attribute reads this saves took the middleware from 9.4 to 6.6 us a request over a bare FastAPI
+ * app, half the instructions (bench/python_asgi.py; docs/BENCHMARKS.md, "Python recording"). */
 
 /* An exception taken out of the thread state and put back, the same on 3.11 (type, value, traceback)
  * and 3.12 (one object) */
@@ -2719,7 +2721,7 @@ static void exc_drop(held_exc *h)
 
 static PyObject *s_app, *s_metrics_path, *s_exclude, *s_paths, *s_exact, *s_prefixes, *s_recorder, *s_fill_stages,
     *s_echo_request_id, *s_begin, *s_fault, *s_answer_metrics, *s_path, *s_http, *s_disconnect, *s_scope_key, *s_throw,
-    *s_close, *s_startswith, *s_gi_code, *s_co_flags, *s_config;
+    *s_close, *s_startswith, *s_gi_code, *s_co_flags, *s_config, *s_wanted, *s_middleware;
 
 /* Is `o` a generator-based coroutine (types.coroutine)? 1, 0, -1 with an exception */
 static int is_iterable_coroutine(PyObject *o)
@@ -3285,7 +3287,21 @@ static PyTypeObject AsgiCallType = {
  * (reading them one by one cost about 0.25 us a request); Middleware.__setattr__ drops it, so a
  * changed attribute is heard from the next request on. */
 enum { CFG_APP, CFG_RECORDER, CFG_METRICS_PATH, CFG_EXCLUDE, CFG_PATHS, CFG_EXACT, CFG_PREFIXES, CFG_ECHO, CFG_FILL,
-       CFG_N };
+       CFG_OWN_WANTED, CFG_N };
+
+/* Does the middleware's class override Middleware._wanted? Then the path filter is its method. */
+static int own_wanted(PyObject *mw)
+{
+    PyObject *base = g_asgi_globals ? PyDict_GetItemWithError(g_asgi_globals, s_middleware) : NULL;
+    if (!base)
+        return PyErr_Occurred() ? -1 : 0;
+    PyObject *mine = PyObject_GetAttr((PyObject *)Py_TYPE(mw), s_wanted);
+    PyObject *theirs = mine ? PyObject_GetAttr(base, s_wanted) : NULL;
+    int own = theirs ? mine != theirs : -1;
+    Py_XDECREF(mine);
+    Py_XDECREF(theirs);
+    return own;
+}
 
 static PyObject *asgi_config(PyObject *mw)
 {
@@ -3302,10 +3318,16 @@ static PyObject *asgi_config(PyObject *mw)
         return cfg;
     }
     cfg = PyErr_Occurred() ? NULL : PyTuple_New(CFG_N);
-    PyObject *const names[CFG_N] = {s_app, s_recorder, s_metrics_path, s_exclude, s_paths, s_exact, s_prefixes,
-                                    s_echo_request_id, s_fill_stages};
+    PyObject *const names[CFG_N - 1] = {s_app, s_recorder, s_metrics_path, s_exclude, s_paths, s_exact, s_prefixes,
+                                        s_echo_request_id, s_fill_stages};
     for (int i = 0; cfg && i < CFG_N; i++) {
-        PyObject *v = PyObject_GetAttr(mw, names[i]);
+        PyObject *v;
+        if (i == CFG_OWN_WANTED) {
+            int own = own_wanted(mw);
+            v = own < 0 ? NULL : Py_NewRef(own ? Py_True : Py_False);
+        } else {
+            v = PyObject_GetAttr(mw, names[i]);
+        }
         if (v && (i == CFG_ECHO || i == CFG_FILL || i == CFG_PREFIXES)) { /* flags; prefixes None when empty */
             int t = PyObject_IsTrue(v);
             if (t < 0)
@@ -3325,9 +3347,15 @@ static PyObject *asgi_config(PyObject *mw)
 }
 
 /* Middleware._wanted(path) from the snapshot: not in `exclude`; `paths` None, or path in `_exact`, or
- * path.startswith(`_prefixes`). 1, 0, -1 with an exception. */
-static int asgi_wanted(PyObject *cfg, PyObject *path)
+ * path.startswith(`_prefixes`); a subclass's own _wanted is called. 1, 0, -1 with an exception. */
+static int asgi_wanted(PyObject *mw, PyObject *cfg, PyObject *path)
 {
+    if (PyTuple_GET_ITEM(cfg, CFG_OWN_WANTED) == Py_True) {
+        PyObject *r = PyObject_CallMethodOneArg(mw, s_wanted, path);
+        int t = r ? PyObject_IsTrue(r) : -1;
+        Py_XDECREF(r);
+        return t;
+    }
     int c = PySequence_Contains(PyTuple_GET_ITEM(cfg, CFG_EXCLUDE), path);
     if (c != 0)
         return c < 0 ? -1 : 0;
@@ -3482,7 +3510,7 @@ static PyObject *mod_asgi_call(PyObject *mod, PyObject *const *args, Py_ssize_t 
                     goto out;
             }
         }
-        wanted = asgi_wanted(cfg, path);
+        wanted = asgi_wanted(mw, cfg, path);
         if (wanted < 0)
             goto out;
     }
@@ -3595,7 +3623,8 @@ PyMODINIT_FUNC PyInit__native(void)
                       {&s_fault, "_fault"}, {&s_answer_metrics, "_answer_metrics"}, {&s_path, "path"},
                       {&s_http, "http"}, {&s_disconnect, "http.disconnect"}, {&s_scope_key, "servprof.request"},
                       {&s_throw, "throw"}, {&s_close, "close"}, {&s_startswith, "startswith"}, {&s_gi_code, "gi_code"},
-                      {&s_co_flags, "co_flags"}, {&s_ids, "_ids"}, {&s_config, "_c_config"}};
+                      {&s_co_flags, "co_flags"}, {&s_ids, "_ids"}, {&s_config, "_c_config"},
+                      {&s_wanted, "_wanted"}, {&s_middleware, "Middleware"}};
     for (size_t i = 0; i < sizeof asgi_names / sizeof asgi_names[0]; i++)
         if (!(*asgi_names[i].s = PyUnicode_InternFromString(asgi_names[i].text)))
             return NULL;

@@ -800,7 +800,8 @@ class AwaitableCase(TempDirCase):
 
     def test_attributes_changed_later_are_heard(self):
         """The C path reads the middleware's attributes from a snapshot; setting one drops it, so the
-        next request follows the new value (exclude, echo_request_id, app)."""
+        next request follows the new value (exclude, echo_request_id, app); a subclass's _wanted is
+        called."""
         rec = servprof.Recorder(self.path("t.sptrace"))
         mw = servprof.asgi.Middleware(app_with(200), rec)
         self.assertIn((b"x-request-id", b"a"), call(mw, headers=[(b"x-request-id", b"a")])[0]["headers"])
@@ -811,8 +812,15 @@ class AwaitableCase(TempDirCase):
         mw.exclude = frozenset()
         mw.app = app_with(404)
         self.assertEqual(call(mw, headers=[(b"x-request-id", b"d")])[0]["status"], 404)
+
+        class Own(servprof.asgi.Middleware):  # a subclass's own path filter is heard too
+            def _wanted(self, path):
+                return "skip" not in path
+        own = Own(app_with(200), rec)
+        call(own, path="/v1/skip", headers=[(b"x-request-id", b"skipped")])
+        call(own, path="/v1/keep", headers=[(b"x-request-id", b"kept")])
         rec.close()
-        self.assertEqual(sorted(export_requests(self, self.path("t.sptrace"))), ["a", "b", "d"])
+        self.assertEqual(sorted(export_requests(self, self.path("t.sptrace"))), ["a", "b", "d", "kept"])
 
     def test_no_cycle_leaks(self):
         """Requests closed or collected before they finished, and finished ones, leave no C object
