@@ -1,7 +1,10 @@
 """servprof.asgi.Middleware on plain ASGI apps called in process (no server needed): the request id
 (X-Request-Id, else the traceparent's trace id, echoed), the W3C trace context it continues (read back
 through `servprof export --otlp`), the outcome from the status, exceptions and disconnects, the
-stage edges it fills, and what it leaves alone (other scope types, excluded paths)."""
+stage edges it fills, and what it leaves alone (other scope types, excluded paths). With the C
+extension: its parts and its whole-request awaitable (_asgi_call) record what the Python path records
+on every ending, behave as a coroutine under any driver, leak nothing, and keep the middleware an
+ASGI 3 application for uvicorn."""
 import asyncio
 import contextvars
 import gc
