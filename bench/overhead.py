@@ -25,6 +25,11 @@ throughput at saturation, with medians per mode and an interval on its per-round
 so are the requests it answered per CPU-second of its threads during that load (its capacity on a
 CPU of its own: on a shared machine the wall-clock rate swings with the others' load, this does not).
 
+Each ratio also gets its median over the rounds with a distribution-free 95% interval (order
+statistics): a round whose server was starved by other load moves the mean, not the median.
+--pool reads the raw runs of several --out files of the same binary, service, modes and load and
+prints their table as one run's (the rounds stay paired within their own run).
+
 Besides the total, each mode's interval is split in two (ratios to the same round's `off` total): the
 writer thread alone, and the service's other threads (the recording calls on its own threads). The
 writer's wake-ups (its voluntary context switches) per second of load are counted too.
@@ -48,6 +53,7 @@ size of that load per mode: at saturation, CPU per request depends on it, and it
 Usage: overhead.py --servprof build/servprof [--service serve|python] [--device cpu|cuda] [--modes off,rec]
        [--rate R] [--requests N] [--warm W] [--closed | --saturate N] [--server-arg=--max-batch=32 ...]
        [--compare BIN] [--out FILE]
+       overhead.py --pool FILE... [--service serve|python]   (the rounds saved by several --out runs, one table)
 Modes of serve (each with --no-metrics but `metrics`): off (nothing recorded), rec (--trace: the
 recorder; on a CUDA device it adds the default CUPTI mode), nocupti (--trace --no-cupti), lean
 (--trace --cupti-lean), launches (--trace --cupti-launches), metrics (serve's defaults: no --trace,
@@ -107,6 +113,77 @@ T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8
         10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110,
         18: 2.101, 19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060,
         26: 2.056, 27: 2.052, 28: 2.048, 29: 2.045, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
+
+
+def median_interval(xs):
+    """(median, low, high): the median of `xs` and its distribution-free 95% interval, the order
+    statistics x(j) and x(k) with j, k = n/2 -+ 1.96 sqrt(n)/2 (the binomial(n, 1/2) count of values
+    below the true median, in its normal approximation; fine from about 20 values). None below 6."""
+    n = len(xs)
+    if n < 6:
+        return None
+    v = sorted(xs)
+    half = 1.96 * math.sqrt(n) / 2
+    j = max(0, int(math.floor(n / 2 - half)))
+    k = min(n - 1, int(math.ceil(n / 2 + half)))
+    return statistics.median(v), v[j], v[k]
+
+
+def read_raw(path, tag):
+    """The runs saved by --out in `path` (its "raw" section), each round renamed "TAG:ROUND" so that
+    rounds of several files stay apart when pooled."""
+    runs = []
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise SystemExit("--pool %s: cannot read it (%s)" % (path, e))
+    try:
+        at = next(i for i, l in enumerate(lines) if l.startswith("raw (mode round"))
+    except StopIteration:
+        raise SystemExit("--pool %s: no raw runs in it (a file written by overhead.py --out)" % path)
+    for no, line in enumerate(lines[at + 1:], at + 2):
+        if not line.strip():
+            continue
+        m = re.match(r"^(\S+) (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) (\(.*?\)) ([\d.]+)(?: ([\d.]+))?$",
+                     line)
+        if not m:
+            raise SystemExit("--pool %s:%d: not a raw run line: %r" % (path, no, line[:80]))
+        ok = int(m.group(3))
+        cpu, writer = float(m.group(4)), float(m.group(5))
+        runs.append({"mode": m.group(1), "round": "%s:%s" % (tag, m.group(2)), "ok": ok, "cpu_ns": cpu,
+                     "writer_ns": writer, "service_ns": cpu - writer, "rate": float(m.group(6)),
+                     "sat": float(m.group(7)), "sat_cpu": float(m.group(8)), "threads": m.group(9),
+                     "wakes_s": float(m.group(10)), "sat_batch": float(m.group(11) or 0)})
+    if not runs:
+        raise SystemExit("--pool %s: its raw section is empty" % path)
+    return runs
+
+
+def pool(args, paths):
+    """--pool: the table of several saved runs' rounds together (the same service, modes and load)."""
+    runs = []
+    for i, p in enumerate(paths):
+        runs += read_raw(p, i + 1)
+    modes = []
+    for r in runs:
+        if r["mode"] not in modes:
+            modes.append(r["mode"])
+    known = SERVICES[args.service][0]
+    if "off" not in modes or any(m.split("@")[0] not in known for m in modes):
+        raise SystemExit("--pool: modes %s are not --service %s's with off among them" % (",".join(modes), args.service))
+    modes.remove("off")
+    modes.insert(0, "off")
+    rounds = len({r["round"] for r in runs})
+    args.closed = False
+    args.saturate = 1 if any(r["sat"] for r in runs) else 0
+    args.saturate_connections = 0
+    args.rate = statistics.median(r["rate"] for r in runs)
+    print("pooled %d rounds from %s" % (rounds, ", ".join("%s (%d)" % (p, len({r["round"] for r in runs
+                                                                          if r["round"].startswith("%d:" % (i + 1))}))
+                                                         for i, p in enumerate(paths))))
+    print(render(args, modes, runs, rounds, False, 0, pooled=True))
+    return 0
 
 
 def t975(df):
@@ -313,7 +390,7 @@ def on_term(signum, frame):
 def main():
     signal.signal(signal.SIGTERM, on_term)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--servprof", required=True)
+    ap.add_argument("--servprof", help="the servprof binary (required unless --pool)")
     ap.add_argument("--service", choices=sorted(SERVICES), default="serve",
                     help="serve: `servprof serve`; python: examples/python/service.py (default serve)")
     ap.add_argument("--python", default="/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable,
@@ -340,7 +417,14 @@ def main():
                          "(rotated each round): the machine's other load falls on all modes alike")
     ap.add_argument("--compare", default=None, help="another servprof binary (--service python: another build of the "
                     "package, a PYTHONPATH folder): each recording mode runs with it too (mode@cmp)")
+    ap.add_argument("--pool", nargs="+", metavar="FILE", default=None,
+                    help="run nothing: the table of the rounds saved by earlier --out FILEs together (the same "
+                    "binary, service, modes and load; --service must match)")
     args = ap.parse_args()
+    if args.pool:
+        return pool(args, args.pool)
+    if not args.servprof:
+        ap.error("--servprof: required (the servprof binary whose serve or load runs)")
     modes = args.modes.split(",")
     mode_args = SERVICES[args.service][0]
     if "off" not in modes or any(m not in mode_args for m in modes) or len(set(modes)) != len(modes):
@@ -446,13 +530,14 @@ def ratios(runs, mode, key, ref_key=None):
             if mode in v and "off" in v and v["off"][ref_key] > 0]
 
 
-def render(args, modes, runs, rounds, reached, secs):
+def render(args, modes, runs, rounds, reached, secs, pooled=False):
     base_text = SERVICES[args.service][1]
     text = {m: base_text[m.split("@")[0]] + ((" [--compare package]" if args.service == "python" else
                                               " [--compare binary]") if m.endswith("@cmp") else "") for m in modes}
-    lines = ["", "==== recording overhead: server CPU per request, %d rounds, %.0f s (%s)" % (
-        rounds, secs, "every 95%% interval narrower than %.1f%%" % (args.target_width * 100) if reached
-        else "target width NOT reached")]
+    lines = ["", "==== recording overhead: server CPU per request, %d rounds, %s" % (
+        rounds, "pooled (--pool)" if pooled else "%.0f s (%s)" % (
+            secs, "every 95%% interval narrower than %.1f%%" % (args.target_width * 100) if reached
+            else "target width NOT reached"))]
     lines.append("%-38s %14s %16s %24s %14s" % ("mode", "CPU us/req", "writer us/req", "ratio to off [95% CI]",
                                                 "overhead"))
     for m in modes:
@@ -465,6 +550,16 @@ def render(args, modes, runs, rounds, reached, secs):
         lines.append("%-38s %14.2f %16.3f %24s %14s" % (
             text[m], cpu, wr, "%.4f [%.4f, %.4f]" % (mean, mean - h, mean + h),
             "%+.2f%% +- %.2f%%" % ((mean - 1) * 100, h * 100)))
+    med_lines = []
+    for m in modes:
+        got = None if m == "off" else median_interval(ratios(runs, m, "cpu_ns"))
+        if got:
+            med_lines.append("%-38s %24s %14s" % (text[m], "%.4f [%.4f, %.4f]" % got, "%+.2f%%" % ((got[0] - 1) * 100)))
+    if med_lines:
+        lines.append("")
+        lines.append("the same per-round ratios' median, with its distribution-free 95% interval (order statistics):")
+        lines.append("%-38s %24s %14s" % ("mode", "median ratio [95% CI]", "overhead"))
+        lines += med_lines
     lines.append("")
     lines.append("split of each mode's overhead, in % of the same round's off CPU per request [95% CI]:")
     lines.append("%-38s %22s %22s %18s" % ("mode", "writer thread", "service threads", "writer wake-ups/s"))
@@ -512,7 +607,7 @@ def render(args, modes, runs, rounds, reached, secs):
         if behind:
             lines.append("note: %d of %d runs fell more than 5%% behind the open-loop rate (%s): the server was "
                          "starved by other load on its CPU, and those runs batched more" % (
-                             len(behind), len(runs), ", ".join("%s %d: %.0f/s" % (r["mode"], r["round"], r["rate"])
+                             len(behind), len(runs), ", ".join("%s %s: %.0f/s" % (r["mode"], r["round"], r["rate"])
                                                                for r in behind[:8]) + (" ..." if len(behind) > 8 else "")))
     lines.append("(medians over the rounds; ratios are per round, mode / off of the same round; CPU = all "
                  "server threads' schedstat run time; writer = the sp-writer thread's)")
