@@ -17,8 +17,9 @@ Variants, in interleaved rounds (CPU time of this thread, so other load on the m
             the C extension ran before its bookkeeping moved to C).
 Prints each variant's median per request and its cost over `bare`: the median of its rounds' differences
 to the same round's `bare` (paired per round, so the machine's drift between rounds cancels) with a
-distribution-free 95% interval (order statistics of the differences; a busy machine's outliers move a
-mean and its t interval, not these), and the mean of the differences with bench/overhead.py's interval.
+distribution-free 95% interval (bench/overhead.py's median_interval, order statistics of the
+differences; a busy machine's outliers move a mean and its t interval, not these; nan below 6 rounds),
+and the mean of the differences with bench/overhead.py's t interval.
 Skips (exit 0) without FastAPI.
 `--only VARIANT REQUESTS` runs 300 requests of one variant, then REQUESTS more, and prints nothing: for a
 tool that counts instructions (valgrind --tool=cachegrind --cache-sim=yes); two such runs (REQUESTS 200
@@ -41,7 +42,7 @@ except ImportError:
 
 import servprof
 import servprof.asgi as sp_asgi
-from overhead import interval
+from overhead import interval, median_interval
 
 ONLY = sys.argv[2] if len(sys.argv) > 2 and sys.argv[1] == "--only" else None
 if ONLY:
@@ -50,22 +51,6 @@ N = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 9
 BODY = b'{"input":"the quick brown fox jumps over lazy dogs"}'
 TRACEPARENT = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-
-
-def median_interval(xs):
-    """(median, low, high): the median of `xs` and its distribution-free 95% interval [x(j), x(n+1-j)],
-    j the largest rank with P(Binomial(n, 1/2) < j) <= 2.5% (the sign test's; n = 15: ranks 4 and 12,
-    n = 31: 10 and 22, as the published tables); (m, m, m) below 6 values, where none reaches 95%."""
-    xs = sorted(xs)
-    n = len(xs)
-    med = statistics.median(xs)
-    j, below = 0, 0.0
-    while below + math.comb(n, j) / 2 ** n <= 0.025:
-        below += math.comb(n, j) / 2 ** n
-        j += 1
-    if j == 0:
-        return med, med, med
-    return med, xs[j - 1], xs[n - j]
 
 
 def build_app():
@@ -204,12 +189,14 @@ async def main():
         if name != "bare":
             diffs = [(x - b) / 1e3 for x, b in zip(got[name], got["bare"])]
             mean, half = interval(diffs)
-            cost = "  cost %+.2f us [%+.2f, %+.2f] (mean %+.2f +- %.2f)" % (median_interval(diffs) + (mean, half))
+            med_ci = median_interval(diffs) or (statistics.median(diffs), math.nan, math.nan)
+            cost = "  cost %+.2f us [%+.2f, %+.2f] (mean %+.2f +- %.2f)" % (med_ci + (mean, half))
         print("  %-8s %7.1f us/request (median; rounds %s)%s" % (
             name, med / 1e3, ", ".join("%.1f" % (x / 1e3) for x in got[name]), cost))
     if "c_steps" in got:
+        diffs = [(x - y) / 1e3 for x, y in zip(got["c"], got["c_steps"])]
         print("  c - c_steps (the C path after and before _asgi_call, paired per round): %+.2f us [%+.2f, %+.2f]"
-              % median_interval([(x - y) / 1e3 for x, y in zip(got["c"], got["c_steps"])]))
+              % (median_interval(diffs) or (statistics.median(diffs), math.nan, math.nan)))
     print("  %d records dropped" % drops)
 
 
