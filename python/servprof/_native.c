@@ -2088,9 +2088,9 @@ static PyObject *mod_set_cupti_hooks(PyObject *m, PyObject *args)
 
 /* Its Python version cost the middleware 34 us a request around a FastAPI app (header scans,
  * traceparent and hex parsing, the trace context's checks, a send coroutine), about 4% of the example
- * service's capacity at saturation; with these parts, called from a Python coroutine, 9.4 us, and with
- * the whole request in C (_asgi_call below) 6.6 us, where the Python path took 37 in the same rounds
- * (bench/python_asgi.py on a busy machine; docs/BENCHMARKS.md, "Python recording"). asgi.py keeps the
+ * service's capacity at saturation; with these parts, called from a Python coroutine, 8.1 us, and with
+ * the whole request in C (_asgi_call below) 4.3 us, where the Python path took 30 in the same rounds
+ * (bench/python_asgi.py; docs/BENCHMARKS.md, "Python recording"). asgi.py keeps the
  * Python version for the ctypes backend, and its _begin for headers that are not a list or tuple of
  * (bytes, bytes). */
 
@@ -2682,8 +2682,8 @@ static PyTypeObject AsgiSendType = {
  * throw, close forwarded: am_send for the interpreter, tp_iternext and the methods for any other
  * driver) and, when that finishes, raises or is closed, resets the ContextVar and ends the request
  * (asgi_end_impl), the exception passing on unchanged. The Python frames, the receive coroutine and
- * the attribute reads this saves took the middleware from 9.4 to 6.6 us a request over a bare FastAPI
- * app, half the instructions (bench/python_asgi.py; docs/BENCHMARKS.md, "Python recording"). */
+ * the attribute reads this saves took the middleware from 8.1 to 4.3 us a request over a bare FastAPI
+ * app, 44% fewer instructions (bench/python_asgi.py; docs/BENCHMARKS.md, "Python recording"). */
 
 /* An exception taken out of the thread state and put back, the same on 3.11 (type, value, traceback)
  * and 3.12 (one object) */
