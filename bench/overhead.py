@@ -25,8 +25,9 @@ throughput at saturation, with medians per mode and an interval on its per-round
 so are the requests it answered per CPU-second of its threads during that load (its capacity on a
 CPU of its own: on a shared machine the wall-clock rate swings with the others' load, this does not).
 
-Each ratio also gets its median over the rounds with a distribution-free 95% interval (order
-statistics): a round whose server was starved by other load moves the mean, not the median.
+Each CPU ratio also gets its geometric mean over the rounds (the mean log ratio's t interval: the
+arithmetic mean of ratios is pulled up by their spread, about 0.25% at a 7% spread) and its median
+with a distribution-free 95% interval (order statistics).
 --pool reads the raw runs of several --out files of the same binary, service, modes and load and
 prints their table as one run's (the rounds stay paired within their own run).
 
@@ -37,7 +38,9 @@ writer's wake-ups (its voluntary context switches) per second of load are counte
 --concurrent runs a round's modes at the same time instead of one after another: each mode's server
 and its load share a CPU of their own (CPU i+round mod ncpu for the i-th mode), the loads start together,
 so a build or a burst of another process's work lands on every mode of the round, and the per-round
-ratio cancels most of it (open loop only; as many CPUs as modes).
+ratio cancels most of it (as many CPUs as modes; not with --closed). With --saturate the saturating
+loads run together too, each on its server's CPU: the wall-clock rate then shares that CPU with the
+load generator, and the requests per server CPU-second (capacity) are the figure to read.
 
 --compare BIN runs every recording mode a second time with another servprof binary (mode@cmp), in the
 same rounds: a before/after of the recorder with the same `off` reference (--service serve). With
@@ -113,6 +116,19 @@ T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8
         10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110,
         18: 2.101, 19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060,
         26: 2.056, 27: 2.052, 28: 2.048, 29: 2.045, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
+
+
+def geo_interval(ratios):
+    """(geometric mean, low, high) of `ratios` with the 95% t interval of the mean of their logarithms.
+    The arithmetic mean of per-round ratios is pulled up by their spread (a round's noise divides:
+    E[a/b] > E[a]/E[b]; with a 7% spread, by about 0.25%), the mean of the logarithms is not (noise
+    that multiplies the round's figures cancels in the log ratio on average), and it treats mode/off
+    and off/mode alike. None below 2 rounds."""
+    if len(ratios) < 2 or min(ratios) <= 0:
+        return None
+    logs = [math.log(x) for x in ratios]
+    m, h = interval(logs)
+    return math.exp(m), math.exp(m - h), math.exp(m + h)
 
 
 def median_interval(xs):
@@ -356,12 +372,12 @@ def concurrent_round(args, modes, work, rnd):
         for m in modes:
             servers[m] = Server(args, m, work, "%s-%d" % (m, rnd), cpu[m])
 
-        def together(n, seed_base, closed):
+        def together(n, seed_base, closed, connections=None):
             out, errs = {}, []
 
             def one(m):
                 try:
-                    out[m] = load(args, servers[m].port, n, seed_base + rnd, closed, cpus=cpu[m])
+                    out[m] = load(args, servers[m].port, n, seed_base + rnd, closed, connections, cpus=cpu[m])
                 except Exception as e:  # reported below, after every load ended
                     errs.append("%s: %s" % (m, e))
             ts = [threading.Thread(target=one, args=(m,)) for m in modes]
@@ -377,10 +393,32 @@ def concurrent_round(args, modes, work, rnd):
         before = {m: thread_cpu(servers[m].p.pid) for m in modes}
         res = together(args.requests, 0, args.closed)
         after = {m: thread_cpu(servers[m].p.pid) for m in modes}
+        sat, cpu2, b1, b2 = {}, {}, {}, {}
+        if args.saturate:
+            # each mode's saturating load on its own CPU with its server: the wall-clock rate shares that
+            # CPU with the load generator, the requests per server CPU-second do not
+            if args.service == "python":
+                b1 = {m: servers[m].counters() for m in modes}
+            sat = together(args.saturate, 2000, True, args.saturate_connections)
+            cpu2 = {m: thread_cpu(servers[m].p.pid)[0] for m in modes}
+            if args.service == "python":
+                b2 = {m: servers[m].counters() for m in modes}
     finally:
         for s in servers.values():
             s.stop()
-    return {m: figures(m, rnd, servers[m], before[m], after[m], res[m]) for m in modes}
+    runs = {}
+    for m in modes:
+        run = runs[m] = figures(m, rnd, servers[m], before[m], after[m], res[m])
+        if args.saturate:
+            got = sat[m]
+            if got.get("ok", 0) < args.saturate:
+                raise RuntimeError("%s-%d: saturation load: %d of %d requests answered OK" % (
+                    m, rnd, got.get("ok", 0), args.saturate))
+            c1, c2 = after[m][0], cpu2[m]
+            x1, x2 = b1.get(m), b2.get(m)
+            run.update(sat=got.get("achieved_rate", 0.0), sat_cpu=1e9 * got["ok"] / (c2 - c1) if c2 > c1 else 0.0,
+                       sat_batch=(x2[1] - x1[1]) / (x2[0] - x1[0]) if x1 and x2 and x2[0] > x1[0] else 0.0)
+    return runs
 
 
 def on_term(signum, frame):
@@ -446,8 +484,9 @@ def main():
             ap.error("--compare %s: not an executable" % args.compare)
         modes += [m + "@cmp" for m in modes if m != "off"]
     if args.concurrent:
-        if args.saturate or args.closed:
-            ap.error("--concurrent: open-loop CPU per request only (a saturating load would take the other modes' CPU)")
+        if args.closed:
+            ap.error("--concurrent: not with --closed (its wall-clock rate is the measure, and the modes would share "
+                     "the machine's other load unevenly); --saturate's per-CPU-second capacity works")
         if len(modes) > (os.cpu_count() or 1):
             ap.error("--concurrent: %d modes need as many CPUs, this machine has %d" % (len(modes), os.cpu_count() or 1))
     args.server_arg = [a for x in args.server_arg for a in x.split("=", 1)] if args.server_arg else []
@@ -552,13 +591,20 @@ def render(args, modes, runs, rounds, reached, secs, pooled=False):
             "%+.2f%% +- %.2f%%" % ((mean - 1) * 100, h * 100)))
     med_lines = []
     for m in modes:
-        got = None if m == "off" else median_interval(ratios(runs, m, "cpu_ns"))
-        if got:
-            med_lines.append("%-38s %24s %14s" % (text[m], "%.4f [%.4f, %.4f]" % got, "%+.2f%%" % ((got[0] - 1) * 100)))
+        if m == "off":
+            continue
+        rs = ratios(runs, m, "cpu_ns")
+        geo, med = geo_interval(rs), median_interval(rs)
+        if geo:
+            med_lines.append("%-38s %24s %14s %24s %10s" % (
+                text[m], "%.4f [%.4f, %.4f]" % geo, "%+.2f%%" % ((geo[0] - 1) * 100),
+                "%.4f [%.4f, %.4f]" % med if med else "-", "%+.2f%%" % ((med[0] - 1) * 100) if med else "-"))
     if med_lines:
         lines.append("")
-        lines.append("the same per-round ratios' median, with its distribution-free 95% interval (order statistics):")
-        lines.append("%-38s %24s %14s" % ("mode", "median ratio [95% CI]", "overhead"))
+        lines.append("the same per-round ratios' geometric mean (95% t interval of the mean log ratio) and median "
+                     "(distribution-free 95% interval):")
+        lines.append("%-38s %24s %14s %24s %10s" % ("mode", "geometric mean [95% CI]", "overhead", "median [95% CI]",
+                                                    "overhead"))
         lines += med_lines
     lines.append("")
     lines.append("split of each mode's overhead, in % of the same round's off CPU per request [95% CI]:")
