@@ -66,6 +66,7 @@ Modes of the Python service: off (no --trace: no recorder, no middleware), rec (
 all that plus servprof.torch's per-module forward timing, the example's default).
 """
 import argparse
+import fractions
 import json
 import math
 import os
@@ -131,18 +132,35 @@ def geo_interval(ratios):
     return math.exp(m), math.exp(m - h), math.exp(m + h)
 
 
+def median_ranks(n, level=0.95):
+    """(j, k), 0-based: the order statistics x(j), x(k) that bracket the median of n values with at
+    least `level` confidence whatever the distribution. The number of values below the true median
+    is binomial(n, 1/2), so [x(r), x(n-r+1)] (1-based) misses it with probability 2 P(B <= r-1);
+    r is the largest rank that keeps that at most 1 - level (exact sums of binomial coefficients,
+    not the normal approximation, which is one rank too narrow near n = 30). None when even the
+    extremes do not reach `level` (n < 6 at 95%)."""
+    if n < 1:
+        return None
+    alpha = 1 - fractions.Fraction(str(level))  # exact: 2^n outgrows a float from n = 1024
+    total, tail, r = 2 ** n, 0, 0
+    while True:
+        tail += math.comb(n, r)  # P(B <= r) * 2^n
+        if 2 * tail > alpha * total:
+            break
+        r += 1
+    if r == 0:
+        return None
+    return r - 1, n - r
+
+
 def median_interval(xs):
     """(median, low, high): the median of `xs` and its distribution-free 95% interval, the order
-    statistics x(j) and x(k) with j, k = n/2 -+ 1.96 sqrt(n)/2 (the binomial(n, 1/2) count of values
-    below the true median, in its normal approximation; fine from about 20 values). None below 6."""
-    n = len(xs)
-    if n < 6:
+    statistics median_ranks gives. None below 6 values."""
+    ranks = median_ranks(len(xs))
+    if ranks is None:
         return None
     v = sorted(xs)
-    half = 1.96 * math.sqrt(n) / 2
-    j = max(0, int(math.floor(n / 2 - half)))
-    k = min(n - 1, int(math.ceil(n / 2 + half)))
-    return statistics.median(v), v[j], v[k]
+    return statistics.median(v), v[ranks[0]], v[ranks[1]]
 
 
 def read_raw(path, tag):
