@@ -56,6 +56,34 @@ static void count_gap(sp_gpu_summary *g, sp_stream_idle *row, int cat, int64_t f
     }
 }
 
+/* Groups the activities by a dense id (SP_EV_NONE: left out) with a counting sort: group k's
+ * activities are order[off[k] .. off[k+1]), in their order in the set (start order). */
+static sp_status group_acts(const uint32_t *id, size_t n, size_t ngroups, size_t **off_out, uint32_t **order_out)
+{
+    size_t *off = calloc(ngroups + 1, sizeof *off);
+    size_t *fill = malloc((ngroups ? ngroups : 1) * sizeof *fill);
+    uint32_t *order = malloc((n ? n : 1) * sizeof *order);
+    if (!off || !fill || !order) {
+        free(off);
+        free(fill);
+        free(order);
+        return SP_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (id[i] != SP_EV_NONE)
+            off[id[i] + 1]++;
+    for (size_t k = 0; k < ngroups; k++)
+        off[k + 1] += off[k];
+    memcpy(fill, off, ngroups * sizeof *fill);
+    for (size_t i = 0; i < n; i++)
+        if (id[i] != SP_EV_NONE)
+            order[fill[id[i]]++] = (uint32_t)i;
+    free(fill);
+    *off_out = off;
+    *order_out = order;
+    return SP_OK;
+}
+
 static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_ival *win, size_t nwin)
 {
     sp_events *ev = a->ev;
@@ -83,29 +111,12 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
     }
     st = SP_ERR_NOMEM;
     size_t ns = sm.count;
-    off = calloc(ns + 1, sizeof *off);
-    order = malloc((ev->n_acts ? ev->n_acts : 1) * sizeof *order);
     keys = malloc((ns ? ns : 1) * sizeof *keys);
     g->idle_breakdown = calloc(ns ? ns : 1, sizeof *g->idle_breakdown);
-    if (!off || !order || !keys || !g->idle_breakdown)
+    /* each stream's events stay in start order (acts are sorted by start) */
+    if (!keys || !g->idle_breakdown || group_acts(sid, ev->n_acts, ns, &off, &order))
         goto out;
     g->n_streams = ns;
-    /* counting sort by stream keeps each stream's events in start order (acts are sorted by start) */
-    for (size_t i = 0; i < ev->n_acts; i++)
-        if (sid[i] != SP_EV_NONE)
-            off[sid[i] + 1]++;
-    for (size_t s = 0; s < ns; s++)
-        off[s + 1] += off[s];
-    {
-        size_t *fill = malloc((ns ? ns : 1) * sizeof *fill);
-        if (!fill)
-            goto out;
-        memcpy(fill, off, ns * sizeof *fill);
-        for (size_t i = 0; i < ev->n_acts; i++)
-            if (sid[i] != SP_EV_NONE)
-                order[fill[sid[i]]++] = (uint32_t)i;
-        free(fill);
-    }
     for (size_t s = 0; s < ns; s++) {
         const sp_ev_activity *x0 = &ev->acts[order[off[s]]];
         keys[s] = (struct stream_key){x0->file, x0->device, x0->stream, (uint32_t)s};
@@ -155,6 +166,7 @@ static sp_status kernel_stats(sp_ana *a)
     if (st)
         return st;
     uint32_t *kid = malloc((ev->n_acts ? ev->n_acts : 1) * sizeof *kid);
+    uint32_t *order = NULL;
     size_t *off = NULL;
     uint64_t *dur = NULL;
     struct kstat_tmp *ks = NULL;
@@ -172,33 +184,19 @@ static sp_status kernel_stats(sp_ana *a)
     }
     st = SP_ERR_NOMEM;
     size_t nk = km.count;
-    off = calloc(nk + 1, sizeof *off);
     dur = malloc((ev->n_acts ? ev->n_acts : 1) * sizeof *dur);
     ks = calloc(nk ? nk : 1, sizeof *ks);
     g->kernel_stats = calloc(nk ? nk : 1, sizeof *g->kernel_stats);
-    if (!off || !dur || !ks || !g->kernel_stats)
+    if (!dur || !ks || !g->kernel_stats || group_acts(kid, ev->n_acts, nk, &off, &order))
         goto out;
-    for (size_t i = 0; i < ev->n_acts; i++)
-        if (kid[i] != SP_EV_NONE)
-            off[kid[i] + 1]++;
-    for (size_t k = 0; k < nk; k++)
-        off[k + 1] += off[k];
-    {
-        size_t *fill = malloc((nk ? nk : 1) * sizeof *fill);
-        if (!fill)
-            goto out;
-        memcpy(fill, off, nk * sizeof *fill);
-        for (size_t i = 0; i < ev->n_acts; i++)
-            if (kid[i] != SP_EV_NONE) {
-                dur[fill[kid[i]]++] = ev->acts[i].end_ns - ev->acts[i].start_ns;
-                ks[kid[i]].name = sp_str_get(&ev->strings, ev->acts[i].name);
-            }
-        free(fill);
-    }
     for (size_t k = 0; k < nk; k++) {
         ks[k].kid = (uint32_t)k;
-        for (size_t j = off[k]; j < off[k + 1]; j++)
+        ks[k].name = sp_str_get(&ev->strings, ev->acts[order[off[k]]].name);
+        for (size_t j = off[k]; j < off[k + 1]; j++) {
+            const sp_ev_activity *x = &ev->acts[order[j]];
+            dur[j] = x->end_ns - x->start_ns;
             ks[k].total += dur[j];
+        }
     }
     qsort(ks, nk, sizeof *ks, kstat_cmp);
     for (size_t k = 0; k < nk; k++) {
@@ -220,6 +218,7 @@ static sp_status kernel_stats(sp_ana *a)
 out:
     sp_pairmap_free(&km);
     free(kid);
+    free(order);
     free(off);
     free(dur);
     free(ks);

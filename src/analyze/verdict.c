@@ -237,6 +237,45 @@ sp_status sp_ana_verdict(sp_ana *a)
     return sp_ana_verdict_decide(r, cs, nc, continuous);
 }
 
+/* Fills `v` from the ranked candidates: the ranking, the leader, the sentence. With a marker the
+ * sentence is rendered with it as the leader's what-if clause: where it lands is where a later what-if
+ * prediction is quoted (sp_report_quote_prediction, clause_at); the stored sentence itself has none. */
+static sp_status store(sp_report *r, const sp_verdict_cand *cs, size_t nc, const sp_verdict_facts *f,
+                       int recommend, const char *marker, sp_verdict *v)
+{
+    v->ranking = malloc((nc ? nc : 1) * sizeof *v->ranking);
+    if (!v->ranking)
+        return SP_ERR_NOMEM;
+    v->n_ranking = nc;
+    for (size_t k = 0; k < nc; k++)
+        v->ranking[k] = (sp_verdict_rank){cs[k].name, cs[k].group, cs[k].share, cs[k].saving_ns, cs[k].fix};
+    /* Nothing to judge when the requests around p95 took no time at all. */
+    int judged = nc && cs[0].share > 0;
+    v->stage = judged ? cs[0].name : NULL;
+    v->group = judged ? cs[0].group : SP_GROUP_NONE;
+    v->share_p95 = judged ? cs[0].share : 0;
+    v->saving_p95_ns = judged ? cs[0].saving_ns : 0;
+    v->recommend_model = recommend;
+
+    size_t need = sp_ana_verdict_render(cs, nc, f, marker, NULL, 0);
+    char *s = malloc(need + 1);
+    if (!s)
+        return SP_ERR_NOMEM;
+    sp_ana_verdict_render(cs, nc, f, marker, s, need + 1);
+    v->clause_at = SIZE_MAX;
+    if (marker) {
+        static const char clause[] = " (what-if: \x01)";
+        char *m = strstr(s, clause);
+        if (m) {
+            v->clause_at = (size_t)(m - s);
+            memmove(m, m + strlen(clause), strlen(m + strlen(clause)) + 1);
+        }
+    }
+    v->sentence = sp_report_strdup(r, s);
+    free(s);
+    return v->sentence ? SP_OK : SP_ERR_NOMEM;
+}
+
 sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, int continuous)
 {
     sp_verdict *v = &r->verdict;
@@ -253,64 +292,14 @@ sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, in
                                             : "raise --max-num-seqs or add a replica";
     }
 
-    v->ranking = malloc((nc ? nc : 1) * sizeof *v->ranking);
-    if (!v->ranking)
-        return SP_ERR_NOMEM;
-    v->n_ranking = nc;
-    for (size_t k = 0; k < nc; k++)
-        v->ranking[k] = (sp_verdict_rank){cs[k].name, cs[k].group, cs[k].share, cs[k].saving_ns, cs[k].fix};
-    /* Nothing to judge when the requests around p95 took no time at all. */
-    int judged = nc && cs[0].share > 0;
-    v->stage = judged ? cs[0].name : NULL;
-    v->group = judged ? cs[0].group : SP_GROUP_NONE;
-    v->share_p95 = judged ? cs[0].share : 0;
-    v->saving_p95_ns = judged ? cs[0].saving_ns : 0;
-    v->recommend_model = recommend;
-
-    /* Rendered once with a marker as the leader's clause: where the marker lands is where a later
-     * what-if prediction is quoted (sp_report_quote_prediction); the sentence itself has none. */
-    static const char marker[] = "\x01";
-    size_t need = sp_ana_verdict_render(cs, nc, &f, marker, NULL, 0);
-    char *s = malloc(need + 1);
-    if (!s)
-        return SP_ERR_NOMEM;
-    sp_ana_verdict_render(cs, nc, &f, marker, s, need + 1);
-    v->clause_at = SIZE_MAX;
-    char *m = strstr(s, " (what-if: \x01)");
-    if (m) {
-        v->clause_at = (size_t)(m - s);
-        memmove(m, m + strlen(" (what-if: \x01)"), strlen(m + strlen(" (what-if: \x01)")) + 1);
-    }
-    v->sentence = sp_report_strdup(r, s);
-    free(s);
-    return v->sentence ? SP_OK : SP_ERR_NOMEM;
+    return store(r, cs, nc, &f, recommend, "\x01", v);
 }
 
 sp_status sp_ana_verdict_store(sp_report *r, const sp_verdict_cand *cs, size_t nc, const sp_verdict_facts *f,
                                int recommend, sp_verdict *v)
 {
     memset(v, 0, sizeof *v);
-    v->clause_at = SIZE_MAX;
-    v->ranking = malloc((nc ? nc : 1) * sizeof *v->ranking);
-    if (!v->ranking)
-        return SP_ERR_NOMEM;
-    v->n_ranking = nc;
-    for (size_t k = 0; k < nc; k++)
-        v->ranking[k] = (sp_verdict_rank){cs[k].name, cs[k].group, cs[k].share, cs[k].saving_ns, cs[k].fix};
-    int judged = nc && cs[0].share > 0;
-    v->stage = judged ? cs[0].name : NULL;
-    v->group = judged ? cs[0].group : SP_GROUP_NONE;
-    v->share_p95 = judged ? cs[0].share : 0;
-    v->saving_p95_ns = judged ? cs[0].saving_ns : 0;
-    v->recommend_model = recommend;
-    size_t need = sp_ana_verdict_render(cs, nc, f, NULL, NULL, 0);
-    char *s = malloc(need + 1);
-    if (!s)
-        return SP_ERR_NOMEM;
-    sp_ana_verdict_render(cs, nc, f, NULL, s, need + 1);
-    v->sentence = sp_report_strdup(r, s);
-    free(s);
-    return v->sentence ? SP_OK : SP_ERR_NOMEM;
+    return store(r, cs, nc, f, recommend, NULL, v);
 }
 
 size_t sp_verdict_prediction_str(const sp_verdict_prediction *p, char *buf, size_t len)
