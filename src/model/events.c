@@ -238,6 +238,7 @@ void sp_events_destroy(sp_events *ev)
     sp_hmap_free(&ev->strings.text);
     sp_hmap_free(&ev->strings.num);
     free(ev->requests);
+    free(ev->req_colds);
     free(ev->spans);
     free(ev->batches);
     free(ev->members);
@@ -381,18 +382,42 @@ const char *sp_events_property(const sp_events *ev, size_t file, const char *key
     return sp_ev_get_prop(ev, (uint32_t)file, key);
 }
 
-/* A new request's fields, before any record sets them. */
+/* A new request's fields, before any record sets them; it has no side record yet. */
 static void request_init(sp_ev_request *r, sp_str sid, uint32_t file)
 {
     memset(r, 0, sizeof *r);
     r->id = sid;
     r->file = file;
     r->arrival_ns = r->done_ns = SP_TIME_NONE;
-    r->client_intended_ns = r->client_send_ns = r->client_done_ns = SP_TIME_NONE;
     r->input_tokens = -1;
-    r->output_tokens = -1;
-    r->client_first_token_ns = SP_TIME_NONE;
-    r->trace = r->client = SP_EV_NONE;
+    r->cold = SP_EV_NONE;
+}
+
+const sp_ev_request_cold sp_ev_cold_none = {
+    .client_intended_ns = SP_TIME_NONE,
+    .client_send_ns = SP_TIME_NONE,
+    .client_done_ns = SP_TIME_NONE,
+    .client_offset_ns = 0,
+    .client_first_token_ns = SP_TIME_NONE,
+    .output_tokens = -1,
+    .first_token = 0,
+    .ntokens = 0,
+    .trace = SP_EV_NONE,
+    .client = SP_EV_NONE,
+};
+
+sp_status sp_ev_cold_get(struct sp_events *ev, uint32_t req, sp_ev_request_cold **out)
+{
+    sp_ev_request *r = &ev->requests[req];
+    if (r->cold == SP_EV_NONE) {
+        sp_status st = SP_GROW(ev->req_colds, ev->cap_req_colds, ev->n_req_colds + 1, SP_EV_MAX_RECORDS);
+        if (st)
+            return st;
+        r->cold = (uint32_t)ev->n_req_colds++;
+        ev->req_colds[r->cold] = sp_ev_cold_none;
+    }
+    *out = &ev->req_colds[r->cold];
+    return SP_OK;
 }
 
 sp_status sp_ev_request_ref(struct sp_events *ev, uint32_t file, const char *id, size_t len,
@@ -601,14 +626,17 @@ sp_status sp_ev_request_set_trace(struct sp_events *ev, uint32_t req, const sp_t
     static const uint8_t zero[16];
     if (memcmp(ctx->trace_id, zero, 16) == 0 || memcmp(ctx->span_id, zero, 8) == 0)
         return SP_ERR_INVALID;
-    sp_ev_request *r = &ev->requests[req];
-    if (r->trace == SP_EV_NONE) {
-        sp_status st = SP_GROW(ev->traces, ev->cap_traces, ev->n_traces + 1, SP_EV_MAX_RECORDS);
+    sp_ev_request_cold *c;
+    sp_status st = sp_ev_cold_get(ev, req, &c);
+    if (st)
+        return st;
+    if (c->trace == SP_EV_NONE) {
+        st = SP_GROW(ev->traces, ev->cap_traces, ev->n_traces + 1, SP_EV_MAX_RECORDS);
         if (st)
             return st;
-        r->trace = (uint32_t)ev->n_traces++;
+        c->trace = (uint32_t)ev->n_traces++;
     }
-    ev->traces[r->trace] = *ctx;
+    ev->traces[c->trace] = *ctx;
     ev->finished = false;
     return SP_OK;
 }
