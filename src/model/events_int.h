@@ -4,7 +4,8 @@
  * replays the same requests and batches) read the arrays directly after sp_ev_finish. Nothing else
  * includes it: the report writers read a set through events_view.h and loss_text.h, the CLI through
  * servprof/events.h. Inside the model calls go one way: view.c and loss.c use events.c, events.c uses
- * clock.c (tests/cli/part_doors.sh checks both). Everything is indexed by uint32_t; limits are
+ * clock.c, and events.c, clock.c and gen.c use cold.c (the requests' side records) (tests/cli/part_doors.sh
+ * checks both). Everything is indexed by uint32_t; limits are
  * SP_EV_MAX_* (hard caps, SP_ERR_LIMIT). */
 #ifndef SERVPROF_EVENTS_INT_H
 #define SERVPROF_EVENTS_INT_H
@@ -86,7 +87,7 @@ typedef struct sp_ev_request_cold {
                                 SP_EV_NONE */
 } sp_ev_request_cold;
 
-/* The side record of a request that has none (events.c). */
+/* The side record of a request that has none (cold.c). */
 extern const sp_ev_request_cold sp_ev_cold_none;
 
 typedef struct sp_ev_span {
