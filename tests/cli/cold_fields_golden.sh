@@ -10,8 +10,8 @@
 # left out (norm), so that a version bump does not break this test.
 # Usage: cold_fields_golden.sh BINARY SOURCE_DIR. Skips (77) without sha256sum.
 set -u
-bin=$1
-src=$2
+bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+src=$(cd "$2" && pwd)
 command -v sha256sum >/dev/null || { echo "sha256sum not found: skipped"; exit 77; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
