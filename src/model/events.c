@@ -861,26 +861,13 @@ static void later(uint64_t *at, uint64_t t)
         *at = t;
 }
 
-/* Each file's last time (its trace's end) and each unfinished request's start: its arrival if a
- * record gave one, else the earliest start of its spans and batches (spans are sorted by request and
- * start, and per-request lists are built). Client records are on the client's clock and count for
- * neither. */
-static void trace_ends(struct sp_events *ev)
+/* Each file's last time (its trace's end), the part that batches, device activity and launches give
+ * (sp_ev_finish's passes over the requests and the spans give the rest), and the start of each of
+ * the `unstarted` unfinished requests without an arrival: the earliest start of its spans and batches
+ * (spans are sorted by request and start, and per-request lists are built). Client records are on the
+ * client's clock and count for neither. */
+static void trace_ends(struct sp_events *ev, size_t unstarted)
 {
-    for (size_t f = 0; f < ev->n_files; f++)
-        ev->files[f].last_ns = SP_TIME_NONE;
-    for (size_t i = 0; i < ev->n_requests; i++) {
-        sp_ev_request *r = &ev->requests[i];
-        uint64_t *at = &ev->files[r->file].last_ns;
-        later(at, r->arrival_ns);
-        if (r->outcome != SP_OUTCOME_UNFINISHED)
-            later(at, r->done_ns);
-    }
-    for (size_t i = 0; i < ev->n_spans; i++) {
-        const sp_ev_span *sp = &ev->spans[i];
-        later(&ev->files[ev->requests[sp->req].file].last_ns, sp->end_ns);
-        later(&ev->files[ev->requests[sp->req].file].last_ns, sp->start_ns);
-    }
     for (size_t i = 0; i < ev->n_batches; i++) {
         const sp_ev_batch *b = &ev->batches[i];
         if (!b->has_record)
@@ -896,7 +883,7 @@ static void trace_ends(struct sp_events *ev)
         later(&ev->files[ev->launches[i].file].last_ns, ev->launches[i].start_ns);
         later(&ev->files[ev->launches[i].file].last_ns, ev->launches[i].end_ns);
     }
-    for (size_t i = 0; i < ev->n_requests; i++) {
+    for (size_t i = 0; unstarted && i < ev->n_requests; i++) {
         sp_ev_request *r = &ev->requests[i];
         if (r->outcome != SP_OUTCOME_UNFINISHED || r->arrival_ns != SP_TIME_NONE)
             continue;
@@ -907,6 +894,7 @@ static void trace_ends(struct sp_events *ev)
                 start = bs;
         }
         r->arrival_ns = start;
+        unstarted--;
     }
 }
 
@@ -922,6 +910,7 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     {
         ev->files[f].orphaned = 0; /* counted afresh: events may have been added since a last pass */
         ev->files[f].unfinished_batches = 0;
+        ev->files[f].last_ns = SP_TIME_NONE;
     }
     /* Requests referenced but never recorded. Where the trace says why (DESIGN 8a) they are kept: an
      * outcome record says the request was rejected, failed or was cancelled. In a file that lost some
@@ -929,25 +918,34 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
      * that lost nothing but has no end record (killed, crashed, still writing) the request was in
      * flight when the trace ended: unfinished. Otherwise, under lenient they stay in the arrays but are
      * marked unusable (the analyzer skips requests without a record or an outcome); the count goes to
-     * their file. */
+     * their file.
+     * The same pass over the requests (one pass, not several: issue 15, the array is the largest a
+     * server trace has) empties their span and batch lists, built below, and takes their times into
+     * their file's last time (trace_ends has the rest), after the outcome they end with. */
+    size_t unstarted = 0; /* unfinished requests without an arrival: trace_ends gives them one */
     for (size_t i = 0; i < ev->n_requests; i++) {
         sp_ev_request *r = &ev->requests[i];
-        if (r->has_record || r->outcome != SP_OUTCOME_OK)
-            continue;
-        if (sp_ev_file_has_loss(ev, r->file)) {
-            ev->files[r->file].orphaned++;
-            continue;
+        r->first_span = r->nspans = 0;
+        r->first_batch = r->nbatches = 0;
+        if (!r->has_record && r->outcome == SP_OUTCOME_OK) {
+            if (sp_ev_file_has_loss(ev, r->file)) {
+                ev->files[r->file].orphaned++;
+            } else if (ev->files[r->file].end == SP_TRACE_END_UNCLEAN) {
+                r->outcome = SP_OUTCOME_UNFINISHED;
+            } else if (!lenient) {
+                sp_errf(err, errlen, "%s: request id \"%s\" is referenced by a stage or batch but has no request record (--lenient skips and counts such references)",
+                        sp_str_get(&ev->strings, ev->files[r->file].path), sp_str_get(&ev->strings, r->id));
+                return SP_ERR_PARSE;
+            } else {
+                ev->files[r->file].skipped++;
+            }
         }
-        if (ev->files[r->file].end == SP_TRACE_END_UNCLEAN) {
-            r->outcome = SP_OUTCOME_UNFINISHED;
-            continue;
-        }
-        if (!lenient) {
-            sp_errf(err, errlen, "%s: request id \"%s\" is referenced by a stage or batch but has no request record (--lenient skips and counts such references)",
-                    sp_str_get(&ev->strings, ev->files[r->file].path), sp_str_get(&ev->strings, r->id));
-            return SP_ERR_PARSE;
-        }
-        ev->files[r->file].skipped++;
+        uint64_t *at = &ev->files[r->file].last_ns;
+        later(at, r->arrival_ns);
+        if (r->outcome != SP_OUTCOME_UNFINISHED)
+            later(at, r->done_ns);
+        else if (r->arrival_ns == SP_TIME_NONE)
+            unstarted++;
     }
     for (size_t i = 0; i < ev->n_batches; i++) {
         sp_ev_batch *b = &ev->batches[i];
@@ -1000,17 +998,15 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     }
     if (jst)
         return jst;
-    for (size_t i = 0; i < ev->n_requests; i++) {
-        ev->requests[i].first_span = 0;
-        ev->requests[i].nspans = 0;
-        ev->requests[i].first_batch = 0;
-        ev->requests[i].nbatches = 0;
-    }
+    /* each request's spans (emptied above), and their times into the file's last time */
     for (size_t i = 0; i < ev->n_spans; i++) {
-        sp_ev_request *r = &ev->requests[ev->spans[i].req];
+        const sp_ev_span *sp = &ev->spans[i];
+        sp_ev_request *r = &ev->requests[sp->req];
         if (r->nspans == 0)
             r->first_span = (uint32_t)i;
         r->nspans++;
+        later(&ev->files[r->file].last_ns, sp->end_ns);
+        later(&ev->files[r->file].last_ns, sp->start_ns);
     }
     /* per-request batch lists: count, prefix-sum, fill */
     size_t total = 0;
@@ -1055,7 +1051,7 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
         }
     }
     free(order);
-    trace_ends(ev);
+    trace_ends(ev, unstarted);
     ev->finished = true;
     return SP_OK;
 }
