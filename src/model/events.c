@@ -753,13 +753,19 @@ static sp_status sort_spans_by_request(struct sp_events *ev)
     return SP_OK;
 }
 
-/* Whether v[n] (elements of `size` bytes) is already in cmp's order. */
-static bool sorted_by(const void *v, size_t n, size_t size, int (*cmp)(const void *, const void *))
+/* Whether v[n] (elements of `size` bytes) is already in cmp's order; when it is, `*ties` says whether
+ * two neighbours compare equal (the tie pass, sort_*_ties, then has work; when none do it has none and
+ * is skipped: one pass over the array instead of two). */
+static bool sorted_by(const void *v, size_t n, size_t size, int (*cmp)(const void *, const void *), bool *ties)
 {
     const char *p = v;
-    for (size_t i = 1; i < n; i++)
-        if (cmp(p + (i - 1) * size, p + i * size) > 0)
+    *ties = false;
+    for (size_t i = 1; i < n; i++) {
+        int c = cmp(p + (i - 1) * size, p + i * size);
+        if (c > 0)
             return false;
+        *ties |= c == 0;
+    }
     return true;
 }
 
@@ -979,13 +985,19 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
      * recorder's blocks, an importer writing as it goes): a sorted array skips qsort and the scratch
      * copy of the whole array that glibc's merge sort allocates (issue 15: peak memory). Ties left in
      * place are what qsort's stable merge would leave, and sort_*_ties orders them either way. */
-    if (ev->n_spans && !sorted_by(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp) &&
-        sort_spans_by_request(ev) != SP_OK)
-        qsort(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp);
-    if (ev->n_acts && !sorted_by(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp))
+    bool span_ties = true, act_ties = true;
+    if (ev->n_spans && !sorted_by(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp, &span_ties)) {
+        span_ties = true;
+        if (sort_spans_by_request(ev) != SP_OK)
+            qsort(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp);
+    }
+    if (ev->n_acts && !sorted_by(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp, &act_ties)) {
+        act_ties = true;
         qsort(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp);
-    jst = sort_span_ties(ev);
-    if (!jst)
+    }
+    if (span_ties)
+        jst = sort_span_ties(ev);
+    if (!jst && act_ties)
         jst = sort_act_ties(ev);
     sp_ev_token_clash clash;
     if (!jst && (jst = sp_ev_finish_tokens(ev, lenient, &clash)) == SP_ERR_PARSE) {
