@@ -86,6 +86,7 @@ typedef struct sp_ev_request_cold {
     uint32_t client;         /* after sp_ev_finish: the joined client record (index into clients[]), or
                                 SP_EV_NONE */
 } sp_ev_request_cold;
+_Static_assert(sizeof(sp_ev_request_cold) <= 64, "a side record stays as small as the request record");
 
 /* The side record of a request that has none (cold.c). */
 extern const sp_ev_request_cold sp_ev_cold_none;
@@ -436,8 +437,9 @@ typedef struct sp_ev_token_clash {
  * index and time and sets each request's first_token / ntokens. Two records of one request with the
  * same index and time are one (the second is dropped); with different times they are SP_ERR_PARSE,
  * with `*clash` filled for the caller's message naming the file and the request, or under `lenient`
- * the later one is dropped and counted as skipped. (The message is the caller's so that this file
- * needs nothing of events.c's: no call loop inside the model.) */
+ * the later one is dropped and counted as skipped; SP_ERR_NOMEM when a side record cannot be made.
+ * (The message is the caller's so that this file needs nothing of events.c's: no call loop inside the
+ * model.) */
 sp_status sp_ev_finish_tokens(struct sp_events *ev, bool lenient, sp_ev_token_clash *clash);
 /* The phase of request `req` in step batch `batch`: its member entry's phase, or -1 when the batch is
  * not a step or does not name the request. Linear in the step's members. */
