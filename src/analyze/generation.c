@@ -587,7 +587,8 @@ sp_status sp_ana_generation(sp_ana *a, char *err, size_t errlen)
         g->requests = c.n_gen;
         for (size_t gq = 0; gq < c.n_gen && !g->has_client; gq++) {
             const sp_ev_request *q = &a->ev->requests[a->reqs[c.gen_pos[gq]]];
-            g->has_client = sp_ana_has_client(a->ev, q) && sp_ev_cold(a->ev, q)->client_first_token_ns != SP_TIME_NONE;
+            g->has_client =
+                sp_ana_has_client(a->ev, q) && sp_ev_cold(a->ev, q)->client_first_token_ns != SP_TIME_NONE;
         }
         st = sp_gen_busy_windows(&c);
     }

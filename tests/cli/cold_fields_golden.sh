@@ -41,6 +41,7 @@ check whatif.json a065e59ccac352474650376b214aba0917324029abf2bbcd1dbb8992beba71
 # and the trace does reach the cold fields: a report without them would not tell this change apart
 grep -q '"client_records":{"unjoined":1,"failed":1,"duplicate":1,"by_trace_id":1}' a.json &&
   grep -q '"trace_context":{"requests":3,"matched":2,"mismatched":1}' a.json &&
-  grep -q '"client":{"requests":2,' a.json || { echo "FAIL: the report lacks the client join, trace context or client tokens" >&2; fail=1; }
+  grep -q '"client":{"requests":2,' a.json ||
+  { echo "FAIL: the report lacks the client join, trace context or client tokens" >&2; fail=1; }
 [ $fail = 0 ] && echo "cold_fields_golden: 7 outputs identical"
 exit $fail
