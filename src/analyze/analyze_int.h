@@ -103,10 +103,11 @@ typedef struct sp_ana {
 
 /* A request with usable client times, whose life is client-observed (docs/analysis.md, "Client
  * merge"). */
-static inline int sp_ana_has_client(const sp_ev_request *q)
+static inline int sp_ana_has_client(const struct sp_events *ev, const sp_ev_request *q)
 {
-    return q->client_send_ns != SP_TIME_NONE && q->client_done_ns != SP_TIME_NONE &&
-           q->client_done_ns >= q->client_send_ns;
+    const sp_ev_request_cold *c = sp_ev_cold(ev, q);
+    return c->client_send_ns != SP_TIME_NONE && c->client_done_ns != SP_TIME_NONE &&
+           c->client_done_ns >= c->client_send_ns;
 }
 
 /* Device work (DESIGN section 6): every activity but a synchronisation wait. */
@@ -153,13 +154,15 @@ sp_status sp_ana_outcomes(sp_ana *a, char *err, size_t errlen);
 
 /* A request's life [*lo, *hi): [arrival, done), or with a client record [min(client_send, arrival),
  * max(client_done, done)) (docs/analysis.md, "Client merge"). The request has a valid [arrival, done]. */
-static inline void sp_ana_life_bounds(const sp_ev_request *q, uint64_t *lo, uint64_t *hi)
+static inline void sp_ana_life_bounds(const struct sp_events *ev, const sp_ev_request *q, uint64_t *lo,
+                                      uint64_t *hi)
 {
     *lo = q->arrival_ns;
     *hi = q->done_ns;
-    if (sp_ana_has_client(q)) {
-        *lo = q->client_send_ns < *lo ? q->client_send_ns : *lo;
-        *hi = q->client_done_ns > *hi ? q->client_done_ns : *hi;
+    if (sp_ana_has_client(ev, q)) {
+        const sp_ev_request_cold *c = sp_ev_cold(ev, q);
+        *lo = c->client_send_ns < *lo ? c->client_send_ns : *lo;
+        *hi = c->client_done_ns > *hi ? c->client_done_ns : *hi;
     }
 }
 

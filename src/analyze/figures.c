@@ -38,12 +38,13 @@ sp_status sp_ana_request_figures(sp_ana *a)
     size_t nc = 0;
     for (size_t i = 0; i < n; i++) {
         const sp_ev_request *q = &ev->requests[a->reqs[i]];
-        if (!sp_ana_has_client(q))
+        if (!sp_ana_has_client(ev, q))
             continue;
-        uint64_t from = q->client_intended_ns != SP_TIME_NONE && q->client_intended_ns <= q->client_done_ns
-                            ? q->client_intended_ns
-                            : q->client_send_ns;
-        v[nc++] = q->client_done_ns - from;
+        const sp_ev_request_cold *c = sp_ev_cold(ev, q);
+        uint64_t from = c->client_intended_ns != SP_TIME_NONE && c->client_intended_ns <= c->client_done_ns
+                            ? c->client_intended_ns
+                            : c->client_send_ns;
+        v[nc++] = c->client_done_ns - from;
     }
     r->has_client = nc > 0;
     r->requests_with_client = nc;
@@ -83,8 +84,9 @@ sp_status sp_ana_clock_figures(sp_ana *a)
     r->trace_context_matched = ev->trace_matched;
     r->trace_context_mismatched = ev->trace_mismatched;
     r->trace_context_requests = 0;
-    for (size_t i = 0; i < ev->n_requests; i++)
-        r->trace_context_requests += ev->requests[i].has_record && ev->requests[i].trace != SP_EV_NONE;
+    for (size_t i = 0; ev->n_traces && i < ev->n_requests; i++)
+        r->trace_context_requests +=
+            ev->requests[i].has_record && sp_ev_cold(ev, &ev->requests[i])->trace != SP_EV_NONE;
     if (!ev->n_clock_offsets)
         return SP_OK;
     r->clock_offsets = malloc(ev->n_clock_offsets * sizeof *r->clock_offsets);

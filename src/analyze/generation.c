@@ -192,8 +192,9 @@ static int phase_of(const phase_map *pm, uint32_t gq, uint32_t b)
 static sp_status check_tokens(const sp_ana *a, const sp_ev_request *q, char *err, size_t errlen)
 {
     const sp_events *ev = a->ev;
-    const sp_ev_token *tk = &ev->tokens[q->first_token];
-    for (uint32_t k = 0; k < q->ntokens; k++) {
+    const sp_ev_request_cold *qc = sp_ev_cold(ev, q);
+    const sp_ev_token *tk = &ev->tokens[qc->first_token];
+    for (uint32_t k = 0; k < qc->ntokens; k++) {
         const char *why = NULL;
         if (tk[k].time_ns < q->arrival_ns || tk[k].time_ns > q->done_ns)
             why = "is outside the request's [arrival, done]";
@@ -270,7 +271,8 @@ static sp_status choose_requests(gen_ctx *c, char *err, size_t errlen)
     size_t nt[GW_COUNT] = {0, 0};
     for (size_t i = 0; i < n; i++) {
         const sp_ev_request *q = &ev->requests[a->reqs[i]];
-        if (!q->ntokens)
+        const sp_ev_request_cold *qc = sp_ev_cold(ev, q);
+        if (!qc->ntokens)
             continue;
         sp_status st = check_tokens(a, q, err, errlen);
         if (st) {
@@ -280,10 +282,10 @@ static sp_status choose_requests(gen_ctx *c, char *err, size_t errlen)
             a->skipped++;
             continue;
         }
-        const sp_ev_token *tk = &ev->tokens[q->first_token];
-        uint64_t last = tk[q->ntokens - 1].index;
-        uint64_t out = q->output_tokens > 0 && (uint64_t)q->output_tokens > last ? (uint64_t)q->output_tokens
-                                                                                 : last + 1;
+        const sp_ev_token *tk = &ev->tokens[qc->first_token];
+        uint64_t last = tk[qc->ntokens - 1].index;
+        uint64_t out = qc->output_tokens > 0 && (uint64_t)qc->output_tokens > last ? (uint64_t)qc->output_tokens
+                                                                                   : last + 1;
         c->out_tokens[c->n_gen] = out;
         c->gen_pos[c->n_gen++] = (uint32_t)i;
         if (tk[0].index != 0) {
@@ -350,7 +352,7 @@ static sp_status fill_tables(gen_ctx *c)
     phase_map pm = {0};
     size_t n_itl = 0;
     for (size_t gq = 0; gq < c->n_gen; gq++)
-        n_itl += ev->requests[a->reqs[c->gen_pos[gq]]].ntokens - 1;
+        n_itl += sp_ev_cold(ev, &ev->requests[a->reqs[c->gen_pos[gq]]])->ntokens - 1;
     size_t m = c->n_gen ? c->n_gen : 1;
     uint64_t *ttft = malloc(m * sizeof *ttft), *tpot = malloc(m * sizeof *tpot), *e2e = malloc(m * sizeof *e2e);
     uint64_t *outs = malloc(m * sizeof *outs), *itl = malloc((n_itl ? n_itl : 1) * sizeof *itl);
@@ -359,8 +361,9 @@ static sp_status fill_tables(gen_ctx *c)
     for (size_t gq = 0; gq < c->n_gen && !st; gq++) {
         size_t i = c->gen_pos[gq];
         const sp_ev_request *q = &ev->requests[a->reqs[i]];
-        const sp_ev_token *tk = &ev->tokens[q->first_token];
-        uint32_t nt = q->ntokens;
+        const sp_ev_request_cold *qc = sp_ev_cold(ev, q);
+        const sp_ev_token *tk = &ev->tokens[qc->first_token];
+        uint32_t nt = qc->ntokens;
         e2e[gq] = q->done_ns - q->arrival_ns;
         outs[gq] = c->out_tokens[gq];
         for (uint32_t j = 1; j < nt; j++) /* ITL: consecutive tokens only (a missing one breaks the pair) */
@@ -383,9 +386,9 @@ static sp_status fill_tables(gen_ctx *c)
         tt->req[kt] = (uint32_t)gq;
         paint_window(c, GW_TTFT, kt, (uint32_t)gq, &pm, pc, npc, q->arrival_ns, t1, q->file);
         uint64_t lo = q->arrival_ns, hi = t1;
-        if (sp_ana_has_client(q) && q->client_first_token_ns != SP_TIME_NONE) {
-            lo = q->client_send_ns < lo ? q->client_send_ns : lo;
-            hi = q->client_first_token_ns > hi ? q->client_first_token_ns : hi;
+        if (sp_ana_has_client(ev, q) && qc->client_first_token_ns != SP_TIME_NONE) {
+            lo = qc->client_send_ns < lo ? qc->client_send_ns : lo;
+            hi = qc->client_first_token_ns > hi ? qc->client_first_token_ns : hi;
             tt->times[kt * c->n_rows + GR_NETWORK] += (q->arrival_ns - lo) + (hi - t1);
         }
         tt->total[kt] = hi - lo;
@@ -556,8 +559,8 @@ static sp_status table_rows(gen_ctx *c, int w, sp_gen_table *out)
 static int has_generation(const sp_ana *a)
 {
     const sp_events *ev = a->ev;
-    for (size_t i = 0; i < a->n_reqs; i++)
-        if (ev->requests[a->reqs[i]].ntokens)
+    for (size_t i = 0; ev->n_tokens && i < a->n_reqs; i++)
+        if (sp_ev_cold(ev, &ev->requests[a->reqs[i]])->ntokens)
             return 1;
     for (size_t b = 0; b < ev->n_batches; b++)
         if (a->b[b].valid && ev->batches[b].step != SP_EV_NONE)
@@ -584,7 +587,8 @@ sp_status sp_ana_generation(sp_ana *a, char *err, size_t errlen)
         g->requests = c.n_gen;
         for (size_t gq = 0; gq < c.n_gen && !g->has_client; gq++) {
             const sp_ev_request *q = &a->ev->requests[a->reqs[c.gen_pos[gq]]];
-            g->has_client = sp_ana_has_client(q) && q->client_first_token_ns != SP_TIME_NONE;
+            g->has_client =
+                sp_ana_has_client(a->ev, q) && sp_ev_cold(a->ev, q)->client_first_token_ns != SP_TIME_NONE;
         }
         st = sp_gen_busy_windows(&c);
     }

@@ -148,7 +148,7 @@ sp_status sp_gen_client_figures(gen_ctx *c)
     sp_gen_summary *g = c->g;
     size_t n_itl = 0;
     for (size_t gq = 0; gq < c->n_gen; gq++) {
-        uint32_t cr = ev->requests[a->reqs[c->gen_pos[gq]]].client;
+        uint32_t cr = sp_ev_cold(ev, &ev->requests[a->reqs[c->gen_pos[gq]]])->client;
         if (cr != SP_EV_NONE && ev->clients[cr].n_ctok > 1)
             n_itl += ev->clients[cr].n_ctok - 1;
     }
@@ -158,7 +158,7 @@ sp_status sp_gen_client_figures(gen_ctx *c)
     sp_status st = ttft && tpot && e2e && itl ? SP_OK : SP_ERR_NOMEM;
     size_t nf = 0, np = 0, ne = 0, ni = 0;
     for (size_t gq = 0; gq < c->n_gen && !st; gq++) {
-        uint32_t cr = ev->requests[a->reqs[c->gen_pos[gq]]].client;
+        uint32_t cr = sp_ev_cold(ev, &ev->requests[a->reqs[c->gen_pos[gq]]])->client;
         if (cr == SP_EV_NONE || ev->clients[cr].first_token_ns == SP_TIME_NONE)
             continue;
         const sp_ev_client *cl = &ev->clients[cr];

@@ -51,7 +51,7 @@ static sp_status latency_of(sp_ana *a, const sp_ev_request *q, int *have, uint64
         return SP_OK;
     }
     uint64_t lo, hi;
-    sp_ana_life_bounds(q, &lo, &hi);
+    sp_ana_life_bounds(ev, q, &lo, &hi);
     *d = hi - lo;
     *have = 1;
     return SP_OK;

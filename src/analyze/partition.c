@@ -715,7 +715,7 @@ static sp_status select_requests(sp_ana *a, char *err, size_t errlen)
         a->reqs[a->n_reqs++] = (uint32_t)i;
     }
     for (size_t i = 0; i < a->n_reqs; i++)
-        if (sp_ana_has_client(&ev->requests[a->reqs[i]]))
+        if (sp_ana_has_client(ev, &ev->requests[a->reqs[i]]))
             a->has_network = 1;
     return SP_OK;
 }
@@ -799,8 +799,8 @@ static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
     uint64_t lo, hi;
     /* client merge: life [client_send, client_done] (on the server clock since sp_ev_finish), widened
      * to hold [arrival, done] where clocks conflict; time outside [arrival, done] is network */
-    sp_ana_life_bounds(q, &lo, &hi);
-    if (sp_ana_has_client(q))
+    sp_ana_life_bounds(ev, q, &lo, &hi);
+    if (sp_ana_has_client(ev, q))
         tm[a->st_network] += (q->arrival_ns - lo) + (hi - q->done_ns);
     a->life[i] = hi - lo;
     sp_status st = batch_pieces(a, q, rs);

@@ -139,7 +139,8 @@ static sp_import_fn importer_for(sp_format f)
 
 /* Snapshot of the array sizes, so a failed load leaves the set with earlier files' events only. */
 typedef struct ev_mark {
-    size_t requests, spans, batches, members, acts, launches, files, clients, marks, props, traces;
+    size_t requests, spans, batches, members, acts, launches, files, clients, marks, props, traces, req_colds;
+    size_t tokens, client_tokens, steps, step_members;
 } ev_mark;
 
 static void rollback(struct sp_events *ev, const ev_mark *m)
@@ -155,6 +156,15 @@ static void rollback(struct sp_events *ev, const ev_mark *m)
     ev->n_marks = m->marks;
     ev->n_props = m->props;
     ev->n_traces = m->traces;
+    /* A file's importer gives side records, tokens and steps only to its own requests and batches,
+     * all made after the mark (the earlier files' tokens were sorted by an earlier finish, if any,
+     * and stay before it): left behind, they would name requests and batches that the next file
+     * makes in the same places. */
+    ev->n_req_colds = m->req_colds;
+    ev->n_tokens = m->tokens;
+    ev->n_client_tokens = m->client_tokens;
+    ev->n_steps = m->steps;
+    ev->n_step_members = m->step_members;
     if (ev->n_requests != m->requests || ev->n_batches != m->batches) {
         ev->n_requests = m->requests;
         ev->n_batches = m->batches;
@@ -209,7 +219,8 @@ static sp_status load(struct sp_events *ev, const char *name, sp_input *in, cons
     }
     ev_mark mark = {ev->n_requests, ev->n_spans, ev->n_batches, ev->n_members,
                     ev->n_acts, ev->n_launches, ev->n_files, ev->n_clients, ev->n_marks, ev->n_props,
-                    ev->n_traces};
+                    ev->n_traces, ev->n_req_colds, ev->n_tokens, ev->n_client_tokens, ev->n_steps,
+                    ev->n_step_members};
     uint32_t file;
     st = sp_ev_add_file(ev, name, f, &file);
     if (st) {

@@ -875,7 +875,8 @@ static sp_status rec_request(jsonl *j)
     sp_ev_request *r = &j->ev->requests[ri];
     if (r->has_record) {
         if (r->arrival_ns != arrival || r->done_ns != done || r->input_tokens != tokens ||
-            r->outcome != (uint8_t)outcome || r->status != (int32_t)status || r->output_tokens != out_tokens)
+            r->outcome != (uint8_t)outcome || r->status != (int32_t)status ||
+            sp_ev_cold(j->ev, r)->output_tokens != out_tokens)
             return line_fail(j, SP_ERR_PARSE,
                              "duplicate request record for id \"%.*s\" with different times, tokens or outcome "
                              "than an earlier line (expected one record per request)",
@@ -885,10 +886,14 @@ static sp_status rec_request(jsonl *j)
     r->arrival_ns = arrival;
     r->done_ns = done;
     r->input_tokens = tokens;
-    r->output_tokens = out_tokens;
     r->outcome = (uint8_t)outcome;
     r->status = (int32_t)status;
     r->has_record = true;
+    if (out_tokens >= 0) {   /* -1 (unknown) is what a request without a side record reads */
+        sp_ev_request_cold *rc;
+        MODEL(sp_ev_cold_get(j->ev, ri, &rc));
+        rc->output_tokens = out_tokens;
+    }
     if (has_trace)
         MODEL(sp_ev_request_set_trace(j->ev, ri, &tc));
     return SP_OK;

@@ -678,7 +678,12 @@ static sp_status place_latencies(otlp *o, const ospan *g, size_t n, size_t req_s
     int64_t out = -1;
     for (size_t i = 0; i < n && out < 0; i++)
         out = g[i].output_tokens;
-    ev->requests[req].output_tokens = out;
+    if (out >= 0 || ev->requests[req].cold != SP_EV_NONE) {   /* else it reads -1 already */
+        sp_ev_request_cold *rc;
+        if ((st = sp_ev_cold_get(ev, req, &rc)))
+            return st;
+        rc->output_tokens = out;
+    }
     if (lat[LAT_TTFT] < 0 || out == 0)
         return SP_OK;
     if ((st = sp_ev_add_token(ev, req, 0, t2)))

@@ -167,7 +167,7 @@ typedef struct trace_probe {
 static bool trace_eq(const void *ctx, uint32_t req)
 {
     const trace_probe *p = ctx;
-    return memcmp(p->ev->traces[p->ev->requests[req].trace].trace_id, p->trace_id, 16) == 0;
+    return memcmp(p->ev->traces[sp_ev_cold(p->ev, &p->ev->requests[req])->trace].trace_id, p->trace_id, 16) == 0;
 }
 
 /* The first recorded request carrying each trace id: built only when some client record's id text
@@ -177,9 +177,10 @@ static sp_status index_traces(const struct sp_events *ev, sp_hmap *m)
     sp_status st = sp_hmap_init(m, ev->n_traces);
     for (size_t i = 0; i < ev->n_requests && st == SP_OK; i++) {
         const sp_ev_request *q = &ev->requests[i];
-        if (!q->has_record || q->trace == SP_EV_NONE)
+        uint32_t trace = sp_ev_cold(ev, q)->trace;
+        if (!q->has_record || trace == SP_EV_NONE)
             continue;
-        trace_probe p = {ev, ev->traces[q->trace].trace_id};
+        trace_probe p = {ev, ev->traces[trace].trace_id};
         uint64_t key = sp_hash_bytes(p.trace_id, 16, 0);
         if (sp_hmap_find(m, key, trace_eq, &p) == SP_HMAP_NONE)
             st = sp_hmap_put(m, key, (uint32_t)i);
@@ -249,14 +250,14 @@ static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
 static void count_trace_joins(struct sp_events *ev)
 {
     for (size_t i = 0; i < ev->n_requests; i++) {
-        const sp_ev_request *q = &ev->requests[i];
-        if (q->client == SP_EV_NONE)
+        const sp_ev_request_cold *qc = sp_ev_cold(ev, &ev->requests[i]);
+        if (qc->client == SP_EV_NONE)
             continue;
-        const sp_ev_client *cl = &ev->clients[q->client];
+        const sp_ev_client *cl = &ev->clients[qc->client];
         ev->clients_by_trace += cl->by_trace;
-        if (q->trace == SP_EV_NONE || !cl->has_trace)
+        if (qc->trace == SP_EV_NONE || !cl->has_trace)
             continue;
-        const sp_trace_context *t = &ev->traces[q->trace];
+        const sp_trace_context *t = &ev->traces[qc->trace];
         bool agree = memcmp(t->trace_id, cl->trace_id, 16) == 0 && memcmp(t->parent_id, cl->span_id, 8) == 0;
         if (agree)
             ev->trace_matched++;
@@ -273,13 +274,14 @@ sp_status sp_ev_join_clients(struct sp_events *ev)
     free(ev->clock_offsets);
     ev->clock_offsets = NULL;
     ev->n_clock_offsets = 0;
-    /* a join after more files were loaded starts from the records again */
-    for (size_t i = 0; i < ev->n_requests; i++) {
-        sp_ev_request *q = &ev->requests[i];
-        q->client_intended_ns = q->client_send_ns = q->client_done_ns = SP_TIME_NONE;
-        q->client_offset_ns = 0;
-        q->client_first_token_ns = SP_TIME_NONE;
-        q->client = SP_EV_NONE;
+    /* a join after more files were loaded starts from the records again (only requests with a side
+     * record can hold an earlier join's times) */
+    for (size_t i = 0; i < ev->n_req_colds; i++) {
+        sp_ev_request_cold *qc = &ev->req_colds[i];
+        qc->client_intended_ns = qc->client_send_ns = qc->client_done_ns = SP_TIME_NONE;
+        qc->client_offset_ns = 0;
+        qc->client_first_token_ns = SP_TIME_NONE;
+        qc->client = SP_EV_NONE;
     }
     if (!ev->n_clients)
         return SP_OK;
@@ -316,18 +318,21 @@ sp_status sp_ev_join_clients(struct sp_events *ev)
             break;
         }
         sp_clock_offset *o = &pairs[p].o;
-        q->client_intended_ns = sp_clock_map(cl->intended_ns, o->offset_ns);
-        q->client_send_ns = sp_clock_map(cl->send_ns, o->offset_ns);
-        q->client_done_ns = sp_clock_map(cl->done_ns, o->offset_ns);
+        sp_ev_request_cold *qc;
+        if ((st = sp_ev_cold_get(ev, (uint32_t)i, &qc)))
+            break;
+        qc->client_intended_ns = sp_clock_map(cl->intended_ns, o->offset_ns);
+        qc->client_send_ns = sp_clock_map(cl->send_ns, o->offset_ns);
+        qc->client_done_ns = sp_clock_map(cl->done_ns, o->offset_ns);
         /* generation (docs/generation.md): the record itself, for its token times, and its offset */
-        q->client_offset_ns = o->offset_ns;
-        q->client_first_token_ns = sp_clock_map(cl->first_token_ns, o->offset_ns);
-        q->client = chosen[i] - 1;
+        qc->client_offset_ns = o->offset_ns;
+        qc->client_first_token_ns = sp_clock_map(cl->first_token_ns, o->offset_ns);
+        qc->client = chosen[i] - 1;
         ev->has_client = true;
         sp_clock_bounds one;
         sp_clock_bounds_init(&one);
         if (sp_clock_bounds_add(&one, q->arrival_ns, q->done_ns, cl->send_ns, cl->done_ns) &&
-            (q->client_send_ns > q->arrival_ns || q->client_done_ns < q->done_ns))
+            (qc->client_send_ns > q->arrival_ns || qc->client_done_ns < q->done_ns))
             o->violations++;
     }
     free(chosen);

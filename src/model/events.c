@@ -238,6 +238,7 @@ void sp_events_destroy(sp_events *ev)
     sp_hmap_free(&ev->strings.text);
     sp_hmap_free(&ev->strings.num);
     free(ev->requests);
+    free(ev->req_colds);
     free(ev->spans);
     free(ev->batches);
     free(ev->members);
@@ -381,18 +382,15 @@ const char *sp_events_property(const sp_events *ev, size_t file, const char *key
     return sp_ev_get_prop(ev, (uint32_t)file, key);
 }
 
-/* A new request's fields, before any record sets them. */
+/* A new request's fields, before any record sets them; it has no side record yet. */
 static void request_init(sp_ev_request *r, sp_str sid, uint32_t file)
 {
     memset(r, 0, sizeof *r);
     r->id = sid;
     r->file = file;
     r->arrival_ns = r->done_ns = SP_TIME_NONE;
-    r->client_intended_ns = r->client_send_ns = r->client_done_ns = SP_TIME_NONE;
     r->input_tokens = -1;
-    r->output_tokens = -1;
-    r->client_first_token_ns = SP_TIME_NONE;
-    r->trace = r->client = SP_EV_NONE;
+    r->cold = SP_EV_NONE;
 }
 
 sp_status sp_ev_request_ref(struct sp_events *ev, uint32_t file, const char *id, size_t len,
@@ -601,14 +599,17 @@ sp_status sp_ev_request_set_trace(struct sp_events *ev, uint32_t req, const sp_t
     static const uint8_t zero[16];
     if (memcmp(ctx->trace_id, zero, 16) == 0 || memcmp(ctx->span_id, zero, 8) == 0)
         return SP_ERR_INVALID;
-    sp_ev_request *r = &ev->requests[req];
-    if (r->trace == SP_EV_NONE) {
-        sp_status st = SP_GROW(ev->traces, ev->cap_traces, ev->n_traces + 1, SP_EV_MAX_RECORDS);
+    sp_ev_request_cold *c;
+    sp_status st = sp_ev_cold_get(ev, req, &c);
+    if (st)
+        return st;
+    if (c->trace == SP_EV_NONE) {
+        st = SP_GROW(ev->traces, ev->cap_traces, ev->n_traces + 1, SP_EV_MAX_RECORDS);
         if (st)
             return st;
-        r->trace = (uint32_t)ev->n_traces++;
+        c->trace = (uint32_t)ev->n_traces++;
     }
-    ev->traces[r->trace] = *ctx;
+    ev->traces[c->trace] = *ctx;
     ev->finished = false;
     return SP_OK;
 }
@@ -752,13 +753,19 @@ static sp_status sort_spans_by_request(struct sp_events *ev)
     return SP_OK;
 }
 
-/* Whether v[n] (elements of `size` bytes) is already in cmp's order. */
-static bool sorted_by(const void *v, size_t n, size_t size, int (*cmp)(const void *, const void *))
+/* Whether v[n] (elements of `size` bytes) is already in cmp's order; when it is, `*ties` says whether
+ * two neighbours compare equal (the tie pass, sort_*_ties, then has work; when none do it has none and
+ * is skipped: one pass over the array instead of two). */
+static bool sorted_by(const void *v, size_t n, size_t size, int (*cmp)(const void *, const void *), bool *ties)
 {
     const char *p = v;
-    for (size_t i = 1; i < n; i++)
-        if (cmp(p + (i - 1) * size, p + i * size) > 0)
+    *ties = false;
+    for (size_t i = 1; i < n; i++) {
+        int c = cmp(p + (i - 1) * size, p + i * size);
+        if (c > 0)
             return false;
+        *ties |= c == 0;
+    }
     return true;
 }
 
@@ -860,26 +867,13 @@ static void later(uint64_t *at, uint64_t t)
         *at = t;
 }
 
-/* Each file's last time (its trace's end) and each unfinished request's start: its arrival if a
- * record gave one, else the earliest start of its spans and batches (spans are sorted by request and
- * start, and per-request lists are built). Client records are on the client's clock and count for
- * neither. */
-static void trace_ends(struct sp_events *ev)
+/* Each file's last time (its trace's end), the part that batches, device activity and launches give
+ * (sp_ev_finish's passes over the requests and the spans give the rest), and the start of each of
+ * the `unstarted` unfinished requests without an arrival: the earliest start of its spans and batches
+ * (spans are sorted by request and start, and per-request lists are built). Client records are on the
+ * client's clock and count for neither. */
+static void trace_ends(struct sp_events *ev, size_t unstarted)
 {
-    for (size_t f = 0; f < ev->n_files; f++)
-        ev->files[f].last_ns = SP_TIME_NONE;
-    for (size_t i = 0; i < ev->n_requests; i++) {
-        sp_ev_request *r = &ev->requests[i];
-        uint64_t *at = &ev->files[r->file].last_ns;
-        later(at, r->arrival_ns);
-        if (r->outcome != SP_OUTCOME_UNFINISHED)
-            later(at, r->done_ns);
-    }
-    for (size_t i = 0; i < ev->n_spans; i++) {
-        const sp_ev_span *sp = &ev->spans[i];
-        later(&ev->files[ev->requests[sp->req].file].last_ns, sp->end_ns);
-        later(&ev->files[ev->requests[sp->req].file].last_ns, sp->start_ns);
-    }
     for (size_t i = 0; i < ev->n_batches; i++) {
         const sp_ev_batch *b = &ev->batches[i];
         if (!b->has_record)
@@ -895,7 +889,7 @@ static void trace_ends(struct sp_events *ev)
         later(&ev->files[ev->launches[i].file].last_ns, ev->launches[i].start_ns);
         later(&ev->files[ev->launches[i].file].last_ns, ev->launches[i].end_ns);
     }
-    for (size_t i = 0; i < ev->n_requests; i++) {
+    for (size_t i = 0; unstarted && i < ev->n_requests; i++) {
         sp_ev_request *r = &ev->requests[i];
         if (r->outcome != SP_OUTCOME_UNFINISHED || r->arrival_ns != SP_TIME_NONE)
             continue;
@@ -906,6 +900,7 @@ static void trace_ends(struct sp_events *ev)
                 start = bs;
         }
         r->arrival_ns = start;
+        unstarted--;
     }
 }
 
@@ -921,6 +916,7 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     {
         ev->files[f].orphaned = 0; /* counted afresh: events may have been added since a last pass */
         ev->files[f].unfinished_batches = 0;
+        ev->files[f].last_ns = SP_TIME_NONE;
     }
     /* Requests referenced but never recorded. Where the trace says why (DESIGN 8a) they are kept: an
      * outcome record says the request was rejected, failed or was cancelled. In a file that lost some
@@ -928,25 +924,34 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
      * that lost nothing but has no end record (killed, crashed, still writing) the request was in
      * flight when the trace ended: unfinished. Otherwise, under lenient they stay in the arrays but are
      * marked unusable (the analyzer skips requests without a record or an outcome); the count goes to
-     * their file. */
+     * their file.
+     * The same pass over the requests (one pass, not several: issue 15, the array is the largest a
+     * server trace has) empties their span and batch lists, built below, and takes their times into
+     * their file's last time (trace_ends has the rest), after the outcome they end with. */
+    size_t unstarted = 0; /* unfinished requests without an arrival: trace_ends gives them one */
     for (size_t i = 0; i < ev->n_requests; i++) {
         sp_ev_request *r = &ev->requests[i];
-        if (r->has_record || r->outcome != SP_OUTCOME_OK)
-            continue;
-        if (sp_ev_file_has_loss(ev, r->file)) {
-            ev->files[r->file].orphaned++;
-            continue;
+        r->first_span = r->nspans = 0;
+        r->first_batch = r->nbatches = 0;
+        if (!r->has_record && r->outcome == SP_OUTCOME_OK) {
+            if (sp_ev_file_has_loss(ev, r->file)) {
+                ev->files[r->file].orphaned++;
+            } else if (ev->files[r->file].end == SP_TRACE_END_UNCLEAN) {
+                r->outcome = SP_OUTCOME_UNFINISHED;
+            } else if (!lenient) {
+                sp_errf(err, errlen, "%s: request id \"%s\" is referenced by a stage or batch but has no request record (--lenient skips and counts such references)",
+                        sp_str_get(&ev->strings, ev->files[r->file].path), sp_str_get(&ev->strings, r->id));
+                return SP_ERR_PARSE;
+            } else {
+                ev->files[r->file].skipped++;
+            }
         }
-        if (ev->files[r->file].end == SP_TRACE_END_UNCLEAN) {
-            r->outcome = SP_OUTCOME_UNFINISHED;
-            continue;
-        }
-        if (!lenient) {
-            sp_errf(err, errlen, "%s: request id \"%s\" is referenced by a stage or batch but has no request record (--lenient skips and counts such references)",
-                    sp_str_get(&ev->strings, ev->files[r->file].path), sp_str_get(&ev->strings, r->id));
-            return SP_ERR_PARSE;
-        }
-        ev->files[r->file].skipped++;
+        uint64_t *at = &ev->files[r->file].last_ns;
+        later(at, r->arrival_ns);
+        if (r->outcome != SP_OUTCOME_UNFINISHED)
+            later(at, r->done_ns);
+        else if (r->arrival_ns == SP_TIME_NONE)
+            unstarted++;
     }
     for (size_t i = 0; i < ev->n_batches; i++) {
         sp_ev_batch *b = &ev->batches[i];
@@ -980,13 +985,19 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
      * recorder's blocks, an importer writing as it goes): a sorted array skips qsort and the scratch
      * copy of the whole array that glibc's merge sort allocates (issue 15: peak memory). Ties left in
      * place are what qsort's stable merge would leave, and sort_*_ties orders them either way. */
-    if (ev->n_spans && !sorted_by(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp) &&
-        sort_spans_by_request(ev) != SP_OK)
-        qsort(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp);
-    if (ev->n_acts && !sorted_by(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp))
+    bool span_ties = true, act_ties = true;
+    if (ev->n_spans && !sorted_by(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp, &span_ties)) {
+        span_ties = true;
+        if (sort_spans_by_request(ev) != SP_OK)
+            qsort(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp);
+    }
+    if (ev->n_acts && !sorted_by(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp, &act_ties)) {
+        act_ties = true;
         qsort(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp);
-    jst = sort_span_ties(ev);
-    if (!jst)
+    }
+    if (span_ties)
+        jst = sort_span_ties(ev);
+    if (!jst && act_ties)
         jst = sort_act_ties(ev);
     sp_ev_token_clash clash;
     if (!jst && (jst = sp_ev_finish_tokens(ev, lenient, &clash)) == SP_ERR_PARSE) {
@@ -999,17 +1010,15 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     }
     if (jst)
         return jst;
-    for (size_t i = 0; i < ev->n_requests; i++) {
-        ev->requests[i].first_span = 0;
-        ev->requests[i].nspans = 0;
-        ev->requests[i].first_batch = 0;
-        ev->requests[i].nbatches = 0;
-    }
+    /* each request's spans (emptied above), and their times into the file's last time */
     for (size_t i = 0; i < ev->n_spans; i++) {
-        sp_ev_request *r = &ev->requests[ev->spans[i].req];
+        const sp_ev_span *sp = &ev->spans[i];
+        sp_ev_request *r = &ev->requests[sp->req];
         if (r->nspans == 0)
             r->first_span = (uint32_t)i;
         r->nspans++;
+        later(&ev->files[r->file].last_ns, sp->end_ns);
+        later(&ev->files[r->file].last_ns, sp->start_ns);
     }
     /* per-request batch lists: count, prefix-sum, fill */
     size_t total = 0;
@@ -1054,7 +1063,7 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
         }
     }
     free(order);
-    trace_ends(ev);
+    trace_ends(ev, unstarted);
     ev->finished = true;
     return SP_OK;
 }

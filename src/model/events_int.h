@@ -4,7 +4,8 @@
  * replays the same requests and batches) read the arrays directly after sp_ev_finish. Nothing else
  * includes it: the report writers read a set through events_view.h and loss_text.h, the CLI through
  * servprof/events.h. Inside the model calls go one way: view.c and loss.c use events.c, events.c uses
- * clock.c (tests/cli/part_doors.sh checks both). Everything is indexed by uint32_t; limits are
+ * clock.c, and events.c, clock.c and gen.c use cold.c (the requests' side records) (tests/cli/part_doors.sh
+ * checks both). Everything is indexed by uint32_t; limits are
  * SP_EV_MAX_* (hard caps, SP_ERR_LIMIT). */
 #ifndef SERVPROF_EVENTS_INT_H
 #define SERVPROF_EVENTS_INT_H
@@ -37,42 +38,58 @@ typedef struct sp_strtab {
 /* Interned string id: offset into the arena. SP_EV_NONE means none. */
 typedef uint32_t sp_str;
 
-/* A request (server side, plus client side when a load-generator trace is merged). */
+/* A request (server side). What every analysis reads sits here, 64 bytes; the fields only some
+ * traces set (the client side of a merged load-generator trace, generation tokens, a W3C trace
+ * context) sit in a side record, sp_ev_request_cold, that only the requests having one get: a
+ * server-only trace of millions of requests then keeps half the bytes (docs/analysis.md section 8,
+ * "Memory"). Read the cold fields through sp_ev_cold(), which gives the defaults for a request
+ * without one; write them through sp_ev_cold_get(). */
 typedef struct sp_ev_request {
     sp_str id;               /* the caller's id as text */
     uint32_t file;           /* which loaded file it came from (ids are per file) */
     uint64_t arrival_ns;     /* SP_TIME_NONE until a request record is seen */
     uint64_t done_ns;
     int64_t input_tokens;    /* < 0: unknown */
-    uint64_t client_intended_ns; /* SP_TIME_NONE unless merged with a client trace; after
-                                    sp_ev_finish on the server's clock (the pair's offset applied) */
-    uint64_t client_send_ns;
-    uint64_t client_done_ns;
     uint32_t first_span;     /* after sp_ev_finish: spans of this request are
                                 spans[first_span .. first_span+nspans) */
     uint32_t nspans;
     uint32_t first_batch;    /* after sp_ev_finish: indexes into req_batches[] */
     uint32_t nbatches;
     int32_t status;          /* HTTP status the outcome came with; 0: none */
-    /* generation (docs/generation.md): */
-    int64_t output_tokens;   /* as the request record gives it; < 0: unknown (then the token records
-                                say: the last index + 1) */
-    uint32_t first_token;    /* after sp_ev_finish: tokens[first_token .. +ntokens), by index */
-    uint32_t ntokens;
-    int64_t client_offset_ns;    /* after sp_ev_finish: theta of the joined record's (client file,
-                                    server file) pair (clock.c); 0 without one */
-    uint64_t client_first_token_ns; /* after sp_ev_finish: the joined record's first token on the
-                                       server clock; SP_TIME_NONE when none */
+    uint32_t cold;           /* its side record: index into req_colds[], or SP_EV_NONE (all defaults) */
     uint8_t outcome;         /* sp_outcome (trace.h); SP_OUTCOME_OK unless a record says otherwise.
                                 sp_ev_finish makes a request that records name but that has no
                                 request record, in an unclean file that lost nothing,
                                 SP_OUTCOME_UNFINISHED, and gives it as arrival_ns the earliest time
                                 its records give (docs/analysis.md section 0a) */
     bool has_record;         /* a request record was seen (not only a reference) */
+} sp_ev_request;
+_Static_assert(sizeof(sp_ev_request) <= 64, "a request's hot record fits one cache line");
+
+/* A request's rarely-set fields (see sp_ev_request). A request without a side record reads as
+ * sp_ev_cold_none: every time SP_TIME_NONE, output_tokens -1, no tokens, no trace, no client. */
+typedef struct sp_ev_request_cold {
+    uint64_t client_intended_ns; /* SP_TIME_NONE unless merged with a client trace; after
+                                    sp_ev_finish on the server's clock (the pair's offset applied) */
+    uint64_t client_send_ns;
+    uint64_t client_done_ns;
+    int64_t client_offset_ns;    /* after sp_ev_finish: theta of the joined record's (client file,
+                                    server file) pair (clock.c); 0 without one */
+    uint64_t client_first_token_ns; /* after sp_ev_finish: the joined record's first token on the
+                                       server clock; SP_TIME_NONE when none */
+    /* generation (docs/generation.md): */
+    int64_t output_tokens;   /* as the request record gives it; < 0: unknown (then the token records
+                                say: the last index + 1) */
+    uint32_t first_token;    /* after sp_ev_finish: tokens[first_token .. +ntokens), by index */
+    uint32_t ntokens;
     uint32_t trace;          /* its W3C trace context: index into traces[], or SP_EV_NONE */
     uint32_t client;         /* after sp_ev_finish: the joined client record (index into clients[]), or
                                 SP_EV_NONE */
-} sp_ev_request;
+} sp_ev_request_cold;
+_Static_assert(sizeof(sp_ev_request_cold) <= 64, "a side record stays as small as the request record");
+
+/* The side record of a request that has none (cold.c). */
+extern const sp_ev_request_cold sp_ev_cold_none;
 
 typedef struct sp_ev_span {
     uint32_t req;            /* index into requests */
@@ -228,6 +245,7 @@ typedef struct sp_ev_file {
 struct sp_events {
     sp_strtab strings;
     SP_GROW_ARRAY(requests, sp_ev_request);
+    SP_GROW_ARRAY(req_colds, sp_ev_request_cold); /* requests' side records (sp_ev_request.cold) */
     SP_GROW_ARRAY(spans, sp_ev_span);
     SP_GROW_ARRAY(batches, sp_ev_batch);
     SP_GROW_ARRAY(members, uint32_t);
@@ -264,6 +282,12 @@ struct sp_events {
                                 to read; everything else is SP_ERR_STATE */
     bool has_client;         /* some request carries client-side times */
 };
+
+/* Request `r`'s side record for reading: its own, or sp_ev_cold_none when it has none. */
+static inline const sp_ev_request_cold *sp_ev_cold(const struct sp_events *ev, const sp_ev_request *r)
+{
+    return r->cold == SP_EV_NONE ? &sp_ev_cold_none : &ev->req_colds[r->cold];
+}
 
 /* ---- Building (importers). Each returns SP_OK, SP_ERR_NOMEM or SP_ERR_LIMIT. ---- */
 
@@ -333,6 +357,9 @@ sp_status sp_ev_add_client(struct sp_events *ev, const sp_ev_client *c);
 /* Gives request `req` the trace context `ctx` (copied), replacing one it had. SP_ERR_INVALID when the
  * trace id or the span id is all zero (not valid W3C ids), SP_ERR_NOMEM, SP_ERR_LIMIT. */
 sp_status sp_ev_request_set_trace(struct sp_events *ev, uint32_t req, const sp_trace_context *ctx);
+/* Request `req`'s side record for writing, made (with sp_ev_cold_none's values) when it has none yet.
+ * The pointer is good until the next side record is made. SP_ERR_NOMEM, SP_ERR_LIMIT. */
+sp_status sp_ev_cold_get(struct sp_events *ev, uint32_t req, sp_ev_request_cold **out);
 /* Adds a step mark (copied); SP_ERR_INVALID when it ends before it starts. */
 sp_status sp_ev_add_mark(struct sp_events *ev, const sp_ev_mark *m);
 
@@ -410,8 +437,9 @@ typedef struct sp_ev_token_clash {
  * index and time and sets each request's first_token / ntokens. Two records of one request with the
  * same index and time are one (the second is dropped); with different times they are SP_ERR_PARSE,
  * with `*clash` filled for the caller's message naming the file and the request, or under `lenient`
- * the later one is dropped and counted as skipped. (The message is the caller's so that this file
- * needs nothing of events.c's: no call loop inside the model.) */
+ * the later one is dropped and counted as skipped; SP_ERR_NOMEM when a side record cannot be made.
+ * (The message is the caller's so that this file needs nothing of events.c's: no call loop inside the
+ * model.) */
 sp_status sp_ev_finish_tokens(struct sp_events *ev, bool lenient, sp_ev_token_clash *clash);
 /* The phase of request `req` in step batch `batch`: its member entry's phase, or -1 when the batch is
  * not a step or does not name the request. Linear in the step's members. */

@@ -96,8 +96,9 @@ static int token_cmp(const void *a, const void *b)
 
 sp_status sp_ev_finish_tokens(struct sp_events *ev, bool lenient, sp_ev_token_clash *clash)
 {
-    for (size_t i = 0; i < ev->n_requests; i++)
-        ev->requests[i].first_token = ev->requests[i].ntokens = 0;
+    /* only requests with a side record can hold an earlier finish's tokens */
+    for (size_t i = 0; i < ev->n_req_colds; i++)
+        ev->req_colds[i].first_token = ev->req_colds[i].ntokens = 0;
     if (!ev->n_tokens)
         return SP_OK;
     qsort(ev->tokens, ev->n_tokens, sizeof *ev->tokens, token_cmp);
@@ -117,11 +118,16 @@ sp_status sp_ev_finish_tokens(struct sp_events *ev, bool lenient, sp_ev_token_cl
         ev->tokens[m++] = *t;
     }
     ev->n_tokens = m;
+    /* sorted by request: one side record per run of a request's tokens */
+    sp_ev_request_cold *qc = NULL;
     for (size_t i = 0; i < m; i++) {
-        sp_ev_request *q = &ev->requests[ev->tokens[i].req];
-        if (q->ntokens == 0)
-            q->first_token = (uint32_t)i;
-        q->ntokens++;
+        if (!i || ev->tokens[i].req != ev->tokens[i - 1].req) {
+            sp_status st = sp_ev_cold_get(ev, ev->tokens[i].req, &qc);
+            if (st)
+                return st;
+            qc->first_token = (uint32_t)i;
+        }
+        qc->ntokens++;
     }
     return SP_OK;
 }

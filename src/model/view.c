@@ -47,6 +47,7 @@ static uint32_t clamp(uint32_t first, uint32_t n, size_t total)
 void sp_view_request_at(const sp_events *ev, size_t i, sp_view_request *out)
 {
     const sp_ev_request *q = &ev->requests[i];
+    const sp_ev_request_cold *qc = sp_ev_cold(ev, q);
     *out = (sp_view_request){
         .id = sp_str_get(&ev->strings, q->id),
         .file = q->file,
@@ -54,22 +55,22 @@ void sp_view_request_at(const sp_events *ev, size_t i, sp_view_request *out)
         .arrival_ns = q->arrival_ns,
         .done_ns = q->done_ns,
         .input_tokens = q->input_tokens,
-        .client_intended_ns = q->client_intended_ns,
-        .client_send_ns = q->client_send_ns,
-        .client_done_ns = q->client_done_ns,
+        .client_intended_ns = qc->client_intended_ns,
+        .client_send_ns = qc->client_send_ns,
+        .client_done_ns = qc->client_done_ns,
         .outcome = (sp_outcome)q->outcome,
         .status = q->status,
         .n_spans = clamp(q->first_span, q->nspans, ev->n_spans),
         .n_batches = clamp(q->first_batch, q->nbatches, ev->n_req_batches),
     };
-    if (q->trace != SP_EV_NONE && q->trace < ev->n_traces) {
+    if (qc->trace != SP_EV_NONE && qc->trace < ev->n_traces) {
         out->has_trace = 1;
-        out->trace = ev->traces[q->trace];
+        out->trace = ev->traces[qc->trace];
     }
-    if (q->client != SP_EV_NONE && q->client < ev->n_clients && ev->clients[q->client].has_trace) {
+    if (qc->client != SP_EV_NONE && qc->client < ev->n_clients && ev->clients[qc->client].has_trace) {
         out->client_has_trace = 1;
-        memcpy(out->client_trace_id, ev->clients[q->client].trace_id, 16);
-        memcpy(out->client_span_id, ev->clients[q->client].span_id, 8);
+        memcpy(out->client_trace_id, ev->clients[qc->client].trace_id, 16);
+        memcpy(out->client_span_id, ev->clients[qc->client].span_id, 8);
     }
 }
 

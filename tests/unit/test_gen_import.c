@@ -45,17 +45,17 @@ static void test_jsonl_records(void)
         CHECK(ev->step_members[0].phase == SP_EV_PHASE_PREFILL && ev->step_members[0].tokens == 37);
         CHECK(ev->step_members[1].phase == SP_EV_PHASE_PREFILL_CHUNK && ev->step_members[1].tokens == 16);
     }
-    CHECK_EQ_U64(ev->requests[0].output_tokens, 2);
-    CHECK(ev->requests[1].output_tokens == -1);
+    CHECK_EQ_U64(sp_ev_cold(ev, &ev->requests[0])->output_tokens, 2);
+    CHECK(sp_ev_cold(ev, &ev->requests[1])->output_tokens == -1);
     CHECK_EQ_U64(ev->n_clients, 1);
     CHECK_EQ_U64(ev->clients[0].first_token_ns, 400);
     CHECK_EQ_U64(ev->clients[0].n_ctok, 2);
     CHECK_EQ_U64(ev->client_tokens[ev->clients[0].first_ctok + 1], 600);
     /* finishing puts a request's tokens in index order */
     CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
-    CHECK_EQ_U64(ev->requests[0].ntokens, 2);
-    CHECK_EQ_U64(ev->tokens[ev->requests[0].first_token].time_ns, 320);
-    CHECK_EQ_U64(ev->requests[0].client_first_token_ns, 400);
+    CHECK_EQ_U64(sp_ev_cold(ev, &ev->requests[0])->ntokens, 2);
+    CHECK_EQ_U64(ev->tokens[sp_ev_cold(ev, &ev->requests[0])->first_token].time_ns, 320);
+    CHECK_EQ_U64(sp_ev_cold(ev, &ev->requests[0])->client_first_token_ns, 400);
     sp_events_destroy(ev);
 }
 

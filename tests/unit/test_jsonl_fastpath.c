@@ -65,7 +65,8 @@ static void same_model(const sp_events *a, const sp_events *b)
         CHECK_EQ_U64(x->done_ns, y->done_ns);
         CHECK(x->input_tokens == y->input_tokens);
         CHECK(x->has_record == y->has_record);
-        CHECK_EQ_U64(x->client_send_ns, y->client_send_ns);
+        CHECK_EQ_U64(sp_ev_cold(a, x)->client_send_ns, sp_ev_cold(b, y)->client_send_ns);
+        CHECK(sp_ev_cold(a, x)->output_tokens == sp_ev_cold(b, y)->output_tokens);
     }
     for (size_t i = 0; i < a->n_spans; i++) {
         const sp_ev_span *x = &a->spans[i], *y = &b->spans[i];

@@ -134,7 +134,7 @@ static void test_other_records(void)
     CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
     /* the client record names request "42", but it is a transport error (status -1): no response
      * reached the client, so it is counted and not joined (docs/analysis.md, "Client merge") */
-    CHECK_EQ_U64(ev->requests[0].client_send_ns, SP_TIME_NONE);
+    CHECK_EQ_U64(sp_ev_cold(ev, &ev->requests[0])->client_send_ns, SP_TIME_NONE);
     CHECK_EQ_U64(ev->clients_failed, 1);
     CHECK_EQ_U64(ev->clients_unjoined, 0);
     sp_events_summary s;

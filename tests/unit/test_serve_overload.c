@@ -39,10 +39,11 @@ static void check_percentiles(const sp_events *ev, const sp_report *r, int finis
         if (!finished && q->outcome != SP_OUTCOME_OK)
             continue;
         uint64_t lo = q->arrival_ns, hi = q->done_ns;
-        if (q->client_send_ns != SP_TIME_NONE && q->client_done_ns != SP_TIME_NONE &&
-            q->client_done_ns >= q->client_send_ns) {
-            lo = q->client_send_ns < lo ? q->client_send_ns : lo;
-            hi = q->client_done_ns > hi ? q->client_done_ns : hi;
+        const sp_ev_request_cold *c = sp_ev_cold(ev, q);
+        if (c->client_send_ns != SP_TIME_NONE && c->client_done_ns != SP_TIME_NONE &&
+            c->client_done_ns >= c->client_send_ns) {
+            lo = c->client_send_ns < lo ? c->client_send_ns : lo;
+            hi = c->client_done_ns > hi ? c->client_done_ns : hi;
         }
         lives[n++] = hi - lo;
     }
