@@ -76,6 +76,7 @@ static int get_u64(PyObject *o, uint64_t limit, uint64_t *out, const char *check
 #define get_time(o, out, what) get_u64((o), UINT64_MAX, (out), "check_time", (what))
 #define get_count(o, out, what) get_u64((o), LABELLED_ID_BASE, (out), "check_count", (what))
 
+/* get_time for _native_asgi.c (_native_int.h) */
 int sp_py_get_time(PyObject *o, uint64_t *out, const char *what) { return get_time(o, out, what); }
 
 /* A time argument that may be absent or None (then now): 0, or -1 with an exception. */
@@ -1196,9 +1197,10 @@ static PyObject *request_enter(RequestObject *self, PyObject *unused)
     return (PyObject *)self;
 }
 
+/* request_exit's, and _native_asgi.c's (_native_int.h) */
 PyObject *sp_py_cancelled_error(void)
 {
-    static PyObject *cancelled;
+    static PyObject *cancelled; /* kept for the process, as the module's other globals */
     if (!cancelled) {
         PyObject *m = PyImport_ImportModule("asyncio");
         cancelled = m ? PyObject_GetAttrString(m, "CancelledError") : NULL;
