@@ -99,7 +99,8 @@ class BuildPy(build_py):
 ext_modules = []
 if os.environ.get("SERVPROF_NO_EXTENSION") != "1":
     ext_modules.append(Extension(
-        "servprof._native", ["servprof/_native.c"], include_dirs=[INC], library_dirs=[LIB],
+        "servprof._native", ["servprof/_native.c", "servprof/_native_asgi.c"], depends=["servprof/_native_int.h"],
+        include_dirs=[INC], library_dirs=[LIB],
         libraries=["servprof"], runtime_library_dirs=[LIB],
         extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter",
                             "-Wno-missing-field-initializers"],

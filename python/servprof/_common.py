@@ -1,6 +1,6 @@
 """What both backends share: argument checks, names and constants of the recording API, so the C
-extension (_native.c) and the ctypes backend (_pure.py) refuse the same input with the same words.
-The C extension repeats these checks in C for speed; tests/test_api.py runs against both."""
+extension (_native.c, _native_asgi.c) and the ctypes backend (_pure.py) refuse the same input with the
+same words. The C extension repeats these checks in C for speed; tests/test_api.py runs against both."""
 import contextvars
 import os
 

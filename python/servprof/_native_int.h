@@ -1,0 +1,100 @@
+/* servprof._native's internals shared by its two files: _native.c (the module, Recorder, Request,
+ * Stage, Batch, ModuleTimer) and _native_asgi.c (the ASGI middleware's request path, which opens and
+ * ends Requests). Not installed; nothing outside the extension includes it. Every name that crosses
+ * the files carries sp_py_; the rest of each file is static. */
+#ifndef SERVPROF_PY_NATIVE_INT_H
+#define SERVPROF_PY_NATIVE_INT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+#include <servprof/trace.h>
+
+/* On every name that crosses the files: hidden, so the extension exports only PyInit__native and, as
+ * the names cannot be interposed, calls to them are direct and the compiler may still inline them in
+ * the file that defines them (-fPIC forbids both for a default-visibility function) */
+#if defined(__GNUC__)
+#define SP_PY_INTERNAL __attribute__((visibility("hidden")))
+#else
+#define SP_PY_INTERNAL
+#endif
+
+/* The longest request id, in bytes: _common.check_request_id's, and X-Request-Id's that the middleware
+ * takes as the request id */
+#define SP_PY_MAX_LABEL 255
+
+typedef struct RecorderObject {
+    PyObject_HEAD
+    sp_recorder *rec;        /* NULL: closed, or the open failed */
+    PyObject *path;          /* str */
+    PyObject *names;         /* dict: stage name -> id (known + declared) */
+    PyObject *knames;        /* dict: kernel name -> id */
+    PyObject *open;          /* dict: request key -> Request */
+    PyObject *annotator;     /* None, or servprof.torch's record_function annotator */
+    PyObject *annot_enabled; /* NULL, or the annotator's `enabled` (a callable: is a profiler running?) */
+    PyObject *before_close;  /* list of callables run by close() before the file is closed */
+    PyObject *weakreflist;
+    uint64_t next_label, next_batch;
+    uint64_t after_close, unfinished;
+    uint64_t final_drops[SP_DROP_CAUSE_COUNT];
+    int have_final;
+} RecorderObject;
+
+typedef struct RequestObject {
+    PyObject_HEAD
+    RecorderObject *rec;
+    PyObject *key;           /* the caller's id, str or int */
+    uint64_t id;             /* the trace's u64 id */
+    int64_t tokens;          /* < 0: unknown */
+    uint64_t arrival, done, first, last;
+    int has_span;            /* first/last are set */
+    int ended;               /* 0 open, 1 ended, 2 ended by the recorder's close (unfinished) */
+    int outcome, status, outcome_set;
+    uint64_t next_token;     /* the index r.token() gives when none is named */
+    PyObject *annot;
+    PyObject *weakreflist;
+} RequestObject;
+
+/* servprof.Recorder and servprof.Request (_native.c) */
+SP_PY_INTERNAL extern PyTypeObject sp_py_recorder_type, sp_py_request_type;
+
+/* Opens request `key` (str or int, checked here) arriving at `arrival` with `tok` input tokens (< 0:
+ * unknown) on `rec`: a new reference, or NULL with an exception. A closed recorder counts it as
+ * after_close and returns a Request that records nothing. */
+SP_PY_INTERNAL PyObject *sp_py_request_open(RecorderObject *rec, PyObject *key, int64_t tok, uint64_t arrival);
+
+/* Ends request `r` at `t` (its done time) with `outcome` (an sp_outcome; SP_OUTCOME_OK: no outcome
+ * record) and HTTP `status`: the request record, its removal from the recorder's open requests, the
+ * annotator's range end. 0, or -1 with an exception. */
+SP_PY_INTERNAL int sp_py_request_finish(RequestObject *r, uint64_t t, int outcome, int status);
+
+/* Records stage `nid` of `r` from `s` to `e` (s <= e: the caller's to check) and widens the request's
+ * first/last span; a closed recorder counts it as after_close instead. */
+SP_PY_INTERNAL void sp_py_request_record_span(RequestObject *r, sp_name_id nid, uint64_t s, uint64_t e);
+
+/* A time in ns: a non-negative int below 2**64-1, else _common.check_time's exception. 0 with *out,
+ * or -1 with an exception; `what` names the argument in the message. */
+SP_PY_INTERNAL int sp_py_get_time(PyObject *o, uint64_t *out, const char *what);
+
+/* sp_py_get_time, where `o` NULL or None means now (sp_now_ns) */
+SP_PY_INTERNAL int sp_py_get_time_or_now(PyObject *o, uint64_t *out, const char *what);
+
+/* asyncio.CancelledError, imported on first need: a borrowed reference, or NULL with an exception */
+SP_PY_INTERNAL PyObject *sp_py_cancelled_error(void);
+
+/* A getter's optional time: None when !has, else an int (a new reference, or NULL with an exception) */
+static inline PyObject *sp_py_opt_time(int has, uint64_t v)
+{
+    if (!has)
+        Py_RETURN_NONE;
+    return PyLong_FromUnsignedLongLong(v);
+}
+
+/* Adds the ASGI middleware's part to `module` (_native_asgi.c): its functions (_asgi_begin, _asgi_end,
+ * _asgi_call, _asgi_setup, _parse_traceparent) and types (_AsgiSend, _AsgiCall, _AsgiReceive,
+ * _AsgiRecvWait), the names it interns, and the fork handler that reseeds its span ids. Called once by
+ * PyInit__native. 0, or -1 with an exception. */
+SP_PY_INTERNAL int sp_py_asgi_register(PyObject *module);
+
+#endif
