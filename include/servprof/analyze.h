@@ -29,6 +29,19 @@ typedef enum sp_outcome_scope {
 /* "ok" or "all", as the CLI's --outcomes and the JSON report's outcomes.scope write them. */
 SP_API const char *sp_outcome_scope_str(sp_outcome_scope scope);
 
+/* Where a running analysis is, for a progress line (sp_analyze_options.progress): sp_analyze calls
+ * the function on the calling thread before each of its steps and once after the last (done = 1).
+ * The steps and their number depend on the options (docs/cli.md, --progress). */
+typedef struct sp_analyze_progress {
+    const char *step;        /* the step starting now ("partitioning request time into stages", ...);
+                                NULL when done */
+    unsigned index, count;   /* this step's number, 1-based, of `count` (at done: count, count) */
+    double elapsed_s;        /* seconds since sp_analyze was called */
+    int done;
+} sp_analyze_progress;
+
+typedef void (*sp_analyze_progress_fn)(void *user, const sp_analyze_progress *p);
+
 typedef struct sp_analyze_options {
     double price_per_hour;   /* > 0 overrides the trace's price; <= 0: the trace's, else default */
     int hta_compat;          /* GPU figures as HTA computes them (DESIGN section 6) */
@@ -51,6 +64,8 @@ typedef struct sp_analyze_options {
                                   byte for byte. Afterwards, success or not, loading into the set,
                                   analysing it again, sp_report_write_perfetto, sp_report_write_otlp
                                   and sp_whatif_workload_from_events return SP_ERR_STATE; default 0 */
+    sp_analyze_progress_fn progress; /* called before each step of the analysis; NULL: none (default) */
+    void *progress_user;
 } sp_analyze_options;
 
 SP_API void sp_analyze_options_init(sp_analyze_options *opt);

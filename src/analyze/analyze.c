@@ -5,6 +5,7 @@
  * its own file; the report object is report_store.c. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "analyze/analyze_int.h"
 #include "common/util_int.h"
@@ -41,47 +42,87 @@ static void release_spans(sp_ana *a)
         sp_ev_release_spans(a->ev);
 }
 
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Progress (sp_analyze_options.progress): the step starting now, or with NULL the end. */
+static void step(sp_ana *a, const char *what)
+{
+    if (!a->opt.progress)
+        return;
+    if (what)
+        a->step_no++;
+    sp_analyze_progress p = {what, a->step_no, a->step_count, (double)(mono_ns() - a->t0_ns) / 1e9, what == NULL};
+    a->opt.progress(a->opt.progress_user, &p);
+}
+
 /* The stages in order; each reads what the earlier ones left in `a`. Under release_events each array
  * of the set is freed after the last stage that reads it (docs/analysis.md section 8, "Memory"). */
 static sp_status run_stages(sp_ana *a, char *err, size_t errlen)
 {
+    step(a, "partitioning request time into stages");
     sp_status st = sp_ana_partition(a, err, errlen);
     if (!st)
         release_spans(a);
     /* the GPU timeline reads only the set's activity and launches and the partition's device list:
      * early, so that its launches can go before the stage rows' scratch */
-    if (!st)
+    if (!st) {
+        step(a, "GPU timeline and kernels");
         st = sp_ana_gpu(a);
+    }
     if (!st && a->opt.release_events)
         sp_ev_release_launches(a->ev);
-    if (!st)
+    if (!st) {
+        step(a, "outcomes");
         st = sp_ana_outcomes(a, err, errlen);
-    if (!st)
+    }
+    if (!st) {
+        step(a, "stage percentiles and shares");
         st = sp_ana_name_rows(a);
+    }
     if (!st)
         st = sp_ana_stage_rows(a);
-    if (!st)
+    if (!st) {
+        step(a, "latency, clock and padding figures");
         st = sp_ana_request_figures(a);
+    }
     if (!st)
         st = sp_ana_clock_figures(a);
     if (!st)
         st = sp_ana_padding(a);
-    if (!st && a->opt.keep_requests)
+    if (!st && a->opt.keep_requests) {
+        step(a, "per-request rows");
         st = sp_ana_request_rows(a, &a->detail->requests);
-    if (!st)
+    }
+    if (!st) {
+        step(a, "cost per request");
         st = sp_ana_cost(a);
-    if (!st)
+    }
+    if (!st) {
+        step(a, "verdict");
         st = sp_ana_verdict(a);
-    if (!st)
+    }
+    if (!st) {
+        step(a, "generation figures");
         st = sp_ana_generation(a, err, errlen);
-    if (!st && a->detail)
+    }
+    if (!st && a->detail) {
+        step(a, "timeline slice");
         st = sp_ana_timeline_slice(a, &a->detail->timeline);
+    }
     if (st == SP_ERR_NOMEM && (!err || !errlen || !err[0]))
         sp_errf(err, errlen, "out of memory during analysis");
     else if (st == SP_ERR_LIMIT && (!err || !errlen || !err[0]))
         sp_errf(err, errlen, "analysis exceeds a size limit");
-    if (!st && (st = sp_ana_quality_figures(a)))
-        sp_errf(err, errlen, "out of memory");
+    if (!st) {
+        step(a, "data quality");
+        if ((st = sp_ana_quality_figures(a)))
+            sp_errf(err, errlen, "out of memory");
+    }
     return st;
 }
 
@@ -110,6 +151,15 @@ sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **o
         sp_errf(err, errlen, "sp_analyze: the event set was released by an earlier analysis (release_events)");
         return SP_ERR_STATE;
     }
+    sp_ana a;
+    memset(&a, 0, sizeof a);
+    a.ev = ev;
+    a.opt = o;
+    a.st_network = -1;
+    a.t0_ns = mono_ns();
+    /* the steps run_stages announces, and the finish */
+    a.step_count = 10 + (o.keep_requests != 0) + (o.keep_detail || o.keep_requests);
+    step(&a, "finishing the event set");
     sp_status st = sp_ev_set_clock(ev, o.clock_mode, o.clock_offset_ns);
     if (!st)
         st = sp_ev_finish(ev, o.lenient != 0, err, errlen);
@@ -125,12 +175,7 @@ sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **o
         sp_errf(err, errlen, "out of memory");
         return SP_ERR_NOMEM;
     }
-    sp_ana a;
-    memset(&a, 0, sizeof a);
-    a.ev = ev;
-    a.opt = o;
     a.r = r;
-    a.st_network = -1;
     if ((o.keep_detail || o.keep_requests) && !(a.detail = sp_report_keep_detail(r))) {
         sp_errf(err, errlen, "out of memory");
         sp_report_destroy(r);
@@ -143,6 +188,7 @@ sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **o
         return st;
     }
     r->hta_compat = o.hta_compat != 0;
+    step(&a, NULL);
     *out = r;
     return SP_OK;
 }

@@ -72,6 +72,8 @@ typedef struct sp_ana {
     sp_events *ev;
     sp_analyze_options opt;
     sp_report *r;
+    uint64_t t0_ns;                /* when sp_analyze began (progress) */
+    unsigned step_no, step_count;  /* progress: steps begun so far, of how many */
     /* analysed requests (indexes into ev->requests) */
     uint32_t *reqs;
     size_t n_reqs;

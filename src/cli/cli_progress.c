@@ -1,5 +1,6 @@
-/* The CLI's one progress line on standard error: `load`'s once a second and `analyze`'s while it
- * reads a large trace (bytes read, rate, time left), each rewriting the line in place with "\r". */
+/* The CLI's one progress line on standard error: `load`'s once a second, `analyze`'s while it reads a
+ * large trace (bytes read, rate, time left) and then analyses it (the step), each rewriting the line
+ * in place with "\r". */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -74,4 +75,15 @@ void sp_cli_read_progress(void *user, const sp_read_progress *p)
     sp_cli_progress_line("[%6.1fs] reading %s: %s of %s (%.0f%%), %.0f MB/s, %s left", p->elapsed_s, p->name, got,
                          bytes_text(total, sizeof total, p->bytes_total),
                          100.0 * (double)p->bytes_read / (double)p->bytes_total, rate / 1e6, eta);
+}
+
+void sp_cli_analyze_progress(void *user, const sp_analyze_progress *p)
+{
+    (void)user;
+    if (p->done) {
+        sp_cli_progress_line("[%6.1fs] analysed: %u steps in %.2f s", p->elapsed_s, p->count, p->elapsed_s);
+        sp_cli_progress_end();
+        return;
+    }
+    sp_cli_progress_line("[%6.1fs] analysing: %s (%u/%u)", p->elapsed_s, p->step ? p->step : "", p->index, p->count);
 }

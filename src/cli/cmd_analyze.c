@@ -60,10 +60,10 @@ static void analyze_usage(FILE *out)
             "                         5m, 90s or 1h30m (default 5m)\n"
             "  --selector SEL         label matchers the replicas' series must match, e.g.\n"
             "                         '{job=\"serve\"}' (default: every servprof series)\n"
-            "  --progress             print loading progress on standard error (default: only when\n"
-            "                         standard error is a terminal): the trace, then one line of bytes\n"
-            "                         read, rate and time left (on a terminal without --progress, only\n"
-            "                         for files over 100 MB)\n"
+            "  --progress             print progress on standard error (default: only when standard\n"
+            "                         error is a terminal): the trace, then one line of bytes read, rate\n"
+            "                         and time left, then the analysis' step (on a terminal without\n"
+            "                         --progress, only for files over 100 MB and for 2 M events or more)\n"
             "  --no-progress          never print progress\n"
             "  -h, --help             this help\n\n"
             "A damaged native trace is read past its bad blocks; each loss is named on standard error\n"
@@ -334,7 +334,15 @@ int sp_cmd_analyze(int argc, char **argv)
     err[0] = '\0';
     a.aopt.keep_detail = a.html_path != NULL; /* the HTML charts draw the analysis' detail */
     a.aopt.release_events = !a.perfetto_path && !a.html_path && !quote_reads_events(ev);
+    if (a.progress) {
+        sp_events_summary s;
+        sp_events_summarize(ev, &s);
+        if (a.read_progress == SP_CLI_READ_PROGRESS_ALL ||
+            s.requests + s.stage_spans + s.batches + s.kernels + s.copies >= SP_CLI_ANALYZE_PROGRESS_MIN_EVENTS)
+            a.aopt.progress = sp_cli_analyze_progress;
+    }
     sp_status st = sp_analyze(ev, &a.aopt, &rep, err, sizeof err);
+    sp_cli_progress_end(); /* a failed analysis leaves its step's line open */
 #ifdef SERVPROF_WHATIF_ENABLED
     /* a batching verdict quotes the simulator's prediction for the natural change (DESIGN section 8) */
     if (st == SP_OK && (st = sp_whatif_quote_verdict(ev, rep, a.aopt.lenient)) != SP_OK)

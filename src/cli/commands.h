@@ -95,6 +95,12 @@ enum { SP_CLI_READ_PROGRESS_ALL = 1, SP_CLI_READ_PROGRESS_LARGE = 2 };
  * bytes, time and rate of the whole read, then a newline. `user` points to an int holding one of
  * SP_CLI_READ_PROGRESS_*. */
 void sp_cli_read_progress(void *user, const sp_read_progress *p);
+/* Analysis steps are shown under --progress, and on a terminal for sets of this many events or more
+ * (requests, stage spans, batches, kernels and copies): about a second of analysis. */
+#define SP_CLI_ANALYZE_PROGRESS_MIN_EVENTS ((size_t)2000000u)
+/* An sp_analyze_progress_fn (sp_analyze_options.progress) printing "[ELAPSED] analysing: STEP (I/N)"
+ * with sp_cli_progress_line, and at the end "[ELAPSED] analysed: N steps in T s" and a newline. */
+void sp_cli_analyze_progress(void *user, const sp_analyze_progress *p);
 
 /* Room for the one-line list of what a trace lost (sp_events_describe_loss, sp_report_describe_loss,
  * which cut a longer list with "..."). */

@@ -2,7 +2,8 @@
 # `servprof analyze`'s progress line (issue 15): --progress to a pipe shows the bytes-read line for any
 # file (ending with the bytes, time and rate of the whole read); without it, nothing on a pipe; on a
 # terminal (a pseudo-terminal from `script`), the line for a file over 100 MB and not for a small one;
-# the report is the same either way. Run as: bash analyze_progress.sh BINARY SOURCE_DIR
+# then, under --progress (on a terminal: for sets of 2 M events or more), the analysis' steps on the
+# same line and a closing "analysed" state; the report is the same either way. Run as: bash analyze_progress.sh BINARY SOURCE_DIR
 set -u
 bin=$1
 fail=0
@@ -25,12 +26,23 @@ mb=$(awk -v b="$size" 'BEGIN { printf "%.1f MB", b / 1e6 }')
 case $last in *": $mb in "*" s, "*" MB/s"*) ;; *) bad "--progress: '$last' does not say $mb read with a rate" ;; esac
 grep -qF "servprof: loading $tmp/small.jsonl (1/1)" "$tmp/prog.err" || bad "--progress: no loading line"
 grep -qF "; analysing" "$tmp/prog.err" || bad "--progress: no loaded line"
+# then the analysis' steps, one state of the line each, numbered 1..10 in order (analyze.c's steps
+# without --html; with it 11, the timeline slice 10th), and the closing "analysed" state
+steps=$(tr '\r' '\n' < "$tmp/prog.err" | sed -n 's/.*] analysing: .* (\([0-9]*\/[0-9]*\))  *$/\1/p; s/.*] analysing: .* (\([0-9]*\/[0-9]*\))$/\1/p' | tr '\n' ' ')
+[ "$steps" = "1/10 2/10 3/10 4/10 5/10 6/10 7/10 8/10 9/10 10/10 " ] || bad "--progress: analysis steps '$steps'"
+tr '\r' '\n' < "$tmp/prog.err" | grep -q "] analysing: finishing the event set (1/10)" || bad "--progress: no first step"
+tr '\r' '\n' < "$tmp/prog.err" | tail -1 | grep -q "] analysed: 10 steps in [0-9.]* s" ||
+  bad "--progress: does not end with the analysed line: $(tr '\r' '\n' < "$tmp/prog.err" | tail -1)"
+"$bin" analyze --json --progress --html "$tmp/p.html" "$tmp/small.jsonl" > /dev/null 2> "$tmp/prog-html.err" || bad "analyze --progress --html"
+tr '\r' '\n' < "$tmp/prog-html.err" | grep -q "] analysing: timeline slice (10/11)" || bad "--progress --html: no timeline step (10/11)"
+grep -q "analysing:" "$tmp/pipe.err" && bad "no --progress on a pipe, yet analysis steps"
 
 if command -v script > /dev/null; then
   # a terminal, small file: the loading lines, no bytes-read line
   script -qc "'$bin' analyze --json -o '$tmp/tty.json' '$tmp/small.jsonl'" /dev/null > "$tmp/tty-small.out" 2>&1 < /dev/null
   grep -qF "servprof: loading" "$tmp/tty-small.out" || bad "terminal: no loading line: $(cat "$tmp/tty-small.out")"
   grep -qF "] read " "$tmp/tty-small.out" && bad "terminal, file under 100 MB: a bytes-read line"
+  grep -qF "analysing:" "$tmp/tty-small.out" && bad "terminal, a set under 2 M events: analysis steps"
   cmp -s "$tmp/quiet.json" "$tmp/tty.json" || bad "the report differs on a terminal"
   # a terminal, a file over 100 MB (one request line repeated with new ids)
   python3 - "$tmp/big.jsonl" <<'PY'
