@@ -6,14 +6,19 @@
 
 sp_status sp_sort_u64(uint64_t *v, size_t n, uint64_t *tmp)
 {
-    if (n < 2)
+    return sp_sort_u64_high(v, n, tmp, 0);
+}
+
+sp_status sp_sort_u64_high(uint64_t *v, size_t n, uint64_t *tmp, unsigned low_bits)
+{
+    if (n < 2 || low_bits > 63)
         return SP_OK;
     uint64_t or_all = 0, and_all = ~(uint64_t)0;
     for (size_t i = 0; i < n; i++) {
         or_all |= v[i];
         and_all &= v[i];
     }
-    uint64_t varying = or_all ^ and_all; /* bits that are not the same in every value */
+    uint64_t varying = (or_all ^ and_all) >> low_bits << low_bits; /* key bits not the same in every value */
     if (varying == 0)
         return SP_OK;
     int own = 0;
@@ -25,7 +30,7 @@ sp_status sp_sort_u64(uint64_t *v, size_t n, uint64_t *tmp)
     }
     uint64_t *src = v, *dst = tmp;
     size_t count[256];
-    for (unsigned shift = 0; shift < 64; shift += 8) {
+    for (unsigned shift = low_bits; shift < 64; shift += 8) {
         if (((varying >> shift) & 0xff) == 0)
             continue; /* a digit all values share: counting on it would move nothing */
         memset(count, 0, sizeof count);

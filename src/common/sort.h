@@ -14,4 +14,9 @@
  * Returns SP_OK, or SP_ERR_NOMEM (v unchanged) when tmp is NULL and cannot be allocated. */
 sp_status sp_sort_u64(uint64_t *v, size_t n, uint64_t *tmp);
 
+/* Sorts v[n] by v >> low_bits (0..63) alone, stably: values with the same high bits keep their order,
+ * whatever their low bits. For a key packed above an index (key << low_bits | i, with i counting up):
+ * sorting the keys stably then needs no pass over the index's digits. Otherwise as sp_sort_u64. */
+sp_status sp_sort_u64_high(uint64_t *v, size_t n, uint64_t *tmp, unsigned low_bits);
+
 #endif

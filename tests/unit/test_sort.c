@@ -1,7 +1,8 @@
 /* The one radix sort (src/common/sort.h) against qsort, the naive reference, on columns shaped like
  * the ones servprof sorts: full 64-bit values, durations (small, top bytes zero), absolute
  * timestamps (top bytes shared and not zero, the digits the sort skips), equal values, a few values
- * only, and with a caller's buffer. */
+ * only, and with a caller's buffer. sp_sort_u64_high against a stable reference (qsort by the high
+ * bits, then by input position) on keys packed above their position and on low bits in any order. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,64 @@ static void check_sorts(const uint64_t *v, size_t n, int caller_tmp)
     free(tmp);
 }
 
+static unsigned g_low_bits;
+
+struct at_u64 {
+    uint64_t v;
+    size_t at;
+};
+
+/* by v >> g_low_bits, then input position: a stable sort's order, whatever qsort's own */
+static int cmp_high_then_at(const void *a, const void *b)
+{
+    const struct at_u64 *x = a, *y = b;
+    uint64_t hx = x->v >> g_low_bits, hy = y->v >> g_low_bits;
+    if (hx != hy)
+        return hx < hy ? -1 : 1;
+    return (x->at > y->at) - (x->at < y->at);
+}
+
+static void check_sort_high(const uint64_t *v, size_t n, unsigned low_bits)
+{
+    uint64_t *a = malloc((n + 1) * sizeof *a);
+    struct at_u64 *b = malloc((n + 1) * sizeof *b);
+    memcpy(a, v, n * sizeof *a);
+    for (size_t i = 0; i < n; i++)
+        b[i] = (struct at_u64){v[i], i};
+    CHECK(sp_sort_u64_high(a, n, NULL, low_bits) == SP_OK);
+    g_low_bits = low_bits;
+    qsort(b, n, sizeof *b, cmp_high_then_at);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad += a[i] != b[i].v;
+    CHECK_EQ_U64(bad, 0);
+    free(a);
+    free(b);
+}
+
+static void test_sort_high(sp_rng *r, uint64_t *v)
+{
+    static const size_t sizes[] = {0, 1, 2, 3, 17, 1000, 100000};
+    static const unsigned lows[] = {0, 1, 7, 8, 17, 21, 40, 63};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (size_t li = 0; li < sizeof lows / sizeof lows[0]; li++) {
+            size_t n = sizes[si];
+            unsigned low = lows[li];
+            uint64_t low_mask = ((uint64_t)1 << low) - 1;
+            for (int shape = 0; shape < 3; shape++) {
+                for (size_t i = 0; i < n; i++) {
+                    uint64_t x = sp_rng_next(r);
+                    switch (shape) {
+                    case 0: v[i] = x; break;                                /* low bits in any order */
+                    case 1: v[i] = (x % 5) << low | (i & low_mask); break;  /* few keys above positions */
+                    case 2: v[i] = (x >> low << low) | (~i & low_mask); break; /* low bits descending */
+                    }
+                }
+                check_sort_high(v, n, low);
+            }
+        }
+}
+
 int main(void)
 {
     sp_rng r;
@@ -54,6 +113,7 @@ int main(void)
             check_sorts(v, n, 1);
         }
     }
+    test_sort_high(&r, v);
     free(v);
     return sp_test_done("test_sort");
 }
