@@ -793,6 +793,32 @@ static sp_status order_equal_starts(const sp_ev_activity *acts, uint32_t *idx, s
     return SP_OK;
 }
 
+/* Insertion sort of a[n] into act_cmp's order (stable), giving up after `budget` moves: a recorder's
+ * activity is out of order only by a few places (per-stream blocks interleaved: 2.1 M moves for 1.4 M
+ * records on bench_record's 10 M-event trace, none more than 6 places), which this sorts in place in
+ * one pass. Returns false when the budget ran out; the array is then a permutation of the input with
+ * equal records in their input order still, for a full sort to finish. */
+static bool sort_acts_nearly_sorted(sp_ev_activity *a, size_t n, size_t budget)
+{
+    for (size_t i = 1; i < n; i++) {
+        if (a[i - 1].start_ns < a[i].start_ns || act_cmp(&a[i - 1], &a[i]) <= 0)
+            continue;
+        sp_ev_activity x = a[i];
+        size_t j = i;
+        do {
+            if (budget-- == 0) {
+                a[j] = x;
+                return false;
+            }
+            a[j] = a[j - 1];
+            j--;
+        } while (j > 0 && (a[j - 1].start_ns > x.start_ns || (a[j - 1].start_ns == x.start_ns &&
+                                                             act_cmp(&a[j - 1], &x) > 0)));
+        a[j] = x;
+    }
+    return true;
+}
+
 /* The activity into act_cmp's order, stably (equal ones keep their input order: what glibc's qsort,
  * a merge sort, leaves, and what sort_act_ties starts from), in about linear time. A recorder writes
  * activity per thread block, so blocks interleave in time. The start, less the earliest, packed above
@@ -1099,7 +1125,7 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     }
     if (ev->n_acts && !sorted_by(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp, &act_ties)) {
         act_ties = true;
-        if (sort_acts_by_start(ev) != SP_OK)
+        if (!sort_acts_nearly_sorted(ev->acts, ev->n_acts, 8 * ev->n_acts) && sort_acts_by_start(ev) != SP_OK)
             qsort(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp);
     }
     if (span_ties)

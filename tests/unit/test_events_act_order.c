@@ -7,7 +7,9 @@
  * for many ties: few distinct starts, ends and fields, three names whose text order is not their id
  * order; laid out shuffled, reversed, in interleaved sorted blocks (a recorder's thread blocks), all
  * at one start (one long run), with starts spread over 2^63 ns (too wide to pack above the index: the
- * qsort fallback), and already sorted (no sort); sizes from 2 to 200,000. */
+ * qsort fallback), already sorted (no sort), and sorted then each record swapped with one up to six
+ * places on (the in-place insertion sort; the others run out of its budget part way, past 32 records,
+ * and the radix sort finishes); sizes from 2 to 200,000. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,7 +52,7 @@ static int same_act(const sp_ev_activity *x, const sp_ev_activity *y)
            x->hta_end_early == y->hta_end_early;
 }
 
-enum layout { SHUFFLED, REVERSED, BLOCKS, ONE_START, WIDE, SORTED, N_LAYOUTS };
+enum layout { SHUFFLED, REVERSED, BLOCKS, ONE_START, WIDE, SORTED, NEAR, N_LAYOUTS };
 
 static void check_order(size_t n, enum layout lay, sp_rng *r)
 {
@@ -72,7 +74,7 @@ static void check_order(size_t n, enum layout lay, sp_rng *r)
         sp_ev_activity *a = &ev->acts[i];
         memset(a, 0, sizeof *a);
         switch (lay) {
-        case SHUFFLED: case REVERSED: case SORTED: a->start_ns = 1000000 + (x % (n / 4 + 2)) * 1000; break;
+        case SHUFFLED: case REVERSED: case SORTED: case NEAR: a->start_ns = 1000000 + (x % (n / 4 + 2)) * 1000; break;
         case BLOCKS: a->start_ns = 5000000000ull + (i % blocks) * 7 + (i / blocks) * 3 * blocks; break;
         case ONE_START: a->start_ns = 123456789; break;
         case WIDE: a->start_ns = (x & 1) ? (x >> 1) | ((uint64_t)1 << 62) : x % 1000; break;
@@ -91,8 +93,16 @@ static void check_order(size_t n, enum layout lay, sp_rng *r)
         a->batch = SP_EV_NONE;
     }
     ev->n_acts = n;
-    if (lay == REVERSED || lay == SORTED)
+    if (lay == REVERSED || lay == SORTED || lay == NEAR)
         qsort(ev->acts, n, sizeof *ev->acts, ref_cmp);
+    if (lay == NEAR) /* each record swapped with one up to 6 places on: the in-place route */
+        for (size_t i = 0; i + 1 < n; i++) {
+            size_t j = i + 1 + sp_rng_next(r) % 6;
+            j = j < n ? j : n - 1;
+            sp_ev_activity t = ev->acts[i];
+            ev->acts[i] = ev->acts[j];
+            ev->acts[j] = t;
+        }
     if (lay == REVERSED)
         for (size_t i = 0; i < n / 2; i++) {
             sp_ev_activity t = ev->acts[i];
