@@ -54,3 +54,31 @@ sp_status sp_sort_u64_high(uint64_t *v, size_t n, uint64_t *tmp, unsigned low_bi
         free(tmp);
     return SP_OK;
 }
+
+void sp_sort_mostly_sorted(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    unsigned char *v = base, x[64];
+    size_t budget = 8 * n;
+    if (n < 2)
+        return;
+    if (size > sizeof x) {
+        qsort(base, n, size, cmp);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if (cmp(v + (i - 1) * size, v + i * size) <= 0)
+            continue;
+        memcpy(x, v + i * size, size);
+        size_t j = i;
+        do {
+            if (budget-- == 0) { /* far out of order: put the element back in its hole, qsort the rest */
+                memcpy(v + j * size, x, size);
+                qsort(base, n, size, cmp);
+                return;
+            }
+            memmove(v + j * size, v + (j - 1) * size, size);
+            j--;
+        } while (j > 0 && cmp(v + (j - 1) * size, x) > 0);
+        memcpy(v + j * size, x, size);
+    }
+}

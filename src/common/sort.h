@@ -19,4 +19,12 @@ sp_status sp_sort_u64(uint64_t *v, size_t n, uint64_t *tmp);
  * sorting the keys stably then needs no pass over the index's digits. Otherwise as sp_sort_u64. */
 sp_status sp_sort_u64_high(uint64_t *v, size_t n, uint64_t *tmp, unsigned low_bits);
 
+/* Sorts base[n] (elements of `size` bytes) into cmp's order as qsort does, in one pass when they are
+ * in order already or nearly so: an insertion sort while it takes at most 8 moves an element on
+ * average (elements of at most 64 bytes), qsort for the rest of the work past that. For a cmp that
+ * calls no two different elements equal (a total order of what the elements hold), so that every sort
+ * gives the same array. Record lists that arrive in time order (batches) then cost one comparison an
+ * element instead of qsort's n log n. */
+void sp_sort_mostly_sorted(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
+
 #endif

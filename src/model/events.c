@@ -1186,8 +1186,7 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
         if (ev->batches[b].has_record)
             order[n_order++] = (sp_ev_batch_order){ev->batches[b].start_ns, ev->batches[b].file,
                                                     ev->batches[b].id, (uint32_t)b};
-    if (n_order)
-        qsort(order, n_order, sizeof *order, sp_ev_batch_order_cmp);
+    sp_sort_mostly_sorted(order, n_order, sizeof *order, sp_ev_batch_order_cmp); /* a total order; usually sorted */
     for (size_t k = 0; k < n_order; k++) {
         const sp_ev_batch *b = &ev->batches[order[k].idx];
         for (uint32_t m = 0; m < b->nmembers; m++) {

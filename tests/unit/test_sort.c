@@ -2,7 +2,10 @@
  * the ones servprof sorts: full 64-bit values, durations (small, top bytes zero), absolute
  * timestamps (top bytes shared and not zero, the digits the sort skips), equal values, a few values
  * only, and with a caller's buffer. sp_sort_u64_high against a stable reference (qsort by the high
- * bits, then by input position) on keys packed above their position and on low bits in any order. */
+ * bits, then by input position) on keys packed above their position and on low bits in any order.
+ * sp_sort_mostly_sorted against qsort with a total order: a few places out, far out (its
+ * insertion sort runs out of budget part way), reversed, shuffled; elements of 16 and of 72 bytes
+ * (qsort only). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,6 +93,70 @@ static void test_sort_high(sp_rng *r, uint64_t *v)
         }
 }
 
+/* a record keyed by (key, tag): no two equal, so every sort leaves one array */
+struct rec {
+    uint64_t key;
+    uint32_t tag;
+    uint32_t pad;
+};
+
+struct big_rec {
+    struct rec r;
+    uint64_t fill[7];
+};
+
+static int rec_cmp(const void *a, const void *b)
+{
+    const struct rec *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return (x->tag > y->tag) - (x->tag < y->tag);
+}
+
+static void test_mostly_sorted(sp_rng *r)
+{
+    static const size_t sizes[] = {0, 1, 2, 3, 10, 100, 1000, 50000};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (int shape = 0; shape < 4; shape++) {
+            size_t n = sizes[si];
+            struct rec *a = malloc((n + 1) * sizeof *a), *b = malloc((n + 1) * sizeof *b);
+            struct big_rec *c = malloc((n + 1) * sizeof *c);
+            for (size_t i = 0; i < n; i++) /* keys with many equal, tags unique */
+                a[i] = (struct rec){sp_rng_next(r) % (n / 3 + 1), (uint32_t)i, 0};
+            if (shape < 3)
+                qsort(a, n, sizeof *a, rec_cmp);
+            if (shape == 1 || shape == 2) { /* each swapped with one up to 5 (shape 1) or n/2 places on */
+                size_t reach = shape == 1 ? 5 : n / 2 + 1;
+                for (size_t i = 0; i + 1 < n; i++) {
+                    size_t j = i + 1 + sp_rng_next(r) % reach;
+                    j = j < n ? j : n - 1;
+                    struct rec t = a[i];
+                    a[i] = a[j];
+                    a[j] = t;
+                }
+            }
+            if (shape == 0) /* then reversed */
+                for (size_t i = 0; i < n / 2; i++) {
+                    struct rec t = a[i];
+                    a[i] = a[n - 1 - i];
+                    a[n - 1 - i] = t;
+                }
+            for (size_t i = 0; i < n; i++)
+                c[i] = (struct big_rec){a[i], {(uint64_t)i, 0, 0, 0, 0, 0, 0}};
+            memcpy(b, a, n * sizeof *a);
+            sp_sort_mostly_sorted(a, n, sizeof *a, rec_cmp);
+            sp_sort_mostly_sorted(c, n, sizeof *c, rec_cmp);
+            qsort(b, n, sizeof *b, rec_cmp);
+            size_t bad = 0;
+            for (size_t i = 0; i < n; i++)
+                bad += rec_cmp(&a[i], &b[i]) != 0 || rec_cmp(&c[i].r, &b[i]) != 0;
+            CHECK_EQ_U64(bad, 0);
+            free(a);
+            free(b);
+            free(c);
+        }
+}
+
 int main(void)
 {
     sp_rng r;
@@ -114,6 +181,7 @@ int main(void)
         }
     }
     test_sort_high(&r, v);
+    test_mostly_sorted(&r);
     free(v);
     return sp_test_done("test_sort");
 }
