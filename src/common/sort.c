@@ -82,3 +82,37 @@ void sp_sort_mostly_sorted(void *base, size_t n, size_t size, int (*cmp)(const v
         memcpy(v + j * size, x, size);
     }
 }
+
+uint64_t sp_select_u64(uint64_t *v, size_t n, size_t k)
+{
+    if (n == 0 || k >= n)
+        return 0;
+    uint64_t or_all = 0, and_all = ~(uint64_t)0;
+    for (size_t i = 0; i < n; i++) {
+        or_all |= v[i];
+        and_all &= v[i];
+    }
+    uint64_t varying = or_all ^ and_all;
+    if (varying == 0)
+        return v[0];
+    size_t len = n, count[256];
+    /* from the highest digit that varies down; the values kept share every digit above `shift` */
+    for (int shift = (63 - __builtin_clzll(varying)) / 8 * 8; shift >= 0 && len > 1; shift -= 8) {
+        if (((varying >> shift) & 0xff) == 0)
+            continue;
+        memset(count, 0, sizeof count);
+        for (size_t i = 0; i < len; i++)
+            count[(v[i] >> shift) & 0xff]++;
+        size_t d = 0;
+        while (k >= count[d])
+            k -= count[d++];
+        if (count[d] == len)
+            continue;
+        size_t j = 0;
+        for (size_t i = 0; i < len; i++)
+            if (((v[i] >> shift) & 0xff) == d)
+                v[j++] = v[i];
+        len = j;
+    }
+    return v[k];
+}

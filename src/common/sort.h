@@ -19,6 +19,12 @@ sp_status sp_sort_u64(uint64_t *v, size_t n, uint64_t *tmp);
  * sorting the keys stably then needs no pass over the index's digits. Otherwise as sp_sort_u64. */
 sp_status sp_sort_u64_high(uint64_t *v, size_t n, uint64_t *tmp, unsigned low_bits);
 
+/* The value sp_sort_u64 would leave at v[k] (k < n; 0 when n is 0): an MSD radix selection on 8-bit
+ * digits, each round counting the remaining values' digit and keeping those in the digit that holds
+ * rank k, in place (at most eight rounds, usually two or three over a shrinking set). Reorders v. For
+ * one percentile of a column that is not needed sorted. */
+uint64_t sp_select_u64(uint64_t *v, size_t n, size_t k);
+
 /* Sorts base[n] (elements of `size` bytes) into cmp's order as qsort does, in one pass when they are
  * in order already or nearly so: an insertion sort while it takes at most 8 moves an element on
  * average (elements of at most 64 bytes), qsort for the rest of the work past that. For a cmp that

@@ -5,7 +5,8 @@
  * bits, then by input position) on keys packed above their position and on low bits in any order.
  * sp_sort_mostly_sorted against qsort with a total order: a few places out, far out (its
  * insertion sort runs out of budget part way), reversed, shuffled; elements of 16 and of 72 bytes
- * (qsort only). */
+ * (qsort only). sp_select_u64 against the sorted array's element at ranks 0, 1, the middle, p95 and
+ * n - 1, on every column shape above. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,13 @@ static void check_sorts(const uint64_t *v, size_t n, int caller_tmp)
     CHECK(sp_sort_u64(a, n, tmp) == SP_OK);
     qsort(b, n, sizeof *b, cmp_u64);
     CHECK(n == 0 || memcmp(a, b, n * sizeof *a) == 0);
+    size_t ranks[] = {0, 1, n / 2, n ? (95 * n + 99) / 100 - 1 : 0, n ? n - 1 : 0};
+    for (size_t k = 0; k < sizeof ranks / sizeof ranks[0]; k++) {
+        if (ranks[k] >= n)
+            continue;
+        memcpy(a, v, n * sizeof *a);
+        CHECK_EQ_U64(sp_select_u64(a, n, ranks[k]), b[ranks[k]]);
+    }
     free(a);
     free(b);
     free(tmp);
