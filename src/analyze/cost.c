@@ -169,7 +169,7 @@ static void device_states(const sp_ana *a, cost_work *w, size_t d, uint64_t wind
     }
     /* batch windows on this device, made disjoint: where windows overlap, the earlier batch holds the
      * device (the same rule as a request's own overlapping batches) */
-    qsort(w->bord + w->boff[d], w->boff[d + 1] - w->boff[d], sizeof *w->bord, bstart_cmp);
+    sp_sort_mostly_sorted(w->bord + w->boff[d], w->boff[d + 1] - w->boff[d], sizeof *w->bord, bstart_cmp);
     uint64_t prev_end = w->w0;
     size_t np = 0;
     for (size_t j = w->boff[d]; j < w->boff[d + 1]; j++) {

@@ -316,7 +316,7 @@ static sp_status build_segments(sp_ana *a)
         free(fill);
     }
     for (size_t d = 0; d < nd; d++) {
-        qsort(byd + dev_off[d], dev_off[d + 1] - dev_off[d], sizeof *byd, bstart_cmp);
+        sp_sort_mostly_sorted(byd + dev_off[d], dev_off[d + 1] - dev_off[d], sizeof *byd, bstart_cmp);
         uint64_t m = 0;
         for (size_t k = dev_off[d]; k < dev_off[d + 1]; k++) {
             uint64_t e = ev->batches[byd[k].idx].end_ns;

@@ -1,6 +1,7 @@
 /* The analyzer's summary of a column of durations (sp_quantiles: count, min, max, p50/p95/p99,
  * mean), on the common engine: common/sort.h sorts, common/quantile.h picks by nearest rank
  * (DESIGN section 4). */
+#include <float.h>
 #include <string.h>
 
 #include "analyze/analyze_int.h"
@@ -20,8 +21,21 @@ void sp_ana_quantiles_sorted(const uint64_t *v, size_t n, sp_quantiles *q)
     q->p99_ns = sp_pick_u64(v, n, SP_PCT(99));
     /* mean in long double: sums of ns over millions of requests stay exact enough */
     long double sum = 0;
+#if LDBL_MANT_DIG >= 64
+    /* Where long double holds every integer below 2^64 (x86's 80-bit, quad), the sum added in long
+     * double is exact while it stays below 2^64: every partial sum is such an integer, as the values
+     * are. Then the integer sum is the same number, added without x87's serial latency (issue 15);
+     * past 2^64, the loop below as before. */
+    uint64_t isum = 0;
+    int wrapped = 0;
     for (size_t i = 0; i < n; i++)
-        sum += (long double)v[i];
+        wrapped |= __builtin_add_overflow(isum, v[i], &isum);
+    if (!wrapped)
+        sum = (long double)isum;
+    else
+#endif
+        for (size_t i = 0; i < n; i++)
+            sum += (long double)v[i];
     q->mean_ns = (double)(sum / (long double)n);
 }
 

@@ -22,14 +22,13 @@ static int kernel_slot(const sp_ana_table *t, int row)
 }
 
 /* Per-request time of a candidate (DESIGN section 8: a kernel row split into padding, section 5, and
- * useful work). */
-static uint64_t cand_time(const sp_ana_table *t, const sp_verdict_cand *c, size_t i)
+ * useful work); `slot` is kernel_slot of its row for the kernel and padding candidates, else -1. */
+static uint64_t cand_time(const sp_ana_table *t, const sp_verdict_cand *c, int slot, size_t i)
 {
     uint64_t row = t->times[i * t->ns + (size_t)c->row];
-    int k = c->kind == SP_CAND_PADDING || c->kind == SP_CAND_KERNEL ? kernel_slot(t, c->row) : -1;
-    if (k < 0)
+    if (slot < 0)
         return row;
-    uint64_t pad = (uint64_t)llround(t->padding[k][i]);
+    uint64_t pad = (uint64_t)llround(t->padding[slot][i]);
     if (c->kind == SP_CAND_PADDING)
         return pad;
     return row > pad ? row - pad : 0;
@@ -43,34 +42,34 @@ static uint64_t figure_without(const sp_ana_table *t, size_t i, uint64_t t_ns)
     return t->divisor ? sp_ana_div_round(w, t->divisor[i]) : w;
 }
 
+/* The p95 of each candidate's figures is one order statistic: selected (sp_select_u64) in place, not
+ * sorted, so one column of n values is all the scratch. */
 sp_status sp_ana_p95_savings(const sp_ana_table *t, sp_verdict_cand *cs, size_t nc)
 {
     size_t n = t->n, k95 = sp_rank(n, SP_PCT(95)) - 1;
-    uint64_t *v = malloc((n ? n : 1) * sizeof *v), *tmp = malloc((n ? n : 1) * sizeof *tmp);
-    sp_status st = v && tmp ? SP_OK : SP_ERR_NOMEM;
-    if (!st) {
-        for (size_t i = 0; i < n; i++)
-            v[i] = figure_without(t, i, 0);
-        st = sp_sort_u64(v, n, tmp);
-    }
-    uint64_t base = st || !n ? 0 : v[k95];
-    for (size_t c = 0; c < nc && !st; c++) {
+    uint64_t *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v)
+        return SP_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        v[i] = figure_without(t, i, 0);
+    uint64_t base = sp_select_u64(v, n, k95);
+    for (size_t c = 0; c < nc; c++) {
+        const sp_verdict_cand *cc = &cs[c];
+        int slot = cc->kind == SP_CAND_PADDING || cc->kind == SP_CAND_KERNEL ? kernel_slot(t, cc->row) : -1;
         uint64_t any = 0;
         cs[c].saving_ns = 0;
         for (size_t i = 0; i < n; i++) {
-            uint64_t x = cand_time(t, &cs[c], i);
+            uint64_t x = cand_time(t, cc, slot, i);
             any |= x;
             v[i] = figure_without(t, i, x);
         }
         if (!any || !n)
             continue;
-        st = sp_sort_u64(v, n, tmp);
-        if (!st)
-            cs[c].saving_ns = base > v[k95] ? base - v[k95] : 0;
+        uint64_t p95 = sp_select_u64(v, n, k95);
+        cs[c].saving_ns = base > p95 ? base - p95 : 0;
     }
     free(v);
-    free(tmp);
-    return st;
+    return SP_OK;
 }
 
 /* A trace without requests: verdict_gpu.c (busy, starved inside the steps, or no work sent). */

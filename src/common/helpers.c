@@ -35,7 +35,7 @@ void sp_log_to(sp_log_fn fn, void *user, sp_log_level level, const char *fmt, va
     fn(user, level, msg);
 }
 
-sp_status sp_grow(void **arr, size_t *cap, size_t need, size_t elem, size_t max)
+sp_status sp_grow_slow(void **arr, size_t *cap, size_t need, size_t elem, size_t max)
 {
     if (need <= *cap)
         return SP_OK;

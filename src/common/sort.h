@@ -14,4 +14,23 @@
  * Returns SP_OK, or SP_ERR_NOMEM (v unchanged) when tmp is NULL and cannot be allocated. */
 sp_status sp_sort_u64(uint64_t *v, size_t n, uint64_t *tmp);
 
+/* Sorts v[n] by v >> low_bits (0..63) alone, stably: values with the same high bits keep their order,
+ * whatever their low bits. For a key packed above an index (key << low_bits | i, with i counting up):
+ * sorting the keys stably then needs no pass over the index's digits. Otherwise as sp_sort_u64. */
+sp_status sp_sort_u64_high(uint64_t *v, size_t n, uint64_t *tmp, unsigned low_bits);
+
+/* The value sp_sort_u64 would leave at v[k] (k < n; 0 when n is 0): an MSD radix selection on 8-bit
+ * digits, each round counting the remaining values' digit and keeping those in the digit that holds
+ * rank k, in place (at most eight rounds, usually two or three over a shrinking set). Reorders v. For
+ * one percentile of a column that is not needed sorted. */
+uint64_t sp_select_u64(uint64_t *v, size_t n, size_t k);
+
+/* Sorts base[n] (elements of `size` bytes) into cmp's order as qsort does, in one pass when they are
+ * in order already or nearly so: an insertion sort while it takes at most 8 moves an element on
+ * average (elements of at most 64 bytes), qsort for the rest of the work past that. For a cmp that
+ * calls no two different elements equal (a total order of what the elements hold), so that every sort
+ * gives the same array. Record lists that arrive in time order (batches) then cost one comparison an
+ * element instead of qsort's n log n. */
+void sp_sort_mostly_sorted(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
+
 #endif

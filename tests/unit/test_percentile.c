@@ -1,5 +1,7 @@
 /* Nearest-rank percentiles (DESIGN section 4) against a naive sort for n = 1..200, the radix sort
- * against qsort, and the share-of-pXX window against an independent closed form of the widening. */
+ * against qsort, the share-of-pXX window against an independent closed form of the widening, and
+ * the mean bit for bit against its definition (the sorted values added in long double, divided by n)
+ * on sums below 2^64 (the integer route), at 2^64 - 1, and past it (the loop). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,9 +121,45 @@ static void test_radix_large(void)
     free(s);
 }
 
+/* the mean as docs/analysis.md defines it: ascending values added in long double, over n */
+static double mean_ref(const uint64_t *sorted, size_t n)
+{
+    long double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += (long double)sorted[i];
+    return (double)(sum / (long double)n);
+}
+
+static void test_mean_exact(void)
+{
+    enum { N = 3001 };
+    uint64_t *v = malloc(N * sizeof *v);
+    for (int shape = 0; shape < 5; shape++) {
+        for (size_t n = 1; n <= N; n += n < 10 ? 1 : 997) {
+            for (size_t i = 0; i < n; i++) {
+                uint64_t x = rnd();
+                switch (shape) {
+                case 0: v[i] = x % 1000000007; break;           /* durations: the integer route */
+                case 1: v[i] = x >> 12; break;                   /* sums up to ~2^63.6 */
+                case 2: v[i] = UINT64_MAX / n + (i < UINT64_MAX % n); break; /* sum exactly 2^64 - 1 */
+                case 3: v[i] = (x >> 1) | ((uint64_t)1 << 62); break;   /* past 2^64 from n = 4 */
+                case 4: v[i] = x; break;                         /* any */
+                }
+            }
+            qsort(v, n, sizeof *v, u64cmp);
+            sp_quantiles q;
+            sp_ana_quantiles_sorted(v, n, &q);
+            double want = mean_ref(v, n);
+            CHECK(memcmp(&q.mean_ns, &want, sizeof want) == 0);
+        }
+    }
+    free(v);
+}
+
 int main(void)
 {
     test_quantiles();
+    test_mean_exact();
     test_windows();
     test_radix_large();
     return sp_test_done("test_percentile");
