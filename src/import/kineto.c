@@ -777,8 +777,7 @@ static void tie_activity(kt *k)
 
 /* A large plain file's traceEvents array is parsed in two halves at once (docs/kineto.md): this
  * thread from the array's start, a second one from the first element that begins after a ',' at the
- * array's level at or after the target byte, 54% of the way (sp_json_split, scanned exactly from the
- * array's '[').
+ * array's level at or after the middle byte (sp_json_split, scanned exactly from the array's '[').
  * The second thread never touches the model: it reads events with read_event into a list of items in
  * file order, each event whole or, where handle_event would only count it, as a count; when this
  * thread's own lexer reaches that element and finds it exactly where the finder said (offset, line,
@@ -788,7 +787,7 @@ static void tie_activity(kt *k)
  * leaves this thread to go on serially from where it is. */
 
 static int g_kt_mode = SP_KINETO_AUTO;
-static uint64_t g_kt_split_at;          /* tests: the finder's target byte (0: KT_PAR_FIRST_PCT) */
+static uint64_t g_kt_split_at;          /* tests: the finder's target byte (0: the middle) */
 static atomic_ulong g_kt_parallel_runs;  /* hand-overs so far, for tests */
 
 void sp_import_kineto_set_mode(int mode, uint64_t split_at)
@@ -806,7 +805,6 @@ enum { IT_EVENT = 1, IT_RUN, IT_HTA_TS, IT_SKIPPED, IT_ERROR, IT_END };
 
 #define KT_HDR offsetof(kt_event, name)   /* an event without its name text */
 #define KT_SCAN_CHUNK (1u << 20)
-#define KT_PAR_FIRST_PCT 54u   /* percent of the array the first thread parses (par_start) */
 
 typedef struct kt_par {
     kt *k;                       /* the importer; the thread reads only its options and map */
@@ -1105,11 +1103,7 @@ static kt_par *par_start(kt *k)
     p->p0 = off;
     p->line0 = line;
     p->line_start0 = off - (column - 1);
-    /* Past the middle: before it parses, the second thread scans the first part for the split point
-     * (sp_json_split, about a fifth of the CPU a parse of the same bytes takes), so the halves finish
-     * together when the first thread parses about 54% (thread CPU times measured at 50, 53, 55 and
-     * 57% on bench/kineto.bench.sh's trace: docs/BENCHMARKS.md). */
-    p->target = g_kt_split_at ? g_kt_split_at : off + (size - off) / 100 * KT_PAR_FIRST_PCT;
+    p->target = g_kt_split_at ? g_kt_split_at : off + (size - off) / 2;
     if (p->target < off)
         p->target = off;
     p->at.depth = k->lx.depth;
