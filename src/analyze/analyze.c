@@ -5,7 +5,6 @@
  * its own file; the report object is report_store.c. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "analyze/analyze_int.h"
 #include "common/util_int.h"
@@ -42,13 +41,6 @@ static void release_spans(sp_ana *a)
         sp_ev_release_spans(a->ev);
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Progress (sp_analyze_options.progress): the step starting now, or with NULL the end. */
 static void step(sp_ana *a, const char *what)
 {
@@ -56,7 +48,7 @@ static void step(sp_ana *a, const char *what)
         return;
     if (what)
         a->step_no++;
-    sp_analyze_progress p = {what, a->step_no, a->step_count, (double)(mono_ns() - a->t0_ns) / 1e9, what == NULL};
+    sp_analyze_progress p = {what, a->step_no, a->step_count, (double)(sp_now_ns() - a->t0_ns) / 1e9, what == NULL};
     a->opt.progress(a->opt.progress_user, &p);
 }
 
@@ -156,7 +148,7 @@ sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **o
     a.ev = ev;
     a.opt = o;
     a.st_network = -1;
-    a.t0_ns = mono_ns();
+    a.t0_ns = sp_now_ns();
     /* the steps run_stages announces, and the finish */
     a.step_count = 10 + (o.keep_requests != 0) + (o.keep_detail || o.keep_requests);
     step(&a, "finishing the event set");

@@ -200,8 +200,10 @@ static int parse_analyze_options(int argc, char **argv, analyze_args *a)
     return -1;
 }
 
-/* Loads every trace into `ev`, saying so under --progress. Returns 0, or 1 after printing why. */
-static int load_traces(const analyze_args *a, int ntraces, char *const *traces, sp_events *ev)
+/* Loads every trace into `ev`, saying so under --progress (then `sum` holds what was loaded). Returns
+ * 0, or 1 after printing why. */
+static int load_traces(const analyze_args *a, int ntraces, char *const *traces, sp_events *ev,
+                       sp_events_summary *sum)
 {
     char err[1024];
     struct timespec t0;
@@ -220,6 +222,7 @@ static int load_traces(const analyze_args *a, int ntraces, char *const *traces, 
     if (a->progress) {
         sp_events_summary s;
         sp_events_summarize(ev, &s);
+        *sum = s;
         fprintf(stderr,
                 "servprof: loaded %zu requests, %zu stage spans, %zu batches, %zu kernels, %zu copies in "
                 "%.2f s; analysing\n",
@@ -326,7 +329,9 @@ int sp_cmd_analyze(int argc, char **argv)
         fprintf(stderr, "servprof analyze: out of memory\n");
         return 1;
     }
-    if (load_traces(&a, argc - optind, argv + optind, ev) != 0) {
+    sp_events_summary loaded;
+    memset(&loaded, 0, sizeof loaded);
+    if (load_traces(&a, argc - optind, argv + optind, ev, &loaded) != 0) {
         sp_events_destroy(ev);
         return 1;
     }
@@ -334,13 +339,10 @@ int sp_cmd_analyze(int argc, char **argv)
     err[0] = '\0';
     a.aopt.keep_detail = a.html_path != NULL; /* the HTML charts draw the analysis' detail */
     a.aopt.release_events = !a.perfetto_path && !a.html_path && !quote_reads_events(ev);
-    if (a.progress) {
-        sp_events_summary s;
-        sp_events_summarize(ev, &s);
-        if (a.read_progress == SP_CLI_READ_PROGRESS_ALL ||
-            s.requests + s.stage_spans + s.batches + s.kernels + s.copies >= SP_CLI_ANALYZE_PROGRESS_MIN_EVENTS)
-            a.aopt.progress = sp_cli_analyze_progress;
-    }
+    if (a.progress && (a.read_progress == SP_CLI_READ_PROGRESS_ALL ||
+                       loaded.requests + loaded.stage_spans + loaded.batches + loaded.kernels + loaded.copies >=
+                           SP_CLI_ANALYZE_PROGRESS_MIN_EVENTS))
+        a.aopt.progress = sp_cli_analyze_progress;
     sp_status st = sp_analyze(ev, &a.aopt, &rep, err, sizeof err);
     sp_cli_progress_end(); /* a failed analysis leaves its step's line open */
 #ifdef SERVPROF_WHATIF_ENABLED
