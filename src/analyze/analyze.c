@@ -3,6 +3,7 @@
  * padding, the per-request rows when asked, cost, verdict, the timeline slice when detail is kept,
  * data quality) over one working context and hands back the report they filled. Each stage lives in
  * its own file; the report object is report_store.c. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,26 +53,106 @@ static void step(sp_ana *a, const char *what)
     a->opt.progress(a->opt.progress_user, &p);
 }
 
+/* Steps run on a second thread beside the pipeline's own (docs/analysis.md section 8, "Two
+ * threads"): the GPU figures and the outcomes beside the request partition, the verdict's p95
+ * savings beside the cost. Each writes only its own part of the report and of this job. */
+typedef struct beside_job {
+    sp_ana *a;
+    sp_status st;
+    /* GPU figures, then outcomes: the outcomes' status, skipped records and message (errlen bytes) */
+    sp_status outcomes_st;
+    uint64_t skipped;
+    char *err;
+    size_t errlen;
+    /* p95 savings: the candidates */
+    sp_verdict_cand *cs;
+    size_t nc;
+} beside_job;
+
+static void *gpu_outcomes_run(void *arg)
+{
+    beside_job *j = arg;
+    j->st = sp_ana_gpu(j->a);
+    if (!j->st)
+        j->outcomes_st = sp_ana_outcomes(j->a, &j->skipped, j->err, j->errlen);
+    return NULL;
+}
+
+static void *savings_run(void *arg)
+{
+    beside_job *j = arg;
+    j->st = sp_ana_verdict_savings(j->a, j->cs, j->nc);
+    return NULL;
+}
+
+/* Partition, GPU figures, outcomes. The GPU figures read only the set's activity and launches and the
+ * partition's device list (sp_ana_devices), the outcomes only the set's requests and files, so from
+ * SP_ANA_TWO_THREADS_MIN activities on both run on a second thread while this one partitions the
+ * requests; the outcomes' message goes to a buffer of its own, copied to `err` only when nothing
+ * before it failed, so the first failure in the one-thread order is the one reported. The GPU figures
+ * come early so that the launches can go before the stage rows' scratch. */
+static sp_status partition_gpu_outcomes(sp_ana *a, char *err, size_t errlen)
+{
+    step(a, "partitioning request time into stages");
+    sp_status st = sp_ana_devices(a, err, errlen);
+    if (st)
+        return st;
+    beside_job j = {a, SP_OK, SP_OK, 0, errlen ? calloc(1, errlen) : NULL, errlen, NULL, 0};
+    pthread_t th;
+    int threaded = a->ev->n_acts >= sp_ana_two_threads_min && (j.err || !errlen) &&
+                   pthread_create(&th, NULL, gpu_outcomes_run, &j) == 0;
+    st = sp_ana_partition_requests(a, err, errlen);
+    if (!st)
+        step(a, "GPU timeline and kernels");
+    if (threaded)
+        pthread_join(th, NULL);
+    else if (!st)
+        j.st = sp_ana_gpu(a);
+    if (!st && !j.st) {
+        step(a, "outcomes");
+        if (threaded) {
+            if (j.outcomes_st && errlen)
+                memcpy(err, j.err, errlen);
+        } else {
+            j.outcomes_st = sp_ana_outcomes(a, &j.skipped, err, errlen);
+        }
+        a->skipped += j.skipped;
+    }
+    free(j.err);
+    if (st)
+        return st;
+    release_spans(a);
+    if (!j.st && a->opt.release_events)
+        sp_ev_release_launches(a->ev);
+    return j.st ? j.st : j.outcomes_st;
+}
+
+/* The cost, then the verdict. The verdict's p95 savings (its costly part) read the per-request times
+ * and the stage rows' candidates, nothing the cost writes, so from SP_ANA_TWO_THREADS_MIN analysed
+ * requests on they run on a second thread beside the cost. */
+static sp_status cost_and_verdict(sp_ana *a)
+{
+    step(a, "cost per request");
+    sp_verdict_cand cs[SP_ANA_VERDICT_MAX_CANDS];
+    beside_job vj = {a, SP_OK, SP_OK, 0, NULL, 0, cs, sp_ana_verdict_candidates_of(a, cs, SP_ANA_VERDICT_MAX_CANDS)};
+    pthread_t th;
+    int threaded = a->n_reqs >= sp_ana_two_threads_min && pthread_create(&th, NULL, savings_run, &vj) == 0;
+    sp_status st = sp_ana_cost(a);
+    if (threaded)
+        pthread_join(th, NULL);
+    if (st)
+        return st;
+    step(a, "verdict");
+    if (!threaded)
+        vj.st = sp_ana_verdict_savings(a, cs, vj.nc);
+    return vj.st ? vj.st : sp_ana_verdict(a, cs, vj.nc);
+}
+
 /* The stages in order; each reads what the earlier ones left in `a`. Under release_events each array
  * of the set is freed after the last stage that reads it (docs/analysis.md section 8, "Memory"). */
 static sp_status run_stages(sp_ana *a, char *err, size_t errlen)
 {
-    step(a, "partitioning request time into stages");
-    sp_status st = sp_ana_partition(a, err, errlen);
-    if (!st)
-        release_spans(a);
-    /* the GPU timeline reads only the set's activity and launches and the partition's device list:
-     * early, so that its launches can go before the stage rows' scratch */
-    if (!st) {
-        step(a, "GPU timeline and kernels");
-        st = sp_ana_gpu(a);
-    }
-    if (!st && a->opt.release_events)
-        sp_ev_release_launches(a->ev);
-    if (!st) {
-        step(a, "outcomes");
-        st = sp_ana_outcomes(a, err, errlen);
-    }
+    sp_status st = partition_gpu_outcomes(a, err, errlen);
     if (!st) {
         step(a, "stage percentiles and shares");
         st = sp_ana_name_rows(a);
@@ -90,14 +171,8 @@ static sp_status run_stages(sp_ana *a, char *err, size_t errlen)
         step(a, "per-request rows");
         st = sp_ana_request_rows(a, &a->detail->requests);
     }
-    if (!st) {
-        step(a, "cost per request");
-        st = sp_ana_cost(a);
-    }
-    if (!st) {
-        step(a, "verdict");
-        st = sp_ana_verdict(a);
-    }
+    if (!st)
+        st = cost_and_verdict(a);
     if (!st) {
         step(a, "generation figures");
         st = sp_ana_generation(a, err, errlen);

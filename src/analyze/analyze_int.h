@@ -151,8 +151,10 @@ extern size_t sp_ana_two_threads_min;
 /* Counts every request by outcome and status, each outcome's own latency, the rejection rate and
  * the batches in flight at an unclean end (docs/analysis.md section 0a). Requests outside the scope
  * with a record but no valid [arrival, done] are errors unless lenient (then skipped and counted),
- * as the partition does for those in it. Runs after sp_ana_partition. */
-sp_status sp_ana_outcomes(sp_ana *a, char *err, size_t errlen);
+ * as the partition does for those in it; *skipped grows by those. Reads the set and the options
+ * only, writes only the report's outcome figures, so it may run beside sp_ana_partition_requests (which
+ * checks the requests in the scope). */
+sp_status sp_ana_outcomes(sp_ana *a, uint64_t *skipped, char *err, size_t errlen);
 
 /* A request's life [*lo, *hi): [arrival, done), or with a client record [min(client_send, arrival),
  * max(client_done, done)) (docs/analysis.md, "Client merge"). The request has a valid [arrival, done]. */
@@ -187,7 +189,16 @@ uint64_t sp_ival_total(const sp_ival *v, size_t n);
 uint64_t sp_ival_overlap(const sp_ival *a, size_t na, const sp_ival *b, size_t nb);
 
 /* ---- partition.c ---- */
+/* DESIGN section 3 over every analysed request: sp_ana_devices, then sp_ana_partition_requests. */
 sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen);
+/* The partition's first part: checks the batch windows and activity times (SP_ERR_PARSE with a message
+ * unless lenient), each batch's waste, and the device list in (file, device) order with each
+ * activity's device (a->b, a->devs, a->act_dev): all that the GPU figures (sp_ana_gpu) read of the
+ * partition, so they may run beside the rest. */
+sp_status sp_ana_devices(sp_ana *a, char *err, size_t errlen);
+/* The rest: batch pieces, the analysed requests, the stage rows, and each request's stage times,
+ * padding time and life (a->times, a->padding, a->life). Writes nothing sp_ana_gpu reads or writes. */
+sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen);
 /* Analysed request i's life [arrival, done) as DESIGN 3 partitions it, in time order, disjoint and
  * covering it: batch pieces by label, its own spans, the uncovered time between its batch windows, and
  * other (the same rules as its stage times). *out is valid until the next call. Runs after the
@@ -233,7 +244,7 @@ void sp_ana_fmt_dur(char *buf, size_t n, uint64_t ns);
 sp_status sp_ana_cost(sp_ana *a);
 
 /* ---- verdict.c: candidates, ranking, p95 savings ---- */
-sp_status sp_ana_verdict(sp_ana *a);
+/* (the verdict's three parts are declared after sp_verdict_cand, below) */
 
 /* ---- verdict_render.c: the sentence, written from the ranking (docs/analysis.md section 6) ---- */
 /* A candidate under this share of p95 is never named in the sentence. */
@@ -344,6 +355,16 @@ size_t sp_ana_verdict_candidates(const sp_report *r, sp_verdict_cand *cs, size_t
 sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, int continuous);
 /* The verdict of a report with requests but none in the scope (DESIGN 8a): what became of them. */
 sp_status sp_ana_verdict_unserved(sp_report *r);
+/* Room for every candidate: each stage row (at most SP_ANA_MAX_NAMED_STAGES named ones) plus the
+ * kernel split. */
+#define SP_ANA_VERDICT_MAX_CANDS (SP_ANA_MAX_NAMED_STAGES + 16)
+/* The verdict in three parts (DESIGN section 8), so that the costly middle one can run beside the
+ * cost: the candidates from the stage rows and padding figures (none without analysed requests);
+ * their p95 savings, which read only a->life, a->times and a->padding and write only cs[].saving_ns
+ * (SP_ERR_NOMEM); then the ranking and the sentence, which read the cost's figures too. */
+size_t sp_ana_verdict_candidates_of(const sp_ana *a, sp_verdict_cand *cs, size_t cap);
+sp_status sp_ana_verdict_savings(const sp_ana *a, sp_verdict_cand *cs, size_t nc);
+sp_status sp_ana_verdict(sp_ana *a, sp_verdict_cand *cs, size_t nc);
 
 /* The model rule over a ranking (rank[0] leads): 1 when useful kernel work leads with at least
  * SP_ANA_MODEL_MIN_KERNEL_SHARE of p95, gap and padding are each under their SP_ANA_MODEL_MAX_*

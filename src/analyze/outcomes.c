@@ -76,7 +76,7 @@ static void count_status(sp_report *r, int32_t status)
     r->n_statuses++;
 }
 
-sp_status sp_ana_outcomes(sp_ana *a, char *err, size_t errlen)
+sp_status sp_ana_outcomes(sp_ana *a, uint64_t *skipped, char *err, size_t errlen)
 {
     const sp_events *ev = a->ev;
     sp_report *r = a->r;
@@ -112,7 +112,7 @@ sp_status sp_ana_outcomes(sp_ana *a, char *err, size_t errlen)
         st = latency_of(a, q, &have, &d, &skip, err, errlen);
         if (have)
             v[fill[q->outcome]++] = d;
-        a->skipped += (uint64_t)skip;
+        *skipped += (uint64_t)skip;
     }
     for (int o = 0; o < SP_OUTCOME_COUNT && !st; o++)
         st = sp_ana_quantiles(v + at[o], fill[o] - at[o], &r->outcomes[o].latency);

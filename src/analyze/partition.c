@@ -209,7 +209,7 @@ static sp_status order_devices(sp_ana *a)
     return SP_OK;
 }
 
-static sp_status prepare_batches(sp_ana *a, char *err, size_t errlen)
+sp_status sp_ana_devices(sp_ana *a, char *err, size_t errlen)
 {
     sp_events *ev = a->ev;
     sp_status st = SP_OK;
@@ -932,11 +932,9 @@ static void *part_run(void *arg)
 size_t sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
 size_t sp_ana_discard_step = SP_ANA_DISCARD_STEP;
 
-sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
+sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
 {
-    sp_status st = prepare_batches(a, err, errlen);
-    if (!st)
-        st = build_segments(a);
+    sp_status st = build_segments(a);
     if (!st)
         st = select_requests(a, err, errlen);
     if (st)
@@ -1009,4 +1007,10 @@ sp_status sp_ana_request_pieces(sp_ana *a, size_t i, const sp_ana_piece **out, s
     *out = rs->p.out;
     *n_out = rs->p.n_out;
     return SP_OK;
+}
+
+sp_status sp_ana_partition(sp_ana *a, char *err, size_t errlen)
+{
+    sp_status st = sp_ana_devices(a, err, errlen);
+    return st ? st : sp_ana_partition_requests(a, err, errlen);
 }

@@ -199,19 +199,27 @@ sp_status sp_ana_verdict_unserved(sp_report *r)
     return r->verdict.sentence ? SP_OK : SP_ERR_NOMEM;
 }
 
-sp_status sp_ana_verdict(sp_ana *a)
+size_t sp_ana_verdict_candidates_of(const sp_ana *a, sp_verdict_cand *cs, size_t cap)
+{
+    if (!a->n_reqs)
+        return 0;
+    memset(cs, 0, cap * sizeof *cs);
+    return sp_ana_verdict_candidates(a->r, cs, cap);
+}
+
+sp_status sp_ana_verdict_savings(const sp_ana *a, sp_verdict_cand *cs, size_t nc)
+{
+    if (!a->n_reqs)
+        return SP_OK;
+    sp_ana_table t = {a->n_reqs, a->n_stages, a->life, a->times, NULL, {a->st_kernel, 0}, {a->padding, NULL}, 1};
+    return sp_ana_p95_savings(&t, cs, nc);
+}
+
+sp_status sp_ana_verdict(sp_ana *a, sp_verdict_cand *cs, size_t nc)
 {
     sp_report *r = a->r;
     if (!a->n_reqs)
         return r->requests_total ? sp_ana_verdict_unserved(r) : gpu_verdict(a);
-    /* every stage row (at most SP_ANA_MAX_NAMED_STAGES named ones) plus the kernel split */
-    sp_verdict_cand cs[SP_ANA_MAX_NAMED_STAGES + 16];
-    memset(cs, 0, sizeof cs);
-    size_t nc = sp_ana_verdict_candidates(r, cs, sizeof cs / sizeof cs[0]);
-    sp_ana_table t = {a->n_reqs, a->n_stages, a->life, a->times, NULL, {a->st_kernel, 0}, {a->padding, NULL}, 1};
-    sp_status st = sp_ana_p95_savings(&t, cs, nc);
-    if (st)
-        return st;
     /* a continuous-batching service (generation steps, docs/generation.md) has no batch window to
      * shorten: its queue waits for a place among the running sequences */
     int continuous = 0;

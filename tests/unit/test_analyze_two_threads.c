@@ -16,7 +16,14 @@
  *    above 0x7f, the same id in two files with different arrivals); the reference is qsort with
  *    (latency, strcmp of the id, arrival, file), computed here from the known inputs. Each request
  *    carries a preprocess span of a unique length, so the rows' preprocess column names the request at
- *    each rank. */
+ *    each rank.
+ * 3. Failures: the GPU figures and the outcomes run on the second thread while the first partitions
+ *    the requests, each with its own message buffer. A set whose outcomes fail (a rejected request
+ *    with done before arrival), one whose partition fails too (an ok request so), one whose activity
+ *    check fails before the second thread starts:
+ *    each must fail with the same status and the same message by both routes, the message naming
+ *    the request the one-thread order meets first (the partition's before the outcomes'); lenient,
+ *    the same reports, with the skipped requests counted once. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,8 +165,90 @@ static void ranking(size_t threads_at)
     sp_events_destroy(ev);
 }
 
+/* ---- 3. failures ---- */
+
+/* A small set with device work (so that the GPU figures and outcomes take the second thread at
+ * threshold 1): ok requests in batches with kernels, one rejected request with done before arrival
+ * (the outcomes' error), and per `how`: 1 an ok request so too (the partition's error), 2 a kernel
+ * ending before it starts (sp_ana_devices' error), 3 nothing more. */
+static sp_events *failing_set(int how)
+{
+    sp_events *ev = eb_new();
+    uint32_t m[4];
+    for (int i = 0; i < 8; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "ok-%d", i);
+        uint64_t t = 1000000 + 100000 * (uint64_t)i;
+        m[i % 4] = eb_req(ev, id, t, t + 90000);
+        if (i % 4 == 3) {
+            uint32_t b = eb_batch(ev, i / 4, t + 10000, t + 60000, 30, 40, m, 4);
+            eb_act(ev, SP_ACT_KERNEL, b, t + 12000, t + 50000);
+        }
+    }
+    uint32_t rj = eb_req(ev, "bad-rejected", 2000000, 1900000);
+    ev->requests[rj].outcome = SP_OUTCOME_REJECTED;
+    ev->requests[rj].status = 503;
+    if (how == 1)
+        eb_req(ev, "bad-ok", 2100000, 2000000);
+    if (how == 2)
+        eb_act(ev, SP_ACT_KERNEL, SP_EV_NONE, 2200000, 2100000);
+    return ev;
+}
+
+static void same_failure(int how, const char *names)
+{
+    sp_status st[2];
+    char err[2][512];
+    for (int route = 0; route < 2; route++) {
+        sp_events *ev = failing_set(how);
+        sp_analyze_options o;
+        sp_analyze_options_init(&o);
+        sp_report *r = NULL;
+        sp_ana_two_threads_min = route ? 1 : SIZE_MAX;
+        st[route] = sp_analyze(ev, &o, &r, err[route], sizeof err[route]);
+        sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
+        CHECK(r == NULL);
+        sp_report_destroy(r);
+        sp_events_destroy(ev);
+    }
+    CHECK(st[0] == SP_ERR_PARSE && st[1] == SP_ERR_PARSE);
+    CHECK(strcmp(err[0], err[1]) == 0);
+    CHECK(strstr(err[1], names) != NULL);
+    if (strcmp(err[0], err[1]) || !strstr(err[1], names))
+        fprintf(stderr, "failure %d: one thread \"%s\", two \"%s\"\n", how, err[0], err[1]);
+    /* lenient: the same report both ways; the bad requests (and activity) skipped and counted once */
+    size_t len[2];
+    char *rep[2];
+    uint64_t skipped[2];
+    for (int route = 0; route < 2; route++) {
+        sp_events *ev = failing_set(how);
+        sp_analyze_options o;
+        sp_analyze_options_init(&o);
+        o.lenient = 1;
+        sp_report *r = NULL;
+        char e[512];
+        sp_ana_two_threads_min = route ? 1 : SIZE_MAX;
+        CHECK(sp_analyze(ev, &o, &r, e, sizeof e) == SP_OK);
+        sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
+        rep[route] = r ? ar_report_bytes(r, &len[route]) : NULL;
+        skipped[route] = r ? r->skipped_records : 0;
+        sp_report_destroy(r);
+        sp_events_destroy(ev);
+    }
+    CHECK(rep[0] && rep[1] && len[0] == len[1] && memcmp(rep[0], rep[1], len[0]) == 0);
+    /* the rejected request, plus the ok request or the activity of sets 1 and 2 */
+    CHECK_EQ_U64(skipped[0], how == 3 ? 1 : 2);
+    CHECK_EQ_U64(skipped[1], skipped[0]);
+    free(rep[0]);
+    free(rep[1]);
+}
+
 int main(void)
 {
+    same_failure(1, "\"bad-ok\"");
+    same_failure(2, "ends before it starts");
+    same_failure(3, "\"bad-rejected\"");
+
     ranking(SIZE_MAX);
     ranking(1);
     ar_each_trace("two_threads", &rng_state, same_both_routes, NULL);
