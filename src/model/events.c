@@ -2,6 +2,7 @@
  * pass (sorting, per-request indexes, reference checks) the analyzer relies on. */
 #include <stdio.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -999,28 +1000,29 @@ static void later(uint64_t *at, uint64_t t)
         *at = t;
 }
 
-/* Each file's last time (its trace's end), the part that batches, device activity and launches give
- * (sp_ev_finish's passes over the requests and the spans give the rest), and the start of each of
- * the `unstarted` unfinished requests without an arrival: the earliest start of its spans and batches
- * (spans are sorted by request and start, and per-request lists are built). Client records are on the
- * client's clock and count for neither. */
-static void trace_ends(struct sp_events *ev, size_t unstarted)
+/* Each file's last time (its trace's end), the part that batches and device activity give, into
+ * last[] (one per file, SP_TIME_NONE for none): a maximum, so it does not matter which thread takes
+ * which part (sp_ev_finish's passes over the requests, the spans and the launches give the rest). */
+static void device_ends(const struct sp_events *ev, uint64_t *last)
 {
     for (size_t i = 0; i < ev->n_batches; i++) {
         const sp_ev_batch *b = &ev->batches[i];
         if (!b->has_record)
             continue;
-        later(&ev->files[b->file].last_ns, b->start_ns);
-        later(&ev->files[b->file].last_ns, b->end_ns);
+        later(&last[b->file], b->start_ns);
+        later(&last[b->file], b->end_ns);
     }
     for (size_t i = 0; i < ev->n_acts; i++) {
-        later(&ev->files[ev->acts[i].file].last_ns, ev->acts[i].start_ns);
-        later(&ev->files[ev->acts[i].file].last_ns, ev->acts[i].end_ns);
+        later(&last[ev->acts[i].file], ev->acts[i].start_ns);
+        later(&last[ev->acts[i].file], ev->acts[i].end_ns);
     }
-    for (size_t i = 0; i < ev->n_launches; i++) {
-        later(&ev->files[ev->launches[i].file].last_ns, ev->launches[i].start_ns);
-        later(&ev->files[ev->launches[i].file].last_ns, ev->launches[i].end_ns);
-    }
+}
+
+/* The start of each of the `unstarted` unfinished requests without an arrival: the earliest start of
+ * its spans and batches (spans are sorted by request and start, and per-request lists are built).
+ * Client records are on the client's clock and count for none of the ends. */
+static void unstarted_arrivals(struct sp_events *ev, size_t unstarted)
+{
     for (size_t i = 0; unstarted && i < ev->n_requests; i++) {
         sp_ev_request *r = &ev->requests[i];
         if (r->outcome != SP_OUTCOME_UNFINISHED || r->arrival_ns != SP_TIME_NONE)
@@ -1035,6 +1037,114 @@ static void trace_ends(struct sp_events *ev, size_t unstarted)
         unstarted--;
     }
 }
+
+/* Per-request batch lists (count, prefix-sum, fill); batches are visited in start order so each
+ * request's list is sorted by window. Writes each request's first_batch and nbatches only. */
+static sp_status batch_lists(struct sp_events *ev)
+{
+    size_t total = 0;
+    for (size_t b = 0; b < ev->n_batches; b++)
+        if (ev->batches[b].has_record)
+            total += ev->batches[b].nmembers;
+    free(ev->req_batches);
+    ev->req_batches = malloc((total ? total : 1) * sizeof *ev->req_batches);
+    if (!ev->req_batches) {
+        ev->n_req_batches = 0;
+        return SP_ERR_NOMEM;
+    }
+    ev->n_req_batches = total;
+    for (size_t b = 0; b < ev->n_batches; b++) {
+        if (!ev->batches[b].has_record)
+            continue;
+        for (uint32_t m = 0; m < ev->batches[b].nmembers; m++)
+            ev->requests[ev->members[ev->batches[b].first_member + m]].nbatches++;
+    }
+    uint32_t off = 0;
+    for (size_t i = 0; i < ev->n_requests; i++) {
+        ev->requests[i].first_batch = off;
+        off += ev->requests[i].nbatches;
+        ev->requests[i].nbatches = 0;
+    }
+    sp_ev_batch_order *order = malloc((ev->n_batches ? ev->n_batches : 1) * sizeof *order);
+    if (!order)
+        return SP_ERR_NOMEM;
+    size_t n_order = 0;
+    for (size_t b = 0; b < ev->n_batches; b++)
+        if (ev->batches[b].has_record)
+            order[n_order++] = (sp_ev_batch_order){ev->batches[b].start_ns, ev->batches[b].file,
+                                                    ev->batches[b].id, (uint32_t)b};
+    sp_sort_mostly_sorted(order, n_order, sizeof *order, sp_ev_batch_order_cmp); /* a total order; usually sorted */
+    for (size_t k = 0; k < n_order; k++) {
+        const sp_ev_batch *b = &ev->batches[order[k].idx];
+        for (uint32_t m = 0; m < b->nmembers; m++) {
+            sp_ev_request *r = &ev->requests[ev->members[b->first_member + m]];
+            ev->req_batches[r->first_batch + r->nbatches++] = order[k].idx;
+        }
+    }
+    free(order);
+    return SP_OK;
+}
+
+/* The span side of sp_ev_finish: spans in span_cmp's order with their ties ordered (the status of
+ * that, SP_ERR_NOMEM), each request's span list (first_span, nspans) and the spans' and launches'
+ * times into their files' last_ns. */
+static sp_status finish_spans(struct sp_events *ev)
+{
+    /* qsort's array must not be NULL even when empty (UBSan). Traces usually come in order (a
+     * recorder's blocks, an importer writing as it goes): a sorted array skips qsort and the scratch
+     * copy of the whole array that glibc's merge sort allocates (issue 15: peak memory). Ties left in
+     * place are what qsort's stable merge would leave, and sort_span_ties orders them either way. */
+    bool span_ties = true;
+    if (ev->n_spans && !sorted_by(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp, &span_ties)) {
+        span_ties = true;
+        if (sort_spans_by_request(ev) != SP_OK)
+            qsort(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp);
+    }
+    sp_status st = span_ties ? sort_span_ties(ev) : SP_OK;
+    /* each request's spans (emptied by the pass over the requests), and their times into the file's
+     * last time */
+    for (size_t i = 0; i < ev->n_spans; i++) {
+        const sp_ev_span *sp = &ev->spans[i];
+        sp_ev_request *r = &ev->requests[sp->req];
+        if (r->nspans == 0)
+            r->first_span = (uint32_t)i;
+        r->nspans++;
+        later(&ev->files[r->file].last_ns, sp->end_ns);
+        later(&ev->files[r->file].last_ns, sp->start_ns);
+    }
+    for (size_t i = 0; i < ev->n_launches; i++) {
+        later(&ev->files[ev->launches[i].file].last_ns, ev->launches[i].start_ns);
+        later(&ev->files[ev->launches[i].file].last_ns, ev->launches[i].end_ns);
+    }
+    return st;
+}
+
+/* The device side of sp_ev_finish, which shares nothing it writes with finish_spans, so a second
+ * thread can take it (sp_ev_two_threads_min): activity in start order with its ties ordered, the
+ * per-request batch lists, and the batches' and activity's times into last[] (one per file). */
+typedef struct finish_dev_job {
+    struct sp_events *ev;
+    uint64_t *last;
+    sp_status ties_st, lists_st;
+} finish_dev_job;
+
+static void *finish_devices(void *arg)
+{
+    finish_dev_job *j = arg;
+    struct sp_events *ev = j->ev;
+    bool act_ties = true;
+    if (ev->n_acts && !sorted_by(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp, &act_ties)) {
+        act_ties = true;
+        if (!sort_acts_nearly_sorted(ev->acts, ev->n_acts, 8 * ev->n_acts) && sort_acts_by_start(ev) != SP_OK)
+            qsort(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp);
+    }
+    j->ties_st = act_ties ? sort_act_ties(ev) : SP_OK;
+    j->lists_st = batch_lists(ev);
+    device_ends(ev, j->last);
+    return NULL;
+}
+
+size_t sp_ev_two_threads_min = SP_EV_TWO_THREADS_MIN;
 
 sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t errlen)
 {
@@ -1059,8 +1169,9 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
      * their file.
      * The same pass over the requests (one pass, not several: issue 15, the array is the largest a
      * server trace has) empties their span and batch lists, built below, and takes their times into
-     * their file's last time (trace_ends has the rest), after the outcome they end with. */
-    size_t unstarted = 0; /* unfinished requests without an arrival: trace_ends gives them one */
+     * their file's last time (the spans, launches, batches and activity give the rest), after the
+     * outcome they end with. */
+    size_t unstarted = 0; /* unfinished requests without an arrival: unstarted_arrivals gives them one */
     for (size_t i = 0; i < ev->n_requests; i++) {
         sp_ev_request *r = &ev->requests[i];
         r->first_span = r->nspans = 0;
@@ -1113,25 +1224,28 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     sp_status jst = sp_ev_join_clients(ev);
     if (jst)
         return jst;
-    /* qsort's array must not be NULL even when empty (UBSan). Traces usually come in order (a
-     * recorder's blocks, an importer writing as it goes): a sorted array skips qsort and the scratch
-     * copy of the whole array that glibc's merge sort allocates (issue 15: peak memory). Ties left in
-     * place are what qsort's stable merge would leave, and sort_*_ties orders them either way. */
-    bool span_ties = true, act_ties = true;
-    if (ev->n_spans && !sorted_by(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp, &span_ties)) {
-        span_ties = true;
-        if (sort_spans_by_request(ev) != SP_OK)
-            qsort(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp);
-    }
-    if (ev->n_acts && !sorted_by(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp, &act_ties)) {
-        act_ties = true;
-        if (!sort_acts_nearly_sorted(ev->acts, ev->n_acts, 8 * ev->n_acts) && sort_acts_by_start(ev) != SP_OK)
-            qsort(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp);
-    }
-    if (span_ties)
-        jst = sort_span_ties(ev);
-    if (!jst && act_ties)
-        jst = sort_act_ties(ev);
+    /* The spans on this thread, the activity and the batch lists on a second one from
+     * sp_ev_two_threads_min records on (one thread when it cannot be started); the statuses are then
+     * taken in the one-thread order: the spans' ties, the activity's, the tokens, the batch lists. */
+    uint64_t *last = malloc((ev->n_files ? ev->n_files : 1) * sizeof *last);
+    if (!last)
+        return SP_ERR_NOMEM;
+    for (size_t f = 0; f < ev->n_files; f++)
+        last[f] = SP_TIME_NONE;
+    finish_dev_job dj = {ev, last, SP_OK, SP_OK};
+    pthread_t th;
+    int threaded = ev->n_spans + ev->n_acts + ev->n_batches >= sp_ev_two_threads_min &&
+                   pthread_create(&th, NULL, finish_devices, &dj) == 0;
+    jst = finish_spans(ev);
+    if (threaded)
+        pthread_join(th, NULL);
+    else
+        finish_devices(&dj);
+    for (size_t f = 0; f < ev->n_files; f++)
+        later(&ev->files[f].last_ns, last[f]);
+    free(last);
+    if (!jst)
+        jst = dj.ties_st;
     sp_ev_token_clash clash;
     if (!jst && (jst = sp_ev_finish_tokens(ev, lenient, &clash)) == SP_ERR_PARSE) {
         const sp_ev_request *q = &ev->requests[clash.req];
@@ -1141,61 +1255,11 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
                 (unsigned long long)clash.index, (unsigned long long)clash.first_ns,
                 (unsigned long long)clash.second_ns);
     }
+    if (!jst)
+        jst = dj.lists_st;
     if (jst)
         return jst;
-    /* each request's spans (emptied above), and their times into the file's last time */
-    for (size_t i = 0; i < ev->n_spans; i++) {
-        const sp_ev_span *sp = &ev->spans[i];
-        sp_ev_request *r = &ev->requests[sp->req];
-        if (r->nspans == 0)
-            r->first_span = (uint32_t)i;
-        r->nspans++;
-        later(&ev->files[r->file].last_ns, sp->end_ns);
-        later(&ev->files[r->file].last_ns, sp->start_ns);
-    }
-    /* per-request batch lists: count, prefix-sum, fill */
-    size_t total = 0;
-    for (size_t b = 0; b < ev->n_batches; b++)
-        if (ev->batches[b].has_record)
-            total += ev->batches[b].nmembers;
-    free(ev->req_batches);
-    ev->req_batches = malloc((total ? total : 1) * sizeof *ev->req_batches);
-    if (!ev->req_batches) {
-        ev->n_req_batches = 0;
-        return SP_ERR_NOMEM;
-    }
-    ev->n_req_batches = total;
-    for (size_t b = 0; b < ev->n_batches; b++) {
-        if (!ev->batches[b].has_record)
-            continue;
-        for (uint32_t m = 0; m < ev->batches[b].nmembers; m++)
-            ev->requests[ev->members[ev->batches[b].first_member + m]].nbatches++;
-    }
-    uint32_t off = 0;
-    for (size_t i = 0; i < ev->n_requests; i++) {
-        ev->requests[i].first_batch = off;
-        off += ev->requests[i].nbatches;
-        ev->requests[i].nbatches = 0;
-    }
-    /* batches are visited in start order so each request's list is sorted by window */
-    sp_ev_batch_order *order = malloc((ev->n_batches ? ev->n_batches : 1) * sizeof *order);
-    if (!order)
-        return SP_ERR_NOMEM;
-    size_t n_order = 0;
-    for (size_t b = 0; b < ev->n_batches; b++)
-        if (ev->batches[b].has_record)
-            order[n_order++] = (sp_ev_batch_order){ev->batches[b].start_ns, ev->batches[b].file,
-                                                    ev->batches[b].id, (uint32_t)b};
-    sp_sort_mostly_sorted(order, n_order, sizeof *order, sp_ev_batch_order_cmp); /* a total order; usually sorted */
-    for (size_t k = 0; k < n_order; k++) {
-        const sp_ev_batch *b = &ev->batches[order[k].idx];
-        for (uint32_t m = 0; m < b->nmembers; m++) {
-            sp_ev_request *r = &ev->requests[ev->members[b->first_member + m]];
-            ev->req_batches[r->first_batch + r->nbatches++] = order[k].idx;
-        }
-    }
-    free(order);
-    trace_ends(ev, unstarted);
+    unstarted_arrivals(ev, unstarted);
     ev->finished = true;
     return SP_OK;
 }

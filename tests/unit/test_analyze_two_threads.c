@@ -54,9 +54,10 @@ static char *analyse(const char *const *paths, int n, int lenient, size_t thread
     o.keep_requests = 1;
     o.lenient = lenient;
     sp_report *r = NULL;
-    sp_ana_two_threads_min = threads_at;
+    sp_ana_two_threads_min = sp_ev_two_threads_min = threads_at;
     sp_status st = sp_analyze(ev, &o, &r, err, sizeof err);
     sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
+    sp_ev_two_threads_min = SP_EV_TWO_THREADS_MIN;
     if (st != SP_OK) {
         fprintf(stderr, "analyse %s: %s (%s)\n", paths[0], err, sp_status_str(st));
         sp_events_destroy(ev);
@@ -148,9 +149,10 @@ static void ranking(size_t threads_at)
     o.keep_requests = 1;
     sp_report *rep = NULL;
     char err[256];
-    sp_ana_two_threads_min = threads_at;
+    sp_ana_two_threads_min = sp_ev_two_threads_min = threads_at;
     sp_status st = sp_analyze(ev, &o, &rep, err, sizeof err);
     sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
+    sp_ev_two_threads_min = SP_EV_TWO_THREADS_MIN;
     CHECK(st == SP_OK);
     if (st == SP_OK) {
         qsort(R, NRANK, sizeof *R, rank_cmp);
@@ -204,9 +206,10 @@ static void same_failure(int how, const char *names)
         sp_analyze_options o;
         sp_analyze_options_init(&o);
         sp_report *r = NULL;
-        sp_ana_two_threads_min = route ? 1 : SIZE_MAX;
+        sp_ana_two_threads_min = sp_ev_two_threads_min = route ? 1 : SIZE_MAX;
         st[route] = sp_analyze(ev, &o, &r, err[route], sizeof err[route]);
         sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
+        sp_ev_two_threads_min = SP_EV_TWO_THREADS_MIN;
         CHECK(r == NULL);
         sp_report_destroy(r);
         sp_events_destroy(ev);
@@ -227,9 +230,10 @@ static void same_failure(int how, const char *names)
         o.lenient = 1;
         sp_report *r = NULL;
         char e[512];
-        sp_ana_two_threads_min = route ? 1 : SIZE_MAX;
+        sp_ana_two_threads_min = sp_ev_two_threads_min = route ? 1 : SIZE_MAX;
         CHECK(sp_analyze(ev, &o, &r, e, sizeof e) == SP_OK);
         sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
+        sp_ev_two_threads_min = SP_EV_TWO_THREADS_MIN;
         rep[route] = r ? ar_report_bytes(r, &len[route]) : NULL;
         skipped[route] = r ? r->skipped_records : 0;
         sp_report_destroy(r);
