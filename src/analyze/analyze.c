@@ -78,6 +78,13 @@ static void *gpu_outcomes_run(void *arg)
     return NULL;
 }
 
+static void *request_figures_run(void *arg)
+{
+    beside_job *j = arg;
+    j->st = sp_ana_request_figures(j->a);
+    return NULL;
+}
+
 static void *savings_run(void *arg)
 {
     beside_job *j = arg;
@@ -127,6 +134,35 @@ static sp_status partition_gpu_outcomes(sp_ana *a, char *err, size_t errlen)
     return j.st ? j.st : j.outcomes_st;
 }
 
+/* The stage rows, then the request, clock and padding figures. The request figures (latency
+ * percentiles and batch sizes) read only the requests' lives and records and the batches, and write
+ * report fields no stage row touches, so from SP_ANA_TWO_THREADS_MIN analysed requests on they run on
+ * a thread of their own while the stage rows rank the requests on this one and sort their columns on
+ * a second: three threads on two cores, which balance as the scheduler lets them. */
+static sp_status stage_rows_and_figures(sp_ana *a)
+{
+    step(a, "stage percentiles and shares");
+    beside_job fj = {a, SP_OK, SP_OK, 0, NULL, 0, NULL, 0};
+    pthread_t th;
+    int threaded = a->n_reqs >= sp_ana_two_threads_min && pthread_create(&th, NULL, request_figures_run, &fj) == 0;
+    sp_status st = sp_ana_name_rows(a);
+    if (!st)
+        st = sp_ana_stage_rows(a);
+    if (threaded)
+        pthread_join(th, NULL);
+    if (st)
+        return st;
+    step(a, "latency, clock and padding figures");
+    if (!threaded)
+        fj.st = sp_ana_request_figures(a);
+    st = fj.st;
+    if (!st)
+        st = sp_ana_clock_figures(a);
+    if (!st)
+        st = sp_ana_padding(a);
+    return st;
+}
+
 /* The cost, then the verdict. The verdict's p95 savings (its costly part) read the per-request times
  * and the stage rows' candidates, nothing the cost writes, so from SP_ANA_TWO_THREADS_MIN analysed
  * requests on they run on a second thread beside the cost. */
@@ -153,20 +189,8 @@ static sp_status cost_and_verdict(sp_ana *a)
 static sp_status run_stages(sp_ana *a, char *err, size_t errlen)
 {
     sp_status st = partition_gpu_outcomes(a, err, errlen);
-    if (!st) {
-        step(a, "stage percentiles and shares");
-        st = sp_ana_name_rows(a);
-    }
     if (!st)
-        st = sp_ana_stage_rows(a);
-    if (!st) {
-        step(a, "latency, clock and padding figures");
-        st = sp_ana_request_figures(a);
-    }
-    if (!st)
-        st = sp_ana_clock_figures(a);
-    if (!st)
-        st = sp_ana_padding(a);
+        st = stage_rows_and_figures(a);
     if (!st && a->opt.keep_requests) {
         step(a, "per-request rows");
         st = sp_ana_request_rows(a, &a->detail->requests);

@@ -406,7 +406,8 @@ void sp_ana_free(sp_ana *a);
 sp_status sp_ana_timeline_slice(sp_ana *a, sp_timeline_slice *sl);
 
 /* ---- figures.c: figures counted or copied from the event set ---- */
-/* Latency percentiles (end-to-end, server side, client) and batch sizes. Runs after the partition. */
+/* Latency percentiles (end-to-end, server side, client) and batch sizes. Runs after the partition;
+ * reads only a->life, a->reqs, a->b and the set, so it may run beside the stage rows. */
 sp_status sp_ana_request_figures(sp_ana *a);
 /* The clock reconciliation of the event set, with the files' names (DESIGN 8a). */
 sp_status sp_ana_clock_figures(sp_ana *a);

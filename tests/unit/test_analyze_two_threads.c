@@ -1,9 +1,12 @@
 /* The analysis' two-thread route (docs/analysis.md, "Two threads") against its one-thread route, and
  * the latency ranking against qsort with the ranking's full key.
  *
- * 1. Differential: every trace below is loaded twice and analysed once with the threshold
- *    sp_ana_two_threads_min above its request count (one thread) and once with it at 1 (the second
- *    thread takes half the per-request partition and the stage columns); the JSON and text reports
+ * 1. Differential: every trace below is loaded twice and analysed once with the thresholds
+ *    sp_ana_two_threads_min and sp_ev_two_threads_min above its size (one thread) and once with them
+ *    at 1 (a second thread takes the activity order and batch lists of the finishing pass, the GPU
+ *    figures and outcomes beside the partition, half the per-request partition, the stage columns,
+ *    the request figures beside the ranking, and the verdict's p95 savings beside the cost; sets with
+ *    device activity, outcomes, errors under lenient and generation data exercise each); the JSON and text reports
  *    and the per-request rows (keep_requests) must be byte-identical. Traces: the repository's JSONL
  *    test traces (synth, generation, OTLP-derived stages), two of its Kineto traces (a GPU timeline
  *    with few requests or none, CUDA graph launches), synth runs (CPU and GPU backends, several
