@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "common/quantile.h"
 #include "common/sort.h"
@@ -138,6 +140,19 @@ static inline int sp_ana_releases_spans(const sp_ana *a)
  * partition.c) so that tests can make small traces take every step. */
 #define SP_ANA_DISCARD_STEP ((size_t)4 << 20)
 extern size_t sp_ana_discard_step;
+
+/* A zeroed array of n doubles (at least one) for sums built with +=, zeroed by writing rather than by
+ * calloc: a double's += reads before it writes, and a read of calloc's fresh, untouched pages maps the
+ * shared zero page, which the first write then copies: a second fault per page, and a TLB flush on
+ * every core that runs a thread of the process (the two-thread steps). NULL when out of memory. */
+static inline double *sp_ana_zeroed_doubles(size_t n)
+{
+    size_t bytes = (n ? n : 1) * sizeof(double);
+    double *v = malloc(bytes);
+    if (v)
+        memset(v, 0, bytes);
+    return v;
+}
 
 /* ---- two threads (docs/analysis.md section 8, "Two threads") ---- */
 /* From this many analysed requests on, two steps use a second thread: the second half of the

@@ -225,7 +225,7 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns)
 {
     const sp_events *ev = a->ev;
     sp_cost_summary *c = &a->r->cost;
-    double *rcost = calloc(a->n_reqs ? a->n_reqs : 1, sizeof *rcost);
+    double *rcost = sp_ana_zeroed_doubles(a->n_reqs);
     uint32_t *pos_of = malloc((ev->n_requests ? ev->n_requests : 1) * sizeof *pos_of);
     uint64_t *nano = malloc((a->n_reqs ? a->n_reqs : 1) * sizeof *nano);
     sp_status st = SP_ERR_NOMEM;

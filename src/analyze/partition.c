@@ -949,7 +949,7 @@ sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
     }
     size_t n = a->n_reqs, ns = a->n_stages;
     a->times = calloc(n ? n * ns : 1, sizeof *a->times);
-    a->padding = calloc(n ? n : 1, sizeof *a->padding);
+    a->padding = sp_ana_zeroed_doubles(n);
     a->life = malloc((n ? n : 1) * sizeof *a->life);
     if (!a->times || !a->padding || !a->life)
         st = SP_ERR_NOMEM;
