@@ -190,11 +190,15 @@ static bool us_text_fast(const char *s, size_t n, int64_t *out)
     return true;
 }
 
+/* Why a member's value is not what read_event takes (each has its message, read_event's value_fail;
+ * the fast path gives up on any of them). */
+enum { KV_OK = 0, KV_PH, KV_CAT, KV_NAME, KV_ID, KV_TIME_TYPE, KV_TIME_RANGE, KV_TIME_NAN, KV_DUR_NEG };
+
 /* A number as exact ns (from decimal us text) and, under hta, as the double HTA's pandas holds. */
-static sp_status read_time(kt *k, const sp_json_token *t, const char *what, int64_t *ns, double *d)
+static int time_value(bool hta, const sp_json_token *t, int64_t *ns, double *d)
 {
     if (t->type != SP_JSON_NUMBER)
-        return fail_at(k, SP_ERR_PARSE, t, "\"%s\" must be a number of microseconds", what);
+        return KV_TIME_TYPE;
     int64_t fast;
     if (t->is_int && t->i > -9223372036854775LL && t->i < 9223372036854775LL)
         *ns = t->i * 1000;
@@ -202,18 +206,16 @@ static sp_status read_time(kt *k, const sp_json_token *t, const char *what, int6
         *ns = fast;
     else {
         bool exact;
-        sp_status st = sp_json_us_to_ns(t->str, t->len, ns, &exact);
-        if (st)
-            return fail_at(k, SP_ERR_PARSE, t, "\"%s\" is out of range: %.*s", what,
-                           (int)(t->len > 40 ? 40 : t->len), t->str);
+        if (sp_json_us_to_ns(t->str, t->len, ns, &exact))
+            return KV_TIME_RANGE;
     }
-    if (k->hta) {
+    if (hta) {
         if (t->is_int)
             *d = (double)t->i;
         else if (sp_json_number_to_double(t->str, t->len, d))
-            return fail_at(k, SP_ERR_PARSE, t, "\"%s\" is not a number", what);
+            return KV_TIME_NAN;
     }
-    return SP_OK;
+    return KV_OK;
 }
 
 /* A decimal integer of at most 18 digits (always fits int64), optionally negative. */
@@ -258,6 +260,42 @@ static bool id_value(const sp_json_token *t, int64_t *out)
     return false;
 }
 
+/* Which args member servprof reads: 1 stream, 2 device, 3 correlation, 4 bytes, 5 kind, 0 none. */
+static int args_key(const char *key, size_t n)
+{
+#define IS(lit) (n == sizeof(lit) - 1 && memcmp(key, lit, n) == 0)
+    if (IS("stream")) return 1;
+    if (IS("device")) return 2;
+    if (IS("correlation")) return 3;
+    if (IS("bytes")) return 4;
+    if (IS("kind")) return 5;
+    return 0;
+#undef IS
+}
+
+/* An args member's scalar value (anything the grammar allows; what is not understood is left out). */
+static void args_value(kt_event *e, int which, const sp_json_token *t)
+{
+    int64_t v;
+    switch (which) {
+    case 1: if (id_value(t, &v)) { e->stream = v; e->has_stream = true; } break;
+    case 2: if (id_value(t, &v) && v >= 0 && v < UINT32_MAX) { e->device = v; e->has_device = true; } break;
+    case 3:
+        if (id_value(t, &v) && v >= 0) {
+            e->corr = (uint64_t)v;
+            e->has_corr = true;
+        }
+        break;
+    case 4: if (t->type == SP_JSON_NUMBER && t->is_int && t->i >= 0) { e->bytes = (uint64_t)t->i; e->has_bytes = true; } break;
+    case 5:
+        if (t->type == SP_JSON_STRING && t->len < sizeof e->copy_kind) {
+            memcpy(e->copy_kind, t->str, t->len);
+            e->copy_kind[t->len] = 0;
+        }
+        break;
+    }
+}
+
 static sp_status read_args(kt *k)
 {
     kt_event *e = &k->e;
@@ -266,16 +304,7 @@ static sp_status read_args(kt *k)
         LEX(sp_json_next(&k->lx, &t));
         if (t.type == SP_JSON_OBJ_END)
             return SP_OK;
-        const char *key = t.str;
-        size_t n = t.len;
-        int which = 0;
-#define IS(lit) (n == sizeof(lit) - 1 && memcmp(key, lit, n) == 0)
-        if (IS("stream")) which = 1;
-        else if (IS("device")) which = 2;
-        else if (IS("correlation")) which = 3;
-        else if (IS("bytes")) which = 4;
-        else if (IS("kind")) which = 5;
-#undef IS
+        int which = args_key(t.str, t.len);
         if (!which) {
             LEX(sp_json_skip(&k->lx));
             continue;
@@ -285,31 +314,27 @@ static sp_status read_args(kt *k)
             LEX(sp_json_skip_rest(&k->lx));
             continue;
         }
-        int64_t v;
-        switch (which) {
-        case 1: if (id_value(&t, &v)) { e->stream = v; e->has_stream = true; } break;
-        case 2: if (id_value(&t, &v) && v >= 0 && v < UINT32_MAX) { e->device = v; e->has_device = true; } break;
-        case 3:
-            if (id_value(&t, &v) && v >= 0) {
-                e->corr = (uint64_t)v;
-                e->has_corr = true;
-            }
-            break;
-        case 4: if (t.type == SP_JSON_NUMBER && t.is_int && t.i >= 0) { e->bytes = (uint64_t)t.i; e->has_bytes = true; } break;
-        case 5:
-            if (t.type == SP_JSON_STRING && t.len < sizeof e->copy_kind) {
-                memcpy(e->copy_kind, t.str, t.len);
-                e->copy_kind[t.len] = 0;
-            }
-            break;
-        }
+        args_value(e, which, &t);
     }
 }
 
-/* Reads the members of one event object (its '{' already read) into k->e. */
-static sp_status read_event(kt *k, const sp_json_token *open)
+/* Which event member servprof reads: 1 ph, 2 cat, 3 name, 4 pid, 5 tid, 6 ts, 7 dur, 8 args, 0 none. */
+static int event_key(const char *key, size_t n)
 {
-    kt_event *e = &k->e;
+    if (n == 2 && key[0] == 'p' && key[1] == 'h') return 1;
+    if (n == 3 && memcmp(key, "cat", 3) == 0) return 2;
+    if (n == 4 && memcmp(key, "name", 4) == 0) return 3;
+    if (n == 3 && memcmp(key, "pid", 3) == 0) return 4;
+    if (n == 3 && memcmp(key, "tid", 3) == 0) return 5;
+    if (n == 2 && key[0] == 't' && key[1] == 's') return 6;
+    if (n == 3 && memcmp(key, "dur", 3) == 0) return 7;
+    if (n == 4 && memcmp(key, "args", 4) == 0) return 8;
+    return 0;
+}
+
+/* Starts an event: what read_event fills, empty; *pidh and *tidh the hashes of absent ids. */
+static void event_reset(kt_event *e, uint64_t *pidh, uint64_t *tidh)
+{
     e->ph = 0;
     e->cat = CAT_OTHER;
     e->has_ts = e->has_dur = e->name_cut = false;
@@ -319,35 +344,134 @@ static sp_status read_event(kt *k, const sp_json_token *open)
     e->name_len = 0;
     e->ts_ns = e->dur_ns = 0;
     e->ts_d = e->dur_d = 0;
-    uint64_t pidh = 0x9e3779b97f4a7c15ULL, tidh = 0x632be59bd9b4e019ULL;
+    *pidh = 0x9e3779b97f4a7c15ULL;
+    *tidh = 0x632be59bd9b4e019ULL;
+}
+
+/* The args of events whose kind is already known to need none (cpu_op, annotations, python_function,
+ * flows, ...: most of a trace's args) are passed over whole, still checked to be an object. With
+ * duplicate "cat"/"ph" keys the args are judged by the value seen before them. */
+static bool args_unneeded(const kt_event *e)
+{
+    return (e->ph && e->ph != 'X') || e->cat == CAT_CPU_OP || e->cat == CAT_ANNOT || e->cat == CAT_GPU_ANNOT ||
+           e->cat == CAT_KNOWN_IGNORED;
+}
+
+/* One member's value (which 1..7; a scalar or the first token of a container) into e: KV_OK, or why it
+ * is not taken (read_event reports it). */
+static int event_value(kt_event *e, bool hta, int which, const sp_json_token *t, uint64_t *pidh, uint64_t *tidh)
+{
+    switch (which) {
+    case 1:
+        if (t->type != SP_JSON_STRING || t->len == 0)
+            return KV_PH;
+        e->ph = t->str[0];
+        return KV_OK;
+    case 2:
+        if (t->type == SP_JSON_STRING && t->len)
+            e->cat = cat_of(t->str, t->len);
+        else if (t->type != SP_JSON_STRING && t->type != SP_JSON_NULL)
+            return KV_CAT;
+        if (e->cat == CAT_OTHER)
+            e->cat = CAT_KNOWN_IGNORED;
+        return KV_OK;
+    case 3:
+        if (t->type != SP_JSON_STRING)
+            return t->type != SP_JSON_NULL && t->type != SP_JSON_NUMBER ? KV_NAME : KV_OK;
+        e->name_len = t->len > KT_MAX_NAME ? KT_MAX_NAME : t->len;
+        e->name_cut = t->len > KT_MAX_NAME;
+        memcpy(e->name, t->str, e->name_len);
+        e->name[e->name_len] = 0;
+        return KV_OK;
+    case 4:
+    case 5: {
+        int64_t v = 0;
+        uint64_t h;
+        bool isint = t->type == SP_JSON_NUMBER && t->is_int;
+        if (isint) {
+            v = t->i;
+            h = sp_mix64((uint64_t)v);
+        } else if (t->type == SP_JSON_STRING)
+            h = sp_hash_bytes(t->str, t->len, 7);
+        else
+            return KV_ID;
+        if (which == 4) {
+            e->pid_int = isint;
+            e->pid = v;
+            *pidh = h;
+        } else {
+            e->tid_int = isint;
+            e->tid = v;
+            *tidh = h;
+        }
+        return KV_OK;
+    }
+    case 6: {
+        int r = time_value(hta, t, &e->ts_ns, &e->ts_d);
+        if (r == KV_OK)
+            e->has_ts = true;
+        return r;
+    }
+    default: {   /* 7 */
+        int r = time_value(hta, t, &e->dur_ns, &e->dur_d);
+        if (r != KV_OK)
+            return r;
+        if (e->dur_ns < 0)
+            return KV_DUR_NEG;
+        e->has_dur = true;
+        return KV_OK;
+    }
+    }
+}
+
+static sp_status value_fail(kt *k, int r, int which, const sp_json_token *t)
+{
+    const char *what = which == 4 ? "pid" : which == 5 ? "tid" : which == 6 ? "ts" : "dur";
+    switch (r) {
+    case KV_PH: return fail_at(k, SP_ERR_PARSE, t, "\"ph\" must be a non-empty string (the event's phase)");
+    case KV_CAT: return fail_at(k, SP_ERR_PARSE, t, "\"cat\" must be a string");
+    case KV_NAME: return fail_at(k, SP_ERR_PARSE, t, "\"name\" must be a string");
+    case KV_ID: return fail_at(k, SP_ERR_PARSE, t, "\"%s\" must be an integer or a string", what);
+    case KV_TIME_TYPE: return fail_at(k, SP_ERR_PARSE, t, "\"%s\" must be a number of microseconds", what);
+    case KV_TIME_RANGE:
+        return fail_at(k, SP_ERR_PARSE, t, "\"%s\" is out of range: %.*s", what, (int)(t->len > 40 ? 40 : t->len),
+                       t->str);
+    case KV_TIME_NAN: return fail_at(k, SP_ERR_PARSE, t, "\"%s\" is not a number", what);
+    default: return fail_at(k, SP_ERR_PARSE, t, "\"dur\" is negative");
+    }
+}
+
+/* The thread: (pid, tid) packed exactly when both are integers in range (the usual case), so threads
+ * order by pid, then tid, and unnamed batches are numbered in that order (docs/annotations.md);
+ * otherwise a hash of the two, above every packed value. */
+static void event_thread(kt_event *e, uint64_t pidh, uint64_t tidh)
+{
+    if (e->pid_int && e->tid_int && e->pid >= 0 && e->pid <= INT32_MAX && e->tid >= 0 && e->tid <= UINT32_MAX)
+        e->thread = ((uint64_t)e->pid << 32) | (uint64_t)e->tid;
+    else
+        e->thread = (1ull << 63) | sp_mix64(pidh ^ (tidh * 0x9e3779b97f4a7c15ULL));
+}
+
+/* Reads the members of one event object (its '{' already read) into k->e. */
+static sp_status read_event(kt *k, const sp_json_token *open)
+{
+    kt_event *e = &k->e;
+    uint64_t pidh, tidh;
+    event_reset(e, &pidh, &tidh);
     sp_json_token t;
     for (;;) {
         LEX(sp_json_next(&k->lx, &t));
         if (t.type == SP_JSON_OBJ_END)
             break;
-        const char *key = t.str;
-        size_t n = t.len;
         /* the key's position, for messages about its value (not a whole-token copy: see read_events) */
         const uint64_t key_offset = t.offset;
         const uint32_t key_line = t.line, key_column = t.column;
-        int which = 0;
-        if (n == 2 && key[0] == 'p' && key[1] == 'h') which = 1;
-        else if (n == 3 && memcmp(key, "cat", 3) == 0) which = 2;
-        else if (n == 4 && memcmp(key, "name", 4) == 0) which = 3;
-        else if (n == 3 && memcmp(key, "pid", 3) == 0) which = 4;
-        else if (n == 3 && memcmp(key, "tid", 3) == 0) which = 5;
-        else if (n == 2 && key[0] == 't' && key[1] == 's') which = 6;
-        else if (n == 3 && memcmp(key, "dur", 3) == 0) which = 7;
-        else if (n == 4 && memcmp(key, "args", 4) == 0) which = 8;
+        int which = event_key(t.str, t.len);
         if (!which) {
             LEX(sp_json_skip(&k->lx));
             continue;
         }
-        /* args of events whose kind is already known to need none (cpu_op, annotations, python_function,
-         * flows, ...: most of a trace's args) are passed over whole, still checked to be an object. With
-         * duplicate "cat"/"ph" keys the args are judged by the value seen before them. */
-        if (which == 8 && ((e->ph && e->ph != 'X') || e->cat == CAT_CPU_OP || e->cat == CAT_ANNOT ||
-                           e->cat == CAT_GPU_ANNOT || e->cat == CAT_KNOWN_IGNORED)) {
+        if (which == 8 && args_unneeded(e)) {
             sp_json_type ty;
             LEX(sp_json_skip_value(&k->lx, &ty));
             if (ty != SP_JSON_OBJ_BEGIN && ty != SP_JSON_NULL)
@@ -355,92 +479,26 @@ static sp_status read_event(kt *k, const sp_json_token *open)
             continue;
         }
         LEX(sp_json_next(&k->lx, &t));
-        sp_status st;
-        switch (which) {
-        case 1:
-            if (t.type != SP_JSON_STRING || t.len == 0)
-                return fail_at(k, SP_ERR_PARSE, &t, "\"ph\" must be a non-empty string (the event's phase)");
-            e->ph = t.str[0];
-            break;
-        case 2:
-            if (t.type == SP_JSON_STRING && t.len)
-                e->cat = cat_of(t.str, t.len);
-            else if (t.type != SP_JSON_STRING && t.type != SP_JSON_NULL)
-                return fail_at(k, SP_ERR_PARSE, &t, "\"cat\" must be a string");
-            if (e->cat == CAT_OTHER)
-                e->cat = CAT_KNOWN_IGNORED;
-            break;
-        case 3:
-            if (t.type != SP_JSON_STRING) {
-                if (t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN)
-                    LEX(sp_json_skip_rest(&k->lx));
-                if (t.type != SP_JSON_NULL && t.type != SP_JSON_NUMBER)
-                    return fail_at(k, SP_ERR_PARSE, &t, "\"name\" must be a string");
-                break;
-            }
-            e->name_len = t.len > KT_MAX_NAME ? KT_MAX_NAME : t.len;
-            e->name_cut = t.len > KT_MAX_NAME;
-            memcpy(e->name, t.str, e->name_len);
-            e->name[e->name_len] = 0;
-            break;
-        case 4:
-        case 5: {
-            int64_t v = 0;
-            uint64_t h;
-            bool isint = t.type == SP_JSON_NUMBER && t.is_int;
-            if (isint) {
-                v = t.i;
-                h = sp_mix64((uint64_t)v);
-            } else if (t.type == SP_JSON_STRING)
-                h = sp_hash_bytes(t.str, t.len, 7);
-            else {
-                if (t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN)
-                    LEX(sp_json_skip_rest(&k->lx));
-                return fail_at(k, SP_ERR_PARSE, &t, "\"%s\" must be an integer or a string",
-                               which == 4 ? "pid" : "tid");
-            }
-            if (which == 4) {
-                e->pid_int = isint;
-                e->pid = v;
-                pidh = h;
-            } else {
-                e->tid_int = isint;
-                e->tid = v;
-                tidh = h;
-            }
-            break;
-        }
-        case 6:
-            if ((st = read_time(k, &t, "ts", &e->ts_ns, &e->ts_d)))
-                return st;
-            e->has_ts = true;
-            break;
-        case 7:
-            if ((st = read_time(k, &t, "dur", &e->dur_ns, &e->dur_d)))
-                return st;
-            if (e->dur_ns < 0)
-                return fail_at(k, SP_ERR_PARSE, &t, "\"dur\" is negative");
-            e->has_dur = true;
-            break;
-        case 8:
+        if (which == 8) {
             if (t.type == SP_JSON_OBJ_BEGIN) {
-                if ((st = read_args(k)))
+                sp_status st = read_args(k);
+                if (st)
                     return st;
             } else if (t.type != SP_JSON_NULL) {
                 if (t.type == SP_JSON_ARR_BEGIN)
                     LEX(sp_json_skip_rest(&k->lx));
                 return args_not_object(k, key_offset, key_line, key_column);
             }
-            break;
+            continue;
+        }
+        int r = event_value(e, k->hta, which, &t, &pidh, &tidh);
+        if (r != KV_OK) {
+            if ((r == KV_NAME || r == KV_ID) && (t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN))
+                LEX(sp_json_skip_rest(&k->lx));
+            return value_fail(k, r, which, &t);
         }
     }
-    /* The thread: (pid, tid) packed exactly when both are integers in range (the usual case), so
-     * threads order by pid, then tid, and unnamed batches are numbered in that order
-     * (docs/annotations.md); otherwise a hash of the two, above every packed value. */
-    if (e->pid_int && e->tid_int && e->pid >= 0 && e->pid <= INT32_MAX && e->tid >= 0 && e->tid <= UINT32_MAX)
-        e->thread = ((uint64_t)e->pid << 32) | (uint64_t)e->tid;
-    else
-        e->thread = (1ull << 63) | sp_mix64(pidh ^ (tidh * 0x9e3779b97f4a7c15ULL));
+    event_thread(e, pidh, tidh);
     (void)open;
     return SP_OK;
 }
