@@ -77,6 +77,7 @@ typedef struct kt {
     sp_ev_cache names;               /* recent kernel and launch-call names */
     sp_str stage_names[3];           /* preprocess, queue, postprocess */
     uint64_t events;
+    uint64_t fast_events;            /* read by the fast path (fast_event) */
     sp_input *tail_in;               /* after a parallel read: the stream the lexer now reads */
     uint64_t tail_at;                /* ... from this byte of the file on */
 } kt;
@@ -501,6 +502,355 @@ static sp_status read_event(kt *k, const sp_json_token *open)
     event_thread(e, pidh, tidh);
     (void)open;
     return SP_OK;
+}
+
+/* ---------- the fast path for ordinary events ---------- */
+
+/* Nearly every event of a real trace is ordinary: an object of plain strings (printable ASCII, no
+ * escapes) and plain numbers, with an "args" object of the same kind whose values may also be arrays of
+ * them ("grid", "Input Dims"). fast_event reads such an object straight from the lexer's window into
+ * k->e, through the same member rules as read_event (event_value, args_value), so with the same values;
+ * on anything else (an escape, a non-ASCII byte, an object inside, a literal or a container where
+ * read_event would judge it, a number form the lexer's quick path does not take, a member seen twice, a
+ * value read_event rejects, the end of the window) it gives up having consumed nothing, and read_event
+ * reads the object as ever, with its messages. docs/kineto.md, "Reading fast". */
+
+static bool g_kt_fast = true;                 /* tests: off reads every event with read_event */
+static sp_kineto_observer g_kt_observer;      /* tests: sees every event read */
+static void *g_kt_observer_arg;
+static atomic_ulong g_kt_fast_events;         /* events read by the fast path so far, for tests */
+
+void sp_import_kineto_set_fast(bool on, sp_kineto_observer fn, void *arg)
+{
+    g_kt_fast = on;
+    g_kt_observer = fn;
+    g_kt_observer_arg = arg;
+}
+
+unsigned long sp_import_kineto_fast_events(void)
+{
+    return atomic_load(&g_kt_fast_events);
+}
+
+/* Hands an event read (by either path) to the tests' observer, with only the fields that mean something
+ * (the others keep whatever an earlier event left). */
+static void observe(const kt_event *e, const sp_json_token *open, bool fast)
+{
+    sp_kineto_event_view v;
+    memset(&v, 0, sizeof v);
+    v.offset = open->offset;
+    v.line = open->line;
+    v.column = open->column;
+    v.depth = open->depth;
+    v.fast = fast;
+    v.ph = e->ph;
+    v.cat = e->cat;
+    v.has_ts = e->has_ts;
+    v.has_dur = e->has_dur;
+    v.name_cut = e->name_cut;
+    v.ts_ns = e->ts_ns;
+    v.dur_ns = e->dur_ns;
+    v.ts_d = e->ts_d;
+    v.dur_d = e->dur_d;
+    v.pid_int = e->pid_int;
+    v.tid_int = e->tid_int;
+    v.pid = e->pid_int ? e->pid : 0;
+    v.tid = e->tid_int ? e->tid : 0;
+    v.thread = e->thread;
+    v.has_stream = e->has_stream;
+    v.has_device = e->has_device;
+    v.has_corr = e->has_corr;
+    v.has_bytes = e->has_bytes;
+    v.stream = e->has_stream ? e->stream : 0;
+    v.device = e->has_device ? e->device : 0;
+    v.corr = e->has_corr ? e->corr : 0;
+    v.bytes = e->has_bytes ? e->bytes : 0;
+    memcpy(v.copy_kind, e->copy_kind, strnlen(e->copy_kind, sizeof e->copy_kind - 1));
+    v.name = e->name;
+    v.name_len = e->name_len;
+    g_kt_observer(g_kt_observer_arg, &v);
+}
+
+/* The window being read: its end, the newlines passed and the lexer's limits. */
+typedef struct kf {
+    const char *end;
+    const char *line_at;     /* the byte after the last newline passed (NULL: none yet) */
+    uint32_t lines;
+    size_t max_string, max_number;
+} kf;
+
+static inline const char *kf_ws(kf *f, const char *p)
+{
+    /* the usual cases first: no whitespace, or one space (after ':' and ',') */
+    if (p < f->end && (unsigned char)*p > ' ')
+        return p;
+    if (f->end - p >= 2 && *p == ' ' && (unsigned char)p[1] > ' ')
+        return p + 1;
+    for (; p < f->end; p++) {
+        char c = *p;
+        if (c == ' ' || c == '\t' || c == '\r')
+            continue;
+        if (c != '\n')
+            break;
+        f->lines++;
+        f->line_at = p + 1;
+    }
+    return p;
+}
+
+/* The closing quote of the plain string whose opening quote is at p, within the length limit; NULL
+ * otherwise. */
+static inline const char *kf_string(const kf *f, const char *p)
+{
+    const char *q = sp_json_plain_string_end(p + 1, f->end);
+    return q && (size_t)(q - p) - 1 <= f->max_string ? q : NULL;
+}
+
+static inline bool kf_numch(char c)
+{
+    return (unsigned)(c - '0') < 10 || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
+/* The number at p as the lexer's quick path (lex_number) reads it, -?(0|[1-9][0-9]{0,17})(.[0-9]+)?
+ * followed in the window by a byte that cannot continue a number, into t (NUMBER: its text, and is_int
+ * and i as the lexer gives them: a fraction of zeros is an integer). Returns the byte after it, or NULL
+ * for any other form (the lexer's general path, or an error). */
+static inline const char *kf_number(const kf *f, const char *p, sp_json_token *t)
+{
+    const char *q = p + (*p == '-'), *d = q;
+    const char *dlim = f->end - q > 19 ? q + 19 : f->end;
+    uint64_t v = 0;
+    while (q < dlim && (unsigned)(*q - '0') < 10)
+        v = v * 10 + (uint64_t)(*q++ - '0');
+    size_t nd = (size_t)(q - d);
+    if (nd == 0 || nd > 18 || (nd > 1 && *d == '0'))
+        return NULL;
+    bool zero = true;
+    if (q < f->end && *q == '.') {
+        const char *g = ++q;
+        while (q < f->end && (unsigned)(*q - '0') < 10)
+            zero &= *q++ == '0';
+        if (q == g)
+            return NULL;
+    }
+    if (q >= f->end || kf_numch(*q) || (size_t)(q - p) > f->max_number)
+        return NULL;
+    t->type = SP_JSON_NUMBER;
+    t->str = p;
+    t->len = (size_t)(q - p);
+    t->is_int = zero;
+    t->i = zero ? (*p == '-' ? -(int64_t)v : (int64_t)v) : 0;
+    return q;
+}
+
+/* A scalar at p into t: a plain string, a number kf_number takes, or a literal. NULL otherwise. */
+static inline const char *kf_scalar(const kf *f, const char *p, sp_json_token *t)
+{
+    char c = *p;
+    if (c == '"') {
+        const char *q = kf_string(f, p);
+        if (!q)
+            return NULL;
+        t->type = SP_JSON_STRING;
+        t->str = p + 1;
+        t->len = (size_t)(q - p) - 1;
+        return q + 1;
+    }
+    if (c == '-' || (unsigned)(c - '0') < 10)
+        return kf_number(f, p, t);
+    size_t avail = (size_t)(f->end - p);
+    if (c == 't' && avail >= 4 && memcmp(p, "true", 4) == 0)
+        return t->type = SP_JSON_TRUE, p + 4;
+    if (c == 'f' && avail >= 5 && memcmp(p, "false", 5) == 0)
+        return t->type = SP_JSON_FALSE, p + 5;
+    if (c == 'n' && avail >= 4 && memcmp(p, "null", 4) == 0)
+        return t->type = SP_JSON_NULL, p + 4;
+    return NULL;
+}
+
+/* Past a value that is only checked (sp_json_skip): a scalar, or arrays of scalars nested at most
+ * `room` deep (the lexer's depth limit); NULL for anything else (an object inside, ...). */
+static const char *kf_skip(kf *f, const char *p, uint32_t room)
+{
+    uint32_t d = 0;
+    sp_json_token t;
+    for (;;) {
+        if (p >= f->end)
+            return NULL;
+        if (*p == '[') {
+            if (d >= room)
+                return NULL;
+            d++;
+            p = kf_ws(f, p + 1);
+            if (p < f->end && *p == ']') {
+                p++;
+                d--;
+            } else {
+                continue;
+            }
+        } else if (!(p = kf_scalar(f, p, &t))) {
+            return NULL;
+        }
+        for (;;) {   /* after a value: the enclosing arrays' ',' or ']' */
+            if (d == 0)
+                return p;
+            p = kf_ws(f, p);
+            if (p >= f->end)
+                return NULL;
+            if (*p == ',') {
+                p = kf_ws(f, p + 1);
+                break;
+            }
+            if (*p != ']')
+                return NULL;
+            p++;
+            d--;
+        }
+    }
+}
+
+/* Steps to an object's next member: *pp is at its '{' (first) or just after a member's value. Returns
+ * 1 with the key and *pp at the value, 0 at the object's end (*pp after its '}'), -1 to give up. */
+static inline int kf_member(kf *f, const char **pp, bool first, const char **key, size_t *n)
+{
+    const char *p = *pp;
+    if (first) {
+        p = kf_ws(f, p + 1);
+        if (p < f->end && *p == '}') {
+            *pp = p + 1;
+            return 0;
+        }
+    } else {
+        p = kf_ws(f, p);
+        if (p >= f->end)
+            return -1;
+        if (*p == '}') {
+            *pp = p + 1;
+            return 0;
+        }
+        if (*p != ',')
+            return -1;
+        p = kf_ws(f, p + 1);
+    }
+    if (p >= f->end || *p != '"')
+        return -1;
+    const char *q = kf_string(f, p);
+    if (!q)
+        return -1;
+    *key = p + 1;
+    *n = (size_t)(q - p) - 1;
+    p = kf_ws(f, q + 1);
+    if (p >= f->end || *p != ':')
+        return -1;
+    p = kf_ws(f, p + 1);
+    if (p >= f->end)
+        return -1;
+    *pp = p;
+    return 1;
+}
+
+/* An "args" object at p ('{'): read (args_value for the members servprof reads) or, when `check_only`,
+ * only checked; its values scalars or arrays of them, `room` levels below it at most. Returns the byte
+ * after its '}', or NULL. */
+static const char *kf_args(kf *f, kt_event *e, const char *p, uint32_t room, bool check_only)
+{
+    const char *key;
+    size_t n;
+    int r;
+    for (bool first = true; (r = kf_member(f, &p, first, &key, &n)) != 0; first = false) {
+        if (r < 0)
+            return NULL;
+        int which = check_only ? 0 : args_key(key, n);
+        if (!which || *p == '[') {   /* a container where read_args reads a value: skipped, nothing taken */
+            p = kf_skip(f, p, room);
+        } else {
+            sp_json_token t = {.type = SP_JSON_NONE};
+            p = kf_scalar(f, p, &t);
+            if (p)
+                args_value(e, which, &t);
+        }
+        if (!p)
+            return NULL;
+    }
+    return p;
+}
+
+/* One ordinary event object at p ('{'), `room` levels of nesting left below the array (the lexer's
+ * limit), into k->e as read_event would read it. Returns the byte after its '}', or NULL (give up). */
+static const char *kf_event(kt *k, kf *f, const char *p, uint32_t room)
+{
+    kt_event *e = &k->e;
+    uint64_t pidh, tidh;
+    event_reset(e, &pidh, &tidh);
+    if (room < 2)   /* the object and its args */
+        return NULL;
+    unsigned seen = 0;
+    const char *key;
+    size_t n;
+    int r;
+    for (bool first = true; (r = kf_member(f, &p, first, &key, &n)) != 0; first = false) {
+        if (r < 0)
+            return NULL;
+        int which = event_key(key, n);
+        if (!which) {
+            p = kf_skip(f, p, room - 1);
+        } else if (seen & (1u << which)) {
+            return NULL;   /* a member twice: read_event's order of rules decides */
+        } else if (which == 8) {
+            seen |= 1u << which;
+            bool check_only = args_unneeded(e);
+            if (*p == '{')
+                p = kf_args(f, e, p, room - 2, check_only);
+            else if ((size_t)(f->end - p) >= 4 && memcmp(p, "null", 4) == 0)
+                p += 4;
+            else
+                return NULL;   /* not an object: read_event's message */
+        } else {
+            seen |= 1u << which;
+            sp_json_token t = {.type = SP_JSON_NONE};
+            if (!(p = kf_scalar(f, p, &t)) || event_value(e, k->hta, which, &t, &pidh, &tidh) != KV_OK)
+                return NULL;
+        }
+        if (!p)
+            return NULL;
+    }
+    event_thread(e, pidh, tidh);
+    return p;
+}
+
+/* Reads the next element of the traceEvents array by the fast path when it is an ordinary event that
+ * starts before `limit` (the two-thread hand-over point: that element is the lexer's); fills `open` as
+ * sp_json_next fills the '{' token. false: nothing consumed, the lexer reads on. */
+static bool fast_event(kt *k, uint64_t limit, sp_json_token *open)
+{
+    sp_json_window w;
+    if (!sp_json_window_get(&k->lx, &w) || w.depth >= w.max_depth)
+        return false;
+    kf f = {w.end, NULL, 0, w.max_string, w.max_number};
+    const char *p = kf_ws(&f, w.p);
+    if (w.comma) {
+        if (p >= f.end || *p != ',')
+            return false;
+        p = kf_ws(&f, p + 1);
+    }
+    if (p >= f.end || *p != '{')
+        return false;
+    uint64_t at = w.offset + (uint64_t)(p - w.p);
+    if (at >= limit)
+        return false;
+    uint32_t lines = f.lines;
+    uint64_t line_start = f.line_at ? w.offset + (uint64_t)(f.line_at - w.p) : w.line_start;
+    const char *q = kf_event(k, &f, p, w.max_depth - w.depth);
+    if (!q)
+        return false;
+    sp_json_window_take(&k->lx, &w, q, f.lines, f.line_at);
+    open->type = SP_JSON_OBJ_BEGIN;
+    open->offset = at;
+    open->line = w.line + lines;
+    open->column = (uint32_t)(at - line_start + 1);
+    open->depth = w.depth + 1;
+    k->fast_events++;
+    return true;
 }
 
 static uint8_t copy_kind_of(const kt_event *e)
@@ -1052,6 +1402,16 @@ static void par_parse(kt_par *p)
     for (uint32_t i = 0; !p->unusable; i++) {
         if ((i & 255) == 0 && atomic_load_explicit(&p->cancel, memory_order_relaxed))
             return;
+        if (g_kt_fast && fast_event(k2, UINT64_MAX, &t)) {
+            if (g_kt_observer)
+                observe(&k2->e, &t, true);
+            int c = counted_only(p->k, &k2->e);
+            if (c)
+                it_counted(p, &k2->e, c == 1);
+            else
+                it_event(p, &t, &k2->e);
+            continue;
+        }
         if (sp_json_next(&k2->lx, &t)) {
             it_error(p, lex_fail(k2));
             return;
@@ -1075,6 +1435,8 @@ static void par_parse(kt_par *p)
         const sp_json_token *open = &t;
         uint32_t depth = t.depth;
         sp_status st = read_event(k2, open);
+        if (st == SP_OK && g_kt_observer)
+            observe(&k2->e, open, false);
         if (st == SP_OK) {
             int c = counted_only(p->k, &k2->e);
             if (c)
@@ -1116,6 +1478,7 @@ static void par_free(kt_par *p)
     if (!p)
         return;
     if (p->k2) {
+        atomic_fetch_add(&g_kt_fast_events, p->k2->fast_events);
         sp_json_fini(&p->k2->lx);
         free(p->k2);
     }
@@ -1312,6 +1675,18 @@ static sp_status read_events_from(kt *k, kt_par *p)
 {
     sp_json_token t;
     for (;;) {
+        if (g_kt_fast && fast_event(k, p ? p->target : UINT64_MAX, &t)) {
+            if (g_kt_observer)
+                observe(&k->e, &t, true);
+            sp_status hst = handle_event(k, &t);
+            if (hst == SP_ERR_PARSE && k->lenient) {   /* as below: the event is read whole */
+                k->ev->files[k->file].skipped++;
+                continue;
+            }
+            if (hst)
+                return hst;
+            continue;
+        }
         LEX(sp_json_next(&k->lx, &t));
         if (t.type == SP_JSON_ARR_END)
             return SP_OK;
@@ -1335,6 +1710,8 @@ static sp_status read_events_from(kt *k, kt_par *p)
         const sp_json_token *open = &t;
         uint32_t depth = t.depth;
         sp_status st = read_event(k, open);
+        if (st == SP_OK && g_kt_observer)
+            observe(&k->e, open, false);
         if (st == SP_OK)
             st = handle_event(k, open);
         if (st == SP_ERR_PARSE && k->lenient && k->lx.status == SP_OK) {
@@ -1448,6 +1825,7 @@ sp_status sp_import_kineto(sp_import_ctx *ctx)
     if (ctx->err && ctx->errlen)
         ctx->err[0] = '\0';
 out:
+    atomic_fetch_add(&g_kt_fast_events, k->fast_events);
     sp_json_fini(&k->lx);
     sp_input_close(k->tail_in);
     free(k->launches);
