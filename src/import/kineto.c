@@ -611,25 +611,62 @@ static inline bool kf_numch(char c)
     return (unsigned)(c - '0') < 10 || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
 }
 
+/* What kf_number saw of a number beyond the token: its integer part and up to three fraction digits,
+ * for kf_time. */
+typedef struct kf_digits {
+    uint64_t whole;          /* the integer part's value (without the sign) */
+    uint32_t nd, nf;         /* digits before and after the point */
+    uint32_t frac3;          /* the first min(nf, 3) fraction digits as a number */
+} kf_digits;
+
+/* Eight ASCII digits (the first in the lowest byte) to their value, or -1 when a byte is not a digit:
+ * pairs, then fours, then the eight, each step a multiply and a mask. */
+static inline int64_t kf_eight_digits(const char *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    x -= 0x3030303030303030ULL;
+    /* a byte below '0' wrapped (its top bit set), one above '9' carries into bit 7 when 0x76 is added */
+    if ((x | (x + 0x7676767676767676ULL)) & 0x8080808080808080ULL)
+        return -1;
+    x = (x * 10 + (x >> 8)) & 0x00FF00FF00FF00FFULL;
+    x = (x * 100 + (x >> 16)) & 0x0000FFFF0000FFFFULL;
+    x = (x * 10000 + (x >> 32)) & 0xFFFFFFFFULL;
+    return (int64_t)x;
+}
+
 /* The number at p as the lexer's quick path (lex_number) reads it, -?(0|[1-9][0-9]{0,17})(.[0-9]+)?
  * followed in the window by a byte that cannot continue a number, into t (NUMBER: its text, and is_int
- * and i as the lexer gives them: a fraction of zeros is an integer). Returns the byte after it, or NULL
- * for any other form (the lexer's general path, or an error). */
-static inline const char *kf_number(const kf *f, const char *p, sp_json_token *t)
+ * and i as the lexer gives them: a fraction of zeros is an integer) and *dg. Returns the byte after
+ * it, or NULL for any other form (the lexer's general path, or an error). */
+static inline const char *kf_number(const kf *f, const char *p, sp_json_token *t, kf_digits *dg)
 {
     const char *q = p + (*p == '-'), *d = q;
-    const char *dlim = f->end - q > 19 ? q + 19 : f->end;
     uint64_t v = 0;
+    /* eight digits at a time while they are all digits (at most 16: the quick path's 18 leave room) */
+    while (f->end - q >= 9 && q - d <= 8) {
+        int64_t x = kf_eight_digits(q);
+        if (x < 0)
+            break;
+        v = v * 100000000u + (uint64_t)x;
+        q += 8;
+    }
+    const char *dlim = f->end - q > 19 - (q - d) ? q + (19 - (q - d)) : f->end;
     while (q < dlim && (unsigned)(*q - '0') < 10)
         v = v * 10 + (uint64_t)(*q++ - '0');
     size_t nd = (size_t)(q - d);
     if (nd == 0 || nd > 18 || (nd > 1 && *d == '0'))
         return NULL;
     bool zero = true;
+    uint32_t nf = 0, frac3 = 0;
     if (q < f->end && *q == '.') {
         const char *g = ++q;
-        while (q < f->end && (unsigned)(*q - '0') < 10)
+        while (q < f->end && (unsigned)(*q - '0') < 10) {
+            if (nf < 3)
+                frac3 = frac3 * 10 + (uint32_t)(*q - '0');
+            nf++;
             zero &= *q++ == '0';
+        }
         if (q == g)
             return NULL;
     }
@@ -640,6 +677,55 @@ static inline const char *kf_number(const kf *f, const char *p, sp_json_token *t
     t->len = (size_t)(q - p);
     t->is_int = zero;
     t->i = zero ? (*p == '-' ? -(int64_t)v : (int64_t)v) : 0;
+    dg->whole = v;
+    dg->nd = (uint32_t)nd;
+    dg->nf = nf;
+    dg->frac3 = frac3;
+    return q;
+}
+
+/* "ts" or "dur" at p as exact ns, the value time_value gives (its first two rules straight from the
+ * digits kf_number saw, so the text is not read twice; anything else, and --hta-compat's double,
+ * through time_value itself). Returns the byte after the number, or NULL (give up). */
+static inline const char *kf_time(const kf *f, const char *p, bool hta, int64_t *ns, double *d)
+{
+    sp_json_token t = {.type = SP_JSON_NONE};
+    kf_digits dg;
+    const char *q = kf_number(f, p, &t, &dg);
+    if (!q)
+        return NULL;
+    static const uint32_t scale[4] = {1000, 100, 10, 1};
+    if (hta)
+        return time_value(true, &t, ns, d) == KV_OK ? q : NULL;
+    if (t.is_int && t.i > -9223372036854775LL && t.i < 9223372036854775LL)
+        *ns = t.i * 1000;
+    else if (*p != '-' && dg.nd <= 16 && dg.whole <= 9000000000000000ULL && dg.nf >= 1 && dg.nf <= 3)
+        *ns = (int64_t)(dg.whole * 1000 + dg.frac3 * scale[dg.nf]);   /* us_text_fast's rule */
+    else if (time_value(false, &t, ns, d) != KV_OK)
+        return NULL;
+    return q;
+}
+
+/* Past a number that is only checked (an args value servprof does not read): the forms kf_number
+ * takes, without computing the value. */
+static inline const char *kf_number_skip(const kf *f, const char *p)
+{
+    const char *q = p + (*p == '-'), *d = q;
+    const char *dlim = f->end - q > 19 ? q + 19 : f->end;
+    while (q < dlim && (unsigned)(*q - '0') < 10)
+        q++;
+    size_t nd = (size_t)(q - d);
+    if (nd == 0 || nd > 18 || (nd > 1 && *d == '0'))
+        return NULL;
+    if (q < f->end && *q == '.') {
+        const char *g = ++q;
+        while (q < f->end && (unsigned)(*q - '0') < 10)
+            q++;
+        if (q == g)
+            return NULL;
+    }
+    if (q >= f->end || kf_numch(*q) || (size_t)(q - p) > f->max_number)
+        return NULL;
     return q;
 }
 
@@ -656,8 +742,10 @@ static inline const char *kf_scalar(const kf *f, const char *p, sp_json_token *t
         t->len = (size_t)(q - p) - 1;
         return q + 1;
     }
-    if (c == '-' || (unsigned)(c - '0') < 10)
-        return kf_number(f, p, t);
+    if (c == '-' || (unsigned)(c - '0') < 10) {
+        kf_digits dg;
+        return kf_number(f, p, t, &dg);
+    }
     size_t avail = (size_t)(f->end - p);
     if (c == 't' && avail >= 4 && memcmp(p, "true", 4) == 0)
         return t->type = SP_JSON_TRUE, p + 4;
@@ -688,6 +776,9 @@ static const char *kf_skip(kf *f, const char *p, uint32_t room)
             } else {
                 continue;
             }
+        } else if (*p == '-' || (unsigned)(*p - '0') < 10) {
+            if (!(p = kf_number_skip(f, p)))
+                return NULL;
         } else if (!(p = kf_scalar(f, p, &t))) {
             return NULL;
         }
@@ -711,7 +802,30 @@ static const char *kf_skip(kf *f, const char *p, uint32_t room)
 
 /* Steps to an object's next member: *pp is at its '{' (first) or just after a member's value. Returns
  * 1 with the key and *pp at the value, 0 at the object's end (*pp after its '}'), -1 to give up. */
-static inline int kf_member(kf *f, const char **pp, bool first, const char **key, size_t *n)
+/* An event member's key written as Kineto writes it, the ':' straight after the closing quote, at p
+ * (its opening quote): which member (event_key's number) and *len the bytes up to the ':' included;
+ * 0 for any other key or form (kf_member then scans the key as any string). Saves the string scan
+ * and event_key's comparisons on the eight keys every event has. */
+static inline int kf_known_key(const char *p, const char *end, size_t *len)
+{
+#define KEY_IS(lit) (memcmp(p, lit, sizeof(lit) - 1) == 0 ? (*len = sizeof(lit) - 1, 1) : 0)
+    if (end - p < 8)
+        return 0;
+    switch (p[1]) {
+    case 'p': return KEY_IS("\"ph\":") ? 1 : KEY_IS("\"pid\":") ? 4 : 0;
+    case 'c': return KEY_IS("\"cat\":") ? 2 : 0;
+    case 'n': return KEY_IS("\"name\":") ? 3 : 0;
+    case 't': return KEY_IS("\"tid\":") ? 5 : KEY_IS("\"ts\":") ? 6 : 0;
+    case 'd': return KEY_IS("\"dur\":") ? 7 : 0;
+    case 'a': return KEY_IS("\"args\":") ? 8 : 0;
+    default: return 0;
+    }
+#undef KEY_IS
+}
+
+/* As kf_member below, and for an event's own members *which (event_key's number) comes with the key:
+ * from kf_known_key when it matches, else from event_key. */
+static inline int kf_member(kf *f, const char **pp, bool first, const char **key, size_t *n, int *which)
 {
     const char *p = *pp;
     if (first) {
@@ -721,7 +835,8 @@ static inline int kf_member(kf *f, const char **pp, bool first, const char **key
             return 0;
         }
     } else {
-        p = kf_ws(f, p);
+        if (p >= f->end || *p != ',')   /* the usual ',' straight after the value first */
+            p = kf_ws(f, p);
         if (p >= f->end)
             return -1;
         if (*p == '}') {
@@ -734,15 +849,35 @@ static inline int kf_member(kf *f, const char **pp, bool first, const char **key
     }
     if (p >= f->end || *p != '"')
         return -1;
+    size_t kl;
+    int w = which ? kf_known_key(p, f->end, &kl) : 0;
+    if (w) {
+        *which = w;
+        *key = p + 1;
+        *n = kl - 3;
+        p = kf_ws(f, p + kl);
+        if (p >= f->end)
+            return -1;
+        *pp = p;
+        return 1;
+    }
     const char *q = kf_string(f, p);
     if (!q)
         return -1;
     *key = p + 1;
     *n = (size_t)(q - p) - 1;
-    p = kf_ws(f, q + 1);
-    if (p >= f->end || *p != ':')
-        return -1;
-    p = kf_ws(f, p + 1);
+    if (which)
+        *which = event_key(*key, *n);
+    p = q + 1;
+    if (p < f->end && *p == ':')   /* the usual "key": */
+        p++;
+    else {
+        p = kf_ws(f, p);
+        if (p >= f->end || *p != ':')
+            return -1;
+        p++;
+    }
+    p = kf_ws(f, p);
     if (p >= f->end)
         return -1;
     *pp = p;
@@ -757,7 +892,7 @@ static const char *kf_args(kf *f, kt_event *e, const char *p, uint32_t room, boo
     const char *key;
     size_t n;
     int r;
-    for (bool first = true; (r = kf_member(f, &p, first, &key, &n)) != 0; first = false) {
+    for (bool first = true; (r = kf_member(f, &p, first, &key, &n, NULL)) != 0; first = false) {
         if (r < 0)
             return NULL;
         int which = check_only ? 0 : args_key(key, n);
@@ -788,10 +923,10 @@ static const char *kf_event(kt *k, kf *f, const char *p, uint32_t room)
     const char *key;
     size_t n;
     int r;
-    for (bool first = true; (r = kf_member(f, &p, first, &key, &n)) != 0; first = false) {
+    int which;
+    for (bool first = true; (r = kf_member(f, &p, first, &key, &n, &which)) != 0; first = false) {
         if (r < 0)
             return NULL;
-        int which = event_key(key, n);
         if (!which) {
             p = kf_skip(f, p, room - 1);
         } else if (seen & (1u << which)) {
@@ -805,6 +940,16 @@ static const char *kf_event(kt *k, kf *f, const char *p, uint32_t room)
                 p += 4;
             else
                 return NULL;   /* not an object: read_event's message */
+        } else if (which == 6) {
+            seen |= 1u << which;
+            if (!(p = kf_time(f, p, k->hta, &e->ts_ns, &e->ts_d)))
+                return NULL;
+            e->has_ts = true;
+        } else if (which == 7) {
+            seen |= 1u << which;
+            if (!(p = kf_time(f, p, k->hta, &e->dur_ns, &e->dur_d)) || e->dur_ns < 0)
+                return NULL;
+            e->has_dur = true;
         } else {
             seen |= 1u << which;
             sp_json_token t = {.type = SP_JSON_NONE};
