@@ -571,6 +571,15 @@ static void observe(const kt_event *e, const sp_json_token *open, bool fast)
     g_kt_observer(g_kt_observer_arg, &v);
 }
 
+/* The steps of one member, forced inline into the loops that call them: as calls, their results went
+ * through memory (the position, the key) on every member; inline they stay in registers (callgrind on
+ * bench/kineto.bench.sh's trace: 13% fewer instructions for the whole command). */
+#if defined(__GNUC__)
+#define KF_INLINE static inline __attribute__((always_inline))
+#else
+#define KF_INLINE static inline
+#endif
+
 /* The window being read: its end, the newlines passed and the lexer's limits. */
 typedef struct kf {
     const char *end;
@@ -639,7 +648,7 @@ static inline int64_t kf_eight_digits(const char *p)
  * followed in the window by a byte that cannot continue a number, into t (NUMBER: its text, and is_int
  * and i as the lexer gives them: a fraction of zeros is an integer) and *dg. Returns the byte after
  * it, or NULL for any other form (the lexer's general path, or an error). */
-static inline const char *kf_number(const kf *f, const char *p, sp_json_token *t, kf_digits *dg)
+KF_INLINE const char *kf_number(const kf *f, const char *p, sp_json_token *t, kf_digits *dg)
 {
     const char *q = p + (*p == '-'), *d = q;
     uint64_t v = 0;
@@ -730,7 +739,7 @@ static inline const char *kf_number_skip(const kf *f, const char *p)
 }
 
 /* A scalar at p into t: a plain string, a number kf_number takes, or a literal. NULL otherwise. */
-static inline const char *kf_scalar(const kf *f, const char *p, sp_json_token *t)
+KF_INLINE const char *kf_scalar(const kf *f, const char *p, sp_json_token *t)
 {
     char c = *p;
     if (c == '"') {
@@ -825,7 +834,7 @@ static inline int kf_known_key(const char *p, const char *end, size_t *len)
 
 /* As kf_member below, and for an event's own members *which (event_key's number) comes with the key:
  * from kf_known_key when it matches, else from event_key. */
-static inline int kf_member(kf *f, const char **pp, bool first, const char **key, size_t *n, int *which)
+KF_INLINE int kf_member(kf *f, const char **pp, bool first, const char **key, size_t *n, int *which)
 {
     const char *p = *pp;
     if (first) {
