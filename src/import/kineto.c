@@ -632,6 +632,10 @@ typedef struct kf_digits {
  * pairs, then fours, then the eight, each step a multiply and a mask. */
 static inline int64_t kf_eight_digits(const char *p)
 {
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    (void)p;
+    return -1;   /* the byte order below is little-endian's: elsewhere the digit loop does it all */
+#else
     uint64_t x;
     memcpy(&x, p, 8);
     x -= 0x3030303030303030ULL;
@@ -642,6 +646,7 @@ static inline int64_t kf_eight_digits(const char *p)
     x = (x * 100 + (x >> 16)) & 0x0000FFFF0000FFFFULL;
     x = (x * 10000 + (x >> 32)) & 0xFFFFFFFFULL;
     return (int64_t)x;
+#endif
 }
 
 /* The number at p as the lexer's quick path (lex_number) reads it, -?(0|[1-9][0-9]{0,17})(.[0-9]+)?
