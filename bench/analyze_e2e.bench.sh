@@ -6,8 +6,8 @@
 #   Kineto: bench/kineto.bench.sh's replicated trace (KINETO_BENCH_MB, default 300); reference:
 #           python3 json.load of the same file
 #   native: `bench_record gen` (NATIVE_EVENTS, default 10,000,000 stage events); events/s
-# REF=PATH: another servprof binary (e.g. main's) run on the native trace in the same rounds,
-# interleaved, its JSON report compared with cmp (a same-run before/after).
+# REF=PATH: another servprof binary (e.g. main's) run on the Kineto and native traces in the same
+# rounds, interleaved, its reports compared with cmp (a same-run before/after).
 # E2E_BIG=1 adds the ~10 GB JSONL mix and a 100 M-event native trace (NATIVE_BIG_EVENTS), each
 # generated, analysed once (and once by REF: the native JSON reports compared with cmp) and deleted;
 # SKIP=big-jsonl / big-native leaves one out.
@@ -64,8 +64,15 @@ if [[ ,$skip, != *,kineto,* ]]; then
   echo "== Kineto: $k, $((size / 1000000)) MB"
   for r in $(seq 1 "$runs"); do
     timed "analyze --json" "$size" 0 "$S" analyze --json --no-progress "$k"
+    [ -n "${REF:-}" ] && timed "REF analyze --json" "$size" 0 "$REF" analyze --json --no-progress "$k"
     [ "$r" = 1 ] && timed "reference json.load" "$size" 0 python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$k"
   done
+  if [ -n "${REF:-}" ]; then
+    cmp <("$S" analyze --json --no-progress "$k") <("$REF" analyze --json --no-progress "$k") &&
+      cmp <("$S" analyze --no-progress "$k") <("$REF" analyze --no-progress "$k") &&
+      cmp <("$S" analyze --json --hta-compat --no-progress "$k") <("$REF" analyze --json --hta-compat --no-progress "$k") &&
+      echo "kineto: JSON, text and --hta-compat reports byte-identical to REF's"
+  fi
 fi
 
 if [[ ,$skip, != *,native,* ]]; then

@@ -101,6 +101,31 @@ sp_status sp_import_kineto(sp_import_ctx *ctx);
 #define SP_KINETO_PARALLEL 2
 void sp_import_kineto_set_mode(int mode, uint64_t split_at);
 unsigned long sp_import_kineto_parallel_runs(void);
+/* The Kineto importer's fast path for ordinary events (kineto.c, docs/kineto.md "Reading fast"), for
+ * tests: `on` false reads every event with the lexer (the reference). `fn` (may be NULL) sees every
+ * event as read, before it is handled, from whichever thread reads it (with two threads, from both at
+ * once: it must lock), with the fields that mean something (the rest zero) and whether the fast path
+ * read it. sp_import_kineto_fast_events counts the events the fast path has read so far. Results
+ * never depend on it. Not thread-safe: set it before loading. */
+typedef struct sp_kineto_event_view {
+    uint64_t offset;             /* the event's '{' */
+    uint32_t line, column, depth;
+    bool fast;
+    char ph;
+    uint8_t cat;
+    bool has_ts, has_dur, name_cut, pid_int, tid_int;
+    bool has_stream, has_device, has_corr, has_bytes;
+    int64_t ts_ns, dur_ns;
+    double ts_d, dur_d;          /* --hta-compat only (0 otherwise) */
+    int64_t pid, tid, stream, device;
+    uint64_t thread, corr, bytes;
+    char copy_kind[8];
+    const char *name;            /* borrowed for the call */
+    size_t name_len;
+} sp_kineto_event_view;
+typedef void (*sp_kineto_observer)(void *arg, const sp_kineto_event_view *v);
+void sp_import_kineto_set_fast(bool on, sp_kineto_observer fn, void *arg);
+unsigned long sp_import_kineto_fast_events(void);
 sp_status sp_import_nsys(sp_import_ctx *ctx);   /* needs a real file: ctx->name is its path */
 sp_status sp_import_triton(sp_import_ctx *ctx);
 sp_status sp_import_otlp(sp_import_ctx *ctx);

@@ -1444,6 +1444,40 @@ sp_status sp_json_skip_rest(sp_json_lexer *lx)
     }
 }
 
+/* ---------- a caller's fast path over the window ---------- */
+
+bool sp_json_window_get(const sp_json_lexer *lx, sp_json_window *w)
+{
+    if (lx->status || lx->depth == 0 || top_is_object(lx))
+        return false;
+    if (lx->state == ST_COMMA_OR_END)
+        w->comma = true;
+    else if (lx->state == ST_VALUE || lx->state == ST_VALUE_OR_END)
+        w->comma = false;
+    else
+        return false;
+    w->p = (const char *)lx->p;
+    w->end = (const char *)lx->end;
+    w->offset = off_of(lx, lx->p);
+    w->line = lx->line;
+    w->line_start = lx->line_start;
+    w->depth = lx->depth;
+    w->max_string = lx->lim.max_string;
+    w->max_number = lx->lim.max_number;
+    w->max_depth = lx->lim.max_depth;
+    return true;
+}
+
+void sp_json_window_take(sp_json_lexer *lx, const sp_json_window *w, const char *to, uint32_t lines,
+                         const char *line_at)
+{
+    lx->p = (const unsigned char *)to;
+    lx->line = w->line + lines;   /* as skip_ws counts them, one by one (modulo 2^32 alike) */
+    if (line_at)
+        lx->line_start = off_of(lx, (const unsigned char *)line_at);
+    value_done(lx);               /* inside the array: a ',' or its ']' comes next */
+}
+
 sp_status sp_json_fail(const sp_json_lexer *lx, sp_import_ctx *ctx)
 {
     sp_errf(ctx->err, ctx->errlen, "%s: %s", ctx->name, sp_json_error(lx));

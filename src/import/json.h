@@ -17,6 +17,10 @@
 
 #include "import/import_int.h"
 
+#if defined(__SSE2__) && !defined(SP_JSON_NO_SIMD)
+#include <emmintrin.h>
+#endif
+
 typedef enum sp_json_type {
     SP_JSON_NONE = 0,
     SP_JSON_OBJ_BEGIN,   /* { */
@@ -170,6 +174,62 @@ sp_status sp_json_skip_slow(sp_json_lexer *lx);
 
 /* Skips the rest of the innermost open container, including its closing bracket. */
 sp_status sp_json_skip_rest(sp_json_lexer *lx);
+
+/* For an importer's own fast path over ordinary array elements (the Kineto importer's events,
+ * kineto.c): where the lexer stands between two elements of an array (right after its '[', after an
+ * element, or after the ',' that follows one), the bytes it has buffered and not yet read. The caller
+ * reads an element from them when it can settle every byte of it, and hands it back with
+ * sp_json_window_take; anything else it leaves to sp_json_next, which then reads from the same place. */
+typedef struct sp_json_window {
+    const char *p, *end;       /* the unread bytes of the window (borrowed until the next call on the lexer) */
+    bool comma;                /* a ',' comes first (the lexer stands after an element) */
+    uint64_t offset;           /* input offset of p */
+    uint32_t line;             /* p's 1-based line */
+    uint64_t line_start;       /* input offset of that line's first byte */
+    uint32_t depth;            /* open containers (the array is the innermost) */
+    size_t max_string;         /* the lexer's limits (sp_json_limits) */
+    size_t max_number;
+    uint32_t max_depth;
+} sp_json_window;
+
+/* Fills *w and returns true when the lexer stands between two elements of an array with no error;
+ * false (nothing written that matters) anywhere else. Consumes nothing. */
+bool sp_json_window_get(const sp_json_lexer *lx, sp_json_window *w);
+
+/* Consumes the window's bytes [w->p, to), which the caller has checked to be exactly what sp_json_next
+ * would read as one more element: the ',' when w->comma, JSON whitespace, one complete value within
+ * the limits. `lines` newlines lie among them, the last just before `line_at` (NULL when none). The
+ * lexer is then where sp_json_next leaves it after that element's last token. */
+void sp_json_window_take(sp_json_lexer *lx, const sp_json_window *w, const char *to, uint32_t lines,
+                         const char *line_at);
+
+/* The closing quote of a string body that starts at p (after the opening quote) when the body is
+ * printable ASCII without escapes, all before `end`; NULL otherwise (the lexer must decide). */
+static inline const char *sp_json_plain_string_end(const char *p, const char *end)
+{
+#if defined(__SSE2__) && !defined(SP_JSON_NO_SIMD)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), lim = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                 _mm_cmplt_epi8(v, lim));   /* signed: bytes >= 0x80 count as < 0x20 */
+        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+        if (mask) {
+            p += __builtin_ctz(mask);
+            return *p == '"' ? p : NULL;
+        }
+        p += 16;
+    }
+#endif
+    for (; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"')
+            return p;
+        if (c == '\\' || c < 0x20 || c >= 0x80)
+            return NULL;
+    }
+    return NULL;
+}
 
 /* The last error: "line L, column C (byte B): what (expected ...)". "" when there was none. */
 const char *sp_json_error(const sp_json_lexer *lx);

@@ -13,10 +13,6 @@
 #include "import/import_int.h"
 #include "import/json.h"
 
-#if defined(__SSE2__) && !defined(SP_JSON_NO_SIMD)
-#include <emmintrin.h>
-#endif
-
 #define JSONL_LINE_MAX (1u << 20)           /* hard cap on one line, newline excluded */
 #define JSONL_READ (1u << 20)               /* bytes read from the input at a time */
 #define JSONL_MAX_IDS (JSONL_LINE_MAX / 2)  /* ids in one "requests" array ("1", is two bytes) */
@@ -424,34 +420,6 @@ static inline const char *skip_blank(const char *p, const char *e)
     return p;
 }
 
-/* The body of a string that starts after its opening quote at p, when it holds only printable ASCII
- * without escapes: returns the closing quote, or NULL (anything else: left to the lexer). */
-static inline const char *plain_string_end(const char *p, const char *e)
-{
-#if defined(__SSE2__) && !defined(SP_JSON_NO_SIMD)
-    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), lim = _mm_set1_epi8(0x20);
-    while (e - p >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                                 _mm_cmplt_epi8(v, lim));   /* signed: bytes >= 0x80 count as < 0x20 */
-        unsigned mask = (unsigned)_mm_movemask_epi8(m);
-        if (mask) {
-            p += __builtin_ctz(mask);
-            return *p == '"' ? p : NULL;
-        }
-        p += 16;
-    }
-#endif
-    for (; p < e; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c == '"')
-            return p;
-        if (c == '\\' || c < 0x20 || c >= 0x80)
-            return NULL;
-    }
-    return NULL;
-}
-
 /* A plain integer of 1..18 digits (no leading zero, no fraction or exponent) at p: the value the lexer
  * would give, and the byte after it; NULL when the text is anything else. */
 static inline const char *plain_int(const char *p, const char *e, int64_t *out)
@@ -485,7 +453,7 @@ static const char *fast_ids(jsonl *j, const char *p, const char *e)
         const char *s, *q;
         if (*p == '"') {
             s = p + 1;
-            q = plain_string_end(s, e);
+            q = sp_json_plain_string_end(s, e);
             if (!q)
                 return NULL;
             p = q + 1;
@@ -533,7 +501,7 @@ static bool fast_object(jsonl *j, const char *s, const char *e)
         for (;;) {
             if (p >= e || *p != '"')
                 return false;
-            const char *key = p + 1, *kq = plain_string_end(key, e);
+            const char *key = p + 1, *kq = sp_json_plain_string_end(key, e);
             if (!kq)
                 return false;
             int k = field_of(key, (size_t)(kq - key));
@@ -545,7 +513,7 @@ static bool fast_object(jsonl *j, const char *s, const char *e)
                 return false;
             jval v = {0, false, 0, NULL, 0};
             if (*p == '"') {
-                const char *q = plain_string_end(p + 1, e);
+                const char *q = sp_json_plain_string_end(p + 1, e);
                 if (!q)
                     return false;
                 v.type = SP_JSON_STRING;
