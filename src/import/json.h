@@ -176,7 +176,7 @@ sp_status sp_json_skip_slow(sp_json_lexer *lx);
 sp_status sp_json_skip_rest(sp_json_lexer *lx);
 
 /* For an importer's own fast path over ordinary array elements (the Kineto importer's events,
- * kineto.c): where the lexer stands between two elements of an array (right after its '[', after an
+ * kineto_fast.c): where the lexer stands between two elements of an array (right after its '[', after an
  * element, or after the ',' that follows one), the bytes it has buffered and not yet read. The caller
  * reads an element from them when it can settle every byte of it, and hands it back with
  * sp_json_window_take; anything else it leaves to sp_json_next, which then reads from the same place. */
