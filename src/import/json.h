@@ -254,5 +254,11 @@ sp_status sp_json_us_to_ns(const char *s, size_t len, int64_t *out_ns, bool *exa
 /* The correctly rounded double of JSON number text (independent of the C locale). Returns SP_OK or
  * SP_ERR_PARSE; out-of-range magnitudes give +-HUGE_VAL as strtod does. */
 sp_status sp_json_number_to_double(const char *s, size_t len, double *out);
+/* sp_json_number_to_double's first step (json.c, Clinger's fast path): true with *out the double strtod
+ * gives when the text is a valid JSON number whose digits fit a double exactly (at most 2^53, trailing
+ * zeros moved into the exponent) and whose power of ten is within 22 (or reaches 22 with the digits
+ * still fitting); false, *out unwritten, for anything else. Separate for tests that check which
+ * numbers take it. */
+bool sp_json_number_to_double_fast(const char *s, size_t len, double *out);
 
 #endif
