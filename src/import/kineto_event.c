@@ -119,13 +119,7 @@ int sp_kt_time_value(bool hta, const sp_json_token *t, int64_t *ns, double *d)
         if (sp_json_us_to_ns(t->str, t->len, ns, &exact))
             return KV_TIME_RANGE;
     }
-    if (hta) {
-        if (t->is_int)
-            *d = (double)t->i;
-        else if (sp_json_number_to_double(t->str, t->len, d))
-            return KV_TIME_NAN;
-    }
-    return KV_OK;
+    return hta ? time_double(t, d) : KV_OK;
 }
 
 /* A decimal integer of at most 18 digits (always fits int64), optionally negative. */

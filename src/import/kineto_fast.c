@@ -202,9 +202,10 @@ KF_INLINE const char *kf_number(const kf *f, const char *p, sp_json_token *t, kf
     return q;
 }
 
-/* "ts" or "dur" at p as exact ns, the value time_value gives (its first two rules straight from the
- * digits kf_number saw, so the text is not read twice; anything else, and --hta-compat's double,
- * through time_value itself). Returns the byte after the number, or NULL (give up). */
+/* "ts" or "dur" at p as exact ns and, under --hta-compat, the double: the values time_value gives (its
+ * first two rules straight from the digits kf_number saw, so the text is not read twice; anything else
+ * through time_value itself; the double by its own rule, time_double). Returns the byte after the
+ * number, or NULL (give up). */
 static inline const char *kf_time(const kf *f, const char *p, bool hta, int64_t *ns, double *d)
 {
     sp_json_token t = {.type = SP_JSON_NONE};
@@ -213,13 +214,13 @@ static inline const char *kf_time(const kf *f, const char *p, bool hta, int64_t 
     if (!q)
         return NULL;
     static const uint32_t scale[4] = {1000, 100, 10, 1};
-    if (hta)
-        return sp_kt_time_value(true, &t, ns, d) == KV_OK ? q : NULL;
     if (t.is_int && t.i > -9223372036854775LL && t.i < 9223372036854775LL)
         *ns = t.i * 1000;
     else if (*p != '-' && dg.nd <= 16 && dg.whole <= 9000000000000000ULL && dg.nf >= 1 && dg.nf <= 3)
         *ns = (int64_t)(dg.whole * 1000 + dg.frac3 * scale[dg.nf]);   /* us_text_fast's rule */
     else if (sp_kt_time_value(false, &t, ns, d) != KV_OK)
+        return NULL;
+    if (hta && time_double(&t, d) != KV_OK)
         return NULL;
     return q;
 }

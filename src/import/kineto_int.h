@@ -126,6 +126,17 @@ SP_KT_INTERNAL int sp_kt_event_value(kt_event *e, bool hta, int which, const sp_
 SP_KT_INTERNAL void sp_kt_event_thread(kt_event *e, uint64_t pidh, uint64_t tidh);
 SP_KT_INTERNAL sp_status sp_kt_read_event(kt *k, const sp_json_token *open);
 
+/* A time member's double under --hta-compat, the value HTA's pandas holds (time_value's last rule;
+ * the fast path applies it after its own ns): KV_OK or KV_TIME_NAN. */
+static inline int time_double(const sp_json_token *t, double *d)
+{
+    if (t->is_int)
+        *d = (double)t->i;
+    else if (sp_json_number_to_double(t->str, t->len, d))
+        return KV_TIME_NAN;
+    return KV_OK;
+}
+
 /* Both readers' per-event steps, inline in each (once per event on the fast path) */
 /* Starts an event: what read_event fills, empty; *pidh and *tidh the hashes of absent ids. */
 static inline void event_reset(kt_event *e, uint64_t *pidh, uint64_t *tidh)
