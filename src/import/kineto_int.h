@@ -21,9 +21,9 @@
 #include "import/json.h"
 #include "import/step_marks_int.h"
 
-/* On every name that crosses the files: hidden, so no library built from these objects exports it and
- * calls to it are direct (the hot ones the fast path makes stay in its own file, or static inline
- * below) */
+/* On every name that crosses the files: hidden, so no shared library built from these objects exports
+ * it and calls to it are direct. The fast path's hot steps stay in its own file (kf_*) or are static
+ * inline below. */
 #if defined(__GNUC__)
 #define SP_KT_INTERNAL __attribute__((visibility("hidden")))
 #else
@@ -97,7 +97,7 @@ typedef struct kt {
  * the fast path gives up on any of them). */
 enum { KV_OK = 0, KV_PH, KV_CAT, KV_NAME, KV_ID, KV_TIME_TYPE, KV_TIME_RANGE, KV_TIME_NAN, KV_DUR_NEG };
 
-
+/* For the functions with a `kt *k`: a lexer or model failure returns its message */
 #define LEX(expr)                       \
     do {                                \
         if ((expr) != SP_OK)            \
@@ -137,7 +137,8 @@ static inline int time_double(const sp_json_token *t, double *d)
     return KV_OK;
 }
 
-/* Both readers' per-event steps, inline in each (once per event on the fast path) */
+/* The per-event steps both readers take, inline in each (the fast path takes them once an event) */
+
 /* Starts an event: what read_event fills, empty; *pidh and *tidh the hashes of absent ids. */
 static inline void event_reset(kt_event *e, uint64_t *pidh, uint64_t *tidh)
 {

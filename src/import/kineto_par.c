@@ -469,6 +469,10 @@ static int par_handover(kt *k, kt_par *p, const sp_json_token *t, sp_status *st)
     return 1;
 }
 
+/* ---------- the event loop ---------- */
+
+/* Each element of the array, in file order, through handle_event; with a second thread (p), up to its
+ * hand-over point. */
 static sp_status read_events_from(kt *k, kt_par *p)
 {
     sp_json_token t;
