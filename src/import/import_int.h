@@ -101,7 +101,7 @@ sp_status sp_import_kineto(sp_import_ctx *ctx);
 #define SP_KINETO_PARALLEL 2
 void sp_import_kineto_set_mode(int mode, uint64_t split_at);
 unsigned long sp_import_kineto_parallel_runs(void);
-/* The Kineto importer's fast path for ordinary events (kineto.c, docs/kineto.md "Reading fast"), for
+/* The Kineto importer's fast path for ordinary events (kineto_fast.c, docs/kineto.md "Reading fast"), for
  * tests: `on` false reads every event with the lexer (the reference). `fn` (may be NULL) sees every
  * event as read, before it is handled, from whichever thread reads it (with two threads, from both at
  * once: it must lock), with the fields that mean something (the rest zero) and whether the fast path

@@ -1,6 +1,7 @@
 /* Streaming JSON pull tokenizer (see json.h for why it is hand-written). Hot loops scan with pointers
  * and lookup tables, never a function call per byte; a token that runs past the end of the window is
  * rescanned from its start after a refill, so nothing but whitespace is ever consumed partially. */
+#include <float.h>
 #include <locale.h>
 #include <math.h>
 #include <stdarg.h>
@@ -857,10 +858,126 @@ sp_status sp_json_us_to_ns(const char *s, size_t len, int64_t *out_ns, bool *exa
     return sp_json_decimal_to_int(s, len, 3, out_ns, exact);
 }
 
+/* The significand of a decimal's digits for sp_json_number_to_double_fast when there are more than
+ * 19 of them (rare): trailing zeros counted apart (*zeros), leading ones skipped, so "1.5000...0" and
+ * "0.000...01" still fit. [q, e) is at the first digit; returns the byte after the digits (and the
+ * fraction), or NULL when the significant digits do not fit 64 bits or the fraction has no digit. */
+static const unsigned char *decimal_digits_long(const unsigned char *q, const unsigned char *e, uint64_t *w_out,
+                                                int64_t *zeros_out, int64_t *frac_out)
+{
+    uint64_t w = 0;
+    int sig = 0;          /* digits in w (from its first non-zero digit) */
+    int64_t zeros = 0;    /* zeros read after w's last non-zero digit, not yet in w */
+    int64_t frac = 0;     /* digits after the point */
+    for (bool in_frac = false;; q++) {
+        if (q < e && *q >= '0' && *q <= '9') {
+            frac += in_frac;
+            if (*q == '0') {
+                zeros += sig > 0;
+                continue;
+            }
+            if (sig + zeros + 1 > 19)   /* w * 10^(zeros + 1) might not fit 64 bits */
+                return NULL;
+            sig += (int)zeros + 1;
+            for (; zeros > 0; zeros--)
+                w *= 10;
+            w = w * 10 + (uint64_t)(*q - '0');
+            continue;
+        }
+        if (q < e && *q == '.' && !in_frac) {
+            in_frac = true;
+            if (e - q < 2 || q[1] < '0' || q[1] > '9')
+                return NULL;
+            continue;
+        }
+        break;
+    }
+    *w_out = w;
+    *zeros_out = zeros;
+    *frac_out = frac;
+    return q;
+}
+
+/* Clinger's fast path (W. D. Clinger, "How to Read Floating Point Numbers Accurately", PLDI 1990):
+ * a decimal w * 10^p whose digits w (trailing zeros moved into p) fit a double exactly (w <= 2^53) and
+ * whose |p| <= 22 (10^22 is the largest power of ten a double holds exactly) is one multiplication or
+ * division of two exact doubles, which IEEE 754 rounds correctly: the double strtod gives, bit for bit.
+ * Also p up to 22 + 15 when w * 10^(p - 22) still fits (the same one multiplication). Only a valid
+ * JSON number over all of [text, text + len) is taken; false: anything else (more digits, a larger
+ * exponent, invalid text), for strtod and number_grammar's message. Needs a double that rounds each
+ * operation to double (FLT_EVAL_METHOD 0: SSE2, ARM64); elsewhere always false. */
+bool sp_json_number_to_double_fast(const char *text, size_t len, double *out)
+{
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
+    static const double exact_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                           1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    const unsigned char *q = (const unsigned char *)text, *e = q + len;
+    bool neg = q < e && *q == '-';
+    q += neg;
+    if (q >= e || *q < '0' || *q > '9' || (*q == '0' && e - q > 1 && q[1] >= '0' && q[1] <= '9'))
+        return false;
+    /* the usual case, 19 digits at most: all of them into w, no overflow */
+    const unsigned char *d0 = q;
+    uint64_t w = 0;
+    int64_t zeros = 0, frac = 0;
+    while (q < e && (unsigned)(*q - '0') < 10)
+        w = w * 10 + (uint64_t)(*q++ - '0');
+    if (q < e && *q == '.') {
+        const unsigned char *f0 = ++q;
+        while (q < e && (unsigned)(*q - '0') < 10)
+            w = w * 10 + (uint64_t)(*q++ - '0');
+        frac = q - f0;
+        if (frac == 0)
+            return false;
+    }
+    if (q - d0 - (frac > 0) > 19 && !(q = decimal_digits_long(d0, e, &w, &zeros, &frac)))
+        return false;
+    int64_t exp10 = 0;
+    if (q < e && (*q == 'e' || *q == 'E')) {
+        q++;
+        bool eneg = q < e && *q == '-';
+        q += q < e && (*q == '+' || *q == '-');
+        if (q >= e)
+            return false;
+        for (; q < e && *q >= '0' && *q <= '9'; q++)
+            if (exp10 < 100000)
+                exp10 = exp10 * 10 + (*q - '0');   /* clamped: far beyond what the path takes */
+        if (eneg)
+            exp10 = -exp10;
+    }
+    if (q != e)
+        return false;
+    double v;
+    if (w == 0) {
+        v = 0.0;   /* any exponent: strtod gives a zero of the sign */
+    } else {
+        int64_t p = exp10 - frac + zeros;
+        for (; (w > (1ull << 53) || p < -22) && w % 10 == 0; p++)   /* "1712195495519764.0", "500e-24" */
+            w /= 10;
+        if (w > (1ull << 53))
+            return false;
+        for (; p > 22 && w <= (1ull << 53) / 10; p--)
+            w *= 10;
+        if (p > 22 || p < -22)
+            return false;
+        v = p >= 0 ? (double)w * exact_pow10[p] : (double)w / exact_pow10[-p];
+    }
+    *out = neg ? -v : v;
+    return true;
+#else
+    (void)text;
+    (void)len;
+    (void)out;
+    return false;
+#endif
+}
+
 sp_status sp_json_number_to_double(const char *s, size_t len, double *out)
 {
     const unsigned char *at;
     bool plain;
+    if (s && sp_json_number_to_double_fast(s, len, out))
+        return SP_OK;
     if (!s || number_grammar((const unsigned char *)s, (const unsigned char *)s + len, &at, &plain))
         return SP_ERR_PARSE;
     char local[320];

@@ -176,7 +176,7 @@ sp_status sp_json_skip_slow(sp_json_lexer *lx);
 sp_status sp_json_skip_rest(sp_json_lexer *lx);
 
 /* For an importer's own fast path over ordinary array elements (the Kineto importer's events,
- * kineto.c): where the lexer stands between two elements of an array (right after its '[', after an
+ * kineto_fast.c): where the lexer stands between two elements of an array (right after its '[', after an
  * element, or after the ',' that follows one), the bytes it has buffered and not yet read. The caller
  * reads an element from them when it can settle every byte of it, and hands it back with
  * sp_json_window_take; anything else it leaves to sp_json_next, which then reads from the same place. */
@@ -254,5 +254,11 @@ sp_status sp_json_us_to_ns(const char *s, size_t len, int64_t *out_ns, bool *exa
 /* The correctly rounded double of JSON number text (independent of the C locale). Returns SP_OK or
  * SP_ERR_PARSE; out-of-range magnitudes give +-HUGE_VAL as strtod does. */
 sp_status sp_json_number_to_double(const char *s, size_t len, double *out);
+/* sp_json_number_to_double's first step (json.c, Clinger's fast path): true with *out the double strtod
+ * gives when the text is a valid JSON number whose digits fit a double exactly (at most 2^53, trailing
+ * zeros moved into the exponent) and whose power of ten is within 22 (or reaches 22 with the digits
+ * still fitting); false, *out unwritten, for anything else. Separate for tests that check which
+ * numbers take it. */
+bool sp_json_number_to_double_fast(const char *s, size_t len, double *out);
 
 #endif

@@ -1,6 +1,7 @@
 /* libFuzzer target: arbitrary bytes through the streaming JSON tokenizer in its three modes (const
  * buffer, in place, stream in small reads, multiple values), with skips and the exact decimal
- * conversion of every number. The modes must agree on the token count and the final status. */
+ * conversion of every number (and its double, against strtod bit for bit). The modes must agree on
+ * the token count and the final status. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +21,17 @@ static size_t run(sp_json_lexer *lx, int skip_odd, sp_status *st_out)
             int64_t v;
             bool exact;
             sp_json_us_to_ns(t.str, t.len, &v, &exact);
-            double d;
-            sp_json_number_to_double(t.str, t.len, &d);
+            /* the double against strtod (this target runs in the C locale), bit for bit: the fast
+             * path (Clinger's) must give exactly what strtod gives */
+            double d, ref;
+            if (sp_json_number_to_double(t.str, t.len, &d) == SP_OK && t.len < 400) {
+                char buf[400];
+                memcpy(buf, t.str, t.len);
+                buf[t.len] = 0;
+                ref = strtod(buf, NULL);
+                if (memcmp(&d, &ref, sizeof d) != 0)
+                    abort();
+            }
         }
         if (skip_odd && t.type == SP_JSON_KEY && (t.len & 1)) {
             st = sp_json_skip(lx);

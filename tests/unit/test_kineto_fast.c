@@ -1,4 +1,4 @@
-/* The Kineto importer's fast path for ordinary events (kineto.c, docs/kineto.md "Reading fast") against
+/* The Kineto importer's fast path for ordinary events (kineto_fast.c, docs/kineto.md "Reading fast") against
  * its reference, the lexer's reading of every event (the fast path turned off): for crafted traces
  * (every member, every number form, escapes, non-ASCII text, args variants, nesting, duplicates,
  * whitespace, errors) and the real traces, read serially, on two threads and through a stream that
