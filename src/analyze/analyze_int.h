@@ -433,13 +433,15 @@ sp_status sp_ana_quality_figures(sp_ana *a);
 /* Launch calls by (file, correlation); of several with one id, the earliest start, then end, then
  * name wins (docs/analysis.md, "Ties"). */
 typedef struct sp_ana_launches {
-    sp_pairmap map;     /* (file, correlation) -> dense index */
-    uint32_t *launch;   /* dense index -> index into ev->launches */
-    uint8_t *graph;     /* dense index -> 1 for a CUDA graph launch call */
+    const sp_ev_launch *launches; /* ev->launches: the keys are read from the calls themselves */
+    uint32_t *tab;      /* open addressing on (file, correlation): 1 + index of the winning call, 0 empty */
+    size_t mask;        /* slots - 1 (a power of two, at least twice the calls) */
+    int mixed;          /* homes by sp_mix64 of the key (after a pile-up), else by its low bits */
+    uint8_t *graph;     /* index into ev->launches -> 1 for a winning CUDA graph launch call */
 } sp_ana_launches;
 sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li);
 void sp_ana_launches_free(sp_ana_launches *li);
-/* The dense index of the launch call of `x`, SP_EV_NONE when it has none. */
+/* The index into ev->launches of the launch call of `x`, SP_EV_NONE when it has none. */
 uint32_t sp_ana_launch_slot(const sp_ana_launches *li, const sp_ev_activity *x);
 /* The launch call of `x`, or NULL. */
 const sp_ev_launch *sp_ana_launch_of(const sp_events *ev, const sp_ana_launches *li, const sp_ev_activity *x);

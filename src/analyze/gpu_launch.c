@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "analyze/analyze_int.h"
+#include "common/mix.h"
 
 /* cudaGraphLaunch, cudaGraphLaunch_v10000, cuGraphLaunch, hipGraphLaunch, ... */
 static int is_graph_launch(const char *name)
@@ -25,55 +26,105 @@ static int launch_better(const sp_events *ev, const sp_ev_launch *x, const sp_ev
     return strcmp(sp_str_get(&ev->strings, x->name), sp_str_get(&ev->strings, y->name)) < 0;
 }
 
-sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li)
+/* The join's table holds only 4 bytes a slot, the index of the winning call: a key is compared against
+ * the call itself. Homes are the key's low bits, k2 + k1 x an odd constant as in sp_pairmap, so the
+ * sequential correlation ids of one file sit side by side; an insert that steps over
+ * SP_ANA_LAUNCH_PILEUP slots places every key by sp_mix64 instead, so no input makes probing slow. */
+#define SP_ANA_LAUNCH_PILEUP 64u
+
+static uint64_t launch_key(uint32_t file, uint64_t correlation)
 {
-    memset(li, 0, sizeof *li);
-    sp_status st = sp_pairmap_init(&li->map, ev->n_launches);
-    if (st)
-        return st;
-    size_t n = ev->n_launches ? ev->n_launches : 1;
-    li->launch = malloc(n * sizeof *li->launch);
-    li->graph = calloc(n, sizeof *li->graph);
-    if (!li->launch || !li->graph)
-        return SP_ERR_NOMEM;
+    return correlation + (uint64_t)file * 0x9e3779b97f4a7c15ull;
+}
+
+static size_t launch_home(const sp_ana_launches *li, uint64_t key)
+{
+    return (size_t)(li->mixed ? sp_mix64(key) : key) & li->mask;
+}
+
+/* The slot of the table holding (file, correlation), or the empty slot where it belongs; *dist is the
+ * number of slots stepped over. */
+static size_t launch_probe(const sp_ana_launches *li, uint32_t file, uint64_t correlation, size_t *dist)
+{
+    size_t j = launch_home(li, launch_key(file, correlation)), d = 0;
+    for (uint32_t v; (v = li->tab[j]) != 0; j = (j + 1) & li->mask, d++) {
+        const sp_ev_launch *l = &li->launches[v - 1];
+        if (l->correlation == correlation && l->file == file)
+            break;
+    }
+    *dist = d;
+    return j;
+}
+
+/* One pass over the calls into an empty table; SP_ERR_LIMIT on a pile-up of unmixed homes. */
+static sp_status launches_fill(const sp_events *ev, sp_ana_launches *li)
+{
     for (size_t i = 0; i < ev->n_launches; i++) {
         const sp_ev_launch *l = &ev->launches[i];
         if (!l->correlation || l->start_ns == SP_TIME_NONE || l->end_ns == SP_TIME_NONE ||
             l->end_ns < l->start_ns)
             continue;
-        uint32_t d;
-        int added;
-        st = sp_pairmap_get(&li->map, l->file, l->correlation, &d, &added);
-        if (st)
-            return st;
-        if (added || launch_better(ev, l, &ev->launches[li->launch[d]])) {
-            li->launch[d] = (uint32_t)i;
-            li->graph[d] = l->name != SP_EV_NONE && is_graph_launch(sp_str_get(&ev->strings, l->name));
+        size_t d;
+        size_t j = launch_probe(li, l->file, l->correlation, &d);
+        if (d >= SP_ANA_LAUNCH_PILEUP && !li->mixed)
+            return SP_ERR_LIMIT;
+        uint32_t old = li->tab[j];
+        if (!old || launch_better(ev, l, &ev->launches[old - 1])) {
+            if (old)
+                li->graph[old - 1] = 0;
+            li->tab[j] = (uint32_t)i + 1;
+            li->graph[i] = l->name != SP_EV_NONE && is_graph_launch(sp_str_get(&ev->strings, l->name));
         }
     }
     return SP_OK;
 }
 
+sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li)
+{
+    memset(li, 0, sizeof *li);
+    if (ev->n_launches >= UINT32_MAX)
+        return SP_ERR_LIMIT;
+    size_t slots = 16;
+    while (slots < 2 * ev->n_launches)
+        slots *= 2;
+    li->launches = ev->launches;
+    li->mask = slots - 1;
+    li->tab = calloc(slots, sizeof *li->tab);
+    li->graph = calloc(ev->n_launches ? ev->n_launches : 1, sizeof *li->graph);
+    if (!li->tab || !li->graph)
+        return SP_ERR_NOMEM;
+    if (launches_fill(ev, li) == SP_OK)
+        return SP_OK;
+    /* keys pile up on their low bits: start again with every key placed by the mixer */
+    memset(li->tab, 0, slots * sizeof *li->tab);
+    memset(li->graph, 0, ev->n_launches);
+    li->mixed = 1;
+    return launches_fill(ev, li);
+}
+
 void sp_ana_launches_free(sp_ana_launches *li)
 {
-    sp_pairmap_free(&li->map);
-    free(li->launch);
+    free(li->tab);
     free(li->graph);
     memset(li, 0, sizeof *li);
 }
 
 uint32_t sp_ana_launch_slot(const sp_ana_launches *li, const sp_ev_activity *x)
 {
-    return x->correlation ? sp_pairmap_find(&li->map, x->file, x->correlation) : SP_EV_NONE;
+    if (!x->correlation || !li->tab)
+        return SP_EV_NONE;
+    size_t d;
+    uint32_t v = li->tab[launch_probe(li, x->file, x->correlation, &d)];
+    return v ? v - 1 : SP_EV_NONE;
 }
 
 const sp_ev_launch *sp_ana_launch_of(const sp_events *ev, const sp_ana_launches *li, const sp_ev_activity *x)
 {
     uint32_t d = sp_ana_launch_slot(li, x);
-    return d == SP_EV_NONE ? NULL : &ev->launches[li->launch[d]];
+    return d == SP_EV_NONE ? NULL : &ev->launches[d];
 }
 
-/* Per graph launch call (dense index): its nodes and the first node's start. */
+/* Per graph launch call (index into ev->launches): its nodes and the first node's start. */
 typedef struct graph_acc {
     uint64_t kernels, work, first_start;
 } graph_acc;
@@ -91,7 +142,7 @@ static sp_status graph_stats(sp_ana *a, const sp_ana_launches *li, const graph_a
     for (size_t d = 0; d < n; d++) {
         if (!li->graph[d] || !acc[d].work)
             continue;
-        const sp_ev_launch *l = &a->ev->launches[li->launch[d]];
+        const sp_ev_launch *l = &a->ev->launches[d];
         kpl[k] = acc[d].kernels;
         /* as for one kernel: the first node's start - the end of the call, floored at 0 */
         delay[k] = acc[d].first_start > l->end_ns ? acc[d].first_start - l->end_ns : 0;
@@ -113,7 +164,7 @@ sp_status sp_ana_launch_stats(sp_ana *a, const sp_ana_launches *li)
 {
     sp_events *ev = a->ev;
     sp_gpu_summary *g = &a->r->gpu;
-    size_t nslots = li->map.count;
+    size_t nslots = ev->n_launches; /* acc is written for graph calls only */
     uint64_t *delays = malloc((ev->n_acts ? ev->n_acts : 1) * sizeof *delays);
     graph_acc *acc = calloc(nslots ? nslots : 1, sizeof *acc);
     if (!delays || !acc) {
@@ -129,7 +180,7 @@ sp_status sp_ana_launch_stats(sp_ana *a, const sp_ana_launches *li)
         uint32_t slot = sp_ana_launch_slot(li, x);
         if (slot == SP_EV_NONE)
             continue;
-        const sp_ev_launch *l = &ev->launches[li->launch[slot]];
+        const sp_ev_launch *l = &ev->launches[slot];
         if (li->graph[slot]) {
             graph_acc *ga = &acc[slot];
             if (!ga->work || x->start_ns < ga->first_start)
