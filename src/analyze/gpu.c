@@ -62,11 +62,9 @@ static sp_status group_acts(const uint32_t *id, size_t n, size_t ngroups, size_t
 {
     size_t *off = calloc(ngroups + 1, sizeof *off);
     size_t *fill = malloc((ngroups ? ngroups : 1) * sizeof *fill);
-    uint32_t *order = malloc((n ? n : 1) * sizeof *order);
-    if (!off || !fill || !order) {
+    if (!off || !fill) {
         free(off);
         free(fill);
-        free(order);
         return SP_ERR_NOMEM;
     }
     for (size_t i = 0; i < n; i++)
@@ -74,6 +72,13 @@ static sp_status group_acts(const uint32_t *id, size_t n, size_t ngroups, size_t
             off[id[i] + 1]++;
     for (size_t k = 0; k < ngroups; k++)
         off[k + 1] += off[k];
+    /* sized by the activities grouped, not by all of them */
+    uint32_t *order = malloc((off[ngroups] ? off[ngroups] : 1) * sizeof *order);
+    if (!order) {
+        free(off);
+        free(fill);
+        return SP_ERR_NOMEM;
+    }
     memcpy(fill, off, ngroups * sizeof *fill);
     for (size_t i = 0; i < n; i++)
         if (id[i] != SP_EV_NONE)
@@ -116,6 +121,8 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
     /* each stream's events stay in start order (acts are sorted by start) */
     if (!keys || !g->idle_breakdown || group_acts(sid, ev->n_acts, ns, &off, &order))
         goto out;
+    free(sid); /* its last reader was the grouping */
+    sid = NULL;
     g->n_streams = ns;
     for (size_t s = 0; s < ns; s++) {
         const sp_ev_activity *x0 = &ev->acts[order[off[s]]];
@@ -184,10 +191,15 @@ static sp_status kernel_stats(sp_ana *a)
     }
     st = SP_ERR_NOMEM;
     size_t nk = km.count;
-    dur = malloc((ev->n_acts ? ev->n_acts : 1) * sizeof *dur);
+    sp_pairmap_free(&km);
+    if (group_acts(kid, ev->n_acts, nk, &off, &order))
+        goto out;
+    free(kid); /* its last reader was the grouping */
+    kid = NULL;
+    dur = malloc((off[nk] ? off[nk] : 1) * sizeof *dur); /* one per kernel, in `order` */
     ks = calloc(nk ? nk : 1, sizeof *ks);
     g->kernel_stats = calloc(nk ? nk : 1, sizeof *g->kernel_stats);
-    if (!dur || !ks || !g->kernel_stats || group_acts(kid, ev->n_acts, nk, &off, &order))
+    if (!dur || !ks || !g->kernel_stats)
         goto out;
     for (size_t k = 0; k < nk; k++) {
         ks[k].kid = (uint32_t)k;
@@ -407,6 +419,12 @@ sp_status sp_ana_gpu(sp_ana *a)
         sp_ana_step_figures(a, bu.v, bu.n, win, nwin);
         st = sp_ana_launch_stats(a, &li);
     }
+    /* the join, the windows and the busy union have had their last readers */
+    sp_ana_launches_free(&li);
+    free(win);
+    win = NULL;
+    free(bu.v);
+    bu.v = NULL;
     if (!st)
         st = kernel_stats(a);
     if (!st)

@@ -70,10 +70,12 @@ static sp_status launches_fill(const sp_events *ev, sp_ana_launches *li)
             return SP_ERR_LIMIT;
         uint32_t old = li->tab[j];
         if (!old || launch_better(ev, l, &ev->launches[old - 1])) {
-            if (old)
+            if (old && li->graph[old - 1])
                 li->graph[old - 1] = 0;
             li->tab[j] = (uint32_t)i + 1;
-            li->graph[i] = l->name != SP_EV_NONE && is_graph_launch(sp_str_get(&ev->strings, l->name));
+            /* written only for graph calls: the zeroed pages of the rest stay unwritten */
+            if (l->name != SP_EV_NONE && is_graph_launch(sp_str_get(&ev->strings, l->name)))
+                li->graph[i] = 1;
         }
     }
     return SP_OK;
