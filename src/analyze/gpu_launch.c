@@ -134,7 +134,10 @@ typedef struct graph_acc {
 static sp_status graph_stats(sp_ana *a, const sp_ana_launches *li, const graph_acc *acc, size_t n)
 {
     sp_graph_launch_summary *gs = &a->r->gpu.graph;
-    uint64_t *kpl = malloc((n ? n : 1) * sizeof *kpl), *delay = malloc((n ? n : 1) * sizeof *delay);
+    size_t ng = 0; /* the graph calls with device work: sized by them, not by every call */
+    for (size_t d = 0; d < n; d++)
+        ng += li->graph[d] && acc[d].work;
+    uint64_t *kpl = malloc((ng ? ng : 1) * sizeof *kpl), *delay = malloc((ng ? ng : 1) * sizeof *delay);
     if (!kpl || !delay) {
         free(kpl);
         free(delay);
