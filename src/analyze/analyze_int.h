@@ -433,10 +433,8 @@ sp_status sp_ana_quality_figures(sp_ana *a);
 /* Launch calls by (file, correlation); of several with one id, the earliest start, then end, then
  * name wins (docs/analysis.md, "Ties"). */
 typedef struct sp_ana_launches {
-    const sp_ev_launch *launches; /* ev->launches: the keys are read from the calls themselves */
-    uint32_t *tab;      /* open addressing on (file, correlation): 1 + index of the winning call, 0 empty */
-    size_t mask;        /* slots - 1 (a power of two, at least twice the calls) */
-    int mixed;          /* homes by sp_mix64 of the key (after a pile-up), else by its low bits */
+    sp_hmap map;        /* correlation + file x an odd constant -> index into ev->launches of the winner */
+    const sp_ev_launch *launches; /* ev->launches: an entry is checked against the call itself */
     uint8_t *graph;     /* index into ev->launches -> 1 for a winning CUDA graph launch call */
 } sp_ana_launches;
 sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li);

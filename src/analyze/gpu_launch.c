@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "analyze/analyze_int.h"
-#include "common/mix.h"
 
 /* cudaGraphLaunch, cudaGraphLaunch_v10000, cuGraphLaunch, hipGraphLaunch, ... */
 static int is_graph_launch(const char *name)
@@ -26,98 +25,79 @@ static int launch_better(const sp_events *ev, const sp_ev_launch *x, const sp_ev
     return strcmp(sp_str_get(&ev->strings, x->name), sp_str_get(&ev->strings, y->name)) < 0;
 }
 
-/* The join's table holds only 4 bytes a slot, the index of the winning call: a key is compared against
- * the call itself. Homes are the key's low bits, k2 + k1 x an odd constant as in sp_pairmap, so the
- * sequential correlation ids of one file sit side by side; an insert that steps over
- * SP_ANA_LAUNCH_PILEUP slots places every key by sp_mix64 instead, so no input makes probing slow. */
-#define SP_ANA_LAUNCH_PILEUP 64u
-
+/* The join keeps no copy of its keys: the map's key is k2 + k1 x an odd constant, as sp_pairmap's (so
+ * the sequential correlation ids of one file are neighbours), its value the index of the winning
+ * call, and an entry is checked against that call's own file and correlation id. */
 static uint64_t launch_key(uint32_t file, uint64_t correlation)
 {
     return correlation + (uint64_t)file * 0x9e3779b97f4a7c15ull;
 }
 
-static size_t launch_home(const sp_ana_launches *li, uint64_t key)
+struct launch_probe {
+    const sp_ev_launch *launches;
+    uint32_t file;
+    uint64_t correlation;
+};
+
+static bool launch_eq(const void *ctx, uint32_t value)
 {
-    return (size_t)(li->mixed ? sp_mix64(key) : key) & li->mask;
+    const struct launch_probe *p = ctx;
+    const sp_ev_launch *l = &p->launches[value];
+    return l->correlation == p->correlation && l->file == p->file;
 }
 
-/* The slot of the table holding (file, correlation), or the empty slot where it belongs; *dist is the
- * number of slots stepped over. */
-static size_t launch_probe(const sp_ana_launches *li, uint32_t file, uint64_t correlation, size_t *dist)
+static uint32_t launch_find(const sp_ana_launches *li, uint32_t file, uint64_t correlation)
 {
-    size_t j = launch_home(li, launch_key(file, correlation)), d = 0;
-    for (uint32_t v; (v = li->tab[j]) != 0; j = (j + 1) & li->mask, d++) {
-        const sp_ev_launch *l = &li->launches[v - 1];
-        if (l->correlation == correlation && l->file == file)
-            break;
-    }
-    *dist = d;
-    return j;
-}
-
-/* One pass over the calls into an empty table; SP_ERR_LIMIT on a pile-up of unmixed homes. */
-static sp_status launches_fill(const sp_events *ev, sp_ana_launches *li)
-{
-    for (size_t i = 0; i < ev->n_launches; i++) {
-        const sp_ev_launch *l = &ev->launches[i];
-        if (!l->correlation || l->start_ns == SP_TIME_NONE || l->end_ns == SP_TIME_NONE ||
-            l->end_ns < l->start_ns)
-            continue;
-        size_t d;
-        size_t j = launch_probe(li, l->file, l->correlation, &d);
-        if (d >= SP_ANA_LAUNCH_PILEUP && !li->mixed)
-            return SP_ERR_LIMIT;
-        uint32_t old = li->tab[j];
-        if (!old || launch_better(ev, l, &ev->launches[old - 1])) {
-            if (old && li->graph[old - 1])
-                li->graph[old - 1] = 0;
-            li->tab[j] = (uint32_t)i + 1;
-            /* written only for graph calls: the zeroed pages of the rest stay unwritten */
-            if (l->name != SP_EV_NONE && is_graph_launch(sp_str_get(&ev->strings, l->name)))
-                li->graph[i] = 1;
-        }
-    }
-    return SP_OK;
+    struct launch_probe p = {li->launches, file, correlation};
+    return sp_hmap_find(&li->map, launch_key(file, correlation), launch_eq, &p);
 }
 
 sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li)
 {
     memset(li, 0, sizeof *li);
-    if (ev->n_launches >= UINT32_MAX)
+    if (ev->n_launches >= SP_HMAP_NONE)
         return SP_ERR_LIMIT;
-    size_t slots = 16;
-    while (slots < 2 * ev->n_launches)
-        slots *= 2;
     li->launches = ev->launches;
-    li->mask = slots - 1;
-    li->tab = calloc(slots, sizeof *li->tab);
+    sp_status st = sp_hmap_init(&li->map, ev->n_launches);
+    if (st)
+        return st;
     li->graph = calloc(ev->n_launches ? ev->n_launches : 1, sizeof *li->graph);
-    if (!li->tab || !li->graph)
+    if (!li->graph)
         return SP_ERR_NOMEM;
-    if (launches_fill(ev, li) == SP_OK)
-        return SP_OK;
-    /* keys pile up on their low bits: start again with every key placed by the mixer */
-    memset(li->tab, 0, slots * sizeof *li->tab);
-    memset(li->graph, 0, ev->n_launches);
-    li->mixed = 1;
-    return launches_fill(ev, li);
+    for (size_t i = 0; i < ev->n_launches; i++) {
+        const sp_ev_launch *l = &ev->launches[i];
+        if (!l->correlation || l->start_ns == SP_TIME_NONE || l->end_ns == SP_TIME_NONE ||
+            l->end_ns < l->start_ns)
+            continue;
+        uint64_t key = launch_key(l->file, l->correlation);
+        uint32_t old = launch_find(li, l->file, l->correlation);
+        if (old != SP_HMAP_NONE) {
+            if (!launch_better(ev, l, &ev->launches[old]))
+                continue;
+            sp_hmap_remove(&li->map, key, old);
+            if (li->graph[old])
+                li->graph[old] = 0;
+        }
+        st = sp_hmap_put(&li->map, key, (uint32_t)i); /* i < n_launches < SP_HMAP_NONE */
+        if (st)
+            return st;
+        /* written only for graph calls: the zeroed pages of the rest stay unwritten */
+        if (l->name != SP_EV_NONE && is_graph_launch(sp_str_get(&ev->strings, l->name)))
+            li->graph[i] = 1;
+    }
+    return SP_OK;
 }
 
 void sp_ana_launches_free(sp_ana_launches *li)
 {
-    free(li->tab);
+    sp_hmap_free(&li->map);
     free(li->graph);
     memset(li, 0, sizeof *li);
 }
 
 uint32_t sp_ana_launch_slot(const sp_ana_launches *li, const sp_ev_activity *x)
 {
-    if (!x->correlation || !li->tab)
-        return SP_EV_NONE;
-    size_t d;
-    uint32_t v = li->tab[launch_probe(li, x->file, x->correlation, &d)];
-    return v ? v - 1 : SP_EV_NONE;
+    return x->correlation ? launch_find(li, x->file, x->correlation) : SP_EV_NONE;
 }
 
 const sp_ev_launch *sp_ana_launch_of(const sp_events *ev, const sp_ana_launches *li, const sp_ev_activity *x)
