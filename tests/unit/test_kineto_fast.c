@@ -15,6 +15,7 @@
 #include "import/import_int.h"
 #include "model/events_int.h"
 #include "testlib.h"
+#include "gunzip_testutil.h"
 
 /* ---- the events read, as the observer sees them ---- */
 
@@ -471,29 +472,6 @@ static void crafted_errors(void)
     CHECK(fs.counts[7] >= 5);   /* skipped: 7, [..], "s", {}, the kernel without ts */
     outcome_free(&fs);
     free(tr);
-}
-
-static char *gunzip_file(const char *path, size_t *len)
-{
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 20, n = 0;
-    char *buf = malloc(cap + 1);
-    for (;;) {
-        if (n == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap + 1);
-        }
-        int r = gzread(f, buf + n, (unsigned)(cap - n));
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    gzclose(f);
-    buf[n] = 0;
-    *len = n;
-    return buf;
 }
 
 /* The real traces: the same events, counts and reports; nearly every event by the fast path. */

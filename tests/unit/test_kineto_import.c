@@ -7,6 +7,7 @@
 #include "import/json.h"
 #include "model/events_int.h"
 #include "testlib.h"
+#include "gunzip_testutil.h"
 
 static sp_events *load_text(const char *text, const sp_load_options *opt, sp_status *st, char *err, size_t errlen)
 {
@@ -97,28 +98,6 @@ static void test_timestamps(void)
 }
 
 /* ---- an independent reading of a real trace: GPU intervals straight from the JSON text ---- */
-
-static char *gunzip_file(const char *path, size_t *len)
-{
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 20, n = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (n == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-        }
-        int r = gzread(f, buf + n, (unsigned)(cap - n));
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    gzclose(f);
-    *len = n;
-    return buf;
-}
 
 typedef struct ival {
     int64_t s, e;

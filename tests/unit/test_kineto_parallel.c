@@ -13,6 +13,7 @@
 #include "import/json.h"
 #include "model/events_int.h"
 #include "testlib.h"
+#include "gunzip_testutil.h"
 
 /* ---- the finder against the lexer ---- */
 
@@ -265,29 +266,6 @@ static void every_split(const char *what, const char *data, int lenient, int hta
     else
         CHECK(got > 0);
     outputs_free(&s);
-}
-
-static char *gunzip_file(const char *path, size_t *len)
-{
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 20, n = 0;
-    char *buf = malloc(cap + 1);
-    for (;;) {
-        if (n == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap + 1);
-        }
-        int r = gzread(f, buf + n, (unsigned)(cap - n));
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    gzclose(f);
-    buf[n] = 0;
-    *len = n;
-    return buf;
 }
 
 int main(void)
