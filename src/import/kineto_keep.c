@@ -75,6 +75,14 @@ void sp_kt_note_ts(kt *k, bool has_ts, double ts_d)
         k->any_ts = true;
 }
 
+/* An annotation event's name read by the serving convention (docs/annotations.md), the one rule
+ * handle_event and counted_only both decide by: 0 not an annotation name (shorter than any prefix),
+ * > 0 one (in *a), < 0 malformed (*why says how). */
+static int annotation_of(const kt *k, const kt_event *e, sp_annot_name *a, const char **why)
+{
+    return e->name_len < 5 ? 0 : sp_annot_parse(&k->map, e->name, e->name_len, a, why);
+}
+
 sp_status sp_kt_handle_event(kt *k, const sp_json_token *open)
 {
     kt_event *e = &k->e;
@@ -144,7 +152,7 @@ sp_status sp_kt_handle_event(kt *k, const sp_json_token *open)
     case CAT_CPU_OP: {
         sp_annot_name a;
         const char *why = NULL;
-        int r = e->name_len < 5 ? 0 : sp_annot_parse(&k->map, e->name, e->name_len, &a, &why);
+        int r = annotation_of(k, e, &a, &why);
         if (r == 0)
             return e->cat == CAT_GPU_ANNOT ? SP_OK : keep_range(k, s, end);
         sp_status st = r < 0 ? SP_ERR_PARSE
@@ -185,7 +193,7 @@ int sp_kt_counted_only(const kt *k, const kt_event *e)
     case CAT_CPU_OP: {
         sp_annot_name a;
         const char *why = NULL;
-        int r = e->name_len < 5 ? 0 : sp_annot_parse(&k->map, e->name, e->name_len, &a, &why);
+        int r = annotation_of(k, e, &a, &why);
         if (r != 0)
             return 0;
         if (e->cat != CAT_ANNOT)   /* keep_range keeps a cpu_op only as ProfilerStep#N (above) */
