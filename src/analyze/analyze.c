@@ -31,11 +31,14 @@ void sp_ana_free(sp_ana *a)
     free(a->act_dev);
     free(a->named_ids);
     free(a->times);
+    free(a->times32);
     free(a->padding);
     free(a->life);
     free(a->by_latency);
     free(a->req_cost);
     sp_ana_paint_free(a);
+    sp_ana_scratch_destroy(a->scratch);
+    a->scratch = NULL;
 }
 
 /* Under release_events: the stage spans once the partition has made them stage times, unless the
@@ -267,6 +270,7 @@ sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **o
     a.opt = o;
     a.st_network = -1;
     a.t0_ns = sp_now_ns();
+    a.scratch = sp_ana_scratch_create(); /* NULL: the steps malloc their scratch */
     /* the steps run_stages announces, and the finish */
     a.step_count = 10 + (o.keep_requests != 0) + (o.keep_detail || o.keep_requests);
     step(&a, "finishing the event set");

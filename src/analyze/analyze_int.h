@@ -19,6 +19,8 @@
 /* Named (non-built-in) stages one analysis may report; more is SP_ERR_LIMIT, because the per-request
  * stage matrix is requests x stages. */
 #define SP_ANA_MAX_NAMED_STAGES 64u
+/* Stage rows at most: seven fixed, network, the named ones, other. */
+#define SP_ANA_MAX_STAGES (SP_ANA_MAX_NAMED_STAGES + 9u)
 /* HTA's kernel_wait threshold: gaps under 30 us between events on a stream (DESIGN section 6). */
 #define SP_ANA_KERNEL_WAIT_NS 30000u
 /* Verdict thresholds for recommending a model change (DESIGN section 8, docs/analysis.md). */
@@ -93,7 +95,13 @@ typedef struct sp_ana {
     int st_queue, st_pre, st_h2d, st_kernel, st_gap, st_d2h, st_post, st_network, st_other;
     sp_str *named_ids;             /* stage name ids of named rows, alphabetical */
     size_t n_named;
-    uint64_t *times;               /* n_reqs x n_stages, row-major per request */
+    /* n_reqs x n_stages stage times, row-major per request: 4 bytes each (times32) when every analysed
+     * life fits in 32 bits, else 8 (times); the other is NULL (docs/analysis.md section 8, "Memory").
+     * A stage time is at most its request's life, so the narrow matrix holds each one exactly. Read
+     * them with sp_ana_time. */
+    uint64_t *times;
+    uint32_t *times32;
+    uint64_t max_life;             /* the longest analysed life (select_requests) */
     double *padding;               /* per analysed request: padding time (DESIGN section 5) */
     uint64_t *life;                /* per analysed request: hi - lo */
     uint32_t *by_latency;          /* analysed-request positions sorted by life, ties by request id
@@ -103,7 +111,15 @@ typedef struct sp_ana {
     sp_report_detail *detail;      /* r->detail: filled along the way under keep_detail, else NULL */
     struct sp_ana_paint *paint;    /* the partition's scratch, kept for sp_ana_request_pieces */
     double *req_cost;              /* per analysed request: its apportioned cost (cost.c) */
+    struct sp_ana_scratch *scratch; /* the steps' large scratch arrays (scratch.c); NULL: malloc */
 } sp_ana;
+
+/* Analysed request i's time in stage row s. */
+static inline uint64_t sp_ana_time(const sp_ana *a, size_t i, size_t s)
+{
+    size_t k = i * a->n_stages + s;
+    return a->times32 ? a->times32[k] : a->times[k];
+}
 
 /* A request with usable client times, whose life is client-observed (docs/analysis.md, "Client
  * merge"). */
@@ -141,18 +157,31 @@ static inline int sp_ana_releases_spans(const sp_ana *a)
 #define SP_ANA_DISCARD_STEP ((size_t)4 << 20)
 extern size_t sp_ana_discard_step;
 
-/* A zeroed array of n doubles (at least one) for sums built with +=, zeroed by writing rather than by
- * calloc: a double's += reads before it writes, and a read of calloc's fresh, untouched pages maps the
- * shared zero page, which the first write then copies: a second fault per page, and a TLB flush on
- * every core that runs a thread of the process (the two-thread steps). NULL when out of memory. */
-static inline double *sp_ana_zeroed_doubles(size_t n)
-{
-    size_t bytes = (n ? n : 1) * sizeof(double);
-    double *v = malloc(bytes);
-    if (v)
-        memset(v, 0, bytes);
-    return v;
-}
+/* ---- scratch.c: large scratch arrays kept from step to step (docs/analysis.md section 8, "Memory") ---- */
+/* A pool of blocks: a step takes one for a scratch array and gives it back when done; the next array
+ * of about that size, in any step or thread, takes the same block, whose pages are already in. Safe to
+ * use from the steps that run beside each other. */
+typedef struct sp_ana_scratch sp_ana_scratch;
+/* Requests below this many bytes are plain malloc (a variable, defined in scratch.c, so that tests can
+ * send small traces' arrays through the pool too). */
+#define SP_ANA_SCRATCH_MIN ((size_t)1 << 20)
+extern size_t sp_ana_scratch_min;
+/* NULL when out of memory: sp_ana_scratch_get is then malloc, sp_ana_scratch_put free. */
+sp_ana_scratch *sp_ana_scratch_create(void);
+/* Frees every block (every one must have been given back). NULL is fine. */
+void sp_ana_scratch_destroy(sp_ana_scratch *s);
+/* At least `bytes` (at least one) of uninitialised memory, or NULL when out of memory. */
+void *sp_ana_scratch_get(sp_ana_scratch *s, size_t bytes);
+/* Gives back what sp_ana_scratch_get returned (NULL is fine). */
+void sp_ana_scratch_put(sp_ana_scratch *s, void *p);
+/* Zeroes `bytes` at p by writing. For sums built with += (which read first): a read of calloc's fresh,
+ * untouched pages maps the shared zero page, which the first write then copies: a second fault per
+ * page, and a TLB flush on every core that runs a thread of the process (the two-thread steps). Plain
+ * memset after malloc does not do: GCC turns malloc + memset into calloc. */
+void sp_ana_zero(void *p, size_t bytes);
+/* A zeroed array of n doubles (at least one) for sums built with +=, zeroed by writing
+ * (sp_ana_zero); NULL when out of memory. Free it with free(). */
+double *sp_ana_zeroed_doubles(size_t n);
 
 /* ---- two threads (docs/analysis.md section 8, "Two threads") ---- */
 /* From this many analysed requests on, two steps use a second thread: the second half of the
@@ -161,6 +190,13 @@ static inline double *sp_ana_zeroed_doubles(size_t n)
  * so that tests can make small sets take the two-thread route too. */
 #define SP_ANA_TWO_THREADS_MIN 65536u
 extern size_t sp_ana_two_threads_min;
+/* Whether the stage times may be held in 4 bytes when every life fits (1, the default; defined in
+ * partition.c) or always in 8 (0): tests compare the two. */
+extern int sp_ana_times_narrow;
+
+/* sp_ana_quantiles (common/quantile.h's summary of v, sorted in place) with the sort's scratch from
+ * the pool `s` (percentile.c). SP_ERR_NOMEM. */
+sp_status sp_ana_quantiles_in(sp_ana_scratch *s, uint64_t *v, size_t n, sp_quantiles *q);
 
 /* ---- outcomes.c ---- */
 /* Counts every request by outcome and status, each outcome's own latency, the rejection rate and
@@ -340,6 +376,8 @@ typedef struct sp_ana_table {
     int kernel_row[SP_ANA_TABLE_MAX_KERNELS];          /* rows split into useful work and padding */
     const double *padding[SP_ANA_TABLE_MAX_KERNELS];   /* per request: that row's padding time */
     size_t n_kernels;
+    struct sp_ana_scratch *scratch; /* where the savings' column comes from; NULL: malloc */
+    const uint32_t *times32;  /* when not NULL, the n x ns times in 4 bytes each (times is unused) */
 } sp_ana_table;
 
 /* x / d rounded to the nearest integer (halves up); d >= 1. */

@@ -95,19 +95,20 @@ typedef struct cost_work {
     sp_ival *kl, *ul, *wl;    /* one device's kernel-like union, all-work union, batch window pieces */
     struct piece *pieces;     /* one device's batch windows, made disjoint */
     uint64_t *piece_len;      /* per batch: the length of its disjoint piece (0: none) */
+    sp_ana_scratch *sc;       /* where the arrays above but the offsets come from */
 } cost_work;
 
 static void cost_work_free(cost_work *w)
 {
     free(w->aoff);
     free(w->boff);
-    free(w->aord);
-    free(w->bord);
-    free(w->kl);
-    free(w->ul);
-    free(w->wl);
-    free(w->pieces);
-    free(w->piece_len);
+    sp_ana_scratch_put(w->sc, w->aord);
+    sp_ana_scratch_put(w->sc, w->bord);
+    sp_ana_scratch_put(w->sc, w->kl);
+    sp_ana_scratch_put(w->sc, w->ul);
+    sp_ana_scratch_put(w->sc, w->wl);
+    sp_ana_scratch_put(w->sc, w->pieces);
+    sp_ana_scratch_put(w->sc, w->piece_len);
 }
 
 /* Allocates the scratch and groups activity and batches by device (acts keep their start order). */
@@ -117,13 +118,14 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w)
     size_t nd = a->n_devs, na = ev->n_acts, nb = ev->n_batches;
     w->aoff = calloc(nd + 1, sizeof *w->aoff);
     w->boff = calloc(nd + 1, sizeof *w->boff);
-    w->aord = malloc((na ? na : 1) * sizeof *w->aord);
-    w->bord = malloc((nb ? nb : 1) * sizeof *w->bord);
-    w->kl = malloc((na ? na : 1) * sizeof *w->kl);
-    w->ul = malloc((na ? na : 1) * sizeof *w->ul);
-    w->wl = malloc((nb ? nb : 1) * sizeof *w->wl);
-    w->pieces = malloc((nb ? nb : 1) * sizeof *w->pieces);
-    w->piece_len = calloc(nb ? nb : 1, sizeof *w->piece_len);
+    w->sc = a->scratch;
+    w->aord = sp_ana_scratch_get(w->sc, na * sizeof *w->aord);
+    w->bord = sp_ana_scratch_get(w->sc, nb * sizeof *w->bord);
+    w->kl = sp_ana_scratch_get(w->sc, na * sizeof *w->kl);
+    w->ul = sp_ana_scratch_get(w->sc, na * sizeof *w->ul);
+    w->wl = sp_ana_scratch_get(w->sc, nb * sizeof *w->wl);
+    w->pieces = sp_ana_scratch_get(w->sc, nb * sizeof *w->pieces);
+    w->piece_len = sp_ana_scratch_get(w->sc, nb * sizeof *w->piece_len);
     size_t *fa = malloc((nd ? nd : 1) * sizeof *fa), *fb = malloc((nd ? nd : 1) * sizeof *fb);
     if (!w->aoff || !w->boff || !w->aord || !w->bord || !w->kl || !w->ul || !w->wl || !w->pieces ||
         !w->piece_len || !fa || !fb) {
@@ -131,6 +133,7 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w)
         free(fb);
         return SP_ERR_NOMEM;
     }
+    sp_ana_zero(w->piece_len, nb * sizeof *w->piece_len);
     for (size_t i = 0; i < na; i++)
         if (a->act_dev[i] != SP_EV_NONE)
             w->aoff[a->act_dev[i] + 1]++;
@@ -226,8 +229,8 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns)
     const sp_events *ev = a->ev;
     sp_cost_summary *c = &a->r->cost;
     double *rcost = sp_ana_zeroed_doubles(a->n_reqs);
-    uint32_t *pos_of = malloc((ev->n_requests ? ev->n_requests : 1) * sizeof *pos_of);
-    uint64_t *nano = malloc((a->n_reqs ? a->n_reqs : 1) * sizeof *nano);
+    uint32_t *pos_of = sp_ana_scratch_get(a->scratch, ev->n_requests * sizeof *pos_of);
+    uint64_t *nano = sp_ana_scratch_get(a->scratch, a->n_reqs * sizeof *nano);
     sp_status st = SP_ERR_NOMEM;
     if (!rcost || !pos_of || !nano)
         goto out;
@@ -267,13 +270,13 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns)
         nano[i] = (uint64_t)llround(rcost[i] * 1e9);
     }
     c->request_cost_mean = a->n_reqs ? (double)(sum / (long double)a->n_reqs) : 0.0;
-    st = sp_ana_quantiles(nano, a->n_reqs, &c->request_cost_nano);
+    st = sp_ana_quantiles_in(a->scratch, nano, a->n_reqs, &c->request_cost_nano);
     a->req_cost = rcost; /* the generation figures price output tokens with it */
     rcost = NULL;
 out:
     free(rcost);
-    free(pos_of);
-    free(nano);
+    sp_ana_scratch_put(a->scratch, pos_of);
+    sp_ana_scratch_put(a->scratch, nano);
     return st;
 }
 

@@ -12,7 +12,7 @@ sp_status sp_ana_request_figures(sp_ana *a)
     sp_events *ev = a->ev;
     sp_report *r = a->r;
     size_t n = a->n_reqs;
-    uint64_t *v = malloc((n ? n : 1) * sizeof *v);
+    uint64_t *v = sp_ana_scratch_get(a->scratch, n * sizeof *v);
     if (!v)
         return SP_ERR_NOMEM;
     r->request_count = n;
@@ -20,18 +20,18 @@ sp_status sp_ana_request_figures(sp_ana *a)
     uint64_t *e2e = v;
     if (a->detail) { /* sorted in place below: the kept distribution */
         if (!(e2e = a->detail->latency_ns = malloc((n ? n : 1) * sizeof *e2e))) {
-            free(v);
+            sp_ana_scratch_put(a->scratch, v);
             return SP_ERR_NOMEM;
         }
         a->detail->n_latency = n;
     }
     memcpy(e2e, a->life, n * sizeof *e2e);
-    sp_status st = sp_ana_quantiles(e2e, n, &r->latency);
+    sp_status st = sp_ana_quantiles_in(a->scratch, e2e, n, &r->latency);
     if (st)
         goto out;
     for (size_t i = 0; i < n; i++)
         v[i] = ev->requests[a->reqs[i]].done_ns - ev->requests[a->reqs[i]].arrival_ns;
-    st = sp_ana_quantiles(v, n, &r->server_latency);
+    st = sp_ana_quantiles_in(a->scratch, v, n, &r->server_latency);
     if (st)
         goto out;
     /* client latency from the intended send time (open-loop schedule), else the actual send */
@@ -48,14 +48,14 @@ sp_status sp_ana_request_figures(sp_ana *a)
     }
     r->has_client = nc > 0;
     r->requests_with_client = nc;
-    st = sp_ana_quantiles(v, nc, &r->client_latency);
+    st = sp_ana_quantiles_in(a->scratch, v, nc, &r->client_latency);
     if (st)
         goto out;
     size_t nb = 0;
     for (size_t i = 0; i < ev->n_batches; i++)
         if (a->b[i].valid)
             nb++;
-    uint64_t *bs = malloc((nb ? nb : 1) * sizeof *bs);
+    uint64_t *bs = sp_ana_scratch_get(a->scratch, nb * sizeof *bs);
     if (!bs) {
         st = SP_ERR_NOMEM;
         goto out;
@@ -65,10 +65,10 @@ sp_status sp_ana_request_figures(sp_ana *a)
         if (a->b[i].valid)
             bs[nb++] = ev->batches[i].nmembers;
     r->batch_count = nb;
-    st = sp_ana_quantiles(bs, nb, &r->batch_size);
-    free(bs);
+    st = sp_ana_quantiles_in(a->scratch, bs, nb, &r->batch_size);
+    sp_ana_scratch_put(a->scratch, bs);
 out:
-    free(v);
+    sp_ana_scratch_put(a->scratch, v);
     return st;
 }
 

@@ -58,7 +58,8 @@ static void count_gap(sp_gpu_summary *g, sp_stream_idle *row, int cat, int64_t f
 
 /* Groups the activities by a dense id (SP_EV_NONE: left out) with a counting sort: group k's
  * activities are order[off[k] .. off[k+1]), in their order in the set (start order). */
-static sp_status group_acts(const uint32_t *id, size_t n, size_t ngroups, size_t **off_out, uint32_t **order_out)
+static sp_status group_acts(sp_ana_scratch *sc, const uint32_t *id, size_t n, size_t ngroups, size_t **off_out,
+                            uint32_t **order_out)
 {
     size_t *off = calloc(ngroups + 1, sizeof *off);
     size_t *fill = malloc((ngroups ? ngroups : 1) * sizeof *fill);
@@ -73,7 +74,7 @@ static sp_status group_acts(const uint32_t *id, size_t n, size_t ngroups, size_t
     for (size_t k = 0; k < ngroups; k++)
         off[k + 1] += off[k];
     /* sized by the activities grouped, not by all of them */
-    uint32_t *order = malloc((off[ngroups] ? off[ngroups] : 1) * sizeof *order);
+    uint32_t *order = sp_ana_scratch_get(sc, off[ngroups] * sizeof *order); /* sp_ana_scratch_put it */
     if (!order) {
         free(off);
         free(fill);
@@ -97,7 +98,7 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
     sp_status st = sp_pairmap_init(&sm, 64);
     if (st)
         return st;
-    uint32_t *sid = malloc((ev->n_acts ? ev->n_acts : 1) * sizeof *sid);
+    uint32_t *sid = sp_ana_scratch_get(a->scratch, ev->n_acts * sizeof *sid);
     uint32_t *order = NULL;
     size_t *off = NULL;
     struct stream_key *keys = NULL;
@@ -119,9 +120,9 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
     keys = malloc((ns ? ns : 1) * sizeof *keys);
     g->idle_breakdown = calloc(ns ? ns : 1, sizeof *g->idle_breakdown);
     /* each stream's events stay in start order (acts are sorted by start) */
-    if (!keys || !g->idle_breakdown || group_acts(sid, ev->n_acts, ns, &off, &order))
+    if (!keys || !g->idle_breakdown || group_acts(a->scratch, sid, ev->n_acts, ns, &off, &order))
         goto out;
-    free(sid); /* its last reader was the grouping */
+    sp_ana_scratch_put(a->scratch, sid); /* its last reader was the grouping */
     sid = NULL;
     g->n_streams = ns;
     for (size_t s = 0; s < ns; s++) {
@@ -157,8 +158,8 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
     st = SP_OK;
 out:
     sp_pairmap_free(&sm);
-    free(sid);
-    free(order);
+    sp_ana_scratch_put(a->scratch, sid);
+    sp_ana_scratch_put(a->scratch, order);
     free(off);
     free(keys);
     return st;
@@ -172,7 +173,7 @@ static sp_status kernel_stats(sp_ana *a)
     sp_status st = sp_pairmap_init(&km, 256);
     if (st)
         return st;
-    uint32_t *kid = malloc((ev->n_acts ? ev->n_acts : 1) * sizeof *kid);
+    uint32_t *kid = sp_ana_scratch_get(a->scratch, ev->n_acts * sizeof *kid);
     uint32_t *order = NULL;
     size_t *off = NULL;
     uint64_t *dur = NULL;
@@ -192,11 +193,11 @@ static sp_status kernel_stats(sp_ana *a)
     st = SP_ERR_NOMEM;
     size_t nk = km.count;
     sp_pairmap_free(&km);
-    if (group_acts(kid, ev->n_acts, nk, &off, &order))
+    if (group_acts(a->scratch, kid, ev->n_acts, nk, &off, &order))
         goto out;
-    free(kid); /* its last reader was the grouping */
+    sp_ana_scratch_put(a->scratch, kid); /* its last reader was the grouping */
     kid = NULL;
-    dur = malloc((off[nk] ? off[nk] : 1) * sizeof *dur); /* one per kernel, in `order` */
+    dur = sp_ana_scratch_get(a->scratch, off[nk] * sizeof *dur); /* one per kernel, in `order` */
     ks = calloc(nk ? nk : 1, sizeof *ks);
     g->kernel_stats = calloc(nk ? nk : 1, sizeof *g->kernel_stats);
     if (!dur || !ks || !g->kernel_stats)
@@ -229,10 +230,10 @@ static sp_status kernel_stats(sp_ana *a)
     st = SP_OK;
 out:
     sp_pairmap_free(&km);
-    free(kid);
-    free(order);
+    sp_ana_scratch_put(a->scratch, kid);
+    sp_ana_scratch_put(a->scratch, order);
     free(off);
-    free(dur);
+    sp_ana_scratch_put(a->scratch, dur);
     free(ks);
     return st;
 }

@@ -150,10 +150,10 @@ sp_status sp_ana_launch_stats(sp_ana *a, const sp_ana_launches *li)
     sp_events *ev = a->ev;
     sp_gpu_summary *g = &a->r->gpu;
     size_t nslots = ev->n_launches; /* acc is written for graph calls only */
-    uint64_t *delays = malloc((ev->n_acts ? ev->n_acts : 1) * sizeof *delays);
-    graph_acc *acc = calloc(nslots ? nslots : 1, sizeof *acc);
+    uint64_t *delays = sp_ana_scratch_get(a->scratch, ev->n_acts * sizeof *delays);
+    graph_acc *acc = calloc(nslots ? nslots : 1, sizeof *acc); /* mostly untouched: calloc's lazy zeros */
     if (!delays || !acc) {
-        free(delays);
+        sp_ana_scratch_put(a->scratch, delays);
         free(acc);
         return SP_ERR_NOMEM;
     }
@@ -187,10 +187,10 @@ sp_status sp_ana_launch_stats(sp_ana *a, const sp_ana_launches *li)
             g->short_kernels++;
     }
     g->launches_joined = nd;
-    sp_status st = sp_ana_quantiles(delays, nd, &g->launch_delay);
+    sp_status st = sp_ana_quantiles_in(a->scratch, delays, nd, &g->launch_delay);
     if (!st)
         st = graph_stats(a, li, acc, nslots);
-    free(delays);
+    sp_ana_scratch_put(a->scratch, delays);
     free(acc);
     return st;
 }

@@ -97,7 +97,7 @@ sp_status sp_ana_outcomes(sp_ana *a, uint64_t *skipped, char *err, size_t errlen
     /* one array, a segment per outcome */
     for (int o = 0; o < SP_OUTCOME_COUNT; o++)
         at[o + 1] = at[o] + r->outcomes[o].count;
-    uint64_t *v = malloc((r->requests_total ? r->requests_total : 1) * sizeof *v);
+    uint64_t *v = sp_ana_scratch_get(a->scratch, r->requests_total * sizeof *v);
     if (!v)
         return SP_ERR_NOMEM;
     size_t fill[SP_OUTCOME_COUNT];
@@ -115,8 +115,8 @@ sp_status sp_ana_outcomes(sp_ana *a, uint64_t *skipped, char *err, size_t errlen
         *skipped += (uint64_t)skip;
     }
     for (int o = 0; o < SP_OUTCOME_COUNT && !st; o++)
-        st = sp_ana_quantiles(v + at[o], fill[o] - at[o], &r->outcomes[o].latency);
-    free(v);
+        st = sp_ana_quantiles_in(a->scratch, v + at[o], fill[o] - at[o], &r->outcomes[o].latency);
+    sp_ana_scratch_put(a->scratch, v);
     for (size_t f = 0; f < ev->n_files; f++)
         r->unfinished_batches += ev->files[f].unfinished_batches;
     return st;

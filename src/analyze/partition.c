@@ -713,6 +713,10 @@ static sp_status select_requests(sp_ana *a, char *err, size_t errlen)
             continue;
         }
         a->reqs[a->n_reqs++] = (uint32_t)i;
+        uint64_t lo, hi;
+        sp_ana_life_bounds(ev, q, &lo, &hi);
+        if (hi - lo > a->max_life)
+            a->max_life = hi - lo;
     }
     for (size_t i = 0; i < a->n_reqs; i++)
         if (sp_ana_has_client(ev, &ev->requests[a->reqs[i]]))
@@ -789,13 +793,28 @@ static sp_status batch_pieces(const sp_ana *a, const sp_ev_request *q, req_scrat
     return st;
 }
 
-/* Analysed request i's life and stage times (DESIGN section 3) into a->life, a->times and
- * a->padding. */
+/* Stores request i's row of stage times: each is at most its life, so the narrow matrix takes it whole
+ * (the partition chose the width by the longest life). */
+static void store_times(sp_ana *a, size_t i, const uint64_t *tm)
+{
+    size_t ns = a->n_stages;
+    if (a->times32) {
+        uint32_t *d = a->times32 + i * ns;
+        for (size_t s = 0; s < ns; s++)
+            d[s] = (uint32_t)tm[s];
+    } else {
+        memcpy(a->times + i * ns, tm, ns * sizeof *tm);
+    }
+}
+
+/* Analysed request i's life and stage times (DESIGN section 3) into a->life, a->times (or times32)
+ * and a->padding. The row is summed here and stored once: the matrix's fresh pages are only written. */
 static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
 {
     const sp_events *ev = a->ev;
     const sp_ev_request *q = &ev->requests[a->reqs[i]];
-    uint64_t *tm = a->times + i * a->n_stages;
+    uint64_t tm[SP_ANA_MAX_STAGES];
+    memset(tm, 0, a->n_stages * sizeof *tm);
     uint64_t lo, hi;
     /* client merge: life [client_send, client_done] (on the server clock since sp_ev_finish), widened
      * to hold [arrival, done] where clocks conflict; time outside [arrival, done] is network */
@@ -865,6 +884,7 @@ static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
     uint64_t between = first_s != SP_TIME_NONE ? (last_e - first_s) - in_batches - spans_between : 0;
     tm[a->st_queue] += between;
     tm[a->st_other] += (q->done_ns - q->arrival_ns) - in_batches - in_spans - between;
+    store_times(a, i, tm);
     return SP_OK;
 }
 
@@ -930,6 +950,7 @@ static void *part_run(void *arg)
 }
 
 size_t sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
+int sp_ana_times_narrow = 1;
 size_t sp_ana_discard_step = SP_ANA_DISCARD_STEP;
 
 sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
@@ -948,10 +969,14 @@ sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
         return st;
     }
     size_t n = a->n_reqs, ns = a->n_stages;
-    a->times = calloc(n ? n * ns : 1, sizeof *a->times);
+    /* every row is written whole (store_times): malloc, not calloc */
+    if (sp_ana_times_narrow && a->max_life <= UINT32_MAX)
+        a->times32 = malloc((n ? n * ns : 1) * sizeof *a->times32);
+    else
+        a->times = malloc((n ? n * ns : 1) * sizeof *a->times);
     a->padding = sp_ana_zeroed_doubles(n);
     a->life = malloc((n ? n : 1) * sizeof *a->life);
-    if (!a->times || !a->padding || !a->life)
+    if ((!a->times && !a->times32) || !a->padding || !a->life)
         st = SP_ERR_NOMEM;
     a->paint = rs; /* kept for sp_ana_request_pieces; sp_ana_free frees it */
     if (st)

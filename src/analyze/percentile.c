@@ -39,6 +39,18 @@ void sp_ana_quantiles_sorted(const uint64_t *v, size_t n, sp_quantiles *q)
     q->mean_ns = (double)(sum / (long double)n);
 }
 
+sp_status sp_ana_quantiles_in(sp_ana_scratch *s, uint64_t *v, size_t n, sp_quantiles *q)
+{
+    uint64_t *tmp = n >= 2 ? sp_ana_scratch_get(s, n * sizeof *tmp) : NULL;
+    if (n >= 2 && !tmp)
+        return SP_ERR_NOMEM;
+    sp_status st = sp_sort_u64(v, n, tmp);
+    sp_ana_scratch_put(s, tmp);
+    if (!st)
+        sp_ana_quantiles_sorted(v, n, q);
+    return st;
+}
+
 sp_status sp_ana_quantiles(uint64_t *v, size_t n, sp_quantiles *q)
 {
     sp_status st = sp_sort_u64(v, n, NULL);

@@ -45,7 +45,8 @@ sp_status sp_ana_request_rows(sp_ana *a, sp_request_rows *rows)
     const sp_events *ev = a->ev;
     for (size_t r = 0; r < n; r++) {
         uint32_t p = a->by_latency[r];
-        memcpy(st + r * ns, a->times + (size_t)p * ns, ns * sizeof *st);
+        for (size_t s = 0; s < ns; s++)
+            st[r * ns + s] = sp_ana_time(a, p, s);
         pad[r] = a->padding[p];
         const sp_ev_request *q = &ev->requests[a->reqs[p]];
         k[r] = (arrival_key){q->file, q->arrival_ns, sp_str_get(&ev->strings, q->id), (uint32_t)r};

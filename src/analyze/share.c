@@ -139,11 +139,11 @@ static sp_status build_by_latency(sp_ana *a)
     size_t n = a->n_reqs;
     const sp_events *ev = a->ev;
     a->by_latency = malloc((n ? n : 1) * sizeof *a->by_latency);
-    struct rank_rec *rec = malloc((n ? n : 1) * sizeof *rec);
-    struct rank_rec *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    struct rank_rec *rec = sp_ana_scratch_get(a->scratch, n * sizeof *rec);
+    struct rank_rec *tmp = sp_ana_scratch_get(a->scratch, n * sizeof *tmp);
     if (!a->by_latency || !rec || !tmp) {
-        free(rec);
-        free(tmp);
+        sp_ana_scratch_put(a->scratch, rec);
+        sp_ana_scratch_put(a->scratch, tmp);
         return SP_ERR_NOMEM;
     }
     for (size_t i = 0; i < n; i++) {
@@ -176,8 +176,8 @@ static sp_status build_by_latency(sp_ana *a)
                 struct lat_key *g = realloc(lk, (j - i) * sizeof *lk);
                 if (!g) {
                     free(lk);
-                    free(rec);
-                    free(tmp);
+                    sp_ana_scratch_put(a->scratch, rec);
+                    sp_ana_scratch_put(a->scratch, tmp);
                     return SP_ERR_NOMEM;
                 }
                 lk = g;
@@ -197,8 +197,8 @@ static sp_status build_by_latency(sp_ana *a)
     for (size_t i = 0; i < n; i++)
         a->by_latency[i] = src[i].pos;
     free(lk);
-    free(rec);
-    free(tmp);
+    sp_ana_scratch_put(a->scratch, rec);
+    sp_ana_scratch_put(a->scratch, tmp);
     return SP_OK;
 }
 
@@ -256,20 +256,27 @@ static void *stage_columns(void *arg)
     col_job *j = arg;
     sp_ana *a = j->a;
     size_t n = a->n_reqs, ns = a->n_stages;
-    uint64_t *col = malloc((n ? n : 1) * sizeof *col);
-    uint64_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    uint64_t *col = sp_ana_scratch_get(a->scratch, n * sizeof *col);
+    uint64_t *tmp = sp_ana_scratch_get(a->scratch, n * sizeof *tmp);
     if (!col || !tmp) {
-        free(col);
-        free(tmp);
+        sp_ana_scratch_put(a->scratch, col);
+        sp_ana_scratch_put(a->scratch, tmp);
         j->st = SP_ERR_NOMEM;
         return NULL;
     }
     for (size_t s = j->lo; s < j->hi; s++) {
         sp_stage_row *row = &a->r->stages[s];
         uint64_t total = 0;
-        for (size_t i = 0; i < n; i++) {
-            col[i] = a->times[i * ns + s];
-            total += col[i];
+        if (a->times32) {
+            for (size_t i = 0; i < n; i++) {
+                col[i] = a->times32[i * ns + s];
+                total += col[i];
+            }
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                col[i] = a->times[i * ns + s];
+                total += col[i];
+            }
         }
         row->total_ns = total;
         sp_sort_u64(col, n, tmp);
@@ -279,8 +286,8 @@ static void *stage_columns(void *arg)
                                                            sp_pick_u64(col, n, SP_PCT(25)),
                                                            sp_pick_u64(col, n, SP_PCT(75))};
     }
-    free(col);
-    free(tmp);
+    sp_ana_scratch_put(a->scratch, col);
+    sp_ana_scratch_put(a->scratch, tmp);
     return NULL;
 }
 
@@ -310,7 +317,7 @@ sp_status sp_ana_stage_rows(sp_ana *a)
         for (int j = 0; j < 3; j++) {
             long double num = 0;
             for (size_t k = wlo[j]; wlo[j] && k <= whi[j]; k++)
-                num += (long double)a->times[(size_t)a->by_latency[k - 1] * ns + s];
+                num += (long double)sp_ana_time(a, a->by_latency[k - 1], s);
             share[j] = den[j] > 0 ? (double)(num / den[j]) : 0.0;
         }
         row->share_p50 = share[0];

@@ -25,7 +25,8 @@ static int kernel_slot(const sp_ana_table *t, int row)
  * useful work); `slot` is kernel_slot of its row for the kernel and padding candidates, else -1. */
 static uint64_t cand_time(const sp_ana_table *t, const sp_verdict_cand *c, int slot, size_t i)
 {
-    uint64_t row = t->times[i * t->ns + (size_t)c->row];
+    size_t k = i * t->ns + (size_t)c->row;
+    uint64_t row = t->times32 ? t->times32[k] : t->times[k];
     if (slot < 0)
         return row;
     uint64_t pad = (uint64_t)llround(t->padding[slot][i]);
@@ -47,7 +48,7 @@ static uint64_t figure_without(const sp_ana_table *t, size_t i, uint64_t t_ns)
 sp_status sp_ana_p95_savings(const sp_ana_table *t, sp_verdict_cand *cs, size_t nc)
 {
     size_t n = t->n, k95 = sp_rank(n, SP_PCT(95)) - 1;
-    uint64_t *v = malloc((n ? n : 1) * sizeof *v);
+    uint64_t *v = sp_ana_scratch_get(t->scratch, n * sizeof *v);
     if (!v)
         return SP_ERR_NOMEM;
     for (size_t i = 0; i < n; i++)
@@ -68,7 +69,7 @@ sp_status sp_ana_p95_savings(const sp_ana_table *t, sp_verdict_cand *cs, size_t 
         uint64_t p95 = sp_select_u64(v, n, k95);
         cs[c].saving_ns = base > p95 ? base - p95 : 0;
     }
-    free(v);
+    sp_ana_scratch_put(t->scratch, v);
     return SP_OK;
 }
 
@@ -211,7 +212,7 @@ sp_status sp_ana_verdict_savings(const sp_ana *a, sp_verdict_cand *cs, size_t nc
 {
     if (!a->n_reqs)
         return SP_OK;
-    sp_ana_table t = {a->n_reqs, a->n_stages, a->life, a->times, NULL, {a->st_kernel, 0}, {a->padding, NULL}, 1};
+    sp_ana_table t = {a->n_reqs, a->n_stages, a->life, a->times, NULL, {a->st_kernel, 0}, {a->padding, NULL}, 1, a->scratch, a->times32};
     return sp_ana_p95_savings(&t, cs, nc);
 }
 

@@ -238,7 +238,7 @@ static void check_sums(sp_events *ev)
     for (size_t i = 0; i < a.n_reqs; i++) {
         uint64_t sum = 0;
         for (size_t s = 0; s < a.n_stages; s++)
-            sum += a.times[i * a.n_stages + s];
+            sum += sp_ana_time(&a, i, s);
         CHECK_EQ_U64(sum, a.life[i]);
         int k = atoi(sp_str_get(&ev->strings, ev->requests[a.reqs[i]].id) + 3) - 1;
         if (k >= 0 && k < RUN_N)
@@ -391,10 +391,10 @@ static void test_missing_client_records(void)
         CHECK_EQ_U64(a.life[i], want);
         uint64_t sum = 0;
         for (size_t s = 0; s < a.n_stages; s++)
-            sum += a.times[i * a.n_stages + s];
+            sum += sp_ana_time(&a, i, s);
         CHECK_EQ_U64(sum, a.life[i]);
         if (k < 3)
-            CHECK_EQ_U64(a.times[i * a.n_stages + (size_t)a.st_network], 0);
+            CHECK_EQ_U64(sp_ana_time(&a, i, (size_t)a.st_network), 0);
     }
     sp_ana_free(&a);
     char *t = render(r, 0);

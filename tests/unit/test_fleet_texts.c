@@ -87,7 +87,7 @@ static double reference_share(const sp_ana *a, unsigned xx, int row)
         int b = bucket_of(a->life[i]);
         cnt[b] += 1;
         life[b] += (double)a->life[i];
-        stage[b] += row >= 0 ? (double)a->times[i * a->n_stages + (size_t)row] : a->padding[i];
+        stage[b] += row >= 0 ? (double)sp_ana_time(a, i, (size_t)row) : a->padding[i];
     }
     size_t lo, hi;
     sp_ana_share_window(a->n_reqs, xx, &lo, &hi);

@@ -338,7 +338,7 @@ static void test_random_vs_analyzer(uint64_t seed)
                                : (int)row == a.st_network        ? "network"
                                : row == (size_t)a.st_other       ? "other"
                                                                   : sp_str_get(&ev->strings, a.named_ids[row - 7 - (a.st_network >= 0)]);
-            uint64_t want = a.times[i * a.n_stages + row], got = seen_ns(s, name);
+            uint64_t want = sp_ana_time(&a, i, row), got = seen_ns(s, name);
             if (want != got && mismatches++ < 10)
                 fprintf(stderr, "request %" PRIu64 " stage %s: tap %" PRIu64 ", analyzer %" PRIu64 "\n", s->id, name,
                         got, want);

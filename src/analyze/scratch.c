@@ -1,0 +1,143 @@
+/* The analysis' large scratch arrays, kept from one step to the next (docs/analysis.md section 8,
+ * "Memory"): the steps take their arrays from a few big chunks, one after another, and give them back
+ * when done, so the next step's arrays land on pages the last step already faulted in, whatever their
+ * sizes, instead of glibc unmapping each freed array (or keeping it in a second thread's arena) and
+ * the next array faulting fresh pages in again. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze/analyze_int.h"
+
+/* A chunk is at least this large; its pages are faulted in only as arrays reach them. */
+#define SCRATCH_CHUNK ((size_t)128 << 20)
+/* Chunks, and arrays handed out of one chunk at once; beyond either a request is a plain malloc. The
+ * analysis holds about ten large scratch arrays at once (three threads). */
+#define SCRATCH_CHUNKS 8
+#define SCRATCH_LIVE 32
+/* Arrays start on this many bytes (a cache line). */
+#define SCRATCH_ALIGN ((size_t)64)
+
+/* A chunk is a stack: arrays are carved one after another from `used`; an array given back is
+ * marked, and the marked arrays on top are popped, so a chunk is empty again once every array taken
+ * from it is back, and the array given back last-in first-out is reused at once. */
+typedef struct scratch_chunk {
+    unsigned char *base; /* NULL: not allocated yet */
+    size_t cap, used;    /* bytes */
+    struct {
+        size_t off;
+        int back; /* given back, not yet popped */
+    } live[SCRATCH_LIVE];
+    size_t n_live;
+} scratch_chunk;
+
+struct sp_ana_scratch {
+    pthread_mutex_t mu; /* the steps beside each other take and give back arrays */
+    scratch_chunk chunk[SCRATCH_CHUNKS];
+};
+
+size_t sp_ana_scratch_min = SP_ANA_SCRATCH_MIN;
+
+sp_ana_scratch *sp_ana_scratch_create(void)
+{
+    sp_ana_scratch *s = calloc(1, sizeof *s);
+    if (s && pthread_mutex_init(&s->mu, NULL) != 0) {
+        free(s);
+        s = NULL;
+    }
+    return s;
+}
+
+void sp_ana_scratch_destroy(sp_ana_scratch *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < SCRATCH_CHUNKS; i++)
+        free(s->chunk[i].base);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* `bytes` from chunk c, or NULL when it has no room. */
+static void *carve(scratch_chunk *c, size_t bytes)
+{
+    if (!c->base || c->n_live == SCRATCH_LIVE || c->cap - c->used < bytes)
+        return NULL;
+    c->live[c->n_live].off = c->used;
+    c->live[c->n_live++].back = 0;
+    void *p = c->base + c->used;
+    c->used += bytes;
+    return p;
+}
+
+void *sp_ana_scratch_get(sp_ana_scratch *s, size_t bytes)
+{
+    if (!bytes)
+        bytes = 1;
+    if (!s || bytes < sp_ana_scratch_min || bytes > SIZE_MAX - SCRATCH_CHUNK)
+        return malloc(bytes);
+    bytes = (bytes + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN;
+    void *p = NULL;
+    pthread_mutex_lock(&s->mu);
+    /* the first chunk with room: the earliest chunks' pages are the ones most likely in already */
+    for (size_t i = 0; !p && i < SCRATCH_CHUNKS; i++) {
+        scratch_chunk *c = &s->chunk[i];
+        if (!c->base) {
+            size_t cap = bytes > SCRATCH_CHUNK ? bytes : SCRATCH_CHUNK;
+            /* malloc, not calloc: arrays are handed out uninitialised, and a big block is mapped
+             * fresh (zero pages on first touch) either way */
+            if (!(c->base = malloc(cap)))
+                break;
+            c->cap = cap;
+        }
+        p = carve(c, bytes);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return p ? p : malloc(bytes);
+}
+
+void sp_ana_scratch_put(sp_ana_scratch *s, void *p)
+{
+    if (!p)
+        return;
+    if (s) {
+        pthread_mutex_lock(&s->mu);
+        for (size_t i = 0; i < SCRATCH_CHUNKS; i++) {
+            scratch_chunk *c = &s->chunk[i];
+            unsigned char *q = p;
+            if (!c->base || q < c->base || q >= c->base + c->cap)
+                continue;
+            size_t off = (size_t)(q - c->base);
+            for (size_t k = c->n_live; k-- > 0;)
+                if (c->live[k].off == off) {
+                    c->live[k].back = 1;
+                    break;
+                }
+            while (c->n_live && c->live[c->n_live - 1].back)
+                c->used = c->live[--c->n_live].off;
+            pthread_mutex_unlock(&s->mu);
+            return;
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    free(p);
+}
+
+/* A volatile pointer, so that the compiler cannot fold malloc + memset into calloc (GCC does), whose
+ * fresh pages the first read maps as the shared zero page. */
+static void *(*volatile zero_bytes)(void *, int, size_t) = memset;
+
+void sp_ana_zero(void *p, size_t bytes)
+{
+    if (bytes)
+        zero_bytes(p, 0, bytes);
+}
+
+double *sp_ana_zeroed_doubles(size_t n)
+{
+    size_t bytes = (n ? n : 1) * sizeof(double);
+    double *v = malloc(bytes);
+    if (v)
+        sp_ana_zero(v, bytes);
+    return v;
+}
