@@ -282,6 +282,12 @@ out:
     return st;
 }
 
+/* A first capacity of n (at least one), within the analysis' item limit: a hint, so never an error. */
+static size_t hint_cap(size_t n)
+{
+    return n < 1 ? 1 : n > SP_ANA_MAX_ITEMS ? SP_ANA_MAX_ITEMS : n;
+}
+
 /* Ties each activity to batches: by batch index, or (SP_EV_NONE) to every valid batch on the same
  * (file, device) whose window it overlaps. Fills a->seg_s, a->seg_label and each batch's segment range. */
 static sp_status build_segments(sp_ana *a)
@@ -324,6 +330,13 @@ static sp_status build_segments(sp_ana *a)
             pmax[k] = m;
         }
     }
+    /* Sized once for the usual trace, where each activity names its batch (one tie each), and the
+     * pieces below for the most the ties can make (a batch's k activities paint at most 2k + 1 pieces
+     * over its gap): growing by doubling would copy each array, faulting its pages in twice. Pages
+     * never written are never faulted in. Both still grow past these if they must. */
+    st = SP_GROW(ties, cap_ties, hint_cap(ev->n_acts), SP_ANA_MAX_ITEMS);
+    if (st)
+        goto out;
     for (size_t i = 0; i < ev->n_acts; i++) {
         const sp_ev_activity *x = &ev->acts[i];
         if (a->act_dev[i] == SP_EV_NONE || act_label(x) < 0 || x->end_ns == x->start_ns)
@@ -377,6 +390,12 @@ static sp_status build_segments(sp_ana *a)
             bacts[fill[ties[t].batch]++] = ties[t].act;
         free(fill);
     }
+    size_t n_valid = dev_off[nd], most = n_ties <= (SIZE_MAX - n_valid) / 2 ? 2 * n_ties + n_valid : SIZE_MAX;
+    st = SP_GROW(a->seg_s, a->cap_seg_s, hint_cap(most), SP_ANA_MAX_ITEMS);
+    if (!st)
+        st = SP_GROW(a->seg_label, a->cap_seg_label, hint_cap(most), SP_ANA_MAX_ITEMS);
+    if (st)
+        goto out;
     /* per batch: paint kernel > h2d > d2h over a base `gap` covering the window */
     for (size_t i = 0; i < nb; i++) {
         if (!a->b[i].valid)
