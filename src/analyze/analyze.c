@@ -35,7 +35,7 @@ void sp_ana_free(sp_ana *a)
     free(a->padding);
     free(a->life);
     free(a->by_latency);
-    free(a->req_cost);
+    sp_ana_scratch_put(a->scratch, a->req_cost);
     sp_ana_paint_free(a);
     sp_ana_scratch_destroy(a->scratch);
     a->scratch = NULL;

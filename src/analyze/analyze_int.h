@@ -110,7 +110,7 @@ typedef struct sp_ana {
     uint64_t skipped;              /* malformed records skipped under lenient */
     sp_report_detail *detail;      /* r->detail: filled along the way under keep_detail, else NULL */
     struct sp_ana_paint *paint;    /* the partition's scratch, kept for sp_ana_request_pieces */
-    double *req_cost;              /* per analysed request: its apportioned cost (cost.c) */
+    double *req_cost;              /* per analysed request: its apportioned cost (cost.c); from a->scratch */
     struct sp_ana_scratch *scratch; /* the steps' large scratch arrays (scratch.c); NULL: malloc */
 } sp_ana;
 

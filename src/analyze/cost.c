@@ -98,17 +98,25 @@ typedef struct cost_work {
     sp_ana_scratch *sc;       /* where the arrays above but the offsets come from */
 } cost_work;
 
+/* Gives back what only device_states reads, the last taken first. */
+static void cost_work_drop_states(cost_work *w)
+{
+    sp_ana_scratch_put(w->sc, w->ul);
+    sp_ana_scratch_put(w->sc, w->kl);
+    sp_ana_scratch_put(w->sc, w->pieces);
+    sp_ana_scratch_put(w->sc, w->wl);
+    w->ul = w->kl = w->wl = NULL;
+    w->pieces = NULL;
+}
+
 static void cost_work_free(cost_work *w)
 {
     free(w->aoff);
     free(w->boff);
-    sp_ana_scratch_put(w->sc, w->aord);
-    sp_ana_scratch_put(w->sc, w->bord);
-    sp_ana_scratch_put(w->sc, w->kl);
-    sp_ana_scratch_put(w->sc, w->ul);
-    sp_ana_scratch_put(w->sc, w->wl);
-    sp_ana_scratch_put(w->sc, w->pieces);
+    cost_work_drop_states(w);
     sp_ana_scratch_put(w->sc, w->piece_len);
+    sp_ana_scratch_put(w->sc, w->bord);
+    sp_ana_scratch_put(w->sc, w->aord);
 }
 
 /* Allocates the scratch and groups activity and batches by device (acts keep their start order). */
@@ -119,13 +127,15 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w)
     w->aoff = calloc(nd + 1, sizeof *w->aoff);
     w->boff = calloc(nd + 1, sizeof *w->boff);
     w->sc = a->scratch;
+    /* the device states' own arrays last, so that they come off the scratch stack first
+     * (cost_work_drop_states) and the per-request costs take their place */
     w->aord = sp_ana_scratch_get(w->sc, na * sizeof *w->aord);
     w->bord = sp_ana_scratch_get(w->sc, nb * sizeof *w->bord);
-    w->kl = sp_ana_scratch_get(w->sc, na * sizeof *w->kl);
-    w->ul = sp_ana_scratch_get(w->sc, na * sizeof *w->ul);
+    w->piece_len = sp_ana_scratch_get(w->sc, nb * sizeof *w->piece_len);
     w->wl = sp_ana_scratch_get(w->sc, nb * sizeof *w->wl);
     w->pieces = sp_ana_scratch_get(w->sc, nb * sizeof *w->pieces);
-    w->piece_len = sp_ana_scratch_get(w->sc, nb * sizeof *w->piece_len);
+    w->kl = sp_ana_scratch_get(w->sc, na * sizeof *w->kl);
+    w->ul = sp_ana_scratch_get(w->sc, na * sizeof *w->ul);
     size_t *fa = malloc((nd ? nd : 1) * sizeof *fa), *fb = malloc((nd ? nd : 1) * sizeof *fb);
     if (!w->aoff || !w->boff || !w->aord || !w->bord || !w->kl || !w->ul || !w->wl || !w->pieces ||
         !w->piece_len || !fa || !fb) {
@@ -228,7 +238,11 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns)
 {
     const sp_events *ev = a->ev;
     sp_cost_summary *c = &a->r->cost;
-    double *rcost = sp_ana_zeroed_doubles(a->n_reqs);
+    /* kept after the step (a->req_cost, given back by sp_ana_free): taken first, so that the scratch
+     * taken after it comes off the stack when given back */
+    double *rcost = sp_ana_scratch_get(a->scratch, a->n_reqs * sizeof *rcost);
+    if (rcost)
+        sp_ana_zero(rcost, a->n_reqs * sizeof *rcost); /* summed with += */
     uint32_t *pos_of = sp_ana_scratch_get(a->scratch, ev->n_requests * sizeof *pos_of);
     uint64_t *nano = sp_ana_scratch_get(a->scratch, a->n_reqs * sizeof *nano);
     sp_status st = SP_ERR_NOMEM;
@@ -274,9 +288,9 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns)
     a->req_cost = rcost; /* the generation figures price output tokens with it */
     rcost = NULL;
 out:
-    free(rcost);
-    sp_ana_scratch_put(a->scratch, pos_of);
     sp_ana_scratch_put(a->scratch, nano);
+    sp_ana_scratch_put(a->scratch, pos_of);
+    sp_ana_scratch_put(a->scratch, rcost);
     return st;
 }
 
@@ -312,6 +326,7 @@ sp_status sp_ana_cost(sp_ana *a)
         c->by_state[s] = c->bill * c->by_state_share[s];
     }
     a->r->padding.share_of_bill = c->by_state_share[SP_COST_PADDING];
+    cost_work_drop_states(&w);
     st = request_costs(a, &w, dev_ns > 0 ? c->bill / (double)dev_ns : 0.0);
     cost_work_free(&w);
     return st;
