@@ -76,10 +76,10 @@ typedef struct beside_job {
     size_t nc;
 } beside_job;
 
-/* After a second thread's step: glibc keeps what that thread freed in an arena of its own, which this
- * thread's later allocations do not reuse, so without this the peak would grow by that thread's
- * scratch (about 37 MB on the 10 M-event benchmark trace, docs/BENCHMARKS.md); malloc_trim hands the
- * free pages of every arena back to the kernel (a few ms). Elsewhere nothing. */
+/* After the stage rows' threads: glibc keeps what a thread freed in an arena of its own, which this
+ * thread's later allocations do not reuse, so without this the peak could grow by that thread's
+ * small scratch (the large arrays are in a->scratch, which every thread shares); malloc_trim hands
+ * the free pages of every arena back to the kernel (a few ms). Elsewhere nothing. */
 static void give_back_thread_scratch(void)
 {
 #ifdef __GLIBC__
@@ -129,12 +129,13 @@ static sp_status partition_gpu_outcomes(sp_ana *a, char *err, size_t errlen)
     st = sp_ana_partition_requests(a, err, errlen);
     if (!st)
         step(a, "GPU timeline and kernels");
-    if (threaded) {
+    /* no malloc_trim here: the GPU figures' large scratch is in a->scratch, and what the thread's arena
+     * keeps is what the stage rows' threads (which reuse that arena) take next: trimmed, it would be
+     * faulted in again */
+    if (threaded)
         pthread_join(th, NULL);
-        give_back_thread_scratch();
-    } else if (!st) {
+    else if (!st)
         j.st = sp_ana_gpu(a);
-    }
     if (!st && !j.st) {
         step(a, "outcomes");
         if (threaded) {
