@@ -7,7 +7,11 @@
  *    release_events: the CLI's configuration (no per-request rows, the default discard step), and
  *    with the per-request rows kept, the discard step at 1 byte (every request hands back the whole
  *    pages behind it, so a page discarded too early reads as zero spans and changes the stage times)
- *    on one thread and on two. JSON, text and rows must be byte-identical to the plain analysis.
+ *    on one thread and on two. JSON, text and rows must be byte-identical to the plain analysis. The
+ *    plain analyses hold the stage times in 8 bytes and malloc every scratch array; the released ones
+ *    in 4 bytes (sp_ana_times_narrow) and, with the rows kept, take every scratch array however small
+ *    from the analysis' scratch stack (sp_ana_scratch_min at 1), so those must not change a byte
+ *    either.
  * 2. After a release: the set's files and properties (the batching policy the what-if quote reads)
  *    still read; analysing it again, loading into it, the Perfetto and OTLP writers and the what-if
  *    workload are SP_ERR_STATE. A trace with generation data (JSONL, native) keeps its spans (the
@@ -28,6 +32,8 @@ typedef struct route {
     int keep_requests;
     size_t threads_at;   /* sp_ana_two_threads_min */
     size_t discard_step; /* sp_ana_discard_step */
+    int narrow;          /* sp_ana_times_narrow */
+    size_t scratch_min;  /* sp_ana_scratch_min */
 } route;
 
 /* One analysis by `rt`: the report's bytes (ar_report_bytes), NULL when it fails. */
@@ -45,9 +51,13 @@ static char *analyse(const char *const *paths, int n, int lenient, const route *
     sp_report *r = NULL;
     sp_ana_two_threads_min = rt->threads_at;
     sp_ana_discard_step = rt->discard_step;
+    sp_ana_times_narrow = rt->narrow;
+    sp_ana_scratch_min = rt->scratch_min;
     sp_status st = sp_analyze(ev, &o, &r, err, sizeof err);
     sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
     sp_ana_discard_step = SP_ANA_DISCARD_STEP;
+    sp_ana_times_narrow = 1;
+    sp_ana_scratch_min = SP_ANA_SCRATCH_MIN;
     if (st != SP_OK) {
         fprintf(stderr, "analyse %s: %s (%s)\n", paths[0], err, sp_status_str(st));
         sp_events_destroy(ev);
@@ -71,9 +81,11 @@ static int compared;
 static void same_with_release(const char *const *paths, int n, int lenient, void *user)
 {
     (void)user;
-    static const route plain = {0, 0, SIZE_MAX, SP_ANA_DISCARD_STEP}, plain_rows = {0, 1, SIZE_MAX, SP_ANA_DISCARD_STEP};
-    static const route released[3] = {{1, 0, SP_ANA_TWO_THREADS_MIN, SP_ANA_DISCARD_STEP}, {1, 1, SIZE_MAX, 1},
-                                      {1, 1, 1, 1}};
+    static const route plain = {0, 0, SIZE_MAX, SP_ANA_DISCARD_STEP, 0, SIZE_MAX},
+                       plain_rows = {0, 1, SIZE_MAX, SP_ANA_DISCARD_STEP, 0, SIZE_MAX};
+    static const route released[3] = {{1, 0, SP_ANA_TWO_THREADS_MIN, SP_ANA_DISCARD_STEP, 1, SP_ANA_SCRATCH_MIN},
+                                      {1, 1, SIZE_MAX, 1, 1, 1},
+                                      {1, 1, 1, 1, 1, 1}};
     for (int k = 0; k < 3; k++) {
         size_t l1 = 0, l2 = 0;
         char *ref = analyse(paths, n, lenient, k ? &plain_rows : &plain, &l1);

@@ -7,7 +7,11 @@
  *    figures and outcomes beside the partition, half the per-request partition, the stage columns,
  *    the request figures beside the ranking, and the verdict's p95 savings beside the cost; sets with
  *    device activity, outcomes, errors under lenient and generation data exercise each); the JSON and text reports
- *    and the per-request rows (keep_requests) must be byte-identical. Traces: the repository's JSONL
+ *    and the per-request rows (keep_requests) must be byte-identical. The one-thread analysis holds the
+ *    stage times in 8 bytes and mallocs every scratch array; the two-thread one holds them in 4 bytes
+ *    (sp_ana_times_narrow) and takes every scratch array, however small, from the analysis' scratch
+ *    stack (sp_ana_scratch_min at 1), which the threads share; a third analysis does the latter on one
+ *    thread. Traces: the repository's JSONL
  *    test traces (synth, generation, OTLP-derived stages), two of its Kineto traces (a GPU timeline
  *    with few requests or none, CUDA graph launches), synth runs (CPU and GPU backends, several
  *    seeds and batch caps), and native traces written by the recorder with overlapping batches,
@@ -43,10 +47,12 @@ static uint64_t rnd(void)
     return xs64_next(&rng_state);
 }
 
-/* One analysis of the files `paths` (n of them) with `threads_at` as the two-thread threshold: the
- * JSON report, then the text report, then the request rows' bytes, in one malloc'd buffer. NULL when
+/* One analysis of the files `paths` (n of them) with `threads_at` as the two-thread threshold, the
+ * stage times narrow or not (sp_ana_times_narrow) and `scratch_min` as sp_ana_scratch_min: the JSON
+ * report, then the text report, then the request rows' bytes, in one malloc'd buffer. NULL when
  * loading or analysing fails (the status and message go to stderr). */
-static char *analyse(const char *const *paths, int n, int lenient, size_t threads_at, size_t *len)
+static char *analyse(const char *const *paths, int n, int lenient, size_t threads_at, int narrow, size_t scratch_min,
+                     size_t *len)
 {
     sp_events *ev = ar_load(paths, n, lenient);
     if (!ev)
@@ -58,9 +64,13 @@ static char *analyse(const char *const *paths, int n, int lenient, size_t thread
     o.lenient = lenient;
     sp_report *r = NULL;
     sp_ana_two_threads_min = sp_ev_two_threads_min = threads_at;
+    sp_ana_times_narrow = narrow;
+    sp_ana_scratch_min = scratch_min;
     sp_status st = sp_analyze(ev, &o, &r, err, sizeof err);
     sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
     sp_ev_two_threads_min = SP_EV_TWO_THREADS_MIN;
+    sp_ana_times_narrow = 1;
+    sp_ana_scratch_min = SP_ANA_SCRATCH_MIN;
     if (st != SP_OK) {
         fprintf(stderr, "analyse %s: %s (%s)\n", paths[0], err, sp_status_str(st));
         sp_events_destroy(ev);
@@ -77,20 +87,24 @@ static int compared;
 static void same_both_routes(const char *const *paths, int n, int lenient, void *user)
 {
     (void)user;
-    size_t l1 = 0, l2 = 0;
-    char *one = analyse(paths, n, lenient, SIZE_MAX, &l1);
-    char *two = analyse(paths, n, lenient, 1, &l2);
+    size_t l1 = 0, l2 = 0, l3 = 0;
+    char *one = analyse(paths, n, lenient, SIZE_MAX, 0, SIZE_MAX, &l1);
+    char *two = analyse(paths, n, lenient, 1, 1, 1, &l2);
+    char *pooled = analyse(paths, n, lenient, SIZE_MAX, 1, 1, &l3);
     CHECK(one != NULL);
     CHECK(two != NULL);
-    if (one && two) {
+    CHECK(pooled != NULL);
+    if (one && two && pooled) {
         CHECK(l1 > 0);
         CHECK(l1 == l2 && memcmp(one, two, l1) == 0);
-        if (l1 != l2 || memcmp(one, two, l1))
-            fprintf(stderr, "reports differ for %s (%zu vs %zu bytes)\n", paths[0], l1, l2);
+        CHECK(l1 == l3 && memcmp(one, pooled, l1) == 0);
+        if (l1 != l2 || memcmp(one, two, l1) || l1 != l3 || memcmp(one, pooled, l1))
+            fprintf(stderr, "reports differ for %s (%zu vs %zu vs %zu bytes)\n", paths[0], l1, l2, l3);
         compared++;
     }
     free(one);
     free(two);
+    free(pooled);
 }
 
 /* ---- 2. the ranking ---- */
