@@ -26,6 +26,7 @@ void sp_ana_free(sp_ana *a)
     free(a->reqs);
     free(a->b);
     free(a->seg_s);
+    free(a->seg_off32);
     free(a->seg_label);
     free(a->devs);
     free(a->act_dev);

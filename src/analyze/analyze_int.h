@@ -83,7 +83,11 @@ typedef struct sp_ana {
     size_t n_reqs;
     /* batches */
     sp_ana_batch *b;
-    uint64_t *seg_s;               /* batch pieces: start (see first_seg) */
+    /* batch pieces: start (see first_seg), absolute (seg_s), or as the offset from the batch's start
+     * in 4 bytes (seg_off32) when every valid batch window is under 2^32 ns; the other is NULL. Read
+     * them with sp_ana_seg_start. */
+    uint64_t *seg_s;
+    uint32_t *seg_off32;
     uint8_t *seg_label;            /* batch pieces: label (SP_LBL_*) */
     size_t n_segs, cap_seg_s, cap_seg_label;
     /* devices */
@@ -113,6 +117,12 @@ typedef struct sp_ana {
     double *req_cost;              /* per analysed request: its apportioned cost (cost.c); from a->scratch */
     struct sp_ana_scratch *scratch; /* the steps' large scratch arrays (scratch.c); NULL: malloc */
 } sp_ana;
+
+/* The start of batch piece k (an index into the pieces), which belongs to batch b. */
+static inline uint64_t sp_ana_seg_start(const sp_ana *a, const sp_ev_batch *b, size_t k)
+{
+    return a->seg_s ? a->seg_s[k] : b->start_ns + a->seg_off32[k];
+}
 
 /* Analysed request i's time in stage row s. */
 static inline uint64_t sp_ana_time(const sp_ana *a, size_t i, size_t s)
@@ -190,9 +200,10 @@ double *sp_ana_zeroed_doubles(size_t n);
  * so that tests can make small sets take the two-thread route too. */
 #define SP_ANA_TWO_THREADS_MIN 65536u
 extern size_t sp_ana_two_threads_min;
-/* Whether the stage times may be held in 4 bytes when every life fits (1, the default; defined in
- * partition.c) or always in 8 (0): tests compare the two. */
-extern int sp_ana_times_narrow;
+/* Whether the stage times and the batch pieces' starts may be held in 4 bytes when every life and
+ * every batch window fits (1, the default; defined in partition.c) or always in 8 (0): tests compare
+ * the two. */
+extern int sp_ana_narrow;
 
 /* sp_ana_quantiles (common/quantile.h's summary of v, sorted in place) with the sort's scratch from
  * the pool `s` (percentile.c). SP_ERR_NOMEM. */

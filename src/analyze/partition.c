@@ -305,10 +305,15 @@ static sp_status build_segments(sp_ana *a)
     painter p = {0};
     if (!dev_off || !byd || !pmax)
         goto out;
-    /* valid batches grouped by device, each group by start, with prefix max of ends */
+    /* valid batches grouped by device, each group by start, with prefix max of ends; the longest
+     * window decides the pieces' width (a piece's start is inside its window) */
+    uint64_t max_win = 0;
     for (size_t i = 0; i < nb; i++)
-        if (a->b[i].valid)
+        if (a->b[i].valid) {
             dev_off[a->b[i].dev + 1]++;
+            uint64_t w = ev->batches[i].end_ns - ev->batches[i].start_ns;
+            max_win = w > max_win ? w : max_win;
+        }
     for (size_t d = 0; d < nd; d++)
         dev_off[d + 1] += dev_off[d];
     {
@@ -391,7 +396,11 @@ static sp_status build_segments(sp_ana *a)
         free(fill);
     }
     size_t n_valid = dev_off[nd], most = n_ties <= (SIZE_MAX - n_valid) / 2 ? 2 * n_ties + n_valid : SIZE_MAX;
-    st = SP_GROW(a->seg_s, a->cap_seg_s, hint_cap(most), SP_ANA_MAX_ITEMS);
+    const int narrow = sp_ana_narrow && max_win <= UINT32_MAX;
+    if (narrow)
+        st = SP_GROW(a->seg_off32, a->cap_seg_s, hint_cap(most), SP_ANA_MAX_ITEMS);
+    else
+        st = SP_GROW(a->seg_s, a->cap_seg_s, hint_cap(most), SP_ANA_MAX_ITEMS);
     if (!st)
         st = SP_GROW(a->seg_label, a->cap_seg_label, hint_cap(most), SP_ANA_MAX_ITEMS);
     if (st)
@@ -413,7 +422,9 @@ static sp_status build_segments(sp_ana *a)
         st = painter_add(&p, b->start_ns, b->end_ns, SP_LBL_GAP, 0);
         if (!st)
             st = painter_run(&p);
-        if (!st)
+        if (!st && narrow)
+            st = SP_GROW(a->seg_off32, a->cap_seg_s, a->n_segs + p.n_out, SP_ANA_MAX_ITEMS);
+        else if (!st)
             st = SP_GROW(a->seg_s, a->cap_seg_s, a->n_segs + p.n_out, SP_ANA_MAX_ITEMS);
         if (!st)
             st = SP_GROW(a->seg_label, a->cap_seg_label, a->n_segs + p.n_out, SP_ANA_MAX_ITEMS);
@@ -421,7 +432,10 @@ static sp_status build_segments(sp_ana *a)
             goto out;
         /* the gap under everything makes the pieces contiguous from start to end: starts suffice */
         for (size_t k = 0; k < p.n_out; k++) {
-            a->seg_s[a->n_segs] = p.out[k].s;
+            if (narrow)
+                a->seg_off32[a->n_segs] = (uint32_t)(p.out[k].s - b->start_ns);
+            else
+                a->seg_s[a->n_segs] = p.out[k].s;
             a->seg_label[a->n_segs++] = (uint8_t)p.out[k].level;
         }
         a->b[i].nsegs = a->n_segs - a->b[i].first_seg;
@@ -782,24 +796,27 @@ static sp_status batch_pieces(const sp_ana *a, const sp_ev_request *q, req_scrat
         if (first_s == SP_TIME_NONE)
             first_s = es;
         last_e = ee;
-        const uint64_t *sg = a->seg_s + a->b[bi].first_seg;
-        const uint8_t *lb = a->seg_label + a->b[bi].first_seg;
+        const size_t f = a->b[bi].first_seg;
+        const uint8_t *lb = a->seg_label + f;
         size_t nsg = a->b[bi].nsegs, lo_i = 0, hi_i = nsg;
         /* the first piece that ends after es: the last piece starting at or before es */
         while (lo_i < hi_i) {
             size_t mid = lo_i + (hi_i - lo_i) / 2;
-            if (sg[mid] <= es)
+            if (sp_ana_seg_start(a, b, f + mid) <= es)
                 lo_i = mid + 1;
             else
                 hi_i = mid;
         }
         if (lo_i)
             lo_i--;
-        for (size_t j = lo_i; j < nsg && sg[j] < ee; j++) {
-            uint64_t seg_e = j + 1 < nsg ? sg[j + 1] : b->end_ns;
+        for (size_t j = lo_i; j < nsg; j++) {
+            uint64_t seg_s = sp_ana_seg_start(a, b, f + j);
+            if (seg_s >= ee)
+                break;
+            uint64_t seg_e = j + 1 < nsg ? sp_ana_seg_start(a, b, f + j + 1) : b->end_ns;
             if (seg_e <= es)
                 continue;
-            uint64_t s = sg[j] > es ? sg[j] : es;
+            uint64_t s = seg_s > es ? seg_s : es;
             uint64_t e = seg_e < ee ? seg_e : ee;
             if ((st = SP_GROW(rs->bp, rs->cap_bp, n_bp + 1, SP_ANA_MAX_ITEMS)))
                 break;
@@ -969,7 +986,7 @@ static void *part_run(void *arg)
 }
 
 size_t sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
-int sp_ana_times_narrow = 1;
+int sp_ana_narrow = 1;
 size_t sp_ana_discard_step = SP_ANA_DISCARD_STEP;
 
 sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
@@ -989,7 +1006,7 @@ sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
     }
     size_t n = a->n_reqs, ns = a->n_stages;
     /* every row is written whole (store_times): malloc, not calloc */
-    if (sp_ana_times_narrow && a->max_life <= UINT32_MAX)
+    if (sp_ana_narrow && a->max_life <= UINT32_MAX)
         a->times32 = malloc((n ? n * ns : 1) * sizeof *a->times32);
     else
         a->times = malloc((n ? n * ns : 1) * sizeof *a->times);

@@ -9,7 +9,7 @@
  *    pages behind it, so a page discarded too early reads as zero spans and changes the stage times)
  *    on one thread and on two. JSON, text and rows must be byte-identical to the plain analysis. The
  *    plain analyses hold the stage times in 8 bytes and malloc every scratch array; the released ones
- *    in 4 bytes (sp_ana_times_narrow) and, with the rows kept, take every scratch array however small
+ *    in 4 bytes (sp_ana_narrow) and, with the rows kept, take every scratch array however small
  *    from the analysis' scratch stack (sp_ana_scratch_min at 1), so those must not change a byte
  *    either.
  * 2. After a release: the set's files and properties (the batching policy the what-if quote reads)
@@ -32,7 +32,7 @@ typedef struct route {
     int keep_requests;
     size_t threads_at;   /* sp_ana_two_threads_min */
     size_t discard_step; /* sp_ana_discard_step */
-    int narrow;          /* sp_ana_times_narrow */
+    int narrow;          /* sp_ana_narrow */
     size_t scratch_min;  /* sp_ana_scratch_min */
 } route;
 
@@ -51,12 +51,12 @@ static char *analyse(const char *const *paths, int n, int lenient, const route *
     sp_report *r = NULL;
     sp_ana_two_threads_min = rt->threads_at;
     sp_ana_discard_step = rt->discard_step;
-    sp_ana_times_narrow = rt->narrow;
+    sp_ana_narrow = rt->narrow;
     sp_ana_scratch_min = rt->scratch_min;
     sp_status st = sp_analyze(ev, &o, &r, err, sizeof err);
     sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
     sp_ana_discard_step = SP_ANA_DISCARD_STEP;
-    sp_ana_times_narrow = 1;
+    sp_ana_narrow = 1;
     sp_ana_scratch_min = SP_ANA_SCRATCH_MIN;
     if (st != SP_OK) {
         fprintf(stderr, "analyse %s: %s (%s)\n", paths[0], err, sp_status_str(st));

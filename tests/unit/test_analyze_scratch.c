@@ -10,10 +10,11 @@
  *    its arrays with its own byte and checking them before giving them back; a byte another thread
  *    wrote means two live arrays overlapped.
  * 3. sp_ana_zero writes zeros over what was there.
- * 4. The width: a request whose life is 2^32 - 1 ns (the most 4 bytes hold) is partitioned into the
- *    narrow matrix, one of 2^32 ns into the wide one; every stage time is the same as the wide
- *    analysis gives (forced with sp_ana_times_narrow = 0), each row sums to the life, and the JSON
- *    and text reports are byte-identical both ways. */
+ * 4. The width: a request whose life and batch window are 2^32 - 1 ns (the most 4 bytes hold) is
+ *    partitioned into the narrow stage matrix and narrow batch pieces, one of 2^32 ns into the wide
+ *    ones; every stage time is the same as the wide analysis gives (forced with sp_ana_narrow = 0),
+ *    each row sums to the life, the kernel time (the window less 100 ns at each end, worked by hand)
+ *    is whole, and the JSON and text reports are byte-identical both ways. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -197,16 +198,16 @@ static void zeroing(void)
 
 /* ---- 4. the width ---- */
 
-/* Requests whose lives reach `longest`: one of exactly that life, with a preprocess span of all but
- * 10 ns of it (so that one stage time is near the bound too) and a postprocess span of the rest, and
- * a few short ones with a queue-less life. */
+/* Requests whose lives reach `longest`: one of exactly that life, in a batch whose window is its life,
+ * with a kernel from 100 ns after the window's start to 100 ns before its end (so that one stage time
+ * is near the bound too: kernel longest - 200, gap 200), and a few short ones with a preprocess span. */
 static sp_events *width_set(uint64_t longest)
 {
     sp_events *ev = eb_new();
     uint64_t t0 = 1000000;
     uint32_t r = eb_req(ev, "long", t0, t0 + longest);
-    eb_span(ev, r, "preprocess", t0, t0 + longest - 10);
-    eb_span(ev, r, "postprocess", t0 + longest - 10, t0 + longest);
+    uint32_t b = eb_batch(ev, 1, t0, t0 + longest, -1, -1, &r, 1);
+    eb_act(ev, SP_ACT_KERNEL, b, t0 + 100, t0 + longest - 100);
     for (int i = 0; i < 5; i++) {
         char id[16];
         snprintf(id, sizeof id, "short-%d", i);
@@ -230,14 +231,16 @@ static size_t width_partition(uint64_t longest, int narrow, int *narrow_used, ui
     a.ev = ev;
     sp_analyze_options_init(&a.opt);
     a.st_network = -1;
-    sp_ana_times_narrow = narrow;
+    sp_ana_narrow = narrow;
     sp_status st = sp_ana_partition(&a, err, sizeof err);
-    sp_ana_times_narrow = 1;
+    sp_ana_narrow = 1;
     CHECK(st == SP_OK);
     size_t n = 0;
     if (!st) {
         *narrow_used = a.times32 != NULL;
         CHECK((a.times32 != NULL) != (a.times != NULL));
+        CHECK((a.seg_off32 != NULL) == (a.times32 != NULL)); /* the window is the life here */
+        CHECK((a.seg_off32 != NULL) != (a.seg_s != NULL));
         CHECK_EQ_U64(a.max_life, longest);
         n = a.n_reqs * a.n_stages;
         CHECK(n <= cap && a.n_reqs <= cap);
@@ -265,9 +268,9 @@ static char *width_report(uint64_t longest, int narrow, size_t *len)
     o.keep_requests = 1;
     sp_report *r = NULL;
     char err[256];
-    sp_ana_times_narrow = narrow;
+    sp_ana_narrow = narrow;
     sp_status st = sp_analyze(ev, &o, &r, err, sizeof err);
-    sp_ana_times_narrow = 1;
+    sp_ana_narrow = 1;
     CHECK(st == SP_OK);
     char *buf = st ? NULL : ar_report_bytes(r, len);
     sp_report_destroy(r);
@@ -287,10 +290,13 @@ static void width(void)
         CHECK(used8 == 0);
         CHECK(n4 == n8 && n4 > 0);
         CHECK(n4 == n8 && memcmp(t4, t8, n4 * sizeof *t4) == 0);
-        /* the long request's preprocess time, at the bound's edge: whole in both */
-        int found = 0;
-        for (size_t i = 0; i < n4; i++)
-            found += t4[i] == longest[w] - 10;
+        /* the long request's kernel time, at the bound's edge: whole in both */
+        int found = 0, gap = 0;
+        for (size_t i = 0; i < n4; i++) {
+            found += t4[i] == longest[w] - 200;
+            gap += t4[i] == 200;
+        }
+        CHECK_EQ_U64(gap, 1);
         CHECK_EQ_U64(found, 1);
         size_t len4 = 0, len8 = 0;
         char *r4 = width_report(longest[w], 1, &len4), *r8 = width_report(longest[w], 0, &len8);

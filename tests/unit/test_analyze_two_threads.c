@@ -9,7 +9,7 @@
  *    device activity, outcomes, errors under lenient and generation data exercise each); the JSON and text reports
  *    and the per-request rows (keep_requests) must be byte-identical. The one-thread analysis holds the
  *    stage times in 8 bytes and mallocs every scratch array; the two-thread one holds them in 4 bytes
- *    (sp_ana_times_narrow) and takes every scratch array, however small, from the analysis' scratch
+ *    (sp_ana_narrow) and takes every scratch array, however small, from the analysis' scratch
  *    stack (sp_ana_scratch_min at 1), which the threads share; a third analysis does the latter on one
  *    thread. Traces: the repository's JSONL
  *    test traces (synth, generation, OTLP-derived stages), two of its Kineto traces (a GPU timeline
@@ -48,7 +48,7 @@ static uint64_t rnd(void)
 }
 
 /* One analysis of the files `paths` (n of them) with `threads_at` as the two-thread threshold, the
- * stage times narrow or not (sp_ana_times_narrow) and `scratch_min` as sp_ana_scratch_min: the JSON
+ * stage times narrow or not (sp_ana_narrow) and `scratch_min` as sp_ana_scratch_min: the JSON
  * report, then the text report, then the request rows' bytes, in one malloc'd buffer. NULL when
  * loading or analysing fails (the status and message go to stderr). */
 static char *analyse(const char *const *paths, int n, int lenient, size_t threads_at, int narrow, size_t scratch_min,
@@ -64,12 +64,12 @@ static char *analyse(const char *const *paths, int n, int lenient, size_t thread
     o.lenient = lenient;
     sp_report *r = NULL;
     sp_ana_two_threads_min = sp_ev_two_threads_min = threads_at;
-    sp_ana_times_narrow = narrow;
+    sp_ana_narrow = narrow;
     sp_ana_scratch_min = scratch_min;
     sp_status st = sp_analyze(ev, &o, &r, err, sizeof err);
     sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
     sp_ev_two_threads_min = SP_EV_TWO_THREADS_MIN;
-    sp_ana_times_narrow = 1;
+    sp_ana_narrow = 1;
     sp_ana_scratch_min = SP_ANA_SCRATCH_MIN;
     if (st != SP_OK) {
         fprintf(stderr, "analyse %s: %s (%s)\n", paths[0], err, sp_status_str(st));
