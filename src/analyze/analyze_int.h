@@ -168,12 +168,13 @@ static inline int sp_ana_releases_spans(const sp_ana *a)
 extern size_t sp_ana_discard_step;
 
 /* ---- scratch.c: large scratch arrays kept from step to step (docs/analysis.md section 8, "Memory") ---- */
-/* A pool of blocks: a step takes one for a scratch array and gives it back when done; the next array
- * of about that size, in any step or thread, takes the same block, whose pages are already in. Safe to
- * use from the steps that run beside each other. */
+/* A stack of arrays in a few large chunks: a step takes an array and gives it back when done; once
+ * every array taken after it is back, its place is taken again, by the next array of any size in any
+ * step or thread, on pages that are already in. Arrays given back last-in first-out free their place
+ * at once. Safe to use from the steps that run beside each other. */
 typedef struct sp_ana_scratch sp_ana_scratch;
 /* Requests below this many bytes are plain malloc (a variable, defined in scratch.c, so that tests can
- * send small traces' arrays through the pool too). */
+ * send small traces' arrays through the stack too). */
 #define SP_ANA_SCRATCH_MIN ((size_t)1 << 20)
 extern size_t sp_ana_scratch_min;
 /* NULL when out of memory: sp_ana_scratch_get is then malloc, sp_ana_scratch_put free. */
@@ -206,7 +207,7 @@ extern size_t sp_ana_two_threads_min;
 extern int sp_ana_narrow;
 
 /* sp_ana_quantiles (common/quantile.h's summary of v, sorted in place) with the sort's scratch from
- * the pool `s` (percentile.c). SP_ERR_NOMEM. */
+ * the scratch stack `s` (percentile.c). SP_ERR_NOMEM. */
 sp_status sp_ana_quantiles_in(sp_ana_scratch *s, uint64_t *v, size_t n, sp_quantiles *q);
 
 /* ---- outcomes.c ---- */

@@ -4,7 +4,7 @@
  * 1. The stack: an array given back is reused by the next one (last in, first out); one given back
  *    out of order is reused once everything taken after it is back; arrays handed out at once never
  *    overlap, also past the per-chunk and chunk limits and for an array larger than a chunk; requests
- *    under sp_ana_scratch_min and a NULL pool are plain malloc. The reference is the rule itself,
+ *    under sp_ana_scratch_min and a NULL stack are plain malloc. The reference is the rule itself,
  *    worked by hand for each sequence below.
  * 2. Threads: four threads take and give back arrays of random sizes in random order, each filling
  *    its arrays with its own byte and checking them before giving them back; a byte another thread
@@ -99,7 +99,7 @@ static void stack_rules(void)
     sp_ana_scratch_put(s, z);
     sp_ana_scratch_put(s, NULL);
     sp_ana_scratch_destroy(s);
-    /* no pool: malloc and free */
+    /* no stack: malloc and free */
     unsigned char *m = sp_ana_scratch_get(NULL, 2 * MB);
     CHECK(m != NULL);
     if (m)
