@@ -9,6 +9,24 @@
 
 #include "analyze/analyze_int.h"
 
+/* Under AddressSanitizer a chunk's free space and each array's alignment tail are poisoned, so that a
+ * step reading or writing past its array is caught as it would be past a malloc'd one. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SCRATCH_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SCRATCH_ASAN 1
+#endif
+#endif
+#ifdef SCRATCH_ASAN
+#include <sanitizer/asan_interface.h>
+#define SCRATCH_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define SCRATCH_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define SCRATCH_POISON(p, n) ((void)(p), (void)(n))
+#define SCRATCH_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 /* A chunk is at least this large; its pages are faulted in only as arrays reach them. */
 #define SCRATCH_CHUNK ((size_t)128 << 20)
 /* Chunks, and arrays handed out of one chunk at once; beyond either a request is a plain malloc. The
@@ -52,14 +70,18 @@ void sp_ana_scratch_destroy(sp_ana_scratch *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < SCRATCH_CHUNKS; i++)
+    for (size_t i = 0; i < SCRATCH_CHUNKS; i++) {
+        if (s->chunk[i].base)
+            SCRATCH_UNPOISON(s->chunk[i].base, s->chunk[i].cap);
         free(s->chunk[i].base);
+    }
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
 
-/* `bytes` from chunk c, or NULL when it has no room. */
-static void *carve(scratch_chunk *c, size_t bytes)
+/* `bytes` (a multiple of SCRATCH_ALIGN, `asked` of them usable) from chunk c, or NULL when it has no
+ * room. */
+static void *carve(scratch_chunk *c, size_t bytes, size_t asked)
 {
     if (!c->base || c->n_live == SCRATCH_LIVE || c->cap - c->used < bytes)
         return NULL;
@@ -67,6 +89,8 @@ static void *carve(scratch_chunk *c, size_t bytes)
     c->live[c->n_live++].back = 0;
     void *p = c->base + c->used;
     c->used += bytes;
+    SCRATCH_UNPOISON(p, asked);
+    (void)asked;
     return p;
 }
 
@@ -76,6 +100,7 @@ void *sp_ana_scratch_get(sp_ana_scratch *s, size_t bytes)
         bytes = 1;
     if (!s || bytes < sp_ana_scratch_min || bytes > SIZE_MAX - SCRATCH_CHUNK)
         return malloc(bytes);
+    size_t asked = bytes;
     bytes = (bytes + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN;
     void *p = NULL;
     pthread_mutex_lock(&s->mu);
@@ -89,8 +114,9 @@ void *sp_ana_scratch_get(sp_ana_scratch *s, size_t bytes)
             if (!(c->base = malloc(cap)))
                 break;
             c->cap = cap;
+            SCRATCH_POISON(c->base, cap);
         }
-        p = carve(c, bytes);
+        p = carve(c, bytes, asked);
     }
     pthread_mutex_unlock(&s->mu);
     return p ? p : malloc(bytes);
@@ -113,8 +139,11 @@ void sp_ana_scratch_put(sp_ana_scratch *s, void *p)
                     c->live[k].back = 1;
                     break;
                 }
+            size_t top = c->used;
             while (c->n_live && c->live[c->n_live - 1].back)
                 c->used = c->live[--c->n_live].off;
+            SCRATCH_POISON(c->base + c->used, top - c->used);
+            (void)top;
             pthread_mutex_unlock(&s->mu);
             return;
         }
