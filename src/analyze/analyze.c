@@ -272,7 +272,6 @@ sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **o
     a.opt = o;
     a.st_network = -1;
     a.t0_ns = sp_now_ns();
-    a.scratch = sp_ana_scratch_create(); /* NULL: the steps malloc their scratch */
     /* the steps run_stages announces, and the finish */
     a.step_count = 10 + (o.keep_requests != 0) + (o.keep_detail || o.keep_requests);
     step(&a, "finishing the event set");
@@ -297,6 +296,7 @@ sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **o
         sp_report_destroy(r);
         return SP_ERR_NOMEM;
     }
+    a.scratch = sp_ana_scratch_create(); /* NULL: the steps malloc their scratch */
     st = run_stages(&a, err, errlen);
     sp_ana_free(&a);
     if (st) {
