@@ -105,7 +105,11 @@ typedef struct sp_ana {
      * them with sp_ana_time. */
     uint64_t *times;
     uint32_t *times32;
-    uint64_t max_life;             /* the longest analysed life (select_requests) */
+    /* over the analysed requests (select_requests, which reads every request record once): the longest
+     * life, the first arrival and last done (SP_TIME_NONE and 0 without any), and whether any has a
+     * usable client record (without one each life is [arrival, done)) */
+    uint64_t max_life, first_arrival, last_done;
+    int any_client;
     double *padding;               /* per analysed request: padding time (DESIGN section 5) */
     uint64_t *life;                /* per analysed request: hi - lo */
     uint32_t *by_latency;          /* analysed-request positions sorted by life, ties by request id

@@ -69,12 +69,8 @@ double sp_ana_bill(double price_per_hour, uint64_t window_ns)
 static int cost_window(const sp_ana *a, uint64_t *w0_out, uint64_t *w1_out)
 {
     const sp_events *ev = a->ev;
-    uint64_t w0 = SP_TIME_NONE, w1 = 0;
-    for (size_t i = 0; i < a->n_reqs; i++) {
-        const sp_ev_request *q = &ev->requests[a->reqs[i]];
-        w0 = q->arrival_ns < w0 ? q->arrival_ns : w0;
-        w1 = q->done_ns > w1 ? q->done_ns : w1;
-    }
+    /* the analysed requests' first arrival and last done, taken when they were selected */
+    uint64_t w0 = a->n_reqs ? a->first_arrival : SP_TIME_NONE, w1 = a->n_reqs ? a->last_done : 0;
     for (size_t i = 0; i < ev->n_acts; i++) {
         if (a->act_dev[i] == SP_EV_NONE)
             continue;

@@ -29,14 +29,18 @@ sp_status sp_ana_request_figures(sp_ana *a)
     sp_status st = sp_ana_quantiles_in(a->scratch, e2e, n, &r->latency);
     if (st)
         goto out;
-    for (size_t i = 0; i < n; i++)
-        v[i] = ev->requests[a->reqs[i]].done_ns - ev->requests[a->reqs[i]].arrival_ns;
+    if (a->any_client) {
+        for (size_t i = 0; i < n; i++)
+            v[i] = ev->requests[a->reqs[i]].done_ns - ev->requests[a->reqs[i]].arrival_ns;
+    } else {
+        memcpy(v, a->life, n * sizeof *v); /* no client record: each life is [arrival, done) */
+    }
     st = sp_ana_quantiles_in(a->scratch, v, n, &r->server_latency);
     if (st)
         goto out;
     /* client latency from the intended send time (open-loop schedule), else the actual send */
     size_t nc = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; a->any_client && i < n; i++) {
         const sp_ev_request *q = &ev->requests[a->reqs[i]];
         if (!sp_ana_has_client(ev, q))
             continue;

@@ -732,6 +732,9 @@ static sp_status select_requests(sp_ana *a, char *err, size_t errlen)
     a->reqs = malloc((ev->n_requests ? ev->n_requests : 1) * sizeof *a->reqs);
     if (!a->reqs)
         return SP_ERR_NOMEM;
+    a->max_life = 0;
+    a->first_arrival = SP_TIME_NONE;
+    a->last_done = 0;
     for (size_t i = 0; i < ev->n_requests; i++) {
         const sp_ev_request *q = &ev->requests[i];
         if (!sp_ana_in_scope(q, a->opt.outcomes))
@@ -750,10 +753,13 @@ static sp_status select_requests(sp_ana *a, char *err, size_t errlen)
         sp_ana_life_bounds(ev, q, &lo, &hi);
         if (hi - lo > a->max_life)
             a->max_life = hi - lo;
+        if (q->arrival_ns < a->first_arrival)
+            a->first_arrival = q->arrival_ns;
+        if (q->done_ns > a->last_done)
+            a->last_done = q->done_ns;
+        if (sp_ana_has_client(ev, q))
+            a->any_client = a->has_network = 1;
     }
-    for (size_t i = 0; i < a->n_reqs; i++)
-        if (sp_ana_has_client(ev, &ev->requests[a->reqs[i]]))
-            a->has_network = 1;
     return SP_OK;
 }
 
