@@ -715,40 +715,55 @@ static int act_cmp(const void *a, const void *b)
 }
 
 /* Spans into span_cmp's order in linear time, for traces whose spans come in time order (a
- * recorder's): a stable counting sort by request into a new array, then each request's few spans by
- * start and end (insertion sort; qsort for a request with many). SP_ERR_NOMEM leaves them as they
- * were. */
+ * recorder's): grouped by request in place (each span swapped into its request's stretch, as a
+ * counting sort's placement but without its second array: on a 10 M-event native trace that copy was
+ * 134 MB at the analysis' peak), then each request's few spans by start and end (insertion sort;
+ * qsort for a request with many). The grouping is not stable, which the result cannot show: spans
+ * that span_cmp calls equal are ordered by their stage's name afterwards (sort_span_ties), and two
+ * with the same name too are the same bytes. SP_ERR_NOMEM leaves them as they were. */
 static sp_status sort_spans_by_request(struct sp_events *ev)
 {
     size_t n = ev->n_spans, nr = ev->n_requests;
-    size_t *end = calloc(nr + 1, sizeof *end);
-    sp_ev_span *out = malloc(n * sizeof *out);
-    if (!end || !out) {
+    /* n and nr are below SP_EV_MAX_RECORDS (2^30), so positions fit 32 bits */
+    uint32_t *end = calloc(nr + 1, sizeof *end);
+    uint32_t *fill = malloc((nr ? nr : 1) * sizeof *fill);
+    if (!end || !fill) {
         free(end);
-        free(out);
+        free(fill);
         return SP_ERR_NOMEM;
     }
+    sp_ev_span *sp = ev->spans;
     for (size_t i = 0; i < n; i++)
-        end[ev->spans[i].req + 1]++;
-    for (size_t r = 0; r < nr; r++)
+        end[sp[i].req + 1]++;
+    for (size_t r = 0; r < nr; r++) {
+        fill[r] = end[r]; /* request r's stretch is [end[r], end[r + 1]) once summed */
         end[r + 1] += end[r];
-    for (size_t i = 0; i < n; i++) /* end[r] moves from request r's first slot to one past its last */
-        out[end[ev->spans[i].req]++] = ev->spans[i];
-    free(ev->spans);
-    ev->spans = out;
-    ev->cap_spans = n;
-    for (size_t r = 0, lo = 0; r < nr; lo = end[r++]) {
-        size_t hi = end[r];
+    }
+    /* fill[r]: request r's first place not yet holding one of its spans */
+    for (size_t r = 0; r < nr; r++) {
+        while (fill[r] < end[r + 1]) {
+            sp_ev_span x = sp[fill[r]];
+            while (x.req != r) { /* x goes to its own stretch; what was there comes out */
+                sp_ev_span y = sp[fill[x.req]];
+                sp[fill[x.req]++] = x;
+                x = y;
+            }
+            sp[fill[r]++] = x;
+        }
+    }
+    free(fill);
+    for (size_t r = 0; r < nr; r++) {
+        size_t lo = end[r], hi = end[r + 1];
         if (hi - lo > 16) {
-            qsort(out + lo, hi - lo, sizeof *out, span_cmp);
+            qsort(sp + lo, hi - lo, sizeof *sp, span_cmp);
             continue;
         }
         for (size_t i = lo + 1; i < hi; i++) {
-            sp_ev_span x = out[i];
+            sp_ev_span x = sp[i];
             size_t j = i;
-            for (; j > lo && span_cmp(&out[j - 1], &x) > 0; j--)
-                out[j] = out[j - 1];
-            out[j] = x;
+            for (; j > lo && span_cmp(&sp[j - 1], &x) > 0; j--)
+                sp[j] = sp[j - 1];
+            sp[j] = x;
         }
     }
     free(end);

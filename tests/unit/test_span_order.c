@@ -1,4 +1,4 @@
-/* sp_ev_finish's span order (issue 15: spans out of order are sorted by a counting sort by request,
+/* sp_ev_finish's span order (issue 15: spans out of order are grouped by request in place,
  * then each request's spans by start and end, qsort for a request with more than 16): a trace whose
  * lines are shuffled gives each request the spans, in the same order, that the same trace written
  * request by request in time order gives (already in order: not sorted at all; the reference), and
