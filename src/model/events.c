@@ -142,7 +142,10 @@ static bool req_eq(const void *ctx, uint32_t idx)
 {
     const struct req_probe *k = ctx;
     const sp_ev_request *r = &k->ev->requests[idx];
-    return r->file == k->file && sp_ev_id_is(k->ev, r, k->id, k->len);
+    if (r->file != k->file)
+        return false;
+    /* text ids inline (the JSONL importer's every line), numbers through reqid.c */
+    return r->id_num ? sp_ev_id_is(k->ev, r, k->id, k->len) : text_at_is(&k->ev->strings, r->id, k->id, k->len);
 }
 
 /* Batch ids are integers: keyed by id + file x an odd constant, so one file's sequential ids are
@@ -469,8 +472,10 @@ sp_status sp_ev_request_ref_cached(struct sp_events *ev, sp_ev_cache *c, uint32_
 {
     for (unsigned k = 0; k < SP_EV_CACHE_SLOTS; k++) {
         uint32_t r = c->v[k];
-        if (r && r - 1 < ev->n_requests && ev->requests[r - 1].file == file && c->len[k] == len &&
-            sp_ev_id_is(ev, &ev->requests[r - 1], id, len)) {
+        if (!r || r - 1 >= ev->n_requests || c->len[k] != len)
+            continue;
+        const sp_ev_request *q = &ev->requests[r - 1];
+        if (q->file == file && (q->id_num ? sp_ev_id_is(ev, q, id, len) : str_is(&ev->strings, q->id, len, id, len))) {
             *out_req = r - 1;
             return SP_OK;
         }
