@@ -148,8 +148,8 @@ static sp_status build_by_latency(sp_ana *a)
     }
     for (size_t i = 0; i < n; i++) {
         const sp_ev_request *q = &ev->requests[a->reqs[i]];
-        char text[SP_EV_ID_TEXT];
-        rec[i] = (struct rank_rec){id_prefix(sp_ev_id_text(ev, q, text, NULL)), 0, (uint32_t)i};
+        uint64_t pre = q->id_num ? sp_ev_num_prefix(sp_ev_id_num(q)) : id_prefix(sp_str_get(&ev->strings, q->id));
+        rec[i] = (struct rank_rec){pre, 0, (uint32_t)i};
     }
     struct rank_rec *src = rec, *dst = tmp;
     rank_sort(&src, &dst, n); /* by prefix */

@@ -367,6 +367,9 @@ typedef struct sp_ev_idkey {
 sp_ev_idkey sp_ev_id_key(const struct sp_events *ev, const sp_ev_request *r);
 /* Orders two keys as strcmp orders their texts (its sign; 0 when the texts are equal). */
 int sp_ev_id_key_cmp(const sp_ev_idkey *a, const sp_ev_idkey *b);
+/* The first eight bytes of the decimal text of `v` as a big-endian number, zero-padded (the latency
+ * ranking's radix key, src/analyze/share.c id_prefix, without writing the text out). */
+uint64_t sp_ev_num_prefix(uint64_t v);
 
 /* For messages about what several files hold together: writes the paths of files[0..n) (every
  * file of `ev` when `files` is NULL) into buf, "a.jsonl", "a.jsonl, b.jsonl" or the first three and

@@ -112,6 +112,16 @@ static int num_text_cmp(uint64_t a, uint64_t b)
     return head < b ? -1 : head > b ? 1 : 1;
 }
 
+uint64_t sp_ev_num_prefix(uint64_t v)
+{
+    unsigned d = dec_digits(v), k = d > 8 ? 8 : d;
+    uint32_t head = (uint32_t)(d > 8 ? v / pow10_u64[d - 8] : v); /* the first k digits */
+    uint64_t p = 0;
+    for (unsigned i = 0; i < k; i++, head /= 10) /* the last of them first: byte k - 1 - i */
+        p |= (uint64_t)('0' + head % 10) << (56 - 8 * (k - 1 - i));
+    return p;
+}
+
 int sp_ev_id_key_cmp(const sp_ev_idkey *a, const sp_ev_idkey *b)
 {
     if (!a->text && !b->text)

@@ -16,7 +16,8 @@
  *    ordered by file; ids that share their first eight digits are ordered by the rest. A client record
  *    joins the first file's request with its id text, whether that request's id is a number or text.
  *    Messages name numeric requests by their text. No decimal text is interned for a numeric id.
- * 3. The id order from the numbers (sp_ev_id_key_cmp) against strcmp of snprintf's texts. */
+ * 3. The id order from the numbers (sp_ev_id_key_cmp) against strcmp of snprintf's texts, and the
+ *    ranking's eight-byte prefix from the number (sp_ev_num_prefix) against the text's bytes. */
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -408,6 +409,10 @@ static void check_cmp(uint64_t a, uint64_t b)
     snprintf(tb, sizeof tb, "%" PRIu64, b);
     sp_ev_idkey ka = {NULL, a}, kb = {NULL, b}, xa = {ta, 0}, xb = {tb, 0};
     int want = sign(strcmp(ta, tb));
+    uint64_t pre = 0; /* the text's first eight bytes, big-endian, zero-padded */
+    for (int i = 0; i < 8; i++)
+        pre = pre << 8 | (uint64_t)(unsigned char)(i < (int)strlen(ta) ? ta[i] : 0);
+    CHECK_EQ_U64(sp_ev_num_prefix(a), pre);
     CHECK(sign(sp_ev_id_key_cmp(&ka, &kb)) == want);
     CHECK(sign(sp_ev_id_key_cmp(&ka, &xb)) == want); /* number against text */
     CHECK(sign(sp_ev_id_key_cmp(&xa, &kb)) == want);
