@@ -513,6 +513,7 @@ sp_status sp_ev_request_set_id(struct sp_events *ev, uint32_t req, const char *i
     sp_hmap_remove(&ev->req_map, req_key(r->file, old, old_len), req);
     r->id = sid;
     r->id_num = false;
+    r->id_hi = 0;
     st = sp_hmap_put(&ev->req_map, h, req);
     ev->finished = false;
     return st;
@@ -1213,6 +1214,7 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
                 return ist;
             r->id = sid;
             r->id_num = false;
+            r->id_hi = 0;
         }
         uint64_t *at = &ev->files[r->file].last_ns;
         later(at, r->arrival_ns);

@@ -4,9 +4,9 @@
  * replays the same requests and batches) read the arrays directly after sp_ev_finish. Nothing else
  * includes it: the report writers read a set through events_view.h and loss_text.h, the CLI through
  * servprof/events.h. Inside the model calls go one way: view.c and loss.c use events.c, events.c uses
- * clock.c, and events.c, clock.c and gen.c use cold.c (the requests' side records) (tests/cli/part_doors.sh
- * checks both). Everything is indexed by uint32_t; limits are
- * SP_EV_MAX_* (hard caps, SP_ERR_LIMIT). */
+ * clock.c, events.c, clock.c and gen.c use cold.c (the requests' side records), and events.c and
+ * clock.c use reqid.c (a request's id as text or number) (tests/cli/part_doors.sh checks both).
+ * Everything is indexed by uint32_t; limits are SP_EV_MAX_* (hard caps, SP_ERR_LIMIT). */
 #ifndef SERVPROF_EVENTS_INT_H
 #define SERVPROF_EVENTS_INT_H
 
