@@ -201,9 +201,10 @@ static sp_status check_tokens(const sp_ana *a, const sp_ev_request *q, char *err
         else if (k && tk[k].time_ns < tk[k - 1].time_ns)
             why = "is before the token with the index before it (tokens leave in output order)";
         if (why) {
+            char idtext[SP_EV_ID_TEXT];
             sp_errf(err, errlen, "%s: request \"%s\": the token record with index %llu (at %llu ns) %s "
                     "(--lenient leaves the request out of the generation tables)",
-                    sp_str_get(&ev->strings, ev->files[q->file].path), sp_str_get(&ev->strings, q->id),
+                    sp_str_get(&ev->strings, ev->files[q->file].path), sp_ev_id_text(ev, q, idtext, NULL),
                     (unsigned long long)tk[k].index, (unsigned long long)tk[k].time_ns, why);
             return SP_ERR_PARSE;
         }
@@ -429,7 +430,7 @@ static sp_status fill_tables(gen_ctx *c)
 /* A table request in the ranking of its figure, with DESIGN 8a's stable tie key. */
 struct fig_key {
     uint64_t figure;
-    const char *id;
+    sp_ev_idkey id;          /* the id's text, or its number (events_int.h, reqid.c) */
     uint64_t arrival;
     uint32_t file;
     uint32_t k;
@@ -440,7 +441,7 @@ static int fig_key_cmp(const void *x, const void *y)
     const struct fig_key *p = x, *q = y;
     if (p->figure != q->figure)
         return p->figure < q->figure ? -1 : 1;
-    int s = strcmp(p->id, q->id);
+    int s = sp_ev_id_key_cmp(&p->id, &q->id);
     if (s)
         return s;
     if (p->arrival != q->arrival)
@@ -459,7 +460,7 @@ static sp_status rank_table(gen_ctx *c, gen_tab *t)
         /* DESIGN 4 ranks the table's own figure: TTFT, or TPOT (window / (tokens - 1), to the ns) */
         t->figure[k] = t->div ? sp_ana_div_round(t->total[k], t->div[k]) : t->total[k];
         const sp_ev_request *q = &ev->requests[a->reqs[c->gen_pos[t->req[k]]]];
-        fk[k] = (struct fig_key){t->figure[k], sp_str_get(&ev->strings, q->id), q->arrival_ns, q->file, (uint32_t)k};
+        fk[k] = (struct fig_key){t->figure[k], sp_ev_id_key(ev, q), q->arrival_ns, q->file, (uint32_t)k};
     }
     if (t->n)
         qsort(fk, t->n, sizeof *fk, fig_key_cmp);

@@ -42,8 +42,9 @@ static sp_status latency_of(sp_ana *a, const sp_ev_request *q, int *have, uint64
         if (sp_ana_in_scope(q, a->opt.outcomes))
             return SP_OK; /* the partition refused it, or skipped and counted it */
         if (!a->opt.lenient) {
+            char idtext[SP_EV_ID_TEXT];
             sp_errf(err, errlen, "%s: request \"%s\" (%s) has no valid [arrival, done] (done before arrival or missing)",
-                    sp_str_get(&ev->strings, ev->files[q->file].path), sp_str_get(&ev->strings, q->id),
+                    sp_str_get(&ev->strings, ev->files[q->file].path), sp_ev_id_text(ev, q, idtext, NULL),
                     sp_outcome_str((sp_outcome)q->outcome));
             return SP_ERR_PARSE;
         }

@@ -11,7 +11,7 @@
 typedef struct arrival_key {
     uint32_t file;
     uint64_t arrival;
-    const char *id;
+    sp_ev_idkey id;          /* the id's text, or its number (events_int.h, reqid.c) */
     uint32_t row;
 } arrival_key;
 
@@ -22,7 +22,7 @@ static int arrival_cmp(const void *a, const void *b)
         return x->file < y->file ? -1 : 1;
     if (x->arrival != y->arrival)
         return x->arrival < y->arrival ? -1 : 1;
-    return strcmp(x->id, y->id);
+    return sp_ev_id_key_cmp(&x->id, &y->id);
 }
 
 sp_status sp_ana_request_rows(sp_ana *a, sp_request_rows *rows)
@@ -49,7 +49,7 @@ sp_status sp_ana_request_rows(sp_ana *a, sp_request_rows *rows)
             st[r * ns + s] = sp_ana_time(a, p, s);
         pad[r] = a->padding[p];
         const sp_ev_request *q = &ev->requests[a->reqs[p]];
-        k[r] = (arrival_key){q->file, q->arrival_ns, sp_str_get(&ev->strings, q->id), (uint32_t)r};
+        k[r] = (arrival_key){q->file, q->arrival_ns, sp_ev_id_key(ev, q), (uint32_t)r};
     }
     if (n)
         qsort(k, n, sizeof *k, arrival_cmp);

@@ -55,7 +55,7 @@ void sp_share_window(size_t n, unsigned xx, size_t *lo, size_t *hi)
  * lines. */
 struct lat_key {
     uint64_t life;
-    const char *id;
+    sp_ev_idkey id;          /* the id's text, or its number (events_int.h, reqid.c) */
     uint64_t arrival;
     uint32_t file;
     uint32_t pos;
@@ -66,7 +66,7 @@ static int lat_key_cmp(const void *a, const void *b)
     const struct lat_key *x = a, *y = b;
     if (x->life != y->life)
         return x->life < y->life ? -1 : 1;
-    int c = strcmp(x->id, y->id);
+    int c = sp_ev_id_key_cmp(&x->id, &y->id);
     if (c)
         return c;
     if (x->arrival != y->arrival)
@@ -148,7 +148,8 @@ static sp_status build_by_latency(sp_ana *a)
     }
     for (size_t i = 0; i < n; i++) {
         const sp_ev_request *q = &ev->requests[a->reqs[i]];
-        rec[i] = (struct rank_rec){id_prefix(sp_str_get(&ev->strings, q->id)), 0, (uint32_t)i};
+        uint64_t pre = q->id_num ? sp_ev_num_prefix(sp_ev_id_num(q)) : id_prefix(sp_str_get(&ev->strings, q->id));
+        rec[i] = (struct rank_rec){pre, 0, (uint32_t)i};
     }
     struct rank_rec *src = rec, *dst = tmp;
     rank_sort(&src, &dst, n); /* by prefix */
@@ -185,8 +186,7 @@ static sp_status build_by_latency(sp_ana *a)
             }
             for (size_t k = i; k < j; k++) {
                 const sp_ev_request *q = &ev->requests[a->reqs[src[k].pos]];
-                lk[k - i] = (struct lat_key){src[k].key, sp_str_get(&ev->strings, q->id), q->arrival_ns, q->file,
-                                             src[k].pos};
+                lk[k - i] = (struct lat_key){src[k].key, sp_ev_id_key(ev, q), q->arrival_ns, q->file, src[k].pos};
             }
             qsort(lk, j - i, sizeof *lk, lat_key_cmp);
             for (size_t k = i; k < j; k++)

@@ -56,7 +56,7 @@ typedef struct nat_reader {
     bool saw_end;             /* the recorder's end record was read */
 } nat_reader;
 
-/* Request index for the caller's id; new requests get the decimal text as their id. */
+/* Request index for the caller's id; new requests keep it as a number (their id is its decimal text). */
 static sp_status req_of_slow(nat_reader *r, uint64_t id, uint32_t *out);
 
 static inline sp_status req_of(nat_reader *r, uint64_t id, uint32_t *out)
@@ -82,13 +82,10 @@ static sp_status req_of_slow(nat_reader *r, uint64_t id, uint32_t *out)
         return SP_OK;
     }
     sp_status st;
-    if (!r->indexed) {
+    if (!r->indexed)
         st = sp_ev_request_new_u64(r->ev, r->ctx->file, id, &idx);
-    } else {
-        char text[20];
-        size_t len = sp_u64_dec(id, text);
-        st = sp_ev_request_ref(r->ev, r->ctx->file, text, len, &idx);
-    }
+    else /* a label may have taken the decimal text of `id` */
+        st = sp_ev_request_ref_u64(r->ev, r->ctx->file, id, &idx);
     if (st || (st = sp_hmap_put(&r->reqs, id, idx)))
         return st;
     *out = idx;

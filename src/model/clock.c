@@ -200,17 +200,31 @@ static uint32_t join_by_trace(const struct sp_events *ev, const sp_hmap *m, sp_e
 }
 
 /* Request index + 1 per client record's id (the first recorded request holding it), by the interned
- * id: ids are interned once, so equal text is an equal sp_str (an integer key, hmap.h); a record whose
- * id matches none joins by trace id (join_by_trace). */
+ * id: ids are interned once, so equal text is an equal sp_str (an integer key, hmap.h). A request whose
+ * id is a number (reqid.c) has no sp_str: those are keyed by the number in a second map, which a
+ * client id that is a canonical decimal text looks up too (the same text), the lower index of the two
+ * answers being the first request. A record whose id matches none joins by trace id (join_by_trace). */
 static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
 {
-    sp_hmap first, traces;
+    sp_hmap first, first_num, traces;
     memset(&traces, 0, sizeof traces);
+    memset(&first_num, 0, sizeof first_num);
     bool traces_ready = false;
-    sp_status st = sp_hmap_init(&first, ev->n_requests);
-    for (size_t i = 0; i < ev->n_requests && st == SP_OK; i++)
-        if (ev->requests[i].has_record && sp_hmap_find(&first, ev->requests[i].id, NULL, NULL) == SP_HMAP_NONE)
-            st = sp_hmap_put(&first, ev->requests[i].id, (uint32_t)i);
+    size_t n_num = 0;
+    for (size_t i = 0; i < ev->n_requests; i++)
+        n_num += ev->requests[i].id_num;
+    sp_status st = sp_hmap_init(&first, ev->n_requests - n_num);
+    if (!st && n_num)
+        st = sp_hmap_init(&first_num, n_num);
+    for (size_t i = 0; i < ev->n_requests && st == SP_OK; i++) {
+        const sp_ev_request *q = &ev->requests[i];
+        if (!q->has_record)
+            continue;
+        sp_hmap *m = q->id_num ? &first_num : &first;
+        uint64_t key = q->id_num ? sp_ev_id_num(q) : q->id;
+        if (sp_hmap_find(m, key, NULL, NULL) == SP_HMAP_NONE)
+            st = sp_hmap_put(m, key, (uint32_t)i);
+    }
     for (size_t c = 0; c < ev->n_clients && st == SP_OK; c++) {
         sp_ev_client *cl = &ev->clients[c];
         cl->by_trace = false;
@@ -221,6 +235,12 @@ static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
             continue;
         }
         uint32_t r = sp_hmap_find(&first, cl->id, NULL, NULL);
+        uint64_t num;
+        if (first_num.count && sp_ev_str_num(&ev->strings, cl->id, &num)) {
+            uint32_t rn = sp_hmap_find(&first_num, num, NULL, NULL);
+            if (rn < r) /* SP_HMAP_NONE is the largest */
+                r = rn;
+        }
         if (r == SP_HMAP_NONE && ev->n_traces) {
             if (!traces_ready && (st = index_traces(ev, &traces)) != SP_OK)
                 break;
@@ -241,6 +261,7 @@ static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
             chosen[r] = (uint32_t)c + 1;
     }
     sp_hmap_free(&first);
+    sp_hmap_free(&first_num);
     sp_hmap_free(&traces);
     return st;
 }

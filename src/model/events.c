@@ -36,24 +36,6 @@ static bool text_eq(const void *ctx, uint32_t off)
 
 /* ---------- decimal strings, keyed by value (see sp_strtab) ---------- */
 
-/* Whether (s, len) is a canonical decimal u64: what sp_str_intern_u64 would have written. */
-static bool dec_parse(const char *s, size_t len, uint64_t *v)
-{
-    if (len == 0 || len > 20 || (s[0] == '0' && len > 1))
-        return false;
-    uint64_t x = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned d = (unsigned)(unsigned char)s[i] - '0';
-        if (d > 9)
-            return false;
-        if (x > (UINT64_MAX - d) / 10)
-            return false;
-        x = x * 10 + d;
-    }
-    *v = x;
-    return true;
-}
-
 sp_status sp_str_intern_u64(sp_strtab *t, uint64_t v, sp_str *out)
 {
     uint32_t found = sp_hmap_find(&t->num, v, NULL, NULL);
@@ -80,7 +62,7 @@ sp_status sp_str_intern_u64(sp_strtab *t, uint64_t v, sp_str *out)
 sp_str sp_str_find(const sp_strtab *t, const char *s, size_t len)
 {
     uint64_t num;
-    if (len && (unsigned char)(s[0] - '0') <= 9 && dec_parse(s, len, &num))
+    if (len && (unsigned char)(s[0] - '0') <= 9 && sp_ev_dec_parse(s, len, &num))
         return sp_hmap_find(&t->num, num, NULL, NULL); /* SP_HMAP_NONE is SP_EV_NONE */
     struct text_probe p = {t, s, len};
     return sp_hmap_find(&t->text, sp_hash_bytes(s, len, 0), text_eq, &p);
@@ -116,7 +98,7 @@ sp_status sp_str_intern(sp_strtab *t, const char *s, size_t len, sp_str *out)
     if (memchr(s, '\0', len))
         return SP_ERR_INVALID;
     uint64_t v;
-    if (len && (unsigned char)(s[0] - '0') <= 9 && dec_parse(s, len, &v))
+    if (len && (unsigned char)(s[0] - '0') <= 9 && sp_ev_dec_parse(s, len, &v))
         return sp_str_intern_u64(t, v, out);
     uint64_t h = sp_hash_bytes(s, len, 0);
     struct text_probe p = {t, s, len};
@@ -141,13 +123,6 @@ sp_status sp_str_intern(sp_strtab *t, const char *s, size_t len, sp_str *out)
     return SP_OK;
 }
 
-const char *sp_str_get(const sp_strtab *t, sp_str id)
-{
-    if (id == SP_EV_NONE || !t->arena || id >= t->used)
-        return "";
-    return t->arena + id;
-}
-
 /* ---------- id maps ---------- */
 
 /* Request ids are text: keyed by a hash of (file, text), confirmed against the request. */
@@ -167,7 +142,10 @@ static bool req_eq(const void *ctx, uint32_t idx)
 {
     const struct req_probe *k = ctx;
     const sp_ev_request *r = &k->ev->requests[idx];
-    return r->file == k->file && text_at_is(&k->ev->strings, r->id, k->id, k->len);
+    if (r->file != k->file)
+        return false;
+    /* text ids inline (the JSONL importer's every line), numbers through reqid.c */
+    return r->id_num ? sp_ev_id_is(k->ev, r, k->id, k->len) : text_at_is(&k->ev->strings, r->id, k->id, k->len);
 }
 
 /* Batch ids are integers: keyed by id + file x an odd constant, so one file's sequential ids are
@@ -241,6 +219,7 @@ void sp_events_destroy(sp_events *ev)
     sp_hmap_free(&ev->strings.num);
     free(ev->requests);
     free(ev->req_colds);
+    free(ev->num_text);
     free(ev->spans);
     free(ev->batches);
     free(ev->members);
@@ -423,18 +402,44 @@ sp_status sp_ev_request_ref(struct sp_events *ev, uint32_t file, const char *id,
     return SP_OK;
 }
 
-sp_status sp_ev_request_new_u64(struct sp_events *ev, uint32_t file, uint64_t id, uint32_t *out_req)
+/* A new request of `file` whose id is the number `id` (no text interned: reqid.c). */
+static sp_status request_new_num(struct sp_events *ev, uint32_t file, uint64_t id, uint32_t *out_req)
 {
     sp_status st = SP_GROW(ev->requests, ev->cap_requests, ev->n_requests + 1, SP_EV_MAX_RECORDS);
     if (st)
         return st;
-    sp_str sid;
-    st = sp_str_intern_u64(&ev->strings, id, &sid);
+    uint32_t idx = (uint32_t)ev->n_requests++;
+    request_init(&ev->requests[idx], (sp_str)id, file);
+    ev->requests[idx].id_num = true;
+    ev->requests[idx].id_hi = (uint32_t)(id >> 32);
+    ev->finished = false;
+    *out_req = idx;
+    return SP_OK;
+}
+
+sp_status sp_ev_request_new_u64(struct sp_events *ev, uint32_t file, uint64_t id, uint32_t *out_req)
+{
+    return request_new_num(ev, file, id, out_req);
+}
+
+sp_status sp_ev_request_ref_u64(struct sp_events *ev, uint32_t file, uint64_t id, uint32_t *out_req)
+{
+    char text[SP_EV_ID_TEXT];
+    size_t len = sp_u64_dec(id, text);
+    uint64_t h = req_key(file, text, len);
+    struct req_probe key = {ev, file, text, len};
+    uint32_t idx = sp_hmap_find(&ev->req_map, h, req_eq, &key);
+    if (idx != SP_HMAP_NONE) {
+        *out_req = idx;
+        return SP_OK;
+    }
+    sp_status st = sp_hmap_reserve(&ev->req_map, 1); /* room first: a request made is a request entered */
+    if (!st)
+        st = request_new_num(ev, file, id, &idx);
+    if (!st)
+        st = sp_hmap_put(&ev->req_map, h, idx);
     if (st)
         return st;
-    uint32_t idx = (uint32_t)ev->n_requests++;
-    request_init(&ev->requests[idx], sid, file);
-    ev->finished = false;
     *out_req = idx;
     return SP_OK;
 }
@@ -444,8 +449,10 @@ sp_status sp_ev_request_index(struct sp_events *ev, size_t first)
     sp_status st = sp_hmap_reserve(&ev->req_map, ev->n_requests - first);
     for (size_t i = first; i < ev->n_requests && st == SP_OK; i++) {
         const sp_ev_request *r = &ev->requests[i];
-        const char *s = sp_str_get(&ev->strings, r->id);
-        st = sp_hmap_put(&ev->req_map, req_key(r->file, s, strlen(s)), (uint32_t)i);
+        char buf[SP_EV_ID_TEXT];
+        size_t len;
+        const char *s = sp_ev_id_text(ev, r, buf, &len);
+        st = sp_hmap_put(&ev->req_map, req_key(r->file, s, len), (uint32_t)i);
     }
     return st;
 }
@@ -465,8 +472,10 @@ sp_status sp_ev_request_ref_cached(struct sp_events *ev, sp_ev_cache *c, uint32_
 {
     for (unsigned k = 0; k < SP_EV_CACHE_SLOTS; k++) {
         uint32_t r = c->v[k];
-        if (r && r - 1 < ev->n_requests && ev->requests[r - 1].file == file &&
-            str_is(&ev->strings, ev->requests[r - 1].id, c->len[k], id, len)) {
+        if (!r || r - 1 >= ev->n_requests || c->len[k] != len)
+            continue;
+        const sp_ev_request *q = &ev->requests[r - 1];
+        if (q->file == file && (q->id_num ? sp_ev_id_is(ev, q, id, len) : str_is(&ev->strings, q->id, len, id, len))) {
             *out_req = r - 1;
             return SP_OK;
         }
@@ -498,9 +507,13 @@ sp_status sp_ev_request_set_id(struct sp_events *ev, uint32_t req, const char *i
     /* room first, so nothing fails once the old entry is out; then insert under the new text */
     if ((st = sp_hmap_reserve(&ev->req_map, 1)))
         return st;
-    const char *old = sp_str_get(&ev->strings, r->id);
-    sp_hmap_remove(&ev->req_map, req_key(r->file, old, strlen(old)), req);
+    char buf[SP_EV_ID_TEXT];
+    size_t old_len;
+    const char *old = sp_ev_id_text(ev, r, buf, &old_len);
+    sp_hmap_remove(&ev->req_map, req_key(r->file, old, old_len), req);
     r->id = sid;
+    r->id_num = false;
+    r->id_hi = 0;
     st = sp_hmap_put(&ev->req_map, h, req);
     ev->finished = false;
     return st;
@@ -1197,12 +1210,26 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
             } else if (ev->files[r->file].end == SP_TRACE_END_UNCLEAN) {
                 r->outcome = SP_OUTCOME_UNFINISHED;
             } else if (!lenient) {
+                char buf[SP_EV_ID_TEXT];
                 sp_errf(err, errlen, "%s: request id \"%s\" is referenced by a stage or batch but has no request record (--lenient skips and counts such references)",
-                        sp_str_get(&ev->strings, ev->files[r->file].path), sp_str_get(&ev->strings, r->id));
+                        sp_str_get(&ev->strings, ev->files[r->file].path), sp_ev_id_text(ev, r, buf, NULL));
                 return SP_ERR_PARSE;
             } else {
                 ev->files[r->file].skipped++;
             }
+        }
+        if (r->id_num && (r->arrival_ns == SP_TIME_NONE || r->done_ns == SP_TIME_NONE || r->done_ns < r->arrival_ns)) {
+            /* The analysis names such a request in a message with sp_str_get (the partition's refusal,
+             * which this model does not reach into): it gets its text. Nothing below or after the
+             * finish changes whether [arrival, done] is well-formed (an arrival given to an unstarted
+             * request comes without a done). */
+            sp_str sid;
+            sp_status ist = sp_str_intern_u64(&ev->strings, sp_ev_id_num(r), &sid);
+            if (ist)
+                return ist;
+            r->id = sid;
+            r->id_num = false;
+            r->id_hi = 0;
         }
         uint64_t *at = &ev->files[r->file].last_ns;
         later(at, r->arrival_ns);
@@ -1264,9 +1291,10 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     sp_ev_token_clash clash;
     if (!jst && (jst = sp_ev_finish_tokens(ev, lenient, &clash)) == SP_ERR_PARSE) {
         const sp_ev_request *q = &ev->requests[clash.req];
+        char buf[SP_EV_ID_TEXT];
         sp_errf(err, errlen, "%s: request \"%s\" has two token records with index %llu at different times "
                 "(%llu and %llu ns; expected one record per output token; --lenient keeps the earlier)",
-                sp_str_get(&ev->strings, ev->files[q->file].path), sp_str_get(&ev->strings, q->id),
+                sp_str_get(&ev->strings, ev->files[q->file].path), sp_ev_id_text(ev, q, buf, NULL),
                 (unsigned long long)clash.index, (unsigned long long)clash.first_ns,
                 (unsigned long long)clash.second_ns);
     }

@@ -4,9 +4,9 @@
  * replays the same requests and batches) read the arrays directly after sp_ev_finish. Nothing else
  * includes it: the report writers read a set through events_view.h and loss_text.h, the CLI through
  * servprof/events.h. Inside the model calls go one way: view.c and loss.c use events.c, events.c uses
- * clock.c, and events.c, clock.c and gen.c use cold.c (the requests' side records) (tests/cli/part_doors.sh
- * checks both). Everything is indexed by uint32_t; limits are
- * SP_EV_MAX_* (hard caps, SP_ERR_LIMIT). */
+ * clock.c, events.c, clock.c and gen.c use cold.c (the requests' side records), and events.c and
+ * clock.c use reqid.c (a request's id as text or number) (tests/cli/part_doors.sh checks both).
+ * Everything is indexed by uint32_t; limits are SP_EV_MAX_* (hard caps, SP_ERR_LIMIT). */
 #ifndef SERVPROF_EVENTS_INT_H
 #define SERVPROF_EVENTS_INT_H
 
@@ -45,7 +45,12 @@ typedef uint32_t sp_str;
  * "Memory"). Read the cold fields through sp_ev_cold(), which gives the defaults for a request
  * without one; write them through sp_ev_cold_get(). */
 typedef struct sp_ev_request {
-    sp_str id;               /* the caller's id as text */
+    sp_str id;               /* the caller's id as text; when id_num, instead the low 32 bits of a number
+                                (id_hi the high ones): the id is that number's decimal text, kept as the
+                                number (reqid.c). Read it through sp_ev_id_text / sp_ev_id_key, never
+                                sp_str_get, except where arrival_ns and done_ns do not make a well-formed
+                                interval: sp_ev_finish gives every such request its text (the analysis'
+                                messages name it with sp_str_get) */
     uint32_t file;           /* which loaded file it came from (ids are per file) */
     uint64_t arrival_ns;     /* SP_TIME_NONE until a request record is seen */
     uint64_t done_ns;
@@ -63,6 +68,8 @@ typedef struct sp_ev_request {
                                 SP_OUTCOME_UNFINISHED, and gives it as arrival_ns the earliest time
                                 its records give (docs/analysis.md section 0a) */
     bool has_record;         /* a request record was seen (not only a reference) */
+    bool id_num;             /* the id is a number (see id) */
+    uint32_t id_hi;          /* when id_num: the number's high 32 bits (in what was padding) */
 } sp_ev_request;
 _Static_assert(sizeof(sp_ev_request) <= 64, "a request's hot record fits one cache line");
 
@@ -246,6 +253,10 @@ struct sp_events {
     sp_strtab strings;
     SP_GROW_ARRAY(requests, sp_ev_request);
     SP_GROW_ARRAY(req_colds, sp_ev_request_cold); /* requests' side records (sp_ev_request.cold) */
+    /* The numeric ids' decimal texts for the event view, made when a view reader first asks (view.c):
+     * request i's at num_text + i * SP_EV_ID_TEXT, NUL-terminated, for the first num_texts requests */
+    char *num_text;
+    size_t num_texts;
     SP_GROW_ARRAY(spans, sp_ev_span);
     SP_GROW_ARRAY(batches, sp_ev_batch);
     SP_GROW_ARRAY(members, uint32_t);
@@ -293,8 +304,14 @@ static inline const sp_ev_request_cold *sp_ev_cold(const struct sp_events *ev, c
 
 /* Interns `len` bytes (not NUL-terminated) and writes the id to `*out`. */
 sp_status sp_str_intern(sp_strtab *t, const char *s, size_t len, sp_str *out);
-/* NUL-terminated text of an interned string; "" for SP_EV_NONE. */
-const char *sp_str_get(const sp_strtab *t, sp_str id);
+/* NUL-terminated text of an interned string; "" for SP_EV_NONE. (Inline: every part of the model may
+ * read strings without calling the file that interns them.) */
+static inline const char *sp_str_get(const sp_strtab *t, sp_str id)
+{
+    if (id == SP_EV_NONE || !t->arena || id >= t->used)
+        return "";
+    return t->arena + id;
+}
 /* Finds without interning: SP_EV_NONE if absent. */
 sp_str sp_str_find(const sp_strtab *t, const char *s, size_t len);
 
@@ -315,6 +332,45 @@ sp_status sp_str_intern_cached(sp_strtab *t, sp_ev_cache *c, const char *s, size
  * formatting or hashing text. */
 sp_status sp_str_intern_u64(sp_strtab *t, uint64_t v, sp_str *out);
 
+/* ---- reqid.c: a request's id, text or number (sp_ev_request.id_num) ----
+ * A native trace names its requests by u64; the model keeps such an id as the number (in the
+ * request record: the id field and 4 bytes that were padding) instead of interning its decimal text (a
+ * string in the arena and a slot of the value map, ~34 bytes a request).
+ * Everything that reads an id reads it as the text it stands for: the same text as main's interned
+ * one, the same order (strcmp of the texts, which is not numeric order: "10" < "9"), the same
+ * equality with a text id in another file. The bottom of the model with cold.c: it calls no other
+ * model file. */
+#define SP_EV_ID_TEXT 21u  /* a number's decimal text (at most 20 digits) and its NUL */
+
+/* Whether (s, len) is a canonical decimal u64 (digits only, no leading zero, at most UINT64_MAX): the
+ * text sp_u64_dec writes for *v. */
+bool sp_ev_dec_parse(const char *s, size_t len, uint64_t *v);
+/* Whether interned string `s` is a canonical decimal u64, and which (*v). */
+bool sp_ev_str_num(const sp_strtab *t, sp_str s, uint64_t *v);
+/* Request `r`'s id text: its interned text, or its number's decimal text written into `buf` (which is
+ * then returned). `*len` (may be NULL) gets the text's length. */
+const char *sp_ev_id_text(const struct sp_events *ev, const sp_ev_request *r, char buf[SP_EV_ID_TEXT],
+                          size_t *len);
+/* Request `r`'s id text and `other`'s (len bytes, not NUL-terminated) are the same text. */
+bool sp_ev_id_is(const struct sp_events *ev, const sp_ev_request *r, const char *other, size_t len);
+/* The number of a request whose id is one (id_num). */
+static inline uint64_t sp_ev_id_num(const sp_ev_request *r)
+{
+    return (uint64_t)r->id_hi << 32 | r->id;
+}
+/* A request's id as a sort key that needs no text for a numeric id: `text` the interned text (valid
+ * while the set's strings are), or NULL and the number `num`. 16 bytes. */
+typedef struct sp_ev_idkey {
+    const char *text;
+    uint64_t num;
+} sp_ev_idkey;
+sp_ev_idkey sp_ev_id_key(const struct sp_events *ev, const sp_ev_request *r);
+/* Orders two keys as strcmp orders their texts (its sign; 0 when the texts are equal). */
+int sp_ev_id_key_cmp(const sp_ev_idkey *a, const sp_ev_idkey *b);
+/* The first eight bytes of the decimal text of `v` as a big-endian number, zero-padded (the latency
+ * ranking's radix key, src/analyze/share.c id_prefix, without writing the text out). */
+uint64_t sp_ev_num_prefix(uint64_t v);
+
 /* For messages about what several files hold together: writes the paths of files[0..n) (every
  * file of `ev` when `files` is NULL) into buf, "a.jsonl", "a.jsonl, b.jsonl" or the first three and
  * "and N more files"; "(no file)" when there is none. Always NUL-terminates when len > 0. */
@@ -331,11 +387,14 @@ sp_status sp_ev_request_ref(struct sp_events *ev, uint32_t file, const char *id,
 sp_status sp_ev_request_ref_cached(struct sp_events *ev, sp_ev_cache *c, uint32_t file, const char *id, size_t len,
                                    uint32_t *out_req);
 /* Fast path for importers whose request ids are u64 (the native importer): creates a request of
- * `file` whose text id is the decimal text of `id`, exactly as sp_ev_request_ref would, but without
- * consulting or filling the per-file id map. The caller guarantees that no request of `file` has
+ * `file` whose id is the decimal text of `id`, kept as the number (reqid.c), without consulting or
+ * filling the per-file id map. The caller guarantees that no request of `file` has
  * that text yet (it keeps its own id -> request map), and must call sp_ev_request_index before any
  * text lookup in `file` (sp_ev_request_ref, sp_ev_request_set_id) so those see these requests. */
 sp_status sp_ev_request_new_u64(struct sp_events *ev, uint32_t file, uint64_t id, uint32_t *out_req);
+/* sp_ev_request_ref for the decimal text of `id`, through the id map; a new request keeps `id` as a
+ * number (reqid.c) and enters the map. */
+sp_status sp_ev_request_ref_u64(struct sp_events *ev, uint32_t file, uint64_t id, uint32_t *out_req);
 /* Enters requests [first, n_requests), all made by sp_ev_request_new_u64, into the id map. */
 sp_status sp_ev_request_index(struct sp_events *ev, size_t first);
 /* Enters every request and batch into emptied id maps again (after the arrays were cut back). */

@@ -1,7 +1,10 @@
 /* The read-only view of a finished event set (events_view.h): copies one record at a time out of the
  * model's arrays into plain values, strings resolved, lists clamped to what the arrays hold. */
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "common/util_int.h"
 #include "model/events_int.h"
 #include "model/events_view.h"
 
@@ -44,12 +47,44 @@ static uint32_t clamp(uint32_t first, uint32_t n, size_t total)
     return first >= total ? 0 : total - first < n ? (uint32_t)(total - first) : n;
 }
 
+/* The decimal text of request `k`'s numeric id for a view reader, which keeps the pointer as long
+ * as the set (the Perfetto writer sorts by it). Made for all numeric ids the first time one is asked
+ * for, not at import: only the readers of this view (Perfetto, OTLP, HTML) want a numeric id's text
+ * to stay, and the analysis alone then holds no text for them (reqid.c). A set read through `const`
+ * is filled in here, so the filling is serialised by one lock (readers of one set may run on several
+ * threads); the texts go when the set does. "" if there is no memory for them. */
+static pthread_mutex_t num_text_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *num_id_text(const sp_events *ev, uint32_t k)
+{
+    const char *text = "";
+    pthread_mutex_lock(&num_text_lock);
+    struct sp_events *w = (struct sp_events *)ev; /* a cache of the set's own: see above */
+    if (w->num_texts != w->n_requests) {
+        /* made afresh after the set changed (a load: its earlier view pointers are void anyway) */
+        size_t n = w->n_requests;
+        char *t = n <= SIZE_MAX / SP_EV_ID_TEXT ? realloc(w->num_text, n * SP_EV_ID_TEXT) : NULL;
+        if (t) {
+            for (size_t j = 0; j < n; j++) {
+                char *at = t + j * SP_EV_ID_TEXT;
+                at[w->requests[j].id_num ? sp_u64_dec(sp_ev_id_num(&w->requests[j]), at) : 0] = '\0';
+            }
+            w->num_text = t;
+            w->num_texts = n;
+        }
+    }
+    if (k < w->num_texts)
+        text = w->num_text + (size_t)k * SP_EV_ID_TEXT;
+    pthread_mutex_unlock(&num_text_lock);
+    return text;
+}
+
 void sp_view_request_at(const sp_events *ev, size_t i, sp_view_request *out)
 {
     const sp_ev_request *q = &ev->requests[i];
     const sp_ev_request_cold *qc = sp_ev_cold(ev, q);
     *out = (sp_view_request){
-        .id = sp_str_get(&ev->strings, q->id),
+        .id = q->id_num ? num_id_text(ev, (uint32_t)i) : sp_str_get(&ev->strings, q->id),
         .file = q->file,
         .has_record = q->has_record,
         .arrival_ns = q->arrival_ns,

@@ -69,7 +69,8 @@ int main(void)
     size_t first = ev->n_requests;
     CHECK(sp_ev_request_new_u64(ev, file, 5, &r5) == SP_OK);
     CHECK(sp_ev_request_new_u64(ev, file, 6, &r6) == SP_OK);
-    CHECK(strcmp(sp_str_get(t, ev->requests[r5].id), "5") == 0);
+    CHECK(strcmp(sp_ev_id_text(ev, &ev->requests[r5], buf, NULL), "5") == 0);
+    CHECK(ev->requests[r5].id_num); /* kept as the number: no text interned */
     CHECK_EQ_U64(ev->requests[r6].arrival_ns, SP_TIME_NONE);
     CHECK_EQ_U64(ev->requests[r6].input_tokens, (uint64_t)-1);
     CHECK(sp_ev_request_index(ev, first) == SP_OK);

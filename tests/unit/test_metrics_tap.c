@@ -321,7 +321,8 @@ static void test_random_vs_analyzer(uint64_t seed)
     int mismatches = 0;
     for (size_t i = 0; i < a.n_reqs; i++) {
         const sp_ev_request *q = &ev->requests[a.reqs[i]];
-        const seen_req *s = seen_of(strtoull(sp_str_get(&ev->strings, q->id), NULL, 10));
+        char idtext[SP_EV_ID_TEXT];
+        const seen_req *s = seen_of(strtoull(sp_ev_id_text(ev, q, idtext, NULL), NULL, 10));
         CHECK(s != NULL);
         if (!s)
             continue;

@@ -166,7 +166,8 @@ int main(void)
     size_t before = ev->n_requests;
     CHECK(sp_ev_request_ref(ev, 0, "abc-123", 7, &idx) == SP_OK);
     CHECK_EQ_U64(ev->n_requests, before);
-    CHECK(strcmp(sp_str_get(&ev->strings, ev->requests[idx].id), "abc-123") == 0);
+    char idtext[SP_EV_ID_TEXT];
+    CHECK(strcmp(sp_ev_id_text(ev, &ev->requests[idx], idtext, NULL), "abc-123") == 0);
     CHECK(sp_ev_request_ref(ev, 0, "1", 1, &idx) == SP_OK);
     CHECK_EQ_U64(ev->n_requests, before + 1);
     CHECK(sp_ev_finish(ev, true, err, sizeof err) == SP_OK);
@@ -199,11 +200,15 @@ int main(void)
     tt_free(&wantn);
     CHECK_EQ_U64(ev->n_requests, 3);
     CHECK_EQ_U64(ev->files[0].skipped, 1);
-    /* the numeric requests are found by their text afterwards, and "2" is interned once */
+    /* the numeric requests are found by their text afterwards; they keep their numbers, so "2" (the
+     * refused label's text and request 2's) was never interned, and "9" (the label) was */
     CHECK(sp_ev_request_ref(ev, 0, "1", 1, &idx) == SP_OK);
     CHECK_EQ_U64(ev->n_requests, 3);
-    CHECK(strcmp(sp_str_get(&ev->strings, ev->requests[idx].id), "1") == 0);
-    CHECK_EQ_U64(sp_str_find(&ev->strings, "2", 1), ev->requests[1].id);
+    CHECK(strcmp(sp_ev_id_text(ev, &ev->requests[idx], idtext, NULL), "1") == 0);
+    CHECK(ev->requests[idx].id_num && ev->requests[1].id_num && !ev->requests[2].id_num);
+    CHECK(strcmp(sp_ev_id_text(ev, &ev->requests[1], idtext, NULL), "2") == 0);
+    CHECK_EQ_U64(sp_str_find(&ev->strings, "2", 1), SP_EV_NONE);
+    CHECK(sp_str_find(&ev->strings, "9", 1) == ev->requests[2].id);
     sp_events_destroy(ev);
 
     /* a stage using an undefined name id is malformed: error with its byte offset, or skipped */

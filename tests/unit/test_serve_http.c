@@ -137,9 +137,8 @@ static sp_server_options small_options(void)
 /* Is there a request with this text id in the loaded trace? */
 static int trace_has_id(sp_events *ev, const char *id)
 {
-    sp_str s = sp_str_find(&ev->strings, id, strlen(id));
     for (size_t i = 0; i < ev->n_requests; i++)
-        if (ev->requests[i].id == s && ev->requests[i].has_record)
+        if (sp_ev_id_is(ev, &ev->requests[i], id, strlen(id)) && ev->requests[i].has_record)
             return 1;
     return 0;
 }

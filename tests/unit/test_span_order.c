@@ -73,8 +73,9 @@ int main(void)
         int same = 1;
         for (size_t i = 0; ok1 && ok2 && i < ev->n_requests; i++) {
             const sp_ev_request *q = &ev->requests[i], *r = NULL;
+            char ta[SP_EV_ID_TEXT], tb[SP_EV_ID_TEXT];
             for (size_t k = 0; k < ref->n_requests && !r; k++)
-                if (strcmp(sp_str_get(&ref->strings, ref->requests[k].id), sp_str_get(&ev->strings, q->id)) == 0)
+                if (strcmp(sp_ev_id_text(ref, &ref->requests[k], ta, NULL), sp_ev_id_text(ev, q, tb, NULL)) == 0)
                     r = &ref->requests[k];
             same &= r && r->nspans == q->nspans;
             for (uint32_t k = 0; r && k < q->nspans && k < r->nspans; k++) {

@@ -86,18 +86,19 @@ static inline void tt_lines_of(const struct sp_events *ev, tt_lines *out)
 {
     char line[8192];
     const sp_strtab *st = &ev->strings;
+    char idtext[SP_EV_ID_TEXT];
     for (size_t i = 0; i < ev->n_requests; i++) {
         const sp_ev_request *r = &ev->requests[i];
         if (!r->has_record)
             continue;
-        snprintf(line, sizeof line, "R %s %llu %llu %lld", sp_str_get(st, r->id),
+        snprintf(line, sizeof line, "R %s %llu %llu %lld", sp_ev_id_text(ev, r, idtext, NULL),
                  (unsigned long long)r->arrival_ns, (unsigned long long)r->done_ns,
                  (long long)r->input_tokens);
         tt_add(out, line);
     }
     for (size_t i = 0; i < ev->n_spans; i++) {
         const sp_ev_span *s = &ev->spans[i];
-        snprintf(line, sizeof line, "S %s %s %llu %llu", sp_str_get(st, ev->requests[s->req].id),
+        snprintf(line, sizeof line, "S %s %s %llu %llu", sp_ev_id_text(ev, &ev->requests[s->req], idtext, NULL),
                  sp_str_get(st, s->stage), (unsigned long long)s->start_ns, (unsigned long long)s->end_ns);
         tt_add(out, line);
     }
@@ -110,7 +111,7 @@ static inline void tt_lines_of(const struct sp_events *ev, tt_lines *out)
                          (long long)b->effective_tokens, (long long)b->padded_tokens);
         for (uint32_t m = 0; m < b->nmembers && k < (int)sizeof line - 40; m++)
             k += snprintf(line + k, sizeof line - (size_t)k, " %s",
-                          sp_str_get(st, ev->requests[ev->members[b->first_member + m]].id));
+                          sp_ev_id_text(ev, &ev->requests[ev->members[b->first_member + m]], idtext, NULL));
         tt_add(out, line);
     }
     for (size_t i = 0; i < ev->n_acts; i++) {
