@@ -7,9 +7,11 @@
  *    and stage names among the fixed rows, `network`, `other` and named ones; batches whose windows
  *    overlap, with device activity tied by batch and by window that cuts a window into one piece or
  *    many (more than four: the binary search over a batch's pieces), and requests in no batch, one or
- *    several. Each set is partitioned with the shortcuts (narrow and wide, one thread and two) and with
- *    sp_ana_part_fast = 0 (the heap for every request, the stage lookup by binary search, the search
- *    over every batch's pieces); every life, every stage time, every padding time (bit for bit) and
+ *    several, and batches whose activities come one after another, touching or apart, of one label
+ *    or of several (the batch pieces straight from the activities), or not quite, and empty windows.
+ *    Each set is partitioned with the shortcuts (narrow and wide, one thread and two) and with
+ *    sp_ana_part_fast = 0 (the painter for every batch window, the heap for every request, the stage
+ *    lookup by binary search, the search over every batch's pieces); every life, every stage time, every padding time (bit for bit) and
  *    every request's painted pieces (sp_ana_request_pieces) must be the same, and each row sums to its
  *    life. The sets are checked to hold requests of both shapes.
  * 2. Known answers, worked by hand from DESIGN section 3 (batch pieces win, then the latest-started
@@ -87,11 +89,28 @@ static sp_events *random_set(int count_shapes)
         for (size_t i = 0; i < nr; i++)
             if (rin(0, 3) == 0)
                 members[nm++] = req[i];
-        uint64_t s = rin(50, TMAX + 200), e = s + rin(0, 400);
+        uint64_t s = rin(50, TMAX + 200), e = s + (rin(0, 9) ? rin(1, 400) : 0); /* some empty */
         int64_t pad = rin(0, 1) ? (int64_t)rin(1, 64) : -1;
         int64_t eff = pad > 0 ? (int64_t)rin(0, (uint64_t)pad) : -1;
         uint32_t bi = eb_batch_f(ev, 0, (int64_t)b + 1, s, e, eff, pad, (uint32_t)rin(0, 1), members, nm);
         size_t na = rin(0, 2) ? rin(0, 3) : rin(5, 12); /* few pieces, or many */
+        if (rin(0, 1)) {
+            /* one after another (the shape segments_in_order takes): touching or apart, from before
+             * the window to past it, some empty, of one label or of several; now and then one that
+             * starts before the last one ends */
+            uint64_t t = s > 20 ? s - rin(0, 20) : s;
+            int one_label = rin(0, 2) == 0;
+            for (size_t k = 0; k < na; k++) {
+                uint8_t kind = (uint8_t)(one_label || rin(0, 1) ? SP_ACT_KERNEL : rin(0, 1) ? SP_ACT_H2D : SP_ACT_D2H);
+                uint64_t as = t + (rin(0, 1) ? rin(0, 30) : 0), ae = as + rin(0, 60);
+                if (rin(0, 15) == 0 && as > 10)
+                    as -= 10;
+                t = ae > as ? ae : as;
+                eb_act_full(ev, kind, bi, as, ae, kind == SP_ACT_KERNEL ? "k" : NULL, 0, ev->batches[bi].device, 0, 0,
+                            0);
+            }
+            continue;
+        }
         for (size_t k = 0; k < na; k++) {
             uint8_t kind = (uint8_t)(rin(0, 2) == 0 ? SP_ACT_KERNEL : rin(0, 1) ? SP_ACT_H2D : SP_ACT_D2H);
             uint64_t as = s + rin(0, e - s + 20), ae = as + rin(1, 80);
