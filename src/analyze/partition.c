@@ -886,6 +886,12 @@ typedef struct sp_ana_paint {
     size_t n_bp, cap_bp;
     uint64_t first_s, last_e; /* from the first batch piece's window start to the last one's end;
                                  first_s SP_TIME_NONE: none */
+    /* window_sums: the last batch's pieces summed by label over its whole window (win_valid), or
+     * over part of it (the sums of the request just taken; not kept) */
+    uint64_t win_t[SP_LBL_COUNT];
+    double win_pad;
+    int win_padded, win_valid;
+    uint32_t win_batch;
 } req_scratch;
 
 /* The labelled pieces of request q's batch windows, in start order, clipped to [arrival, done); where
@@ -1033,6 +1039,68 @@ static inline void take_span_piece(span_sum *acc, uint64_t *tm, uint64_t xs, uin
     }
 }
 
+/* Adds to tm (kernel, h2d, d2h, gap) what batch bi's pieces hold of [es, ee) (inside its window) and
+ * to *padding each kernel piece's share, as partition_request's sum over batch_pieces' pieces would,
+ * in the same order. A whole window's sums are kept (rs->win_*) for the next request of the batch: the
+ * requests of a batch come one after another. */
+static void window_sums(const sp_ana *a, uint32_t bi, uint64_t es, uint64_t ee, req_scratch *rs, uint64_t *tm,
+                        double *padding)
+{
+    const sp_ev_batch *b = &a->ev->batches[bi];
+    const int whole = es == b->start_ns && ee == b->end_ns;
+    if (!whole || !rs->win_valid || rs->win_batch != bi) {
+        uint64_t t[SP_LBL_COUNT] = {0};
+        double pad = 0; /* a request's padding starts at 0 (sp_ana_zeroed_doubles) */
+        int padded = 0;
+        const size_t f = a->b[bi].first_seg, nsg = a->b[bi].nsegs;
+        const uint8_t *lb = a->seg_label + f;
+        const uint64_t *s64 = a->seg_s ? a->seg_s + f : NULL;
+        const uint32_t *o32 = a->seg_s ? NULL : a->seg_off32 + f;
+        const uint64_t b0 = b->start_ns, b1 = b->end_ns;
+        const double waste = a->b[bi].waste;
+#define SEG_START(j) (s64 ? s64[j] : b0 + o32[j])
+        size_t j = 0;
+        if (!whole && nsg > 4) {
+            /* the last piece starting at or before es (batch_pieces' search) */
+            size_t lo_i = 0, hi_i = nsg;
+            while (lo_i < hi_i) {
+                size_t mid = lo_i + (hi_i - lo_i) / 2;
+                if (SEG_START(mid) <= es)
+                    lo_i = mid + 1;
+                else
+                    hi_i = mid;
+            }
+            j = lo_i ? lo_i - 1 : 0;
+        }
+        for (; j < nsg; j++) {
+            uint64_t seg_s = SEG_START(j);
+            if (seg_s >= ee)
+                break;
+            uint64_t seg_e = j + 1 < nsg ? SEG_START(j + 1) : b1;
+            if (seg_e <= es)
+                continue;
+            uint64_t len = (seg_e < ee ? seg_e : ee) - (seg_s > es ? seg_s : es);
+            t[lb[j]] += len;
+            if (lb[j] == SP_LBL_KERNEL) {
+                pad += (double)len * waste;
+                padded = 1;
+            }
+        }
+#undef SEG_START
+        memcpy(rs->win_t, t, sizeof t);
+        rs->win_pad = pad;
+        rs->win_padded = padded;
+        rs->win_valid = whole;
+        rs->win_batch = bi;
+    }
+    tm[a->st_kernel] += rs->win_t[SP_LBL_KERNEL];
+    tm[a->st_h2d] += rs->win_t[SP_LBL_H2D];
+    tm[a->st_d2h] += rs->win_t[SP_LBL_D2H];
+    tm[a->st_gap] += rs->win_t[SP_LBL_GAP];
+    if (rs->win_padded)
+        *padding = rs->win_pad;
+}
+
 /* Stores request i's row of stage times: each is at most its life, so the narrow matrix takes it whole
  * (the partition chose the width by the longest life). */
 static void store_times(sp_ana *a, size_t i, const uint64_t *tm)
@@ -1062,45 +1130,74 @@ static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
     if (sp_ana_has_client(ev, q))
         tm[a->st_network] += (q->arrival_ns - lo) + (hi - q->done_ns);
     a->life[i] = hi - lo;
-    sp_status st = batch_pieces(a, q, rs);
-    if (st)
-        return st;
-    const paint_item *bp = rs->bp;
-    size_t n_bp = rs->n_bp;
-    const uint64_t first_s = rs->first_s, last_e = rs->last_e;
-    /* batch pieces win everywhere: sorted and disjoint (windows are taken in start order and clipped
-     * to the end of the previous ones) */
-    uint64_t in_batches = 0;
-    uint64_t t_kernel = 0, t_h2d = 0, t_d2h = 0, t_gap = 0;
-    double pad = a->padding[i]; /* summed in the same order, stored once */
-    int padded = 0;
-    for (size_t k = 0; k < n_bp; k++) {
-        uint64_t len = bp[k].e - bp[k].s;
-        in_batches += len;
-        switch (bp[k].level) {
-        case SP_LBL_KERNEL:
-            t_kernel += len;
-            /* DESIGN section 5: padding time = kernel time in the window x the batch's waste */
-            pad += (double)len * a->b[bp[k].payload].waste;
-            padded = 1;
-            break;
-        case SP_LBL_H2D:
-            t_h2d += len;
-            break;
-        case SP_LBL_D2H:
-            t_d2h += len;
-            break;
-        default:
-            t_gap += len;
-            break;
+    sp_status st = SP_OK;
+    const paint_item *bp;
+    size_t n_bp;
+    uint64_t first_s, last_e, in_batches = 0;
+    paint_item whole; /* one window's pieces as one: see below */
+    if (sp_ana_part_fast && q->nbatches <= 1) {
+        /* At most one batch: its pieces are contiguous over [first_s, last_e), so each span meets
+         * them where it meets that interval, and their sums by label come from the window's pieces
+         * (window_sums); the pieces themselves are not needed. */
+        first_s = SP_TIME_NONE;
+        last_e = 0;
+        n_bp = 0;
+        uint32_t bi = q->nbatches ? ev->req_batches[q->first_batch] : 0;
+        if (q->nbatches && a->b[bi].valid) {
+            const sp_ev_batch *b = &ev->batches[bi];
+            uint64_t es = b->start_ns > q->arrival_ns ? b->start_ns : q->arrival_ns;
+            uint64_t ee = b->end_ns < q->done_ns ? b->end_ns : q->done_ns;
+            if (ee > es) {
+                window_sums(a, bi, es, ee, rs, tm, &a->padding[i]);
+                first_s = es;
+                last_e = ee;
+                in_batches = ee - es;
+                whole = (paint_item){es, ee, SP_LBL_GAP, bi};
+                n_bp = 1;
+            }
         }
+        bp = &whole;
+    } else {
+        st = batch_pieces(a, q, rs);
+        if (st)
+            return st;
+        bp = rs->bp;
+        n_bp = rs->n_bp;
+        first_s = rs->first_s;
+        last_e = rs->last_e;
+        /* batch pieces win everywhere: sorted and disjoint (windows are taken in start order and
+         * clipped to the end of the previous ones) */
+        uint64_t t_kernel = 0, t_h2d = 0, t_d2h = 0, t_gap = 0;
+        double pad = a->padding[i]; /* summed in the same order, stored once */
+        int padded = 0;
+        for (size_t k = 0; k < n_bp; k++) {
+            uint64_t len = bp[k].e - bp[k].s;
+            in_batches += len;
+            switch (bp[k].level) {
+            case SP_LBL_KERNEL:
+                t_kernel += len;
+                /* DESIGN section 5: padding time = kernel time in the window x the batch's waste */
+                pad += (double)len * a->b[bp[k].payload].waste;
+                padded = 1;
+                break;
+            case SP_LBL_H2D:
+                t_h2d += len;
+                break;
+            case SP_LBL_D2H:
+                t_d2h += len;
+                break;
+            default:
+                t_gap += len;
+                break;
+            }
+        }
+        if (padded)
+            a->padding[i] = pad;
+        tm[a->st_kernel] += t_kernel;
+        tm[a->st_h2d] += t_h2d;
+        tm[a->st_d2h] += t_d2h;
+        tm[a->st_gap] += t_gap;
     }
-    if (padded)
-        a->padding[i] = pad;
-    tm[a->st_kernel] += t_kernel;
-    tm[a->st_h2d] += t_h2d;
-    tm[a->st_d2h] += t_d2h;
-    tm[a->st_gap] += t_gap;
     /* span pieces (sorted, disjoint) get what the batch pieces leave of them: the clipped spans
      * themselves where none overlaps the next (the usual request), else the span heap's pieces */
     span_sum acc = {bp, n_bp, first_s, last_e, 0, 0, 0};
