@@ -64,7 +64,7 @@ static sp_events *mix_set(void)
         uint32_t m[8];
         uint64_t bs = t + rin(20, 80), be = bs + rin(1, 200);
         for (size_t k = 0; k < nm; k++) {
-            char id[24];
+            char id[48];
             snprintf(id, sizeof id, "g%zu-%zu", g, k);
             uint64_t arr = rin(0, 3) ? t : bs + rin(0, be - bs), done = rin(0, 3) ? be + rin(0, 60) : be - rin(0, be - bs);
             if (done < arr)
@@ -100,7 +100,7 @@ static sp_events *random_set(int count_shapes)
     size_t nr = (size_t)rin(1, MAXR);
     uint32_t req[MAXR];
     for (size_t i = 0; i < nr; i++) {
-        char id[16];
+        char id[48];
         snprintf(id, sizeof id, "r%zu", i);
         uint64_t arr = rin(100, TMAX), done = arr + rin(0, 300);
         req[i] = eb_req(ev, id, arr, done);
@@ -238,7 +238,8 @@ static int partition(sp_events *ev, int fast, int narrow, size_t threads_at, par
                 cap *= 2;
             o->pieces = realloc(o->pieces, cap * sizeof *o->pieces);
             CHECK(o->pieces != NULL);
-            memcpy(o->pieces + o->total_pieces, pc, np * sizeof *pc);
+            if (np) /* pc may be NULL without pieces */
+                memcpy(o->pieces + o->total_pieces, pc, np * sizeof *pc);
             o->total_pieces += np;
             o->n_pieces[i] = np;
         }
