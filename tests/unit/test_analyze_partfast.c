@@ -14,9 +14,10 @@
  *    next request of the batch), windows cut by some lives, a request in a second batch now and then.
  *    Each set is partitioned with the shortcuts (narrow and wide, one thread and two) and with
  *    sp_ana_part_fast = 0 (the painter for every batch window, the heap for every request, the stage
- *    lookup by binary search, the search over every batch's pieces); every life, every stage time, every padding time (bit for bit) and
- *    every request's painted pieces (sp_ana_request_pieces) must be the same, and each row sums to its
- *    life. The sets are checked to hold requests of both shapes.
+ *    lookup by binary search, the search over every batch's pieces); every life, every stage time,
+ *    every padding time (bit for bit) and every request's painted pieces (sp_ana_request_pieces) must
+ *    be the same, and each row sums to its life. The sets are checked to hold requests of both shapes
+ *    (disjoint and overlapping spans).
  * 2. Known answers, worked by hand from DESIGN section 3 (batch pieces win, then the latest-started
  *    span, the time between batch windows is queue, the rest other), by both paths: a request with
  *    disjoint spans across one batch window, and one with a span nested in another.
@@ -66,7 +67,8 @@ static sp_events *mix_set(void)
         for (size_t k = 0; k < nm; k++) {
             char id[48];
             snprintf(id, sizeof id, "g%zu-%zu", g, k);
-            uint64_t arr = rin(0, 3) ? t : bs + rin(0, be - bs), done = rin(0, 3) ? be + rin(0, 60) : be - rin(0, be - bs);
+            uint64_t arr = rin(0, 3) ? t : bs + rin(0, be - bs);
+            uint64_t done = rin(0, 3) ? be + rin(0, 60) : be - rin(0, be - bs);
             if (done < arr)
                 done = arr;
             m[k] = eb_req(ev, id, arr, done);
