@@ -209,6 +209,11 @@ extern size_t sp_ana_two_threads_min;
  * every batch window fits (1, the default; defined in partition.c) or always in 8 (0): tests compare
  * the two. */
 extern int sp_ana_narrow;
+/* Whether the per-request partition may take its shortcuts for the common shapes (1, the default;
+ * defined in partition.c): spans that do not overlap summed as they are instead of through the span
+ * heap, the stage row from a small hash instead of a binary search, a batch's first piece found by a
+ * scan when it has few. 0 forces the general path everywhere: tests compare the two. */
+extern int sp_ana_part_fast;
 
 /* sp_ana_quantiles (common/quantile.h's summary of v, sorted in place) with the sort's scratch from
  * the scratch stack `s` (percentile.c). SP_ERR_NOMEM. */

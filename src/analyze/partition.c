@@ -288,6 +288,52 @@ static size_t hint_cap(size_t n)
     return n < 1 ? 1 : n > SP_ANA_MAX_ITEMS ? SP_ANA_MAX_ITEMS : n;
 }
 
+/* Appends batch b's pieces to a->seg_* (room for 2n + 1 more) straight from its n activities (indexes
+ * into ev->acts, labelled) when those, clipped to the window and leaving out the empty ones, come in
+ * start order without overlapping: the usual batch, a stream's kernels and copies one after another.
+ * The painter would give the same pieces: `gap` between them and at the ends, touching pieces of one
+ * label merged into one. Returns 0 and leaves a->n_segs as it was when two overlap or come out of
+ * order: the painter decides then. */
+static int segments_in_order(sp_ana *a, const sp_ev_batch *b, const uint32_t *acts, size_t n, int narrow)
+{
+    const sp_ev_activity *av = a->ev->acts;
+    const uint64_t b0 = b->start_ns, b1 = b->end_ns;
+    size_t k = a->n_segs;
+    uint64_t cur = b0;     /* where the pieces so far end */
+    int last = -1;         /* the label of the last piece; -1: none yet */
+#define PUT_PIECE(ps, lbl)                                                                                 \
+    do {                                                                                                   \
+        if (narrow)                                                                                        \
+            a->seg_off32[k] = (uint32_t)((ps) - b0);                                                       \
+        else                                                                                               \
+            a->seg_s[k] = (ps);                                                                            \
+        a->seg_label[k++] = (uint8_t)(lbl);                                                                \
+        last = (lbl);                                                                                      \
+    } while (0)
+    for (size_t t = 0; t < n; t++) {
+        const sp_ev_activity *x = &av[acts[t]];
+        uint64_t s = x->start_ns > b0 ? x->start_ns : b0;
+        uint64_t e = x->end_ns < b1 ? x->end_ns : b1;
+        if (e <= s)
+            continue; /* the painter takes no empty item */
+        if (s < cur)
+            return 0; /* overlaps the one before, or starts before it */
+        int lbl = act_label(x);
+        if (s > cur) {
+            PUT_PIECE(cur, SP_LBL_GAP);
+            PUT_PIECE(s, lbl);
+        } else if (lbl != last) {
+            PUT_PIECE(s, lbl);
+        } /* else it touches the last piece, of its label: that one grows */
+        cur = e;
+    }
+    if (cur < b1)
+        PUT_PIECE(cur, SP_LBL_GAP);
+#undef PUT_PIECE
+    a->n_segs = k;
+    return 1;
+}
+
 /* Ties each activity to batches: by batch index, or (SP_EV_NONE) to every valid batch on the same
  * (file, device) whose window it overlaps. Fills a->seg_s, a->seg_label and each batch's segment range. */
 static sp_status build_segments(sp_ana *a)
@@ -411,6 +457,21 @@ static sp_status build_segments(sp_ana *a)
             continue;
         const sp_ev_batch *b = &ev->batches[i];
         a->b[i].first_seg = a->n_segs;
+        if (sp_ana_part_fast) {
+            size_t room = a->n_segs + 2 * (boff[i + 1] - boff[i]) + 1;
+            if (narrow)
+                st = SP_GROW(a->seg_off32, a->cap_seg_s, room, SP_ANA_MAX_ITEMS);
+            else
+                st = SP_GROW(a->seg_s, a->cap_seg_s, room, SP_ANA_MAX_ITEMS);
+            if (!st)
+                st = SP_GROW(a->seg_label, a->cap_seg_label, room, SP_ANA_MAX_ITEMS);
+            if (st)
+                goto out;
+            if (segments_in_order(a, b, bacts + boff[i], boff[i + 1] - boff[i], narrow)) {
+                a->b[i].nsegs = a->n_segs - a->b[i].first_seg;
+                continue;
+            }
+        }
         for (size_t k = boff[i]; k < boff[i + 1]; k++) {
             const sp_ev_activity *x = &ev->acts[bacts[k]];
             uint64_t s = x->start_ns > b->start_ns ? x->start_ns : b->start_ns;
@@ -664,6 +725,56 @@ static int lookup_row(const struct id_row *lk, size_t n, sp_str id)
     return lo < n && lk[lo].id == id ? lk[lo].row : -1;
 }
 
+/* The same lookup as a small open-addressing table (a trace has a handful of stage names, and a
+ * request's spans name a few of them over and over): one probe where lookup_row takes a binary
+ * search. A slot with row -1 is empty. */
+struct stage_slot {
+    sp_str id;
+    int row;
+};
+
+typedef struct stage_hash {
+    struct stage_slot *slot;
+    uint32_t shift;          /* a table of 2^(32 - shift) slots */
+} stage_hash;
+
+static inline size_t stage_slot_of(const stage_hash *h, sp_str id)
+{
+    return (size_t)((uint32_t)(id * 0x9E3779B1u) >> h->shift);
+}
+
+static sp_status build_stage_hash(const struct id_row *lk, size_t nlk, stage_hash *h)
+{
+    uint32_t bits = 4; /* at most a quarter full */
+    while (bits < 31 && ((size_t)1 << bits) < nlk * 4)
+        bits++;
+    size_t n = (size_t)1 << bits;
+    h->slot = malloc(n * sizeof *h->slot);
+    if (!h->slot)
+        return SP_ERR_NOMEM;
+    h->shift = 32 - bits;
+    for (size_t k = 0; k < n; k++)
+        h->slot[k] = (struct stage_slot){0, -1};
+    for (size_t i = 0; i < nlk; i++) {
+        if (lk[i].row < 0)
+            continue; /* not found either way */
+        size_t k = stage_slot_of(h, lk[i].id);
+        while (h->slot[k].row != -1)
+            k = (k + 1) & (n - 1);
+        h->slot[k] = (struct stage_slot){lk[i].id, lk[i].row};
+    }
+    return SP_OK;
+}
+
+static inline int stage_hash_row(const stage_hash *h, sp_str id)
+{
+    size_t mask = ((size_t)1 << (32 - h->shift)) - 1;
+    for (size_t k = stage_slot_of(h, id);; k = (k + 1) & mask) {
+        if (h->slot[k].row == -1 || h->slot[k].id == id)
+            return h->slot[k].row;
+    }
+}
+
 /* ---------- stage spans: latest start wins ---------- */
 
 typedef struct span_scratch {
@@ -676,7 +787,7 @@ typedef struct span_scratch {
 /* Adds the request's stage spans, clipped to [arrival, done) and resolved to disjoint owned pieces,
  * as painter items at `level` with the stage row as payload. */
 static sp_status add_span_pieces(sp_ana *a, const sp_ev_request *q, const struct id_row *lk, size_t nlk,
-                                 span_scratch *ss, painter *p, uint32_t level)
+                                 const stage_hash *sh, span_scratch *ss, painter *p, uint32_t level)
 {
     sp_events *ev = a->ev;
     sp_status st = SP_GROW(ss->c, ss->cap_c, (size_t)q->nspans + 1, SP_ANA_MAX_ITEMS);
@@ -691,7 +802,7 @@ static sp_status add_span_pieces(sp_ana *a, const sp_ev_request *q, const struct
         uint64_t e = sp->end_ns < q->done_ns ? sp->end_ns : q->done_ns;
         if (sp->start_ns == SP_TIME_NONE || sp->end_ns == SP_TIME_NONE || e <= s)
             continue;
-        int row = lookup_row(lk, nlk, sp->stage);
+        int row = sp_ana_part_fast ? stage_hash_row(sh, sp->stage) : lookup_row(lk, nlk, sp->stage);
         if (row < 0)
             continue;
         /* spans are sorted by start, so clipped starts stay non-decreasing */
@@ -768,12 +879,19 @@ static sp_status select_requests(sp_ana *a, char *err, size_t errlen)
 typedef struct sp_ana_paint {
     struct id_row *lk;       /* stage name -> row (build_stage_rows) */
     size_t nlk;
+    stage_hash sh;           /* the same as a hash (build_stage_hash) */
     painter p;
     span_scratch ss;
     paint_item *bp;          /* the request's batch pieces: time order, disjoint */
     size_t n_bp, cap_bp;
     uint64_t first_s, last_e; /* from the first batch piece's window start to the last one's end;
                                  first_s SP_TIME_NONE: none */
+    /* window_sums: the last batch's pieces summed by label over its whole window (win_valid), or
+     * over part of it (the sums of the request just taken; not kept) */
+    uint64_t win_t[SP_LBL_COUNT];
+    double win_pad;
+    int win_padded, win_valid;
+    uint32_t win_batch;
 } req_scratch;
 
 /* The labelled pieces of request q's batch windows, in start order, clipped to [arrival, done); where
@@ -804,35 +922,183 @@ static sp_status batch_pieces(const sp_ana *a, const sp_ev_request *q, req_scrat
         last_e = ee;
         const size_t f = a->b[bi].first_seg;
         const uint8_t *lb = a->seg_label + f;
+        /* the batch's piece starts, absolute or from its start (sp_ana_seg_start, read once here) */
+        const uint64_t *s64 = a->seg_s ? a->seg_s + f : NULL;
+        const uint32_t *o32 = a->seg_s ? NULL : a->seg_off32 + f;
+        const uint64_t b0 = b->start_ns, b1 = b->end_ns;
+#define SEG_START(j) (s64 ? s64[j] : b0 + o32[j])
         size_t nsg = a->b[bi].nsegs, lo_i = 0, hi_i = nsg;
-        /* the first piece that ends after es: the last piece starting at or before es */
-        while (lo_i < hi_i) {
-            size_t mid = lo_i + (hi_i - lo_i) / 2;
-            if (sp_ana_seg_start(a, b, f + mid) <= es)
-                lo_i = mid + 1;
-            else
-                hi_i = mid;
+        /* the first piece that ends after es: the last piece starting at or before es (with a few
+         * pieces the scan below finds it as soon: it skips those that end at or before es) */
+        if (nsg > 4 || !sp_ana_part_fast) {
+            while (lo_i < hi_i) {
+                size_t mid = lo_i + (hi_i - lo_i) / 2;
+                if (SEG_START(mid) <= es)
+                    lo_i = mid + 1;
+                else
+                    hi_i = mid;
+            }
+            if (lo_i)
+                lo_i--;
         }
-        if (lo_i)
-            lo_i--;
+        /* room for every piece left of this batch: no check per piece */
+        if ((st = SP_GROW(rs->bp, rs->cap_bp, n_bp + (nsg - lo_i), SP_ANA_MAX_ITEMS)))
+            break;
+        paint_item *out = rs->bp;
         for (size_t j = lo_i; j < nsg; j++) {
-            uint64_t seg_s = sp_ana_seg_start(a, b, f + j);
+            uint64_t seg_s = SEG_START(j);
             if (seg_s >= ee)
                 break;
-            uint64_t seg_e = j + 1 < nsg ? sp_ana_seg_start(a, b, f + j + 1) : b->end_ns;
+            uint64_t seg_e = j + 1 < nsg ? SEG_START(j + 1) : b1;
             if (seg_e <= es)
                 continue;
             uint64_t s = seg_s > es ? seg_s : es;
             uint64_t e = seg_e < ee ? seg_e : ee;
-            if ((st = SP_GROW(rs->bp, rs->cap_bp, n_bp + 1, SP_ANA_MAX_ITEMS)))
-                break;
-            rs->bp[n_bp++] = (paint_item){s, e, lb[j], bi};
+            out[n_bp++] = (paint_item){s, e, lb[j], bi};
         }
+#undef SEG_START
     }
     rs->first_s = first_s;
     rs->last_e = last_e;
     rs->n_bp = n_bp;
     return st;
+}
+
+/* The request's stage spans clipped to [arrival, done) as partition_request's pieces would take them
+ * (ss->c's s, e and row only), and *disjoint: whether each starts at or after the one before ends.
+ * Then the span heap would hand out exactly these as the pieces (each span owns all of itself);
+ * otherwise *disjoint is 0 as soon as one overlaps, and the general path starts over. */
+static sp_status clip_disjoint_spans(const sp_ana *a, const sp_ev_request *q, const stage_hash *sh, span_scratch *ss,
+                                     size_t *m_out, int *disjoint)
+{
+    const sp_ev_span *sp = a->ev->spans + q->first_span;
+    const uint32_t n = q->nspans;
+    const uint64_t arr = q->arrival_ns, done = q->done_ns;
+    *disjoint = 0;
+    *m_out = 0;
+    sp_status st = SP_GROW(ss->c, ss->cap_c, (size_t)n + 1, SP_ANA_MAX_ITEMS);
+    if (st)
+        return st;
+    struct sp_cspan *c = ss->c;
+    size_t m = 0;
+    uint64_t prev_e = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        uint64_t s = sp[k].start_ns > arr ? sp[k].start_ns : arr;
+        uint64_t e = sp[k].end_ns < done ? sp[k].end_ns : done;
+        if (sp[k].start_ns == SP_TIME_NONE || sp[k].end_ns == SP_TIME_NONE || e <= s)
+            continue;
+        int row = stage_hash_row(sh, sp[k].stage);
+        if (row < 0)
+            continue;
+        if (s < prev_e)
+            return SP_OK; /* overlaps the one before */
+        prev_e = e;
+        c[m].s = s;
+        c[m].e = e;
+        c[m].row = row;
+        m++;
+    }
+    *m_out = m;
+    *disjoint = 1;
+    return SP_OK;
+}
+
+/* Sums a request's span pieces (disjoint, in time order) into its stage times: what each keeps of
+ * itself after the batch pieces, and how much of that lies between the first and last batch window. */
+typedef struct span_sum {
+    const paint_item *bp;    /* the batch pieces: time order, disjoint */
+    size_t n_bp;
+    uint64_t first_s, last_e;
+    size_t j;                /* the first batch piece that may still meet a piece */
+    uint64_t in_spans, spans_between;
+} span_sum;
+
+static inline void take_span_piece(span_sum *acc, uint64_t *tm, uint64_t xs, uint64_t xe, size_t row)
+{
+    const paint_item *bp = acc->bp;
+    const size_t n_bp = acc->n_bp;
+    size_t j = acc->j;
+    while (j < n_bp && bp[j].e <= xs)
+        j++;
+    acc->j = j;
+    uint64_t ov = 0;
+    for (size_t m = j; m < n_bp && bp[m].s < xe; m++) {
+        uint64_t s = bp[m].s > xs ? bp[m].s : xs;
+        uint64_t e = bp[m].e < xe ? bp[m].e : xe;
+        ov += e - s;
+    }
+    uint64_t own = xe - xs - ov;
+    tm[row] += own;
+    acc->in_spans += own;
+    if (acc->first_s != SP_TIME_NONE) {
+        uint64_t s = xs > acc->first_s ? xs : acc->first_s;
+        uint64_t e = xe < acc->last_e ? xe : acc->last_e;
+        /* batch pieces lie inside [first_s, last_e), so ov is all inside it */
+        if (e > s)
+            acc->spans_between += (e - s) - ov;
+    }
+}
+
+/* Adds to tm (kernel, h2d, d2h, gap) what batch bi's pieces hold of [es, ee) (inside its window) and
+ * to *padding each kernel piece's share, as partition_request's sum over batch_pieces' pieces would,
+ * in the same order. A whole window's sums are kept (rs->win_*) for the next request of the batch: the
+ * requests of a batch come one after another. */
+static void window_sums(const sp_ana *a, uint32_t bi, uint64_t es, uint64_t ee, req_scratch *rs, uint64_t *tm,
+                        double *padding)
+{
+    const sp_ev_batch *b = &a->ev->batches[bi];
+    const int whole = es == b->start_ns && ee == b->end_ns;
+    if (!whole || !rs->win_valid || rs->win_batch != bi) {
+        uint64_t t[SP_LBL_COUNT] = {0};
+        double pad = 0; /* a request's padding starts at 0 (sp_ana_zeroed_doubles) */
+        int padded = 0;
+        const size_t f = a->b[bi].first_seg, nsg = a->b[bi].nsegs;
+        const uint8_t *lb = a->seg_label + f;
+        const uint64_t *s64 = a->seg_s ? a->seg_s + f : NULL;
+        const uint32_t *o32 = a->seg_s ? NULL : a->seg_off32 + f;
+        const uint64_t b0 = b->start_ns, b1 = b->end_ns;
+        const double waste = a->b[bi].waste;
+#define SEG_START(j) (s64 ? s64[j] : b0 + o32[j])
+        size_t j = 0;
+        if (!whole && nsg > 4) {
+            /* the last piece starting at or before es (batch_pieces' search) */
+            size_t lo_i = 0, hi_i = nsg;
+            while (lo_i < hi_i) {
+                size_t mid = lo_i + (hi_i - lo_i) / 2;
+                if (SEG_START(mid) <= es)
+                    lo_i = mid + 1;
+                else
+                    hi_i = mid;
+            }
+            j = lo_i ? lo_i - 1 : 0;
+        }
+        for (; j < nsg; j++) {
+            uint64_t seg_s = SEG_START(j);
+            if (seg_s >= ee)
+                break;
+            uint64_t seg_e = j + 1 < nsg ? SEG_START(j + 1) : b1;
+            if (seg_e <= es)
+                continue;
+            uint64_t len = (seg_e < ee ? seg_e : ee) - (seg_s > es ? seg_s : es);
+            t[lb[j]] += len;
+            if (lb[j] == SP_LBL_KERNEL) {
+                pad += (double)len * waste;
+                padded = 1;
+            }
+        }
+#undef SEG_START
+        memcpy(rs->win_t, t, sizeof t);
+        rs->win_pad = pad;
+        rs->win_padded = padded;
+        rs->win_valid = whole;
+        rs->win_batch = bi;
+    }
+    tm[a->st_kernel] += rs->win_t[SP_LBL_KERNEL];
+    tm[a->st_h2d] += rs->win_t[SP_LBL_H2D];
+    tm[a->st_d2h] += rs->win_t[SP_LBL_D2H];
+    tm[a->st_gap] += rs->win_t[SP_LBL_GAP];
+    if (rs->win_padded)
+        *padding = rs->win_pad;
 }
 
 /* Stores request i's row of stage times: each is at most its life, so the narrow matrix takes it whole
@@ -864,64 +1130,96 @@ static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
     if (sp_ana_has_client(ev, q))
         tm[a->st_network] += (q->arrival_ns - lo) + (hi - q->done_ns);
     a->life[i] = hi - lo;
-    sp_status st = batch_pieces(a, q, rs);
-    if (st)
-        return st;
-    const paint_item *bp = rs->bp;
-    size_t n_bp = rs->n_bp;
-    const uint64_t first_s = rs->first_s, last_e = rs->last_e;
-    /* batch pieces win everywhere: sorted and disjoint (windows are taken in start order and clipped
-     * to the end of the previous ones) */
-    uint64_t in_batches = 0;
-    for (size_t k = 0; k < n_bp; k++) {
-        uint64_t len = bp[k].e - bp[k].s;
-        in_batches += len;
-        switch (bp[k].level) {
-        case SP_LBL_KERNEL:
-            tm[a->st_kernel] += len;
-            /* DESIGN section 5: padding time = kernel time in the window x the batch's waste */
-            a->padding[i] += (double)len * a->b[bp[k].payload].waste;
-            break;
-        case SP_LBL_H2D:
-            tm[a->st_h2d] += len;
-            break;
-        case SP_LBL_D2H:
-            tm[a->st_d2h] += len;
-            break;
-        default:
-            tm[a->st_gap] += len;
-            break;
+    sp_status st = SP_OK;
+    const paint_item *bp;
+    size_t n_bp;
+    uint64_t first_s, last_e, in_batches = 0;
+    paint_item whole; /* one window's pieces as one: see below */
+    if (sp_ana_part_fast && q->nbatches <= 1) {
+        /* At most one batch: its pieces are contiguous over [first_s, last_e), so each span meets
+         * them where it meets that interval, and their sums by label come from the window's pieces
+         * (window_sums); the pieces themselves are not needed. */
+        first_s = SP_TIME_NONE;
+        last_e = 0;
+        n_bp = 0;
+        uint32_t bi = q->nbatches ? ev->req_batches[q->first_batch] : 0;
+        if (q->nbatches && a->b[bi].valid) {
+            const sp_ev_batch *b = &ev->batches[bi];
+            uint64_t es = b->start_ns > q->arrival_ns ? b->start_ns : q->arrival_ns;
+            uint64_t ee = b->end_ns < q->done_ns ? b->end_ns : q->done_ns;
+            if (ee > es) {
+                window_sums(a, bi, es, ee, rs, tm, &a->padding[i]);
+                first_s = es;
+                last_e = ee;
+                in_batches = ee - es;
+                whole = (paint_item){es, ee, SP_LBL_GAP, bi};
+                n_bp = 1;
+            }
         }
+        bp = &whole;
+    } else {
+        st = batch_pieces(a, q, rs);
+        if (st)
+            return st;
+        bp = rs->bp;
+        n_bp = rs->n_bp;
+        first_s = rs->first_s;
+        last_e = rs->last_e;
+        /* batch pieces win everywhere: sorted and disjoint (windows are taken in start order and
+         * clipped to the end of the previous ones) */
+        uint64_t t_kernel = 0, t_h2d = 0, t_d2h = 0, t_gap = 0;
+        double pad = a->padding[i]; /* summed in the same order, stored once */
+        int padded = 0;
+        for (size_t k = 0; k < n_bp; k++) {
+            uint64_t len = bp[k].e - bp[k].s;
+            in_batches += len;
+            switch (bp[k].level) {
+            case SP_LBL_KERNEL:
+                t_kernel += len;
+                /* DESIGN section 5: padding time = kernel time in the window x the batch's waste */
+                pad += (double)len * a->b[bp[k].payload].waste;
+                padded = 1;
+                break;
+            case SP_LBL_H2D:
+                t_h2d += len;
+                break;
+            case SP_LBL_D2H:
+                t_d2h += len;
+                break;
+            default:
+                t_gap += len;
+                break;
+            }
+        }
+        if (padded)
+            a->padding[i] = pad;
+        tm[a->st_kernel] += t_kernel;
+        tm[a->st_h2d] += t_h2d;
+        tm[a->st_d2h] += t_d2h;
+        tm[a->st_gap] += t_gap;
     }
-    /* span pieces (sorted, disjoint) get what the batch pieces leave of them */
-    rs->p.n_items = 0;
-    st = add_span_pieces(a, q, rs->lk, rs->nlk, &rs->ss, &rs->p, 0);
-    if (st)
-        return st;
-    uint64_t in_spans = 0, spans_between = 0;
-    size_t j = 0;
-    for (size_t k = 0; k < rs->p.n_items; k++) {
-        const paint_item *x = &rs->p.items[k];
-        while (j < n_bp && bp[j].e <= x->s)
-            j++;
-        uint64_t ov = 0;
-        for (size_t m = j; m < n_bp && bp[m].s < x->e; m++) {
-            uint64_t s = bp[m].s > x->s ? bp[m].s : x->s;
-            uint64_t e = bp[m].e < x->e ? bp[m].e : x->e;
-            ov += e - s;
-        }
-        uint64_t own = x->e - x->s - ov;
-        tm[x->payload] += own;
-        in_spans += own;
-        if (first_s != SP_TIME_NONE) {
-            uint64_t s = x->s > first_s ? x->s : first_s;
-            uint64_t e = x->e < last_e ? x->e : last_e;
-            /* batch pieces lie inside [first_s, last_e), so ov is all inside it */
-            if (e > s)
-                spans_between += (e - s) - ov;
-        }
+    /* span pieces (sorted, disjoint) get what the batch pieces leave of them: the clipped spans
+     * themselves where none overlaps the next (the usual request), else the span heap's pieces */
+    span_sum acc = {bp, n_bp, first_s, last_e, 0, 0, 0};
+    int disjoint = 0;
+    if (sp_ana_part_fast) {
+        size_t m;
+        st = clip_disjoint_spans(a, q, &rs->sh, &rs->ss, &m, &disjoint);
+        if (st)
+            return st;
+        for (size_t k = 0; disjoint && k < m; k++)
+            take_span_piece(&acc, tm, rs->ss.c[k].s, rs->ss.c[k].e, (size_t)rs->ss.c[k].row);
     }
-    rs->p.n_items = 0;
+    if (!disjoint) {
+        rs->p.n_items = 0;
+        st = add_span_pieces(a, q, rs->lk, rs->nlk, &rs->sh, &rs->ss, &rs->p, 0);
+        if (st)
+            return st;
+        for (size_t k = 0; k < rs->p.n_items; k++)
+            take_span_piece(&acc, tm, rs->p.items[k].s, rs->p.items[k].e, rs->p.items[k].payload);
+        rs->p.n_items = 0;
+    }
+    const uint64_t in_spans = acc.in_spans, spans_between = acc.spans_between;
     /* DESIGN section 3: between the request's batch windows, time no span covers is queue */
     uint64_t between = first_s != SP_TIME_NONE ? (last_e - first_s) - in_batches - spans_between : 0;
     tm[a->st_queue] += between;
@@ -935,6 +1233,7 @@ static void paint_free(req_scratch *rs)
     if (!rs)
         return;
     free(rs->lk);
+    free(rs->sh.slot);
     free(rs->bp);
     painter_free(&rs->p);
     free(rs->ss.c);
@@ -993,6 +1292,7 @@ static void *part_run(void *arg)
 
 size_t sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
 int sp_ana_narrow = 1;
+int sp_ana_part_fast = 1;
 size_t sp_ana_discard_step = SP_ANA_DISCARD_STEP;
 
 sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
@@ -1006,6 +1306,8 @@ sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
     if (!rs)
         return SP_ERR_NOMEM;
     st = build_stage_rows(a, &rs->lk, &rs->nlk, err, errlen);
+    if (!st)
+        st = build_stage_hash(rs->lk, rs->nlk, &rs->sh);
     if (st) {
         paint_free(rs);
         return st;
@@ -1031,6 +1333,7 @@ sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
     if (n >= sp_ana_two_threads_min && n >= 2 && (second.rs = calloc(1, sizeof *second.rs))) {
         second.rs->lk = rs->lk; /* shared, read-only; not freed through second.rs */
         second.rs->nlk = rs->nlk;
+        second.rs->sh = rs->sh;
         second.lo = first.hi = n / 2;
         threaded = pthread_create(&th, NULL, part_run, &second) == 0;
         if (!threaded)
@@ -1041,6 +1344,7 @@ sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
         pthread_join(th, NULL);
     if (second.rs) {
         second.rs->lk = NULL;
+        second.rs->sh.slot = NULL;
         paint_free(second.rs);
     }
     return first.st ? first.st : second.st;
@@ -1062,7 +1366,7 @@ sp_status sp_ana_request_pieces(sp_ana *a, size_t i, const sp_ana_piece **out, s
     for (size_t k = 0; k < rs->n_bp && !st; k++)
         st = painter_add(&rs->p, rs->bp[k].s, rs->bp[k].e, rs->bp[k].level, rs->bp[k].payload);
     if (!st)
-        st = add_span_pieces(a, q, rs->lk, rs->nlk, &rs->ss, &rs->p, SP_PIECE_SPAN);
+        st = add_span_pieces(a, q, rs->lk, rs->nlk, &rs->sh, &rs->ss, &rs->p, SP_PIECE_SPAN);
     if (!st && rs->first_s != SP_TIME_NONE)
         st = painter_add(&rs->p, rs->first_s, rs->last_e, SP_PIECE_BETWEEN, 0);
     if (!st)

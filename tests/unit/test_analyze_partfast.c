@@ -1,0 +1,411 @@
+/* The per-request partition's shortcuts (src/analyze/partition.c, sp_ana_part_fast) against its
+ * general path.
+ *
+ * 1. Differential: random event sets whose requests have disjoint spans in start order (the shape the
+ *    shortcut takes: each clipped span is its own piece), spans that touch end to start, nested and
+ *    overlapping spans (the span heap), spans partly or wholly outside [arrival, done), empty spans,
+ *    and stage names among the fixed rows, `network`, `other` and named ones; batches whose windows
+ *    overlap, with device activity tied by batch and by window that cuts a window into one piece or
+ *    many (more than four: the binary search over a batch's pieces), and requests in no batch, one or
+ *    several, and batches whose activities come one after another, touching or apart, of one label
+ *    or of several (the batch pieces straight from the activities), or not quite, and empty windows.
+ *    Sets of a third kind are serving mixes (mix_set): groups of requests one after another in one
+ *    batch each (the shortcut for a request with one batch, whose window's sums are kept for the
+ *    next request of the batch), windows cut by some lives, a request in a second batch now and then.
+ *    Each set is partitioned with the shortcuts (narrow and wide, one thread and two) and with
+ *    sp_ana_part_fast = 0 (the painter for every batch window, the heap for every request, the stage
+ *    lookup by binary search, the search over every batch's pieces); every life, every stage time,
+ *    every padding time (bit for bit) and every request's painted pieces (sp_ana_request_pieces) must
+ *    be the same, and each row sums to its life. The sets are checked to hold requests of both shapes
+ *    (disjoint and overlapping spans).
+ * 2. Known answers, worked by hand from DESIGN section 3 (batch pieces win, then the latest-started
+ *    span, the time between batch windows is queue, the rest other), by both paths: a request with
+ *    disjoint spans across one batch window, and one with a span nested in another.
+ * 3. Whole reports: the JSON and text reports and the request rows of every input of
+ *    analyze_routes_testutil.h (the repository's JSONL and Kineto traces, synth runs, native traces
+ *    written by the recorder with overlapping batches, activity tied by id and by window, stage spans
+ *    in any order, one cut short) are byte-identical with the shortcuts and without. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze/analyze_int.h"
+#include "analyze_routes_testutil.h"
+#include "ev_build.h"
+#include "testlib.h"
+#include "xorshift_testutil.h"
+
+static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
+static uint64_t rin(uint64_t lo, uint64_t hi) { return xs64_in(&rng_state, lo, hi); } /* inclusive */
+
+static const char *const stage_names[] = {"preprocess", "postprocess", "queue", "kernel", "network",
+                                          "other", "auth", "tok", "detok"};
+#define N_NAMES (sizeof stage_names / sizeof *stage_names)
+
+#define MAXR 64
+#define MAXB 10
+#define TMAX 2000
+
+static int n_disjoint, n_overlapping; /* requests of each shape over all sets (what the sets hold) */
+
+/* A serving mix (the shape of `bench_record gen`): groups of requests that come one after another,
+ * each group in one batch, with stage spans one after another; the batch window inside most lives,
+ * cut by some, and now and then a request in a second batch or in none. */
+static sp_events *mix_set(void)
+{
+    sp_events *ev = eb_new();
+    size_t ng = (size_t)rin(1, 12);
+    uint64_t t = 1000;
+    int64_t bid = 1;
+    uint32_t prev[8];
+    size_t nprev = 0;
+    for (size_t g = 0; g < ng; g++) {
+        size_t nm = (size_t)rin(1, 8);
+        uint32_t m[8];
+        uint64_t bs = t + rin(20, 80), be = bs + rin(1, 200);
+        for (size_t k = 0; k < nm; k++) {
+            char id[48];
+            snprintf(id, sizeof id, "g%zu-%zu", g, k);
+            uint64_t arr = rin(0, 3) ? t : bs + rin(0, be - bs);
+            uint64_t done = rin(0, 3) ? be + rin(0, 60) : be - rin(0, be - bs);
+            if (done < arr)
+                done = arr;
+            m[k] = eb_req(ev, id, arr, done);
+            eb_span(ev, m[k], "preprocess", arr, arr + rin(0, 20));
+            eb_span(ev, m[k], "queue", arr + 20, bs);
+            eb_span(ev, m[k], rin(0, 1) ? "postprocess" : "detok", be, done + rin(0, 10));
+        }
+        uint32_t bi = eb_batch(ev, bid++, bs, be, (int64_t)rin(0, 400), 400, m, rin(0, 9) ? nm : nm - 1);
+        uint64_t at = bs + rin(0, 10);
+        for (int k = 0, na = (int)rin(0, 8); k < na && at < be; k++) {
+            uint8_t kind = (uint8_t)(rin(0, 3) ? SP_ACT_KERNEL : rin(0, 1) ? SP_ACT_H2D : SP_ACT_D2H);
+            uint64_t ae = at + rin(1, 30);
+            eb_act(ev, kind, bi, at, ae);
+            at = ae + rin(0, 10);
+        }
+        if (nprev && rin(0, 4) == 0) /* a request of the group before in this batch too */
+            eb_batch(ev, bid++, bs, be, -1, -1, &prev[rin(0, nprev - 1)], 1);
+        memcpy(prev, m, nm * sizeof *m);
+        nprev = nm;
+        t += rin(0, 1) ? rin(100, 300) : rin(0, 50); /* apart or overlapping the group before */
+    }
+    return ev;
+}
+
+/* A random set (the same one for the same rng state). */
+static sp_events *random_set(int count_shapes)
+{
+    if (rin(0, 2) == 0)
+        return mix_set();
+    sp_events *ev = eb_new();
+    size_t nr = (size_t)rin(1, MAXR);
+    uint32_t req[MAXR];
+    for (size_t i = 0; i < nr; i++) {
+        char id[48];
+        snprintf(id, sizeof id, "r%zu", i);
+        uint64_t arr = rin(100, TMAX), done = arr + rin(0, 300);
+        req[i] = eb_req(ev, id, arr, done);
+        int shape = (int)rin(0, 9); /* 0..5 disjoint, 6..7 overlapping, 8 nested, 9 none */
+        int ns = (int)rin(1, 6);
+        int overlaps = 0;
+        uint64_t t = arr > 30 ? arr - rin(0, 30) : arr, prev_e = 0;
+        for (int k = 0; k < ns && shape != 9; k++) {
+            uint64_t s, e;
+            if (shape <= 5) {
+                s = t + (rin(0, 2) ? rin(0, 15) : 0); /* often touching the one before */
+                e = s + rin(0, 60);                   /* sometimes empty */
+                t = e;
+            } else if (shape <= 7) {
+                s = arr > 40 ? arr - 40 + rin(0, done - arr + 80) : rin(0, done + 40);
+                e = s + rin(0, 120);
+            } else {
+                s = (k == 0 ? arr : t) + rin(0, 10);
+                e = s + (k == 0 ? rin(50, 300) : rin(1, 30));
+                t = s;
+            }
+            /* an overlap among the spans the partition keeps (clipped, non-empty) */
+            uint64_t cs = s > arr ? s : arr, ce = e < done ? e : done;
+            if (ce > cs) {
+                overlaps |= cs < prev_e;
+                prev_e = ce > prev_e ? ce : prev_e;
+            }
+            eb_span(ev, req[i], stage_names[rin(0, N_NAMES - 1)], s, e);
+        }
+        if (count_shapes && shape != 9) {
+            n_disjoint += !overlaps;
+            n_overlapping += overlaps;
+        }
+    }
+    size_t nb = (size_t)rin(0, MAXB);
+    for (size_t b = 0; b < nb; b++) {
+        uint32_t members[MAXR];
+        size_t nm = 0;
+        for (size_t i = 0; i < nr; i++)
+            if (rin(0, 3) == 0)
+                members[nm++] = req[i];
+        uint64_t s = rin(50, TMAX + 200), e = s + (rin(0, 9) ? rin(1, 400) : 0); /* some empty */
+        int64_t pad = rin(0, 1) ? (int64_t)rin(1, 64) : -1;
+        int64_t eff = pad > 0 ? (int64_t)rin(0, (uint64_t)pad) : -1;
+        uint32_t bi = eb_batch_f(ev, 0, (int64_t)b + 1, s, e, eff, pad, (uint32_t)rin(0, 1), members, nm);
+        size_t na = rin(0, 2) ? rin(0, 3) : rin(5, 12); /* few pieces, or many */
+        if (rin(0, 1)) {
+            /* one after another (the shape segments_in_order takes): touching or apart, from before
+             * the window to past it, some empty, of one label or of several; now and then one that
+             * starts before the last one ends */
+            uint64_t t = s > 20 ? s - rin(0, 20) : s;
+            int one_label = rin(0, 2) == 0;
+            for (size_t k = 0; k < na; k++) {
+                uint8_t kind = (uint8_t)(one_label || rin(0, 1) ? SP_ACT_KERNEL : rin(0, 1) ? SP_ACT_H2D : SP_ACT_D2H);
+                uint64_t as = t + (rin(0, 1) ? rin(0, 30) : 0), ae = as + rin(0, 60);
+                if (rin(0, 15) == 0 && as > 10)
+                    as -= 10;
+                t = ae > as ? ae : as;
+                eb_act_full(ev, kind, bi, as, ae, kind == SP_ACT_KERNEL ? "k" : NULL, 0, ev->batches[bi].device, 0, 0,
+                            0);
+            }
+            continue;
+        }
+        for (size_t k = 0; k < na; k++) {
+            uint8_t kind = (uint8_t)(rin(0, 2) == 0 ? SP_ACT_KERNEL : rin(0, 1) ? SP_ACT_H2D : SP_ACT_D2H);
+            uint64_t as = s + rin(0, e - s + 20), ae = as + rin(1, 80);
+            uint32_t tie = rin(0, 4) ? bi : SP_EV_NONE; /* by index, or by window on its device */
+            eb_act_full(ev, kind, tie, as > 10 ? as - 10 : as, ae, kind == SP_ACT_KERNEL ? "k" : NULL, 0,
+                        ev->batches[bi].device, 0, 0, 0);
+        }
+    }
+    return ev;
+}
+
+typedef struct part_out {
+    size_t n, ns;
+    uint64_t *times, *life;
+    double *padding;
+    sp_ana_piece *pieces;    /* every request's painted pieces, one after the other */
+    size_t *n_pieces;        /* per request */
+    size_t total_pieces;
+} part_out;
+
+static void part_out_free(part_out *o)
+{
+    free(o->times);
+    free(o->life);
+    free(o->padding);
+    free(o->pieces);
+    free(o->n_pieces);
+    memset(o, 0, sizeof *o);
+}
+
+/* Partitions `ev` (finished) with the shortcuts on or off, narrow or wide, from `threads_at` requests
+ * on with two threads. */
+static int partition(sp_events *ev, int fast, int narrow, size_t threads_at, part_out *o)
+{
+    char err[256];
+    sp_ana a;
+    memset(&a, 0, sizeof a);
+    a.ev = ev;
+    sp_analyze_options_init(&a.opt);
+    a.st_network = -1;
+    sp_ana_part_fast = fast;
+    sp_ana_narrow = narrow;
+    sp_ana_two_threads_min = threads_at;
+    sp_status st = sp_ana_partition(&a, err, sizeof err);
+    memset(o, 0, sizeof *o);
+    if (st) {
+        fprintf(stderr, "partition: %s (%s)\n", err, sp_status_str(st));
+    } else {
+        o->n = a.n_reqs;
+        o->ns = a.n_stages;
+        o->times = malloc((o->n * o->ns + 1) * sizeof *o->times);
+        o->life = malloc((o->n + 1) * sizeof *o->life);
+        o->padding = malloc((o->n + 1) * sizeof *o->padding);
+        o->n_pieces = malloc((o->n + 1) * sizeof *o->n_pieces);
+        size_t cap = 64;
+        o->pieces = malloc(cap * sizeof *o->pieces);
+        CHECK(o->times && o->life && o->padding && o->n_pieces && o->pieces);
+        for (size_t i = 0; i < o->n; i++) {
+            uint64_t sum = 0;
+            for (size_t k = 0; k < o->ns; k++)
+                sum += o->times[i * o->ns + k] = sp_ana_time(&a, i, k);
+            o->life[i] = a.life[i];
+            o->padding[i] = a.padding[i];
+            CHECK_EQ_U64(sum, a.life[i]); /* DESIGN 3: the row partitions the life */
+            const sp_ana_piece *pc;
+            size_t np;
+            st = sp_ana_request_pieces(&a, i, &pc, &np);
+            CHECK(st == SP_OK);
+            if (st)
+                break;
+            while (o->total_pieces + np > cap)
+                cap *= 2;
+            o->pieces = realloc(o->pieces, cap * sizeof *o->pieces);
+            CHECK(o->pieces != NULL);
+            if (np) /* pc may be NULL without pieces */
+                memcpy(o->pieces + o->total_pieces, pc, np * sizeof *pc);
+            o->total_pieces += np;
+            o->n_pieces[i] = np;
+        }
+    }
+    sp_ana_part_fast = 1;
+    sp_ana_narrow = 1;
+    sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
+    sp_ana_free(&a);
+    return st == SP_OK;
+}
+
+static int same(const part_out *x, const part_out *y)
+{
+    return x->n == y->n && x->ns == y->ns && !memcmp(x->times, y->times, x->n * x->ns * sizeof *x->times) &&
+           !memcmp(x->life, y->life, x->n * sizeof *x->life) &&
+           !memcmp(x->padding, y->padding, x->n * sizeof *x->padding) &&
+           !memcmp(x->n_pieces, y->n_pieces, x->n * sizeof *x->n_pieces) && x->total_pieces == y->total_pieces &&
+           !memcmp(x->pieces, y->pieces, x->total_pieces * sizeof *x->pieces);
+}
+
+static void differential(void)
+{
+    int compared = 0;
+    for (int set = 0; set < 400; set++) {
+        uint64_t seed = rng_state;
+        part_out ref, got;
+        sp_events *ev = random_set(1);
+        char err[256];
+        CHECK(sp_ev_finish(ev, 0, err, sizeof err) == SP_OK);
+        int ok = partition(ev, 0, 0, SIZE_MAX, &ref);
+        CHECK(ok);
+        sp_events_destroy(ev);
+        for (int route = 0; ok && route < 3; route++) {
+            /* the same set again, built from the same state */
+            uint64_t after = rng_state;
+            rng_state = seed;
+            ev = random_set(0);
+            rng_state = after;
+            CHECK(sp_ev_finish(ev, 0, err, sizeof err) == SP_OK);
+            int narrow = route != 1;
+            size_t threads_at = route == 2 ? 1 : SIZE_MAX;
+            if (partition(ev, 1, narrow, threads_at, &got)) {
+                int eq = same(&ref, &got);
+                CHECK(eq);
+                if (!eq)
+                    fprintf(stderr, "set %d route %d: the shortcuts differ from the general path\n", set, route);
+                compared++;
+            } else {
+                CHECK(0);
+            }
+            part_out_free(&got);
+            sp_events_destroy(ev);
+        }
+        part_out_free(&ref);
+    }
+    CHECK(compared == 1200);
+    /* the sets hold both shapes in numbers */
+    CHECK(n_disjoint > 1500);
+    CHECK(n_overlapping > 700);
+}
+
+/* ---- 2. known answers ---- */
+
+static void known(void)
+{
+    for (int fast = 0; fast <= 1; fast++) {
+        sp_events *ev = eb_new();
+        /* r0: life [0, 100); batch window [40, 70) with a kernel over [45, 60): pieces gap [40, 45),
+         * kernel [45, 60), gap [60, 70). Spans preprocess [10, 30), auth [30, 50) (touching), and
+         * postprocess [80, 120) (clipped to 100). By hand: kernel 15, gap 5 + 10; preprocess 20; auth
+         * keeps [30, 40) = 10; postprocess 20; queue 0 (one window); other [0, 10) + [70, 80) = 20. */
+        uint32_t r0 = eb_req(ev, "r0", 1000, 1100);
+        eb_span(ev, r0, "preprocess", 1010, 1030);
+        eb_span(ev, r0, "auth", 1030, 1050);
+        eb_span(ev, r0, "postprocess", 1080, 1120);
+        uint32_t b0 = eb_batch(ev, 1, 1040, 1070, -1, -1, &r0, 1);
+        eb_act(ev, SP_ACT_KERNEL, b0, 1045, 1060);
+        /* r1: life [0, 100), no batch; preprocess [10, 60) with auth [20, 30) nested: auth (the later
+         * start) owns [20, 30) = 10, preprocess 40, other 50. */
+        uint32_t r1 = eb_req(ev, "r1", 5000, 5100);
+        eb_span(ev, r1, "preprocess", 5010, 5060);
+        eb_span(ev, r1, "auth", 5020, 5030);
+        char err[256];
+        CHECK(sp_ev_finish(ev, 0, err, sizeof err) == SP_OK);
+        sp_ana a;
+        memset(&a, 0, sizeof a);
+        a.ev = ev;
+        sp_analyze_options_init(&a.opt);
+        a.st_network = -1;
+        sp_ana_part_fast = fast;
+        sp_status st = sp_ana_partition(&a, err, sizeof err);
+        sp_ana_part_fast = 1;
+        CHECK(st == SP_OK);
+        CHECK_EQ_U64(a.n_reqs, 2);
+        if (!st && a.n_reqs == 2) {
+            CHECK_EQ_U64(a.n_named, 1); /* auth */
+            size_t auth = 7;            /* the first named row: no network row here */
+            CHECK_EQ_U64(sp_ana_time(&a, 0, (size_t)a.st_kernel), 15);
+            CHECK_EQ_U64(sp_ana_time(&a, 0, (size_t)a.st_gap), 15);
+            CHECK_EQ_U64(sp_ana_time(&a, 0, (size_t)a.st_pre), 20);
+            CHECK_EQ_U64(sp_ana_time(&a, 0, auth), 10);
+            CHECK_EQ_U64(sp_ana_time(&a, 0, (size_t)a.st_post), 20);
+            CHECK_EQ_U64(sp_ana_time(&a, 0, (size_t)a.st_queue), 0);
+            CHECK_EQ_U64(sp_ana_time(&a, 0, (size_t)a.st_other), 20);
+            CHECK_EQ_U64(sp_ana_time(&a, 1, (size_t)a.st_pre), 40);
+            CHECK_EQ_U64(sp_ana_time(&a, 1, auth), 10);
+            CHECK_EQ_U64(sp_ana_time(&a, 1, (size_t)a.st_other), 50);
+        }
+        sp_ana_free(&a);
+        sp_events_destroy(ev);
+    }
+}
+
+/* ---- 3. whole reports ---- */
+
+static int reports_compared;
+
+static char *report_of(const char *const *paths, int n, int lenient, int fast, size_t *len)
+{
+    sp_events *ev = ar_load(paths, n, lenient);
+    if (!ev)
+        return NULL;
+    char err[512];
+    sp_analyze_options o;
+    sp_analyze_options_init(&o);
+    o.keep_requests = 1;
+    o.lenient = lenient;
+    sp_report *r = NULL;
+    sp_ana_part_fast = fast;
+    sp_status st = sp_analyze(ev, &o, &r, err, sizeof err);
+    sp_ana_part_fast = 1;
+    char *buf = NULL;
+    if (st == SP_OK)
+        buf = ar_report_bytes(r, len);
+    else
+        fprintf(stderr, "analyse %s: %s (%s)\n", paths[0], err, sp_status_str(st));
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+    return buf;
+}
+
+static void same_reports(const char *const *paths, int n, int lenient, void *user)
+{
+    (void)user;
+    size_t l1 = 0, l2 = 0;
+    char *general = report_of(paths, n, lenient, 0, &l1), *fast = report_of(paths, n, lenient, 1, &l2);
+    CHECK(general != NULL && fast != NULL);
+    if (general && fast) {
+        int eq = l1 > 0 && l1 == l2 && memcmp(general, fast, l1) == 0;
+        CHECK(eq);
+        if (!eq)
+            fprintf(stderr, "reports differ for %s (%zu vs %zu bytes)\n", paths[0], l1, l2);
+        reports_compared++;
+    }
+    free(general);
+    free(fast);
+}
+
+int main(void)
+{
+    known();
+    differential();
+    ar_each_trace("partfast", &rng_state, same_reports, NULL);
+    fprintf(stderr, "%d traces compared\n", reports_compared);
+    CHECK(reports_compared == AR_TRACES);
+    return sp_test_done("test_analyze_partfast");
+}
