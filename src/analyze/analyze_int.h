@@ -213,6 +213,16 @@ extern int sp_ana_narrow;
 /* sp_ana_quantiles (common/quantile.h's summary of v, sorted in place) with the sort's scratch from
  * the scratch stack `s` (percentile.c). SP_ERR_NOMEM. */
 sp_status sp_ana_quantiles_in(sp_ana_scratch *s, uint64_t *v, size_t n, sp_quantiles *q);
+/* The same figures as sp_ana_quantiles_in, and the nearest-rank values of the percentiles pct[0..np)
+ * (SP_PCT units) into picked[0..np), by selection instead of a sort (sp_select_ranks_u64): exact order
+ * statistics, so every figure is bit-identical to the sorted path's; the mean too, from the same
+ * integer sum (a sum past 2^64 takes the sorted path). v's order is lost (not sorted); tmp holds n
+ * values (NULL only when n < 2); np <= SP_SELECT_RANKS_MAX - 3. SP_OK (the sorted path with a tmp
+ * cannot fail). */
+sp_status sp_ana_quantiles_select(uint64_t *v, size_t n, uint64_t *tmp, sp_quantiles *q, const uint32_t *pct, size_t np,
+                                  uint64_t *picked);
+/* sp_ana_quantiles_select without extra percentiles, its tmp from the scratch stack `s`. SP_ERR_NOMEM. */
+sp_status sp_ana_quantiles_select_in(sp_ana_scratch *s, uint64_t *v, size_t n, sp_quantiles *q);
 
 /* ---- outcomes.c ---- */
 /* Counts every request by outcome and status, each outcome's own latency, the rejection rate and

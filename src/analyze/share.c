@@ -244,7 +244,8 @@ sp_status sp_ana_name_rows(sp_ana *a)
     return SP_OK;
 }
 
-/* The per-stage percentiles, totals and spreads of stages [lo, hi): one column at a time, sorted. */
+/* The per-stage percentiles, totals and spreads of stages [lo, hi): one column at a time, its order
+ * statistics selected. */
 typedef struct col_job {
     sp_ana *a;
     size_t lo, hi;
@@ -279,12 +280,13 @@ static void *stage_columns(void *arg)
             }
         }
         row->total_ns = total;
-        sp_sort_u64(col, n, tmp);
-        sp_ana_quantiles_sorted(col, n, &row->q);
-        if (a->detail && n) /* DESIGN section 4 nearest rank, as for the row's own percentiles */
-            a->detail->stage_spread[s] = (sp_stage_spread){sp_pick_u64(col, n, SP_PCT(5)),
-                                                           sp_pick_u64(col, n, SP_PCT(25)),
-                                                           sp_pick_u64(col, n, SP_PCT(75))};
+        /* selected, not sorted (percentile.c): the same order statistics; with the detail, the
+         * spread's DESIGN section 4 nearest ranks too */
+        static const uint32_t spread_pct[3] = {SP_PCT(5), SP_PCT(25), SP_PCT(75)};
+        uint64_t sp[3];
+        sp_ana_quantiles_select(col, n, tmp, &row->q, spread_pct, a->detail ? 3 : 0, sp);
+        if (a->detail && n)
+            a->detail->stage_spread[s] = (sp_stage_spread){sp[0], sp[1], sp[2]};
     }
     sp_ana_scratch_put(a->scratch, col);
     sp_ana_scratch_put(a->scratch, tmp);

@@ -1,11 +1,16 @@
 /* Nearest-rank percentiles (DESIGN section 4) against a naive sort for n = 1..200, the radix sort
  * against qsort, the share-of-pXX window against an independent closed form of the widening, and
  * the mean bit for bit against its definition (the sorted values added in long double, divided by n)
- * on sums below 2^64 (the integer route), at 2^64 - 1, and past it (the loop). */
+ * on sums below 2^64 (the integer route), at 2^64 - 1, and past it (the loop). The selection path
+ * (sp_ana_quantiles_select, sp_select_ranks_u64) against the sorted one, struct for struct and bit for
+ * bit: ties, n = 1, 2, all values equal, p95 on a rank boundary (n = 20, 40, 100), one value in most
+ * places with a few around it, shared high bytes, full 64-bit values, sums past 2^64, and ranks asked
+ * for twice or out of order. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "analyze/analyze_int.h"
+#include "common/sort.h"
 #include "share_window_ref.h"
 #include "testlib.h"
 #include "xorshift_testutil.h"
@@ -156,11 +161,105 @@ static void test_mean_exact(void)
     free(v);
 }
 
+/* One column both ways: sorted (sp_ana_quantiles, the reference) and selected. */
+static void check_select(const uint64_t *v, size_t n)
+{
+    static const uint32_t pct[] = {SP_PCT(5), SP_PCT(25), SP_PCT(75), SP_PCT(95), SP_PCT(1), SP_PCT(100), 99900, SP_PCT(50)};
+    enum { NP = sizeof pct / sizeof *pct };
+    uint64_t *s = malloc((n ? n : 1) * sizeof *s), *w = malloc((n ? n : 1) * sizeof *w);
+    uint64_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    memcpy(s, v, n * sizeof *v);
+    memcpy(w, v, n * sizeof *v);
+    sp_quantiles qs, qw;
+    memset(&qw, 0xa5, sizeof qw);
+    CHECK(sp_ana_quantiles(s, n, &qs) == SP_OK);
+    for (size_t np = 0; np <= NP; np += NP) {
+        uint64_t picked[NP];
+        memcpy(w, v, n * sizeof *v);
+        CHECK(sp_ana_quantiles_select(w, n, tmp, &qw, pct, np, picked) == SP_OK);
+        CHECK(memcmp(&qs, &qw, sizeof qs) == 0); /* every field, the mean's bits too */
+        for (size_t j = 0; j < np; j++)
+            CHECK_EQ_U64(picked[j], sp_pick_u64(s, n, pct[j]));
+    }
+    memcpy(w, v, n * sizeof *v);
+    CHECK(sp_ana_quantiles_select_in(NULL, w, n, &qw) == SP_OK);
+    CHECK(memcmp(&qs, &qw, sizeof qs) == 0);
+    /* the engine itself: every rank of small columns, repeated ranks, ranks at both ends */
+    if (n) {
+        uint64_t or_k = 0, and_k = ~(uint64_t)0;
+        for (size_t i = 0; i < n; i++) {
+            or_k |= v[i];
+            and_k &= v[i];
+        }
+        size_t ks[SP_SELECT_RANKS_MAX], nk = 0;
+        uint64_t got[SP_SELECT_RANKS_MAX];
+        if (n <= 40) {
+            for (size_t k = 0; k < n; k++)
+                ks[nk++] = k;
+        } else {
+            size_t pick[] = {0, 0, 1, n / 3, n / 2, n / 2, n - 2, n - 1, n - 1};
+            for (size_t j = 0; j < sizeof pick / sizeof *pick; j++)
+                ks[nk++] = pick[j];
+        }
+        memcpy(w, v, n * sizeof *v);
+        sp_select_ranks_u64(w, n, tmp, or_k ^ and_k, ks, nk, got);
+        for (size_t j = 0; j < nk; j++)
+            CHECK_EQ_U64(got[j], s[ks[j]]);
+    }
+    free(s);
+    free(w);
+    free(tmp);
+}
+
+static void test_select(void)
+{
+    enum { N = 70000 };
+    uint64_t *v = malloc(N * sizeof *v);
+    static const size_t sizes[] = {0, 1, 2, 3, 19, 20, 21, 32, 33, 40, 64, 100, 257, 1000, 4099, 69999};
+    for (int shape = 0; shape < 9; shape++) {
+        for (size_t z = 0; z < sizeof sizes / sizeof *sizes; z++) {
+            size_t n = sizes[z];
+            for (size_t i = 0; i < n; i++) {
+                uint64_t x = rnd();
+                switch (shape) {
+                case 0: v[i] = x % 7; break;                               /* ties */
+                case 1: v[i] = 123456789; break;                           /* all equal */
+                case 2: v[i] = x % 50000000; break;                        /* durations */
+                case 3: v[i] = 0x17a0000000000000ull + x % 3000000000ull; break; /* shared high bytes */
+                case 4: v[i] = x; break;                                   /* full 64-bit */
+                case 5: v[i] = x % 100 ? 1000 : 1000 + x % 300 - 150 * (x % 2); break; /* one value, a few round it */
+                case 6: v[i] = (x >> 1) | ((uint64_t)1 << 62); break;      /* sums past 2^64: the sorted route */
+                case 7: v[i] = i; break;                                   /* in order */
+                case 8: v[i] = (x % 4) << 40 | (x >> 60); break;           /* digits apart, zeros between */
+                }
+            }
+            check_select(v, n);
+        }
+    }
+    /* known answers (nearest rank, DESIGN section 4): n = 20 puts p95 on rank 19 exactly */
+    uint64_t twenty[20];
+    for (int i = 0; i < 20; i++)
+        twenty[i] = (uint64_t)(20 - i) * 10;
+    uint64_t tmp[20], p5;
+    sp_quantiles q;
+    uint32_t five = SP_PCT(5);
+    CHECK(sp_ana_quantiles_select(twenty, 20, tmp, &q, &five, 1, &p5) == SP_OK);
+    CHECK_EQ_U64(q.min_ns, 10);
+    CHECK_EQ_U64(q.max_ns, 200);
+    CHECK_EQ_U64(q.p50_ns, 100);
+    CHECK_EQ_U64(q.p95_ns, 190);
+    CHECK_EQ_U64(q.p99_ns, 200);
+    CHECK_EQ_U64(p5, 10);
+    CHECK_NEAR(q.mean_ns, 105.0, 0);
+    free(v);
+}
+
 int main(void)
 {
     test_quantiles();
     test_mean_exact();
     test_windows();
     test_radix_large();
+    test_select();
     return sp_test_done("test_percentile");
 }
