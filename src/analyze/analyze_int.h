@@ -4,6 +4,7 @@
 #ifndef SERVPROF_ANALYZE_INT_H
 #define SERVPROF_ANALYZE_INT_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -221,6 +222,18 @@ sp_status sp_ana_quantiles_in(sp_ana_scratch *s, uint64_t *v, size_t n, sp_quant
  * cannot fail). */
 sp_status sp_ana_quantiles_select(uint64_t *v, size_t n, uint64_t *tmp, sp_quantiles *q, const uint32_t *pct, size_t np,
                                   uint64_t *picked);
+/* What sp_ana_quantiles_select learns in its first pass over a column: the least and greatest value,
+ * the OR and the AND of all values, their sum modulo 2^64 and whether it wrapped. */
+typedef struct sp_ana_col_stats {
+    uint64_t lo, hi, or_k, and_k, sum;
+    int wrapped;
+} sp_ana_col_stats;
+/* The stats of v[n] (lo = UINT64_MAX, hi = 0 when n is 0). */
+void sp_ana_col_stats_of(const uint64_t *v, size_t n, sp_ana_col_stats *st);
+/* sp_ana_quantiles_select with the column's stats already taken (in the pass that filled it): no pass
+ * of its own before the selection. */
+sp_status sp_ana_quantiles_select_stats(uint64_t *v, size_t n, uint64_t *tmp, const sp_ana_col_stats *st, sp_quantiles *q,
+                                        const uint32_t *pct, size_t np, uint64_t *picked);
 /* sp_ana_quantiles_select without extra percentiles, its tmp from the scratch stack `s`. SP_ERR_NOMEM. */
 sp_status sp_ana_quantiles_select_in(sp_ana_scratch *s, uint64_t *v, size_t n, sp_quantiles *q);
 
@@ -405,6 +418,19 @@ typedef struct sp_ana_table {
     struct sp_ana_scratch *scratch; /* where the savings' column comes from; NULL: malloc */
     const uint32_t *times32;  /* when not NULL, the n x ns times in 4 bytes each (times is unused) */
 } sp_ana_table;
+
+/* llround(x), bit for bit, without the library call where x is in [0, 2^52): there trunc(x) and
+ * x - trunc(x) are exact, so a fraction of at least one half rounds up, as llround rounds halves away
+ * from zero; elsewhere (negative, larger, NaN) llround itself. For the per-request loops that round
+ * costs and padding times (cost.c, verdict.c). */
+static inline long long sp_ana_llround(double x)
+{
+    if (x >= 0 && x < 4503599627370496.0) {
+        long long t = (long long)x;
+        return t + (x - (double)t >= 0.5);
+    }
+    return llround(x);
+}
 
 /* x / d rounded to the nearest integer (halves up); d >= 1. */
 static inline uint64_t sp_ana_div_round(uint64_t x, uint64_t d)

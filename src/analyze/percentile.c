@@ -60,16 +60,8 @@ sp_status sp_ana_quantiles(uint64_t *v, size_t n, sp_quantiles *q)
     return SP_OK;
 }
 
-sp_status sp_ana_quantiles_select(uint64_t *v, size_t n, uint64_t *tmp, sp_quantiles *q, const uint32_t *pct, size_t np,
-                                  uint64_t *picked)
+void sp_ana_col_stats_of(const uint64_t *v, size_t n, sp_ana_col_stats *st)
 {
-    memset(q, 0, sizeof *q);
-    if (!n) {
-        for (size_t j = 0; j < np; j++)
-            picked[j] = 0;
-        return SP_OK;
-    }
-#if LDBL_MANT_DIG >= 64
     /* one pass for the extremes, the sum (exact while it stays below 2^64, as in
      * sp_ana_quantiles_sorted: the same number whatever the order) and the bits that vary */
     uint64_t lo = ~(uint64_t)0, hi = 0, or_k = 0, and_k = ~(uint64_t)0, isum = 0;
@@ -82,7 +74,29 @@ sp_status sp_ana_quantiles_select(uint64_t *v, size_t n, uint64_t *tmp, sp_quant
         and_k &= x;
         wrapped |= __builtin_add_overflow(isum, x, &isum);
     }
-    if (!wrapped && np + 3 <= SP_SELECT_RANKS_MAX) {
+    *st = (sp_ana_col_stats){lo, hi, or_k, and_k, isum, wrapped};
+}
+
+sp_status sp_ana_quantiles_select(uint64_t *v, size_t n, uint64_t *tmp, sp_quantiles *q, const uint32_t *pct, size_t np,
+                                  uint64_t *picked)
+{
+    sp_ana_col_stats st;
+    sp_ana_col_stats_of(v, n, &st);
+    return sp_ana_quantiles_select_stats(v, n, tmp, &st, q, pct, np, picked);
+}
+
+sp_status sp_ana_quantiles_select_stats(uint64_t *v, size_t n, uint64_t *tmp, const sp_ana_col_stats *cs, sp_quantiles *q,
+                                        const uint32_t *pct, size_t np, uint64_t *picked)
+{
+    memset(q, 0, sizeof *q);
+    if (!n) {
+        for (size_t j = 0; j < np; j++)
+            picked[j] = 0;
+        return SP_OK;
+    }
+#if LDBL_MANT_DIG >= 64
+    uint64_t lo = cs->lo, hi = cs->hi, or_k = cs->or_k, and_k = cs->and_k, isum = cs->sum;
+    if (!cs->wrapped && np + 3 <= SP_SELECT_RANKS_MAX) {
         /* the nearest ranks (DESIGN section 4) of p50, p95, p99 and the extra percentiles, ascending,
          * each with the slot its value goes to */
         size_t ks[SP_SELECT_RANKS_MAX] = {0}, slot[SP_SELECT_RANKS_MAX] = {0};
@@ -99,7 +113,7 @@ sp_status sp_ana_quantiles_select(uint64_t *v, size_t n, uint64_t *tmp, sp_quant
             ks[m] = k;
             slot[m] = j;
         }
-        uint64_t val[SP_SELECT_RANKS_MAX];
+        uint64_t val[SP_SELECT_RANKS_MAX] = {0};
         sp_select_ranks_u64(v, n, tmp, or_k ^ and_k, ks, nk, got);
         for (size_t m = 0; m < nk; m++)
             val[slot[m]] = got[m];

@@ -267,24 +267,39 @@ static void *stage_columns(void *arg)
     }
     for (size_t s = j->lo; s < j->hi; s++) {
         sp_stage_row *row = &a->r->stages[s];
-        uint64_t total = 0;
-        if (a->times32) {
+        /* the column gathered with its stats (sp_ana_col_stats): the selection needs no pass of its
+         * own before it; the sum is the row's total */
+        uint64_t lo = ~(uint64_t)0, hi = 0, or_k = 0, and_k = ~(uint64_t)0, total = 0;
+        int wrapped = 0;
+        if (a->times32) { /* n values below 2^32 each: below 2^64 in all while n <= 2^32 */
             for (size_t i = 0; i < n; i++) {
-                col[i] = a->times32[i * ns + s];
-                total += col[i];
+                uint64_t x = a->times32[i * ns + s];
+                col[i] = x;
+                lo = x < lo ? x : lo;
+                hi = x > hi ? x : hi;
+                or_k |= x;
+                and_k &= x;
+                total += x;
             }
+            wrapped = n > ((size_t)1 << 31) * 2;
         } else {
             for (size_t i = 0; i < n; i++) {
-                col[i] = a->times[i * ns + s];
-                total += col[i];
+                uint64_t x = a->times[i * ns + s];
+                col[i] = x;
+                lo = x < lo ? x : lo;
+                hi = x > hi ? x : hi;
+                or_k |= x;
+                and_k &= x;
+                wrapped |= __builtin_add_overflow(total, x, &total);
             }
         }
         row->total_ns = total;
+        sp_ana_col_stats cst = {lo, hi, or_k, and_k, total, wrapped};
         /* selected, not sorted (percentile.c): the same order statistics; with the detail, the
          * spread's DESIGN section 4 nearest ranks too */
         static const uint32_t spread_pct[3] = {SP_PCT(5), SP_PCT(25), SP_PCT(75)};
         uint64_t sp[3];
-        sp_ana_quantiles_select(col, n, tmp, &row->q, spread_pct, a->detail ? 3 : 0, sp);
+        sp_ana_quantiles_select_stats(col, n, tmp, &cst, &row->q, spread_pct, a->detail ? 3 : 0, sp);
         if (a->detail && n)
             a->detail->stage_spread[s] = (sp_stage_spread){sp[0], sp[1], sp[2]};
     }

@@ -29,7 +29,7 @@ static uint64_t cand_time(const sp_ana_table *t, const sp_verdict_cand *c, int s
     uint64_t row = t->times32 ? t->times32[k] : t->times[k];
     if (slot < 0)
         return row;
-    uint64_t pad = (uint64_t)llround(t->padding[slot][i]);
+    uint64_t pad = (uint64_t)sp_ana_llround(t->padding[slot][i]);
     if (c->kind == SP_CAND_PADDING)
         return pad;
     return row > pad ? row - pad : 0;

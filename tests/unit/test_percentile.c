@@ -5,7 +5,8 @@
  * (sp_ana_quantiles_select, sp_select_ranks_u64) against the sorted one, struct for struct and bit for
  * bit: ties, n = 1, 2, all values equal, p95 on a rank boundary (n = 20, 40, 100), one value in most
  * places with a few around it, shared high bytes, full 64-bit values, sums past 2^64, and ranks asked
- * for twice or out of order. */
+ * for twice or out of order. sp_ana_llround against llround, bit for bit: halves, the values just
+ * below and above them, 2^52 and around it, negatives, large values, random costs in ns. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -254,6 +255,30 @@ static void test_select(void)
     free(v);
 }
 
+static void check_round(double x)
+{
+    CHECK_EQ_U64((uint64_t)sp_ana_llround(x), (uint64_t)llround(x));
+}
+
+static void test_llround(void)
+{
+    static const double fixed[] = {0.0, -0.0, 0.5, 1.5, 2.5, 0.49999999999999994, 0.5000000000000001, 1e-300,
+                                   4503599627370495.5, 4503599627370496.0, 4503599627370497.0, 2251799813685247.5,
+                                   9007199254740993.0, -0.5, -1.5, -2.4, 1e18, 123456.49999999999, 3.0};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+        check_round(fixed[i]);
+        check_round(nextafter(fixed[i], 1e300));
+        check_round(nextafter(fixed[i], -1e300));
+    }
+    for (int i = 0; i < 200000; i++) {
+        uint64_t r = rnd();
+        check_round((double)(r % 100000000) / 1e3 + 0.0005);        /* near halves */
+        check_round((double)(r >> 11) * 0x1p-53 * 1e9);             /* cost x 1e9 */
+        check_round((double)(r % 1000000) + 0.5);                    /* exact halves */
+        check_round((double)(r >> 12) + (double)(r & 1) * 0.5);      /* up to 2^52, halves */
+    }
+}
+
 int main(void)
 {
     test_quantiles();
@@ -261,5 +286,6 @@ int main(void)
     test_windows();
     test_radix_large();
     test_select();
+    test_llround();
     return sp_test_done("test_percentile");
 }
