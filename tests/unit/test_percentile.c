@@ -6,7 +6,9 @@
  * bit: ties, n = 1, 2, all values equal, p95 on a rank boundary (n = 20, 40, 100), one value in most
  * places with a few around it, shared high bytes, full 64-bit values, sums past 2^64, and ranks asked
  * for twice or out of order. sp_ana_llround against llround, bit for bit: halves, the values just
- * below and above them, 2^52 and around it, negatives, large values, random costs in ns. */
+ * below and above them, 2^52 and around it, negatives, large values, random costs in ns.
+ * sp_ana_num_rank_key against sp_ev_num_prefix (the decimal text's first eight bytes): the same order
+ * and the same ties on pairs of ids of 1-20 digits, powers of ten and their neighbours. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -279,6 +281,43 @@ static void test_llround(void)
     }
 }
 
+static int sign_u64(uint64_t a, uint64_t b) { return (a > b) - (a < b); }
+
+static void test_num_rank_key(void)
+{
+    enum { M = 400 };
+    uint64_t v[M];
+    size_t m = 0;
+    uint64_t p = 1;
+    for (int d = 0; d < 20; d++, p *= 10) { /* 10^d and its neighbours, and 10^d x 1.2 */
+        v[m++] = p;
+        v[m++] = p - 1;
+        v[m++] = p + 1;
+        v[m++] = p + p / 5;
+    }
+    v[m++] = 0;
+    v[m++] = UINT64_MAX;
+    v[m++] = 12345678;
+    v[m++] = 123456780;
+    v[m++] = 123456789;
+    v[m++] = 1234567;
+    while (m < M) {
+        uint64_t r = rnd();
+        v[m++] = r >> (r % 64); /* 1-20 digits */
+    }
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < M; j++)
+            CHECK_EQ_U64((uint64_t)(sign_u64(sp_ana_num_rank_key(v[i]), sp_ana_num_rank_key(v[j])) + 1),
+                         (uint64_t)(sign_u64(sp_ev_num_prefix(v[i]), sp_ev_num_prefix(v[j])) + 1));
+    for (size_t i = 0; i < M; i++)
+        CHECK(sp_ana_num_rank_key(v[i]) < ((uint64_t)1 << 30));
+    /* known answers: "1" < "10" (a prefix first), "10" ties "100000000" only past 8 digits */
+    CHECK(sp_ana_num_rank_key(1) < sp_ana_num_rank_key(10));
+    CHECK(sp_ana_num_rank_key(19) < sp_ana_num_rank_key(2));
+    CHECK_EQ_U64(sp_ana_num_rank_key(123456780), sp_ana_num_rank_key(123456789));
+    CHECK_EQ_U64(sp_ana_num_rank_key(0), 0);
+}
+
 int main(void)
 {
     test_quantiles();
@@ -287,5 +326,6 @@ int main(void)
     test_radix_large();
     test_select();
     test_llround();
+    test_num_rank_key();
     return sp_test_done("test_percentile");
 }
