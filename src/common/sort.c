@@ -85,14 +85,18 @@ void sp_sort_mostly_sorted(void *base, size_t n, size_t size, int (*cmp)(const v
 
 uint64_t sp_select_u64(uint64_t *v, size_t n, size_t k)
 {
-    if (n == 0 || k >= n)
-        return 0;
     uint64_t or_all = 0, and_all = ~(uint64_t)0;
     for (size_t i = 0; i < n; i++) {
         or_all |= v[i];
         and_all &= v[i];
     }
-    uint64_t varying = or_all ^ and_all;
+    return sp_select_u64_varying(v, n, k, or_all ^ and_all);
+}
+
+uint64_t sp_select_u64_varying(uint64_t *v, size_t n, size_t k, uint64_t varying)
+{
+    if (n == 0 || k >= n)
+        return 0;
     if (varying == 0)
         return v[0];
     size_t len = n, count[256];

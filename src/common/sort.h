@@ -24,6 +24,9 @@ sp_status sp_sort_u64_high(uint64_t *v, size_t n, uint64_t *tmp, unsigned low_bi
  * rank k, in place (at most eight rounds, usually two or three over a shrinking set). Reorders v. For
  * one percentile of a column that is not needed sorted. */
 uint64_t sp_select_u64(uint64_t *v, size_t n, size_t k);
+/* sp_select_u64 with the bits in which some values differ (the OR of all values XOR their AND)
+ * taken by the caller in the pass that filled v: no pass of its own before the first count. */
+uint64_t sp_select_u64_varying(uint64_t *v, size_t n, size_t k, uint64_t varying);
 
 /* The most ranks one sp_select_ranks_u64 call takes. */
 #define SP_SELECT_RANKS_MAX 64
