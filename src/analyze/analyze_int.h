@@ -4,6 +4,7 @@
 #ifndef SERVPROF_ANALYZE_INT_H
 #define SERVPROF_ANALYZE_INT_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -218,6 +219,28 @@ extern int sp_ana_part_fast;
 /* sp_ana_quantiles (common/quantile.h's summary of v, sorted in place) with the sort's scratch from
  * the scratch stack `s` (percentile.c). SP_ERR_NOMEM. */
 sp_status sp_ana_quantiles_in(sp_ana_scratch *s, uint64_t *v, size_t n, sp_quantiles *q);
+/* The same figures as sp_ana_quantiles_in, and the nearest-rank values of the percentiles pct[0..np)
+ * (SP_PCT units) into picked[0..np), by selection instead of a sort (sp_select_ranks_u64): exact order
+ * statistics, so every figure is bit-identical to the sorted path's; the mean too, from the same
+ * integer sum (a sum past 2^64 takes the sorted path). v's order is lost (not sorted); tmp holds n
+ * values (NULL only when n < 2); np <= SP_SELECT_RANKS_MAX - 3. SP_OK (the sorted path with a tmp
+ * cannot fail). */
+sp_status sp_ana_quantiles_select(uint64_t *v, size_t n, uint64_t *tmp, sp_quantiles *q, const uint32_t *pct, size_t np,
+                                  uint64_t *picked);
+/* What sp_ana_quantiles_select learns in its first pass over a column: the least and greatest value,
+ * the OR and the AND of all values, their sum modulo 2^64 and whether it wrapped. */
+typedef struct sp_ana_col_stats {
+    uint64_t lo, hi, or_k, and_k, sum;
+    int wrapped;
+} sp_ana_col_stats;
+/* The stats of v[n] (lo = UINT64_MAX, hi = 0 when n is 0). */
+void sp_ana_col_stats_of(const uint64_t *v, size_t n, sp_ana_col_stats *st);
+/* sp_ana_quantiles_select with the column's stats already taken (in the pass that filled it): no pass
+ * of its own before the selection. */
+sp_status sp_ana_quantiles_select_stats(uint64_t *v, size_t n, uint64_t *tmp, const sp_ana_col_stats *st, sp_quantiles *q,
+                                        const uint32_t *pct, size_t np, uint64_t *picked);
+/* sp_ana_quantiles_select without extra percentiles, its tmp from the scratch stack `s`. SP_ERR_NOMEM. */
+sp_status sp_ana_quantiles_select_in(sp_ana_scratch *s, uint64_t *v, size_t n, sp_quantiles *q);
 
 /* ---- outcomes.c ---- */
 /* Counts every request by outcome and status, each outcome's own latency, the rejection rate and
@@ -247,6 +270,11 @@ static inline void sp_ana_life_bounds(const struct sp_events *ev, const sp_ev_re
 void sp_ana_share_window(size_t n, unsigned xx, size_t *lo, size_t *hi);
 /* The report's stage rows, named (DESIGN section 3 order, network, named stages, other). */
 sp_status sp_ana_name_rows(sp_ana *a);
+/* For a numeric request id v, a key that orders as the first eight bytes of its decimal text order
+ * (sp_ev_num_prefix, compared as numbers), equal exactly when those are: the first eight digits
+ * padded with zeros to eight digits, times 8, plus how many digits of the eight are v's own, minus 1
+ * (below 2^30). The latency ranking's first radix key when every id is numeric (share.c). */
+uint64_t sp_ana_num_rank_key(uint64_t v);
 /* Stage rows: quantiles, totals and shares of p50/p95/p99 from a->times. */
 sp_status sp_ana_stage_rows(sp_ana *a);
 /* Share of pXX of an arbitrary per-request time (double), e.g. padding. */
@@ -400,6 +428,19 @@ typedef struct sp_ana_table {
     struct sp_ana_scratch *scratch; /* where the savings' column comes from; NULL: malloc */
     const uint32_t *times32;  /* when not NULL, the n x ns times in 4 bytes each (times is unused) */
 } sp_ana_table;
+
+/* llround(x), bit for bit, without the library call where x is in [0, 2^52): there trunc(x) and
+ * x - trunc(x) are exact, so a fraction of at least one half rounds up, as llround rounds halves away
+ * from zero; elsewhere (negative, larger, NaN) llround itself. For the per-request loops that round
+ * costs and padding times (cost.c, verdict.c). */
+static inline long long sp_ana_llround(double x)
+{
+    if (x >= 0 && x < 4503599627370496.0) {
+        long long t = (long long)x;
+        return t + (x - (double)t >= 0.5);
+    }
+    return llround(x);
+}
 
 /* x / d rounded to the nearest integer (halves up); d >= 1. */
 static inline uint64_t sp_ana_div_round(uint64_t x, uint64_t d)

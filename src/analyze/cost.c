@@ -277,10 +277,10 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns)
     long double sum = 0;
     for (size_t i = 0; i < a->n_reqs; i++) {
         sum += rcost[a->by_latency[i]]; /* rank order: see sp_ana_padding */
-        nano[i] = (uint64_t)llround(rcost[i] * 1e9);
+        nano[i] = (uint64_t)sp_ana_llround(rcost[i] * 1e9);
     }
     c->request_cost_mean = a->n_reqs ? (double)(sum / (long double)a->n_reqs) : 0.0;
-    st = sp_ana_quantiles_in(a->scratch, nano, a->n_reqs, &c->request_cost_nano);
+    st = sp_ana_quantiles_select_in(a->scratch, nano, a->n_reqs, &c->request_cost_nano);
     a->req_cost = rcost; /* the generation figures price output tokens with it */
     rcost = NULL;
 out:

@@ -26,7 +26,9 @@ sp_status sp_ana_request_figures(sp_ana *a)
         a->detail->n_latency = n;
     }
     memcpy(e2e, a->life, n * sizeof *e2e);
-    sp_status st = sp_ana_quantiles_in(a->scratch, e2e, n, &r->latency);
+    /* the kept distribution sorted, else selected (the same figures) */
+    sp_status st = a->detail ? sp_ana_quantiles_in(a->scratch, e2e, n, &r->latency)
+                             : sp_ana_quantiles_select_in(a->scratch, e2e, n, &r->latency);
     if (st)
         goto out;
     if (a->any_client) {
@@ -35,7 +37,7 @@ sp_status sp_ana_request_figures(sp_ana *a)
     } else {
         memcpy(v, a->life, n * sizeof *v); /* no client record: each life is [arrival, done) */
     }
-    st = sp_ana_quantiles_in(a->scratch, v, n, &r->server_latency);
+    st = sp_ana_quantiles_select_in(a->scratch, v, n, &r->server_latency);
     if (st)
         goto out;
     /* client latency from the intended send time (open-loop schedule), else the actual send */
@@ -52,7 +54,7 @@ sp_status sp_ana_request_figures(sp_ana *a)
     }
     r->has_client = nc > 0;
     r->requests_with_client = nc;
-    st = sp_ana_quantiles_in(a->scratch, v, nc, &r->client_latency);
+    st = sp_ana_quantiles_select_in(a->scratch, v, nc, &r->client_latency);
     if (st)
         goto out;
     size_t nb = 0;
@@ -69,7 +71,7 @@ sp_status sp_ana_request_figures(sp_ana *a)
         if (a->b[i].valid)
             bs[nb++] = ev->batches[i].nmembers;
     r->batch_count = nb;
-    st = sp_ana_quantiles_in(a->scratch, bs, nb, &r->batch_size);
+    st = sp_ana_quantiles_select_in(a->scratch, bs, nb, &r->batch_size);
     sp_ana_scratch_put(a->scratch, bs);
 out:
     sp_ana_scratch_put(a->scratch, v);

@@ -116,7 +116,7 @@ sp_status sp_ana_outcomes(sp_ana *a, uint64_t *skipped, char *err, size_t errlen
         *skipped += (uint64_t)skip;
     }
     for (int o = 0; o < SP_OUTCOME_COUNT && !st; o++)
-        st = sp_ana_quantiles_in(a->scratch, v + at[o], fill[o] - at[o], &r->outcomes[o].latency);
+        st = sp_ana_quantiles_select_in(a->scratch, v + at[o], fill[o] - at[o], &r->outcomes[o].latency);
     sp_ana_scratch_put(a->scratch, v);
     for (size_t f = 0; f < ev->n_files; f++)
         r->unfinished_batches += ev->files[f].unfinished_batches;

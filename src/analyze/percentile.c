@@ -59,3 +59,92 @@ sp_status sp_ana_quantiles(uint64_t *v, size_t n, sp_quantiles *q)
     sp_ana_quantiles_sorted(v, n, q);
     return SP_OK;
 }
+
+void sp_ana_col_stats_of(const uint64_t *v, size_t n, sp_ana_col_stats *st)
+{
+    /* one pass for the extremes, the sum (exact while it stays below 2^64, as in
+     * sp_ana_quantiles_sorted: the same number whatever the order) and the bits that vary */
+    uint64_t lo = ~(uint64_t)0, hi = 0, or_k = 0, and_k = ~(uint64_t)0, isum = 0;
+    int wrapped = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x = v[i];
+        lo = x < lo ? x : lo;
+        hi = x > hi ? x : hi;
+        or_k |= x;
+        and_k &= x;
+        wrapped |= __builtin_add_overflow(isum, x, &isum);
+    }
+    *st = (sp_ana_col_stats){lo, hi, or_k, and_k, isum, wrapped};
+}
+
+sp_status sp_ana_quantiles_select(uint64_t *v, size_t n, uint64_t *tmp, sp_quantiles *q, const uint32_t *pct, size_t np,
+                                  uint64_t *picked)
+{
+    sp_ana_col_stats st;
+    sp_ana_col_stats_of(v, n, &st);
+    return sp_ana_quantiles_select_stats(v, n, tmp, &st, q, pct, np, picked);
+}
+
+sp_status sp_ana_quantiles_select_stats(uint64_t *v, size_t n, uint64_t *tmp, const sp_ana_col_stats *cs, sp_quantiles *q,
+                                        const uint32_t *pct, size_t np, uint64_t *picked)
+{
+    memset(q, 0, sizeof *q);
+    if (!n) {
+        for (size_t j = 0; j < np; j++)
+            picked[j] = 0;
+        return SP_OK;
+    }
+#if LDBL_MANT_DIG >= 64
+    uint64_t lo = cs->lo, hi = cs->hi, or_k = cs->or_k, and_k = cs->and_k, isum = cs->sum;
+    if (!cs->wrapped && np + 3 <= SP_SELECT_RANKS_MAX) {
+        /* the nearest ranks (DESIGN section 4) of p50, p95, p99 and the extra percentiles, ascending,
+         * each with the slot its value goes to */
+        size_t ks[SP_SELECT_RANKS_MAX] = {0}, slot[SP_SELECT_RANKS_MAX] = {0};
+        uint64_t got[SP_SELECT_RANKS_MAX];
+        size_t nk = 0;
+        for (size_t j = 0; j < np + 3; j++) {
+            uint32_t p = j < 3 ? (j == 0 ? SP_PCT(50) : j == 1 ? SP_PCT(95) : SP_PCT(99)) : pct[j - 3];
+            size_t k = sp_rank(n, p) - 1, m = nk++;
+            while (m > 0 && ks[m - 1] > k) {
+                ks[m] = ks[m - 1];
+                slot[m] = slot[m - 1];
+                m--;
+            }
+            ks[m] = k;
+            slot[m] = j;
+        }
+        uint64_t val[SP_SELECT_RANKS_MAX] = {0};
+        sp_select_ranks_u64(v, n, tmp, or_k ^ and_k, ks, nk, got);
+        for (size_t m = 0; m < nk; m++)
+            val[slot[m]] = got[m];
+        q->count = n;
+        q->min_ns = lo;
+        q->max_ns = hi;
+        q->p50_ns = val[0];
+        q->p95_ns = val[1];
+        q->p99_ns = val[2];
+        q->mean_ns = (double)((long double)isum / (long double)n);
+        for (size_t j = 0; j < np; j++)
+            picked[j] = val[3 + j];
+        return SP_OK;
+    }
+#endif
+    /* a sum past 2^64 (added in long double in sorted order) or no 64-bit long double: sorted */
+    sp_status st = sp_sort_u64(v, n, tmp);
+    if (st)
+        return st;
+    sp_ana_quantiles_sorted(v, n, q);
+    for (size_t j = 0; j < np; j++)
+        picked[j] = sp_pick_u64(v, n, pct[j]);
+    return SP_OK;
+}
+
+sp_status sp_ana_quantiles_select_in(sp_ana_scratch *s, uint64_t *v, size_t n, sp_quantiles *q)
+{
+    uint64_t *tmp = n >= 2 ? sp_ana_scratch_get(s, n * sizeof *tmp) : NULL;
+    if (n >= 2 && !tmp)
+        return SP_ERR_NOMEM;
+    sp_status st = sp_ana_quantiles_select(v, n, tmp, q, NULL, 0, NULL);
+    sp_ana_scratch_put(s, tmp);
+    return st;
+}

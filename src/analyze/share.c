@@ -86,6 +86,20 @@ static uint64_t id_prefix(const char *s)
     return i ? v << (8 * (8 - i)) : 0; /* a shift by 64 is undefined */
 }
 
+uint64_t sp_ana_num_rank_key(uint64_t v)
+{
+    static const uint64_t p10[20] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+                                     100000000ull, 1000000000ull, 10000000000ull, 100000000000ull,
+                                     1000000000000ull, 10000000000000ull, 100000000000000ull,
+                                     1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
+                                     1000000000000000000ull, 10000000000000000000ull};
+    unsigned d = 1; /* decimal digits of v */
+    while (d < 20 && v >= p10[d])
+        d++;
+    uint64_t head = d > 8 ? v / p10[d - 8] : v * p10[8 - d]; /* the first 8 digits, zero-padded */
+    return head * 8 + (d > 8 ? 8 : d) - 1;
+}
+
 /* A ranking record for the radix passes, 16 bytes: the key a pass sorts on, what breaks its ties and
  * the request's position. The ranking sorts (pre, -, pos) by the id prefix first, then (life, rank of
  * the prefix, pos) by latency: two stable LSD sorts of 16-byte records instead of one of 24, a third
@@ -146,10 +160,19 @@ static sp_status build_by_latency(sp_ana *a)
         sp_ana_scratch_put(a->scratch, tmp);
         return SP_ERR_NOMEM;
     }
-    for (size_t i = 0; i < n; i++) {
-        const sp_ev_request *q = &ev->requests[a->reqs[i]];
+    /* every id numeric: sp_ana_num_rank_key, which orders as the prefixes do in at most four varying
+     * bytes (a decimal prefix varies in up to eight, one radix pass each); else the prefixes */
+    size_t nums = 0;
+    for (; nums < n; nums++) {
+        const sp_ev_request *q = &ev->requests[a->reqs[nums]];
+        if (!q->id_num)
+            break;
+        rec[nums] = (struct rank_rec){sp_ana_num_rank_key(sp_ev_id_num(q)), 0, (uint32_t)nums};
+    }
+    for (size_t k = 0; nums < n && k < n; k++) {
+        const sp_ev_request *q = &ev->requests[a->reqs[k]];
         uint64_t pre = q->id_num ? sp_ev_num_prefix(sp_ev_id_num(q)) : id_prefix(sp_str_get(&ev->strings, q->id));
-        rec[i] = (struct rank_rec){pre, 0, (uint32_t)i};
+        rec[k] = (struct rank_rec){pre, 0, (uint32_t)k};
     }
     struct rank_rec *src = rec, *dst = tmp;
     rank_sort(&src, &dst, n); /* by prefix */
@@ -244,7 +267,8 @@ sp_status sp_ana_name_rows(sp_ana *a)
     return SP_OK;
 }
 
-/* The per-stage percentiles, totals and spreads of stages [lo, hi): one column at a time, sorted. */
+/* The per-stage percentiles, totals and spreads of stages [lo, hi): one column at a time, its order
+ * statistics selected. */
 typedef struct col_job {
     sp_ana *a;
     size_t lo, hi;
@@ -266,25 +290,41 @@ static void *stage_columns(void *arg)
     }
     for (size_t s = j->lo; s < j->hi; s++) {
         sp_stage_row *row = &a->r->stages[s];
-        uint64_t total = 0;
-        if (a->times32) {
+        /* the column gathered with its stats (sp_ana_col_stats): the selection needs no pass of its
+         * own before it; the sum is the row's total */
+        uint64_t lo = ~(uint64_t)0, hi = 0, or_k = 0, and_k = ~(uint64_t)0, total = 0;
+        int wrapped = 0;
+        if (a->times32) { /* n values below 2^32 each: below 2^64 in all while n <= 2^32 */
             for (size_t i = 0; i < n; i++) {
-                col[i] = a->times32[i * ns + s];
-                total += col[i];
+                uint64_t x = a->times32[i * ns + s];
+                col[i] = x;
+                lo = x < lo ? x : lo;
+                hi = x > hi ? x : hi;
+                or_k |= x;
+                and_k &= x;
+                total += x;
             }
+            wrapped = n > ((size_t)1 << 31) * 2;
         } else {
             for (size_t i = 0; i < n; i++) {
-                col[i] = a->times[i * ns + s];
-                total += col[i];
+                uint64_t x = a->times[i * ns + s];
+                col[i] = x;
+                lo = x < lo ? x : lo;
+                hi = x > hi ? x : hi;
+                or_k |= x;
+                and_k &= x;
+                wrapped |= __builtin_add_overflow(total, x, &total);
             }
         }
         row->total_ns = total;
-        sp_sort_u64(col, n, tmp);
-        sp_ana_quantiles_sorted(col, n, &row->q);
-        if (a->detail && n) /* DESIGN section 4 nearest rank, as for the row's own percentiles */
-            a->detail->stage_spread[s] = (sp_stage_spread){sp_pick_u64(col, n, SP_PCT(5)),
-                                                           sp_pick_u64(col, n, SP_PCT(25)),
-                                                           sp_pick_u64(col, n, SP_PCT(75))};
+        sp_ana_col_stats cst = {lo, hi, or_k, and_k, total, wrapped};
+        /* selected, not sorted (percentile.c): the same order statistics; with the detail, the
+         * spread's DESIGN section 4 nearest ranks too */
+        static const uint32_t spread_pct[3] = {SP_PCT(5), SP_PCT(25), SP_PCT(75)};
+        uint64_t sp[3];
+        sp_ana_quantiles_select_stats(col, n, tmp, &cst, &row->q, spread_pct, a->detail ? 3 : 0, sp);
+        if (a->detail && n)
+            a->detail->stage_spread[s] = (sp_stage_spread){sp[0], sp[1], sp[2]};
     }
     sp_ana_scratch_put(a->scratch, col);
     sp_ana_scratch_put(a->scratch, tmp);

@@ -29,7 +29,7 @@ static uint64_t cand_time(const sp_ana_table *t, const sp_verdict_cand *c, int s
     uint64_t row = t->times32 ? t->times32[k] : t->times[k];
     if (slot < 0)
         return row;
-    uint64_t pad = (uint64_t)llround(t->padding[slot][i]);
+    uint64_t pad = (uint64_t)sp_ana_llround(t->padding[slot][i]);
     if (c->kind == SP_CAND_PADDING)
         return pad;
     return row > pad ? row - pad : 0;
@@ -51,22 +51,31 @@ sp_status sp_ana_p95_savings(const sp_ana_table *t, sp_verdict_cand *cs, size_t 
     uint64_t *v = sp_ana_scratch_get(t->scratch, n * sizeof *v);
     if (!v)
         return SP_ERR_NOMEM;
-    for (size_t i = 0; i < n; i++)
+    /* the bits that vary taken as each column fills (sp_select_u64_varying) */
+    uint64_t or_v = 0, and_v = ~(uint64_t)0;
+    for (size_t i = 0; i < n; i++) {
         v[i] = figure_without(t, i, 0);
-    uint64_t base = sp_select_u64(v, n, k95);
+        or_v |= v[i];
+        and_v &= v[i];
+    }
+    uint64_t base = sp_select_u64_varying(v, n, k95, or_v ^ and_v);
     for (size_t c = 0; c < nc; c++) {
         const sp_verdict_cand *cc = &cs[c];
         int slot = cc->kind == SP_CAND_PADDING || cc->kind == SP_CAND_KERNEL ? kernel_slot(t, cc->row) : -1;
         uint64_t any = 0;
         cs[c].saving_ns = 0;
+        or_v = 0;
+        and_v = ~(uint64_t)0;
         for (size_t i = 0; i < n; i++) {
             uint64_t x = cand_time(t, cc, slot, i);
             any |= x;
             v[i] = figure_without(t, i, x);
+            or_v |= v[i];
+            and_v &= v[i];
         }
         if (!any || !n)
             continue;
-        uint64_t p95 = sp_select_u64(v, n, k95);
+        uint64_t p95 = sp_select_u64_varying(v, n, k95, or_v ^ and_v);
         cs[c].saving_ns = base > p95 ? base - p95 : 0;
     }
     sp_ana_scratch_put(t->scratch, v);

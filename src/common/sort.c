@@ -85,14 +85,18 @@ void sp_sort_mostly_sorted(void *base, size_t n, size_t size, int (*cmp)(const v
 
 uint64_t sp_select_u64(uint64_t *v, size_t n, size_t k)
 {
-    if (n == 0 || k >= n)
-        return 0;
     uint64_t or_all = 0, and_all = ~(uint64_t)0;
     for (size_t i = 0; i < n; i++) {
         or_all |= v[i];
         and_all &= v[i];
     }
-    uint64_t varying = or_all ^ and_all;
+    return sp_select_u64_varying(v, n, k, or_all ^ and_all);
+}
+
+uint64_t sp_select_u64_varying(uint64_t *v, size_t n, size_t k, uint64_t varying)
+{
+    if (n == 0 || k >= n)
+        return 0;
     if (varying == 0)
         return v[0];
     size_t len = n, count[256];
@@ -115,4 +119,93 @@ uint64_t sp_select_u64(uint64_t *v, size_t n, size_t k)
         len = j;
     }
     return v[k];
+}
+
+/* Sorts v[n] ascending by insertion: the small ranges sp_select_ranks_u64 ends in. */
+static void insertion_u64(uint64_t *v, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        uint64_t x = v[i];
+        size_t j = i;
+        while (j > 0 && v[j - 1] > x) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+}
+
+/* One round of sp_select_ranks_u64 over src[len], whose values differ only in the bits of `varying`
+ * (not 0): counts the highest such digit, copies the digits that hold a wanted rank to their places
+ * in dst (where a sort would put them), then goes on inside each of them with src as its scratch. */
+static void select_ranks(uint64_t *src, uint64_t *dst, size_t len, uint64_t varying, const size_t *ks, size_t nk,
+                         uint64_t *out)
+{
+    unsigned shift = (unsigned)(63 - __builtin_clzll(varying)) / 8 * 8;
+    size_t count[256] = {0}, at[256];
+    unsigned char wanted[256] = {0};
+    for (size_t i = 0; i < len; i++)
+        count[(src[i] >> shift) & 0xff]++;
+    size_t sum = 0;
+    for (size_t d = 0; d < 256; d++) {
+        at[d] = sum;
+        sum += count[d];
+    }
+    for (size_t j = 0, d = 0; j < nk; j++) {
+        while (ks[j] >= at[d] + count[d])
+            d++;
+        wanted[d] = 1;
+    }
+    size_t fill[256];
+    memcpy(fill, at, sizeof fill);
+    for (size_t i = 0; i < len; i++) {
+        unsigned d = (unsigned)(src[i] >> shift) & 0xff;
+        if (wanted[d])
+            dst[fill[d]++] = src[i];
+    }
+    /* each wanted digit's values, with the ranks inside it */
+    size_t rel[64];
+    for (size_t j = 0; j < nk;) {
+        size_t d = 0;
+        while (ks[j] >= at[d] + count[d])
+            d++;
+        size_t m = 0;
+        while (j + m < nk && ks[j + m] < at[d] + count[d]) {
+            rel[m] = ks[j + m] - at[d];
+            m++;
+        }
+        uint64_t *part = dst + at[d], *scratch = src + at[d];
+        size_t plen = count[d];
+        if (plen <= 32) {
+            insertion_u64(part, plen);
+            for (size_t r = 0; r < m; r++)
+                out[j + r] = part[rel[r]];
+        } else {
+            uint64_t or_k = 0, and_k = ~(uint64_t)0;
+            for (size_t i = 0; i < plen; i++) {
+                or_k |= part[i];
+                and_k &= part[i];
+            }
+            if (or_k == and_k) {
+                for (size_t r = 0; r < m; r++)
+                    out[j + r] = part[0];
+            } else {
+                select_ranks(part, scratch, plen, or_k ^ and_k, rel, m, out + j);
+            }
+        }
+        j += m;
+    }
+}
+
+void sp_select_ranks_u64(uint64_t *v, size_t n, uint64_t *tmp, uint64_t varying, const size_t *ks, size_t nk,
+                         uint64_t *out)
+{
+    if (!n || !nk)
+        return;
+    if (!varying) {
+        for (size_t j = 0; j < nk; j++)
+            out[j] = v[0];
+        return;
+    }
+    select_ranks(v, tmp, n, varying, ks, nk, out);
 }
