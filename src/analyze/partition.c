@@ -894,6 +894,21 @@ typedef struct sp_ana_paint {
     uint32_t win_batch;
 } req_scratch;
 
+/* Of a batch's nsg pieces, whose starts are s64[j], or b0 + o32[j] when held as offsets from the
+ * batch's start, the last that starts at or before es (the first that ends after it); 0 when none. */
+static size_t last_piece_at(const uint64_t *s64, const uint32_t *o32, uint64_t b0, size_t nsg, uint64_t es)
+{
+    size_t lo = 0, hi = nsg;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((s64 ? s64[mid] : b0 + o32[mid]) <= es)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo ? lo - 1 : 0;
+}
+
 /* The labelled pieces of request q's batch windows, in start order, clipped to [arrival, done); where
  * two of its windows overlap, the earlier batch keeps the overlap. */
 static sp_status batch_pieces(const sp_ana *a, const sp_ev_request *q, req_scratch *rs)
@@ -927,20 +942,11 @@ static sp_status batch_pieces(const sp_ana *a, const sp_ev_request *q, req_scrat
         const uint32_t *o32 = a->seg_s ? NULL : a->seg_off32 + f;
         const uint64_t b0 = b->start_ns, b1 = b->end_ns;
 #define SEG_START(j) (s64 ? s64[j] : b0 + o32[j])
-        size_t nsg = a->b[bi].nsegs, lo_i = 0, hi_i = nsg;
-        /* the first piece that ends after es: the last piece starting at or before es (with a few
-         * pieces the scan below finds it as soon: it skips those that end at or before es) */
-        if (nsg > 4 || !sp_ana_part_fast) {
-            while (lo_i < hi_i) {
-                size_t mid = lo_i + (hi_i - lo_i) / 2;
-                if (SEG_START(mid) <= es)
-                    lo_i = mid + 1;
-                else
-                    hi_i = mid;
-            }
-            if (lo_i)
-                lo_i--;
-        }
+        size_t nsg = a->b[bi].nsegs, lo_i = 0;
+        /* the first piece that ends after es (with a few pieces the scan below finds it as soon: it
+         * skips those that end at or before es) */
+        if (nsg > 4 || !sp_ana_part_fast)
+            lo_i = last_piece_at(s64, o32, b0, nsg, es);
         /* room for every piece left of this batch: no check per piece */
         if ((st = SP_GROW(rs->bp, rs->cap_bp, n_bp + (nsg - lo_i), SP_ANA_MAX_ITEMS)))
             break;
@@ -1060,18 +1066,8 @@ static void window_sums(const sp_ana *a, uint32_t bi, uint64_t es, uint64_t ee, 
         const double waste = a->b[bi].waste;
 #define SEG_START(j) (s64 ? s64[j] : b0 + o32[j])
         size_t j = 0;
-        if (!whole && nsg > 4) {
-            /* the last piece starting at or before es (batch_pieces' search) */
-            size_t lo_i = 0, hi_i = nsg;
-            while (lo_i < hi_i) {
-                size_t mid = lo_i + (hi_i - lo_i) / 2;
-                if (SEG_START(mid) <= es)
-                    lo_i = mid + 1;
-                else
-                    hi_i = mid;
-            }
-            j = lo_i ? lo_i - 1 : 0;
-        }
+        if (!whole && nsg > 4)
+            j = last_piece_at(s64, o32, b0, nsg, es);
         for (; j < nsg; j++) {
             uint64_t seg_s = SEG_START(j);
             if (seg_s >= ee)
