@@ -270,11 +270,6 @@ static inline void sp_ana_life_bounds(const struct sp_events *ev, const sp_ev_re
 void sp_ana_share_window(size_t n, unsigned xx, size_t *lo, size_t *hi);
 /* The report's stage rows, named (DESIGN section 3 order, network, named stages, other). */
 sp_status sp_ana_name_rows(sp_ana *a);
-/* For a numeric request id v, a key that orders as the first eight bytes of its decimal text order
- * (sp_ev_num_prefix, compared as numbers), equal exactly when those are: the first eight digits
- * padded with zeros to eight digits, times 8, plus how many digits of the eight are v's own, minus 1
- * (below 2^30). The latency ranking's first radix key when every id is numeric (share.c). */
-uint64_t sp_ana_num_rank_key(uint64_t v);
 /* Stage rows: quantiles, totals and shares of p50/p95/p99 from a->times. */
 sp_status sp_ana_stage_rows(sp_ana *a);
 /* Share of pXX of an arbitrary per-request time (double), e.g. padding. */

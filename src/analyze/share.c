@@ -86,20 +86,6 @@ static uint64_t id_prefix(const char *s)
     return i ? v << (8 * (8 - i)) : 0; /* a shift by 64 is undefined */
 }
 
-uint64_t sp_ana_num_rank_key(uint64_t v)
-{
-    static const uint64_t p10[20] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
-                                     100000000ull, 1000000000ull, 10000000000ull, 100000000000ull,
-                                     1000000000000ull, 10000000000000ull, 100000000000000ull,
-                                     1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
-                                     1000000000000000000ull, 10000000000000000000ull};
-    unsigned d = 1; /* decimal digits of v */
-    while (d < 20 && v >= p10[d])
-        d++;
-    uint64_t head = d > 8 ? v / p10[d - 8] : v * p10[8 - d]; /* the first 8 digits, zero-padded */
-    return head * 8 + (d > 8 ? 8 : d) - 1;
-}
-
 /* A ranking record for the radix passes, 16 bytes: the key a pass sorts on, what breaks its ties and
  * the request's position. The ranking sorts (pre, -, pos) by the id prefix first, then (life, rank of
  * the prefix, pos) by latency: two stable LSD sorts of 16-byte records instead of one of 24, a third
@@ -160,14 +146,14 @@ static sp_status build_by_latency(sp_ana *a)
         sp_ana_scratch_put(a->scratch, tmp);
         return SP_ERR_NOMEM;
     }
-    /* every id numeric: sp_ana_num_rank_key, which orders as the prefixes do in at most four varying
+    /* every id numeric: sp_ev_num_rank_key, which orders as the prefixes do in at most four varying
      * bytes (a decimal prefix varies in up to eight, one radix pass each); else the prefixes */
     size_t nums = 0;
     for (; nums < n; nums++) {
         const sp_ev_request *q = &ev->requests[a->reqs[nums]];
         if (!q->id_num)
             break;
-        rec[nums] = (struct rank_rec){sp_ana_num_rank_key(sp_ev_id_num(q)), 0, (uint32_t)nums};
+        rec[nums] = (struct rank_rec){sp_ev_num_rank_key(sp_ev_id_num(q)), 0, (uint32_t)nums};
     }
     for (size_t k = 0; nums < n && k < n; k++) {
         const sp_ev_request *q = &ev->requests[a->reqs[k]];

@@ -370,6 +370,11 @@ int sp_ev_id_key_cmp(const sp_ev_idkey *a, const sp_ev_idkey *b);
 /* The first eight bytes of the decimal text of `v` as a big-endian number, zero-padded (the latency
  * ranking's radix key, src/analyze/share.c id_prefix, without writing the text out). */
 uint64_t sp_ev_num_prefix(uint64_t v);
+/* For a numeric request id v, a key that orders as sp_ev_num_prefix(v) does (compared as numbers),
+ * equal exactly when those are, in fewer varying bytes: the first eight digits padded with zeros to
+ * eight digits, times 8, plus how many digits of the eight are v's own, minus 1 (below 2^30). The
+ * latency ranking's first radix key when every id is numeric (src/analyze/share.c). */
+uint64_t sp_ev_num_rank_key(uint64_t v);
 
 /* For messages about what several files hold together: writes the paths of files[0..n) (every
  * file of `ev` when `files` is NULL) into buf, "a.jsonl", "a.jsonl, b.jsonl" or the first three and

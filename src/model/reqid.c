@@ -122,6 +122,13 @@ uint64_t sp_ev_num_prefix(uint64_t v)
     return p;
 }
 
+uint64_t sp_ev_num_rank_key(uint64_t v)
+{
+    unsigned d = dec_digits(v);
+    uint64_t head = d > 8 ? v / pow10_u64[d - 8] : v * pow10_u64[8 - d]; /* the first 8 digits, zero-padded */
+    return head * 8 + (d > 8 ? 8 : d) - 1;
+}
+
 int sp_ev_id_key_cmp(const sp_ev_idkey *a, const sp_ev_idkey *b)
 {
     if (!a->text && !b->text)

@@ -7,7 +7,7 @@
  * places with a few around it, shared high bytes, full 64-bit values, sums past 2^64, and ranks asked
  * for twice or out of order. sp_ana_llround against llround, bit for bit: halves, the values just
  * below and above them, 2^52 and around it, negatives, large values, random costs in ns.
- * sp_ana_num_rank_key against sp_ev_num_prefix (the decimal text's first eight bytes): the same order
+ * sp_ev_num_rank_key against sp_ev_num_prefix (the decimal text's first eight bytes): the same order
  * and the same ties on pairs of ids of 1-20 digits, powers of ten and their neighbours. */
 #include <stdlib.h>
 #include <string.h>
@@ -307,15 +307,15 @@ static void test_num_rank_key(void)
     }
     for (size_t i = 0; i < M; i++)
         for (size_t j = 0; j < M; j++)
-            CHECK_EQ_U64((uint64_t)(sign_u64(sp_ana_num_rank_key(v[i]), sp_ana_num_rank_key(v[j])) + 1),
+            CHECK_EQ_U64((uint64_t)(sign_u64(sp_ev_num_rank_key(v[i]), sp_ev_num_rank_key(v[j])) + 1),
                          (uint64_t)(sign_u64(sp_ev_num_prefix(v[i]), sp_ev_num_prefix(v[j])) + 1));
     for (size_t i = 0; i < M; i++)
-        CHECK(sp_ana_num_rank_key(v[i]) < ((uint64_t)1 << 30));
+        CHECK(sp_ev_num_rank_key(v[i]) < ((uint64_t)1 << 30));
     /* known answers: "1" < "10" (a prefix first), "10" ties "100000000" only past 8 digits */
-    CHECK(sp_ana_num_rank_key(1) < sp_ana_num_rank_key(10));
-    CHECK(sp_ana_num_rank_key(19) < sp_ana_num_rank_key(2));
-    CHECK_EQ_U64(sp_ana_num_rank_key(123456780), sp_ana_num_rank_key(123456789));
-    CHECK_EQ_U64(sp_ana_num_rank_key(0), 0);
+    CHECK(sp_ev_num_rank_key(1) < sp_ev_num_rank_key(10));
+    CHECK(sp_ev_num_rank_key(19) < sp_ev_num_rank_key(2));
+    CHECK_EQ_U64(sp_ev_num_rank_key(123456780), sp_ev_num_rank_key(123456789));
+    CHECK_EQ_U64(sp_ev_num_rank_key(0), 0);
 }
 
 int main(void)
