@@ -82,6 +82,11 @@ typedef struct sp_view_activity {
  * still holds its arrays (an analysis with release_events frees some: then 0). */
 int sp_view_finished(const sp_events *ev);
 
+/* Makes the texts of numeric request ids that sp_view_request_at hands out (once per set; a native
+ * trace's ids are kept as numbers until a view asks). SP_OK, or SP_ERR_NOMEM: a writer calls it before
+ * it writes, so that no memory fails the export instead of giving requests empty ids. */
+sp_status sp_view_ids_ready(const sp_events *ev);
+
 size_t sp_view_files(const sp_events *ev);
 size_t sp_view_requests(const sp_events *ev);
 size_t sp_view_batches(const sp_events *ev);

@@ -47,33 +47,49 @@ static uint32_t clamp(uint32_t first, uint32_t n, size_t total)
     return first >= total ? 0 : total - first < n ? (uint32_t)(total - first) : n;
 }
 
-/* The decimal text of request `k`'s numeric id for a view reader, which keeps the pointer as long
- * as the set (the Perfetto writer sorts by it). Made for all numeric ids the first time one is asked
- * for, not at import: only the readers of this view (Perfetto, OTLP, HTML) want a numeric id's text
+/* The decimal texts of the requests' numeric ids for a view reader, which keeps a pointer as long
+ * as the set (the Perfetto writer sorts by them). Made for all numeric ids the first time they are
+ * asked for, not at import: only the readers of this view (Perfetto, OTLP) want a numeric id's text
  * to stay, and the analysis alone then holds no text for them (reqid.c). A set read through `const`
  * is filled in here, so the filling is serialised by one lock (readers of one set may run on several
- * threads); the texts go when the set does. "" if there is no memory for them. */
+ * threads); the texts go when the set does. Writers call sp_view_ids_ready first, so that no memory
+ * for them fails the export instead of writing empty ids. */
 static pthread_mutex_t num_text_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Makes the texts if the set changed since they were made (a load: its earlier view pointers are
+ * void anyway); false if there is no memory for them. Called with num_text_lock held. */
+static bool num_texts_made(struct sp_events *w)
+{
+    if (w->num_texts == w->n_requests)
+        return true;
+    size_t n = w->n_requests;
+    char *t = n <= SIZE_MAX / SP_EV_ID_TEXT ? realloc(w->num_text, n * SP_EV_ID_TEXT) : NULL;
+    if (!t)
+        return false;
+    for (size_t j = 0; j < n; j++) {
+        char *at = t + j * SP_EV_ID_TEXT;
+        at[w->requests[j].id_num ? sp_u64_dec(sp_ev_id_num(&w->requests[j]), at) : 0] = '\0';
+    }
+    w->num_text = t;
+    w->num_texts = n;
+    return true;
+}
+
+sp_status sp_view_ids_ready(const sp_events *ev)
+{
+    pthread_mutex_lock(&num_text_lock);
+    bool ok = num_texts_made((struct sp_events *)ev); /* a cache of the set's own: see above */
+    pthread_mutex_unlock(&num_text_lock);
+    return ok ? SP_OK : SP_ERR_NOMEM;
+}
+
+/* Request `k`'s text; "" only for a reader that did not call sp_view_ids_ready and ran out of memory. */
 static const char *num_id_text(const sp_events *ev, uint32_t k)
 {
     const char *text = "";
     pthread_mutex_lock(&num_text_lock);
-    struct sp_events *w = (struct sp_events *)ev; /* a cache of the set's own: see above */
-    if (w->num_texts != w->n_requests) {
-        /* made afresh after the set changed (a load: its earlier view pointers are void anyway) */
-        size_t n = w->n_requests;
-        char *t = n <= SIZE_MAX / SP_EV_ID_TEXT ? realloc(w->num_text, n * SP_EV_ID_TEXT) : NULL;
-        if (t) {
-            for (size_t j = 0; j < n; j++) {
-                char *at = t + j * SP_EV_ID_TEXT;
-                at[w->requests[j].id_num ? sp_u64_dec(sp_ev_id_num(&w->requests[j]), at) : 0] = '\0';
-            }
-            w->num_text = t;
-            w->num_texts = n;
-        }
-    }
-    if (k < w->num_texts)
+    struct sp_events *w = (struct sp_events *)ev;
+    if (num_texts_made(w) && k < w->num_texts)
         text = w->num_text + (size_t)k * SP_EV_ID_TEXT;
     pthread_mutex_unlock(&num_text_lock);
     return text;

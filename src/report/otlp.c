@@ -419,6 +419,9 @@ sp_status sp_report_write_otlp(const sp_events *ev, const sp_otlp_options *opt, 
         return SP_ERR_INVALID;
     if (!sp_view_finished(ev))
         return SP_ERR_STATE;
+    sp_status ready = sp_view_ids_ready(ev);
+    if (ready)
+        return ready;
     ox x;
     memset(&x, 0, sizeof x);
     x.out = out;

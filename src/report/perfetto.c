@@ -682,6 +682,9 @@ sp_status sp_report_write_perfetto(const sp_report *r, const sp_events *ev, FILE
     /* per-request span and batch lists exist only after the finishing pass (sp_analyze runs it) */
     if (!sp_view_finished(ev))
         return SP_ERR_STATE;
+    sp_status ready = sp_view_ids_ready(ev);
+    if (ready)
+        return ready;
     pf_writer w = {.out = out, .ev = ev, .n_files = sp_view_files(ev), .t0 = first_time(ev), .first = 1};
     size_t nr = sp_view_requests(ev), nb = sp_view_batches(ev);
     w.req_row = malloc((nr ? nr : 1) * sizeof *w.req_row);

@@ -302,7 +302,13 @@ static void known_answers(void)
         sp_report_destroy(r);
     }
     CHECK(sp_str_find(&ev->strings, "99", 2) == SP_EV_NONE); /* nor after the analysis */
-    /* the event view names them by their text, which stays put */
+    /* the event view names them by their text, which stays put; a writer makes the texts first
+     * (sp_view_ids_ready), and asking again changes nothing */
+    CHECK(sp_view_ids_ready(ev) == SP_OK);
+    const char *first_text = ev->num_text;
+    CHECK(first_text != NULL);
+    CHECK(sp_view_ids_ready(ev) == SP_OK);
+    CHECK(ev->num_text == first_text);
     sp_view_request vr, vr2;
     for (size_t i = 0; i < ev->n_requests; i++) {
         char a[32];
