@@ -20,6 +20,7 @@
 #include "common/hmap.h"
 #include "common/util_int.h"
 #include "import/import_int.h"
+#include "import/native_ids_int.h"
 #include "format/native_format.h"
 
 #define NAT_RECENT 4096u
@@ -35,7 +36,7 @@ typedef struct nat_reader {
     size_t cap;
     sp_str *names;            /* name id -> interned string; SP_EV_NONE: not defined */
     size_t cap_names;
-    sp_hmap reqs;             /* the caller's u64 request id -> index into ev->requests */
+    sp_nids reqs;             /* the caller's u64 request id -> index into ev->requests */
     /* recent ids, direct-mapped by their low bits: a request's records come close together, so most
      * lookups end here instead of in the large map (a cache miss each) */
     uint64_t recent_id[NAT_RECENT];
@@ -61,6 +62,11 @@ static sp_status req_of_slow(nat_reader *r, uint64_t id, uint32_t *out);
 
 static inline sp_status req_of(nat_reader *r, uint64_t id, uint32_t *out)
 {
+    uint64_t k = id - r->reqs.lo; /* the dense table first: one read for a recorder's sequential ids */
+    if (k < r->reqs.cap && r->reqs.dense[k]) {
+        *out = r->reqs.dense[k] - 1;
+        return SP_OK;
+    }
     size_t c = (size_t)(id & (NAT_RECENT - 1));
     if (r->recent_idx[c] && r->recent_id[c] == id) {
         *out = r->recent_idx[c] - 1;
@@ -76,7 +82,7 @@ static inline sp_status req_of(nat_reader *r, uint64_t id, uint32_t *out)
 
 static sp_status req_of_slow(nat_reader *r, uint64_t id, uint32_t *out)
 {
-    uint32_t idx = sp_hmap_find(&r->reqs, id, NULL, NULL);
+    uint32_t idx = sp_nids_find(&r->reqs, id);
     if (idx != SP_HMAP_NONE) {
         *out = idx;
         return SP_OK;
@@ -86,7 +92,7 @@ static sp_status req_of_slow(nat_reader *r, uint64_t id, uint32_t *out)
         st = sp_ev_request_new_u64(r->ev, r->ctx->file, id, &idx);
     else /* a label may have taken the decimal text of `id` */
         st = sp_ev_request_ref_u64(r->ev, r->ctx->file, id, &idx);
-    if (st || (st = sp_hmap_put(&r->reqs, id, idx)))
+    if (st || (st = sp_nids_put(&r->reqs, id, idx)))
         return st;
     *out = idx;
     return SP_OK;
@@ -102,7 +108,7 @@ static sp_status apply_label(nat_reader *r, uint64_t id, const char *label, size
             return ist;
         r->indexed = true;
     }
-    uint32_t known = sp_hmap_find(&r->reqs, id, NULL, NULL);
+    uint32_t known = sp_nids_find(&r->reqs, id);
     if (known != SP_HMAP_NONE) {
         sp_status st = sp_ev_request_set_id(r->ev, known, label, len);
         if (st == SP_ERR_INVALID) {
@@ -121,7 +127,7 @@ static sp_status apply_label(nat_reader *r, uint64_t id, const char *label, size
         r->ev->files[r->ctx->file].skipped++;
         return req_of(r, id, &idx);
     }
-    return sp_hmap_put(&r->reqs, id, idx);
+    return sp_nids_put(&r->reqs, id, idx);
 }
 
 static sp_status batch_of(nat_reader *r, uint64_t id, uint32_t *out)
@@ -1169,7 +1175,7 @@ sp_status sp_import_native(sp_import_ctx *ctx)
         finish_file(r);
     free(r->buf);
     free(r->names);
-    sp_hmap_free(&r->reqs);
+    sp_nids_free(&r->reqs);
     free(r);
     return st;
 }
