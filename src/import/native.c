@@ -843,7 +843,8 @@ static sp_status take_slot(nat_reader *r, const nat_slot *s, bool *more)
 /* ---- Pre-faulting ----
  * About half the import was the kernel faulting in the model's fresh pages one at a time.
  * MADV_POPULATE_WRITE (Linux 5.14) faults in a range in one call, about a third cheaper per page, so
- * before each block the next few MiB of each event array past its fill are populated. It never
+ * the next few MiB of each event array past its fill are populated (serially before each block; in
+ * the pipeline by whichever thread would wait, a step at a time). It never
  * changes memory contents; on an older kernel it fails with EINVAL and is not tried again. */
 #define NAT_ARRAYS 6u
 #define NAT_AHEAD ((size_t)4 << 20) /* bytes populated ahead of the builder, per array */
@@ -875,30 +876,58 @@ static void arrays_of(const struct sp_events *ev, nat_span out[NAT_ARRAYS])
                         ev->cap_launches * sizeof *ev->launches};
 }
 
-/* Populates up to NAT_AHEAD bytes past each array's fill, within its capacity. */
-static void populate_ahead(nat_pop *pp, const nat_span *a)
+/* Populates up to NAT_AHEAD bytes past each array's fill, within its capacity, but at most `budget`
+ * bytes in this call: the array populated least far past its fill first, so a caller that does a
+ * little at a time keeps every array about equally far ahead. Returns the bytes populated (0: every
+ * array is as far ahead as it goes, or the kernel lacks the call). */
+static size_t populate_some(nat_pop *pp, const nat_span *a, size_t budget)
 {
     const uintptr_t page = 4096;
-    for (unsigned i = 0; i < NAT_ARRAYS && !pp->off; i++) {
-        if (!a[i].base)
-            continue;
-        uintptr_t lo = (a[i].base + a[i].used + page - 1) & ~(page - 1);
-        /* no further ahead than the array is full (at least NAT_AHEAD_MIN): a small trace's arrays,
-         * grown ahead of each block by reserve_room, would otherwise be populated far past its size */
-        size_t ahead = a[i].used > NAT_AHEAD_MIN ? a[i].used : NAT_AHEAD_MIN;
-        if (ahead > NAT_AHEAD)
-            ahead = NAT_AHEAD;
-        size_t want = a[i].cap - a[i].used < ahead ? a[i].cap - a[i].used : ahead;
-        uintptr_t hi = (a[i].base + a[i].used + want) & ~(page - 1);
-        if (pp->done_base[i] == a[i].base && pp->done_end[i] > lo)
-            lo = pp->done_end[i];
-        if (hi <= lo)
-            continue;
-        if (madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
+    size_t done = 0;
+    while (!pp->off && done < budget) {
+        unsigned best = NAT_ARRAYS;
+        uintptr_t best_lo = 0, best_hi = 0, best_ahead = 0;
+        for (unsigned i = 0; i < NAT_ARRAYS; i++) {
+            if (!a[i].base)
+                continue;
+            uintptr_t fill = a[i].base + a[i].used;
+            uintptr_t lo = (fill + page - 1) & ~(page - 1);
+            /* no further ahead than the array is full (at least NAT_AHEAD_MIN): a small trace's
+             * arrays, grown ahead of each block by reserve_room, would otherwise be populated far
+             * past its size */
+            size_t ahead = a[i].used > NAT_AHEAD_MIN ? a[i].used : NAT_AHEAD_MIN;
+            if (ahead > NAT_AHEAD)
+                ahead = NAT_AHEAD;
+            size_t want = a[i].cap - a[i].used < ahead ? a[i].cap - a[i].used : ahead;
+            uintptr_t hi = (fill + want) & ~(page - 1);
+            if (pp->done_base[i] == a[i].base && pp->done_end[i] > lo)
+                lo = pp->done_end[i];
+            if (hi <= lo)
+                continue;
+            if (best == NAT_ARRAYS || lo - fill < best_ahead) {
+                best = i;
+                best_lo = lo;
+                best_hi = hi;
+                best_ahead = lo - fill;
+            }
+        }
+        if (best == NAT_ARRAYS)
+            break;
+        size_t n = best_hi - best_lo;
+        if (n > budget - done)
+            n = (budget - done + page - 1) & ~(page - 1);
+        if (madvise((void *)best_lo, n, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
             pp->off = true;
-        pp->done_base[i] = a[i].base;
-        pp->done_end[i] = hi;
+        pp->done_base[best] = a[best].base;
+        pp->done_end[best] = best_lo + n;
+        done += n;
     }
+    return done;
+}
+
+static void populate_ahead(nat_pop *pp, const nat_span *a)
+{
+    populate_some(pp, a, SIZE_MAX);
 }
 
 static void src_init(nat_src *src, sp_input *in)
@@ -931,14 +960,20 @@ static sp_status read_blocks_serial(nat_reader *r)
 }
 
 /* ---- Two-thread pipeline ----
- * When a second core is free, a reader thread reads and checksums blocks into a small ring and does
- * the populating above, while the calling thread parses and builds in file order, mostly writing to
- * pages that are already there. The reader also resynchronises past bad blocks (resync); it may
- * read a few blocks past one the builder fails on, which are then never parsed. What the reader may
- * populate is published by the builder. Arrays move only while the builder holds `pf_mu`: before a
- * block it grows them (under pf_mu) so the block cannot move them, and publishes the new addresses
- * before letting go; only if that fails does it hold pf_mu over the block. So the reader never populates a stale range, and populates while the builder parses. */
+ * When a second core is free, a reader thread reads and checksums blocks into a small ring, while the
+ * calling thread parses and builds in file order, mostly writing to pages that are already there.
+ * The populating above is done NAT_POP_STEP at a time by whichever thread would otherwise wait: the
+ * reader when the ring is full, the builder when it is empty. (The reader used to do all of it before
+ * each block: populating is ~40% of the load's CPU, so the reader was the bottleneck and the builder
+ * waited ~60% of the load; docs/BENCHMARKS.md, "The native load's wall time".) The reader also
+ * resynchronises past bad blocks (resync); it may read a few blocks past one the builder fails on,
+ * which are then never parsed. What may be populated is published by the builder. Arrays move only
+ * while the builder holds `pf_mu`: before a block it grows them (under pf_mu) so the block cannot
+ * move them, and publishes the new addresses before letting go; only if that fails does it hold pf_mu
+ * over the block. Populating holds pf_mu too, so no thread populates a stale range, and the reader
+ * populates while the builder parses. */
 #define NAT_SLOTS 4u
+#define NAT_POP_STEP ((size_t)256 << 10) /* bytes populated between two looks at the ring */
 
 typedef struct nat_pipe {
     nat_reader *r;
@@ -991,17 +1026,24 @@ static bool reserve_room(struct sp_events *ev, uint32_t len)
                        sizeof *ev->launches);
 }
 
-static void pipe_populate(nat_pipe *p)
+/* One step of populating for the pipeline, by whichever thread would otherwise wait: the reader when
+ * the ring is full, the builder when it is empty (the builder tries pf_mu and never waits for it).
+ * False: nothing was left to populate, the kernel lacks the call, or (try) pf_mu was busy. */
+static bool pipe_populate_some(nat_pipe *p, bool try)
 {
-    if (p->pop.off)
-        return;
-    pthread_mutex_lock(&p->pf_mu);
+    if (try) {
+        if (pthread_mutex_trylock(&p->pf_mu) != 0)
+            return false;
+    } else {
+        pthread_mutex_lock(&p->pf_mu);
+    }
     nat_span a[NAT_ARRAYS];
     pthread_mutex_lock(&p->mu);
     memcpy(a, p->pub, sizeof a);
     pthread_mutex_unlock(&p->mu);
-    populate_ahead(&p->pop, a);
+    size_t n = populate_some(&p->pop, a, NAT_POP_STEP);
     pthread_mutex_unlock(&p->pf_mu);
+    return n > 0;
 }
 
 static void *pipe_reader(void *arg)
@@ -1009,14 +1051,18 @@ static void *pipe_reader(void *arg)
     nat_pipe *p = arg;
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        while (p->count == NAT_SLOTS && !p->stop)
-            pthread_cond_wait(&p->has_room, &p->mu);
+        while (p->count == NAT_SLOTS && !p->stop) {
+            pthread_mutex_unlock(&p->mu);
+            bool did = pipe_populate_some(p, false);
+            pthread_mutex_lock(&p->mu);
+            if (!did && p->count == NAT_SLOTS && !p->stop)
+                pthread_cond_wait(&p->has_room, &p->mu); /* the builder signals after each block */
+        }
         bool stop = p->stop;
         nat_slot *s = &p->slots[(p->head + p->count) % NAT_SLOTS];
         pthread_mutex_unlock(&p->mu);
         if (stop)
             return NULL;
-        pipe_populate(p);
         read_one_block(&p->src, s); /* a slot past the filled ones: the builder does not look at it */
         bool last = s->kind == NAT_EOF || s->kind == NAT_ERROR || (s->kind == NAT_LOST && s->region.to_end);
         pthread_mutex_lock(&p->mu);
@@ -1066,8 +1112,13 @@ static sp_status read_blocks_piped(nat_reader *r, bool *started)
     sp_status st = SP_OK;
     for (bool more = true; st == SP_OK && more;) {
         pthread_mutex_lock(&p->mu);
-        while (p->count == 0)
-            pthread_cond_wait(&p->has_data, &p->mu);
+        while (p->count == 0) {
+            pthread_mutex_unlock(&p->mu);
+            bool did = pipe_populate_some(p, true);
+            pthread_mutex_lock(&p->mu);
+            if (!did && p->count == 0)
+                pthread_cond_wait(&p->has_data, &p->mu);
+        }
         const nat_slot *s = &p->slots[p->head];
         pthread_mutex_unlock(&p->mu);
         bool grow = s->kind == NAT_BLOCK && may_grow(r->ev, s->len);
