@@ -20,6 +20,7 @@
 #include "common/hmap.h"
 #include "common/util_int.h"
 #include "import/import_int.h"
+#include "import/native_ids_int.h"
 #include "format/native_format.h"
 
 #define NAT_RECENT 4096u
@@ -35,7 +36,7 @@ typedef struct nat_reader {
     size_t cap;
     sp_str *names;            /* name id -> interned string; SP_EV_NONE: not defined */
     size_t cap_names;
-    sp_hmap reqs;             /* the caller's u64 request id -> index into ev->requests */
+    sp_nids reqs;             /* the caller's u64 request id -> index into ev->requests */
     /* recent ids, direct-mapped by their low bits: a request's records come close together, so most
      * lookups end here instead of in the large map (a cache miss each) */
     uint64_t recent_id[NAT_RECENT];
@@ -61,6 +62,11 @@ static sp_status req_of_slow(nat_reader *r, uint64_t id, uint32_t *out);
 
 static inline sp_status req_of(nat_reader *r, uint64_t id, uint32_t *out)
 {
+    uint64_t k = id - r->reqs.lo; /* the dense table first: one read for a recorder's sequential ids */
+    if (k < r->reqs.cap && r->reqs.dense[k]) {
+        *out = r->reqs.dense[k] - 1;
+        return SP_OK;
+    }
     size_t c = (size_t)(id & (NAT_RECENT - 1));
     if (r->recent_idx[c] && r->recent_id[c] == id) {
         *out = r->recent_idx[c] - 1;
@@ -76,7 +82,7 @@ static inline sp_status req_of(nat_reader *r, uint64_t id, uint32_t *out)
 
 static sp_status req_of_slow(nat_reader *r, uint64_t id, uint32_t *out)
 {
-    uint32_t idx = sp_hmap_find(&r->reqs, id, NULL, NULL);
+    uint32_t idx = sp_nids_find(&r->reqs, id);
     if (idx != SP_HMAP_NONE) {
         *out = idx;
         return SP_OK;
@@ -86,7 +92,7 @@ static sp_status req_of_slow(nat_reader *r, uint64_t id, uint32_t *out)
         st = sp_ev_request_new_u64(r->ev, r->ctx->file, id, &idx);
     else /* a label may have taken the decimal text of `id` */
         st = sp_ev_request_ref_u64(r->ev, r->ctx->file, id, &idx);
-    if (st || (st = sp_hmap_put(&r->reqs, id, idx)))
+    if (st || (st = sp_nids_put(&r->reqs, id, idx)))
         return st;
     *out = idx;
     return SP_OK;
@@ -102,7 +108,7 @@ static sp_status apply_label(nat_reader *r, uint64_t id, const char *label, size
             return ist;
         r->indexed = true;
     }
-    uint32_t known = sp_hmap_find(&r->reqs, id, NULL, NULL);
+    uint32_t known = sp_nids_find(&r->reqs, id);
     if (known != SP_HMAP_NONE) {
         sp_status st = sp_ev_request_set_id(r->ev, known, label, len);
         if (st == SP_ERR_INVALID) {
@@ -121,7 +127,7 @@ static sp_status apply_label(nat_reader *r, uint64_t id, const char *label, size
         r->ev->files[r->ctx->file].skipped++;
         return req_of(r, id, &idx);
     }
-    return sp_hmap_put(&r->reqs, id, idx);
+    return sp_nids_put(&r->reqs, id, idx);
 }
 
 static sp_status batch_of(nat_reader *r, uint64_t id, uint32_t *out)
@@ -837,7 +843,8 @@ static sp_status take_slot(nat_reader *r, const nat_slot *s, bool *more)
 /* ---- Pre-faulting ----
  * About half the import was the kernel faulting in the model's fresh pages one at a time.
  * MADV_POPULATE_WRITE (Linux 5.14) faults in a range in one call, about a third cheaper per page, so
- * before each block the next few MiB of each event array past its fill are populated. It never
+ * the next few MiB of each event array past its fill are populated (serially before each block; in
+ * the pipeline by whichever thread would wait, a step at a time). It never
  * changes memory contents; on an older kernel it fails with EINVAL and is not tried again. */
 #define NAT_ARRAYS 6u
 #define NAT_AHEAD ((size_t)4 << 20) /* bytes populated ahead of the builder, per array */
@@ -869,30 +876,58 @@ static void arrays_of(const struct sp_events *ev, nat_span out[NAT_ARRAYS])
                         ev->cap_launches * sizeof *ev->launches};
 }
 
-/* Populates up to NAT_AHEAD bytes past each array's fill, within its capacity. */
-static void populate_ahead(nat_pop *pp, const nat_span *a)
+/* Populates up to NAT_AHEAD bytes past each array's fill, within its capacity, but at most `budget`
+ * bytes in this call: the array populated least far past its fill first, so a caller that does a
+ * little at a time keeps every array about equally far ahead. Returns the bytes populated (0: every
+ * array is as far ahead as it goes, or the kernel lacks the call). */
+static size_t populate_some(nat_pop *pp, const nat_span *a, size_t budget)
 {
     const uintptr_t page = 4096;
-    for (unsigned i = 0; i < NAT_ARRAYS && !pp->off; i++) {
-        if (!a[i].base)
-            continue;
-        uintptr_t lo = (a[i].base + a[i].used + page - 1) & ~(page - 1);
-        /* no further ahead than the array is full (at least NAT_AHEAD_MIN): a small trace's arrays,
-         * grown ahead of each block by reserve_room, would otherwise be populated far past its size */
-        size_t ahead = a[i].used > NAT_AHEAD_MIN ? a[i].used : NAT_AHEAD_MIN;
-        if (ahead > NAT_AHEAD)
-            ahead = NAT_AHEAD;
-        size_t want = a[i].cap - a[i].used < ahead ? a[i].cap - a[i].used : ahead;
-        uintptr_t hi = (a[i].base + a[i].used + want) & ~(page - 1);
-        if (pp->done_base[i] == a[i].base && pp->done_end[i] > lo)
-            lo = pp->done_end[i];
-        if (hi <= lo)
-            continue;
-        if (madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
+    size_t done = 0;
+    while (!pp->off && done < budget) {
+        unsigned best = NAT_ARRAYS;
+        uintptr_t best_lo = 0, best_hi = 0, best_ahead = 0;
+        for (unsigned i = 0; i < NAT_ARRAYS; i++) {
+            if (!a[i].base)
+                continue;
+            uintptr_t fill = a[i].base + a[i].used;
+            uintptr_t lo = (fill + page - 1) & ~(page - 1);
+            /* no further ahead than the array is full (at least NAT_AHEAD_MIN): a small trace's
+             * arrays, grown ahead of each block by reserve_room, would otherwise be populated far
+             * past its size */
+            size_t ahead = a[i].used > NAT_AHEAD_MIN ? a[i].used : NAT_AHEAD_MIN;
+            if (ahead > NAT_AHEAD)
+                ahead = NAT_AHEAD;
+            size_t want = a[i].cap - a[i].used < ahead ? a[i].cap - a[i].used : ahead;
+            uintptr_t hi = (fill + want) & ~(page - 1);
+            if (pp->done_base[i] == a[i].base && pp->done_end[i] > lo)
+                lo = pp->done_end[i];
+            if (hi <= lo)
+                continue;
+            if (best == NAT_ARRAYS || lo - fill < best_ahead) {
+                best = i;
+                best_lo = lo;
+                best_hi = hi;
+                best_ahead = lo - fill;
+            }
+        }
+        if (best == NAT_ARRAYS)
+            break;
+        size_t n = best_hi - best_lo;
+        if (n > budget - done)
+            n = (budget - done + page - 1) & ~(page - 1);
+        if (madvise((void *)best_lo, n, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
             pp->off = true;
-        pp->done_base[i] = a[i].base;
-        pp->done_end[i] = hi;
+        pp->done_base[best] = a[best].base;
+        pp->done_end[best] = best_lo + n;
+        done += n;
     }
+    return done;
+}
+
+static void populate_ahead(nat_pop *pp, const nat_span *a)
+{
+    populate_some(pp, a, SIZE_MAX);
 }
 
 static void src_init(nat_src *src, sp_input *in)
@@ -925,14 +960,20 @@ static sp_status read_blocks_serial(nat_reader *r)
 }
 
 /* ---- Two-thread pipeline ----
- * When a second core is free, a reader thread reads and checksums blocks into a small ring and does
- * the populating above, while the calling thread parses and builds in file order, mostly writing to
- * pages that are already there. The reader also resynchronises past bad blocks (resync); it may
- * read a few blocks past one the builder fails on, which are then never parsed. What the reader may
- * populate is published by the builder. Arrays move only while the builder holds `pf_mu`: before a
- * block it grows them (under pf_mu) so the block cannot move them, and publishes the new addresses
- * before letting go; only if that fails does it hold pf_mu over the block. So the reader never populates a stale range, and populates while the builder parses. */
+ * When a second core is free, a reader thread reads and checksums blocks into a small ring, while the
+ * calling thread parses and builds in file order, mostly writing to pages that are already there.
+ * The populating above is done NAT_POP_STEP at a time by whichever thread would otherwise wait: the
+ * reader when the ring is full, the builder when it is empty. (The reader used to do all of it before
+ * each block: populating is ~40% of the load's CPU, so the reader was the bottleneck and the builder
+ * waited ~60% of the load; docs/BENCHMARKS.md, "The native load's wall time".) The reader also
+ * resynchronises past bad blocks (resync); it may read a few blocks past one the builder fails on,
+ * which are then never parsed. What may be populated is published by the builder. Arrays move only
+ * while the builder holds `pf_mu`: before a block it grows them (under pf_mu) so the block cannot
+ * move them, and publishes the new addresses before letting go; only if that fails does it hold pf_mu
+ * over the block. Populating holds pf_mu too, so no thread populates a stale range, and the reader
+ * populates while the builder parses. */
 #define NAT_SLOTS 4u
+#define NAT_POP_STEP ((size_t)256 << 10) /* bytes populated between two looks at the ring */
 
 typedef struct nat_pipe {
     nat_reader *r;
@@ -985,17 +1026,24 @@ static bool reserve_room(struct sp_events *ev, uint32_t len)
                        sizeof *ev->launches);
 }
 
-static void pipe_populate(nat_pipe *p)
+/* One step of populating for the pipeline, by whichever thread would otherwise wait: the reader when
+ * the ring is full, the builder when it is empty (the builder tries pf_mu and never waits for it).
+ * False: nothing was left to populate, the kernel lacks the call, or (try) pf_mu was busy. */
+static bool pipe_populate_some(nat_pipe *p, bool try)
 {
-    if (p->pop.off)
-        return;
-    pthread_mutex_lock(&p->pf_mu);
+    if (try) {
+        if (pthread_mutex_trylock(&p->pf_mu) != 0)
+            return false;
+    } else {
+        pthread_mutex_lock(&p->pf_mu);
+    }
     nat_span a[NAT_ARRAYS];
     pthread_mutex_lock(&p->mu);
     memcpy(a, p->pub, sizeof a);
     pthread_mutex_unlock(&p->mu);
-    populate_ahead(&p->pop, a);
+    size_t n = populate_some(&p->pop, a, NAT_POP_STEP);
     pthread_mutex_unlock(&p->pf_mu);
+    return n > 0;
 }
 
 static void *pipe_reader(void *arg)
@@ -1003,14 +1051,18 @@ static void *pipe_reader(void *arg)
     nat_pipe *p = arg;
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        while (p->count == NAT_SLOTS && !p->stop)
-            pthread_cond_wait(&p->has_room, &p->mu);
+        while (p->count == NAT_SLOTS && !p->stop) {
+            pthread_mutex_unlock(&p->mu);
+            bool did = pipe_populate_some(p, false);
+            pthread_mutex_lock(&p->mu);
+            if (!did && p->count == NAT_SLOTS && !p->stop)
+                pthread_cond_wait(&p->has_room, &p->mu); /* the builder signals after each block */
+        }
         bool stop = p->stop;
         nat_slot *s = &p->slots[(p->head + p->count) % NAT_SLOTS];
         pthread_mutex_unlock(&p->mu);
         if (stop)
             return NULL;
-        pipe_populate(p);
         read_one_block(&p->src, s); /* a slot past the filled ones: the builder does not look at it */
         bool last = s->kind == NAT_EOF || s->kind == NAT_ERROR || (s->kind == NAT_LOST && s->region.to_end);
         pthread_mutex_lock(&p->mu);
@@ -1060,8 +1112,13 @@ static sp_status read_blocks_piped(nat_reader *r, bool *started)
     sp_status st = SP_OK;
     for (bool more = true; st == SP_OK && more;) {
         pthread_mutex_lock(&p->mu);
-        while (p->count == 0)
-            pthread_cond_wait(&p->has_data, &p->mu);
+        while (p->count == 0) {
+            pthread_mutex_unlock(&p->mu);
+            bool did = pipe_populate_some(p, true);
+            pthread_mutex_lock(&p->mu);
+            if (!did && p->count == 0)
+                pthread_cond_wait(&p->has_data, &p->mu);
+        }
         const nat_slot *s = &p->slots[p->head];
         pthread_mutex_unlock(&p->mu);
         bool grow = s->kind == NAT_BLOCK && may_grow(r->ev, s->len);
@@ -1169,7 +1226,7 @@ sp_status sp_import_native(sp_import_ctx *ctx)
         finish_file(r);
     free(r->buf);
     free(r->names);
-    sp_hmap_free(&r->reqs);
+    sp_nids_free(&r->reqs);
     free(r);
     return st;
 }
