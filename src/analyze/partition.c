@@ -1245,11 +1245,13 @@ void sp_ana_paint_free(sp_ana *a)
 
 /* One thread's share of the per-request partition: requests [lo, hi) with its own scratch (the stage
  * lookup is shared, read-only). Each request writes only its own row of times, padding and life, so
- * the halves need no lock and the figures are those of one thread in order. */
+ * the halves need no lock and the figures are those of one thread in order. Under release_events it
+ * hands back the span pages it has read up to `limit` (discard_read_spans). */
 typedef struct part_job {
     sp_ana *a;
     req_scratch *rs;
     size_t lo, hi;
+    uintptr_t limit;
     sp_status st;
 } part_job;
 
@@ -1258,12 +1260,15 @@ typedef struct part_job {
  * request, so a thread's requests read one stretch of the array in order; the pages wholly between
  * its first request's spans and its current request's were read by it alone (or by no one: requests
  * outside the analysis) and are read by no one again. The partial page at the stretch's start may
- * hold the other thread's spans and is kept. */
-static void discard_read_spans(const sp_ana *a, const sp_ev_request *q, uintptr_t *mark)
+ * hold the other thread's spans and is kept. Nothing at or past `limit` is handed back: the stretch's
+ * last pages stay in for the scratch stack (sp_ana_recycle_spans). */
+static void discard_read_spans(const sp_ana *a, const sp_ev_request *q, uintptr_t *mark, uintptr_t limit)
 {
     if (!q->nspans)
         return;
     uintptr_t cur = (uintptr_t)(a->ev->spans + q->first_span);
+    if (cur > limit)
+        cur = limit;
     if (!*mark)
         *mark = cur; /* this thread's first span */
     else if (cur - *mark >= sp_ana_discard_step) {
@@ -1273,6 +1278,34 @@ static void discard_read_spans(const sp_ana *a, const sp_ev_request *q, uintptr_
     }
 }
 
+/* The whole pages of the spans of requests [lo, hi) (analysed positions) that lie in their last
+ * `keep` bytes (all of them when they are fewer) in `out`; where discard_read_spans stops in `limit`
+ * (UINTPTR_MAX when they have no span). Returns how many bytes of spans that keeps. */
+static size_t kept_stretch(const sp_ana *a, size_t lo, size_t hi, size_t keep, uintptr_t *limit, sp_ana_stretch *out)
+{
+    const sp_events *ev = a->ev;
+    size_t f = lo, l = hi;
+    while (f < hi && !ev->requests[a->reqs[f]].nspans)
+        f++;
+    while (l > f && !ev->requests[a->reqs[l - 1]].nspans)
+        l--;
+    *out = (sp_ana_stretch){NULL, 0};
+    *limit = UINTPTR_MAX;
+    if (f == l)
+        return 0;
+    const sp_ev_request *first = &ev->requests[a->reqs[f]], *last = &ev->requests[a->reqs[l - 1]];
+    const uintptr_t page = 4096;
+    uintptr_t s = (uintptr_t)(ev->spans + first->first_span), e = (uintptr_t)(ev->spans + last->first_span + last->nspans);
+    uintptr_t from = e - s > keep ? e - keep : s;
+    *limit = from;
+    from = (from + page - 1) & ~(page - 1);
+    size_t kept = (size_t)(e - *limit);
+    e &= ~(page - 1);
+    if (e > from)
+        *out = (sp_ana_stretch){(void *)from, (size_t)(e - from)};
+    return kept;
+}
+
 static void *part_run(void *arg)
 {
     part_job *j = arg;
@@ -1280,16 +1313,46 @@ static void *part_run(void *arg)
     uintptr_t mark = 0;
     for (size_t i = j->lo; !j->st && i < j->hi; i++) {
         if (discard)
-            discard_read_spans(j->a, &j->a->ev->requests[j->a->reqs[i]], &mark);
+            discard_read_spans(j->a, &j->a->ev->requests[j->a->reqs[i]], &mark, j->limit);
         j->st = partition_request(j->a, i, j->rs);
     }
     return NULL;
+}
+
+static size_t spans_to_keep(const sp_ana *a);
+
+/* Under release_events: where each thread stops handing span pages back, so that the last
+ * spans_to_keep bytes of the array the partition reads stay in (one stretch at the end of the second
+ * thread's, the rest, if that is too short, at the end of the first's), and where those pages are
+ * (a->spans_kept, for sp_ana_recycle_released). */
+static void keep_spans(sp_ana *a, part_job *first, part_job *second)
+{
+    a->spans_kept[0] = a->spans_kept[1] = (sp_ana_stretch){NULL, 0};
+    first->limit = second->limit = UINTPTR_MAX;
+    if (!sp_ana_releases_spans(a))
+        return;
+    size_t keep = spans_to_keep(a), used = 0;
+    if (second->lo < second->hi)
+        used = kept_stretch(a, second->lo, second->hi, keep, &second->limit, &a->spans_kept[1]);
+    kept_stretch(a, first->lo, first->hi, keep - used, &first->limit, &a->spans_kept[0]);
 }
 
 size_t sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
 int sp_ana_narrow = 1;
 int sp_ana_part_fast = 1;
 size_t sp_ana_discard_step = SP_ANA_DISCARD_STEP;
+size_t sp_ana_keep_per_request = SP_ANA_KEEP_PER_REQUEST;
+
+/* Under release_events: how many bytes of span pages the partition keeps in for the scratch stack
+ * (docs/analysis.md section 8, "Memory"): what the steps after it take at once, sp_ana_keep_per_request
+ * a request, less the launch calls, whose pages go to the stack too. */
+static size_t spans_to_keep(const sp_ana *a)
+{
+    size_t n = a->n_reqs, per = sp_ana_keep_per_request;
+    size_t want = per && n > SIZE_MAX / per ? SIZE_MAX : n * per;
+    size_t launches = a->ev->n_launches * sizeof *a->ev->launches;
+    return want > launches ? want - launches : 0;
+}
 
 sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
 {
@@ -1323,7 +1386,7 @@ sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
         return st;
     /* Large sets: the second half on a second thread (docs/analysis.md, "Two threads"); one that cannot
      * be started leaves its half to this one. */
-    part_job first = {a, rs, 0, n, SP_OK}, second = {a, NULL, n, n, SP_OK};
+    part_job first = {a, rs, 0, n, UINTPTR_MAX, SP_OK}, second = {a, NULL, n, n, UINTPTR_MAX, SP_OK};
     pthread_t th;
     int threaded = 0;
     if (n >= sp_ana_two_threads_min && n >= 2 && (second.rs = calloc(1, sizeof *second.rs))) {
@@ -1331,10 +1394,15 @@ sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
         second.rs->nlk = rs->nlk;
         second.rs->sh = rs->sh;
         second.lo = first.hi = n / 2;
+        keep_spans(a, &first, &second);
         threaded = pthread_create(&th, NULL, part_run, &second) == 0;
-        if (!threaded)
+        if (!threaded) {
             first.hi = n;
+            second.lo = n;
+        }
     }
+    if (!threaded)
+        keep_spans(a, &first, &second);
     part_run(&first);
     if (threaded)
         pthread_join(th, NULL);
