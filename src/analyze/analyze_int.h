@@ -187,6 +187,10 @@ extern size_t sp_ana_discard_step;
  * (defined in partition.c) so that tests can keep every page (SIZE_MAX) or none (0). */
 #define SP_ANA_KEEP_PER_REQUEST ((size_t)40)
 extern size_t sp_ana_keep_per_request;
+/* Under release_events the partition threads move the span pages they have read under their next rows
+ * of stage times, lives and padding times (sp_move_pages) instead of only handing them back; 0 (tests)
+ * discards them as before. Defined in partition.c. */
+extern int sp_ana_move_pages;
 /* Under release_events, after the partition and the GPU figures: the set's spans (unless the
  * generation tables read them again) and launch calls, their kept pages handed to the scratch stack,
  * the rest back to the kernel; without a stack, freed (analyze.c). */

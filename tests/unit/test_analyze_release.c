@@ -7,11 +7,13 @@
  *    release_events: the CLI's configuration (no per-request rows, the default discard step), and
  *    with the per-request rows kept, the discard step at 1 byte (every request hands back the whole
  *    pages behind it, so a page discarded too early reads as zero spans and changes the stage times)
- *    on one thread and on two; and the same with the released spans' and launch calls' pages
- *    recycled into the scratch stack (sp_ana_keep_per_request: all of them, 8 and 40 bytes a request,
- *    so that a thread keeps part of its stretch; a kept page handed back, or a stack array laid on
- *    spans still to be read, changes the stage times or a later step's figures). JSON, text and rows
- *    must be byte-identical to the plain analysis. The
+ *    on one thread and on two; and the same with the released pages recycled: the spans' pages each
+ *    thread has read moved under its next rows of stage times, lives and padding times
+ *    (sp_ana_move_pages; a page moved under a row already written, tried, fails it: 52 checks), and
+ *    the last span pages and the launch calls kept for the scratch stack (sp_ana_keep_per_request:
+ *    all of them, none, 8 and 40 bytes a request, so that a thread keeps part of its stretch; two
+ *    kept stretches given to the stack as one, tried, fails it). JSON, text and rows must be
+ *    byte-identical to the plain analysis. The
  *    plain analyses hold the stage times in 8 bytes and malloc every scratch array; the released ones
  *    in 4 bytes (sp_ana_narrow) and, with the rows kept, take every scratch array however small
  *    from the analysis' scratch stack (sp_ana_scratch_min at 1), so those must not change a byte
@@ -39,6 +41,7 @@ typedef struct route {
     int narrow;          /* sp_ana_narrow */
     size_t scratch_min;  /* sp_ana_scratch_min */
     size_t keep;         /* sp_ana_keep_per_request */
+    int move;            /* sp_ana_move_pages */
 } route;
 
 /* One analysis by `rt`: the report's bytes (ar_report_bytes), NULL when it fails. */
@@ -59,12 +62,14 @@ static char *analyse(const char *const *paths, int n, int lenient, const route *
     sp_ana_narrow = rt->narrow;
     sp_ana_scratch_min = rt->scratch_min;
     sp_ana_keep_per_request = rt->keep;
+    sp_ana_move_pages = rt->move;
     sp_status st = sp_analyze(ev, &o, &r, err, sizeof err);
     sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
     sp_ana_discard_step = SP_ANA_DISCARD_STEP;
     sp_ana_narrow = 1;
     sp_ana_scratch_min = SP_ANA_SCRATCH_MIN;
     sp_ana_keep_per_request = SP_ANA_KEEP_PER_REQUEST;
+    sp_ana_move_pages = 1;
     if (st != SP_OK) {
         fprintf(stderr, "analyse %s: %s (%s)\n", paths[0], err, sp_status_str(st));
         sp_events_destroy(ev);
@@ -88,21 +93,22 @@ static int compared;
 static void same_with_release(const char *const *paths, int n, int lenient, void *user)
 {
     (void)user;
-    static const route plain = {0, 0, SIZE_MAX, SP_ANA_DISCARD_STEP, 0, SIZE_MAX, 0},
-                       plain_rows = {0, 1, SIZE_MAX, SP_ANA_DISCARD_STEP, 0, SIZE_MAX, 0};
-    /* the released routes: the CLI's; the rows kept with every page handed back at once and nothing
-     * recycled, on one thread and two; then the pages recycled into the scratch stack, every array from
-     * it: all span pages and launch calls kept (nothing handed back) on one thread and on two, and a
-     * few bytes a request, so that each thread hands back part of its stretch page by page and keeps
-     * the rest (the second thread's stretch, or part of it, and, past it, the first's) */
-    static const route released[8] = {{1, 0, SP_ANA_TWO_THREADS_MIN, SP_ANA_DISCARD_STEP, 1, SP_ANA_SCRATCH_MIN, SP_ANA_KEEP_PER_REQUEST},
-                                      {1, 1, SIZE_MAX, 1, 1, 1, 0},
-                                      {1, 1, 1, 1, 1, 1, 0},
-                                      {1, 1, SIZE_MAX, 1, 1, 1, SIZE_MAX},
-                                      {1, 1, 1, 1, 1, 1, SIZE_MAX},
-                                      {1, 0, 1, 1, 1, 1, 8},
-                                      {1, 1, 1, 1, 1, 1, 40},
-                                      {1, 1, SIZE_MAX, 1, 1, 1, 40}};
+    static const route plain = {0, 0, SIZE_MAX, SP_ANA_DISCARD_STEP, 0, SIZE_MAX, 0, 0},
+                       plain_rows = {0, 1, SIZE_MAX, SP_ANA_DISCARD_STEP, 0, SIZE_MAX, 0, 0};
+    /* the released routes: the CLI's; the rows kept with every page handed back as soon as it is
+     * behind and nothing recycled, on one thread and two; then the pages recycled, every array from the
+     * scratch stack: all span pages and launch calls kept (nothing handed back) on one thread and on
+     * two, and a few bytes a request, so that each thread moves the pages behind it under its rows'
+     * next pages as soon as they are whole (sp_ana_move_pages) and keeps the rest of its stretch (the
+     * second thread's stretch, or part of it, and, past it, the first's) */
+    static const route released[8] = {{1, 0, SP_ANA_TWO_THREADS_MIN, SP_ANA_DISCARD_STEP, 1, SP_ANA_SCRATCH_MIN, SP_ANA_KEEP_PER_REQUEST, 1},
+                                      {1, 1, SIZE_MAX, 1, 1, 1, 0, 0},
+                                      {1, 1, 1, 1, 1, 1, 0, 0},
+                                      {1, 1, SIZE_MAX, 1, 1, 1, SIZE_MAX, 1},
+                                      {1, 1, 1, 1, 1, 1, SIZE_MAX, 1},
+                                      {1, 0, 1, 1, 1, 1, 8, 1},
+                                      {1, 1, 1, 1, 1, 1, 40, 1},
+                                      {1, 1, SIZE_MAX, 1, 1, 1, 0, 1}};
     for (int k = 0; k < 8; k++) {
         size_t l1 = 0, l2 = 0;
         char *ref = analyse(paths, n, lenient, released[k].keep_requests ? &plain_rows : &plain, &l1);
