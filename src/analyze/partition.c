@@ -1404,10 +1404,11 @@ static void *part_run(void *arg)
 
 static size_t spans_to_keep(const sp_ana *a);
 
-/* Under release_events: where each thread stops handing span pages back, so that the last
- * spans_to_keep bytes of the array the partition reads stay in (one stretch at the end of the second
- * thread's, the rest, if that is too short, at the end of the first's), and where those pages are
- * (a->spans_kept, for sp_ana_recycle_released). */
+/* Under release_events: where each thread stops handing span pages back, so that spans_to_keep bytes
+ * of the spans the partition reads stay in, half from the end of each thread's stretch (the rest of a
+ * thread's stretch feeds its own rows' pages, sp_move_pages: a thread that kept everything would have
+ * none to move), the rest of one too short from the other's; and where those pages are (a->spans_kept,
+ * for sp_ana_recycle_released). */
 static void keep_spans(sp_ana *a, part_job *first, part_job *second)
 {
     a->spans_kept[0] = a->spans_kept[1] = (sp_ana_stretch){NULL, 0};
@@ -1416,8 +1417,10 @@ static void keep_spans(sp_ana *a, part_job *first, part_job *second)
         return;
     size_t keep = spans_to_keep(a), used = 0;
     if (second->lo < second->hi)
-        used = kept_stretch(a, second->lo, second->hi, keep, &second->limit, &a->spans_kept[1]);
-    kept_stretch(a, first->lo, first->hi, keep - used, &first->limit, &a->spans_kept[0]);
+        used = kept_stretch(a, second->lo, second->hi, keep / 2, &second->limit, &a->spans_kept[1]);
+    used = kept_stretch(a, first->lo, first->hi, keep - used, &first->limit, &a->spans_kept[0]);
+    if (second->lo < second->hi && keep - used > keep / 2) /* the first's stretch was short */
+        kept_stretch(a, second->lo, second->hi, keep - used, &second->limit, &a->spans_kept[1]);
 }
 
 size_t sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;

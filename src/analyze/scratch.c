@@ -116,8 +116,16 @@ void *sp_ana_scratch_get(sp_ana_scratch *s, size_t bytes)
     pthread_mutex_lock(&s->mu);
     /* an adopted stretch with room, then the first chunk with room: the earliest chunks' pages are the
      * ones most likely in already */
-    for (size_t i = 0; !p && i < SCRATCH_ADOPTED; i++)
-        p = carve(&s->chunk[i], bytes, asked);
+    size_t best = SCRATCH_ADOPTED;
+    for (size_t i = 0; i < SCRATCH_ADOPTED; i++) {
+        const scratch_chunk *c = &s->chunk[i];
+        /* the one with the least room that has enough: a large array later still finds a place */
+        if (c->base && c->n_live < SCRATCH_LIVE && c->cap - c->used >= bytes &&
+            (best == SCRATCH_ADOPTED || c->cap - c->used < s->chunk[best].cap - s->chunk[best].used))
+            best = i;
+    }
+    if (best < SCRATCH_ADOPTED)
+        p = carve(&s->chunk[best], bytes, asked);
     for (size_t i = SCRATCH_ADOPTED; !p && i < SCRATCH_ADOPTED + SCRATCH_CHUNKS; i++) {
         scratch_chunk *c = &s->chunk[i];
         if (!c->base) {

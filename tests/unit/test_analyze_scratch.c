@@ -315,10 +315,10 @@ static void width(void)
 
 /* sp_ana_scratch_adopt, the rules worked by hand: a stretch given to the stack is where the next
  * arrays go before any chunk of the stack's own, one after another from the stretch's first 16-byte
- * boundary, last in first out; an array longer than what is left goes to the next stretch with room,
- * then to a chunk; a stretch too short for one 64-byte array is left unused; at most four stretches in
- * all (a fifth is refused, the caller keeps its block); the block is freed with the stack (the
- * sanitized run's leak check sees a block lost or freed twice). */
+ * boundary, last in first out; of the stretches that hold an array, the one with the least room left
+ * takes it; one that none holds goes to a chunk; a stretch too short for one 64-byte array is left
+ * unused; at most four stretches in all (a fifth is refused, the caller keeps its block); the block is
+ * freed with the stack (the sanitized run's leak check sees a block lost or freed twice). */
 static void adopted(void)
 {
     sp_ana_scratch_min = 1; /* arrays under 1 MB through the stack too */
@@ -340,30 +340,33 @@ static void adopted(void)
     void *lo[3] = {block + 1, block + 4 * MB, block + 7 * MB};
     size_t len[3] = {3 * MB, 2 * MB + 8, 40};
     CHECK(sp_ana_scratch_adopt(s, block, lo, len, 3) == 1);
+    /* the first holds 3 MB - 64 (whole 64-byte steps from block + 16), the second 2 MB: an array goes
+     * to the one with the least room that holds it */
     unsigned char *a = sp_ana_scratch_get(s, MB), *b = sp_ana_scratch_get(s, MB);
-    CHECK(a == block + 16);
-    CHECK(b == a + MB);
-    /* 3 MB - 15 bytes in the first stretch: 1 MB - 15 left, so 1 MB goes to the second */
+    CHECK(a == block + 4 * MB);
+    CHECK(b == a + MB); /* the second is full now */
     unsigned char *c = sp_ana_scratch_get(s, MB);
-    CHECK(c == block + 4 * MB);
-    unsigned char *d = sp_ana_scratch_get(s, MB - 64);
-    CHECK(d == b + MB); /* fits what is left of the first */
-    /* the second holds 2 MB (whole 64-byte steps): 1 MB left, so 2 MB goes to a chunk of the stack's own */
-    unsigned char *e = sp_ana_scratch_get(s, 2 * MB);
+    CHECK(c == block + 16);
+    unsigned char *d = sp_ana_scratch_get(s, 2 * MB - 64);
+    CHECK(d == c + MB); /* fills the first exactly */
+    unsigned char *e = sp_ana_scratch_get(s, MB); /* no room left in either: a chunk of the stack's own */
     CHECK(e != NULL && (e < block || e >= block + 8 * MB + 64));
     memset(a, 1, MB);
     memset(b, 2, MB);
     memset(c, 3, MB);
-    memset(d, 4, MB - 64);
-    memset(e, 5, 2 * MB);
-    CHECK(a[MB - 1] == 1 && b[0] == 2 && c[MB - 1] == 3 && d[0] == 4);
+    memset(d, 4, 2 * MB - 64);
+    memset(e, 5, MB);
+    CHECK(a[MB - 1] == 1 && b[0] == 2 && c[MB - 1] == 3 && d[0] == 4 && d[2 * MB - 65] == 4);
     sp_ana_scratch_put(s, d);
     unsigned char *f = sp_ana_scratch_get(s, 64);
-    CHECK(f == d); /* last in, first out within the stretch */
+    CHECK(f == d); /* last in, first out within a stretch */
     sp_ana_scratch_put(s, f);
-    sp_ana_scratch_put(s, b);
-    sp_ana_scratch_put(s, a);
-    CHECK(sp_ana_scratch_get(s, 3 * MB - 64) == block + 16); /* the first stretch empty again */
+    sp_ana_scratch_put(s, c); /* the first empty again: 3 MB - 64 of room */
+    sp_ana_scratch_put(s, b); /* the second: 1 MB */
+    unsigned char *g = sp_ana_scratch_get(s, MB);
+    CHECK(g == b); /* the least room that holds it */
+    unsigned char *h = sp_ana_scratch_get(s, 2 * MB);
+    CHECK(h == block + 16);
     /* two stretches taken (the 40 bytes took no place): two more fit, four in all; a fifth is refused */
     unsigned char *other = malloc(2 * MB), *third = malloc(MB);
     CHECK(other != NULL && third != NULL);
