@@ -36,6 +36,8 @@ void sp_ana_free(sp_ana *a)
     free(a->padding);
     free(a->life);
     free(a->by_latency);
+    sp_ana_scratch_put(a->scratch, a->rank_scratch[1]);
+    sp_ana_scratch_put(a->scratch, a->rank_scratch[0]);
     sp_ana_scratch_put(a->scratch, a->req_cost);
     sp_ana_paint_free(a);
     sp_ana_scratch_destroy(a->scratch);
@@ -197,6 +199,9 @@ static sp_status partition_gpu_outcomes(sp_ana *a, char *err, size_t errlen)
 static sp_status stage_rows_and_figures(sp_ana *a)
 {
     step(a, "stage percentiles and shares");
+    /* the ranking's records (the step's largest arrays) taken before the threads start theirs, so that
+     * they get the scratch stack's places that fit them (docs/analysis.md section 8, "Memory") */
+    sp_ana_rank_reserve(a);
     beside_job fj = {a, SP_OK, SP_OK, 0, NULL, 0, NULL, 0};
     pthread_t th;
     int threaded = a->n_reqs >= sp_ana_two_threads_min && pthread_create(&th, NULL, request_figures_run, &fj) == 0;

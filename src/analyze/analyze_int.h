@@ -128,6 +128,7 @@ typedef struct sp_ana {
     double *req_cost;              /* per analysed request: its apportioned cost (cost.c); from a->scratch */
     struct sp_ana_scratch *scratch; /* the steps' large scratch arrays (scratch.c); NULL: malloc */
     sp_ana_stretch spans_kept[2];  /* under release_events: the span pages each partition thread kept in */
+    void *rank_scratch[2];         /* the ranking's two record arrays when taken ahead (sp_ana_rank_reserve) */
 } sp_ana;
 
 /* The start of batch piece k (an index into the pieces), which belongs to batch b. */
@@ -302,6 +303,10 @@ void sp_ana_share_window(size_t n, unsigned xx, size_t *lo, size_t *hi);
 sp_status sp_ana_name_rows(sp_ana *a);
 /* Stage rows: quantiles, totals and shares of p50/p95/p99 from a->times. */
 sp_status sp_ana_stage_rows(sp_ana *a);
+/* Takes the latency ranking's two record arrays from the scratch stack into a->rank_scratch now (those
+ * not taken yet; NULL where out of memory, which the ranking then reports); the ranking uses and gives
+ * them back, sp_ana_free gives back what it did not use. */
+void sp_ana_rank_reserve(sp_ana *a);
 /* Share of pXX of an arbitrary per-request time (double), e.g. padding. */
 double sp_ana_share_of(const sp_ana *a, unsigned xx, const double *per_req);
 
