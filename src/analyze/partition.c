@@ -1264,11 +1264,17 @@ typedef struct part_job {
     size_t lo, hi;
     uintptr_t limit;
     part_dest dest[3];
-    int moving; /* pages are moved, not only discarded (sp_ana_move_pages and the kernel allow it) */
+    int moving;   /* pages are moved, not only discarded (sp_ana_move_pages and the kernel allow it) */
+    size_t moves; /* mremap calls so far */
     sp_status st;
 } part_job;
 
 #define PART_PAGE ((uintptr_t)4096)
+/* Each move can leave the process a mapping or two more (the kernel merges neighbours where it can);
+ * past this many moves a thread only discards, so that the mappings stay far below the kernel's
+ * limit (vm.max_map_count, 65,530 by default) whatever the trace's size: 2 GiB of rows a thread at
+ * 1 MiB a move, about 45 M analysed requests on two threads. */
+#define PART_MAX_MOVES ((size_t)2048)
 
 /* The destinations of a thread: each array's whole pages inside [lo, hi)'s rows (a page shared with the
  * other thread's rows, or with bytes outside the array, is written where it is). */
@@ -1296,7 +1302,7 @@ static void part_dests(part_job *j)
 static uintptr_t move_read_spans(part_job *j, size_t i, uintptr_t p, uintptr_t e)
 {
     const uintptr_t step = (uintptr_t)1 << 20;
-    while (p < e && j->moving) {
+    while (p < e && j->moving && j->moves < PART_MAX_MOVES) {
         part_dest *best = NULL;
         uintptr_t best_ahead = 0;
         for (int d = 0; d < 3; d++) {
@@ -1320,6 +1326,7 @@ static uintptr_t move_read_spans(part_job *j, size_t i, uintptr_t p, uintptr_t e
             j->moving = 0; /* not on this kernel or this mapping: discard from here on */
             break;
         }
+        j->moves++;
         p += len;
         best->next += len;
     }
@@ -1475,7 +1482,7 @@ sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
         return st;
     /* Large sets: the second half on a second thread (docs/analysis.md, "Two threads"); one that cannot
      * be started leaves its half to this one. */
-    part_job first = {a, rs, 0, n, UINTPTR_MAX, {{0}}, 0, SP_OK}, second = {a, NULL, n, n, UINTPTR_MAX, {{0}}, 0, SP_OK};
+    part_job first = {a, rs, 0, n, UINTPTR_MAX, {{0}}, 0, 0, SP_OK}, second = {a, NULL, n, n, UINTPTR_MAX, {{0}}, 0, 0, SP_OK};
     pthread_t th;
     int threaded = 0;
     if (n >= sp_ana_two_threads_min && n >= 2 && (second.rs = calloc(1, sizeof *second.rs))) {
