@@ -1367,7 +1367,8 @@ static void discard_read_spans(part_job *j, size_t i, uintptr_t *mark)
 /* The whole pages of the spans of requests [lo, hi) (analysed positions) that lie in their last
  * `keep` bytes (all of them when they are fewer) in `out`; where discard_read_spans stops in `limit`
  * (UINTPTR_MAX when they have no span). Returns how many bytes of spans that keeps. */
-static size_t kept_stretch(const sp_ana *a, size_t lo, size_t hi, size_t keep, uintptr_t *limit, sp_ana_stretch *out)
+static size_t kept_stretch(const sp_ana *a, size_t lo, size_t hi, size_t keep, uintptr_t *limit,
+                           sp_ana_stretch *out)
 {
     const sp_events *ev = a->ev;
     size_t f = lo, l = hi;
@@ -1381,7 +1382,8 @@ static size_t kept_stretch(const sp_ana *a, size_t lo, size_t hi, size_t keep, u
         return 0;
     const sp_ev_request *first = &ev->requests[a->reqs[f]], *last = &ev->requests[a->reqs[l - 1]];
     const uintptr_t page = PART_PAGE;
-    uintptr_t s = (uintptr_t)(ev->spans + first->first_span), e = (uintptr_t)(ev->spans + last->first_span + last->nspans);
+    uintptr_t s = (uintptr_t)(ev->spans + first->first_span);
+    uintptr_t e = (uintptr_t)(ev->spans + last->first_span + last->nspans);
     uintptr_t from = e - s > keep ? e - keep : s;
     *limit = from;
     from = (from + page - 1) & ~(page - 1);
@@ -1482,7 +1484,8 @@ sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
         return st;
     /* Large sets: the second half on a second thread (docs/analysis.md, "Two threads"); one that cannot
      * be started leaves its half to this one. */
-    part_job first = {a, rs, 0, n, UINTPTR_MAX, {{0}}, 0, 0, SP_OK}, second = {a, NULL, n, n, UINTPTR_MAX, {{0}}, 0, 0, SP_OK};
+    part_job first = {a, rs, 0, n, UINTPTR_MAX, {{0}}, 0, 0, SP_OK};
+    part_job second = {a, NULL, n, n, UINTPTR_MAX, {{0}}, 0, 0, SP_OK};
     pthread_t th;
     int threaded = 0;
     if (n >= sp_ana_two_threads_min && n >= 2 && (second.rs = calloc(1, sizeof *second.rs))) {

@@ -101,7 +101,8 @@ static void same_with_release(const char *const *paths, int n, int lenient, void
      * two, and a few bytes a request, so that each thread moves the pages behind it under its rows'
      * next pages as soon as they are whole (sp_ana_move_pages) and keeps the rest of its stretch (the
      * second thread's stretch, or part of it, and, past it, the first's) */
-    static const route released[8] = {{1, 0, SP_ANA_TWO_THREADS_MIN, SP_ANA_DISCARD_STEP, 1, SP_ANA_SCRATCH_MIN, SP_ANA_KEEP_PER_REQUEST, 1},
+    static const route released[8] = {{1, 0, SP_ANA_TWO_THREADS_MIN, SP_ANA_DISCARD_STEP, 1, SP_ANA_SCRATCH_MIN,
+                                       SP_ANA_KEEP_PER_REQUEST, 1},
                                       {1, 1, SIZE_MAX, 1, 1, 1, 0, 0},
                                       {1, 1, 1, 1, 1, 1, 0, 0},
                                       {1, 1, SIZE_MAX, 1, 1, 1, SIZE_MAX, 1},
