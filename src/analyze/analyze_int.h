@@ -184,9 +184,10 @@ extern size_t sp_ana_discard_step;
  * stack instead of handing them back, so that the stage rows' arrays (the ranking's two 16-byte records,
  * two 8-byte columns and the request figures' 8-byte column a request, at once) land on pages already
  * in (docs/analysis.md section 8, "Memory"). Not all of it: pages kept are in while the partition ends,
- * and 40 leaves the peak where it was on the 10 M-event native trace (48 raised it). A variable
+ * and 36 leaves the peak where it was on the 10 M-event native trace (40 raised it on the 100 M-event
+ * one, 48 on both). A variable
  * (defined in partition.c) so that tests can keep every page (SIZE_MAX) or none (0). */
-#define SP_ANA_KEEP_PER_REQUEST ((size_t)40)
+#define SP_ANA_KEEP_PER_REQUEST ((size_t)36)
 extern size_t sp_ana_keep_per_request;
 /* Under release_events the partition threads move the span pages they have read under their next rows
  * of stage times, lives and padding times (sp_move_pages) instead of only handing them back; 0 (tests)
