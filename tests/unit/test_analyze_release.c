@@ -11,7 +11,8 @@
  *    thread has read moved under its next rows of stage times, lives and padding times
  *    (sp_ana_move_pages; a page moved under a row already written, tried, fails it: 52 checks), and
  *    the last span pages and the launch calls kept for the scratch stack (sp_ana_keep_per_request:
- *    all of them, none, 8 and 40 bytes a request, so that a thread keeps part of its stretch; two
+ *    all of them, none, 8 and 40 bytes a request, so that a thread keeps part of its stretch, and
+ *    once with 8-byte stage times; two
  *    kept stretches given to the stack as one, tried, fails it). JSON, text and rows must be
  *    byte-identical to the plain analysis. The
  *    plain analyses hold the stage times in 8 bytes and malloc every scratch array; the released ones
@@ -100,8 +101,9 @@ static void same_with_release(const char *const *paths, int n, int lenient, void
      * scratch stack: all span pages and launch calls kept (nothing handed back) on one thread and on
      * two, and a few bytes a request, so that each thread moves the pages behind it under its rows'
      * next pages as soon as they are whole (sp_ana_move_pages) and keeps the rest of its stretch (the
-     * second thread's stretch, or part of it, and, past it, the first's) */
-    static const route released[8] = {{1, 0, SP_ANA_TWO_THREADS_MIN, SP_ANA_DISCARD_STEP, 1, SP_ANA_SCRATCH_MIN,
+     * second thread's stretch, or part of it, and, past it, the first's); the last with 8-byte stage
+     * times, whose rows the pages move under too */
+    static const route released[9] = {{1, 0, SP_ANA_TWO_THREADS_MIN, SP_ANA_DISCARD_STEP, 1, SP_ANA_SCRATCH_MIN,
                                        SP_ANA_KEEP_PER_REQUEST, 1},
                                       {1, 1, SIZE_MAX, 1, 1, 1, 0, 0},
                                       {1, 1, 1, 1, 1, 1, 0, 0},
@@ -109,8 +111,9 @@ static void same_with_release(const char *const *paths, int n, int lenient, void
                                       {1, 1, 1, 1, 1, 1, SIZE_MAX, 1},
                                       {1, 0, 1, 1, 1, 1, 8, 1},
                                       {1, 1, 1, 1, 1, 1, 40, 1},
-                                      {1, 1, SIZE_MAX, 1, 1, 1, 0, 1}};
-    for (int k = 0; k < 8; k++) {
+                                      {1, 1, SIZE_MAX, 1, 1, 1, 0, 1},
+                                      {1, 1, 1, 1, 0, 1, 8, 1}};
+    for (int k = 0; k < 9; k++) {
         size_t l1 = 0, l2 = 0;
         char *ref = analyse(paths, n, lenient, released[k].keep_requests ? &plain_rows : &plain, &l1);
         char *rel = analyse(paths, n, lenient, &released[k], &l2);
@@ -229,6 +232,6 @@ int main(void)
     after_release();
     ar_each_trace("release", &rng_state, same_with_release, NULL);
     fprintf(stderr, "%d comparisons\n", compared);
-    CHECK(compared == 8 * AR_TRACES);
+    CHECK(compared == 9 * AR_TRACES);
     return sp_test_done("test_analyze_release");
 }
