@@ -9,16 +9,14 @@
  *    pages behind it, so a page discarded too early reads as zero spans and changes the stage times)
  *    on one thread and on two; and the same with the released pages recycled: the spans' pages each
  *    thread has read moved under its next rows of stage times, lives and padding times
- *    (sp_ana_move_pages; a page moved under a row already written, tried, fails it: 52 checks), and
- *    the last span pages and the launch calls kept for the scratch stack (sp_ana_keep_per_request:
- *    all of them, none, 8 and 40 bytes a request, so that a thread keeps part of its stretch, and
- *    once with 8-byte stage times; two
- *    kept stretches given to the stack as one, tried, fails it). JSON, text and rows must be
- *    byte-identical to the plain analysis. The
- *    plain analyses hold the stage times in 8 bytes and malloc every scratch array; the released ones
- *    in 4 bytes (sp_ana_narrow) and, with the rows kept, take every scratch array however small
- *    from the analysis' scratch stack (sp_ana_scratch_min at 1), so those must not change a byte
- *    either.
+ *    (sp_ana_move_pages; a page moved under a row already written, tried, fails 52 checks), and the
+ *    last span pages and the launch calls kept for the scratch stack (sp_ana_keep_per_request: all of
+ *    them, none, 8 and 40 bytes a request, so that a thread keeps part of its stretch; two kept
+ *    stretches given to the stack as one, tried, fails it). JSON, text and rows must be byte-identical
+ *    to the plain analysis. The plain analyses hold the stage times in 8 bytes and malloc every scratch
+ *    array; the released ones in 4 bytes (sp_ana_narrow; one route in 8, with pages moved under them)
+ *    and, with the rows kept, take every scratch array however small from the analysis' scratch stack
+ *    (sp_ana_scratch_min at 1), so those must not change a byte either.
  * 2. After a release: the set's files and properties (the batching policy the what-if quote reads)
  *    still read; analysing it again, loading into it, the Perfetto and OTLP writers and the what-if
  *    workload are SP_ERR_STATE. A trace with generation data (JSONL, native) keeps its spans (the
