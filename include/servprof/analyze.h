@@ -60,7 +60,9 @@ typedef struct sp_analyze_options {
                                   the set's id maps once it is finished, its stage spans once the
                                   requests are partitioned (not for a trace with generation data), and
                                   its launch calls once the GPU figures are in, so its peak memory is
-                                  lower (docs/analysis.md section 8, "Memory"). The report is the same
+                                  lower, and lays its own arrays on their pages where it can, so it
+                                  faults fewer fresh pages in (docs/analysis.md section 8, "Memory";
+                                  Linux moves span pages with mremap). The report is the same
                                   byte for byte. Afterwards, success or not, loading into the set,
                                   analysing it again, sp_report_write_perfetto, sp_report_write_otlp
                                   and sp_whatif_workload_from_events return SP_ERR_STATE; default 0 */

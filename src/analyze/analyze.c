@@ -36,18 +36,52 @@ void sp_ana_free(sp_ana *a)
     free(a->padding);
     free(a->life);
     free(a->by_latency);
+    sp_ana_scratch_put(a->scratch, a->rank_scratch[1]);
+    sp_ana_scratch_put(a->scratch, a->rank_scratch[0]);
     sp_ana_scratch_put(a->scratch, a->req_cost);
     sp_ana_paint_free(a);
     sp_ana_scratch_destroy(a->scratch);
     a->scratch = NULL;
 }
 
-/* Under release_events: the stage spans once the partition has made them stage times, unless the
- * generation tables will paint the requests' lives again from them (sp_ana_request_pieces). */
-static void release_spans(sp_ana *a)
+/* `block` (`bytes` long, an array of the set the analysis has done with): its stretches `kept` (whole
+ * pages, in address order) go to the scratch stack, which frees the block with itself, and its other
+ * pages back to the kernel; without a stretch worth a scratch array, or without room, it is freed. */
+static void recycle(sp_ana *a, void *block, size_t bytes, const sp_ana_stretch *kept, size_t n)
 {
-    if (sp_ana_releases_spans(a))
-        sp_ev_release_spans(a->ev);
+    void *lo[2];
+    size_t len[2], m = 0;
+    for (size_t k = 0; k < n && m < 2; k++)
+        if (kept[k].p && kept[k].bytes && kept[k].bytes >= sp_ana_scratch_min) {
+            lo[m] = kept[k].p;
+            len[m++] = kept[k].bytes;
+        }
+    if (!block || !m || !sp_ana_scratch_adopt(a->scratch, block, lo, len, m)) {
+        free(block);
+        return;
+    }
+    uintptr_t at = (uintptr_t)block, end = (uintptr_t)block + bytes;
+    for (size_t k = 0; k < m; k++) {
+        sp_discard_pages((void *)at, (uintptr_t)lo[k] - at);
+        at = (uintptr_t)lo[k] + len[k];
+    }
+    if (end > at)
+        sp_discard_pages((void *)at, end - at);
+}
+
+void sp_ana_recycle_released(sp_ana *a)
+{
+    size_t n = a->n_reqs, per = sp_ana_keep_per_request;
+    size_t budget = per && n > SIZE_MAX / per ? SIZE_MAX : n * per, bytes;
+    if (sp_ana_releases_spans(a)) {
+        void *spans = sp_ev_take_spans(a->ev, &bytes);
+        recycle(a, spans, bytes, a->spans_kept, 2);
+    }
+    /* the calls' pages, not the room after them, which the import may never have touched */
+    size_t used = a->ev->n_launches * sizeof *a->ev->launches;
+    void *launches = sp_ev_take_launches(a->ev, &bytes);
+    sp_ana_stretch k = {launches, used < budget ? used : budget};
+    recycle(a, launches, bytes, &k, 1);
 }
 
 /* Progress (sp_analyze_options.progress): the step starting now, or with NULL the end. */
@@ -150,9 +184,10 @@ static sp_status partition_gpu_outcomes(sp_ana *a, char *err, size_t errlen)
     free(j.err);
     if (st)
         return st;
-    release_spans(a);
     if (!j.st && a->opt.release_events)
-        sp_ev_release_launches(a->ev);
+        sp_ana_recycle_released(a); /* the spans (as sp_ana_releases_spans says) and the launch calls */
+    else if (sp_ana_releases_spans(a))
+        sp_ev_release_spans(a->ev);
     return j.st ? j.st : j.outcomes_st;
 }
 
@@ -164,6 +199,9 @@ static sp_status partition_gpu_outcomes(sp_ana *a, char *err, size_t errlen)
 static sp_status stage_rows_and_figures(sp_ana *a)
 {
     step(a, "stage percentiles and shares");
+    /* the ranking's records (the step's largest arrays) taken before the threads start theirs, so that
+     * they get the scratch stack's places that fit them (docs/analysis.md section 8, "Memory") */
+    sp_ana_rank_reserve(a);
     beside_job fj = {a, SP_OK, SP_OK, 0, NULL, 0, NULL, 0};
     pthread_t th;
     int threaded = a->n_reqs >= sp_ana_two_threads_min && pthread_create(&th, NULL, request_figures_run, &fj) == 0;

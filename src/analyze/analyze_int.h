@@ -73,6 +73,12 @@ typedef struct sp_devkey {
 } sp_devkey;
 
 /* Working context of one sp_analyze call. */
+/* Whole pages of an array the analysis has done with (NULL, 0: none). */
+typedef struct sp_ana_stretch {
+    void *p;
+    size_t bytes;
+} sp_ana_stretch;
+
 typedef struct sp_ana {
     sp_events *ev;
     sp_analyze_options opt;
@@ -121,6 +127,8 @@ typedef struct sp_ana {
     struct sp_ana_paint *paint;    /* the partition's scratch, kept for sp_ana_request_pieces */
     double *req_cost;              /* per analysed request: its apportioned cost (cost.c); from a->scratch */
     struct sp_ana_scratch *scratch; /* the steps' large scratch arrays (scratch.c); NULL: malloc */
+    sp_ana_stretch spans_kept[2];  /* under release_events: the span pages each partition thread kept in */
+    void *rank_scratch[2];         /* the ranking's two record arrays when taken ahead (sp_ana_rank_reserve) */
 } sp_ana;
 
 /* The start of batch piece k (an index into the pieces), which belongs to batch b. */
@@ -171,6 +179,24 @@ static inline int sp_ana_releases_spans(const sp_ana *a)
  * partition.c) so that tests can make small traces take every step. */
 #define SP_ANA_DISCARD_STEP ((size_t)4 << 20)
 extern size_t sp_ana_discard_step;
+/* Under release_events the partition keeps the last span pages it read, this many bytes an analysed
+ * request less the launch calls' bytes, and the launch calls after the GPU figures, in for the scratch
+ * stack instead of handing them back, so that the stage rows' arrays (the ranking's two 16-byte records,
+ * two 8-byte columns and the request figures' 8-byte column a request, at once) land on pages already
+ * in (docs/analysis.md section 8, "Memory"). Not all of it: pages kept are in while the partition ends,
+ * and 36 leaves the peak where it was on the 10 M-event native trace (40 raised it on the 100 M-event
+ * one, 48 on both). A variable
+ * (defined in partition.c) so that tests can keep every page (SIZE_MAX) or none (0). */
+#define SP_ANA_KEEP_PER_REQUEST ((size_t)36)
+extern size_t sp_ana_keep_per_request;
+/* Under release_events the partition threads move the span pages they have read under their next rows
+ * of stage times, lives and padding times (sp_move_pages) instead of only handing them back; 0 (tests)
+ * discards them as before. Defined in partition.c. */
+extern int sp_ana_move_pages;
+/* Under release_events, after the partition and the GPU figures: the set's spans (unless the
+ * generation tables read them again) and launch calls, their kept pages handed to the scratch stack,
+ * the rest back to the kernel; without a stack, freed (analyze.c). */
+void sp_ana_recycle_released(sp_ana *a);
 
 /* ---- scratch.c: large scratch arrays kept from step to step (docs/analysis.md section 8, "Memory") ---- */
 /* A stack of arrays in a few large chunks: a step takes an array and gives it back when done; once
@@ -190,6 +216,12 @@ void sp_ana_scratch_destroy(sp_ana_scratch *s);
 void *sp_ana_scratch_get(sp_ana_scratch *s, size_t bytes);
 /* Gives back what sp_ana_scratch_get returned (NULL is fine). */
 void sp_ana_scratch_put(sp_ana_scratch *s, void *p);
+/* Hands the stack memory that is already in and that nobody reads again: `n` stretches (lo[k], len[k]
+ * bytes; at most four in all, each inside `block`) become chunks that arrays are carved from before
+ * any other, and `block` (a malloc'd array of the event set the analysis has done with) is freed with
+ * the stack. 1: taken; 0: not (no room, or no stack), the caller still owns `block`. Stretches too short
+ * for one aligned array are left unused. */
+int sp_ana_scratch_adopt(sp_ana_scratch *s, void *block, void *const *lo, const size_t *len, size_t n);
 /* Zeroes `bytes` at p by writing. For sums built with += (which read first): a read of calloc's fresh,
  * untouched pages maps the shared zero page, which the first write then copies: a second fault per
  * page, and a TLB flush on every core that runs a thread of the process (the two-thread steps). Plain
@@ -272,6 +304,10 @@ void sp_ana_share_window(size_t n, unsigned xx, size_t *lo, size_t *hi);
 sp_status sp_ana_name_rows(sp_ana *a);
 /* Stage rows: quantiles, totals and shares of p50/p95/p99 from a->times. */
 sp_status sp_ana_stage_rows(sp_ana *a);
+/* Takes the latency ranking's two record arrays from the scratch stack into a->rank_scratch now (those
+ * not taken yet; NULL where out of memory, which the ranking then reports); the ranking uses and gives
+ * them back, sp_ana_free gives back what it did not use. */
+void sp_ana_rank_reserve(sp_ana *a);
 /* Share of pXX of an arbitrary per-request time (double), e.g. padding. */
 double sp_ana_share_of(const sp_ana *a, unsigned xx, const double *per_req);
 

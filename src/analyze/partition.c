@@ -1126,6 +1126,7 @@ static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
     if (sp_ana_has_client(ev, q))
         tm[a->st_network] += (q->arrival_ns - lo) + (hi - q->done_ns);
     a->life[i] = hi - lo;
+    a->padding[i] = 0.0; /* summed below */
     sp_status st = SP_OK;
     const paint_item *bp;
     size_t n_bp;
@@ -1243,34 +1244,154 @@ void sp_ana_paint_free(sp_ana *a)
     a->paint = NULL;
 }
 
+/* Where a partition thread lays the span pages it has read (under release_events): the stretch of one
+ * per-request array its rows fill (the stage times, lives, padding times), [next, end) the whole pages
+ * of it that no write has reached and no page has been moved to yet. */
+typedef struct part_dest {
+    uintptr_t base; /* the array */
+    size_t width;   /* bytes a request */
+    uintptr_t next, end;
+} part_dest;
+
 /* One thread's share of the per-request partition: requests [lo, hi) with its own scratch (the stage
  * lookup is shared, read-only). Each request writes only its own row of times, padding and life, so
- * the halves need no lock and the figures are those of one thread in order. */
+ * the halves need no lock and the figures are those of one thread in order. Under release_events it
+ * hands back the span pages it has read up to `limit` (discard_read_spans), moving what it can of them
+ * under its own rows' pages in `dest`. */
 typedef struct part_job {
     sp_ana *a;
     req_scratch *rs;
     size_t lo, hi;
+    uintptr_t limit;
+    part_dest dest[3];
+    int moving;   /* pages are moved, not only discarded (sp_ana_move_pages and the kernel allow it) */
+    size_t moves; /* mremap calls so far */
     sp_status st;
 } part_job;
 
-/* Under release_events (sp_ana_releases_spans) each thread hands the span pages it has read back to the
- * kernel as it goes, so the spans' memory falls while the stage times' grows. Spans are sorted by
- * request, so a thread's requests read one stretch of the array in order; the pages wholly between
- * its first request's spans and its current request's were read by it alone (or by no one: requests
- * outside the analysis) and are read by no one again. The partial page at the stretch's start may
- * hold the other thread's spans and is kept. */
-static void discard_read_spans(const sp_ana *a, const sp_ev_request *q, uintptr_t *mark)
+#define PART_PAGE ((uintptr_t)4096)
+/* Each move can leave the process a mapping or two more (the kernel merges neighbours where it can);
+ * past this many moves a thread only discards, so that the mappings stay far below the kernel's
+ * limit (vm.max_map_count, 65,530 by default) whatever the trace's size: 2 GiB of rows a thread at
+ * 1 MiB a move, about 45 M analysed requests on two threads. */
+#define PART_MAX_MOVES ((size_t)2048)
+
+/* The destinations of a thread: each array's whole pages inside [lo, hi)'s rows (a page shared with the
+ * other thread's rows, or with bytes outside the array, is written where it is). */
+static void part_dests(part_job *j)
 {
+    sp_ana *a = j->a;
+    size_t ns = a->n_stages;
+    j->dest[0] = (part_dest){a->times32 ? (uintptr_t)a->times32 : (uintptr_t)a->times,
+                             ns * (a->times32 ? sizeof *a->times32 : sizeof *a->times), 0, 0};
+    j->dest[1] = (part_dest){(uintptr_t)a->life, sizeof *a->life, 0, 0};
+    j->dest[2] = (part_dest){(uintptr_t)a->padding, sizeof *a->padding, 0, 0};
+    for (int d = 0; d < 3; d++) {
+        part_dest *x = &j->dest[d];
+        x->next = (x->base + j->lo * x->width + PART_PAGE - 1) & ~(PART_PAGE - 1);
+        x->end = (x->base + j->hi * x->width) & ~(PART_PAGE - 1);
+        if (x->end < x->next || !x->width)
+            x->end = x->next;
+    }
+}
+
+/* Moves read span pages [p, e) under the destinations' pages that request i and the later ones will
+ * write, the one least far ahead of its writes first, 1 MiB at a time; returns where the pages not
+ * moved start. Pages at and past a destination's write position (row i onwards) are untouched: rows
+ * are written in order, only by this thread. */
+static uintptr_t move_read_spans(part_job *j, size_t i, uintptr_t p, uintptr_t e)
+{
+    const uintptr_t step = (uintptr_t)1 << 20;
+    while (p < e && j->moving && j->moves < PART_MAX_MOVES) {
+        part_dest *best = NULL;
+        uintptr_t best_ahead = 0;
+        for (int d = 0; d < 3; d++) {
+            part_dest *x = &j->dest[d];
+            uintptr_t written = (x->base + i * x->width + PART_PAGE - 1) & ~(PART_PAGE - 1);
+            if (x->next < written)
+                x->next = written < x->end ? written : x->end;
+            if (x->next < x->end && (!best || x->next - written < best_ahead)) {
+                best = x;
+                best_ahead = x->next - written;
+            }
+        }
+        if (!best)
+            break;
+        uintptr_t len = e - p;
+        if (len > step)
+            len = step;
+        if (len > best->end - best->next)
+            len = best->end - best->next;
+        if (sp_move_pages((void *)p, (void *)best->next, len) != 0) {
+            j->moving = 0; /* not on this kernel or this mapping: discard from here on */
+            break;
+        }
+        j->moves++;
+        p += len;
+        best->next += len;
+    }
+    return p;
+}
+
+/* Under release_events (sp_ana_releases_spans) each thread hands the span pages it has read back to the
+ * kernel as it goes, so the spans' memory falls while the stage times' grows; where it can, it moves
+ * them under the pages its next rows of stage times, lives and padding will fill instead, so that those
+ * are not faulted in fresh (docs/analysis.md section 8, "Memory"). Spans are sorted by request, so a
+ * thread's requests read one stretch of the array in order; the pages wholly between its first
+ * request's spans and its current request's (request i's) were read by it alone (or by no one:
+ * requests outside the analysis) and are read by no one again. The partial page at the stretch's start
+ * may hold the other thread's spans and is kept. Nothing at or past `limit` is handed back: the
+ * stretch's last pages stay in for the scratch stack (sp_ana_recycle_released). */
+static void discard_read_spans(part_job *j, size_t i, uintptr_t *mark)
+{
+    const sp_ana *a = j->a;
+    const sp_ev_request *q = &a->ev->requests[a->reqs[i]];
     if (!q->nspans)
         return;
     uintptr_t cur = (uintptr_t)(a->ev->spans + q->first_span);
+    if (cur > j->limit)
+        cur = j->limit;
     if (!*mark)
         *mark = cur; /* this thread's first span */
     else if (cur - *mark >= sp_ana_discard_step) {
-        /* whole pages only: the page holding `cur` is kept (and stays until the array is freed) */
-        sp_discard_pages((void *)*mark, cur - *mark);
-        *mark = cur;
+        /* whole pages only: the page holding `cur` is kept until a later request's spans lie past it */
+        uintptr_t p = (*mark + PART_PAGE - 1) & ~(PART_PAGE - 1), e = cur & ~(PART_PAGE - 1);
+        if (e > p) {
+            p = move_read_spans(j, i, p, e);
+            sp_discard_pages((void *)p, e - p);
+            *mark = e;
+        }
     }
+}
+
+/* The whole pages of the spans of requests [lo, hi) (analysed positions) that lie in their last
+ * `keep` bytes (all of them when they are fewer) in `out`; where discard_read_spans stops in `limit`
+ * (UINTPTR_MAX when they have no span). Returns how many bytes of spans that keeps. */
+static size_t kept_stretch(const sp_ana *a, size_t lo, size_t hi, size_t keep, uintptr_t *limit,
+                           sp_ana_stretch *out)
+{
+    const sp_events *ev = a->ev;
+    size_t f = lo, l = hi;
+    while (f < hi && !ev->requests[a->reqs[f]].nspans)
+        f++;
+    while (l > f && !ev->requests[a->reqs[l - 1]].nspans)
+        l--;
+    *out = (sp_ana_stretch){NULL, 0};
+    *limit = UINTPTR_MAX;
+    if (f == l)
+        return 0;
+    const sp_ev_request *first = &ev->requests[a->reqs[f]], *last = &ev->requests[a->reqs[l - 1]];
+    const uintptr_t page = PART_PAGE;
+    uintptr_t s = (uintptr_t)(ev->spans + first->first_span);
+    uintptr_t e = (uintptr_t)(ev->spans + last->first_span + last->nspans);
+    uintptr_t from = e - s > keep ? e - keep : s;
+    *limit = from;
+    from = (from + page - 1) & ~(page - 1);
+    size_t kept = (size_t)(e - *limit);
+    e &= ~(page - 1);
+    if (e > from)
+        *out = (sp_ana_stretch){(void *)from, (size_t)(e - from)};
+    return kept;
 }
 
 static void *part_run(void *arg)
@@ -1278,18 +1399,56 @@ static void *part_run(void *arg)
     part_job *j = arg;
     const int discard = sp_ana_releases_spans(j->a);
     uintptr_t mark = 0;
+    if (discard) {
+        part_dests(j);
+        j->moving = sp_ana_move_pages;
+    }
     for (size_t i = j->lo; !j->st && i < j->hi; i++) {
         if (discard)
-            discard_read_spans(j->a, &j->a->ev->requests[j->a->reqs[i]], &mark);
+            discard_read_spans(j, i, &mark);
         j->st = partition_request(j->a, i, j->rs);
     }
     return NULL;
+}
+
+static size_t spans_to_keep(const sp_ana *a);
+
+/* Under release_events: where each thread stops handing span pages back, so that spans_to_keep bytes
+ * of the spans the partition reads stay in, half from the end of each thread's stretch (the rest of a
+ * thread's stretch feeds its own rows' pages, sp_move_pages: a thread that kept everything would have
+ * none to move), the rest of one too short from the other's; and where those pages are (a->spans_kept,
+ * for sp_ana_recycle_released). */
+static void keep_spans(sp_ana *a, part_job *first, part_job *second)
+{
+    a->spans_kept[0] = a->spans_kept[1] = (sp_ana_stretch){NULL, 0};
+    first->limit = second->limit = UINTPTR_MAX;
+    if (!sp_ana_releases_spans(a))
+        return;
+    size_t keep = spans_to_keep(a), used = 0;
+    if (second->lo < second->hi)
+        used = kept_stretch(a, second->lo, second->hi, keep / 2, &second->limit, &a->spans_kept[1]);
+    used = kept_stretch(a, first->lo, first->hi, keep - used, &first->limit, &a->spans_kept[0]);
+    if (second->lo < second->hi && keep - used > keep / 2) /* the first's stretch was short */
+        kept_stretch(a, second->lo, second->hi, keep - used, &second->limit, &a->spans_kept[1]);
 }
 
 size_t sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
 int sp_ana_narrow = 1;
 int sp_ana_part_fast = 1;
 size_t sp_ana_discard_step = SP_ANA_DISCARD_STEP;
+size_t sp_ana_keep_per_request = SP_ANA_KEEP_PER_REQUEST;
+int sp_ana_move_pages = 1;
+
+/* Under release_events: how many bytes of span pages the partition keeps in for the scratch stack
+ * (docs/analysis.md section 8, "Memory"): what the steps after it take at once, sp_ana_keep_per_request
+ * a request, less the launch calls, whose pages go to the stack too. */
+static size_t spans_to_keep(const sp_ana *a)
+{
+    size_t n = a->n_reqs, per = sp_ana_keep_per_request;
+    size_t want = per && n > SIZE_MAX / per ? SIZE_MAX : n * per;
+    size_t launches = a->ev->n_launches * sizeof *a->ev->launches;
+    return want > launches ? want - launches : 0;
+}
 
 sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
 {
@@ -1314,7 +1473,9 @@ sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
         a->times32 = malloc((n ? n * ns : 1) * sizeof *a->times32);
     else
         a->times = malloc((n ? n * ns : 1) * sizeof *a->times);
-    a->padding = sp_ana_zeroed_doubles(n);
+    /* every request's padding starts at 0 in partition_request: malloc, so that its pages are first
+     * written by the partition (or moved under it) */
+    a->padding = malloc((n ? n : 1) * sizeof *a->padding);
     a->life = malloc((n ? n : 1) * sizeof *a->life);
     if ((!a->times && !a->times32) || !a->padding || !a->life)
         st = SP_ERR_NOMEM;
@@ -1323,7 +1484,8 @@ sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
         return st;
     /* Large sets: the second half on a second thread (docs/analysis.md, "Two threads"); one that cannot
      * be started leaves its half to this one. */
-    part_job first = {a, rs, 0, n, SP_OK}, second = {a, NULL, n, n, SP_OK};
+    part_job first = {a, rs, 0, n, UINTPTR_MAX, {{0}}, 0, 0, SP_OK};
+    part_job second = {a, NULL, n, n, UINTPTR_MAX, {{0}}, 0, 0, SP_OK};
     pthread_t th;
     int threaded = 0;
     if (n >= sp_ana_two_threads_min && n >= 2 && (second.rs = calloc(1, sizeof *second.rs))) {
@@ -1331,10 +1493,15 @@ sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
         second.rs->nlk = rs->nlk;
         second.rs->sh = rs->sh;
         second.lo = first.hi = n / 2;
+        keep_spans(a, &first, &second);
         threaded = pthread_create(&th, NULL, part_run, &second) == 0;
-        if (!threaded)
+        if (!threaded) {
             first.hi = n;
+            second.lo = n;
+        }
     }
+    if (!threaded)
+        keep_spans(a, &first, &second);
     part_run(&first);
     if (threaded)
         pthread_join(th, NULL);

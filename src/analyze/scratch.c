@@ -32,6 +32,10 @@
 /* Chunks, and arrays handed out of one chunk at once; beyond either a request is a plain malloc. The
  * analysis holds about ten large scratch arrays at once (three threads). */
 #define SCRATCH_CHUNKS 8
+/* Adopted stretches (sp_ana_scratch_adopt) and the blocks that hold them; a stretch starts on this
+ * many bytes (what malloc gives, so that an array as long as the block fits in it). */
+#define SCRATCH_ADOPTED 4
+#define SCRATCH_ADOPT_ALIGN ((uintptr_t)16)
 #define SCRATCH_LIVE 32
 /* Arrays start on this many bytes (a cache line). */
 #define SCRATCH_ALIGN ((size_t)64)
@@ -51,7 +55,10 @@ typedef struct scratch_chunk {
 
 struct sp_ana_scratch {
     pthread_mutex_t mu; /* the steps beside each other take and give back arrays */
-    scratch_chunk chunk[SCRATCH_CHUNKS];
+    /* the adopted stretches first (their pages are in: tried before the others), then the chunks the
+     * stack mallocs itself */
+    scratch_chunk chunk[SCRATCH_ADOPTED + SCRATCH_CHUNKS];
+    void *block[SCRATCH_ADOPTED]; /* what the adopted stretches lie in, freed with the stack */
 };
 
 size_t sp_ana_scratch_min = SP_ANA_SCRATCH_MIN;
@@ -70,11 +77,14 @@ void sp_ana_scratch_destroy(sp_ana_scratch *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < SCRATCH_CHUNKS; i++) {
+    for (size_t i = 0; i < SCRATCH_ADOPTED + SCRATCH_CHUNKS; i++) {
         if (s->chunk[i].base)
             SCRATCH_UNPOISON(s->chunk[i].base, s->chunk[i].cap);
-        free(s->chunk[i].base);
+        if (i >= SCRATCH_ADOPTED)
+            free(s->chunk[i].base);
     }
+    for (size_t i = 0; i < SCRATCH_ADOPTED; i++)
+        free(s->block[i]);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -104,8 +114,19 @@ void *sp_ana_scratch_get(sp_ana_scratch *s, size_t bytes)
     bytes = (bytes + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN;
     void *p = NULL;
     pthread_mutex_lock(&s->mu);
-    /* the first chunk with room: the earliest chunks' pages are the ones most likely in already */
-    for (size_t i = 0; !p && i < SCRATCH_CHUNKS; i++) {
+    /* an adopted stretch with room, then the first chunk with room: the earliest chunks' pages are the
+     * ones most likely in already */
+    size_t best = SCRATCH_ADOPTED;
+    for (size_t i = 0; i < SCRATCH_ADOPTED; i++) {
+        const scratch_chunk *c = &s->chunk[i];
+        /* the one with the least room that has enough: a large array later still finds a place */
+        if (c->base && c->n_live < SCRATCH_LIVE && c->cap - c->used >= bytes &&
+            (best == SCRATCH_ADOPTED || c->cap - c->used < s->chunk[best].cap - s->chunk[best].used))
+            best = i;
+    }
+    if (best < SCRATCH_ADOPTED)
+        p = carve(&s->chunk[best], bytes, asked);
+    for (size_t i = SCRATCH_ADOPTED; !p && i < SCRATCH_ADOPTED + SCRATCH_CHUNKS; i++) {
         scratch_chunk *c = &s->chunk[i];
         if (!c->base) {
             size_t cap = bytes > SCRATCH_CHUNK ? bytes : SCRATCH_CHUNK;
@@ -128,7 +149,7 @@ void sp_ana_scratch_put(sp_ana_scratch *s, void *p)
         return;
     if (s) {
         pthread_mutex_lock(&s->mu);
-        for (size_t i = 0; i < SCRATCH_CHUNKS; i++) {
+        for (size_t i = 0; i < SCRATCH_ADOPTED + SCRATCH_CHUNKS; i++) {
             scratch_chunk *c = &s->chunk[i];
             unsigned char *q = p;
             if (!c->base || q < c->base || q >= c->base + c->cap)
@@ -150,6 +171,40 @@ void sp_ana_scratch_put(sp_ana_scratch *s, void *p)
         pthread_mutex_unlock(&s->mu);
     }
     free(p);
+}
+
+int sp_ana_scratch_adopt(sp_ana_scratch *s, void *block, void *const *lo, const size_t *len, size_t n)
+{
+    if (!s || !block)
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    size_t b = 0, room = 0;
+    while (b < SCRATCH_ADOPTED && s->block[b])
+        b++;
+    for (size_t i = 0; i < SCRATCH_ADOPTED; i++)
+        room += !s->chunk[i].base;
+    int ok = b < SCRATCH_ADOPTED && room >= n;
+    for (size_t k = 0; ok && k < n; k++) {
+        /* from the stretch's first byte aligned as malloc aligns, whole arrays' worth (a multiple of
+         * SCRATCH_ALIGN: an array as long as a malloc'd block fits in it); too short: left alone */
+        const uintptr_t al = SCRATCH_ADOPT_ALIGN;
+        uintptr_t p = ((uintptr_t)lo[k] + al - 1) & ~(al - 1);
+        uintptr_t end = (uintptr_t)lo[k] + len[k];
+        if (end <= p || end - p < SCRATCH_ALIGN)
+            continue;
+        size_t i = 0;
+        while (s->chunk[i].base)
+            i++;
+        scratch_chunk *c = &s->chunk[i];
+        c->base = (unsigned char *)p;
+        c->cap = (size_t)(end - p) / SCRATCH_ALIGN * SCRATCH_ALIGN;
+        c->used = c->n_live = 0;
+        SCRATCH_POISON(c->base, c->cap);
+    }
+    if (ok)
+        s->block[b] = block;
+    pthread_mutex_unlock(&s->mu);
+    return ok;
 }
 
 /* A volatile pointer, so that the compiler cannot fold malloc + memset into calloc (GCC does), whose

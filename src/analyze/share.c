@@ -131,6 +131,13 @@ static void rank_sort(struct rank_rec **src, struct rank_rec **dst, size_t n)
     }
 }
 
+void sp_ana_rank_reserve(sp_ana *a)
+{
+    for (int k = 0; k < 2; k++)
+        if (!a->rank_scratch[k])
+            a->rank_scratch[k] = sp_ana_scratch_get(a->scratch, a->n_reqs * sizeof(struct rank_rec));
+}
+
 /* The ranking of DESIGN 8a in linear time: an LSD radix sort on (life, first eight bytes of the id),
  * then the full key (lat_key_cmp) within each run that ties on both, so the order is exactly the one
  * qsort with lat_key_cmp gives (no two requests compare equal). */
@@ -139,8 +146,9 @@ static sp_status build_by_latency(sp_ana *a)
     size_t n = a->n_reqs;
     const sp_events *ev = a->ev;
     a->by_latency = malloc((n ? n : 1) * sizeof *a->by_latency);
-    struct rank_rec *rec = sp_ana_scratch_get(a->scratch, n * sizeof *rec);
-    struct rank_rec *tmp = sp_ana_scratch_get(a->scratch, n * sizeof *tmp);
+    sp_ana_rank_reserve(a);
+    struct rank_rec *rec = a->rank_scratch[0], *tmp = a->rank_scratch[1];
+    a->rank_scratch[0] = a->rank_scratch[1] = NULL;
     if (!a->by_latency || !rec || !tmp) {
         sp_ana_scratch_put(a->scratch, rec);
         sp_ana_scratch_put(a->scratch, tmp);

@@ -81,6 +81,26 @@ void sp_discard_pages(void *p, size_t bytes)
         (void)madvise((void *)lo, hi - lo, MADV_DONTNEED); /* a hint: failure changes nothing */
 }
 
+int sp_move_pages(void *from, void *to, size_t bytes)
+{
+#if defined(__linux__) && defined(MREMAP_FIXED)
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4 /* Linux 5.7; older kernels refuse it (EINVAL) */
+#endif
+    long ps = sysconf(_SC_PAGESIZE);
+    const uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+    if (!bytes || ((uintptr_t)from | (uintptr_t)to | bytes) & (page - 1))
+        return -1;
+    void *r = mremap(from, bytes, bytes, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to);
+    return r == MAP_FAILED ? -1 : 0;
+#else
+    (void)from;
+    (void)to;
+    (void)bytes;
+    return -1;
+#endif
+}
+
 uint64_t sp_hash_bytes(const void *data, size_t len, uint64_t seed)
 {
     const unsigned char *p = data;

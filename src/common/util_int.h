@@ -54,6 +54,12 @@ void sp_prefault(void *p, size_t bytes);
  * neighbour's bytes on a shared page are never lost. A hint: failure, or a no-op elsewhere, changes
  * no figure. For freeing a large array piece by piece while a pass walks it. */
 void sp_discard_pages(void *p, size_t bytes);
+/* Moves the `bytes` of pages at `from` (whole pages, in one private anonymous mapping, and in) to `to`
+ * (whole pages, none of which anyone has written or will read before writing): what was mapped at `to`
+ * goes, and `from` reads as fresh zero pages afterwards, as after sp_discard_pages. The pages move with
+ * their contents, without a fault each where `to` is first written (Linux: mremap with
+ * MREMAP_DONTUNMAP). 0, or -1 with nothing changed (elsewhere always; the caller then discards). */
+int sp_move_pages(void *from, void *to, size_t bytes);
 
 /* Copies a caller's options struct into the library's `dst` (already holding the defaults) under the
  * ABI rule of trace.h: only the first `src_size` bytes the caller has (its struct_size; 0 stands for

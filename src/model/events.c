@@ -178,20 +178,36 @@ void sp_ev_release_maps(struct sp_events *ev)
     ev->released = true;
 }
 
-void sp_ev_release_spans(struct sp_events *ev)
+void *sp_ev_take_spans(struct sp_events *ev, size_t *bytes)
 {
-    free(ev->spans);
+    void *p = ev->spans;
+    *bytes = ev->cap_spans * sizeof *ev->spans;
     ev->spans = NULL;
     ev->n_spans = ev->cap_spans = 0;
     ev->released = true;
+    return p;
+}
+
+void *sp_ev_take_launches(struct sp_events *ev, size_t *bytes)
+{
+    void *p = ev->launches;
+    *bytes = ev->cap_launches * sizeof *ev->launches;
+    ev->launches = NULL;
+    ev->n_launches = ev->cap_launches = 0;
+    ev->released = true;
+    return p;
+}
+
+void sp_ev_release_spans(struct sp_events *ev)
+{
+    size_t bytes;
+    free(sp_ev_take_spans(ev, &bytes));
 }
 
 void sp_ev_release_launches(struct sp_events *ev)
 {
-    free(ev->launches);
-    ev->launches = NULL;
-    ev->n_launches = ev->cap_launches = 0;
-    ev->released = true;
+    size_t bytes;
+    free(sp_ev_take_launches(ev, &bytes));
 }
 
 static void known_stage_names(struct sp_events *ev);

@@ -475,6 +475,11 @@ void sp_ev_release_maps(struct sp_events *ev);
 void sp_ev_release_spans(struct sp_events *ev);
 /* The host-side launch calls. */
 void sp_ev_release_launches(struct sp_events *ev);
+/* As sp_ev_release_spans and sp_ev_release_launches, but the array (NULL when there is none) is handed
+ * to the caller, who frees it; `bytes` is its allocated size (what the set had room for, every byte
+ * of it the set's own). The analysis lays its scratch on those pages (docs/analysis.md section 8). */
+void *sp_ev_take_spans(struct sp_events *ev, size_t *bytes);
+void *sp_ev_take_launches(struct sp_events *ev, size_t *bytes);
 
 /* ---- gen.c: generation steps and tokens (docs/generation.md) ---- */
 

@@ -7,11 +7,16 @@
  *    release_events: the CLI's configuration (no per-request rows, the default discard step), and
  *    with the per-request rows kept, the discard step at 1 byte (every request hands back the whole
  *    pages behind it, so a page discarded too early reads as zero spans and changes the stage times)
- *    on one thread and on two. JSON, text and rows must be byte-identical to the plain analysis. The
- *    plain analyses hold the stage times in 8 bytes and malloc every scratch array; the released ones
- *    in 4 bytes (sp_ana_narrow) and, with the rows kept, take every scratch array however small
- *    from the analysis' scratch stack (sp_ana_scratch_min at 1), so those must not change a byte
- *    either.
+ *    on one thread and on two; and the same with the released pages recycled: the spans' pages each
+ *    thread has read moved under its next rows of stage times, lives and padding times
+ *    (sp_ana_move_pages; a page moved under a row already written, tried, fails 52 checks), and the
+ *    last span pages and the launch calls kept for the scratch stack (sp_ana_keep_per_request: all of
+ *    them, none, 8 and 40 bytes a request, so that a thread keeps part of its stretch; two kept
+ *    stretches given to the stack as one, tried, fails it). JSON, text and rows must be byte-identical
+ *    to the plain analysis. The plain analyses hold the stage times in 8 bytes and malloc every scratch
+ *    array; the released ones in 4 bytes (sp_ana_narrow; one route in 8, with pages moved under them)
+ *    and, with the rows kept, take every scratch array however small from the analysis' scratch stack
+ *    (sp_ana_scratch_min at 1), so those must not change a byte either.
  * 2. After a release: the set's files and properties (the batching policy the what-if quote reads)
  *    still read; analysing it again, loading into it, the Perfetto and OTLP writers and the what-if
  *    workload are SP_ERR_STATE. A trace with generation data (JSONL, native) keeps its spans (the
@@ -34,6 +39,8 @@ typedef struct route {
     size_t discard_step; /* sp_ana_discard_step */
     int narrow;          /* sp_ana_narrow */
     size_t scratch_min;  /* sp_ana_scratch_min */
+    size_t keep;         /* sp_ana_keep_per_request */
+    int move;            /* sp_ana_move_pages */
 } route;
 
 /* One analysis by `rt`: the report's bytes (ar_report_bytes), NULL when it fails. */
@@ -53,11 +60,15 @@ static char *analyse(const char *const *paths, int n, int lenient, const route *
     sp_ana_discard_step = rt->discard_step;
     sp_ana_narrow = rt->narrow;
     sp_ana_scratch_min = rt->scratch_min;
+    sp_ana_keep_per_request = rt->keep;
+    sp_ana_move_pages = rt->move;
     sp_status st = sp_analyze(ev, &o, &r, err, sizeof err);
     sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
     sp_ana_discard_step = SP_ANA_DISCARD_STEP;
     sp_ana_narrow = 1;
     sp_ana_scratch_min = SP_ANA_SCRATCH_MIN;
+    sp_ana_keep_per_request = SP_ANA_KEEP_PER_REQUEST;
+    sp_ana_move_pages = 1;
     if (st != SP_OK) {
         fprintf(stderr, "analyse %s: %s (%s)\n", paths[0], err, sp_status_str(st));
         sp_events_destroy(ev);
@@ -81,14 +92,28 @@ static int compared;
 static void same_with_release(const char *const *paths, int n, int lenient, void *user)
 {
     (void)user;
-    static const route plain = {0, 0, SIZE_MAX, SP_ANA_DISCARD_STEP, 0, SIZE_MAX},
-                       plain_rows = {0, 1, SIZE_MAX, SP_ANA_DISCARD_STEP, 0, SIZE_MAX};
-    static const route released[3] = {{1, 0, SP_ANA_TWO_THREADS_MIN, SP_ANA_DISCARD_STEP, 1, SP_ANA_SCRATCH_MIN},
-                                      {1, 1, SIZE_MAX, 1, 1, 1},
-                                      {1, 1, 1, 1, 1, 1}};
-    for (int k = 0; k < 3; k++) {
+    static const route plain = {0, 0, SIZE_MAX, SP_ANA_DISCARD_STEP, 0, SIZE_MAX, 0, 0},
+                       plain_rows = {0, 1, SIZE_MAX, SP_ANA_DISCARD_STEP, 0, SIZE_MAX, 0, 0};
+    /* the released routes: the CLI's; the rows kept with every page handed back as soon as it is
+     * behind and nothing recycled, on one thread and two; then the pages recycled, every array from the
+     * scratch stack: all span pages and launch calls kept (nothing handed back) on one thread and on
+     * two, and a few bytes a request, so that each thread moves the pages behind it under its rows'
+     * next pages as soon as they are whole (sp_ana_move_pages) and keeps the rest of its stretch (the
+     * second thread's stretch, or part of it, and, past it, the first's); the last with 8-byte stage
+     * times, whose rows the pages move under too */
+    static const route released[9] = {{1, 0, SP_ANA_TWO_THREADS_MIN, SP_ANA_DISCARD_STEP, 1, SP_ANA_SCRATCH_MIN,
+                                       SP_ANA_KEEP_PER_REQUEST, 1},
+                                      {1, 1, SIZE_MAX, 1, 1, 1, 0, 0},
+                                      {1, 1, 1, 1, 1, 1, 0, 0},
+                                      {1, 1, SIZE_MAX, 1, 1, 1, SIZE_MAX, 1},
+                                      {1, 1, 1, 1, 1, 1, SIZE_MAX, 1},
+                                      {1, 0, 1, 1, 1, 1, 8, 1},
+                                      {1, 1, 1, 1, 1, 1, 40, 1},
+                                      {1, 1, SIZE_MAX, 1, 1, 1, 0, 1},
+                                      {1, 1, 1, 1, 0, 1, 8, 1}};
+    for (int k = 0; k < 9; k++) {
         size_t l1 = 0, l2 = 0;
-        char *ref = analyse(paths, n, lenient, k ? &plain_rows : &plain, &l1);
+        char *ref = analyse(paths, n, lenient, released[k].keep_requests ? &plain_rows : &plain, &l1);
         char *rel = analyse(paths, n, lenient, &released[k], &l2);
         CHECK(ref != NULL);
         CHECK(rel != NULL);
@@ -205,6 +230,6 @@ int main(void)
     after_release();
     ar_each_trace("release", &rng_state, same_with_release, NULL);
     fprintf(stderr, "%d comparisons\n", compared);
-    CHECK(compared == 3 * AR_TRACES);
+    CHECK(compared == 9 * AR_TRACES);
     return sp_test_done("test_analyze_release");
 }
