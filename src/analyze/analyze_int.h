@@ -189,6 +189,13 @@ extern size_t sp_ana_discard_step;
  * (defined in partition.c) so that tests can keep every page (SIZE_MAX) or none (0). */
 #define SP_ANA_KEEP_PER_REQUEST ((size_t)36)
 extern size_t sp_ana_keep_per_request;
+/* The span pages of that budget are kept only up to this many analysed requests: until the ranking's
+ * 16-byte records fill a scratch chunk (128 MiB). Past it every stage row array takes a chunk its own
+ * size, the columns land in the GPU figures' chunks already in, and the kept span pages only raised
+ * the peak (+190 MB on the 100 M-event native trace, docs/BENCHMARKS.md, branch keptfit); the launch
+ * calls are still kept. A variable (defined in partition.c) so that tests take both routes. */
+#define SP_ANA_KEEP_SPANS_MAX (((size_t)128 << 20) / 16)
+extern size_t sp_ana_keep_spans_max;
 /* Under release_events the partition threads move the span pages they have read under their next rows
  * of stage times, lives and padding times (sp_move_pages) instead of only handing them back; 0 (tests)
  * discards them as before. Defined in partition.c. */

@@ -1437,14 +1437,18 @@ int sp_ana_narrow = 1;
 int sp_ana_part_fast = 1;
 size_t sp_ana_discard_step = SP_ANA_DISCARD_STEP;
 size_t sp_ana_keep_per_request = SP_ANA_KEEP_PER_REQUEST;
+size_t sp_ana_keep_spans_max = SP_ANA_KEEP_SPANS_MAX;
 int sp_ana_move_pages = 1;
 
 /* Under release_events: how many bytes of span pages the partition keeps in for the scratch stack
  * (docs/analysis.md section 8, "Memory"): what the steps after it take at once, sp_ana_keep_per_request
- * a request, less the launch calls, whose pages go to the stack too. */
+ * a request, less the launch calls, whose pages go to the stack too; none past sp_ana_keep_spans_max
+ * requests. */
 static size_t spans_to_keep(const sp_ana *a)
 {
     size_t n = a->n_reqs, per = sp_ana_keep_per_request;
+    if (n > sp_ana_keep_spans_max)
+        return 0;
     size_t want = per && n > SIZE_MAX / per ? SIZE_MAX : n * per;
     size_t launches = a->ev->n_launches * sizeof *a->ev->launches;
     return want > launches ? want - launches : 0;

@@ -12,7 +12,8 @@
  *    (sp_ana_move_pages; a page moved under a row already written, tried, fails 52 checks), and the
  *    last span pages and the launch calls kept for the scratch stack (sp_ana_keep_per_request: all of
  *    them, none, 8 and 40 bytes a request, so that a thread keeps part of its stretch; two kept
- *    stretches given to the stack as one, tried, fails it). JSON, text and rows must be byte-identical
+ *    stretches given to the stack as one, tried, fails it; and the launch calls kept with no span
+ *    page, as past sp_ana_keep_spans_max requests, on one thread and two). JSON, text and rows must be byte-identical
  *    to the plain analysis. The plain analyses hold the stage times in 8 bytes and malloc every scratch
  *    array; the released ones in 4 bytes (sp_ana_narrow; one route in 8, with pages moved under them)
  *    and, with the rows kept, take every scratch array however small from the analysis' scratch stack
@@ -41,6 +42,7 @@ typedef struct route {
     size_t scratch_min;  /* sp_ana_scratch_min */
     size_t keep;         /* sp_ana_keep_per_request */
     int move;            /* sp_ana_move_pages */
+    size_t spans_max;    /* sp_ana_keep_spans_max */
 } route;
 
 /* One analysis by `rt`: the report's bytes (ar_report_bytes), NULL when it fails. */
@@ -62,6 +64,7 @@ static char *analyse(const char *const *paths, int n, int lenient, const route *
     sp_ana_scratch_min = rt->scratch_min;
     sp_ana_keep_per_request = rt->keep;
     sp_ana_move_pages = rt->move;
+    sp_ana_keep_spans_max = rt->spans_max;
     sp_status st = sp_analyze(ev, &o, &r, err, sizeof err);
     sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
     sp_ana_discard_step = SP_ANA_DISCARD_STEP;
@@ -69,6 +72,7 @@ static char *analyse(const char *const *paths, int n, int lenient, const route *
     sp_ana_scratch_min = SP_ANA_SCRATCH_MIN;
     sp_ana_keep_per_request = SP_ANA_KEEP_PER_REQUEST;
     sp_ana_move_pages = 1;
+    sp_ana_keep_spans_max = SP_ANA_KEEP_SPANS_MAX;
     if (st != SP_OK) {
         fprintf(stderr, "analyse %s: %s (%s)\n", paths[0], err, sp_status_str(st));
         sp_events_destroy(ev);
@@ -87,31 +91,37 @@ static char *analyse(const char *const *paths, int n, int lenient, const route *
     return buf;
 }
 
+/* the released routes of same_with_release */
+#define NR_ROUTES 11
+
 static int compared;
 
 static void same_with_release(const char *const *paths, int n, int lenient, void *user)
 {
     (void)user;
-    static const route plain = {0, 0, SIZE_MAX, SP_ANA_DISCARD_STEP, 0, SIZE_MAX, 0, 0},
-                       plain_rows = {0, 1, SIZE_MAX, SP_ANA_DISCARD_STEP, 0, SIZE_MAX, 0, 0};
+    static const route plain = {0, 0, SIZE_MAX, SP_ANA_DISCARD_STEP, 0, SIZE_MAX, 0, 0, SP_ANA_KEEP_SPANS_MAX},
+                       plain_rows = {0, 1, SIZE_MAX, SP_ANA_DISCARD_STEP, 0, SIZE_MAX, 0, 0, SP_ANA_KEEP_SPANS_MAX};
     /* the released routes: the CLI's; the rows kept with every page handed back as soon as it is
      * behind and nothing recycled, on one thread and two; then the pages recycled, every array from the
      * scratch stack: all span pages and launch calls kept (nothing handed back) on one thread and on
      * two, and a few bytes a request, so that each thread moves the pages behind it under its rows'
      * next pages as soon as they are whole (sp_ana_move_pages) and keeps the rest of its stretch (the
      * second thread's stretch, or part of it, and, past it, the first's); the last with 8-byte stage
-     * times, whose rows the pages move under too */
-    static const route released[9] = {{1, 0, SP_ANA_TWO_THREADS_MIN, SP_ANA_DISCARD_STEP, 1, SP_ANA_SCRATCH_MIN,
-                                       SP_ANA_KEEP_PER_REQUEST, 1},
-                                      {1, 1, SIZE_MAX, 1, 1, 1, 0, 0},
-                                      {1, 1, 1, 1, 1, 1, 0, 0},
-                                      {1, 1, SIZE_MAX, 1, 1, 1, SIZE_MAX, 1},
-                                      {1, 1, 1, 1, 1, 1, SIZE_MAX, 1},
-                                      {1, 0, 1, 1, 1, 1, 8, 1},
-                                      {1, 1, 1, 1, 1, 1, 40, 1},
-                                      {1, 1, SIZE_MAX, 1, 1, 1, 0, 1},
-                                      {1, 1, 1, 1, 0, 1, 8, 1}};
-    for (int k = 0; k < 9; k++) {
+     * times, whose rows the pages move under too; and, as past SP_ANA_KEEP_SPANS_MAX requests, the
+     * launch calls kept with no span page, on one thread and two */
+    static const route released[NR_ROUTES] = {{1, 0, SP_ANA_TWO_THREADS_MIN, SP_ANA_DISCARD_STEP, 1, SP_ANA_SCRATCH_MIN,
+                                        SP_ANA_KEEP_PER_REQUEST, 1, SP_ANA_KEEP_SPANS_MAX},
+                                       {1, 1, SIZE_MAX, 1, 1, 1, 0, 0, SP_ANA_KEEP_SPANS_MAX},
+                                       {1, 1, 1, 1, 1, 1, 0, 0, SP_ANA_KEEP_SPANS_MAX},
+                                       {1, 1, SIZE_MAX, 1, 1, 1, SIZE_MAX, 1, SP_ANA_KEEP_SPANS_MAX},
+                                       {1, 1, 1, 1, 1, 1, SIZE_MAX, 1, SP_ANA_KEEP_SPANS_MAX},
+                                       {1, 0, 1, 1, 1, 1, 8, 1, SP_ANA_KEEP_SPANS_MAX},
+                                       {1, 1, 1, 1, 1, 1, 40, 1, SP_ANA_KEEP_SPANS_MAX},
+                                       {1, 1, SIZE_MAX, 1, 1, 1, 0, 1, SP_ANA_KEEP_SPANS_MAX},
+                                       {1, 1, 1, 1, 0, 1, 8, 1, SP_ANA_KEEP_SPANS_MAX},
+                                       {1, 1, SIZE_MAX, 1, 1, 1, SIZE_MAX, 1, 0},
+                                       {1, 1, 1, 1, 1, 1, SIZE_MAX, 1, 0}};
+    for (int k = 0; k < NR_ROUTES; k++) {
         size_t l1 = 0, l2 = 0;
         char *ref = analyse(paths, n, lenient, released[k].keep_requests ? &plain_rows : &plain, &l1);
         char *rel = analyse(paths, n, lenient, &released[k], &l2);
@@ -230,6 +240,6 @@ int main(void)
     after_release();
     ar_each_trace("release", &rng_state, same_with_release, NULL);
     fprintf(stderr, "%d comparisons\n", compared);
-    CHECK(compared == 9 * AR_TRACES);
+    CHECK(compared == NR_ROUTES * AR_TRACES);
     return sp_test_done("test_analyze_release");
 }
