@@ -685,60 +685,80 @@ static sp_status too_many_stages(const sp_ana *a, const struct id_row *lk, size_
     return SP_ERR_LIMIT;
 }
 
+/* The distinct stage ids of the analysed requests' spans: a set (open addressing, id + 1 in each slot,
+ * 0 empty), filled by select_requests in its pass over the requests; a trace has a handful of stage
+ * names among millions of spans. */
+typedef struct stage_set {
+    uint64_t *slot;
+    size_t cap, n;
+    sp_status st; /* SP_ERR_NOMEM once growing it failed */
+} stage_set;
+
+/* An empty set; one that cannot be had holds SP_ERR_NOMEM for build_stage_rows to give. */
+static void stage_set_init(stage_set *set)
+{
+    set->n = 0;
+    set->slot = calloc(64, sizeof *set->slot);
+    set->cap = set->slot ? 64 : 0;
+    set->st = set->slot ? SP_OK : SP_ERR_NOMEM;
+}
+
+/* Adds the stage ids of q's spans. */
+static void stage_set_add_spans(stage_set *set, const sp_events *ev, const sp_ev_request *q)
+{
+    size_t cap = set->cap;
+    uint64_t *slot = set->slot;
+    for (uint32_t k = 0; k < q->nspans && !set->st; k++) {
+        uint64_t key = (uint64_t)ev->spans[q->first_span + k].stage + 1;
+        size_t h = (size_t)(key * 0x9E3779B97F4A7C15ull >> 32) & (cap - 1);
+        while (slot[h] && slot[h] != key)
+            h = (h + 1) & (cap - 1);
+        if (slot[h])
+            continue;
+        slot[h] = key;
+        if (++set->n * 2 <= cap)
+            continue;
+        uint64_t *g = calloc(cap * 2, sizeof *g); /* rehash at half full */
+        if (!g) {
+            set->st = SP_ERR_NOMEM;
+            break;
+        }
+        for (size_t j = 0; j < cap; j++) {
+            if (!slot[j])
+                continue;
+            size_t h2 = (size_t)(slot[j] * 0x9E3779B97F4A7C15ull >> 32) & (cap * 2 - 1);
+            while (g[h2])
+                h2 = (h2 + 1) & (cap * 2 - 1);
+            g[h2] = slot[j];
+        }
+        free(slot);
+        set->slot = slot = g;
+        set->cap = cap *= 2;
+    }
+}
+
 /* Decides the stage rows: the seven fixed ones, `network` when client times are merged or a span
  * carries that name, the named others that occur in spans of analysed requests (alphabetical), and
  * `other`. Returns the span-stage -> row lookup sorted by id; a->named_ids holds the named rows. */
-static sp_status build_stage_rows(sp_ana *a, struct id_row **lookup, size_t *n_lookup, char *err,
+static sp_status build_stage_rows(sp_ana *a, stage_set *set, struct id_row **lookup, size_t *n_lookup, char *err,
                                   size_t errlen)
 {
     sp_events *ev = a->ev;
-    /* the distinct stage ids of the analysed requests' spans: a set (open addressing, id + 1 in each
-     * slot, 0 empty), then sorted; a trace has a handful of stage names among millions of spans */
-    size_t cap = 64, nu = 0;
-    uint64_t *set = calloc(cap, sizeof *set);
-    if (!set)
-        return SP_ERR_NOMEM;
-    sp_status st = SP_OK;
-    for (size_t i = 0; !st && i < a->n_reqs; i++) {
-        const sp_ev_request *q = &ev->requests[a->reqs[i]];
-        for (uint32_t k = 0; k < q->nspans; k++) {
-            uint64_t key = (uint64_t)ev->spans[q->first_span + k].stage + 1;
-            size_t h = (size_t)(key * 0x9E3779B97F4A7C15ull >> 32) & (cap - 1);
-            while (set[h] && set[h] != key)
-                h = (h + 1) & (cap - 1);
-            if (set[h])
-                continue;
-            set[h] = key;
-            if (++nu * 2 <= cap)
-                continue;
-            uint64_t *g = calloc(cap * 2, sizeof *g); /* rehash at half full */
-            if (!g) {
-                st = SP_ERR_NOMEM;
-                break;
-            }
-            for (size_t j = 0; j < cap; j++) {
-                if (!set[j])
-                    continue;
-                size_t h2 = (size_t)(set[j] * 0x9E3779B97F4A7C15ull >> 32) & (cap * 2 - 1);
-                while (g[h2])
-                    h2 = (h2 + 1) & (cap * 2 - 1);
-                g[h2] = set[j];
-            }
-            free(set);
-            set = g;
-            cap *= 2;
-        }
-    }
+    /* the distinct stage ids of the analysed requests' spans (select_requests); the set is freed here */
+    size_t cap = set->cap, nu = set->n;
+    uint64_t *slot = set->slot;
+    set->slot = NULL;
+    sp_status st = set->st;
     uint64_t *tmp = st ? NULL : malloc((nu ? nu : 1) * sizeof *tmp);
     if (!tmp) {
-        free(set);
+        free(slot);
         return SP_ERR_NOMEM;
     }
     nu = 0;
     for (size_t j = 0; j < cap; j++)
-        if (set[j])
-            tmp[nu++] = set[j] - 1;
-    free(set);
+        if (slot[j])
+            tmp[nu++] = slot[j] - 1;
+    free(slot);
     if ((st = sp_sort_u64(tmp, nu, NULL))) {
         free(tmp);
         return st;
@@ -942,8 +962,9 @@ static sp_status add_span_pieces(sp_ana *a, const sp_ev_request *q, const struct
 /* ---------- per-request partition ---------- */
 
 /* The analysed requests: a record, an outcome in the scope (docs/analysis.md, "Outcomes") and a
- * well-formed [arrival, done]; whether any has client times (the network row). */
-static sp_status select_requests(sp_ana *a, char *err, size_t errlen)
+ * well-formed [arrival, done]; whether any has client times (the network row). Their spans' stage ids
+ * go into `set` in the same pass (for build_stage_rows). */
+static sp_status select_requests(sp_ana *a, stage_set *set, char *err, size_t errlen)
 {
     const sp_events *ev = a->ev;
     a->reqs = malloc((ev->n_requests ? ev->n_requests : 1) * sizeof *a->reqs);
@@ -966,6 +987,7 @@ static sp_status select_requests(sp_ana *a, char *err, size_t errlen)
             continue;
         }
         a->reqs[a->n_reqs++] = (uint32_t)i;
+        stage_set_add_spans(set, ev, q);
         uint64_t lo, hi;
         sp_ana_life_bounds(ev, q, &lo, &hi);
         if (hi - lo > a->max_life)
@@ -1559,14 +1581,17 @@ static size_t spans_to_keep(const sp_ana *a)
 sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
 {
     sp_status st = build_segments(a);
-    if (!st)
-        st = select_requests(a, err, errlen);
     if (st)
         return st;
-    req_scratch *rs = calloc(1, sizeof *rs);
-    if (!rs)
-        return SP_ERR_NOMEM;
-    st = build_stage_rows(a, &rs->lk, &rs->nlk, err, errlen);
+    stage_set set;
+    stage_set_init(&set);
+    st = select_requests(a, &set, err, errlen);
+    req_scratch *rs = st ? NULL : calloc(1, sizeof *rs);
+    if (!rs) {
+        free(set.slot);
+        return st ? st : SP_ERR_NOMEM;
+    }
+    st = build_stage_rows(a, &set, &rs->lk, &rs->nlk, err, errlen);
     if (!st)
         st = build_stage_hash(rs->lk, rs->nlk, &rs->sh);
     if (st) {
