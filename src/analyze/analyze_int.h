@@ -97,6 +97,10 @@ typedef struct sp_ana {
     uint32_t *seg_off32;
     uint8_t *seg_label;            /* batch pieces: label (SP_LBL_*) */
     size_t n_segs, cap_seg_s, cap_seg_label;
+    /* how build_segments tied the activity, for tests: 1 in one pass (every activity names its batch,
+     * the batches in order); 0 by the counting sort; -1 by the counting sort after the one pass had
+     * built some batches' pieces and given up */
+    int segs_one_pass;
     /* devices */
     sp_devkey *devs;
     size_t n_devs;

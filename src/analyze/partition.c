@@ -334,6 +334,137 @@ static int segments_in_order(sp_ana *a, const sp_ev_batch *b, const uint32_t *ac
     return 1;
 }
 
+/* Appends valid batch bi's pieces to a->seg_* from its n tied activities (indexes into ev->acts, in
+ * index order) and sets its segment range: straight from the activities when they come in order
+ * (segments_in_order), else by the painter p: kernel > h2d > d2h over a base `gap` covering the
+ * window. */
+static sp_status batch_segments(sp_ana *a, size_t bi, const uint32_t *acts, size_t n, int narrow, painter *p)
+{
+    const sp_events *ev = a->ev;
+    const sp_ev_batch *b = &ev->batches[bi];
+    sp_status st;
+    a->b[bi].first_seg = a->n_segs;
+    if (sp_ana_part_fast) {
+        size_t room = a->n_segs + 2 * n + 1;
+        if (narrow)
+            st = SP_GROW(a->seg_off32, a->cap_seg_s, room, SP_ANA_MAX_ITEMS);
+        else
+            st = SP_GROW(a->seg_s, a->cap_seg_s, room, SP_ANA_MAX_ITEMS);
+        if (!st)
+            st = SP_GROW(a->seg_label, a->cap_seg_label, room, SP_ANA_MAX_ITEMS);
+        if (st)
+            return st;
+        if (segments_in_order(a, b, acts, n, narrow)) {
+            a->b[bi].nsegs = a->n_segs - a->b[bi].first_seg;
+            return SP_OK;
+        }
+    }
+    for (size_t k = 0; k < n; k++) {
+        const sp_ev_activity *x = &ev->acts[acts[k]];
+        uint64_t s = x->start_ns > b->start_ns ? x->start_ns : b->start_ns;
+        uint64_t e = x->end_ns < b->end_ns ? x->end_ns : b->end_ns;
+        st = painter_add(p, s, e, (uint32_t)act_label(x), 0);
+        if (st)
+            return st;
+    }
+    st = painter_add(p, b->start_ns, b->end_ns, SP_LBL_GAP, 0);
+    if (!st)
+        st = painter_run(p);
+    if (!st && narrow)
+        st = SP_GROW(a->seg_off32, a->cap_seg_s, a->n_segs + p->n_out, SP_ANA_MAX_ITEMS);
+    else if (!st)
+        st = SP_GROW(a->seg_s, a->cap_seg_s, a->n_segs + p->n_out, SP_ANA_MAX_ITEMS);
+    if (!st)
+        st = SP_GROW(a->seg_label, a->cap_seg_label, a->n_segs + p->n_out, SP_ANA_MAX_ITEMS);
+    if (st)
+        return st;
+    /* the gap under everything makes the pieces contiguous from start to end: starts suffice */
+    for (size_t k = 0; k < p->n_out; k++) {
+        if (narrow)
+            a->seg_off32[a->n_segs] = (uint32_t)(p->out[k].s - b->start_ns);
+        else
+            a->seg_s[a->n_segs] = p->out[k].s;
+        a->seg_label[a->n_segs++] = (uint8_t)p->out[k].level;
+    }
+    a->b[bi].nsegs = a->n_segs - a->b[bi].first_seg;
+    return SP_OK;
+}
+
+/* Whether activity i takes part in the batch pieces at all: on a device, of a label, not empty. */
+static inline int act_tied(const sp_ana *a, size_t i)
+{
+    const sp_ev_activity *x = &a->ev->acts[i];
+    return a->act_dev[i] != SP_EV_NONE && act_label(x) >= 0 && x->end_ns != x->start_ns;
+}
+
+/* How many batches the one pass gathers at once: batches whose windows overlap (a device's next batch
+ * copied in while the last one's kernels run) interleave their activities in start order. */
+#define ONE_PASS_OPEN 64
+
+struct open_batch {
+    uint32_t *acts; /* its tied activities so far, in index order */
+    size_t n, cap;
+};
+
+/* The usual trace in one pass over the activity: each tied activity names its batch, and none names a
+ * batch ONE_PASS_OPEN or more before the latest one named (batches in index order, a few at a time
+ * overlapping). A batch's pieces are built once an activity names a batch that far after it (or at the
+ * end), from its ties in index order, batch by batch in index order: what build_segments' counting
+ * sort gives. Sets *done when it built them all; leaves a->n_segs at 0 and *done at 0 when an
+ * activity ties by window or names a batch already built: build_segments decides then. */
+static sp_status segments_one_pass(sp_ana *a, int narrow, painter *p, int *done)
+{
+    const sp_events *ev = a->ev;
+    size_t nb = ev->n_batches, na = ev->n_acts;
+    struct open_batch open[ONE_PASS_OPEN];
+    memset(open, 0, sizeof open);
+    size_t next = 0; /* the first batch not built: next .. next + ONE_PASS_OPEN - 1 gather in open[] */
+    sp_status st = SP_OK;
+    *done = 0;
+    for (size_t i = 0; i <= na; i++) {
+        size_t to = nb; /* build the batches before this one; at the end, all */
+        uint32_t bt = 0;
+        if (i < na) {
+            if (!act_tied(a, i))
+                continue;
+            bt = ev->acts[i].batch;
+            if (bt == SP_EV_NONE)
+                goto give_up; /* ties by window: perhaps to several batches */
+            if (bt >= nb || !a->b[bt].valid)
+                continue;
+            if (bt < next)
+                goto give_up; /* its batch is built */
+            to = bt - next >= ONE_PASS_OPEN ? bt - ONE_PASS_OPEN + 1 : next;
+        }
+        for (; next < to; next++) {
+            struct open_batch *o = &open[next % ONE_PASS_OPEN];
+            if (a->b[next].valid) {
+                st = batch_segments(a, next, o->acts, o->n, narrow, p);
+                if (st)
+                    goto out;
+            }
+            o->n = 0;
+        }
+        if (i < na) {
+            struct open_batch *o = &open[bt % ONE_PASS_OPEN];
+            st = SP_GROW(o->acts, o->cap, o->n + 1, SP_ANA_MAX_ITEMS);
+            if (st)
+                goto out;
+            o->acts[o->n++] = (uint32_t)i;
+        }
+    }
+    *done = 1;
+    a->segs_one_pass = 1;
+    goto out;
+give_up:
+    a->segs_one_pass = a->n_segs ? -1 : 0;
+    a->n_segs = 0;
+out:
+    for (size_t k = 0; k < ONE_PASS_OPEN; k++)
+        free(open[k].acts);
+    return st;
+}
+
 /* Ties each activity to batches: by batch index, or (SP_EV_NONE) to every valid batch on the same
  * (file, device) whose window it overlaps. Fills a->seg_s, a->seg_label and each batch's segment range. */
 static sp_status build_segments(sp_ana *a)
@@ -362,6 +493,24 @@ static sp_status build_segments(sp_ana *a)
         }
     for (size_t d = 0; d < nd; d++)
         dev_off[d + 1] += dev_off[d];
+    const int narrow = sp_ana_narrow && max_win <= UINT32_MAX;
+    if (sp_ana_part_fast) {
+        /* sized for the most the one pass can make, as below */
+        size_t n_valid = dev_off[nd], na = ev->n_acts;
+        size_t most = na <= (SIZE_MAX - n_valid) / 2 ? 2 * na + n_valid : SIZE_MAX;
+        if (narrow)
+            st = SP_GROW(a->seg_off32, a->cap_seg_s, hint_cap(most), SP_ANA_MAX_ITEMS);
+        else
+            st = SP_GROW(a->seg_s, a->cap_seg_s, hint_cap(most), SP_ANA_MAX_ITEMS);
+        if (!st)
+            st = SP_GROW(a->seg_label, a->cap_seg_label, hint_cap(most), SP_ANA_MAX_ITEMS);
+        int done = 0;
+        if (!st)
+            st = segments_one_pass(a, narrow, &p, &done);
+        if (st || done)
+            goto out;
+        st = SP_ERR_NOMEM;
+    }
     {
         size_t *fill = malloc((nd ? nd : 1) * sizeof *fill);
         if (!fill)
@@ -442,7 +591,6 @@ static sp_status build_segments(sp_ana *a)
         free(fill);
     }
     size_t n_valid = dev_off[nd], most = n_ties <= (SIZE_MAX - n_valid) / 2 ? 2 * n_ties + n_valid : SIZE_MAX;
-    const int narrow = sp_ana_narrow && max_win <= UINT32_MAX;
     if (narrow)
         st = SP_GROW(a->seg_off32, a->cap_seg_s, hint_cap(most), SP_ANA_MAX_ITEMS);
     else
@@ -455,51 +603,9 @@ static sp_status build_segments(sp_ana *a)
     for (size_t i = 0; i < nb; i++) {
         if (!a->b[i].valid)
             continue;
-        const sp_ev_batch *b = &ev->batches[i];
-        a->b[i].first_seg = a->n_segs;
-        if (sp_ana_part_fast) {
-            size_t room = a->n_segs + 2 * (boff[i + 1] - boff[i]) + 1;
-            if (narrow)
-                st = SP_GROW(a->seg_off32, a->cap_seg_s, room, SP_ANA_MAX_ITEMS);
-            else
-                st = SP_GROW(a->seg_s, a->cap_seg_s, room, SP_ANA_MAX_ITEMS);
-            if (!st)
-                st = SP_GROW(a->seg_label, a->cap_seg_label, room, SP_ANA_MAX_ITEMS);
-            if (st)
-                goto out;
-            if (segments_in_order(a, b, bacts + boff[i], boff[i + 1] - boff[i], narrow)) {
-                a->b[i].nsegs = a->n_segs - a->b[i].first_seg;
-                continue;
-            }
-        }
-        for (size_t k = boff[i]; k < boff[i + 1]; k++) {
-            const sp_ev_activity *x = &ev->acts[bacts[k]];
-            uint64_t s = x->start_ns > b->start_ns ? x->start_ns : b->start_ns;
-            uint64_t e = x->end_ns < b->end_ns ? x->end_ns : b->end_ns;
-            st = painter_add(&p, s, e, (uint32_t)act_label(x), 0);
-            if (st)
-                goto out;
-        }
-        st = painter_add(&p, b->start_ns, b->end_ns, SP_LBL_GAP, 0);
-        if (!st)
-            st = painter_run(&p);
-        if (!st && narrow)
-            st = SP_GROW(a->seg_off32, a->cap_seg_s, a->n_segs + p.n_out, SP_ANA_MAX_ITEMS);
-        else if (!st)
-            st = SP_GROW(a->seg_s, a->cap_seg_s, a->n_segs + p.n_out, SP_ANA_MAX_ITEMS);
-        if (!st)
-            st = SP_GROW(a->seg_label, a->cap_seg_label, a->n_segs + p.n_out, SP_ANA_MAX_ITEMS);
+        st = batch_segments(a, i, bacts + boff[i], boff[i + 1] - boff[i], narrow, &p);
         if (st)
             goto out;
-        /* the gap under everything makes the pieces contiguous from start to end: starts suffice */
-        for (size_t k = 0; k < p.n_out; k++) {
-            if (narrow)
-                a->seg_off32[a->n_segs] = (uint32_t)(p.out[k].s - b->start_ns);
-            else
-                a->seg_s[a->n_segs] = p.out[k].s;
-            a->seg_label[a->n_segs++] = (uint8_t)p.out[k].level;
-        }
-        a->b[i].nsegs = a->n_segs - a->b[i].first_seg;
     }
     st = SP_OK;
 out:
@@ -579,60 +685,80 @@ static sp_status too_many_stages(const sp_ana *a, const struct id_row *lk, size_
     return SP_ERR_LIMIT;
 }
 
+/* The distinct stage ids of the analysed requests' spans: a set (open addressing, id + 1 in each slot,
+ * 0 empty), filled by select_requests in its pass over the requests; a trace has a handful of stage
+ * names among millions of spans. */
+typedef struct stage_set {
+    uint64_t *slot;
+    size_t cap, n;
+    sp_status st; /* SP_ERR_NOMEM once growing it failed */
+} stage_set;
+
+/* An empty set; one that cannot be had holds SP_ERR_NOMEM for build_stage_rows to give. */
+static void stage_set_init(stage_set *set)
+{
+    set->n = 0;
+    set->slot = calloc(64, sizeof *set->slot);
+    set->cap = set->slot ? 64 : 0;
+    set->st = set->slot ? SP_OK : SP_ERR_NOMEM;
+}
+
+/* Adds the stage ids of q's spans. */
+static void stage_set_add_spans(stage_set *set, const sp_events *ev, const sp_ev_request *q)
+{
+    size_t cap = set->cap;
+    uint64_t *slot = set->slot;
+    for (uint32_t k = 0; k < q->nspans && !set->st; k++) {
+        uint64_t key = (uint64_t)ev->spans[q->first_span + k].stage + 1;
+        size_t h = (size_t)(key * 0x9E3779B97F4A7C15ull >> 32) & (cap - 1);
+        while (slot[h] && slot[h] != key)
+            h = (h + 1) & (cap - 1);
+        if (slot[h])
+            continue;
+        slot[h] = key;
+        if (++set->n * 2 <= cap)
+            continue;
+        uint64_t *g = calloc(cap * 2, sizeof *g); /* rehash at half full */
+        if (!g) {
+            set->st = SP_ERR_NOMEM;
+            break;
+        }
+        for (size_t j = 0; j < cap; j++) {
+            if (!slot[j])
+                continue;
+            size_t h2 = (size_t)(slot[j] * 0x9E3779B97F4A7C15ull >> 32) & (cap * 2 - 1);
+            while (g[h2])
+                h2 = (h2 + 1) & (cap * 2 - 1);
+            g[h2] = slot[j];
+        }
+        free(slot);
+        set->slot = slot = g;
+        set->cap = cap *= 2;
+    }
+}
+
 /* Decides the stage rows: the seven fixed ones, `network` when client times are merged or a span
  * carries that name, the named others that occur in spans of analysed requests (alphabetical), and
  * `other`. Returns the span-stage -> row lookup sorted by id; a->named_ids holds the named rows. */
-static sp_status build_stage_rows(sp_ana *a, struct id_row **lookup, size_t *n_lookup, char *err,
+static sp_status build_stage_rows(sp_ana *a, stage_set *set, struct id_row **lookup, size_t *n_lookup, char *err,
                                   size_t errlen)
 {
     sp_events *ev = a->ev;
-    /* the distinct stage ids of the analysed requests' spans: a set (open addressing, id + 1 in each
-     * slot, 0 empty), then sorted; a trace has a handful of stage names among millions of spans */
-    size_t cap = 64, nu = 0;
-    uint64_t *set = calloc(cap, sizeof *set);
-    if (!set)
-        return SP_ERR_NOMEM;
-    sp_status st = SP_OK;
-    for (size_t i = 0; !st && i < a->n_reqs; i++) {
-        const sp_ev_request *q = &ev->requests[a->reqs[i]];
-        for (uint32_t k = 0; k < q->nspans; k++) {
-            uint64_t key = (uint64_t)ev->spans[q->first_span + k].stage + 1;
-            size_t h = (size_t)(key * 0x9E3779B97F4A7C15ull >> 32) & (cap - 1);
-            while (set[h] && set[h] != key)
-                h = (h + 1) & (cap - 1);
-            if (set[h])
-                continue;
-            set[h] = key;
-            if (++nu * 2 <= cap)
-                continue;
-            uint64_t *g = calloc(cap * 2, sizeof *g); /* rehash at half full */
-            if (!g) {
-                st = SP_ERR_NOMEM;
-                break;
-            }
-            for (size_t j = 0; j < cap; j++) {
-                if (!set[j])
-                    continue;
-                size_t h2 = (size_t)(set[j] * 0x9E3779B97F4A7C15ull >> 32) & (cap * 2 - 1);
-                while (g[h2])
-                    h2 = (h2 + 1) & (cap * 2 - 1);
-                g[h2] = set[j];
-            }
-            free(set);
-            set = g;
-            cap *= 2;
-        }
-    }
+    /* the distinct stage ids of the analysed requests' spans (select_requests); the set is freed here */
+    size_t cap = set->cap, nu = set->n;
+    uint64_t *slot = set->slot;
+    set->slot = NULL;
+    sp_status st = set->st;
     uint64_t *tmp = st ? NULL : malloc((nu ? nu : 1) * sizeof *tmp);
     if (!tmp) {
-        free(set);
+        free(slot);
         return SP_ERR_NOMEM;
     }
     nu = 0;
     for (size_t j = 0; j < cap; j++)
-        if (set[j])
-            tmp[nu++] = set[j] - 1;
-    free(set);
+        if (slot[j])
+            tmp[nu++] = slot[j] - 1;
+    free(slot);
     if ((st = sp_sort_u64(tmp, nu, NULL))) {
         free(tmp);
         return st;
@@ -836,8 +962,9 @@ static sp_status add_span_pieces(sp_ana *a, const sp_ev_request *q, const struct
 /* ---------- per-request partition ---------- */
 
 /* The analysed requests: a record, an outcome in the scope (docs/analysis.md, "Outcomes") and a
- * well-formed [arrival, done]; whether any has client times (the network row). */
-static sp_status select_requests(sp_ana *a, char *err, size_t errlen)
+ * well-formed [arrival, done]; whether any has client times (the network row). Their spans' stage ids
+ * go into `set` in the same pass (for build_stage_rows). */
+static sp_status select_requests(sp_ana *a, stage_set *set, char *err, size_t errlen)
 {
     const sp_events *ev = a->ev;
     a->reqs = malloc((ev->n_requests ? ev->n_requests : 1) * sizeof *a->reqs);
@@ -860,6 +987,7 @@ static sp_status select_requests(sp_ana *a, char *err, size_t errlen)
             continue;
         }
         a->reqs[a->n_reqs++] = (uint32_t)i;
+        stage_set_add_spans(set, ev, q);
         uint64_t lo, hi;
         sp_ana_life_bounds(ev, q, &lo, &hi);
         if (hi - lo > a->max_life)
@@ -1457,14 +1585,17 @@ static size_t spans_to_keep(const sp_ana *a)
 sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
 {
     sp_status st = build_segments(a);
-    if (!st)
-        st = select_requests(a, err, errlen);
     if (st)
         return st;
-    req_scratch *rs = calloc(1, sizeof *rs);
-    if (!rs)
-        return SP_ERR_NOMEM;
-    st = build_stage_rows(a, &rs->lk, &rs->nlk, err, errlen);
+    stage_set set;
+    stage_set_init(&set);
+    st = select_requests(a, &set, err, errlen);
+    req_scratch *rs = st ? NULL : calloc(1, sizeof *rs);
+    if (!rs) {
+        free(set.slot);
+        return st ? st : SP_ERR_NOMEM;
+    }
+    st = build_stage_rows(a, &set, &rs->lk, &rs->nlk, err, errlen);
     if (!st)
         st = build_stage_hash(rs->lk, rs->nlk, &rs->sh);
     if (st) {

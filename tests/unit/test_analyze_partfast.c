@@ -17,7 +17,12 @@
  *    lookup by binary search, the search over every batch's pieces); every life, every stage time,
  *    every padding time (bit for bit) and every request's painted pieces (sp_ana_request_pieces) must
  *    be the same, and each row sums to its life. The sets are checked to hold requests of both shapes
- *    (disjoint and overlapping spans).
+ *    (disjoint and overlapping spans), and to take all three routes of the batch pieces' ties: the one
+ *    pass over the activity (every activity names its batch, the batches in order: the mixes), the
+ *    counting sort at once (an activity tied by window before any batch was built); and sets of more
+ *    batches than the one pass gathers at once, whose last activity ties by window or names the first
+ *    batch (the counting sort after the one pass had built some batches and gave up), or that take the
+ *    one pass whole.
  * 2. Known answers, worked by hand from DESIGN section 3 (batch pieces win, then the latest-started
  *    span, the time between batch windows is queue, the rest other), by both paths: a request with
  *    disjoint spans across one batch window, and one with a span nested in another.
@@ -48,6 +53,7 @@ static const char *const stage_names[] = {"preprocess", "postprocess", "queue", 
 #define TMAX 2000
 
 static int n_disjoint, n_overlapping; /* requests of each shape over all sets (what the sets hold) */
+static int n_seg_route[3]; /* shortcut partitions by a.segs_one_pass + 1: gave up late, sorted, one pass */
 
 /* A serving mix (the shape of `bench_record gen`): groups of requests that come one after another,
  * each group in one batch, with stage spans one after another; the batch window inside most lives,
@@ -216,6 +222,8 @@ static int partition(sp_events *ev, int fast, int narrow, size_t threads_at, par
     } else {
         o->n = a.n_reqs;
         o->ns = a.n_stages;
+        if (fast && a.segs_one_pass >= -1 && a.segs_one_pass <= 1)
+            n_seg_route[a.segs_one_pass + 1]++;
         o->times = malloc((o->n * o->ns + 1) * sizeof *o->times);
         o->life = malloc((o->n + 1) * sizeof *o->life);
         o->padding = malloc((o->n + 1) * sizeof *o->padding);
@@ -301,6 +309,64 @@ static void differential(void)
     /* the sets hold both shapes in numbers */
     CHECK(n_disjoint > 1500);
     CHECK(n_overlapping > 700);
+    fprintf(stderr, "batch pieces: %d one pass, %d sorted\n", n_seg_route[2], n_seg_route[1]);
+    CHECK(n_seg_route[2] > 200);
+    CHECK(n_seg_route[1] > 200);
+}
+
+/* A serving mix of more batches than the one pass over the activity gathers at once (ONE_PASS_OPEN,
+ * 64), each batch's kernels one after another, and then a last kernel tied by window (late == 0) or
+ * naming the first batch (late == 1), or none (late == 2): the one pass has built batches by then and
+ * must give them up for the counting sort (or, with none, take them all). */
+static sp_events *late_set(int late)
+{
+    sp_events *ev = eb_new();
+    uint64_t t = 1000;
+    uint32_t first = 0;
+    for (int g = 0; g < 100; g++) {
+        char id[48];
+        snprintf(id, sizeof id, "l%d", g);
+        uint32_t r = eb_req(ev, id, t, t + 300);
+        eb_span(ev, r, "preprocess", t, t + 20);
+        uint32_t bi = eb_batch(ev, g + 1, t + 50, t + 250, 10, 16, &r, 1);
+        if (g == 0)
+            first = bi;
+        for (uint64_t at = t + 60 + rin(0, 5); at + 30 < t + 250; at += 40 + rin(0, 5))
+            eb_act(ev, rin(0, 3) ? SP_ACT_KERNEL : SP_ACT_H2D, bi, at, at + 30);
+        t += 150; /* each window overlaps the next one's */
+    }
+    t -= 150;
+    if (late == 0)
+        eb_act_full(ev, SP_ACT_KERNEL, SP_EV_NONE, t + 240, t + 260, "k", 0, ev->batches[first].device, 0, 0, 0);
+    else if (late == 1)
+        eb_act(ev, SP_ACT_D2H, first, t + 240, t + 260); /* outside its batch's window: an empty tie */
+    return ev;
+}
+
+static void late_give_up(void)
+{
+    for (int late = 0; late < 3; late++) {
+        for (int route = 0; route < 3; route++) {
+            part_out ref, got;
+            uint64_t seed = rng_state;
+            sp_events *ev = late_set(late);
+            char err[256];
+            CHECK(sp_ev_finish(ev, 0, err, sizeof err) == SP_OK);
+            CHECK(partition(ev, 0, 0, SIZE_MAX, &ref));
+            sp_events_destroy(ev);
+            rng_state = seed;
+            ev = late_set(late);
+            CHECK(sp_ev_finish(ev, 0, err, sizeof err) == SP_OK);
+            int before[3];
+            memcpy(before, n_seg_route, sizeof before);
+            CHECK(partition(ev, 1, route != 1, route == 2 ? 1 : SIZE_MAX, &got));
+            CHECK(same(&ref, &got));
+            CHECK_EQ_U64(n_seg_route[late == 2 ? 2 : 0], before[late == 2 ? 2 : 0] + 1);
+            part_out_free(&ref);
+            part_out_free(&got);
+            sp_events_destroy(ev);
+        }
+    }
 }
 
 /* ---- 2. known answers ---- */
@@ -404,6 +470,7 @@ int main(void)
 {
     known();
     differential();
+    late_give_up();
     ar_each_trace("partfast", &rng_state, same_reports, NULL);
     fprintf(stderr, "%d traces compared\n", reports_compared);
     CHECK(reports_compared == AR_TRACES);
