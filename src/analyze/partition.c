@@ -406,6 +406,14 @@ struct open_batch {
     size_t n, cap;
 };
 
+/* Room for `most` batch pieces: their starts (4-byte offsets when `narrow`, else times) and labels. */
+static sp_status grow_segments(sp_ana *a, int narrow, size_t most)
+{
+    sp_status st = narrow ? SP_GROW(a->seg_off32, a->cap_seg_s, hint_cap(most), SP_ANA_MAX_ITEMS)
+                          : SP_GROW(a->seg_s, a->cap_seg_s, hint_cap(most), SP_ANA_MAX_ITEMS);
+    return st ? st : SP_GROW(a->seg_label, a->cap_seg_label, hint_cap(most), SP_ANA_MAX_ITEMS);
+}
+
 /* The usual trace in one pass over the activity: each tied activity names its batch, and none names a
  * batch ONE_PASS_OPEN or more before the latest one named (batches in index order, a few at a time
  * overlapping). A batch's pieces are built once an activity names a batch that far after it (or at the
@@ -498,12 +506,7 @@ static sp_status build_segments(sp_ana *a)
         /* sized for the most the one pass can make, as below */
         size_t n_valid = dev_off[nd], na = ev->n_acts;
         size_t most = na <= (SIZE_MAX - n_valid) / 2 ? 2 * na + n_valid : SIZE_MAX;
-        if (narrow)
-            st = SP_GROW(a->seg_off32, a->cap_seg_s, hint_cap(most), SP_ANA_MAX_ITEMS);
-        else
-            st = SP_GROW(a->seg_s, a->cap_seg_s, hint_cap(most), SP_ANA_MAX_ITEMS);
-        if (!st)
-            st = SP_GROW(a->seg_label, a->cap_seg_label, hint_cap(most), SP_ANA_MAX_ITEMS);
+        st = grow_segments(a, narrow, most);
         int done = 0;
         if (!st)
             st = segments_one_pass(a, narrow, &p, &done);
@@ -591,12 +594,7 @@ static sp_status build_segments(sp_ana *a)
         free(fill);
     }
     size_t n_valid = dev_off[nd], most = n_ties <= (SIZE_MAX - n_valid) / 2 ? 2 * n_ties + n_valid : SIZE_MAX;
-    if (narrow)
-        st = SP_GROW(a->seg_off32, a->cap_seg_s, hint_cap(most), SP_ANA_MAX_ITEMS);
-    else
-        st = SP_GROW(a->seg_s, a->cap_seg_s, hint_cap(most), SP_ANA_MAX_ITEMS);
-    if (!st)
-        st = SP_GROW(a->seg_label, a->cap_seg_label, hint_cap(most), SP_ANA_MAX_ITEMS);
+    st = grow_segments(a, narrow, most);
     if (st)
         goto out;
     /* per batch: paint kernel > h2d > d2h over a base `gap` covering the window */
