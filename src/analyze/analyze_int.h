@@ -379,6 +379,28 @@ sp_status sp_ana_verdict_gpu(sp_ana *a);
 /* ---- names.c: the analysis' words (a leaf) ---- */
 /* HTA's computation kernels exclude communication kernels: names containing "nccl" (any case). */
 int sp_ana_is_nccl(const char *name);
+/* A predicate on names, memoised per interned name id: the GPU passes ask the same few names (the
+ * kernels', the launch calls') once per event, so a small direct-mapped table of (id, answer) pairs
+ * turns the per-event string scan into a lookup. The answer is the predicate's on sp_str_get's
+ * text, always: a slot holds one id at a time and a miss recomputes it. */
+#define SP_NAME_MEMO_SLOTS 64
+typedef struct sp_name_memo {
+    int (*pred)(const char *name);
+    sp_str id[SP_NAME_MEMO_SLOTS];  /* SP_EV_NONE: empty */
+    uint8_t val[SP_NAME_MEMO_SLOTS];
+} sp_name_memo;
+void sp_name_memo_init(sp_name_memo *m, int (*pred)(const char *name));
+static inline int sp_name_memo_get(sp_name_memo *m, const sp_strtab *t, sp_str id)
+{
+    if (id == SP_EV_NONE)
+        return m->pred(sp_str_get(t, id));
+    uint32_t h = (uint32_t)(((uint64_t)id * 0x9e3779b97f4a7c15ull) >> 58); /* 6 bits: 64 slots */
+    if (m->id[h] != id) {
+        m->val[h] = (uint8_t)(m->pred(sp_str_get(t, id)) != 0);
+        m->id[h] = id;
+    }
+    return m->val[h];
+}
 /* "37%" and "12.3 us" as the verdict sentences write them. */
 void sp_ana_fmt_pct(char *buf, size_t n, double f);
 void sp_ana_fmt_dur(char *buf, size_t n, uint64_t ns);
@@ -583,6 +605,8 @@ typedef struct sp_ana_launches {
 sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li);
 void sp_ana_launches_free(sp_ana_launches *li);
 /* The index into ev->launches of the launch call of `x`, SP_EV_NONE when it has none. */
+/* A CUDA/HIP graph launch call's name: it contains "GraphLaunch". */
+int sp_ana_is_graph_launch(const char *name);
 uint32_t sp_ana_launch_slot(const sp_ana_launches *li, const sp_ev_activity *x);
 /* The launch call of `x`, or NULL. */
 const sp_ev_launch *sp_ana_launch_of(const sp_events *ev, const sp_ana_launches *li, const sp_ev_activity *x);

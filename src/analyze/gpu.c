@@ -330,6 +330,8 @@ sp_status sp_ana_gpu(sp_ana *a)
     int copen = 0;
     static const char *const kind_names[] = {"h2d", "d2h", "d2d", "memset", "other"};
     uint64_t ccount[5] = {0}, cbytes[5] = {0}, ctime[5] = {0};
+    sp_name_memo nccl;
+    sp_name_memo_init(&nccl, sp_ana_is_nccl);
     for (size_t i = 0; i < ev->n_acts; i++) {
         const sp_ev_activity *x = &ev->acts[i];
         int sync = hta_sync(a, x);
@@ -347,7 +349,7 @@ sp_status sp_ana_gpu(sp_ana *a)
         switch (x->kind) {
         case SP_ACT_KERNEL:
             g->kernels++;
-            if (!sp_ana_is_nccl(sp_str_get(&ev->strings, x->name))) {
+            if (!sp_name_memo_get(&nccl, &ev->strings, x->name)) {
                 if (copen && x->start_ns <= ce) {
                     if (x->end_ns > ce)
                         ce = x->end_ns;
