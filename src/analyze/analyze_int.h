@@ -372,6 +372,38 @@ void sp_ana_step_figures(sp_ana *a, const sp_ival *busy, size_t nbusy, const sp_
 /* |[s, e) intersect W| for disjoint sorted W. */
 uint64_t sp_ival_clip(const sp_ival *w, size_t n, uint64_t s, uint64_t e);
 
+/* sp_pairmap_get through a small direct-mapped memo of (k1, k2) -> index: the GPU passes number
+ * streams and kernel names once per event, mostly the same few pairs in runs. An index never
+ * changes once given, so a memo hit answers what the map would; a miss asks the map and keeps the
+ * answer. Only the keys that hit are kept out of the map's probing; the map and its count (the
+ * number of distinct pairs) are the same as without the memo. */
+#define SP_PAIR_MEMO_SLOTS 64
+typedef struct sp_pair_memo {
+    uint64_t k1[SP_PAIR_MEMO_SLOTS], k2[SP_PAIR_MEMO_SLOTS];
+    uint32_t v[SP_PAIR_MEMO_SLOTS]; /* SP_HMAP_NONE: empty */
+} sp_pair_memo;
+static inline void sp_pair_memo_init(sp_pair_memo *c)
+{
+    for (size_t i = 0; i < SP_PAIR_MEMO_SLOTS; i++)
+        c->v[i] = SP_HMAP_NONE;
+}
+static inline sp_status sp_pair_memo_get(sp_pair_memo *c, sp_pairmap *m, uint64_t k1, uint64_t k2, uint32_t *out)
+{
+    uint32_t h = (uint32_t)(((k2 + k1 * 0x9e3779b97f4a7c15ull) * 0xbf58476d1ce4e5b9ull) >> 58); /* 64 slots */
+    if (c->v[h] != SP_HMAP_NONE && c->k1[h] == k1 && c->k2[h] == k2) {
+        *out = c->v[h];
+        return SP_OK;
+    }
+    int added;
+    sp_status st = sp_pairmap_get(m, k1, k2, out, &added);
+    if (!st) {
+        c->k1[h] = k1;
+        c->k2[h] = k2;
+        c->v[h] = *out;
+    }
+    return st;
+}
+
 /* ---- verdict_gpu.c ---- */
 /* The verdict of a trace without requests (docs/analysis.md section 6). */
 sp_status sp_ana_verdict_gpu(sp_ana *a);

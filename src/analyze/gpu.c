@@ -98,6 +98,8 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
     sp_status st = sp_pairmap_init(&sm, 64);
     if (st)
         return st;
+    sp_pair_memo smemo;
+    sp_pair_memo_init(&smemo);
     uint32_t *sid = sp_ana_scratch_get(a->scratch, ev->n_acts * sizeof *sid);
     uint32_t *order = NULL;
     size_t *off = NULL;
@@ -110,8 +112,7 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
         sid[i] = SP_EV_NONE;
         if (a->act_dev[i] == SP_EV_NONE)
             continue;
-        int added;
-        st = sp_pairmap_get(&sm, ((uint64_t)x->file << 32) | x->device, (uint64_t)x->stream, &sid[i], &added);
+        st = sp_pair_memo_get(&smemo, &sm, ((uint64_t)x->file << 32) | x->device, (uint64_t)x->stream, &sid[i]);
         if (st)
             goto out;
     }
@@ -173,6 +174,8 @@ static sp_status kernel_stats(sp_ana *a)
     sp_status st = sp_pairmap_init(&km, 256);
     if (st)
         return st;
+    sp_pair_memo kmemo;
+    sp_pair_memo_init(&kmemo);
     uint32_t *kid = sp_ana_scratch_get(a->scratch, ev->n_acts * sizeof *kid);
     uint32_t *order = NULL;
     size_t *off = NULL;
@@ -185,8 +188,7 @@ static sp_status kernel_stats(sp_ana *a)
         kid[i] = SP_EV_NONE;
         if (a->act_dev[i] == SP_EV_NONE || ev->acts[i].kind != SP_ACT_KERNEL)
             continue;
-        int added;
-        st = sp_pairmap_get(&km, ev->acts[i].name, 0, &kid[i], &added);
+        st = sp_pair_memo_get(&kmemo, &km, ev->acts[i].name, 0, &kid[i]);
         if (st)
             goto out;
     }
