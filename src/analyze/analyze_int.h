@@ -372,6 +372,38 @@ void sp_ana_step_figures(sp_ana *a, const sp_ival *busy, size_t nbusy, const sp_
 /* |[s, e) intersect W| for disjoint sorted W. */
 uint64_t sp_ival_clip(const sp_ival *w, size_t n, uint64_t s, uint64_t e);
 
+/* sp_pairmap_get through a small direct-mapped memo of (k1, k2) -> index: the GPU passes number
+ * streams and kernel names once per event, mostly the same few pairs in runs. An index never
+ * changes once given, so a memo hit answers what the map would; a miss asks the map and keeps the
+ * answer. Only the keys that hit are kept out of the map's probing; the map and its count (the
+ * number of distinct pairs) are the same as without the memo. */
+#define SP_PAIR_MEMO_SLOTS 64
+typedef struct sp_pair_memo {
+    uint64_t k1[SP_PAIR_MEMO_SLOTS], k2[SP_PAIR_MEMO_SLOTS];
+    uint32_t v[SP_PAIR_MEMO_SLOTS]; /* SP_HMAP_NONE: empty */
+} sp_pair_memo;
+static inline void sp_pair_memo_init(sp_pair_memo *c)
+{
+    for (size_t i = 0; i < SP_PAIR_MEMO_SLOTS; i++)
+        c->v[i] = SP_HMAP_NONE;
+}
+static inline sp_status sp_pair_memo_get(sp_pair_memo *c, sp_pairmap *m, uint64_t k1, uint64_t k2, uint32_t *out)
+{
+    uint32_t h = (uint32_t)(((k2 + k1 * 0x9e3779b97f4a7c15ull) * 0xbf58476d1ce4e5b9ull) >> 58); /* 64 slots */
+    if (c->v[h] != SP_HMAP_NONE && c->k1[h] == k1 && c->k2[h] == k2) {
+        *out = c->v[h];
+        return SP_OK;
+    }
+    int added;
+    sp_status st = sp_pairmap_get(m, k1, k2, out, &added);
+    if (!st) {
+        c->k1[h] = k1;
+        c->k2[h] = k2;
+        c->v[h] = *out;
+    }
+    return st;
+}
+
 /* ---- verdict_gpu.c ---- */
 /* The verdict of a trace without requests (docs/analysis.md section 6). */
 sp_status sp_ana_verdict_gpu(sp_ana *a);
@@ -379,6 +411,28 @@ sp_status sp_ana_verdict_gpu(sp_ana *a);
 /* ---- names.c: the analysis' words (a leaf) ---- */
 /* HTA's computation kernels exclude communication kernels: names containing "nccl" (any case). */
 int sp_ana_is_nccl(const char *name);
+/* A predicate on names, memoised per interned name id: the GPU passes ask the same few names (the
+ * kernels', the launch calls') once per event, so a small direct-mapped table of (id, answer) pairs
+ * turns the per-event string scan into a lookup. The answer is the predicate's on sp_str_get's
+ * text, always: a slot holds one id at a time and a miss recomputes it. */
+#define SP_NAME_MEMO_SLOTS 64
+typedef struct sp_name_memo {
+    int (*pred)(const char *name);
+    sp_str id[SP_NAME_MEMO_SLOTS];  /* SP_EV_NONE: empty */
+    uint8_t val[SP_NAME_MEMO_SLOTS];
+} sp_name_memo;
+void sp_name_memo_init(sp_name_memo *m, int (*pred)(const char *name));
+static inline int sp_name_memo_get(sp_name_memo *m, const sp_strtab *t, sp_str id)
+{
+    if (id == SP_EV_NONE)
+        return m->pred(sp_str_get(t, id));
+    uint32_t h = (uint32_t)(((uint64_t)id * 0x9e3779b97f4a7c15ull) >> 58); /* 6 bits: 64 slots */
+    if (m->id[h] != id) {
+        m->val[h] = (uint8_t)(m->pred(sp_str_get(t, id)) != 0);
+        m->id[h] = id;
+    }
+    return m->val[h];
+}
 /* "37%" and "12.3 us" as the verdict sentences write them. */
 void sp_ana_fmt_pct(char *buf, size_t n, double f);
 void sp_ana_fmt_dur(char *buf, size_t n, uint64_t ns);
@@ -583,6 +637,8 @@ typedef struct sp_ana_launches {
 sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li);
 void sp_ana_launches_free(sp_ana_launches *li);
 /* The index into ev->launches of the launch call of `x`, SP_EV_NONE when it has none. */
+/* A CUDA/HIP graph launch call's name: it contains "GraphLaunch". */
+int sp_ana_is_graph_launch(const char *name);
 uint32_t sp_ana_launch_slot(const sp_ana_launches *li, const sp_ev_activity *x);
 /* The launch call of `x`, or NULL. */
 const sp_ev_launch *sp_ana_launch_of(const sp_events *ev, const sp_ana_launches *li, const sp_ev_activity *x);

@@ -98,6 +98,8 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
     sp_status st = sp_pairmap_init(&sm, 64);
     if (st)
         return st;
+    sp_pair_memo smemo;
+    sp_pair_memo_init(&smemo);
     uint32_t *sid = sp_ana_scratch_get(a->scratch, ev->n_acts * sizeof *sid);
     uint32_t *order = NULL;
     size_t *off = NULL;
@@ -110,8 +112,7 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
         sid[i] = SP_EV_NONE;
         if (a->act_dev[i] == SP_EV_NONE)
             continue;
-        int added;
-        st = sp_pairmap_get(&sm, ((uint64_t)x->file << 32) | x->device, (uint64_t)x->stream, &sid[i], &added);
+        st = sp_pair_memo_get(&smemo, &sm, ((uint64_t)x->file << 32) | x->device, (uint64_t)x->stream, &sid[i]);
         if (st)
             goto out;
     }
@@ -173,6 +174,8 @@ static sp_status kernel_stats(sp_ana *a)
     sp_status st = sp_pairmap_init(&km, 256);
     if (st)
         return st;
+    sp_pair_memo kmemo;
+    sp_pair_memo_init(&kmemo);
     uint32_t *kid = sp_ana_scratch_get(a->scratch, ev->n_acts * sizeof *kid);
     uint32_t *order = NULL;
     size_t *off = NULL;
@@ -185,8 +188,7 @@ static sp_status kernel_stats(sp_ana *a)
         kid[i] = SP_EV_NONE;
         if (a->act_dev[i] == SP_EV_NONE || ev->acts[i].kind != SP_ACT_KERNEL)
             continue;
-        int added;
-        st = sp_pairmap_get(&km, ev->acts[i].name, 0, &kid[i], &added);
+        st = sp_pair_memo_get(&kmemo, &km, ev->acts[i].name, 0, &kid[i]);
         if (st)
             goto out;
     }
@@ -330,6 +332,8 @@ sp_status sp_ana_gpu(sp_ana *a)
     int copen = 0;
     static const char *const kind_names[] = {"h2d", "d2h", "d2d", "memset", "other"};
     uint64_t ccount[5] = {0}, cbytes[5] = {0}, ctime[5] = {0};
+    sp_name_memo nccl;
+    sp_name_memo_init(&nccl, sp_ana_is_nccl);
     for (size_t i = 0; i < ev->n_acts; i++) {
         const sp_ev_activity *x = &ev->acts[i];
         int sync = hta_sync(a, x);
@@ -347,7 +351,7 @@ sp_status sp_ana_gpu(sp_ana *a)
         switch (x->kind) {
         case SP_ACT_KERNEL:
             g->kernels++;
-            if (!sp_ana_is_nccl(sp_str_get(&ev->strings, x->name))) {
+            if (!sp_name_memo_get(&nccl, &ev->strings, x->name)) {
                 if (copen && x->start_ns <= ce) {
                     if (x->end_ns > ce)
                         ce = x->end_ns;

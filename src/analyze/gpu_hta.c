@@ -98,6 +98,8 @@ sp_status sp_ana_gpu_hta(sp_ana *a)
     memset(&comp, 0, sizeof comp);
     /* HTA's GPU events: kernels, copies, memsets and syncs on a stream, in start order (acts are sorted
      * by sp_ev_finish; a flagged event goes first among equal starts, docs/analysis.md 4) */
+    sp_name_memo nccl;
+    sp_name_memo_init(&nccl, sp_ana_is_nccl);
     for (size_t i = 0; i < ev->n_acts; i++) {
         const sp_ev_activity *x = &ev->acts[i];
         int sync = x->kind == SP_ACT_SYNC && x->stream != -1 && x->start_ns != SP_TIME_NONE &&
@@ -107,7 +109,7 @@ sp_status sp_ana_gpu_hta(sp_ana *a)
         int64_t s = (int64_t)x->start_ns, e = sp_ana_hta_end(a, x);
         g->hta_end_early += x->hta_end_early != 0;
         merge_add(&all, s, e);
-        if (x->kind == SP_ACT_KERNEL && !sp_ana_is_nccl(sp_str_get(&ev->strings, x->name)))
+        if (x->kind == SP_ACT_KERNEL && !sp_name_memo_get(&nccl, &ev->strings, x->name))
             merge_add(&comp, s, e);
     }
     int64_t last_end = merge_close(&all);

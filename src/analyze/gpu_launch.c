@@ -9,7 +9,7 @@
 #include "analyze/analyze_int.h"
 
 /* cudaGraphLaunch, cudaGraphLaunch_v10000, cuGraphLaunch, hipGraphLaunch, ... */
-static int is_graph_launch(const char *name)
+int sp_ana_is_graph_launch(const char *name)
 {
     return strstr(name, "GraphLaunch") != NULL;
 }
@@ -64,6 +64,8 @@ sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li)
     li->graph = calloc(ev->n_launches ? ev->n_launches : 1, sizeof *li->graph);
     if (!li->graph)
         return SP_ERR_NOMEM;
+    sp_name_memo graph;
+    sp_name_memo_init(&graph, sp_ana_is_graph_launch);
     for (size_t i = 0; i < ev->n_launches; i++) {
         const sp_ev_launch *l = &ev->launches[i];
         if (!l->correlation || l->start_ns == SP_TIME_NONE || l->end_ns == SP_TIME_NONE ||
@@ -82,7 +84,7 @@ sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li)
         if (st)
             return st;
         /* written only for graph calls: the zeroed pages of the rest stay unwritten */
-        if (l->name != SP_EV_NONE && is_graph_launch(sp_str_get(&ev->strings, l->name)))
+        if (l->name != SP_EV_NONE && sp_name_memo_get(&graph, &ev->strings, l->name))
             li->graph[i] = 1;
     }
     return SP_OK;

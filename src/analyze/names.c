@@ -74,6 +74,15 @@ int sp_ana_is_nccl(const char *s)
     return 0;
 }
 
+void sp_name_memo_init(sp_name_memo *m, int (*pred)(const char *name))
+{
+    m->pred = pred;
+    for (size_t i = 0; i < SP_NAME_MEMO_SLOTS; i++) {
+        m->id[i] = SP_EV_NONE;
+        m->val[i] = 0;
+    }
+}
+
 void sp_ana_fmt_pct(char *buf, size_t n, double f)
 {
     snprintf(buf, n, "%.0f%%", f * 100.0);
