@@ -389,7 +389,7 @@ static inline void sp_pair_memo_init(sp_pair_memo *c)
 }
 static inline sp_status sp_pair_memo_get(sp_pair_memo *c, sp_pairmap *m, uint64_t k1, uint64_t k2, uint32_t *out)
 {
-    uint32_t h = (uint32_t)(((k2 + k1 * 0x9e3779b97f4a7c15ull) * 0xbf58476d1ce4e5b9ull) >> 58); /* 64 slots */
+    uint32_t h = (uint32_t)(sp_mix64(k2 + k1 * 0x9e3779b97f4a7c15ull) >> 58); /* 6 bits: 64 slots */
     if (c->v[h] != SP_HMAP_NONE && c->k1[h] == k1 && c->k2[h] == k2) {
         *out = c->v[h];
         return SP_OK;
@@ -426,7 +426,7 @@ static inline int sp_name_memo_get(sp_name_memo *m, const sp_strtab *t, sp_str i
 {
     if (id == SP_EV_NONE)
         return m->pred(sp_str_get(t, id));
-    uint32_t h = (uint32_t)(((uint64_t)id * 0x9e3779b97f4a7c15ull) >> 58); /* 6 bits: 64 slots */
+    uint32_t h = (uint32_t)(sp_mix64(id) >> 58); /* 6 bits: 64 slots */
     if (m->id[h] != id) {
         m->val[h] = (uint8_t)(m->pred(sp_str_get(t, id)) != 0);
         m->id[h] = id;

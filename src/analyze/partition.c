@@ -1020,19 +1020,49 @@ typedef struct sp_ana_paint {
     uint32_t win_batch;
 } req_scratch;
 
-/* Of a batch's nsg pieces, whose starts are s64[j], or b0 + o32[j] when held as offsets from the
- * batch's start, the last that starts at or before es (the first that ends after it); 0 when none. */
-static size_t last_piece_at(const uint64_t *s64, const uint32_t *o32, uint64_t b0, size_t nsg, uint64_t es)
+/* A batch's nsg pieces: starts s64[j], or b0 + o32[j] when held as offsets from the batch's start;
+ * the last ends at b1. */
+typedef struct piece_run {
+    const uint64_t *s64;
+    const uint32_t *o32;
+    uint64_t b0, b1;
+    size_t nsg;
+} piece_run;
+
+static inline uint64_t piece_start(const piece_run *pr, size_t j)
 {
-    size_t lo = 0, hi = nsg;
+    return pr->s64 ? pr->s64[j] : pr->b0 + pr->o32[j];
+}
+
+/* Of the run's pieces, the last that starts at or before es (the first that ends after it); 0 when none. */
+static size_t last_piece_at(const piece_run *pr, uint64_t es)
+{
+    size_t lo = 0, hi = pr->nsg;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if ((s64 ? s64[mid] : b0 + o32[mid]) <= es)
+        if (piece_start(pr, mid) <= es)
             lo = mid + 1;
         else
             hi = mid;
     }
     return lo ? lo - 1 : 0;
+}
+
+/* Piece j of the run clipped to [es, ee) into [*s, *e): 1; 0 when it ends at or before es (go on); -1
+ * when it starts at or after ee, or j is past the last (the pieces after it start later: stop). */
+static inline int piece_clip(const piece_run *pr, size_t j, uint64_t es, uint64_t ee, uint64_t *s, uint64_t *e)
+{
+    if (j >= pr->nsg)
+        return -1;
+    uint64_t seg_s = piece_start(pr, j);
+    if (seg_s >= ee)
+        return -1;
+    uint64_t seg_e = j + 1 < pr->nsg ? piece_start(pr, j + 1) : pr->b1;
+    if (seg_e <= es)
+        return 0;
+    *s = seg_s > es ? seg_s : es;
+    *e = seg_e < ee ? seg_e : ee;
+    return 1;
 }
 
 /* The labelled pieces of request q's batch windows, in start order, clipped to [arrival, done); where
@@ -1064,31 +1094,25 @@ static sp_status batch_pieces(const sp_ana *a, const sp_ev_request *q, req_scrat
         const size_t f = a->b[bi].first_seg;
         const uint8_t *lb = a->seg_label + f;
         /* the batch's piece starts, absolute or from its start (sp_ana_seg_start, read once here) */
-        const uint64_t *s64 = a->seg_s ? a->seg_s + f : NULL;
-        const uint32_t *o32 = a->seg_s ? NULL : a->seg_off32 + f;
-        const uint64_t b0 = b->start_ns, b1 = b->end_ns;
-#define SEG_START(j) (s64 ? s64[j] : b0 + o32[j])
-        size_t nsg = a->b[bi].nsegs, lo_i = 0;
+        const piece_run pr = {a->seg_s ? a->seg_s + f : NULL, a->seg_s ? NULL : a->seg_off32 + f, b->start_ns,
+                              b->end_ns, a->b[bi].nsegs};
+        size_t lo_i = 0;
         /* the first piece that ends after es (with a few pieces the scan below finds it as soon: it
          * skips those that end at or before es) */
-        if (nsg > 4 || !sp_ana_part_fast)
-            lo_i = last_piece_at(s64, o32, b0, nsg, es);
+        if (pr.nsg > 4 || !sp_ana_part_fast)
+            lo_i = last_piece_at(&pr, es);
         /* room for every piece left of this batch: no check per piece */
-        if ((st = SP_GROW(rs->bp, rs->cap_bp, n_bp + (nsg - lo_i), SP_ANA_MAX_ITEMS)))
+        if ((st = SP_GROW(rs->bp, rs->cap_bp, n_bp + (pr.nsg - lo_i), SP_ANA_MAX_ITEMS)))
             break;
         paint_item *out = rs->bp;
-        for (size_t j = lo_i; j < nsg; j++) {
-            uint64_t seg_s = SEG_START(j);
-            if (seg_s >= ee)
+        uint64_t s, e;
+        for (size_t j = lo_i;; j++) {
+            int got = piece_clip(&pr, j, es, ee, &s, &e);
+            if (got < 0)
                 break;
-            uint64_t seg_e = j + 1 < nsg ? SEG_START(j + 1) : b1;
-            if (seg_e <= es)
-                continue;
-            uint64_t s = seg_s > es ? seg_s : es;
-            uint64_t e = seg_e < ee ? seg_e : ee;
-            out[n_bp++] = (paint_item){s, e, lb[j], bi};
+            if (got)
+                out[n_bp++] = (paint_item){s, e, lb[j], bi};
         }
-#undef SEG_START
     }
     rs->first_s = first_s;
     rs->last_e = last_e;
@@ -1184,31 +1208,28 @@ static void window_sums(const sp_ana *a, uint32_t bi, uint64_t es, uint64_t ee, 
         uint64_t t[SP_LBL_COUNT] = {0};
         double pad = 0; /* a request's padding starts at 0 (sp_ana_zeroed_doubles) */
         int padded = 0;
-        const size_t f = a->b[bi].first_seg, nsg = a->b[bi].nsegs;
+        const size_t f = a->b[bi].first_seg;
         const uint8_t *lb = a->seg_label + f;
-        const uint64_t *s64 = a->seg_s ? a->seg_s + f : NULL;
-        const uint32_t *o32 = a->seg_s ? NULL : a->seg_off32 + f;
-        const uint64_t b0 = b->start_ns, b1 = b->end_ns;
+        const piece_run pr = {a->seg_s ? a->seg_s + f : NULL, a->seg_s ? NULL : a->seg_off32 + f, b->start_ns,
+                              b->end_ns, a->b[bi].nsegs};
         const double waste = a->b[bi].waste;
-#define SEG_START(j) (s64 ? s64[j] : b0 + o32[j])
         size_t j = 0;
-        if (!whole && nsg > 4)
-            j = last_piece_at(s64, o32, b0, nsg, es);
-        for (; j < nsg; j++) {
-            uint64_t seg_s = SEG_START(j);
-            if (seg_s >= ee)
+        if (!whole && pr.nsg > 4)
+            j = last_piece_at(&pr, es);
+        uint64_t s, e;
+        for (;; j++) {
+            int got = piece_clip(&pr, j, es, ee, &s, &e);
+            if (got < 0)
                 break;
-            uint64_t seg_e = j + 1 < nsg ? SEG_START(j + 1) : b1;
-            if (seg_e <= es)
+            if (!got)
                 continue;
-            uint64_t len = (seg_e < ee ? seg_e : ee) - (seg_s > es ? seg_s : es);
+            uint64_t len = e - s;
             t[lb[j]] += len;
             if (lb[j] == SP_LBL_KERNEL) {
                 pad += (double)len * waste;
                 padded = 1;
             }
         }
-#undef SEG_START
         memcpy(rs->win_t, t, sizeof t);
         rs->win_pad = pad;
         rs->win_padded = padded;
