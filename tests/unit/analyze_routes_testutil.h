@@ -63,6 +63,48 @@ static inline char *ar_report_bytes(const sp_report *r, size_t *len)
     return buf;
 }
 
+/* What a route test checks of the set and its report between the analysis and the report's bytes. */
+typedef void ar_check_fn(sp_events *ev, const sp_analyze_options *o, sp_report *r);
+
+/* Loads `paths`, analyses them with `o` and returns the report's bytes (ar_report_bytes) once
+ * `check` (when not NULL) has seen the set and the report; NULL when the load or the analysis fails
+ * (the message, naming paths[0], goes to stderr). Switches the caller set for the analysis stay as
+ * they are: the caller puts them back. */
+static inline char *ar_analyse(const char *const *paths, int n, int lenient, const sp_analyze_options *o,
+                               ar_check_fn *check, size_t *len)
+{
+    sp_events *ev = ar_load(paths, n, lenient);
+    if (!ev)
+        return NULL;
+    char err[512];
+    sp_report *r = NULL;
+    sp_status st = sp_analyze(ev, o, &r, err, sizeof err);
+    char *buf = NULL;
+    if (st != SP_OK)
+        fprintf(stderr, "analyse %s: %s (%s)\n", paths[0], err, sp_status_str(st));
+    else {
+        if (check)
+            check(ev, o, r);
+        buf = ar_report_bytes(r, len);
+    }
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+    return buf;
+}
+
+/* Whether a route's report bytes (b, lb) equal the reference's (a, la), which must not be empty;
+ * when not, says so on stderr, naming `what` (the trace) and the route's number. NULL reports
+ * (failed analyses) are never the same. */
+static inline int ar_same_bytes(const char *a, size_t la, const char *b, size_t lb, const char *what, int route)
+{
+    if (!a || !b)
+        return 0;
+    int same = la > 0 && la == lb && memcmp(a, b, la) == 0;
+    if (!same)
+        fprintf(stderr, "route %d: reports differ for %s (%zu vs %zu bytes)\n", route, what, la, lb);
+    return same;
+}
+
 /* A native trace of a random serving mix written by the recorder: `nreq` requests in batches that
  * may overlap, kernels and copies tied by batch id or left to the window, launches, some outcomes
  * and statuses, some requests with no request record (skipped and counted under lenient), some text

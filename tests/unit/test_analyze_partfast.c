@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "analyze/analyze_int.h"
+#include "ana_switches_testutil.h"
 #include "analyze_routes_testutil.h"
 #include "ev_build.h"
 #include "testlib.h"
@@ -208,14 +209,10 @@ static int partition(sp_events *ev, int fast, int narrow, size_t threads_at, par
 {
     char err[256];
     sp_ana a;
-    memset(&a, 0, sizeof a);
-    a.ev = ev;
-    sp_analyze_options_init(&a.opt);
-    a.st_network = -1;
     sp_ana_part_fast = fast;
     sp_ana_narrow = narrow;
     sp_ana_two_threads_min = threads_at;
-    sp_status st = sp_ana_partition(&a, err, sizeof err);
+    sp_status st = ana_partition_of(&a, ev, err, sizeof err);
     memset(o, 0, sizeof *o);
     if (st) {
         fprintf(stderr, "partition: %s (%s)\n", err, sp_status_str(st));
@@ -254,9 +251,6 @@ static int partition(sp_events *ev, int fast, int narrow, size_t threads_at, par
             o->n_pieces[i] = np;
         }
     }
-    sp_ana_part_fast = 1;
-    sp_ana_narrow = 1;
-    sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
     sp_ana_free(&a);
     return st == SP_OK;
 }
@@ -393,13 +387,8 @@ static void known(void)
         char err[256];
         CHECK(sp_ev_finish(ev, 0, err, sizeof err) == SP_OK);
         sp_ana a;
-        memset(&a, 0, sizeof a);
-        a.ev = ev;
-        sp_analyze_options_init(&a.opt);
-        a.st_network = -1;
         sp_ana_part_fast = fast;
-        sp_status st = sp_ana_partition(&a, err, sizeof err);
-        sp_ana_part_fast = 1;
+        sp_status st = ana_partition_of(&a, ev, err, sizeof err);
         CHECK(st == SP_OK);
         CHECK_EQ_U64(a.n_reqs, 2);
         if (!st && a.n_reqs == 2) {
@@ -427,25 +416,13 @@ static int reports_compared;
 
 static char *report_of(const char *const *paths, int n, int lenient, int fast, size_t *len)
 {
-    sp_events *ev = ar_load(paths, n, lenient);
-    if (!ev)
-        return NULL;
-    char err[512];
     sp_analyze_options o;
     sp_analyze_options_init(&o);
     o.keep_requests = 1;
     o.lenient = lenient;
-    sp_report *r = NULL;
     sp_ana_part_fast = fast;
-    sp_status st = sp_analyze(ev, &o, &r, err, sizeof err);
-    sp_ana_part_fast = 1;
-    char *buf = NULL;
-    if (st == SP_OK)
-        buf = ar_report_bytes(r, len);
-    else
-        fprintf(stderr, "analyse %s: %s (%s)\n", paths[0], err, sp_status_str(st));
-    sp_report_destroy(r);
-    sp_events_destroy(ev);
+    char *buf = ar_analyse(paths, n, lenient, &o, NULL, len);
+    ana_switches_reset();
     return buf;
 }
 
@@ -456,10 +433,7 @@ static void same_reports(const char *const *paths, int n, int lenient, void *use
     char *general = report_of(paths, n, lenient, 0, &l1), *fast = report_of(paths, n, lenient, 1, &l2);
     CHECK(general != NULL && fast != NULL);
     if (general && fast) {
-        int eq = l1 > 0 && l1 == l2 && memcmp(general, fast, l1) == 0;
-        CHECK(eq);
-        if (!eq)
-            fprintf(stderr, "reports differ for %s (%zu vs %zu bytes)\n", paths[0], l1, l2);
+        CHECK(ar_same_bytes(general, l1, fast, l2, paths[0], 1));
         reports_compared++;
     }
     free(general);

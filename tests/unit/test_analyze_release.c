@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "analyze/analyze_int.h"
+#include "ana_switches_testutil.h"
 #include "analyze_routes_testutil.h"
 #include "servprof/whatif.h"
 
@@ -45,19 +46,25 @@ typedef struct route {
     size_t spans_max;    /* sp_ana_keep_spans_max */
 } route;
 
+/* A released set answers no second analysis: it is refused, not run on freed arrays. */
+static void refused_again(sp_events *ev, const sp_analyze_options *o, sp_report *r)
+{
+    (void)r;
+    char err[512];
+    sp_report *again = NULL;
+    CHECK(sp_analyze(ev, o, &again, err, sizeof err) == SP_ERR_STATE);
+    CHECK(again == NULL);
+    CHECK(strstr(err, "released") != NULL);
+}
+
 /* One analysis by `rt`: the report's bytes (ar_report_bytes), NULL when it fails. */
 static char *analyse(const char *const *paths, int n, int lenient, const route *rt, size_t *len)
 {
-    sp_events *ev = ar_load(paths, n, lenient);
-    if (!ev)
-        return NULL;
-    char err[512];
     sp_analyze_options o;
     sp_analyze_options_init(&o);
     o.keep_requests = rt->keep_requests;
     o.lenient = lenient;
     o.release_events = rt->release;
-    sp_report *r = NULL;
     sp_ana_two_threads_min = rt->threads_at;
     sp_ana_discard_step = rt->discard_step;
     sp_ana_narrow = rt->narrow;
@@ -65,29 +72,8 @@ static char *analyse(const char *const *paths, int n, int lenient, const route *
     sp_ana_keep_per_request = rt->keep;
     sp_ana_move_pages = rt->move;
     sp_ana_keep_spans_max = rt->spans_max;
-    sp_status st = sp_analyze(ev, &o, &r, err, sizeof err);
-    sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
-    sp_ana_discard_step = SP_ANA_DISCARD_STEP;
-    sp_ana_narrow = 1;
-    sp_ana_scratch_min = SP_ANA_SCRATCH_MIN;
-    sp_ana_keep_per_request = SP_ANA_KEEP_PER_REQUEST;
-    sp_ana_move_pages = 1;
-    sp_ana_keep_spans_max = SP_ANA_KEEP_SPANS_MAX;
-    if (st != SP_OK) {
-        fprintf(stderr, "analyse %s: %s (%s)\n", paths[0], err, sp_status_str(st));
-        sp_events_destroy(ev);
-        return NULL;
-    }
-    if (rt->release) {
-        /* released: the report is all there is; a second analysis is refused, not run on freed arrays */
-        sp_report *again = NULL;
-        CHECK(sp_analyze(ev, &o, &again, err, sizeof err) == SP_ERR_STATE);
-        CHECK(again == NULL);
-        CHECK(strstr(err, "released") != NULL);
-    }
-    char *buf = ar_report_bytes(r, len);
-    sp_report_destroy(r);
-    sp_events_destroy(ev);
+    char *buf = ar_analyse(paths, n, lenient, &o, rt->release ? refused_again : NULL, len);
+    ana_switches_reset();
     return buf;
 }
 
@@ -128,10 +114,7 @@ static void same_with_release(const char *const *paths, int n, int lenient, void
         CHECK(ref != NULL);
         CHECK(rel != NULL);
         if (ref && rel) {
-            CHECK(l1 > 0);
-            CHECK(l1 == l2 && memcmp(ref, rel, l1) == 0);
-            if (l1 != l2 || memcmp(ref, rel, l1))
-                fprintf(stderr, "route %d: reports differ for %s (%zu vs %zu bytes)\n", k, paths[0], l1, l2);
+            CHECK(ar_same_bytes(ref, l1, rel, l2, paths[0], k));
             compared++;
         }
         free(ref);

@@ -27,6 +27,7 @@
 
 #include "analyze/analyze_int.h"
 #include "common/util_int.h"
+#include "ana_switches_testutil.h"
 #include "analyze_routes_testutil.h"
 #include "ev_build.h"
 
@@ -232,13 +233,8 @@ static size_t width_partition(uint64_t longest, int narrow, int *narrow_used, ui
     char err[256];
     CHECK(sp_ev_finish(ev, 0, err, sizeof err) == SP_OK);
     sp_ana a;
-    memset(&a, 0, sizeof a);
-    a.ev = ev;
-    sp_analyze_options_init(&a.opt);
-    a.st_network = -1;
     sp_ana_narrow = narrow;
-    sp_status st = sp_ana_partition(&a, err, sizeof err);
-    sp_ana_narrow = 1;
+    sp_status st = ana_partition_of(&a, ev, err, sizeof err);
     CHECK(st == SP_OK);
     size_t n = 0;
     if (!st) {

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "analyze/analyze_int.h"
+#include "ana_switches_testutil.h"
 #include "analyze_routes_testutil.h"
 #include "ev_build.h"
 
@@ -54,31 +55,15 @@ static uint64_t rnd(void)
 static char *analyse(const char *const *paths, int n, int lenient, size_t threads_at, int narrow, size_t scratch_min,
                      size_t *len)
 {
-    sp_events *ev = ar_load(paths, n, lenient);
-    if (!ev)
-        return NULL;
-    char err[512];
     sp_analyze_options o;
     sp_analyze_options_init(&o);
     o.keep_requests = 1;
     o.lenient = lenient;
-    sp_report *r = NULL;
     sp_ana_two_threads_min = sp_ev_two_threads_min = threads_at;
     sp_ana_narrow = narrow;
     sp_ana_scratch_min = scratch_min;
-    sp_status st = sp_analyze(ev, &o, &r, err, sizeof err);
-    sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
-    sp_ev_two_threads_min = SP_EV_TWO_THREADS_MIN;
-    sp_ana_narrow = 1;
-    sp_ana_scratch_min = SP_ANA_SCRATCH_MIN;
-    if (st != SP_OK) {
-        fprintf(stderr, "analyse %s: %s (%s)\n", paths[0], err, sp_status_str(st));
-        sp_events_destroy(ev);
-        return NULL;
-    }
-    char *buf = ar_report_bytes(r, len);
-    sp_report_destroy(r);
-    sp_events_destroy(ev);
+    char *buf = ar_analyse(paths, n, lenient, &o, NULL, len);
+    ana_switches_reset();
     return buf;
 }
 
@@ -95,11 +80,8 @@ static void same_both_routes(const char *const *paths, int n, int lenient, void 
     CHECK(two != NULL);
     CHECK(pooled != NULL);
     if (one && two && pooled) {
-        CHECK(l1 > 0);
-        CHECK(l1 == l2 && memcmp(one, two, l1) == 0);
-        CHECK(l1 == l3 && memcmp(one, pooled, l1) == 0);
-        if (l1 != l2 || memcmp(one, two, l1) || l1 != l3 || memcmp(one, pooled, l1))
-            fprintf(stderr, "reports differ for %s (%zu vs %zu vs %zu bytes)\n", paths[0], l1, l2, l3);
+        CHECK(ar_same_bytes(one, l1, two, l2, paths[0], 2));
+        CHECK(ar_same_bytes(one, l1, pooled, l3, paths[0], 3));
         compared++;
     }
     free(one);
