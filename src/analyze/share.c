@@ -281,7 +281,8 @@ static sp_status build_by_latency(sp_ana *a)
     src = dst;
     dst = t;
     rank_sort(&src, &dst, n);
-    /* runs that tie on (life, prefix): the rest of the key decides */
+    /* runs that tie on (life, prefix): the rest of the key decides; each run's positions are the
+     * ranking's */
     struct lat_key *lk = NULL;
     size_t lk_cap = 0;
     for (size_t i = 0; i < n;) {
@@ -308,10 +309,9 @@ static sp_status build_by_latency(sp_ana *a)
             for (size_t k = i; k < j; k++)
                 src[k].pos = lk[k - i].pos;
         }
-        i = j;
+        for (; i < j; i++) /* the run's final order, in the same pass */
+            a->by_latency[i] = src[i].pos;
     }
-    for (size_t i = 0; i < n; i++)
-        a->by_latency[i] = src[i].pos;
     free(lk);
     sp_ana_scratch_put(a->scratch, rec);
     sp_ana_scratch_put(a->scratch, tmp);
