@@ -190,15 +190,10 @@ static int rank_sort_wide(struct rank_rec **src, struct rank_rec **dst, size_t n
 /* Sorts src[0..n) by key, stably, with LSD passes over the bits in which some keys differ (a bit
  * every key shares moves nothing); the result ends in *src or *dst, whichever it names on return. A
  * stable sort by the key has one result, so the digits chosen change nothing but the time: wide ones
- * (rank_sort_wide, fewer passes) unless sp_ana_rank_wide is 0, then a pass per varying byte. */
-static void rank_sort(struct rank_rec **src, struct rank_rec **dst, size_t n)
+ * (rank_sort_wide, fewer passes) unless sp_ana_rank_wide is 0, then a pass per varying byte.
+ * `varying`: the OR of the keys XOR their AND, taken where the records were filled. */
+static void rank_sort(struct rank_rec **src, struct rank_rec **dst, size_t n, uint64_t varying)
 {
-    uint64_t or_k = 0, and_k = ~(uint64_t)0;
-    for (size_t i = 0; i < n; i++) {
-        or_k |= (*src)[i].key;
-        and_k &= (*src)[i].key;
-    }
-    uint64_t varying = or_k ^ and_k;
     if (!varying || (sp_ana_rank_wide && n <= UINT32_MAX && rank_sort_wide(src, dst, n, varying)))
         return;
     for (unsigned shift = 0; shift < 64; shift += 8) {
@@ -219,10 +214,14 @@ sp_status sp_ana_rank_keys(const uint64_t *key, size_t n, uint32_t *order)
         free(tmp);
         return rec && tmp ? SP_ERR_INVALID : SP_ERR_NOMEM;
     }
-    for (size_t i = 0; i < n; i++)
+    uint64_t or_k = 0, and_k = ~(uint64_t)0;
+    for (size_t i = 0; i < n; i++) {
         rec[i] = (struct rank_rec){key[i], 0, (uint32_t)i};
+        or_k |= key[i];
+        and_k &= key[i];
+    }
     struct rank_rec *src = rec, *dst = tmp;
-    rank_sort(&src, &dst, n);
+    rank_sort(&src, &dst, n, or_k ^ and_k);
     for (size_t i = 0; i < n; i++)
         order[i] = src[i].pos;
     free(rec);
@@ -256,31 +255,46 @@ static sp_status build_by_latency(sp_ana *a)
     /* every id numeric: sp_ev_num_rank_key, which orders as the prefixes do in at most four varying
      * bytes (a decimal prefix varies in up to eight, one radix pass each); else the prefixes */
     size_t nums = 0;
+    uint64_t or_k = 0, and_k = ~(uint64_t)0; /* the keys' varying bits, as they are filled in */
     for (; nums < n; nums++) {
         const sp_ev_request *q = &ev->requests[a->reqs[nums]];
         if (!q->id_num)
             break;
-        rec[nums] = (struct rank_rec){sp_ev_num_rank_key(sp_ev_id_num(q)), 0, (uint32_t)nums};
+        uint64_t key = sp_ev_num_rank_key(sp_ev_id_num(q));
+        rec[nums] = (struct rank_rec){key, 0, (uint32_t)nums};
+        or_k |= key;
+        and_k &= key;
     }
-    for (size_t k = 0; nums < n && k < n; k++) {
-        const sp_ev_request *q = &ev->requests[a->reqs[k]];
-        uint64_t pre = q->id_num ? sp_ev_num_prefix(sp_ev_id_num(q)) : id_prefix(sp_str_get(&ev->strings, q->id));
-        rec[k] = (struct rank_rec){pre, 0, (uint32_t)k};
+    if (nums < n) {
+        or_k = 0;
+        and_k = ~(uint64_t)0;
+        for (size_t k = 0; k < n; k++) {
+            const sp_ev_request *q = &ev->requests[a->reqs[k]];
+            uint64_t pre = q->id_num ? sp_ev_num_prefix(sp_ev_id_num(q)) : id_prefix(sp_str_get(&ev->strings, q->id));
+            rec[k] = (struct rank_rec){pre, 0, (uint32_t)k};
+            or_k |= pre;
+            and_k &= pre;
+        }
     }
     struct rank_rec *src = rec, *dst = tmp;
-    rank_sort(&src, &dst, n); /* by prefix */
+    rank_sort(&src, &dst, n, or_k ^ and_k); /* by prefix */
     /* then by latency, stably: equal prefixes share a rank, so runs that tie on (life, prefix) are
      * the runs that tie on (life, tie) */
     uint32_t rank = 0;
+    or_k = 0;
+    and_k = ~(uint64_t)0;
     for (size_t i = 0; i < n; i++) {
         if (i && src[i].key != src[i - 1].key)
             rank++;
-        dst[i] = (struct rank_rec){a->life[src[i].pos], rank, src[i].pos};
+        uint64_t life = a->life[src[i].pos];
+        dst[i] = (struct rank_rec){life, rank, src[i].pos};
+        or_k |= life;
+        and_k &= life;
     }
     struct rank_rec *t = src;
     src = dst;
     dst = t;
-    rank_sort(&src, &dst, n);
+    rank_sort(&src, &dst, n, or_k ^ and_k);
     /* runs that tie on (life, prefix): the rest of the key decides; each run's positions are the
      * ranking's */
     struct lat_key *lk = NULL;
