@@ -327,12 +327,17 @@ void sp_ana_rank_reserve(sp_ana *a);
  * bits in which the keys differ, their counts in one pass (1, the default; defined in share.c), or
  * one pass per varying byte (0). A stable sort has one result: tests compare the two. */
 extern int sp_ana_rank_wide;
+/* Whether the ranking sorts numeric ids' keys (below 2^30) packed with their positions into 8-byte
+ * values instead of 16-byte records (1, the default; defined in share.c): the same order, half the
+ * bytes moved. 0 takes the records: tests compare the two. */
+extern int sp_ana_rank_pack;
 /* Whether the stage rows take every column's stats in one pass over the stage matrix and skip
  * gathering a column whose values are all equal (1, the default; defined in share.c), or gather each
  * column with its stats (0): tests compare the two. */
 extern int sp_ana_cols_fast;
 /* The ranking's radix sort on its own, for tests: order[0..n) receives 0..n-1 sorted stably by
- * key[], by whichever route sp_ana_rank_wide chooses. SP_ERR_NOMEM; SP_ERR_INVALID past 2^32 keys. */
+ * key[], by whichever route sp_ana_rank_wide and sp_ana_rank_pack choose (packed when every key is
+ * below 2^32). SP_ERR_NOMEM; SP_ERR_INVALID past 2^32 keys. */
 sp_status sp_ana_rank_keys(const uint64_t *key, size_t n, uint32_t *order);
 /* Share of pXX of an arbitrary per-request time (double), e.g. padding. */
 double sp_ana_share_of(const sp_ana *a, unsigned xx, const double *per_req);

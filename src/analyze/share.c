@@ -113,40 +113,81 @@ static void rank_pass(const struct rank_rec *src, struct rank_rec *dst, size_t n
 }
 
 int sp_ana_rank_wide = 1;
+int sp_ana_rank_pack = 1;
 
 #define RANK_DIGIT_MAX 11u /* bits: 2,048 counters of 4 bytes, 8 KiB a digit */
 
-/* Every digit's counts in one pass: nd digits of `bits` bits from bit `lo` on, digit d's 2^bits
- * counters at count + (d << bits); up to three digits written out (the usual rankings: ids of up to
- * eight digits, latencies below 2^33). */
+/* Every digit's counts in one pass: nd digits of `bits` bits from bit `lo` on of each key KEY(i),
+ * digit d's 2^bits counters at count + (d << bits); up to three digits written out (the usual
+ * rankings: ids of up to eight digits, latencies below 2^33). The body of rank_counts and
+ * packed_counts, which differ only in where a key is. */
+#define RANK_COUNTS(KEY)                                                                           \
+    do {                                                                                           \
+        const uint64_t mask = ((uint64_t)1 << bits) - 1;                                           \
+        uint32_t *c0 = count, *c1 = count + ((size_t)1 << bits), *c2 = count + ((size_t)2 << bits); \
+        const unsigned b1 = bits, b2 = 2 * bits;                                                   \
+        if (nd == 1) {                                                                             \
+            for (size_t i = 0; i < n; i++)                                                         \
+                c0[(KEY(i) >> lo) & mask]++;                                                       \
+        } else if (nd == 2) {                                                                      \
+            for (size_t i = 0; i < n; i++) {                                                       \
+                uint64_t k = KEY(i) >> lo;                                                         \
+                c0[k & mask]++;                                                                    \
+                c1[(k >> b1) & mask]++;                                                            \
+            }                                                                                      \
+        } else if (nd == 3) {                                                                      \
+            for (size_t i = 0; i < n; i++) {                                                       \
+                uint64_t k = KEY(i) >> lo;                                                         \
+                c0[k & mask]++;                                                                    \
+                c1[(k >> b1) & mask]++;                                                            \
+                c2[(k >> b2) & mask]++;                                                            \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (size_t i = 0; i < n; i++) {                                                       \
+                uint64_t k = KEY(i) >> lo;                                                         \
+                for (unsigned d = 0; d < nd; d++)                                                  \
+                    count[((size_t)d << bits) + ((k >> (d * bits)) & mask)]++;                     \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
 static void rank_counts(const struct rank_rec *s, size_t n, unsigned lo, unsigned bits, uint32_t *count, unsigned nd)
 {
-    const uint64_t mask = ((uint64_t)1 << bits) - 1;
-    uint32_t *c0 = count, *c1 = count + ((size_t)1 << bits), *c2 = count + ((size_t)2 << bits);
-    const unsigned b1 = bits, b2 = 2 * bits;
-    if (nd == 1) {
-        for (size_t i = 0; i < n; i++)
-            c0[(s[i].key >> lo) & mask]++;
-    } else if (nd == 2) {
-        for (size_t i = 0; i < n; i++) {
-            uint64_t k = s[i].key >> lo;
-            c0[k & mask]++;
-            c1[(k >> b1) & mask]++;
-        }
-    } else if (nd == 3) {
-        for (size_t i = 0; i < n; i++) {
-            uint64_t k = s[i].key >> lo;
-            c0[k & mask]++;
-            c1[(k >> b1) & mask]++;
-            c2[(k >> b2) & mask]++;
-        }
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            uint64_t k = s[i].key >> lo;
-            for (unsigned d = 0; d < nd; d++)
-                count[((size_t)d << bits) + ((k >> (d * bits)) & mask)]++;
-        }
+#define REC_KEY(i) s[i].key
+    RANK_COUNTS(REC_KEY);
+#undef REC_KEY
+}
+
+static void packed_counts(const uint64_t *v, size_t n, unsigned lo, unsigned bits, uint32_t *count, unsigned nd)
+{
+#define PACKED_KEY(i) v[i]
+    RANK_COUNTS(PACKED_KEY);
+#undef PACKED_KEY
+}
+
+/* The digits of a wide sort (rank_sort_wide, packed_sort_wide): as few of up to RANK_DIGIT_MAX bits as
+ * cover the span of bits in which some keys differ (`varying`, not 0), from bit *lo on. */
+static void rank_digits(uint64_t varying, unsigned *lo, unsigned *nd, unsigned *bits)
+{
+    *lo = (unsigned)__builtin_ctzll(varying);
+    unsigned width = 64 - (unsigned)__builtin_clzll(varying) - *lo;
+    *nd = (width + RANK_DIGIT_MAX - 1) / RANK_DIGIT_MAX;
+    *bits = (width + *nd - 1) / *nd;
+}
+
+/* Turns a digit's counts c[0..radix) into the places its keys go; true when one digit value holds
+ * all n keys (the pass would move nothing). */
+static int rank_offsets(uint32_t *c, size_t radix, size_t n)
+{
+    uint32_t sum = 0;
+    int constant = 0;
+    for (size_t v = 0; v < radix; v++) {
+        uint32_t x = c[v];
+        constant |= x == n;
+        c[v] = sum;
+        sum += x;
     }
+    return constant;
 }
 
 /* Sorts src[0..n) by key over the span of bits in which some keys differ (`varying`, not 0), in
@@ -155,8 +196,8 @@ static void rank_counts(const struct rank_rec *s, size_t n, unsigned lo, unsigne
  * without sorting when the counts cannot be allocated. */
 static int rank_sort_wide(struct rank_rec **src, struct rank_rec **dst, size_t n, uint64_t varying)
 {
-    unsigned lo = (unsigned)__builtin_ctzll(varying), width = 64 - (unsigned)__builtin_clzll(varying) - lo;
-    unsigned nd = (width + RANK_DIGIT_MAX - 1) / RANK_DIGIT_MAX, bits = (width + nd - 1) / nd;
+    unsigned lo, nd, bits;
+    rank_digits(varying, &lo, &nd, &bits);
     size_t radix = (size_t)1 << bits;
     uint64_t mask = radix - 1;
     uint32_t *count = calloc(nd * radix, sizeof *count);
@@ -166,20 +207,41 @@ static int rank_sort_wide(struct rank_rec **src, struct rank_rec **dst, size_t n
     for (unsigned d = 0; d < nd; d++) {
         uint32_t *c = count + d * radix;
         unsigned shift = lo + d * bits;
-        uint32_t sum = 0;
-        int constant = 0;
-        for (size_t v = 0; v < radix; v++) {
-            uint32_t x = c[v];
-            constant |= x == n;
-            c[v] = sum;
-            sum += x;
-        }
-        if (constant)
+        if (rank_offsets(c, radix, n))
             continue;
         const struct rank_rec *from = *src;
         struct rank_rec *to = *dst;
         for (size_t i = 0; i < n; i++)
             to[c[(from[i].key >> shift) & mask]++] = from[i];
+        *dst = *src;
+        *src = to;
+    }
+    free(count);
+    return 1;
+}
+
+/* rank_sort_wide for keys below 2^32 packed with their position into one 8-byte value (key << 32 |
+ * pos: half the bytes of a record to move); `varying` is the packed values' (bits 32 and up only).
+ * The same stable order: pos is already ascending within equal keys and no pass reorders equal keys. */
+static int packed_sort_wide(uint64_t **src, uint64_t **dst, size_t n, uint64_t varying)
+{
+    unsigned lo, nd, bits;
+    rank_digits(varying, &lo, &nd, &bits);
+    size_t radix = (size_t)1 << bits;
+    uint64_t mask = radix - 1;
+    uint32_t *count = calloc(nd * radix, sizeof *count);
+    if (!count)
+        return 0;
+    packed_counts(*src, n, lo, bits, count, nd);
+    for (unsigned d = 0; d < nd; d++) {
+        uint32_t *c = count + d * radix;
+        unsigned shift = lo + d * bits;
+        if (rank_offsets(c, radix, n))
+            continue;
+        const uint64_t *from = *src;
+        uint64_t *to = *dst;
+        for (size_t i = 0; i < n; i++)
+            to[c[(from[i] >> shift) & mask]++] = from[i];
         *dst = *src;
         *src = to;
     }
@@ -216,10 +278,23 @@ sp_status sp_ana_rank_keys(const uint64_t *key, size_t n, uint32_t *order)
     }
     uint64_t or_k = 0, and_k = ~(uint64_t)0;
     for (size_t i = 0; i < n; i++) {
-        rec[i] = (struct rank_rec){key[i], 0, (uint32_t)i};
         or_k |= key[i];
         and_k &= key[i];
     }
+    if (sp_ana_rank_pack && or_k <= UINT32_MAX) { /* build_by_latency's route for numeric ids */
+        uint64_t *ps = (uint64_t *)rec, *pd = ps + n;
+        for (size_t i = 0; i < n; i++)
+            ps[i] = key[i] << 32 | i;
+        uint64_t varying = (or_k ^ and_k) << 32;
+        sp_status st = !varying || packed_sort_wide(&ps, &pd, n, varying) ? SP_OK : SP_ERR_NOMEM;
+        for (size_t i = 0; !st && i < n; i++)
+            order[i] = (uint32_t)ps[i];
+        free(rec);
+        free(tmp);
+        return st;
+    }
+    for (size_t i = 0; i < n; i++)
+        rec[i] = (struct rank_rec){key[i], 0, (uint32_t)i};
     struct rank_rec *src = rec, *dst = tmp;
     rank_sort(&src, &dst, n, or_k ^ and_k);
     for (size_t i = 0; i < n; i++)
@@ -253,19 +328,27 @@ static sp_status build_by_latency(sp_ana *a)
         return SP_ERR_NOMEM;
     }
     /* every id numeric: sp_ev_num_rank_key, which orders as the prefixes do in at most four varying
-     * bytes (a decimal prefix varies in up to eight, one radix pass each); else the prefixes */
+     * bytes (a decimal prefix varies in up to eight, one radix pass each); else the prefixes. The
+     * numeric keys are below 2^30, so with sp_ana_rank_pack each goes with its position into one
+     * 8-byte value (key << 32 | pos, rec's room holding two arrays of them: packed_sort_wide) */
     size_t nums = 0;
+    int packed = sp_ana_rank_pack;
+    uint64_t *pv = (uint64_t *)rec;
     uint64_t or_k = 0, and_k = ~(uint64_t)0; /* the keys' varying bits, as they are filled in */
     for (; nums < n; nums++) {
         const sp_ev_request *q = &ev->requests[a->reqs[nums]];
         if (!q->id_num)
             break;
         uint64_t key = sp_ev_num_rank_key(sp_ev_id_num(q));
-        rec[nums] = (struct rank_rec){key, 0, (uint32_t)nums};
+        if (packed)
+            pv[nums] = key << 32 | nums;
+        else
+            rec[nums] = (struct rank_rec){key, 0, (uint32_t)nums};
         or_k |= key;
         and_k &= key;
     }
     if (nums < n) {
+        packed = 0;
         or_k = 0;
         and_k = ~(uint64_t)0;
         for (size_t k = 0; k < n; k++) {
@@ -277,23 +360,47 @@ static sp_status build_by_latency(sp_ana *a)
         }
     }
     struct rank_rec *src = rec, *dst = tmp;
-    rank_sort(&src, &dst, n, or_k ^ and_k); /* by prefix */
+    uint64_t *ps = pv, *pd = pv + n;
+    if (packed) {
+        uint64_t varying = (or_k ^ and_k) << 32;
+        if (varying && !packed_sort_wide(&ps, &pd, n, varying)) {
+            sp_ana_scratch_put(a->scratch, rec);
+            sp_ana_scratch_put(a->scratch, tmp);
+            return SP_ERR_NOMEM;
+        }
+    } else {
+        rank_sort(&src, &dst, n, or_k ^ and_k); /* by prefix */
+    }
     /* then by latency, stably: equal prefixes share a rank, so runs that tie on (life, prefix) are
-     * the runs that tie on (life, tie) */
+     * the runs that tie on (life, tie); the records go to the array the prefix order is not in */
     uint32_t rank = 0;
     or_k = 0;
     and_k = ~(uint64_t)0;
-    for (size_t i = 0; i < n; i++) {
-        if (i && src[i].key != src[i - 1].key)
-            rank++;
-        uint64_t life = a->life[src[i].pos];
-        dst[i] = (struct rank_rec){life, rank, src[i].pos};
-        or_k |= life;
-        and_k &= life;
+    if (packed) {
+        for (size_t i = 0; i < n; i++) {
+            if (i && ps[i] >> 32 != ps[i - 1] >> 32)
+                rank++;
+            uint32_t pos = (uint32_t)ps[i];
+            uint64_t life = a->life[pos];
+            tmp[i] = (struct rank_rec){life, rank, pos};
+            or_k |= life;
+            and_k &= life;
+        }
+        src = tmp;
+        dst = rec;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            if (i && src[i].key != src[i - 1].key)
+                rank++;
+            uint64_t life = a->life[src[i].pos];
+            dst[i] = (struct rank_rec){life, rank, src[i].pos};
+            or_k |= life;
+            and_k &= life;
+        }
+        struct rank_rec *t = src;
+        src = dst;
+        dst = t;
     }
-    struct rank_rec *t = src;
-    src = dst;
-    dst = t;
     rank_sort(&src, &dst, n, or_k ^ and_k);
     /* runs that tie on (life, prefix): the rest of the key decides; each run's positions are the
      * ranking's */

@@ -1,13 +1,15 @@
-/* The stage rows' two shortcuts (src/analyze/share.c) against their general routes.
+/* The stage rows' shortcuts (src/analyze/share.c) against their general routes.
  *
- * 1. The latency ranking's radix sort (sp_ana_rank_keys): with wide digits (sp_ana_rank_wide = 1:
- *    digits of up to 11 bits over the bits in which the keys differ, all counts in one pass, a digit
- *    every key shares skipped) and with a pass per varying byte (0), each against a reference: qsort
- *    of (key, position) pairs, which is the one stable order. Key sets: none, one, two; all equal; one
- *    bit varying (bit 0, bit 63); the ranking's numeric-id keys (below 2^30); random contiguous bit
- *    spans of every width from 1 to 64 at random offsets, with constant bits above and below; keys
- *    with gaps (only a high and a low field vary, so the digits between are constant); few distinct
- *    keys (long runs of ties, whose order is the input's); full 64-bit keys.
+ * 1. The latency ranking's radix sort (sp_ana_rank_keys): keys below 2^32 packed with their positions
+ *    into 8-byte values (sp_ana_rank_pack = 1, the route of numeric ids), 16-byte records with wide
+ *    digits (sp_ana_rank_wide = 1: digits of up to 11 bits over the bits in which the keys differ, all
+ *    counts in one pass, a digit every key shares skipped) and with a pass per varying byte (0), each
+ *    against a reference: qsort of (key, position) pairs, which is the one stable order. Key sets:
+ *    none, one, two; all equal; one bit varying (bit 0, bit 63); the ranking's numeric-id keys (below
+ *    2^30); random contiguous bit spans of every width from 1 to 64 at random offsets (and of 1 to 32
+ *    below 2^32), with constant bits above and below; keys with gaps (only a high and a low field
+ *    vary, so the digits between are constant); few distinct keys (long runs of ties, whose order is
+ *    the input's); full 64-bit keys.
  * 2. The stage columns (sp_ana_cols_fast = 1: every column's stats in one pass over the matrix, a
  *    column whose values are all equal not gathered) against the gather of each column with its stats
  *    (0): every stage row's figures (count, min, max, p50/p95/p99, mean bit for bit, total, shares) and
@@ -16,8 +18,9 @@
  *    and past sp_ana_two_threads_min (the columns on a second thread). Known answer for the first:
  *    n requests each with preprocess 10, queue 20, postprocess 30 ns (by hand from DESIGN section 4:
  *    every nearest rank of a constant column is that value, its mean the value, its total n times it).
- * 3. Whole reports (JSON, text and the request rows) of every input of analyze_routes_testutil.h with
- *    both shortcuts and with neither: byte-identical. */
+ * 3. Whole reports (JSON, text and the request rows) of every input of analyze_routes_testutil.h
+ *    (numeric ids and text ids, so both the packed and the record route) with every shortcut and with
+ *    none: byte-identical. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,32 +51,38 @@ static int kp_cmp(const void *a, const void *b)
     return (x->pos > y->pos) - (x->pos < y->pos);
 }
 
-static int sorts_checked;
+static int sorts_checked, sorts_packed; /* key sets, and those all below 2^32 (the packed route) */
 
 static void check_keys(const uint64_t *key, size_t n, const char *what)
 {
     struct kp *ref = malloc((n ? n : 1) * sizeof *ref);
-    uint32_t *wide = malloc((n ? n : 1) * sizeof *wide), *bytes = malloc((n ? n : 1) * sizeof *bytes);
-    CHECK(ref && wide && bytes);
-    if (!ref || !wide || !bytes)
+    uint32_t *packed = malloc((n ? n : 1) * sizeof *packed), *wide = malloc((n ? n : 1) * sizeof *wide),
+             *bytes = malloc((n ? n : 1) * sizeof *bytes);
+    CHECK(ref && packed && wide && bytes);
+    if (!ref || !packed || !wide || !bytes)
         goto out;
     for (size_t i = 0; i < n; i++)
         ref[i] = (struct kp){key[i], (uint32_t)i};
     qsort(ref, n, sizeof *ref, kp_cmp);
-    sp_ana_rank_wide = 1;
+    CHECK(sp_ana_rank_keys(key, n, packed) == SP_OK); /* packed when every key is below 2^32 */
+    sp_ana_rank_pack = 0;
     CHECK(sp_ana_rank_keys(key, n, wide) == SP_OK);
     sp_ana_rank_wide = 0;
     CHECK(sp_ana_rank_keys(key, n, bytes) == SP_OK);
-    sp_ana_rank_wide = 1;
-    int ok = 1;
-    for (size_t i = 0; i < n; i++)
-        ok &= wide[i] == ref[i].pos && bytes[i] == ref[i].pos;
+    sp_ana_rank_wide = sp_ana_rank_pack = 1;
+    int ok = 1, small = 1;
+    for (size_t i = 0; i < n; i++) {
+        ok &= packed[i] == ref[i].pos && wide[i] == ref[i].pos && bytes[i] == ref[i].pos;
+        small &= key[i] <= UINT32_MAX;
+    }
     CHECK(ok);
     if (!ok)
         fprintf(stderr, "rank sort differs from the reference: %s, n = %zu\n", what, n);
     sorts_checked++;
+    sorts_packed += small;
 out:
     free(ref);
+    free(packed);
     free(wide);
     free(bytes);
 }
@@ -114,6 +123,15 @@ static void rank_sorts(void)
         for (size_t i = 0; i < n; i++) /* the span's ends varying, so its width is the whole span */
             k[i] = fixed | (rnd() & span & ((uint64_t)1 << lo | (uint64_t)1 << (lo + width - 1)));
         check_keys(k, n, "a span's two ends");
+    }
+    for (unsigned width = 1; width <= 32; width++) { /* spans below 2^32: the packed route */
+        unsigned lo = (unsigned)rin(0, 32 - width);
+        uint64_t span = (((uint64_t)1 << width) - 1) << lo;
+        uint64_t fixed = rnd() & ~span & 0xffffffffull;
+        size_t n = (size_t)rin(2, N);
+        for (size_t i = 0; i < n; i++)
+            k[i] = fixed | (rnd() & span);
+        check_keys(k, n, "a span of varying bits below 2^32");
     }
     for (int rep = 0; rep < 20; rep++) {
         size_t n = (size_t)rin(2, N);
@@ -283,9 +301,9 @@ static char *report_of(const char *const *paths, int n, int lenient, int fast, s
     o.keep_requests = 1;
     o.lenient = lenient;
     sp_report *r = NULL;
-    sp_ana_rank_wide = sp_ana_cols_fast = fast;
+    sp_ana_rank_wide = sp_ana_rank_pack = sp_ana_cols_fast = fast;
     sp_status st = sp_analyze(ev, &o, &r, err, sizeof err);
-    sp_ana_rank_wide = sp_ana_cols_fast = 1;
+    sp_ana_rank_wide = sp_ana_rank_pack = sp_ana_cols_fast = 1;
     char *buf = NULL;
     if (st == SP_OK)
         buf = ar_report_bytes(r, len);
@@ -316,7 +334,8 @@ static void same_reports(const char *const *paths, int n, int lenient, void *use
 int main(void)
 {
     rank_sorts();
-    fprintf(stderr, "%d key sets sorted\n", sorts_checked);
+    fprintf(stderr, "%d key sets sorted, %d of them by the packed route too\n", sorts_checked, sorts_packed);
+    CHECK(sorts_packed > 10 && sorts_packed < sorts_checked);
     known_constant();
     columns();
     fprintf(stderr, "%d stage rows compared, %d of them constant columns\n", cols_compared, const_cols);
