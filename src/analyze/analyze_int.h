@@ -283,6 +283,9 @@ void sp_ana_col_stats_of(const uint64_t *v, size_t n, sp_ana_col_stats *st);
  * of its own before the selection. */
 sp_status sp_ana_quantiles_select_stats(uint64_t *v, size_t n, uint64_t *tmp, const sp_ana_col_stats *st, sp_quantiles *q,
                                         const uint32_t *pct, size_t np, uint64_t *picked);
+/* Whether sp_ana_quantiles_select_stats, given these stats and np extra percentiles, reads only v[0]
+ * (every value equal, the selection's route): then a caller may fill v[0] alone. */
+int sp_ana_select_reads_one(const sp_ana_col_stats *cs, size_t np);
 /* sp_ana_quantiles_select without extra percentiles, its tmp from the scratch stack `s`. SP_ERR_NOMEM. */
 sp_status sp_ana_quantiles_select_in(sp_ana_scratch *s, uint64_t *v, size_t n, sp_quantiles *q);
 
@@ -320,6 +323,22 @@ sp_status sp_ana_stage_rows(sp_ana *a);
  * not taken yet; NULL where out of memory, which the ranking then reports); the ranking uses and gives
  * them back, sp_ana_free gives back what it did not use. */
 void sp_ana_rank_reserve(sp_ana *a);
+/* Whether the latency ranking's radix sort may take digits of up to 11 bits, as few as cover the
+ * bits in which the keys differ, their counts in one pass (1, the default; defined in share.c), or
+ * one pass per varying byte (0). A stable sort has one result: tests compare the two. */
+extern int sp_ana_rank_wide;
+/* Whether the ranking sorts numeric ids' keys (below 2^30) packed with their positions into 8-byte
+ * values instead of 16-byte records (1, the default; defined in share.c): the same order, half the
+ * bytes moved. 0 takes the records: tests compare the two. */
+extern int sp_ana_rank_pack;
+/* Whether the stage rows take every column's stats in one pass over the stage matrix and skip
+ * gathering a column whose values are all equal (1, the default; defined in share.c), or gather each
+ * column with its stats (0): tests compare the two. */
+extern int sp_ana_cols_fast;
+/* The ranking's radix sort on its own, for tests: order[0..n) receives 0..n-1 sorted stably by
+ * key[], by whichever route sp_ana_rank_wide and sp_ana_rank_pack choose (packed when every key is
+ * below 2^32). SP_ERR_NOMEM; SP_ERR_INVALID past 2^32 keys. */
+sp_status sp_ana_rank_keys(const uint64_t *key, size_t n, uint32_t *order);
 /* Share of pXX of an arbitrary per-request time (double), e.g. padding. */
 double sp_ana_share_of(const sp_ana *a, unsigned xx, const double *per_req);
 

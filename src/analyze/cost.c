@@ -64,22 +64,12 @@ double sp_ana_bill(double price_per_hour, uint64_t window_ns)
     return price_per_hour * (double)window_ns / 3.6e12;
 }
 
-/* The profiled window: first arrival or activity start to last done or activity end. Returns 0 when
- * nothing in the set is timed. */
-static int cost_window(const sp_ana *a, uint64_t *w0_out, uint64_t *w1_out)
+/* The profiled window's requests' part: the analysed requests' first arrival and last done (taken when
+ * they were selected); device_acts widens it by the activity (first activity start, last end). */
+static void cost_window_requests(const sp_ana *a, uint64_t *w0_out, uint64_t *w1_out)
 {
-    const sp_events *ev = a->ev;
-    /* the analysed requests' first arrival and last done, taken when they were selected */
-    uint64_t w0 = a->n_reqs ? a->first_arrival : SP_TIME_NONE, w1 = a->n_reqs ? a->last_done : 0;
-    for (size_t i = 0; i < ev->n_acts; i++) {
-        if (a->act_dev[i] == SP_EV_NONE)
-            continue;
-        w0 = ev->acts[i].start_ns < w0 ? ev->acts[i].start_ns : w0;
-        w1 = ev->acts[i].end_ns > w1 ? ev->acts[i].end_ns : w1;
-    }
-    *w0_out = w0;
-    *w1_out = w1;
-    return w0 != SP_TIME_NONE;
+    *w0_out = a->n_reqs ? a->first_arrival : SP_TIME_NONE;
+    *w1_out = a->n_reqs ? a->last_done : 0;
 }
 
 /* Scratch of one cost pass. */
@@ -88,7 +78,9 @@ typedef struct cost_work {
     size_t *aoff, *boff;      /* per device d: aord[aoff[d] .. aoff[d+1]), bord[boff[d] .. boff[d+1]) */
     uint32_t *aord;           /* device activity grouped by device, each in start order */
     struct bstart *bord;      /* analysed batches grouped by device, each sorted by start and id */
-    sp_ival *kl, *ul, *wl;    /* one device's kernel-like union, all-work union, batch window pieces */
+    sp_ival *kl, *ul;         /* per device d from aoff[d] on: its kernel-like union, all-work union */
+    size_t *nk, *nu;          /* per device: the lengths of those */
+    sp_ival *wl;              /* one device's batch window pieces */
     struct piece *pieces;     /* one device's batch windows, made disjoint */
     uint64_t *piece_len;      /* per batch: the length of its disjoint piece (0: none) */
     sp_ana_scratch *sc;       /* where the arrays above but the offsets come from */
@@ -109,6 +101,8 @@ static void cost_work_free(cost_work *w)
 {
     free(w->aoff);
     free(w->boff);
+    free(w->nk);
+    free(w->nu);
     cost_work_drop_states(w);
     sp_ana_scratch_put(w->sc, w->piece_len);
     sp_ana_scratch_put(w->sc, w->bord);
@@ -122,6 +116,8 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w)
     size_t nd = a->n_devs, na = ev->n_acts, nb = ev->n_batches;
     w->aoff = calloc(nd + 1, sizeof *w->aoff);
     w->boff = calloc(nd + 1, sizeof *w->boff);
+    w->nk = calloc(nd + 1, sizeof *w->nk);
+    w->nu = calloc(nd + 1, sizeof *w->nu);
     w->sc = a->scratch;
     /* the device states' own arrays last, so that they come off the scratch stack first
      * (cost_work_drop_states) and the per-request costs take their place */
@@ -133,7 +129,7 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w)
     w->kl = sp_ana_scratch_get(w->sc, na * sizeof *w->kl);
     w->ul = sp_ana_scratch_get(w->sc, na * sizeof *w->ul);
     size_t *fa = malloc((nd ? nd : 1) * sizeof *fa), *fb = malloc((nd ? nd : 1) * sizeof *fb);
-    if (!w->aoff || !w->boff || !w->aord || !w->bord || !w->kl || !w->ul || !w->wl || !w->pieces ||
+    if (!w->aoff || !w->boff || !w->nk || !w->nu || !w->aord || !w->bord || !w->kl || !w->ul || !w->wl || !w->pieces ||
         !w->piece_len || !fa || !fb) {
         free(fa);
         free(fb);
@@ -163,19 +159,39 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w)
     return SP_OK;
 }
 
-/* Device `d`'s ns of the window by state (DESIGN section 7), added to state[]. Sorts the device's
- * batches in w->bord and records each one's disjoint piece in w->piece_len. */
+/* Device `d`'s activity, read once: its kernel-like and all-work unions (at w->kl, w->ul from
+ * w->aoff[d] on) and the profiled window widened to hold every activity's start and end (DESIGN
+ * section 7: first arrival or activity start to last done or activity end). */
+static void device_acts(const sp_ana *a, cost_work *w, size_t d, uint64_t *w0, uint64_t *w1)
+{
+    const sp_events *ev = a->ev;
+    sp_ival *kl = w->kl + w->aoff[d], *ul = w->ul + w->aoff[d];
+    size_t nk = 0, nu = 0;
+    uint64_t lo = *w0, hi = *w1;
+    for (size_t j = w->aoff[d]; j < w->aoff[d + 1]; j++) {
+        const sp_ev_activity *x = &ev->acts[w->aord[j]];
+        uint64_t s = x->start_ns, e = x->end_ns;
+        lo = s < lo ? s : lo;
+        hi = e > hi ? e : hi;
+        if (is_kernel_like(x->kind))
+            push_sorted(kl, &nk, s, e);
+        push_sorted(ul, &nu, s, e);
+    }
+    w->nk[d] = nk;
+    w->nu[d] = nu;
+    *w0 = lo;
+    *w1 = hi;
+}
+
+/* Device `d`'s ns of the window by state (DESIGN section 7), added to state[], from its unions
+ * (device_acts). Sorts the device's batches in w->bord and records each one's disjoint piece in
+ * w->piece_len. */
 static void device_states(const sp_ana *a, cost_work *w, size_t d, uint64_t window_ns, long double *state)
 {
     const sp_events *ev = a->ev;
-    size_t nk = 0, nu = 0, nw = 0;
-    for (size_t j = w->aoff[d]; j < w->aoff[d + 1]; j++) {
-        const sp_ev_activity *x = &ev->acts[w->aord[j]];
-        uint64_t s = x->start_ns, e = x->end_ns; /* inside [w0, w1] by construction */
-        if (is_kernel_like(x->kind))
-            push_sorted(w->kl, &nk, s, e);
-        push_sorted(w->ul, &nu, s, e);
-    }
+    const sp_ival *kl = w->kl + w->aoff[d], *ul = w->ul + w->aoff[d];
+    const size_t nk = w->nk[d], nu = w->nu[d];
+    size_t nw = 0;
     /* batch windows on this device, made disjoint: where windows overlap, the earlier batch holds the
      * device (the same rule as a request's own overlapping batches) */
     sp_sort_mostly_sorted(w->bord + w->boff[d], w->boff[d + 1] - w->boff[d], sizeof *w->bord, bstart_cmp);
@@ -193,19 +209,19 @@ static void device_states(const sp_ana *a, cost_work *w, size_t d, uint64_t wind
         w->wl[nw++] = (sp_ival){s, e};
         w->piece_len[w->bord[j].idx] = e - s;
     }
-    uint64_t k_total = sp_ival_total(w->kl, nk), u_total = sp_ival_total(w->ul, nu);
+    uint64_t k_total = sp_ival_total(kl, nk), u_total = sp_ival_total(ul, nu);
     uint64_t w_total = sp_ival_total(w->wl, nw);
-    uint64_t gap = w_total - sp_ival_overlap(w->wl, nw, w->ul, nu);
+    uint64_t gap = w_total - sp_ival_overlap(w->wl, nw, ul, nu);
     long double pad = 0;
     size_t kp = 0;
     for (size_t j = 0; j < np; j++) {
         const struct piece *pc = &w->pieces[j];
-        while (kp < nk && w->kl[kp].e <= pc->s)
+        while (kp < nk && kl[kp].e <= pc->s)
             kp++;
         uint64_t in = 0;
-        for (size_t m = kp; m < nk && w->kl[m].s < pc->e; m++) {
-            uint64_t s = w->kl[m].s > pc->s ? w->kl[m].s : pc->s;
-            uint64_t e = w->kl[m].e < pc->e ? w->kl[m].e : pc->e;
+        for (size_t m = kp; m < nk && kl[m].s < pc->e; m++) {
+            uint64_t s = kl[m].s > pc->s ? kl[m].s : pc->s;
+            uint64_t e = kl[m].e < pc->e ? kl[m].e : pc->e;
             in += e - s;
         }
         /* DESIGN section 7: kernel time in a batch window x that batch's waste is padding */
@@ -275,12 +291,27 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns)
         }
     }
     long double sum = 0;
+    /* the nano-dollar column's stats (sp_ana_col_stats_of's) taken as it fills: no pass of their own */
+    uint64_t lo = ~(uint64_t)0, hi = 0, or_k = 0, and_k = ~(uint64_t)0, isum = 0;
+    int wrapped = 0;
     for (size_t i = 0; i < a->n_reqs; i++) {
         sum += rcost[a->by_latency[i]]; /* rank order: see sp_ana_padding */
-        nano[i] = (uint64_t)sp_ana_llround(rcost[i] * 1e9);
+        uint64_t x = (uint64_t)sp_ana_llround(rcost[i] * 1e9);
+        nano[i] = x;
+        lo = x < lo ? x : lo;
+        hi = x > hi ? x : hi;
+        or_k |= x;
+        and_k &= x;
+        wrapped |= __builtin_add_overflow(isum, x, &isum);
     }
     c->request_cost_mean = a->n_reqs ? (double)(sum / (long double)a->n_reqs) : 0.0;
-    st = sp_ana_quantiles_select_in(a->scratch, nano, a->n_reqs, &c->request_cost_nano);
+    /* sp_ana_quantiles_select_in with those stats: its scratch taken here, after nano, as it would */
+    sp_ana_col_stats cst = {lo, hi, or_k, and_k, isum, wrapped};
+    uint64_t *sel = a->n_reqs >= 2 ? sp_ana_scratch_get(a->scratch, a->n_reqs * sizeof *sel) : NULL;
+    if (a->n_reqs >= 2 && !sel)
+        goto out;
+    st = sp_ana_quantiles_select_stats(nano, a->n_reqs, sel, &cst, &c->request_cost_nano, NULL, 0, NULL);
+    sp_ana_scratch_put(a->scratch, sel);
     a->req_cost = rcost; /* the generation figures price output tokens with it */
     rcost = NULL;
 out:
@@ -300,17 +331,23 @@ sp_status sp_ana_cost(sp_ana *a)
                                      &c->price_is_default);
     cost_work w;
     memset(&w, 0, sizeof w);
-    if (!cost_window(a, &w.w0, &w.w1))
-        return SP_OK; /* nothing timed: a zero bill */
-    c->window_ns = w.w1 - w.w0;
-    c->bill = sp_ana_bill(c->price_per_hour, c->window_ns);
-    c->per_request = a->n_reqs ? c->bill / (double)a->n_reqs : 0.0;
     sp_status st = cost_work_init(a, &w);
     if (st) {
         cost_work_free(&w);
         return st;
     }
     size_t nd = a->n_devs;
+    /* each device's activity read once, for its unions and the window */
+    cost_window_requests(a, &w.w0, &w.w1);
+    for (size_t d = 0; d < nd; d++)
+        device_acts(a, &w, d, &w.w0, &w.w1);
+    if (w.w0 == SP_TIME_NONE) {
+        cost_work_free(&w);
+        return SP_OK; /* nothing timed: a zero bill */
+    }
+    c->window_ns = w.w1 - w.w0;
+    c->bill = sp_ana_bill(c->price_per_hour, c->window_ns);
+    c->per_request = a->n_reqs ? c->bill / (double)a->n_reqs : 0.0;
     long double state[SP_COST_STATE_COUNT] = {0};
     for (size_t d = 0; d < nd; d++)
         device_states(a, &w, d, c->window_ns, state);

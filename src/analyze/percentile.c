@@ -85,6 +85,18 @@ sp_status sp_ana_quantiles_select(uint64_t *v, size_t n, uint64_t *tmp, sp_quant
     return sp_ana_quantiles_select_stats(v, n, tmp, &st, q, pct, np, picked);
 }
 
+int sp_ana_select_reads_one(const sp_ana_col_stats *cs, size_t np)
+{
+#if LDBL_MANT_DIG >= 64
+    /* the selection's route below, with nothing varying: sp_select_ranks_u64 answers v[0] */
+    return cs->or_k == cs->and_k && !cs->wrapped && np + 3 <= SP_SELECT_RANKS_MAX;
+#else
+    (void)cs;
+    (void)np;
+    return 0; /* the sorted route reads every value */
+#endif
+}
+
 sp_status sp_ana_quantiles_select_stats(uint64_t *v, size_t n, uint64_t *tmp, const sp_ana_col_stats *cs, sp_quantiles *q,
                                         const uint32_t *pct, size_t np, uint64_t *picked)
 {

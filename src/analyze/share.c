@@ -96,7 +96,7 @@ struct rank_rec {
     uint32_t pos;
 };
 
-/* One stable counting pass on byte `shift / 8` of the key. */
+/* One stable counting pass on byte `shift / 8` of the key (the bytewise route, sp_ana_rank_wide = 0). */
 static void rank_pass(const struct rank_rec *src, struct rank_rec *dst, size_t n, unsigned shift)
 {
     size_t count[256] = {0};
@@ -112,23 +112,196 @@ static void rank_pass(const struct rank_rec *src, struct rank_rec *dst, size_t n
         dst[count[(src[i].key >> shift) & 0xff]++] = src[i];
 }
 
-/* Sorts src[0..n) by key, stably, with LSD passes over the bytes in which some keys differ (a byte
- * every key shares moves nothing); the result ends in *src or *dst, whichever it names on return. */
-static void rank_sort(struct rank_rec **src, struct rank_rec **dst, size_t n)
+int sp_ana_rank_wide = 1;
+int sp_ana_rank_pack = 1;
+
+#define RANK_DIGIT_MAX 11u /* bits: 2,048 counters of 4 bytes, 8 KiB a digit */
+
+/* Every digit's counts in one pass: nd digits of `bits` bits from bit `lo` on of each key KEY(i),
+ * digit d's 2^bits counters at count + (d << bits); up to three digits written out (the usual
+ * rankings: ids of up to eight digits, latencies below 2^33). The body of rank_counts and
+ * packed_counts, which differ only in where a key is. */
+#define RANK_COUNTS(KEY)                                                                           \
+    do {                                                                                           \
+        const uint64_t mask = ((uint64_t)1 << bits) - 1;                                           \
+        uint32_t *c0 = count, *c1 = count + ((size_t)1 << bits), *c2 = count + ((size_t)2 << bits); \
+        const unsigned b1 = bits, b2 = 2 * bits;                                                   \
+        if (nd == 1) {                                                                             \
+            for (size_t i = 0; i < n; i++)                                                         \
+                c0[(KEY(i) >> lo) & mask]++;                                                       \
+        } else if (nd == 2) {                                                                      \
+            for (size_t i = 0; i < n; i++) {                                                       \
+                uint64_t k = KEY(i) >> lo;                                                         \
+                c0[k & mask]++;                                                                    \
+                c1[(k >> b1) & mask]++;                                                            \
+            }                                                                                      \
+        } else if (nd == 3) {                                                                      \
+            for (size_t i = 0; i < n; i++) {                                                       \
+                uint64_t k = KEY(i) >> lo;                                                         \
+                c0[k & mask]++;                                                                    \
+                c1[(k >> b1) & mask]++;                                                            \
+                c2[(k >> b2) & mask]++;                                                            \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (size_t i = 0; i < n; i++) {                                                       \
+                uint64_t k = KEY(i) >> lo;                                                         \
+                for (unsigned d = 0; d < nd; d++)                                                  \
+                    count[((size_t)d << bits) + ((k >> (d * bits)) & mask)]++;                     \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+static void rank_counts(const struct rank_rec *s, size_t n, unsigned lo, unsigned bits, uint32_t *count, unsigned nd)
 {
-    uint64_t or_k = 0, and_k = ~(uint64_t)0;
-    for (size_t i = 0; i < n; i++) {
-        or_k |= (*src)[i].key;
-        and_k &= (*src)[i].key;
+#define REC_KEY(i) s[i].key
+    RANK_COUNTS(REC_KEY);
+#undef REC_KEY
+}
+
+static void packed_counts(const uint64_t *v, size_t n, unsigned lo, unsigned bits, uint32_t *count, unsigned nd)
+{
+#define PACKED_KEY(i) v[i]
+    RANK_COUNTS(PACKED_KEY);
+#undef PACKED_KEY
+}
+
+/* The digits of a wide sort (rank_sort_wide, packed_sort_wide): as few of up to RANK_DIGIT_MAX bits as
+ * cover the span of bits in which some keys differ (`varying`, not 0), from bit *lo on. */
+static void rank_digits(uint64_t varying, unsigned *lo, unsigned *nd, unsigned *bits)
+{
+    *lo = (unsigned)__builtin_ctzll(varying);
+    unsigned width = 64 - (unsigned)__builtin_clzll(varying) - *lo;
+    *nd = (width + RANK_DIGIT_MAX - 1) / RANK_DIGIT_MAX;
+    *bits = (width + *nd - 1) / *nd;
+}
+
+/* Turns a digit's counts c[0..radix) into the places its keys go; true when one digit value holds
+ * all n keys (the pass would move nothing). */
+static int rank_offsets(uint32_t *c, size_t radix, size_t n)
+{
+    uint32_t sum = 0;
+    int constant = 0;
+    for (size_t v = 0; v < radix; v++) {
+        uint32_t x = c[v];
+        constant |= x == n;
+        c[v] = sum;
+        sum += x;
     }
+    return constant;
+}
+
+/* Sorts src[0..n) by key over the span of bits in which some keys differ (`varying`, not 0), in
+ * digits of up to RANK_DIGIT_MAX bits, as few as cover that span, their counts all taken in one pass
+ * first; a digit every key shares moves nothing and is skipped. n < 2^32 (pos is 32 bits). Returns 0
+ * without sorting when the counts cannot be allocated. */
+static int rank_sort_wide(struct rank_rec **src, struct rank_rec **dst, size_t n, uint64_t varying)
+{
+    unsigned lo, nd, bits;
+    rank_digits(varying, &lo, &nd, &bits);
+    size_t radix = (size_t)1 << bits;
+    uint64_t mask = radix - 1;
+    uint32_t *count = calloc(nd * radix, sizeof *count);
+    if (!count)
+        return 0;
+    rank_counts(*src, n, lo, bits, count, nd);
+    for (unsigned d = 0; d < nd; d++) {
+        uint32_t *c = count + d * radix;
+        unsigned shift = lo + d * bits;
+        if (rank_offsets(c, radix, n))
+            continue;
+        const struct rank_rec *from = *src;
+        struct rank_rec *to = *dst;
+        for (size_t i = 0; i < n; i++)
+            to[c[(from[i].key >> shift) & mask]++] = from[i];
+        *dst = *src;
+        *src = to;
+    }
+    free(count);
+    return 1;
+}
+
+/* rank_sort_wide for keys below 2^32 packed with their position into one 8-byte value (key << 32 |
+ * pos: half the bytes of a record to move); `varying` is the packed values' (bits 32 and up only).
+ * The same stable order: pos is already ascending within equal keys and no pass reorders equal keys. */
+static int packed_sort_wide(uint64_t **src, uint64_t **dst, size_t n, uint64_t varying)
+{
+    unsigned lo, nd, bits;
+    rank_digits(varying, &lo, &nd, &bits);
+    size_t radix = (size_t)1 << bits;
+    uint64_t mask = radix - 1;
+    uint32_t *count = calloc(nd * radix, sizeof *count);
+    if (!count)
+        return 0;
+    packed_counts(*src, n, lo, bits, count, nd);
+    for (unsigned d = 0; d < nd; d++) {
+        uint32_t *c = count + d * radix;
+        unsigned shift = lo + d * bits;
+        if (rank_offsets(c, radix, n))
+            continue;
+        const uint64_t *from = *src;
+        uint64_t *to = *dst;
+        for (size_t i = 0; i < n; i++)
+            to[c[(from[i] >> shift) & mask]++] = from[i];
+        *dst = *src;
+        *src = to;
+    }
+    free(count);
+    return 1;
+}
+
+/* Sorts src[0..n) by key, stably, with LSD passes over the bits in which some keys differ (a bit
+ * every key shares moves nothing); the result ends in *src or *dst, whichever it names on return. A
+ * stable sort by the key has one result, so the digits chosen change nothing but the time: wide ones
+ * (rank_sort_wide, fewer passes) unless sp_ana_rank_wide is 0, then a pass per varying byte.
+ * `varying`: the OR of the keys XOR their AND, taken where the records were filled. */
+static void rank_sort(struct rank_rec **src, struct rank_rec **dst, size_t n, uint64_t varying)
+{
+    if (!varying || (sp_ana_rank_wide && n <= UINT32_MAX && rank_sort_wide(src, dst, n, varying)))
+        return;
     for (unsigned shift = 0; shift < 64; shift += 8) {
-        if (!(((or_k ^ and_k) >> shift) & 0xff))
+        if (!((varying >> shift) & 0xff))
             continue;
         rank_pass(*src, *dst, n, shift);
         struct rank_rec *t = *src;
         *src = *dst;
         *dst = t;
     }
+}
+
+sp_status sp_ana_rank_keys(const uint64_t *key, size_t n, uint32_t *order)
+{
+    struct rank_rec *rec = malloc((n ? n : 1) * sizeof *rec), *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    if (!rec || !tmp || n > UINT32_MAX) {
+        free(rec);
+        free(tmp);
+        return rec && tmp ? SP_ERR_INVALID : SP_ERR_NOMEM;
+    }
+    uint64_t or_k = 0, and_k = ~(uint64_t)0;
+    for (size_t i = 0; i < n; i++) {
+        or_k |= key[i];
+        and_k &= key[i];
+    }
+    if (sp_ana_rank_pack && or_k <= UINT32_MAX) { /* build_by_latency's route for numeric ids */
+        uint64_t *ps = (uint64_t *)rec, *pd = ps + n;
+        for (size_t i = 0; i < n; i++)
+            ps[i] = key[i] << 32 | i;
+        uint64_t varying = (or_k ^ and_k) << 32;
+        sp_status st = !varying || packed_sort_wide(&ps, &pd, n, varying) ? SP_OK : SP_ERR_NOMEM;
+        for (size_t i = 0; !st && i < n; i++)
+            order[i] = (uint32_t)ps[i];
+        free(rec);
+        free(tmp);
+        return st;
+    }
+    for (size_t i = 0; i < n; i++)
+        rec[i] = (struct rank_rec){key[i], 0, (uint32_t)i};
+    struct rank_rec *src = rec, *dst = tmp;
+    rank_sort(&src, &dst, n, or_k ^ and_k);
+    for (size_t i = 0; i < n; i++)
+        order[i] = src[i].pos;
+    free(rec);
+    free(tmp);
+    return SP_OK;
 }
 
 void sp_ana_rank_reserve(sp_ana *a)
@@ -155,34 +328,82 @@ static sp_status build_by_latency(sp_ana *a)
         return SP_ERR_NOMEM;
     }
     /* every id numeric: sp_ev_num_rank_key, which orders as the prefixes do in at most four varying
-     * bytes (a decimal prefix varies in up to eight, one radix pass each); else the prefixes */
+     * bytes (a decimal prefix varies in up to eight, one radix pass each); else the prefixes. The
+     * numeric keys are below 2^30, so with sp_ana_rank_pack each goes with its position into one
+     * 8-byte value (key << 32 | pos, rec's room holding two arrays of them: packed_sort_wide) */
     size_t nums = 0;
+    int packed = sp_ana_rank_pack;
+    uint64_t *pv = (uint64_t *)rec;
+    uint64_t or_k = 0, and_k = ~(uint64_t)0; /* the keys' varying bits, as they are filled in */
     for (; nums < n; nums++) {
         const sp_ev_request *q = &ev->requests[a->reqs[nums]];
         if (!q->id_num)
             break;
-        rec[nums] = (struct rank_rec){sp_ev_num_rank_key(sp_ev_id_num(q)), 0, (uint32_t)nums};
+        uint64_t key = sp_ev_num_rank_key(sp_ev_id_num(q));
+        if (packed)
+            pv[nums] = key << 32 | nums;
+        else
+            rec[nums] = (struct rank_rec){key, 0, (uint32_t)nums};
+        or_k |= key;
+        and_k &= key;
     }
-    for (size_t k = 0; nums < n && k < n; k++) {
-        const sp_ev_request *q = &ev->requests[a->reqs[k]];
-        uint64_t pre = q->id_num ? sp_ev_num_prefix(sp_ev_id_num(q)) : id_prefix(sp_str_get(&ev->strings, q->id));
-        rec[k] = (struct rank_rec){pre, 0, (uint32_t)k};
+    if (nums < n) {
+        packed = 0;
+        or_k = 0;
+        and_k = ~(uint64_t)0;
+        for (size_t k = 0; k < n; k++) {
+            const sp_ev_request *q = &ev->requests[a->reqs[k]];
+            uint64_t pre = q->id_num ? sp_ev_num_prefix(sp_ev_id_num(q)) : id_prefix(sp_str_get(&ev->strings, q->id));
+            rec[k] = (struct rank_rec){pre, 0, (uint32_t)k};
+            or_k |= pre;
+            and_k &= pre;
+        }
     }
     struct rank_rec *src = rec, *dst = tmp;
-    rank_sort(&src, &dst, n); /* by prefix */
-    /* then by latency, stably: equal prefixes share a rank, so runs that tie on (life, prefix) are
-     * the runs that tie on (life, tie) */
-    uint32_t rank = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i && src[i].key != src[i - 1].key)
-            rank++;
-        dst[i] = (struct rank_rec){a->life[src[i].pos], rank, src[i].pos};
+    uint64_t *ps = pv, *pd = pv + n;
+    if (packed) {
+        uint64_t varying = (or_k ^ and_k) << 32;
+        if (varying && !packed_sort_wide(&ps, &pd, n, varying)) {
+            sp_ana_scratch_put(a->scratch, rec);
+            sp_ana_scratch_put(a->scratch, tmp);
+            return SP_ERR_NOMEM;
+        }
+    } else {
+        rank_sort(&src, &dst, n, or_k ^ and_k); /* by prefix */
     }
-    struct rank_rec *t = src;
-    src = dst;
-    dst = t;
-    rank_sort(&src, &dst, n);
-    /* runs that tie on (life, prefix): the rest of the key decides */
+    /* then by latency, stably: equal prefixes share a rank, so runs that tie on (life, prefix) are
+     * the runs that tie on (life, tie); the records go to the array the prefix order is not in */
+    uint32_t rank = 0;
+    or_k = 0;
+    and_k = ~(uint64_t)0;
+    if (packed) {
+        for (size_t i = 0; i < n; i++) {
+            if (i && ps[i] >> 32 != ps[i - 1] >> 32)
+                rank++;
+            uint32_t pos = (uint32_t)ps[i];
+            uint64_t life = a->life[pos];
+            tmp[i] = (struct rank_rec){life, rank, pos};
+            or_k |= life;
+            and_k &= life;
+        }
+        src = tmp;
+        dst = rec;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            if (i && src[i].key != src[i - 1].key)
+                rank++;
+            uint64_t life = a->life[src[i].pos];
+            dst[i] = (struct rank_rec){life, rank, src[i].pos};
+            or_k |= life;
+            and_k &= life;
+        }
+        struct rank_rec *t = src;
+        src = dst;
+        dst = t;
+    }
+    rank_sort(&src, &dst, n, or_k ^ and_k);
+    /* runs that tie on (life, prefix): the rest of the key decides; each run's positions are the
+     * ranking's */
     struct lat_key *lk = NULL;
     size_t lk_cap = 0;
     for (size_t i = 0; i < n;) {
@@ -209,10 +430,9 @@ static sp_status build_by_latency(sp_ana *a)
             for (size_t k = i; k < j; k++)
                 src[k].pos = lk[k - i].pos;
         }
-        i = j;
+        for (; i < j; i++) /* the run's final order, in the same pass */
+            a->by_latency[i] = src[i].pos;
     }
-    for (size_t i = 0; i < n; i++)
-        a->by_latency[i] = src[i].pos;
     free(lk);
     sp_ana_scratch_put(a->scratch, rec);
     sp_ana_scratch_put(a->scratch, tmp);
@@ -269,6 +489,53 @@ typedef struct col_job {
     sp_status st;
 } col_job;
 
+int sp_ana_cols_fast = 1;
+
+/* Rows at a time of the one pass that takes every column's stats (8 KiB of a narrow 8-stage matrix):
+ * a column's values of the block are still in cache when the next column reads its own. */
+#define COL_BLOCK 256u
+
+/* Stats (sp_ana_col_stats) of stage columns [lo, lo + m) in one pass over the matrix, block by block;
+ * each column's values are taken in request order, as a gather of the column would take them. */
+static void stage_col_stats(const sp_ana *a, size_t lo_s, size_t m, sp_ana_col_stats *cs)
+{
+    size_t n = a->n_reqs, ns = a->n_stages;
+    for (size_t s = 0; s < m; s++)
+        cs[s] = (sp_ana_col_stats){~(uint64_t)0, 0, 0, ~(uint64_t)0, 0, 0};
+    for (size_t i0 = 0; i0 < n; i0 += COL_BLOCK) {
+        size_t i1 = n - i0 < COL_BLOCK ? n : i0 + COL_BLOCK;
+        for (size_t s = 0; s < m; s++) {
+            uint64_t lo = cs[s].lo, hi = cs[s].hi, or_k = cs[s].or_k, and_k = cs[s].and_k, total = cs[s].sum;
+            int wrapped = cs[s].wrapped;
+            if (a->times32) {
+                const uint32_t *t = a->times32 + lo_s + s;
+                for (size_t i = i0; i < i1; i++) {
+                    uint64_t x = t[i * ns];
+                    lo = x < lo ? x : lo;
+                    hi = x > hi ? x : hi;
+                    or_k |= x;
+                    and_k &= x;
+                    total += x;
+                }
+            } else {
+                const uint64_t *t = a->times + lo_s + s;
+                for (size_t i = i0; i < i1; i++) {
+                    uint64_t x = t[i * ns];
+                    lo = x < lo ? x : lo;
+                    hi = x > hi ? x : hi;
+                    or_k |= x;
+                    and_k &= x;
+                    wrapped |= __builtin_add_overflow(total, x, &total);
+                }
+            }
+            cs[s] = (sp_ana_col_stats){lo, hi, or_k, and_k, total, wrapped};
+        }
+    }
+    if (a->times32) /* n values below 2^32 each: below 2^64 in all while n <= 2^32 */
+        for (size_t s = 0; s < m; s++)
+            cs[s].wrapped = n > ((size_t)1 << 31) * 2;
+}
+
 static void *stage_columns(void *arg)
 {
     col_job *j = arg;
@@ -282,41 +549,61 @@ static void *stage_columns(void *arg)
         j->st = SP_ERR_NOMEM;
         return NULL;
     }
+    static const uint32_t spread_pct[3] = {SP_PCT(5), SP_PCT(25), SP_PCT(75)};
+    const size_t np = a->detail ? 3 : 0;
+    /* With sp_ana_cols_fast, every column's stats first, in one pass over the matrix; then a column
+     * whose values are all equal (a stage no request has: 0; or requests all alike) is not gathered,
+     * as its selection reads only its first value. Else each column gathered with its stats. */
+    sp_ana_col_stats cs_all[SP_ANA_MAX_STAGES];
+    if (sp_ana_cols_fast)
+        stage_col_stats(a, j->lo, j->hi - j->lo, cs_all);
     for (size_t s = j->lo; s < j->hi; s++) {
         sp_stage_row *row = &a->r->stages[s];
-        /* the column gathered with its stats (sp_ana_col_stats): the selection needs no pass of its
-         * own before it; the sum is the row's total */
-        uint64_t lo = ~(uint64_t)0, hi = 0, or_k = 0, and_k = ~(uint64_t)0, total = 0;
-        int wrapped = 0;
-        if (a->times32) { /* n values below 2^32 each: below 2^64 in all while n <= 2^32 */
-            for (size_t i = 0; i < n; i++) {
-                uint64_t x = a->times32[i * ns + s];
-                col[i] = x;
-                lo = x < lo ? x : lo;
-                hi = x > hi ? x : hi;
-                or_k |= x;
-                and_k &= x;
-                total += x;
-            }
-            wrapped = n > ((size_t)1 << 31) * 2;
+        sp_ana_col_stats cst;
+        if (sp_ana_cols_fast) {
+            cst = cs_all[s - j->lo];
+            if (n && sp_ana_select_reads_one(&cst, np))
+                col[0] = cst.lo;
+            else if (a->times32)
+                for (size_t i = 0; i < n; i++)
+                    col[i] = a->times32[i * ns + s];
+            else
+                for (size_t i = 0; i < n; i++)
+                    col[i] = a->times[i * ns + s];
         } else {
-            for (size_t i = 0; i < n; i++) {
-                uint64_t x = a->times[i * ns + s];
-                col[i] = x;
-                lo = x < lo ? x : lo;
-                hi = x > hi ? x : hi;
-                or_k |= x;
-                and_k &= x;
-                wrapped |= __builtin_add_overflow(total, x, &total);
+            /* the column gathered with its stats (sp_ana_col_stats): the selection needs no pass of
+             * its own before it; the sum is the row's total */
+            uint64_t lo = ~(uint64_t)0, hi = 0, or_k = 0, and_k = ~(uint64_t)0, total = 0;
+            int wrapped = 0;
+            if (a->times32) { /* n values below 2^32 each: below 2^64 in all while n <= 2^32 */
+                for (size_t i = 0; i < n; i++) {
+                    uint64_t x = a->times32[i * ns + s];
+                    col[i] = x;
+                    lo = x < lo ? x : lo;
+                    hi = x > hi ? x : hi;
+                    or_k |= x;
+                    and_k &= x;
+                    total += x;
+                }
+                wrapped = n > ((size_t)1 << 31) * 2;
+            } else {
+                for (size_t i = 0; i < n; i++) {
+                    uint64_t x = a->times[i * ns + s];
+                    col[i] = x;
+                    lo = x < lo ? x : lo;
+                    hi = x > hi ? x : hi;
+                    or_k |= x;
+                    and_k &= x;
+                    wrapped |= __builtin_add_overflow(total, x, &total);
+                }
             }
+            cst = (sp_ana_col_stats){lo, hi, or_k, and_k, total, wrapped};
         }
-        row->total_ns = total;
-        sp_ana_col_stats cst = {lo, hi, or_k, and_k, total, wrapped};
+        row->total_ns = cst.sum;
         /* selected, not sorted (percentile.c): the same order statistics; with the detail, the
          * spread's DESIGN section 4 nearest ranks too */
-        static const uint32_t spread_pct[3] = {SP_PCT(5), SP_PCT(25), SP_PCT(75)};
         uint64_t sp[3];
-        sp_ana_quantiles_select_stats(col, n, tmp, &cst, &row->q, spread_pct, a->detail ? 3 : 0, sp);
+        sp_ana_quantiles_select_stats(col, n, tmp, &cst, &row->q, spread_pct, np, sp);
         if (a->detail && n)
             a->detail->stage_spread[s] = (sp_stage_spread){sp[0], sp[1], sp[2]};
     }
@@ -345,18 +632,34 @@ sp_status sp_ana_stage_rows(sp_ana *a)
         for (size_t k = wlo[j]; wlo[j] && k <= whi[j]; k++)
             den[j] += (long double)a->life[a->by_latency[k - 1]];
     }
-    for (size_t s = 0; !st && s < ns; s++) {
-        sp_stage_row *row = &r->stages[s];
-        double share[3] = {0, 0, 0};
-        for (int j = 0; j < 3; j++) {
-            long double num = 0;
-            for (size_t k = wlo[j]; wlo[j] && k <= whi[j]; k++)
-                num += (long double)sp_ana_time(a, a->by_latency[k - 1], s);
-            share[j] = den[j] > 0 ? (double)(num / den[j]) : 0.0;
+    /* each window's requests row by row, every stage's sum at once (one read of a request's row, not
+     * one per stage); each stage still adds its window's times in rank order, so the sums are the
+     * ones a column at a time gives */
+    for (int j = 0; !st && j < 3; j++) {
+        long double num[SP_ANA_MAX_STAGES];
+        for (size_t s = 0; s < ns; s++)
+            num[s] = 0;
+        for (size_t k = wlo[j]; wlo[j] && k <= whi[j]; k++) {
+            size_t p = a->by_latency[k - 1];
+            if (a->times32) {
+                const uint32_t *row = a->times32 + p * ns;
+                for (size_t s = 0; s < ns; s++)
+                    num[s] += (long double)row[s];
+            } else {
+                const uint64_t *row = a->times + p * ns;
+                for (size_t s = 0; s < ns; s++)
+                    num[s] += (long double)row[s];
+            }
         }
-        row->share_p50 = share[0];
-        row->share_p95 = share[1];
-        row->share_p99 = share[2];
+        for (size_t s = 0; s < ns; s++) {
+            double share = den[j] > 0 ? (double)(num[s] / den[j]) : 0.0;
+            if (j == 0)
+                r->stages[s].share_p50 = share;
+            else if (j == 1)
+                r->stages[s].share_p95 = share;
+            else
+                r->stages[s].share_p99 = share;
+        }
     }
     if (threaded)
         pthread_join(th, NULL);
