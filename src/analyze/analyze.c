@@ -122,12 +122,17 @@ static void give_back_thread_scratch(void)
 #endif
 }
 
-static void *gpu_outcomes_run(void *arg)
+static void *gpu_run(void *arg)
 {
     beside_job *j = arg;
     j->st = sp_ana_gpu(j->a);
-    if (!j->st)
-        j->outcomes_st = sp_ana_outcomes(j->a, &j->skipped, j->err, j->errlen);
+    return NULL;
+}
+
+static void *outcomes_run(void *arg)
+{
+    beside_job *j = arg;
+    j->outcomes_st = sp_ana_outcomes(j->a, &j->skipped, j->err, j->errlen);
     return NULL;
 }
 
@@ -145,35 +150,40 @@ static void *savings_run(void *arg)
     return NULL;
 }
 
-/* Partition, GPU figures, outcomes. The GPU figures read only the set's activity and launches and the
- * partition's device list (sp_ana_devices), the outcomes only the set's requests and files, so from
- * SP_ANA_TWO_THREADS_MIN activities on both run on a second thread while this one partitions the
- * requests; the outcomes' message goes to a buffer of its own, copied to `err` only when nothing
- * before it failed, so the first failure in the one-thread order is the one reported. The GPU figures
- * come early so that the launches can go before the stage rows' scratch. */
+/* Partition, GPU figures, outcomes. The outcomes read only the set's requests and files, the GPU
+ * figures only the set's activity and launches and the partition's device list (sp_ana_devices), so
+ * from SP_ANA_TWO_THREADS_MIN activities on the outcomes run on a thread of their own while this one
+ * numbers the devices (which would otherwise run alone on one core), and the GPU figures on another
+ * once the devices are numbered, while this one partitions the requests. The outcomes' message goes
+ * to a buffer of its own, copied to `err` only when nothing before it failed, so the first failure in
+ * the one-thread order (devices, partition, GPU figures, outcomes) is the one reported; their counts
+ * are taken only then too. The GPU figures come early so that the launches can go before the stage
+ * rows' scratch. */
 static sp_status partition_gpu_outcomes(sp_ana *a, char *err, size_t errlen)
 {
     step(a, "partitioning request time into stages");
-    sp_status st = sp_ana_devices(a, err, errlen);
-    if (st)
-        return st;
     beside_job j = {a, SP_OK, SP_OK, 0, errlen ? calloc(1, errlen) : NULL, errlen, NULL, 0};
-    pthread_t th;
-    int threaded = a->ev->n_acts >= sp_ana_two_threads_min && (j.err || !errlen) &&
-                   pthread_create(&th, NULL, gpu_outcomes_run, &j) == 0;
-    st = sp_ana_partition_requests(a, err, errlen);
+    pthread_t to, tg;
+    int big = a->ev->n_acts >= sp_ana_two_threads_min && (j.err || !errlen);
+    int outcomes_threaded = big && pthread_create(&to, NULL, outcomes_run, &j) == 0;
+    sp_status st = sp_ana_devices(a, err, errlen);
+    int gpu_threaded = !st && big && pthread_create(&tg, NULL, gpu_run, &j) == 0;
+    if (!st)
+        st = sp_ana_partition_requests(a, err, errlen);
     if (!st)
         step(a, "GPU timeline and kernels");
     /* no malloc_trim here: the GPU figures' large scratch is in a->scratch, and what the thread's arena
      * keeps is what the stage rows' threads (which reuse that arena) take next: trimmed, it would be
      * faulted in again */
-    if (threaded)
-        pthread_join(th, NULL);
+    if (gpu_threaded)
+        pthread_join(tg, NULL);
     else if (!st)
         j.st = sp_ana_gpu(a);
+    if (outcomes_threaded)
+        pthread_join(to, NULL);
     if (!st && !j.st) {
         step(a, "outcomes");
-        if (threaded) {
+        if (outcomes_threaded) {
             if (j.outcomes_st && errlen)
                 memcpy(err, j.err, errlen);
         } else {
