@@ -140,6 +140,8 @@ static void *request_figures_run(void *arg)
 {
     beside_job *j = arg;
     j->st = sp_ana_request_figures(j->a);
+    if (!j->st)
+        j->st = sp_ana_padding_waste(j->a);
     return NULL;
 }
 
@@ -202,10 +204,12 @@ static sp_status partition_gpu_outcomes(sp_ana *a, char *err, size_t errlen)
 }
 
 /* The stage rows, then the request, clock and padding figures. The request figures (latency
- * percentiles and batch sizes) read only the requests' lives and records and the batches, and write
- * report fields no stage row touches, so from SP_ANA_TWO_THREADS_MIN analysed requests on they run on
- * a thread of their own while the stage rows rank the requests on this one and sort their columns on
- * a second: three threads on two cores, which balance as the scheduler lets them. */
+ * percentiles and batch sizes) and the batches' padding figures (sp_ana_padding_waste) read only the
+ * requests' lives and records, the batches and the partition's batch flags, and write report fields no
+ * stage row touches, so from SP_ANA_TWO_THREADS_MIN analysed requests on they run on a thread of their
+ * own while the stage rows rank the requests on this one and sort their columns on a second: three
+ * threads on two cores, which balance as the scheduler lets them. The requests' padding figures need
+ * the ranking and come after. */
 static sp_status stage_rows_and_figures(sp_ana *a)
 {
     step(a, "stage percentiles and shares");
@@ -226,7 +230,7 @@ static sp_status stage_rows_and_figures(sp_ana *a)
         return st;
     step(a, "latency, clock and padding figures");
     if (!threaded)
-        fj.st = sp_ana_request_figures(a);
+        request_figures_run(&fj);
     st = fj.st;
     if (!st)
         st = sp_ana_clock_figures(a);

@@ -351,6 +351,11 @@ sp_status sp_ana_request_pieces(sp_ana *a, size_t i, const sp_ana_piece **out, s
 void sp_ana_paint_free(sp_ana *a);
 
 /* ---- padding.c ---- */
+/* The batches' padding figures (tokens, waste fraction and percentiles; DESIGN section 5): they read
+ * only the batches and the partition's batch flags, so they may run beside the stage rows. */
+sp_status sp_ana_padding_waste(sp_ana *a);
+/* The requests' padding figures (total padding time, its p95 share): after the stage rows' ranking
+ * (a->by_latency). */
 sp_status sp_ana_padding(sp_ana *a);
 
 /* ---- gpu.c ---- */
