@@ -23,25 +23,18 @@ void sp_ana_free(sp_ana *a)
 {
     if (!a)
         return;
-    free(a->reqs);
-    free(a->b);
-    free(a->seg_s);
-    free(a->seg_off32);
-    free(a->seg_label);
-    free(a->devs);
-    free(a->act_dev);
-    free(a->named_ids);
-    free(a->times);
-    free(a->times32);
-    free(a->padding);
-    free(a->life);
-    free(a->by_latency);
     sp_ana_scratch_put(a->scratch, a->rank_scratch[1]);
     sp_ana_scratch_put(a->scratch, a->rank_scratch[0]);
     sp_ana_scratch_put(a->scratch, a->req_cost);
     sp_ana_paint_free(a);
-    sp_ana_scratch_destroy(a->scratch);
+    void *blocks[13 + SP_ANA_SCRATCH_BLOCKS] = {a->reqs, a->b, a->seg_s, a->seg_off32, a->seg_label, a->devs,
+                                               a->act_dev, a->named_ids, a->times, a->times32, a->padding,
+                                               a->life, a->by_latency};
+    size_t n = 13 + sp_ana_scratch_release(a->scratch, blocks + 13);
     a->scratch = NULL;
+    /* under release_events (servprof analyze) a large set's arrays, a few hundred MB, are freed on two
+     * threads: their unmapping is most of what is left of the analysis, and would run on one core */
+    sp_free_all(blocks, n, a->opt.release_events && a->n_reqs >= sp_ana_two_threads_min);
 }
 
 /* `block` (`bytes` long, an array of the set the analysis has done with): its stretches `kept` (whole

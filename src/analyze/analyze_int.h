@@ -224,6 +224,11 @@ extern size_t sp_ana_scratch_min;
 sp_ana_scratch *sp_ana_scratch_create(void);
 /* Frees every block (every one must have been given back). NULL is fine. */
 void sp_ana_scratch_destroy(sp_ana_scratch *s);
+/* The most blocks sp_ana_scratch_release hands out. */
+#define SP_ANA_SCRATCH_BLOCKS 12
+/* sp_ana_scratch_destroy, but the blocks (at most SP_ANA_SCRATCH_BLOCKS) go to out[] for the caller
+ * to free instead; returns how many. Only the stack itself is freed here. NULL is fine (0). */
+size_t sp_ana_scratch_release(sp_ana_scratch *s, void **out);
 /* At least `bytes` (at least one) of uninitialised memory, or NULL when out of memory. */
 void *sp_ana_scratch_get(sp_ana_scratch *s, size_t bytes);
 /* Gives back what sp_ana_scratch_get returned (NULL is fine). */
