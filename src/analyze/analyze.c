@@ -99,9 +99,10 @@ typedef struct beside_job {
     uint64_t skipped;
     char *err;
     size_t errlen;
-    /* p95 savings: the candidates */
+    /* p95 savings: the candidates and the shared work */
     sp_verdict_cand *cs;
     size_t nc;
+    sp_ana_savings_job *savings;
 } beside_job;
 
 /* After the stage rows' threads: glibc keeps what a thread freed in an arena of its own, which this
@@ -141,7 +142,7 @@ static void *request_figures_run(void *arg)
 static void *savings_run(void *arg)
 {
     beside_job *j = arg;
-    j->st = sp_ana_verdict_savings(j->a, j->cs, j->nc);
+    j->st = sp_ana_savings_work(j->savings);
     return NULL;
 }
 
@@ -157,7 +158,7 @@ static void *savings_run(void *arg)
 static sp_status partition_gpu_outcomes(sp_ana *a, char *err, size_t errlen)
 {
     step(a, "partitioning request time into stages");
-    beside_job j = {a, SP_OK, SP_OK, 0, errlen ? calloc(1, errlen) : NULL, errlen, NULL, 0};
+    beside_job j = {a, SP_OK, SP_OK, 0, errlen ? calloc(1, errlen) : NULL, errlen, NULL, 0, NULL};
     pthread_t to, tg;
     int big = a->ev->n_acts >= sp_ana_two_threads_min && (j.err || !errlen);
     int outcomes_threaded = big && pthread_create(&to, NULL, outcomes_run, &j) == 0;
@@ -209,7 +210,7 @@ static sp_status stage_rows_and_figures(sp_ana *a)
     /* the ranking's records (the step's largest arrays) taken before the threads start theirs, so that
      * they get the scratch stack's places that fit them (docs/analysis.md section 8, "Memory") */
     sp_ana_rank_reserve(a);
-    beside_job fj = {a, SP_OK, SP_OK, 0, NULL, 0, NULL, 0};
+    beside_job fj = {a, SP_OK, SP_OK, 0, NULL, 0, NULL, 0, NULL};
     pthread_t th;
     int threaded = a->n_reqs >= sp_ana_two_threads_min && pthread_create(&th, NULL, request_figures_run, &fj) == 0;
     sp_status st = sp_ana_name_rows(a);
@@ -232,25 +233,37 @@ static sp_status stage_rows_and_figures(sp_ana *a)
     return st;
 }
 
-/* The cost, then the verdict. The verdict's p95 savings (its costly part) read the per-request times
- * and the stage rows' candidates, nothing the cost writes, so from SP_ANA_TWO_THREADS_MIN analysed
- * requests on they run on a second thread beside the cost. */
+/* The cost, then the verdict. The verdict's p95 savings (its costly part: a pass and a selection for
+ * the base and each candidate) read the per-request times and the stage rows' candidates, nothing the
+ * cost writes, so from SP_ANA_TWO_THREADS_MIN analysed requests on they run on a second thread beside
+ * the cost, and this thread, once the cost is done, takes the selections the second has not started
+ * (sp_ana_savings_work), so that neither waits alone for the other. */
 static sp_status cost_and_verdict(sp_ana *a)
 {
     step(a, "cost per request");
     sp_verdict_cand cs[SP_ANA_VERDICT_MAX_CANDS];
-    beside_job vj = {a, SP_OK, SP_OK, 0, NULL, 0, cs, sp_ana_verdict_candidates_of(a, cs, SP_ANA_VERDICT_MAX_CANDS)};
+    sp_ana_savings_job sj;
+    size_t nc = sp_ana_verdict_candidates_of(a, cs, SP_ANA_VERDICT_MAX_CANDS);
+    sp_ana_verdict_savings_start(a, &sj, cs, nc);
+    beside_job vj = {a, SP_OK, SP_OK, 0, NULL, 0, cs, nc, &sj};
     pthread_t th;
     int threaded = a->n_reqs >= sp_ana_two_threads_min && pthread_create(&th, NULL, savings_run, &vj) == 0;
-    sp_status st = sp_ana_cost(a);
+    sp_status st = sp_ana_cost(a), mine = SP_OK;
+    if (threaded && !st)
+        mine = sp_ana_savings_work(&sj);
     if (threaded)
         pthread_join(th, NULL);
     if (st)
         return st;
     step(a, "verdict");
     if (!threaded)
-        vj.st = sp_ana_verdict_savings(a, cs, vj.nc);
-    return vj.st ? vj.st : sp_ana_verdict(a, cs, vj.nc);
+        vj.st = sp_ana_savings_work(&sj);
+    if (!vj.st)
+        vj.st = mine;
+    if (vj.st)
+        return vj.st;
+    sp_ana_savings_end(&sj);
+    return sp_ana_verdict(a, cs, nc);
 }
 
 /* The stages in order; each reads what the earlier ones left in `a`. Under release_events each array
