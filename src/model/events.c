@@ -989,9 +989,9 @@ static sp_status sort_span_ties(struct sp_events *ev)
 
 /* Runs of activity that act_cmp calls equal, by name text, then batch id (a batch index is the
  * position of the batch's first mention; the batch is in the activity's own file). */
-static sp_status sort_act_ties(struct sp_events *ev)
+static sp_status sort_act_ties(struct sp_events *ev, size_t from)
 {
-    for (size_t i = 0; i < ev->n_acts;) {
+    for (size_t i = from; i < ev->n_acts;) {
         size_t j = i + 1;
         while (j < ev->n_acts && act_cmp(&ev->acts[i], &ev->acts[j]) == 0)
             j++;
@@ -1071,7 +1071,10 @@ static void unstarted_arrivals(struct sp_events *ev, size_t unstarted)
 }
 
 /* Per-request batch lists (count, prefix-sum, fill); batches are visited in start order so each
- * request's list is sorted by window. Writes each request's first_batch and nbatches only. */
+ * request's list is sorted by window. Writes each request's first_batch and nbatches only. The counts
+ * and offsets are kept in an array of their own (4 bytes a request), and the requests (128 bytes each,
+ * the set's largest array, which the spans' thread writes meanwhile) written once at the end, instead
+ * of read and written by each of the three passes. */
 static sp_status batch_lists(struct sp_events *ev)
 {
     size_t total = 0;
@@ -1085,21 +1088,26 @@ static sp_status batch_lists(struct sp_events *ev)
         return SP_ERR_NOMEM;
     }
     ev->n_req_batches = total;
+    /* at[i]: request i's count, then where its list starts, then (after the fill) where it ends */
+    uint32_t *at = calloc(ev->n_requests ? ev->n_requests : 1, sizeof *at);
+    sp_ev_batch_order *order = malloc((ev->n_batches ? ev->n_batches : 1) * sizeof *order);
+    if (!at || !order) {
+        free(at);
+        free(order);
+        return SP_ERR_NOMEM;
+    }
     for (size_t b = 0; b < ev->n_batches; b++) {
         if (!ev->batches[b].has_record)
             continue;
         for (uint32_t m = 0; m < ev->batches[b].nmembers; m++)
-            ev->requests[ev->members[ev->batches[b].first_member + m]].nbatches++;
+            at[ev->members[ev->batches[b].first_member + m]]++;
     }
     uint32_t off = 0;
     for (size_t i = 0; i < ev->n_requests; i++) {
-        ev->requests[i].first_batch = off;
-        off += ev->requests[i].nbatches;
-        ev->requests[i].nbatches = 0;
+        uint32_t c = at[i];
+        at[i] = off;
+        off += c;
     }
-    sp_ev_batch_order *order = malloc((ev->n_batches ? ev->n_batches : 1) * sizeof *order);
-    if (!order)
-        return SP_ERR_NOMEM;
     size_t n_order = 0;
     for (size_t b = 0; b < ev->n_batches; b++)
         if (ev->batches[b].has_record)
@@ -1108,12 +1116,17 @@ static sp_status batch_lists(struct sp_events *ev)
     sp_sort_mostly_sorted(order, n_order, sizeof *order, sp_ev_batch_order_cmp); /* a total order; usually sorted */
     for (size_t k = 0; k < n_order; k++) {
         const sp_ev_batch *b = &ev->batches[order[k].idx];
-        for (uint32_t m = 0; m < b->nmembers; m++) {
-            sp_ev_request *r = &ev->requests[ev->members[b->first_member + m]];
-            ev->req_batches[r->first_batch + r->nbatches++] = order[k].idx;
-        }
+        for (uint32_t m = 0; m < b->nmembers; m++)
+            ev->req_batches[at[ev->members[b->first_member + m]]++] = order[k].idx;
     }
     free(order);
+    uint32_t start = 0;
+    for (size_t i = 0; i < ev->n_requests; i++) {
+        ev->requests[i].first_batch = start;
+        ev->requests[i].nbatches = at[i] - start;
+        start = at[i];
+    }
+    free(at);
     return SP_OK;
 }
 
@@ -1151,47 +1164,59 @@ static sp_status finish_spans(struct sp_events *ev)
     return st;
 }
 
-/* The device side of sp_ev_finish, which shares nothing it writes with finish_spans, so a second
- * thread can take it (sp_ev_two_threads_min): activity in start order with its ties ordered, the
- * per-request batch lists, and the batches' and activity's times into last[] (one per file). */
+/* The device side of sp_ev_finish, which shares nothing it writes with finish_spans, in two parts
+ * that a second and a third thread can take (sp_ev_two_threads_min):
+ * - the order: activity in start order (act_cmp, which reads only the activity) and the batches' and
+ *   activity's times into last[] (one per file). It reads nothing the passes over the requests and
+ *   batches write (those write the requests, the files and the strings), so it can start before them.
+ * - the lists, after those passes: the per-request batch lists, then (the order done) the activity's
+ *   ties ordered, which read the kernels' names (strings the passes may add to). */
 typedef struct finish_dev_job {
     struct sp_events *ev;
     uint64_t *last;
+    size_t first_tie;   /* the order's: the first activity equal (act_cmp) to the next; n_acts: none */
+    pthread_t order_th; /* the order's thread, joined by the lists' part when order_threaded */
+    int order_threaded;
     sp_status ties_st, lists_st;
 } finish_dev_job;
 
-static void *finish_devices(void *arg)
+static void *finish_order(void *arg)
 {
     finish_dev_job *j = arg;
     struct sp_events *ev = j->ev;
-    bool act_ties = true;
-    if (ev->n_acts && !sorted_by(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp, &act_ties)) {
-        act_ties = true;
+    bool ties = true;
+    if (ev->n_acts && !sorted_by(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp, &ties)) {
+        ties = true;
         if (!sort_acts_nearly_sorted(ev->acts, ev->n_acts, 8 * ev->n_acts) && sort_acts_by_start(ev) != SP_OK)
             qsort(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp);
     }
-    j->ties_st = act_ties ? sort_act_ties(ev) : SP_OK;
-    j->lists_st = batch_lists(ev);
+    /* where the ties start (sort_act_ties orders them by name, which this thread must not read: the
+     * passes may add strings meanwhile) */
+    size_t i = ev->n_acts;
+    if (ties)
+        for (i = 0; i + 1 < ev->n_acts && act_cmp(&ev->acts[i], &ev->acts[i + 1]) != 0; i++)
+            ;
+    j->first_tie = i + 1 < ev->n_acts ? i : ev->n_acts;
     device_ends(ev, j->last);
     return NULL;
 }
 
-size_t sp_ev_two_threads_min = SP_EV_TWO_THREADS_MIN;
-
-sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t errlen)
+static void *finish_lists(void *arg)
 {
-    if (ev->released) {
-        sp_errf(err, errlen, "the event set was released by an analysis (release_events): it can only be destroyed");
-        return SP_ERR_STATE;
+    finish_dev_job *j = arg;
+    j->lists_st = batch_lists(j->ev);
+    if (j->order_threaded) {
+        pthread_join(j->order_th, NULL);
+        j->order_threaded = 0;
     }
-    if (ev->finished)
-        return SP_OK;
-    for (size_t f = 0; f < ev->n_files; f++)
-    {
-        ev->files[f].orphaned = 0; /* counted afresh: events may have been added since a last pass */
-        ev->files[f].unfinished_batches = 0;
-        ev->files[f].last_ns = SP_TIME_NONE;
-    }
+    j->ties_st = j->first_tie < j->ev->n_acts ? sort_act_ties(j->ev, j->first_tie) : SP_OK;
+    return NULL;
+}
+
+/* sp_ev_finish's passes over the requests and the batches (what their records lack), and the client
+ * join; *unstarted counts the unfinished requests without an arrival. */
+static sp_status finish_passes(struct sp_events *ev, bool lenient, char *err, size_t errlen, size_t *unstarted_out)
+{
     /* Requests referenced but never recorded. Where the trace says why (DESIGN 8a) they are kept: an
      * outcome record says the request was rejected, failed or was cancelled. In a file that lost some
      * of its bytes the record was most likely there: an orphan, left out, never an error. In a file
@@ -1267,26 +1292,59 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
                    "left out", sp_str_get(&ev->strings, ev->files[f].path), ev->files[f].orphaned,
                    ev->files[f].orphaned == 1 ? "request or batch" : "requests or batches",
                    ev->files[f].orphaned == 1 ? "its" : "their");
-    sp_status jst = sp_ev_join_clients(ev);
-    if (jst)
-        return jst;
-    /* The spans on this thread, the activity and the batch lists on a second one from
-     * sp_ev_two_threads_min records on (one thread when it cannot be started); the statuses are then
-     * taken in the one-thread order: the spans' ties, the activity's, the tokens, the batch lists. */
+    *unstarted_out = unstarted;
+    return sp_ev_join_clients(ev);
+}
+
+size_t sp_ev_two_threads_min = SP_EV_TWO_THREADS_MIN;
+
+sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t errlen)
+{
+    if (ev->released) {
+        sp_errf(err, errlen, "the event set was released by an analysis (release_events): it can only be destroyed");
+        return SP_ERR_STATE;
+    }
+    if (ev->finished)
+        return SP_OK;
+    for (size_t f = 0; f < ev->n_files; f++)
+    {
+        ev->files[f].orphaned = 0; /* counted afresh: events may have been added since a last pass */
+        ev->files[f].unfinished_batches = 0;
+        ev->files[f].last_ns = SP_TIME_NONE;
+    }
+    /* The activity's order on a second thread meanwhile, from sp_ev_two_threads_min records on (one
+     * thread when it cannot be started); each file's last time is a maximum, the threads' merged after. */
     uint64_t *last = malloc((ev->n_files ? ev->n_files : 1) * sizeof *last);
     if (!last)
         return SP_ERR_NOMEM;
     for (size_t f = 0; f < ev->n_files; f++)
         last[f] = SP_TIME_NONE;
-    finish_dev_job dj = {ev, last, SP_OK, SP_OK};
+    finish_dev_job dj;
+    memset(&dj, 0, sizeof dj);
+    dj.ev = ev;
+    dj.last = last;
+    int big = ev->n_spans + ev->n_acts + ev->n_batches >= sp_ev_two_threads_min;
+    dj.order_threaded = big && pthread_create(&dj.order_th, NULL, finish_order, &dj) == 0;
+    size_t unstarted = 0;
+    sp_status jst = finish_passes(ev, lenient, err, errlen, &unstarted);
+    if (jst) {
+        if (dj.order_threaded)
+            pthread_join(dj.order_th, NULL);
+        free(last);
+        return jst;
+    }
+    /* The spans on this thread, the batch lists and the activity's ties on another (which joins the
+     * order's thread before the ties); the statuses are then taken in the one-thread order: the spans'
+     * ties, the activity's, the tokens, the batch lists. */
+    if (!dj.order_threaded)
+        finish_order(&dj); /* one thread, or the order's could not be started */
     pthread_t th;
-    int threaded = ev->n_spans + ev->n_acts + ev->n_batches >= sp_ev_two_threads_min &&
-                   pthread_create(&th, NULL, finish_devices, &dj) == 0;
+    int threaded = big && pthread_create(&th, NULL, finish_lists, &dj) == 0;
     jst = finish_spans(ev);
     if (threaded)
         pthread_join(th, NULL);
     else
-        finish_devices(&dj);
+        finish_lists(&dj); /* joins the order's thread, if any */
     for (size_t f = 0; f < ev->n_files; f++)
         later(&ev->files[f].last_ns, last[f]);
     free(last);
@@ -1310,3 +1368,5 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     ev->finished = true;
     return SP_OK;
 }
+
+
