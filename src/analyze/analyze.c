@@ -103,6 +103,8 @@ typedef struct beside_job {
     sp_verdict_cand *cs;
     size_t nc;
     sp_ana_savings_job *savings;
+    /* outcomes, then GPU figures: the device list's gate */
+    struct devices_gate *gate;
 } beside_job;
 
 /* After the stage rows' threads: glibc keeps what a thread freed in an arena of its own, which this
@@ -116,17 +118,25 @@ static void give_back_thread_scratch(void)
 #endif
 }
 
-static void *gpu_run(void *arg)
-{
-    beside_job *j = arg;
-    j->st = sp_ana_gpu(j->a);
-    return NULL;
-}
+/* Whether the device list is built (partition_gpu_outcomes): the GPU figures wait for it. */
+typedef struct devices_gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int state; /* 0: being built; 1: built; -1: failed (no GPU figures) */
+} devices_gate;
 
-static void *outcomes_run(void *arg)
+static void *outcomes_gpu_run(void *arg)
 {
     beside_job *j = arg;
+    devices_gate *g = j->gate;
     j->outcomes_st = sp_ana_outcomes(j->a, &j->skipped, j->err, j->errlen);
+    pthread_mutex_lock(&g->mu);
+    while (!g->state)
+        pthread_cond_wait(&g->cv, &g->mu);
+    int built = g->state > 0;
+    pthread_mutex_unlock(&g->mu);
+    if (built)
+        j->st = sp_ana_gpu(j->a);
     return NULL;
 }
 
@@ -148,22 +158,26 @@ static void *savings_run(void *arg)
 
 /* Partition, GPU figures, outcomes. The outcomes read only the set's requests and files, the GPU
  * figures only the set's activity and launches and the partition's device list (sp_ana_devices), so
- * from SP_ANA_TWO_THREADS_MIN activities on the outcomes run on a thread of their own while this one
- * numbers the devices (which would otherwise run alone on one core), and the GPU figures on another
- * once the devices are numbered, while this one partitions the requests. The outcomes' message goes
- * to a buffer of its own, copied to `err` only when nothing before it failed, so the first failure in
- * the one-thread order (devices, partition, GPU figures, outcomes) is the one reported; their counts
- * are taken only then too. The GPU figures come early so that the launches can go before the stage
- * rows' scratch. */
+ * from SP_ANA_TWO_THREADS_MIN activities on a second thread computes the outcomes while this one
+ * numbers the devices (which would otherwise run alone on one core), then waits for the device list
+ * and computes the GPU figures while this one partitions the requests (one thread for both, as one
+ * malloc arena: two threads' arenas raised the peak). The outcomes' message goes to a buffer of its
+ * own, copied to `err` only when nothing before it failed, so the first failure in the one-thread
+ * order (devices, partition, GPU figures, outcomes) is the one reported; their counts are taken only
+ * then too. The GPU figures come early so that the launches can go before the stage rows' scratch. */
 static sp_status partition_gpu_outcomes(sp_ana *a, char *err, size_t errlen)
 {
     step(a, "partitioning request time into stages");
-    beside_job j = {a, SP_OK, SP_OK, 0, errlen ? calloc(1, errlen) : NULL, errlen, NULL, 0, NULL};
-    pthread_t to, tg;
-    int big = a->ev->n_acts >= sp_ana_two_threads_min && (j.err || !errlen);
-    int outcomes_threaded = big && pthread_create(&to, NULL, outcomes_run, &j) == 0;
+    devices_gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    beside_job j = {a, SP_OK, SP_OK, 0, errlen ? calloc(1, errlen) : NULL, errlen, NULL, 0, NULL, &g};
+    pthread_t th;
+    int threaded = a->ev->n_acts >= sp_ana_two_threads_min && (j.err || !errlen) &&
+                   pthread_create(&th, NULL, outcomes_gpu_run, &j) == 0;
     sp_status st = sp_ana_devices(a, err, errlen);
-    int gpu_threaded = !st && big && pthread_create(&tg, NULL, gpu_run, &j) == 0;
+    pthread_mutex_lock(&g.mu);
+    g.state = st ? -1 : 1;
+    pthread_cond_signal(&g.cv);
+    pthread_mutex_unlock(&g.mu);
     if (!st)
         st = sp_ana_partition_requests(a, err, errlen);
     if (!st)
@@ -171,15 +185,13 @@ static sp_status partition_gpu_outcomes(sp_ana *a, char *err, size_t errlen)
     /* no malloc_trim here: the GPU figures' large scratch is in a->scratch, and what the thread's arena
      * keeps is what the stage rows' threads (which reuse that arena) take next: trimmed, it would be
      * faulted in again */
-    if (gpu_threaded)
-        pthread_join(tg, NULL);
+    if (threaded)
+        pthread_join(th, NULL);
     else if (!st)
         j.st = sp_ana_gpu(a);
-    if (outcomes_threaded)
-        pthread_join(to, NULL);
     if (!st && !j.st) {
         step(a, "outcomes");
-        if (outcomes_threaded) {
+        if (threaded) {
             if (j.outcomes_st && errlen)
                 memcpy(err, j.err, errlen);
         } else {
@@ -210,7 +222,7 @@ static sp_status stage_rows_and_figures(sp_ana *a)
     /* the ranking's records (the step's largest arrays) taken before the threads start theirs, so that
      * they get the scratch stack's places that fit them (docs/analysis.md section 8, "Memory") */
     sp_ana_rank_reserve(a);
-    beside_job fj = {a, SP_OK, SP_OK, 0, NULL, 0, NULL, 0, NULL};
+    beside_job fj = {a, SP_OK, SP_OK, 0, NULL, 0, NULL, 0, NULL, NULL};
     pthread_t th;
     int threaded = a->n_reqs >= sp_ana_two_threads_min && pthread_create(&th, NULL, request_figures_run, &fj) == 0;
     sp_status st = sp_ana_name_rows(a);
@@ -245,7 +257,7 @@ static sp_status cost_and_verdict(sp_ana *a)
     sp_ana_savings_job sj;
     size_t nc = sp_ana_verdict_candidates_of(a, cs, SP_ANA_VERDICT_MAX_CANDS);
     sp_ana_verdict_savings_start(a, &sj, cs, nc);
-    beside_job vj = {a, SP_OK, SP_OK, 0, NULL, 0, cs, nc, &sj};
+    beside_job vj = {a, SP_OK, SP_OK, 0, NULL, 0, cs, nc, &sj, NULL};
     pthread_t th;
     int threaded = a->n_reqs >= sp_ana_two_threads_min && pthread_create(&th, NULL, savings_run, &vj) == 0;
     sp_status st = sp_ana_cost(a), mine = SP_OK;

@@ -1164,25 +1164,26 @@ static sp_status finish_spans(struct sp_events *ev)
     return st;
 }
 
-/* The device side of sp_ev_finish, which shares nothing it writes with finish_spans, in two parts
- * that a second and a third thread can take (sp_ev_two_threads_min):
+/* The device side of sp_ev_finish, which shares nothing it writes with finish_spans, in two parts that
+ * a second thread takes one after the other (sp_ev_two_threads_min):
  * - the order: activity in start order (act_cmp, which reads only the activity) and the batches' and
  *   activity's times into last[] (one per file). It reads nothing the passes over the requests and
- *   batches write (those write the requests, the files and the strings), so it can start before them.
- * - the lists, after those passes: the per-request batch lists, then (the order done) the activity's
- *   ties ordered, which read the kernels' names (strings the passes may add to). */
+ *   batches write (those write the requests, the files and the strings), so it runs beside them.
+ * - the lists, once those passes are done (the thread waits for them): the per-request batch lists,
+ *   then the activity's ties ordered, which read the kernels' names (strings the passes may add to).
+ *   Not when the passes failed. */
 typedef struct finish_dev_job {
     struct sp_events *ev;
     uint64_t *last;
-    size_t first_tie;   /* the order's: the first activity equal (act_cmp) to the next; n_acts: none */
-    pthread_t order_th; /* the order's thread, joined by the lists' part when order_threaded */
-    int order_threaded;
+    size_t first_tie; /* the order's: the first activity equal (act_cmp) to the next; n_acts: none */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int passes; /* 0: running; 1: done; -1: failed */
     sp_status ties_st, lists_st;
 } finish_dev_job;
 
-static void *finish_order(void *arg)
+static void finish_order(finish_dev_job *j)
 {
-    finish_dev_job *j = arg;
     struct sp_events *ev = j->ev;
     bool ties = true;
     if (ev->n_acts && !sorted_by(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp, &ties)) {
@@ -1190,26 +1191,33 @@ static void *finish_order(void *arg)
         if (!sort_acts_nearly_sorted(ev->acts, ev->n_acts, 8 * ev->n_acts) && sort_acts_by_start(ev) != SP_OK)
             qsort(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp);
     }
-    /* where the ties start (sort_act_ties orders them by name, which this thread must not read: the
-     * passes may add strings meanwhile) */
+    /* where the ties start (sort_act_ties orders them by name, not read here: the passes may add
+     * strings meanwhile) */
     size_t i = ev->n_acts;
     if (ties)
         for (i = 0; i + 1 < ev->n_acts && act_cmp(&ev->acts[i], &ev->acts[i + 1]) != 0; i++)
             ;
     j->first_tie = i + 1 < ev->n_acts ? i : ev->n_acts;
     device_ends(ev, j->last);
-    return NULL;
 }
 
-static void *finish_lists(void *arg)
+static void finish_lists(finish_dev_job *j)
+{
+    j->lists_st = batch_lists(j->ev);
+    j->ties_st = j->first_tie < j->ev->n_acts ? sort_act_ties(j->ev, j->first_tie) : SP_OK;
+}
+
+static void *finish_devices(void *arg)
 {
     finish_dev_job *j = arg;
-    j->lists_st = batch_lists(j->ev);
-    if (j->order_threaded) {
-        pthread_join(j->order_th, NULL);
-        j->order_threaded = 0;
-    }
-    j->ties_st = j->first_tie < j->ev->n_acts ? sort_act_ties(j->ev, j->first_tie) : SP_OK;
+    finish_order(j);
+    pthread_mutex_lock(&j->mu);
+    while (!j->passes)
+        pthread_cond_wait(&j->cv, &j->mu);
+    int done = j->passes > 0;
+    pthread_mutex_unlock(&j->mu);
+    if (done)
+        finish_lists(j);
     return NULL;
 }
 
@@ -1323,31 +1331,49 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     memset(&dj, 0, sizeof dj);
     dj.ev = ev;
     dj.last = last;
-    int big = ev->n_spans + ev->n_acts + ev->n_batches >= sp_ev_two_threads_min;
-    dj.order_threaded = big && pthread_create(&dj.order_th, NULL, finish_order, &dj) == 0;
+    /* The activity's order on a second thread beside the passes, then (they done) the batch lists and
+     * the activity's ties on it beside the spans on this one, from sp_ev_two_threads_min records on
+     * (one thread when it cannot be started) */
+    pthread_t th;
+    int threaded = 0;
+    if (ev->n_spans + ev->n_acts + ev->n_batches >= sp_ev_two_threads_min && pthread_mutex_init(&dj.mu, NULL) == 0) {
+        if (pthread_cond_init(&dj.cv, NULL) == 0) {
+            threaded = pthread_create(&th, NULL, finish_devices, &dj) == 0;
+            if (!threaded)
+                pthread_cond_destroy(&dj.cv);
+        }
+        if (!threaded)
+            pthread_mutex_destroy(&dj.mu);
+    }
     size_t unstarted = 0;
     sp_status jst = finish_passes(ev, lenient, err, errlen, &unstarted);
-    if (jst) {
-        if (dj.order_threaded)
-            pthread_join(dj.order_th, NULL);
+    if (threaded) {
+        pthread_mutex_lock(&dj.mu);
+        dj.passes = jst ? -1 : 1;
+        pthread_cond_signal(&dj.cv);
+        pthread_mutex_unlock(&dj.mu);
+    }
+    if (!jst)
+        jst = finish_spans(ev);
+    else if (!threaded)
+        dj.passes = -1; /* failed: nothing after the passes runs (the thread's was told so above) */
+    if (threaded) {
+        pthread_join(th, NULL);
+        pthread_cond_destroy(&dj.cv);
+        pthread_mutex_destroy(&dj.mu);
+    } else if (dj.passes == 0) {
+        finish_order(&dj);
+        finish_lists(&dj);
+    }
+    if (dj.passes < 0) {
         free(last);
         return jst;
     }
-    /* The spans on this thread, the batch lists and the activity's ties on another (which joins the
-     * order's thread before the ties); the statuses are then taken in the one-thread order: the spans'
-     * ties, the activity's, the tokens, the batch lists. */
-    if (!dj.order_threaded)
-        finish_order(&dj); /* one thread, or the order's could not be started */
-    pthread_t th;
-    int threaded = big && pthread_create(&th, NULL, finish_lists, &dj) == 0;
-    jst = finish_spans(ev);
-    if (threaded)
-        pthread_join(th, NULL);
-    else
-        finish_lists(&dj); /* joins the order's thread, if any */
     for (size_t f = 0; f < ev->n_files; f++)
         later(&ev->files[f].last_ns, last[f]);
     free(last);
+    /* the statuses in the one-thread order: the spans' ties, the activity's, the tokens, the batch
+     * lists */
     if (!jst)
         jst = dj.ties_st;
     sp_ev_token_clash clash;

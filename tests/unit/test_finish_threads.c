@@ -1,12 +1,12 @@
-/* sp_ev_finish on one thread and on three (sp_ev_two_threads_min; src/model/events.c): the activity's
- * order started on a thread of its own before the passes over the requests and batches, the batch
- * lists and then the activity's ties on another after them, the spans on the calling thread. The set
+/* sp_ev_finish on one thread and on two (sp_ev_two_threads_min; src/model/events.c): the activity's
+ * order on a second thread beside the passes over the requests and batches, then, once they are done,
+ * the batch lists and the activity's ties on it, beside the spans on the calling thread. The set
  * must come out the same either way, field by field: every trace of analyze_routes_testutil.h (JSONL,
  * Kineto with tied kernels, synth runs, recorder-written native traces with overlapping batches,
  * outcomes, labels, two files, one cut short) loaded twice and finished once by each route, then the
  * activity (order and every field), the spans' order and each request's span and batch lists, the
  * per-request batch indexes, each request's arrival and outcome, and each file's last time compared;
- * and the three-thread set's activity checked against the order events.c documents (written out
+ * and the two-thread set's activity checked against the order events.c documents (written out
  * again here), ties by name included (a recorder's trace written here has tied kernels, out of order). The
  * reports of both routes are compared by test_analyze_two_threads. */
 #include <stdint.h>
@@ -70,49 +70,49 @@ static void same_set(const char *const *paths, int n, int lenient, void *user)
     (void)user;
     sp_status s1 = SP_OK, s2 = SP_OK;
     sp_events *one = finished(paths, n, lenient, SIZE_MAX, &s1);
-    sp_events *three = finished(paths, n, lenient, 1, &s2);
-    CHECK(one != NULL && three != NULL);
-    if (!one || !three) {
+    sp_events *two = finished(paths, n, lenient, 1, &s2);
+    CHECK(one != NULL && two != NULL);
+    if (!one || !two) {
         sp_events_destroy(one);
-        sp_events_destroy(three);
+        sp_events_destroy(two);
         return;
     }
     CHECK(s1 == s2);
-    int same = one->n_acts == three->n_acts && one->n_spans == three->n_spans &&
-               one->n_requests == three->n_requests && one->n_files == three->n_files &&
-               one->n_req_batches == three->n_req_batches;
+    int same = one->n_acts == two->n_acts && one->n_spans == two->n_spans &&
+               one->n_requests == two->n_requests && one->n_files == two->n_files &&
+               one->n_req_batches == two->n_req_batches;
     for (size_t i = 0; same && i < one->n_acts; i++) {
-        const sp_ev_activity *x = &one->acts[i], *y = &three->acts[i];
+        const sp_ev_activity *x = &one->acts[i], *y = &two->acts[i];
         same = x->start_ns == y->start_ns && x->end_ns == y->end_ns && x->correlation == y->correlation &&
                x->bytes == y->bytes && x->stream == y->stream && x->name == y->name && x->batch == y->batch &&
                x->device == y->device && x->file == y->file && x->kind == y->kind &&
                x->hta_end_early == y->hta_end_early;
     }
     int ordered = 1;
-    for (size_t i = 0; s2 == SP_OK && i + 1 < three->n_acts; i++) {
+    for (size_t i = 0; s2 == SP_OK && i + 1 < two->n_acts; i++) {
         int tie;
-        ordered &= act_order(three, &three->acts[i], &three->acts[i + 1], &tie) <= 0;
+        ordered &= act_order(two, &two->acts[i], &two->acts[i + 1], &tie) <= 0;
         tied_pairs += (size_t)tie;
     }
     CHECK(ordered);
     for (size_t i = 0; same && i < one->n_spans; i++)
-        same = one->spans[i].req == three->spans[i].req && one->spans[i].start_ns == three->spans[i].start_ns &&
-               one->spans[i].end_ns == three->spans[i].end_ns && one->spans[i].stage == three->spans[i].stage;
+        same = one->spans[i].req == two->spans[i].req && one->spans[i].start_ns == two->spans[i].start_ns &&
+               one->spans[i].end_ns == two->spans[i].end_ns && one->spans[i].stage == two->spans[i].stage;
     for (size_t i = 0; same && i < one->n_requests; i++) {
-        const sp_ev_request *x = &one->requests[i], *y = &three->requests[i];
+        const sp_ev_request *x = &one->requests[i], *y = &two->requests[i];
         same = x->first_span == y->first_span && x->nspans == y->nspans && x->first_batch == y->first_batch &&
                x->nbatches == y->nbatches && x->arrival_ns == y->arrival_ns && x->outcome == y->outcome;
     }
     for (size_t i = 0; same && s1 == SP_OK && i < one->n_req_batches; i++)
-        same = one->req_batches[i] == three->req_batches[i];
+        same = one->req_batches[i] == two->req_batches[i];
     for (size_t f = 0; same && f < one->n_files; f++)
-        same = one->files[f].last_ns == three->files[f].last_ns;
+        same = one->files[f].last_ns == two->files[f].last_ns;
     CHECK(same);
     if (!same)
         fprintf(stderr, "the finished sets differ for %s\n", paths[0]);
     compared++;
     sp_events_destroy(one);
-    sp_events_destroy(three);
+    sp_events_destroy(two);
 }
 
 /* A recorder's trace whose kernels tie: each batch's four kernels share start, end, device, stream
