@@ -1119,6 +1119,9 @@ static sp_status batch_lists(struct sp_events *ev)
         for (uint32_t m = 0; m < b->nmembers; m++)
             ev->req_batches[at[ev->members[b->first_member + m]]++] = order[k].idx;
     }
+    /* the pages of both arrays back at once: freed by a thread, a few MB can stay in its malloc arena
+     * (glibc keeps freed blocks below its adaptive mmap threshold), where they raised the peak RSS */
+    sp_discard_pages(order, (n_order ? n_order : 1) * sizeof *order);
     free(order);
     uint32_t start = 0;
     for (size_t i = 0; i < ev->n_requests; i++) {
@@ -1126,6 +1129,7 @@ static sp_status batch_lists(struct sp_events *ev)
         ev->requests[i].nbatches = at[i] - start;
         start = at[i];
     }
+    sp_discard_pages(at, (ev->n_requests ? ev->n_requests : 1) * sizeof *at);
     free(at);
     return SP_OK;
 }
