@@ -23,25 +23,18 @@ void sp_ana_free(sp_ana *a)
 {
     if (!a)
         return;
-    free(a->reqs);
-    free(a->b);
-    free(a->seg_s);
-    free(a->seg_off32);
-    free(a->seg_label);
-    free(a->devs);
-    free(a->act_dev);
-    free(a->named_ids);
-    free(a->times);
-    free(a->times32);
-    free(a->padding);
-    free(a->life);
-    free(a->by_latency);
     sp_ana_scratch_put(a->scratch, a->rank_scratch[1]);
     sp_ana_scratch_put(a->scratch, a->rank_scratch[0]);
     sp_ana_scratch_put(a->scratch, a->req_cost);
     sp_ana_paint_free(a);
-    sp_ana_scratch_destroy(a->scratch);
+    void *blocks[13 + SP_ANA_SCRATCH_BLOCKS] = {a->reqs, a->b, a->seg_s, a->seg_off32, a->seg_label, a->devs,
+                                               a->act_dev, a->named_ids, a->times, a->times32, a->padding,
+                                               a->life, a->by_latency};
+    size_t n = 13 + sp_ana_scratch_release(a->scratch, blocks + 13);
     a->scratch = NULL;
+    /* under release_events (servprof analyze) a large set's arrays, a few hundred MB, are freed on two
+     * threads: their unmapping is most of what is left of the analysis, and would run on one core */
+    sp_free_all(blocks, n, a->opt.release_events && a->n_reqs >= sp_ana_two_threads_min);
 }
 
 /* `block` (`bytes` long, an array of the set the analysis has done with): its stretches `kept` (whole
@@ -106,9 +99,12 @@ typedef struct beside_job {
     uint64_t skipped;
     char *err;
     size_t errlen;
-    /* p95 savings: the candidates */
+    /* p95 savings: the candidates and the shared work */
     sp_verdict_cand *cs;
     size_t nc;
+    sp_ana_savings_job *savings;
+    /* outcomes, then GPU figures: the device list's gate */
+    struct devices_gate *gate;
 } beside_job;
 
 /* After the stage rows' threads: glibc keeps what a thread freed in an arena of its own, which this
@@ -122,12 +118,25 @@ static void give_back_thread_scratch(void)
 #endif
 }
 
-static void *gpu_outcomes_run(void *arg)
+/* Whether the device list is built (partition_gpu_outcomes): the GPU figures wait for it. */
+typedef struct devices_gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int state; /* 0: being built; 1: built; -1: failed (no GPU figures) */
+} devices_gate;
+
+static void *outcomes_gpu_run(void *arg)
 {
     beside_job *j = arg;
-    j->st = sp_ana_gpu(j->a);
-    if (!j->st)
-        j->outcomes_st = sp_ana_outcomes(j->a, &j->skipped, j->err, j->errlen);
+    devices_gate *g = j->gate;
+    j->outcomes_st = sp_ana_outcomes(j->a, &j->skipped, j->err, j->errlen);
+    pthread_mutex_lock(&g->mu);
+    while (!g->state)
+        pthread_cond_wait(&g->cv, &g->mu);
+    int built = g->state > 0;
+    pthread_mutex_unlock(&g->mu);
+    if (built)
+        j->st = sp_ana_gpu(j->a);
     return NULL;
 }
 
@@ -135,33 +144,42 @@ static void *request_figures_run(void *arg)
 {
     beside_job *j = arg;
     j->st = sp_ana_request_figures(j->a);
+    if (!j->st)
+        j->st = sp_ana_padding_waste(j->a);
     return NULL;
 }
 
 static void *savings_run(void *arg)
 {
     beside_job *j = arg;
-    j->st = sp_ana_verdict_savings(j->a, j->cs, j->nc);
+    j->st = sp_ana_savings_work(j->savings);
     return NULL;
 }
 
-/* Partition, GPU figures, outcomes. The GPU figures read only the set's activity and launches and the
- * partition's device list (sp_ana_devices), the outcomes only the set's requests and files, so from
- * SP_ANA_TWO_THREADS_MIN activities on both run on a second thread while this one partitions the
- * requests; the outcomes' message goes to a buffer of its own, copied to `err` only when nothing
- * before it failed, so the first failure in the one-thread order is the one reported. The GPU figures
- * come early so that the launches can go before the stage rows' scratch. */
+/* Partition, GPU figures, outcomes. The outcomes read only the set's requests and files, the GPU
+ * figures only the set's activity and launches and the partition's device list (sp_ana_devices), so
+ * from SP_ANA_TWO_THREADS_MIN activities on a second thread computes the outcomes while this one
+ * numbers the devices (which would otherwise run alone on one core), then waits for the device list
+ * and computes the GPU figures while this one partitions the requests (one thread for both, as one
+ * malloc arena: two threads' arenas raised the peak). The outcomes' message goes to a buffer of its
+ * own, copied to `err` only when nothing before it failed, so the first failure in the one-thread
+ * order (devices, partition, GPU figures, outcomes) is the one reported; their counts are taken only
+ * then too. The GPU figures come early so that the launches can go before the stage rows' scratch. */
 static sp_status partition_gpu_outcomes(sp_ana *a, char *err, size_t errlen)
 {
     step(a, "partitioning request time into stages");
-    sp_status st = sp_ana_devices(a, err, errlen);
-    if (st)
-        return st;
-    beside_job j = {a, SP_OK, SP_OK, 0, errlen ? calloc(1, errlen) : NULL, errlen, NULL, 0};
+    devices_gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    beside_job j = {a, SP_OK, SP_OK, 0, errlen ? calloc(1, errlen) : NULL, errlen, NULL, 0, NULL, &g};
     pthread_t th;
     int threaded = a->ev->n_acts >= sp_ana_two_threads_min && (j.err || !errlen) &&
-                   pthread_create(&th, NULL, gpu_outcomes_run, &j) == 0;
-    st = sp_ana_partition_requests(a, err, errlen);
+                   pthread_create(&th, NULL, outcomes_gpu_run, &j) == 0;
+    sp_status st = sp_ana_devices(a, err, errlen);
+    pthread_mutex_lock(&g.mu);
+    g.state = st ? -1 : 1;
+    pthread_cond_signal(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    if (!st)
+        st = sp_ana_partition_requests(a, err, errlen);
     if (!st)
         step(a, "GPU timeline and kernels");
     /* no malloc_trim here: the GPU figures' large scratch is in a->scratch, and what the thread's arena
@@ -192,17 +210,19 @@ static sp_status partition_gpu_outcomes(sp_ana *a, char *err, size_t errlen)
 }
 
 /* The stage rows, then the request, clock and padding figures. The request figures (latency
- * percentiles and batch sizes) read only the requests' lives and records and the batches, and write
- * report fields no stage row touches, so from SP_ANA_TWO_THREADS_MIN analysed requests on they run on
- * a thread of their own while the stage rows rank the requests on this one and sort their columns on
- * a second: three threads on two cores, which balance as the scheduler lets them. */
+ * percentiles and batch sizes) and the batches' padding figures (sp_ana_padding_waste) read only the
+ * requests' lives and records, the batches and the partition's batch flags, and write report fields no
+ * stage row touches, so from SP_ANA_TWO_THREADS_MIN analysed requests on they run on a thread of their
+ * own while the stage rows rank the requests on this one and sort their columns on a second: three
+ * threads on two cores, which balance as the scheduler lets them. The requests' padding figures need
+ * the ranking and come after. */
 static sp_status stage_rows_and_figures(sp_ana *a)
 {
     step(a, "stage percentiles and shares");
     /* the ranking's records (the step's largest arrays) taken before the threads start theirs, so that
      * they get the scratch stack's places that fit them (docs/analysis.md section 8, "Memory") */
     sp_ana_rank_reserve(a);
-    beside_job fj = {a, SP_OK, SP_OK, 0, NULL, 0, NULL, 0};
+    beside_job fj = {a, SP_OK, SP_OK, 0, NULL, 0, NULL, 0, NULL, NULL};
     pthread_t th;
     int threaded = a->n_reqs >= sp_ana_two_threads_min && pthread_create(&th, NULL, request_figures_run, &fj) == 0;
     sp_status st = sp_ana_name_rows(a);
@@ -216,7 +236,7 @@ static sp_status stage_rows_and_figures(sp_ana *a)
         return st;
     step(a, "latency, clock and padding figures");
     if (!threaded)
-        fj.st = sp_ana_request_figures(a);
+        request_figures_run(&fj);
     st = fj.st;
     if (!st)
         st = sp_ana_clock_figures(a);
@@ -225,25 +245,37 @@ static sp_status stage_rows_and_figures(sp_ana *a)
     return st;
 }
 
-/* The cost, then the verdict. The verdict's p95 savings (its costly part) read the per-request times
- * and the stage rows' candidates, nothing the cost writes, so from SP_ANA_TWO_THREADS_MIN analysed
- * requests on they run on a second thread beside the cost. */
+/* The cost, then the verdict. The verdict's p95 savings (its costly part: a pass and a selection for
+ * the base and each candidate) read the per-request times and the stage rows' candidates, nothing the
+ * cost writes, so from SP_ANA_TWO_THREADS_MIN analysed requests on they run on a second thread beside
+ * the cost, and this thread, once the cost is done, takes the selections the second has not started
+ * (sp_ana_savings_work), so that neither waits alone for the other. */
 static sp_status cost_and_verdict(sp_ana *a)
 {
     step(a, "cost per request");
     sp_verdict_cand cs[SP_ANA_VERDICT_MAX_CANDS];
-    beside_job vj = {a, SP_OK, SP_OK, 0, NULL, 0, cs, sp_ana_verdict_candidates_of(a, cs, SP_ANA_VERDICT_MAX_CANDS)};
+    sp_ana_savings_job sj;
+    size_t nc = sp_ana_verdict_candidates_of(a, cs, SP_ANA_VERDICT_MAX_CANDS);
+    sp_ana_verdict_savings_start(a, &sj, cs, nc);
+    beside_job vj = {a, SP_OK, SP_OK, 0, NULL, 0, cs, nc, &sj, NULL};
     pthread_t th;
     int threaded = a->n_reqs >= sp_ana_two_threads_min && pthread_create(&th, NULL, savings_run, &vj) == 0;
-    sp_status st = sp_ana_cost(a);
+    sp_status st = sp_ana_cost(a), mine = SP_OK;
+    if (threaded && !st)
+        mine = sp_ana_savings_work(&sj);
     if (threaded)
         pthread_join(th, NULL);
     if (st)
         return st;
     step(a, "verdict");
     if (!threaded)
-        vj.st = sp_ana_verdict_savings(a, cs, vj.nc);
-    return vj.st ? vj.st : sp_ana_verdict(a, cs, vj.nc);
+        vj.st = sp_ana_savings_work(&sj);
+    if (!vj.st)
+        vj.st = mine;
+    if (vj.st)
+        return vj.st;
+    sp_ana_savings_end(&sj);
+    return sp_ana_verdict(a, cs, nc);
 }
 
 /* The stages in order; each reads what the earlier ones left in `a`. Under release_events each array

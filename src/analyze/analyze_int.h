@@ -5,6 +5,7 @@
 #define SERVPROF_ANALYZE_INT_H
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -224,6 +225,11 @@ extern size_t sp_ana_scratch_min;
 sp_ana_scratch *sp_ana_scratch_create(void);
 /* Frees every block (every one must have been given back). NULL is fine. */
 void sp_ana_scratch_destroy(sp_ana_scratch *s);
+/* The most blocks sp_ana_scratch_release hands out. */
+#define SP_ANA_SCRATCH_BLOCKS 12
+/* sp_ana_scratch_destroy, but the blocks (at most SP_ANA_SCRATCH_BLOCKS) go to out[] for the caller
+ * to free instead; returns how many. Only the stack itself is freed here. NULL is fine (0). */
+size_t sp_ana_scratch_release(sp_ana_scratch *s, void **out);
 /* At least `bytes` (at least one) of uninitialised memory, or NULL when out of memory. */
 void *sp_ana_scratch_get(sp_ana_scratch *s, size_t bytes);
 /* Gives back what sp_ana_scratch_get returned (NULL is fine). */
@@ -370,6 +376,11 @@ sp_status sp_ana_request_pieces(sp_ana *a, size_t i, const sp_ana_piece **out, s
 void sp_ana_paint_free(sp_ana *a);
 
 /* ---- padding.c ---- */
+/* The batches' padding figures (tokens, waste fraction and percentiles; DESIGN section 5): they read
+ * only the batches and the partition's batch flags, so they may run beside the stage rows. */
+sp_status sp_ana_padding_waste(sp_ana *a);
+/* The requests' padding figures (total padding time, its p95 share): after the stage rows' ranking
+ * (a->by_latency). */
 sp_status sp_ana_padding(sp_ana *a);
 
 /* ---- gpu.c ---- */
@@ -567,6 +578,25 @@ static inline uint64_t sp_ana_div_round(uint64_t x, uint64_t d)
 /* Each candidate's p95 saving over `t`: p95 of the figures minus p95 of the figures with the
  * candidate's time removed from every request. SP_ERR_NOMEM. */
 sp_status sp_ana_p95_savings(const sp_ana_table *t, sp_verdict_cand *cs, size_t nc);
+/* Room for every candidate: each stage row (at most SP_ANA_MAX_NAMED_STAGES named ones) plus the
+ * kernel split. */
+#define SP_ANA_VERDICT_MAX_CANDS (SP_ANA_MAX_NAMED_STAGES + 16)
+/* The same work shared by threads: sp_ana_savings_start, then sp_ana_savings_work on each thread that
+ * helps (each takes the next of the nc + 1 selections, the base and one per candidate, until none is
+ * left; SP_ERR_NOMEM when its column cannot be had, and then the job's figures are incomplete), then,
+ * once every sp_ana_savings_work has returned SP_OK, sp_ana_savings_end writes cs[].saving_ns. The
+ * figures do not depend on which thread selects what. */
+typedef struct sp_ana_savings_job {
+    sp_ana_table t;
+    sp_verdict_cand *cs;
+    size_t nc;
+    atomic_size_t next; /* the next selection: 0 the base, c + 1 candidate c */
+    uint64_t p95[SP_ANA_VERDICT_MAX_CANDS + 1];
+    uint8_t has[SP_ANA_VERDICT_MAX_CANDS + 1]; /* 0: the candidate has no time (no saving) */
+} sp_ana_savings_job;
+void sp_ana_savings_start(sp_ana_savings_job *j, const sp_ana_table *t, sp_verdict_cand *cs, size_t nc);
+sp_status sp_ana_savings_work(sp_ana_savings_job *j);
+void sp_ana_savings_end(sp_ana_savings_job *j);
 /* Descending share; equal shares keep the order given (stable). */
 void sp_ana_rank_candidates(sp_verdict_cand *cs, size_t nc);
 /* The short fix of a DESIGN 8 candidate (no figures). */
@@ -586,15 +616,13 @@ size_t sp_ana_verdict_candidates(const sp_report *r, sp_verdict_cand *cs, size_t
 sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, int continuous);
 /* The verdict of a report with requests but none in the scope (DESIGN 8a): what became of them. */
 sp_status sp_ana_verdict_unserved(sp_report *r);
-/* Room for every candidate: each stage row (at most SP_ANA_MAX_NAMED_STAGES named ones) plus the
- * kernel split. */
-#define SP_ANA_VERDICT_MAX_CANDS (SP_ANA_MAX_NAMED_STAGES + 16)
 /* The verdict in three parts (DESIGN section 8), so that the costly middle one can run beside the
  * cost: the candidates from the stage rows and padding figures (none without analysed requests);
  * their p95 savings, which read only a->life, a->times and a->padding and write only cs[].saving_ns
  * (SP_ERR_NOMEM); then the ranking and the sentence, which read the cost's figures too. */
 size_t sp_ana_verdict_candidates_of(const sp_ana *a, sp_verdict_cand *cs, size_t cap);
-sp_status sp_ana_verdict_savings(const sp_ana *a, sp_verdict_cand *cs, size_t nc);
+/* The p95 savings' work for sp_ana_savings_work (nothing when there are no analysed requests). */
+void sp_ana_verdict_savings_start(const sp_ana *a, sp_ana_savings_job *j, sp_verdict_cand *cs, size_t nc);
 sp_status sp_ana_verdict(sp_ana *a, sp_verdict_cand *cs, size_t nc);
 
 /* The model rule over a ranking (rank[0] leads): 1 when useful kernel work leads with at least

@@ -56,7 +56,7 @@ uint64_t sp_ival_overlap(const sp_ival *a, size_t na, const sp_ival *b, size_t n
     return t;
 }
 
-sp_status sp_ana_padding(sp_ana *a)
+sp_status sp_ana_padding_waste(sp_ana *a)
 {
     sp_events *ev = a->ev;
     sp_padding_summary *pd = &a->r->padding;
@@ -87,6 +87,12 @@ sp_status sp_ana_padding(sp_ana *a)
     } else {
         free(w);
     }
+    return SP_OK;
+}
+
+sp_status sp_ana_padding(sp_ana *a)
+{
+    sp_padding_summary *pd = &a->r->padding;
     /* summed in latency-rank order, which no line order changes (floating-point sums depend on the
      * order of their terms) */
     long double total = 0;

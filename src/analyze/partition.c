@@ -209,6 +209,27 @@ static sp_status order_devices(sp_ana *a)
     return SP_OK;
 }
 
+/* The last (file, device) numbered and its number: a trace's batches and activity come mostly in runs of
+ * one device, so most of them skip the map. The map gives a key it holds the same number each time, so
+ * the numbers are those of the map alone. */
+typedef struct dev_memo {
+    uint64_t file, device;
+    uint32_t num; /* SP_HMAP_NONE: nothing remembered yet */
+} dev_memo;
+
+static sp_status device_number(sp_pairmap *dm, dev_memo *m, uint64_t file, uint64_t device, uint32_t *out)
+{
+    if (m->num != SP_HMAP_NONE && m->file == file && m->device == device) {
+        *out = m->num;
+        return SP_OK;
+    }
+    int added;
+    sp_status st = sp_pairmap_get(dm, file, device, out, &added);
+    if (!st)
+        *m = (dev_memo){file, device, *out};
+    return st;
+}
+
 sp_status sp_ana_devices(sp_ana *a, char *err, size_t errlen)
 {
     sp_events *ev = a->ev;
@@ -221,6 +242,7 @@ sp_status sp_ana_devices(sp_ana *a, char *err, size_t errlen)
     st = sp_pairmap_init(&dm, 16);
     if (st)
         return st;
+    dev_memo memo = {0, 0, SP_HMAP_NONE};
     for (size_t i = 0; i < ev->n_batches; i++) {
         const sp_ev_batch *b = &ev->batches[i];
         sp_ana_batch *ab = &a->b[i];
@@ -243,8 +265,7 @@ sp_status sp_ana_devices(sp_ana *a, char *err, size_t errlen)
             ab->waste = w < 0 ? 0 : w > 1 ? 1 : w;
             ab->has_tokens = 1;
         }
-        int added;
-        st = sp_pairmap_get(&dm, b->file, b->device, &ab->dev, &added);
+        st = device_number(&dm, &memo, b->file, b->device, &ab->dev);
         if (st)
             goto out;
     }
@@ -263,8 +284,7 @@ sp_status sp_ana_devices(sp_ana *a, char *err, size_t errlen)
         }
         if (!sp_ana_act_is_work(x))
             continue;
-        int added;
-        st = sp_pairmap_get(&dm, x->file, x->device, &a->act_dev[i], &added);
+        st = device_number(&dm, &memo, x->file, x->device, &a->act_dev[i]);
         if (st)
             goto out;
     }

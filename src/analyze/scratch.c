@@ -73,20 +73,33 @@ sp_ana_scratch *sp_ana_scratch_create(void)
     return s;
 }
 
-void sp_ana_scratch_destroy(sp_ana_scratch *s)
+_Static_assert(SCRATCH_ADOPTED + SCRATCH_CHUNKS <= SP_ANA_SCRATCH_BLOCKS, "sp_ana_scratch_release's out[]");
+
+size_t sp_ana_scratch_release(sp_ana_scratch *s, void **out)
 {
     if (!s)
-        return;
+        return 0;
+    size_t n = 0;
     for (size_t i = 0; i < SCRATCH_ADOPTED + SCRATCH_CHUNKS; i++) {
         if (s->chunk[i].base)
             SCRATCH_UNPOISON(s->chunk[i].base, s->chunk[i].cap);
-        if (i >= SCRATCH_ADOPTED)
-            free(s->chunk[i].base);
+        if (i >= SCRATCH_ADOPTED && s->chunk[i].base)
+            out[n++] = s->chunk[i].base;
     }
     for (size_t i = 0; i < SCRATCH_ADOPTED; i++)
-        free(s->block[i]);
+        if (s->block[i])
+            out[n++] = s->block[i];
     pthread_mutex_destroy(&s->mu);
     free(s);
+    return n;
+}
+
+void sp_ana_scratch_destroy(sp_ana_scratch *s)
+{
+    void *blocks[SP_ANA_SCRATCH_BLOCKS];
+    size_t n = sp_ana_scratch_release(s, blocks);
+    for (size_t i = 0; i < n; i++)
+        free(blocks[i]);
 }
 
 /* `bytes` (a multiple of SCRATCH_ALIGN, `asked` of them usable) from chunk c, or NULL when it has no

@@ -44,42 +44,78 @@ static uint64_t figure_without(const sp_ana_table *t, size_t i, uint64_t t_ns)
 }
 
 /* The p95 of each candidate's figures is one order statistic: selected (sp_select_u64) in place, not
- * sorted, so one column of n values is all the scratch. */
-sp_status sp_ana_p95_savings(const sp_ana_table *t, sp_verdict_cand *cs, size_t nc)
+ * sorted, so one column of n values is all the scratch. Item 0 is the figures as they are (the base),
+ * item c + 1 the figures without candidate c; each is independent of the others, so two threads may
+ * share them (sp_ana_savings_work). */
+static void savings_item(const sp_ana_table *t, const sp_verdict_cand *cs, size_t item, uint64_t *v,
+                         uint64_t *p95, uint8_t *has)
 {
     size_t n = t->n, k95 = sp_rank(n, SP_PCT(95)) - 1;
-    uint64_t *v = sp_ana_scratch_get(t->scratch, n * sizeof *v);
-    if (!v)
-        return SP_ERR_NOMEM;
     /* the bits that vary taken as each column fills (sp_select_u64_varying) */
     uint64_t or_v = 0, and_v = ~(uint64_t)0;
-    for (size_t i = 0; i < n; i++) {
-        v[i] = figure_without(t, i, 0);
-        or_v |= v[i];
-        and_v &= v[i];
-    }
-    uint64_t base = sp_select_u64_varying(v, n, k95, or_v ^ and_v);
-    for (size_t c = 0; c < nc; c++) {
-        const sp_verdict_cand *cc = &cs[c];
-        int slot = cc->kind == SP_CAND_PADDING || cc->kind == SP_CAND_KERNEL ? kernel_slot(t, cc->row) : -1;
-        uint64_t any = 0;
-        cs[c].saving_ns = 0;
-        or_v = 0;
-        and_v = ~(uint64_t)0;
+    if (item == 0) {
         for (size_t i = 0; i < n; i++) {
-            uint64_t x = cand_time(t, cc, slot, i);
-            any |= x;
-            v[i] = figure_without(t, i, x);
+            v[i] = figure_without(t, i, 0);
             or_v |= v[i];
             and_v &= v[i];
         }
-        if (!any || !n)
-            continue;
-        uint64_t p95 = sp_select_u64_varying(v, n, k95, or_v ^ and_v);
-        cs[c].saving_ns = base > p95 ? base - p95 : 0;
+        *p95 = sp_select_u64_varying(v, n, k95, or_v ^ and_v);
+        *has = 1;
+        return;
     }
-    sp_ana_scratch_put(t->scratch, v);
+    const sp_verdict_cand *cc = &cs[item - 1];
+    int slot = cc->kind == SP_CAND_PADDING || cc->kind == SP_CAND_KERNEL ? kernel_slot(t, cc->row) : -1;
+    uint64_t any = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x = cand_time(t, cc, slot, i);
+        any |= x;
+        v[i] = figure_without(t, i, x);
+        or_v |= v[i];
+        and_v &= v[i];
+    }
+    *has = any && n;
+    if (*has)
+        *p95 = sp_select_u64_varying(v, n, k95, or_v ^ and_v);
+}
+
+void sp_ana_savings_start(sp_ana_savings_job *j, const sp_ana_table *t, sp_verdict_cand *cs, size_t nc)
+{
+    j->t = *t;
+    j->cs = cs;
+    j->nc = nc < SP_ANA_VERDICT_MAX_CANDS ? nc : SP_ANA_VERDICT_MAX_CANDS;
+    memset(j->has, 0, sizeof j->has);
+    atomic_init(&j->next, 0);
+}
+
+sp_status sp_ana_savings_work(sp_ana_savings_job *j)
+{
+    size_t item = atomic_fetch_add(&j->next, 1);
+    if (item > j->nc)
+        return SP_OK;
+    uint64_t *v = sp_ana_scratch_get(j->t.scratch, j->t.n * sizeof *v);
+    if (!v)
+        return SP_ERR_NOMEM;
+    for (; item <= j->nc; item = atomic_fetch_add(&j->next, 1))
+        savings_item(&j->t, j->cs, item, v, &j->p95[item], &j->has[item]);
+    sp_ana_scratch_put(j->t.scratch, v);
     return SP_OK;
+}
+
+void sp_ana_savings_end(sp_ana_savings_job *j)
+{
+    uint64_t base = j->p95[0];
+    for (size_t c = 0; c < j->nc; c++)
+        j->cs[c].saving_ns = j->has[c + 1] && base > j->p95[c + 1] ? base - j->p95[c + 1] : 0;
+}
+
+sp_status sp_ana_p95_savings(const sp_ana_table *t, sp_verdict_cand *cs, size_t nc)
+{
+    sp_ana_savings_job j;
+    sp_ana_savings_start(&j, t, cs, nc);
+    sp_status st = sp_ana_savings_work(&j);
+    if (!st)
+        sp_ana_savings_end(&j);
+    return st;
 }
 
 /* A trace without requests: verdict_gpu.c (busy, starved inside the steps, or no work sent). */
@@ -217,12 +253,12 @@ size_t sp_ana_verdict_candidates_of(const sp_ana *a, sp_verdict_cand *cs, size_t
     return sp_ana_verdict_candidates(a->r, cs, cap);
 }
 
-sp_status sp_ana_verdict_savings(const sp_ana *a, sp_verdict_cand *cs, size_t nc)
+void sp_ana_verdict_savings_start(const sp_ana *a, sp_ana_savings_job *j, sp_verdict_cand *cs, size_t nc)
 {
-    if (!a->n_reqs)
-        return SP_OK;
     sp_ana_table t = {a->n_reqs, a->n_stages, a->life, a->times, NULL, {a->st_kernel, 0}, {a->padding, NULL}, 1, a->scratch, a->times32};
-    return sp_ana_p95_savings(&t, cs, nc);
+    sp_ana_savings_start(j, &t, cs, a->n_reqs ? nc : 0);
+    if (!a->n_reqs)
+        atomic_store(&j->next, 1); /* nothing to select, not even the base */
 }
 
 sp_status sp_ana_verdict(sp_ana *a, sp_verdict_cand *cs, size_t nc)

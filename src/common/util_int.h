@@ -61,6 +61,13 @@ void sp_discard_pages(void *p, size_t bytes);
  * MREMAP_DONTUNMAP). 0, or -1 with nothing changed (elsewhere always; the caller then discards). */
 int sp_move_pages(void *from, void *to, size_t bytes);
 
+/* Frees the n blocks p[0..n) (NULL entries skipped). With `two` set, the pages of the large blocks
+ * first go back to the kernel on two threads (the calling one and one started for it; one when it
+ * cannot be started), 4 MiB at a time each, so that the unmapping of a few hundred MB runs on two
+ * cores instead of one; the frees then unmap regions with no pages left. Returns when every block is
+ * freed. For the large arrays an analysis leaves at its end (servprof analyze). */
+void sp_free_all(void **p, size_t n, int two);
+
 /* Copies a caller's options struct into the library's `dst` (already holding the defaults) under the
  * ABI rule of trace.h: only the first `src_size` bytes the caller has (its struct_size; 0 stands for
  * `zero_size`, the first layout that had the field), at most dst_size; then sets dst's struct_size

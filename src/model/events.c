@@ -230,30 +230,18 @@ void sp_events_destroy(sp_events *ev)
 {
     if (!ev)
         return;
-    free(ev->strings.arena);
     sp_hmap_free(&ev->strings.text);
     sp_hmap_free(&ev->strings.num);
-    free(ev->requests);
-    free(ev->req_colds);
-    free(ev->num_text);
-    free(ev->spans);
-    free(ev->batches);
-    free(ev->members);
-    free(ev->acts);
-    free(ev->launches);
-    free(ev->files);
-    free(ev->props);
-    free(ev->clients);
-    free(ev->marks);
-    free(ev->steps);
-    free(ev->step_members);
-    free(ev->tokens);
-    free(ev->client_tokens);
-    free(ev->traces);
-    free(ev->clock_offsets);
-    free(ev->req_batches);
     sp_hmap_free(&ev->req_map);
     sp_hmap_free(&ev->batch_map);
+    void *blocks[] = {ev->strings.arena, ev->requests, ev->req_colds, ev->num_text, ev->spans, ev->batches,
+                      ev->members, ev->acts, ev->launches, ev->files, ev->props, ev->clients, ev->marks,
+                      ev->steps, ev->step_members, ev->tokens, ev->client_tokens, ev->traces,
+                      ev->clock_offsets, ev->req_batches};
+    /* A set an analysis released (servprof analyze, whose last act this is) and that is large: its
+     * arrays, a few hundred MB, are unmapped on two cores instead of one (sp_free_all). */
+    sp_free_all(blocks, sizeof blocks / sizeof blocks[0],
+                ev->released && ev->n_requests + ev->n_acts + ev->n_batches >= sp_ev_two_threads_min);
     free(ev);
 }
 
@@ -1001,9 +989,9 @@ static sp_status sort_span_ties(struct sp_events *ev)
 
 /* Runs of activity that act_cmp calls equal, by name text, then batch id (a batch index is the
  * position of the batch's first mention; the batch is in the activity's own file). */
-static sp_status sort_act_ties(struct sp_events *ev)
+static sp_status sort_act_ties(struct sp_events *ev, size_t from)
 {
-    for (size_t i = 0; i < ev->n_acts;) {
+    for (size_t i = from; i < ev->n_acts;) {
         size_t j = i + 1;
         while (j < ev->n_acts && act_cmp(&ev->acts[i], &ev->acts[j]) == 0)
             j++;
@@ -1083,7 +1071,10 @@ static void unstarted_arrivals(struct sp_events *ev, size_t unstarted)
 }
 
 /* Per-request batch lists (count, prefix-sum, fill); batches are visited in start order so each
- * request's list is sorted by window. Writes each request's first_batch and nbatches only. */
+ * request's list is sorted by window. Writes each request's first_batch and nbatches only. The counts
+ * and offsets are kept in an array of their own (4 bytes a request), and the requests (128 bytes each,
+ * the set's largest array, which the spans' thread writes meanwhile) written once at the end, instead
+ * of read and written by each of the three passes. */
 static sp_status batch_lists(struct sp_events *ev)
 {
     size_t total = 0;
@@ -1097,21 +1088,26 @@ static sp_status batch_lists(struct sp_events *ev)
         return SP_ERR_NOMEM;
     }
     ev->n_req_batches = total;
+    /* at[i]: request i's count, then where its list starts, then (after the fill) where it ends */
+    uint32_t *at = calloc(ev->n_requests ? ev->n_requests : 1, sizeof *at);
+    sp_ev_batch_order *order = malloc((ev->n_batches ? ev->n_batches : 1) * sizeof *order);
+    if (!at || !order) {
+        free(at);
+        free(order);
+        return SP_ERR_NOMEM;
+    }
     for (size_t b = 0; b < ev->n_batches; b++) {
         if (!ev->batches[b].has_record)
             continue;
         for (uint32_t m = 0; m < ev->batches[b].nmembers; m++)
-            ev->requests[ev->members[ev->batches[b].first_member + m]].nbatches++;
+            at[ev->members[ev->batches[b].first_member + m]]++;
     }
     uint32_t off = 0;
     for (size_t i = 0; i < ev->n_requests; i++) {
-        ev->requests[i].first_batch = off;
-        off += ev->requests[i].nbatches;
-        ev->requests[i].nbatches = 0;
+        uint32_t c = at[i];
+        at[i] = off;
+        off += c;
     }
-    sp_ev_batch_order *order = malloc((ev->n_batches ? ev->n_batches : 1) * sizeof *order);
-    if (!order)
-        return SP_ERR_NOMEM;
     size_t n_order = 0;
     for (size_t b = 0; b < ev->n_batches; b++)
         if (ev->batches[b].has_record)
@@ -1120,12 +1116,21 @@ static sp_status batch_lists(struct sp_events *ev)
     sp_sort_mostly_sorted(order, n_order, sizeof *order, sp_ev_batch_order_cmp); /* a total order; usually sorted */
     for (size_t k = 0; k < n_order; k++) {
         const sp_ev_batch *b = &ev->batches[order[k].idx];
-        for (uint32_t m = 0; m < b->nmembers; m++) {
-            sp_ev_request *r = &ev->requests[ev->members[b->first_member + m]];
-            ev->req_batches[r->first_batch + r->nbatches++] = order[k].idx;
-        }
+        for (uint32_t m = 0; m < b->nmembers; m++)
+            ev->req_batches[at[ev->members[b->first_member + m]]++] = order[k].idx;
     }
+    /* the pages of both arrays back at once: freed by a thread, a few MB can stay in its malloc arena
+     * (glibc keeps freed blocks below its adaptive mmap threshold), where they raised the peak RSS */
+    sp_discard_pages(order, (n_order ? n_order : 1) * sizeof *order);
     free(order);
+    uint32_t start = 0;
+    for (size_t i = 0; i < ev->n_requests; i++) {
+        ev->requests[i].first_batch = start;
+        ev->requests[i].nbatches = at[i] - start;
+        start = at[i];
+    }
+    sp_discard_pages(at, (ev->n_requests ? ev->n_requests : 1) * sizeof *at);
+    free(at);
     return SP_OK;
 }
 
@@ -1163,47 +1168,67 @@ static sp_status finish_spans(struct sp_events *ev)
     return st;
 }
 
-/* The device side of sp_ev_finish, which shares nothing it writes with finish_spans, so a second
- * thread can take it (sp_ev_two_threads_min): activity in start order with its ties ordered, the
- * per-request batch lists, and the batches' and activity's times into last[] (one per file). */
+/* The device side of sp_ev_finish, which shares nothing it writes with finish_spans, in two parts that
+ * a second thread takes one after the other (sp_ev_two_threads_min):
+ * - the order: activity in start order (act_cmp, which reads only the activity) and the batches' and
+ *   activity's times into last[] (one per file). It reads nothing the passes over the requests and
+ *   batches write (those write the requests, the files and the strings), so it runs beside them.
+ * - the lists, once those passes are done (the thread waits for them): the per-request batch lists,
+ *   then the activity's ties ordered, which read the kernels' names (strings the passes may add to).
+ *   Not when the passes failed. */
 typedef struct finish_dev_job {
     struct sp_events *ev;
     uint64_t *last;
+    size_t first_tie; /* the order's: the first activity equal (act_cmp) to the next; n_acts: none */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int passes; /* 0: running; 1: done; -1: failed */
     sp_status ties_st, lists_st;
 } finish_dev_job;
+
+static void finish_order(finish_dev_job *j)
+{
+    struct sp_events *ev = j->ev;
+    bool ties = true;
+    if (ev->n_acts && !sorted_by(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp, &ties)) {
+        ties = true;
+        if (!sort_acts_nearly_sorted(ev->acts, ev->n_acts, 8 * ev->n_acts) && sort_acts_by_start(ev) != SP_OK)
+            qsort(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp);
+    }
+    /* where the ties start (sort_act_ties orders them by name, not read here: the passes may add
+     * strings meanwhile) */
+    size_t i = ev->n_acts;
+    if (ties)
+        for (i = 0; i + 1 < ev->n_acts && act_cmp(&ev->acts[i], &ev->acts[i + 1]) != 0; i++)
+            ;
+    j->first_tie = i + 1 < ev->n_acts ? i : ev->n_acts;
+    device_ends(ev, j->last);
+}
+
+static void finish_lists(finish_dev_job *j)
+{
+    j->lists_st = batch_lists(j->ev);
+    j->ties_st = j->first_tie < j->ev->n_acts ? sort_act_ties(j->ev, j->first_tie) : SP_OK;
+}
 
 static void *finish_devices(void *arg)
 {
     finish_dev_job *j = arg;
-    struct sp_events *ev = j->ev;
-    bool act_ties = true;
-    if (ev->n_acts && !sorted_by(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp, &act_ties)) {
-        act_ties = true;
-        if (!sort_acts_nearly_sorted(ev->acts, ev->n_acts, 8 * ev->n_acts) && sort_acts_by_start(ev) != SP_OK)
-            qsort(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp);
-    }
-    j->ties_st = act_ties ? sort_act_ties(ev) : SP_OK;
-    j->lists_st = batch_lists(ev);
-    device_ends(ev, j->last);
+    finish_order(j);
+    pthread_mutex_lock(&j->mu);
+    while (!j->passes)
+        pthread_cond_wait(&j->cv, &j->mu);
+    int done = j->passes > 0;
+    pthread_mutex_unlock(&j->mu);
+    if (done)
+        finish_lists(j);
     return NULL;
 }
 
-size_t sp_ev_two_threads_min = SP_EV_TWO_THREADS_MIN;
-
-sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t errlen)
+/* sp_ev_finish's passes over the requests and the batches (what their records lack), and the client
+ * join; *unstarted counts the unfinished requests without an arrival. */
+static sp_status finish_passes(struct sp_events *ev, bool lenient, char *err, size_t errlen, size_t *unstarted_out)
 {
-    if (ev->released) {
-        sp_errf(err, errlen, "the event set was released by an analysis (release_events): it can only be destroyed");
-        return SP_ERR_STATE;
-    }
-    if (ev->finished)
-        return SP_OK;
-    for (size_t f = 0; f < ev->n_files; f++)
-    {
-        ev->files[f].orphaned = 0; /* counted afresh: events may have been added since a last pass */
-        ev->files[f].unfinished_batches = 0;
-        ev->files[f].last_ns = SP_TIME_NONE;
-    }
     /* Requests referenced but never recorded. Where the trace says why (DESIGN 8a) they are kept: an
      * outcome record says the request was rejected, failed or was cancelled. In a file that lost some
      * of its bytes the record was most likely there: an orphan, left out, never an error. In a file
@@ -1279,29 +1304,80 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
                    "left out", sp_str_get(&ev->strings, ev->files[f].path), ev->files[f].orphaned,
                    ev->files[f].orphaned == 1 ? "request or batch" : "requests or batches",
                    ev->files[f].orphaned == 1 ? "its" : "their");
-    sp_status jst = sp_ev_join_clients(ev);
-    if (jst)
-        return jst;
-    /* The spans on this thread, the activity and the batch lists on a second one from
-     * sp_ev_two_threads_min records on (one thread when it cannot be started); the statuses are then
-     * taken in the one-thread order: the spans' ties, the activity's, the tokens, the batch lists. */
+    *unstarted_out = unstarted;
+    return sp_ev_join_clients(ev);
+}
+
+size_t sp_ev_two_threads_min = SP_EV_TWO_THREADS_MIN;
+
+sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t errlen)
+{
+    if (ev->released) {
+        sp_errf(err, errlen, "the event set was released by an analysis (release_events): it can only be destroyed");
+        return SP_ERR_STATE;
+    }
+    if (ev->finished)
+        return SP_OK;
+    for (size_t f = 0; f < ev->n_files; f++)
+    {
+        ev->files[f].orphaned = 0; /* counted afresh: events may have been added since a last pass */
+        ev->files[f].unfinished_batches = 0;
+        ev->files[f].last_ns = SP_TIME_NONE;
+    }
+    /* The activity's order on a second thread meanwhile, from sp_ev_two_threads_min records on (one
+     * thread when it cannot be started); each file's last time is a maximum, the threads' merged after. */
     uint64_t *last = malloc((ev->n_files ? ev->n_files : 1) * sizeof *last);
     if (!last)
         return SP_ERR_NOMEM;
     for (size_t f = 0; f < ev->n_files; f++)
         last[f] = SP_TIME_NONE;
-    finish_dev_job dj = {ev, last, SP_OK, SP_OK};
+    finish_dev_job dj;
+    memset(&dj, 0, sizeof dj);
+    dj.ev = ev;
+    dj.last = last;
+    /* The activity's order on a second thread beside the passes, then (they done) the batch lists and
+     * the activity's ties on it beside the spans on this one, from sp_ev_two_threads_min records on
+     * (one thread when it cannot be started) */
     pthread_t th;
-    int threaded = ev->n_spans + ev->n_acts + ev->n_batches >= sp_ev_two_threads_min &&
-                   pthread_create(&th, NULL, finish_devices, &dj) == 0;
-    jst = finish_spans(ev);
-    if (threaded)
+    int threaded = 0;
+    if (ev->n_spans + ev->n_acts + ev->n_batches >= sp_ev_two_threads_min && pthread_mutex_init(&dj.mu, NULL) == 0) {
+        if (pthread_cond_init(&dj.cv, NULL) == 0) {
+            threaded = pthread_create(&th, NULL, finish_devices, &dj) == 0;
+            if (!threaded)
+                pthread_cond_destroy(&dj.cv);
+        }
+        if (!threaded)
+            pthread_mutex_destroy(&dj.mu);
+    }
+    size_t unstarted = 0;
+    sp_status jst = finish_passes(ev, lenient, err, errlen, &unstarted);
+    if (threaded) {
+        pthread_mutex_lock(&dj.mu);
+        dj.passes = jst ? -1 : 1;
+        pthread_cond_signal(&dj.cv);
+        pthread_mutex_unlock(&dj.mu);
+    }
+    if (!jst)
+        jst = finish_spans(ev);
+    else if (!threaded)
+        dj.passes = -1; /* failed: nothing after the passes runs (the thread's was told so above) */
+    if (threaded) {
         pthread_join(th, NULL);
-    else
-        finish_devices(&dj);
+        pthread_cond_destroy(&dj.cv);
+        pthread_mutex_destroy(&dj.mu);
+    } else if (dj.passes == 0) {
+        finish_order(&dj);
+        finish_lists(&dj);
+    }
+    if (dj.passes < 0) {
+        free(last);
+        return jst;
+    }
     for (size_t f = 0; f < ev->n_files; f++)
         later(&ev->files[f].last_ns, last[f]);
     free(last);
+    /* the statuses in the one-thread order: the spans' ties, the activity's, the tokens, the batch
+     * lists */
     if (!jst)
         jst = dj.ties_st;
     sp_ev_token_clash clash;
@@ -1322,3 +1398,5 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     ev->finished = true;
     return SP_OK;
 }
+
+

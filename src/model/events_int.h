@@ -553,9 +553,10 @@ sp_status sp_ev_join_clients(struct sp_events *ev);
  * or its file lost nothing but has no end record (`end` SP_TRACE_END_UNCLEAN: such requests become
  * SP_OUTCOME_UNFINISHED, such batches are counted in `unfinished_batches` and left out). Sets each
  * file's `last_ns`. Writes a message to `err`. Idempotent; called by the analyzer. From
- * sp_ev_two_threads_min spans, activities and batches on, the activity and the batch lists are done
- * on a second thread while the calling one does the spans (each writes fields the other does not
- * touch; the set is the same either way). */
+ * sp_ev_two_threads_min spans, activities and batches on, the activity's order is done on a second
+ * thread from the start (beside the passes over the requests and batches), and then the batch lists
+ * and the activity's ties on it while the calling one does the spans (each writes fields the other
+ * does not touch; the set is the same either way). */
 sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t errlen);
 /* A variable (defined in events.c) so that tests can make small sets take the two-thread route. */
 #define SP_EV_TWO_THREADS_MIN 65536u
