@@ -58,20 +58,11 @@ static int run_command(const sp_cli_command *c, int argc, char **argv)
     return c->fn(argc, argv);
 }
 
-/* OpenBLAS (linked for `serve`'s encoder and decoder) starts a thread per further core in its library
- * constructor, and each spins on sched_yield for about 0.1 s before it sleeps: ~0.1 CPU-s taken from
- * the first 0.1 s of every command, which on two cores is the native load's second thread's time
- * (docs/BENCHMARKS.md, "The native load's wall time"). The service runs BLAS on one thread
- * (openblas_set_num_threads(1) in src/serve), which leaves those threads spinning; this stops them.
- * OpenBLAS's pthread builds export it for their fork handler, and start the threads again if a
- * multi-threaded call ever comes. Weak: a build without it (no OpenBLAS, OpenMP builds) skips it;
- * OPENBLAS_NUM_THREADS=1 in the environment avoids the threads too, but is read before main runs. */
-int blas_thread_shutdown_(void) __attribute__((weak));
-
+/* No library of a command's own is loaded before main: OpenBLAS is opened when `serve` builds its model
+ * (src/serve/blas.c, which also stops the threads OpenBLAS's constructor starts), libcurl when `analyze
+ * --prometheus` makes its first query (src/fleet/prometheus.c). */
 int main(int argc, char **argv)
 {
-    if (blas_thread_shutdown_)
-        blas_thread_shutdown_();
     if (argc < 2) {
         usage(stderr);
         return 2;

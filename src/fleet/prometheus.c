@@ -3,9 +3,12 @@
  * its increase() over the window summed by the labels the report needs (latency buckets and stages for
  * the whole fleet at once, outcomes and devices per replica), into the fleet's sample set. HTTP through
  * libcurl, the answers' JSON through jansson; a build without either has no Prometheus client. */
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "common/util_int.h"
@@ -18,6 +21,68 @@
 #define MAX_ANSWER ((size_t)256 << 20)
 
 int sp_fl_has_prometheus(void) { return 1; }
+
+/* libcurl is opened with dlopen at the first query rather than linked: linked, it and the ~25
+ * libraries it needs (TLS, Kerberos, LDAP, SSH, HTTP/2, ...) were loaded and relocated by every
+ * servprof command before main, several ms of each start (docs/BENCHMARKS.md, "Every command starts
+ * without libcurl and OpenBLAS"), for the one command that queries Prometheus. The few functions
+ * used come through this table, typed from curl.h; the soname is the one the build found (CMake). */
+#ifndef SP_CURL_SONAME
+#define SP_CURL_SONAME "libcurl.so.4"
+#endif
+
+static struct curl_fns {
+    __typeof__(curl_global_init) *global_init;
+    __typeof__(curl_easy_init) *easy_init;
+    __typeof__(curl_easy_setopt) *easy_setopt;
+    __typeof__(curl_easy_perform) *easy_perform;
+    __typeof__(curl_easy_getinfo) *easy_getinfo;
+    __typeof__(curl_easy_cleanup) *easy_cleanup;
+    __typeof__(curl_easy_escape) *easy_escape;
+    __typeof__(curl_easy_strerror) *easy_strerror;
+    __typeof__(curl_free) *free;
+} lc;
+static pthread_once_t lc_once = PTHREAD_ONCE_INIT;
+static int lc_ok;
+static char lc_error[512];
+
+static void lc_load(void)
+{
+    /* never closed: libcurl keeps global state (curl_global_init) for the process' life */
+    void *h = dlopen(SP_CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *why = dlerror();
+        snprintf(lc_error, sizeof(lc_error), "the Prometheus client needs libcurl (%s; Debian: libcurl4), which "
+                 "could not be loaded: %s", SP_CURL_SONAME, why ? why : "unknown error");
+        return;
+    }
+    static const struct {
+        const char *name;
+        size_t offset;
+    } fns[] = {
+        {"curl_global_init", offsetof(struct curl_fns, global_init)},
+        {"curl_easy_init", offsetof(struct curl_fns, easy_init)},
+        {"curl_easy_setopt", offsetof(struct curl_fns, easy_setopt)},
+        {"curl_easy_perform", offsetof(struct curl_fns, easy_perform)},
+        {"curl_easy_getinfo", offsetof(struct curl_fns, easy_getinfo)},
+        {"curl_easy_cleanup", offsetof(struct curl_fns, easy_cleanup)},
+        {"curl_easy_escape", offsetof(struct curl_fns, easy_escape)},
+        {"curl_easy_strerror", offsetof(struct curl_fns, easy_strerror)},
+        {"curl_free", offsetof(struct curl_fns, free)},
+    };
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+        void *sym = dlsym(h, fns[i].name);
+        if (!sym) {
+            snprintf(lc_error, sizeof(lc_error), "%s has no %s", SP_CURL_SONAME, fns[i].name);
+            return;
+        }
+        /* each member is a function pointer; dlsym gives object pointers, which POSIX makes convertible */
+        memcpy((char *)&lc + fns[i].offset, &sym, sizeof sym);
+    }
+    lc_ok = lc.global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    if (!lc_ok)
+        snprintf(lc_error, sizeof(lc_error), "cannot start the HTTP client (libcurl: curl_global_init failed)");
+}
 
 typedef struct answer {
     char *p;
@@ -45,34 +110,34 @@ static size_t on_bytes(char *data, size_t size, size_t nmemb, void *user)
 static sp_status query(CURL *c, const char *url, const char *q, double at, double timeout_s, json_t **root,
                        char *err, size_t errlen)
 {
-    char *enc = curl_easy_escape(c, q, 0);
+    char *enc = lc.easy_escape(c, q, 0);
     if (!enc)
         return SP_ERR_NOMEM;
     size_t need = strlen(url) + strlen(enc) + 64;
     char *full = malloc(need);
     if (!full) {
-        curl_free(enc);
+        lc.free(enc);
         return SP_ERR_NOMEM;
     }
     if (at > 0)
         snprintf(full, need, "%s/api/v1/query?query=%s&time=%.3f", url, enc, at);
     else
         snprintf(full, need, "%s/api/v1/query?query=%s", url, enc);
-    curl_free(enc);
+    lc.free(enc);
     answer a = {NULL, 0, 0, 0};
-    curl_easy_setopt(c, CURLOPT_URL, full);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_bytes);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout_s * 1000));
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "servprof/" SP_VERSION_STRING);
-    CURLcode rc = curl_easy_perform(c);
+    lc.easy_setopt(c, CURLOPT_URL, full);
+    lc.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_bytes);
+    lc.easy_setopt(c, CURLOPT_WRITEDATA, &a);
+    lc.easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout_s * 1000));
+    lc.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    lc.easy_setopt(c, CURLOPT_USERAGENT, "servprof/" SP_VERSION_STRING);
+    CURLcode rc = lc.easy_perform(c);
     free(full);
     long http = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
+    lc.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
     if (rc != CURLE_OK) {
         sp_errf(err, errlen, "cannot read Prometheus at %s: %s", url,
-                a.too_big ? "the answer is over 256 MiB" : curl_easy_strerror(rc));
+                a.too_big ? "the answer is over 256 MiB" : lc.easy_strerror(rc));
         free(a.p);
         return a.too_big ? SP_ERR_LIMIT : SP_ERR_IO;
     }
@@ -189,10 +254,12 @@ static const struct fleet_query {
 sp_status sp_fl_query_prometheus(const char *url, const sp_fleet_options *opt, sp_fl_set *set, double *end_unix_s,
                                  char *err, size_t errlen)
 {
-    static int global_ok = -1;
-    if (global_ok < 0)
-        global_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-    CURL *c = global_ok ? curl_easy_init() : NULL;
+    pthread_once(&lc_once, lc_load);
+    if (!lc_ok) {
+        sp_errf(err, errlen, "%s", lc_error);
+        return SP_ERR_UNSUPPORTED;
+    }
+    CURL *c = lc.easy_init();
     if (!c) {
         sp_errf(err, errlen, "cannot start the HTTP client (libcurl)");
         return SP_ERR_NOMEM;
@@ -216,7 +283,7 @@ sp_status sp_fl_query_prometheus(const char *url, const sp_fleet_options *opt, s
         st = add_vector(set, queries[k].metric, root, q, err, errlen);
         json_decref(root);
     }
-    curl_easy_cleanup(c);
+    lc.easy_cleanup(c);
     if (!st)
         *end_unix_s = at;
     return st;

@@ -6,10 +6,8 @@
 #include <string.h>
 
 #include "common/util_int.h"
+#include "serve/blas_int.h"
 #include "serve/server_int.h"
-
-/* OpenBLAS's own thread count; declared here because only the pthread build's cblas.h has it. */
-void openblas_set_num_threads(int num_threads);
 
 sp_status sp_srv_cuda_open(sp_server *srv, char *err, size_t errlen)
 {
@@ -66,7 +64,7 @@ sp_status sp_srv_device_open(sp_server *srv, char *err, size_t errlen)
             return st;
     }
     /* one BLAS thread: each worker runs its own batch, and 2 cores are shared with HTTP */
-    openblas_set_num_threads(1);
+    sp_blas_set_threads(1);
     return SP_OK;
 }
 

@@ -2,7 +2,6 @@
  * position embeddings, L post-LayerNorm layers of multi-head self-attention and a GELU feed-forward,
  * mean pooling over real tokens. Weights come from a seed or a safetensors file (Hugging Face
  * BertModel names), and every operation reports its time so the server can record it. */
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 
 #include "common/rng.h"
 #include "common/util_int.h"
+#include "serve/blas_int.h"
 #include "serve/safetensors_int.h"
 #include "serve/serve_int.h"
 
@@ -120,7 +120,7 @@ sp_status sp_encoder_create_seeded(const sp_encoder_config *cfg, uint64_t seed, 
                                    size_t errlen)
 {
     sp_status st = cfg_check(cfg, err, errlen);
-    if (st != SP_OK)
+    if (st != SP_OK || (st = sp_blas_open(err, errlen)) != SP_OK)
         return st;
     sp_encoder *enc;
     if ((st = enc_alloc(cfg, &enc)) != SP_OK) {
@@ -245,7 +245,10 @@ sp_status sp_encoder_load_safetensors(const char *path, uint32_t heads, sp_encod
                                           "embeddings.token_type_embeddings.weight", enc_create, enc_tensors_of,
                                           enc_destroy_model};
     void *enc;
-    sp_status st = sp_st_load_model(path, heads, &kind, &enc, err, errlen);
+    sp_status st = sp_blas_open(err, errlen);
+    if (st != SP_OK)
+        return st;
+    st = sp_st_load_model(path, heads, &kind, &enc, err, errlen);
     if (st == SP_OK)
         *out = enc;
     return st;
@@ -384,8 +387,8 @@ static void linear(const float *A, size_t rows, size_t in, const float *W, const
 {
     for (size_t r = 0; r < rows; r++)
         memcpy(C + r * outw, bias, outw * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)outw, (int)in, 1.0f, A, (int)in, W, (int)in,
-                1.0f, C, (int)outw);
+    sp_cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)outw, (int)in, 1.0f, A, (int)in, W, (int)in,
+                   1.0f, C, (int)outw);
 }
 
 #define OP_DONE(k)                                   \
@@ -433,8 +436,8 @@ sp_status sp_encoder_forward(const sp_encoder *enc, sp_encoder_ws *ws, const int
             const float *base = ws->qkv + b * S * 3 * H;
             for (size_t h = 0; h < nh; h++) {
                 const float *Q = base + h * d, *K = base + H + h * d, *V = base + 2 * H + h * d;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)S, (int)S, (int)d, scale, Q, (int)(3 * H),
-                            K, (int)(3 * H), 0.0f, ws->scores, (int)S);
+                sp_cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)S, (int)S, (int)d, scale, Q, (int)(3 * H),
+                               K, (int)(3 * H), 0.0f, ws->scores, (int)S);
                 for (size_t i = 0; i < S; i++) {
                     float *row = ws->scores + i * S;
                     float mx = row[0];
@@ -451,8 +454,8 @@ sp_status sp_encoder_forward(const sp_encoder *enc, sp_encoder_ws *ws, const int
                     for (size_t j = len; j < S; j++)
                         row[j] = 0.0f;
                 }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)S, (int)d, (int)S, 1.0f, ws->scores,
-                            (int)S, V, (int)(3 * H), 0.0f, ws->ctx + b * S * H + h * d, (int)H);
+                sp_cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)S, (int)d, (int)S, 1.0f, ws->scores,
+                               (int)S, V, (int)(3 * H), 0.0f, ws->ctx + b * S * H + h * d, (int)H);
             }
         }
         OP_DONE(op++);

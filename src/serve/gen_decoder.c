@@ -3,7 +3,6 @@
  * rows through the projections and the feed-forward, and each attends causally over its own cache.
  * Weights come from a seed or a safetensors file (GPT2Model names, read by safetensors.c), and every
  * operation reports its time so the service can record it. */
-#include <cblas.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +10,7 @@
 #include <string.h>
 
 #include "common/util_int.h"
+#include "serve/blas_int.h"
 #include "serve/cuda/dec_layout.h"
 #include "serve/gen_int.h"
 #include "serve/safetensors_int.h"
@@ -137,7 +137,7 @@ sp_status sp_decoder_create_seeded(const sp_decoder_config *cfg, uint64_t seed, 
                                    size_t errlen)
 {
     sp_status st = cfg_check(cfg, err, errlen);
-    if (st != SP_OK)
+    if (st != SP_OK || (st = sp_blas_open(err, errlen)) != SP_OK)
         return st;
     sp_decoder *dec;
     if ((st = dec_alloc(cfg, &dec)) != SP_OK) {
@@ -251,7 +251,10 @@ sp_status sp_decoder_load_safetensors(const char *path, uint32_t heads, sp_decod
     static const sp_st_model_kind kind = {"wte.weight", "transformer.", DEC_MAX_TENSORS, NULL,
                                           dec_create, dec_tensors_of, dec_destroy_model};
     void *dec;
-    sp_status st = sp_st_load_model(path, heads, &kind, &dec, err, errlen);
+    sp_status st = sp_blas_open(err, errlen);
+    if (st != SP_OK)
+        return st;
+    st = sp_st_load_model(path, heads, &kind, &dec, err, errlen);
     if (st == SP_OK)
         *out = dec;
     return st;
@@ -447,8 +450,8 @@ static void conv1d(const float *A, size_t rows, size_t in, const float *W, const
         else
             memcpy(c, bias, outw * sizeof(float));
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)outw, (int)in, 1.0f, A, (int)in, W,
-                (int)outw, 1.0f, C, (int)outw);
+    sp_cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)outw, (int)in, 1.0f, A, (int)in, W,
+                   (int)outw, 1.0f, C, (int)outw);
 }
 
 /* GPT-2's GELU ("gelu_new"): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
@@ -508,8 +511,8 @@ static void attention(const sp_decoder *dec, sp_decoder_kv *kv, sp_decoder_ws *w
         }
         size_t T = s->start + s->n, R = s->rows;
         for (size_t h = 0; h < nh; h++) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)T, (int)d, scale, q + h * d,
-                        (int)(3 * H), K + h * d, (int)H, 0.0f, ws->scores, (int)T);
+            sp_cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)T, (int)d, scale, q + h * d,
+                           (int)(3 * H), K + h * d, (int)H, 0.0f, ws->scores, (int)T);
             for (size_t r = 0; r < R; r++) {
                 /* causal: row r sees positions 0..start+r; a padding row sees what the last real row does */
                 size_t see = s->start + (r < s->n ? r : s->n - 1) + 1;
@@ -528,8 +531,8 @@ static void attention(const sp_decoder *dec, sp_decoder_kv *kv, sp_decoder_ws *w
                 for (size_t j = see; j < T; j++)
                     row[j] = 0.0f;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)d, (int)T, 1.0f, ws->scores, (int)T,
-                        V + h * d, (int)H, 0.0f, ws->ctx + row0 * H + h * d, (int)H);
+            sp_cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)d, (int)T, 1.0f, ws->scores, (int)T,
+                           V + h * d, (int)H, 0.0f, ws->ctx + row0 * H + h * d, (int)H);
         }
         row0 += R;
     }
@@ -599,8 +602,8 @@ sp_status sp_decoder_forward(const sp_decoder *dec, sp_decoder_kv *kv, sp_decode
     }
     OP_DONE(op++);
     if (m > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)c->vocab_size, (int)H, 1.0f, ws->sel_buf,
-                    (int)H, dec->wte, (int)H, 0.0f, logits, (int)c->vocab_size);
+        sp_cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)c->vocab_size, (int)H, 1.0f, ws->sel_buf,
+                       (int)H, dec->wte, (int)H, 0.0f, logits, (int)c->vocab_size);
     OP_DONE(op++);
     return SP_OK;
 }

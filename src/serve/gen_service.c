@@ -7,10 +7,8 @@
 #include <string.h>
 
 #include "common/util_int.h"
+#include "serve/blas_int.h"
 #include "serve/gen_service_int.h"
-
-/* OpenBLAS's own thread count; declared here because only the pthread build's cblas.h has it. */
-void openblas_set_num_threads(int num_threads);
 
 sp_status sp_gen_check_options(const sp_server_options *o, char *err, size_t errlen)
 {
@@ -191,7 +189,7 @@ sp_status sp_gen_start(sp_server *srv, const sp_server_options *opt, const char 
         return st;
     ban_special(srv, gen);
     /* one BLAS thread: one engine runs the steps, and the cores are shared with HTTP */
-    openblas_set_num_threads(1);
+    sp_blas_set_threads(1);
     /* CUDA: CUPTI from here on, so the trace's GPU timeline is the serving, not the upload */
     sp_srv_device_start_recording(srv);
     record_properties(srv, gen);
