@@ -1187,9 +1187,13 @@ static sp_status finish_spans(struct sp_events *ev)
  * files and the strings), so they run beside them. Once the passes are done (the thread waits for
  * them) it places each request's batch list (batch_lists_place: the passes clear those fields), in
  * ranges that the calling thread shares once it is done with the spans (finish_place).
- * The calling thread, after the passes and the spans, waits for the order and takes the batches' and
- * activity's times into last[] (one per file) and the activity's ties (which read the kernels' names:
- * strings the passes may add to), then the ranges left to place. Not when the passes failed. */
+ * The batches' and activity's times into last[] (one per file, device_ends; it reads the activity, so
+ * once it is in order) are taken by whichever thread comes to them first (the thread when it has
+ * built the lists before the passes are done, or placed its ranges before the calling thread is done
+ * with the spans; else the calling thread). The calling thread, after the passes and the spans, waits
+ * for the order, takes those times if they are still to take, then, once they are taken, the
+ * activity's ties (which read the kernels' names: strings the passes may add to; and reorder the
+ * activity those times read), then the ranges left to place. Not when the passes failed. */
 typedef struct finish_dev_job {
     struct sp_events *ev;
     size_t first_tie; /* the order's: the first activity equal (act_cmp) to the next; n_acts: none */
@@ -1200,6 +1204,9 @@ typedef struct finish_dev_job {
     int passes;  /* 0: running; 1: done; -1: failed (set by the calling thread) */
     int ordered; /* the activity is in order (set by the thread) */
     int built;   /* batch_lists_build is done (set by the thread) */
+    uint64_t *last;          /* device_ends' */
+    atomic_int ends_claimed; /* device_ends taken by a thread */
+    int ends_done;           /* device_ends is done (set by the thread that took it) */
     sp_status lists_st;
 } finish_dev_job;
 
@@ -1252,6 +1259,20 @@ static int finish_wait(finish_dev_job *j, const int *flag)
     return v;
 }
 
+/* device_ends, unless the other thread has taken it (then returns 0); either way the caller need not
+ * run it (the calling thread waits for ends_done before the ties) */
+static int finish_ends(finish_dev_job *j, int threaded)
+{
+    if (atomic_exchange(&j->ends_claimed, 1))
+        return 0;
+    device_ends(j->ev, j->last);
+    if (threaded)
+        finish_flag(j, &j->ends_done, 1);
+    else
+        j->ends_done = 1;
+    return 1;
+}
+
 static void *finish_devices(void *arg)
 {
     finish_dev_job *j = arg;
@@ -1259,8 +1280,16 @@ static void *finish_devices(void *arg)
     finish_flag(j, &j->ordered, 1);
     j->lists_st = batch_lists_build(j->ev, &j->lists_at);
     finish_flag(j, &j->built, 1);
-    if (finish_wait(j, &j->passes) > 0 && j->lists_at)
-        finish_place(j);
+    pthread_mutex_lock(&j->mu);
+    int passes = j->passes;
+    pthread_mutex_unlock(&j->mu);
+    if (!passes) /* the passes still running: the times meanwhile */
+        finish_ends(j, 1);
+    if (finish_wait(j, &j->passes) > 0) {
+        if (j->lists_at)
+            finish_place(j);
+        finish_ends(j, 1);
+    }
     return NULL;
 }
 
@@ -1372,7 +1401,9 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     finish_dev_job dj;
     memset(&dj, 0, sizeof dj);
     dj.ev = ev;
+    dj.last = last;
     atomic_init(&dj.place_next, 0);
+    atomic_init(&dj.ends_claimed, 0);
     /* The activity's order and the batch lists on a second thread beside the passes and the spans,
      * from sp_ev_two_threads_min records on (one thread when it cannot be started; finish_dev_job) */
     pthread_t th;
@@ -1399,7 +1430,8 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
             finish_wait(&dj, &dj.ordered);
         else
             finish_order(&dj);
-        device_ends(ev, last);
+        if (!finish_ends(&dj, threaded))
+            finish_wait(&dj, &dj.ends_done); /* the thread's: the ties reorder what it reads */
         ties_st = dj.first_tie < ev->n_acts ? sort_act_ties(ev, dj.first_tie) : SP_OK;
         if (!threaded)
             dj.lists_st = batch_lists_build(ev, &dj.lists_at);
