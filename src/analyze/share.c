@@ -311,64 +311,10 @@ void sp_ana_rank_reserve(sp_ana *a)
             a->rank_scratch[k] = sp_ana_scratch_get(a->scratch, a->n_reqs * sizeof(struct rank_rec));
 }
 
-/* One range [lo, hi) of the ranking's numeric keys (build_by_latency): each key, packed with its
- * position (sp_ana_rank_pack) or not, up to the first request whose id is not numeric (nums: its
- * position; hi: none), and the keys' OR and AND (exact, in any order: two ranges' combine). */
-typedef struct rank_keys {
-    size_t lo, hi, nums;
-    uint64_t or_k, and_k;
-} rank_keys;
-
-static void num_keys(const sp_ana *a, struct rank_rec *rec, int packed, rank_keys *k)
-{
-    const sp_events *ev = a->ev;
-    uint64_t *pv = (uint64_t *)rec;
-    uint64_t or_k = 0, and_k = ~(uint64_t)0;
-    size_t i = k->lo;
-    for (; i < k->hi; i++) {
-        const sp_ev_request *q = &ev->requests[a->reqs[i]];
-        if (!q->id_num)
-            break;
-        uint64_t key = sp_ev_num_rank_key(sp_ev_id_num(q));
-        if (packed)
-            pv[i] = key << 32 | i;
-        else
-            rec[i] = (struct rank_rec){key, 0, (uint32_t)i};
-        or_k |= key;
-        and_k &= key;
-    }
-    k->nums = i;
-    k->or_k = or_k;
-    k->and_k = and_k;
-}
-
-/* sp_ana_stage_rows' second thread: the second half of the ranking's keys (for build_by_latency, which
- * waits for them), then the stage columns */
-typedef struct col_job {
-    sp_ana *a;
-    size_t lo, hi;
-    sp_status st;
-    struct rank_rec *rec; /* the ranking's records (a->rank_scratch[0]); NULL: no keys here */
-    int packed;
-    rank_keys keys;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int keys_done;
-} col_job;
-
-/* Waits for the columns' thread's keys (it writes them into the ranking's records) */
-static void keys_wait(col_job *cj)
-{
-    pthread_mutex_lock(&cj->mu);
-    while (!cj->keys_done)
-        pthread_cond_wait(&cj->cv, &cj->mu);
-    pthread_mutex_unlock(&cj->mu);
-}
-
 /* The ranking of DESIGN 8a in linear time: an LSD radix sort on (life, first eight bytes of the id),
  * then the full key (lat_key_cmp) within each run that ties on both, so the order is exactly the one
  * qsort with lat_key_cmp gives (no two requests compare equal). */
-static sp_status build_by_latency(sp_ana *a, col_job *cj)
+static sp_status build_by_latency(sp_ana *a)
 {
     size_t n = a->n_reqs;
     const sp_events *ev = a->ev;
@@ -377,8 +323,6 @@ static sp_status build_by_latency(sp_ana *a, col_job *cj)
     struct rank_rec *rec = a->rank_scratch[0], *tmp = a->rank_scratch[1];
     a->rank_scratch[0] = a->rank_scratch[1] = NULL;
     if (!a->by_latency || !rec || !tmp) {
-        if (cj && cj->rec)
-            keys_wait(cj); /* its keys go to rec */
         sp_ana_scratch_put(a->scratch, rec);
         sp_ana_scratch_put(a->scratch, tmp);
         return SP_ERR_NOMEM;
@@ -387,22 +331,21 @@ static sp_status build_by_latency(sp_ana *a, col_job *cj)
      * bytes (a decimal prefix varies in up to eight, one radix pass each); else the prefixes. The
      * numeric keys are below 2^30, so with sp_ana_rank_pack each goes with its position into one
      * 8-byte value (key << 32 | pos, rec's room holding two arrays of them: packed_sort_wide) */
+    size_t nums = 0;
     int packed = sp_ana_rank_pack;
     uint64_t *pv = (uint64_t *)rec;
-    /* the first range's keys here; the second's, where the columns' thread takes them, from it (the
-     * same values, positions and varying bits as one pass gives) */
-    int shared = cj && cj->rec == rec && cj->packed == packed;
-    rank_keys mine = {0, shared ? cj->keys.lo : n, 0, 0, 0};
-    num_keys(a, rec, packed, &mine);
-    size_t nums = mine.nums;
-    uint64_t or_k = mine.or_k, and_k = mine.and_k; /* the keys' varying bits */
-    if (shared) {
-        keys_wait(cj);
-        if (nums == mine.hi) {
-            nums = cj->keys.nums;
-            or_k |= cj->keys.or_k;
-            and_k &= cj->keys.and_k;
-        }
+    uint64_t or_k = 0, and_k = ~(uint64_t)0; /* the keys' varying bits, as they are filled in */
+    for (; nums < n; nums++) {
+        const sp_ev_request *q = &ev->requests[a->reqs[nums]];
+        if (!q->id_num)
+            break;
+        uint64_t key = sp_ev_num_rank_key(sp_ev_id_num(q));
+        if (packed)
+            pv[nums] = key << 32 | nums;
+        else
+            rec[nums] = (struct rank_rec){key, 0, (uint32_t)nums};
+        or_k |= key;
+        and_k &= key;
     }
     if (nums < n) {
         packed = 0;
@@ -540,6 +483,12 @@ sp_status sp_ana_name_rows(sp_ana *a)
 
 /* The per-stage percentiles, totals and spreads of stages [lo, hi): one column at a time, its order
  * statistics selected. */
+typedef struct col_job {
+    sp_ana *a;
+    size_t lo, hi;
+    sp_status st;
+} col_job;
+
 int sp_ana_cols_fast = 1;
 
 /* Rows at a time of the one pass that takes every column's stats (8 KiB of a narrow 8-stage matrix):
@@ -591,13 +540,6 @@ static void *stage_columns(void *arg)
 {
     col_job *j = arg;
     sp_ana *a = j->a;
-    if (j->rec) {
-        num_keys(a, j->rec, j->packed, &j->keys);
-        pthread_mutex_lock(&j->mu);
-        j->keys_done = 1;
-        pthread_cond_signal(&j->cv);
-        pthread_mutex_unlock(&j->mu);
-    }
     size_t n = a->n_reqs, ns = a->n_stages;
     uint64_t *col = sp_ana_scratch_get(a->scratch, n * sizeof *col);
     uint64_t *tmp = sp_ana_scratch_get(a->scratch, n * sizeof *tmp);
@@ -676,34 +618,12 @@ sp_status sp_ana_stage_rows(sp_ana *a)
     size_t n = a->n_reqs, ns = a->n_stages;
     if (a->detail && !(a->detail->stage_spread = calloc(ns ? ns : 1, sizeof *a->detail->stage_spread)))
         return SP_ERR_NOMEM;
-    /* Large sets: the second half of the ranking's keys, then the columns' sorting, on a second thread
-     * while this one ranks the requests and sums the share windows (docs/analysis.md, "Two threads");
-     * each writes fields the other does not. */
-    col_job cj;
-    memset(&cj, 0, sizeof cj);
-    cj.a = a;
-    cj.hi = ns;
-    cj.st = SP_OK;
+    /* Large sets: the columns' sorting on a second thread while this one ranks the requests and sums
+     * the share windows (docs/analysis.md, "Two threads"); each writes fields the other does not. */
+    col_job cj = {a, 0, ns, SP_OK};
     pthread_t th;
-    int threaded = 0;
-    if (n >= sp_ana_two_threads_min && pthread_mutex_init(&cj.mu, NULL) == 0) {
-        if (pthread_cond_init(&cj.cv, NULL) == 0) {
-            sp_ana_rank_reserve(a);
-            if (a->rank_scratch[0] && a->rank_scratch[1]) {
-                cj.rec = a->rank_scratch[0];
-                cj.packed = sp_ana_rank_pack;
-                cj.keys = (rank_keys){n / 2, n, n, 0, ~(uint64_t)0};
-            }
-            threaded = pthread_create(&th, NULL, stage_columns, &cj) == 0;
-            if (!threaded)
-                pthread_cond_destroy(&cj.cv);
-        }
-        if (!threaded)
-            pthread_mutex_destroy(&cj.mu);
-    }
-    if (!threaded)
-        cj.rec = NULL;
-    sp_status st = build_by_latency(a, threaded ? &cj : NULL);
+    int threaded = n >= sp_ana_two_threads_min && pthread_create(&th, NULL, stage_columns, &cj) == 0;
+    sp_status st = build_by_latency(a);
     static const unsigned pct[3] = {50, 95, 99};
     size_t wlo[3], whi[3];
     long double den[3] = {0, 0, 0};
@@ -741,13 +661,10 @@ sp_status sp_ana_stage_rows(sp_ana *a)
                 r->stages[s].share_p99 = share;
         }
     }
-    if (threaded) {
+    if (threaded)
         pthread_join(th, NULL);
-        pthread_cond_destroy(&cj.cv);
-        pthread_mutex_destroy(&cj.mu);
-    } else {
+    else
         stage_columns(&cj);
-    }
     if (!st)
         st = cj.st;
     if (st)

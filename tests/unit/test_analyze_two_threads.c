@@ -115,9 +115,9 @@ static int rank_cmp(const void *a, const void *b)
 }
 
 /* numeric: the first `numeric` requests have numeric ids (1000000 + i, seven digits, which no text id
- * here has; their text orders as their numbers do), the rest text ids: the two-thread route takes the
- * numeric keys in two halves (src/analyze/share.c), so a first text id in either half, or none, each
- * take their own way to the same ranking */
+ * here has; their text orders as their numbers do), the rest text ids: all numeric, the ranking takes
+ * the numeric keys (src/analyze/share.c, packed with their positions); a text id among them, at any
+ * position, sends it to the ids' prefixes; the same ranking either way */
 static void ranking(size_t threads_at, int numeric)
 {
     static const char *const stems[] = {"", "abcdefgh", "abcdefg", "request-00000", "\xc3\xa9t\xc3\xa9-",
@@ -269,7 +269,7 @@ int main(void)
 
     ranking(SIZE_MAX, 0);
     ranking(1, 0);
-    /* numeric ids: all, the first half's only (the first text id in the second half), a quarter */
+    /* numeric ids: all, the first three quarters, the first quarter */
     for (int k = 0; k < 3; k++) {
         static const int numeric[3] = {NRANK, NRANK * 3 / 4, NRANK / 4};
         ranking(SIZE_MAX, numeric[k]);
