@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1070,13 +1072,17 @@ static void unstarted_arrivals(struct sp_events *ev, size_t unstarted)
     }
 }
 
-/* Per-request batch lists (count, prefix-sum, fill); batches are visited in start order so each
- * request's list is sorted by window. Writes each request's first_batch and nbatches only. The counts
- * and offsets are kept in an array of their own (4 bytes a request), and the requests (128 bytes each,
- * the set's largest array, which the spans' thread writes meanwhile) written once at the end, instead
- * of read and written by each of the three passes. */
-static sp_status batch_lists(struct sp_events *ev)
+/* Per-request batch lists (count, prefix-sum, fill), in two parts: batch_lists_build reads only the
+ * batches and their members (nothing sp_ev_finish's passes over the requests write), so it runs beside
+ * those passes; batch_lists_place then writes each request's first_batch and nbatches (which the passes
+ * clear) once they are done. Batches are visited in start order so each request's list is sorted by
+ * window. The counts and offsets are kept in an array of their own (*at_out, 4 bytes a request: after
+ * the build, where each request's list ends), and the requests (128 bytes each, the set's largest
+ * array, which the spans' thread writes meanwhile) written once, instead of read and written by each
+ * of the three passes. */
+static sp_status batch_lists_build(struct sp_events *ev, uint32_t **at_out)
 {
+    *at_out = NULL;
     size_t total = 0;
     for (size_t b = 0; b < ev->n_batches; b++)
         if (ev->batches[b].has_record)
@@ -1123,15 +1129,20 @@ static sp_status batch_lists(struct sp_events *ev)
      * (glibc keeps freed blocks below its adaptive mmap threshold), where they raised the peak RSS */
     sp_discard_pages(order, (n_order ? n_order : 1) * sizeof *order);
     free(order);
-    uint32_t start = 0;
-    for (size_t i = 0; i < ev->n_requests; i++) {
+    *at_out = at;
+    return SP_OK;
+}
+
+/* Requests [lo, hi)'s lists from batch_lists_build's ends (which it only reads: the two threads of
+ * sp_ev_finish take such ranges beside each other) */
+static void batch_lists_place(struct sp_events *ev, const uint32_t *at, size_t lo, size_t hi)
+{
+    uint32_t start = lo ? at[lo - 1] : 0;
+    for (size_t i = lo; i < hi; i++) {
         ev->requests[i].first_batch = start;
         ev->requests[i].nbatches = at[i] - start;
         start = at[i];
     }
-    sp_discard_pages(at, (ev->n_requests ? ev->n_requests : 1) * sizeof *at);
-    free(at);
-    return SP_OK;
 }
 
 /* The span side of sp_ev_finish: spans in span_cmp's order with their ties ordered (the status of
@@ -1168,22 +1179,35 @@ static sp_status finish_spans(struct sp_events *ev)
     return st;
 }
 
-/* The device side of sp_ev_finish, which shares nothing it writes with finish_spans, in two parts that
- * a second thread takes one after the other (sp_ev_two_threads_min):
- * - the order: activity in start order (act_cmp, which reads only the activity) and the batches' and
- *   activity's times into last[] (one per file). It reads nothing the passes over the requests and
- *   batches write (those write the requests, the files and the strings), so it runs beside them.
- * - the lists, once those passes are done (the thread waits for them): the per-request batch lists,
- *   then the activity's ties ordered, which read the kernels' names (strings the passes may add to).
- *   Not when the passes failed. */
+/* The device side of sp_ev_finish, which shares nothing it writes with finish_spans. From
+ * sp_ev_two_threads_min records on, a second thread takes, from the start:
+ * - the order: activity in start order (act_cmp, which reads only the activity), then
+ * - the batch lists built (batch_lists_build, which reads only the batches and their members).
+ * Neither reads what the passes over the requests and batches write (those write the requests, the
+ * files and the strings), so they run beside them. Once the passes are done (the thread waits for
+ * them) it places each request's batch list (batch_lists_place: the passes clear those fields), in
+ * ranges that the calling thread shares once it is done with the spans (finish_place).
+ * The batches' and activity's times into last[] (one per file, device_ends; it reads the activity, so
+ * once it is in order) are taken by whichever thread comes to them first (the thread when it has
+ * built the lists before the passes are done, or placed its ranges before the calling thread is done
+ * with the spans; else the calling thread). The calling thread, after the passes and the spans, waits
+ * for the order, takes those times if they are still to take, then, once they are taken, the
+ * activity's ties (which read the kernels' names: strings the passes may add to; and reorder the
+ * activity those times read), then the ranges left to place. Not when the passes failed. */
 typedef struct finish_dev_job {
     struct sp_events *ev;
-    uint64_t *last;
     size_t first_tie; /* the order's: the first activity equal (act_cmp) to the next; n_acts: none */
+    uint32_t *lists_at; /* batch_lists_build's ends, for batch_lists_place (NULL: the build failed) */
+    atomic_size_t place_next; /* the next range of sp_ev_place_chunk requests to place */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int passes; /* 0: running; 1: done; -1: failed */
-    sp_status ties_st, lists_st;
+    int passes;  /* 0: running; 1: done; -1: failed (set by the calling thread) */
+    int ordered; /* the activity is in order (set by the thread) */
+    int built;   /* batch_lists_build is done (set by the thread) */
+    uint64_t *last;          /* device_ends' */
+    atomic_int ends_claimed; /* device_ends taken by a thread */
+    int ends_done;           /* device_ends is done (set by the thread that took it) */
+    sp_status lists_st;
 } finish_dev_job;
 
 static void finish_order(finish_dev_job *j)
@@ -1202,26 +1226,70 @@ static void finish_order(finish_dev_job *j)
         for (i = 0; i + 1 < ev->n_acts && act_cmp(&ev->acts[i], &ev->acts[i + 1]) != 0; i++)
             ;
     j->first_tie = i + 1 < ev->n_acts ? i : ev->n_acts;
-    device_ends(ev, j->last);
 }
 
-static void finish_lists(finish_dev_job *j)
+size_t sp_ev_place_chunk = SP_EV_PLACE_CHUNK;
+
+/* Ranges of requests to place, taken through the job's counter until none is left (either thread) */
+static void finish_place(finish_dev_job *j)
 {
-    j->lists_st = batch_lists(j->ev);
-    j->ties_st = j->first_tie < j->ev->n_acts ? sort_act_ties(j->ev, j->first_tie) : SP_OK;
+    size_t n = j->ev->n_requests, chunk = sp_ev_place_chunk ? sp_ev_place_chunk : 1;
+    for (size_t c = atomic_fetch_add(&j->place_next, 1); c < (n + chunk - 1) / chunk;
+         c = atomic_fetch_add(&j->place_next, 1))
+        batch_lists_place(j->ev, j->lists_at, c * chunk, (c + 1) * chunk < n ? (c + 1) * chunk : n);
+}
+
+/* Sets one of the job's flags and wakes the other thread */
+static void finish_flag(finish_dev_job *j, int *flag, int v)
+{
+    pthread_mutex_lock(&j->mu);
+    *flag = v;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* Waits for one of the job's flags; returns it */
+static int finish_wait(finish_dev_job *j, const int *flag)
+{
+    pthread_mutex_lock(&j->mu);
+    while (!*flag)
+        pthread_cond_wait(&j->cv, &j->mu);
+    int v = *flag;
+    pthread_mutex_unlock(&j->mu);
+    return v;
+}
+
+/* device_ends, unless the other thread has taken it (then returns 0); either way the caller need not
+ * run it (the calling thread waits for ends_done before the ties) */
+static int finish_ends(finish_dev_job *j, int threaded)
+{
+    if (atomic_exchange(&j->ends_claimed, 1))
+        return 0;
+    device_ends(j->ev, j->last);
+    if (threaded)
+        finish_flag(j, &j->ends_done, 1);
+    else
+        j->ends_done = 1;
+    return 1;
 }
 
 static void *finish_devices(void *arg)
 {
     finish_dev_job *j = arg;
     finish_order(j);
+    finish_flag(j, &j->ordered, 1);
+    j->lists_st = batch_lists_build(j->ev, &j->lists_at);
+    finish_flag(j, &j->built, 1);
     pthread_mutex_lock(&j->mu);
-    while (!j->passes)
-        pthread_cond_wait(&j->cv, &j->mu);
-    int done = j->passes > 0;
+    int passes = j->passes;
     pthread_mutex_unlock(&j->mu);
-    if (done)
-        finish_lists(j);
+    if (!passes) /* the passes still running: the times meanwhile */
+        finish_ends(j, 1);
+    if (finish_wait(j, &j->passes) > 0) {
+        if (j->lists_at)
+            finish_place(j);
+        finish_ends(j, 1);
+    }
     return NULL;
 }
 
@@ -1324,8 +1392,7 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
         ev->files[f].unfinished_batches = 0;
         ev->files[f].last_ns = SP_TIME_NONE;
     }
-    /* The activity's order on a second thread meanwhile, from sp_ev_two_threads_min records on (one
-     * thread when it cannot be started); each file's last time is a maximum, the threads' merged after. */
+    /* the batches' and activity's part of each file's last time (device_ends), merged after: a maximum */
     uint64_t *last = malloc((ev->n_files ? ev->n_files : 1) * sizeof *last);
     if (!last)
         return SP_ERR_NOMEM;
@@ -1335,9 +1402,10 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     memset(&dj, 0, sizeof dj);
     dj.ev = ev;
     dj.last = last;
-    /* The activity's order on a second thread beside the passes, then (they done) the batch lists and
-     * the activity's ties on it beside the spans on this one, from sp_ev_two_threads_min records on
-     * (one thread when it cannot be started) */
+    atomic_init(&dj.place_next, 0);
+    atomic_init(&dj.ends_claimed, 0);
+    /* The activity's order and the batch lists on a second thread beside the passes and the spans,
+     * from sp_ev_two_threads_min records on (one thread when it cannot be started; finish_dev_job) */
     pthread_t th;
     int threaded = 0;
     if (ev->n_spans + ev->n_acts + ev->n_batches >= sp_ev_two_threads_min && pthread_mutex_init(&dj.mu, NULL) == 0) {
@@ -1351,23 +1419,37 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     }
     size_t unstarted = 0;
     sp_status jst = finish_passes(ev, lenient, err, errlen, &unstarted);
-    if (threaded) {
-        pthread_mutex_lock(&dj.mu);
+    if (threaded)
+        finish_flag(&dj, &dj.passes, jst ? -1 : 1);
+    else
         dj.passes = jst ? -1 : 1;
-        pthread_cond_signal(&dj.cv);
-        pthread_mutex_unlock(&dj.mu);
-    }
-    if (!jst)
+    sp_status ties_st = SP_OK;
+    if (!jst) {
         jst = finish_spans(ev);
-    else if (!threaded)
-        dj.passes = -1; /* failed: nothing after the passes runs (the thread's was told so above) */
+        if (threaded)
+            finish_wait(&dj, &dj.ordered);
+        else
+            finish_order(&dj);
+        if (!finish_ends(&dj, threaded))
+            finish_wait(&dj, &dj.ends_done); /* the thread's: the ties reorder what it reads */
+        ties_st = dj.first_tie < ev->n_acts ? sort_act_ties(ev, dj.first_tie) : SP_OK;
+        if (!threaded)
+            dj.lists_st = batch_lists_build(ev, &dj.lists_at);
+        else
+            finish_wait(&dj, &dj.built);
+        if (dj.lists_at)
+            finish_place(&dj); /* the ranges the thread has not taken */
+    }
     if (threaded) {
         pthread_join(th, NULL);
         pthread_cond_destroy(&dj.cv);
         pthread_mutex_destroy(&dj.mu);
-    } else if (dj.passes == 0) {
-        finish_order(&dj);
-        finish_lists(&dj);
+    }
+    /* the build's ends, handed back before they are freed: freed by the thread's code they could stay
+     * in its malloc arena (glibc keeps blocks below its adaptive mmap threshold) and raise the peak */
+    if (dj.lists_at) {
+        sp_discard_pages(dj.lists_at, (ev->n_requests ? ev->n_requests : 1) * sizeof *dj.lists_at);
+        free(dj.lists_at);
     }
     if (dj.passes < 0) {
         free(last);
@@ -1379,7 +1461,7 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
     /* the statuses in the one-thread order: the spans' ties, the activity's, the tokens, the batch
      * lists */
     if (!jst)
-        jst = dj.ties_st;
+        jst = ties_st;
     sp_ev_token_clash clash;
     if (!jst && (jst = sp_ev_finish_tokens(ev, lenient, &clash)) == SP_ERR_PARSE) {
         const sp_ev_request *q = &ev->requests[clash.req];

@@ -553,13 +553,18 @@ sp_status sp_ev_join_clients(struct sp_events *ev);
  * or its file lost nothing but has no end record (`end` SP_TRACE_END_UNCLEAN: such requests become
  * SP_OUTCOME_UNFINISHED, such batches are counted in `unfinished_batches` and left out). Sets each
  * file's `last_ns`. Writes a message to `err`. Idempotent; called by the analyzer. From
- * sp_ev_two_threads_min spans, activities and batches on, the activity's order is done on a second
- * thread from the start (beside the passes over the requests and batches), and then the batch lists
- * and the activity's ties on it while the calling one does the spans (each writes fields the other
- * does not touch; the set is the same either way). */
+ * sp_ev_two_threads_min spans, activities and batches on, the activity's order and the batch lists
+ * are built on a second thread from the start (beside the passes over the requests and batches and
+ * the spans on the calling thread, which then takes the files' device times and the activity's ties),
+ * and each request's batch list is placed by both threads in ranges of sp_ev_place_chunk requests
+ * (each writes fields the other does not touch; the set is the same either way). */
 sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t errlen);
 /* A variable (defined in events.c) so that tests can make small sets take the two-thread route. */
 #define SP_EV_TWO_THREADS_MIN 65536u
 extern size_t sp_ev_two_threads_min;
+/* The requests in one range the two threads of sp_ev_finish take in turn when placing the batch lists
+ * (a variable so that tests can make small sets share ranges; 0 counts as 1). */
+#define SP_EV_PLACE_CHUNK 16384u
+extern size_t sp_ev_place_chunk;
 
 #endif

@@ -114,7 +114,11 @@ static int rank_cmp(const void *a, const void *b)
     return (x->file > y->file) - (x->file < y->file);
 }
 
-static void ranking(size_t threads_at)
+/* numeric: the first `numeric` requests have numeric ids (1000000 + i, seven digits, which no text id
+ * here has; their text orders as their numbers do), the rest text ids: all numeric, the ranking takes
+ * the numeric keys (src/analyze/share.c, packed with their positions); a text id among them, at any
+ * position, sends it to the ids' prefixes; the same ranking either way */
+static void ranking(size_t threads_at, int numeric)
 {
     static const char *const stems[] = {"", "abcdefgh", "abcdefg", "request-00000", "\xc3\xa9t\xc3\xa9-",
                                         "9", "10", "req"};
@@ -127,6 +131,9 @@ static void ranking(size_t threads_at)
         if (i % 5 == 4) {
             strcpy(q->id, R[i - 1].id);
             q->file = R[i - 1].file ? 0 : f1;
+        } else if (i < numeric) {
+            snprintf(q->id, sizeof q->id, "%d", 1000000 + i);
+            q->file = (uint32_t)(rnd() % 2 ? f1 : 0);
         } else {
             snprintf(q->id, sizeof q->id, "%s%u", stems[rnd() % 8], (unsigned)(rnd() % 40));
             q->file = (uint32_t)(rnd() % 2 ? f1 : 0);
@@ -140,7 +147,15 @@ static void ranking(size_t threads_at)
         q->life = 100000 + 1000 * (rnd() % 4); /* four latencies: large tie groups */
         q->arrival = 1000000 + rnd() % 5000;
         q->pre = 1 + (uint64_t)i;
-        uint32_t r = eb_req_f(ev, q->file, q->id, q->arrival, q->arrival + q->life, -1);
+        uint32_t r;
+        if (i < numeric) {
+            CHECK(sp_ev_request_ref_u64(ev, q->file, strtoull(q->id, NULL, 10), &r) == SP_OK);
+            ev->requests[r].arrival_ns = q->arrival;
+            ev->requests[r].done_ns = q->arrival + q->life;
+            ev->requests[r].has_record = true;
+        } else {
+            r = eb_req_f(ev, q->file, q->id, q->arrival, q->arrival + q->life, -1);
+        }
         eb_span(ev, r, "preprocess", q->arrival, q->arrival + q->pre);
     }
     sp_analyze_options o;
@@ -252,8 +267,14 @@ int main(void)
     same_failure(2, "ends before it starts");
     same_failure(3, "\"bad-rejected\"");
 
-    ranking(SIZE_MAX);
-    ranking(1);
+    ranking(SIZE_MAX, 0);
+    ranking(1, 0);
+    /* numeric ids: all, the first three quarters, the first quarter */
+    for (int k = 0; k < 3; k++) {
+        static const int numeric[3] = {NRANK, NRANK * 3 / 4, NRANK / 4};
+        ranking(SIZE_MAX, numeric[k]);
+        ranking(1, numeric[k]);
+    }
     ar_each_trace("two_threads", &rng_state, same_both_routes, NULL);
     fprintf(stderr, "%d traces compared\n", compared);
     CHECK(compared == AR_TRACES);

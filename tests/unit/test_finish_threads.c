@@ -1,6 +1,8 @@
 /* sp_ev_finish on one thread and on two (sp_ev_two_threads_min; src/model/events.c): the activity's
- * order on a second thread beside the passes over the requests and batches, then, once they are done,
- * the batch lists and the activity's ties on it, beside the spans on the calling thread. The set
+ * order and the batch lists built on a second thread beside the passes over the requests and batches
+ * and the spans on the calling thread, which then takes the files' device times and the activity's
+ * ties; then each request's batch list placed by both threads in ranges (sp_ev_place_chunk: here also
+ * ranges of 1 and 3 requests, so that small sets share them). The set
  * must come out the same either way, field by field: every trace of analyze_routes_testutil.h (JSONL,
  * Kineto with tied kernels, synth runs, recorder-written native traces with overlapping batches,
  * outcomes, labels, two files, one cut short) loaded twice and finished once by each route, then the
@@ -53,24 +55,28 @@ static int act_order(const sp_events *ev, const sp_ev_activity *x, const sp_ev_a
     return (ix > iy) - (ix < iy);
 }
 
-static sp_events *finished(const char *const *paths, int n, int lenient, size_t threads_at, sp_status *st)
+static sp_events *finished(const char *const *paths, int n, int lenient, size_t threads_at, size_t place_chunk,
+                           sp_status *st)
 {
     sp_events *ev = ar_load(paths, n, lenient);
     if (!ev)
         return NULL;
     char err[512] = "";
     sp_ev_two_threads_min = threads_at;
+    sp_ev_place_chunk = place_chunk;
     *st = sp_ev_finish(ev, lenient != 0, err, sizeof err);
     sp_ev_two_threads_min = SP_EV_TWO_THREADS_MIN;
+    sp_ev_place_chunk = SP_EV_PLACE_CHUNK;
     return ev;
 }
 
 static void same_set(const char *const *paths, int n, int lenient, void *user)
 {
-    (void)user;
     sp_status s1 = SP_OK, s2 = SP_OK;
-    sp_events *one = finished(paths, n, lenient, SIZE_MAX, &s1);
-    sp_events *two = finished(paths, n, lenient, 1, &s2);
+    sp_events *one = finished(paths, n, lenient, SIZE_MAX, SP_EV_PLACE_CHUNK, &s1);
+    /* two threads, placing the batch lists in ranges of 3 requests (shared between the threads when
+     * the calling one is done with the spans first: either way the set is the same) */
+    sp_events *two = finished(paths, n, lenient, 1, *(const size_t *)user, &s2);
     CHECK(one != NULL && two != NULL);
     if (!one || !two) {
         sp_events_destroy(one);
@@ -150,12 +156,18 @@ int main(void)
     snprintf(path, sizeof path, "%s/sp_finish_ties_%d", P_tmpdir, (int)getpid());
     write_ties(path);
     const char *p = path;
-    same_set(&p, 1, 0, NULL);
+    size_t chunk = SP_EV_PLACE_CHUNK;
+    same_set(&p, 1, 0, &chunk);
     remove(path);
     CHECK(tied_pairs > 0);
-    ar_each_trace("finish_threads", &rng_state, same_set, NULL);
+    /* every trace three times: the lists placed in one range (small sets), then in ranges of 1 and 3 */
+    ar_each_trace("finish_threads", &rng_state, same_set, &chunk);
+    chunk = 1;
+    ar_each_trace("finish_threads", &rng_state, same_set, &chunk);
+    chunk = 3;
+    ar_each_trace("finish_threads", &rng_state, same_set, &chunk);
     fprintf(stderr, "%d comparisons\n", compared);
     fprintf(stderr, "%zu tied neighbours\n", tied_pairs);
-    CHECK(compared == AR_TRACES + 1);
+    CHECK(compared == 3 * AR_TRACES + 1);
     return sp_test_done("test_finish_threads");
 }
