@@ -70,7 +70,7 @@ struct sp_recorder {
     _Atomic(sp_tbuf *) *slots;
     size_t nslots;
     uint64_t *heads;             /* writer scratch: head snapshot per slot */
-    unsigned char *gone;         /* writer scratch: owner gone per slot */
+    unsigned char *gone;         /* writer scratch: what the cycle saw per slot (writer.c, SLOT_*) */
     /* drops no live buffer holds: no buffer, after close, write failed, added, retired buffers' */
     _Atomic uint64_t drops[SP_DROP_CAUSE_COUNT];
     uint64_t drops_written[SP_DROP_CAUSE_COUNT];

@@ -13,4 +13,8 @@ extern void (*sp_trace_busy_hook)(void);
  * long flush interval knows exactly when the writer drains (flush and close only). */
 extern bool sp_trace_no_early_wake;
 
+/* Test hook (src/trace/writer.c): when set, the writer calls it in every cycle between taking the
+ * rings' heads and draining them, so a test can register a thread's buffer in that gap. */
+extern void (*sp_trace_writer_hook)(void);
+
 #endif

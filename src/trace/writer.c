@@ -18,6 +18,7 @@
 
 #include "trace/recorder_int.h"
 #include "trace/tap_int.h"
+#include "trace/trace_int.h"
 
 /* The message of the recorder's latest failure (sp_recorder_last_error). Its own lock, taken last
  * (after names_mu and mu), because the writer reports from inside a cycle that holds neither. */
@@ -327,6 +328,12 @@ static void retire(sp_recorder *rec, size_t slot, sp_tbuf *tb)
     free_tbuf(tb);
 }
 
+/* What the cycle's first pass saw in each slot (rec->gone): no buffer, a live thread's, or the
+ * buffer of a thread that has exited (drained one last time, then retired). */
+enum { SLOT_EMPTY = 0, SLOT_LIVE, SLOT_GONE };
+
+void (*sp_trace_writer_hook)(void);
+
 /* One pass over every ring, then the live metrics' turn (tap.c): `force` (a flush or the close)
  * finishes every request whose own record came in. Returns the largest fraction (in 1/1024) of a ring
  * that was drained, so the writer can go round again at once when it is falling behind. */
@@ -337,27 +344,37 @@ static unsigned writer_cycle(sp_recorder *rec, bool force)
     for (size_t i = 0; i < rec->nslots; i++) {
         sp_tbuf *tb = atomic_load_explicit(&rec->slots[i], memory_order_acquire); /* pairs with
             the registering thread's release: the buffer's fields are initialised */
-        rec->gone[i] = 0;
+        rec->gone[i] = SLOT_EMPTY;
         if (!tb)
             continue;
         /* acquire: pairs with the exiting thread's acq_rel exchange, so its last head is seen */
-        rec->gone[i] = atomic_load_explicit(&tb->owner, memory_order_acquire) == TB_THREAD_GONE;
+        rec->gone[i] = atomic_load_explicit(&tb->owner, memory_order_acquire) == TB_THREAD_GONE
+                           ? SLOT_GONE : SLOT_LIVE;
         /* acquire: pairs with the producer's release of head, so the record bytes are visible */
         rec->heads[i] = atomic_load_explicit(&tb->head, memory_order_acquire);
     }
     emit_names(rec);
     emit_props(rec);
     block_flush(rec); /* the names go before the records that use them, which bypass the block */
+    if (__builtin_expect(sp_trace_writer_hook != NULL, 0))
+        sp_trace_writer_hook();
     unsigned most = 0;
     for (size_t i = 0; i < rec->nslots; i++) {
-        sp_tbuf *tb = atomic_load_explicit(&rec->slots[i], memory_order_relaxed); /* only we clear */
-        if (!tb)
+        /* Only the rings seen above: a thread may register into an empty slot meanwhile (a slot
+         * its predecessor's retire emptied, whose heads[i] is still that thread's last head).
+         * Draining it here would read a buffer we have no happens-before edge to, up to a head
+         * that is not its own: unwritten ring bytes into the file, and its tail moved past its
+         * head, after which every record of the new thread was dropped as buffer_full. It waits
+         * for the next cycle instead. */
+        if (rec->gone[i] == SLOT_EMPTY)
             continue;
+        /* relaxed: the same buffer as above (only we clear a slot), ordered by that acquire load */
+        sp_tbuf *tb = atomic_load_explicit(&rec->slots[i], memory_order_relaxed);
         uint64_t n = drain(rec, tb, rec->heads[i]);
         unsigned frac = (unsigned)((n * 1024) / tb->cap);
         if (frac > most)
             most = frac;
-        if (rec->gone[i])
+        if (rec->gone[i] == SLOT_GONE)
             retire(rec, i, tb);
     }
     emit_drops(rec, false);
