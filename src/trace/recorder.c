@@ -337,9 +337,11 @@ void sp_recorder_add_drops(sp_recorder *rec, sp_drop_cause cause, uint64_t count
 
 static void fork_prepare(void)
 {
-    /* hold both locks across fork so the child never inherits one held by a thread it lacks */
-    pthread_mutex_lock(&g_rec.names_mu);
+    /* hold both locks across fork so the child never inherits one held by a thread it lacks; in
+     * the order every other path takes them (mu, then names_mu: sp_recorder_open and a forked
+     * child's start write the names under mu), so a fork racing an open cannot deadlock */
     pthread_mutex_lock(&g_rec.mu);
+    pthread_mutex_lock(&g_rec.names_mu);
     sp_rec_error_lock();
     if (g_rec.tap)
         sp_tap_fork_prepare(g_rec.tap);
@@ -350,8 +352,8 @@ static void fork_parent(void)
     if (g_rec.tap)
         sp_tap_fork_parent(g_rec.tap);
     sp_rec_error_unlock();
-    pthread_mutex_unlock(&g_rec.mu);
     pthread_mutex_unlock(&g_rec.names_mu);
+    pthread_mutex_unlock(&g_rec.mu);
 }
 
 /* In the child only this thread exists: the writer and the other recording threads are gone. Their
