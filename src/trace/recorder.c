@@ -362,9 +362,12 @@ static void fork_parent(void)
 static void fork_child(void)
 {
     sp_recorder *rec = &g_rec;
-    pthread_mutex_init(&rec->mu, NULL);
-    pthread_mutex_init(&rec->names_mu, NULL);
-    sp_rec_error_reinit();
+    /* the locks fork_prepare took, released by the thread that holds them (the child's only one)
+     * rather than initialised anew over a held lock, which ThreadSanitizer reports as a double lock
+     * and then as races between threads that both hold it */
+    sp_rec_error_unlock();
+    pthread_mutex_unlock(&rec->names_mu);
+    pthread_mutex_unlock(&rec->mu);
     if (rec->tap)
         sp_tap_fork_child(rec->tap);
     uint64_t gate = atomic_load_explicit(&rec->gate, memory_order_relaxed);

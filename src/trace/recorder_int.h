@@ -157,11 +157,10 @@ unsigned sp_rec_max_period(unsigned base);
 void sp_rec_drop_totals(sp_recorder *rec, uint64_t out[SP_DROP_CAUSE_COUNT]);
 
 /* The recorder's latest failure message (sp_recorder_last_error): cleared when a recorder opens; its
- * lock is held across fork (taken last, after names_mu and mu) and made anew in the child. */
+ * lock is held across fork (taken last, after mu and names_mu) and released in the child. */
 void sp_rec_error_clear(void);
 void sp_rec_error_lock(void);
 void sp_rec_error_unlock(void);
-void sp_rec_error_reinit(void);
 
 /* ---- names.c: interned names and trace properties (under names_mu) ---- */
 

@@ -79,11 +79,6 @@ void sp_rec_error_unlock(void)
     pthread_mutex_unlock(&g_err_mu);
 }
 
-void sp_rec_error_reinit(void)
-{
-    pthread_mutex_init(&g_err_mu, NULL);
-}
-
 /* The writer sleeps on wake_seq: woken early by a bump, else after its period. A futex lets a
  * recording thread (even in a signal handler) wake it without a lock and without ever blocking. */
 static void writer_sleep(sp_recorder *rec, uint32_t seen, unsigned ms)
