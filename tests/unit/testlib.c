@@ -4,8 +4,8 @@
 
 #include "testlib.h"
 
-int sp_test_failures;
-int sp_test_checks;
+_Atomic int sp_test_failures; /* atomic: tests CHECK from several threads */
+_Atomic int sp_test_checks;
 
 int sp_test_done(const char *name)
 {

@@ -9,8 +9,8 @@
 #include "servprof/analyze.h"
 #include "servprof/events.h"
 
-extern int sp_test_failures;
-extern int sp_test_checks;
+extern _Atomic int sp_test_failures;
+extern _Atomic int sp_test_checks;
 
 #define CHECK(cond)                                                                     \
     do {                                                                                \
