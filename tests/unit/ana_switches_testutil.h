@@ -20,6 +20,9 @@ static inline void ana_switches_reset(void)
     sp_ana_move_pages = 1;
     sp_ana_keep_spans_max = SP_ANA_KEEP_SPANS_MAX;
     sp_ana_part_fast = 1;
+    sp_ana_rank_wide = 1;
+    sp_ana_rank_pack = 1;
+    sp_ana_cols_fast = 1;
 }
 
 /* Runs the partition step alone on the finished set `ev` into `a` (default options, no network row),

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "analyze/analyze_int.h"
+#include "ana_switches_testutil.h"
 #include "analyze_routes_testutil.h"
 #include "ev_build.h"
 #include "testlib.h"
@@ -292,25 +293,13 @@ static int reports_compared;
 
 static char *report_of(const char *const *paths, int n, int lenient, int fast, size_t *len)
 {
-    sp_events *ev = ar_load(paths, n, lenient);
-    if (!ev)
-        return NULL;
-    char err[512];
     sp_analyze_options o;
     sp_analyze_options_init(&o);
     o.keep_requests = 1;
     o.lenient = lenient;
-    sp_report *r = NULL;
     sp_ana_rank_wide = sp_ana_rank_pack = sp_ana_cols_fast = fast;
-    sp_status st = sp_analyze(ev, &o, &r, err, sizeof err);
-    sp_ana_rank_wide = sp_ana_rank_pack = sp_ana_cols_fast = 1;
-    char *buf = NULL;
-    if (st == SP_OK)
-        buf = ar_report_bytes(r, len);
-    else
-        fprintf(stderr, "analyse %s: %s (%s)\n", paths[0], err, sp_status_str(st));
-    sp_report_destroy(r);
-    sp_events_destroy(ev);
+    char *buf = ar_analyse(paths, n, lenient, &o, NULL, len);
+    ana_switches_reset();
     return buf;
 }
 
@@ -321,10 +310,7 @@ static void same_reports(const char *const *paths, int n, int lenient, void *use
     char *general = report_of(paths, n, lenient, 0, &l1), *fast = report_of(paths, n, lenient, 1, &l2);
     CHECK(general != NULL && fast != NULL);
     if (general && fast) {
-        int eq = l1 > 0 && l1 == l2 && memcmp(general, fast, l1) == 0;
-        CHECK(eq);
-        if (!eq)
-            fprintf(stderr, "reports differ for %s (%zu vs %zu bytes)\n", paths[0], l1, l2);
+        CHECK(ar_same_bytes(general, l1, fast, l2, paths[0], 1));
         reports_compared++;
     }
     free(general);
