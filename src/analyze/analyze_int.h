@@ -283,6 +283,22 @@ typedef struct sp_ana_col_stats {
     uint64_t lo, hi, or_k, and_k, sum;
     int wrapped;
 } sp_ana_col_stats;
+/* The stats of no value yet; sp_ana_col_stats_add takes each value in. */
+#define SP_ANA_COL_STATS_NONE ((sp_ana_col_stats){~(uint64_t)0, 0, 0, ~(uint64_t)0, 0, 0})
+/* Takes x into st: the extremes, the bits that vary and the sum (exact while it stays below 2^64: the
+ * same number whatever the order). `checked` 0 skips the overflow check where the caller knows the sum
+ * cannot wrap (values below 2^32, at most 2^32 of them) and sets `wrapped` itself. */
+static inline void sp_ana_col_stats_add(sp_ana_col_stats *st, uint64_t x, int checked)
+{
+    st->lo = x < st->lo ? x : st->lo;
+    st->hi = x > st->hi ? x : st->hi;
+    st->or_k |= x;
+    st->and_k &= x;
+    if (checked)
+        st->wrapped |= __builtin_add_overflow(st->sum, x, &st->sum);
+    else
+        st->sum += x;
+}
 /* The stats of v[n] (lo = UINT64_MAX, hi = 0 when n is 0). */
 void sp_ana_col_stats_of(const uint64_t *v, size_t n, sp_ana_col_stats *st);
 /* sp_ana_quantiles_select with the column's stats already taken (in the pass that filled it): no pass

@@ -292,21 +292,15 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns)
     }
     long double sum = 0;
     /* the nano-dollar column's stats (sp_ana_col_stats_of's) taken as it fills: no pass of their own */
-    uint64_t lo = ~(uint64_t)0, hi = 0, or_k = 0, and_k = ~(uint64_t)0, isum = 0;
-    int wrapped = 0;
+    sp_ana_col_stats cst = SP_ANA_COL_STATS_NONE;
     for (size_t i = 0; i < a->n_reqs; i++) {
         sum += rcost[a->by_latency[i]]; /* rank order: see sp_ana_padding */
         uint64_t x = (uint64_t)sp_ana_llround(rcost[i] * 1e9);
         nano[i] = x;
-        lo = x < lo ? x : lo;
-        hi = x > hi ? x : hi;
-        or_k |= x;
-        and_k &= x;
-        wrapped |= __builtin_add_overflow(isum, x, &isum);
+        sp_ana_col_stats_add(&cst, x, 1);
     }
     c->request_cost_mean = a->n_reqs ? (double)(sum / (long double)a->n_reqs) : 0.0;
     /* sp_ana_quantiles_select_in with those stats: its scratch taken here, after nano, as it would */
-    sp_ana_col_stats cst = {lo, hi, or_k, and_k, isum, wrapped};
     uint64_t *sel = a->n_reqs >= 2 ? sp_ana_scratch_get(a->scratch, a->n_reqs * sizeof *sel) : NULL;
     if (a->n_reqs >= 2 && !sel)
         goto out;

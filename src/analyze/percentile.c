@@ -64,17 +64,10 @@ void sp_ana_col_stats_of(const uint64_t *v, size_t n, sp_ana_col_stats *st)
 {
     /* one pass for the extremes, the sum (exact while it stays below 2^64, as in
      * sp_ana_quantiles_sorted: the same number whatever the order) and the bits that vary */
-    uint64_t lo = ~(uint64_t)0, hi = 0, or_k = 0, and_k = ~(uint64_t)0, isum = 0;
-    int wrapped = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t x = v[i];
-        lo = x < lo ? x : lo;
-        hi = x > hi ? x : hi;
-        or_k |= x;
-        and_k &= x;
-        wrapped |= __builtin_add_overflow(isum, x, &isum);
-    }
-    *st = (sp_ana_col_stats){lo, hi, or_k, and_k, isum, wrapped};
+    sp_ana_col_stats acc = SP_ANA_COL_STATS_NONE;
+    for (size_t i = 0; i < n; i++)
+        sp_ana_col_stats_add(&acc, v[i], 1);
+    *st = acc;
 }
 
 sp_status sp_ana_quantiles_select(uint64_t *v, size_t n, uint64_t *tmp, sp_quantiles *q, const uint32_t *pct, size_t np,

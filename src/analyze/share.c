@@ -501,34 +501,21 @@ static void stage_col_stats(const sp_ana *a, size_t lo_s, size_t m, sp_ana_col_s
 {
     size_t n = a->n_reqs, ns = a->n_stages;
     for (size_t s = 0; s < m; s++)
-        cs[s] = (sp_ana_col_stats){~(uint64_t)0, 0, 0, ~(uint64_t)0, 0, 0};
+        cs[s] = SP_ANA_COL_STATS_NONE;
     for (size_t i0 = 0; i0 < n; i0 += COL_BLOCK) {
         size_t i1 = n - i0 < COL_BLOCK ? n : i0 + COL_BLOCK;
         for (size_t s = 0; s < m; s++) {
-            uint64_t lo = cs[s].lo, hi = cs[s].hi, or_k = cs[s].or_k, and_k = cs[s].and_k, total = cs[s].sum;
-            int wrapped = cs[s].wrapped;
+            sp_ana_col_stats acc = cs[s];
             if (a->times32) {
                 const uint32_t *t = a->times32 + lo_s + s;
-                for (size_t i = i0; i < i1; i++) {
-                    uint64_t x = t[i * ns];
-                    lo = x < lo ? x : lo;
-                    hi = x > hi ? x : hi;
-                    or_k |= x;
-                    and_k &= x;
-                    total += x;
-                }
+                for (size_t i = i0; i < i1; i++)
+                    sp_ana_col_stats_add(&acc, t[i * ns], 0);
             } else {
                 const uint64_t *t = a->times + lo_s + s;
-                for (size_t i = i0; i < i1; i++) {
-                    uint64_t x = t[i * ns];
-                    lo = x < lo ? x : lo;
-                    hi = x > hi ? x : hi;
-                    or_k |= x;
-                    and_k &= x;
-                    wrapped |= __builtin_add_overflow(total, x, &total);
-                }
+                for (size_t i = i0; i < i1; i++)
+                    sp_ana_col_stats_add(&acc, t[i * ns], 1);
             }
-            cs[s] = (sp_ana_col_stats){lo, hi, or_k, and_k, total, wrapped};
+            cs[s] = acc;
         }
     }
     if (a->times32) /* n values below 2^32 each: below 2^64 in all while n <= 2^32 */
@@ -573,31 +560,19 @@ static void *stage_columns(void *arg)
         } else {
             /* the column gathered with its stats (sp_ana_col_stats): the selection needs no pass of
              * its own before it; the sum is the row's total */
-            uint64_t lo = ~(uint64_t)0, hi = 0, or_k = 0, and_k = ~(uint64_t)0, total = 0;
-            int wrapped = 0;
+            cst = SP_ANA_COL_STATS_NONE;
             if (a->times32) { /* n values below 2^32 each: below 2^64 in all while n <= 2^32 */
                 for (size_t i = 0; i < n; i++) {
-                    uint64_t x = a->times32[i * ns + s];
-                    col[i] = x;
-                    lo = x < lo ? x : lo;
-                    hi = x > hi ? x : hi;
-                    or_k |= x;
-                    and_k &= x;
-                    total += x;
+                    col[i] = a->times32[i * ns + s];
+                    sp_ana_col_stats_add(&cst, col[i], 0);
                 }
-                wrapped = n > ((size_t)1 << 31) * 2;
+                cst.wrapped = n > ((size_t)1 << 31) * 2;
             } else {
                 for (size_t i = 0; i < n; i++) {
-                    uint64_t x = a->times[i * ns + s];
-                    col[i] = x;
-                    lo = x < lo ? x : lo;
-                    hi = x > hi ? x : hi;
-                    or_k |= x;
-                    and_k &= x;
-                    wrapped |= __builtin_add_overflow(total, x, &total);
+                    col[i] = a->times[i * ns + s];
+                    sp_ana_col_stats_add(&cst, col[i], 1);
                 }
             }
-            cst = (sp_ana_col_stats){lo, hi, or_k, and_k, total, wrapped};
         }
         row->total_ns = cst.sum;
         /* selected, not sorted (percentile.c): the same order statistics; with the detail, the

@@ -7,6 +7,7 @@
 
 #include "analyze/analyze_int.h"
 #include "model/events_int.h"
+#include "analyze_routes_testutil.h"
 
 /* Every switch a route test may turn, back at the value the library starts with. */
 static inline void ana_switches_reset(void)
@@ -37,6 +38,51 @@ static inline sp_status ana_partition_of(sp_ana *a, sp_events *ev, char *err, si
     sp_status st = sp_ana_partition(a, err, errlen);
     ana_switches_reset();
     return st;
+}
+
+/* One input of ana_same_both_ways: its report with the switch off and on. */
+struct ana_both_ways {
+    void (*turn)(int on);
+    int compared;
+};
+
+static inline char *ana_report_turned(const char *const *paths, int n, int lenient, struct ana_both_ways *w, int on,
+                                      size_t *len)
+{
+    sp_analyze_options o;
+    sp_analyze_options_init(&o);
+    o.keep_requests = 1;
+    o.lenient = lenient;
+    w->turn(on);
+    char *buf = ar_analyse(paths, n, lenient, &o, NULL, len);
+    ana_switches_reset();
+    return buf;
+}
+
+static inline void ana_same_turned(const char *const *paths, int n, int lenient, void *user)
+{
+    struct ana_both_ways *w = user;
+    size_t l1 = 0, l2 = 0;
+    char *general = ana_report_turned(paths, n, lenient, w, 0, &l1);
+    char *fast = ana_report_turned(paths, n, lenient, w, 1, &l2);
+    CHECK(general != NULL && fast != NULL);
+    if (general && fast) {
+        CHECK(ar_same_bytes(general, l1, fast, l2, paths[0], 1));
+        w->compared++;
+    }
+    free(general);
+    free(fast);
+}
+
+/* The whole report (ar_report_bytes, with the request rows) of every input of ar_each_trace with
+ * turn(0) (the general route) and turn(1) (the shortcuts), compared byte for byte; returns how many
+ * inputs both analysed (AR_TRACES when all did). */
+static inline int ana_same_both_ways(const char *tag, uint64_t *rng, void (*turn)(int on))
+{
+    struct ana_both_ways w = {turn, 0};
+    ar_each_trace(tag, rng, ana_same_turned, &w);
+    fprintf(stderr, "%d traces compared\n", w.compared);
+    return w.compared;
 }
 
 #endif
