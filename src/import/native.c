@@ -63,9 +63,22 @@ static sp_status req_of_slow(nat_reader *r, uint64_t id, uint32_t *out);
 static inline sp_status req_of(nat_reader *r, uint64_t id, uint32_t *out)
 {
     uint64_t k = id - r->reqs.lo; /* the dense table first: one read for a recorder's sequential ids */
-    if (k < r->reqs.cap && r->reqs.dense[k]) {
-        *out = r->reqs.dense[k] - 1;
-        return SP_OK;
+    if (k < r->reqs.cap) {
+        if (r->reqs.dense[k]) {
+            *out = r->reqs.dense[k] - 1;
+            return SP_OK;
+        }
+        /* A recorder's next id, nearly always: with nothing in the hash map, every id entered so far
+         * is in the table, so one it covers and has not is new (req_of_slow would look in the map,
+         * find nothing and make it); before a label, no text lookup is needed either. */
+        if (!r->reqs.map.count && !r->indexed) {
+            uint32_t idx;
+            sp_status st = sp_ev_request_new_u64(r->ev, r->ctx->file, id, &idx);
+            if (st || (st = sp_nids_put(&r->reqs, id, idx)))
+                return st;
+            *out = idx;
+            return SP_OK;
+        }
     }
     size_t c = (size_t)(id & (NAT_RECENT - 1));
     if (r->recent_idx[c] && r->recent_id[c] == id) {

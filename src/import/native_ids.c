@@ -65,7 +65,7 @@ static bool nids_cover(sp_nids *m, uint64_t id)
     return true;
 }
 
-sp_status sp_nids_put(sp_nids *m, uint64_t id, uint32_t idx)
+sp_status sp_nids_put_slow(sp_nids *m, uint64_t id, uint32_t idx)
 {
     if (idx == SP_HMAP_NONE)
         return SP_ERR_LIMIT;

@@ -38,9 +38,21 @@ static inline uint32_t sp_nids_find(const sp_nids *m, uint64_t id)
     return sp_hmap_find(&m->map, id, NULL, NULL);
 }
 
+/* sp_nids_put's general part (native_ids.c): the table's growth, the hash map, the errors. */
+sp_status sp_nids_put_slow(sp_nids *m, uint64_t id, uint32_t idx);
+
 /* Enters (id, idx); the caller knows id is not entered yet (sp_nids_find said so). SP_OK,
- * SP_ERR_NOMEM or SP_ERR_LIMIT (idx is SP_HMAP_NONE); the map is unchanged on failure. */
-sp_status sp_nids_put(sp_nids *m, uint64_t id, uint32_t idx);
+ * SP_ERR_NOMEM or SP_ERR_LIMIT (idx is SP_HMAP_NONE); the map is unchanged on failure. An id the
+ * table already covers (a recorder's next id, nearly always) is entered here, without a call. */
+static inline sp_status sp_nids_put(sp_nids *m, uint64_t id, uint32_t idx)
+{
+    if (idx != SP_HMAP_NONE && id - m->lo < m->cap) {
+        m->dense[id - m->lo] = idx + 1;
+        m->count++;
+        return SP_OK;
+    }
+    return sp_nids_put_slow(m, id, idx);
+}
 
 /* Frees both parts; the map is then empty and reusable. A zeroed sp_nids is an empty map. */
 void sp_nids_free(sp_nids *m);

@@ -570,8 +570,8 @@ sp_status sp_ev_batch_set_members(struct sp_events *ev, uint32_t batch, const ui
     return SP_OK;
 }
 
-sp_status sp_ev_add_span(struct sp_events *ev, uint32_t req, sp_str stage, uint64_t start_ns,
-                         uint64_t end_ns)
+sp_status sp_ev_add_span_grow(struct sp_events *ev, uint32_t req, sp_str stage, uint64_t start_ns,
+                              uint64_t end_ns)
 {
     sp_status st = SP_GROW(ev->spans, ev->cap_spans, ev->n_spans + 1, SP_EV_MAX_RECORDS);
     if (st)
@@ -581,7 +581,7 @@ sp_status sp_ev_add_span(struct sp_events *ev, uint32_t req, sp_str stage, uint6
     return SP_OK;
 }
 
-sp_status sp_ev_add_activity(struct sp_events *ev, const sp_ev_activity *a)
+sp_status sp_ev_add_activity_grow(struct sp_events *ev, const sp_ev_activity *a)
 {
     sp_status st = SP_GROW(ev->acts, ev->cap_acts, ev->n_acts + 1, SP_EV_MAX_RECORDS);
     if (st)
@@ -591,7 +591,7 @@ sp_status sp_ev_add_activity(struct sp_events *ev, const sp_ev_activity *a)
     return SP_OK;
 }
 
-sp_status sp_ev_add_launch(struct sp_events *ev, const sp_ev_launch *l)
+sp_status sp_ev_add_launch_grow(struct sp_events *ev, const sp_ev_launch *l)
 {
     sp_status st = SP_GROW(ev->launches, ev->cap_launches, ev->n_launches + 1, SP_EV_MAX_RECORDS);
     if (st)

@@ -1,0 +1,102 @@
+/* The event model's appends (src/model/events_int.h): the inline append into room already there and
+ * the out-of-line general route (sp_ev_add_*_grow: grow, then append) must leave the same arrays, the
+ * same counts and the same `finished` flag. Two sets are filled with the same 20,000 spans, activities
+ * and launches (random fields, every growth step of the arrays passed), one through sp_ev_add_span /
+ * _activity / _launch, the other through the _grow functions alone, and compared byte for byte; the
+ * expected contents are the records as given, in order. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/events_int.h"
+#include "testlib.h"
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+
+static uint64_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+enum { N = 20000 };
+
+static void fill(sp_events *ev, int general, uint64_t seed)
+{
+    rng = seed;
+    for (size_t i = 0; i < N; i++) {
+        uint64_t s = next_rand(), e = next_rand();
+        uint32_t req = (uint32_t)next_rand(), stage = (uint32_t)next_rand();
+        sp_ev_activity a;
+        memset(&a, 0, sizeof a);
+        a.file = (uint32_t)(next_rand() & 3);
+        a.device = (uint32_t)next_rand();
+        a.stream = (int64_t)next_rand();
+        a.correlation = next_rand();
+        a.kind = (uint8_t)(next_rand() % 6);
+        a.name = (sp_str)next_rand();
+        a.start_ns = next_rand();
+        a.end_ns = next_rand();
+        a.bytes = next_rand();
+        a.batch = (uint32_t)next_rand();
+        sp_ev_launch l;
+        memset(&l, 0, sizeof l);
+        l.name = (sp_str)next_rand();
+        l.correlation = next_rand();
+        l.start_ns = next_rand();
+        l.end_ns = next_rand();
+        l.file = (uint32_t)(next_rand() & 3);
+        /* the three arrays grow at different steps: spans every record, the others every second and
+         * third one */
+        ev->finished = true;
+        if (general)
+            CHECK(sp_ev_add_span_grow(ev, req, stage, s, e) == SP_OK);
+        else
+            CHECK(sp_ev_add_span(ev, req, stage, s, e) == SP_OK);
+        CHECK(!ev->finished);
+        if (i % 2 == 0) {
+            ev->finished = true;
+            CHECK((general ? sp_ev_add_activity_grow(ev, &a) : sp_ev_add_activity(ev, &a)) == SP_OK);
+            CHECK(!ev->finished);
+        }
+        if (i % 3 == 0) {
+            ev->finished = true;
+            CHECK((general ? sp_ev_add_launch_grow(ev, &l) : sp_ev_add_launch(ev, &l)) == SP_OK);
+            CHECK(!ev->finished);
+        }
+    }
+}
+
+int main(void)
+{
+    sp_events *fast = NULL, *slow = NULL;
+    CHECK(sp_events_create(&fast) == SP_OK);
+    CHECK(sp_events_create(&slow) == SP_OK);
+    if (!fast || !slow)
+        return sp_test_done("test_events_append");
+    fill(fast, 0, 12345);
+    fill(slow, 1, 12345);
+    CHECK_EQ_U64(fast->n_spans, N);
+    CHECK_EQ_U64(slow->n_spans, N);
+    CHECK_EQ_U64(fast->n_acts, (N + 1) / 2);
+    CHECK_EQ_U64(slow->n_acts, (N + 1) / 2);
+    CHECK_EQ_U64(fast->n_launches, (N + 2) / 3);
+    CHECK_EQ_U64(slow->n_launches, (N + 2) / 3);
+    CHECK(memcmp(fast->spans, slow->spans, N * sizeof *fast->spans) == 0);
+    CHECK(memcmp(fast->acts, slow->acts, fast->n_acts * sizeof *fast->acts) == 0);
+    CHECK(memcmp(fast->launches, slow->launches, fast->n_launches * sizeof *fast->launches) == 0);
+
+    /* the records as given, in order: the first and last of each, regenerated */
+    rng = 12345;
+    uint64_t s0 = next_rand(), e0 = next_rand();
+    uint32_t req0 = (uint32_t)next_rand(), stage0 = (uint32_t)next_rand();
+    CHECK_EQ_U64(fast->spans[0].start_ns, s0);
+    CHECK_EQ_U64(fast->spans[0].end_ns, e0);
+    CHECK_EQ_U64(fast->spans[0].req, req0);
+    CHECK_EQ_U64(fast->spans[0].stage, stage0);
+
+    sp_events_destroy(fast);
+    sp_events_destroy(slow);
+    return sp_test_done("test_events_append");
+}
