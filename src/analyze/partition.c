@@ -710,12 +710,17 @@ typedef struct stage_set {
     uint64_t *slot;
     size_t cap, n;
     sp_status st; /* SP_ERR_NOMEM once growing it failed */
+    /* the key last added at each of a request's first span positions (mod 4), 0 none: requests
+     * mostly carry the same stages in the same order, so most spans skip the hash (a key stays in the
+     * set once added) */
+    uint64_t recent[4];
 } stage_set;
 
 /* An empty set; one that cannot be had holds SP_ERR_NOMEM for build_stage_rows to give. */
 static void stage_set_init(stage_set *set)
 {
     set->n = 0;
+    memset(set->recent, 0, sizeof set->recent);
     set->slot = calloc(64, sizeof *set->slot);
     set->cap = set->slot ? 64 : 0;
     set->st = set->slot ? SP_OK : SP_ERR_NOMEM;
@@ -726,11 +731,15 @@ static void stage_set_add_spans(stage_set *set, const sp_events *ev, const sp_ev
 {
     size_t cap = set->cap;
     uint64_t *slot = set->slot;
+    const int memo = sp_ana_part_fast; /* 0: every span through the hash (the general route) */
     for (uint32_t k = 0; k < q->nspans && !set->st; k++) {
         uint64_t key = (uint64_t)ev->spans[q->first_span + k].stage + 1;
+        if (memo && key == set->recent[k & 3])
+            continue;
         size_t h = (size_t)(key * 0x9E3779B97F4A7C15ull >> 32) & (cap - 1);
         while (slot[h] && slot[h] != key)
             h = (h + 1) & (cap - 1);
+        set->recent[k & 3] = key; /* in the set now, whether it was before or is added here */
         if (slot[h])
             continue;
         slot[h] = key;
@@ -926,7 +935,20 @@ typedef struct span_scratch {
     size_t cap_c;
     uint32_t *heap;
     size_t cap_heap;
+    /* clip_disjoint_spans' memo of stage_hash_row: the stage looked up last at each of a request's
+     * span positions (mod 4) and its row, always a pair the hash gives (stage_memo_init); requests
+     * mostly carry the same stages in the same order */
+    sp_str memo_id[4];
+    int memo_row[4];
 } span_scratch;
+
+static void stage_memo_init(span_scratch *ss, const stage_hash *sh)
+{
+    for (int k = 0; k < 4; k++) {
+        ss->memo_id[k] = 0;
+        ss->memo_row[k] = stage_hash_row(sh, 0);
+    }
+}
 
 /* Adds the request's stage spans, clipped to [arrival, done) and resolved to disjoint owned pieces,
  * as painter items at `level` with the stage row as payload. */
@@ -1163,7 +1185,14 @@ static sp_status clip_disjoint_spans(const sp_ana *a, const sp_ev_request *q, co
         uint64_t e = sp[k].end_ns < done ? sp[k].end_ns : done;
         if (sp[k].start_ns == SP_TIME_NONE || sp[k].end_ns == SP_TIME_NONE || e <= s)
             continue;
-        int row = stage_hash_row(sh, sp[k].stage);
+        int row;
+        if (sp[k].stage == ss->memo_id[k & 3]) {
+            row = ss->memo_row[k & 3];
+        } else {
+            row = stage_hash_row(sh, sp[k].stage);
+            ss->memo_id[k & 3] = sp[k].stage;
+            ss->memo_row[k & 3] = row;
+        }
         if (row < 0)
             continue;
         if (s < prev_e)
@@ -1637,6 +1666,8 @@ sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
     st = build_stage_rows(a, &set, &rs->lk, &rs->nlk, err, errlen);
     if (!st)
         st = build_stage_hash(rs->lk, rs->nlk, &rs->sh);
+    if (!st)
+        stage_memo_init(&rs->ss, &rs->sh);
     if (st) {
         paint_free(rs);
         return st;
@@ -1666,6 +1697,7 @@ sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
         second.rs->lk = rs->lk; /* shared, read-only; not freed through second.rs */
         second.rs->nlk = rs->nlk;
         second.rs->sh = rs->sh;
+        stage_memo_init(&second.rs->ss, &second.rs->sh);
         second.lo = first.hi = n / 2;
         keep_spans(a, &first, &second);
         threaded = pthread_create(&th, NULL, part_run, &second) == 0;
