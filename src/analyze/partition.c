@@ -726,42 +726,68 @@ static void stage_set_init(stage_set *set)
     set->st = set->slot ? SP_OK : SP_ERR_NOMEM;
 }
 
-/* Adds the stage ids of q's spans. */
-static void stage_set_add_spans(stage_set *set, const sp_events *ev, const sp_ev_request *q)
+/* Adds key (a stage id + 1) unless the set holds it. */
+static inline void stage_set_add(stage_set *set, uint64_t key)
 {
     size_t cap = set->cap;
     uint64_t *slot = set->slot;
+    size_t h = (size_t)(key * 0x9E3779B97F4A7C15ull >> 32) & (cap - 1);
+    while (slot[h] && slot[h] != key)
+        h = (h + 1) & (cap - 1);
+    if (slot[h])
+        return;
+    slot[h] = key;
+    if (++set->n * 2 <= cap)
+        return;
+    uint64_t *g = calloc(cap * 2, sizeof *g); /* rehash at half full */
+    if (!g) {
+        set->st = SP_ERR_NOMEM;
+        return;
+    }
+    for (size_t j = 0; j < cap; j++) {
+        if (!slot[j])
+            continue;
+        size_t h2 = (size_t)(slot[j] * 0x9E3779B97F4A7C15ull >> 32) & (cap * 2 - 1);
+        while (g[h2])
+            h2 = (h2 + 1) & (cap * 2 - 1);
+        g[h2] = slot[j];
+    }
+    free(slot);
+    set->slot = g;
+    set->cap = cap * 2;
+}
+
+/* Adds the stage ids of q's spans. */
+static void stage_set_add_spans(stage_set *set, const sp_events *ev, const sp_ev_request *q)
+{
     const int memo = sp_ana_part_fast; /* 0: every span through the hash (the general route) */
     for (uint32_t k = 0; k < q->nspans && !set->st; k++) {
         uint64_t key = (uint64_t)ev->spans[q->first_span + k].stage + 1;
         if (memo && key == set->recent[k & 3])
             continue;
-        size_t h = (size_t)(key * 0x9E3779B97F4A7C15ull >> 32) & (cap - 1);
-        while (slot[h] && slot[h] != key)
-            h = (h + 1) & (cap - 1);
-        set->recent[k & 3] = key; /* in the set now, whether it was before or is added here */
-        if (slot[h])
-            continue;
-        slot[h] = key;
-        if (++set->n * 2 <= cap)
-            continue;
-        uint64_t *g = calloc(cap * 2, sizeof *g); /* rehash at half full */
-        if (!g) {
-            set->st = SP_ERR_NOMEM;
-            break;
-        }
-        for (size_t j = 0; j < cap; j++) {
-            if (!slot[j])
-                continue;
-            size_t h2 = (size_t)(slot[j] * 0x9E3779B97F4A7C15ull >> 32) & (cap * 2 - 1);
-            while (g[h2])
-                h2 = (h2 + 1) & (cap * 2 - 1);
-            g[h2] = slot[j];
-        }
-        free(slot);
-        set->slot = slot = g;
-        set->cap = cap *= 2;
+        stage_set_add(set, key);
+        set->recent[k & 3] = key; /* in the set now (or the set failed, and is not read) */
     }
+}
+
+/* Whether every stage id the event set's spans ever carried (sp_events.span_stages) names one of the
+ * seven fixed rows or `other`. Then the stage rows are the same whichever of those stages the analysed
+ * requests' spans carry (build_stage_rows gives those rows in every case, and adds rows only for
+ * `network` and named stages), and a lookup entry for a stage no analysed span carries is never read:
+ * the set can take the list instead of a pass over every analysed request's spans. */
+static int span_stages_all_fixed(const sp_events *ev)
+{
+    if (ev->span_stages_over)
+        return 0;
+    for (uint32_t i = 0; i < ev->n_span_stages; i++) {
+        const char *name = sp_str_get(&ev->strings, ev->span_stages[i]);
+        int fixed = name && !strcmp(name, "other");
+        for (int f = 0; name && !fixed && f < 7; f++)
+            fixed = !strcmp(name, fixed_names[f]);
+        if (!fixed)
+            return 0;
+    }
+    return 1;
 }
 
 /* Decides the stage rows: the seven fixed ones, `network` when client times are merged or a span
@@ -1013,6 +1039,11 @@ static sp_status select_requests(sp_ana *a, stage_set *set, char *err, size_t er
     a->max_life = 0;
     a->first_arrival = SP_TIME_NONE;
     a->last_done = 0;
+    /* the usual trace (preprocess, queue, postprocess): the stage set from the event set's list, and
+     * this pass reads no span; sp_ana_part_fast = 0 takes every analysed span (the general route) */
+    const int from_list = sp_ana_part_fast && span_stages_all_fixed(ev);
+    for (uint32_t k = 0; from_list && k < ev->n_span_stages && !set->st; k++)
+        stage_set_add(set, (uint64_t)ev->span_stages[k] + 1);
     for (size_t i = 0; i < ev->n_requests; i++) {
         const sp_ev_request *q = &ev->requests[i];
         if (!sp_ana_in_scope(q, a->opt.outcomes))
@@ -1027,7 +1058,8 @@ static sp_status select_requests(sp_ana *a, stage_set *set, char *err, size_t er
             continue;
         }
         a->reqs[a->n_reqs++] = (uint32_t)i;
-        stage_set_add_spans(set, ev, q);
+        if (!from_list)
+            stage_set_add_spans(set, ev, q);
         uint64_t lo, hi;
         sp_ana_life_bounds(ev, q, &lo, &hi);
         if (hi - lo > a->max_life)

@@ -577,8 +577,24 @@ sp_status sp_ev_add_span_grow(struct sp_events *ev, uint32_t req, sp_str stage, 
     if (st)
         return st;
     ev->spans[ev->n_spans++] = (sp_ev_span){req, stage, start_ns, end_ns};
+    sp_ev_note_span_stage(ev, stage);
     ev->finished = false;
     return SP_OK;
+}
+
+void sp_ev_note_span_stage(struct sp_events *ev, sp_str stage)
+{
+    uint32_t i = 0;
+    while (i < ev->n_span_stages && ev->span_stages[i] != stage)
+        i++;
+    if (i == ev->n_span_stages) {
+        if (i == SP_EV_SPAN_STAGES) {
+            ev->span_stages_over = true; /* not listed, so never marked seen */
+            return;
+        }
+        ev->span_stages[ev->n_span_stages++] = stage;
+    }
+    ev->span_stage_seen[stage % 8] = (uint64_t)stage + 1;
 }
 
 sp_status sp_ev_add_activity_grow(struct sp_events *ev, const sp_ev_activity *a)

@@ -23,6 +23,7 @@
 #define SP_EV_MAX_STRING 4096u            /* bytes in one interned string */
 #define SP_EV_NONE UINT32_MAX             /* "no index" */
 #define SP_TIME_NONE UINT64_MAX           /* "no time" */
+#define SP_EV_SPAN_STAGES 16u             /* distinct span stage ids listed (sp_events.span_stages) */
 
 /* Interned strings: offsets into one growing arena, deduplicated through hash maps (hmap.h). */
 typedef struct sp_strtab {
@@ -258,6 +259,15 @@ struct sp_events {
     char *num_text;
     size_t num_texts;
     SP_GROW_ARRAY(spans, sp_ev_span);
+    /* The distinct stage ids of every span appended (sp_ev_add_span), so a superset of the stages of
+     * the spans the set holds (a failed load takes its spans back, not their stages): at most
+     * SP_EV_SPAN_STAGES of them; span_stages_over when there were more, and the list then says
+     * nothing. span_stage_seen[stage % 8] holds stage + 1 for a listed id (0: none), so that most
+     * appends look at one word. The partition reads the list (partition.c, select_requests). */
+    sp_str span_stages[SP_EV_SPAN_STAGES];
+    uint32_t n_span_stages;
+    bool span_stages_over;
+    uint64_t span_stage_seen[8];
     SP_GROW_ARRAY(batches, sp_ev_batch);
     SP_GROW_ARRAY(members, uint32_t);
     SP_GROW_ARRAY(acts, sp_ev_activity);
@@ -421,6 +431,8 @@ sp_status sp_ev_add_span_grow(struct sp_events *ev, uint32_t req, sp_str stage, 
                               uint64_t end_ns);
 sp_status sp_ev_add_activity_grow(struct sp_events *ev, const sp_ev_activity *a);
 sp_status sp_ev_add_launch_grow(struct sp_events *ev, const sp_ev_launch *l);
+/* Enters `stage` in the set's list of span stages (struct sp_events, span_stages). */
+void sp_ev_note_span_stage(struct sp_events *ev, sp_str stage);
 
 static inline sp_status sp_ev_add_span(struct sp_events *ev, uint32_t req, sp_str stage, uint64_t start_ns,
                                        uint64_t end_ns)
@@ -428,6 +440,8 @@ static inline sp_status sp_ev_add_span(struct sp_events *ev, uint32_t req, sp_st
     if (ev->n_spans >= ev->cap_spans)
         return sp_ev_add_span_grow(ev, req, stage, start_ns, end_ns);
     ev->spans[ev->n_spans++] = (sp_ev_span){req, stage, start_ns, end_ns};
+    if (ev->span_stage_seen[stage % 8] != (uint64_t)stage + 1)
+        sp_ev_note_span_stage(ev, stage);
     ev->finished = false;
     return SP_OK;
 }

@@ -55,6 +55,25 @@ static const char *const stage_names[] = {"preprocess", "postprocess", "queue", 
 
 static int n_disjoint, n_overlapping; /* requests of each shape over all sets (what the sets hold) */
 static int n_seg_route[3]; /* shortcut partitions by a.segs_one_pass + 1: gave up late, sorted, one pass */
+static int n_stage_route[2]; /* sets whose stage set the shortcut took from a pass over the spans, the list */
+
+/* Whether the shortcut takes the stage set from the event set's list of span stages (partition.c,
+ * span_stages_all_fixed): every listed stage a fixed row or `other`, written out again here. */
+static int stages_from_list(const sp_events *ev)
+{
+    static const char *const fixed[] = {"queue", "preprocess", "h2d", "kernel", "gap", "d2h", "postprocess", "other"};
+    if (ev->span_stages_over)
+        return 0;
+    for (uint32_t i = 0; i < ev->n_span_stages; i++) {
+        const char *name = sp_str_get(&ev->strings, ev->span_stages[i]);
+        int hit = 0;
+        for (size_t f = 0; name && f < sizeof fixed / sizeof *fixed; f++)
+            hit |= !strcmp(name, fixed[f]);
+        if (!hit)
+            return 0;
+    }
+    return 1;
+}
 
 /* A serving mix (the shape of `bench_record gen`): groups of requests that come one after another,
  * each group in one batch, with stage spans one after another; the batch window inside most lives,
@@ -67,6 +86,7 @@ static sp_events *mix_set(void)
     int64_t bid = 1;
     uint32_t prev[8];
     size_t nprev = 0;
+    const int named = (int)rin(0, 1); /* a named stage beside the fixed ones, or none (stage_routes) */
     for (size_t g = 0; g < ng; g++) {
         size_t nm = (size_t)rin(1, 8);
         uint32_t m[8];
@@ -81,7 +101,7 @@ static sp_events *mix_set(void)
             m[k] = eb_req(ev, id, arr, done);
             eb_span(ev, m[k], "preprocess", arr, arr + rin(0, 20));
             eb_span(ev, m[k], "queue", arr + 20, bs);
-            eb_span(ev, m[k], rin(0, 1) ? "postprocess" : "detok", be, done + rin(0, 10));
+            eb_span(ev, m[k], named && rin(0, 1) ? "detok" : "postprocess", be, done + rin(0, 10));
         }
         uint32_t bi = eb_batch(ev, bid++, bs, be, (int64_t)rin(0, 400), 400, m, rin(0, 9) ? nm : nm - 1);
         uint64_t at = bs + rin(0, 10);
@@ -285,6 +305,8 @@ static void differential(void)
             CHECK(sp_ev_finish(ev, 0, err, sizeof err) == SP_OK);
             int narrow = route != 1;
             size_t threads_at = route == 2 ? 1 : SIZE_MAX;
+            if (route == 0)
+                n_stage_route[stages_from_list(ev)]++;
             if (partition(ev, 1, narrow, threads_at, &got)) {
                 int eq = same(&ref, &got);
                 CHECK(eq);
@@ -306,6 +328,48 @@ static void differential(void)
     fprintf(stderr, "batch pieces: %d one pass, %d sorted\n", n_seg_route[2], n_seg_route[1]);
     CHECK(n_seg_route[2] > 200);
     CHECK(n_seg_route[1] > 200);
+    fprintf(stderr, "stage set: %d from the spans, %d from the list\n", n_stage_route[0], n_stage_route[1]);
+    CHECK(n_stage_route[0] > 50);
+    CHECK(n_stage_route[1] > 30);
+}
+
+/* The stage set from the list of span stages (only fixed stages there) or from the analysed spans (a
+ * named stage listed): a request out of the analysis (rejected) that carries a stage no analysed
+ * request carries must not change the rows either way. By hand: a: life [0, 100), preprocess [0, 30),
+ * queue [30, 50): other 50. The rejected b carries postprocess (a fixed row, there anyway: the list
+ * route) or detok (a named stage: the spans' route, and no detok row, since no analysed span has it).
+ * Rows: the seven fixed ones and other, 8; preprocess 30, queue 20, other 50, postprocess 0. */
+static void stage_routes(void)
+{
+    for (int named = 0; named <= 1; named++)
+        for (int fast = 0; fast <= 1; fast++) {
+            sp_events *ev = eb_new();
+            uint32_t a0 = eb_req(ev, "a", 1000, 1100);
+            eb_span(ev, a0, "preprocess", 1000, 1030);
+            eb_span(ev, a0, "queue", 1030, 1050);
+            uint32_t b0 = eb_req(ev, "b", 2000, 2100);
+            eb_span(ev, b0, named ? "detok" : "postprocess", 2000, 2050);
+            ev->requests[b0].outcome = SP_OUTCOME_REJECTED;
+            CHECK_EQ_U64(ev->n_span_stages, 3);
+            CHECK(stages_from_list(ev) == !named);
+            char err[256];
+            CHECK(sp_ev_finish(ev, 0, err, sizeof err) == SP_OK);
+            sp_ana a;
+            sp_ana_part_fast = fast;
+            sp_status st = ana_partition_of(&a, ev, err, sizeof err);
+            CHECK(st == SP_OK);
+            CHECK_EQ_U64(a.n_reqs, 1);
+            if (!st && a.n_reqs == 1) {
+                CHECK_EQ_U64(a.n_named, 0);
+                CHECK_EQ_U64(a.n_stages, 8);
+                CHECK_EQ_U64(sp_ana_time(&a, 0, (size_t)a.st_pre), 30);
+                CHECK_EQ_U64(sp_ana_time(&a, 0, (size_t)a.st_queue), 20);
+                CHECK_EQ_U64(sp_ana_time(&a, 0, (size_t)a.st_post), 0);
+                CHECK_EQ_U64(sp_ana_time(&a, 0, (size_t)a.st_other), 50);
+            }
+            sp_ana_free(&a);
+            sp_events_destroy(ev);
+        }
 }
 
 /* A serving mix of more batches than the one pass over the activity gathers at once (ONE_PASS_OPEN,
@@ -421,6 +485,7 @@ static void turn(int on)
 int main(void)
 {
     known();
+    stage_routes();
     differential();
     late_give_up();
     CHECK(ana_same_both_ways("partfast", &rng_state, turn) == AR_TRACES);

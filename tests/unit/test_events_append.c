@@ -98,5 +98,36 @@ int main(void)
 
     sp_events_destroy(fast);
     sp_events_destroy(slow);
+
+    /* The list of span stages (sp_events.span_stages): each distinct stage once, in first-use order,
+     * whichever append made the span; stages 5, 13 and 21 share a slot of span_stage_seen; a 17th
+     * distinct stage sets span_stages_over. Worked by hand. */
+    for (int general = 0; general <= 1; general++) {
+        sp_events *ev = NULL;
+        CHECK(sp_events_create(&ev) == SP_OK);
+        if (!ev)
+            break;
+        static const sp_str order[] = {5, 13, 5, 21, 13, 5, 0, 21, 0};
+        for (size_t i = 0; i < sizeof order / sizeof *order; i++)
+            CHECK((general ? sp_ev_add_span_grow(ev, 0, order[i], 1, 2) : sp_ev_add_span(ev, 0, order[i], 1, 2)) == SP_OK);
+        CHECK_EQ_U64(ev->n_span_stages, 4);
+        if (ev->n_span_stages == 4) {
+            CHECK_EQ_U64(ev->span_stages[0], 5);
+            CHECK_EQ_U64(ev->span_stages[1], 13);
+            CHECK_EQ_U64(ev->span_stages[2], 21);
+            CHECK_EQ_U64(ev->span_stages[3], 0);
+        }
+        CHECK(!ev->span_stages_over);
+        for (sp_str st = 100; st < 112; st++) /* 16 distinct in all */
+            CHECK(sp_ev_add_span(ev, 0, st, 1, 2) == SP_OK);
+        CHECK_EQ_U64(ev->n_span_stages, SP_EV_SPAN_STAGES);
+        CHECK(!ev->span_stages_over);
+        CHECK(sp_ev_add_span(ev, 0, 5, 1, 2) == SP_OK);
+        CHECK(!ev->span_stages_over);
+        CHECK(sp_ev_add_span(ev, 0, SP_EV_NONE, 1, 2) == SP_OK); /* the 17th */
+        CHECK(ev->span_stages_over);
+        CHECK_EQ_U64(ev->n_span_stages, SP_EV_SPAN_STAGES);
+        sp_events_destroy(ev);
+    }
     return sp_test_done("test_events_append");
 }
