@@ -402,49 +402,63 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         if (size != (kernel ? SP_REC_SIZE_KERNEL : SP_REC_SIZE_COPY))
             return bad(r, off, kernel ? "kernel record of the wrong size (48 bytes expected)"
                                       : "copy record of the wrong size (56 bytes expected)");
-        sp_ev_activity a;
-        memset(&a, 0, sizeof a);
-        a.file = file;
         uint64_t batch = sp_rd64(p + 8);
-        uint64_t ds = sp_rd64(p + 16);
-        a.device = (uint32_t)ds;
-        a.stream = (int64_t)(ds >> 32);
-        a.correlation = sp_rd64(p + 24);
-        a.name = SP_EV_NONE;
+        sp_str kname = SP_EV_NONE;
+        uint8_t kind;
         if (kernel) {
-            a.kind = SP_ACT_KERNEL;
-            a.name = name_of(r, aux, &ok);
+            kind = SP_ACT_KERNEL;
+            kname = name_of(r, aux, &ok);
             if (!ok)
                 return no_name(r, off, "kernel record uses a name id that was never defined");
-            a.start_ns = sp_rd64(p + 32);
-            a.end_ns = sp_rd64(p + 40);
         } else {
             static const uint8_t kinds[] = {SP_ACT_H2D, SP_ACT_D2H, SP_ACT_D2D, SP_ACT_MEMSET,
                                             SP_ACT_COPY_OTHER};
             if (aux > SP_COPY_OTHER)
                 return bad(r, off, "copy record with an unknown kind (0..4 expected)");
-            a.kind = kinds[aux];
-            a.bytes = sp_rd64(p + 32);
-            a.start_ns = sp_rd64(p + 40);
-            a.end_ns = sp_rd64(p + 48);
+            kind = kinds[aux];
         }
-        a.batch = SP_EV_NONE;
-        if (batch != SP_NO_BATCH && (st = batch_of(r, batch, &a.batch)))
+        uint32_t bidx = SP_EV_NONE;
+        if (batch != SP_NO_BATCH && (st = batch_of(r, batch, &bidx)))
             return st;
-        return sp_ev_add_activity(ev, &a);
+        /* filled in place (sp_ev_activity_slot): the fields of a zeroed record, as before */
+        sp_ev_activity *a = sp_ev_activity_slot(ev, &st);
+        if (!a)
+            return st;
+        uint64_t ds = sp_rd64(p + 16);
+        a->file = file;
+        a->device = (uint32_t)ds;
+        a->stream = (int64_t)(ds >> 32);
+        a->correlation = sp_rd64(p + 24);
+        a->name = kname;
+        a->kind = kind;
+        if (kernel) {
+            a->start_ns = sp_rd64(p + 32);
+            a->end_ns = sp_rd64(p + 40);
+        } else {
+            a->bytes = sp_rd64(p + 32);
+            a->start_ns = sp_rd64(p + 40);
+            a->end_ns = sp_rd64(p + 48);
+        }
+        a->batch = bidx;
+        sp_ev_commit_activity(ev);
+        return SP_OK;
     }
     case SP_REC_LAUNCH: {
         if (size != SP_REC_SIZE_LAUNCH)
             return bad(r, off, "launch record of the wrong size (32 bytes expected)");
-        sp_ev_launch l;
-        l.name = name_of(r, aux, &ok);
+        sp_str lname = name_of(r, aux, &ok);
         if (!ok)
             return no_name(r, off, "launch record uses a name id that was never defined");
-        l.correlation = sp_rd64(p + 8);
-        l.start_ns = sp_rd64(p + 16);
-        l.end_ns = sp_rd64(p + 24);
-        l.file = file;
-        return sp_ev_add_launch(ev, &l);
+        sp_ev_launch *l = sp_ev_launch_slot(ev, &st); /* filled in place, as the activity above */
+        if (!l)
+            return st;
+        l->name = lname;
+        l->correlation = sp_rd64(p + 8);
+        l->start_ns = sp_rd64(p + 16);
+        l->end_ns = sp_rd64(p + 24);
+        l->file = file;
+        sp_ev_commit_launch(ev);
+        return SP_OK;
     }
     case SP_REC_DROPS: {
         if (aux > 64 || size != 8 + 8u * aux)

@@ -582,6 +582,16 @@ sp_status sp_ev_add_span_grow(struct sp_events *ev, uint32_t req, sp_str stage, 
     return SP_OK;
 }
 
+sp_status sp_ev_room_activity(struct sp_events *ev)
+{
+    return SP_GROW(ev->acts, ev->cap_acts, ev->n_acts + 1, SP_EV_MAX_RECORDS);
+}
+
+sp_status sp_ev_room_launch(struct sp_events *ev)
+{
+    return SP_GROW(ev->launches, ev->cap_launches, ev->n_launches + 1, SP_EV_MAX_RECORDS);
+}
+
 void sp_ev_note_span_stage(struct sp_events *ev, sp_str stage)
 {
     uint32_t i = 0;

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "common/hmap.h"
 #include "model/loss_text.h"
@@ -431,6 +432,9 @@ sp_status sp_ev_add_span_grow(struct sp_events *ev, uint32_t req, sp_str stage, 
                               uint64_t end_ns);
 sp_status sp_ev_add_activity_grow(struct sp_events *ev, const sp_ev_activity *a);
 sp_status sp_ev_add_launch_grow(struct sp_events *ev, const sp_ev_launch *l);
+/* Room for one more activity (launch) in the array: SP_OK, SP_ERR_NOMEM, SP_ERR_LIMIT. */
+sp_status sp_ev_room_activity(struct sp_events *ev);
+sp_status sp_ev_room_launch(struct sp_events *ev);
 /* Enters `stage` in the set's list of span stages (struct sp_events, span_stages). */
 void sp_ev_note_span_stage(struct sp_events *ev, sp_str stage);
 
@@ -462,6 +466,44 @@ static inline sp_status sp_ev_add_launch(struct sp_events *ev, const sp_ev_launc
     ev->launches[ev->n_launches++] = *l;
     ev->finished = false;
     return SP_OK;
+}
+
+/* The next activity's (launch's) place, zeroed, for a caller that fills it field by field and then
+ * counts it (sp_ev_commit_activity, _launch): the same record as sp_ev_add_activity of a zeroed struct
+ * filled the same way, without the struct on the caller's stack, whose copy read 16 bytes at a time
+ * what had just been written 1 to 8 at a time, which the core cannot forward from its store buffer
+ * (the native importer's stall at each kernel, copy and launch record). NULL: SP_ERR_NOMEM or
+ * SP_ERR_LIMIT in *st; nothing is counted until the commit. */
+static inline sp_ev_activity *sp_ev_activity_slot(struct sp_events *ev, sp_status *st)
+{
+    if (ev->n_acts >= ev->cap_acts && (*st = sp_ev_room_activity(ev)))
+        return NULL;
+    *st = SP_OK;
+    sp_ev_activity *x = &ev->acts[ev->n_acts];
+    memset(x, 0, sizeof *x);
+    return x;
+}
+
+static inline void sp_ev_commit_activity(struct sp_events *ev)
+{
+    ev->n_acts++;
+    ev->finished = false;
+}
+
+static inline sp_ev_launch *sp_ev_launch_slot(struct sp_events *ev, sp_status *st)
+{
+    if (ev->n_launches >= ev->cap_launches && (*st = sp_ev_room_launch(ev)))
+        return NULL;
+    *st = SP_OK;
+    sp_ev_launch *x = &ev->launches[ev->n_launches];
+    memset(x, 0, sizeof *x);
+    return x;
+}
+
+static inline void sp_ev_commit_launch(struct sp_events *ev)
+{
+    ev->n_launches++;
+    ev->finished = false;
 }
 sp_status sp_ev_add_client(struct sp_events *ev, const sp_ev_client *c);
 /* Gives request `req` the trace context `ctx` (copied), replacing one it had. SP_ERR_INVALID when the

@@ -1,6 +1,7 @@
-/* The event model's appends (src/model/events_int.h): the inline append into room already there and
- * the out-of-line general route (sp_ev_add_*_grow: grow, then append) must leave the same arrays, the
- * same counts and the same `finished` flag. Two sets are filled with the same 20,000 spans, activities
+/* The event model's appends (src/model/events_int.h): the inline append into room already there, the
+ * in-place fill of an activity's or launch's slot (sp_ev_*_slot, then the commit) and the out-of-line
+ * general route (sp_ev_add_*_grow: grow, then append) must leave the same arrays, the same counts and
+ * the same `finished` flag. Two sets are filled with the same 20,000 spans, activities
  * and launches (random fields, every growth step of the arrays passed), one through sp_ev_add_span /
  * _activity / _launch, the other through the _grow functions alone, and compared byte for byte; the
  * expected contents are the records as given, in order. */
@@ -57,12 +58,50 @@ static void fill(sp_events *ev, int general, uint64_t seed)
         CHECK(!ev->finished);
         if (i % 2 == 0) {
             ev->finished = true;
-            CHECK((general ? sp_ev_add_activity_grow(ev, &a) : sp_ev_add_activity(ev, &a)) == SP_OK);
+            if (general) {
+                CHECK(sp_ev_add_activity_grow(ev, &a) == SP_OK);
+            } else if (i % 4 == 0) {
+                CHECK(sp_ev_add_activity(ev, &a) == SP_OK);
+            } else { /* in place, field by field, as the native importer does */
+                sp_status st;
+                sp_ev_activity *x = sp_ev_activity_slot(ev, &st);
+                CHECK(x != NULL && st == SP_OK);
+                if (x) {
+                    x->file = a.file;
+                    x->device = a.device;
+                    x->stream = a.stream;
+                    x->correlation = a.correlation;
+                    x->kind = a.kind;
+                    x->name = a.name;
+                    x->start_ns = a.start_ns;
+                    x->end_ns = a.end_ns;
+                    x->bytes = a.bytes;
+                    x->batch = a.batch;
+                    CHECK(ev->finished); /* counted only by the commit */
+                    sp_ev_commit_activity(ev);
+                }
+            }
             CHECK(!ev->finished);
         }
         if (i % 3 == 0) {
             ev->finished = true;
-            CHECK((general ? sp_ev_add_launch_grow(ev, &l) : sp_ev_add_launch(ev, &l)) == SP_OK);
+            if (general) {
+                CHECK(sp_ev_add_launch_grow(ev, &l) == SP_OK);
+            } else if (i % 2 == 0) {
+                CHECK(sp_ev_add_launch(ev, &l) == SP_OK);
+            } else {
+                sp_status st;
+                sp_ev_launch *x = sp_ev_launch_slot(ev, &st);
+                CHECK(x != NULL && st == SP_OK);
+                if (x) {
+                    x->name = l.name;
+                    x->correlation = l.correlation;
+                    x->start_ns = l.start_ns;
+                    x->end_ns = l.end_ns;
+                    x->file = l.file;
+                    sp_ev_commit_launch(ev);
+                }
+            }
             CHECK(!ev->finished);
         }
     }
