@@ -570,6 +570,8 @@ typedef struct sp_ana_table {
     size_t n_kernels;
     struct sp_ana_scratch *scratch; /* where the savings' column comes from; NULL: malloc */
     const uint32_t *times32;  /* when not NULL, the n x ns times in 4 bytes each (times is unused) */
+    const sp_stage_row *rows; /* when not NULL, the stage rows of these times (their least and greatest
+                                 value: sp_ana_savings_start) */
 } sp_ana_table;
 
 /* llround(x), bit for bit, without the library call where x is in [0, 2^52): there trunc(x) and
@@ -606,10 +608,18 @@ typedef struct sp_ana_savings_job {
     sp_ana_table t;
     sp_verdict_cand *cs;
     size_t nc;
-    atomic_size_t next; /* the next selection: 0 the base, c + 1 candidate c */
+    atomic_size_t next; /* the next of todo[] to select */
+    size_t todo[SP_ANA_VERDICT_MAX_CANDS + 1]; /* the selections: 0 the base, c + 1 candidate c */
+    size_t ntodo;
     uint64_t p95[SP_ANA_VERDICT_MAX_CANDS + 1];
     uint8_t has[SP_ANA_VERDICT_MAX_CANDS + 1]; /* 0: the candidate has no time (no saving) */
+    uint8_t level[SP_ANA_VERDICT_MAX_CANDS + 1]; /* 1: candidate c's time is level[c + 1]'s x for every
+                                                    request, its p95 taken from the base's */
+    uint64_t x[SP_ANA_VERDICT_MAX_CANDS + 1];
 } sp_ana_savings_job;
+/* Test switch: 0 selects every candidate's figures, even one whose time is the same for every request
+ * (sp_ana_savings_start). */
+extern int sp_ana_savings_level;
 void sp_ana_savings_start(sp_ana_savings_job *j, const sp_ana_table *t, sp_verdict_cand *cs, size_t nc);
 sp_status sp_ana_savings_work(sp_ana_savings_job *j);
 void sp_ana_savings_end(sp_ana_savings_job *j);
