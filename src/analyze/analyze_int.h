@@ -704,6 +704,11 @@ sp_status sp_ana_quality_figures(sp_ana *a);
  * name wins (docs/analysis.md, "Ties"). */
 typedef struct sp_ana_launches {
     sp_hmap map;        /* correlation + file x an odd constant -> index into ev->launches of the winner */
+    /* The direct route, when each file's correlation ids are dense (the map is then empty): file f's
+     * id c in [lo[f], lo[f] + span[f]) at slot[off[f] + c - lo[f]], the winner's index + 1 (0: none). */
+    uint32_t *slot;
+    uint64_t *lo, *span, *off;
+    size_t n_files;
     const sp_ev_launch *launches; /* ev->launches: an entry is checked against the call itself */
     uint8_t *graph;     /* index into ev->launches -> 1 for a winning CUDA graph launch call */
 } sp_ana_launches;
@@ -713,6 +718,8 @@ void sp_ana_launches_free(sp_ana_launches *li);
 /* A CUDA/HIP graph launch call's name: it contains "GraphLaunch". */
 int sp_ana_is_graph_launch(const char *name);
 uint32_t sp_ana_launch_slot(const sp_ana_launches *li, const sp_ev_activity *x);
+/* Test switch: 0 joins through the map even where the ids are dense. */
+extern int sp_ana_launch_direct;
 /* The launch call of `x`, or NULL. */
 const sp_ev_launch *sp_ana_launch_of(const sp_events *ev, const sp_ana_launches *li, const sp_ev_activity *x);
 /* Per-kernel launch statistics over ordinary launches, and graph launches on their own. */
