@@ -395,6 +395,8 @@ void sp_ana_paint_free(sp_ana *a);
 /* The batches' padding figures (tokens, waste fraction and percentiles; DESIGN section 5): they read
  * only the batches and the partition's batch flags, so they may run beside the stage rows. */
 sp_status sp_ana_padding_waste(sp_ana *a);
+/* Test switch: 0 sorts the batches' waste even without the detail (padding.c's selection). */
+extern int sp_ana_waste_select;
 /* The requests' padding figures (total padding time, its p95 share): after the stage rows' ranking
  * (a->by_latency). */
 sp_status sp_ana_padding(sp_ana *a);
