@@ -56,40 +56,18 @@ static void count_gap(sp_gpu_summary *g, sp_stream_idle *row, int cat, int64_t f
     }
 }
 
-/* Groups the activities by a dense id (SP_EV_NONE: left out) with a counting sort: group k's
- * activities are order[off[k] .. off[k+1]), in their order in the set (start order). */
-static sp_status group_acts(sp_ana_scratch *sc, const uint32_t *id, size_t n, size_t ngroups, size_t **off_out,
-                            uint32_t **order_out)
-{
-    size_t *off = calloc(ngroups + 1, sizeof *off);
-    size_t *fill = malloc((ngroups ? ngroups : 1) * sizeof *fill);
-    if (!off || !fill) {
-        free(off);
-        free(fill);
-        return SP_ERR_NOMEM;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (id[i] != SP_EV_NONE)
-            off[id[i] + 1]++;
-    for (size_t k = 0; k < ngroups; k++)
-        off[k + 1] += off[k];
-    /* sized by the activities grouped, not by all of them */
-    uint32_t *order = sp_ana_scratch_get(sc, off[ngroups] * sizeof *order); /* sp_ana_scratch_put it */
-    if (!order) {
-        free(off);
-        free(fill);
-        return SP_ERR_NOMEM;
-    }
-    memcpy(fill, off, ngroups * sizeof *fill);
-    for (size_t i = 0; i < n; i++)
-        if (id[i] != SP_EV_NONE)
-            order[fill[id[i]]++] = (uint32_t)i;
-    free(fill);
-    *off_out = off;
-    *order_out = order;
-    return SP_OK;
-}
+/* Per stream of the idle breakdown while the activity is walked: its row, its key, the end its next
+ * gap is measured from. */
+struct stream_acc {
+    sp_stream_idle row;
+    struct stream_key key;
+    int64_t prev_end;
+};
 
+/* One pass over the activity in start order: each activity's stream numbered (in order of first
+ * appearance) and its gap to the stream's previous end counted at once, each stream's state in its
+ * own record; a stream's activities come in the same order as when grouped, and the sums are of
+ * integers, so the rows are those of a walk stream by stream. */
 static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_ival *win, size_t nwin)
 {
     sp_events *ev = a->ev;
@@ -100,72 +78,78 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
         return st;
     sp_pair_memo smemo;
     sp_pair_memo_init(&smemo);
-    uint32_t *sid = sp_ana_scratch_get(a->scratch, ev->n_acts * sizeof *sid);
-    uint32_t *order = NULL;
-    size_t *off = NULL;
+    struct stream_acc *acc = NULL;
+    size_t seen = 0, cap = 0;
     struct stream_key *keys = NULL;
-    st = SP_ERR_NOMEM;
-    if (!sid)
-        goto out;
     for (size_t i = 0; i < ev->n_acts; i++) {
-        const sp_ev_activity *x = &ev->acts[i];
-        sid[i] = SP_EV_NONE;
         if (a->act_dev[i] == SP_EV_NONE)
             continue;
-        st = sp_pair_memo_get(&smemo, &sm, ((uint64_t)x->file << 32) | x->device, (uint64_t)x->stream, &sid[i]);
+        const sp_ev_activity *x = &ev->acts[i];
+        uint32_t s;
+        st = sp_pair_memo_get(&smemo, &sm, ((uint64_t)x->file << 32) | x->device, (uint64_t)x->stream, &s);
         if (st)
             goto out;
+        /* signed: under hta_compat a sub-us event's end is 1 us before its start, possibly before 0 */
+        int64_t start = (int64_t)x->start_ns, end = sp_ana_hta_end(a, x);
+        if (s >= seen) { /* a new stream: its first activity opens it (s == seen) */
+            if (seen == cap) {
+                size_t nc = cap ? cap * 2 : 16;
+                struct stream_acc *n2 = realloc(acc, nc * sizeof *n2);
+                st = SP_ERR_NOMEM;
+                if (!n2)
+                    goto out;
+                acc = n2;
+                cap = nc;
+            }
+            memset(&acc[seen], 0, sizeof acc[seen]);
+            acc[seen].key = (struct stream_key){x->file, x->device, x->stream, s};
+            acc[seen].prev_end = end;
+            seen++;
+            continue;
+        }
+        struct stream_acc *sa = &acc[s];
+        int64_t prev_end = sa->prev_end;
+        if (start > prev_end) {
+            uint64_t gap = (uint64_t)(start - prev_end); /* the gap, what HTA sums */
+            const sp_ev_launch *l = sp_ana_launch_of(ev, li, x);
+            /* DESIGN section 6 / HTA: host_wait when the launch started after the previous event
+             * ended; else kernel_wait under 30 us; else other */
+            int cat = l && (int64_t)l->start_ns > prev_end ? 0 : gap < SP_ANA_KERNEL_WAIT_NS ? 1 : 2;
+            count_gap(g, &sa->row, cat, prev_end, start, win, nwin);
+        }
+        /* HTA measures from the immediately preceding event's end (also when that end precedes its
+         * start); by default we measure from the latest end so far, so events overlapping on one
+         * stream never count idle twice */
+        if (a->opt.hta_compat || end > prev_end)
+            sa->prev_end = end;
     }
     st = SP_ERR_NOMEM;
-    size_t ns = sm.count;
+    size_t ns = seen;
     keys = malloc((ns ? ns : 1) * sizeof *keys);
     g->idle_breakdown = calloc(ns ? ns : 1, sizeof *g->idle_breakdown);
-    /* each stream's events stay in start order (acts are sorted by start) */
-    if (!keys || !g->idle_breakdown || group_acts(a->scratch, sid, ev->n_acts, ns, &off, &order))
+    if (!keys || !g->idle_breakdown)
         goto out;
-    sp_ana_scratch_put(a->scratch, sid); /* its last reader was the grouping */
-    sid = NULL;
     g->n_streams = ns;
-    for (size_t s = 0; s < ns; s++) {
-        const sp_ev_activity *x0 = &ev->acts[order[off[s]]];
-        keys[s] = (struct stream_key){x0->file, x0->device, x0->stream, (uint32_t)s};
-    }
+    for (size_t s = 0; s < ns; s++)
+        keys[s] = acc[s].key;
     qsort(keys, ns, sizeof *keys, stream_key_cmp);
     for (size_t k = 0; k < ns; k++) {
-        size_t s = keys[k].sid;
         sp_stream_idle *row = &g->idle_breakdown[k];
+        *row = acc[keys[k].sid].row;
         row->stream = keys[k].stream;
         row->device = keys[k].device;
-        /* signed: under hta_compat a sub-us event's end is 1 us before its start, possibly before 0 */
-        int64_t prev_end = sp_ana_hta_end(a, &ev->acts[order[off[s]]]);
-        for (size_t j = off[s] + 1; j < off[s + 1]; j++) {
-            const sp_ev_activity *x = &ev->acts[order[j]];
-            int64_t start = (int64_t)x->start_ns, end = sp_ana_hta_end(a, x);
-            if (start > prev_end) {
-                uint64_t gap = (uint64_t)(start - prev_end);   /* the gap, what HTA sums */
-                const sp_ev_launch *l = sp_ana_launch_of(ev, li, x);
-                /* DESIGN section 6 / HTA: host_wait when the launch started after the previous event
-                 * ended; else kernel_wait under 30 us; else other */
-                int cat = l && (int64_t)l->start_ns > prev_end ? 0 : gap < SP_ANA_KERNEL_WAIT_NS ? 1 : 2;
-                count_gap(g, row, cat, prev_end, start, win, nwin);
-            }
-            /* HTA measures from the immediately preceding event's end (also when that end precedes its
-             * start); by default we measure from the latest end so far, so events overlapping on one
-             * stream never count idle twice */
-            if (a->opt.hta_compat || end > prev_end)
-                prev_end = end;
-        }
     }
     st = SP_OK;
 out:
     sp_pairmap_free(&sm);
-    sp_ana_scratch_put(a->scratch, sid);
-    sp_ana_scratch_put(a->scratch, order);
-    free(off);
+    free(acc);
     free(keys);
     return st;
 }
 
+/* Kernel time by name: a pass numbers the kernels' names (in order of first appearance) and counts
+ * each name's kernels, a second writes each kernel's duration into its name's segment of `dur`, in
+ * start order (the grouped order), both reading the activity in order. */
 static sp_status kernel_stats(sp_ana *a)
 {
     sp_events *ev = a->ev;
@@ -176,42 +160,65 @@ static sp_status kernel_stats(sp_ana *a)
         return st;
     sp_pair_memo kmemo;
     sp_pair_memo_init(&kmemo);
-    uint32_t *kid = sp_ana_scratch_get(a->scratch, ev->n_acts * sizeof *kid);
-    uint32_t *order = NULL;
-    size_t *off = NULL;
+    size_t *off = NULL, *fill = NULL, cap = 0;
+    uint32_t *first = NULL; /* each name's first kernel */
     uint64_t *dur = NULL;
     struct kstat_tmp *ks = NULL;
-    st = SP_ERR_NOMEM;
-    if (!kid)
-        goto out;
     for (size_t i = 0; i < ev->n_acts; i++) {
-        kid[i] = SP_EV_NONE;
         if (a->act_dev[i] == SP_EV_NONE || ev->acts[i].kind != SP_ACT_KERNEL)
             continue;
-        st = sp_pair_memo_get(&kmemo, &km, ev->acts[i].name, 0, &kid[i]);
+        uint32_t k;
+        st = sp_pair_memo_get(&kmemo, &km, ev->acts[i].name, 0, &k);
         if (st)
             goto out;
+        if (k + 1 >= cap) { /* off[k + 1] counts name k; a new name is the next number */
+            size_t nc = cap ? cap * 2 : 64;
+            size_t *o2 = realloc(off, nc * sizeof *o2);
+            uint32_t *f2 = o2 ? realloc(first, nc * sizeof *f2) : NULL;
+            if (o2)
+                off = o2;
+            if (f2)
+                first = f2;
+            st = SP_ERR_NOMEM;
+            if (!o2 || !f2)
+                goto out;
+            memset(off + cap, 0, (nc - cap) * sizeof *off);
+            cap = nc;
+        }
+        if (!off[k + 1])
+            first[k] = (uint32_t)i;
+        off[k + 1]++;
     }
     st = SP_ERR_NOMEM;
     size_t nk = km.count;
-    sp_pairmap_free(&km);
-    if (group_acts(a->scratch, kid, ev->n_acts, nk, &off, &order))
+    if (!off && !(off = calloc(1, sizeof *off)))
         goto out;
-    sp_ana_scratch_put(a->scratch, kid); /* its last reader was the grouping */
-    kid = NULL;
-    dur = sp_ana_scratch_get(a->scratch, off[nk] * sizeof *dur); /* one per kernel, in `order` */
+    off[0] = 0;
+    for (size_t k = 0; k < nk; k++)
+        off[k + 1] += off[k];
+    fill = malloc((nk ? nk : 1) * sizeof *fill);
+    dur = sp_ana_scratch_get(a->scratch, off[nk] * sizeof *dur); /* one per kernel, grouped by name */
     ks = calloc(nk ? nk : 1, sizeof *ks);
     g->kernel_stats = calloc(nk ? nk : 1, sizeof *g->kernel_stats);
-    if (!dur || !ks || !g->kernel_stats)
+    if (!fill || !dur || !ks || !g->kernel_stats)
         goto out;
+    memcpy(fill, off, nk * sizeof *fill);
+    for (size_t i = 0; nk && i < ev->n_acts; i++) {
+        if (a->act_dev[i] == SP_EV_NONE || ev->acts[i].kind != SP_ACT_KERNEL)
+            continue;
+        uint32_t k;
+        st = sp_pair_memo_get(&kmemo, &km, ev->acts[i].name, 0, &k); /* numbered already: no growth */
+        if (st)
+            goto out;
+        uint64_t d = ev->acts[i].end_ns - ev->acts[i].start_ns;
+        dur[fill[k]++] = d;
+        ks[k].total += d;
+    }
+    st = SP_ERR_NOMEM;
+    sp_pairmap_free(&km);
     for (size_t k = 0; k < nk; k++) {
         ks[k].kid = (uint32_t)k;
-        ks[k].name = sp_str_get(&ev->strings, ev->acts[order[off[k]]].name);
-        for (size_t j = off[k]; j < off[k + 1]; j++) {
-            const sp_ev_activity *x = &ev->acts[order[j]];
-            dur[j] = x->end_ns - x->start_ns;
-            ks[k].total += dur[j];
-        }
+        ks[k].name = sp_str_get(&ev->strings, ev->acts[first[k]].name);
     }
     qsort(ks, nk, sizeof *ks, kstat_cmp);
     for (size_t k = 0; k < nk; k++) {
@@ -232,9 +239,9 @@ static sp_status kernel_stats(sp_ana *a)
     st = SP_OK;
 out:
     sp_pairmap_free(&km);
-    sp_ana_scratch_put(a->scratch, kid);
-    sp_ana_scratch_put(a->scratch, order);
     free(off);
+    free(fill);
+    free(first);
     sp_ana_scratch_put(a->scratch, dur);
     free(ks);
     return st;
@@ -253,18 +260,9 @@ static int hta_sync(const sp_ana *a, const sp_ev_activity *x)
 
 /* docs/analysis.md section 4, "Device kind": judged over the files with device work (all files when
  * none has any, by their `device` property alone). */
-static sp_status device_kind(sp_ana *a)
+static sp_status device_kind(sp_ana *a, const uint8_t *has, int any)
 {
     const sp_events *ev = a->ev;
-    uint8_t *has = calloc(ev->n_files ? ev->n_files : 1, 1);
-    if (!has)
-        return SP_ERR_NOMEM;
-    int any = 0;
-    for (size_t i = 0; i < ev->n_acts; i++)
-        if (a->act_dev[i] != SP_EV_NONE && ev->acts[i].file < ev->n_files) {
-            has[ev->acts[i].file] = 1;
-            any = 1;
-        }
     size_t cpu = 0, gpu = 0, unknown = 0;
     for (uint32_t f = 0; f < ev->n_files; f++) {
         if (any && !has[f])
@@ -277,7 +275,6 @@ static sp_status device_kind(sp_ana *a)
         else
             unknown++;
     }
-    free(has);
     a->r->gpu.device_kind = cpu && gpu     ? SP_DEVICE_MIXED
                           : unknown        ? SP_DEVICE_UNKNOWN
                           : cpu            ? SP_DEVICE_CPU
@@ -334,11 +331,22 @@ sp_status sp_ana_gpu(sp_ana *a)
     uint64_t ccount[5] = {0}, cbytes[5] = {0}, ctime[5] = {0};
     sp_name_memo nccl;
     sp_name_memo_init(&nccl, sp_ana_is_nccl);
+    /* the files with device work, for device_kind */
+    uint8_t *has_file = calloc(ev->n_files ? ev->n_files : 1, 1);
+    int any_file = 0;
+    if (!has_file) {
+        free(bu.v);
+        return SP_ERR_NOMEM;
+    }
     for (size_t i = 0; i < ev->n_acts; i++) {
         const sp_ev_activity *x = &ev->acts[i];
         int sync = hta_sync(a, x);
         if (a->act_dev[i] == SP_EV_NONE && !sync)
             continue;
+        if (a->act_dev[i] != SP_EV_NONE && x->file < ev->n_files) {
+            has_file[x->file] = 1;
+            any_file = 1;
+        }
         g->present = 1;
         if (first == SP_TIME_NONE)
             first = x->start_ns;
@@ -433,12 +441,13 @@ sp_status sp_ana_gpu(sp_ana *a)
     if (!st)
         st = kernel_stats(a);
     if (!st)
-        st = device_kind(a);
+        st = device_kind(a, has_file, any_file);
     if (!st)
         st = sp_ana_gpu_hta(a);
 out:
     sp_ana_launches_free(&li);
     free(win);
     free(bu.v);
+    free(has_file);
     return st;
 }
