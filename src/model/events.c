@@ -1145,6 +1145,17 @@ static void batch_lists_place(struct sp_events *ev, const uint32_t *at, size_t l
     }
 }
 
+/* Span `at` (sp) into its request's list (first_span, nspans) and its times into its file's last time. */
+static inline void span_listed(struct sp_events *ev, const sp_ev_span *sp, size_t at)
+{
+    sp_ev_request *r = &ev->requests[sp->req];
+    if (r->nspans == 0)
+        r->first_span = (uint32_t)at;
+    r->nspans++;
+    later(&ev->files[r->file].last_ns, sp->end_ns);
+    later(&ev->files[r->file].last_ns, sp->start_ns);
+}
+
 /* The span side of sp_ev_finish: spans in span_cmp's order with their ties ordered (the status of
  * that, SP_ERR_NOMEM), each request's span list (first_span, nspans) and the spans' and launches'
  * times into their files' last_ns. */
@@ -1154,24 +1165,34 @@ static sp_status finish_spans(struct sp_events *ev)
      * recorder's blocks, an importer writing as it goes): a sorted array skips qsort and the scratch
      * copy of the whole array that glibc's merge sort allocates (issue 15: peak memory). Ties left in
      * place are what qsort's stable merge would leave, and sort_span_ties orders them either way. */
-    bool span_ties = true;
-    if (ev->n_spans && !sorted_by(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp, &span_ties)) {
+    /* The order checked (sorted_by's test) in the pass that gives each request its spans (emptied by
+     * the pass over the requests) and puts their times into the file's last time: one read of the
+     * spans when they are in order. Ordering ties later changes neither: tied spans are one request's
+     * with the same times. Past an inversion the requests' lists are emptied again and the spans
+     * sorted first (the files' last times are maxima: taking a time twice changes nothing). */
+    bool span_ties = false;
+    size_t at = 0;
+    for (; at < ev->n_spans; at++) {
+        const sp_ev_span *sp = &ev->spans[at];
+        if (at) {
+            int c = span_cmp(sp - 1, sp);
+            if (c > 0)
+                break;
+            span_ties |= c == 0;
+        }
+        span_listed(ev, sp, at);
+    }
+    if (at < ev->n_spans) {
+        for (size_t k = 0; k < at; k++)
+            ev->requests[ev->spans[k].req].first_span = ev->requests[ev->spans[k].req].nspans = 0;
         span_ties = true;
         if (sort_spans_by_request(ev) != SP_OK)
             qsort(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp);
+        for (at = 0; at < ev->n_spans; at++) {
+            span_listed(ev, &ev->spans[at], at);
+        }
     }
     sp_status st = span_ties ? sort_span_ties(ev) : SP_OK;
-    /* each request's spans (emptied by the pass over the requests), and their times into the file's
-     * last time */
-    for (size_t i = 0; i < ev->n_spans; i++) {
-        const sp_ev_span *sp = &ev->spans[i];
-        sp_ev_request *r = &ev->requests[sp->req];
-        if (r->nspans == 0)
-            r->first_span = (uint32_t)i;
-        r->nspans++;
-        later(&ev->files[r->file].last_ns, sp->end_ns);
-        later(&ev->files[r->file].last_ns, sp->start_ns);
-    }
     for (size_t i = 0; i < ev->n_launches; i++) {
         later(&ev->files[ev->launches[i].file].last_ns, ev->launches[i].start_ns);
         later(&ev->files[ev->launches[i].file].last_ns, ev->launches[i].end_ns);
