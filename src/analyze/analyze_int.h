@@ -574,6 +574,8 @@ typedef struct sp_ana_table {
     const uint32_t *times32;  /* when not NULL, the n x ns times in 4 bytes each (times is unused) */
     const sp_stage_row *rows; /* when not NULL, the stage rows of these times (their least and greatest
                                  value: sp_ana_savings_start) */
+    const sp_quantiles *total_q; /* when not NULL, the quantiles of total[0..n) (its p95: the base's
+                                    without a pass, where there is no divisor) */
 } sp_ana_table;
 
 /* llround(x), bit for bit, without the library call where x is in [0, 2^52): there trunc(x) and

@@ -124,7 +124,9 @@ static int cand_level(const sp_ana_table *t, const sp_verdict_cand *c, uint8_t *
 
 /* Without a divisor a candidate of one time x for every request has figures max(total - x, 0), a
  * non-decreasing function of the base's figure (the request's total): so their p95 is that function of
- * the base's p95 (the same rank), and sp_ana_savings_end takes it from there; no pass, no selection. */
+ * the base's p95 (the same rank), and sp_ana_savings_end takes it from there; no pass, no selection.
+ * Without a divisor the base's figures are the totals themselves, whose p95 the table may give
+ * (total_q: the report's end-to-end latency, over the same lives). */
 void sp_ana_savings_start(sp_ana_savings_job *j, const sp_ana_table *t, sp_verdict_cand *cs, size_t nc)
 {
     j->t = *t;
@@ -135,7 +137,13 @@ void sp_ana_savings_start(sp_ana_savings_job *j, const sp_ana_table *t, sp_verdi
     uint8_t pad[SP_ANA_TABLE_MAX_KERNELS] = {0};
     uint64_t pad_x[SP_ANA_TABLE_MAX_KERNELS] = {0};
     j->ntodo = 0;
-    j->todo[j->ntodo++] = 0;
+    /* the base's figures are the totals: their p95 is the one of the totals' quantiles */
+    if (sp_ana_savings_level && t->total_q && !t->divisor && t->n && t->total_q->count == t->n) {
+        j->p95[0] = t->total_q->p95_ns;
+        j->has[0] = 1;
+    } else {
+        j->todo[j->ntodo++] = 0;
+    }
     for (size_t c = 0; c < j->nc; c++) {
         if (sp_ana_savings_level && cand_level(t, &cs[c], pad, pad_x, &j->x[c + 1]))
             j->level[c + 1] = 1;
@@ -322,7 +330,7 @@ size_t sp_ana_verdict_candidates_of(const sp_ana *a, sp_verdict_cand *cs, size_t
 void sp_ana_verdict_savings_start(const sp_ana *a, sp_ana_savings_job *j, sp_verdict_cand *cs, size_t nc)
 {
     sp_ana_table t = {a->n_reqs, a->n_stages, a->life, a->times, NULL, {a->st_kernel, 0}, {a->padding, NULL}, 1,
-                      a->scratch, a->times32, a->r->stages};
+                      a->scratch, a->times32, a->r->stages, &a->r->latency};
     sp_ana_savings_start(j, &t, cs, a->n_reqs ? nc : 0);
     if (!a->n_reqs)
         atomic_store(&j->next, 1); /* nothing to select, not even the base */

@@ -56,7 +56,7 @@ static size_t savings_of(const sp_ana_table *t, sp_verdict_cand *cs, size_t nc, 
     CHECK(sp_ana_savings_work(&j) == SP_OK);
     sp_ana_savings_end(&j);
     sp_ana_savings_level = 1;
-    return j.nc + 1 - j.ntodo;
+    return j.nc + 1 - j.ntodo - (j.ntodo == 0 || j.todo[0] != 0); /* the candidates, not the base */
 }
 
 /* The stage rows' least and greatest value of each column, as the stage rows give them. */
@@ -109,7 +109,7 @@ static void known_savings(void)
         pad[i] = 100.4;
     }
     sp_stage_row rows[NS];
-    sp_ana_table t = {N, NS, total, times, NULL, {3, 0}, {pad, NULL}, 1, NULL, NULL, NULL};
+    sp_ana_table t = {N, NS, total, times, NULL, {3, 0}, {pad, NULL}, 1, NULL, NULL, NULL, NULL};
     rows_of(&t, rows);
     t.rows = rows;
     sp_verdict_cand cs[5] = {{SP_CAND_QUEUE, 0, "a", SP_GROUP_CONFIGURATION, 0, 0, NULL, 0},
@@ -118,6 +118,9 @@ static void known_savings(void)
                              {SP_CAND_KERNEL, 3, "kernel", SP_GROUP_MODEL, 0, 0, NULL, 0},
                              {SP_CAND_PADDING, 3, "padding", SP_GROUP_CONFIGURATION, 0, 0, NULL, 0}};
     static const uint64_t want[5] = {300, 0, 19000, 400, 100};
+    sp_quantiles tq = {0, 19000, 0, 1000, 20000, 0, N}; /* p95 19,000 (the 19th of 20) */
+    for (int with_q = 0; with_q < 2; with_q++) {
+    t.total_q = with_q ? &tq : NULL;
     for (int on = 1; on >= 0; on--) {
         sp_verdict_cand c[5];
         memcpy(c, cs, sizeof c);
@@ -125,6 +128,7 @@ static void known_savings(void)
         CHECK(level == (on ? 5u : 0u));
         for (int k = 0; k < 5; k++)
             CHECK_EQ_U64(c[k].saving_ns, want[k]);
+    }
     }
 }
 
@@ -163,7 +167,7 @@ static void random_savings(void)
         int krow = (int)rin(0, ns - 1);
         sp_stage_row rows[8];
         sp_ana_table t = {n, ns, total, narrow ? NULL : times, NULL, {krow, 0}, {pad, NULL}, 1, NULL,
-                          narrow ? times32 : NULL, NULL};
+                          narrow ? times32 : NULL, NULL, NULL};
         rows_of(&t, rows);
         t.rows = rows;
         sp_verdict_cand cs[SP_ANA_VERDICT_MAX_CANDS];
@@ -177,6 +181,15 @@ static void random_savings(void)
             }
         }
         check_table(&t, cs, nc, "random table");
+        /* with the totals' quantiles (the report's latency): the base without its pass too */
+        uint64_t *tc = malloc(n * sizeof *tc);
+        memcpy(tc, total, n * sizeof *tc);
+        sp_quantiles tq;
+        CHECK(sp_ana_quantiles(tc, n, &tq) == SP_OK);
+        free(tc);
+        t.total_q = &tq;
+        check_table(&t, cs, nc, "random table, the base from its quantiles");
+        t.total_q = NULL;
         /* the same with a divisor: never the shortcut */
         uint64_t *div = malloc(n * sizeof *div);
         for (size_t i = 0; i < n; i++)
