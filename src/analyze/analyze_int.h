@@ -726,8 +726,49 @@ uint32_t sp_ana_launch_slot(const sp_ana_launches *li, const sp_ev_activity *x);
 extern int sp_ana_launch_direct;
 /* The launch call of `x`, or NULL. */
 const sp_ev_launch *sp_ana_launch_of(const sp_events *ev, const sp_ana_launches *li, const sp_ev_activity *x);
-/* Per-kernel launch statistics over ordinary launches, and graph launches on their own. */
-sp_status sp_ana_launch_stats(sp_ana *a, const sp_ana_launches *li);
+/* Per-kernel launch statistics over ordinary launches, and graph launches on their own, taken in the
+ * GPU figures' pass over the activity (gpu.c, idle_breakdown): sp_ana_launch_stats_begin, then
+ * sp_ana_launch_stats_add for each activity with a device, in order, then sp_ana_launch_stats_end
+ * (which frees the accumulators; sp_ana_launch_stats_free where the pass fails). */
+typedef struct sp_ana_graph_acc { /* per graph launch call: its nodes and the first node's start */
+    uint64_t kernels, work, first_start;
+} sp_ana_graph_acc;
+typedef struct sp_ana_launch_acc {
+    uint64_t *delays;      /* the ordinary launches' delays, nd of them */
+    size_t nd;
+    sp_ana_graph_acc *acc; /* indexed like ev->launches; written for graph calls only */
+} sp_ana_launch_acc;
+sp_status sp_ana_launch_stats_begin(sp_ana *a, sp_ana_launch_acc *s);
+sp_status sp_ana_launch_stats_end(sp_ana *a, const sp_ana_launches *li, sp_ana_launch_acc *s);
+void sp_ana_launch_stats_free(sp_ana *a, sp_ana_launch_acc *s);
+/* Activity x (a->act_dev set) whose launch call is ev->launches[slot] (SP_EV_NONE: none). */
+static inline void sp_ana_launch_stats_add(sp_ana *a, const sp_ana_launches *li, sp_ana_launch_acc *s,
+                                           const sp_ev_activity *x, uint32_t slot)
+{
+    if (slot == SP_EV_NONE)
+        return;
+    sp_gpu_summary *g = &a->r->gpu;
+    const sp_ev_launch *l = &a->ev->launches[slot];
+    if (li->graph[slot]) {
+        sp_ana_graph_acc *ga = &s->acc[slot];
+        if (!ga->work || x->start_ns < ga->first_start)
+            ga->first_start = x->start_ns;
+        ga->work++;
+        ga->kernels += x->kind == SP_ACT_KERNEL;
+        return;
+    }
+    /* DESIGN section 6: launch delay = GPU start - end of the launch call, floored at 0 */
+    uint64_t d = x->start_ns > l->end_ns ? x->start_ns - l->end_ns : 0;
+    s->delays[s->nd++] = d;
+    g->launch_delay_sum_ns += d;
+    if (d > g->launch_delay_max_ns)
+        g->launch_delay_max_ns = d;
+    uint64_t cpu = l->end_ns - l->start_ns, gpu = x->end_ns - x->start_ns;
+    g->launch_cpu_sum_ns += cpu;
+    g->launch_gpu_sum_ns += gpu;
+    if (x->kind == SP_ACT_KERNEL && gpu < cpu)
+        g->short_kernels++;
+}
 
 /* `name` as every report shows it (demangle.c): a copy the report owns, demangled when it is a C++
  * symbol (sp_demangle; *demangled is then 1), else as it is. NULL without memory. */

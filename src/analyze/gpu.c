@@ -68,7 +68,8 @@ struct stream_acc {
  * appearance) and its gap to the stream's previous end counted at once, each stream's state in its
  * own record; a stream's activities come in the same order as when grouped, and the sums are of
  * integers, so the rows are those of a walk stream by stream. */
-static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_ival *win, size_t nwin)
+static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_ival *win, size_t nwin,
+                                sp_ana_launch_acc *ls)
 {
     sp_events *ev = a->ev;
     sp_gpu_summary *g = &a->r->gpu;
@@ -89,6 +90,9 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
         st = sp_pair_memo_get(&smemo, &sm, ((uint64_t)x->file << 32) | x->device, (uint64_t)x->stream, &s);
         if (st)
             goto out;
+        /* the launch statistics in the same pass: each activity's launch call looked up once */
+        uint32_t slot = sp_ana_launch_slot(li, x);
+        sp_ana_launch_stats_add(a, li, ls, x, slot);
         /* signed: under hta_compat a sub-us event's end is 1 us before its start, possibly before 0 */
         int64_t start = (int64_t)x->start_ns, end = sp_ana_hta_end(a, x);
         if (s >= seen) { /* a new stream: its first activity opens it (s == seen) */
@@ -111,7 +115,7 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
         int64_t prev_end = sa->prev_end;
         if (start > prev_end) {
             uint64_t gap = (uint64_t)(start - prev_end); /* the gap, what HTA sums */
-            const sp_ev_launch *l = sp_ana_launch_of(ev, li, x);
+            const sp_ev_launch *l = slot == SP_EV_NONE ? NULL : &ev->launches[slot];
             /* DESIGN section 6 / HTA: host_wait when the launch started after the previous event
              * ended; else kernel_wait under 30 us; else other */
             int cat = l && (int64_t)l->start_ns > prev_end ? 0 : gap < SP_ANA_KERNEL_WAIT_NS ? 1 : 2;
@@ -401,6 +405,8 @@ sp_status sp_ana_gpu(sp_ana *a)
         g->non_compute_ns = g->span_ns - compute - g->idle_ns;
     }
     sp_ana_launches li;
+    sp_ana_launch_acc ls;
+    memset(&ls, 0, sizeof ls);
     sp_ival *win = NULL;
     size_t nwin = 0;
     sp_status st = SP_ERR_NOMEM;
@@ -427,10 +433,12 @@ sp_status sp_ana_gpu(sp_ana *a)
     if (!st)
         st = sp_ana_step_windows(a, &li, &win, &nwin);
     if (!st)
-        st = idle_breakdown(a, &li, win, nwin);
+        st = sp_ana_launch_stats_begin(a, &ls);
+    if (!st)
+        st = idle_breakdown(a, &li, win, nwin, &ls);
     if (!st) {
         sp_ana_step_figures(a, bu.v, bu.n, win, nwin);
-        st = sp_ana_launch_stats(a, &li);
+        st = sp_ana_launch_stats_end(a, &li, &ls);
     }
     /* the join, the windows and the busy union have had their last readers */
     sp_ana_launches_free(&li);
@@ -445,6 +453,7 @@ sp_status sp_ana_gpu(sp_ana *a)
     if (!st)
         st = sp_ana_gpu_hta(a);
 out:
+    sp_ana_launch_stats_free(a, &ls);
     sp_ana_launches_free(&li);
     free(win);
     free(bu.v);

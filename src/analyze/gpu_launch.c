@@ -187,12 +187,7 @@ const sp_ev_launch *sp_ana_launch_of(const sp_events *ev, const sp_ana_launches 
     return d == SP_EV_NONE ? NULL : &ev->launches[d];
 }
 
-/* Per graph launch call (index into ev->launches): its nodes and the first node's start. */
-typedef struct graph_acc {
-    uint64_t kernels, work, first_start;
-} graph_acc;
-
-static sp_status graph_stats(sp_ana *a, const sp_ana_launches *li, const graph_acc *acc, size_t n)
+static sp_status graph_stats(sp_ana *a, const sp_ana_launches *li, const sp_ana_graph_acc *acc, size_t n)
 {
     sp_graph_launch_summary *gs = &a->r->gpu.graph;
     size_t ng = 0; /* the graph calls with device work: sized by them, not by every call */
@@ -226,52 +221,36 @@ static sp_status graph_stats(sp_ana *a, const sp_ana_launches *li, const graph_a
     return st;
 }
 
-sp_status sp_ana_launch_stats(sp_ana *a, const sp_ana_launches *li)
+sp_status sp_ana_launch_stats_begin(sp_ana *a, sp_ana_launch_acc *s)
 {
     sp_events *ev = a->ev;
-    sp_gpu_summary *g = &a->r->gpu;
-    size_t nslots = ev->n_launches; /* acc is written for graph calls only */
-    uint64_t *delays = sp_ana_scratch_get(a->scratch, ev->n_acts * sizeof *delays);
-    graph_acc *acc = calloc(nslots ? nslots : 1, sizeof *acc); /* mostly untouched: calloc's lazy zeros */
-    if (!delays || !acc) {
-        sp_ana_scratch_put(a->scratch, delays);
-        free(acc);
+    memset(s, 0, sizeof *s);
+    s->delays = sp_ana_scratch_get(a->scratch, ev->n_acts * sizeof *s->delays);
+    /* acc is written for graph calls only: mostly untouched, calloc's lazy zeros */
+    s->acc = calloc(ev->n_launches ? ev->n_launches : 1, sizeof *s->acc);
+    if (!s->delays || !s->acc) {
+        sp_ana_scratch_put(a->scratch, s->delays);
+        free(s->acc);
+        memset(s, 0, sizeof *s);
         return SP_ERR_NOMEM;
     }
-    size_t nd = 0;
-    for (size_t i = 0; i < ev->n_acts; i++) {
-        const sp_ev_activity *x = &ev->acts[i];
-        if (a->act_dev[i] == SP_EV_NONE)
-            continue;
-        uint32_t slot = sp_ana_launch_slot(li, x);
-        if (slot == SP_EV_NONE)
-            continue;
-        const sp_ev_launch *l = &ev->launches[slot];
-        if (li->graph[slot]) {
-            graph_acc *ga = &acc[slot];
-            if (!ga->work || x->start_ns < ga->first_start)
-                ga->first_start = x->start_ns;
-            ga->work++;
-            ga->kernels += x->kind == SP_ACT_KERNEL;
-            continue;
-        }
-        /* DESIGN section 6: launch delay = GPU start - end of the launch call, floored at 0 */
-        uint64_t d = x->start_ns > l->end_ns ? x->start_ns - l->end_ns : 0;
-        delays[nd++] = d;
-        g->launch_delay_sum_ns += d;
-        if (d > g->launch_delay_max_ns)
-            g->launch_delay_max_ns = d;
-        uint64_t cpu = l->end_ns - l->start_ns, gpu = x->end_ns - x->start_ns;
-        g->launch_cpu_sum_ns += cpu;
-        g->launch_gpu_sum_ns += gpu;
-        if (x->kind == SP_ACT_KERNEL && gpu < cpu)
-            g->short_kernels++;
-    }
-    g->launches_joined = nd;
-    sp_status st = sp_ana_quantiles_in(a->scratch, delays, nd, &g->launch_delay);
+    return SP_OK;
+}
+
+sp_status sp_ana_launch_stats_end(sp_ana *a, const sp_ana_launches *li, sp_ana_launch_acc *s)
+{
+    sp_gpu_summary *g = &a->r->gpu;
+    g->launches_joined = s->nd;
+    sp_status st = sp_ana_quantiles_in(a->scratch, s->delays, s->nd, &g->launch_delay);
     if (!st)
-        st = graph_stats(a, li, acc, nslots);
-    sp_ana_scratch_put(a->scratch, delays);
-    free(acc);
+        st = graph_stats(a, li, s->acc, a->ev->n_launches);
+    sp_ana_launch_stats_free(a, s);
     return st;
+}
+
+void sp_ana_launch_stats_free(sp_ana *a, sp_ana_launch_acc *s)
+{
+    sp_ana_scratch_put(a->scratch, s->delays);
+    free(s->acc);
+    memset(s, 0, sizeof *s);
 }
