@@ -151,52 +151,71 @@ out:
     return st;
 }
 
-/* Kernel time by name: a pass numbers the kernels' names (in order of first appearance) and counts
- * each name's kernels, a second writes each kernel's duration into its name's segment of `dur`, in
- * start order (the grouped order), both reading the activity in order. */
-static sp_status kernel_stats(sp_ana *a)
+/* Kernel time by name: sp_ana_gpu's pass over the activity numbers the kernels' names (in order of
+ * first appearance) and counts each name's kernels (kernel_count), then kernel_stats writes each
+ * kernel's duration into its name's segment of `dur`, in start order (the grouped order), reading
+ * the activity in order once more. */
+typedef struct kernel_counts {
+    sp_pairmap km;       /* (name, 0) -> the name's number */
+    sp_pair_memo memo;
+    size_t *off, cap;    /* off[k + 1]: name k's kernels (summed into offsets by kernel_stats) */
+    uint32_t *first;     /* each name's first kernel */
+} kernel_counts;
+
+static sp_status kernel_counts_init(kernel_counts *kc)
+{
+    memset(kc, 0, sizeof *kc);
+    sp_pair_memo_init(&kc->memo);
+    return sp_pairmap_init(&kc->km, 256);
+}
+
+static void kernel_counts_free(kernel_counts *kc)
+{
+    sp_pairmap_free(&kc->km);
+    free(kc->off);
+    free(kc->first);
+    kc->off = NULL;
+    kc->first = NULL;
+}
+
+/* Kernel i (a device, kind SP_ACT_KERNEL) into its name's count. */
+static sp_status kernel_count(kernel_counts *kc, const sp_ev_activity *x, size_t i)
+{
+    uint32_t k;
+    sp_status st = sp_pair_memo_get(&kc->memo, &kc->km, x->name, 0, &k);
+    if (st)
+        return st;
+    if (k + 1 >= kc->cap) { /* a new name is the next number */
+        size_t nc = kc->cap ? kc->cap * 2 : 64;
+        size_t *o2 = realloc(kc->off, nc * sizeof *o2);
+        if (!o2)
+            return SP_ERR_NOMEM;
+        kc->off = o2;
+        uint32_t *f2 = realloc(kc->first, nc * sizeof *f2);
+        if (!f2)
+            return SP_ERR_NOMEM;
+        kc->first = f2;
+        memset(kc->off + kc->cap, 0, (nc - kc->cap) * sizeof *kc->off);
+        kc->cap = nc;
+    }
+    if (!kc->off[k + 1])
+        kc->first[k] = (uint32_t)i;
+    kc->off[k + 1]++;
+    return SP_OK;
+}
+
+static sp_status kernel_stats(sp_ana *a, kernel_counts *kc)
 {
     sp_events *ev = a->ev;
     sp_gpu_summary *g = &a->r->gpu;
-    sp_pairmap km;
-    sp_status st = sp_pairmap_init(&km, 256);
-    if (st)
-        return st;
-    sp_pair_memo kmemo;
-    sp_pair_memo_init(&kmemo);
-    size_t *off = NULL, *fill = NULL, cap = 0;
-    uint32_t *first = NULL; /* each name's first kernel */
+    size_t *fill = NULL;
     uint64_t *dur = NULL;
     struct kstat_tmp *ks = NULL;
-    for (size_t i = 0; i < ev->n_acts; i++) {
-        if (a->act_dev[i] == SP_EV_NONE || ev->acts[i].kind != SP_ACT_KERNEL)
-            continue;
-        uint32_t k;
-        st = sp_pair_memo_get(&kmemo, &km, ev->acts[i].name, 0, &k);
-        if (st)
-            goto out;
-        if (k + 1 >= cap) { /* off[k + 1] counts name k; a new name is the next number */
-            size_t nc = cap ? cap * 2 : 64;
-            size_t *o2 = realloc(off, nc * sizeof *o2);
-            uint32_t *f2 = o2 ? realloc(first, nc * sizeof *f2) : NULL;
-            if (o2)
-                off = o2;
-            if (f2)
-                first = f2;
-            st = SP_ERR_NOMEM;
-            if (!o2 || !f2)
-                goto out;
-            memset(off + cap, 0, (nc - cap) * sizeof *off);
-            cap = nc;
-        }
-        if (!off[k + 1])
-            first[k] = (uint32_t)i;
-        off[k + 1]++;
-    }
-    st = SP_ERR_NOMEM;
-    size_t nk = km.count;
-    if (!off && !(off = calloc(1, sizeof *off)))
+    sp_status st = SP_ERR_NOMEM;
+    size_t nk = kc->km.count;
+    if (!kc->off && !(kc->off = calloc(1, sizeof *kc->off)))
         goto out;
+    size_t *off = kc->off;
     off[0] = 0;
     for (size_t k = 0; k < nk; k++)
         off[k + 1] += off[k];
@@ -211,7 +230,7 @@ static sp_status kernel_stats(sp_ana *a)
         if (a->act_dev[i] == SP_EV_NONE || ev->acts[i].kind != SP_ACT_KERNEL)
             continue;
         uint32_t k;
-        st = sp_pair_memo_get(&kmemo, &km, ev->acts[i].name, 0, &k); /* numbered already: no growth */
+        st = sp_pair_memo_get(&kc->memo, &kc->km, ev->acts[i].name, 0, &k); /* numbered already */
         if (st)
             goto out;
         uint64_t d = ev->acts[i].end_ns - ev->acts[i].start_ns;
@@ -219,10 +238,10 @@ static sp_status kernel_stats(sp_ana *a)
         ks[k].total += d;
     }
     st = SP_ERR_NOMEM;
-    sp_pairmap_free(&km);
+    sp_pairmap_free(&kc->km);
     for (size_t k = 0; k < nk; k++) {
         ks[k].kid = (uint32_t)k;
-        ks[k].name = sp_str_get(&ev->strings, ev->acts[first[k]].name);
+        ks[k].name = sp_str_get(&ev->strings, ev->acts[kc->first[k]].name);
     }
     qsort(ks, nk, sizeof *ks, kstat_cmp);
     for (size_t k = 0; k < nk; k++) {
@@ -242,10 +261,7 @@ static sp_status kernel_stats(sp_ana *a)
     g->n_kernel_stats = nk;
     st = SP_OK;
 out:
-    sp_pairmap_free(&km);
-    free(off);
     free(fill);
-    free(first);
     sp_ana_scratch_put(a->scratch, dur);
     free(ks);
     return st;
@@ -335,12 +351,16 @@ sp_status sp_ana_gpu(sp_ana *a)
     uint64_t ccount[5] = {0}, cbytes[5] = {0}, ctime[5] = {0};
     sp_name_memo nccl;
     sp_name_memo_init(&nccl, sp_ana_is_nccl);
-    /* the files with device work, for device_kind */
+    /* the files with device work, for device_kind; the kernels by name, for kernel_stats */
     uint8_t *has_file = calloc(ev->n_files ? ev->n_files : 1, 1);
     int any_file = 0;
-    if (!has_file) {
+    kernel_counts kc;
+    sp_status kst = kernel_counts_init(&kc);
+    if (!has_file || kst) {
         free(bu.v);
-        return SP_ERR_NOMEM;
+        free(has_file);
+        kernel_counts_free(&kc);
+        return kst ? kst : SP_ERR_NOMEM;
     }
     for (size_t i = 0; i < ev->n_acts; i++) {
         const sp_ev_activity *x = &ev->acts[i];
@@ -363,6 +383,8 @@ sp_status sp_ana_gpu(sp_ana *a)
         switch (x->kind) {
         case SP_ACT_KERNEL:
             g->kernels++;
+            if (!kst)
+                kst = kernel_count(&kc, x, i);
             if (!sp_name_memo_get(&nccl, &ev->strings, x->name)) {
                 if (copen && x->start_ns <= ce) {
                     if (x->end_ns > ce)
@@ -447,12 +469,13 @@ sp_status sp_ana_gpu(sp_ana *a)
     free(bu.v);
     bu.v = NULL;
     if (!st)
-        st = kernel_stats(a);
+        st = kst ? kst : kernel_stats(a, &kc);
     if (!st)
         st = device_kind(a, has_file, any_file);
     if (!st)
         st = sp_ana_gpu_hta(a);
 out:
+    kernel_counts_free(&kc);
     sp_ana_launch_stats_free(a, &ls);
     sp_ana_launches_free(&li);
     free(win);
