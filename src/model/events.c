@@ -1083,10 +1083,22 @@ static void unstarted_arrivals(struct sp_events *ev, size_t unstarted)
 static sp_status batch_lists_build(struct sp_events *ev, uint32_t **at_out)
 {
     *at_out = NULL;
+    /* the recorded batches' members, and whether the batches already come in sp_ev_batch_order_cmp's
+     * order (a total order: then that order is theirs, and no array of it is built) */
     size_t total = 0;
-    for (size_t b = 0; b < ev->n_batches; b++)
-        if (ev->batches[b].has_record)
-            total += ev->batches[b].nmembers;
+    bool in_order = true;
+    const sp_ev_batch *prev = NULL;
+    for (size_t b = 0; b < ev->n_batches; b++) {
+        const sp_ev_batch *x = &ev->batches[b];
+        if (!x->has_record)
+            continue;
+        total += x->nmembers;
+        if (prev && in_order) {
+            sp_ev_batch_order p = {prev->start_ns, prev->file, prev->id, 0}, c = {x->start_ns, x->file, x->id, 0};
+            in_order = sp_ev_batch_order_cmp(&p, &c) <= 0;
+        }
+        prev = x;
+    }
     free(ev->req_batches);
     ev->req_batches = malloc((total ? total : 1) * sizeof *ev->req_batches);
     if (!ev->req_batches) {
@@ -1096,8 +1108,8 @@ static sp_status batch_lists_build(struct sp_events *ev, uint32_t **at_out)
     ev->n_req_batches = total;
     /* at[i]: request i's count, then where its list starts, then (after the fill) where it ends */
     uint32_t *at = calloc(ev->n_requests ? ev->n_requests : 1, sizeof *at);
-    sp_ev_batch_order *order = malloc((ev->n_batches ? ev->n_batches : 1) * sizeof *order);
-    if (!at || !order) {
+    sp_ev_batch_order *order = in_order ? NULL : malloc((ev->n_batches ? ev->n_batches : 1) * sizeof *order);
+    if (!at || (!in_order && !order)) {
         free(at);
         free(order);
         return SP_ERR_NOMEM;
@@ -1114,12 +1126,23 @@ static sp_status batch_lists_build(struct sp_events *ev, uint32_t **at_out)
         at[i] = off;
         off += c;
     }
+    if (in_order) {
+        for (size_t k = 0; k < ev->n_batches; k++) {
+            const sp_ev_batch *b = &ev->batches[k];
+            if (!b->has_record)
+                continue;
+            for (uint32_t m = 0; m < b->nmembers; m++)
+                ev->req_batches[at[ev->members[b->first_member + m]]++] = (uint32_t)k;
+        }
+        *at_out = at;
+        return SP_OK;
+    }
     size_t n_order = 0;
     for (size_t b = 0; b < ev->n_batches; b++)
         if (ev->batches[b].has_record)
             order[n_order++] = (sp_ev_batch_order){ev->batches[b].start_ns, ev->batches[b].file,
                                                     ev->batches[b].id, (uint32_t)b};
-    sp_sort_mostly_sorted(order, n_order, sizeof *order, sp_ev_batch_order_cmp); /* a total order; usually sorted */
+    sp_sort_mostly_sorted(order, n_order, sizeof *order, sp_ev_batch_order_cmp); /* a total order */
     for (size_t k = 0; k < n_order; k++) {
         const sp_ev_batch *b = &ev->batches[order[k].idx];
         for (uint32_t m = 0; m < b->nmembers; m++)

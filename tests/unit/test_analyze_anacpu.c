@@ -33,6 +33,11 @@
  *    with numeric ids (short, and longer ones sharing their first eight digits), text ids sharing
  *    their first eight bytes, and both mixed; arrivals apart and tied; one thread and two; and sets
  *    whose lives are all equal but one, 1 ns longer (the sort's route).
+ * 6. The finish's batch lists (events.c, batch_lists_build) when the batches already come in start
+ *    order (no order array) and when they do not: each request's list against the batches holding
+ *    it, worked out here by (start, file, id), on sets of 1 to 2,000 batches in order, shuffled,
+ *    with equal starts (the file, then the id decide), unrecorded batches, over two files, with the
+ *    finish on one thread and two.
  * And the whole reports (JSON and text) of analyze_routes_testutil.h's inputs with the three shortcuts
  * and without: with the request rows (ana_same_both_ways) and without the detail (the waste's
  * selection only runs then). */
@@ -487,6 +492,99 @@ static void level_lives(void)
         }
 }
 
+/* ---- 6. the batch lists ---- */
+
+static int lists_checked, lists_shuffled;
+
+struct bkey {
+    uint64_t start;
+    uint32_t file;
+    int64_t id;
+    uint32_t idx;
+};
+
+static int bkey_cmp(const void *a, const void *b)
+{
+    const struct bkey *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    if (x->file != y->file)
+        return x->file < y->file ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static void batch_lists(int round)
+{
+    sp_events *ev = eb_new();
+    uint32_t f1 = eb_file(ev, "second");
+    size_t nreq = (size_t)rin(1, round % 4 ? 200 : 2000), nb = (size_t)rin(1, round % 4 ? 300 : 2000);
+    uint32_t *req = malloc(nreq * 2 * sizeof *req);
+    for (size_t i = 0; i < nreq * 2; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "r%zu", i);
+        req[i] = eb_req_f(ev, i < nreq ? 0 : f1, id, 1000, 900000000, -1);
+    }
+    int shuffled = round % 3 == 1, equal = round % 3 == 2;
+    for (size_t b = 0; b < nb; b++) {
+        uint32_t file = rin(0, 3) ? 0 : 1;
+        uint64_t s = shuffled ? rin(0, 100000) * 10 : equal ? 1000 + (b / 4) * 10 : 1000 + b * 10;
+        uint32_t members[3];
+        size_t nm = (size_t)rin(1, 3);
+        for (size_t m = 0; m < nm; m++)
+            members[m] = req[(file ? nreq : 0) + (size_t)rin(0, nreq - 1)];
+        if (nm == 2 && members[0] == members[1])
+            nm = 1;
+        if (nm == 3 && (members[2] == members[0] || members[2] == members[1]))
+            nm = 2;
+        if (nm == 2 && members[0] == members[1])
+            nm = 1;
+        int64_t id = equal ? (int64_t)(nb - b) : (int64_t)b + 1; /* equal starts: the id decides */
+        uint32_t bi = eb_batch_f(ev, file, id, s, s + 5, -1, -1, 0, members, nm);
+        if (!rin(0, 15))
+            ev->batches[bi].has_record = false; /* unrecorded: in no list */
+    }
+    /* the lists worked out here: every recorded batch by (start, file, id), its members in turn */
+    struct bkey *k = malloc(ev->n_batches * sizeof *k);
+    size_t nk = 0;
+    for (size_t b = 0; b < ev->n_batches; b++)
+        if (ev->batches[b].has_record)
+            k[nk++] = (struct bkey){ev->batches[b].start_ns, ev->batches[b].file, ev->batches[b].id, (uint32_t)b};
+    qsort(k, nk, sizeof *k, bkey_cmp);
+    uint32_t **want = calloc(ev->n_requests, sizeof *want);
+    size_t *nw = calloc(ev->n_requests, sizeof *nw);
+    for (size_t j = 0; j < nk; j++) {
+        const sp_ev_batch *b = &ev->batches[k[j].idx];
+        for (uint32_t m = 0; m < b->nmembers; m++) {
+            uint32_t r = ev->members[b->first_member + m];
+            want[r] = realloc(want[r], (nw[r] + 1) * sizeof *want[r]);
+            want[r][nw[r]++] = k[j].idx;
+        }
+    }
+    if (round % 2)
+        sp_ev_two_threads_min = 1;
+    char err[256];
+    sp_status st = sp_ev_finish(ev, true, err, sizeof err);
+    sp_ev_two_threads_min = SP_EV_TWO_THREADS_MIN;
+    CHECK(st == SP_OK);
+    int same = st == SP_OK;
+    for (size_t r = 0; same && r < ev->n_requests; r++) {
+        const sp_ev_request *q = &ev->requests[r];
+        same &= q->nbatches == nw[r];
+        for (size_t m = 0; same && m < nw[r]; m++)
+            same &= ev->req_batches[q->first_batch + m] == want[r][m];
+    }
+    CHECK(same);
+    lists_checked++;
+    lists_shuffled += shuffled;
+    for (size_t r = 0; r < ev->n_requests; r++)
+        free(want[r]);
+    free(want);
+    free(nw);
+    free(k);
+    free(req);
+    sp_events_destroy(ev);
+}
+
 /* ---- whole reports ---- */
 
 static void turn(int on)
@@ -538,6 +636,9 @@ int main(void)
         random_outcomes(round);
     outcome_error();
     level_lives();
+    for (int round = 0; round < 40; round++)
+        batch_lists(round);
+    fprintf(stderr, "%d batch list sets, %d of them shuffled\n", lists_checked, lists_shuffled);
     fprintf(stderr, "%d sets of equal lives ranked both ways\n", level_sets);
     CHECK(ana_same_both_ways("anacpu", &rng_state, turn) == AR_TRACES);
     ar_each_trace("anacpu_plain", &rng_state, plain_both, NULL);
