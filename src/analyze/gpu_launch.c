@@ -213,9 +213,9 @@ static sp_status graph_stats(sp_ana *a, const sp_ana_launches *li, const sp_ana_
         k++;
     }
     gs->launches = k;
-    sp_status st = sp_ana_quantiles(kpl, k, &gs->kernels_per_launch);
+    sp_status st = sp_ana_quantiles_select_in(a->scratch, kpl, k, &gs->kernels_per_launch);
     if (!st)
-        st = sp_ana_quantiles(delay, k, &gs->first_delay);
+        st = sp_ana_quantiles_select_in(a->scratch, delay, k, &gs->first_delay);
     free(kpl);
     free(delay);
     return st;
@@ -241,7 +241,8 @@ sp_status sp_ana_launch_stats_end(sp_ana *a, const sp_ana_launches *li, sp_ana_l
 {
     sp_gpu_summary *g = &a->r->gpu;
     g->launches_joined = s->nd;
-    sp_status st = sp_ana_quantiles_in(a->scratch, s->delays, s->nd, &g->launch_delay);
+    /* selected, not sorted: nobody keeps the column (percentile.c: the same figures) */
+    sp_status st = sp_ana_quantiles_select_in(a->scratch, s->delays, s->nd, &g->launch_delay);
     if (!st)
         st = graph_stats(a, li, s->acc, a->ev->n_launches);
     sp_ana_launch_stats_free(a, s);
