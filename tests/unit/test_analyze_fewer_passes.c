@@ -1,4 +1,5 @@
-/* Three shortcuts of the analysis against their general routes.
+/* The analysis' and the finish's shortcuts that skip a pass or an array, each against its general
+ * route or against answers worked out here.
  *
  * 1. The verdict's p95 savings (verdict.c, sp_ana_savings_level = 1): a candidate whose time is one
  *    value x for every request (its stage row's least = greatest; for the kernel split, the kernel
@@ -640,9 +641,9 @@ int main(void)
         batch_lists(round);
     fprintf(stderr, "%d batch list sets, %d of them shuffled\n", lists_checked, lists_shuffled);
     fprintf(stderr, "%d sets of equal lives ranked both ways\n", level_sets);
-    CHECK(ana_same_both_ways("anacpu", &rng_state, turn) == AR_TRACES);
-    ar_each_trace("anacpu_plain", &rng_state, plain_both, NULL);
+    CHECK(ana_same_both_ways("fewerpasses", &rng_state, turn) == AR_TRACES);
+    ar_each_trace("fewerpasses_plain", &rng_state, plain_both, NULL);
     fprintf(stderr, "%d traces compared without the detail\n", plain_compared);
     CHECK(plain_compared == AR_TRACES);
-    return sp_test_done("test_analyze_anacpu");
+    return sp_test_done("test_analyze_fewer_passes");
 }
