@@ -353,6 +353,8 @@ extern int sp_ana_rank_wide;
  * values instead of 16-byte records (1, the default; defined in share.c): the same order, half the
  * bytes moved. 0 takes the records: tests compare the two. */
 extern int sp_ana_rank_pack;
+/* Test switch: 0 sorts by latency even when every life is the same (share.c, rank_level_lives). */
+extern int sp_ana_rank_level;
 /* Whether the stage rows take every column's stats in one pass over the stage matrix and skip
  * gathering a column whose values are all equal (1, the default; defined in share.c), or gather each
  * column with its stats (0): tests compare the two. */
@@ -395,6 +397,8 @@ void sp_ana_paint_free(sp_ana *a);
 /* The batches' padding figures (tokens, waste fraction and percentiles; DESIGN section 5): they read
  * only the batches and the partition's batch flags, so they may run beside the stage rows. */
 sp_status sp_ana_padding_waste(sp_ana *a);
+/* Test switch: 0 sorts the batches' waste even without the detail (padding.c's selection). */
+extern int sp_ana_waste_select;
 /* The requests' padding figures (total padding time, its p95 share): after the stage rows' ranking
  * (a->by_latency). */
 sp_status sp_ana_padding(sp_ana *a);
@@ -570,6 +574,10 @@ typedef struct sp_ana_table {
     size_t n_kernels;
     struct sp_ana_scratch *scratch; /* where the savings' column comes from; NULL: malloc */
     const uint32_t *times32;  /* when not NULL, the n x ns times in 4 bytes each (times is unused) */
+    const sp_stage_row *rows; /* when not NULL, the stage rows of these times (their least and greatest
+                                 value: sp_ana_savings_start) */
+    const sp_quantiles *total_q; /* when not NULL, the quantiles of total[0..n) (its p95: the base's
+                                    without a pass, where there is no divisor) */
 } sp_ana_table;
 
 /* llround(x), bit for bit, without the library call where x is in [0, 2^52): there trunc(x) and
@@ -606,10 +614,18 @@ typedef struct sp_ana_savings_job {
     sp_ana_table t;
     sp_verdict_cand *cs;
     size_t nc;
-    atomic_size_t next; /* the next selection: 0 the base, c + 1 candidate c */
+    atomic_size_t next; /* the next of todo[] to select */
+    size_t todo[SP_ANA_VERDICT_MAX_CANDS + 1]; /* the selections: 0 the base, c + 1 candidate c */
+    size_t ntodo;
     uint64_t p95[SP_ANA_VERDICT_MAX_CANDS + 1];
     uint8_t has[SP_ANA_VERDICT_MAX_CANDS + 1]; /* 0: the candidate has no time (no saving) */
+    uint8_t level[SP_ANA_VERDICT_MAX_CANDS + 1]; /* 1: candidate c's time is level[c + 1]'s x for every
+                                                    request, its p95 taken from the base's */
+    uint64_t x[SP_ANA_VERDICT_MAX_CANDS + 1];
 } sp_ana_savings_job;
+/* Test switch: 0 selects every candidate's figures, even one whose time is the same for every request
+ * (sp_ana_savings_start). */
+extern int sp_ana_savings_level;
 void sp_ana_savings_start(sp_ana_savings_job *j, const sp_ana_table *t, sp_verdict_cand *cs, size_t nc);
 sp_status sp_ana_savings_work(sp_ana_savings_job *j);
 void sp_ana_savings_end(sp_ana_savings_job *j);
@@ -694,6 +710,11 @@ sp_status sp_ana_quality_figures(sp_ana *a);
  * name wins (docs/analysis.md, "Ties"). */
 typedef struct sp_ana_launches {
     sp_hmap map;        /* correlation + file x an odd constant -> index into ev->launches of the winner */
+    /* The direct route, when each file's correlation ids are dense (the map is then empty): file f's
+     * id c in [lo[f], lo[f] + span[f]) at slot[off[f] + c - lo[f]], the winner's index + 1 (0: none). */
+    uint32_t *slot;
+    uint64_t *lo, *span, *off;
+    size_t n_files;
     const sp_ev_launch *launches; /* ev->launches: an entry is checked against the call itself */
     uint8_t *graph;     /* index into ev->launches -> 1 for a winning CUDA graph launch call */
 } sp_ana_launches;
@@ -703,10 +724,53 @@ void sp_ana_launches_free(sp_ana_launches *li);
 /* A CUDA/HIP graph launch call's name: it contains "GraphLaunch". */
 int sp_ana_is_graph_launch(const char *name);
 uint32_t sp_ana_launch_slot(const sp_ana_launches *li, const sp_ev_activity *x);
+/* Test switch: 0 joins through the map even where the ids are dense. */
+extern int sp_ana_launch_direct;
 /* The launch call of `x`, or NULL. */
 const sp_ev_launch *sp_ana_launch_of(const sp_events *ev, const sp_ana_launches *li, const sp_ev_activity *x);
-/* Per-kernel launch statistics over ordinary launches, and graph launches on their own. */
-sp_status sp_ana_launch_stats(sp_ana *a, const sp_ana_launches *li);
+/* Per-kernel launch statistics over ordinary launches, and graph launches on their own, taken in the
+ * GPU figures' pass over the activity (gpu.c, idle_breakdown): sp_ana_launch_stats_begin, then
+ * sp_ana_launch_stats_add for each activity with a device, in order, then sp_ana_launch_stats_end
+ * (which frees the accumulators; sp_ana_launch_stats_free where the pass fails). */
+typedef struct sp_ana_graph_acc { /* per graph launch call: its nodes and the first node's start */
+    uint64_t kernels, work, first_start;
+} sp_ana_graph_acc;
+typedef struct sp_ana_launch_acc {
+    uint64_t *delays;      /* the ordinary launches' delays, nd of them */
+    size_t nd;
+    sp_ana_graph_acc *acc; /* indexed like ev->launches; written for graph calls only */
+} sp_ana_launch_acc;
+sp_status sp_ana_launch_stats_begin(sp_ana *a, sp_ana_launch_acc *s);
+sp_status sp_ana_launch_stats_end(sp_ana *a, const sp_ana_launches *li, sp_ana_launch_acc *s);
+void sp_ana_launch_stats_free(sp_ana *a, sp_ana_launch_acc *s);
+/* Activity x (a->act_dev set) whose launch call is ev->launches[slot] (SP_EV_NONE: none). */
+static inline void sp_ana_launch_stats_add(sp_ana *a, const sp_ana_launches *li, sp_ana_launch_acc *s,
+                                           const sp_ev_activity *x, uint32_t slot)
+{
+    if (slot == SP_EV_NONE)
+        return;
+    sp_gpu_summary *g = &a->r->gpu;
+    const sp_ev_launch *l = &a->ev->launches[slot];
+    if (li->graph[slot]) {
+        sp_ana_graph_acc *ga = &s->acc[slot];
+        if (!ga->work || x->start_ns < ga->first_start)
+            ga->first_start = x->start_ns;
+        ga->work++;
+        ga->kernels += x->kind == SP_ACT_KERNEL;
+        return;
+    }
+    /* DESIGN section 6: launch delay = GPU start - end of the launch call, floored at 0 */
+    uint64_t d = x->start_ns > l->end_ns ? x->start_ns - l->end_ns : 0;
+    s->delays[s->nd++] = d;
+    g->launch_delay_sum_ns += d;
+    if (d > g->launch_delay_max_ns)
+        g->launch_delay_max_ns = d;
+    uint64_t cpu = l->end_ns - l->start_ns, gpu = x->end_ns - x->start_ns;
+    g->launch_cpu_sum_ns += cpu;
+    g->launch_gpu_sum_ns += gpu;
+    if (x->kind == SP_ACT_KERNEL && gpu < cpu)
+        g->short_kernels++;
+}
 
 /* `name` as every report shows it (demangle.c): a copy the report owns, demangled when it is a C++
  * symbol (sp_demangle; *demangled is then 1), else as it is. NULL without memory. */

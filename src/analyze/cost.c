@@ -255,14 +255,19 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns)
     double *rcost = sp_ana_scratch_get(a->scratch, a->n_reqs * sizeof *rcost);
     if (rcost)
         sp_ana_zero(rcost, a->n_reqs * sizeof *rcost); /* summed with += */
-    uint32_t *pos_of = sp_ana_scratch_get(a->scratch, ev->n_requests * sizeof *pos_of);
+    /* each request's place among the analysed ones; none to build when every request is analysed in
+     * its own place (a->reqs the identity: then a request's place is its index) */
+    int identity = a->n_reqs == ev->n_requests;
+    for (size_t i = 0; identity && i < a->n_reqs; i++)
+        identity = a->reqs[i] == i;
+    uint32_t *pos_of = identity ? NULL : sp_ana_scratch_get(a->scratch, ev->n_requests * sizeof *pos_of);
     uint64_t *nano = sp_ana_scratch_get(a->scratch, a->n_reqs * sizeof *nano);
     sp_status st = SP_ERR_NOMEM;
-    if (!rcost || !pos_of || !nano)
+    if (!rcost || (!identity && !pos_of) || !nano)
         goto out;
-    for (size_t i = 0; i < ev->n_requests; i++)
+    for (size_t i = 0; !identity && i < ev->n_requests; i++)
         pos_of[i] = SP_EV_NONE;
-    for (size_t i = 0; i < a->n_reqs; i++)
+    for (size_t i = 0; !identity && i < a->n_reqs; i++)
         pos_of[a->reqs[i]] = (uint32_t)i;
     /* batches in device order, then start order (bord): a request in several batches sums its shares
      * in an order no line order changes */
@@ -283,11 +288,12 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns)
         }
         for (uint32_t m = 0; m < b->nmembers; m++) {
             uint32_t ri = ev->members[b->first_member + m];
-            if (pos_of[ri] == SP_EV_NONE)
+            uint32_t pos = identity ? ri : pos_of[ri];
+            if (pos == SP_EV_NONE)
                 continue;
             double wt = known && tok > 0 ? (double)member_tokens(ev, b, m) / (double)tok
                                          : 1.0 / (double)b->nmembers;
-            rcost[pos_of[ri]] += bcost * wt;
+            rcost[pos] += bcost * wt;
         }
     }
     long double sum = 0;

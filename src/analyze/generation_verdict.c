@@ -225,7 +225,7 @@ sp_status sp_gen_verdict(gen_ctx *c, int w)
         f.waste_fraction = cs[0].phase == SP_CAND_PHASE_DECODE ? g->padding_decode.waste_fraction
                                                                : g->padding_prefill.waste_fraction;
     sp_ana_table tb = {t->n, c->n_rows, t->total, t->times, t->div, {GR_PREFILL_KERNEL, GR_DECODE_KERNEL},
-                       {t->pad[0], t->pad[1]}, 2, c->a->scratch, NULL};
+                       {t->pad[0], t->pad[1]}, 2, c->a->scratch, NULL, NULL, NULL};
     sp_status st = sp_ana_p95_savings(&tb, cs, nc);
     if (!st)
         st = sp_ana_verdict_store(r, cs, nc, &f, recommend, &out->verdict);

@@ -56,41 +56,20 @@ static void count_gap(sp_gpu_summary *g, sp_stream_idle *row, int cat, int64_t f
     }
 }
 
-/* Groups the activities by a dense id (SP_EV_NONE: left out) with a counting sort: group k's
- * activities are order[off[k] .. off[k+1]), in their order in the set (start order). */
-static sp_status group_acts(sp_ana_scratch *sc, const uint32_t *id, size_t n, size_t ngroups, size_t **off_out,
-                            uint32_t **order_out)
-{
-    size_t *off = calloc(ngroups + 1, sizeof *off);
-    size_t *fill = malloc((ngroups ? ngroups : 1) * sizeof *fill);
-    if (!off || !fill) {
-        free(off);
-        free(fill);
-        return SP_ERR_NOMEM;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (id[i] != SP_EV_NONE)
-            off[id[i] + 1]++;
-    for (size_t k = 0; k < ngroups; k++)
-        off[k + 1] += off[k];
-    /* sized by the activities grouped, not by all of them */
-    uint32_t *order = sp_ana_scratch_get(sc, off[ngroups] * sizeof *order); /* sp_ana_scratch_put it */
-    if (!order) {
-        free(off);
-        free(fill);
-        return SP_ERR_NOMEM;
-    }
-    memcpy(fill, off, ngroups * sizeof *fill);
-    for (size_t i = 0; i < n; i++)
-        if (id[i] != SP_EV_NONE)
-            order[fill[id[i]]++] = (uint32_t)i;
-    free(fill);
-    *off_out = off;
-    *order_out = order;
-    return SP_OK;
-}
+/* Per stream of the idle breakdown while the activity is walked: its row, its key, the end its next
+ * gap is measured from. */
+struct stream_acc {
+    sp_stream_idle row;
+    struct stream_key key;
+    int64_t prev_end;
+};
 
-static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_ival *win, size_t nwin)
+/* One pass over the activity in start order: each activity's stream numbered (in order of first
+ * appearance) and its gap to the stream's previous end counted at once, each stream's state in its
+ * own record; a stream's activities come in the same order as when grouped, and the sums are of
+ * integers, so the rows are those of a walk stream by stream. */
+static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_ival *win, size_t nwin,
+                                sp_ana_launch_acc *ls)
 {
     sp_events *ev = a->ev;
     sp_gpu_summary *g = &a->r->gpu;
@@ -100,118 +79,169 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
         return st;
     sp_pair_memo smemo;
     sp_pair_memo_init(&smemo);
-    uint32_t *sid = sp_ana_scratch_get(a->scratch, ev->n_acts * sizeof *sid);
-    uint32_t *order = NULL;
-    size_t *off = NULL;
+    struct stream_acc *acc = NULL;
+    size_t seen = 0, cap = 0;
     struct stream_key *keys = NULL;
-    st = SP_ERR_NOMEM;
-    if (!sid)
-        goto out;
     for (size_t i = 0; i < ev->n_acts; i++) {
-        const sp_ev_activity *x = &ev->acts[i];
-        sid[i] = SP_EV_NONE;
         if (a->act_dev[i] == SP_EV_NONE)
             continue;
-        st = sp_pair_memo_get(&smemo, &sm, ((uint64_t)x->file << 32) | x->device, (uint64_t)x->stream, &sid[i]);
+        const sp_ev_activity *x = &ev->acts[i];
+        uint32_t s;
+        st = sp_pair_memo_get(&smemo, &sm, ((uint64_t)x->file << 32) | x->device, (uint64_t)x->stream, &s);
         if (st)
             goto out;
+        /* the launch statistics in the same pass: each activity's launch call looked up once */
+        uint32_t slot = sp_ana_launch_slot(li, x);
+        sp_ana_launch_stats_add(a, li, ls, x, slot);
+        /* signed: under hta_compat a sub-us event's end is 1 us before its start, possibly before 0 */
+        int64_t start = (int64_t)x->start_ns, end = sp_ana_hta_end(a, x);
+        if (s >= seen) { /* a new stream: its first activity opens it (s == seen) */
+            if (seen == cap) {
+                size_t nc = cap ? cap * 2 : 16;
+                struct stream_acc *n2 = realloc(acc, nc * sizeof *n2);
+                st = SP_ERR_NOMEM;
+                if (!n2)
+                    goto out;
+                acc = n2;
+                cap = nc;
+            }
+            memset(&acc[seen], 0, sizeof acc[seen]);
+            acc[seen].key = (struct stream_key){x->file, x->device, x->stream, s};
+            acc[seen].prev_end = end;
+            seen++;
+            continue;
+        }
+        struct stream_acc *sa = &acc[s];
+        int64_t prev_end = sa->prev_end;
+        if (start > prev_end) {
+            uint64_t gap = (uint64_t)(start - prev_end); /* the gap, what HTA sums */
+            const sp_ev_launch *l = slot == SP_EV_NONE ? NULL : &ev->launches[slot];
+            /* DESIGN section 6 / HTA: host_wait when the launch started after the previous event
+             * ended; else kernel_wait under 30 us; else other */
+            int cat = l && (int64_t)l->start_ns > prev_end ? 0 : gap < SP_ANA_KERNEL_WAIT_NS ? 1 : 2;
+            count_gap(g, &sa->row, cat, prev_end, start, win, nwin);
+        }
+        /* HTA measures from the immediately preceding event's end (also when that end precedes its
+         * start); by default we measure from the latest end so far, so events overlapping on one
+         * stream never count idle twice */
+        if (a->opt.hta_compat || end > prev_end)
+            sa->prev_end = end;
     }
     st = SP_ERR_NOMEM;
-    size_t ns = sm.count;
+    size_t ns = seen;
     keys = malloc((ns ? ns : 1) * sizeof *keys);
     g->idle_breakdown = calloc(ns ? ns : 1, sizeof *g->idle_breakdown);
-    /* each stream's events stay in start order (acts are sorted by start) */
-    if (!keys || !g->idle_breakdown || group_acts(a->scratch, sid, ev->n_acts, ns, &off, &order))
+    if (!keys || !g->idle_breakdown)
         goto out;
-    sp_ana_scratch_put(a->scratch, sid); /* its last reader was the grouping */
-    sid = NULL;
     g->n_streams = ns;
-    for (size_t s = 0; s < ns; s++) {
-        const sp_ev_activity *x0 = &ev->acts[order[off[s]]];
-        keys[s] = (struct stream_key){x0->file, x0->device, x0->stream, (uint32_t)s};
-    }
+    for (size_t s = 0; s < ns; s++)
+        keys[s] = acc[s].key;
     qsort(keys, ns, sizeof *keys, stream_key_cmp);
     for (size_t k = 0; k < ns; k++) {
-        size_t s = keys[k].sid;
         sp_stream_idle *row = &g->idle_breakdown[k];
+        *row = acc[keys[k].sid].row;
         row->stream = keys[k].stream;
         row->device = keys[k].device;
-        /* signed: under hta_compat a sub-us event's end is 1 us before its start, possibly before 0 */
-        int64_t prev_end = sp_ana_hta_end(a, &ev->acts[order[off[s]]]);
-        for (size_t j = off[s] + 1; j < off[s + 1]; j++) {
-            const sp_ev_activity *x = &ev->acts[order[j]];
-            int64_t start = (int64_t)x->start_ns, end = sp_ana_hta_end(a, x);
-            if (start > prev_end) {
-                uint64_t gap = (uint64_t)(start - prev_end);   /* the gap, what HTA sums */
-                const sp_ev_launch *l = sp_ana_launch_of(ev, li, x);
-                /* DESIGN section 6 / HTA: host_wait when the launch started after the previous event
-                 * ended; else kernel_wait under 30 us; else other */
-                int cat = l && (int64_t)l->start_ns > prev_end ? 0 : gap < SP_ANA_KERNEL_WAIT_NS ? 1 : 2;
-                count_gap(g, row, cat, prev_end, start, win, nwin);
-            }
-            /* HTA measures from the immediately preceding event's end (also when that end precedes its
-             * start); by default we measure from the latest end so far, so events overlapping on one
-             * stream never count idle twice */
-            if (a->opt.hta_compat || end > prev_end)
-                prev_end = end;
-        }
     }
     st = SP_OK;
 out:
     sp_pairmap_free(&sm);
-    sp_ana_scratch_put(a->scratch, sid);
-    sp_ana_scratch_put(a->scratch, order);
-    free(off);
+    free(acc);
     free(keys);
     return st;
 }
 
-static sp_status kernel_stats(sp_ana *a)
+/* Kernel time by name: sp_ana_gpu's pass over the activity numbers the kernels' names (in order of
+ * first appearance) and counts each name's kernels (kernel_count), then kernel_stats writes each
+ * kernel's duration into its name's segment of `dur`, in start order (the grouped order), reading
+ * the activity in order once more. */
+typedef struct kernel_counts {
+    sp_pairmap km;       /* (name, 0) -> the name's number */
+    sp_pair_memo memo;
+    size_t *off, cap;    /* off[k + 1]: name k's kernels (summed into offsets by kernel_stats) */
+    uint32_t *first;     /* each name's first kernel */
+} kernel_counts;
+
+static sp_status kernel_counts_init(kernel_counts *kc)
+{
+    memset(kc, 0, sizeof *kc);
+    sp_pair_memo_init(&kc->memo);
+    return sp_pairmap_init(&kc->km, 256);
+}
+
+static void kernel_counts_free(kernel_counts *kc)
+{
+    sp_pairmap_free(&kc->km);
+    free(kc->off);
+    free(kc->first);
+    kc->off = NULL;
+    kc->first = NULL;
+}
+
+/* Kernel i (a device, kind SP_ACT_KERNEL) into its name's count. */
+static sp_status kernel_count(kernel_counts *kc, const sp_ev_activity *x, size_t i)
+{
+    uint32_t k;
+    sp_status st = sp_pair_memo_get(&kc->memo, &kc->km, x->name, 0, &k);
+    if (st)
+        return st;
+    if (k + 1 >= kc->cap) { /* a new name is the next number */
+        size_t nc = kc->cap ? kc->cap * 2 : 64;
+        size_t *o2 = realloc(kc->off, nc * sizeof *o2);
+        if (!o2)
+            return SP_ERR_NOMEM;
+        kc->off = o2;
+        uint32_t *f2 = realloc(kc->first, nc * sizeof *f2);
+        if (!f2)
+            return SP_ERR_NOMEM;
+        kc->first = f2;
+        memset(kc->off + kc->cap, 0, (nc - kc->cap) * sizeof *kc->off);
+        kc->cap = nc;
+    }
+    if (!kc->off[k + 1])
+        kc->first[k] = (uint32_t)i;
+    kc->off[k + 1]++;
+    return SP_OK;
+}
+
+static sp_status kernel_stats(sp_ana *a, kernel_counts *kc)
 {
     sp_events *ev = a->ev;
     sp_gpu_summary *g = &a->r->gpu;
-    sp_pairmap km;
-    sp_status st = sp_pairmap_init(&km, 256);
-    if (st)
-        return st;
-    sp_pair_memo kmemo;
-    sp_pair_memo_init(&kmemo);
-    uint32_t *kid = sp_ana_scratch_get(a->scratch, ev->n_acts * sizeof *kid);
-    uint32_t *order = NULL;
-    size_t *off = NULL;
+    size_t *fill = NULL;
     uint64_t *dur = NULL;
     struct kstat_tmp *ks = NULL;
-    st = SP_ERR_NOMEM;
-    if (!kid)
+    sp_status st = SP_ERR_NOMEM;
+    size_t nk = kc->km.count;
+    if (!kc->off && !(kc->off = calloc(1, sizeof *kc->off)))
         goto out;
-    for (size_t i = 0; i < ev->n_acts; i++) {
-        kid[i] = SP_EV_NONE;
-        if (a->act_dev[i] == SP_EV_NONE || ev->acts[i].kind != SP_ACT_KERNEL)
-            continue;
-        st = sp_pair_memo_get(&kmemo, &km, ev->acts[i].name, 0, &kid[i]);
-        if (st)
-            goto out;
-    }
-    st = SP_ERR_NOMEM;
-    size_t nk = km.count;
-    sp_pairmap_free(&km);
-    if (group_acts(a->scratch, kid, ev->n_acts, nk, &off, &order))
-        goto out;
-    sp_ana_scratch_put(a->scratch, kid); /* its last reader was the grouping */
-    kid = NULL;
-    dur = sp_ana_scratch_get(a->scratch, off[nk] * sizeof *dur); /* one per kernel, in `order` */
+    size_t *off = kc->off;
+    off[0] = 0;
+    for (size_t k = 0; k < nk; k++)
+        off[k + 1] += off[k];
+    fill = malloc((nk ? nk : 1) * sizeof *fill);
+    dur = sp_ana_scratch_get(a->scratch, off[nk] * sizeof *dur); /* one per kernel, grouped by name */
     ks = calloc(nk ? nk : 1, sizeof *ks);
     g->kernel_stats = calloc(nk ? nk : 1, sizeof *g->kernel_stats);
-    if (!dur || !ks || !g->kernel_stats)
+    if (!fill || !dur || !ks || !g->kernel_stats)
         goto out;
+    memcpy(fill, off, nk * sizeof *fill);
+    for (size_t i = 0; nk && i < ev->n_acts; i++) {
+        if (a->act_dev[i] == SP_EV_NONE || ev->acts[i].kind != SP_ACT_KERNEL)
+            continue;
+        uint32_t k;
+        st = sp_pair_memo_get(&kc->memo, &kc->km, ev->acts[i].name, 0, &k); /* numbered already */
+        if (st)
+            goto out;
+        uint64_t d = ev->acts[i].end_ns - ev->acts[i].start_ns;
+        dur[fill[k]++] = d;
+        ks[k].total += d;
+    }
+    st = SP_ERR_NOMEM;
+    sp_pairmap_free(&kc->km);
     for (size_t k = 0; k < nk; k++) {
         ks[k].kid = (uint32_t)k;
-        ks[k].name = sp_str_get(&ev->strings, ev->acts[order[off[k]]].name);
-        for (size_t j = off[k]; j < off[k + 1]; j++) {
-            const sp_ev_activity *x = &ev->acts[order[j]];
-            dur[j] = x->end_ns - x->start_ns;
-            ks[k].total += dur[j];
-        }
+        ks[k].name = sp_str_get(&ev->strings, ev->acts[kc->first[k]].name);
     }
     qsort(ks, nk, sizeof *ks, kstat_cmp);
     for (size_t k = 0; k < nk; k++) {
@@ -223,7 +253,8 @@ static sp_status kernel_stats(sp_ana *a)
             goto out;
         row->count = off[id + 1] - off[id];
         row->total_ns = ks[k].total;
-        st = sp_ana_quantiles(dur + off[id], row->count, &row->q);
+        /* selected, not sorted: nobody keeps the column (percentile.c: the same figures) */
+        st = sp_ana_quantiles_select_in(a->scratch, dur + off[id], row->count, &row->q);
         if (st)
             goto out;
         st = SP_ERR_NOMEM;
@@ -231,10 +262,7 @@ static sp_status kernel_stats(sp_ana *a)
     g->n_kernel_stats = nk;
     st = SP_OK;
 out:
-    sp_pairmap_free(&km);
-    sp_ana_scratch_put(a->scratch, kid);
-    sp_ana_scratch_put(a->scratch, order);
-    free(off);
+    free(fill);
     sp_ana_scratch_put(a->scratch, dur);
     free(ks);
     return st;
@@ -253,18 +281,9 @@ static int hta_sync(const sp_ana *a, const sp_ev_activity *x)
 
 /* docs/analysis.md section 4, "Device kind": judged over the files with device work (all files when
  * none has any, by their `device` property alone). */
-static sp_status device_kind(sp_ana *a)
+static sp_status device_kind(sp_ana *a, const uint8_t *has, int any)
 {
     const sp_events *ev = a->ev;
-    uint8_t *has = calloc(ev->n_files ? ev->n_files : 1, 1);
-    if (!has)
-        return SP_ERR_NOMEM;
-    int any = 0;
-    for (size_t i = 0; i < ev->n_acts; i++)
-        if (a->act_dev[i] != SP_EV_NONE && ev->acts[i].file < ev->n_files) {
-            has[ev->acts[i].file] = 1;
-            any = 1;
-        }
     size_t cpu = 0, gpu = 0, unknown = 0;
     for (uint32_t f = 0; f < ev->n_files; f++) {
         if (any && !has[f])
@@ -277,7 +296,6 @@ static sp_status device_kind(sp_ana *a)
         else
             unknown++;
     }
-    free(has);
     a->r->gpu.device_kind = cpu && gpu     ? SP_DEVICE_MIXED
                           : unknown        ? SP_DEVICE_UNKNOWN
                           : cpu            ? SP_DEVICE_CPU
@@ -334,11 +352,26 @@ sp_status sp_ana_gpu(sp_ana *a)
     uint64_t ccount[5] = {0}, cbytes[5] = {0}, ctime[5] = {0};
     sp_name_memo nccl;
     sp_name_memo_init(&nccl, sp_ana_is_nccl);
+    /* the files with device work, for device_kind; the kernels by name, for kernel_stats */
+    uint8_t *has_file = calloc(ev->n_files ? ev->n_files : 1, 1);
+    int any_file = 0;
+    kernel_counts kc;
+    sp_status kst = kernel_counts_init(&kc);
+    if (!has_file || kst) {
+        free(bu.v);
+        free(has_file);
+        kernel_counts_free(&kc);
+        return kst ? kst : SP_ERR_NOMEM;
+    }
     for (size_t i = 0; i < ev->n_acts; i++) {
         const sp_ev_activity *x = &ev->acts[i];
         int sync = hta_sync(a, x);
         if (a->act_dev[i] == SP_EV_NONE && !sync)
             continue;
+        if (a->act_dev[i] != SP_EV_NONE && x->file < ev->n_files) {
+            has_file[x->file] = 1;
+            any_file = 1;
+        }
         g->present = 1;
         if (first == SP_TIME_NONE)
             first = x->start_ns;
@@ -351,6 +384,8 @@ sp_status sp_ana_gpu(sp_ana *a)
         switch (x->kind) {
         case SP_ACT_KERNEL:
             g->kernels++;
+            if (!kst)
+                kst = kernel_count(&kc, x, i);
             if (!sp_name_memo_get(&nccl, &ev->strings, x->name)) {
                 if (copen && x->start_ns <= ce) {
                     if (x->end_ns > ce)
@@ -393,6 +428,8 @@ sp_status sp_ana_gpu(sp_ana *a)
         g->non_compute_ns = g->span_ns - compute - g->idle_ns;
     }
     sp_ana_launches li;
+    sp_ana_launch_acc ls;
+    memset(&ls, 0, sizeof ls);
     sp_ival *win = NULL;
     size_t nwin = 0;
     sp_status st = SP_ERR_NOMEM;
@@ -419,10 +456,12 @@ sp_status sp_ana_gpu(sp_ana *a)
     if (!st)
         st = sp_ana_step_windows(a, &li, &win, &nwin);
     if (!st)
-        st = idle_breakdown(a, &li, win, nwin);
+        st = sp_ana_launch_stats_begin(a, &ls);
+    if (!st)
+        st = idle_breakdown(a, &li, win, nwin, &ls);
     if (!st) {
         sp_ana_step_figures(a, bu.v, bu.n, win, nwin);
-        st = sp_ana_launch_stats(a, &li);
+        st = sp_ana_launch_stats_end(a, &li, &ls);
     }
     /* the join, the windows and the busy union have had their last readers */
     sp_ana_launches_free(&li);
@@ -431,14 +470,17 @@ sp_status sp_ana_gpu(sp_ana *a)
     free(bu.v);
     bu.v = NULL;
     if (!st)
-        st = kernel_stats(a);
+        st = kst ? kst : kernel_stats(a, &kc);
     if (!st)
-        st = device_kind(a);
+        st = device_kind(a, has_file, any_file);
     if (!st)
         st = sp_ana_gpu_hta(a);
 out:
+    kernel_counts_free(&kc);
+    sp_ana_launch_stats_free(a, &ls);
     sp_ana_launches_free(&li);
     free(win);
     free(bu.v);
+    free(has_file);
     return st;
 }

@@ -46,10 +46,80 @@ static bool launch_eq(const void *ctx, uint32_t value)
     return l->correlation == p->correlation && l->file == p->file;
 }
 
+int sp_ana_launch_direct = 1;
+
 static uint32_t launch_find(const sp_ana_launches *li, uint32_t file, uint64_t correlation)
 {
+    if (li->slot) {
+        if (file >= li->n_files || correlation < li->lo[file] || correlation - li->lo[file] >= li->span[file])
+            return SP_HMAP_NONE;
+        return li->slot[li->off[file] + (correlation - li->lo[file])] - 1; /* 0 - 1: SP_HMAP_NONE */
+    }
     struct launch_probe p = {li->launches, file, correlation};
     return sp_hmap_find(&li->map, launch_key(file, correlation), launch_eq, &p);
+}
+
+/* A call the join takes: a correlation id and valid times. */
+static int launch_joins(const sp_ev_launch *l)
+{
+    return l->correlation && l->start_ns != SP_TIME_NONE && l->end_ns != SP_TIME_NONE && l->end_ns >= l->start_ns;
+}
+
+/* The direct route's table when every file's ids, from its least to its greatest, take at most twice
+ * as many slots as the file has calls, plus 64 (a recorder numbers its calls in order; 4 bytes a slot
+ * where the map takes 24 bytes a call): 1 when built, 0 to take the map, -1 out of memory. */
+static int direct_build(const sp_events *ev, sp_ana_launches *li)
+{
+    size_t nf = ev->n_files;
+    if (!sp_ana_launch_direct || !nf || !ev->n_launches)
+        return 0;
+    uint64_t *lo = malloc(nf * sizeof *lo), *hi = calloc(nf, sizeof *hi), *cnt = calloc(nf, sizeof *cnt);
+    uint64_t *span = NULL, *off = NULL;
+    int ok = lo && hi && cnt;
+    for (size_t f = 0; ok && f < nf; f++)
+        lo[f] = UINT64_MAX;
+    for (size_t i = 0; ok && i < ev->n_launches; i++) {
+        const sp_ev_launch *l = &ev->launches[i];
+        if (!launch_joins(l))
+            continue;
+        if (l->file >= nf) {
+            ok = 0; /* not expected: the map takes it */
+            break;
+        }
+        lo[l->file] = l->correlation < lo[l->file] ? l->correlation : lo[l->file];
+        hi[l->file] = l->correlation > hi[l->file] ? l->correlation : hi[l->file];
+        cnt[l->file]++;
+    }
+    int mem = 1;
+    if (ok) {
+        span = malloc(nf * sizeof *span);
+        off = malloc(nf * sizeof *off);
+        mem = ok = span && off;
+    }
+    uint64_t total = 0;
+    for (size_t f = 0; ok && f < nf; f++) {
+        span[f] = cnt[f] ? hi[f] - lo[f] + 1 : 0; /* hi - lo < 2^64 - 1: ids are not 0 */
+        off[f] = total;
+        if (span[f] > 2 * cnt[f] + 64 || span[f] > ((uint64_t)1 << 40))
+            ok = 0;
+        else
+            total += span[f];
+    }
+    if (ok && !(li->slot = calloc(total ? total : 1, sizeof *li->slot)))
+        mem = ok = 0;
+    free(hi);
+    free(cnt);
+    if (!ok) {
+        free(lo);
+        free(span);
+        free(off);
+        return mem ? 0 : -1;
+    }
+    li->lo = lo;
+    li->span = span;
+    li->off = off;
+    li->n_files = nf;
+    return 1;
 }
 
 sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li)
@@ -58,7 +128,10 @@ sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li)
     if (ev->n_launches >= SP_HMAP_NONE)
         return SP_ERR_LIMIT;
     li->launches = ev->launches;
-    sp_status st = sp_hmap_init(&li->map, ev->n_launches);
+    int direct = direct_build(ev, li);
+    if (direct < 0)
+        return SP_ERR_NOMEM;
+    sp_status st = direct ? SP_OK : sp_hmap_init(&li->map, ev->n_launches);
     if (st)
         return st;
     li->graph = calloc(ev->n_launches ? ev->n_launches : 1, sizeof *li->graph);
@@ -68,20 +141,22 @@ sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li)
     sp_name_memo_init(&graph, sp_ana_is_graph_launch);
     for (size_t i = 0; i < ev->n_launches; i++) {
         const sp_ev_launch *l = &ev->launches[i];
-        if (!l->correlation || l->start_ns == SP_TIME_NONE || l->end_ns == SP_TIME_NONE ||
-            l->end_ns < l->start_ns)
+        if (!launch_joins(l))
             continue;
         uint64_t key = launch_key(l->file, l->correlation);
         uint32_t old = launch_find(li, l->file, l->correlation);
         if (old != SP_HMAP_NONE) {
             if (!launch_better(ev, l, &ev->launches[old]))
                 continue;
-            sp_hmap_remove(&li->map, key, old);
+            if (!direct)
+                sp_hmap_remove(&li->map, key, old);
             if (li->graph[old])
                 li->graph[old] = 0;
         }
-        st = sp_hmap_put(&li->map, key, (uint32_t)i); /* i < n_launches < SP_HMAP_NONE */
-        if (st)
+        /* i < n_launches < SP_HMAP_NONE */
+        if (direct)
+            li->slot[li->off[l->file] + (l->correlation - li->lo[l->file])] = (uint32_t)i + 1;
+        else if ((st = sp_hmap_put(&li->map, key, (uint32_t)i)))
             return st;
         /* written only for graph calls: the zeroed pages of the rest stay unwritten */
         if (l->name != SP_EV_NONE && sp_name_memo_get(&graph, &ev->strings, l->name))
@@ -94,6 +169,10 @@ void sp_ana_launches_free(sp_ana_launches *li)
 {
     sp_hmap_free(&li->map);
     free(li->graph);
+    free(li->slot);
+    free(li->lo);
+    free(li->span);
+    free(li->off);
     memset(li, 0, sizeof *li);
 }
 
@@ -108,12 +187,7 @@ const sp_ev_launch *sp_ana_launch_of(const sp_events *ev, const sp_ana_launches 
     return d == SP_EV_NONE ? NULL : &ev->launches[d];
 }
 
-/* Per graph launch call (index into ev->launches): its nodes and the first node's start. */
-typedef struct graph_acc {
-    uint64_t kernels, work, first_start;
-} graph_acc;
-
-static sp_status graph_stats(sp_ana *a, const sp_ana_launches *li, const graph_acc *acc, size_t n)
+static sp_status graph_stats(sp_ana *a, const sp_ana_launches *li, const sp_ana_graph_acc *acc, size_t n)
 {
     sp_graph_launch_summary *gs = &a->r->gpu.graph;
     size_t ng = 0; /* the graph calls with device work: sized by them, not by every call */
@@ -139,60 +213,45 @@ static sp_status graph_stats(sp_ana *a, const sp_ana_launches *li, const graph_a
         k++;
     }
     gs->launches = k;
-    sp_status st = sp_ana_quantiles(kpl, k, &gs->kernels_per_launch);
+    sp_status st = sp_ana_quantiles_select_in(a->scratch, kpl, k, &gs->kernels_per_launch);
     if (!st)
-        st = sp_ana_quantiles(delay, k, &gs->first_delay);
+        st = sp_ana_quantiles_select_in(a->scratch, delay, k, &gs->first_delay);
     free(kpl);
     free(delay);
     return st;
 }
 
-sp_status sp_ana_launch_stats(sp_ana *a, const sp_ana_launches *li)
+sp_status sp_ana_launch_stats_begin(sp_ana *a, sp_ana_launch_acc *s)
 {
     sp_events *ev = a->ev;
-    sp_gpu_summary *g = &a->r->gpu;
-    size_t nslots = ev->n_launches; /* acc is written for graph calls only */
-    uint64_t *delays = sp_ana_scratch_get(a->scratch, ev->n_acts * sizeof *delays);
-    graph_acc *acc = calloc(nslots ? nslots : 1, sizeof *acc); /* mostly untouched: calloc's lazy zeros */
-    if (!delays || !acc) {
-        sp_ana_scratch_put(a->scratch, delays);
-        free(acc);
+    memset(s, 0, sizeof *s);
+    s->delays = sp_ana_scratch_get(a->scratch, ev->n_acts * sizeof *s->delays);
+    /* acc is written for graph calls only: mostly untouched, calloc's lazy zeros */
+    s->acc = calloc(ev->n_launches ? ev->n_launches : 1, sizeof *s->acc);
+    if (!s->delays || !s->acc) {
+        sp_ana_scratch_put(a->scratch, s->delays);
+        free(s->acc);
+        memset(s, 0, sizeof *s);
         return SP_ERR_NOMEM;
     }
-    size_t nd = 0;
-    for (size_t i = 0; i < ev->n_acts; i++) {
-        const sp_ev_activity *x = &ev->acts[i];
-        if (a->act_dev[i] == SP_EV_NONE)
-            continue;
-        uint32_t slot = sp_ana_launch_slot(li, x);
-        if (slot == SP_EV_NONE)
-            continue;
-        const sp_ev_launch *l = &ev->launches[slot];
-        if (li->graph[slot]) {
-            graph_acc *ga = &acc[slot];
-            if (!ga->work || x->start_ns < ga->first_start)
-                ga->first_start = x->start_ns;
-            ga->work++;
-            ga->kernels += x->kind == SP_ACT_KERNEL;
-            continue;
-        }
-        /* DESIGN section 6: launch delay = GPU start - end of the launch call, floored at 0 */
-        uint64_t d = x->start_ns > l->end_ns ? x->start_ns - l->end_ns : 0;
-        delays[nd++] = d;
-        g->launch_delay_sum_ns += d;
-        if (d > g->launch_delay_max_ns)
-            g->launch_delay_max_ns = d;
-        uint64_t cpu = l->end_ns - l->start_ns, gpu = x->end_ns - x->start_ns;
-        g->launch_cpu_sum_ns += cpu;
-        g->launch_gpu_sum_ns += gpu;
-        if (x->kind == SP_ACT_KERNEL && gpu < cpu)
-            g->short_kernels++;
-    }
-    g->launches_joined = nd;
-    sp_status st = sp_ana_quantiles_in(a->scratch, delays, nd, &g->launch_delay);
+    return SP_OK;
+}
+
+sp_status sp_ana_launch_stats_end(sp_ana *a, const sp_ana_launches *li, sp_ana_launch_acc *s)
+{
+    sp_gpu_summary *g = &a->r->gpu;
+    g->launches_joined = s->nd;
+    /* selected, not sorted: nobody keeps the column (percentile.c: the same figures) */
+    sp_status st = sp_ana_quantiles_select_in(a->scratch, s->delays, s->nd, &g->launch_delay);
     if (!st)
-        st = graph_stats(a, li, acc, nslots);
-    sp_ana_scratch_put(a->scratch, delays);
-    free(acc);
+        st = graph_stats(a, li, s->acc, a->ev->n_launches);
+    sp_ana_launch_stats_free(a, s);
     return st;
+}
+
+void sp_ana_launch_stats_free(sp_ana *a, sp_ana_launch_acc *s)
+{
+    sp_ana_scratch_put(a->scratch, s->delays);
+    free(s->acc);
+    memset(s, 0, sizeof *s);
 }

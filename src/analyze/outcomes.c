@@ -77,13 +77,23 @@ static void count_status(sp_report *r, int32_t status)
     r->n_statuses++;
 }
 
+/* One pass over the requests: the counts, the statuses and each outcome's latencies (ok's, nearly all
+ * of them, into one column sized by every request and filled from the front; each other outcome's into
+ * a column of its own). Past a latency error (the first, in request order) the counts still go on and
+ * no further latency is taken, as a count pass then a latency pass stopping there would leave them. */
 sp_status sp_ana_outcomes(sp_ana *a, uint64_t *skipped, char *err, size_t errlen)
 {
     const sp_events *ev = a->ev;
     sp_report *r = a->r;
     r->outcome_scope = a->opt.outcomes;
-    size_t at[SP_OUTCOME_COUNT + 1] = {0};
-    for (size_t i = 0; i < ev->n_requests; i++) {
+    uint64_t *col[SP_OUTCOME_COUNT] = {NULL};
+    size_t fill[SP_OUTCOME_COUNT] = {0}, cap[SP_OUTCOME_COUNT] = {0};
+    col[SP_OUTCOME_OK] = sp_ana_scratch_get(a->scratch, ev->n_requests * sizeof *col[SP_OUTCOME_OK]);
+    if (!col[SP_OUTCOME_OK])
+        return SP_ERR_NOMEM;
+    cap[SP_OUTCOME_OK] = ev->n_requests;
+    sp_status st = SP_OK, lst = SP_OK; /* st: out of memory; lst: the first latency error */
+    for (size_t i = 0; i < ev->n_requests && !st; i++) {
         const sp_ev_request *q = &ev->requests[i];
         if (!counted(q))
             continue;
@@ -91,33 +101,38 @@ sp_status sp_ana_outcomes(sp_ana *a, uint64_t *skipped, char *err, size_t errlen
         r->requests_total++;
         if (q->outcome != SP_OUTCOME_OK && q->status > 0)
             count_status(r, q->status);
+        if (lst)
+            continue;
+        uint64_t d = 0;
+        int have, skip;
+        lst = latency_of(a, q, &have, &d, &skip, err, errlen);
+        *skipped += (uint64_t)skip;
+        if (!have)
+            continue;
+        int o = q->outcome;
+        if (fill[o] == cap[o]) { /* not ok: a column of its own, grown */
+            size_t nc = cap[o] ? cap[o] * 2 : 64;
+            uint64_t *c2 = realloc(col[o], nc * sizeof *c2);
+            if (!c2) {
+                st = SP_ERR_NOMEM;
+                break;
+            }
+            col[o] = c2;
+            cap[o] = nc;
+        }
+        col[o][fill[o]++] = d;
     }
     r->rejection_rate = r->requests_total
                             ? (double)r->outcomes[SP_OUTCOME_REJECTED].count / (double)r->requests_total
                             : 0.0;
-    /* one array, a segment per outcome */
-    for (int o = 0; o < SP_OUTCOME_COUNT; o++)
-        at[o + 1] = at[o] + r->outcomes[o].count;
-    uint64_t *v = sp_ana_scratch_get(a->scratch, r->requests_total * sizeof *v);
-    if (!v)
-        return SP_ERR_NOMEM;
-    size_t fill[SP_OUTCOME_COUNT];
-    memcpy(fill, at, sizeof fill);
-    sp_status st = SP_OK;
-    for (size_t i = 0; i < ev->n_requests && !st; i++) {
-        const sp_ev_request *q = &ev->requests[i];
-        if (!counted(q))
-            continue;
-        uint64_t d = 0;
-        int have, skip;
-        st = latency_of(a, q, &have, &d, &skip, err, errlen);
-        if (have)
-            v[fill[q->outcome]++] = d;
-        *skipped += (uint64_t)skip;
-    }
+    if (!st)
+        st = lst;
     for (int o = 0; o < SP_OUTCOME_COUNT && !st; o++)
-        st = sp_ana_quantiles_select_in(a->scratch, v + at[o], fill[o] - at[o], &r->outcomes[o].latency);
-    sp_ana_scratch_put(a->scratch, v);
+        st = sp_ana_quantiles_select_in(a->scratch, col[o], fill[o], &r->outcomes[o].latency);
+    for (int o = 0; o < SP_OUTCOME_COUNT; o++)
+        if (o != SP_OUTCOME_OK)
+            free(col[o]);
+    sp_ana_scratch_put(a->scratch, col[SP_OUTCOME_OK]);
     for (size_t f = 0; f < ev->n_files; f++)
         r->unfinished_batches += ev->files[f].unfinished_batches;
     return st;

@@ -3,6 +3,7 @@
  * partition). Also the sorted-interval helpers the GPU timeline and the cost split share. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "analyze/analyze_int.h"
 
@@ -56,20 +57,62 @@ uint64_t sp_ival_overlap(const sp_ival *a, size_t na, const sp_ival *b, size_t n
     return t;
 }
 
+int sp_ana_waste_select = 1;
+
+/* Without the detail, the batches' waste (each in [0, 1], partition.c) is picked by selection when
+ * every value is a number with its sign bit clear: such doubles order as their bits do as unsigned
+ * integers, and equal ones have equal bits, so the order statistics of the bits are the sorted array's
+ * picks. 1 when the figures are set, 0 to sort (a negative zero, a NaN, or no room for the scratch). */
+static int waste_by_selection(sp_ana *a, sp_padding_summary *pd, uint64_t *u, size_t n)
+{
+    uint64_t or_v = 0, and_v = ~(uint64_t)0;
+    for (size_t i = 0; i < n; i++) {
+        or_v |= u[i];
+        and_v &= u[i];
+    }
+    /* sign bit clear everywhere, and no NaN (exponent all ones with a fraction): the OR's top bit,
+     * then each value's bits below +infinity's */
+    if (or_v >> 63)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (u[i] > 0x7ff0000000000000ull)
+            return 0;
+    uint64_t *tmp = sp_ana_scratch_get(a->scratch, n * sizeof *tmp);
+    if (!tmp)
+        return 0;
+    size_t ks[3] = {sp_rank(n, SP_PCT(50)) - 1, sp_rank(n, SP_PCT(95)) - 1, n - 1};
+    uint64_t got[3];
+    sp_select_ranks_u64(u, n, tmp, or_v ^ and_v, ks, 3, got);
+    sp_ana_scratch_put(a->scratch, tmp);
+    double d[3];
+    memcpy(d, got, sizeof d);
+    pd->waste_p50 = d[0];
+    pd->waste_p95 = d[1];
+    pd->waste_max = d[2];
+    return 1;
+}
+
 sp_status sp_ana_padding_waste(sp_ana *a)
 {
     sp_events *ev = a->ev;
     sp_padding_summary *pd = &a->r->padding;
-    double *w = malloc((ev->n_batches ? ev->n_batches : 1) * sizeof *w);
-    if (!w)
+    /* doubles for the sort (and the detail), or each double's bits for the selection: one type each */
+    void *mem = malloc((ev->n_batches ? ev->n_batches : 1) * sizeof(double));
+    if (!mem)
         return SP_ERR_NOMEM;
+    int select = sp_ana_waste_select && !a->detail;
+    double *w = mem;
+    uint64_t *u = mem;
     size_t nw = 0;
     for (size_t i = 0; i < ev->n_batches; i++) {
         if (!a->b[i].valid || !a->b[i].has_tokens)
             continue;
         pd->effective_tokens += ev->batches[i].effective_tokens;
         pd->padded_tokens += ev->batches[i].padded_tokens;
-        w[nw++] = a->b[i].waste;
+        if (select)
+            memcpy(&u[nw++], &a->b[i].waste, sizeof u[0]);
+        else
+            w[nw++] = a->b[i].waste;
     }
     pd->batches = nw;
     /* DESIGN section 5: waste over all batches = 1 - total effective / total padded */
@@ -77,6 +120,17 @@ sp_status sp_ana_padding_waste(sp_ana *a)
         double f = 1.0 - (double)pd->effective_tokens / (double)pd->padded_tokens;
         pd->waste_fraction = f < 0 ? 0 : f;
     }
+    if (select && nw >= 2 && waste_by_selection(a, pd, u, nw)) {
+        free(mem);
+        return SP_OK;
+    }
+    if (select) /* back to doubles for the sort */
+        for (size_t i = 0; i < nw; i++) {
+            uint64_t b = u[i];
+            double x;
+            memcpy(&x, &b, sizeof x);
+            w[i] = x;
+        }
     sp_sort_double(w, nw);
     pd->waste_p50 = sp_pick_double(w, nw, SP_PCT(50));
     pd->waste_p95 = sp_pick_double(w, nw, SP_PCT(95));

@@ -78,25 +78,93 @@ static void savings_item(const sp_ana_table *t, const sp_verdict_cand *cs, size_
         *p95 = sp_select_u64_varying(v, n, k95, or_v ^ and_v);
 }
 
+int sp_ana_savings_level = 1;
+
+/* Whether every request's padding time in `p` (n >= 1 values) rounds to one number, *pad: checked as
+ * the same bits, so that a column that only rounds alike takes the general route. */
+static int padding_level(const double *p, size_t n, uint64_t *pad)
+{
+    uint64_t b0;
+    memcpy(&b0, &p[0], sizeof b0);
+    for (size_t i = 1; i < n; i++) {
+        uint64_t b;
+        memcpy(&b, &p[i], sizeof b);
+        if (b != b0)
+            return 0;
+    }
+    *pad = (uint64_t)sp_ana_llround(p[0]);
+    return 1;
+}
+
+/* Whether candidate `c`'s time (cand_time) is one value, *x, for every request of `t`, known without
+ * reading the n x ns times: its stage row's least and greatest value are equal (the row's time), and
+ * for the kernel split the kernel row's padding column is one value too. `pad` caches each kernel
+ * slot's padding answer (0: not asked yet, 1: level, 2: not). */
+static int cand_level(const sp_ana_table *t, const sp_verdict_cand *c, uint8_t *pad, uint64_t *pad_x, uint64_t *x)
+{
+    if (!t->rows || t->divisor || !t->n || c->row < 0 || (size_t)c->row >= t->ns)
+        return 0;
+    const sp_quantiles *q = &t->rows[c->row].q;
+    int slot = c->kind == SP_CAND_PADDING || c->kind == SP_CAND_KERNEL ? kernel_slot(t, c->row) : -1;
+    int row_level = q->count == t->n && q->min_ns == q->max_ns;
+    if (slot < 0) {
+        *x = q->min_ns;
+        return row_level;
+    }
+    if (c->kind == SP_CAND_KERNEL && !row_level)
+        return 0;
+    if (!pad[slot])
+        pad[slot] = padding_level(t->padding[slot], t->n, &pad_x[slot]) ? 1 : 2;
+    if (pad[slot] != 1)
+        return 0;
+    uint64_t row = q->min_ns;
+    *x = c->kind == SP_CAND_PADDING ? pad_x[slot] : row > pad_x[slot] ? row - pad_x[slot] : 0;
+    return 1;
+}
+
+/* Without a divisor a candidate of one time x for every request has figures max(total - x, 0), a
+ * non-decreasing function of the base's figure (the request's total): so their p95 is that function of
+ * the base's p95 (the same rank), and sp_ana_savings_end takes it from there; no pass, no selection.
+ * Without a divisor the base's figures are the totals themselves, whose p95 the table may give
+ * (total_q: the report's end-to-end latency, over the same lives). */
 void sp_ana_savings_start(sp_ana_savings_job *j, const sp_ana_table *t, sp_verdict_cand *cs, size_t nc)
 {
     j->t = *t;
     j->cs = cs;
     j->nc = nc < SP_ANA_VERDICT_MAX_CANDS ? nc : SP_ANA_VERDICT_MAX_CANDS;
     memset(j->has, 0, sizeof j->has);
+    memset(j->level, 0, sizeof j->level);
+    uint8_t pad[SP_ANA_TABLE_MAX_KERNELS] = {0};
+    uint64_t pad_x[SP_ANA_TABLE_MAX_KERNELS] = {0};
+    j->ntodo = 0;
+    /* the base's figures are the totals: their p95 is the one of the totals' quantiles */
+    if (sp_ana_savings_level && t->total_q && !t->divisor && t->n && t->total_q->count == t->n) {
+        j->p95[0] = t->total_q->p95_ns;
+        j->has[0] = 1;
+    } else {
+        j->todo[j->ntodo++] = 0;
+    }
+    for (size_t c = 0; c < j->nc; c++) {
+        if (sp_ana_savings_level && cand_level(t, &cs[c], pad, pad_x, &j->x[c + 1]))
+            j->level[c + 1] = 1;
+        else
+            j->todo[j->ntodo++] = c + 1;
+    }
     atomic_init(&j->next, 0);
 }
 
 sp_status sp_ana_savings_work(sp_ana_savings_job *j)
 {
-    size_t item = atomic_fetch_add(&j->next, 1);
-    if (item > j->nc)
+    size_t k = atomic_fetch_add(&j->next, 1);
+    if (k >= j->ntodo)
         return SP_OK;
     uint64_t *v = sp_ana_scratch_get(j->t.scratch, j->t.n * sizeof *v);
     if (!v)
         return SP_ERR_NOMEM;
-    for (; item <= j->nc; item = atomic_fetch_add(&j->next, 1))
+    for (; k < j->ntodo; k = atomic_fetch_add(&j->next, 1)) {
+        size_t item = j->todo[k];
         savings_item(&j->t, j->cs, item, v, &j->p95[item], &j->has[item]);
+    }
     sp_ana_scratch_put(j->t.scratch, v);
     return SP_OK;
 }
@@ -104,6 +172,12 @@ sp_status sp_ana_savings_work(sp_ana_savings_job *j)
 void sp_ana_savings_end(sp_ana_savings_job *j)
 {
     uint64_t base = j->p95[0];
+    for (size_t c = 0; c < j->nc; c++)
+        if (j->level[c + 1]) {
+            uint64_t x = j->x[c + 1];
+            j->has[c + 1] = x != 0; /* savings_item: some request has time (n >= 1 here) */
+            j->p95[c + 1] = base > x ? base - x : 0;
+        }
     for (size_t c = 0; c < j->nc; c++)
         j->cs[c].saving_ns = j->has[c + 1] && base > j->p95[c + 1] ? base - j->p95[c + 1] : 0;
 }
@@ -255,7 +329,8 @@ size_t sp_ana_verdict_candidates_of(const sp_ana *a, sp_verdict_cand *cs, size_t
 
 void sp_ana_verdict_savings_start(const sp_ana *a, sp_ana_savings_job *j, sp_verdict_cand *cs, size_t nc)
 {
-    sp_ana_table t = {a->n_reqs, a->n_stages, a->life, a->times, NULL, {a->st_kernel, 0}, {a->padding, NULL}, 1, a->scratch, a->times32};
+    sp_ana_table t = {a->n_reqs, a->n_stages, a->life, a->times, NULL, {a->st_kernel, 0}, {a->padding, NULL}, 1,
+                      a->scratch, a->times32, a->r->stages, &a->r->latency};
     sp_ana_savings_start(j, &t, cs, a->n_reqs ? nc : 0);
     if (!a->n_reqs)
         atomic_store(&j->next, 1); /* nothing to select, not even the base */

@@ -1109,10 +1109,22 @@ static void unstarted_arrivals(struct sp_events *ev, size_t unstarted)
 static sp_status batch_lists_build(struct sp_events *ev, uint32_t **at_out)
 {
     *at_out = NULL;
+    /* the recorded batches' members, and whether the batches already come in sp_ev_batch_order_cmp's
+     * order (a total order: then that order is theirs, and no array of it is built) */
     size_t total = 0;
-    for (size_t b = 0; b < ev->n_batches; b++)
-        if (ev->batches[b].has_record)
-            total += ev->batches[b].nmembers;
+    bool in_order = true;
+    const sp_ev_batch *prev = NULL;
+    for (size_t b = 0; b < ev->n_batches; b++) {
+        const sp_ev_batch *x = &ev->batches[b];
+        if (!x->has_record)
+            continue;
+        total += x->nmembers;
+        if (prev && in_order) {
+            sp_ev_batch_order p = {prev->start_ns, prev->file, prev->id, 0}, c = {x->start_ns, x->file, x->id, 0};
+            in_order = sp_ev_batch_order_cmp(&p, &c) <= 0;
+        }
+        prev = x;
+    }
     free(ev->req_batches);
     ev->req_batches = malloc((total ? total : 1) * sizeof *ev->req_batches);
     if (!ev->req_batches) {
@@ -1122,8 +1134,8 @@ static sp_status batch_lists_build(struct sp_events *ev, uint32_t **at_out)
     ev->n_req_batches = total;
     /* at[i]: request i's count, then where its list starts, then (after the fill) where it ends */
     uint32_t *at = calloc(ev->n_requests ? ev->n_requests : 1, sizeof *at);
-    sp_ev_batch_order *order = malloc((ev->n_batches ? ev->n_batches : 1) * sizeof *order);
-    if (!at || !order) {
+    sp_ev_batch_order *order = in_order ? NULL : malloc((ev->n_batches ? ev->n_batches : 1) * sizeof *order);
+    if (!at || (!in_order && !order)) {
         free(at);
         free(order);
         return SP_ERR_NOMEM;
@@ -1140,12 +1152,23 @@ static sp_status batch_lists_build(struct sp_events *ev, uint32_t **at_out)
         at[i] = off;
         off += c;
     }
+    if (in_order) {
+        for (size_t k = 0; k < ev->n_batches; k++) {
+            const sp_ev_batch *b = &ev->batches[k];
+            if (!b->has_record)
+                continue;
+            for (uint32_t m = 0; m < b->nmembers; m++)
+                ev->req_batches[at[ev->members[b->first_member + m]]++] = (uint32_t)k;
+        }
+        *at_out = at;
+        return SP_OK;
+    }
     size_t n_order = 0;
     for (size_t b = 0; b < ev->n_batches; b++)
         if (ev->batches[b].has_record)
             order[n_order++] = (sp_ev_batch_order){ev->batches[b].start_ns, ev->batches[b].file,
                                                     ev->batches[b].id, (uint32_t)b};
-    sp_sort_mostly_sorted(order, n_order, sizeof *order, sp_ev_batch_order_cmp); /* a total order; usually sorted */
+    sp_sort_mostly_sorted(order, n_order, sizeof *order, sp_ev_batch_order_cmp); /* a total order */
     for (size_t k = 0; k < n_order; k++) {
         const sp_ev_batch *b = &ev->batches[order[k].idx];
         for (uint32_t m = 0; m < b->nmembers; m++)
@@ -1171,6 +1194,17 @@ static void batch_lists_place(struct sp_events *ev, const uint32_t *at, size_t l
     }
 }
 
+/* Span `at` (sp) into its request's list (first_span, nspans) and its times into its file's last time. */
+static inline void span_listed(struct sp_events *ev, const sp_ev_span *sp, size_t at)
+{
+    sp_ev_request *r = &ev->requests[sp->req];
+    if (r->nspans == 0)
+        r->first_span = (uint32_t)at;
+    r->nspans++;
+    later(&ev->files[r->file].last_ns, sp->end_ns);
+    later(&ev->files[r->file].last_ns, sp->start_ns);
+}
+
 /* The span side of sp_ev_finish: spans in span_cmp's order with their ties ordered (the status of
  * that, SP_ERR_NOMEM), each request's span list (first_span, nspans) and the spans' and launches'
  * times into their files' last_ns. */
@@ -1180,24 +1214,34 @@ static sp_status finish_spans(struct sp_events *ev)
      * recorder's blocks, an importer writing as it goes): a sorted array skips qsort and the scratch
      * copy of the whole array that glibc's merge sort allocates (issue 15: peak memory). Ties left in
      * place are what qsort's stable merge would leave, and sort_span_ties orders them either way. */
-    bool span_ties = true;
-    if (ev->n_spans && !sorted_by(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp, &span_ties)) {
+    /* The order checked (sorted_by's test) in the pass that gives each request its spans (emptied by
+     * the pass over the requests) and puts their times into the file's last time: one read of the
+     * spans when they are in order. Ordering ties later changes neither: tied spans are one request's
+     * with the same times. Past an inversion the requests' lists are emptied again and the spans
+     * sorted first (the files' last times are maxima: taking a time twice changes nothing). */
+    bool span_ties = false;
+    size_t at = 0;
+    for (; at < ev->n_spans; at++) {
+        const sp_ev_span *sp = &ev->spans[at];
+        if (at) {
+            int c = span_cmp(sp - 1, sp);
+            if (c > 0)
+                break;
+            span_ties |= c == 0;
+        }
+        span_listed(ev, sp, at);
+    }
+    if (at < ev->n_spans) {
+        for (size_t k = 0; k < at; k++)
+            ev->requests[ev->spans[k].req].first_span = ev->requests[ev->spans[k].req].nspans = 0;
         span_ties = true;
         if (sort_spans_by_request(ev) != SP_OK)
             qsort(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp);
+        for (at = 0; at < ev->n_spans; at++) {
+            span_listed(ev, &ev->spans[at], at);
+        }
     }
     sp_status st = span_ties ? sort_span_ties(ev) : SP_OK;
-    /* each request's spans (emptied by the pass over the requests), and their times into the file's
-     * last time */
-    for (size_t i = 0; i < ev->n_spans; i++) {
-        const sp_ev_span *sp = &ev->spans[i];
-        sp_ev_request *r = &ev->requests[sp->req];
-        if (r->nspans == 0)
-            r->first_span = (uint32_t)i;
-        r->nspans++;
-        later(&ev->files[r->file].last_ns, sp->end_ns);
-        later(&ev->files[r->file].last_ns, sp->start_ns);
-    }
     for (size_t i = 0; i < ev->n_launches; i++) {
         later(&ev->files[ev->launches[i].file].last_ns, ev->launches[i].start_ns);
         later(&ev->files[ev->launches[i].file].last_ns, ev->launches[i].end_ns);

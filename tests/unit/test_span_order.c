@@ -35,6 +35,36 @@ static sp_events *load(const size_t *order, int *ok)
     return ev;
 }
 
+/* Whether `ev` gives each request the spans `ref` gives it, in the same order, and its whole span
+ * array is ordered by request, start and end; and the file's last time is ref's. */
+static int same_as_ref(const sp_events *ref, const sp_events *ev)
+{
+    /* request by request (request indexes follow the order lines name them): the same spans in
+     * the same order; and the whole array ordered by request, start, end */
+    int same = 1;
+    for (size_t i = 0; i < ev->n_requests; i++) {
+        const sp_ev_request *q = &ev->requests[i], *r = NULL;
+        char ta[SP_EV_ID_TEXT], tb[SP_EV_ID_TEXT];
+        for (size_t k = 0; k < ref->n_requests && !r; k++)
+            if (strcmp(sp_ev_id_text(ref, &ref->requests[k], ta, NULL), sp_ev_id_text(ev, q, tb, NULL)) == 0)
+                r = &ref->requests[k];
+        same &= r && r->nspans == q->nspans;
+        for (uint32_t k = 0; r && k < q->nspans && k < r->nspans; k++) {
+            const sp_ev_span *a = &ref->spans[r->first_span + k], *b = &ev->spans[q->first_span + k];
+            same &= a->req == (uint32_t)(r - ref->requests) && b->req == i;
+            same &= strcmp(sp_str_get(&ref->strings, a->stage), sp_str_get(&ev->strings, b->stage)) == 0 &&
+                    a->start_ns == b->start_ns && a->end_ns == b->end_ns;
+        }
+    }
+    for (size_t i = 1; i < ev->n_spans; i++) {
+        const sp_ev_span *a = &ev->spans[i - 1], *b = &ev->spans[i];
+        same &= a->req < b->req || (a->req == b->req && (a->start_ns < b->start_ns ||
+                                                         (a->start_ns == b->start_ns && a->end_ns <= b->end_ns)));
+    }
+    same &= ev->n_files == 1 && ref->n_files == 1 && ev->files[0].last_ns == ref->files[0].last_ns;
+    return same;
+}
+
 int main(void)
 {
     /* in time order, request by request: request r's line, then its spans */
@@ -68,29 +98,28 @@ int main(void)
         CHECK(ok2);
         CHECK_EQ_U64(ev->n_spans, ref->n_spans);
         CHECK_EQ_U64(ev->n_spans, (NREQ - 1) * 3 + 40);
-        /* request by request (request indexes follow the order lines name them): the same spans in
-         * the same order; and the whole array ordered by request, start, end */
-        int same = 1;
-        for (size_t i = 0; ok1 && ok2 && i < ev->n_requests; i++) {
-            const sp_ev_request *q = &ev->requests[i], *r = NULL;
-            char ta[SP_EV_ID_TEXT], tb[SP_EV_ID_TEXT];
-            for (size_t k = 0; k < ref->n_requests && !r; k++)
-                if (strcmp(sp_ev_id_text(ref, &ref->requests[k], ta, NULL), sp_ev_id_text(ev, q, tb, NULL)) == 0)
-                    r = &ref->requests[k];
-            same &= r && r->nspans == q->nspans;
-            for (uint32_t k = 0; r && k < q->nspans && k < r->nspans; k++) {
-                const sp_ev_span *a = &ref->spans[r->first_span + k], *b = &ev->spans[q->first_span + k];
-                same &= a->req == (uint32_t)(r - ref->requests) && b->req == i;
-                same &= strcmp(sp_str_get(&ref->strings, a->stage), sp_str_get(&ev->strings, b->stage)) == 0 &&
-                        a->start_ns == b->start_ns && a->end_ns == b->end_ns;
-            }
-        }
-        for (size_t i = 1; i < ev->n_spans; i++) {
-            const sp_ev_span *a = &ev->spans[i - 1], *b = &ev->spans[i];
-            same &= a->req < b->req || (a->req == b->req && (a->start_ns < b->start_ns ||
-                                                             (a->start_ns == b->start_ns && a->end_ns <= b->end_ns)));
-        }
-        CHECK(same);
+        CHECK(ok1 && ok2 && same_as_ref(ref, ev));
+        sp_events_destroy(ev);
+    }
+    /* in order but for one inversion late in the spans (request 59's first two spans swapped), then
+     * half-way (request 30's): the requests before it already have their lists when it is found */
+    for (int q = 59; q >= 30; q -= 29) {
+        for (size_t i = 0; i < g_n; i++)
+            sh[i] = i;
+        size_t at = 0; /* request q's line */
+        char want[32];
+        snprintf(want, sizeof want, "\"id\":\"q%d\",\"arrival", q);
+        while (at < g_n && !strstr(g_lines[at], want))
+            at++;
+        CHECK(at + 2 < g_n);
+        if (at + 2 >= g_n)
+            break;
+        sh[at + 1] = at + 2;
+        sh[at + 2] = at + 1;
+        sp_events *ev = load(sh, &ok2);
+        CHECK(ok2);
+        CHECK_EQ_U64(ev->n_spans, ref->n_spans);
+        CHECK(ok1 && ok2 && same_as_ref(ref, ev));
         sp_events_destroy(ev);
     }
     sp_events_destroy(ref);
