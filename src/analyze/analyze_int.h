@@ -353,8 +353,6 @@ extern int sp_ana_rank_wide;
  * values instead of 16-byte records (1, the default; defined in share.c): the same order, half the
  * bytes moved. 0 takes the records: tests compare the two. */
 extern int sp_ana_rank_pack;
-/* Test switch: 0 sorts by latency even when every life is the same (share.c, rank_level_lives). */
-extern int sp_ana_rank_level;
 /* Whether the stage rows take every column's stats in one pass over the stage matrix and skip
  * gathering a column whose values are all equal (1, the default; defined in share.c), or gather each
  * column with its stats (0): tests compare the two. */

@@ -311,52 +311,6 @@ void sp_ana_rank_reserve(sp_ana *a)
             a->rank_scratch[k] = sp_ana_scratch_get(a->scratch, a->n_reqs * sizeof(struct rank_rec));
 }
 
-int sp_ana_rank_level = 1;
-
-/* build_by_latency's end when every life is the same: the requests in prefix order (ps, packed keys
- * and positions, or src's records), each run of one prefix in lat_key_cmp's order (the life first,
- * equal, then the rest of the key), into a->by_latency. The general route's order: its records by
- * (life, prefix rank) keep the prefix order when no life differs, and its tie runs are these runs. */
-static sp_status rank_level_lives(sp_ana *a, const uint64_t *ps, const struct rank_rec *src)
-{
-    size_t n = a->n_reqs;
-    const sp_events *ev = a->ev;
-    uint64_t life = a->life[0];
-    struct lat_key *lk = NULL;
-    size_t lk_cap = 0;
-    for (size_t i = 0; i < n;) {
-        uint64_t key = ps ? ps[i] >> 32 : src[i].key;
-        size_t j = i + 1;
-        while (j < n && (ps ? ps[j] >> 32 : src[j].key) == key)
-            j++;
-        if (j - i == 1) {
-            a->by_latency[i] = ps ? (uint32_t)ps[i] : src[i].pos;
-            i = j;
-            continue;
-        }
-        if (j - i > lk_cap) {
-            struct lat_key *g = realloc(lk, (j - i) * sizeof *lk);
-            if (!g) {
-                free(lk);
-                return SP_ERR_NOMEM;
-            }
-            lk = g;
-            lk_cap = j - i;
-        }
-        for (size_t k = i; k < j; k++) {
-            uint32_t pos = ps ? (uint32_t)ps[k] : src[k].pos;
-            const sp_ev_request *q = &ev->requests[a->reqs[pos]];
-            lk[k - i] = (struct lat_key){life, sp_ev_id_key(ev, q), q->arrival_ns, q->file, pos};
-        }
-        qsort(lk, j - i, sizeof *lk, lat_key_cmp);
-        for (size_t k = i; k < j; k++)
-            a->by_latency[k] = lk[k - i].pos;
-        i = j;
-    }
-    free(lk);
-    return SP_OK;
-}
-
 /* The ranking of DESIGN 8a in linear time: an LSD radix sort on (life, first eight bytes of the id),
  * then the full key (lat_key_cmp) within each run that ties on both, so the order is exactly the one
  * qsort with lat_key_cmp gives (no two requests compare equal). */
@@ -405,16 +359,6 @@ static sp_status build_by_latency(sp_ana *a)
             and_k &= pre;
         }
     }
-    /* whether every life is the same (then no sort by latency: rank_level_lives) */
-    int life_level = 0;
-    if (sp_ana_rank_level && n) {
-        uint64_t lor = 0, land = ~(uint64_t)0;
-        for (size_t i = 0; i < n; i++) {
-            lor |= a->life[i];
-            land &= a->life[i];
-        }
-        life_level = lor == land;
-    }
     struct rank_rec *src = rec, *dst = tmp;
     uint64_t *ps = pv, *pd = pv + n;
     if (packed) {
@@ -426,12 +370,6 @@ static sp_status build_by_latency(sp_ana *a)
         }
     } else {
         rank_sort(&src, &dst, n, or_k ^ and_k); /* by prefix */
-    }
-    if (life_level) { /* every life equal: the prefix order is the latency order */
-        sp_status st = rank_level_lives(a, packed ? ps : NULL, packed ? NULL : src);
-        sp_ana_scratch_put(a->scratch, rec);
-        sp_ana_scratch_put(a->scratch, tmp);
-        return st;
     }
     /* then by latency, stably: equal prefixes share a rank, so runs that tie on (life, prefix) are
      * the runs that tie on (life, tie); the records go to the array the prefix order is not in */

@@ -27,7 +27,6 @@ static inline void ana_switches_reset(void)
     sp_ana_savings_level = 1;
     sp_ana_launch_direct = 1;
     sp_ana_waste_select = 1;
-    sp_ana_rank_level = 1;
 }
 
 /* Runs the partition step alone on the finished set `ev` into `a` (default options, no network row),

@@ -27,14 +27,7 @@
  *    failed and cancelled requests (hundreds of each, past the growing columns' first size) with
  *    statuses; and the first request in order whose [arrival, done] is not valid named by the error
  *    (two such, out of the scope, with counts still over every request under --lenient).
- * 5. The latency ranking when every life is the same (share.c, sp_ana_rank_level = 1: the id-prefix
- *    order with each run of one prefix in lat_key_cmp's order, no sort by latency) against the sort by
- *    latency (0): the whole reports with the request rows (the share windows take the requests the
- *    ranking gives, and each request splits the one life differently) of sets of 1 to 3,000 requests
- *    with numeric ids (short, and longer ones sharing their first eight digits), text ids sharing
- *    their first eight bytes, and both mixed; arrivals apart and tied; one thread and two; and sets
- *    whose lives are all equal but one, 1 ns longer (the sort's route).
- * 6. The finish's batch lists (events.c, batch_lists_build) when the batches already come in start
+ * 5. The finish's batch lists (events.c, batch_lists_build) when the batches already come in start
  *    order (no order array) and when they do not: each request's list against the batches holding
  *    it, worked out here by (start, file, id), on sets of 1 to 2,000 batches in order, shuffled,
  *    with equal starts (the file, then the id decide), unrecorded batches, over two files, with the
@@ -424,76 +417,7 @@ static void outcome_error(void)
     }
 }
 
-/* ---- 5. the ranking of equal lives ---- */
-
-static int level_sets;
-
-static char *level_report(sp_events *ev, int on, size_t *len)
-{
-    sp_analyze_options o;
-    sp_analyze_options_init(&o);
-    o.keep_requests = 1;
-    sp_ana_rank_level = on;
-    sp_report *r = NULL;
-    char err[256];
-    sp_status st = sp_analyze(ev, &o, &r, err, sizeof err);
-    sp_ana_rank_level = 1;
-    if (st != SP_OK) {
-        fprintf(stderr, "sp_analyze: %s (%s)\n", err, sp_status_str(st));
-        return NULL;
-    }
-    char *buf = ar_report_bytes(r, len);
-    sp_report_destroy(r);
-    return buf;
-}
-
-static void level_lives(void)
-{
-    static const size_t sizes[] = {1, 2, 3, 50, 500, 3000};
-    for (size_t z = 0; z < sizeof sizes / sizeof *sizes; z++)
-        for (int mode = 0; mode < 5; mode++) {
-            size_t n = sizes[z];
-            int odd = mode == 4; /* mode 4: mode 0's ids with one life 1 ns longer (not level) */
-            /* two builds of one set: sp_analyze finishes (and may release) what it reads */
-            uint64_t seed = rng_state;
-            char *rep[2] = {NULL, NULL};
-            size_t len[2] = {0, 0};
-            for (int on = 0; on < 2; on++) {
-                rng_state = seed;
-                sp_events *ev = eb_new();
-                for (size_t i = 0; i < n; i++) {
-                    char id[40];
-                    size_t k = (i * 7919) % n; /* ids not in arrival order */
-                    int text = mode == 2 || (mode == 3 && (k & 1));
-                    if (text)
-                        snprintf(id, sizeof id, "req-0000%04zu", k);
-                    else if (mode == 1)
-                        snprintf(id, sizeof id, "%llu", 1234567800000ull + k);
-                    else
-                        snprintf(id, sizeof id, "%zu", k + 1);
-                    uint64_t t = 1000000 + 1000 * (rin(0, 3) ? i : i / 2), life = odd && i == n / 2 ? 901 : 900;
-                    uint64_t a = rin(0, 300), b = rin(0, 300);
-                    uint32_t q = eb_req(ev, id, t, t + life);
-                    eb_span(ev, q, "preprocess", t, t + a);
-                    eb_span(ev, q, "queue", t + a, t + a + b);
-                    eb_span(ev, q, "postprocess", t + a + b, t + life);
-                }
-                if (n == 3000 && mode == 3)
-                    sp_ana_two_threads_min = 2;
-                rep[on] = level_report(ev, on, &len[on]);
-                sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
-                sp_events_destroy(ev);
-            }
-            CHECK(rep[0] && rep[1]);
-            if (rep[0] && rep[1])
-                CHECK(ar_same_bytes(rep[0], len[0], rep[1], len[1], "equal lives", 1));
-            free(rep[0]);
-            free(rep[1]);
-            level_sets++;
-        }
-}
-
-/* ---- 6. the batch lists ---- */
+/* ---- 5. the batch lists ---- */
 
 static int lists_checked, lists_shuffled;
 
@@ -590,7 +514,7 @@ static void batch_lists(int round)
 
 static void turn(int on)
 {
-    sp_ana_savings_level = sp_ana_launch_direct = sp_ana_waste_select = sp_ana_rank_level = on;
+    sp_ana_savings_level = sp_ana_launch_direct = sp_ana_waste_select = on;
 }
 
 static int plain_compared;
@@ -636,11 +560,9 @@ int main(void)
     for (int round = 0; round < 30; round++)
         random_outcomes(round);
     outcome_error();
-    level_lives();
     for (int round = 0; round < 40; round++)
         batch_lists(round);
     fprintf(stderr, "%d batch list sets, %d of them shuffled\n", lists_checked, lists_shuffled);
-    fprintf(stderr, "%d sets of equal lives ranked both ways\n", level_sets);
     CHECK(ana_same_both_ways("fewerpasses", &rng_state, turn) == AR_TRACES);
     ar_each_trace("fewerpasses_plain", &rng_state, plain_both, NULL);
     fprintf(stderr, "%d traces compared without the detail\n", plain_compared);
