@@ -5,7 +5,8 @@
 #           events, ~155 MB); reference: `wc -l` (read the file and count its lines)
 #   Kineto: bench/kineto.bench.sh's replicated trace (KINETO_BENCH_MB, default 300); reference:
 #           python3 json.load of the same file
-#   native: `bench_record gen` (NATIVE_EVENTS, default 10,000,000 stage events); events/s
+#   native: `bench_record gen-varied` (NATIVE_EVENTS, default 10,000,000 events: a real service's
+#           spread), then `bench_record gen` (the same count, every request alike); events/s
 # REF=PATH: another servprof binary (e.g. main's) run on the Kineto and native traces in the same
 # rounds, interleaved, its reports compared with cmp (a same-run before/after).
 # E2E_BIG=1 adds the ~10 GB JSONL mix and a 100 M-event native trace (NATIVE_BIG_EVENTS), each
@@ -13,7 +14,7 @@
 # SKIP=big-jsonl / big-native leaves one out.
 # RUNS (default 3) runs of each, interleaved with the reference. The traces are generated in TMPDIR
 # (default /tmp) once and kept for the next run; nothing is committed. SKIP (kineto, native, jsonl,
-# comma-separated) leaves parts out.
+# native-uniform, comma-separated) leaves parts out.
 # Usage: bash bench/analyze_e2e.bench.sh [BUILD_DIR]
 set -euo pipefail
 build=${1:-build}
@@ -75,12 +76,14 @@ if [[ ,$skip, != *,kineto,* ]]; then
   fi
 fi
 
-if [[ ,$skip, != *,native,* ]]; then
+# native_run GEN LABEL: the NATIVE_EVENTS trace of `bench_record GEN`, RUNS rounds beside REF.
+native_run() {
+  local gen=$1 label=$2
   nev=${NATIVE_EVENTS:-10000000}
-  n=$tmp/servprof_e2e_native_$nev.sptrace
-  [ -s "$n" ] || "$build/bench/bench_record" gen "$n" "$nev" > /dev/null
+  n=$tmp/servprof_e2e_native_${gen}_$nev.sptrace
+  [ -s "$n" ] || "$build/bench/bench_record" "$gen" "$n" "$nev" > /dev/null
   size=$(stat -c %s "$n")
-  echo "== native: $n, $nev events, $((size / 1000000)) MB"
+  echo "== native, $label: $n, $nev events, $((size / 1000000)) MB"
   for r in $(seq 1 "$runs"); do
     timed "analyze --json" "$size" "$nev" "$S" analyze --json --no-progress "$n"
     if [ -n "${REF:-}" ]; then
@@ -90,8 +93,18 @@ if [[ ,$skip, != *,native,* ]]; then
   if [ -n "${REF:-}" ]; then
     cmp <("$S" analyze --json --no-progress "$n") <("$REF" analyze --json --no-progress "$n") &&
       cmp <("$S" analyze --no-progress "$n") <("$REF" analyze --no-progress "$n") &&
-      echo "native: JSON and text reports byte-identical to REF's"
+      echo "native, $label: JSON and text reports byte-identical to REF's"
   fi
+}
+
+# The goal's trace is `gen-varied` (a real service's spread: every figure differs from request to
+# request); `gen` (every request alike) is kept for comparison with the figures before 2026-12-06,
+# which it gave, and because shortcuts for constant columns show there.
+if [[ ,$skip, != *,native,* ]]; then
+  native_run gen-varied "varied serving mix (the goal's trace)"
+fi
+if [[ ,$skip, != *,native,* && ,$skip, != *,native-uniform,* ]]; then
+  native_run gen "uniform serving mix (every request alike)"
 fi
 
 # E2E_BIG=1: the 10 GB serving mix (E2E_BIG_REQUESTS, default 1,750,000 requests: ~94 M events,
@@ -115,19 +128,19 @@ if [ "${E2E_BIG:-0}" = 1 ] && [[ ,$skip, != *,big-jsonl,* ]]; then
   fi
 fi
 
-# E2E_BIG=1, native: a NATIVE_BIG_EVENTS (default 100,000,000) event trace of bench_record gen's mix
-# (~3.8 GB), when the disk has room; analysed once (and once by REF), then deleted (kept, and reused
+# E2E_BIG=1, native: a NATIVE_BIG_EVENTS (default 100,000,000) event trace of bench_record gen-varied's
+# mix (~3.9 GB), when the disk has room; analysed once (and once by REF), then deleted (kept, and reused
 # when already there, with NATIVE_BIG_KEEP=1).
 if [ "${E2E_BIG:-0}" = 1 ] && [[ ,$skip, != *,big-native,* ]]; then
   nev=${NATIVE_BIG_EVENTS:-100000000}
-  nb=$tmp/servprof_e2e_native_big_$nev.sptrace
-  need_kb=$(( nev / 1000 * 38 * 2 / 1000 * 1000 ))
+  nb=$tmp/servprof_e2e_native_big_varied_$nev.sptrace
+  need_kb=$(( nev / 1000 * 40 * 2 / 1000 * 1000 ))
   avail_kb=$(df -Pk "$tmp" | awk 'NR == 2 { print $4 }')
   if [ "$avail_kb" -lt "$need_kb" ]; then
     echo "== native big: skipped, $((avail_kb / 1000000)) GB free in $tmp, want $((need_kb / 1000000)) GB"
   else
     [ "${NATIVE_BIG_KEEP:-0}" = 1 ] || trap 'rm -f "$nb"' EXIT
-    [ -s "$nb" ] || "$build/bench/bench_record" gen "$nb" "$nev" > /dev/null
+    [ -s "$nb" ] || "$build/bench/bench_record" gen-varied "$nb" "$nev" > /dev/null
     size=$(stat -c %s "$nb")
     echo "== native big: $nev events, $((size / 1000000)) MB; memory $(free -g | awk '/Mem:/{print $2}') GiB"
     TIMED_OUT=$tmp/servprof_e2e_big_report.json timed "analyze --json" "$size" "$nev" "$S" analyze --json --no-progress "$nb"

@@ -9,7 +9,12 @@
  *                                    WRITER_NICE, as root, gives the writer priority; IDLE_MS: the
  *                                    recorder is idle that long first, so the burst meets a writer
  *                                    resting on its longest period: docs/recording.md)
- *   bench_record gen PATH N          writes a native trace of about N events (serving mix)
+ *   bench_record gen PATH N          writes a native trace of about N events (serving mix, every
+ *                                    request alike: one latency, one shape)
+ *   bench_record gen-varied PATH N [SEED]
+ *                                    the same mix with a real service's spread (open-loop arrivals,
+ *                                    a dynamic batcher, log-normal stage times, rejections): the
+ *                                    trace the end-to-end benchmark reads
  *   bench_record metrics N [RUNS]    the serving mix of `gen` (N events, times on sp_now_ns) recorded
  *                                    without and with live metrics, interleaved RUNS times (default 3):
  *                                    recording thread ns per event, writer CPU ns per event; then the
@@ -18,6 +23,7 @@
  *                                    MODE serial or pipelined forces the native importer's path
  *                                    (default: its own choice, by the machine's load) */
 #include <dirent.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -288,6 +294,154 @@ static int cmd_gen(const char *path, uint64_t n)
     return 0;
 }
 
+/* splitmix64: a fixed sequence from a seed, so `gen-varied` writes the same trace on every machine. */
+static uint64_t mix_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double mix_unit(uint64_t *s) /* uniform in (0, 1) */
+{
+    return ((double)(mix_next(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+/* A duration of mean about `mean_ns` with a long right tail: exp(N(0, sigma)) scaled (Box-Muller). */
+static uint64_t mix_lognormal(uint64_t *s, double mean_ns, double sigma)
+{
+    double z = sqrt(-2.0 * log(mix_unit(s))) * cos(6.283185307179586 * mix_unit(s));
+    return (uint64_t)(mean_ns * exp(sigma * z - 0.5 * sigma * sigma)) + 1;
+}
+
+#define VARIED_MAX_BATCH 8
+#define VARIED_MAX_WAIT 4096 /* requests arrived and not yet batched; arrivals pause past it */
+
+typedef struct {
+    uint64_t id, arrival, ready; /* ready: end of its preprocess */
+    int64_t tokens;
+} varied_req;
+
+/* A serving mix with the spread a real service has, for benchmarks that must not profit from every
+ * request being alike (`gen` writes one shape over and over: every latency, stage and kernel the
+ * same). One GPU worker and a dynamic batcher: requests arrive open-loop (exponential gaps, mean
+ * 50 us), are preprocessed (log-normal, mean 60 us), wait, and go in the next batch, which the worker
+ * starts as soon as it is free and a request is ready (up to 8, earliest ready first): batches of 5
+ * at the median, queueing most of p95. A batch: an h2d copy sized by its tokens, 4 kernels whose
+ * time grows with the padded tokens (batch size x longest input), each after a launch call of
+ * 4-20 us, a d2h copy; then each member's postprocess (log-normal, mean 80 us). Input tokens 16 +
+ * log-normal (mean 180). 0.4% of requests are rejected (503) at arrival. One recording thread writes
+ * a batch's device work, then its members' spans and requests, batch after batch. Deterministic for
+ * a seed: the same records on every machine (the recorder's own clock and process record aside). */
+static int cmd_gen_varied(const char *path, uint64_t n, uint64_t seed)
+{
+    sp_recorder_options o;
+    sp_recorder_options_init(&o);
+    o.thread_buffer_bytes = 64u << 20;
+    if (sp_recorder_open(path, &o, &g_rec) != SP_OK)
+        return 1;
+    sp_name_id k[4] = {sp_recorder_intern(g_rec, "gemm"), sp_recorder_intern(g_rec, "softmax"),
+                       sp_recorder_intern(g_rec, "layernorm"), sp_recorder_intern(g_rec, "gelu")};
+    static const double k_base[4] = {30000, 8000, 6000, 9000}, k_per_tok[4] = {40, 6, 4, 8};
+    sp_name_id launch = sp_recorder_intern(g_rec, "cudaLaunchKernel");
+    uint64_t s = seed, events = 0, next_id = 1, batch = 0, corr = 1;
+    uint64_t next_arrival = 1000000, gpu_free = 1000000;
+    varied_req *wait = malloc(VARIED_MAX_WAIT * sizeof *wait);
+    size_t nwait = 0;
+    if (!wait)
+        return 1;
+    while (events < n) {
+        /* arrivals until one is ready after the worker is free, so the batch sees every ready one */
+        uint64_t first_ready = UINT64_MAX;
+        for (size_t i = 0; i < nwait; i++)
+            first_ready = wait[i].ready < first_ready ? wait[i].ready : first_ready;
+        while (nwait < VARIED_MAX_WAIT && (next_arrival <= gpu_free || first_ready > gpu_free) &&
+               next_arrival <= (first_ready > gpu_free ? first_ready : gpu_free)) {
+            uint64_t arr = next_arrival;
+            next_arrival += (uint64_t)(-log(mix_unit(&s)) * 50000.0) + 1;
+            uint64_t id = next_id++;
+            uint64_t pre = mix_lognormal(&s, 60000, 0.7);
+            if (mix_unit(&s) < 0.004) { /* rejected: the queue is full */
+                sp_record_stage(g_rec, id, SP_STAGE_PREPROCESS, arr, arr + pre / 4);
+                sp_record_request(g_rec, id, arr, arr + pre / 4 + 2000, -1);
+                sp_record_outcome(g_rec, id, SP_OUTCOME_REJECTED, 503);
+                events += 3;
+                continue;
+            }
+            varied_req r = {id, arr, arr + pre, 16 + (int64_t)mix_lognormal(&s, 180, 0.8)};
+            wait[nwait++] = r;
+            if (r.ready < first_ready)
+                first_ready = r.ready;
+        }
+        uint64_t start = gpu_free > first_ready ? gpu_free : first_ready;
+        /* the batch: up to 8 ready requests, earliest ready first */
+        varied_req m[VARIED_MAX_BATCH];
+        size_t nm = 0;
+        while (nm < VARIED_MAX_BATCH) {
+            size_t best = SIZE_MAX;
+            for (size_t i = 0; i < nwait; i++)
+                if (wait[i].ready <= start && (best == SIZE_MAX || wait[i].ready < wait[best].ready))
+                    best = i;
+            if (best == SIZE_MAX)
+                break;
+            m[nm++] = wait[best];
+            wait[best] = wait[--nwait];
+        }
+        int64_t longest = 0, eff = 0;
+        uint64_t ids[VARIED_MAX_BATCH];
+        for (size_t i = 0; i < nm; i++) {
+            ids[i] = m[i].id;
+            eff += m[i].tokens;
+            longest = m[i].tokens > longest ? m[i].tokens : longest;
+        }
+        int64_t padded = longest * (int64_t)nm;
+        uint64_t t = start + mix_lognormal(&s, 6000, 0.5); /* batch assembly on the host */
+        sp_copy_record c = {batch, SP_COPY_H2D, 0, 7, corr++, (uint64_t)padded * 4096, t, 0};
+        c.end_ns = t + 3000 + (uint64_t)padded * 2;
+        sp_record_copy(g_rec, &c);
+        t = c.end_ns;
+        for (int i = 0; i < 4; i++) {
+            uint64_t l0 = t + mix_lognormal(&s, 3000, 0.6);
+            uint64_t l1 = l0 + 4000 + mix_lognormal(&s, 4000, 0.8);
+            sp_kernel_record kr = {batch, k[i], 0, 7, corr++, l1 + 2000, 0};
+            kr.end_ns = kr.start_ns + (uint64_t)((k_base[i] + k_per_tok[i] * (double)padded) *
+                                                 (0.9 + 0.2 * mix_unit(&s)));
+            sp_record_launch(g_rec, launch, kr.correlation, l0, l1);
+            sp_record_kernel(g_rec, &kr);
+            t = kr.end_ns;
+        }
+        c.kind = SP_COPY_D2H;
+        c.correlation = corr++;
+        c.bytes = (uint64_t)eff * 8;
+        c.start_ns = t + 2000;
+        c.end_ns = c.start_ns + 2000 + (uint64_t)eff;
+        sp_record_copy(g_rec, &c);
+        uint64_t end = c.end_ns + mix_lognormal(&s, 4000, 0.5);
+        sp_record_batch(g_rec, batch, ids, nm, start, end, (uint64_t)eff, (uint64_t)padded);
+        for (size_t i = 0; i < nm; i++) {
+            uint64_t done = end + mix_lognormal(&s, 80000, 0.9);
+            sp_record_stage(g_rec, m[i].id, SP_STAGE_PREPROCESS, m[i].arrival, m[i].ready);
+            sp_record_stage(g_rec, m[i].id, SP_STAGE_QUEUE, m[i].ready, start);
+            sp_record_stage(g_rec, m[i].id, SP_STAGE_POSTPROCESS, end, done);
+            sp_record_request(g_rec, m[i].id, m[i].arrival, done, m[i].tokens);
+        }
+        events += 4 * nm + 11;
+        gpu_free = end;
+        batch++;
+        if (batch % 20000 == 0)
+            sp_recorder_flush(g_rec); /* keep the generator's ring from overflowing */
+    }
+    free(wait);
+    uint64_t d[SP_DROP_CAUSE_COUNT];
+    sp_recorder_drops(g_rec, d);
+    sp_recorder_close(g_rec);
+    printf("gen-varied events=%llu requests=%llu batches=%llu drops=%llu\n", (unsigned long long)events,
+           (unsigned long long)(next_id - 1), (unsigned long long)batch,
+           (unsigned long long)(d[0] + d[1] + d[2] + d[3] + d[4] + d[5]));
+    return 0;
+}
+
 /* One run of the serving mix with or without live metrics: the recording thread's time per event in
  * the record calls (the hot path), and the writer's CPU per event (RUSAGE_SELF less this thread, the
  * recorder's close included: the tap's work happens on the writer). With metrics, also renders the
@@ -457,8 +611,10 @@ int main(int argc, char **argv)
         return cmd_metrics(strtoull(argv[2], NULL, 10), argc > 3 ? atoi(argv[3]) : 3);
     if (argc >= 4 && strcmp(argv[1], "gen") == 0)
         return cmd_gen(argv[2], strtoull(argv[3], NULL, 10));
+    if (argc >= 4 && strcmp(argv[1], "gen-varied") == 0)
+        return cmd_gen_varied(argv[2], strtoull(argv[3], NULL, 10), argc > 4 ? strtoull(argv[4], NULL, 10) : 1);
     if (argc >= 3 && strcmp(argv[1], "import") == 0)
         return cmd_import(argv[2], argc > 3 ? argv[3] : NULL);
-    fprintf(stderr, "usage: %s record [N] | sustain RATE SECS [RING_MIB [WRITER_NICE [IDLE_MS]]] | gen PATH N | metrics N [RUNS] | import PATH [serial|pipelined]\n", argv[0]);
+    fprintf(stderr, "usage: %s record [N] | sustain RATE SECS [RING_MIB [WRITER_NICE [IDLE_MS]]] | gen PATH N | gen-varied PATH N [SEED] | metrics N [RUNS] | import PATH [serial|pipelined]\n", argv[0]);
     return 2;
 }

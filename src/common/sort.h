@@ -19,10 +19,10 @@ sp_status sp_sort_u64(uint64_t *v, size_t n, uint64_t *tmp);
  * sorting the keys stably then needs no pass over the index's digits. Otherwise as sp_sort_u64. */
 sp_status sp_sort_u64_high(uint64_t *v, size_t n, uint64_t *tmp, unsigned low_bits);
 
-/* The value sp_sort_u64 would leave at v[k] (k < n; 0 when n is 0): an MSD radix selection on 8-bit
- * digits, each round counting the remaining values' digit and keeping those in the digit that holds
- * rank k, in place (at most eight rounds, usually two or three over a shrinking set). Reorders v. For
- * one percentile of a column that is not needed sorted. */
+/* The value sp_sort_u64 would leave at v[k] (k < n; 0 when n is 0): an MSD radix selection, each
+ * round counting the remaining values' digit (the 11 highest bits that still vary over 65,536 values
+ * or more, else 8) and keeping those in the digit that holds rank k, in place (usually two rounds
+ * over a shrinking set). Reorders v. For one percentile of a column that is not needed sorted. */
 uint64_t sp_select_u64(uint64_t *v, size_t n, size_t k);
 /* sp_select_u64 with the bits in which some values differ (the OR of all values XOR their AND)
  * taken by the caller in the pass that filled v: no pass of its own before the first count. */
@@ -34,8 +34,8 @@ uint64_t sp_select_u64_varying(uint64_t *v, size_t n, size_t k, uint64_t varying
 /* The values sp_sort_u64 would leave at v[ks[0]], ..., v[ks[nk-1]] into out[0..nk): ks ascending
  * (repeats allowed), each below n, nk <= SP_SELECT_RANKS_MAX. `varying` is the bits in which some
  * values differ (the OR of all values XOR their AND), which the caller's own pass over v computes.
- * An MSD radix selection on 8-bit digits: from the highest digit that varies, each round counts the
- * digit, copies only the values whose digit holds a wanted rank to where a sort would put them
+ * An MSD radix selection on the digits sp_select_u64 takes (from the highest bit that varies), each
+ * round counts the digit, copies only the values whose digit holds a wanted rank to where a sort would put them
  * (ping-ponging between v and tmp, which must hold n values) and goes on inside each such digit;
  * ranges of at most 32 values are sorted by insertion. The order statistics are exact, so the picks
  * equal a full sort's, in about two passes over v instead of one per varying byte. Scrambles v and

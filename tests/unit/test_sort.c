@@ -6,7 +6,9 @@
  * sp_sort_mostly_sorted against qsort with a total order: a few places out, far out (its
  * insertion sort runs out of budget part way), reversed, shuffled; elements of 16 and of 72 bytes
  * (qsort only). sp_select_u64 against the sorted array's element at ranks 0, 1, the middle, p95 and
- * n - 1, on every column shape above. */
+ * n - 1, and sp_select_ranks_u64 at 64 ranks and at p50/p95/p99/max, on every column shape above and
+ * on latencies with fixed low bits, bits that vary far apart, and a narrow cluster beside a spread
+ * (100,000 values take the selections' 11-bit digits, smaller columns 8-bit ones). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +39,31 @@ static void check_sorts(const uint64_t *v, size_t n, int caller_tmp)
             continue;
         memcpy(a, v, n * sizeof *a);
         CHECK_EQ_U64(sp_select_u64(a, n, ranks[k]), b[ranks[k]]);
+    }
+    /* sp_select_ranks_u64: the most ranks it takes at once, spread over the column with repeats,
+     * and the report's own (p50, p95, p99, max) */
+    if (n) {
+        size_t ks[SP_SELECT_RANKS_MAX], nk = SP_SELECT_RANKS_MAX;
+        for (size_t j = 0; j < nk; j++)
+            ks[j] = (n - 1) * j / (nk - 1);
+        uint64_t or_v = 0, and_v = ~(uint64_t)0, got[SP_SELECT_RANKS_MAX];
+        for (size_t i = 0; i < n; i++) {
+            or_v |= v[i];
+            and_v &= v[i];
+        }
+        uint64_t *t2 = malloc(n * sizeof *t2);
+        memcpy(a, v, n * sizeof *a);
+        sp_select_ranks_u64(a, n, t2, or_v ^ and_v, ks, nk, got);
+        size_t bad = 0;
+        for (size_t j = 0; j < nk; j++)
+            bad += got[j] != b[ks[j]];
+        CHECK_EQ_U64(bad, 0);
+        size_t few[] = {(n - 1) / 2, (95 * n + 99) / 100 - 1, (99 * n + 99) / 100 - 1, n - 1};
+        memcpy(a, v, n * sizeof *a);
+        sp_select_ranks_u64(a, n, t2, or_v ^ and_v, few, 4, got);
+        for (size_t j = 0; j < 4; j++)
+            CHECK_EQ_U64(got[j], b[few[j]]);
+        free(t2);
     }
     free(a);
     free(b);
@@ -173,7 +200,7 @@ int main(void)
     uint64_t *v = malloc(100000 * sizeof *v);
     for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
         size_t n = sizes[si];
-        for (int shape = 0; shape < 5; shape++) {
+        for (int shape = 0; shape < 8; shape++) {
             for (size_t i = 0; i < n; i++) {
                 uint64_t x = sp_rng_next(&r);
                 switch (shape) {
@@ -182,6 +209,13 @@ int main(void)
                 case 2: v[i] = 1712195495519698000ull + (x >> 34); break;  /* timestamps, shared top */
                 case 3: v[i] = 42; break;                                  /* all equal */
                 case 4: v[i] = (x & 1) ? 0xff00ff00ff00ff00ull : 7; break; /* two values */
+                /* latencies in whole us as ns: ~20 varying bits above three that never do */
+                case 5: v[i] = 1000 * (1 + (x >> 44) * (x >> 60)); break;
+                /* bits that vary far apart: the low three and bit 50 */
+                case 6: v[i] = (x & 7) | ((x >> 13 & 1) << 50); break;
+                /* most values in one narrow cluster (a digit's range holds most of the column
+                 * again, so the next round takes a wide digit too), the rest spread */
+                case 7: v[i] = (x & 7) ? (5ull << 30) + (x >> 50) : x >> 20; break;
                 }
             }
             check_sorts(v, n, 0);
