@@ -353,6 +353,10 @@ extern int sp_ana_rank_wide;
  * values instead of 16-byte records (1, the default; defined in share.c): the same order, half the
  * bytes moved. 0 takes the records: tests compare the two. */
 extern int sp_ana_rank_pack;
+/* Whether the request figures take the server-side latency's figures from the end-to-end latency's
+ * when no request has a client record, the two columns then being the same lives (1, the default;
+ * defined in figures.c), or copy and select the column again (0). Tests compare the two. */
+extern int sp_ana_server_copy;
 /* Whether the stage rows take every column's stats in one pass over the stage matrix and skip
  * gathering a column whose values are all equal (1, the default; defined in share.c), or gather each
  * column with its stats (0): tests compare the two. */
