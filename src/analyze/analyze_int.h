@@ -353,6 +353,10 @@ extern int sp_ana_rank_wide;
  * values instead of 16-byte records (1, the default; defined in share.c): the same order, half the
  * bytes moved. 0 takes the records: tests compare the two. */
 extern int sp_ana_rank_pack;
+/* Whether the ranking's sort by latency takes each life (when all are below 2^32) packed with its
+ * place in the id-prefix order into 8 bytes (1, the default; defined in share.c) instead of 16-byte
+ * (life, prefix rank, position) records (0): the same ranking. Tests compare the two. */
+extern int sp_ana_rank_life_pack;
 /* Whether the request figures take the server-side latency's figures from the end-to-end latency's
  * when no request has a client record, the two columns then being the same lives (1, the default;
  * defined in figures.c), or copy and select the column again (0). Tests compare the two. */

@@ -304,6 +304,96 @@ sp_status sp_ana_rank_keys(const uint64_t *key, size_t n, uint32_t *order)
     return SP_OK;
 }
 
+int sp_ana_rank_life_pack = 1;
+
+/* The requests in id-prefix order (build_by_latency's first sort): packed values (prefix key << 32 |
+ * position) where `packed` is not NULL, else 16-byte records. */
+struct pre_order {
+    const uint64_t *packed;
+    const struct rank_rec *rec;
+};
+
+static inline uint32_t pre_pos(const struct pre_order *o, size_t j)
+{
+    return o->packed ? (uint32_t)o->packed[j] : o->rec[j].pos;
+}
+
+static inline uint64_t pre_key(const struct pre_order *o, size_t j)
+{
+    return o->packed ? o->packed[j] >> 32 : o->rec[j].key;
+}
+
+/* Sorts runs[0..m) of requests that tie on (life, id prefix) by the full key (lat_key_cmp) into
+ * out[0..m); *lk grows to hold them. SP_ERR_NOMEM. */
+static sp_status order_run(const sp_ana *a, const uint32_t *pos, size_t m, struct lat_key **lk, size_t *cap,
+                           uint32_t *out)
+{
+    if (m > *cap) {
+        struct lat_key *g = realloc(*lk, m * sizeof *g);
+        if (!g)
+            return SP_ERR_NOMEM;
+        *lk = g;
+        *cap = m;
+    }
+    const sp_events *ev = a->ev;
+    for (size_t k = 0; k < m; k++) {
+        const sp_ev_request *q = &ev->requests[a->reqs[pos[k]]];
+        (*lk)[k] = (struct lat_key){a->life[pos[k]], sp_ev_id_key(ev, q), q->arrival_ns, q->file, pos[k]};
+    }
+    qsort(*lk, m, sizeof **lk, lat_key_cmp);
+    for (size_t k = 0; k < m; k++)
+        out[k] = (*lk)[k].pos;
+    return SP_OK;
+}
+
+/* The ranking's sort by latency on 8-byte values, half a record's bytes through every pass: each
+ * request's life (below 2^32) << 32 | its place j in the prefix order `o`. Within equal lives the
+ * places ascend, so a stable sort by life leaves equal lives in prefix order, as the records' (life,
+ * prefix rank) sort does; a run that ties on (life, prefix) is then ordered by the full key. lv and
+ * ld hold n values each. *taken is 0 (nothing written) when some life is 2^32 or more. */
+static sp_status by_life_packed(sp_ana *a, const struct pre_order *o, uint64_t *lv, uint64_t *ld, int *taken)
+{
+    size_t n = a->n_reqs;
+    uint64_t or_k = 0, and_k = ~(uint64_t)0;
+    *taken = 0;
+    for (size_t j = 0; j < n; j++) {
+        uint64_t life = a->life[pre_pos(o, j)];
+        if (life > UINT32_MAX)
+            return SP_OK;
+        lv[j] = life << 32 | j;
+        or_k |= life;
+        and_k &= life;
+    }
+    *taken = 1;
+    uint64_t *s = lv, *d = ld;
+    uint64_t varying = (or_k ^ and_k) << 32;
+    if (varying && !packed_sort_wide(&s, &d, n, varying))
+        return SP_ERR_NOMEM;
+    /* the runs that tie on (life, prefix), each in the full key's order; the rest as sorted. d (free
+     * now) holds a run's positions */
+    struct lat_key *lk = NULL;
+    size_t cap = 0;
+    uint32_t *run = (uint32_t *)d;
+    sp_status st = SP_OK;
+    for (size_t i = 0; i < n && !st;) {
+        uint32_t j = (uint32_t)s[i];
+        uint64_t life = s[i] >> 32, pre = pre_key(o, j);
+        size_t e = i + 1;
+        while (e < n && s[e] >> 32 == life && pre_key(o, (uint32_t)s[e]) == pre)
+            e++;
+        if (e - i == 1) {
+            a->by_latency[i] = pre_pos(o, j);
+        } else {
+            for (size_t k = i; k < e; k++)
+                run[k - i] = pre_pos(o, (uint32_t)s[k]);
+            st = order_run(a, run, e - i, &lk, &cap, a->by_latency + i);
+        }
+        i = e;
+    }
+    free(lk);
+    return st;
+}
+
 void sp_ana_rank_reserve(sp_ana *a)
 {
     for (int k = 0; k < 2; k++)
@@ -371,8 +461,21 @@ static sp_status build_by_latency(sp_ana *a)
     } else {
         rank_sort(&src, &dst, n, or_k ^ and_k); /* by prefix */
     }
-    /* then by latency, stably: equal prefixes share a rank, so runs that tie on (life, prefix) are
-     * the runs that tie on (life, tie); the records go to the array the prefix order is not in */
+    /* then by latency, stably: with sp_ana_rank_life_pack and every life below 2^32, each life packed
+     * with its place in the prefix order into 8 bytes, in the room the prefix order is not in */
+    if (sp_ana_rank_life_pack && n <= UINT32_MAX) {
+        struct pre_order po = {packed ? ps : NULL, src};
+        uint64_t *lv = packed ? (uint64_t *)tmp : (uint64_t *)dst;
+        int taken = 0;
+        sp_status st = by_life_packed(a, &po, lv, lv + n, &taken);
+        if (taken || st) {
+            sp_ana_scratch_put(a->scratch, rec);
+            sp_ana_scratch_put(a->scratch, tmp);
+            return st;
+        }
+    }
+    /* else 16-byte records: equal prefixes share a rank, so runs that tie on (life, prefix) are the
+     * runs that tie on (life, tie); the records go to the array the prefix order is not in */
     uint32_t rank = 0;
     or_k = 0;
     and_k = ~(uint64_t)0;
