@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "analyze/analyze_int.h"
+#include "common/sort.h"
 
 void sp_ana_share_window(size_t n, unsigned xx, size_t *lo_out, size_t *hi_out)
 {
@@ -626,6 +627,34 @@ static void stage_col_stats(const sp_ana *a, size_t lo_s, size_t m, sp_ana_col_s
             cs[s].wrapped = n > ((size_t)1 << 31) * 2;
 }
 
+int sp_ana_cols_counted = 1;
+
+/* Gathers stage column s into col[0..n) and counts the first digit the column's selection takes
+ * (sp_select_first_digit of its varying bits, from its stats cs) into count. */
+static void gather_counted(const sp_ana *a, size_t s, uint64_t *col, const sp_ana_col_stats *cs, size_t *count)
+{
+    size_t n = a->n_reqs, ns = a->n_stages;
+    unsigned shift;
+    size_t ndig = sp_select_first_digit(cs->or_k ^ cs->and_k, n, &shift);
+    uint64_t mask = ndig - 1;
+    memset(count, 0, ndig * sizeof *count);
+    if (a->times32) {
+        const uint32_t *t = a->times32 + s;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t x = t[i * ns];
+            col[i] = x;
+            count[(x >> shift) & mask]++;
+        }
+    } else {
+        const uint64_t *t = a->times + s;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t x = t[i * ns];
+            col[i] = x;
+            count[(x >> shift) & mask]++;
+        }
+    }
+}
+
 static void *stage_columns(void *arg)
 {
     col_job *j = arg;
@@ -645,6 +674,7 @@ static void *stage_columns(void *arg)
      * whose values are all equal (a stage no request has: 0; or requests all alike) is not gathered,
      * as its selection reads only its first value. Else each column gathered with its stats. */
     sp_ana_col_stats cs_all[SP_ANA_MAX_STAGES];
+    size_t count[SP_SELECT_DIGITS];
     if (sp_ana_cols_fast)
         stage_col_stats(a, j->lo, j->hi - j->lo, cs_all);
     for (size_t s = j->lo; s < j->hi; s++) {
@@ -652,9 +682,19 @@ static void *stage_columns(void *arg)
         sp_ana_col_stats cst;
         if (sp_ana_cols_fast) {
             cst = cs_all[s - j->lo];
-            if (n && sp_ana_select_reads_one(&cst, np))
+            if (n && sp_ana_select_reads_one(&cst, np)) {
                 col[0] = cst.lo;
-            else if (a->times32)
+            } else if (n && sp_ana_cols_counted && sp_ana_select_takes_counts(&cst, np)) {
+                /* the selection's first digit counted as the column is gathered: its first pass over
+                 * the column not made */
+                gather_counted(a, s, col, &cst, count);
+                uint64_t sp[3];
+                sp_ana_quantiles_select_counted(col, n, tmp, &cst, count, &row->q, spread_pct, np, sp);
+                row->total_ns = cst.sum;
+                if (a->detail)
+                    a->detail->stage_spread[s] = (sp_stage_spread){sp[0], sp[1], sp[2]};
+                continue;
+            } else if (a->times32)
                 for (size_t i = 0; i < n; i++)
                     col[i] = a->times32[i * ns + s];
             else

@@ -1,4 +1,5 @@
-/* The latency ranking's sort by life on 8-byte values (share.c, sp_ana_rank_life_pack = 1: each life
+/* Three routes of the stage rows and request figures against their general ones. The latency
+ * ranking's sort by life on 8-byte values (share.c, sp_ana_rank_life_pack = 1: each life
  * below 2^32 packed with its place in the id-prefix order) and the server-side latency taken from the
  * end-to-end figures when no request has a client record (figures.c, sp_ana_server_copy = 1), against
  * their general routes (0: 16-byte (life, prefix rank, position) records; the column copied and
@@ -14,7 +15,13 @@
  *    that tie on life and prefix) or spread, all equal (no varying bit), one or all past 2^32 ns (the
  *    records' route taken instead); arrivals apart and tied; with client records for some requests
  *    (the server column then copied by both settings); one thread and two.
- * 3. The whole reports of analyze_routes_testutil.h's inputs with both switches on and off. */
+ * 3. The selection with its first digit counted by the caller (common/sort.c,
+ *    sp_select_ranks_u64_counted with sp_select_first_digit's counts) against sp_select_ranks_u64 on
+ *    random columns of 1 to 200,000 values (8- and 11-bit first digits), random spans of varying bits,
+ *    few distinct values, and the stage rows' ranks; and the stage columns gathered with those counts
+ *    (share.c, sp_ana_cols_counted = 1) against the selection's own count (0): every stage row's
+ *    figures, the mean bit for bit, the detail's spread (in the whole reports below).
+ * 4. The whole reports of analyze_routes_testutil.h's inputs with the three switches on and off. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +30,7 @@
 #include "analyze/analyze_int.h"
 #include "ana_switches_testutil.h"
 #include "analyze_routes_testutil.h"
+#include "common/sort.h"
 #include "ev_build.h"
 #include "testlib.h"
 #include "xorshift_testutil.h"
@@ -32,7 +40,7 @@ static uint64_t rin(uint64_t lo, uint64_t hi) { return xs64_in(&rng_state, lo, h
 
 static void turn(int on)
 {
-    sp_ana_rank_life_pack = sp_ana_server_copy = on;
+    sp_ana_rank_life_pack = sp_ana_server_copy = sp_ana_cols_counted = on;
 }
 
 static sp_report *analyse(sp_events *ev, int on)
@@ -169,6 +177,67 @@ static void both_routes(void)
                 }
 }
 
+/* ---- 3. the counted selection ---- */
+
+static int selections;
+
+static void counted_selection(void)
+{
+    static const size_t sizes[] = {1, 2, 5, 33, 100, 1000, 65535, 65536, 200000};
+    uint64_t *v = malloc(200000 * sizeof *v), *w = malloc(200000 * sizeof *w);
+    uint64_t *t1 = malloc(200000 * sizeof *t1), *t2 = malloc(200000 * sizeof *t2);
+    CHECK(v && w && t1 && t2);
+    static size_t count[SP_SELECT_DIGITS];
+    for (size_t z = 0; v && w && t1 && t2 && z < sizeof sizes / sizeof *sizes; z++)
+        for (int shape = 0; shape < 6; shape++) {
+            size_t n = sizes[z];
+            unsigned lo = (unsigned)rin(0, 40), width = (unsigned)rin(1, 24);
+            uint64_t base = rin(0, 1000) << (lo + width), or_k = 0, and_k = ~(uint64_t)0;
+            for (size_t i = 0; i < n; i++) {
+                uint64_t x;
+                if (shape == 0) /* a span of varying bits above constant ones */
+                    x = base | rin(0, ((uint64_t)1 << width) - 1) << lo;
+                else if (shape == 1) /* few distinct values */
+                    x = 1000 + 7 * rin(0, 3);
+                else if (shape == 2) /* latencies in ns */
+                    x = rin(600, 5000000);
+                else if (shape == 3) /* all but one alike */
+                    x = i == n / 3 ? 901 : 900;
+                else if (shape == 4) /* full 64-bit */
+                    x = xs64_next(&rng_state);
+                else /* only the lowest bit */
+                    x = 4096 | rin(0, 1);
+                v[i] = w[i] = x;
+                or_k |= x;
+                and_k &= x;
+            }
+            if (or_k == and_k)
+                continue; /* the counted route is for columns that vary */
+            unsigned shift;
+            size_t nd = sp_select_first_digit(or_k ^ and_k, n, &shift);
+            CHECK(nd >= 2 && nd <= SP_SELECT_DIGITS && (nd & (nd - 1)) == 0);
+            memset(count, 0, nd * sizeof *count);
+            for (size_t i = 0; i < n; i++)
+                count[(v[i] >> shift) & (nd - 1)]++;
+            /* p5, p25, p50, p75, p95, p99 and the ends: the stage rows' ranks */
+            static const uint32_t pct[6] = {SP_PCT(5), SP_PCT(25), SP_PCT(50), SP_PCT(75), SP_PCT(95), SP_PCT(99)};
+            size_t ks[8];
+            ks[0] = 0;
+            for (int j = 0; j < 6; j++)
+                ks[1 + j] = sp_rank(n, pct[j]) - 1;
+            ks[7] = n - 1;
+            uint64_t a[8], b[8];
+            sp_select_ranks_u64(v, n, t1, or_k ^ and_k, ks, 8, a);
+            sp_select_ranks_u64_counted(w, n, t2, or_k ^ and_k, count, ks, 8, b);
+            CHECK(memcmp(a, b, sizeof a) == 0);
+            selections++;
+        }
+    free(v);
+    free(w);
+    free(t1);
+    free(t2);
+}
+
 int main(void)
 {
     known_answer();
@@ -176,6 +245,9 @@ int main(void)
     fprintf(stderr, "%d sets ranked both ways, %d with client records\n", sets_compared, with_client);
     CHECK(with_client > 0);
     CHECK(sets_compared == 6 * IDS_KINDS * (LIVES_KINDS + 2));
-    CHECK(ana_same_both_ways("ranklives", &rng_state, turn) == AR_TRACES);
-    return sp_test_done("test_analyze_rank_lives");
+    counted_selection();
+    fprintf(stderr, "%d counted selections compared\n", selections);
+    CHECK(selections > 40);
+    CHECK(ana_same_both_ways("rowsroutes", &rng_state, turn) == AR_TRACES);
+    return sp_test_done("test_analyze_rows_routes");
 }
