@@ -348,20 +348,28 @@ static sp_status order_run(const sp_ana *a, const uint32_t *pos, size_t m, struc
 }
 
 /* The ranking's sort by latency on 8-byte values, half a record's bytes through every pass: each
- * request's life (below 2^32) << 32 | its place j in the prefix order `o`. Within equal lives the
- * places ascend, so a stable sort by life leaves equal lives in prefix order, as the records' (life,
- * prefix rank) sort does; a run that ties on (life, prefix) is then ordered by the full key. lv and
- * ld hold n values each. *taken is 0 (nothing written) when some life is 2^32 or more. */
+ * request's life (below 2^32) << 32 | a flag at bit 31 | its position, taken in the prefix order `o`.
+ * The flag says the request's prefix equals that of the one before it in the prefix order. A stable
+ * sort by life leaves equal lives in prefix order, as the records' (life, prefix rank) sort does. Two
+ * neighbours of equal life with equal prefixes then have the second's flag set (every request between
+ * them in the prefix order has their prefix), and a flag is never set across a change of prefix, so
+ * the runs of equal life joined by flags are whole runs of (life, prefix), or several of them in
+ * prefix order: each ordered by the full key (lat_key_cmp, which orders prefixes as the prefix order
+ * does) is the ranking, read in one sequential pass. lv and ld hold n values each; n < 2^31. *taken
+ * is 0 (nothing written) when some life is 2^32 or more. */
 static sp_status by_life_packed(sp_ana *a, const struct pre_order *o, uint64_t *lv, uint64_t *ld, int *taken)
 {
     size_t n = a->n_reqs;
-    uint64_t or_k = 0, and_k = ~(uint64_t)0;
+    uint64_t or_k = 0, and_k = ~(uint64_t)0, prev = 0;
+    const uint64_t flag = (uint64_t)1 << 31, low = flag - 1;
     *taken = 0;
     for (size_t j = 0; j < n; j++) {
-        uint64_t life = a->life[pre_pos(o, j)];
+        uint32_t pos = pre_pos(o, j);
+        uint64_t life = a->life[pos], pre = pre_key(o, j);
         if (life > UINT32_MAX)
             return SP_OK;
-        lv[j] = life << 32 | j;
+        lv[j] = life << 32 | (j && pre == prev ? flag : 0) | pos;
+        prev = pre;
         or_k |= life;
         and_k &= life;
     }
@@ -370,23 +378,22 @@ static sp_status by_life_packed(sp_ana *a, const struct pre_order *o, uint64_t *
     uint64_t varying = (or_k ^ and_k) << 32;
     if (varying && !packed_sort_wide(&s, &d, n, varying))
         return SP_ERR_NOMEM;
-    /* the runs that tie on (life, prefix), each in the full key's order; the rest as sorted. d (free
-     * now) holds a run's positions */
+    /* the flagged runs, each in the full key's order; the rest as sorted. d (free now) holds a run's
+     * positions */
     struct lat_key *lk = NULL;
     size_t cap = 0;
     uint32_t *run = (uint32_t *)d;
     sp_status st = SP_OK;
     for (size_t i = 0; i < n && !st;) {
-        uint32_t j = (uint32_t)s[i];
-        uint64_t life = s[i] >> 32, pre = pre_key(o, j);
+        uint64_t life = s[i] >> 32;
         size_t e = i + 1;
-        while (e < n && s[e] >> 32 == life && pre_key(o, (uint32_t)s[e]) == pre)
+        while (e < n && s[e] >> 32 == life && (s[e] & flag))
             e++;
         if (e - i == 1) {
-            a->by_latency[i] = pre_pos(o, j);
+            a->by_latency[i] = (uint32_t)(s[i] & low);
         } else {
             for (size_t k = i; k < e; k++)
-                run[k - i] = pre_pos(o, (uint32_t)s[k]);
+                run[k - i] = (uint32_t)(s[k] & low);
             st = order_run(a, run, e - i, &lk, &cap, a->by_latency + i);
         }
         i = e;
@@ -463,8 +470,9 @@ static sp_status build_by_latency(sp_ana *a)
         rank_sort(&src, &dst, n, or_k ^ and_k); /* by prefix */
     }
     /* then by latency, stably: with sp_ana_rank_life_pack and every life below 2^32, each life packed
-     * with its place in the prefix order into 8 bytes, in the room the prefix order is not in */
-    if (sp_ana_rank_life_pack && n <= UINT32_MAX) {
+     * with its position and a flag (by_life_packed) into 8 bytes, in the room the prefix order is not
+     * in */
+    if (sp_ana_rank_life_pack && n < (size_t)1 << 31) {
         struct pre_order po = {packed ? ps : NULL, src};
         uint64_t *lv = packed ? (uint64_t *)tmp : (uint64_t *)dst;
         int taken = 0;
