@@ -1,6 +1,6 @@
 /* Three routes of the stage rows and request figures against their general ones. The latency
  * ranking's sort by life on 8-byte values (share.c, sp_ana_rank_life_pack = 1: each life
- * below 2^32 packed with its place in the id-prefix order) and the server-side latency taken from the
+ * below 2^32 packed with a prefix-tie flag and its position, filled in the id-prefix order) and the server-side latency taken from the
  * end-to-end figures when no request has a client record (figures.c, sp_ana_server_copy = 1), against
  * their general routes (0: 16-byte (life, prefix rank, position) records; the column copied and
  * selected again).
