@@ -308,6 +308,17 @@ sp_status sp_ana_quantiles_select_stats(uint64_t *v, size_t n, uint64_t *tmp, co
 /* Whether sp_ana_quantiles_select_stats, given these stats and np extra percentiles, reads only v[0]
  * (every value equal, the selection's route): then a caller may fill v[0] alone. */
 int sp_ana_select_reads_one(const sp_ana_col_stats *cs, size_t np);
+/* Whether sp_ana_quantiles_select_stats, given these stats and np extra percentiles, selects on
+ * common/sort.h's digits (some bit varies, the sum did not wrap): then a caller that fills v may count
+ * the selection's first digit (sp_select_first_digit) as it does and pass the counts to
+ * sp_ana_quantiles_select_counted. */
+int sp_ana_select_takes_counts(const sp_ana_col_stats *cs, size_t np);
+/* sp_ana_quantiles_select_stats with the counts of the selection's first digit (count[d]: how many of
+ * v have digit d of sp_select_first_digit(or_k ^ and_k, n)), only where sp_ana_select_takes_counts
+ * says so: the selection makes no counting pass of its own first. The same figures. */
+sp_status sp_ana_quantiles_select_counted(uint64_t *v, size_t n, uint64_t *tmp, const sp_ana_col_stats *cs,
+                                          const size_t *count, sp_quantiles *q, const uint32_t *pct, size_t np,
+                                          uint64_t *picked);
 /* sp_ana_quantiles_select without extra percentiles, its tmp from the scratch stack `s`. SP_ERR_NOMEM. */
 sp_status sp_ana_quantiles_select_in(sp_ana_scratch *s, uint64_t *v, size_t n, sp_quantiles *q);
 
@@ -353,10 +364,22 @@ extern int sp_ana_rank_wide;
  * values instead of 16-byte records (1, the default; defined in share.c): the same order, half the
  * bytes moved. 0 takes the records: tests compare the two. */
 extern int sp_ana_rank_pack;
+/* Whether the ranking's sort by latency takes each life (when all are below 2^32) packed with its
+ * place in the id-prefix order into 8 bytes (1, the default; defined in share.c) instead of 16-byte
+ * (life, prefix rank, position) records (0): the same ranking. Tests compare the two. */
+extern int sp_ana_rank_life_pack;
+/* Whether the request figures take the server-side latency's figures from the end-to-end latency's
+ * when no request has a client record, the two columns then being the same lives (1, the default;
+ * defined in figures.c), or copy and select the column again (0). Tests compare the two. */
+extern int sp_ana_server_copy;
 /* Whether the stage rows take every column's stats in one pass over the stage matrix and skip
  * gathering a column whose values are all equal (1, the default; defined in share.c), or gather each
  * column with its stats (0): tests compare the two. */
 extern int sp_ana_cols_fast;
+/* Whether the stage columns (with sp_ana_cols_fast) count each varying column's first selection digit
+ * in the pass that gathers it (1, the default; defined in share.c), or leave the count to the
+ * selection's own pass (0): the same figures. Tests compare the two. */
+extern int sp_ana_cols_counted;
 /* The ranking's radix sort on its own, for tests: order[0..n) receives 0..n-1 sorted stably by
  * key[], by whichever route sp_ana_rank_wide and sp_ana_rank_pack choose (packed when every key is
  * below 2^32). SP_ERR_NOMEM; SP_ERR_INVALID past 2^32 keys. */

@@ -6,6 +6,8 @@
 
 #include "analyze/analyze_int.h"
 
+int sp_ana_server_copy = 1;
+
 /* Request figures: end-to-end, server-side and client latency percentiles, and batch sizes. */
 sp_status sp_ana_request_figures(sp_ana *a)
 {
@@ -31,13 +33,18 @@ sp_status sp_ana_request_figures(sp_ana *a)
                              : sp_ana_quantiles_select_in(a->scratch, e2e, n, &r->latency);
     if (st)
         goto out;
-    if (a->any_client) {
-        for (size_t i = 0; i < n; i++)
-            v[i] = ev->requests[a->reqs[i]].done_ns - ev->requests[a->reqs[i]].arrival_ns;
+    if (a->any_client || !sp_ana_server_copy) {
+        if (a->any_client)
+            for (size_t i = 0; i < n; i++)
+                v[i] = ev->requests[a->reqs[i]].done_ns - ev->requests[a->reqs[i]].arrival_ns;
+        else
+            memcpy(v, a->life, n * sizeof *v); /* no client record: each life is [arrival, done) */
+        st = sp_ana_quantiles_select_in(a->scratch, v, n, &r->server_latency);
     } else {
-        memcpy(v, a->life, n * sizeof *v); /* no client record: each life is [arrival, done) */
+        /* no client record: each life is [arrival, done), so the server-side column is the
+         * end-to-end one, whose figures were just taken (sorted or selected: the same figures) */
+        r->server_latency = r->latency;
     }
-    st = sp_ana_quantiles_select_in(a->scratch, v, n, &r->server_latency);
     if (st)
         goto out;
     /* client latency from the intended send time (open-loop schedule), else the actual send */

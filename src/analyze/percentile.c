@@ -90,8 +90,38 @@ int sp_ana_select_reads_one(const sp_ana_col_stats *cs, size_t np)
 #endif
 }
 
+int sp_ana_select_takes_counts(const sp_ana_col_stats *cs, size_t np)
+{
+#if LDBL_MANT_DIG >= 64
+    /* the selection's route below, with some bit varying: sp_select_ranks_u64 counts a first digit */
+    return cs->or_k != cs->and_k && !cs->wrapped && np + 3 <= SP_SELECT_RANKS_MAX;
+#else
+    (void)cs;
+    (void)np;
+    return 0;
+#endif
+}
+
+static sp_status select_stats(uint64_t *v, size_t n, uint64_t *tmp, const sp_ana_col_stats *cs, const size_t *count,
+                              sp_quantiles *q, const uint32_t *pct, size_t np, uint64_t *picked);
+
 sp_status sp_ana_quantiles_select_stats(uint64_t *v, size_t n, uint64_t *tmp, const sp_ana_col_stats *cs, sp_quantiles *q,
                                         const uint32_t *pct, size_t np, uint64_t *picked)
+{
+    return select_stats(v, n, tmp, cs, NULL, q, pct, np, picked);
+}
+
+sp_status sp_ana_quantiles_select_counted(uint64_t *v, size_t n, uint64_t *tmp, const sp_ana_col_stats *cs,
+                                          const size_t *count, sp_quantiles *q, const uint32_t *pct, size_t np,
+                                          uint64_t *picked)
+{
+    return select_stats(v, n, tmp, cs, count, q, pct, np, picked);
+}
+
+/* sp_ana_quantiles_select_stats, with the selection's first counts when `count` is not NULL (only
+ * where sp_ana_select_takes_counts says the selection is taken) */
+static sp_status select_stats(uint64_t *v, size_t n, uint64_t *tmp, const sp_ana_col_stats *cs, const size_t *count,
+                              sp_quantiles *q, const uint32_t *pct, size_t np, uint64_t *picked)
 {
     memset(q, 0, sizeof *q);
     if (!n) {
@@ -119,7 +149,10 @@ sp_status sp_ana_quantiles_select_stats(uint64_t *v, size_t n, uint64_t *tmp, co
             slot[m] = j;
         }
         uint64_t val[SP_SELECT_RANKS_MAX] = {0};
-        sp_select_ranks_u64(v, n, tmp, or_k ^ and_k, ks, nk, got);
+        if (count)
+            sp_select_ranks_u64_counted(v, n, tmp, or_k ^ and_k, count, ks, nk, got);
+        else
+            sp_select_ranks_u64(v, n, tmp, or_k ^ and_k, ks, nk, got);
         for (size_t m = 0; m < nk; m++)
             val[slot[m]] = got[m];
         q->count = n;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "analyze/analyze_int.h"
+#include "common/sort.h"
 
 void sp_ana_share_window(size_t n, unsigned xx, size_t *lo_out, size_t *hi_out)
 {
@@ -304,6 +305,103 @@ sp_status sp_ana_rank_keys(const uint64_t *key, size_t n, uint32_t *order)
     return SP_OK;
 }
 
+int sp_ana_rank_life_pack = 1;
+
+/* The requests in id-prefix order (build_by_latency's first sort): packed values (prefix key << 32 |
+ * position) where `packed` is not NULL, else 16-byte records. */
+struct pre_order {
+    const uint64_t *packed;
+    const struct rank_rec *rec;
+};
+
+static inline uint32_t pre_pos(const struct pre_order *o, size_t j)
+{
+    return o->packed ? (uint32_t)o->packed[j] : o->rec[j].pos;
+}
+
+static inline uint64_t pre_key(const struct pre_order *o, size_t j)
+{
+    return o->packed ? o->packed[j] >> 32 : o->rec[j].key;
+}
+
+/* Sorts runs[0..m) of requests that tie on (life, id prefix) by the full key (lat_key_cmp) into
+ * out[0..m); *lk grows to hold them. SP_ERR_NOMEM. */
+static sp_status order_run(const sp_ana *a, const uint32_t *pos, size_t m, struct lat_key **lk, size_t *cap,
+                           uint32_t *out)
+{
+    if (m > *cap) {
+        struct lat_key *g = realloc(*lk, m * sizeof *g);
+        if (!g)
+            return SP_ERR_NOMEM;
+        *lk = g;
+        *cap = m;
+    }
+    const sp_events *ev = a->ev;
+    for (size_t k = 0; k < m; k++) {
+        const sp_ev_request *q = &ev->requests[a->reqs[pos[k]]];
+        (*lk)[k] = (struct lat_key){a->life[pos[k]], sp_ev_id_key(ev, q), q->arrival_ns, q->file, pos[k]};
+    }
+    qsort(*lk, m, sizeof **lk, lat_key_cmp);
+    for (size_t k = 0; k < m; k++)
+        out[k] = (*lk)[k].pos;
+    return SP_OK;
+}
+
+/* The ranking's sort by latency on 8-byte values, half a record's bytes through every pass: each
+ * request's life (below 2^32) << 32 | a flag at bit 31 | its position, taken in the prefix order `o`.
+ * The flag says the request's prefix equals that of the one before it in the prefix order. A stable
+ * sort by life leaves equal lives in prefix order, as the records' (life, prefix rank) sort does. Two
+ * neighbours of equal life with equal prefixes then have the second's flag set (every request between
+ * them in the prefix order has their prefix), and a flag is never set across a change of prefix, so
+ * the runs of equal life joined by flags are whole runs of (life, prefix), or several of them in
+ * prefix order: each ordered by the full key (lat_key_cmp, which orders prefixes as the prefix order
+ * does) is the ranking, read in one sequential pass. lv and ld hold n values each; n < 2^31. *taken
+ * is 0 (nothing written) when some life is 2^32 or more. */
+static sp_status by_life_packed(sp_ana *a, const struct pre_order *o, uint64_t *lv, uint64_t *ld, int *taken)
+{
+    size_t n = a->n_reqs;
+    uint64_t or_k = 0, and_k = ~(uint64_t)0, prev = 0;
+    const uint64_t flag = (uint64_t)1 << 31, low = flag - 1;
+    *taken = 0;
+    for (size_t j = 0; j < n; j++) {
+        uint32_t pos = pre_pos(o, j);
+        uint64_t life = a->life[pos], pre = pre_key(o, j);
+        if (life > UINT32_MAX)
+            return SP_OK;
+        lv[j] = life << 32 | (j && pre == prev ? flag : 0) | pos;
+        prev = pre;
+        or_k |= life;
+        and_k &= life;
+    }
+    *taken = 1;
+    uint64_t *s = lv, *d = ld;
+    uint64_t varying = (or_k ^ and_k) << 32;
+    if (varying && !packed_sort_wide(&s, &d, n, varying))
+        return SP_ERR_NOMEM;
+    /* the flagged runs, each in the full key's order; the rest as sorted. d (free now) holds a run's
+     * positions */
+    struct lat_key *lk = NULL;
+    size_t cap = 0;
+    uint32_t *run = (uint32_t *)d;
+    sp_status st = SP_OK;
+    for (size_t i = 0; i < n && !st;) {
+        uint64_t life = s[i] >> 32;
+        size_t e = i + 1;
+        while (e < n && s[e] >> 32 == life && (s[e] & flag))
+            e++;
+        if (e - i == 1) {
+            a->by_latency[i] = (uint32_t)(s[i] & low);
+        } else {
+            for (size_t k = i; k < e; k++)
+                run[k - i] = (uint32_t)(s[k] & low);
+            st = order_run(a, run, e - i, &lk, &cap, a->by_latency + i);
+        }
+        i = e;
+    }
+    free(lk);
+    return st;
+}
+
 void sp_ana_rank_reserve(sp_ana *a)
 {
     for (int k = 0; k < 2; k++)
@@ -371,8 +469,22 @@ static sp_status build_by_latency(sp_ana *a)
     } else {
         rank_sort(&src, &dst, n, or_k ^ and_k); /* by prefix */
     }
-    /* then by latency, stably: equal prefixes share a rank, so runs that tie on (life, prefix) are
-     * the runs that tie on (life, tie); the records go to the array the prefix order is not in */
+    /* then by latency, stably: with sp_ana_rank_life_pack and every life below 2^32, each life packed
+     * with its position and a flag (by_life_packed) into 8 bytes, in the room the prefix order is not
+     * in */
+    if (sp_ana_rank_life_pack && n < (size_t)1 << 31) {
+        struct pre_order po = {packed ? ps : NULL, src};
+        uint64_t *lv = packed ? (uint64_t *)tmp : (uint64_t *)dst;
+        int taken = 0;
+        sp_status st = by_life_packed(a, &po, lv, lv + n, &taken);
+        if (taken || st) {
+            sp_ana_scratch_put(a->scratch, rec);
+            sp_ana_scratch_put(a->scratch, tmp);
+            return st;
+        }
+    }
+    /* else 16-byte records: equal prefixes share a rank, so runs that tie on (life, prefix) are the
+     * runs that tie on (life, tie); the records go to the array the prefix order is not in */
     uint32_t rank = 0;
     or_k = 0;
     and_k = ~(uint64_t)0;
@@ -523,6 +635,34 @@ static void stage_col_stats(const sp_ana *a, size_t lo_s, size_t m, sp_ana_col_s
             cs[s].wrapped = n > ((size_t)1 << 31) * 2;
 }
 
+int sp_ana_cols_counted = 1;
+
+/* Gathers stage column s into col[0..n) and counts the first digit the column's selection takes
+ * (sp_select_first_digit of its varying bits, from its stats cs) into count. */
+static void gather_counted(const sp_ana *a, size_t s, uint64_t *col, const sp_ana_col_stats *cs, size_t *count)
+{
+    size_t n = a->n_reqs, ns = a->n_stages;
+    unsigned shift;
+    size_t ndig = sp_select_first_digit(cs->or_k ^ cs->and_k, n, &shift);
+    uint64_t mask = ndig - 1;
+    memset(count, 0, ndig * sizeof *count);
+    if (a->times32) {
+        const uint32_t *t = a->times32 + s;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t x = t[i * ns];
+            col[i] = x;
+            count[(x >> shift) & mask]++;
+        }
+    } else {
+        const uint64_t *t = a->times + s;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t x = t[i * ns];
+            col[i] = x;
+            count[(x >> shift) & mask]++;
+        }
+    }
+}
+
 static void *stage_columns(void *arg)
 {
     col_job *j = arg;
@@ -542,6 +682,7 @@ static void *stage_columns(void *arg)
      * whose values are all equal (a stage no request has: 0; or requests all alike) is not gathered,
      * as its selection reads only its first value. Else each column gathered with its stats. */
     sp_ana_col_stats cs_all[SP_ANA_MAX_STAGES];
+    size_t count[SP_SELECT_DIGITS];
     if (sp_ana_cols_fast)
         stage_col_stats(a, j->lo, j->hi - j->lo, cs_all);
     for (size_t s = j->lo; s < j->hi; s++) {
@@ -549,9 +690,19 @@ static void *stage_columns(void *arg)
         sp_ana_col_stats cst;
         if (sp_ana_cols_fast) {
             cst = cs_all[s - j->lo];
-            if (n && sp_ana_select_reads_one(&cst, np))
+            if (n && sp_ana_select_reads_one(&cst, np)) {
                 col[0] = cst.lo;
-            else if (a->times32)
+            } else if (n && sp_ana_cols_counted && sp_ana_select_takes_counts(&cst, np)) {
+                /* the selection's first digit counted as the column is gathered: its first pass over
+                 * the column not made */
+                gather_counted(a, s, col, &cst, count);
+                uint64_t sp[3];
+                sp_ana_quantiles_select_counted(col, n, tmp, &cst, count, &row->q, spread_pct, np, sp);
+                row->total_ns = cst.sum;
+                if (a->detail)
+                    a->detail->stage_spread[s] = (sp_stage_spread){sp[0], sp[1], sp[2]};
+                continue;
+            } else if (a->times32)
                 for (size_t i = 0; i < n; i++)
                     col[i] = a->times32[i * ns + s];
             else

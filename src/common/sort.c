@@ -101,6 +101,7 @@ uint64_t sp_select_u64(uint64_t *v, size_t n, size_t k)
  * values whose digit holds the rank. */
 #define SEL_WIDE 11
 #define SEL_WIDE_MIN 65536u
+_Static_assert(SP_SELECT_DIGITS == 1u << SEL_WIDE, "sort.h's SP_SELECT_DIGITS is the widest digit");
 
 static unsigned sel_digit(uint64_t varying, unsigned hb, size_t len)
 {
@@ -159,16 +160,20 @@ static void insertion_u64(uint64_t *v, size_t n)
  * (not 0): counts the highest such digit, copies the digits that hold a wanted rank to their places
  * in dst (where a sort would put them), then goes on inside each of them with src as its scratch. */
 static void select_ranks(uint64_t *src, uint64_t *dst, size_t len, uint64_t varying, const size_t *ks, size_t nk,
-                         uint64_t *out)
+                         uint64_t *out, const size_t *counted)
 {
     unsigned hb = (unsigned)(63 - __builtin_clzll(varying)), shift = sel_digit(varying, hb, len);
     size_t ndig = (size_t)2 << (hb - shift), mask = ndig - 1;
     size_t count[1u << SEL_WIDE], at[1u << SEL_WIDE];
     unsigned char wanted[1u << SEL_WIDE];
-    memset(count, 0, ndig * sizeof count[0]);
     memset(wanted, 0, ndig);
-    for (size_t i = 0; i < len; i++)
-        count[(src[i] >> shift) & mask]++;
+    if (counted) { /* the caller's counts of this digit, taken as it filled src */
+        memcpy(count, counted, ndig * sizeof count[0]);
+    } else {
+        memset(count, 0, ndig * sizeof count[0]);
+        for (size_t i = 0; i < len; i++)
+            count[(src[i] >> shift) & mask]++;
+    }
     size_t sum = 0;
     for (size_t d = 0; d < ndig; d++) {
         at[d] = sum;
@@ -217,7 +222,7 @@ static void select_ranks(uint64_t *src, uint64_t *dst, size_t len, uint64_t vary
                 for (size_t r = 0; r < m; r++)
                     out[j + r] = part[0];
             } else {
-                select_ranks(part, scratch, plen, or_k ^ and_k, rel, m, out + j);
+                select_ranks(part, scratch, plen, or_k ^ and_k, rel, m, out + j, NULL);
             }
         }
         j += m;
@@ -234,5 +239,25 @@ void sp_select_ranks_u64(uint64_t *v, size_t n, uint64_t *tmp, uint64_t varying,
             out[j] = v[0];
         return;
     }
-    select_ranks(v, tmp, n, varying, ks, nk, out);
+    select_ranks(v, tmp, n, varying, ks, nk, out, NULL);
+}
+
+size_t sp_select_first_digit(uint64_t varying, size_t n, unsigned *shift)
+{
+    unsigned hb = (unsigned)(63 - __builtin_clzll(varying));
+    *shift = sel_digit(varying, hb, n);
+    return (size_t)2 << (hb - *shift);
+}
+
+void sp_select_ranks_u64_counted(uint64_t *v, size_t n, uint64_t *tmp, uint64_t varying, const size_t *count,
+                                 const size_t *ks, size_t nk, uint64_t *out)
+{
+    if (!n || !nk)
+        return;
+    if (!varying) {
+        for (size_t j = 0; j < nk; j++)
+            out[j] = v[0];
+        return;
+    }
+    select_ranks(v, tmp, n, varying, ks, nk, out, count);
 }

@@ -43,6 +43,18 @@ uint64_t sp_select_u64_varying(uint64_t *v, size_t n, size_t k, uint64_t varying
 void sp_select_ranks_u64(uint64_t *v, size_t n, uint64_t *tmp, uint64_t varying, const size_t *ks, size_t nk,
                          uint64_t *out);
 
+/* The most digit values sp_select_first_digit gives. */
+#define SP_SELECT_DIGITS 2048
+/* The digit sp_select_ranks_u64 counts first over n values whose varying bits are `varying` (not 0):
+ * value x counts at (x >> *shift) & (returned - 1); returns how many digit values there are (at most
+ * SP_SELECT_DIGITS). */
+size_t sp_select_first_digit(uint64_t varying, size_t n, unsigned *shift);
+/* sp_select_ranks_u64 with the counts of its first digit (sp_select_first_digit's: count[d] values of
+ * v have digit d) taken by the caller in the pass that filled v: the selection's first pass over v is
+ * not made. The same picks. */
+void sp_select_ranks_u64_counted(uint64_t *v, size_t n, uint64_t *tmp, uint64_t varying, const size_t *count,
+                                 const size_t *ks, size_t nk, uint64_t *out);
+
 /* Sorts base[n] (elements of `size` bytes) into cmp's order as qsort does, in one pass when they are
  * in order already or nearly so: an insertion sort while it takes at most 8 moves an element on
  * average (elements of at most 64 bytes), qsort for the rest of the work past that. For a cmp that

@@ -23,7 +23,10 @@ static inline void ana_switches_reset(void)
     sp_ana_part_fast = 1;
     sp_ana_rank_wide = 1;
     sp_ana_rank_pack = 1;
+    sp_ana_rank_life_pack = 1;
+    sp_ana_server_copy = 1;
     sp_ana_cols_fast = 1;
+    sp_ana_cols_counted = 1;
     sp_ana_savings_level = 1;
     sp_ana_launch_direct = 1;
     sp_ana_waste_select = 1;
