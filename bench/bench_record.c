@@ -246,16 +246,38 @@ static int cmd_sustain(double rate, double secs, size_t ring_bytes, int writer_n
     return all != 0;
 }
 
-/* Serving mix per 8 requests: 8 request, 24 stage, 1 batch, 4 kernel, 2 copy, 4 launch = 43 events. */
-static int cmd_gen(const char *path, uint64_t n)
+/* The generators' recorder (a 64 MiB ring, so a generator never drops) and their four kernel names. */
+static int gen_open(const char *path, sp_name_id k[4])
 {
     sp_recorder_options o;
     sp_recorder_options_init(&o);
     o.thread_buffer_bytes = 64u << 20;
     if (sp_recorder_open(path, &o, &g_rec) != SP_OK)
+        return -1;
+    k[0] = sp_recorder_intern(g_rec, "gemm");
+    k[1] = sp_recorder_intern(g_rec, "softmax");
+    k[2] = sp_recorder_intern(g_rec, "layernorm");
+    k[3] = sp_recorder_intern(g_rec, "gelu");
+    return 0;
+}
+
+/* Closes the generator's recorder: the records it dropped (none expected). */
+static unsigned long long gen_close(void)
+{
+    uint64_t d[SP_DROP_CAUSE_COUNT], all = 0;
+    sp_recorder_drops(g_rec, d);
+    sp_recorder_close(g_rec);
+    for (int c = 0; c < SP_DROP_CAUSE_COUNT; c++)
+        all += d[c];
+    return (unsigned long long)all;
+}
+
+/* Serving mix per 8 requests: 8 request, 24 stage, 1 batch, 4 kernel, 2 copy, 4 launch = 43 events. */
+static int cmd_gen(const char *path, uint64_t n)
+{
+    sp_name_id k[4];
+    if (gen_open(path, k) != 0)
         return 1;
-    sp_name_id k[4] = {sp_recorder_intern(g_rec, "gemm"), sp_recorder_intern(g_rec, "softmax"),
-                       sp_recorder_intern(g_rec, "layernorm"), sp_recorder_intern(g_rec, "gelu")};
     sp_name_id launch = sp_recorder_intern(g_rec, "cudaLaunchKernel");
     uint64_t events = 0, req = 0, batch = 0, t = 1000000;
     while (events < n) {
@@ -286,11 +308,8 @@ static int cmd_gen(const char *path, uint64_t n)
         if (batch % 20000 == 0)
             sp_recorder_flush(g_rec); /* keep the generator's ring from overflowing */
     }
-    uint64_t d[SP_DROP_CAUSE_COUNT];
-    sp_recorder_drops(g_rec, d);
-    sp_recorder_close(g_rec);
-    printf("gen events=%llu drops=%llu\n", (unsigned long long)events,
-           (unsigned long long)(d[0] + d[1] + d[2] + d[3] + d[4] + d[5]));
+    unsigned long long drops = gen_close();
+    printf("gen events=%llu drops=%llu\n", (unsigned long long)events, drops);
     return 0;
 }
 
@@ -336,21 +355,19 @@ typedef struct {
  * a seed: the same records on every machine (the recorder's own clock and process record aside). */
 static int cmd_gen_varied(const char *path, uint64_t n, uint64_t seed)
 {
-    sp_recorder_options o;
-    sp_recorder_options_init(&o);
-    o.thread_buffer_bytes = 64u << 20;
-    if (sp_recorder_open(path, &o, &g_rec) != SP_OK)
+    sp_name_id k[4];
+    if (gen_open(path, k) != 0)
         return 1;
-    sp_name_id k[4] = {sp_recorder_intern(g_rec, "gemm"), sp_recorder_intern(g_rec, "softmax"),
-                       sp_recorder_intern(g_rec, "layernorm"), sp_recorder_intern(g_rec, "gelu")};
     static const double k_base[4] = {30000, 8000, 6000, 9000}, k_per_tok[4] = {40, 6, 4, 8};
     sp_name_id launch = sp_recorder_intern(g_rec, "cudaLaunchKernel");
     uint64_t s = seed, events = 0, next_id = 1, batch = 0, corr = 1;
     uint64_t next_arrival = 1000000, gpu_free = 1000000;
     varied_req *wait = malloc(VARIED_MAX_WAIT * sizeof *wait);
     size_t nwait = 0;
-    if (!wait)
+    if (!wait) {
+        gen_close();
         return 1;
+    }
     while (events < n) {
         /* arrivals until one is ready after the worker is free, so the batch sees every ready one */
         uint64_t first_ready = UINT64_MAX;
@@ -433,12 +450,9 @@ static int cmd_gen_varied(const char *path, uint64_t n, uint64_t seed)
             sp_recorder_flush(g_rec); /* keep the generator's ring from overflowing */
     }
     free(wait);
-    uint64_t d[SP_DROP_CAUSE_COUNT];
-    sp_recorder_drops(g_rec, d);
-    sp_recorder_close(g_rec);
+    unsigned long long drops = gen_close();
     printf("gen-varied events=%llu requests=%llu batches=%llu drops=%llu\n", (unsigned long long)events,
-           (unsigned long long)(next_id - 1), (unsigned long long)batch,
-           (unsigned long long)(d[0] + d[1] + d[2] + d[3] + d[4] + d[5]));
+           (unsigned long long)(next_id - 1), (unsigned long long)batch, drops);
     return 0;
 }
 

@@ -229,18 +229,6 @@ static void select_ranks(uint64_t *src, uint64_t *dst, size_t len, uint64_t vary
     }
 }
 
-void sp_select_ranks_u64(uint64_t *v, size_t n, uint64_t *tmp, uint64_t varying, const size_t *ks, size_t nk,
-                         uint64_t *out)
-{
-    if (!n || !nk)
-        return;
-    if (!varying) {
-        for (size_t j = 0; j < nk; j++)
-            out[j] = v[0];
-        return;
-    }
-    select_ranks(v, tmp, n, varying, ks, nk, out, NULL);
-}
 
 size_t sp_select_first_digit(uint64_t varying, size_t n, unsigned *shift)
 {
@@ -260,4 +248,10 @@ void sp_select_ranks_u64_counted(uint64_t *v, size_t n, uint64_t *tmp, uint64_t 
         return;
     }
     select_ranks(v, tmp, n, varying, ks, nk, out, count);
+}
+
+void sp_select_ranks_u64(uint64_t *v, size_t n, uint64_t *tmp, uint64_t varying, const size_t *ks, size_t nk,
+                         uint64_t *out)
+{
+    sp_select_ranks_u64_counted(v, n, tmp, varying, NULL, ks, nk, out);
 }
