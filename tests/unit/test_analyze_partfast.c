@@ -333,6 +333,17 @@ static void differential(void)
     CHECK(n_stage_route[1] > 30);
 }
 
+/* Finishes the set and partitions it on the route `fast` names (sp_ana_part_fast), checking both. */
+static sp_status finish_and_partition(sp_ana *a, sp_events *ev, int fast)
+{
+    char err[256];
+    CHECK(sp_ev_finish(ev, 0, err, sizeof err) == SP_OK);
+    sp_ana_part_fast = fast;
+    sp_status st = ana_partition_of(a, ev, err, sizeof err);
+    CHECK(st == SP_OK);
+    return st;
+}
+
 /* The stage set from the list of span stages (only fixed stages there) or from the analysed spans (a
  * named stage listed): a request out of the analysis (rejected) that carries a stage no analysed
  * request carries must not change the rows either way. By hand: a: life [0, 100), preprocess [0, 30),
@@ -352,12 +363,8 @@ static void stage_routes(void)
             ev->requests[b0].outcome = SP_OUTCOME_REJECTED;
             CHECK_EQ_U64(ev->n_span_stages, 3);
             CHECK(stages_from_list(ev) == !named);
-            char err[256];
-            CHECK(sp_ev_finish(ev, 0, err, sizeof err) == SP_OK);
             sp_ana a;
-            sp_ana_part_fast = fast;
-            sp_status st = ana_partition_of(&a, ev, err, sizeof err);
-            CHECK(st == SP_OK);
+            sp_status st = finish_and_partition(&a, ev, fast);
             CHECK_EQ_U64(a.n_reqs, 1);
             if (!st && a.n_reqs == 1) {
                 CHECK_EQ_U64(a.n_named, 0);
@@ -448,12 +455,8 @@ static void known(void)
         uint32_t r1 = eb_req(ev, "r1", 5000, 5100);
         eb_span(ev, r1, "preprocess", 5010, 5060);
         eb_span(ev, r1, "auth", 5020, 5030);
-        char err[256];
-        CHECK(sp_ev_finish(ev, 0, err, sizeof err) == SP_OK);
         sp_ana a;
-        sp_ana_part_fast = fast;
-        sp_status st = ana_partition_of(&a, ev, err, sizeof err);
-        CHECK(st == SP_OK);
+        sp_status st = finish_and_partition(&a, ev, fast);
         CHECK_EQ_U64(a.n_reqs, 2);
         if (!st && a.n_reqs == 2) {
             CHECK_EQ_U64(a.n_named, 1); /* auth */
