@@ -186,6 +186,10 @@ static inline __attribute__((always_inline)) void fused_pass_of(const sp_ana_tab
             if (!alone[c] && (div || (tb[c] << shift) < lo))
                 lo = div ? 0 : tb[c] << shift;
         }
+    int used[SP_ANA_TABLE_MAX_KERNELS] = {0};
+    for (size_t c = mp; c < m; c++)
+        if (count || !alone[c])
+            used[slot[c]] = 1;
     for (size_t i = 0; i < n; i++) {
         uint64_t tot = t->total[i];
         /* no figure of this request exceeds its base figure (at most tot), so none lies in a bucket
@@ -210,9 +214,14 @@ static inline __attribute__((always_inline)) void fused_pass_of(const sp_ana_tab
             uint64_t x = narrow ? r32[row[c]] : r64[row[c]];
             FUSED_ONE(c, x);
         }
+        /* each padding column used rounded once a request (the kernel and padding candidates share it) */
+        uint64_t pdv[SP_ANA_TABLE_MAX_KERNELS] = {0};
+        for (size_t k = 0; k < SP_ANA_TABLE_MAX_KERNELS; k++)
+            if (used[k])
+                pdv[k] = (uint64_t)sp_ana_llround(t->padding[k][i]);
         for (size_t c = mp; c < m; c++) {
             uint64_t x = narrow ? r32[row[c]] : r64[row[c]];
-            uint64_t pd = (uint64_t)sp_ana_llround(t->padding[slot[c]][i]);
+            uint64_t pd = pdv[slot[c]];
             x = pad_only[c] ? pd : x > pd ? x - pd : 0;
             FUSED_ONE(c, x);
         }
