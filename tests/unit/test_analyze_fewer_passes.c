@@ -13,6 +13,12 @@
  *    100.4 ns each: the base's p95 is the 19th value (ceil(0.95 x 20)), 19,000; without the 300 ns row
  *    18,700 (saving 300); the 0 row has no time (saving 0); without 25,000 every figure is 0 (saving
  *    19,000); padding rounds to 100 (saving 100), useful kernel 500 - 100 = 400 (saving 400).
+ *    The fused selection (sp_ana_savings_fused = 1: two or more candidates counted into buckets below
+ *    the base's p95 in one pass, the p95's bucket gathered in a second) against the passes, every
+ *    candidate through it (the level shortcut off), with the gathered buckets' bound as shipped, 0
+ *    and 1 (candidates past it take their own pass); the random tables also with 8-byte times past
+ *    2^32 ns (wide buckets), and each job worked as both threads would ask (the second finds it
+ *    taken).
  * 2. The launch join (gpu_launch.c, sp_ana_launch_direct = 1): a direct table where each file's
  *    correlation ids are dense, against the hash map (0): the winner of every (file, id) an activity
  *    may ask for (ids below, inside and past each file's range, files past the last, id 0) and the
