@@ -271,18 +271,9 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns)
         pos_of[a->reqs[i]] = (uint32_t)i;
     /* batches in device order, then start order (bord): a request in several batches sums its shares
      * in an order no line order changes */
-    enum { BATCH_AHEAD = 4 };
     for (size_t j = 0; j < w->boff[a->n_devs]; j++) {
         size_t i = w->bord[j].idx;
         const sp_ev_batch *b = &ev->batches[i];
-        /* the members' records (input tokens) of the batch BATCH_AHEAD on fetched now: they lie apart
-         * in the requests */
-        if (j + BATCH_AHEAD < w->boff[a->n_devs]) {
-            const sp_ev_batch *nb = &ev->batches[w->bord[j + BATCH_AHEAD].idx];
-            if (nb->step == SP_EV_NONE)
-                for (uint32_t m = 0; m < nb->nmembers; m++)
-                    __builtin_prefetch(&ev->requests[ev->members[nb->first_member + m]].input_tokens);
-        }
         if (!w->piece_len[i] || !b->nmembers)
             continue;
         double bcost = per_dev_ns * (double)w->piece_len[i];
