@@ -643,7 +643,17 @@ typedef struct sp_ana_savings_job {
     uint8_t level[SP_ANA_VERDICT_MAX_CANDS + 1]; /* 1: candidate c's time is level[c + 1]'s x for every
                                                     request, its p95 taken from the base's */
     uint64_t x[SP_ANA_VERDICT_MAX_CANDS + 1];
+    int fused; /* 1: one thread selects every item in two passes over the table (sp_ana_savings_fused) */
 } sp_ana_savings_job;
+/* Test switch: 0 takes a pass, a column and a selection per candidate; 1 (the default) selects two or
+ * more candidates together: two passes over the table, each candidate's figures counted into buckets
+ * below the base's p95, then only those of the bucket that holds the p95 gathered and selected. */
+extern int sp_ana_savings_fused;
+/* The most values the fused route gathers for one candidate (or n / 64, if more); past it the
+ * candidate takes its own pass and column. A test switch (0: every candidate with time takes its own
+ * pass once its bucket holds more than n / 64). */
+#define SP_ANA_SAVINGS_BUCKET_MAX 4096
+extern size_t sp_ana_savings_bucket_max;
 /* Test switch: 0 selects every candidate's figures, even one whose time is the same for every request
  * (sp_ana_savings_start). */
 extern int sp_ana_savings_level;

@@ -299,7 +299,11 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns)
     long double sum = 0;
     /* the nano-dollar column's stats (sp_ana_col_stats_of's) taken as it fills: no pass of their own */
     sp_ana_col_stats cst = SP_ANA_COL_STATS_NONE;
+    /* the rank order's reads land anywhere in rcost: each fetched COST_AHEAD ranks before its add */
+    enum { COST_AHEAD = 32 };
     for (size_t i = 0; i < a->n_reqs; i++) {
+        if (i + COST_AHEAD < a->n_reqs)
+            __builtin_prefetch(&rcost[a->by_latency[i + COST_AHEAD]]);
         sum += rcost[a->by_latency[i]]; /* rank order: see sp_ana_padding */
         uint64_t x = (uint64_t)sp_ana_llround(rcost[i] * 1e9);
         nano[i] = x;

@@ -150,7 +150,190 @@ void sp_ana_savings_start(sp_ana_savings_job *j, const sp_ana_table *t, sp_verdi
         else
             j->todo[j->ntodo++] = c + 1;
     }
+    /* two or more candidates to select over a table with requests: one fused job (savings_fused) */
+    j->fused = sp_ana_savings_fused && t->n && j->ntodo >= (size_t)2 + (j->ntodo && j->todo[0] == 0);
     atomic_init(&j->next, 0);
+}
+
+int sp_ana_savings_fused = 1;
+
+/* The fused route's buckets over [0, base p95]; a candidate whose bucket of rank k95 holds more than
+ * sp_ana_savings_bucket_max values (or n / 64, if more) takes its own pass and column instead. */
+#define SAVINGS_BUCKETS 2048
+size_t sp_ana_savings_bucket_max = SP_ANA_SAVINGS_BUCKET_MAX;
+
+/* One of savings_fused's passes over the table's m candidates, the first mp of them plain rows (row[c])
+ * and the rest a kernel row's split (slot[c] as cand_time's, pad_only[c] for the padding candidate):
+ * with `hist`, counts each figure's bucket, min(f >> shift, SAVINGS_BUCKETS), into candidate c's
+ * counts (hist + c * (SAVINGS_BUCKETS + 1)) and ORs its time into any[c]; else appends each figure of
+ * c's bucket tb[c] to buf[off[c]...] (candidates with alone[c] skipped). The flags are constants in
+ * each call from fused_pass, so each route is compiled without their tests. */
+static inline __attribute__((always_inline)) void fused_pass_of(const sp_ana_table *t, size_t m, size_t mp,
+                                                                const int *row, const int *slot, const int *pad_only,
+                                                                unsigned shift, uint64_t *any, uint32_t *hist,
+                                                                const uint8_t *alone, const uint64_t *tb,
+                                                                uint64_t *buf, const size_t *off, int narrow,
+                                                                int div, int count)
+{
+    size_t n = t->n, ns = t->ns;
+    size_t pos[SP_ANA_VERDICT_MAX_CANDS];
+    uint64_t want[SP_ANA_VERDICT_MAX_CANDS], lo = UINT64_MAX;
+    if (!count)
+        for (size_t c = 0; c < m; c++) {
+            pos[c] = off[c];
+            want[c] = alone[c] ? UINT64_MAX : tb[c]; /* no figure's bucket is UINT64_MAX */
+            /* the least figure any gathered bucket holds; with a divisor the figures are not times */
+            if (!alone[c] && (div || (tb[c] << shift) < lo))
+                lo = div ? 0 : tb[c] << shift;
+        }
+    int used[SP_ANA_TABLE_MAX_KERNELS] = {0};
+    for (size_t c = mp; c < m; c++)
+        if (count || !alone[c])
+            used[slot[c]] = 1;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t tot = t->total[i];
+        /* no figure of this request exceeds its base figure (at most tot), so none lies in a bucket
+         * starting above tot */
+        if (!count && tot < lo)
+            continue;
+        const uint32_t *r32 = narrow ? t->times32 + i * ns : NULL;
+        const uint64_t *r64 = narrow ? NULL : t->times + i * ns;
+#define FUSED_ONE(c, x)                                                                                      \
+    do {                                                                                                     \
+        uint64_t w_ = tot > (x) ? tot - (x) : 0;                                                             \
+        uint64_t f_ = div ? sp_ana_div_round(w_, t->divisor[i]) : w_;                                        \
+        uint64_t bk_ = f_ >> shift;                                                                          \
+        if (count) {                                                                                         \
+            any[c] |= (x);                                                                                   \
+            hist[(c) * (SAVINGS_BUCKETS + 1) + (bk_ < SAVINGS_BUCKETS ? bk_ : SAVINGS_BUCKETS)]++;           \
+        } else if (bk_ == want[c]) {                                                                         \
+            buf[pos[c]++] = f_;                                                                              \
+        }                                                                                                    \
+    } while (0)
+        for (size_t c = 0; c < mp; c++) {
+            uint64_t x = narrow ? r32[row[c]] : r64[row[c]];
+            FUSED_ONE(c, x);
+        }
+        /* each padding column used rounded once a request (the kernel and padding candidates share it) */
+        uint64_t pdv[SP_ANA_TABLE_MAX_KERNELS] = {0};
+        for (size_t k = 0; k < SP_ANA_TABLE_MAX_KERNELS; k++)
+            if (used[k])
+                pdv[k] = (uint64_t)sp_ana_llround(t->padding[k][i]);
+        for (size_t c = mp; c < m; c++) {
+            uint64_t x = narrow ? r32[row[c]] : r64[row[c]];
+            uint64_t pd = pdv[slot[c]];
+            x = pad_only[c] ? pd : x > pd ? x - pd : 0;
+            FUSED_ONE(c, x);
+        }
+#undef FUSED_ONE
+    }
+}
+
+static void fused_pass(const sp_ana_table *t, size_t m, size_t mp, const int *row, const int *slot,
+                       const int *pad_only, unsigned shift, uint64_t *any, uint32_t *hist, const uint8_t *alone,
+                       const uint64_t *tb, uint64_t *buf, const size_t *off)
+{
+    int narrow = t->times32 != NULL, div = t->divisor != NULL, count = hist != NULL;
+#define FUSED_PASS(nw, dv, ct) fused_pass_of(t, m, mp, row, slot, pad_only, shift, any, hist, alone, tb, buf, off, nw, dv, ct)
+    if (count) {
+        if (narrow && !div)
+            FUSED_PASS(1, 0, 1);
+        else if (!div)
+            FUSED_PASS(0, 0, 1);
+        else
+            FUSED_PASS(narrow, 1, 1);
+    } else {
+        if (narrow && !div)
+            FUSED_PASS(1, 0, 0);
+        else if (!div)
+            FUSED_PASS(0, 0, 0);
+        else
+            FUSED_PASS(narrow, 1, 0);
+    }
+#undef FUSED_PASS
+}
+
+/* Every candidate of todo[from..) (none the base) in two passes over the table, with no n-value
+ * column: without candidate c a request's figure is at most its base figure (less time, and the
+ * divisor's rounding is non-decreasing), so the p95 of c's figures (rank k95) is at most the base's,
+ * p; the first pass counts each candidate's figures of [0, p] into SAVINGS_BUCKETS buckets of 2^shift
+ * ns (the figures above p lie above rank k95), which gives the bucket holding rank k95 and the rank
+ * inside it; the second gathers the figures of that bucket, and a selection among them gives the p95,
+ * the value sp_select_u64 of the whole column would give. A candidate whose bucket is too full takes
+ * savings_item (column `v`, got here when needed). SP_ERR_NOMEM. */
+static sp_status savings_fused(sp_ana_savings_job *j, size_t from)
+{
+    const sp_ana_table *t = &j->t;
+    size_t n = t->n, m = j->ntodo - from, k95 = sp_rank(n, SP_PCT(95)) - 1;
+    uint64_t p = j->p95[0];
+    unsigned shift = 0;
+    while ((p >> shift) >= SAVINGS_BUCKETS)
+        shift++;
+    int row[SP_ANA_VERDICT_MAX_CANDS], slot[SP_ANA_VERDICT_MAX_CANDS], pad_only[SP_ANA_VERDICT_MAX_CANDS];
+    uint64_t any[SP_ANA_VERDICT_MAX_CANDS] = {0}, tb[SP_ANA_VERDICT_MAX_CANDS];
+    size_t rk[SP_ANA_VERDICT_MAX_CANDS], off[SP_ANA_VERDICT_MAX_CANDS + 1], item_of[SP_ANA_VERDICT_MAX_CANDS];
+    uint8_t alone[SP_ANA_VERDICT_MAX_CANDS] = {0};
+    /* the plain rows first, then the kernel split */
+    size_t mp = 0;
+    for (int split = 0; split < 2; split++)
+        for (size_t c = 0; c < m; c++) {
+            size_t item = j->todo[from + c];
+            const sp_verdict_cand *cc = &j->cs[item - 1];
+            int sl = cc->kind == SP_CAND_PADDING || cc->kind == SP_CAND_KERNEL ? kernel_slot(t, cc->row) : -1;
+            if ((sl >= 0) != split)
+                continue;
+            size_t at = mp++;
+            item_of[at] = item;
+            row[at] = cc->row;
+            slot[at] = sl;
+            pad_only[at] = cc->kind == SP_CAND_PADDING;
+        }
+    mp = 0;
+    while (mp < m && slot[mp] < 0)
+        mp++;
+    uint32_t *hist = calloc(m * (SAVINGS_BUCKETS + 1), sizeof *hist);
+    if (!hist)
+        return SP_ERR_NOMEM;
+    fused_pass(t, m, mp, row, slot, pad_only, shift, any, hist, NULL, NULL, NULL, NULL);
+    size_t cap = n / 64 > sp_ana_savings_bucket_max ? n / 64 : sp_ana_savings_bucket_max;
+    off[0] = 0;
+    for (size_t c = 0; c < m; c++) {
+        const uint32_t *h = hist + c * (SAVINGS_BUCKETS + 1);
+        size_t below = 0, b = 0;
+        while (b < SAVINGS_BUCKETS && below + h[b] <= k95)
+            below += h[b++];
+        /* rank k95 is at most p (the bound above), whose bucket is below SAVINGS_BUCKETS; taken alone
+         * otherwise, and when its bucket is too full */
+        alone[c] = b == SAVINGS_BUCKETS || h[b] > cap || !any[c];
+        tb[c] = b;
+        rk[c] = k95 - below;
+        off[c + 1] = off[c] + (alone[c] ? 0 : h[b]);
+    }
+    free(hist);
+    sp_status st = SP_OK;
+    uint64_t *buf = malloc((off[m] ? off[m] : 1) * sizeof *buf);
+    if (!buf)
+        return SP_ERR_NOMEM;
+    if (off[m])
+        fused_pass(t, m, mp, row, slot, pad_only, shift, NULL, NULL, alone, tb, buf, off);
+    uint64_t *v = NULL;
+    for (size_t c = 0; c < m && !st; c++) {
+        size_t item = item_of[c];
+        if (!any[c]) {
+            j->has[item] = 0;
+        } else if (!alone[c]) {
+            j->p95[item] = sp_select_u64(buf + off[c], off[c + 1] - off[c], rk[c]);
+            j->has[item] = 1;
+        } else {
+            if (!v && !(v = sp_ana_scratch_get(t->scratch, n * sizeof *v)))
+                st = SP_ERR_NOMEM;
+            else
+                savings_item(t, j->cs, item, v, &j->p95[item], &j->has[item]);
+        }
+    }
+    sp_ana_scratch_put(t->scratch, v);
+    free(buf);
+    return st;
 }
 
 sp_status sp_ana_savings_work(sp_ana_savings_job *j)
@@ -158,6 +341,21 @@ sp_status sp_ana_savings_work(sp_ana_savings_job *j)
     size_t k = atomic_fetch_add(&j->next, 1);
     if (k >= j->ntodo)
         return SP_OK;
+    if (j->fused) {
+        /* one thread takes the whole job: the base first where it is to be selected, then the rest */
+        if (k)
+            return SP_OK;
+        size_t from = 0;
+        if (j->todo[0] == 0) {
+            uint64_t *v = sp_ana_scratch_get(j->t.scratch, j->t.n * sizeof *v);
+            if (!v)
+                return SP_ERR_NOMEM;
+            savings_item(&j->t, j->cs, 0, v, &j->p95[0], &j->has[0]);
+            sp_ana_scratch_put(j->t.scratch, v);
+            from = 1;
+        }
+        return from < j->ntodo ? savings_fused(j, from) : SP_OK;
+    }
     uint64_t *v = sp_ana_scratch_get(j->t.scratch, j->t.n * sizeof *v);
     if (!v)
         return SP_ERR_NOMEM;

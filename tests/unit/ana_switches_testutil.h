@@ -28,6 +28,8 @@ static inline void ana_switches_reset(void)
     sp_ana_cols_fast = 1;
     sp_ana_cols_counted = 1;
     sp_ana_savings_level = 1;
+    sp_ana_savings_fused = 1;
+    sp_ana_savings_bucket_max = SP_ANA_SAVINGS_BUCKET_MAX;
     sp_ana_launch_direct = 1;
     sp_ana_waste_select = 1;
 }

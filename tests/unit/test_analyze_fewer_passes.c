@@ -13,6 +13,12 @@
  *    100.4 ns each: the base's p95 is the 19th value (ceil(0.95 x 20)), 19,000; without the 300 ns row
  *    18,700 (saving 300); the 0 row has no time (saving 0); without 25,000 every figure is 0 (saving
  *    19,000); padding rounds to 100 (saving 100), useful kernel 500 - 100 = 400 (saving 400).
+ *    The fused selection (sp_ana_savings_fused = 1: two or more candidates counted into buckets below
+ *    the base's p95 in one pass, the p95's bucket gathered in a second) against the passes, every
+ *    candidate through it (the level shortcut off), with the gathered buckets' bound as shipped, 0
+ *    and 1 (candidates past it take their own pass); the random tables also with 8-byte times past
+ *    2^32 ns (wide buckets), and each job worked as both threads would ask (the second finds it
+ *    taken).
  * 2. The launch join (gpu_launch.c, sp_ana_launch_direct = 1): a direct table where each file's
  *    correlation ids are dense, against the hash map (0): the winner of every (file, id) an activity
  *    may ask for (ids below, inside and past each file's range, files past the last, id 0) and the
@@ -54,15 +60,27 @@ static uint64_t rin(uint64_t lo, uint64_t hi) { return xs64_in(&rng_state, lo, h
 
 /* Every candidate's saving over `t` with the shortcut on or off; returns how many candidates took
  * the shortcut (on) or 0. */
-static size_t savings_of(const sp_ana_table *t, sp_verdict_cand *cs, size_t nc, int on)
+static size_t savings_fused_jobs;
+
+static size_t savings_of_route(const sp_ana_table *t, sp_verdict_cand *cs, size_t nc, int level, int fused)
 {
-    sp_ana_savings_level = on;
+    sp_ana_savings_level = level;
+    sp_ana_savings_fused = fused;
     sp_ana_savings_job j;
     sp_ana_savings_start(&j, t, cs, nc);
+    /* both threads' calls, as cost_and_verdict makes them: the second finds the fused job taken */
+    CHECK(sp_ana_savings_work(&j) == SP_OK);
     CHECK(sp_ana_savings_work(&j) == SP_OK);
     sp_ana_savings_end(&j);
     sp_ana_savings_level = 1;
+    sp_ana_savings_fused = 1;
+    savings_fused_jobs += (size_t)j.fused;
     return j.nc + 1 - j.ntodo - (j.ntodo == 0 || j.todo[0] != 0); /* the candidates, not the base */
+}
+
+static size_t savings_of(const sp_ana_table *t, sp_verdict_cand *cs, size_t nc, int on)
+{
+    return savings_of_route(t, cs, nc, on, on);
 }
 
 /* The stage rows' least and greatest value of each column, as the stage rows give them. */
@@ -96,6 +114,24 @@ static void check_table(const sp_ana_table *t, sp_verdict_cand *cs, size_t nc, c
                     (unsigned long long)b[c].saving_ns);
             CHECK(0);
         }
+    /* the fused selection alone (every candidate through it, none level), with the gathered buckets'
+     * bound as shipped, at 0 (a candidate takes its own pass once its bucket holds more than n / 64)
+     * and at 1 */
+    static const size_t caps[3] = {SP_ANA_SAVINGS_BUCKET_MAX, 0, 1};
+    for (int k = 0; k < 3; k++) {
+        sp_verdict_cand f[SP_ANA_VERDICT_MAX_CANDS];
+        memcpy(f, cs, nc * sizeof *cs);
+        sp_ana_savings_bucket_max = caps[k];
+        savings_of_route(t, f, nc, 0, 1);
+        sp_ana_savings_bucket_max = SP_ANA_SAVINGS_BUCKET_MAX;
+        for (size_t c = 0; c < nc; c++)
+            if (f[c].saving_ns != b[c].saving_ns) {
+                fprintf(stderr, "%s: candidate %zu (row %d, kind %d): saving %llu fused (bound %zu), %llu by passes\n",
+                        what, c, f[c].row, (int)f[c].kind, (unsigned long long)f[c].saving_ns, caps[k],
+                        (unsigned long long)b[c].saving_ns);
+                CHECK(0);
+            }
+    }
     tables_checked++;
     cands_level += (int)level;
     cands_passed += (int)(nc - level);
@@ -205,6 +241,24 @@ static void random_savings(void)
         memcpy(c2, cs, nc * sizeof *cs);
         CHECK(savings_of(&t, c2, nc, 1) == 0);
         check_table(&t, cs, nc, "random table with a divisor");
+        t.divisor = NULL;
+        /* 8-byte times past 2^32 ns: the fused route's buckets 2^shift ns wide */
+        if (!narrow) {
+            uint64_t scale = (1ull << 28) + rin(0, 1000);
+            for (size_t i = 0; i < n; i++) {
+                total[i] *= scale;
+                for (size_t s = 0; s < ns; s++)
+                    times[i * ns + s] *= scale;
+            }
+            rows_of(&t, rows);
+            check_table(&t, cs, nc, "random table of large times");
+            tc = malloc(n * sizeof *tc);
+            memcpy(tc, total, n * sizeof *tc);
+            CHECK(sp_ana_quantiles(tc, n, &tq) == SP_OK);
+            free(tc);
+            t.total_q = &tq;
+            check_table(&t, cs, nc, "random table of large times, the base from its quantiles");
+        }
         free(div);
         free(total);
         free(times);
@@ -549,6 +603,8 @@ int main(void)
     fprintf(stderr, "%d tables: %d candidates by the shortcut, %d by their pass\n", tables_checked, cands_level,
             cands_passed);
     CHECK(cands_level > 100 && cands_passed > 100);
+    fprintf(stderr, "%zu savings jobs fused\n", savings_fused_jobs);
+    CHECK(savings_fused_jobs > 1000);
     for (int round = 0; round < 60; round++)
         random_launches(round);
     fprintf(stderr, "%d dense and %d sparse launch sets, %d ids asked\n", joins_dense, joins_sparse, joins_asked);
