@@ -161,17 +161,36 @@ static void devices_acts(const sp_ana *a, cost_work *w, uint64_t *w0, uint64_t *
     const sp_events *ev = a->ev;
     const size_t na = ev->n_acts;
     uint64_t lo = *w0, hi = *w1;
+    /* the current device's unions and lengths in locals, stored back when the device changes */
+    uint32_t cur = SP_EV_NONE;
+    sp_ival *kl = NULL, *ul = NULL;
+    size_t nk = 0, nu = 0;
     for (size_t i = 0; i < na; i++) {
         uint32_t d = a->act_dev[i];
         if (d == SP_EV_NONE)
             continue;
+        if (d != cur) {
+            if (cur != SP_EV_NONE) {
+                w->nk[cur] = nk;
+                w->nu[cur] = nu;
+            }
+            cur = d;
+            kl = w->kl + w->aoff[d];
+            ul = w->ul + w->aoff[d];
+            nk = w->nk[d];
+            nu = w->nu[d];
+        }
         const sp_ev_activity *x = &ev->acts[i];
         uint64_t s = x->start_ns, e = x->end_ns;
         lo = s < lo ? s : lo;
         hi = e > hi ? e : hi;
         if (is_kernel_like(x->kind))
-            push_sorted(w->kl + w->aoff[d], &w->nk[d], s, e);
-        push_sorted(w->ul + w->aoff[d], &w->nu[d], s, e);
+            push_sorted(kl, &nk, s, e);
+        push_sorted(ul, &nu, s, e);
+    }
+    if (cur != SP_EV_NONE) {
+        w->nk[cur] = nk;
+        w->nu[cur] = nu;
     }
     *w0 = lo;
     *w1 = hi;
