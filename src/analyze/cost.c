@@ -65,7 +65,7 @@ double sp_ana_bill(double price_per_hour, uint64_t window_ns)
 }
 
 /* The profiled window's requests' part: the analysed requests' first arrival and last done (taken when
- * they were selected); device_acts widens it by the activity (first activity start, last end). */
+ * they were selected); devices_acts widens it by the activity (first activity start, last end). */
 static void cost_window_requests(const sp_ana *a, uint64_t *w0_out, uint64_t *w1_out)
 {
     *w0_out = a->n_reqs ? a->first_arrival : SP_TIME_NONE;
@@ -197,7 +197,7 @@ static void devices_acts(const sp_ana *a, cost_work *w, uint64_t *w0, uint64_t *
 }
 
 /* Device `d`'s ns of the window by state (DESIGN section 7), added to state[], from its unions
- * (device_acts). Sorts the device's batches in w->bord and records each one's disjoint piece in
+ * (devices_acts). Sorts the device's batches in w->bord and records each one's disjoint piece in
  * w->piece_len. */
 static void device_states(const sp_ana *a, cost_work *w, size_t d, uint64_t window_ns, long double *state)
 {
