@@ -65,7 +65,7 @@ double sp_ana_bill(double price_per_hour, uint64_t window_ns)
 }
 
 /* The profiled window's requests' part: the analysed requests' first arrival and last done (taken when
- * they were selected); device_acts widens it by the activity (first activity start, last end). */
+ * they were selected); devices_acts widens it by the activity (first activity start, last end). */
 static void cost_window_requests(const sp_ana *a, uint64_t *w0_out, uint64_t *w1_out)
 {
     *w0_out = a->n_reqs ? a->first_arrival : SP_TIME_NONE;
@@ -75,8 +75,7 @@ static void cost_window_requests(const sp_ana *a, uint64_t *w0_out, uint64_t *w1
 /* Scratch of one cost pass. */
 typedef struct cost_work {
     uint64_t w0, w1;          /* the profiled window */
-    size_t *aoff, *boff;      /* per device d: aord[aoff[d] .. aoff[d+1]), bord[boff[d] .. boff[d+1]) */
-    uint32_t *aord;           /* device activity grouped by device, each in start order */
+    size_t *aoff, *boff;      /* per device d: its activity's place aoff[d] .. aoff[d+1]), bord[boff[d] .. boff[d+1]) */
     struct bstart *bord;      /* analysed batches grouped by device, each sorted by start and id */
     sp_ival *kl, *ul;         /* per device d from aoff[d] on: its kernel-like union, all-work union */
     size_t *nk, *nu;          /* per device: the lengths of those */
@@ -106,10 +105,10 @@ static void cost_work_free(cost_work *w)
     cost_work_drop_states(w);
     sp_ana_scratch_put(w->sc, w->piece_len);
     sp_ana_scratch_put(w->sc, w->bord);
-    sp_ana_scratch_put(w->sc, w->aord);
 }
 
-/* Allocates the scratch and groups activity and batches by device (acts keep their start order). */
+/* Allocates the scratch, counts each device's activity (its unions' places) and groups the batches by
+ * device. */
 static sp_status cost_work_init(const sp_ana *a, cost_work *w)
 {
     const sp_events *ev = a->ev;
@@ -121,17 +120,15 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w)
     w->sc = a->scratch;
     /* the device states' own arrays last, so that they come off the scratch stack first
      * (cost_work_drop_states) and the per-request costs take their place */
-    w->aord = sp_ana_scratch_get(w->sc, na * sizeof *w->aord);
     w->bord = sp_ana_scratch_get(w->sc, nb * sizeof *w->bord);
     w->piece_len = sp_ana_scratch_get(w->sc, nb * sizeof *w->piece_len);
     w->wl = sp_ana_scratch_get(w->sc, nb * sizeof *w->wl);
     w->pieces = sp_ana_scratch_get(w->sc, nb * sizeof *w->pieces);
     w->kl = sp_ana_scratch_get(w->sc, na * sizeof *w->kl);
     w->ul = sp_ana_scratch_get(w->sc, na * sizeof *w->ul);
-    size_t *fa = malloc((nd ? nd : 1) * sizeof *fa), *fb = malloc((nd ? nd : 1) * sizeof *fb);
-    if (!w->aoff || !w->boff || !w->nk || !w->nu || !w->aord || !w->bord || !w->kl || !w->ul || !w->wl || !w->pieces ||
-        !w->piece_len || !fa || !fb) {
-        free(fa);
+    size_t *fb = malloc((nd ? nd : 1) * sizeof *fb);
+    if (!w->aoff || !w->boff || !w->nk || !w->nu || !w->bord || !w->kl || !w->ul || !w->wl || !w->pieces ||
+        !w->piece_len || !fb) {
         free(fb);
         return SP_ERR_NOMEM;
     }
@@ -146,30 +143,44 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w)
         w->aoff[d + 1] += w->aoff[d];
         w->boff[d + 1] += w->boff[d];
     }
-    memcpy(fa, w->aoff, nd * sizeof *fa);
     memcpy(fb, w->boff, nd * sizeof *fb);
-    for (size_t i = 0; i < na; i++)
-        if (a->act_dev[i] != SP_EV_NONE)
-            w->aord[fa[a->act_dev[i]]++] = (uint32_t)i;
     for (size_t i = 0; i < nb; i++)
         if (a->b[i].valid)
             w->bord[fb[a->b[i].dev]++] = (struct bstart){ev->batches[i].start_ns, ev->batches[i].id, (uint32_t)i};
-    free(fa);
     free(fb);
     return SP_OK;
 }
 
-/* Device `d`'s activity, read once: its kernel-like and all-work unions (at w->kl, w->ul from
- * w->aoff[d] on) and the profiled window widened to hold every activity's start and end (DESIGN
- * section 7: first arrival or activity start to last done or activity end). */
-static void device_acts(const sp_ana *a, cost_work *w, size_t d, uint64_t *w0, uint64_t *w1)
+/* Every device's activity, read once in the events' order (a device's activity is in start order
+ * there, so each device sees the same sequence a per-device pass would): its kernel-like and
+ * all-work unions (at w->kl, w->ul from w->aoff[d] on, lengths w->nk[d], w->nu[d]) and the profiled
+ * window widened to hold every activity's start and end (DESIGN section 7: first arrival or activity
+ * start to last done or activity end). */
+static void devices_acts(const sp_ana *a, cost_work *w, uint64_t *w0, uint64_t *w1)
 {
     const sp_events *ev = a->ev;
-    sp_ival *kl = w->kl + w->aoff[d], *ul = w->ul + w->aoff[d];
-    size_t nk = 0, nu = 0;
+    const size_t na = ev->n_acts;
     uint64_t lo = *w0, hi = *w1;
-    for (size_t j = w->aoff[d]; j < w->aoff[d + 1]; j++) {
-        const sp_ev_activity *x = &ev->acts[w->aord[j]];
+    /* the current device's unions and lengths in locals, stored back when the device changes */
+    uint32_t cur = SP_EV_NONE;
+    sp_ival *kl = NULL, *ul = NULL;
+    size_t nk = 0, nu = 0;
+    for (size_t i = 0; i < na; i++) {
+        uint32_t d = a->act_dev[i];
+        if (d == SP_EV_NONE)
+            continue;
+        if (d != cur) {
+            if (cur != SP_EV_NONE) {
+                w->nk[cur] = nk;
+                w->nu[cur] = nu;
+            }
+            cur = d;
+            kl = w->kl + w->aoff[d];
+            ul = w->ul + w->aoff[d];
+            nk = w->nk[d];
+            nu = w->nu[d];
+        }
+        const sp_ev_activity *x = &ev->acts[i];
         uint64_t s = x->start_ns, e = x->end_ns;
         lo = s < lo ? s : lo;
         hi = e > hi ? e : hi;
@@ -177,14 +188,16 @@ static void device_acts(const sp_ana *a, cost_work *w, size_t d, uint64_t *w0, u
             push_sorted(kl, &nk, s, e);
         push_sorted(ul, &nu, s, e);
     }
-    w->nk[d] = nk;
-    w->nu[d] = nu;
+    if (cur != SP_EV_NONE) {
+        w->nk[cur] = nk;
+        w->nu[cur] = nu;
+    }
     *w0 = lo;
     *w1 = hi;
 }
 
 /* Device `d`'s ns of the window by state (DESIGN section 7), added to state[], from its unions
- * (device_acts). Sorts the device's batches in w->bord and records each one's disjoint piece in
+ * (devices_acts). Sorts the device's batches in w->bord and records each one's disjoint piece in
  * w->piece_len. */
 static void device_states(const sp_ana *a, cost_work *w, size_t d, uint64_t window_ns, long double *state)
 {
@@ -343,8 +356,7 @@ sp_status sp_ana_cost(sp_ana *a)
     size_t nd = a->n_devs;
     /* each device's activity read once, for its unions and the window */
     cost_window_requests(a, &w.w0, &w.w1);
-    for (size_t d = 0; d < nd; d++)
-        device_acts(a, &w, d, &w.w0, &w.w1);
+    devices_acts(a, &w, &w.w0, &w.w1);
     if (w.w0 == SP_TIME_NONE) {
         cost_work_free(&w);
         return SP_OK; /* nothing timed: a zero bill */
