@@ -4,6 +4,7 @@
  * innocent. A candidate under 5% of p95 is never named, so a reader never acts on a small one. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "analyze/analyze_int.h"
@@ -229,7 +230,12 @@ static void put_leader(sentence *s, const sp_verdict_cand *rank, size_t n, const
            "yet: ", cut, d);
     const char *sep = "";
     if (!at_least(c->share, SP_ANA_MODEL_MIN_KERNEL_SHARE)) {
-        put(s, "it is under %.0f%% of p95", SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0);
+        /* a share the headline rounds up to the threshold (49.6% shown as "50%") gets its one decimal
+         * here, so the sentence never reads "50% ... it is under 50%" */
+        if (strtod(p, NULL) >= SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0)
+            put(s, "at %.1f%% it is under %.0f%% of p95", c->share * 100.0, SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0);
+        else
+            put(s, "it is under %.0f%% of p95", SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0);
         sep = "; ";
     }
     for (size_t k = 1; k < n; k++) {

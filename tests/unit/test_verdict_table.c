@@ -99,6 +99,8 @@ static const vcase cases[] = {
     {"other listed second", 40, 500, 0, 0, 300, 0, 0, 0, 0, 0, 0, 200, "queue", "configuration", 0.500, 0, 1, 0},
     /* requests with no duration: nothing to judge */
     {"zero latency", 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, "none", 0.0, 0, 0, 0},
+    /* useful 49.6% leads: the headline rounds it to "50%", the reason gives its decimal */
+    {"useful kernel 49.6%", 20, 200, 154, 0, 496, 0, 0, 0, 150, 0, 0, 0, "kernel", "model", 0.496, 0, 0, 0},
 };
 
 /* One request of the shape at `t0` (ns): preprocess, queue, network, the named stage, the batch
@@ -377,6 +379,29 @@ static void test_details(void)
     r = eb_analyze(ev, NULL);
     CHECK(strstr(r->verdict.sentence, "A model change is not the first fix") != NULL);
     CHECK(strstr(r->verdict.sentence, "padding is 10.1% of p95, not under 10%") != NULL);
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+
+    /* "useful kernel 49.6%": "50% of p95 ... at 49.6% it is under 50% of p95", never "it is under 50%"
+     * beside a headline of 50%; 49% (below) keeps the short reason */
+    ev = eb_new();
+    c = &cases[sizeof cases / sizeof cases[0] - 1];
+    CHECK(!strcmp(c->label, "useful kernel 49.6%"));
+    for (int k = 0; k < c->n; k++)
+        add_request(ev, c, k, (uint64_t)k * 2 * LIFE_NS);
+    r = eb_analyze(ev, NULL);
+    CHECK(strstr(r->verdict.sentence, "50% of p95 latency is useful kernel execution") != NULL);
+    CHECK(strstr(r->verdict.sentence, "at 49.6% it is under 50% of p95") != NULL);
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+    ev = eb_new();
+    c = &cases[6];
+    CHECK(!strcmp(c->label, "useful kernel just below 50%"));
+    for (int k = 0; k < c->n; k++)
+        add_request(ev, c, k, (uint64_t)k * 2 * LIFE_NS);
+    r = eb_analyze(ev, NULL);
+    CHECK(strstr(r->verdict.sentence, "49% of p95 latency is useful kernel execution") != NULL);
+    CHECK(strstr(r->verdict.sentence, "yet: it is under 50% of p95") != NULL);
     sp_report_destroy(r);
     sp_events_destroy(ev);
 
