@@ -349,6 +349,19 @@ static void run_case(const vcase *c)
     sp_events_destroy(ev);
 }
 
+/* Analyses row c's requests and checks that the verdict's sentence holds both phrases. */
+static void sentence_holds(const vcase *c, const char *a, const char *b)
+{
+    sp_events *ev = eb_new();
+    for (int k = 0; k < c->n; k++)
+        add_request(ev, c, k, (uint64_t)k * 2 * LIFE_NS);
+    sp_report *r = eb_analyze(ev, NULL);
+    CHECK(strstr(r->verdict.sentence, a) != NULL);
+    CHECK(strstr(r->verdict.sentence, b) != NULL);
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+}
+
 /* Row-specific readings worked out by hand. */
 static void test_details(void)
 {
@@ -372,38 +385,14 @@ static void test_details(void)
     sp_events_destroy(ev);
 
     /* "padding just above 10%": the sentence says why a model change is not the first fix */
-    ev = eb_new();
-    c = &cases[3];
-    for (int k = 0; k < c->n; k++)
-        add_request(ev, c, k, (uint64_t)k * 2 * LIFE_NS);
-    r = eb_analyze(ev, NULL);
-    CHECK(strstr(r->verdict.sentence, "A model change is not the first fix") != NULL);
-    CHECK(strstr(r->verdict.sentence, "padding is 10.1% of p95, not under 10%") != NULL);
-    sp_report_destroy(r);
-    sp_events_destroy(ev);
-
+    sentence_holds(&cases[3], "A model change is not the first fix", "padding is 10.1% of p95, not under 10%");
     /* "useful kernel 49.6%": "50% of p95 ... at 49.6% it is under 50% of p95", never "it is under 50%"
      * beside a headline of 50%; 49% (below) keeps the short reason */
-    ev = eb_new();
     c = &cases[sizeof cases / sizeof cases[0] - 1];
     CHECK(!strcmp(c->label, "useful kernel 49.6%"));
-    for (int k = 0; k < c->n; k++)
-        add_request(ev, c, k, (uint64_t)k * 2 * LIFE_NS);
-    r = eb_analyze(ev, NULL);
-    CHECK(strstr(r->verdict.sentence, "50% of p95 latency is useful kernel execution") != NULL);
-    CHECK(strstr(r->verdict.sentence, "at 49.6% it is under 50% of p95") != NULL);
-    sp_report_destroy(r);
-    sp_events_destroy(ev);
-    ev = eb_new();
-    c = &cases[6];
-    CHECK(!strcmp(c->label, "useful kernel just below 50%"));
-    for (int k = 0; k < c->n; k++)
-        add_request(ev, c, k, (uint64_t)k * 2 * LIFE_NS);
-    r = eb_analyze(ev, NULL);
-    CHECK(strstr(r->verdict.sentence, "49% of p95 latency is useful kernel execution") != NULL);
-    CHECK(strstr(r->verdict.sentence, "yet: it is under 50% of p95") != NULL);
-    sp_report_destroy(r);
-    sp_events_destroy(ev);
+    sentence_holds(c, "50% of p95 latency is useful kernel execution", "at 49.6% it is under 50% of p95");
+    CHECK(!strcmp(cases[6].label, "useful kernel just below 50%"));
+    sentence_holds(&cases[6], "49% of p95 latency is useful kernel execution", "yet: it is under 50% of p95");
 
     /* the saturated queue: capacity advice, never the batch window */
     ev = eb_new();
