@@ -109,9 +109,11 @@ sp_status sp_ana_padding_waste(sp_ana *a)
             continue;
         pd->effective_tokens += ev->batches[i].effective_tokens;
         pd->padded_tokens += ev->batches[i].padded_tokens;
-        if (select)
-            memcpy(&u[nw++], &a->b[i].waste, sizeof u[0]);
-        else
+        if (select) { /* a typed store of the bits, so the buffer's values are uint64_t until the sort's */
+            uint64_t bits;
+            memcpy(&bits, &a->b[i].waste, sizeof bits);
+            u[nw++] = bits;
+        } else
             w[nw++] = a->b[i].waste;
     }
     pd->batches = nw;
