@@ -252,8 +252,11 @@ static int gen_open(const char *path, sp_name_id k[4])
     sp_recorder_options o;
     sp_recorder_options_init(&o);
     o.thread_buffer_bytes = 64u << 20;
-    if (sp_recorder_open(path, &o, &g_rec) != SP_OK)
+    sp_status st = sp_recorder_open(path, &o, &g_rec);
+    if (st != SP_OK) {
+        fprintf(stderr, "bench_record: cannot write %s: %s\n", path, sp_status_str(st));
         return -1;
+    }
     k[0] = sp_recorder_intern(g_rec, "gemm");
     k[1] = sp_recorder_intern(g_rec, "softmax");
     k[2] = sp_recorder_intern(g_rec, "layernorm");
