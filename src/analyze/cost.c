@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "analyze/analyze_int.h"
+#include "common/exactsum.h"
 
 /* Appends [s, e) to a list built in start order, merging with the last interval when they touch. */
 static void push_sorted(sp_ival *v, size_t *n, uint64_t s, uint64_t e)
@@ -309,20 +310,18 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns)
             rcost[pos] += bcost * wt;
         }
     }
-    long double sum = 0;
+    /* the mean's sum exact, so in any order (see sp_ana_padding): taken in request order */
+    sp_exact_sum sum;
+    sp_exact_sum_init(&sum);
     /* the nano-dollar column's stats (sp_ana_col_stats_of's) taken as it fills: no pass of their own */
     sp_ana_col_stats cst = SP_ANA_COL_STATS_NONE;
-    /* the rank order's reads land anywhere in rcost: each fetched COST_AHEAD ranks before its add */
-    enum { COST_AHEAD = 32 };
     for (size_t i = 0; i < a->n_reqs; i++) {
-        if (i + COST_AHEAD < a->n_reqs)
-            __builtin_prefetch(&rcost[a->by_latency[i + COST_AHEAD]]);
-        sum += rcost[a->by_latency[i]]; /* rank order: see sp_ana_padding */
+        sp_exact_sum_add(&sum, rcost[i]);
         uint64_t x = (uint64_t)sp_ana_llround(rcost[i] * 1e9);
         nano[i] = x;
         sp_ana_col_stats_add(&cst, x, 1);
     }
-    c->request_cost_mean = a->n_reqs ? (double)(sum / (long double)a->n_reqs) : 0.0;
+    c->request_cost_mean = a->n_reqs ? (double)(sp_exact_sum_value(&sum) / (long double)a->n_reqs) : 0.0;
     /* sp_ana_quantiles_select_in with those stats: its scratch taken here, after nano, as it would */
     uint64_t *sel = a->n_reqs >= 2 ? sp_ana_scratch_get(a->scratch, a->n_reqs * sizeof *sel) : NULL;
     if (a->n_reqs >= 2 && !sel)

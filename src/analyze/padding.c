@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "analyze/analyze_int.h"
+#include "common/exactsum.h"
 
 static int ival_cmp(const void *a, const void *b)
 {
@@ -149,12 +150,13 @@ sp_status sp_ana_padding_waste(sp_ana *a)
 sp_status sp_ana_padding(sp_ana *a)
 {
     sp_padding_summary *pd = &a->r->padding;
-    /* summed in latency-rank order, which no line order changes (floating-point sums depend on the
-     * order of their terms) */
-    long double total = 0;
+    /* summed exactly (common/exactsum.h), rounded once to a long double: no order of the terms, so
+     * none of the lines, changes it, and no ranking is needed (docs/analysis.md section 5) */
+    sp_exact_sum total;
+    sp_exact_sum_init(&total);
     for (size_t i = 0; i < a->n_reqs; i++)
-        total += a->padding[a->by_latency[i]];
-    pd->padding_ns_total = (uint64_t)llroundl(total);
+        sp_exact_sum_add(&total, a->padding[i]);
+    pd->padding_ns_total = (uint64_t)llroundl(sp_exact_sum_value(&total));
     pd->share_p95 = sp_ana_share_of(a, 95, a->padding);
     return SP_OK;
 }
