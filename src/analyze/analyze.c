@@ -27,6 +27,8 @@ void sp_ana_free(sp_ana *a)
     sp_ana_scratch_put(a->scratch, a->rank_scratch[0]);
     sp_ana_scratch_put(a->scratch, a->req_cost);
     sp_ana_paint_free(a);
+    for (int j = 0; j < 3; j++)
+        free(a->share_win[j]);
     void *blocks[13 + SP_ANA_SCRATCH_BLOCKS] = {a->reqs, a->b, a->seg_s, a->seg_off32, a->seg_label, a->devs,
                                                a->act_dev, a->named_ids, a->times, a->times32, a->padding,
                                                a->life, a->by_latency};
@@ -220,8 +222,10 @@ static sp_status stage_rows_and_figures(sp_ana *a)
 {
     step(a, "stage percentiles and shares");
     /* the ranking's records (the step's largest arrays) taken before the threads start theirs, so that
-     * they get the scratch stack's places that fit them (docs/analysis.md section 8, "Memory") */
-    sp_ana_rank_reserve(a);
+     * they get the scratch stack's places that fit them (docs/analysis.md section 8, "Memory"); only
+     * where the stage rows rank every request, not where they take the share windows by selection */
+    if (sp_ana_rows_rank_all(a))
+        sp_ana_rank_reserve(a);
     beside_job fj = {a, SP_OK, SP_OK, 0, NULL, 0, NULL, 0, NULL, NULL};
     pthread_t th;
     int threaded = a->n_reqs >= sp_ana_two_threads_min && pthread_create(&th, NULL, request_figures_run, &fj) == 0;

@@ -125,7 +125,10 @@ typedef struct sp_ana {
     double *padding;               /* per analysed request: padding time (DESIGN section 5) */
     uint64_t *life;                /* per analysed request: hi - lo */
     uint32_t *by_latency;          /* analysed-request positions sorted by life, ties by request id
-                                      text, then arrival, then file (docs/analysis.md, "Ties") */
+                                      text, then arrival, then file (docs/analysis.md, "Ties"); only
+                                      with the detail, or where the windows below are not taken */
+    uint32_t *share_win[3];        /* without by_latency: the p50, p95 and p99 share windows'
+                                      positions in rank order, ranks lo..hi of sp_ana_share_window */
     int has_network;
     uint64_t skipped;              /* malformed records skipped under lenient */
     sp_report_detail *detail;      /* r->detail: filled along the way under keep_detail, else NULL */
@@ -384,8 +387,26 @@ extern int sp_ana_cols_counted;
  * key[], by whichever route sp_ana_rank_wide and sp_ana_rank_pack choose (packed when every key is
  * below 2^32). SP_ERR_NOMEM; SP_ERR_INVALID past 2^32 keys. */
 sp_status sp_ana_rank_keys(const uint64_t *key, size_t n, uint32_t *order);
-/* Share of pXX of an arbitrary per-request time (double), e.g. padding. */
+/* Share of pXX of an arbitrary per-request time (double), e.g. padding: xx 50, 95 or 99 (the windows
+ * the stage rows took; any xx where the full ranking was built). */
 double sp_ana_share_of(const sp_ana *a, unsigned xx, const double *per_req);
+/* Whether the stage rows take the three share windows by selection (1, the default; defined in
+ * share.c: the windows' boundary lives selected, the requests between them sorted by the full key)
+ * instead of ranking every request (0). The full ranking is built anyway with the detail (the request
+ * rows and the detail come in rank order), or where the lives tie too much for the windows to be
+ * small. The same windows: tests compare the two. */
+extern int sp_ana_share_select;
+/* Whether the stage rows will rank every request (the detail, sp_ana_share_select 0, no request, or
+ * every life equal); 0 where they take the windows by selection, or fall back to the ranking only
+ * after counting the windows' candidates. */
+int sp_ana_rows_rank_all(const sp_ana *a);
+/* For tests: the full ranking into a->by_latency (what the stage rows build with the detail). */
+sp_status sp_ana_rank_requests(sp_ana *a);
+/* For tests: the share windows by selection into a->share_win (n >= 1); *taken 0 (nothing kept) where
+ * every life is equal or the requests whose lives lie within the windows' boundaries number more than
+ * SP_ANA_SHARE_CANDIDATES_MAX_DIV-th of n plus 64. */
+sp_status sp_ana_share_windows_select(sp_ana *a, int *taken);
+#define SP_ANA_SHARE_CANDIDATES_MAX_DIV 8u
 
 /* ---- intervals (padding.c keeps the helpers: they are the same sweep everywhere) ---- */
 /* Sorts `v` by start and merges overlapping/adjacent intervals in place; returns the new count. */

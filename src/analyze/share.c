@@ -551,15 +551,183 @@ static sp_status build_by_latency(sp_ana *a)
     return SP_OK;
 }
 
+sp_status sp_ana_rank_requests(sp_ana *a)
+{
+    return build_by_latency(a);
+}
+
+int sp_ana_share_select = 1;
+
+static const unsigned share_pct[3] = {50, 95, 99};
+
+/* The positions of window j's ranks lo..hi in rank order: a stretch of the full ranking where it was
+ * built, else the window taken by selection. */
+static const uint32_t *window_of(const sp_ana *a, int j, size_t lo)
+{
+    return a->by_latency ? a->by_latency + lo - 1 : a->share_win[j];
+}
+
+/* The share windows without the full ranking. A window of ranks [lo, hi] holds the requests ranked
+ * there by the full key (lat_key_cmp), which orders by life first: every request whose life lies
+ * strictly between the lives at ranks lo and hi is in it, and those of exactly those lives are
+ * ordered among themselves by the rest of the key. So the two boundary lives of each window are
+ * selected from the life column (six ranks in one selection), the requests whose lives lie within
+ * [life at lo, life at hi] gathered and sorted by the full key, and the window's ranks taken from
+ * them past the `below` requests of smaller life. */
+int sp_ana_rows_rank_all(const sp_ana *a)
+{
+    if (a->detail || !sp_ana_share_select || !a->n_reqs)
+        return 1;
+    for (size_t i = 1; i < a->n_reqs; i++)
+        if (a->life[i] != a->life[0])
+            return 0;
+    return 1;
+}
+
+sp_status sp_ana_share_windows_select(sp_ana *a, int *taken)
+{
+    size_t n = a->n_reqs;
+    const uint64_t *life = a->life;
+    *taken = 0;
+    uint64_t or_k = 0, and_k = ~(uint64_t)0;
+    for (size_t i = 0; i < n; i++) {
+        or_k |= life[i];
+        and_k &= life[i];
+    }
+    if (!n || or_k == and_k) /* every life equal: every request is a candidate; the full ranking */
+        return SP_OK;
+    size_t wlo[3], whi[3], ks[6];
+    for (int j = 0; j < 3; j++) {
+        sp_ana_share_window(n, share_pct[j], &wlo[j], &whi[j]);
+        ks[2 * j] = wlo[j] - 1;
+        ks[2 * j + 1] = whi[j] - 1;
+    }
+    size_t order[6] = {0, 1, 2, 3, 4, 5}; /* ks in ascending order, as the selection takes them */
+    for (int i = 1; i < 6; i++)
+        for (int k = i; k > 0 && ks[order[k - 1]] > ks[order[k]]; k--) {
+            size_t t = order[k];
+            order[k] = order[k - 1];
+            order[k - 1] = t;
+        }
+    size_t sorted_ks[6];
+    for (int i = 0; i < 6; i++)
+        sorted_ks[i] = ks[order[i]];
+    uint64_t *col = sp_ana_scratch_get(a->scratch, n * sizeof *col);
+    uint64_t *tmp = sp_ana_scratch_get(a->scratch, n * sizeof *tmp);
+    if (!col || !tmp) {
+        sp_ana_scratch_put(a->scratch, col);
+        sp_ana_scratch_put(a->scratch, tmp);
+        return SP_ERR_NOMEM;
+    }
+    memcpy(col, life, n * sizeof *col);
+    uint64_t got[6], bound[6];
+    sp_select_ranks_u64(col, n, tmp, or_k ^ and_k, sorted_ks, 6, got);
+    sp_ana_scratch_put(a->scratch, col);
+    sp_ana_scratch_put(a->scratch, tmp);
+    for (int i = 0; i < 6; i++)
+        bound[order[i]] = got[i];
+    /* each window's requests below its lower boundary life counted, and those within its boundaries
+     * gathered (life - lower boundary) << 32 | their position, while they stay few */
+    size_t below[3] = {0, 0, 0}, m[3] = {0, 0, 0}, cap[3];
+    const size_t most = n / SP_ANA_SHARE_CANDIDATES_MAX_DIV + 64;
+    uint64_t *cand[3] = {NULL, NULL, NULL}, lo[3], span[3];
+    sp_status st = SP_OK;
+    int packs = n <= UINT32_MAX; /* positions in 32 bits, and every window's lives spanning less than 2^32 */
+    for (int j = 0; j < 3; j++) {
+        lo[j] = bound[2 * j];
+        span[j] = bound[2 * j + 1] - lo[j];
+        packs &= span[j] <= UINT32_MAX;
+        cap[j] = whi[j] - wlo[j] + 1 + 64;
+        if (!(cand[j] = malloc(cap[j] * sizeof *cand[j])))
+            st = SP_ERR_NOMEM;
+    }
+    size_t total = 0;
+    for (size_t i = 0; !st && packs && total <= most && i < n; i++) {
+        uint64_t l = life[i];
+        for (int j = 0; j < 3; j++) {
+            below[j] += l < lo[j];
+            uint64_t d = l - lo[j];
+            if (d > span[j]) /* below lo[j] too: the difference wraps */
+                continue;
+            if (m[j] == cap[j]) {
+                uint64_t *g = realloc(cand[j], 2 * cap[j] * sizeof *g);
+                if (!g) {
+                    st = SP_ERR_NOMEM;
+                    break;
+                }
+                cand[j] = g;
+                cap[j] *= 2;
+            }
+            cand[j][m[j]++] = d << 32 | i;
+            total++;
+        }
+    }
+    uint32_t *win[3] = {NULL, NULL, NULL};
+    if (!st && packs && total <= most) {
+        struct lat_key *lk = NULL;
+        size_t lk_cap = 0;
+        uint32_t *run = NULL;
+        for (int j = 0; !st && j < 3; j++) {
+            if (!(win[j] = malloc((whi[j] - wlo[j] + 1) * sizeof *win[j])) ||
+                !(run = realloc(run, (m[j] ? m[j] : 1) * sizeof *run))) {
+                st = SP_ERR_NOMEM;
+                break;
+            }
+            /* by life, then position: sorted by the lives alone, stably, as gathered in position order */
+            uint64_t *tmp2 = malloc((m[j] ? m[j] : 1) * sizeof *tmp2);
+            if (!tmp2 || sp_sort_u64_high(cand[j], m[j], tmp2, 32)) {
+                free(tmp2);
+                st = SP_ERR_NOMEM;
+                break;
+            }
+            free(tmp2);
+            /* runs of equal life ordered by the full key (lat_key_cmp); then ranks wlo..whi are candidates
+             * wlo - 1 - below .. whi - 1 - below */
+            const uint64_t *v = cand[j];
+            size_t first = wlo[j] - 1 - below[j], last = whi[j] - 1 - below[j];
+            for (size_t i = 0; !st && i <= last;) {
+                size_t e = i + 1;
+                while (e < m[j] && v[e] >> 32 == v[i] >> 32)
+                    e++;
+                if (e <= first) { /* wholly before the window */
+                    i = e;
+                    continue;
+                }
+                for (size_t k = i; k < e; k++)
+                    run[k - i] = (uint32_t)v[k];
+                if (e - i > 1)
+                    st = order_run(a, run, e - i, &lk, &lk_cap, run);
+                for (size_t k = i; !st && k < e; k++)
+                    if (k >= first && k <= last)
+                        win[j][k - first] = run[k - i];
+                i = e;
+            }
+        }
+        free(lk);
+        free(run);
+    }
+    for (int j = 0; j < 3; j++) {
+        free(cand[j]);
+        if (st || !win[j] || !packs || total > most)
+            free(win[j]);
+        else
+            a->share_win[j] = win[j];
+    }
+    *taken = !st && packs && total <= most;
+    return st;
+}
+
 double sp_ana_share_of(const sp_ana *a, unsigned xx, const double *per_req)
 {
     size_t lo, hi;
     sp_ana_share_window(a->n_reqs, xx, &lo, &hi);
-    if (!lo)
+    int j = xx == 50 ? 0 : xx == 95 ? 1 : xx == 99 ? 2 : -1;
+    if (!lo || (!a->by_latency && (j < 0 || !a->share_win[j])))
         return 0.0;
+    const uint32_t *w = window_of(a, j, lo);
     long double num = 0, den = 0;
     for (size_t k = lo; k <= hi; k++) {
-        uint32_t p = a->by_latency[k - 1];
+        uint32_t p = w[k - lo];
         num += per_req[p];
         den += (long double)a->life[p];
     }
@@ -594,11 +762,18 @@ sp_status sp_ana_name_rows(sp_ana *a)
 }
 
 /* The per-stage percentiles, totals and spreads of stages [lo, hi): one column at a time, its order
- * statistics selected. */
+ * statistics selected, the columns taken one by one by whichever thread asks next (stage_columns), so
+ * that both threads share them. With sp_ana_cols_fast the first thread to come takes every column's
+ * stats in one pass over the matrix while the other waits for them. */
 typedef struct col_job {
     sp_ana *a;
     size_t lo, hi;
     sp_status st;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stats_state; /* 0: not started; 1: being taken; 2: in cs_all */
+    size_t next;     /* the next column to take */
+    sp_ana_col_stats cs_all[SP_ANA_MAX_STAGES];
 } col_job;
 
 int sp_ana_cols_fast = 1;
@@ -663,78 +838,111 @@ static void gather_counted(const sp_ana *a, size_t s, uint64_t *col, const sp_an
     }
 }
 
+/* Stage column s's row figures (and the detail's spread): cst its stats where sp_ana_cols_fast took
+ * them, else NULL; col and tmp hold n values each. */
+static void stage_column(sp_ana *a, size_t s, const sp_ana_col_stats *cst_fast, uint64_t *col, uint64_t *tmp)
+{
+    size_t n = a->n_reqs, ns = a->n_stages;
+    static const uint32_t spread_pct[3] = {SP_PCT(5), SP_PCT(25), SP_PCT(75)};
+    const size_t np = a->detail ? 3 : 0;
+    sp_stage_row *row = &a->r->stages[s];
+    sp_ana_col_stats cst;
+    /* With sp_ana_cols_fast, every column's stats first, in one pass over the matrix; then a column
+     * whose values are all equal (a stage no request has: 0; or requests all alike) is not gathered,
+     * as its selection reads only its first value. Else each column gathered with its stats. */
+    if (cst_fast) {
+        cst = *cst_fast;
+        if (n && sp_ana_select_reads_one(&cst, np)) {
+            col[0] = cst.lo;
+        } else if (n && sp_ana_cols_counted && sp_ana_select_takes_counts(&cst, np)) {
+            /* the selection's first digit counted as the column is gathered: its first pass over
+             * the column not made */
+            size_t count[SP_SELECT_DIGITS];
+            gather_counted(a, s, col, &cst, count);
+            uint64_t sp[3];
+            sp_ana_quantiles_select_counted(col, n, tmp, &cst, count, &row->q, spread_pct, np, sp);
+            row->total_ns = cst.sum;
+            if (a->detail)
+                a->detail->stage_spread[s] = (sp_stage_spread){sp[0], sp[1], sp[2]};
+            return;
+        } else if (a->times32)
+            for (size_t i = 0; i < n; i++)
+                col[i] = a->times32[i * ns + s];
+        else
+            for (size_t i = 0; i < n; i++)
+                col[i] = a->times[i * ns + s];
+    } else {
+        /* the column gathered with its stats (sp_ana_col_stats): the selection needs no pass of
+         * its own before it; the sum is the row's total */
+        cst = SP_ANA_COL_STATS_NONE;
+        if (a->times32) { /* n values below 2^32 each: below 2^64 in all while n <= 2^32 */
+            for (size_t i = 0; i < n; i++) {
+                col[i] = a->times32[i * ns + s];
+                sp_ana_col_stats_add(&cst, col[i], 0);
+            }
+            cst.wrapped = n > ((size_t)1 << 31) * 2;
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                col[i] = a->times[i * ns + s];
+                sp_ana_col_stats_add(&cst, col[i], 1);
+            }
+        }
+    }
+    row->total_ns = cst.sum;
+    /* selected, not sorted (percentile.c): the same order statistics; with the detail, the
+     * spread's DESIGN section 4 nearest ranks too */
+    uint64_t sp[3];
+    sp_ana_quantiles_select_stats(col, n, tmp, &cst, &row->q, spread_pct, np, sp);
+    if (a->detail && n)
+        a->detail->stage_spread[s] = (sp_stage_spread){sp[0], sp[1], sp[2]};
+}
+
+/* One thread's share of the stage columns: the stats (if no thread has taken them yet, else waits
+ * for them), then the next column not taken, until none is left. Each column's figures are its own,
+ * whichever thread takes it. */
 static void *stage_columns(void *arg)
 {
     col_job *j = arg;
     sp_ana *a = j->a;
-    size_t n = a->n_reqs, ns = a->n_stages;
+    size_t n = a->n_reqs;
+    pthread_mutex_lock(&j->mu);
+    int mine = sp_ana_cols_fast && j->stats_state == 0 && j->next < j->hi;
+    if (mine)
+        j->stats_state = 1;
+    while (sp_ana_cols_fast && j->stats_state == 1 && !mine)
+        pthread_cond_wait(&j->cv, &j->mu);
+    int left = j->next < j->hi;
+    pthread_mutex_unlock(&j->mu);
+    if (mine) {
+        stage_col_stats(a, j->lo, j->hi - j->lo, j->cs_all);
+        pthread_mutex_lock(&j->mu);
+        j->stats_state = 2;
+        pthread_cond_broadcast(&j->cv);
+        pthread_mutex_unlock(&j->mu);
+    }
+    if (!left)
+        return NULL;
     uint64_t *col = sp_ana_scratch_get(a->scratch, n * sizeof *col);
     uint64_t *tmp = sp_ana_scratch_get(a->scratch, n * sizeof *tmp);
     if (!col || !tmp) {
         sp_ana_scratch_put(a->scratch, col);
         sp_ana_scratch_put(a->scratch, tmp);
+        pthread_mutex_lock(&j->mu);
         j->st = SP_ERR_NOMEM;
+        j->next = j->hi; /* the other thread takes none either: the step fails */
+        pthread_mutex_unlock(&j->mu);
         return NULL;
     }
-    static const uint32_t spread_pct[3] = {SP_PCT(5), SP_PCT(25), SP_PCT(75)};
-    const size_t np = a->detail ? 3 : 0;
-    /* With sp_ana_cols_fast, every column's stats first, in one pass over the matrix; then a column
-     * whose values are all equal (a stage no request has: 0; or requests all alike) is not gathered,
-     * as its selection reads only its first value. Else each column gathered with its stats. */
-    sp_ana_col_stats cs_all[SP_ANA_MAX_STAGES];
-    size_t count[SP_SELECT_DIGITS];
-    if (sp_ana_cols_fast)
-        stage_col_stats(a, j->lo, j->hi - j->lo, cs_all);
-    for (size_t s = j->lo; s < j->hi; s++) {
-        sp_stage_row *row = &a->r->stages[s];
-        sp_ana_col_stats cst;
-        if (sp_ana_cols_fast) {
-            cst = cs_all[s - j->lo];
-            if (n && sp_ana_select_reads_one(&cst, np)) {
-                col[0] = cst.lo;
-            } else if (n && sp_ana_cols_counted && sp_ana_select_takes_counts(&cst, np)) {
-                /* the selection's first digit counted as the column is gathered: its first pass over
-                 * the column not made */
-                gather_counted(a, s, col, &cst, count);
-                uint64_t sp[3];
-                sp_ana_quantiles_select_counted(col, n, tmp, &cst, count, &row->q, spread_pct, np, sp);
-                row->total_ns = cst.sum;
-                if (a->detail)
-                    a->detail->stage_spread[s] = (sp_stage_spread){sp[0], sp[1], sp[2]};
-                continue;
-            } else if (a->times32)
-                for (size_t i = 0; i < n; i++)
-                    col[i] = a->times32[i * ns + s];
-            else
-                for (size_t i = 0; i < n; i++)
-                    col[i] = a->times[i * ns + s];
-        } else {
-            /* the column gathered with its stats (sp_ana_col_stats): the selection needs no pass of
-             * its own before it; the sum is the row's total */
-            cst = SP_ANA_COL_STATS_NONE;
-            if (a->times32) { /* n values below 2^32 each: below 2^64 in all while n <= 2^32 */
-                for (size_t i = 0; i < n; i++) {
-                    col[i] = a->times32[i * ns + s];
-                    sp_ana_col_stats_add(&cst, col[i], 0);
-                }
-                cst.wrapped = n > ((size_t)1 << 31) * 2;
-            } else {
-                for (size_t i = 0; i < n; i++) {
-                    col[i] = a->times[i * ns + s];
-                    sp_ana_col_stats_add(&cst, col[i], 1);
-                }
-            }
-        }
-        row->total_ns = cst.sum;
-        /* selected, not sorted (percentile.c): the same order statistics; with the detail, the
-         * spread's DESIGN section 4 nearest ranks too */
-        uint64_t sp[3];
-        sp_ana_quantiles_select_stats(col, n, tmp, &cst, &row->q, spread_pct, np, sp);
-        if (a->detail && n)
-            a->detail->stage_spread[s] = (sp_stage_spread){sp[0], sp[1], sp[2]};
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        size_t s = j->next < j->hi ? j->next++ : j->hi;
+        pthread_mutex_unlock(&j->mu);
+        if (s >= j->hi)
+            break;
+        stage_column(a, s, sp_ana_cols_fast ? &j->cs_all[s - j->lo] : NULL, col, tmp);
     }
-    sp_ana_scratch_put(a->scratch, col);
     sp_ana_scratch_put(a->scratch, tmp);
+    sp_ana_scratch_put(a->scratch, col);
     return NULL;
 }
 
@@ -744,19 +952,28 @@ sp_status sp_ana_stage_rows(sp_ana *a)
     size_t n = a->n_reqs, ns = a->n_stages;
     if (a->detail && !(a->detail->stage_spread = calloc(ns ? ns : 1, sizeof *a->detail->stage_spread)))
         return SP_ERR_NOMEM;
-    /* Large sets: the columns' sorting on a second thread while this one ranks the requests and sums
-     * the share windows (docs/analysis.md, "Two threads"); each writes fields the other does not. */
-    col_job cj = {a, 0, ns, SP_OK};
+    /* Large sets: the columns' selections on a second thread while this one takes the share windows
+     * (or ranks the requests) and sums them, then takes the columns the other has not (docs/analysis.md,
+     * "Two threads"); each writes fields the other does not. */
+    col_job cj = {.a = a, .lo = 0, .hi = ns, .st = SP_OK, .mu = PTHREAD_MUTEX_INITIALIZER,
+                  .cv = PTHREAD_COND_INITIALIZER, .stats_state = 0, .next = 0};
     pthread_t th;
     int threaded = n >= sp_ana_two_threads_min && pthread_create(&th, NULL, stage_columns, &cj) == 0;
-    sp_status st = build_by_latency(a);
-    static const unsigned pct[3] = {50, 95, 99};
+    /* the share windows: by selection, unless the detail wants the full ranking (or the lives tie
+     * too much for the windows' candidates to be few) */
+    int windows = 0;
+    sp_status st = SP_OK;
+    if (!a->detail && sp_ana_share_select)
+        st = sp_ana_share_windows_select(a, &windows);
+    if (!st && !windows)
+        st = build_by_latency(a);
     size_t wlo[3], whi[3];
     long double den[3] = {0, 0, 0};
     for (int j = 0; !st && j < 3; j++) {
-        sp_ana_share_window(n, pct[j], &wlo[j], &whi[j]);
+        sp_ana_share_window(n, share_pct[j], &wlo[j], &whi[j]);
+        const uint32_t *w = wlo[j] ? window_of(a, j, wlo[j]) : NULL;
         for (size_t k = wlo[j]; wlo[j] && k <= whi[j]; k++)
-            den[j] += (long double)a->life[a->by_latency[k - 1]];
+            den[j] += (long double)a->life[w[k - wlo[j]]];
     }
     /* each window's requests row by row, every stage's sum at once (one read of a request's row, not
      * one per stage); each stage still adds its window's times in rank order, so the sums are the
@@ -765,8 +982,9 @@ sp_status sp_ana_stage_rows(sp_ana *a)
         long double num[SP_ANA_MAX_STAGES];
         for (size_t s = 0; s < ns; s++)
             num[s] = 0;
+        const uint32_t *w = wlo[j] ? window_of(a, j, wlo[j]) : NULL;
         for (size_t k = wlo[j]; wlo[j] && k <= whi[j]; k++) {
-            size_t p = a->by_latency[k - 1];
+            size_t p = w[k - wlo[j]];
             if (a->times32) {
                 const uint32_t *row = a->times32 + p * ns;
                 for (size_t s = 0; s < ns; s++)
@@ -787,10 +1005,10 @@ sp_status sp_ana_stage_rows(sp_ana *a)
                 r->stages[s].share_p99 = share;
         }
     }
+    /* this thread's share of the columns: those the other has not taken by now (all of them alone) */
+    stage_columns(&cj);
     if (threaded)
         pthread_join(th, NULL);
-    else
-        stage_columns(&cj);
     if (!st)
         st = cj.st;
     if (st)
