@@ -106,12 +106,14 @@ typedef struct sp_ev_span {
     uint64_t start_ns, end_ns;
 } sp_ev_span;
 
+/* A batch. The 8-byte fields first, then the 4-byte ones: 64 bytes, where `file` after `id` had
+ * left 4 bytes of padding and made it 72. */
 typedef struct sp_ev_batch {
     int64_t id;              /* the caller's id */
-    uint32_t file;
     uint64_t start_ns, end_ns;   /* SP_TIME_NONE until a batch record is seen */
     int64_t effective_tokens;    /* < 0: unknown */
     int64_t padded_tokens;       /* < 0: unknown */
+    uint32_t file;
     uint32_t first_member;   /* members[first_member .. +nmembers) are request indexes */
     uint32_t nmembers;
     uint32_t device;
@@ -119,6 +121,7 @@ typedef struct sp_ev_batch {
                                 member's phase and tokens; SP_EV_NONE: a plain batch */
     bool has_record;
 } sp_ev_batch;
+_Static_assert(sizeof(sp_ev_batch) <= 64, "a batch record fits one cache line");
 
 /* A member's phase in a generation step (docs/generation.md; native record 14's phase values). */
 typedef enum sp_ev_phase {
