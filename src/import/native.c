@@ -148,12 +148,9 @@ static sp_status apply_label(nat_reader *r, uint64_t id, const char *label, size
     return sp_nids_put(&r->reqs, id, idx);
 }
 
-static sp_status batch_of(nat_reader *r, uint64_t id, uint32_t *out)
+/* Batch index for the caller's batch id (batch_of's lookup past the last batch, out of line). */
+static __attribute__((noinline)) sp_status batch_of_slow(nat_reader *r, uint64_t id, uint32_t *out)
 {
-    if (r->last_batch_idx && r->last_batch_id == id) {
-        *out = r->last_batch_idx - 1;
-        return SP_OK;
-    }
     uint32_t idx = sp_nids_find(&r->batches, id);
     if (idx == SP_HMAP_NONE) {
         sp_status st = sp_ev_batch_new(r->ev, r->ctx->file, (int64_t)id, &idx);
@@ -164,6 +161,15 @@ static sp_status batch_of(nat_reader *r, uint64_t id, uint32_t *out)
     r->last_batch_id = id;
     r->last_batch_idx = idx + 1;
     return SP_OK;
+}
+
+static inline sp_status batch_of(nat_reader *r, uint64_t id, uint32_t *out)
+{
+    if (r->last_batch_idx && r->last_batch_id == id) {
+        *out = r->last_batch_idx - 1;
+        return SP_OK;
+    }
+    return batch_of_slow(r, id, out);
 }
 
 static int64_t to_i64(uint64_t v)
