@@ -225,7 +225,7 @@ sp_crc_route sp_crc32_route(void)
 
 bool sp_crc32_by(sp_crc_route route, uint32_t crc, const void *data, size_t len, uint32_t *out)
 {
-    if (route > sp_crc32_route())
+    if ((unsigned)route > (unsigned)sp_crc32_route()) /* a value outside the enum too */
         return false;
     *out = ~crc_by(route, ~crc, data, len);
     return true;

@@ -108,6 +108,11 @@ static void test_routes(void)
     uint32_t got = 0;
     CHECK(sp_crc32_by(SP_CRC_TABLES, 0, g_buf, 0, &got));
     CHECK_EQ_U64(got, 0);
+    /* values outside the enum are refused too */
+    got = 777;
+    CHECK(!sp_crc32_by((sp_crc_route)-1, 0, g_buf, 512, &got));
+    CHECK(!sp_crc32_by((sp_crc_route)(SP_CRC_VPCLMUL512 + 1), 0, g_buf, 512, &got));
+    CHECK_EQ_U64(got, 777);
 }
 
 static void test_block_frame(void)
