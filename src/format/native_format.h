@@ -124,6 +124,21 @@ static inline void sp_wr32(unsigned char *p, uint32_t v)
  * zlib (src/format/crc32.c). `crc` is the running value (0 to start). */
 uint32_t sp_crc32(uint32_t crc, const void *data, size_t len);
 
+/* The routes sp_crc32 can take, each faster than the one before; every one gives the same value. */
+typedef enum sp_crc_route {
+    SP_CRC_TABLES = 0,     /* slice-by-8 tables: any CPU */
+    SP_CRC_CLMUL128,       /* x86-64 with PCLMULQDQ and SSE4.1: 128-bit folds */
+    SP_CRC_VPCLMUL512      /* x86-64 with VPCLMULQDQ and AVX-512 F/BW/VL: 4 x 512-bit folds */
+} sp_crc_route;
+
+/* The fastest route this CPU has whose init-time self-check against the tables passed: the one
+ * sp_crc32 takes (a route implies the ones before it). */
+sp_crc_route sp_crc32_route(void);
+
+/* sp_crc32 by the given route (for tests and benchmarks): false, *out untouched, when the CPU lacks
+ * it or it failed its self-check. */
+bool sp_crc32_by(sp_crc_route route, uint32_t crc, const void *data, size_t len, uint32_t *out);
+
 /* ---- file header and block framing (src/format/framing.c) ---- */
 
 /* Writes a version-1 file header: magic, version, header size. */

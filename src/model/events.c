@@ -525,6 +525,20 @@ sp_status sp_ev_request_set_id(struct sp_events *ev, uint32_t req, const char *i
     return st;
 }
 
+/* Appends a batch with no record yet (room for it is there). */
+static void batch_init(struct sp_events *ev, uint32_t file, int64_t id)
+{
+    sp_ev_batch *b = &ev->batches[ev->n_batches++];
+    memset(b, 0, sizeof *b);
+    b->id = id;
+    b->file = file;
+    b->start_ns = b->end_ns = SP_TIME_NONE;
+    b->effective_tokens = b->padded_tokens = -1;
+    b->first_member = 0;
+    b->step = SP_EV_NONE;
+    ev->finished = false;
+}
+
 sp_status sp_ev_batch_ref(struct sp_events *ev, uint32_t file, int64_t id, uint32_t *out_batch)
 {
     uint64_t h = batch_key(file, id);
@@ -540,17 +554,18 @@ sp_status sp_ev_batch_ref(struct sp_events *ev, uint32_t file, int64_t id, uint3
     idx = (uint32_t)ev->n_batches;
     if ((st = sp_hmap_put(&ev->batch_map, h, idx)))
         return st;
-    ev->n_batches++;
-    sp_ev_batch *b = &ev->batches[idx];
-    memset(b, 0, sizeof *b);
-    b->id = id;
-    b->file = file;
-    b->start_ns = b->end_ns = SP_TIME_NONE;
-    b->effective_tokens = b->padded_tokens = -1;
-    b->first_member = 0;
-    b->step = SP_EV_NONE;
-    ev->finished = false;
+    batch_init(ev, file, id);
     *out_batch = idx;
+    return SP_OK;
+}
+
+sp_status sp_ev_batch_new(struct sp_events *ev, uint32_t file, int64_t id, uint32_t *out_batch)
+{
+    sp_status st = SP_GROW(ev->batches, ev->cap_batches, ev->n_batches + 1, SP_EV_MAX_RECORDS);
+    if (st)
+        return st;
+    *out_batch = (uint32_t)ev->n_batches;
+    batch_init(ev, file, id);
     return SP_OK;
 }
 

@@ -106,12 +106,14 @@ typedef struct sp_ev_span {
     uint64_t start_ns, end_ns;
 } sp_ev_span;
 
+/* A batch. The 8-byte fields first, then the 4-byte ones: 64 bytes, where `file` after `id` had
+ * left 4 bytes of padding and made it 72. */
 typedef struct sp_ev_batch {
     int64_t id;              /* the caller's id */
-    uint32_t file;
     uint64_t start_ns, end_ns;   /* SP_TIME_NONE until a batch record is seen */
     int64_t effective_tokens;    /* < 0: unknown */
     int64_t padded_tokens;       /* < 0: unknown */
+    uint32_t file;
     uint32_t first_member;   /* members[first_member .. +nmembers) are request indexes */
     uint32_t nmembers;
     uint32_t device;
@@ -119,6 +121,7 @@ typedef struct sp_ev_batch {
                                 member's phase and tokens; SP_EV_NONE: a plain batch */
     bool has_record;
 } sp_ev_batch;
+_Static_assert(sizeof(sp_ev_batch) <= 64, "a batch record fits one cache line");
 
 /* A member's phase in a generation step (docs/generation.md; native record 14's phase values). */
 typedef enum sp_ev_phase {
@@ -297,7 +300,9 @@ struct sp_events {
     uint32_t *req_batches;   /* after sp_ev_finish: batch indexes per request (see first_batch) */
     size_t n_req_batches;
     sp_hmap req_map;         /* (file, text id) -> request index (events.c: req_key) */
-    sp_hmap batch_map;       /* (file, batch id) -> batch index (events.c: batch_key) */
+    sp_hmap batch_map;       /* (file, batch id) -> batch index (events.c: batch_key); a native
+                                file's batches are not in it (sp_ev_batch_new) until
+                                sp_ev_rebuild_maps enters every batch */
     bool finished;           /* sp_ev_finish ran; adding more events clears it */
     bool released;           /* an analysis with release_events freed arrays it had done with
                                 (sp_ev_release_*): only the files, properties and strings are left
@@ -421,6 +426,10 @@ sp_status sp_ev_rebuild_maps(struct sp_events *ev);
 sp_status sp_ev_request_set_id(struct sp_events *ev, uint32_t req, const char *id, size_t len);
 /* Finds or creates the batch with integer id `id` in `file`. */
 sp_status sp_ev_batch_ref(struct sp_events *ev, uint32_t file, int64_t id, uint32_t *out_batch);
+/* Creates a batch with integer id `id` in `file` without entering it in batch_map: for an importer
+ * that keeps its file's batch ids itself and never calls sp_ev_batch_ref for that file (the native
+ * reader, native.c), which must not make the same (file, id) twice. SP_ERR_NOMEM, SP_ERR_LIMIT. */
+sp_status sp_ev_batch_new(struct sp_events *ev, uint32_t file, int64_t id, uint32_t *out_batch);
 /* Sets a batch's members (request indexes, copied). Replaces earlier members. */
 sp_status sp_ev_batch_set_members(struct sp_events *ev, uint32_t batch, const uint32_t *reqs, size_t n);
 

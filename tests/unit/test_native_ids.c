@@ -13,7 +13,10 @@
  *    appear (the reference: a linear search over the ids seen), with each id's decimal text, and a
  *    request's later records (outcome, stage span) reach that request; labels rename the request
  *    their id names, before and after its first use, and a label with another request's decimal text
- *    is refused as before. */
+ *    is refused as before.
+ * 3. The same, for batch ids (native.c's batch table, an sp_nids too): batches made in the order their
+ *    ids first appear, per file, each copy record on the batch its id names, each batch record's
+ *    times on its batch. */
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -302,6 +305,91 @@ static void end_to_end(const char *what, const uint64_t *ids, size_t n)
     free(b.data);
 }
 
+/* Batch ids (native.c's batch table, a second sp_nids: the model's batch map no longer holds a native
+ * file's batches). Each id in `ids` (distinct; UINT64_MAX, a copy record's "no batch", is named only by
+ * a batch record) is named first by a copy record (a batch's work may come before its record), in the
+ * order of `ids`; then batch records in reverse order, each with request 1 as its member, one record
+ * repeated (a later record replaces it: the same batch); then a second copy per id, in id order by steps
+ * of 5. The buffer is loaded twice into one set (two files, the same ids: each file's own batches).
+ * The reference: batches made in the order their ids first appear in each file (a linear scan), each
+ * copy on the batch its id names in its own file, each batch's record times on it. */
+static void end_to_end_batches(const char *what, const uint64_t *ids, size_t n)
+{
+    tbuf b;
+    memset(&b, 0, sizeof b);
+    tb_begin(&b);
+    uint64_t rq[4] = {1, 10, 20, 0};
+    tb_rec(&b, SP_REC_REQUEST, 0, rq, 4);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] != SP_NO_BATCH) {
+            uint64_t w[6] = {ids[i], 0, 0, 64, 5000 + i, 5001 + i};
+            tb_rec(&b, SP_REC_COPY, SP_COPY_H2D, w, 6);
+        }
+    for (size_t i = n; i-- > 0;) {
+        uint64_t w[6] = {ids[i], 3000 + i, 4000 + i, 7, 8, 1};
+        tb_rec(&b, SP_REC_BATCH, 1, w, 6);
+        if (i == n / 2)
+            tb_rec(&b, SP_REC_BATCH, 1, w, 6);
+    }
+    for (size_t s = 0; s < 5; s++)
+        for (size_t i = s; i < n; i += 5)
+            if (ids[i] != SP_NO_BATCH) {
+                uint64_t w[6] = {ids[i], 0, 0, 64, 5000 + i, 5001 + i};
+                tb_rec(&b, SP_REC_COPY, SP_COPY_D2H, w, 6);
+            }
+    tb_block_close(&b);
+    for (int mode = SP_NATIVE_SERIAL; mode <= SP_NATIVE_PIPELINED; mode++) {
+        sp_import_native_set_mode(mode);
+        sp_events *ev = NULL;
+        CHECK(sp_events_create(&ev) == SP_OK);
+        char err[512] = "";
+        for (int f = 0; f < 2; f++) {
+            sp_status st = sp_events_load_buffer(ev, "batches.sptrace", b.data, b.len, NULL, err, sizeof err);
+            CHECK_MSG(st == SP_OK, "%s, mode %d, file %d: %s", what, mode, f, err);
+        }
+        sp_import_native_set_mode(SP_NATIVE_AUTO);
+        /* the order ids first appear in: copies first (all but UINT64_MAX), then batch records */
+        size_t m = 0;
+        uint64_t *order = malloc((n + 1) * sizeof *order);
+        size_t *pos = malloc((n + 1) * sizeof *pos); /* where ids[pos[k]] is the k-th batch made */
+        CHECK(order && pos);
+        if (!order || !pos)
+            return;
+        for (size_t i = 0; i < n; i++)
+            if (ids[i] != SP_NO_BATCH)
+                pos[m] = i, order[m++] = ids[i];
+        for (size_t i = n; i-- > 0;)
+            if (ids[i] == SP_NO_BATCH)
+                pos[m] = i, order[m++] = ids[i];
+        CHECK_EQ_U64(ev->n_batches, 2 * m);
+        int bad = 0;
+        for (size_t k = 0; k < 2 * m && k < ev->n_batches; k++) {
+            const sp_ev_batch *x = &ev->batches[k];
+            size_t i = pos[k % m];
+            if (((uint64_t)x->id != order[k % m] || x->file != k / m || !x->has_record || x->start_ns != 3000 + i ||
+                 x->end_ns != 4000 + i || x->nmembers != 1) && bad++ < 3)
+                CHECK_MSG(0, "%s, mode %d: batch %zu has id %" PRIu64 " file %u start %" PRIu64 ", want id %"
+                          PRIu64 " file %zu start %zu", what, mode, k, (uint64_t)x->id, (unsigned)x->file,
+                          x->start_ns, order[k % m], k / m, 3000 + i);
+        }
+        /* every copy on its own file's batch of the id it named (its start says which id: 5000 + i) */
+        size_t copies = 0;
+        for (size_t a = 0; a < ev->n_acts; a++) {
+            const sp_ev_activity *x = &ev->acts[a];
+            size_t i = (size_t)(x->start_ns - 5000);
+            copies++;
+            if ((i >= n || x->batch >= ev->n_batches || (uint64_t)ev->batches[x->batch].id != ids[i] ||
+                 ev->batches[x->batch].file != x->file) && bad++ < 3)
+                CHECK_MSG(0, "%s, mode %d: copy %zu (id %zu) on batch %u", what, mode, a, i, (unsigned)x->batch);
+        }
+        CHECK_EQ_U64(copies, 2 * 2 * (m - (m > 0 && order[m - 1] == SP_NO_BATCH)));
+        free(order);
+        free(pos);
+        sp_events_destroy(ev);
+    }
+    free(b.data);
+}
+
 static void end_to_end_cases(void)
 {
     enum { N = 30000 };
@@ -338,6 +426,34 @@ static void end_to_end_cases(void)
         ids[n++] = i;
     ids[n++] = 99000;
     end_to_end("an id in the map that the table grows over", ids, n);
+
+    /* the same id sequences as batch ids (the reader's batch table) */
+    enum { NB = 20000 };
+    for (size_t i = 0; i < NB; i++)
+        ids[i] = i + 1;
+    shuffle_windows(ids, NB, 32);
+    end_to_end_batches("batches: sequential, shuffled in windows of 32", ids, NB);
+    for (size_t i = 0; i < NB; i++)
+        ids[i] = next_rand(); /* half of them past INT64_MAX: negative batch ids in the model */
+    end_to_end_batches("batches: random 64-bit", ids, NB);
+    for (size_t i = 0; i < NB; i++)
+        ids[i] = 3 + 5 * (uint64_t)i;
+    end_to_end_batches("batches: stride 5", ids, NB);
+    n = 0;
+    for (uint64_t i = 0; i < 100; i++)
+        ids[n++] = UINT64_MAX - i; /* UINT64_MAX first: named by its batch record only */
+    for (uint64_t i = 0; i < 10000; i++)
+        ids[n++] = 1 + i;
+    ids[n++] = 0;
+    end_to_end_batches("batches: UINT64_MAX down, then from 1, then 0", ids, n);
+    n = 0;
+    for (uint64_t i = 1; i <= 100; i++)
+        ids[n++] = i;
+    ids[n++] = 90000;
+    for (uint64_t i = 101; i <= 28000; i++)
+        ids[n++] = i;
+    ids[n++] = 99000;
+    end_to_end_batches("batches: an id in the map that the table grows over", ids, n);
     free(ids);
 
     /* Labels, as test_native_import's hand trace has them, over ids the table holds: label before
