@@ -29,6 +29,20 @@ static inline sp_events *eb_new(void)
     return ev;
 }
 
+/* Ranking tests' request ids (which of the id routes a set takes): request k's id as a number from 1
+ * (EB_IDS_SHORT), a 13-digit number (EB_IDS_LONG), "req-0000" and k in `width` digits (EB_IDS_TEXT), or
+ * text for odd k and a number for even k (EB_IDS_MIXED). */
+enum { EB_IDS_SHORT, EB_IDS_LONG, EB_IDS_TEXT, EB_IDS_MIXED, EB_IDS_KINDS };
+static inline void eb_id_of(char *id, size_t len, size_t k, int ids, int width)
+{
+    if (ids == EB_IDS_TEXT || (ids == EB_IDS_MIXED && (k & 1)))
+        snprintf(id, len, "req-0000%0*zu", width, k);
+    else if (ids == EB_IDS_LONG)
+        snprintf(id, len, "%llu", 1234567800000ull + k);
+    else
+        snprintf(id, len, "%zu", k + 1);
+}
+
 static inline uint32_t eb_file(sp_events *ev, const char *path)
 {
     uint32_t f;

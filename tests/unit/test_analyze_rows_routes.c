@@ -95,7 +95,6 @@ static void known_answer(void)
 
 static int sets_compared, with_client;
 
-enum { IDS_SHORT, IDS_LONG, IDS_TEXT, IDS_MIXED, IDS_KINDS };
 enum { LIVES_FEW, LIVES_SPREAD, LIVES_EQUAL, LIVES_ONE_HUGE, LIVES_ALL_HUGE, LIVES_KINDS };
 
 static sp_events *rank_set(size_t n, int ids, int lives, int clients)
@@ -104,13 +103,7 @@ static sp_events *rank_set(size_t n, int ids, int lives, int clients)
     for (size_t i = 0; i < n; i++) {
         char id[40];
         size_t k = (i * 7919) % n; /* ids not in arrival order */
-        int text = ids == IDS_TEXT || (ids == IDS_MIXED && (k & 1));
-        if (text)
-            snprintf(id, sizeof id, "req-0000%04zu", k);
-        else if (ids == IDS_LONG)
-            snprintf(id, sizeof id, "%llu", 1234567800000ull + k);
-        else
-            snprintf(id, sizeof id, "%zu", k + 1);
+        eb_id_of(id, sizeof id, k, ids, 4);
         uint64_t life;
         switch (lives) {
         case LIVES_FEW:
@@ -144,7 +137,7 @@ static void both_routes(void)
 {
     static const size_t sizes[] = {1, 2, 3, 50, 500, 3000};
     for (size_t z = 0; z < sizeof sizes / sizeof *sizes; z++)
-        for (int ids = 0; ids < IDS_KINDS; ids++)
+        for (int ids = 0; ids < EB_IDS_KINDS; ids++)
             for (int lives = 0; lives < LIVES_KINDS; lives++)
                 for (int clients = 0; clients < 2; clients++) {
                     if (clients && lives != LIVES_SPREAD && lives != LIVES_FEW)
@@ -156,7 +149,7 @@ static void both_routes(void)
                     for (int on = 0; on < 2; on++) {
                         rng_state = seed;
                         sp_events *ev = rank_set(sizes[z], ids, lives, clients);
-                        if (sizes[z] == 3000 && (ids == IDS_MIXED || ids == IDS_SHORT))
+                        if (sizes[z] == 3000 && (ids == EB_IDS_MIXED || ids == EB_IDS_SHORT))
                             sp_ana_two_threads_min = 2; /* the ranking beside the columns */
                         sp_report *r = analyse(ev, on);
                         if (r)
@@ -244,7 +237,7 @@ int main(void)
     both_routes();
     fprintf(stderr, "%d sets ranked both ways, %d with client records\n", sets_compared, with_client);
     CHECK(with_client > 0);
-    CHECK(sets_compared == 6 * IDS_KINDS * (LIVES_KINDS + 2));
+    CHECK(sets_compared == 6 * EB_IDS_KINDS * (LIVES_KINDS + 2));
     counted_selection();
     fprintf(stderr, "%d counted selections compared\n", selections);
     CHECK(selections > 40);

@@ -61,7 +61,6 @@ static void known_answer(void)
 
 /* ---- 2. the windows against the full ranking ---- */
 
-enum { IDS_SHORT, IDS_LONG, IDS_TEXT, IDS_MIXED, IDS_KINDS };
 enum { LIVES_FEW, LIVES_MANY, LIVES_SPREAD, LIVES_EQUAL, LIVES_ONE_HUGE, LIVES_KINDS };
 
 static sp_events *window_set(size_t n, int ids, int lives)
@@ -70,13 +69,7 @@ static sp_events *window_set(size_t n, int ids, int lives)
     for (size_t i = 0; i < n; i++) {
         char id[40];
         size_t k = (i * 7919) % n; /* ids not in arrival order */
-        int text = ids == IDS_TEXT || (ids == IDS_MIXED && (k & 1));
-        if (text)
-            snprintf(id, sizeof id, "req-0000%05zu", k);
-        else if (ids == IDS_LONG)
-            snprintf(id, sizeof id, "%llu", 1234567800000ull + k);
-        else
-            snprintf(id, sizeof id, "%zu", k + 1);
+        eb_id_of(id, sizeof id, k, ids, 5);
         uint64_t life;
         switch (lives) {
         case LIVES_FEW:
@@ -112,7 +105,7 @@ static int windows_compared, windows_taken, ranked_instead;
 static void windows_against_ranking(void)
 {
     for (size_t z = 0; z < N_SIZES; z++)
-        for (int ids = 0; ids < IDS_KINDS; ids++)
+        for (int ids = 0; ids < EB_IDS_KINDS; ids++)
             for (int lives = 0; lives < LIVES_KINDS; lives++) {
                 size_t n = sizes[z];
                 sp_events *ev = window_set(n, ids, lives);
@@ -176,7 +169,7 @@ static int reports_compared;
 static void sets_reports(void)
 {
     for (size_t z = 0; z < N_SIZES; z++)
-        for (int ids = 0; ids < IDS_KINDS; ids++)
+        for (int ids = 0; ids < EB_IDS_KINDS; ids++)
             for (int lives = 0; lives < LIVES_KINDS; lives++) {
                 uint64_t seed = rng_state;
                 char *rep[2];
@@ -226,10 +219,10 @@ int main(void)
     windows_against_ranking();
     fprintf(stderr, "%d sets: windows by selection in %d, the ranking in %d\n", windows_compared, windows_taken,
             ranked_instead);
-    CHECK(windows_compared == (int)N_SIZES * IDS_KINDS * LIVES_KINDS);
+    CHECK(windows_compared == (int)N_SIZES * EB_IDS_KINDS * LIVES_KINDS);
     CHECK(windows_taken > windows_compared / 3 && ranked_instead > 0);
     sets_reports();
-    CHECK(reports_compared == (int)N_SIZES * IDS_KINDS * LIVES_KINDS);
+    CHECK(reports_compared == (int)N_SIZES * EB_IDS_KINDS * LIVES_KINDS);
     int traces = 0;
     ar_each_trace("sharewin", &rng_state, trace_turned, &traces);
     fprintf(stderr, "%d reports of sets and %d of traces compared\n", reports_compared, traces);
