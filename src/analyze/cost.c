@@ -10,17 +10,20 @@
 #include "analyze/analyze_int.h"
 #include "common/exactsum.h"
 
-/* Appends [s, e) to a list built in start order, merging with the last interval when they touch. */
-static void push_sorted(sp_ival *v, size_t *n, uint64_t s, uint64_t e)
+/* Appends [s, e) to a list built in start order, merging with the last interval when they touch;
+ * returns by how many ns the list's total length (sp_ival_total) grew. */
+static inline uint64_t push_sorted(sp_ival *v, size_t *n, uint64_t s, uint64_t e)
 {
     if (e <= s)
-        return;
+        return 0;
     if (*n && s <= v[*n - 1].e) {
-        if (e > v[*n - 1].e)
+        uint64_t grew = e > v[*n - 1].e ? e - v[*n - 1].e : 0;
+        if (grew)
             v[*n - 1].e = e;
-        return;
+        return grew;
     }
     v[(*n)++] = (sp_ival){s, e};
+    return e - s;
 }
 
 struct piece {
@@ -82,6 +85,7 @@ typedef struct cost_work {
     struct bstart *bord;      /* analysed batches grouped by device, each sorted by start and id */
     sp_ival *kl, *ul;         /* per device d from aoff[d] on: its kernel-like union, all-work union */
     size_t *nk, *nu;          /* per device: the lengths of those */
+    uint64_t *tk, *tu;        /* per device: their total lengths in ns (sp_ival_total's, kept as they grow) */
     sp_ival *wl;              /* one device's batch window pieces */
     struct piece *pieces;     /* one device's batch windows, made disjoint */
     uint64_t *piece_len;      /* per batch: the length of its disjoint piece (0: none) */
@@ -105,6 +109,8 @@ static void cost_work_free(cost_work *w)
     free(w->boff);
     free(w->nk);
     free(w->nu);
+    free(w->tk);
+    free(w->tu);
     cost_work_drop_states(w);
     sp_ana_scratch_put(w->sc, w->piece_len);
     sp_ana_scratch_put(w->sc, w->bord);
@@ -120,6 +126,8 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w)
     w->boff = calloc(nd + 1, sizeof *w->boff);
     w->nk = calloc(nd + 1, sizeof *w->nk);
     w->nu = calloc(nd + 1, sizeof *w->nu);
+    w->tk = calloc(nd + 1, sizeof *w->tk);
+    w->tu = calloc(nd + 1, sizeof *w->tu);
     w->sc = a->scratch;
     /* the device states' own arrays last, so that they come off the scratch stack first
      * (cost_work_drop_states) and the per-request costs take their place */
@@ -130,7 +138,7 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w)
     w->kl = sp_ana_scratch_get(w->sc, na * sizeof *w->kl);
     w->ul = sp_ana_scratch_get(w->sc, na * sizeof *w->ul);
     size_t *fb = malloc((nd ? nd : 1) * sizeof *fb);
-    if (!w->aoff || !w->boff || !w->nk || !w->nu || !w->bord || !w->kl || !w->ul || !w->wl || !w->pieces ||
+    if (!w->aoff || !w->boff || !w->nk || !w->nu || !w->tk || !w->tu || !w->bord || !w->kl || !w->ul || !w->wl || !w->pieces ||
         !w->piece_len || !fb) {
         free(fb);
         return SP_ERR_NOMEM;
@@ -156,7 +164,8 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w)
 
 /* Every device's activity, read once in the events' order (a device's activity is in start order
  * there, so each device sees the same sequence a per-device pass would): its kernel-like and
- * all-work unions (at w->kl, w->ul from w->aoff[d] on, lengths w->nk[d], w->nu[d]) and the profiled
+ * all-work unions (at w->kl, w->ul from w->aoff[d] on, lengths w->nk[d], w->nu[d], total ns w->tk[d],
+ * w->tu[d]: the sums of their lengths mod 2^64, taken as the unions grow) and the profiled
  * window widened to hold every activity's start and end (DESIGN section 7: first arrival or activity
  * start to last done or activity end). */
 static void devices_acts(const sp_ana *a, cost_work *w, uint64_t *w0, uint64_t *w1)
@@ -168,6 +177,7 @@ static void devices_acts(const sp_ana *a, cost_work *w, uint64_t *w0, uint64_t *
     uint32_t cur = SP_EV_NONE;
     sp_ival *kl = NULL, *ul = NULL;
     size_t nk = 0, nu = 0;
+    uint64_t tk = 0, tu = 0;
     for (size_t i = 0; i < na; i++) {
         uint32_t d = a->act_dev[i];
         if (d == SP_EV_NONE)
@@ -176,24 +186,30 @@ static void devices_acts(const sp_ana *a, cost_work *w, uint64_t *w0, uint64_t *
             if (cur != SP_EV_NONE) {
                 w->nk[cur] = nk;
                 w->nu[cur] = nu;
+                w->tk[cur] = tk;
+                w->tu[cur] = tu;
             }
             cur = d;
             kl = w->kl + w->aoff[d];
             ul = w->ul + w->aoff[d];
             nk = w->nk[d];
             nu = w->nu[d];
+            tk = w->tk[d];
+            tu = w->tu[d];
         }
         const sp_ev_activity *x = &ev->acts[i];
         uint64_t s = x->start_ns, e = x->end_ns;
         lo = s < lo ? s : lo;
         hi = e > hi ? e : hi;
         if (is_kernel_like(x->kind))
-            push_sorted(kl, &nk, s, e);
-        push_sorted(ul, &nu, s, e);
+            tk += push_sorted(kl, &nk, s, e);
+        tu += push_sorted(ul, &nu, s, e);
     }
     if (cur != SP_EV_NONE) {
         w->nk[cur] = nk;
         w->nu[cur] = nu;
+        w->tk[cur] = tk;
+        w->tu[cur] = tu;
     }
     *w0 = lo;
     *w1 = hi;
@@ -225,7 +241,7 @@ static void device_states(const sp_ana *a, cost_work *w, size_t d, uint64_t wind
         w->wl[nw++] = (sp_ival){s, e};
         w->piece_len[w->bord[j].idx] = e - s;
     }
-    uint64_t k_total = sp_ival_total(kl, nk), u_total = sp_ival_total(ul, nu);
+    uint64_t k_total = w->tk[d], u_total = w->tu[d]; /* sp_ival_total(kl, nk), sp_ival_total(ul, nu) */
     uint64_t w_total = sp_ival_total(w->wl, nw);
     uint64_t gap = w_total - sp_ival_overlap(w->wl, nw, ul, nu);
     long double pad = 0;
