@@ -285,8 +285,13 @@ typedef struct cost_pass {
     const sp_ana *a;
     const cost_work *w;
     const uint64_t *moff; /* weights: per place j of w->bord, its members' place in mw (moff[j + 1]: the end) */
-    double *mw;           /* weights: per member in that order, its share of its batch's cost */
-    const double *rcost;  /* nano: per analysed request, its cost */
+    double *mw;           /* weights: per member in that order, its share of its batch's cost; < 0 where
+                             the share is already added (the member's only batch) */
+    const uint32_t *pos_of; /* weights: each request's analysed place (NULL: its index) */
+    double per_dev_ns;    /* weights: the price of a device ns */
+    atomic_size_t deferred; /* weights: members whose share is left to the ordered scatter */
+    double *rcost;        /* per analysed request, its cost: summed by the weights pass (members of one
+                             batch) and the ordered scatter, read by the nano pass */
     uint64_t *nano;       /* nano: per analysed request, its cost in whole nano-dollars */
     size_t nb, nr, chunk; /* the places of w->bord, the analysed requests; a chunk's length */
     atomic_size_t next[2]; /* per pass (the weights, the nano column): its next chunk */
@@ -295,15 +300,21 @@ typedef struct cost_pass {
 } cost_pass;
 
 /* The members' weights of the batches at w->bord[j0 .. j1): each member's tokens over its batch's
- * (member_tokens), or an equal share when any member's count is unknown or the batch has no tokens. */
-static void weights_chunk(const cost_pass *p, size_t j0, size_t j1)
+ * (member_tokens), or an equal share when any member's count is unknown or the batch has no tokens.
+ * A member in no other batch (its request's batch list, which counts every recorded batch, holds
+ * one) has its share added to its cost here, the only add onto its zero, and its weight marked done
+ * (-1); the others' shares are left to the ordered scatter (request_costs). */
+static void weights_chunk(cost_pass *p, size_t j0, size_t j1)
 {
     const sp_events *ev = p->a->ev;
+    size_t deferred = 0;
     for (size_t j = j0; j < j1; j++) {
-        const sp_ev_batch *b = &ev->batches[p->w->bord[j].idx];
+        size_t idx = p->w->bord[j].idx;
+        const sp_ev_batch *b = &ev->batches[idx];
         uint64_t at = p->moff[j];
         if (p->moff[j + 1] == at)
             continue; /* no cost to share */
+        double bcost = p->per_dev_ns * (double)p->w->piece_len[idx];
         int64_t tok = 0;
         int known = 1;
         for (uint32_t m = 0; m < b->nmembers; m++) {
@@ -313,10 +324,23 @@ static void weights_chunk(const cost_pass *p, size_t j0, size_t j1)
             else
                 tok += t;
         }
-        for (uint32_t m = 0; m < b->nmembers; m++)
-            p->mw[at + m] = known && tok > 0 ? (double)member_tokens(ev, b, m) / (double)tok
-                                             : 1.0 / (double)b->nmembers;
+        for (uint32_t m = 0; m < b->nmembers; m++) {
+            double wt = known && tok > 0 ? (double)member_tokens(ev, b, m) / (double)tok
+                                         : 1.0 / (double)b->nmembers;
+            uint32_t ri = ev->members[b->first_member + m];
+            if (ev->requests[ri].nbatches != 1) {
+                p->mw[at + m] = wt;
+                deferred++;
+                continue;
+            }
+            uint32_t pos = p->pos_of ? p->pos_of[ri] : ri;
+            if (pos != SP_EV_NONE)
+                p->rcost[pos] += bcost * wt;
+            p->mw[at + m] = -1.0;
+        }
     }
+    if (deferred)
+        atomic_fetch_add_explicit(&p->deferred, deferred, memory_order_relaxed);
 }
 
 /* The nano-dollar column of requests [i0, i1), its exact sum and its stats (sp_ana_col_stats_of's)
@@ -477,28 +501,34 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns,
     p->nb = nbord;
     p->nr = a->n_reqs;
     p->chunk = sp_ana_cost_chunk ? sp_ana_cost_chunk : 1;
+    p->pos_of = identity ? NULL : pos_of;
+    p->per_dev_ns = per_dev_ns;
+    atomic_init(&p->deferred, 0);
     atomic_init(&p->next[0], 0);
     atomic_init(&p->next[1], 0);
     sp_exact_sum_init(&p->helper_sum);
     p->helper_stats = SP_ANA_COL_STATS_NONE;
-    share_open(sh, 1, p);
-    if (sp_ana_cost_helper_first)
-        share_wait_for(sh, 1);
-    pass_chunks(p, 1, NULL, NULL);
     for (size_t i = 0; !identity && i < ev->n_requests; i++)
         pos_of[i] = SP_EV_NONE;
     for (size_t i = 0; !identity && i < a->n_reqs; i++)
         pos_of[a->reqs[i]] = (uint32_t)i;
+    share_open(sh, 1, p);
+    if (sp_ana_cost_helper_first)
+        share_wait_for(sh, 1);
+    pass_chunks(p, 1, NULL, NULL);
     share_wait(sh);
-    /* batches in device order, then start order (bord): a request in several batches sums its shares
-     * in an order no line order changes */
-    for (size_t j = 0; j < nbord; j++) {
+    /* the shares of requests in several batches, batches in device order, then start order (bord): such
+     * a request sums its shares in an order no line order changes (none left: no pass) */
+    const size_t nscatter = atomic_load(&p->deferred) ? nbord : 0;
+    for (size_t j = 0; j < nscatter; j++) {
         uint64_t at = p->moff[j], end = p->moff[j + 1];
         if (at == end)
             continue;
         const sp_ev_batch *b = &ev->batches[w->bord[j].idx];
         double bcost = per_dev_ns * (double)w->piece_len[w->bord[j].idx];
         for (uint32_t m = 0; m < b->nmembers; m++) {
+            if (mw[at + m] < 0)
+                continue; /* added by the weights pass */
             uint32_t ri = ev->members[b->first_member + m];
             uint32_t pos = identity ? ri : pos_of[ri];
             if (pos == SP_EV_NONE)
