@@ -138,8 +138,8 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w)
     w->kl = sp_ana_scratch_get(w->sc, na * sizeof *w->kl);
     w->ul = sp_ana_scratch_get(w->sc, na * sizeof *w->ul);
     size_t *fb = malloc((nd ? nd : 1) * sizeof *fb);
-    if (!w->aoff || !w->boff || !w->nk || !w->nu || !w->tk || !w->tu || !w->bord || !w->kl || !w->ul || !w->wl || !w->pieces ||
-        !w->piece_len || !fb) {
+    if (!w->aoff || !w->boff || !w->nk || !w->nu || !w->tk || !w->tu || !w->bord || !w->kl || !w->ul || !w->wl ||
+        !w->pieces || !w->piece_len || !fb) {
         free(fb);
         return SP_ERR_NOMEM;
     }
