@@ -105,6 +105,7 @@ typedef struct beside_job {
     sp_verdict_cand *cs;
     size_t nc;
     sp_ana_savings_job *savings;
+    sp_ana_cost_share *cost; /* then the cost's shared passes */
     /* outcomes, then GPU figures: the device list's gate */
     struct devices_gate *gate;
 } beside_job;
@@ -155,6 +156,7 @@ static void *savings_run(void *arg)
 {
     beside_job *j = arg;
     j->st = sp_ana_savings_work(j->savings);
+    sp_ana_cost_help(j->cost);
     return NULL;
 }
 
@@ -171,7 +173,7 @@ static sp_status partition_gpu_outcomes(sp_ana *a, char *err, size_t errlen)
 {
     step(a, "partitioning request time into stages");
     devices_gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
-    beside_job j = {a, SP_OK, SP_OK, 0, errlen ? calloc(1, errlen) : NULL, errlen, NULL, 0, NULL, &g};
+    beside_job j = {a, SP_OK, SP_OK, 0, errlen ? calloc(1, errlen) : NULL, errlen, NULL, 0, NULL, NULL, &g};
     pthread_t th;
     int threaded = a->ev->n_acts >= sp_ana_two_threads_min && (j.err || !errlen) &&
                    pthread_create(&th, NULL, outcomes_gpu_run, &j) == 0;
@@ -226,7 +228,7 @@ static sp_status stage_rows_and_figures(sp_ana *a)
      * where the stage rows rank every request, not where they take the share windows by selection */
     if (sp_ana_rows_rank_all(a))
         sp_ana_rank_reserve(a);
-    beside_job fj = {a, SP_OK, SP_OK, 0, NULL, 0, NULL, 0, NULL, NULL};
+    beside_job fj = {a, SP_OK, SP_OK, 0, NULL, 0, NULL, 0, NULL, NULL, NULL};
     pthread_t th;
     int threaded = a->n_reqs >= sp_ana_two_threads_min && pthread_create(&th, NULL, request_figures_run, &fj) == 0;
     sp_status st = sp_ana_name_rows(a);
@@ -253,7 +255,9 @@ static sp_status stage_rows_and_figures(sp_ana *a)
  * the base and each candidate) read the per-request times and the stage rows' candidates, nothing the
  * cost writes, so from SP_ANA_TWO_THREADS_MIN analysed requests on they run on a second thread beside
  * the cost, and this thread, once the cost is done, takes the selections the second has not started
- * (sp_ana_savings_work), so that neither waits alone for the other. */
+ * (sp_ana_savings_work), so that neither waits alone for the other. The second thread, its savings
+ * done, takes chunks of the per-request cost's two shared passes (the members' weights, the nano
+ * column: sp_ana_cost_share) that this one has not. */
 static sp_status cost_and_verdict(sp_ana *a)
 {
     step(a, "cost per request");
@@ -261,14 +265,17 @@ static sp_status cost_and_verdict(sp_ana *a)
     sp_ana_savings_job sj;
     size_t nc = sp_ana_verdict_candidates_of(a, cs, SP_ANA_VERDICT_MAX_CANDS);
     sp_ana_verdict_savings_start(a, &sj, cs, nc);
-    beside_job vj = {a, SP_OK, SP_OK, 0, NULL, 0, cs, nc, &sj, NULL};
+    sp_ana_cost_share sh;
+    sp_ana_cost_share_init(&sh);
+    beside_job vj = {a, SP_OK, SP_OK, 0, NULL, 0, cs, nc, &sj, &sh, NULL};
     pthread_t th;
     int threaded = a->n_reqs >= sp_ana_two_threads_min && pthread_create(&th, NULL, savings_run, &vj) == 0;
-    sp_status st = sp_ana_cost(a), mine = SP_OK;
+    sp_status st = sp_ana_cost(a, threaded ? &sh : NULL), mine = SP_OK;
     if (threaded && !st)
         mine = sp_ana_savings_work(&sj);
     if (threaded)
         pthread_join(th, NULL);
+    sp_ana_cost_share_destroy(&sh);
     if (st)
         return st;
     step(a, "verdict");

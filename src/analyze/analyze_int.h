@@ -5,6 +5,7 @@
 #define SERVPROF_ANALYZE_INT_H
 
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -530,7 +531,35 @@ void sp_ana_fmt_pct(char *buf, size_t n, double f);
 void sp_ana_fmt_dur(char *buf, size_t n, uint64_t ns);
 
 /* ---- cost.c (the price rule and the bill: shared_rules.h) ---- */
-sp_status sp_ana_cost(sp_ana *a);
+/* The per-request cost's two passes that a second thread can share (docs/analysis.md section 8, "Two
+ * threads"): the members' weights (their tokens over their batch's) and the nano-dollar column with
+ * its exact sum and stats, each in chunks of sp_ana_cost_chunk batches or requests taken through a
+ * counter. The cost opens each pass in turn; a helper (sp_ana_cost_help) takes chunks of whichever is
+ * open until sp_ana_cost_share_close. Every figure is the same however the chunks fall. */
+typedef struct sp_ana_cost_share {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int phase;   /* 0: none open yet; 1: the weights; 2: the nano column; 3: closed */
+    int helping; /* the helper is in a pass's chunks */
+    int joined;  /* the last pass the helper came to */
+    void *pass;  /* cost.c's open pass */
+} sp_ana_cost_share;
+#define SP_ANA_COST_CHUNK 16384
+/* Test switch: batches or requests a chunk (at least 1). */
+extern size_t sp_ana_cost_chunk;
+/* For the tests: chunks the helpers have taken (sp_ana_cost_help), over the process. */
+extern atomic_size_t sp_ana_cost_helped;
+/* Test switch: 1 leaves every chunk of each pass to the helper (the cost waits until the helper has
+ * come to the pass and left it). Only where a helper surely comes (the two-thread route). */
+extern int sp_ana_cost_helper_first;
+void sp_ana_cost_share_init(sp_ana_cost_share *sh);
+/* No pass opens after it; the helper returns. Idempotent. */
+void sp_ana_cost_share_close(sp_ana_cost_share *sh);
+void sp_ana_cost_share_destroy(sp_ana_cost_share *sh);
+/* The helper's side: takes chunks of each pass the cost opens until the share is closed. */
+void sp_ana_cost_help(sp_ana_cost_share *sh);
+/* The cost (DESIGN section 7); `sh` NULL: every chunk on this thread. Closes `sh` before it returns. */
+sp_status sp_ana_cost(sp_ana *a, sp_ana_cost_share *sh);
 
 /* ---- verdict.c: candidates, ranking, p95 savings ---- */
 /* (the verdict's three parts are declared after sp_verdict_cand, below) */

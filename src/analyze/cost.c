@@ -2,23 +2,28 @@
  * of each device in each ns (useful kernel, padding kernel, copies, gap, no batch in flight), the
  * per-request average, and a per-request cost that apportions each batch's device time by tokens. */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "analyze/analyze_int.h"
 #include "common/exactsum.h"
 
-/* Appends [s, e) to a list built in start order, merging with the last interval when they touch. */
-static void push_sorted(sp_ival *v, size_t *n, uint64_t s, uint64_t e)
+/* Appends [s, e) to a list built in start order, merging with the last interval when they touch;
+ * returns by how many ns the list's total length (sp_ival_total) grew. */
+static inline uint64_t push_sorted(sp_ival *v, size_t *n, uint64_t s, uint64_t e)
 {
     if (e <= s)
-        return;
+        return 0;
     if (*n && s <= v[*n - 1].e) {
-        if (e > v[*n - 1].e)
+        uint64_t grew = e > v[*n - 1].e ? e - v[*n - 1].e : 0;
+        if (grew)
             v[*n - 1].e = e;
-        return;
+        return grew;
     }
     v[(*n)++] = (sp_ival){s, e};
+    return e - s;
 }
 
 struct piece {
@@ -80,6 +85,7 @@ typedef struct cost_work {
     struct bstart *bord;      /* analysed batches grouped by device, each sorted by start and id */
     sp_ival *kl, *ul;         /* per device d from aoff[d] on: its kernel-like union, all-work union */
     size_t *nk, *nu;          /* per device: the lengths of those */
+    uint64_t *tk, *tu;        /* per device: their total lengths in ns (sp_ival_total's, kept as they grow) */
     sp_ival *wl;              /* one device's batch window pieces */
     struct piece *pieces;     /* one device's batch windows, made disjoint */
     uint64_t *piece_len;      /* per batch: the length of its disjoint piece (0: none) */
@@ -103,6 +109,8 @@ static void cost_work_free(cost_work *w)
     free(w->boff);
     free(w->nk);
     free(w->nu);
+    free(w->tk);
+    free(w->tu);
     cost_work_drop_states(w);
     sp_ana_scratch_put(w->sc, w->piece_len);
     sp_ana_scratch_put(w->sc, w->bord);
@@ -118,6 +126,8 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w)
     w->boff = calloc(nd + 1, sizeof *w->boff);
     w->nk = calloc(nd + 1, sizeof *w->nk);
     w->nu = calloc(nd + 1, sizeof *w->nu);
+    w->tk = calloc(nd + 1, sizeof *w->tk);
+    w->tu = calloc(nd + 1, sizeof *w->tu);
     w->sc = a->scratch;
     /* the device states' own arrays last, so that they come off the scratch stack first
      * (cost_work_drop_states) and the per-request costs take their place */
@@ -128,8 +138,8 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w)
     w->kl = sp_ana_scratch_get(w->sc, na * sizeof *w->kl);
     w->ul = sp_ana_scratch_get(w->sc, na * sizeof *w->ul);
     size_t *fb = malloc((nd ? nd : 1) * sizeof *fb);
-    if (!w->aoff || !w->boff || !w->nk || !w->nu || !w->bord || !w->kl || !w->ul || !w->wl || !w->pieces ||
-        !w->piece_len || !fb) {
+    if (!w->aoff || !w->boff || !w->nk || !w->nu || !w->tk || !w->tu || !w->bord || !w->kl || !w->ul || !w->wl ||
+        !w->pieces || !w->piece_len || !fb) {
         free(fb);
         return SP_ERR_NOMEM;
     }
@@ -154,7 +164,8 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w)
 
 /* Every device's activity, read once in the events' order (a device's activity is in start order
  * there, so each device sees the same sequence a per-device pass would): its kernel-like and
- * all-work unions (at w->kl, w->ul from w->aoff[d] on, lengths w->nk[d], w->nu[d]) and the profiled
+ * all-work unions (at w->kl, w->ul from w->aoff[d] on, lengths w->nk[d], w->nu[d], total ns w->tk[d],
+ * w->tu[d]: the sums of their lengths mod 2^64, taken as the unions grow) and the profiled
  * window widened to hold every activity's start and end (DESIGN section 7: first arrival or activity
  * start to last done or activity end). */
 static void devices_acts(const sp_ana *a, cost_work *w, uint64_t *w0, uint64_t *w1)
@@ -166,6 +177,7 @@ static void devices_acts(const sp_ana *a, cost_work *w, uint64_t *w0, uint64_t *
     uint32_t cur = SP_EV_NONE;
     sp_ival *kl = NULL, *ul = NULL;
     size_t nk = 0, nu = 0;
+    uint64_t tk = 0, tu = 0;
     for (size_t i = 0; i < na; i++) {
         uint32_t d = a->act_dev[i];
         if (d == SP_EV_NONE)
@@ -174,24 +186,30 @@ static void devices_acts(const sp_ana *a, cost_work *w, uint64_t *w0, uint64_t *
             if (cur != SP_EV_NONE) {
                 w->nk[cur] = nk;
                 w->nu[cur] = nu;
+                w->tk[cur] = tk;
+                w->tu[cur] = tu;
             }
             cur = d;
             kl = w->kl + w->aoff[d];
             ul = w->ul + w->aoff[d];
             nk = w->nk[d];
             nu = w->nu[d];
+            tk = w->tk[d];
+            tu = w->tu[d];
         }
         const sp_ev_activity *x = &ev->acts[i];
         uint64_t s = x->start_ns, e = x->end_ns;
         lo = s < lo ? s : lo;
         hi = e > hi ? e : hi;
         if (is_kernel_like(x->kind))
-            push_sorted(kl, &nk, s, e);
-        push_sorted(ul, &nu, s, e);
+            tk += push_sorted(kl, &nk, s, e);
+        tu += push_sorted(ul, &nu, s, e);
     }
     if (cur != SP_EV_NONE) {
         w->nk[cur] = nk;
         w->nu[cur] = nu;
+        w->tk[cur] = tk;
+        w->tu[cur] = tu;
     }
     *w0 = lo;
     *w1 = hi;
@@ -223,7 +241,7 @@ static void device_states(const sp_ana *a, cost_work *w, size_t d, uint64_t wind
         w->wl[nw++] = (sp_ival){s, e};
         w->piece_len[w->bord[j].idx] = e - s;
     }
-    uint64_t k_total = sp_ival_total(kl, nk), u_total = sp_ival_total(ul, nu);
+    uint64_t k_total = w->tk[d], u_total = w->tu[d]; /* sp_ival_total(kl, nk), sp_ival_total(ul, nu) */
     uint64_t w_total = sp_ival_total(w->wl, nw);
     uint64_t gap = w_total - sp_ival_overlap(w->wl, nw, ul, nu);
     long double pad = 0;
@@ -257,13 +275,196 @@ static int64_t member_tokens(const sp_events *ev, const sp_ev_batch *b, uint32_t
     return ev->requests[ev->members[b->first_member + m]].input_tokens;
 }
 
+size_t sp_ana_cost_chunk = SP_ANA_COST_CHUNK;
+atomic_size_t sp_ana_cost_helped;
+int sp_ana_cost_helper_first;
+
+/* One of request_costs' shared passes (sp_ana_cost_share): what its chunks read and write, and the
+ * helper's part of the nano column's sum and stats. */
+typedef struct cost_pass {
+    const sp_ana *a;
+    const cost_work *w;
+    const uint64_t *moff; /* weights: per place j of w->bord, its members' place in mw (moff[j + 1]: the end) */
+    double *mw;           /* weights: per member in that order, its share of its batch's cost; < 0 where
+                             the share is already added (the member's only batch) */
+    const uint32_t *pos_of; /* weights: each request's analysed place (NULL: its index) */
+    double per_dev_ns;    /* weights: the price of a device ns */
+    atomic_size_t deferred; /* weights: members whose share is left to the ordered scatter */
+    double *rcost;        /* per analysed request, its cost: summed by the weights pass (members of one
+                             batch) and the ordered scatter, read by the nano pass */
+    uint64_t *nano;       /* nano: per analysed request, its cost in whole nano-dollars */
+    size_t nb, nr, chunk; /* the places of w->bord, the analysed requests; a chunk's length */
+    atomic_size_t next[2]; /* per pass (the weights, the nano column): its next chunk */
+    sp_exact_sum helper_sum;
+    sp_ana_col_stats helper_stats;
+} cost_pass;
+
+/* The members' weights of the batches at w->bord[j0 .. j1): each member's tokens over its batch's
+ * (member_tokens), or an equal share when any member's count is unknown or the batch has no tokens.
+ * A member in no other batch (its request's batch list, which counts every recorded batch, holds
+ * one) has its share added to its cost here, the only add onto its zero, and its weight marked done
+ * (-1); the others' shares are left to the ordered scatter (request_costs). */
+static void weights_chunk(cost_pass *p, size_t j0, size_t j1)
+{
+    const sp_events *ev = p->a->ev;
+    size_t deferred = 0;
+    for (size_t j = j0; j < j1; j++) {
+        size_t idx = p->w->bord[j].idx;
+        const sp_ev_batch *b = &ev->batches[idx];
+        uint64_t at = p->moff[j];
+        if (p->moff[j + 1] == at)
+            continue; /* no cost to share */
+        double bcost = p->per_dev_ns * (double)p->w->piece_len[idx];
+        int64_t tok = 0;
+        int known = 1;
+        for (uint32_t m = 0; m < b->nmembers; m++) {
+            int64_t t = member_tokens(ev, b, m);
+            if (t < 0)
+                known = 0;
+            else
+                tok += t;
+        }
+        for (uint32_t m = 0; m < b->nmembers; m++) {
+            double wt = known && tok > 0 ? (double)member_tokens(ev, b, m) / (double)tok
+                                         : 1.0 / (double)b->nmembers;
+            uint32_t ri = ev->members[b->first_member + m];
+            if (ev->requests[ri].nbatches != 1) {
+                p->mw[at + m] = wt;
+                deferred++;
+                continue;
+            }
+            uint32_t pos = p->pos_of ? p->pos_of[ri] : ri;
+            if (pos != SP_EV_NONE)
+                p->rcost[pos] += bcost * wt;
+            p->mw[at + m] = -1.0;
+        }
+    }
+    if (deferred)
+        atomic_fetch_add_explicit(&p->deferred, deferred, memory_order_relaxed);
+}
+
+/* The nano-dollar column of requests [i0, i1), its exact sum and its stats (sp_ana_col_stats_of's)
+ * added to `sum` and `cst`. */
+static void nano_chunk(const cost_pass *p, size_t i0, size_t i1, sp_exact_sum *sum, sp_ana_col_stats *cst)
+{
+    for (size_t i = i0; i < i1; i++) {
+        sp_exact_sum_add(sum, p->rcost[i]);
+        uint64_t x = (uint64_t)sp_ana_llround(p->rcost[i] * 1e9);
+        p->nano[i] = x;
+        sp_ana_col_stats_add(cst, x, 1);
+    }
+}
+
+/* Takes the open pass's chunks until none is left; phase 1 the weights, 2 the nano column (into
+ * `sum` and `cst`). Returns how many it took. */
+static size_t pass_chunks(cost_pass *p, int phase, sp_exact_sum *sum, sp_ana_col_stats *cst)
+{
+    const size_t n = phase == 1 ? p->nb : p->nr;
+    for (size_t taken = 0;; taken++) {
+        size_t k = atomic_fetch_add(&p->next[phase - 1], 1);
+        if (k >= (n + p->chunk - 1) / p->chunk)
+            return taken;
+        size_t lo = k * p->chunk, hi = n - lo < p->chunk ? n : lo + p->chunk;
+        if (phase == 1)
+            weights_chunk(p, lo, hi);
+        else
+            nano_chunk(p, lo, hi, sum, cst);
+    }
+}
+
+/* Stats of two parts of one column as the stats of the whole (the values unsigned: the running sum
+ * wraps in either order exactly when the whole sum passes 2^64). */
+static void col_stats_merge(sp_ana_col_stats *st, const sp_ana_col_stats *o)
+{
+    st->lo = o->lo < st->lo ? o->lo : st->lo;
+    st->hi = o->hi > st->hi ? o->hi : st->hi;
+    st->or_k |= o->or_k;
+    st->and_k &= o->and_k;
+    st->wrapped |= o->wrapped;
+    st->wrapped |= __builtin_add_overflow(st->sum, o->sum, &st->sum);
+}
+
+void sp_ana_cost_share_init(sp_ana_cost_share *sh)
+{
+    memset(sh, 0, sizeof *sh);
+    pthread_mutex_init(&sh->mu, NULL);
+    pthread_cond_init(&sh->cv, NULL);
+}
+
+void sp_ana_cost_share_destroy(sp_ana_cost_share *sh)
+{
+    pthread_cond_destroy(&sh->cv);
+    pthread_mutex_destroy(&sh->mu);
+}
+
+/* Opens pass `phase` (1 or 2) to the helper, or with 3 closes the share (p NULL). */
+static void share_open(sp_ana_cost_share *sh, int phase, cost_pass *p)
+{
+    if (!sh)
+        return;
+    pthread_mutex_lock(&sh->mu);
+    if (sh->phase < 3) {
+        sh->phase = phase;
+        sh->pass = p;
+    }
+    pthread_cond_broadcast(&sh->cv);
+    pthread_mutex_unlock(&sh->mu);
+}
+
+void sp_ana_cost_share_close(sp_ana_cost_share *sh)
+{
+    share_open(sh, 3, NULL);
+}
+
+/* Waits until the helper has left the open pass's chunks (it takes none after the counter ran out);
+ * with `phase` (sp_ana_cost_helper_first), until it has come to that pass and left it. */
+static void share_wait_for(sp_ana_cost_share *sh, int phase)
+{
+    if (!sh)
+        return;
+    pthread_mutex_lock(&sh->mu);
+    while (sh->helping || sh->joined < phase)
+        pthread_cond_wait(&sh->cv, &sh->mu);
+    pthread_mutex_unlock(&sh->mu);
+}
+
+static void share_wait(sp_ana_cost_share *sh)
+{
+    share_wait_for(sh, 0);
+}
+
+void sp_ana_cost_help(sp_ana_cost_share *sh)
+{
+    int seen = 0;
+    pthread_mutex_lock(&sh->mu);
+    for (;;) {
+        while (sh->phase == seen)
+            pthread_cond_wait(&sh->cv, &sh->mu);
+        if (sh->phase >= 3)
+            break;
+        seen = sh->phase;
+        cost_pass *p = sh->pass;
+        sh->helping = 1;
+        sh->joined = seen;
+        pthread_mutex_unlock(&sh->mu);
+        size_t took = pass_chunks(p, seen, &p->helper_sum, &p->helper_stats);
+        atomic_fetch_add_explicit(&sp_ana_cost_helped, took, memory_order_relaxed);
+        pthread_mutex_lock(&sh->mu);
+        sh->helping = 0;
+        pthread_cond_broadcast(&sh->cv);
+    }
+    pthread_mutex_unlock(&sh->mu);
+}
+
 /* Per-request cost: each batch's device time (its disjoint window piece) at the per-device-ns price,
  * split among members by tokens (member_tokens; equally when any member's count is unknown); its mean
- * and percentiles. Each analysed request's cost stays in a->req_cost. */
-static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns)
+ * and percentiles. Each analysed request's cost stays in a->req_cost. The members' weights and the
+ * nano column are taken in chunks that `sh`'s helper may share (sp_ana_cost_share). */
+static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns, sp_ana_cost_share *sh)
 {
     const sp_events *ev = a->ev;
     sp_cost_summary *c = &a->r->cost;
+    const size_t nbord = w->boff[a->n_devs];
     /* kept after the step (a->req_cost, given back by sp_ana_free): taken first, so that the scratch
      * taken after it comes off the stack when given back */
     double *rcost = sp_ana_scratch_get(a->scratch, a->n_reqs * sizeof *rcost);
@@ -276,51 +477,82 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns)
         identity = a->reqs[i] == i;
     uint32_t *pos_of = identity ? NULL : sp_ana_scratch_get(a->scratch, ev->n_requests * sizeof *pos_of);
     uint64_t *nano = sp_ana_scratch_get(a->scratch, a->n_reqs * sizeof *nano);
+    /* the weights' places, then the weights (given back before the selection takes its scratch) */
+    uint64_t *moff = sp_ana_scratch_get(a->scratch, (nbord + 1) * sizeof *moff);
+    double *mw = NULL;
+    cost_pass *p = malloc(sizeof *p);
     sp_status st = SP_ERR_NOMEM;
-    if (!rcost || (!identity && !pos_of) || !nano)
+    if (!rcost || (!identity && !pos_of) || !nano || !moff || !p)
         goto out;
+    moff[0] = 0;
+    for (size_t j = 0; j < nbord; j++) {
+        const sp_ev_batch *b = &ev->batches[w->bord[j].idx];
+        moff[j + 1] = moff[j] + (w->piece_len[w->bord[j].idx] ? b->nmembers : 0);
+    }
+    if (!(mw = sp_ana_scratch_get(a->scratch, (moff[nbord] ? moff[nbord] : 1) * sizeof *mw)))
+        goto out;
+    memset(p, 0, sizeof *p);
+    p->a = a;
+    p->w = w;
+    p->moff = moff;
+    p->mw = mw;
+    p->rcost = rcost;
+    p->nano = nano;
+    p->nb = nbord;
+    p->nr = a->n_reqs;
+    p->chunk = sp_ana_cost_chunk ? sp_ana_cost_chunk : 1;
+    p->pos_of = identity ? NULL : pos_of;
+    p->per_dev_ns = per_dev_ns;
+    atomic_init(&p->deferred, 0);
+    atomic_init(&p->next[0], 0);
+    atomic_init(&p->next[1], 0);
+    sp_exact_sum_init(&p->helper_sum);
+    p->helper_stats = SP_ANA_COL_STATS_NONE;
     for (size_t i = 0; !identity && i < ev->n_requests; i++)
         pos_of[i] = SP_EV_NONE;
     for (size_t i = 0; !identity && i < a->n_reqs; i++)
         pos_of[a->reqs[i]] = (uint32_t)i;
-    /* batches in device order, then start order (bord): a request in several batches sums its shares
-     * in an order no line order changes */
-    for (size_t j = 0; j < w->boff[a->n_devs]; j++) {
-        size_t i = w->bord[j].idx;
-        const sp_ev_batch *b = &ev->batches[i];
-        if (!w->piece_len[i] || !b->nmembers)
+    share_open(sh, 1, p);
+    if (sp_ana_cost_helper_first)
+        share_wait_for(sh, 1);
+    pass_chunks(p, 1, NULL, NULL);
+    share_wait(sh);
+    /* the shares of requests in several batches, batches in device order, then start order (bord): such
+     * a request sums its shares in an order no line order changes (none left: no pass) */
+    const size_t nscatter = atomic_load(&p->deferred) ? nbord : 0;
+    for (size_t j = 0; j < nscatter; j++) {
+        uint64_t at = p->moff[j], end = p->moff[j + 1];
+        if (at == end)
             continue;
-        double bcost = per_dev_ns * (double)w->piece_len[i];
-        int64_t tok = 0;
-        int known = 1;
+        const sp_ev_batch *b = &ev->batches[w->bord[j].idx];
+        double bcost = per_dev_ns * (double)w->piece_len[w->bord[j].idx];
         for (uint32_t m = 0; m < b->nmembers; m++) {
-            int64_t t = member_tokens(ev, b, m);
-            if (t < 0)
-                known = 0;
-            else
-                tok += t;
-        }
-        for (uint32_t m = 0; m < b->nmembers; m++) {
+            if (mw[at + m] < 0)
+                continue; /* added by the weights pass */
             uint32_t ri = ev->members[b->first_member + m];
             uint32_t pos = identity ? ri : pos_of[ri];
             if (pos == SP_EV_NONE)
                 continue;
-            double wt = known && tok > 0 ? (double)member_tokens(ev, b, m) / (double)tok
-                                         : 1.0 / (double)b->nmembers;
-            rcost[pos] += bcost * wt;
+            rcost[pos] += bcost * mw[at + m];
         }
     }
-    /* the mean's sum exact, so in any order (see sp_ana_padding): taken in request order */
+    sp_ana_scratch_put(a->scratch, mw);
+    sp_ana_scratch_put(a->scratch, moff);
+    mw = NULL;
+    moff = NULL;
+    /* the mean's sum exact, so in any order (see sp_ana_padding): taken in request order, in chunks;
+     * the nano-dollar column's stats (sp_ana_col_stats_of's) taken as it fills: no pass of their own */
     sp_exact_sum sum;
     sp_exact_sum_init(&sum);
-    /* the nano-dollar column's stats (sp_ana_col_stats_of's) taken as it fills: no pass of their own */
     sp_ana_col_stats cst = SP_ANA_COL_STATS_NONE;
-    for (size_t i = 0; i < a->n_reqs; i++) {
-        sp_exact_sum_add(&sum, rcost[i]);
-        uint64_t x = (uint64_t)sp_ana_llround(rcost[i] * 1e9);
-        nano[i] = x;
-        sp_ana_col_stats_add(&cst, x, 1);
-    }
+    share_open(sh, 2, p);
+    if (sp_ana_cost_helper_first)
+        share_wait_for(sh, 2);
+    pass_chunks(p, 2, &sum, &cst);
+    share_wait(sh);
+    sp_ana_cost_share_close(sh);
+    sp_exact_sum_merge(&sum, &p->helper_sum);
+    col_stats_merge(&cst, &p->helper_stats);
     c->request_cost_mean = a->n_reqs ? (double)(sp_exact_sum_value(&sum) / (long double)a->n_reqs) : 0.0;
     /* sp_ana_quantiles_select_in with those stats: its scratch taken here, after nano, as it would */
     uint64_t *sel = a->n_reqs >= 2 ? sp_ana_scratch_get(a->scratch, a->n_reqs * sizeof *sel) : NULL;
@@ -331,13 +563,18 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns)
     a->req_cost = rcost; /* the generation figures price output tokens with it */
     rcost = NULL;
 out:
+    sp_ana_cost_share_close(sh);
+    share_wait(sh);
+    free(p);
+    sp_ana_scratch_put(a->scratch, mw);
+    sp_ana_scratch_put(a->scratch, moff);
     sp_ana_scratch_put(a->scratch, nano);
     sp_ana_scratch_put(a->scratch, pos_of);
     sp_ana_scratch_put(a->scratch, rcost);
     return st;
 }
 
-sp_status sp_ana_cost(sp_ana *a)
+static sp_status cost_run(sp_ana *a, sp_ana_cost_share *sh)
 {
     sp_events *ev = a->ev;
     sp_cost_summary *c = &a->r->cost;
@@ -375,7 +612,14 @@ sp_status sp_ana_cost(sp_ana *a)
     }
     a->r->padding.share_of_bill = c->by_state_share[SP_COST_PADDING];
     cost_work_drop_states(&w);
-    st = request_costs(a, &w, dev_ns > 0 ? c->bill / (double)dev_ns : 0.0);
+    st = request_costs(a, &w, dev_ns > 0 ? c->bill / (double)dev_ns : 0.0, sh);
     cost_work_free(&w);
+    return st;
+}
+
+sp_status sp_ana_cost(sp_ana *a, sp_ana_cost_share *sh)
+{
+    sp_status st = cost_run(a, sh);
+    sp_ana_cost_share_close(sh);
     return st;
 }

@@ -2,6 +2,7 @@
  * window widening), padding, cost and verdict are computed by hand in the comments. */
 #include <string.h>
 
+#include "analyze/analyze_int.h"
 #include "ev_build.h"
 #include "testlib.h"
 
@@ -228,6 +229,52 @@ static void test_cost_tokens(void)
     sp_events_destroy(ev);
 }
 
+/* A request in two batches among requests in one (cost.c: the weights pass adds the shares of a
+ * request in one batch, the ordered scatter those of one in several). Batch 1 [0,100) holds a (30
+ * input tokens) and b (10), batch 2 [100,200) holds b and c (30); a kernel fills each window. Price
+ * 36000/h, window [0,200): bill = 36000 x 200 / 3.6e12 = 2e-6, 1e-8 a device ns; each batch's 100 ns
+ * cost 1e-6, split by tokens: a 7.5e-7, b 2.5e-7 + 2.5e-7 = 5e-7, c 7.5e-7. Nano column {750, 500,
+ * 750}: min 500, p50 (rank 2) 750, max 750; mean 2e-6 / 3. Taken on one thread, then on two with every
+ * chunk of the cost's shared passes on the second (chunks of one batch or request). */
+static void test_cost_two_batches(void)
+{
+    for (int route = 0; route < 2; route++) {
+        sp_events *ev = eb_new();
+        uint32_t m[2];
+        uint32_t ra = eb_req_f(ev, 0, "a", 0, 100, 30);
+        uint32_t rb = eb_req_f(ev, 0, "b", 0, 200, 10);
+        uint32_t rc = eb_req_f(ev, 0, "c", 100, 200, 30);
+        m[0] = ra;
+        m[1] = rb;
+        uint32_t b1 = eb_batch(ev, 1, 0, 100, 40, 40, m, 2);
+        m[0] = rb;
+        m[1] = rc;
+        uint32_t b2 = eb_batch(ev, 2, 100, 200, 40, 40, m, 2);
+        eb_act(ev, SP_ACT_KERNEL, b1, 0, 100);
+        eb_act(ev, SP_ACT_KERNEL, b2, 100, 200);
+        sp_analyze_options opt;
+        sp_analyze_options_init(&opt);
+        opt.price_per_hour = 36000;
+        if (route) {
+            sp_ana_two_threads_min = 1;
+            sp_ana_cost_chunk = 1;
+            sp_ana_cost_helper_first = 1;
+        }
+        sp_report *r = eb_analyze(ev, &opt);
+        sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
+        sp_ana_cost_chunk = SP_ANA_COST_CHUNK;
+        sp_ana_cost_helper_first = 0;
+        CHECK_NEAR(r->cost.bill, 2e-6, 1e-18);
+        CHECK_EQ_U64(r->cost.request_cost_nano.count, 3);
+        CHECK_EQ_U64(r->cost.request_cost_nano.min_ns, 500);
+        CHECK_EQ_U64(r->cost.request_cost_nano.p50_ns, 750);
+        CHECK_EQ_U64(r->cost.request_cost_nano.max_ns, 750);
+        CHECK_NEAR(r->cost.request_cost_mean, 2e-6 / 3, 1e-15);
+        sp_report_destroy(r);
+        sp_events_destroy(ev);
+    }
+}
+
 /* Model-bound: one request [0,1000), batch [0,1000) eff 95 padded 100 (waste 0.05), kernel [0,960),
  * gap 40. Useful kernel share = (960 - 48)/1000 = 0.912 >= 0.5; gap 0.04 < 0.1; padding 0.048 < 0.1
  * -> recommend_model. Saving = 1000 - (1000 - 912) = 912.
@@ -432,6 +479,7 @@ int main(void)
     test_share_widening();
     test_multibatch_client();
     test_cost_tokens();
+    test_cost_two_batches();
     test_verdicts();
     test_gpu_only();
     test_empty();

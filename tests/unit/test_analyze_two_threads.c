@@ -7,7 +7,11 @@
  *    figures and outcomes beside the partition, half the per-request partition, the stage columns,
  *    the request figures beside the ranking, and the verdict's p95 savings beside the cost; sets with
  *    device activity, outcomes, errors under lenient and generation data exercise each); the JSON and text reports
- *    and the per-request rows (keep_requests) must be byte-identical. The one-thread analysis holds the
+ *    and the per-request rows (keep_requests) must be byte-identical; a fourth analysis takes the
+ *    two-thread route with the per-request cost's shared passes in chunks of one (sp_ana_cost_chunk),
+ *    so that the second thread, its savings done, takes some of their chunks (how many is printed),
+ *    and a fifth with every chunk of both passes left to the second thread (sp_ana_cost_helper_first);
+ *    the cost's mean (in no report) and percentiles are compared bit for bit too. The one-thread analysis holds the
  *    stage times in 8 bytes and mallocs every scratch array; the two-thread one holds them in 4 bytes
  *    (sp_ana_narrow) and takes every scratch array, however small, from the analysis' scratch
  *    stack (sp_ana_scratch_min at 1), which the threads share; a third analysis does the latter on one
@@ -52,6 +56,22 @@ static uint64_t rnd(void)
  * stage times narrow or not (sp_ana_narrow) and `scratch_min` as sp_ana_scratch_min: the JSON
  * report, then the text report, then the request rows' bytes, in one malloc'd buffer. NULL when
  * loading or analysing fails (the status and message go to stderr). */
+/* sp_ana_cost_chunk and sp_ana_cost_helper_first for analyse */
+static size_t cost_chunk = SP_ANA_COST_CHUNK;
+static int helper_first;
+
+/* The last analysis' per-request cost figures, bit for bit (the mean is in no report, and the
+ * percentiles' mean only rounded there). */
+static double last_cost_mean;
+static sp_quantiles last_cost_q;
+static void keep_cost(sp_events *ev, const sp_analyze_options *o, sp_report *r)
+{
+    (void)ev;
+    (void)o;
+    last_cost_mean = r->cost.request_cost_mean;
+    last_cost_q = r->cost.request_cost_nano;
+}
+
 static char *analyse(const char *const *paths, int n, int lenient, size_t threads_at, int narrow, size_t scratch_min,
                      size_t *len)
 {
@@ -62,7 +82,11 @@ static char *analyse(const char *const *paths, int n, int lenient, size_t thread
     sp_ana_two_threads_min = sp_ev_two_threads_min = threads_at;
     sp_ana_narrow = narrow;
     sp_ana_scratch_min = scratch_min;
-    char *buf = ar_analyse(paths, n, lenient, &o, NULL, len);
+    sp_ana_cost_chunk = cost_chunk;
+    sp_ana_cost_helper_first = helper_first;
+    memset(&last_cost_q, 0xa5, sizeof last_cost_q);
+    last_cost_mean = -1.0;
+    char *buf = ar_analyse(paths, n, lenient, &o, keep_cost, len);
     ana_switches_reset();
     return buf;
 }
@@ -72,21 +96,48 @@ static int compared;
 static void same_both_routes(const char *const *paths, int n, int lenient, void *user)
 {
     (void)user;
-    size_t l1 = 0, l2 = 0, l3 = 0;
+    size_t l1 = 0, l2 = 0, l3 = 0, l4 = 0;
     char *one = analyse(paths, n, lenient, SIZE_MAX, 0, SIZE_MAX, &l1);
+    double one_mean = last_cost_mean;
+    sp_quantiles one_q = last_cost_q;
     char *two = analyse(paths, n, lenient, 1, 1, 1, &l2);
     char *pooled = analyse(paths, n, lenient, SIZE_MAX, 1, 1, &l3);
+    /* the per-request cost's shared passes in chunks of one batch or request, so that the second
+     * thread, its savings done, takes some of them even in small sets */
+    cost_chunk = 1;
+    char *chunked = analyse(paths, n, lenient, 1, 1, 1, &l4);
+    if (one && chunked) {
+        CHECK(memcmp(&one_mean, &last_cost_mean, sizeof one_mean) == 0);
+        CHECK(memcmp(&one_q, &last_cost_q, sizeof one_q) == 0);
+    }
+    /* every chunk of both passes on the second thread (sp_ana_cost_helper_first), in chunks of three */
+    cost_chunk = 3;
+    helper_first = 1;
+    size_t l5 = 0;
+    char *helped = analyse(paths, n, lenient, 1, 1, 1, &l5);
+    helper_first = 0;
+    cost_chunk = SP_ANA_COST_CHUNK;
+    CHECK(helped != NULL);
+    if (one && helped) {
+        CHECK(ar_same_bytes(one, l1, helped, l5, paths[0], 5));
+        CHECK(memcmp(&one_mean, &last_cost_mean, sizeof one_mean) == 0);
+        CHECK(memcmp(&one_q, &last_cost_q, sizeof one_q) == 0);
+    }
+    free(helped);
     CHECK(one != NULL);
     CHECK(two != NULL);
     CHECK(pooled != NULL);
-    if (one && two && pooled) {
+    CHECK(chunked != NULL);
+    if (one && two && pooled && chunked) {
         CHECK(ar_same_bytes(one, l1, two, l2, paths[0], 2));
         CHECK(ar_same_bytes(one, l1, pooled, l3, paths[0], 3));
+        CHECK(ar_same_bytes(one, l1, chunked, l4, paths[0], 4));
         compared++;
     }
     free(one);
     free(two);
     free(pooled);
+    free(chunked);
 }
 
 /* ---- 2. the ranking ---- */
@@ -276,7 +327,8 @@ int main(void)
         ranking(1, numeric[k]);
     }
     ar_each_trace("two_threads", &rng_state, same_both_routes, NULL);
-    fprintf(stderr, "%d traces compared\n", compared);
+    fprintf(stderr, "%d traces compared; the cost's helper took %zu chunks\n", compared,
+            (size_t)atomic_load(&sp_ana_cost_helped));
     CHECK(compared == AR_TRACES);
     return sp_test_done("test_analyze_two_threads");
 }
