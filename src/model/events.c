@@ -961,22 +961,6 @@ static sp_status sort_acts_by_start(struct sp_events *ev)
     return SP_OK;
 }
 
-/* Whether v[n] (elements of `size` bytes) is already in cmp's order; when it is, `*ties` says whether
- * two neighbours compare equal (the tie pass, sort_*_ties, then has work; when none do it has none and
- * is skipped: one pass over the array instead of two). */
-static bool sorted_by(const void *v, size_t n, size_t size, int (*cmp)(const void *, const void *), bool *ties)
-{
-    const char *p = v;
-    *ties = false;
-    for (size_t i = 1; i < n; i++) {
-        int c = cmp(p + (i - 1) * size, p + i * size);
-        if (c > 0)
-            return false;
-        *ties |= c == 0;
-    }
-    return true;
-}
-
 /* A tied record with the text key that decides its place. */
 struct named_span {
     const char *name;
@@ -1075,22 +1059,58 @@ static void later(uint64_t *at, uint64_t t)
         *at = t;
 }
 
+/* Spans' and requests' times into a file's last time in one register: each time plus one, so that
+ * SP_TIME_NONE (UINT64_MAX) counts as 0, below every time (later() skips it); the maximum minus one
+ * is the latest time, or SP_TIME_NONE for none. */
+static inline uint64_t later1(uint64_t m, uint64_t t)
+{
+    return t + 1 > m ? t + 1 : m;
+}
+
+/* A running maximum (later1's) into a last time (later's), and the running maximum emptied */
+static inline void later1_into(uint64_t *at, uint64_t *m)
+{
+    if (*m) {
+        later(at, *m - 1);
+        *m = 0;
+    }
+}
+
+/* A file's running maximum (later1's) into its last time, and the running maximum emptied */
+static inline void later1_flush(struct sp_events *ev, uint32_t file, uint64_t *m)
+{
+    later1_into(&ev->files[file].last_ns, m);
+}
+
 /* Each file's last time (its trace's end), the part that batches and device activity give, into
  * last[] (one per file, SP_TIME_NONE for none): a maximum, so it does not matter which thread takes
  * which part (sp_ev_finish's passes over the requests, the spans and the launches give the rest). */
 static void device_ends(const struct sp_events *ev, uint64_t *last)
 {
+    /* a running maximum (later1) for the file of the records in turn, put into last[] when the file
+     * changes */
+    uint32_t f = 0;
+    uint64_t m = 0;
     for (size_t i = 0; i < ev->n_batches; i++) {
         const sp_ev_batch *b = &ev->batches[i];
         if (!b->has_record)
             continue;
-        later(&last[b->file], b->start_ns);
-        later(&last[b->file], b->end_ns);
+        if (b->file != f) {
+            later1_into(&last[f], &m);
+            f = b->file;
+        }
+        m = later1(later1(m, b->start_ns), b->end_ns);
     }
     for (size_t i = 0; i < ev->n_acts; i++) {
-        later(&last[ev->acts[i].file], ev->acts[i].start_ns);
-        later(&last[ev->acts[i].file], ev->acts[i].end_ns);
+        const sp_ev_activity *a = &ev->acts[i];
+        if (a->file != f) {
+            later1_into(&last[f], &m);
+            f = a->file;
+        }
+        m = later1(later1(m, a->start_ns), a->end_ns);
     }
+    if (ev->n_files)
+        later1_into(&last[f], &m);
 }
 
 /* The start of each of the `unstarted` unfinished requests without an arrival: the earliest start of
@@ -1246,10 +1266,18 @@ static sp_status finish_spans(struct sp_events *ev, size_t listed, bool ties)
         }
     }
     sp_status st = span_ties ? sort_span_ties(ev) : SP_OK;
+    uint32_t f = 0;
+    uint64_t m = 0; /* later1's running maximum for file f */
     for (size_t i = 0; i < ev->n_launches; i++) {
-        later(&ev->files[ev->launches[i].file].last_ns, ev->launches[i].start_ns);
-        later(&ev->files[ev->launches[i].file].last_ns, ev->launches[i].end_ns);
+        const sp_ev_launch *l = &ev->launches[i];
+        if (l->file != f) {
+            later1_flush(ev, f, &m);
+            f = l->file;
+        }
+        m = later1(later1(m, l->start_ns), l->end_ns);
     }
+    if (ev->n_launches)
+        later1_flush(ev, f, &m);
     return st;
 }
 
@@ -1287,19 +1315,30 @@ typedef struct finish_dev_job {
 static void finish_order(finish_dev_job *j)
 {
     struct sp_events *ev = j->ev;
-    bool ties = true;
-    if (ev->n_acts && !sorted_by(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp, &ties)) {
-        ties = true;
-        if (!sort_acts_nearly_sorted(ev->acts, ev->n_acts, 8 * ev->n_acts) && sort_acts_by_start(ev) != SP_OK)
-            qsort(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp);
+    /* Whether the activity is in order already, and where its ties start (sort_act_ties orders them
+     * by name, not read here: the passes may add strings meanwhile), in one pass (act_cmp only where
+     * the starts do not already decide: a later start is in order and no tie); out of order, the
+     * activity is sorted and the ties looked for after. */
+    size_t n = ev->n_acts, first_tie = n, i = 1;
+    for (; i < n; i++) {
+        if (ev->acts[i - 1].start_ns < ev->acts[i].start_ns)
+            continue;
+        int c = act_cmp(&ev->acts[i - 1], &ev->acts[i]);
+        if (c > 0)
+            break;
+        if (c == 0 && first_tie == n)
+            first_tie = i - 1;
     }
-    /* where the ties start (sort_act_ties orders them by name, not read here: the passes may add
-     * strings meanwhile) */
-    size_t i = ev->n_acts;
-    if (ties)
-        for (i = 0; i + 1 < ev->n_acts && act_cmp(&ev->acts[i], &ev->acts[i + 1]) != 0; i++)
+    if (i < n) {
+        if (!sort_acts_nearly_sorted(ev->acts, n, 8 * n) && sort_acts_by_start(ev) != SP_OK)
+            qsort(ev->acts, n, sizeof *ev->acts, act_cmp);
+        for (first_tie = 0; first_tie + 1 < n && act_cmp(&ev->acts[first_tie], &ev->acts[first_tie + 1]) != 0;
+             first_tie++)
             ;
-    j->first_tie = i + 1 < ev->n_acts ? i : ev->n_acts;
+        if (first_tie + 1 >= n)
+            first_tie = n;
+    }
+    j->first_tie = first_tie;
 }
 
 size_t sp_ev_place_chunk = SP_EV_PLACE_CHUNK;
@@ -1365,23 +1404,6 @@ static void *finish_devices(void *arg)
         finish_ends(j, 1);
     }
     return NULL;
-}
-
-/* Spans' and requests' times into a file's last time in one register: each time plus one, so that
- * SP_TIME_NONE (UINT64_MAX) counts as 0, below every time (later() skips it); the maximum minus one
- * is the latest time, or SP_TIME_NONE for none. */
-static inline uint64_t later1(uint64_t m, uint64_t t)
-{
-    return t + 1 > m ? t + 1 : m;
-}
-
-/* A file's running maximum (later1's) into its last time, and the running maximum emptied */
-static inline void later1_flush(struct sp_events *ev, uint32_t file, uint64_t *m)
-{
-    if (*m) {
-        later(&ev->files[file].last_ns, *m - 1);
-        *m = 0;
-    }
 }
 
 /* sp_ev_finish's passes over the requests and the batches (what their records lack), and the client

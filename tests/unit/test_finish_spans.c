@@ -1,4 +1,4 @@
-/* sp_ev_finish's span lists (src/model/events.c): the pass over the requests lists each request's
+/* sp_ev_finish's span lists and order checks (src/model/events.c): the pass over the requests lists each request's
  * run of spans, and takes the requests' and spans' times into their file's last time, while the spans
  * come in span_cmp's order (request, start, end); at the first span out of that order it stops and
  * the general route (finish_spans: the lists emptied, the spans sorted and listed again) does the
@@ -10,7 +10,12 @@
  * the definitions (events_int.h: spans ordered by request, start, end, ties by stage name; each
  * request's spans[first_span .. first_span+nspans), first_span 0 when it has none; a file's last_ns
  * the latest time any of its records gives, SP_TIME_NONE for none, an unfinished request's done
- * excluded), field by field, and every route's set against the in-order one's. */
+ * excluded), field by field, and every route's set against the in-order one's.
+ * The same sets carry device activity and launches on their files (the files' last times take them
+ * too: device_ends and the launches' pass, each a running maximum per file): activity in act_cmp's
+ * order with ties (records equal but for the kernel name, appended in reverse name order: the order
+ * check finds where the ties start, sort_act_ties orders them by name), that order broken once, and
+ * shuffled; checked against the activity sorted here by time, then name. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +37,7 @@ static uint64_t rng(void)
 #define MAXREQ 400
 #define MAXSPAN (MAXREQ * 6)
 #define NSTAGE 4
+#define MAXACT 300
 
 typedef struct {
     uint32_t req;
@@ -48,6 +54,10 @@ typedef struct {
     uint64_t arrival[MAXREQ], done[MAXREQ];
     int unfinished[MAXREQ];
     span_rec spans[MAXSPAN]; /* in span_cmp's order, ties by stage name: the expected array */
+    size_t nact, nlaunch;
+    sp_ev_activity acts[MAXACT]; /* in order, ties by name (name: index into stage_names) */
+    int act_name[MAXACT];
+    sp_ev_launch launches[MAXACT];
 } scenario;
 
 static int rec_cmp(const void *a, const void *b)
@@ -92,11 +102,39 @@ static void make(scenario *s, int nfile, int interleaved)
         }
     }
     qsort(s->spans, s->nspan, sizeof *s->spans, rec_cmp);
+    /* activity in time order; now and then a run of 2-3 records equal but for the name */
+    /* which of the kinds gives each file's last time: in turn the spans, the activity, the launches */
+    uint64_t a = 900 + (rng() % 3) * 15000, launch_off = (rng() % 3) * 15000;
+    while (s->nact + 3 <= MAXACT - 3) {
+        a += 1 + rng() % (s->nreq / 5);
+        sp_ev_activity x;
+        memset(&x, 0, sizeof x);
+        x.start_ns = a;
+        x.end_ns = a + rng() % 900;
+        x.correlation = rng() % 5;
+        x.stream = 7;
+        x.batch = SP_EV_NONE;
+        x.file = interleaved ? (uint32_t)(rng() % (uint64_t)nfile) : (uint32_t)(s->nact * (size_t)nfile / MAXACT);
+        x.kind = SP_ACT_KERNEL;
+        size_t tied = rng() % 5 == 0 ? 2 + rng() % 2 : 1;
+        for (size_t k = 0; k < tied; k++) {
+            s->act_name[s->nact] = (int)(tied - 1 - k); /* reverse name order: "decode", "prefill", "queue" */
+            s->acts[s->nact++] = x;
+        }
+    }
+    s->nlaunch = 20 + rng() % (MAXACT - 20);
+    for (size_t k = 0; k < s->nlaunch; k++) {
+        sp_ev_launch *l = &s->launches[k];
+        memset(l, 0, sizeof *l);
+        l->start_ns = 500 + launch_off + rng() % (s->nreq * 25);
+        l->end_ns = l->start_ns + rng() % 3000;
+        l->file = interleaved ? (uint32_t)(rng() % (uint64_t)nfile) : (uint32_t)(k * (size_t)nfile / s->nlaunch);
+    }
 }
 
-/* The set of scenario `s` with its spans appended in `order` (indexes into s->spans) and finished
- * with the finish's second thread from `threads_at` records on */
-static sp_events *build(const scenario *s, const size_t *order, size_t threads_at)
+/* The set of scenario `s` with its spans appended in `order` (indexes into s->spans), its activity in
+ * `act_order`, and finished with the finish's second thread from `threads_at` records on */
+static sp_events *build(const scenario *s, const size_t *order, const size_t *act_order, size_t threads_at)
 {
     sp_events *ev = NULL;
     CHECK(sp_events_create(&ev) == SP_OK);
@@ -124,6 +162,13 @@ static sp_events *build(const scenario *s, const size_t *order, size_t threads_a
         const span_rec *sp = &s->spans[order[j]];
         CHECK(sp_ev_add_span(ev, sp->req, stage[sp->stage], sp->start, sp->end) == SP_OK);
     }
+    for (size_t k = 0; k < s->nact; k++) {
+        sp_ev_activity a = s->acts[act_order[k]];
+        a.name = stage[s->act_name[act_order[k]]];
+        CHECK(sp_ev_add_activity(ev, &a) == SP_OK);
+    }
+    for (size_t k = 0; k < s->nlaunch; k++)
+        CHECK(sp_ev_add_launch(ev, &s->launches[k]) == SP_OK);
     char err[512] = "";
     sp_ev_two_threads_min = threads_at;
     sp_status st = sp_ev_finish(ev, false, err, sizeof err);
@@ -168,6 +213,21 @@ static void check_answer(const scenario *s, const sp_events *ev)
         if (!s->unfinished[i])
             later(&last[s->file[i]], s->done[i]);
     }
+    CHECK_EQ_U64(ev->n_acts, s->nact);
+    for (size_t k = 0; k < s->nact; k++) {
+        const sp_ev_activity *a = &ev->acts[k], *x = &s->acts[k];
+        CHECK_EQ_U64(a->start_ns, x->start_ns);
+        CHECK_EQ_U64(a->end_ns, x->end_ns);
+        CHECK_EQ_U64(a->correlation, x->correlation);
+        CHECK_EQ_U64(a->file, x->file);
+        CHECK(strcmp(sp_str_get(&ev->strings, a->name), stage_names[s->act_name[k]]) == 0);
+        later(&last[x->file], x->start_ns);
+        later(&last[x->file], x->end_ns);
+    }
+    for (size_t k = 0; k < s->nlaunch; k++) {
+        later(&last[s->launches[k].file], s->launches[k].start_ns);
+        later(&last[s->launches[k].file], s->launches[k].end_ns);
+    }
     for (int f = 0; f < s->nfile; f++)
         CHECK_EQ_U64(ev->files[f].last_ns, last[f]);
 }
@@ -185,12 +245,20 @@ static void check_same(const sp_events *a, const sp_events *b)
         CHECK_EQ_U64(a->requests[i].arrival_ns, b->requests[i].arrival_ns);
         CHECK_EQ_U64(a->requests[i].outcome, b->requests[i].outcome);
     }
+    CHECK_EQ_U64(a->n_acts, b->n_acts);
+    for (size_t k = 0; k < a->n_acts; k++) {
+        const sp_ev_activity *x = &a->acts[k], *y = &b->acts[k];
+        CHECK(x->start_ns == y->start_ns && x->end_ns == y->end_ns && x->correlation == y->correlation &&
+              x->bytes == y->bytes && x->stream == y->stream && x->name == y->name && x->batch == y->batch &&
+              x->device == y->device && x->file == y->file && x->kind == y->kind &&
+              x->hta_end_early == y->hta_end_early);
+    }
     for (size_t f = 0; f < a->n_files; f++)
         CHECK_EQ_U64(a->files[f].last_ns, b->files[f].last_ns);
 }
 
 static scenario g_s;
-static size_t g_order[MAXSPAN];
+static size_t g_order[MAXSPAN], g_act_order[MAXACT];
 
 int main(void)
 {
@@ -202,11 +270,26 @@ int main(void)
             continue;
         for (size_t j = 0; j < s->nspan; j++)
             g_order[j] = j;
-        sp_events *ref = build(s, g_order, SIZE_MAX);
+        for (size_t k = 0; k < s->nact; k++)
+            g_act_order[k] = k;
+        sp_events *ref = build(s, g_order, g_act_order, SIZE_MAX);
         check_answer(s, ref);
         for (int mode = 0; mode < 5; mode++) {
             for (size_t j = 0; j < s->nspan; j++)
                 g_order[j] = j;
+            for (size_t k = 0; k < s->nact; k++)
+                g_act_order[k] = k;
+            if (mode == 1) { /* the activity's order broken once */
+                size_t k = 1 + rng() % (s->nact - 1);
+                g_act_order[k] = k - 1;
+                g_act_order[k - 1] = k;
+            } else if (mode == 4) {
+                for (size_t j = s->nact - 1; j > 0; j--) {
+                    size_t k = rng() % (j + 1), t = g_act_order[j];
+                    g_act_order[j] = g_act_order[k];
+                    g_act_order[k] = t;
+                }
+            }
             size_t n = s->nspan;
             if (mode == 1) { /* one span moved before the span before it */
                 size_t k = 1 + rng() % (n - 1);
@@ -231,7 +314,7 @@ int main(void)
                 }
             }
             for (int threads = 0; threads < 2; threads++) {
-                sp_events *ev = build(s, g_order, threads ? 0 : SIZE_MAX);
+                sp_events *ev = build(s, g_order, g_act_order, threads ? 0 : SIZE_MAX);
                 check_answer(s, ev);
                 check_same(ref, ev);
                 sp_events_destroy(ev);
