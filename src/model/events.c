@@ -1059,7 +1059,7 @@ static void later(uint64_t *at, uint64_t t)
         *at = t;
 }
 
-/* Spans' and requests' times into a file's last time in one register: each time plus one, so that
+/* Times into a running maximum for a file's last time, in one register: each time plus one, so that
  * SP_TIME_NONE (UINT64_MAX) counts as 0, below every time (later() skips it); the maximum minus one
  * is the latest time, or SP_TIME_NONE for none. */
 static inline uint64_t later1(uint64_t m, uint64_t t)
@@ -1076,10 +1076,12 @@ static inline void later1_into(uint64_t *at, uint64_t *m)
     }
 }
 
-/* A file's running maximum (later1's) into its last time, and the running maximum emptied */
+/* A file's running maximum (later1's) into its last time, and the running maximum emptied (the
+ * files are not touched while it is empty: a set without files has none) */
 static inline void later1_flush(struct sp_events *ev, uint32_t file, uint64_t *m)
 {
-    later1_into(&ev->files[file].last_ns, m);
+    if (*m)
+        later1_into(&ev->files[file].last_ns, m);
 }
 
 /* Each file's last time (its trace's end), the part that batches and device activity give, into
