@@ -961,6 +961,22 @@ static sp_status sort_acts_by_start(struct sp_events *ev)
     return SP_OK;
 }
 
+/* Whether v[n] (elements of `size` bytes) is already in cmp's order; when it is, `*ties` says whether
+ * two neighbours compare equal (the tie pass, sort_*_ties, then has work; when none do it has none and
+ * is skipped: one pass over the array instead of two). */
+static bool sorted_by(const void *v, size_t n, size_t size, int (*cmp)(const void *, const void *), bool *ties)
+{
+    const char *p = v;
+    *ties = false;
+    for (size_t i = 1; i < n; i++) {
+        int c = cmp(p + (i - 1) * size, p + i * size);
+        if (c > 0)
+            return false;
+        *ties |= c == 0;
+    }
+    return true;
+}
+
 /* A tied record with the text key that decides its place. */
 struct named_span {
     const char *name;
@@ -1317,30 +1333,19 @@ typedef struct finish_dev_job {
 static void finish_order(finish_dev_job *j)
 {
     struct sp_events *ev = j->ev;
-    /* Whether the activity is in order already, and where its ties start (sort_act_ties orders them
-     * by name, not read here: the passes may add strings meanwhile), in one pass (act_cmp only where
-     * the starts do not already decide: a later start is in order and no tie); out of order, the
-     * activity is sorted and the ties looked for after. */
-    size_t n = ev->n_acts, first_tie = n, i = 1;
-    for (; i < n; i++) {
-        if (ev->acts[i - 1].start_ns < ev->acts[i].start_ns)
-            continue;
-        int c = act_cmp(&ev->acts[i - 1], &ev->acts[i]);
-        if (c > 0)
-            break;
-        if (c == 0 && first_tie == n)
-            first_tie = i - 1;
+    bool ties = true;
+    if (ev->n_acts && !sorted_by(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp, &ties)) {
+        ties = true;
+        if (!sort_acts_nearly_sorted(ev->acts, ev->n_acts, 8 * ev->n_acts) && sort_acts_by_start(ev) != SP_OK)
+            qsort(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp);
     }
-    if (i < n) {
-        if (!sort_acts_nearly_sorted(ev->acts, n, 8 * n) && sort_acts_by_start(ev) != SP_OK)
-            qsort(ev->acts, n, sizeof *ev->acts, act_cmp);
-        for (first_tie = 0; first_tie + 1 < n && act_cmp(&ev->acts[first_tie], &ev->acts[first_tie + 1]) != 0;
-             first_tie++)
+    /* where the ties start (sort_act_ties orders them by name, not read here: the passes may add
+     * strings meanwhile) */
+    size_t i = ev->n_acts;
+    if (ties)
+        for (i = 0; i + 1 < ev->n_acts && act_cmp(&ev->acts[i], &ev->acts[i + 1]) != 0; i++)
             ;
-        if (first_tie + 1 >= n)
-            first_tie = n;
-    }
-    j->first_tie = first_tie;
+    j->first_tie = i + 1 < ev->n_acts ? i : ev->n_acts;
 }
 
 size_t sp_ev_place_chunk = SP_EV_PLACE_CHUNK;
