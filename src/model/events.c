@@ -1075,22 +1075,60 @@ static void later(uint64_t *at, uint64_t t)
         *at = t;
 }
 
+/* Times into a running maximum for a file's last time, in one register: each time plus one, so that
+ * SP_TIME_NONE (UINT64_MAX) counts as 0, below every time (later() skips it); the maximum minus one
+ * is the latest time, or SP_TIME_NONE for none. */
+static inline uint64_t later1(uint64_t m, uint64_t t)
+{
+    return t + 1 > m ? t + 1 : m;
+}
+
+/* A running maximum (later1's) into a last time (later's), and the running maximum emptied */
+static inline void later1_into(uint64_t *at, uint64_t *m)
+{
+    if (*m) {
+        later(at, *m - 1);
+        *m = 0;
+    }
+}
+
+/* A file's running maximum (later1's) into its last time, and the running maximum emptied (the
+ * files are not touched while it is empty: a set without files has none) */
+static inline void later1_flush(struct sp_events *ev, uint32_t file, uint64_t *m)
+{
+    if (*m)
+        later1_into(&ev->files[file].last_ns, m);
+}
+
 /* Each file's last time (its trace's end), the part that batches and device activity give, into
  * last[] (one per file, SP_TIME_NONE for none): a maximum, so it does not matter which thread takes
  * which part (sp_ev_finish's passes over the requests, the spans and the launches give the rest). */
 static void device_ends(const struct sp_events *ev, uint64_t *last)
 {
+    /* a running maximum (later1) for the file of the records in turn, put into last[] when the file
+     * changes */
+    uint32_t f = 0;
+    uint64_t m = 0;
     for (size_t i = 0; i < ev->n_batches; i++) {
         const sp_ev_batch *b = &ev->batches[i];
         if (!b->has_record)
             continue;
-        later(&last[b->file], b->start_ns);
-        later(&last[b->file], b->end_ns);
+        if (b->file != f) {
+            later1_into(&last[f], &m);
+            f = b->file;
+        }
+        m = later1(later1(m, b->start_ns), b->end_ns);
     }
     for (size_t i = 0; i < ev->n_acts; i++) {
-        later(&last[ev->acts[i].file], ev->acts[i].start_ns);
-        later(&last[ev->acts[i].file], ev->acts[i].end_ns);
+        const sp_ev_activity *a = &ev->acts[i];
+        if (a->file != f) {
+            later1_into(&last[f], &m);
+            f = a->file;
+        }
+        m = later1(later1(m, a->start_ns), a->end_ns);
     }
+    if (ev->n_files)
+        later1_into(&last[f], &m);
 }
 
 /* The start of each of the `unstarted` unfinished requests without an arrival: the earliest start of
@@ -1220,47 +1258,44 @@ static inline void span_listed(struct sp_events *ev, const sp_ev_span *sp, size_
     later(&ev->files[r->file].last_ns, sp->start_ns);
 }
 
-/* The span side of sp_ev_finish: spans in span_cmp's order with their ties ordered (the status of
- * that, SP_ERR_NOMEM), each request's span list (first_span, nspans) and the spans' and launches'
- * times into their files' last_ns. */
-static sp_status finish_spans(struct sp_events *ev)
+/* The span side of sp_ev_finish, after finish_passes has listed spans [0, listed) (in span_cmp's
+ * order, `ties`: some of them tied): the rest of the spans in span_cmp's order with their ties ordered
+ * (the status of that, SP_ERR_NOMEM), each request's span list (first_span, nspans) and the spans'
+ * and launches' times into their files' last_ns. */
+static sp_status finish_spans(struct sp_events *ev, size_t listed, bool ties)
 {
     /* qsort's array must not be NULL even when empty (UBSan). Traces usually come in order (a
      * recorder's blocks, an importer writing as it goes): a sorted array skips qsort and the scratch
      * copy of the whole array that glibc's merge sort allocates (issue 15: peak memory). Ties left in
      * place are what qsort's stable merge would leave, and sort_span_ties orders them either way. */
-    /* The order checked (sorted_by's test) in the pass that gives each request its spans (emptied by
-     * the pass over the requests) and puts their times into the file's last time: one read of the
-     * spans when they are in order. Ordering ties later changes neither: tied spans are one request's
-     * with the same times. Past an inversion the requests' lists are emptied again and the spans
-     * sorted first (the files' last times are maxima: taking a time twice changes nothing). */
-    bool span_ties = false;
-    size_t at = 0;
-    for (; at < ev->n_spans; at++) {
-        const sp_ev_span *sp = &ev->spans[at];
-        if (at) {
-            int c = span_cmp(sp - 1, sp);
-            if (c > 0)
-                break;
-            span_ties |= c == 0;
-        }
-        span_listed(ev, sp, at);
-    }
-    if (at < ev->n_spans) {
-        for (size_t k = 0; k < at; k++)
+    /* Past an inversion (finish_passes stopped listing there) the requests' lists are emptied again
+     * and the spans sorted first (the files' last times are maxima: taking a time twice changes
+     * nothing). Ordering ties later changes neither: tied spans are one request's with the same
+     * times. */
+    bool span_ties = ties;
+    if (listed < ev->n_spans) {
+        for (size_t k = 0; k < listed; k++)
             ev->requests[ev->spans[k].req].first_span = ev->requests[ev->spans[k].req].nspans = 0;
         span_ties = true;
         if (sort_spans_by_request(ev) != SP_OK)
             qsort(ev->spans, ev->n_spans, sizeof *ev->spans, span_cmp);
-        for (at = 0; at < ev->n_spans; at++) {
+        for (size_t at = 0; at < ev->n_spans; at++) {
             span_listed(ev, &ev->spans[at], at);
         }
     }
     sp_status st = span_ties ? sort_span_ties(ev) : SP_OK;
+    uint32_t f = 0;
+    uint64_t m = 0; /* later1's running maximum for file f */
     for (size_t i = 0; i < ev->n_launches; i++) {
-        later(&ev->files[ev->launches[i].file].last_ns, ev->launches[i].start_ns);
-        later(&ev->files[ev->launches[i].file].last_ns, ev->launches[i].end_ns);
+        const sp_ev_launch *l = &ev->launches[i];
+        if (l->file != f) {
+            later1_flush(ev, f, &m);
+            f = l->file;
+        }
+        m = later1(later1(m, l->start_ns), l->end_ns);
     }
+    if (ev->n_launches)
+        later1_flush(ev, f, &m);
     return st;
 }
 
@@ -1379,8 +1414,11 @@ static void *finish_devices(void *arg)
 }
 
 /* sp_ev_finish's passes over the requests and the batches (what their records lack), and the client
- * join; *unstarted counts the unfinished requests without an arrival. */
-static sp_status finish_passes(struct sp_events *ev, bool lenient, char *err, size_t errlen, size_t *unstarted_out)
+ * join; *unstarted counts the unfinished requests without an arrival. The pass over the requests
+ * also lists the spans into them while the spans come in span_cmp's order: *listed_out gets how many
+ * were listed (n_spans: all), *ties_out whether two of those were tied (finish_spans does the rest). */
+static sp_status finish_passes(struct sp_events *ev, bool lenient, char *err, size_t errlen, size_t *unstarted_out,
+                               size_t *listed_out, bool *ties_out)
 {
     /* Requests referenced but never recorded. Where the trace says why (DESIGN 8a) they are kept: an
      * outcome record says the request was rejected, failed or was cancelled. In a file that lost some
@@ -1390,10 +1428,21 @@ static sp_status finish_passes(struct sp_events *ev, bool lenient, char *err, si
      * marked unusable (the analyzer skips requests without a record or an outcome); the count goes to
      * their file.
      * The same pass over the requests (one pass, not several: issue 15, the array is the largest a
-     * server trace has) empties their span and batch lists, built below, and takes their times into
-     * their file's last time (the spans, launches, batches and activity give the rest), after the
-     * outcome they end with. */
+     * server trace has) empties their span and batch lists (the batch lists are built beside it),
+     * takes their times into their file's last time (the launches, batches and activity give the
+     * rest), after the outcome they end with, and, while the spans come in span_cmp's order (sorted
+     * by request, then start and end: each request's spans are one run, at the cursor when its turn
+     * comes), lists each request's run of spans and takes their times too: one read of the spans and
+     * one of the requests when the spans are in order. At the first span out of that order the
+     * listing stops there (finish_spans sorts and lists them all again). The files' last times are
+     * kept as a running maximum (later1) for the file of the requests in turn, put into the file's
+     * last time when the file changes. */
     size_t unstarted = 0; /* unfinished requests without an arrival: unstarted_arrivals gives them one */
+    const sp_ev_span *spans = ev->spans;
+    size_t n_spans = ev->n_spans, at = 0;
+    bool ties = false;
+    uint32_t mfile = 0;
+    uint64_t m = 0; /* later1's running maximum for file mfile */
     for (size_t i = 0; i < ev->n_requests; i++) {
         sp_ev_request *r = &ev->requests[i];
         r->first_span = r->nspans = 0;
@@ -1405,6 +1454,7 @@ static sp_status finish_passes(struct sp_events *ev, bool lenient, char *err, si
                 r->outcome = SP_OUTCOME_UNFINISHED;
             } else if (!lenient) {
                 char buf[SP_EV_ID_TEXT];
+                later1_flush(ev, mfile, &m);
                 sp_errf(err, errlen, "%s: request id \"%s\" is referenced by a stage or batch but has no request record (--lenient skips and counts such references)",
                         sp_str_get(&ev->strings, ev->files[r->file].path), sp_ev_id_text(ev, r, buf, NULL));
                 return SP_ERR_PARSE;
@@ -1419,19 +1469,45 @@ static sp_status finish_passes(struct sp_events *ev, bool lenient, char *err, si
              * request comes without a done). */
             sp_str sid;
             sp_status ist = sp_str_intern_u64(&ev->strings, sp_ev_id_num(r), &sid);
-            if (ist)
+            if (ist) {
+                later1_flush(ev, mfile, &m);
                 return ist;
+            }
             r->id = sid;
             r->id_num = false;
             r->id_hi = 0;
         }
-        uint64_t *at = &ev->files[r->file].last_ns;
-        later(at, r->arrival_ns);
+        if (r->file != mfile) {
+            later1_flush(ev, mfile, &m);
+            mfile = r->file;
+        }
+        m = later1(m, r->arrival_ns);
         if (r->outcome != SP_OUTCOME_UNFINISHED)
-            later(at, r->done_ns);
+            m = later1(m, r->done_ns);
         else if (r->arrival_ns == SP_TIME_NONE)
             unstarted++;
+        if (at == n_spans || spans[at].req != i)
+            continue;
+        /* request i's run of spans (the span before it, if any, is an earlier request's: the cursor
+         * moves on only from a span of the request in turn, so a span out of order, of this request
+         * (the break below) or of an earlier one, stops it there for good) */
+        size_t first = at;
+        m = later1(later1(m, spans[at].start_ns), spans[at].end_ns);
+        for (at++; at < n_spans && spans[at].req == i; at++) {
+            const sp_ev_span *sp = &spans[at], *pv = sp - 1;
+            if (sp->start_ns != pv->start_ns ? sp->start_ns < pv->start_ns : sp->end_ns <= pv->end_ns) {
+                if (sp->end_ns < pv->end_ns || sp->start_ns != pv->start_ns)
+                    break; /* out of order: finish_spans lists them all again */
+                ties = true;
+            }
+            m = later1(later1(m, sp->start_ns), sp->end_ns);
+        }
+        r->first_span = (uint32_t)first;
+        r->nspans = (uint32_t)(at - first);
     }
+    later1_flush(ev, mfile, &m);
+    *listed_out = at;
+    *ties_out = ties;
     for (size_t i = 0; i < ev->n_batches; i++) {
         sp_ev_batch *b = &ev->batches[i];
         if (b->has_record)
@@ -1502,15 +1578,16 @@ sp_status sp_ev_finish(struct sp_events *ev, bool lenient, char *err, size_t err
         if (!threaded)
             pthread_mutex_destroy(&dj.mu);
     }
-    size_t unstarted = 0;
-    sp_status jst = finish_passes(ev, lenient, err, errlen, &unstarted);
+    size_t unstarted = 0, listed = 0;
+    bool listed_ties = false;
+    sp_status jst = finish_passes(ev, lenient, err, errlen, &unstarted, &listed, &listed_ties);
     if (threaded)
         finish_flag(&dj, &dj.passes, jst ? -1 : 1);
     else
         dj.passes = jst ? -1 : 1;
     sp_status ties_st = SP_OK;
     if (!jst) {
-        jst = finish_spans(ev);
+        jst = finish_spans(ev, listed, listed_ties);
         if (threaded)
             finish_wait(&dj, &dj.ordered);
         else
