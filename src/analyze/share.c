@@ -560,6 +560,14 @@ int sp_ana_share_select = 1;
 
 static const unsigned share_pct[3] = {50, 95, 99};
 
+/* How many ranks ahead the share windows' sums fetch a request's figures (sp_ana_stage_rows,
+ * sp_ana_share_of): the window's positions are random, so each read would otherwise miss the caches
+ * one at a time. */
+#define SHARE_AHEAD 16
+
+/* The requests the share windows' gathering pass takes between two checks of its candidates' total. */
+#define GATHER_BLOCK 4096
+
 /* The positions of window j's ranks lo..hi in rank order: a stretch of the full ranking where it was
  * built, else the window taken by selection. */
 static const uint32_t *window_of(const sp_ana *a, int j, size_t lo)
@@ -627,8 +635,11 @@ sp_status sp_ana_share_windows_select(sp_ana *a, int *taken)
     for (int i = 0; i < 6; i++)
         bound[order[i]] = got[i];
     /* each window's requests below its lower boundary life counted, and those within its boundaries
-     * gathered (life - lower boundary) << 32 | their position, while they stay few */
-    size_t below[3] = {0, 0, 0}, m[3] = {0, 0, 0}, cap[3];
+     * gathered (life - lower boundary) << 32 | their position, while they stay few: without a branch,
+     * every request's value written past each window's candidates and kept (the count moved on) only
+     * where it lies within the boundaries; the total checked once a block of GATHER_BLOCK requests, so
+     * each window's array holds most + GATHER_BLOCK values (its count starts a block at most `most`) */
+    size_t below[3] = {0, 0, 0}, m[3] = {0, 0, 0};
     const size_t most = n / SP_ANA_SHARE_CANDIDATES_MAX_DIV + 64;
     uint64_t *cand[3] = {NULL, NULL, NULL}, lo[3], span[3];
     sp_status st = SP_OK;
@@ -637,30 +648,30 @@ sp_status sp_ana_share_windows_select(sp_ana *a, int *taken)
         lo[j] = bound[2 * j];
         span[j] = bound[2 * j + 1] - lo[j];
         packs &= span[j] <= UINT32_MAX;
-        cap[j] = whi[j] - wlo[j] + 1 + 64;
-        if (!(cand[j] = malloc(cap[j] * sizeof *cand[j])))
+        if (!(cand[j] = malloc((most + GATHER_BLOCK) * sizeof *cand[j])))
             st = SP_ERR_NOMEM;
     }
     size_t total = 0;
-    for (size_t i = 0; !st && packs && total <= most && i < n; i++) {
-        uint64_t l = life[i];
-        for (int j = 0; j < 3; j++) {
-            below[j] += l < lo[j];
-            uint64_t d = l - lo[j];
-            if (d > span[j]) /* below lo[j] too: the difference wraps */
-                continue;
-            if (m[j] == cap[j]) {
-                uint64_t *g = realloc(cand[j], 2 * cap[j] * sizeof *g);
-                if (!g) {
-                    st = SP_ERR_NOMEM;
-                    break;
-                }
-                cand[j] = g;
-                cap[j] *= 2;
-            }
-            cand[j][m[j]++] = d << 32 | i;
-            total++;
+    for (size_t i = 0; !st && packs && total <= most && i < n;) {
+        size_t end = n - i > GATHER_BLOCK ? i + GATHER_BLOCK : n;
+        uint64_t *c0 = cand[0], *c1 = cand[1], *c2 = cand[2];
+        size_t m0 = m[0], m1 = m[1], m2 = m[2], b0 = below[0], b1 = below[1], b2 = below[2];
+        for (; i < end; i++) {
+            uint64_t l = life[i];
+            /* below lo[j], the difference wraps past span[j] */
+            uint64_t d0 = l - lo[0], d1 = l - lo[1], d2 = l - lo[2];
+            b0 += l < lo[0];
+            b1 += l < lo[1];
+            b2 += l < lo[2];
+            c0[m0] = d0 << 32 | i;
+            c1[m1] = d1 << 32 | i;
+            c2[m2] = d2 << 32 | i;
+            m0 += d0 <= span[0];
+            m1 += d1 <= span[1];
+            m2 += d2 <= span[2];
         }
+        m[0] = m0, m[1] = m1, m[2] = m2, below[0] = b0, below[1] = b1, below[2] = b2;
+        total = m0 + m1 + m2;
     }
     uint32_t *win[3] = {NULL, NULL, NULL};
     if (!st && packs && total <= most) {
@@ -727,6 +738,10 @@ double sp_ana_share_of(const sp_ana *a, unsigned xx, const double *per_req)
     const uint32_t *w = window_of(a, j, lo);
     long double num = 0, den = 0;
     for (size_t k = lo; k <= hi; k++) {
+        if (k + SHARE_AHEAD <= hi) {
+            __builtin_prefetch(&per_req[w[k + SHARE_AHEAD - lo]]);
+            __builtin_prefetch(&a->life[w[k + SHARE_AHEAD - lo]]);
+        }
         uint32_t p = w[k - lo];
         num += per_req[p];
         den += (long double)a->life[p];
@@ -969,22 +984,32 @@ sp_status sp_ana_stage_rows(sp_ana *a)
         st = build_by_latency(a);
     size_t wlo[3], whi[3];
     long double den[3] = {0, 0, 0};
+    /* each window's requests row by row, every stage's sum at once (one read of a request's row, not
+     * one per stage), and its lives' sum (den) in the same pass; each sum still adds its window's
+     * terms in rank order, so the sums are the ones a column at a time gives. The window's positions
+     * lie at random in the columns: the row and life of the request SHARE_AHEAD ranks on are fetched
+     * ahead (each read would otherwise wait on memory). */
     for (int j = 0; !st && j < 3; j++) {
         sp_ana_share_window(n, share_pct[j], &wlo[j], &whi[j]);
-        const uint32_t *w = wlo[j] ? window_of(a, j, wlo[j]) : NULL;
-        for (size_t k = wlo[j]; wlo[j] && k <= whi[j]; k++)
-            den[j] += (long double)a->life[w[k - wlo[j]]];
-    }
-    /* each window's requests row by row, every stage's sum at once (one read of a request's row, not
-     * one per stage); each stage still adds its window's times in rank order, so the sums are the
-     * ones a column at a time gives */
-    for (int j = 0; !st && j < 3; j++) {
         long double num[SP_ANA_MAX_STAGES];
         for (size_t s = 0; s < ns; s++)
             num[s] = 0;
         const uint32_t *w = wlo[j] ? window_of(a, j, wlo[j]) : NULL;
-        for (size_t k = wlo[j]; wlo[j] && k <= whi[j]; k++) {
-            size_t p = w[k - wlo[j]];
+        size_t wn = wlo[j] ? whi[j] - wlo[j] + 1 : 0;
+        for (size_t k = 0; k < wn; k++) {
+            if (k + SHARE_AHEAD < wn) {
+                size_t q = w[k + SHARE_AHEAD];
+                __builtin_prefetch(&a->life[q]);
+                if (a->times32) { /* a row may cross a cache line: its first and last times */
+                    __builtin_prefetch(a->times32 + q * ns);
+                    __builtin_prefetch(a->times32 + q * ns + (ns ? ns - 1 : 0));
+                } else {
+                    __builtin_prefetch(a->times + q * ns);
+                    __builtin_prefetch(a->times + q * ns + (ns ? ns - 1 : 0));
+                }
+            }
+            size_t p = w[k];
+            den[j] += (long double)a->life[p];
             if (a->times32) {
                 const uint32_t *row = a->times32 + p * ns;
                 for (size_t s = 0; s < ns; s++)
