@@ -13,6 +13,9 @@
  *    taken), from 200 values (ties at the boundaries, few candidates), spread, all equal (never by
  *    selection), one past 2^33 ns (in the p99 window: its lives span 2^32 or more, not by selection; the stage times in 8 bytes);
  *    tied arrivals. n < 20, n = 1 and the p99 window reaching rank n are among them.
+ *    Every set's route checked against the rule counted by brute force (expect_taken); and the
+ *    candidates' limit exactly (candidates_limit: totals of the limit - 1, the limit, the limit + 1 over
+ *    9,000 requests, past the gathering pass' blocks of 4,096).
  * 3. Whole reports without the detail (no request rows: the route the CLI's --json takes) of the same
  *    sets and of analyze_routes_testutil.h's inputs, with the selection off on one thread and on with
  *    two threads from two requests on (the columns shared), compared byte for byte. */
@@ -97,6 +100,42 @@ static sp_events *window_set(size_t n, int ids, int lives)
     return ev;
 }
 
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* Whether the windows are taken by selection, by the rule counted by brute force: the lives not all
+ * equal, each window's boundary lives (the sorted lives at its ranks lo and hi) less than 2^32 apart,
+ * and the requests whose lives lie within each window's boundaries (its candidates) at most
+ * n / SP_ANA_SHARE_CANDIDATES_MAX_DIV + 64 over the three windows; *total the candidates. */
+static int expect_taken(const sp_ana *a, size_t *total)
+{
+    size_t n = a->n_reqs;
+    *total = 0;
+    if (!n)
+        return 0;
+    uint64_t *s = malloc(n * sizeof *s);
+    CHECK(s != NULL);
+    if (!s)
+        return 0;
+    memcpy(s, a->life, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp_u64);
+    int ok = s[0] != s[n - 1];
+    static const unsigned pct[3] = {50, 95, 99};
+    for (int j = 0; j < 3; j++) {
+        size_t lo, hi;
+        sp_ana_share_window(n, pct[j], &lo, &hi);
+        uint64_t b0 = s[lo - 1], b1 = s[hi - 1];
+        ok &= b1 - b0 <= UINT32_MAX;
+        for (size_t i = 0; i < n; i++)
+            *total += a->life[i] >= b0 && a->life[i] <= b1;
+    }
+    free(s);
+    return ok && *total <= n / SP_ANA_SHARE_CANDIDATES_MAX_DIV + 64;
+}
+
 static const size_t sizes[] = {1, 2, 5, 19, 20, 21, 57, 500, 3000, 20000};
 #define N_SIZES (sizeof sizes / sizeof *sizes)
 
@@ -116,6 +155,9 @@ static void windows_against_ranking(void)
                 int taken = 0;
                 CHECK(sp_ana_share_windows_select(&a, &taken) == SP_OK);
                 CHECK(sp_ana_rank_requests(&a) == SP_OK);
+                size_t total = 0;
+                CHECK_MSG(taken == expect_taken(&a, &total), "taken %d, %zu candidates: n %zu ids %d lives %d",
+                          taken, total, n, ids, lives);
                 if (lives == LIVES_EQUAL || n == 1 || (lives == LIVES_ONE_HUGE && n >= 2))
                     CHECK_MSG(!taken, "taken: n %zu ids %d lives %d", n, ids, lives); /* every life equal; or the p99 window spanning 2^32 ns */
                 if (lives == LIVES_MANY || lives == LIVES_SPREAD)
@@ -139,6 +181,65 @@ static void windows_against_ranking(void)
                 sp_ana_free(&a);
                 sp_events_destroy(ev);
             }
+}
+
+/* The candidates' limit exactly, past several of the gathering pass' blocks (share.c checks the total
+ * once a block of requests): n = 9000 distinct lives, 10 ns apart in a scattered order, but for the k
+ * requests ranked just below the p50 window's lower boundary, which take the boundary's life: the
+ * candidates total the windows' sizes plus k. k is set so that they total the limit, one less and one
+ * more (counted by brute force, expect_taken); the windows are taken up to the limit, not past it,
+ * and where taken equal the full ranking's stretches. */
+static sp_events *edge_set(size_t n, size_t k)
+{
+    size_t lo, hi;
+    sp_ana_share_window(n, 50, &lo, &hi);
+    sp_events *ev = eb_new();
+    for (size_t i = 0; i < n; i++) {
+        char id[40];
+        eb_id_of(id, sizeof id, i, EB_IDS_SHORT, 5);
+        size_t v = (i * 7919) % n; /* the life's rank - 1 with no ties */
+        if (v + 1 < lo && v + 1 + k >= lo)
+            v = lo - 1;
+        uint64_t t = 1000000 + 1000 * i, life = 1000 + 10 * v;
+        uint32_t q = eb_req(ev, id, t, t + life);
+        eb_span(ev, q, "preprocess", t, t + life / 3);
+        eb_span(ev, q, "queue", t + life / 3, t + life);
+    }
+    return ev;
+}
+
+static int edge_case(size_t n, size_t k, size_t *total)
+{
+    sp_events *ev = edge_set(n, k);
+    sp_ana a;
+    char err[256];
+    CHECK(sp_ev_finish(ev, 0, err, sizeof err) == SP_OK);
+    CHECK(ana_partition_of(&a, ev, err, sizeof err) == SP_OK && a.n_reqs == n);
+    int taken = 0;
+    CHECK(sp_ana_share_windows_select(&a, &taken) == SP_OK);
+    CHECK(sp_ana_rank_requests(&a) == SP_OK);
+    CHECK_MSG(taken == expect_taken(&a, total), "edge: taken %d, %zu candidates, k %zu", taken, *total, k);
+    static const unsigned pct[3] = {50, 95, 99};
+    for (int j = 0; taken && j < 3; j++) {
+        size_t lo, hi;
+        sp_ana_share_window(n, pct[j], &lo, &hi);
+        CHECK(memcmp(a.share_win[j], a.by_latency + lo - 1, (hi - lo + 1) * sizeof(uint32_t)) == 0);
+    }
+    sp_ana_free(&a);
+    sp_events_destroy(ev);
+    return taken;
+}
+
+static void candidates_limit(void)
+{
+    const size_t n = 9000, most = n / SP_ANA_SHARE_CANDIDATES_MAX_DIV + 64;
+    size_t total0 = 0, total = 0;
+    CHECK(edge_case(n, 0, &total0));
+    CHECK(total0 < most);
+    size_t k = most - total0; /* the candidates total the limit */
+    CHECK(edge_case(n, k - 1, &total) && total == most - 1);
+    CHECK(edge_case(n, k, &total) && total == most);
+    CHECK(!edge_case(n, k + 1, &total) && total == most + 1);
 }
 
 /* ---- 3. whole reports without the detail ---- */
@@ -221,6 +322,7 @@ int main(void)
             ranked_instead);
     CHECK(windows_compared == (int)N_SIZES * EB_IDS_KINDS * LIVES_KINDS);
     CHECK(windows_taken > windows_compared / 3 && ranked_instead > 0);
+    candidates_limit();
     sets_reports();
     CHECK(reports_compared == (int)N_SIZES * EB_IDS_KINDS * LIVES_KINDS);
     int traces = 0;
