@@ -56,10 +56,118 @@ static void count_gap(sp_gpu_summary *g, sp_stream_idle *row, int cat, int64_t f
     }
 }
 
+/* Per stream of the idle breakdown while the activity is walked: its row, its key, the end its next
+ * gap is measured from. */
+struct stream_acc {
+    sp_stream_idle row;
+    struct stream_key key;
+    int64_t prev_end;
+};
+
+/* One pass over the activity in start order: each activity's stream numbered (in order of first
+ * appearance) and its gap to the stream's previous end counted at once, each stream's state in its
+ * own record; a stream's activities come in the same order as when grouped, and the sums are of
+ * integers, so the rows are those of a walk stream by stream. */
+static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_ival *win, size_t nwin,
+                                sp_ana_launch_acc *ls)
+{
+    sp_events *ev = a->ev;
+    sp_gpu_summary *g = &a->r->gpu;
+    sp_pairmap sm;
+    sp_status st = sp_pairmap_init(&sm, 64);
+    if (st)
+        return st;
+    /* the last activity's stream key and number before the memo: a device's activities mostly follow
+     * on one stream, and the number is a function of the key (the map numbers a key once) */
+    uint64_t last_k1 = 0, last_k2 = 0;
+    uint32_t last_s = SP_HMAP_NONE;
+    sp_pair_memo smemo;
+    sp_pair_memo_init(&smemo);
+    int hta = a->opt.hta_compat;
+    struct stream_acc *acc = NULL;
+    size_t seen = 0, cap = 0;
+    struct stream_key *keys = NULL;
+    for (size_t i = 0; i < ev->n_acts; i++) {
+        if (a->act_dev[i] == SP_EV_NONE)
+            continue;
+        const sp_ev_activity *x = &ev->acts[i];
+        uint32_t s;
+        uint64_t k1 = ((uint64_t)x->file << 32) | x->device, k2 = (uint64_t)x->stream;
+        if (last_s != SP_HMAP_NONE && k1 == last_k1 && k2 == last_k2) {
+            s = last_s;
+        } else {
+            st = sp_pair_memo_get(&smemo, &sm, k1, k2, &s);
+            if (st)
+                goto out;
+            last_k1 = k1;
+            last_k2 = k2;
+            last_s = s;
+        }
+        /* the launch statistics in the same pass: each activity's launch call looked up once */
+        uint32_t slot = sp_ana_launch_slot_inl(li, x);
+        sp_ana_launch_stats_add(a, li, ls, x, slot);
+        /* signed: under hta_compat a sub-us event's end is 1 us before its start, possibly before 0 */
+        int64_t start = (int64_t)x->start_ns, end = hta ? sp_ana_hta_end(a, x) : (int64_t)x->end_ns;
+        if (s >= seen) { /* a new stream: its first activity opens it (s == seen) */
+            if (seen == cap) {
+                size_t nc = cap ? cap * 2 : 16;
+                struct stream_acc *n2 = realloc(acc, nc * sizeof *n2);
+                st = SP_ERR_NOMEM;
+                if (!n2)
+                    goto out;
+                acc = n2;
+                cap = nc;
+            }
+            memset(&acc[seen], 0, sizeof acc[seen]);
+            acc[seen].key = (struct stream_key){x->file, x->device, x->stream, s};
+            acc[seen].prev_end = end;
+            seen++;
+            continue;
+        }
+        struct stream_acc *sa = &acc[s];
+        int64_t prev_end = sa->prev_end;
+        if (start > prev_end) {
+            uint64_t gap = (uint64_t)(start - prev_end); /* the gap, what HTA sums */
+            const sp_ev_launch *l = slot == SP_EV_NONE ? NULL : &ev->launches[slot];
+            /* DESIGN section 6 / HTA: host_wait when the launch started after the previous event
+             * ended; else kernel_wait under 30 us; else other */
+            int cat = l && (int64_t)l->start_ns > prev_end ? 0 : gap < SP_ANA_KERNEL_WAIT_NS ? 1 : 2;
+            count_gap(g, &sa->row, cat, prev_end, start, win, nwin);
+        }
+        /* HTA measures from the immediately preceding event's end (also when that end precedes its
+         * start); by default we measure from the latest end so far, so events overlapping on one
+         * stream never count idle twice */
+        if (hta || end > prev_end)
+            sa->prev_end = end;
+    }
+    st = SP_ERR_NOMEM;
+    size_t ns = seen;
+    keys = malloc((ns ? ns : 1) * sizeof *keys);
+    g->idle_breakdown = calloc(ns ? ns : 1, sizeof *g->idle_breakdown);
+    if (!keys || !g->idle_breakdown)
+        goto out;
+    g->n_streams = ns;
+    for (size_t s = 0; s < ns; s++)
+        keys[s] = acc[s].key;
+    qsort(keys, ns, sizeof *keys, stream_key_cmp);
+    for (size_t k = 0; k < ns; k++) {
+        sp_stream_idle *row = &g->idle_breakdown[k];
+        *row = acc[keys[k].sid].row;
+        row->stream = keys[k].stream;
+        row->device = keys[k].device;
+    }
+    st = SP_OK;
+out:
+    sp_pairmap_free(&sm);
+    free(acc);
+    free(keys);
+    return st;
+}
+
 /* Kernel time by name: sp_ana_gpu's pass over the activity numbers the kernels' names (in order of
- * first appearance) and counts each name's kernels (kernel_count), then the idle breakdown's pass
- * writes each kernel's duration into its name's segment of `dur` (kernel_gather_add), in start order
- * (the grouped order), and kernel_stats_end takes each name's figures. */
+ * first appearance) and counts each name's kernels (kernel_count), then kernel_stats writes each
+ * kernel's duration into its name's segment of `dur`, in start order (the grouped order), reading
+ * the activity in order once more. */
 #define KNAME_SLOTS 64
 typedef struct kernel_counts {
     sp_pairmap km;       /* (name, 0) -> the name's number */
@@ -139,66 +247,40 @@ static sp_status kernel_count(kernel_counts *kc, uint32_t k, size_t i)
     return SP_OK;
 }
 
-/* The kernels' durations, gathered in the idle breakdown's pass (kernel_gather_add, in start order)
- * into each name's segment of `dur`; kernel_stats_begin sums the counts into offsets. */
-typedef struct kernel_gather {
-    kernel_counts *kc;
-    size_t *fill;
-    uint64_t *dur;
-    struct kstat_tmp *ks;
-} kernel_gather;
-
-static sp_status kernel_stats_begin(sp_ana *a, kernel_counts *kc, kernel_gather *kg)
+static sp_status kernel_stats(sp_ana *a, kernel_counts *kc)
 {
+    sp_events *ev = a->ev;
     sp_gpu_summary *g = &a->r->gpu;
+    size_t *fill = NULL;
+    uint64_t *dur = NULL;
+    struct kstat_tmp *ks = NULL;
+    sp_status st = SP_ERR_NOMEM;
     size_t nk = kc->km.count;
-    kg->kc = kc;
     if (!kc->off && !(kc->off = calloc(1, sizeof *kc->off)))
-        return SP_ERR_NOMEM;
+        goto out;
     size_t *off = kc->off;
     off[0] = 0;
     for (size_t k = 0; k < nk; k++)
         off[k + 1] += off[k];
-    kg->fill = malloc((nk ? nk : 1) * sizeof *kg->fill);
-    kg->dur = sp_ana_scratch_get(a->scratch, off[nk] * sizeof *kg->dur); /* one per kernel, grouped by name */
-    kg->ks = calloc(nk ? nk : 1, sizeof *kg->ks);
+    fill = malloc((nk ? nk : 1) * sizeof *fill);
+    dur = sp_ana_scratch_get(a->scratch, off[nk] * sizeof *dur); /* one per kernel, grouped by name */
+    ks = calloc(nk ? nk : 1, sizeof *ks);
     g->kernel_stats = calloc(nk ? nk : 1, sizeof *g->kernel_stats);
-    if (!kg->fill || !kg->dur || !kg->ks || !g->kernel_stats)
-        return SP_ERR_NOMEM;
-    memcpy(kg->fill, off, nk * sizeof *kg->fill);
-    return SP_OK;
-}
-
-/* Kernel x (a device, kind SP_ACT_KERNEL), its name numbered already by kernel_count's pass. */
-static inline sp_status kernel_gather_add(kernel_gather *kg, const sp_strtab *t, const sp_ev_activity *x)
-{
-    uint32_t k;
-    sp_status st = kernel_name(kg->kc, t, x->name, &k, NULL);
-    if (st)
-        return st;
-    uint64_t d = x->end_ns - x->start_ns;
-    kg->dur[kg->fill[k]++] = d;
-    kg->ks[k].total += d;
-    return SP_OK;
-}
-
-static void kernel_gather_free(sp_ana *a, kernel_gather *kg)
-{
-    free(kg->fill);
-    sp_ana_scratch_put(a->scratch, kg->dur);
-    free(kg->ks);
-    memset(kg, 0, sizeof *kg);
-}
-
-static sp_status kernel_stats_end(sp_ana *a, kernel_counts *kc, kernel_gather *kg)
-{
-    sp_events *ev = a->ev;
-    sp_gpu_summary *g = &a->r->gpu;
-    size_t nk = kc->km.count;
-    size_t *off = kc->off;
-    uint64_t *dur = kg->dur;
-    struct kstat_tmp *ks = kg->ks;
-    sp_status st = SP_ERR_NOMEM;
+    if (!fill || !dur || !ks || !g->kernel_stats)
+        goto out;
+    memcpy(fill, off, nk * sizeof *fill);
+    for (size_t i = 0; nk && i < ev->n_acts; i++) {
+        if (a->act_dev[i] == SP_EV_NONE || ev->acts[i].kind != SP_ACT_KERNEL)
+            continue;
+        uint32_t k;
+        st = kernel_name(kc, &ev->strings, ev->acts[i].name, &k, NULL); /* numbered already */
+        if (st)
+            goto out;
+        uint64_t d = ev->acts[i].end_ns - ev->acts[i].start_ns;
+        dur[fill[k]++] = d;
+        ks[k].total += d;
+    }
+    st = SP_ERR_NOMEM;
     sp_pairmap_free(&kc->km);
     for (size_t k = 0; k < nk; k++) {
         ks[k].kid = (uint32_t)k;
@@ -223,118 +305,9 @@ static sp_status kernel_stats_end(sp_ana *a, kernel_counts *kc, kernel_gather *k
     g->n_kernel_stats = nk;
     st = SP_OK;
 out:
-    kernel_gather_free(a, kg);
-    return st;
-}
-
-/* Per stream of the idle breakdown while the activity is walked: its row, its key, the end its next
- * gap is measured from. */
-struct stream_acc {
-    sp_stream_idle row;
-    struct stream_key key;
-    int64_t prev_end;
-};
-
-/* One pass over the activity in start order: each activity's stream numbered (in order of first
- * appearance) and its gap to the stream's previous end counted at once, each stream's state in its
- * own record; a stream's activities come in the same order as when grouped, and the sums are of
- * integers, so the rows are those of a walk stream by stream. */
-static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_ival *win, size_t nwin,
-                                sp_ana_launch_acc *ls, kernel_gather *kg)
-{
-    sp_events *ev = a->ev;
-    sp_gpu_summary *g = &a->r->gpu;
-    sp_pairmap sm;
-    sp_status st = sp_pairmap_init(&sm, 64);
-    if (st)
-        return st;
-    /* the last activity's stream key and number before the memo: a device's activities mostly follow
-     * on one stream, and the number is a function of the key (the map numbers a key once) */
-    uint64_t last_k1 = 0, last_k2 = 0;
-    uint32_t last_s = SP_HMAP_NONE;
-    sp_pair_memo smemo;
-    sp_pair_memo_init(&smemo);
-    int hta = a->opt.hta_compat;
-    struct stream_acc *acc = NULL;
-    size_t seen = 0, cap = 0;
-    struct stream_key *keys = NULL;
-    for (size_t i = 0; i < ev->n_acts; i++) {
-        if (a->act_dev[i] == SP_EV_NONE)
-            continue;
-        const sp_ev_activity *x = &ev->acts[i];
-        uint32_t s;
-        uint64_t k1 = ((uint64_t)x->file << 32) | x->device, k2 = (uint64_t)x->stream;
-        if (last_s != SP_HMAP_NONE && k1 == last_k1 && k2 == last_k2) {
-            s = last_s;
-        } else {
-            st = sp_pair_memo_get(&smemo, &sm, k1, k2, &s);
-            if (st)
-                goto out;
-            last_k1 = k1;
-            last_k2 = k2;
-            last_s = s;
-        }
-        /* the kernels' durations by name in the same pass (kg NULL: the numbering failed) */
-        if (kg && x->kind == SP_ACT_KERNEL && (st = kernel_gather_add(kg, &ev->strings, x)))
-            goto out;
-        /* the launch statistics in the same pass: each activity's launch call looked up once */
-        uint32_t slot = sp_ana_launch_slot_inl(li, x);
-        sp_ana_launch_stats_add(a, li, ls, x, slot);
-        /* signed: under hta_compat a sub-us event's end is 1 us before its start, possibly before 0 */
-        int64_t start = (int64_t)x->start_ns, end = hta ? sp_ana_hta_end(a, x) : (int64_t)x->end_ns;
-        if (s >= seen) { /* a new stream: its first activity opens it (s == seen) */
-            if (seen == cap) {
-                size_t nc = cap ? cap * 2 : 16;
-                struct stream_acc *n2 = realloc(acc, nc * sizeof *n2);
-                st = SP_ERR_NOMEM;
-                if (!n2)
-                    goto out;
-                acc = n2;
-                cap = nc;
-            }
-            memset(&acc[seen], 0, sizeof acc[seen]);
-            acc[seen].key = (struct stream_key){x->file, x->device, x->stream, s};
-            acc[seen].prev_end = end;
-            seen++;
-            continue;
-        }
-        struct stream_acc *sa = &acc[s];
-        int64_t prev_end = sa->prev_end;
-        if (start > prev_end) {
-            uint64_t gap = (uint64_t)(start - prev_end); /* the gap, what HTA sums */
-            const sp_ev_launch *l = slot == SP_EV_NONE ? NULL : &ev->launches[slot];
-            /* DESIGN section 6 / HTA: host_wait when the launch started after the previous event
-             * ended; else kernel_wait under 30 us; else other */
-            int cat = l && (int64_t)l->start_ns > prev_end ? 0 : gap < SP_ANA_KERNEL_WAIT_NS ? 1 : 2;
-            count_gap(g, &sa->row, cat, prev_end, start, win, nwin);
-        }
-        /* HTA measures from the immediately preceding event's end (also when that end precedes its
-         * start); by default we measure from the latest end so far, so events overlapping on one
-         * stream never count idle twice */
-        if (hta || end > prev_end)
-            sa->prev_end = end;
-    }
-    st = SP_ERR_NOMEM;
-    size_t ns = seen;
-    keys = malloc((ns ? ns : 1) * sizeof *keys);
-    g->idle_breakdown = calloc(ns ? ns : 1, sizeof *g->idle_breakdown);
-    if (!keys || !g->idle_breakdown)
-        goto out;
-    g->n_streams = ns;
-    for (size_t s = 0; s < ns; s++)
-        keys[s] = acc[s].key;
-    qsort(keys, ns, sizeof *keys, stream_key_cmp);
-    for (size_t k = 0; k < ns; k++) {
-        sp_stream_idle *row = &g->idle_breakdown[k];
-        *row = acc[keys[k].sid].row;
-        row->stream = keys[k].stream;
-        row->device = keys[k].device;
-    }
-    st = SP_OK;
-out:
-    sp_pairmap_free(&sm);
-    free(acc);
-    free(keys);
+    free(fill);
+    sp_ana_scratch_put(a->scratch, dur);
+    free(ks);
     return st;
 }
 
@@ -504,8 +477,6 @@ sp_status sp_ana_gpu(sp_ana *a)
     sp_ana_launches li;
     sp_ana_launch_acc ls;
     memset(&ls, 0, sizeof ls);
-    kernel_gather kg;
-    memset(&kg, 0, sizeof kg);
     sp_ival *win = NULL;
     size_t nwin = 0;
     sp_status st = SP_ERR_NOMEM;
@@ -533,10 +504,8 @@ sp_status sp_ana_gpu(sp_ana *a)
         st = sp_ana_step_windows(a, &li, &win, &nwin);
     if (!st)
         st = sp_ana_launch_stats_begin(a, &ls);
-    if (!st && !kst)
-        st = kernel_stats_begin(a, &kc, &kg);
     if (!st)
-        st = idle_breakdown(a, &li, win, nwin, &ls, kst ? NULL : &kg);
+        st = idle_breakdown(a, &li, win, nwin, &ls);
     if (!st) {
         sp_ana_step_figures(a, bu.v, bu.n, win, nwin);
         st = sp_ana_launch_stats_end(a, &li, &ls);
@@ -548,13 +517,12 @@ sp_status sp_ana_gpu(sp_ana *a)
     free(bu.v);
     bu.v = NULL;
     if (!st)
-        st = kst ? kst : kernel_stats_end(a, &kc, &kg);
+        st = kst ? kst : kernel_stats(a, &kc);
     if (!st)
         st = device_kind(a, has_file, any_file);
     if (!st)
         st = sp_ana_gpu_hta(a);
 out:
-    kernel_gather_free(a, &kg);
     kernel_counts_free(&kc);
     sp_ana_launch_stats_free(a, &ls);
     sp_ana_launches_free(&li);
