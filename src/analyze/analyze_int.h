@@ -805,6 +805,17 @@ void sp_ana_launches_free(sp_ana_launches *li);
 /* A CUDA/HIP graph launch call's name: it contains "GraphLaunch". */
 int sp_ana_is_graph_launch(const char *name);
 uint32_t sp_ana_launch_slot(const sp_ana_launches *li, const sp_ev_activity *x);
+/* The same, with the direct route inline (the GPU figures' per-activity join). */
+static inline uint32_t sp_ana_launch_slot_inl(const sp_ana_launches *li, const sp_ev_activity *x)
+{
+    if (!li->slot || !x->correlation)
+        return sp_ana_launch_slot(li, x);
+    uint32_t f = x->file;
+    uint64_t c = x->correlation;
+    if (f >= li->n_files || c < li->lo[f] || c - li->lo[f] >= li->span[f])
+        return SP_EV_NONE;
+    return li->slot[li->off[f] + (c - li->lo[f])] - 1; /* 0 - 1: SP_EV_NONE */
+}
 /* Test switch: 0 joins through the map even where the ids are dense. */
 extern int sp_ana_launch_direct;
 /* The launch call of `x`, or NULL. */

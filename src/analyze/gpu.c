@@ -77,8 +77,13 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
     sp_status st = sp_pairmap_init(&sm, 64);
     if (st)
         return st;
+    /* the last activity's stream key and number before the memo: a device's activities mostly follow
+     * on one stream, and the number is a function of the key (the map numbers a key once) */
+    uint64_t last_k1 = 0, last_k2 = 0;
+    uint32_t last_s = SP_HMAP_NONE;
     sp_pair_memo smemo;
     sp_pair_memo_init(&smemo);
+    int hta = a->opt.hta_compat;
     struct stream_acc *acc = NULL;
     size_t seen = 0, cap = 0;
     struct stream_key *keys = NULL;
@@ -87,14 +92,22 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
             continue;
         const sp_ev_activity *x = &ev->acts[i];
         uint32_t s;
-        st = sp_pair_memo_get(&smemo, &sm, ((uint64_t)x->file << 32) | x->device, (uint64_t)x->stream, &s);
-        if (st)
-            goto out;
+        uint64_t k1 = ((uint64_t)x->file << 32) | x->device, k2 = (uint64_t)x->stream;
+        if (last_s != SP_HMAP_NONE && k1 == last_k1 && k2 == last_k2) {
+            s = last_s;
+        } else {
+            st = sp_pair_memo_get(&smemo, &sm, k1, k2, &s);
+            if (st)
+                goto out;
+            last_k1 = k1;
+            last_k2 = k2;
+            last_s = s;
+        }
         /* the launch statistics in the same pass: each activity's launch call looked up once */
-        uint32_t slot = sp_ana_launch_slot(li, x);
+        uint32_t slot = sp_ana_launch_slot_inl(li, x);
         sp_ana_launch_stats_add(a, li, ls, x, slot);
         /* signed: under hta_compat a sub-us event's end is 1 us before its start, possibly before 0 */
-        int64_t start = (int64_t)x->start_ns, end = sp_ana_hta_end(a, x);
+        int64_t start = (int64_t)x->start_ns, end = hta ? sp_ana_hta_end(a, x) : (int64_t)x->end_ns;
         if (s >= seen) { /* a new stream: its first activity opens it (s == seen) */
             if (seen == cap) {
                 size_t nc = cap ? cap * 2 : 16;
@@ -124,7 +137,7 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
         /* HTA measures from the immediately preceding event's end (also when that end precedes its
          * start); by default we measure from the latest end so far, so events overlapping on one
          * stream never count idle twice */
-        if (a->opt.hta_compat || end > prev_end)
+        if (hta || end > prev_end)
             sa->prev_end = end;
     }
     st = SP_ERR_NOMEM;
@@ -155,9 +168,16 @@ out:
  * first appearance) and counts each name's kernels (kernel_count), then kernel_stats writes each
  * kernel's duration into its name's segment of `dur`, in start order (the grouped order), reading
  * the activity in order once more. */
+#define KNAME_SLOTS 64
 typedef struct kernel_counts {
     sp_pairmap km;       /* (name, 0) -> the name's number */
-    sp_pair_memo memo;
+    /* A direct-mapped memo of a kernel name id's number and its sp_ana_is_nccl answer, both functions
+     * of the id alone (the map numbers a name once), so a hit gives what asking gives; the slot is the
+     * id's Fibonacci hash (one multiply; the ids are few per trace). SP_EV_NONE: an empty slot, never
+     * stored, so an unnamed kernel always asks. */
+    sp_str mid[KNAME_SLOTS];
+    uint32_t mk[KNAME_SLOTS];
+    uint8_t mnccl[KNAME_SLOTS];
     size_t *off, cap;    /* off[k + 1]: name k's kernels (summed into offsets by kernel_stats) */
     uint32_t *first;     /* each name's first kernel */
 } kernel_counts;
@@ -165,8 +185,35 @@ typedef struct kernel_counts {
 static sp_status kernel_counts_init(kernel_counts *kc)
 {
     memset(kc, 0, sizeof *kc);
-    sp_pair_memo_init(&kc->memo);
+    for (size_t h = 0; h < KNAME_SLOTS; h++)
+        kc->mid[h] = SP_EV_NONE;
     return sp_pairmap_init(&kc->km, 256);
+}
+
+/* The number of kernel name `id` (numbered in order of first asking) and whether it is a
+ * communication kernel (*nccl, when not NULL). */
+static inline sp_status kernel_name(kernel_counts *kc, const sp_strtab *t, sp_str id, uint32_t *k, int *nccl)
+{
+    uint32_t h = (uint32_t)(((uint64_t)id * 0x9e3779b97f4a7c15ull) >> 58); /* 6 bits: 64 slots */
+    if (kc->mid[h] == id && id != SP_EV_NONE) {
+        *k = kc->mk[h];
+        if (nccl)
+            *nccl = kc->mnccl[h];
+        return SP_OK;
+    }
+    int added;
+    sp_status st = sp_pairmap_get(&kc->km, id, 0, k, &added);
+    if (st)
+        return st;
+    int c = sp_ana_is_nccl(sp_str_get(t, id)) != 0;
+    if (nccl)
+        *nccl = c;
+    if (id != SP_EV_NONE) {
+        kc->mid[h] = id;
+        kc->mk[h] = *k;
+        kc->mnccl[h] = (uint8_t)c;
+    }
+    return SP_OK;
 }
 
 static void kernel_counts_free(kernel_counts *kc)
@@ -178,13 +225,9 @@ static void kernel_counts_free(kernel_counts *kc)
     kc->first = NULL;
 }
 
-/* Kernel i (a device, kind SP_ACT_KERNEL) into its name's count. */
-static sp_status kernel_count(kernel_counts *kc, const sp_ev_activity *x, size_t i)
+/* Kernel i (a device, kind SP_ACT_KERNEL), name number k, into its name's count. */
+static sp_status kernel_count(kernel_counts *kc, uint32_t k, size_t i)
 {
-    uint32_t k;
-    sp_status st = sp_pair_memo_get(&kc->memo, &kc->km, x->name, 0, &k);
-    if (st)
-        return st;
     if (k + 1 >= kc->cap) { /* a new name is the next number */
         size_t nc = kc->cap ? kc->cap * 2 : 64;
         size_t *o2 = realloc(kc->off, nc * sizeof *o2);
@@ -230,7 +273,7 @@ static sp_status kernel_stats(sp_ana *a, kernel_counts *kc)
         if (a->act_dev[i] == SP_EV_NONE || ev->acts[i].kind != SP_ACT_KERNEL)
             continue;
         uint32_t k;
-        st = sp_pair_memo_get(&kc->memo, &kc->km, ev->acts[i].name, 0, &k); /* numbered already */
+        st = kernel_name(kc, &ev->strings, ev->acts[i].name, &k, NULL); /* numbered already */
         if (st)
             goto out;
         uint64_t d = ev->acts[i].end_ns - ev->acts[i].start_ns;
@@ -350,8 +393,6 @@ sp_status sp_ana_gpu(sp_ana *a)
     int copen = 0;
     static const char *const kind_names[] = {"h2d", "d2h", "d2d", "memset", "other"};
     uint64_t ccount[5] = {0}, cbytes[5] = {0}, ctime[5] = {0};
-    sp_name_memo nccl;
-    sp_name_memo_init(&nccl, sp_ana_is_nccl);
     /* the files with device work, for device_kind; the kernels by name, for kernel_stats */
     uint8_t *has_file = calloc(ev->n_files ? ev->n_files : 1, 1);
     int any_file = 0;
@@ -384,9 +425,15 @@ sp_status sp_ana_gpu(sp_ana *a)
         switch (x->kind) {
         case SP_ACT_KERNEL:
             g->kernels++;
+            uint32_t k = 0;
+            int nccl = 0;
             if (!kst)
-                kst = kernel_count(&kc, x, i);
-            if (!sp_name_memo_get(&nccl, &ev->strings, x->name)) {
+                kst = kernel_name(&kc, &ev->strings, x->name, &k, &nccl);
+            if (!kst)
+                kst = kernel_count(&kc, k, i);
+            else /* the figures are discarded: only the answer matters as before */
+                nccl = sp_ana_is_nccl(sp_str_get(&ev->strings, x->name)) != 0;
+            if (!nccl) {
                 if (copen && x->start_ns <= ce) {
                     if (x->end_ns > ce)
                         ce = x->end_ns;

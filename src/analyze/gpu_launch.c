@@ -139,12 +139,16 @@ sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li)
         return SP_ERR_NOMEM;
     sp_name_memo graph;
     sp_name_memo_init(&graph, sp_ana_is_graph_launch);
+    sp_str last_name = SP_EV_NONE; /* the last call's name and its answer, before the memo */
+    int last_graph = 0;
     for (size_t i = 0; i < ev->n_launches; i++) {
         const sp_ev_launch *l = &ev->launches[i];
         if (!launch_joins(l))
             continue;
         uint64_t key = launch_key(l->file, l->correlation);
-        uint32_t old = launch_find(li, l->file, l->correlation);
+        /* direct: every call that joins lies in its file's span (direct_build measured them) */
+        uint32_t *dslot = direct ? &li->slot[li->off[l->file] + (l->correlation - li->lo[l->file])] : NULL;
+        uint32_t old = direct ? *dslot - 1 : launch_find(li, l->file, l->correlation);
         if (old != SP_HMAP_NONE) {
             if (!launch_better(ev, l, &ev->launches[old]))
                 continue;
@@ -155,11 +159,17 @@ sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li)
         }
         /* i < n_launches < SP_HMAP_NONE */
         if (direct)
-            li->slot[li->off[l->file] + (l->correlation - li->lo[l->file])] = (uint32_t)i + 1;
+            *dslot = (uint32_t)i + 1;
         else if ((st = sp_hmap_put(&li->map, key, (uint32_t)i)))
             return st;
+        if (l->name == SP_EV_NONE)
+            continue;
+        if (l->name != last_name) {
+            last_graph = sp_name_memo_get(&graph, &ev->strings, l->name);
+            last_name = l->name;
+        }
         /* written only for graph calls: the zeroed pages of the rest stay unwritten */
-        if (l->name != SP_EV_NONE && sp_name_memo_get(&graph, &ev->strings, l->name))
+        if (last_graph)
             li->graph[i] = 1;
     }
     return SP_OK;

@@ -1,5 +1,6 @@
 /* Known-answer tests of the analyzer: small traces whose stage times, percentiles, shares (with the
  * window widening), padding, cost and verdict are computed by hand in the comments. */
+#include <stdio.h>
 #include <string.h>
 
 #include "analyze/analyze_int.h"
@@ -415,6 +416,65 @@ static void test_gpu_only(void)
     sp_events_destroy(ev);
 }
 
+/* Kernel names beyond the GPU figures' 64-slot memo (gpu.c, kernel_name): 200 names, every 7th a
+ * communication kernel ("NcCl" in its name, any case counts), 3000 kernels taking the names in a
+ * scattered order on three streams in turn, none overlapping. The answers are this test's own sums:
+ * kernel i runs [100 i, 100 i + 10 + i % 13), name (37 i) mod 200; compute is the sum of the
+ * non-communication kernels' durations (no overlap), each name's count, total and longest come from
+ * its kernels, and every stream's gaps (278 ns to 290 ns: under 30 us, no launch calls) are kernel_wait. */
+static void test_gpu_many_names(void)
+{
+    enum { NAMES = 200, KERNELS = 3000 };
+    uint64_t count[NAMES] = {0}, total[NAMES] = {0}, longest[NAMES] = {0}, compute = 0;
+    uint64_t stream_end[3] = {0, 0, 0}, wait = 0;
+    sp_events *ev = eb_new();
+    for (uint64_t i = 0; i < KERNELS; i++) {
+        uint32_t j = (uint32_t)((37 * i) % NAMES);
+        char name[32];
+        snprintf(name, sizeof name, j % 7 == 0 ? "k%03u_NcCl" : "k%03u", j);
+        uint64_t s = 100 * i, d = 10 + i % 13;
+        eb_act_full(ev, SP_ACT_KERNEL, SP_EV_NONE, s, s + d, name, (int64_t)(i % 3), 0, 0, 0, 0);
+        count[j]++;
+        total[j] += d;
+        longest[j] = d > longest[j] ? d : longest[j];
+        compute += j % 7 == 0 ? 0 : d;
+        if (i >= 3)
+            wait += s - stream_end[i % 3];
+        stream_end[i % 3] = s + d;
+    }
+    sp_report *r = eb_analyze(ev, NULL);
+    const sp_gpu_summary *g = &r->gpu;
+    CHECK_EQ_U64(g->kernels, KERNELS);
+    CHECK_EQ_U64(g->compute_ns, compute);
+    CHECK_EQ_U64(g->n_streams, 3);
+    uint64_t kw = 0, other = 0;
+    for (size_t k = 0; k < g->n_streams; k++) {
+        kw += g->idle_breakdown[k].kernel_wait_ns;
+        other += g->idle_breakdown[k].host_wait_ns + g->idle_breakdown[k].other_ns;
+    }
+    CHECK_EQ_U64(kw, wait);
+    CHECK_EQ_U64(other, 0);
+    CHECK_EQ_U64(g->n_kernel_stats, NAMES);
+    uint64_t seen = 0;
+    for (size_t k = 0; k < g->n_kernel_stats; k++) {
+        const sp_kernel_stat *row = &g->kernel_stats[k];
+        unsigned j = NAMES;
+        CHECK(sscanf(row->name, "k%3u", &j) == 1 && j < NAMES);
+        if (j >= NAMES)
+            continue;
+        CHECK((strstr(row->name, "NcCl") != NULL) == (j % 7 == 0));
+        CHECK_EQ_U64(row->count, count[j]);
+        CHECK_EQ_U64(row->total_ns, total[j]);
+        CHECK_EQ_U64(row->q.max_ns, longest[j]);
+        seen += row->count;
+        if (k)
+            CHECK(row->total_ns <= g->kernel_stats[k - 1].total_ns);
+    }
+    CHECK_EQ_U64(seen, KERNELS);
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+}
+
 /* An empty event set: every section present and zero; the verdict says there is nothing. */
 static void test_empty(void)
 {
@@ -482,6 +542,7 @@ int main(void)
     test_cost_two_batches();
     test_verdicts();
     test_gpu_only();
+    test_gpu_many_names();
     test_empty();
     test_errors_and_drops();
     test_strings();
