@@ -465,8 +465,9 @@ void sp_ana_step_figures(sp_ana *a, const sp_ival *busy, size_t nbusy, const sp_
 /* |[s, e) intersect W| for disjoint sorted W. */
 uint64_t sp_ival_clip(const sp_ival *w, size_t n, uint64_t s, uint64_t e);
 
-/* sp_pairmap_get through a small direct-mapped memo of (k1, k2) -> index: the GPU passes number
- * streams and kernel names once per event, mostly the same few pairs in runs. An index never
+/* sp_pairmap_get through a small direct-mapped memo of (k1, k2) -> index: the GPU figures number
+ * streams with it once per event, mostly the same few pairs in runs (kernel names have a memo of
+ * their own in gpu.c). An index never
  * changes once given, so a memo hit answers what the map would; a miss asks the map and keeps the
  * answer. Only the keys that hit are kept out of the map's probing; the map and its count (the
  * number of distinct pairs) are the same as without the memo. */
