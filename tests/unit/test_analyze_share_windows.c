@@ -66,6 +66,19 @@ static void known_answer(void)
 
 enum { LIVES_FEW, LIVES_MANY, LIVES_SPREAD, LIVES_EQUAL, LIVES_ONE_HUGE, LIVES_KINDS };
 
+/* `ev` (n requests) finished and partitioned into *a, its windows taken by selection (whether the
+ * selection route took them: the return) and then its full ranking, for the two to be compared. */
+static int windows_both_ways(sp_events *ev, size_t n, sp_ana *a)
+{
+    char err[256];
+    CHECK(sp_ev_finish(ev, 0, err, sizeof err) == SP_OK);
+    CHECK(ana_partition_of(a, ev, err, sizeof err) == SP_OK && a->n_reqs == n);
+    int taken = 0;
+    CHECK(sp_ana_share_windows_select(a, &taken) == SP_OK);
+    CHECK(sp_ana_rank_requests(a) == SP_OK);
+    return taken;
+}
+
 static sp_events *window_set(size_t n, int ids, int lives)
 {
     sp_events *ev = eb_new();
@@ -149,12 +162,7 @@ static void windows_against_ranking(void)
                 size_t n = sizes[z];
                 sp_events *ev = window_set(n, ids, lives);
                 sp_ana a;
-                char err[256];
-                CHECK(sp_ev_finish(ev, 0, err, sizeof err) == SP_OK);
-                CHECK(ana_partition_of(&a, ev, err, sizeof err) == SP_OK && a.n_reqs == n);
-                int taken = 0;
-                CHECK(sp_ana_share_windows_select(&a, &taken) == SP_OK);
-                CHECK(sp_ana_rank_requests(&a) == SP_OK);
+                int taken = windows_both_ways(ev, n, &a);
                 size_t total = 0;
                 CHECK_MSG(taken == expect_taken(&a, &total), "taken %d, %zu candidates: n %zu ids %d lives %d",
                           taken, total, n, ids, lives);
@@ -212,12 +220,7 @@ static int edge_case(size_t n, size_t k, size_t *total)
 {
     sp_events *ev = edge_set(n, k);
     sp_ana a;
-    char err[256];
-    CHECK(sp_ev_finish(ev, 0, err, sizeof err) == SP_OK);
-    CHECK(ana_partition_of(&a, ev, err, sizeof err) == SP_OK && a.n_reqs == n);
-    int taken = 0;
-    CHECK(sp_ana_share_windows_select(&a, &taken) == SP_OK);
-    CHECK(sp_ana_rank_requests(&a) == SP_OK);
+    int taken = windows_both_ways(ev, n, &a);
     CHECK_MSG(taken == expect_taken(&a, total), "edge: taken %d, %zu candidates, k %zu", taken, *total, k);
     static const unsigned pct[3] = {50, 95, 99};
     for (int j = 0; taken && j < 3; j++) {
