@@ -1240,59 +1240,6 @@ static sp_status clip_disjoint_spans(const sp_ana *a, const sp_ev_request *q, co
     return SP_OK;
 }
 
-/* The spans of a request with at most one batch window [ws, we) (we == ws: none), as take_span_piece
- * would sum them when they do not overlap once clipped (clip_disjoint_spans' condition): each keeps
- * what the window leaves of it, added to tm[row] and *in_spans; returns 1. Their part between the
- * first and last batch window is 0 here (the window is that stretch, and it takes every ns of a span
- * inside it), so nothing else changes. Returns 0 with tm and *in_spans untouched at the first overlap:
- * the span heap decides then. */
-static sp_status one_window_spans(const sp_ana *a, const sp_ev_request *q, const stage_hash *sh, span_scratch *ss,
-                                  uint64_t ws, uint64_t we, uint64_t *tm, uint64_t *in_spans, int *disjoint)
-{
-    const sp_ev_span *sp = a->ev->spans + q->first_span;
-    const uint32_t n = q->nspans;
-    const uint64_t arr = q->arrival_ns, done = q->done_ns;
-    *disjoint = 0;
-    sp_status st = SP_GROW(ss->c, ss->cap_c, (size_t)n + 1, SP_ANA_MAX_ITEMS);
-    if (st)
-        return st;
-    struct sp_cspan *c = ss->c;
-    size_t m = 0;
-    uint64_t prev_e = 0;
-    for (uint32_t k = 0; k < n; k++) {
-        uint64_t s = sp[k].start_ns > arr ? sp[k].start_ns : arr;
-        uint64_t e = sp[k].end_ns < done ? sp[k].end_ns : done;
-        if (sp[k].start_ns == SP_TIME_NONE || sp[k].end_ns == SP_TIME_NONE || e <= s)
-            continue;
-        int row;
-        if (sp[k].stage == ss->memo_id[k & 3]) {
-            row = ss->memo_row[k & 3];
-        } else {
-            row = stage_hash_row(sh, sp[k].stage);
-            ss->memo_id[k & 3] = sp[k].stage;
-            ss->memo_row[k & 3] = row;
-        }
-        if (row < 0)
-            continue;
-        if (s < prev_e)
-            return SP_OK; /* overlaps the one before */
-        prev_e = e;
-        /* what the window takes of [s, e) */
-        uint64_t os = s > ws ? s : ws, oe = e < we ? e : we;
-        c[m].s = (e - s) - (oe > os ? oe - os : 0);
-        c[m].row = row;
-        m++;
-    }
-    uint64_t sum = 0;
-    for (size_t k = 0; k < m; k++) {
-        tm[c[k].row] += c[k].s;
-        sum += c[k].s;
-    }
-    *in_spans = sum;
-    *disjoint = 1;
-    return SP_OK;
-}
-
 /* Sums a request's span pieces (disjoint, in time order) into its stage times: what each keeps of
  * itself after the batch pieces, and how much of that lies between the first and last batch window. */
 typedef struct span_sum {
@@ -1413,8 +1360,7 @@ static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
     size_t n_bp;
     uint64_t first_s, last_e, in_batches = 0;
     paint_item whole; /* one window's pieces as one: see below */
-    const int one_window = sp_ana_part_fast && q->nbatches <= 1;
-    if (one_window) {
+    if (sp_ana_part_fast && q->nbatches <= 1) {
         /* At most one batch: its pieces are contiguous over [first_s, last_e), so each span meets
          * them where it meets that interval, and their sums by label come from the window's pieces
          * (window_sums); the pieces themselves are not needed. */
@@ -1481,12 +1427,7 @@ static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
      * themselves where none overlaps the next (the usual request), else the span heap's pieces */
     span_sum acc = {bp, n_bp, first_s, last_e, 0, 0, 0};
     int disjoint = 0;
-    if (one_window) {
-        st = one_window_spans(a, q, &rs->sh, &rs->ss, n_bp ? first_s : 0, n_bp ? last_e : 0, tm, &acc.in_spans,
-                              &disjoint);
-        if (st)
-            return st;
-    } else if (sp_ana_part_fast) {
+    if (sp_ana_part_fast) {
         size_t m;
         st = clip_disjoint_spans(a, q, &rs->sh, &rs->ss, &m, &disjoint);
         if (st)
