@@ -26,8 +26,8 @@
  * 2. Known answers, worked by hand from DESIGN section 3 (batch pieces win, then the latest-started
  *    span, the time between batch windows is queue, the rest other), by both paths: a request with
  *    disjoint spans across one batch window, one with a span nested in another, one with touching
- *    spans and no batch, and one whose span holds its whole batch window (the one-window route:
- *    one_window_spans).
+ *    spans and no batch, and one whose span holds its whole batch window (the shortcut for a request
+ *    in at most one batch with disjoint spans).
  * 3. Whole reports: the JSON and text reports and the request rows of every input of
  *    analyze_routes_testutil.h (the repository's JSONL and Kineto traces, synth runs, native traces
  *    written by the recorder with overlapping batches, activity tied by id and by window, stage spans
