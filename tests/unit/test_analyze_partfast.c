@@ -25,7 +25,9 @@
  *    one pass whole.
  * 2. Known answers, worked by hand from DESIGN section 3 (batch pieces win, then the latest-started
  *    span, the time between batch windows is queue, the rest other), by both paths: a request with
- *    disjoint spans across one batch window, and one with a span nested in another.
+ *    disjoint spans across one batch window, one with a span nested in another, one with touching
+ *    spans and no batch, and one whose span holds its whole batch window (the shortcut for a request
+ *    in at most one batch with disjoint spans).
  * 3. Whole reports: the JSON and text reports and the request rows of every input of
  *    analyze_routes_testutil.h (the repository's JSONL and Kineto traces, synth runs, native traces
  *    written by the recorder with overlapping batches, activity tied by id and by window, stage spans
@@ -455,10 +457,22 @@ static void known(void)
         uint32_t r1 = eb_req(ev, "r1", 5000, 5100);
         eb_span(ev, r1, "preprocess", 5010, 5060);
         eb_span(ev, r1, "auth", 5020, 5030);
+        /* r2: life [0, 100), no batch; preprocess [0, 30) and postprocess [30, 60) touching: each
+         * keeps itself (30 and 30), other [60, 100) = 40. */
+        uint32_t r2 = eb_req(ev, "r2", 7000, 7100);
+        eb_span(ev, r2, "preprocess", 7000, 7030);
+        eb_span(ev, r2, "postprocess", 7030, 7060);
+        /* r3: life [0, 100); batch window [20, 50) with no activity: one gap piece of 30.
+         * preprocess [10, 60) holds the window and keeps [10, 20) + [50, 60) = 20; postprocess
+         * [70, 100) ends at done: 30; queue 0 (one window); other [0, 10) + [60, 70) = 20. */
+        uint32_t r3 = eb_req(ev, "r3", 9000, 9100);
+        eb_span(ev, r3, "preprocess", 9010, 9060);
+        eb_span(ev, r3, "postprocess", 9070, 9100);
+        eb_batch(ev, 2, 9020, 9050, -1, -1, &r3, 1);
         sp_ana a;
         sp_status st = finish_and_partition(&a, ev, fast);
-        CHECK_EQ_U64(a.n_reqs, 2);
-        if (!st && a.n_reqs == 2) {
+        CHECK_EQ_U64(a.n_reqs, 4);
+        if (!st && a.n_reqs == 4) {
             CHECK_EQ_U64(a.n_named, 1); /* auth */
             size_t auth = 7;            /* the first named row: no network row here */
             CHECK_EQ_U64(sp_ana_time(&a, 0, (size_t)a.st_kernel), 15);
@@ -471,6 +485,16 @@ static void known(void)
             CHECK_EQ_U64(sp_ana_time(&a, 1, (size_t)a.st_pre), 40);
             CHECK_EQ_U64(sp_ana_time(&a, 1, auth), 10);
             CHECK_EQ_U64(sp_ana_time(&a, 1, (size_t)a.st_other), 50);
+            CHECK_EQ_U64(sp_ana_time(&a, 2, (size_t)a.st_pre), 30);
+            CHECK_EQ_U64(sp_ana_time(&a, 2, (size_t)a.st_post), 30);
+            CHECK_EQ_U64(sp_ana_time(&a, 2, (size_t)a.st_other), 40);
+            CHECK_EQ_U64(sp_ana_time(&a, 3, (size_t)a.st_gap), 30);
+            CHECK_EQ_U64(sp_ana_time(&a, 3, (size_t)a.st_pre), 20);
+            CHECK_EQ_U64(sp_ana_time(&a, 3, (size_t)a.st_post), 30);
+            CHECK_EQ_U64(sp_ana_time(&a, 3, (size_t)a.st_queue), 0);
+            CHECK_EQ_U64(sp_ana_time(&a, 3, (size_t)a.st_other), 20);
+            for (size_t r = 2; r < 4; r++)
+                CHECK_EQ_U64(sp_ana_time(&a, r, auth), 0);
         }
         sp_ana_free(&a);
         sp_events_destroy(ev);
