@@ -65,7 +65,7 @@ typedef struct nat_reader {
 /* Request index for the caller's id; new requests keep it as a number (their id is its decimal text). */
 static sp_status req_of_slow(nat_reader *r, uint64_t id, uint32_t *out);
 
-static inline sp_status req_of(nat_reader *r, uint64_t id, uint32_t *out)
+static inline __attribute__((always_inline)) sp_status req_of(nat_reader *r, uint64_t id, uint32_t *out)
 {
     uint64_t k = id - r->reqs.lo; /* the dense table first: one read for a recorder's sequential ids */
     if (k < r->reqs.cap) {
@@ -78,9 +78,13 @@ static inline sp_status req_of(nat_reader *r, uint64_t id, uint32_t *out)
          * find nothing and make it); before a label, no text lookup is needed either. */
         if (!r->reqs.map.count && !r->indexed) {
             uint32_t idx;
-            sp_status st = sp_ev_request_new_u64(r->ev, r->ctx->file, id, &idx);
-            if (st || (st = sp_nids_put(&r->reqs, id, idx)))
+            sp_status st = sp_ev_request_add_u64(r->ev, r->ctx->file, id, &idx);
+            if (st)
                 return st;
+            /* sp_nids_put's covered case: the table covers k, and idx < SP_EV_MAX_RECORDS is never
+             * SP_HMAP_NONE */
+            r->reqs.dense[k] = idx + 1;
+            r->reqs.count++;
             *out = idx;
             return SP_OK;
         }
