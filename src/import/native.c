@@ -196,6 +196,13 @@ static sp_str name_of(const nat_reader *r, uint32_t id, bool *ok)
     return SP_EV_NONE;
 }
 
+/* name_of's usual case, inline: the string of a defined id; SP_EV_NONE for an id never defined or 0
+ * (names[0] is never defined), where the caller asks name_of which of the two it is. */
+static inline sp_str name_known(const nat_reader *r, uint32_t id)
+{
+    return id < r->cap_names ? r->names[id] : SP_EV_NONE;
+}
+
 static sp_status define_name(nat_reader *r, uint32_t id, const char *s, size_t len)
 {
     if (id >= r->cap_names) {
@@ -380,11 +387,13 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
     case SP_REC_STAGE: {
         if (size != SP_REC_SIZE_STAGE)
             return bad(r, rec_off(r, p), "stage record of the wrong size (32 bytes expected)");
-        sp_str stage = name_of(r, aux, &ok);
-        if (!ok)
-            return no_name(r, rec_off(r, p), "stage record uses a stage name id that was never defined");
-        if (stage == SP_EV_NONE)
+        sp_str stage = name_known(r, aux);
+        if (stage == SP_EV_NONE) {
+            name_of(r, aux, &ok);
+            if (!ok)
+                return no_name(r, rec_off(r, p), "stage record uses a stage name id that was never defined");
             return bad(r, rec_off(r, p), "stage record uses a stage name id that was never defined");
+        }
         uint32_t idx;
         if ((st = req_of(r, sp_rd64(p + 8), &idx)))
             return st;
@@ -434,8 +443,8 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         uint8_t kind;
         if (kernel) {
             kind = SP_ACT_KERNEL;
-            kname = name_of(r, aux, &ok);
-            if (!ok)
+            kname = name_known(r, aux);
+            if (kname == SP_EV_NONE && (kname = name_of(r, aux, &ok), !ok))
                 return no_name(r, rec_off(r, p), "kernel record uses a name id that was never defined");
         } else {
             static const uint8_t kinds[] = {SP_ACT_H2D, SP_ACT_D2H, SP_ACT_D2D, SP_ACT_MEMSET,
@@ -473,8 +482,8 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
     case SP_REC_LAUNCH: {
         if (size != SP_REC_SIZE_LAUNCH)
             return bad(r, rec_off(r, p), "launch record of the wrong size (32 bytes expected)");
-        sp_str lname = name_of(r, aux, &ok);
-        if (!ok)
+        sp_str lname = name_known(r, aux);
+        if (lname == SP_EV_NONE && (lname = name_of(r, aux, &ok), !ok))
             return no_name(r, rec_off(r, p), "launch record uses a name id that was never defined");
         sp_ev_launch *l = sp_ev_launch_slot(ev, &st); /* filled in place, as the activity above */
         if (!l)
@@ -525,11 +534,9 @@ static sp_status parse_block(nat_reader *r, const unsigned char *p, size_t len, 
 {
     r->blk = p;
     r->blk_base = base;
-    const unsigned char *end = p + len;
-    for (const unsigned char *q = p; q < end;) {
-        size_t left = (size_t)(end - q);
-        if (left < 8)
-            return bad(r, rec_off(r, q), "record header cut off inside a block");
+    const unsigned char *q = p, *end = p + len;
+    size_t left;
+    while ((left = (size_t)(end - q)) >= 8) { /* q never passes end: size <= left */
         uint64_t hdr = sp_rd64(q);
         uint32_t type = sp_rec_type(hdr), size = sp_rec_size(hdr), aux = sp_rec_aux(hdr);
         if (size < 8 || (size & 7) || size > left) {
@@ -545,6 +552,8 @@ static sp_status parse_block(nat_reader *r, const unsigned char *p, size_t len, 
         }
         q += size;
     }
+    if (left)
+        return bad(r, rec_off(r, q), "record header cut off inside a block");
     return SP_OK;
 }
 
