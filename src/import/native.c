@@ -405,18 +405,30 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         uint32_t b;
         if ((st = batch_of(r, sp_rd64(p + 8), &b)))
             return st;
-        for (uint32_t i = 0; i < aux; i++)
-            if ((st = req_of(r, sp_rd64(p + 48 + 8 * (size_t)i), &r->members[i])))
+        if (aux && aux <= ev->cap_members - ev->n_members) {
+            /* room already (an empty batch takes the other route: the array may be NULL): the
+             * members looked up straight into the model's array, which req_of never touches,
+             * without the copy from r->members */
+            uint32_t *m = sp_ev_batch_members_free(ev);
+            for (uint32_t i = 0; i < aux; i++)
+                if ((st = req_of(r, sp_rd64(p + 48 + 8 * (size_t)i), &m[i])))
+                    return st;
+            sp_ev_batch_commit_members(ev, b, aux);
+        } else {
+            for (uint32_t i = 0; i < aux; i++)
+                if ((st = req_of(r, sp_rd64(p + 48 + 8 * (size_t)i), &r->members[i])))
+                    return st;
+            if ((st = sp_ev_batch_set_members(ev, b, r->members, aux)))
                 return st;
-        if ((st = sp_ev_batch_set_members(ev, b, r->members, aux)))
-            return st;
+        }
         sp_ev_batch *bt = &ev->batches[b];
         bt->start_ns = sp_rd64(p + 16);
         bt->end_ns = sp_rd64(p + 24);
         bt->effective_tokens = to_i64(sp_rd64(p + 32));
         bt->padded_tokens = to_i64(sp_rd64(p + 40));
         bt->has_record = true;
-        sp_ev_clear_step(ev, b); /* a later batch record replaces an earlier step record */
+        if (bt->step != SP_EV_NONE)
+            sp_ev_clear_step(ev, b); /* a later batch record replaces an earlier step record */
         return SP_OK;
     }
     case SP_REC_STEP:

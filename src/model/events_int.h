@@ -458,6 +458,20 @@ sp_status sp_ev_batch_ref(struct sp_events *ev, uint32_t file, int64_t id, uint3
 sp_status sp_ev_batch_new(struct sp_events *ev, uint32_t file, int64_t id, uint32_t *out_batch);
 /* Sets a batch's members (request indexes, copied). Replaces earlier members. */
 sp_status sp_ev_batch_set_members(struct sp_events *ev, uint32_t batch, const uint32_t *reqs, size_t n);
+/* sp_ev_batch_set_members without the copy, for an importer that has room for n members already
+ * (n <= cap_members - n_members): it writes them at sp_ev_batch_members_free(ev)[0 .. n), then
+ * commits; nothing is counted before the commit. The same members, first_member and counts. */
+static inline uint32_t *sp_ev_batch_members_free(struct sp_events *ev)
+{
+    return ev->members + ev->n_members;
+}
+static inline void sp_ev_batch_commit_members(struct sp_events *ev, uint32_t batch, size_t n)
+{
+    ev->batches[batch].first_member = (uint32_t)ev->n_members;
+    ev->batches[batch].nmembers = (uint32_t)n;
+    ev->n_members += n;
+    ev->finished = false;
+}
 
 /* The appends below: the array's growth (and its errors, SP_ERR_NOMEM and SP_ERR_LIMIT) out of line,
  * in events.c; the append into room already there inline, because the native importer makes one per

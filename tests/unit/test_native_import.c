@@ -417,6 +417,76 @@ int main(void)
     tt_free(&wanto);
     sp_events_destroy(ev);
 
+    /* Batch records through the members array's growth (a batch's members go straight into the
+     * model's array when it has room, through a copy when it must grow): 600 records of 0 to 5
+     * members (the first one empty, before the array exists), later records of 100 batch ids
+     * replacing their members, and a step record for batch 5 replaced by a batch record (the step
+     * goes) while batch 6's step record after its batch record stays. Expected lines from the
+     * records written, the last record of each id winning. The pipeline grows the arrays before
+     * each block, so it takes the direct route; the serial path (test_native_import_serial) takes
+     * the copy at each doubling (a mutation in either route fails its test). */
+    {
+        static tbuild bb;
+        tb_begin(&bb);
+        tb_block_open(&bb);
+        for (uint64_t q = 1; q <= 40; q++) {
+            uint64_t rw[4] = {q, q, q + 1, 0};
+            tb_rec(&bb, SP_REC_REQUEST, 0, rw, 4);
+        }
+        enum { NB = 600, IDS = 500 };
+        static char wantline[IDS + 1][256];
+        for (uint64_t i = 0; i < NB; i++) {
+            if (bb.len > sizeof bb.data - 200) {
+                CHECK(0);
+                break;
+            }
+            if (i % 150 == 149) { /* a few blocks */
+                tb_block_close(&bb);
+                tb_block_open(&bb);
+            }
+            uint64_t id = i < IDS ? i + 1 : (i * 7) % IDS + 1; /* the last 300 repeat earlier ids */
+            uint32_t n = (uint32_t)((i * 5 + id) % 6);
+            if (i == 0)
+                n = 0;
+            uint64_t w[5 + 5] = {id, 1000 + i, 2000 + i, n, 8};
+            int k = snprintf(wantline[id], sizeof wantline[id], "B %llu %llu %llu %u 8", (unsigned long long)id,
+                             (unsigned long long)(1000 + i), (unsigned long long)(2000 + i), n);
+            for (uint32_t m = 0; m < n; m++) {
+                w[5 + m] = (i * 3 + m * 11) % 40 + 1;
+                k += snprintf(wantline[id] + k, sizeof wantline[id] - (size_t)k, " %llu",
+                              (unsigned long long)w[5 + m]);
+            }
+            if (id == 5 && i == 4) { /* batch 5: a step record first, then this batch record */
+                uint64_t sw[9] = {5, 1, 2, 3, 8, 0, 0, 1, 3};
+                tb_rec(&bb, SP_REC_STEP, 1, sw, 9);
+            }
+            tb_rec(&bb, SP_REC_BATCH, n, w, 5 + n);
+            if (id == 6 && i == 5) { /* batch 6: its step record after the batch record */
+                uint64_t sw[9] = {6, 1, 2, 3, 8, 0, 0, 2, 3};
+                tb_rec(&bb, SP_REC_STEP, 1, sw, 9);
+                snprintf(wantline[6], sizeof wantline[6], "B 6 1 2 3 8 2");
+            }
+        }
+        tb_block_close(&bb);
+        CHECK(bb.len <= sizeof bb.data);
+        CHECK(load(&bb, 0, &ev, err, sizeof err) == SP_OK);
+        CHECK_EQ_U64(ev->n_batches, IDS);
+        tt_lines gotb = {0}, wantb = {0};
+        tt_lines_of(ev, &gotb);
+        for (uint64_t q = 1; q <= 40; q++) {
+            snprintf(line, sizeof line, "R %llu %llu %llu 0", (unsigned long long)q, (unsigned long long)q,
+                     (unsigned long long)(q + 1));
+            tt_add(&wantb, line);
+        }
+        for (int id = 1; id <= IDS; id++)
+            tt_add(&wantb, wantline[id]);
+        tt_check_equal(&gotb, &wantb);
+        tt_free(&gotb);
+        tt_free(&wantb);
+        CHECK(ev->n_batches >= 6 && ev->batches[4].step == SP_EV_NONE && ev->batches[5].step != SP_EV_NONE);
+        sp_events_destroy(ev);
+    }
+
     /* a file that is only a header is an empty trace */
     tb_begin(&b);
     CHECK(load(&b, 0, &ev, err, sizeof err) == SP_OK);
