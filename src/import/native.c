@@ -544,6 +544,8 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
 
 static sp_status parse_block(nat_reader *r, const unsigned char *p, size_t len, uint64_t base)
 {
+    if (!len)
+        return SP_OK; /* an empty block: p may be NULL, where p + 0 is undefined */
     r->blk = p;
     r->blk_base = base;
     const unsigned char *q = p, *end = p + len;
@@ -652,7 +654,7 @@ typedef struct nat_src {
 static ssize_t src_read(nat_src *src, void *buf, size_t n)
 {
     size_t got = 0;
-    if (src->pos < src->end) {
+    if (n && src->pos < src->end) { /* n = 0: an empty block, whose buf may be NULL (memcpy's UB) */
         got = src->end - src->pos < n ? src->end - src->pos : n;
         memcpy(buf, src->win + src->pos, got);
         src->pos += got;

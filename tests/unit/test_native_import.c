@@ -487,6 +487,24 @@ int main(void)
         sp_events_destroy(ev);
     }
 
+    /* empty blocks (no payload, so no buffer may have been made for one yet) first and between
+     * others: nothing to parse, nothing lost */
+    tb_begin(&b);
+    tb_block_open(&b);
+    tb_block_close(&b);
+    tb_block_open(&b);
+    tb_rec(&b, SP_REC_REQUEST, 0, req1, 4);
+    tb_block_close(&b);
+    tb_block_open(&b);
+    tb_block_close(&b);
+    tb_block_open(&b);
+    tb_rec(&b, SP_REC_REQUEST, 0, req2, 4);
+    tb_block_close(&b);
+    CHECK(load(&b, 0, &ev, err, sizeof err) == SP_OK);
+    CHECK_EQ_U64(ev->n_requests, 2);
+    CHECK_EQ_U64(ev->files[0].skipped + ev->files[0].lost_regions, 0);
+    sp_events_destroy(ev);
+
     /* a file that is only a header is an empty trace */
     tb_begin(&b);
     CHECK(load(&b, 0, &ev, err, sizeof err) == SP_OK);
