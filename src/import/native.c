@@ -32,6 +32,9 @@
 typedef struct nat_reader {
     sp_import_ctx *ctx;
     struct sp_events *ev;
+    uint32_t file;            /* ctx->file: one load a record fewer */
+    const unsigned char *blk; /* the block parse_block is parsing, and its payload's file offset: */
+    uint64_t blk_base;        /* a record's offset (rec_off) is computed only for a message */
     unsigned char *buf;       /* one block's payload */
     size_t cap;
     sp_str *names;            /* name id -> interned string; SP_EV_NONE: not defined */
@@ -65,7 +68,7 @@ typedef struct nat_reader {
 /* Request index for the caller's id; new requests keep it as a number (their id is its decimal text). */
 static sp_status req_of_slow(nat_reader *r, uint64_t id, uint32_t *out);
 
-static inline sp_status req_of(nat_reader *r, uint64_t id, uint32_t *out)
+static inline __attribute__((always_inline)) sp_status req_of(nat_reader *r, uint64_t id, uint32_t *out)
 {
     uint64_t k = id - r->reqs.lo; /* the dense table first: one read for a recorder's sequential ids */
     if (k < r->reqs.cap) {
@@ -78,9 +81,13 @@ static inline sp_status req_of(nat_reader *r, uint64_t id, uint32_t *out)
          * find nothing and make it); before a label, no text lookup is needed either. */
         if (!r->reqs.map.count && !r->indexed) {
             uint32_t idx;
-            sp_status st = sp_ev_request_new_u64(r->ev, r->ctx->file, id, &idx);
-            if (st || (st = sp_nids_put(&r->reqs, id, idx)))
+            sp_status st = sp_ev_request_add_u64(r->ev, r->file, id, &idx);
+            if (st)
                 return st;
+            /* sp_nids_put's covered case: the table covers k, and idx < SP_EV_MAX_RECORDS is never
+             * SP_HMAP_NONE */
+            r->reqs.dense[k] = idx + 1;
+            r->reqs.count++;
             *out = idx;
             return SP_OK;
         }
@@ -189,6 +196,13 @@ static sp_str name_of(const nat_reader *r, uint32_t id, bool *ok)
     return SP_EV_NONE;
 }
 
+/* name_of's usual case, inline: the string of a defined id; SP_EV_NONE for an id never defined or 0
+ * (names[0] is never defined), where the caller asks name_of which of the two it is. */
+static inline sp_str name_known(const nat_reader *r, uint32_t id)
+{
+    return id < r->cap_names ? r->names[id] : SP_EV_NONE;
+}
+
 static sp_status define_name(nat_reader *r, uint32_t id, const char *s, size_t len)
 {
     if (id >= r->cap_names) {
@@ -223,6 +237,12 @@ static sp_status undecodable(nat_reader *r)
     return SP_OK;
 }
 
+/* The file offset of the record at `p` in the block being parsed, for messages. */
+static uint64_t rec_off(const nat_reader *r, const unsigned char *p)
+{
+    return r->blk_base + (uint64_t)(p - r->blk);
+}
+
 /* A record using a name id that was never defined: undecodable after a loss, else malformed. */
 static sp_status no_name(nat_reader *r, uint64_t off, const char *what)
 {
@@ -231,36 +251,36 @@ static sp_status no_name(nat_reader *r, uint64_t off, const char *what)
 
 /* A generation step (record 14, docs/generation.md): a batch record whose members each carry a phase
  * and a token count, and the KV cache after the step. Checked whole before anything is added. */
-static sp_status step_record(nat_reader *r, const unsigned char *p, uint32_t size, uint32_t aux, uint64_t off)
+static sp_status step_record(nat_reader *r, const unsigned char *p, uint32_t size, uint32_t aux)
 {
     struct sp_events *ev = r->ev;
     if (aux > SP_NATIVE_MAX_STEP_MEMBERS || size != SP_REC_SIZE_STEP_BASE + 16u * aux)
-        return bad(r, off, "malformed step record (size 64 + 16 per member, at most 4091 members)");
+        return bad(r, rec_off(r, p), "malformed step record (size 64 + 16 per member, at most 4091 members)");
     uint64_t start = sp_rd64(p + 16), end = sp_rd64(p + 24);
     int64_t eff = to_i64(sp_rd64(p + 32)), pad = to_i64(sp_rd64(p + 40));
     int64_t kv_used = to_i64(sp_rd64(p + 48)), kv_cap = to_i64(sp_rd64(p + 56));
     if (end < start)
-        return bad(r, off, "step record ends before it starts");
+        return bad(r, rec_off(r, p), "step record ends before it starts");
     if (eff < 0 || pad < 0 || kv_used < 0 || kv_cap < 0)
-        return bad(r, off, "step record with a token count over 2^63");
+        return bad(r, rec_off(r, p), "step record with a token count over 2^63");
     if (eff > pad)
-        return bad(r, off, "step record with more effective tokens than padded tokens");
+        return bad(r, rec_off(r, p), "step record with more effective tokens than padded tokens");
     if (kv_cap > 0 && kv_used > kv_cap)
-        return bad(r, off, "step record with more KV cache tokens in use than its capacity");
+        return bad(r, rec_off(r, p), "step record with more KV cache tokens in use than its capacity");
     uint64_t sum = 0;
     for (uint32_t i = 0; i < aux; i++) {
         uint64_t w = sp_rd64(p + SP_REC_SIZE_STEP_BASE + 16 * (size_t)i + 8);
         uint64_t phase = w >> SP_STEP_PHASE_SHIFT, tokens = w & SP_STEP_TOKENS_MASK;
         if (phase >= SP_EV_PHASE_COUNT)
-            return bad(r, off, "step record member with an unknown phase (0 decode, 1 prefill, 2 prefill chunk expected)");
+            return bad(r, rec_off(r, p), "step record member with an unknown phase (0 decode, 1 prefill, 2 prefill chunk expected)");
         if (tokens == 0 || tokens > UINT32_MAX)
-            return bad(r, off, "step record member with no tokens or more than 4294967295");
+            return bad(r, rec_off(r, p), "step record member with no tokens or more than 4294967295");
         r->phases[i] = (uint8_t)phase;
         r->step_tokens[i] = (uint32_t)tokens;
         sum += tokens;
     }
     if (sum != (uint64_t)eff)
-        return bad(r, off, "step record whose effective tokens are not the sum of its members' tokens");
+        return bad(r, rec_off(r, p), "step record whose effective tokens are not the sum of its members' tokens");
     uint32_t b;
     sp_status st = batch_of(r, sp_rd64(p + 8), &b);
     if (st)
@@ -279,43 +299,42 @@ static sp_status step_record(nat_reader *r, const unsigned char *p, uint32_t siz
     return sp_ev_set_step(ev, b, r->phases, r->step_tokens, aux, kv_used, kv_cap);
 }
 
-/* Fills the model from one record. `off` is its byte offset in the file, for messages. */
+/* Fills the model from one record at `p`, in the block parse_block is parsing. */
 static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type, uint32_t size,
-                            uint32_t aux, uint64_t off)
+                            uint32_t aux)
 {
     struct sp_events *ev = r->ev;
-    uint32_t file = r->ctx->file;
     bool ok;
     sp_status st;
     switch (type) {
     case SP_REC_NAME: {
         size_t len = strnlen((const char *)p + 8, size - 8);
         if (aux == SP_NAME_NONE || aux >= SP_NATIVE_MAX_NAMES || len == 0 || len > SP_NATIVE_MAX_NAME)
-            return bad(r, off, "malformed name definition (id 1..1048575, 1..4095 bytes expected)");
+            return bad(r, rec_off(r, p), "malformed name definition (id 1..1048575, 1..4095 bytes expected)");
         return define_name(r, aux, (const char *)p + 8, len);
     }
     case SP_REC_META: {
         if (size < 16)
-            return bad(r, off, "meta record too short");
+            return bad(r, rec_off(r, p), "meta record too short");
         uint64_t bits = sp_rd64(p + 8);
         double price;
         memcpy(&price, &bits, 8);
         if (isfinite(price) && price > 0)
-            ev->files[file].price_per_hour = price;
+            ev->files[r->file].price_per_hour = price;
         if (size >= 40) {
             /* the monotonic and the realtime clock read at open: times + (realtime - monotonic) are
              * Unix times (docs/native-format.md, "Meta"); 0 means the recorder read no clock */
             uint64_t mono = sp_rd64(p + 24), real = sp_rd64(p + 32);
             if (mono && real && mono <= INT64_MAX && real <= INT64_MAX) {
-                ev->files[file].unix_offset_ns = (int64_t)real - (int64_t)mono;
-                ev->files[file].has_unix_offset = true;
+                ev->files[r->file].unix_offset_ns = (int64_t)real - (int64_t)mono;
+                ev->files[r->file].has_unix_offset = true;
             }
         }
         return SP_OK;
     }
     case SP_REC_REQUEST: {
         if (size != SP_REC_SIZE_REQUEST)
-            return bad(r, off, "request record of the wrong size (40 bytes expected)");
+            return bad(r, rec_off(r, p), "request record of the wrong size (40 bytes expected)");
         uint32_t idx;
         if ((st = req_of(r, sp_rd64(p + 8), &idx)))
             return st;
@@ -329,10 +348,10 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
     }
     case SP_REC_OUTCOME: {
         if (size != SP_REC_SIZE_OUTCOME)
-            return bad(r, off, "outcome record of the wrong size (24 bytes expected)");
+            return bad(r, rec_off(r, p), "outcome record of the wrong size (24 bytes expected)");
         int64_t status = (int64_t)sp_rd64(p + 16);
         if (aux >= SP_OUTCOME_COUNT || status < 0 || status > SP_NATIVE_MAX_STATUS)
-            return bad(r, off, "malformed outcome record (outcome 0..4 and HTTP status 0..999 expected)");
+            return bad(r, rec_off(r, p), "malformed outcome record (outcome 0..4 and HTTP status 0..999 expected)");
         uint32_t idx;
         if ((st = req_of(r, sp_rd64(p + 8), &idx)))
             return st;
@@ -343,7 +362,7 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
     }
     case SP_REC_TRACE: {
         if (size != SP_REC_SIZE_TRACE || aux > 0xff)
-            return bad(r, off, "malformed trace-context record (48 bytes, flags 0..255 expected)");
+            return bad(r, rec_off(r, p), "malformed trace-context record (48 bytes, flags 0..255 expected)");
         sp_trace_context c;
         c.flags = (uint8_t)aux;
         memcpy(c.trace_id, p + 16, 16);
@@ -353,26 +372,28 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         if ((st = req_of(r, sp_rd64(p + 8), &idx)))
             return st;
         st = sp_ev_request_set_trace(ev, idx, &c);
-        return st == SP_ERR_INVALID ? bad(r, off, "trace-context record with an all-zero trace id or span id") : st;
+        return st == SP_ERR_INVALID ? bad(r, rec_off(r, p), "trace-context record with an all-zero trace id or span id") : st;
     }
     case SP_REC_LABEL: {
         if (aux > SP_NATIVE_MAX_LABEL || size != 16 + ((aux + 7) & ~7u))
-            return bad(r, off, "malformed label record (at most 255 bytes)");
+            return bad(r, rec_off(r, p), "malformed label record (at most 255 bytes)");
         const char *label = (const char *)p + 16;
         if (aux == 0)
             return SP_OK; /* an empty label leaves the numeric id */
         if (memchr(label, '\0', aux))
-            return bad(r, off, "label contains a NUL byte");
+            return bad(r, rec_off(r, p), "label contains a NUL byte");
         return apply_label(r, sp_rd64(p + 8), label, aux);
     }
     case SP_REC_STAGE: {
         if (size != SP_REC_SIZE_STAGE)
-            return bad(r, off, "stage record of the wrong size (32 bytes expected)");
-        sp_str stage = name_of(r, aux, &ok);
-        if (!ok)
-            return no_name(r, off, "stage record uses a stage name id that was never defined");
-        if (stage == SP_EV_NONE)
-            return bad(r, off, "stage record uses a stage name id that was never defined");
+            return bad(r, rec_off(r, p), "stage record of the wrong size (32 bytes expected)");
+        sp_str stage = name_known(r, aux);
+        if (stage == SP_EV_NONE) {
+            name_of(r, aux, &ok);
+            if (!ok)
+                return no_name(r, rec_off(r, p), "stage record uses a stage name id that was never defined");
+            return bad(r, rec_off(r, p), "stage record uses a stage name id that was never defined");
+        }
         uint32_t idx;
         if ((st = req_of(r, sp_rd64(p + 8), &idx)))
             return st;
@@ -380,32 +401,44 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
     }
     case SP_REC_BATCH: {
         if (aux > SP_NATIVE_MAX_MEMBERS || size != SP_REC_SIZE_BATCH_BASE + 8u * aux)
-            return bad(r, off, "malformed batch record (at most 4096 members)");
+            return bad(r, rec_off(r, p), "malformed batch record (at most 4096 members)");
         uint32_t b;
         if ((st = batch_of(r, sp_rd64(p + 8), &b)))
             return st;
-        for (uint32_t i = 0; i < aux; i++)
-            if ((st = req_of(r, sp_rd64(p + 48 + 8 * (size_t)i), &r->members[i])))
+        if (aux && aux <= ev->cap_members - ev->n_members) {
+            /* room already (an empty batch takes the other route: the array may be NULL): the
+             * members looked up straight into the model's array, which req_of never touches,
+             * without the copy from r->members */
+            uint32_t *m = sp_ev_batch_members_free(ev);
+            for (uint32_t i = 0; i < aux; i++)
+                if ((st = req_of(r, sp_rd64(p + 48 + 8 * (size_t)i), &m[i])))
+                    return st;
+            sp_ev_batch_commit_members(ev, b, aux);
+        } else {
+            for (uint32_t i = 0; i < aux; i++)
+                if ((st = req_of(r, sp_rd64(p + 48 + 8 * (size_t)i), &r->members[i])))
+                    return st;
+            if ((st = sp_ev_batch_set_members(ev, b, r->members, aux)))
                 return st;
-        if ((st = sp_ev_batch_set_members(ev, b, r->members, aux)))
-            return st;
+        }
         sp_ev_batch *bt = &ev->batches[b];
         bt->start_ns = sp_rd64(p + 16);
         bt->end_ns = sp_rd64(p + 24);
         bt->effective_tokens = to_i64(sp_rd64(p + 32));
         bt->padded_tokens = to_i64(sp_rd64(p + 40));
         bt->has_record = true;
-        sp_ev_clear_step(ev, b); /* a later batch record replaces an earlier step record */
+        if (bt->step != SP_EV_NONE)
+            sp_ev_clear_step(ev, b); /* a later batch record replaces an earlier step record */
         return SP_OK;
     }
     case SP_REC_STEP:
-        return step_record(r, p, size, aux, off);
+        return step_record(r, p, size, aux);
     case SP_REC_TOKEN: {
         if (size != SP_REC_SIZE_TOKEN)
-            return bad(r, off, "token record of the wrong size (32 bytes expected)");
+            return bad(r, rec_off(r, p), "token record of the wrong size (32 bytes expected)");
         uint64_t t = sp_rd64(p + 24);
         if (t == SP_TIME_NONE)
-            return bad(r, off, "token record without a time");
+            return bad(r, rec_off(r, p), "token record without a time");
         uint32_t idx;
         if ((st = req_of(r, sp_rd64(p + 8), &idx)))
             return st;
@@ -415,21 +448,21 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
     case SP_REC_COPY: {
         bool kernel = type == SP_REC_KERNEL;
         if (size != (kernel ? SP_REC_SIZE_KERNEL : SP_REC_SIZE_COPY))
-            return bad(r, off, kernel ? "kernel record of the wrong size (48 bytes expected)"
+            return bad(r, rec_off(r, p), kernel ? "kernel record of the wrong size (48 bytes expected)"
                                       : "copy record of the wrong size (56 bytes expected)");
         uint64_t batch = sp_rd64(p + 8);
         sp_str kname = SP_EV_NONE;
         uint8_t kind;
         if (kernel) {
             kind = SP_ACT_KERNEL;
-            kname = name_of(r, aux, &ok);
-            if (!ok)
-                return no_name(r, off, "kernel record uses a name id that was never defined");
+            kname = name_known(r, aux);
+            if (kname == SP_EV_NONE && (kname = name_of(r, aux, &ok), !ok))
+                return no_name(r, rec_off(r, p), "kernel record uses a name id that was never defined");
         } else {
             static const uint8_t kinds[] = {SP_ACT_H2D, SP_ACT_D2H, SP_ACT_D2D, SP_ACT_MEMSET,
                                             SP_ACT_COPY_OTHER};
             if (aux > SP_COPY_OTHER)
-                return bad(r, off, "copy record with an unknown kind (0..4 expected)");
+                return bad(r, rec_off(r, p), "copy record with an unknown kind (0..4 expected)");
             kind = kinds[aux];
         }
         uint32_t bidx = SP_EV_NONE;
@@ -440,7 +473,7 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         if (!a)
             return st;
         uint64_t ds = sp_rd64(p + 16);
-        a->file = file;
+        a->file = r->file;
         a->device = (uint32_t)ds;
         a->stream = (int64_t)(ds >> 32);
         a->correlation = sp_rd64(p + 24);
@@ -460,10 +493,10 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
     }
     case SP_REC_LAUNCH: {
         if (size != SP_REC_SIZE_LAUNCH)
-            return bad(r, off, "launch record of the wrong size (32 bytes expected)");
-        sp_str lname = name_of(r, aux, &ok);
-        if (!ok)
-            return no_name(r, off, "launch record uses a name id that was never defined");
+            return bad(r, rec_off(r, p), "launch record of the wrong size (32 bytes expected)");
+        sp_str lname = name_known(r, aux);
+        if (lname == SP_EV_NONE && (lname = name_of(r, aux, &ok), !ok))
+            return no_name(r, rec_off(r, p), "launch record uses a name id that was never defined");
         sp_ev_launch *l = sp_ev_launch_slot(ev, &st); /* filled in place, as the activity above */
         if (!l)
             return st;
@@ -471,35 +504,35 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         l->correlation = sp_rd64(p + 8);
         l->start_ns = sp_rd64(p + 16);
         l->end_ns = sp_rd64(p + 24);
-        l->file = file;
+        l->file = r->file;
         sp_ev_commit_launch(ev);
         return SP_OK;
     }
     case SP_REC_DROPS: {
         if (aux > 64 || size != 8 + 8u * aux)
-            return bad(r, off, "malformed drop-count record");
+            return bad(r, rec_off(r, p), "malformed drop-count record");
         /* counts are cumulative: the largest seen is the latest */
         for (uint32_t c = 0; c < aux && c < SP_DROP_CAUSE_COUNT; c++) {
             uint64_t v = sp_rd64(p + 8 + 8 * (size_t)c);
-            if (v > ev->files[file].drops[c])
-                ev->files[file].drops[c] = v;
+            if (v > ev->files[r->file].drops[c])
+                ev->files[r->file].drops[c] = v;
         }
         return SP_OK;
     }
     case SP_REC_PROP: {
         if (size < 16)
-            return bad(r, off, "property record too short");
+            return bad(r, rec_off(r, p), "property record too short");
         uint64_t vl = sp_rd64(p + 8);
         size_t kpad = ((size_t)aux + 7) & ~(size_t)7;
         if (!sp_prop_key_valid((const char *)p + 16, aux) || vl > SP_PROP_MAX_VALUE ||
             size != 16 + kpad + ((vl + 7) & ~(uint64_t)7))
-            return bad(r, off, "malformed property record (key of 1..255 bytes of [A-Za-z0-9._-], value of "
+            return bad(r, rec_off(r, p), "malformed property record (key of 1..255 bytes of [A-Za-z0-9._-], value of "
                                "at most 4095 bytes)");
         const char *v = (const char *)p + 16 + kpad;
         if (memchr(v, '\0', (size_t)vl))
-            return bad(r, off, "property value contains a NUL byte");
-        st = sp_ev_set_prop(ev, file, (const char *)p + 16, aux, v, (size_t)vl);
-        return st == SP_ERR_INVALID ? bad(r, off, "malformed property record") : st;
+            return bad(r, rec_off(r, p), "property value contains a NUL byte");
+        st = sp_ev_set_prop(ev, r->file, (const char *)p + 16, aux, v, (size_t)vl);
+        return st == SP_ERR_INVALID ? bad(r, rec_off(r, p), "malformed property record") : st;
     }
     case SP_REC_END:
         r->saw_end = true;
@@ -511,26 +544,30 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
 
 static sp_status parse_block(nat_reader *r, const unsigned char *p, size_t len, uint64_t base)
 {
-    size_t pos = 0;
-    while (pos < len) {
-        uint64_t off = base + pos;
-        if (len - pos < 8)
-            return bad(r, off, "record header cut off inside a block");
-        uint64_t hdr = sp_rd64(p + pos);
+    if (!len)
+        return SP_OK; /* an empty block: p may be NULL, where p + 0 is undefined */
+    r->blk = p;
+    r->blk_base = base;
+    const unsigned char *q = p, *end = p + len;
+    size_t left;
+    while ((left = (size_t)(end - q)) >= 8) { /* q never passes end: size <= left */
+        uint64_t hdr = sp_rd64(q);
         uint32_t type = sp_rec_type(hdr), size = sp_rec_size(hdr), aux = sp_rec_aux(hdr);
-        if (size < 8 || (size & 7) || size > len - pos) {
+        if (size < 8 || (size & 7) || size > left) {
             /* the size is all that says where the next record starts: the rest of the block goes */
-            return bad(r, off, "record size is not a multiple of 8 within its block");
+            return bad(r, rec_off(r, q), "record size is not a multiple of 8 within its block");
         }
-        sp_status st = one_record(r, p + pos, type, size, aux, off);
+        sp_status st = one_record(r, q, type, size, aux);
         if (st) {
             if (st != SP_ERR_PARSE)
-                sp_errf(r->ctx->err, r->ctx->errlen, "%s: byte %" PRIu64 ": %s", r->ctx->name, off,
+                sp_errf(r->ctx->err, r->ctx->errlen, "%s: byte %" PRIu64 ": %s", r->ctx->name, rec_off(r, q),
                         sp_status_str(st));
             return st;
         }
-        pos += size;
+        q += size;
     }
+    if (left)
+        return bad(r, rec_off(r, q), "record header cut off inside a block");
     return SP_OK;
 }
 
@@ -617,7 +654,7 @@ typedef struct nat_src {
 static ssize_t src_read(nat_src *src, void *buf, size_t n)
 {
     size_t got = 0;
-    if (src->pos < src->end) {
+    if (n && src->pos < src->end) { /* n = 0: an empty block, whose buf may be NULL (memcpy's UB) */
         got = src->end - src->pos < n ? src->end - src->pos : n;
         memcpy(buf, src->win + src->pos, got);
         src->pos += got;
@@ -1252,6 +1289,7 @@ sp_status sp_import_native(sp_import_ctx *ctx)
     }
     r->ctx = ctx;
     r->ev = ctx->ev;
+    r->file = ctx->file;
     r->lenient = ctx->opt && ctx->opt->lenient;
     r->first_req = ctx->ev->n_requests;
     sp_status st = read_header(r);

@@ -415,9 +415,7 @@ static sp_status request_new_num(struct sp_events *ev, uint32_t file, uint64_t i
     if (st)
         return st;
     uint32_t idx = (uint32_t)ev->n_requests++;
-    request_init(&ev->requests[idx], (sp_str)id, file);
-    ev->requests[idx].id_num = true;
-    ev->requests[idx].id_hi = (uint32_t)(id >> 32);
+    sp_ev_request_init_num(&ev->requests[idx], id, file);
     ev->finished = false;
     *out_req = idx;
     return SP_OK;

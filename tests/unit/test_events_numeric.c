@@ -82,5 +82,55 @@ int main(void)
     CHECK(sp_ev_request_ref(ev, file, "x5", 2, &idx) == SP_OK);
     CHECK_EQ_U64(idx, r5);
     sp_events_destroy(ev);
+
+    /* sp_ev_request_add_u64 (inline while the array has room, sp_ev_request_new_u64 when it must
+     * grow; the native reader's route for a new request) against sp_ev_request_new_u64 alone: 20,000 requests through every growth step, ids in
+     * no order (the extremes, 2^32 - 1 and 2^32 around id_hi, then a 64-bit LCG's values), the two
+     * arrays equal byte for byte, padding included; each record's fields as a fresh numeric request
+     * has them (events_int.h, sp_ev_request), its text by snprintf */
+    sp_events *e1, *e2;
+    CHECK(sp_events_create(&e1) == SP_OK);
+    CHECK(sp_events_create(&e2) == SP_OK);
+    uint32_t f1, f2;
+    CHECK(sp_ev_add_file(e1, "a.sptrace", SP_FORMAT_NATIVE, &f1) == SP_OK);
+    CHECK(sp_ev_add_file(e2, "b.sptrace", SP_FORMAT_NATIVE, &f2) == SP_OK);
+    CHECK(sp_ev_add_file(e1, "c.sptrace", SP_FORMAT_NATIVE, &f1) == SP_OK); /* file 1: not 0 */
+    CHECK(sp_ev_add_file(e2, "d.sptrace", SP_FORMAT_NATIVE, &f2) == SP_OK);
+    uint64_t x = 88172645463325252ull;
+    char idt[SP_EV_ID_TEXT];
+    size_t grew = 0, nreq = 20000;
+    for (size_t i = 0; i < nreq; i++) {
+        uint64_t id;
+        if (i < 6) {
+            static const uint64_t edge[6] = {0, UINT64_MAX, 4294967295ull, 4294967296ull, 1, 9};
+            id = edge[i];
+        } else {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            id = (i % 3) ? x : x >> (i % 61);
+        }
+        size_t cap = e1->cap_requests;
+        e1->finished = e2->finished = true;
+        uint32_t i1, i2;
+        CHECK(sp_ev_request_add_u64(e1, f1, id, &i1) == SP_OK);
+        CHECK(sp_ev_request_new_u64(e2, f2, id, &i2) == SP_OK);
+        grew += e1->cap_requests != cap;
+        CHECK_EQ_U64(i1, i);
+        CHECK_EQ_U64(i2, i);
+        CHECK(!e1->finished && !e2->finished);
+        const sp_ev_request *q = &e1->requests[i1];
+        int n = snprintf(buf, sizeof buf, "%llu", (unsigned long long)id);
+        CHECK(strcmp(sp_ev_id_text(e1, q, idt, NULL), buf) == 0 && n > 0);
+        CHECK(q->id_num && !q->has_record && q->file == f1);
+        CHECK_EQ_U64(q->arrival_ns, SP_TIME_NONE);
+        CHECK_EQ_U64(q->done_ns, SP_TIME_NONE);
+        CHECK(q->input_tokens == -1 && q->cold == SP_EV_NONE && q->outcome == 0 && q->status == 0);
+        CHECK(q->first_span == 0 && q->nspans == 0 && q->first_batch == 0 && q->nbatches == 0);
+    }
+    CHECK(grew >= 3); /* both routes taken */
+    CHECK_EQ_U64(e1->n_requests, nreq);
+    CHECK_EQ_U64(e2->n_requests, nreq);
+    CHECK(memcmp(e1->requests, e2->requests, nreq * sizeof *e1->requests) == 0);
+    sp_events_destroy(e1);
+    sp_events_destroy(e2);
     return sp_test_done("test_events_numeric");
 }
