@@ -162,6 +162,15 @@ int sp_ana_savings_fused = 1;
 #define SAVINGS_BUCKETS 2048
 size_t sp_ana_savings_bucket_max = SP_ANA_SAVINGS_BUCKET_MAX;
 
+/* The window route's bounds and answers (savings_window_route): candidate c gathers its figures of
+ * [l[c], h[c]] (width[c] = h[c] - l[c]) into its cap + 1 slots of the buffer (the last one written over
+ * once the cap is reached), pos[c] of them, and counts those above h[c] in above[c]. */
+typedef struct savings_window {
+    uint64_t l[SP_ANA_VERDICT_MAX_CANDS], h[SP_ANA_VERDICT_MAX_CANDS], width[SP_ANA_VERDICT_MAX_CANDS];
+    size_t pos[SP_ANA_VERDICT_MAX_CANDS], above[SP_ANA_VERDICT_MAX_CANDS];
+    size_t cap;
+} savings_window;
+
 /* One of savings_fused's passes over the table's m candidates, the first mp of them plain rows (row[c])
  * and the rest a kernel row's split (slot[c] as cand_time's, pad_only[c] for the padding candidate):
  * with `hist`, counts each figure's bucket, min(f >> shift, SAVINGS_BUCKETS), into candidate c's
@@ -173,12 +182,22 @@ static inline __attribute__((always_inline)) void fused_pass_of(const sp_ana_tab
                                                                 unsigned shift, uint64_t *any, uint32_t *hist,
                                                                 const uint8_t *alone, const uint64_t *tb,
                                                                 uint64_t *buf, const size_t *off, int narrow,
-                                                                int div, int count)
+                                                                int div, int count, savings_window *w)
 {
     size_t n = t->n, ns = t->ns;
-    size_t pos[SP_ANA_VERDICT_MAX_CANDS];
+    size_t pos[SP_ANA_VERDICT_MAX_CANDS], above[SP_ANA_VERDICT_MAX_CANDS];
     uint64_t want[SP_ANA_VERDICT_MAX_CANDS], lo = UINT64_MAX;
-    if (!count)
+    if (w) {
+        /* no figure below the least window's low end is gathered or counted above (f <= tot); with a
+         * divisor the figures are not times: every request read */
+        for (size_t c = 0; c < m; c++) {
+            pos[c] = 0;
+            above[c] = 0;
+            lo = w->l[c] < lo ? w->l[c] : lo;
+        }
+        if (div)
+            lo = 0;
+    } else if (!count)
         for (size_t c = 0; c < m; c++) {
             pos[c] = off[c];
             want[c] = alone[c] ? UINT64_MAX : tb[c]; /* no figure's bucket is UINT64_MAX */
@@ -188,13 +207,13 @@ static inline __attribute__((always_inline)) void fused_pass_of(const sp_ana_tab
         }
     int used[SP_ANA_TABLE_MAX_KERNELS] = {0};
     for (size_t c = mp; c < m; c++)
-        if (count || !alone[c])
+        if (count || w || !alone[c])
             used[slot[c]] = 1;
     for (size_t i = 0; i < n; i++) {
         uint64_t tot = t->total[i];
         /* no figure of this request exceeds its base figure (at most tot), so none lies in a bucket
          * starting above tot */
-        if (!count && tot < lo)
+        if ((w || !count) && tot < lo)
             continue;
         const uint32_t *r32 = narrow ? t->times32 + i * ns : NULL;
         const uint64_t *r64 = narrow ? NULL : t->times + i * ns;
@@ -203,7 +222,12 @@ static inline __attribute__((always_inline)) void fused_pass_of(const sp_ana_tab
         uint64_t w_ = tot > (x) ? tot - (x) : 0;                                                             \
         uint64_t f_ = div ? sp_ana_div_round(w_, t->divisor[i]) : w_;                                        \
         uint64_t bk_ = f_ >> shift;                                                                          \
-        if (count) {                                                                                         \
+        if (w) {                                                                                             \
+            size_t p_ = pos[c];                                                                              \
+            buf[(c) * (w->cap + 1) + (p_ < w->cap ? p_ : w->cap)] = f_;                                      \
+            pos[c] = p_ + (f_ - w->l[c] <= w->width[c]);                                                     \
+            above[c] += f_ > w->h[c];                                                                        \
+        } else if (count) {                                                                                  \
             any[c] |= (x);                                                                                   \
             hist[(c) * (SAVINGS_BUCKETS + 1) + (bk_ < SAVINGS_BUCKETS ? bk_ : SAVINGS_BUCKETS)]++;           \
         } else if (bk_ == want[c]) {                                                                         \
@@ -227,33 +251,71 @@ static inline __attribute__((always_inline)) void fused_pass_of(const sp_ana_tab
         }
 #undef FUSED_ONE
     }
+    if (w)
+        for (size_t c = 0; c < m; c++) {
+            w->pos[c] = pos[c];
+            w->above[c] = above[c];
+        }
 }
 
 static void fused_pass(const sp_ana_table *t, size_t m, size_t mp, const int *row, const int *slot,
                        const int *pad_only, unsigned shift, uint64_t *any, uint32_t *hist, const uint8_t *alone,
-                       const uint64_t *tb, uint64_t *buf, const size_t *off)
+                       const uint64_t *tb, uint64_t *buf, const size_t *off, savings_window *w)
 {
     int narrow = t->times32 != NULL, div = t->divisor != NULL, count = hist != NULL;
-#define FUSED_PASS(nw, dv, ct) fused_pass_of(t, m, mp, row, slot, pad_only, shift, any, hist, alone, tb, buf, off, nw, dv, ct)
-    if (count) {
+#define FUSED_PASS(nw, dv, ct, wn)                                                                                   \
+    fused_pass_of(t, m, mp, row, slot, pad_only, shift, any, hist, alone, tb, buf, off, nw, dv, ct, wn)
+    if (w) {
         if (narrow && !div)
-            FUSED_PASS(1, 0, 1);
+            FUSED_PASS(1, 0, 0, w);
         else if (!div)
-            FUSED_PASS(0, 0, 1);
+            FUSED_PASS(0, 0, 0, w);
         else
-            FUSED_PASS(narrow, 1, 1);
+            FUSED_PASS(narrow, 1, 0, w);
+    } else if (count) {
+        if (narrow && !div)
+            FUSED_PASS(1, 0, 1, NULL);
+        else if (!div)
+            FUSED_PASS(0, 0, 1, NULL);
+        else
+            FUSED_PASS(narrow, 1, 1, NULL);
     } else {
         if (narrow && !div)
-            FUSED_PASS(1, 0, 0);
+            FUSED_PASS(1, 0, 0, NULL);
         else if (!div)
-            FUSED_PASS(0, 0, 0);
+            FUSED_PASS(0, 0, 0, NULL);
         else
-            FUSED_PASS(narrow, 1, 0);
+            FUSED_PASS(narrow, 1, 0, NULL);
     }
 #undef FUSED_PASS
 }
 
-/* Every candidate of todo[from..) (none the base) in two passes over the table, with no n-value
+/* The order of the fused passes' m candidates items[0..m) (none the base): the plain rows first,
+ * then the kernel split, each with its row, slot (kernel_slot's, -1 for a plain row), whether it is
+ * the padding candidate and its item; returns how many plain rows. */
+static size_t fused_order(const sp_ana_savings_job *j, const size_t *items, size_t m, int *row, int *slot,
+                          int *pad_only, size_t *item_of)
+{
+    size_t at = 0;
+    for (int split = 0; split < 2; split++)
+        for (size_t c = 0; c < m; c++) {
+            const sp_verdict_cand *cc = &j->cs[items[c] - 1];
+            int sl = cc->kind == SP_CAND_PADDING || cc->kind == SP_CAND_KERNEL ? kernel_slot(&j->t, cc->row) : -1;
+            if ((sl >= 0) != split)
+                continue;
+            item_of[at] = items[c];
+            row[at] = cc->row;
+            slot[at] = sl;
+            pad_only[at] = cc->kind == SP_CAND_PADDING;
+            at++;
+        }
+    size_t mp = 0;
+    while (mp < m && slot[mp] < 0)
+        mp++;
+    return mp;
+}
+
+/* The candidates items[0..m) (none the base) in two passes over the table, with no n-value
  * column: without candidate c a request's figure is at most its base figure (less time, and the
  * divisor's rounding is non-decreasing), so the p95 of c's figures (rank k95) is at most the base's,
  * p; the first pass counts each candidate's figures of [0, p] into SAVINGS_BUCKETS buckets of 2^shift
@@ -261,10 +323,10 @@ static void fused_pass(const sp_ana_table *t, size_t m, size_t mp, const int *ro
  * inside it; the second gathers the figures of that bucket, and a selection among them gives the p95,
  * the value sp_select_u64 of the whole column would give. A candidate whose bucket is too full takes
  * savings_item (column `v`, got here when needed). SP_ERR_NOMEM. */
-static sp_status savings_fused(sp_ana_savings_job *j, size_t from)
+static sp_status savings_fused(sp_ana_savings_job *j, const size_t *items, size_t m)
 {
     const sp_ana_table *t = &j->t;
-    size_t n = t->n, m = j->ntodo - from, k95 = sp_rank(n, SP_PCT(95)) - 1;
+    size_t n = t->n, k95 = sp_rank(n, SP_PCT(95)) - 1;
     uint64_t p = j->p95[0];
     unsigned shift = 0;
     while ((p >> shift) >= SAVINGS_BUCKETS)
@@ -273,28 +335,11 @@ static sp_status savings_fused(sp_ana_savings_job *j, size_t from)
     uint64_t any[SP_ANA_VERDICT_MAX_CANDS] = {0}, tb[SP_ANA_VERDICT_MAX_CANDS];
     size_t rk[SP_ANA_VERDICT_MAX_CANDS], off[SP_ANA_VERDICT_MAX_CANDS + 1], item_of[SP_ANA_VERDICT_MAX_CANDS];
     uint8_t alone[SP_ANA_VERDICT_MAX_CANDS] = {0};
-    /* the plain rows first, then the kernel split */
-    size_t mp = 0;
-    for (int split = 0; split < 2; split++)
-        for (size_t c = 0; c < m; c++) {
-            size_t item = j->todo[from + c];
-            const sp_verdict_cand *cc = &j->cs[item - 1];
-            int sl = cc->kind == SP_CAND_PADDING || cc->kind == SP_CAND_KERNEL ? kernel_slot(t, cc->row) : -1;
-            if ((sl >= 0) != split)
-                continue;
-            size_t at = mp++;
-            item_of[at] = item;
-            row[at] = cc->row;
-            slot[at] = sl;
-            pad_only[at] = cc->kind == SP_CAND_PADDING;
-        }
-    mp = 0;
-    while (mp < m && slot[mp] < 0)
-        mp++;
+    size_t mp = fused_order(j, items, m, row, slot, pad_only, item_of);
     uint32_t *hist = calloc(m * (SAVINGS_BUCKETS + 1), sizeof *hist);
     if (!hist)
         return SP_ERR_NOMEM;
-    fused_pass(t, m, mp, row, slot, pad_only, shift, any, hist, NULL, NULL, NULL, NULL);
+    fused_pass(t, m, mp, row, slot, pad_only, shift, any, hist, NULL, NULL, NULL, NULL, NULL);
     size_t cap = n / 64 > sp_ana_savings_bucket_max ? n / 64 : sp_ana_savings_bucket_max;
     off[0] = 0;
     for (size_t c = 0; c < m; c++) {
@@ -315,7 +360,7 @@ static sp_status savings_fused(sp_ana_savings_job *j, size_t from)
     if (!buf)
         return SP_ERR_NOMEM;
     if (off[m])
-        fused_pass(t, m, mp, row, slot, pad_only, shift, NULL, NULL, alone, tb, buf, off);
+        fused_pass(t, m, mp, row, slot, pad_only, shift, NULL, NULL, alone, tb, buf, off, NULL);
     uint64_t *v = NULL;
     for (size_t c = 0; c < m && !st; c++) {
         size_t item = item_of[c];
@@ -336,6 +381,85 @@ static sp_status savings_fused(sp_ana_savings_job *j, size_t from)
     return st;
 }
 
+int sp_ana_savings_window = 1;
+size_t sp_ana_savings_stride = SP_ANA_SAVINGS_STRIDE;
+size_t sp_ana_savings_window_ranks = SIZE_MAX;
+size_t sp_ana_savings_sample_min = SP_ANA_SAVINGS_SAMPLE_MIN;
+atomic_size_t sp_ana_savings_window_hits, sp_ana_savings_window_misses;
+
+/* The candidates items[0..m) (none the base) in one pass over the table where a sample says where
+ * each p95 lies: every stride-th request's figures without candidate c (s of them) give the window
+ * [l, h] between the sample's values d ranks either side of its rank of the p95 (l 0 and h the
+ * greatest value where those ranks fall outside the sample; d about four standard deviations of the
+ * sample's count below the p95, plus 8). The pass gathers each candidate's figures inside its window
+ * and counts those above it; the others, `below` = n - gathered - above, lie under l. Where below <=
+ * k95 < below + gathered, rank k95 of the whole column is rank k95 - below among the gathered
+ * figures, and a selection among them gives what sp_select_u64 of the whole column gives, whatever
+ * the sample was. A request whose base figure (its total: no divisor) is under every window's l is
+ * skipped, as no figure exceeds its base figure; with a divisor every request is read. The candidates
+ * whose rank falls outside their window, or whose window holds more than the room taken for it
+ * (twice what the sample's share promises), take savings_fused. SP_ERR_NOMEM. */
+static sp_status savings_window_route(sp_ana_savings_job *j, const size_t *items, size_t m)
+{
+    const sp_ana_table *t = &j->t;
+    size_t n = t->n, k95 = sp_rank(n, SP_PCT(95)) - 1;
+    size_t stride = sp_ana_savings_stride ? sp_ana_savings_stride : 1;
+    size_t smin = sp_ana_savings_sample_min ? sp_ana_savings_sample_min : 1;
+    if (n / stride < smin)
+        stride = n / smin ? n / smin : 1;
+    size_t s = (n - 1) / stride + 1;
+    /* the sample's rank of the whole column's k95 */
+    size_t ks = (size_t)((double)k95 * (double)s / (double)n);
+    if (ks >= s)
+        ks = s - 1;
+    size_t d = sp_ana_savings_window_ranks != SIZE_MAX ? sp_ana_savings_window_ranks
+                                                      : (size_t)(4.0 * sqrt((double)s * 0.05 * 0.95)) + 8;
+    size_t rlo = ks > d ? ks - d : 0, rhi = s - 1 - ks > d ? ks + d : s - 1;
+    size_t cap = (rhi - rlo + 1) * stride * 2 + 64;
+    if (cap > n)
+        cap = n;
+    int row[SP_ANA_VERDICT_MAX_CANDS], slot[SP_ANA_VERDICT_MAX_CANDS], pad_only[SP_ANA_VERDICT_MAX_CANDS];
+    size_t item_of[SP_ANA_VERDICT_MAX_CANDS], miss[SP_ANA_VERDICT_MAX_CANDS], nmiss = 0;
+    size_t mp = fused_order(j, items, m, row, slot, pad_only, item_of);
+    uint64_t *buf = sp_ana_scratch_get(t->scratch, (m * (cap + 1) + s) * sizeof *buf);
+    if (!buf)
+        return SP_ERR_NOMEM;
+    uint64_t *col = buf + m * (cap + 1);
+    savings_window *w = malloc(sizeof *w);
+    if (!w) {
+        sp_ana_scratch_put(t->scratch, buf);
+        return SP_ERR_NOMEM;
+    }
+    w->cap = cap;
+    for (size_t c = 0; c < m; c++) {
+        const sp_verdict_cand *cc = &j->cs[item_of[c] - 1];
+        for (size_t q = 0; q < s; q++) {
+            size_t i = q * stride;
+            col[q] = figure_without(t, i, cand_time(t, cc, slot[c], i));
+        }
+        w->l[c] = rlo ? sp_select_u64(col, s, rlo) : 0;
+        w->h[c] = rhi < s - 1 ? sp_select_u64(col, s, rhi) : UINT64_MAX;
+        w->width[c] = w->h[c] - w->l[c];
+    }
+    fused_pass(t, m, mp, row, slot, pad_only, 0, NULL, NULL, NULL, NULL, buf, NULL, w);
+    for (size_t c = 0; c < m; c++) {
+        size_t got = w->pos[c], above = w->above[c];
+        size_t below = n - got - above; /* got + above <= n: each request counted once at most */
+        if (got <= cap && below <= k95 && k95 - below < got) {
+            j->p95[item_of[c]] = sp_select_u64(buf + c * (cap + 1), got, k95 - below);
+            /* a candidate without time has the base's figures: its p95 is the base's, no saving */
+            j->has[item_of[c]] = 1;
+            atomic_fetch_add_explicit(&sp_ana_savings_window_hits, 1, memory_order_relaxed);
+        } else {
+            miss[nmiss++] = item_of[c];
+            atomic_fetch_add_explicit(&sp_ana_savings_window_misses, 1, memory_order_relaxed);
+        }
+    }
+    free(w);
+    sp_ana_scratch_put(t->scratch, buf);
+    return nmiss ? savings_fused(j, miss, nmiss) : SP_OK;
+}
+
 sp_status sp_ana_savings_work(sp_ana_savings_job *j)
 {
     size_t k = atomic_fetch_add(&j->next, 1);
@@ -354,7 +478,10 @@ sp_status sp_ana_savings_work(sp_ana_savings_job *j)
             sp_ana_scratch_put(j->t.scratch, v);
             from = 1;
         }
-        return from < j->ntodo ? savings_fused(j, from) : SP_OK;
+        if (from == j->ntodo)
+            return SP_OK;
+        return sp_ana_savings_window ? savings_window_route(j, j->todo + from, j->ntodo - from)
+                                     : savings_fused(j, j->todo + from, j->ntodo - from);
     }
     uint64_t *v = sp_ana_scratch_get(j->t.scratch, j->t.n * sizeof *v);
     if (!v)
