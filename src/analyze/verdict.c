@@ -182,22 +182,12 @@ static inline __attribute__((always_inline)) void fused_pass_of(const sp_ana_tab
                                                                 unsigned shift, uint64_t *any, uint32_t *hist,
                                                                 const uint8_t *alone, const uint64_t *tb,
                                                                 uint64_t *buf, const size_t *off, int narrow,
-                                                                int div, int count, savings_window *w)
+                                                                int div, int count)
 {
     size_t n = t->n, ns = t->ns;
-    size_t pos[SP_ANA_VERDICT_MAX_CANDS], above[SP_ANA_VERDICT_MAX_CANDS];
+    size_t pos[SP_ANA_VERDICT_MAX_CANDS];
     uint64_t want[SP_ANA_VERDICT_MAX_CANDS], lo = UINT64_MAX;
-    if (w) {
-        /* no figure below the least window's low end is gathered or counted above (f <= tot); with a
-         * divisor the figures are not times: every request read */
-        for (size_t c = 0; c < m; c++) {
-            pos[c] = 0;
-            above[c] = 0;
-            lo = w->l[c] < lo ? w->l[c] : lo;
-        }
-        if (div)
-            lo = 0;
-    } else if (!count)
+    if (!count)
         for (size_t c = 0; c < m; c++) {
             pos[c] = off[c];
             want[c] = alone[c] ? UINT64_MAX : tb[c]; /* no figure's bucket is UINT64_MAX */
@@ -207,13 +197,13 @@ static inline __attribute__((always_inline)) void fused_pass_of(const sp_ana_tab
         }
     int used[SP_ANA_TABLE_MAX_KERNELS] = {0};
     for (size_t c = mp; c < m; c++)
-        if (count || w || !alone[c])
+        if (count || !alone[c])
             used[slot[c]] = 1;
     for (size_t i = 0; i < n; i++) {
         uint64_t tot = t->total[i];
         /* no figure of this request exceeds its base figure (at most tot), so none lies in a bucket
          * starting above tot */
-        if ((w || !count) && tot < lo)
+        if (!count && tot < lo)
             continue;
         const uint32_t *r32 = narrow ? t->times32 + i * ns : NULL;
         const uint64_t *r64 = narrow ? NULL : t->times + i * ns;
@@ -222,12 +212,7 @@ static inline __attribute__((always_inline)) void fused_pass_of(const sp_ana_tab
         uint64_t w_ = tot > (x) ? tot - (x) : 0;                                                             \
         uint64_t f_ = div ? sp_ana_div_round(w_, t->divisor[i]) : w_;                                        \
         uint64_t bk_ = f_ >> shift;                                                                          \
-        if (w) {                                                                                             \
-            size_t p_ = pos[c];                                                                              \
-            buf[(c) * (w->cap + 1) + (p_ < w->cap ? p_ : w->cap)] = f_;                                      \
-            pos[c] = p_ + (f_ - w->l[c] <= w->width[c]);                                                     \
-            above[c] += f_ > w->h[c];                                                                        \
-        } else if (count) {                                                                                  \
+        if (count) {                                                                                         \
             any[c] |= (x);                                                                                   \
             hist[(c) * (SAVINGS_BUCKETS + 1) + (bk_ < SAVINGS_BUCKETS ? bk_ : SAVINGS_BUCKETS)]++;           \
         } else if (bk_ == want[c]) {                                                                         \
@@ -251,43 +236,114 @@ static inline __attribute__((always_inline)) void fused_pass_of(const sp_ana_tab
         }
 #undef FUSED_ONE
     }
-    if (w)
-        for (size_t c = 0; c < m; c++) {
-            w->pos[c] = pos[c];
-            w->above[c] = above[c];
-        }
 }
 
 static void fused_pass(const sp_ana_table *t, size_t m, size_t mp, const int *row, const int *slot,
                        const int *pad_only, unsigned shift, uint64_t *any, uint32_t *hist, const uint8_t *alone,
-                       const uint64_t *tb, uint64_t *buf, const size_t *off, savings_window *w)
+                       const uint64_t *tb, uint64_t *buf, const size_t *off)
 {
     int narrow = t->times32 != NULL, div = t->divisor != NULL, count = hist != NULL;
-#define FUSED_PASS(nw, dv, ct, wn)                                                                                   \
-    fused_pass_of(t, m, mp, row, slot, pad_only, shift, any, hist, alone, tb, buf, off, nw, dv, ct, wn)
-    if (w) {
+#define FUSED_PASS(nw, dv, ct) fused_pass_of(t, m, mp, row, slot, pad_only, shift, any, hist, alone, tb, buf, off, nw, dv, ct)
+    if (count) {
         if (narrow && !div)
-            FUSED_PASS(1, 0, 0, w);
+            FUSED_PASS(1, 0, 1);
         else if (!div)
-            FUSED_PASS(0, 0, 0, w);
+            FUSED_PASS(0, 0, 1);
         else
-            FUSED_PASS(narrow, 1, 0, w);
-    } else if (count) {
-        if (narrow && !div)
-            FUSED_PASS(1, 0, 1, NULL);
-        else if (!div)
-            FUSED_PASS(0, 0, 1, NULL);
-        else
-            FUSED_PASS(narrow, 1, 1, NULL);
+            FUSED_PASS(narrow, 1, 1);
     } else {
         if (narrow && !div)
-            FUSED_PASS(1, 0, 0, NULL);
+            FUSED_PASS(1, 0, 0);
         else if (!div)
-            FUSED_PASS(0, 0, 0, NULL);
+            FUSED_PASS(0, 0, 0);
         else
-            FUSED_PASS(narrow, 1, 0, NULL);
+            FUSED_PASS(narrow, 1, 0);
     }
 #undef FUSED_PASS
+}
+
+/* savings_window_route's pass over the table's m candidates (ordered as fused_pass_of's, each part
+ * by descending w->l): each figure of candidate c inside [l[c], h[c]] appended to its cap + 1 slots of
+ * buf (the last written over once the cap is reached), those above h[c] counted. No figure exceeds its
+ * request's base figure (its total where there is no divisor), so a request's candidates whose l is
+ * above its total are skipped (with a divisor none is). */
+static inline __attribute__((always_inline)) void window_pass_of(const sp_ana_table *t, size_t m, size_t mp,
+                                                                 const int *row, const int *slot,
+                                                                 const int *pad_only, savings_window *w,
+                                                                 uint64_t *buf, int narrow, int div)
+{
+    size_t n = t->n, ns = t->ns, cap = w->cap;
+    size_t pos[SP_ANA_VERDICT_MAX_CANDS] = {0}, above[SP_ANA_VERDICT_MAX_CANDS] = {0};
+    uint64_t l[SP_ANA_VERDICT_MAX_CANDS], h[SP_ANA_VERDICT_MAX_CANDS], wd[SP_ANA_VERDICT_MAX_CANDS];
+    uint64_t lo = UINT64_MAX;
+    for (size_t c = 0; c < m; c++) {
+        l[c] = w->l[c];
+        h[c] = w->h[c];
+        wd[c] = w->width[c];
+        lo = l[c] < lo ? l[c] : lo;
+    }
+    if (div)
+        lo = 0;
+    int used[SP_ANA_TABLE_MAX_KERNELS] = {0};
+    for (size_t c = mp; c < m; c++)
+        used[slot[c]] = 1;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t tot = t->total[i];
+        if (tot < lo)
+            continue;
+        uint64_t key = div ? UINT64_MAX : tot;
+        const uint32_t *r32 = narrow ? t->times32 + i * ns : NULL;
+        const uint64_t *r64 = narrow ? NULL : t->times + i * ns;
+#define WINDOW_ONE(c, x)                                                                                     \
+    do {                                                                                                     \
+        uint64_t w_ = tot > (x) ? tot - (x) : 0;                                                             \
+        uint64_t f_ = div ? sp_ana_div_round(w_, t->divisor[i]) : w_;                                        \
+        size_t p_ = pos[c];                                                                                  \
+        buf[(c) * (cap + 1) + (p_ < cap ? p_ : cap)] = f_;                                                   \
+        pos[c] = p_ + (f_ - l[c] <= wd[c]);                                                                  \
+        above[c] += f_ > h[c];                                                                               \
+    } while (0)
+        size_t c = 0;
+        while (c < mp && l[c] > key)
+            c++;
+        for (; c < mp; c++) {
+            uint64_t x = narrow ? r32[row[c]] : r64[row[c]];
+            WINDOW_ONE(c, x);
+        }
+        c = mp;
+        while (c < m && l[c] > key)
+            c++;
+        if (c == m)
+            continue;
+        /* each padding column used rounded once a request (the kernel and padding candidates share it) */
+        uint64_t pdv[SP_ANA_TABLE_MAX_KERNELS] = {0};
+        for (size_t k = 0; k < SP_ANA_TABLE_MAX_KERNELS; k++)
+            if (used[k])
+                pdv[k] = (uint64_t)sp_ana_llround(t->padding[k][i]);
+        for (; c < m; c++) {
+            uint64_t x = narrow ? r32[row[c]] : r64[row[c]];
+            uint64_t pd = pdv[slot[c]];
+            x = pad_only[c] ? pd : x > pd ? x - pd : 0;
+            WINDOW_ONE(c, x);
+        }
+#undef WINDOW_ONE
+    }
+    for (size_t c = 0; c < m; c++) {
+        w->pos[c] = pos[c];
+        w->above[c] = above[c];
+    }
+}
+
+static void window_pass(const sp_ana_table *t, size_t m, size_t mp, const int *row, const int *slot,
+                        const int *pad_only, savings_window *w, uint64_t *buf)
+{
+    int narrow = t->times32 != NULL, div = t->divisor != NULL;
+    if (narrow && !div)
+        window_pass_of(t, m, mp, row, slot, pad_only, w, buf, 1, 0);
+    else if (!div)
+        window_pass_of(t, m, mp, row, slot, pad_only, w, buf, 0, 0);
+    else
+        window_pass_of(t, m, mp, row, slot, pad_only, w, buf, narrow, 1);
 }
 
 /* The order of the fused passes' m candidates items[0..m) (none the base): the plain rows first,
@@ -339,7 +395,7 @@ static sp_status savings_fused(sp_ana_savings_job *j, const size_t *items, size_
     uint32_t *hist = calloc(m * (SAVINGS_BUCKETS + 1), sizeof *hist);
     if (!hist)
         return SP_ERR_NOMEM;
-    fused_pass(t, m, mp, row, slot, pad_only, shift, any, hist, NULL, NULL, NULL, NULL, NULL);
+    fused_pass(t, m, mp, row, slot, pad_only, shift, any, hist, NULL, NULL, NULL, NULL);
     size_t cap = n / 64 > sp_ana_savings_bucket_max ? n / 64 : sp_ana_savings_bucket_max;
     off[0] = 0;
     for (size_t c = 0; c < m; c++) {
@@ -360,7 +416,7 @@ static sp_status savings_fused(sp_ana_savings_job *j, const size_t *items, size_
     if (!buf)
         return SP_ERR_NOMEM;
     if (off[m])
-        fused_pass(t, m, mp, row, slot, pad_only, shift, NULL, NULL, alone, tb, buf, off, NULL);
+        fused_pass(t, m, mp, row, slot, pad_only, shift, NULL, NULL, alone, tb, buf, off);
     uint64_t *v = NULL;
     for (size_t c = 0; c < m && !st; c++) {
         size_t item = item_of[c];
@@ -441,7 +497,21 @@ static sp_status savings_window_route(sp_ana_savings_job *j, const size_t *items
         w->h[c] = rhi < s - 1 ? sp_select_u64(col, s, rhi) : UINT64_MAX;
         w->width[c] = w->h[c] - w->l[c];
     }
-    fused_pass(t, m, mp, row, slot, pad_only, 0, NULL, NULL, NULL, NULL, buf, NULL, w);
+    /* the plain rows and the kernel split each by descending l, so that a request's candidates whose
+     * l is above its total are the first of each part */
+    for (size_t c = 1; c < m; c++)
+        for (size_t k = c; k > (c < mp ? 0 : mp) && w->l[k - 1] < w->l[k]; k--) {
+#define SWAP(T, a) do { T tmp_ = (a)[k]; (a)[k] = (a)[k - 1]; (a)[k - 1] = tmp_; } while (0)
+            SWAP(int, row);
+            SWAP(int, slot);
+            SWAP(int, pad_only);
+            SWAP(size_t, item_of);
+            SWAP(uint64_t, w->l);
+            SWAP(uint64_t, w->h);
+            SWAP(uint64_t, w->width);
+#undef SWAP
+        }
+    window_pass(t, m, mp, row, slot, pad_only, w, buf);
     for (size_t c = 0; c < m; c++) {
         size_t got = w->pos[c], above = w->above[c];
         size_t below = n - got - above; /* got + above <= n: each request counted once at most */
