@@ -477,10 +477,11 @@ static sp_status savings_window_route(sp_ana_savings_job *j, const size_t *items
     int row[SP_ANA_VERDICT_MAX_CANDS], slot[SP_ANA_VERDICT_MAX_CANDS], pad_only[SP_ANA_VERDICT_MAX_CANDS];
     size_t item_of[SP_ANA_VERDICT_MAX_CANDS], miss[SP_ANA_VERDICT_MAX_CANDS], nmiss = 0;
     size_t mp = fused_order(j, items, m, row, slot, pad_only, item_of);
-    uint64_t *buf = sp_ana_scratch_get(t->scratch, m * (cap + 1 + s) * sizeof *buf);
+    /* the samples first, then (once the windows are known) the gathered figures in the same place */
+    uint64_t *buf = sp_ana_scratch_get(t->scratch, m * (cap + 1 > s ? cap + 1 : s) * sizeof *buf);
     if (!buf)
         return SP_ERR_NOMEM;
-    uint64_t *col = buf + m * (cap + 1); /* candidate c's sample at col + c * s */
+    uint64_t *col = buf; /* candidate c's sample at col + c * s */
     savings_window *w = malloc(sizeof *w);
     if (!w) {
         sp_ana_scratch_put(t->scratch, buf);
