@@ -451,8 +451,9 @@ atomic_size_t sp_ana_savings_window_hits, sp_ana_savings_window_misses;
  * and counts those above it; the others, `below` = n - gathered - above, lie under l. Where below <=
  * k95 < below + gathered, rank k95 of the whole column is rank k95 - below among the gathered
  * figures, and a selection among them gives what sp_select_u64 of the whole column gives, whatever
- * the sample was. A request whose base figure (its total: no divisor) is under every window's l is
- * skipped, as no figure exceeds its base figure; with a divisor every request is read. The candidates
+ * the sample was. No figure exceeds its request's base figure (its total: no divisor), so the pass
+ * skips, for each request, the candidates whose l is above its total (window_pass_of); with a divisor
+ * every request is read for every candidate. The candidates
  * whose rank falls outside their window, or whose window holds more than the room taken for it
  * (twice what the sample's share promises), take savings_fused. SP_ERR_NOMEM. */
 static sp_status savings_window_route(sp_ana_savings_job *j, const size_t *items, size_t m)
