@@ -705,6 +705,24 @@ extern int sp_ana_savings_fused;
  * pass once its bucket holds more than n / 64). */
 #define SP_ANA_SAVINGS_BUCKET_MAX 4096
 extern size_t sp_ana_savings_bucket_max;
+/* 1 (the default): the fused route's candidates first by one pass over the requests whose total
+ * reaches a window taken from a sample of every SP_ANA_SAVINGS_STRIDE-th request (at least
+ * SP_ANA_SAVINGS_SAMPLE_MIN of them), each candidate's figures in its window gathered and those above
+ * counted; a candidate whose p95 falls outside its window takes the two passes. 0 (a test switch): the
+ * two passes for all. */
+extern int sp_ana_savings_window;
+#define SP_ANA_SAVINGS_STRIDE 64
+extern size_t sp_ana_savings_stride;
+/* Test switch: how many of the sample's ranks the window reaches either side of the p95's; SIZE_MAX
+ * (the default): four standard deviations of the sample's count, plus 8. */
+extern size_t sp_ana_savings_window_ranks;
+/* The fewest requests the sample takes (a wider stride is narrowed to reach it; every request below
+ * twice as many); a test switch. */
+#define SP_ANA_SAVINGS_SAMPLE_MIN 1024
+extern size_t sp_ana_savings_sample_min;
+/* How many candidates the window route has answered, and how many it sent on to the two passes
+ * (counted for the tests). */
+extern atomic_size_t sp_ana_savings_window_hits, sp_ana_savings_window_misses;
 /* Test switch: 0 selects every candidate's figures, even one whose time is the same for every request
  * (sp_ana_savings_start). */
 extern int sp_ana_savings_level;

@@ -162,6 +162,15 @@ int sp_ana_savings_fused = 1;
 #define SAVINGS_BUCKETS 2048
 size_t sp_ana_savings_bucket_max = SP_ANA_SAVINGS_BUCKET_MAX;
 
+/* The window route's bounds and answers (savings_window_route): candidate c gathers its figures of
+ * [l[c], h[c]] (width[c] = h[c] - l[c]) into its cap + 1 slots of the buffer (the last one written over
+ * once the cap is reached), pos[c] of them, and counts those above h[c] in above[c]. */
+typedef struct savings_window {
+    uint64_t l[SP_ANA_VERDICT_MAX_CANDS], h[SP_ANA_VERDICT_MAX_CANDS], width[SP_ANA_VERDICT_MAX_CANDS];
+    size_t pos[SP_ANA_VERDICT_MAX_CANDS], above[SP_ANA_VERDICT_MAX_CANDS];
+    size_t cap;
+} savings_window;
+
 /* One of savings_fused's passes over the table's m candidates, the first mp of them plain rows (row[c])
  * and the rest a kernel row's split (slot[c] as cand_time's, pad_only[c] for the padding candidate):
  * with `hist`, counts each figure's bucket, min(f >> shift, SAVINGS_BUCKETS), into candidate c's
@@ -253,7 +262,116 @@ static void fused_pass(const sp_ana_table *t, size_t m, size_t mp, const int *ro
 #undef FUSED_PASS
 }
 
-/* Every candidate of todo[from..) (none the base) in two passes over the table, with no n-value
+/* savings_window_route's pass over the table's m candidates (ordered as fused_pass_of's, each part
+ * by descending w->l): each figure of candidate c inside [l[c], h[c]] appended to its cap + 1 slots of
+ * buf (the last written over once the cap is reached), those above h[c] counted. No figure exceeds its
+ * request's base figure (its total where there is no divisor), so a request's candidates whose l is
+ * above its total are skipped (with a divisor none is). */
+static inline __attribute__((always_inline)) void window_pass_of(const sp_ana_table *t, size_t m, size_t mp,
+                                                                 const int *row, const int *slot,
+                                                                 const int *pad_only, savings_window *w,
+                                                                 uint64_t *buf, int narrow, int div)
+{
+    size_t n = t->n, ns = t->ns, cap = w->cap;
+    size_t pos[SP_ANA_VERDICT_MAX_CANDS] = {0}, above[SP_ANA_VERDICT_MAX_CANDS] = {0};
+    uint64_t l[SP_ANA_VERDICT_MAX_CANDS], h[SP_ANA_VERDICT_MAX_CANDS], wd[SP_ANA_VERDICT_MAX_CANDS];
+    uint64_t lo = UINT64_MAX;
+    for (size_t c = 0; c < m; c++) {
+        l[c] = w->l[c];
+        h[c] = w->h[c];
+        wd[c] = w->width[c];
+        lo = l[c] < lo ? l[c] : lo;
+    }
+    if (div)
+        lo = 0;
+    int used[SP_ANA_TABLE_MAX_KERNELS] = {0};
+    for (size_t c = mp; c < m; c++)
+        used[slot[c]] = 1;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t tot = t->total[i];
+        if (tot < lo)
+            continue;
+        uint64_t key = div ? UINT64_MAX : tot;
+        const uint32_t *r32 = narrow ? t->times32 + i * ns : NULL;
+        const uint64_t *r64 = narrow ? NULL : t->times + i * ns;
+#define WINDOW_ONE(c, x)                                                                                     \
+    do {                                                                                                     \
+        uint64_t w_ = tot > (x) ? tot - (x) : 0;                                                             \
+        uint64_t f_ = div ? sp_ana_div_round(w_, t->divisor[i]) : w_;                                        \
+        size_t p_ = pos[c];                                                                                  \
+        buf[(c) * (cap + 1) + (p_ < cap ? p_ : cap)] = f_;                                                   \
+        pos[c] = p_ + (f_ - l[c] <= wd[c]);                                                                  \
+        above[c] += f_ > h[c];                                                                               \
+    } while (0)
+        size_t c = 0;
+        while (c < mp && l[c] > key)
+            c++;
+        for (; c < mp; c++) {
+            uint64_t x = narrow ? r32[row[c]] : r64[row[c]];
+            WINDOW_ONE(c, x);
+        }
+        c = mp;
+        while (c < m && l[c] > key)
+            c++;
+        if (c == m)
+            continue;
+        /* each padding column used rounded once a request (the kernel and padding candidates share it) */
+        uint64_t pdv[SP_ANA_TABLE_MAX_KERNELS] = {0};
+        for (size_t k = 0; k < SP_ANA_TABLE_MAX_KERNELS; k++)
+            if (used[k])
+                pdv[k] = (uint64_t)sp_ana_llround(t->padding[k][i]);
+        for (; c < m; c++) {
+            uint64_t x = narrow ? r32[row[c]] : r64[row[c]];
+            uint64_t pd = pdv[slot[c]];
+            x = pad_only[c] ? pd : x > pd ? x - pd : 0;
+            WINDOW_ONE(c, x);
+        }
+#undef WINDOW_ONE
+    }
+    for (size_t c = 0; c < m; c++) {
+        w->pos[c] = pos[c];
+        w->above[c] = above[c];
+    }
+}
+
+static void window_pass(const sp_ana_table *t, size_t m, size_t mp, const int *row, const int *slot,
+                        const int *pad_only, savings_window *w, uint64_t *buf)
+{
+    int narrow = t->times32 != NULL, div = t->divisor != NULL;
+    if (narrow && !div)
+        window_pass_of(t, m, mp, row, slot, pad_only, w, buf, 1, 0);
+    else if (!div)
+        window_pass_of(t, m, mp, row, slot, pad_only, w, buf, 0, 0);
+    else
+        window_pass_of(t, m, mp, row, slot, pad_only, w, buf, narrow, 1);
+}
+
+/* The order of the fused passes' m candidates items[0..m) (none the base): the plain rows first,
+ * then the kernel split, each with its row, slot (kernel_slot's, -1 for a plain row), whether it is
+ * the padding candidate and its item; returns how many plain rows. */
+static size_t fused_order(const sp_ana_savings_job *j, const size_t *items, size_t m, int *row, int *slot,
+                          int *pad_only, size_t *item_of)
+{
+    size_t at = 0;
+    for (int split = 0; split < 2; split++)
+        for (size_t c = 0; c < m; c++) {
+            const sp_verdict_cand *cc = &j->cs[items[c] - 1];
+            int sl = cc->kind == SP_CAND_PADDING || cc->kind == SP_CAND_KERNEL ? kernel_slot(&j->t, cc->row) : -1;
+            if ((sl >= 0) != split)
+                continue;
+            item_of[at] = items[c];
+            row[at] = cc->row;
+            slot[at] = sl;
+            pad_only[at] = cc->kind == SP_CAND_PADDING;
+            at++;
+        }
+    size_t mp = 0;
+    while (mp < m && slot[mp] < 0)
+        mp++;
+    return mp;
+}
+
+/* The candidates items[0..m) (none the base) in two passes over the table, with no n-value
  * column: without candidate c a request's figure is at most its base figure (less time, and the
  * divisor's rounding is non-decreasing), so the p95 of c's figures (rank k95) is at most the base's,
  * p; the first pass counts each candidate's figures of [0, p] into SAVINGS_BUCKETS buckets of 2^shift
@@ -261,10 +379,10 @@ static void fused_pass(const sp_ana_table *t, size_t m, size_t mp, const int *ro
  * inside it; the second gathers the figures of that bucket, and a selection among them gives the p95,
  * the value sp_select_u64 of the whole column would give. A candidate whose bucket is too full takes
  * savings_item (column `v`, got here when needed). SP_ERR_NOMEM. */
-static sp_status savings_fused(sp_ana_savings_job *j, size_t from)
+static sp_status savings_fused(sp_ana_savings_job *j, const size_t *items, size_t m)
 {
     const sp_ana_table *t = &j->t;
-    size_t n = t->n, m = j->ntodo - from, k95 = sp_rank(n, SP_PCT(95)) - 1;
+    size_t n = t->n, k95 = sp_rank(n, SP_PCT(95)) - 1;
     uint64_t p = j->p95[0];
     unsigned shift = 0;
     while ((p >> shift) >= SAVINGS_BUCKETS)
@@ -273,24 +391,7 @@ static sp_status savings_fused(sp_ana_savings_job *j, size_t from)
     uint64_t any[SP_ANA_VERDICT_MAX_CANDS] = {0}, tb[SP_ANA_VERDICT_MAX_CANDS];
     size_t rk[SP_ANA_VERDICT_MAX_CANDS], off[SP_ANA_VERDICT_MAX_CANDS + 1], item_of[SP_ANA_VERDICT_MAX_CANDS];
     uint8_t alone[SP_ANA_VERDICT_MAX_CANDS] = {0};
-    /* the plain rows first, then the kernel split */
-    size_t mp = 0;
-    for (int split = 0; split < 2; split++)
-        for (size_t c = 0; c < m; c++) {
-            size_t item = j->todo[from + c];
-            const sp_verdict_cand *cc = &j->cs[item - 1];
-            int sl = cc->kind == SP_CAND_PADDING || cc->kind == SP_CAND_KERNEL ? kernel_slot(t, cc->row) : -1;
-            if ((sl >= 0) != split)
-                continue;
-            size_t at = mp++;
-            item_of[at] = item;
-            row[at] = cc->row;
-            slot[at] = sl;
-            pad_only[at] = cc->kind == SP_CAND_PADDING;
-        }
-    mp = 0;
-    while (mp < m && slot[mp] < 0)
-        mp++;
+    size_t mp = fused_order(j, items, m, row, slot, pad_only, item_of);
     uint32_t *hist = calloc(m * (SAVINGS_BUCKETS + 1), sizeof *hist);
     if (!hist)
         return SP_ERR_NOMEM;
@@ -336,6 +437,113 @@ static sp_status savings_fused(sp_ana_savings_job *j, size_t from)
     return st;
 }
 
+int sp_ana_savings_window = 1;
+size_t sp_ana_savings_stride = SP_ANA_SAVINGS_STRIDE;
+size_t sp_ana_savings_window_ranks = SIZE_MAX;
+size_t sp_ana_savings_sample_min = SP_ANA_SAVINGS_SAMPLE_MIN;
+atomic_size_t sp_ana_savings_window_hits, sp_ana_savings_window_misses;
+
+/* The candidates items[0..m) (none the base) in one pass over the table where a sample says where
+ * each p95 lies: every stride-th request's figures without candidate c (s of them) give the window
+ * [l, h] between the sample's values d ranks either side of its rank of the p95 (l 0 and h the
+ * greatest value where those ranks fall outside the sample; d about four standard deviations of the
+ * sample's count below the p95, plus 8). The pass gathers each candidate's figures inside its window
+ * and counts those above it; the others, `below` = n - gathered - above, lie under l. Where below <=
+ * k95 < below + gathered, rank k95 of the whole column is rank k95 - below among the gathered
+ * figures, and a selection among them gives what sp_select_u64 of the whole column gives, whatever
+ * the sample was. No figure exceeds its request's base figure (its total: no divisor), so the pass
+ * skips, for each request, the candidates whose l is above its total (window_pass_of); with a divisor
+ * every request is read for every candidate. The candidates
+ * whose rank falls outside their window, or whose window holds more than the room taken for it
+ * (twice what the sample's share promises), take savings_fused. SP_ERR_NOMEM. */
+static sp_status savings_window_route(sp_ana_savings_job *j, const size_t *items, size_t m)
+{
+    const sp_ana_table *t = &j->t;
+    size_t n = t->n, k95 = sp_rank(n, SP_PCT(95)) - 1;
+    size_t stride = sp_ana_savings_stride ? sp_ana_savings_stride : 1;
+    size_t smin = sp_ana_savings_sample_min ? sp_ana_savings_sample_min : 1;
+    if (n / stride < smin)
+        stride = n / smin ? n / smin : 1;
+    size_t s = (n - 1) / stride + 1;
+    /* the sample's rank of the whole column's k95 */
+    size_t ks = (size_t)((double)k95 * (double)s / (double)n);
+    if (ks >= s)
+        ks = s - 1;
+    size_t d = sp_ana_savings_window_ranks != SIZE_MAX ? sp_ana_savings_window_ranks
+                                                      : (size_t)(4.0 * sqrt((double)s * 0.05 * 0.95)) + 8;
+    size_t rlo = ks > d ? ks - d : 0, rhi = s - 1 - ks > d ? ks + d : s - 1;
+    size_t cap = (rhi - rlo + 1) * stride * 2 + 64;
+    if (cap > n)
+        cap = n;
+    int row[SP_ANA_VERDICT_MAX_CANDS], slot[SP_ANA_VERDICT_MAX_CANDS], pad_only[SP_ANA_VERDICT_MAX_CANDS];
+    size_t item_of[SP_ANA_VERDICT_MAX_CANDS], miss[SP_ANA_VERDICT_MAX_CANDS], nmiss = 0;
+    size_t mp = fused_order(j, items, m, row, slot, pad_only, item_of);
+    /* the samples first, then (once the windows are known) the gathered figures in the same place */
+    uint64_t *buf = sp_ana_scratch_get(t->scratch, m * (cap + 1 > s ? cap + 1 : s) * sizeof *buf);
+    if (!buf)
+        return SP_ERR_NOMEM;
+    uint64_t *col = buf; /* candidate c's sample at col + c * s */
+    savings_window *w = malloc(sizeof *w);
+    if (!w) {
+        sp_ana_scratch_put(t->scratch, buf);
+        return SP_ERR_NOMEM;
+    }
+    w->cap = cap;
+    /* each sampled request's figures for every candidate together: its row read once, and fetched 8
+     * samples ahead (the samples are stride requests apart) */
+    for (size_t q = 0; q < s; q++) {
+        size_t i = q * stride;
+        if (q + 8 < s) {
+            size_t ia = i + 8 * stride;
+            if (t->times32)
+                __builtin_prefetch(t->times32 + ia * t->ns);
+            else
+                __builtin_prefetch(t->times + ia * t->ns);
+            __builtin_prefetch(t->total + ia);
+            for (size_t k = 0; k < t->n_kernels; k++)
+                __builtin_prefetch(t->padding[k] + ia);
+        }
+        for (size_t c = 0; c < m; c++)
+            col[c * s + q] = figure_without(t, i, cand_time(t, &j->cs[item_of[c] - 1], slot[c], i));
+    }
+    for (size_t c = 0; c < m; c++) {
+        w->l[c] = rlo ? sp_select_u64(col + c * s, s, rlo) : 0;
+        w->h[c] = rhi < s - 1 ? sp_select_u64(col + c * s, s, rhi) : UINT64_MAX;
+        w->width[c] = w->h[c] - w->l[c];
+    }
+    /* the plain rows and the kernel split each by descending l, so that a request's candidates whose
+     * l is above its total are the first of each part */
+    for (size_t c = 1; c < m; c++)
+        for (size_t k = c; k > (c < mp ? 0 : mp) && w->l[k - 1] < w->l[k]; k--) {
+#define SWAP(T, a) do { T tmp_ = (a)[k]; (a)[k] = (a)[k - 1]; (a)[k - 1] = tmp_; } while (0)
+            SWAP(int, row);
+            SWAP(int, slot);
+            SWAP(int, pad_only);
+            SWAP(size_t, item_of);
+            SWAP(uint64_t, w->l);
+            SWAP(uint64_t, w->h);
+            SWAP(uint64_t, w->width);
+#undef SWAP
+        }
+    window_pass(t, m, mp, row, slot, pad_only, w, buf);
+    for (size_t c = 0; c < m; c++) {
+        size_t got = w->pos[c], above = w->above[c];
+        size_t below = n - got - above; /* got + above <= n: each request counted once at most */
+        if (got <= cap && below <= k95 && k95 - below < got) {
+            j->p95[item_of[c]] = sp_select_u64(buf + c * (cap + 1), got, k95 - below);
+            /* a candidate without time has the base's figures: its p95 is the base's, no saving */
+            j->has[item_of[c]] = 1;
+            atomic_fetch_add_explicit(&sp_ana_savings_window_hits, 1, memory_order_relaxed);
+        } else {
+            miss[nmiss++] = item_of[c];
+            atomic_fetch_add_explicit(&sp_ana_savings_window_misses, 1, memory_order_relaxed);
+        }
+    }
+    free(w);
+    sp_ana_scratch_put(t->scratch, buf);
+    return nmiss ? savings_fused(j, miss, nmiss) : SP_OK;
+}
+
 sp_status sp_ana_savings_work(sp_ana_savings_job *j)
 {
     size_t k = atomic_fetch_add(&j->next, 1);
@@ -354,7 +562,10 @@ sp_status sp_ana_savings_work(sp_ana_savings_job *j)
             sp_ana_scratch_put(j->t.scratch, v);
             from = 1;
         }
-        return from < j->ntodo ? savings_fused(j, from) : SP_OK;
+        if (from == j->ntodo)
+            return SP_OK;
+        return sp_ana_savings_window ? savings_window_route(j, j->todo + from, j->ntodo - from)
+                                     : savings_fused(j, j->todo + from, j->ntodo - from);
     }
     uint64_t *v = sp_ana_scratch_get(j->t.scratch, j->t.n * sizeof *v);
     if (!v)

@@ -30,6 +30,10 @@ static inline void ana_switches_reset(void)
     sp_ana_savings_level = 1;
     sp_ana_savings_fused = 1;
     sp_ana_savings_bucket_max = SP_ANA_SAVINGS_BUCKET_MAX;
+    sp_ana_savings_window = 1;
+    sp_ana_savings_stride = SP_ANA_SAVINGS_STRIDE;
+    sp_ana_savings_window_ranks = SIZE_MAX;
+    sp_ana_savings_sample_min = SP_ANA_SAVINGS_SAMPLE_MIN;
     sp_ana_launch_direct = 1;
     sp_ana_waste_select = 1;
     sp_ana_cost_chunk = SP_ANA_COST_CHUNK;

@@ -114,24 +114,43 @@ static void check_table(const sp_ana_table *t, sp_verdict_cand *cs, size_t nc, c
                     (unsigned long long)b[c].saving_ns);
             CHECK(0);
         }
-    /* the fused selection alone (every candidate through it, none level), with the gathered buckets'
+    /* the fused selection alone (every candidate through it, none level): the two passes alone (the
+     * window route off) and the window route as shipped, then with windows narrow enough to miss (one
+     * sample value wide, every 7th request sampled) and samples of every request or every 3rd, the
+     * fewest sampled at 1 so that small tables take the stride given; each with the gathered buckets'
      * bound as shipped, at 0 (a candidate takes its own pass once its bucket holds more than n / 64)
      * and at 1 */
+    static const struct {
+        int on;
+        size_t stride, ranks, smin;
+    } wins[] = {{0, SP_ANA_SAVINGS_STRIDE, SIZE_MAX, SP_ANA_SAVINGS_SAMPLE_MIN},
+                {1, SP_ANA_SAVINGS_STRIDE, SIZE_MAX, SP_ANA_SAVINGS_SAMPLE_MIN},
+                {1, 1, 0, 1},
+                {1, 7, 0, 1},
+                {1, 3, 2, 1},
+                {1, SP_ANA_SAVINGS_STRIDE, SIZE_MAX, 1}};
     static const size_t caps[3] = {SP_ANA_SAVINGS_BUCKET_MAX, 0, 1};
-    for (int k = 0; k < 3; k++) {
-        sp_verdict_cand f[SP_ANA_VERDICT_MAX_CANDS];
-        memcpy(f, cs, nc * sizeof *cs);
-        sp_ana_savings_bucket_max = caps[k];
-        savings_of_route(t, f, nc, 0, 1);
-        sp_ana_savings_bucket_max = SP_ANA_SAVINGS_BUCKET_MAX;
-        for (size_t c = 0; c < nc; c++)
-            if (f[c].saving_ns != b[c].saving_ns) {
-                fprintf(stderr, "%s: candidate %zu (row %d, kind %d): saving %llu fused (bound %zu), %llu by passes\n",
-                        what, c, f[c].row, (int)f[c].kind, (unsigned long long)f[c].saving_ns, caps[k],
-                        (unsigned long long)b[c].saving_ns);
-                CHECK(0);
-            }
-    }
+    for (size_t wi = 0; wi < sizeof wins / sizeof wins[0]; wi++)
+        for (int k = 0; k < 3; k++) {
+            sp_verdict_cand f[SP_ANA_VERDICT_MAX_CANDS];
+            memcpy(f, cs, nc * sizeof *cs);
+            sp_ana_savings_bucket_max = caps[k];
+            sp_ana_savings_window = wins[wi].on;
+            sp_ana_savings_stride = wins[wi].stride;
+            sp_ana_savings_window_ranks = wins[wi].ranks;
+            sp_ana_savings_sample_min = wins[wi].smin;
+            savings_of_route(t, f, nc, 0, 1);
+            ana_switches_reset();
+            for (size_t c = 0; c < nc; c++)
+                if (f[c].saving_ns != b[c].saving_ns) {
+                    fprintf(stderr,
+                            "%s: candidate %zu (row %d, kind %d): saving %llu fused (bound %zu, window %d, stride "
+                            "%zu, ranks %zu), %llu by passes\n",
+                            what, c, f[c].row, (int)f[c].kind, (unsigned long long)f[c].saving_ns, caps[k],
+                            wins[wi].on, wins[wi].stride, wins[wi].ranks, (unsigned long long)b[c].saving_ns);
+                    CHECK(0);
+                }
+        }
     tables_checked++;
     cands_level += (int)level;
     cands_passed += (int)(nc - level);
@@ -259,6 +278,74 @@ static void random_savings(void)
             t.total_q = &tq;
             check_table(&t, cs, nc, "random table of large times, the base from its quantiles");
         }
+        free(div);
+        free(total);
+        free(times);
+        free(times32);
+        free(pad);
+    }
+}
+
+/* Tables for the window route (sp_ana_savings_window): spread lives, ties (totals and times from a
+ * few values), every request alike, a candidate whose time is each request's whole (without it every
+ * figure is 0), heavy tails (totals up to 2^40 ns); tiny (1 to 5 requests), small and large (past
+ * 65,536 requests, where the shipped sample takes every 64th request), 8- and 4-byte times, with and
+ * without the totals' quantiles and a divisor; each through check_table. */
+static void random_window_tables(void)
+{
+    for (int round = 0; round < 60; round++) {
+        int kind = round % 5;
+        size_t n = round < 10 ? (size_t)rin(1, 5) : round % 12 == 11 ? (size_t)rin(65536, 140000) : (size_t)rin(6, 3000);
+        size_t ns = (size_t)rin(3, 6);
+        int narrow = kind != 4 && rin(0, 1);
+        uint64_t *total = malloc(n * sizeof *total), *times = malloc(n * ns * sizeof *times);
+        uint32_t *times32 = malloc(n * ns * sizeof *times32);
+        double *pad = malloc(n * sizeof *pad);
+        size_t whole = (size_t)rin(0, ns - 1);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t sum = 0;
+            for (size_t s = 0; s < ns; s++) {
+                uint64_t x = kind == 1 ? 100 * rin(0, 2) : kind == 2 ? 700 : kind == 4 ? rin(0, (uint64_t)1 << rin(4, 36)) : rin(0, 6000);
+                times[i * ns + s] = x;
+                sum += x;
+            }
+            total[i] = kind == 1 ? 1000 * rin(1, 3) : kind == 2 ? 5000 : sum + rin(0, 3000);
+            if (kind == 3)
+                times[i * ns + whole] = total[i];
+            for (size_t s = 0; s < ns; s++)
+                times32[i * ns + s] = (uint32_t)times[i * ns + s];
+            pad[i] = kind == 2 ? 33.5 : kind == 1 ? 50.0 * (double)rin(0, 1) : (double)rin(0, 500) / 4;
+        }
+        int krow = (int)rin(0, ns - 1);
+        sp_stage_row rows[8];
+        sp_ana_table t = {n, ns, total, narrow ? NULL : times, NULL, {krow, 0}, {pad, NULL}, 1, NULL,
+                          narrow ? times32 : NULL, NULL, NULL};
+        rows_of(&t, rows);
+        t.rows = rows;
+        sp_verdict_cand cs[SP_ANA_VERDICT_MAX_CANDS];
+        size_t nc = 0;
+        for (size_t s = 0; s < ns; s++) {
+            if ((int)s == krow) {
+                cs[nc++] = (sp_verdict_cand){SP_CAND_KERNEL, (int)s, "kernel", SP_GROUP_MODEL, 0, 0, NULL, 0};
+                cs[nc++] = (sp_verdict_cand){SP_CAND_PADDING, (int)s, "padding", SP_GROUP_CONFIGURATION, 0, 0, NULL, 0};
+            } else {
+                cs[nc++] = (sp_verdict_cand){SP_CAND_QUEUE, (int)s, "row", SP_GROUP_CONFIGURATION, 0, 0, NULL, 0};
+            }
+        }
+        check_table(&t, cs, nc, "window table");
+        uint64_t *tc = malloc(n * sizeof *tc);
+        memcpy(tc, total, n * sizeof *tc);
+        sp_quantiles tq;
+        CHECK(sp_ana_quantiles(tc, n, &tq) == SP_OK);
+        free(tc);
+        t.total_q = &tq;
+        check_table(&t, cs, nc, "window table, the base from its quantiles");
+        t.total_q = NULL;
+        uint64_t *div = malloc(n * sizeof *div);
+        for (size_t i = 0; i < n; i++)
+            div[i] = kind == 2 ? 3 : rin(1, 16);
+        t.divisor = div;
+        check_table(&t, cs, nc, "window table with a divisor");
         free(div);
         free(total);
         free(times);
@@ -600,11 +687,15 @@ int main(void)
 {
     known_savings();
     random_savings();
+    random_window_tables();
     fprintf(stderr, "%d tables: %d candidates by the shortcut, %d by their pass\n", tables_checked, cands_level,
             cands_passed);
     CHECK(cands_level > 100 && cands_passed > 100);
     fprintf(stderr, "%zu savings jobs fused\n", savings_fused_jobs);
     CHECK(savings_fused_jobs > 1000);
+    size_t hits = atomic_load(&sp_ana_savings_window_hits), misses = atomic_load(&sp_ana_savings_window_misses);
+    fprintf(stderr, "window route: %zu candidates answered, %zu sent on to the two passes\n", hits, misses);
+    CHECK(hits > 10000 && misses > 1000);
     for (int round = 0; round < 60; round++)
         random_launches(round);
     fprintf(stderr, "%d dense and %d sparse launch sets, %d ids asked\n", joins_dense, joins_sparse, joins_asked);
