@@ -533,25 +533,19 @@ void sp_ana_fmt_dur(char *buf, size_t n, uint64_t ns);
 
 /* ---- cost.c (the price rule and the bill: shared_rules.h) ---- */
 /* The per-request cost's two passes that a second thread can share (docs/analysis.md section 8, "Two
- * threads"): the device activity's unions and window (in chunks of SP_ANA_COST_ACT_CHUNKS x
- * sp_ana_cost_chunk activities), the members' weights (their tokens over their batch's) and the
- * nano-dollar column with its exact sum and stats (in chunks of sp_ana_cost_chunk batches or requests),
- * each taken through a counter. The cost opens each pass in turn; a helper (sp_ana_cost_help) takes chunks of whichever is
+ * threads"): the members' weights (their tokens over their batch's) and the nano-dollar column with
+ * its exact sum and stats, each in chunks of sp_ana_cost_chunk batches or requests taken through a
+ * counter. The cost opens each pass in turn; a helper (sp_ana_cost_help) takes chunks of whichever is
  * open until sp_ana_cost_share_close. Every figure is the same however the chunks fall. */
 typedef struct sp_ana_cost_share {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int phase;   /* 0: none open yet; 1: the activity; 2: the weights; 3: the nano column; 4: closed */
+    int phase;   /* 0: none open yet; 1: the weights; 2: the nano column; 3: closed */
     int helping; /* the helper is in a pass's chunks */
     int joined;  /* the last pass the helper came to */
     void *pass;  /* cost.c's open pass */
 } sp_ana_cost_share;
 #define SP_ANA_COST_CHUNK 16384
-/* The activity pass's chunk: this many times sp_ana_cost_chunk activities. */
-#define SP_ANA_COST_ACT_CHUNKS 8
-/* Test switch: 1 makes each chunk of the activity pass a run of its own, so that even one thread merges
- * the runs' unions (cost.c, acts_merge). */
-extern int sp_ana_cost_act_runs;
 /* Test switch: batches or requests a chunk (at least 1). */
 extern size_t sp_ana_cost_chunk;
 /* For the tests: chunks the helpers have taken (sp_ana_cost_help), over the process. */

@@ -71,7 +71,7 @@ double sp_ana_bill(double price_per_hour, uint64_t window_ns)
 }
 
 /* The profiled window's requests' part: the analysed requests' first arrival and last done (taken when
- * they were selected); the activity pass (acts_chunk) widens it by the activity (first activity start, last end). */
+ * they were selected); devices_acts widens it by the activity (first activity start, last end). */
 static void cost_window_requests(const sp_ana *a, uint64_t *w0_out, uint64_t *w1_out)
 {
     *w0_out = a->n_reqs ? a->first_arrival : SP_TIME_NONE;
@@ -116,17 +116,9 @@ static void cost_work_free(cost_work *w)
     sp_ana_scratch_put(w->sc, w->bord);
 }
 
-typedef struct acts_pass {
-    size_t na, nd, act_chunk, nch; /* the activity, the devices, a chunk's length, the chunks */
-    size_t *coff;     /* per chunk k and device d, [k * nd + d]: where d's unions of chunk k start (in kl, ul) */
-    uint64_t *rec;    /* per run head k and device d, [(k * nd + d) * 4]: nk, nu, tk, tu of the run */
-    uint8_t *head;    /* per chunk: 1 where a run starts */
-    uint64_t lo, hi;  /* the helper's part of the window */
-} acts_pass;
-
 /* Allocates the scratch, counts each device's activity (its unions' places) and groups the batches by
  * device. */
-static sp_status cost_work_init(const sp_ana *a, cost_work *w, struct acts_pass *ap)
+static sp_status cost_work_init(const sp_ana *a, cost_work *w)
 {
     const sp_events *ev = a->ev;
     size_t nd = a->n_devs, na = ev->n_acts, nb = ev->n_batches;
@@ -152,18 +144,9 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w, struct acts_pass 
         return SP_ERR_NOMEM;
     }
     sp_ana_zero(w->piece_len, nb * sizeof *w->piece_len);
-    /* each device's activity counted by chunk of the activity pass (acts_pass), then each chunk's
-     * places: after the device's activity in the chunks before it */
-    for (size_t k = 0; k < ap->nch; k++) {
-        size_t i1 = na - k * ap->act_chunk < ap->act_chunk ? na : (k + 1) * ap->act_chunk;
-        size_t *ck = ap->coff + k * nd;
-        for (size_t i = k * ap->act_chunk; i < i1; i++)
-            if (a->act_dev[i] != SP_EV_NONE)
-                ck[a->act_dev[i]]++;
-    }
-    for (size_t d = 0; d < nd; d++)
-        for (size_t k = 0; k < ap->nch; k++)
-            w->aoff[d + 1] += ap->coff[k * nd + d];
+    for (size_t i = 0; i < na; i++)
+        if (a->act_dev[i] != SP_EV_NONE)
+            w->aoff[a->act_dev[i] + 1]++;
     for (size_t i = 0; i < nb; i++)
         if (a->b[i].valid)
             w->boff[a->b[i].dev + 1]++;
@@ -171,12 +154,6 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w, struct acts_pass 
         w->aoff[d + 1] += w->aoff[d];
         w->boff[d + 1] += w->boff[d];
     }
-    for (size_t d = 0; d < nd; d++)
-        for (size_t k = 0, at = w->aoff[d]; k < ap->nch; k++) {
-            size_t c = ap->coff[k * nd + d];
-            ap->coff[k * nd + d] = at;
-            at += c;
-        }
     memcpy(fb, w->boff, nd * sizeof *fb);
     for (size_t i = 0; i < nb; i++)
         if (a->b[i].valid)
@@ -185,45 +162,40 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w, struct acts_pass 
     return SP_OK;
 }
 
-/* The activity pass in chunks of act_chunk acts in the events' order, which a helper may
- * share (sp_ana_cost_share). A thread's consecutive chunks form a run: its unions go on growing in place
- * from the run's first chunk's places; each run's unions are then pushed in run order onto the first
- * run's (acts_merge). */
-
-/* Device activity of chunk k (and the chunks the same thread took before it, from `h` on: its run) into
- * the run's unions (rec at h); the window widened into *lo, *hi. */
-static void acts_chunk(const sp_ana *a, cost_work *w, acts_pass *ap, size_t k, size_t h, uint64_t *lo_io,
-                       uint64_t *hi_io)
+/* Every device's activity, read once in the events' order (a device's activity is in start order
+ * there, so each device sees the same sequence a per-device pass would): its kernel-like and
+ * all-work unions (at w->kl, w->ul from w->aoff[d] on, lengths w->nk[d], w->nu[d], total ns w->tk[d],
+ * w->tu[d]: the sums of their lengths mod 2^64, taken as the unions grow) and the profiled
+ * window widened to hold every activity's start and end (DESIGN section 7: first arrival or activity
+ * start to last done or activity end). */
+static void devices_acts(const sp_ana *a, cost_work *w, uint64_t *w0, uint64_t *w1)
 {
     const sp_events *ev = a->ev;
-    const size_t nd = ap->nd;
-    size_t i0 = k * ap->act_chunk, i1 = ap->na - i0 < ap->act_chunk ? ap->na : i0 + ap->act_chunk;
-    uint64_t lo = *lo_io, hi = *hi_io;
+    const size_t na = ev->n_acts;
+    uint64_t lo = *w0, hi = *w1;
     /* the current device's unions and lengths in locals, stored back when the device changes */
     uint32_t cur = SP_EV_NONE;
     sp_ival *kl = NULL, *ul = NULL;
-    uint64_t *r = NULL;
     size_t nk = 0, nu = 0;
     uint64_t tk = 0, tu = 0;
-    for (size_t i = i0; i < i1; i++) {
+    for (size_t i = 0; i < na; i++) {
         uint32_t d = a->act_dev[i];
         if (d == SP_EV_NONE)
             continue;
         if (d != cur) {
             if (cur != SP_EV_NONE) {
-                r[0] = nk;
-                r[1] = nu;
-                r[2] = tk;
-                r[3] = tu;
+                w->nk[cur] = nk;
+                w->nu[cur] = nu;
+                w->tk[cur] = tk;
+                w->tu[cur] = tu;
             }
             cur = d;
-            kl = w->kl + ap->coff[h * nd + d];
-            ul = w->ul + ap->coff[h * nd + d];
-            r = ap->rec + (h * nd + d) * 4;
-            nk = r[0];
-            nu = r[1];
-            tk = r[2];
-            tu = r[3];
+            kl = w->kl + w->aoff[d];
+            ul = w->ul + w->aoff[d];
+            nk = w->nk[d];
+            nu = w->nu[d];
+            tk = w->tk[d];
+            tu = w->tu[d];
         }
         const sp_ev_activity *x = &ev->acts[i];
         uint64_t s = x->start_ns, e = x->end_ns;
@@ -234,66 +206,17 @@ static void acts_chunk(const sp_ana *a, cost_work *w, acts_pass *ap, size_t k, s
         tu += push_sorted(ul, &nu, s, e);
     }
     if (cur != SP_EV_NONE) {
-        r[0] = nk;
-        r[1] = nu;
-        r[2] = tk;
-        r[3] = tu;
+        w->nk[cur] = nk;
+        w->nu[cur] = nu;
+        w->tk[cur] = tk;
+        w->tu[cur] = tu;
     }
-    *lo_io = lo;
-    *hi_io = hi;
-}
-
-int sp_ana_cost_act_runs;
-
-/* Takes the activity pass's chunks until none is left (counter `next`); returns how many. */
-static size_t acts_chunks(const sp_ana *a, cost_work *w, acts_pass *ap, atomic_size_t *next, uint64_t *lo,
-                          uint64_t *hi)
-{
-    size_t prev = SIZE_MAX, h = 0;
-    for (size_t taken = 0;; taken++) {
-        size_t k = atomic_fetch_add(next, 1);
-        if (k >= ap->nch)
-            return taken;
-        if (prev == SIZE_MAX || k != prev + 1 || sp_ana_cost_act_runs) {
-            h = k; /* a new run */
-            ap->head[k] = 1;
-        }
-        acts_chunk(a, w, ap, k, h, lo, hi);
-        prev = k;
-    }
-}
-
-/* Every device's unions whole (at w->kl, w->ul from w->aoff[d] on, lengths w->nk[d], w->nu[d], total
- * ns w->tk[d], w->tu[d]): the first run's, then each later run's intervals pushed in order onto them
- * (the activity is in start order, so this gives the one union, and the totals grow as they would). */
-static void acts_merge(cost_work *w, const acts_pass *ap)
-{
-    const size_t nd = ap->nd;
-    for (size_t d = 0; d < nd; d++) {
-        sp_ival *kl = w->kl + w->aoff[d], *ul = w->ul + w->aoff[d];
-        const uint64_t *r = ap->rec + d * 4; /* chunk 0 heads the first run */
-        size_t nk = r[0], nu = r[1];
-        uint64_t tk = r[2], tu = r[3];
-        for (size_t h = 1; h < ap->nch; h++) {
-            if (!ap->head[h])
-                continue;
-            const uint64_t *q = ap->rec + (h * nd + d) * 4;
-            const sp_ival *sk = w->kl + ap->coff[h * nd + d], *su = w->ul + ap->coff[h * nd + d];
-            /* forward, in place: a run's intervals lie at or after the places they move to */
-            for (size_t i = 0; i < q[0]; i++)
-                tk += push_sorted(kl, &nk, sk[i].s, sk[i].e);
-            for (size_t i = 0; i < q[1]; i++)
-                tu += push_sorted(ul, &nu, su[i].s, su[i].e);
-        }
-        w->nk[d] = nk;
-        w->nu[d] = nu;
-        w->tk[d] = tk;
-        w->tu[d] = tu;
-    }
+    *w0 = lo;
+    *w1 = hi;
 }
 
 /* Device `d`'s ns of the window by state (DESIGN section 7), added to state[], from its unions
- * (acts_merge). Sorts the device's batches in w->bord and records each one's disjoint piece in
+ * (devices_acts). Sorts the device's batches in w->bord and records each one's disjoint piece in
  * w->piece_len. */
 static void device_states(const sp_ana *a, cost_work *w, size_t d, uint64_t window_ns, long double *state)
 {
@@ -360,8 +283,7 @@ int sp_ana_cost_helper_first;
  * helper's part of the nano column's sum and stats. */
 typedef struct cost_pass {
     const sp_ana *a;
-    cost_work *w;
-    acts_pass *ap;        /* the activity pass (phase 1) */
+    const cost_work *w;
     const uint64_t *moff; /* weights: per place j of w->bord, its members' place in mw (moff[j + 1]: the end) */
     double *mw;           /* weights: per member in that order, its share of its batch's cost; < 0 where
                              the share is already added (the member's only batch) */
@@ -372,7 +294,7 @@ typedef struct cost_pass {
                              batch) and the ordered scatter, read by the nano pass */
     uint64_t *nano;       /* nano: per analysed request, its cost in whole nano-dollars */
     size_t nb, nr, chunk; /* the places of w->bord, the analysed requests; a chunk's length */
-    atomic_size_t next[3]; /* per pass (the activity, the weights, the nano column): its next chunk */
+    atomic_size_t next[2]; /* per pass (the weights, the nano column): its next chunk */
     sp_exact_sum helper_sum;
     sp_ana_col_stats helper_stats;
 } cost_pass;
@@ -433,20 +355,17 @@ static void nano_chunk(const cost_pass *p, size_t i0, size_t i1, sp_exact_sum *s
     }
 }
 
-/* Takes the open pass's chunks until none is left; phase 1 the activity (the window's part into
- * `lo`, `hi`), 2 the weights, 3 the nano column (into `sum` and `cst`). Returns how many it took. */
-static size_t pass_chunks(cost_pass *p, int phase, sp_exact_sum *sum, sp_ana_col_stats *cst, uint64_t *wlo,
-                          uint64_t *whi)
+/* Takes the open pass's chunks until none is left; phase 1 the weights, 2 the nano column (into
+ * `sum` and `cst`). Returns how many it took. */
+static size_t pass_chunks(cost_pass *p, int phase, sp_exact_sum *sum, sp_ana_col_stats *cst)
 {
-    if (phase == 1)
-        return acts_chunks(p->a, p->w, p->ap, &p->next[0], wlo, whi);
-    const size_t n = phase == 2 ? p->nb : p->nr;
+    const size_t n = phase == 1 ? p->nb : p->nr;
     for (size_t taken = 0;; taken++) {
         size_t k = atomic_fetch_add(&p->next[phase - 1], 1);
         if (k >= (n + p->chunk - 1) / p->chunk)
             return taken;
         size_t lo = k * p->chunk, hi = n - lo < p->chunk ? n : lo + p->chunk;
-        if (phase == 2)
+        if (phase == 1)
             weights_chunk(p, lo, hi);
         else
             nano_chunk(p, lo, hi, sum, cst);
@@ -478,13 +397,13 @@ void sp_ana_cost_share_destroy(sp_ana_cost_share *sh)
     pthread_mutex_destroy(&sh->mu);
 }
 
-/* Opens pass `phase` (1 to 3) to the helper, or with 4 closes the share (p NULL). */
+/* Opens pass `phase` (1 or 2) to the helper, or with 3 closes the share (p NULL). */
 static void share_open(sp_ana_cost_share *sh, int phase, cost_pass *p)
 {
     if (!sh)
         return;
     pthread_mutex_lock(&sh->mu);
-    if (sh->phase < 4) {
+    if (sh->phase < 3) {
         sh->phase = phase;
         sh->pass = p;
     }
@@ -494,7 +413,7 @@ static void share_open(sp_ana_cost_share *sh, int phase, cost_pass *p)
 
 void sp_ana_cost_share_close(sp_ana_cost_share *sh)
 {
-    share_open(sh, 4, NULL);
+    share_open(sh, 3, NULL);
 }
 
 /* Waits until the helper has left the open pass's chunks (it takes none after the counter ran out);
@@ -521,14 +440,14 @@ void sp_ana_cost_help(sp_ana_cost_share *sh)
     for (;;) {
         while (sh->phase == seen)
             pthread_cond_wait(&sh->cv, &sh->mu);
-        if (sh->phase >= 4)
+        if (sh->phase >= 3)
             break;
         seen = sh->phase;
         cost_pass *p = sh->pass;
         sh->helping = 1;
         sh->joined = seen;
         pthread_mutex_unlock(&sh->mu);
-        size_t took = pass_chunks(p, seen, &p->helper_sum, &p->helper_stats, &p->ap->lo, &p->ap->hi);
+        size_t took = pass_chunks(p, seen, &p->helper_sum, &p->helper_stats);
         atomic_fetch_add_explicit(&sp_ana_cost_helped, took, memory_order_relaxed);
         pthread_mutex_lock(&sh->mu);
         sh->helping = 0;
@@ -541,7 +460,7 @@ void sp_ana_cost_help(sp_ana_cost_share *sh)
  * split among members by tokens (member_tokens; equally when any member's count is unknown); its mean
  * and percentiles. Each analysed request's cost stays in a->req_cost. The members' weights and the
  * nano column are taken in chunks that `sh`'s helper may share (sp_ana_cost_share). */
-static sp_status request_costs(sp_ana *a, cost_work *w, double per_dev_ns, sp_ana_cost_share *sh, cost_pass *p)
+static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns, sp_ana_cost_share *sh)
 {
     const sp_events *ev = a->ev;
     sp_cost_summary *c = &a->r->cost;
@@ -561,8 +480,9 @@ static sp_status request_costs(sp_ana *a, cost_work *w, double per_dev_ns, sp_an
     /* the weights' places, then the weights (given back before the selection takes its scratch) */
     uint64_t *moff = sp_ana_scratch_get(a->scratch, (nbord + 1) * sizeof *moff);
     double *mw = NULL;
+    cost_pass *p = malloc(sizeof *p);
     sp_status st = SP_ERR_NOMEM;
-    if (!rcost || (!identity && !pos_of) || !nano || !moff)
+    if (!rcost || (!identity && !pos_of) || !nano || !moff || !p)
         goto out;
     moff[0] = 0;
     for (size_t j = 0; j < nbord; j++) {
@@ -571,6 +491,9 @@ static sp_status request_costs(sp_ana *a, cost_work *w, double per_dev_ns, sp_an
     }
     if (!(mw = sp_ana_scratch_get(a->scratch, (moff[nbord] ? moff[nbord] : 1) * sizeof *mw)))
         goto out;
+    memset(p, 0, sizeof *p);
+    p->a = a;
+    p->w = w;
     p->moff = moff;
     p->mw = mw;
     p->rcost = rcost;
@@ -581,18 +504,18 @@ static sp_status request_costs(sp_ana *a, cost_work *w, double per_dev_ns, sp_an
     p->pos_of = identity ? NULL : pos_of;
     p->per_dev_ns = per_dev_ns;
     atomic_init(&p->deferred, 0);
+    atomic_init(&p->next[0], 0);
     atomic_init(&p->next[1], 0);
-    atomic_init(&p->next[2], 0);
     sp_exact_sum_init(&p->helper_sum);
     p->helper_stats = SP_ANA_COL_STATS_NONE;
     for (size_t i = 0; !identity && i < ev->n_requests; i++)
         pos_of[i] = SP_EV_NONE;
     for (size_t i = 0; !identity && i < a->n_reqs; i++)
         pos_of[a->reqs[i]] = (uint32_t)i;
-    share_open(sh, 2, p);
+    share_open(sh, 1, p);
     if (sp_ana_cost_helper_first)
-        share_wait_for(sh, 2);
-    pass_chunks(p, 2, NULL, NULL, NULL, NULL);
+        share_wait_for(sh, 1);
+    pass_chunks(p, 1, NULL, NULL);
     share_wait(sh);
     /* the shares of requests in several batches, batches in device order, then start order (bord): such
      * a request sums its shares in an order no line order changes (none left: no pass) */
@@ -622,10 +545,10 @@ static sp_status request_costs(sp_ana *a, cost_work *w, double per_dev_ns, sp_an
     sp_exact_sum sum;
     sp_exact_sum_init(&sum);
     sp_ana_col_stats cst = SP_ANA_COL_STATS_NONE;
-    share_open(sh, 3, p);
+    share_open(sh, 2, p);
     if (sp_ana_cost_helper_first)
-        share_wait_for(sh, 3);
-    pass_chunks(p, 3, &sum, &cst, NULL, NULL);
+        share_wait_for(sh, 2);
+    pass_chunks(p, 2, &sum, &cst);
     share_wait(sh);
     sp_ana_cost_share_close(sh);
     sp_exact_sum_merge(&sum, &p->helper_sum);
@@ -642,6 +565,7 @@ static sp_status request_costs(sp_ana *a, cost_work *w, double per_dev_ns, sp_an
 out:
     sp_ana_cost_share_close(sh);
     share_wait(sh);
+    free(p);
     sp_ana_scratch_put(a->scratch, mw);
     sp_ana_scratch_put(a->scratch, moff);
     sp_ana_scratch_put(a->scratch, nano);
@@ -660,35 +584,19 @@ static sp_status cost_run(sp_ana *a, sp_ana_cost_share *sh)
                                      &c->price_is_default);
     cost_work w;
     memset(&w, 0, sizeof w);
-    size_t nd = a->n_devs, na = ev->n_acts;
-    acts_pass ap = {.na = na, .nd = nd, .lo = SP_TIME_NONE, .hi = 0};
-    ap.act_chunk = (sp_ana_cost_chunk ? sp_ana_cost_chunk : 1) * SP_ANA_COST_ACT_CHUNKS;
-    ap.nch = nd ? (na + ap.act_chunk - 1) / ap.act_chunk : 0;
-    ap.coff = calloc(ap.nch * nd + 1, sizeof *ap.coff);
-    ap.rec = calloc(ap.nch * nd * 4 + 1, sizeof *ap.rec);
-    ap.head = calloc(ap.nch + 1, 1);
-    cost_pass *p = calloc(1, sizeof *p);
-    sp_status st = ap.coff && ap.rec && ap.head && p ? cost_work_init(a, &w, &ap) : SP_ERR_NOMEM;
-    if (st)
-        goto out;
-    p->a = a;
-    p->w = &w;
-    p->ap = &ap;
-    atomic_init(&p->next[0], 0);
-    /* each device's activity read once, in chunks a helper may share, for its unions and the window */
+    sp_status st = cost_work_init(a, &w);
+    if (st) {
+        cost_work_free(&w);
+        return st;
+    }
+    size_t nd = a->n_devs;
+    /* each device's activity read once, for its unions and the window */
     cost_window_requests(a, &w.w0, &w.w1);
-    uint64_t lo = w.w0, hi = w.w1;
-    share_open(sh, 1, p);
-    if (sp_ana_cost_helper_first)
-        share_wait_for(sh, 1);
-    pass_chunks(p, 1, NULL, NULL, &lo, &hi);
-    share_wait(sh);
-    if (ap.nch)
-        acts_merge(&w, &ap);
-    w.w0 = ap.lo < lo ? ap.lo : lo;
-    w.w1 = ap.hi > hi ? ap.hi : hi;
-    if (w.w0 == SP_TIME_NONE)
-        goto out; /* nothing timed: a zero bill */
+    devices_acts(a, &w, &w.w0, &w.w1);
+    if (w.w0 == SP_TIME_NONE) {
+        cost_work_free(&w);
+        return SP_OK; /* nothing timed: a zero bill */
+    }
     c->window_ns = w.w1 - w.w0;
     c->bill = sp_ana_bill(c->price_per_hour, c->window_ns);
     c->per_request = a->n_reqs ? c->bill / (double)a->n_reqs : 0.0;
@@ -704,15 +612,8 @@ static sp_status cost_run(sp_ana *a, sp_ana_cost_share *sh)
     }
     a->r->padding.share_of_bill = c->by_state_share[SP_COST_PADDING];
     cost_work_drop_states(&w);
-    st = request_costs(a, &w, dev_ns > 0 ? c->bill / (double)dev_ns : 0.0, sh, p);
-out:
-    sp_ana_cost_share_close(sh);
-    share_wait(sh);
+    st = request_costs(a, &w, dev_ns > 0 ? c->bill / (double)dev_ns : 0.0, sh);
     cost_work_free(&w);
-    free(p);
-    free(ap.coff);
-    free(ap.rec);
-    free(ap.head);
     return st;
 }
 

@@ -11,8 +11,6 @@
  *    two-thread route with the per-request cost's shared passes in chunks of one (sp_ana_cost_chunk),
  *    so that the second thread, its savings done, takes some of their chunks (how many is printed),
  *    and a fifth with every chunk of both passes left to the second thread (sp_ana_cost_helper_first);
- *    a sixth (one thread) and a seventh (two) take the cost's activity pass in chunks of eight, each a
- *    run of its own (sp_ana_cost_act_runs), so that the runs' unions are merged;
  *    the cost's mean (in no report) and percentiles are compared bit for bit too. The one-thread analysis holds the
  *    stage times in 8 bytes and mallocs every scratch array; the two-thread one holds them in 4 bytes
  *    (sp_ana_narrow) and takes every scratch array, however small, from the analysis' scratch
@@ -60,7 +58,7 @@ static uint64_t rnd(void)
  * loading or analysing fails (the status and message go to stderr). */
 /* sp_ana_cost_chunk and sp_ana_cost_helper_first for analyse */
 static size_t cost_chunk = SP_ANA_COST_CHUNK;
-static int helper_first, act_runs;
+static int helper_first;
 
 /* The last analysis' per-request cost figures, bit for bit (the mean is in no report, and the
  * percentiles' mean only rounded there). */
@@ -86,7 +84,6 @@ static char *analyse(const char *const *paths, int n, int lenient, size_t thread
     sp_ana_scratch_min = scratch_min;
     sp_ana_cost_chunk = cost_chunk;
     sp_ana_cost_helper_first = helper_first;
-    sp_ana_cost_act_runs = act_runs;
     memset(&last_cost_q, 0xa5, sizeof last_cost_q);
     last_cost_mean = -1.0;
     char *buf = ar_analyse(paths, n, lenient, &o, keep_cost, len);
@@ -127,24 +124,6 @@ static void same_both_routes(const char *const *paths, int n, int lenient, void 
         CHECK(memcmp(&one_q, &last_cost_q, sizeof one_q) == 0);
     }
     free(helped);
-    /* the activity pass in chunks of eight, each a run of its own (sp_ana_cost_act_runs), so that the
-     * runs' unions are merged: on one thread (every chunk's run after the first pushed onto it) and
-     * on two */
-    cost_chunk = 1;
-    act_runs = 1;
-    for (int t = 0; t < 2; t++) {
-        size_t l6 = 0;
-        char *runs = analyse(paths, n, lenient, t ? 1 : SIZE_MAX, t, t ? 1 : SIZE_MAX, &l6);
-        CHECK(runs != NULL);
-        if (one && runs) {
-            CHECK(ar_same_bytes(one, l1, runs, l6, paths[0], 6 + t));
-            CHECK(memcmp(&one_mean, &last_cost_mean, sizeof one_mean) == 0);
-            CHECK(memcmp(&one_q, &last_cost_q, sizeof one_q) == 0);
-        }
-        free(runs);
-    }
-    act_runs = 0;
-    cost_chunk = SP_ANA_COST_CHUNK;
     CHECK(one != NULL);
     CHECK(two != NULL);
     CHECK(pooled != NULL);
