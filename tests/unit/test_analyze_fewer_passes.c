@@ -156,6 +156,39 @@ static void check_table(const sp_ana_table *t, sp_verdict_cand *cs, size_t nc, c
     cands_passed += (int)(nc - level);
 }
 
+/* The candidates of a random table of ns rows: each row as a plain candidate, the kernel row (krow) as
+ * the kernel and padding candidates. */
+static size_t cands_of(size_t ns, int krow, sp_verdict_cand *cs)
+{
+    size_t nc = 0;
+    for (size_t s = 0; s < ns; s++) {
+        if ((int)s == krow) {
+            cs[nc++] = (sp_verdict_cand){SP_CAND_KERNEL, (int)s, "kernel", SP_GROUP_MODEL, 0, 0, NULL, 0};
+            cs[nc++] = (sp_verdict_cand){SP_CAND_PADDING, (int)s, "padding", SP_GROUP_CONFIGURATION, 0, 0, NULL, 0};
+        } else {
+            cs[nc++] = (sp_verdict_cand){SP_CAND_QUEUE, (int)s, "row", SP_GROUP_CONFIGURATION, 0, 0, NULL, 0};
+        }
+    }
+    return nc;
+}
+
+/* check_table with the totals' quantiles given (the report's latency), so that the base takes its p95
+ * from them instead of a pass of its own. */
+static void check_table_with_q(sp_ana_table *t, sp_verdict_cand *cs, size_t nc, const char *what)
+{
+    uint64_t *tc = malloc((t->n ? t->n : 1) * sizeof *tc);
+    CHECK(tc != NULL);
+    if (!tc)
+        return;
+    memcpy(tc, t->total, t->n * sizeof *tc);
+    sp_quantiles tq;
+    CHECK(sp_ana_quantiles(tc, t->n, &tq) == SP_OK);
+    free(tc);
+    t->total_q = &tq;
+    check_table(t, cs, nc, what);
+    t->total_q = NULL;
+}
+
 static void known_savings(void)
 {
     enum { N = 20, NS = 4 };
@@ -232,25 +265,9 @@ static void random_savings(void)
         rows_of(&t, rows);
         t.rows = rows;
         sp_verdict_cand cs[SP_ANA_VERDICT_MAX_CANDS];
-        size_t nc = 0;
-        for (size_t s = 0; s < ns; s++) {
-            if ((int)s == krow) {
-                cs[nc++] = (sp_verdict_cand){SP_CAND_KERNEL, (int)s, "kernel", SP_GROUP_MODEL, 0, 0, NULL, 0};
-                cs[nc++] = (sp_verdict_cand){SP_CAND_PADDING, (int)s, "padding", SP_GROUP_CONFIGURATION, 0, 0, NULL, 0};
-            } else {
-                cs[nc++] = (sp_verdict_cand){SP_CAND_QUEUE, (int)s, "row", SP_GROUP_CONFIGURATION, 0, 0, NULL, 0};
-            }
-        }
+        size_t nc = cands_of(ns, krow, cs);
         check_table(&t, cs, nc, "random table");
-        /* with the totals' quantiles (the report's latency): the base without its pass too */
-        uint64_t *tc = malloc(n * sizeof *tc);
-        memcpy(tc, total, n * sizeof *tc);
-        sp_quantiles tq;
-        CHECK(sp_ana_quantiles(tc, n, &tq) == SP_OK);
-        free(tc);
-        t.total_q = &tq;
-        check_table(&t, cs, nc, "random table, the base from its quantiles");
-        t.total_q = NULL;
+        check_table_with_q(&t, cs, nc, "random table, the base from its quantiles");
         /* the same with a divisor: never the shortcut */
         uint64_t *div = malloc(n * sizeof *div);
         for (size_t i = 0; i < n; i++)
@@ -271,12 +288,7 @@ static void random_savings(void)
             }
             rows_of(&t, rows);
             check_table(&t, cs, nc, "random table of large times");
-            tc = malloc(n * sizeof *tc);
-            memcpy(tc, total, n * sizeof *tc);
-            CHECK(sp_ana_quantiles(tc, n, &tq) == SP_OK);
-            free(tc);
-            t.total_q = &tq;
-            check_table(&t, cs, nc, "random table of large times, the base from its quantiles");
+            check_table_with_q(&t, cs, nc, "random table of large times, the base from its quantiles");
         }
         free(div);
         free(total);
@@ -323,24 +335,9 @@ static void random_window_tables(void)
         rows_of(&t, rows);
         t.rows = rows;
         sp_verdict_cand cs[SP_ANA_VERDICT_MAX_CANDS];
-        size_t nc = 0;
-        for (size_t s = 0; s < ns; s++) {
-            if ((int)s == krow) {
-                cs[nc++] = (sp_verdict_cand){SP_CAND_KERNEL, (int)s, "kernel", SP_GROUP_MODEL, 0, 0, NULL, 0};
-                cs[nc++] = (sp_verdict_cand){SP_CAND_PADDING, (int)s, "padding", SP_GROUP_CONFIGURATION, 0, 0, NULL, 0};
-            } else {
-                cs[nc++] = (sp_verdict_cand){SP_CAND_QUEUE, (int)s, "row", SP_GROUP_CONFIGURATION, 0, 0, NULL, 0};
-            }
-        }
+        size_t nc = cands_of(ns, krow, cs);
         check_table(&t, cs, nc, "window table");
-        uint64_t *tc = malloc(n * sizeof *tc);
-        memcpy(tc, total, n * sizeof *tc);
-        sp_quantiles tq;
-        CHECK(sp_ana_quantiles(tc, n, &tq) == SP_OK);
-        free(tc);
-        t.total_q = &tq;
-        check_table(&t, cs, nc, "window table, the base from its quantiles");
-        t.total_q = NULL;
+        check_table_with_q(&t, cs, nc, "window table, the base from its quantiles");
         uint64_t *div = malloc(n * sizeof *div);
         for (size_t i = 0; i < n; i++)
             div[i] = kind == 2 ? 3 : rin(1, 16);
