@@ -4,8 +4,11 @@
  * framing and checksums, record layouts), never through the importer, and prints per kind of record
  * how far it lies after its closing record, in blocks, bytes and trace time, and the most requests a
  * reader that reduces each request once all its records are in would hold open at a block boundary.
- *   native_order PATH        (an uncompressed .sptrace; bad blocks are skipped as the reading rule of
- *                             docs/native-format.md says, a cut tail ends the walk)
+ *   native_order PATH [BLOCK_CYCLES]
+ *       PATH: an uncompressed .sptrace; bad blocks are skipped as the reading rule of
+ *       docs/native-format.md says, a cut tail ends the walk. BLOCK_CYCLES: the writer cycle of each
+ *       good block, one number a line (from an strace of the recording process: docs/BENCHMARKS.md);
+ *       with it, each kind also says how many of its records came in a later cycle than their closer.
  * Three passes over the mapped file: the blocks and where each request, batch and correlation closes;
  * the entities' completion; the distances and the held bytes. Not a test: a measurement. */
 #include <fcntl.h>
@@ -156,11 +159,11 @@ static const char *const k_name[K_COUNT] = {
 static const bool k_timed[K_COUNT] = {true, true, false, false, false, true, true, true, true, true};
 
 typedef struct sample {
-    int64_t blk, off, t, clk;
+    int64_t blk, off, t, clk, cyc;
 } sample;
 
 typedef struct kstat {
-    uint64_t n, after, no_closer;
+    uint64_t n, after, no_closer, later_cycle;
     int64_t most_before; /* bytes: the earliest a record came before its closer */
     sample *late;
     size_t nlate, cap;
@@ -195,6 +198,7 @@ typedef struct trace {
     uint64_t tmin;          /* the earliest end time any record gives (for the trace's span) */
     uint64_t *clock_before; /* per block: the latest time any earlier block gives */
     kstat k[K_COUNT];
+    int64_t *blk_cycle; /* per good block: the writer cycle that wrote it (native_order's 2nd argument) */
 } trace;
 
 /* ---- the block walk (docs/native-format.md, "Reading rule") ---- */
@@ -545,9 +549,11 @@ static void measure(trace *tr, int kind, pos at, pos closer, uint64_t t, uint64_
     }
     ks->after++;
     ks->late = grow(ks->late, &ks->cap, ks->nlate + 1, sizeof *ks->late);
+    int64_t cyc = tr->blk_cycle ? tr->blk_cycle[at.blk] - tr->blk_cycle[closer.blk] : 0;
+    ks->later_cycle += cyc > 0;
     ks->late[ks->nlate++] = (sample){(int64_t)at.blk - (int64_t)closer.blk, off,
                                      k_timed[kind] ? (int64_t)(t - closer_t) : 0,
-                                     clock_lag(tr, at.blk, closer_t)};
+                                     clock_lag(tr, at.blk, closer_t), cyc};
 }
 
 static void pass2_record(trace *tr, const unsigned char *p, uint32_t type, uint32_t size, uint32_t aux, pos at)
@@ -677,7 +683,7 @@ static void triple(const sample *s, size_t n, size_t field, int unit, char *out,
         exit(1);
     }
     for (size_t i = 0; i < n; i++)
-        v[i] = field == 0 ? s[i].blk : field == 1 ? s[i].off : field == 2 ? s[i].t : s[i].clk;
+        v[i] = field == 0 ? s[i].blk : field == 1 ? s[i].off : field == 2 ? s[i].t : field == 3 ? s[i].clk : s[i].cyc;
     int64_t q[3];
     quantiles(v, n, q);
     free(v);
@@ -726,8 +732,9 @@ static void print_report(trace *tr, const char *path)
            tr->nreq, closed, tr->nbatch, batch_recs, tr->ncorr, tr->dup_requests, tr->dup_batches);
 
     printf("| record, relative to its closer | count | after | no closer | blocks p50 / p99 / max | bytes p50 / p99 / max "
-           "| own time - closer's, p50 / p99 / max | file clock past closer's, p50 / p99 / max | most before |\n");
-    printf("|---|---|---|---|---|---|---|---|---|\n");
+           "| own time - closer's, p50 / p99 / max | file clock past closer's, p50 / p99 / max | most before |%s\n",
+           tr->blk_cycle ? " in a later writer cycle | cycles p50 / p99 / max |" : "");
+    printf("|---|---|---|---|---|---|---|---|---|%s\n", tr->blk_cycle ? "---|---|" : "");
     for (int k = 0; k < K_COUNT; k++) {
         kstat *ks = &tr->k[k];
         if (!ks->n && !ks->no_closer)
@@ -741,8 +748,13 @@ static void print_report(trace *tr, const char *path)
             snprintf(t, sizeof t, "n/a");
         triple(ks->late, ks->nlate, 3, 2, c, sizeof c);
         fmt_bytes(mb, sizeof mb, ks->most_before);
-        printf("| %s | %" PRIu64 " | %.2f%% | %" PRIu64 " | %s | %s | %s | %s | %s |\n", k_name[k], ks->n,
+        printf("| %s | %" PRIu64 " | %.2f%% | %" PRIu64 " | %s | %s | %s | %s | %s |", k_name[k], ks->n,
                ks->n ? 100.0 * (double)ks->after / (double)ks->n : 0.0, ks->no_closer, b, o, t, c, mb);
+        if (tr->blk_cycle) {
+            triple(ks->late, ks->nlate, 4, 0, c, sizeof c);
+            printf(" %.2f%% | %s |", ks->n ? 100.0 * (double)ks->later_cycle / (double)ks->n : 0.0, c);
+        }
+        printf("\n");
     }
 
     /* how long after its request record a request's last needed record comes: all closed requests */
@@ -757,18 +769,26 @@ static void print_report(trace *tr, const char *path)
         if (r->close.off == NONE64 || r->done.blk >= tr->nblk)
             continue;
         s[n++] = (sample){(int64_t)r->done.blk - (int64_t)r->close.blk, (int64_t)(r->done.off - r->close.off), 0,
-                          r->done.off > r->close.off ? clock_lag(tr, r->done.blk, r->close_t) : 0};
+                          r->done.off > r->close.off ? clock_lag(tr, r->done.blk, r->close_t) : 0,
+                          tr->blk_cycle ? tr->blk_cycle[r->done.blk] - tr->blk_cycle[r->close.blk] : 0};
     }
     char b[128], o[128], c[128];
     triple(s, n, 0, 0, b, sizeof b);
     triple(s, n, 1, 1, o, sizeof o);
     triple(s, n, 3, 2, c, sizeof c);
-    uint64_t late = 0;
-    for (size_t i = 0; i < n; i++)
+    uint64_t late = 0, later_cycle = 0;
+    for (size_t i = 0; i < n; i++) {
         late += s[i].off > 0;
+        later_cycle += s[i].cyc > 0;
+    }
     printf("| a request's last needed record (own, its batches', their activity) after its request record "
-           "| %zu | %.2f%% | %zu | %s | %s | n/a | %s | - |\n\n",
+           "| %zu | %.2f%% | %zu | %s | %s | n/a | %s | - |",
            n, n ? 100.0 * (double)late / (double)n : 0.0, tr->nreq - n, b, o, c);
+    if (tr->blk_cycle) {
+        triple(s, n, 4, 0, c, sizeof c);
+        printf(" %.2f%% | %s |", n ? 100.0 * (double)later_cycle / (double)n : 0.0, c);
+    }
+    printf("\n\n");
     free(s);
 
     /* the held memory of a reader that reduces each request and batch once complete */
@@ -804,10 +824,66 @@ static void print_report(trace *tr, const char *path)
            (fmt_bytes(ph, sizeof ph, held), ph));
 }
 
+static void trace_free(trace *tr)
+{
+    free(tr->req_map.key);
+    free(tr->req_map.val);
+    free(tr->batch_map.key);
+    free(tr->batch_map.val);
+    free(tr->corr_map.key);
+    free(tr->corr_map.val);
+    free(tr->reqs);
+    free(tr->batches);
+    free(tr->members);
+    free(tr->corrs);
+    free(tr->blk_off);
+    free(tr->blk_len);
+    free(tr->blk_maxt);
+    free(tr->clock_before);
+    free(tr->blk_cycle);
+    for (int k = 0; k < K_COUNT; k++)
+        free(tr->k[k].late);
+    free(g_sw.held);
+    free(g_sw.open);
+    free(g_sw.waiting);
+    if (tr->map)
+        munmap((void *)tr->map, tr->size);
+}
+
+/* The writer cycle of each good block, one integer a line in file order (how to get them from strace:
+ * docs/BENCHMARKS.md). Ignored, with a warning, unless there is exactly one per good block and they
+ * never decrease. */
+static void read_cycles(trace *tr, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        perror(path);
+        return;
+    }
+    int64_t *c = calloc(tr->nblk + 1, sizeof *c);
+    size_t n = 0;
+    long long v;
+    bool ok = c != NULL;
+    while (ok && fscanf(f, "%lld", &v) == 1) {
+        if (n >= tr->nblk || (n && v < c[n - 1]))
+            ok = false;
+        else
+            c[n++] = v;
+    }
+    fclose(f);
+    if (!ok || n != tr->nblk) {
+        fprintf(stderr, "native_order: %s: not one non-decreasing cycle number per good block (%zu blocks); "
+                        "cycles ignored\n", path, tr->nblk);
+        free(c);
+        return;
+    }
+    tr->blk_cycle = c;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s TRACE.sptrace\n", argv[0]);
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: %s TRACE.sptrace [BLOCK_CYCLES]\n", argv[0]);
         return 2;
     }
     int fd = open(argv[1], O_RDONLY | O_CLOEXEC);
@@ -836,6 +912,8 @@ int main(int argc, char **argv)
         return 1;
     }
     walk_blocks(&tr, pass1_block, true);
+    if (argc == 3)
+        read_cycles(&tr, argv[2]);
     complete(&tr);
     g_sw.held = calloc(tr.nblk + 1, sizeof *g_sw.held);
     g_sw.open = calloc(tr.nblk + 1, sizeof *g_sw.open);
@@ -856,5 +934,6 @@ int main(int argc, char **argv)
     }
     walk_blocks(&tr, pass2_block, false);
     print_report(&tr, argv[1]);
+    trace_free(&tr);
     return 0;
 }
