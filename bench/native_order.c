@@ -357,7 +357,7 @@ static void note_time(trace *tr, uint32_t blk, uint64_t t)
         tr->tmin = t;
 }
 
-/* The request a record of one of the request's own types names (or NONE32). */
+/* Whether a record of this type belongs to the request its first word names (its own records). */
 static bool own_request_record(uint32_t type)
 {
     return type == SP_REC_REQUEST || type == SP_REC_STAGE || type == SP_REC_TOKEN || type == SP_REC_LABEL ||
