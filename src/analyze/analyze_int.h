@@ -536,16 +536,27 @@ void sp_ana_fmt_dur(char *buf, size_t n, uint64_t ns);
  * threads"): the members' weights (their tokens over their batch's) and the nano-dollar column with
  * its exact sum and stats, each in chunks of sp_ana_cost_chunk batches or requests taken through a
  * counter. The cost opens each pass in turn; a helper (sp_ana_cost_help) takes chunks of whichever is
- * open until sp_ana_cost_share_close. Every figure is the same however the chunks fall. */
+ * open until sp_ana_cost_share_close. Every figure is the same however the chunks fall. Before them,
+ * while the cost's activity pass fills each device's unions, the helper populates their next pages
+ * (no byte written: only the faults move to the helper). */
 typedef struct sp_ana_cost_share {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int phase;   /* 0: none open yet; 1: the weights; 2: the nano column; 3: closed */
+    int phase;   /* 0: none open yet; 1: the pages ahead of the activity pass; 2: the weights; 3: the
+                    nano column; 4: closed */
     int helping; /* the helper is in a pass's chunks */
     int joined;  /* the last pass the helper came to */
     void *pass;  /* cost.c's open pass */
 } sp_ana_cost_share;
 #define SP_ANA_COST_CHUNK 16384
+/* The pages ahead of the cost's activity pass (its unions' places) the helper populates, and how
+ * often (activities, a power of two) the pass says where it is. */
+#define SP_ANA_COST_AHEAD ((size_t)2 << 20)
+#define SP_ANA_COST_AHEAD_EVERY 4096
+/* Test switch: those bytes (at least 1). */
+extern size_t sp_ana_cost_ahead;
+/* For the tests: bytes the helpers have populated ahead of the activity pass, over the process. */
+extern atomic_size_t sp_ana_cost_populated;
 /* Test switch: batches or requests a chunk (at least 1). */
 extern size_t sp_ana_cost_chunk;
 /* For the tests: chunks the helpers have taken (sp_ana_cost_help), over the process. */

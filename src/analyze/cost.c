@@ -6,6 +6,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "analyze/analyze_int.h"
 #include "common/exactsum.h"
@@ -95,8 +98,8 @@ typedef struct cost_work {
 /* Gives back what only device_states reads, the last taken first. */
 static void cost_work_drop_states(cost_work *w)
 {
-    sp_ana_scratch_put(w->sc, w->ul);
     sp_ana_scratch_put(w->sc, w->kl);
+    sp_ana_scratch_put(w->sc, w->ul);
     sp_ana_scratch_put(w->sc, w->pieces);
     sp_ana_scratch_put(w->sc, w->wl);
     w->ul = w->kl = w->wl = NULL;
@@ -135,8 +138,11 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w)
     w->piece_len = sp_ana_scratch_get(w->sc, nb * sizeof *w->piece_len);
     w->wl = sp_ana_scratch_get(w->sc, nb * sizeof *w->wl);
     w->pieces = sp_ana_scratch_get(w->sc, nb * sizeof *w->pieces);
-    w->kl = sp_ana_scratch_get(w->sc, na * sizeof *w->kl);
+    /* the all-work union before the kernel-like one: it is the longer (it holds the kernel-like
+     * activity too), so the room kl leaves unused past its fill is at the top, where no page is
+     * faulted in for it, rather than between the two */
     w->ul = sp_ana_scratch_get(w->sc, na * sizeof *w->ul);
+    w->kl = sp_ana_scratch_get(w->sc, na * sizeof *w->kl);
     size_t *fb = malloc((nd ? nd : 1) * sizeof *fb);
     if (!w->aoff || !w->boff || !w->nk || !w->nu || !w->tk || !w->tu || !w->bord || !w->kl || !w->ul || !w->wl ||
         !w->pieces || !w->piece_len || !fb) {
@@ -162,13 +168,81 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w)
     return SP_OK;
 }
 
+size_t sp_ana_cost_ahead = SP_ANA_COST_AHEAD;
+atomic_size_t sp_ana_cost_populated;
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+/* The helper's pages ahead of devices_acts (sp_ana_cost_share's first phase): where the current
+ * device's unions are filled to and where their places end, as devices_acts last published them
+ * (every SP_ANA_COST_AHEAD_EVERY activities), and whether the pass is done. */
+typedef struct cost_ahead {
+    atomic_uintptr_t at[2], end[2]; /* the kernel-like union, the all-work union: next byte, places' end */
+    atomic_int done;
+} cost_ahead;
+
+/* devices_acts' progress on device `d` (its unions' lengths nk, nu) for the helper. */
+static void ahead_publish(cost_ahead *ah, const cost_work *w, size_t d, size_t nk, size_t nu)
+{
+    sp_ival *kl = w->kl + w->aoff[d], *ul = w->ul + w->aoff[d];
+    size_t n = w->aoff[d + 1] - w->aoff[d];
+    atomic_store_explicit(&ah->at[0], (uintptr_t)(kl + nk), memory_order_relaxed);
+    atomic_store_explicit(&ah->at[1], (uintptr_t)(ul + nu), memory_order_relaxed);
+    atomic_store_explicit(&ah->end[0], (uintptr_t)(kl + n), memory_order_relaxed);
+    atomic_store_explicit(&ah->end[1], (uintptr_t)(ul + n), memory_order_relaxed);
+}
+
+/* The helper's part while devices_acts runs: the pages of each union's next sp_ana_cost_ahead bytes
+ * (no further than the current device's places), populated writable before devices_acts comes to
+ * them (MADV_POPULATE_WRITE: no byte changes, a page already in is left as it is), so that the main
+ * thread does not stop for their faults; a short sleep when it is that far ahead already. Until
+ * devices_acts is done (with sp_ana_cost_helper_first, one round first whatever the pass has done).
+ * Only pages of the scratch arrays kl and ul are named, each a page the pass may write (one its
+ * places share). */
+static void populate_ahead(cost_ahead *ah)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    const uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096, step = (uintptr_t)256 << 10;
+    uintptr_t upto[2] = {0, 0}, upto_end[2] = {0, 0}; /* populated to, in the places ending there */
+    const uintptr_t ahead = sp_ana_cost_ahead ? sp_ana_cost_ahead : 1;
+    int once = sp_ana_cost_helper_first;
+    while (once-- > 0 || !atomic_load_explicit(&ah->done, memory_order_acquire)) {
+        int did = 0;
+        for (int k = 0; k < 2; k++) {
+            uintptr_t at = atomic_load_explicit(&ah->at[k], memory_order_relaxed);
+            uintptr_t end = atomic_load_explicit(&ah->end[k], memory_order_relaxed);
+            if (end <= at)
+                continue; /* no places left, or the two read from different devices */
+            if (end != upto_end[k] || upto[k] < at) {
+                upto[k] = at & ~(page - 1); /* another device's places, or the pass went past */
+                upto_end[k] = end;
+            }
+            uintptr_t to = end - at > ahead ? at + ahead : end;
+            to = (to + page - 1) & ~(page - 1); /* the page its last byte is on */
+            if (upto[k] >= to)
+                continue;
+            uintptr_t hi = to - upto[k] > step ? upto[k] + step : to;
+            (void)madvise((void *)upto[k], hi - upto[k], MADV_POPULATE_WRITE); /* a hint */
+            atomic_fetch_add_explicit(&sp_ana_cost_populated, hi - upto[k], memory_order_relaxed);
+            upto[k] = hi;
+            did = 1;
+        }
+        if (!did) {
+            struct timespec ts = {0, 20000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
 /* Every device's activity, read once in the events' order (a device's activity is in start order
  * there, so each device sees the same sequence a per-device pass would): its kernel-like and
  * all-work unions (at w->kl, w->ul from w->aoff[d] on, lengths w->nk[d], w->nu[d], total ns w->tk[d],
  * w->tu[d]: the sums of their lengths mod 2^64, taken as the unions grow) and the profiled
  * window widened to hold every activity's start and end (DESIGN section 7: first arrival or activity
  * start to last done or activity end). */
-static void devices_acts(const sp_ana *a, cost_work *w, uint64_t *w0, uint64_t *w1)
+static void devices_acts(const sp_ana *a, cost_work *w, uint64_t *w0, uint64_t *w1, cost_ahead *ah)
 {
     const sp_events *ev = a->ev;
     const size_t na = ev->n_acts;
@@ -182,6 +256,8 @@ static void devices_acts(const sp_ana *a, cost_work *w, uint64_t *w0, uint64_t *
         uint32_t d = a->act_dev[i];
         if (d == SP_EV_NONE)
             continue;
+        if (ah && !(i & (SP_ANA_COST_AHEAD_EVERY - 1)) && cur != SP_EV_NONE)
+            ahead_publish(ah, w, cur, nk, nu); /* for the helper (populate_ahead) */
         if (d != cur) {
             if (cur != SP_EV_NONE) {
                 w->nk[cur] = nk;
@@ -355,17 +431,17 @@ static void nano_chunk(const cost_pass *p, size_t i0, size_t i1, sp_exact_sum *s
     }
 }
 
-/* Takes the open pass's chunks until none is left; phase 1 the weights, 2 the nano column (into
+/* Takes the open pass's chunks until none is left; phase 2 the weights, 3 the nano column (into
  * `sum` and `cst`). Returns how many it took. */
 static size_t pass_chunks(cost_pass *p, int phase, sp_exact_sum *sum, sp_ana_col_stats *cst)
 {
-    const size_t n = phase == 1 ? p->nb : p->nr;
+    const size_t n = phase == 2 ? p->nb : p->nr;
     for (size_t taken = 0;; taken++) {
-        size_t k = atomic_fetch_add(&p->next[phase - 1], 1);
+        size_t k = atomic_fetch_add(&p->next[phase - 2], 1);
         if (k >= (n + p->chunk - 1) / p->chunk)
             return taken;
         size_t lo = k * p->chunk, hi = n - lo < p->chunk ? n : lo + p->chunk;
-        if (phase == 1)
+        if (phase == 2)
             weights_chunk(p, lo, hi);
         else
             nano_chunk(p, lo, hi, sum, cst);
@@ -397,13 +473,14 @@ void sp_ana_cost_share_destroy(sp_ana_cost_share *sh)
     pthread_mutex_destroy(&sh->mu);
 }
 
-/* Opens pass `phase` (1 or 2) to the helper, or with 3 closes the share (p NULL). */
-static void share_open(sp_ana_cost_share *sh, int phase, cost_pass *p)
+/* Opens phase `phase` to the helper (1: the pages ahead of devices_acts, `p` a cost_ahead; 2, 3: a
+ * pass, `p` its cost_pass), or with 4 closes the share (p NULL). */
+static void share_open(sp_ana_cost_share *sh, int phase, void *p)
 {
     if (!sh)
         return;
     pthread_mutex_lock(&sh->mu);
-    if (sh->phase < 3) {
+    if (sh->phase < 4) {
         sh->phase = phase;
         sh->pass = p;
     }
@@ -413,7 +490,7 @@ static void share_open(sp_ana_cost_share *sh, int phase, cost_pass *p)
 
 void sp_ana_cost_share_close(sp_ana_cost_share *sh)
 {
-    share_open(sh, 3, NULL);
+    share_open(sh, 4, NULL);
 }
 
 /* Waits until the helper has left the open pass's chunks (it takes none after the counter ran out);
@@ -433,6 +510,17 @@ static void share_wait(sp_ana_cost_share *sh)
     share_wait_for(sh, 0);
 }
 
+/* Waits until the helper has come to phase `phase` (or a later one). */
+static void share_wait_joined(sp_ana_cost_share *sh, int phase)
+{
+    if (!sh)
+        return;
+    pthread_mutex_lock(&sh->mu);
+    while (sh->joined < phase)
+        pthread_cond_wait(&sh->cv, &sh->mu);
+    pthread_mutex_unlock(&sh->mu);
+}
+
 void sp_ana_cost_help(sp_ana_cost_share *sh)
 {
     int seen = 0;
@@ -440,15 +528,21 @@ void sp_ana_cost_help(sp_ana_cost_share *sh)
     for (;;) {
         while (sh->phase == seen)
             pthread_cond_wait(&sh->cv, &sh->mu);
-        if (sh->phase >= 3)
+        if (sh->phase >= 4)
             break;
         seen = sh->phase;
-        cost_pass *p = sh->pass;
+        void *pass = sh->pass;
         sh->helping = 1;
         sh->joined = seen;
+        pthread_cond_broadcast(&sh->cv); /* share_wait_joined */
         pthread_mutex_unlock(&sh->mu);
-        size_t took = pass_chunks(p, seen, &p->helper_sum, &p->helper_stats);
-        atomic_fetch_add_explicit(&sp_ana_cost_helped, took, memory_order_relaxed);
+        if (seen == 1) {
+            populate_ahead(pass);
+        } else {
+            cost_pass *p = pass;
+            size_t took = pass_chunks(p, seen, &p->helper_sum, &p->helper_stats);
+            atomic_fetch_add_explicit(&sp_ana_cost_helped, took, memory_order_relaxed);
+        }
         pthread_mutex_lock(&sh->mu);
         sh->helping = 0;
         pthread_cond_broadcast(&sh->cv);
@@ -512,10 +606,10 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns,
         pos_of[i] = SP_EV_NONE;
     for (size_t i = 0; !identity && i < a->n_reqs; i++)
         pos_of[a->reqs[i]] = (uint32_t)i;
-    share_open(sh, 1, p);
+    share_open(sh, 2, p);
     if (sp_ana_cost_helper_first)
-        share_wait_for(sh, 1);
-    pass_chunks(p, 1, NULL, NULL);
+        share_wait_for(sh, 2);
+    pass_chunks(p, 2, NULL, NULL);
     share_wait(sh);
     /* the shares of requests in several batches, batches in device order, then start order (bord): such
      * a request sums its shares in an order no line order changes (none left: no pass) */
@@ -545,10 +639,10 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns,
     sp_exact_sum sum;
     sp_exact_sum_init(&sum);
     sp_ana_col_stats cst = SP_ANA_COL_STATS_NONE;
-    share_open(sh, 2, p);
+    share_open(sh, 3, p);
     if (sp_ana_cost_helper_first)
-        share_wait_for(sh, 2);
-    pass_chunks(p, 2, &sum, &cst);
+        share_wait_for(sh, 3);
+    pass_chunks(p, 3, &sum, &cst);
     share_wait(sh);
     sp_ana_cost_share_close(sh);
     sp_exact_sum_merge(&sum, &p->helper_sum);
@@ -592,8 +686,25 @@ static sp_status cost_run(sp_ana *a, sp_ana_cost_share *sh)
     size_t nd = a->n_devs;
     /* each device's activity read once, for its unions and the window */
     cost_window_requests(a, &w.w0, &w.w1);
-    devices_acts(a, &w, &w.w0, &w.w1);
+    /* the helper, its savings done, populates the unions' next pages while the pass fills them */
+    cost_ahead ah, *ahp = sh && nd ? &ah : NULL;
+    if (ahp) {
+        for (int k = 0; k < 2; k++) {
+            atomic_init(&ah.at[k], 0);
+            atomic_init(&ah.end[k], 0);
+        }
+        atomic_init(&ah.done, 0);
+        ahead_publish(&ah, &w, 0, 0, 0);
+        share_open(sh, 1, &ah);
+        if (sp_ana_cost_helper_first)
+            share_wait_joined(sh, 1);
+    }
+    devices_acts(a, &w, &w.w0, &w.w1, ahp);
+    if (ahp)
+        atomic_store_explicit(&ah.done, 1, memory_order_release);
     if (w.w0 == SP_TIME_NONE) {
+        sp_ana_cost_share_close(sh); /* no helper comes to `ah` after this frame */
+        share_wait(sh);              /* and none is left in it */
         cost_work_free(&w);
         return SP_OK; /* nothing timed: a zero bill */
     }
@@ -611,6 +722,7 @@ static sp_status cost_run(sp_ana *a, sp_ana_cost_share *sh)
         c->by_state[s] = c->bill * c->by_state_share[s];
     }
     a->r->padding.share_of_bill = c->by_state_share[SP_COST_PADDING];
+    share_wait(sh); /* the helper has left `ah` and the unions' pages (long since: they are done) */
     cost_work_drop_states(&w);
     st = request_costs(a, &w, dev_ns > 0 ? c->bill / (double)dev_ns : 0.0, sh);
     cost_work_free(&w);
