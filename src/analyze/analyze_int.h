@@ -138,6 +138,8 @@ typedef struct sp_ana {
     struct sp_ana_scratch *scratch; /* the steps' large scratch arrays (scratch.c); NULL: malloc */
     sp_ana_stretch spans_kept[2];  /* under release_events: the span pages each partition thread kept in */
     void *rank_scratch[2];         /* the ranking's two record arrays when taken ahead (sp_ana_rank_reserve) */
+    pthread_t tail_th;             /* cost_and_verdict's second thread, when it is left to hand the */
+    int tail_join;                 /* activity's pages back (sp_ana_join_tail) */
 } sp_ana;
 
 /* The start of batch piece k (an index into the pieces), which belongs to batch b. */
@@ -546,6 +548,10 @@ typedef struct sp_ana_cost_share {
                     nano column; 4: closed */
     int helping; /* the helper is in a pass's chunks */
     int joined;  /* the last pass the helper came to */
+    int left;    /* the helper has left the share for good (sp_ana_cost_help returned) */
+    int acts_done; /* the cost has read the activity */
+    void *discard; /* pages the helper hands back (sp_ana_cost_share_discard) not yet taken */
+    size_t discard_bytes;
     void *pass;  /* cost.c's open pass */
 } sp_ana_cost_share;
 #define SP_ANA_COST_CHUNK 16384
@@ -570,6 +576,18 @@ void sp_ana_cost_share_close(sp_ana_cost_share *sh);
 void sp_ana_cost_share_destroy(sp_ana_cost_share *sh);
 /* The helper's side: takes chunks of each pass the cost opens until the share is closed. */
 void sp_ana_cost_help(sp_ana_cost_share *sh);
+/* Test switch: 0 keeps the activity's pages in after the cost (cost_and_verdict's second thread hands
+ * them back under release_events, kept detail aside). */
+extern int sp_ana_tail_discard;
+/* Joins cost_and_verdict's second thread where it was left to hand pages back. */
+void sp_ana_join_tail(sp_ana *a);
+/* Pages (whole ones inside `p`, `bytes` long) the helper hands back to the kernel once the cost has
+ * read the activity: a step at a time while no pass is open, the rest after the share closes. Only
+ * for pages nothing reads after the cost's activity pass. Before the helper starts. */
+void sp_ana_cost_share_discard(sp_ana_cost_share *sh, void *p, size_t bytes);
+#define SP_ANA_COST_DISCARD_STEP ((size_t)4 << 20)
+/* Waits until the helper has left the share for good (after sp_ana_cost, which closes it). */
+void sp_ana_cost_share_wait_left(sp_ana_cost_share *sh);
 /* The cost (DESIGN section 7); `sh` NULL: every chunk on this thread. Closes `sh` before it returns. */
 sp_status sp_ana_cost(sp_ana *a, sp_ana_cost_share *sh);
 

@@ -12,6 +12,7 @@
 
 #include "analyze/analyze_int.h"
 #include "common/exactsum.h"
+#include "common/util_int.h"
 
 /* Appends [s, e) to a list built in start order, merging with the last interval when they touch;
  * returns by how many ns the list's total length (sp_ival_total) grew. */
@@ -521,13 +522,45 @@ static void share_wait_joined(sp_ana_cost_share *sh, int phase)
     pthread_mutex_unlock(&sh->mu);
 }
 
+/* The next SP_ANA_COST_DISCARD_STEP bytes of the pages sh->discard names, taken off it (NULL when
+ * none is left): called with sh->mu held. */
+static void *discard_take(sp_ana_cost_share *sh, size_t *bytes)
+{
+    if (!sh->discard_bytes)
+        return NULL;
+    *bytes = sh->discard_bytes < SP_ANA_COST_DISCARD_STEP ? sh->discard_bytes : SP_ANA_COST_DISCARD_STEP;
+    void *p = sh->discard;
+    sh->discard = (char *)sh->discard + *bytes;
+    sh->discard_bytes -= *bytes;
+    return p;
+}
+
+void sp_ana_cost_share_discard(sp_ana_cost_share *sh, void *p, size_t bytes)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    const uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)p + bytes) & ~(page - 1);
+    sh->discard = p && hi > lo ? (void *)lo : NULL;
+    sh->discard_bytes = p && hi > lo ? hi - lo : 0;
+}
+
 void sp_ana_cost_help(sp_ana_cost_share *sh)
 {
     int seen = 0;
     pthread_mutex_lock(&sh->mu);
     for (;;) {
-        while (sh->phase == seen)
-            pthread_cond_wait(&sh->cv, &sh->mu);
+        while (sh->phase == seen) {
+            size_t bytes;
+            void *p = sh->acts_done ? discard_take(sh, &bytes) : NULL;
+            if (!p) {
+                pthread_cond_wait(&sh->cv, &sh->mu);
+                continue;
+            }
+            /* nothing open, and the activity pass done: a step of the pages to hand back */
+            pthread_mutex_unlock(&sh->mu);
+            sp_discard_pages(p, bytes);
+            pthread_mutex_lock(&sh->mu);
+        }
         if (sh->phase >= 4)
             break;
         seen = sh->phase;
@@ -547,6 +580,21 @@ void sp_ana_cost_help(sp_ana_cost_share *sh)
         sh->helping = 0;
         pthread_cond_broadcast(&sh->cv);
     }
+    void *rest = sh->discard; /* the pages not handed back yet: after the share is left */
+    size_t rest_bytes = sh->discard_bytes;
+    sh->discard_bytes = 0;
+    sh->left = 1; /* nothing of `sh` is touched after this unlock: it may go at once */
+    pthread_cond_broadcast(&sh->cv);
+    pthread_mutex_unlock(&sh->mu);
+    if (rest_bytes)
+        sp_discard_pages(rest, rest_bytes);
+}
+
+void sp_ana_cost_share_wait_left(sp_ana_cost_share *sh)
+{
+    pthread_mutex_lock(&sh->mu);
+    while (!sh->left)
+        pthread_cond_wait(&sh->cv, &sh->mu);
     pthread_mutex_unlock(&sh->mu);
 }
 
@@ -702,6 +750,13 @@ static sp_status cost_run(sp_ana *a, sp_ana_cost_share *sh)
     devices_acts(a, &w, &w.w0, &w.w1, ahp);
     if (ahp)
         atomic_store_explicit(&ah.done, 1, memory_order_release);
+    if (sh) {
+        /* the activity read: the helper, when it has nothing open, may hand its pages back */
+        pthread_mutex_lock(&sh->mu);
+        sh->acts_done = 1;
+        pthread_cond_broadcast(&sh->cv);
+        pthread_mutex_unlock(&sh->mu);
+    }
     if (w.w0 == SP_TIME_NONE) {
         sp_ana_cost_share_close(sh); /* no helper comes to `ah` after this frame */
         share_wait(sh);              /* and none is left in it */
