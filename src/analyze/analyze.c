@@ -288,7 +288,7 @@ static sp_status cost_and_verdict(sp_ana *a)
     sp_status st = sp_ana_cost(a, threaded ? &sh : NULL), mine = SP_OK;
     if (threaded && !st)
         mine = sp_ana_savings_work(&sj);
-    if (threaded && !st && discard) {
+    if (threaded && !st && discard && !sp_ana_cost_helper_first) {
         sp_ana_cost_share_wait_left(&sh); /* its savings done (they come first), the pages its own */
         a->tail_th = th;
         a->tail_join = 1; /* joined after the last step (sp_ana_join_tail) */

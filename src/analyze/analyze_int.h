@@ -577,7 +577,9 @@ void sp_ana_cost_share_destroy(sp_ana_cost_share *sh);
 /* The helper's side: takes chunks of each pass the cost opens until the share is closed. */
 void sp_ana_cost_help(sp_ana_cost_share *sh);
 /* Test switch: 0 keeps the activity's pages in after the cost (cost_and_verdict's second thread hands
- * them back under release_events, kept detail aside). */
+ * them back under release_events, kept detail aside; with sp_ana_cost_helper_first the cost's thread
+ * waits for all of them to be back before the verdict, so that a later step reading the activity
+ * would read zeros). */
 extern int sp_ana_tail_discard;
 /* Joins cost_and_verdict's second thread where it was left to hand pages back. */
 void sp_ana_join_tail(sp_ana *a);
@@ -586,6 +588,10 @@ void sp_ana_join_tail(sp_ana *a);
  * for pages nothing reads after the cost's activity pass. Before the helper starts. */
 void sp_ana_cost_share_discard(sp_ana_cost_share *sh, void *p, size_t bytes);
 #define SP_ANA_COST_DISCARD_STEP ((size_t)4 << 20)
+/* Test switch: those steps' bytes (rounded up to whole pages). */
+extern size_t sp_ana_cost_discard_step;
+/* For the tests: bytes the helpers have handed back that way, over the process. */
+extern atomic_size_t sp_ana_cost_discarded;
 /* Waits until the helper has left the share for good (after sp_ana_cost, which closes it). */
 void sp_ana_cost_share_wait_left(sp_ana_cost_share *sh);
 /* The cost (DESIGN section 7); `sh` NULL: every chunk on this thread. Closes `sh` before it returns. */

@@ -522,13 +522,20 @@ static void share_wait_joined(sp_ana_cost_share *sh, int phase)
     pthread_mutex_unlock(&sh->mu);
 }
 
-/* The next SP_ANA_COST_DISCARD_STEP bytes of the pages sh->discard names, taken off it (NULL when
- * none is left): called with sh->mu held. */
+size_t sp_ana_cost_discard_step = SP_ANA_COST_DISCARD_STEP;
+atomic_size_t sp_ana_cost_discarded;
+
+/* The next sp_ana_cost_discard_step bytes (whole pages) of the pages sh->discard names, taken off it
+ * (NULL when none is left): called with sh->mu held. */
 static void *discard_take(sp_ana_cost_share *sh, size_t *bytes)
 {
     if (!sh->discard_bytes)
         return NULL;
-    *bytes = sh->discard_bytes < SP_ANA_COST_DISCARD_STEP ? sh->discard_bytes : SP_ANA_COST_DISCARD_STEP;
+    long ps = sysconf(_SC_PAGESIZE);
+    const size_t page = ps > 0 ? (size_t)ps : 4096;
+    size_t step = (sp_ana_cost_discard_step + page - 1) / page * page;
+    step = step ? step : page;
+    *bytes = sh->discard_bytes < step ? sh->discard_bytes : step;
     void *p = sh->discard;
     sh->discard = (char *)sh->discard + *bytes;
     sh->discard_bytes -= *bytes;
@@ -559,6 +566,7 @@ void sp_ana_cost_help(sp_ana_cost_share *sh)
             /* nothing open, and the activity pass done: a step of the pages to hand back */
             pthread_mutex_unlock(&sh->mu);
             sp_discard_pages(p, bytes);
+            atomic_fetch_add_explicit(&sp_ana_cost_discarded, bytes, memory_order_relaxed);
             pthread_mutex_lock(&sh->mu);
         }
         if (sh->phase >= 4)
@@ -586,8 +594,10 @@ void sp_ana_cost_help(sp_ana_cost_share *sh)
     sh->left = 1; /* nothing of `sh` is touched after this unlock: it may go at once */
     pthread_cond_broadcast(&sh->cv);
     pthread_mutex_unlock(&sh->mu);
-    if (rest_bytes)
+    if (rest_bytes) {
         sp_discard_pages(rest, rest_bytes);
+        atomic_fetch_add_explicit(&sp_ana_cost_discarded, rest_bytes, memory_order_relaxed);
+    }
 }
 
 void sp_ana_cost_share_wait_left(sp_ana_cost_share *sh)
