@@ -540,12 +540,14 @@ void sp_ana_fmt_dur(char *buf, size_t n, uint64_t ns);
  * counter. The cost opens each pass in turn; a helper (sp_ana_cost_help) takes chunks of whichever is
  * open until sp_ana_cost_share_close. Every figure is the same however the chunks fall. Before them,
  * while the cost's activity pass fills each device's unions, the helper populates their next pages
- * (no byte written: only the faults move to the helper). */
+ * (no byte written: only the faults move to the helper), and it may take each device's gap (an
+ * overlap of two interval lists) while the cost sums that device's padding. */
 typedef struct sp_ana_cost_share {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int phase;   /* 0: none open yet; 1: the pages ahead of the activity pass; 2: the weights; 3: the
-                    nano column; 4: closed */
+    int phase;   /* how many phases were opened (0: none yet) */
+    int kind;    /* the last one's (cost.c): the pages ahead of the activity pass, a device's gap, the
+                    weights, the nano column, or closed */
     int helping; /* the helper is in a pass's chunks */
     int joined;  /* the last pass the helper came to */
     int left;    /* the helper has left the share for good (sp_ana_cost_help returned) */
@@ -567,8 +569,11 @@ extern atomic_size_t sp_ana_cost_populated;
 extern size_t sp_ana_cost_chunk;
 /* For the tests: chunks the helpers have taken (sp_ana_cost_help), over the process. */
 extern atomic_size_t sp_ana_cost_helped;
-/* Test switch: 1 leaves every chunk of each pass to the helper (the cost waits until the helper has
- * come to the pass and left it). Only where a helper surely comes (the two-thread route). */
+/* For the tests: devices' gaps the helpers have computed, over the process. */
+extern atomic_size_t sp_ana_cost_gaps_helped;
+/* Test switch: 1 leaves every chunk of each pass and each device's gap to the helper (the cost waits
+ * until the helper has come to the phase and left it), and has the activity pass wait until the
+ * helper populates ahead of it. Only where a helper surely comes (the two-thread route). */
 extern int sp_ana_cost_helper_first;
 void sp_ana_cost_share_init(sp_ana_cost_share *sh);
 /* No pass opens after it; the helper returns. Idempotent. */

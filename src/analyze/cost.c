@@ -292,10 +292,39 @@ static void devices_acts(const sp_ana *a, cost_work *w, uint64_t *w0, uint64_t *
     *w1 = hi;
 }
 
+/* What the share's kinds of phase hand the helper (sp_ana_cost_share.kind). */
+enum { SHARE_NONE, SHARE_AHEAD, SHARE_GAP, SHARE_WEIGHTS, SHARE_NANO, SHARE_CLOSED };
+static int share_open(sp_ana_cost_share *sh, int kind, void *p);
+static void share_wait_for(sp_ana_cost_share *sh, int seq);
+
+/* One device's gap (its batch windows' ns outside its all-work union) needs the overlap of the two
+ * lists, an integer in any order: whichever thread takes the job first computes it, the helper while
+ * the cost's thread sums the device's padding. */
+typedef struct gap_job {
+    const sp_ival *wl, *ul;
+    size_t nw, nu;
+    atomic_int taken;
+    uint64_t overlap;
+} gap_job;
+
+atomic_size_t sp_ana_cost_gaps_helped;
+
+/* Computes the job's overlap unless another thread took it; returns whether this one did. */
+static int gap_take(gap_job *g)
+{
+    int free_job = 0;
+    if (!atomic_compare_exchange_strong(&g->taken, &free_job, 1))
+        return 0;
+    g->overlap = sp_ival_overlap(g->wl, g->nw, g->ul, g->nu);
+    return 1;
+}
+
 /* Device `d`'s ns of the window by state (DESIGN section 7), added to state[], from its unions
  * (devices_acts). Sorts the device's batches in w->bord and records each one's disjoint piece in
- * w->piece_len. */
-static void device_states(const sp_ana *a, cost_work *w, size_t d, uint64_t window_ns, long double *state)
+ * w->piece_len. With `sh`, the overlap for the gap is opened to its helper (`g`, this device's job
+ * from here on) while this thread sums the padding. */
+static void device_states(const sp_ana *a, cost_work *w, size_t d, uint64_t window_ns, long double *state,
+                          sp_ana_cost_share *sh, gap_job *g)
 {
     const sp_events *ev = a->ev;
     const sp_ival *kl = w->kl + w->aoff[d], *ul = w->ul + w->aoff[d];
@@ -320,7 +349,14 @@ static void device_states(const sp_ana *a, cost_work *w, size_t d, uint64_t wind
     }
     uint64_t k_total = w->tk[d], u_total = w->tu[d]; /* sp_ival_total(kl, nk), sp_ival_total(ul, nu) */
     uint64_t w_total = sp_ival_total(w->wl, nw);
-    uint64_t gap = w_total - sp_ival_overlap(w->wl, nw, ul, nu);
+    g->wl = w->wl;
+    g->nw = nw;
+    g->ul = ul;
+    g->nu = nu;
+    atomic_store_explicit(&g->taken, 0, memory_order_release); /* the fields above before it */
+    int seq = share_open(sh, SHARE_GAP, g);
+    if (sp_ana_cost_helper_first)
+        share_wait_for(sh, seq);
     long double pad = 0;
     size_t kp = 0;
     for (size_t j = 0; j < np; j++) {
@@ -336,6 +372,9 @@ static void device_states(const sp_ana *a, cost_work *w, size_t d, uint64_t wind
         /* DESIGN section 7: kernel time in a batch window x that batch's waste is padding */
         pad += (long double)in * a->b[pc->batch].waste;
     }
+    gap_take(g);          /* unless the helper took it */
+    share_wait_for(sh, 0); /* and if it did, until it is done */
+    uint64_t gap = w_total - g->overlap;
     state[SP_COST_PADDING] += pad;
     state[SP_COST_USEFUL] += (long double)k_total - pad;
     state[SP_COST_COPIES] += (long double)(u_total - k_total);
@@ -432,17 +471,17 @@ static void nano_chunk(const cost_pass *p, size_t i0, size_t i1, sp_exact_sum *s
     }
 }
 
-/* Takes the open pass's chunks until none is left; phase 2 the weights, 3 the nano column (into
- * `sum` and `cst`). Returns how many it took. */
-static size_t pass_chunks(cost_pass *p, int phase, sp_exact_sum *sum, sp_ana_col_stats *cst)
+/* Takes the open pass's chunks until none is left; SHARE_WEIGHTS the weights, SHARE_NANO the nano
+ * column (into `sum` and `cst`). Returns how many it took. */
+static size_t pass_chunks(cost_pass *p, int kind, sp_exact_sum *sum, sp_ana_col_stats *cst)
 {
-    const size_t n = phase == 2 ? p->nb : p->nr;
+    const size_t n = kind == SHARE_WEIGHTS ? p->nb : p->nr;
     for (size_t taken = 0;; taken++) {
-        size_t k = atomic_fetch_add(&p->next[phase - 2], 1);
+        size_t k = atomic_fetch_add(&p->next[kind == SHARE_NANO], 1);
         if (k >= (n + p->chunk - 1) / p->chunk)
             return taken;
         size_t lo = k * p->chunk, hi = n - lo < p->chunk ? n : lo + p->chunk;
-        if (phase == 2)
+        if (kind == SHARE_WEIGHTS)
             weights_chunk(p, lo, hi);
         else
             nano_chunk(p, lo, hi, sum, cst);
@@ -474,34 +513,40 @@ void sp_ana_cost_share_destroy(sp_ana_cost_share *sh)
     pthread_mutex_destroy(&sh->mu);
 }
 
-/* Opens phase `phase` to the helper (1: the pages ahead of devices_acts, `p` a cost_ahead; 2, 3: a
- * pass, `p` its cost_pass), or with 4 closes the share (p NULL). */
-static void share_open(sp_ana_cost_share *sh, int phase, void *p)
+/* Opens a phase of kind `kind` to the helper (SHARE_AHEAD: the pages ahead of devices_acts, `p` a
+ * cost_ahead; SHARE_GAP: a device's gap, `p` a gap_job; SHARE_WEIGHTS, SHARE_NANO: a pass, `p` its
+ * cost_pass), or with SHARE_CLOSED closes the share (p NULL). Returns the phase's number (0 without
+ * a share). */
+static int share_open(sp_ana_cost_share *sh, int kind, void *p)
 {
     if (!sh)
-        return;
+        return 0;
     pthread_mutex_lock(&sh->mu);
-    if (sh->phase < 4) {
-        sh->phase = phase;
+    if (sh->kind != SHARE_CLOSED) {
+        sh->phase++;
+        sh->kind = kind;
         sh->pass = p;
     }
+    int seq = sh->phase;
     pthread_cond_broadcast(&sh->cv);
     pthread_mutex_unlock(&sh->mu);
+    return seq;
 }
 
 void sp_ana_cost_share_close(sp_ana_cost_share *sh)
 {
-    share_open(sh, 4, NULL);
+    share_open(sh, SHARE_CLOSED, NULL);
 }
 
-/* Waits until the helper has left the open pass's chunks (it takes none after the counter ran out);
- * with `phase` (sp_ana_cost_helper_first), until it has come to that pass and left it. */
-static void share_wait_for(sp_ana_cost_share *sh, int phase)
+/* Waits until the helper has left the open phase (it takes no chunk after the counter ran out, no
+ * job once it is taken); with `seq` (sp_ana_cost_helper_first), until it has come to that phase and
+ * left it. */
+static void share_wait_for(sp_ana_cost_share *sh, int seq)
 {
     if (!sh)
         return;
     pthread_mutex_lock(&sh->mu);
-    while (sh->helping || sh->joined < phase)
+    while (sh->helping || sh->joined < seq)
         pthread_cond_wait(&sh->cv, &sh->mu);
     pthread_mutex_unlock(&sh->mu);
 }
@@ -511,13 +556,13 @@ static void share_wait(sp_ana_cost_share *sh)
     share_wait_for(sh, 0);
 }
 
-/* Waits until the helper has come to phase `phase` (or a later one). */
-static void share_wait_joined(sp_ana_cost_share *sh, int phase)
+/* Waits until the helper has come to phase `seq` (or a later one). */
+static void share_wait_joined(sp_ana_cost_share *sh, int seq)
 {
     if (!sh)
         return;
     pthread_mutex_lock(&sh->mu);
-    while (sh->joined < phase)
+    while (sh->joined < seq)
         pthread_cond_wait(&sh->cv, &sh->mu);
     pthread_mutex_unlock(&sh->mu);
 }
@@ -569,19 +614,23 @@ void sp_ana_cost_help(sp_ana_cost_share *sh)
             atomic_fetch_add_explicit(&sp_ana_cost_discarded, bytes, memory_order_relaxed);
             pthread_mutex_lock(&sh->mu);
         }
-        if (sh->phase >= 4)
+        if (sh->kind == SHARE_CLOSED)
             break;
         seen = sh->phase;
+        int kind = sh->kind;
         void *pass = sh->pass;
         sh->helping = 1;
         sh->joined = seen;
         pthread_cond_broadcast(&sh->cv); /* share_wait_joined */
         pthread_mutex_unlock(&sh->mu);
-        if (seen == 1) {
+        if (kind == SHARE_AHEAD) {
             populate_ahead(pass);
+        } else if (kind == SHARE_GAP) {
+            if (gap_take(pass))
+                atomic_fetch_add_explicit(&sp_ana_cost_gaps_helped, 1, memory_order_relaxed);
         } else {
             cost_pass *p = pass;
-            size_t took = pass_chunks(p, seen, &p->helper_sum, &p->helper_stats);
+            size_t took = pass_chunks(p, kind, &p->helper_sum, &p->helper_stats);
             atomic_fetch_add_explicit(&sp_ana_cost_helped, took, memory_order_relaxed);
         }
         pthread_mutex_lock(&sh->mu);
@@ -664,10 +713,10 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns,
         pos_of[i] = SP_EV_NONE;
     for (size_t i = 0; !identity && i < a->n_reqs; i++)
         pos_of[a->reqs[i]] = (uint32_t)i;
-    share_open(sh, 2, p);
+    int seq = share_open(sh, SHARE_WEIGHTS, p);
     if (sp_ana_cost_helper_first)
-        share_wait_for(sh, 2);
-    pass_chunks(p, 2, NULL, NULL);
+        share_wait_for(sh, seq);
+    pass_chunks(p, SHARE_WEIGHTS, NULL, NULL);
     share_wait(sh);
     /* the shares of requests in several batches, batches in device order, then start order (bord): such
      * a request sums its shares in an order no line order changes (none left: no pass) */
@@ -697,10 +746,10 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns,
     sp_exact_sum sum;
     sp_exact_sum_init(&sum);
     sp_ana_col_stats cst = SP_ANA_COL_STATS_NONE;
-    share_open(sh, 3, p);
+    seq = share_open(sh, SHARE_NANO, p);
     if (sp_ana_cost_helper_first)
-        share_wait_for(sh, 3);
-    pass_chunks(p, 3, &sum, &cst);
+        share_wait_for(sh, seq);
+    pass_chunks(p, SHARE_NANO, &sum, &cst);
     share_wait(sh);
     sp_ana_cost_share_close(sh);
     sp_exact_sum_merge(&sum, &p->helper_sum);
@@ -753,9 +802,9 @@ static sp_status cost_run(sp_ana *a, sp_ana_cost_share *sh)
         }
         atomic_init(&ah.done, 0);
         ahead_publish(&ah, &w, 0, 0, 0);
-        share_open(sh, 1, &ah);
+        int seq = share_open(sh, SHARE_AHEAD, &ah);
         if (sp_ana_cost_helper_first)
-            share_wait_joined(sh, 1);
+            share_wait_joined(sh, seq);
     }
     devices_acts(a, &w, &w.w0, &w.w1, ahp);
     if (ahp)
@@ -777,8 +826,11 @@ static sp_status cost_run(sp_ana *a, sp_ana_cost_share *sh)
     c->bill = sp_ana_bill(c->price_per_hour, c->window_ns);
     c->per_request = a->n_reqs ? c->bill / (double)a->n_reqs : 0.0;
     long double state[SP_COST_STATE_COUNT] = {0};
+    gap_job g; /* each device's in turn; alive until the helper can no longer come to its phase */
+    memset(&g, 0, sizeof g);
+    atomic_init(&g.taken, 1);
     for (size_t d = 0; d < nd; d++)
-        device_states(a, &w, d, c->window_ns, state);
+        device_states(a, &w, d, c->window_ns, state, sh, &g);
     if (!nd)
         state[SP_COST_NO_BATCH] = (long double)c->window_ns;
     long double dev_ns = (long double)c->window_ns * (long double)(nd ? nd : 1);

@@ -15,7 +15,8 @@
  *    second thread populate the pages ahead of the cost's activity pass a page at a time
  *    (sp_ana_cost_ahead at 1) where it comes to them, the fifth has the pass wait until it has come
  *    (at least one round of SP_ANA_COST_AHEAD bytes); the bytes populated are printed, and some must
- *    be. The one-thread analysis holds the
+ *    be. The fifth also leaves each device's gap (the overlap of its batch windows and its all-work
+ *    union) to the second thread; the gaps it computed are printed, and some must be. The one-thread analysis holds the
  *    stage times in 8 bytes and mallocs every scratch array; the two-thread one holds them in 4 bytes
  *    (sp_ana_narrow) and takes every scratch array, however small, from the analysis' scratch
  *    stack (sp_ana_scratch_min at 1), which the threads share; a third analysis does the latter on one
@@ -336,9 +337,11 @@ int main(void)
         ranking(1, numeric[k]);
     }
     ar_each_trace("two_threads", &rng_state, same_both_routes, NULL);
-    fprintf(stderr, "%d traces compared; the cost's helper took %zu chunks, populated %zu bytes ahead\n", compared,
-            (size_t)atomic_load(&sp_ana_cost_helped), (size_t)atomic_load(&sp_ana_cost_populated));
+    fprintf(stderr, "%d traces compared; the cost's helper took %zu chunks, %zu devices' gaps, populated %zu bytes ahead\n",
+            compared, (size_t)atomic_load(&sp_ana_cost_helped), (size_t)atomic_load(&sp_ana_cost_gaps_helped),
+            (size_t)atomic_load(&sp_ana_cost_populated));
     CHECK(compared == AR_TRACES);
+    CHECK(atomic_load(&sp_ana_cost_gaps_helped) > 0);
     CHECK(atomic_load(&sp_ana_cost_populated) > 0);
     return sp_test_done("test_analyze_two_threads");
 }
