@@ -181,12 +181,15 @@ atomic_size_t sp_ana_cost_populated;
  * (every SP_ANA_COST_AHEAD_EVERY activities), and whether the pass is done. */
 typedef struct cost_ahead {
     atomic_uintptr_t at[2], end[2]; /* the kernel-like union, the all-work union: next byte, places' end */
+    atomic_size_t left;             /* bytes either union can still grow by (the activities left) */
     atomic_int done;
 } cost_ahead;
 
-/* devices_acts' progress on device `d` (its unions' lengths nk, nu) for the helper. */
-static void ahead_publish(cost_ahead *ah, const cost_work *w, size_t d, size_t nk, size_t nu)
+/* devices_acts' progress on device `d` (its unions' lengths nk, nu; `left` activities still to read)
+ * for the helper. */
+static void ahead_publish(cost_ahead *ah, const cost_work *w, size_t d, size_t nk, size_t nu, size_t left)
 {
+    atomic_store_explicit(&ah->left, left * sizeof *w->ul, memory_order_relaxed);
     sp_ival *kl = w->kl + w->aoff[d], *ul = w->ul + w->aoff[d];
     size_t n = w->aoff[d + 1] - w->aoff[d];
     atomic_store_explicit(&ah->at[0], (uintptr_t)(kl + nk), memory_order_relaxed);
@@ -196,7 +199,8 @@ static void ahead_publish(cost_ahead *ah, const cost_work *w, size_t d, size_t n
 }
 
 /* The helper's part while devices_acts runs: the pages of each union's next sp_ana_cost_ahead bytes
- * (no further than the current device's places), populated writable before devices_acts comes to
+ * (no further than the current device's places, nor than the activities left could fill: at the
+ * end of the pass no page past the unions' last is populated), populated writable before devices_acts comes to
  * them (MADV_POPULATE_WRITE: no byte changes, a page already in is left as it is), so that the main
  * thread does not stop for their faults; a short sleep when it is that far ahead already. Until
  * devices_acts is done (with sp_ana_cost_helper_first, one round first whatever the pass has done).
@@ -214,13 +218,15 @@ static void populate_ahead(cost_ahead *ah)
         for (int k = 0; k < 2; k++) {
             uintptr_t at = atomic_load_explicit(&ah->at[k], memory_order_relaxed);
             uintptr_t end = atomic_load_explicit(&ah->end[k], memory_order_relaxed);
+            uintptr_t left = atomic_load_explicit(&ah->left, memory_order_relaxed);
             if (end <= at)
                 continue; /* no places left, or the two read from different devices */
             if (end != upto_end[k] || upto[k] < at) {
                 upto[k] = at & ~(page - 1); /* another device's places, or the pass went past */
                 upto_end[k] = end;
             }
-            uintptr_t to = end - at > ahead ? at + ahead : end;
+            uintptr_t lim = ahead < left ? ahead : left;
+            uintptr_t to = end - at > lim ? at + lim : end;
             to = (to + page - 1) & ~(page - 1); /* the page its last byte is on */
             if (upto[k] >= to)
                 continue;
@@ -258,7 +264,7 @@ static void devices_acts(const sp_ana *a, cost_work *w, uint64_t *w0, uint64_t *
         if (d == SP_EV_NONE)
             continue;
         if (ah && !(i & (SP_ANA_COST_AHEAD_EVERY - 1)) && cur != SP_EV_NONE)
-            ahead_publish(ah, w, cur, nk, nu); /* for the helper (populate_ahead) */
+            ahead_publish(ah, w, cur, nk, nu, na - i); /* for the helper (populate_ahead) */
         if (d != cur) {
             if (cur != SP_EV_NONE) {
                 w->nk[cur] = nk;
@@ -801,7 +807,8 @@ static sp_status cost_run(sp_ana *a, sp_ana_cost_share *sh)
             atomic_init(&ah.end[k], 0);
         }
         atomic_init(&ah.done, 0);
-        ahead_publish(&ah, &w, 0, 0, 0);
+        atomic_init(&ah.left, 0);
+        ahead_publish(&ah, &w, 0, 0, 0, a->ev->n_acts);
         int seq = share_open(sh, SHARE_AHEAD, &ah);
         if (sp_ana_cost_helper_first)
             share_wait_joined(sh, seq);
