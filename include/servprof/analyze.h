@@ -58,8 +58,9 @@ typedef struct sp_analyze_options {
     int release_events;        /* the caller reads nothing of the set after this call but its files,
                                   properties and interned strings, then destroys it: the analysis frees
                                   the set's id maps once it is finished, its stage spans once the
-                                  requests are partitioned (not for a trace with generation data), and
-                                  its launch calls once the GPU figures are in, so its peak memory is
+                                  requests are partitioned (not for a trace with generation data), its
+                                  launch calls once the GPU figures are in, and its activity's pages
+                                  once the cost has read them (not with keep_detail), so its peak memory is
                                   lower, and lays its own arrays on their pages where it can, so it
                                   faults fewer fresh pages in (docs/analysis.md section 8, "Memory";
                                   Linux moves span pages with mremap). The report is the same

@@ -156,8 +156,17 @@ static void *savings_run(void *arg)
 {
     beside_job *j = arg;
     j->st = sp_ana_savings_work(j->savings);
-    sp_ana_cost_help(j->cost);
+    sp_ana_cost_help(j->cost); /* `j` is not read once the helper has left the cost's share */
     return NULL;
+}
+
+int sp_ana_tail_discard = 1;
+
+void sp_ana_join_tail(sp_ana *a)
+{
+    if (a->tail_join)
+        pthread_join(a->tail_th, NULL);
+    a->tail_join = 0;
 }
 
 /* Partition, GPU figures, outcomes. The outcomes read only the set's requests and files, the GPU
@@ -268,13 +277,24 @@ static sp_status cost_and_verdict(sp_ana *a)
     sp_ana_cost_share sh;
     sp_ana_cost_share_init(&sh);
     beside_job vj = {a, SP_OK, SP_OK, 0, NULL, 0, cs, nc, &sj, &sh, NULL};
+    /* under release_events nothing after the cost reads the activity but the timeline slice (kept
+     * detail only): the second thread, its part done, hands its pages back while this one goes on,
+     * so that the set's final free has that much less to unmap (docs/analysis.md section 8, "Memory") */
+    int discard = a->opt.release_events && !a->detail && sp_ana_tail_discard && a->ev->n_acts;
+    if (discard)
+        sp_ana_cost_share_discard(&sh, a->ev->acts, a->ev->n_acts * sizeof *a->ev->acts);
     pthread_t th;
     int threaded = a->n_reqs >= sp_ana_two_threads_min && pthread_create(&th, NULL, savings_run, &vj) == 0;
     sp_status st = sp_ana_cost(a, threaded ? &sh : NULL), mine = SP_OK;
     if (threaded && !st)
         mine = sp_ana_savings_work(&sj);
-    if (threaded)
+    if (threaded && !st && discard && !sp_ana_cost_helper_first) {
+        sp_ana_cost_share_wait_left(&sh); /* its savings done (they come first), the pages its own */
+        a->tail_th = th;
+        a->tail_join = 1; /* joined after the last step (sp_ana_join_tail) */
+    } else if (threaded) {
         pthread_join(th, NULL);
+    }
     sp_ana_cost_share_destroy(&sh);
     if (st)
         return st;
@@ -380,6 +400,7 @@ sp_status sp_analyze(sp_events *ev, const sp_analyze_options *opt, sp_report **o
     a.scratch = sp_ana_scratch_create(); /* NULL: the steps malloc their scratch */
     st = run_stages(&a, err, errlen);
     sp_ana_free(&a);
+    sp_ana_join_tail(&a); /* after the analysis' own frees, which it runs beside */
     if (st) {
         sp_report_destroy(r);
         return st;

@@ -138,6 +138,8 @@ typedef struct sp_ana {
     struct sp_ana_scratch *scratch; /* the steps' large scratch arrays (scratch.c); NULL: malloc */
     sp_ana_stretch spans_kept[2];  /* under release_events: the span pages each partition thread kept in */
     void *rank_scratch[2];         /* the ranking's two record arrays when taken ahead (sp_ana_rank_reserve) */
+    pthread_t tail_th;             /* cost_and_verdict's second thread, when it is left to hand the */
+    int tail_join;                 /* activity's pages back (sp_ana_join_tail) */
 } sp_ana;
 
 /* The start of batch piece k (an index into the pieces), which belongs to batch b. */
@@ -536,22 +538,42 @@ void sp_ana_fmt_dur(char *buf, size_t n, uint64_t ns);
  * threads"): the members' weights (their tokens over their batch's) and the nano-dollar column with
  * its exact sum and stats, each in chunks of sp_ana_cost_chunk batches or requests taken through a
  * counter. The cost opens each pass in turn; a helper (sp_ana_cost_help) takes chunks of whichever is
- * open until sp_ana_cost_share_close. Every figure is the same however the chunks fall. */
+ * open until sp_ana_cost_share_close. Every figure is the same however the chunks fall. Before them,
+ * while the cost's activity pass fills each device's unions, the helper populates their next pages
+ * (no byte written: only the faults move to the helper), and it may take each device's gap (an
+ * overlap of two interval lists) while the cost sums that device's padding. */
 typedef struct sp_ana_cost_share {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int phase;   /* 0: none open yet; 1: the weights; 2: the nano column; 3: closed */
+    int phase;   /* how many phases were opened (0: none yet) */
+    int kind;    /* the last one's (cost.c): the pages ahead of the activity pass, a device's gap, the
+                    weights, the nano column, or closed */
     int helping; /* the helper is in a pass's chunks */
     int joined;  /* the last pass the helper came to */
+    int left;    /* the helper has left the share for good (sp_ana_cost_help returned) */
+    int acts_done; /* the cost has read the activity */
+    void *discard; /* pages the helper hands back (sp_ana_cost_share_discard) not yet taken */
+    size_t discard_bytes;
     void *pass;  /* cost.c's open pass */
 } sp_ana_cost_share;
 #define SP_ANA_COST_CHUNK 16384
+/* The pages ahead of the cost's activity pass (its unions' places) the helper populates, and how
+ * often (activities, a power of two) the pass says where it is. */
+#define SP_ANA_COST_AHEAD ((size_t)2 << 20)
+#define SP_ANA_COST_AHEAD_EVERY 4096
+/* Test switch: those bytes (at least 1). */
+extern size_t sp_ana_cost_ahead;
+/* For the tests: bytes the helpers have populated ahead of the activity pass, over the process. */
+extern atomic_size_t sp_ana_cost_populated;
 /* Test switch: batches or requests a chunk (at least 1). */
 extern size_t sp_ana_cost_chunk;
 /* For the tests: chunks the helpers have taken (sp_ana_cost_help), over the process. */
 extern atomic_size_t sp_ana_cost_helped;
-/* Test switch: 1 leaves every chunk of each pass to the helper (the cost waits until the helper has
- * come to the pass and left it). Only where a helper surely comes (the two-thread route). */
+/* For the tests: devices' gaps the helpers have computed, over the process. */
+extern atomic_size_t sp_ana_cost_gaps_helped;
+/* Test switch: 1 leaves every chunk of each pass and each device's gap to the helper (the cost waits
+ * until the helper has come to the phase and left it), and has the activity pass wait until the
+ * helper populates ahead of it. Only where a helper surely comes (the two-thread route). */
 extern int sp_ana_cost_helper_first;
 void sp_ana_cost_share_init(sp_ana_cost_share *sh);
 /* No pass opens after it; the helper returns. Idempotent. */
@@ -559,6 +581,24 @@ void sp_ana_cost_share_close(sp_ana_cost_share *sh);
 void sp_ana_cost_share_destroy(sp_ana_cost_share *sh);
 /* The helper's side: takes chunks of each pass the cost opens until the share is closed. */
 void sp_ana_cost_help(sp_ana_cost_share *sh);
+/* Test switch: 0 keeps the activity's pages in after the cost (cost_and_verdict's second thread hands
+ * them back under release_events, kept detail aside; with sp_ana_cost_helper_first the cost's thread
+ * waits for all of them to be back before the verdict, so that a later step reading the activity
+ * would read zeros). */
+extern int sp_ana_tail_discard;
+/* Joins cost_and_verdict's second thread where it was left to hand pages back. */
+void sp_ana_join_tail(sp_ana *a);
+/* Pages (whole ones inside `p`, `bytes` long) the helper hands back to the kernel once the cost has
+ * read the activity: a step at a time while no pass is open, the rest after the share closes. Only
+ * for pages nothing reads after the cost's activity pass. Before the helper starts. */
+void sp_ana_cost_share_discard(sp_ana_cost_share *sh, void *p, size_t bytes);
+#define SP_ANA_COST_DISCARD_STEP ((size_t)4 << 20)
+/* Test switch: those steps' bytes (rounded up to whole pages). */
+extern size_t sp_ana_cost_discard_step;
+/* For the tests: bytes the helpers have handed back that way, over the process. */
+extern atomic_size_t sp_ana_cost_discarded;
+/* Waits until the helper has left the share for good (after sp_ana_cost, which closes it). */
+void sp_ana_cost_share_wait_left(sp_ana_cost_share *sh);
 /* The cost (DESIGN section 7); `sh` NULL: every chunk on this thread. Closes `sh` before it returns. */
 sp_status sp_ana_cost(sp_ana *a, sp_ana_cost_share *sh);
 

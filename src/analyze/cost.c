@@ -6,9 +6,13 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "analyze/analyze_int.h"
 #include "common/exactsum.h"
+#include "common/util_int.h"
 
 /* Appends [s, e) to a list built in start order, merging with the last interval when they touch;
  * returns by how many ns the list's total length (sp_ival_total) grew. */
@@ -95,8 +99,8 @@ typedef struct cost_work {
 /* Gives back what only device_states reads, the last taken first. */
 static void cost_work_drop_states(cost_work *w)
 {
-    sp_ana_scratch_put(w->sc, w->ul);
     sp_ana_scratch_put(w->sc, w->kl);
+    sp_ana_scratch_put(w->sc, w->ul);
     sp_ana_scratch_put(w->sc, w->pieces);
     sp_ana_scratch_put(w->sc, w->wl);
     w->ul = w->kl = w->wl = NULL;
@@ -135,8 +139,11 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w)
     w->piece_len = sp_ana_scratch_get(w->sc, nb * sizeof *w->piece_len);
     w->wl = sp_ana_scratch_get(w->sc, nb * sizeof *w->wl);
     w->pieces = sp_ana_scratch_get(w->sc, nb * sizeof *w->pieces);
-    w->kl = sp_ana_scratch_get(w->sc, na * sizeof *w->kl);
+    /* the all-work union before the kernel-like one: it is the longer (it holds the kernel-like
+     * activity too), so the room kl leaves unused past its fill is at the top, where no page is
+     * faulted in for it, rather than between the two */
     w->ul = sp_ana_scratch_get(w->sc, na * sizeof *w->ul);
+    w->kl = sp_ana_scratch_get(w->sc, na * sizeof *w->kl);
     size_t *fb = malloc((nd ? nd : 1) * sizeof *fb);
     if (!w->aoff || !w->boff || !w->nk || !w->nu || !w->tk || !w->tu || !w->bord || !w->kl || !w->ul || !w->wl ||
         !w->pieces || !w->piece_len || !fb) {
@@ -162,13 +169,87 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w)
     return SP_OK;
 }
 
+size_t sp_ana_cost_ahead = SP_ANA_COST_AHEAD;
+atomic_size_t sp_ana_cost_populated;
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+/* The helper's pages ahead of devices_acts (sp_ana_cost_share's first phase): where the current
+ * device's unions are filled to and where their places end, as devices_acts last published them
+ * (every SP_ANA_COST_AHEAD_EVERY activities), and whether the pass is done. */
+typedef struct cost_ahead {
+    atomic_uintptr_t at[2], end[2]; /* the kernel-like union, the all-work union: next byte, places' end */
+    atomic_size_t left;             /* bytes either union can still grow by (the activities left) */
+    atomic_int done;
+} cost_ahead;
+
+/* devices_acts' progress on device `d` (its unions' lengths nk, nu; `left` activities still to read)
+ * for the helper. */
+static void ahead_publish(cost_ahead *ah, const cost_work *w, size_t d, size_t nk, size_t nu, size_t left)
+{
+    atomic_store_explicit(&ah->left, left * sizeof *w->ul, memory_order_relaxed);
+    sp_ival *kl = w->kl + w->aoff[d], *ul = w->ul + w->aoff[d];
+    size_t n = w->aoff[d + 1] - w->aoff[d];
+    atomic_store_explicit(&ah->at[0], (uintptr_t)(kl + nk), memory_order_relaxed);
+    atomic_store_explicit(&ah->at[1], (uintptr_t)(ul + nu), memory_order_relaxed);
+    atomic_store_explicit(&ah->end[0], (uintptr_t)(kl + n), memory_order_relaxed);
+    atomic_store_explicit(&ah->end[1], (uintptr_t)(ul + n), memory_order_relaxed);
+}
+
+/* The helper's part while devices_acts runs: the pages of each union's next sp_ana_cost_ahead bytes
+ * (no further than the current device's places, nor than the activities left could fill: at the
+ * end of the pass no page past the unions' last is populated), populated writable before devices_acts comes to
+ * them (MADV_POPULATE_WRITE: no byte changes, a page already in is left as it is), so that the main
+ * thread does not stop for their faults; a short sleep when it is that far ahead already. Until
+ * devices_acts is done (with sp_ana_cost_helper_first, one round first whatever the pass has done).
+ * Only pages of the scratch arrays kl and ul are named, each a page the pass may write (one its
+ * places share). */
+static void populate_ahead(cost_ahead *ah)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    const uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096, step = (uintptr_t)256 << 10;
+    uintptr_t upto[2] = {0, 0}, upto_end[2] = {0, 0}; /* populated to, in the places ending there */
+    const uintptr_t ahead = sp_ana_cost_ahead ? sp_ana_cost_ahead : 1;
+    int once = sp_ana_cost_helper_first;
+    while (once-- > 0 || !atomic_load_explicit(&ah->done, memory_order_acquire)) {
+        int did = 0;
+        for (int k = 0; k < 2; k++) {
+            uintptr_t at = atomic_load_explicit(&ah->at[k], memory_order_relaxed);
+            uintptr_t end = atomic_load_explicit(&ah->end[k], memory_order_relaxed);
+            uintptr_t left = atomic_load_explicit(&ah->left, memory_order_relaxed);
+            if (end <= at)
+                continue; /* no places left, or the two read from different devices */
+            if (end != upto_end[k] || upto[k] < at) {
+                upto[k] = at & ~(page - 1); /* another device's places, or the pass went past */
+                upto_end[k] = end;
+            }
+            uintptr_t lim = ahead < left ? ahead : left;
+            uintptr_t to = end - at > lim ? at + lim : end;
+            to = (to + page - 1) & ~(page - 1); /* the page its last byte is on */
+            if (upto[k] >= to)
+                continue;
+            uintptr_t hi = to - upto[k] > step ? upto[k] + step : to;
+            (void)madvise((void *)upto[k], hi - upto[k], MADV_POPULATE_WRITE); /* a hint */
+            atomic_fetch_add_explicit(&sp_ana_cost_populated, hi - upto[k], memory_order_relaxed);
+            upto[k] = hi;
+            did = 1;
+        }
+        if (!did) {
+            struct timespec ts = {0, 20000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
 /* Every device's activity, read once in the events' order (a device's activity is in start order
  * there, so each device sees the same sequence a per-device pass would): its kernel-like and
  * all-work unions (at w->kl, w->ul from w->aoff[d] on, lengths w->nk[d], w->nu[d], total ns w->tk[d],
  * w->tu[d]: the sums of their lengths mod 2^64, taken as the unions grow) and the profiled
  * window widened to hold every activity's start and end (DESIGN section 7: first arrival or activity
  * start to last done or activity end). */
-static void devices_acts(const sp_ana *a, cost_work *w, uint64_t *w0, uint64_t *w1)
+static void devices_acts(const sp_ana *a, cost_work *w, uint64_t *w0, uint64_t *w1, cost_ahead *ah)
 {
     const sp_events *ev = a->ev;
     const size_t na = ev->n_acts;
@@ -182,6 +263,8 @@ static void devices_acts(const sp_ana *a, cost_work *w, uint64_t *w0, uint64_t *
         uint32_t d = a->act_dev[i];
         if (d == SP_EV_NONE)
             continue;
+        if (ah && !(i & (SP_ANA_COST_AHEAD_EVERY - 1)) && cur != SP_EV_NONE)
+            ahead_publish(ah, w, cur, nk, nu, na - i); /* for the helper (populate_ahead) */
         if (d != cur) {
             if (cur != SP_EV_NONE) {
                 w->nk[cur] = nk;
@@ -215,10 +298,39 @@ static void devices_acts(const sp_ana *a, cost_work *w, uint64_t *w0, uint64_t *
     *w1 = hi;
 }
 
+/* What the share's kinds of phase hand the helper (sp_ana_cost_share.kind). */
+enum { SHARE_NONE, SHARE_AHEAD, SHARE_GAP, SHARE_WEIGHTS, SHARE_NANO, SHARE_CLOSED };
+static int share_open(sp_ana_cost_share *sh, int kind, void *p);
+static void share_wait_for(sp_ana_cost_share *sh, int seq);
+
+/* One device's gap (its batch windows' ns outside its all-work union) needs the overlap of the two
+ * lists, an integer in any order: whichever thread takes the job first computes it, the helper while
+ * the cost's thread sums the device's padding. */
+typedef struct gap_job {
+    const sp_ival *wl, *ul;
+    size_t nw, nu;
+    atomic_int taken;
+    uint64_t overlap;
+} gap_job;
+
+atomic_size_t sp_ana_cost_gaps_helped;
+
+/* Computes the job's overlap unless another thread took it; returns whether this one did. */
+static int gap_take(gap_job *g)
+{
+    int free_job = 0;
+    if (!atomic_compare_exchange_strong(&g->taken, &free_job, 1))
+        return 0;
+    g->overlap = sp_ival_overlap(g->wl, g->nw, g->ul, g->nu);
+    return 1;
+}
+
 /* Device `d`'s ns of the window by state (DESIGN section 7), added to state[], from its unions
  * (devices_acts). Sorts the device's batches in w->bord and records each one's disjoint piece in
- * w->piece_len. */
-static void device_states(const sp_ana *a, cost_work *w, size_t d, uint64_t window_ns, long double *state)
+ * w->piece_len. With `sh`, the overlap for the gap is opened to its helper (`g`, this device's job
+ * from here on) while this thread sums the padding. */
+static void device_states(const sp_ana *a, cost_work *w, size_t d, uint64_t window_ns, long double *state,
+                          sp_ana_cost_share *sh, gap_job *g)
 {
     const sp_events *ev = a->ev;
     const sp_ival *kl = w->kl + w->aoff[d], *ul = w->ul + w->aoff[d];
@@ -243,7 +355,14 @@ static void device_states(const sp_ana *a, cost_work *w, size_t d, uint64_t wind
     }
     uint64_t k_total = w->tk[d], u_total = w->tu[d]; /* sp_ival_total(kl, nk), sp_ival_total(ul, nu) */
     uint64_t w_total = sp_ival_total(w->wl, nw);
-    uint64_t gap = w_total - sp_ival_overlap(w->wl, nw, ul, nu);
+    g->wl = w->wl;
+    g->nw = nw;
+    g->ul = ul;
+    g->nu = nu;
+    atomic_store_explicit(&g->taken, 0, memory_order_release); /* the fields above before it */
+    int seq = share_open(sh, SHARE_GAP, g);
+    if (sp_ana_cost_helper_first)
+        share_wait_for(sh, seq);
     long double pad = 0;
     size_t kp = 0;
     for (size_t j = 0; j < np; j++) {
@@ -259,6 +378,9 @@ static void device_states(const sp_ana *a, cost_work *w, size_t d, uint64_t wind
         /* DESIGN section 7: kernel time in a batch window x that batch's waste is padding */
         pad += (long double)in * a->b[pc->batch].waste;
     }
+    gap_take(g);          /* unless the helper took it */
+    share_wait_for(sh, 0); /* and if it did, until it is done */
+    uint64_t gap = w_total - g->overlap;
     state[SP_COST_PADDING] += pad;
     state[SP_COST_USEFUL] += (long double)k_total - pad;
     state[SP_COST_COPIES] += (long double)(u_total - k_total);
@@ -355,17 +477,17 @@ static void nano_chunk(const cost_pass *p, size_t i0, size_t i1, sp_exact_sum *s
     }
 }
 
-/* Takes the open pass's chunks until none is left; phase 1 the weights, 2 the nano column (into
- * `sum` and `cst`). Returns how many it took. */
-static size_t pass_chunks(cost_pass *p, int phase, sp_exact_sum *sum, sp_ana_col_stats *cst)
+/* Takes the open pass's chunks until none is left; SHARE_WEIGHTS the weights, SHARE_NANO the nano
+ * column (into `sum` and `cst`). Returns how many it took. */
+static size_t pass_chunks(cost_pass *p, int kind, sp_exact_sum *sum, sp_ana_col_stats *cst)
 {
-    const size_t n = phase == 1 ? p->nb : p->nr;
+    const size_t n = kind == SHARE_WEIGHTS ? p->nb : p->nr;
     for (size_t taken = 0;; taken++) {
-        size_t k = atomic_fetch_add(&p->next[phase - 1], 1);
+        size_t k = atomic_fetch_add(&p->next[kind == SHARE_NANO], 1);
         if (k >= (n + p->chunk - 1) / p->chunk)
             return taken;
         size_t lo = k * p->chunk, hi = n - lo < p->chunk ? n : lo + p->chunk;
-        if (phase == 1)
+        if (kind == SHARE_WEIGHTS)
             weights_chunk(p, lo, hi);
         else
             nano_chunk(p, lo, hi, sum, cst);
@@ -397,33 +519,40 @@ void sp_ana_cost_share_destroy(sp_ana_cost_share *sh)
     pthread_mutex_destroy(&sh->mu);
 }
 
-/* Opens pass `phase` (1 or 2) to the helper, or with 3 closes the share (p NULL). */
-static void share_open(sp_ana_cost_share *sh, int phase, cost_pass *p)
+/* Opens a phase of kind `kind` to the helper (SHARE_AHEAD: the pages ahead of devices_acts, `p` a
+ * cost_ahead; SHARE_GAP: a device's gap, `p` a gap_job; SHARE_WEIGHTS, SHARE_NANO: a pass, `p` its
+ * cost_pass), or with SHARE_CLOSED closes the share (p NULL). Returns the phase's number (0 without
+ * a share). */
+static int share_open(sp_ana_cost_share *sh, int kind, void *p)
 {
     if (!sh)
-        return;
+        return 0;
     pthread_mutex_lock(&sh->mu);
-    if (sh->phase < 3) {
-        sh->phase = phase;
+    if (sh->kind != SHARE_CLOSED) {
+        sh->phase++;
+        sh->kind = kind;
         sh->pass = p;
     }
+    int seq = sh->phase;
     pthread_cond_broadcast(&sh->cv);
     pthread_mutex_unlock(&sh->mu);
+    return seq;
 }
 
 void sp_ana_cost_share_close(sp_ana_cost_share *sh)
 {
-    share_open(sh, 3, NULL);
+    share_open(sh, SHARE_CLOSED, NULL);
 }
 
-/* Waits until the helper has left the open pass's chunks (it takes none after the counter ran out);
- * with `phase` (sp_ana_cost_helper_first), until it has come to that pass and left it. */
-static void share_wait_for(sp_ana_cost_share *sh, int phase)
+/* Waits until the helper has left the open phase (it takes no chunk after the counter ran out, no
+ * job once it is taken); with `seq` (sp_ana_cost_helper_first), until it has come to that phase and
+ * left it. */
+static void share_wait_for(sp_ana_cost_share *sh, int seq)
 {
     if (!sh)
         return;
     pthread_mutex_lock(&sh->mu);
-    while (sh->helping || sh->joined < phase)
+    while (sh->helping || sh->joined < seq)
         pthread_cond_wait(&sh->cv, &sh->mu);
     pthread_mutex_unlock(&sh->mu);
 }
@@ -433,26 +562,104 @@ static void share_wait(sp_ana_cost_share *sh)
     share_wait_for(sh, 0);
 }
 
+/* Waits until the helper has come to phase `seq` (or a later one). */
+static void share_wait_joined(sp_ana_cost_share *sh, int seq)
+{
+    if (!sh)
+        return;
+    pthread_mutex_lock(&sh->mu);
+    while (sh->joined < seq)
+        pthread_cond_wait(&sh->cv, &sh->mu);
+    pthread_mutex_unlock(&sh->mu);
+}
+
+size_t sp_ana_cost_discard_step = SP_ANA_COST_DISCARD_STEP;
+atomic_size_t sp_ana_cost_discarded;
+
+/* The next sp_ana_cost_discard_step bytes (whole pages) of the pages sh->discard names, taken off it
+ * (NULL when none is left): called with sh->mu held. */
+static void *discard_take(sp_ana_cost_share *sh, size_t *bytes)
+{
+    if (!sh->discard_bytes)
+        return NULL;
+    long ps = sysconf(_SC_PAGESIZE);
+    const size_t page = ps > 0 ? (size_t)ps : 4096;
+    size_t step = (sp_ana_cost_discard_step + page - 1) / page * page;
+    step = step ? step : page;
+    *bytes = sh->discard_bytes < step ? sh->discard_bytes : step;
+    void *p = sh->discard;
+    sh->discard = (char *)sh->discard + *bytes;
+    sh->discard_bytes -= *bytes;
+    return p;
+}
+
+void sp_ana_cost_share_discard(sp_ana_cost_share *sh, void *p, size_t bytes)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    const uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)p + bytes) & ~(page - 1);
+    sh->discard = p && hi > lo ? (void *)lo : NULL;
+    sh->discard_bytes = p && hi > lo ? hi - lo : 0;
+}
+
 void sp_ana_cost_help(sp_ana_cost_share *sh)
 {
     int seen = 0;
     pthread_mutex_lock(&sh->mu);
     for (;;) {
-        while (sh->phase == seen)
-            pthread_cond_wait(&sh->cv, &sh->mu);
-        if (sh->phase >= 3)
+        while (sh->phase == seen) {
+            size_t bytes;
+            void *p = sh->acts_done ? discard_take(sh, &bytes) : NULL;
+            if (!p) {
+                pthread_cond_wait(&sh->cv, &sh->mu);
+                continue;
+            }
+            /* nothing open, and the activity pass done: a step of the pages to hand back */
+            pthread_mutex_unlock(&sh->mu);
+            sp_discard_pages(p, bytes);
+            atomic_fetch_add_explicit(&sp_ana_cost_discarded, bytes, memory_order_relaxed);
+            pthread_mutex_lock(&sh->mu);
+        }
+        if (sh->kind == SHARE_CLOSED)
             break;
         seen = sh->phase;
-        cost_pass *p = sh->pass;
+        int kind = sh->kind;
+        void *pass = sh->pass;
         sh->helping = 1;
         sh->joined = seen;
+        pthread_cond_broadcast(&sh->cv); /* share_wait_joined */
         pthread_mutex_unlock(&sh->mu);
-        size_t took = pass_chunks(p, seen, &p->helper_sum, &p->helper_stats);
-        atomic_fetch_add_explicit(&sp_ana_cost_helped, took, memory_order_relaxed);
+        if (kind == SHARE_AHEAD) {
+            populate_ahead(pass);
+        } else if (kind == SHARE_GAP) {
+            if (gap_take(pass))
+                atomic_fetch_add_explicit(&sp_ana_cost_gaps_helped, 1, memory_order_relaxed);
+        } else {
+            cost_pass *p = pass;
+            size_t took = pass_chunks(p, kind, &p->helper_sum, &p->helper_stats);
+            atomic_fetch_add_explicit(&sp_ana_cost_helped, took, memory_order_relaxed);
+        }
         pthread_mutex_lock(&sh->mu);
         sh->helping = 0;
         pthread_cond_broadcast(&sh->cv);
     }
+    void *rest = sh->discard; /* the pages not handed back yet: after the share is left */
+    size_t rest_bytes = sh->discard_bytes;
+    sh->discard_bytes = 0;
+    sh->left = 1; /* nothing of `sh` is touched after this unlock: it may go at once */
+    pthread_cond_broadcast(&sh->cv);
+    pthread_mutex_unlock(&sh->mu);
+    if (rest_bytes) {
+        sp_discard_pages(rest, rest_bytes);
+        atomic_fetch_add_explicit(&sp_ana_cost_discarded, rest_bytes, memory_order_relaxed);
+    }
+}
+
+void sp_ana_cost_share_wait_left(sp_ana_cost_share *sh)
+{
+    pthread_mutex_lock(&sh->mu);
+    while (!sh->left)
+        pthread_cond_wait(&sh->cv, &sh->mu);
     pthread_mutex_unlock(&sh->mu);
 }
 
@@ -512,10 +719,10 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns,
         pos_of[i] = SP_EV_NONE;
     for (size_t i = 0; !identity && i < a->n_reqs; i++)
         pos_of[a->reqs[i]] = (uint32_t)i;
-    share_open(sh, 1, p);
+    int seq = share_open(sh, SHARE_WEIGHTS, p);
     if (sp_ana_cost_helper_first)
-        share_wait_for(sh, 1);
-    pass_chunks(p, 1, NULL, NULL);
+        share_wait_for(sh, seq);
+    pass_chunks(p, SHARE_WEIGHTS, NULL, NULL);
     share_wait(sh);
     /* the shares of requests in several batches, batches in device order, then start order (bord): such
      * a request sums its shares in an order no line order changes (none left: no pass) */
@@ -545,10 +752,10 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns,
     sp_exact_sum sum;
     sp_exact_sum_init(&sum);
     sp_ana_col_stats cst = SP_ANA_COL_STATS_NONE;
-    share_open(sh, 2, p);
+    seq = share_open(sh, SHARE_NANO, p);
     if (sp_ana_cost_helper_first)
-        share_wait_for(sh, 2);
-    pass_chunks(p, 2, &sum, &cst);
+        share_wait_for(sh, seq);
+    pass_chunks(p, SHARE_NANO, &sum, &cst);
     share_wait(sh);
     sp_ana_cost_share_close(sh);
     sp_exact_sum_merge(&sum, &p->helper_sum);
@@ -592,8 +799,33 @@ static sp_status cost_run(sp_ana *a, sp_ana_cost_share *sh)
     size_t nd = a->n_devs;
     /* each device's activity read once, for its unions and the window */
     cost_window_requests(a, &w.w0, &w.w1);
-    devices_acts(a, &w, &w.w0, &w.w1);
+    /* the helper, its savings done, populates the unions' next pages while the pass fills them */
+    cost_ahead ah, *ahp = sh && nd ? &ah : NULL;
+    if (ahp) {
+        for (int k = 0; k < 2; k++) {
+            atomic_init(&ah.at[k], 0);
+            atomic_init(&ah.end[k], 0);
+        }
+        atomic_init(&ah.done, 0);
+        atomic_init(&ah.left, 0);
+        ahead_publish(&ah, &w, 0, 0, 0, a->ev->n_acts);
+        int seq = share_open(sh, SHARE_AHEAD, &ah);
+        if (sp_ana_cost_helper_first)
+            share_wait_joined(sh, seq);
+    }
+    devices_acts(a, &w, &w.w0, &w.w1, ahp);
+    if (ahp)
+        atomic_store_explicit(&ah.done, 1, memory_order_release);
+    if (sh) {
+        /* the activity read: the helper, when it has nothing open, may hand its pages back */
+        pthread_mutex_lock(&sh->mu);
+        sh->acts_done = 1;
+        pthread_cond_broadcast(&sh->cv);
+        pthread_mutex_unlock(&sh->mu);
+    }
     if (w.w0 == SP_TIME_NONE) {
+        sp_ana_cost_share_close(sh); /* no helper comes to `ah` after this frame */
+        share_wait(sh);              /* and none is left in it */
         cost_work_free(&w);
         return SP_OK; /* nothing timed: a zero bill */
     }
@@ -601,8 +833,11 @@ static sp_status cost_run(sp_ana *a, sp_ana_cost_share *sh)
     c->bill = sp_ana_bill(c->price_per_hour, c->window_ns);
     c->per_request = a->n_reqs ? c->bill / (double)a->n_reqs : 0.0;
     long double state[SP_COST_STATE_COUNT] = {0};
+    gap_job g; /* each device's in turn; alive until the helper can no longer come to its phase */
+    memset(&g, 0, sizeof g);
+    atomic_init(&g.taken, 1);
     for (size_t d = 0; d < nd; d++)
-        device_states(a, &w, d, c->window_ns, state);
+        device_states(a, &w, d, c->window_ns, state, sh, &g);
     if (!nd)
         state[SP_COST_NO_BATCH] = (long double)c->window_ns;
     long double dev_ns = (long double)c->window_ns * (long double)(nd ? nd : 1);
@@ -611,6 +846,7 @@ static sp_status cost_run(sp_ana *a, sp_ana_cost_share *sh)
         c->by_state[s] = c->bill * c->by_state_share[s];
     }
     a->r->padding.share_of_bill = c->by_state_share[SP_COST_PADDING];
+    share_wait(sh); /* the helper has left `ah` and the unions' pages (long since: they are done) */
     cost_work_drop_states(&w);
     st = request_costs(a, &w, dev_ns > 0 ? c->bill / (double)dev_ns : 0.0, sh);
     cost_work_free(&w);

@@ -38,6 +38,9 @@ static inline void ana_switches_reset(void)
     sp_ana_waste_select = 1;
     sp_ana_cost_chunk = SP_ANA_COST_CHUNK;
     sp_ana_cost_helper_first = 0;
+    sp_ana_cost_ahead = SP_ANA_COST_AHEAD;
+    sp_ana_cost_discard_step = SP_ANA_COST_DISCARD_STEP;
+    sp_ana_tail_discard = 1;
 }
 
 /* Runs the partition step alone on the finished set `ev` into `a` (default options, no network row),

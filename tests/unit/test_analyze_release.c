@@ -44,6 +44,8 @@ typedef struct route {
     size_t keep;         /* sp_ana_keep_per_request */
     int move;            /* sp_ana_move_pages */
     size_t spans_max;    /* sp_ana_keep_spans_max */
+    int helper_first;    /* sp_ana_cost_helper_first */
+    size_t cost_discard; /* sp_ana_cost_discard_step */
 } route;
 
 /* A released set answers no second analysis: it is refused, not run on freed arrays. */
@@ -72,21 +74,25 @@ static char *analyse(const char *const *paths, int n, int lenient, const route *
     sp_ana_keep_per_request = rt->keep;
     sp_ana_move_pages = rt->move;
     sp_ana_keep_spans_max = rt->spans_max;
+    sp_ana_cost_helper_first = rt->helper_first;
+    sp_ana_cost_discard_step = rt->cost_discard;
     char *buf = ar_analyse(paths, n, lenient, &o, rt->release ? refused_again : NULL, len);
     ana_switches_reset();
     return buf;
 }
 
 /* the released routes of same_with_release */
-#define NR_ROUTES 11
+#define NR_ROUTES 13
 
 static int compared;
 
 static void same_with_release(const char *const *paths, int n, int lenient, void *user)
 {
     (void)user;
-    static const route plain = {0, 0, SIZE_MAX, SP_ANA_DISCARD_STEP, 0, SIZE_MAX, 0, 0, SP_ANA_KEEP_SPANS_MAX},
-                       plain_rows = {0, 1, SIZE_MAX, SP_ANA_DISCARD_STEP, 0, SIZE_MAX, 0, 0, SP_ANA_KEEP_SPANS_MAX};
+    static const route plain = {0, 0, SIZE_MAX, SP_ANA_DISCARD_STEP, 0, SIZE_MAX, 0, 0, SP_ANA_KEEP_SPANS_MAX, 0,
+                                SP_ANA_COST_DISCARD_STEP},
+                       plain_rows = {0, 1, SIZE_MAX, SP_ANA_DISCARD_STEP, 0, SIZE_MAX, 0, 0, SP_ANA_KEEP_SPANS_MAX, 0,
+                                     SP_ANA_COST_DISCARD_STEP};
     /* the released routes: the CLI's; the rows kept with every page handed back as soon as it is
      * behind and nothing recycled, on one thread and two; then the pages recycled, every array from the
      * scratch stack: all span pages and launch calls kept (nothing handed back) on one thread and on
@@ -94,19 +100,26 @@ static void same_with_release(const char *const *paths, int n, int lenient, void
      * next pages as soon as they are whole (sp_ana_move_pages) and keeps the rest of its stretch (the
      * second thread's stretch, or part of it, and, past it, the first's); the last with 8-byte stage
      * times, whose rows the pages move under too; and, as past SP_ANA_KEEP_SPANS_MAX requests, the
-     * launch calls kept with no span page, on one thread and two */
+     * launch calls kept with no span page, on one thread and two; then the CLI's on two threads, the
+     * activity's pages handed back by the cost's helper a page at a time (sp_ana_cost_discard_step),
+     * beside the steps after the cost, and all of them before the verdict (sp_ana_cost_helper_first),
+     * so that a step after the cost that read the activity would read zeros */
     static const route released[NR_ROUTES] = {{1, 0, SP_ANA_TWO_THREADS_MIN, SP_ANA_DISCARD_STEP, 1, SP_ANA_SCRATCH_MIN,
-                                        SP_ANA_KEEP_PER_REQUEST, 1, SP_ANA_KEEP_SPANS_MAX},
-                                       {1, 1, SIZE_MAX, 1, 1, 1, 0, 0, SP_ANA_KEEP_SPANS_MAX},
-                                       {1, 1, 1, 1, 1, 1, 0, 0, SP_ANA_KEEP_SPANS_MAX},
-                                       {1, 1, SIZE_MAX, 1, 1, 1, SIZE_MAX, 1, SP_ANA_KEEP_SPANS_MAX},
-                                       {1, 1, 1, 1, 1, 1, SIZE_MAX, 1, SP_ANA_KEEP_SPANS_MAX},
-                                       {1, 0, 1, 1, 1, 1, 8, 1, SP_ANA_KEEP_SPANS_MAX},
-                                       {1, 1, 1, 1, 1, 1, 40, 1, SP_ANA_KEEP_SPANS_MAX},
-                                       {1, 1, SIZE_MAX, 1, 1, 1, 0, 1, SP_ANA_KEEP_SPANS_MAX},
-                                       {1, 1, 1, 1, 0, 1, 8, 1, SP_ANA_KEEP_SPANS_MAX},
-                                       {1, 1, SIZE_MAX, 1, 1, 1, SIZE_MAX, 1, 0},
-                                       {1, 1, 1, 1, 1, 1, SIZE_MAX, 1, 0}};
+                                        SP_ANA_KEEP_PER_REQUEST, 1, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP},
+                                       {1, 1, SIZE_MAX, 1, 1, 1, 0, 0, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP},
+                                       {1, 1, 1, 1, 1, 1, 0, 0, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP},
+                                       {1, 1, SIZE_MAX, 1, 1, 1, SIZE_MAX, 1, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP},
+                                       {1, 1, 1, 1, 1, 1, SIZE_MAX, 1, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP},
+                                       {1, 0, 1, 1, 1, 1, 8, 1, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP},
+                                       {1, 1, 1, 1, 1, 1, 40, 1, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP},
+                                       {1, 1, SIZE_MAX, 1, 1, 1, 0, 1, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP},
+                                       {1, 1, 1, 1, 0, 1, 8, 1, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP},
+                                       {1, 1, SIZE_MAX, 1, 1, 1, SIZE_MAX, 1, 0, 0, SP_ANA_COST_DISCARD_STEP},
+                                       {1, 1, 1, 1, 1, 1, SIZE_MAX, 1, 0, 0, SP_ANA_COST_DISCARD_STEP},
+                                       {1, 0, 1, SP_ANA_DISCARD_STEP, 1, SP_ANA_SCRATCH_MIN, SP_ANA_KEEP_PER_REQUEST, 1,
+                                        SP_ANA_KEEP_SPANS_MAX, 0, 1},
+                                       {1, 0, 1, SP_ANA_DISCARD_STEP, 1, SP_ANA_SCRATCH_MIN, SP_ANA_KEEP_PER_REQUEST, 1,
+                                        SP_ANA_KEEP_SPANS_MAX, 1, 1}};
     for (int k = 0; k < NR_ROUTES; k++) {
         size_t l1 = 0, l2 = 0;
         char *ref = analyse(paths, n, lenient, released[k].keep_requests ? &plain_rows : &plain, &l1);
@@ -222,7 +235,9 @@ int main(void)
 {
     after_release();
     ar_each_trace("release", &rng_state, same_with_release, NULL);
-    fprintf(stderr, "%d comparisons\n", compared);
+    fprintf(stderr, "%d comparisons; the cost's helper handed %zu bytes of activity back\n", compared,
+            (size_t)atomic_load(&sp_ana_cost_discarded));
     CHECK(compared == NR_ROUTES * AR_TRACES);
+    CHECK(atomic_load(&sp_ana_cost_discarded) > 0);
     return sp_test_done("test_analyze_release");
 }

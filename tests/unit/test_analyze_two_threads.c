@@ -11,7 +11,12 @@
  *    two-thread route with the per-request cost's shared passes in chunks of one (sp_ana_cost_chunk),
  *    so that the second thread, its savings done, takes some of their chunks (how many is printed),
  *    and a fifth with every chunk of both passes left to the second thread (sp_ana_cost_helper_first);
- *    the cost's mean (in no report) and percentiles are compared bit for bit too. The one-thread analysis holds the
+ *    the cost's mean (in no report) and percentiles are compared bit for bit too. The fourth has the
+ *    second thread populate the pages ahead of the cost's activity pass a page at a time
+ *    (sp_ana_cost_ahead at 1) where it comes to them, the fifth has the pass wait until it has come
+ *    (at least one round of SP_ANA_COST_AHEAD bytes); the bytes populated are printed, and some must
+ *    be. The fifth also leaves each device's gap (the overlap of its batch windows and its all-work
+ *    union) to the second thread; the gaps it computed are printed, and some must be. The one-thread analysis holds the
  *    stage times in 8 bytes and mallocs every scratch array; the two-thread one holds them in 4 bytes
  *    (sp_ana_narrow) and takes every scratch array, however small, from the analysis' scratch
  *    stack (sp_ana_scratch_min at 1), which the threads share; a third analysis does the latter on one
@@ -56,8 +61,8 @@ static uint64_t rnd(void)
  * stage times narrow or not (sp_ana_narrow) and `scratch_min` as sp_ana_scratch_min: the JSON
  * report, then the text report, then the request rows' bytes, in one malloc'd buffer. NULL when
  * loading or analysing fails (the status and message go to stderr). */
-/* sp_ana_cost_chunk and sp_ana_cost_helper_first for analyse */
-static size_t cost_chunk = SP_ANA_COST_CHUNK;
+/* sp_ana_cost_chunk, sp_ana_cost_helper_first and sp_ana_cost_ahead for analyse */
+static size_t cost_chunk = SP_ANA_COST_CHUNK, cost_ahead = SP_ANA_COST_AHEAD;
 static int helper_first;
 
 /* The last analysis' per-request cost figures, bit for bit (the mean is in no report, and the
@@ -84,6 +89,7 @@ static char *analyse(const char *const *paths, int n, int lenient, size_t thread
     sp_ana_scratch_min = scratch_min;
     sp_ana_cost_chunk = cost_chunk;
     sp_ana_cost_helper_first = helper_first;
+    sp_ana_cost_ahead = cost_ahead;
     memset(&last_cost_q, 0xa5, sizeof last_cost_q);
     last_cost_mean = -1.0;
     char *buf = ar_analyse(paths, n, lenient, &o, keep_cost, len);
@@ -105,12 +111,16 @@ static void same_both_routes(const char *const *paths, int n, int lenient, void 
     /* the per-request cost's shared passes in chunks of one batch or request, so that the second
      * thread, its savings done, takes some of them even in small sets */
     cost_chunk = 1;
+    cost_ahead = 1; /* the pages ahead of the activity pass one at a time, where the helper comes to them */
     char *chunked = analyse(paths, n, lenient, 1, 1, 1, &l4);
     if (one && chunked) {
         CHECK(memcmp(&one_mean, &last_cost_mean, sizeof one_mean) == 0);
         CHECK(memcmp(&one_q, &last_cost_q, sizeof one_q) == 0);
     }
-    /* every chunk of both passes on the second thread (sp_ana_cost_helper_first), in chunks of three */
+    /* every chunk of both passes on the second thread (sp_ana_cost_helper_first), in chunks of three;
+     * the activity pass waits for the helper to come to its pages ahead, which it populates at least
+     * once (SP_ANA_COST_AHEAD bytes of each union at a time) */
+    cost_ahead = SP_ANA_COST_AHEAD;
     cost_chunk = 3;
     helper_first = 1;
     size_t l5 = 0;
@@ -327,8 +337,11 @@ int main(void)
         ranking(1, numeric[k]);
     }
     ar_each_trace("two_threads", &rng_state, same_both_routes, NULL);
-    fprintf(stderr, "%d traces compared; the cost's helper took %zu chunks\n", compared,
-            (size_t)atomic_load(&sp_ana_cost_helped));
+    fprintf(stderr, "%d traces compared; the cost's helper took %zu chunks, %zu devices' gaps, populated %zu bytes ahead\n",
+            compared, (size_t)atomic_load(&sp_ana_cost_helped), (size_t)atomic_load(&sp_ana_cost_gaps_helped),
+            (size_t)atomic_load(&sp_ana_cost_populated));
     CHECK(compared == AR_TRACES);
+    CHECK(atomic_load(&sp_ana_cost_gaps_helped) > 0);
+    CHECK(atomic_load(&sp_ana_cost_populated) > 0);
     return sp_test_done("test_analyze_two_threads");
 }
