@@ -35,12 +35,18 @@ static uint64_t cand_time(const sp_ana_table *t, const sp_verdict_cand *c, int s
     return row > pad ? row - pad : 0;
 }
 
-/* A request's figure with `t_ns` of its time removed: (whole - t) / divisor (DESIGN 4's values are
- * the table's own figures). */
+/* Request i's figure with `x` ns of its whole `tot` removed: (tot - x) / divisor[i] when `div`, else
+ * tot - x, never below 0 (DESIGN 4's values are the table's own figures). Inline, so each pass below
+ * compiled for `div` 0 or 1 keeps no test of it. */
+static inline uint64_t figure_of(uint64_t tot, uint64_t x, int div, const uint64_t *divisor, size_t i)
+{
+    uint64_t w = tot > x ? tot - x : 0;
+    return div ? sp_ana_div_round(w, divisor[i]) : w;
+}
+
 static uint64_t figure_without(const sp_ana_table *t, size_t i, uint64_t t_ns)
 {
-    uint64_t w = t->total[i] > t_ns ? t->total[i] - t_ns : 0;
-    return t->divisor ? sp_ana_div_round(w, t->divisor[i]) : w;
+    return figure_of(t->total[i], t_ns, t->divisor != NULL, t->divisor, i);
 }
 
 /* The p95 of each candidate's figures is one order statistic: selected (sp_select_u64) in place, not
@@ -209,8 +215,7 @@ static inline __attribute__((always_inline)) void fused_pass_of(const sp_ana_tab
         const uint64_t *r64 = narrow ? NULL : t->times + i * ns;
 #define FUSED_ONE(c, x)                                                                                      \
     do {                                                                                                     \
-        uint64_t w_ = tot > (x) ? tot - (x) : 0;                                                             \
-        uint64_t f_ = div ? sp_ana_div_round(w_, t->divisor[i]) : w_;                                        \
+        uint64_t f_ = figure_of(tot, (x), div, t->divisor, i);                                               \
         uint64_t bk_ = f_ >> shift;                                                                          \
         if (count) {                                                                                         \
             any[c] |= (x);                                                                                   \
@@ -296,8 +301,7 @@ static inline __attribute__((always_inline)) void window_pass_of(const sp_ana_ta
         const uint64_t *r64 = narrow ? NULL : t->times + i * ns;
 #define WINDOW_ONE(c, x)                                                                                     \
     do {                                                                                                     \
-        uint64_t w_ = tot > (x) ? tot - (x) : 0;                                                             \
-        uint64_t f_ = div ? sp_ana_div_round(w_, t->divisor[i]) : w_;                                        \
+        uint64_t f_ = figure_of(tot, (x), div, t->divisor, i);                                               \
         size_t p_ = pos[c];                                                                                  \
         buf[(c) * (cap + 1) + (p_ < cap ? p_ : cap)] = f_;                                                   \
         pos[c] = p_ + (f_ - l[c] <= wd[c]);                                                                  \

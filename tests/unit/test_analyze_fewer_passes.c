@@ -189,6 +189,30 @@ static void check_table_with_q(sp_ana_table *t, sp_verdict_cand *cs, size_t nc, 
     t->total_q = NULL;
 }
 
+/* check_table on t, then again with the totals' quantiles given ("WHAT, the base from its quantiles"). */
+static void check_both(sp_ana_table *t, sp_verdict_cand *cs, size_t nc, const char *what)
+{
+    check_table(t, cs, nc, what);
+    char q[160];
+    snprintf(q, sizeof q, "%s, the base from its quantiles", what);
+    check_table_with_q(t, cs, nc, q);
+}
+
+/* A random table's set-up: t over n requests of ns stage times (the 4-byte copy where `narrow`), its
+ * rows in `rows` (room for 8), its candidates in cs (their count returned), both checks under `what`. */
+static size_t random_table_checks(sp_ana_table *t, sp_stage_row *rows, sp_verdict_cand *cs, size_t n, size_t ns,
+                                  uint64_t *total, uint64_t *times, uint32_t *times32, double *pad, int narrow,
+                                  int krow, const char *what)
+{
+    *t = (sp_ana_table){n, ns, total, narrow ? NULL : times, NULL, {krow, 0}, {pad, NULL}, 1, NULL,
+                        narrow ? times32 : NULL, NULL, NULL};
+    rows_of(t, rows);
+    t->rows = rows;
+    size_t nc = cands_of(ns, krow, cs);
+    check_both(t, cs, nc, what);
+    return nc;
+}
+
 static void known_savings(void)
 {
     enum { N = 20, NS = 4 };
@@ -260,14 +284,9 @@ static void random_savings(void)
             pad[i] = pshape == 0 ? p0 : pshape == 1 ? (i == odd ? p0 + 1 : p0) : pshape == 2 ? p0 + (i & 1) * 0.125 : (double)rin(0, 400) / 3;
         int krow = (int)rin(0, ns - 1);
         sp_stage_row rows[8];
-        sp_ana_table t = {n, ns, total, narrow ? NULL : times, NULL, {krow, 0}, {pad, NULL}, 1, NULL,
-                          narrow ? times32 : NULL, NULL, NULL};
-        rows_of(&t, rows);
-        t.rows = rows;
+        sp_ana_table t;
         sp_verdict_cand cs[SP_ANA_VERDICT_MAX_CANDS];
-        size_t nc = cands_of(ns, krow, cs);
-        check_table(&t, cs, nc, "random table");
-        check_table_with_q(&t, cs, nc, "random table, the base from its quantiles");
+        size_t nc = random_table_checks(&t, rows, cs, n, ns, total, times, times32, pad, narrow, krow, "random table");
         /* the same with a divisor: never the shortcut */
         uint64_t *div = malloc(n * sizeof *div);
         for (size_t i = 0; i < n; i++)
@@ -287,8 +306,7 @@ static void random_savings(void)
                     times[i * ns + s] *= scale;
             }
             rows_of(&t, rows);
-            check_table(&t, cs, nc, "random table of large times");
-            check_table_with_q(&t, cs, nc, "random table of large times, the base from its quantiles");
+            check_both(&t, cs, nc, "random table of large times");
         }
         free(div);
         free(total);
@@ -330,14 +348,9 @@ static void random_window_tables(void)
         }
         int krow = (int)rin(0, ns - 1);
         sp_stage_row rows[8];
-        sp_ana_table t = {n, ns, total, narrow ? NULL : times, NULL, {krow, 0}, {pad, NULL}, 1, NULL,
-                          narrow ? times32 : NULL, NULL, NULL};
-        rows_of(&t, rows);
-        t.rows = rows;
+        sp_ana_table t;
         sp_verdict_cand cs[SP_ANA_VERDICT_MAX_CANDS];
-        size_t nc = cands_of(ns, krow, cs);
-        check_table(&t, cs, nc, "window table");
-        check_table_with_q(&t, cs, nc, "window table, the base from its quantiles");
+        size_t nc = random_table_checks(&t, rows, cs, n, ns, total, times, times32, pad, narrow, krow, "window table");
         uint64_t *div = malloc(n * sizeof *div);
         for (size_t i = 0; i < n; i++)
             div[i] = kind == 2 ? 3 : rin(1, 16);
