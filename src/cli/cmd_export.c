@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli_opts.h"
 #include "commands.h"
@@ -130,6 +131,9 @@ static int write_otlp(const export_args *a, const sp_events *ev)
         fprintf(stderr, "servprof export: %s: cannot create: %s\n", a->otlp_path, strerror(errno));
         return 1;
     }
+    /* only a regular file is removed after a failure: never a device, a FIFO or a terminal */
+    struct stat sb;
+    int removable = !to_stdout && fstat(fileno(out), &sb) == 0 && S_ISREG(sb.st_mode);
     char err[1024] = "";
     sp_otlp_result res;
     sp_status st = sp_report_write_otlp(ev, &a->oopt, out, &res, err, sizeof err);
@@ -144,7 +148,7 @@ static int write_otlp(const export_args *a, const sp_events *ev)
                     strerror(e));
         else
             fprintf(stderr, "servprof export: %s\n", err[0] ? err : sp_status_str(st));
-        if (!to_stdout)
+        if (removable)
             remove(a->otlp_path); /* a partial file would read as a complete export */
         return 1;
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Write failures name their cause and exit 1: reports, exports and a synthetic trace written to
 # /dev/full say "No space left on device" (not "input/output error"), and so do `serve --trace
-# /dev/full` and `load --trace /dev/full`. Usage: write_errors.sh BINARY SOURCE_DIR. Skips (77) without /dev/full.
+# /dev/full` and `load --trace /dev/full`; a failed export removes its partial file, never a FIFO or a
+# device. Usage: write_errors.sh BINARY SOURCE_DIR. Skips (77) without /dev/full.
 set -u
 BIN=$1
 [ -w /dev/full ] || { echo "no /dev/full: skipped"; exit 77; }
@@ -25,6 +26,17 @@ enospc "$BIN" synth -o /dev/full
 # standard output on a full disk: the report is flushed and the failure reported
 "$BIN" analyze "$TMP/t.jsonl" >/dev/full 2>"$TMP/err"; rc=$?
 check "[ $rc -eq 1 ] && grep -q 'standard output: No space left on device' '$TMP/err'"
+# a failed export removes its partial output only when that is a regular file: a FIFO (or a device
+# such as /dev/full) stays. The synthetic trace has no wall-clock anchor, so the export fails.
+if command -v mkfifo >/dev/null 2>&1 && mkfifo "$TMP/fifo"; then
+  cat "$TMP/fifo" >/dev/null &
+  READER=$!
+  "$BIN" export --otlp "$TMP/fifo" "$TMP/t.jsonl" >/dev/null 2>"$TMP/err"; rc=$?
+  wait $READER 2>/dev/null
+  check "[ $rc -eq 1 ] && grep -q 'unix-offset' '$TMP/err' && [ -p '$TMP/fifo' ]"
+fi
+"$BIN" export --otlp "$TMP/spans.jsonl" "$TMP/t.jsonl" >/dev/null 2>&1; rc=$?
+check "[ $rc -eq 1 ] && [ ! -e '$TMP/spans.jsonl' ]"
 if "$BIN" whatif --help >/dev/null 2>&1; then
   enospc "$BIN" whatif "$TMP/t.jsonl" -o /dev/full
 fi
