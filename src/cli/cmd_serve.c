@@ -112,7 +112,7 @@ static void serve_usage(FILE *f)
             "                            docs/metrics.md)\n"
             "  --metrics-settle-ms N     count a request in /metrics N ms after its last record, for device\n"
             "                            work that comes late (CUPTI's buffers); default 0\n"
-            "  --duration S              stop after S seconds (fractions allowed; default: run until signalled)\n"
+            "  --duration S              stop after S seconds (fractions allowed; default 0: run until signalled)\n"
             "  -h, --help                this text\n",
             d.host, d.http_threads, d.max_connections, d.max_connections_per_ip, d.header_timeout_s,
             d.body_timeout_s, d.max_header_bytes, d.max_body, d.max_inputs, (unsigned long long)d.seed, d.layers,
@@ -203,7 +203,7 @@ static int parse_serve_options(int argc, char **argv, serve_args *a)
         case O_MAX_NUM_SEQS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_NUM_SEQS, &a->o.max_num_seqs)) return 2; break;
         case O_MAX_BATCHED_TOKENS: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_BATCHED_TOKENS, &a->o.max_num_batched_tokens)) return 2; break;
         case O_CHUNKED_PREFILL: a->o.chunked_prefill = 1; break;
-        case O_PREFILL_BUCKET: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_BATCHED_TOKENS, &a->o.prefill_bucket)) return 2; break;
+        case O_PREFILL_BUCKET: if (!sp_cli_uint("serve", name, optarg, 0, SP_SERVER_MAX_BATCHED_TOKENS, &a->o.prefill_bucket)) return 2; break;
         case O_KV_CAPACITY: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_NUM_SEQS * SP_SERVER_MAX_LEN, &a->o.kv_capacity_tokens)) return 2; break;
         case O_MAX_HEADER: if (!sp_cli_uint("serve", name, optarg, SP_SERVER_MIN_HEADER_BYTES, SP_SERVER_MAX_HEADER_BYTES, &u)) return 2; a->o.max_header_bytes = u; break;
         case O_MAX_BODY: if (!sp_cli_uint("serve", name, optarg, 1, SP_SERVER_MAX_BODY, &u)) return 2; a->o.max_body = u; break;

@@ -318,7 +318,7 @@ int sp_cmd_demo_generate(int argc, char **argv)
             batched_set = true;
             break;
         case O_CHUNKED: o.chunked_prefill = 1; break;
-        case O_BUCKET: ok = sp_cli_uint(GEN_CMD, "--prefill-bucket", optarg, 1, SP_SERVER_MAX_LEN, &o.prefill_bucket); break;
+        case O_BUCKET: ok = sp_cli_uint(GEN_CMD, "--prefill-bucket", optarg, 0, SP_SERVER_MAX_LEN, &o.prefill_bucket); break;
         case O_KV: ok = sp_cli_uint(GEN_CMD, "--kv-capacity-tokens", optarg, 1, UINT32_MAX, &o.kv_capacity_tokens); break;
         case O_QUEUE:
             ok = sp_cli_uint(GEN_CMD, "--queue-capacity", optarg, 1, SP_SERVER_MAX_QUEUE_CAPACITY, &o.queue_capacity);

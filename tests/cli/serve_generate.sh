@@ -2,7 +2,7 @@
 # `servprof serve --generate` from the command line: its options in --help, the option mistakes
 # (exit 2: an encoder option with --generate, a generation option without it, --cuda-graphs without
 # --device cuda, a step budget under --max-num-seqs; exit 1 with the reason: a budget under the
-# longest prompt without --chunked-prefill; --device cuda without a GPU or a CUDA build: exit 1 and
+# longest prompt without --chunked-prefill; --prefill-bucket 0 (none) accepted; --device cuda without a GPU or a CUDA build: exit 1 and
 # the reason, no longer a usage error), generated weights saved and served again, a whole and a streamed completion
 # and a chat completion over 127.0.0.1, the generation counters on SIGTERM, and the trace's step and
 # token records (counted from the bytes, docs/native-format.md). Usage: serve_generate.sh BINARY
@@ -32,6 +32,14 @@ check "[ $? -eq 2 ] && grep -q -- \"--max-batch is the encoder's batching option
   >/dev/null 2>"$TMP/err"
 rc=$?
 check "[ $rc -eq 0 ] || { [ $rc -eq 1 ] && grep -q -- '--device cuda: ' '$TMP/err'; }"
+# --prefill-bucket 0 is the default the help names ("0: none"), so it is accepted as a value, by
+# serve and by demo --generate alike (a bound over the step budget is still refused)
+"$BIN" serve --generate --port 0 --prefill-bucket 0 --layers 1 --hidden 32 --heads 2 --ffn 64 --max-len 64 --duration 0.2 \
+  >/dev/null 2>"$TMP/err"; check "[ $? -eq 0 ]"
+"$BIN" serve --generate --prefill-bucket 1000 >/dev/null 2>"$TMP/err"
+check "[ $? -eq 2 ] && grep -q -- '--prefill-bucket 1000 exceeds --max-num-batched-tokens 512' '$TMP/err'"
+"$BIN" demo --generate --prefill-bucket 0 --rate 0 >/dev/null 2>"$TMP/err"
+check "[ $? -eq 2 ] && ! grep -q -- 'prefill-bucket' '$TMP/err' && grep -q -- '--rate' '$TMP/err'"
 "$BIN" serve --generate --max-num-seqs 8 --max-num-batched-tokens 4 >/dev/null 2>"$TMP/err"
 check "[ $? -eq 2 ] && grep -q 'less than --max-num-seqs 8' '$TMP/err'"
 "$BIN" serve --generate --port 0 --max-num-batched-tokens 64 --max-len 128 >/dev/null 2>"$TMP/err"
