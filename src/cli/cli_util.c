@@ -118,6 +118,10 @@ static void log_to_stderr(void *user, sp_log_level level, const char *message)
 {
     if (level < SP_LOG_WARN)
         return;
+    /* the recorder prefixes its messages with "servprof: " for programs that print them as they are;
+     * here the line already starts with "servprof COMMAND: " */
+    if (strncmp(message, "servprof: ", 10) == 0)
+        message += 10;
     unsigned n = atomic_fetch_add_explicit(&log_lines, 1, memory_order_relaxed);
     if (n < SP_CLI_MAX_LOG_LINES)
         fprintf(stderr, "servprof %s: %s\n", (const char *)user, message);

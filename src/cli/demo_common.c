@@ -121,8 +121,11 @@ static int open_traces(const char *cmd, const char *keep_traces, double price_pe
     *rec = NULL;
     sp_status st = sp_recorder_open(server_path, &ro, rec);
     if (st != SP_OK) {
+        /* the recorder has said why through the log callback the demo installs
+         * (sp_cli_log_to_stderr, before this): only a failure it did not explain is named here */
         char why[640];
-        fprintf(stderr, "servprof %s: %s\n", cmd, *sp_recorder_last_error(why, sizeof why) ? why : sp_status_str(st));
+        if (!*sp_recorder_last_error(why, sizeof why))
+            fprintf(stderr, "servprof %s: cannot record to %s: %s\n", cmd, server_path, sp_status_str(st));
         if (!keep_traces)
             rmdir(dir);
         return 1;

@@ -117,6 +117,12 @@ fi
 "$BIN" demo --device tpu > /dev/null 2>&1; [ $? -eq 2 ] || { echo "FAILED: --device tpu is not a usage error"; fail=1; }
 "$BIN" demo --cuda-graphs > /dev/null 2>&1; [ $? -eq 2 ] || { echo "FAILED: --cuda-graphs without --device cuda"; fail=1; }
 "$BIN" demo --heads 5 > /dev/null 2>&1; [ $? -eq 2 ] || { echo "FAILED: --heads 5 (does not divide 128)"; fail=1; }
+# --keep-traces naming a file, not a folder: exit 1, the reason said once, with one prefix
+: > "$TMP/afile"
+"$BIN" demo --no-progress --duration 0.5 --keep-traces "$TMP/afile" > /dev/null 2> "$TMP/kt.err"; rc=$?
+[ $rc -eq 1 ] && [ "$(grep -c 'cannot create .*afile/server.sptrace: Not a directory' "$TMP/kt.err")" -eq 1 ] &&
+  ! grep -q 'servprof demo: servprof:' "$TMP/kt.err" ||
+  { echo "FAILED: --keep-traces on a file (rc $rc):"; cat "$TMP/kt.err"; fail=1; }
 "$BIN" demo --help > "$TMP/help"
 for opt in --duration --rate --arrival --max-batch --max-queue-delay-ms --pad-to --buckets --layers --hidden \
            --heads --ffn --seed --price-per-hour --json --perfetto --keep-traces --device; do
