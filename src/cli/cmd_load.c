@@ -43,7 +43,7 @@ static void usage(FILE *f)
 "  --url URL            target, http://HOST[:PORT][/PATH] (default %s)\n"
 "  --rate R             target requests per second (default %g; not used by replay)\n"
 "  --duration S         seconds of measured load after the warm-up (default %g)\n"
-"  --requests N         send exactly N measured requests instead of a duration\n"
+"  --requests N         send exactly N measured requests instead of a duration (not with --duration)\n"
 "  --warmup S           seconds of load first, sent and traced but not counted (default %g)\n"
 "  --connections N      cap on keep-alive connections, opened on demand (default %u, max %u)\n"
 "  --seed N             seeds arrivals and texts: same seed, same schedule (default %llu)\n"
@@ -53,7 +53,7 @@ static void usage(FILE *f)
 "                         1 is Poisson-like, >1 burstier, <1 more regular)\n"
 "                         replay:FILE: one timestamp in seconds per line, non-decreasing;\n"
 "                         '#' lines and blank lines skipped; played relative to the first\n"
-"  --burstiness CV      same as --arrival gamma:CV\n"
+"  --burstiness CV      same as --arrival gamma:CV (not with --arrival)\n"
 "  --length DIST        words per request text: lognormal[:MEAN[:SIGMA]] (default lognormal:%g:%g,\n"
 "                         MEAN = arithmetic mean, SIGMA = sd of ln length) | uniform:MIN:MAX |\n"
 "                         fixed:N | file:PATH (each non-empty line is one request's text, in order,\n"
@@ -247,6 +247,8 @@ int sp_cmd_load(int argc, char **argv)
      * them wherever they are, the second applies every option over those defaults */
     bool stream = false, chat = false;
     const char *gen_only = NULL; /* an option that means something only when streaming */
+    /* options that say one thing two ways: given both, the run would silently follow one */
+    bool duration_set = false, requests_set = false, arrival_set = false, burstiness_set = false;
     sp_cli_getopt_begin();
     while ((c = getopt_long(argc, argv, ":h", load_opts, NULL)) != -1) {
         if (c == O_STREAM)
@@ -262,8 +264,14 @@ int sp_cmd_load(int argc, char **argv)
         switch (c) {
         case O_URL: o.url = optarg; break;
         case O_RATE: ok = sp_cli_number("load", "--rate", optarg, 1e-6, SP_LOAD_MAX_RATE, &o.rate); break;
-        case O_DURATION: ok = sp_cli_number("load", "--duration", optarg, 1e-3, 1e6, &o.duration_s); break;
-        case O_REQUESTS: ok = sp_cli_u64("load", "--requests", optarg, 1, SP_LOAD_MAX_REQUESTS, &o.requests); break;
+        case O_DURATION:
+            ok = sp_cli_number("load", "--duration", optarg, 1e-3, 1e6, &o.duration_s);
+            duration_set = true;
+            break;
+        case O_REQUESTS:
+            ok = sp_cli_u64("load", "--requests", optarg, 1, SP_LOAD_MAX_REQUESTS, &o.requests);
+            requests_set = true;
+            break;
         case O_WARMUP: ok = sp_cli_number("load", "--warmup", optarg, 0, 86400, &o.warmup_s); break;
         case O_CONNECTIONS:
             ok = sp_cli_uint("load", "--connections", optarg, 1, SP_LOAD_MAX_CONNECTIONS, &o.connections);
@@ -272,10 +280,12 @@ int sp_cmd_load(int argc, char **argv)
         case O_TIMEOUT: ok = sp_cli_number("load", "--timeout", optarg, 1e-3, 3600, &o.timeout_s); break;
         case O_ARRIVAL:
             ok = sp_cli_arrival("load", "--arrival", optarg, true, &o.arrival, &o.gamma_cv, &o.replay_path);
+            arrival_set = true;
             break;
         case O_BURSTINESS:
             o.arrival = SP_LOAD_ARRIVAL_GAMMA;
             ok = sp_cli_number("load", "--burstiness", optarg, 1e-3, SP_LOAD_MAX_GAMMA_CV, &o.gamma_cv);
+            burstiness_set = true;
             break;
         case O_LENGTH: ok = parse_length(optarg, &o); break;
         case O_MODEL: o.model = optarg; break;
@@ -297,6 +307,12 @@ int sp_cmd_load(int argc, char **argv)
     }
     if (optind < argc)
         return sp_cli_usage_error("load", "unexpected argument '%s'", argv[optind]);
+    if (duration_set && requests_set)
+        return sp_cli_usage_error("load", "--duration and --requests exclude each other: the measured part is "
+                                          "S seconds or exactly N requests");
+    if (arrival_set && burstiness_set)
+        return sp_cli_usage_error("load", "--arrival and --burstiness exclude each other (--burstiness CV is "
+                                          "--arrival gamma:CV)");
     if (!stream && gen_only)
         return sp_cli_usage_error("load", "%s needs --stream (or --chat)", gen_only);
     if (progress < 0)

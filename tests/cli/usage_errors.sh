@@ -96,6 +96,9 @@ if have load; then
   expect2 "--length" "'normal:3'" -- load --length normal:3
   expect2 "unexpected argument 'stray'" -- load stray
   expect2 "only http://" -- load --url ftp://example/ --requests 1
+  # one thing said two ways: a usage error, not a run that silently follows one of them
+  expect2 "--duration and --requests exclude each other" -- load --requests 5 --duration 1
+  expect2 "--arrival and --burstiness exclude each other" -- load --arrival constant --burstiness 2
 fi
 if have whatif; then
   expect2 "no trace given" -- whatif
