@@ -96,8 +96,9 @@ static void demo_usage(FILE *f)
             "  --max-batch N           inputs per batch (default %u)\n"
             "  --max-queue-delay-ms D  how long the oldest waiting request waits for company (default %g)\n"
             "  --pad-to N              static shape: every batch padded to N tokens (raises --max-len to N)\n"
-            "  --buckets L1,L2,...     length buckets, each batch padded to its bucket's bound\n"
-            "                          (default: pad each batch to its longest member)\n"
+            "  --buckets L1,L2,...     length buckets, each batch padded to its bucket's bound (raises\n"
+            "                          --max-len to the largest; default: pad each batch to its longest\n"
+            "                          member)\n"
             "  --workers N             batch worker threads (default %u)\n"
             "Model (weights generated from --seed; nothing is downloaded):\n"
             "  --layers N              encoder layers (default %u)\n"
@@ -425,6 +426,10 @@ int sp_cmd_demo(int argc, char **argv)
         return sp_cli_usage_error("demo", "--heads %u must divide --hidden %u", o.heads, o.hidden);
     sp_cli_log_to_stderr("demo"); /* the recorder's and the loader's warnings, e.g. a trace it could not write */
 #if DEMO_LIVE
+    /* the load generator's cap, checked before the service starts: a usage error, not a failed run */
+    if (o.rate * o.duration_s > SP_LOAD_MAX_REQUESTS)
+        return sp_cli_usage_error("demo", "--rate x --duration asks for %.0f requests; a run sends at most %u",
+                                  o.rate * o.duration_s, SP_LOAD_MAX_REQUESTS);
     return demo_live(&o);
 #else
     return demo_fallback(&o);

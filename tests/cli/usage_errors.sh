@@ -75,6 +75,8 @@ expect2 "--max-batch" "[1, 4096]" "'0'" -- demo --max-batch 0
 expect2 "--arrival" "'burst'" "gamma:CV" -- demo --arrival burst
 expect2 "--buckets" "ascending" "'64,32'" -- demo --buckets 64,32
 expect2 "--heads 5 must divide --hidden 128" -- demo --heads 5
+# more requests than a run may send: refused before anything starts (live or simulated demo alike)
+expect2 "--rate x --duration asks for 3600000000 requests" -- demo --rate 1000000 --duration 3600
 
 if have serve; then
   expect2 "servprof serve: --port: expected an integer in [0, 65535], got '70000'" -- serve --port 70000
@@ -96,6 +98,9 @@ if have load; then
   expect2 "--length" "'normal:3'" -- load --length normal:3
   expect2 "unexpected argument 'stray'" -- load stray
   expect2 "only http://" -- load --url ftp://example/ --requests 1
+  if have serve; then
+    expect2 "--rate x --duration asks for 3600000000 requests" -- demo --generate --rate 1000000 --duration 3600
+  fi
   # one thing said two ways: a usage error, not a run that silently follows one of them
   expect2 "--duration and --requests exclude each other" -- load --requests 5 --duration 1
   expect2 "--arrival and --burstiness exclude each other" -- load --arrival constant --burstiness 2
