@@ -12,9 +12,37 @@
 #include "cli_opts.h"
 #include "commands.h"
 
+int sp_cli_refuse_trace_output(const char *cmd, const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0; /* the create that follows says why it cannot be written */
+    unsigned char head[64];
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    size_t i = 0;
+    while (i < n && (head[i] == ' ' || head[i] == '\t' || head[i] == '\r' || head[i] == '\n'))
+        i++;
+    int trace = (n >= 8 && memcmp(head, "SPTRACE1", 8) == 0) ||         /* native */
+                (n >= 2 && head[0] == 0x1f && head[1] == 0x8b) ||       /* gzip */
+                (n - i >= 5 && memcmp(head + i, "{\"ev\"", 5) == 0); /* servprof.events/1 */
+    if (!trace)
+        return 0;
+    fprintf(stderr,
+            "servprof %s: %s: a servprof trace: not overwritten with the output (did the option before "
+            "it miss its file name?)\n",
+            cmd, path);
+    return 1;
+}
+
 int sp_cli_write_file(const char *cmd, const char *path, sp_cli_report_writer fn, const sp_report *r,
                       const sp_events *ev, const char *done_note)
 {
+    if (sp_cli_refuse_trace_output(cmd, path))
+        return 1;
     FILE *f = fopen(path, "w");
     if (!f) {
         fprintf(stderr, "servprof %s: %s: cannot create: %s\n", cmd, path, strerror(errno));

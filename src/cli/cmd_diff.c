@@ -247,6 +247,8 @@ typedef sp_status (*diff_writer)(const sp_diff *d, FILE *out);
 static int write_to(const char *path, diff_writer fn, const sp_diff *d)
 {
     FILE *out = stdout;
+    if (path && sp_cli_refuse_trace_output(CMD, path))
+        return 1;
     if (path && !(out = fopen(path, "w"))) {
         fprintf(stderr, "servprof %s: %s: cannot create: %s\n", CMD, path, strerror(errno));
         return 1;

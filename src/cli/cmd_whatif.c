@@ -164,6 +164,10 @@ static int write_html(const char *path, sp_events *ev, const sp_whatif_study *st
         sp_report_destroy(rep);
         return 1;
     }
+    if (sp_cli_refuse_trace_output("whatif", path)) {
+        sp_report_destroy(rep);
+        return 1;
+    }
     FILE *f = fopen(path, "w");
     if (!f) {
         fprintf(stderr, "servprof whatif: %s: cannot create: %s\n", path, strerror(errno));
@@ -426,6 +430,8 @@ static int run_study(whatif_args *a, const sp_whatif_observed *obs, const sp_wha
 static int write_study(const whatif_args *a, const sp_whatif_study *study)
 {
     FILE *out = stdout;
+    if (a->output_path && sp_cli_refuse_trace_output("whatif", a->output_path))
+        return 1;
     if (a->output_path && !(out = fopen(a->output_path, "w"))) {
         fprintf(stderr, "servprof whatif: %s: cannot create: %s\n", a->output_path, strerror(errno));
         return 1;

@@ -44,9 +44,16 @@ int sp_cli_synth_write(const char *cmd, const sp_synth_options *o, const char *p
 /* A report writer that needs the events too (Perfetto, HTML). */
 typedef sp_status (*sp_cli_report_writer)(const sp_report *r, const sp_events *ev, FILE *out);
 
-/* Creates `path`, runs `fn` into it and closes it. On failure prints "servprof CMD: PATH: ..." and
- * returns 1; on success prints `done_note` (when not NULL) followed by the path on stderr and
- * returns 0. */
+/* 1 (after printing "servprof CMD: PATH: a servprof trace: not overwritten ...") when `path` is an
+ * existing regular file that begins as a trace servprof writes (native, servprof.events/1 JSONL, or
+ * gzip'd): a report, Perfetto or HTML output never replaces one. The usual cause is an option whose
+ * file name was left out, so that the trace after it became the name (`--perfetto server.sptrace
+ * client.jsonl`). 0 otherwise (no such file, or another kind of file). */
+int sp_cli_refuse_trace_output(const char *cmd, const char *path);
+
+/* Creates `path` (refused by sp_cli_refuse_trace_output first), runs `fn` into it and closes it. On
+ * failure prints "servprof CMD: PATH: ..." and returns 1; on success prints `done_note` (when not
+ * NULL) followed by the path on stderr and returns 0. */
 int sp_cli_write_file(const char *cmd, const char *path, sp_cli_report_writer fn, const sp_report *r,
                       const sp_events *ev, const char *done_note);
 

@@ -2,7 +2,8 @@
 # Write failures name their cause and exit 1: reports, exports and a synthetic trace written to
 # /dev/full say "No space left on device" (not "input/output error"), and so do `serve --trace
 # /dev/full` and `load --trace /dev/full`; a failed export removes its partial file, never a FIFO or a
-# device. Usage: write_errors.sh BINARY SOURCE_DIR. Skips (77) without /dev/full.
+# device; an output never overwrites a servprof trace (an option's file name left out). Usage:
+# write_errors.sh BINARY SOURCE_DIR. Skips (77) without /dev/full.
 set -u
 BIN=$1
 [ -w /dev/full ] || { echo "no /dev/full: skipped"; exit 77; }
@@ -26,6 +27,28 @@ enospc "$BIN" synth -o /dev/full
 # standard output on a full disk: the report is flushed and the failure reported
 "$BIN" analyze "$TMP/t.jsonl" >/dev/full 2>"$TMP/err"; rc=$?
 check "[ $rc -eq 1 ] && grep -q 'standard output: No space left on device' '$TMP/err'"
+# an output never overwrites a servprof trace: `--perfetto server.sptrace client.jsonl` (the file name
+# left out) exits 1 naming the trace, which stays as it was; so do --html, whatif -o and diff --html
+cp "$TMP/t.jsonl" "$TMP/keep.jsonl"; gzip -c "$TMP/t.jsonl" > "$TMP/keep.jsonl.gz"
+sum=$(cksum < "$TMP/keep.jsonl"); gzsum=$(cksum < "$TMP/keep.jsonl.gz")
+refused() { # CMD...: exit 1, the trace named, both traces unchanged
+  "$@" >/dev/null 2>"$TMP/err"; local rc=$?
+  if [ $rc -ne 1 ] || ! grep -q 'a servprof trace: not overwritten' "$TMP/err" ||
+     [ "$(cksum < "$TMP/keep.jsonl")" != "$sum" ] || [ "$(cksum < "$TMP/keep.jsonl.gz")" != "$gzsum" ]; then
+    echo "FAILED (rc $rc): $*"; cat "$TMP/err"; fail=1
+  fi
+}
+refused "$BIN" analyze --no-progress --perfetto "$TMP/keep.jsonl" "$TMP/t.jsonl"
+refused "$BIN" analyze --no-progress --html "$TMP/keep.jsonl.gz" "$TMP/t.jsonl"
+refused "$BIN" diff --html "$TMP/keep.jsonl" "$TMP/t.jsonl" "$TMP/t.jsonl"
+if "$BIN" whatif --help >/dev/null 2>&1; then
+  refused "$BIN" whatif -o "$TMP/keep.jsonl" "$TMP/t.jsonl"
+  refused "$BIN" whatif --html "$TMP/keep.jsonl.gz" "$TMP/t.jsonl"
+fi
+# an output file of another kind is overwritten as before
+"$BIN" analyze --no-progress --perfetto "$TMP/p.json" "$TMP/t.jsonl" >/dev/null 2>&1 &&
+  "$BIN" analyze --no-progress --perfetto "$TMP/p.json" "$TMP/t.jsonl" >/dev/null 2>&1
+check "[ $? -eq 0 ] && [ -s '$TMP/p.json' ]"
 # a failed export removes its partial output only when that is a regular file: a FIFO (or a device
 # such as /dev/full) stays. The synthetic trace has no wall-clock anchor, so the export fails.
 if command -v mkfifo >/dev/null 2>&1 && mkfifo "$TMP/fifo"; then
