@@ -2,7 +2,8 @@
 # `servprof analyze` on a generation trace (tests/data/generation/example.jsonl, docs/generation.md):
 # the text report has the generation section with both tables and both verdicts, the JSON report a
 # "generation" object with the hand-computed TTFT p95 (8.5 ms, test_gen_analysis.c's trace A at 10000x),
-# the HTML report its section; an encoder trace's reports have none of it. Run as: bash generation.sh
+# the HTML report its section; docs/generation.md's example (tables and the verdicts' lines it quotes)
+# is the report's; an encoder trace's reports have none of it. Run as: bash generation.sh
 # BINARY SOURCE_DIR
 set -u
 bin=$1
@@ -25,6 +26,16 @@ awk '/^generation: /{p = 1} /^cost per output token/{p = 0} p' "$tmp/t.txt" |
   sed '/^$/d' | grep -v '^(TTFT: \|^ % of pXX' > "$tmp/rep.txt"
 [ -s "$tmp/doc.txt" ] && diff "$tmp/doc.txt" "$tmp/rep.txt" >&2 ||
   { echo "FAIL: docs/generation.md's example differs from the report above (< doc, > report)" >&2; fail=1; }
+# and the verdicts it quotes, up to their "...", are the report's lines (a line cut by "..." is a
+# line's beginning)
+awk '/^```/{if (p) exit; next} /^TTFT verdict/{p = 1} p' "$src/docs/generation.md" > "$tmp/docv.txt"
+[ -s "$tmp/docv.txt" ] || { echo "FAIL: docs/generation.md's example has no verdicts" >&2; fail=1; }
+while IFS= read -r line; do
+  case "$line" in
+    *" ...") grep -qF -- "${line% ...}" "$tmp/t.txt" ;;
+    *) grep -qxF -- "$line" "$tmp/t.txt" ;;
+  esac || { echo "FAIL: docs/generation.md's verdict line is not the report's: $line" >&2; fail=1; }
+done < "$tmp/docv.txt"
 "$bin" analyze --json "$trace" > "$tmp/t.json" || { echo "FAIL: analyze --json exited $?" >&2; fail=1; }
 "$bin" analyze --html "$tmp/t.html" "$trace" > /dev/null || { echo "FAIL: analyze --html exited $?" >&2; fail=1; }
 grep -q '<section id="generation">' "$tmp/t.html" || { echo "FAIL: HTML report lacks the generation section" >&2; fail=1; }
