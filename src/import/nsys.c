@@ -54,8 +54,9 @@ static sp_status db_fail(nsys *n, int rc, const char *table)
                      : base == SQLITE_CORRUPT ? "the database is corrupt"
                      : base == SQLITE_TOOBIG ? "a value is larger than the importer's limit"
                      : "SQLite error";
-    return failf(n, st, "%s%s%s: %s (%s)", table ? "table " : "", table ? table : "", table ? ": " : "", what,
-                 sqlite3_errmsg(n->db));
+    if (!table) /* the file itself: "FILE: not an SQLite database (...)", one colon after the name */
+        return failf(n, st, "%s (%s)", what, sqlite3_errmsg(n->db));
+    return failf(n, st, "table %s: %s (%s)", table, what, sqlite3_errmsg(n->db));
 }
 
 /* A malformed row: an error, or under lenient counted and skipped. */

@@ -22,4 +22,15 @@ printf 'this is not a trace\n' > "$tmp/garbage.txt"
 expect1 "$tmp/garbage.txt" "$tmp/garbage.txt"
 # of several files, the first that fails is named
 expect1 "$tmp/garbage.txt" "$tmp/garbage.txt" "$tmp/no-such-trace.jsonl"
+# an Nsight Systems export that is not one (any file) or is cut short: one colon after the name, never
+# "FILE: : not an SQLite database" (the importer's own prefix was empty); a build without SQLite says so
+# in its own words, still naming the file
+printf 'not a database\n' > "$tmp/text.sqlite"
+src=$2
+head -c 5000 "$src/tests/fuzz/corpus/fuzz_nsys/golden.sqlite" > "$tmp/cut.sqlite"
+for f in "$tmp/text.sqlite" "$tmp/cut.sqlite"; do
+  expect1 "$f" --format nsys "$f"
+  err=$("$bin" analyze --format nsys "$f" 2>&1 >/dev/null)
+  if grep -qF -- "$f: :" <<<"$err"; then echo "FAIL: doubled colon after the name: $err" >&2; fail=1; fi
+done
 exit $fail
