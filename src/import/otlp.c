@@ -863,13 +863,25 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
             break;
         }
         docs++;
+        /* A document names "resourceSpans"; one that names other members only (a servprof.events/1
+         * record, {"foo":1}) is not OTLP trace data, and reading it as an empty document would give a
+         * report of 0 requests. {} (an empty request, as the protobuf JSON mapping may write it) is
+         * empty data, not an error. */
+        uint32_t doc_line = t.line, doc_col = t.column;
+        bool members = false, spans = false;
         for (;;) {
             if (sp_json_next(&o.lx, &t)) {
                 st = sp_json_fail(&o.lx, o.ctx);
                 break;
             }
-            if (t.type == SP_JSON_OBJ_END)
+            if (t.type == SP_JSON_OBJ_END) {
+                if (members && !spans)
+                    st = sp_import_fail_at(o.ctx, doc_line, doc_col, SP_ERR_PARSE,
+                                           "expected an OTLP/JSON document ({\"resourceSpans\":[...]}); this "
+                                           "one has no \"resourceSpans\"");
                 break;
+            }
+            members = true;
             if (!key_is(&t, "resourceSpans")) {
                 if (sp_json_skip(&o.lx)) {
                     st = sp_json_fail(&o.lx, o.ctx);
@@ -885,6 +897,7 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
                 st = sp_import_fail_at(o.ctx, t.line, t.column, SP_ERR_PARSE, "\"resourceSpans\" must be an array");
                 break;
             }
+            spans = true;
             if ((st = walk_objects(&o, r, resource_member, "resourceSpans")))
                 break;
         }

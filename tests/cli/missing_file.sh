@@ -22,6 +22,19 @@ printf 'this is not a trace\n' > "$tmp/garbage.txt"
 expect1 "$tmp/garbage.txt" "$tmp/garbage.txt"
 # of several files, the first that fails is named
 expect1 "$tmp/garbage.txt" "$tmp/garbage.txt" "$tmp/no-such-trace.jsonl"
+# --format otlp on JSON that is not OTLP trace data: an error naming the file and the document's line
+# (was a report of 0 requests, exit 0): a document without "resourceSpans", alone, in JSON lines, after
+# a good OTLP line; a servprof.events/1 file read as OTLP
+printf '{"foo":1}\n' > "$tmp/foo.json"
+expect1 "$tmp/foo.json:1:1: expected an OTLP/JSON document" --format otlp "$tmp/foo.json"
+{ head -n 1 "$2/tests/data/otlp/stages.jsonl"; printf '{"request_id":"r1"}\n'; } > "$tmp/mixed.jsonl"
+expect1 "$tmp/mixed.jsonl:2:1: expected an OTLP/JSON document" --format otlp "$tmp/mixed.jsonl"
+expect1 "cpu_requests12_seed3.jsonl:1:1: expected an OTLP/JSON document" --format otlp \
+  "$2/tests/data/synth/cpu_requests12_seed3.jsonl"
+# {} is an empty OTLP request (the protobuf JSON mapping leaves out empty fields): no data, no error
+printf '{}\n' > "$tmp/empty-otlp.json"
+"$bin" analyze --format otlp --no-progress "$tmp/empty-otlp.json" >/dev/null 2>&1 ||
+  { echo "FAIL: analyze --format otlp of {} failed" >&2; fail=1; }
 # an Nsight Systems export that is not one (any file) or is cut short: one colon after the name, never
 # "FILE: : not an SQLite database" (the importer's own prefix was empty); a build without SQLite says so
 # in its own words, still naming the file
