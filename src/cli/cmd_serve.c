@@ -105,7 +105,8 @@ static void serve_usage(FILE *f)
             "Recording and run:\n"
             "  --trace FILE              record requests, stages, batches and operations to FILE (native\n"
             "                            trace; `servprof analyze FILE`)\n"
-            "  --price-per-hour P        instance price written into the trace (and /metrics)\n"
+            "  --price-per-hour P        instance price in dollars per hour (> 0) written into the trace\n"
+            "                            (and /metrics); default: none (the report uses its own)\n"
             "  --no-metrics              no live metrics: GET /metrics answers 404, and without --trace\n"
             "                            nothing is recorded (by default the recorder keeps live metrics\n"
             "                            for GET /metrics, writing to /dev/null without --trace; see\n"
@@ -231,7 +232,7 @@ static int parse_serve_options(int argc, char **argv, serve_args *a)
         case O_TRACE: a->trace_path = optarg; break;
         case O_NO_METRICS: a->no_metrics = 1; break;
         case O_SETTLE: if (!sp_cli_uint("serve", name, optarg, 0, 600000, &a->settle_ms)) return 2; break;
-        case O_PRICE: if (!sp_cli_number("serve", name, optarg, 0, SP_CLI_MAX_PRICE_PER_HOUR, &a->price)) return 2; break;
+        case O_PRICE: if (!sp_cli_price("serve", optarg, &a->price)) return 2; break; /* > 0, as analyze's */
         case O_DURATION: if (!sp_cli_number("serve", name, optarg, 0, 1e9, &a->duration)) return 2; break;
         case 'h':
         case O_HELP: serve_usage(stdout); return 0;

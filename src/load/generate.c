@@ -119,16 +119,18 @@ static sp_status read_file(const char *path, size_t cap, char **data, size_t *le
             buf = nb;
             cap_buf = nc;
         }
+        errno = 0;
         size_t got = fread(buf + n, 1, cap_buf - n, f);
         n += got;
         if (got == 0)
             break;
     }
-    int bad = ferror(f);
+    int bad = ferror(f), read_errno = errno;
     fclose(f);
     if (bad) {
         free(buf);
-        sp_errf(err, errlen, "%s: read error", path);
+        /* a directory opens and fails here with EISDIR */
+        sp_errf(err, errlen, "%s: read error: %s", path, read_errno ? strerror(read_errno) : "unknown error");
         return SP_ERR_IO;
     }
     buf[n] = '\0';

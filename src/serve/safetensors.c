@@ -1,8 +1,11 @@
 /* Reading and writing safetensors files of float32 tensors (safetensors_int.h): the one copy of the
  * format's rules the reference models share. */
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/util_int.h"
 #include "serve/safetensors_int.h"
@@ -34,9 +37,10 @@ sp_status sp_st_save(const char *path, const sp_st_tensor *t, size_t n, char *er
     char *text = json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(hdr);
     FILE *f = text ? fopen(path, "wb") : NULL;
+    int open_errno = errno;
     sp_status st = SP_OK;
     if (!f) {
-        sp_errf(err, errlen, "%s: cannot create", path);
+        sp_errf(err, errlen, "%s: cannot create: %s", path, text ? strerror(open_errno) : "out of memory");
         st = text ? SP_ERR_IO : SP_ERR_NOMEM;
     } else {
         /* the header is padded with spaces to a multiple of 8 bytes, as the reference writer does,
@@ -66,7 +70,15 @@ sp_status sp_st_open(const char *path, sp_st_file *sf, char *err, size_t errlen)
     sf->path = path;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        sp_errf(err, errlen, "%s: cannot open weights", path);
+        sp_errf(err, errlen, "%s: cannot open weights: %s", path, strerror(errno));
+        return SP_ERR_IO;
+    }
+    /* a directory opens, and would read as "too short" with a nonsense size */
+    struct stat sb;
+    int serr = fstat(fileno(f), &sb) != 0 ? errno : !S_ISREG(sb.st_mode) ? (S_ISDIR(sb.st_mode) ? EISDIR : -1) : 0;
+    if (serr) {
+        fclose(f);
+        sp_errf(err, errlen, "%s: cannot read weights: %s", path, serr > 0 ? strerror(serr) : "not a regular file");
         return SP_ERR_IO;
     }
     sp_status st = SP_OK;

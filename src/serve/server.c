@@ -80,9 +80,32 @@ const char *sp_server_default_tokenizer(void)
                 if (access(path, R_OK) == 0)
                     return path;
             }
+            /* none there: name the installed place, absolute (a relative name reads as relative to
+             * the current folder); the error adds where else it is looked for */
+            char *up = strrchr(exe, '/');
+            if (up && up != exe)
+                *up = '\0';
+            snprintf(path, sizeof(path), "%s/share/servprof/tokenizer.json", up == exe ? "" : exe);
+            return path;
         }
     }
-    return "share/servprof/tokenizer.json"; /* relative: names what is missing in the error */
+    return "share/servprof/tokenizer.json"; /* no /proc/self/exe: names what is missing in the error */
+}
+
+/* The shipped tokenizer (no --tokenizer) was not found: say where it is looked for and how to name
+ * another, after "PATH: cannot open tokenizer: REASON". */
+static sp_status default_tokenizer_hint(const sp_server_options *opt, const char *tpath, sp_status st, char *err,
+                                        size_t errlen)
+{
+    if (st == SP_OK || opt->tokenizer_path || !err || !errlen)
+        return st;
+    size_t n = strlen(tpath), used = strlen(err);
+    static const char what[] = ": cannot open tokenizer";
+    if (strncmp(err, tpath, n) == 0 && strncmp(err + n, what, sizeof what - 1) == 0 && used < errlen)
+        snprintf(err + used, errlen - used,
+                 " (the shipped tokenizer: $SERVPROF_DATA_DIR/tokenizer.json, else share/servprof/tokenizer.json "
+                 "in or above the program's folder; --tokenizer FILE names another)");
+    return st;
 }
 
 unsigned sp_server_port(const sp_server *srv) { return srv->port; }
@@ -187,7 +210,7 @@ static sp_status load_model(sp_server *srv, const sp_server_options *opt, char *
     sp_status st;
     const char *tpath = opt->tokenizer_path ? opt->tokenizer_path : sp_server_default_tokenizer();
     if ((st = sp_tokenizer_load(tpath, &srv->tok, err, errlen)) != SP_OK)
-        return st;
+        return default_tokenizer_hint(opt, tpath, st, err, errlen);
     if (opt->weights_path) {
         if ((st = sp_encoder_load_safetensors(opt->weights_path, opt->heads, &srv->enc, err, errlen)) != SP_OK)
             return st;
@@ -268,7 +291,8 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
     if (opt->generate) {
         /* the generation service (gen_service.c): its own model, scheduler and engine */
         const char *tpath = opt->tokenizer_path ? opt->tokenizer_path : sp_server_default_tokenizer();
-        if ((st = sp_gen_start(srv, opt, tpath, err, errlen)) != SP_OK || (st = sp_srv_http_start(srv, err, errlen)) != SP_OK)
+        if ((st = default_tokenizer_hint(opt, tpath, sp_gen_start(srv, opt, tpath, err, errlen), err, errlen)) != SP_OK ||
+            (st = sp_srv_http_start(srv, err, errlen)) != SP_OK)
             goto fail;
         *out = srv;
         return SP_OK;
@@ -302,14 +326,13 @@ fail:
 
 sp_status sp_server_save_weights(const sp_server_options *opt, const char *path, char *err, size_t errlen)
 {
+    const char *tpath = opt->tokenizer_path ? opt->tokenizer_path : sp_server_default_tokenizer();
     if (opt->generate)
-        return sp_gen_save_weights(opt, opt->tokenizer_path ? opt->tokenizer_path : sp_server_default_tokenizer(), path,
-                                   err, errlen);
+        return default_tokenizer_hint(opt, tpath, sp_gen_save_weights(opt, tpath, path, err, errlen), err, errlen);
     sp_tokenizer *tok;
-    sp_status st = sp_tokenizer_load(opt->tokenizer_path ? opt->tokenizer_path : sp_server_default_tokenizer(), &tok,
-                                     err, errlen);
+    sp_status st = sp_tokenizer_load(tpath, &tok, err, errlen);
     if (st != SP_OK)
-        return st;
+        return default_tokenizer_hint(opt, tpath, st, err, errlen);
     sp_encoder_config cfg = {(uint32_t)sp_tokenizer_vocab_size(tok), opt->hidden, opt->layers, opt->heads, opt->ffn,
                              opt->max_len};
     sp_tokenizer_destroy(tok);

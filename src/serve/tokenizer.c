@@ -1,9 +1,12 @@
 /* BERT-style WordPiece tokenizer over the vocabulary of a Hugging Face tokenizer.json: basic
  * tokenisation (clean, lowercase and strip accents, split on whitespace, punctuation and CJK
  * characters), then greedy longest-match-first word pieces with the "##" continuation prefix. */
+#include <errno.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/hmap.h"
 #include "common/util_int.h"
@@ -87,12 +90,18 @@ sp_status sp_tokenizer_load(const char *path, sp_tokenizer **out, char *err, siz
     /* tokenizer.json files are a few MB at most: parse the whole tree (a DOM parser is simplest). */
     FILE *f = fopen(path, "rb");
     if (!f) {
-        sp_errf(err, errlen, "%s: cannot open tokenizer", path);
+        sp_errf(err, errlen, "%s: cannot open tokenizer: %s", path, strerror(errno));
         return SP_ERR_IO;
     }
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
+    /* a directory opens (and read as "larger than the limit"), a FIFO has no size: say what it is */
+    struct stat sb;
+    int serr = fstat(fileno(f), &sb) != 0 ? errno : !S_ISREG(sb.st_mode) ? (S_ISDIR(sb.st_mode) ? EISDIR : -1) : 0;
     fclose(f);
+    if (serr) {
+        sp_errf(err, errlen, "%s: cannot read tokenizer: %s", path, serr > 0 ? strerror(serr) : "not a regular file");
+        return SP_ERR_IO;
+    }
+    long size = sb.st_size > (off_t)SP_TOK_MAX_FILE_BYTES ? -1 : (long)sb.st_size;
     if (size < 0 || (unsigned long)size > SP_TOK_MAX_FILE_BYTES) {
         sp_errf(err, errlen, "%s: tokenizer file larger than %u bytes", path, SP_TOK_MAX_FILE_BYTES);
         return SP_ERR_LIMIT;
