@@ -147,8 +147,9 @@ typedef struct sp_whatif_workload {
  * effective tokens / members.
  * `lenient`: unresolved references are dropped and counted instead of failing (sp_ev_finish).
  * Writes `*out` only on success (free with sp_whatif_workload_clear). SP_ERR_INVALID with a message
- * if there are no usable requests or batches; SP_ERR_PARSE if references do not resolve; SP_ERR_LIMIT;
- * SP_ERR_NOMEM. */
+ * if there are no usable requests or batches; SP_ERR_FORMAT with a message for a generation trace
+ * with steps (continuous batching, docs/generation.md, which the simulator does not replay);
+ * SP_ERR_PARSE if references do not resolve; SP_ERR_LIMIT; SP_ERR_NOMEM. */
 SP_API sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_workload *out,
                                                 char *err, size_t errlen);
 /* Copies `n` requests (sorted here by enqueue time) and `nb` batches into a workload (for tests and

@@ -222,6 +222,16 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
         sp_errf(err, errlen, "%s: more than %u requests or batches", where, SP_WHATIF_MAX_REQUESTS);
         return SP_ERR_LIMIT;
     }
+    /* a generation trace's steps are continuous batching (docs/generation.md): the simulator replays
+     * dynamic batches, so replaying them as such would price a policy the service does not run */
+    if (ev->n_steps) {
+        sp_ev_files_label(ev, NULL, 0, where, sizeof where);
+        sp_errf(err, errlen,
+                "%s: a generation trace (%zu steps of continuous batching, docs/generation.md): whatif "
+                "simulates dynamic batching only and cannot replay it (servprof analyze reports it)",
+                where, ev->n_steps);
+        return SP_ERR_FORMAT;
+    }
     sp_known_stages ks;
     sp_ev_known_stages(ev, &ks);
     size_t nr = ev->n_requests, nb = ev->n_batches;

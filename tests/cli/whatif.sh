@@ -23,6 +23,10 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 "$BIN" whatif --slo-p95-ms -3 x 2>"$tmp/e"; t test $? -eq 2
 "$BIN" whatif --bogus x 2>"$tmp/e"; t test $? -eq 2; t grep -q "bogus" "$tmp/e"
 "$BIN" whatif "$tmp/nope.jsonl" 2>"$tmp/e"; t test $? -eq 1; t grep -q "nope.jsonl" "$tmp/e"
+# a generation trace (continuous-batching steps) is not replayed as dynamic batches: exit 1 naming the
+# file and why, no table (was a table, exit 0)
+"$BIN" whatif "$2/tests/data/generation/example.jsonl" >"$tmp/o" 2>"$tmp/e"; t test $? -eq 1
+t grep -q "example.jsonl: a generation trace (3 steps of continuous batching" "$tmp/e"; t test ! -s "$tmp/o"
 # end to end on a sample trace (servprof synth writes its policy: max batch 16, 4 ms, pad to multiples of 64)
 "$BIN" synth --requests 400 --seed 3 >"$tmp/s.jsonl" 2>/dev/null
 t test -s "$tmp/s.jsonl"
