@@ -160,6 +160,11 @@ static int write_otlp(const export_args *a, const sp_events *ev)
         fprintf(stderr, "; %llu unfinished request%s left out (no end)", (unsigned long long)res.skipped_requests,
                 res.skipped_requests == 1 ? "" : "s");
     fputc('\n', stderr);
+    /* not an error (the traces were read; an OTLP consumer takes an empty file), but nothing a user
+     * exports a trace for: say so (docs/otlp.md, "Export") */
+    if (res.requests == 0)
+        fprintf(stderr, "servprof export: warning: the traces hold no finished request: %s holds no request span%s\n",
+                to_stdout ? "the output" : a->otlp_path, res.spans == 0 ? " (it is empty)" : "");
     return 0;
 }
 

@@ -41,6 +41,13 @@ sed 's/"id":"c1-/"id":"renamed-/' "$TMP/c.jsonl" > "$TMP/c-renamed.jsonl"
   { echo "FAILED: export"; cat "$TMP/export.err"; fail=1; }
 grep -q "wrote .* requests (.* spans, .* batches) to $TMP/o.jsonl" "$TMP/export.err" ||
   { echo "FAILED: export did not say what it wrote"; cat "$TMP/export.err"; fail=1; }
+grep -q "warning" "$TMP/export.err" && { echo "FAILED: export warned"; cat "$TMP/export.err"; fail=1; }
+# traces with no request (an empty OTLP document): exit 0, with a warning that the output is empty
+printf '{}\n' > "$TMP/none.json"
+"$BIN" export --otlp "$TMP/none.jsonl" --format otlp "$TMP/none.json" 2> "$TMP/none.err" ||
+  { echo "FAILED: export of no requests"; cat "$TMP/none.err"; fail=1; }
+grep -q "warning: the traces hold no finished request: $TMP/none.jsonl holds no request span (it is empty)" \
+  "$TMP/none.err" || { echo "FAILED: no warning for an empty export"; cat "$TMP/none.err"; fail=1; }
 "$BIN" analyze --json "$TMP/s.sptrace" > "$TMP/server.json" || fail=1
 "$BIN" analyze --json "$TMP/o.jsonl" > "$TMP/back.json" || fail=1
 # a trace with no wall-clock anchor is refused with its name, and exported with --unix-offset
