@@ -669,6 +669,9 @@ typedef struct sp_verdict_facts {
     double between_other;    /* of `between steps` at p95, the part while other steps ran; < 0: unknown */
     int kv_full;             /* the KV cache is nearly full at p95 of steps (queue-led readings) */
     int device_cpu;          /* the steps ran on the CPU: no kernel launches to be bound by */
+    int kernels_unmeasured;  /* no kernel in the trace (no device kernel, no time in the kernel row):
+                                the model's compute is inside named stages, if anywhere, so the
+                                sentence does not clear the model (DESIGN 8) */
 } sp_verdict_facts;
 
 /* A table whose rows partition a whole per request, for the p95 savings of its candidates: DESIGN 3's

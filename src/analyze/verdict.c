@@ -709,6 +709,11 @@ static void verdict_facts(const sp_report *r, sp_verdict_facts *f)
     f->waste_fraction = r->padding.waste_fraction;
     f->in_flight = 1.0 - r->cost.by_state_share[SP_COST_NO_BATCH];
     f->queue_saturated = r->cost.window_ns > 0 && f->in_flight >= SP_ANA_SATURATED_IN_FLIGHT;
+    uint64_t kernel_row_ns = 0;
+    for (size_t s = 0; s < r->n_stages; s++)
+        if (row_kind(r->stages[s].name) == SP_CAND_KERNEL)
+            kernel_row_ns += r->stages[s].total_ns;
+    f->kernels_unmeasured = r->gpu.kernels == 0 && kernel_row_ns == 0;
 }
 
 sp_status sp_ana_verdict_unserved(sp_report *r)

@@ -276,7 +276,8 @@ static void put_next(sentence *s, const sp_verdict_cand *rank, size_t n)
 
 /* "The model is not the bottleneck" only when useful kernel time is clearly behind the leader, and
  * never for a queue behind a saturated device (kernel time per request then says nothing about the
- * model) or when instrumentation is missing (the leader is unknown time). */
+ * model) or when instrumentation is missing (the leader is unknown time); in a trace with no kernel
+ * at all it says the compute is not measured instead (nothing cleared the model). */
 static void put_model(sentence *s, const sp_verdict_cand *rank, size_t n, const sp_verdict_facts *f)
 {
     const sp_verdict_cand *lead = &rank[0];
@@ -296,6 +297,13 @@ static void put_model(sentence *s, const sp_verdict_cand *rank, size_t n, const 
     if (behind + SP_ANA_VERDICT_EPS < SP_ANA_VERDICT_MODEL_MARGIN)
         return;
     char p[16], l[NAME_MAX_BYTES + 4];
+    if (f->kernels_unmeasured) {
+        /* no kernel in the trace: "under 5%" would be a figure nobody measured (e.g. vLLM's spans,
+         * whose decode and prefill stages are the model's compute as a whole) */
+        put(s, " The model's compute is not measured (the trace records no device compute), so its time cannot "
+               "be told apart from the named stages that hold it.");
+        return;
+    }
     if (!k || !at_least(useful, SP_ANA_VERDICT_MIN_SHARE)) {
         put(s, " The model is not the bottleneck: its compute is under %.0f%% of p95.",
             SP_ANA_VERDICT_MIN_SHARE * 100.0);

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# What the verdict sentence claims agrees with what the trace measured. tests/data/otlp/vllm.json
+# (vLLM's spans: decode and prefill are named stages, no kernel, "gpu: no device activity") and
+# stages.jsonl (OTLP stage spans, no kernel) never clear the model ("The model is not the bottleneck:
+# its compute is under 5% of p95" was a figure nobody measured): the sentence says the compute is not
+# measured, in the text report and in the JSON's verdict.sentence, with the group and stage as before
+# (decode, runtime). A trace with kernels (synth --gpu) still gets the model clause.
+# Run as: bash verdict_claims.sh BINARY SOURCE_DIR
+set -u
+bin=$1
+src=$2
+fail=0
+check() { if ! eval "$1"; then echo "FAIL: $1" >&2; fail=1; fi; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for f in vllm.json stages.jsonl; do
+  "$bin" analyze --no-progress "$src/tests/data/otlp/$f" > "$tmp/$f.txt" || { echo "FAIL: analyze $f" >&2; fail=1; }
+  "$bin" analyze --no-progress --json "$src/tests/data/otlp/$f" > "$tmp/$f.json" || fail=1
+  # the sentence, its lines joined (the text report wraps it)
+  sed -n '/^verdict:/,/^ *candidate/p' "$tmp/$f.txt" | tr -s ' \n' ' ' > "$tmp/$f.verdict"
+  check "grep -q 'no device activity in the trace' '$tmp/$f.txt'"
+  check "! grep -q 'not the bottleneck' '$tmp/$f.verdict'"
+  check "grep -qF \"The model's compute is not measured (the trace records no device compute)\" '$tmp/$f.verdict'"
+  check "grep -qF \"The model's compute is not measured (the trace records no device compute)\" '$tmp/$f.json'"
+  check "! grep -q 'not the bottleneck' '$tmp/$f.json'"
+done
+check "grep -q '\"verdict\":{\"stage\":\"decode\",\"group\":\"runtime\"' '$tmp/vllm.json.json'"
+check "grep -q '(decode, runtime)' '$tmp/vllm.json.verdict'"
+# kernels measured: the clause stays (a queue-led synth GPU trace: useful kernel time behind the queue)
+"$bin" synth --gpu --requests 400 --seed 3 > "$tmp/g.jsonl" 2>/dev/null
+"$bin" analyze --no-progress "$tmp/g.jsonl" | sed -n '/^verdict:/,/^ *candidate/p' | tr -s ' \n' ' ' > "$tmp/g.verdict"
+check "grep -q 'The model is not the bottleneck' '$tmp/g.verdict'"
+check "! grep -q 'not measured' '$tmp/g.verdict'"
+exit $fail
