@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "analyze/analyze_int.h"
+#include "common/format_int.h"
 
 /* Below this share of the analysed time a candidate is not named in the sentence (DESIGN 8). */
 #define GPU_MENTION_SHARE 0.05
@@ -94,6 +95,38 @@ static void without_marks(sp_ana *a, char *s, size_t n, const char *noun)
              "schedule (ProfilerStep), record_function or NVTX ranges.");
 }
 
+/* The steps' analysed time is the device span together with the step windows, so steps that begin
+ * long before the device's first work (a record_function range around set-up and warm-up, the
+ * outermost one on its thread) analyse more time than the report's window, the device span. From
+ * GPU_MENTION_SHARE of the analysed time on, the sentence says how much lies outside the span and,
+ * for one step, which range it is (docs/analysis.md section 6, "Without requests"). */
+static void outside_span(const sp_ana *a, char *s, size_t n, const char *dev)
+{
+    const sp_gpu_summary *g = &a->r->gpu;
+    const sp_step_summary *st = &g->steps;
+    if (st->analysed_ns <= g->span_ns || frac(st->analysed_ns - g->span_ns, st->analysed_ns) < GPU_MENTION_SHARE)
+        return;
+    char o[32], an[32], sp[32];
+    sp_ana_fmt_dur(o, sizeof o, st->analysed_ns - g->span_ns);
+    sp_ana_fmt_dur(an, sizeof an, st->analysed_ns);
+    sp_fmt_dur(sp, sizeof sp, (double)g->span_ns); /* as the report's header writes its window */
+    size_t len = strlen(s);
+    snprintf(s + len, n - len,
+             " The steps reach outside the %s's %s span%s: %s of the %s analysed is before its first or after its "
+             "last work",
+             dev, sp, a->r->cost.window_ns == g->span_ns ? " (the report's window)" : "", o, an);
+    const sp_events *ev = a->ev;
+    if (st->count == 1 && ev->n_marks == 1) {
+        const char *name = sp_str_get(&ev->strings, ev->marks[0].name);
+        len = strlen(s);
+        snprintf(s + len, n - len, "; the step analysed is the %s range \"%.80s%s\"%s", sp_step_source_str(st->source),
+                 name ? name : "?", name && strlen(name) > 80 ? "..." : "",
+                 st->source == SP_STEPS_RECORD_FUNCTION ? ", the outermost on its thread" : "");
+    }
+    len = strlen(s);
+    snprintf(s + len, n - len, ".");
+}
+
 /* With step marks: busy -> device-bound (model); idle mostly inside the steps -> starved forward
  * passes (runtime, by HTA's idle category); idle mostly outside -> no work sent (configuration). */
 static void with_marks(sp_ana *a, char *s, size_t n, const char *noun)
@@ -162,6 +195,7 @@ static void with_marks(sp_ana *a, char *s, size_t n, const char *noun)
         mention(s, n, "Idle outside the steps:", sh_out);
         mention(s, n, "Kernels and copies cover", sh_busy);
     }
+    outside_span(a, s, n, dev);
 }
 
 sp_status sp_ana_verdict_gpu(sp_ana *a)

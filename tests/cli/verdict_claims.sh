@@ -5,6 +5,10 @@
 # its compute is under 5% of p95" was a figure nobody measured): the sentence says the compute is not
 # measured, in the text report and in the JSON's verdict.sentence, with the group and stage as before
 # (decode, runtime). A trace with kernels (synth --gpu) still gets the model clause.
+# A trace without requests whose step (tests/data/kineto/alexnet_a100: the outermost record_function
+# range, [param|cuda], 43.4 s) reaches far outside the device span (12.920 s, the header's window): the
+# verdict says how much and names the range; a ProfilerStep trace whose steps hold the device span
+# (ns_resolution_resnet_v100) does not get the clause.
 # Run as: bash verdict_claims.sh BINARY SOURCE_DIR
 set -u
 bin=$1
@@ -31,4 +35,13 @@ check "grep -q '(decode, runtime)' '$tmp/vllm.json.verdict'"
 "$bin" analyze --no-progress "$tmp/g.jsonl" | sed -n '/^verdict:/,/^ *candidate/p' | tr -s ' \n' ' ' > "$tmp/g.verdict"
 check "grep -q 'The model is not the bottleneck' '$tmp/g.verdict'"
 check "! grep -q 'not measured' '$tmp/g.verdict'"
+"$bin" analyze --no-progress "$src/tests/data/kineto/alexnet_a100.json.gz" > "$tmp/alex.txt" || fail=1
+tr -s ' \n' ' ' < "$tmp/alex.txt" > "$tmp/alex.flat"
+check "grep -q 'window 12.920 s' '$tmp/alex.flat'"
+check "grep -qF 'The steps reach outside the device'\''s 12.920 s span (the report'\''s window): 30.5 s of the 43.4 s analysed is before its first or after its last work; the step analysed is the record_function range \"[param|cuda]\", the outermost on its thread.' '$tmp/alex.flat'"
+"$bin" analyze --no-progress --json "$src/tests/data/kineto/alexnet_a100.json.gz" > "$tmp/alex.json" || fail=1
+check "grep -qF 'the step analysed is the record_function range \\\"[param|cuda]\\\"' '$tmp/alex.json'"
+"$bin" analyze --no-progress "$src/tests/data/kineto/ns_resolution_resnet_v100.json.gz" | tr -s ' \n' ' ' > "$tmp/resnet.flat"
+check "grep -q 'steps: 5 ProfilerStep ranges' '$tmp/resnet.flat'"
+check "! grep -q 'reach outside' '$tmp/resnet.flat'"
 exit $fail
