@@ -291,8 +291,8 @@ sp_status sp_server_start(const sp_server_options *opt, sp_server **out, char *e
     if (opt->generate) {
         /* the generation service (gen_service.c): its own model, scheduler and engine */
         const char *tpath = opt->tokenizer_path ? opt->tokenizer_path : sp_server_default_tokenizer();
-        if ((st = default_tokenizer_hint(opt, tpath, sp_gen_start(srv, opt, tpath, err, errlen), err, errlen)) != SP_OK ||
-            (st = sp_srv_http_start(srv, err, errlen)) != SP_OK)
+        st = default_tokenizer_hint(opt, tpath, sp_gen_start(srv, opt, tpath, err, errlen), err, errlen);
+        if (st != SP_OK || (st = sp_srv_http_start(srv, err, errlen)) != SP_OK)
             goto fail;
         *out = srv;
         return SP_OK;
