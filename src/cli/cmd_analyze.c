@@ -292,6 +292,12 @@ int sp_cmd_analyze(int argc, char **argv)
     int rc = parse_analyze_options(argc, argv, &a);
     if (rc >= 0)
         return rc;
+    /* no output replaces a trace (the usual cause: an option's file name left out, `-o server.sptrace
+     * client.jsonl`), checked before anything is read or written */
+    const char *outs[] = {a.output_path, a.perfetto_path, a.html_path};
+    for (size_t k = 0; k < sizeof outs / sizeof *outs; k++)
+        if (outs[k] && sp_cli_refuse_trace_output("analyze", outs[k]))
+            return 1;
     if (a.prometheus) {
         if (argc > optind)
             return sp_cli_usage_error("analyze", "--prometheus reads the fleet's metrics, not traces: drop '%s'",

@@ -40,6 +40,8 @@ refused() { # CMD...: exit 1, the trace named, both traces unchanged
 }
 refused "$BIN" analyze --no-progress --perfetto "$TMP/keep.jsonl" "$TMP/t.jsonl"
 refused "$BIN" analyze --no-progress --html "$TMP/keep.jsonl.gz" "$TMP/t.jsonl"
+refused "$BIN" analyze --no-progress -o "$TMP/keep.jsonl" "$TMP/t.jsonl"
+refused "$BIN" analyze --json --no-progress -o "$TMP/keep.jsonl.gz" "$TMP/t.jsonl"
 refused "$BIN" diff --html "$TMP/keep.jsonl" "$TMP/t.jsonl" "$TMP/t.jsonl"
 if "$BIN" whatif --help >/dev/null 2>&1; then
   refused "$BIN" whatif -o "$TMP/keep.jsonl" "$TMP/t.jsonl"
