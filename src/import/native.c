@@ -63,6 +63,7 @@ typedef struct nat_reader {
     bool lenient;
     bool lost_some;           /* a region of this file was lost before the block being parsed */
     bool saw_end;             /* the recorder's end record was read */
+    uint64_t repeated_labels; /* labels skipped because another request of the file has that text id */
 } nat_reader;
 
 /* Request index for the caller's id; new requests keep it as a number (their id is its decimal text). */
@@ -123,8 +124,21 @@ static sp_status req_of_slow(nat_reader *r, uint64_t id, uint32_t *out)
     return SP_OK;
 }
 
+/* A label that another request of this file already has as its text id: skipped and counted, the
+ * first one named in a warning (the usual cause: two load runs with one --id-prefix against one
+ * recording server), the total at the end of the file (finish_file). */
+static void repeated_label(nat_reader *r, uint64_t id, const char *label, size_t len)
+{
+    r->ev->files[r->ctx->file].skipped++;
+    if (r->repeated_labels++)
+        return;
+    sp_log(SP_LOG_WARN, "%s: label \"%.*s\" is already the id of another request of this file (two runs with "
+           "one id prefix?): request %" PRIu64 " keeps its numeric id, the label is skipped and counted",
+           r->ctx->name, (int)(len > 64 ? 64 : len), label, id);
+}
+
 /* A label: the request's text id becomes the label, unless another request of this file already
- * has that text (then the label is skipped and counted). */
+ * has that text (then the label is skipped and counted: repeated_label). */
 static sp_status apply_label(nat_reader *r, uint64_t id, const char *label, size_t len)
 {
     if (!r->indexed) {
@@ -137,7 +151,7 @@ static sp_status apply_label(nat_reader *r, uint64_t id, const char *label, size
     if (known != SP_HMAP_NONE) {
         sp_status st = sp_ev_request_set_id(r->ev, known, label, len);
         if (st == SP_ERR_INVALID) {
-            r->ev->files[r->ctx->file].skipped++;
+            repeated_label(r, id, label, len);
             return SP_OK;
         }
         return st;
@@ -149,7 +163,7 @@ static sp_status apply_label(nat_reader *r, uint64_t id, const char *label, size
         return st;
     if (r->ev->n_requests == before) {
         /* the label names a request we already have under another id: keep them apart */
-        r->ev->files[r->ctx->file].skipped++;
+        repeated_label(r, id, label, len);
         return req_of(r, id, &idx);
     }
     return sp_nids_put(&r->reqs, id, idx);
@@ -1246,6 +1260,9 @@ static void finish_file(nat_reader *r)
     if (f->undecodable)
         sp_log(SP_LOG_WARN, "%s: %" PRIu64 " %s a name defined only in a lost block: not decoded, counted as lost",
                r->ctx->name, f->undecodable, f->undecodable == 1 ? "record uses" : "records use");
+    if (r->repeated_labels > 1)
+        sp_log(SP_LOG_WARN, "%s: %" PRIu64 " labels were already the ids of other requests of this file: skipped and "
+               "counted", r->ctx->name, r->repeated_labels);
     if (!r->saw_end)
         sp_log(SP_LOG_WARN, "%s: no end record: the recorder did not close this trace cleanly (killed, crashed or "
                "still writing%s)", r->ctx->name, f->lost_regions ? ", or the end was in a lost part" : "");

@@ -8,6 +8,17 @@
 #include "format/native_format.h"
 #include "trace_testutil.h"
 
+/* what the importer logged (its warnings), for the checks that name a record */
+static char g_log[4096];
+
+static void capture_log(void *user, sp_log_level level, const char *message)
+{
+    (void)user;
+    (void)level;
+    size_t n = strlen(g_log);
+    snprintf(g_log + n, sizeof g_log - n, "%s\n", message);
+}
+
 typedef struct tbuild {
     unsigned char data[65536];
     size_t len;
@@ -139,7 +150,14 @@ int main(void)
 
     sp_events *ev;
     char err[512];
+    g_log[0] = '\0';
+    sp_set_log(capture_log, NULL);
     CHECK(load(&b, 0, &ev, err, sizeof err) == SP_OK);
+    sp_set_log(NULL, NULL);
+    /* the colliding label is named once, with the request that keeps its numeric id */
+    CHECK(strstr(g_log, "label \"abc-123\" is already the id of another request") != NULL);
+    CHECK(strstr(g_log, "request 2 keeps its numeric id") != NULL);
+    CHECK(strstr(g_log, "labels were already the ids") == NULL); /* one only: no total */
     tt_lines got = {0}, want = {0};
     tt_lines_of(ev, &got);
     tt_add(&want, "R abc-123 1000 905000 37");
