@@ -563,6 +563,8 @@ typedef struct sp_ana_cost_share {
 #define SP_ANA_COST_AHEAD_EVERY 4096
 /* Test switch: those bytes (at least 1). */
 extern size_t sp_ana_cost_ahead;
+/* Test switch: SP_ANA_COST_AHEAD_EVERY (a power of two; 1: the pass says where it is at every activity). */
+extern size_t sp_ana_cost_ahead_every;
 /* For the tests: bytes the helpers have populated ahead of the activity pass, over the process. */
 extern atomic_size_t sp_ana_cost_populated;
 /* Test switch: batches or requests a chunk (at least 1). */
@@ -597,6 +599,9 @@ void sp_ana_cost_share_discard(sp_ana_cost_share *sh, void *p, size_t bytes);
 extern size_t sp_ana_cost_discard_step;
 /* For the tests: bytes the helpers have handed back that way, over the process. */
 extern atomic_size_t sp_ana_cost_discarded;
+/* For the tests: the part of those the helper handed back during the cost's activity pass, the pages
+ * behind the pass's last word (every SP_ANA_COST_AHEAD_EVERY activities), over the process. */
+extern atomic_size_t sp_ana_cost_discarded_early;
 /* Waits until the helper has left the share for good (after sp_ana_cost, which closes it). */
 void sp_ana_cost_share_wait_left(sp_ana_cost_share *sh);
 /* The cost (DESIGN section 7); `sh` NULL: every chunk on this thread. Closes `sh` before it returns. */

@@ -170,6 +170,7 @@ static sp_status cost_work_init(const sp_ana *a, cost_work *w)
 }
 
 size_t sp_ana_cost_ahead = SP_ANA_COST_AHEAD;
+size_t sp_ana_cost_ahead_every = SP_ANA_COST_AHEAD_EVERY;
 atomic_size_t sp_ana_cost_populated;
 
 #ifndef MADV_POPULATE_WRITE
@@ -182,13 +183,19 @@ atomic_size_t sp_ana_cost_populated;
 typedef struct cost_ahead {
     atomic_uintptr_t at[2], end[2]; /* the kernel-like union, the all-work union: next byte, places' end */
     atomic_size_t left;             /* bytes either union can still grow by (the activities left) */
+    atomic_uintptr_t read_to;       /* the first activity the pass has not read (every one before it is read) */
+    atomic_uintptr_t dropped_to;    /* the helper has handed back the activity's pages below this address */
     atomic_int done;
 } cost_ahead;
 
 /* devices_acts' progress on device `d` (its unions' lengths nk, nu; `left` activities still to read)
  * for the helper. */
-static void ahead_publish(cost_ahead *ah, const cost_work *w, size_t d, size_t nk, size_t nu, size_t left)
+static void ahead_publish(cost_ahead *ah, const cost_work *w, size_t d, size_t nk, size_t nu, size_t left,
+                          const sp_ev_activity *read_to)
 {
+    /* the activities before read_to read (the pass never comes back to them): after them, so that the
+     * helper's acquire sees them done before it hands their pages back */
+    atomic_store_explicit(&ah->read_to, (uintptr_t)read_to, memory_order_release);
     atomic_store_explicit(&ah->left, left * sizeof *w->ul, memory_order_relaxed);
     sp_ival *kl = w->kl + w->aoff[d], *ul = w->ul + w->aoff[d];
     size_t n = w->aoff[d + 1] - w->aoff[d];
@@ -206,7 +213,9 @@ static void ahead_publish(cost_ahead *ah, const cost_work *w, size_t d, size_t n
  * devices_acts is done (with sp_ana_cost_helper_first, one round first whatever the pass has done).
  * Only pages of the scratch arrays kl and ul are named, each a page the pass may write (one its
  * places share). */
-static void populate_ahead(cost_ahead *ah)
+static int drop_behind(sp_ana_cost_share *sh, cost_ahead *ah, uintptr_t page);
+
+static void populate_ahead(cost_ahead *ah, sp_ana_cost_share *sh)
 {
     long ps = sysconf(_SC_PAGESIZE);
     const uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096, step = (uintptr_t)256 << 10;
@@ -236,10 +245,24 @@ static void populate_ahead(cost_ahead *ah)
             upto[k] = hi;
             did = 1;
         }
+        did |= drop_behind(sh, ah, page);
         if (!did) {
             struct timespec ts = {0, 20000};
             nanosleep(&ts, NULL);
         }
+    }
+}
+
+/* The test route (sp_ana_cost_helper_first): waits until the helper has handed back every page of the
+ * activity wholly below `read_to` that it hands back (drop_behind), so that in every run the pass reads
+ * what comes after on pages a wrong hand-back (one too far) would have zeroed. */
+static void ahead_wait_dropped(cost_ahead *ah, const sp_ev_activity *read_to)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    const uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096, to = (uintptr_t)read_to & ~(page - 1);
+    while (atomic_load_explicit(&ah->dropped_to, memory_order_acquire) < to) {
+        struct timespec ts = {0, 20000};
+        nanosleep(&ts, NULL);
     }
 }
 
@@ -259,12 +282,16 @@ static void devices_acts(const sp_ana *a, cost_work *w, uint64_t *w0, uint64_t *
     sp_ival *kl = NULL, *ul = NULL;
     size_t nk = 0, nu = 0;
     uint64_t tk = 0, tu = 0;
+    const size_t every = sp_ana_cost_ahead_every ? sp_ana_cost_ahead_every - 1 : 0; /* a mask */
     for (size_t i = 0; i < na; i++) {
         uint32_t d = a->act_dev[i];
         if (d == SP_EV_NONE)
             continue;
-        if (ah && !(i & (SP_ANA_COST_AHEAD_EVERY - 1)) && cur != SP_EV_NONE)
-            ahead_publish(ah, w, cur, nk, nu, na - i); /* for the helper (populate_ahead) */
+        if (ah && !(i & every) && cur != SP_EV_NONE) {
+            ahead_publish(ah, w, cur, nk, nu, na - i, &ev->acts[i]); /* for the helper (populate_ahead) */
+            if (sp_ana_cost_helper_first)
+                ahead_wait_dropped(ah, &ev->acts[i]);
+        }
         if (d != cur) {
             if (cur != SP_EV_NONE) {
                 w->nk[cur] = nk;
@@ -593,6 +620,40 @@ static void *discard_take(sp_ana_cost_share *sh, size_t *bytes)
     return p;
 }
 
+atomic_size_t sp_ana_cost_discarded_early;
+
+/* The helper's part of the hand-back while the activity pass runs (populate_ahead): the pages of
+ * sh->discard wholly below the first activity the pass has not read (ah->read_to), a step at a time
+ * once a whole step (or the rest) lies behind it; with sp_ana_cost_helper_first whatever lies behind.
+ * So the activity's pages go as the pass reads them, while its unions fill fresh pages, instead of
+ * both being in at the pass's end. Returns whether it handed pages back. */
+static int drop_behind(sp_ana_cost_share *sh, cost_ahead *ah, uintptr_t page)
+{
+    uintptr_t rt = atomic_load_explicit(&ah->read_to, memory_order_acquire) & ~(page - 1);
+    pthread_mutex_lock(&sh->mu);
+    uintptr_t lo = (uintptr_t)sh->discard;
+    size_t avail = sh->discard_bytes && lo < rt ? (size_t)(rt - lo) : 0;
+    avail = avail < sh->discard_bytes ? avail : sh->discard_bytes;
+    size_t step = (sp_ana_cost_discard_step + page - 1) / page * page;
+    step = step ? step : page;
+    if (!avail || (avail < step && avail < sh->discard_bytes && !sp_ana_cost_helper_first)) {
+        if (!avail)
+            atomic_store_explicit(&ah->dropped_to, rt, memory_order_release); /* nothing left below */
+        pthread_mutex_unlock(&sh->mu);
+        return 0;
+    }
+    size_t bytes = avail < step ? avail : step;
+    void *p = sh->discard;
+    sh->discard = (char *)sh->discard + bytes;
+    sh->discard_bytes -= bytes;
+    pthread_mutex_unlock(&sh->mu);
+    sp_discard_pages(p, bytes);
+    atomic_fetch_add_explicit(&sp_ana_cost_discarded, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sp_ana_cost_discarded_early, bytes, memory_order_relaxed);
+    atomic_store_explicit(&ah->dropped_to, (uintptr_t)p + bytes, memory_order_release);
+    return 1;
+}
+
 void sp_ana_cost_share_discard(sp_ana_cost_share *sh, void *p, size_t bytes)
 {
     long ps = sysconf(_SC_PAGESIZE);
@@ -630,7 +691,7 @@ void sp_ana_cost_help(sp_ana_cost_share *sh)
         pthread_cond_broadcast(&sh->cv); /* share_wait_joined */
         pthread_mutex_unlock(&sh->mu);
         if (kind == SHARE_AHEAD) {
-            populate_ahead(pass);
+            populate_ahead(pass, sh);
         } else if (kind == SHARE_GAP) {
             if (gap_take(pass))
                 atomic_fetch_add_explicit(&sp_ana_cost_gaps_helped, 1, memory_order_relaxed);
@@ -808,7 +869,8 @@ static sp_status cost_run(sp_ana *a, sp_ana_cost_share *sh)
         }
         atomic_init(&ah.done, 0);
         atomic_init(&ah.left, 0);
-        ahead_publish(&ah, &w, 0, 0, 0, a->ev->n_acts);
+        ahead_publish(&ah, &w, 0, 0, 0, a->ev->n_acts, a->ev->acts);
+        atomic_init(&ah.dropped_to, 0);
         int seq = share_open(sh, SHARE_AHEAD, &ah);
         if (sp_ana_cost_helper_first)
             share_wait_joined(sh, seq);

@@ -39,6 +39,7 @@ static inline void ana_switches_reset(void)
     sp_ana_cost_chunk = SP_ANA_COST_CHUNK;
     sp_ana_cost_helper_first = 0;
     sp_ana_cost_ahead = SP_ANA_COST_AHEAD;
+    sp_ana_cost_ahead_every = SP_ANA_COST_AHEAD_EVERY;
     sp_ana_cost_discard_step = SP_ANA_COST_DISCARD_STEP;
     sp_ana_tail_discard = 1;
 }

@@ -46,6 +46,7 @@ typedef struct route {
     size_t spans_max;    /* sp_ana_keep_spans_max */
     int helper_first;    /* sp_ana_cost_helper_first */
     size_t cost_discard; /* sp_ana_cost_discard_step */
+    size_t ahead_every;  /* sp_ana_cost_ahead_every (0: SP_ANA_COST_AHEAD_EVERY) */
 } route;
 
 /* A released set answers no second analysis: it is refused, not run on freed arrays. */
@@ -76,13 +77,14 @@ static char *analyse(const char *const *paths, int n, int lenient, const route *
     sp_ana_keep_spans_max = rt->spans_max;
     sp_ana_cost_helper_first = rt->helper_first;
     sp_ana_cost_discard_step = rt->cost_discard;
+    sp_ana_cost_ahead_every = rt->ahead_every ? rt->ahead_every : SP_ANA_COST_AHEAD_EVERY;
     char *buf = ar_analyse(paths, n, lenient, &o, rt->release ? refused_again : NULL, len);
     ana_switches_reset();
     return buf;
 }
 
 /* the released routes of same_with_release */
-#define NR_ROUTES 13
+#define NR_ROUTES 14
 
 static int compared;
 
@@ -90,9 +92,9 @@ static void same_with_release(const char *const *paths, int n, int lenient, void
 {
     (void)user;
     static const route plain = {0, 0, SIZE_MAX, SP_ANA_DISCARD_STEP, 0, SIZE_MAX, 0, 0, SP_ANA_KEEP_SPANS_MAX, 0,
-                                SP_ANA_COST_DISCARD_STEP},
+                                SP_ANA_COST_DISCARD_STEP, 0},
                        plain_rows = {0, 1, SIZE_MAX, SP_ANA_DISCARD_STEP, 0, SIZE_MAX, 0, 0, SP_ANA_KEEP_SPANS_MAX, 0,
-                                     SP_ANA_COST_DISCARD_STEP};
+                                     SP_ANA_COST_DISCARD_STEP, 0};
     /* the released routes: the CLI's; the rows kept with every page handed back as soon as it is
      * behind and nothing recycled, on one thread and two; then the pages recycled, every array from the
      * scratch stack: all span pages and launch calls kept (nothing handed back) on one thread and on
@@ -103,23 +105,28 @@ static void same_with_release(const char *const *paths, int n, int lenient, void
      * launch calls kept with no span page, on one thread and two; then the CLI's on two threads, the
      * activity's pages handed back by the cost's helper a page at a time (sp_ana_cost_discard_step),
      * beside the steps after the cost, and all of them before the verdict (sp_ana_cost_helper_first),
-     * so that a step after the cost that read the activity would read zeros */
+     * so that a step after the cost that read the activity would read zeros; and the last again with
+     * the pass saying where it is at every activity, so that the helper hands back each page behind
+     * the pass as soon as the pass has left it, before the pass ends (sp_ana_cost_discarded_early):
+     * a pass that read a page again, or a page handed back ahead of the pass, would read zeros */
     static const route released[NR_ROUTES] = {{1, 0, SP_ANA_TWO_THREADS_MIN, SP_ANA_DISCARD_STEP, 1, SP_ANA_SCRATCH_MIN,
-                                        SP_ANA_KEEP_PER_REQUEST, 1, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP},
-                                       {1, 1, SIZE_MAX, 1, 1, 1, 0, 0, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP},
-                                       {1, 1, 1, 1, 1, 1, 0, 0, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP},
-                                       {1, 1, SIZE_MAX, 1, 1, 1, SIZE_MAX, 1, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP},
-                                       {1, 1, 1, 1, 1, 1, SIZE_MAX, 1, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP},
-                                       {1, 0, 1, 1, 1, 1, 8, 1, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP},
-                                       {1, 1, 1, 1, 1, 1, 40, 1, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP},
-                                       {1, 1, SIZE_MAX, 1, 1, 1, 0, 1, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP},
-                                       {1, 1, 1, 1, 0, 1, 8, 1, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP},
-                                       {1, 1, SIZE_MAX, 1, 1, 1, SIZE_MAX, 1, 0, 0, SP_ANA_COST_DISCARD_STEP},
-                                       {1, 1, 1, 1, 1, 1, SIZE_MAX, 1, 0, 0, SP_ANA_COST_DISCARD_STEP},
+                                        SP_ANA_KEEP_PER_REQUEST, 1, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP, 0},
+                                       {1, 1, SIZE_MAX, 1, 1, 1, 0, 0, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP, 0},
+                                       {1, 1, 1, 1, 1, 1, 0, 0, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP, 0},
+                                       {1, 1, SIZE_MAX, 1, 1, 1, SIZE_MAX, 1, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP, 0},
+                                       {1, 1, 1, 1, 1, 1, SIZE_MAX, 1, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP, 0},
+                                       {1, 0, 1, 1, 1, 1, 8, 1, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP, 0},
+                                       {1, 1, 1, 1, 1, 1, 40, 1, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP, 0},
+                                       {1, 1, SIZE_MAX, 1, 1, 1, 0, 1, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP, 0},
+                                       {1, 1, 1, 1, 0, 1, 8, 1, SP_ANA_KEEP_SPANS_MAX, 0, SP_ANA_COST_DISCARD_STEP, 0},
+                                       {1, 1, SIZE_MAX, 1, 1, 1, SIZE_MAX, 1, 0, 0, SP_ANA_COST_DISCARD_STEP, 0},
+                                       {1, 1, 1, 1, 1, 1, SIZE_MAX, 1, 0, 0, SP_ANA_COST_DISCARD_STEP, 0},
                                        {1, 0, 1, SP_ANA_DISCARD_STEP, 1, SP_ANA_SCRATCH_MIN, SP_ANA_KEEP_PER_REQUEST, 1,
-                                        SP_ANA_KEEP_SPANS_MAX, 0, 1},
+                                        SP_ANA_KEEP_SPANS_MAX, 0, 1, 0},
                                        {1, 0, 1, SP_ANA_DISCARD_STEP, 1, SP_ANA_SCRATCH_MIN, SP_ANA_KEEP_PER_REQUEST, 1,
-                                        SP_ANA_KEEP_SPANS_MAX, 1, 1}};
+                                        SP_ANA_KEEP_SPANS_MAX, 1, 1, 0},
+                                       {1, 0, 1, SP_ANA_DISCARD_STEP, 1, SP_ANA_SCRATCH_MIN, SP_ANA_KEEP_PER_REQUEST, 1,
+                                        SP_ANA_KEEP_SPANS_MAX, 1, 1, 1}};
     for (int k = 0; k < NR_ROUTES; k++) {
         size_t l1 = 0, l2 = 0;
         char *ref = analyse(paths, n, lenient, released[k].keep_requests ? &plain_rows : &plain, &l1);
@@ -235,9 +242,10 @@ int main(void)
 {
     after_release();
     ar_each_trace("release", &rng_state, same_with_release, NULL);
-    fprintf(stderr, "%d comparisons; the cost's helper handed %zu bytes of activity back\n", compared,
-            (size_t)atomic_load(&sp_ana_cost_discarded));
+    fprintf(stderr, "%d comparisons; the cost's helper handed %zu bytes of activity back, %zu during the pass\n",
+            compared, (size_t)atomic_load(&sp_ana_cost_discarded), (size_t)atomic_load(&sp_ana_cost_discarded_early));
     CHECK(compared == NR_ROUTES * AR_TRACES);
     CHECK(atomic_load(&sp_ana_cost_discarded) > 0);
+    CHECK(atomic_load(&sp_ana_cost_discarded_early) > 0);
     return sp_test_done("test_analyze_release");
 }
