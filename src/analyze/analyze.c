@@ -278,8 +278,10 @@ static sp_status cost_and_verdict(sp_ana *a)
     sp_ana_cost_share_init(&sh);
     beside_job vj = {a, SP_OK, SP_OK, 0, NULL, 0, cs, nc, &sj, &sh, NULL};
     /* under release_events nothing after the cost reads the activity but the timeline slice (kept
-     * detail only): the second thread, its part done, hands its pages back while this one goes on,
-     * so that the set's final free has that much less to unmap (docs/analysis.md section 8, "Memory") */
+     * detail only): the second thread hands its pages back behind the cost's activity pass, and the
+     * rest while this one goes on, so that the pass's unions and the whole activity are never in
+     * together and the set's final free has that much less to unmap (docs/analysis.md section 8,
+     * "Memory") */
     int discard = a->opt.release_events && !a->detail && sp_ana_tail_discard && a->ev->n_acts;
     if (discard)
         sp_ana_cost_share_discard(&sh, a->ev->acts, a->ev->n_acts * sizeof *a->ev->acts);

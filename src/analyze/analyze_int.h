@@ -590,9 +590,11 @@ void sp_ana_cost_help(sp_ana_cost_share *sh);
 extern int sp_ana_tail_discard;
 /* Joins cost_and_verdict's second thread where it was left to hand pages back. */
 void sp_ana_join_tail(sp_ana *a);
-/* Pages (whole ones inside `p`, `bytes` long) the helper hands back to the kernel once the cost has
- * read the activity: a step at a time while no pass is open, the rest after the share closes. Only
- * for pages nothing reads after the cost's activity pass. Before the helper starts. */
+/* Pages (whole ones inside `p`, `bytes` long) the helper hands back to the kernel: while the cost's
+ * activity pass runs, those wholly below the activity the pass last said it had come to (cost.c,
+ * drop_behind: the pass reads the activity once, in order); once the cost has read the activity, a
+ * step at a time while no pass is open, the rest after the share closes. Only for the activity's
+ * pages, which nothing reads after the cost's activity pass. Before the helper starts. */
 void sp_ana_cost_share_discard(sp_ana_cost_share *sh, void *p, size_t bytes);
 #define SP_ANA_COST_DISCARD_STEP ((size_t)4 << 20)
 /* Test switch: those steps' bytes (rounded up to whole pages). */
