@@ -20,6 +20,7 @@ import subprocess
 import sys
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -96,6 +97,17 @@ class BuildPy(build_py):
             f.write("# written by setup.py\nVERSION = %r\nINCLUDE_DIR = %r\nLIBRARY_DIR = %r\n" % (VERSION, INC, LIB))
 
 
+class BuildExt(build_ext):
+    """Always compiles and links the extension. pip builds in python/build/, which outlives an install,
+    and setuptools rebuilds only when a source is newer than the extension there: a second install
+    against another libservprof (SERVPROF_PREFIX after the repository's build/, or a rebuilt servprof)
+    kept the first one's library and run path while _config.py named the new one."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        self.force = True
+
+
 ext_modules = []
 if os.environ.get("SERVPROF_NO_EXTENSION") != "1":
     ext_modules.append(Extension(
@@ -113,7 +125,7 @@ setup(
                 "PyTorch hooks",
     packages=["servprof"],
     ext_modules=ext_modules,
-    cmdclass={"build_py": BuildPy},
+    cmdclass={"build_py": BuildPy, "build_ext": BuildExt},
     python_requires=">=3.8",
     zip_safe=False,
 )
