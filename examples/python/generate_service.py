@@ -103,7 +103,11 @@ class Sequence:
         self.finished = False
         self.cancelled = False
         self.enqueued_ns = servprof.now_ns()
-        self.out = asyncio.Queue()          # (token id, step end ns, finish reason or None); None: failed
+        self.out = asyncio.Queue()          # (token id, step end ns, finish reason or None); None: failed;
+                                            # GONE: the client went away (Service.watch)
+
+
+GONE = object()   # put on a sequence's queue when its client has gone away
 
 
 class Engine:
@@ -299,14 +303,28 @@ class Service:
             await send({"type": "http.response.body", "body": e.body()})
             return
         rid, created = "cmpl-%x" % id(seq), int(time.time())
+        watch = asyncio.ensure_future(self.watch(receive, seq))
         try:
             if stream:
                 await self.stream(r, seq, rid, created, send, usage)
             else:
                 await self.whole(r, seq, rid, created, send)
         except BaseException:
-            seq.cancelled = True   # the client went away (or the server stops): the scheduler drops it
+            seq.cancelled = True   # the server stops (or a send failed): the scheduler drops it
             raise
+        finally:
+            watch.cancel()         # before it can read the disconnect that follows every finished response
+
+    async def watch(self, receive, seq):
+        """Waits for the client to go away. uvicorn's send() drops writes to a closed connection without
+        an error, so the answer's loop alone would decode every token for nobody; receive() says it
+        (http.disconnect), which is also how the middleware records the request as cancelled."""
+        while True:
+            m = await receive()
+            if m["type"] == "http.disconnect":
+                seq.cancelled = True          # the scheduler drops it at its next step
+                seq.out.put_nowait(GONE)      # and the answer's loop stops waiting for its tokens
+                return
 
     async def stream(self, r, seq, rid, created, send, usage):
         await send({"type": "http.response.start", "status": 200,
@@ -314,6 +332,9 @@ class Service:
         k = 0
         while True:
             item = await seq.out.get()
+            if item is GONE:
+                self.counts["closed early"] += 1
+                return
             if item is None:
                 self.counts["500"] += 1
                 await send({"type": "http.response.body", "body": b'data: {"error":{"message":"the step failed",'
@@ -346,6 +367,9 @@ class Service:
         text, n, reason = [], 0, None
         while reason is None:
             item = await seq.out.get()
+            if item is GONE:
+                self.counts["closed early"] += 1
+                return
             if item is None:
                 self.counts["500"] += 1
                 e = BadRequest(500, "the step failed", "server_error")
@@ -442,10 +466,10 @@ async def serve(a, tok, model, rec):
     if rc:
         return rc
     c = svc.counts
-    print("service: %d requests: %d ok, %d 503, %d 400, %d 500; %d steps, %d prompt tokens (%d computed with "
-          "padding and decodes), %d output tokens" % (sum(c.values()), c["ok"], c["503"], c["400"], c["500"],
-                                                       engine.steps, engine.prompt_tokens, engine.padded,
-                                                       engine.tokens), file=sys.stderr)
+    print("service: %d requests: %d ok, %d 503, %d 400, %d 500, %d closed early; %d steps, %d prompt tokens "
+          "(%d computed with padding and decodes), %d output tokens" % (
+              sum(c.values()), c["ok"], c["503"], c["400"], c["500"], c["closed early"], engine.steps,
+              engine.prompt_tokens, engine.padded, engine.tokens), file=sys.stderr)
     return 0
 
 

@@ -7,10 +7,19 @@ not on figures: the machine is shared.
      TPOT rows (and the end-to-end stages) add up to their totals, `other` stays small, the client's
      TTFT (from the intended send time) is not below the server's [arrival, first token];
   2. --max-num-seqs 1 at a rate above what one sequence at a time serves: queue leads TTFT
-     (configuration) and the fix names --max-num-seqs."""
+     (configuration) and the fix names --max-num-seqs;
+  3. clients that go away mid-stream: their requests stop decoding and are recorded cancelled, the
+     service counts them closed early, and a finished response after them is recorded ok."""
+import json
 import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 
-from sptest import SOURCE_DIR, TempDirCase, require, run_service_under_load, stages
+from sptest import SOURCE_DIR, TempDirCase, analyze, require, run_service_under_load, stages
 
 require("torch")
 require("fastapi")
@@ -83,6 +92,65 @@ class GenerateExample(TempDirCase):
         self.assertEqual(g["steps"]["members"]["max"], 1)
         self.assertEqual((v["stage"], v["group"]), ("queue", "configuration"))
         self.assertIn("--max-num-seqs", v["sentence"])
+
+    def test_client_goes_away(self):
+        trace = self.path("gone.sptrace")
+        err = open(self.path("gone.err"), "w")
+        p = subprocess.Popen([sys.executable, SERVICE, "--port", "0", "--trace", trace],
+                             stdout=subprocess.PIPE, stderr=err, text=True)
+        try:
+            line = p.stdout.readline()
+            self.assertTrue(line.startswith("listening on "), open(err.name).read())
+            port = int(line.strip().rsplit(":", 1)[1])
+
+            def post(max_tokens):
+                body = json.dumps({"prompt": "the quick brown fox", "max_tokens": max_tokens,
+                                   "stream": True}).encode()
+                s = socket.create_connection(("127.0.0.1", port), timeout=60)
+                s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                return s
+
+            # two clients read their first token and leave: the context (256) would let each decode
+            # 200 tokens; a third reads its whole answer after them
+            for _ in range(2):
+                s = post(200)
+                got = b""
+                while b"data: " not in got:
+                    chunk = s.recv(4096)
+                    self.assertTrue(chunk, "the stream ended before its first token")
+                    got += chunk
+                s.close()
+            time.sleep(1.0)   # time for the scheduler to drop them at a step boundary
+            s = post(4)
+            got = b""
+            while b"data: [DONE]" not in got:
+                chunk = s.recv(4096)
+                self.assertTrue(chunk, "the finished stream was cut: %r" % got[-200:])
+                got += chunk
+            s.close()
+            time.sleep(0.2)
+        finally:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            err.close()
+        log = open(err.name).read()
+        self.assertEqual(p.returncode, 0, log)
+        self.assertIn("3 requests: 1 ok, 0 503, 0 400, 0 500, 2 closed early", log)
+        # the two that left decoded far fewer than their 200 tokens each (the service's last line counts
+        # every token decoded)
+        m = re.search(r"(\d+) output tokens", log)
+        self.assertIsNotNone(m, log)
+        tokens = int(m.group(1))
+        self.assertLess(tokens, 200, log)
+        rep = analyze(trace)
+        by = {k: v["count"] for k, v in rep["outcomes"]["by_outcome"].items()}
+        self.assertEqual((by["cancelled"], by["ok"]), (2, 1), by)
 
 
 if __name__ == "__main__":
