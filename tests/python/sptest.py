@@ -55,34 +55,49 @@ class TempDirCase(unittest.TestCase):
         return os.path.join(self.tmp, name)
 
 
+def start_service(case, service, name, service_args):
+    """Starts the example service `service` (a Python file) on a free port, recording to NAME.sptrace in
+    `case`'s folder, its stderr in NAME.err; returns (process, port, the stderr file)."""
+    err = open(case.path(name + ".err"), "w")
+    p = subprocess.Popen([sys.executable, service, "--port", "0", "--trace", case.path(name + ".sptrace"),
+                          *service_args], stdout=subprocess.PIPE, stderr=err, text=True)
+    line = p.stdout.readline()
+    if not line.startswith("listening on "):
+        p.wait(timeout=30)
+        err.close()
+        raise AssertionError("%s: the service did not start: %s" % (name, open(err.name).read()))
+    return p, int(line.strip().rsplit(":", 1)[1]), err
+
+
+def stop_service(case, p, err, name):
+    """Stops a service start_service started (SIGINT, then a kill after 60 s), asserts it exited 0 and
+    returns what it wrote on stderr."""
+    if p.poll() is None:
+        p.send_signal(signal.SIGINT)
+    try:
+        p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    err.close()
+    log = open(err.name).read()
+    case.assertEqual(p.returncode, 0, "%s: the service exited %s: %s" % (name, p.returncode, log))
+    return log
+
+
 def run_service_under_load(case, service, name, service_args, route, load_args, timeout):
     """Starts the example service `service` (a Python file) on a free port with a trace, drives it with
     `servprof load --url http://127.0.0.1:PORT<route> LOAD_ARGS` (its client trace kept), stops it
     (SIGINT), and returns the report of the server's trace merged with the client's. `case` is the
     TempDirCase whose folder holds the files named after `name`, and whose assertions fail the test."""
     trace, client = case.path(name + ".sptrace"), case.path(name + ".client.jsonl")
-    err = open(case.path(name + ".err"), "w")
-    p = subprocess.Popen([sys.executable, service, "--port", "0", "--trace", trace, *service_args],
-                         stdout=subprocess.PIPE, stderr=err, text=True)
+    p, port, err = start_service(case, service, name, service_args)
     try:
-        line = p.stdout.readline()
-        if not line.startswith("listening on "):
-            p.wait(timeout=30)
-            raise AssertionError("%s: the service did not start: %s" % (name, open(err.name).read()))
-        port = line.strip().rsplit(":", 1)[1]
         ld = subprocess.run([BIN, "load", "--url", "http://127.0.0.1:%s%s" % (port, route), *load_args,
                              "--no-progress", "--trace", client], capture_output=True, text=True, timeout=timeout)
         case.assertEqual(ld.returncode, 0, "%s: servprof load: %s%s" % (name, ld.stdout, ld.stderr))
     finally:
-        if p.poll() is None:
-            p.send_signal(signal.SIGINT)
-        try:
-            p.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        err.close()
-    case.assertEqual(p.returncode, 0, "%s: the service exited %s: %s" % (name, p.returncode, open(err.name).read()))
+        stop_service(case, p, err, name)
     rep = analyze(trace, client)
     case.assertEqual(rep["data_quality"]["unclean_files"], 0, name)
     return rep

@@ -13,13 +13,11 @@ not on figures: the machine is shared.
 import json
 import os
 import re
-import signal
 import socket
-import subprocess
-import sys
 import time
 
-from sptest import SOURCE_DIR, TempDirCase, analyze, require, run_service_under_load, stages
+from sptest import (SOURCE_DIR, TempDirCase, analyze, require, run_service_under_load, stages, start_service,
+                    stop_service)
 
 require("torch")
 require("fastapi")
@@ -94,15 +92,8 @@ class GenerateExample(TempDirCase):
         self.assertIn("--max-num-seqs", v["sentence"])
 
     def test_client_goes_away(self):
-        trace = self.path("gone.sptrace")
-        err = open(self.path("gone.err"), "w")
-        p = subprocess.Popen([sys.executable, SERVICE, "--port", "0", "--trace", trace],
-                             stdout=subprocess.PIPE, stderr=err, text=True)
+        p, port, err = start_service(self, SERVICE, "gone", [])
         try:
-            line = p.stdout.readline()
-            self.assertTrue(line.startswith("listening on "), open(err.name).read())
-            port = int(line.strip().rsplit(":", 1)[1])
-
             def post(max_tokens):
                 body = json.dumps({"prompt": "the quick brown fox", "max_tokens": max_tokens,
                                    "stream": True}).encode()
@@ -131,16 +122,7 @@ class GenerateExample(TempDirCase):
             s.close()
             time.sleep(0.2)
         finally:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-            try:
-                p.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-            err.close()
-        log = open(err.name).read()
-        self.assertEqual(p.returncode, 0, log)
+            log = stop_service(self, p, err, "gone")
         self.assertIn("3 requests: 1 ok, 0 503, 0 400, 0 500, 2 closed early", log)
         # the two that left decoded far fewer than their 200 tokens each (the service's last line counts
         # every token decoded)
@@ -148,7 +130,7 @@ class GenerateExample(TempDirCase):
         self.assertIsNotNone(m, log)
         tokens = int(m.group(1))
         self.assertLess(tokens, 200, log)
-        rep = analyze(trace)
+        rep = analyze(self.path("gone.sptrace"))
         by = {k: v["count"] for k, v in rep["outcomes"]["by_outcome"].items()}
         self.assertEqual((by["cancelled"], by["ok"]), (2, 1), by)
 
