@@ -130,6 +130,8 @@ check "grep -q 'serve/127.0.0.1:${PORTS[2]}' '$TMP/fleet.txt'"
 # a selector nothing matches: no servprof series, said so
 "$BIN" analyze --prometheus "$PROM" --range 10m --selector '{job="nothing"}' > /dev/null 2> "$TMP/none.err"; rc=$?
 check "[ $rc -eq 1 ] && grep -q 'no servprof series matching {job=\"nothing\"}' '$TMP/none.err'"
+# the window's end as the report's header gives it, a UTC date, not Unix seconds
+check "grep -Eq 'in the 10m before [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} UTC:' '$TMP/none.err'"
 
 # the traces: stop the replicas (their recorders close the traces)
 for k in 0 1 2; do kill -TERM "${PIDS[$k]}"; wait "${PIDS[$k]}"; done
