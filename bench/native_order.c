@@ -20,86 +20,37 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/format_int.h"
+#include "common/hmap.h"
+#include "common/util_int.h"
 #include "format/native_format.h"
 
 #define NONE64 UINT64_MAX
 #define NONE32 UINT32_MAX
 
-/* ---- a growable array and an open-addressed u64 -> u32 map ---- */
+/* ---- the project's growable array and u64 -> u32 map (src/common), ending the run when memory runs out ---- */
+
+static void oom(void)
+{
+    fprintf(stderr, "native_order: out of memory\n");
+    exit(1);
+}
 
 static void *grow(void *p, size_t *cap, size_t need, size_t elem)
 {
-    if (need <= *cap)
-        return p;
-    size_t c = *cap ? *cap : 1024;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(p, c * elem);
-    if (!q) {
-        fprintf(stderr, "native_order: out of memory\n");
-        exit(1);
-    }
-    *cap = c;
-    return q;
-}
-
-typedef struct idmap {
-    uint64_t *key;
-    uint32_t *val; /* index + 1; 0: empty slot */
-    size_t cap, n; /* cap: a power of two */
-} idmap;
-
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    return x;
-}
-
-static void map_rehash(idmap *m)
-{
-    size_t nc = m->cap ? m->cap * 2 : 4096;
-    uint64_t *k = calloc(nc, sizeof *k);
-    uint32_t *v = calloc(nc, sizeof *v);
-    if (!k || !v) {
-        fprintf(stderr, "native_order: out of memory\n");
-        exit(1);
-    }
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->val[i])
-            continue;
-        size_t j = mix64(m->key[i]) & (nc - 1);
-        while (v[j])
-            j = (j + 1) & (nc - 1);
-        k[j] = m->key[i];
-        v[j] = m->val[i];
-    }
-    free(m->key);
-    free(m->val);
-    m->key = k;
-    m->val = v;
-    m->cap = nc;
+    if (sp_grow(&p, cap, need, elem, SIZE_MAX) != SP_OK)
+        oom();
+    return p;
 }
 
 /* The index of `key`, or NONE32; with `add`, a new index `next` is stored for an unseen key. */
-static uint32_t map_find(idmap *m, uint64_t key, bool add, uint32_t next)
+static uint32_t map_find(sp_hmap *m, uint64_t key, bool add, uint32_t next)
 {
-    if (add && (m->n + 1) * 2 > m->cap)
-        map_rehash(m);
-    if (!m->cap)
-        return NONE32;
-    size_t j = mix64(key) & (m->cap - 1);
-    while (m->val[j]) {
-        if (m->key[j] == key)
-            return m->val[j] - 1;
-        j = (j + 1) & (m->cap - 1);
-    }
-    if (!add)
-        return NONE32;
-    m->key[j] = key;
-    m->val[j] = next + 1;
-    m->n++;
+    uint32_t v = sp_hmap_find(m, key, NULL, NULL); /* SP_HMAP_NONE is NONE32 */
+    if (v != SP_HMAP_NONE || !add)
+        return v;
+    if (sp_hmap_put(m, key, next) != SP_OK)
+        oom();
     return next;
 }
 
@@ -185,7 +136,7 @@ typedef struct trace {
     lost lost;
     uint64_t malformed, records, bytes_by_type[17];
     /* entities */
-    idmap req_map, batch_map, corr_map;
+    sp_hmap req_map, batch_map, corr_map;
     req *reqs;
     size_t nreq, req_cap;
     batch *batches;
@@ -439,13 +390,13 @@ static void pass1_record(trace *tr, const unsigned char *p, uint32_t type, uint3
 
 static void pass1_block(trace *tr, uint32_t blk, uint64_t payload_off, uint32_t len)
 {
+    size_t before = tr->blk_cap;
     tr->blk_off = grow(tr->blk_off, &tr->blk_cap, (size_t)blk + 1, sizeof *tr->blk_off);
-    size_t cap = tr->blk_cap;
-    tr->blk_len = realloc(tr->blk_len, cap * sizeof *tr->blk_len);
-    tr->blk_maxt = realloc(tr->blk_maxt, cap * sizeof *tr->blk_maxt);
-    if (!tr->blk_len || !tr->blk_maxt) {
-        fprintf(stderr, "native_order: out of memory\n");
-        exit(1);
+    if (tr->blk_cap != before) { /* the two arrays beside it, to the same capacity */
+        tr->blk_len = realloc(tr->blk_len, tr->blk_cap * sizeof *tr->blk_len);
+        tr->blk_maxt = realloc(tr->blk_maxt, tr->blk_cap * sizeof *tr->blk_maxt);
+        if (!tr->blk_len || !tr->blk_maxt)
+            oom();
     }
     tr->blk_off[blk] = payload_off;
     tr->blk_len[blk] = len;
@@ -494,10 +445,8 @@ static void complete(trace *tr)
             pos_max(&b->done, tr->reqs[tr->members[b->mem0 + m]].done);
     }
     tr->clock_before = malloc((tr->nblk + 1) * sizeof *tr->clock_before);
-    if (!tr->clock_before) {
-        fprintf(stderr, "native_order: out of memory\n");
-        exit(1);
-    }
+    if (!tr->clock_before)
+        oom();
     uint64_t c = 0;
     for (size_t k = 0; k < tr->nblk; k++) {
         tr->clock_before[k] = c;
@@ -645,20 +594,6 @@ static void quantiles(int64_t *v, size_t n, int64_t out[3])
     out[2] = v[n - 1];
 }
 
-static void fmt_ns(char *buf, size_t len, int64_t ns)
-{
-    double a = ns < 0 ? -(double)ns : (double)ns;
-    const char *sign = ns < 0 ? "-" : "";
-    if (a >= 1e9)
-        snprintf(buf, len, "%s%.2f s", sign, a / 1e9);
-    else if (a >= 1e6)
-        snprintf(buf, len, "%s%.1f ms", sign, a / 1e6);
-    else if (a >= 1e3)
-        snprintf(buf, len, "%s%.1f us", sign, a / 1e3);
-    else
-        snprintf(buf, len, "%s%.0f ns", sign, a);
-}
-
 static void fmt_bytes(char *buf, size_t len, int64_t b)
 {
     double a = (double)b;
@@ -678,10 +613,8 @@ static void triple(const sample *s, size_t n, size_t field, int unit, char *out,
         return;
     }
     int64_t *v = malloc(n * sizeof *v);
-    if (!v) {
-        fprintf(stderr, "native_order: out of memory\n");
-        exit(1);
-    }
+    if (!v)
+        oom();
     for (size_t i = 0; i < n; i++)
         v[i] = field == 0 ? s[i].blk : field == 1 ? s[i].off : field == 2 ? s[i].t : field == 3 ? s[i].clk : s[i].cyc;
     int64_t q[3];
@@ -694,7 +627,7 @@ static void triple(const sample *s, size_t n, size_t field, int unit, char *out,
         else if (unit == 1)
             fmt_bytes(a[i], sizeof a[i], q[i]);
         else
-            fmt_ns(a[i], sizeof a[i], q[i]);
+            sp_fmt_dur(a[i], sizeof a[i], (double)q[i]);
     }
     snprintf(out, outlen, "%s / %s / %s", a[0], a[1], a[2]);
 }
@@ -718,7 +651,7 @@ static void print_report(trace *tr, const char *path)
         printf(", %" PRIu64 " lost regions (%" PRIu64 " bytes from byte %" PRIu64 ")", tr->lost.regions,
                tr->lost.bytes, tr->lost.first_off);
     char sbuf[32];
-    fmt_ns(sbuf, sizeof sbuf, (int64_t)span);
+    sp_fmt_dur(sbuf, sizeof sbuf, (double)span);
     printf("; trace time about %s\n", sbuf);
     uint64_t closed = 0;
     for (size_t i = 0; i < tr->nreq; i++)
@@ -760,10 +693,8 @@ static void print_report(trace *tr, const char *path)
     /* how long after its request record a request's last needed record comes: all closed requests */
     size_t n = 0;
     sample *s = malloc((tr->nreq ? tr->nreq : 1) * sizeof *s);
-    if (!s) {
-        fprintf(stderr, "native_order: out of memory\n");
-        exit(1);
-    }
+    if (!s)
+        oom();
     for (size_t i = 0; i < tr->nreq; i++) {
         const req *r = &tr->reqs[i];
         if (r->close.off == NONE64 || r->done.blk >= tr->nblk)
@@ -826,12 +757,9 @@ static void print_report(trace *tr, const char *path)
 
 static void trace_free(trace *tr)
 {
-    free(tr->req_map.key);
-    free(tr->req_map.val);
-    free(tr->batch_map.key);
-    free(tr->batch_map.val);
-    free(tr->corr_map.key);
-    free(tr->corr_map.val);
+    sp_hmap_free(&tr->req_map);
+    sp_hmap_free(&tr->batch_map);
+    sp_hmap_free(&tr->corr_map);
     free(tr->reqs);
     free(tr->batches);
     free(tr->members);
