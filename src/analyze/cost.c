@@ -6,9 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "analyze/analyze_int.h"
 #include "common/exactsum.h"
@@ -173,10 +171,6 @@ size_t sp_ana_cost_ahead = SP_ANA_COST_AHEAD;
 size_t sp_ana_cost_ahead_every = SP_ANA_COST_AHEAD_EVERY;
 atomic_size_t sp_ana_cost_populated;
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
-#endif
-
 /* The helper's pages ahead of devices_acts (sp_ana_cost_share's first phase): where the current
  * device's unions are filled to and where their places end, as devices_acts last published them
  * (every SP_ANA_COST_AHEAD_EVERY activities), and whether the pass is done. */
@@ -217,8 +211,7 @@ static int drop_behind(sp_ana_cost_share *sh, cost_ahead *ah, uintptr_t page);
 
 static void populate_ahead(cost_ahead *ah, sp_ana_cost_share *sh)
 {
-    long ps = sysconf(_SC_PAGESIZE);
-    const uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096, step = (uintptr_t)256 << 10;
+    const uintptr_t page = sp_page_size(), step = (uintptr_t)256 << 10;
     uintptr_t upto[2] = {0, 0}, upto_end[2] = {0, 0}; /* populated to, in the places ending there */
     const uintptr_t ahead = sp_ana_cost_ahead ? sp_ana_cost_ahead : 1;
     int once = sp_ana_cost_helper_first;
@@ -240,7 +233,7 @@ static void populate_ahead(cost_ahead *ah, sp_ana_cost_share *sh)
             if (upto[k] >= to)
                 continue;
             uintptr_t hi = to - upto[k] > step ? upto[k] + step : to;
-            (void)madvise((void *)upto[k], hi - upto[k], MADV_POPULATE_WRITE); /* a hint */
+            sp_populate_pages((void *)upto[k], hi - upto[k]); /* both ends on page boundaries */
             atomic_fetch_add_explicit(&sp_ana_cost_populated, hi - upto[k], memory_order_relaxed);
             upto[k] = hi;
             did = 1;
@@ -258,8 +251,7 @@ static void populate_ahead(cost_ahead *ah, sp_ana_cost_share *sh)
  * what comes after on pages a wrong hand-back (one too far) would have zeroed. */
 static void ahead_wait_dropped(cost_ahead *ah, const sp_ev_activity *read_to)
 {
-    long ps = sysconf(_SC_PAGESIZE);
-    const uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096, to = (uintptr_t)read_to & ~(page - 1);
+    const uintptr_t page = sp_page_size(), to = (uintptr_t)read_to & ~(page - 1);
     while (atomic_load_explicit(&ah->dropped_to, memory_order_acquire) < to) {
         struct timespec ts = {0, 20000};
         nanosleep(&ts, NULL);
@@ -603,21 +595,31 @@ static void share_wait_joined(sp_ana_cost_share *sh, int seq)
 size_t sp_ana_cost_discard_step = SP_ANA_COST_DISCARD_STEP;
 atomic_size_t sp_ana_cost_discarded;
 
-/* The next sp_ana_cost_discard_step bytes (whole pages) of the pages sh->discard names, taken off it
- * (NULL when none is left): called with sh->mu held. */
+/* The hand-back's step: sp_ana_cost_discard_step rounded up to whole pages (at least one). */
+static size_t discard_step(size_t page)
+{
+    size_t step = (sp_ana_cost_discard_step + page - 1) / page * page;
+    return step ? step : page;
+}
+
+/* Takes `bytes` (whole pages, at most sh->discard_bytes) off the front of the pages sh->discard names
+ * and returns where they begin: called with sh->mu held. */
+static void *discard_front(sp_ana_cost_share *sh, size_t bytes)
+{
+    void *p = sh->discard;
+    sh->discard = (char *)sh->discard + bytes;
+    sh->discard_bytes -= bytes;
+    return p;
+}
+
+/* The next step of the pages sh->discard names (NULL when none is left): called with sh->mu held. */
 static void *discard_take(sp_ana_cost_share *sh, size_t *bytes)
 {
     if (!sh->discard_bytes)
         return NULL;
-    long ps = sysconf(_SC_PAGESIZE);
-    const size_t page = ps > 0 ? (size_t)ps : 4096;
-    size_t step = (sp_ana_cost_discard_step + page - 1) / page * page;
-    step = step ? step : page;
+    size_t step = discard_step(sp_page_size());
     *bytes = sh->discard_bytes < step ? sh->discard_bytes : step;
-    void *p = sh->discard;
-    sh->discard = (char *)sh->discard + *bytes;
-    sh->discard_bytes -= *bytes;
-    return p;
+    return discard_front(sh, *bytes);
 }
 
 atomic_size_t sp_ana_cost_discarded_early;
@@ -634,8 +636,7 @@ static int drop_behind(sp_ana_cost_share *sh, cost_ahead *ah, uintptr_t page)
     uintptr_t lo = (uintptr_t)sh->discard;
     size_t avail = sh->discard_bytes && lo < rt ? (size_t)(rt - lo) : 0;
     avail = avail < sh->discard_bytes ? avail : sh->discard_bytes;
-    size_t step = (sp_ana_cost_discard_step + page - 1) / page * page;
-    step = step ? step : page;
+    size_t step = discard_step(page);
     if (!avail || (avail < step && avail < sh->discard_bytes && !sp_ana_cost_helper_first)) {
         if (!avail)
             atomic_store_explicit(&ah->dropped_to, rt, memory_order_release); /* nothing left below */
@@ -643,9 +644,7 @@ static int drop_behind(sp_ana_cost_share *sh, cost_ahead *ah, uintptr_t page)
         return 0;
     }
     size_t bytes = avail < step ? avail : step;
-    void *p = sh->discard;
-    sh->discard = (char *)sh->discard + bytes;
-    sh->discard_bytes -= bytes;
+    void *p = discard_front(sh, bytes);
     pthread_mutex_unlock(&sh->mu);
     sp_discard_pages(p, bytes);
     atomic_fetch_add_explicit(&sp_ana_cost_discarded, bytes, memory_order_relaxed);
@@ -656,8 +655,7 @@ static int drop_behind(sp_ana_cost_share *sh, cost_ahead *ah, uintptr_t page)
 
 void sp_ana_cost_share_discard(sp_ana_cost_share *sh, void *p, size_t bytes)
 {
-    long ps = sysconf(_SC_PAGESIZE);
-    const uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+    const uintptr_t page = sp_page_size();
     uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)p + bytes) & ~(page - 1);
     sh->discard = p && hi > lo ? (void *)lo : NULL;
     sh->discard_bytes = p && hi > lo ? hi - lo : 0;

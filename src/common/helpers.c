@@ -7,10 +7,12 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* madvise flags */
 #endif
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/mix.h"
@@ -58,10 +60,30 @@ sp_status sp_grow_slow(void **arr, size_t *cap, size_t need, size_t elem, size_t
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
 
-void sp_prefault(void *p, size_t bytes)
+const char *sp_file_not_regular(FILE *f, long long *size)
 {
-    const uintptr_t page = 4096;
-    if (!p || bytes < 16 * page)
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0)
+        return strerror(errno);
+    if (S_ISDIR(sb.st_mode))
+        return strerror(EISDIR);
+    if (!S_ISREG(sb.st_mode))
+        return "not a regular file";
+    if (size)
+        *size = (long long)sb.st_size;
+    return NULL;
+}
+
+size_t sp_page_size(void)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    return ps > 0 ? (size_t)ps : 4096;
+}
+
+void sp_populate_pages(void *p, size_t bytes)
+{
+    const uintptr_t page = sp_page_size();
+    if (!p || bytes < page)
         return;
     uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
     uintptr_t hi = ((uintptr_t)p + bytes) & ~(page - 1);
@@ -69,10 +91,15 @@ void sp_prefault(void *p, size_t bytes)
         (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE); /* a hint: failure changes nothing */
 }
 
+void sp_prefault(void *p, size_t bytes)
+{
+    if (bytes >= 16 * 4096)
+        sp_populate_pages(p, bytes);
+}
+
 void sp_discard_pages(void *p, size_t bytes)
 {
-    long ps = sysconf(_SC_PAGESIZE);
-    const uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+    const uintptr_t page = sp_page_size();
     if (!p || bytes < page)
         return;
     uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
@@ -87,8 +114,7 @@ int sp_move_pages(void *from, void *to, size_t bytes)
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4 /* Linux 5.7; older kernels refuse it (EINVAL) */
 #endif
-    long ps = sysconf(_SC_PAGESIZE);
-    const uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+    const uintptr_t page = sp_page_size();
     if (!bytes || ((uintptr_t)from | (uintptr_t)to | bytes) & (page - 1))
         return -1;
     void *r = mremap(from, bytes, bytes, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to);

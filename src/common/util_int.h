@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "servprof/servprof.h"
@@ -47,6 +48,15 @@ static inline sp_status sp_grow(void **arr, size_t *cap, size_t need, size_t ele
  * mapped to the shared zero page, then faulted again on the first insert, and that second fault
  * flushes the TLB of every CPU the process ran on (an IPI per page once a second thread exists). */
 void sp_prefault(void *p, size_t bytes);
+/* Why the open file `f` cannot be read as a file's bytes (strerror's text: "Is a directory" for a
+ * folder, which opens for reading, or "not a regular file" for a FIFO or a device), or NULL when it is
+ * a regular file, its size then in *size (when `size` is not NULL). */
+const char *sp_file_not_regular(FILE *f, long long *size);
+/* The system's page size (4096 when it does not say). */
+size_t sp_page_size(void);
+/* Faults in the whole pages inside [p, p + bytes) as writable in one call, whatever the size
+ * (MADV_POPULATE_WRITE, as sp_prefault): no byte changes, a page already in stays as it is. A hint. */
+void sp_populate_pages(void *p, size_t bytes);
 
 /* Hands the whole pages inside [p, p + bytes) of a buffer the caller has finished reading back to the
  * kernel (MADV_DONTNEED): they no longer count in the resident set, and read as zero if touched
