@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "common/util_int.h"
 #include "serve/safetensors_int.h"
@@ -74,11 +73,10 @@ sp_status sp_st_open(const char *path, sp_st_file *sf, char *err, size_t errlen)
         return SP_ERR_IO;
     }
     /* a directory opens, and would read as "too short" with a nonsense size */
-    struct stat sb;
-    int serr = fstat(fileno(f), &sb) != 0 ? errno : !S_ISREG(sb.st_mode) ? (S_ISDIR(sb.st_mode) ? EISDIR : -1) : 0;
-    if (serr) {
+    const char *why = sp_file_not_regular(f, NULL);
+    if (why) {
         fclose(f);
-        sp_errf(err, errlen, "%s: cannot read weights: %s", path, serr > 0 ? strerror(serr) : "not a regular file");
+        sp_errf(err, errlen, "%s: cannot read weights: %s", path, why);
         return SP_ERR_IO;
     }
     sp_status st = SP_OK;

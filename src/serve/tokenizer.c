@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "common/hmap.h"
 #include "common/util_int.h"
@@ -94,15 +93,14 @@ sp_status sp_tokenizer_load(const char *path, sp_tokenizer **out, char *err, siz
         return SP_ERR_IO;
     }
     /* a directory opens (and read as "larger than the limit"), a FIFO has no size: say what it is */
-    struct stat sb;
-    int serr = fstat(fileno(f), &sb) != 0 ? errno : !S_ISREG(sb.st_mode) ? (S_ISDIR(sb.st_mode) ? EISDIR : -1) : 0;
+    long long size = 0;
+    const char *why = sp_file_not_regular(f, &size);
     fclose(f);
-    if (serr) {
-        sp_errf(err, errlen, "%s: cannot read tokenizer: %s", path, serr > 0 ? strerror(serr) : "not a regular file");
+    if (why) {
+        sp_errf(err, errlen, "%s: cannot read tokenizer: %s", path, why);
         return SP_ERR_IO;
     }
-    long size = sb.st_size > (off_t)SP_TOK_MAX_FILE_BYTES ? -1 : (long)sb.st_size;
-    if (size < 0 || (unsigned long)size > SP_TOK_MAX_FILE_BYTES) {
+    if (size < 0 || (unsigned long long)size > SP_TOK_MAX_FILE_BYTES) {
         sp_errf(err, errlen, "%s: tokenizer file larger than %u bytes", path, SP_TOK_MAX_FILE_BYTES);
         return SP_ERR_LIMIT;
     }
