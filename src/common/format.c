@@ -3,6 +3,7 @@
  * so a figure reads the same wherever it appears. */
 #include <math.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "common/format_int.h"
 
@@ -30,5 +31,16 @@ char *sp_fmt_sdur(char *buf, size_t len, int64_t ns)
     char mag[32];
     sp_fmt_dur(mag, sizeof mag, ns < 0 ? -(double)ns : (double)ns);
     snprintf(buf, len, "%c%s", ns < 0 ? '-' : '+', mag);
+    return buf;
+}
+
+char *sp_fmt_utc(char *buf, size_t len, double unix_s)
+{
+    if (len)
+        buf[0] = '\0';
+    struct tm tm;
+    time_t t = (time_t)unix_s;
+    if (unix_s > 0 && unix_s < 1e15 && gmtime_r(&t, &tm))
+        strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
     return buf;
 }

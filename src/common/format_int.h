@@ -12,4 +12,8 @@ char *sp_fmt_dur(char *buf, size_t len, double ns);
 /* A signed duration: "+12.3 us", "-4.56 ms", "0 ns". Returns buf. */
 char *sp_fmt_sdur(char *buf, size_t len, int64_t ns);
 
+/* A Unix time in seconds as "2026-12-06 17:27:48 UTC" (the reports' way of writing a moment); ""
+ * when it is not after 1970 or cannot be converted. Returns buf. */
+char *sp_fmt_utc(char *buf, size_t len, double unix_s);
+
 #endif

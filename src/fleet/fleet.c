@@ -4,8 +4,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "common/format_int.h"
 #include "common/util_int.h"
 #include "fleet/fleet_int.h"
 
@@ -181,12 +181,8 @@ sp_status sp_fleet_report_prometheus(const char *url, const sp_fleet_options *op
         st = sp_fl_report(&set, &origin, out, why, sizeof why);
         if (st == SP_ERR_FORMAT) {
             /* the window's end as the report's header writes it (UTC), not as Unix seconds */
-            char when[48] = "";
-            time_t t = (time_t)end;
-            struct tm tm;
-            if (end > 0 && gmtime_r(&t, &tm))
-                strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
-            else
+            char when[48];
+            if (!*sp_fmt_utc(when, sizeof when, end))
                 snprintf(when, sizeof when, "%.0f (Unix time)", end);
             sp_errf(err, errlen, "Prometheus at %s has no servprof series%s%s in the %s before %s: is it scraping "
                     "the replicas' /metrics (docs/fleet.md)?", base, o.selector && *o.selector ? " matching " : "",

@@ -4,7 +4,6 @@
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
-#include <time.h>
 
 #include "report/report_int.h"
 
@@ -33,13 +32,9 @@ static void write_source_header(FILE *out, const sp_report *r)
 {
     const sp_report_source *src = r->source;
     const sp_cost_summary *c = &r->cost;
-    char win[32], price[32], when[64] = "", line[4096];
-    if (src->end_unix_s > 0) {
-        time_t t = (time_t)src->end_unix_s;
-        struct tm tm;
-        if (gmtime_r(&t, &tm))
-            strftime(when, sizeof when, " ending %Y-%m-%d %H:%M:%S UTC", &tm);
-    }
+    char win[32], price[32], when[64] = "", at[48], line[4096];
+    if (*sp_fmt_utc(at, sizeof at, src->end_unix_s))
+        snprintf(when, sizeof when, " ending %s", at);
     fprintf(out, "servprof fleet report: %zu %s, %" PRIu64 " %s, %" PRIu64 " %s, window %s%s, price %s/h%s\n",
             src->n_replicas, plural(src->n_replicas, "replica", "replicas"), r->request_count,
             plural(r->request_count, "request", "requests"), r->batch_count, plural(r->batch_count, "batch", "batches"),
