@@ -3,11 +3,13 @@
  * forward passes; the step marks (ProfilerStep#N, record_function, NVTX) tell the two apart. Without
  * them a starved device gets a hedged sentence that says how to mark the steps. The sentence only
  * names candidates (busy, idle inside, idle outside the steps) at or above 5% of the analysed time. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "analyze/analyze_int.h"
 #include "common/format_int.h"
+#include "common/util_int.h"
 
 /* Below this share of the analysed time a candidate is not named in the sentence (DESIGN 8). */
 #define GPU_MENTION_SHARE 0.05
@@ -43,6 +45,19 @@ static idle_cat largest_cat(uint64_t hw, uint64_t kw, uint64_t ot, int cpu)
     return c;
 }
 
+/* Appends to the sentence s (n bytes of room, cut where it is full). */
+static void add(char *s, size_t n, const char *fmt, ...) SP_PRINTF(3, 4);
+static void add(char *s, size_t n, const char *fmt, ...)
+{
+    size_t len = strlen(s);
+    if (len + 1 >= n)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s + len, n - len, fmt, ap);
+    va_end(ap);
+}
+
 /* Appends " <What> is X%." for a secondary candidate at or above GPU_MENTION_SHARE. */
 static void mention(char *s, size_t n, const char *what, double share)
 {
@@ -50,8 +65,7 @@ static void mention(char *s, size_t n, const char *what, double share)
         return;
     char p[16];
     sp_ana_fmt_pct(p, sizeof p, share);
-    size_t len = strlen(s);
-    snprintf(s + len, n - len, " %s %s.", what, p);
+    add(s, n, " %s %s.", what, p);
 }
 
 /* No step marks: a busy device is device-bound; an idle one cannot be judged, so the sentence hedges
@@ -82,17 +96,15 @@ static void without_marks(sp_ana *a, char *s, size_t n, const char *noun)
     }
     idle_cat c = largest_cat(hw, kw, ot, !strcmp(noun, "CPU"));
     sp_ana_fmt_pct(p1, sizeof p1, 1.0 - util);
-    int len = snprintf(s, n, "The %s is idle %s of the %s %s span", strcmp(noun, "GPU") ? noun : "device", p1, d1,
-                       noun);
-    if (c.name && len > 0 && (size_t)len < n) {
+    snprintf(s, n, "The %s is idle %s of the %s %s span", strcmp(noun, "GPU") ? noun : "device", p1, d1, noun);
+    if (c.name) {
         sp_ana_fmt_dur(d2, sizeof d2, c.ns);
         sp_ana_fmt_pct(p2, sizeof p2, frac(c.ns, c.total));
-        snprintf(s + len, n - (size_t)len, "; most stream idle time is %s (%s, %s of it)", c.name, d2, p2);
+        add(s, n, "; most stream idle time is %s (%s, %s of it)", c.name, d2, p2);
     }
-    size_t l = strlen(s);
-    snprintf(s + l, n - l,
-             ". The trace cannot tell missing load from slow launches: mark forward passes with torch.profiler's "
-             "schedule (ProfilerStep), record_function or NVTX ranges.");
+    add(s, n,
+        ". The trace cannot tell missing load from slow launches: mark forward passes with torch.profiler's "
+        "schedule (ProfilerStep), record_function or NVTX ranges.");
 }
 
 /* The steps' analysed time is the device span together with the step windows, so steps that begin
@@ -110,21 +122,16 @@ static void outside_span(const sp_ana *a, char *s, size_t n, const char *dev)
     sp_ana_fmt_dur(o, sizeof o, st->analysed_ns - g->span_ns);
     sp_ana_fmt_dur(an, sizeof an, st->analysed_ns);
     sp_fmt_dur(sp, sizeof sp, (double)g->span_ns); /* as the report's header writes its window */
-    size_t len = strlen(s);
-    snprintf(s + len, n - len,
-             " The steps reach outside the %s's %s span%s: %s of the %s analysed is before its first or after its "
-             "last work",
-             dev, sp, a->r->cost.window_ns == g->span_ns ? " (the report's window)" : "", o, an);
+    add(s, n, " The steps reach outside the %s's %s span%s: %s of the %s analysed is before its first or after its "
+        "last work", dev, sp, a->r->cost.window_ns == g->span_ns ? " (the report's window)" : "", o, an);
     const sp_events *ev = a->ev;
     if (st->count == 1 && ev->n_marks == 1) {
         const char *name = sp_str_get(&ev->strings, ev->marks[0].name);
-        len = strlen(s);
-        snprintf(s + len, n - len, "; the step analysed is the %s range \"%.80s%s\"%s", sp_step_source_str(st->source),
-                 name ? name : "?", name && strlen(name) > 80 ? "..." : "",
-                 st->source == SP_STEPS_RECORD_FUNCTION ? ", the outermost on its thread" : "");
+        add(s, n, "; the step analysed is the %s range \"%.80s%s\"%s", sp_step_source_str(st->source),
+            name ? name : "?", name && strlen(name) > 80 ? "..." : "",
+            st->source == SP_STEPS_RECORD_FUNCTION ? ", the outermost on its thread" : "");
     }
-    len = strlen(s);
-    snprintf(s + len, n - len, ".");
+    add(s, n, ".");
 }
 
 /* With step marks: busy -> device-bound (model); idle mostly inside the steps -> starved forward
