@@ -51,7 +51,8 @@ typedef sp_status (*sp_cli_report_writer)(const sp_report *r, const sp_events *e
  * client.jsonl`). 0 otherwise (no such file, or another kind of file). */
 int sp_cli_refuse_trace_output(const char *cmd, const char *path);
 
-/* Creates `path` (refused by sp_cli_refuse_trace_output first), runs `fn` into it and closes it. On
+/* Creates `path` (its callers, analyze and the live demos, refuse a trace's path with
+ * sp_cli_refuse_trace_output before they run), runs `fn` into it and closes it. On
  * failure prints "servprof CMD: PATH: ..." and returns 1; on success prints `done_note` (when not
  * NULL) followed by the path on stderr and returns 0. */
 int sp_cli_write_file(const char *cmd, const char *path, sp_cli_report_writer fn, const sp_report *r,

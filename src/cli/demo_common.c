@@ -190,6 +190,15 @@ static sp_status run_load(sp_load_config *lc, unsigned port, const char *route, 
 
 int sp_demo_run_live(const sp_demo_live *d)
 {
+    /* the load generator's cap, checked before the traces are made and the service starts: a usage
+     * error, not a failed run */
+    if (d->lc->rate * d->lc->duration_s > SP_LOAD_MAX_REQUESTS)
+        return sp_cli_usage_error(d->cmd, "--rate x --duration asks for %.0f requests; a run sends at most %u",
+                                  d->lc->rate * d->lc->duration_s, SP_LOAD_MAX_REQUESTS);
+    /* and the outputs, before the run rather than after it: none replaces a trace */
+    if ((d->report->perfetto && sp_cli_refuse_trace_output(d->cmd, d->report->perfetto)) ||
+        (d->report->html && sp_cli_refuse_trace_output(d->cmd, d->report->html)))
+        return 1;
     char dir[DEMO_PATH_MAX];
     char server_path[DEMO_PATH_MAX + 32], client_path[DEMO_PATH_MAX + 32];
     sp_recorder *rec = NULL;
