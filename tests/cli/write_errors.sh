@@ -41,6 +41,9 @@ refused() { # CMD...: exit 1, the trace named, both traces unchanged
 refused "$BIN" analyze --no-progress --perfetto "$TMP/keep.jsonl" "$TMP/t.jsonl"
 refused "$BIN" analyze --no-progress --html "$TMP/keep.jsonl.gz" "$TMP/t.jsonl"
 refused "$BIN" analyze --no-progress -o "$TMP/keep.jsonl" "$TMP/t.jsonl"
+# the demo refuses before its run: a 60 s demo that stops at once (the run would take the full minute)
+refused timeout 20 "$BIN" demo --duration 60 --no-progress --perfetto "$TMP/keep.jsonl"
+refused timeout 20 "$BIN" demo --generate --duration 60 --no-progress --html "$TMP/keep.jsonl.gz"
 refused "$BIN" analyze --json --no-progress -o "$TMP/keep.jsonl.gz" "$TMP/t.jsonl"
 refused "$BIN" diff --html "$TMP/keep.jsonl" "$TMP/t.jsonl" "$TMP/t.jsonl"
 if "$BIN" whatif --help >/dev/null 2>&1; then
