@@ -211,6 +211,9 @@ typedef struct sp_server_stats {
     uint64_t generated_tokens; /* output tokens produced */
     uint64_t running_seqs;     /* sequences running now (holding a KV cache slot); queue_depth counts
                                   the requests waiting to be admitted */
+    /* the service's own routes (last, so the fields above keep their offsets) */
+    uint64_t metrics_served;   /* 200 answers to GET /metrics */
+    uint64_t health_served;    /* 200 answers to GET /healthz */
 } sp_server_stats;
 
 SP_API void sp_server_get_stats(const sp_server *srv, sp_server_stats *stats);

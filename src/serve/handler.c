@@ -218,6 +218,7 @@ static enum MHD_Result answer_metrics(sp_srv_req *r)
     r->resp_len = len;
     r->http_status = MHD_HTTP_OK;
     r->content_type = SP_METRICS_CONTENT_TYPE;
+    SP_SRV_STAT_ADD(r->srv, metrics_served, 1);
     return sp_srv_send_answer(r, NULL);
 }
 
@@ -232,6 +233,7 @@ static enum MHD_Result on_request_in(sp_srv_req *r)
         r->http_status = MHD_HTTP_OK;
         r->resp = strdup("{\"status\":\"ok\"}");
         r->resp_len = r->resp ? strlen(r->resp) : 0;
+        SP_SRV_STAT_ADD(srv, health_served, 1);
         return sp_srv_send_answer(r, NULL);
     }
     if (r->route == SP_SRV_ROUTE_METRICS)

@@ -111,7 +111,8 @@ struct sp_server {
     uint64_t live;
     struct {
         _Atomic uint64_t requests, ok, rejected_full, bad_request, too_large, not_found, bad_method,
-            unsupported_media, client_gone, batches, sequences, effective_tokens, padded_tokens;
+            unsupported_media, client_gone, batches, sequences, effective_tokens, padded_tokens,
+            metrics_served, health_served;
     } st;
 };
 

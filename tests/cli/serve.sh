@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `servprof serve` from the command line: --help, bad options (exit 2), start on an ephemeral port
-# ("listening on 127.0.0.1:PORT" on stdout), one embedding and /healthz over 127.0.0.1, a second
+# ("listening on 127.0.0.1:PORT" on stdout), one embedding, /healthz and /metrics over 127.0.0.1, a second
 # server refused on the taken port and on the trace being written, a trace folder that does not
-# exist named, clean exit on SIGTERM with the trace written. Usage: serve.sh BINARY SOURCE_DIR. Skips (77) when the CLI does
+# exist named, clean exit on SIGTERM with the trace written and every request in one column of the
+# stop line. Usage: serve.sh BINARY SOURCE_DIR. Skips (77) when the CLI does
 # not dispatch `serve` (compiled out) or curl is missing.
 set -u
 BIN=$1
@@ -51,6 +52,10 @@ if [ -n "$PORT" ]; then
   check "[ '$code' = 200 ]"
   check "grep -q '\"object\":\"list\"' '$TMP/resp' && grep -q '\"index\":1' '$TMP/resp'"
   check "[ \"\$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' http://127.0.0.1:$PORT/healthz)\" = 200 ]"
+  # two scrapes and a POST to /metrics (405): the stop line counts each route in its own column
+  check "curl -s --noproxy '*' http://127.0.0.1:$PORT/metrics | grep -q '^servprof_'"
+  check "[ \"\$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' http://127.0.0.1:$PORT/metrics)\" = 200 ]"
+  check "[ \"\$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:$PORT/metrics)\" = 405 ]"
   # a second server on the taken port fails and names it (no SO_REUSEPORT: it must not share it)
   "$BIN" serve --port "$PORT" --duration 1 >/dev/null 2>"$TMP/err2"; rc2=$?
   check "[ $rc2 -eq 1 ] && grep -q 'port $PORT: the port is already in use' '$TMP/err2'"
@@ -61,7 +66,8 @@ fi
 kill -TERM $PID
 wait $PID; rc=$?
 check "[ $rc -eq 0 ]"
-check "grep -q '1 ok' '$TMP/log'"
+# every request in exactly one column: the embedding, /healthz, the two scrapes and the 405
+check "grep -q '^servprof serve: 5 requests: 1 ok, 0 503 queue full, 0 400, 0 413, 0 404, 1 405, 0 415, 0 closed early, 2 /metrics, 1 /healthz; ' '$TMP/log'"
 check "grep -q 'connections: ' '$TMP/log'"
 check "[ -s '$TMP/t.sptrace' ]"
 exit $fail
