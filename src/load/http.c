@@ -263,6 +263,14 @@ static void on_line(sp_http_resp *r)
     }
 }
 
+/* Whether the first n bytes of a status line can still begin "HTTP/1.". */
+static bool status_prefix_ok(const char *l, size_t n)
+{
+    static const char want[] = "HTTP/1.";
+    size_t k = n < sizeof want - 1 ? n : sizeof want - 1;
+    return memcmp(l, want, k) == 0;
+}
+
 static bool line_state(enum sp_http_state s)
 {
     return s == SP_HTTP_STATUS_LINE || s == SP_HTTP_HEADERS || s == SP_HTTP_CHUNK_SIZE ||
@@ -286,6 +294,13 @@ size_t sp_http_resp_feed(sp_http_resp *r, const char *p, size_t len)
                 r->line_len += c;
             }
             r->line_total += take;
+            /* a status line that cannot become "HTTP/1." is another protocol, known at its first
+             * bytes: without this, an answer with no line end (a bare HTML page, then a close or
+             * silence) would count as io or timeout instead of protocol */
+            if (r->state == SP_HTTP_STATUS_LINE && !status_prefix_ok(r->line, r->line_len)) {
+                r->state = SP_HTTP_ERROR;
+                break;
+            }
             if (take > 0)
                 r->last_cr = s[take - 1] == '\r';
             r->head_bytes += take + (nl ? 1 : 0);

@@ -115,6 +115,29 @@ static void test_malformed(void)
     free(big);
 }
 
+/* Bytes that cannot begin "HTTP/1." are a protocol error as soon as they arrive, before any line
+ * end: a bare HTML answer (HTTP/0.9 style) closed or left open is not io or a timeout. */
+static void test_not_http_before_line_end(void)
+{
+    const char *bad[] = {"<html>hi</html>", "<", "HTTP/2", "SSH-2.0-OpenSSH_9.2", "http/1.1 200"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_error(bad[i]);
+    /* a valid start split anywhere still waits for more */
+    const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    for (size_t cut = 1; cut < 16; cut++) {
+        sp_http_resp r;
+        sp_http_resp_reset(&r);
+        sp_http_resp_feed(&r, ok, cut);
+        CHECK(r.state == SP_HTTP_STATUS_LINE);
+    }
+    /* an interim 100's next status line is checked the same way */
+    sp_http_resp r;
+    sp_http_resp_reset(&r);
+    const char *t = "HTTP/1.1 100 Continue\r\n\r\n<html>";
+    sp_http_resp_feed(&r, t, strlen(t));
+    CHECK(r.state == SP_HTTP_ERROR);
+}
+
 static void test_url(void)
 {
     sp_url u;
@@ -138,6 +161,7 @@ int main(void)
 {
     test_bodies();
     test_pipelined_rest();
+    test_not_http_before_line_end();
     test_eof_body();
     test_malformed();
     test_url();
