@@ -493,10 +493,16 @@ static void write_quality(FILE *out, const sp_report *r)
     if (r->request_count) {
         fputs("\n", out);
         if (r->other_share_p95 > 0) {
+            /* any share above zero is reported (DESIGN 3: never hidden), but one that %.1f would
+             * print as 0.0% says "under 0.1%": "0.0% ... missing instrumentation" contradicts itself */
+            if (r->other_share_p95 < 0.0005)
+                snprintf(pc, sizeof pc, "under 0.1%%");
+            else
+                sp_rep_fmt_pct(pc, sizeof pc, r->other_share_p95);
             snprintf(line, sizeof line,
                      "unattributed (`other`): %s of p95 latency is covered by no stage span and no device "
                      "activity: missing instrumentation",
-                     sp_rep_fmt_pct(pc, sizeof pc, r->other_share_p95));
+                     pc);
             sp_rep_wrap(out, line, 0, 2);
         } else {
             fprintf(out, "unattributed (`other`): %s of p95 latency\n",
