@@ -313,6 +313,16 @@ bool sp_ev_file_has_loss(const struct sp_events *ev, uint32_t file)
     return ev->files[file].lost_regions > 0;
 }
 
+/* Whether the file's recorder counted records it dropped (any cause): then a record a surviving one
+ * names may be among them. */
+static bool file_has_drops(const struct sp_events *ev, uint32_t file)
+{
+    for (int c = 0; c < SP_DROP_CAUSE_COUNT; c++)
+        if (ev->files[file].drops[c])
+            return true;
+    return false;
+}
+
 sp_status sp_ev_set_prop(struct sp_events *ev, uint32_t file, const char *key, size_t klen, const char *value,
                          size_t vlen)
 {
@@ -1450,6 +1460,8 @@ static sp_status finish_passes(struct sp_events *ev, bool lenient, char *err, si
                 ev->files[r->file].orphaned++;
             } else if (ev->files[r->file].end == SP_TRACE_END_UNCLEAN) {
                 r->outcome = SP_OUTCOME_UNFINISHED;
+            } else if (file_has_drops(ev, r->file)) {
+                ev->files[r->file].orphaned++; /* the recorder says it dropped records: most likely this one */
             } else if (!lenient) {
                 char buf[SP_EV_ID_TEXT];
                 later1_flush(ev, mfile, &m);
@@ -1518,6 +1530,10 @@ static sp_status finish_passes(struct sp_events *ev, bool lenient, char *err, si
             ev->files[b->file].unfinished_batches++; /* in flight when the trace ended: left out */
             continue;
         }
+        if (file_has_drops(ev, b->file)) {
+            ev->files[b->file].orphaned++;
+            continue;
+        }
         if (!lenient) {
             sp_errf(err, errlen, "%s: batch %lld is referenced by device activity but has no batch record (--lenient skips and counts such references)",
                     sp_str_get(&ev->strings, ev->files[b->file].path), (long long)b->id);
@@ -1527,10 +1543,11 @@ static sp_status finish_passes(struct sp_events *ev, bool lenient, char *err, si
     }
     for (size_t f = 0; f < ev->n_files; f++)
         if (ev->files[f].orphaned)
-            sp_log(SP_LOG_WARN, "%s: %" PRIu64 " %s named by surviving records had %s own record in a lost part: "
-                   "left out", sp_str_get(&ev->strings, ev->files[f].path), ev->files[f].orphaned,
+            sp_log(SP_LOG_WARN, "%s: %" PRIu64 " %s named by surviving records had %s own record %s: left out",
+                   sp_str_get(&ev->strings, ev->files[f].path), ev->files[f].orphaned,
                    ev->files[f].orphaned == 1 ? "request or batch" : "requests or batches",
-                   ev->files[f].orphaned == 1 ? "its" : "their");
+                   ev->files[f].orphaned == 1 ? "its" : "their",
+                   sp_ev_file_has_loss(ev, (uint32_t)f) ? "in a lost part" : "dropped by the recorder");
     *unstarted_out = unstarted;
     return sp_ev_join_clients(ev);
 }
