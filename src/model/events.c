@@ -313,12 +313,14 @@ bool sp_ev_file_has_loss(const struct sp_events *ev, uint32_t file)
     return ev->files[file].lost_regions > 0;
 }
 
-/* Whether the file's recorder counted records it dropped (any cause): then a record a surviving one
- * names may be among them. */
+/* Whether the file's recorder counted records it dropped whatever they held (no room, no buffer, a
+ * failed write, re-entry, after close): then a record a surviving one names may be among them.
+ * too_large is left out: it refuses a record for its content (an invalid value, too many members),
+ * which says nothing about an ordinary request or batch record being lost. */
 static bool file_has_drops(const struct sp_events *ev, uint32_t file)
 {
     for (int c = 0; c < SP_DROP_CAUSE_COUNT; c++)
-        if (ev->files[file].drops[c])
+        if (c != SP_DROP_TOO_LARGE && ev->files[file].drops[c])
             return true;
     return false;
 }

@@ -3,7 +3,8 @@
 # holds a stage of a request, or a kernel of a batch, whose own record is not there: the record was
 # most likely among the drops, so the request or batch is an orphan (left out, counted in the data
 # quality line's `lost:` part, `--strict` fails), not a malformed trace that needs --lenient. The same
-# trace without the drop counts is still an unresolved reference (exit 1 unless --lenient).
+# trace without the drop counts, or with only too_large drops (records refused for their content), is
+# still an unresolved reference (exit 1 unless --lenient).
 # Traces written here (servprof.events/1, the meta line's `drops`); counts read off them.
 # Run as: bash dropped_records.sh BINARY SOURCE_DIR
 set -u
@@ -23,14 +24,14 @@ body() {
     '{"ev":"stage","id":"r2","stage":"preprocess","start_ns":5000,"end_ns":9000}' \
     '{"ev":"kernel","batch":2,"name":"k","stream":0,"start_ns":1100000,"end_ns":1200000}'
 }
-{ echo '{"ev":"meta","format":"servprof.events/1","clock":"monotonic","drops":{"buffer_full":3}}'; body; } > "$tmp/dropped.jsonl"
+{ echo '{"ev":"meta","format":"servprof.events/1","clock":"monotonic","drops":{"buffer_full":3,"too_large":1}}'; body; } > "$tmp/dropped.jsonl"
 { echo '{"ev":"meta","format":"servprof.events/1","clock":"monotonic"}'; body; } > "$tmp/clean.jsonl"
 
 "$bin" analyze --no-progress "$tmp/dropped.jsonl" > "$tmp/d.txt" 2> "$tmp/d.err"; rc=$?
 check "[ $rc -eq 0 ]"
 tr -s ' \n' ' ' < "$tmp/d.txt" > "$tmp/d.flat"
 check "grep -q '^servprof report: 1 file, 1 request, 1 batch' '$tmp/d.txt'"
-check "grep -qF 'data quality: 3 records dropped by the recorder (buffer_full 3,' '$tmp/d.flat'"
+check "grep -qF 'data quality: 4 records dropped by the recorder (buffer_full 3, too_large 1,' '$tmp/d.flat'"
 # r2 and batch 2: two left out, named as dropped on stderr
 check "grep -qF '2 requests or batches left out (their own record was lost)' '$tmp/d.flat'"
 check "grep -qF '2 requests or batches named by surviving records had their own record dropped by the recorder: left out' '$tmp/d.err'"
@@ -43,4 +44,8 @@ check "grep -q '\"orphaned_records\":2' '$tmp/d.json'"
 check "[ $rc -eq 1 ] && grep -q 'request id \"r2\" is referenced by a stage or batch but has no request record' '$tmp/c.err'"
 "$bin" analyze --no-progress --lenient "$tmp/clean.jsonl" > "$tmp/c.txt" 2>&1; check "[ $? -eq 0 ]"
 check "tr -s ' \n' ' ' < '$tmp/c.txt' | grep -qF '2 malformed or unresolved records skipped'"
+# too_large drops alone (records refused for their content) do not explain a missing record
+{ echo '{"ev":"meta","format":"servprof.events/1","clock":"monotonic","drops":{"too_large":5}}'; body; } > "$tmp/big.jsonl"
+"$bin" analyze --no-progress "$tmp/big.jsonl" > /dev/null 2> "$tmp/b.err"; rc=$?
+check "[ $rc -eq 1 ] && grep -q 'request id \"r2\" is referenced by a stage or batch but has no request record' '$tmp/b.err'"
 exit $fail
