@@ -206,6 +206,12 @@ typedef struct sp_load_result {
     bool stream;                 /* the run streamed (config.stream): `streamed` is filled */
     uint64_t stream_errors;      /* SP_LOAD_ERR_STREAM outcomes (no response counted for them) */
     sp_load_stream_result streamed;
+    /* The measured response with a status that is not 2xx scheduled first: its status and the
+     * server's reason, the "message" of an OpenAI-shaped error body ({"error":{"message":..}}, or
+     * vLLM's {"object":"error","message":..}), else the body's first line, cut to fit; "" (status 0)
+     * when every response was 2xx. */
+    int first_error_status;
+    char first_error_body[200];
 } sp_load_result;
 
 /* Fills *opts with the defaults above. */

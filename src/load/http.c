@@ -130,9 +130,15 @@ static void on_stream_header(sp_http_resp *r, const char *l, size_t n)
         r->event_stream = icontains(l + 13, n - 13, "text/event-stream");
 }
 
-/* Streaming generation: hands body bytes to the sink, if one is set. */
+/* Hands body bytes to the sink, if one is set (streaming generation), and keeps the start of a
+ * body whose status is not 2xx: the server's reason for an error answer. */
 static void body_out(sp_http_resp *r, const char *p, size_t n)
 {
+    if ((r->status < 200 || r->status > 299) && r->err_len < sizeof r->err_body) {
+        size_t c = sizeof r->err_body - r->err_len < n ? sizeof r->err_body - r->err_len : n;
+        memcpy(r->err_body + r->err_len, p, c);
+        r->err_len += c;
+    }
     if (r->body_sink && n > 0)
         r->body_sink(r->body_user, r, p, n);
 }

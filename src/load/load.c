@@ -102,6 +102,10 @@ typedef struct load_run {
     char model_json[300];
     char id_prefix[72];
     sp_stream_log slog; /* streaming generation: every request's tokens */
+    /* the measured non-2xx response scheduled first: its request, status and reason */
+    uint32_t first_error_req;
+    int first_error_status;
+    char first_error_body[200];
     uint64_t trace_key[3]; /* random per run: every request's trace and span ids derive from it */
 } load_run;
 
@@ -498,6 +502,46 @@ static int response_status(load_run *r, load_conn *c)
     return status;
 }
 
+/* The server's reason in an error body: an OpenAI-shaped error's message (the SSE classifier reads
+ * the same shapes in a stream), else the body's first non-blank line; control bytes as spaces. */
+static void error_reason(const char *body, size_t len, char *out, size_t cap)
+{
+    sp_sse_chunk ch;
+    sp_sse_classify(body, len, &ch);
+    const char *s = body;
+    size_t n = len;
+    if (ch.kind == SP_SSE_CHUNK_ERROR && ch.message[0]) {
+        s = ch.message;
+        n = strlen(ch.message);
+    } else {
+        while (n && (*s == '\n' || *s == '\r' || *s == ' ' || *s == '\t'))
+            s++, n--;
+        const char *nl = memchr(s, '\n', n);
+        if (nl)
+            n = (size_t)(nl - s);
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 1 < cap; i++)
+        out[k++] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i];
+    while (k && out[k - 1] == ' ')
+        k--;
+    out[k] = '\0';
+}
+
+/* A complete response whose status is not 2xx, of a measured request scheduled before the one kept
+ * so far: its status and reason become the run's first_error_* (load.h). */
+static void keep_error_reason(load_run *r, const load_conn *c)
+{
+    int st = c->resp.status;
+    if ((st >= 200 && st < 300) || (r->recs[c->req].flags & REC_WARMUP))
+        return;
+    if (r->first_error_status && c->req >= r->first_error_req)
+        return;
+    r->first_error_req = c->req;
+    r->first_error_status = st;
+    error_reason(c->resp.err_body, c->resp.err_len, r->first_error_body, sizeof r->first_error_body);
+}
+
 static void on_readable(load_run *r, uint32_t slot, char *buf, size_t bufsz)
 {
     load_conn *c = &r->conns[slot];
@@ -518,6 +562,7 @@ static void on_readable(load_run *r, uint32_t slot, char *buf, size_t bufsz)
                 sp_http_resp_eof(&c->resp);
             if (n == 0 && c->resp.state == SP_HTTP_DONE) {
                 r->in_flight--;
+                keep_error_reason(r, c);
                 outcome(r, c->req, response_status(r, c), now);
                 c->req = NO_REQ;
                 conn_close(r, slot);
@@ -535,6 +580,7 @@ static void on_readable(load_run *r, uint32_t slot, char *buf, size_t bufsz)
         }
         if (c->resp.state == SP_HTTP_DONE) {
             r->in_flight--;
+            keep_error_reason(r, c);
             outcome(r, c->req, response_status(r, c), now);
             c->req = NO_REQ;
             /* bytes beyond the response were never asked for (no pipelining): distrust the socket */
@@ -792,6 +838,8 @@ static sp_status compute_result(load_run *r, sp_load_result *res)
     if (res->sent && last_send > first_int)
         res->send_rate = (double)res->sent * 1e9 / (double)(last_send - first_int);
     res->retries = r->retries;
+    res->first_error_status = r->first_error_status;
+    memcpy(res->first_error_body, r->first_error_body, sizeof res->first_error_body);
     res->connections_opened = r->opened;
     res->peak_connections = r->peak_open;
     return SP_OK;

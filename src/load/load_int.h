@@ -125,7 +125,9 @@ typedef struct sp_http_resp {
     size_t line_len;         /* bytes of the current line kept in `line` (longer lines are cut) */
     size_t line_total;       /* the current line's full length so far */
     bool event_stream;       /* Content-Type: text/event-stream */
+    size_t err_len;          /* bytes kept in err_body (cleared with the state; err_body is not) */
     char line[256];
+    char err_body[1024];     /* the start of a body whose status is not 2xx (the server's reason) */
     /* Cleared by sp_http_resp_reset, then set by the caller (kept across an interim 1xx response):
      * if set, every body byte (chunked coding removed) is handed to body_sink as it is parsed, with
      * the response so far (status, event_stream). */

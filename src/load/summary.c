@@ -89,6 +89,11 @@ sp_status sp_load_result_write_text(const sp_load_config *o, const sp_load_resul
             fprintf(out, " %d x %" PRIu64, r->statuses[i].status, r->statuses[i].count);
         fprintf(out, "\n");
     }
+    /* the server's reason for the first error answer: the figures alone do not say why (a context
+     * too short for the asked max_tokens answers every request 400) */
+    if (r->first_error_status)
+        fprintf(out, "  first error  %d: %s\n", r->first_error_status,
+                r->first_error_body[0] ? r->first_error_body : "(no body)");
     fprintf(out, "  connections  opened %u, peak %u (cap %u), keep-alive retries %" PRIu64 "\n",
             r->connections_opened, r->peak_connections, o->connections, r->retries);
     fprintf(out, "  latency (ms)       p50       p90       p95       p99     p99.9       max      mean\n");
@@ -155,7 +160,15 @@ sp_status sp_load_result_write_json(const sp_load_result *r, FILE *out)
             r->connect_errors, r->timeouts, r->io_errors, r->protocol_errors, r->unsent, r->stream_errors);
     for (size_t i = 0; i < r->n_statuses; i++)
         fprintf(out, "%s\"%d\":%" PRIu64, i ? "," : "", r->statuses[i].status, r->statuses[i].count);
-    fprintf(out, "},\"retries\":%" PRIu64 ",\"connections_opened\":%u,\"peak_connections\":%u,", r->retries,
+    fprintf(out, "},\"first_error\":");
+    if (r->first_error_status) {
+        fprintf(out, "{\"status\":%d,\"reason\":", r->first_error_status);
+        sp_json_write_str(out, r->first_error_body, 0);
+        fprintf(out, "}");
+    } else {
+        fprintf(out, "null");
+    }
+    fprintf(out, ",\"retries\":%" PRIu64 ",\"connections_opened\":%u,\"peak_connections\":%u,", r->retries,
             r->connections_opened, r->peak_connections);
     lat_json(out, "corrected", &r->corrected, true);
     lat_json(out, "uncorrected", &r->uncorrected, true);

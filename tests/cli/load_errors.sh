@@ -3,7 +3,9 @@
 # happened instead: connect errors against a port where nothing listens; 503s against the reference
 # service with a queue of one that a held request fills (the achieved rate counts successes only:
 # 0); protocol errors against a server that is not HTTP (needs python3); an unresolvable host is a
-# run error (exit 1) naming the host, not a usage error. Skips (77) when load is compiled out.
+# run error (exit 1) naming the host, not a usage error. The first error answer's reason is shown
+# (`first error  503: ...` from an OpenAI-shaped body, a plain body's first line). Skips (77) when
+# load is compiled out.
 # Run as: bash load_errors.sh BINARY SOURCE_DIR
 set -u
 bin=$1
@@ -48,12 +50,15 @@ if "$bin" serve --help >/dev/null 2>&1; then
     check 'grep -q "responses 9 (2xx 0, 503 9, other 0)" "$tmp/out"'
     check 'grep -q "timeout 1 " "$tmp/out"'
     check 'grep -q "^servprof load: no request succeeded: of 10 scheduled, 9 answered 503 Service Unavailable, 1 timed out$" "$tmp/err"'
+    # the server's reason for the first error answer, from its OpenAI-shaped JSON body
+    check 'grep -q "^  first error  503: the request queue is full; retry later$" "$tmp/out"'
     # now every request is refused; the JSON summary says so and the achieved rate is 0
     load --url "$url" --requests 6 --json; rc=$?
     check '[ $rc -eq 1 ]'
     check 'grep -q "\"achieved_rate\":0.000," "$tmp/out"'
     check 'grep -q "\"ok\":0,\"http_errors\":6,\"status_503\":6,\"status_other\":0," "$tmp/out"'
     check 'grep -q "answered 503 Service Unavailable$" "$tmp/err"'
+    check 'grep -q "\"first_error\":{\"status\":503,\"reason\":\"the request queue is full; retry later\"}," "$tmp/out"'
   fi
   kill -TERM "${pids[-1]}"; wait "${pids[-1]}"
 else
@@ -76,7 +81,26 @@ while True:
   check '[ $rc -eq 1 ]'
   check 'grep -q "protocol 4 " "$tmp/out"'
   check 'grep -q "4 got a response that is not HTTP/1.x (protocol)$" "$tmp/err"'
+  # a 400 with a plain-text body: its first non-blank line is the reason
+  python3 -c '
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+body = b"\r\n  context too short\tfor max_tokens\nsecond line\n"
+while True:
+    c, _ = s.accept(); c.recv(65536)
+    c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body); c.close()
+' >"$tmp/py400.port" &
+  pids+=($!)
+  for _ in $(seq 1 200); do [ -s "$tmp/py400.port" ] && break; sleep 0.05; done
+  port=$(cat "$tmp/py400.port")
+  load --url "http://127.0.0.1:$port/" --requests 3; rc=$?
+  check '[ $rc -eq 1 ]'
+  check 'grep -q "^  first error  400: context too short for max_tokens$" "$tmp/out"'
 else
-  echo "python3 missing: the protocol case is skipped"
+  echo "python3 missing: the protocol and plain-text reason cases are skipped"
 fi
+# nothing but successes and transport errors: no first error line
+load --url http://127.0.0.1:1/v1/embeddings --requests 2 --json
+check 'grep -q "\"first_error\":null," "$tmp/out"'
 exit $fail
