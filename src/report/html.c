@@ -1002,7 +1002,8 @@ static void write_quality(html_ctx *c)
     const sp_report *r = c->r;
     char a[32];
     fputs("<section id=\"quality\"><h2>Data quality</h2>\n<table class=\"num\"><tbody>\n", out);
-    fprintf(out, "<tr><td>records dropped by the recorder</td><td%s>%" PRIu64 "</td></tr>\n",
+    fprintf(out, "<tr><td>records dropped by the recorder%s</td><td%s>%" PRIu64 "</td></tr>\n",
+            r->unclean_files ? " (up to its last count: a trace has no end record)" : "",
             r->drops_total ? " class=\"warn\"" : "", r->drops_total);
     for (int k = 0; k < SP_DROP_CAUSE_COUNT; k++)
         if (r->drops[k].count)

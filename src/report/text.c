@@ -511,8 +511,11 @@ static void write_quality(FILE *out, const sp_report *r)
     } else {
         fputs("\n", out);
     }
-    size_t o = (size_t)snprintf(line, sizeof line, "data quality: %" PRIu64 " %s dropped by the recorder (",
-                                r->drops_total, plural(r->drops_total, "record", "records"));
+    /* a trace without its end record carries the drop counts of its last complete block only
+     * (docs/native-format.md "Drop counts"): a full disk's write_failed drops, say, are not in it */
+    size_t o = (size_t)snprintf(line, sizeof line, "data quality: %" PRIu64 " %s dropped by the recorder%s (",
+                                r->drops_total, plural(r->drops_total, "record", "records"),
+                                r->unclean_files ? " up to its last count" : "");
     for (int i = 0; i < SP_DROP_CAUSE_COUNT && o < sizeof line; i++) {
         const char *cause = r->drops[i].cause ? r->drops[i].cause : sp_drop_cause_str((sp_drop_cause)i);
         o += (size_t)snprintf(line + o, sizeof line - o, "%s%s %" PRIu64, i ? ", " : "", cause, r->drops[i].count);
