@@ -280,6 +280,37 @@ class Misuse(TempDirCase):
         got = analyze(self.path("t.sptrace"))
         self.assertEqual(got["outcomes"]["by_outcome"]["unfinished"]["count"], 1)
 
+    def test_service_outrunning_the_writer(self):
+        """A service that outruns the writer (a 4 KiB ring: buffer_full drops): the report shows the
+        recorder's drop counts, and a request whose stage reached the file while its own record was
+        dropped is left out as an orphan, not an error that needs --lenient. Each request's span is
+        flushed first; then the requests end in a tight loop, round after round until some of those
+        request records are dropped (no timing is asserted: the rounds stop when drops are seen)."""
+        rec = servprof.Recorder(self.path("t.sptrace"), thread_buffer_bytes=4096)
+        ended = 0
+        for _ in range(50):
+            reqs = []
+            for i in range(200):
+                r = rec.request(ended + i + 1)
+                t = servprof.now_ns()
+                r.span("queue", t, t + 1000)
+                rec.flush()                 # the span is on disk before its request can be dropped
+                reqs.append(r)
+            before = rec.drops()["buffer_full"]
+            for r in reqs:
+                r.end()
+            ended += len(reqs)
+            if rec.drops()["buffer_full"] > before:
+                break
+        rec.close()
+        drops = rec.drops()["buffer_full"]
+        self.assertGreater(drops, 0, "no record was dropped in 50 rounds of 200 requests")
+        got = analyze(self.path("t.sptrace"))   # no --lenient
+        dq = got["data_quality"]
+        self.assertEqual(got["drops"]["by_cause"]["buffer_full"], drops)
+        self.assertGreater(dq["orphaned_records"], 0)
+        self.assertEqual(got["requests"]["count"] + dq["orphaned_records"], ended)
+
     def test_open_errors(self):
         with self.assertRaisesRegex(OSError, "does not exist"):
             servprof.Recorder(os.path.join(self.tmp, "no", "such", "folder", "t.sptrace"))
