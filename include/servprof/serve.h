@@ -181,7 +181,7 @@ SP_API void sp_server_destroy(sp_server *srv);
 typedef struct sp_server_stats {
     uint64_t requests;        /* HTTP requests received (a first head the front door refused included) */
     uint64_t ok;              /* 200 responses to /v1/embeddings */
-    uint64_t rejected_full;   /* 503: the queue was full */
+    uint64_t rejected_full;   /* 503: the queue was full (rejected_stopping: the server was stopping) */
     uint64_t bad_request;     /* 400 (from the handler or the front door) */
     uint64_t too_large;       /* 413, and 414/431 for a request line or headers too large */
     uint64_t not_found;       /* 404 */
@@ -214,6 +214,8 @@ typedef struct sp_server_stats {
     /* the service's own routes (last, so the fields above keep their offsets) */
     uint64_t metrics_served;   /* 200 answers to GET /metrics */
     uint64_t health_served;    /* 200 answers to GET /healthz */
+    uint64_t rejected_stopping;/* 503: the request came in on an open connection while the server
+                                  was stopping */
 } sp_server_stats;
 
 SP_API void sp_server_get_stats(const sp_server *srv, sp_server_stats *stats);

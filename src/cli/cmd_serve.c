@@ -345,10 +345,11 @@ static void print_serve_stats(const sp_server_stats *s, int generate)
                 (unsigned long long)s->steps, (unsigned long long)s->prompt_tokens,
                 (unsigned long long)s->generated_tokens, (unsigned long long)s->padded_tokens);
     fprintf(stderr,
-            "servprof serve: %llu requests: %llu ok, %llu 503 queue full, %llu 400, %llu 413, %llu 404, %llu 405, "
-            "%llu 415, %llu closed early, %llu /metrics, %llu /healthz; %llu batches, %llu inputs, %llu tokens "
-            "(%llu padded)\n",
+            "servprof serve: %llu requests: %llu ok, %llu 503 queue full, %llu 503 stopping, %llu 400, %llu 413, "
+            "%llu 404, %llu 405, %llu 415, %llu closed early, %llu /metrics, %llu /healthz; %llu batches, %llu "
+            "inputs, %llu tokens (%llu padded)\n",
             (unsigned long long)s->requests, (unsigned long long)s->ok, (unsigned long long)s->rejected_full,
+            (unsigned long long)s->rejected_stopping,
             (unsigned long long)s->bad_request, (unsigned long long)s->too_large, (unsigned long long)s->not_found,
             (unsigned long long)s->bad_method, (unsigned long long)s->unsupported_media,
             (unsigned long long)s->client_gone, (unsigned long long)s->metrics_served,

@@ -67,9 +67,19 @@ void sp_srv_set_error(sp_srv_req *r, unsigned status, const char *type, const ch
     case MHD_HTTP_UNSUPPORTED_MEDIA_TYPE: SP_SRV_STAT_ADD(srv, unsupported_media, 1); break;
     case MHD_HTTP_NOT_FOUND: SP_SRV_STAT_ADD(srv, not_found, 1); break;
     case MHD_HTTP_METHOD_NOT_ALLOWED: SP_SRV_STAT_ADD(srv, bad_method, 1); break;
-    case MHD_HTTP_SERVICE_UNAVAILABLE: SP_SRV_STAT_ADD(srv, rejected_full, 1); break;
     default: break;
     }
+}
+
+void sp_srv_set_busy(sp_srv_req *r, int full)
+{
+    sp_srv_set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "server_overloaded",
+                     full ? "the request queue is full; retry later" : "the server is stopping");
+    r->retry_after = "1";
+    if (full)
+        SP_SRV_STAT_ADD(r->srv, rejected_full, 1);
+    else
+        SP_SRV_STAT_ADD(r->srv, rejected_stopping, 1);
 }
 
 void sp_srv_build_response(sp_server *srv, sp_srv_req *r, const float *emb)

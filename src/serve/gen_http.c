@@ -51,9 +51,7 @@ static int push(sp_srv_req *r, sp_gen_req *g)
     if (st == SP_ERR_INVALID) {
         set_never_fits(r, g);
     } else {
-        sp_srv_set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "server_overloaded",
-                         st == SP_ERR_LIMIT ? "the request queue is full; retry later" : "the server is stopping");
-        r->retry_after = "1";
+        sp_srv_set_busy(r, st == SP_ERR_LIMIT);
     }
     return 0;
 }

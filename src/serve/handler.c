@@ -262,9 +262,7 @@ static enum MHD_Result on_request_in(sp_srv_req *r)
                        ? SP_ERR_STATE
                        : sp_batcher_push(srv->batcher, r, r->seqs, r->longest, r->enqueue_ns);
     if (st != SP_OK) {
-        sp_srv_set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "server_overloaded",
-                         st == SP_ERR_LIMIT ? "the request queue is full; retry later" : "the server is stopping");
-        r->retry_after = "1";
+        sp_srv_set_busy(r, st == SP_ERR_LIMIT);
         r->state = SP_SRV_READY;
         MHD_resume_connection(r->conn);
     }

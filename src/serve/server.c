@@ -134,6 +134,7 @@ void sp_server_get_stats(const sp_server *srv, sp_server_stats *s)
     s->padded_tokens = LD(padded_tokens);
     s->metrics_served = LD(metrics_served);
     s->health_served = LD(health_served);
+    s->rejected_stopping = LD(rejected_stopping);
 #undef LD
     s->queue_depth = m->batcher ? sp_batcher_depth(m->batcher) : 0;
     s->connections_accepted = g.accepted;

@@ -112,7 +112,7 @@ struct sp_server {
     struct {
         _Atomic uint64_t requests, ok, rejected_full, bad_request, too_large, not_found, bad_method,
             unsupported_media, client_gone, batches, sequences, effective_tokens, padded_tokens,
-            metrics_served, health_served;
+            metrics_served, health_served, rejected_stopping;
     } st;
 };
 
@@ -157,8 +157,12 @@ void sp_srv_ob_put(sp_srv_outbuf *b, const char *s, size_t n);
 void sp_srv_ob_str(sp_srv_outbuf *b, const char *s);
 void sp_srv_ob_printf(sp_srv_outbuf *b, const char *fmt, ...) SP_PRINTF(2, 3);
 
-/* Sets an OpenAI-shaped error answer (head_check.c's body) with `status`, and counts it. */
+/* Sets an OpenAI-shaped error answer (head_check.c's body) with `status`, and counts it (a 503 is
+ * counted by sp_srv_set_busy, which knows why). */
 void sp_srv_set_error(sp_srv_req *r, unsigned status, const char *type, const char *message);
+/* Sets the 503 answer (Retry-After: 1) of a request the service cannot take, and counts it by why:
+ * its queue is full (`full`), or the server is stopping. */
+void sp_srv_set_busy(sp_srv_req *r, int full);
 
 /* Sets the 200 answer: the embeddings of r's inputs, emb[i * hidden + j] (a 500 when out of memory). */
 void sp_srv_build_response(sp_server *srv, sp_srv_req *r, const float *emb);

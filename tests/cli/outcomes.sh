@@ -85,7 +85,7 @@ if [ -n "$URL" ]; then
   # --max-connections, P at --max-connections-per-ip, ...": the refused connections were answered 503
   # by the front door, and are recorded as rejected requests too (docs/serve.md)
   n=$(sed -n 's/^servprof serve: \([0-9]*\) requests: .*/\1/p' "$TMP/log")
-  y=$(sed -n 's/^servprof serve: [0-9]* requests: [0-9]* ok, \([0-9]*\) 503 queue full.*/\1/p' "$TMP/log")
+  y=$(sed -n 's/^servprof serve: [0-9]* requests: [0-9]* ok, \([0-9]*\) 503 queue full, \([0-9]*\) 503 stopping.*/\1 + \2/p' "$TMP/log")
   c=$(sed -n 's/^servprof serve: connections: [0-9]* accepted, \([0-9]*\) refused at --max-connections, \([0-9]*\) at.*/\1 + \2/p' "$TMP/log")
   check "[ -n '$n' ] && [ -n '$y' ] && [ -n '$c' ]"
   "$BIN" analyze --no-progress --json "$TMP/stopped.sptrace" > "$TMP/s.json"

@@ -67,7 +67,7 @@ kill -TERM $PID
 wait $PID; rc=$?
 check "[ $rc -eq 0 ]"
 # every request in exactly one column: the embedding, /healthz, the two scrapes and the 405
-check "grep -q '^servprof serve: 5 requests: 1 ok, 0 503 queue full, 0 400, 0 413, 0 404, 1 405, 0 415, 0 closed early, 2 /metrics, 1 /healthz; ' '$TMP/log'"
+check "grep -q '^servprof serve: 5 requests: 1 ok, 0 503 queue full, 0 503 stopping, 0 400, 0 413, 0 404, 1 405, 0 415, 0 closed early, 2 /metrics, 1 /healthz; ' '$TMP/log'"
 check "grep -q 'connections: ' '$TMP/log'"
 check "[ -s '$TMP/t.sptrace' ]"
 exit $fail

@@ -139,13 +139,13 @@ int main(void)
         uint64_t with_503 = 0;
         for (size_t i = 0; i < ev->n_requests; i++)
             with_503 += ev->requests[i].status == 503;
-        CHECK_EQ_U64(with_503, ss.rejected_full);
+        CHECK_EQ_U64(with_503, ss.rejected_full + ss.rejected_stopping);
         CHECK(r->outcomes[SP_OUTCOME_REJECTED].count > 0);
-        CHECK(r->outcomes[SP_OUTCOME_REJECTED].count <= ss.rejected_full);
+        CHECK(r->outcomes[SP_OUTCOME_REJECTED].count <= ss.rejected_full + ss.rejected_stopping);
         CHECK_EQ_U64(r->outcomes[SP_OUTCOME_UNFINISHED].count, 0);
         CHECK_EQ_U64(r->unclean_files, 0);
         /* the rejection rate is the server's own 503 share, within the cancelled ones */
-        double server_share = ss.requests ? (double)ss.rejected_full / (double)ss.requests : 0;
+        double server_share = ss.requests ? (double)(ss.rejected_full + ss.rejected_stopping) / (double)ss.requests : 0;
         CHECK(fabs(r->rejection_rate - server_share) <=
               (double)r->outcomes[SP_OUTCOME_CANCELLED].count / (double)ss.requests + 1e-12);
         CHECK(r->rejection_rate > 0.2); /* twice the capacity: about half is refused */
