@@ -99,6 +99,8 @@ if [ -n "$cap" ]; then
   if run over --duration 3 --rate "$double" --max-num-seqs 2 --queue-capacity 8; then
     sent=$(header over sent) ok=$(header over ok) n503=$(header over 503) other=$(header over other)
     check "[ '$n503' -gt 0 ] && [ '$ok' -gt 0 ]"
+    # the client's e2e is over the successes, as its TTFT (load.md), not over the 503s too
+    check "grep -q '^  e2e   p50 .* (n=$ok)\$' '$TMP/over.err' && grep -q '^  TTFT  p50 .* (n=$ok)\$' '$TMP/over.err'"
     check "[ '$(header over failed)' = 0 ] && [ '$(header over noresp)' = 0 ] && [ \$(( ok + n503 + other )) = '$sent' ]"
     check "grep -q \"rejected (queue full)\" '$TMP/over.err' && sed -n 's/.* \([0-9]*\) rejected (queue full)/\1/p' '$TMP/over.err' | grep -qx '$n503'"
     "$BIN" analyze --json "$TMP/over/server.sptrace" "$TMP/over/client.jsonl" > "$TMP/over2.json" 2> "$TMP/over2.err"
