@@ -5,11 +5,13 @@
  * the request's record (record.c). A request's connection is suspended while it waits for its
  * batch, so no HTTP thread blocks on the model. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "common/util_int.h"
@@ -269,12 +271,30 @@ static enum MHD_Result on_request_in(sp_srv_req *r)
     return MHD_YES;
 }
 
-/* Resumed by a worker (or by the queue-full path above): the answer goes out. */
+/* Whether the client closed its connection (end of stream or a reset waiting on the socket). A
+ * suspended connection is not watched by libmicrohttpd, so a client that left while its request
+ * was queued or computing is seen only here; without this its answer was written into a closed
+ * socket and the request counted ok. */
+static int client_left(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return 0;
+    char c;
+    ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE));
+}
+
+/* Resumed by a worker (or by the queue-full path above): the answer goes out, unless the client has
+ * gone (then the connection is closed: the request is recorded cancelled, with the status it would
+ * have had, and counted closed early). */
 static enum MHD_Result on_resumed(sp_srv_req *r)
 {
     sp_server *srv = r->srv;
     if (r->route != SP_SRV_ROUTE_EMBED)
         return sp_gen_on_resumed(r);
+    if (client_left(r->conn))
+        return MHD_NO;
     int served = r->http_status == MHD_HTTP_OK;
     enum MHD_Result ret = sp_srv_send_answer(r, NULL);
     if (served) {
