@@ -119,7 +119,8 @@ typedef struct sp_load_config {
     const char *length_path;  /* FILE: one request text per line */
     const char *model;        /* the "model" field of each body; default "servprof" */
     const char *id_prefix;    /* request ids are "<prefix>-<n>"; default "c1" */
-    const char *trace_path;   /* if set: client trace (servprof.events/1 JSONL) written at the end */
+    const char *trace_path;   /* if set: client trace (servprof.events/1 JSONL), created before the run
+                                 (a path that cannot be created fails at once), written at the end */
     sp_load_progress_fn progress; /* if set: called about once per second from the run's thread */
     void *progress_user;
     const atomic_int *stop;   /* if set and it becomes non-zero, no more requests are sent, in-flight

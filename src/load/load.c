@@ -868,9 +868,9 @@ static int64_t unix_offset_now(void)
     return real - (int64_t)(a + (b - a) / 2);
 }
 
-/* servprof.events/1: a meta line, then one "client" line per request (warm-up included, marked), with
- * the trace context it sent. */
-static sp_status write_trace(load_run *r, const char *path, char *err, size_t errlen)
+/* Creates the client trace before the run, so a path that cannot be written (a missing folder, no
+ * permission, a folder) fails at once instead of after the whole run. */
+static sp_status open_trace(const char *path, FILE **out, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "w");
     if (!f) {
@@ -878,6 +878,14 @@ static sp_status write_trace(load_run *r, const char *path, char *err, size_t er
         return SP_ERR_IO;
     }
     setvbuf(f, NULL, _IOFBF, 1 << 16);
+    *out = f;
+    return SP_OK;
+}
+
+/* servprof.events/1 into f (open_trace's; closed here): a meta line, then one "client" line per
+ * request (warm-up included, marked), with the trace context it sent. */
+static sp_status write_trace(load_run *r, FILE *f, const char *path, char *err, size_t errlen)
+{
     fprintf(f, "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"clock\":\"monotonic\","
                "\"source\":\"servprof load\",\"url\":");
     sp_json_write_str(f, r->o->url, 0);
@@ -1130,7 +1138,10 @@ sp_status sp_load_run(const sp_load_config *o, sp_load_result **result, char *er
     r->ep = -1;
     r->o = o;
     sp_load_result *res = NULL;
-    if ((st = run_open(r, o, err, errlen)) == SP_OK) {
+    FILE *tf = NULL;
+    if ((st = run_open(r, o, err, errlen)) == SP_OK && o->trace_path)
+        st = open_trace(o->trace_path, &tf, err, errlen);
+    if (st == SP_OK) {
         /* The default 50 us timer slack would show up as schedule lag; 1 us is enough (restored). */
         int old_slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
         prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
@@ -1142,8 +1153,14 @@ sp_status sp_load_run(const sp_load_config *o, sp_load_result **result, char *er
         st = SP_ERR_NOMEM;
     if (st == SP_OK)
         st = compute_result(r, res);
-    if (st == SP_OK && o->trace_path)
-        st = write_trace(r, o->trace_path, err, errlen);
+    if (st == SP_OK && tf) {
+        st = write_trace(r, tf, o->trace_path, err, errlen);
+        tf = NULL;
+    }
+    if (tf) { /* the run failed: no trace, rather than an empty one */
+        fclose(tf);
+        unlink(o->trace_path);
+    }
     if (st == SP_OK) {
         *result = res;
         res = NULL;

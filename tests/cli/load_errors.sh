@@ -4,7 +4,8 @@
 # service with a queue of one that a held request fills (the achieved rate counts successes only:
 # 0); protocol errors against a server that is not HTTP (needs python3); an unresolvable host is a
 # run error (exit 1) naming the host, not a usage error. The first error answer's reason is shown
-# (`first error  503: ...` from an OpenAI-shaped body, a plain body's first line). Skips (77) when
+# (`first error  503: ...` from an OpenAI-shaped body, a plain body's first line). A --trace that
+# cannot be created fails before the run. Skips (77) when
 # load is compiled out.
 # Run as: bash load_errors.sh BINARY SOURCE_DIR
 set -u
@@ -100,6 +101,12 @@ while True:
 else
   echo "python3 missing: the protocol and plain-text reason cases are skipped"
 fi
+# a client trace that cannot be created fails before the run (no summary: nothing was sent), not
+# after it
+load --url http://127.0.0.1:1/v1/embeddings --requests 2 --trace "$tmp/no-such-folder/c.jsonl"; rc=$?
+check '[ $rc -eq 1 ]'
+check 'grep -q "no-such-folder/c.jsonl: cannot create the trace: No such file or directory" "$tmp/err"'
+check '[ ! -s "$tmp/out" ]'
 # nothing but successes and transport errors: no first error line
 load --url http://127.0.0.1:1/v1/embeddings --requests 2 --json
 check 'grep -q "\"first_error\":null," "$tmp/out"'
