@@ -109,10 +109,12 @@ class Service:
 
     def __init__(self, a, tok, batcher, rec):
         self.a, self.tok, self.batcher, self.rec = a, tok, batcher, rec
-        self.counts = {"ok": 0, "400": 0, "413": 0, "415": 0, "503": 0, "500": 0}
+        self.counts = {"ok": 0, "400": 0, "413": 0, "415": 0, "503": 0, "500": 0, "closed early": 0}
 
-    async def embeddings(self, r, body_reader, content_type, content_length):
-        """One POST /v1/embeddings: returns (status, body bytes)."""
+    async def embeddings(self, r, body_reader, content_type, content_length, receive=None):
+        """One POST /v1/embeddings: returns (status, body bytes). `receive` (the ASGI receive, after the
+        body) is watched while the request waits for its batch: a client that leaves then is counted
+        closed early, and the middleware, which sees the http.disconnect, records it cancelled."""
         a = self.a
         if content_length is not None and content_length > a.max_body:
             return error_body(413, "request body over %d bytes" % a.max_body)
@@ -147,11 +149,23 @@ class Service:
         except Exception:  # noqa: BLE001 - QueueFull, or stopping
             self.counts["503"] += 1
             return error_body(503, "the queue is full; retry later", "server_error")
+        fut = asyncio.ensure_future(fut)
+        watch = asyncio.ensure_future(self.watch(receive)) if receive is not None else None
         try:
+            if watch is not None:
+                await asyncio.wait({fut, watch}, return_when=asyncio.FIRST_COMPLETED)
+                if watch.done() and watch.result():
+                    # gone: uvicorn drops the answer's send without an error, so only receive() says so
+                    # (the batch still runs; the request was a member)
+                    self.counts["closed early"] += 1
+                    return 499, b""
             vectors, batch_end = await fut
         except Exception as e:  # noqa: BLE001 - the model failed
             self.counts["500"] += 1
             return error_body(500, "the model failed: %s" % type(e).__name__, "server_error")
+        finally:
+            if watch is not None:
+                watch.cancel()  # before it can read the disconnect that follows every finished response
         out = {"object": "list", "model": MODEL_NAME,
                "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
                "usage": {"prompt_tokens": sum(len(x) for x in ids), "total_tokens": sum(len(x) for x in ids)}}
@@ -160,6 +174,14 @@ class Service:
             r.span("postprocess", min(batch_end, servprof.now_ns()), servprof.now_ns())
         self.counts["ok"] += 1
         return 200, payload
+
+
+    async def watch(self, receive):
+        """True once the client has gone (http.disconnect); waits until then."""
+        while True:
+            m = await receive()
+            if m["type"] == "http.disconnect":
+                return True
 
 
 class _null:
@@ -180,7 +202,8 @@ def build_fastapi_app(svc):
     async def embeddings(request: Request):
         cl = request.headers.get("content-length")
         status, body = await svc.embeddings(servprof.asgi.current_request(request.scope), request.body,
-                                            request.headers.get("content-type"), int(cl) if cl and cl.isdigit() else None)
+                                            request.headers.get("content-type"), int(cl) if cl and cl.isdigit() else None,
+                                            request.receive)
         headers = {"Retry-After": "1"} if status == 503 else None
         return Response(content=body, status_code=status, media_type="application/json", headers=headers)
 
@@ -220,7 +243,8 @@ def build_asgi_app(svc):
         if path == "/v1/embeddings" and method == "POST":
             cl = headers.get("content-length")
             status, body = await svc.embeddings(servprof.asgi.current_request(scope), body_reader,
-                                                headers.get("content-type"), int(cl) if cl and cl.isdigit() else None)
+                                                headers.get("content-type"), int(cl) if cl and cl.isdigit() else None,
+                                                receive)
             if status == 503:
                 extra.append((b"retry-after", b"1"))
         elif path == "/healthz":
@@ -342,12 +366,13 @@ def main(argv=None):
         print("service: trace %s: %d records dropped (%s)" % (rec.path, sum(d.values()),
               ", ".join("%s %d" % kv for kv in d.items() if kv[1]) or "none"), file=sys.stderr)
     c = svc.counts
-    print("service: %d requests: %d ok, %d 503 queue full, %d 400, %d 413, %d 415, %d 500; %d batches, %d inputs, "
-          "%d tokens (%d padded)%s" % (sum(c.values()), c["ok"], c["503"], c["400"], c["413"], c["415"], c["500"],
-                                       batcher.batches, batcher.inputs, batcher.tokens, batcher.padded,
-                                       "; CUDA graphs: %d captured, %d replays" % (batcher.graph_captures,
-                                                                                  batcher.graph_replays)
-                                       if a.cuda_graphs else ""), file=sys.stderr)
+    print("service: %d requests: %d ok, %d 503 queue full, %d 400, %d 413, %d 415, %d 500, %d closed early; %d batches, "
+          "%d inputs, %d tokens (%d padded)%s" % (sum(c.values()), c["ok"], c["503"], c["400"], c["413"], c["415"],
+                                                 c["500"], c["closed early"], batcher.batches, batcher.inputs,
+                                                 batcher.tokens, batcher.padded,
+                                                 "; CUDA graphs: %d captured, %d replays" % (batcher.graph_captures,
+                                                                                            batcher.graph_replays)
+                                                 if a.cuda_graphs else ""), file=sys.stderr)
     return rc
 
 

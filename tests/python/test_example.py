@@ -5,11 +5,13 @@ of p95). Assertions are on which candidate wins, not its figures: the machine is
   1. low traffic with a 200 ms batch window (small model): requests wait for company -> queue;
   2. short requests padded to a static 512 tokens: ~97% of computed tokens are padding -> padding;
   3. a large model near saturation (rate from a calibration run), fixed lengths, no window -> kernel;
-  4. the default configuration: the client trace joins (network, every request), other < 5%."""
+  4. the default configuration: the client trace joins (network, every request), other < 5%;
+  5. a client that leaves while its request waits for its batch: closed early, recorded cancelled."""
 import os
+import socket
 import unittest
 
-from sptest import SOURCE_DIR, TempDirCase, require, run_service_under_load, stages
+from sptest import SOURCE_DIR, TempDirCase, analyze, require, run_service_under_load, stages, start_service, stop_service
 
 require("torch")
 require("fastapi")
@@ -66,6 +68,32 @@ class ExampleVerdicts(TempDirCase):
         for s in ("queue", "preprocess", "kernel", "postprocess"):
             self.assertGreater(st[s]["p50_us"], 0, s)
         self.assertGreater(rep["gpu"]["kernels"], 0)
+
+    def test_client_that_leaves_while_queued(self):
+        """max-batch 2 and a 60 s window hold a request until a second comes. The first client sends its
+        request and closes; the second's fills the batch and is answered. Whatever the order the two
+        arrive in, the first's http.disconnect is there once its body is read, so the service counts it
+        closed early (not ok: uvicorn drops the answer's send without an error) and the middleware
+        records it cancelled."""
+        for app in ("fastapi", "asgi"):
+            name = "left-" + app
+            p, port, err = start_service(self, SERVICE, name,
+                                         ["--app", app, "--max-batch", "2", "--max-queue-delay-ms", "60000", *SMALL])
+            try:
+                body = b'{"input":"hello"}'
+                req = (b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nX-Request-Id: %s\r\n"
+                       b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
+                with socket.create_connection(("127.0.0.1", port), timeout=60) as a:
+                    a.sendall(req % (b"left", len(body), body))
+                with socket.create_connection(("127.0.0.1", port), timeout=60) as b:
+                    b.sendall(req % (b"stayed", len(body), body))
+                    self.assertTrue(b.recv(64).startswith(b"HTTP/1.1 200"), app)
+            finally:
+                log = stop_service(self, p, err, name)
+            self.assertIn("2 requests: 1 ok, 0 503 queue full, 0 400, 0 413, 0 415, 0 500, 1 closed early;", log, app)
+            rep = analyze(self.path(name + ".sptrace"))
+            by = rep["outcomes"]["by_outcome"]
+            self.assertEqual((by["ok"]["count"], by["cancelled"]["count"]), (1, 1), app)
 
 
 if __name__ == "__main__":
