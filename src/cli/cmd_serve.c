@@ -23,12 +23,12 @@ static void serve_usage(FILE *f)
     sp_server_options_init(&d);
     fprintf(f,
             "usage: servprof serve [OPTIONS]\n"
-            "Reference inference service: POST /v1/embeddings (OpenAI request/response shape), GET /healthz.\n"
-            "WordPiece tokenizer, dynamic batcher, BERT-style encoder on the CPU (OpenBLAS), every stage\n"
-            "recorded with libservprof. With --generate: POST /v1/completions and /v1/chat/completions\n"
-            "(streamed as server-sent events with \"stream\": true) on a GPT-2-style decoder with a KV cache\n"
-            "and a continuous-batching scheduler, every step and output token recorded. Stops cleanly on\n"
-            "SIGINT/SIGTERM. See docs/serve.md.\n"
+            "Reference inference service: POST /v1/embeddings (OpenAI request/response shape), GET /healthz,\n"
+            "GET /metrics (Prometheus text). WordPiece tokenizer, dynamic batcher, BERT-style encoder on the\n"
+            "CPU (OpenBLAS), every stage recorded with libservprof. With --generate: POST /v1/completions\n"
+            "and /v1/chat/completions (streamed as server-sent events with \"stream\": true) on a GPT-2-style\n"
+            "decoder with a KV cache and a continuous-batching scheduler, every step and output token\n"
+            "recorded. Stops cleanly on SIGINT/SIGTERM. See docs/serve.md.\n"
             "\n"
             "Network:\n"
             "  --host ADDR               numeric IPv4/IPv6 address to bind (default %s)\n"

@@ -20,6 +20,8 @@ for opt in --host --port --tokenizer --weights --max-batch --max-queue-delay-ms 
            --max-connections-per-ip --header-timeout --body-timeout --max-header-bytes; do
   check "grep -q -- '$opt' '$TMP/help'"
 done
+# the summary names every route
+check "grep -q 'GET /healthz,' '$TMP/help' && grep -q 'GET /metrics (Prometheus text)' '$TMP/help'"
 "$BIN" serve --max-batch x >/dev/null 2>&1; check "[ $? -eq 2 ]"
 "$BIN" serve --header-timeout -1 >/dev/null 2>&1; check "[ $? -eq 2 ]"
 # a trace in a folder that does not exist: the folder is named
