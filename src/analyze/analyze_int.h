@@ -781,6 +781,9 @@ sp_status sp_ana_savings_work(sp_ana_savings_job *j);
 void sp_ana_savings_end(sp_ana_savings_job *j);
 /* Descending share; equal shares keep the order given (stable). */
 void sp_ana_rank_candidates(sp_verdict_cand *cs, size_t nc);
+/* Whether the report's device ran at saturation (`f->in_flight`, `f->queue_saturated` from the cost's
+ * no-batch share): the end-to-end verdict and the generation tables' verdicts read it alike. */
+void sp_ana_verdict_saturation(const sp_report *r, sp_verdict_facts *f);
 /* The short fix of a DESIGN 8 candidate (no figures). */
 const char *sp_ana_verdict_fix(sp_cand_kind k, int saturated, int recommend_model, int cpu);
 /* Writes the ranking, leader and sentence (rendered with `f`) into `v`, strings owned by the report;

@@ -105,6 +105,13 @@ static const char *gen_fix(sp_ana *a, const sp_verdict_cand *cd, size_t row, con
                    "not help";
         if ((q = steps_not_full(a)) != NULL)
             return q;
+        if (f->queue_saturated) {
+            /* behind a device busy nearly all the time a larger step only helps where the KV cache
+             * has room: the end-to-end verdict's reading (verdict.c) */
+            q = quoting(a, "policy.max_num_seqs", "add replicas or capacity, or raise --max-num-seqs (%s in this "
+                                                  "trace) if the KV cache has room");
+            return q ? q : "add replicas or capacity, or raise --max-num-seqs if the KV cache has room";
+        }
         q = quoting(a, "policy.max_num_seqs", "raise --max-num-seqs (%s in this trace) or add a replica");
         return q ? q : "raise --max-num-seqs or add a replica";
     case SP_CAND_KERNEL:
@@ -176,6 +183,9 @@ sp_status sp_gen_verdict(gen_ctx *c, int w)
     f.rejected = r->outcomes[SP_OUTCOME_REJECTED].count;
     f.between_other = t->between_other;
     f.kv_full = sp_gen_kv_full(g);
+    /* a queue behind a saturated device: said as the end-to-end verdict says it, and the model not
+     * cleared (the prefill's share of p95 TTFT says nothing of the device's load) */
+    sp_ana_verdict_saturation(r, &f);
     /* each phase's gap share of its steps' device time around p95 ("decode steps are 54% gap") */
     double dev[3] = {0, 0, 0}, gap[3] = {0, 0, 0};
     for (size_t v = 0; v < out->n_rows; v++) {

@@ -700,6 +700,12 @@ size_t sp_ana_verdict_candidates(const sp_report *r, sp_verdict_cand *cs, size_t
     return nc;
 }
 
+void sp_ana_verdict_saturation(const sp_report *r, sp_verdict_facts *f)
+{
+    f->in_flight = 1.0 - r->cost.by_state_share[SP_COST_NO_BATCH];
+    f->queue_saturated = r->cost.window_ns > 0 && f->in_flight >= SP_ANA_SATURATED_IN_FLIGHT;
+}
+
 /* What the sentence needs beyond the ranking, from the report's figures. */
 static void verdict_facts(const sp_report *r, sp_verdict_facts *f)
 {
@@ -707,8 +713,7 @@ static void verdict_facts(const sp_report *r, sp_verdict_facts *f)
     f->requests_total = r->requests_total;
     f->rejected = r->outcomes[SP_OUTCOME_REJECTED].count;
     f->waste_fraction = r->padding.waste_fraction;
-    f->in_flight = 1.0 - r->cost.by_state_share[SP_COST_NO_BATCH];
-    f->queue_saturated = r->cost.window_ns > 0 && f->in_flight >= SP_ANA_SATURATED_IN_FLIGHT;
+    sp_ana_verdict_saturation(r, f);
     uint64_t kernel_row_ns = 0;
     for (size_t s = 0; s < r->n_stages; s++)
         if (row_kind(r->stages[s].name) == SP_CAND_KERNEL)

@@ -223,6 +223,64 @@ static void test_tables(void)
     }
 }
 
+/* TTFT led by the queue behind a saturated device (DESIGN 8: a queue behind a saturated device is not
+ * cleared by the model's share): --max-num-seqs 1, three requests arriving at 0, six back-to-back steps
+ * of 100 ns, each all kernel: s1 (prefill) and s2 (decode) run q1, s3 and s4 q2, s5 and s6 q3; tokens at
+ * each step's end. TTFT q1 = kernel 100; q2 = queue 200 + kernel 100; q3 = queue 400 + kernel 100. n = 3,
+ * the window is all three: queue 600 / 900 = 67%, prefill kernel 300 / 900 = 33%, 33 points behind,
+ * which would clear the model ("The model is not the bottleneck") on an idle device. Here a step is in
+ * flight over the whole window [0, 600): in flight 100% >= 85%, so the sentence says the queue is behind
+ * a saturated device, gives the end-to-end verdict's saturated fix and does not clear the model. Every
+ * step held --max-num-seqs sequences, so the limit is quoted (not the "steps never full" reading). */
+static void test_ttft_queue_saturated(void)
+{
+    static const char *t =
+        "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"properties\":{\"policy.max_num_seqs\":1}}\n"
+        "{\"ev\":\"request\",\"id\":\"q1\",\"arrival_ns\":0,\"done_ns\":200}\n"
+        "{\"ev\":\"request\",\"id\":\"q2\",\"arrival_ns\":0,\"done_ns\":400}\n"
+        "{\"ev\":\"request\",\"id\":\"q3\",\"arrival_ns\":0,\"done_ns\":600}\n"
+        "{\"ev\":\"stage\",\"id\":\"q2\",\"stage\":\"queue\",\"start_ns\":0,\"end_ns\":200}\n"
+        "{\"ev\":\"stage\",\"id\":\"q3\",\"stage\":\"queue\",\"start_ns\":0,\"end_ns\":400}\n"
+        "{\"ev\":\"step\",\"batch\":1,\"requests\":[\"q1\"],\"phases\":[\"prefill\"],\"tokens\":[8],\"start_ns\":0,"
+        "\"end_ns\":100}\n"
+        "{\"ev\":\"kernel\",\"batch\":1,\"name\":\"k\",\"stream\":0,\"start_ns\":0,\"end_ns\":100}\n"
+        "{\"ev\":\"token\",\"id\":\"q1\",\"index\":0,\"time_ns\":100}\n"
+        "{\"ev\":\"step\",\"batch\":2,\"requests\":[\"q1\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":100,"
+        "\"end_ns\":200}\n"
+        "{\"ev\":\"kernel\",\"batch\":2,\"name\":\"k\",\"stream\":0,\"start_ns\":100,\"end_ns\":200}\n"
+        "{\"ev\":\"token\",\"id\":\"q1\",\"index\":1,\"time_ns\":200}\n"
+        "{\"ev\":\"step\",\"batch\":3,\"requests\":[\"q2\"],\"phases\":[\"prefill\"],\"tokens\":[8],\"start_ns\":200,"
+        "\"end_ns\":300}\n"
+        "{\"ev\":\"kernel\",\"batch\":3,\"name\":\"k\",\"stream\":0,\"start_ns\":200,\"end_ns\":300}\n"
+        "{\"ev\":\"token\",\"id\":\"q2\",\"index\":0,\"time_ns\":300}\n"
+        "{\"ev\":\"step\",\"batch\":4,\"requests\":[\"q2\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":300,"
+        "\"end_ns\":400}\n"
+        "{\"ev\":\"kernel\",\"batch\":4,\"name\":\"k\",\"stream\":0,\"start_ns\":300,\"end_ns\":400}\n"
+        "{\"ev\":\"token\",\"id\":\"q2\",\"index\":1,\"time_ns\":400}\n"
+        "{\"ev\":\"step\",\"batch\":5,\"requests\":[\"q3\"],\"phases\":[\"prefill\"],\"tokens\":[8],\"start_ns\":400,"
+        "\"end_ns\":500}\n"
+        "{\"ev\":\"kernel\",\"batch\":5,\"name\":\"k\",\"stream\":0,\"start_ns\":400,\"end_ns\":500}\n"
+        "{\"ev\":\"token\",\"id\":\"q3\",\"index\":0,\"time_ns\":500}\n"
+        "{\"ev\":\"step\",\"batch\":6,\"requests\":[\"q3\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":500,"
+        "\"end_ns\":600}\n"
+        "{\"ev\":\"kernel\",\"batch\":6,\"name\":\"k\",\"stream\":0,\"start_ns\":500,\"end_ns\":600}\n"
+        "{\"ev\":\"token\",\"id\":\"q3\",\"index\":1,\"time_ns\":600}\n";
+    sp_report *r = analyze_text(t, 0);
+    const sp_gen_table *tt = &r->generation->ttft_table;
+    CHECK_EQ_U64(total_of(tt, "queue"), 600);
+    CHECK_NEAR(share_of(tt, "queue"), 600.0 / 900.0, 1e-12);
+    const sp_verdict *v = &tt->verdict;
+    CHECK(v->stage && !strcmp(v->stage, "queue"));
+    CHECK(v->sentence && strstr(v->sentence, "67% of p95 TTFT is pre-batch queuing (queue, configuration; behind a "
+                                             "saturated device, a batch is in flight 100% of the time): add replicas "
+                                             "or capacity, or raise --max-num-seqs (1 in this trace) if the KV cache "
+                                             "has room;"));
+    CHECK(v->sentence && !strstr(v->sentence, "not the bottleneck"));
+    if (v->sentence)
+        printf("  saturated TTFT verdict: %s\n", v->sentence);
+    sp_report_destroy(r);
+}
+
 /* TTFT led by prefill compute (long prompt, short output): p1 arrival 0, preprocess 0..10, queue
  * 10..20, step 1 20..1020 (prefill 500 tokens, unpadded; kernel 20..1000, gap 20), stream 1020..1040,
  * token 0 at 1040; step 2 1100..1120 decode, token 1 at 1150; done 1200.
@@ -443,6 +501,7 @@ int main(void)
 {
     test_tables();
     test_ttft_prefill_led();
+    test_ttft_queue_saturated();
     test_tpot_gap_led();
     test_tpot_between_led();
     test_client_merge();
