@@ -29,9 +29,11 @@ static char *extrapolation_str(const sp_whatif_fit *f, const sp_whatif_result *r
     if (r->largest_batch > f->size_max)
         ADD("batches of up to %u requests (the trace's largest: %u)", r->largest_batch, f->size_max);
     if (r->shortest_padded < f->len_min)
-        ADD("%spadded to as few as %u tokens (the trace's fewest: %u)", at ? "; " : "", r->shortest_padded, f->len_min);
+        ADD("%spadded to as few as %u token%s (the trace's fewest: %u)", at ? "; " : "", r->shortest_padded,
+            r->shortest_padded == 1 ? "" : "s", f->len_min);
     if (r->longest_padded > f->len_max)
-        ADD("%spadded to as many as %u tokens (the trace's most: %u)", at ? "; " : "", r->longest_padded, f->len_max);
+        ADD("%spadded to as many as %u token%s (the trace's most: %u)", at ? "; " : "", r->longest_padded,
+            r->longest_padded == 1 ? "" : "s", f->len_max);
     if (!at)
         ADD("batches smaller than the trace's smallest (%u requests)", f->size_min);
 #undef ADD
