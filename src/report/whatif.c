@@ -243,8 +243,9 @@ static sp_status write_table(FILE *out, const sp_whatif_study *s)
                 o->policy.queue_capacity);
     if (w->unknown_len)
         fprintf(out, "input length unknown for %" PRIu64 " %s (no input_tokens and never batched, e.g. refused "
-                     "before they were read): each replayed at %u %s, the median %s\n",
-                w->unknown_len, plural(w->unknown_len, "request", "requests"), w->typical_len,
+                     "before %s read): each replayed at %u %s, the median %s\n",
+                w->unknown_len, plural(w->unknown_len, "request", "requests"),
+                plural(w->unknown_len, "it was", "they were"), w->typical_len,
                 plural(w->typical_len, "token", "tokens"),
                 w->typical_from_padded ? "padded length per member of the batches" : "length of the others");
     if (any_mark)
