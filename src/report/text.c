@@ -324,7 +324,8 @@ static void write_gpu(FILE *out, const sp_report *r)
     const char *label = g->device_kind == SP_DEVICE_CPU ? "device (CPU)" : g->device_kind == SP_DEVICE_MIXED ? "device"
                                                                                                              : "gpu";
     if (!g->present) {
-        fprintf(out, "\n%s: no device activity in the trace\n", label);
+        /* a fleet report (r->source) came from live metrics over a window, not from a trace */
+        fprintf(out, "\n%s: no device activity in the %s\n", label, r->source ? "window" : "trace");
         return;
     }
     fprintf(out, "\n%s%s: span %s, busy %s (%s), idle %s; compute %s, non-compute %s\n", label,
@@ -573,9 +574,11 @@ sp_status sp_report_write_text(const sp_report *r, FILE *out)
         if (r->generation) /* only for traces with generation data (docs/generation.md) */
             sp_rep_text_generation(out, r);
     } else {
-        fputs(r->requests_total ? "no requests to analyse: no latency, stage or padding-share figures\n"
-                                : "no requests in the trace: no latency, stage or padding-share figures\n",
-              out);
+        if (r->requests_total)
+            fputs("no requests to analyse: no latency, stage or padding-share figures\n", out);
+        else
+            fprintf(out, "no requests in the %s: no latency, stage or padding-share figures\n",
+                    r->source ? "window" : "trace");
         write_outcomes(out, r);
     }
     write_padding(out, r);

@@ -231,6 +231,38 @@ int main(void)
     CHECK(buf && strstr(buf, "\"source\"") != NULL && strstr(buf, "\"p95_us\":null") != NULL);
     free(buf);
 
+    /* a replica that answered nothing yet: the report is of a window of live metrics, not of a
+     * trace, and says so (it said "no requests in the trace", "no device activity in the trace") */
+    {
+        char idle_path[256];
+        tt_path(idle_path, "fleet-idle");
+        sp_recorder_options o;
+        sp_recorder_options_init(&o);
+        o.live_metrics = 1;
+        sp_recorder *rec = NULL;
+        CHECK(sp_recorder_open(idle_path, &o, &rec) == SP_OK);
+        char *it = NULL;
+        size_t il = 0;
+        CHECK(rec && sp_recorder_metrics_text(rec, &it, &il) == SP_OK);
+        sp_fleet_text idle = {"idle:1", it, il};
+        sp_report *empty = NULL;
+        CHECK_MSG(sp_fleet_report_texts(&idle, 1, NULL, &empty, err, sizeof err) == SP_OK, "%s", err);
+        char *eb = NULL;
+        size_t el = 0;
+        FILE *ef = open_memstream(&eb, &el);
+        CHECK(empty && ef && sp_report_write_text(empty, ef) == SP_OK);
+        if (ef)
+            fclose(ef);
+        CHECK_MSG(eb && strstr(eb, "no requests in the window: no latency") != NULL, "%s", eb ? eb : "");
+        CHECK_MSG(eb && strstr(eb, "no device activity in the window") != NULL, "%s", eb ? eb : "");
+        CHECK_MSG(eb && strstr(eb, "in the trace") == NULL, "%s", eb ? eb : "");
+        free(eb);
+        sp_report_destroy(empty);
+        sp_metrics_text_free(it);
+        sp_recorder_close(rec);
+        unlink(idle_path);
+    }
+
     /* a text that is not the exposition format: an error naming the replica and line */
     sp_fleet_text bad = {"r9:1", "servprof_requests_total{outcome=\"ok\" 3\n", 40};
     sp_report *none = NULL;
