@@ -125,6 +125,26 @@ sp_status sp_cli_load_trace(sp_events *ev, const char *arg, const sp_load_option
     return st;
 }
 
+int sp_cli_check_same_file(const char *cmd, int n, char *const *args)
+{
+    /* several files are replicas analysed together (ids kept apart per file), so one file given twice,
+     * under one name or two (a link, ./a and a), would count each of its requests twice; a file that
+     * cannot be stat'ed is left to the reader, which names it */
+    for (int i = 0; i < n; i++) {
+        struct stat si;
+        if (strcmp(args[i], "-") == 0 || stat(args[i], &si) != 0)
+            continue;
+        for (int j = 0; j < i; j++) {
+            struct stat sj;
+            if (strcmp(args[j], "-") != 0 && stat(args[j], &sj) == 0 && si.st_dev == sj.st_dev &&
+                si.st_ino == sj.st_ino)
+                return sp_cli_usage_error(cmd, "'%s' and '%s' are the same file: its requests would count twice",
+                                          args[j], args[i]);
+        }
+    }
+    return 0;
+}
+
 int sp_cli_check_traces(const char *cmd, int n, char *const *args)
 {
     if (n <= 0)
@@ -134,7 +154,7 @@ int sp_cli_check_traces(const char *cmd, int n, char *const *args)
         stdin_args += strcmp(args[i], "-") == 0;
     if (stdin_args > 1)
         return sp_cli_usage_error(cmd, "'-' (standard input) given %d times; it can be read once", stdin_args);
-    return 0;
+    return sp_cli_check_same_file(cmd, n, args);
 }
 
 /* relaxed: the count only caps the lines; fprintf locks stderr, so lines from two threads never mix */
