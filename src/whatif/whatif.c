@@ -307,8 +307,9 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
     size_t m = batch_observations(ev, border, bo, &max_seen);
     if (n == 0 || m == 0) {
         sp_ev_files_label(ev, NULL, 0, where, sizeof where);
-        sp_errf(err, errlen, "%s: the profile has %zu usable requests and %zu usable batches (with "
-                "members, a window and padded tokens); what-if needs both", where, n, m);
+        sp_errf(err, errlen, "%s: the profile has %zu usable request%s and %zu usable batch%s (with "
+                "members, a window and padded tokens); what-if needs both", where, n, n == 1 ? "" : "s", m,
+                m == 1 ? "" : "es");
         st = SP_ERR_INVALID;
         goto out;
     }

@@ -99,6 +99,10 @@ out=$("$BIN" whatif "$tmp/nolen.jsonl" 2>"$tmp/e"); t test $? -eq 0
 # the median of 10..49 at nearest rank (DESIGN 4): the 20th smallest, 29
 t grep -q "^input length unknown for 5 requests (no input_tokens and never batched, e.g. refused before they were read): each replayed at 29 tokens, the median length of the others$" <<<"$out"
 t test "$(grep -c "padded lengths 1\.\." <<<"$out")" -eq 0
+# a 1-request trace without batches: refused, in English ("1 usable requests" before)
+echo '{"ev":"request","id":"r1","arrival_ns":1000,"done_ns":5000}' >"$tmp/one.jsonl"
+"$BIN" whatif "$tmp/one.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 1
+t grep -q "one.jsonl: the profile has 1 usable request and 0 usable batches" "$tmp/e"
 # a demo run with max batch 16 is described as max batch 16 (the service writes its policy)
 if "$BIN" demo --no-progress --duration 2 --max-batch 16 --keep-traces "$tmp/demo" >/dev/null 2>"$tmp/e"; then
   tr="$tmp/demo/server.sptrace"; [ -f "$tr" ] || tr="$tmp/demo/synth.jsonl"
