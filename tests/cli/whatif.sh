@@ -55,6 +55,12 @@ py() { command -v python3 >/dev/null || return 0; python3 -c "$@"; }
   t py 'import json,sys; d=json.loads(sys.stdin.read()); f=d["fit"]
 assert all(f[k] >= 0 for k in ("a_ns","b_ns_per_request","c_ns_per_padded_token","d_ns_per_size_len2")), f
 assert d["observed"]["source"]["max_batch"] == "trace" and d["observed"]["policy"]["max_batch"] == 16, d["observed"]' <<<"$js"
+  # nothing swept: no candidate, and no "1 candidate policy batches like a policy above" beside "no
+  # candidate policy to compare" (the observed policy was passed as the one candidate and dropped)
+  out=$("$BIN" whatif "$tmp/s.jsonl" --no-resample)
+  t grep -q "^advice: no candidate policy to compare" <<<"$out"
+  t test "$(grep -c "batches like a policy above" <<<"$out")" -eq 0
+  t grep -q '"duplicates_dropped":0' <<<"$("$BIN" whatif "$tmp/s.jsonl" --no-resample --json)"
   # a candidate equal to the observed policy is not repeated; the advice names the setting that helped
   out=$("$BIN" whatif "$tmp/s.jsonl" --max-batch 16,8 --max-queue-delay-ms 4,1 --no-resample)
   t grep -q "^1 candidate policy batches like a policy above and is not repeated" <<<"$out"
