@@ -32,9 +32,17 @@ static void write_source_header(FILE *out, const sp_report *r)
 {
     const sp_report_source *src = r->source;
     const sp_cost_summary *c = &r->cost;
-    char win[32], price[32], when[64] = "", at[48], line[4096];
+    char win[32], price[32], when[96] = "", at[48], line[4096];
     if (*sp_fmt_utc(at, sizeof at, src->end_unix_s))
         snprintf(when, sizeof when, " ending %s", at);
+    if (src->range_s > 0 && src->window_s < src->range_s) {
+        /* the replicas' metrics started inside the range: the figures and the bill cover that part */
+        char cov[32], tail[64];
+        snprintf(tail, sizeof tail, " (the replicas' metrics cover its last %s)",
+                 sp_fmt_dur(cov, sizeof cov, src->window_s * 1e9));
+        size_t wl = strlen(when);
+        snprintf(when + wl, sizeof when - wl, "%s", tail);
+    }
     fprintf(out, "servprof fleet report: %zu %s, %" PRIu64 " %s, %" PRIu64 " %s, window %s%s, price %s/h%s\n",
             src->n_replicas, plural(src->n_replicas, "replica", "replicas"), r->request_count,
             plural(r->request_count, "request", "requests"), r->batch_count, plural(r->batch_count, "batch", "batches"),
