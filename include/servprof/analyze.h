@@ -486,12 +486,15 @@ typedef struct sp_report_source {
     const char *url;              /* where the figures were read */
     const char *selector;         /* the label matchers the series matched ("" for none) */
     const char *range;            /* the window as given ("5m"), "" when it is since the replicas started */
-    double window_s;              /* the window's length in seconds */
+    double window_s;              /* the window's length in seconds: the bill's window; at most
+                                     the longest replica's metrics uptime */
     double end_unix_s;            /* the window's end, Unix time (0: unknown) */
     size_t n_replicas;
     const char *const *replicas;  /* each replica whose series the figures sum ("job/instance") */
     double bucket_growth;         /* ratio of consecutive latency bucket bounds (2^(1/4)): the
                                      resolution of every latency figure and share (docs/fleet.md) */
+    double range_s;               /* the window asked for (range), seconds; window_s is shorter when
+                                     the replicas' metrics started inside it (0: no range given) */
 } sp_report_source;
 
 typedef struct sp_report {

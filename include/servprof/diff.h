@@ -140,6 +140,8 @@ typedef struct sp_diff_side {
     const char *label;            /* its inputs ("a.jsonl", "a.jsonl + b.jsonl") */
     sp_diff_source source;
     size_t files;                 /* trace files behind it (a report's `files`) */
+    size_t replicas;              /* a fleet report's replicas (its `source.replicas`: it came from
+                                     live metrics, not files); 0 for traces and other reports */
     uint64_t requests;            /* analysed requests */
     int has_rows;                 /* per-request figures: the run came from traces */
     size_t block;                 /* requests per block its resamples were drawn in; 0 without

@@ -138,13 +138,20 @@ typedef struct sp_whatif_workload {
     uint64_t measured_rejected; /* of reqs, those the profiled service rejected (DESIGN 8a): the
                                    measured rejection rate is measured_rejected / n_reqs, comparable
                                    with a simulated result's rejected / requests */
+    uint64_t unknown_len;      /* of reqs, those whose input length the trace does not give (no
+                                  input_tokens, no batch with effective tokens: e.g. refused at the
+                                  connection cap before they were read); they take typical_len */
+    uint32_t typical_len;      /* the median input length of the others; 0 when unknown_len is 0 */
+    int typical_from_padded;   /* no request's length was known: typical_len is the median padded
+                                  length per member of the batches instead */
 } sp_whatif_workload;
 
 /* Extracts the workload from a loaded event set (finishing it). The requests are the offered load:
  * every request with a record and a valid [arrival, done] whose outcome is ok, rejected or cancelled,
  * and every unfinished one with a start (DESIGN 8a); requests answered with an error are not replayed.
  * Only ok requests carry an observed latency. A request without input_tokens takes its batch's
- * effective tokens / members.
+ * effective tokens / members; one with neither (never batched) takes the median input length of the
+ * requests whose length is known (counted in unknown_len), not 1 token.
  * `lenient`: unresolved references are dropped and counted instead of failing (sp_ev_finish).
  * Writes `*out` only on success (free with sp_whatif_workload_clear). SP_ERR_INVALID with a message
  * if there are no usable requests or batches; SP_ERR_FORMAT with a message for a generation trace

@@ -664,6 +664,16 @@ typedef struct sp_verdict_cand {
 } sp_verdict_cand;
 
 /* What the sentence needs beyond the ranking. */
+/* The gap candidate's fix where the trace records no kernel (kernels_unmeasured below): its time is
+ * the batch windows' whole time, the model's compute included. A CPU run records its compute as
+ * kernel spans, not with a GPU profiler. */
+#define SP_ANA_GAP_UNMEASURED_FIX                                                                      \
+    "record the device's kernels (CUPTI, the PyTorch profiler) before acting on it: the trace has none, " \
+    "so this is the batches' whole time, the model's compute included"
+#define SP_ANA_GAP_UNMEASURED_FIX_CPU                                                                  \
+    "record the model's compute as kernel spans before acting on it: the trace has none, so this is "   \
+    "the batches' whole time, the model's compute included"
+
 typedef struct sp_verdict_facts {
     double waste_fraction;   /* padding waste over all batches, for the padding candidate's reading */
     int queue_saturated;     /* a batch in flight >= SP_ANA_SATURATED_IN_FLIGHT of the window */

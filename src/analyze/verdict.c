@@ -836,6 +836,11 @@ sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, in
     int recommend = sp_ana_verdict_recommend_model(cs, nc);
     for (size_t k = 0; k < nc; k++) {
         cs[k].fix = sp_ana_verdict_fix(cs[k].kind, f.queue_saturated, recommend, r->gpu.device_kind == SP_DEVICE_CPU);
+        /* batch windows in a trace with no kernel: DESIGN 3 calls their time gap, but nothing says
+         * the device was idle in them (the model's compute is in there, unrecorded), so no advice
+         * on launch overhead or syncs */
+        if (f.kernels_unmeasured && cs[k].kind == SP_CAND_GAP && cs[k].phase == SP_CAND_PHASE_NONE)
+            cs[k].fix = r->gpu.device_kind == SP_DEVICE_CPU ? SP_ANA_GAP_UNMEASURED_FIX_CPU : SP_ANA_GAP_UNMEASURED_FIX;
         if (continuous && cs[k].kind == SP_CAND_QUEUE)
             cs[k].fix = continuous == 2 ? "shorten the steps new requests wait for (chunked prefill, a lower "
                                           "--max-num-batched-tokens); steps never ran --max-num-seqs sequences"

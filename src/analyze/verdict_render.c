@@ -81,7 +81,7 @@ static const char *label(const sp_verdict_cand *c, char *buf, size_t n)
 }
 
 /* What the leader's time is, as a noun phrase that never names another stage. */
-static const char *what(const sp_verdict_cand *c, char *buf, size_t n)
+static const char *what(const sp_verdict_cand *c, const sp_verdict_facts *f, char *buf, size_t n)
 {
     const char *ph = phase_word(c);
     switch (c->kind) {
@@ -99,6 +99,8 @@ static const char *what(const sp_verdict_cand *c, char *buf, size_t n)
         snprintf(buf, n, "%scompute spent on padding", ph);
         return buf;
     case SP_CAND_GAP:
+        if (!ph[0] && f->kernels_unmeasured)
+            return "time inside batch windows with no device activity recorded";
         if (!ph[0])
             return "device gap inside batch windows";
         snprintf(buf, n, "device gap inside %ssteps", ph);
@@ -150,7 +152,8 @@ static const char *detail(const sp_verdict_cand *c, const sp_verdict_facts *f, c
                          : "");
             return buf;
         }
-        return "launch overhead, host waits, syncs";
+        /* no kernel recorded: the window's time is not known to be idle (what() says so) */
+        return f->kernels_unmeasured ? "" : "launch overhead, host waits, syncs";
     case SP_CAND_BETWEEN:
         if (f->between_other < 0)
             return "the scheduler and other sequences' steps";
@@ -209,7 +212,7 @@ static void put_leader(sentence *s, const sp_verdict_cand *rank, size_t n, const
         return;
     }
     const char *more = detail(c, f, dt, sizeof dt);
-    put(s, "%s of p95 %s is %s (%s, %s%s%s)", p, metric(f), what(c, w, sizeof w), stage_name(c, l, sizeof l),
+    put(s, "%s of p95 %s is %s (%s, %s%s%s)", p, metric(f), what(c, f, w, sizeof w), stage_name(c, l, sizeof l),
         sp_verdict_group_str(c->group), more[0] ? "; " : "", more);
     if (c->kind != SP_CAND_KERNEL) {
         put(s, ": %s", c->fix);
@@ -274,6 +277,16 @@ static void put_next(sentence *s, const sp_verdict_cand *rank, size_t n)
         put(s, ".");
 }
 
+/* Whether the gap (the batch windows outside steps) is a candidate the sentence may name. */
+static int gap_named(const sp_verdict_cand *rank, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (rank[i].kind == SP_CAND_GAP && rank[i].phase == SP_CAND_PHASE_NONE &&
+            at_least(rank[i].share, SP_ANA_VERDICT_MIN_SHARE))
+            return 1;
+    return 0;
+}
+
 /* "The model is not the bottleneck" only when useful kernel time is clearly behind the leader, and
  * never for a queue behind a saturated device (kernel time per request then says nothing about the
  * model) or when instrumentation is missing (the leader is unknown time); in a trace with no kernel
@@ -299,9 +312,12 @@ static void put_model(sentence *s, const sp_verdict_cand *rank, size_t n, const 
     char p[16], l[NAME_MAX_BYTES + 4];
     if (f->kernels_unmeasured) {
         /* no kernel in the trace: "under 5%" would be a figure nobody measured (e.g. vLLM's spans,
-         * whose decode and prefill stages are the model's compute as a whole) */
+         * whose decode and prefill stages are the model's compute as a whole); with batch windows
+         * the compute is inside them, counted as gap, and a gap leader already says so */
+        if (lead->kind == SP_CAND_GAP)
+            return;
         put(s, " The model's compute is not measured (the trace records no device compute), so its time cannot "
-               "be told apart from the named stages that hold it.");
+               "be told apart from the %s that hold it.", gap_named(rank, n) ? "batch windows (gap)" : "named stages");
         return;
     }
     if (!k || !at_least(useful, SP_ANA_VERDICT_MIN_SHARE)) {

@@ -202,6 +202,12 @@ static int gather_sides(diff_args *a, int npos, char *const *pos)
             stdin_args += strcmp(a->side[s][i], "-") == 0;
     if (stdin_args > 1)
         return sp_cli_usage_error(CMD, "'-' (standard input) given %d times; it can be read once", stdin_args);
+    /* within one side only: BASE and NEW may be the same file (a run compared with itself) */
+    for (int s = 0; s < 2; s++) {
+        int rc = sp_cli_check_same_file(CMD, (int)a->n_side[s], (char *const *)a->side[s]);
+        if (rc)
+            return rc;
+    }
     return 0;
 }
 

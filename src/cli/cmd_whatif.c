@@ -386,6 +386,9 @@ static void settle_observed(const whatif_args *a, sp_whatif_observed *obs, const
 static int run_study(whatif_args *a, const sp_whatif_observed *obs, const sp_whatif_workload *w,
                      const sp_whatif_fit *fit, sp_whatif_study *study)
 {
+    /* nothing swept: the grid would be the observed policy alone, which the study drops as a duplicate
+     * ("1 candidate policy batches like a policy above") beside "no candidate policy to compare" */
+    const int swept = a->n_mb || a->n_delay || a->n_pads || a->n_inst;
     if (!a->n_mb)
         a->mb[a->n_mb++] = obs->policy.max_batch;
     if (!a->n_delay)
@@ -401,8 +404,9 @@ static int run_study(whatif_args *a, const sp_whatif_observed *obs, const sp_wha
         return 1;
     }
     size_t ng = 0;
-    sp_status st = sp_whatif_grid(&obs->policy, a->mb, a->n_mb, a->delay, a->n_delay, a->pads, a->n_pads, a->inst,
-                                  a->n_inst, grid, cap, &ng);
+    sp_status st = swept ? sp_whatif_grid(&obs->policy, a->mb, a->n_mb, a->delay, a->n_delay, a->pads, a->n_pads,
+                                          a->inst, a->n_inst, grid, cap, &ng)
+                         : SP_OK;
     if (st != SP_OK) {
         fprintf(stderr, "servprof whatif: the policy grid has more than %zu policies\n", cap);
         free(grid);

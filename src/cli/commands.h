@@ -78,9 +78,13 @@ sp_status sp_cli_read_stdin(unsigned char **out, size_t *len, char *err, size_t 
  * when standard input holds more than SP_CLI_STDIN_MAX bytes. */
 sp_status sp_cli_load_trace(sp_events *ev, const char *arg, const sp_load_options *opt, char *err, size_t errlen);
 
-/* Usage checks common to the commands that read TRACE arguments: at least one, and `-` at most
- * once (standard input can be read once). Prints the usage error and returns 2, else 0. */
+/* Usage checks common to the commands that read TRACE arguments: at least one, `-` at most
+ * once (standard input can be read once), no file twice (sp_cli_check_same_file). Prints the usage
+ * error and returns 2, else 0. */
 int sp_cli_check_traces(const char *cmd, int n, char *const *args);
+/* Usage error (exit status 2, printed) when two of args[0..n) name one file (same device and inode):
+ * its requests would count twice; else 0. `-` and files that cannot be stat'ed are not compared. */
+int sp_cli_check_same_file(const char *cmd, int n, char *const *args);
 /* Installs a log hook (sp_set_log) that prints the library's warnings and errors on stderr as
  * "servprof CMD: MESSAGE": a damaged trace, records lost, a recorder that could not write. At most
  * SP_CLI_MAX_LOG_LINES lines, then one saying that further ones are not shown. `cmd` is borrowed for

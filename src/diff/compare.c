@@ -220,6 +220,7 @@ static sp_status fill_side(diff_priv *p, sp_diff_side *side, const sp_diff_run *
     side->label = keep(p, run->label ? run->label : "", &failed);
     side->source = run->source;
     side->files = run->files;
+    side->replicas = run->replicas;
     side->requests = run->requests;
     side->has_rows = run->n_rows > 0;
     side->price_per_hour = run->price_per_hour;

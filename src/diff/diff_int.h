@@ -26,6 +26,7 @@ struct sp_diff_run {
     char *label;
     sp_diff_source source;
     size_t files;
+    size_t replicas;                  /* a fleet report's replicas (its source.replicas); 0 otherwise */
     uint64_t requests;
     uint64_t lat_ns[3];               /* end-to-end p50, p95, p99 */
     size_t n_stages;

@@ -356,6 +356,26 @@ static void read_padding_cost(reader *rd, size_t root, sp_diff_run *run)
             get_num(rd, by, "cost.per_request_by_state", sp_cost_state_str((sp_cost_state)s), 1);
 }
 
+/* A fleet report (docs/fleet.md) came from live metrics, not files (its `files` is 0): `source` names
+ * its replicas. null (a report from traces) or absent leaves run->replicas 0. */
+static void read_source(reader *rd, size_t root, sp_diff_run *run)
+{
+    if (rd->st)
+        return;
+    size_t src = member(rd->d, root, "source");
+    if (src == NONE || rd->d->n[src].type == SP_JSON_NULL)
+        return;
+    if (rd->d->n[src].type != SP_JSON_OBJ_BEGIN) {
+        fail_kind(rd, src, "", "source", "an object or null");
+        return;
+    }
+    size_t reps = need(rd, src, "source", "replicas", SP_JSON_ARR_BEGIN, "an array");
+    if (reps == NONE)
+        return;
+    for (size_t c = rd->d->n[reps].first; c != NONE; c = rd->d->n[c].next)
+        run->replicas++;
+}
+
 static void read_verdict(reader *rd, size_t root, sp_diff_run *run)
 {
     size_t v = need(rd, root, "", "verdict", SP_JSON_OBJ_BEGIN, "an object");
@@ -400,6 +420,7 @@ sp_status sp_diff_run_read_report(const char *name, const void *data, size_t len
         run->label = sp_diff_strdup(d.name, &failed);
         run->source = SP_DIFF_FROM_REPORT;
         run->files = (size_t)get_count(&rd, 0, "", "files");
+        read_source(&rd, 0, run);
         read_requests(&rd, 0, run);
         read_stages(&rd, 0, run);
         read_padding_cost(&rd, 0, run);

@@ -227,8 +227,8 @@ static sp_status server_time(CURL *c, const char *url, double timeout_s, double 
 }
 
 /* The fleet's queries: a metric, the aggregation over it, and the labels it keeps. The function is
- * increase() for counters (the window's rise, counter resets handled) and last_over_time() for the
- * gauges that describe a replica. */
+ * increase() for counters (the window's rise, counter resets handled), last_over_time() for the
+ * gauges that describe a replica and max_over_time() for the metrics' uptime. */
 static const struct fleet_query {
     const char *metric, *agg, *fn;
 } queries[] = {
@@ -249,6 +249,9 @@ static const struct fleet_query {
     {"servprof_metrics_lost_total", "sum", "increase"},
     {"servprof_info", "max by (job, instance, device)", "last_over_time"},
     {"servprof_price_per_hour", "max by (job, instance)", "last_over_time"},
+    /* how long the longest-lived replica's metrics had run: a window longer than that holds nothing
+     * before it, and is not billed (samples.c) */
+    {"servprof_metrics_uptime_seconds", "max", "max_over_time"},
 };
 
 sp_status sp_fl_query_prometheus(const char *url, const sp_fleet_options *opt, sp_fl_set *set, double *end_unix_s,

@@ -485,14 +485,21 @@ sp_status sp_fl_report(const sp_fl_set *set, const sp_fl_origin *origin, sp_repo
     src.selector = origin->selector;
     src.range = origin->range;
     src.window_s = origin->window_s;
+    src.range_s = origin->window_s > 0 ? origin->window_s : 0;
+    /* the longest uptime among the replicas' metrics (Prometheus: its largest value in the window) */
+    double uptime = 0;
+    for (size_t i = 0; i < set->n; i++)
+        if (strcmp(set->s[i].metric, "servprof_metrics_uptime_seconds") == 0 && set->s[i].value > uptime &&
+            isfinite(set->s[i].value))
+            uptime = set->s[i].value;
     if (!(src.window_s > 0)) {
-        /* texts scraped once: since the replicas started, the longest uptime among them */
-        for (size_t i = 0; i < set->n; i++)
-            if (strcmp(set->s[i].metric, "servprof_metrics_uptime_seconds") == 0 && set->s[i].value > src.window_s &&
-                isfinite(set->s[i].value))
-                src.window_s = set->s[i].value;
-        if (!(src.window_s > 0))
-            src.window_s = 1e-9; /* no uptime: a window of no length, so no bill */
+        /* texts scraped once: since the replicas started */
+        src.window_s = uptime > 0 ? uptime : 1e-9; /* no uptime: a window of no length, so no bill */
+    } else if (uptime > 0 && uptime < src.window_s) {
+        /* a range reaching back before every replica started (--range 1h on replicas up for 3 min)
+         * holds nothing before them: billing the whole range put hours of an instance nobody ran into
+         * the bill (no_batch) and the cost per request (DESIGN 7: the profiled window) */
+        src.window_s = uptime;
     }
     src.end_unix_s = origin->end_unix_s;
     src.n_replicas = w.n_replicas;

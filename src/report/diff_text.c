@@ -40,9 +40,15 @@ static void write_side(FILE *out, const char *tag, const sp_diff_side *s)
 {
     char price[32];
     sp_rep_fmt_money(price, sizeof price, s->price_per_hour);
-    fprintf(out, "  %-4s %s: %" PRIu64 " requests, %zu file%s, %s, %s/h%s\n", tag, s->label, s->requests, s->files,
-            s->files == 1 ? "" : "s", s->source == SP_DIFF_FROM_REPORT ? "read from its report" : "analysed traces",
-            price, s->price_is_default ? " (default)" : "");
+    /* a fleet report has no files behind it (docs/fleet.md): its replicas say what it covers */
+    char inputs[64];
+    if (s->replicas)
+        snprintf(inputs, sizeof inputs, "%zu replica%s (a fleet report)", s->replicas, s->replicas == 1 ? "" : "s");
+    else
+        snprintf(inputs, sizeof inputs, "%zu file%s", s->files, s->files == 1 ? "" : "s");
+    fprintf(out, "  %-4s %s: %" PRIu64 " requests, %s, %s, %s/h%s\n", tag, s->label, s->requests, inputs,
+            s->source == SP_DIFF_FROM_REPORT ? "read from its report" : "analysed traces", price,
+            s->price_is_default ? " (default)" : "");
 }
 
 static void write_header(FILE *out, const sp_diff *d)

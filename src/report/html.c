@@ -177,9 +177,13 @@ static void write_verdict(html_ctx *c)
     if (v->stage) {
         fputs("largest: <b>", out);
         sp_html_esc(out, v->stage, 200);
-        fprintf(out, "</b>, %s of p95", sp_rep_fmt_pct(b, sizeof b, v->share_p95));
-        fmt_dur_u(b, sizeof b, v->saving_p95_ns);
-        fprintf(out, "; p95 saving if removed: <b>%s</b>", b);
+        fputs("</b>", out);
+        /* a device-only verdict (no requests) has no share of p95 nor a saving: the JSON gives null */
+        if (c->r->request_count > 0) {
+            fprintf(out, ", %s of p95", sp_rep_fmt_pct(b, sizeof b, v->share_p95));
+            fmt_dur_u(b, sizeof b, v->saving_p95_ns);
+            fprintf(out, "; p95 saving if removed: <b>%s</b>", b);
+        }
     }
     if (v->recommend_model)
         fputs("; a faster model would help: useful kernel time dominates", out);
@@ -197,13 +201,20 @@ static void write_summary(html_ctx *c)
     fputs("<div class=\"kpis\" id=\"summary\">", out);
     snprintf(b, sizeof b, "%" PRIu64, r->request_count);
     kpi(out, b, "requests");
-    fmt_dur_u(b, sizeof b, r->latency.p50_ns);
-    kpi(out, b, "latency p50");
-    fmt_dur_u(b, sizeof b, r->latency.p95_ns);
-    kpi(out, b, "latency p95");
-    fmt_dur_u(b, sizeof b, r->latency.p99_ns);
-    kpi(out, b, "latency p99");
-    sp_rep_fmt_pct(b, sizeof b, r->padding.waste_fraction);
+    /* without requests there is no latency and no cost per request (n/a, as the text and the JSON's
+     * null), not 0 ns and $0 */
+    const int have = r->request_count > 0;
+    static const char *const pct_label[3] = {"latency p50", "latency p95", "latency p99"};
+    const uint64_t pct_ns[3] = {r->latency.p50_ns, r->latency.p95_ns, r->latency.p99_ns};
+    for (int k = 0; k < 3; k++) {
+        if (have)
+            fmt_dur_u(b, sizeof b, pct_ns[k]);
+        else
+            snprintf(b, sizeof b, "n/a");
+        kpi(out, b, pct_label[k]);
+    }
+    /* no batch with token counts: waste unknown (the padding section says so), not 0.0% */
+    sp_rep_fmt_pct(b, sizeof b, r->padding.batches > 0 ? r->padding.waste_fraction : NAN);
     kpi(out, b, "padding waste");
     if (r->gpu.present) {
         char label[32];
@@ -211,7 +222,7 @@ static void write_summary(html_ctx *c)
         snprintf(label, sizeof label, "%s busy", sp_device_kind_noun(r->gpu.device_kind));
         kpi(out, b, label);
     }
-    sp_rep_fmt_money(b, sizeof b, r->cost.per_request);
+    sp_rep_fmt_money(b, sizeof b, have ? r->cost.per_request : NAN);
     kpi(out, b, "cost per request");
     fputs("</div>\n", out);
 }

@@ -32,9 +32,17 @@ static void write_source_header(FILE *out, const sp_report *r)
 {
     const sp_report_source *src = r->source;
     const sp_cost_summary *c = &r->cost;
-    char win[32], price[32], when[64] = "", at[48], line[4096];
+    char win[32], price[32], when[96] = "", at[48], line[4096];
     if (*sp_fmt_utc(at, sizeof at, src->end_unix_s))
         snprintf(when, sizeof when, " ending %s", at);
+    if (src->range_s > 0 && src->window_s < src->range_s) {
+        /* the replicas' metrics started inside the range: the figures and the bill cover that part */
+        char cov[32], tail[64];
+        snprintf(tail, sizeof tail, " (the replicas' metrics cover its last %s)",
+                 sp_fmt_dur(cov, sizeof cov, src->window_s * 1e9));
+        size_t wl = strlen(when);
+        snprintf(when + wl, sizeof when - wl, "%s", tail);
+    }
     fprintf(out, "servprof fleet report: %zu %s, %" PRIu64 " %s, %" PRIu64 " %s, window %s%s, price %s/h%s\n",
             src->n_replicas, plural(src->n_replicas, "replica", "replicas"), r->request_count,
             plural(r->request_count, "request", "requests"), r->batch_count, plural(r->batch_count, "batch", "batches"),
@@ -324,7 +332,8 @@ static void write_gpu(FILE *out, const sp_report *r)
     const char *label = g->device_kind == SP_DEVICE_CPU ? "device (CPU)" : g->device_kind == SP_DEVICE_MIXED ? "device"
                                                                                                              : "gpu";
     if (!g->present) {
-        fprintf(out, "\n%s: no device activity in the trace\n", label);
+        /* a fleet report (r->source) came from live metrics over a window, not from a trace */
+        fprintf(out, "\n%s: no device activity in the %s\n", label, r->source ? "window" : "trace");
         return;
     }
     fprintf(out, "\n%s%s: span %s, busy %s (%s), idle %s; compute %s, non-compute %s\n", label,
@@ -582,9 +591,11 @@ sp_status sp_report_write_text(const sp_report *r, FILE *out)
         if (r->generation) /* only for traces with generation data (docs/generation.md) */
             sp_rep_text_generation(out, r);
     } else {
-        fputs(r->requests_total ? "no requests to analyse: no latency, stage or padding-share figures\n"
-                                : "no requests in the trace: no latency, stage or padding-share figures\n",
-              out);
+        if (r->requests_total)
+            fputs("no requests to analyse: no latency, stage or padding-share figures\n", out);
+        else
+            fprintf(out, "no requests in the %s: no latency, stage or padding-share figures\n",
+                    r->source ? "window" : "trace");
         write_outcomes(out, r);
     }
     write_padding(out, r);

@@ -241,6 +241,13 @@ static sp_status write_table(FILE *out, const sp_whatif_study *s)
                 w->n_reqs ? 100.0 * (double)w->measured_rejected / (double)w->n_reqs : 0.0, w->measured_rejected,
                 w->n_reqs, o->requests ? 100.0 * (double)o->rejected / (double)o->requests : 0.0, o->rejected,
                 o->policy.queue_capacity);
+    if (w->unknown_len)
+        fprintf(out, "input length unknown for %" PRIu64 " %s (no input_tokens and never batched, e.g. refused "
+                     "before %s read): each replayed at %u %s, the median %s\n",
+                w->unknown_len, plural(w->unknown_len, "request", "requests"),
+                plural(w->unknown_len, "it was", "they were"), w->typical_len,
+                plural(w->typical_len, "token", "tokens"),
+                w->typical_from_padded ? "padded length per member of the batches" : "length of the others");
     if (any_mark)
         fprintf(out, "! extrapolated: some simulated batches are larger, or padded longer or shorter, than any "
                      "batch in the trace (sizes %u..%u, padded lengths %u..%u); their times come from the fit "

@@ -29,9 +29,11 @@ static char *extrapolation_str(const sp_whatif_fit *f, const sp_whatif_result *r
     if (r->largest_batch > f->size_max)
         ADD("batches of up to %u requests (the trace's largest: %u)", r->largest_batch, f->size_max);
     if (r->shortest_padded < f->len_min)
-        ADD("%spadded to as few as %u tokens (the trace's fewest: %u)", at ? "; " : "", r->shortest_padded, f->len_min);
+        ADD("%spadded to as few as %u token%s (the trace's fewest: %u)", at ? "; " : "", r->shortest_padded,
+            r->shortest_padded == 1 ? "" : "s", f->len_min);
     if (r->longest_padded > f->len_max)
-        ADD("%spadded to as many as %u tokens (the trace's most: %u)", at ? "; " : "", r->longest_padded, f->len_max);
+        ADD("%spadded to as many as %u token%s (the trace's most: %u)", at ? "; " : "", r->longest_padded,
+            r->longest_padded == 1 ? "" : "s", f->len_max);
     if (!at)
         ADD("batches smaller than the trace's smallest (%u requests)", f->size_min);
 #undef ADD
@@ -178,11 +180,26 @@ static sp_status predict(sp_events *ev, sp_report *r, int lenient, sp_whatif_wor
     double measured = (double)r->server_latency.p95_ns, simulated = (double)before.latency.p95_ns;
     if (measured > 0 && fabs(simulated / measured - 1.0) > SP_WHATIF_QUOTE_MAX_MISS) {
         char sim_s[32], meas_s[32];
-        snprintf(note, sizeof note, "the simulator does not reproduce this trace (the observed policy "
-                 "simulated: p95 %s; measured at the server: %s), so the service ran at a speed its "
-                 "batches' times do not explain (CPU contention?): no prediction",
-                 sp_fmt_dur(sim_s, sizeof sim_s, (double)before.latency.p95_ns),
-                 sp_fmt_dur(meas_s, sizeof meas_s, (double)r->server_latency.p95_ns));
+        sp_fmt_dur(sim_s, sizeof sim_s, (double)before.latency.p95_ns);
+        sp_fmt_dur(meas_s, sizeof meas_s, (double)r->server_latency.p95_ns);
+        /* Slower than measured, and the service rejected requests while its queue never filled: it
+         * refused them before the queue (e.g. at its connection cap, `servprof serve
+         * --max-connections`), a limit the simulator does not model, so the simulated queue took them
+         * in and waited far deeper than the service ever did; not the machine's speed */
+        if (simulated > measured && w->n_reqs && w->max_queued_seen &&
+            w->max_queued_seen < obs.policy.queue_capacity &&
+            (double)w->measured_rejected >= SP_REJECTION_SIGNIFICANT * (double)w->n_reqs)
+            snprintf(note, sizeof note, "the simulator does not reproduce this trace (the observed policy "
+                     "simulated: p95 %s; measured at the server: %s): the service rejected %" PRIu64 " requests "
+                     "while at most %u waited in its queue (capacity %u), so it refused them before the queue "
+                     "(e.g. at a connection cap, which the simulator does not model), and the simulated queue "
+                     "took them in: no prediction",
+                     sim_s, meas_s, w->measured_rejected, w->max_queued_seen, obs.policy.queue_capacity);
+        else
+            snprintf(note, sizeof note, "the simulator does not reproduce this trace (the observed policy "
+                     "simulated: p95 %s; measured at the server: %s), so the service ran at a speed its "
+                     "batches' times do not explain (CPU contention?): no prediction",
+                     sim_s, meas_s);
         return unavailable(r, note);
     }
     char a[SP_WHATIF_PAD_STR_MAX], b[SP_WHATIF_PAD_STR_MAX];

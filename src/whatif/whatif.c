@@ -147,7 +147,10 @@ static int offered_request(const sp_events *ev, const sp_known_stages *ks, const
     uint64_t post = post_span;
     if (batch_end && done != SP_TIME_NONE && batch_end <= done)
         post = done - batch_end;
-    if (tokens < 1)
+    /* no length at all: 0 marks it for fill_unknown_lengths (a known length is at least 1) */
+    if (tokens < 0)
+        tokens = 0;
+    else if (tokens < 1)
         tokens = 1;
     if (tokens > UINT32_MAX)
         tokens = UINT32_MAX;
@@ -157,6 +160,44 @@ static int offered_request(const sp_events *ev, const sp_known_stages *ks, const
     *enq = e;
     *dispatch_out = dispatch;
     return 1;
+}
+
+/* Requests whose input length the trace does not give (offered_request left 0: no input_tokens and
+ * no batch, e.g. refused at the connection cap before their body was read) take the median length of
+ * the requests whose length is known, else the median padded length per member of the batches: a
+ * typical request, not a 1-token one, which the simulator would batch and pad as a request no real
+ * service ever ran (docs/whatif.md, "The workload"). `scratch` holds n. Returns how many it filled;
+ * *typical gets the length given, *from_padded whether it came from the batches. */
+static uint64_t fill_unknown_lengths(sp_whatif_request *reqs, size_t n, const sp_whatif_batch_obs *bo, size_t m,
+                                     uint64_t *scratch, uint32_t *typical, int *from_padded)
+{
+    size_t k = 0;
+    uint64_t unknown = 0;
+    *typical = 0;
+    *from_padded = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (reqs[i].tokens)
+            scratch[k++] = reqs[i].tokens;
+        else
+            unknown++;
+    }
+    if (!unknown)
+        return 0;
+    if (!k) {
+        *from_padded = 1;
+        for (size_t j = 0; j < m && j < n; j++)
+            scratch[k++] = bo[j].padded_len;
+    }
+    sp_quantiles q;
+    /* DESIGN section 4's nearest-rank p50, the analyzer's code, on lengths instead of durations */
+    uint32_t len = 1;
+    if (k && sp_ana_quantiles(scratch, k, &q) == SP_OK && q.p50_ns >= 1)
+        len = q.p50_ns > UINT32_MAX ? UINT32_MAX : (uint32_t)q.p50_ns;
+    for (size_t i = 0; i < n; i++)
+        if (!reqs[i].tokens)
+            reqs[i].tokens = len;
+    *typical = len;
+    return unknown;
 }
 
 /* The batch observations the fit takes: batches with members, a window and padded tokens, in (start,
@@ -242,7 +283,8 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
     uint64_t *q_in = malloc((nr ? nr : 1) * sizeof *q_in);   /* enqueue times of batched requests */
     uint64_t *q_out = malloc((nr ? nr : 1) * sizeof *q_out); /* their dispatch (first batch start) */
     sp_ev_batch_order *border = malloc((nb ? nb : 1) * sizeof *border);
-    if (!reqs || !enq || !bo || !heads || !q_in || !q_out || !border) {
+    uint64_t *q_scratch = malloc((nr ? nr : 1) * sizeof *q_scratch); /* known lengths */
+    if (!reqs || !enq || !bo || !heads || !q_in || !q_out || !border || !q_scratch) {
         st = SP_ERR_NOMEM;
         goto out;
     }
@@ -265,11 +307,15 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
     size_t m = batch_observations(ev, border, bo, &max_seen);
     if (n == 0 || m == 0) {
         sp_ev_files_label(ev, NULL, 0, where, sizeof where);
-        sp_errf(err, errlen, "%s: the profile has %zu usable requests and %zu usable batches (with "
-                "members, a window and padded tokens); what-if needs both", where, n, m);
+        sp_errf(err, errlen, "%s: the profile has %zu usable request%s and %zu usable batch%s (with "
+                "members, a window and padded tokens); what-if needs both", where, n, n == 1 ? "" : "s", m,
+                m == 1 ? "" : "es");
         st = SP_ERR_INVALID;
         goto out;
     }
+    uint32_t typical_len;
+    int from_padded;
+    uint64_t unknown_len = fill_unknown_lengths(reqs, n, bo, m, q_scratch, &typical_len, &from_padded);
     sp_quantiles hq;
     st = sp_ana_quantiles(heads, head_waits(ev, enq, max_seen, heads), &hq);
     if (st)
@@ -280,6 +326,9 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
         goto out;
     w.head_wait_p50_ns = hq.p50_ns;
     w.measured_rejected = rejected;
+    w.unknown_len = unknown_len;
+    w.typical_len = typical_len;
+    w.typical_from_padded = from_padded;
     w.max_queued_seen = max_queued(q_in, q_out, nq);
     w.price_per_hour = ev->n_files ? ev->files[0].price_per_hour : 0.0;
     *out = w;
@@ -291,6 +340,7 @@ out:
     free(q_in);
     free(q_out);
     free(border);
+    free(q_scratch);
     return st;
 }
 

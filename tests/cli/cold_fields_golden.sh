@@ -47,7 +47,11 @@ check all.json d52b4a2331a36107eff9ee32f105139e60a4fca4e91ee2fab500bc20ee457c42
 check all.pf.json b02fe85d7154c4c8d503def0cce9c475391c1eb4d8951af386ae3ba3eda9b707
 check server.json 287fd0223e26e12d9dc6eedaf47fe2bbe70db99322d435277ba3426b732d5639
 check otlp.jsonl 33af7ca6c78d3484f132affaef4da1d74427b63cc681dcadc72739b8373262a6
-check whatif.json a065e59ccac352474650376b214aba0917324029abf2bbcd1dbb8992beba716a
+# whatif.json changed on purpose (audit2): the rejected r5 has no input_tokens and no batch, and is now
+# replayed at the median known length (8 tokens) instead of 1 token (docs/whatif.md, "The workload");
+# with nothing swept no candidate is simulated, so duplicates_dropped is 0 (it was 1: the observed
+# policy passed as its own candidate)
+check whatif.json d9cbbc1eed8e59fd1cf033c607fc010802ac1fbee76e841ad4aaf5c5c4503f64
 # and the trace does reach the cold fields: a report without them would not tell this change apart
 grep -q '"client_records":{"unjoined":1,"failed":1,"duplicate":1,"by_trace_id":1}' a.json &&
   grep -q '"trace_context":{"requests":3,"matched":2,"mismatched":1}' a.json &&

@@ -164,6 +164,16 @@ t grep -q "a servprof.diff/1 document" "$tmp/e"
 printf '{"schema":"servprof.report/1","files":1,\n"requests":{"count":"x"}}' >"$tmp/bad.json"
 "$BIN" diff "$tmp/bad.json" "$tmp/w8.jsonl" 2>"$tmp/e"; t test $? -eq 1
 t grep -q "bad.json:2: requests.count: expected an integer" "$tmp/e"
+# a fleet report (tests/data/fleet) came from live metrics, not files: the header says how many
+# replicas it covers, not "0 files"; a `source` that is not an object (or null) is refused
+fleet="$2/tests/data/fleet/two_replicas.json"
+out=$("$BIN" diff "$fleet" "$fleet" 2>"$tmp/e"); t test $? -eq 0
+t grep -q "BASE .*two_replicas.json: 273 requests, 2 replicas (a fleet report), read from its report" <<<"$out"
+t grep -q "NEW  .*two_replicas.json: 273 requests, 2 replicas (a fleet report)" <<<"$out"
+t test "$(grep -c "0 files" <<<"$out")" -eq 0
+sed 's/"source":{"kind"/"source":"x","was":{"kind"/' "$fleet" >"$tmp/badsrc.json"
+"$BIN" diff "$tmp/badsrc.json" "$fleet" 2>"$tmp/e"; t test $? -eq 1
+t grep -q "badsrc.json:[0-9]*: source: expected an object or null, got a string" "$tmp/e"
 if [ -w /dev/full ]; then
   "$BIN" diff "$tmp/w4.jsonl" "$tmp/w8.jsonl" >/dev/full 2>"$tmp/e"; t test $? -eq 1
   t grep -q "No space left on device" "$tmp/e"

@@ -62,6 +62,15 @@ expect2 "'-' (standard input) given 2 times" -- analyze - -
 expect2 '--map entry "bogus": expected role=prefix' -- analyze --map bogus /nonexistent/trace.jsonl
 "$bin" synth --requests 20 -o "$tmp/t.jsonl" || fail=1
 expect2 '--map entry "foo=bar": unknown role' -- analyze --map request=x,foo=bar "$tmp/t.jsonl"
+# one file given twice (by one name, through a link, or as ./x) would count its requests twice (the
+# report said "2 files" and doubled every count); BASE and NEW of a diff may still be the same file
+ln -s "$tmp/t.jsonl" "$tmp/link.jsonl"
+expect2 "are the same file: its requests would count twice" -- analyze "$tmp/t.jsonl" "$tmp/t.jsonl"
+expect2 "'$tmp/t.jsonl' and '$tmp/link.jsonl' are the same file" -- analyze "$tmp/t.jsonl" "$tmp/link.jsonl"
+expect2 "are the same file" -- export --otlp "$tmp/o.jsonl" "$tmp/t.jsonl" "$tmp/./t.jsonl"
+have whatif && expect2 "are the same file" -- whatif "$tmp/t.jsonl" "$tmp/link.jsonl"
+expect2 "are the same file" -- diff --base "$tmp/t.jsonl" --base "$tmp/link.jsonl" --new "$tmp/t.jsonl"
+"$bin" diff "$tmp/t.jsonl" "$tmp/link.jsonl" >/dev/null 2>&1 || { echo "FAIL: diff of a file with itself" >&2; fail=1; }
 
 expect2 "--requests" "[1, 10000000]" "'0'" -- synth --requests 0
 expect2 "--requests" "'1.5'" -- synth --requests 1.5

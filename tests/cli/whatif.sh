@@ -55,6 +55,12 @@ py() { command -v python3 >/dev/null || return 0; python3 -c "$@"; }
   t py 'import json,sys; d=json.loads(sys.stdin.read()); f=d["fit"]
 assert all(f[k] >= 0 for k in ("a_ns","b_ns_per_request","c_ns_per_padded_token","d_ns_per_size_len2")), f
 assert d["observed"]["source"]["max_batch"] == "trace" and d["observed"]["policy"]["max_batch"] == 16, d["observed"]' <<<"$js"
+  # nothing swept: no candidate, and no "1 candidate policy batches like a policy above" beside "no
+  # candidate policy to compare" (the observed policy was passed as the one candidate and dropped)
+  out=$("$BIN" whatif "$tmp/s.jsonl" --no-resample)
+  t grep -q "^advice: no candidate policy to compare" <<<"$out"
+  t test "$(grep -c "batches like a policy above" <<<"$out")" -eq 0
+  t grep -q '"duplicates_dropped":0' <<<"$("$BIN" whatif "$tmp/s.jsonl" --no-resample --json)"
   # a candidate equal to the observed policy is not repeated; the advice names the setting that helped
   out=$("$BIN" whatif "$tmp/s.jsonl" --max-batch 16,8 --max-queue-delay-ms 4,1 --no-resample)
   t grep -q "^1 candidate policy batches like a policy above and is not repeated" <<<"$out"
@@ -80,6 +86,29 @@ assert r["extrapolated"] and r["largest_batch"] > d["fit"]["batch_sizes"]["max"]
   t grep -q "observed\* mb=16 delay=4.00 ms" "$tmp/w.html"
   t grep -q "mb=8 delay=4.00 ms" "$tmp/w.html"
 }
+# requests of unknown length (503s at a connection cap: no input_tokens, never batched) are replayed
+# at the median length of the others and the table says so (they were replayed as 1-token requests):
+# 40 requests of 10..49 tokens, each alone in a 1 ms batch, and 5 such 503s
+{
+  echo '{"ev":"meta","format":"servprof.events/1"}'
+  for i in $(seq 0 39); do
+    a=$((i * 20000000)); b=$((a + 1000000)); e=$((b + 1000000)); tok=$((10 + i))
+    echo "{\"ev\":\"request\",\"id\":\"r$i\",\"arrival_ns\":$a,\"done_ns\":$e,\"input_tokens\":$tok}"
+    echo "{\"ev\":\"batch\",\"batch\":$i,\"requests\":[\"r$i\"],\"start_ns\":$b,\"end_ns\":$e,\"effective_tokens\":$tok,\"padded_tokens\":$tok}"
+  done
+  for i in 0 1 2 3 4; do
+    a=$((i * 20000000 + 10000000))
+    echo "{\"ev\":\"request\",\"id\":\"x$i\",\"arrival_ns\":$a,\"done_ns\":$((a + 1000)),\"outcome\":\"rejected\",\"status\":503}"
+  done
+} >"$tmp/nolen.jsonl"
+out=$("$BIN" whatif "$tmp/nolen.jsonl" 2>"$tmp/e"); t test $? -eq 0
+# the median of 10..49 at nearest rank (DESIGN 4): the 20th smallest, 29
+t grep -q "^input length unknown for 5 requests (no input_tokens and never batched, e.g. refused before they were read): each replayed at 29 tokens, the median length of the others$" <<<"$out"
+t test "$(grep -c "padded lengths 1\.\." <<<"$out")" -eq 0
+# a 1-request trace without batches: refused, in English ("1 usable requests" before)
+echo '{"ev":"request","id":"r1","arrival_ns":1000,"done_ns":5000}' >"$tmp/one.jsonl"
+"$BIN" whatif "$tmp/one.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 1
+t grep -q "one.jsonl: the profile has 1 usable request and 0 usable batches" "$tmp/e"
 # a demo run with max batch 16 is described as max batch 16 (the service writes its policy)
 if "$BIN" demo --no-progress --duration 2 --max-batch 16 --keep-traces "$tmp/demo" >/dev/null 2>"$tmp/e"; then
   tr="$tmp/demo/server.sptrace"; [ -f "$tr" ] || tr="$tmp/demo/synth.jsonl"

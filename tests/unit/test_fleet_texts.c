@@ -12,6 +12,7 @@
 #include "analyze/analyze_int.h"
 #include "common/rng.h"
 #include "servprof/fleet.h"
+#include "fleet/fleet_int.h"
 #include "testlib.h"
 #include "trace/tap_int.h"
 #include "trace_testutil.h"
@@ -230,6 +231,77 @@ int main(void)
     fclose(f);
     CHECK(buf && strstr(buf, "\"source\"") != NULL && strstr(buf, "\"p95_us\":null") != NULL);
     free(buf);
+
+    /* a replica that answered nothing yet: the report is of a window of live metrics, not of a
+     * trace, and says so (it said "no requests in the trace", "no device activity in the trace") */
+    {
+        char idle_path[256];
+        tt_path(idle_path, "fleet-idle");
+        sp_recorder_options o;
+        sp_recorder_options_init(&o);
+        o.live_metrics = 1;
+        sp_recorder *rec = NULL;
+        CHECK(sp_recorder_open(idle_path, &o, &rec) == SP_OK);
+        char *it = NULL;
+        size_t il = 0;
+        CHECK(rec && sp_recorder_metrics_text(rec, &it, &il) == SP_OK);
+        sp_fleet_text idle = {"idle:1", it, il};
+        sp_report *empty = NULL;
+        CHECK_MSG(sp_fleet_report_texts(&idle, 1, NULL, &empty, err, sizeof err) == SP_OK, "%s", err);
+        char *eb = NULL;
+        size_t el = 0;
+        FILE *ef = open_memstream(&eb, &el);
+        CHECK(empty && ef && sp_report_write_text(empty, ef) == SP_OK);
+        if (ef)
+            fclose(ef);
+        CHECK_MSG(eb && strstr(eb, "no requests in the window: no latency") != NULL, "%s", eb ? eb : "");
+        CHECK_MSG(eb && strstr(eb, "no device activity in the window") != NULL, "%s", eb ? eb : "");
+        CHECK_MSG(eb && strstr(eb, "in the trace") == NULL, "%s", eb ? eb : "");
+        free(eb);
+        sp_report_destroy(empty);
+        sp_metrics_text_free(it);
+        sp_recorder_close(rec);
+        unlink(idle_path);
+    }
+
+    /* a window reaching back before the replicas started (Prometheus' --range 1h over replicas whose
+     * metrics have run for seconds) holds nothing before them: the bill's window is the longest
+     * uptime, not the hour (it was $4.00 of no_batch at $4/h for replicas up for seconds), and the
+     * header says how much of the range the metrics cover */
+    {
+        sp_fl_set set = {NULL, 0, 0};
+        for (int k = 0; k < REPLICAS; k++)
+            CHECK(sp_fl_parse_exposition(&set, in[k].replica, texts[k], lens[k], err, sizeof err) == SP_OK);
+        double up = 0;
+        for (size_t i = 0; i < set.n; i++)
+            if (!strcmp(set.s[i].metric, "servprof_metrics_uptime_seconds") && set.s[i].value > up)
+                up = set.s[i].value;
+        CHECK(up > 0 && up < 60);
+        sp_fl_origin hour = {"prometheus", "http://prom:9090", "", "1h", 3600.0, 0, 0};
+        sp_report *h = NULL;
+        CHECK_MSG(sp_fl_report(&set, &hour, &h, err, sizeof err) == SP_OK, "%s", err);
+        if (h) {
+            CHECK_NEAR((double)h->cost.window_ns, up * 1e9, 1.0);
+            CHECK(h->source && h->source->range_s == 3600.0 && h->source->window_s == up);
+            CHECK_NEAR(h->cost.bill, 3.0 * up / 3600.0, 1e-12); /* the replicas' price, $3/h */
+            char *hb = NULL;
+            size_t hl = 0;
+            FILE *hf = open_memstream(&hb, &hl);
+            CHECK(hf && sp_report_write_text(h, hf) == SP_OK);
+            if (hf)
+                fclose(hf);
+            CHECK_MSG(hb && strstr(hb, "window 1h (the replicas' metrics cover its last "), "%s", hb ? hb : "");
+            free(hb);
+        }
+        sp_report_destroy(h);
+        /* a range within the uptime is billed whole, and the header has no such note */
+        sp_fl_origin short_range = {"prometheus", "http://prom:9090", "", "1s", up / 2, 0, 0};
+        CHECK(sp_fl_report(&set, &short_range, &h, err, sizeof err) == SP_OK);
+        if (h)
+            CHECK_NEAR((double)h->cost.window_ns, up / 2 * 1e9, 1.0);
+        sp_report_destroy(h);
+        sp_fl_set_free(&set);
+    }
 
     /* a text that is not the exposition format: an error naming the replica and line */
     sp_fleet_text bad = {"r9:1", "servprof_requests_total{outcome=\"ok\" 3\n", 40};

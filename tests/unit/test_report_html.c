@@ -577,8 +577,45 @@ static void test_escape(void)
     CHECK(strcmp(sp_html_cost_colour(SP_COST_USEFUL), sp_html_stage_colour("kernel")) == 0);
 }
 
+/* A device-only trace (tests/data/kineto/cuda_event_sync: a PyTorch profile, no request, no batch):
+ * the verdict is about device time (its stage is gap: idle inside the ProfilerStep), so the page
+ * claims no share of p95 or p95 saving (the JSON has null), and its latency and cost-per-request KPIs
+ * are n/a, its padding waste n/a (no batch with tokens), as the text report says, not "0 ns", "$0"
+ * and "0.0%". */
+static void test_device_only(void)
+{
+    sp_events *ev = eb_new();
+    char err[512];
+    CHECK_MSG(sp_events_load_file(ev, SP_SOURCE_DIR "/tests/data/kineto/cuda_event_sync.json.gz", NULL, err,
+                                  sizeof err) == SP_OK,
+              "%s", err);
+    sp_report *r = eb_analyze(ev, NULL);
+    CHECK(r->request_count == 0 && r->verdict.stage != NULL && strcmp(r->verdict.stage, "gap") == 0);
+    sp_status st;
+    char *html = render(r, ev, NULL, &st);
+    CHECK(st == SP_OK && html);
+    char *v = section(html, "verdict");
+    CHECK_MSG(strstr(v, "largest: <b>") != NULL, "%s", v);
+    CHECK_MSG(strstr(v, "of p95") == NULL && strstr(v, "p95 saving") == NULL, "%s", v);
+    free(v);
+    const char *k = strstr(html, "id=\"summary\"");
+    CHECK(k != NULL);
+    if (k) {
+        CHECK_MSG(strstr(k, "<b>n/a</b><span>latency p50</span>") && strstr(k, "<b>n/a</b><span>latency p95</span>") &&
+                      strstr(k, "<b>n/a</b><span>latency p99</span>") &&
+                      strstr(k, "<b>n/a</b><span>cost per request</span>") &&
+                      strstr(k, "<b>n/a</b><span>padding waste</span>"),
+                  "%.600s", k);
+        CHECK(!strstr(k, "<b>0 ns</b>") && !strstr(k, "<b>$0</b>"));
+    }
+    free(html);
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+}
+
 int main(void)
 {
+    test_device_only();
     test_checker();
     test_detail();
     test_full_report();
