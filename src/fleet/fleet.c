@@ -2,6 +2,7 @@
  * duration, one {...} of label matchers), then the samples, from Prometheus (prometheus.c) or from
  * /metrics texts (exposition.c), summed into a report (samples.c). */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,27 +22,33 @@ void sp_fleet_options_init(sp_fleet_options *opt)
     opt->range = "5m";
 }
 
-double sp_fl_duration_s(const char *s)
+/* The longest duration Prometheus takes, in ms: it holds a duration as Go's time.Duration, int64
+ * nanoseconds, and refuses a longer one in a query with "duration out of range" (2562047h47m16s854ms,
+ * about 292 years; Prometheus 2.42 takes that one and refuses 1 ms more, tests/cli/fleet_prometheus.sh) */
+#define FLEET_DURATION_MAX_MS (INT64_MAX / 1000000)
+
+int sp_fl_duration_ms(const char *s, uint64_t *ms)
 {
     /* Prometheus' durations: one or more NUMBER UNIT, units y w d h m s ms, largest first */
     static const struct {
         const char *unit;
-        double s;
-    } units[] = {{"ms", 0.001}, {"y", 365 * 86400.0}, {"w", 7 * 86400.0}, {"d", 86400.0},
-                 {"h", 3600.0},  {"m", 60.0},          {"s", 1.0}};
+        uint64_t ms;
+    } units[] = {{"ms", 1},         {"y", 365 * 86400000ULL}, {"w", 7 * 86400000ULL}, {"d", 86400000ULL},
+                 {"h", 3600000ULL}, {"m", 60000ULL},          {"s", 1000ULL}};
     if (!s || !*s)
         return -1;
-    double total = 0;
-    int last = -1;
+    uint64_t total = 0;
+    int last = -1, too_long = 0;
     const char *p = s;
     while (*p) {
         if (*p < '0' || *p > '9')
             return -1;
-        double v = 0;
+        uint64_t v = 0;
         while (*p >= '0' && *p <= '9') {
-            v = v * 10 + (*p - '0');
-            if (v > 1e12)
-                return -1;
+            /* past the longest duration the number only has to be read to its end: the unit may
+             * still make the string malformed, which is the first thing to say */
+            if (v <= FLEET_DURATION_MAX_MS)
+                v = v * 10 + (uint64_t)(*p - '0');
             p++;
         }
         int u = -1;
@@ -58,9 +65,21 @@ double sp_fl_duration_s(const char *s)
             return -1;
         last = order;
         p += strlen(units[u].unit);
-        total += v * units[u].s;
+        if (too_long || v > (FLEET_DURATION_MAX_MS - total) / units[u].ms)
+            too_long = 1;
+        else
+            total += v * units[u].ms;
     }
-    return total;
+    if (too_long)
+        return 1;
+    *ms = total;
+    return 0;
+}
+
+double sp_fl_duration_s(const char *s)
+{
+    uint64_t ms = 0;
+    return sp_fl_duration_ms(s, &ms) == 0 ? (double)ms / 1000.0 : -1;
 }
 
 /* Whether s is one {...} of label matchers: name op "value" separated by commas, op one of = != =~ !~. */
@@ -122,8 +141,15 @@ sp_status sp_fleet_options_check(const sp_fleet_options *opt, char *err, size_t 
     if (opt)
         sp_options_copy(&o, sizeof o, opt, opt->struct_size, FLEET_OPTIONS_SIZE_0);
     const char *range = o.range ? o.range : "5m";
-    double d = sp_fl_duration_s(range);
-    if (d < 1) {
+    uint64_t ms = 0;
+    int parsed = sp_fl_duration_ms(range, &ms);
+    if (parsed > 0) {
+        /* Prometheus would refuse the query (exit 1 after a round trip): it is the option that is wrong */
+        sp_errf(err, errlen, "--range '%s': longer than Prometheus takes (at most 2562047h47m16s854ms, about 292 "
+                "years)", range);
+        return SP_ERR_INVALID;
+    }
+    if (parsed < 0 || ms < 1000) {
         sp_errf(err, errlen, "--range '%s': expected a Prometheus duration of 1 s or more, such as 5m, 90s or 1h30m",
                 range);
         return SP_ERR_INVALID;

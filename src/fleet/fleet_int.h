@@ -6,6 +6,7 @@
 #define SERVPROF_FLEET_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "servprof/analyze.h"
 #include "servprof/fleet.h"
@@ -64,7 +65,10 @@ sp_status sp_fl_query_prometheus(const char *url, const sp_fleet_options *opt, s
 int sp_fl_has_prometheus(void);
 
 /* ---- fleet.c ---- */
-/* A Prometheus duration ("5m", "1h30m") in seconds; -1 when it is not one. */
+/* A Prometheus duration ("5m", "1h30m") in ms: 0 with *ms set; -1 when it is not one; 1 when it is
+ * longer than Prometheus takes (int64 nanoseconds, about 292 years). */
+int sp_fl_duration_ms(const char *s, uint64_t *ms);
+/* The same in seconds; -1 when it is not one Prometheus takes. */
 double sp_fl_duration_s(const char *s);
 
 #endif

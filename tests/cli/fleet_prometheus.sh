@@ -44,6 +44,9 @@ wait_for() {
 # the usage errors come before any network
 "$BIN" analyze --prometheus http://127.0.0.1:9 --range 5x >/dev/null 2>"$TMP/e1"; rc=$?
 check "[ $rc -eq 2 ] && grep -q -- \"--range '5x'\" '$TMP/e1'"
+# longer than Prometheus takes (int64 ns, docs/fleet.md): refused here, not by Prometheus after a round trip
+"$BIN" analyze --prometheus http://127.0.0.1:9 --range 5000000h >/dev/null 2>"$TMP/e1b"; rc=$?
+check "[ $rc -eq 2 ] && grep -q -- \"--range '5000000h': longer than Prometheus takes\" '$TMP/e1b'"
 "$BIN" analyze --prometheus http://127.0.0.1:9 --selector 'job="serve"' >/dev/null 2>"$TMP/e2"; rc=$?
 check "[ $rc -eq 2 ] && grep -q -- '--selector' '$TMP/e2'"
 "$BIN" analyze --prometheus http://127.0.0.1:9 "$TMP/t.sptrace" >/dev/null 2>"$TMP/e3"; rc=$?
@@ -127,6 +130,12 @@ check "[ $? -eq 0 ]"
 "$BIN" analyze --prometheus "$PROM" --range 10m --selector '{job="serve"}' > "$TMP/fleet.txt" 2>&1
 check "grep -q 'servprof fleet report: 3 replicas' '$TMP/fleet.txt'"
 check "grep -q 'serve/127.0.0.1:${PORTS[2]}' '$TMP/fleet.txt'"
+# the longest --range servprof lets through is one this Prometheus takes, and 1 ms more it refuses
+# (so servprof's bound, tests/unit/test_fleet_range.c, is Prometheus' own, not a guess)
+"$BIN" analyze --prometheus "$PROM" --range 2562047h47m16s854ms --selector '{job="serve"}' > "$TMP/long.txt" \
+  2> "$TMP/long.err"; rc=$?
+check "[ $rc -eq 0 ] && grep -q 'servprof fleet report: 3 replicas' '$TMP/long.txt'"
+check "curl -s --noproxy '*' --get '$PROM/api/v1/query' --data-urlencode 'query=max(max_over_time(up[2562047h47m16s855ms]))' | grep -q 'duration out of range'"
 # a selector nothing matches: no servprof series, said so
 "$BIN" analyze --prometheus "$PROM" --range 10m --selector '{job="nothing"}' > /dev/null 2> "$TMP/none.err"; rc=$?
 check "[ $rc -eq 1 ] && grep -q 'no servprof series matching {job=\"nothing\"}' '$TMP/none.err'"
