@@ -178,6 +178,28 @@ static int level_with(const sp_verdict_cand *lead, const sp_verdict_cand *c)
                                                                                        SP_ANA_VERDICT_EPS;
 }
 
+/* Useful kernel work, gap and padding over every phase (DESIGN 8's "useful kernel time", "gap" and
+ * "padding"): one candidate each in the latency verdict, one per phase (prefill, decode) in a
+ * generation table, where a TTFT or TPOT can hold steps of both phases and the model's work is the sum
+ * (docs/analysis.md, "Thresholds"). */
+static double kind_share(const sp_verdict_cand *rank, size_t n, sp_cand_kind kind)
+{
+    double sum = 0;
+    for (size_t k = 0; k < n; k++)
+        if (rank[k].kind == kind)
+            sum += rank[k].share;
+    return sum;
+}
+
+/* How many candidates of `kind` are at least `cut` of p95 (a phase under it is not named). */
+static size_t kind_count(const sp_verdict_cand *rank, size_t n, sp_cand_kind kind, double cut)
+{
+    size_t c = 0;
+    for (size_t k = 0; k < n; k++)
+        c += rank[k].kind == kind && at_least(rank[k].share, cut);
+    return c;
+}
+
 /* "queue 26% and useful kernel 26% of p95 are level (within 5 points); queue ranks first. " */
 static void put_level(sentence *s, const sp_verdict_cand *rank, size_t n)
 {
@@ -221,10 +243,16 @@ static void put_leader(sentence *s, const sp_verdict_cand *rank, size_t n, const
         put(s, "; removing it would cut %s by %s.", cut, d);
         return;
     }
+    /* the model's work in more than one phase of a generation table: the rule is on their sum, and
+     * the sentence gives it ("useful kernel time in all phases is 89% of p95") */
+    int phases = kind_count(rank, n, SP_CAND_KERNEL, SP_ANA_VERDICT_MIN_SHARE) > 1;
+    double useful = kind_share(rank, n, SP_CAND_KERNEL);
     if (sp_ana_verdict_recommend_model(rank, n)) {
-        put(s, ": the model itself is the bottleneck, with device idle time inside batches and compute on "
-               "pad tokens each under %.0f%% of p95; %s would help; removing it would cut %s by %s.",
-            SP_ANA_MODEL_MAX_GAP_SHARE * 100.0, c->fix, cut, d);
+        put(s, ": the model itself is the bottleneck, with ");
+        if (phases)
+            put(s, "useful kernel time in all phases %.0f%% of p95 and ", useful * 100.0);
+        put(s, "device idle time inside batches and compute on pad tokens each under %.0f%% of p95; %s would "
+               "help; removing it would cut %s by %s.", SP_ANA_MODEL_MAX_GAP_SHARE * 100.0, c->fix, cut, d);
         return;
     }
     /* Useful kernel work leads but the model thresholds fail: say why a model change is not the
@@ -232,20 +260,45 @@ static void put_leader(sentence *s, const sp_verdict_cand *rank, size_t n, const
     put(s, ", the largest candidate; removing it would cut %s by %s. A model change is not the first fix "
            "yet: ", cut, d);
     const char *sep = "";
-    if (!at_least(c->share, SP_ANA_MODEL_MIN_KERNEL_SHARE)) {
+    if (!at_least(useful, SP_ANA_MODEL_MIN_KERNEL_SHARE)) {
         /* a share the headline rounds up to the threshold (49.6% shown as "50%") gets its one decimal
          * here, so the sentence never reads "50% ... it is under 50%" */
-        if (strtod(p, NULL) >= SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0)
-            put(s, "at %.1f%% it is under %.0f%% of p95", c->share * 100.0, SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0);
+        char u[16];
+        pct(u, sizeof u, useful);
+        const char *it = phases ? "useful kernel time in all phases" : "it";
+        if (strtod(phases ? u : p, NULL) >= SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0)
+            put(s, "at %.1f%% %s is under %.0f%% of p95", useful * 100.0, it, SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0);
+        else if (phases)
+            put(s, "%s is %s, under %.0f%% of p95", it, u, SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0);
         else
             put(s, "it is under %.0f%% of p95", SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0);
         sep = "; ";
+    }
+    /* gap and padding over the phases, where more than one phase has them */
+    static const struct {
+        sp_cand_kind kind;
+        const char *what;
+        double limit;
+    } summed[] = {{SP_CAND_GAP, "device gap in all phases", SP_ANA_MODEL_MAX_GAP_SHARE},
+                  {SP_CAND_PADDING, "padding in all phases", SP_ANA_MODEL_MAX_PADDING_SHARE}};
+    for (size_t i = 0; i < 2; i++) {
+        double sh = kind_share(rank, n, summed[i].kind);
+        int each_under = 1;
+        for (size_t k = 1; k < n; k++)
+            if (rank[k].kind == summed[i].kind && at_least(rank[k].share, summed[i].limit))
+                each_under = 0;
+        if (each_under && at_least(sh, summed[i].limit)) {
+            /* no phase alone reaches the limit, their sum does: said as the sum */
+            put(s, "%s%s is %.1f%% of p95, not under %.0f%%", sep, summed[i].what, sh * 100.0, summed[i].limit * 100.0);
+            sep = "; ";
+        }
     }
     for (size_t k = 1; k < n; k++) {
         double limit = rank[k].kind == SP_CAND_GAP       ? SP_ANA_MODEL_MAX_GAP_SHARE
                        : rank[k].kind == SP_CAND_PADDING ? SP_ANA_MODEL_MAX_PADDING_SHARE
                                                          : 2.0;
-        int over = at_least(rank[k].share, limit), level = level_with(c, &rank[k]);
+        /* another phase's useful kernel work is the model's too: counted in the sum, never a reason */
+        int over = at_least(rank[k].share, limit), level = rank[k].kind != SP_CAND_KERNEL && level_with(c, &rank[k]);
         if (!over && !level)
             continue;
         /* one decimal: 10.1% must not read as "10%, not under 10%" */
@@ -305,7 +358,10 @@ static void put_model(sentence *s, const sp_verdict_cand *rank, size_t n, const 
     for (size_t i = 1; i < n && !k; i++)
         if (rank[i].kind == SP_CAND_KERNEL)
             k = &rank[i];
-    double useful = k ? k->share : 0.0;
+    /* every phase's useful kernel work: prefill 30% and decode 25% behind a 40% queue are 55% of
+     * the model's, not innocent */
+    double useful = kind_share(rank, n, SP_CAND_KERNEL);
+    int phases = kind_count(rank, n, SP_CAND_KERNEL, SP_ANA_VERDICT_MIN_SHARE) > 1;
     double behind = lead->share - useful;
     if (behind + SP_ANA_VERDICT_EPS < SP_ANA_VERDICT_MODEL_MARGIN)
         return;
@@ -327,8 +383,9 @@ static void put_model(sentence *s, const sp_verdict_cand *rank, size_t n, const 
     }
     pct(p, sizeof p, useful);
     char kl[NAME_MAX_BYTES + 4];
-    put(s, " The model is not the bottleneck: %s time is %s of p95, %.0f points below %s.", label(k, kl, sizeof kl),
-        p, behind * 100.0, label(lead, l, sizeof l));
+    put(s, " The model is not the bottleneck: %s time%s is %s of p95, %.0f points below %s.",
+        phases ? "useful kernel" : label(k, kl, sizeof kl), phases ? " in all phases" : "", p, behind * 100.0,
+        label(lead, l, sizeof l));
 }
 
 /* DESIGN 8a: a service that refuses requests looks fast to the ones it serves. From
@@ -353,17 +410,18 @@ static void put_rejections(sentence *s, const sp_verdict_facts *f, int served)
 
 int sp_ana_verdict_recommend_model(const sp_verdict_cand *rank, size_t n)
 {
-    if (!n || rank[0].kind != SP_CAND_KERNEL || !at_least(rank[0].share, SP_ANA_MODEL_MIN_KERNEL_SHARE))
+    /* DESIGN section 8 thresholds, docs/analysis.md section 6: useful kernel time (every phase's) leads
+     * and dominates, gap and padding (every phase's) are each small */
+    if (!n || rank[0].kind != SP_CAND_KERNEL ||
+        !at_least(kind_share(rank, n, SP_CAND_KERNEL), SP_ANA_MODEL_MIN_KERNEL_SHARE))
         return 0;
-    for (size_t k = 1; k < n; k++) {
-        /* DESIGN section 8 thresholds, docs/analysis.md section 6 */
-        if (rank[k].kind == SP_CAND_GAP && at_least(rank[k].share, SP_ANA_MODEL_MAX_GAP_SHARE))
+    if (at_least(kind_share(rank, n, SP_CAND_GAP), SP_ANA_MODEL_MAX_GAP_SHARE) ||
+        at_least(kind_share(rank, n, SP_CAND_PADDING), SP_ANA_MODEL_MAX_PADDING_SHARE))
+        return 0;
+    /* another phase's useful kernel work level with the leader is more of the model's work, not a rival */
+    for (size_t k = 1; k < n; k++)
+        if (rank[k].kind != SP_CAND_KERNEL && level_with(&rank[0], &rank[k]))
             return 0;
-        if (rank[k].kind == SP_CAND_PADDING && at_least(rank[k].share, SP_ANA_MODEL_MAX_PADDING_SHARE))
-            return 0;
-        if (level_with(&rank[0], &rank[k]))
-            return 0;
-    }
     return 1;
 }
 

@@ -497,11 +497,89 @@ static void test_no_generation(void)
     sp_report_destroy(r);
 }
 
+/* TTFT holding steps of both phases (an engine that sends the first token after the first decode step):
+ * d1 arrival 0, queue 0..50, step 1 prefill 50..430 (kernel throughout), step 2 decode 430..850 (kernel
+ * throughout), stream 850..900, token 0 at 900. TTFT 900 (n = 1, hand-computed): useful decode kernel
+ * 420/900 = 46.7% leads, useful prefill kernel 380/900 = 42.2%, queue and stream 5.6% each, no gap or
+ * padding. DESIGN 8's useful kernel time is both phases', 800/900 = 89%: the model is recommended, and
+ * neither phase is a reason against it (the sentence said "not the first fix yet: it is under 50% of p95;
+ * useful prefill kernel is 42.2% of p95, level with it", then "trim the configuration and runtime
+ * candidates first" of 11% of p95). */
+static void test_ttft_two_phases(void)
+{
+    static const char *t =
+        "{\"ev\":\"request\",\"id\":\"d1\",\"arrival_ns\":0,\"done_ns\":1000}\n"
+        "{\"ev\":\"stage\",\"id\":\"d1\",\"stage\":\"queue\",\"start_ns\":0,\"end_ns\":50}\n"
+        "{\"ev\":\"step\",\"batch\":1,\"requests\":[\"d1\"],\"phases\":[\"prefill\"],\"tokens\":[400],\"start_ns\":50,"
+        "\"end_ns\":430,\"padded_tokens\":400}\n"
+        "{\"ev\":\"kernel\",\"batch\":1,\"name\":\"attn\",\"stream\":0,\"start_ns\":50,\"end_ns\":430}\n"
+        "{\"ev\":\"step\",\"batch\":2,\"requests\":[\"d1\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":430,"
+        "\"end_ns\":850,\"padded_tokens\":1}\n"
+        "{\"ev\":\"kernel\",\"batch\":2,\"name\":\"attn\",\"stream\":0,\"start_ns\":430,\"end_ns\":850}\n"
+        "{\"ev\":\"stage\",\"id\":\"d1\",\"stage\":\"stream\",\"start_ns\":850,\"end_ns\":900}\n"
+        "{\"ev\":\"token\",\"id\":\"d1\",\"index\":0,\"time_ns\":900}\n"
+        "{\"ev\":\"step\",\"batch\":3,\"requests\":[\"d1\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":900,"
+        "\"end_ns\":950,\"padded_tokens\":1}\n"
+        "{\"ev\":\"kernel\",\"batch\":3,\"name\":\"attn\",\"stream\":0,\"start_ns\":900,\"end_ns\":950}\n"
+        "{\"ev\":\"token\",\"id\":\"d1\",\"index\":1,\"time_ns\":960}\n";
+    sp_report *r = analyze_text(t, 0);
+    const sp_verdict *v = &r->generation->ttft_table.verdict;
+    CHECK(v->stage && !strcmp(v->stage, "decode kernel"));
+    CHECK(v->group == SP_GROUP_MODEL);
+    CHECK_NEAR(v->share_p95, 420.0 / 900.0, 1e-12);
+    CHECK(v->recommend_model);
+    CHECK(v->sentence && strstr(v->sentence, "the model itself is the bottleneck, with useful kernel time in all "
+                                             "phases 89% of p95 and device idle time"));
+    CHECK(v->sentence && !strstr(v->sentence, "not a model change yet"));
+    CHECK(v->sentence && !strstr(v->sentence, "not the first fix"));
+    CHECK(v->sentence && strstr(v->sentence, "Next: useful prefill kernel 42% (model: shorter prompts or prefix "
+                                             "caching"));
+    if (v->sentence)
+        printf("  two-phase TTFT verdict: %s\n", v->sentence);
+    sp_report_destroy(r);
+}
+
+/* A queue leads but the model's work over both phases is larger: e1 queue 0..400, step 1 prefill 400..700,
+ * step 2 decode 700..950 (kernels throughout), stream 950..1000, token 0 at 1000. TTFT 1000 (n = 1): queue
+ * 40%, useful prefill kernel 30%, useful decode kernel 25%, stream 5%. Useful kernel time is 55% of p95,
+ * above the queue: the model is not called innocent (the sentence said "The model is not the bottleneck:
+ * useful prefill kernel time is 30% of p95, 10 points below queue"), and is not recommended (the queue
+ * leads). */
+static void test_ttft_queue_over_two_phases(void)
+{
+    static const char *t =
+        "{\"ev\":\"request\",\"id\":\"e1\",\"arrival_ns\":0,\"done_ns\":1100}\n"
+        "{\"ev\":\"stage\",\"id\":\"e1\",\"stage\":\"queue\",\"start_ns\":0,\"end_ns\":400}\n"
+        "{\"ev\":\"step\",\"batch\":1,\"requests\":[\"e1\"],\"phases\":[\"prefill\"],\"tokens\":[400],\"start_ns\":400,"
+        "\"end_ns\":700,\"padded_tokens\":400}\n"
+        "{\"ev\":\"kernel\",\"batch\":1,\"name\":\"attn\",\"stream\":0,\"start_ns\":400,\"end_ns\":700}\n"
+        "{\"ev\":\"step\",\"batch\":2,\"requests\":[\"e1\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":700,"
+        "\"end_ns\":950,\"padded_tokens\":1}\n"
+        "{\"ev\":\"kernel\",\"batch\":2,\"name\":\"attn\",\"stream\":0,\"start_ns\":700,\"end_ns\":950}\n"
+        "{\"ev\":\"stage\",\"id\":\"e1\",\"stage\":\"stream\",\"start_ns\":950,\"end_ns\":1000}\n"
+        "{\"ev\":\"token\",\"id\":\"e1\",\"index\":0,\"time_ns\":1000}\n"
+        "{\"ev\":\"step\",\"batch\":3,\"requests\":[\"e1\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":1000,"
+        "\"end_ns\":1050,\"padded_tokens\":1}\n"
+        "{\"ev\":\"kernel\",\"batch\":3,\"name\":\"attn\",\"stream\":0,\"start_ns\":1000,\"end_ns\":1050}\n"
+        "{\"ev\":\"token\",\"id\":\"e1\",\"index\":1,\"time_ns\":1060}\n";
+    sp_report *r = analyze_text(t, 0);
+    const sp_verdict *v = &r->generation->ttft_table.verdict;
+    CHECK(v->stage && !strcmp(v->stage, "queue"));
+    CHECK_NEAR(v->share_p95, 0.4, 1e-12);
+    CHECK(!v->recommend_model);
+    CHECK(v->sentence && !strstr(v->sentence, "not the bottleneck"));
+    if (v->sentence)
+        printf("  queue over two phases TTFT verdict: %s\n", v->sentence);
+    sp_report_destroy(r);
+}
+
 int main(void)
 {
     test_tables();
     test_ttft_prefill_led();
     test_ttft_queue_saturated();
+    test_ttft_two_phases();
+    test_ttft_queue_over_two_phases();
     test_tpot_gap_led();
     test_tpot_between_led();
     test_client_merge();
