@@ -160,6 +160,20 @@ static int write_otlp(const export_args *a, const sp_events *ev)
         fprintf(stderr, "; %llu unfinished request%s left out (no end)", (unsigned long long)res.skipped_requests,
                 res.skipped_requests == 1 ? "" : "s");
     fputc('\n', stderr);
+    /* device activity has no span in the export (docs/otlp.md, "Export"): said once, with how much,
+     * since a reader of the export alone would take each batch window for idle time */
+    sp_events_summary sum;
+    sp_events_summarize(ev, &sum);
+    if (sum.kernels || sum.copies) {
+        fprintf(stderr, "servprof export: left out the device activity, ");
+        if (sum.kernels)
+            fprintf(stderr, "%zu kernel%s%s", sum.kernels, sum.kernels == 1 ? "" : "s", sum.copies ? " and " : "");
+        if (sum.copies)
+            fprintf(stderr, "%zu cop%s (memcpy, memset)", sum.copies, sum.copies == 1 ? "y" : "ies");
+        fprintf(stderr, ": OTLP spans are the requests' and batches', and a reader of the export sees each batch "
+                        "window as gap; analyse the original trace (or `servprof analyze --perfetto`) for the "
+                        "device's split\n");
+    }
     /* not an error (the traces were read; an OTLP consumer takes an empty file), but nothing a user
      * exports a trace for: say so (docs/otlp.md, "Export") */
     if (res.requests == 0)

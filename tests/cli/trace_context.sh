@@ -42,6 +42,27 @@ sed 's/"id":"c1-/"id":"renamed-/' "$TMP/c.jsonl" > "$TMP/c-renamed.jsonl"
 grep -q "wrote .* requests (.* spans, .* batches) to $TMP/o.jsonl" "$TMP/export.err" ||
   { echo "FAILED: export did not say what it wrote"; cat "$TMP/export.err"; fail=1; }
 grep -q "warning" "$TMP/export.err" && { echo "FAILED: export warned"; cat "$TMP/export.err"; fail=1; }
+# device activity has no span in the export: said once, with the counts of the trace's own report
+# (docs/otlp.md, "Export"); a trace with kernels and copies names both, one with neither says nothing
+"$BIN" analyze --json "$TMP/s.sptrace" > "$TMP/s-only.json" || fail=1
+nk=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["gpu"]["kernels"])' "$TMP/s-only.json")
+[ "$nk" -gt 0 ] && [ "$(grep -c 'left out the device activity' "$TMP/export.err")" = 1 ] &&
+  grep -q "left out the device activity, $nk kernels: OTLP spans are the requests' and batches'" "$TMP/export.err" ||
+  { echo "FAILED: export did not say it left out $nk kernels"; cat "$TMP/export.err"; fail=1; }
+cat > "$TMP/dev.jsonl" <<'EOF2'
+{"ev":"meta","format":"servprof.events/1","clock":"monotonic","unix_offset_ns":1700000000000000000}
+{"ev":"request","id":"r1","arrival_ns":1000,"done_ns":905000}
+{"ev":"batch","batch":7,"requests":["r1"],"start_ns":301000,"end_ns":801000}
+{"ev":"copy","batch":7,"kind":"h2d","bytes":4096,"start_ns":301000,"end_ns":321000}
+{"ev":"kernel","batch":7,"name":"gemm_f32","stream":0,"start_ns":331000,"end_ns":761000}
+{"ev":"copy","batch":7,"kind":"d2h","bytes":2048,"start_ns":771000,"end_ns":781000}
+EOF2
+"$BIN" export --otlp "$TMP/dev.otlp.jsonl" "$TMP/dev.jsonl" 2> "$TMP/dev.err" || fail=1
+grep -q "left out the device activity, 1 kernel and 2 copies (memcpy, memset): " "$TMP/dev.err" ||
+  { echo "FAILED: export did not say it left out 1 kernel and 2 copies"; cat "$TMP/dev.err"; fail=1; }
+grep -v '"ev":"kernel"\|"ev":"copy"' "$TMP/dev.jsonl" > "$TMP/nodev.jsonl"
+"$BIN" export --otlp "$TMP/nodev.otlp.jsonl" "$TMP/nodev.jsonl" 2> "$TMP/nodev.err" || fail=1
+grep -q "device activity" "$TMP/nodev.err" && { echo "FAILED: device activity named without any"; cat "$TMP/nodev.err"; fail=1; }
 # traces with no request (an empty OTLP document): exit 0, with a warning that the output is empty
 printf '{}\n' > "$TMP/none.json"
 "$BIN" export --otlp "$TMP/none.jsonl" --format otlp "$TMP/none.json" 2> "$TMP/none.err" ||
