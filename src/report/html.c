@@ -1013,9 +1013,13 @@ static void write_quality(html_ctx *c)
     const sp_report *r = c->r;
     char a[32];
     fputs("<section id=\"quality\"><h2>Data quality</h2>\n<table class=\"num\"><tbody>\n", out);
-    fprintf(out, "<tr><td>records dropped by the recorder%s</td><td%s>%" PRIu64 "</td></tr>\n",
-            r->unclean_files ? " (up to its last count: a trace has no end record)" : "",
-            r->drops_total ? " class=\"warn\"" : "", r->drops_total);
+    if (sp_rep_drops_unknown(r))
+        fputs("<tr><td>records dropped by the recorder (no trace here was written by servprof's recorder; other "
+              "tools' traces carry no such count)</td><td>not known</td></tr>\n", out);
+    else
+        fprintf(out, "<tr><td>records dropped by the recorder%s</td><td%s>%" PRIu64 "</td></tr>\n",
+                r->unclean_files ? " (up to its last count: a trace has no end record)" : "",
+                r->drops_total ? " class=\"warn\"" : "", r->drops_total);
     for (int k = 0; k < SP_DROP_CAUSE_COUNT; k++)
         if (r->drops[k].count)
             fprintf(out, "<tr><td>&#160;&#160;%s</td><td>%" PRIu64 "</td></tr>\n",

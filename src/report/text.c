@@ -522,15 +522,27 @@ static void write_quality(FILE *out, const sp_report *r)
     }
     /* a trace without its end record carries the drop counts of its last complete block only
      * (docs/native-format.md "Drop counts"): a full disk's write_failed drops, say, are not in it */
-    size_t o = (size_t)snprintf(line, sizeof line, "data quality: %" PRIu64 " %s dropped by the recorder%s (",
-                                r->drops_total, plural(r->drops_total, "record", "records"),
-                                r->unclean_files ? " up to its last count" : "");
-    for (int i = 0; i < SP_DROP_CAUSE_COUNT && o < sizeof line; i++) {
-        const char *cause = r->drops[i].cause ? r->drops[i].cause : sp_drop_cause_str((sp_drop_cause)i);
-        o += (size_t)snprintf(line + o, sizeof line - o, "%s%s %" PRIu64, i ? ", " : "", cause, r->drops[i].count);
+    size_t o;
+    if (sp_rep_drops_unknown(r)) {
+        /* servprof's recorder wrote none of the traces: "0 dropped by the recorder" would claim a
+         * count nobody kept */
+        o = (size_t)snprintf(line, sizeof line, "data quality: drops not known (no trace here was written by "
+                             "servprof's recorder, which counts what it drops; other tools' traces carry no such "
+                             "count)");
+    } else {
+        o = (size_t)snprintf(line, sizeof line, "data quality: %" PRIu64 " %s dropped by the recorder%s (",
+                             r->drops_total, plural(r->drops_total, "record", "records"),
+                             r->unclean_files ? " up to its last count" : "");
+        for (int i = 0; i < SP_DROP_CAUSE_COUNT && o < sizeof line; i++) {
+            const char *cause = r->drops[i].cause ? r->drops[i].cause : sp_drop_cause_str((sp_drop_cause)i);
+            o += (size_t)snprintf(line + o, sizeof line - o, "%s%s %" PRIu64, i ? ", " : "", cause,
+                                  r->drops[i].count);
+        }
+        if (o < sizeof line)
+            o += (size_t)snprintf(line + o, sizeof line - o, ")");
     }
     if (o < sizeof line)
-        o += (size_t)snprintf(line + o, sizeof line - o, "); %" PRIu64 " malformed or unresolved %s skipped",
+        o += (size_t)snprintf(line + o, sizeof line - o, "; %" PRIu64 " malformed or unresolved %s skipped",
                               r->skipped_records, plural(r->skipped_records, "record", "records"));
     /* what damaged traces lost, with file and byte offsets (docs/native-format.md "Reading rule") */
     if (o + 8 < sizeof line && sp_rep_loss_text(r, 0, line + o + 8, sizeof line - o - 8))

@@ -48,4 +48,17 @@ check "tr -s ' \n' ' ' < '$tmp/c.txt' | grep -qF '2 malformed or unresolved reco
 { echo '{"ev":"meta","format":"servprof.events/1","clock":"monotonic","drops":{"too_large":5}}'; body; } > "$tmp/big.jsonl"
 "$bin" analyze --no-progress "$tmp/big.jsonl" > /dev/null 2> "$tmp/b.err"; rc=$?
 check "[ $rc -eq 1 ] && grep -q 'request id \"r2\" is referenced by a stage or batch but has no request record' '$tmp/b.err'"
+# a trace from another tool (Kineto: servprof's recorder never ran) has no drop count: the text and HTML
+# say drops are not known, not "0 records dropped by the recorder"; the JSON keys are as ever (DESIGN 10)
+kin="$2/tests/data/kineto/cpu_only.json.gz"
+"$bin" analyze --no-progress --html "$tmp/k.html" "$kin" > "$tmp/k.txt" 2>/dev/null; check "[ $? -eq 0 ]"
+tr -s ' \n' ' ' < "$tmp/k.txt" > "$tmp/k.flat"
+check "grep -qF \"data quality: drops not known (no trace here was written by servprof's recorder\" '$tmp/k.flat'"
+check "! grep -qF 'dropped by the recorder' '$tmp/k.flat'"
+check "grep -qF '<td>not known</td>' '$tmp/k.html'"
+"$bin" analyze --no-progress --json "$kin" > "$tmp/k.json" 2>/dev/null
+check "grep -q '\"drops\":{\"total\":0,\"by_cause\":{' '$tmp/k.json'"
+# beside a servprof trace the recorder's counts are known again (the JSONL file's)
+"$bin" analyze --no-progress --lenient "$tmp/clean.jsonl" "$kin" > "$tmp/m.txt" 2>/dev/null
+check "tr -s ' \n' ' ' < '$tmp/m.txt' | grep -qF 'data quality: 0 records dropped by the recorder (buffer_full 0,'"
 exit $fail
