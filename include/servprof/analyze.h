@@ -565,11 +565,11 @@ typedef struct sp_report {
      * stages' own p50/p95/p99, per-request costs, the other outcomes' latencies and the GPU's
      * per-stream, kernel and copy tables are absent (zero), and writers say so. */
     const sp_report_source *source;
-    /* Loaded files whose format carries the recorder's drop counts (servprof's native trace, servprof
-     * JSONL: `drops`; appended). 0 with n_files > 0: every trace came from another tool (Kineto, Nsight
-     * Systems, Triton, OTLP), servprof's recorder never ran, and `drops` counts nothing: the writers say
-     * drops are not known rather than "0 dropped by the recorder". */
-    size_t recorder_files;
+    /* Loaded files from other tools (Kineto, Nsight Systems, Triton, OTLP), whose formats carry no
+     * recorder drop counts (appended; 0 in a report built by hand keeps the old wording). When every
+     * file is one (other_tool_files == n_files > 0), servprof's recorder never ran and `drops` counts
+     * nothing: the writers say drops are not known rather than "0 dropped by the recorder". */
+    size_t other_tool_files;
 } sp_report;
 
 /* Demangles an Itanium C++ ABI symbol ("_Z...": the names CUDA kernels carry in CUPTI records, and in

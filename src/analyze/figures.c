@@ -153,8 +153,8 @@ sp_status sp_ana_quality_figures(sp_ana *a)
     for (size_t f = 0; f < ev->n_files; f++)
         r->skipped_records += ev->files[f].skipped;
     r->n_files = ev->n_files;
-    /* the formats a recorder's drop counts can come in (docs/native-format.md, DESIGN 9's JSONL) */
+    /* a recorder's drop counts come only in servprof's own formats (docs/native-format.md, DESIGN 9) */
     for (size_t f = 0; f < ev->n_files; f++)
-        r->recorder_files += ev->files[f].format == SP_FORMAT_NATIVE || ev->files[f].format == SP_FORMAT_JSONL;
+        r->other_tool_files += ev->files[f].format != SP_FORMAT_NATIVE && ev->files[f].format != SP_FORMAT_JSONL;
     return file_quality(r, ev);
 }

@@ -27,5 +27,5 @@ size_t sp_report_describe_loss(const sp_report *r, char *buf, size_t len)
 int sp_rep_drops_unknown(const sp_report *r)
 {
     /* a fleet report's drops are its replicas' recorders' (their live metrics): known */
-    return r && !r->source && r->n_files > 0 && r->recorder_files == 0;
+    return r && !r->source && r->n_files > 0 && r->other_tool_files == r->n_files && r->drops_total == 0;
 }

@@ -81,7 +81,8 @@ void sp_rep_html_generation(FILE *out, const sp_report *r);   /* html_gen.c: one
  * sp_report_describe_loss. Returns how many things it names (0: none; `buf` holds ""). */
 size_t sp_rep_loss_text(const sp_report *r, int counts, char *buf, size_t len);
 /* 1 when no loaded trace can carry the recorder's drop counts (quality.c: every file is another
- * tool's, r->recorder_files == 0): the data-quality line says drops are not known, not "0 dropped". */
+ * tool's, r->other_tool_files == r->n_files, and none was counted): the data-quality line says drops
+ * are not known, not "0 dropped". */
 int sp_rep_drops_unknown(const sp_report *r);
 
 /* The what-if prediction for the verdict's natural change (DESIGN section 8) as a line of its own
