@@ -224,6 +224,11 @@ static void put_leader(sentence *s, const sp_verdict_cand *rank, size_t n, const
     const sp_verdict_cand *c = &rank[0];
     char p[16], d[32], w[NAME_MAX_BYTES + 32], l[NAME_MAX_BYTES + 4], x[16], dt[96];
     pct(p, sizeof p, c->share);
+    /* useful kernel work under the model threshold that whole percents round up to it (49.6% as "50%")
+     * is given with its decimal, so the headline and "it is under 50% of p95" below agree */
+    if (c->kind == SP_CAND_KERNEL && !at_least(c->share, SP_ANA_MODEL_MIN_KERNEL_SHARE) &&
+        strtod(p, NULL) >= SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0)
+        snprintf(p, sizeof p, "%.1f%%", c->share * 100.0);
     dur(d, sizeof d, c->saving_ns);
     /* the figure the cut is of: "p95" for latency (as ever), "p95 TTFT" for a generation table */
     char cut[32];
@@ -261,17 +266,17 @@ static void put_leader(sentence *s, const sp_verdict_cand *rank, size_t n, const
            "yet: ", cut, d);
     const char *sep = "";
     if (!at_least(useful, SP_ANA_MODEL_MIN_KERNEL_SHARE)) {
-        /* a share the headline rounds up to the threshold (49.6% shown as "50%") gets its one decimal
-         * here, so the sentence never reads "50% ... it is under 50%" */
-        char u[16];
-        pct(u, sizeof u, useful);
-        const char *it = phases ? "useful kernel time in all phases" : "it";
-        if (strtod(phases ? u : p, NULL) >= SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0)
-            put(s, "at %.1f%% %s is under %.0f%% of p95", useful * 100.0, it, SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0);
-        else if (phases)
-            put(s, "%s is %s, under %.0f%% of p95", it, u, SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0);
-        else
+        if (phases) {
+            /* the sum with its decimal where whole percents would round it up to the threshold */
+            char u[16];
+            pct(u, sizeof u, useful);
+            if (strtod(u, NULL) >= SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0)
+                snprintf(u, sizeof u, "%.1f%%", useful * 100.0);
+            put(s, "useful kernel time in all phases is %s, under %.0f%% of p95", u,
+                SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0);
+        } else {
             put(s, "it is under %.0f%% of p95", SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0);
+        }
         sep = "; ";
     }
     /* gap and padding over the phases, where more than one phase has them */
