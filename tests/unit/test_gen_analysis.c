@@ -609,6 +609,38 @@ static void test_ttft_gap_over_phases(void)
     sp_report_destroy(r);
 }
 
+/* Useful kernel work in both phases under 50% together: h1 queue 0..280, step 1 prefill 280..630, step 2
+ * decode 630..730 (kernels throughout), stream 730..1000, token 0 at 1000. TTFT 1000 (n = 1): useful
+ * prefill kernel 35% leads, queue 28%, stream 27%, useful decode kernel 10%: the model's work is 45%, and
+ * the sentence gives that sum as the reason, not the leader's 35%. */
+static void test_ttft_phases_under_half(void)
+{
+    static const char *t =
+        "{\"ev\":\"request\",\"id\":\"h1\",\"arrival_ns\":0,\"done_ns\":1100}\n"
+        "{\"ev\":\"stage\",\"id\":\"h1\",\"stage\":\"queue\",\"start_ns\":0,\"end_ns\":280}\n"
+        "{\"ev\":\"step\",\"batch\":1,\"requests\":[\"h1\"],\"phases\":[\"prefill\"],\"tokens\":[400],\"start_ns\":280,"
+        "\"end_ns\":630,\"padded_tokens\":400}\n"
+        "{\"ev\":\"kernel\",\"batch\":1,\"name\":\"attn\",\"stream\":0,\"start_ns\":280,\"end_ns\":630}\n"
+        "{\"ev\":\"step\",\"batch\":2,\"requests\":[\"h1\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":630,"
+        "\"end_ns\":730,\"padded_tokens\":1}\n"
+        "{\"ev\":\"kernel\",\"batch\":2,\"name\":\"attn\",\"stream\":0,\"start_ns\":630,\"end_ns\":730}\n"
+        "{\"ev\":\"stage\",\"id\":\"h1\",\"stage\":\"stream\",\"start_ns\":730,\"end_ns\":1000}\n"
+        "{\"ev\":\"token\",\"id\":\"h1\",\"index\":0,\"time_ns\":1000}\n"
+        "{\"ev\":\"step\",\"batch\":3,\"requests\":[\"h1\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":1000,"
+        "\"end_ns\":1050,\"padded_tokens\":1}\n"
+        "{\"ev\":\"kernel\",\"batch\":3,\"name\":\"attn\",\"stream\":0,\"start_ns\":1000,\"end_ns\":1050}\n"
+        "{\"ev\":\"token\",\"id\":\"h1\",\"index\":1,\"time_ns\":1060}\n";
+    sp_report *r = analyze_text(t, 0);
+    const sp_verdict *v = &r->generation->ttft_table.verdict;
+    CHECK(v->stage && !strcmp(v->stage, "prefill kernel"));
+    CHECK(!v->recommend_model);
+    CHECK(v->sentence && strstr(v->sentence, "A model change is not the first fix yet: useful kernel time in all "
+                                             "phases is 45%, under 50% of p95."));
+    if (v->sentence)
+        printf("  phases under half TTFT verdict: %s\n", v->sentence);
+    sp_report_destroy(r);
+}
+
 int main(void)
 {
     test_tables();
@@ -617,6 +649,7 @@ int main(void)
     test_ttft_two_phases();
     test_ttft_queue_over_two_phases();
     test_ttft_gap_over_phases();
+    test_ttft_phases_under_half();
     test_tpot_gap_led();
     test_tpot_between_led();
     test_client_merge();
