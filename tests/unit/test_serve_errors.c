@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "loopback_client_testutil.h"
 #include "testlib.h"
 
 #if !defined(SERVPROF_SERVE_ENABLED)
@@ -28,21 +29,7 @@ typedef struct answer {
     char body[8192];
 } answer;
 
-static int connect_local(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)g_port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return -1;
-    }
-    struct timeval tv = {5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    return fd;
-}
+static int connect_local(void) { return lb_connect(g_port, 5); }
 
 /* Reads one HTTP answer (head, then Content-Length bytes of body). Returns 0 when none came. */
 static int read_answer(int fd, answer *a)

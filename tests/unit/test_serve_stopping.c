@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loopback_client_testutil.h"
 #include "testlib.h"
 
 #if !defined(SERVPROF_SERVE_ENABLED)
@@ -24,21 +25,7 @@ int main(void) { return 77; }
 
 static unsigned g_port;
 
-static int connect_local(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)g_port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return -1;
-    }
-    struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    return fd;
-}
+static int connect_local(void) { return lb_connect(g_port, 10); }
 
 static void pause_ms(long ms)
 {
