@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "serve_testutil.h"
 #include "testlib.h"
 
 #if !defined(SERVPROF_SERVE_ENABLED)
@@ -103,14 +104,8 @@ int main(void)
     sp_recorder *rec;
     CHECK(sp_recorder_open(path, NULL, &rec) == SP_OK);
     sp_server_options o;
-    sp_server_options_init(&o);
-    o.port = 0;
+    sp_test_small_server(&o, 64);
     o.generate = 1;
-    o.layers = 1;
-    o.hidden = 32;
-    o.heads = 2;
-    o.ffn = 64;
-    o.max_len = 64;
     o.max_num_seqs = 4;
     o.max_num_batched_tokens = 64;
     o.recorder = rec;

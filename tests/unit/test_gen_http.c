@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "serve_testutil.h"
 #include "testlib.h"
 
 #if !defined(SERVPROF_SERVE_ENABLED) || !defined(SP_HAVE_CURL)
@@ -359,14 +360,8 @@ static void check_tokens(const trace *t, const char *label, long n, int streamed
 static sp_server *start(sp_recorder *rec, unsigned seqs, unsigned queue, unsigned max_len, unsigned *port)
 {
     sp_server_options o;
-    sp_server_options_init(&o);
-    o.port = 0;
+    sp_test_small_server(&o, max_len);
     o.generate = 1;
-    o.layers = 1;
-    o.hidden = 32;
-    o.heads = 2;
-    o.ffn = 64;
-    o.max_len = max_len;
     o.max_num_seqs = seqs;
     o.max_num_batched_tokens = max_len;
     o.queue_capacity = queue;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "loopback_client_testutil.h"
+#include "serve_testutil.h"
 #include "testlib.h"
 
 #if !defined(SERVPROF_SERVE_ENABLED)
@@ -67,13 +68,7 @@ int main(void)
     sp_recorder *rec = NULL;
     CHECK(sp_recorder_open(trace, NULL, &rec) == SP_OK);
     sp_server_options o;
-    sp_server_options_init(&o);
-    o.port = 0;
-    o.layers = 1;
-    o.hidden = 32;
-    o.heads = 2;
-    o.ffn = 64;
-    o.max_len = 32;
+    sp_test_small_server(&o, 32);
     o.max_batch = 2;
     o.max_queue_delay_ms = 60000;
     o.recorder = rec;

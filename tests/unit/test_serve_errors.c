@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "loopback_client_testutil.h"
+#include "serve_testutil.h"
 #include "testlib.h"
 
 #if !defined(SERVPROF_SERVE_ENABLED)
@@ -123,13 +124,7 @@ static void check_error(const char *what, const answer *a, int status, const cha
 int main(void)
 {
     sp_server_options o;
-    sp_server_options_init(&o);
-    o.port = 0;
-    o.layers = 1;
-    o.hidden = 32;
-    o.heads = 2;
-    o.ffn = 64;
-    o.max_len = 32;
+    sp_test_small_server(&o, 32);
     o.max_queue_delay_ms = 0.5;
     o.max_body = 4096;
     sp_server *srv = NULL;

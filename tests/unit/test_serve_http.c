@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "serve_testutil.h"
 #include "testlib.h"
 
 #if !defined(SERVPROF_SERVE_ENABLED) || !defined(SP_HAVE_CURL)
@@ -121,13 +122,7 @@ static double emb_diff(json_t *a, size_t ia, json_t *b, size_t ib)
 static sp_server_options small_options(void)
 {
     sp_server_options o;
-    sp_server_options_init(&o);
-    o.port = 0;
-    o.layers = 1;
-    o.hidden = 32;
-    o.heads = 2;
-    o.ffn = 64;
-    o.max_len = 32;
+    sp_test_small_server(&o, 32);
     o.max_batch = 4;
     o.max_queue_delay_ms = 0.5;
     o.max_body = 4096;

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "serve_testutil.h"
 #include "testlib.h"
 
 #if !defined(SERVPROF_SERVE_ENABLED)
@@ -257,13 +258,7 @@ int main(void)
     close(probe);
 
     sp_server_options o;
-    sp_server_options_init(&o);
-    o.port = 0;
-    o.layers = 1;
-    o.hidden = 32;
-    o.heads = 2;
-    o.ffn = 64;
-    o.max_len = 32;
+    sp_test_small_server(&o, 32);
     o.max_queue_delay_ms = 0.5;
     o.max_connections = 200; /* fewer than the attacker's 300: without the per-address cap it wins */
     o.max_connections_per_ip = PER_IP;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "loopback_client_testutil.h"
+#include "serve_testutil.h"
 #include "testlib.h"
 
 #if !defined(SERVPROF_SERVE_ENABLED)
@@ -42,13 +43,7 @@ static void *stop_thread(void *srv)
 int main(void)
 {
     sp_server_options o;
-    sp_server_options_init(&o);
-    o.port = 0;
-    o.layers = 1;
-    o.hidden = 32;
-    o.heads = 2;
-    o.ffn = 64;
-    o.max_len = 32;
+    sp_test_small_server(&o, 32);
     sp_server *srv = NULL;
     char err[512] = "";
     sp_status st = sp_server_start(&o, &srv, err, sizeof(err));
