@@ -51,6 +51,12 @@ SP_API const char *sp_status_str(sp_status status);
 SP_API const char *sp_version(void);
 SP_API unsigned sp_version_number(void);
 
+/* The highest instance price anything accepts (--price-per-hour, a recorder's option, a trace's meta
+ * price), in dollars per hour: no instance rents for more than a million dollars an hour, so a larger
+ * price is a typo or a corrupt file, and with this bound every bill over a window a trace can hold
+ * (< 2^64 ns, about 5.1e6 hours) stays finite and printable. */
+#define SP_MAX_PRICE_PER_HOUR 1e6
+
 /* Trace properties: facts about the traced service that a trace carries beside its events, such as
  * its device ("device": "cpu" or "cuda") and its batching policy ("policy.max_batch": "16", ...);
  * docs/native-format.md "Properties" lists the keys servprof reads. Keys are 1..SP_PROP_MAX_KEY bytes

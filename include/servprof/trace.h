@@ -87,7 +87,8 @@ typedef struct sp_recorder_options {
                                     ring passes half full (or 1/16 while the period is longer than
                                     this) wakes it at once and puts it back to this
                                     (docs/recording.md: freshness, what a crash loses) */
-    double price_per_hour;       /* instance price written into the trace; <= 0: unknown */
+    double price_per_hour;       /* instance price written into the trace; <= 0: unknown; above
+                                    SP_MAX_PRICE_PER_HOUR or NaN: sp_recorder_open fails */
     int on_fork_child;           /* 0: the child records to "<path>.<pid>"; 1: the child drops
                                     (counted as SP_DROP_AFTER_CLOSE) */
     int live_metrics;            /* 1: keep live metrics of what is recorded for
@@ -110,7 +111,8 @@ SP_API void sp_recorder_options_init(sp_recorder_options *opt);
  * (defaults); it is copied. `*out` is written only on success. Returns SP_ERR_IO if the file cannot
  * be created (its folder missing, permissions), another process is recording to it, or the header
  * cannot be written (a full disk); SP_ERR_STATE if a recorder is already open in this process;
- * SP_ERR_NOMEM. On SP_ERR_IO, sp_recorder_last_error says why (it also goes to the log callback).
+ * SP_ERR_INVALID if `path` or `out` is NULL, or the price is NaN or above SP_MAX_PRICE_PER_HOUR
+ * (nothing is created); SP_ERR_NOMEM. On SP_ERR_IO, sp_recorder_last_error says why (it also goes to the log callback).
  * Thread-safe. */
 SP_API sp_status sp_recorder_open(const char *path, const sp_recorder_options *opt, sp_recorder **out);
 

@@ -15,6 +15,7 @@ NO_BATCH = (1 << 64) - 1
 MAX_LABEL = 255          # request label bytes (trace.h)
 MAX_NAME = 4095          # interned name bytes (trace.h)
 MAX_MEMBERS = 4096       # batch members (trace.h)
+MAX_PRICE_PER_HOUR = 1e6  # SP_MAX_PRICE_PER_HOUR (servprof.h): sp_recorder_open refuses more
 # generation steps (trace.h sp_step_record, docs/native-format.md "Generation: steps and tokens"): a
 # member's phase is its index here (SP_PHASE_DECODE 0, _PREFILL 1, _PREFILL_CHUNK 2)
 PHASES = ("decode", "prefill", "prefill_chunk")

@@ -308,8 +308,8 @@ static int recorder_init(RecorderObject *self, PyObject *args, PyObject *kw)
         double d = PyFloat_AsDouble(price);
         if (d == -1.0 && PyErr_Occurred())
             goto fail;
-        if (!(d > 0) || d == Py_HUGE_VAL) {
-            PyErr_SetString(PyExc_ValueError, "price_per_hour must be a positive finite number");
+        if (!(d > 0) || !(d <= SP_MAX_PRICE_PER_HOUR)) {
+            PyErr_SetString(PyExc_ValueError, "price_per_hour must be a number in (0, 1e6]");
             goto fail;
         }
         opt.price_per_hour = d;

@@ -8,7 +8,7 @@ import threading
 import weakref
 
 from . import _clib
-from ._common import (PHASES, MAX_STEP_MEMBERS, KNOWN_STAGES, OUTCOMES, DROP_CAUSES, COPY_KINDS, NO_BATCH, MAX_MEMBERS, LABELLED_ID_BASE,
+from ._common import (MAX_PRICE_PER_HOUR, PHASES, MAX_STEP_MEMBERS, KNOWN_STAGES, OUTCOMES, DROP_CAUSES, COPY_KINDS, NO_BATCH, MAX_MEMBERS, LABELLED_ID_BASE,
                       ON_FORK, current_batch, check_stage_name, check_time, check_span, check_count,
                       check_request_id, check_outcome, check_trace_context, check_step_member, check_kv, resolve_path)
 
@@ -84,8 +84,8 @@ class Recorder:
         if price_per_hour is not None:
             if isinstance(price_per_hour, bool) or not isinstance(price_per_hour, (int, float)):
                 raise TypeError("price_per_hour must be a number")
-            if not price_per_hour > 0 or price_per_hour == float("inf"):
-                raise ValueError("price_per_hour must be a positive finite number")
+            if not 0 < price_per_hour <= MAX_PRICE_PER_HOUR:
+                raise ValueError("price_per_hour must be a number in (0, 1e6]")
             opt.price_per_hour = float(price_per_hour)
         opt.on_fork_child = ON_FORK.index(on_fork)
         opt.live_metrics = 1 if live_metrics else 0

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "servprof/servprof.h"
 #include "servprof/load.h"
 
 #if defined(__GNUC__)
@@ -28,9 +29,9 @@ bool sp_cli_number(const char *cmd, const char *opt, const char *s, double lo, d
 /* A finite number in (0, hi]: prices, rates, timeouts. */
 bool sp_cli_positive(const char *cmd, const char *opt, const char *s, double hi, double *out);
 
-/* --price-per-hour: an instance price in dollars per hour, in (0, SP_CLI_MAX_PRICE_PER_HOUR]. The
- * bound only catches typos; the library takes any positive price. */
-#define SP_CLI_MAX_PRICE_PER_HOUR 1e6
+/* --price-per-hour: an instance price in dollars per hour, in (0, SP_MAX_PRICE_PER_HOUR], the bound
+ * the recorder and the trace readers apply too (include/servprof/servprof.h says why). */
+#define SP_CLI_MAX_PRICE_PER_HOUR SP_MAX_PRICE_PER_HOUR
 bool sp_cli_price(const char *cmd, const char *s, double *out);
 
 /* A comma-separated list of 1 to `cap` integers, each in [lo, hi], strictly ascending when

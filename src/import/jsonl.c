@@ -743,9 +743,10 @@ static sp_status rec_meta(jsonl *j)
     if (p->type && p->type != SP_JSON_NULL) {
         if (p->type != SP_JSON_NUMBER)
             return line_fail(j, SP_ERR_PARSE, "\"price_per_hour\" must be a number, not %s", type_name(p));
-        if (sp_json_number_to_double(p->s, p->len, &price) != SP_OK || !isfinite(price) || price < 0)
-            return line_fail(j, SP_ERR_PARSE, "\"price_per_hour\" must be a finite non-negative number, not %.*s",
-                             (int)(p->len > 40 ? 40 : p->len), p->s);
+        if (sp_json_number_to_double(p->s, p->len, &price) != SP_OK || !isfinite(price) || price < 0 ||
+            price > SP_MAX_PRICE_PER_HOUR)
+            return line_fail(j, SP_ERR_PARSE, "\"price_per_hour\" must be a number in [0, %g], not %.*s",
+                             SP_MAX_PRICE_PER_HOUR, (int)(p->len > 40 ? 40 : p->len), p->s);
     }
     const jval *d = fv(j, F_DROPS);
     if (d->type && d->type != SP_JSON_NULL) {

@@ -333,6 +333,8 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         uint64_t bits = sp_rd64(p + 8);
         double price;
         memcpy(&price, &bits, 8);
+        if (isfinite(price) && price > SP_MAX_PRICE_PER_HOUR)
+            return bad(r, rec_off(r, p), "meta price per hour above SP_MAX_PRICE_PER_HOUR ($1e6/h)");
         if (isfinite(price) && price > 0)
             ev->files[r->file].price_per_hour = price;
         if (size >= 40) {

@@ -114,6 +114,10 @@ sp_status sp_recorder_open(const char *path, const sp_recorder_options *opt, sp_
     sp_recorder_options_init(&o);
     if (opt)
         sp_options_copy(&o, sizeof o, opt, opt->struct_size, OPTIONS_SIZE_0_2);
+    if (!(o.price_per_hour <= SP_MAX_PRICE_PER_HOUR)) { /* NaN too: the readers would refuse the trace */
+        pthread_mutex_unlock(&rec->mu);
+        return SP_ERR_INVALID;
+    }
     if (!o.thread_buffer_bytes)
         o.thread_buffer_bytes = DEFAULT_RING_BYTES;
     if (o.thread_buffer_bytes < MIN_RING_BYTES)

@@ -227,6 +227,9 @@ class Misuse(TempDirCase):
             rec.copy("sideways", 1, 1, 2)
         with self.assertRaises(TypeError):
             servprof.Recorder(self.path("u.sptrace"), price_per_hour="4")
+        for price in (1e308, 1e6 * 2, float("inf"), float("nan"), 0, -1):  # (0, SP_MAX_PRICE_PER_HOUR]
+            with self.assertRaises(ValueError, msg=repr(price)):
+                servprof.Recorder(self.path("u.sptrace"), price_per_hour=price)
         t, sp = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
         for args, exc in [(("xyz", sp), ValueError), ((t, "0" * 16), ValueError), (("0" * 32, sp), ValueError),
                           ((t[:30], sp), ValueError), ((t, sp, None, 256), ValueError), ((t, sp, None, True), TypeError),

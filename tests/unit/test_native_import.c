@@ -276,6 +276,24 @@ int main(void)
     CHECK_EQ_U64(s.requests, 1);
     sp_events_destroy(ev);
 
+    /* a meta price above SP_MAX_PRICE_PER_HOUR (1e300 here) is malformed, as the option refuses it;
+     * lenient, the record is skipped and the file has no price */
+    tb_begin(&b);
+    tb_block_open(&b);
+    double huge = 1e300;
+    memcpy(&bits, &huge, 8);
+    uint64_t hmeta[6] = {bits, 1, 2, 3, 4, 5};
+    at = tb_rec(&b, SP_REC_META, 1, hmeta, 6);
+    tb_rec(&b, SP_REC_REQUEST, 0, req1, 4);
+    tb_block_close(&b);
+    CHECK(load(&b, 0, &ev, err, sizeof err) == SP_ERR_PARSE);
+    snprintf(line, sizeof line, "hand.sptrace: byte %zu: meta price per hour above", at);
+    CHECK(strstr(err, line) != NULL);
+    sp_events_destroy(ev);
+    CHECK(load(&b, 1, &ev, err, sizeof err) == SP_OK);
+    CHECK(ev->files[0].price_per_hour <= 0);
+    sp_events_destroy(ev);
+
     /* ids that all share their low bits (k << 24) pile up in the importer's id map until it switches
      * to mixed hashing: every one still loads */
     tb_begin(&b);

@@ -2,7 +2,9 @@
  * so a program built against older (smaller) or newer (larger) headers works with this library. The
  * recorder writes the options it used into the trace's meta record (docs/native-format.md: thread
  * buffer bytes at word 40, max threads at word 48), which is how the test sees them. */
+#include <math.h>
 #include <stddef.h>
+#include <unistd.h>
 
 #include "trace_testutil.h"
 
@@ -82,5 +84,25 @@ int main(void)
 
     CHECK(strcmp(sp_version(), SP_VERSION_STRING) == 0);
     CHECK_EQ_U64(sp_version_number(), SP_VERSION_NUMBER);
+    /* a price above SP_MAX_PRICE_PER_HOUR, or NaN, is refused before the file is created: the
+     * readers would refuse the trace it wrote */
+    sp_recorder_options_init(&o);
+    char ppath[256];
+    tt_path(ppath, "optabi-price");
+    unlink(ppath);
+    const double bad_prices[] = {1e300, SP_MAX_PRICE_PER_HOUR * 2, NAN};
+    for (size_t k = 0; k < sizeof bad_prices / sizeof *bad_prices; k++) {
+        o.price_per_hour = bad_prices[k];
+        sp_recorder *prec = NULL;
+        CHECK(sp_recorder_open(ppath, &o, &prec) == SP_ERR_INVALID);
+        CHECK(prec == NULL);
+        CHECK(access(ppath, F_OK) != 0);
+    }
+    o.price_per_hour = SP_MAX_PRICE_PER_HOUR; /* the bound itself is a price */
+    sp_recorder *prec;
+    CHECK(sp_recorder_open(ppath, &o, &prec) == SP_OK);
+    CHECK(sp_recorder_close(prec) == SP_OK);
+    unlink(ppath);
+
     return sp_test_done("test_options_abi");
 }
