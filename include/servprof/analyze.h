@@ -198,6 +198,10 @@ typedef struct sp_gpu_summary {
     const char *hta_breakdown_note;
     int64_t hta_kernel_time_ns, hta_idle_ns, hta_compute_ns, hta_non_compute_ns;
     uint64_t hta_end_early;           /* GPU events whose HTA-rounded end is 1 us before their start */
+    /* > 1: span, busy, idle, compute and non_compute are device time summed over this many devices
+     * (a fleet report: each replica's device seconds over the window), so the span is not one clock's
+     * and the text says so; 0 for a trace's report (one clock, the figures are unions) */
+    size_t devices_summed;
 } sp_gpu_summary;
 
 /* Device states of DESIGN section 7, in this order everywhere. */

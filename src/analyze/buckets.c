@@ -333,12 +333,17 @@ static void cost_figures(sp_report *r, const sp_bucket_figures *f)
     c->per_request = r->request_count ? c->bill / (double)r->request_count : 0.0;
     c->request_cost_mean = c->per_request;
     long double state[SP_COST_STATE_COUNT] = {0}, dev = 0;
-    for (size_t d = 0; d < f->n_devices; d++)
+    size_t devices = 0; /* those with any time: the ones the span sums */
+    for (size_t d = 0; d < f->n_devices; d++) {
+        long double one = 0;
         for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
             double v = f->device_s[d][s] > 0 ? f->device_s[d][s] : 0;
             state[s] += v;
-            dev += v;
+            one += v;
         }
+        dev += one;
+        devices += one > 0;
+    }
     for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
         c->by_state_share[s] = dev > 0 ? (double)(state[s] / dev) : s == SP_COST_NO_BATCH ? 1.0 : 0.0;
         c->by_state[s] = c->bill * c->by_state_share[s];
@@ -348,6 +353,7 @@ static void cost_figures(sp_report *r, const sp_bucket_figures *f)
     long double busy = state[SP_COST_USEFUL] + state[SP_COST_PADDING] + state[SP_COST_COPIES];
     g->present = busy > 0 || f->kernels > 0 || f->copies > 0;
     g->span_ns = ns_of((double)dev);
+    g->devices_summed = devices;
     g->busy_ns = ns_of((double)busy);
     g->idle_ns = g->span_ns > g->busy_ns ? g->span_ns - g->busy_ns : 0;
     g->compute_ns = ns_of((double)(state[SP_COST_USEFUL] + state[SP_COST_PADDING]));

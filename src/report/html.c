@@ -956,9 +956,12 @@ static void write_gpu(html_ctx *c)
         return;
     }
     int hta_ok = c->r->hta_compat && g->hta_breakdown_valid;
-    fprintf(out, "<p>span %s, busy %s (%s), idle %s; %" PRIu64 " kernels, %" PRIu64 " copies, %" PRIu64
+    char over[48] = ""; /* as the text's device line: several devices' time summed */
+    if (g->devices_summed > 1)
+        snprintf(over, sizeof over, " over %zu devices (summed)", g->devices_summed);
+    fprintf(out, "<p>span %s%s, busy %s (%s), idle %s; %" PRIu64 " kernels, %" PRIu64 " copies, %" PRIu64
                  " memsets%s.</p>\n",
-            sp_fmt_dur(a, sizeof a, (double)g->span_ns), sp_fmt_dur(b, sizeof b, (double)g->busy_ns),
+            sp_fmt_dur(a, sizeof a, (double)g->span_ns), over, sp_fmt_dur(b, sizeof b, (double)g->busy_ns),
             sp_rep_fmt_pct(d, sizeof d, g->span_ns ? (double)g->busy_ns / (double)g->span_ns : 0),
             sp_fmt_dur(e, sizeof e, (double)g->idle_ns), g->kernels, g->copies, g->memsets,
             hta_ok ? " (HTA-compatible figures)" : c->r->hta_compat ? " (HTA's rounding, not HTA-compatible)" : "");

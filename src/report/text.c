@@ -336,9 +336,14 @@ static void write_gpu(FILE *out, const sp_report *r)
         fprintf(out, "\n%s: no device activity in the %s\n", label, r->source ? "window" : "trace");
         return;
     }
-    fprintf(out, "\n%s%s: span %s, busy %s (%s), idle %s; compute %s, non-compute %s\n", label,
+    /* several devices' time summed (a fleet report): a 10 min window over 2 replicas is a 20 min span,
+     * and the line says why */
+    char over[48] = "";
+    if (g->devices_summed > 1)
+        snprintf(over, sizeof over, " over %zu devices (summed)", g->devices_summed);
+    fprintf(out, "\n%s%s: span %s%s, busy %s (%s), idle %s; compute %s, non-compute %s\n", label,
             !r->hta_compat ? "" : hta_figures(r) ? " (HTA-compatible)" : " (HTA's rounding, not HTA-compatible)",
-            sp_fmt_dur(a, sizeof a, (double)g->span_ns),
+            sp_fmt_dur(a, sizeof a, (double)g->span_ns), over,
             sp_fmt_dur(b, sizeof b, (double)g->busy_ns),
             sp_rep_fmt_pct(pc, sizeof pc, g->span_ns ? (double)g->busy_ns / (double)g->span_ns : NAN),
             sp_fmt_dur(c, sizeof c, (double)g->idle_ns), sp_fmt_dur(d, sizeof d, (double)g->compute_ns),
