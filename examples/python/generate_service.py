@@ -38,7 +38,7 @@ sys.path.insert(0, HERE)
 import servprof  # noqa: E402
 import servprof.asgi  # noqa: E402
 
-from serving import serve_uvicorn  # noqa: E402
+from serving import bind_socket, serve_uvicorn  # noqa: E402
 from tokenizer import TokenizerError, WordPiece  # noqa: E402
 
 MODEL_NAME = "servprof-python-decoder"
@@ -424,11 +424,15 @@ def main(argv=None):
     model = Decoder(tok.size, a.max_len, a.layers, a.hidden, a.heads, a.ffn, a.max_num_seqs, a.seed, special)
     model.prefill(0, [tok.cls] * 8, 8)   # warm-up: the first passes allocate
     model.sample(model.decode([0], [tok.cls], [8]))
+    sock = bind_socket(a.host, a.port)   # before the trace: a port in use leaves no empty trace behind
+    if sock is None:
+        return 1
     rec = None
     if a.trace:
         try:
             rec = servprof.Recorder(a.trace, price_per_hour=a.price_per_hour, stages=["detokenize", "stream"])
-        except (OSError, RuntimeError) as e:
+        except (OSError, RuntimeError, ValueError) as e:
+            sock.close()
             print("service: --trace: %s" % e, file=sys.stderr)
             return 1
         props = {"service": "servprof-python-generate", "mode": "generate", "device": "cpu",
@@ -441,7 +445,7 @@ def main(argv=None):
             rec.set_property(k, str(v))
         from servprof import torch as sp_torch
         sp_torch.attach(rec, model, device="cpu")   # each module's forward: a kernel of the running step
-    rc = asyncio.run(serve(a, tok, model, rec))
+    rc = asyncio.run(serve(a, tok, model, rec, sock))
     if rec is not None:
         rec.close()
         d = rec.drops()
@@ -450,7 +454,7 @@ def main(argv=None):
     return rc
 
 
-async def serve(a, tok, model, rec):
+async def serve(a, tok, model, rec, sock):
     engine = Engine(a, model, tok, rec)
     svc = Service(a, tok, engine, rec)
     app = build_app(svc)
@@ -458,7 +462,7 @@ async def serve(a, tok, model, rec):
         app = servprof.asgi.Middleware(app, rec, paths=["/v1/completions"])
     worker = asyncio.ensure_future(engine.run())
     try:
-        rc = await serve_uvicorn(app, a.host, a.port, a.duration)
+        rc = await serve_uvicorn(app, sock, a.duration)
     finally:
         await engine.stop()
         await worker

@@ -29,7 +29,7 @@ sys.path.insert(0, HERE)
 import servprof  # noqa: E402
 import servprof.asgi  # noqa: E402
 
-from serving import serve_uvicorn  # noqa: E402
+from serving import bind_socket, serve_uvicorn  # noqa: E402
 from tokenizer import TokenizerError, WordPiece  # noqa: E402
 
 MODEL_NAME = "servprof-python-encoder"
@@ -322,11 +322,25 @@ def main(argv=None):
         for n in (8, a.max_len):
             model(torch.full((2, n), tok.pad, dtype=torch.long, device=a.device),
                   torch.tensor([n, 1], device=a.device))
+    sock = None
+    if not a.drive:
+        # the port before the trace: a port in use must not leave an empty trace file behind
+        try:
+            import uvicorn  # noqa: F401  (serving.py serves with it)
+        except ImportError:
+            print("service: uvicorn is not installed (Debian python3-uvicorn); use --drive RATE:SECONDS",
+                  file=sys.stderr)
+            return 1
+        sock = bind_socket(a.host, a.port)
+        if sock is None:
+            return 1
     rec = None
     if a.trace:
         try:
             rec = servprof.Recorder(a.trace, price_per_hour=a.price_per_hour)
-        except (OSError, RuntimeError) as e:
+        except (OSError, RuntimeError, ValueError) as e:
+            if sock is not None:
+                sock.close()
             print("service: --trace: %s" % e, file=sys.stderr)
             return 1
         pad = "static" if a.pad_to else ("buckets" if a.bucket_list else "longest")
@@ -359,7 +373,7 @@ def main(argv=None):
             kind = "asgi"
     inner = build_fastapi_app(svc) if kind == "fastapi" else build_asgi_app(svc)
     app = servprof.asgi.Middleware(inner, rec, paths=["/v1/embeddings"]) if rec is not None else inner
-    rc = asyncio.run(serve(a, app, batcher, kind, svc))
+    rc = asyncio.run(serve(a, app, batcher, kind, svc, sock))
     if rec is not None:
         rec.close()
         d = rec.drops()
@@ -383,7 +397,7 @@ def print_counters(svc, batcher):
         file=sys.stderr, flush=True)
 
 
-async def serve(a, app, batcher, kind, svc):
+async def serve(a, app, batcher, kind, svc, sock):
     worker = asyncio.ensure_future(batcher.run())
     asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, print_counters, svc, batcher)
     try:
@@ -391,13 +405,7 @@ async def serve(a, app, batcher, kind, svc):
             n = await drive(app, a.drive)
             print("service: drove %d requests in process (%s app, no socket)" % (n, kind), file=sys.stderr)
             return 0
-        try:
-            import uvicorn  # noqa: F401  (serving.py serves with it)
-        except ImportError:
-            print("service: uvicorn is not installed (Debian python3-uvicorn); use --drive RATE:SECONDS",
-                  file=sys.stderr)
-            return 1
-        return await serve_uvicorn(app, a.host, a.port, a.duration)
+        return await serve_uvicorn(app, sock, a.duration)
     finally:
         await batcher.stop()
         await worker

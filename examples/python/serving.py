@@ -8,10 +8,10 @@ import socket
 import sys
 
 
-async def serve_uvicorn(app, host, port, duration=0):
-    """Serves `app` on host:port (port 0: an ephemeral one) until SIGINT or SIGTERM, or for `duration`
-    seconds when it is above 0. Returns 0, or 1 when the port cannot be taken (said on stderr)."""
-    import uvicorn
+def bind_socket(host, port):
+    """Takes host:port (port 0: an ephemeral one) before the service opens its trace, so a port in use
+    fails start-up without leaving an empty trace behind. Returns the bound socket, or None when the
+    port cannot be taken (said on stderr)."""
     # IPPROTO_TCP named, so asyncio sets TCP_NODELAY on the accepted sockets (it checks the protocol);
     # without it Nagle's algorithm holds the response body behind its headers for a delayed ACK
     # (40 ms on Linux), which servprof reports as `network`
@@ -20,8 +20,16 @@ async def serve_uvicorn(app, host, port, duration=0):
     try:
         sock.bind((host, port))
     except OSError as e:
+        sock.close()
         print("service: cannot listen on %s port %d: %s" % (host, port, e.strerror), file=sys.stderr)
-        return 1
+        return None
+    return sock
+
+
+async def serve_uvicorn(app, sock, duration=0):
+    """Serves `app` on `sock` (from bind_socket) until SIGINT or SIGTERM, or for `duration` seconds when
+    it is above 0. Returns 0."""
+    import uvicorn
     sock.listen(1024)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
     server.install_signal_handlers = lambda: None
