@@ -188,9 +188,10 @@ typedef struct sp_server_stats {
     uint64_t bad_method;      /* 405 */
     uint64_t unsupported_media; /* 415: a Content-Type other than JSON */
     uint64_t client_gone;     /* connections closed before their response was sent */
-    uint64_t batches;
-    uint64_t sequences;       /* inputs embedded */
-    uint64_t effective_tokens;/* sum of input lengths */
+    uint64_t batches;         /* generation: steps (as `steps`) */
+    uint64_t sequences;       /* inputs embedded; generation: step members, the sequences each step
+                                 ran summed over steps (a sequence counted once per step) */
+    uint64_t effective_tokens;/* sum of input lengths; generation: of the step members' tokens */
     uint64_t padded_tokens;   /* batch size x padded length, summed */
     uint64_t queue_depth;     /* requests waiting now */
     uint64_t graph_captures;  /* CUDA graphs captured (--cuda-graphs) */

@@ -344,16 +344,19 @@ static void print_serve_stats(const sp_server_stats *s, int generate)
                 "%llu padded tokens computed in all\n",
                 (unsigned long long)s->steps, (unsigned long long)s->prompt_tokens,
                 (unsigned long long)s->generated_tokens, (unsigned long long)s->padded_tokens);
+    /* the work columns: an embedding batch's members are inputs (strings of "input"); a generation
+     * step's are the sequences it ran, a sequence counted once per step (docs/serve.md) */
     fprintf(stderr,
             "servprof serve: %llu requests: %llu ok, %llu 503 queue full, %llu 503 stopping, %llu 400, %llu 413, "
-            "%llu 404, %llu 405, %llu 415, %llu closed early, %llu /metrics, %llu /healthz; %llu batches, %llu "
-            "inputs, %llu tokens (%llu padded)\n",
+            "%llu 404, %llu 405, %llu 415, %llu closed early, %llu /metrics, %llu /healthz; %llu %s, %llu "
+            "%s, %llu tokens (%llu padded)\n",
             (unsigned long long)s->requests, (unsigned long long)s->ok, (unsigned long long)s->rejected_full,
             (unsigned long long)s->rejected_stopping,
             (unsigned long long)s->bad_request, (unsigned long long)s->too_large, (unsigned long long)s->not_found,
             (unsigned long long)s->bad_method, (unsigned long long)s->unsupported_media,
             (unsigned long long)s->client_gone, (unsigned long long)s->metrics_served,
-            (unsigned long long)s->health_served, (unsigned long long)s->batches, (unsigned long long)s->sequences,
+            (unsigned long long)s->health_served, (unsigned long long)s->batches, generate ? "steps" : "batches",
+            (unsigned long long)s->sequences, generate ? "step members" : "inputs",
             (unsigned long long)s->effective_tokens, (unsigned long long)s->padded_tokens);
     fprintf(stderr,
             "servprof serve: connections: %llu accepted, %llu refused at --max-connections, %llu at "

@@ -81,7 +81,7 @@ python3 - "$TMP/t.sptrace" > "$TMP/counts" <<'EOF'
 import struct, sys
 data = open(sys.argv[1], 'rb').read()
 at = struct.unpack_from('<I', data, 12)[0]
-steps = tokens = 0
+steps = tokens = members = 0
 while at + 16 <= len(data):
     magic, size = struct.unpack_from('<II', data, at)
     assert magic == 0x4b425053
@@ -89,12 +89,17 @@ while at + 16 <= len(data):
     while p + 8 <= end:
         typ, rsize = struct.unpack_from('<HH', data, p)
         steps += typ == 14
+        if typ == 14:
+            members += struct.unpack_from('<I', data, p + 4)[0]  # aux: the step's member count
         tokens += typ == 15
         p += rsize
     at = end
-print(steps, tokens)
+print(steps, tokens, members)
 EOF
-read -r steps tokens < "$TMP/counts"
+read -r steps tokens members < "$TMP/counts"
 check "grep -q 'generation: $steps steps' '$TMP/log'"
 check "[ '$tokens' = 12 ]"
+# the stop line counts steps and their members (a sequence once per step it ran in), not "inputs"
+check "grep -q '/healthz; $steps steps, $members step members, [0-9]* tokens ([0-9]* padded)\$' '$TMP/log'"
+check "! grep -q ' inputs, ' '$TMP/log'"
 exit $fail
