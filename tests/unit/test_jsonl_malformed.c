@@ -102,7 +102,8 @@ static void test_bad_lines(void)
              "\"status\" is out of range: 3000000000");
     bad_line("{\"ev\":\"meta\",\"price_per_hour\":-1}", P, "\"price_per_hour\" must be a number in [0, 1e+06]");
     /* SP_MAX_PRICE_PER_HOUR: a price that would print as a 300-digit bill is refused, as the option is */
-    bad_line("{\"ev\":\"meta\",\"price_per_hour\":1e308}", P, "\"price_per_hour\" must be a number in [0, 1e+06], not 1e308");
+    bad_line("{\"ev\":\"meta\",\"price_per_hour\":1e308}", P,
+             "\"price_per_hour\" must be a number in [0, 1e+06], not 1e308");
     bad_line("{\"ev\":\"meta\",\"price_per_hour\":1000000.5}", P, "\"price_per_hour\" must be a number in [0, 1e+06]");
     bad_line("{\"ev\":\"meta\",\"price_per_hour\":\"4\"}", P, "\"price_per_hour\" must be a number, not a string");
     bad_line("{\"ev\":\"meta\",\"drops\":{\"buffer_full\":-1}}", P, "\"drops\" counts must be non-negative integers");
