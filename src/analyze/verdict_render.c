@@ -191,13 +191,15 @@ static double kind_share(const sp_verdict_cand *rank, size_t n, sp_cand_kind kin
     return sum;
 }
 
-/* How many candidates of `kind` are at least `cut` of p95 (a phase under it is not named). */
-static size_t kind_count(const sp_verdict_cand *rank, size_t n, sp_cand_kind kind, double cut)
+/* Whether useful kernel work lies in more than one candidate (a generation table's phases): then the
+ * model rule's figure is their sum, which the sentence gives, whatever each phase's own share (a 3%
+ * phase is under the naming cut but in the sum). */
+static int kernel_phases(const sp_verdict_cand *rank, size_t n)
 {
     size_t c = 0;
     for (size_t k = 0; k < n; k++)
-        c += rank[k].kind == kind && at_least(rank[k].share, cut);
-    return c;
+        c += rank[k].kind == SP_CAND_KERNEL && rank[k].share > 0;
+    return c > 1;
 }
 
 /* "queue 26% and useful kernel 26% of p95 are level (within 5 points); queue ranks first. " */
@@ -224,9 +226,13 @@ static void put_leader(sentence *s, const sp_verdict_cand *rank, size_t n, const
     const sp_verdict_cand *c = &rank[0];
     char p[16], d[32], w[NAME_MAX_BYTES + 32], l[NAME_MAX_BYTES + 4], x[16], dt[96];
     pct(p, sizeof p, c->share);
+    /* the model's work in more than one phase of a generation table: the rule is on their sum, and
+     * the sentence gives it ("useful kernel time in all phases is 89% of p95") */
+    const int phases = kernel_phases(rank, n);
     /* useful kernel work under the model threshold that whole percents round up to it (49.6% as "50%")
-     * is given with its decimal, so the headline and "it is under 50% of p95" below agree */
-    if (c->kind == SP_CAND_KERNEL && !at_least(c->share, SP_ANA_MODEL_MIN_KERNEL_SHARE) &&
+     * is given with its decimal, so the headline and "it is under 50% of p95" below agree (with phases
+     * the clause gives their sum, with its own decimal) */
+    if (c->kind == SP_CAND_KERNEL && !phases && !at_least(c->share, SP_ANA_MODEL_MIN_KERNEL_SHARE) &&
         strtod(p, NULL) >= SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0)
         snprintf(p, sizeof p, "%.1f%%", c->share * 100.0);
     dur(d, sizeof d, c->saving_ns);
@@ -248,9 +254,6 @@ static void put_leader(sentence *s, const sp_verdict_cand *rank, size_t n, const
         put(s, "; removing it would cut %s by %s.", cut, d);
         return;
     }
-    /* the model's work in more than one phase of a generation table: the rule is on their sum, and
-     * the sentence gives it ("useful kernel time in all phases is 89% of p95") */
-    int phases = kind_count(rank, n, SP_CAND_KERNEL, SP_ANA_VERDICT_MIN_SHARE) > 1;
     double useful = kind_share(rank, n, SP_CAND_KERNEL);
     if (sp_ana_verdict_recommend_model(rank, n)) {
         put(s, ": the model itself is the bottleneck, with ");
@@ -366,7 +369,7 @@ static void put_model(sentence *s, const sp_verdict_cand *rank, size_t n, const 
     /* every phase's useful kernel work: prefill 30% and decode 25% behind a 40% queue are 55% of
      * the model's, not innocent */
     double useful = kind_share(rank, n, SP_CAND_KERNEL);
-    int phases = kind_count(rank, n, SP_CAND_KERNEL, SP_ANA_VERDICT_MIN_SHARE) > 1;
+    int phases = kernel_phases(rank, n);
     double behind = lead->share - useful;
     if (behind + SP_ANA_VERDICT_EPS < SP_ANA_VERDICT_MODEL_MARGIN)
         return;
