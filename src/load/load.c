@@ -25,6 +25,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -868,11 +869,14 @@ static int64_t unix_offset_now(void)
     return real - (int64_t)(a + (b - a) / 2);
 }
 
-/* Creates the client trace before the run, so a path that cannot be written (a missing folder, no
- * permission, a folder) fails at once instead of after the whole run. */
-static sp_status open_trace(const char *path, FILE **out, char *err, size_t errlen)
+/* Opens the client trace before the run, so a path that cannot be written (a missing folder, no
+ * permission, a folder) fails at once instead of after the whole run. Opened for appending, so that a
+ * file already there keeps its bytes until the run has succeeded (write_trace empties it then);
+ * *existed says whether it was there, for the failed run's clean-up. */
+static sp_status open_trace(const char *path, FILE **out, bool *existed, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "w");
+    *existed = access(path, F_OK) == 0;
+    FILE *f = fopen(path, "a");
     if (!f) {
         sp_errf(err, errlen, "%s: cannot create the trace: %s", path, strerror(errno));
         return SP_ERR_IO;
@@ -882,10 +886,16 @@ static sp_status open_trace(const char *path, FILE **out, char *err, size_t errl
     return SP_OK;
 }
 
-/* servprof.events/1 into f (open_trace's; closed here): a meta line, then one "client" line per
- * request (warm-up included, marked), with the trace context it sent. */
+/* servprof.events/1 into f (open_trace's, emptied first; closed here): a meta line, then one "client"
+ * line per request (warm-up included, marked), with the trace context it sent. */
 static sp_status write_trace(load_run *r, FILE *f, const char *path, char *err, size_t errlen)
 {
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && ftruncate(fileno(f), 0) != 0) {
+        sp_errf(err, errlen, "%s: cannot write the trace: %s", path, strerror(errno));
+        fclose(f);
+        return SP_ERR_IO;
+    }
     fprintf(f, "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"clock\":\"monotonic\","
                "\"source\":\"servprof load\",\"url\":");
     sp_json_write_str(f, r->o->url, 0);
@@ -1139,8 +1149,9 @@ sp_status sp_load_run(const sp_load_config *o, sp_load_result **result, char *er
     r->o = o;
     sp_load_result *res = NULL;
     FILE *tf = NULL;
+    bool trace_existed = false;
     if ((st = run_open(r, o, err, errlen)) == SP_OK && o->trace_path)
-        st = open_trace(o->trace_path, &tf, err, errlen);
+        st = open_trace(o->trace_path, &tf, &trace_existed, err, errlen);
     if (st == SP_OK) {
         /* The default 50 us timer slack would show up as schedule lag; 1 us is enough (restored). */
         int old_slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
@@ -1157,9 +1168,10 @@ sp_status sp_load_run(const sp_load_config *o, sp_load_result **result, char *er
         st = write_trace(r, tf, o->trace_path, err, errlen);
         tf = NULL;
     }
-    if (tf) { /* the run failed: no trace, rather than an empty one */
+    if (tf) { /* the run failed: no trace rather than an empty one, and a file that was there kept */
         fclose(tf);
-        unlink(o->trace_path);
+        if (!trace_existed)
+            unlink(o->trace_path);
     }
     if (st == SP_OK) {
         *result = res;

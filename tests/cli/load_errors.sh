@@ -107,6 +107,13 @@ load --url http://127.0.0.1:1/v1/embeddings --requests 2 --trace "$tmp/no-such-f
 check '[ $rc -eq 1 ]'
 check 'grep -q "no-such-folder/c.jsonl: cannot create the trace: No such file or directory" "$tmp/err"'
 check '[ ! -s "$tmp/out" ]'
+# a --trace that already holds a longer file is replaced whole (the file is opened before the run
+# without emptying it, so a run that fails keeps it, and emptied when the trace is written)
+head -c 200000 /dev/zero | tr '\0' 'x' > "$tmp/old.jsonl"
+load --url http://127.0.0.1:1/v1/embeddings --requests 2 --trace "$tmp/old.jsonl"
+check 'head -1 "$tmp/old.jsonl" | grep -q "\"format\":\"servprof.events/1\""'
+check '! grep -q xxxx "$tmp/old.jsonl"'
+check '[ "$(wc -l < "$tmp/old.jsonl")" -eq 3 ]'
 # nothing but successes and transport errors: no first error line
 load --url http://127.0.0.1:1/v1/embeddings --requests 2 --json
 check 'grep -q "\"first_error\":null," "$tmp/out"'
