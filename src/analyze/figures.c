@@ -150,11 +150,11 @@ sp_status sp_ana_quality_figures(sp_ana *a)
         r->drops_total += r->drops[c].count;
     }
     r->skipped_records = a->skipped;
-    for (size_t f = 0; f < ev->n_files; f++)
-        r->skipped_records += ev->files[f].skipped;
-    r->n_files = ev->n_files;
     /* a recorder's drop counts come only in servprof's own formats (docs/native-format.md, DESIGN 9) */
-    for (size_t f = 0; f < ev->n_files; f++)
+    for (size_t f = 0; f < ev->n_files; f++) {
+        r->skipped_records += ev->files[f].skipped;
         r->other_tool_files += ev->files[f].format != SP_FORMAT_NATIVE && ev->files[f].format != SP_FORMAT_JSONL;
+    }
+    r->n_files = ev->n_files;
     return file_quality(r, ev);
 }
