@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/rng.h"
 #include "common/util_int.h"
 #include "serve/blas_int.h"
+#include "serve/cpu_model_int.h"
 #include "serve/safetensors_int.h"
 #include "serve/serve_int.h"
 
@@ -43,17 +43,7 @@ static const float kLnEps = 1e-12f; /* BERT's layer_norm_eps */
 
 static sp_status cfg_check(const sp_encoder_config *c, char *err, size_t errlen)
 {
-    if (c->vocab_size == 0 || c->vocab_size > SP_ENC_MAX_VOCAB || c->hidden == 0 || c->hidden > SP_ENC_MAX_HIDDEN ||
-        c->layers > SP_ENC_MAX_LAYERS || c->ffn == 0 || c->ffn > SP_ENC_MAX_FFN || c->max_len < 2 ||
-        c->max_len > SP_ENC_MAX_LEN || c->heads == 0 || c->hidden % c->heads != 0) {
-        sp_errf(err, errlen,
-                "encoder: bad size (vocab %u, hidden %u, layers %u, heads %u, ffn %u, max-len %u): need hidden <= %u "
-                "divisible by heads, layers <= %u, ffn <= %u, 2 <= max-len <= %u",
-                c->vocab_size, c->hidden, c->layers, c->heads, c->ffn, c->max_len, SP_ENC_MAX_HIDDEN,
-                SP_ENC_MAX_LAYERS, SP_ENC_MAX_FFN, SP_ENC_MAX_LEN);
-        return SP_ERR_INVALID;
-    }
-    return SP_OK;
+    return sp_cpu_model_check("encoder", c->vocab_size, c->hidden, c->layers, c->heads, c->ffn, c->max_len, err, errlen);
 }
 
 static sp_status enc_alloc(const sp_encoder_config *cfg, sp_encoder **out)
@@ -110,12 +100,6 @@ void sp_encoder_destroy(sp_encoder *enc)
 
 const sp_encoder_config *sp_encoder_get_config(const sp_encoder *enc) { return &enc->cfg; }
 
-static void fill_const(float *p, size_t n, float v)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = v;
-}
-
 sp_status sp_encoder_create_seeded(const sp_encoder_config *cfg, uint64_t seed, sp_encoder **out, char *err,
                                    size_t errlen)
 {
@@ -127,19 +111,15 @@ sp_status sp_encoder_create_seeded(const sp_encoder_config *cfg, uint64_t seed, 
         sp_errf(err, errlen, "encoder: out of memory for the weights");
         return st;
     }
-    /* BERT initialises weights from N(0, 0.02); a uniform with the same std is enough here:
-     * half-width 0.02 * sqrt(3). */
-    const float a = 0.02f * 1.7320508f;
-    for (size_t i = 0; i < enc->blob_floats; i++)
-        enc->blob[i] = a * (float)(sp_bits_to_unit(sp_splitmix64(&seed)) * 2.0 - 1.0);
+    sp_cpu_model_fill_seeded(enc->blob, enc->blob_floats, seed); /* BERT's N(0, 0.02) in spirit */
     size_t H = cfg->hidden;
-    fill_const(enc->emb_ln_g, H, 1.0f);
-    fill_const(enc->emb_ln_b, H, 0.0f);
+    sp_cpu_model_fill_const(enc->emb_ln_g, H, 1.0f);
+    sp_cpu_model_fill_const(enc->emb_ln_b, H, 0.0f);
     for (uint32_t l = 0; l < cfg->layers; l++) {
-        fill_const(enc->layers[l].ln1_g, H, 1.0f);
-        fill_const(enc->layers[l].ln1_b, H, 0.0f);
-        fill_const(enc->layers[l].ln2_g, H, 1.0f);
-        fill_const(enc->layers[l].ln2_b, H, 0.0f);
+        sp_cpu_model_fill_const(enc->layers[l].ln1_g, H, 1.0f);
+        sp_cpu_model_fill_const(enc->layers[l].ln1_b, H, 0.0f);
+        sp_cpu_model_fill_const(enc->layers[l].ln2_g, H, 1.0f);
+        sp_cpu_model_fill_const(enc->layers[l].ln2_b, H, 0.0f);
     }
     *out = enc;
     return SP_OK;
@@ -366,19 +346,7 @@ static void layernorm(float *x, const float *add, size_t rows, size_t H, const f
             for (size_t j = 0; j < H; j++)
                 row[j] += a[j];
         }
-        float mean = 0.0f;
-        for (size_t j = 0; j < H; j++)
-            mean += row[j];
-        mean /= (float)H;
-        float var = 0.0f;
-        for (size_t j = 0; j < H; j++) {
-            float d = row[j] - mean;
-            var += d * d;
-        }
-        var /= (float)H;
-        float inv = 1.0f / sqrtf(var + kLnEps);
-        for (size_t j = 0; j < H; j++)
-            row[j] = (row[j] - mean) * inv * g[j] + b[j];
+        sp_cpu_layernorm(row, row, 1, H, g, b, kLnEps);
     }
 }
 

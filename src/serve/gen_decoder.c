@@ -11,6 +11,7 @@
 
 #include "common/util_int.h"
 #include "serve/blas_int.h"
+#include "serve/cpu_model_int.h"
 #include "serve/cuda/dec_layout.h"
 #include "serve/gen_int.h"
 #include "serve/safetensors_int.h"
@@ -47,17 +48,7 @@ struct sp_decoder_ws {
 
 static sp_status cfg_check(const sp_decoder_config *c, char *err, size_t errlen)
 {
-    if (c->vocab_size == 0 || c->vocab_size > SP_ENC_MAX_VOCAB || c->hidden == 0 || c->hidden > SP_ENC_MAX_HIDDEN ||
-        c->layers > SP_ENC_MAX_LAYERS || c->ffn == 0 || c->ffn > SP_ENC_MAX_FFN || c->max_len < 2 ||
-        c->max_len > SP_ENC_MAX_LEN || c->heads == 0 || c->hidden % c->heads != 0) {
-        sp_errf(err, errlen,
-                "decoder: bad size (vocab %u, hidden %u, layers %u, heads %u, ffn %u, max-len %u): need hidden <= %u "
-                "divisible by heads, layers <= %u, ffn <= %u, 2 <= max-len <= %u",
-                c->vocab_size, c->hidden, c->layers, c->heads, c->ffn, c->max_len, SP_ENC_MAX_HIDDEN,
-                SP_ENC_MAX_LAYERS, SP_ENC_MAX_FFN, SP_ENC_MAX_LEN);
-        return SP_ERR_INVALID;
-    }
-    return SP_OK;
+    return sp_cpu_model_check("decoder", c->vocab_size, c->hidden, c->layers, c->heads, c->ffn, c->max_len, err, errlen);
 }
 
 static sp_status dec_alloc(const sp_decoder_config *cfg, sp_decoder **out)
@@ -113,23 +104,17 @@ void sp_decoder_destroy(sp_decoder *dec)
 
 const sp_decoder_config *sp_decoder_get_config(const sp_decoder *dec) { return &dec->cfg; }
 
-static void fill_const(float *p, size_t n, float v)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = v;
-}
-
 /* LayerNorms start as the identity (gain 1, bias 0), as GPT-2's initialisation has them. */
 static void layernorms_identity(sp_decoder *dec)
 {
     size_t H = dec->cfg.hidden;
-    fill_const(dec->lnf_g, H, 1.0f);
-    fill_const(dec->lnf_b, H, 0.0f);
+    sp_cpu_model_fill_const(dec->lnf_g, H, 1.0f);
+    sp_cpu_model_fill_const(dec->lnf_b, H, 0.0f);
     for (uint32_t l = 0; l < dec->cfg.layers; l++) {
-        fill_const(dec->layers[l].ln1_g, H, 1.0f);
-        fill_const(dec->layers[l].ln1_b, H, 0.0f);
-        fill_const(dec->layers[l].ln2_g, H, 1.0f);
-        fill_const(dec->layers[l].ln2_b, H, 0.0f);
+        sp_cpu_model_fill_const(dec->layers[l].ln1_g, H, 1.0f);
+        sp_cpu_model_fill_const(dec->layers[l].ln1_b, H, 0.0f);
+        sp_cpu_model_fill_const(dec->layers[l].ln2_g, H, 1.0f);
+        sp_cpu_model_fill_const(dec->layers[l].ln2_b, H, 0.0f);
     }
 }
 
@@ -144,11 +129,7 @@ sp_status sp_decoder_create_seeded(const sp_decoder_config *cfg, uint64_t seed, 
         sp_errf(err, errlen, "decoder: out of memory for the weights");
         return st;
     }
-    /* GPT-2 initialises weights from N(0, 0.02); a uniform with the same std (half-width 0.02 x
-     * sqrt(3)) is enough, as for the encoder */
-    const float a = 0.02f * 1.7320508f;
-    for (size_t i = 0; i < dec->blob_floats; i++)
-        dec->blob[i] = a * (float)(sp_bits_to_unit(sp_splitmix64(&seed)) * 2.0 - 1.0);
+    sp_cpu_model_fill_seeded(dec->blob, dec->blob_floats, seed); /* GPT-2's N(0, 0.02) in spirit */
     layernorms_identity(dec);
     *out = dec;
     return SP_OK;
@@ -415,26 +396,10 @@ const char *sp_decoder_op_name(const sp_decoder *dec, size_t index, char *buf, s
     return buf;
 }
 
-/* out[r] = LayerNorm(in[r]) over rows of width H. */
+/* out[r] = LayerNorm(in[r]) over rows of width H, with GPT-2's epsilon. */
 static void layernorm(const float *in, float *out, size_t rows, size_t H, const float *g, const float *b)
 {
-    for (size_t r = 0; r < rows; r++) {
-        const float *x = in + r * H;
-        float *y = out + r * H;
-        float mean = 0.0f;
-        for (size_t j = 0; j < H; j++)
-            mean += x[j];
-        mean /= (float)H;
-        float var = 0.0f;
-        for (size_t j = 0; j < H; j++) {
-            float d = x[j] - mean;
-            var += d * d;
-        }
-        var /= (float)H;
-        float inv = 1.0f / sqrtf(var + SP_DEC_LN_EPS);
-        for (size_t j = 0; j < H; j++)
-            y[j] = (x[j] - mean) * inv * g[j] + b[j];
-    }
+    sp_cpu_layernorm(in, out, rows, H, g, b, SP_DEC_LN_EPS);
 }
 
 /* C[rows, out] = A[rows, in] W[in, out] + bias (GPT-2's Conv1D), or C += A W + bias with `accumulate`
