@@ -29,6 +29,10 @@ for m in torch fastapi uvicorn; do
 done
 WORK=$(mktemp -d /tmp/servprof-demo-python.XXXXXX)
 export PYTHONPATH=$BUILD/python-pkg${PYTHONPATH:+:$PYTHONPATH}
+# the files exist before the service starts: the background job opens them for its redirections only
+# when it is scheduled, and under set -e a first `sed` that finds no file would end the demo
+: > "$WORK/service.out"
+: > "$WORK/service.err"
 "$PY" "$SRC/examples/python/service.py" --port 0 --trace "$WORK/server.sptrace" ${svc_args[@]+"${svc_args[@]}"} \
   > "$WORK/service.out" 2> "$WORK/service.err" &
 pid=$!

@@ -325,11 +325,22 @@ static int demo_live(const demo_opts *o)
 }
 #endif
 
+/* Whether arg is --generate as getopt would take it: any abbreviation (no other demo option starts
+ * with 'g'), with or without "=VALUE", which the generation demo's parser then refuses by name. */
+static bool names_generate(const char *arg)
+{
+    static const char name[] = "generate";
+    if (strncmp(arg, "--", 2) != 0)
+        return false;
+    size_t n = strcspn(arg + 2, "=");
+    return n > 0 && n < sizeof name && strncmp(arg + 2, name, n) == 0;
+}
+
 int sp_cmd_demo(int argc, char **argv)
 {
     /* the generation demo has options of its own (demo_generate.c) */
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
-        if (strcmp(argv[i], "--generate") == 0)
+        if (names_generate(argv[i]))
             return sp_cmd_demo_generate(argc, argv);
     /* the service's and the load generator's own defaults (serve.h, load.h), so the demo runs what
      * `servprof serve` and `servprof load` would */

@@ -29,7 +29,7 @@ static void synth_usage(FILE *out)
             "  --seed S               random seed (default %llu)\n"
             "  --max-batch B          largest batch the batcher forms (default %u, at most %u)\n"
             "  --batch-window-ms W    how long a batch waits for more requests after its first one\n"
-            "                         arrives, in milliseconds (default %g)\n"
+            "                         is ready (preprocessed), in milliseconds (default %g)\n"
             "  --pad-to P             pad each batch to its longest request rounded up to a multiple\n"
             "                         of P tokens (default %u; 1: pad to the longest only)\n"
             "  --gpu                  GPU backend: host-to-device copy, kernels launched with small\n"

@@ -31,6 +31,47 @@ static const sp_cli_command commands[] = {
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
+/* Commands a full build has and this one was configured without: asked for, they say why instead of
+ * being unknown (the CMake message at configure time is long gone by then). */
+typedef struct sp_cli_absent {
+    const char *name;
+    const char *why;
+} sp_cli_absent;
+
+static const sp_cli_absent absent[] = {
+#ifndef SERVPROF_SERVE_ENABLED
+    {"serve", "it needs libmicrohttpd, jansson and OpenBLAS (Debian libmicrohttpd-dev, libjansson-dev, "
+              "libopenblas-dev; scripts/setup.sh build), which CMake did not all find when this build was "
+              "configured"},
+#endif
+#ifndef SERVPROF_LOAD_ENABLED
+    {"load", "it needs Linux's <sys/epoll.h>, which CMake did not find when this build was configured"},
+#endif
+#ifndef SERVPROF_WHATIF_ENABLED
+    {"whatif", "src/whatif was not part of this build"},
+#endif
+    {NULL, NULL}, /* so that the array is never empty */
+};
+
+static const sp_cli_absent *find_absent(const char *name)
+{
+    for (const sp_cli_absent *a = absent; a->name; a++)
+        if (strcmp(a->name, name) == 0)
+            return a;
+    return NULL;
+}
+
+/* "servprof: unknown command 'x'", or why a command this build lacks is missing; returns 2. */
+static int no_such_command(const char *name)
+{
+    const sp_cli_absent *a = find_absent(name);
+    if (a)
+        fprintf(stderr, "servprof: '%s' is not in this build: %s (docs/cli.md)\n", name, a->why);
+    else
+        fprintf(stderr, "servprof: unknown command '%s' (see servprof --help)\n", name);
+    return 2;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -42,6 +83,9 @@ static void usage(FILE *out)
             "commands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    for (const sp_cli_absent *a = absent; a->name; a++)
+        fprintf(out, "%s%s%s", a == absent ? "  (not in this build: " : ", ", a->name,
+                a[1].name ? "" : "; `servprof COMMAND` says why)\n");
     fprintf(out, "\n`servprof COMMAND --help` describes a command's options. Documentation: docs/cli.md\n");
 }
 
@@ -82,18 +126,14 @@ int main(int argc, char **argv)
             return 0;
         }
         const sp_cli_command *c = find_command(argv[2]);
-        if (!c) {
-            fprintf(stderr, "servprof: unknown command '%s' (see servprof --help)\n", argv[2]);
-            return 2;
-        }
+        if (!c)
+            return no_such_command(argv[2]);
         char help_opt[] = "--help";
         char *sub_argv[] = {argv[2], help_opt, NULL};
         return run_command(c, 2, sub_argv);
     }
     const sp_cli_command *c = find_command(cmd);
-    if (!c) {
-        fprintf(stderr, "servprof: unknown command '%s' (see servprof --help)\n", cmd);
-        return 2;
-    }
+    if (!c)
+        return no_such_command(cmd);
     return run_command(c, argc - 1, argv + 1);
 }

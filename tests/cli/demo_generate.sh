@@ -64,6 +64,11 @@ check "[ $? -eq 2 ] && grep -q -- '--heads 3 must divide --hidden 128' '$TMP/err
 check "[ $? -eq 2 ] && grep -q -- 'exceed the context --max-len 512' '$TMP/err'"
 "$BIN" demo --generate --max-num-seqs 0 > /dev/null 2> "$TMP/err"
 check "[ $? -eq 2 ] && grep -q -- '--max-num-seqs' '$TMP/err'"
+# the step budget's default follows the context without chunked prefill (docs/demo.md), and --help
+# says so: with --max-len 1024 the run description's policy has 1024 tokens per step, not 512
+"$BIN" demo --generate --duration 0.2 --rate 1 --max-len 1024 --no-progress --json > /dev/null 2> "$TMP/err"
+check "grep -q 'max-num-batched-tokens 1024, chunked prefill off' '$TMP/err'"
+check "grep -A1 -- '--max-num-batched-tokens N' '$TMP/help' | grep -q 'raised to --max-len'"
 
 # 2. agreement and partition on a default run
 if run base --duration 3; then

@@ -64,4 +64,27 @@ assert all(a[1] <= b[0] for a, b in zip(w, w[1:])), "batches overlap"
 print(name, "ok:", len(reqs), "requests,", len(batches), "batches")
 PY
 done
+
+# The batch window runs from the first member's end of preprocessing (its queue span's start), not
+# from its arrival (docs/synth.md, step 4), and --help says so: a batch that is neither full nor
+# held for the busy device starts exactly W after its first member was ready.
+"$bin" synth --requests 300 --rate 50 --gpu --batch-window-ms 4 > "$tmp/w.jsonl"
+python3 - "$tmp/w.jsonl" <<'PY' || fail=1
+import json, sys
+objs = [json.loads(l) for l in open(sys.argv[1])]
+queue = {o["id"]: o["start_ns"] for o in objs if o["ev"] == "stage" and o["stage"] == "queue"}
+arrival = {o["id"]: o["arrival_ns"] for o in objs if o["ev"] == "request"}
+batches = sorted((o for o in objs if o["ev"] == "batch"), key=lambda b: b["start_ns"])
+w = 4_000_000
+from_ready = from_arrival = 0
+for prev, b in zip(batches, batches[1:]):
+    if len(b["requests"]) == 16 or prev["end_ns"] >= b["start_ns"]:
+        continue
+    first = min(b["requests"], key=lambda m: queue[m])
+    from_ready += b["start_ns"] - queue[first] == w
+    from_arrival += b["start_ns"] - arrival[first] == w
+assert from_ready > 10 and from_arrival == 0, (from_ready, from_arrival)
+PY
+"$bin" synth --help | grep -A1 -- '--batch-window-ms' | grep -q 'is ready' ||
+  { echo "FAIL: synth --help: the batch window is not said to start when the first request is ready" >&2; fail=1; }
 exit $fail

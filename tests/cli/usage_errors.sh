@@ -84,6 +84,12 @@ expect2 "--max-batch" "[1, 4096]" "'0'" -- demo --max-batch 0
 expect2 "--arrival" "'burst'" "gamma:CV" -- demo --arrival burst
 expect2 "--buckets" "ascending" "'64,32'" -- demo --buckets 64,32
 expect2 "--heads 5 must divide --hidden 128" -- demo --heads 5
+# demo --generate is an option like the others: abbreviated, it is still the generation demo, and a
+# value given to it is refused by name (it was "unknown option '--gen'", "unknown option '--generate'")
+"$bin" demo --gen --help 2>&1 | grep -q '^usage: servprof demo --generate' ||
+  { echo "FAIL: servprof demo --gen --help is not the generation demo's help" >&2; fail=1; }
+expect2 "servprof demo --generate: option '--generate' takes no value" -- demo --generate=1
+expect2 "servprof demo --generate: option '--generate' takes no value" -- demo --gen=1
 # more requests than a run may send: refused before anything starts (live or simulated demo alike)
 expect2 "--rate x --duration asks for 3600000000 requests" -- demo --rate 1000000 --duration 3600
 
