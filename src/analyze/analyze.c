@@ -72,8 +72,9 @@ void sp_ana_recycle_released(sp_ana *a)
         void *spans = sp_ev_take_spans(a->ev, &bytes);
         recycle(a, spans, bytes, a->spans_kept, 2);
     }
-    /* the calls' pages, not the room after them, which the import may never have touched */
-    size_t used = a->ev->n_launches * sizeof *a->ev->launches;
+    /* the calls' pages, not the room after them, which the import may never have touched; where the
+     * GPU figures wrote the calls over the array's front half, its back half is already back */
+    size_t used = a->ev->n_launches * (a->launches_overwritten ? sizeof(sp_ana_launch_c) : sizeof(sp_ev_launch));
     void *launches = sp_ev_take_launches(a->ev, &bytes);
     sp_ana_stretch k = {launches, used < budget ? used : budget};
     recycle(a, launches, bytes, &k, 1);
@@ -213,6 +214,10 @@ static sp_status partition_gpu_outcomes(sp_ana *a, char *err, size_t errlen)
         a->skipped += j.skipped;
     }
     free(j.err);
+    if (a->launches_overwritten && (st || j.st)) { /* no longer launch calls: gone, the set released */
+        size_t bytes;
+        free(sp_ev_take_launches(a->ev, &bytes));
+    }
     if (st)
         return st;
     if (!j.st && a->opt.release_events)
