@@ -920,7 +920,8 @@ extern size_t sp_ana_launch_discard_step;
 extern size_t sp_ana_launch_overwritten, sp_ana_launch_discarded_early;
 /* The bytes of ev->launches that are calls after the GPU figures: 16 a call where the join is to write
  * them over the array (release_events; it does where the direct route takes them and they fit), else
- * 32. Known before the GPU figures run, for the partition's budget of kept pages. */
+ * 32. Known before the GPU figures run, for the partition's budget of kept pages (which, where the join
+ * then finds it cannot, keeps that much more: a budget, not a figure of the report). */
 static inline size_t sp_ana_launch_bytes(const sp_ana *a)
 {
     int over = a->opt.release_events && sp_ana_launch_overwrite;
