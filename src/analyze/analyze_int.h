@@ -918,15 +918,6 @@ extern size_t sp_ana_launch_discard_step;
 /* For tests: the calls the joins wrote over their arrays, and the bytes of the back halves handed back
  * before the join's last call (written by the GPU figures' thread; read once the analysis is back). */
 extern size_t sp_ana_launch_overwritten, sp_ana_launch_discarded_early;
-/* The bytes of ev->launches that are calls after the GPU figures: 16 a call where the join is to write
- * them over the array (release_events; it does where the direct route takes them and they fit), else
- * 32. Known before the GPU figures run, for the partition's budget of kept pages (which, where the join
- * then finds it cannot, keeps that much more: a budget, not a figure of the report). */
-static inline size_t sp_ana_launch_bytes(const sp_ana *a)
-{
-    int over = a->opt.release_events && sp_ana_launch_overwrite;
-    return a->ev->n_launches * (over ? sizeof(sp_ana_launch_c) : sizeof(sp_ev_launch));
-}
 /* A CUDA/HIP graph launch call's name: it contains "GraphLaunch". */
 int sp_ana_is_graph_launch(const char *name);
 /* The index into ev->launches of the launch call of `x`, SP_EV_NONE when it has none. */

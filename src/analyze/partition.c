@@ -1686,7 +1686,7 @@ static size_t spans_to_keep(const sp_ana *a)
     if (n > sp_ana_keep_spans_max)
         return 0;
     size_t want = per && n > SIZE_MAX / per ? SIZE_MAX : n * per;
-    size_t launches = sp_ana_launch_bytes(a);
+    size_t launches = a->ev->n_launches * sizeof *a->ev->launches;
     return want > launches ? want - launches : 0;
 }
 
