@@ -72,8 +72,16 @@ void sp_ana_recycle_released(sp_ana *a)
         void *spans = sp_ev_take_spans(a->ev, &bytes);
         recycle(a, spans, bytes, a->spans_kept, 2);
     }
-    /* the calls' pages, not the room after them, which the import may never have touched */
-    size_t used = a->ev->n_launches * sizeof *a->ev->launches;
+    /* the calls' pages, not the room after them, which the import may never have touched. Where the
+     * GPU figures wrote the calls over the array's front half and handed the back half's pages back
+     * (docs/analysis.md section 8, "Memory"): up to SP_ANA_KEEP_SPANS_MAX requests, where span pages
+     * are kept beside them, the stretch is still the whole array, so that the stage rows' arrays find
+     * the places they fitted before (the back half's pages fault in again there, after the
+     * partition's peak; kept to the front half, the ranking's records of the 10 M-event uniform trace
+     * took a fresh chunk and raised its peak by 18 MB); past it, the written calls alone (the whole
+     * array raised the 100 M-event trace's RSS at the cost's start by ~70 MiB and its peak with it) */
+    size_t call = a->launches_overwritten && n > sp_ana_keep_spans_max ? sizeof(sp_ana_launch_c) : sizeof(sp_ev_launch);
+    size_t used = a->ev->n_launches * call;
     void *launches = sp_ev_take_launches(a->ev, &bytes);
     sp_ana_stretch k = {launches, used < budget ? used : budget};
     recycle(a, launches, bytes, &k, 1);
@@ -213,6 +221,10 @@ static sp_status partition_gpu_outcomes(sp_ana *a, char *err, size_t errlen)
         a->skipped += j.skipped;
     }
     free(j.err);
+    if (a->launches_overwritten && (st || j.st)) { /* no longer launch calls: gone, the set released */
+        size_t bytes;
+        free(sp_ev_take_launches(a->ev, &bytes));
+    }
     if (st)
         return st;
     if (!j.st && a->opt.release_events)

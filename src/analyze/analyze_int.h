@@ -138,6 +138,7 @@ typedef struct sp_ana {
     struct sp_ana_scratch *scratch; /* the steps' large scratch arrays (scratch.c); NULL: malloc */
     sp_ana_stretch spans_kept[2];  /* under release_events: the span pages each partition thread kept in */
     void *rank_scratch[2];         /* the ranking's two record arrays when taken ahead (sp_ana_rank_reserve) */
+    int launches_overwritten;      /* the GPU figures' join wrote over ev->launches (li->calls) */
     pthread_t tail_th;             /* cost_and_verdict's second thread, when it is left to hand the */
     int tail_join;                 /* activity's pages back (sp_ana_join_tail) */
 } sp_ana;
@@ -869,6 +870,15 @@ sp_status sp_ana_clock_figures(sp_ana *a);
 sp_status sp_ana_quality_figures(sp_ana *a);
 
 /* ---- gpu_launch.c: launch calls joined on correlation id ---- */
+/* A launch call as the GPU figures read it once joined: its start, its length (below 2^32 ns) and its
+ * name (for the join's ties). 16 bytes where sp_ev_launch takes 32: under release_events the join
+ * writes these over the front half of the set's launch array as it reads it, and hands the back half's
+ * pages back (docs/analysis.md section 8, "Memory"). */
+typedef struct sp_ana_launch_c {
+    uint64_t start_ns;
+    uint32_t dur_ns;
+    sp_str name;
+} sp_ana_launch_c;
 /* Launch calls by (file, correlation); of several with one id, the earliest start, then end, then
  * name wins (docs/analysis.md, "Ties"). */
 typedef struct sp_ana_launches {
@@ -879,13 +889,38 @@ typedef struct sp_ana_launches {
     uint64_t *lo, *span, *off;
     size_t n_files;
     const sp_ev_launch *launches; /* ev->launches: an entry is checked against the call itself */
+    /* the direct route with `overwrite`: call i is calls[i] (which lie over ev->launches), and
+     * ev->launches is no longer a launch array; NULL: call i is launches[i] */
+    const sp_ana_launch_c *calls;
     uint8_t *graph;     /* index into ev->launches -> 1 for a winning CUDA graph launch call */
 } sp_ana_launches;
-sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li);
+/* Builds the join of ev's launch calls. With `overwrite` (release_events: nothing reads the set's
+ * launch calls after the GPU figures but sp_ana_recycle_released) and the direct route, where every
+ * joined call is shorter than 2^32 ns, each call is written over the front half of ev->launches as
+ * sp_ana_launch_c and the back half's pages go back to the kernel; li->calls then says so. */
+sp_status sp_ana_launches_build(sp_events *ev, sp_ana_launches *li, int overwrite);
 void sp_ana_launches_free(sp_ana_launches *li);
-/* The index into ev->launches of the launch call of `x`, SP_EV_NONE when it has none. */
+/* Call `slot`'s start and end (slot as sp_ana_launch_slot gives it, not SP_EV_NONE). */
+static inline uint64_t sp_ana_launch_start(const sp_ana_launches *li, uint32_t slot)
+{
+    return li->calls ? li->calls[slot].start_ns : li->launches[slot].start_ns;
+}
+static inline uint64_t sp_ana_launch_end(const sp_ana_launches *li, uint32_t slot)
+{
+    return li->calls ? li->calls[slot].start_ns + li->calls[slot].dur_ns : li->launches[slot].end_ns;
+}
+/* Test switch: 0 never overwrites the launch calls (the join reads ev->launches as before). */
+extern int sp_ana_launch_overwrite;
+/* Under overwrite the join hands the back half's pages back each time it has read this many bytes
+ * more of the array; a variable so that tests can take a step at every call (1). */
+#define SP_ANA_LAUNCH_DISCARD_STEP ((size_t)4 << 20)
+extern size_t sp_ana_launch_discard_step;
+/* For tests: the calls the joins wrote over their arrays, and the bytes of the back halves handed back
+ * before the join's last call (written by the GPU figures' thread; read once the analysis is back). */
+extern size_t sp_ana_launch_overwritten, sp_ana_launch_discarded_early;
 /* A CUDA/HIP graph launch call's name: it contains "GraphLaunch". */
 int sp_ana_is_graph_launch(const char *name);
+/* The index into ev->launches of the launch call of `x`, SP_EV_NONE when it has none. */
 uint32_t sp_ana_launch_slot(const sp_ana_launches *li, const sp_ev_activity *x);
 /* The same, with the direct route inline (the GPU figures' per-activity join). */
 static inline uint32_t sp_ana_launch_slot_inl(const sp_ana_launches *li, const sp_ev_activity *x)
@@ -900,8 +935,6 @@ static inline uint32_t sp_ana_launch_slot_inl(const sp_ana_launches *li, const s
 }
 /* Test switch: 0 joins through the map even where the ids are dense. */
 extern int sp_ana_launch_direct;
-/* The launch call of `x`, or NULL. */
-const sp_ev_launch *sp_ana_launch_of(const sp_events *ev, const sp_ana_launches *li, const sp_ev_activity *x);
 /* Per-kernel launch statistics over ordinary launches, and graph launches on their own, taken in the
  * GPU figures' pass over the activity (gpu.c, idle_breakdown): sp_ana_launch_stats_begin, then
  * sp_ana_launch_stats_add for each activity with a device, in order, then sp_ana_launch_stats_end
@@ -924,7 +957,6 @@ static inline void sp_ana_launch_stats_add(sp_ana *a, const sp_ana_launches *li,
     if (slot == SP_EV_NONE)
         return;
     sp_gpu_summary *g = &a->r->gpu;
-    const sp_ev_launch *l = &a->ev->launches[slot];
     if (li->graph[slot]) {
         sp_ana_graph_acc *ga = &s->acc[slot];
         if (!ga->work || x->start_ns < ga->first_start)
@@ -934,12 +966,13 @@ static inline void sp_ana_launch_stats_add(sp_ana *a, const sp_ana_launches *li,
         return;
     }
     /* DESIGN section 6: launch delay = GPU start - end of the launch call, floored at 0 */
-    uint64_t d = x->start_ns > l->end_ns ? x->start_ns - l->end_ns : 0;
+    uint64_t l_start = sp_ana_launch_start(li, slot), l_end = sp_ana_launch_end(li, slot);
+    uint64_t d = x->start_ns > l_end ? x->start_ns - l_end : 0;
     s->delays[s->nd++] = d;
     g->launch_delay_sum_ns += d;
     if (d > g->launch_delay_max_ns)
         g->launch_delay_max_ns = d;
-    uint64_t cpu = l->end_ns - l->start_ns, gpu = x->end_ns - x->start_ns;
+    uint64_t cpu = l_end - l_start, gpu = x->end_ns - x->start_ns;
     g->launch_cpu_sum_ns += cpu;
     g->launch_gpu_sum_ns += gpu;
     if (x->kind == SP_ACT_KERNEL && gpu < cpu)

@@ -128,10 +128,9 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
         int64_t prev_end = sa->prev_end;
         if (start > prev_end) {
             uint64_t gap = (uint64_t)(start - prev_end); /* the gap, what HTA sums */
-            const sp_ev_launch *l = slot == SP_EV_NONE ? NULL : &ev->launches[slot];
             /* DESIGN section 6 / HTA: host_wait when the launch started after the previous event
              * ended; else kernel_wait under 30 us; else other */
-            int cat = l && (int64_t)l->start_ns > prev_end ? 0 : gap < SP_ANA_KERNEL_WAIT_NS ? 1 : 2;
+            int cat = slot != SP_EV_NONE && (int64_t)sp_ana_launch_start(li, slot) > prev_end ? 0 : gap < SP_ANA_KERNEL_WAIT_NS ? 1 : 2;
             count_gap(g, &sa->row, cat, prev_end, start, win, nwin);
         }
         /* HTA measures from the immediately preceding event's end (also when that end precedes its
@@ -499,7 +498,10 @@ sp_status sp_ana_gpu(sp_ana *a)
         /* bytes per ns is GB/s */
         c->gbytes_per_s = ctime[k] ? (double)cbytes[k] / (double)ctime[k] : 0.0;
     }
-    st = sp_ana_launches_build(ev, &li);
+    /* under release_events nothing reads the set's launch calls after this step: the join may write
+     * its own, half as large, over them (docs/analysis.md section 8, "Memory") */
+    st = sp_ana_launches_build(ev, &li, a->opt.release_events);
+    a->launches_overwritten = li.calls != NULL;
     if (!st)
         st = sp_ana_step_windows(a, &li, &win, &nwin);
     if (!st)

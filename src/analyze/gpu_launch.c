@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "analyze/analyze_int.h"
+#include "common/util_int.h"
 
 /* cudaGraphLaunch, cudaGraphLaunch_v10000, cuGraphLaunch, hipGraphLaunch, ... */
 int sp_ana_is_graph_launch(const char *name)
@@ -16,13 +17,14 @@ int sp_ana_is_graph_launch(const char *name)
 
 /* When several launch calls carry one id, the earliest start wins, then the earliest end, then the
  * smaller name: never the first line (docs/analysis.md, "Ties"). */
-static int launch_better(const sp_events *ev, const sp_ev_launch *x, const sp_ev_launch *y)
+static int launch_better(const sp_events *ev, uint64_t xs, uint64_t xe, sp_str xn, uint64_t ys, uint64_t ye,
+                         sp_str yn)
 {
-    if (x->start_ns != y->start_ns)
-        return x->start_ns < y->start_ns;
-    if (x->end_ns != y->end_ns)
-        return x->end_ns < y->end_ns;
-    return strcmp(sp_str_get(&ev->strings, x->name), sp_str_get(&ev->strings, y->name)) < 0;
+    if (xs != ys)
+        return xs < ys;
+    if (xe != ye)
+        return xe < ye;
+    return strcmp(sp_str_get(&ev->strings, xn), sp_str_get(&ev->strings, yn)) < 0;
 }
 
 /* The join keeps no copy of its keys: the map's key is k2 + k1 x an odd constant, as sp_pairmap's (so
@@ -47,6 +49,7 @@ static bool launch_eq(const void *ctx, uint32_t value)
 }
 
 int sp_ana_launch_direct = 1;
+int sp_ana_launch_overwrite = 1;
 
 static uint32_t launch_find(const sp_ana_launches *li, uint32_t file, uint64_t correlation)
 {
@@ -67,9 +70,11 @@ static int launch_joins(const sp_ev_launch *l)
 
 /* The direct route's table when every file's ids, from its least to its greatest, take at most twice
  * as many slots as the file has calls, plus 64 (a recorder numbers its calls in order; 4 bytes a slot
- * where the map takes 24 bytes a call): 1 when built, 0 to take the map, -1 out of memory. */
-static int direct_build(const sp_events *ev, sp_ana_launches *li)
+ * where the map takes 24 bytes a call): 1 when built, 0 to take the map, -1 out of memory. *narrow:
+ * whether every call that joins is shorter than 2^32 ns (an sp_ana_launch_c holds it). */
+static int direct_build(const sp_events *ev, sp_ana_launches *li, int *narrow)
 {
+    uint64_t longest = 0;
     size_t nf = ev->n_files;
     if (!sp_ana_launch_direct || !nf || !ev->n_launches)
         return 0;
@@ -86,6 +91,8 @@ static int direct_build(const sp_events *ev, sp_ana_launches *li)
             ok = 0; /* not expected: the map takes it */
             break;
         }
+        if (l->end_ns - l->start_ns > longest)
+            longest = l->end_ns - l->start_ns;
         lo[l->file] = l->correlation < lo[l->file] ? l->correlation : lo[l->file];
         hi[l->file] = l->correlation > hi[l->file] ? l->correlation : hi[l->file];
         cnt[l->file]++;
@@ -119,16 +126,39 @@ static int direct_build(const sp_events *ev, sp_ana_launches *li)
     li->span = span;
     li->off = off;
     li->n_files = nf;
+    *narrow = longest <= UINT32_MAX;
     return 1;
 }
 
-sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li)
+/* Under `overwrite`: the whole pages of the launch array's back half (from the end of the calls as
+ * sp_ana_launch_c, `front` bytes) below `read`, which no call lies in any more, back to the kernel
+ * from where the last call left off (*done); with `read` at the array's end, its room past the calls
+ * too. The bytes it hands back. */
+static size_t give_back_behind(sp_events *ev, size_t front, size_t read, uintptr_t *done)
+{
+    uintptr_t base = (uintptr_t)ev->launches, page = sp_page_size();
+    uintptr_t lo = (base + front + page - 1) & ~(page - 1);
+    uintptr_t hi = (base + read) & ~(page - 1);
+    if (*done > lo)
+        lo = *done;
+    if (hi <= lo)
+        return 0;
+    sp_discard_pages((void *)lo, hi - lo);
+    *done = hi;
+    return hi - lo;
+}
+
+size_t sp_ana_launch_discard_step = SP_ANA_LAUNCH_DISCARD_STEP;
+size_t sp_ana_launch_overwritten, sp_ana_launch_discarded_early;
+
+sp_status sp_ana_launches_build(sp_events *ev, sp_ana_launches *li, int overwrite)
 {
     memset(li, 0, sizeof *li);
     if (ev->n_launches >= SP_HMAP_NONE)
         return SP_ERR_LIMIT;
     li->launches = ev->launches;
-    int direct = direct_build(ev, li);
+    int narrow = 0;
+    int direct = direct_build(ev, li, &narrow);
     if (direct < 0)
         return SP_ERR_NOMEM;
     sp_status st = direct ? SP_OK : sp_hmap_init(&li->map, ev->n_launches);
@@ -137,20 +167,45 @@ sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li)
     li->graph = calloc(ev->n_launches ? ev->n_launches : 1, sizeof *li->graph);
     if (!li->graph)
         return SP_ERR_NOMEM;
+    /* call i goes to calls[i], bytes [16i, 16i + 16) of the array: below call i's own bytes (from 32i)
+     * but for i = 0, which is read whole first; so every call is read before anything is written over
+     * it. Both through memcpy, as the two types share the bytes. */
+    unsigned char *over = direct && narrow && overwrite && sp_ana_launch_overwrite ? (unsigned char *)ev->launches : NULL;
+    sp_ana_launch_c *calls = (sp_ana_launch_c *)over;
+    /* the back half's pages go as the loop reads past them, a step at a time */
+    size_t front = ev->n_launches * sizeof *calls, step = sp_ana_launch_discard_step ? sp_ana_launch_discard_step : 1;
+    size_t next = front + step;
+    uintptr_t done = 0;
     sp_name_memo graph;
     sp_name_memo_init(&graph, sp_ana_is_graph_launch);
     sp_str last_name = SP_EV_NONE; /* the last call's name and its answer, before the memo */
     int last_graph = 0;
     for (size_t i = 0; i < ev->n_launches; i++) {
-        const sp_ev_launch *l = &ev->launches[i];
-        if (!launch_joins(l))
+        sp_ev_launch l;
+        memcpy(&l, &ev->launches[i], sizeof l);
+        if (!launch_joins(&l))
             continue;
-        uint64_t key = launch_key(l->file, l->correlation);
+        if (over) {
+            sp_ana_launch_c c = {l.start_ns, (uint32_t)(l.end_ns - l.start_ns), l.name};
+            memcpy(over + i * sizeof c, &c, sizeof c);
+            if ((i + 1) * sizeof l >= next) {
+                sp_ana_launch_discarded_early += give_back_behind(ev, front, (i + 1) * sizeof l, &done);
+                next = (i + 1) * sizeof l + step;
+            }
+        }
+        uint64_t key = launch_key(l.file, l.correlation);
         /* direct: every call that joins lies in its file's span (direct_build measured them) */
-        uint32_t *dslot = direct ? &li->slot[li->off[l->file] + (l->correlation - li->lo[l->file])] : NULL;
-        uint32_t old = direct ? *dslot - 1 : launch_find(li, l->file, l->correlation);
+        uint32_t *dslot = direct ? &li->slot[li->off[l.file] + (l.correlation - li->lo[l.file])] : NULL;
+        uint32_t old = direct ? *dslot - 1 : launch_find(li, l.file, l.correlation);
         if (old != SP_HMAP_NONE) {
-            if (!launch_better(ev, l, &ev->launches[old]))
+            int better;
+            if (calls)
+                better = launch_better(ev, l.start_ns, l.end_ns, l.name, calls[old].start_ns,
+                                       calls[old].start_ns + calls[old].dur_ns, calls[old].name);
+            else
+                better = launch_better(ev, l.start_ns, l.end_ns, l.name, ev->launches[old].start_ns,
+                                       ev->launches[old].end_ns, ev->launches[old].name);
+            if (!better)
                 continue;
             if (!direct)
                 sp_hmap_remove(&li->map, key, old);
@@ -162,15 +217,21 @@ sp_status sp_ana_launches_build(const sp_events *ev, sp_ana_launches *li)
             *dslot = (uint32_t)i + 1;
         else if ((st = sp_hmap_put(&li->map, key, (uint32_t)i)))
             return st;
-        if (l->name == SP_EV_NONE)
+        if (l.name == SP_EV_NONE)
             continue;
-        if (l->name != last_name) {
-            last_graph = sp_name_memo_get(&graph, &ev->strings, l->name);
-            last_name = l->name;
+        if (l.name != last_name) {
+            last_graph = sp_name_memo_get(&graph, &ev->strings, l.name);
+            last_name = l.name;
         }
         /* written only for graph calls: the zeroed pages of the rest stay unwritten */
         if (last_graph)
             li->graph[i] = 1;
+    }
+    if (over) {
+        sp_ana_launch_overwritten += ev->n_launches;
+        li->calls = calls;
+        li->launches = NULL;
+        (void)give_back_behind(ev, front, ev->cap_launches * sizeof *ev->launches, &done);
     }
     return SP_OK;
 }
@@ -191,12 +252,6 @@ uint32_t sp_ana_launch_slot(const sp_ana_launches *li, const sp_ev_activity *x)
     return x->correlation ? launch_find(li, x->file, x->correlation) : SP_EV_NONE;
 }
 
-const sp_ev_launch *sp_ana_launch_of(const sp_events *ev, const sp_ana_launches *li, const sp_ev_activity *x)
-{
-    uint32_t d = sp_ana_launch_slot(li, x);
-    return d == SP_EV_NONE ? NULL : &ev->launches[d];
-}
-
 static sp_status graph_stats(sp_ana *a, const sp_ana_launches *li, const sp_ana_graph_acc *acc, size_t n)
 {
     sp_graph_launch_summary *gs = &a->r->gpu.graph;
@@ -213,11 +268,11 @@ static sp_status graph_stats(sp_ana *a, const sp_ana_launches *li, const sp_ana_
     for (size_t d = 0; d < n; d++) {
         if (!li->graph[d] || !acc[d].work)
             continue;
-        const sp_ev_launch *l = &a->ev->launches[d];
+        uint64_t start = sp_ana_launch_start(li, (uint32_t)d), end = sp_ana_launch_end(li, (uint32_t)d);
         kpl[k] = acc[d].kernels;
         /* as for one kernel: the first node's start - the end of the call, floored at 0 */
-        delay[k] = acc[d].first_start > l->end_ns ? acc[d].first_start - l->end_ns : 0;
-        gs->cpu_sum_ns += l->end_ns - l->start_ns;
+        delay[k] = acc[d].first_start > end ? acc[d].first_start - end : 0;
+        gs->cpu_sum_ns += end - start;
         gs->kernels += acc[d].kernels;
         gs->work += acc[d].work;
         k++;

@@ -70,10 +70,10 @@ sp_status sp_ana_step_windows(const sp_ana *a, const sp_ana_launches *li, sp_iva
         const sp_ev_activity *x = &ev->acts[i];
         if (a->act_dev[i] == SP_EV_NONE)
             continue;
-        const sp_ev_launch *l = sp_ana_launch_of(ev, li, x);
-        if (!l)
+        uint32_t slot = sp_ana_launch_slot(li, x);
+        if (slot == SP_EV_NONE)
             continue;
-        host_win *c = window_at(w, m, x->file, l->start_ns);
+        host_win *c = window_at(w, m, x->file, sp_ana_launch_start(li, slot));
         if (c && x->end_ns > c->dev_end)
             c->dev_end = x->end_ns;
     }

@@ -407,9 +407,9 @@ static void random_launches(int round)
     }
     sp_ana_launches d, m;
     sp_ana_launch_direct = 1;
-    CHECK(sp_ana_launches_build(ev, &d) == SP_OK);
+    CHECK(sp_ana_launches_build(ev, &d, 0) == SP_OK);
     sp_ana_launch_direct = 0;
-    CHECK(sp_ana_launches_build(ev, &m) == SP_OK);
+    CHECK(sp_ana_launches_build(ev, &m, 0) == SP_OK);
     sp_ana_launch_direct = 1;
     CHECK(m.slot == NULL);
     if (sparse) {

@@ -14,7 +14,12 @@
  *    them, none, 8 and 40 bytes a request, so that a thread keeps part of its stretch; two kept
  *    stretches given to the stack as one, tried, fails it; and the launch calls kept with no span
  *    page, as past sp_ana_keep_spans_max requests, on one thread and two). JSON, text and rows must be byte-identical
- *    to the plain analysis. The plain analyses hold the stage times in 8 bytes and malloc every scratch
+ *    to the plain analysis. Every released route also writes the launch calls over the front half of
+ *    their array in the GPU figures' join (sp_ana_launch_overwrite, where the ids are dense), and the
+ *    routes at the 1-byte step hand the back half's pages back behind every call the join reads
+ *    (sp_ana_launch_discard_step), so that a page handed back before the join has read it reads as
+ *    zero calls and changes the launch figures (the read point + one page, tried: the test fails).
+ *    The plain analyses hold the stage times in 8 bytes and malloc every scratch
  *    array; the released ones in 4 bytes (sp_ana_narrow; one route in 8, with pages moved under them)
  *    and, with the rows kept, take every scratch array however small from the analysis' scratch stack
  *    (sp_ana_scratch_min at 1), so those must not change a byte either.
@@ -70,6 +75,7 @@ static char *analyse(const char *const *paths, int n, int lenient, const route *
     o.release_events = rt->release;
     sp_ana_two_threads_min = rt->threads_at;
     sp_ana_discard_step = rt->discard_step;
+    sp_ana_launch_discard_step = rt->discard_step == 1 ? 1 : SP_ANA_LAUNCH_DISCARD_STEP;
     sp_ana_narrow = rt->narrow;
     sp_ana_scratch_min = rt->scratch_min;
     sp_ana_keep_per_request = rt->keep;
@@ -244,7 +250,11 @@ int main(void)
     ar_each_trace("release", &rng_state, same_with_release, NULL);
     fprintf(stderr, "%d comparisons; the cost's helper handed %zu bytes of activity back, %zu during the pass\n",
             compared, (size_t)atomic_load(&sp_ana_cost_discarded), (size_t)atomic_load(&sp_ana_cost_discarded_early));
+    fprintf(stderr, "the GPU figures wrote %zu launch calls over their arrays and handed %zu bytes back during the join\n",
+            sp_ana_launch_overwritten, sp_ana_launch_discarded_early);
     CHECK(compared == NR_ROUTES * AR_TRACES);
+    CHECK(sp_ana_launch_overwritten > 0);
+    CHECK(sp_ana_launch_discarded_early > 0);
     CHECK(atomic_load(&sp_ana_cost_discarded) > 0);
     CHECK(atomic_load(&sp_ana_cost_discarded_early) > 0);
     return sp_test_done("test_analyze_release");
