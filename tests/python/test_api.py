@@ -336,6 +336,32 @@ class Misuse(TempDirCase):
         self.assertEqual(got["requests"]["count"], 1)
         self.assertEqual(got["data_quality"]["unclean_files"], 0)
 
+    def test_recorder_left_open_is_closed_at_exit(self):
+        """A recorder never closed, held by a daemon thread (as a batcher's worker holds it in a
+        service run by `uvicorn app:app`, which never calls close()), is closed at interpreter exit:
+        the requests recorded just before the exit are in the trace and it has its end record.
+        Without the atexit close the C extension's trace held 0 of the 3 requests, and both
+        backends' traces read as killed (no end record)."""
+        import subprocess
+        import sys
+        path = self.path("exit.sptrace")
+        script = ("import servprof, threading, sys\n"
+                  "rec = servprof.Recorder(sys.argv[1])\n"
+                  "def worker(r=rec):\n"
+                  "    threading.Event().wait()\n"
+                  "threading.Thread(target=worker, daemon=True).start()\n"
+                  "for i in range(3):\n"
+                  "    with rec.request('r%d' % i):\n"
+                  "        pass\n"
+                  "open_at_exit = rec.request('still-open')\n")
+        p = subprocess.run([sys.executable, "-c", script, path], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, SERVPROF_BACKEND=servprof.BACKEND))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        got = analyze(path, args=("--outcomes", "all"))
+        self.assertEqual(got["data_quality"]["unclean_files"], 0)
+        self.assertEqual(got["outcomes"]["by_outcome"]["ok"]["count"], 3)
+        self.assertEqual(got["outcomes"]["by_outcome"]["unfinished"]["count"], 1)
+
 
 class AnnotatorCheck(TempDirCase):
     """Recorder.annotator: an annotator with a callable `enabled` (servprof.torch's: is a profiler
