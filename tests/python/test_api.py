@@ -241,6 +241,27 @@ class Misuse(TempDirCase):
         rec.close()
         self.assertEqual(analyze(self.path("t.sptrace"))["requests"]["count"], 1)
 
+    def test_property_types_name_the_key(self):
+        """A property that is not str to str (policy.max_batch=8, as one writes it first) raises a
+        TypeError that names the key and the call, not set_property's generic words; given to
+        Recorder(properties=...), before the file is created, so no empty trace is left behind and
+        a second Recorder may open. Before, the TypeError said "set_property(key, value): both must
+        be str" from inside Recorder() and left the file."""
+        path = self.path("p.sptrace")
+        with self.assertRaisesRegex(TypeError, r"Recorder\(properties=...\): property 'policy.max_batch' = 8: keys and values must be str, not int"):
+            servprof.Recorder(path, properties={"policy.max_batch": 8})
+        self.assertFalse(os.path.exists(path))
+        with self.assertRaisesRegex(TypeError, r"must be a mapping"):
+            servprof.Recorder(path, properties=[("a", "b")])
+        self.assertFalse(os.path.exists(path))
+        with servprof.Recorder(path, properties={"policy.max_batch": "8"}) as rec:
+            with self.assertRaisesRegex(TypeError, r"set_property: property 'policy.max_queue_delay_ns' = 5000000: "
+                                                   r"keys and values must be str, not int \(write str\(value\)\)"):
+                rec.set_property("policy.max_queue_delay_ns", 5000000)
+            with self.assertRaisesRegex(TypeError, r"property key 3: keys and values must be str, not int"):
+                rec.set_property(3, "x")
+        self.assertEqual(analyze(path)["requests"]["count"], 0)
+
     def test_end_twice_and_blocks_twice(self):
         rec = servprof.Recorder(self.path("t.sptrace"))
         r = rec.request("a")
