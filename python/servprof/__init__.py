@@ -27,6 +27,7 @@ Two backends implement the same classes: the C extension servprof._native (the d
 `pip install`) and a ctypes fallback (servprof._pure), chosen with SERVPROF_BACKEND=native|ctypes.
 `servprof.BACKEND` says which one runs.
 """
+import atexit as _atexit
 import os as _os
 
 from ._common import (OUTCOMES, DROP_CAUSES, KNOWN_STAGES as _KNOWN, DERIVED_STAGES, COPY_KINDS, PHASES,
@@ -52,6 +53,22 @@ def _forget_open_requests_in_child():
 
 
 _os.register_at_fork(after_in_child=_forget_open_requests_in_child)
+
+
+def _close_open_recorders_at_exit():
+    # A recorder still open when the interpreter exits is closed here, as rec.close() would: its
+    # last records reach the file and the trace gets its end record. Without this the file holds
+    # only what the writer wrote before (a module global held by a daemon thread or a reference
+    # cycle, as under `uvicorn app:app`, is never deallocated): the records of the writer's last
+    # period are lost and the trace reads as killed. Not run on os._exit or a fatal signal.
+    for rec in list(_impl._live):
+        try:
+            rec.close()
+        except Exception:  # noqa: BLE001 - exiting: nothing to report to
+            pass
+
+
+_atexit.register(_close_open_recorders_at_exit)
 
 BACKEND = "native" if _impl.__name__.endswith("_native") else "ctypes"
 Recorder = _impl.Recorder

@@ -44,6 +44,30 @@ def check_stage_name(name):
     return name
 
 
+def check_property(key, value, what="set_property"):
+    """Checks a trace property's types (both str); TypeError naming the key otherwise."""
+    if not isinstance(key, str):
+        raise TypeError("%s: property key %r: keys and values must be str, not %s"
+                        % (what, key, type(key).__name__))
+    if not isinstance(value, str):
+        raise TypeError("%s: property %r = %r: keys and values must be str, not %s (write str(value))"
+                        % (what, key[:60], value, type(value).__name__))
+
+
+def check_properties(properties):
+    """Recorder(properties=...): a mapping of str to str, checked before the trace is opened (so a bad
+    one leaves no file behind); returns its items as a list of (key, value)."""
+    if properties is None:
+        return []
+    if not hasattr(properties, "items"):
+        raise TypeError("Recorder(properties=...) must be a mapping of str to str, not %s"
+                        % type(properties).__name__)
+    items = list(properties.items())
+    for k, v in items:
+        check_property(k, v, "Recorder(properties=...)")
+    return items
+
+
 def check_time(value, what):
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError("%s must be an int (ns of servprof.now_ns()), not %s" % (what, type(value).__name__))

@@ -269,6 +269,12 @@ static int recorder_init(RecorderObject *self, PyObject *args, PyObject *kw)
             Py_DECREF(r);
         }
     }
+    /* the properties' types are checked before the file is opened: a bad one leaves no trace behind */
+    PyObject *prop_items = PyObject_CallMethod(g_common, "check_properties", "O", props);
+    if (!prop_items) {
+        Py_XDECREF(stage_list);
+        return -1;
+    }
     sp_recorder_options opt;
     sp_recorder_options_init(&opt);
     uint64_t v;
@@ -352,22 +358,15 @@ static int recorder_init(RecorderObject *self, PyObject *args, PyObject *kw)
             Py_DECREF(r);
         }
     }
-    if (props != Py_None) {
-        PyObject *items = PyMapping_Items(props);
-        if (!items)
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(prop_items); i++) {
+        PyObject *kv = PyList_GET_ITEM(prop_items, i);
+        r = PyObject_CallMethod((PyObject *)self, "set_property", "OO", PyTuple_GET_ITEM(kv, 0),
+                                PyTuple_GET_ITEM(kv, 1));
+        if (!r)
             goto fail_close;
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
-            PyObject *kv = PyList_GET_ITEM(items, i);
-            r = PyObject_CallMethod((PyObject *)self, "set_property", "OO", PyTuple_GET_ITEM(kv, 0),
-                                    PyTuple_GET_ITEM(kv, 1));
-            if (!r) {
-                Py_DECREF(items);
-                goto fail_close;
-            }
-            Py_DECREF(r);
-        }
-        Py_DECREF(items);
+        Py_DECREF(r);
     }
+    Py_DECREF(prop_items);
     Py_XDECREF(stage_list);
     return 0;
 fail_close: {
@@ -381,6 +380,7 @@ fail_close: {
         PyErr_Restore(et, ev, tb);
     }
 fail:
+    Py_XDECREF(prop_items);
     Py_XDECREF(stage_list);
     return -1;
 }
@@ -502,8 +502,11 @@ static PyObject *recorder_set_property(RecorderObject *self, PyObject *args)
     PyObject *key, *val;
     if (!PyArg_ParseTuple(args, "OO:set_property", &key, &val))
         return NULL;
-    if (!PyUnicode_Check(key) || !PyUnicode_Check(val))
-        return PyErr_Format(PyExc_TypeError, "set_property(key, value): both must be str");
+    if (!PyUnicode_Check(key) || !PyUnicode_Check(val)) {
+        PyObject *r = PyObject_CallMethod(g_common, "check_property", "OO", key, val);
+        Py_XDECREF(r);
+        return NULL; /* check_property raised the TypeError that names the key */
+    }
     if (!self->rec)
         return recorder_closed_error(self);
     const char *k = PyUnicode_AsUTF8(key), *v = PyUnicode_AsUTF8(val);

@@ -10,7 +10,8 @@ import weakref
 from . import _clib
 from ._common import (MAX_PRICE_PER_HOUR, PHASES, MAX_STEP_MEMBERS, KNOWN_STAGES, OUTCOMES, DROP_CAUSES, COPY_KINDS, NO_BATCH, MAX_MEMBERS, LABELLED_ID_BASE,
                       ON_FORK, current_batch, check_stage_name, check_time, check_span, check_count,
-                      check_request_id, check_outcome, check_trace_context, check_step_member, check_kv, resolve_path)
+                      check_request_id, check_outcome, check_trace_context, check_step_member, check_kv, resolve_path,
+                      check_property, check_properties)
 
 _lib = _clib.load()
 _now = _lib.sp_now_ns
@@ -93,7 +94,7 @@ class Recorder:
         if settle > 0xFFFFFFFF:
             raise ValueError("metrics_settle_ms is out of range")
         opt.metrics_settle_ms = settle
-        props = dict(properties or {})
+        props = check_properties(properties)
         ptr = ctypes.c_void_p()
         st = _lib.sp_recorder_open(self.path.encode(), ctypes.byref(opt), ctypes.byref(ptr))
         if st:
@@ -103,7 +104,7 @@ class Recorder:
         try:
             for s in stages:
                 self.declare_stage(s)
-            for k, v in props.items():
+            for k, v in props:
                 self.set_property(k, v)
         except BaseException:
             self.close()
@@ -126,8 +127,7 @@ class Recorder:
         return tuple(self._names)
 
     def set_property(self, key, value):
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise TypeError("set_property(key, value): both must be str")
+        check_property(key, value)
         if self._ptr is None:
             raise RuntimeError("servprof.Recorder(%r) is closed" % self.path)
         st = _lib.sp_recorder_set_property(self._ptr, key.encode(), value.encode())

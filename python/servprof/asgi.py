@@ -128,6 +128,12 @@ class Middleware:
                  metrics_path=None):
         if recorder is None or not hasattr(recorder, "request"):
             raise TypeError("Middleware(app, recorder): recorder must be a servprof.Recorder")
+        for what, v in (("paths", paths), ("exclude", exclude)):
+            # a lone str would be taken letter by letter: paths="/v1/x" recorded every path (the
+            # prefix "/"), exclude="/healthz" excluded only "/"
+            if isinstance(v, (str, bytes)):
+                raise TypeError("Middleware: %s must be a list of paths, not a %s: %s=[%r]"
+                                % (what, type(v).__name__, what, v))
         self.app = app
         self.recorder = recorder
         self.paths = tuple(paths) if paths is not None else None

@@ -155,6 +155,14 @@ static inline void event_reset(kt_event *e, uint64_t *pidh, uint64_t *tidh)
     *tidh = 0x632be59bd9b4e019ULL;
 }
 
+/* The category an X event is handled by: its own, except that a range with no "cat" at all (torch.profiler
+ * without Kineto, e.g. Debian's torch 1.13, writes record_function ranges so) named by servprof's
+ * annotation convention ("servprof.request:...", docs/annotations.md) is read as a user_annotation. */
+static inline uint8_t event_cat(const kt_event *e)
+{
+    return e->cat == CAT_OTHER && e->name_len > 9 && memcmp(e->name, "servprof.", 9) == 0 ? CAT_ANNOT : e->cat;
+}
+
 /* The args of events whose kind is already known to need none (cpu_op, annotations, python_function,
  * flows, ...: most of a trace's args) are passed over whole, still checked to be an object. With
  * duplicate "cat"/"ph" keys the args are judged by the value seen before them. */

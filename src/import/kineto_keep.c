@@ -53,7 +53,7 @@ static sp_status keep_range(kt *k, int64_t s, int64_t end)
     uint8_t kind;
     if (e->name_len > 13 && memcmp(e->name, "ProfilerStep#", 13) == 0)
         kind = SP_MARK_PROFILER_STEP;
-    else if (e->cat == CAT_ANNOT && !sp_mark_name_excluded(e->name, e->name_len))
+    else if (event_cat(e) == CAT_ANNOT && !sp_mark_name_excluded(e->name, e->name_len))
         kind = SP_MARK_USER_RANGE;
     else
         return SP_OK;
@@ -107,7 +107,8 @@ sp_status sp_kt_handle_event(kt *k, const sp_json_token *open)
             k->last_step_start = s;
         k->steps++;
     }
-    switch (e->cat) {
+    uint8_t cat = event_cat(e);
+    switch (cat) {
     case CAT_KERNEL:
     case CAT_MEMCPY:
     case CAT_MEMSET:
@@ -154,9 +155,9 @@ sp_status sp_kt_handle_event(kt *k, const sp_json_token *open)
         const char *why = NULL;
         int r = annotation_of(k, e, &a, &why);
         if (r == 0)
-            return e->cat == CAT_GPU_ANNOT ? SP_OK : keep_range(k, s, end);
+            return cat == CAT_GPU_ANNOT ? SP_OK : keep_range(k, s, end);
         sp_status st = r < 0 ? SP_ERR_PARSE
-                             : sp_annot_set_add(&k->annots, k->ev, &a, s, end, e->thread, e->cat == CAT_GPU_ANNOT, &why);
+                             : sp_annot_set_add(&k->annots, k->ev, &a, s, end, e->thread, cat == CAT_GPU_ANNOT, &why);
         if (st == SP_ERR_PARSE)
             return sp_kt_fail_at(k, SP_ERR_PARSE, open, "annotation \"%.*s\": %s (docs/annotations.md)",
                            (int)(e->name_len > 80 ? 80 : e->name_len), e->name, why);
@@ -180,7 +181,8 @@ int sp_kt_counted_only(const kt *k, const kt_event *e)
         return 0;
     if (e->name_len > 13 && memcmp(e->name, "ProfilerStep#", 13) == 0)
         return 0;
-    switch (e->cat) {
+    uint8_t cat = event_cat(e);
+    switch (cat) {
     case CAT_KERNEL:
     case CAT_MEMCPY:
     case CAT_MEMSET:
@@ -196,7 +198,7 @@ int sp_kt_counted_only(const kt *k, const kt_event *e)
         int r = annotation_of(k, e, &a, &why);
         if (r != 0)
             return 0;
-        if (e->cat != CAT_ANNOT)   /* keep_range keeps a cpu_op only as ProfilerStep#N (above) */
+        if (cat != CAT_ANNOT)   /* keep_range keeps a cpu_op only as ProfilerStep#N (above) */
             return 2;
         return sp_mark_name_excluded(e->name, e->name_len) ? 2 : 0;
     }

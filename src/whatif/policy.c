@@ -115,6 +115,23 @@ static const char *const policy_keys[] = {
 };
 #define N_POLICY_KEYS (sizeof policy_keys / sizeof policy_keys[0])
 
+/* Every other policy.* key servprof reads (the generation service's, docs/native-format.md). */
+static const char *const other_policy_keys[] = {
+    "policy.max_num_seqs",   "policy.max_num_batched_tokens", "policy.chunked_prefill",
+    "policy.prefill_bucket", "policy.kv_capacity_tokens",
+};
+
+static int policy_key_known(const char *key)
+{
+    for (size_t k = 0; k < sizeof policy_keys / sizeof policy_keys[0]; k++)
+        if (strcmp(key, policy_keys[k]) == 0)
+            return 1;
+    for (size_t k = 0; k < sizeof other_policy_keys / sizeof other_policy_keys[0]; k++)
+        if (strcmp(key, other_policy_keys[k]) == 0)
+            return 1;
+    return 0;
+}
+
 static int file_has_policy(const sp_events *ev, size_t f)
 {
     for (size_t k = 0; k < N_POLICY_KEYS; k++)
@@ -273,6 +290,57 @@ sp_status sp_whatif_observed_from_events(const sp_events *ev, sp_whatif_observed
     }
     *out = o;
     return SP_OK;
+}
+
+int sp_whatif_policy_gaps(const sp_events *ev, const sp_whatif_observed *o, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+#define ADD(...)                                                                                       \
+    do {                                                                                               \
+        if (at < len)                                                                                  \
+            at += (size_t)snprintf(buf + at, len - at, __VA_ARGS__);                                   \
+    } while (0)
+    /* policy.* keys no part of servprof reads (a unit in the name, a typo), in the order written, once */
+    int unknown = 0;
+    for (size_t i = 0; i < ev->n_props; i++) {
+        const char *k = sp_str_get(&ev->strings, ev->props[i].key);
+        if (strncmp(k, "policy.", 7) != 0 || policy_key_known(k))
+            continue;
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(sp_str_get(&ev->strings, ev->props[j].key), k) == 0;
+        if (seen)
+            continue;
+        if (unknown == 4) {
+            ADD(", ...");
+            break;
+        }
+        ADD("%s%.64s", unknown ? ", " : "", k);
+        unknown++;
+    }
+    if (o->file < 0 && !unknown)
+        return 0;
+    char not_read[320];
+    snprintf(not_read, sizeof not_read, "%s", buf);
+    at = 0;
+    buf[0] = '\0';
+    static const struct {
+        sp_whatif_setting set;
+        const char *key;
+    } needed[] = {{SP_WHATIF_SET_MAX_BATCH, "policy.max_batch"},
+                  {SP_WHATIF_SET_DELAY, "policy.max_queue_delay_ns"},
+                  {SP_WHATIF_SET_PAD, "policy.pad"}};
+    int missing = 0;
+    for (size_t k = 0; k < sizeof needed / sizeof needed[0]; k++)
+        if (o->origin[needed[k].set] != SP_WHATIF_FROM_TRACE)
+            ADD("%s%s", missing++ ? ", " : "missing ", needed[k].key);
+    if (missing)
+        ADD("; a prediction needs policy.max_batch, policy.max_queue_delay_ns and policy.pad");
+    if (unknown)
+        ADD("%snot read: %s", missing ? "; " : "", not_read);
+#undef ADD
+    return 1;
 }
 
 void sp_whatif_observed_infer(sp_whatif_observed *o, const sp_whatif_workload *w)

@@ -122,8 +122,13 @@ static sp_status predict(sp_events *ev, sp_report *r, int lenient, sp_whatif_wor
         snprintf(note, sizeof note, "the trace's batching policy cannot be read (%s): no prediction", err);
         return unavailable(r, note);
     }
-    if (!sp_whatif_observed_from_trace(&obs))
-        return unavailable(r, "the trace does not carry the batching policy: no prediction");
+    if (!sp_whatif_observed_from_trace(&obs)) {
+        char gaps[640];
+        if (!sp_whatif_policy_gaps(ev, &obs, gaps, sizeof gaps))
+            return unavailable(r, "the trace does not carry the batching policy: no prediction");
+        snprintf(note, sizeof note, "the trace's batching policy is incomplete (%s): no prediction", gaps);
+        return unavailable(r, note);
+    }
     st = sp_whatif_workload_from_events(ev, lenient, w, err, sizeof err);
     if (st == SP_ERR_NOMEM || st == SP_ERR_STATE) /* a set released by its analysis: the caller's error */
         return st;

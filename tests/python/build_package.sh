@@ -24,6 +24,10 @@ fi
 # a copy of python/, so the build writes nothing into the source tree (tests run in parallel)
 mkdir -p "$PKG.work"
 cp -r "$SRC/python" "$PKG.work/src"
+# without a user's in-tree build output: pip install ./python leaves python/build/lib behind, and since
+# cp gives every copied file the same fresh mtime, setuptools would take that stale copy as up to date
+# and install it instead of the sources
+rm -rf "$PKG.work/src/build" "$PKG.work/src"/*.egg-info
 export SERVPROF_INCLUDE_DIR=$SRC/include SERVPROF_LIBRARY_DIR=$BUILD SERVPROF_REQUIRE_EXTENSION=1
 export CFLAGS="${CFLAGS:-} -Werror"
 export PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore

@@ -241,6 +241,27 @@ class Misuse(TempDirCase):
         rec.close()
         self.assertEqual(analyze(self.path("t.sptrace"))["requests"]["count"], 1)
 
+    def test_property_types_name_the_key(self):
+        """A property that is not str to str (policy.max_batch=8, as one writes it first) raises a
+        TypeError that names the key and the call, not set_property's generic words; given to
+        Recorder(properties=...), before the file is created, so no empty trace is left behind and
+        a second Recorder may open. Before, the TypeError said "set_property(key, value): both must
+        be str" from inside Recorder() and left the file."""
+        path = self.path("p.sptrace")
+        with self.assertRaisesRegex(TypeError, r"Recorder\(properties=...\): property 'policy.max_batch' = 8: keys and values must be str, not int"):
+            servprof.Recorder(path, properties={"policy.max_batch": 8})
+        self.assertFalse(os.path.exists(path))
+        with self.assertRaisesRegex(TypeError, r"must be a mapping"):
+            servprof.Recorder(path, properties=[("a", "b")])
+        self.assertFalse(os.path.exists(path))
+        with servprof.Recorder(path, properties={"policy.max_batch": "8"}) as rec:
+            with self.assertRaisesRegex(TypeError, r"set_property: property 'policy.max_queue_delay_ns' = 5000000: "
+                                                   r"keys and values must be str, not int \(write str\(value\)\)"):
+                rec.set_property("policy.max_queue_delay_ns", 5000000)
+            with self.assertRaisesRegex(TypeError, r"property key 3: keys and values must be str, not int"):
+                rec.set_property(3, "x")
+        self.assertEqual(analyze(path)["requests"]["count"], 0)
+
     def test_end_twice_and_blocks_twice(self):
         rec = servprof.Recorder(self.path("t.sptrace"))
         r = rec.request("a")
@@ -335,6 +356,32 @@ class Misuse(TempDirCase):
         got = analyze(self.path("t.sptrace"))
         self.assertEqual(got["requests"]["count"], 1)
         self.assertEqual(got["data_quality"]["unclean_files"], 0)
+
+    def test_recorder_left_open_is_closed_at_exit(self):
+        """A recorder never closed, held by a daemon thread (as a batcher's worker holds it in a
+        service run by `uvicorn app:app`, which never calls close()), is closed at interpreter exit:
+        the requests recorded just before the exit are in the trace and it has its end record.
+        Without the atexit close the C extension's trace held 0 of the 3 requests, and both
+        backends' traces read as killed (no end record)."""
+        import subprocess
+        import sys
+        path = self.path("exit.sptrace")
+        script = ("import servprof, threading, sys\n"
+                  "rec = servprof.Recorder(sys.argv[1])\n"
+                  "def worker(r=rec):\n"
+                  "    threading.Event().wait()\n"
+                  "threading.Thread(target=worker, daemon=True).start()\n"
+                  "for i in range(3):\n"
+                  "    with rec.request('r%d' % i):\n"
+                  "        pass\n"
+                  "open_at_exit = rec.request('still-open')\n")
+        p = subprocess.run([sys.executable, "-c", script, path], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, SERVPROF_BACKEND=servprof.BACKEND))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        got = analyze(path, args=("--outcomes", "all"))
+        self.assertEqual(got["data_quality"]["unclean_files"], 0)
+        self.assertEqual(got["outcomes"]["by_outcome"]["ok"]["count"], 3)
+        self.assertEqual(got["outcomes"]["by_outcome"]["unfinished"]["count"], 1)
 
 
 class AnnotatorCheck(TempDirCase):

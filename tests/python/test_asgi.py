@@ -186,6 +186,21 @@ class MiddlewareCase(TempDirCase):
         with self.assertRaises(TypeError):
             servprof.asgi.Middleware(app_with(200), None)
 
+    def test_paths_and_exclude_must_be_lists(self):
+        """paths="/v1/x" or exclude="/healthz" (a str where a list goes) is a TypeError that shows the
+        list to write. Before, the str was taken letter by letter: paths="/v1/embed" recorded every
+        path (its letter "/" is a prefix of each) and exclude="/health" excluded only "/"."""
+        with servprof.Recorder(self.path("t.sptrace")) as rec:
+            with self.assertRaisesRegex(TypeError, r"paths must be a list of paths, not a str: paths=\['/v1/embed'\]"):
+                servprof.asgi.Middleware(app_with(200), rec, paths="/v1/embed")
+            with self.assertRaisesRegex(TypeError, r"exclude must be a list of paths, not a str: exclude=\['/health'\]"):
+                servprof.asgi.Middleware(app_with(200), rec, exclude="/health")
+            mw = servprof.asgi.Middleware(app_with(200), rec, paths=["/v1/embed", "/v2/"], exclude=("/v2/health",))
+            for path in ("/v1/embed", "/v1/embed_sync", "/v2/a", "/v2/health", "/health", "/"):
+                call(mw, path)
+        got = export_requests(self, self.path("t.sptrace"))
+        self.assertEqual(len(got), 2)  # /v1/embed exactly, /v2/a under the prefix "/v2/"
+
 
 def export_requests(case, trace):
     """{request id: what `servprof export --otlp` says of it}: its trace context (trace id, the caller's

@@ -76,18 +76,23 @@ class Annotations(TempDirCase):
         self.assertIn("servprof.request:q_4;tokens=7", names)
         self.assertEqual(sum(n.startswith("servprof.stage.preprocess:") for n in names), 5)
         # Debian's torch 1.13 is built without Kineto: its profiler writes the same ranges without a
-        # `cat`; give them Kineto's (user_annotation) so servprof's Kineto importer reads them
+        # `cat` (and a string pid); servprof reads the servprof.* ones as user_annotation ranges, so
+        # the profiler's own file gives the requests (before, it gave none), as does the same file
+        # with Kineto's category and pid written in
         kineto = [dict(e, cat=e.get("cat") or "user_annotation", pid=e["pid"] if isinstance(e.get("pid"), int) else 1)
                   for e in events if e.get("ph") == "X"]
         kpath = self.path("kineto.json")
         with open(kpath, "w") as f:
             json.dump({"traceEvents": kineto}, f)
-        rep, native = analyze(kpath), analyze(self.path("t.sptrace"))
+        raw, rep, native = analyze(path), analyze(kpath), analyze(self.path("t.sptrace"))
+        self.assertEqual(raw["requests"]["count"], 5)
         self.assertEqual(rep["requests"]["count"], 5)
         self.assertEqual(native["requests"]["count"], 5)
         for k in ("effective_tokens", "padded_tokens"):
             self.assertEqual(rep["padding"][k], native["padding"][k])
+            self.assertEqual(raw["padding"][k], native["padding"][k])
         self.assertIn("preprocess", stages(rep))
+        self.assertIn("preprocess", stages(raw))
 
     def test_no_ranges_without_a_profiler(self):
         rec = servprof.Recorder(self.path("t.sptrace"))

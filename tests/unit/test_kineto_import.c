@@ -539,6 +539,38 @@ static void test_step_marks(void)
     }
 }
 
+/* torch.profiler without Kineto (Debian's torch 1.13) writes a bare array of X events with no "cat"
+ * and a string pid, as export_chrome_trace did on this machine for a servprof.torch-annotated loop:
+ * the servprof.* ranges are read as user_annotation ranges (request, stages, batch), the other
+ * cat-less events (aten::...) stay ignored and are no step marks. Before, every event was ignored and
+ * the report said "no requests in the trace" with exit 0. */
+static void test_without_cat(void)
+{
+    const char *t =
+        "[{\"name\":\"servprof.request:p0;tokens=4\",\"ph\":\"X\",\"ts\":178,\"dur\":2214,\"tid\":1,\"pid\":\"CPU functions\",\"args\":{}},"
+        "{\"name\":\"servprof.stage.preprocess:p0\",\"ph\":\"X\",\"ts\":217,\"dur\":470,\"tid\":1,\"pid\":\"CPU functions\",\"args\":{}},"
+        "{\"name\":\"aten::randn\",\"ph\":\"X\",\"ts\":319,\"dur\":77,\"tid\":1,\"pid\":\"CPU functions\",\"args\":{}},"
+        "{\"name\":\"servprof.batch:1[p0];effective=4;padded=4\",\"ph\":\"X\",\"ts\":721,\"dur\":1571,\"tid\":1,\"pid\":\"CPU functions\",\"args\":{}},"
+        "{\"name\":\"aten::linear\",\"ph\":\"X\",\"ts\":800,\"dur\":300,\"tid\":1,\"pid\":\"CPU functions\",\"args\":{}},"
+        "{\"name\":\"servprof.stage.postprocess:p0\",\"ph\":\"X\",\"ts\":2300,\"dur\":53,\"tid\":1,\"pid\":\"CPU functions\",\"args\":{}}]";
+    sp_events *ev = load_ok(t, NULL);
+    CHECK_EQ_U64(ev->n_requests, 1);
+    CHECK_EQ_U64(ev->n_batches, 1);
+    CHECK_EQ_U64(ev->n_spans, 2); /* preprocess, postprocess */
+    CHECK_EQ_U64(ev->n_acts, 0);
+    if (ev->n_requests == 1) {
+        CHECK_EQ_U64(ev->requests[0].arrival_ns, 178000);
+        CHECK_EQ_U64(ev->requests[0].done_ns, 2392000);
+        CHECK_EQ_U64(ev->requests[0].input_tokens, 4);
+    }
+    if (ev->n_batches == 1) {
+        CHECK_EQ_U64(ev->batches[0].effective_tokens, 4);
+        CHECK_EQ_U64(ev->batches[0].start_ns, 721000);
+    }
+    CHECK_EQ_U64(ev->files[0].ignored, 2); /* the aten:: events */
+    sp_events_destroy(ev);
+}
+
 int main(void)
 {
     test_timestamps();
@@ -551,5 +583,6 @@ int main(void)
     test_skipped_args();
     test_malformed();
     test_step_marks();
+    test_without_cat();
     return sp_test_done("test_kineto_import");
 }

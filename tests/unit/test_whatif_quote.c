@@ -221,6 +221,29 @@ static void queue_without_policy(void)
     CHECK(r->prediction.state == SP_PREDICTION_UNAVAILABLE);
     CHECK(strstr(r->prediction.note, "policy.max_batch") != NULL);
     sp_report_destroy(r);
+
+    /* part of the policy, its window under a name servprof does not read (a Python service's first
+     * try: the delay in ms): the note names the keys missing and the key not read, instead of
+     * saying the trace carries no policy (it does carry policy.max_batch) */
+    r = quoted(queue_trace(",\"properties\":{\"policy.max_batch\":\"8\",\"policy.max_queue_delay_ms\":\"10\","
+                           "\"policy.max_num_seqs\":\"4\"}"),
+               NULL);
+    CHECK(r->prediction.state == SP_PREDICTION_UNAVAILABLE);
+    CHECK(r->prediction.note &&
+          strcmp(r->prediction.note, "the trace's batching policy is incomplete (missing policy.max_queue_delay_ns, "
+                                     "policy.pad; a prediction needs policy.max_batch, policy.max_queue_delay_ns "
+                                     "and policy.pad; not read: policy.max_queue_delay_ms): no prediction") == 0);
+    CHECK(strstr(r->verdict.sentence, "not read: policy.max_queue_delay_ms") != NULL);
+    sp_report_destroy(r);
+
+    /* only a key servprof does not read: every needed key is missing, and that one is named */
+    r = quoted(queue_trace(",\"properties\":{\"policy.batch_window\":\"10ms\"}"), NULL);
+    CHECK(r->prediction.note &&
+          strcmp(r->prediction.note, "the trace's batching policy is incomplete (missing policy.max_batch, "
+                                     "policy.max_queue_delay_ns, policy.pad; a prediction needs policy.max_batch, "
+                                     "policy.max_queue_delay_ns and policy.pad; not read: policy.batch_window): "
+                                     "no prediction") == 0);
+    sp_report_destroy(r);
 }
 
 /* Saturated: a request every 0.5 ms, batches of 4 (the max batch, so full) lasting 2.2 ms each: the
