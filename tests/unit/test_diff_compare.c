@@ -105,15 +105,15 @@ static void test_report_round_trip(void)
     CHECK_MSG(sp_diff_run_from_report(r, "direct", &direct) == SP_OK, "from report");
     CHECK_MSG(direct->lat_ns[1] == run->lat_ns[1] && direct->n_rows == 0, "no keep_requests: no rows");
 
-    /* two reports: point estimates only, every change 0 */
+    /* the same run from its report and from its analysis: point estimates only, every change 0, money
+     * and shares too (the analysis' exact figures are compared at the report's 9 and 6 digits) */
     sp_diff *d;
     CHECK_MSG(sp_diff_compare(run, direct, NULL, &d, err, sizeof err) == SP_OK, "compare: %s", err);
     CHECK_MSG(!d->intervals, "reports give no intervals");
     for (size_t k = 0; k < d->n_metrics; k++) {
         const sp_diff_metric *m = &d->metrics[k];
         CHECK_MSG(!m->has_interval, "%s has an interval", m->path);
-        if (m->unit == SP_DIFF_UNIT_NS || m->unit == SP_DIFF_UNIT_COUNT)
-            CHECK_MSG(m->change == 0, "%s changed by %g", m->path, m->change);
+        CHECK_MSG(m->change == 0 || isnan(m->change), "%s changed by %g", m->path, m->change);
     }
     sp_diff_destroy(d);
     sp_diff_run_destroy(direct);
@@ -142,17 +142,21 @@ static void test_report_round_trip(void)
      * trace's meta price, naming the file, line and key; the bound itself is a price */
     const char *prices[] = {"1e300", "1000000.5", "0", "-4", "1000000"};
     for (size_t i = 0; i < sizeof prices / sizeof *prices; i++) {
-        char *at = strstr(js, "\"price_per_hour\":");
+        char *src = strdup(js); /* as above: a copy, not the writer's buffer */
+        char *at = strstr(src, "\"price_per_hour\":");
         CHECK_MSG(at != NULL, "the report has a price");
-        if (!at)
+        if (!at) {
+            free(src);
             break;
+        }
         at += strlen("\"price_per_hour\":");
-        size_t head = (size_t)(at - js), num = strcspn(at, ",}");
+        size_t head = (size_t)(at - src), num = strcspn(at, ",}");
         size_t blen = len - num + strlen(prices[i]);
         char *priced = malloc(blen + 1);
-        memcpy(priced, js, head);
+        memcpy(priced, src, head);
         memcpy(priced + head, prices[i], strlen(prices[i]));
         memcpy(priced + head + strlen(prices[i]), at + num, len - head - num + 1);
+        free(src);
         st = sp_diff_run_read_report("p.json", priced, blen, &run, err, sizeof err);
         if (i + 1 < sizeof prices / sizeof *prices)
             CHECK_MSG(st == SP_ERR_PARSE && strstr(err, "p.json:") && strstr(err, "cost.price_per_hour") &&
