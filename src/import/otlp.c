@@ -2,6 +2,7 @@
  * document or several (the OTLP file exporter writes one per line). A trace's request span becomes a
  * request with the trace id as its id; stage spans and vLLM's gen_ai.latency.* attributes become its
  * stages; spans carrying servprof.batch become batches. */
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -63,6 +64,7 @@ typedef struct otlp {
     bool lenient;
     bool warned_dup_id;      /* said once that two traces name one request id */
     sp_known_stages ks;
+    double price_per_hour;   /* a resource's servprof.price_per_hour; 0: none given */
 } otlp;
 
 /* One span object as read. */
@@ -567,9 +569,113 @@ static sp_status scope_member(otlp *o, sread *r, const sp_json_token *key, uint3
     return walk_objects(o, r, NULL, "spans");
 }
 
-/* Inside a resourceSpans object: "scopeSpans" (or the older "instrumentationLibrarySpans"). */
+/* One resource attribute {"key":...,"value":{...}} (the '{' consumed): servprof.price_per_hour, the price
+ * servprof export carries over from the trace (docs/otlp.md), is kept; the rest is skipped. The price is
+ * bounded as a servprof.events/1 meta price is (SP_MAX_PRICE_PER_HOUR), and one file holds one price. */
+static sp_status resource_attribute(otlp *o)
+{
+    bool is_price = false;
+    sp_json_token t;
+    for (;;) {
+        if (sp_json_next(&o->lx, &t))
+            return sp_json_fail(&o->lx, o->ctx);
+        if (t.type == SP_JSON_OBJ_END)
+            return SP_OK;
+        if (key_is(&t, "key")) {
+            if (sp_json_next(&o->lx, &t))
+                return sp_json_fail(&o->lx, o->ctx);
+            if (t.type == SP_JSON_STRING)
+                is_price = key_is(&t, "servprof.price_per_hour");
+            else if ((t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) && sp_json_skip_rest(&o->lx))
+                return sp_json_fail(&o->lx, o->ctx);
+            continue;
+        }
+        if (!key_is(&t, "value") || !is_price) {
+            if (sp_json_skip(&o->lx))
+                return sp_json_fail(&o->lx, o->ctx);
+            continue;
+        }
+        if (sp_json_next(&o->lx, &t))
+            return sp_json_fail(&o->lx, o->ctx);
+        uint32_t line = t.line, col = t.column;
+        sp_json_token v;
+        bool has = false;
+        if (t.type == SP_JSON_OBJ_BEGIN) {
+            sp_status st = read_anyvalue(o, &v, &has);
+            if (st)
+                return st;
+        } else if ((t.type == SP_JSON_ARR_BEGIN) && sp_json_skip_rest(&o->lx)) {
+            return sp_json_fail(&o->lx, o->ctx);
+        }
+        double price = NAN;
+        if (has && (v.type == SP_JSON_NUMBER || v.type == SP_JSON_STRING) &&
+            sp_json_number_to_double(v.str, v.len, &price) != SP_OK)
+            price = NAN;
+        if (!(price > 0 && price <= SP_MAX_PRICE_PER_HOUR))
+            return sp_import_fail_at(o->ctx, line, col, SP_ERR_PARSE, "resource attribute servprof.price_per_hour must "
+                                     "be {\"doubleValue\":P} with P in (0, %g] dollars per hour (SP_MAX_PRICE_PER_HOUR)",
+                                     SP_MAX_PRICE_PER_HOUR);
+        if (o->price_per_hour > 0 && price != o->price_per_hour)
+            return sp_import_fail_at(o->ctx, line, col, SP_ERR_PARSE, "resource attribute servprof.price_per_hour %.9g "
+                                     "differs from the %.9g an earlier resource of this file gives", price,
+                                     o->price_per_hour);
+        o->price_per_hour = price;
+        if (has && sp_json_skip_rest(&o->lx)) /* the rest of the value object */
+            return sp_json_fail(&o->lx, o->ctx);
+    }
+}
+
+/* A resource object (the '{' consumed): its "attributes". */
+static sp_status read_resource(otlp *o)
+{
+    sp_json_token t;
+    for (;;) {
+        if (sp_json_next(&o->lx, &t))
+            return sp_json_fail(&o->lx, o->ctx);
+        if (t.type == SP_JSON_OBJ_END)
+            return SP_OK;
+        if (!key_is(&t, "attributes")) {
+            if (sp_json_skip(&o->lx))
+                return sp_json_fail(&o->lx, o->ctx);
+            continue;
+        }
+        if (sp_json_next(&o->lx, &t))
+            return sp_json_fail(&o->lx, o->ctx);
+        if (t.type != SP_JSON_ARR_BEGIN) {
+            if (t.type == SP_JSON_OBJ_BEGIN && sp_json_skip_rest(&o->lx))
+                return sp_json_fail(&o->lx, o->ctx);
+            continue; /* a resource's other attributes are not read: nothing to check */
+        }
+        for (;;) {
+            if (sp_json_next(&o->lx, &t))
+                return sp_json_fail(&o->lx, o->ctx);
+            if (t.type == SP_JSON_ARR_END)
+                break;
+            sp_status st = SP_OK;
+            if (t.type == SP_JSON_OBJ_BEGIN)
+                st = resource_attribute(o);
+            else if (t.type == SP_JSON_ARR_BEGIN && sp_json_skip_rest(&o->lx))
+                st = sp_json_fail(&o->lx, o->ctx);
+            if (st)
+                return st;
+        }
+    }
+}
+
+/* Inside a resourceSpans object: "resource" (its servprof.price_per_hour) and "scopeSpans" (or the older
+ * "instrumentationLibrarySpans"). */
 static sp_status resource_member(otlp *o, sread *r, const sp_json_token *key, uint32_t line, uint32_t col)
 {
+    if (key_is(key, "resource")) {
+        sp_json_token t;
+        if (sp_json_next(&o->lx, &t))
+            return sp_json_fail(&o->lx, o->ctx);
+        if (t.type == SP_JSON_OBJ_BEGIN)
+            return read_resource(o);
+        if (t.type == SP_JSON_ARR_BEGIN && sp_json_skip_rest(&o->lx))
+            return sp_json_fail(&o->lx, o->ctx);
+        return SP_OK;
+    }
     if (!key_is(key, "scopeSpans") && !key_is(key, "instrumentationLibrarySpans"))
         return sp_json_skip(&o->lx) ? sp_json_fail(&o->lx, o->ctx) : SP_OK;
     sp_json_token t;
@@ -910,6 +1016,8 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
         /* OTLP times are Unix times already */
         ctx->ev->files[ctx->file].has_unix_offset = true;
         ctx->ev->files[ctx->file].unix_offset_ns = 0;
+        if (o.price_per_hour > 0)
+            ctx->ev->files[ctx->file].price_per_hour = o.price_per_hour;
     }
     if (st == SP_OK && ctx->err && ctx->errlen)
         ctx->err[0] = '\0';

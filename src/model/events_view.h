@@ -44,6 +44,7 @@ typedef struct sp_view_file {
     sp_format format;
     int has_unix_offset;         /* the trace ties its clock to Unix time: */
     int64_t unix_offset_ns;      /* a time of this file + unix_offset_ns = ns since the Unix epoch */
+    double price_per_hour;       /* the trace's instance price; 0: none given */
 } sp_view_file;
 
 typedef struct sp_view_span {

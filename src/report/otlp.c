@@ -219,6 +219,16 @@ static void doc_begin(ox *x, uint32_t file)
     x->comma = 0;
     attr_str(x, "service.name", service && service[0] ? service : "servprof");
     attr_str(x, "servprof.trace_file", f.path);
+    /* the price the traces' report bills at (the first file's, DESIGN 7), on every document, so that
+     * `servprof analyze` of the export bills as the original's report did, not at the default price */
+    sp_view_file first;
+    sp_view_file_at(x->ev, 0, &first);
+    if (first.price_per_hour > 0) {
+        sep(x);
+        fputs("{\"key\":\"servprof.price_per_hour\",\"value\":{\"doubleValue\":", x->out);
+        sp_rep_json_num(x->out, first.price_per_hour, 17);
+        fputs("}}", x->out);
+    }
     fputs("]},\"scopeSpans\":[{\"scope\":{\"name\":\"servprof\",\"version\":\"" SP_VERSION_STRING "\"},\"spans\":[",
           x->out);
     x->doc_spans = 0;
