@@ -194,6 +194,10 @@ int sp_cmd_export(int argc, char **argv)
         return rc;
     if (sp_cli_check_traces("export", argc - optind, argv + optind))
         return 2;
+    /* the output never replaces a trace (`--otlp server.sptrace client.jsonl`, its file name left out,
+     * wrote the client's export over the server trace), checked before anything is read */
+    if (strcmp(a.otlp_path, "-") != 0 && sp_cli_refuse_trace_output("export", a.otlp_path))
+        return 1;
     char err[1024] = "";
     if (sp_load_options_check(&a.lopt, err, sizeof err) != SP_OK) {
         fprintf(stderr, "servprof export: %s\n", err);
