@@ -12,6 +12,7 @@
 
 #include "common/util_int.h"
 #include "import/import_int.h"
+#include "format/native_format.h"
 #include "import/json.h"
 
 #define OTLP_MAX_SPANS (8u << 20)     /* hard cap on spans kept from one file */
@@ -569,12 +570,58 @@ static sp_status scope_member(otlp *o, sread *r, const sp_json_token *key, uint3
     return walk_objects(o, r, NULL, "spans");
 }
 
-/* One resource attribute {"key":...,"value":{...}} (the '{' consumed): servprof.price_per_hour, the price
- * servprof export carries over from the trace (docs/otlp.md), is kept; the rest is skipped. The price is
- * bounded as a servprof.events/1 meta price is (SP_MAX_PRICE_PER_HOUR), and one file holds one price. */
+/* A resource's servprof.property.KEY attribute: trace property KEY of this file, as servprof export
+ * writes it (docs/otlp.md), checked as the other formats check a property. */
+static sp_status resource_property(otlp *o, const char *key, size_t klen, const sp_json_token *v, bool has,
+                                   uint32_t line, uint32_t col)
+{
+    if (!sp_prop_key_valid(key, klen))
+        return sp_import_fail_at(o->ctx, line, col, SP_ERR_PARSE, "resource attribute %s%.*s: a property key must be "
+                                 "1..%u characters of [A-Za-z0-9._-]", SP_OTLP_PROPERTY_PREFIX, (int)(klen > 64 ? 64 : klen),
+                                 key, SP_PROP_MAX_KEY);
+    /* a number or a boolean is kept as its text, as a JSONL meta line's properties are */
+    const char *text = has && v->type == SP_JSON_TRUE ? "true" : has && v->type == SP_JSON_FALSE ? "false" : v->str;
+    size_t tlen = has && (v->type == SP_JSON_TRUE || v->type == SP_JSON_FALSE) ? strlen(text) : v->len;
+    if (!has || (v->type != SP_JSON_STRING && v->type != SP_JSON_NUMBER && v->type != SP_JSON_TRUE &&
+                 v->type != SP_JSON_FALSE) || tlen > SP_PROP_MAX_VALUE || memchr(text, 0, tlen))
+        return sp_import_fail_at(o->ctx, line, col, SP_ERR_PARSE, "resource attribute %s%.*s must be a "
+                                 "{\"stringValue\":...} of at most %u bytes without NUL (or a number or boolean)",
+                                 SP_OTLP_PROPERTY_PREFIX, (int)klen, key, SP_PROP_MAX_VALUE);
+    sp_status st = sp_ev_set_prop(o->ctx->ev, o->ctx->file, key, klen, text, tlen);
+    if (st == SP_ERR_LIMIT)
+        return sp_import_fail_at(o->ctx, line, col, SP_ERR_LIMIT, "more than %u trace properties", SP_PROP_MAX_KEYS);
+    return st;
+}
+
+/* A resource's servprof.price_per_hour attribute: the price servprof export carries over from the trace
+ * (docs/otlp.md), bounded as a servprof.events/1 meta price is (SP_MAX_PRICE_PER_HOUR); one file holds
+ * one price. */
+static sp_status resource_price(otlp *o, const sp_json_token *v, bool has, uint32_t line, uint32_t col)
+{
+    double price = NAN;
+    if (has && (v->type == SP_JSON_NUMBER || v->type == SP_JSON_STRING) &&
+        sp_json_number_to_double(v->str, v->len, &price) != SP_OK)
+        price = NAN;
+    if (!(price > 0 && price <= SP_MAX_PRICE_PER_HOUR))
+        return sp_import_fail_at(o->ctx, line, col, SP_ERR_PARSE, "resource attribute servprof.price_per_hour must "
+                                 "be {\"doubleValue\":P} with P in (0, %g] dollars per hour (SP_MAX_PRICE_PER_HOUR)",
+                                 SP_MAX_PRICE_PER_HOUR);
+    if (o->price_per_hour > 0 && price != o->price_per_hour)
+        return sp_import_fail_at(o->ctx, line, col, SP_ERR_PARSE, "resource attribute servprof.price_per_hour %.9g "
+                                 "differs from the %.9g an earlier resource of this file gives", price,
+                                 o->price_per_hour);
+    o->price_per_hour = price;
+    return SP_OK;
+}
+
+/* One resource attribute {"key":...,"value":{...}} (the '{' consumed): servprof.price_per_hour and
+ * servprof.property.KEY are read; the rest is skipped. */
 static sp_status resource_attribute(otlp *o)
 {
-    bool is_price = false;
+    enum { OTHER, PRICE, PROPERTY } which = OTHER;
+    char key[SP_PROP_MAX_KEY + 1];
+    size_t klen = 0;
+    const size_t plen = sizeof SP_OTLP_PROPERTY_PREFIX - 1;
     sp_json_token t;
     for (;;) {
         if (sp_json_next(&o->lx, &t))
@@ -584,13 +631,19 @@ static sp_status resource_attribute(otlp *o)
         if (key_is(&t, "key")) {
             if (sp_json_next(&o->lx, &t))
                 return sp_json_fail(&o->lx, o->ctx);
-            if (t.type == SP_JSON_STRING)
-                is_price = key_is(&t, "servprof.price_per_hour");
-            else if ((t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) && sp_json_skip_rest(&o->lx))
+            which = OTHER;
+            if (t.type == SP_JSON_STRING && key_is(&t, "servprof.price_per_hour")) {
+                which = PRICE;
+            } else if (t.type == SP_JSON_STRING && t.len > plen && memcmp(t.str, SP_OTLP_PROPERTY_PREFIX, plen) == 0) {
+                which = PROPERTY;
+                klen = t.len - plen > SP_PROP_MAX_KEY ? SP_PROP_MAX_KEY + 1 : t.len - plen;
+                memcpy(key, t.str + plen, klen > SP_PROP_MAX_KEY ? SP_PROP_MAX_KEY : klen);
+            } else if ((t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) && sp_json_skip_rest(&o->lx)) {
                 return sp_json_fail(&o->lx, o->ctx);
+            }
             continue;
         }
-        if (!key_is(&t, "value") || !is_price) {
+        if (!key_is(&t, "value") || which == OTHER) {
             if (sp_json_skip(&o->lx))
                 return sp_json_fail(&o->lx, o->ctx);
             continue;
@@ -607,19 +660,12 @@ static sp_status resource_attribute(otlp *o)
         } else if ((t.type == SP_JSON_ARR_BEGIN) && sp_json_skip_rest(&o->lx)) {
             return sp_json_fail(&o->lx, o->ctx);
         }
-        double price = NAN;
-        if (has && (v.type == SP_JSON_NUMBER || v.type == SP_JSON_STRING) &&
-            sp_json_number_to_double(v.str, v.len, &price) != SP_OK)
-            price = NAN;
-        if (!(price > 0 && price <= SP_MAX_PRICE_PER_HOUR))
-            return sp_import_fail_at(o->ctx, line, col, SP_ERR_PARSE, "resource attribute servprof.price_per_hour must "
-                                     "be {\"doubleValue\":P} with P in (0, %g] dollars per hour (SP_MAX_PRICE_PER_HOUR)",
-                                     SP_MAX_PRICE_PER_HOUR);
-        if (o->price_per_hour > 0 && price != o->price_per_hour)
-            return sp_import_fail_at(o->ctx, line, col, SP_ERR_PARSE, "resource attribute servprof.price_per_hour %.9g "
-                                     "differs from the %.9g an earlier resource of this file gives", price,
-                                     o->price_per_hour);
-        o->price_per_hour = price;
+        /* v's text is good until the next lexer call: used here, before the rest of the value is skipped */
+        sp_status st = which == PRICE ? resource_price(o, &v, has, line, col)
+                                      : resource_property(o, key, klen, &v, has, line, col);
+        if (st)
+            return st;
+        which = OTHER;
         if (has && sp_json_skip_rest(&o->lx)) /* the rest of the value object */
             return sp_json_fail(&o->lx, o->ctx);
     }

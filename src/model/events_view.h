@@ -96,6 +96,10 @@ size_t sp_view_launches(const sp_events *ev);
 size_t sp_view_activities(const sp_events *ev);
 
 void sp_view_file_at(const sp_events *ev, size_t i, sp_view_file *out);
+/* The trace properties of every file, in the order they were set: sp_view_props counts them, and
+ * sp_view_prop_at gives the i-th one's file, key and value (pointers good while `ev` lives). */
+size_t sp_view_props(const sp_events *ev);
+void sp_view_prop_at(const sp_events *ev, size_t i, uint32_t *file, const char **key, const char **value);
 void sp_view_request_at(const sp_events *ev, size_t i, sp_view_request *out);
 void sp_view_request_span(const sp_events *ev, size_t req, uint32_t k, sp_view_span *out);
 /* The index of request `req`'s k-th batch. */

@@ -9,6 +9,7 @@
 #include "common/mix.h"
 #include "common/tracectx.h"
 #include "common/util_int.h"
+#include "format/native_format.h"
 #include "model/events_view.h"
 #include "report/report_int.h"
 
@@ -228,6 +229,18 @@ static void doc_begin(ox *x, uint32_t file)
         fputs("{\"key\":\"servprof.price_per_hour\",\"value\":{\"doubleValue\":", x->out);
         sp_rep_json_num(x->out, first.price_per_hour, 17);
         fputs("}}", x->out);
+    }
+    /* the file's trace properties (its device, its batching policy: docs/native-format.md
+     * "Properties"), so that a report or a what-if of the export reads what the original's did */
+    char key[sizeof SP_OTLP_PROPERTY_PREFIX + SP_PROP_MAX_KEY];
+    for (size_t i = 0; i < sp_view_props(x->ev); i++) {
+        uint32_t pf;
+        const char *k, *v;
+        sp_view_prop_at(x->ev, i, &pf, &k, &v);
+        if (pf != file)
+            continue;
+        snprintf(key, sizeof key, "%s%s", SP_OTLP_PROPERTY_PREFIX, k);
+        attr_str(x, key, v);
     }
     fputs("]},\"scopeSpans\":[{\"scope\":{\"name\":\"servprof\",\"version\":\"" SP_VERSION_STRING "\"},\"spans\":[",
           x->out);
