@@ -230,7 +230,10 @@ static sp_status write_table(FILE *out, const sp_whatif_study *s)
     }
     free(rows);
     if (w->observed.count)
-        fprintf(out, "measured: the profile's own latency (%" PRIu64 " %s)\n", w->observed.count,
+        /* at the server, as analyze's `server (arrival -> done)` row: with a client trace merged,
+         * analyze's headline is the client's send -> reply, which the simulator does not model */
+        fprintf(out, "measured: the profile's own latency at the server, arrival to done (%" PRIu64 " %s)\n",
+                w->observed.count,
                 plural(w->observed.count, "request", "requests"));
     fputs("* the observed policy, simulated: compare with the measured latency\n", out);
     const sp_whatif_result *o = &s->results[0];

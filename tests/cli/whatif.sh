@@ -40,7 +40,8 @@ py() { command -v python3 >/dev/null || return 0; python3 -c "$@"; }
   t grep -q "read from the trace ($tmp/s.jsonl): max-batch, max-queue-delay, pad, instances" <<<"$out"
   t grep -q "^observed\*  *16  *4.00 ms  multiple:64 " <<<"$out"
   t grep -q "^measured " <<<"$out"
-  t grep -q "^measured: the profile's own latency (400 requests)" <<<"$out"
+  # said to be the server's latency: with a client trace, analyze's headline is send -> reply
+  t grep -q "^measured: the profile's own latency at the server, arrival to done (400 requests)" <<<"$out"
   t grep -Eq "^ +8 +4.00 ms +static:128 +1 " <<<"$out"
   t grep -q "SLO p95 <= 1.000 s" <<<"$out"
   # durations in the report's units: a number and its unit apart, never "2.10141ms"
