@@ -180,8 +180,4 @@ bool sp_native_block_crc_ok(const unsigned char h[SP_NATIVE_BLOCK_HEADER], const
 /* A trace property key (servprof.h): 1..SP_PROP_MAX_KEY bytes of [A-Za-z0-9._-]. */
 int sp_prop_key_valid(const char *key, size_t len);
 
-/* In OTLP/JSON (docs/otlp.md), trace property KEY is the resource attribute servprof.property.KEY
- * with a stringValue: servprof export writes it and the OTLP importer reads it back. */
-#define SP_OTLP_PROPERTY_PREFIX "servprof.property."
-
 #endif

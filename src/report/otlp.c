@@ -9,7 +9,6 @@
 #include "common/mix.h"
 #include "common/tracectx.h"
 #include "common/util_int.h"
-#include "format/native_format.h"
 #include "model/events_view.h"
 #include "report/report_int.h"
 
