@@ -123,7 +123,7 @@ static int parse_export_options(int argc, char **argv, export_args *a)
 }
 
 /* Writes the OTLP file; returns the exit status. */
-static int write_otlp(const export_args *a, const sp_events *ev)
+static int write_otlp(const export_args *a, const sp_events *ev, const sp_report *rep)
 {
     int to_stdout = strcmp(a->otlp_path, "-") == 0;
     FILE *out = to_stdout ? stdout : fopen(a->otlp_path, "w");
@@ -173,6 +173,20 @@ static int write_otlp(const export_args *a, const sp_events *ev)
         fprintf(stderr, ": OTLP spans are the requests' and batches', and a reader of the export sees each batch "
                         "window as gap; analyse the original trace (or `servprof analyze --perfetto`) for the "
                         "device's split\n");
+    }
+    /* nor do the generation data (output token times, step phases): analyze of the export has no TTFT
+     * or TPOT table, and without this line nothing said why (docs/otlp.md, "Export") */
+    const sp_gen_summary *g = rep->generation;
+    if (g && (g->requests || g->steps)) {
+        fprintf(stderr, "servprof export: left out the generation data");
+        if (g->requests)
+            fprintf(stderr, ", the output token times of %llu request%s", (unsigned long long)g->requests,
+                    g->requests == 1 ? "" : "s");
+        if (g->steps)
+            fprintf(stderr, "%s the phases of %llu step%s", g->requests ? " and" : ",", (unsigned long long)g->steps,
+                    g->steps == 1 ? "" : "s");
+        fprintf(stderr, ": OTLP spans carry no token times (each step is exported as a batch), so a report of "
+                        "the export has no TTFT or TPOT tables; analyse the original trace for them\n");
     }
     /* not an error (the traces were read; an OTLP consumer takes an empty file), but nothing a user
      * exports a trace for: say so (docs/otlp.md, "Export") */
@@ -226,8 +240,8 @@ int sp_cmd_export(int argc, char **argv)
         sp_events_destroy(ev);
         return 1;
     }
+    rc = write_otlp(&a, ev, rep);
     sp_report_destroy(rep);
-    rc = write_otlp(&a, ev);
     sp_events_destroy(ev);
     return rc;
 }
