@@ -152,6 +152,9 @@ typedef struct sp_diff_side {
     const char *verdict_group;    /* "configuration", "runtime", "model", "instrumentation", "none" */
     double verdict_share_p95;     /* NaN without a candidate */
     const char *verdict_sentence; /* NULL when the run has none */
+    uint64_t with_client;         /* requests whose end-to-end is the client's, send -> reply (a load
+                                     generator's trace merged; a report's requests.with_client_record);
+                                     0: the server's, arrival -> done */
 } sp_diff_side;
 
 /* ---- conditions (docs/diff.md, "Conditions") ----

@@ -244,6 +244,7 @@ static sp_status fill_side(diff_priv *p, sp_diff_side *side, const sp_diff_run *
     side->has_rows = run->n_rows > 0;
     side->price_per_hour = run->price_per_hour;
     side->price_is_default = run->price_is_default;
+    side->with_client = run->with_client;
     side->verdict_stage = keep(p, run->verdict_stage, &failed);
     side->verdict_group = keep(p, run->verdict_group ? run->verdict_group : "none", &failed);
     side->verdict_share_p95 = run->verdict_share_p95;

@@ -294,6 +294,9 @@ static void read_requests(reader *rd, size_t root, sp_diff_run *run)
 {
     size_t req = need(rd, root, "", "requests", SP_JSON_OBJ_BEGIN, "an object");
     run->requests = get_count(rd, req, "requests", "count");
+    /* optional (a fleet report has no client records): how many requests' end-to-end is the client's */
+    if (!rd->st && req != NONE && member(rd->d, req, "with_client_record") != NONE)
+        run->with_client = get_count(rd, req, "requests", "with_client_record");
     size_t lat = need(rd, req, "requests", "latency_us", SP_JSON_OBJ_BEGIN, "an object");
     static const char *const keys[3] = {"p50", "p95", "p99"};
     for (int j = 0; j < 3; j++) {

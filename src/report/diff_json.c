@@ -47,7 +47,7 @@ static void write_side(FILE *out, const char *key, const sp_diff_side *s)
     sp_rep_json_num(out, s->verdict_share_p95, 6);
     fputs(",\"sentence\":", out);
     str_or_null(out, s->verdict_sentence);
-    fputs("}}", out);
+    fprintf(out, "},\"with_client_record\":%" PRIu64 "}", s->with_client);
 }
 
 static void write_metric(FILE *out, const sp_diff_metric *m)
