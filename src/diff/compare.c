@@ -244,7 +244,6 @@ static sp_status fill_side(diff_priv *p, sp_diff_side *side, const sp_diff_run *
     side->has_rows = run->n_rows > 0;
     side->price_per_hour = run->price_per_hour;
     side->price_is_default = run->price_is_default;
-    side->with_client = run->with_client;
     side->verdict_stage = keep(p, run->verdict_stage, &failed);
     side->verdict_group = keep(p, run->verdict_group ? run->verdict_group : "none", &failed);
     side->verdict_share_p95 = run->verdict_share_p95;
@@ -332,6 +331,8 @@ sp_status sp_diff_compare(const sp_diff_run *base, const sp_diff_run *after, con
     sp_status st = fill_side(p, &d->base, base);
     if (!st)
         st = fill_side(p, &d->after, after);
+    d->with_client[0] = base->with_client;
+    d->with_client[1] = after->with_client;
     if (!st)
         st = merge_stages(p, base, after);
     /* requests, 3 latency, 4 per stage, 3 padding, 1 + states cost */

@@ -135,7 +135,7 @@ char *sp_rep_diff_no_interval_reason(char *buf, size_t len, const sp_diff *d)
 
 char *sp_rep_diff_e2e_note(char *buf, size_t len, const sp_diff *d)
 {
-    int b = d->base.with_client > 0, a = d->after.with_client > 0;
+    int b = d->with_client[0] > 0, a = d->with_client[1] > 0;
     if (a == b) {
         snprintf(buf, len, "%s", "");
         return buf;
