@@ -207,6 +207,10 @@ typedef struct sp_diff {
     size_t n_checks;
     sp_diff_check *checks;        /* in the order sp_diff_check_condition was called */
     size_t n_holding;             /* checks that hold; servprof diff exits 3 when it is not 0 */
+    /* BASE's and NEW's requests whose end-to-end is the client's, send -> reply (a load generator's
+     * trace merged; a report's requests.with_client_record); 0: the server's, arrival -> done. Last,
+     * so that the members above keep their places. */
+    uint64_t with_client[2];
 } sp_diff;
 
 /* Compares `base` with `after` (NEW): every metric, and with per-request figures on both sides the

@@ -99,6 +99,11 @@ typedef enum sp_act_kind {
  * file does not carry it (or there is no such file). The string is owned by `ev` and valid until it
  * is destroyed. */
 SP_API const char *sp_events_property(const sp_events *ev, size_t file, const char *key);
+
+/* In OTLP/JSON (docs/otlp.md), trace property KEY is the resource attribute servprof.property.KEY
+ * (a stringValue): sp_report_write_otlp writes each file's properties so, and the OTLP importer
+ * reads them back as the file's properties. */
+#define SP_OTLP_PROPERTY_PREFIX "servprof.property."
 /* Client-side times (a load generator's trace, `"ev":"client"` records) are joined to the server's
  * requests and mapped onto the server's clock (DESIGN section 8a; docs/analysis.md, "Client merge").
  * The offset is theta = server clock - client clock, one per (client file, server file) pair. */

@@ -22,14 +22,14 @@ typedef struct sp_fleet_options {
                                  after a metric name: {job="serve"}; NULL or "": every servprof series */
     double at_unix_s;         /* the window's end, Unix seconds; 0: Prometheus' present */
     double timeout_s;         /* per HTTP request; 0: 30 s */
-    double price_per_hour;    /* > 0: bill at this price; else the replicas' servprof_price_per_hour, else
-                                 SP_DEFAULT_PRICE_PER_HOUR (the report says which) */
+    double price_per_hour;    /* > 0: bill at this price (at most SP_MAX_PRICE_PER_HOUR); 0: the replicas'
+                                 servprof_price_per_hour, else SP_DEFAULT_PRICE_PER_HOUR (the report says which) */
 } sp_fleet_options;
 
 SP_API void sp_fleet_options_init(sp_fleet_options *opt);
 
 /* Checks the options before anything is fetched: the range is a Prometheus duration of at least 1 s
- * and at most what Prometheus takes (2562047h47m16s854ms, its int64 nanoseconds), the selector one {...} of label matchers, the price and time finite and >= 0. Returns SP_OK or
+ * and at most what Prometheus takes (2562047h47m16s854ms, its int64 nanoseconds), the selector one {...} of label matchers, the price in [0, SP_MAX_PRICE_PER_HOUR] (0: none), the time finite and >= 0. Returns SP_OK or
  * SP_ERR_INVALID with a message naming the option in `err`. */
 SP_API sp_status sp_fleet_options_check(const sp_fleet_options *opt, char *err, size_t errlen);
 
@@ -41,7 +41,9 @@ SP_API int sp_fleet_has_prometheus(void);
  * increase() over the window, summed over every series the selector matches (docs/fleet.md lists the
  * queries). `*out` is written only on success; free it with sp_report_destroy. Returns SP_ERR_INVALID
  * (options, URL), SP_ERR_IO (Prometheus cannot be reached, answers an HTTP error or refuses a query:
- * `err` quotes it), SP_ERR_PARSE (an answer that is not Prometheus' JSON), SP_ERR_FORMAT (no servprof
+ * `err` quotes it), SP_ERR_PARSE (an answer that is not Prometheus' JSON, or a replica's
+ * servprof_price_per_hour that is neither 0 nor in (0, SP_MAX_PRICE_PER_HOUR]: `err` names the replica
+ * and the metric), SP_ERR_FORMAT (no servprof
  * series match: `err` says what was asked), SP_ERR_UNSUPPORTED (sp_fleet_has_prometheus is 0),
  * SP_ERR_NOMEM. */
 SP_API sp_status sp_fleet_report_prometheus(const char *url, const sp_fleet_options *opt, sp_report **out,
@@ -56,7 +58,9 @@ typedef struct sp_fleet_text {
 
 /* The fleet report from texts scraped once from each replica: the counters since each one started
  * (the window is the longest any replica's device timeline covers; opt->range and selector are not
- * used). A text that is not the exposition format is SP_ERR_PARSE naming the replica and line;
+ * used). A text that is not the exposition format is SP_ERR_PARSE naming the replica and line, a
+ * servprof_price_per_hour that is neither 0 nor in (0, SP_MAX_PRICE_PER_HOUR] SP_ERR_PARSE naming the
+ * replica and the metric;
  * SP_ERR_FORMAT when no text holds servprof's metrics; SP_ERR_INVALID, SP_ERR_NOMEM. */
 SP_API sp_status sp_fleet_report_texts(const sp_fleet_text *texts, size_t n, const sp_fleet_options *opt,
                                        sp_report **out, char *err, size_t errlen);

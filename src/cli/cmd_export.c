@@ -123,7 +123,7 @@ static int parse_export_options(int argc, char **argv, export_args *a)
 }
 
 /* Writes the OTLP file; returns the exit status. */
-static int write_otlp(const export_args *a, const sp_events *ev)
+static int write_otlp(const export_args *a, const sp_events *ev, const sp_report *rep)
 {
     int to_stdout = strcmp(a->otlp_path, "-") == 0;
     FILE *out = to_stdout ? stdout : fopen(a->otlp_path, "w");
@@ -174,6 +174,20 @@ static int write_otlp(const export_args *a, const sp_events *ev)
                         "window as gap; analyse the original trace (or `servprof analyze --perfetto`) for the "
                         "device's split\n");
     }
+    /* nor do the generation data (output token times, step phases): analyze of the export has no TTFT
+     * or TPOT table, and without this line nothing said why (docs/otlp.md, "Export") */
+    const sp_gen_summary *g = rep->generation;
+    if (g && (g->requests || g->steps)) {
+        fprintf(stderr, "servprof export: left out the generation data");
+        if (g->requests)
+            fprintf(stderr, ", the output token times of %llu request%s", (unsigned long long)g->requests,
+                    g->requests == 1 ? "" : "s");
+        if (g->steps)
+            fprintf(stderr, "%s the phases of %llu step%s", g->requests ? " and" : ",", (unsigned long long)g->steps,
+                    g->steps == 1 ? "" : "s");
+        fprintf(stderr, ": OTLP spans carry no token times (each step is exported as a batch), so a report of "
+                        "the export has no TTFT or TPOT tables; analyse the original trace for them\n");
+    }
     /* not an error (the traces were read; an OTLP consumer takes an empty file), but nothing a user
      * exports a trace for: say so (docs/otlp.md, "Export") */
     if (res.requests == 0)
@@ -194,6 +208,10 @@ int sp_cmd_export(int argc, char **argv)
         return rc;
     if (sp_cli_check_traces("export", argc - optind, argv + optind))
         return 2;
+    /* the output never replaces a trace (`--otlp server.sptrace client.jsonl`, its file name left out,
+     * wrote the client's export over the server trace), checked before anything is read */
+    if (strcmp(a.otlp_path, "-") != 0 && sp_cli_refuse_trace_output("export", a.otlp_path))
+        return 1;
     char err[1024] = "";
     if (sp_load_options_check(&a.lopt, err, sizeof err) != SP_OK) {
         fprintf(stderr, "servprof export: %s\n", err);
@@ -222,8 +240,8 @@ int sp_cmd_export(int argc, char **argv)
         sp_events_destroy(ev);
         return 1;
     }
+    rc = write_otlp(&a, ev, rep);
     sp_report_destroy(rep);
-    rc = write_otlp(&a, ev);
     sp_events_destroy(ev);
     return rc;
 }

@@ -14,6 +14,7 @@ typedef struct diff_priv {
     char **strs;
     size_t n_strs, cap_strs;
     size_t cap_metrics, cap_checks;
+    int report_digits; /* a side was read from a report: compare at the digits its JSON carries */
 } diff_priv;
 
 #define MAX_STRINGS ((size_t)1 << 20)
@@ -130,9 +131,27 @@ static sp_status merge_stages(diff_priv *p, const sp_diff_run *b, const sp_diff_
 
 /* ---- metrics ---- */
 
+/* v as the report's JSON writes it (src/report/json.c: sp_rep_json_num, `sig` significant digits). */
+static double at_digits(double v, int sig)
+{
+    if (!isfinite(v))
+        return v;
+    char text[64];
+    snprintf(text, sizeof text, "%.*g", sig, v);
+    return strtod(text, NULL);
+}
+
 static sp_status add_metric(diff_priv *p, const char *path, const char *stage, sp_diff_unit unit, double base,
                             double after)
 {
+    if (p->report_digits && (unit == SP_DIFF_UNIT_DOLLARS || unit == SP_DIFF_UNIT_FRACTION)) {
+        /* A report carries its money to 9 significant digits and its shares to 6; the other side's
+         * exact figure is rounded the same way, or the same run read from its trace and from its report
+         * differs by the rounding (-$2.76e-15 per request, shown as a change) */
+        int sig = unit == SP_DIFF_UNIT_DOLLARS ? 9 : 6;
+        base = at_digits(base, sig);
+        after = at_digits(after, sig);
+    }
     sp_diff *d = &p->pub;
     if (SP_GROW(d->metrics, p->cap_metrics, d->n_metrics + 1, MAX_STRINGS))
         return SP_ERR_NOMEM;
@@ -307,10 +326,13 @@ sp_status sp_diff_compare(const sp_diff_run *base, const sp_diff_run *after, con
     }
     sp_diff *d = &p->pub;
     d->opt = o;
+    p->report_digits = base->source == SP_DIFF_FROM_REPORT || after->source == SP_DIFF_FROM_REPORT;
     long *stat = NULL;
     sp_status st = fill_side(p, &d->base, base);
     if (!st)
         st = fill_side(p, &d->after, after);
+    d->with_client[0] = base->with_client;
+    d->with_client[1] = after->with_client;
     if (!st)
         st = merge_stages(p, base, after);
     /* requests, 3 latency, 4 per stage, 3 padding, 1 + states cost */

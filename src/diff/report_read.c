@@ -294,6 +294,9 @@ static void read_requests(reader *rd, size_t root, sp_diff_run *run)
 {
     size_t req = need(rd, root, "", "requests", SP_JSON_OBJ_BEGIN, "an object");
     run->requests = get_count(rd, req, "requests", "count");
+    /* optional (a fleet report has no client records): how many requests' end-to-end is the client's */
+    if (!rd->st && req != NONE && member(rd->d, req, "with_client_record") != NONE)
+        run->with_client = get_count(rd, req, "requests", "with_client_record");
     size_t lat = need(rd, req, "requests", "latency_us", SP_JSON_OBJ_BEGIN, "an object");
     static const char *const keys[3] = {"p50", "p95", "p99"};
     for (int j = 0; j < 3; j++) {
@@ -345,6 +348,15 @@ static void read_padding_cost(reader *rd, size_t root, sp_diff_run *run)
     run->padding_share_of_bill = get_num(rd, pad, "padding", "share_of_bill", 1);
     size_t cost = need(rd, root, "", "cost", SP_JSON_OBJ_BEGIN, "an object");
     run->price_per_hour = get_num(rd, cost, "cost", "price_per_hour", 0);
+    if (!rd->st && cost != NONE && !(run->price_per_hour > 0 && run->price_per_hour <= SP_MAX_PRICE_PER_HOUR)) {
+        /* what --price-per-hour and a trace's meta price take (servprof.h): a report never holds another
+         * price, so this one was edited or corrupted, and a diff would print its 300-digit bill */
+        size_t c = member(rd->d, cost, "price_per_hour");
+        sp_errf(rd->d->err, rd->d->errlen, "%s:%u: cost.price_per_hour: expected a price in (0, %g] dollars per hour "
+                "(SP_MAX_PRICE_PER_HOUR), got %.40s", rd->d->name, rd->d->n[c].line, SP_MAX_PRICE_PER_HOUR,
+                rd->d->n[c].text);
+        rd->st = SP_ERR_PARSE;
+    }
     if (!rd->st && cost != NONE) {
         size_t c = member(rd->d, cost, "price_is_default");
         run->price_is_default = c != NONE && rd->d->n[c].type == SP_JSON_TRUE;

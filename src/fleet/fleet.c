@@ -159,9 +159,15 @@ sp_status sp_fleet_options_check(const sp_fleet_options *opt, char *err, size_t 
                 "{job=~\"serve|gen\",zone!=\"b\"}", o.selector);
         return SP_ERR_INVALID;
     }
-    if (!(o.price_per_hour >= 0) || !isfinite(o.price_per_hour) || !(o.at_unix_s >= 0) || !isfinite(o.at_unix_s) ||
+    if (!(o.price_per_hour >= 0 && o.price_per_hour <= SP_MAX_PRICE_PER_HOUR)) {
+        sp_errf(err, errlen, "--price-per-hour %g: expected 0 (the replicas' price) or a price in (0, %g] dollars per hour "
+                "(SP_MAX_PRICE_PER_HOUR)",
+                o.price_per_hour, SP_MAX_PRICE_PER_HOUR);
+        return SP_ERR_INVALID;
+    }
+    if (!(o.at_unix_s >= 0) || !isfinite(o.at_unix_s) ||
         !(o.timeout_s >= 0) || !isfinite(o.timeout_s)) {
-        sp_errf(err, errlen, "fleet options: price, time and timeout must be finite and >= 0");
+        sp_errf(err, errlen, "fleet options: time and timeout must be finite and >= 0");
         return SP_ERR_INVALID;
     }
     return SP_OK;
@@ -237,6 +243,11 @@ sp_status sp_fleet_report_texts(const sp_fleet_text *texts, size_t n, const sp_f
         sp_options_copy(&o, sizeof o, opt, opt->struct_size, FLEET_OPTIONS_SIZE_0);
     sp_fl_set set = {NULL, 0, 0};
     sp_status st = SP_OK;
+    if (!(o.price_per_hour >= 0 && o.price_per_hour <= SP_MAX_PRICE_PER_HOUR)) {
+        sp_errf(err, errlen, "sp_fleet_report_texts: price_per_hour %g: expected 0 (the replicas') or a price in "
+                "(0, %g] dollars per hour (SP_MAX_PRICE_PER_HOUR)", o.price_per_hour, SP_MAX_PRICE_PER_HOUR);
+        return SP_ERR_INVALID;
+    }
     for (size_t i = 0; i < n && !st; i++) {
         if (!texts[i].text || !texts[i].replica) {
             sp_errf(err, errlen, "sp_fleet_report_texts: text %zu has no replica name or text", i);

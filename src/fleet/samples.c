@@ -361,6 +361,13 @@ static sp_status devices(const sp_fl_set *set, fl_work *w)
     return SP_OK;
 }
 
+/* The replica a sample came from, as the report names it: job/instance. */
+static void replica_name(const sp_fl_sample *s, char *name, size_t len)
+{
+    const char *job = sp_fl_label(s, "job"), *inst = sp_fl_label(s, "instance");
+    snprintf(name, len, "%s%s%s", job ? job : "", job && inst ? "/" : "", inst ? inst : "");
+}
+
 /* The replicas: distinct job/instance of servprof_requests_total. */
 static sp_status replicas(const sp_fl_set *set, fl_work *w)
 {
@@ -368,9 +375,8 @@ static sp_status replicas(const sp_fl_set *set, fl_work *w)
         const sp_fl_sample *s = &set->s[i];
         if (strcmp(s->metric, "servprof_requests_total") != 0)
             continue;
-        const char *job = sp_fl_label(s, "job"), *inst = sp_fl_label(s, "instance");
         char name[512];
-        snprintf(name, sizeof name, "%s%s%s", job ? job : "", job && inst ? "/" : "", inst ? inst : "");
+        replica_name(s, name, sizeof name);
         size_t k = 0;
         while (k < w->n_replicas && strcmp(w->replicas[k], name) != 0)
             k++;
@@ -412,6 +418,26 @@ static sp_device_kind device_kind(const sp_fl_set *set)
     return cpu && gpu ? SP_DEVICE_MIXED : cpu ? SP_DEVICE_CPU : SP_DEVICE_GPU;
 }
 
+/* Every replica's servprof_price_per_hour is 0 (none given) or a price the recorder takes, in
+ * (0, SP_MAX_PRICE_PER_HOUR]: anything else (1e300, negative, NaN, Inf) did not come from a recorder and
+ * is refused as a trace's meta price is, naming the replica and the metric, even under the option (a
+ * bad price in a trace is refused under it too). */
+static sp_status prices_valid(const sp_fl_set *set, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        const sp_fl_sample *s = &set->s[i];
+        if (strcmp(s->metric, "servprof_price_per_hour") != 0 || s->value == 0 ||
+            (s->value > 0 && s->value <= SP_MAX_PRICE_PER_HOUR))
+            continue;
+        char name[512];
+        replica_name(s, name, sizeof name);
+        sp_errf(err, errlen, "replica %s: servprof_price_per_hour is %g: expected 0 (no price) or a price in (0, %g] "
+                "dollars per hour (SP_MAX_PRICE_PER_HOUR)", name, s->value, SP_MAX_PRICE_PER_HOUR);
+        return SP_ERR_PARSE;
+    }
+    return SP_OK;
+}
+
 /* The price: the option, else the replicas' servprof_price_per_hour (their mean where they differ). */
 static double price_of(const sp_fl_set *set, double option)
 {
@@ -441,6 +467,8 @@ sp_status sp_fl_report(const sp_fl_set *set, const sp_fl_origin *origin, sp_repo
                 origin->selector ? origin->selector : "");
         st = SP_ERR_FORMAT;
     }
+    if (!st)
+        st = prices_valid(set, err, errlen);
     if (!st)
         st = latency_and_stages(set, &w, err, errlen);
     if (!st)

@@ -179,6 +179,36 @@ static void rollback(struct sp_events *ev, const ev_mark *m)
     ev->finished = false;
 }
 
+/* The schema of a servprof output document (a report, a what-if, a diff: `{"schema":"servprof.X/N"`
+ * first, as the writers put it) at the head of a file, into `out`; 0 when the head is not one. */
+static int servprof_schema(const unsigned char *head, size_t len, char *out, size_t outlen)
+{
+    static const char lead[] = "\"schema\"";
+    size_t i = 0;
+#define WS() while (i < len && (head[i] == ' ' || head[i] == '\t' || head[i] == '\r' || head[i] == '\n')) i++
+    WS();
+    if (i >= len || head[i++] != '{')
+        return 0;
+    WS();
+    if (len - i < sizeof lead - 1 || memcmp(head + i, lead, sizeof lead - 1) != 0)
+        return 0;
+    i += sizeof lead - 1;
+    WS();
+    if (i >= len || head[i++] != ':')
+        return 0;
+    WS();
+#undef WS
+    if (i >= len || head[i++] != '"' || len - i < 9 || memcmp(head + i, "servprof.", 9) != 0)
+        return 0;
+    size_t n = 0;
+    while (i + n < len && head[i + n] != '"' && n < 40 && head[i + n] >= ' ')
+        n++;
+    if (i + n >= len || head[i + n] != '"')
+        return 0;
+    snprintf(out, outlen, "%.*s", (int)n, (const char *)head + i);
+    return 1;
+}
+
 static sp_status load(struct sp_events *ev, const char *name, sp_input *in, const sp_load_options *opt,
                       char *err, size_t errlen)
 {
@@ -201,6 +231,13 @@ static sp_status load(struct sp_events *ev, const char *name, sp_input *in, cons
             return SP_ERR_FORMAT;
         }
         f = sp_detect_format(head, head_len);
+        char schema[48];
+        if (f == SP_FORMAT_AUTO && servprof_schema(head, head_len, schema, sizeof schema)) {
+            /* servprof's own output given where a trace goes (`analyze report.json`): say what it is */
+            sp_errf(err, errlen, "%s: a %s document servprof wrote, not a trace (servprof diff compares "
+                    "servprof.report/1 reports; give the trace the report was made from)", name, schema);
+            return SP_ERR_FORMAT;
+        }
         if (f == SP_FORMAT_AUTO) {
             sp_errf(err, errlen,
                     "%s: not a trace servprof reads (expected servprof native, servprof.events/1 JSONL, "

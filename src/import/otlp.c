@@ -2,6 +2,7 @@
  * document or several (the OTLP file exporter writes one per line). A trace's request span becomes a
  * request with the trace id as its id; stage spans and vLLM's gen_ai.latency.* attributes become its
  * stages; spans carrying servprof.batch become batches. */
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "common/util_int.h"
 #include "import/import_int.h"
+#include "format/native_format.h"
 #include "import/json.h"
 
 #define OTLP_MAX_SPANS (8u << 20)     /* hard cap on spans kept from one file */
@@ -63,6 +65,7 @@ typedef struct otlp {
     bool lenient;
     bool warned_dup_id;      /* said once that two traces name one request id */
     sp_known_stages ks;
+    double price_per_hour;   /* a resource's servprof.price_per_hour; 0: none given */
 } otlp;
 
 /* One span object as read. */
@@ -567,9 +570,158 @@ static sp_status scope_member(otlp *o, sread *r, const sp_json_token *key, uint3
     return walk_objects(o, r, NULL, "spans");
 }
 
-/* Inside a resourceSpans object: "scopeSpans" (or the older "instrumentationLibrarySpans"). */
+/* A resource's servprof.property.KEY attribute: trace property KEY of this file, as servprof export
+ * writes it (docs/otlp.md), checked as the other formats check a property. */
+static sp_status resource_property(otlp *o, const char *key, size_t klen, const sp_json_token *v, bool has,
+                                   uint32_t line, uint32_t col)
+{
+    if (!sp_prop_key_valid(key, klen))
+        return sp_import_fail_at(o->ctx, line, col, SP_ERR_PARSE, "resource attribute %s%.*s: a property key must be "
+                                 "1..%u characters of [A-Za-z0-9._-]", SP_OTLP_PROPERTY_PREFIX, (int)(klen > 64 ? 64 : klen),
+                                 key, SP_PROP_MAX_KEY);
+    /* a number or a boolean is kept as its text, as a JSONL meta line's properties are */
+    const char *text = has && v->type == SP_JSON_TRUE ? "true" : has && v->type == SP_JSON_FALSE ? "false" : v->str;
+    size_t tlen = has && (v->type == SP_JSON_TRUE || v->type == SP_JSON_FALSE) ? strlen(text) : v->len;
+    if (!has || (v->type != SP_JSON_STRING && v->type != SP_JSON_NUMBER && v->type != SP_JSON_TRUE &&
+                 v->type != SP_JSON_FALSE) || tlen > SP_PROP_MAX_VALUE || memchr(text, 0, tlen))
+        return sp_import_fail_at(o->ctx, line, col, SP_ERR_PARSE, "resource attribute %s%.*s must be a "
+                                 "{\"stringValue\":...} of at most %u bytes without NUL (or a number or boolean)",
+                                 SP_OTLP_PROPERTY_PREFIX, (int)klen, key, SP_PROP_MAX_VALUE);
+    sp_status st = sp_ev_set_prop(o->ctx->ev, o->ctx->file, key, klen, text, tlen);
+    if (st == SP_ERR_LIMIT)
+        return sp_import_fail_at(o->ctx, line, col, SP_ERR_LIMIT, "more than %u trace properties", SP_PROP_MAX_KEYS);
+    return st;
+}
+
+/* A resource's servprof.price_per_hour attribute: the price servprof export carries over from the trace
+ * (docs/otlp.md), bounded as a servprof.events/1 meta price is (SP_MAX_PRICE_PER_HOUR); one file holds
+ * one price. */
+static sp_status resource_price(otlp *o, const sp_json_token *v, bool has, uint32_t line, uint32_t col)
+{
+    double price = NAN;
+    if (has && (v->type == SP_JSON_NUMBER || v->type == SP_JSON_STRING) &&
+        sp_json_number_to_double(v->str, v->len, &price) != SP_OK)
+        price = NAN;
+    if (!(price > 0 && price <= SP_MAX_PRICE_PER_HOUR))
+        return sp_import_fail_at(o->ctx, line, col, SP_ERR_PARSE, "resource attribute servprof.price_per_hour must "
+                                 "be {\"doubleValue\":P} with P in (0, %g] dollars per hour (SP_MAX_PRICE_PER_HOUR)",
+                                 SP_MAX_PRICE_PER_HOUR);
+    if (o->price_per_hour > 0 && price != o->price_per_hour)
+        return sp_import_fail_at(o->ctx, line, col, SP_ERR_PARSE, "resource attribute servprof.price_per_hour %.9g "
+                                 "differs from the %.9g an earlier resource of this file gives", price,
+                                 o->price_per_hour);
+    o->price_per_hour = price;
+    return SP_OK;
+}
+
+/* One resource attribute {"key":...,"value":{...}} (the '{' consumed): servprof.price_per_hour and
+ * servprof.property.KEY are read; the rest is skipped. */
+static sp_status resource_attribute(otlp *o)
+{
+    enum { OTHER, PRICE, PROPERTY } which = OTHER;
+    char key[SP_PROP_MAX_KEY + 1];
+    size_t klen = 0;
+    const size_t plen = sizeof SP_OTLP_PROPERTY_PREFIX - 1;
+    sp_json_token t;
+    for (;;) {
+        if (sp_json_next(&o->lx, &t))
+            return sp_json_fail(&o->lx, o->ctx);
+        if (t.type == SP_JSON_OBJ_END)
+            return SP_OK;
+        if (key_is(&t, "key")) {
+            if (sp_json_next(&o->lx, &t))
+                return sp_json_fail(&o->lx, o->ctx);
+            which = OTHER;
+            if (t.type == SP_JSON_STRING && key_is(&t, "servprof.price_per_hour")) {
+                which = PRICE;
+            } else if (t.type == SP_JSON_STRING && t.len > plen && memcmp(t.str, SP_OTLP_PROPERTY_PREFIX, plen) == 0) {
+                which = PROPERTY;
+                klen = t.len - plen > SP_PROP_MAX_KEY ? SP_PROP_MAX_KEY + 1 : t.len - plen;
+                memcpy(key, t.str + plen, klen > SP_PROP_MAX_KEY ? SP_PROP_MAX_KEY : klen);
+            } else if ((t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) && sp_json_skip_rest(&o->lx)) {
+                return sp_json_fail(&o->lx, o->ctx);
+            }
+            continue;
+        }
+        if (!key_is(&t, "value") || which == OTHER) {
+            if (sp_json_skip(&o->lx))
+                return sp_json_fail(&o->lx, o->ctx);
+            continue;
+        }
+        if (sp_json_next(&o->lx, &t))
+            return sp_json_fail(&o->lx, o->ctx);
+        uint32_t line = t.line, col = t.column;
+        sp_json_token v;
+        bool has = false;
+        if (t.type == SP_JSON_OBJ_BEGIN) {
+            sp_status st = read_anyvalue(o, &v, &has);
+            if (st)
+                return st;
+        } else if ((t.type == SP_JSON_ARR_BEGIN) && sp_json_skip_rest(&o->lx)) {
+            return sp_json_fail(&o->lx, o->ctx);
+        }
+        /* v's text is good until the next lexer call: used here, before the rest of the value is skipped */
+        sp_status st = which == PRICE ? resource_price(o, &v, has, line, col)
+                                      : resource_property(o, key, klen, &v, has, line, col);
+        if (st)
+            return st;
+        which = OTHER;
+        if (has && sp_json_skip_rest(&o->lx)) /* the rest of the value object */
+            return sp_json_fail(&o->lx, o->ctx);
+    }
+}
+
+/* A resource object (the '{' consumed): its "attributes". */
+static sp_status read_resource(otlp *o)
+{
+    sp_json_token t;
+    for (;;) {
+        if (sp_json_next(&o->lx, &t))
+            return sp_json_fail(&o->lx, o->ctx);
+        if (t.type == SP_JSON_OBJ_END)
+            return SP_OK;
+        if (!key_is(&t, "attributes")) {
+            if (sp_json_skip(&o->lx))
+                return sp_json_fail(&o->lx, o->ctx);
+            continue;
+        }
+        if (sp_json_next(&o->lx, &t))
+            return sp_json_fail(&o->lx, o->ctx);
+        if (t.type != SP_JSON_ARR_BEGIN) {
+            if (t.type == SP_JSON_OBJ_BEGIN && sp_json_skip_rest(&o->lx))
+                return sp_json_fail(&o->lx, o->ctx);
+            continue; /* a resource's other attributes are not read: nothing to check */
+        }
+        for (;;) {
+            if (sp_json_next(&o->lx, &t))
+                return sp_json_fail(&o->lx, o->ctx);
+            if (t.type == SP_JSON_ARR_END)
+                break;
+            sp_status st = SP_OK;
+            if (t.type == SP_JSON_OBJ_BEGIN)
+                st = resource_attribute(o);
+            else if (t.type == SP_JSON_ARR_BEGIN && sp_json_skip_rest(&o->lx))
+                st = sp_json_fail(&o->lx, o->ctx);
+            if (st)
+                return st;
+        }
+    }
+}
+
+/* Inside a resourceSpans object: "resource" (its servprof.price_per_hour) and "scopeSpans" (or the older
+ * "instrumentationLibrarySpans"). */
 static sp_status resource_member(otlp *o, sread *r, const sp_json_token *key, uint32_t line, uint32_t col)
 {
+    if (key_is(key, "resource")) {
+        sp_json_token t;
+        if (sp_json_next(&o->lx, &t))
+            return sp_json_fail(&o->lx, o->ctx);
+        if (t.type == SP_JSON_OBJ_BEGIN)
+            return read_resource(o);
+        if (t.type == SP_JSON_ARR_BEGIN && sp_json_skip_rest(&o->lx))
+            return sp_json_fail(&o->lx, o->ctx);
+        return SP_OK;
+    }
     if (!key_is(key, "scopeSpans") && !key_is(key, "instrumentationLibrarySpans"))
         return sp_json_skip(&o->lx) ? sp_json_fail(&o->lx, o->ctx) : SP_OK;
     sp_json_token t;
@@ -910,6 +1062,8 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
         /* OTLP times are Unix times already */
         ctx->ev->files[ctx->file].has_unix_offset = true;
         ctx->ev->files[ctx->file].unix_offset_ns = 0;
+        if (o.price_per_hour > 0)
+            ctx->ev->files[ctx->file].price_per_hour = o.price_per_hour;
     }
     if (st == SP_OK && ctx->err && ctx->errlen)
         ctx->err[0] = '\0';

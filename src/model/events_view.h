@@ -44,6 +44,7 @@ typedef struct sp_view_file {
     sp_format format;
     int has_unix_offset;         /* the trace ties its clock to Unix time: */
     int64_t unix_offset_ns;      /* a time of this file + unix_offset_ns = ns since the Unix epoch */
+    double price_per_hour;       /* the trace's instance price; 0: none given */
 } sp_view_file;
 
 typedef struct sp_view_span {
@@ -95,6 +96,10 @@ size_t sp_view_launches(const sp_events *ev);
 size_t sp_view_activities(const sp_events *ev);
 
 void sp_view_file_at(const sp_events *ev, size_t i, sp_view_file *out);
+/* The trace properties of every file, in the order they were set: sp_view_props counts them, and
+ * sp_view_prop_at gives the i-th one's file, key and value (pointers good while `ev` lives). */
+size_t sp_view_props(const sp_events *ev);
+void sp_view_prop_at(const sp_events *ev, size_t i, uint32_t *file, const char **key, const char **value);
 void sp_view_request_at(const sp_events *ev, size_t i, sp_view_request *out);
 void sp_view_request_span(const sp_events *ev, size_t req, uint32_t k, sp_view_span *out);
 /* The index of request `req`'s k-th batch. */

@@ -128,7 +128,21 @@ void sp_view_request_at(const sp_events *ev, size_t i, sp_view_request *out)
 void sp_view_file_at(const sp_events *ev, size_t i, sp_view_file *out)
 {
     const sp_ev_file *f = &ev->files[i];
-    *out = (sp_view_file){sp_str_get(&ev->strings, f->path), f->format, f->has_unix_offset, f->unix_offset_ns};
+    *out = (sp_view_file){sp_str_get(&ev->strings, f->path), f->format, f->has_unix_offset, f->unix_offset_ns,
+                          f->price_per_hour > 0 ? f->price_per_hour : 0};
+}
+
+size_t sp_view_props(const sp_events *ev)
+{
+    return ev->n_props;
+}
+
+void sp_view_prop_at(const sp_events *ev, size_t i, uint32_t *file, const char **key, const char **value)
+{
+    const sp_ev_prop *p = &ev->props[i];
+    *file = p->file;
+    *key = sp_str_get(&ev->strings, p->key);
+    *value = sp_str_get(&ev->strings, p->value);
 }
 
 void sp_view_request_span(const sp_events *ev, size_t req, uint32_t k, sp_view_span *out)

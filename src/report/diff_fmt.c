@@ -133,6 +133,23 @@ char *sp_rep_diff_no_interval_reason(char *buf, size_t len, const sp_diff *d)
     return buf;
 }
 
+char *sp_rep_diff_e2e_note(char *buf, size_t len, const sp_diff *d)
+{
+    int b = d->with_client[0] > 0, a = d->with_client[1] > 0;
+    if (a == b) {
+        snprintf(buf, len, "%s", "");
+        return buf;
+    }
+    /* one run's end-to-end is the client's, the other's the server's: their latency changes hold the
+     * network and client time, not a change of the service (docs/diff.md) */
+    snprintf(buf, len,
+             "End-to-end is not measured alike: BASE's is %s, NEW's %s, so the latency changes include the "
+             "network and client time; give both runs their client trace, or neither, to compare the service.",
+             b ? "the client's, send -> reply (a client trace merged)" : "the server's, arrival -> done",
+             a ? "the client's, send -> reply (a client trace merged)" : "the server's, arrival -> done");
+    return buf;
+}
+
 char *sp_rep_diff_blocks(char *buf, size_t len, const sp_diff *d)
 {
     size_t b = d->base.block, a = d->after.block;

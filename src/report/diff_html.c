@@ -164,6 +164,12 @@ static void write_head(FILE *out, const sp_diff *d)
         sp_html_esc(out, sp_rep_diff_no_interval_reason(why, sizeof why, d), 0);
     }
     fputs("</p>\n", out);
+    char e2e[400];
+    if (*sp_rep_diff_e2e_note(e2e, sizeof e2e, d)) {
+        fputs("<p class=\"note\">", out);
+        sp_html_esc(out, e2e, 0);
+        fputs("</p>\n", out);
+    }
 }
 
 static void write_gate(FILE *out, const sp_diff *d)

@@ -30,7 +30,7 @@ static void str_or_null(FILE *out, const char *s)
         fputs("null", out);
 }
 
-static void write_side(FILE *out, const char *key, const sp_diff_side *s)
+static void write_side(FILE *out, const char *key, const sp_diff_side *s, uint64_t with_client)
 {
     fprintf(out, "\"%s\":{\"label\":", key);
     sp_json_write_str(out, s->label, 0);
@@ -47,7 +47,7 @@ static void write_side(FILE *out, const char *key, const sp_diff_side *s)
     sp_rep_json_num(out, s->verdict_share_p95, 6);
     fputs(",\"sentence\":", out);
     str_or_null(out, s->verdict_sentence);
-    fputs("}}", out);
+    fprintf(out, "},\"with_client_record\":%" PRIu64 "}", with_client);
 }
 
 static void write_metric(FILE *out, const sp_diff_metric *m)
@@ -114,9 +114,9 @@ sp_status sp_diff_write_json(const sp_diff *d, FILE *out)
     if (!d || !out)
         return SP_ERR_INVALID;
     fprintf(out, "{\"schema\":\"%s\",\"version\":\"%s\",\n", SP_DIFF_SCHEMA, sp_version());
-    write_side(out, "base", &d->base);
+    write_side(out, "base", &d->base, d->with_client[0]);
     fputs(",\n", out);
-    write_side(out, "new", &d->after);
+    write_side(out, "new", &d->after, d->with_client[1]);
     fprintf(out, ",\n\"bootstrap\":{\"intervals\":%s,\"confidence\":", d->intervals ? "true" : "false");
     sp_rep_json_num(out, d->opt.confidence, 6);
     fprintf(out, ",\"resamples\":%u,\"seed\":%" PRIu64 ",\"block\":", d->opt.resamples, d->opt.seed);

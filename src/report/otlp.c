@@ -219,6 +219,28 @@ static void doc_begin(ox *x, uint32_t file)
     x->comma = 0;
     attr_str(x, "service.name", service && service[0] ? service : "servprof");
     attr_str(x, "servprof.trace_file", f.path);
+    /* the price the traces' report bills at (the first file's, DESIGN 7), on every document, so that
+     * `servprof analyze` of the export bills as the original's report did, not at the default price */
+    sp_view_file first;
+    sp_view_file_at(x->ev, 0, &first);
+    if (first.price_per_hour > 0) {
+        sep(x);
+        fputs("{\"key\":\"servprof.price_per_hour\",\"value\":{\"doubleValue\":", x->out);
+        sp_rep_json_num(x->out, first.price_per_hour, 17);
+        fputs("}}", x->out);
+    }
+    /* the file's trace properties (its device, its batching policy: docs/native-format.md
+     * "Properties"), so that a report or a what-if of the export reads what the original's did */
+    char key[sizeof SP_OTLP_PROPERTY_PREFIX + SP_PROP_MAX_KEY];
+    for (size_t i = 0; i < sp_view_props(x->ev); i++) {
+        uint32_t pf;
+        const char *k, *v;
+        sp_view_prop_at(x->ev, i, &pf, &k, &v);
+        if (pf != file)
+            continue;
+        snprintf(key, sizeof key, "%s%s", SP_OTLP_PROPERTY_PREFIX, k);
+        attr_str(x, key, v);
+    }
     fputs("]},\"scopeSpans\":[{\"scope\":{\"name\":\"servprof\",\"version\":\"" SP_VERSION_STRING "\"},\"spans\":[",
           x->out);
     x->doc_spans = 0;

@@ -230,7 +230,10 @@ static sp_status write_table(FILE *out, const sp_whatif_study *s)
     }
     free(rows);
     if (w->observed.count)
-        fprintf(out, "measured: the profile's own latency (%" PRIu64 " %s)\n", w->observed.count,
+        /* at the server, as analyze's `server (arrival -> done)` row: with a client trace merged,
+         * analyze's headline is the client's send -> reply, which the simulator does not model */
+        fprintf(out, "measured: the profile's own latency at the server, arrival to done (%" PRIu64 " %s)\n",
+                w->observed.count,
                 plural(w->observed.count, "request", "requests"));
     fputs("* the observed policy, simulated: compare with the measured latency\n", out);
     const sp_whatif_result *o = &s->results[0];
@@ -547,18 +550,28 @@ sp_status sp_whatif_write_html(const sp_whatif_study *s, const sp_report *r, con
 {
     if (!s || !r || !out || !s->n_results)
         return SP_ERR_INVALID;
-    size_t n = s->n_results;
+    /* As the text's rows: the profile as measured first (the baseline the section marks), when the
+     * profile has measured latency, then the observed policy simulated (observed*), then the candidates.
+     * The simulated observed policy used to be the baseline, so its prediction read as "(measured)". */
+    const sp_quantiles *measured = s->workload && s->workload->observed.count ? &s->workload->observed : NULL;
+    size_t first = measured ? 1 : 0, n = s->n_results + first;
     sp_whatif_row *rows = calloc(n, sizeof *rows);
     char (*labels)[320] = calloc(n, sizeof *labels);
     sp_status st = SP_ERR_NOMEM;
     if (rows && labels) {
-        for (size_t i = 0; i < n; i++) {
+        if (measured) {
+            snprintf(labels[0], sizeof labels[0], "profile, %" PRIu64 " %s at the server", measured->count,
+                     plural(measured->count, "request", "requests"));
+            rows[0] = (sp_whatif_row){labels[0], measured->p50_ns, measured->p95_ns, measured->p99_ns, -1, -1, 1};
+        }
+        for (size_t i = 0; i < s->n_results; i++) {
             const sp_whatif_result *x = &s->results[i];
             char pb[300];
-            snprintf(labels[i], sizeof labels[i], "%s%s%s", i == 0 ? "observed* " : "",
-                     sp_whatif_policy_str(&x->policy, pb, sizeof pb), x->extrapolated_batches ? " (extrapolated)" : "");
-            rows[i] = (sp_whatif_row){labels[i], x->latency.p50_ns, x->latency.p95_ns, x->latency.p99_ns,
-                                      x->throughput_rps, x->cost_per_request, i == 0};
+            snprintf(labels[first + i], sizeof labels[0], "%s%s%s", i == 0 ? "observed* " : "",
+                     sp_whatif_policy_str(&x->policy, pb, sizeof pb),
+                     x->extrapolated_batches ? " (extrapolated)" : i == 0 ? " (simulated)" : "");
+            rows[first + i] = (sp_whatif_row){labels[first + i], x->latency.p50_ns, x->latency.p95_ns,
+                                              x->latency.p99_ns, x->throughput_rps, x->cost_per_request, 0};
         }
         sp_html_options hopt;
         sp_html_options_init(&hopt);

@@ -174,6 +174,22 @@ t test "$(grep -c "0 files" <<<"$out")" -eq 0
 sed 's/"source":{"kind"/"source":"x","was":{"kind"/' "$fleet" >"$tmp/badsrc.json"
 "$BIN" diff "$tmp/badsrc.json" "$fleet" 2>"$tmp/e"; t test $? -eq 1
 t grep -q "badsrc.json:[0-9]*: source: expected an object or null, got a string" "$tmp/e"
+# one run with its client trace and one without: their end-to-end is not the same measurement (the
+# client's send -> reply against the server's arrival -> done), and the text, JSON and HTML say so;
+# runs measured alike say nothing (tests/data/cold: a server trace and its load generator's)
+cold="$2/tests/data/cold"
+out=$("$BIN" diff --base "$cold/server.jsonl" --base "$cold/client.jsonl" --new "$cold/server.jsonl" \
+      --html "$tmp/e2e.html" 2>/dev/null); t test $? -eq 0
+t grep -q "^End-to-end is not measured alike: BASE's is the client's, send -> reply (a client trace merged)," <<<"$out"
+t grep -q "End-to-end is not measured alike" "$tmp/e2e.html"
+js=$("$BIN" diff --json --base "$cold/server.jsonl" --base "$cold/client.jsonl" --new "$cold/server.jsonl" 2>/dev/null)
+t py 'import json,sys; d=json.loads(sys.stdin.read()); assert d["base"]["with_client_record"] > 0 and d["new"]["with_client_record"] == 0, (d["base"], d["new"])' <<<"$js"
+out=$("$BIN" diff "$cold/server.jsonl" "$cold/server.jsonl" 2>/dev/null)
+t test "$(grep -c "not measured alike" <<<"$out")" -eq 0
+# a report keeps it (requests.with_client_record)
+"$BIN" analyze --json "$cold/server.jsonl" "$cold/client.jsonl" >"$tmp/cold.json" 2>/dev/null
+out=$("$BIN" diff "$cold/server.jsonl" "$tmp/cold.json" 2>/dev/null); t test $? -eq 0
+t grep -q "^End-to-end is not measured alike: BASE's is the server's, arrival -> done, NEW's the client's" <<<"$out"
 if [ -w /dev/full ]; then
   "$BIN" diff "$tmp/w4.jsonl" "$tmp/w8.jsonl" >/dev/full 2>"$tmp/e"; t test $? -eq 1
   t grep -q "No space left on device" "$tmp/e"

@@ -40,7 +40,8 @@ py() { command -v python3 >/dev/null || return 0; python3 -c "$@"; }
   t grep -q "read from the trace ($tmp/s.jsonl): max-batch, max-queue-delay, pad, instances" <<<"$out"
   t grep -q "^observed\*  *16  *4.00 ms  multiple:64 " <<<"$out"
   t grep -q "^measured " <<<"$out"
-  t grep -q "^measured: the profile's own latency (400 requests)" <<<"$out"
+  # said to be the server's latency: with a client trace, analyze's headline is send -> reply
+  t grep -q "^measured: the profile's own latency at the server, arrival to done (400 requests)" <<<"$out"
   t grep -Eq "^ +8 +4.00 ms +static:128 +1 " <<<"$out"
   t grep -q "SLO p95 <= 1.000 s" <<<"$out"
   # durations in the report's units: a number and its unit apart, never "2.10141ms"
@@ -85,6 +86,11 @@ assert r["extrapolated"] and r["largest_batch"] > d["fit"]["batch_sizes"]["max"]
   t grep -q "what-if results" "$tmp/w.html"
   t grep -q "observed\* mb=16 delay=4.00 ms" "$tmp/w.html"
   t grep -q "mb=8 delay=4.00 ms" "$tmp/w.html"
+  # the row marked measured is the profile's measured latency (the text's `measured` row), not the
+  # observed policy's prediction, which is marked simulated
+  t grep -q "observed\* mb=16 delay=4.00 ms pad=multiple:64 inst=1 (simulated)</td>" "$tmp/w.html"
+  t grep -q "<tr class=\"baseline\"><td>profile, 400 requests at the server (measured)</td><td>$(
+    "$BIN" whatif "$tmp/s.jsonl" --max-batch 4,8 | sed -n 's/^measured  *\([0-9.]* [mun]*s\) .*/\1/p')</td>" "$tmp/w.html"
 }
 # requests of unknown length (503s at a connection cap: no input_tokens, never batched) are replayed
 # at the median length of the others and the table says so (they were replayed as 1-token requests):

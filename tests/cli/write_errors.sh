@@ -46,6 +46,9 @@ refused timeout 20 "$BIN" demo --duration 60 --no-progress --perfetto "$TMP/keep
 refused timeout 20 "$BIN" demo --generate --duration 60 --no-progress --html "$TMP/keep.jsonl.gz"
 refused "$BIN" analyze --json --no-progress -o "$TMP/keep.jsonl.gz" "$TMP/t.jsonl"
 refused "$BIN" diff --html "$TMP/keep.jsonl" "$TMP/t.jsonl" "$TMP/t.jsonl"
+# export too: `--otlp server.sptrace client.jsonl` wrote the client's spans over the server trace
+refused "$BIN" export --otlp "$TMP/keep.jsonl" --unix-offset 0 "$TMP/t.jsonl"
+refused "$BIN" export --otlp "$TMP/keep.jsonl.gz" --unix-offset 0 "$TMP/t.jsonl"
 if "$BIN" whatif --help >/dev/null 2>&1; then
   refused "$BIN" whatif -o "$TMP/keep.jsonl" "$TMP/t.jsonl"
   refused "$BIN" whatif --html "$TMP/keep.jsonl.gz" "$TMP/t.jsonl"

@@ -308,6 +308,45 @@ int main(void)
     sp_report *none = NULL;
     CHECK(sp_fleet_report_texts(&bad, 1, NULL, &none, err, sizeof err) == SP_ERR_PARSE && none == NULL);
     CHECK(strstr(err, "r9:1: line 1") != NULL);
+    /* a replica's servprof_price_per_hour that no recorder publishes (above SP_MAX_PRICE_PER_HOUR, negative,
+     * NaN, Inf): refused as a trace's meta price is, naming the replica and the metric, with the option
+     * given or not; the bound itself is a price, and the option above it is refused */
+    {
+        const char *needle = "\nservprof_price_per_hour 3\n";
+        char *at = strstr(texts[1], needle);
+        CHECK_MSG(at != NULL, "replica r1:1 publishes its price");
+        const char *prices[] = {"1e300", "1000000.5", "-3", "NaN", "+Inf", "1e6"};
+        for (size_t i = 0; at && i < sizeof prices / sizeof *prices; i++) {
+            size_t cap = lens[1] + 64;
+            char *priced = malloc(cap);
+            size_t head = (size_t)(at - texts[1]) + 1, tail = head + strlen(needle) - 2;
+            int n = snprintf(priced, cap, "%.*sservprof_price_per_hour %s%s", (int)head, texts[1], prices[i],
+                             texts[1] + tail);
+            CHECK(n > 0 && (size_t)n < cap);
+            sp_fleet_text two[2] = {in[0], {"r1:1", priced, (size_t)n}};
+            for (int opt = 0; opt < 2; opt++) {
+                sp_fleet_options fo;
+                sp_fleet_options_init(&fo);
+                fo.price_per_hour = opt ? 5.0 : 0;
+                sp_status fs = sp_fleet_report_texts(two, 2, &fo, &none, err, sizeof err);
+                if (i + 1 < sizeof prices / sizeof *prices)
+                    CHECK_MSG(fs == SP_ERR_PARSE && none == NULL && strstr(err, "replica metrics/r1:1") &&
+                                  strstr(err, "servprof_price_per_hour"),
+                              "price %s: %s", prices[i], err);
+                else
+                    CHECK_MSG(fs == SP_OK && none && none->cost.price_per_hour == (opt ? 5.0 : (1e6 + 3.0) / 2),
+                              "price %s: %s", prices[i], err);
+                sp_report_destroy(none);
+                none = NULL;
+            }
+            free(priced);
+        }
+        sp_fleet_options fo;
+        sp_fleet_options_init(&fo);
+        fo.price_per_hour = 2e6;
+        CHECK(sp_fleet_report_texts(in, REPLICAS, &fo, &none, err, sizeof err) == SP_ERR_INVALID && none == NULL);
+        CHECK(sp_fleet_options_check(&fo, err, sizeof err) == SP_ERR_INVALID && strstr(err, "--price-per-hour"));
+    }
     /* a text without servprof's metrics */
     sp_fleet_text other = {"r8:1", "up 1\n", 5};
     CHECK(sp_fleet_report_texts(&other, 1, NULL, &none, err, sizeof err) == SP_ERR_FORMAT && none == NULL);

@@ -192,6 +192,21 @@ static void test_whole_file(void)
                           "servprof.events/1)") == 0);
         sp_events_destroy(ev);
     }
+    /* servprof's own output where a trace goes (`analyze report.json`): named for what it is, not
+     * only "not a trace" */
+    static const char *const outputs[] = {"{\"schema\":\"servprof.report/1\",\"files\":1}",
+                                          " {\n  \"schema\" : \"servprof.whatif/1\", \"requests\":3}"};
+    static const char *const named[] = {"test.jsonl: a servprof.report/1 document servprof wrote, not a trace",
+                                        "test.jsonl: a servprof.whatif/1 document servprof wrote, not a trace"};
+    for (int k = 0; k < 2; k++) {
+        CHECK(load(outputs[k], strlen(outputs[k]), 0, SP_FORMAT_AUTO, &ev, err, sizeof err) == SP_ERR_FORMAT);
+        CHECK_MSG(strncmp(err, named[k], strlen(named[k])) == 0, "%s", err);
+        sp_events_destroy(ev);
+    }
+    /* another JSON object is still "not a trace" */
+    CHECK(load("{\"schema\":\"other/1\"}", 20, 0, SP_FORMAT_AUTO, &ev, err, sizeof err) == SP_ERR_FORMAT);
+    CHECK_MSG(strstr(err, "not a trace servprof reads") != NULL, "%s", err);
+    sp_events_destroy(ev);
     /* empty input: detection says so; forced to JSONL, the importer says so */
     CHECK(load("", 0, 0, SP_FORMAT_AUTO, &ev, err, sizeof err) == SP_ERR_FORMAT);
     CHECK(strcmp(err, "test.jsonl: file is empty") == 0);

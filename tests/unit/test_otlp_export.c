@@ -20,7 +20,7 @@
  * named stage; a kernel (device activity is not exported). */
 static const char trace_text[] =
     "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"clock\":\"monotonic\",\"unix_offset_ns\":1700000000000000000,"
-    "\"properties\":{\"service\":\"test-service\"}}\n"
+    "\"price_per_hour\":2.5,\"properties\":{\"service\":\"test-service\",\"device\":\"cpu\",\"policy.max_batch\":\"8\"}}\n"
     "{\"ev\":\"request\",\"id\":\"r1\",\"arrival_ns\":1000,\"done_ns\":905000,\"input_tokens\":37,"
     "\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"span_id\":\"53995c3f42cd8ad8\",\"parent_span_id\":\"00f067aa0ba902b7\"}\n"
     "{\"ev\":\"stage\",\"id\":\"r1\",\"stage\":\"preprocess\",\"start_ns\":1000,\"end_ns\":51000}\n"
@@ -330,7 +330,75 @@ static void test_round_trip_and_schema(void)
     check_request_back(ev, back, "r3");
     CHECK_EQ_U64(sp_view_batches(back), 2);
     CHECK_EQ_U64(sp_view_activities(back), 0); /* device activity stays in the trace (Perfetto shows it) */
+    /* the trace's price comes back: the export's report bills as the original's ($2.50/h, not the
+     * default $4.00/h it billed at before the resource carried it) */
+    sp_view_file vf;
+    sp_view_file_at(back, 0, &vf);
+    CHECK(vf.price_per_hour == 2.5);
+    /* and so do its properties (the device's wording, whatif's observed policy) */
+    CHECK(sp_events_property(back, 0, "device") && strcmp(sp_events_property(back, 0, "device"), "cpu") == 0);
+    CHECK(sp_events_property(back, 0, "policy.max_batch") &&
+          strcmp(sp_events_property(back, 0, "policy.max_batch"), "8") == 0);
+    CHECK(sp_events_property(back, 0, "service") &&
+          strcmp(sp_events_property(back, 0, "service"), "test-service") == 0);
     sp_events_destroy(back);
+    CHECK(strstr(text, "{\"key\":\"servprof.property.device\",\"value\":{\"stringValue\":\"cpu\"}}") != NULL);
+    CHECK(strstr(text, "{\"key\":\"servprof.price_per_hour\",\"value\":{\"doubleValue\":2.5}}") != NULL);
+    /* a property attribute is checked as the other formats check one: its key's characters, a string value */
+    static const char *const bad_props[] = {
+        "{\"key\":\"servprof.property.de vice\",\"value\":{\"stringValue\":\"cpu\"}}",
+        "{\"key\":\"servprof.property.device\",\"value\":{\"arrayValue\":{\"values\":[]}}}"};
+    for (size_t i = 0; i < sizeof bad_props / sizeof *bad_props; i++) {
+        const char *from = "{\"key\":\"servprof.property.device\",\"value\":{\"stringValue\":\"cpu\"}}";
+        char *at = strstr(text, from);
+        CHECK(at != NULL);
+        if (!at)
+            break;
+        char *edited = NULL;
+        size_t elen = 0;
+        FILE *ef = open_memstream(&edited, &elen);
+        if (!ef)
+            exit(1);
+        fprintf(ef, "%.*s%s%s", (int)(at - text), text, bad_props[i], at + strlen(from));
+        fclose(ef);
+        sp_events *b2;
+        char e2[512] = "";
+        CHECK(sp_events_create(&b2) == SP_OK);
+        CHECK_MSG(sp_events_load_buffer(b2, "props.otlp.jsonl", edited, elen, NULL, e2, sizeof e2) == SP_ERR_PARSE &&
+                      strstr(e2, "props.otlp.jsonl:1:") && strstr(e2, "servprof.property.de"),
+                  "property %zu: %s", i, e2);
+        sp_events_destroy(b2);
+        free(edited);
+    }
+    /* a resource's price is bounded as a JSONL meta price is, and one file holds one price: errors
+     * naming the file, line and column */
+    static const char *const bad_prices[] = {"1e300", "0", "-1", "\"NaN\"", "1000000.5"};
+    for (size_t i = 0; i <= sizeof bad_prices / sizeof *bad_prices; i++) {
+        const char *from = "\"doubleValue\":2.5}";
+        char *at = strstr(text, from);
+        CHECK(at != NULL);
+        if (!at)
+            break;
+        char *edited = NULL;
+        size_t elen = 0;
+        FILE *ef = open_memstream(&edited, &elen);
+        if (!ef)
+            exit(1);
+        if (i < sizeof bad_prices / sizeof *bad_prices)
+            fprintf(ef, "%.*s\"doubleValue\":%s}%s", (int)(at - text), text, bad_prices[i], at + strlen(from));
+        else /* a second document with another price */
+            fprintf(ef, "%s%.*s\"doubleValue\":3}}]},\"scopeSpans\":[]}]}\n", text, (int)(at - text),
+                    text);
+        fclose(ef);
+        sp_events *b2;
+        char e2[512] = "";
+        CHECK(sp_events_create(&b2) == SP_OK);
+        CHECK_MSG(sp_events_load_buffer(b2, "priced.otlp.jsonl", edited, elen, NULL, e2, sizeof e2) == SP_ERR_PARSE &&
+                      strstr(e2, "priced.otlp.jsonl:") && strstr(e2, "servprof.price_per_hour"),
+                  "price %s: %s", i < sizeof bad_prices / sizeof *bad_prices ? bad_prices[i] : "3 after 2.5", e2);
+        sp_events_destroy(b2);
+        free(edited);
+    }
     free(text);
     sp_events_destroy(ev);
 }
@@ -359,6 +427,8 @@ static void test_no_anchor(void)
     CHECK(st == SP_OK);
     CHECK(strstr(text, "\"startTimeUnixNano\":\"1010\",\"endTimeUnixNano\":\"1020\"") != NULL);
     CHECK(strstr(text, "\"stringValue\":\"given\"") != NULL);
+    CHECK(strstr(text, "servprof.price_per_hour") == NULL); /* no price in the trace: none exported */
+    CHECK(strstr(text, "servprof.property.") == NULL);      /* nor properties */
     free(text);
     /* an unfinished set is refused */
     sp_events *raw;
