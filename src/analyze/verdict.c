@@ -650,7 +650,12 @@ const char *sp_ana_verdict_fix(sp_cand_kind k, int saturated, int recommend_mode
                    : "capture CUDA graphs, overlap host work with the device and remove synchronisations";
     case SP_CAND_D2H: return "pin host memory, overlap copies with compute or return less data";
     case SP_CAND_POSTPROCESS: return "parallelise it or make responses cheaper to build";
-    case SP_CAND_NETWORK: return "put clients closer, reuse connections or shrink payloads";
+    case SP_CAND_NETWORK:
+        /* Nagle first: a server socket without TCP_NODELAY (uvicorn --workers N leaves it off) holds a
+         * response's second write for the client's delayed ACK, ~40 ms, even on loopback */
+        return "set TCP_NODELAY on the server's sockets where it is off (Nagle's algorithm holds a response for "
+               "the client's delayed ACK, up to 40 ms on Linux), put clients closer, reuse connections or shrink "
+               "payloads";
     case SP_CAND_NAMED: return "optimise, parallelise or move it off the request path";
     case SP_CAND_OTHER: return "not a fix: add stage spans for the time no span or batch window covers";
     case SP_CAND_BETWEEN: /* generation tables write their own (generation_verdict.c) */
