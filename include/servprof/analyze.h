@@ -515,7 +515,9 @@ typedef struct sp_report {
      * paths are owned by the report */
     size_t n_clock_offsets;
     sp_clock_offset *clock_offsets;
-    uint64_t client_records_unjoined;  /* no recorded request has the id */
+    uint64_t client_records_unjoined;  /* no request has the id (nor the trace id) */
+    uint64_t client_records_unfinished; /* the id is only an unfinished request's: its server
+                                           record never came (the trace ended first) */
     uint64_t client_records_failed;    /* transport errors: no response, not joined */
     uint64_t client_records_duplicate; /* another record for the same request was joined */
     /* stages (DESIGN section 3 order, then named others, then other) */

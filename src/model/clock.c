@@ -199,6 +199,21 @@ static uint32_t join_by_trace(const struct sp_events *ev, const sp_hmap *m, sp_e
     return sp_hmap_find(m, sp_hash_bytes(want, 16, 0), trace_eq, &p);
 }
 
+/* The index of the first request in `by_text` (interned id) or `by_num` (numeric id) whose id is
+ * client record `cl`'s, the lower of the two; SP_HMAP_NONE when neither holds it. */
+static uint32_t find_by_id(const struct sp_events *ev, const sp_hmap *by_text, const sp_hmap *by_num,
+                           const sp_ev_client *cl)
+{
+    uint32_t r = by_text->count ? sp_hmap_find(by_text, cl->id, NULL, NULL) : SP_HMAP_NONE;
+    uint64_t num;
+    if (by_num->count && sp_ev_str_num(&ev->strings, cl->id, &num)) {
+        uint32_t rn = sp_hmap_find(by_num, num, NULL, NULL);
+        if (rn < r) /* SP_HMAP_NONE is the largest */
+            r = rn;
+    }
+    return r;
+}
+
 /* Request index + 1 per client record's id (the first recorded request holding it), by the interned
  * id: ids are interned once, so equal text is an equal sp_str (an integer key, hmap.h). A request whose
  * id is a number (reqid.c) has no sp_str: those are keyed by the number in a second map, which a
@@ -206,21 +221,35 @@ static uint32_t join_by_trace(const struct sp_events *ev, const sp_hmap *m, sp_e
  * answers being the first request. A record whose id matches none joins by trace id (join_by_trace). */
 static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
 {
-    sp_hmap first, first_num, traces;
+    sp_hmap first, first_num, traces, open, open_num;
     memset(&traces, 0, sizeof traces);
     memset(&first_num, 0, sizeof first_num);
+    memset(&open, 0, sizeof open);
+    memset(&open_num, 0, sizeof open_num);
     bool traces_ready = false;
-    size_t n_num = 0;
-    for (size_t i = 0; i < ev->n_requests; i++)
-        n_num += ev->requests[i].id_num;
-    sp_status st = sp_hmap_init(&first, ev->n_requests - n_num);
+    size_t n_recorded = 0, n_num = 0, n_open = 0, n_open_num = 0;
+    for (size_t i = 0; i < ev->n_requests; i++) {
+        const sp_ev_request *q = &ev->requests[i];
+        if (q->has_record) {
+            n_recorded++;
+            n_num += q->id_num;
+        } else if (q->outcome == SP_OUTCOME_UNFINISHED) {
+            n_open += !q->id_num;
+            n_open_num += q->id_num;
+        }
+    }
+    sp_status st = sp_hmap_init(&first, n_recorded - n_num);
     if (!st && n_num)
         st = sp_hmap_init(&first_num, n_num);
+    if (!st && n_open)
+        st = sp_hmap_init(&open, n_open);
+    if (!st && n_open_num)
+        st = sp_hmap_init(&open_num, n_open_num);
     for (size_t i = 0; i < ev->n_requests && st == SP_OK; i++) {
         const sp_ev_request *q = &ev->requests[i];
-        if (!q->has_record)
+        if (!q->has_record && q->outcome != SP_OUTCOME_UNFINISHED)
             continue;
-        sp_hmap *m = q->id_num ? &first_num : &first;
+        sp_hmap *m = q->has_record ? (q->id_num ? &first_num : &first) : (q->id_num ? &open_num : &open);
         uint64_t key = q->id_num ? sp_ev_id_num(q) : q->id;
         if (sp_hmap_find(m, key, NULL, NULL) == SP_HMAP_NONE)
             st = sp_hmap_put(m, key, (uint32_t)i);
@@ -234,13 +263,7 @@ static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
             ev->clients_failed++;
             continue;
         }
-        uint32_t r = sp_hmap_find(&first, cl->id, NULL, NULL);
-        uint64_t num;
-        if (first_num.count && sp_ev_str_num(&ev->strings, cl->id, &num)) {
-            uint32_t rn = sp_hmap_find(&first_num, num, NULL, NULL);
-            if (rn < r) /* SP_HMAP_NONE is the largest */
-                r = rn;
-        }
+        uint32_t r = find_by_id(ev, &first, &first_num, cl);
         if (r == SP_HMAP_NONE && ev->n_traces) {
             if (!traces_ready && (st = index_traces(ev, &traces)) != SP_OK)
                 break;
@@ -249,7 +272,12 @@ static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
             cl->by_trace = r != SP_HMAP_NONE;
         }
         if (r == SP_HMAP_NONE) {
-            ev->clients_unjoined++;
+            /* its request may be one the server never finished (the trace ended first, e.g. the
+             * server was killed): the record is not joined either way, but it is no stray */
+            if (find_by_id(ev, &open, &open_num, cl) != SP_HMAP_NONE)
+                ev->clients_unfinished++;
+            else
+                ev->clients_unjoined++;
             continue;
         }
         if (!chosen[r]) {
@@ -262,6 +290,8 @@ static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
     }
     sp_hmap_free(&first);
     sp_hmap_free(&first_num);
+    sp_hmap_free(&open);
+    sp_hmap_free(&open_num);
     sp_hmap_free(&traces);
     return st;
 }
@@ -289,7 +319,7 @@ static void count_trace_joins(struct sp_events *ev)
 
 sp_status sp_ev_join_clients(struct sp_events *ev)
 {
-    ev->clients_unjoined = ev->clients_failed = ev->clients_duplicate = 0;
+    ev->clients_unjoined = ev->clients_unfinished = ev->clients_failed = ev->clients_duplicate = 0;
     ev->clients_by_trace = ev->trace_matched = ev->trace_mismatched = 0;
     ev->has_client = false;
     free(ev->clock_offsets);

@@ -286,6 +286,8 @@ struct sp_events {
     SP_GROW_ARRAY(client_tokens, uint64_t);
     SP_GROW_ARRAY(traces, sp_trace_context); /* requests' trace contexts (sp_ev_request.trace) */
     size_t clients_unjoined;  /* after sp_ev_finish: no recorded request has the id */
+    size_t clients_unfinished; /* after sp_ev_finish: the id is only an unfinished request's (its
+                                  server record never came: the trace ended first) */
     size_t clients_failed;    /* after sp_ev_finish: transport errors (status < 0), never joined */
     size_t clients_duplicate; /* after sp_ev_finish: another record for the same request was joined */
     size_t clients_by_trace;  /* after sp_ev_finish: joined by trace id (their id text matched none) */

@@ -1031,7 +1031,11 @@ static void write_quality(html_ctx *c)
             r->skipped_records ? " class=\"warn\"" : "", r->skipped_records);
     fprintf(out, "<tr><td>unattributed time (<code>other</code>), share of p95</td><td%s>%s</td></tr>\n",
             r->other_share_p95 >= 0.05 ? " class=\"warn\"" : "", sp_rep_fmt_pct(a, sizeof a, r->other_share_p95));
-    if (r->client_records_unjoined || r->client_records_failed || r->client_records_duplicate || r->has_client) {
+    if (r->client_records_unjoined || r->client_records_unfinished || r->client_records_failed ||
+        r->client_records_duplicate || r->has_client) {
+        if (r->client_records_unfinished)
+            fprintf(out, "<tr><td>client records whose request did not finish in the server trace (unfinished)"
+                    "</td><td>%" PRIu64 "</td></tr>\n", r->client_records_unfinished);
         fprintf(out, "<tr><td>client records with no matching request</td><td>%" PRIu64 "</td></tr>\n",
                 r->client_records_unjoined);
         fprintf(out, "<tr><td>client records with a transport error (not joined)</td><td>%" PRIu64 "</td></tr>\n",

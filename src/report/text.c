@@ -483,11 +483,19 @@ static void write_client_quality(FILE *out, const sp_report *r)
                  "is the server's arrival -> done (no network time)", without, r->request_count);
         sp_rep_wrap(out, line, 0, 2);
     }
-    if (r->client_records_unjoined || r->client_records_failed || r->client_records_duplicate) {
+    if (r->client_records_unjoined || r->client_records_unfinished || r->client_records_failed ||
+        r->client_records_duplicate) {
+        /* records of requests the server never finished are named apart (only when there are any, so
+         * that other reports read as before): they are no strays, their server record never came */
+        char unfinished[160] = "";
+        if (r->client_records_unfinished)
+            snprintf(unfinished, sizeof unfinished,
+                     " %" PRIu64 " whose request did not finish in the server trace (unfinished),",
+                     r->client_records_unfinished);
         snprintf(line, sizeof line,
-                 "client records not used: %" PRIu64 " with no matching request, %" PRIu64
+                 "client records not used:%s %" PRIu64 " with no matching request, %" PRIu64
                  " transport %s (no response), %" PRIu64 " %s of a request's joined record",
-                 r->client_records_unjoined, r->client_records_failed,
+                 unfinished, r->client_records_unjoined, r->client_records_failed,
                  plural(r->client_records_failed, "error", "errors"), r->client_records_duplicate,
                  plural(r->client_records_duplicate, "duplicate", "duplicates"));
         sp_rep_wrap(out, line, 0, 2);
