@@ -39,6 +39,7 @@ static void diff_usage(FILE *out)
             "  --fail-if COND         exit 3 when COND holds with confidence; repeatable (up to %d).\n"
             "                         COND is METRIC:+THRESHOLD (a rise beyond it) or METRIC:-THRESHOLD\n"
             "                         (a fall): p95:+5%%, latency.p99:+2ms, stage.queue.share_of_p95:+0.05\n"
+            "                         (or +5pts: shares take points too)\n"
             "                         (docs/diff.md lists the metrics and the rule)\n"
             "  --json                 write the servprof.diff/1 JSON instead of the text\n"
             "  --html OUT.html        also write a self-contained HTML page\n"

@@ -1,5 +1,5 @@
 /* The condition grammar of `servprof diff --fail-if` (docs/diff.md, "Conditions"): a metric path, a
- * direction and a threshold, "p95:+5%" or "stage.queue.share_of_p95:+0.05"; the metric paths and
+ * direction and a threshold, "p95:+5%" or "stage.queue.share_of_p95:+0.05" (or +5pts); the metric paths and
  * their units; and the rule that decides whether a condition holds with confidence. Numbers are read
  * here digit by digit, never by strtod, so the C locale of the calling program cannot change them. */
 #include <math.h>
@@ -148,18 +148,34 @@ sp_status sp_diff_condition_parse(const char *spec, sp_diff_condition *out, char
     if (strcmp(p, "%") == 0) {
         c.relative = 1;
         c.threshold = v / 100;
+    } else if (strcmp(p, "pts") == 0) {
+        /* points of a share, as diff prints share changes: 5pts = 0.05 (5 / 100, the double "0.05"
+         * reads as) */
+        if (c.unit != SP_DIFF_UNIT_FRACTION) {
+            sp_errf(err, errlen, "condition '%s': pts (points of a share) apply only to shares and fractions "
+                                 "(stage.NAME.share_of_p95, padding.*); %s is %s", spec, c.metric,
+                    c.unit == SP_DIFF_UNIT_NS ? "a duration: give its unit (ns, us, ms, s) or a %"
+                    : c.unit == SP_DIFF_UNIT_DOLLARS ? "in dollars: give a bare number or a %"
+                                                     : "a count: give a bare number or a %");
+            return SP_ERR_INVALID;
+        }
+        if (v > 100) {
+            sp_errf(err, errlen, "condition '%s': a fraction changes by at most 100 points", spec);
+            return SP_ERR_INVALID;
+        }
+        c.threshold = v / 100;
     } else if (*p) {
         size_t u = 0;
         while (u < 4 && strcmp(p, units[u].name) != 0)
             u++;
         if (u == 4) {
-            sp_errf(err, errlen, "condition '%s': unknown unit '%s' (expected %% or, for durations, ns, us, ms or "
-                                 "s)", spec, p);
+            sp_errf(err, errlen, "condition '%s': unknown unit '%s' (expected %%, pts for shares, or, for "
+                                 "durations, ns, us, ms or s)", spec, p);
             return SP_ERR_INVALID;
         }
         if (c.unit != SP_DIFF_UNIT_NS) {
             sp_errf(err, errlen, "condition '%s': %s is not a duration: give a bare number (in %s) or a %%",
-                    spec, c.metric, c.unit == SP_DIFF_UNIT_FRACTION ? "points of a fraction, 0.05 = 5 points"
+                    spec, c.metric, c.unit == SP_DIFF_UNIT_FRACTION ? "points of a fraction, 0.05 = 5 points, or 5pts"
                                     : c.unit == SP_DIFF_UNIT_DOLLARS ? "dollars" : "requests");
             return SP_ERR_INVALID;
         }

@@ -185,7 +185,7 @@ static void write_gate(FILE *out, const sp_diff *d)
           "<th>basis</th></tr></thead><tbody>\n", out);
     for (size_t i = 0; i < d->n_checks; i++) {
         const sp_diff_check *k = &d->checks[i];
-        char bound[48], thr[48], basis[64];
+        char bound[48], thr[48], basis[256];
         sp_rep_diff_bound(bound, sizeof bound, k);
         sp_rep_diff_threshold(thr, sizeof thr, &k->cond);
         sp_rep_diff_basis_words(d, k, basis, sizeof basis);

@@ -193,7 +193,7 @@ static void write_checks(FILE *out, const sp_diff *d)
     fputs("\nconditions (--fail-if)\n", out);
     for (size_t i = 0; i < d->n_checks; i++) {
         const sp_diff_check *k = &d->checks[i];
-        char bound[48], thr[48], basis[64], spec[SP_DIFF_MAX_SPEC + 8];
+        char bound[48], thr[48], basis[256], spec[SP_DIFF_MAX_SPEC + 8];
         sp_rep_diff_bound(bound, sizeof bound, k);
         sp_rep_diff_threshold(thr, sizeof thr, &k->cond);
         sp_rep_diff_basis_words(d, k, basis, sizeof basis);

@@ -63,6 +63,13 @@ assert m["interval"]["lo"] == c["bound"] and m["interval"]["lo"] <= m["change"] 
 assert d["base"]["verdict"]["stage"] == "queue" and d["new"]["verdict"]["stage"] == "queue", d["base"]' <<<"$js"
 # ... but not on a threshold its interval does not clear
 "$BIN" diff --fail-if 'stage.queue.share_of_p95:+0.30' "$tmp/w4.jsonl" "$tmp/w8.jsonl" >/dev/null; t test $? -eq 0
+# a share's threshold in points, as the output prints its change: the same gate as +0.05
+out=$("$BIN" diff --fail-if 'stage.queue.share_of_p95:+5pts' "$tmp/w4.jsonl" "$tmp/w8.jsonl" 2>/dev/null); t test $? -eq 3
+t grep -q '^  HOLDS  stage.queue.share_of_p95:+5pts$' <<<"$out"
+"$BIN" diff --fail-if 'stage.queue.share_of_p95:+30pts' "$tmp/w4.jsonl" "$tmp/w8.jsonl" >/dev/null; t test $? -eq 0
+# ... and points on a latency are refused before anything is read, saying why
+"$BIN" diff --fail-if 'p95:+5pts' "$tmp/w4.jsonl" "$tmp/w8.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 2
+t grep -q "pts (points of a share) apply only to shares and fractions" "$tmp/e"
 
 # noise between runs of one configuration does not fail
 for pair in "s2 s3" "s3 s4" "w4 s2"; do

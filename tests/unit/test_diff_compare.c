@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "diff/diff_int.h"
+#include "report/diff_fmt.h"
 #include "ev_build.h"
 #include "testlib.h"
 #include "servprof/report.h"
@@ -273,6 +274,9 @@ static void test_grammar(void)
         {"p99:+1s", "latency.p99", SP_DIFF_UNIT_NS, 1, 0, 1e9},
         {"p99:+250ns", "latency.p99", SP_DIFF_UNIT_NS, 1, 0, 250},
         {"stage.queue.share_of_p95:+0.05", "stage.queue.share_of_p95", SP_DIFF_UNIT_FRACTION, 1, 0, 0.05},
+        /* points, as diff prints share changes: 5pts is the same threshold as 0.05 */
+        {"stage.queue.share_of_p95:+5pts", "stage.queue.share_of_p95", SP_DIFF_UNIT_FRACTION, 1, 0, 0.05},
+        {"padding.waste_fraction:-2.5pts", "padding.waste_fraction", SP_DIFF_UNIT_FRACTION, -1, 0, 0.025},
         {"stage.db.lookup:x.p95:+10%", "stage.db.lookup:x.p95", SP_DIFF_UNIT_NS, 1, 1, 0.10},
         {"padding.waste_fraction:-0.1", "padding.waste_fraction", SP_DIFF_UNIT_FRACTION, -1, 0, 0.1},
         {"cost.per_request:+10%", "cost.per_request", SP_DIFF_UNIT_DOLLARS, 1, 1, 0.10},
@@ -308,6 +312,8 @@ static void test_grammar(void)
         "stage.queue:+5%",
         "stage.queue.share_of_p95:+5ms", /* a unit on a share */
         "stage.queue.share_of_p95:+1.5", /* a share moves by at most 1 */
+        "stage.queue.share_of_p95:+101pts", /* ... 100 points */
+        "stage.queue.share_of_p95:+5pt",
         "cost.per_request_by_state.idle:+5%",
         "cost.per_request:+5us",
         "requests.count:+5s",
@@ -320,6 +326,15 @@ static void test_grammar(void)
         err[0] = '\0';
         CHECK_MSG(sp_diff_condition_parse(bad[i], &c, err, sizeof err) == SP_ERR_INVALID && strstr(err, "condition '"),
                   "'%s' accepted (%s)", bad[i], err);
+    }
+    /* pts on a metric that is no share: refused, saying why */
+    static const char *const no_pts[] = {"p95:+5pts", "cost.per_request:+5pts", "requests.count:+5pts"};
+    for (size_t i = 0; i < sizeof no_pts / sizeof no_pts[0]; i++) {
+        sp_diff_condition c;
+        err[0] = '\0';
+        CHECK_MSG(sp_diff_condition_parse(no_pts[i], &c, err, sizeof err) == SP_ERR_INVALID &&
+                      strstr(err, "pts (points of a share) apply only to shares and fractions"),
+                  "'%s': %s", no_pts[i], err);
     }
     char longer[SP_DIFF_MAX_SPEC + 10];
     memset(longer, 'a', sizeof longer - 1);
@@ -396,11 +411,50 @@ static void test_rule(void)
     CHECK_MSG(!k.holds, "NaN never holds");
 }
 
+/* A relative bound below -100% (a rise's lower bound: BASE's resampled p95 ran above its own value)
+ * is printed as computed, with the words saying it is a bootstrap artefact (docs/diff.md,
+ * "Conditions"); a bound above -100% reads as before. The metric is made by hand: BASE 10 ms, the
+ * lower bound of the change -12.28 ms, so -122.8% of BASE. */
+static void test_artefact_words(void)
+{
+    sp_diff d;
+    memset(&d, 0, sizeof d);
+    d.opt.confidence = 0.95;
+    sp_diff_metric m;
+    memset(&m, 0, sizeof m);
+    m.unit = SP_DIFF_UNIT_NS;
+    m.base_value = 10e6;
+    m.new_value = 9e6;
+    m.change = -1e6;
+    m.has_interval = 1;
+    m.lo = -12.28e6;
+    m.hi = 2e6;
+    sp_diff_condition c;
+    sp_diff_check k;
+    char err[256], bound[48], basis[256];
+    CHECK(sp_diff_condition_parse("p95:+5%", &c, err, sizeof err) == SP_OK);
+    sp_diff_evaluate(&m, &c, &k);
+    k.cond = c;
+    CHECK_MSG(!k.holds && fabs(k.bound + 1.228) < 1e-12, "bound %g", k.bound);
+    sp_rep_diff_bound(bound, sizeof bound, &k);
+    CHECK_MSG(strcmp(bound, "-122.8%") == 0, "bound '%s'", bound); /* the raw figure stays */
+    sp_rep_diff_basis_words(&d, &k, basis, sizeof basis);
+    CHECK_MSG(strcmp(basis, "lower bound of the 95% interval; below -100% only because resamples of BASE run "
+                            "above BASE's value, a bootstrap artefact: no value falls by more than 100%") == 0,
+              "basis '%s'", basis);
+    m.lo = -9e6; /* -90%: a fall a value can make */
+    sp_diff_evaluate(&m, &c, &k);
+    k.cond = c;
+    sp_rep_diff_basis_words(&d, &k, basis, sizeof basis);
+    CHECK_MSG(strcmp(basis, "lower bound of the 95% interval") == 0, "basis '%s'", basis);
+}
+
 int main(void)
 {
     test_report_round_trip();
     test_self_and_union();
     test_grammar();
     test_rule();
+    test_artefact_words();
     return sp_test_done("test_diff_compare");
 }
