@@ -90,6 +90,22 @@ char *sp_rep_diff_threshold(char *buf, size_t len, const sp_diff_condition *c)
     return buf;
 }
 
+char *sp_rep_diff_side_inputs(char *buf, size_t len, const sp_diff_side *s)
+{
+    char price[32];
+    sp_rep_fmt_money(price, sizeof price, s->price_per_hour);
+    /* a fleet report has no files behind it (docs/fleet.md): its replicas say what it covers */
+    char inputs[64];
+    if (s->replicas)
+        snprintf(inputs, sizeof inputs, "%zu replica%s (a fleet report)", s->replicas, s->replicas == 1 ? "" : "s");
+    else
+        snprintf(inputs, sizeof inputs, "%zu file%s", s->files, s->files == 1 ? "" : "s");
+    snprintf(buf, len, "%s, %s, %s/h%s", inputs,
+             s->source == SP_DIFF_FROM_REPORT ? "read from its report" : "analysed traces", price,
+             s->price_is_default ? " (default)" : "");
+    return buf;
+}
+
 char *sp_rep_diff_bound(char *buf, size_t len, const sp_diff_check *k)
 {
     if (!isfinite(k->bound)) {

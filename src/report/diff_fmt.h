@@ -22,6 +22,9 @@ int sp_rep_diff_excludes_zero(const sp_diff_metric *m);
 char *sp_rep_diff_threshold(char *buf, size_t len, const sp_diff_condition *c);
 /* A check's bound in the terms of its threshold: "+7.1 pts", "+1.2%"; "n/a" when not computable. */
 char *sp_rep_diff_bound(char *buf, size_t len, const sp_diff_check *k);
+/* What one side covers, as the text and HTML headers say it: "2 files, analysed traces, $4.00/h
+ * (default)", "3 replicas (a fleet report), read from its report, $2.50/h". */
+char *sp_rep_diff_side_inputs(char *buf, size_t len, const sp_diff_side *s);
 /* What the bound is, in words: "lower bound of the 95% interval", "upper bound ...", "point change". */
 const char *sp_rep_diff_basis_words(const sp_diff *d, const sp_diff_check *k, char *buf, size_t len);
 

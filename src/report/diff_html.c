@@ -148,8 +148,9 @@ static void write_head(FILE *out, const sp_diff *d)
     for (int i = 0; i < 2; i++) {
         fprintf(out, "%s <b>", i ? "<br>NEW" : "BASE");
         sp_html_esc(out, s[i]->label, 300);
-        fprintf(out, "</b>: %" PRIu64 " requests, %s", s[i]->requests,
-                s[i]->source == SP_DIFF_FROM_REPORT ? "read from its report" : "analysed traces");
+        char inputs[160];
+        fprintf(out, "</b>: %" PRIu64 " requests, ", s[i]->requests);
+        sp_html_esc(out, sp_rep_diff_side_inputs(inputs, sizeof inputs, s[i]), 0);
     }
     fputs("</p>\n<p class=\"note\">", out);
     if (d->intervals) {

@@ -38,17 +38,9 @@ static void head(FILE *out, const sp_diff *d, const char *title)
 
 static void write_side(FILE *out, const char *tag, const sp_diff_side *s)
 {
-    char price[32];
-    sp_rep_fmt_money(price, sizeof price, s->price_per_hour);
-    /* a fleet report has no files behind it (docs/fleet.md): its replicas say what it covers */
-    char inputs[64];
-    if (s->replicas)
-        snprintf(inputs, sizeof inputs, "%zu replica%s (a fleet report)", s->replicas, s->replicas == 1 ? "" : "s");
-    else
-        snprintf(inputs, sizeof inputs, "%zu file%s", s->files, s->files == 1 ? "" : "s");
-    fprintf(out, "  %-4s %s: %" PRIu64 " requests, %s, %s, %s/h%s\n", tag, s->label, s->requests, inputs,
-            s->source == SP_DIFF_FROM_REPORT ? "read from its report" : "analysed traces", price,
-            s->price_is_default ? " (default)" : "");
+    char inputs[160];
+    fprintf(out, "  %-4s %s: %" PRIu64 " requests, %s\n", tag, s->label, s->requests,
+            sp_rep_diff_side_inputs(inputs, sizeof inputs, s));
 }
 
 static void write_header(FILE *out, const sp_diff *d)

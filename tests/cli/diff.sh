@@ -128,8 +128,17 @@ t py 'import json,sys; d=json.loads(sys.stdin.read())
 assert d["base"]["requests"] == 8000 and d["base"]["files"] == 2 and " + " in d["base"]["label"], d["base"]' <<<"$js"
 
 # the HTML page: well formed, self-contained, with its sections
-"$BIN" diff --html "$tmp/d.html" "${gate[@]}" "$tmp/w4.jsonl" "$tmp/w8.jsonl" >/dev/null 2>&1; t test $? -eq 3
+"$BIN" diff --html "$tmp/d.html" "${gate[@]}" "$tmp/w4.jsonl" "$tmp/w8.jsonl" >"$tmp/d.txt" 2>&1; t test $? -eq 3
 t test -s "$tmp/d.html"
+# its header says what the text's does of each side: requests, files, source and price
+t py 'import re, sys
+text = open(sys.argv[1]).read()
+page = open(sys.argv[2], encoding="utf-8").read()
+for tag in ("BASE", "NEW"):
+    m = re.search(r"^  %s +\S+: (.*)$" % tag, text, re.M)
+    assert m and " file" in m.group(1) and "/h" in m.group(1), text[:300]
+    want = "%s <b>%s</b>: %s" % (tag, m.group(0).split()[1][:-1], m.group(1))
+    assert want in page, (want, re.findall(r"<p class=\"sub\">.*", page))' "$tmp/d.txt" "$tmp/d.html"
 for id in gate verdicts latency shares stages padding-cost latency-change shares-change; do
   t grep -q "id=\"$id\"" "$tmp/d.html"
 done
