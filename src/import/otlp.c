@@ -66,6 +66,8 @@ typedef struct otlp {
     bool warned_dup_id;      /* said once that two traces name one request id */
     sp_known_stages ks;
     double price_per_hour;   /* a resource's servprof.price_per_hour; 0: none given */
+    sp_str warned_props[SP_PROP_MAX_KEYS]; /* property keys already said to differ between resources */
+    size_t n_warned_props;
 } otlp;
 
 /* One span object as read. */
@@ -570,6 +572,35 @@ static sp_status scope_member(otlp *o, sread *r, const sp_json_token *key, uint3
     return walk_objects(o, r, NULL, "spans");
 }
 
+/* One file holds one value per property, but an export of several traces (servprof export --otlp
+ * a.sptrace b.sptrace) writes each trace's own properties into its own resource: when a resource
+ * sets KEY to another value than an earlier one did, the later is kept (as a later JSONL meta line's
+ * or native property record's is) and a warning names the key and both values, once per key, since
+ * the report then reads one trace's property for all of them. */
+static sp_status warn_property_differs(otlp *o, const char *key, size_t klen, const char *text, size_t tlen,
+                                       uint32_t line, uint32_t col)
+{
+    char keyz[SP_PROP_MAX_KEY + 1];
+    snprintf(keyz, sizeof keyz, "%.*s", (int)klen, key);
+    const char *was = sp_ev_get_prop(o->ctx->ev, o->ctx->file, keyz);
+    if (!was || (strlen(was) == tlen && memcmp(was, text, tlen) == 0))
+        return SP_OK;
+    sp_str k;
+    sp_status st = sp_str_intern(&o->ctx->ev->strings, key, klen, &k);
+    if (st)
+        return st;
+    for (size_t i = 0; i < o->n_warned_props; i++)
+        if (o->warned_props[i] == k)
+            return SP_OK;
+    if (o->n_warned_props < SP_PROP_MAX_KEYS)
+        o->warned_props[o->n_warned_props++] = k;
+    sp_log(SP_LOG_WARN, "%s:%u:%u: resource attribute %s%s is \"%.*s\" here but \"%.200s\" in an earlier "
+           "resource of this file (an export of traces whose properties differ): the later value is kept for "
+           "the whole file", o->ctx->name, line, col, SP_OTLP_PROPERTY_PREFIX, keyz, (int)(tlen > 200 ? 200 : tlen),
+           text, was);
+    return SP_OK;
+}
+
 /* A resource's servprof.property.KEY attribute: trace property KEY of this file, as servprof export
  * writes it (docs/otlp.md), checked as the other formats check a property. */
 static sp_status resource_property(otlp *o, const char *key, size_t klen, const sp_json_token *v, bool has,
@@ -587,7 +618,9 @@ static sp_status resource_property(otlp *o, const char *key, size_t klen, const 
         return sp_import_fail_at(o->ctx, line, col, SP_ERR_PARSE, "resource attribute %s%.*s must be a "
                                  "{\"stringValue\":...} of at most %u bytes without NUL (or a number or boolean)",
                                  SP_OTLP_PROPERTY_PREFIX, (int)klen, key, SP_PROP_MAX_VALUE);
-    sp_status st = sp_ev_set_prop(o->ctx->ev, o->ctx->file, key, klen, text, tlen);
+    sp_status st = warn_property_differs(o, key, klen, text, tlen, line, col);
+    if (!st)
+        st = sp_ev_set_prop(o->ctx->ev, o->ctx->file, key, klen, text, tlen);
     if (st == SP_ERR_LIMIT)
         return sp_import_fail_at(o->ctx, line, col, SP_ERR_LIMIT, "more than %u trace properties", SP_PROP_MAX_KEYS);
     return st;

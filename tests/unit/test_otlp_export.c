@@ -440,8 +440,64 @@ static void test_no_anchor(void)
     sp_events_destroy(ev);
 }
 
+static char g_log[8192];
+static size_t g_log_len;
+
+static void capture(void *user, sp_log_level level, const char *message)
+{
+    (void)user;
+    (void)level;
+    int k = snprintf(g_log + g_log_len, sizeof g_log - g_log_len, "%s\n", message);
+    if (k > 0 && (size_t)k < sizeof g_log - g_log_len)
+        g_log_len += (size_t)k;
+}
+
+/* Two traces whose device property differs (cpu, cuda) and whose service agrees, exported together:
+ * each document's resource carries its own trace's properties, and reading the export back as one
+ * file keeps the later value with a warning naming the key and both values (once: the third
+ * document sets it again), and says nothing of the service. */
+static void test_props_differ(void)
+{
+    static const char *const devices[3] = {"cpu", "cuda", "cpu"};
+    sp_events *ev;
+    char err[512] = "";
+    CHECK(sp_events_create(&ev) == SP_OK);
+    for (int i = 0; i < 3; i++) {
+        char name[16], text[512];
+        snprintf(name, sizeof name, "t%d.jsonl", i);
+        snprintf(text, sizeof text,
+                 "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"clock\":\"monotonic\","
+                 "\"unix_offset_ns\":1700000000000000000,\"properties\":{\"service\":\"svc\",\"device\":\"%s\"}}\n"
+                 "{\"ev\":\"request\",\"id\":\"r%d\",\"arrival_ns\":1000,\"done_ns\":5000}\n",
+                 devices[i], i);
+        CHECK_MSG(sp_events_load_buffer(ev, name, text, strlen(text), NULL, err, sizeof err) == SP_OK, "%s", err);
+    }
+    CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
+    size_t len;
+    sp_status st;
+    char *text = export_text(ev, NULL, &len, &st, NULL, err, sizeof err);
+    CHECK_MSG(st == SP_OK, "%s", err);
+    g_log_len = 0;
+    g_log[0] = '\0';
+    sp_set_log(capture, NULL);
+    sp_events *back = load("mixed.otlp.jsonl", text, len);
+    sp_set_log(NULL, NULL);
+    CHECK_MSG(strstr(g_log, "mixed.otlp.jsonl:2:") &&
+                  strstr(g_log, "resource attribute servprof.property.device is \"cuda\" here but \"cpu\" in an "
+                                "earlier resource of this file"),
+              "log: %s", g_log);
+    const char *first = strstr(g_log, "servprof.property.device");
+    CHECK(first && !strstr(first + 1, "servprof.property.device")); /* once per key */
+    CHECK(!strstr(g_log, "servprof.property.service"));
+    CHECK(sp_events_property(back, 0, "device") && strcmp(sp_events_property(back, 0, "device"), "cpu") == 0);
+    sp_events_destroy(back);
+    free(text);
+    sp_events_destroy(ev);
+}
+
 int main(void)
 {
+    test_props_differ();
     test_round_trip_and_schema();
     test_no_anchor();
     return sp_test_done("test_otlp_export");
