@@ -91,6 +91,25 @@ static const char *steps_not_full(sp_ana *a)
     return sp_report_strdup(a->r, buf);
 }
 
+/* Whether the trace says its server takes --max-num-seqs (docs/generation.md, "Verdicts"): a `service`
+ * property of servprof's own generating servers (serve --generate, the Python generation example), or
+ * the `policy.max_num_seqs` property (that setting by that name). Any other trace (a Python service
+ * that records tokens without such a scheduler, another server) gets the fix worded by what to
+ * change, with the flag of the servers that have one in brackets. */
+static int names_seqs_flag(const sp_ana *a)
+{
+    if (policy(a, "policy.max_num_seqs"))
+        return 1;
+    for (size_t f = 0; f < a->ev->n_files; f++) {
+        const char *v = sp_ev_get_prop(a->ev, (uint32_t)f, "service");
+        if (v && (!strcmp(v, "servprof-serve") || !strcmp(v, "servprof-python-generate")))
+            return 1;
+    }
+    return 0;
+}
+
+#define GEN_SEQS_CAP "the scheduler's cap on concurrent sequences (--max-num-seqs in vLLM and servprof serve)"
+
 /* The fix of a generation candidate; DESIGN 8's where the text is the same. No figures of the trace's
  * times; the scheduler's settings when the trace carries them (docs/native-format.md, "Properties"). */
 static const char *gen_fix(sp_ana *a, const sp_verdict_cand *cd, size_t row, const sp_verdict_facts *f,
@@ -99,10 +118,13 @@ static const char *gen_fix(sp_ana *a, const sp_verdict_cand *cd, size_t row, con
     int decode = cd->phase == SP_CAND_PHASE_DECODE;
     const char *q;
     switch (cd->kind) {
-    case SP_CAND_QUEUE:
+    case SP_CAND_QUEUE: {
+        int flag = names_seqs_flag(a);
         if (f->kv_full)
-            return "the KV cache is nearly full: add a replica or KV cache capacity; raising --max-num-seqs will "
-                   "not help";
+            return flag ? "the KV cache is nearly full: add a replica or KV cache capacity; raising --max-num-seqs "
+                          "will not help"
+                        : "the KV cache is nearly full: add a replica or KV cache capacity; raising " GEN_SEQS_CAP
+                          " will not help";
         if ((q = steps_not_full(a)) != NULL)
             return q;
         if (f->queue_saturated) {
@@ -110,10 +132,12 @@ static const char *gen_fix(sp_ana *a, const sp_verdict_cand *cd, size_t row, con
              * has room: the end-to-end verdict's reading (verdict.c) */
             q = quoting(a, "policy.max_num_seqs", "add replicas or capacity, or raise --max-num-seqs (%s in this "
                                                   "trace) if the KV cache has room");
-            return q ? q : "add replicas or capacity, or raise --max-num-seqs if the KV cache has room";
+            return q ? q : flag ? "add replicas or capacity, or raise --max-num-seqs if the KV cache has room"
+                                : "add replicas or capacity, or raise " GEN_SEQS_CAP " if the KV cache has room";
         }
         q = quoting(a, "policy.max_num_seqs", "raise --max-num-seqs (%s in this trace) or add a replica");
-        return q ? q : "raise --max-num-seqs or add a replica";
+        return q ? q : flag ? "raise --max-num-seqs or add a replica" : "raise " GEN_SEQS_CAP " or add a replica";
+    }
     case SP_CAND_KERNEL:
         if (!recommend)
             return sp_ana_verdict_fix(SP_CAND_KERNEL, 0, 0, cpu);

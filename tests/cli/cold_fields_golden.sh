@@ -48,11 +48,16 @@ grep -q '"ev":"step"\|"phases"\|"kv_' batches.jsonl && { echo "FAIL: steps left 
 # ,"unfinished":0 (client records whose request the server never finished, counted apart from
 # unjoined ones); with that member removed (sed 's/,"unfinished":0}/}/') the sums are the ones before,
 # a96b6ae9... (a.json), e2680f81... (all.json) and 287fd022... (server.json)
-check a.json 2f052e99cf5b79cf5b5f1a48ba8ec8c2b5694c3721277947d6265f7489ebb33c
+# ... and again (left6): the trace's service is "cold-fields" and it carries no policy.max_num_seqs, so
+# the TTFT ranking's queue fix reads "raise the scheduler's cap on concurrent sequences (--max-num-seqs
+# in vLLM and servprof serve) or add a replica"; with that replaced by "raise --max-num-seqs or add a
+# replica" the sums are the ones above, 2f052e99... (a.json), 3858fbe7... (all.json), 9a1434c5...
+# (server.json)
+check a.json f364a4c6dac9edda991acae9433a87d9ab73617dc02ad6291691025067057b42
 check a.txt 15ff9b1e2586b98a369a28bdcbc544d452a46c7547132b8c049fa41c1db73058
-check all.json 3858fbe772264373e350f95baf2576bf95f7a0f848078f0e67a90b603d8a1f69
+check all.json e70104273c4f37cea9b5774a3d986536612ca0e01dc36fdeffd3d11fe1119bc6
 check all.pf.json b02fe85d7154c4c8d503def0cce9c475391c1eb4d8951af386ae3ba3eda9b707
-check server.json 9a1434c5303378180eb683d3a5de4f219c92e43533b9979ab6197014da0f925c
+check server.json df9118befe04eea2bca11e8edd594a8ece3e87dc89ea7f72a5a70c5bc8aa55e1
 # otlp.jsonl changed on purpose (edge5): each document's resource carries the trace's price,
 # {"key":"servprof.price_per_hour","value":{"doubleValue":4}}, and its file's properties,
 # servprof.property.service and servprof.property.mode (docs/otlp.md); with those attributes removed

@@ -220,6 +220,24 @@ static void test_tables(void)
                 queue_fix = r->verdict.ranking[k].fix;
         CHECK(queue_fix && !strcmp(queue_fix, "raise --max-num-seqs or add a replica"));
         sp_report_destroy(r);
+        /* a trace that does not say which server it is (no policy.max_num_seqs, no service: a Python
+         * service recording tokens without such a scheduler) is told what to change, the flag in
+         * brackets; one that says it is servprof serve keeps the flag's wording */
+        static const char *const props[2] = {"{}", "{\"service\":\"servprof-serve\"}"};
+        static const char *const want[2] = {
+            "(queue, configuration): raise the scheduler's cap on concurrent sequences (--max-num-seqs in vLLM and "
+            "servprof serve) or add a replica; removing it would cut p95 TTFT by 300 ns.",
+            "(queue, configuration): raise --max-num-seqs or add a replica; removing it would cut p95 TTFT by 300 ns."};
+        const char *pkey = "{\"policy.max_num_seqs\":4}";
+        const char *pat = strstr(trace_a, pkey);
+        CHECK(pat != NULL);
+        for (int i = 0; i < 2 && pat; i++) {
+            snprintf(full, sizeof full, "%.*s%s%s", (int)(pat - trace_a), trace_a, props[i], pat + strlen(pkey));
+            r = analyze_text(full, 3.6e6);
+            v = &r->generation->ttft_table.verdict;
+            CHECK_MSG(v->sentence && strstr(v->sentence, want[i]), "%s: %s", props[i], v->sentence);
+            sp_report_destroy(r);
+        }
     }
 }
 
