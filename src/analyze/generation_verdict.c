@@ -91,12 +91,12 @@ static const char *steps_not_full(sp_ana *a)
     return sp_report_strdup(a->r, buf);
 }
 
-/* Whether the trace says its server takes --max-num-seqs (docs/generation.md, "Verdicts"): a `service`
+/* Whether the trace says its server takes --max-num-seqs (docs/generation.md, "Verdicts"; analyze_int.h): a `service`
  * property of servprof's own generating servers (serve --generate, the Python generation example), or
  * the `policy.max_num_seqs` property (that setting by that name). Any other trace (a Python service
  * that records tokens without such a scheduler, another server) gets the fix worded by what to
  * change, with the flag of the servers that have one in brackets. */
-static int names_seqs_flag(const sp_ana *a)
+int sp_ana_names_seqs_flag(const sp_ana *a)
 {
     if (policy(a, "policy.max_num_seqs"))
         return 1;
@@ -108,8 +108,6 @@ static int names_seqs_flag(const sp_ana *a)
     return 0;
 }
 
-#define GEN_SEQS_CAP "the scheduler's cap on concurrent sequences (--max-num-seqs in vLLM and servprof serve)"
-
 /* The fix of a generation candidate; DESIGN 8's where the text is the same. No figures of the trace's
  * times; the scheduler's settings when the trace carries them (docs/native-format.md, "Properties"). */
 static const char *gen_fix(sp_ana *a, const sp_verdict_cand *cd, size_t row, const sp_verdict_facts *f,
@@ -119,11 +117,11 @@ static const char *gen_fix(sp_ana *a, const sp_verdict_cand *cd, size_t row, con
     const char *q;
     switch (cd->kind) {
     case SP_CAND_QUEUE: {
-        int flag = names_seqs_flag(a);
+        int flag = sp_ana_names_seqs_flag(a);
         if (f->kv_full)
             return flag ? "the KV cache is nearly full: add a replica or KV cache capacity; raising --max-num-seqs "
                           "will not help"
-                        : "the KV cache is nearly full: add a replica or KV cache capacity; raising " GEN_SEQS_CAP
+                        : "the KV cache is nearly full: add a replica or KV cache capacity; raising " SP_ANA_SEQS_CAP
                           " will not help";
         if ((q = steps_not_full(a)) != NULL)
             return q;
@@ -133,10 +131,10 @@ static const char *gen_fix(sp_ana *a, const sp_verdict_cand *cd, size_t row, con
             q = quoting(a, "policy.max_num_seqs", "add replicas or capacity, or raise --max-num-seqs (%s in this "
                                                   "trace) if the KV cache has room");
             return q ? q : flag ? "add replicas or capacity, or raise --max-num-seqs if the KV cache has room"
-                                : "add replicas or capacity, or raise " GEN_SEQS_CAP " if the KV cache has room";
+                                : "add replicas or capacity, or raise " SP_ANA_SEQS_CAP " if the KV cache has room";
         }
         q = quoting(a, "policy.max_num_seqs", "raise --max-num-seqs (%s in this trace) or add a replica");
-        return q ? q : flag ? "raise --max-num-seqs or add a replica" : "raise " GEN_SEQS_CAP " or add a replica";
+        return q ? q : flag ? "raise --max-num-seqs or add a replica" : "raise " SP_ANA_SEQS_CAP " or add a replica";
     }
     case SP_CAND_KERNEL:
         if (!recommend)

@@ -789,6 +789,8 @@ sp_status sp_ana_verdict(sp_ana *a, sp_verdict_cand *cs, size_t nc)
         unsigned long long limit = v ? strtoull(v, &end, 10) : 0;
         if (v && end != v && !*end && limit > most)
             continuous = 2;
+        else if (!sp_ana_names_seqs_flag(a))
+            continuous = 3; /* the limit worded: the trace does not say its server has the flag */
     }
     return sp_ana_verdict_decide(r, cs, nc, continuous);
 }
@@ -849,6 +851,10 @@ sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, in
         if (continuous && cs[k].kind == SP_CAND_QUEUE)
             cs[k].fix = continuous == 2 ? "shorten the steps new requests wait for (chunked prefill, a lower "
                                           "--max-num-batched-tokens); steps never ran --max-num-seqs sequences"
+                        : continuous == 3
+                            ? (f.queue_saturated ? "add replicas or capacity, or raise " SP_ANA_SEQS_CAP
+                                                   " if the KV cache has room"
+                                                 : "raise " SP_ANA_SEQS_CAP " or add a replica")
                         : f.queue_saturated ? "add replicas or capacity, or raise --max-num-seqs if the KV cache has room"
                                             : "raise --max-num-seqs or add a replica";
     }

@@ -236,6 +236,17 @@ static void test_tables(void)
             r = analyze_text(full, 3.6e6);
             v = &r->generation->ttft_table.verdict;
             CHECK_MSG(v->sentence && strstr(v->sentence, want[i]), "%s: %s", props[i], v->sentence);
+            /* the end-to-end verdict's queue fix of a continuously batching trace says the same
+             * (verdict.c) */
+            static const char *const want_e2e[2] = {
+                "raise the scheduler's cap on concurrent sequences (--max-num-seqs in vLLM and servprof serve) or "
+                "add a replica",
+                "raise --max-num-seqs or add a replica"};
+            const char *e2e_fix = NULL;
+            for (size_t k = 0; k < r->verdict.n_ranking; k++)
+                if (!strcmp(r->verdict.ranking[k].stage, "queue"))
+                    e2e_fix = r->verdict.ranking[k].fix;
+            CHECK_MSG(e2e_fix && !strcmp(e2e_fix, want_e2e[i]), "%s: %s", props[i], e2e_fix ? e2e_fix : "(none)");
             sp_report_destroy(r);
         }
     }
