@@ -812,7 +812,7 @@ size_t sp_ana_verdict_candidates(const sp_report *r, sp_verdict_cand *cs, size_t
  * analysis of a trace and the report from aggregated counters (buckets.c). SP_OK or SP_ERR_NOMEM. */
 sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, int continuous);
 /* Whether the trace says its server takes --max-num-seqs: a `service` property of servprof's own
- * generating servers, or a `policy.max_num_seqs` property (generation_verdict.c). Elsewhere a queue's fix
+ * generating servers, or a `policy.max_num_seqs` property (verdict.c). Elsewhere a queue's fix
  * names the limit by what it is, SP_ANA_SEQS_CAP, with the flag of the servers that have one. */
 int sp_ana_names_seqs_flag(const sp_ana *a);
 #define SP_ANA_SEQS_CAP "the scheduler's cap on concurrent sequences (--max-num-seqs in vLLM and servprof serve)"

@@ -91,23 +91,6 @@ static const char *steps_not_full(sp_ana *a)
     return sp_report_strdup(a->r, buf);
 }
 
-/* Whether the trace says its server takes --max-num-seqs (docs/generation.md, "Verdicts"; analyze_int.h): a `service`
- * property of servprof's own generating servers (serve --generate, the Python generation example), or
- * the `policy.max_num_seqs` property (that setting by that name). Any other trace (a Python service
- * that records tokens without such a scheduler, another server) gets the fix worded by what to
- * change, with the flag of the servers that have one in brackets. */
-int sp_ana_names_seqs_flag(const sp_ana *a)
-{
-    if (policy(a, "policy.max_num_seqs"))
-        return 1;
-    for (size_t f = 0; f < a->ev->n_files; f++) {
-        const char *v = sp_ev_get_prop(a->ev, (uint32_t)f, "service");
-        if (v && (!strcmp(v, "servprof-serve") || !strcmp(v, "servprof-python-generate")))
-            return 1;
-    }
-    return 0;
-}
-
 /* The fix of a generation candidate; DESIGN 8's where the text is the same. No figures of the trace's
  * times; the scheduler's settings when the trace carries them (docs/native-format.md, "Properties"). */
 static const char *gen_fix(sp_ana *a, const sp_verdict_cand *cd, size_t row, const sp_verdict_facts *f,

@@ -764,6 +764,23 @@ void sp_ana_verdict_savings_start(const sp_ana *a, sp_ana_savings_job *j, sp_ver
         atomic_store(&j->next, 1); /* nothing to select, not even the base */
 }
 
+/* Whether the trace says its server takes --max-num-seqs (docs/generation.md, "Verdicts"): a
+ * `policy.max_num_seqs` property (that setting by that name), or a `service` property of servprof's own
+ * generating servers (serve --generate, the Python generation example). Any other trace (a Python
+ * service that records tokens without such a scheduler, another server) gets the queue's fix worded by
+ * what to change, with the flag of the servers that have one in brackets (SP_ANA_SEQS_CAP). Here, not in
+ * generation_verdict.c, which calls this file: both verdicts use it. */
+int sp_ana_names_seqs_flag(const sp_ana *a)
+{
+    for (size_t f = 0; f < a->ev->n_files; f++) {
+        const char *v = sp_ev_get_prop(a->ev, (uint32_t)f, "service");
+        if (sp_ev_get_prop(a->ev, (uint32_t)f, "policy.max_num_seqs") ||
+            (v && (!strcmp(v, "servprof-serve") || !strcmp(v, "servprof-python-generate"))))
+            return 1;
+    }
+    return 0;
+}
+
 sp_status sp_ana_verdict(sp_ana *a, sp_verdict_cand *cs, size_t nc)
 {
     sp_report *r = a->r;
