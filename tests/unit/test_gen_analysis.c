@@ -526,6 +526,30 @@ static void test_no_generation(void)
     sp_report_destroy(r);
 }
 
+/* One request `id` whose TTFT holds a prefill and a decode step (the two-phase tests below): queue
+ * 0..q, step 1 prefill q..p (its kernel q..pk), step 2 decode p..d (its kernel p..dk), stream d..t,
+ * token 0 at t; then a decode step t..t+50 (kernel throughout), token 1 at t+60, done at t+100. */
+static void two_phase_trace(char *buf, size_t len, const char *id, int q, int p, int pk, int d, int dk, int t)
+{
+    snprintf(buf, len,
+             "{\"ev\":\"request\",\"id\":\"%s\",\"arrival_ns\":0,\"done_ns\":%d}\n"
+             "{\"ev\":\"stage\",\"id\":\"%s\",\"stage\":\"queue\",\"start_ns\":0,\"end_ns\":%d}\n"
+             "{\"ev\":\"step\",\"batch\":1,\"requests\":[\"%s\"],\"phases\":[\"prefill\"],\"tokens\":[400],"
+             "\"start_ns\":%d,\"end_ns\":%d,\"padded_tokens\":400}\n"
+             "{\"ev\":\"kernel\",\"batch\":1,\"name\":\"attn\",\"stream\":0,\"start_ns\":%d,\"end_ns\":%d}\n"
+             "{\"ev\":\"step\",\"batch\":2,\"requests\":[\"%s\"],\"phases\":[\"decode\"],\"tokens\":[1],"
+             "\"start_ns\":%d,\"end_ns\":%d,\"padded_tokens\":1}\n"
+             "{\"ev\":\"kernel\",\"batch\":2,\"name\":\"attn\",\"stream\":0,\"start_ns\":%d,\"end_ns\":%d}\n"
+             "{\"ev\":\"stage\",\"id\":\"%s\",\"stage\":\"stream\",\"start_ns\":%d,\"end_ns\":%d}\n"
+             "{\"ev\":\"token\",\"id\":\"%s\",\"index\":0,\"time_ns\":%d}\n"
+             "{\"ev\":\"step\",\"batch\":3,\"requests\":[\"%s\"],\"phases\":[\"decode\"],\"tokens\":[1],"
+             "\"start_ns\":%d,\"end_ns\":%d,\"padded_tokens\":1}\n"
+             "{\"ev\":\"kernel\",\"batch\":3,\"name\":\"attn\",\"stream\":0,\"start_ns\":%d,\"end_ns\":%d}\n"
+             "{\"ev\":\"token\",\"id\":\"%s\",\"index\":1,\"time_ns\":%d}\n",
+             id, t + 100, id, q, id, q, p, q, pk, id, p, d, p, dk, id, d, t, id, t, id, t, t + 50, t, t + 50, id,
+             t + 60);
+}
+
 /* TTFT holding steps of both phases (an engine that sends the first token after the first decode step):
  * d1 arrival 0, queue 0..50, step 1 prefill 50..430 (kernel throughout), step 2 decode 430..850 (kernel
  * throughout), stream 850..900, token 0 at 900. TTFT 900 (n = 1, hand-computed): useful decode kernel
@@ -536,21 +560,8 @@ static void test_no_generation(void)
  * candidates first" of 11% of p95). */
 static void test_ttft_two_phases(void)
 {
-    static const char *t =
-        "{\"ev\":\"request\",\"id\":\"d1\",\"arrival_ns\":0,\"done_ns\":1000}\n"
-        "{\"ev\":\"stage\",\"id\":\"d1\",\"stage\":\"queue\",\"start_ns\":0,\"end_ns\":50}\n"
-        "{\"ev\":\"step\",\"batch\":1,\"requests\":[\"d1\"],\"phases\":[\"prefill\"],\"tokens\":[400],\"start_ns\":50,"
-        "\"end_ns\":430,\"padded_tokens\":400}\n"
-        "{\"ev\":\"kernel\",\"batch\":1,\"name\":\"attn\",\"stream\":0,\"start_ns\":50,\"end_ns\":430}\n"
-        "{\"ev\":\"step\",\"batch\":2,\"requests\":[\"d1\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":430,"
-        "\"end_ns\":850,\"padded_tokens\":1}\n"
-        "{\"ev\":\"kernel\",\"batch\":2,\"name\":\"attn\",\"stream\":0,\"start_ns\":430,\"end_ns\":850}\n"
-        "{\"ev\":\"stage\",\"id\":\"d1\",\"stage\":\"stream\",\"start_ns\":850,\"end_ns\":900}\n"
-        "{\"ev\":\"token\",\"id\":\"d1\",\"index\":0,\"time_ns\":900}\n"
-        "{\"ev\":\"step\",\"batch\":3,\"requests\":[\"d1\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":900,"
-        "\"end_ns\":950,\"padded_tokens\":1}\n"
-        "{\"ev\":\"kernel\",\"batch\":3,\"name\":\"attn\",\"stream\":0,\"start_ns\":900,\"end_ns\":950}\n"
-        "{\"ev\":\"token\",\"id\":\"d1\",\"index\":1,\"time_ns\":960}\n";
+    char t[2048];
+    two_phase_trace(t, sizeof t, "d1", 50, 430, 430, 850, 850, 900);
     sp_report *r = analyze_text(t, 0);
     const sp_verdict *v = &r->generation->ttft_table.verdict;
     CHECK(v->stage && !strcmp(v->stage, "decode kernel"));
@@ -576,21 +587,8 @@ static void test_ttft_two_phases(void)
  * leads). */
 static void test_ttft_queue_over_two_phases(void)
 {
-    static const char *t =
-        "{\"ev\":\"request\",\"id\":\"e1\",\"arrival_ns\":0,\"done_ns\":1100}\n"
-        "{\"ev\":\"stage\",\"id\":\"e1\",\"stage\":\"queue\",\"start_ns\":0,\"end_ns\":400}\n"
-        "{\"ev\":\"step\",\"batch\":1,\"requests\":[\"e1\"],\"phases\":[\"prefill\"],\"tokens\":[400],\"start_ns\":400,"
-        "\"end_ns\":700,\"padded_tokens\":400}\n"
-        "{\"ev\":\"kernel\",\"batch\":1,\"name\":\"attn\",\"stream\":0,\"start_ns\":400,\"end_ns\":700}\n"
-        "{\"ev\":\"step\",\"batch\":2,\"requests\":[\"e1\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":700,"
-        "\"end_ns\":950,\"padded_tokens\":1}\n"
-        "{\"ev\":\"kernel\",\"batch\":2,\"name\":\"attn\",\"stream\":0,\"start_ns\":700,\"end_ns\":950}\n"
-        "{\"ev\":\"stage\",\"id\":\"e1\",\"stage\":\"stream\",\"start_ns\":950,\"end_ns\":1000}\n"
-        "{\"ev\":\"token\",\"id\":\"e1\",\"index\":0,\"time_ns\":1000}\n"
-        "{\"ev\":\"step\",\"batch\":3,\"requests\":[\"e1\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":1000,"
-        "\"end_ns\":1050,\"padded_tokens\":1}\n"
-        "{\"ev\":\"kernel\",\"batch\":3,\"name\":\"attn\",\"stream\":0,\"start_ns\":1000,\"end_ns\":1050}\n"
-        "{\"ev\":\"token\",\"id\":\"e1\",\"index\":1,\"time_ns\":1060}\n";
+    char t[2048];
+    two_phase_trace(t, sizeof t, "e1", 400, 700, 700, 950, 950, 1000);
     sp_report *r = analyze_text(t, 0);
     const sp_verdict *v = &r->generation->ttft_table.verdict;
     CHECK(v->stage && !strcmp(v->stage, "queue"));
@@ -610,21 +608,8 @@ static void test_ttft_queue_over_two_phases(void)
  * the model itself is the bottleneck" while the 3% phase, under the 5% naming cut, was counted unseen). */
 static void test_ttft_sum_with_small_phase(void)
 {
-    static const char *t =
-        "{\"ev\":\"request\",\"id\":\"h1\",\"arrival_ns\":0,\"done_ns\":1100}\n"
-        "{\"ev\":\"stage\",\"id\":\"h1\",\"stage\":\"queue\",\"start_ns\":0,\"end_ns\":400}\n"
-        "{\"ev\":\"step\",\"batch\":1,\"requests\":[\"h1\"],\"phases\":[\"prefill\"],\"tokens\":[400],\"start_ns\":400,"
-        "\"end_ns\":880,\"padded_tokens\":400}\n"
-        "{\"ev\":\"kernel\",\"batch\":1,\"name\":\"attn\",\"stream\":0,\"start_ns\":400,\"end_ns\":880}\n"
-        "{\"ev\":\"step\",\"batch\":2,\"requests\":[\"h1\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":880,"
-        "\"end_ns\":910,\"padded_tokens\":1}\n"
-        "{\"ev\":\"kernel\",\"batch\":2,\"name\":\"attn\",\"stream\":0,\"start_ns\":880,\"end_ns\":910}\n"
-        "{\"ev\":\"stage\",\"id\":\"h1\",\"stage\":\"stream\",\"start_ns\":910,\"end_ns\":1000}\n"
-        "{\"ev\":\"token\",\"id\":\"h1\",\"index\":0,\"time_ns\":1000}\n"
-        "{\"ev\":\"step\",\"batch\":3,\"requests\":[\"h1\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":1000,"
-        "\"end_ns\":1050,\"padded_tokens\":1}\n"
-        "{\"ev\":\"kernel\",\"batch\":3,\"name\":\"attn\",\"stream\":0,\"start_ns\":1000,\"end_ns\":1050}\n"
-        "{\"ev\":\"token\",\"id\":\"h1\",\"index\":1,\"time_ns\":1060}\n";
+    char t[2048];
+    two_phase_trace(t, sizeof t, "h1", 400, 880, 880, 910, 910, 1000);
     sp_report *r = analyze_text(t, 0);
     const sp_gen_table *tt = &r->generation->ttft_table;
     CHECK_NEAR(share_of(tt, "prefill kernel"), 0.48, 1e-12);
@@ -648,21 +633,8 @@ static void test_ttft_sum_with_small_phase(void)
  * sentence names the sum. */
 static void test_ttft_gap_over_phases(void)
 {
-    static const char *t =
-        "{\"ev\":\"request\",\"id\":\"g1\",\"arrival_ns\":0,\"done_ns\":1100}\n"
-        "{\"ev\":\"stage\",\"id\":\"g1\",\"stage\":\"queue\",\"start_ns\":0,\"end_ns\":40}\n"
-        "{\"ev\":\"step\",\"batch\":1,\"requests\":[\"g1\"],\"phases\":[\"prefill\"],\"tokens\":[400],\"start_ns\":40,"
-        "\"end_ns\":600,\"padded_tokens\":400}\n"
-        "{\"ev\":\"kernel\",\"batch\":1,\"name\":\"attn\",\"stream\":0,\"start_ns\":40,\"end_ns\":540}\n"
-        "{\"ev\":\"step\",\"batch\":2,\"requests\":[\"g1\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":600,"
-        "\"end_ns\":960,\"padded_tokens\":1}\n"
-        "{\"ev\":\"kernel\",\"batch\":2,\"name\":\"attn\",\"stream\":0,\"start_ns\":600,\"end_ns\":900}\n"
-        "{\"ev\":\"stage\",\"id\":\"g1\",\"stage\":\"stream\",\"start_ns\":960,\"end_ns\":1000}\n"
-        "{\"ev\":\"token\",\"id\":\"g1\",\"index\":0,\"time_ns\":1000}\n"
-        "{\"ev\":\"step\",\"batch\":3,\"requests\":[\"g1\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":1000,"
-        "\"end_ns\":1050,\"padded_tokens\":1}\n"
-        "{\"ev\":\"kernel\",\"batch\":3,\"name\":\"attn\",\"stream\":0,\"start_ns\":1000,\"end_ns\":1050}\n"
-        "{\"ev\":\"token\",\"id\":\"g1\",\"index\":1,\"time_ns\":1060}\n";
+    char t[2048];
+    two_phase_trace(t, sizeof t, "g1", 40, 600, 540, 960, 900, 1000);
     sp_report *r = analyze_text(t, 0);
     const sp_verdict *v = &r->generation->ttft_table.verdict;
     CHECK(v->stage && !strcmp(v->stage, "prefill kernel"));
@@ -682,21 +654,8 @@ static void test_ttft_gap_over_phases(void)
  * the sentence gives that sum as the reason, not the leader's 35%. */
 static void test_ttft_phases_under_half(void)
 {
-    static const char *t =
-        "{\"ev\":\"request\",\"id\":\"h1\",\"arrival_ns\":0,\"done_ns\":1100}\n"
-        "{\"ev\":\"stage\",\"id\":\"h1\",\"stage\":\"queue\",\"start_ns\":0,\"end_ns\":280}\n"
-        "{\"ev\":\"step\",\"batch\":1,\"requests\":[\"h1\"],\"phases\":[\"prefill\"],\"tokens\":[400],\"start_ns\":280,"
-        "\"end_ns\":630,\"padded_tokens\":400}\n"
-        "{\"ev\":\"kernel\",\"batch\":1,\"name\":\"attn\",\"stream\":0,\"start_ns\":280,\"end_ns\":630}\n"
-        "{\"ev\":\"step\",\"batch\":2,\"requests\":[\"h1\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":630,"
-        "\"end_ns\":730,\"padded_tokens\":1}\n"
-        "{\"ev\":\"kernel\",\"batch\":2,\"name\":\"attn\",\"stream\":0,\"start_ns\":630,\"end_ns\":730}\n"
-        "{\"ev\":\"stage\",\"id\":\"h1\",\"stage\":\"stream\",\"start_ns\":730,\"end_ns\":1000}\n"
-        "{\"ev\":\"token\",\"id\":\"h1\",\"index\":0,\"time_ns\":1000}\n"
-        "{\"ev\":\"step\",\"batch\":3,\"requests\":[\"h1\"],\"phases\":[\"decode\"],\"tokens\":[1],\"start_ns\":1000,"
-        "\"end_ns\":1050,\"padded_tokens\":1}\n"
-        "{\"ev\":\"kernel\",\"batch\":3,\"name\":\"attn\",\"stream\":0,\"start_ns\":1000,\"end_ns\":1050}\n"
-        "{\"ev\":\"token\",\"id\":\"h1\",\"index\":1,\"time_ns\":1060}\n";
+    char t[2048];
+    two_phase_trace(t, sizeof t, "h1", 280, 630, 630, 730, 730, 1000);
     sp_report *r = analyze_text(t, 0);
     const sp_verdict *v = &r->generation->ttft_table.verdict;
     CHECK(v->stage && !strcmp(v->stage, "prefill kernel"));
