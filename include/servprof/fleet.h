@@ -29,7 +29,9 @@ typedef struct sp_fleet_options {
 SP_API void sp_fleet_options_init(sp_fleet_options *opt);
 
 /* Checks the options before anything is fetched: the range is a Prometheus duration of at least 1 s
- * and at most what Prometheus takes (2562047h47m16s854ms, its int64 nanoseconds), the selector one {...} of label matchers, the price in [0, SP_MAX_PRICE_PER_HOUR] (0: none), the time finite and >= 0. Returns SP_OK or
+ * and at most what Prometheus takes (2562047h47m16s854ms, its int64 nanoseconds), the selector one
+ * {...} of label matchers, the price in [0, SP_MAX_PRICE_PER_HOUR] (0: none), the time finite and >= 0.
+ * Returns SP_OK or
  * SP_ERR_INVALID with a message naming the option in `err`. */
 SP_API sp_status sp_fleet_options_check(const sp_fleet_options *opt, char *err, size_t errlen);
 

@@ -53,8 +53,8 @@ SP_API unsigned sp_version_number(void);
 
 /* The highest instance price anything accepts (--price-per-hour, a recorder's option, a trace's meta
  * price or OTLP resource price, a report's cost.price_per_hour that servprof diff reads, a replica's
- * servprof_price_per_hour in the fleet report), in dollars per hour: no instance rents for more than a million dollars an hour, so a larger
- * price is a typo or a corrupt file, and with this bound every bill over a window a trace can hold
+ * servprof_price_per_hour in the fleet report), in dollars per hour: no instance rents for more than a
+ * million dollars an hour, so a larger price is a typo or a corrupt file, and with this bound every bill over a window a trace can hold
  * (< 2^64 ns, about 5.1e6 hours) stays finite and printable. */
 #define SP_MAX_PRICE_PER_HOUR 1e6
 

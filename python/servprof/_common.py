@@ -62,7 +62,7 @@ def check_properties(properties):
     if not hasattr(properties, "items"):
         raise TypeError("Recorder(properties=...) must be a mapping of str to str, not %s"
                         % type(properties).__name__)
-    items = list(properties.items())
+    items = [(k, v) for k, v in properties.items()]  # tuples, whatever the mapping's items() yields
     for k, v in items:
         check_property(k, v, "Recorder(properties=...)")
     return items

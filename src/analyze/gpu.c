@@ -130,7 +130,9 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
             uint64_t gap = (uint64_t)(start - prev_end); /* the gap, what HTA sums */
             /* DESIGN section 6 / HTA: host_wait when the launch started after the previous event
              * ended; else kernel_wait under 30 us; else other */
-            int cat = slot != SP_EV_NONE && (int64_t)sp_ana_launch_start(li, slot) > prev_end ? 0 : gap < SP_ANA_KERNEL_WAIT_NS ? 1 : 2;
+            int cat = slot != SP_EV_NONE && (int64_t)sp_ana_launch_start(li, slot) > prev_end ? 0
+                      : gap < SP_ANA_KERNEL_WAIT_NS                                            ? 1
+                                                                                               : 2;
             count_gap(g, &sa->row, cat, prev_end, start, win, nwin);
         }
         /* HTA measures from the immediately preceding event's end (also when that end precedes its

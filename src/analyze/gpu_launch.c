@@ -170,7 +170,8 @@ sp_status sp_ana_launches_build(sp_events *ev, sp_ana_launches *li, int overwrit
     /* call i goes to calls[i], bytes [16i, 16i + 16) of the array: below call i's own bytes (from 32i)
      * but for i = 0, which is read whole first; so every call is read before anything is written over
      * it. Both through memcpy, as the two types share the bytes. */
-    unsigned char *over = direct && narrow && overwrite && sp_ana_launch_overwrite ? (unsigned char *)ev->launches : NULL;
+    unsigned char *over =
+        direct && narrow && overwrite && sp_ana_launch_overwrite ? (unsigned char *)ev->launches : NULL;
     sp_ana_launch_c *calls = (sp_ana_launch_c *)over;
     /* the back half's pages go as the loop reads past them, a step at a time */
     size_t front = ev->n_launches * sizeof *calls, step = sp_ana_launch_discard_step ? sp_ana_launch_discard_step : 1;

@@ -160,7 +160,8 @@ sp_status sp_fleet_options_check(const sp_fleet_options *opt, char *err, size_t 
         return SP_ERR_INVALID;
     }
     if (!(o.price_per_hour >= 0 && o.price_per_hour <= SP_MAX_PRICE_PER_HOUR)) {
-        sp_errf(err, errlen, "--price-per-hour %g: expected 0 (the replicas' price) or a price in (0, %g] dollars per hour "
+        sp_errf(err, errlen,
+                "--price-per-hour %g: expected 0 (the replicas' price) or a price in (0, %g] dollars per hour "
                 "(SP_MAX_PRICE_PER_HOUR)",
                 o.price_per_hour, SP_MAX_PRICE_PER_HOUR);
         return SP_ERR_INVALID;

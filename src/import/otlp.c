@@ -607,9 +607,10 @@ static sp_status resource_property(otlp *o, const char *key, size_t klen, const 
                                    uint32_t line, uint32_t col)
 {
     if (!sp_prop_key_valid(key, klen))
-        return sp_import_fail_at(o->ctx, line, col, SP_ERR_PARSE, "resource attribute %s%.*s: a property key must be "
-                                 "1..%u characters of [A-Za-z0-9._-]", SP_OTLP_PROPERTY_PREFIX, (int)(klen > 64 ? 64 : klen),
-                                 key, SP_PROP_MAX_KEY);
+        return sp_import_fail_at(o->ctx, line, col, SP_ERR_PARSE,
+                                 "resource attribute %s%.*s: a property key must be 1..%u characters of "
+                                 "[A-Za-z0-9._-]",
+                                 SP_OTLP_PROPERTY_PREFIX, (int)(klen > 64 ? 64 : klen), key, SP_PROP_MAX_KEY);
     /* a number or a boolean is kept as its text, as a JSONL meta line's properties are */
     const char *text = has && v->type == SP_JSON_TRUE ? "true" : has && v->type == SP_JSON_FALSE ? "false" : v->str;
     size_t tlen = has && (v->type == SP_JSON_TRUE || v->type == SP_JSON_FALSE) ? strlen(text) : v->len;

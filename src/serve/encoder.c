@@ -43,7 +43,8 @@ static const float kLnEps = 1e-12f; /* BERT's layer_norm_eps */
 
 static sp_status cfg_check(const sp_encoder_config *c, char *err, size_t errlen)
 {
-    return sp_cpu_model_check("encoder", c->vocab_size, c->hidden, c->layers, c->heads, c->ffn, c->max_len, err, errlen);
+    return sp_cpu_model_check("encoder", c->vocab_size, c->hidden, c->layers, c->heads, c->ffn, c->max_len, err,
+                              errlen);
 }
 
 static sp_status enc_alloc(const sp_encoder_config *cfg, sp_encoder **out)

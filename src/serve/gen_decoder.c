@@ -48,7 +48,8 @@ struct sp_decoder_ws {
 
 static sp_status cfg_check(const sp_decoder_config *c, char *err, size_t errlen)
 {
-    return sp_cpu_model_check("decoder", c->vocab_size, c->hidden, c->layers, c->heads, c->ffn, c->max_len, err, errlen);
+    return sp_cpu_model_check("decoder", c->vocab_size, c->hidden, c->layers, c->heads, c->ffn, c->max_len, err,
+                              errlen);
 }
 
 static sp_status dec_alloc(const sp_decoder_config *cfg, sp_decoder **out)

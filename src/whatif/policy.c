@@ -123,7 +123,7 @@ static const char *const other_policy_keys[] = {
 
 static int policy_key_known(const char *key)
 {
-    for (size_t k = 0; k < sizeof policy_keys / sizeof policy_keys[0]; k++)
+    for (size_t k = 0; k < N_POLICY_KEYS; k++)
         if (strcmp(key, policy_keys[k]) == 0)
             return 1;
     for (size_t k = 0; k < sizeof other_policy_keys / sizeof other_policy_keys[0]; k++)
