@@ -328,6 +328,9 @@ sp_status sp_ana_quantiles_select_counted(uint64_t *v, size_t n, uint64_t *tmp, 
                                           uint64_t *picked);
 /* sp_ana_quantiles_select without extra percentiles, its tmp from the scratch stack `s`. SP_ERR_NOMEM. */
 sp_status sp_ana_quantiles_select_in(sp_ana_scratch *s, uint64_t *v, size_t n, sp_quantiles *q);
+/* The same over 32-bit values (a column known to fit: sp_select_ranks_u32), the same figures as over the
+ * values widened. Reorders v. SP_ERR_NOMEM. */
+sp_status sp_ana_quantiles_select_u32_in(sp_ana_scratch *s, uint32_t *v, size_t n, sp_quantiles *q);
 
 /* ---- outcomes.c ---- */
 /* Counts every request by outcome and status, each outcome's own latency, the rejection rate and
@@ -949,11 +952,23 @@ typedef struct sp_ana_graph_acc { /* per graph launch call: its nodes and the fi
     uint64_t kernels, work, first_start;
 } sp_ana_graph_acc;
 typedef struct sp_ana_launch_acc {
-    uint64_t *delays;      /* the ordinary launches' delays, nd of them */
+    /* the ordinary launches' delays, nd of them: in 4 bytes each (d32) while every one is below 2^32
+     * ns, as nearly every delay is (docs/analysis.md section 8, "Memory"); from the first that is not,
+     * all of them in 8 (delays, d32 then given back) */
+    uint32_t *d32;
+    uint64_t *delays;
     size_t nd;
+    int nomem;             /* the 8-byte column could not be had */
     sp_ana_graph_acc *acc; /* indexed like ev->launches; written for graph calls only */
 } sp_ana_launch_acc;
+/* Test switch: 0 keeps the delays in 8 bytes from the start (the route before the 4-byte column). */
+extern int sp_ana_launch_delay_narrow;
+/* For tests: the delay columns widened to 8 bytes by a delay of 2^32 ns or more. */
+extern size_t sp_ana_launch_delays_widened;
 sp_status sp_ana_launch_stats_begin(sp_ana *a, sp_ana_launch_acc *s);
+/* Delay d into the 8-byte column: the first that does not fit 4 bytes widens the column (its values
+ * copied), later ones are appended; out of memory, s->nomem. */
+void sp_ana_launch_delay_wide(sp_ana *a, sp_ana_launch_acc *s, uint64_t d);
 sp_status sp_ana_launch_stats_end(sp_ana *a, const sp_ana_launches *li, sp_ana_launch_acc *s);
 void sp_ana_launch_stats_free(sp_ana *a, sp_ana_launch_acc *s);
 /* Activity x (a->act_dev set) whose launch call is ev->launches[slot] (SP_EV_NONE: none). */
@@ -974,7 +989,10 @@ static inline void sp_ana_launch_stats_add(sp_ana *a, const sp_ana_launches *li,
     /* DESIGN section 6: launch delay = GPU start - end of the launch call, floored at 0 */
     uint64_t l_start = sp_ana_launch_start(li, slot), l_end = sp_ana_launch_end(li, slot);
     uint64_t d = x->start_ns > l_end ? x->start_ns - l_end : 0;
-    s->delays[s->nd++] = d;
+    if (s->d32 && d <= UINT32_MAX)
+        s->d32[s->nd++] = (uint32_t)d;
+    else
+        sp_ana_launch_delay_wide(a, s, d);
     g->launch_delay_sum_ns += d;
     if (d > g->launch_delay_max_ns)
         g->launch_delay_max_ns = d;
