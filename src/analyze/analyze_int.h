@@ -139,6 +139,7 @@ typedef struct sp_ana {
     sp_ana_stretch spans_kept[2];  /* under release_events: the span pages each partition thread kept in */
     void *rank_scratch[2];         /* the ranking's two record arrays when taken ahead (sp_ana_rank_reserve) */
     int launches_overwritten;      /* the GPU figures' join wrote over ev->launches (li->calls) */
+    int launch_calls_back;         /* and the GPU figures handed those calls' pages back */
     pthread_t tail_th;             /* cost_and_verdict's second thread, when it is left to hand the */
     int tail_join;                 /* activity's pages back (sp_ana_join_tail) */
 } sp_ana;
@@ -453,7 +454,15 @@ extern int sp_ana_waste_select;
 sp_status sp_ana_padding(sp_ana *a);
 
 /* ---- gpu.c ---- */
-sp_status sp_ana_gpu(sp_ana *a);
+struct sp_ana_launches;
+/* The GPU figures' launch join (sp_ana_launches_build under release_events as sp_ana_gpu builds it),
+ * which reads nothing of the partition: built ahead into `li`, before the device list is, its calls
+ * written over half their array before the partition's rows grow (docs/analysis.md section 8,
+ * "Memory"). Sets a->launches_overwritten. sp_ana_launches_free(li) whatever it returns. */
+sp_status sp_ana_gpu_join(sp_ana *a, struct sp_ana_launches *li);
+/* The GPU figures (DESIGN section 6). `joined`: the join sp_ana_gpu_join built (taken and freed here),
+ * or NULL to build it here. */
+sp_status sp_ana_gpu(sp_ana *a, struct sp_ana_launches *joined);
 
 /* ---- gpu_hta.c ---- */
 /* Under hta_compat: HTA's temporal breakdown with its rounding, its validity and the note. */
@@ -909,6 +918,12 @@ typedef struct sp_ana_launches {
  * sp_ana_launch_c and the back half's pages go back to the kernel; li->calls then says so. */
 sp_status sp_ana_launches_build(sp_events *ev, sp_ana_launches *li, int overwrite);
 void sp_ana_launches_free(sp_ana_launches *li);
+/* Where the join wrote the calls over ev->launches and nothing reads them any more: the whole pages of
+ * the written calls back to the kernel (the back half's went during the join). */
+void sp_ana_launch_calls_give_back(sp_events *ev);
+/* For tests: the bytes sp_ana_launch_calls_give_back handed back; and the joins built ahead on the
+ * second thread (analyze.c, sp_ana_gpu_join beside the device list). */
+extern size_t sp_ana_launch_calls_given_back, sp_ana_launch_joined_ahead;
 /* Call `slot`'s start and end (slot as sp_ana_launch_slot gives it, not SP_EV_NONE). */
 static inline uint64_t sp_ana_launch_start(const sp_ana_launches *li, uint32_t slot)
 {

@@ -237,6 +237,19 @@ sp_status sp_ana_launches_build(sp_events *ev, sp_ana_launches *li, int overwrit
     return SP_OK;
 }
 
+size_t sp_ana_launch_calls_given_back;
+
+void sp_ana_launch_calls_give_back(sp_events *ev)
+{
+    uintptr_t base = (uintptr_t)ev->launches, page = sp_page_size();
+    uintptr_t lo = (base + page - 1) & ~(page - 1);
+    uintptr_t hi = (base + ev->n_launches * sizeof(sp_ana_launch_c)) & ~(page - 1);
+    if (hi > lo) {
+        sp_discard_pages((void *)lo, hi - lo);
+        sp_ana_launch_calls_given_back += hi - lo;
+    }
+}
+
 void sp_ana_launches_free(sp_ana_launches *li)
 {
     sp_hmap_free(&li->map);
