@@ -79,7 +79,8 @@ void sp_ana_recycle_released(sp_ana *a)
      * the places they fitted before (the back half's pages fault in again there, after the
      * partition's peak; kept to the front half, the ranking's records of the 10 M-event uniform trace
      * took a fresh chunk and raised its peak by 18 MB); past it, the written calls alone (the whole
-     * array raised the 100 M-event trace's RSS at the cost's start by ~70 MiB and its peak with it) */
+     * array raised the 100 M-event trace's RSS at the cost's start by ~70 MiB and its peak with it);
+     * none where the GPU figures handed them back already (past that many request records) */
     size_t call = a->launches_overwritten && n > sp_ana_keep_spans_max ? sizeof(sp_ana_launch_c) : sizeof(sp_ev_launch);
     size_t used = a->launch_calls_back ? 0 : a->ev->n_launches * call; /* handed back: none kept */
     void *launches = sp_ev_take_launches(a->ev, &bytes);

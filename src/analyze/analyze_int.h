@@ -206,8 +206,9 @@ extern size_t sp_ana_keep_per_request;
  * 16-byte records fill a scratch chunk (128 MiB). Past it every stage row array takes a chunk its own
  * size, the columns land in the GPU figures' chunks already in or in fresh ones, and the kept span
  * pages raised the peak (4.93 GB against 4.72 at the end of the stage rows of the 100 M-event native
- * trace, docs/BENCHMARKS.md, branch keptfit); the launch calls are still kept. A variable (defined in
- * partition.c) so that tests take both routes. */
+ * trace, docs/BENCHMARKS.md, branch keptfit); the launch calls are kept where whole, and where written
+ * over (release_events) past this many request records handed back by the GPU figures instead (gpu.c).
+ * A variable (defined in partition.c) so that tests take both routes. */
 #define SP_ANA_KEEP_SPANS_MAX (((size_t)128 << 20) / 16)
 extern size_t sp_ana_keep_spans_max;
 /* Under release_events the partition threads move the span pages they have read under their next rows
