@@ -79,9 +79,10 @@ void sp_ana_recycle_released(sp_ana *a)
      * the places they fitted before (the back half's pages fault in again there, after the
      * partition's peak; kept to the front half, the ranking's records of the 10 M-event uniform trace
      * took a fresh chunk and raised its peak by 18 MB); past it, the written calls alone (the whole
-     * array raised the 100 M-event trace's RSS at the cost's start by ~70 MiB and its peak with it) */
+     * array raised the 100 M-event trace's RSS at the cost's start by ~70 MiB and its peak with it);
+     * none where the GPU figures handed them back already (past that many request records) */
     size_t call = a->launches_overwritten && n > sp_ana_keep_spans_max ? sizeof(sp_ana_launch_c) : sizeof(sp_ev_launch);
-    size_t used = a->ev->n_launches * call;
+    size_t used = a->launch_calls_back ? 0 : a->ev->n_launches * call; /* handed back: none kept */
     void *launches = sp_ev_take_launches(a->ev, &bytes);
     sp_ana_stretch k = {launches, used < budget ? used : budget};
     recycle(a, launches, bytes, &k, 1);
@@ -114,8 +115,11 @@ typedef struct beside_job {
     size_t nc;
     sp_ana_savings_job *savings;
     sp_ana_cost_share *cost; /* then the cost's shared passes */
-    /* outcomes, then GPU figures: the device list's gate */
+    /* outcomes, then GPU figures: the device list's gate, and the GPU figures' launch join built ahead
+     * with its status */
     struct devices_gate *gate;
+    sp_ana_launches *join;
+    sp_status join_st;
 } beside_job;
 
 /* After the stage rows' threads: glibc keeps what a thread freed in an arena of its own, which this
@@ -136,18 +140,33 @@ typedef struct devices_gate {
     int state; /* 0: being built; 1: built; -1: failed (no GPU figures) */
 } devices_gate;
 
+size_t sp_ana_launch_joined_ahead;
+
 static void *outcomes_gpu_run(void *arg)
 {
     beside_job *j = arg;
     devices_gate *g = j->gate;
-    j->outcomes_st = sp_ana_outcomes(j->a, &j->skipped, j->err, j->errlen);
+    j->join_st = sp_ana_gpu_join(j->a, j->join);
+    sp_ana_launch_joined_ahead++;
+    /* the GPU figures next where the device list is built by now (their calls, table and delays
+     * then go before the partition's rows grow further), else the outcomes while it is */
     pthread_mutex_lock(&g->mu);
-    while (!g->state)
-        pthread_cond_wait(&g->cv, &g->mu);
-    int built = g->state > 0;
+    int state = g->state;
     pthread_mutex_unlock(&g->mu);
-    if (built)
-        j->st = sp_ana_gpu(j->a);
+    int outcomes_done = !state;
+    if (outcomes_done) {
+        j->outcomes_st = sp_ana_outcomes(j->a, &j->skipped, j->err, j->errlen);
+        pthread_mutex_lock(&g->mu);
+        while (!g->state)
+            pthread_cond_wait(&g->cv, &g->mu);
+        state = g->state;
+        pthread_mutex_unlock(&g->mu);
+    }
+    if (state > 0)
+        j->st = j->join_st ? j->join_st : sp_ana_gpu(j->a, j->join);
+    sp_ana_launches_free(j->join); /* where sp_ana_gpu did not take it */
+    if (!outcomes_done)
+        j->outcomes_st = sp_ana_outcomes(j->a, &j->skipped, j->err, j->errlen);
     return NULL;
 }
 
@@ -185,12 +204,19 @@ void sp_ana_join_tail(sp_ana *a)
  * malloc arena: two threads' arenas raised the peak). The outcomes' message goes to a buffer of its
  * own, copied to `err` only when nothing before it failed, so the first failure in the one-thread
  * order (devices, partition, GPU figures, outcomes) is the one reported; their counts are taken only
- * then too. The GPU figures come early so that the launches can go before the stage rows' scratch. */
+ * then too. The GPU figures come early so that the launches can go before the stage rows' scratch.
+ * The second thread builds the GPU figures' launch join first, while this one numbers the devices
+ * (the join reads no device): under release_events the join writes the calls over half their array
+ * and hands the other half back (gpu_launch.c), so that half is gone before the partition's rows grow
+ * (docs/analysis.md section 8, "Memory"). */
 static sp_status partition_gpu_outcomes(sp_ana *a, char *err, size_t errlen)
 {
     step(a, "partitioning request time into stages");
     devices_gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
-    beside_job j = {a, SP_OK, SP_OK, 0, errlen ? calloc(1, errlen) : NULL, errlen, NULL, 0, NULL, NULL, &g};
+    sp_ana_launches join;
+    memset(&join, 0, sizeof join);
+    beside_job j = {a, SP_OK, SP_OK, 0, errlen ? calloc(1, errlen) : NULL, errlen, NULL, 0, NULL, NULL, &g, &join,
+                    SP_OK};
     pthread_t th;
     int threaded = a->ev->n_acts >= sp_ana_two_threads_min && (j.err || !errlen) &&
                    pthread_create(&th, NULL, outcomes_gpu_run, &j) == 0;
@@ -209,7 +235,7 @@ static sp_status partition_gpu_outcomes(sp_ana *a, char *err, size_t errlen)
     if (threaded)
         pthread_join(th, NULL);
     else if (!st)
-        j.st = sp_ana_gpu(a);
+        j.st = sp_ana_gpu(a, NULL);
     if (!st && !j.st) {
         step(a, "outcomes");
         if (threaded) {
@@ -249,7 +275,7 @@ static sp_status stage_rows_and_figures(sp_ana *a)
      * where the stage rows rank every request, not where they take the share windows by selection */
     if (sp_ana_rows_rank_all(a))
         sp_ana_rank_reserve(a);
-    beside_job fj = {a, SP_OK, SP_OK, 0, NULL, 0, NULL, 0, NULL, NULL, NULL};
+    beside_job fj = {a, SP_OK, SP_OK, 0, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL, SP_OK};
     pthread_t th;
     int threaded = a->n_reqs >= sp_ana_two_threads_min && pthread_create(&th, NULL, request_figures_run, &fj) == 0;
     sp_status st = sp_ana_name_rows(a);
@@ -288,7 +314,7 @@ static sp_status cost_and_verdict(sp_ana *a)
     sp_ana_verdict_savings_start(a, &sj, cs, nc);
     sp_ana_cost_share sh;
     sp_ana_cost_share_init(&sh);
-    beside_job vj = {a, SP_OK, SP_OK, 0, NULL, 0, cs, nc, &sj, &sh, NULL};
+    beside_job vj = {a, SP_OK, SP_OK, 0, NULL, 0, cs, nc, &sj, &sh, NULL, NULL, SP_OK};
     /* under release_events nothing after the cost reads the activity but the timeline slice (kept
      * detail only): the second thread hands its pages back behind the cost's activity pass, and the
      * rest while this one goes on, so that the pass's unions and the whole activity are never in

@@ -139,6 +139,7 @@ typedef struct sp_ana {
     sp_ana_stretch spans_kept[2];  /* under release_events: the span pages each partition thread kept in */
     void *rank_scratch[2];         /* the ranking's two record arrays when taken ahead (sp_ana_rank_reserve) */
     int launches_overwritten;      /* the GPU figures' join wrote over ev->launches (li->calls) */
+    int launch_calls_back;         /* and the GPU figures handed those calls' pages back */
     pthread_t tail_th;             /* cost_and_verdict's second thread, when it is left to hand the */
     int tail_join;                 /* activity's pages back (sp_ana_join_tail) */
 } sp_ana;
@@ -205,8 +206,9 @@ extern size_t sp_ana_keep_per_request;
  * 16-byte records fill a scratch chunk (128 MiB). Past it every stage row array takes a chunk its own
  * size, the columns land in the GPU figures' chunks already in or in fresh ones, and the kept span
  * pages raised the peak (4.93 GB against 4.72 at the end of the stage rows of the 100 M-event native
- * trace, docs/BENCHMARKS.md, branch keptfit); the launch calls are still kept. A variable (defined in
- * partition.c) so that tests take both routes. */
+ * trace, docs/BENCHMARKS.md, branch keptfit); the launch calls are kept where whole, and where written
+ * over (release_events) past this many request records handed back by the GPU figures instead (gpu.c).
+ * A variable (defined in partition.c) so that tests take both routes. */
 #define SP_ANA_KEEP_SPANS_MAX (((size_t)128 << 20) / 16)
 extern size_t sp_ana_keep_spans_max;
 /* Under release_events the partition threads move the span pages they have read under their next rows
@@ -328,6 +330,9 @@ sp_status sp_ana_quantiles_select_counted(uint64_t *v, size_t n, uint64_t *tmp, 
                                           uint64_t *picked);
 /* sp_ana_quantiles_select without extra percentiles, its tmp from the scratch stack `s`. SP_ERR_NOMEM. */
 sp_status sp_ana_quantiles_select_in(sp_ana_scratch *s, uint64_t *v, size_t n, sp_quantiles *q);
+/* The same over 32-bit values (a column known to fit: sp_select_ranks_u32), the same figures as over the
+ * values widened. Reorders v. SP_ERR_NOMEM. */
+sp_status sp_ana_quantiles_select_u32_in(sp_ana_scratch *s, uint32_t *v, size_t n, sp_quantiles *q);
 
 /* ---- outcomes.c ---- */
 /* Counts every request by outcome and status, each outcome's own latency, the rejection rate and
@@ -450,7 +455,15 @@ extern int sp_ana_waste_select;
 sp_status sp_ana_padding(sp_ana *a);
 
 /* ---- gpu.c ---- */
-sp_status sp_ana_gpu(sp_ana *a);
+struct sp_ana_launches;
+/* The GPU figures' launch join (sp_ana_launches_build under release_events as sp_ana_gpu builds it),
+ * which reads nothing of the partition: built ahead into `li`, before the device list is, its calls
+ * written over half their array before the partition's rows grow (docs/analysis.md section 8,
+ * "Memory"). Sets a->launches_overwritten. sp_ana_launches_free(li) whatever it returns. */
+sp_status sp_ana_gpu_join(sp_ana *a, struct sp_ana_launches *li);
+/* The GPU figures (DESIGN section 6). `joined`: the join sp_ana_gpu_join built (taken and freed here),
+ * or NULL to build it here. */
+sp_status sp_ana_gpu(sp_ana *a, struct sp_ana_launches *joined);
 
 /* ---- gpu_hta.c ---- */
 /* Under hta_compat: HTA's temporal breakdown with its rounding, its validity and the note. */
@@ -906,6 +919,12 @@ typedef struct sp_ana_launches {
  * sp_ana_launch_c and the back half's pages go back to the kernel; li->calls then says so. */
 sp_status sp_ana_launches_build(sp_events *ev, sp_ana_launches *li, int overwrite);
 void sp_ana_launches_free(sp_ana_launches *li);
+/* Where the join wrote the calls over ev->launches and nothing reads them any more: the whole pages of
+ * the written calls back to the kernel (the back half's went during the join). */
+void sp_ana_launch_calls_give_back(sp_events *ev);
+/* For tests: the bytes sp_ana_launch_calls_give_back handed back; and the joins built ahead on the
+ * second thread (analyze.c, sp_ana_gpu_join beside the device list). */
+extern size_t sp_ana_launch_calls_given_back, sp_ana_launch_joined_ahead;
 /* Call `slot`'s start and end (slot as sp_ana_launch_slot gives it, not SP_EV_NONE). */
 static inline uint64_t sp_ana_launch_start(const sp_ana_launches *li, uint32_t slot)
 {
@@ -949,11 +968,23 @@ typedef struct sp_ana_graph_acc { /* per graph launch call: its nodes and the fi
     uint64_t kernels, work, first_start;
 } sp_ana_graph_acc;
 typedef struct sp_ana_launch_acc {
-    uint64_t *delays;      /* the ordinary launches' delays, nd of them */
+    /* the ordinary launches' delays, nd of them: in 4 bytes each (d32) while every one is below 2^32
+     * ns, as nearly every delay is (docs/analysis.md section 8, "Memory"); from the first that is not,
+     * all of them in 8 (delays, d32 then given back) */
+    uint32_t *d32;
+    uint64_t *delays;
     size_t nd;
+    int nomem;             /* the 8-byte column could not be had */
     sp_ana_graph_acc *acc; /* indexed like ev->launches; written for graph calls only */
 } sp_ana_launch_acc;
+/* Test switch: 0 keeps the delays in 8 bytes from the start (the route before the 4-byte column). */
+extern int sp_ana_launch_delay_narrow;
+/* For tests: the delay columns widened to 8 bytes by a delay of 2^32 ns or more. */
+extern size_t sp_ana_launch_delays_widened;
 sp_status sp_ana_launch_stats_begin(sp_ana *a, sp_ana_launch_acc *s);
+/* Delay d into the 8-byte column: the first that does not fit 4 bytes widens the column (its values
+ * copied), later ones are appended; out of memory, s->nomem. */
+void sp_ana_launch_delay_wide(sp_ana *a, sp_ana_launch_acc *s, uint64_t d);
 sp_status sp_ana_launch_stats_end(sp_ana *a, const sp_ana_launches *li, sp_ana_launch_acc *s);
 void sp_ana_launch_stats_free(sp_ana *a, sp_ana_launch_acc *s);
 /* Activity x (a->act_dev set) whose launch call is ev->launches[slot] (SP_EV_NONE: none). */
@@ -974,7 +1005,10 @@ static inline void sp_ana_launch_stats_add(sp_ana *a, const sp_ana_launches *li,
     /* DESIGN section 6: launch delay = GPU start - end of the launch call, floored at 0 */
     uint64_t l_start = sp_ana_launch_start(li, slot), l_end = sp_ana_launch_end(li, slot);
     uint64_t d = x->start_ns > l_end ? x->start_ns - l_end : 0;
-    s->delays[s->nd++] = d;
+    if (s->d32 && d <= UINT32_MAX)
+        s->d32[s->nd++] = (uint32_t)d;
+    else
+        sp_ana_launch_delay_wide(a, s, d);
     g->launch_delay_sum_ns += d;
     if (d > g->launch_delay_max_ns)
         g->launch_delay_max_ns = d;

@@ -380,15 +380,33 @@ static void busy_add(busy_union *b, uint64_t s, uint64_t e)
     b->open = 1;
 }
 
-sp_status sp_ana_gpu(sp_ana *a)
+sp_status sp_ana_gpu_join(sp_ana *a, sp_ana_launches *li)
+{
+    /* under release_events nothing reads the set's launch calls after this step: the join may write
+     * its own, half as large, over them (docs/analysis.md section 8, "Memory") */
+    sp_status st = sp_ana_launches_build(a->ev, li, a->opt.release_events);
+    a->launches_overwritten = li->calls != NULL;
+    return st;
+}
+
+sp_status sp_ana_gpu(sp_ana *a, sp_ana_launches *joined)
 {
     sp_events *ev = a->ev;
     sp_gpu_summary *g = &a->r->gpu;
+    sp_ana_launches li; /* the join, built ahead or below: freed on every way out */
+    if (joined) {
+        li = *joined;
+        memset(joined, 0, sizeof *joined);
+    } else {
+        memset(&li, 0, sizeof li);
+    }
     /* busy and compute: unions over acts in start order (sorted by sp_ev_finish); the busy union is
      * kept as intervals for the step split */
     busy_union bu = {{0, 0}, 0, 0, NULL, 0};
-    if (ev->n_marks && !(bu.v = malloc((ev->n_acts ? ev->n_acts : 1) * sizeof *bu.v)))
+    if (ev->n_marks && !(bu.v = malloc((ev->n_acts ? ev->n_acts : 1) * sizeof *bu.v))) {
+        sp_ana_launches_free(&li);
         return SP_ERR_NOMEM;
+    }
     uint64_t first = SP_TIME_NONE, last = 0, compute = 0;
     uint64_t cs = 0, ce = 0;
     int copen = 0;
@@ -403,6 +421,7 @@ sp_status sp_ana_gpu(sp_ana *a)
         free(bu.v);
         free(has_file);
         kernel_counts_free(&kc);
+        sp_ana_launches_free(&li);
         return kst ? kst : SP_ERR_NOMEM;
     }
     for (size_t i = 0; i < ev->n_acts; i++) {
@@ -475,7 +494,6 @@ sp_status sp_ana_gpu(sp_ana *a)
         g->compute_ns = compute;
         g->non_compute_ns = g->span_ns - compute - g->idle_ns;
     }
-    sp_ana_launches li;
     sp_ana_launch_acc ls;
     memset(&ls, 0, sizeof ls);
     sp_ival *win = NULL;
@@ -485,10 +503,8 @@ sp_status sp_ana_gpu(sp_ana *a)
     for (int k = 0; k < 5; k++)
         nc += ccount[k] > 0;
     g->copy_stats = calloc(nc ? nc : 1, sizeof *g->copy_stats);
-    if (!g->copy_stats) {
-        memset(&li, 0, sizeof li);
+    if (!g->copy_stats)
         goto out;
-    }
     for (int k = 0; k < 5; k++) {
         if (!ccount[k])
             continue;
@@ -500,10 +516,7 @@ sp_status sp_ana_gpu(sp_ana *a)
         /* bytes per ns is GB/s */
         c->gbytes_per_s = ctime[k] ? (double)cbytes[k] / (double)ctime[k] : 0.0;
     }
-    /* under release_events nothing reads the set's launch calls after this step: the join may write
-     * its own, half as large, over them (docs/analysis.md section 8, "Memory") */
-    st = sp_ana_launches_build(ev, &li, a->opt.release_events);
-    a->launches_overwritten = li.calls != NULL;
+    st = joined ? SP_OK : sp_ana_gpu_join(a, &li);
     if (!st)
         st = sp_ana_step_windows(a, &li, &win, &nwin);
     if (!st)
@@ -516,6 +529,13 @@ sp_status sp_ana_gpu(sp_ana *a)
     }
     /* the join, the windows and the busy union have had their last readers */
     sp_ana_launches_free(&li);
+    /* past SP_ANA_KEEP_SPANS_MAX requests the stage rows' arrays would not fit the written calls'
+     * pages well (each takes a chunk its size): they go back now, not after the partition, which
+     * they would otherwise sit beside at its peak (docs/analysis.md section 8, "Memory") */
+    if (a->launches_overwritten && ev->n_requests > sp_ana_keep_spans_max) {
+        sp_ana_launch_calls_give_back(ev);
+        a->launch_calls_back = 1;
+    }
     free(win);
     win = NULL;
     free(bu.v);

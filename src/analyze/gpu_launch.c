@@ -237,6 +237,19 @@ sp_status sp_ana_launches_build(sp_events *ev, sp_ana_launches *li, int overwrit
     return SP_OK;
 }
 
+size_t sp_ana_launch_calls_given_back;
+
+void sp_ana_launch_calls_give_back(sp_events *ev)
+{
+    uintptr_t base = (uintptr_t)ev->launches, page = sp_page_size();
+    uintptr_t lo = (base + page - 1) & ~(page - 1);
+    uintptr_t hi = (base + ev->n_launches * sizeof(sp_ana_launch_c)) & ~(page - 1);
+    if (hi > lo) {
+        sp_discard_pages((void *)lo, hi - lo);
+        sp_ana_launch_calls_given_back += hi - lo;
+    }
+}
+
 void sp_ana_launches_free(sp_ana_launches *li)
 {
     sp_hmap_free(&li->map);
@@ -287,28 +300,57 @@ static sp_status graph_stats(sp_ana *a, const sp_ana_launches *li, const sp_ana_
     return st;
 }
 
+int sp_ana_launch_delay_narrow = 1;
+size_t sp_ana_launch_delays_widened;
+
 sp_status sp_ana_launch_stats_begin(sp_ana *a, sp_ana_launch_acc *s)
 {
     sp_events *ev = a->ev;
+    size_t n = ev->n_acts ? ev->n_acts : 1;
     memset(s, 0, sizeof *s);
-    s->delays = sp_ana_scratch_get(a->scratch, ev->n_acts * sizeof *s->delays);
+    /* the delays in 4 bytes: half the column's pages, in beside the partition's rows (the command's
+     * peak on large traces, docs/analysis.md section 8, "Memory") */
+    if (sp_ana_launch_delay_narrow)
+        s->d32 = sp_ana_scratch_get(a->scratch, n * sizeof *s->d32);
+    else
+        s->delays = sp_ana_scratch_get(a->scratch, n * sizeof *s->delays);
     /* acc is written for graph calls only: mostly untouched, calloc's lazy zeros */
     s->acc = calloc(ev->n_launches ? ev->n_launches : 1, sizeof *s->acc);
-    if (!s->delays || !s->acc) {
-        sp_ana_scratch_put(a->scratch, s->delays);
-        free(s->acc);
-        memset(s, 0, sizeof *s);
+    if ((!s->d32 && !s->delays) || !s->acc) {
+        sp_ana_launch_stats_free(a, s);
         return SP_ERR_NOMEM;
     }
     return SP_OK;
+}
+
+void sp_ana_launch_delay_wide(sp_ana *a, sp_ana_launch_acc *s, uint64_t d)
+{
+    if (s->nomem)
+        return;
+    if (s->d32) { /* the first delay of 2^32 ns or more: the column so far into 8 bytes a delay */
+        uint64_t *w = sp_ana_scratch_get(a->scratch, (a->ev->n_acts ? a->ev->n_acts : 1) * sizeof *w);
+        if (!w) {
+            s->nomem = 1;
+            return;
+        }
+        for (size_t i = 0; i < s->nd; i++)
+            w[i] = s->d32[i];
+        sp_ana_scratch_put(a->scratch, s->d32);
+        s->d32 = NULL;
+        s->delays = w;
+        sp_ana_launch_delays_widened++;
+    }
+    s->delays[s->nd++] = d;
 }
 
 sp_status sp_ana_launch_stats_end(sp_ana *a, const sp_ana_launches *li, sp_ana_launch_acc *s)
 {
     sp_gpu_summary *g = &a->r->gpu;
     g->launches_joined = s->nd;
-    /* selected, not sorted: nobody keeps the column (percentile.c: the same figures) */
-    sp_status st = sp_ana_quantiles_select_in(a->scratch, s->delays, s->nd, &g->launch_delay);
+    /* selected, not sorted: nobody keeps the column (percentile.c: the same figures, either width) */
+    sp_status st = s->nomem ? SP_ERR_NOMEM
+                   : s->d32 ? sp_ana_quantiles_select_u32_in(a->scratch, s->d32, s->nd, &g->launch_delay)
+                            : sp_ana_quantiles_select_in(a->scratch, s->delays, s->nd, &g->launch_delay);
     if (!st)
         st = graph_stats(a, li, s->acc, a->ev->n_launches);
     sp_ana_launch_stats_free(a, s);
@@ -317,6 +359,7 @@ sp_status sp_ana_launch_stats_end(sp_ana *a, const sp_ana_launches *li, sp_ana_l
 
 void sp_ana_launch_stats_free(sp_ana *a, sp_ana_launch_acc *s)
 {
+    sp_ana_scratch_put(a->scratch, s->d32);
     sp_ana_scratch_put(a->scratch, s->delays);
     free(s->acc);
     memset(s, 0, sizeof *s);

@@ -186,3 +186,42 @@ sp_status sp_ana_quantiles_select_in(sp_ana_scratch *s, uint64_t *v, size_t n, s
     sp_ana_scratch_put(s, tmp);
     return st;
 }
+
+sp_status sp_ana_quantiles_select_u32_in(sp_ana_scratch *s, uint32_t *v, size_t n, sp_quantiles *q)
+{
+    memset(q, 0, sizeof *q);
+    if (!n)
+        return SP_OK;
+    sp_ana_col_stats cs = SP_ANA_COL_STATS_NONE;
+    for (size_t i = 0; i < n; i++)
+        sp_ana_col_stats_add(&cs, v[i], 1);
+#if LDBL_MANT_DIG >= 64
+    if (!cs.wrapped) {
+        /* select_stats' selection route, on the 32-bit values: the same ranks, the same picks */
+        size_t ks[3] = {sp_rank(n, SP_PCT(50)) - 1, sp_rank(n, SP_PCT(95)) - 1, sp_rank(n, SP_PCT(99)) - 1};
+        uint64_t got[3];
+        uint32_t *tmp = n >= 2 ? sp_ana_scratch_get(s, n * sizeof *tmp) : NULL;
+        if (n >= 2 && !tmp)
+            return SP_ERR_NOMEM;
+        sp_select_ranks_u32(v, n, tmp, cs.or_k ^ cs.and_k, ks, 3, got);
+        sp_ana_scratch_put(s, tmp);
+        q->count = n;
+        q->min_ns = cs.lo;
+        q->max_ns = cs.hi;
+        q->p50_ns = got[0];
+        q->p95_ns = got[1];
+        q->p99_ns = got[2];
+        q->mean_ns = (double)((long double)cs.sum / (long double)n);
+        return SP_OK;
+    }
+#endif
+    /* the sorted route (a sum past 2^64, or no 64-bit long double): on the values widened */
+    uint64_t *w = sp_ana_scratch_get(s, n * sizeof *w);
+    if (!w)
+        return SP_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        w[i] = v[i];
+    sp_status st = sp_ana_quantiles_select_in(s, w, n, q);
+    sp_ana_scratch_put(s, w);
+    return st;
+}

@@ -142,93 +142,95 @@ uint64_t sp_select_u64_varying(uint64_t *v, size_t n, size_t k, uint64_t varying
     return v[k];
 }
 
-/* Sorts v[n] ascending by insertion: the small ranges sp_select_ranks_u64 ends in. */
-static void insertion_u64(uint64_t *v, size_t n)
-{
-    for (size_t i = 1; i < n; i++) {
-        uint64_t x = v[i];
-        size_t j = i;
-        while (j > 0 && v[j - 1] > x) {
-            v[j] = v[j - 1];
-            j--;
-        }
-        v[j] = x;
+/* The selection of sp_select_ranks_u64 and sp_select_ranks_u32, written once for both value types (T)
+ * and named by SFX: insertion_SFX sorts the small ranges a selection ends in; select_ranks_SFX is one
+ * round over src[len], whose values differ only in the bits of `varying` (not 0): it counts the highest
+ * such digit, copies the digits that hold a wanted rank to their places in dst (where a sort would put
+ * them), then goes on inside each of them with src as its scratch. The wanted digits' values go to
+ * where a sort would put them: at[] serves as each one's next free place, then is given back (all of a
+ * wanted digit's values are placed: its end less its count is its start again). */
+#define SELECT_RANKS_OF(T, SFX)                                                                                     \
+    static void insertion_##SFX(T *v, size_t n)                                                                    \
+    {                                                                                                               \
+        for (size_t i = 1; i < n; i++) {                                                                            \
+            T x = v[i];                                                                                             \
+            size_t j = i;                                                                                           \
+            while (j > 0 && v[j - 1] > x) {                                                                         \
+                v[j] = v[j - 1];                                                                                    \
+                j--;                                                                                                \
+            }                                                                                                       \
+            v[j] = x;                                                                                               \
+        }                                                                                                           \
+    }                                                                                                               \
+    static void select_ranks_##SFX(T *src, T *dst, size_t len, uint64_t varying, const size_t *ks, size_t nk,     \
+                                   uint64_t *out, const size_t *counted)                                            \
+    {                                                                                                               \
+        unsigned hb = (unsigned)(63 - __builtin_clzll(varying)), shift = sel_digit(varying, hb, len);              \
+        size_t ndig = (size_t)2 << (hb - shift), mask = ndig - 1;                                                  \
+        size_t count[1u << SEL_WIDE], at[1u << SEL_WIDE];                                                          \
+        unsigned char wanted[1u << SEL_WIDE];                                                                      \
+        memset(wanted, 0, ndig);                                                                                   \
+        if (counted) { /* the caller's counts of this digit, taken as it filled src */                            \
+            memcpy(count, counted, ndig * sizeof count[0]);                                                        \
+        } else {                                                                                                    \
+            memset(count, 0, ndig * sizeof count[0]);                                                              \
+            for (size_t i = 0; i < len; i++)                                                                        \
+                count[(src[i] >> shift) & mask]++;                                                                 \
+        }                                                                                                           \
+        size_t sum = 0;                                                                                             \
+        for (size_t d = 0; d < ndig; d++) {                                                                         \
+            at[d] = sum;                                                                                            \
+            sum += count[d];                                                                                        \
+        }                                                                                                           \
+        for (size_t j = 0, d = 0; j < nk; j++) {                                                                    \
+            while (ks[j] >= at[d] + count[d])                                                                       \
+                d++;                                                                                                \
+            wanted[d] = 1;                                                                                          \
+        }                                                                                                           \
+        for (size_t i = 0; i < len; i++) {                                                                          \
+            size_t d = (size_t)(src[i] >> shift) & mask;                                                           \
+            if (wanted[d])                                                                                          \
+                dst[at[d]++] = src[i];                                                                              \
+        }                                                                                                           \
+        for (size_t d = 0; d < ndig; d++)                                                                           \
+            if (wanted[d])                                                                                          \
+                at[d] -= count[d];                                                                                  \
+        /* each wanted digit's values, with the ranks inside it */                                                 \
+        size_t rel[64];                                                                                             \
+        for (size_t j = 0; j < nk;) {                                                                               \
+            size_t d = 0;                                                                                           \
+            while (ks[j] >= at[d] + count[d])                                                                       \
+                d++;                                                                                                \
+            size_t m = 0;                                                                                           \
+            while (j + m < nk && ks[j + m] < at[d] + count[d]) {                                                    \
+                rel[m] = ks[j + m] - at[d];                                                                         \
+                m++;                                                                                                \
+            }                                                                                                       \
+            T *part = dst + at[d], *scratch = src + at[d];                                                         \
+            size_t plen = count[d];                                                                                 \
+            if (plen <= 32) {                                                                                       \
+                insertion_##SFX(part, plen);                                                                        \
+                for (size_t r = 0; r < m; r++)                                                                      \
+                    out[j + r] = part[rel[r]];                                                                      \
+            } else {                                                                                                \
+                T or_k = 0, and_k = (T)~(T)0;                                                                       \
+                for (size_t i = 0; i < plen; i++) {                                                                 \
+                    or_k |= part[i];                                                                                \
+                    and_k &= part[i];                                                                               \
+                }                                                                                                   \
+                if (or_k == and_k) {                                                                                \
+                    for (size_t r = 0; r < m; r++)                                                                  \
+                        out[j + r] = part[0];                                                                       \
+                } else {                                                                                            \
+                    select_ranks_##SFX(part, scratch, plen, (uint64_t)(or_k ^ and_k), rel, m, out + j, NULL);      \
+                }                                                                                                   \
+            }                                                                                                       \
+            j += m;                                                                                                 \
+        }                                                                                                           \
     }
-}
 
-/* One round of sp_select_ranks_u64 over src[len], whose values differ only in the bits of `varying`
- * (not 0): counts the highest such digit, copies the digits that hold a wanted rank to their places
- * in dst (where a sort would put them), then goes on inside each of them with src as its scratch. */
-static void select_ranks(uint64_t *src, uint64_t *dst, size_t len, uint64_t varying, const size_t *ks, size_t nk,
-                         uint64_t *out, const size_t *counted)
-{
-    unsigned hb = (unsigned)(63 - __builtin_clzll(varying)), shift = sel_digit(varying, hb, len);
-    size_t ndig = (size_t)2 << (hb - shift), mask = ndig - 1;
-    size_t count[1u << SEL_WIDE], at[1u << SEL_WIDE];
-    unsigned char wanted[1u << SEL_WIDE];
-    memset(wanted, 0, ndig);
-    if (counted) { /* the caller's counts of this digit, taken as it filled src */
-        memcpy(count, counted, ndig * sizeof count[0]);
-    } else {
-        memset(count, 0, ndig * sizeof count[0]);
-        for (size_t i = 0; i < len; i++)
-            count[(src[i] >> shift) & mask]++;
-    }
-    size_t sum = 0;
-    for (size_t d = 0; d < ndig; d++) {
-        at[d] = sum;
-        sum += count[d];
-    }
-    for (size_t j = 0, d = 0; j < nk; j++) {
-        while (ks[j] >= at[d] + count[d])
-            d++;
-        wanted[d] = 1;
-    }
-    /* the wanted digits' values to where a sort would put them: at[] serves as each one's next free
-     * place, then is given back (all of a wanted digit's values are placed: its end less its count
-     * is its start again) */
-    for (size_t i = 0; i < len; i++) {
-        size_t d = (size_t)(src[i] >> shift) & mask;
-        if (wanted[d])
-            dst[at[d]++] = src[i];
-    }
-    for (size_t d = 0; d < ndig; d++)
-        if (wanted[d])
-            at[d] -= count[d];
-    /* each wanted digit's values, with the ranks inside it */
-    size_t rel[64];
-    for (size_t j = 0; j < nk;) {
-        size_t d = 0;
-        while (ks[j] >= at[d] + count[d])
-            d++;
-        size_t m = 0;
-        while (j + m < nk && ks[j + m] < at[d] + count[d]) {
-            rel[m] = ks[j + m] - at[d];
-            m++;
-        }
-        uint64_t *part = dst + at[d], *scratch = src + at[d];
-        size_t plen = count[d];
-        if (plen <= 32) {
-            insertion_u64(part, plen);
-            for (size_t r = 0; r < m; r++)
-                out[j + r] = part[rel[r]];
-        } else {
-            uint64_t or_k = 0, and_k = ~(uint64_t)0;
-            for (size_t i = 0; i < plen; i++) {
-                or_k |= part[i];
-                and_k &= part[i];
-            }
-            if (or_k == and_k) {
-                for (size_t r = 0; r < m; r++)
-                    out[j + r] = part[0];
-            } else {
-                select_ranks(part, scratch, plen, or_k ^ and_k, rel, m, out + j, NULL);
-            }
-        }
-        j += m;
-    }
-}
-
+SELECT_RANKS_OF(uint64_t, u64)
+SELECT_RANKS_OF(uint32_t, u32)
 
 size_t sp_select_first_digit(uint64_t varying, size_t n, unsigned *shift)
 {
@@ -247,11 +249,24 @@ void sp_select_ranks_u64_counted(uint64_t *v, size_t n, uint64_t *tmp, uint64_t 
             out[j] = v[0];
         return;
     }
-    select_ranks(v, tmp, n, varying, ks, nk, out, count);
+    select_ranks_u64(v, tmp, n, varying, ks, nk, out, count);
 }
 
 void sp_select_ranks_u64(uint64_t *v, size_t n, uint64_t *tmp, uint64_t varying, const size_t *ks, size_t nk,
                          uint64_t *out)
 {
     sp_select_ranks_u64_counted(v, n, tmp, varying, NULL, ks, nk, out);
+}
+
+void sp_select_ranks_u32(uint32_t *v, size_t n, uint32_t *tmp, uint64_t varying, const size_t *ks, size_t nk,
+                         uint64_t *out)
+{
+    if (!n || !nk)
+        return;
+    if (!varying) {
+        for (size_t j = 0; j < nk; j++)
+            out[j] = v[0];
+        return;
+    }
+    select_ranks_u32(v, tmp, n, varying, ks, nk, out, NULL);
 }

@@ -43,6 +43,11 @@ uint64_t sp_select_u64_varying(uint64_t *v, size_t n, size_t k, uint64_t varying
 void sp_select_ranks_u64(uint64_t *v, size_t n, uint64_t *tmp, uint64_t varying, const size_t *ks, size_t nk,
                          uint64_t *out);
 
+/* sp_select_ranks_u64 over 32-bit values (`varying` below 2^32, `tmp` n values): the same digits and
+ * rounds, the same picks as over the values widened, in half the bytes (a column known to fit). */
+void sp_select_ranks_u32(uint32_t *v, size_t n, uint32_t *tmp, uint64_t varying, const size_t *ks, size_t nk,
+                         uint64_t *out);
+
 /* The most digit values sp_select_first_digit gives. */
 #define SP_SELECT_DIGITS 2048
 /* The digit sp_select_ranks_u64 counts first over n values whose varying bits are `varying` (not 0):

@@ -37,6 +37,7 @@ static inline void ana_switches_reset(void)
     sp_ana_launch_direct = 1;
     sp_ana_launch_overwrite = 1;
     sp_ana_launch_discard_step = SP_ANA_LAUNCH_DISCARD_STEP;
+    sp_ana_launch_delay_narrow = 1;
     sp_ana_waste_select = 1;
     sp_ana_cost_chunk = SP_ANA_COST_CHUNK;
     sp_ana_cost_helper_first = 0;

@@ -39,7 +39,10 @@
  *    check fails before the second thread starts:
  *    each must fail with the same status and the same message by both routes, the message naming
  *    the request the one-thread order meets first (the partition's before the outcomes'); lenient,
- *    the same reports, with the skipped requests counted once. */
+ *    the same reports, with the skipped requests counted once. Then each again with launch calls under
+ *    release_events: the second thread builds the GPU figures' join first and writes the calls over
+ *    before the device list, the partition or the outcomes fail (the calls are then freed, not
+ *    recycled). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,9 +251,15 @@ static void ranking(size_t threads_at, int numeric)
  * threshold 1): ok requests in batches with kernels, one rejected request with done before arrival
  * (the outcomes' error), and per `how`: 1 an ok request so too (the partition's error), 2 a kernel
  * ending before it starts (sp_ana_devices' error), 3 nothing more. */
+/* 1: the failing sets carry launch calls too (ids 1..8, dense) and are analysed under release_events,
+ * so that the join, built ahead on the second thread, writes them over before the step fails */
+static int g_released;
+
 static sp_events *failing_set(int how)
 {
     sp_events *ev = eb_new();
+    for (uint64_t k = 0; g_released && k < 8; k++)
+        eb_launch(ev, k + 1, 900000 + 1000 * k, 900500 + 1000 * k, 0);
     uint32_t m[4];
     for (int i = 0; i < 8; i++) {
         char id[16];
@@ -276,10 +285,12 @@ static void same_failure(int how, const char *names)
 {
     sp_status st[2];
     char err[2][512];
+    size_t over = sp_ana_launch_overwritten, ahead = sp_ana_launch_joined_ahead;
     for (int route = 0; route < 2; route++) {
         sp_events *ev = failing_set(how);
         sp_analyze_options o;
         sp_analyze_options_init(&o);
+        o.release_events = g_released;
         sp_report *r = NULL;
         sp_ana_two_threads_min = sp_ev_two_threads_min = route ? 1 : SIZE_MAX;
         st[route] = sp_analyze(ev, &o, &r, err[route], sizeof err[route]);
@@ -291,6 +302,10 @@ static void same_failure(int how, const char *names)
     }
     CHECK(st[0] == SP_ERR_PARSE && st[1] == SP_ERR_PARSE);
     CHECK(strcmp(err[0], err[1]) == 0);
+    if (g_released) { /* the two-thread route built its join ahead and wrote the 8 calls over */
+        CHECK_EQ_U64(sp_ana_launch_joined_ahead - ahead, 1);
+        CHECK(sp_ana_launch_overwritten - over >= 8);
+    }
     CHECK(strstr(err[1], names) != NULL);
     if (strcmp(err[0], err[1]) || !strstr(err[1], names))
         fprintf(stderr, "failure %d: one thread \"%s\", two \"%s\"\n", how, err[0], err[1]);
@@ -303,6 +318,7 @@ static void same_failure(int how, const char *names)
         sp_analyze_options o;
         sp_analyze_options_init(&o);
         o.lenient = 1;
+        o.release_events = g_released;
         sp_report *r = NULL;
         char e[512];
         sp_ana_two_threads_min = sp_ev_two_threads_min = route ? 1 : SIZE_MAX;
@@ -327,6 +343,11 @@ int main(void)
     same_failure(1, "\"bad-ok\"");
     same_failure(2, "ends before it starts");
     same_failure(3, "\"bad-rejected\"");
+    g_released = 1;
+    same_failure(1, "\"bad-ok\"");
+    same_failure(2, "ends before it starts");
+    same_failure(3, "\"bad-rejected\"");
+    g_released = 0;
 
     ranking(SIZE_MAX, 0);
     ranking(1, 0);

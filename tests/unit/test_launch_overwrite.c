@@ -19,7 +19,9 @@
  * 1) x 4 us; GPU sum (2 NCALLS - 1) x 5 us.
  * Run three ways: the default step (the back half goes at the end), a step at every call, and the
  * switch off, each against release_events off; then with one call of 2^32 ns (too long for 16 bytes)
- * and with sparse ids (the map's route): no call is written over, the same report. */
+ * and with sparse ids (the map's route): no call is written over, the same report. Then on two threads,
+ * the join built ahead beside the device list, the written calls kept for the recycle and handed back
+ * once the GPU figures are done (past the span limit). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,9 +50,14 @@ static void add_call(sp_events *ev, uint64_t corr, uint64_t s, uint64_t e, uint3
 
 /* `shift`: ids (k + 1) << shift (24: too sparse for the direct table); `long_call`: one more call of
  * 2^32 ns on an id no kernel has */
+/* 1: the set holds one request record too (ahead_way: past a span limit of 0 requests) */
+static int g_request;
+
 static sp_events *build(int shift, int long_call)
 {
     sp_events *ev = eb_new();
+    if (g_request)
+        eb_req(ev, "r0", 0, 1000000);
     uint32_t f1 = eb_file(ev, "test2");
     for (uint32_t f = 0; f < 2; f++)
         for (uint64_t k = 0; k < NCALLS; k++) {
@@ -132,6 +139,37 @@ static void same_way(int shift, int long_call, int on, size_t step, size_t want_
     free(rel);
 }
 
+/* The routes of the command on large traces (analyze.c, partition_gpu_outcomes): the join built ahead
+ * on the second thread (from 1 activity on), and with that past the span limit (0 requests) the
+ * written calls' pages handed back once the GPU figures are done; against release_events off on one
+ * thread, byte for byte. */
+static void ahead_way(size_t limit, const char *what)
+{
+    size_t l1 = 0, l2 = 0;
+    sp_gpu_summary g1, g2;
+    g_request = 1;
+    char *ref = report_of(0, 0, 0, &l1, &g1);
+    sp_ana_two_threads_min = 1;
+    sp_ana_keep_spans_max = limit;
+    size_t ahead = sp_ana_launch_joined_ahead, back = sp_ana_launch_calls_given_back;
+    char *rel = report_of(0, 0, 1, &l2, &g2);
+    ahead = sp_ana_launch_joined_ahead - ahead;
+    back = sp_ana_launch_calls_given_back - back;
+    ana_switches_reset();
+    g_request = 0;
+    CHECK(ref && rel && ar_same_bytes(ref, l1, rel, l2, what, 0));
+    check_by_hand(&g2);
+    CHECK_EQ_U64(ahead, 1);
+    /* the written calls: 16,005 x 16 bytes, 62.5 pages of 4 KiB: 61 whole ones at least, wherever the
+     * array starts */
+    if (limit)
+        CHECK_EQ_U64(back, 0);
+    else
+        CHECK(back >= (sp_page_size() == 4096 ? (size_t)61 * 4096 : 1));
+    free(ref);
+    free(rel);
+}
+
 int main(void)
 {
     const size_t n = 2 * NCALLS + 5;
@@ -140,5 +178,7 @@ int main(void)
     same_way(0, 0, 0, 1, 0, "dense ids, switch off");
     same_way(0, 1, 1, 1, 0, "a call of 2^32 ns");
     same_way(24, 0, 1, 1, 0, "sparse ids (the map)");
+    ahead_way(SP_ANA_KEEP_SPANS_MAX, "the join ahead, the calls kept for the recycle");
+    ahead_way(0, "the join ahead, the calls handed back after the GPU figures");
     return sp_test_done("test_launch_overwrite");
 }

@@ -8,7 +8,8 @@
  * (qsort only). sp_select_u64 against the sorted array's element at ranks 0, 1, the middle, p95 and
  * n - 1, and sp_select_ranks_u64 at 64 ranks and at p50/p95/p99/max, on every column shape above and
  * on latencies with fixed low bits, bits that vary far apart, and a narrow cluster beside a spread
- * (100,000 values take the selections' 11-bit digits, smaller columns 8-bit ones). */
+ * (100,000 values take the selections' 11-bit digits, smaller columns 8-bit ones); sp_select_ranks_u32
+ * at the same ranks on every such column whose values fit 32 bits (any 32-bit value among them). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,9 @@ static int cmp_u64(const void *a, const void *b)
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
 }
+
+/* The columns sp_select_ranks_u32 was checked on (every value below 2^32). */
+static size_t g_u32_checked;
 
 /* Sorts a copy of v[n] both ways and compares. */
 static void check_sorts(const uint64_t *v, size_t n, int caller_tmp)
@@ -64,6 +68,24 @@ static void check_sorts(const uint64_t *v, size_t n, int caller_tmp)
         for (size_t j = 0; j < 4; j++)
             CHECK_EQ_U64(got[j], b[few[j]]);
         free(t2);
+        if (!(or_v >> 32)) { /* every value fits 32 bits: sp_select_ranks_u32 at the same ranks */
+            uint32_t *n32 = malloc(n * sizeof *n32), *t32 = malloc(n * sizeof *t32);
+            for (size_t i = 0; i < n; i++)
+                n32[i] = (uint32_t)v[i];
+            sp_select_ranks_u32(n32, n, t32, or_v ^ and_v, ks, nk, got);
+            bad = 0;
+            for (size_t j = 0; j < nk; j++)
+                bad += got[j] != b[ks[j]];
+            CHECK_EQ_U64(bad, 0);
+            for (size_t i = 0; i < n; i++)
+                n32[i] = (uint32_t)v[i];
+            sp_select_ranks_u32(n32, n, t32, or_v ^ and_v, few, 4, got);
+            for (size_t j = 0; j < 4; j++)
+                CHECK_EQ_U64(got[j], b[few[j]]);
+            g_u32_checked++;
+            free(n32);
+            free(t32);
+        }
     }
     free(a);
     free(b);
@@ -200,7 +222,7 @@ int main(void)
     uint64_t *v = malloc(100000 * sizeof *v);
     for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
         size_t n = sizes[si];
-        for (int shape = 0; shape < 8; shape++) {
+        for (int shape = 0; shape < 9; shape++) {
             for (size_t i = 0; i < n; i++) {
                 uint64_t x = sp_rng_next(&r);
                 switch (shape) {
@@ -216,12 +238,15 @@ int main(void)
                 /* most values in one narrow cluster (a digit's range holds most of the column
                  * again, so the next round takes a wide digit too), the rest spread */
                 case 7: v[i] = (x & 7) ? (5ull << 30) + (x >> 50) : x >> 20; break;
+                case 8: v[i] = x >> 32; break; /* any 32-bit value (sp_select_ranks_u32's top digit) */
                 }
             }
             check_sorts(v, n, 0);
             check_sorts(v, n, 1);
         }
     }
+    /* shapes 1, 3 and 8 fit 32 bits at every size; 4 (7 alone) at size 1 */
+    CHECK(g_u32_checked >= 2 * 3 * 8);
     test_sort_high(&r, v);
     test_mostly_sorted(&r);
     free(v);
