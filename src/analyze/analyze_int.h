@@ -821,7 +821,9 @@ size_t sp_ana_verdict_candidates(const sp_report *r, sp_verdict_cand *cs, size_t
  * sentence (facts from r's padding, cost and outcomes). `continuous`: the service batches continuously
  * (generation steps), so a queue's fix is the running-sequence limit (1; 3 where the trace does not say
  * its server has --max-num-seqs: the limit worded, SP_ANA_SEQS_CAP), or shorter steps when no step ran
- * that many sequences (2), not a batch window. Shared by the
+ * that many sequences (2; 4 where the trace does not say its server has --max-num-batched-tokens: the
+ * budget worded, SP_ANA_TOKENS_BUDGET), not a batch window. A trace in case 2 or 4 carries
+ * policy.max_num_seqs, so --max-num-seqs is named as a flag in both. Shared by the
  * analysis of a trace and the report from aggregated counters (buckets.c). SP_OK or SP_ERR_NOMEM. */
 sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, int continuous);
 /* Whether the trace says its server takes --max-num-seqs: a `service` property of servprof's own
@@ -829,6 +831,12 @@ sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, in
  * names the limit by what it is, SP_ANA_SEQS_CAP, with the flag of the servers that have one. */
 int sp_ana_names_seqs_flag(const sp_ana *a);
 #define SP_ANA_SEQS_CAP "the scheduler's cap on concurrent sequences (--max-num-seqs in vLLM and servprof serve)"
+/* Whether the trace says its server takes --max-num-batched-tokens: a `policy.max_num_batched_tokens`
+ * property, or a `service` property of servprof's own generating servers (verdict.c). Elsewhere a fix
+ * names the budget by what it is, SP_ANA_TOKENS_BUDGET. */
+int sp_ana_names_tokens_flag(const sp_ana *a);
+#define SP_ANA_TOKENS_BUDGET \
+    "the scheduler's token budget per step (--max-num-batched-tokens in vLLM and servprof serve)"
 /* The verdict of a report with requests but none in the scope (DESIGN 8a): what became of them. */
 sp_status sp_ana_verdict_unserved(sp_report *r);
 /* The verdict in three parts (DESIGN section 8), so that the costly middle one can run beside the

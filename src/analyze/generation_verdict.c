@@ -84,10 +84,15 @@ static const char *steps_not_full(sp_ana *a)
     uint64_t most = g->step_members.max_ns; /* requests per step: counts in the _ns fields */
     if (*end || end == v || limit == 0 || most >= limit)
         return NULL;
-    char buf[320];
+    /* the trace carries policy.max_num_seqs, so that flag is named; the token budget's only where the
+     * trace says its server has it (sp_ana_names_tokens_flag) */
+    const char *shorter = sp_ana_names_tokens_flag(a)
+                              ? "shorter steps (chunked prefill, a lower --max-num-batched-tokens) let them in sooner"
+                              : "chunked prefill, or lowering " SP_ANA_TOKENS_BUDGET ", shortens the steps and lets "
+                                "them in sooner";
+    char buf[400];
     snprintf(buf, sizeof buf, "requests wait for the running step to end before they join (steps held at most %" PRIu64
-             " of --max-num-seqs %llu): shorter steps (chunked prefill, a lower --max-num-batched-tokens) let them "
-             "in sooner; raising --max-num-seqs will not help", most, limit);
+             " of --max-num-seqs %llu): %s; raising --max-num-seqs will not help", most, limit, shorter);
     return sp_report_strdup(a->r, buf);
 }
 
@@ -143,16 +148,23 @@ static const char *gen_fix(sp_ana *a, const sp_verdict_cand *cd, size_t row, con
     case SP_CAND_BETWEEN: {
         if (!(f->between_other + 1e-9 >= GEN_BETWEEN_OTHER))
             return "make the work between steps cheaper (scheduling, sampling, detokenisation on the step loop)";
+        /* the flag only where the trace says its server has it (sp_ana_names_tokens_flag) */
+        int flag = sp_ana_names_tokens_flag(a);
         const char *chunked = policy(a, "policy.chunked_prefill");
         if (chunked && !strcmp(chunked, "1")) {
             q = quoting(a, "policy.max_num_batched_tokens", "lower --max-num-batched-tokens (%s in this trace), so "
                                                             "other sequences' prefill chunks stall this one's steps "
                                                             "less");
-            return q ? q : "lower --max-num-batched-tokens, so other sequences' prefill chunks stall this one's steps "
-                           "less";
+            return q       ? q
+                   : flag ? "lower --max-num-batched-tokens, so other sequences' prefill chunks stall this one's "
+                            "steps less"
+                          : "lower " SP_ANA_TOKENS_BUDGET ", so other sequences' prefill chunks stall this one's "
+                            "steps less";
         }
-        return "enable chunked prefill or lower --max-num-batched-tokens, so other sequences' prefills stall this "
-               "one's steps less";
+        return flag ? "enable chunked prefill or lower --max-num-batched-tokens, so other sequences' prefills stall "
+                      "this one's steps less"
+                    : "enable chunked prefill or lower " SP_ANA_TOKENS_BUDGET ", so other sequences' prefills "
+                      "stall this one's steps less";
     }
     case SP_CAND_NAMED:
         if (row == GR_DETOKENIZE)

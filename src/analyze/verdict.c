@@ -764,6 +764,20 @@ void sp_ana_verdict_savings_start(const sp_ana *a, sp_ana_savings_job *j, sp_ver
         atomic_store(&j->next, 1); /* nothing to select, not even the base */
 }
 
+/* Whether some file of the trace carries property `key` (a scheduler setting by that name) or says it
+ * comes from one of servprof's own generating servers (serve --generate, the Python generation example),
+ * which take the flags of both settings below. */
+static int names_flag(const sp_ana *a, const char *key)
+{
+    for (size_t f = 0; f < a->ev->n_files; f++) {
+        const char *v = sp_ev_get_prop(a->ev, (uint32_t)f, "service");
+        if (sp_ev_get_prop(a->ev, (uint32_t)f, key) ||
+            (v && (!strcmp(v, "servprof-serve") || !strcmp(v, "servprof-python-generate"))))
+            return 1;
+    }
+    return 0;
+}
+
 /* Whether the trace says its server takes --max-num-seqs (docs/generation.md, "Verdicts"): a
  * `policy.max_num_seqs` property (that setting by that name), or a `service` property of servprof's own
  * generating servers (serve --generate, the Python generation example). Any other trace (a Python
@@ -772,13 +786,15 @@ void sp_ana_verdict_savings_start(const sp_ana *a, sp_ana_savings_job *j, sp_ver
  * generation_verdict.c, which calls this file: both verdicts use it. */
 int sp_ana_names_seqs_flag(const sp_ana *a)
 {
-    for (size_t f = 0; f < a->ev->n_files; f++) {
-        const char *v = sp_ev_get_prop(a->ev, (uint32_t)f, "service");
-        if (sp_ev_get_prop(a->ev, (uint32_t)f, "policy.max_num_seqs") ||
-            (v && (!strcmp(v, "servprof-serve") || !strcmp(v, "servprof-python-generate"))))
-            return 1;
-    }
-    return 0;
+    return names_flag(a, "policy.max_num_seqs");
+}
+
+/* The same for --max-num-batched-tokens: a `policy.max_num_batched_tokens` property, or servprof's own
+ * generating servers, which both take the flag (serve --help, examples/python/generate_service.py).
+ * Elsewhere the token budget is named by what it is, SP_ANA_TOKENS_BUDGET. */
+int sp_ana_names_tokens_flag(const sp_ana *a)
+{
+    return names_flag(a, "policy.max_num_batched_tokens");
 }
 
 sp_status sp_ana_verdict(sp_ana *a, sp_verdict_cand *cs, size_t nc)
@@ -805,7 +821,7 @@ sp_status sp_ana_verdict(sp_ana *a, sp_verdict_cand *cs, size_t nc)
         char *end = NULL;
         unsigned long long limit = v ? strtoull(v, &end, 10) : 0;
         if (v && end != v && !*end && limit > most)
-            continuous = 2;
+            continuous = sp_ana_names_tokens_flag(a) ? 2 : 4; /* 4: the token budget worded */
         else if (!sp_ana_names_seqs_flag(a))
             continuous = 3; /* the limit worded: the trace does not say its server has the flag */
     }
@@ -868,6 +884,8 @@ sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, in
         if (continuous && cs[k].kind == SP_CAND_QUEUE)
             cs[k].fix = continuous == 2 ? "shorten the steps new requests wait for (chunked prefill, a lower "
                                           "--max-num-batched-tokens); steps never ran --max-num-seqs sequences"
+                        : continuous == 4 ? "shorten the steps new requests wait for: chunked prefill, or lower "
+                                            SP_ANA_TOKENS_BUDGET "; steps never ran --max-num-seqs sequences"
                         : continuous == 3
                             ? (f.queue_saturated ? "add replicas or capacity, or raise " SP_ANA_SEQS_CAP
                                                    " if the KV cache has room"

@@ -1,8 +1,9 @@
 /* The verdict of a trace without requests (docs/analysis.md section 6, "Without requests"), e.g. a
  * plain torch.profiler trace. An idle device either waits for work nobody sent or starves inside its
- * forward passes; the step marks (ProfilerStep#N, record_function, NVTX) tell the two apart. Without
- * them a starved device gets a hedged sentence that says how to mark the steps. The sentence only
- * names candidates (busy, idle inside, idle outside the steps) at or above 5% of the analysed time. */
+ * forward passes (training steps, in a trace that shows training); the step marks (ProfilerStep#N,
+ * record_function, NVTX) tell the two apart. Without them a starved device gets a hedged sentence that
+ * says how to mark the steps. The sentence only names candidates (busy, idle inside, idle outside the
+ * steps) at or above 5% of the analysed time. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -68,6 +69,17 @@ static void mention(char *s, size_t n, const char *what, double share)
     add(s, n, " %s %s.", what, p);
 }
 
+/* What the steps are (docs/analysis.md section 4, "Steps"): "training steps" when every file of the
+ * trace shows training (sp_ev_file.training_ranges: autograd's backward, optimizer steps), "steps" when
+ * only some do, else "forward passes" (an inference trace, and any trace that does not say). */
+static const char *steps_noun(const sp_ana *a)
+{
+    size_t training = 0;
+    for (size_t f = 0; f < a->ev->n_files; f++)
+        training += a->ev->files[f].training_ranges > 0;
+    return !training ? "forward passes" : training == a->ev->n_files ? "training steps" : "steps";
+}
+
 /* No step marks: a busy device is device-bound; an idle one cannot be judged, so the sentence hedges
  * and says how to mark the steps. */
 static void without_marks(sp_ana *a, char *s, size_t n, const char *noun)
@@ -103,8 +115,8 @@ static void without_marks(sp_ana *a, char *s, size_t n, const char *noun)
         add(s, n, "; most stream idle time is %s (%s, %s of it)", c.name, d2, p2);
     }
     add(s, n,
-        ". The trace cannot tell missing load from slow launches: mark forward passes with torch.profiler's "
-        "schedule (ProfilerStep), record_function or NVTX ranges.");
+        ". The trace cannot tell missing load from slow launches: mark %s with torch.profiler's schedule "
+        "(ProfilerStep), record_function or NVTX ranges.", steps_noun(a));
 }
 
 /* The steps' analysed time is the device span together with the step windows, so steps that begin
@@ -135,7 +147,8 @@ static void outside_span(const sp_ana *a, char *s, size_t n, const char *dev)
 }
 
 /* With step marks: busy -> device-bound (model); idle mostly inside the steps -> starved forward
- * passes (runtime, by HTA's idle category); idle mostly outside -> no work sent (configuration). */
+ * passes or training steps (runtime, by HTA's idle category); idle mostly outside -> no work sent
+ * (configuration). */
 static void with_marks(sp_ana *a, char *s, size_t n, const char *noun)
 {
     const sp_gpu_summary *g = &a->r->gpu;
@@ -183,8 +196,8 @@ static void with_marks(sp_ana *a, char *s, size_t n, const char *noun)
         idle_cat c = largest_cat(st->host_wait_inside_ns, st->kernel_wait_inside_ns, st->other_inside_ns,
                                  !strcmp(noun, "CPU"));
         c.total += edges;
-        int len = snprintf(s, n, "The %s is starved inside its forward passes: it is idle %s of the %s analysed "
-                           "inside the steps (%s)", dev, pw, d, marks);
+        int len = snprintf(s, n, "The %s is starved inside its %s: it is idle %s of the %s analysed inside the "
+                           "steps (%s)", dev, steps_noun(a), pw, d, marks);
         if (len > 0 && (size_t)len < n) {
             if (edges >= c.ns) {
                 sp_ana_fmt_dur(dc, sizeof dc, edges);

@@ -63,6 +63,19 @@ static sp_status keep_range(kt *k, int64_t s, int64_t end)
     return SP_OK;
 }
 
+/* A host range only a training step runs (docs/analysis.md section 4, "Steps"): a `cpu_op` of autograd
+ * running a backward node ("autograd::engine::evaluate_function: ConvolutionBackward0"), or
+ * torch.optim's range around an optimizer step ("Optimizer.step#SGD.step", a `user_annotation` or
+ * `cpu_op`). Never a `gpu_user_annotation` copy: the file counts each range once. */
+static bool training_range(const kt_event *e, uint8_t cat)
+{
+    static const char ae[] = "autograd::engine::evaluate_function", opt[] = "Optimizer.step#";
+    if (cat == CAT_CPU_OP && e->name_len >= sizeof ae - 1 && memcmp(e->name, ae, sizeof ae - 1) == 0)
+        return true;
+    return (cat == CAT_CPU_OP || cat == CAT_ANNOT) && e->name_len >= sizeof opt - 1 &&
+           memcmp(e->name, opt, sizeof opt - 1) == 0;
+}
+
 /* What every event's time tells about the trace's start (hta: the earliest whole us). */
 void sp_kt_note_ts(kt *k, bool has_ts, double ts_d)
 {
@@ -154,6 +167,8 @@ sp_status sp_kt_handle_event(kt *k, const sp_json_token *open)
         sp_annot_name a;
         const char *why = NULL;
         int r = annotation_of(k, e, &a, &why);
+        if (r == 0 && training_range(e, cat))
+            k->ev->files[k->file].training_ranges++;
         if (r == 0)
             return cat == CAT_GPU_ANNOT ? SP_OK : keep_range(k, s, end);
         sp_status st = r < 0 ? SP_ERR_PARSE
@@ -196,7 +211,7 @@ int sp_kt_counted_only(const kt *k, const kt_event *e)
         sp_annot_name a;
         const char *why = NULL;
         int r = annotation_of(k, e, &a, &why);
-        if (r != 0)
+        if (r != 0 || training_range(e, cat))   /* a training range is counted in the file */
             return 0;
         if (cat != CAT_ANNOT)   /* keep_range keeps a cpu_op only as ProfilerStep#N (above) */
             return 2;

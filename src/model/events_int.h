@@ -247,6 +247,10 @@ typedef struct sp_ev_file {
     uint64_t last_ns;        /* after sp_ev_finish: the latest time any record of the file gives (its
                                 trace's end, where unfinished requests' time is measured to);
                                 SP_TIME_NONE when it gives none */
+    uint64_t training_ranges; /* host ranges only a training step runs (Kineto: autograd's backward
+                                 nodes, optimizer steps): the file profiles training, and its step marks
+                                 are training steps, not forward passes (docs/analysis.md section 4,
+                                 "Steps") */
     bool has_unix_offset;    /* the trace ties its clock to Unix time (a native meta record's realtime
                                 at open, a JSONL meta's unix_offset_ns; OTLP times are Unix times): */
     int64_t unix_offset_ns;  /* a time of this file + unix_offset_ns = ns since the Unix epoch */

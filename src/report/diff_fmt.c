@@ -126,9 +126,8 @@ const char *sp_rep_diff_basis_words(const sp_diff *d, const sp_diff_check *k, ch
     else if (k->cond.relative && isfinite(k->bound) && k->bound < -1)
         /* docs/diff.md, "Conditions": the bound is a resampled change over BASE's own value; a resample
          * of BASE can run above that value, so the bound can fall below -100%, which no change can */
-        snprintf(buf, len, "%s bound of the %g%% interval; below -100%% only because resamples of BASE run "
-                 "above BASE's value, a bootstrap artefact: no value falls by more than 100%%",
-                 k->cond.direction > 0 ? "lower" : "upper", d->opt.confidence * 100);
+        snprintf(buf, len, "%s bound of the %g%% interval; %s", k->cond.direction > 0 ? "lower" : "upper",
+                 d->opt.confidence * 100, SP_REP_DIFF_ARTEFACT);
     else
         snprintf(buf, len, "%s bound of the %g%% interval", k->cond.direction > 0 ? "lower" : "upper",
                  d->opt.confidence * 100);

@@ -25,7 +25,13 @@ char *sp_rep_diff_bound(char *buf, size_t len, const sp_diff_check *k);
 /* What one side covers, as the text and HTML headers say it: "2 files, analysed traces, $4.00/h
  * (default)", "3 replicas (a fleet report), read from its report, $2.50/h". */
 char *sp_rep_diff_side_inputs(char *buf, size_t len, const sp_diff_side *s);
-/* What the bound is, in words: "lower bound of the 95% interval", "upper bound ...", "point change". */
+/* Why a relative bound can read below -100%, in words the text's conditions and the HTML's chart share
+ * (docs/diff.md, "Conditions"): it follows the figure. */
+#define SP_REP_DIFF_ARTEFACT                                                                                 \
+    "below -100% only because resamples of BASE run above BASE's value, a bootstrap artefact: no value "  \
+    "falls by more than 100%"
+/* What the bound is, in words: "lower bound of the 95% interval", "upper bound ...", "point change"; a
+ * relative bound below -100% adds SP_REP_DIFF_ARTEFACT. */
 const char *sp_rep_diff_basis_words(const sp_diff *d, const sp_diff_check *k, char *buf, size_t len);
 
 /* Why a diff has no intervals, in one sentence ("BASE is a servprof.report/1 report: ..."); "" when

@@ -52,13 +52,22 @@ static double fx(double v, double lo, double hi, double x0, double w)
     return x0 + (v - lo) / (hi - lo) * w;
 }
 
-/* One row per change: a whisker over its interval and a dot at the change, a line at zero. */
+/* A relative change is drawn no lower than -100%: a bound below it is a bootstrap artefact (docs/diff.md,
+ * "Conditions"), no change any value can make. */
+static double drawn(double v, axis_kind k)
+{
+    return k == AXIS_RELATIVE && v < -1 ? -1 : v;
+}
+
+/* One row per change: a whisker over its interval and a dot at the change, a line at zero. A relative
+ * interval reaching below -100% is drawn from -100%, marked there with "*", and its tooltip and a note
+ * under the chart give the computed bound and say why it is no fall (as the text's conditions do). */
 static void forest(FILE *out, const char *id, const char *title, const forest_row *rows, size_t n, axis_kind k)
 {
     double lo = 0, hi = 0;
     for (size_t i = 0; i < n; i++) {
-        double a = rows[i].has_interval ? rows[i].lo : rows[i].point;
-        double b = rows[i].has_interval ? rows[i].hi : rows[i].point;
+        double a = drawn(rows[i].has_interval ? rows[i].lo : rows[i].point, k);
+        double b = drawn(rows[i].has_interval ? rows[i].hi : rows[i].point, k);
         if (isfinite(a) && a < lo)
             lo = a;
         if (isfinite(b) && b > hi)
@@ -102,11 +111,18 @@ static void forest(FILE *out, const char *id, const char *title, const forest_ro
         fputs("<g class=\"change\"><title>", out);
         sp_html_esc(out, r->label, 200);
         if (r->has_interval) {
+            int cut = drawn(r->lo, k) != r->lo;
+            double x1 = fx(drawn(r->lo, k), lo, hi, left, w);
             axis_text(a, sizeof a, r->lo, k, 0.001);
             axis_text(b, sizeof b, r->hi, k, 0.001);
-            fprintf(out, ": %s, interval %s to %s</title>", p, a, b);
-            fprintf(out, "<line class=\"ci\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>",
-                    fx(r->lo, lo, hi, left, w), y, fx(r->hi, lo, hi, left, w), y);
+            fprintf(out, ": %s, interval %s to %s", p, a, b);
+            if (cut)
+                fprintf(out, " (the lower bound is %s; drawn from -100%%)", SP_REP_DIFF_ARTEFACT);
+            fprintf(out, "</title><line class=\"ci\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x1, y,
+                    fx(drawn(r->hi, k), lo, hi, left, w), y);
+            if (cut)
+                fprintf(out, "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">*</text>", x1 - 3,
+                        y + 4);
         } else {
             fprintf(out, ": %s (point estimate)</title>", p);
         }
@@ -114,6 +130,17 @@ static void forest(FILE *out, const char *id, const char *title, const forest_ro
                 fx(r->point, lo, hi, left, w), y, r->colour);
     }
     fputs("</svg>\n", out);
+    for (size_t i = 0; i < n; i++) {
+        const forest_row *r = &rows[i];
+        if (!r->has_interval || !isfinite(r->point) || drawn(r->lo, k) == r->lo)
+            continue;
+        char a[48];
+        axis_text(a, sizeof a, r->lo, k, 0.001);
+        fputs("<p class=\"note\">* ", out);
+        sp_html_esc(out, r->label, 200);
+        fprintf(out, ": the interval's lower bound, %s, is %s. The whisker stops at -100%%.</p>\n", a,
+                SP_REP_DIFF_ARTEFACT);
+    }
 }
 
 /* ---------- tables ---------- */

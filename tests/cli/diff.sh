@@ -10,7 +10,9 @@
 #    --block 1, calls a +15% p95 between two seeds a rise beyond 3%, the default blocks do not);
 #  - JSON reports as inputs give point estimates and say so; several files per side; standard input;
 #    the output is the same for the same seed; usage errors exit 2, unreadable inputs 1;
-#  - --json is valid JSON with the documented keys, --html well-formed and self-contained.
+#  - --json is valid JSON with the documented keys, --html well-formed and self-contained;
+#  - a relative bound below -100% (a bootstrap artefact) is said so in the text and the HTML, whose
+#    chart does not draw a fall of more than 100%.
 # Usage: diff.sh BINARY SOURCE_DIR
 set -u
 BIN=$1
@@ -156,6 +158,36 @@ class P(HTMLParser):
         assert s.stack and s.stack[-1] == tag, (tag, s.stack[-3:])
         s.stack.pop()
 p = P(); p.feed(open(sys.argv[1], encoding="utf-8").read()); assert not p.stack, p.stack' "$tmp/d.html"
+
+# a relative bound below -100% (docs/diff.md, "Conditions"): BASE is 100 requests 200 ms apart, each
+# 1 ms except every 20th (5 of them, one in every second block of 10), 100 ms; NEW is all 1 ms. BASE's p95
+# (rank 95) is 1 ms, but a resample holding 6 or more slow requests (6 or more of the 10 blocks drawn
+# from the 5 that hold one: about 38% of resamples) has a p95 of 100 ms, so the interval of the p95
+# change reaches (1 ms - 100 ms) / 1 ms = -9900%. The text's condition says it is a bootstrap artefact;
+# the HTML chart draws that whisker from -100% (its axis goes no lower), marks it "*" and says the same
+# in a note under the chart.
+for side in base new; do
+  awk -v slow=$([ $side = base ] && echo 100000000 || echo 1000000) 'BEGIN {
+    print "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"clock\":\"monotonic\"}"
+    for (i = 0; i < 100; i++) {
+      a = i * 200000000; d = a + (i % 20 == 10 ? slow : 1000000)
+      printf "{\"ev\":\"request\",\"id\":\"r%03d\",\"arrival_ns\":%.0f,\"done_ns\":%.0f}\n", i, a, d
+      printf "{\"ev\":\"stage\",\"id\":\"r%03d\",\"stage\":\"queue\",\"start_ns\":%.0f,\"end_ns\":%.0f}\n", i, a, d
+    }}' >"$tmp/art_$side.jsonl"
+done
+out=$("$BIN" diff --html "$tmp/art.html" --fail-if 'p95:+5%' "$tmp/art_base.jsonl" "$tmp/art_new.jsonl"); t test $? -eq 0
+artefact="below -100% only because resamples of BASE run above BASE's value, a bootstrap artefact: no value falls by more than 100%"
+t grep -qF -- "-9900.0% (lower bound of the 95% interval; $artefact) is not beyond +5%" <<<"$out"
+t grep -qF -- "<p class=\"note\">* p95: the interval's lower bound, -9900.0%, is $artefact. The whisker stops at -100%.</p>" \
+  "$tmp/art.html"
+t grep -qF -- "<title>p95: 0, interval -9900.0% to 0 (the lower bound is $artefact; drawn from -100%)</title>" "$tmp/art.html"
+# the latency chart's axis ends at -100% (less its margin): no tick below it, and p95's whisker starts
+# at the -100% tick
+chart=$(awk '/id="latency-change"/,/<\/svg>/' "$tmp/art.html")
+t grep -q 'text-anchor="middle">-100%</text>' <<<"$chart"
+t test "$(grep -oE 'text-anchor="middle">-[0-9.]+%' <<<"$chart" | tr -dc '0-9.%\n' | awk -F% '$1 > 100' | wc -l)" -eq 0
+x100=$(grep -oE 'x="[0-9.]+" y="[0-9.]+" text-anchor="middle">-100%' <<<"$chart" | cut -d'"' -f2)
+t grep -q "<title>p95: .*<line class=\"ci\" x1=\"$x100\" " <<<"$chart"
 
 # usage errors: 2, one line; unreadable inputs: 1, naming the file
 "$BIN" diff "$tmp/w4.jsonl" 2>"$tmp/e"; t test $? -eq 2; t grep -q "expected two runs" "$tmp/e"

@@ -188,22 +188,61 @@ static void test_tables(void)
     CHECK_NEAR(v->share_p95, 0.4375, 1e-12);
     CHECK_EQ_U64(v->saving_p95_ns, 300);
     /* no step held 4 sequences (at most 2): r2 waited for step 1 to end, not for a place, so the fix is
-     * shorter steps and says raising the limit will not help */
-    CHECK(v->sentence && strstr(v->sentence, "44% of p95 TTFT is pre-batch queuing (queue, configuration): requests "
-                                             "wait for the running step to end before they join (steps held at most 2 "
-                                             "of --max-num-seqs 4): shorter steps (chunked prefill, a lower "
-                                             "--max-num-batched-tokens) let them in sooner; raising --max-num-seqs "
-                                             "will not help; removing it would cut p95 TTFT by 300 ns."));
+     * shorter steps and says raising the limit will not help. The trace carries policy.max_num_seqs but
+     * says nothing of a token budget (no policy.max_num_batched_tokens, no service), so the budget is
+     * named by what it is, the flag in brackets */
+    CHECK_MSG(v->sentence && strstr(v->sentence, "44% of p95 TTFT is pre-batch queuing (queue, configuration): "
+                                                 "requests wait for the running step to end before they join (steps "
+                                                 "held at most 2 of --max-num-seqs 4): chunked prefill, or lowering "
+                                                 "the scheduler's token budget per step (--max-num-batched-tokens in "
+                                                 "vLLM and servprof serve), shortens the steps and lets them in "
+                                                 "sooner; raising --max-num-seqs will not help; removing it would cut "
+                                                 "p95 TTFT by 300 ns."),
+              "%s", v->sentence ? v->sentence : "(none)");
     /* and the end-to-end table's ranking gives its queue the same reading */
     const char *queue_fix = NULL;
     for (size_t k = 0; k < r->verdict.n_ranking; k++)
         if (!strcmp(r->verdict.ranking[k].stage, "queue"))
             queue_fix = r->verdict.ranking[k].fix;
-    CHECK(queue_fix && strstr(queue_fix, "steps never ran --max-num-seqs sequences"));
+    CHECK_MSG(queue_fix && !strcmp(queue_fix, "shorten the steps new requests wait for: chunked prefill, or lower "
+                                              "the scheduler's token budget per step (--max-num-batched-tokens in "
+                                              "vLLM and servprof serve); steps never ran --max-num-seqs sequences"),
+              "%s", queue_fix ? queue_fix : "(none)");
     sp_report_destroy(r);
+    static char full[8192];
+    /* the same trace from a server that says it has the flag: a policy.max_num_batched_tokens property,
+     * or servprof's own generating servers (both take --max-num-batched-tokens) */
+    {
+        static const char *const budget_props[3] = {"{\"policy.max_num_seqs\":4,\"policy.max_num_batched_tokens\":64}",
+                                                    "{\"policy.max_num_seqs\":4,\"service\":\"servprof-serve\"}",
+                                                    "{\"policy.max_num_seqs\":4,\"service\":"
+                                                    "\"servprof-python-generate\"}"};
+        const char *pkey = "{\"policy.max_num_seqs\":4}";
+        const char *pat = strstr(trace_a, pkey);
+        CHECK(pat != NULL);
+        for (int i = 0; i < 3 && pat; i++) {
+            snprintf(full, sizeof full, "%.*s%s%s", (int)(pat - trace_a), trace_a, budget_props[i],
+                     pat + strlen(pkey));
+            r = analyze_text(full, 3.6e6);
+            v = &r->generation->ttft_table.verdict;
+            CHECK_MSG(v->sentence && strstr(v->sentence, "(steps held at most 2 of --max-num-seqs 4): shorter steps "
+                                                         "(chunked prefill, a lower --max-num-batched-tokens) let "
+                                                         "them in sooner; raising --max-num-seqs will not help; "
+                                                         "removing it would cut p95 TTFT by 300 ns."),
+                      "%s: %s", budget_props[i], v->sentence ? v->sentence : "(none)");
+            queue_fix = NULL;
+            for (size_t k = 0; k < r->verdict.n_ranking; k++)
+                if (!strcmp(r->verdict.ranking[k].stage, "queue"))
+                    queue_fix = r->verdict.ranking[k].fix;
+            CHECK_MSG(queue_fix && !strcmp(queue_fix, "shorten the steps new requests wait for (chunked prefill, a "
+                                                      "lower --max-num-batched-tokens); steps never ran "
+                                                      "--max-num-seqs sequences"),
+                      "%s: %s", budget_props[i], queue_fix ? queue_fix : "(none)");
+            sp_report_destroy(r);
+        }
+    }
     /* the same trace with --max-num-seqs 2: steps 2 and 3 ran 2 sequences, the limit, so it may have kept
      * requests waiting; the fix quotes the scheduler's setting the trace carries */
-    static char full[8192];
     const char *key = "\"policy.max_num_seqs\":4";
     const char *at = strstr(trace_a, key);
     CHECK(at != NULL);
@@ -390,6 +429,7 @@ static void test_tpot_gap_led(void)
 static void test_tpot_between_led(void)
 {
     static const char *t =
+        "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"properties\":{}}\n"
         "{\"ev\":\"request\",\"id\":\"b1\",\"arrival_ns\":0,\"done_ns\":740}\n"
         "{\"ev\":\"request\",\"id\":\"b2\",\"arrival_ns\":100,\"done_ns\":740}\n"
         "{\"ev\":\"request\",\"id\":\"b3\",\"arrival_ns\":400,\"done_ns\":740}\n"
@@ -426,10 +466,41 @@ static void test_tpot_between_led(void)
     CHECK(v->stage && !strcmp(v->stage, "between steps"));
     CHECK(v->group == SP_GROUP_CONFIGURATION);
     CHECK_EQ_U64(v->saving_p95_ns, 300);
-    CHECK(v->sentence && strstr(v->sentence, "88% of p95 TPOT is time between the request's steps (between steps, "
-                                             "configuration; 100% of it while other sequences' steps run): enable "
-                                             "chunked prefill or lower --max-num-batched-tokens"));
+    /* the trace does not say which server it is: the token budget is named by what it is */
+    CHECK_MSG(v->sentence && strstr(v->sentence, "88% of p95 TPOT is time between the request's steps (between "
+                                                 "steps, configuration; 100% of it while other sequences' steps run): "
+                                                 "enable chunked prefill or lower the scheduler's token budget per "
+                                                 "step (--max-num-batched-tokens in vLLM and servprof serve), so "
+                                                 "other sequences' prefills stall this one's steps less"),
+              "%s", v->sentence ? v->sentence : "(none)");
     sp_report_destroy(r);
+    /* the same trace with properties: a server that says it has --max-num-batched-tokens (servprof's own,
+     * or the setting recorded) is told the flag; chunked prefill on says lower the budget only, quoting it
+     * where the trace carries it */
+    static const struct { const char *props, *want; } with[] = {
+        {"{\"service\":\"servprof-serve\"}",
+         "run): enable chunked prefill or lower --max-num-batched-tokens, so other sequences' prefills stall this "
+         "one's steps less"},
+        {"{\"policy.chunked_prefill\":1}",
+         "run): lower the scheduler's token budget per step (--max-num-batched-tokens in vLLM and servprof serve), "
+         "so other sequences' prefill chunks stall this one's steps less"},
+        {"{\"policy.chunked_prefill\":1,\"service\":\"servprof-python-generate\"}",
+         "run): lower --max-num-batched-tokens, so other sequences' prefill chunks stall this one's steps less"},
+        {"{\"policy.chunked_prefill\":1,\"policy.max_num_batched_tokens\":512}",
+         "run): lower --max-num-batched-tokens (512 in this trace), so other sequences' prefill chunks stall this "
+         "one's steps less"}};
+    static char buf[4096];
+    const char *pkey = "\"properties\":{}";
+    const char *pat = strstr(t, pkey);
+    CHECK(pat != NULL);
+    for (size_t i = 0; i < sizeof with / sizeof with[0] && pat; i++) {
+        snprintf(buf, sizeof buf, "%.*s\"properties\":%s%s", (int)(pat - t), t, with[i].props, pat + strlen(pkey));
+        r = analyze_text(buf, 0);
+        v = &r->generation->tpot_table.verdict;
+        CHECK_MSG(v->sentence && strstr(v->sentence, with[i].want), "%s: %s", with[i].props,
+                  v->sentence ? v->sentence : "(none)");
+        sp_report_destroy(r);
+    }
 }
 
 /* A streaming client merged in the same file (one clock: offset 0). c1: arrival 1000, step 1000..1400

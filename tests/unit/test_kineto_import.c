@@ -539,6 +539,63 @@ static void test_step_marks(void)
     }
 }
 
+/* A training loop's trace (docs/analysis.md section 4, "Steps"): the file counts the host ranges only a
+ * training step runs, autograd's backward nodes (cpu_op "autograd::engine::evaluate_function: ...") and
+ * torch.optim's step ranges ("Optimizer.step#...", user_annotation or cpu_op), never their
+ * gpu_user_annotation copies nor other names; the GPU-only verdict then calls the steps training steps.
+ * Inference traces keep "forward passes". */
+static void test_training(void)
+{
+    static const char t[] =
+        "{\"traceEvents\":["
+        "{\"ph\":\"X\",\"cat\":\"cpu_op\",\"name\":\"autograd::engine::evaluate_function: AddmmBackward0\","
+        "\"pid\":1,\"tid\":1,\"ts\":10,\"dur\":5},"
+        "{\"ph\":\"X\",\"cat\":\"cpu_op\",\"name\":\"AddmmBackward0\",\"pid\":1,\"tid\":1,\"ts\":11,\"dur\":3},"
+        "{\"ph\":\"X\",\"cat\":\"user_annotation\",\"name\":\"Optimizer.step#SGD.step\",\"pid\":1,\"tid\":1,"
+        "\"ts\":20,\"dur\":5},"
+        "{\"ph\":\"X\",\"cat\":\"gpu_user_annotation\",\"name\":\"Optimizer.step#SGD.step\",\"pid\":0,\"tid\":7,"
+        "\"ts\":21,\"dur\":5},"
+        "{\"ph\":\"X\",\"cat\":\"user_annotation\",\"name\":\"Optimizer.zero_grad#SGD.zero_grad\",\"pid\":1,"
+        "\"tid\":1,\"ts\":30,\"dur\":2},"
+        "{\"ph\":\"X\",\"cat\":\"cpu_op\",\"name\":\"autograd::engine\",\"pid\":1,\"tid\":1,\"ts\":40,\"dur\":2}"
+        "]}";
+    sp_events *ev = load_ok(t, NULL);
+    CHECK_EQ_U64(ev->files[0].training_ranges, 2); /* the evaluate_function and the step */
+    sp_events_destroy(ev);
+    /* real traces, counted independently (Python over the JSON: ph X, cat cpu_op named
+     * "autograd::engine::evaluate_function...", or cat cpu_op / user_annotation named "Optimizer.step#..."):
+     * amd_mi250_rocm (ROCm, a training loop: SGD) 6 + 1, ns_resolution_resnet_v100 (ResNet DDP training)
+     * 1710 + 5; cuda_event_sync none */
+    static const struct {
+        const char *file;
+        uint64_t ranges;
+        const char *words;
+    } real[] = {{"amd_mi250_rocm", 7, "The device is starved inside its training steps: it is idle 98% of the 9.34 ms "
+                                      "analysed inside the steps (2 ProfilerStep ranges)"},
+                {"ns_resolution_resnet_v100", 1715, "The device is busy 98% of the 483.52 ms analysed"},
+                {"cuda_event_sync", 0, "The device is starved inside its forward passes: it is idle 98% of the 3.15 ms "
+                                       "analysed inside the steps (1 ProfilerStep range)"}};
+    for (size_t i = 0; i < sizeof real / sizeof real[0]; i++)
+        for (int hta = 0; hta < 2; hta++) {
+            char path[1024], err[512];
+            snprintf(path, sizeof path, "%s/tests/data/kineto/%s.json.gz", SP_SOURCE_DIR, real[i].file);
+            CHECK(sp_events_create(&ev) == SP_OK);
+            sp_load_options lo;
+            sp_load_options_init(&lo);
+            lo.hta_compat = hta;
+            CHECK(sp_events_load_file(ev, path, &lo, err, sizeof err) == SP_OK);
+            CHECK_MSG(ev->files[0].training_ranges == real[i].ranges, "%s: %llu training ranges", real[i].file,
+                      (unsigned long long)ev->files[0].training_ranges);
+            sp_report *r = NULL;
+            CHECK(sp_analyze(ev, NULL, &r, err, sizeof err) == SP_OK);
+            if (r && !hta)
+                CHECK_MSG(r->verdict.sentence && strstr(r->verdict.sentence, real[i].words), "%s: %s", real[i].file,
+                          r->verdict.sentence ? r->verdict.sentence : "(none)");
+            sp_report_destroy(r);
+            sp_events_destroy(ev);
+        }
+}
+
 /* torch.profiler without Kineto (Debian's torch 1.13) writes a bare array of X events with no "cat"
  * and a string pid, as export_chrome_trace did on this machine for a servprof.torch-annotated loop:
  * the servprof.* ranges are read as user_annotation ranges (request, stages, batch), the other
@@ -584,5 +641,6 @@ int main(void)
     test_malformed();
     test_step_marks();
     test_without_cat();
+    test_training();
     return sp_test_done("test_kineto_import");
 }

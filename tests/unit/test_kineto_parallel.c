@@ -140,6 +140,14 @@ static char *tricky_trace(int requests, const char *base_pos, const char *extra_
         if (r % 5 == 3)
             fprintf(f, ",\n  {\"ph\": \"X\", \"cat\": \"user_annotation\", \"name\": \"fwd\", \"pid\": 1, "
                        "\"tid\": 7, \"ts\": %ld, \"dur\": 100}", t + 60);
+        /* ranges only a training step runs, counted in the file (sp_ev_file.training_ranges): autograd's
+         * backward for odd r, an optimizer step for r = 4 */
+        if (r % 2 == 1)
+            fprintf(f, ",\n  {\"ph\": \"X\", \"cat\": \"cpu_op\", \"name\": \"autograd::engine::evaluate_function: "
+                       "MmBackward0\", \"pid\": 1, \"tid\": 7, \"ts\": %ld, \"dur\": 30}", t + 300);
+        if (r == 4)
+            fprintf(f, ",\n  {\"ph\": \"X\", \"cat\": \"user_annotation\", \"name\": \"Optimizer.step#SGD.step\", "
+                       "\"pid\": 1, \"tid\": 7, \"ts\": %ld, \"dur\": 40}", t + 340);
         if (extra_event && r == requests - 2)
             fprintf(f, ",\n  %s", extra_event);
         t += 500;
@@ -184,7 +192,8 @@ static outputs run(const void *data, size_t len, int mode, uint64_t split_at, in
     sp_import_kineto_set_mode(SP_KINETO_AUTO, 0);
     if (o.st == SP_OK) {
         uint64_t c[12] = {ev->n_acts, ev->n_launches, ev->n_requests, ev->n_spans, ev->n_batches, ev->n_members,
-                          ev->n_marks, ev->files[0].skipped, ev->files[0].ignored, ev->n_files, 0, 0};
+                          ev->n_marks, ev->files[0].skipped, ev->files[0].ignored, ev->n_files, 0,
+                          ev->files[0].training_ranges};
         memcpy(o.counts, c, sizeof c);
         sp_analyze_options ao;
         sp_analyze_options_init(&ao);
@@ -281,6 +290,14 @@ int main(void)
 
     /* every split point of tricky traces: base time before, after, absent; lenient; hta */
     tr = tricky_trace(5, "after", NULL);
+    {
+        /* the serial load counts the training ranges (r = 1, 3: autograd; r = 4: the optimizer step),
+         * so that every split checks the parallel path counts them too */
+        outputs s = run(tr, strlen(tr), SP_KINETO_SERIAL, 0, 0, 0);
+        CHECK(s.st == SP_OK);
+        CHECK_EQ_U64(s.counts[11], 3);
+        outputs_free(&s);
+    }
     every_split("tricky, base after", tr, 0, 0, false);
     every_split("tricky, hta", tr, 0, 1, false);
     free(tr);

@@ -1,11 +1,12 @@
 /* The verdict of traces without requests (docs/analysis.md section 6): a table of constructed traces,
  * each with the verdict worked out by hand from the rules (figures in the comments): a busy device,
  * starved inside the steps by host_wait and by kernel_wait, idle outside the steps, no step marks
- * (starved: hedged; busy: device-bound) and a CPU-only run. Each case checks the stage and group, the
- * words of the sentence, that it names no candidate under 5% of the analysed time (and every one at or
- * above it), and that the sentence agrees with the JSON report: the same stage, group and sentence,
- * and the winner's percentage recomputed from the JSON figures (gpu.steps, gpu.busy_us). Last, a CPU
- * run's request-trace verdict names no GPU and no CUDA graphs in its fixes. */
+ * (starved: hedged; busy: device-bound), a training loop's steps (in every file or some) and a CPU-only
+ * run. Each case checks the stage and group, the words of the sentence, that it names no candidate
+ * under 5% of the analysed time (and every one at or above it), and that the sentence agrees with the
+ * JSON report: the same stage, group and sentence, and the winner's percentage recomputed from the JSON
+ * figures (gpu.steps, gpu.busy_us). Last, a CPU run's request-trace verdict names no GPU and no CUDA
+ * graphs in its fixes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,6 +99,28 @@ static void cpu_steps(sp_events *ev)
     eb_check(sp_ev_set_prop(ev, 0, "device", 6, "cpu", 3), "set_prop");
 }
 
+/* The same traces from a training loop (docs/analysis.md section 4, "Steps": the Kineto importer counts
+ * autograd's backward and the optimizer's step ranges in the file, sp_ev_file.training_ranges): the
+ * figures are the same, the steps are training steps. */
+static void host_wait_training(sp_events *ev)
+{
+    host_wait_steps(ev);
+    ev->files[0].training_ranges = 3;
+}
+
+static void starved_no_marks_training(sp_events *ev)
+{
+    starved_no_marks(ev);
+    ev->files[0].training_ranges = 1;
+}
+
+/* Two files, only the first shows training: neither forward passes nor training steps, "steps". */
+static void host_wait_some_training(sp_events *ev)
+{
+    host_wait_training(ev);
+    eb_file(ev, "inference");
+}
+
 typedef struct vcase {
     const char *name;
     void (*build)(sp_events *ev);
@@ -111,7 +134,7 @@ static const vcase g_cases[] = {
     {"busy device", busy_steps, "kernel", SP_GROUP_MODEL,
      "is busy 96% of the 3.96 ms analysed (4 ProfilerStep ranges mark the steps; busy 99% inside them)", "GPU"},
     {"starved, host_wait", host_wait_steps, "gap", SP_GROUP_RUNTIME,
-     "starved inside its forward passes: it is idle 80% of the 2.00 ms analysed inside the steps (2 "
+     "The device is starved inside its forward passes: it is idle 80% of the 2.00 ms analysed inside the steps (2 "
      "ProfilerStep ranges), mostly host_wait (75% of",
      "GPU"},
     {"starved, kernel_wait", kernel_wait_steps, "gap", SP_GROUP_RUNTIME,
@@ -122,7 +145,17 @@ static const vcase g_cases[] = {
      "GPU"},
     {"no marks, starved", starved_no_marks, NULL, SP_GROUP_NONE,
      "idle 67% of the 600.0 us GPU span; most stream idle time is host_wait (400.0 us, 100% of it). The trace "
-     "cannot tell missing load from slow launches",
+     "cannot tell missing load from slow launches: mark forward passes with torch.profiler's schedule",
+     "GPU"},
+    {"starved, training", host_wait_training, "gap", SP_GROUP_RUNTIME,
+     "The device is starved inside its training steps: it is idle 80% of the 2.00 ms analysed inside the steps "
+     "(2 ProfilerStep ranges), mostly host_wait (75% of",
+     "GPU"},
+    {"starved, some files training", host_wait_some_training, "gap", SP_GROUP_RUNTIME,
+     "The device is starved inside its steps: it is idle 80% of the 2.00 ms analysed inside the steps", "GPU"},
+    {"no marks, starved, training", starved_no_marks_training, NULL, SP_GROUP_NONE,
+     "The trace cannot tell missing load from slow launches: mark training steps with torch.profiler's schedule "
+     "(ProfilerStep), record_function or NVTX ranges.",
      "GPU"},
     {"no marks, busy", busy_no_marks, "kernel", SP_GROUP_MODEL, "cover 99% of the 900.0 us GPU span", "GPU"},
     {"CPU-only", cpu_steps, "gap", SP_GROUP_RUNTIME, "The CPU is starved inside its forward passes", "CPU"},
