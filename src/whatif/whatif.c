@@ -288,12 +288,13 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
         st = SP_ERR_NOMEM;
         goto out;
     }
-    size_t n = 0, nq = 0;
+    size_t n = 0, nq = 0, errors = 0;
     uint64_t rejected = 0;
     for (size_t i = 0; i < nr; i++) {
         const sp_ev_request *q = &ev->requests[i];
         uint64_t dispatch;
         enq[i] = SP_TIME_NONE;
+        errors += q->has_record && q->outcome == SP_OUTCOME_ERROR;
         if (!offered_request(ev, &ks, q, &reqs[n], &enq[i], &dispatch))
             continue;
         n++;
@@ -307,9 +308,21 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
     size_t m = batch_observations(ev, border, bo, &max_seen);
     if (n == 0 || m == 0) {
         sp_ev_files_label(ev, NULL, 0, where, sizeof where);
+        /* why, where the trace shows it: no request at all (a device-only trace: Kineto, Nsight
+         * Systems), or requests that all ended in an error (not replayed: they were not served) */
+        char why[160] = "";
+        if (nr == 0)
+            snprintf(why, sizeof why, "; the trace has no request records (a device-only trace, such as "
+                                      "Kineto's or Nsight Systems', has none)");
+        else if (n == 0 && errors == nr)
+            snprintf(why, sizeof why, "; %s ended in an error, which what-if leaves out",
+                     nr == 1 ? "its one request" : "all its requests");
+        else if (n == 0 && errors)
+            snprintf(why, sizeof why, "; %zu of its %zu requests ended in an error, which what-if leaves out",
+                     errors, nr);
         sp_errf(err, errlen, "%s: the profile has %zu usable request%s and %zu usable batch%s (with "
-                "members, a window and padded tokens); what-if needs both", where, n, n == 1 ? "" : "s", m,
-                m == 1 ? "" : "es");
+                "members, a window and padded tokens); what-if needs both%s", where, n, n == 1 ? "" : "s", m,
+                m == 1 ? "" : "es", why);
         st = SP_ERR_INVALID;
         goto out;
     }
