@@ -252,6 +252,9 @@ static const struct fleet_query {
     /* how long the longest-lived replica's metrics had run: a window longer than that holds nothing
      * before it, and is not billed (samples.c) */
     {"servprof_metrics_uptime_seconds", "max", "max_over_time"},
+    /* whether each target's last scrape in the window answered (Prometheus' own `up`, 1 or 0): a
+     * replica that stopped or hung is named (samples.c, down_replicas) */
+    {"up", "min by (job, instance)", "last_over_time"},
 };
 
 sp_status sp_fl_query_prometheus(const char *url, const sp_fleet_options *opt, sp_fl_set *set, double *end_unix_s,
