@@ -333,6 +333,8 @@ sp_status sp_diff_compare(const sp_diff_run *base, const sp_diff_run *after, con
         st = fill_side(p, &d->after, after);
     d->with_client[0] = base->with_client;
     d->with_client[1] = after->with_client;
+    d->generation[0] = base->generation;
+    d->generation[1] = after->generation;
     if (!st)
         st = merge_stages(p, base, after);
     /* requests, 3 latency, 4 per stage, 3 padding, 1 + states cost */

@@ -82,6 +82,7 @@ sp_status sp_diff_run_from_report(const sp_report *r, const char *label, sp_diff
     run->price_per_hour = r->cost.price_per_hour;
     run->price_is_default = r->cost.price_is_default;
     run->with_client = r->requests_with_client;
+    run->generation = r->generation != NULL;
     run->verdict_stage = sp_diff_strdup(r->verdict.stage, &failed);
     run->verdict_group = sp_diff_strdup(sp_verdict_group_str(r->verdict.group), &failed);
     run->verdict_share_p95 = r->verdict.stage && have ? r->verdict.share_p95 : NAN;

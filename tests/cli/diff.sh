@@ -238,6 +238,17 @@ t test "$(grep -c "not measured alike" <<<"$out")" -eq 0
 "$BIN" analyze --json "$cold/server.jsonl" "$cold/client.jsonl" >"$tmp/cold.json" 2>/dev/null
 out=$("$BIN" diff "$cold/server.jsonl" "$tmp/cold.json" 2>/dev/null); t test $? -eq 0
 t grep -q "^End-to-end is not measured alike: BASE's is the server's, arrival -> done, NEW's the client's" <<<"$out"
+# a generation service against one without (a mismatch of kinds): said under the header, in the text
+# and the HTML, from traces and from a JSON report; two runs of one kind say nothing (before: silent)
+out=$("$BIN" diff "$tmp/w4.jsonl" "$cold/server.jsonl" 2>/dev/null); t test $? -eq 0
+t grep -q "^The runs are different kinds of service: BASE is a service without generation data, NEW a generation$" <<<"$out"
+"$BIN" analyze --json "$cold/server.jsonl" >"$tmp/gen.json" 2>/dev/null
+out=$("$BIN" diff "$tmp/gen.json" "$tmp/w4.jsonl" 2>/dev/null); t test $? -eq 0
+t grep -q "^The runs are different kinds of service: BASE is a generation service (continuous batching, TTFT and$" <<<"$out"
+"$BIN" diff --html "$tmp/kinds.html" "$tmp/w4.jsonl" "$cold/server.jsonl" >/dev/null 2>&1
+t grep -q "<p class=\"note\">The runs are different kinds of service: BASE is a service without generation data" "$tmp/kinds.html"
+t test "$("$BIN" diff "$tmp/w4.jsonl" "$tmp/w8.jsonl" 2>/dev/null | grep -c "different kinds of service")" -eq 0
+t test "$("$BIN" diff "$tmp/gen.json" "$cold/server.jsonl" 2>/dev/null | grep -c "different kinds of service")" -eq 0
 if [ -w /dev/full ]; then
   "$BIN" diff "$tmp/w4.jsonl" "$tmp/w8.jsonl" >/dev/full 2>"$tmp/e"; t test $? -eq 1
   t grep -q "No space left on device" "$tmp/e"
