@@ -273,6 +273,25 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
                 where, ev->n_steps);
         return SP_ERR_FORMAT;
     }
+    /* the same service with its steps recorded as batches (an OTLP export of a generation trace,
+     * docs/otlp.md: each step is exported as a batch, the token times left out): its properties still
+     * say a continuous-batching scheduler ran (`mode` generate, `policy.max_num_seqs`), so its batches
+     * are steps and are not replayed either */
+    for (size_t f = 0; f < ev->n_files; f++) {
+        const char *mode = sp_ev_get_prop(ev, (uint32_t)f, "mode");
+        const char *key = mode && !strcmp(mode, "generate") ? "mode = generate"
+                          : sp_ev_get_prop(ev, (uint32_t)f, "policy.max_num_seqs") ? "policy.max_num_seqs"
+                                                                                  : NULL;
+        if (key) {
+            sp_ev_files_label(ev, NULL, 0, where, sizeof where);
+            sp_errf(err, errlen,
+                    "%s: a generation service's trace (its property %s: continuous batching, docs/generation.md), "
+                    "its steps recorded as batches (an OTLP export's are): whatif simulates dynamic batching only "
+                    "and cannot replay it (servprof analyze reports it)",
+                    where, key);
+            return SP_ERR_FORMAT;
+        }
+    }
     sp_known_stages ks;
     sp_ev_known_stages(ev, &ks);
     size_t nr = ev->n_requests, nb = ev->n_batches;

@@ -124,6 +124,22 @@ t grep -q "what-if needs both$" "$tmp/e"
 } >"$tmp/failed.jsonl"
 "$BIN" whatif "$tmp/failed.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 1
 t grep -q "failed.jsonl: the profile has 0 usable requests and 1 usable batch .*; all its requests ended in an error, which what-if leaves out$" "$tmp/e"
+# a generation service's steps recorded as batches (an OTLP export of a generation trace exports each
+# step as a batch; its properties survive): refused as the trace with steps is, naming the property
+# (before: replayed as dynamic batches, "max-batch 3 (inferred)" for a --max-num-seqs 16 service)
+for props in '"mode":"generate"' '"policy.max_num_seqs":"16"'; do
+  case $props in *mode*) want="mode = generate" ;; *) want="policy.max_num_seqs" ;; esac
+  {
+    echo "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"properties\":{$props}}"
+    for i in 0 1 2 3; do
+      a=$((i * 20000000)); b=$((a + 1000000)); e=$((b + 1000000))
+      echo "{\"ev\":\"request\",\"id\":\"g$i\",\"arrival_ns\":$a,\"done_ns\":$e,\"input_tokens\":9}"
+      echo "{\"ev\":\"batch\",\"batch\":$i,\"requests\":[\"g$i\"],\"start_ns\":$b,\"end_ns\":$e,\"effective_tokens\":9,\"padded_tokens\":9}"
+    done
+  } >"$tmp/genbatches.jsonl"
+  "$BIN" whatif "$tmp/genbatches.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 1
+  t grep -q "genbatches.jsonl: a generation service's trace (its property $want: continuous batching, docs/generation.md), its steps recorded as batches" "$tmp/e"
+done
 # a device-only trace (no request records): says so
 echo '{"ev":"kernel","batch":1,"name":"k","stream":0,"start_ns":0,"end_ns":10}' >"$tmp/dev.jsonl"
 "$BIN" whatif --lenient "$tmp/dev.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 1
