@@ -135,6 +135,13 @@ static sp_status query(CURL *c, const char *url, const char *q, double at, doubl
     free(full);
     long http = 0;
     lc.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
+    if (rc == CURLE_OPERATION_TIMEDOUT && !a.too_big) {
+        /* a hung or overloaded server: said in the terms of the wait, not only libcurl's */
+        sp_errf(err, errlen, "cannot read Prometheus at %s: no answer within %g s (%s)", url, timeout_s,
+                lc.easy_strerror(rc));
+        free(a.p);
+        return SP_ERR_IO;
+    }
     if (rc != CURLE_OK) {
         sp_errf(err, errlen, "cannot read Prometheus at %s: %s", url,
                 a.too_big ? "the answer is over 256 MiB" : lc.easy_strerror(rc));
