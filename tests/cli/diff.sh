@@ -249,6 +249,15 @@ t grep -q "^The runs are different kinds of service: BASE is a generation servic
 t grep -q "<p class=\"note\">The runs are different kinds of service: BASE is a service without generation data" "$tmp/kinds.html"
 t test "$("$BIN" diff "$tmp/w4.jsonl" "$tmp/w8.jsonl" 2>/dev/null | grep -c "different kinds of service")" -eq 0
 t test "$("$BIN" diff "$tmp/gen.json" "$cold/server.jsonl" 2>/dev/null | grep -c "different kinds of service")" -eq 0
+# every request of a side failed: refused, saying so and what compares them (before: only "no analysed
+# requests"); a side with no request at all keeps the short message
+{
+  echo '{"ev":"request","id":"f1","arrival_ns":1000,"done_ns":5000,"outcome":"error","status":500}'
+  echo '{"ev":"request","id":"f2","arrival_ns":2000,"done_ns":6000,"outcome":"error","status":500}'
+} >"$tmp/failed.jsonl"
+"$BIN" diff "$tmp/w4.jsonl" "$tmp/failed.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 1
+t grep -q "^servprof diff: NEW (.*failed.jsonl): no analysed requests: none of its 2 requests ended ok (--outcomes all compares every finished one): nothing to compare$" "$tmp/e"
+"$BIN" diff --outcomes all "$tmp/failed.jsonl" "$tmp/failed.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 0
 if [ -w /dev/full ]; then
   "$BIN" diff "$tmp/w4.jsonl" "$tmp/w8.jsonl" >/dev/full 2>"$tmp/e"; t test $? -eq 1
   t grep -q "No space left on device" "$tmp/e"
