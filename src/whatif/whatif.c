@@ -329,10 +329,15 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
         sp_ev_files_label(ev, NULL, 0, where, sizeof where);
         /* why, where the trace shows it: no request at all (a device-only trace: Kineto, Nsight
          * Systems), or requests that all ended in an error (not replayed: they were not served) */
-        char why[160] = "";
-        if (nr == 0)
+        char why[200] = "";
+        if (nr == 0 && ev->n_clients)
+            snprintf(why, sizeof why, "; the trace has only a load generator's client records: give the "
+                                      "server's trace with it (servprof whatif server.sptrace client.jsonl)");
+        else if (nr == 0 && ev->n_acts)
             snprintf(why, sizeof why, "; the trace has no request records (a device-only trace, such as "
                                       "Kineto's or Nsight Systems', has none)");
+        else if (nr == 0)
+            snprintf(why, sizeof why, "; the trace has no request records");
         else if (n == 0 && errors == nr)
             snprintf(why, sizeof why, "; %s ended in an error, which what-if leaves out",
                      nr == 1 ? "its one request" : "all its requests");

@@ -140,6 +140,10 @@ for props in '"mode":"generate"' '"policy.max_num_seqs":"16"'; do
   "$BIN" whatif "$tmp/genbatches.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 1
   t grep -q "genbatches.jsonl: a generation service's trace (its property $want: continuous batching, docs/generation.md), its steps recorded as batches" "$tmp/e"
 done
+# a client trace alone (servprof load's): says to give the server's with it (it was called device-only)
+echo '{"ev":"client","id":"c1","intended_ns":0,"send_ns":10,"done_ns":900,"status":200}' >"$tmp/client.jsonl"
+"$BIN" whatif "$tmp/client.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 1
+t grep -q "client.jsonl: .*; the trace has only a load generator's client records: give the server's trace with it (servprof whatif server.sptrace client.jsonl)$" "$tmp/e"
 # a device-only trace (no request records): says so
 echo '{"ev":"kernel","batch":1,"name":"k","stream":0,"start_ns":0,"end_ns":10}' >"$tmp/dev.jsonl"
 "$BIN" whatif --lenient "$tmp/dev.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 1
