@@ -321,6 +321,14 @@ sp_status sp_diff_compare(const sp_diff_run *base, const sp_diff_run *after, con
                     run->label ? run->label : "", run->requests_total, run->requests_total == 1 ? "" : "s");
             return SP_ERR_INVALID;
         }
+        if (!run->requests && !run->requests_total && run->clients_unjoined) {
+            /* a load generator's client trace alone: its records join the server's requests */
+            sp_errf(err, errlen, "%s (%s): no analysed requests: only a load generator's client records, which "
+                    "join a server's requests: give the server's trace with it (--%s server.sptrace --%s "
+                    "client.jsonl): nothing to compare", side ? "NEW" : "BASE", run->label ? run->label : "",
+                    side ? "new" : "base", side ? "new" : "base");
+            return SP_ERR_INVALID;
+        }
         if (!run->requests) {
             sp_errf(err, errlen, "%s (%s): no analysed requests: nothing to compare", side ? "NEW" : "BASE",
                     run->label ? run->label : "");

@@ -50,6 +50,7 @@ sp_status sp_diff_run_from_report(const sp_report *r, const char *label, sp_diff
     run->files = r->n_files;
     run->requests = r->request_count;
     run->requests_total = r->requests_total;
+    run->clients_unjoined = r->client_records_unjoined;
     run->lat_ns[0] = r->latency.p50_ns;
     run->lat_ns[1] = r->latency.p95_ns;
     run->lat_ns[2] = r->latency.p99_ns;

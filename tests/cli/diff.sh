@@ -258,6 +258,10 @@ t test "$("$BIN" diff "$tmp/gen.json" "$cold/server.jsonl" 2>/dev/null | grep -c
 "$BIN" diff "$tmp/w4.jsonl" "$tmp/failed.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 1
 t grep -q "^servprof diff: NEW (.*failed.jsonl): no analysed requests: none of its 2 requests ended ok (--outcomes all compares every finished one): nothing to compare$" "$tmp/e"
 "$BIN" diff --outcomes all "$tmp/failed.jsonl" "$tmp/failed.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 0
+# a client trace alone on a side (servprof load's): says to give the server's with it
+echo '{"ev":"client","id":"c1","intended_ns":0,"send_ns":10,"done_ns":900,"status":200}' >"$tmp/client.jsonl"
+"$BIN" diff "$tmp/client.jsonl" "$tmp/w4.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 1
+t grep -q "^servprof diff: BASE (.*client.jsonl): no analysed requests: only a load generator's client records, which join a server's requests: give the server's trace with it (--base server.sptrace --base client.jsonl): nothing to compare$" "$tmp/e"
 if [ -w /dev/full ]; then
   "$BIN" diff "$tmp/w4.jsonl" "$tmp/w8.jsonl" >/dev/full 2>"$tmp/e"; t test $? -eq 1
   t grep -q "No space left on device" "$tmp/e"
