@@ -499,6 +499,10 @@ typedef struct sp_report_source {
                                      resolution of every latency figure and share (docs/fleet.md) */
     double range_s;               /* the window asked for (range), seconds; window_s is shorter when
                                      the replicas' metrics started inside it (0: no range given) */
+    size_t n_down;
+    const char *const *down;      /* the replicas (of `replicas`) whose last scrape in the window failed
+                                     (Prometheus' `up` 0): stopped or not answering at the window's end,
+                                     their figures end at their last answer. None from texts. */
 } sp_report_source;
 
 typedef struct sp_report {

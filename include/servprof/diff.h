@@ -211,6 +211,9 @@ typedef struct sp_diff {
      * trace merged; a report's requests.with_client_record); 0: the server's, arrival -> done. Last,
      * so that the members above keep their places. */
     uint64_t with_client[2];
+    /* BASE's and NEW's report holds generation data (steps, TTFT, TPOT: a continuous-batching
+     * generation service, docs/generation.md); 0: a service without (dynamic batches, one answer). */
+    int generation[2];
 } sp_diff;
 
 /* Compares `base` with `after` (NEW): every metric, and with per-request figures on both sides the

@@ -835,6 +835,7 @@ int sp_ana_names_seqs_flag(const sp_ana *a);
  * property, or a `service` property of servprof's own generating servers (verdict.c). Elsewhere a fix
  * names the budget by what it is, SP_ANA_TOKENS_BUDGET. */
 int sp_ana_names_tokens_flag(const sp_ana *a);
+int sp_ana_lacks_chunked_prefill(const sp_ana *a);
 #define SP_ANA_TOKENS_BUDGET \
     "the scheduler's token budget per step (--max-num-batched-tokens in vLLM and servprof serve)"
 /* The verdict of a report with requests but none in the scope (DESIGN 8a): what became of them. */

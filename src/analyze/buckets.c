@@ -421,6 +421,8 @@ static sp_status copy_source(sp_report *r, const sp_report_source *in)
     *s = *in;
     s->replicas = NULL;
     s->n_replicas = 0;
+    s->down = NULL;
+    s->n_down = 0;
     if (!(s->kind = sp_report_strdup(r, in->kind ? in->kind : "metrics")) ||
         !(s->url = sp_report_strdup(r, in->url ? in->url : "")) ||
         !(s->selector = sp_report_strdup(r, in->selector ? in->selector : "")) ||
@@ -434,6 +436,15 @@ static sp_status copy_source(sp_report *r, const sp_report_source *in)
         if (!(reps[i] = sp_report_strdup(r, in->replicas[i] ? in->replicas[i] : "")))
             return SP_ERR_NOMEM;
         s->n_replicas++;
+    }
+    const char **down = calloc(in->n_down ? in->n_down : 1, sizeof *down);
+    if (!down)
+        return SP_ERR_NOMEM;
+    s->down = down;
+    for (size_t i = 0; i < in->n_down; i++) {
+        if (!(down[i] = sp_report_strdup(r, in->down[i] ? in->down[i] : "")))
+            return SP_ERR_NOMEM;
+        s->n_down++;
     }
     return SP_OK;
 }

@@ -86,7 +86,10 @@ static const char *steps_not_full(sp_ana *a)
         return NULL;
     /* the trace carries policy.max_num_seqs, so that flag is named; the token budget's only where the
      * trace says its server has it (sp_ana_names_tokens_flag) */
-    const char *shorter = sp_ana_names_tokens_flag(a)
+    const char *shorter = sp_ana_lacks_chunked_prefill(a)
+                              ? "shorter steps (a lower --max-num-batched-tokens; this server has no chunked prefill) "
+                                "let them in sooner"
+                          : sp_ana_names_tokens_flag(a)
                               ? "shorter steps (chunked prefill, a lower --max-num-batched-tokens) let them in sooner"
                               : "chunked prefill, or lowering " SP_ANA_TOKENS_BUDGET ", shortens the steps and lets "
                                 "them in sooner";
@@ -160,6 +163,16 @@ static const char *gen_fix(sp_ana *a, const sp_verdict_cand *cd, size_t row, con
                             "steps less"
                           : "lower " SP_ANA_TOKENS_BUDGET ", so other sequences' prefill chunks stall this one's "
                             "steps less";
+        }
+        if (sp_ana_lacks_chunked_prefill(a)) {
+            /* a server with no chunked prefill (the Python example): only its budget, and who has the rest */
+            q = quoting(a, "policy.max_num_batched_tokens",
+                        "lower --max-num-batched-tokens (%s in this trace), so other sequences' prefills stall this "
+                        "one's steps less (this server has no chunked prefill; servprof serve --generate has "
+                        "--chunked-prefill)");
+            return q ? q
+                     : "lower --max-num-batched-tokens, so other sequences' prefills stall this one's steps less (this "
+                       "server has no chunked prefill; servprof serve --generate has --chunked-prefill)";
         }
         return flag ? "enable chunked prefill or lower --max-num-batched-tokens, so other sequences' prefills stall "
                       "this one's steps less"

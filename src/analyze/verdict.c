@@ -797,6 +797,25 @@ int sp_ana_names_tokens_flag(const sp_ana *a)
     return names_flag(a, "policy.max_num_batched_tokens");
 }
 
+/* Whether the trace says its server cannot prefill in chunks, so that no fix advises it: a `service`
+ * property of the Python generation example (examples/python/generate_service.py: a prompt runs whole
+ * in one step, it has no such option) in some file, and no file recording `policy.chunked_prefill` 1.
+ * servprof serve --generate records its own setting (0 without --chunked-prefill, which it has), and
+ * any other server may have it, so those keep the advice. */
+int sp_ana_lacks_chunked_prefill(const sp_ana *a)
+{
+    int python = 0;
+    for (size_t f = 0; f < a->ev->n_files; f++) {
+        const char *v = sp_ev_get_prop(a->ev, (uint32_t)f, "service");
+        const char *c = sp_ev_get_prop(a->ev, (uint32_t)f, "policy.chunked_prefill");
+        if (c && !strcmp(c, "1"))
+            return 0;
+        if (v && !strcmp(v, "servprof-python-generate"))
+            python = 1;
+    }
+    return python;
+}
+
 sp_status sp_ana_verdict(sp_ana *a, sp_verdict_cand *cs, size_t nc)
 {
     sp_report *r = a->r;
@@ -821,7 +840,9 @@ sp_status sp_ana_verdict(sp_ana *a, sp_verdict_cand *cs, size_t nc)
         char *end = NULL;
         unsigned long long limit = v ? strtoull(v, &end, 10) : 0;
         if (v && end != v && !*end && limit > most)
-            continuous = sp_ana_names_tokens_flag(a) ? 2 : 4; /* 4: the token budget worded */
+            continuous = sp_ana_lacks_chunked_prefill(a) ? 5 /* no chunked prefill to advise */
+                         : sp_ana_names_tokens_flag(a)  ? 2
+                                                        : 4; /* 4: the token budget worded */
         else if (!sp_ana_names_seqs_flag(a))
             continuous = 3; /* the limit worded: the trace does not say its server has the flag */
     }
@@ -884,6 +905,9 @@ sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, in
         if (continuous && cs[k].kind == SP_CAND_QUEUE)
             cs[k].fix = continuous == 2 ? "shorten the steps new requests wait for (chunked prefill, a lower "
                                           "--max-num-batched-tokens); steps never ran --max-num-seqs sequences"
+                        : continuous == 5 ? "shorten the steps new requests wait for (a lower --max-num-batched-tokens; "
+                                            "this server has no chunked prefill); steps never ran --max-num-seqs "
+                                            "sequences"
                         : continuous == 4 ? "shorten the steps new requests wait for: chunked prefill, or lower "
                                             SP_ANA_TOKENS_BUDGET "; steps never ran --max-num-seqs sequences"
                         : continuous == 3

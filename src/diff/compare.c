@@ -1,6 +1,7 @@
 /* sp_diff_compare: two runs figure by figure. Merges their stages, lists every metric (docs/diff.md,
  * "Metrics") with both values and the change, and when both runs carry per-request rows runs the
  * bootstrap for the intervals of the per-request figures. The diff owns the strings it hands out. */
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,6 +314,21 @@ sp_status sp_diff_compare(const sp_diff_run *base, const sp_diff_run *after, con
     }
     for (int side = 0; side < 2; side++) {
         const sp_diff_run *run = side ? after : base;
+        if (!run->requests && run->requests_total) {
+            /* requests there, none analysed: every one failed or was refused (analysed: ok ones) */
+            sp_errf(err, errlen, "%s (%s): no analysed requests: none of its %" PRIu64 " request%s ended ok "
+                    "(--outcomes all compares every finished one): nothing to compare", side ? "NEW" : "BASE",
+                    run->label ? run->label : "", run->requests_total, run->requests_total == 1 ? "" : "s");
+            return SP_ERR_INVALID;
+        }
+        if (!run->requests && !run->requests_total && run->clients_unjoined) {
+            /* a load generator's client trace alone: its records join the server's requests */
+            sp_errf(err, errlen, "%s (%s): no analysed requests: only a load generator's client records, which "
+                    "join a server's requests: give the server's trace with it (--%s server.sptrace --%s "
+                    "client.jsonl): nothing to compare", side ? "NEW" : "BASE", run->label ? run->label : "",
+                    side ? "new" : "base", side ? "new" : "base");
+            return SP_ERR_INVALID;
+        }
         if (!run->requests) {
             sp_errf(err, errlen, "%s (%s): no analysed requests: nothing to compare", side ? "NEW" : "BASE",
                     run->label ? run->label : "");
@@ -333,6 +349,8 @@ sp_status sp_diff_compare(const sp_diff_run *base, const sp_diff_run *after, con
         st = fill_side(p, &d->after, after);
     d->with_client[0] = base->with_client;
     d->with_client[1] = after->with_client;
+    d->generation[0] = base->generation;
+    d->generation[1] = after->generation;
     if (!st)
         st = merge_stages(p, base, after);
     /* requests, 3 latency, 4 per stage, 3 padding, 1 + states cost */

@@ -29,6 +29,10 @@ struct sp_diff_run {
     size_t replicas;                  /* a fleet report's replicas (its source.replicas); 0 otherwise */
     uint64_t requests;
     uint64_t with_client;             /* requests whose end-to-end is the client's (send -> reply) */
+    uint64_t requests_total;          /* requests of every outcome, from traces (0: not known, a report) */
+    uint64_t clients_unjoined;        /* client records joined to no request, from traces */
+    int generation;                   /* a generation service's run (the report's generation data:
+                                         steps, TTFT and TPOT, docs/generation.md) */
     uint64_t lat_ns[3];               /* end-to-end p50, p95, p99 */
     size_t n_stages;
     sp_diff_stage_fig *stages;        /* report order */

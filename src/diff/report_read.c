@@ -434,6 +434,9 @@ sp_status sp_diff_run_read_report(const char *name, const void *data, size_t len
         run->files = (size_t)get_count(&rd, 0, "", "files");
         read_source(&rd, 0, run);
         read_requests(&rd, 0, run);
+        /* "generation": written only for a generation service's report (docs/report-format.md) */
+        size_t gen = member(&d, 0, "generation");
+        run->generation = gen != NONE && d.n[gen].type != SP_JSON_NULL;
         read_stages(&rd, 0, run);
         read_padding_cost(&rd, 0, run);
         read_verdict(&rd, 0, run);

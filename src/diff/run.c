@@ -49,6 +49,8 @@ sp_status sp_diff_run_from_report(const sp_report *r, const char *label, sp_diff
     run->source = SP_DIFF_FROM_TRACES;
     run->files = r->n_files;
     run->requests = r->request_count;
+    run->requests_total = r->requests_total;
+    run->clients_unjoined = r->client_records_unjoined;
     run->lat_ns[0] = r->latency.p50_ns;
     run->lat_ns[1] = r->latency.p95_ns;
     run->lat_ns[2] = r->latency.p99_ns;
@@ -82,6 +84,7 @@ sp_status sp_diff_run_from_report(const sp_report *r, const char *label, sp_diff
     run->price_per_hour = r->cost.price_per_hour;
     run->price_is_default = r->cost.price_is_default;
     run->with_client = r->requests_with_client;
+    run->generation = r->generation != NULL;
     run->verdict_stage = sp_diff_strdup(r->verdict.stage, &failed);
     run->verdict_group = sp_diff_strdup(sp_verdict_group_str(r->verdict.group), &failed);
     run->verdict_share_p95 = r->verdict.stage && have ? r->verdict.share_p95 : NAN;

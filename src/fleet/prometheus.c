@@ -135,6 +135,13 @@ static sp_status query(CURL *c, const char *url, const char *q, double at, doubl
     free(full);
     long http = 0;
     lc.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
+    if (rc == CURLE_OPERATION_TIMEDOUT && !a.too_big) {
+        /* a hung or overloaded server: said in the terms of the wait, not only libcurl's */
+        sp_errf(err, errlen, "cannot read Prometheus at %s: no answer within %g s (%s)", url, timeout_s,
+                lc.easy_strerror(rc));
+        free(a.p);
+        return SP_ERR_IO;
+    }
     if (rc != CURLE_OK) {
         sp_errf(err, errlen, "cannot read Prometheus at %s: %s", url,
                 a.too_big ? "the answer is over 256 MiB" : lc.easy_strerror(rc));
@@ -252,6 +259,9 @@ static const struct fleet_query {
     /* how long the longest-lived replica's metrics had run: a window longer than that holds nothing
      * before it, and is not billed (samples.c) */
     {"servprof_metrics_uptime_seconds", "max", "max_over_time"},
+    /* whether each target's last scrape in the window answered (Prometheus' own `up`, 1 or 0): a
+     * replica that stopped or hung is named (samples.c, down_replicas) */
+    {"up", "min by (job, instance)", "last_over_time"},
 };
 
 sp_status sp_fl_query_prometheus(const char *url, const sp_fleet_options *opt, sp_fl_set *set, double *end_unix_s,

@@ -398,6 +398,26 @@ static int str_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The replicas whose last scrape in the window failed: an `up` sample of theirs (Prometheus' answer;
+ * /metrics texts have none) at 0. `down` has room for n_replicas and points into w->replicas. */
+static size_t down_replicas(const sp_fl_set *set, const fl_work *w, const char **down)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < w->n_replicas; k++)
+        for (size_t i = 0; i < set->n; i++) {
+            const sp_fl_sample *s = &set->s[i];
+            if (strcmp(s->metric, "up") != 0 || !(s->value == 0))
+                continue;
+            char name[512];
+            replica_name(s, name, sizeof name);
+            if (strcmp(name, w->replicas[k]) == 0) {
+                down[n++] = w->replicas[k];
+                break;
+            }
+        }
+    return n;
+}
+
 /* What the replicas' servprof_info says their device is (docs/analysis.md section 4, "Device kind"). */
 static sp_device_kind device_kind(const sp_fl_set *set)
 {
@@ -532,9 +552,17 @@ sp_status sp_fl_report(const sp_fl_set *set, const sp_fl_origin *origin, sp_repo
     src.end_unix_s = origin->end_unix_s;
     src.n_replicas = w.n_replicas;
     src.replicas = w.replicas;
+    const char **down = malloc((w.n_replicas ? w.n_replicas : 1) * sizeof *down);
+    if (!down) {
+        work_free(&w);
+        return SP_ERR_NOMEM;
+    }
+    src.n_down = down_replicas(set, &w, down);
+    src.down = down;
     src.bucket_growth = 1.189207115002721; /* 2^(1/4): the live metrics' buckets (docs/metrics.md) */
     f.source = &src;
     st = sp_report_from_buckets(&f, out, err, errlen);
+    free(down);
     work_free(&w);
     return st;
 }

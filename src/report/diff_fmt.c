@@ -171,6 +171,24 @@ char *sp_rep_diff_e2e_note(char *buf, size_t len, const sp_diff *d)
     return buf;
 }
 
+char *sp_rep_diff_kind_note(char *buf, size_t len, const sp_diff *d)
+{
+    int b = d->generation[0] != 0, a = d->generation[1] != 0;
+    if (a == b) {
+        snprintf(buf, len, "%s", "");
+        return buf;
+    }
+    /* a generation service against one without: the same stage names measure different work (a queue
+     * for a place among running sequences, not for a batch window; streaming), so the changes are not
+     * a change of one service (docs/diff.md) */
+    snprintf(buf, len,
+             "The runs are different kinds of service: BASE is %s, NEW %s; their stages measure different "
+             "work, so the changes are not those of one service: compare runs of the same kind.",
+             b ? "a generation service (continuous batching, TTFT and TPOT)" : "a service without generation data",
+             a ? "a generation service (continuous batching, TTFT and TPOT)" : "a service without generation data");
+    return buf;
+}
+
 char *sp_rep_diff_blocks(char *buf, size_t len, const sp_diff *d)
 {
     size_t b = d->base.block, a = d->after.block;

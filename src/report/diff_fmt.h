@@ -41,6 +41,8 @@ char *sp_rep_diff_no_interval_reason(char *buf, size_t len, const sp_diff *d);
 /* When one run's end-to-end latency is the client's (a client trace merged) and the other's the
  * server's, a sentence saying so, into buf; "" when both measure it alike. */
 char *sp_rep_diff_e2e_note(char *buf, size_t len, const sp_diff *d);
+/* A note when one run is a generation service's and the other is not (sp_diff.generation), else "". */
+char *sp_rep_diff_kind_note(char *buf, size_t len, const sp_diff *d);
 
 /* The bootstrap's blocks in words, into buf: "blocks of 100 requests in arrival order", or "blocks of
  * 100 (BASE) and 50 (NEW) requests in arrival order"; "single requests" when both are 1. Returns buf. */

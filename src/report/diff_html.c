@@ -198,6 +198,11 @@ static void write_head(FILE *out, const sp_diff *d)
         sp_html_esc(out, e2e, 0);
         fputs("</p>\n", out);
     }
+    if (*sp_rep_diff_kind_note(e2e, sizeof e2e, d)) {
+        fputs("<p class=\"note\">", out);
+        sp_html_esc(out, e2e, 0);
+        fputs("</p>\n", out);
+    }
 }
 
 static void write_gate(FILE *out, const sp_diff *d)

@@ -63,6 +63,8 @@ static void write_header(FILE *out, const sp_diff *d)
     sp_rep_wrap(out, line, 0, 0);
     if (*sp_rep_diff_e2e_note(line, sizeof line, d))
         sp_rep_wrap(out, line, 0, 0);
+    if (*sp_rep_diff_kind_note(line, sizeof line, d))
+        sp_rep_wrap(out, line, 0, 0);
 }
 
 static const sp_diff_metric *find(const sp_diff *d, const char *path)

@@ -426,6 +426,12 @@ static void write_source(FILE *out, const sp_report *r)
             putc(',', out);
         sp_json_write_str(out, s->replicas[i] ? s->replicas[i] : "", 0);
     }
+    fputs("],\"replicas_down\":[", out);
+    for (size_t i = 0; i < s->n_down; i++) {
+        if (i)
+            putc(',', out);
+        sp_json_write_str(out, s->down[i] ? s->down[i] : "", 0);
+    }
     fputs("]}", out);
 }
 

@@ -53,6 +53,14 @@ static void write_source_header(FILE *out, const sp_report *r)
     for (size_t i = 0; i < src->n_replicas && o < sizeof line; i++)
         o += (size_t)snprintf(line + o, sizeof line - o, "%s %s", i ? "," : "", src->replicas[i]);
     wrap(out, line, 0, 2);
+    if (src->n_down) {
+        /* a replica killed or hung inside the window: its series stop, and the figures with them */
+        o = (size_t)snprintf(line, sizeof line, "stopped answering in the window (Prometheus' last scrape failed; "
+                                               "the figures hold what was scraped before):");
+        for (size_t i = 0; i < src->n_down && o < sizeof line; i++)
+            o += (size_t)snprintf(line + o, sizeof line - o, "%s %s", i ? "," : "", src->down[i]);
+        wrap(out, line, 0, 2);
+    }
     snprintf(line, sizeof line,
              "(estimated from the live metrics' latency buckets, each a factor %.3g wide: percentiles within a bucket, "
              "shares of pXX over the buckets around the pXX rank (docs/fleet.md); a stage's own p50/p95/p99 is not "

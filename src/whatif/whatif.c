@@ -273,6 +273,25 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
                 where, ev->n_steps);
         return SP_ERR_FORMAT;
     }
+    /* the same service with its steps recorded as batches (an OTLP export of a generation trace,
+     * docs/otlp.md: each step is exported as a batch, the token times left out): its properties still
+     * say a continuous-batching scheduler ran (`mode` generate, `policy.max_num_seqs`), so its batches
+     * are steps and are not replayed either */
+    for (size_t f = 0; f < ev->n_files; f++) {
+        const char *mode = sp_ev_get_prop(ev, (uint32_t)f, "mode");
+        const char *key = mode && !strcmp(mode, "generate") ? "mode = generate"
+                          : sp_ev_get_prop(ev, (uint32_t)f, "policy.max_num_seqs") ? "policy.max_num_seqs"
+                                                                                  : NULL;
+        if (key) {
+            sp_ev_files_label(ev, NULL, 0, where, sizeof where);
+            sp_errf(err, errlen,
+                    "%s: a generation service's trace (its property %s: continuous batching, docs/generation.md), "
+                    "its steps recorded as batches (an OTLP export's are): whatif simulates dynamic batching only "
+                    "and cannot replay it (servprof analyze reports it)",
+                    where, key);
+            return SP_ERR_FORMAT;
+        }
+    }
     sp_known_stages ks;
     sp_ev_known_stages(ev, &ks);
     size_t nr = ev->n_requests, nb = ev->n_batches;
@@ -288,12 +307,13 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
         st = SP_ERR_NOMEM;
         goto out;
     }
-    size_t n = 0, nq = 0;
+    size_t n = 0, nq = 0, errors = 0;
     uint64_t rejected = 0;
     for (size_t i = 0; i < nr; i++) {
         const sp_ev_request *q = &ev->requests[i];
         uint64_t dispatch;
         enq[i] = SP_TIME_NONE;
+        errors += q->has_record && q->outcome == SP_OUTCOME_ERROR;
         if (!offered_request(ev, &ks, q, &reqs[n], &enq[i], &dispatch))
             continue;
         n++;
@@ -307,9 +327,26 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
     size_t m = batch_observations(ev, border, bo, &max_seen);
     if (n == 0 || m == 0) {
         sp_ev_files_label(ev, NULL, 0, where, sizeof where);
+        /* why, where the trace shows it: no request at all (a device-only trace: Kineto, Nsight
+         * Systems), or requests that all ended in an error (not replayed: they were not served) */
+        char why[200] = "";
+        if (nr == 0 && ev->n_clients)
+            snprintf(why, sizeof why, "; the trace has only a load generator's client records: give the "
+                                      "server's trace with it (servprof whatif server.sptrace client.jsonl)");
+        else if (nr == 0 && ev->n_acts)
+            snprintf(why, sizeof why, "; the trace has no request records (a device-only trace, such as "
+                                      "Kineto's or Nsight Systems', has none)");
+        else if (nr == 0)
+            snprintf(why, sizeof why, "; the trace has no request records");
+        else if (n == 0 && errors == nr)
+            snprintf(why, sizeof why, "; %s ended in an error, which what-if leaves out",
+                     nr == 1 ? "its one request" : "all its requests");
+        else if (n == 0 && errors)
+            snprintf(why, sizeof why, "; %zu of its %zu requests ended in an error, which what-if leaves out",
+                     errors, nr);
         sp_errf(err, errlen, "%s: the profile has %zu usable request%s and %zu usable batch%s (with "
-                "members, a window and padded tokens); what-if needs both", where, n, n == 1 ? "" : "s", m,
-                m == 1 ? "" : "es");
+                "members, a window and padded tokens); what-if needs both%s", where, n, n == 1 ? "" : "s", m,
+                m == 1 ? "" : "es", why);
         st = SP_ERR_INVALID;
         goto out;
     }

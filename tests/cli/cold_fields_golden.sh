@@ -33,11 +33,12 @@ check() { # FILE SUM
 # whatif refuses a generation trace with steps (continuous batching); it reads the same requests with
 # the steps as plain batch records (the phases, tokens and KV fields left out), and its output is the
 # one whatif gave for the trace itself before it refused steps (the same sum below: whatif never
-# read a step's own fields)
+# read a step's own fields). The meta's "mode":"generate" goes too: with it whatif refuses the batches
+# as a generation service's steps (audit7; the output without it is the same, the hash below)
 "$bin" whatif --json server.jsonl client.jsonl > /dev/null 2> whatif.err &&
   { echo "FAIL: whatif of a trace with steps did not refuse it" >&2; fail=1; }
 grep -q 'client.jsonl: a generation trace (3 steps' whatif.err || { echo "FAIL: whatif: $(cat whatif.err)" >&2; fail=1; }
-sed -E 's/"ev":"step"/"ev":"batch"/; s/,"phases":\[[^]]*\],"tokens":\[[^]]*\]//; s/,"kv_used_tokens":[0-9]+,"kv_capacity_tokens":[0-9]+//' \
+sed -E 's/"ev":"step"/"ev":"batch"/; s/,"phases":\[[^]]*\],"tokens":\[[^]]*\]//; s/,"kv_used_tokens":[0-9]+,"kv_capacity_tokens":[0-9]+//; s/,"mode":"generate"//' \
   server.jsonl > batches.jsonl
 grep -q '"ev":"step"\|"phases"\|"kv_' batches.jsonl && { echo "FAIL: steps left in batches.jsonl" >&2; fail=1; }
 "$bin" whatif --json batches.jsonl client.jsonl > whatif.json 2> /dev/null || { echo "FAIL: whatif" >&2; fail=1; }

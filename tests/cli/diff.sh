@@ -238,6 +238,30 @@ t test "$(grep -c "not measured alike" <<<"$out")" -eq 0
 "$BIN" analyze --json "$cold/server.jsonl" "$cold/client.jsonl" >"$tmp/cold.json" 2>/dev/null
 out=$("$BIN" diff "$cold/server.jsonl" "$tmp/cold.json" 2>/dev/null); t test $? -eq 0
 t grep -q "^End-to-end is not measured alike: BASE's is the server's, arrival -> done, NEW's the client's" <<<"$out"
+# a generation service against one without (a mismatch of kinds): said under the header, in the text
+# and the HTML, from traces and from a JSON report; two runs of one kind say nothing (before: silent)
+out=$("$BIN" diff "$tmp/w4.jsonl" "$cold/server.jsonl" 2>/dev/null); t test $? -eq 0
+t grep -q "^The runs are different kinds of service: BASE is a service without generation data, NEW a generation$" <<<"$out"
+"$BIN" analyze --json "$cold/server.jsonl" >"$tmp/gen.json" 2>/dev/null
+out=$("$BIN" diff "$tmp/gen.json" "$tmp/w4.jsonl" 2>/dev/null); t test $? -eq 0
+t grep -q "^The runs are different kinds of service: BASE is a generation service (continuous batching, TTFT and$" <<<"$out"
+"$BIN" diff --html "$tmp/kinds.html" "$tmp/w4.jsonl" "$cold/server.jsonl" >/dev/null 2>&1
+t grep -q "<p class=\"note\">The runs are different kinds of service: BASE is a service without generation data" "$tmp/kinds.html"
+t test "$("$BIN" diff "$tmp/w4.jsonl" "$tmp/w8.jsonl" 2>/dev/null | grep -c "different kinds of service")" -eq 0
+t test "$("$BIN" diff "$tmp/gen.json" "$cold/server.jsonl" 2>/dev/null | grep -c "different kinds of service")" -eq 0
+# every request of a side failed: refused, saying so and what compares them (before: only "no analysed
+# requests"); a side with no request at all keeps the short message
+{
+  echo '{"ev":"request","id":"f1","arrival_ns":1000,"done_ns":5000,"outcome":"error","status":500}'
+  echo '{"ev":"request","id":"f2","arrival_ns":2000,"done_ns":6000,"outcome":"error","status":500}'
+} >"$tmp/failed.jsonl"
+"$BIN" diff "$tmp/w4.jsonl" "$tmp/failed.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 1
+t grep -q "^servprof diff: NEW (.*failed.jsonl): no analysed requests: none of its 2 requests ended ok (--outcomes all compares every finished one): nothing to compare$" "$tmp/e"
+"$BIN" diff --outcomes all "$tmp/failed.jsonl" "$tmp/failed.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 0
+# a client trace alone on a side (servprof load's): says to give the server's with it
+echo '{"ev":"client","id":"c1","intended_ns":0,"send_ns":10,"done_ns":900,"status":200}' >"$tmp/client.jsonl"
+"$BIN" diff "$tmp/client.jsonl" "$tmp/w4.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 1
+t grep -q "^servprof diff: BASE (.*client.jsonl): no analysed requests: only a load generator's client records, which join a server's requests: give the server's trace with it (--base server.sptrace --base client.jsonl): nothing to compare$" "$tmp/e"
 if [ -w /dev/full ]; then
   "$BIN" diff "$tmp/w4.jsonl" "$tmp/w8.jsonl" >/dev/full 2>"$tmp/e"; t test $? -eq 1
   t grep -q "No space left on device" "$tmp/e"

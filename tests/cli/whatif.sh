@@ -115,6 +115,39 @@ t test "$(grep -c "padded lengths 1\.\." <<<"$out")" -eq 0
 echo '{"ev":"request","id":"r1","arrival_ns":1000,"done_ns":5000}' >"$tmp/one.jsonl"
 "$BIN" whatif "$tmp/one.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 1
 t grep -q "one.jsonl: the profile has 1 usable request and 0 usable batches" "$tmp/e"
+t grep -q "what-if needs both$" "$tmp/e"
+# every request failed: refused, and says why (it said only "0 usable requests and 1 usable batch")
+{
+  echo '{"ev":"request","id":"f1","arrival_ns":1000,"done_ns":5000,"input_tokens":4,"outcome":"error","status":500}'
+  echo '{"ev":"request","id":"f2","arrival_ns":2000,"done_ns":5000,"input_tokens":4,"outcome":"error","status":500}'
+  echo '{"ev":"batch","batch":1,"requests":["f1","f2"],"start_ns":3000,"end_ns":4000,"effective_tokens":8,"padded_tokens":8}'
+} >"$tmp/failed.jsonl"
+"$BIN" whatif "$tmp/failed.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 1
+t grep -q "failed.jsonl: the profile has 0 usable requests and 1 usable batch .*; all its requests ended in an error, which what-if leaves out$" "$tmp/e"
+# a generation service's steps recorded as batches (an OTLP export of a generation trace exports each
+# step as a batch; its properties survive): refused as the trace with steps is, naming the property
+# (before: replayed as dynamic batches, "max-batch 3 (inferred)" for a --max-num-seqs 16 service)
+for props in '"mode":"generate"' '"policy.max_num_seqs":"16"'; do
+  case $props in *mode*) want="mode = generate" ;; *) want="policy.max_num_seqs" ;; esac
+  {
+    echo "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"properties\":{$props}}"
+    for i in 0 1 2 3; do
+      a=$((i * 20000000)); b=$((a + 1000000)); e=$((b + 1000000))
+      echo "{\"ev\":\"request\",\"id\":\"g$i\",\"arrival_ns\":$a,\"done_ns\":$e,\"input_tokens\":9}"
+      echo "{\"ev\":\"batch\",\"batch\":$i,\"requests\":[\"g$i\"],\"start_ns\":$b,\"end_ns\":$e,\"effective_tokens\":9,\"padded_tokens\":9}"
+    done
+  } >"$tmp/genbatches.jsonl"
+  "$BIN" whatif "$tmp/genbatches.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 1
+  t grep -q "genbatches.jsonl: a generation service's trace (its property $want: continuous batching, docs/generation.md), its steps recorded as batches" "$tmp/e"
+done
+# a client trace alone (servprof load's): says to give the server's with it (it was called device-only)
+echo '{"ev":"client","id":"c1","intended_ns":0,"send_ns":10,"done_ns":900,"status":200}' >"$tmp/client.jsonl"
+"$BIN" whatif "$tmp/client.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 1
+t grep -q "client.jsonl: .*; the trace has only a load generator's client records: give the server's trace with it (servprof whatif server.sptrace client.jsonl)$" "$tmp/e"
+# a device-only trace (no request records): says so
+echo '{"ev":"kernel","batch":1,"name":"k","stream":0,"start_ns":0,"end_ns":10}' >"$tmp/dev.jsonl"
+"$BIN" whatif --lenient "$tmp/dev.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 1
+t grep -q "dev.jsonl: .*; the trace has no request records (a device-only trace, such as Kineto's or Nsight Systems', has none)$" "$tmp/e"
 # a demo run with max batch 16 is described as max batch 16 (the service writes its policy)
 if "$BIN" demo --no-progress --duration 2 --max-batch 16 --keep-traces "$tmp/demo" >/dev/null 2>"$tmp/e"; then
   tr="$tmp/demo/server.sptrace"; [ -f "$tr" ] || tr="$tmp/demo/synth.jsonl"

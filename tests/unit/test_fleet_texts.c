@@ -303,6 +303,59 @@ int main(void)
         sp_fl_set_free(&set);
     }
 
+    /* Prometheus' `up` at 0 for a replica (its last scrape in the window failed: killed or hung
+     * midway) names it in the header and the JSON's source.replicas_down; `up` 1, or an `up` of a
+     * target that is no replica (a URL that serves no servprof metrics), names nothing. Before, a
+     * replica killed midway was listed with the others and nothing said its figures stopped early. */
+    {
+        sp_fl_set set = {NULL, 0, 0};
+        for (int k = 0; k < REPLICAS; k++)
+            CHECK(sp_fl_parse_exposition(&set, in[k].replica, texts[k], lens[k], err, sizeof err) == SP_OK);
+        const char *names[2] = {"job", "instance"};
+        const char *v0[2] = {"metrics", in[0].replica}, *v1[2] = {"metrics", in[1].replica},
+                   *vx[2] = {"metrics", "127.0.0.1:8000"};
+        CHECK(sp_fl_set_add(&set, "up", 2, names, v0, 1) == SP_OK);
+        CHECK(sp_fl_set_add(&set, "up", 2, names, vx, 0) == SP_OK);
+        sp_fl_origin o = {"prometheus", "http://prom:9090", "", "1s", 1.0, 0, 0};
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass == 1)
+                CHECK(sp_fl_set_add(&set, "up", 2, names, v1, 0) == SP_OK);
+            sp_report *h = NULL;
+            CHECK_MSG(sp_fl_report(&set, &o, &h, err, sizeof err) == SP_OK, "%s", err);
+            if (!h)
+                continue;
+            char want[256];
+            snprintf(want, sizeof want, "metrics/%s", in[1].replica);
+            CHECK(h->source && h->source->n_down == (size_t)pass);
+            CHECK(pass == 0 || (h->source->n_down == 1 && !strcmp(h->source->down[0], want)));
+            char *tb = NULL, *jb = NULL;
+            size_t tl = 0, jl = 0;
+            FILE *tf = open_memstream(&tb, &tl), *jf = open_memstream(&jb, &jl);
+            CHECK(tf && jf && sp_report_write_text(h, tf) == SP_OK && sp_report_write_json(h, jf) == SP_OK);
+            if (tf)
+                fclose(tf);
+            if (jf)
+                fclose(jf);
+            char line[512];
+            snprintf(line, sizeof line, "before): %s\n", want); /* the sentence's end, after its wrap */
+            char jwant[512];
+            snprintf(jwant, sizeof jwant, "\"replicas_down\":[\"%s\"]}", want);
+            if (pass == 0) {
+                CHECK_MSG(tb && !strstr(tb, "stopped answering"), "%s", tb ? tb : "");
+                CHECK_MSG(jb && strstr(jb, "\"replicas_down\":[]}"), "%s", jb ? jb : "");
+            } else {
+                CHECK_MSG(tb && strstr(tb, "\nstopped answering in the window (Prometheus' last scrape failed; "
+                                           "the figures hold what was scraped") && strstr(tb, line),
+                          "%s", tb ? tb : "");
+                CHECK_MSG(jb && strstr(jb, jwant), "%s", jb ? jb : "");
+            }
+            free(tb);
+            free(jb);
+            sp_report_destroy(h);
+        }
+        sp_fl_set_free(&set);
+    }
+
     /* a text that is not the exposition format: an error naming the replica and line */
     sp_fleet_text bad = {"r9:1", "servprof_requests_total{outcome=\"ok\" 3\n", 40};
     sp_report *none = NULL;

@@ -213,14 +213,12 @@ static void test_tables(void)
     /* the same trace from a server that says it has the flag: a policy.max_num_batched_tokens property,
      * or servprof's own generating servers (both take --max-num-batched-tokens) */
     {
-        static const char *const budget_props[3] = {"{\"policy.max_num_seqs\":4,\"policy.max_num_batched_tokens\":64}",
-                                                    "{\"policy.max_num_seqs\":4,\"service\":\"servprof-serve\"}",
-                                                    "{\"policy.max_num_seqs\":4,\"service\":"
-                                                    "\"servprof-python-generate\"}"};
+        static const char *const budget_props[2] = {"{\"policy.max_num_seqs\":4,\"policy.max_num_batched_tokens\":64}",
+                                                    "{\"policy.max_num_seqs\":4,\"service\":\"servprof-serve\"}"};
         const char *pkey = "{\"policy.max_num_seqs\":4}";
         const char *pat = strstr(trace_a, pkey);
         CHECK(pat != NULL);
-        for (int i = 0; i < 3 && pat; i++) {
+        for (int i = 0; i < 2 && pat; i++) {
             snprintf(full, sizeof full, "%.*s%s%s", (int)(pat - trace_a), trace_a, budget_props[i],
                      pat + strlen(pkey));
             r = analyze_text(full, 3.6e6);
@@ -238,6 +236,35 @@ static void test_tables(void)
                                                       "lower --max-num-batched-tokens); steps never ran "
                                                       "--max-num-seqs sequences"),
                       "%s: %s", budget_props[i], queue_fix ? queue_fix : "(none)");
+            sp_report_destroy(r);
+        }
+    }
+    /* the Python generation example has the flag but no chunked prefill (examples/python/
+     * generate_service.py: a prompt runs whole in one step): shorter steps only through its budget */
+    {
+        const char *pkey = "{\"policy.max_num_seqs\":4}";
+        const char *pat = strstr(trace_a, pkey);
+        CHECK(pat != NULL);
+        if (pat) {
+            snprintf(full, sizeof full, "%.*s%s%s", (int)(pat - trace_a), trace_a,
+                     "{\"policy.max_num_seqs\":4,\"policy.chunked_prefill\":0,\"service\":\"servprof-python-generate\"}",
+                     pat + strlen(pkey));
+            r = analyze_text(full, 3.6e6);
+            v = &r->generation->ttft_table.verdict;
+            CHECK_MSG(v->sentence && strstr(v->sentence, "(steps held at most 2 of --max-num-seqs 4): shorter steps "
+                                                         "(a lower --max-num-batched-tokens; this server has no "
+                                                         "chunked prefill) let them in sooner; raising --max-num-seqs "
+                                                         "will not help; removing it would cut p95 TTFT by 300 ns."),
+                      "%s", v->sentence ? v->sentence : "(none)");
+            CHECK(v->sentence && !strstr(v->sentence, "chunked prefill,"));
+            queue_fix = NULL;
+            for (size_t k = 0; k < r->verdict.n_ranking; k++)
+                if (!strcmp(r->verdict.ranking[k].stage, "queue"))
+                    queue_fix = r->verdict.ranking[k].fix;
+            CHECK_MSG(queue_fix && !strcmp(queue_fix, "shorten the steps new requests wait for (a lower "
+                                                      "--max-num-batched-tokens; this server has no chunked "
+                                                      "prefill); steps never ran --max-num-seqs sequences"),
+                      "%s", queue_fix ? queue_fix : "(none)");
             sp_report_destroy(r);
         }
     }
@@ -484,6 +511,18 @@ static void test_tpot_between_led(void)
         {"{\"policy.chunked_prefill\":1}",
          "run): lower the scheduler's token budget per step (--max-num-batched-tokens in vLLM and servprof serve), "
          "so other sequences' prefill chunks stall this one's steps less"},
+        {"{\"service\":\"servprof-serve\",\"policy.chunked_prefill\":0,\"policy.max_num_batched_tokens\":512}",
+         "run): enable chunked prefill or lower --max-num-batched-tokens, so other sequences' prefills stall this "
+         "one's steps less"},
+        /* the Python generation example cannot prefill in chunks (generate_service.py has no such option): its
+         * budget only, and which server can */
+        {"{\"service\":\"servprof-python-generate\",\"policy.chunked_prefill\":0,"
+         "\"policy.max_num_batched_tokens\":512}",
+         "run): lower --max-num-batched-tokens (512 in this trace), so other sequences' prefills stall this one's "
+         "steps less (this server has no chunked prefill; servprof serve --generate has --chunked-prefill)"},
+        {"{\"service\":\"servprof-python-generate\"}",
+         "run): lower --max-num-batched-tokens, so other sequences' prefills stall this one's steps less (this "
+         "server has no chunked prefill; servprof serve --generate has --chunked-prefill)"},
         {"{\"policy.chunked_prefill\":1,\"service\":\"servprof-python-generate\"}",
          "run): lower --max-num-batched-tokens, so other sequences' prefill chunks stall this one's steps less"},
         {"{\"policy.chunked_prefill\":1,\"policy.max_num_batched_tokens\":512}",
