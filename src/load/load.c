@@ -458,7 +458,13 @@ static void dispatch(load_run *r)
             req = (uint32_t)r->next_dispatch;
         else
             return;
-        if (r->n_idle > 0) {
+        if (from_retry && r->n_free == 0 && r->n_idle > 0) {
+            /* a retry goes on a new connection: an idle one may be closed by the server as well
+             * (one that closes after every answer), and a second quiet close would fail the
+             * request although the server answers every request it reads; make room for it */
+            conn_close(r, r->idle[r->n_idle - 1]);
+        }
+        if (r->n_idle > 0 && !from_retry) {
             uint32_t slot = r->idle[--r->n_idle];
             if (from_retry)
                 r->n_retry--;
@@ -599,8 +605,29 @@ static void on_readable(load_run *r, uint32_t slot, char *buf, size_t bufsz)
     }
 }
 
+/* A request still waiting for a connection (every one busy and the cap reached, or a retry) is
+ * given up `--timeout` after its intended send (a retry: after its first send), as a timeout that was
+ * never sent: otherwise a server that holds every connection (a partial answer, then silence) keeps
+ * the queue waiting one timeout per round of connections and the run far past its duration. The
+ * queue is in intended order, so only its head can be due. */
+static void expire_waiting(load_run *r, uint64_t now)
+{
+    while (r->next_dispatch < r->n_recs && r->recs[r->next_dispatch].intended + r->timeout_ns <= now)
+        outcome(r, (uint32_t)r->next_dispatch++, SP_LOAD_ERR_TIMEOUT, now);
+    size_t k = 0;
+    for (size_t i = 0; i < r->n_retry; i++) {
+        uint32_t req = r->retry[i];
+        if (r->recs[req].send + r->timeout_ns <= now)
+            outcome(r, req, SP_LOAD_ERR_TIMEOUT, now);
+        else
+            r->retry[k++] = req;
+    }
+    r->n_retry = k;
+}
+
 static void check_timeouts(load_run *r, uint64_t now)
 {
+    expire_waiting(r, now);
     for (uint32_t s = 0; s < r->cap; s++) {
         load_conn *c = &r->conns[s];
         if ((c->state == CONN_BUSY || c->state == CONN_CONNECTING) && c->deadline <= now)
