@@ -56,6 +56,7 @@ typedef struct load_conn {
     uint32_t req;      /* request in flight, or NO_REQ */
     uint64_t deadline; /* ns: connect or response timeout */
     uint64_t got;      /* response bytes received for the current request */
+    bool write_broken; /* writing the current request failed (closed or reset by the server) */
     char *wbuf;
     size_t wcap, wlen, woff;
     sp_http_resp resp;
@@ -362,7 +363,18 @@ static void conn_write(load_run *r, uint32_t slot, uint64_t now)
             set_events(r, slot, true);
             return;
         }
-        conn_fail(r, slot, SP_LOAD_ERR_IO, now);
+        if (!(n < 0 && (errno == EPIPE || errno == ECONNRESET))) {
+            conn_fail(r, slot, SP_LOAD_ERR_IO, now);
+            return;
+        }
+        /* The server closed or reset the connection while the request was being written: it may
+         * have answered first (a 413 at the headers of a large body, then a close), and the answer
+         * waits in the receive queue ahead of the reset. Stop writing and let the read path decide:
+         * the answer if there is one, else the reset (io, or the keep-alive retry). A reset
+         * socket is always readable (EPOLLHUP/EPOLLERR), so this waits for nothing. */
+        c->woff = c->wlen;
+        c->write_broken = true;
+        set_events(r, slot, false);
         return;
     }
     set_events(r, slot, false);
@@ -375,6 +387,7 @@ static void conn_send(load_run *r, uint32_t slot, uint32_t req)
     c->state = CONN_BUSY;
     c->req = req;
     c->got = 0;
+    c->write_broken = false;
     sp_http_resp_reset(&c->resp);
     if (r->o->stream) {
         sp_stream_conn_reset(&c->stream);
@@ -591,7 +604,9 @@ static void on_readable(load_run *r, uint32_t slot, char *buf, size_t bufsz)
             outcome(r, c->req, response_status(r, c), now);
             c->req = NO_REQ;
             /* bytes beyond the response were never asked for (no pipelining): distrust the socket */
-            if (c->resp.conn_close || used < (size_t)n) {
+            /* nor is a connection whose request was not written whole (an answer before the end
+             * of the body): the rest of the body would be read as the next request */
+            if (c->resp.conn_close || used < (size_t)n || c->write_broken || c->woff < c->wlen) {
                 conn_close(r, slot);
             } else {
                 c->state = CONN_IDLE;

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # `servprof load` against servers that are not ours and misbehave (tests/cli/load_hostile_server.py,
 # one mode per server): keep-alive broken without saying so, `Connection: close` on every answer,
-# HTTP/1.0 answers (with a length, and to the close), a partial answer then silence, a garbage status
+# HTTP/1.0 answers (with a length, and to the close), a 413 before the body is read, a partial answer then silence, a garbage status
 # line, a Content-Length too short and too long, a malformed chunk size, 100 Continue before the
 # answer, 204/304 without a body, a close on accept, a server that dies midway, a server that serves
 # one request per connection and closes the next one unanswered; with --stream, a stream without
 # [DONE], one cut by a close, one that stalls, comments/keep-alive lines with CRLF ends, and every byte
 # in its own TCP segment. Each run must end on time with every request counted once by its kind, and
-# its client trace must load in `servprof analyze`. Two of these failed before their fix: a request
+# its client trace must load in `servprof analyze`. Three of these failed before their fix: a request
 # waiting for a connection never timed out (a 1 s run against a server that holds its 2 connections
-# took 10 s), and a keep-alive retry went on another idle connection that the server had also given
-# up (an io error for a request the server answers on a new connection). Skips (77) when load is
-# compiled out or python3 is missing.
+# took 10 s), a keep-alive retry went on another idle connection that the server had also given
+# up (an io error for a request the server answers on a new connection), and an answer that came
+# before the server reset the connection was lost when writing the body failed (io instead of 413).
+# Skips (77) when load is compiled out or python3 is missing.
 # Run as: bash load_hostile.sh BINARY SOURCE_DIR
 set -u
 bin=$1
@@ -79,6 +80,11 @@ k s304 --requests 10 # not a success, and it had no body: its reason says so
 check '[ $rc -eq 1 ] && grep -q "responses 10 (2xx 0, 503 0, other 10)" "$tmp/out" && grep -q "first error  304: (no body)" "$tmp/out"'
 k close_on_accept --requests 10
 check '[ $rc -eq 1 ] && grep -q "connect 0  timeout 0  io 10 " "$tmp/out"'
+# a 413 at the headers of a large body, then a close with the body unread (a reset), through a small
+# receive window: the answer is read although writing the body failed (it was an io error in 2 of 5)
+run early_413 --rate 20 --arrival constant --timeout 2 --requests 10 --length fixed:100000
+check '[ $rc -eq 1 ] && grep -q "HTTP status  413 x 10$" "$tmp/out" && grep -q "io 0 " "$tmp/out"'
+check 'grep -q "first error  413: request body too large" "$tmp/out"'
 # dies at its 11th request: that one's quiet close earns a retry, which finds nothing listening (or,
 # connecting while the server exits, a reset: io); every later request cannot connect
 k die_after_10 --requests 30

@@ -57,6 +57,16 @@ def serve(c):
         c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if mode == "close_on_accept":
             return
+        if mode == "early_413":  # answers at the headers, before reading a large body, and closes
+            while b"\r\n\r\n" not in buf:
+                d = c.recv(4096)
+                if not d:
+                    return
+                buf += d
+            body = b'{"error":{"message":"request body too large"}}'
+            c.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                      % len(body) + body)
+            return
         while True:
             good, buf = read_request(c, buf)
             if not good:
@@ -126,6 +136,8 @@ def serve(c):
 def main():
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if mode == "early_413":  # a small receive window: the client cannot write the body in one go
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.bind(("127.0.0.1", 0))
     s.listen(128)
     print(s.getsockname()[1], flush=True)
