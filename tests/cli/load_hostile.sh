@@ -125,4 +125,7 @@ check '! grep -q "\"token_ns\":\[\([0-9]*\),\1\]" "$tmp/$mode.jsonl"'
 run sse_stall --stream --rate 10 --duration 1 --arrival constant --timeout 1 --connections 1
 check '[ $rc -eq 1 ] && grep -q "timeout 10 " "$tmp/out"'
 check '[ $wall -lt 4500 ]'
+# a request never sent carries no usage: no "prompt_tokens" (not 0, as if the server had said so)
+check 'grep -q "\"send_ns\":0,.*\"status\":-2" "$tmp/$mode.jsonl"'
+check '! grep -q "\"send_ns\":0,.*\"prompt_tokens\"" "$tmp/$mode.jsonl"'
 exit $fail
