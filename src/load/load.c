@@ -474,15 +474,14 @@ static void dispatch(load_run *r)
         if (from_retry && r->n_free == 0 && r->n_idle > 0) {
             /* a retry goes on a new connection: an idle one may be closed by the server as well
              * (one that closes after every answer), and a second quiet close would fail the
-             * request although the server answers every request it reads; make room for it */
-            conn_close(r, r->idle[r->n_idle - 1]);
+             * request although the server answers every request it reads; make room for it (the
+             * bottom of the idle stack: idle the longest). Rare: the failed connection's own slot
+             * is free for its retry, which goes before the schedule */
+            conn_close(r, r->idle[0]);
         }
         if (r->n_idle > 0 && !from_retry) {
             uint32_t slot = r->idle[--r->n_idle];
-            if (from_retry)
-                r->n_retry--;
-            else
-                r->next_dispatch++;
+            r->next_dispatch++;
             conn_send(r, slot, req);
         } else if (r->n_free > 0) {
             if (from_retry)

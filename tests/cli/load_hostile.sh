@@ -107,6 +107,10 @@ printf '0\n0\n0\n0.3\n0.6\n' >"$tmp/burst.txt"
 run one_per_conn --arrival replay:"$tmp/burst.txt" --timeout 2
 check '[ $rc -eq 0 ] && grep -q "responses 5 (2xx 5, " "$tmp/out" && grep -q "io 0 " "$tmp/out"'
 check 'grep -q "keep-alive retries 2$" "$tmp/out"'
+# the same at the cap of 3: the failed connection's slot goes to the retry's new connection
+run one_per_conn --arrival replay:"$tmp/burst.txt" --timeout 2 --connections 3
+check '[ $rc -eq 0 ] && grep -q "responses 5 (2xx 5, " "$tmp/out" && grep -q "io 0 " "$tmp/out"'
+check 'grep -q "keep-alive retries 2$" "$tmp/out" && grep -q "peak 3 (cap 3)" "$tmp/out"'
 
 # streams (--stream): 2 tokens per request
 s() { run "$@" --stream --rate 50 --arrival constant --timeout 2 --output-length fixed:2 --requests 6; }
@@ -116,6 +120,8 @@ check '[ "$(grep -c "\"status\":-6,.*\"stream_error\":\"no \[DONE\]\"" "$tmp/$mo
 s sse_cut
 check '[ $rc -eq 1 ] && grep -q "io 6 " "$tmp/out"'
 s sse_crlf
+check '[ $rc -eq 0 ] && grep -q "2xx 6, " "$tmp/out" && grep -q "output tokens 12 " "$tmp/out"'
+s sse_chunks # CR-only line ends, every byte its own chunk
 check '[ $rc -eq 0 ] && grep -q "2xx 6, " "$tmp/out" && grep -q "output tokens 12 " "$tmp/out"'
 s sse_bytes # every byte in its own segment: the two tokens arrive apart
 check '[ $rc -eq 0 ] && grep -q "2xx 6, " "$tmp/out" && grep -q "output tokens 12 " "$tmp/out"'

@@ -126,6 +126,11 @@ def serve(c):
                 for i in range(len(data)):
                     c.sendall(data[i:i + 1]); time.sleep(0.0005)
                 continue
+            if mode == "sse_chunks":  # CR-only line ends, every byte in its own chunk, one write
+                body = (b": ping\r\r" + TOKEN.replace(b"\n", b"\r") + TOKEN.replace(b"\n", b"\r") +
+                        (USAGE % 2).replace(b"\n", b"\r") + b"data: [DONE]\r\r")
+                c.sendall(sse_head() + b"".join(chunk(body[i:i + 1]) for i in range(len(body))) + b"0\r\n\r\n")
+                continue
             raise SystemExit("unknown mode " + mode)
     except OSError:
         pass
