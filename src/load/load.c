@@ -602,9 +602,9 @@ static void on_readable(load_run *r, uint32_t slot, char *buf, size_t bufsz)
             keep_error_reason(r, c);
             outcome(r, c->req, response_status(r, c), now);
             c->req = NO_REQ;
-            /* bytes beyond the response were never asked for (no pipelining): distrust the socket */
-            /* nor is a connection whose request was not written whole (an answer before the end
-             * of the body): the rest of the body would be read as the next request */
+            /* bytes beyond the response were never asked for (no pipelining): distrust the socket;
+             * nor reuse one whose request was not written whole (an answer before the end of the
+             * body): the server would read the rest of that body as the next request */
             if (c->resp.conn_close || used < (size_t)n || c->write_broken || c->woff < c->wlen) {
                 conn_close(r, slot);
             } else {
