@@ -56,6 +56,7 @@ typedef struct load_conn {
     uint32_t req;      /* request in flight, or NO_REQ */
     uint64_t deadline; /* ns: connect or response timeout */
     uint64_t got;      /* response bytes received for the current request */
+    bool write_broken; /* writing the current request failed (closed or reset by the server) */
     char *wbuf;
     size_t wcap, wlen, woff;
     sp_http_resp resp;
@@ -362,7 +363,18 @@ static void conn_write(load_run *r, uint32_t slot, uint64_t now)
             set_events(r, slot, true);
             return;
         }
-        conn_fail(r, slot, SP_LOAD_ERR_IO, now);
+        if (!(n < 0 && (errno == EPIPE || errno == ECONNRESET))) {
+            conn_fail(r, slot, SP_LOAD_ERR_IO, now);
+            return;
+        }
+        /* The server closed or reset the connection while the request was being written: it may
+         * have answered first (a 413 at the headers of a large body, then a close), and the answer
+         * waits in the receive queue ahead of the reset. Stop writing and let the read path decide:
+         * the answer if there is one, else the reset (io, or the keep-alive retry). A reset
+         * socket is always readable (EPOLLHUP/EPOLLERR), so this waits for nothing. */
+        c->woff = c->wlen;
+        c->write_broken = true;
+        set_events(r, slot, false);
         return;
     }
     set_events(r, slot, false);
@@ -375,6 +387,7 @@ static void conn_send(load_run *r, uint32_t slot, uint32_t req)
     c->state = CONN_BUSY;
     c->req = req;
     c->got = 0;
+    c->write_broken = false;
     sp_http_resp_reset(&c->resp);
     if (r->o->stream) {
         sp_stream_conn_reset(&c->stream);
@@ -458,12 +471,17 @@ static void dispatch(load_run *r)
             req = (uint32_t)r->next_dispatch;
         else
             return;
-        if (r->n_idle > 0) {
+        if (from_retry && r->n_free == 0 && r->n_idle > 0) {
+            /* a retry goes on a new connection: an idle one may be closed by the server as well
+             * (one that closes after every answer), and a second quiet close would fail the
+             * request although the server answers every request it reads; make room for it (the
+             * bottom of the idle stack: idle the longest). Rare: the failed connection's own slot
+             * is free for its retry, which goes before the schedule */
+            conn_close(r, r->idle[0]);
+        }
+        if (r->n_idle > 0 && !from_retry) {
             uint32_t slot = r->idle[--r->n_idle];
-            if (from_retry)
-                r->n_retry--;
-            else
-                r->next_dispatch++;
+            r->next_dispatch++;
             conn_send(r, slot, req);
         } else if (r->n_free > 0) {
             if (from_retry)
@@ -584,8 +602,10 @@ static void on_readable(load_run *r, uint32_t slot, char *buf, size_t bufsz)
             keep_error_reason(r, c);
             outcome(r, c->req, response_status(r, c), now);
             c->req = NO_REQ;
-            /* bytes beyond the response were never asked for (no pipelining): distrust the socket */
-            if (c->resp.conn_close || used < (size_t)n) {
+            /* bytes beyond the response were never asked for (no pipelining): distrust the socket;
+             * nor reuse one whose request was not written whole (an answer before the end of the
+             * body): the server would read the rest of that body as the next request */
+            if (c->resp.conn_close || used < (size_t)n || c->write_broken || c->woff < c->wlen) {
                 conn_close(r, slot);
             } else {
                 c->state = CONN_IDLE;
@@ -599,8 +619,29 @@ static void on_readable(load_run *r, uint32_t slot, char *buf, size_t bufsz)
     }
 }
 
+/* A request still waiting for a connection (every one busy and the cap reached, or a retry) is
+ * given up `--timeout` after its intended send (a retry: after its first send), as a timeout that was
+ * never sent: otherwise a server that holds every connection (a partial answer, then silence) keeps
+ * the queue waiting one timeout per round of connections and the run far past its duration. The
+ * queue is in intended order, so only its head can be due. */
+static void expire_waiting(load_run *r, uint64_t now)
+{
+    while (r->next_dispatch < r->n_recs && r->recs[r->next_dispatch].intended + r->timeout_ns <= now)
+        outcome(r, (uint32_t)r->next_dispatch++, SP_LOAD_ERR_TIMEOUT, now);
+    size_t k = 0;
+    for (size_t i = 0; i < r->n_retry; i++) {
+        uint32_t req = r->retry[i];
+        if (r->recs[req].send + r->timeout_ns <= now)
+            outcome(r, req, SP_LOAD_ERR_TIMEOUT, now);
+        else
+            r->retry[k++] = req;
+    }
+    r->n_retry = k;
+}
+
 static void check_timeouts(load_run *r, uint64_t now)
 {
+    expire_waiting(r, now);
     for (uint32_t s = 0; s < r->cap; s++) {
         load_conn *c = &r->conns[s];
         if ((c->state == CONN_BUSY || c->state == CONN_CONNECTING) && c->deadline <= now)

@@ -159,8 +159,13 @@ sp_status sp_stream_log_reserve(sp_stream_log *l, size_t n)
     if (n <= old)
         return SP_OK;
     sp_status st = SP_GROW(l->recs, l->cap_recs, n, SP_LOAD_MAX_REQUESTS);
-    if (st == SP_OK)
+    if (st == SP_OK) {
         memset(l->recs + old, 0, (l->cap_recs - old) * sizeof *l->recs);
+        /* a request whose stream never began (a timeout while it waited for a connection) has
+         * no usage: its trace record must not say "prompt_tokens":0, as if the server had */
+        for (size_t i = old; i < l->cap_recs; i++)
+            l->recs[i].prompt_tokens = -1;
+    }
     return st;
 }
 
