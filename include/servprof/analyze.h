@@ -503,6 +503,10 @@ typedef struct sp_report_source {
     const char *const *down;      /* the replicas (of `replicas`) whose last scrape in the window failed
                                      (Prometheus' `up` 0): stopped or not answering at the window's end,
                                      their figures end at their last answer. None from texts. */
+    size_t n_never;
+    const char *const *never;     /* targets of the replicas' jobs whose scrapes never succeeded in the
+                                     window (Prometheus' `up` 0 and no servprof series): replicas that
+                                     never answered, in no figure and not in `replicas`. None from texts. */
 } sp_report_source;
 
 typedef struct sp_report {

@@ -93,6 +93,8 @@ typedef struct sp_html_options {
     const char *title;           /* page title (escaped); NULL: "servprof report" */
     const sp_whatif_row *whatif; /* borrowed; NULL or n_whatif 0: no what-if section */
     size_t n_whatif;
+    const char *whatif_warning;  /* borrowed; NULL: none. Shown first in the what-if section (escaped),
+                                    e.g. that the profile is too thin to predict from */
 } sp_html_options;
 
 SP_API void sp_html_options_init(sp_html_options *opt);

@@ -307,6 +307,19 @@ typedef struct sp_whatif_study_options {
 /* Resampling on, seed 1, no price (the trace's or the default), no SLO. */
 SP_API void sp_whatif_study_options_init(sp_whatif_study_options *o);
 
+/* A profile too thin to predict from (docs/whatif.md, "A thin profile"): below either count the study
+ * still runs, and its writers say plainly that its figures describe the few batches seen, not the
+ * service. 8 batches: twice the costs of the largest model (four), so that each cost is fitted from
+ * more than one batch and the residuals the simulation resamples are more than the fit's own echo; 30
+ * requests: with fewer, p95 and p99 are the slowest one or two requests. */
+#define SP_WHATIF_THIN_REQUESTS 30u
+#define SP_WHATIF_THIN_BATCHES 8u
+
+/* 1 when `w` has fewer than SP_WHATIF_THIN_REQUESTS requests or SP_WHATIF_THIN_BATCHES batches, with
+ * what is short written to `why` ("1 request and 1 batch: fewer than the 30 requests and 8 batches a
+ * prediction needs"); else 0 and `why` "". `why` may be NULL. */
+SP_API int sp_whatif_profile_thin(const sp_whatif_workload *w, char *why, size_t len);
+
 /* The advice: the candidate that lowers predicted p95 most (by at least SP_WHATIF_ADVICE_MIN_GAIN
  * and without rejecting more requests), preferring candidates that differ from the observed policy
  * in one setting only, so the advice names the setting that helped. */

@@ -423,6 +423,8 @@ static sp_status copy_source(sp_report *r, const sp_report_source *in)
     s->n_replicas = 0;
     s->down = NULL;
     s->n_down = 0;
+    s->never = NULL;
+    s->n_never = 0;
     if (!(s->kind = sp_report_strdup(r, in->kind ? in->kind : "metrics")) ||
         !(s->url = sp_report_strdup(r, in->url ? in->url : "")) ||
         !(s->selector = sp_report_strdup(r, in->selector ? in->selector : "")) ||
@@ -445,6 +447,15 @@ static sp_status copy_source(sp_report *r, const sp_report_source *in)
         if (!(down[i] = sp_report_strdup(r, in->down[i] ? in->down[i] : "")))
             return SP_ERR_NOMEM;
         s->n_down++;
+    }
+    const char **never = calloc(in->n_never ? in->n_never : 1, sizeof *never);
+    if (!never)
+        return SP_ERR_NOMEM;
+    s->never = never;
+    for (size_t i = 0; i < in->n_never; i++) {
+        if (!(never[i] = sp_report_strdup(r, in->never[i] ? in->never[i] : "")))
+            return SP_ERR_NOMEM;
+        s->n_never++;
     }
     return SP_OK;
 }

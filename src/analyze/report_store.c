@@ -86,6 +86,7 @@ void sp_report_destroy(sp_report *r)
         /* the source's strings are the report's; its replica list and itself are one allocation each */
         free((void *)r->source->replicas);
         free((void *)r->source->down);
+        free((void *)r->source->never);
         free((void *)r->source);
     }
     free(p);

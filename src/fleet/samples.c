@@ -418,6 +418,45 @@ static size_t down_replicas(const sp_fl_set *set, const fl_work *w, const char *
     return n;
 }
 
+/* The targets that never answered in the window: an `up` sample at 0 (its last scrape failed) of a
+ * job/instance with no servprof series (no replica of w->replicas), whose job is the job of a replica
+ * that answered, so a down target of another job the selector also matches (a node exporter) is not
+ * taken for a replica. Names are written into `names` (room for set->n, each freed by the caller) in
+ * sorted order. */
+static sp_status never_replicas(const sp_fl_set *set, const fl_work *w, char **names, size_t *n_out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < set->n; i++) {
+        const sp_fl_sample *s = &set->s[i];
+        if (strcmp(s->metric, "up") != 0 || !(s->value == 0))
+            continue;
+        char name[512];
+        replica_name(s, name, sizeof name);
+        int known = 0;
+        for (size_t k = 0; k < w->n_replicas && !known; k++)
+            known = strcmp(name, w->replicas[k]) == 0;
+        for (size_t k = 0; k < n && !known; k++)
+            known = strcmp(name, names[k]) == 0;
+        const char *job = sp_fl_label(s, "job");
+        int same_job = 0;
+        for (size_t j = 0; j < set->n && !same_job && !known; j++) {
+            const char *rj = sp_fl_label(&set->s[j], "job");
+            same_job = strcmp(set->s[j].metric, "servprof_requests_total") == 0 &&
+                       ((!job && !rj) || (job && rj && strcmp(job, rj) == 0));
+        }
+        if (known || !same_job)
+            continue;
+        if (!(names[n] = strdup(name))) {
+            *n_out = n;
+            return SP_ERR_NOMEM;
+        }
+        n++;
+    }
+    qsort(names, n, sizeof *names, str_cmp);
+    *n_out = n;
+    return SP_OK;
+}
+
 /* What the replicas' servprof_info says their device is (docs/analysis.md section 4, "Device kind"). */
 static sp_device_kind device_kind(const sp_fl_set *set)
 {
@@ -482,9 +521,22 @@ sp_status sp_fl_report(const sp_fl_set *set, const sp_fl_origin *origin, sp_repo
     sp_bucket_figures_init(&f);
     sp_status st = replicas(set, &w);
     if (!st && !w.n_replicas) {
+        /* the targets Prometheus could not scrape (`up` 0) are named: they are the likely replicas */
+        char failed[1024] = "";
+        size_t o = 0, n_failed = 0;
+        for (size_t i = 0; i < set->n; i++) {
+            if (strcmp(set->s[i].metric, "up") != 0 || !(set->s[i].value == 0))
+                continue;
+            char name[512];
+            replica_name(&set->s[i], name, sizeof name);
+            if (o < sizeof failed)
+                o += (size_t)snprintf(failed + o, sizeof failed - o, "%s %s", n_failed ? "," : "", name);
+            n_failed++;
+        }
         sp_errf(err, errlen, "no servprof_requests_total series%s%s: the replicas' /metrics are not there "
-                "(docs/fleet.md)", origin->selector && *origin->selector ? " matching " : "",
-                origin->selector ? origin->selector : "");
+                "(docs/fleet.md)%s%s", origin->selector && *origin->selector ? " matching " : "",
+                origin->selector ? origin->selector : "",
+                n_failed ? "; Prometheus' last scrape in the window failed (up 0) for:" : "", failed);
         st = SP_ERR_FORMAT;
     }
     if (!st)
@@ -559,9 +611,18 @@ sp_status sp_fl_report(const sp_fl_set *set, const sp_fl_origin *origin, sp_repo
     }
     src.n_down = down_replicas(set, &w, down);
     src.down = down;
+    char **never = calloc(set->n ? set->n : 1, sizeof *never);
+    size_t n_never = 0;
+    st = never ? never_replicas(set, &w, never, &n_never) : SP_ERR_NOMEM;
+    src.n_never = n_never;
+    src.never = (const char *const *)never;
     src.bucket_growth = 1.189207115002721; /* 2^(1/4): the live metrics' buckets (docs/metrics.md) */
     f.source = &src;
-    st = sp_report_from_buckets(&f, out, err, errlen);
+    if (!st)
+        st = sp_report_from_buckets(&f, out, err, errlen);
+    for (size_t i = 0; i < n_never; i++)
+        free(never[i]);
+    free(never);
     free(down);
     work_free(&w);
     return st;

@@ -106,6 +106,14 @@ char *sp_rep_diff_side_inputs(char *buf, size_t len, const sp_diff_side *s)
     return buf;
 }
 
+char *sp_rep_diff_gate_count(char *buf, size_t len, const sp_diff *d)
+{
+    int one = d->n_checks == 1 || d->n_holding == 1;
+    snprintf(buf, len, "%zu of %zu condition%s hold%s", d->n_holding, d->n_checks, d->n_checks == 1 ? "" : "s",
+             one ? "s" : "");
+    return buf;
+}
+
 char *sp_rep_diff_bound(char *buf, size_t len, const sp_diff_check *k)
 {
     if (!isfinite(k->bound)) {

@@ -34,6 +34,10 @@ char *sp_rep_diff_side_inputs(char *buf, size_t len, const sp_diff_side *s);
  * relative bound below -100% adds SP_REP_DIFF_ARTEFACT. */
 const char *sp_rep_diff_basis_words(const sp_diff *d, const sp_diff_check *k, char *buf, size_t len);
 
+/* The gate's count with its grammar: "0 of 1 condition holds", "1 of 3 conditions holds", "2 of 3
+ * conditions hold" (the verb agrees with the holding count, or with the one condition there is). */
+char *sp_rep_diff_gate_count(char *buf, size_t len, const sp_diff *d);
+
 /* Why a diff has no intervals, in one sentence ("BASE is a servprof.report/1 report: ..."); "" when
  * it has them. */
 char *sp_rep_diff_no_interval_reason(char *buf, size_t len, const sp_diff *d);

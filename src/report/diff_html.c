@@ -210,10 +210,9 @@ static void write_gate(FILE *out, const sp_diff *d)
     if (!d->n_checks)
         return;
     int fails = d->n_holding > 0;
-    fprintf(out, "<section id=\"gate\" class=\"verdict%s\"><p class=\"big\">%s: %zu of %zu condition%s hold%s"
-                 "</p>\n",
-            fails ? "" : " pass", fails ? "The gate fails" : "The gate passes", d->n_holding, d->n_checks,
-            d->n_checks == 1 ? "" : "s", d->n_holding == 1 ? "s" : "");
+    char count[96];
+    fprintf(out, "<section id=\"gate\" class=\"verdict%s\"><p class=\"big\">%s: %s</p>\n", fails ? "" : " pass",
+            fails ? "The gate fails" : "The gate passes", sp_rep_diff_gate_count(count, sizeof count, d));
     fputs("<table class=\"num\"><thead><tr><th>condition</th><th>result</th><th>bound</th><th>threshold</th>"
           "<th>basis</th></tr></thead><tbody>\n", out);
     for (size_t i = 0; i < d->n_checks; i++) {

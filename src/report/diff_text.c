@@ -199,8 +199,9 @@ static void write_checks(FILE *out, const sp_diff *d)
         else
             fprintf(out, "         %s (%s) %s %s\n", bound, basis, k->holds ? "is beyond" : "is not beyond", thr);
     }
-    fprintf(out, "%zu of %zu condition%s hold%s%s\n", d->n_holding, d->n_checks, d->n_checks == 1 ? "" : "s",
-            d->n_holding == 1 ? "s" : "", d->n_holding ? ": servprof diff exits 3" : "");
+    char count[96];
+    fprintf(out, "%s%s\n", sp_rep_diff_gate_count(count, sizeof count, d),
+            d->n_holding ? ": servprof diff exits 3" : "");
 }
 
 sp_status sp_diff_write_text(const sp_diff *d, FILE *out)

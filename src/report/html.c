@@ -1134,7 +1134,7 @@ sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, con
         write_cost(&c);
         write_gpu(&c);
         if (o.whatif && o.n_whatif)
-            st = ferror(out) ? SP_ERR_IO : sp_report_write_html_whatif(o.whatif, o.n_whatif, out);
+            st = ferror(out) ? SP_ERR_IO : sp_html_whatif_section(o.whatif, o.n_whatif, o.whatif_warning, out);
     }
     if (!st) {
         write_quality(&c);

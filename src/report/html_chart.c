@@ -276,12 +276,22 @@ static void fmt_opt_num(char *buf, size_t len, double v, int money)
 
 sp_status sp_report_write_html_whatif(const sp_whatif_row *rows, size_t n, FILE *out)
 {
+    return sp_html_whatif_section(rows, n, NULL, out);
+}
+
+sp_status sp_html_whatif_section(const sp_whatif_row *rows, size_t n, const char *warning, FILE *out)
+{
     if (!out)
         return SP_ERR_INVALID;
     size_t shown = n < SP_HTML_MAX_WHATIF_ROWS ? n : SP_HTML_MAX_WHATIF_ROWS;
     if (!rows)
         shown = 0;
     fputs("<section id=\"whatif\"><h2>What if: other batching policies</h2>\n", out);
+    if (warning) {
+        fputs("<p class=\"warn\" id=\"whatif-thin\">", out);
+        sp_html_esc(out, warning, 0);
+        fputs("</p>\n", out);
+    }
     if (!shown) {
         fputs("<p class=\"note\">No what-if results.</p></section>\n", out);
         return sp_rep_finish(out);

@@ -10,6 +10,10 @@
 #include <stdio.h>
 
 #include "servprof/analyze.h"
+#include "servprof/report.h"
+
+/* sp_report_write_html_whatif with a warning (NULL: none) shown first, in the warning style. */
+sp_status sp_html_whatif_section(const sp_whatif_row *rows, size_t n, const char *warning, FILE *out);
 
 /* Charts are drawn in a viewBox this wide and scale to the page width. */
 #define SP_HTML_W 900.0

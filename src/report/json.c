@@ -432,6 +432,12 @@ static void write_source(FILE *out, const sp_report *r)
             putc(',', out);
         sp_json_write_str(out, s->down[i] ? s->down[i] : "", 0);
     }
+    fputs("],\"replicas_never\":[", out);
+    for (size_t i = 0; i < s->n_never; i++) {
+        if (i)
+            putc(',', out);
+        sp_json_write_str(out, s->never[i] ? s->never[i] : "", 0);
+    }
     fputs("]}", out);
 }
 

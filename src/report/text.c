@@ -61,6 +61,15 @@ static void write_source_header(FILE *out, const sp_report *r)
             o += (size_t)snprintf(line + o, sizeof line - o, "%s %s", i ? "," : "", src->down[i]);
         wrap(out, line, 0, 2);
     }
+    if (src->n_never) {
+        /* a replica whose every scrape in the window failed: no series, so in no figure and no count above */
+        o = (size_t)snprintf(line, sizeof line, "never answered in the window (Prometheus' up is 0 and it has no "
+                                               "servprof series: not in the figures nor the %zu %s above):",
+                             src->n_replicas, plural(src->n_replicas, "replica", "replicas"));
+        for (size_t i = 0; i < src->n_never && o < sizeof line; i++)
+            o += (size_t)snprintf(line + o, sizeof line - o, "%s %s", i ? "," : "", src->never[i]);
+        wrap(out, line, 0, 2);
+    }
     snprintf(line, sizeof line,
              "(estimated from the live metrics' latency buckets, each a factor %.3g wide: percentiles within a bucket, "
              "shares of pXX over the buckets around the pXX rank (docs/fleet.md); a stage's own p50/p95/p99 is not "

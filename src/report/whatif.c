@@ -284,20 +284,25 @@ static void write_advice(FILE *out, const sp_whatif_study *s)
 {
     const sp_whatif_result *base = &s->results[0];
     char d1[32], d2[32];
+    /* on a thin profile the advice is said to rest on it before anything else (see the WARNING) */
+    const char *head = sp_whatif_profile_thin(s->workload, NULL, 0)
+                           ? "\nadvice (from a profile too thin to predict from: see the WARNING above): "
+                           : "\nadvice: ";
     if (s->n_results < 2) {
-        fputs("\nadvice: no candidate policy to compare (--max-batch, --max-queue-delay-ms, --pad and --instances "
-              "sweep them)\n",
-              out);
+        fprintf(out,
+                "%sno candidate policy to compare (--max-batch, --max-queue-delay-ms, --pad and --instances sweep "
+                "them)\n",
+                head);
         return;
     }
     if (!s->advice.found) {
-        fprintf(out, "\nadvice: no policy in the sweep lowers predicted p95 by %.0f%% or more without rejecting more "
+        fprintf(out, "%sno policy in the sweep lowers predicted p95 by %.0f%% or more without rejecting more "
                      "requests: keep the observed policy (p95 %s)\n",
-                SP_WHATIF_ADVICE_MIN_GAIN * 100, sp_fmt_dur(d1, sizeof d1, (double)base->latency.p95_ns));
+                head, SP_WHATIF_ADVICE_MIN_GAIN * 100, sp_fmt_dur(d1, sizeof d1, (double)base->latency.p95_ns));
         return;
     }
     const sp_whatif_result *r = &s->results[s->advice.row];
-    fputs("\nadvice: ", out);
+    fputs(head, out);
     if (s->advice.settings & (s->advice.settings - 1))
         fputs("no single setting helps; ", out);
     describe_change(out, &base->policy, &r->policy, s->advice.settings);
@@ -345,6 +350,12 @@ sp_status sp_whatif_write_text(const sp_whatif_study *s, FILE *out)
             plural(s->workload->n_reqs, "request", "requests"), s->workload->n_batches,
             plural(s->workload->n_batches, "batch", "batches"), s->sim.price_per_hour,
             s->price_is_default ? " (default; set --price-per-hour)" : "");
+    char thin[160];
+    if (sp_whatif_profile_thin(s->workload, thin, sizeof thin))
+        fprintf(out, "WARNING: this profile is too thin to predict from (%s): the fit, the predicted latencies, "
+                     "throughput and cost, and the advice below follow these few batches, not the service; "
+                     "record a longer trace\n",
+                thin);
     write_observed(out, s);
     write_fit(out, s);
     fputc('\n', out);
@@ -525,7 +536,16 @@ sp_status sp_whatif_write_json(const sp_whatif_study *s, FILE *out)
             fputc(',', out);
         json_result(out, s, i);
     }
-    fprintf(out, "],\"duplicates_dropped\":%zu,", s->duplicates);
+    fprintf(out, "],\"duplicates_dropped\":%zu,\"thin_profile\":", s->duplicates);
+    char thin[160];
+    if (sp_whatif_profile_thin(s->workload, thin, sizeof thin)) {
+        fprintf(out, "{\"min_requests\":%u,\"min_batches\":%u,\"reason\":", SP_WHATIF_THIN_REQUESTS,
+                SP_WHATIF_THIN_BATCHES);
+        sp_json_write_str(out, thin, 0);
+        fputs("},", out);
+    } else {
+        fputs("null,", out);
+    }
     json_advice(out, s);
     fputs(",\"slo\":", out);
     if (s->slo_p95_ns) {
@@ -578,6 +598,12 @@ sp_status sp_whatif_write_html(const sp_whatif_study *s, const sp_report *r, con
         hopt.title = "servprof report with what-if results";
         hopt.whatif = rows;
         hopt.n_whatif = n;
+        char thin[160], warning[400];
+        if (sp_whatif_profile_thin(s->workload, thin, sizeof thin)) {
+            snprintf(warning, sizeof warning, "Too thin to predict from: %s. The predictions below follow these "
+                     "few batches, not the service; record a longer trace.", thin);
+            hopt.whatif_warning = warning;
+        }
         st = sp_report_write_html_opts(r, ev, &hopt, out);
     }
     free(rows);

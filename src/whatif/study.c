@@ -46,6 +46,30 @@ unsigned sp_whatif_policy_diff(const sp_whatif_policy *a, const sp_whatif_policy
     return d;
 }
 
+int sp_whatif_profile_thin(const sp_whatif_workload *w, char *why, size_t len)
+{
+    if (why && len)
+        why[0] = '\0';
+    if (!w)
+        return 0;
+    int few_reqs = w->n_reqs < SP_WHATIF_THIN_REQUESTS, few_batches = w->n_batches < SP_WHATIF_THIN_BATCHES;
+    if (!few_reqs && !few_batches)
+        return 0;
+    if (why && len) {
+        char need[64];
+        if (few_reqs && few_batches)
+            snprintf(need, sizeof need, "%u requests and %u batches", SP_WHATIF_THIN_REQUESTS, SP_WHATIF_THIN_BATCHES);
+        else if (few_reqs)
+            snprintf(need, sizeof need, "%u requests", SP_WHATIF_THIN_REQUESTS);
+        else
+            snprintf(need, sizeof need, "%u batches", SP_WHATIF_THIN_BATCHES);
+        snprintf(why, len, "%zu %s in %zu %s: fewer than the %s a prediction needs", w->n_reqs,
+                 w->n_reqs == 1 ? "request" : "requests", w->n_batches, w->n_batches == 1 ? "batch" : "batches",
+                 need);
+    }
+    return 1;
+}
+
 static int one_bit(unsigned v)
 {
     return v && !(v & (v - 1));

@@ -11,6 +11,7 @@
 #  - JSON reports as inputs give point estimates and say so; several files per side; standard input;
 #    the output is the same for the same seed; usage errors exit 2, unreadable inputs 1;
 #  - --json is valid JSON with the documented keys, --html well-formed and self-contained;
+#  - the count of holding conditions agrees in number: "0 of 1 condition holds", "2 of 3 conditions hold";
 #  - a relative bound below -100% (a bootstrap artefact) is said so in the text and the HTML, whose
 #    chart does not draw a fall of more than 100%.
 # Usage: diff.sh BINARY SOURCE_DIR
@@ -68,6 +69,14 @@ assert d["base"]["verdict"]["stage"] == "queue" and d["new"]["verdict"]["stage"]
 # a share's threshold in points, as the output prints its change: the same gate as +0.05
 out=$("$BIN" diff --fail-if 'stage.queue.share_of_p95:+5pts' "$tmp/w4.jsonl" "$tmp/w8.jsonl" 2>/dev/null); t test $? -eq 3
 t grep -q '^  HOLDS  stage.queue.share_of_p95:+5pts$' <<<"$out"
+# the count reads right for one condition and for one of several (the verb agrees with the count)
+t grep -q '^1 of 1 condition holds: servprof diff exits 3$' <<<"$out"
+out=$("$BIN" diff --fail-if 'stage.queue.share_of_p95:+5pts' --fail-if 'stage.queue.share_of_p95:+30pts' \
+  --fail-if 'p95:+5%' "$tmp/w4.jsonl" "$tmp/w8.jsonl" 2>/dev/null); t test $? -eq 3
+t grep -q '^2 of 3 conditions hold: servprof diff exits 3$' <<<"$out"
+out=$("$BIN" diff --fail-if 'stage.queue.share_of_p95:+5pts' --fail-if 'stage.queue.share_of_p95:+30pts' \
+  "$tmp/w4.jsonl" "$tmp/w8.jsonl" 2>/dev/null); t test $? -eq 3
+t grep -q '^1 of 2 conditions holds: servprof diff exits 3$' <<<"$out"
 "$BIN" diff --fail-if 'stage.queue.share_of_p95:+30pts' "$tmp/w4.jsonl" "$tmp/w8.jsonl" >/dev/null; t test $? -eq 0
 # ... and points on a latency are refused before anything is read, saying why
 "$BIN" diff --fail-if 'p95:+5pts' "$tmp/w4.jsonl" "$tmp/w8.jsonl" >/dev/null 2>"$tmp/e"; t test $? -eq 2
@@ -178,6 +187,8 @@ done
 out=$("$BIN" diff --html "$tmp/art.html" --fail-if 'p95:+5%' "$tmp/art_base.jsonl" "$tmp/art_new.jsonl"); t test $? -eq 0
 artefact="below -100% only because resamples of BASE run above BASE's value, a bootstrap artefact: no value falls by more than 100%"
 t grep -qF -- "-9900.0% (lower bound of the 95% interval; $artefact) is not beyond +5%" <<<"$out"
+t grep -q '^0 of 1 condition holds$' <<<"$out"
+t grep -qF '<p class="big">The gate passes: 0 of 1 condition holds</p>' "$tmp/art.html"
 t grep -qF -- "<p class=\"note\">* p95: the interval's lower bound, -9900.0%, is $artefact. The whisker stops at -100%.</p>" \
   "$tmp/art.html"
 t grep -qF -- "<title>p95: 0, interval -9900.0% to 0 (the lower bound is $artefact; drawn from -100%)</title>" "$tmp/art.html"

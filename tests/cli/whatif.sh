@@ -3,7 +3,7 @@
 # message, a missing trace exits 1 naming it, and a sample trace gives a table, JSON and an SLO line;
 # the observed policy is the trace's (a demo run with --max-batch 16 reads as 16) and inferred only
 # without one, the fit stays physical, rows beyond the batches seen are flagged, equal policies are not
-# repeated, and the advice names the setting that helped.
+# repeated, and the advice names the setting that helped; a profile too thin to predict from is said so.
 # Usage: whatif.sh BINARY SOURCE_DIR
 set -u
 BIN=$1
@@ -158,4 +158,23 @@ if "$BIN" demo --no-progress --duration 2 --max-batch 16 --keep-traces "$tmp/dem
 else
   echo "FAIL: servprof demo --max-batch 16: $(cat "$tmp/e")" >&2; fail=1
 fi
+
+# a profile too thin to predict from (docs/whatif.md "A thin profile": fewer than 30 requests or 8
+# batches) is said so in the text, its advice, the JSON and the HTML; it used to print a throughput and
+# advice fitted from one request and one batch, saying only "1 request"
+"$BIN" synth --requests 1 --seed 1 >"$tmp/one.jsonl" 2>/dev/null
+out=$("$BIN" whatif "$tmp/one.jsonl" --max-batch 1,16 --html "$tmp/one.html"); t test $? -eq 0
+t grep -q "^WARNING: this profile is too thin to predict from (1 request in 1 batch: fewer than the 30 requests and 8 batches a prediction needs)" <<<"$out"
+t grep -q "^advice (from a profile too thin to predict from: see the WARNING above): " <<<"$out"
+t grep -qF '<p class="warn" id="whatif-thin">Too thin to predict from: 1 request in 1 batch' "$tmp/one.html"
+js=$("$BIN" whatif "$tmp/one.jsonl" --max-batch 1,16 --json); t test $? -eq 0
+t py 'import json,sys; d=json.loads(sys.stdin.read()); t=d["thin_profile"]
+assert t == {"min_requests": 30, "min_batches": 8,
+             "reason": "1 request in 1 batch: fewer than the 30 requests and 8 batches a prediction needs"}, t' <<<"$js"
+# ... 400 requests in enough batches are not (the sample trace above)
+out=$("$BIN" whatif "$tmp/s.jsonl" --max-batch 4 --html "$tmp/s.html"); t test $? -eq 0
+t test "$(grep -c "thin" <<<"$out")" -eq 0
+t test "$(grep -c "whatif-thin" "$tmp/s.html")" -eq 0
+t py 'import json,sys; d=json.loads(sys.stdin.read()); assert d["thin_profile"] is None, d["thin_profile"]' \
+  <<<"$("$BIN" whatif "$tmp/s.jsonl" --json)"
 exit $fail

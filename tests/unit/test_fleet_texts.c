@@ -304,8 +304,11 @@ int main(void)
     }
 
     /* Prometheus' `up` at 0 for a replica (its last scrape in the window failed: killed or hung
-     * midway) names it in the header and the JSON's source.replicas_down; `up` 1, or an `up` of a
-     * target that is no replica (a URL that serves no servprof metrics), names nothing. Before, a
+     * midway) names it in the header and the JSON's source.replicas_down; `up` 1 names nothing, nor does
+     * `up` 1 of a target with no servprof series (it answered without them: no replica). A target of the
+     * replicas' job at `up` 0 with no servprof series never answered in the window: it is named apart
+     * ("never answered in the window", JSON source.replicas_never; before, it was neither counted nor
+     * named), but not one of another job (a node exporter the selector also matched). Before, a
      * replica killed midway was listed with the others and nothing said its figures stopped early. */
     {
         sp_fl_set set = {NULL, 0, 0};
@@ -313,9 +316,12 @@ int main(void)
             CHECK(sp_fl_parse_exposition(&set, in[k].replica, texts[k], lens[k], err, sizeof err) == SP_OK);
         const char *names[2] = {"job", "instance"};
         const char *v0[2] = {"metrics", in[0].replica}, *v1[2] = {"metrics", in[1].replica},
-                   *vx[2] = {"metrics", "127.0.0.1:8000"};
+                   *vx[2] = {"metrics", "127.0.0.1:8000"}, *vy[2] = {"metrics", "127.0.0.1:8001"},
+                   *vz[2] = {"node", "127.0.0.1:9100"};
         CHECK(sp_fl_set_add(&set, "up", 2, names, v0, 1) == SP_OK);
         CHECK(sp_fl_set_add(&set, "up", 2, names, vx, 0) == SP_OK);
+        CHECK(sp_fl_set_add(&set, "up", 2, names, vy, 1) == SP_OK);
+        CHECK(sp_fl_set_add(&set, "up", 2, names, vz, 0) == SP_OK);
         sp_fl_origin o = {"prometheus", "http://prom:9090", "", "1s", 1.0, 0, 0};
         for (int pass = 0; pass < 2; pass++) {
             if (pass == 1)
@@ -328,6 +334,9 @@ int main(void)
             snprintf(want, sizeof want, "metrics/%s", in[1].replica);
             CHECK(h->source && h->source->n_down == (size_t)pass);
             CHECK(pass == 0 || (h->source->n_down == 1 && !strcmp(h->source->down[0], want)));
+            /* never answered: named whichever the pass, and in no count of replicas */
+            CHECK(h->source->n_never == 1 && !strcmp(h->source->never[0], "metrics/127.0.0.1:8000"));
+            CHECK(h->source->n_replicas == REPLICAS);
             char *tb = NULL, *jb = NULL;
             size_t tl = 0, jl = 0;
             FILE *tf = open_memstream(&tb, &tl), *jf = open_memstream(&jb, &jl);
@@ -339,10 +348,16 @@ int main(void)
             char line[512];
             snprintf(line, sizeof line, "before): %s\n", want); /* the sentence's end, after its wrap */
             char jwant[512];
-            snprintf(jwant, sizeof jwant, "\"replicas_down\":[\"%s\"]}", want);
+            snprintf(jwant, sizeof jwant, "\"replicas_down\":[\"%s\"],", want);
+            CHECK_MSG(tb && strstr(tb, "\nnever answered in the window (Prometheus' up is 0 and it has no servprof "
+                                       "series: not in the figures\n  nor the 3 replicas above): "
+                                       "metrics/127.0.0.1:8000\n") &&
+                          !strstr(tb, "8001") && !strstr(tb, "node/"),
+                      "%s", tb ? tb : "");
+            CHECK_MSG(jb && strstr(jb, "\"replicas_never\":[\"metrics/127.0.0.1:8000\"]}"), "%s", jb ? jb : "");
             if (pass == 0) {
                 CHECK_MSG(tb && !strstr(tb, "stopped answering"), "%s", tb ? tb : "");
-                CHECK_MSG(jb && strstr(jb, "\"replicas_down\":[]}"), "%s", jb ? jb : "");
+                CHECK_MSG(jb && strstr(jb, "\"replicas_down\":[],"), "%s", jb ? jb : "");
             } else {
                 CHECK_MSG(tb && strstr(tb, "\nstopped answering in the window (Prometheus' last scrape failed; "
                                            "the figures hold what was scraped") && strstr(tb, line),
@@ -353,6 +368,24 @@ int main(void)
             free(jb);
             sp_report_destroy(h);
         }
+        sp_fl_set_free(&set);
+    }
+
+    /* no replica answered: the error names the targets whose last scrape failed (up 0), the likely
+     * replicas; before, it said only that the series are not there */
+    {
+        sp_fl_set set = {NULL, 0, 0};
+        const char *names[2] = {"job", "instance"};
+        const char *va[2] = {"serve", "10.0.0.4:8000"}, *vb[2] = {"serve", "10.0.0.5:8000"};
+        CHECK(sp_fl_set_add(&set, "up", 2, names, va, 0) == SP_OK);
+        CHECK(sp_fl_set_add(&set, "up", 2, names, vb, 1) == SP_OK);
+        sp_fl_origin o = {"prometheus", "http://prom:9090", "{job=\"serve\"}", "5m", 300.0, 0, 0};
+        sp_report *h = NULL;
+        CHECK(sp_fl_report(&set, &o, &h, err, sizeof err) == SP_ERR_FORMAT && h == NULL);
+        CHECK_MSG(strstr(err, "no servprof_requests_total series matching {job=\"serve\"}") &&
+                      strstr(err, "; Prometheus' last scrape in the window failed (up 0) for: serve/10.0.0.4:8000") &&
+                      !strstr(err, "10.0.0.5"),
+                  "%s", err);
         sp_fl_set_free(&set);
     }
 
