@@ -584,6 +584,9 @@ typedef struct sp_report {
      * file is one (other_tool_files == n_files > 0), servprof's recorder never ran and `drops` counts
      * nothing: the writers say drops are not known rather than "0 dropped by the recorder". */
     size_t other_tool_files;
+    /* client records with status -6 (servprof load --stream: a 2xx whose event stream failed, e.g. no
+     * [DONE]): a response came, so not in client_records_failed; not joined either (appended) */
+    uint64_t client_records_failed_streams;
 } sp_report;
 
 /* Demangles an Itanium C++ ABI symbol ("_Z...": the names CUDA kernels carry in CUPTI records, and in

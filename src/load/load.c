@@ -861,14 +861,28 @@ static sp_status compute_result(load_run *r, sp_load_result *res)
     free(corr);
     free(unc);
     free(lag);
+    /* Replay: one request per mean gap of the file's schedule (N requests span N-1 gaps). */
     if (o->arrival == SP_LOAD_ARRIVAL_REPLAY)
         res->target_rate = res->scheduled > 1 && last_int > first_int
-                               ? (double)res->scheduled * 1e9 / (double)(last_int - first_int)
+                               ? (double)(res->scheduled - 1) * 1e9 / (double)(last_int - first_int)
                                : 0.0;
     else
         res->target_rate = o->rate;
-    if (res->scheduled && last_done > first_int) {
-        res->duration_s = (double)(last_done - first_int) / 1e9;
+    /* The window the rates are over: from the first intended send to whichever is latest of the last
+     * outcome, the last intended send plus one mean gap, and N mean gaps. N requests at rate r are
+     * offered over N/r, not over the (N-1)/r between the first and the last send: without the extra
+     * gap a run that keeps up reads N/(N-1) of target. */
+    uint64_t sched_end = first_int; /* the schedule's end: max(last intended + gap, first + N gaps) */
+    if (res->scheduled && res->target_rate > 0) {
+        double gap = 1e9 / res->target_rate;
+        double span = (double)(last_int - first_int) + gap;
+        if ((double)res->scheduled * gap > span)
+            span = (double)res->scheduled * gap;
+        sched_end = first_int + (uint64_t)llround(span);
+    }
+    uint64_t end = last_done > sched_end ? last_done : sched_end;
+    if (res->scheduled && end > first_int) {
+        res->duration_s = (double)(end - first_int) / 1e9;
         /* successes only: a service that answers 503 fast must not look like one that keeps up */
         res->achieved_rate = (double)res->ok / res->duration_s;
         res->rate_503 = (double)res->status_503 / res->duration_s;
@@ -877,8 +891,10 @@ static sp_status compute_result(load_run *r, sp_load_result *res)
     res->http_errors = res->status_503 + res->status_other;
     if (o->stream)
         sp_stream_acc_finish(&acc, &r->slog, res->duration_s);
-    if (res->sent && last_send > first_int)
-        res->send_rate = (double)res->sent * 1e9 / (double)(last_send - first_int);
+    /* sends over the schedule's window, or to the last send where the sender fell behind it */
+    uint64_t send_end = last_send > sched_end ? last_send : sched_end;
+    if (res->sent && send_end > first_int)
+        res->send_rate = (double)res->sent * 1e9 / (double)(send_end - first_int);
     res->retries = r->retries;
     res->first_error_status = r->first_error_status;
     memcpy(res->first_error_body, r->first_error_body, sizeof res->first_error_body);

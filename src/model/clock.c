@@ -8,6 +8,7 @@
 
 #include "common/util_int.h"
 #include "model/events_int.h"
+#include "servprof/load.h"
 
 const char *sp_clock_source_str(sp_clock_source s)
 {
@@ -257,6 +258,12 @@ static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
     for (size_t c = 0; c < ev->n_clients && st == SP_OK; c++) {
         sp_ev_client *cl = &ev->clients[c];
         cl->by_trace = false;
+        if (cl->status == SP_LOAD_ERR_STREAM) {
+            /* a response came (2xx) but its event stream failed: not joined, as it is no success, but
+             * no transport error either */
+            ev->clients_failed_streams++;
+            continue;
+        }
         if (cl->status < 0) {
             /* no response reached the client: it observed no latency, and its done time (when it gave
              * up) bounds nothing */
@@ -320,6 +327,7 @@ static void count_trace_joins(struct sp_events *ev)
 sp_status sp_ev_join_clients(struct sp_events *ev)
 {
     ev->clients_unjoined = ev->clients_unfinished = ev->clients_failed = ev->clients_duplicate = 0;
+    ev->clients_failed_streams = 0;
     ev->clients_by_trace = ev->trace_matched = ev->trace_mismatched = 0;
     ev->has_client = false;
     free(ev->clock_offsets);

@@ -501,7 +501,7 @@ static void write_client_quality(FILE *out, const sp_report *r)
         sp_rep_wrap(out, line, 0, 2);
     }
     if (r->client_records_unjoined || r->client_records_unfinished || r->client_records_failed ||
-        r->client_records_duplicate) {
+        r->client_records_failed_streams || r->client_records_duplicate) {
         /* records of requests the server never finished are named apart (only when there are any, so
          * that other reports read as before): they are no strays, their server record never came */
         char unfinished[160] = "";
@@ -509,11 +509,18 @@ static void write_client_quality(FILE *out, const sp_report *r)
             snprintf(unfinished, sizeof unfinished,
                      " %" PRIu64 " whose request did not finish in the server trace (unfinished),",
                      r->client_records_unfinished);
+        /* streams that got a 2xx but failed (status -6) likewise: they had a response */
+        char streams[160] = "";
+        if (r->client_records_failed_streams)
+            snprintf(streams, sizeof streams,
+                     " %" PRIu64 " failed %s (a 2xx response whose event stream failed: no [DONE], an error "
+                     "event, ...),",
+                     r->client_records_failed_streams, plural(r->client_records_failed_streams, "stream", "streams"));
         snprintf(line, sizeof line,
                  "client records not used:%s %" PRIu64 " with no matching request, %" PRIu64
-                 " transport %s (no response), %" PRIu64 " %s of a request's joined record",
+                 " transport %s (no response),%s %" PRIu64 " %s of a request's joined record",
                  unfinished, r->client_records_unjoined, r->client_records_failed,
-                 plural(r->client_records_failed, "error", "errors"), r->client_records_duplicate,
+                 plural(r->client_records_failed, "error", "errors"), streams, r->client_records_duplicate,
                  plural(r->client_records_duplicate, "duplicate", "duplicates"));
         sp_rep_wrap(out, line, 0, 2);
     }

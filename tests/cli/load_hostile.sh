@@ -119,6 +119,10 @@ s() { run "$@" --stream --rate 50 --arrival constant --timeout 2 --output-length
 s sse_no_done
 check '[ $rc -eq 1 ] && grep -q "stream 6$" "$tmp/out" && grep -q "no \[DONE\] 6 " "$tmp/out"'
 check '[ "$(grep -c "\"status\":-6,.*\"stream_error\":\"no \[DONE\]\"" "$tmp/$mode.jsonl")" -eq 6 ]'
+# analyze counts those records as failed streams (they got a 2xx), not as transport errors
+check 'tr "\n" " " <"$tmp/an" | tr -s " " | grep -q "0 transport errors (no response), 6 failed streams (a 2xx response whose event stream failed: no \[DONE\]"'
+"$bin" analyze --json "$tmp/$mode.jsonl" >"$tmp/an.json" 2>&1
+check 'grep -q "\"client_records\":{\"unjoined\":0,\"failed\":0,\"duplicate\":0,\"by_trace_id\":0,\"unfinished\":0,\"failed_streams\":6}" "$tmp/an.json"'
 s sse_cut
 check '[ $rc -eq 1 ] && grep -q "io 6 " "$tmp/out"'
 s sse_crlf

@@ -246,6 +246,8 @@ static void test_slow_server(void)
     CHECK(sp_load_run(&o, &r, err, sizeof err) == SP_OK);
     if (r) {
         CHECK_EQ_U64(r->responses, 20);
+        /* fell behind (about 50/s delivered of 100/s): the achieved rate says so */
+        CHECK(r->achieved_rate < 0.75 * r->target_rate);
         /* uncorrected p50 ~ 20 ms; corrected p50 ~ 20 + 10 x 10 = 120 ms: require at least 2x */
         CHECK(r->corrected.p50 > 2 * r->uncorrected.p50);
         CHECK(r->corrected.max > r->uncorrected.max + 100000000ull); /* the last waited ~190 ms */
@@ -262,6 +264,45 @@ static void test_slow_server(void)
         spacing_bad += tr[i].intended - tr[i - 1].intended != 10000000ull;
     CHECK_EQ_U64(spacing_bad, 0);
     unlink(trace);
+    server_stop(&s);
+}
+
+/* A run that keeps up reads at most 100% of target. 20 requests at 50/s are offered over 20 x 20 ms
+ * = 400 ms, not over the 380 ms from the first intended send to the last (which read 20/0.38 = 105%).
+ * Constant arrivals against a fast server: every answer lands long before the next gap ends, so the
+ * window is exactly 400 ms and the achieved and send rates exactly 50/s; Poisson arrivals (three
+ * seeds) are offered over at least N/r too, so they read no more. */
+static void test_keeps_up(void)
+{
+    server s;
+    server_start(&s, MODE_FAST, 0);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/embeddings", s.port);
+    for (int k = 0; k < 4; k++) {
+        sp_load_config o;
+        sp_load_config_init(&o);
+        o.url = url;
+        o.arrival = k == 0 ? SP_LOAD_ARRIVAL_CONSTANT : SP_LOAD_ARRIVAL_POISSON;
+        o.seed = (uint64_t)k;
+        o.rate = 50;
+        o.requests = 20;
+        o.connections = 4;
+        o.timeout_s = 5;
+        o.length = SP_LOAD_LENGTH_FIXED;
+        o.length_fixed = 4;
+        sp_load_result *r = NULL;
+        char err[256] = "";
+        CHECK(sp_load_run(&o, &r, err, sizeof err) == SP_OK);
+        if (!r)
+            continue;
+        CHECK_EQ_U64(r->ok, 20);
+        CHECK(r->achieved_rate <= 1.005 * r->target_rate);
+        CHECK(r->send_rate <= 1.005 * r->target_rate);
+        CHECK(r->duration_s >= 0.4 - 1e-9);
+        if (k == 0) /* on schedule: the whole 400 ms, no less */
+            CHECK(r->achieved_rate >= 0.9 * r->target_rate);
+        sp_load_result_destroy(r);
+    }
     server_stop(&s);
 }
 
@@ -428,6 +469,7 @@ int main(void)
     test_bad_options();
     test_fast();
     test_slow_server();
+    test_keeps_up();
     test_nothing_listens();
     test_silent_server();
     test_statuses();

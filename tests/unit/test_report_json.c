@@ -228,6 +228,7 @@ static void test_clock_section(void)
     r->client_records_unjoined = 4;
     r->client_records_failed = 5;
     r->client_records_duplicate = 6;
+    r->client_records_failed_streams = 7;
     size_t len;
     char *text = render(r, &len);
     jv root;
@@ -258,6 +259,7 @@ static void test_clock_section(void)
     CHECK_EQ_U64(jv_path(&root, "clock.client_records.unjoined")->num, 4);
     CHECK_EQ_U64(jv_path(&root, "clock.client_records.failed")->num, 5);
     CHECK_EQ_U64(jv_path(&root, "clock.client_records.duplicate")->num, 6);
+    CHECK_EQ_U64(jv_path(&root, "clock.client_records.failed_streams")->num, 7);
     jv_free(&root);
     free(text);
 }
