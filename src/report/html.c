@@ -1032,7 +1032,8 @@ static void write_quality(html_ctx *c)
     fprintf(out, "<tr><td>unattributed time (<code>other</code>), share of p95</td><td%s>%s</td></tr>\n",
             r->other_share_p95 >= 0.05 ? " class=\"warn\"" : "", sp_rep_fmt_pct(a, sizeof a, r->other_share_p95));
     if (r->client_records_unjoined || r->client_records_unfinished || r->client_records_failed ||
-        r->client_records_failed_streams || r->client_records_duplicate || r->has_client) {
+        r->client_records_failed_streams || r->client_records_unsent || r->client_records_duplicate ||
+        r->has_client) {
         if (r->client_records_unfinished)
             fprintf(out, "<tr><td>client records whose request did not finish in the server trace (unfinished)"
                     "</td><td>%" PRIu64 "</td></tr>\n", r->client_records_unfinished);
@@ -1043,6 +1044,9 @@ static void write_quality(html_ctx *c)
         if (r->client_records_failed_streams)
             fprintf(out, "<tr><td>client records of a 2xx whose event stream failed (not joined)</td><td>%" PRIu64
                     "</td></tr>\n", r->client_records_failed_streams);
+        if (r->client_records_unsent)
+            fprintf(out, "<tr><td>client records never sent (the run stopped first; not joined)</td><td>%" PRIu64
+                    "</td></tr>\n", r->client_records_unsent);
         fprintf(out, "<tr><td>client records duplicating a joined one</td><td>%" PRIu64 "</td></tr>\n",
                 r->client_records_duplicate);
     }
@@ -1090,6 +1094,7 @@ static void write_quality(html_ctx *c)
 }
 
 /* ---------- the page ---------- */
+
 
 sp_status sp_report_write_html(const sp_report *r, const sp_events *ev, FILE *out)
 {
