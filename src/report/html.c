@@ -1095,6 +1095,34 @@ static void write_quality(html_ctx *c)
 
 /* ---------- the page ---------- */
 
+/* A fleet report's replicas that stopped answering in the window, and those that never answered, as
+ * the text's header names them (docs/fleet.md); nothing when there are none, so other pages read as
+ * before. */
+static void write_source_replicas(FILE *out, const sp_report *r)
+{
+    const sp_report_source *src = r->source;
+    if (!src)
+        return;
+    if (src->n_down) {
+        fputs("<p class=\"warn\">Stopped answering in the window (Prometheus' last scrape failed; the figures "
+              "hold what was scraped before):", out);
+        for (size_t i = 0; i < src->n_down; i++) {
+            fputs(i ? ", " : " ", out);
+            sp_html_esc(out, src->down[i] ? src->down[i] : "?", 300);
+        }
+        fputs("</p>\n", out);
+    }
+    if (src->n_never) {
+        fprintf(out, "<p class=\"warn\">Never answered in the window (Prometheus' up is 0 and it has no servprof "
+                     "series: not in the figures nor the %zu replica%s):",
+                src->n_replicas, src->n_replicas == 1 ? "" : "s");
+        for (size_t i = 0; i < src->n_never; i++) {
+            fputs(i ? ", " : " ", out);
+            sp_html_esc(out, src->never[i] ? src->never[i] : "?", 300);
+        }
+        fputs("</p>\n", out);
+    }
+}
 
 sp_status sp_report_write_html(const sp_report *r, const sp_events *ev, FILE *out)
 {
@@ -1124,6 +1152,7 @@ sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, con
             r->n_files, r->n_files == 1 ? "" : "s", r->request_count, r->batch_count,
             sp_fmt_dur(a, sizeof a, (double)r->cost.window_ns), sp_rep_fmt_money(b, sizeof b, r->cost.price_per_hour),
             r->cost.price_is_default ? " (default)" : "");
+    write_source_replicas(out, r);
     /* each section checks the stream before it starts: a failed write stops the report there */
     write_verdict(&c);
     write_summary(&c);
