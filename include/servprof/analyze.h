@@ -587,6 +587,9 @@ typedef struct sp_report {
     /* client records with status -6 (servprof load --stream: a 2xx whose event stream failed, e.g. no
      * [DONE]): a response came, so not in client_records_failed; not joined either (appended) */
     uint64_t client_records_failed_streams;
+    /* client records with status -5 (servprof load: never sent, the run stopped before they could be
+     * sent): no request went out, so not in client_records_failed; not joined either (appended) */
+    uint64_t client_records_unsent;
 } sp_report;
 
 /* Demangles an Itanium C++ ABI symbol ("_Z...": the names CUDA kernels carry in CUPTI records, and in

@@ -94,6 +94,7 @@ sp_status sp_ana_clock_figures(sp_ana *a)
     r->client_records_unfinished = ev->clients_unfinished;
     r->client_records_failed = ev->clients_failed;
     r->client_records_failed_streams = ev->clients_failed_streams;
+    r->client_records_unsent = ev->clients_unsent;
     r->client_records_duplicate = ev->clients_duplicate;
     r->client_records_by_trace = ev->clients_by_trace;
     r->trace_context_matched = ev->trace_matched;

@@ -264,6 +264,11 @@ static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
             ev->clients_failed_streams++;
             continue;
         }
+        if (cl->status == SP_LOAD_ERR_UNSENT) {
+            /* never sent (the run stopped first): no transport error either, as nothing went out */
+            ev->clients_unsent++;
+            continue;
+        }
         if (cl->status < 0) {
             /* no response reached the client: it observed no latency, and its done time (when it gave
              * up) bounds nothing */
@@ -327,7 +332,7 @@ static void count_trace_joins(struct sp_events *ev)
 sp_status sp_ev_join_clients(struct sp_events *ev)
 {
     ev->clients_unjoined = ev->clients_unfinished = ev->clients_failed = ev->clients_duplicate = 0;
-    ev->clients_failed_streams = 0;
+    ev->clients_failed_streams = ev->clients_unsent = 0;
     ev->clients_by_trace = ev->trace_matched = ev->trace_mismatched = 0;
     ev->has_client = false;
     free(ev->clock_offsets);

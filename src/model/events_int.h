@@ -292,9 +292,11 @@ struct sp_events {
     size_t clients_unjoined;  /* after sp_ev_finish: no recorded request has the id */
     size_t clients_unfinished; /* after sp_ev_finish: the id is only an unfinished request's (its
                                   server record never came: the trace ended first) */
-    size_t clients_failed;    /* after sp_ev_finish: transport errors (status < 0 but -6), never joined */
+    size_t clients_failed;    /* after sp_ev_finish: transport errors (status < 0 but -5, -6), never joined */
     size_t clients_failed_streams; /* after sp_ev_finish: status -6 (SP_LOAD_ERR_STREAM): a 2xx whose
                                       event stream failed (no [DONE], an error event, ...); never joined */
+    size_t clients_unsent;    /* after sp_ev_finish: status -5 (SP_LOAD_ERR_UNSENT): never sent (the run
+                                 stopped before they could be sent); never joined */
     size_t clients_duplicate; /* after sp_ev_finish: another record for the same request was joined */
     size_t clients_by_trace;  /* after sp_ev_finish: joined by trace id (their id text matched none) */
     size_t trace_matched;     /* after sp_ev_finish: joined pairs that both carry a trace context and

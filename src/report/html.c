@@ -1032,7 +1032,8 @@ static void write_quality(html_ctx *c)
     fprintf(out, "<tr><td>unattributed time (<code>other</code>), share of p95</td><td%s>%s</td></tr>\n",
             r->other_share_p95 >= 0.05 ? " class=\"warn\"" : "", sp_rep_fmt_pct(a, sizeof a, r->other_share_p95));
     if (r->client_records_unjoined || r->client_records_unfinished || r->client_records_failed ||
-        r->client_records_failed_streams || r->client_records_duplicate || r->has_client) {
+        r->client_records_failed_streams || r->client_records_unsent || r->client_records_duplicate ||
+        r->has_client) {
         if (r->client_records_unfinished)
             fprintf(out, "<tr><td>client records whose request did not finish in the server trace (unfinished)"
                     "</td><td>%" PRIu64 "</td></tr>\n", r->client_records_unfinished);
@@ -1043,6 +1044,9 @@ static void write_quality(html_ctx *c)
         if (r->client_records_failed_streams)
             fprintf(out, "<tr><td>client records of a 2xx whose event stream failed (not joined)</td><td>%" PRIu64
                     "</td></tr>\n", r->client_records_failed_streams);
+        if (r->client_records_unsent)
+            fprintf(out, "<tr><td>client records never sent (the run stopped first; not joined)</td><td>%" PRIu64
+                    "</td></tr>\n", r->client_records_unsent);
         fprintf(out, "<tr><td>client records duplicating a joined one</td><td>%" PRIu64 "</td></tr>\n",
                 r->client_records_duplicate);
     }
@@ -1091,6 +1095,35 @@ static void write_quality(html_ctx *c)
 
 /* ---------- the page ---------- */
 
+/* A fleet report's replicas that stopped answering in the window, and those that never answered, as
+ * the text's header names them (docs/fleet.md); nothing when there are none, so other pages read as
+ * before. */
+static void write_source_replicas(FILE *out, const sp_report *r)
+{
+    const sp_report_source *src = r->source;
+    if (!src)
+        return;
+    if (src->n_down) {
+        fputs("<p class=\"warn\">Stopped answering in the window (Prometheus' last scrape failed; the figures "
+              "hold what was scraped before):", out);
+        for (size_t i = 0; i < src->n_down; i++) {
+            fputs(i ? ", " : " ", out);
+            sp_html_esc(out, src->down[i] ? src->down[i] : "?", 300);
+        }
+        fputs("</p>\n", out);
+    }
+    if (src->n_never) {
+        fprintf(out, "<p class=\"warn\">Never answered in the window (Prometheus' up is 0 and it has no servprof "
+                     "series: not in the figures nor the %zu replica%s):",
+                src->n_replicas, src->n_replicas == 1 ? "" : "s");
+        for (size_t i = 0; i < src->n_never; i++) {
+            fputs(i ? ", " : " ", out);
+            sp_html_esc(out, src->never[i] ? src->never[i] : "?", 300);
+        }
+        fputs("</p>\n", out);
+    }
+}
+
 sp_status sp_report_write_html(const sp_report *r, const sp_events *ev, FILE *out)
 {
     return sp_report_write_html_opts(r, ev, NULL, out);
@@ -1119,6 +1152,7 @@ sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, con
             r->n_files, r->n_files == 1 ? "" : "s", r->request_count, r->batch_count,
             sp_fmt_dur(a, sizeof a, (double)r->cost.window_ns), sp_rep_fmt_money(b, sizeof b, r->cost.price_per_hour),
             r->cost.price_is_default ? " (default)" : "");
+    write_source_replicas(out, r);
     /* each section checks the stream before it starts: a failed write stops the report there */
     write_verdict(&c);
     write_summary(&c);

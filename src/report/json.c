@@ -108,9 +108,11 @@ static void write_clock(FILE *out, const sp_report *r)
         fprintf(out, ",\"violations\":%" PRIu64 "}", o->violations);
     }
     fprintf(out, "],\"client_records\":{\"unjoined\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"duplicate\":%" PRIu64
-            ",\"by_trace_id\":%" PRIu64 ",\"unfinished\":%" PRIu64 ",\"failed_streams\":%" PRIu64 "}",
+            ",\"by_trace_id\":%" PRIu64 ",\"unfinished\":%" PRIu64 ",\"failed_streams\":%" PRIu64
+            ",\"unsent\":%" PRIu64 "}",
             r->client_records_unjoined, r->client_records_failed, r->client_records_duplicate,
-            r->client_records_by_trace, r->client_records_unfinished, r->client_records_failed_streams);
+            r->client_records_by_trace, r->client_records_unfinished, r->client_records_failed_streams,
+            r->client_records_unsent);
     fprintf(out, ",\"trace_context\":{\"requests\":%" PRIu64 ",\"matched\":%" PRIu64 ",\"mismatched\":%" PRIu64 "}}",
             r->trace_context_requests, r->trace_context_matched, r->trace_context_mismatched);
 }

@@ -501,7 +501,7 @@ static void write_client_quality(FILE *out, const sp_report *r)
         sp_rep_wrap(out, line, 0, 2);
     }
     if (r->client_records_unjoined || r->client_records_unfinished || r->client_records_failed ||
-        r->client_records_failed_streams || r->client_records_duplicate) {
+        r->client_records_failed_streams || r->client_records_unsent || r->client_records_duplicate) {
         /* records of requests the server never finished are named apart (only when there are any, so
          * that other reports read as before): they are no strays, their server record never came */
         char unfinished[160] = "";
@@ -516,11 +516,16 @@ static void write_client_quality(FILE *out, const sp_report *r)
                      " %" PRIu64 " failed %s (a 2xx response whose event stream failed: no [DONE], an error "
                      "event, ...),",
                      r->client_records_failed_streams, plural(r->client_records_failed_streams, "stream", "streams"));
+        /* and requests never sent (status -5: the run stopped first): nothing went out */
+        char unsent[120] = "";
+        if (r->client_records_unsent)
+            snprintf(unsent, sizeof unsent, " %" PRIu64 " never sent (the run stopped before they could be sent),",
+                     r->client_records_unsent);
         snprintf(line, sizeof line,
                  "client records not used:%s %" PRIu64 " with no matching request, %" PRIu64
-                 " transport %s (no response),%s %" PRIu64 " %s of a request's joined record",
+                 " transport %s (no response),%s%s %" PRIu64 " %s of a request's joined record",
                  unfinished, r->client_records_unjoined, r->client_records_failed,
-                 plural(r->client_records_failed, "error", "errors"), streams, r->client_records_duplicate,
+                 plural(r->client_records_failed, "error", "errors"), streams, unsent, r->client_records_duplicate,
                  plural(r->client_records_duplicate, "duplicate", "duplicates"));
         sp_rep_wrap(out, line, 0, 2);
     }

@@ -62,11 +62,15 @@ grep -q '"ev":"step"\|"phases"\|"kv_' batches.jsonl && { echo "FAIL: steps left 
 # ,"failed_streams":0 (client records with status -6, a 2xx whose event stream failed, counted apart
 # from transport errors); with that member removed (sed 's/,"failed_streams":0}/}/') the sums are the
 # ones before, 0bc3094e... (a.json), 3b504d05... (all.json) and 9bc97f74... (server.json)
-check a.json ced90e31e699c7abbc8bc55563563ca90363c75d2ff71edf84906d89e32a5460
+# ... and again (left7): client_records ends with ,"unsent":0 after failed_streams (client records with
+# status -5, never sent because the run stopped first, counted apart from transport errors); with that
+# member removed (sed 's/,"unsent":0}/}/') the sums are the ones before, ced90e31... (a.json),
+# d124a170... (all.json) and 4baa2574... (server.json) (checked)
+check a.json 96aad3d2ce1256f5a57422091eef44ccef7436a55d0367c58b42cef85b4911db
 check a.txt 15ff9b1e2586b98a369a28bdcbc544d452a46c7547132b8c049fa41c1db73058
-check all.json d124a1700a0dcf72a4a54b2981d35604493ed0a2eeab4b093a3aa97fe1cb92fe
+check all.json 96f16f06a48b746eb8a3633ba1c20b4139f0eb8158666ba0c9c5c2d16f7e2059
 check all.pf.json b02fe85d7154c4c8d503def0cce9c475391c1eb4d8951af386ae3ba3eda9b707
-check server.json 4baa25743ea7447cd1691b0269a64816150e26d235ad6c989c7a4d55dc562c04
+check server.json 7a1a8f75a6167ffa01f08c6934b9b6c05d831880b2611e2d3a6697b8b513f77e
 # otlp.jsonl changed on purpose (edge5): each document's resource carries the trace's price,
 # {"key":"servprof.price_per_hour","value":{"doubleValue":4}}, and its file's properties,
 # servprof.property.service and servprof.property.mode (docs/otlp.md); with those attributes removed
@@ -82,7 +86,7 @@ check otlp.jsonl 77af828ef59d40f1f21c3772255cd82aab292b2e76e33ba2fa63ed04946459a
 # before, d9cbbc1eed8e59fd1cf033c607fc010802ac1fbee76e841ad4aaf5c5c4503f64 (checked)
 check whatif.json 4777d5e543ad9fa484ab3d98453d8ed2dc3b04ab37bcbddcbb712c51bb9db298
 # and the trace does reach the cold fields: a report without them would not tell this change apart
-grep -q '"client_records":{"unjoined":1,"failed":1,"duplicate":1,"by_trace_id":1,"unfinished":0,"failed_streams":0}' a.json &&
+grep -q '"client_records":{"unjoined":1,"failed":1,"duplicate":1,"by_trace_id":1,"unfinished":0,"failed_streams":0,"unsent":0}' a.json &&
   grep -q '"trace_context":{"requests":3,"matched":2,"mismatched":1}' a.json &&
   grep -q '"client":{"requests":2,' a.json ||
   { echo "FAIL: the report lacks the client join, trace context or client tokens" >&2; fail=1; }

@@ -122,7 +122,7 @@ check '[ "$(grep -c "\"status\":-6,.*\"stream_error\":\"no \[DONE\]\"" "$tmp/$mo
 # analyze counts those records as failed streams (they got a 2xx), not as transport errors
 check 'tr "\n" " " <"$tmp/an" | tr -s " " | grep -q "0 transport errors (no response), 6 failed streams (a 2xx response whose event stream failed: no \[DONE\]"'
 "$bin" analyze --json "$tmp/$mode.jsonl" >"$tmp/an.json" 2>&1
-check 'grep -q "\"client_records\":{\"unjoined\":0,\"failed\":0,\"duplicate\":0,\"by_trace_id\":0,\"unfinished\":0,\"failed_streams\":6}" "$tmp/an.json"'
+check 'grep -q "\"client_records\":{\"unjoined\":0,\"failed\":0,\"duplicate\":0,\"by_trace_id\":0,\"unfinished\":0,\"failed_streams\":6,\"unsent\":0}" "$tmp/an.json"'
 s sse_cut
 check '[ $rc -eq 1 ] && grep -q "io 6 " "$tmp/out"'
 s sse_crlf
@@ -140,4 +140,26 @@ check '[ $wall -lt 6000 ]'
 # a request never sent carries no usage: no "prompt_tokens" (not 0, as if the server had said so)
 check 'grep -q "\"send_ns\":0,.*\"status\":-2" "$tmp/$mode.jsonl"'
 check '! grep -q "\"send_ns\":0,.*\"prompt_tokens\"" "$tmp/$mode.jsonl"'
+# the same stalled stream, stopped by Ctrl-C (SIGINT) while requests wait for the one connection: those
+# are never sent (status -5), and analyze counts them apart from the transport errors, not in them
+mode=sse_stall_int
+"$py" "$src/tests/cli/load_hostile_server.py" sse_stall >"$tmp/$mode.port" 2>"$tmp/$mode.py.log" &
+pids+=($!)
+for _ in $(seq 1 200); do [ -s "$tmp/$mode.port" ] && break; sleep 0.05; done
+"$bin" load --no-progress --url "http://127.0.0.1:$(cat "$tmp/$mode.port")/v1/x" --trace "$tmp/$mode.jsonl" \
+  --stream --rate 10 --duration 5 --arrival constant --timeout 2 --connections 1 >"$tmp/out" 2>"$tmp/err" &
+lp=$!
+sleep 1
+kill -INT $lp
+wait $lp
+check '[ $? -eq 1 ] && grep -q "unsent [1-9][0-9]*  stream 0$" "$tmp/out"'
+unsent=$(grep -c '"status":-5' "$tmp/$mode.jsonl")
+other=$(grep -c '"status":-[1-46]' "$tmp/$mode.jsonl")
+check '[ "$unsent" -ge 1 ] && [ "$other" -ge 1 ]'
+"$bin" analyze "$tmp/$mode.jsonl" >"$tmp/an" 2>&1
+check 'tr "\n" " " <"$tmp/an" | tr -s " " | grep -q " $other transport errors\? (no response), $unsent never sent (the run stopped before they could be sent),"'
+"$bin" analyze --json "$tmp/$mode.jsonl" >"$tmp/an.json" 2>&1
+check 'grep -q "\"client_records\":{\"unjoined\":0,\"failed\":$other,\"duplicate\":0,\"by_trace_id\":0,\"unfinished\":0,\"failed_streams\":0,\"unsent\":$unsent}" "$tmp/an.json"'
+"$bin" analyze --html "$tmp/an.html" "$tmp/$mode.jsonl" >/dev/null 2>&1
+check 'grep -q "<tr><td>client records never sent (the run stopped first; not joined)</td><td>$unsent</td></tr>" "$tmp/an.html"'
 exit $fail

@@ -92,7 +92,7 @@ int main(void)
         free(t);
         t = render(r, ev, 1);
         CHECK(strstr(t, "\"client_records\":{\"unjoined\":1,\"failed\":0,\"duplicate\":0,\"by_trace_id\":0,"
-                        "\"unfinished\":2,\"failed_streams\":0}") != NULL);
+                        "\"unfinished\":2,\"failed_streams\":0,\"unsent\":0}") != NULL);
         free(t);
         t = render(r, ev, 2);
         CHECK(strstr(t, "<tr><td>client records whose request did not finish in the server trace (unfinished)"

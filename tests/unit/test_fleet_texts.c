@@ -364,6 +364,25 @@ int main(void)
                           "%s", tb ? tb : "");
                 CHECK_MSG(jb && strstr(jb, jwant), "%s", jb ? jb : "");
             }
+            /* the HTML page's header names them too (before, it named neither) */
+            char *hb = NULL;
+            size_t hl = 0;
+            FILE *hf = open_memstream(&hb, &hl);
+            CHECK(hf && sp_report_write_html(h, NULL, hf) == SP_OK);
+            if (hf)
+                fclose(hf);
+            CHECK_MSG(hb && strstr(hb, "<p class=\"warn\">Never answered in the window (Prometheus' up is 0 and it "
+                                       "has no servprof series: not in the figures nor the 3 replicas): "
+                                       "metrics/127.0.0.1:8000</p>\n") && !strstr(hb, "8001") && !strstr(hb, "node/"),
+                      "%s", hb ? hb : "");
+            char hwant[512];
+            snprintf(hwant, sizeof hwant, "<p class=\"warn\">Stopped answering in the window (Prometheus' last "
+                     "scrape failed; the figures hold what was scraped before): %s</p>\n", want);
+            if (pass == 0)
+                CHECK_MSG(hb && !strstr(hb, "Stopped answering"), "%s", hb ? hb : "");
+            else
+                CHECK_MSG(hb && strstr(hb, hwant), "%s", hb ? hb : "");
+            free(hb);
             free(tb);
             free(jb);
             sp_report_destroy(h);

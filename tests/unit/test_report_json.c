@@ -229,6 +229,7 @@ static void test_clock_section(void)
     r->client_records_failed = 5;
     r->client_records_duplicate = 6;
     r->client_records_failed_streams = 7;
+    r->client_records_unsent = 8;
     size_t len;
     char *text = render(r, &len);
     jv root;
@@ -260,6 +261,7 @@ static void test_clock_section(void)
     CHECK_EQ_U64(jv_path(&root, "clock.client_records.failed")->num, 5);
     CHECK_EQ_U64(jv_path(&root, "clock.client_records.duplicate")->num, 6);
     CHECK_EQ_U64(jv_path(&root, "clock.client_records.failed_streams")->num, 7);
+    CHECK_EQ_U64(jv_path(&root, "clock.client_records.unsent")->num, 8);
     jv_free(&root);
     free(text);
 }
