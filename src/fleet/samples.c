@@ -398,6 +398,12 @@ static int str_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Prometheus' `up` sample of a target whose last scrape in the window failed. */
+static int up_at_zero(const sp_fl_sample *s)
+{
+    return strcmp(s->metric, "up") == 0 && s->value == 0;
+}
+
 /* The replicas whose last scrape in the window failed: an `up` sample of theirs (Prometheus' answer;
  * /metrics texts have none) at 0. `down` has room for n_replicas and points into w->replicas. */
 static size_t down_replicas(const sp_fl_set *set, const fl_work *w, const char **down)
@@ -406,7 +412,7 @@ static size_t down_replicas(const sp_fl_set *set, const fl_work *w, const char *
     for (size_t k = 0; k < w->n_replicas; k++)
         for (size_t i = 0; i < set->n; i++) {
             const sp_fl_sample *s = &set->s[i];
-            if (strcmp(s->metric, "up") != 0 || !(s->value == 0))
+            if (!up_at_zero(s))
                 continue;
             char name[512];
             replica_name(s, name, sizeof name);
@@ -428,7 +434,7 @@ static sp_status never_replicas(const sp_fl_set *set, const fl_work *w, char **n
     size_t n = 0;
     for (size_t i = 0; i < set->n; i++) {
         const sp_fl_sample *s = &set->s[i];
-        if (strcmp(s->metric, "up") != 0 || !(s->value == 0))
+        if (!up_at_zero(s))
             continue;
         char name[512];
         replica_name(s, name, sizeof name);
