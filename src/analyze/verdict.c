@@ -632,7 +632,8 @@ static sp_cand_kind row_kind(const char *name)
  * swaps in the latter when the quoted what-if raised max-batch and p95 did not fall. */
 #define SATURATED_QUEUE_FIX                                                                                   \
     "add replicas or capacity, or raise max-batch if batches are full; a shorter batch window will not help"
-#define SATURATED_QUEUE_FIX_NO_BATCH "add replicas or capacity; a larger max-batch or a shorter batch window will not help"
+#define SATURATED_QUEUE_FIX_NO_BATCH                                                                          \
+    "add replicas or capacity; a larger max-batch or a shorter batch window will not help"
 
 /* The short fix of a candidate (the ranking's `fix`): no figures, never naming another stage. A CPU
  * run (docs/analysis.md section 4, "Device kind") is never told about GPUs or CUDA graphs. */
