@@ -628,6 +628,13 @@ static sp_cand_kind row_kind(const char *name)
     return SP_CAND_NAMED;
 }
 
+/* The saturated queue's fix, and the same without its max-batch option: sp_report_quote_prediction
+ * swaps in the latter when the quoted what-if raised max-batch and p95 did not fall. */
+#define SATURATED_QUEUE_FIX                                                                                   \
+    "add replicas or capacity, or raise max-batch if batches are full; a shorter batch window will not help"
+#define SATURATED_QUEUE_FIX_NO_BATCH                                                                          \
+    "add replicas or capacity; a larger max-batch or a shorter batch window will not help"
+
 /* The short fix of a candidate (the ranking's `fix`): no figures, never naming another stage. A CPU
  * run (docs/analysis.md section 4, "Device kind") is never told about GPUs or CUDA graphs. */
 const char *sp_ana_verdict_fix(sp_cand_kind k, int saturated, int recommend_model, int cpu)
@@ -635,8 +642,7 @@ const char *sp_ana_verdict_fix(sp_cand_kind k, int saturated, int recommend_mode
     switch (k) {
     case SP_CAND_QUEUE:
         /* The queue behind a device that always has a batch in flight: capacity is the fix. */
-        return saturated ? "add replicas or capacity, or raise max-batch if batches are full; a shorter batch "
-                           "window will not help"
+        return saturated ? SATURATED_QUEUE_FIX
                          : "shorten the batch window with max-queue-delay, or raise traffic per replica";
     case SP_CAND_PREPROCESS: return "move it off the request path, parallelise it or use a faster tokenizer";
     case SP_CAND_H2D: return "pin host memory, overlap copies with compute or send less data";
@@ -955,6 +961,32 @@ sp_status sp_report_quote_prediction(sp_report *r)
     if (v->prediction_quoted || !v->sentence || v->clause_at == SIZE_MAX || v->clause_at > strlen(v->sentence) ||
         r->prediction.state == SP_PREDICTION_NONE)
         return SP_OK;
+    /* The saturated queue's fix offers a larger max-batch; when the quoted what-if is that very change
+     * and it does not lower p95, the sentence would advise it and refute it in one breath. Drop the
+     * option from the leader's fix (sentence and ranking, so JSON and HTML agree) and say it will not
+     * help. Every other case keeps the fix as it was. */
+    const sp_verdict_prediction *p = &r->prediction;
+    size_t flen = strlen(SATURATED_QUEUE_FIX);
+    if (p->state == SP_PREDICTION_DONE && p->setting && strcmp(p->setting, "max-batch") == 0 &&
+        p->p95_after_ns >= p->p95_before_ns && v->n_ranking && v->ranking[0].fix &&
+        strcmp(v->ranking[0].fix, SATURATED_QUEUE_FIX) == 0 && v->clause_at >= flen &&
+        memcmp(v->sentence + v->clause_at - flen, SATURATED_QUEUE_FIX, flen) == 0) {
+        size_t nlen = strlen(SATURATED_QUEUE_FIX_NO_BATCH), head = v->clause_at - flen;
+        size_t len = strlen(v->sentence) - flen + nlen;
+        char *t = malloc(len + 1);
+        if (!t)
+            return SP_ERR_NOMEM;
+        memcpy(t, v->sentence, head);
+        memcpy(t + head, SATURATED_QUEUE_FIX_NO_BATCH, nlen);
+        strcpy(t + head + nlen, v->sentence + v->clause_at);
+        const char *q = sp_report_strdup(r, t);
+        free(t);
+        if (!q)
+            return SP_ERR_NOMEM;
+        v->sentence = q;
+        v->clause_at = head + nlen;
+        v->ranking[0].fix = SATURATED_QUEUE_FIX_NO_BATCH;
+    }
     size_t plen = sp_verdict_prediction_str(&r->prediction, NULL, 0);
     size_t slen = strlen(v->sentence);
     char *s = malloc(slen + plen + 16);

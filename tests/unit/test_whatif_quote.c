@@ -284,6 +284,77 @@ static void saturated_queue(void)
     CHECK(p->extrapolated);
     /* 2 arrivals per ms during a 2.2 ms batch: once the backlog is gone batches hold 4 or 5 */
     CHECK(p->note && strstr(p->note, "batches of up to 5 requests (the trace's largest: 4)") != NULL);
+    /* it lowers p95: the fix keeps its max-batch option, the prediction quoted right after it */
+    CHECK(strstr(r->verdict.sentence, "add replicas or capacity, or raise max-batch if batches are full; a "
+                                      "shorter batch window will not help (what-if: max-batch 4 -> 8: ") != NULL);
+    sp_report_destroy(r);
+}
+
+/* Saturated, but each batch's time is 20 us per padded token (pad to the longest; inputs of 10..40
+ * tokens, 4 requests every 2 ms, batches of 4 lasting 2.4..3.2 ms): a larger batch pads more tokens
+ * for the same requests, so the what-if max-batch 4 -> 8 does not lower p95. The leader's fix must
+ * not offer that change next to a prediction that refutes it: sentence, JSON ranking and HTML say
+ * "add replicas or capacity; a larger max-batch or a shorter batch window will not help". */
+static void saturated_batch_no_help(void)
+{
+    at = 0;
+    add("{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"properties\":{\"policy.max_batch\":\"4\","
+        "\"policy.max_queue_delay_ns\":\"2000000\",\"policy.pad\":\"longest\",\"policy.workers\":\"1\","
+        "\"policy.queue_capacity\":\"100000\"}}\n");
+    uint64_t free_at = 0;
+    for (int k = 0; k < 100; k++) {
+        int longest = 0, tok[4];
+        for (int j = 0; j < 4; j++) {
+            tok[j] = 10 + ((4 * k + j) * 7) % 31;
+            if (tok[j] > longest)
+                longest = tok[j];
+        }
+        uint64_t ready = (uint64_t)(4 * k + 3) * MS / 2, start = ready > free_at ? ready : free_at;
+        uint64_t end = start + (uint64_t)(4 * longest) * 20 * US;
+        free_at = end;
+        add("{\"ev\":\"batch\",\"batch\":%d,\"requests\":[\"r%d\",\"r%d\",\"r%d\",\"r%d\"],\"start_ns\":%llu,"
+            "\"end_ns\":%llu,\"effective_tokens\":%d,\"padded_tokens\":%d}\n",
+            k, 4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3, (unsigned long long)start, (unsigned long long)end,
+            tok[0] + tok[1] + tok[2] + tok[3], 4 * longest);
+        add("{\"ev\":\"kernel\",\"batch\":%d,\"name\":\"encoder\",\"stream\":0,\"start_ns\":%llu,\"end_ns\":%llu}\n", k,
+            (unsigned long long)start, (unsigned long long)end);
+        for (int j = 0; j < 4; j++) {
+            int i = 4 * k + j;
+            uint64_t t0 = (uint64_t)i * MS / 2;
+            add("{\"ev\":\"request\",\"id\":\"r%d\",\"arrival_ns\":%llu,\"done_ns\":%llu,\"input_tokens\":%d}\n", i,
+                (unsigned long long)t0, (unsigned long long)end, tok[j]);
+            add("{\"ev\":\"stage\",\"id\":\"r%d\",\"stage\":\"queue\",\"start_ns\":%llu,\"end_ns\":%llu}\n", i,
+                (unsigned long long)t0, (unsigned long long)start);
+        }
+    }
+    sp_events *ev;
+    sp_report *r = quoted(text, &ev);
+    CHECK(strcmp(r->verdict.stage, "queue") == 0);
+    const sp_verdict_prediction *p = &r->prediction;
+    CHECK(p->state == SP_PREDICTION_DONE);
+    CHECK(strcmp(p->setting, "max-batch") == 0 && strcmp(p->from, "4") == 0 && strcmp(p->to, "8") == 0);
+    CHECK_MSG(p->p95_after_ns >= p->p95_before_ns, "p95 %llu -> %llu", (unsigned long long)p->p95_before_ns,
+              (unsigned long long)p->p95_after_ns);
+    static const char fix[] = "add replicas or capacity; a larger max-batch or a shorter batch window will not help";
+    const char *s = r->verdict.sentence;
+    CHECK_MSG(strstr(s, "add replicas or capacity; a larger max-batch or a shorter batch window will not help "
+                        "(what-if: max-batch 4 -> 8: ") != NULL && strstr(s, "the change does not lower p95)") &&
+                  !strstr(s, "raise max-batch"),
+              "sentence: %s", s);
+    CHECK(r->verdict.n_ranking && strcmp(r->verdict.ranking[0].fix, fix) == 0);
+    size_t len;
+    char *j = capture(sp_report_write_json, r, &len);
+    CHECK(strstr(j, "\"fix\": \"add replicas or capacity; a larger max-batch") != NULL ||
+          strstr(j, "\"fix\":\"add replicas or capacity; a larger max-batch") != NULL);
+    CHECK(!strstr(j, "raise max-batch"));
+    free(j);
+    char *h = NULL;
+    FILE *m = open_memstream(&h, &len);
+    CHECK(sp_report_write_html(r, ev, m) == SP_OK);
+    fclose(m);
+    CHECK(strstr(h, fix) != NULL && !strstr(h, "raise max-batch"));
+    free(h);
+    sp_events_destroy(ev);
     sp_report_destroy(r);
 }
 
@@ -506,6 +577,7 @@ int main(void)
     own_line();
     queue_without_policy();
     saturated_queue();
+    saturated_batch_no_help();
     padding_verdicts();
     other_verdict();
     return sp_test_done("test_whatif_quote");
