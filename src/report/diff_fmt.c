@@ -162,39 +162,40 @@ char *sp_rep_diff_no_interval_reason(char *buf, size_t len, const sp_diff *d)
     return buf;
 }
 
-char *sp_rep_diff_e2e_note(char *buf, size_t len, const sp_diff *d)
+/* A note on a way BASE and NEW are not alike (b, a: whether each run has the property): HEAD, BASE's
+ * label, MID, NEW's label, TAIL; empty where the runs are alike. */
+static char *unlike_note(char *buf, size_t len, int b, int a, const char *head, const char *mid, const char *tail,
+                         const char *yes, const char *no)
 {
-    int b = d->with_client[0] > 0, a = d->with_client[1] > 0;
-    if (a == b) {
+    if (a == b)
         snprintf(buf, len, "%s", "");
-        return buf;
-    }
-    /* one run's end-to-end is the client's, the other's the server's: their latency changes hold the
-     * network and client time, not a change of the service (docs/diff.md) */
-    snprintf(buf, len,
-             "End-to-end is not measured alike: BASE's is %s, NEW's %s, so the latency changes include the "
-             "network and client time; give both runs their client trace, or neither, to compare the service.",
-             b ? "the client's, send -> reply (a client trace merged)" : "the server's, arrival -> done",
-             a ? "the client's, send -> reply (a client trace merged)" : "the server's, arrival -> done");
+    else
+        snprintf(buf, len, "%s%s%s%s%s", head, b ? yes : no, mid, a ? yes : no, tail);
     return buf;
 }
 
+/* one run's end-to-end is the client's, the other's the server's: their latency changes hold the
+ * network and client time, not a change of the service (docs/diff.md) */
+char *sp_rep_diff_e2e_note(char *buf, size_t len, const sp_diff *d)
+{
+    return unlike_note(buf, len, d->with_client[0] > 0, d->with_client[1] > 0,
+                       "End-to-end is not measured alike: BASE's is ", ", NEW's ",
+                       ", so the latency changes include the network and client time; give both runs their client "
+                       "trace, or neither, to compare the service.",
+                       "the client's, send -> reply (a client trace merged)", "the server's, arrival -> done");
+}
+
+/* a generation service against one without: the same stage names measure different work (a queue for a
+ * place among running sequences, not for a batch window; streaming), so the changes are not a change of
+ * one service (docs/diff.md) */
 char *sp_rep_diff_kind_note(char *buf, size_t len, const sp_diff *d)
 {
-    int b = d->generation[0] != 0, a = d->generation[1] != 0;
-    if (a == b) {
-        snprintf(buf, len, "%s", "");
-        return buf;
-    }
-    /* a generation service against one without: the same stage names measure different work (a queue
-     * for a place among running sequences, not for a batch window; streaming), so the changes are not
-     * a change of one service (docs/diff.md) */
-    snprintf(buf, len,
-             "The runs are different kinds of service: BASE is %s, NEW %s; their stages measure different "
-             "work, so the changes are not those of one service: compare runs of the same kind.",
-             b ? "a generation service (continuous batching, TTFT and TPOT)" : "a service without generation data",
-             a ? "a generation service (continuous batching, TTFT and TPOT)" : "a service without generation data");
-    return buf;
+    return unlike_note(buf, len, d->generation[0] != 0, d->generation[1] != 0,
+                       "The runs are different kinds of service: BASE is ", ", NEW ",
+                       "; their stages measure different work, so the changes are not those of one service: compare "
+                       "runs of the same kind.",
+                       "a generation service (continuous batching, TTFT and TPOT)",
+                       "a service without generation data");
 }
 
 char *sp_rep_diff_blocks(char *buf, size_t len, const sp_diff *d)
