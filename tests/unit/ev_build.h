@@ -122,7 +122,9 @@ static inline void eb_act(sp_events *ev, uint8_t kind, uint32_t batch, uint64_t 
     eb_act_full(ev, kind, batch, s, e, kind == SP_ACT_KERNEL ? "k" : NULL, 0, 0, 0, 0, 0);
 }
 
-static inline void eb_launch(sp_events *ev, uint64_t corr, uint64_t s, uint64_t e, uint32_t file)
+/* Adds a host launch call; `name` (the runtime call, e.g. "cudaLaunchKernel") may be NULL. */
+static inline void eb_launch_named(sp_events *ev, uint64_t corr, uint64_t s, uint64_t e, uint32_t file,
+                                   const char *name)
 {
     sp_ev_launch l;
     memset(&l, 0, sizeof l);
@@ -131,7 +133,14 @@ static inline void eb_launch(sp_events *ev, uint64_t corr, uint64_t s, uint64_t 
     l.end_ns = e;
     l.file = file;
     l.name = SP_EV_NONE;
+    if (name)
+        eb_check(sp_str_intern(&ev->strings, name, strlen(name), &l.name), "intern");
     eb_check(sp_ev_add_launch(ev, &l), "add_launch");
+}
+
+static inline void eb_launch(sp_events *ev, uint64_t corr, uint64_t s, uint64_t e, uint32_t file)
+{
+    eb_launch_named(ev, corr, s, e, file, NULL);
 }
 
 static inline void eb_client(sp_events *ev, const char *id, uint64_t intended, uint64_t send, uint64_t done)

@@ -27,15 +27,10 @@
 #define NCALLS 8000
 #define LONG_NS ((uint64_t)1 << 32)
 
+/* every call is a cudaLaunchKernel of file 0 */
 static void add_call(sp_events *ev, uint64_t corr, uint64_t s, uint64_t e)
 {
-    sp_ev_launch l;
-    memset(&l, 0, sizeof l);
-    l.correlation = corr;
-    l.start_ns = s;
-    l.end_ns = e;
-    eb_check(sp_str_intern(&ev->strings, "cudaLaunchKernel", 16, &l.name), "intern");
-    eb_check(sp_ev_add_launch(ev, &l), "add_launch");
+    eb_launch_named(ev, corr, s, e, 0, "cudaLaunchKernel");
 }
 
 static uint64_t delay_of(uint64_t k, int way)

@@ -34,20 +34,6 @@
 
 #define NCALLS 8000
 
-static void add_call(sp_events *ev, uint64_t corr, uint64_t s, uint64_t e, uint32_t file, const char *name)
-{
-    sp_ev_launch l;
-    memset(&l, 0, sizeof l);
-    l.correlation = corr;
-    l.start_ns = s;
-    l.end_ns = e;
-    l.file = file;
-    l.name = SP_EV_NONE;
-    if (name)
-        eb_check(sp_str_intern(&ev->strings, name, strlen(name), &l.name), "intern");
-    eb_check(sp_ev_add_launch(ev, &l), "add_launch");
-}
-
 /* `shift`: ids (k + 1) << shift (24: too sparse for the direct table); `long_call`: one more call of
  * 2^32 ns on an id no kernel has */
 /* 1: the set holds one request record too (ahead_way: past a span limit of 0 requests) */
@@ -62,18 +48,18 @@ static sp_events *build(int shift, int long_call)
     for (uint32_t f = 0; f < 2; f++)
         for (uint64_t k = 0; k < NCALLS; k++) {
             uint64_t t = f * 1000000000ull + k * 100000, corr = (k + 1) << shift;
-            add_call(ev, corr, t, t + 4000, f == 0 ? 0 : f1, "cudaLaunchKernel");
+            eb_launch_named(ev, corr, t, t + 4000, f == 0 ? 0 : f1, "cudaLaunchKernel");
             uint64_t s = t + 4000 + ((k % 7) + 1) * 1000;
             eb_act_full(ev, SP_ACT_KERNEL, SP_EV_NONE, s, s + 5000, "gemm", 0, f, corr, 0, f == 0 ? 0 : f1);
         }
-    add_call(ev, (uint64_t)11 << shift, 10 * 100000, 10 * 100000 + 4000, 0, "cudaGraphLaunch");
-    add_call(ev, (uint64_t)21 << shift, 20 * 100000 - 1000, 20 * 100000 + 3000, 0, "cudaLaunchKernel");
-    add_call(ev, (uint64_t)31 << shift, 1000000000ull + 30 * 100000 + 1000, 1000000000ull + 30 * 100000 + 2000, f1,
+    eb_launch_named(ev, (uint64_t)11 << shift, 10 * 100000, 10 * 100000 + 4000, 0, "cudaGraphLaunch");
+    eb_launch_named(ev, (uint64_t)21 << shift, 20 * 100000 - 1000, 20 * 100000 + 3000, 0, "cudaLaunchKernel");
+    eb_launch_named(ev, (uint64_t)31 << shift, 1000000000ull + 30 * 100000 + 1000, 1000000000ull + 30 * 100000 + 2000, f1,
              "cudaLaunchKernel");
-    add_call(ev, 0, 5000, 6000, 0, "cudaLaunchKernel");
-    add_call(ev, (uint64_t)41 << shift, 2 * 100000, 2 * 100000 - 1, f1, "cudaLaunchKernel");
+    eb_launch_named(ev, 0, 5000, 6000, 0, "cudaLaunchKernel");
+    eb_launch_named(ev, (uint64_t)41 << shift, 2 * 100000, 2 * 100000 - 1, f1, "cudaLaunchKernel");
     if (long_call)
-        add_call(ev, (uint64_t)(NCALLS + 1) << shift, 0, (uint64_t)1 << 32, 0, "cudaLaunchKernel");
+        eb_launch_named(ev, (uint64_t)(NCALLS + 1) << shift, 0, (uint64_t)1 << 32, 0, "cudaLaunchKernel");
     return ev;
 }
 
