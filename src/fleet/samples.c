@@ -531,7 +531,7 @@ sp_status sp_fl_report(const sp_fl_set *set, const sp_fl_origin *origin, sp_repo
         char failed[1024] = "";
         size_t o = 0, n_failed = 0;
         for (size_t i = 0; i < set->n; i++) {
-            if (strcmp(set->s[i].metric, "up") != 0 || !(set->s[i].value == 0))
+            if (!up_at_zero(&set->s[i]))
                 continue;
             char name[512];
             replica_name(&set->s[i], name, sizeof name);
