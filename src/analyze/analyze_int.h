@@ -818,14 +818,12 @@ sp_status sp_ana_verdict_store(sp_report *r, const sp_verdict_cand *cs, size_t n
  * work and padding), with their shares of p95 and no savings yet. Returns how many (at most cap). */
 size_t sp_ana_verdict_candidates(const sp_report *r, sp_verdict_cand *cs, size_t cap);
 /* Ranks candidates whose savings are filled, gives each its fix and writes r->verdict: ranking, leader,
- * sentence (facts from r's padding, cost and outcomes). `continuous`: the service batches continuously
- * (generation steps), so a queue's fix is the running-sequence limit (1; 3 where the trace does not say
- * its server has --max-num-seqs: the limit worded, SP_ANA_SEQS_CAP), or shorter steps when no step ran
- * that many sequences (2; 4 where the trace does not say its server has --max-num-batched-tokens: the
- * budget worded, SP_ANA_TOKENS_BUDGET), not a batch window. A trace in case 2 or 4 carries
- * policy.max_num_seqs, so --max-num-seqs is named as a flag in both. Shared by the
+ * sentence (facts from r's padding, cost and outcomes). `queue_fix`: NULL, or for a service that batches
+ * continuously (generation steps) the queue's fix, [0] beside a device with room and [1] behind a
+ * saturated one (sp_ana_verdict: the running-sequence limit, or shorter steps when no step ran that many
+ * sequences, each worded by what the trace says its server has), not a batch window. Shared by the
  * analysis of a trace and the report from aggregated counters (buckets.c). SP_OK or SP_ERR_NOMEM. */
-sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, int continuous);
+sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, const char *const *queue_fix);
 /* Whether the trace says its server takes --max-num-seqs: a `service` property of servprof's own
  * generating servers, or a `policy.max_num_seqs` property (verdict.c). Elsewhere a queue's fix
  * names the limit by what it is, SP_ANA_SEQS_CAP, with the flag of the servers that have one. */

@@ -837,22 +837,35 @@ sp_status sp_ana_verdict(sp_ana *a, sp_verdict_cand *cs, size_t nc)
             if (a->ev->batches[b].nmembers > most)
                 most = a->ev->batches[b].nmembers;
         }
-    if (continuous) {
-        /* no step ever ran --max-num-seqs sequences: the queue waited for the running step, not for a
-         * place (the TTFT verdict says the same, generation_verdict.c) */
-        const char *v = NULL;
-        for (size_t f = 0; f < a->ev->n_files && !v; f++)
-            v = sp_ev_get_prop(a->ev, (uint32_t)f, "policy.max_num_seqs");
-        char *end = NULL;
-        unsigned long long limit = v ? strtoull(v, &end, 10) : 0;
-        if (v && end != v && !*end && limit > most)
-            continuous = sp_ana_lacks_chunked_prefill(a) ? 5 /* no chunked prefill to advise */
-                         : sp_ana_names_tokens_flag(a)  ? 2
-                                                        : 4; /* 4: the token budget worded */
-        else if (!sp_ana_names_seqs_flag(a))
-            continuous = 3; /* the limit worded: the trace does not say its server has the flag */
+    if (!continuous)
+        return sp_ana_verdict_decide(r, cs, nc, NULL);
+    /* the queue's fix: [0] beside a device with room, [1] behind a saturated one */
+    const char *fix[2];
+    /* no step ever ran --max-num-seqs sequences: the queue waited for the running step, not for a
+     * place (the TTFT verdict says the same, generation_verdict.c); such a trace carries
+     * policy.max_num_seqs, so that flag is named */
+    const char *v = NULL;
+    for (size_t f = 0; f < a->ev->n_files && !v; f++)
+        v = sp_ev_get_prop(a->ev, (uint32_t)f, "policy.max_num_seqs");
+    char *end = NULL;
+    unsigned long long limit = v ? strtoull(v, &end, 10) : 0;
+    if (v && end != v && !*end && limit > most) {
+        fix[0] = fix[1] = sp_ana_lacks_chunked_prefill(a)
+                              ? "shorten the steps new requests wait for (a lower --max-num-batched-tokens; this "
+                                "server has no chunked prefill); steps never ran --max-num-seqs sequences"
+                          : sp_ana_names_tokens_flag(a)
+                              ? "shorten the steps new requests wait for (chunked prefill, a lower "
+                                "--max-num-batched-tokens); steps never ran --max-num-seqs sequences"
+                              : "shorten the steps new requests wait for: chunked prefill, or lower "
+                                SP_ANA_TOKENS_BUDGET "; steps never ran --max-num-seqs sequences";
+    } else if (sp_ana_names_seqs_flag(a)) {
+        fix[0] = "raise --max-num-seqs or add a replica";
+        fix[1] = "add replicas or capacity, or raise --max-num-seqs if the KV cache has room";
+    } else { /* the limit worded: the trace does not say its server has the flag */
+        fix[0] = "raise " SP_ANA_SEQS_CAP " or add a replica";
+        fix[1] = "add replicas or capacity, or raise " SP_ANA_SEQS_CAP " if the KV cache has room";
     }
-    return sp_ana_verdict_decide(r, cs, nc, continuous);
+    return sp_ana_verdict_decide(r, cs, nc, fix);
 }
 
 /* Fills `v` from the ranked candidates: the ranking, the leader, the sentence. With a marker the
@@ -894,7 +907,7 @@ static sp_status store(sp_report *r, const sp_verdict_cand *cs, size_t nc, const
     return v->sentence ? SP_OK : SP_ERR_NOMEM;
 }
 
-sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, int continuous)
+sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, const char *const *queue_fix)
 {
     sp_verdict *v = &r->verdict;
     sp_verdict_facts f;
@@ -908,20 +921,8 @@ sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, in
          * on launch overhead or syncs */
         if (f.kernels_unmeasured && cs[k].kind == SP_CAND_GAP && cs[k].phase == SP_CAND_PHASE_NONE)
             cs[k].fix = r->gpu.device_kind == SP_DEVICE_CPU ? SP_ANA_GAP_UNMEASURED_FIX_CPU : SP_ANA_GAP_UNMEASURED_FIX;
-        if (continuous && cs[k].kind == SP_CAND_QUEUE)
-            cs[k].fix = continuous == 2 ? "shorten the steps new requests wait for (chunked prefill, a lower "
-                                          "--max-num-batched-tokens); steps never ran --max-num-seqs sequences"
-                        : continuous == 5 ? "shorten the steps new requests wait for (a lower --max-num-batched-tokens; "
-                                            "this server has no chunked prefill); steps never ran --max-num-seqs "
-                                            "sequences"
-                        : continuous == 4 ? "shorten the steps new requests wait for: chunked prefill, or lower "
-                                            SP_ANA_TOKENS_BUDGET "; steps never ran --max-num-seqs sequences"
-                        : continuous == 3
-                            ? (f.queue_saturated ? "add replicas or capacity, or raise " SP_ANA_SEQS_CAP
-                                                   " if the KV cache has room"
-                                                 : "raise " SP_ANA_SEQS_CAP " or add a replica")
-                        : f.queue_saturated ? "add replicas or capacity, or raise --max-num-seqs if the KV cache has room"
-                                            : "raise --max-num-seqs or add a replica";
+        if (queue_fix && cs[k].kind == SP_CAND_QUEUE)
+            cs[k].fix = queue_fix[f.queue_saturated ? 1 : 0];
     }
 
     return store(r, cs, nc, &f, recommend, "\x01", v);
