@@ -390,9 +390,16 @@ static void put_model(sentence *s, const sp_verdict_cand *rank, size_t n, const 
         return;
     }
     pct(p, sizeof p, useful);
+    /* the distance is the difference of the two whole percents the sentence states (the leader's in
+     * put_leader: a leader given with a decimal is useful kernel work, which never gets this clause),
+     * so that "50% ... 28% of p95, 22 points below" adds up; rounding the exact distance (21.4) could
+     * say 21 beside them. The margin above is still on the exact shares. */
+    char lp[16];
+    pct(lp, sizeof lp, lead->share);
+    double points = strtod(lp, NULL) - strtod(p, NULL);
     char kl[NAME_MAX_BYTES + 4];
     put(s, " The model is not the bottleneck: %s time%s is %s of p95, %.0f points below %s.",
-        phases ? "useful kernel" : label(k, kl, sizeof kl), phases ? " in all phases" : "", p, behind * 100.0,
+        phases ? "useful kernel" : label(k, kl, sizeof kl), phases ? " in all phases" : "", p, points,
         label(lead, l, sizeof l));
 }
 
