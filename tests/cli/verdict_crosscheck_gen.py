@@ -16,11 +16,12 @@ h2d copy, kernels with launch gaps, an optional d2h copy; tokens leave through a
 Run as: verdict_crosscheck_gen.py SEED > trace.jsonl
 """
 import json
+import math
+import random
 import sys
 
 
 def main(argv):
-    import random
     seed = int(argv[1])
     R = random.Random(seed)
 
@@ -28,7 +29,6 @@ def main(argv):
         return a + (b - a) * R.random()
 
     def exp(mean):
-        import math
         return -mean * math.log(1.0 - R.random())
 
     replicas = 1 if R.random() < 0.6 else 2
