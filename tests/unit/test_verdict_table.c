@@ -516,6 +516,30 @@ static void test_model_clause_points(void)
     }
 }
 
+/* One candidate, one figure: useful kernel 49.6% leads, level with queue 46% (3.6 points). The
+ * headline gives 49.6% (whole percents would read "50%" beside "it is under 50% of p95"), and the
+ * level clause names the leader with the same figure; it said "useful kernel 50% and queue 46% of p95
+ * are level ... 49.6% of p95 latency is useful kernel execution ... it is under 50% of p95" (found by
+ * tests/cli/verdict_crosscheck.sh's rule that the sentence states each candidate once, one way).
+ * Hand-written from docs/analysis.md section 6, "The sentence". */
+static void test_level_leader_figure(void)
+{
+    sp_verdict_cand rank[3] = {
+        {SP_CAND_KERNEL, 3, "kernel", SP_GROUP_MODEL, 0.496, 496, "x", SP_CAND_PHASE_NONE},
+        {SP_CAND_QUEUE, 0, "queue", SP_GROUP_CONFIGURATION, 0.46, 460, "shorten the batch window", SP_CAND_PHASE_NONE},
+        {SP_CAND_POSTPROCESS, 6, "postprocess", SP_GROUP_RUNTIME, 0.044, 44, "y", SP_CAND_PHASE_NONE},
+    };
+    sp_verdict_facts f = {0};
+    char out[1024];
+    sp_ana_verdict_render(rank, 3, &f, NULL, out, sizeof out);
+    static const char want[] =
+        "useful kernel 49.6% and queue 46% of p95 are level (within 5 points); useful kernel ranks first. 49.6% of "
+        "p95 latency is useful kernel execution (kernel, model), the largest candidate; removing it would cut p95 "
+        "by 496 ns. A model change is not the first fix yet: it is under 50% of p95; queue is 46.0% of p95, level "
+        "with it. Next: queue 46% (configuration: shorten the batch window).";
+    CHECK_MSG(!strcmp(out, want), "want: %s\n   got: %s", want, out);
+}
+
 int main(void)
 {
     size_t n = sizeof cases / sizeof cases[0];
@@ -525,5 +549,6 @@ int main(void)
     test_details();
     test_render_clause();
     test_model_clause_points();
+    test_level_leader_figure();
     return sp_test_done("test_verdict_table");
 }
