@@ -191,6 +191,7 @@ def check_sentence(rep, ck):
         saturated = "behind a saturated device" in s
 
     # 1. the level clause: exactly the candidates level with the leader, each with its share
+    level_lead_fig = None
     lv = [r for r in rank[1:] if level_band(L, r["share_of_p95"])]
     maybe = [r for r in rank[1:] if level_band(L, r["share_of_p95"]) is None]
     m = re.match(r"(.*?) of p95 are level \(within 5 points\); (.*?) ranks first\. ", s)
@@ -209,10 +210,11 @@ def check_sentence(rep, ck):
             if not r:
                 ck.fail("level clause names %r, no candidate" % nm)
                 continue
-            ck.expect(pct_ok(p, r["share_of_p95"], 0), "level clause: %s %s%%, the table's %.4g" %
+            ck.expect(pct_ok(p, r["share_of_p95"], 1 if "." in p else 0), "level clause: %s %s%%, the table's %.4g" %
                       (nm, p, r["share_of_p95"] * 100))
             if i == 0:
                 ck.expect(r is lead, "level clause opens with %s, not the leader" % nm)
+                level_lead_fig = p
         ck.expect(m.group(2) == label(lead), "level clause: %s ranks first, leader is %s" % (m.group(2), label(lead)))
         got = set(nm for nm, _ in named[1:])
         want = set(label(r) for r in lv)
@@ -237,6 +239,9 @@ def check_sentence(rep, ck):
             ck.fail("leader clause missing: %r" % s)
             return
         dec = 1 if "." in m.group(1) else 0
+        # one candidate, one figure: the level clause names the leader as the headline does
+        ck.expect(level_lead_fig is None or level_lead_fig == m.group(1),
+                  "the leader is %s%% in the level clause, %s%% in the headline" % (level_lead_fig, m.group(1)))
         ck.expect(pct_ok(m.group(1), L, dec),
                   "leader %s: %s%%, the table's %.4g%%" % (lead["stage"], m.group(1), L * 100))
         if dec:  # a decimal only for useful kernel under 50% that whole percents would call 50%
@@ -526,6 +531,7 @@ def check_generation(rep, ck):
         s = v.get("sentence") or ""
         L = rank[0]["share_of_p95"]
         m = re.match(r"(.*?) of p95 are level \(within 5 points\); (.*?) ranks first\. ", s)
+        level_fig = None
         level = [r for r in rank[1:] if level_band(L, r["share_of_p95"])]
         maybe = [r for r in rank[1:] if level_band(L, r["share_of_p95"]) is None]
         if m:
@@ -537,7 +543,10 @@ def check_generation(rep, ck):
                 if r is None:
                     ck.fail("%s level clause item %r" % (key, it))
                     continue
-                ck.expect(pct_ok(mm.group(2), r["share_of_p95"], 0), "%s level clause: %s" % (key, it))
+                ck.expect(pct_ok(mm.group(2), r["share_of_p95"], 1 if "." in mm.group(2) else 0),
+                          "%s level clause: %s" % (key, it))
+                if not got:
+                    level_fig = mm.group(2)
                 got.append(r["stage"])
             ck.expect(got[:1] == [rank[0]["stage"]], "%s level clause opens with %s" % (key, got[:1]))
             want = set(r["stage"] for r in level)
@@ -551,6 +560,8 @@ def check_generation(rep, ck):
             ck.fail("%s leader clause: %r" % (key, s[:120]))
             continue
         ck.expect(m.group(2) == key.upper(), "%s sentence is of p95 %s" % (key, m.group(2)))
+        ck.expect(level_fig is None or level_fig == m.group(1),
+                  "%s: the leader is %s%% in the level clause, %s%% in the headline" % (key, level_fig, m.group(1)))
         ck.expect(pct_ok(m.group(1), L, 1 if "." in m.group(1) else 0), "%s leader %s %s%%, the ranking's %.4g%%" %
                   (key, rank[0]["stage"], m.group(1), L * 100))
         # the Next list: exactly the later candidates above 10%, in order, each with its figure and group

@@ -7,7 +7,9 @@
 # The traces: servprof synth with its knobs varied over a fixed list (rates from idle to past
 # saturation, batch windows, padding multiples, max batch, --gpu or not, seeds), continuously batching
 # traces from verdict_crosscheck_gen.py (generation steps, one or two devices, --max-num-seqs from 1,
-# named and missing stage spans, rejections), and the traces in tests/data. Then the checker must fail
+# named and missing stage spans, rejections), its close cases (--close: identical requests whose
+# shares sit 0.1 to 0.6 points either side of a cut-off: the level band, the list cut, the model
+# margin and thresholds, a percent at .5), and the traces in tests/data. Then the checker must fail
 # on doctored reports (a figure, a share, the saturated fix, the text sentence changed), so a checker
 # that cannot fail does not pass. Under the sanitizer tree (SP_SANITIZED=1) fewer traces are run.
 # Run as: bash verdict_crosscheck.sh BINARY SOURCE_DIR
@@ -31,11 +33,13 @@ report() {
     { echo "FAIL: analyze $*: $(head -3 "$tmp/$name.err")" >&2; fail=1; rm -f "$tmp/$name.json" "$tmp/$name.txt"; }
 }
 
-n_synth=80
-gen_seeds=$(seq 1 80)
+n_synth=60
+gen_seeds=$(seq 1 60)
+close_seeds=$(seq 1 60)
 if [ -n "${SP_SANITIZED:-}" ]; then
   n_synth=6
   gen_seeds="1 2 3 28 29 34" # 28, 29, 34: saturated queues (for the saturated-fix doctor below)
+  close_seeds="1 2 3 46"     # 46: useful kernel 49.x% level with the queue
 fi
 # synth's knobs, each list of a length prime to the others' so that the combinations vary
 rates=(150 500 900 1300 1700 2100 2800)
@@ -53,6 +57,11 @@ done
 for i in $gen_seeds; do
   "$py" "$gen" $i > "$tmp/g$i.jsonl" || { echo "FAIL: verdict_crosscheck_gen.py $i" >&2; fail=1; continue; }
   report "g$i" "$tmp/g$i.jsonl"
+done
+for i in $close_seeds; do
+  "$py" "$gen" --close $i > "$tmp/c$i.jsonl" ||
+    { echo "FAIL: verdict_crosscheck_gen.py --close $i" >&2; fail=1; continue; }
+  report "c$i" "$tmp/c$i.jsonl"
 done
 d="$src/tests/data"
 for f in "$d"/synth/*.jsonl "$d"/generation/*.jsonl "$d"/otlp/*.json* "$d"/triton/*.json "$d"/kineto/*.json* \

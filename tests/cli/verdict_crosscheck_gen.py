@@ -13,7 +13,13 @@ prefill step and then one decode step per further output token; each step is hos
 h2d copy, kernels with launch gaps, an optional d2h copy; tokens leave through a short `stream` span;
 `postprocess` ends the request. A bounded waiting line rejects (503) what does not fit.
 
-Run as: verdict_crosscheck_gen.py SEED > trace.jsonl
+With --close, the trace is instead one of the close cases the verdict's cut-offs meet: 20 identical
+requests, each alone in its batch (as tests/unit/test_verdict_table.c builds them), so that every
+share of p95 is exactly a stage's per-mille of one request's life; the seed picks a rule (the 5-point
+level band, the 10% list cut, the 10-point model margin, the 50% useful-kernel threshold, the 10% gap
+and padding thresholds, a percent at .5) and puts a candidate 0.1 to 0.6 points on either side of it.
+
+Run as: verdict_crosscheck_gen.py [--close] SEED > trace.jsonl
 """
 import json
 import math
@@ -21,7 +27,67 @@ import random
 import sys
 
 
+def close_case(seed):
+    """A close case's lines (see the module's comment): per-mille shapes of one request's life."""
+    R = random.Random(seed)
+    d = R.choice([-6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6])  # per-mille: 0.1 to 0.6 points off the cut
+    rule = R.choice(["level", "list", "margin", "model", "gap", "padding", "half"])
+    q = R.randrange(250, 450)
+    shape = {"queue": 0, "useful": 0, "padding": 0, "gap": 0, "postprocess": 0}
+    if rule == "level":      # a runner-up 5 points behind the leader, or just inside or outside
+        shape.update(queue=q, useful=q - 50 + d)
+    elif rule == "list":     # a later candidate at 10%
+        shape.update(queue=q, useful=R.randrange(150, 220), postprocess=100 + d)
+    elif rule == "margin":   # useful kernel 10 points behind the leader
+        shape.update(queue=q, useful=q - 100 + d)
+    elif rule == "model":    # useful kernel leading at 50%
+        shape.update(useful=500 + d, queue=R.randrange(150, 499))  # from 445 on: level with it
+    elif rule == "gap":      # useful kernel leads; gap at 10%
+        shape.update(useful=R.randrange(500, 700), gap=100 + d)
+    elif rule == "padding":  # useful kernel leads; padding at 10%
+        shape.update(useful=R.randrange(500, 700), padding=100 + d)
+    else:                    # leader and useful kernel each at x.5 points
+        shape.update(queue=2 * (q // 2) + 1, useful=2 * ((q - 120) // 2) + 1)
+    shape["queue"] = max(shape["queue"], 0)
+    used = sum(shape.values())
+    if used > 1000:          # keep the life at 1000 per-mille
+        shape["queue"] -= used - 1000
+    # the rest of the life in named stages of at most 9% each: never the leader, listed or level
+    rest = 1000 - sum(shape.values())
+    pieces = []
+    while rest > 0:
+        pieces.append(min(rest, 90))
+        rest -= pieces[-1]
+    unit = 1000                              # ns per per-mille: a life of 1 ms
+    lines = [{"ev": "meta", "format": "servprof.events/1", "properties": {"close_case": "%s %+d" % (rule, d)}}]
+    for i in range(20):
+        t = 1000000 + i * 2000 * unit
+        rid = "c%02d" % i
+        at = t
+        lines.append({"ev": "request", "id": rid, "arrival_ns": t, "done_ns": t + 1000 * unit})
+        for j, w in enumerate(pieces):
+            lines.append({"ev": "stage", "id": rid, "stage": "work%d" % j, "start_ns": at, "end_ns": at + w * unit})
+            at += w * unit
+        lines.append({"ev": "stage", "id": rid, "stage": "queue", "start_ns": at, "end_ns": at + shape["queue"] * unit})
+        at += shape["queue"] * unit
+        k = shape["useful"] + shape["padding"]
+        b_end = at + (k + shape["gap"]) * unit
+        # waste = padding / kernel: padded tokens k, effective k - padding (DESIGN 5)
+        lines.append({"ev": "batch", "batch": i + 1, "requests": [rid], "start_ns": at, "end_ns": b_end,
+                      "effective_tokens": max(k - shape["padding"], 0), "padded_tokens": max(k, 1)})
+        if k:
+            lines.append({"ev": "kernel", "batch": i + 1, "name": "k", "stream": 0, "start_ns": at,
+                          "end_ns": at + k * unit})
+        lines.append({"ev": "stage", "id": rid, "stage": "postprocess", "start_ns": b_end,
+                      "end_ns": t + 1000 * unit})
+    return lines
+
+
 def main(argv):
+    if argv[1] == "--close":
+        for o in close_case(int(argv[2])):
+            sys.stdout.write(json.dumps(o, separators=(",", ":")) + "\n")
+        return 0
     seed = int(argv[1])
     R = random.Random(seed)
 
