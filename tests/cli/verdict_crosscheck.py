@@ -5,7 +5,9 @@ docs/analysis.md section 6): every figure the sentence states, and every claim i
 again here from the JSON report's stage rows, padding and cost, independently of verdict.c and
 verdict_render.c, and the sentence is then consumed clause by clause: a clause the rules do not
 explain is a failure too. Also: the ranking holds every candidate with the table's share, in order;
-the p50/p95/p99 columns each sum to 1; the text report's sentence is the JSON's, word for word.
+the p50/p95/p99 columns each sum to 1; the text report's sentence is the JSON's, word for word, and
+its candidate table is the JSON ranking from 5% of p95 up. The TTFT and TPOT tables of a generation
+report get the same checks where the JSON carries what they need (check_generation).
 
 Run as: verdict_crosscheck.py REPORT.json...   (X.txt beside X.json: the text report of the same trace)
 Exit 1 with each disagreement on stderr.
@@ -486,7 +488,7 @@ def check_model_clause(rep, rank, s, saturated, kernels_unmeasured, ck):
 def gen_label(r):
     """A generation table's candidate as its sentence names it: "useful prefill kernel" for a phase's
     useful kernel work, else the stage name."""
-    return "useful " + r["stage"] if r["group"] == "model" else r["stage"]
+    return "useful " + r["stage"] if r["group"] == "model" and r["stage"].endswith(" kernel") else r["stage"]
 
 
 def check_generation(rep, ck):
@@ -592,7 +594,7 @@ def check_generation(rep, ck):
         # the model clause: the useful kernel work of every phase, and the distance between the figures
         mm = re.search(r" The model is not the bottleneck: (?:its compute is under 5% of p95|useful (?:[a-z]+ )?kernel "
                        r"time(?: in all phases)? is (\d+)% of p95, (\d+) points below (.+?))\.", s)
-        useful = sum(r["share_of_p95"] for r in rank if r["group"] == "model")
+        useful = sum(r["share_of_p95"] for r in rank if r["group"] == "model" and r["stage"].endswith(" kernel"))
         if mm and mm.group(1):
             ck.expect(pct_ok(mm.group(1), useful, 0), "%s model clause: useful kernel %s%%, the ranking's %.4g%%" %
                       (key, mm.group(1), useful * 100))
@@ -619,6 +621,53 @@ def text_sentence(txt, head="verdict: "):
     return None
 
 
+def text_ranking(txt, head="verdict: "):
+    """The candidate table under the text report's verdict headed `head`: its rows (name, group, percent
+    text, saving text) and the count of candidates it says are not shown; None where there is none."""
+    lines = txt.splitlines()
+    i = next((k for k, ln in enumerate(lines) if ln.startswith(head)), None)
+    if i is None:
+        return None
+    j = next((k for k in range(i + 1, len(lines)) if lines[k].strip().startswith("candidate ")), None)
+    if j is None:
+        return None
+    rows, hidden = [], 0
+    for ln in lines[j + 1:]:
+        m = re.fullmatch(r" {9}\((\d+) candidates? under 5% of p95 not shown; the JSON report ranks all\)", ln)
+        if m:
+            hidden = int(m.group(1))
+            break
+        m = re.fullmatch(r" {9}(.{22}) (\S+) +(\S+%) +(\S+(?: \S+)?)", ln)
+        if not m:
+            break
+        rows.append((m.group(1).strip(), m.group(2), m.group(3), m.group(4)))
+    return rows, hidden
+
+
+def check_text_ranking(rank, table, where, ck):
+    """The text report's candidate table is the JSON ranking from 5% of p95 up, in order: each row's
+    name, group, share (one decimal) and p95 saving; the rest counted as not shown."""
+    if table is None:
+        ck.expect(not rank or not rank[0]["share_of_p95"] > 0, "%s: no candidate table in the text report" % where)
+        return
+    rows, hidden = table
+    shown = [r for r in rank if ge(r["share_of_p95"], MIN_SHARE) is not False]
+    sure = [r for r in rank if ge(r["share_of_p95"], MIN_SHARE)]
+    ck.expect(len(sure) <= len(rows) <= len(shown) and len(rows) + hidden == len(rank),
+              "%s: the text table shows %d candidates and hides %d; the ranking has %d, %d from 5%% up" %
+              (where, len(rows), hidden, len(rank), len(sure)))
+    for (name, group, pc, saving), r in zip(rows, rank):
+        want = r["stage"]
+        if r["group"] == "model" and r["stage"].endswith("kernel"):  # not a model-time row ("prefill (model)")
+            want = "kernel (useful)" if r["stage"] == "kernel" else "useful " + r["stage"]
+        ck.expect(name == want and group == r["group"], "%s: text table row %s %s, the ranking's %s %s" %
+                  (where, name, group, want, r["group"]))
+        ck.expect(pct_ok(pc[:-1], r["share_of_p95"], 1), "%s: text table %s %s, the ranking's %.4g%%" %
+                  (where, name, pc, r["share_of_p95"] * 100))
+        ck.expect(dur_ok(saving, r["p95_saving_us"] * 1e3), "%s: text table %s saving %s, the ranking's %.3f us" %
+                  (where, name, saving, r["p95_saving_us"]))
+
+
 def check_file(path):
     """The checks of one report; with a text report beside it (X.txt for X.json), its sentence too."""
     with open(path) as f:
@@ -636,6 +685,8 @@ def check_file(path):
         t = text_sentence(text)
         js = " ".join((rep["verdict"]["sentence"] or "").split())
         ck.expect(t == js, "text and JSON sentences differ:\n  text: %s\n  json: %s" % (t, js))
+        if (rep.get("requests") or {}).get("count"):
+            check_text_ranking(rep["verdict"]["ranking"], text_ranking(text), "verdict", ck)
         # a generation report's TTFT and TPOT verdicts (docs/generation.md) too
         gen = rep.get("generation") or {}
         for key, head in (("ttft", "TTFT verdict: "), ("tpot", "TPOT verdict: ")):
@@ -644,6 +695,7 @@ def check_file(path):
                 tg = text_sentence(text, head)
                 ck.expect(tg == " ".join(gv.split()), "text and JSON %s sentences differ:\n  text: %s\n  json: %s" %
                           (key, tg, gv))
+                check_text_ranking(gen[key]["verdict"].get("ranking") or [], text_ranking(text, head), key, ck)
     return ck.errors
 
 

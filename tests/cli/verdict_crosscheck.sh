@@ -3,14 +3,15 @@
 # traces (DESIGN section 8, docs/analysis.md section 6): verdict_crosscheck.py derives the candidates,
 # their ranking, the level clause, the listed candidates, the model clause, the kernel leader's reasons,
 # the saturated queue's detail and fix and the rejection clause again from each JSON report's stage rows,
-# padding, cost and outcomes, and checks that the text report's sentence is the JSON's word for word.
+# padding, cost and outcomes, and checks that the text report's sentence is the JSON's word for word
+# and its candidate table the JSON ranking from 5% of p95 up.
 # The traces: servprof synth with its knobs varied over a fixed list (rates from idle to past
 # saturation, batch windows, padding multiples, max batch, --gpu or not, seeds), continuously batching
 # traces from verdict_crosscheck_gen.py (generation steps, one or two devices, --max-num-seqs from 1,
 # named and missing stage spans, rejections), its close cases (--close: identical requests whose
 # shares sit 0.1 to 0.6 points either side of a cut-off: the level band, the list cut, the model
 # margin and thresholds, a percent at .5), and the traces in tests/data. Then the checker must fail
-# on doctored reports (a figure, a share, the saturated fix, the text sentence changed), so a checker
+# on doctored reports (a figure, a share, the saturated fix, the text sentence or table changed), so a checker
 # that cannot fail does not pass. Under the sanitizer tree (SP_SANITIZED=1) fewer traces are run.
 # Run as: bash verdict_crosscheck.sh BINARY SOURCE_DIR
 set -u
@@ -77,7 +78,7 @@ echo "checked $n reports"
 # The checker must fail on a doctored report. Each doctor edits one report (JSON, and the text report
 # where the sentence changes) in a copy: the leader's figure, a stage's share, the saturated queue's fix
 # of a continuously batching trace (the untested-fix plant of verdict.c), the model clause dropped,
-# the text sentence alone.
+# the text sentence alone, a figure of the text candidate table.
 mkdir -p "$tmp/bad"
 doctor() {
   local what=$1 from=$2
@@ -89,7 +90,6 @@ rep = json.load(open(src))
 txt = open(srct).read()
 v = rep["verdict"]
 s = v["sentence"]
-flat = " ".join(txt.split())
 def sentence(new):
     global txt
     v["sentence"] = new
@@ -114,6 +114,11 @@ elif what == "saturated_fix":
 elif what == "model_clause":
     i = s.index(" The model is not the bottleneck")
     sentence(s[:i] + s[s.index(".", s.index(" points below", i)) + 1:])
+elif what == "text_table":
+    lines = txt.splitlines()
+    k = next(k for k, l in enumerate(lines) if l.strip().startswith("candidate ")) + 1
+    lines[k] = re.sub(r"(\d+)\.(\d)%", lambda m: "%d.%s%%" % (int(m.group(1)) + 2, m.group(2)), lines[k], count=1)
+    txt = "\n".join(lines) + "\n"
 elif what == "text_only":
     v["sentence"] = s
     txt = txt.replace("verdict: ", "verdict: Maybe ", 1)
@@ -152,6 +157,7 @@ clear=$(pick clear)
 doctor leader_figure s0 || fail=1
 doctor stage_share s0 || fail=1
 doctor text_only s0 || fail=1
+doctor text_table s0 || fail=1
 [ -n "$clear" ] && { doctor model_clause "$clear" || fail=1; }
 [ -n "$sat" ] && { doctor saturated_fix "$sat" || fail=1; }
 exit $fail
