@@ -202,7 +202,21 @@ static int kernel_phases(const sp_verdict_cand *rank, size_t n)
     return c > 1;
 }
 
-/* "queue 26% and useful kernel 26% of p95 are level (within 5 points); queue ranks first. " */
+/* The leader's share as the sentence writes it, wherever it names the leader: a whole percent, but
+ * useful kernel work under the model threshold that whole percents round up to it (49.6% as "50%") is
+ * given with its decimal, so the figure and "it is under 50% of p95" agree (with phases the clause
+ * gives their sum, with its own decimal). */
+static void leader_pct(const sp_verdict_cand *rank, size_t n, char *p, size_t len)
+{
+    const sp_verdict_cand *c = &rank[0];
+    pct(p, len, c->share);
+    if (c->kind == SP_CAND_KERNEL && !kernel_phases(rank, n) && !at_least(c->share, SP_ANA_MODEL_MIN_KERNEL_SHARE) &&
+        strtod(p, NULL) >= SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0)
+        snprintf(p, len, "%.1f%%", c->share * 100.0);
+}
+
+/* "queue 26% and useful kernel 26% of p95 are level (within 5 points); queue ranks first. " The leader
+ * is written as the headline writes it (leader_pct): one candidate, one figure. */
 static void put_level(sentence *s, const sp_verdict_cand *rank, size_t n)
 {
     size_t nl = 0;
@@ -212,7 +226,10 @@ static void put_level(sentence *s, const sp_verdict_cand *rank, size_t n)
         return;
     char l[NAME_MAX_BYTES + 4], p[16];
     for (size_t k = 0; k <= nl; k++) {
-        pct(p, sizeof p, rank[k].share);
+        if (k == 0)
+            leader_pct(rank, n, p, sizeof p);
+        else
+            pct(p, sizeof p, rank[k].share);
         put(s, "%s%s %s", k == 0 ? "" : k == nl ? " and " : ", ", label(&rank[k], l, sizeof l), p);
     }
     put(s, " of p95 are level (within %.0f points); %s ranks first. ", SP_ANA_VERDICT_LEVEL_BAND * 100.0,
@@ -225,16 +242,10 @@ static void put_leader(sentence *s, const sp_verdict_cand *rank, size_t n, const
 {
     const sp_verdict_cand *c = &rank[0];
     char p[16], d[32], w[NAME_MAX_BYTES + 32], l[NAME_MAX_BYTES + 4], x[16], dt[96];
-    pct(p, sizeof p, c->share);
+    leader_pct(rank, n, p, sizeof p);
     /* the model's work in more than one phase of a generation table: the rule is on their sum, and
      * the sentence gives it ("useful kernel time in all phases is 89% of p95") */
     const int phases = kernel_phases(rank, n);
-    /* useful kernel work under the model threshold that whole percents round up to it (49.6% as "50%")
-     * is given with its decimal, so the headline and "it is under 50% of p95" below agree (with phases
-     * the clause gives their sum, with its own decimal) */
-    if (c->kind == SP_CAND_KERNEL && !phases && !at_least(c->share, SP_ANA_MODEL_MIN_KERNEL_SHARE) &&
-        strtod(p, NULL) >= SP_ANA_MODEL_MIN_KERNEL_SHARE * 100.0)
-        snprintf(p, sizeof p, "%.1f%%", c->share * 100.0);
     dur(d, sizeof d, c->saving_ns);
     /* the figure the cut is of: "p95" for latency (as ever), "p95 TTFT" for a generation table */
     char cut[32];
@@ -390,9 +401,16 @@ static void put_model(sentence *s, const sp_verdict_cand *rank, size_t n, const 
         return;
     }
     pct(p, sizeof p, useful);
+    /* the distance is the difference of the two whole percents the sentence states (the leader's in
+     * put_leader: a leader given with a decimal is useful kernel work, which never gets this clause),
+     * so that "50% ... 28% of p95, 22 points below" adds up; rounding the exact distance (21.4) could
+     * say 21 beside them. The margin above is still on the exact shares. */
+    char lp[16];
+    pct(lp, sizeof lp, lead->share);
+    double points = strtod(lp, NULL) - strtod(p, NULL);
     char kl[NAME_MAX_BYTES + 4];
     put(s, " The model is not the bottleneck: %s time%s is %s of p95, %.0f points below %s.",
-        phases ? "useful kernel" : label(k, kl, sizeof kl), phases ? " in all phases" : "", p, behind * 100.0,
+        phases ? "useful kernel" : label(k, kl, sizeof kl), phases ? " in all phases" : "", p, points,
         label(lead, l, sizeof l));
 }
 

@@ -376,6 +376,71 @@ static void test_ttft_queue_saturated(void)
     sp_report_destroy(r);
 }
 
+/* The end-to-end verdict's queue fix of a continuously batching service behind a saturated device
+ * (verdict.c, sp_ana_verdict: the second of its two fixes). Four requests arriving at 0, one step each
+ * of 100 ns, back to back, all kernel (--max-num-seqs 1): s_k [100(k-1), 100k) runs q_k, which is done
+ * at its step's end. Latency q_k = 100k: queue 100(k-1) + kernel 100. n = 4, so the share window is all
+ * four: queue 600 / 1000 = 60%, useful kernel 400 / 1000 = 40% (no padding). A step is in flight over
+ * the whole window [0, 400): 100% >= 85%, saturated. p95 (nearest rank 4 of 4) is 400; without the queue
+ * every latency is 100, so the saving is 300 ns. Kernel 40% > 10% is listed, with the unrecommended
+ * model's fix (sp_ana_verdict_fix); the model is not cleared (a saturated queue). The queue's fix names
+ * --max-num-seqs where the trace says its server has it (policy.max_num_seqs), else the worded cap
+ * (SP_ANA_SEQS_CAP); the sentences are whole (hand-written here from docs/analysis.md section 6, "Fix
+ * texts" and "The sentence"). No other test reaches this fix: one passing the unsaturated fix always
+ * passed them all. */
+static void test_e2e_queue_saturated(void)
+{
+    static const char *const body =
+        "{\"ev\":\"request\",\"id\":\"q1\",\"arrival_ns\":0,\"done_ns\":100}\n"
+        "{\"ev\":\"request\",\"id\":\"q2\",\"arrival_ns\":0,\"done_ns\":200}\n"
+        "{\"ev\":\"request\",\"id\":\"q3\",\"arrival_ns\":0,\"done_ns\":300}\n"
+        "{\"ev\":\"request\",\"id\":\"q4\",\"arrival_ns\":0,\"done_ns\":400}\n"
+        "{\"ev\":\"stage\",\"id\":\"q2\",\"stage\":\"queue\",\"start_ns\":0,\"end_ns\":100}\n"
+        "{\"ev\":\"stage\",\"id\":\"q3\",\"stage\":\"queue\",\"start_ns\":0,\"end_ns\":200}\n"
+        "{\"ev\":\"stage\",\"id\":\"q4\",\"stage\":\"queue\",\"start_ns\":0,\"end_ns\":300}\n"
+        "{\"ev\":\"step\",\"batch\":1,\"requests\":[\"q1\"],\"phases\":[\"prefill\"],\"tokens\":[8],\"start_ns\":0,"
+        "\"end_ns\":100}\n"
+        "{\"ev\":\"kernel\",\"batch\":1,\"name\":\"k\",\"stream\":0,\"start_ns\":0,\"end_ns\":100}\n"
+        "{\"ev\":\"token\",\"id\":\"q1\",\"index\":0,\"time_ns\":100}\n"
+        "{\"ev\":\"step\",\"batch\":2,\"requests\":[\"q2\"],\"phases\":[\"prefill\"],\"tokens\":[8],\"start_ns\":100,"
+        "\"end_ns\":200}\n"
+        "{\"ev\":\"kernel\",\"batch\":2,\"name\":\"k\",\"stream\":0,\"start_ns\":100,\"end_ns\":200}\n"
+        "{\"ev\":\"token\",\"id\":\"q2\",\"index\":0,\"time_ns\":200}\n"
+        "{\"ev\":\"step\",\"batch\":3,\"requests\":[\"q3\"],\"phases\":[\"prefill\"],\"tokens\":[8],\"start_ns\":200,"
+        "\"end_ns\":300}\n"
+        "{\"ev\":\"kernel\",\"batch\":3,\"name\":\"k\",\"stream\":0,\"start_ns\":200,\"end_ns\":300}\n"
+        "{\"ev\":\"token\",\"id\":\"q3\",\"index\":0,\"time_ns\":300}\n"
+        "{\"ev\":\"step\",\"batch\":4,\"requests\":[\"q4\"],\"phases\":[\"prefill\"],\"tokens\":[8],\"start_ns\":300,"
+        "\"end_ns\":400}\n"
+        "{\"ev\":\"kernel\",\"batch\":4,\"name\":\"k\",\"stream\":0,\"start_ns\":300,\"end_ns\":400}\n"
+        "{\"ev\":\"token\",\"id\":\"q4\",\"index\":0,\"time_ns\":400}\n";
+    static const char *const meta[2] = {
+        "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"properties\":{\"policy.max_num_seqs\":1}}\n",
+        "{\"ev\":\"meta\",\"format\":\"servprof.events/1\"}\n"};
+    static const char *const fix[2] = {
+        "add replicas or capacity, or raise --max-num-seqs if the KV cache has room",
+        "add replicas or capacity, or raise the scheduler's cap on concurrent sequences (--max-num-seqs in vLLM "
+        "and servprof serve) if the KV cache has room"};
+    for (int i = 0; i < 2; i++) {
+        char text[4096];
+        snprintf(text, sizeof text, "%s%s", meta[i], body);
+        sp_report *r = analyze_text(text, 0);
+        const sp_verdict *v = &r->verdict;
+        CHECK(v->stage && !strcmp(v->stage, "queue"));
+        CHECK_NEAR(v->share_p95, 0.6, 1e-12);
+        char want[1024];
+        snprintf(want, sizeof want,
+                 "60%% of p95 latency is pre-batch queuing (queue, configuration; behind a saturated device, a batch "
+                 "is in flight 100%% of the time): %s; removing it would cut p95 by 300 ns. Next: useful kernel 40%% "
+                 "(model: not a model change yet; trim the configuration and runtime candidates first).",
+                 fix[i]);
+        CHECK_MSG(v->sentence && !strcmp(v->sentence, want), "want: %s\n   got: %s", want,
+                  v->sentence ? v->sentence : "(none)");
+        CHECK(v->n_ranking && v->ranking[0].fix && !strcmp(v->ranking[0].fix, fix[i]));
+        sp_report_destroy(r);
+    }
+}
+
 /* TTFT led by prefill compute (long prompt, short output): p1 arrival 0, preprocess 0..10, queue
  * 10..20, step 1 20..1020 (prefill 500 tokens, unpadded; kernel 20..1000, gap 20), stream 1020..1040,
  * token 0 at 1040; step 2 1100..1120 decode, token 1 at 1150; done 1200.
@@ -782,6 +847,7 @@ int main(void)
     test_tables();
     test_ttft_prefill_led();
     test_ttft_queue_saturated();
+    test_e2e_queue_saturated();
     test_ttft_two_phases();
     test_ttft_queue_over_two_phases();
     test_ttft_sum_with_small_phase();

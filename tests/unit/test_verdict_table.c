@@ -487,6 +487,59 @@ static void test_render_clause(void)
     CHECK(strstr(out, "what-if") == NULL);
 }
 
+/* "The model is not the bottleneck: useful kernel time is U of p95, N points below L": N is the
+ * difference of the whole percents the sentence states, so its figures add up. Queue 49.835% is
+ * written "50%", useful kernel 28.4% "28%": 22 points (the exact distance, 21.435, would round to 21
+ * beside 50% and 28%: the cross-check over synth traces, tests/cli/verdict_crosscheck.sh, found 62
+ * such sentences in 299). The other way: queue 41.4% ("41%"), useful kernel 18.6% ("19%"): 22 points,
+ * not the exact 22.8 rounded to 23. Hand-computed; the margin (10 points) is on the exact shares. */
+static void test_model_clause_points(void)
+{
+    static const struct {
+        double lead, useful;
+        const char *want;
+    } cases_p[] = {
+        {0.49835, 0.284, " The model is not the bottleneck: useful kernel time is 28% of p95, 22 points below queue."},
+        {0.414, 0.186, " The model is not the bottleneck: useful kernel time is 19% of p95, 22 points below queue."},
+    };
+    for (size_t i = 0; i < sizeof cases_p / sizeof cases_p[0]; i++) {
+        sp_verdict_cand rank[2] = {
+            {SP_CAND_QUEUE, 0, "queue", SP_GROUP_CONFIGURATION, cases_p[i].lead, 600, "shorten the batch window",
+             SP_CAND_PHASE_NONE},
+            {SP_CAND_KERNEL, 3, "kernel", SP_GROUP_MODEL, cases_p[i].useful, 400, "x", SP_CAND_PHASE_NONE},
+        };
+        sp_verdict_facts f = {0};
+        char out[1024];
+        sp_ana_verdict_render(rank, 2, &f, NULL, out, sizeof out);
+        const char *at = strstr(out, " The model is not the bottleneck");
+        CHECK_MSG(at && !strcmp(at, cases_p[i].want), "want:%s\n   got: %s", cases_p[i].want, out);
+    }
+}
+
+/* One candidate, one figure: useful kernel 49.6% leads, level with queue 46% (3.6 points). The
+ * headline gives 49.6% (whole percents would read "50%" beside "it is under 50% of p95"), and the
+ * level clause names the leader with the same figure; it said "useful kernel 50% and queue 46% of p95
+ * are level ... 49.6% of p95 latency is useful kernel execution ... it is under 50% of p95" (found by
+ * tests/cli/verdict_crosscheck.sh's rule that the sentence states each candidate once, one way).
+ * Hand-written from docs/analysis.md section 6, "The sentence". */
+static void test_level_leader_figure(void)
+{
+    sp_verdict_cand rank[3] = {
+        {SP_CAND_KERNEL, 3, "kernel", SP_GROUP_MODEL, 0.496, 496, "x", SP_CAND_PHASE_NONE},
+        {SP_CAND_QUEUE, 0, "queue", SP_GROUP_CONFIGURATION, 0.46, 460, "shorten the batch window", SP_CAND_PHASE_NONE},
+        {SP_CAND_POSTPROCESS, 6, "postprocess", SP_GROUP_RUNTIME, 0.044, 44, "y", SP_CAND_PHASE_NONE},
+    };
+    sp_verdict_facts f = {0};
+    char out[1024];
+    sp_ana_verdict_render(rank, 3, &f, NULL, out, sizeof out);
+    static const char want[] =
+        "useful kernel 49.6% and queue 46% of p95 are level (within 5 points); useful kernel ranks first. 49.6% of "
+        "p95 latency is useful kernel execution (kernel, model), the largest candidate; removing it would cut p95 "
+        "by 496 ns. A model change is not the first fix yet: it is under 50% of p95; queue is 46.0% of p95, level "
+        "with it. Next: queue 46% (configuration: shorten the batch window).";
+    CHECK_MSG(!strcmp(out, want), "want: %s\n   got: %s", want, out);
+}
+
 int main(void)
 {
     size_t n = sizeof cases / sizeof cases[0];
@@ -495,5 +548,7 @@ int main(void)
         run_case(&cases[i]);
     test_details();
     test_render_clause();
+    test_model_clause_points();
+    test_level_leader_figure();
     return sp_test_done("test_verdict_table");
 }
