@@ -204,10 +204,27 @@ static int writev_all(int fd, struct iovec *iov, int n)
 
 #define DRAIN_BLOCKS 16 /* blocks handed to one writev() */
 
+/* Whether a record's name id (stage, kernel, launch) is one the file defines: every name interned
+ * before the record was made is, since the cycle writes the names after taking the heads. A stage
+ * needs a name; device work and launches may have none (SP_NAME_NONE). */
+static inline bool name_defined(const sp_recorder *rec, uint64_t hdr)
+{
+    uint32_t type = sp_rec_type(hdr), id = sp_rec_aux(hdr);
+    if (type == SP_REC_STAGE)
+        return id - 1u < rec->names_written - 1u;
+    if (type == SP_REC_KERNEL || type == SP_REC_LAUNCH)
+        return id < rec->names_written;
+    return true;
+}
+
 /* Writes records [tail, head) of one ring straight from the ring, as blocks of whole records: the
  * only per-record work is reading each 8-byte header to find where a block must end; the bytes are
  * checksummed in place and up to DRAIN_BLOCKS blocks (16 MiB) go to the kernel in one writev(), so
- * the writer copies nothing itself. Returns the bytes drained. */
+ * the writer copies nothing itself. A record whose name id the file does not define (a stage
+ * recorded with the SP_NAME_NONE of a failed intern, a made-up id, one kept from an earlier
+ * recorder) would make readers refuse the whole file: it is left out (its block ends before it, the
+ * next starts after it) and counted as a too_large drop, like an outcome out of range, instead of
+ * the hot path checking every record. Returns the bytes drained. */
 static uint64_t drain(sp_recorder *rec, sp_tbuf *tb, uint64_t head)
 {
     uint64_t tail = atomic_load_explicit(&tb->tail, memory_order_relaxed); /* only we write it */
@@ -218,7 +235,7 @@ static uint64_t drain(sp_recorder *rec, sp_tbuf *tb, uint64_t head)
         unsigned char hdrs[DRAIN_BLOCKS][SP_NATIVE_BLOCK_HEADER];
         struct iovec iov[DRAIN_BLOCKS * 3];
         int niov = 0, nblocks = 0;
-        uint64_t pos = tail, user = 0;
+        uint64_t pos = tail, user = 0, refused = 0;
         bool corrupt = false;
         while (pos < head && nblocks < DRAIN_BLOCKS && !corrupt) {
             uint64_t b0 = pos;
@@ -231,6 +248,14 @@ static uint64_t drain(sp_recorder *rec, sp_tbuf *tb, uint64_t head)
                      * write junk */
                     corrupt = true;
                     break;
+                }
+                if (__builtin_expect(!name_defined(rec, hdr), 0)) {
+                    if (records)
+                        break;
+                    pos += size;
+                    b0 = pos;
+                    refused++;
+                    continue;
                 }
                 if (pos + size - b0 > SP_NATIVE_WRITE_BLOCK)
                     break;
@@ -254,6 +279,8 @@ static uint64_t drain(sp_recorder *rec, sp_tbuf *tb, uint64_t head)
             atomic_fetch_add_explicit(&rec->drops[SP_DROP_WRITE_FAILED], user, memory_order_relaxed);
             write_failed(rec, e);
         }
+        if (refused)
+            atomic_fetch_add_explicit(&rec->drops[SP_DROP_TOO_LARGE], refused, memory_order_relaxed);
         /* the live metrics read the records before the producer may reuse their space */
         if (rec->tap && pos > tail)
             sp_tap_feed(rec->tap, tb->ring, tb->wmask, tail, pos);
