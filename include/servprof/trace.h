@@ -41,7 +41,8 @@ typedef enum sp_drop_cause {
     SP_DROP_TOO_LARGE,       /* a record larger than a buffer (e.g. a batch with too many members) */
     SP_DROP_NO_BUFFER,       /* a thread's buffer could not be allocated (thread cap or no memory) */
     SP_DROP_WRITE_FAILED,    /* the writer could not write a block to the file */
-    SP_DROP_REENTRANT,       /* recording re-entered from a signal handler on the same thread */
+    SP_DROP_REENTRANT,       /* recording re-entered from a signal handler on the same thread (or a
+                                handler's first record while its thread was inside a servprof call) */
     SP_DROP_AFTER_CLOSE,     /* recorded after sp_recorder_close or in a forked child not recording */
     SP_DROP_CAUSE_COUNT
 } sp_drop_cause;

@@ -18,7 +18,8 @@ typedef struct sp_tstate {
     sp_tbuf *tb;
     uint64_t gate;               /* the gate value tb belongs to */
     uint64_t failed_gate;        /* no buffer could be had in this gate: do not retry */
-    int in_slow;
+    int in_slow;                 /* in acquire_slow, or in a library call that takes a lock
+                                    (sp_rec_api_enter): a handler's slow path drops */
 } sp_tstate;
 
 static _Thread_local sp_tstate t_state;
@@ -54,6 +55,20 @@ bool sp_rec_threads_init(void)
 {
     g_key_ok = pthread_key_create(&g_key, tbuf_thread_exit) == 0;
     return g_key_ok;
+}
+
+int sp_rec_api_enter(void)
+{
+    int prev = t_state.in_slow;
+    t_state.in_slow = 1;
+    atomic_signal_fence(memory_order_seq_cst); /* the mark is up before the call takes a lock */
+    return prev;
+}
+
+void sp_rec_api_leave(int prev)
+{
+    atomic_signal_fence(memory_order_seq_cst); /* every lock is released before the mark goes */
+    t_state.in_slow = prev;
 }
 
 sp_tbuf *sp_rec_thread_buffer(void)

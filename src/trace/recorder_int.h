@@ -132,6 +132,15 @@ sp_tbuf *sp_rec_thread_buffer(void);
 /* The calling thread lets go of its current buffer without freeing it (the caller frees it). */
 void sp_rec_thread_forget(void);
 
+/* Marks the calling thread as inside a library call that takes the recorder's locks (mu, names_mu,
+ * the error message's), until sp_rec_api_leave(the returned value). A record made meanwhile from a
+ * signal handler on this thread that needs the slow path (the thread's first record, or its first
+ * after an open, close or fork) would take a lock its own thread holds and hang: it is dropped as
+ * reentrant instead, as a handler that interrupts the slow path itself is. The fast path takes no
+ * lock and is unaffected. */
+int sp_rec_api_enter(void);
+void sp_rec_api_leave(int prev);
+
 /* ---- writer.c: the file, its blocks, the writer thread ---- */
 
 /* Opens rec->path (locked, truncated), writes the file header and meta record, and starts the writer
