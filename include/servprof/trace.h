@@ -120,7 +120,8 @@ SP_API sp_status sp_recorder_open(const char *path, const sp_recorder_options *o
 /* Stops recording, drains every thread's buffer, writes the final drop counts and closes the file.
  * NULL is fine. Records made after (or during) close are dropped as SP_DROP_AFTER_CLOSE. Returns the
  * first write error, if any (SP_ERR_IO; sp_recorder_last_error gives the system's reason, e.g. "No
- * space left on device"). After the first failed write the recorder writes nothing more to the file
+ * space left on device"); a trace file deleted while recording (the file or its folder removed) counts
+ * as one. After the first failed write the recorder writes nothing more to the file
  * (a reader stops at the torn block anyway) and counts every later record as SP_DROP_WRITE_FAILED;
  * the file keeps the blocks written before it. Call once, from one thread. */
 SP_API sp_status sp_recorder_close(sp_recorder *rec);

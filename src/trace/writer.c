@@ -70,6 +70,22 @@ static void write_failed(sp_recorder *rec, int err)
              rec->path ? rec->path : "the trace", strerror(err));
 }
 
+/* A trace file deleted while recording (the file, or the folder holding it, removed by a clean-up):
+ * nothing written to it can be read any more, and writing on would fill the disk unseen. Said once,
+ * like a failed write, and the writing stops (later records count as write_failed). One fstat a
+ * cycle; a pipe or device is never "deleted". */
+static void check_deleted(sp_recorder *rec)
+{
+    struct stat sb;
+    if (rec->write_status != SP_OK || rec->fd < 0 || fstat(rec->fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+        sb.st_nlink > 0)
+        return;
+    rec->write_status = SP_ERR_IO;
+    rec_fail("%s was deleted while recording (the file or its folder removed): what is written to it "
+             "cannot be read; recording to it stopped (later records are counted as write_failed drops)",
+             rec->path ? rec->path : "the trace");
+}
+
 void sp_rec_error_clear(void)
 {
     pthread_mutex_lock(&g_err_mu);
@@ -369,6 +385,7 @@ void (*sp_trace_writer_hook)(void);
  * that was drained, so the writer can go round again at once when it is falling behind. */
 static unsigned writer_cycle(sp_recorder *rec, bool force)
 {
+    check_deleted(rec);
     /* Heads are read before names: a record that uses a name id was published after the id was
      * interned, so every name a drained record uses is in the table by the time we look. */
     for (size_t i = 0; i < rec->nslots; i++) {
