@@ -81,7 +81,9 @@ typedef struct sp_recorder_options {
     size_t max_threads;          /* threads that may get a buffer; 0: default (64); rings take at
                                     most max_threads x thread_buffer_bytes (1 GiB by default),
                                     allocated on each thread's first record. A thread past the
-                                    cap drops its records as SP_DROP_NO_BUFFER */
+                                    cap drops its records as SP_DROP_NO_BUFFER, and tries again
+                                    once a slot is free: an exited thread's buffer is retired at
+                                    the writer's next cycle, which such a thread wakes at once */
     unsigned flush_interval_ms;  /* the writer's base wake-up period; 0: default (10 ms). While it
                                     finds little to write the writer lengthens its period, up to
                                     8 x this (at most 1 s); a flush, the close, a thread whose

@@ -69,6 +69,8 @@ struct sp_recorder {
     uint64_t flush_req, flush_done;
     _Atomic(sp_tbuf *) *slots;
     size_t nslots;
+    _Atomic uint64_t slot_frees; /* slots the writer emptied (retired buffers), bumped under mu: a
+                                    thread that found none free tries again once this moves */
     uint64_t *heads;             /* writer scratch: head snapshot per slot */
     unsigned char *gone;         /* writer scratch: what the cycle saw per slot (writer.c, SLOT_*) */
     /* drops no live buffer holds: no buffer, after close, write failed, added, retired buffers' */

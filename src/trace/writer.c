@@ -370,6 +370,7 @@ static void retire(sp_recorder *rec, size_t slot, sp_tbuf *tb)
                                   atomic_load_explicit(&tb->drops[c], memory_order_relaxed),
                                   memory_order_relaxed);
     atomic_store_explicit(&rec->slots[slot], NULL, memory_order_relaxed);
+    atomic_fetch_add_explicit(&rec->slot_frees, 1, memory_order_relaxed);
     pthread_mutex_unlock(&rec->mu);
     free_tbuf(tb);
 }
