@@ -81,7 +81,7 @@ sp_status sp_rec_names_init(sp_recorder *rec)
     return SP_OK;
 }
 
-static sp_name_id recorder_intern(sp_recorder *rec, const char *name)
+sp_name_id sp_rec_intern(sp_recorder *rec, const char *name)
 {
     if (!rec || !name)
         return SP_NAME_NONE;
@@ -96,15 +96,7 @@ static sp_name_id recorder_intern(sp_recorder *rec, const char *name)
     return id;
 }
 
-sp_name_id sp_recorder_intern(sp_recorder *rec, const char *name)
-{
-    int api = sp_rec_api_enter();
-    sp_name_id r = recorder_intern(rec, name);
-    sp_rec_api_leave(api);
-    return r;
-}
-
-static sp_status recorder_set_property(sp_recorder *rec, const char *key, const char *value)
+sp_status sp_rec_set_property(sp_recorder *rec, const char *key, const char *value)
 {
     if (!rec || !key || !value)
         return SP_ERR_INVALID;
@@ -142,14 +134,6 @@ static sp_status recorder_set_property(sp_recorder *rec, const char *key, const 
     }
     pthread_mutex_unlock(&rec->names_mu);
     return st;
-}
-
-sp_status sp_recorder_set_property(sp_recorder *rec, const char *key, const char *value)
-{
-    int api = sp_rec_api_enter();
-    sp_status r = recorder_set_property(rec, key, value);
-    sp_rec_api_leave(api);
-    return r;
 }
 
 void sp_rec_props_free(sp_recorder *rec)

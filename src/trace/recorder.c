@@ -366,6 +366,30 @@ sp_status sp_recorder_metrics_text(sp_recorder *rec, char **text, size_t *len)
     return r;
 }
 
+sp_name_id sp_recorder_intern(sp_recorder *rec, const char *name)
+{
+    int api = sp_rec_api_enter();
+    sp_name_id r = sp_rec_intern(rec, name);
+    sp_rec_api_leave(api);
+    return r;
+}
+
+sp_status sp_recorder_set_property(sp_recorder *rec, const char *key, const char *value)
+{
+    int api = sp_rec_api_enter();
+    sp_status r = sp_rec_set_property(rec, key, value);
+    sp_rec_api_leave(api);
+    return r;
+}
+
+const char *sp_recorder_last_error(char *buf, size_t buflen)
+{
+    int api = sp_rec_api_enter();
+    const char *r = sp_rec_last_error(buf, buflen);
+    sp_rec_api_leave(api);
+    return r;
+}
+
 void sp_metrics_text_free(char *text)
 {
     free(text);

@@ -167,6 +167,9 @@ unsigned sp_rec_max_period(unsigned base);
 /* Drop counts by cause: the recorder's own plus every live buffer's. Called with rec->mu held. */
 void sp_rec_drop_totals(sp_recorder *rec, uint64_t out[SP_DROP_CAUSE_COUNT]);
 
+/* sp_recorder_last_error's work (recorder.c's public call marks the thread, then calls it). */
+const char *sp_rec_last_error(char *buf, size_t buflen);
+
 /* The recorder's latest failure message (sp_recorder_last_error): cleared when a recorder opens; its
  * lock is held across fork (taken last, after mu and names_mu) and released in the child. */
 void sp_rec_error_clear(void);
@@ -177,6 +180,11 @@ void sp_rec_error_unlock(void);
 
 /* Sets up the name table with the known stages (ids 1..3). */
 sp_status sp_rec_names_init(sp_recorder *rec);
+
+/* sp_recorder_intern's and sp_recorder_set_property's work, under names_mu (recorder.c's public
+ * calls mark the thread, then call these). */
+sp_name_id sp_rec_intern(sp_recorder *rec, const char *name);
+sp_status sp_rec_set_property(sp_recorder *rec, const char *key, const char *value);
 
 /* Frees the name table and the properties. */
 void sp_rec_names_free(sp_recorder *rec);

@@ -40,7 +40,7 @@ static void rec_fail(const char *fmt, ...)
     sp_log(SP_LOG_ERROR, "servprof: %s", msg);
 }
 
-static const char *recorder_last_error(char *buf, size_t buflen)
+const char *sp_rec_last_error(char *buf, size_t buflen)
 {
     if (!buf || !buflen)
         return buf;
@@ -48,14 +48,6 @@ static const char *recorder_last_error(char *buf, size_t buflen)
     snprintf(buf, buflen, "%s", g_err);
     pthread_mutex_unlock(&g_err_mu);
     return buf;
-}
-
-const char *sp_recorder_last_error(char *buf, size_t buflen)
-{
-    int api = sp_rec_api_enter();
-    const char *r = recorder_last_error(buf, buflen);
-    sp_rec_api_leave(api);
-    return r;
 }
 
 /* The first write failure: says why, once, and stops the writing (the callers then count what
