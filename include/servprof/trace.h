@@ -115,7 +115,9 @@ SP_API void sp_recorder_options_init(sp_recorder_options *opt);
  * be created (its folder missing, permissions), another process is recording to it, or the header
  * cannot be written (a full disk); SP_ERR_STATE if a recorder is already open in this process;
  * SP_ERR_INVALID if `path` or `out` is NULL, or the price is NaN or above SP_MAX_PRICE_PER_HOUR
- * (nothing is created); SP_ERR_NOMEM. On SP_ERR_IO, sp_recorder_last_error says why (it also goes to the log callback).
+ * (nothing is created); SP_ERR_NOMEM (also when the writer thread cannot be started: a thread limit).
+ * On SP_ERR_IO, and when the writer thread cannot be started, sp_recorder_last_error says why (it also
+ * goes to the log callback).
  * Thread-safe. */
 SP_API sp_status sp_recorder_open(const char *path, const sp_recorder_options *opt, sp_recorder **out);
 

@@ -605,8 +605,11 @@ static sp_status start_writer(sp_recorder *rec)
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int e = pthread_create(&rec->writer, NULL, writer_main, rec);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (e)
+    if (e) {
+        /* a thread limit (RLIMIT_NPROC, cgroup pids.max) or no memory for its stack */
+        rec_fail("cannot record to %s: cannot start the writer thread: %s", rec->path, strerror(e));
         return SP_ERR_NOMEM;
+    }
     rec->writer_running = true;
     return SP_OK;
 }
