@@ -41,7 +41,8 @@ typedef enum sp_drop_cause {
     SP_DROP_TOO_LARGE,       /* a record larger than a buffer (e.g. a batch with too many members) */
     SP_DROP_NO_BUFFER,       /* a thread's buffer could not be allocated (thread cap or no memory) */
     SP_DROP_WRITE_FAILED,    /* the writer could not write a block to the file */
-    SP_DROP_REENTRANT,       /* recording re-entered from a signal handler on the same thread */
+    SP_DROP_REENTRANT,       /* recording re-entered from a signal handler on the same thread (or a
+                                handler's first record while its thread was inside a servprof call) */
     SP_DROP_AFTER_CLOSE,     /* recorded after sp_recorder_close or in a forked child not recording */
     SP_DROP_CAUSE_COUNT
 } sp_drop_cause;
@@ -80,7 +81,9 @@ typedef struct sp_recorder_options {
     size_t max_threads;          /* threads that may get a buffer; 0: default (64); rings take at
                                     most max_threads x thread_buffer_bytes (1 GiB by default),
                                     allocated on each thread's first record. A thread past the
-                                    cap drops its records as SP_DROP_NO_BUFFER */
+                                    cap drops its records as SP_DROP_NO_BUFFER, and tries again
+                                    once a slot is free: an exited thread's buffer is retired at
+                                    the writer's next cycle, which such a thread wakes at once */
     unsigned flush_interval_ms;  /* the writer's base wake-up period; 0: default (10 ms). While it
                                     finds little to write the writer lengthens its period, up to
                                     8 x this (at most 1 s); a flush, the close, a thread whose
@@ -112,14 +115,17 @@ SP_API void sp_recorder_options_init(sp_recorder_options *opt);
  * be created (its folder missing, permissions), another process is recording to it, or the header
  * cannot be written (a full disk); SP_ERR_STATE if a recorder is already open in this process;
  * SP_ERR_INVALID if `path` or `out` is NULL, or the price is NaN or above SP_MAX_PRICE_PER_HOUR
- * (nothing is created); SP_ERR_NOMEM. On SP_ERR_IO, sp_recorder_last_error says why (it also goes to the log callback).
+ * (nothing is created); SP_ERR_NOMEM (also when the writer thread cannot be started: a thread limit).
+ * On SP_ERR_IO, and when the writer thread cannot be started, sp_recorder_last_error says why (it also
+ * goes to the log callback).
  * Thread-safe. */
 SP_API sp_status sp_recorder_open(const char *path, const sp_recorder_options *opt, sp_recorder **out);
 
 /* Stops recording, drains every thread's buffer, writes the final drop counts and closes the file.
  * NULL is fine. Records made after (or during) close are dropped as SP_DROP_AFTER_CLOSE. Returns the
  * first write error, if any (SP_ERR_IO; sp_recorder_last_error gives the system's reason, e.g. "No
- * space left on device"). After the first failed write the recorder writes nothing more to the file
+ * space left on device"); a trace file deleted while recording (the file or its folder removed) counts
+ * as one. After the first failed write the recorder writes nothing more to the file
  * (a reader stops at the torn block anyway) and counts every later record as SP_DROP_WRITE_FAILED;
  * the file keeps the blocks written before it. Call once, from one thread. */
 SP_API sp_status sp_recorder_close(sp_recorder *rec);

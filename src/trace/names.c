@@ -81,7 +81,7 @@ sp_status sp_rec_names_init(sp_recorder *rec)
     return SP_OK;
 }
 
-sp_name_id sp_recorder_intern(sp_recorder *rec, const char *name)
+sp_name_id sp_rec_intern(sp_recorder *rec, const char *name)
 {
     if (!rec || !name)
         return SP_NAME_NONE;
@@ -96,7 +96,7 @@ sp_name_id sp_recorder_intern(sp_recorder *rec, const char *name)
     return id;
 }
 
-sp_status sp_recorder_set_property(sp_recorder *rec, const char *key, const char *value)
+sp_status sp_rec_set_property(sp_recorder *rec, const char *key, const char *value)
 {
     if (!rec || !key || !value)
         return SP_ERR_INVALID;

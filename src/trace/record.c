@@ -17,8 +17,12 @@ bool sp_trace_no_early_wake;
 typedef struct sp_tstate {
     sp_tbuf *tb;
     uint64_t gate;               /* the gate value tb belongs to */
-    uint64_t failed_gate;        /* no buffer could be had in this gate: do not retry */
-    int in_slow;
+    uint64_t failed_gate;        /* no buffer could be had in this gate: do not retry ... */
+    uint64_t failed_frees;       /* ... unless every slot was taken and the recorder has emptied one
+                                    since (rec->slot_frees moved past this) */
+    bool failed_nomem;           /* the failure was an allocation: never retried in the gate */
+    int in_slow;                 /* in acquire_slow, or in a library call that takes a lock
+                                    (sp_rec_api_enter): a handler's slow path drops */
 } sp_tstate;
 
 static _Thread_local sp_tstate t_state;
@@ -54,6 +58,20 @@ bool sp_rec_threads_init(void)
 {
     g_key_ok = pthread_key_create(&g_key, tbuf_thread_exit) == 0;
     return g_key_ok;
+}
+
+int sp_rec_api_enter(void)
+{
+    int prev = t_state.in_slow;
+    t_state.in_slow = 1;
+    atomic_signal_fence(memory_order_seq_cst); /* the mark is up before the call takes a lock */
+    return prev;
+}
+
+void sp_rec_api_leave(int prev)
+{
+    atomic_signal_fence(memory_order_seq_cst); /* every lock is released before the mark goes */
+    t_state.in_slow = prev;
 }
 
 sp_tbuf *sp_rec_thread_buffer(void)
@@ -102,7 +120,9 @@ static __attribute__((noinline)) sp_tbuf *acquire_slow(sp_recorder *rec, sp_tsta
         if (prev == TB_RECORDER_GONE)
             free_tbuf(old);
     }
-    if (ts->failed_gate == gate) {
+    /* relaxed: a stale count only delays the retry to the thread's next record */
+    if (ts->failed_gate == gate &&
+        (ts->failed_nomem || atomic_load_explicit(&rec->slot_frees, memory_order_relaxed) == ts->failed_frees)) {
         count_global(rec, SP_DROP_NO_BUFFER);
         goto out;
     }
@@ -118,11 +138,13 @@ static __attribute__((noinline)) sp_tbuf *acquire_slow(sp_recorder *rec, sp_tsta
         if (!tb || !tb->ring) {
             free(tb);
             ts->failed_gate = gate;
+            ts->failed_nomem = true;
             count_global(rec, SP_DROP_NO_BUFFER);
             goto out;
         }
         bool placed = false;
         pthread_mutex_lock(&rec->mu);
+        uint64_t frees = atomic_load_explicit(&rec->slot_frees, memory_order_relaxed); /* under mu */
         /* under mu, the gate cannot move to CLOSING while we register */
         if (atomic_load_explicit(&rec->gate, memory_order_relaxed) == gate) {
             for (size_t i = 0; i < rec->nslots && !placed; i++) {
@@ -137,9 +159,18 @@ static __attribute__((noinline)) sp_tbuf *acquire_slow(sp_recorder *rec, sp_tsta
         if (!placed) {
             free_tbuf(tb);
             ts->failed_gate = gate;
-            count_global(rec, atomic_load_explicit(&rec->gate, memory_order_relaxed) == gate
-                                  ? SP_DROP_NO_BUFFER
-                                  : SP_DROP_AFTER_CLOSE);
+            ts->failed_nomem = false;
+            ts->failed_frees = frees;
+            if (atomic_load_explicit(&rec->gate, memory_order_relaxed) == gate) {
+                /* Every slot is taken, often by threads that have exited (a thread per request or
+                 * connection) whose buffers wait for the writer's next cycle to be retired: wake it
+                 * now, and try again on a later record once it has emptied a slot, instead of
+                 * dropping this thread's records for the rest of the recorder's life. */
+                count_global(rec, SP_DROP_NO_BUFFER);
+                writer_kick(rec);
+            } else {
+                count_global(rec, SP_DROP_AFTER_CLOSE);
+            }
             goto out;
         }
         if (g_key_ok)

@@ -96,7 +96,7 @@ static size_t round_pow2_down(size_t n)
     return p;
 }
 
-sp_status sp_recorder_open(const char *path, const sp_recorder_options *opt, sp_recorder **out)
+static sp_status recorder_open(const char *path, const sp_recorder_options *opt, sp_recorder **out)
 {
     if (!path || !out)
         return SP_ERR_INVALID;
@@ -177,7 +177,17 @@ fail:
     return st;
 }
 
-sp_status sp_recorder_flush(sp_recorder *rec)
+/* Every public call that takes the recorder's locks marks its thread for the call (sp_rec_api_enter),
+ * so a signal handler's record on that thread drops instead of waiting on a lock the thread holds. */
+sp_status sp_recorder_open(const char *path, const sp_recorder_options *opt, sp_recorder **out)
+{
+    int api = sp_rec_api_enter();
+    sp_status r = recorder_open(path, opt, out);
+    sp_rec_api_leave(api);
+    return r;
+}
+
+static sp_status recorder_flush(sp_recorder *rec)
 {
     if (!rec)
         return SP_OK;
@@ -198,6 +208,14 @@ sp_status sp_recorder_flush(sp_recorder *rec)
     sp_status st = rec->write_status;
     pthread_mutex_unlock(&rec->mu);
     return st;
+}
+
+sp_status sp_recorder_flush(sp_recorder *rec)
+{
+    int api = sp_rec_api_enter();
+    sp_status r = recorder_flush(rec);
+    sp_rec_api_leave(api);
+    return r;
 }
 
 /* Gives up the recorder's side of every buffer (after the final drain). */
@@ -225,7 +243,7 @@ static void release_buffers(sp_recorder *rec)
     }
 }
 
-sp_status sp_recorder_close(sp_recorder *rec)
+static sp_status recorder_close(sp_recorder *rec)
 {
     if (!rec)
         return SP_OK;
@@ -279,7 +297,15 @@ sp_status sp_recorder_close(sp_recorder *rec)
     return st;
 }
 
-void sp_recorder_drops(const sp_recorder *crec, uint64_t counts[SP_DROP_CAUSE_COUNT])
+sp_status sp_recorder_close(sp_recorder *rec)
+{
+    int api = sp_rec_api_enter();
+    sp_status r = recorder_close(rec);
+    sp_rec_api_leave(api);
+    return r;
+}
+
+static void recorder_drops(const sp_recorder *crec, uint64_t counts[SP_DROP_CAUSE_COUNT])
 {
     if (!counts)
         return;
@@ -293,7 +319,14 @@ void sp_recorder_drops(const sp_recorder *crec, uint64_t counts[SP_DROP_CAUSE_CO
     pthread_mutex_unlock(&rec->mu);
 }
 
-sp_status sp_recorder_metrics_text(sp_recorder *rec, char **text, size_t *len)
+void sp_recorder_drops(const sp_recorder *crec, uint64_t counts[SP_DROP_CAUSE_COUNT])
+{
+    int api = sp_rec_api_enter();
+    recorder_drops(crec, counts);
+    sp_rec_api_leave(api);
+}
+
+static sp_status recorder_metrics_text(sp_recorder *rec, char **text, size_t *len)
 {
     if (!rec || !text || !len)
         return SP_ERR_INVALID;
@@ -325,6 +358,38 @@ sp_status sp_recorder_metrics_text(sp_recorder *rec, char **text, size_t *len)
     return st;
 }
 
+sp_status sp_recorder_metrics_text(sp_recorder *rec, char **text, size_t *len)
+{
+    int api = sp_rec_api_enter();
+    sp_status r = recorder_metrics_text(rec, text, len);
+    sp_rec_api_leave(api);
+    return r;
+}
+
+sp_name_id sp_recorder_intern(sp_recorder *rec, const char *name)
+{
+    int api = sp_rec_api_enter();
+    sp_name_id r = sp_rec_intern(rec, name);
+    sp_rec_api_leave(api);
+    return r;
+}
+
+sp_status sp_recorder_set_property(sp_recorder *rec, const char *key, const char *value)
+{
+    int api = sp_rec_api_enter();
+    sp_status r = sp_rec_set_property(rec, key, value);
+    sp_rec_api_leave(api);
+    return r;
+}
+
+const char *sp_recorder_last_error(char *buf, size_t buflen)
+{
+    int api = sp_rec_api_enter();
+    const char *r = sp_rec_last_error(buf, buflen);
+    sp_rec_api_leave(api);
+    return r;
+}
+
 void sp_metrics_text_free(char *text)
 {
     free(text);
@@ -339,8 +404,11 @@ void sp_recorder_add_drops(sp_recorder *rec, sp_drop_cause cause, uint64_t count
 
 /* ---------------- fork ---------------- */
 
+static _Thread_local int t_fork_api; /* the forking thread's mark, from prepare to parent or child */
+
 static void fork_prepare(void)
 {
+    t_fork_api = sp_rec_api_enter(); /* a handler on this thread must not wait on the locks below */
     /* hold both locks across fork so the child never inherits one held by a thread it lacks; in
      * the order every other path takes them (mu, then names_mu: sp_recorder_open and a forked
      * child's start write the names under mu), so a fork racing an open cannot deadlock */
@@ -358,6 +426,7 @@ static void fork_parent(void)
     sp_rec_error_unlock();
     pthread_mutex_unlock(&g_rec.names_mu);
     pthread_mutex_unlock(&g_rec.mu);
+    sp_rec_api_leave(t_fork_api);
 }
 
 /* In the child only this thread exists: the writer and the other recording threads are gone. Their
@@ -372,6 +441,7 @@ static void fork_child(void)
     sp_rec_error_unlock();
     pthread_mutex_unlock(&rec->names_mu);
     pthread_mutex_unlock(&rec->mu);
+    sp_rec_api_leave(t_fork_api);
     if (rec->tap)
         sp_tap_fork_child(rec->tap);
     uint64_t gate = atomic_load_explicit(&rec->gate, memory_order_relaxed);

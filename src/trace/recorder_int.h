@@ -69,6 +69,8 @@ struct sp_recorder {
     uint64_t flush_req, flush_done;
     _Atomic(sp_tbuf *) *slots;
     size_t nslots;
+    _Atomic uint64_t slot_frees; /* slots the writer emptied (retired buffers), bumped under mu: a
+                                    thread that found none free tries again once this moves */
     uint64_t *heads;             /* writer scratch: head snapshot per slot */
     unsigned char *gone;         /* writer scratch: what the cycle saw per slot (writer.c, SLOT_*) */
     /* drops no live buffer holds: no buffer, after close, write failed, added, retired buffers' */
@@ -132,6 +134,15 @@ sp_tbuf *sp_rec_thread_buffer(void);
 /* The calling thread lets go of its current buffer without freeing it (the caller frees it). */
 void sp_rec_thread_forget(void);
 
+/* Marks the calling thread as inside a library call that takes the recorder's locks (mu, names_mu,
+ * the error message's), until sp_rec_api_leave(the returned value). A record made meanwhile from a
+ * signal handler on this thread that needs the slow path (the thread's first record, or its first
+ * after an open, close or fork) would take a lock its own thread holds and hang: it is dropped as
+ * reentrant instead, as a handler that interrupts the slow path itself is. The fast path takes no
+ * lock and is unaffected. */
+int sp_rec_api_enter(void);
+void sp_rec_api_leave(int prev);
+
 /* ---- writer.c: the file, its blocks, the writer thread ---- */
 
 /* Opens rec->path (locked, truncated), writes the file header and meta record, and starts the writer
@@ -156,6 +167,9 @@ unsigned sp_rec_max_period(unsigned base);
 /* Drop counts by cause: the recorder's own plus every live buffer's. Called with rec->mu held. */
 void sp_rec_drop_totals(sp_recorder *rec, uint64_t out[SP_DROP_CAUSE_COUNT]);
 
+/* sp_recorder_last_error's work (recorder.c's public call marks the thread, then calls it). */
+const char *sp_rec_last_error(char *buf, size_t buflen);
+
 /* The recorder's latest failure message (sp_recorder_last_error): cleared when a recorder opens; its
  * lock is held across fork (taken last, after mu and names_mu) and released in the child. */
 void sp_rec_error_clear(void);
@@ -166,6 +180,11 @@ void sp_rec_error_unlock(void);
 
 /* Sets up the name table with the known stages (ids 1..3). */
 sp_status sp_rec_names_init(sp_recorder *rec);
+
+/* sp_recorder_intern's and sp_recorder_set_property's work, under names_mu (recorder.c's public
+ * calls mark the thread, then call these). */
+sp_name_id sp_rec_intern(sp_recorder *rec, const char *name);
+sp_status sp_rec_set_property(sp_recorder *rec, const char *key, const char *value);
 
 /* Frees the name table and the properties. */
 void sp_rec_names_free(sp_recorder *rec);

@@ -40,7 +40,7 @@ static void rec_fail(const char *fmt, ...)
     sp_log(SP_LOG_ERROR, "servprof: %s", msg);
 }
 
-const char *sp_recorder_last_error(char *buf, size_t buflen)
+const char *sp_rec_last_error(char *buf, size_t buflen)
 {
     if (!buf || !buflen)
         return buf;
@@ -60,6 +60,22 @@ static void write_failed(sp_recorder *rec, int err)
     rec->write_status = SP_ERR_IO;
     rec_fail("writing %s failed: %s; recording to it stopped (later records are counted as write_failed drops)",
              rec->path ? rec->path : "the trace", strerror(err));
+}
+
+/* A trace file deleted while recording (the file, or the folder holding it, removed by a clean-up):
+ * nothing written to it can be read any more, and writing on would fill the disk unseen. Said once,
+ * like a failed write, and the writing stops (later records count as write_failed). One fstat a
+ * cycle; a pipe or device is never "deleted". */
+static void check_deleted(sp_recorder *rec)
+{
+    struct stat sb;
+    if (rec->write_status != SP_OK || rec->fd < 0 || fstat(rec->fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+        sb.st_nlink > 0)
+        return;
+    rec->write_status = SP_ERR_IO;
+    rec_fail("%s was deleted while recording (the file or its folder removed): what is written to it "
+             "cannot be read; recording to it stopped (later records are counted as write_failed drops)",
+             rec->path ? rec->path : "the trace");
 }
 
 void sp_rec_error_clear(void)
@@ -204,10 +220,27 @@ static int writev_all(int fd, struct iovec *iov, int n)
 
 #define DRAIN_BLOCKS 16 /* blocks handed to one writev() */
 
+/* Whether a record's name id (stage, kernel, launch) is one the file defines: every name interned
+ * before the record was made is, since the cycle writes the names after taking the heads. A stage
+ * needs a name; device work and launches may have none (SP_NAME_NONE). */
+static inline bool name_defined(const sp_recorder *rec, uint64_t hdr)
+{
+    uint32_t type = sp_rec_type(hdr), id = sp_rec_aux(hdr);
+    if (type == SP_REC_STAGE)
+        return id - 1u < rec->names_written - 1u;
+    if (type == SP_REC_KERNEL || type == SP_REC_LAUNCH)
+        return id < rec->names_written;
+    return true;
+}
+
 /* Writes records [tail, head) of one ring straight from the ring, as blocks of whole records: the
  * only per-record work is reading each 8-byte header to find where a block must end; the bytes are
  * checksummed in place and up to DRAIN_BLOCKS blocks (16 MiB) go to the kernel in one writev(), so
- * the writer copies nothing itself. Returns the bytes drained. */
+ * the writer copies nothing itself. A record whose name id the file does not define (a stage
+ * recorded with the SP_NAME_NONE of a failed intern, a made-up id, one kept from an earlier
+ * recorder) would make readers refuse the whole file: it is left out (its block ends before it, the
+ * next starts after it) and counted as a too_large drop, like an outcome out of range, instead of
+ * the hot path checking every record. Returns the bytes drained. */
 static uint64_t drain(sp_recorder *rec, sp_tbuf *tb, uint64_t head)
 {
     uint64_t tail = atomic_load_explicit(&tb->tail, memory_order_relaxed); /* only we write it */
@@ -218,7 +251,7 @@ static uint64_t drain(sp_recorder *rec, sp_tbuf *tb, uint64_t head)
         unsigned char hdrs[DRAIN_BLOCKS][SP_NATIVE_BLOCK_HEADER];
         struct iovec iov[DRAIN_BLOCKS * 3];
         int niov = 0, nblocks = 0;
-        uint64_t pos = tail, user = 0;
+        uint64_t pos = tail, user = 0, refused = 0;
         bool corrupt = false;
         while (pos < head && nblocks < DRAIN_BLOCKS && !corrupt) {
             uint64_t b0 = pos;
@@ -231,6 +264,14 @@ static uint64_t drain(sp_recorder *rec, sp_tbuf *tb, uint64_t head)
                      * write junk */
                     corrupt = true;
                     break;
+                }
+                if (__builtin_expect(!name_defined(rec, hdr), 0)) {
+                    if (records)
+                        break;
+                    pos += size;
+                    b0 = pos;
+                    refused++;
+                    continue;
                 }
                 if (pos + size - b0 > SP_NATIVE_WRITE_BLOCK)
                     break;
@@ -254,6 +295,8 @@ static uint64_t drain(sp_recorder *rec, sp_tbuf *tb, uint64_t head)
             atomic_fetch_add_explicit(&rec->drops[SP_DROP_WRITE_FAILED], user, memory_order_relaxed);
             write_failed(rec, e);
         }
+        if (refused)
+            atomic_fetch_add_explicit(&rec->drops[SP_DROP_TOO_LARGE], refused, memory_order_relaxed);
         /* the live metrics read the records before the producer may reuse their space */
         if (rec->tap && pos > tail)
             sp_tap_feed(rec->tap, tb->ring, tb->wmask, tail, pos);
@@ -319,6 +362,7 @@ static void retire(sp_recorder *rec, size_t slot, sp_tbuf *tb)
                                   atomic_load_explicit(&tb->drops[c], memory_order_relaxed),
                                   memory_order_relaxed);
     atomic_store_explicit(&rec->slots[slot], NULL, memory_order_relaxed);
+    atomic_fetch_add_explicit(&rec->slot_frees, 1, memory_order_relaxed);
     pthread_mutex_unlock(&rec->mu);
     free_tbuf(tb);
 }
@@ -334,6 +378,7 @@ void (*sp_trace_writer_hook)(void);
  * that was drained, so the writer can go round again at once when it is falling behind. */
 static unsigned writer_cycle(sp_recorder *rec, bool force)
 {
+    check_deleted(rec);
     /* Heads are read before names: a record that uses a name id was published after the id was
      * interned, so every name a drained record uses is in the table by the time we look. */
     for (size_t i = 0; i < rec->nslots; i++) {
@@ -560,8 +605,11 @@ static sp_status start_writer(sp_recorder *rec)
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int e = pthread_create(&rec->writer, NULL, writer_main, rec);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (e)
+    if (e) {
+        /* a thread limit (RLIMIT_NPROC, cgroup pids.max) or no memory for its stack */
+        rec_fail("cannot record to %s: cannot start the writer thread: %s", rec->path, strerror(e));
         return SP_ERR_NOMEM;
+    }
     rec->writer_running = true;
     return SP_OK;
 }
