@@ -33,7 +33,10 @@ sp_format sp_detect_format(const unsigned char *head, size_t len)
     if (len >= 16 && memcmp(head, "SQLite format 3", 16) == 0)
         return SP_FORMAT_NSYS;
     const unsigned char *end = head + len;
-    const unsigned char *p = skip_ws(head, end);
+    const unsigned char *p = head;
+    if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+        p += 3;   /* a UTF-8 byte order mark: the JSON lexer passes over it too */
+    p = skip_ws(p, end);
     if (p == end)
         return SP_FORMAT_AUTO;
     if (*p == '{') {

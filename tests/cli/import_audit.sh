@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Other tools' traces as a new user brings them (task s80's audit of the importers): each case is one a
+# user meets with a real Triton, OTLP, Kineto or Nsight Systems file, and what servprof must do with it
+# (load it as the same trace, or stop with a message naming the file and what to do).
+# Run as: bash import_audit.sh BINARY SOURCE_DIR
+set -u
+bin=$1
+src=$2
+data=$src/tests/data
+fail=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# run CMD...: sets rc, out (stdout) and err (stderr)
+run() { out=$("$@" 2>"$tmp/err"); rc=$?; err=$(cat "$tmp/err"); }
+expect() {   # expect RC TEXT: the last run exited RC and its stderr holds TEXT
+  if [ "$rc" -ne "$1" ]; then echo "FAIL: exit $rc, expected $1: $err" >&2; fail=1; fi
+  if ! grep -qF -- "$2" <<<"$err"; then echo "FAIL: message lacks '$2': $err" >&2; fail=1; fi
+}
+same_report() {   # same_report A B: the JSON reports of A and B are identical but for the file name
+  "$bin" analyze --json "$1" 2>/dev/null | sed "s|$1|F|g" >"$tmp/a.json"
+  "$bin" analyze --json "$2" 2>/dev/null | sed "s|$2|F|g" >"$tmp/b.json"
+  if [ ! -s "$tmp/a.json" ] || ! cmp -s "$tmp/a.json" "$tmp/b.json"; then
+    echo "FAIL: $2 does not read as $1" >&2; fail=1
+  fi
+}
+
+# 1. A UTF-8 byte order mark (Windows editors, PowerShell's Out-File) and CRLF line ends: the same trace.
+bom() { printf '\357\273\277' >"$2"; cat "$1" >>"$2"; }
+bom "$data/triton/batch2.json" "$tmp/triton_bom.json"
+same_report "$data/triton/batch2.json" "$tmp/triton_bom.json"
+bom "$data/otlp/stages.jsonl" "$tmp/otlp_bom.jsonl"
+same_report "$data/otlp/stages.jsonl" "$tmp/otlp_bom.jsonl"
+bom "$data/kineto/cuda_graph_subus.json" "$tmp/kineto_bom.json"
+same_report "$data/kineto/cuda_graph_subus.json" "$tmp/kineto_bom.json"
+sed 's/$/\r/' "$tmp/triton_bom.json" >"$tmp/triton_bom_crlf.json"
+same_report "$data/triton/batch2.json" "$tmp/triton_bom_crlf.json"
+sed 's/$/\r/' "$tmp/otlp_bom.jsonl" >"$tmp/otlp_bom_crlf.jsonl"
+same_report "$data/otlp/stages.jsonl" "$tmp/otlp_bom_crlf.jsonl"
+gzip -c "$tmp/otlp_bom.jsonl" >"$tmp/otlp_bom.jsonl.gz"
+same_report "$data/otlp/stages.jsonl" "$tmp/otlp_bom.jsonl.gz"
+# a mark after the start is no mark: the position counts the first one's bytes
+printf '\357\273\277[{"id":1,"timestamps":[{"name":"REQUEST_START","ns":NaN}]}]' >"$tmp/bom_nan.json"
+run "$bin" analyze "$tmp/bom_nan.json"
+expect 1 "bom_nan.json: line 1, column 56 (byte 55): NaN and Infinity are not JSON"
+
+exit $fail
