@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "common/util_int.h"
@@ -64,6 +65,20 @@ sp_format sp_detect_format(const unsigned char *head, size_t len)
             return SP_FORMAT_KINETO;
     }
     return SP_FORMAT_AUTO;
+}
+
+static bool name_ends(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n >= k && strcasecmp(name + n - k, suffix) == 0;
+}
+
+const char *sp_import_export_hint(const char *name)
+{
+    if (name && (name_ends(name, ".nsys-rep") || name_ends(name, ".qdrep")))
+        return "; an Nsight Systems report is read from its SQLite export: run `nsys export --type sqlite "
+               "--output report.sqlite report.nsys-rep` and give the .sqlite file";
+    return "";
 }
 
 const char *sp_format_str(sp_format format)
@@ -244,7 +259,8 @@ static sp_status load(struct sp_events *ev, const char *name, sp_input *in, cons
         if (f == SP_FORMAT_AUTO) {
             sp_errf(err, errlen,
                     "%s: not a trace servprof reads (expected servprof native, servprof.events/1 JSONL, "
-                    "Kineto JSON, Nsight Systems SQLite, Triton trace JSON or OTLP/JSON)", name);
+                    "Kineto JSON, Nsight Systems SQLite, Triton trace JSON or OTLP/JSON)%s", name,
+                    sp_import_export_hint(name));
             return SP_ERR_FORMAT;
         }
     }

@@ -142,4 +142,8 @@ sp_status sp_import_fail_at(sp_import_ctx *ctx, uint32_t line, uint32_t col, sp_
 /* Detects the format from the first bytes of (decompressed) content. */
 sp_format sp_detect_format(const unsigned char *head, size_t len);
 
+/* The sentence to add when `name` is a file users give where its export belongs (an Nsight Systems
+ * report, .nsys-rep or .qdrep, whose data servprof reads from `nsys export --type sqlite`), or "". */
+const char *sp_import_export_hint(const char *name);
+
 #endif

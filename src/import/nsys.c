@@ -55,7 +55,8 @@ static sp_status db_fail(nsys *n, int rc, const char *table)
                      : base == SQLITE_TOOBIG ? "a value is larger than the importer's limit"
                      : "SQLite error";
     if (!table) /* the file itself: "FILE: not an SQLite database (...)", one colon after the name */
-        return failf(n, st, "%s (%s)", what, sqlite3_errmsg(n->db));
+        return failf(n, st, "%s (%s)%s", what, sqlite3_errmsg(n->db),
+                     base == SQLITE_NOTADB ? sp_import_export_hint(n->ctx->name) : "");
     return failf(n, st, "table %s: %s (%s)", table, what, sqlite3_errmsg(n->db));
 }
 

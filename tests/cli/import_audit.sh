@@ -43,4 +43,23 @@ printf '\357\273\277[{"id":1,"timestamps":[{"name":"REQUEST_START","ns":NaN}]}]'
 run "$bin" analyze "$tmp/bom_nan.json"
 expect 1 "bom_nan.json: line 1, column 56 (byte 55): NaN and Infinity are not JSON"
 
+# 2. An Nsight Systems report (.nsys-rep, or the older .qdrep) given as it is: the message says to
+# export it to SQLite first, whether its format was detected or forced.
+printf 'NSYS-REPORT-BINARY' >"$tmp/profile.nsys-rep"
+run "$bin" analyze "$tmp/profile.nsys-rep"
+expect 1 "profile.nsys-rep: not a trace servprof reads"
+expect 1 "run \`nsys export --type sqlite"
+cp "$tmp/profile.nsys-rep" "$tmp/OLD.QDREP"
+run "$bin" analyze "$tmp/OLD.QDREP"
+expect 1 "give the .sqlite file"
+run "$bin" analyze --format nsys "$tmp/profile.nsys-rep"
+if ! grep -qF "compiled out" <<<"$err"; then
+  expect 1 "profile.nsys-rep: not an SQLite database"
+  expect 1 "give the .sqlite file"
+fi
+# any other name gets no such advice
+cp "$tmp/profile.nsys-rep" "$tmp/profile.bin"
+run "$bin" analyze "$tmp/profile.bin"
+if grep -qF "nsys export" <<<"$err"; then echo "FAIL: nsys advice for profile.bin: $err" >&2; fail=1; fi
+
 exit $fail
