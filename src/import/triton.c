@@ -612,6 +612,7 @@ sp_status sp_import_triton(sp_import_ctx *ctx)
     tobj *o = malloc(sizeof *o);
     sp_status st = o ? sp_json_init_input(&t.lx, ctx->in, &lim) : SP_ERR_NOMEM;
     uint64_t objects = 0;
+    bool in_array = false;
     while (st == SP_OK) {
         sp_json_token tok;
         if (sp_json_next(&t.lx, &tok)) {
@@ -621,8 +622,10 @@ sp_status sp_import_triton(sp_import_ctx *ctx)
         if (tok.type == SP_JSON_EOF)
             break;
         /* a top-level array holds the objects; arrays may follow one another */
-        if ((tok.type == SP_JSON_ARR_BEGIN && tok.depth == 1) || (tok.type == SP_JSON_ARR_END && tok.depth == 0))
+        if ((tok.type == SP_JSON_ARR_BEGIN && tok.depth == 1) || (tok.type == SP_JSON_ARR_END && tok.depth == 0)) {
+            in_array = tok.type == SP_JSON_ARR_BEGIN;
             continue;
+        }
         t.line = tok.line;
         t.column = tok.column;
         if (tok.type != SP_JSON_OBJ_BEGIN || tok.depth > 2) {
@@ -632,6 +635,15 @@ sp_status sp_import_triton(sp_import_ctx *ctx)
         }
         objects++;
         st = read_object(&t, o);
+    }
+    /* Triton writes the array's ']' only when tracing stops, so a file copied from a running server
+     * ends inside it: say so, rather than only where the JSON stopped. */
+    if (st == SP_ERR_PARSE && t.lx.status == SP_ERR_PARSE && in_array && t.lx.depth >= 1 && t.lx.eof &&
+        t.lx.p == t.lx.end && ctx->err && ctx->errlen) {
+        size_t l = strlen(ctx->err);
+        snprintf(ctx->err + l, ctx->errlen - l, "; the file ends inside its array of trace objects: Triton "
+                 "writes the closing ']' when the server stops tracing or exits, so a trace file read while "
+                 "the server still writes it ends early");
     }
     if (st == SP_OK && objects == 0)
         st = sp_import_fail_at(t.ctx, 1, 1, SP_ERR_PARSE, "no trace objects (expected a JSON array of Triton trace objects)");

@@ -62,4 +62,22 @@ cp "$tmp/profile.nsys-rep" "$tmp/profile.bin"
 run "$bin" analyze "$tmp/profile.bin"
 if grep -qF "nsys export" <<<"$err"; then echo "FAIL: nsys advice for profile.bin: $err" >&2; fail=1; fi
 
+# 3. A Triton trace file read while the server still writes it: Triton writes the array's closing ']'
+# only when tracing stops. The message says where the JSON stopped and why the file ends there; a
+# file cut inside an object keeps the lexer's own message.
+head -n 6 "$data/triton/batch2.json" | sed '$ s/,$//' >"$tmp/running.json"
+run "$bin" analyze "$tmp/running.json"
+expect 1 "running.json: line 7, column 1 (byte "
+expect 1 "unexpected end of input (expected ',' or ']'); the file ends inside its array of trace objects: Triton writes the closing ']'"
+head -n 6 "$data/triton/batch2.json" >"$tmp/running_comma.json"
+run "$bin" analyze "$tmp/running_comma.json"
+expect 1 "the file ends inside its array of trace objects"
+head -c 300 "$data/triton/batch2.json" >"$tmp/cut.json"
+run "$bin" analyze "$tmp/cut.json"
+expect 1 "cut.json: line 3"
+if grep -qF "ends inside its array" <<<"$err"; then echo "FAIL: array advice for a cut object: $err" >&2; fail=1; fi
+# a complete array, or objects one per line, needs no ']' advice
+run "$bin" analyze "$data/triton/batch2.json"
+expect 0 ""
+
 exit $fail
