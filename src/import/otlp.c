@@ -115,6 +115,58 @@ static bool parse_hex(const char *s, size_t len, uint8_t *out, size_t n)
     return true;
 }
 
+static int b64_digit(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+/* Base64 text of exactly n bytes into `out`: the standard or the URL-safe alphabet, with or without
+ * '=' padding, and no stray bits in the last digit. */
+static bool parse_base64(const char *s, size_t len, uint8_t *out, size_t n)
+{
+    size_t digits = (4 * n + 2) / 3, padded = (n + 2) / 3 * 4;
+    if (len == padded)
+        for (size_t i = digits; i < padded; i++)
+            if (s[i] != '=')
+                return false;
+    if (len != padded && len != digits)
+        return false;
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < digits; i++) {
+        int d = b64_digit(s[i]);
+        if (d < 0)
+            return false;
+        acc = acc << 6 | (uint32_t)d;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[k++] = (uint8_t)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    return k == n && acc == 0;
+}
+
+/* A trace or span id of n bytes: OTLP/JSON's hex (2n digits), or base64, which generic protobuf JSON
+ * encoders write for bytes fields (the protobuf JSON mapping; some exporters and older SDKs). The two
+ * never have the same length. */
+static bool parse_id(const char *s, size_t len, uint8_t *out, size_t n)
+{
+    return len == 2 * n ? parse_hex(s, len, out, n) : parse_base64(s, len, out, n);
+}
+
 /* An integer given as a JSON integer or as a string of digits (OTLP/JSON encodes 64-bit integers as
  * strings). */
 static bool token_int(const sp_json_token *t, int64_t *out)
@@ -437,22 +489,22 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
         int64_t x;
         switch (k) {
         case K_TRACE:
-            if (t.type != SP_JSON_STRING || !parse_hex(t.str, t.len, r->s.trace, 16))
-                bad(r, "\"traceId\" must be 32 hex digits");
+            if (t.type != SP_JSON_STRING || !parse_id(t.str, t.len, r->s.trace, 16))
+                bad(r, "\"traceId\" must be 32 hex digits (or 16 bytes in base64)");
             else
                 r->has_trace = true;
             break;
         case K_SPAN:
-            if (t.type != SP_JSON_STRING || !parse_hex(t.str, t.len, r->s.id, 8))
-                bad(r, "\"spanId\" must be 16 hex digits");
+            if (t.type != SP_JSON_STRING || !parse_id(t.str, t.len, r->s.id, 8))
+                bad(r, "\"spanId\" must be 16 hex digits (or 8 bytes in base64)");
             else
                 r->has_id = true;
             break;
         case K_PARENT:
             if (t.type == SP_JSON_NULL || (t.type == SP_JSON_STRING && t.len == 0))
                 break;   /* a root span */
-            if (t.type != SP_JSON_STRING || !parse_hex(t.str, t.len, r->s.parent, 8))
-                bad(r, "\"parentSpanId\" must be 16 hex digits or empty");
+            if (t.type != SP_JSON_STRING || !parse_id(t.str, t.len, r->s.parent, 8))
+                bad(r, "\"parentSpanId\" must be 16 hex digits (or 8 bytes in base64) or empty");
             else
                 r->s.has_parent = true;
             break;
