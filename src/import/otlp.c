@@ -68,6 +68,7 @@ typedef struct otlp {
     double price_per_hour;   /* a resource's servprof.price_per_hour; 0: none given */
     sp_str warned_props[SP_PROP_MAX_KEYS]; /* property keys already said to differ between resources */
     size_t n_warned_props;
+    uint64_t fragments, fragment_spans;   /* traces (and their spans) with no request span */
 } otlp;
 
 /* One span object as read. */
@@ -991,6 +992,13 @@ static sp_status build(otlp *o)
                 rs = i;
         if (rs == n) {
             ev->files[file].ignored += n;   /* a trace fragment with no request span */
+            size_t maybe = 0;   /* spans not marked as never a request (an exported batch's own trace) */
+            for (size_t i = 0; i < n; i++)
+                maybe += !g[i].not_request;
+            if (maybe) {
+                o->fragments++;
+                o->fragment_spans += n;
+            }
             continue;
         }
         char id[33];
@@ -1144,6 +1152,16 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
         st = sp_import_fail_at(o.ctx, 1, 1, SP_ERR_PARSE, "no OTLP/JSON document (expected {\"resourceSpans\":[...]})");
     if (st == SP_OK)
         st = build(&o);
+    if (st == SP_OK && o.n == 0 && ctx->ev->files[ctx->file].skipped == 0)
+        sp_log(SP_LOG_WARN, "%s: no spans in the file's %llu OTLP/JSON document%s: no requests", ctx->name,
+               (unsigned long long)docs, docs == 1 ? "" : "s");
+    if (st == SP_OK && o.fragments)
+        /* what the report cannot show: those traces are counted only as ignored records */
+        sp_log(SP_LOG_WARN, "%s: left out %llu trace%s (%llu span%s) with no request span: no root span, no "
+               "server span and no servprof.request attribute, e.g. a client's or a database's spans whose "
+               "server span is in another file (docs/otlp.md, \"Requests\")", ctx->name,
+               (unsigned long long)o.fragments, o.fragments == 1 ? "" : "s",
+               (unsigned long long)o.fragment_spans, o.fragment_spans == 1 ? "" : "s");
     if (st == SP_OK) {
         /* OTLP times are Unix times already */
         ctx->ev->files[ctx->file].has_unix_offset = true;

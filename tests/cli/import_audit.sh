@@ -80,4 +80,23 @@ if grep -qF "ends inside its array" <<<"$err"; then echo "FAIL: array advice for
 run "$bin" analyze "$data/triton/batch2.json"
 expect 0 ""
 
+# 4. OTLP traces the report cannot show: a file of only a client's or a database's spans (their server
+# span is in another service's file) or with no spans at all analyses to 0 requests; stderr says why.
+# An export's batch traces (servprof.request false) are not requests by design and draw no warning.
+cat >"$tmp/fragment.jsonl" <<'JSON'
+{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","parentSpanId":"b7ad6b7169203330","name":"SELECT","kind":3,"startTimeUnixNano":"1000","endTimeUnixNano":"9000"},{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203332","parentSpanId":"b7ad6b7169203330","name":"SELECT","kind":3,"startTimeUnixNano":"9000","endTimeUnixNano":"9500"}]}]}]}
+JSON
+run "$bin" analyze "$tmp/fragment.jsonl"
+expect 0 "fragment.jsonl: left out 1 trace (2 spans) with no request span: no root span, no server span"
+printf '{"resourceSpans":[]}\n{"resourceSpans":[{"scopeSpans":[{"spans":[]}]}]}\n' >"$tmp/nospans.jsonl"
+run "$bin" analyze "$tmp/nospans.jsonl"
+expect 0 "nospans.jsonl: no spans in the file's 2 OTLP/JSON documents: no requests"
+run "$bin" analyze "$data/otlp/stages.jsonl"
+expect 0 ""
+if [ -n "$err" ]; then echo "FAIL: warnings for stages.jsonl: $err" >&2; fail=1; fi
+run "$bin" export --otlp "$tmp/export.jsonl" --unix-offset 1700000000000000000 "$data/synth/gpu_requests20_seed7.jsonl"
+run "$bin" analyze "$tmp/export.jsonl"
+expect 0 ""
+if [ -n "$err" ]; then echo "FAIL: warnings reading an export back: $err" >&2; fail=1; fi
+
 exit $fail
