@@ -227,6 +227,64 @@ static int servprof_schema(const unsigned char *head, size_t len, char *out, siz
     return 1;
 }
 
+/* The time range of the requests, batches and device activity of file `file` (mine) or of every other
+ * file (!mine), widened into [*lo, *hi]. Client records are left out: their clock is the client's,
+ * which the analysis reconciles (DESIGN section 8a). */
+typedef struct time_range {
+    uint64_t lo, hi;
+} time_range;
+
+static void widen(time_range *r, uint64_t a, uint64_t b)
+{
+    if (a == SP_TIME_NONE || b == SP_TIME_NONE)
+        return;
+    if (a < r->lo)
+        r->lo = a;
+    if (b > r->hi)
+        r->hi = b;
+}
+
+static void file_ranges(const struct sp_events *ev, uint32_t file, time_range *mine, time_range *others)
+{
+    *mine = *others = (time_range){UINT64_MAX, 0};
+    for (size_t i = 0; i < ev->n_requests; i++)
+        widen(ev->requests[i].file == file ? mine : others, ev->requests[i].arrival_ns, ev->requests[i].done_ns);
+    for (size_t i = 0; i < ev->n_batches; i++)
+        widen(ev->batches[i].file == file ? mine : others, ev->batches[i].start_ns, ev->batches[i].end_ns);
+    for (size_t i = 0; i < ev->n_acts; i++)
+        widen(ev->acts[i].file == file ? mine : others, ev->acts[i].start_ns, ev->acts[i].end_ns);
+}
+
+/* Two files' times an hour or more apart with nothing between make a report whose window, idle time
+ * and bill span the gap: files on different clocks (Kineto and OTLP times are Unix time, Triton's
+ * steady clock and an Nsight Systems session's are not), or runs hours apart. Said once per file. */
+#define SP_FILE_GAP_WARN_NS (3600ull * 1000000000ull)
+
+static void warn_far_apart(const struct sp_events *ev, uint32_t file, const char *name)
+{
+    if (ev->n_files < 2)
+        return;
+    time_range mine, others;
+    file_ranges(ev, file, &mine, &others);
+    if (mine.lo > mine.hi || others.lo > others.hi)
+        return;   /* one side has no timed records */
+    uint64_t gap = mine.lo > others.hi ? mine.lo - others.hi : others.lo > mine.hi ? others.lo - mine.hi : 0;
+    if (gap < SP_FILE_GAP_WARN_NS)
+        return;
+    double h = (double)gap / 3.6e12;
+    char apart[48];
+    if (h >= 2 * 24 * 365)
+        snprintf(apart, sizeof apart, "%.0f years", h / (24 * 365.25));
+    else if (h >= 48)
+        snprintf(apart, sizeof apart, "%.0f days", h / 24);
+    else
+        snprintf(apart, sizeof apart, "%.1f hours", h);
+    sp_log(SP_LOG_WARN, "%s: its times and the earlier files' are %s apart with nothing between: the files "
+           "are on different clocks (Kineto and OTLP times are Unix time; Triton's and Nsight Systems' are "
+           "not) or from runs that far apart, and the report's window, idle time and bill span the gap; "
+           "analyse them one at a time", name, apart);
+}
+
 static sp_status load(struct sp_events *ev, const char *name, sp_input *in, const sp_load_options *opt,
                       char *err, size_t errlen)
 {
@@ -285,8 +343,10 @@ static sp_status load(struct sp_events *ev, const char *name, sp_input *in, cons
     }
     sp_import_ctx ctx = {ev, file, name, in, opt, err, errlen};
     st = fn(&ctx);
-    if (st == SP_OK)
+    if (st == SP_OK) {
         sp_input_progress_done(in);
+        warn_far_apart(ev, file, name);
+    }
     if (st) {
         if (err && errlen && !err[0])
             sp_errf(err, errlen, "%s: %s", name, sp_status_str(st));

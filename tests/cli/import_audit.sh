@@ -99,4 +99,14 @@ run "$bin" analyze "$tmp/export.jsonl"
 expect 0 ""
 if [ -n "$err" ]; then echo "FAIL: warnings reading an export back: $err" >&2; fail=1; fi
 
+# 5. Two files on different clocks (a Kineto trace's Unix-time microseconds and a Triton trace's steady
+# clock): the report's window and bill would span 54 years; a warning names the file. Files whose
+# times overlap draw none.
+run "$bin" analyze "$data/kineto/cuda_event_sync.json.gz" "$data/triton/batch2.json"
+expect 0 "batch2.json: its times and the earlier files' are "
+expect 0 "years apart with nothing between: the files are on different clocks"
+run "$bin" analyze "$data/triton/batch2.json" "$data/otlp/stages.jsonl"
+expect 0 ""
+if [ -n "$err" ]; then echo "FAIL: a warning for overlapping files: $err" >&2; fail=1; fi
+
 exit $fail
