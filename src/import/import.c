@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 
 #include "common/util_int.h"
@@ -65,20 +64,6 @@ sp_format sp_detect_format(const unsigned char *head, size_t len)
             return SP_FORMAT_KINETO;
     }
     return SP_FORMAT_AUTO;
-}
-
-static bool name_ends(const char *name, const char *suffix)
-{
-    size_t n = strlen(name), k = strlen(suffix);
-    return n >= k && strcasecmp(name + n - k, suffix) == 0;
-}
-
-const char *sp_import_export_hint(const char *name)
-{
-    if (name && (name_ends(name, ".nsys-rep") || name_ends(name, ".qdrep")))
-        return "; an Nsight Systems report is read from its SQLite export: run `nsys export --type sqlite "
-               "--output report.sqlite report.nsys-rep` and give the .sqlite file";
-    return "";
 }
 
 const char *sp_format_str(sp_format format)
