@@ -444,6 +444,7 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
     r->s.line = line;
     r->s.column = col;
     sp_json_token t;
+    unsigned seen = 0;
     for (;;) {
         if (sp_json_next(&o->lx, &t))
             return sp_json_fail(&o->lx, o->ctx);
@@ -473,6 +474,11 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
                 return sp_json_fail(&o->lx, o->ctx);
             continue;
         }
+        /* a member read here, given twice: JSON leaves which counts open (RFC 8259 section 4), and no
+         * OTLP encoder writes that, so the span is malformed */
+        if (seen & (1u << k))
+            bad(r, "\"%.*s\" given twice in one span", (int)t.len, t.str);
+        seen |= 1u << k;
         if (sp_json_next(&o->lx, &t))
             return sp_json_fail(&o->lx, o->ctx);
         if (k == K_ATTRS && t.type == SP_JSON_ARR_BEGIN) {

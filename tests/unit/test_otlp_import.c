@@ -117,6 +117,9 @@ static void test_malformed(void)
               "\"gen_ai.latency.time_in_queue\",\"value\":{\"stringValue\":\"soon\"}}]"),
          "gen_ai.latency.time_in_queue must be a non-negative number of seconds"},
         {"{\"resourceSpans\":{}}", "o.json:1:18: \"resourceSpans\" must be an array"},
+        /* a member read here given twice: which start is the span's? */
+        {SPAN(IDS "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"5\",\"startTimeUnixNano\":\"3\""),
+         "o.json:1:44: span: \"startTimeUnixNano\" given twice in one span"},
         {"[1]", "o.json:1:1: expected an OTLP/JSON document"},
         {"{\"resourceSpans\":[\n{\"scopeSpans\":[{\"spans\":[{\"traceId\":", "o.json: line 2"},
         {"", "no OTLP/JSON document"},
