@@ -308,7 +308,9 @@ static sp_status load(struct sp_events *ev, const char *name, sp_input *in, cons
         }
     }
     if (f == SP_FORMAT_NSYS && !sp_input_is_plain_file(in)) {
-        sp_errf(err, errlen, "%s: an Nsight Systems SQLite export must be an uncompressed file on disk", name);
+        /* SQLite reads the database file in place, so it cannot come through the stream */
+        sp_errf(err, errlen, "%s: an Nsight Systems SQLite export must be an uncompressed file on disk%s", name,
+                sp_input_is_gzip(in) ? " (this one is gzip'd: gunzip it first)" : "");
         return SP_ERR_FORMAT;
     }
     sp_import_fn fn = importer_for(f);

@@ -351,6 +351,11 @@ bool sp_input_is_plain_file(const sp_input *in)
     return in->kind == SP_INPUT_FD && !in->gz;
 }
 
+bool sp_input_is_gzip(const sp_input *in)
+{
+    return in->gz != 0;
+}
+
 sp_status sp_import_vfail(sp_import_ctx *ctx, sp_status st, const char *where, const char *fmt, va_list ap)
 {
     if (ctx->err && ctx->errlen) {

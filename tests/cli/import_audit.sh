@@ -109,4 +109,14 @@ run "$bin" analyze "$data/triton/batch2.json" "$data/otlp/stages.jsonl"
 expect 0 ""
 if [ -n "$err" ]; then echo "FAIL: a warning for overlapping files: $err" >&2; fail=1; fi
 
+# 6. A gzip'd Nsight Systems export (SQLite reads the file in place, so it cannot be streamed): the
+# message says to gunzip it; the same bytes on standard input are refused without that advice.
+printf 'SQLite format 3\000rest of the database' >"$tmp/export.sqlite"
+gzip -c "$tmp/export.sqlite" >"$tmp/export.sqlite.gz"
+run "$bin" analyze "$tmp/export.sqlite.gz"
+expect 1 "export.sqlite.gz: an Nsight Systems SQLite export must be an uncompressed file on disk (this one is gzip'd: gunzip it first)"
+run "$bin" analyze - <"$tmp/export.sqlite"
+expect 1 "<stdin>: an Nsight Systems SQLite export must be an uncompressed file on disk"
+if grep -qF "gunzip" <<<"$err"; then echo "FAIL: gunzip advice for plain stdin: $err" >&2; fail=1; fi
+
 exit $fail
