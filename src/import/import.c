@@ -270,6 +270,27 @@ static void warn_far_apart(const struct sp_events *ev, uint32_t file, const char
            "analyse them one at a time", name, apart);
 }
 
+/* The sentence for a file that is no trace because it is packed in a way servprof does not unpack (gzip
+ * it does), from its magic bytes; "" for anything else. The OpenTelemetry Collector's file exporter
+ * writes zstd with `compression: zstd`, and length-prefixed protobuf with `format: proto` (a 4-byte
+ * big-endian length, then field 1, resourceSpans, as bytes: 0x0A). */
+static const char *packing_hint(const unsigned char *head, size_t len)
+{
+    if (len >= 4 && memcmp(head, "\x28\xB5\x2F\xFD", 4) == 0)
+        return "; it is zstd-compressed (e.g. the OpenTelemetry Collector's file exporter with compression: "
+               "zstd): decompress it first (zstd -d), servprof reads plain or gzip'd files";
+    if (len >= 6 && memcmp(head, "\xFD" "7zXZ\x00", 6) == 0)
+        return "; it is xz-compressed: decompress it first (xz -d), servprof reads plain or gzip'd files";
+    if (len >= 3 && memcmp(head, "BZh", 3) == 0)
+        return "; it is bzip2-compressed: decompress it first (bunzip2), servprof reads plain or gzip'd files";
+    if (len >= 4 && memcmp(head, "PK\x03\x04", 4) == 0)
+        return "; it is a zip archive: unzip it and give the trace files inside";
+    if (len >= 5 && head[0] == 0 && head[4] == 0x0A)
+        return "; it may be OTLP protobuf (the OpenTelemetry Collector's file exporter with format: proto): "
+               "servprof reads OTLP/JSON (format: json)";
+    return "";
+}
+
 static sp_status load(struct sp_events *ev, const char *name, sp_input *in, const sp_load_options *opt,
                       char *err, size_t errlen)
 {
@@ -302,8 +323,8 @@ static sp_status load(struct sp_events *ev, const char *name, sp_input *in, cons
         if (f == SP_FORMAT_AUTO) {
             sp_errf(err, errlen,
                     "%s: not a trace servprof reads (expected servprof native, servprof.events/1 JSONL, "
-                    "Kineto JSON, Nsight Systems SQLite, Triton trace JSON or OTLP/JSON)%s", name,
-                    sp_import_export_hint(name));
+                    "Kineto JSON, Nsight Systems SQLite, Triton trace JSON or OTLP/JSON)%s%s", name,
+                    sp_import_export_hint(name), packing_hint(head, head_len));
             return SP_ERR_FORMAT;
         }
     }

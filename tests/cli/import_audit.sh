@@ -119,4 +119,29 @@ run "$bin" analyze - <"$tmp/export.sqlite"
 expect 1 "<stdin>: an Nsight Systems SQLite export must be an uncompressed file on disk"
 if grep -qF "gunzip" <<<"$err"; then echo "FAIL: gunzip advice for plain stdin: $err" >&2; fail=1; fi
 
+# 7. Packed in a way servprof does not unpack (it reads plain and gzip'd files): the OpenTelemetry
+# Collector's file exporter with compression: zstd or format: proto, xz, bzip2, zip. The message says
+# what the file is and what to do. (Magic bytes only: the formats' own first bytes.)
+printf '\050\265\057\375\000\000rest' >"$tmp/spans.json.zst"
+run "$bin" analyze "$tmp/spans.json.zst"
+expect 1 "spans.json.zst: not a trace servprof reads"
+expect 1 "it is zstd-compressed (e.g. the OpenTelemetry Collector's file exporter with compression: zstd): decompress it first (zstd -d)"
+printf '\000\000\001\040\012\231rest' >"$tmp/spans.pb"
+run "$bin" analyze "$tmp/spans.pb"
+expect 1 "it may be OTLP protobuf (the OpenTelemetry Collector's file exporter with format: proto): servprof reads OTLP/JSON (format: json)"
+printf '\375\067\172\130\132\000rest' >"$tmp/t.json.xz"
+run "$bin" analyze "$tmp/t.json.xz"
+expect 1 "it is xz-compressed: decompress it first (xz -d)"
+printf 'BZh91AY&SYrest' >"$tmp/t.json.bz2"
+run "$bin" analyze "$tmp/t.json.bz2"
+expect 1 "it is bzip2-compressed: decompress it first (bunzip2)"
+printf 'PK\003\004rest' >"$tmp/traces.zip"
+run "$bin" analyze "$tmp/traces.zip"
+expect 1 "it is a zip archive: unzip it and give the trace files inside"
+# plain text that is no trace gets no such guess
+printf 'hello\n' >"$tmp/hello.txt"
+run "$bin" analyze "$tmp/hello.txt"
+expect 1 "hello.txt: not a trace servprof reads"
+if grep -qF "; it " <<<"$err"; then echo "FAIL: a packing guess for plain text: $err" >&2; fail=1; fi
+
 exit $fail
