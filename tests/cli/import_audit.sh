@@ -144,4 +144,13 @@ run "$bin" analyze "$tmp/hello.txt"
 expect 1 "hello.txt: not a trace servprof reads"
 if grep -qF "; it " <<<"$err"; then echo "FAIL: a packing guess for plain text: $err" >&2; fail=1; fi
 
+# 8. A CPU-only PyTorch profile without serving annotations (the real cpu_only trace): the report can
+# only say "nothing to analyse"; stderr says what the trace lacks. A GPU trace without annotations is
+# the GPU-only analysis and draws no warning.
+run "$bin" analyze "$data/kineto/cpu_only.json.gz"
+expect 0 "cpu_only.json.gz: no device activity (no kernel, memcpy or memset event: a CPU-only profile) and no serving annotation"
+run "$bin" analyze "$data/kineto/cuda_event_sync.json.gz"
+expect 0 ""
+if [ -n "$err" ]; then echo "FAIL: a warning for a GPU trace: $err" >&2; fail=1; fi
+
 exit $fail
