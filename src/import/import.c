@@ -212,48 +212,43 @@ static int servprof_schema(const unsigned char *head, size_t len, char *out, siz
     return 1;
 }
 
-/* The time range of the requests, batches and device activity of file `file` (mine) or of every other
- * file (!mine), widened into [*lo, *hi]. Client records are left out: their clock is the client's,
- * which the analysis reconciles (DESIGN section 8a). */
-typedef struct time_range {
-    uint64_t lo, hi;
-} time_range;
+/* Two files' times an hour or more apart with nothing between make a report whose window, idle time
+ * and bill span the gap: files on different clocks (Kineto and OTLP times are Unix time, Triton's
+ * steady clock and an Nsight Systems session's are not), or runs hours apart. */
+#define SP_FILE_GAP_WARN_NS (3600ull * 1000000000ull)
 
-static void widen(time_range *r, uint64_t a, uint64_t b)
+static void widen(sp_ev_file *f, uint64_t a, uint64_t b)
 {
     if (a == SP_TIME_NONE || b == SP_TIME_NONE)
         return;
-    if (a < r->lo)
-        r->lo = a;
-    if (b > r->hi)
-        r->hi = b;
+    if (!f->has_span || a < f->span_lo_ns)
+        f->span_lo_ns = a;
+    if (!f->has_span || b > f->span_hi_ns)
+        f->span_hi_ns = b;
+    f->has_span = true;
 }
 
-static void file_ranges(const struct sp_events *ev, uint32_t file, time_range *mine, time_range *others)
+/* Notes the time range of the requests, batches and device work file `file` added (the records from
+ * `m` on: an import only appends), and warns, once for the file, when it lies SP_FILE_GAP_WARN_NS or
+ * more from the earlier files' with nothing between. Client records are left out: their clock is the
+ * client's, which the analysis reconciles (DESIGN section 8a). */
+static void check_file_span(struct sp_events *ev, uint32_t file, const ev_mark *m, const char *name)
 {
-    *mine = *others = (time_range){UINT64_MAX, 0};
-    for (size_t i = 0; i < ev->n_requests; i++)
-        widen(ev->requests[i].file == file ? mine : others, ev->requests[i].arrival_ns, ev->requests[i].done_ns);
-    for (size_t i = 0; i < ev->n_batches; i++)
-        widen(ev->batches[i].file == file ? mine : others, ev->batches[i].start_ns, ev->batches[i].end_ns);
-    for (size_t i = 0; i < ev->n_acts; i++)
-        widen(ev->acts[i].file == file ? mine : others, ev->acts[i].start_ns, ev->acts[i].end_ns);
-}
-
-/* Two files' times an hour or more apart with nothing between make a report whose window, idle time
- * and bill span the gap: files on different clocks (Kineto and OTLP times are Unix time, Triton's
- * steady clock and an Nsight Systems session's are not), or runs hours apart. Said once per file. */
-#define SP_FILE_GAP_WARN_NS (3600ull * 1000000000ull)
-
-static void warn_far_apart(const struct sp_events *ev, uint32_t file, const char *name)
-{
-    if (ev->n_files < 2)
-        return;
-    time_range mine, others;
-    file_ranges(ev, file, &mine, &others);
-    if (mine.lo > mine.hi || others.lo > others.hi)
+    sp_ev_file *f = &ev->files[file];
+    for (size_t i = m->requests; i < ev->n_requests; i++)
+        widen(f, ev->requests[i].arrival_ns, ev->requests[i].done_ns);
+    for (size_t i = m->batches; i < ev->n_batches; i++)
+        widen(f, ev->batches[i].start_ns, ev->batches[i].end_ns);
+    for (size_t i = m->acts; i < ev->n_acts; i++)
+        widen(f, ev->acts[i].start_ns, ev->acts[i].end_ns);
+    sp_ev_file others = {0};
+    for (uint32_t i = 0; i < file; i++)
+        if (ev->files[i].has_span)
+            widen(&others, ev->files[i].span_lo_ns, ev->files[i].span_hi_ns);
+    if (!f->has_span || !others.has_span)
         return;   /* one side has no timed records */
-    uint64_t gap = mine.lo > others.hi ? mine.lo - others.hi : others.lo > mine.hi ? others.lo - mine.hi : 0;
+    uint64_t gap = f->span_lo_ns > others.span_hi_ns ? f->span_lo_ns - others.span_hi_ns
+                 : others.span_lo_ns > f->span_hi_ns ? others.span_lo_ns - f->span_hi_ns : 0;
     if (gap < SP_FILE_GAP_WARN_NS)
         return;
     double h = (double)gap / 3.6e12;
@@ -353,7 +348,7 @@ static sp_status load(struct sp_events *ev, const char *name, sp_input *in, cons
     st = fn(&ctx);
     if (st == SP_OK) {
         sp_input_progress_done(in);
-        warn_far_apart(ev, file, name);
+        check_file_span(ev, file, &mark, name);
     }
     if (st) {
         if (err && errlen && !err[0])
