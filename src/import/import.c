@@ -241,6 +241,21 @@ static void check_file_span(struct sp_events *ev, uint32_t file, const ev_mark *
         widen(f, ev->batches[i].start_ns, ev->batches[i].end_ns);
     for (size_t i = m->acts; i < ev->n_acts; i++)
         widen(f, ev->acts[i].start_ns, ev->acts[i].end_ns);
+    f->span_records = (ev->n_requests - m->requests) + (ev->n_batches - m->batches) + (ev->n_acts - m->acts);
+    /* Another file with the very same span and number of records is this trace again under another
+     * name (a copy, the .gz beside the file: the CLI refuses only the same file by path or inode), and
+     * replicas' requests are all counted (docs/cli.md). Real replicas never match to the ns. */
+    for (uint32_t i = 0; i < file && f->has_span; i++) {
+        const sp_ev_file *g = &ev->files[i];
+        if (g->has_span && g->span_lo_ns == f->span_lo_ns && g->span_hi_ns == f->span_hi_ns &&
+            g->span_records == f->span_records) {
+            sp_log(SP_LOG_WARN, "%s: the same %llu requests, batches and device records over the same times as "
+                   "%s: the same trace given twice (a copy, or the file and its .gz)? Files are analysed "
+                   "as replicas, so its requests and device time count twice", name,
+                   (unsigned long long)f->span_records, sp_str_get(&ev->strings, g->path));
+            break;
+        }
+    }
     sp_ev_file others = {0};
     for (uint32_t i = 0; i < file; i++)
         if (ev->files[i].has_span)

@@ -257,6 +257,8 @@ typedef struct sp_ev_file {
     bool has_span;           /* the loader (import.c) saw requests, batches or device work in the file, */
     uint64_t span_lo_ns, span_hi_ns; /* from this earliest start to this latest end, as loaded: the
                                         check that several files share a clock */
+    uint64_t span_records;   /* how many requests, batches and device work records it loaded: with
+                                the span, the check that a file was not given twice (a copy) */
 } sp_ev_file;
 
 #define SP_GROW_ARRAY(name, type) type *name; size_t n_##name, cap_##name

@@ -153,4 +153,16 @@ run "$bin" analyze "$data/kineto/cuda_event_sync.json.gz"
 expect 0 ""
 if [ -n "$err" ]; then echo "FAIL: a warning for a GPU trace: $err" >&2; fail=1; fi
 
+# 9. The same trace under two names (a copy, or the file and its .gz): the CLI refuses only the same
+# file by path or inode; the loader sees the same records over the same times and warns, naming both.
+# Two different traces draw no such warning.
+cp "$data/triton/batch2.json" "$tmp/copy_of_batch2.json"
+run "$bin" analyze "$data/triton/batch2.json" "$tmp/copy_of_batch2.json"
+expect 0 "copy_of_batch2.json: the same 9 requests, batches and device records over the same times as $data/triton/batch2.json: the same trace given twice"
+gzip -c "$data/otlp/stages.jsonl" >"$tmp/stages.jsonl.gz"
+run "$bin" analyze "$data/otlp/stages.jsonl" "$tmp/stages.jsonl.gz"
+expect 0 "stages.jsonl.gz: the same 3 requests, batches and device records"
+run "$bin" analyze "$data/triton/batch2.json" "$data/triton/ensemble.json"
+if grep -qF "given twice" <<<"$err"; then echo "FAIL: two traces taken for one: $err" >&2; fail=1; fi
+
 exit $fail
