@@ -230,10 +230,42 @@ static void widen(sp_ev_file *f, uint64_t a, uint64_t b)
 
 /* Notes the time range of the requests, batches and device work file `file` added (the records from
  * `m` on: an import only appends), and warns, once for the file, when it lies SP_FILE_GAP_WARN_NS or
- * more from the earlier files' with nothing between. Client records are left out: their clock is the
+ * more from the earlier files' with nothing between, or repeats an earlier file. Client records are left out: their clock is the
  * client's, which the analysis reconciles (DESIGN section 8a). */
 static void check_file_span(struct sp_events *ev, uint32_t file, const ev_mark *m, const char *name)
 {
+    if (file == 0)
+        return;   /* one file: nothing to compare, and its loading pays no extra pass */
+    /* the earlier files not measured yet (the first, when the second comes): one pass over their
+     * records, by the file each names (an analysis between loads may have reordered them) */
+    bool scan = false;
+    for (uint32_t i = 0; i < file; i++)
+        scan |= !ev->files[i].span_done;
+    if (scan) {
+        for (size_t i = 0; i < m->requests; i++) {
+            sp_ev_file *g = &ev->files[ev->requests[i].file];
+            if (!g->span_done) {
+                widen(g, ev->requests[i].arrival_ns, ev->requests[i].done_ns);
+                g->span_records++;
+            }
+        }
+        for (size_t i = 0; i < m->batches; i++) {
+            sp_ev_file *g = &ev->files[ev->batches[i].file];
+            if (!g->span_done) {
+                widen(g, ev->batches[i].start_ns, ev->batches[i].end_ns);
+                g->span_records++;
+            }
+        }
+        for (size_t i = 0; i < m->acts; i++) {
+            sp_ev_file *g = &ev->files[ev->acts[i].file];
+            if (!g->span_done) {
+                widen(g, ev->acts[i].start_ns, ev->acts[i].end_ns);
+                g->span_records++;
+            }
+        }
+        for (uint32_t i = 0; i < file; i++)
+            ev->files[i].span_done = true;
+    }
     sp_ev_file *f = &ev->files[file];
     for (size_t i = m->requests; i < ev->n_requests; i++)
         widen(f, ev->requests[i].arrival_ns, ev->requests[i].done_ns);
@@ -242,6 +274,7 @@ static void check_file_span(struct sp_events *ev, uint32_t file, const ev_mark *
     for (size_t i = m->acts; i < ev->n_acts; i++)
         widen(f, ev->acts[i].start_ns, ev->acts[i].end_ns);
     f->span_records = (ev->n_requests - m->requests) + (ev->n_batches - m->batches) + (ev->n_acts - m->acts);
+    f->span_done = true;
     /* Another file with the very same span and number of records is this trace again under another
      * name (a copy, the .gz beside the file: the CLI refuses only the same file by path or inode), and
      * replicas' requests are all counted (docs/cli.md). Real replicas never match to the ns. */
