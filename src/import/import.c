@@ -33,7 +33,10 @@ sp_format sp_detect_format(const unsigned char *head, size_t len)
     if (len >= 16 && memcmp(head, "SQLite format 3", 16) == 0)
         return SP_FORMAT_NSYS;
     const unsigned char *end = head + len;
-    const unsigned char *p = skip_ws(head, end);
+    const unsigned char *p = head;
+    if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+        p += 3;   /* a UTF-8 byte order mark: the JSON lexer passes over it too */
+    p = skip_ws(p, end);
     if (p == end)
         return SP_FORMAT_AUTO;
     if (*p == '{') {
@@ -209,6 +212,128 @@ static int servprof_schema(const unsigned char *head, size_t len, char *out, siz
     return 1;
 }
 
+/* Two files' times an hour or more apart with nothing between make a report whose window, idle time
+ * and bill span the gap: files on different clocks (Kineto and OTLP times are Unix time, Triton's
+ * steady clock and an Nsight Systems session's are not), or runs hours apart. */
+#define SP_FILE_GAP_WARN_NS (3600ull * 1000000000ull)
+
+static void widen(sp_ev_file *f, uint64_t a, uint64_t b)
+{
+    if (a == SP_TIME_NONE || b == SP_TIME_NONE)
+        return;
+    if (!f->has_span || a < f->span_lo_ns)
+        f->span_lo_ns = a;
+    if (!f->has_span || b > f->span_hi_ns)
+        f->span_hi_ns = b;
+    f->has_span = true;
+}
+
+/* Notes the time range of the requests, batches and device work file `file` added (the records from
+ * `m` on: an import only appends), and warns, once for the file, when it lies SP_FILE_GAP_WARN_NS or
+ * more from the earlier files' with nothing between, or repeats an earlier file. Client records are left out: their clock is the
+ * client's, which the analysis reconciles (DESIGN section 8a). */
+static void check_file_span(struct sp_events *ev, uint32_t file, const ev_mark *m, const char *name)
+{
+    if (file == 0)
+        return;   /* one file: nothing to compare, and its loading pays no extra pass */
+    /* the earlier files not measured yet (the first, when the second comes): one pass over their
+     * records, by the file each names (an analysis between loads may have reordered them) */
+    bool scan = false;
+    for (uint32_t i = 0; i < file; i++)
+        scan |= !ev->files[i].span_done;
+    if (scan) {
+        for (size_t i = 0; i < m->requests; i++) {
+            sp_ev_file *g = &ev->files[ev->requests[i].file];
+            if (!g->span_done) {
+                widen(g, ev->requests[i].arrival_ns, ev->requests[i].done_ns);
+                g->span_records++;
+            }
+        }
+        for (size_t i = 0; i < m->batches; i++) {
+            sp_ev_file *g = &ev->files[ev->batches[i].file];
+            if (!g->span_done) {
+                widen(g, ev->batches[i].start_ns, ev->batches[i].end_ns);
+                g->span_records++;
+            }
+        }
+        for (size_t i = 0; i < m->acts; i++) {
+            sp_ev_file *g = &ev->files[ev->acts[i].file];
+            if (!g->span_done) {
+                widen(g, ev->acts[i].start_ns, ev->acts[i].end_ns);
+                g->span_records++;
+            }
+        }
+        for (uint32_t i = 0; i < file; i++)
+            ev->files[i].span_done = true;
+    }
+    sp_ev_file *f = &ev->files[file];
+    for (size_t i = m->requests; i < ev->n_requests; i++)
+        widen(f, ev->requests[i].arrival_ns, ev->requests[i].done_ns);
+    for (size_t i = m->batches; i < ev->n_batches; i++)
+        widen(f, ev->batches[i].start_ns, ev->batches[i].end_ns);
+    for (size_t i = m->acts; i < ev->n_acts; i++)
+        widen(f, ev->acts[i].start_ns, ev->acts[i].end_ns);
+    f->span_records = (ev->n_requests - m->requests) + (ev->n_batches - m->batches) + (ev->n_acts - m->acts);
+    f->span_done = true;
+    /* Another file with the very same span and number of records is this trace again under another
+     * name (a copy, the .gz beside the file: the CLI refuses only the same file by path or inode), and
+     * replicas' requests are all counted (docs/cli.md). Real replicas never match to the ns. */
+    for (uint32_t i = 0; i < file && f->has_span; i++) {
+        const sp_ev_file *g = &ev->files[i];
+        if (g->has_span && g->span_lo_ns == f->span_lo_ns && g->span_hi_ns == f->span_hi_ns &&
+            g->span_records == f->span_records) {
+            sp_log(SP_LOG_WARN, "%s: the same %llu requests, batches and device records over the same times as "
+                   "%s: the same trace given twice (a copy, or the file and its .gz)? Files are analysed "
+                   "as replicas, so its requests and device time count twice", name,
+                   (unsigned long long)f->span_records, sp_str_get(&ev->strings, g->path));
+            break;
+        }
+    }
+    sp_ev_file others = {0};
+    for (uint32_t i = 0; i < file; i++)
+        if (ev->files[i].has_span)
+            widen(&others, ev->files[i].span_lo_ns, ev->files[i].span_hi_ns);
+    if (!f->has_span || !others.has_span)
+        return;   /* one side has no timed records */
+    uint64_t gap = f->span_lo_ns > others.span_hi_ns ? f->span_lo_ns - others.span_hi_ns
+                 : others.span_lo_ns > f->span_hi_ns ? others.span_lo_ns - f->span_hi_ns : 0;
+    if (gap < SP_FILE_GAP_WARN_NS)
+        return;
+    double h = (double)gap / 3.6e12;
+    char apart[48];
+    if (h >= 2 * 24 * 365)
+        snprintf(apart, sizeof apart, "%.0f years", h / (24 * 365.25));
+    else if (h >= 48)
+        snprintf(apart, sizeof apart, "%.0f days", h / 24);
+    else
+        snprintf(apart, sizeof apart, "%.1f hours", h);
+    sp_log(SP_LOG_WARN, "%s: its times and the earlier files' are %s apart with nothing between: the files "
+           "are on different clocks (Kineto and OTLP times are Unix time; Triton's and Nsight Systems' are "
+           "not) or from runs that far apart, and the report's window, idle time and bill span the gap; "
+           "analyse them one at a time", name, apart);
+}
+
+/* The sentence for a file that is no trace because it is packed in a way servprof does not unpack (gzip
+ * it does), from its magic bytes; "" for anything else. The OpenTelemetry Collector's file exporter
+ * writes zstd with `compression: zstd`, and length-prefixed protobuf with `format: proto` (a 4-byte
+ * big-endian length, then field 1, resourceSpans, as bytes: 0x0A). */
+static const char *packing_hint(const unsigned char *head, size_t len)
+{
+    if (len >= 4 && memcmp(head, "\x28\xB5\x2F\xFD", 4) == 0)
+        return "; it is zstd-compressed (e.g. the OpenTelemetry Collector's file exporter with compression: "
+               "zstd): decompress it first (zstd -d), servprof reads plain or gzip'd files";
+    if (len >= 6 && memcmp(head, "\xFD" "7zXZ\x00", 6) == 0)
+        return "; it is xz-compressed: decompress it first (xz -d), servprof reads plain or gzip'd files";
+    if (len >= 3 && memcmp(head, "BZh", 3) == 0)
+        return "; it is bzip2-compressed: decompress it first (bunzip2), servprof reads plain or gzip'd files";
+    if (len >= 4 && memcmp(head, "PK\x03\x04", 4) == 0)
+        return "; it is a zip archive: unzip it and give the trace files inside";
+    if (len >= 5 && head[0] == 0 && head[4] == 0x0A)
+        return "; it may be OTLP protobuf (the OpenTelemetry Collector's file exporter with format: proto): "
+               "servprof reads OTLP/JSON (format: json)";
+    return "";
+}
+
 static sp_status load(struct sp_events *ev, const char *name, sp_input *in, const sp_load_options *opt,
                       char *err, size_t errlen)
 {
@@ -241,12 +366,15 @@ static sp_status load(struct sp_events *ev, const char *name, sp_input *in, cons
         if (f == SP_FORMAT_AUTO) {
             sp_errf(err, errlen,
                     "%s: not a trace servprof reads (expected servprof native, servprof.events/1 JSONL, "
-                    "Kineto JSON, Nsight Systems SQLite, Triton trace JSON or OTLP/JSON)", name);
+                    "Kineto JSON, Nsight Systems SQLite, Triton trace JSON or OTLP/JSON)%s%s", name,
+                    sp_import_export_hint(name), packing_hint(head, head_len));
             return SP_ERR_FORMAT;
         }
     }
     if (f == SP_FORMAT_NSYS && !sp_input_is_plain_file(in)) {
-        sp_errf(err, errlen, "%s: an Nsight Systems SQLite export must be an uncompressed file on disk", name);
+        /* SQLite reads the database file in place, so it cannot come through the stream */
+        sp_errf(err, errlen, "%s: an Nsight Systems SQLite export must be an uncompressed file on disk%s", name,
+                sp_input_is_gzip(in) ? " (this one is gzip'd: gunzip it first)" : "");
         return SP_ERR_FORMAT;
     }
     sp_import_fn fn = importer_for(f);
@@ -266,8 +394,10 @@ static sp_status load(struct sp_events *ev, const char *name, sp_input *in, cons
     }
     sp_import_ctx ctx = {ev, file, name, in, opt, err, errlen};
     st = fn(&ctx);
-    if (st == SP_OK)
+    if (st == SP_OK) {
         sp_input_progress_done(in);
+        check_file_span(ev, file, &mark, name);
+    }
     if (st) {
         if (err && errlen && !err[0])
             sp_errf(err, errlen, "%s: %s", name, sp_status_str(st));

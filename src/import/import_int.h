@@ -57,6 +57,8 @@ uint64_t sp_input_size(const sp_input *in);
 sp_status sp_input_open_at(const sp_input *in, uint64_t offset, sp_input **out);
 /* Whether the stream is an uncompressed file on disk (an Nsight Systems export must be one). */
 bool sp_input_is_plain_file(const sp_input *in);
+/* Whether the stream is gzip data decompressed on the fly. */
+bool sp_input_is_gzip(const sp_input *in);
 /* Reports the read's progress through `fn` (sp_read_progress_fn in events.h): about every
  * SP_READ_PROGRESS_INTERVAL_S while reading, counting the bytes read from the file or buffer
  * (compressed bytes of a gzip stream) against `total` (0: unknown). `name` is borrowed until the
@@ -141,5 +143,9 @@ sp_status sp_import_fail_at(sp_import_ctx *ctx, uint32_t line, uint32_t col, sp_
 
 /* Detects the format from the first bytes of (decompressed) content. */
 sp_format sp_detect_format(const unsigned char *head, size_t len);
+
+/* The sentence to add when `name` is a file users give where its export belongs (an Nsight Systems
+ * report, .nsys-rep or .qdrep, whose data servprof reads from `nsys export --type sqlite`), or "". */
+const char *sp_import_export_hint(const char *name);
 
 #endif

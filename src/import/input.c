@@ -1,7 +1,7 @@
 /* The importers' shared helpers: the byte stream every importer reads (a plain file, a gzip file
- * decompressed on the fly, or memory; the loader in import.c opens and starts it) and the one error
- * format of the JSON-based importers. It calls no importer and not the loader, so calls run one way:
- * import.c -> importers -> input.c. */
+ * decompressed on the fly, or memory; the loader in import.c opens and starts it), the one error
+ * format of the JSON-based importers and the advice for a file given in place of its export. It calls
+ * no importer and not the loader, so calls run one way: import.c -> importers -> input.c. */
 
 #include <errno.h>
 #include <sys/stat.h>
@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -350,6 +351,11 @@ bool sp_input_is_plain_file(const sp_input *in)
     return in->kind == SP_INPUT_FD && !in->gz;
 }
 
+bool sp_input_is_gzip(const sp_input *in)
+{
+    return in->gz != 0;
+}
+
 sp_status sp_import_vfail(sp_import_ctx *ctx, sp_status st, const char *where, const char *fmt, va_list ap)
 {
     if (ctx->err && ctx->errlen) {
@@ -370,4 +376,18 @@ sp_status sp_import_fail_at(sp_import_ctx *ctx, uint32_t line, uint32_t col, sp_
     sp_import_vfail(ctx, st, where, fmt, ap);
     va_end(ap);
     return st;
+}
+
+static bool name_ends(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n >= k && strcasecmp(name + n - k, suffix) == 0;
+}
+
+const char *sp_import_export_hint(const char *name)
+{
+    if (name && (name_ends(name, ".nsys-rep") || name_ends(name, ".qdrep")))
+        return "; an Nsight Systems report is read from its SQLite export: run `nsys export --type sqlite "
+               "--output report.sqlite report.nsys-rep` and give the .sqlite file";
+    return "";
 }

@@ -1328,6 +1328,19 @@ sp_status sp_json_next(sp_json_lexer *lx, sp_json_token *out)
                 value_done(lx);
                 break;
             }
+            if (c == 0xEF && lx->depth == 0 && off_of(lx, p) == 0) {
+                /* A UTF-8 byte order mark (EF BB BF), as Windows editors and PowerShell write: RFC 8259
+                 * lets a parser ignore it. Looked for only here, on the way to an error, so the hot
+                 * path pays nothing; the positions after it still count it (column 4 is byte 3). */
+                while (lx->end - lx->p < 3 && !lx->eof)
+                    if (refill(lx) < 0)
+                        return lx->status;
+                p = lx->p;
+                if (lx->end - p >= 3 && p[1] == 0xBB && p[2] == 0xBF) {
+                    lx->p += 3;
+                    continue;
+                }
+            }
             if (c >= 0x20 && c < 0x7f)
                 return fail(lx, SP_ERR_PARSE, p, "unexpected character '%c' (%s)", c, expected_value_msg(lx));
             return fail(lx, SP_ERR_PARSE, p, "unexpected byte 0x%02X (%s)", c, expected_value_msg(lx));

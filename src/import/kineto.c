@@ -233,7 +233,7 @@ sp_status sp_import_kineto(sp_import_ctx *ctx)
     k->hta = ctx->opt && ctx->opt->hta_compat;
     k->lenient = ctx->opt && ctx->opt->lenient;
     k->a0 = ctx->ev->n_acts;
-    size_t r0 = ctx->ev->n_requests, s0 = ctx->ev->n_spans;
+    size_t r0 = ctx->ev->n_requests, s0 = ctx->ev->n_spans, b0 = ctx->ev->n_batches;
     sp_status st = sp_annot_map_init(&k->map, ctx->opt ? ctx->opt->map : NULL, ctx->name, ctx->err, ctx->errlen);
     if (st)
         goto out;
@@ -272,6 +272,11 @@ sp_status sp_import_kineto(sp_import_ctx *ctx)
         goto out;
     }
     sp_annot_fill_requests(k->ev, k->file, r0, s0);
+    if (k->ev->n_requests == r0 && k->ev->n_acts == k->a0 && k->ev->n_batches == b0)
+        /* the report will say only "nothing to analyse": say what the file lacks (docs/kineto.md) */
+        sp_log(SP_LOG_WARN, "%s: no device activity (no kernel, memcpy or memset event: a CPU-only profile) "
+               "and no serving annotation (record_function ranges named servprof.request:ID, "
+               "docs/annotations.md) in the trace: nothing in it to analyse", ctx->name);
     if (ctx->err && ctx->errlen)
         ctx->err[0] = '\0';
 out:

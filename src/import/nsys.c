@@ -55,7 +55,8 @@ static sp_status db_fail(nsys *n, int rc, const char *table)
                      : base == SQLITE_TOOBIG ? "a value is larger than the importer's limit"
                      : "SQLite error";
     if (!table) /* the file itself: "FILE: not an SQLite database (...)", one colon after the name */
-        return failf(n, st, "%s (%s)", what, sqlite3_errmsg(n->db));
+        return failf(n, st, "%s (%s)%s", what, sqlite3_errmsg(n->db),
+                     base == SQLITE_NOTADB ? sp_import_export_hint(n->ctx->name) : "");
     return failf(n, st, "table %s: %s (%s)", table, what, sqlite3_errmsg(n->db));
 }
 
@@ -499,6 +500,32 @@ static sp_status read_nvtx(nsys *n)
     return st;
 }
 
+/* What the export holds no table of, said once: nsys writes a table only for what it traced and
+ * found, so a report with no device activity or no requests is explained by the profile's options
+ * (`nsys profile -t cuda,nvtx`), not by servprof. */
+static sp_status warn_untraced(nsys *n)
+{
+    sp_status st = SP_OK;
+    int kernels = table_exists(n, "CUPTI_ACTIVITY_KIND_KERNEL", &st);
+    if (kernels < 0)
+        return st;
+    int nvtx = table_exists(n, "NVTX_EVENTS", &st);
+    if (nvtx < 0)
+        return st;
+    if (!kernels && !nvtx)
+        sp_log(SP_LOG_WARN, "%s: no CUDA kernel and no NVTX range in the export (no CUPTI_ACTIVITY_KIND_KERNEL "
+               "or NVTX_EVENTS table): the report holds neither device activity nor requests; profile with "
+               "`nsys profile -t cuda,nvtx`", n->ctx->name);
+    else if (!kernels)
+        sp_log(SP_LOG_WARN, "%s: no CUDA kernel in the export (no CUPTI_ACTIVITY_KIND_KERNEL table): the report "
+               "has no kernel time; was CUDA traced (`nsys profile -t cuda,nvtx`)?", n->ctx->name);
+    else if (!nvtx)
+        sp_log(SP_LOG_WARN, "%s: no NVTX range in the export (no NVTX_EVENTS table): the report has no requests, "
+               "stages or step marks, which come from NVTX ranges (docs/nsys.md; `nsys profile -t cuda,nvtx`)",
+               n->ctx->name);
+    return SP_OK;
+}
+
 static sp_status open_db(nsys *n)
 {
     int rc = sqlite3_open_v2(n->ctx->name, &n->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
@@ -555,6 +582,8 @@ sp_status sp_import_nsys(sp_import_ctx *ctx)
         st = read_launches(n);
     if (st == SP_OK)
         st = read_nvtx(n);
+    if (st == SP_OK)
+        st = warn_untraced(n);
     if (st == SP_OK)
         sp_annot_fill_requests(ctx->ev, ctx->file, r0, s0);
     if (st == SP_OK && ctx->err && ctx->errlen)

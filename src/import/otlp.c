@@ -68,6 +68,7 @@ typedef struct otlp {
     double price_per_hour;   /* a resource's servprof.price_per_hour; 0: none given */
     sp_str warned_props[SP_PROP_MAX_KEYS]; /* property keys already said to differ between resources */
     size_t n_warned_props;
+    uint64_t fragments, fragment_spans;   /* traces (and their spans) with no request span */
 } otlp;
 
 /* One span object as read. */
@@ -113,6 +114,58 @@ static bool parse_hex(const char *s, size_t len, uint8_t *out, size_t n)
         out[i] = (uint8_t)(hi << 4 | lo);
     }
     return true;
+}
+
+static int b64_digit(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+/* Base64 text of exactly n bytes into `out`: the standard or the URL-safe alphabet, with or without
+ * '=' padding, and no stray bits in the last digit. */
+static bool parse_base64(const char *s, size_t len, uint8_t *out, size_t n)
+{
+    size_t digits = (4 * n + 2) / 3, padded = (n + 2) / 3 * 4;
+    if (len == padded)
+        for (size_t i = digits; i < padded; i++)
+            if (s[i] != '=')
+                return false;
+    if (len != padded && len != digits)
+        return false;
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < digits; i++) {
+        int d = b64_digit(s[i]);
+        if (d < 0)
+            return false;
+        acc = acc << 6 | (uint32_t)d;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[k++] = (uint8_t)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    return k == n && acc == 0;
+}
+
+/* A trace or span id of n bytes: OTLP/JSON's hex (2n digits), or base64, which generic protobuf JSON
+ * encoders write for bytes fields (the protobuf JSON mapping; some exporters and older SDKs). The two
+ * never have the same length. */
+static bool parse_id(const char *s, size_t len, uint8_t *out, size_t n)
+{
+    return len == 2 * n ? parse_hex(s, len, out, n) : parse_base64(s, len, out, n);
 }
 
 /* An integer given as a JSON integer or as a string of digits (OTLP/JSON encodes 64-bit integers as
@@ -391,6 +444,7 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
     r->s.line = line;
     r->s.column = col;
     sp_json_token t;
+    unsigned seen = 0;
     for (;;) {
         if (sp_json_next(&o->lx, &t))
             return sp_json_fail(&o->lx, o->ctx);
@@ -420,6 +474,11 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
                 return sp_json_fail(&o->lx, o->ctx);
             continue;
         }
+        /* a member read here, given twice: JSON leaves which counts open (RFC 8259 section 4), and no
+         * OTLP encoder writes that, so the span is malformed */
+        if (seen & (1u << k))
+            bad(r, "\"%.*s\" given twice in one span", (int)t.len, t.str);
+        seen |= 1u << k;
         if (sp_json_next(&o->lx, &t))
             return sp_json_fail(&o->lx, o->ctx);
         if (k == K_ATTRS && t.type == SP_JSON_ARR_BEGIN) {
@@ -437,22 +496,22 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
         int64_t x;
         switch (k) {
         case K_TRACE:
-            if (t.type != SP_JSON_STRING || !parse_hex(t.str, t.len, r->s.trace, 16))
-                bad(r, "\"traceId\" must be 32 hex digits");
+            if (t.type != SP_JSON_STRING || !parse_id(t.str, t.len, r->s.trace, 16))
+                bad(r, "\"traceId\" must be 32 hex digits (or 16 bytes in base64)");
             else
                 r->has_trace = true;
             break;
         case K_SPAN:
-            if (t.type != SP_JSON_STRING || !parse_hex(t.str, t.len, r->s.id, 8))
-                bad(r, "\"spanId\" must be 16 hex digits");
+            if (t.type != SP_JSON_STRING || !parse_id(t.str, t.len, r->s.id, 8))
+                bad(r, "\"spanId\" must be 16 hex digits (or 8 bytes in base64)");
             else
                 r->has_id = true;
             break;
         case K_PARENT:
             if (t.type == SP_JSON_NULL || (t.type == SP_JSON_STRING && t.len == 0))
                 break;   /* a root span */
-            if (t.type != SP_JSON_STRING || !parse_hex(t.str, t.len, r->s.parent, 8))
-                bad(r, "\"parentSpanId\" must be 16 hex digits or empty");
+            if (t.type != SP_JSON_STRING || !parse_id(t.str, t.len, r->s.parent, 8))
+                bad(r, "\"parentSpanId\" must be 16 hex digits (or 8 bytes in base64) or empty");
             else
                 r->s.has_parent = true;
             break;
@@ -939,6 +998,13 @@ static sp_status build(otlp *o)
                 rs = i;
         if (rs == n) {
             ev->files[file].ignored += n;   /* a trace fragment with no request span */
+            size_t maybe = 0;   /* spans not marked as never a request (an exported batch's own trace) */
+            for (size_t i = 0; i < n; i++)
+                maybe += !g[i].not_request;
+            if (maybe) {
+                o->fragments++;
+                o->fragment_spans += n;
+            }
             continue;
         }
         char id[33];
@@ -1092,6 +1158,16 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
         st = sp_import_fail_at(o.ctx, 1, 1, SP_ERR_PARSE, "no OTLP/JSON document (expected {\"resourceSpans\":[...]})");
     if (st == SP_OK)
         st = build(&o);
+    if (st == SP_OK && o.n == 0 && ctx->ev->files[ctx->file].skipped == 0)
+        sp_log(SP_LOG_WARN, "%s: no spans in the file's %llu OTLP/JSON document%s: no requests", ctx->name,
+               (unsigned long long)docs, docs == 1 ? "" : "s");
+    if (st == SP_OK && o.fragments)
+        /* what the report cannot show: those traces are counted only as ignored records */
+        sp_log(SP_LOG_WARN, "%s: left out %llu trace%s (%llu span%s) with no request span: no root span, no "
+               "server span and no servprof.request attribute, e.g. a client's or a database's spans whose "
+               "server span is in another file (docs/otlp.md, \"Requests\")", ctx->name,
+               (unsigned long long)o.fragments, o.fragments == 1 ? "" : "s",
+               (unsigned long long)o.fragment_spans, o.fragment_spans == 1 ? "" : "s");
     if (st == SP_OK) {
         /* OTLP times are Unix times already */
         ctx->ev->files[ctx->file].has_unix_offset = true;

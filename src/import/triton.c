@@ -37,6 +37,7 @@ typedef struct ttrace {
     uint32_t line, column;   /* where the id was first seen */
     uint32_t req;            /* request index (roots), after the model pass */
     bool bad;                /* lenient: skipped */
+    bool any_ts;             /* an object of this id had a timestamp, known or not */
 } ttrace;
 
 typedef struct triton {
@@ -48,6 +49,8 @@ typedef struct triton {
     bool lenient;
     /* the object being read */
     uint32_t line, column;
+    /* the first timestamp name this importer does not read, for the message of a trace with no start */
+    char unknown_ts[48];
 } triton;
 
 /* Lenient: a malformed object or trace is counted and skipped; strict: the error stands. */
@@ -114,6 +117,7 @@ typedef struct tobj {
     size_t model_len, version_len;
     bool has_model, has_version;
     uint64_t ts[TS_COUNT];
+    bool any_ts;             /* it had a timestamp, known or not */
     const char *bad;         /* why the object is malformed (static text), or NULL */
     char badbuf[160];
 } tobj;
@@ -129,6 +133,21 @@ static void obj_bad(tobj *o, const char *fmt, ...)
     vsnprintf(o->badbuf, sizeof o->badbuf, fmt, ap);
     va_end(ap);
     o->bad = o->badbuf;
+}
+
+/* A timestamp name in lower case ("http recv start"), as older Triton releases wrote them, short enough
+ * to quote. Today's names are upper case (REQUEST_START); an unknown one of those (a newer timestamp,
+ * e.g. INFER_RESPONSE_COMPLETE) is no sign of an old file. */
+static bool lower_case_name(const sp_json_token *tok)
+{
+    bool lower = false;
+    for (size_t i = 0; i < tok->len; i++) {
+        unsigned char c = (unsigned char)tok->str[i];
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+            return false;
+        lower |= c >= 'a' && c <= 'z';
+    }
+    return lower && tok->len < 48;
 }
 
 /* Reads "timestamps": [{"name": "...", "ns": N}, ...]; the '[' is consumed. */
@@ -178,6 +197,8 @@ static sp_status read_timestamps(triton *t, tobj *o)
                 for (int k = 0; k < TS_COUNT; k++)
                     if (key_is(&tok, g_ts_names[k]))
                         which = k;
+                if (which < 0 && !t->unknown_ts[0] && lower_case_name(&tok))
+                    memcpy(t->unknown_ts, tok.str, tok.len);   /* zero-filled: stays terminated */
             } else {
                 /* Triton writes ns as an integer; a string of digits is accepted too */
                 int64_t v;
@@ -204,6 +225,7 @@ static sp_status read_timestamps(triton *t, tobj *o)
             obj_bad(o, "a timestamp lacks \"%s\"", has_name ? "ns" : "name");
             continue;
         }
+        o->any_ts = true;
         if (which >= 0 && o->ts[which] == SP_TIME_NONE)
             o->ts[which] = (uint64_t)ns;   /* a repeated name keeps its first time */
     }
@@ -300,6 +322,7 @@ static sp_status apply_object(triton *t, tobj *o)
     for (int k = 0; k < TS_COUNT; k++)
         if (o->ts[k] != SP_TIME_NONE && r->ts[k] == SP_TIME_NONE)
             r->ts[k] = o->ts[k];
+    r->any_ts |= o->any_ts;
     return SP_OK;
 }
 
@@ -307,7 +330,7 @@ static sp_status apply_object(triton *t, tobj *o)
 static sp_status read_object(triton *t, tobj *o)
 {
     memset(o, 0, offsetof(tobj, model));
-    o->has_model = o->has_version = false;
+    o->has_model = o->has_version = o->any_ts = false;
     o->bad = NULL;
     for (int k = 0; k < TS_COUNT; k++)
         o->ts[k] = SP_TIME_NONE;
@@ -403,10 +426,20 @@ static sp_status check_trace(triton *t, ttrace *r, bool is_root)
     if (is_root) {
         uint64_t arrival = tmin(tmin(r->ts[TS_REQUEST_START], r->ts[TS_HTTP_RECV_START]), r->ts[TS_GRPC_RECV_START]);
         uint64_t done = tmax(tmax(r->ts[TS_REQUEST_END], r->ts[TS_HTTP_SEND_END]), r->ts[TS_GRPC_SEND_END]);
-        if (arrival == SP_TIME_NONE || done == SP_TIME_NONE)
+        if (arrival == SP_TIME_NONE || done == SP_TIME_NONE) {
+            /* say why, where the file shows it: no timestamps at all (traced without level=TIMESTAMPS),
+             * or timestamps under names this importer does not read (e.g. an old release's) */
+            char why[200] = "";
+            if (!r->any_ts)
+                snprintf(why, sizeof why, "; it has no timestamps at all: Triton writes them under "
+                         "--trace-config level=TIMESTAMPS");
+            else if (t->unknown_ts[0])
+                snprintf(why, sizeof why, "; the file's timestamps have lower-case names, e.g. \"%s\", as "
+                         "older Triton releases wrote them, which are not read", t->unknown_ts);
             return sp_import_fail_at(t->ctx, r->line, r->column, SP_ERR_PARSE, "trace id %lld has no %s (expected REQUEST_START "
-                           "and REQUEST_END, or HTTP/GRPC receive and send times)", (long long)r->id,
-                           arrival == SP_TIME_NONE ? "start" : "end");
+                           "and REQUEST_END, or HTTP/GRPC receive and send times)%s", (long long)r->id,
+                           arrival == SP_TIME_NONE ? "start" : "end", why);
+        }
         if (done < arrival)
             return sp_import_fail_at(t->ctx, r->line, r->column, SP_ERR_PARSE, "trace id %lld ends (%llu) before it starts (%llu)",
                            (long long)r->id, (unsigned long long)done, (unsigned long long)arrival);
@@ -612,6 +645,7 @@ sp_status sp_import_triton(sp_import_ctx *ctx)
     tobj *o = malloc(sizeof *o);
     sp_status st = o ? sp_json_init_input(&t.lx, ctx->in, &lim) : SP_ERR_NOMEM;
     uint64_t objects = 0;
+    bool in_array = false;
     while (st == SP_OK) {
         sp_json_token tok;
         if (sp_json_next(&t.lx, &tok)) {
@@ -621,8 +655,10 @@ sp_status sp_import_triton(sp_import_ctx *ctx)
         if (tok.type == SP_JSON_EOF)
             break;
         /* a top-level array holds the objects; arrays may follow one another */
-        if ((tok.type == SP_JSON_ARR_BEGIN && tok.depth == 1) || (tok.type == SP_JSON_ARR_END && tok.depth == 0))
+        if ((tok.type == SP_JSON_ARR_BEGIN && tok.depth == 1) || (tok.type == SP_JSON_ARR_END && tok.depth == 0)) {
+            in_array = tok.type == SP_JSON_ARR_BEGIN;
             continue;
+        }
         t.line = tok.line;
         t.column = tok.column;
         if (tok.type != SP_JSON_OBJ_BEGIN || tok.depth > 2) {
@@ -632,6 +668,15 @@ sp_status sp_import_triton(sp_import_ctx *ctx)
         }
         objects++;
         st = read_object(&t, o);
+    }
+    /* Triton writes the array's ']' only when tracing stops, so a file copied from a running server
+     * ends inside it: say so, rather than only where the JSON stopped. */
+    if (st == SP_ERR_PARSE && t.lx.status == SP_ERR_PARSE && in_array && t.lx.depth >= 1 && t.lx.eof &&
+        t.lx.p == t.lx.end && ctx->err && ctx->errlen) {
+        size_t l = strlen(ctx->err);
+        snprintf(ctx->err + l, ctx->errlen - l, "; the file ends inside its array of trace objects: Triton "
+                 "writes the closing ']' when the server stops tracing or exits, so a trace file read while "
+                 "the server still writes it ends early");
     }
     if (st == SP_OK && objects == 0)
         st = sp_import_fail_at(t.ctx, 1, 1, SP_ERR_PARSE, "no trace objects (expected a JSON array of Triton trace objects)");

@@ -254,6 +254,13 @@ typedef struct sp_ev_file {
     bool has_unix_offset;    /* the trace ties its clock to Unix time (a native meta record's realtime
                                 at open, a JSONL meta's unix_offset_ns; OTLP times are Unix times): */
     int64_t unix_offset_ns;  /* a time of this file + unix_offset_ns = ns since the Unix epoch */
+    bool span_done;          /* the loader (import.c) has measured the three fields below (only once a
+                                second file is loaded: one file needs no check) */
+    bool has_span;           /* the loader saw requests, batches or device work in the file, */
+    uint64_t span_lo_ns, span_hi_ns; /* from this earliest start to this latest end, as loaded: the
+                                        check that several files share a clock */
+    uint64_t span_records;   /* how many requests, batches and device work records it loaded: with
+                                the span, the check that a file was not given twice (a copy) */
 } sp_ev_file;
 
 #define SP_GROW_ARRAY(name, type) type *name; size_t n_##name, cap_##name

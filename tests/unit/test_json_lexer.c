@@ -246,6 +246,27 @@ static void test_errors(void)
     expect_error("\x1f\x8b\x08", SP_ERR_PARSE, "column 1", "unexpected byte 0x1F");
 }
 
+/* A UTF-8 byte order mark at the very start is passed over (RFC 8259 section 8.1 lets a parser ignore
+ * one), in every mode including one-byte reads; positions still count its three bytes. Anywhere else
+ * it is an unexpected byte, and a cut mark is not a mark. */
+static void test_bom(void)
+{
+    expect_tokens("\xEF\xBB\xBF{\"a\":1}", NULL, "{ k:a n:1=1 } $");
+    expect_tokens("\xEF\xBB\xBF \n[1]", NULL, "[ n:1=1 ] $");
+    sp_json_limits lim;
+    sp_json_limits_init(&lim);
+    lim.multiple_values = true;
+    expect_tokens("\xEF\xBB\xBF{\"a\":1}\n{\"b\":2}", &lim, "{ k:a n:1=1 } { k:b n:2=2 } $");
+    expect_tokens("\xEF\xBB\xBF", &lim, "$");
+    expect_error("\xEF\xBB\xBF[1,x]", SP_ERR_PARSE, "line 1, column 7 (byte 6)", "unexpected character 'x'");
+    expect_error("\xEF\xBB\xBF", SP_ERR_PARSE, "column 4 (byte 3)", "empty input");
+    expect_error("[\xEF\xBB\xBF" "1]", SP_ERR_PARSE, "column 2", "unexpected byte 0xEF");
+    expect_error("\xEF\xBB\xBF\xEF\xBB\xBF[]", SP_ERR_PARSE, "column 4", "unexpected byte 0xEF");
+    expect_error("{} \xEF\xBB\xBF", SP_ERR_PARSE, "column 4", "unexpected data after the JSON value");
+    expect_error("\xEF\xBB[]", SP_ERR_PARSE, "column 1", "unexpected byte 0xEF");
+    expect_error("\xEF", SP_ERR_PARSE, "column 1", "unexpected byte 0xEF");
+}
+
 static void test_limits(void)
 {
     /* 600 nested arrays: over the default depth of 512, fine at 1000 */
@@ -585,6 +606,7 @@ int main(void)
     test_doubles();
     test_positions();
     test_errors();
+    test_bom();
     test_limits();
     test_skip();
     test_skip_fast();

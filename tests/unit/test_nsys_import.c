@@ -391,6 +391,54 @@ static void test_refused(void)
     }
 }
 
+static char g_log[1024];
+
+static void capture_log(void *user, sp_log_level level, const char *message)
+{
+    (void)user;
+    if (level == SP_LOG_WARN && !g_log[0])
+        snprintf(g_log, sizeof g_log, "%s", message);
+}
+
+/* Loads `path` and returns the first warning it logged ("" when none). */
+static const char *load_warning(const char *path)
+{
+    char err[512];
+    sp_events *ev = NULL;
+    g_log[0] = '\0';
+    sp_set_log(capture_log, NULL);
+    CHECK(load(path, 0, &ev, err, sizeof err) == SP_OK);
+    sp_set_log(NULL, NULL);
+    sp_events_destroy(ev);
+    return g_log;
+}
+
+/* nsys writes a table only for what it traced and found: an export with no kernel table or no NVTX
+ * table loads, and a warning says what the report will lack and which profile option records it. */
+static void test_untraced(void)
+{
+    static const char meta[] = "CREATE TABLE META_DATA_EXPORT (name TEXT, value TEXT);"
+                               "INSERT INTO META_DATA_EXPORT VALUES ('EXPORT_SCHEMA_VERSION', '3.11.0');";
+    const char *w = load_warning(make_db("meta_only.sqlite", meta, (char *)NULL));
+    CHECK(strstr(w, "meta_only.sqlite: no CUDA kernel and no NVTX range in the export (no "
+                    "CUPTI_ACTIVITY_KIND_KERNEL or NVTX_EVENTS table)") != NULL);
+    w = load_warning(make_db("kernels_no_nvtx.sqlite", meta,
+        "CREATE TABLE CUPTI_ACTIVITY_KIND_KERNEL (start INT, end INT, deviceId INT, streamId INT,"
+        " correlationId INT, shortName INT);"
+        "INSERT INTO CUPTI_ACTIVITY_KIND_KERNEL VALUES (10, 20, 1, 3, 5, 1);", (char *)NULL));
+    CHECK(strstr(w, "kernels_no_nvtx.sqlite: no NVTX range in the export (no NVTX_EVENTS table): the report "
+                    "has no requests") != NULL);
+    w = load_warning(make_db("nvtx_no_kernels.sqlite", meta,
+        "CREATE TABLE NVTX_EVENTS (start INT NOT NULL, end INT, eventType INT NOT NULL, text TEXT);"
+        "INSERT INTO NVTX_EVENTS VALUES (1, 9, 59, 'servprof.request:r1');", (char *)NULL));
+    CHECK(strstr(w, "nvtx_no_kernels.sqlite: no CUDA kernel in the export (no CUPTI_ACTIVITY_KIND_KERNEL "
+                    "table)") != NULL);
+    /* both tables, even empty ones: nothing to say */
+    w = load_warning(make_db("both.sqlite", read_text("schema.sql"),
+                             "INSERT INTO META_DATA_EXPORT VALUES ('EXPORT_SCHEMA_VERSION', '3.11.0');", (char *)NULL));
+    CHECK(w[0] == '\0');
+}
+
 int main(void)
 {
     snprintf(g_dir, sizeof g_dir, "/tmp/sp_nsys_XXXXXX");
@@ -401,6 +449,7 @@ int main(void)
     test_convention();
     test_steps_and_graphs();
     test_refused();
+    test_untraced();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0)

@@ -117,9 +117,59 @@ static void test_malformed(void)
               "\"gen_ai.latency.time_in_queue\",\"value\":{\"stringValue\":\"soon\"}}]"),
          "gen_ai.latency.time_in_queue must be a non-negative number of seconds"},
         {"{\"resourceSpans\":{}}", "o.json:1:18: \"resourceSpans\" must be an array"},
+        /* a member read here given twice: which start is the span's? */
+        {SPAN(IDS "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"5\",\"startTimeUnixNano\":\"3\""),
+         "o.json:1:44: span: \"startTimeUnixNano\" given twice in one span"},
         {"[1]", "o.json:1:1: expected an OTLP/JSON document"},
         {"{\"resourceSpans\":[\n{\"scopeSpans\":[{\"spans\":[{\"traceId\":", "o.json: line 2"},
         {"", "no OTLP/JSON document"},
+    };
+    it_expect_errors(SP_FORMAT_OTLP, "o.json", cases, sizeof cases / sizeof cases[0]);
+}
+
+/* Ids in base64, as generic protobuf JSON encoders write bytes fields: the same trace as in hex (the
+ * base64 texts below are Python's base64.b64encode / urlsafe_b64encode of the hex ids' bytes). */
+static void test_base64_ids(void)
+{
+    const char *hex =
+        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
+        "{\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"b7ad6b7169203331\",\"kind\":2,"
+        "\"startTimeUnixNano\":\"10\",\"endTimeUnixNano\":\"50\"},"
+        "{\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"fbffbffbffbffbff\",\"name\":\"queue\","
+        "\"parentSpanId\":\"b7ad6b7169203331\",\"startTimeUnixNano\":\"10\",\"endTimeUnixNano\":\"20\"}]}]}]}";
+    const char *b64 =
+        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
+        "{\"traceId\":\"CvdlGRbNQ92ESOshHIAxnA==\",\"spanId\":\"t61rcWkgMzE=\",\"kind\":2,"
+        "\"startTimeUnixNano\":\"10\",\"endTimeUnixNano\":\"50\"},"
+        "{\"traceId\":\"CvdlGRbNQ92ESOshHIAxnA\",\"spanId\":\"-_-_-_-_-_8\",\"name\":\"queue\","
+        "\"parentSpanId\":\"t61rcWkgMzE\",\"startTimeUnixNano\":\"10\",\"endTimeUnixNano\":\"20\"}]}]}]}";
+    char err[512];
+    sp_events *a, *b;
+    CHECK(load_text(hex, 0, &a, err, sizeof err) == SP_OK);
+    CHECK(load_text(b64, 0, &b, err, sizeof err) == SP_OK);
+    CHECK_EQ_U64(a->n_requests, 1);
+    CHECK_EQ_U64(b->n_requests, 1);
+    if (a->n_requests == 1 && b->n_requests == 1) {
+        CHECK(strcmp(sp_str_get(&b->strings, b->requests[0].id), "0af7651916cd43dd8448eb211c80319c") == 0);
+        CHECK_EQ_U64(b->requests[0].arrival_ns, 10);
+        CHECK_EQ_U64(b->requests[0].done_ns, 50);
+    }
+    /* the queue span's parent (base64, unpadded) is the request span: it is a stage of the request */
+    CHECK_EQ_U64(b->n_spans, 1);
+    if (b->n_spans == 1)
+        it_check_span(b, 0, 0, "queue", 10, 20);
+    sp_events_destroy(a);
+    sp_events_destroy(b);
+    static const it_bad_input cases[] = {
+        /* 24 characters, one not base64 */
+        {SPAN("\"traceId\":\"CvdlGRbNQ92ESOshHIAx*A==\",\"spanId\":\"b7ad6b7169203331\",\"startTimeUnixNano\":\"1\","
+              "\"endTimeUnixNano\":\"2\""), "o.json:1:44: span: \"traceId\" must be 32 hex digits (or 16 bytes in base64)"},
+        /* the last digit carries bits beyond the 8 bytes ('F' = 000101: not canonical) */
+        {SPAN("\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"t61rcWkgMzF=\",\"startTimeUnixNano\":\"1\","
+              "\"endTimeUnixNano\":\"2\""), "\"spanId\" must be 16 hex digits (or 8 bytes in base64)"},
+        /* padding where a digit belongs */
+        {SPAN("\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"t61rcWkgM===\",\"startTimeUnixNano\":\"1\","
+              "\"endTimeUnixNano\":\"2\""), "\"spanId\" must be 16 hex digits"},
     };
     it_expect_errors(SP_FORMAT_OTLP, "o.json", cases, sizeof cases / sizeof cases[0]);
 }
@@ -148,6 +198,7 @@ int main(void)
     test_stages();
     test_vllm();
     test_malformed();
+    test_base64_ids();
     test_lenient();
     return sp_test_done("test_otlp_import");
 }

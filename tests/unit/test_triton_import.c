@@ -145,6 +145,32 @@ static void test_malformed(void)
     it_expect_errors(SP_FORMAT_TRITON, "t.json", cases, sizeof cases / sizeof cases[0]);
 }
 
+/* A trace with no start or end says why where the file shows it: no timestamps at all (a file traced
+ * at level=TENSORS only: its tensor records, as Triton's trace.md shows them), or timestamps only under
+ * lower-case names (older releases' "http recv start"). A newer upper-case name this importer does not
+ * read (INFER_RESPONSE_COMPLETE) is no sign of either. */
+static void test_no_start_why(void)
+{
+    static const it_bad_input cases[] = {
+        {"[{\"id\":1,\"model_name\":\"simple\",\"model_version\":1},\n{\"id\":1,\"activity\":\"TENSOR_QUEUE_INPUT\","
+         "\"tensor\":{\"name\":\"input\",\"data\":\"0.1,0.1\",\"shape\":\"1,2\",\"dtype\":\"FP32\"}}]",
+         "t.json:1:2: trace id 1 has no start (expected REQUEST_START and REQUEST_END, or HTTP/GRPC receive and "
+         "send times); it has no timestamps at all: Triton writes them under --trace-config level=TIMESTAMPS"},
+        {"[{\"model_name\":\"simple\",\"model_version\":-1,\"id\":1,\"timestamps\":[{\"name\":\"http recv start\","
+         "\"ns\":100},{\"name\":\"queue start\",\"ns\":130},{\"name\":\"http send end\",\"ns\":330}]}]",
+         "trace id 1 has no start (expected REQUEST_START and REQUEST_END, or HTTP/GRPC receive and send times); "
+         "the file's timestamps have lower-case names, e.g. \"http recv start\", as older Triton releases wrote "
+         "them, which are not read"},
+    };
+    it_expect_errors(SP_FORMAT_TRITON, "t.json", cases, sizeof cases / sizeof cases[0]);
+    char err[512];
+    sp_events *ev = NULL;
+    CHECK(it_load_text(SP_FORMAT_TRITON, "t.json", "[{\"id\":1,\"timestamps\":[{\"name\":\"REQUEST_START\",\"ns\":1},"
+                       "{\"name\":\"INFER_RESPONSE_COMPLETE\",\"ns\":5}]}]", 0, &ev, err, sizeof err) == SP_ERR_PARSE);
+    CHECK(strstr(err, "send times)") != NULL && strstr(err, "send times);") == NULL);
+    sp_events_destroy(ev);
+}
+
 /* Lenient: the malformed object and the trace with times out of order are skipped and counted; the
  * good request survives. */
 static void test_lenient(void)
@@ -171,6 +197,7 @@ int main(void)
     test_batch2();
     test_ensemble();
     test_malformed();
+    test_no_start_why();
     test_lenient();
     return sp_test_done("test_triton_import");
 }
