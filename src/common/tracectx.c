@@ -77,7 +77,7 @@ sp_status sp_trace_context_parse(const char *tp, size_t len, sp_trace_context *o
         return SP_ERR_INVALID;
     sp_trace_context c;
     memset(&c, 0, sizeof c);
-    uint8_t flags[1];
+    uint8_t flags[1] = {0};   /* set below; initialised for gcc's -Wmaybe-uninitialized */
     sp_hex_read(tp + 3, 32, c.trace_id, 16);
     sp_hex_read(tp + 36, 16, c.parent_id, 8);
     sp_hex_read(tp + 53, 2, flags, 1);
