@@ -4,17 +4,7 @@
 #include <string.h>
 
 #include "common/tracectx.h"
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "common/util_int.h"
 
 void sp_hex_write(const uint8_t *bytes, size_t n, char *out)
 {
@@ -31,10 +21,10 @@ bool sp_hex_read(const char *s, size_t len, uint8_t *out, size_t n)
     if (!s || len != 2 * n)
         return false;
     for (size_t i = 0; i < len; i++)
-        if (hex_digit(s[i]) < 0)
+        if (sp_hex_digit(s[i]) < 0)
             return false;
     for (size_t i = 0; i < n; i++)
-        out[i] = (uint8_t)(hex_digit(s[2 * i]) << 4 | hex_digit(s[2 * i + 1]));
+        out[i] = (uint8_t)(sp_hex_digit(s[2 * i]) << 4 | sp_hex_digit(s[2 * i + 1]));
     return true;
 }
 

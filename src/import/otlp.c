@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/tracectx.h"
 #include "common/util_int.h"
 #include "import/import_int.h"
 #include "format/native_format.h"
@@ -102,20 +103,6 @@ static bool key_is(const sp_json_token *k, const char *lit)
     return k->len == n && memcmp(k->str, lit, n) == 0;
 }
 
-/* Hex text of exactly 2*n digits into n bytes. */
-static bool parse_hex(const char *s, size_t len, uint8_t *out, size_t n)
-{
-    if (len != 2 * n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        int hi = sp_hex_digit(s[2 * i]), lo = sp_hex_digit(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
-}
-
 static int b64_digit(char c)
 {
     if (c >= 'A' && c <= 'Z')
@@ -165,7 +152,7 @@ static bool parse_base64(const char *s, size_t len, uint8_t *out, size_t n)
  * never have the same length. */
 static bool parse_id(const char *s, size_t len, uint8_t *out, size_t n)
 {
-    return len == 2 * n ? parse_hex(s, len, out, n) : parse_base64(s, len, out, n);
+    return len == 2 * n ? sp_hex_read(s, len, out, n) : parse_base64(s, len, out, n);
 }
 
 /* An integer given as a JSON integer or as a string of digits (OTLP/JSON encodes 64-bit integers as
