@@ -51,7 +51,10 @@ def pct_ok(stated, fraction, decimals=1):
 
 def money_ok(stated, v):
     """Whether `stated` is sp_rep_fmt_money(v): "$0", "$%.2f" from 1, "$%.4f" from 1e-4, else "$%.3g";
-    the JSON's money has 9 significant digits, so a neighbour at a rounding edge is allowed."""
+    the JSON's money has 9 significant digits, so a neighbour at a rounding edge is allowed. The
+    JSON's null (no requests to divide by) is "n/a"."""
+    if v is None:
+        return stated == "n/a"
     m = re.fullmatch(r"([+-]?)\$([\d.e+-]+)", stated)
     if not m:
         return False
@@ -253,8 +256,8 @@ def check_html_summary(rep, pg, ck):
     if not cost.get("window_us"):
         return
     p = paras[0] if paras else ""
-    m = re.match(r"(\$[\d.e+-]+|\$0) for a (.+?) window at (\$[\d.]+)/h( \(default price: none given\))?; (\S+) per request \(the bill over (\d+) "
-                 r"requests\)(?:; one request's own cost \(its batch's device time by its tokens\): p50 (\S+), p95 (\S+))?\. Each "
+    m = re.match(r"(\$[\d.e+-]+|\$0) for a (.+?) window at (\$[\d.]+)/h( \(default price: none given\))?; (?:(\S+) per request \(the bill over (\d+) "
+                 r"requests\)|no requests to divide it among)(?:; one request's own cost \(its batch's device time by its tokens\): p50 (\S+), p95 (\S+))?\. Each "
                  r"(\S+)-second of the window is in one state\.",
                  p)
     if not m:
@@ -267,9 +270,13 @@ def check_html_summary(rep, pg, ck):
               (m.group(3), cost["price_per_hour"]))
     ck.expect(bool(m.group(4)) == bool(cost.get("price_is_default")), "cost: %r, price_is_default %s" %
               (m.group(4), cost.get("price_is_default")))
-    ck.expect(money_ok(m.group(5), cost["per_request"]), "cost: per request %s, the JSON's %.9g" %
-              (m.group(5), cost["per_request"]))
-    ck.expect(int(m.group(6)) == n, "cost: the bill over %s requests, the JSON's %d" % (m.group(6), n))
+    if n:
+        ck.expect(m.group(5) is not None and money_ok(m.group(5), cost["per_request"]),
+                  "cost: per request %s, the JSON's %s" % (m.group(5), cost["per_request"]))
+        ck.expect(m.group(6) is not None and int(m.group(6)) == n, "cost: the bill over %s requests, the JSON's %d" %
+                  (m.group(6), n))
+    else:
+        ck.expect(m.group(5) is None, "cost: %s per request without requests" % m.group(5))
     rc = cost.get("request_cost") or {}
     ck.expect(bool(m.group(7)) == bool(rc.get("count")), "cost: own cost %s, the JSON's %s" % (m.group(7), rc))
     if m.group(7):
@@ -287,7 +294,7 @@ def check_html_summary(rep, pg, ck):
         if s not in states or len(r) != 4:
             continue
         ck.expect(money_ok(r[1], states[s]), "cost table %s bill %s, the JSON's %.9g" % (s, r[1], states[s]))
-        ck.expect(money_ok(r[2], cost["per_request_by_state"][s]), "cost table %s per request %s, the JSON's %.9g" %
+        ck.expect(money_ok(r[2], cost["per_request_by_state"][s]), "cost table %s per request %s, the JSON's %s" %
                   (s, r[2], cost["per_request_by_state"][s]))
         ck.expect(pct_ok(r[3], cost["by_state_share"][s]), "cost table %s share %s, the JSON's %.6g" %
                   (s, r[3], cost["by_state_share"][s]))

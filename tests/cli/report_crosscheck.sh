@@ -51,6 +51,15 @@ for i in $close_seeds; do
   names+=("c$i")
 done
 
+# traces without requests (a device-only verdict, no cost per request) and a client trace merged
+d="$src/tests/data"
+for f in "$d"/kineto/cuda_graph_subus.json "$d"/kineto/hta_negative_noncompute.json "$d"/generation/*.jsonl; do
+  [ -f "$f" ] || continue
+  nm=data_$(basename "$f" | tr -c 'A-Za-z0-9_\n' _)
+  cp "$f" "$tmp/$nm.jsonl"
+  names+=("$nm")
+done
+
 # 1. analyze --html against analyze --json
 n=0
 for nm in "${names[@]}"; do
@@ -81,7 +90,7 @@ diffcase() { # NAME BASE NEW BASE_REPORT NEW_REPORT
 nd=0
 prev=
 for nm in "${names[@]}"; do
-  case $nm in c*) continue ;; esac
+  case $nm in c* | data_*) continue ;; esac
   [ -f "$tmp/$nm.json" ] || continue
   if [ -n "$prev" ]; then
     diffcase "d_$nm" "$tmp/$prev.jsonl" "$tmp/$nm.jsonl" "$tmp/$prev.json" "$tmp/$nm.json"
