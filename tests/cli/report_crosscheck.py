@@ -17,6 +17,11 @@ Modes (each exits 1 with every disagreement on stderr):
   whatif WHATIF.json WHATIF.txt        servprof whatif's table and advice against its JSON
                                        (docs/whatif.md "Advice"): the advice's choice is derived again
                                        from the policies, its figures are the rows'
+  fleet BINARY [--doctor] SEED...      analyze --prometheus against a stand-in for Prometheus' query
+                                       API serving a fleet drawn from each seed (1 to 180 replicas,
+                                       some down, targets that never answered, another job's target):
+                                       the header's sentences naming replicas against the JSON's
+                                       source and the fleet served (docs/fleet.md)
 
 Stdlib only (/usr/bin/python3); html.parser reads the page.
 """
@@ -650,14 +655,196 @@ def mode_whatif(argv):
     return ck.errors
 
 
+# ---------------------------------------------------------------- the fleet report (analyze --prometheus)
+
+def fleet_model(seed):
+    """A fleet drawn from the seed: replicas (job/instance) with ok and rejected requests, a latency
+    histogram and two stages per bucket, some replicas down (their last scrape failed), some targets
+    that never answered (up 0, no series; of a replica's job, and one of another job that is no
+    replica), sometimes more replicas than one line of 4096 bytes holds."""
+    import random
+    R = random.Random(seed)
+    n = R.choice([1, 2, 3, 5, 8, 40, 180])
+    jobs = ["serve", "embed-%d" % R.randrange(100)]
+    reps = []
+    for i in range(n):
+        job = jobs[0] if R.random() < 0.7 else jobs[1]
+        reps.append({"job": job, "instance": "10.%d.%d.%d:%d" % (R.randrange(256), R.randrange(256), i % 256,
+                                                                8000 + i), "ok": R.randrange(0, 400),
+                     "rejected": R.choice([0, 0, R.randrange(1, 50)]), "up": 0 if R.random() < 0.15 else 1})
+    reps[0]["ok"] = max(reps[0]["ok"], 10)
+    never = [{"job": R.choice([r["job"] for r in reps]), "instance": "10.99.0.%d:9000" % i}
+             for i in range(R.choice([0, 0, 1, 3]))]
+    other = [{"job": "node", "instance": "10.98.0.1:9100"}] if R.random() < 0.5 else []
+    return reps, never, other
+
+
+LES = [1e-4 * 2 ** (k / 4) for k in range(60)]
+
+
+def fleet_answer(model, q):
+    reps, never, other = model
+    if q == "time()":
+        return {"resultType": "scalar", "result": [1796000000.0, "1796000000"]}
+    out = []
+
+    def put(labels, v):
+        out.append({"metric": labels, "value": [1796000000.0, repr(float(v))]})
+    total = sum(r["ok"] for r in reps)
+    if q.startswith("sum by (job, instance, outcome) (increase(servprof_requests_total"):
+        for r in reps:
+            for o in ("ok", "rejected", "error", "cancelled"):
+                put({"job": r["job"], "instance": r["instance"], "outcome": o}, r.get(o, 0))
+    elif q.startswith("sum by (le) (increase(servprof_request_duration_seconds_bucket"):
+        cum = 0.0
+        for k, le in enumerate(LES):
+            cum += total * (0.02 if 20 <= k < 70 else 0.0)
+            put({"le": "%.9g" % le}, min(cum, total))
+        put({"le": "+Inf"}, total)
+    elif q.startswith("sum by (stage, le) (increase(servprof_request_stage_seconds_total"):
+        for st, f in (("queue", 0.6), ("kernel", 0.4)):
+            cum = 0.0
+            for k, le in enumerate(LES):
+                cum += total * (0.02 if 20 <= k < 70 else 0.0) * le * 0.9 * f
+                put({"stage": st, "le": "%.9g" % le}, cum)
+            put({"stage": st, "le": "+Inf"}, cum)
+    elif q.startswith("max (max_over_time(servprof_metrics_uptime_seconds"):
+        put({}, 300)
+    elif q.startswith("min by (job, instance) (last_over_time(up"):
+        for r in reps:
+            put({"job": r["job"], "instance": r["instance"]}, r["up"])
+        for t in never + other:
+            put({"job": t["job"], "instance": t["instance"]}, 0)
+    return {"resultType": "vector", "result": out}
+
+
+def fleet_run(binary, seed, tmpdir):
+    """Serves the model on a local port as Prometheus' query API and runs analyze --prometheus on it:
+    (model, json text, report text, stderr)."""
+    import http.server
+    import os
+    import subprocess
+    import threading
+    import urllib.parse
+    model = fleet_model(seed)
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            u = urllib.parse.urlparse(self.path)
+            q = urllib.parse.parse_qs(u.query).get("query", [""])[0]
+            body = json.dumps({"status": "success", "data": fleet_answer(model, q)}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    url = "http://127.0.0.1:%d" % srv.server_address[1]
+    try:
+        outs = []
+        for extra in (["--json"], []):
+            p = subprocess.run([binary, "analyze", "--prometheus", url, "--range", "5m"] + extra,
+                               capture_output=True, text=True, timeout=60)
+            outs.append(p)
+    finally:
+        srv.shutdown()
+    return model, outs[0], outs[1]
+
+
+def check_fleet(model, rep, txt, ck):
+    """The header's sentences naming replicas (docs/fleet.md, "The queries": `up`) against the
+    replicas the JSON's source lists and the model served: every replica named once, in the JSON's
+    order, the count, the down and never-answered ones, and the request count."""
+    reps, never, other = model
+    src = rep.get("source") or {}
+    names = src.get("replicas") or []
+    want = sorted("%s/%s" % (r["job"], r["instance"]) for r in reps)
+    ck.expect(sorted(names) == want, "JSON replicas %d, the fleet's %d" % (len(names), len(want)))
+    down = sorted("%s/%s" % (r["job"], r["instance"]) for r in reps if not r["up"])
+    ck.expect(sorted(src.get("replicas_down") or []) == down, "JSON replicas_down %s, the fleet's %s" %
+              (src.get("replicas_down"), down))
+    jobs = set(r["job"] for r in reps)
+    nv = sorted("%s/%s" % (t["job"], t["instance"]) for t in never if t["job"] in jobs)
+    ck.expect(sorted(src.get("replicas_never") or []) == nv, "JSON replicas_never %s, the fleet's %s" %
+              (src.get("replicas_never"), nv))
+    lines = txt.splitlines()
+    head = lines[0] if lines else ""
+    m = re.match(r"servprof fleet report: (\d+) (replicas?), (\d+) (requests?),", head)
+    ck.expect(bool(m) and int(m.group(1)) == len(names) and (m.group(2) == "replica") == (len(names) == 1),
+              "header %r, %d replicas" % (head[:80], len(names)))
+    n_req = (rep.get("requests") or {}).get("count")
+    ck.expect(bool(m) and int(m.group(3)) == n_req, "header's requests, the JSON's %s" % n_req)
+    # the wrapped sentences, joined: "...; replicas: a, b", "stopped answering ...: c", "never answered ...: d"
+    paras, cur = [], None
+    for ln in lines[1:]:
+        if ln.startswith("  ") and cur is not None:
+            cur.append(ln.strip())
+            continue
+        if cur is not None:
+            paras.append(" ".join(cur))
+        cur = [ln] if ln.startswith(("from ", "stopped answering", "never answered")) else None
+        if ln.startswith("(") or ln.startswith("latency"):
+            break
+    if cur is not None:
+        paras.append(" ".join(cur))
+
+    def listed(prefix_re):
+        p = next((x for x in paras if re.match(prefix_re, x)), None)
+        if p is None:
+            return None
+        return [x.strip() for x in p.split(":", 1)[1].split(",")] if ":" in p else []
+    got = listed(r"from ")
+    if got is not None:
+        p = next(x for x in paras if x.startswith("from "))
+        got = [x.strip() for x in p.split("; replicas:", 1)[1].split(",")]
+    ck.expect(got == names, "the replicas sentence names %d (%s ... %s), the JSON %d" %
+              (len(got or []), (got or [""])[0], (got or [""])[-1], len(names)))
+    got = listed(r"stopped answering")
+    ck.expect((got or []) == (src.get("replicas_down") or []), "stopped answering names %s, the JSON %s" %
+              (got, src.get("replicas_down")))
+    p = next((x for x in paras if x.startswith("never answered")), None)
+    if p:
+        mm = re.search(r"nor the (\d+) (replicas?) above\): (.*)$", p)
+        ck.expect(bool(mm) and int(mm.group(1)) == len(names), "never answered: %r, %d replicas" % (p[:160], len(names)))
+        ck.expect(bool(mm) and [x.strip() for x in mm.group(3).split(",")] == (src.get("replicas_never") or []),
+                  "never answered names %r, the JSON %s" % (mm and mm.group(3), src.get("replicas_never")))
+    else:
+        ck.expect(not src.get("replicas_never"), "no never-answered sentence, the JSON %s" % src.get("replicas_never"))
+
+
+def mode_fleet(argv):
+    import tempfile
+    binary = argv[0]
+    doctor = len(argv) > 1 and argv[1] == "--doctor"  # drop the replicas sentence's last name: must fail
+    errors = []
+    for seed in [int(x) for x in argv[1 + doctor:]]:
+        model, pj, pt = fleet_run(binary, seed, tempfile.gettempdir())
+        if doctor:
+            pt.stdout = re.sub(r"(; replicas:.*?)(?:,\s+[^,\s]+)?\n(?=\S)", lambda m: m.group(1) + "\n", pt.stdout,
+                               count=1, flags=re.S)
+        if pj.returncode or pt.returncode:
+            errors.append("seed %d: analyze --prometheus exit %d/%d: %s" % (seed, pj.returncode, pt.returncode,
+                                                                           (pj.stderr or pt.stderr)[:300]))
+            continue
+        ck = Check()
+        check_fleet(model, json.loads(pj.stdout), pt.stdout, ck)
+        errors += ["seed %d: %s" % (seed, e) for e in ck.errors]
+    return errors
+
+
 def main(argv):
-    modes = {"html": (mode_html, 2), "diff": (mode_diff, 2), "whatif": (mode_whatif, 2)}
+    modes = {"html": (mode_html, 2), "diff": (mode_diff, 2), "whatif": (mode_whatif, 2), "fleet": (mode_fleet, 2)}
     if len(argv) < 2 or argv[1] not in modes or len(argv) - 2 < modes[argv[1]][1]:
-        sys.stderr.write("usage: report_crosscheck.py html|diff|whatif FILE...\n")
+        sys.stderr.write("usage: report_crosscheck.py html|diff|whatif FILE... | fleet BINARY SEED...\n")
         return 2
     errors = modes[argv[1]][0](argv[2:])
     for e in errors:
-        sys.stderr.write("%s: %s\n" % (argv[3], e))
+        sys.stderr.write("%s: %s\n" % ("fleet" if argv[1] == "fleet" else argv[3], e))
     return 1 if errors else 0
 
 

@@ -7,7 +7,9 @@
 #  - servprof diff (docs/diff.md): text against JSON row by row, the verdicts and "moved", each
 #    condition's HOLDS/ok, bound and "is beyond", the count line and the exit status, and each side
 #    against its own analyze report; pairs of those traces, traces against reports (point changes);
-#  - servprof whatif (docs/whatif.md "Advice"): the table's rows and the advice derived again.
+#  - servprof whatif (docs/whatif.md "Advice"): the table's rows and the advice derived again;
+#  - the fleet report (docs/fleet.md): analyze --prometheus against a stand-in for Prometheus' query
+#    API; the header's sentences naming replicas (all, down, never answered) against the JSON's source.
 # Then the checker must fail on doctored outputs (a figure, a word, a choice changed), so that it
 # cannot pass vacuously. Under the sanitizer tree (SP_SANITIZED=1) fewer traces are run.
 # Run as: bash report_crosscheck.sh BINARY SOURCE_DIR
@@ -117,7 +119,21 @@ for ((i = 0; i < n_synth; i++)); do
 done
 echo "whatif: checked $nw studies"
 
-# 4. doctored outputs the checker must reject: each edits one copy
+# 4. the fleet report: analyze --prometheus against a stand-in for Prometheus' query API (no real
+# Prometheus: the fleets are drawn from the seeds, up to 180 replicas); skipped without the client
+fleet_seeds="1 2 3 4 5 6 7 8"
+[ -n "${SP_SANITIZED:-}" ] && fleet_seeds="2 3"
+if "$py" "$chk" fleet "$bin" $fleet_seeds 2> "$tmp/fleet.err"; then
+  echo "fleet: checked seeds $fleet_seeds"
+elif grep -q "libcurl\|no Prometheus client\|not built with" "$tmp/fleet.err"; then
+  echo "fleet: skipped ($(head -1 "$tmp/fleet.err"))"
+else
+  cat "$tmp/fleet.err" >&2
+  echo "FAIL: fleet" >&2
+  fail=1
+fi
+
+# 5. doctored outputs the checker must reject: each edits one copy
 mkdir -p "$tmp/bad"
 doctor() { # MODE WHAT FILE-TO-EDIT PYTHON-EXPRESSION-ON-s ARGS...
   local mode=$1 what=$2 file=$3 expr=$4
@@ -164,4 +180,13 @@ for a in sys.argv[1:]:
 doctor whatif row_p95 w0.txt 're.sub(r"(\n +\d+ +[\d.]+ \S+ +\S+ +\d+ +\S+ \S+ +)([\d.]+)", lambda m: m.group(1) + "%.2f" % (float(m.group(2)) * 1.5), s, count=1)' w0.json w0.txt
 doctor whatif advice_figure $w.txt 're.sub(r"-> ([\d.]+) (ms|us) \(", lambda m: "-> %.2f %s (" % (float(m.group(1)) * 1.2, m.group(2)), s, count=1)' $w.json $w.txt
 doctor whatif advice_choice $w.json 're.sub(r"\"choice\":(\d+)", lambda m: "\"choice\":%d" % (int(m.group(1)) % 3 + 1), s, count=1)' $w.json $w.txt
+# the fleet: the replicas sentence with its last name dropped (seed 3: two replicas)
+if [ -n "$fleet_seeds" ] && ! grep -q "libcurl\|no Prometheus client" "$tmp/fleet.err"; then
+  if "$py" "$chk" fleet "$bin" --doctor 3 2> "$tmp/bad/err"; then
+    echo "FAIL: the checker passes fleet with the replicas sentence doctored" >&2
+    fail=1
+  else
+    echo "doctored fleet replicas: $(head -1 "$tmp/bad/err")"
+  fi
+fi
 exit $fail
