@@ -14,6 +14,8 @@ Modes (each exits 1 with every disagreement on stderr):
                                        row, the verdicts and whether they moved, each condition's line
                                        and the count line (and the exit status, when given); and the
                                        JSON's figures against the two sides' own analyze reports
+  diffhtml DIFF.json PAGE.html         servprof diff --html against its JSON: the gate box's sentence and
+                                       rows, both verdicts
   whatif WHATIF.json WHATIF.txt        servprof whatif's table and advice against its JSON
                                        (docs/whatif.md "Advice"): the advice's choice is derived again
                                        from the policies, its figures are the rows'
@@ -305,11 +307,43 @@ def check_html_summary(rep, pg, ck):
                   (s, r[3], cost["by_state_share"][s]))
 
 
+def check_html_generation(rep, pg, ck):
+    """A generation report's TTFT and TPOT verdict boxes (docs/html-report.md, `verdict-ttft`,
+    `verdict-tpot`): "TTFT: " and the JSON's sentence, and each ranking row with time around p95."""
+    gen = rep.get("generation") or {}
+    for key, what in (("ttft", "TTFT"), ("tpot", "TPOT")):
+        v = (gen.get(key) or {}).get("verdict")
+        box = "verdict-" + key
+        if not v:
+            continue
+        paras = pg.paras.get(box) or []
+        want = "%s: %s" % (what, v.get("sentence") or "no verdict")
+        ck.expect(paras[:1] == [want], "%s box %r, the JSON's sentence %r" % (what, paras[:1], want))
+        rank = [r for r in (v.get("ranking") or []) if r["share_of_p95"] > 0] if v.get("stage") else []
+        tabs = pg.tables.get(box) or []
+        rows = [r for r in (tabs[0] if tabs else []) if r[1] and r[1][0] != "candidate"]
+        ck.expect(len(rows) == len(rank), "%s ranking has %d rows, the JSON %d with time" % (what, len(rows), len(rank)))
+        for (cls, cells), r in zip(rows, rank):
+            if len(cells) != 5:
+                ck.expect(False, "%s ranking row %r" % (what, cells))
+                continue
+            name = r["stage"] + (" (useful)" if r["group"] == "model" and r["stage"].endswith("kernel") else "")
+            ck.expect(cells[0] == name and cells[1] == r["group"], "%s ranking row %s %s, the JSON's %s %s" %
+                      (what, cells[0], cells[1], name, r["group"]))
+            ck.expect(pct_ok(cells[2], r["share_of_p95"]), "%s ranking %s %s, the JSON's %.6g" %
+                      (what, name, cells[2], r["share_of_p95"]))
+            ck.expect(dur_ok(cells[3], r["p95_saving_us"] * 1e3), "%s ranking %s saving %s, the JSON's %.3f us" %
+                      (what, name, cells[3], r["p95_saving_us"]))
+            ck.expect(cells[4] == (r.get("fix") or ""), "%s ranking %s fix %r, the JSON's %r" %
+                      (what, name, cells[4], r.get("fix")))
+
+
 def mode_html(argv):
     rep = json.load(open(argv[0]))
     ck = Check()
     pg = check_html(rep, open(argv[1], encoding="utf-8").read(), ck)
     check_html_summary(rep, pg, ck)
+    check_html_generation(rep, pg, ck)
     return ck.errors
 
 
@@ -563,6 +597,71 @@ def mode_diff(argv):
     return ck.errors
 
 
+def check_diff_html(d, page, ck):
+    """servprof diff --html against its JSON: the gate box's sentence and each condition's row (holds,
+    bound, threshold's sign and basis), and both verdicts (stage, group, share, sentence)."""
+    pg = Page()
+    pg.feed(page)
+    pg.close()
+    conds = d.get("conditions") or []
+    gate = pg.paras.get("gate") or []
+    if conds:
+        n = len(conds)
+        one = n == 1 or d["holding"] == 1
+        want = "%s: %d of %d condition%s hold%s" % ("The gate fails" if d["holding"] else "The gate passes",
+                                                    d["holding"], n, "" if n == 1 else "s", "s" if one else "")
+        ck.expect(gate[:1] == [want], "gate box %r, want %r" % (gate[:1], want))
+        tabs = pg.tables.get("gate") or []
+        rows = [r[1] for r in (tabs[0] if tabs else []) if r[1] and r[1][0] != "condition"]
+        ck.expect(len(rows) == n, "gate table has %d rows, %d conditions" % (len(rows), n))
+        mets = {m["path"]: m for m in d["metrics"]}
+        for row, c in zip(rows, conds):
+            if len(row) != 5:
+                ck.expect(False, "gate row %r" % row)
+                continue
+            spec, res, bound, thr, basis = row
+            ck.expect(spec == c["spec"], "gate row %s, the JSON's %s" % (spec, c["spec"]))
+            ck.expect((res == "holds") == c["holds"] and res in ("holds", "does not hold"),
+                      "gate row %s: %s, holds %s" % (spec, res, c["holds"]))
+            ck.expect(("point change" in basis) == (c["basis"] == "point"), "gate row %s basis %r, the JSON's %s" %
+                      (spec, basis, c["basis"]))
+            ck.expect(thr[:1] == ("+" if c["direction"] == "rise" else "-"), "gate row %s threshold %s, a %s" %
+                      (spec, thr, c["direction"]))
+            b = c["bound"]
+            if c["base_zero"]:
+                ck.expect(bound == "BASE is 0", "gate row %s bound %r with BASE 0" % (spec, bound))
+            elif b is None:
+                ck.expect(bound == "n/a", "gate row %s bound %s, the JSON's null" % (spec, bound))
+            elif c["relative"]:
+                ck.expect(pct_ok(bound, b), "gate row %s bound %s, the JSON's %s" % (spec, bound, b))
+            else:
+                met = mets.get(c["metric"])
+                ck.expect(met is not None and change_ok(met["unit"], b, bound), "gate row %s bound %s, the JSON's %s" %
+                          (spec, bound, b))
+    else:
+        ck.expect(not gate, "a gate box without conditions: %r" % gate[:1])
+    paras = pg.paras.get("verdicts") or []
+    ck.expect(len(paras) == 4, "verdicts: %d paragraphs" % len(paras))
+    for k, (tag, key) in enumerate((("BASE", "base"), ("NEW", "new"))):
+        if len(paras) < 4:
+            break
+        v = d[key]["verdict"] or {}
+        head, sent = paras[2 * k], paras[2 * k + 1]
+        if v.get("stage"):
+            m = re.fullmatch(re.escape(tag) + r"(.+) \((\S+)\), (\S+) of p95", head)
+            ck.expect(bool(m) and m.group(1) == v["stage"] and m.group(2) == v["group"] and
+                      pct_ok(m.group(3), v["share_of_p95"]), "%s verdict %r, the JSON's %s" % (tag, head, v))
+        ck.expect(sent == (v.get("sentence") or "No verdict."), "%s sentence differs:\n  page: %s\n  json: %s" %
+                  (tag, sent, v.get("sentence")))
+
+
+def mode_diff_html(argv):
+    d = json.load(open(argv[0]))
+    ck = Check()
+    check_diff_html(d, open(argv[1], encoding="utf-8").read(), ck)
+    return ck.errors
+
+
 # ---------------------------------------------------------------- servprof whatif
 
 ADVICE_MIN_GAIN = 0.02  # SP_WHATIF_ADVICE_MIN_GAIN (docs/whatif.md "Advice")
@@ -596,6 +695,7 @@ def check_whatif(w, txt, ck):
         ck.expect(ok, "table row %r, the JSON's latency %s" % (ln, lat))
         ck.expect(ln.rstrip().endswith("!") == bool(p["extrapolated"]), "table row %r, extrapolated %s" %
                   (ln, p["extrapolated"]))
+    check_slo(w, lines, rows, ck)
     # the advice, derived again (docs/whatif.md "Advice")
     adv = w.get("advice")
     before = obs["latency_ms"]["p95"]
@@ -646,6 +746,66 @@ def check_whatif(w, txt, ck):
         ck.expect(got == adv["settings"], "advice names %s, the settings that differ %s" % (got, adv["settings"]))
     ck.expect(("no single setting helps" in line) == (len(adv["settings"]) > 1),
               "advice %r for %d settings" % (line[:60], len(adv["settings"])))
+
+
+SLO_TIE = 0.005  # docs/whatif.md "The simulation": cost within 0.5% is a tie, broken by lower p95
+
+
+def check_slo(w, lines, rows, ck):
+    """--slo-p95-ms (docs/whatif.md "The simulation"): each policy meets the SLO when its predicted p95 is
+    at most X with no rejections; the choice is the cheapest of them (a cost within 0.5% is a tie, broken
+    by the lower p95); the SLO column and line say so, with the choice's figures and the count."""
+    slo = w.get("slo")
+    if not slo:
+        ck.expect(not any(ln.startswith("SLO ") for ln in lines), "an SLO line without the JSON's slo")
+        return
+    pols = w["policies"]
+    x = slo["p95_ms"]
+    meets = [p["latency_ms"]["p95"] <= x * (1 + 1e-9) and p["rejected"] == 0 for p in pols]
+    for i, p in enumerate(pols):
+        if abs(p["latency_ms"]["p95"] - x) > 1e-6:
+            ck.expect(bool(p["meets_slo"]) == meets[i], "policy %d meets_slo %s, p95 %.6g ms against %g, %d rejected" %
+                      (i, p["meets_slo"], p["latency_ms"]["p95"], x, p["rejected"]))
+    ch = slo.get("choice")
+    line = next((ln for ln in lines if ln.startswith("SLO ")), "")
+    if ch is None:
+        ck.expect(not any(p["meets_slo"] for p in pols), "no SLO choice, but a policy meets it")
+        m = re.match(r"SLO p95 <= (\S+ \S+): no policy meets it; the lowest predicted p95 is (\S+ \S+) ", line)
+        lo = min(p["latency_ms"]["p95"] for p in pols)
+        ck.expect(bool(m) and dur_ok(m.group(2), lo * 1e6), "SLO line %r, the lowest p95 %.6g ms" % (line, lo))
+        return
+    c = pols[ch]
+    ck.expect(bool(c["meets_slo"]), "SLO choice %d does not meet it" % ch)
+    for i, p in enumerate(pols):
+        if not p["meets_slo"] or i == ch:
+            continue
+        cheaper = p["cost_per_request"] < c["cost_per_request"] * (1 - SLO_TIE) - 1e-15
+        tie_lower = abs(p["cost_per_request"] - c["cost_per_request"]) <= c["cost_per_request"] * SLO_TIE and \
+            p["latency_ms"]["p95"] < c["latency_ms"]["p95"] - 1e-6 and p["cost_per_request"] <= c["cost_per_request"]
+        ck.expect(not cheaper and not tie_lower, "SLO choice %d ($%.6g, p95 %.6g ms), but %d ($%.6g, p95 %.6g ms)" %
+                  (ch, c["cost_per_request"] * 1e6, c["latency_ms"]["p95"], i, p["cost_per_request"] * 1e6,
+                   p["latency_ms"]["p95"]))
+    n = sum(1 for p in pols if p["meets_slo"])
+    m = re.match(r"SLO p95 <= (\S+ \S+): .*, predicted p95 (\S+ \S+), \$([\d.]+) per 1M requests with (\d+) "
+                 r"instances?: the cheapest of the (\d+) (?:policy|policies) that meet it with no rejections"
+                 r"( \(extrapolated: see !\))?$", line)
+    if not m:
+        ck.expect(False, "SLO line %r" % line)
+        return
+    ck.expect(dur_ok(m.group(1), x * 1e6), "SLO line's bound %s, the JSON's %g ms" % (m.group(1), x))
+    ck.expect(dur_ok(m.group(2), c["latency_ms"]["p95"] * 1e6), "SLO line's p95 %s, the choice's %.6g ms" %
+              (m.group(2), c["latency_ms"]["p95"]))
+    ck.expect(abs(float(m.group(3)) - c["cost_per_request"] * 1e6) <= 0.0005 + 1e-9, "SLO line's cost $%s, the "
+              "choice's %.6g" % (m.group(3), c["cost_per_request"] * 1e6))
+    ck.expect(int(m.group(4)) == c["policy"]["instances"], "SLO line's %s instances, the choice's %s" %
+              (m.group(4), c["policy"]["instances"]))
+    ck.expect(int(m.group(5)) == n, "SLO line: the cheapest of %s, %d meet it" % (m.group(5), n))
+    ck.expect(bool(m.group(6)) == bool(c["extrapolated"]), "SLO line %r, the choice extrapolated %s" %
+              (line[-40:], c["extrapolated"]))
+    for i, (ln, p) in enumerate(zip(rows, pols)):
+        want = "<- cheapest meeting SLO" if i == ch else "yes" if p["meets_slo"] else "no"
+        got = re.sub(r"\s+!$", "", ln.rstrip())
+        ck.expect(got.endswith(want), "table row %d's SLO column, want %r: %r" % (i, want, ln[-40:]))
 
 
 def mode_whatif(argv):
@@ -838,9 +998,9 @@ def mode_fleet(argv):
 
 
 def main(argv):
-    modes = {"html": (mode_html, 2), "diff": (mode_diff, 2), "whatif": (mode_whatif, 2), "fleet": (mode_fleet, 2)}
+    modes = {"html": (mode_html, 2), "diff": (mode_diff, 2), "diffhtml": (mode_diff_html, 2), "whatif": (mode_whatif, 2), "fleet": (mode_fleet, 2)}
     if len(argv) < 2 or argv[1] not in modes or len(argv) - 2 < modes[argv[1]][1]:
-        sys.stderr.write("usage: report_crosscheck.py html|diff|whatif FILE... | fleet BINARY SEED...\n")
+        sys.stderr.write("usage: report_crosscheck.py html|diff|diffhtml|whatif FILE... | fleet BINARY SEED...\n")
         return 2
     errors = modes[argv[1]][0](argv[2:])
     for e in errors:

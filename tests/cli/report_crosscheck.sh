@@ -6,7 +6,8 @@
 #    with varied knobs, verdict_crosscheck_gen.py's continuously batching traces and close cases;
 #  - servprof diff (docs/diff.md): text against JSON row by row, the verdicts and "moved", each
 #    condition's HOLDS/ok, bound and "is beyond", the count line and the exit status, and each side
-#    against its own analyze report; pairs of those traces, traces against reports (point changes);
+#    against its own analyze report; the --html page's gate box and verdicts; pairs of those traces,
+#    traces against reports (point changes);
 #  - servprof whatif (docs/whatif.md "Advice"): the table's rows and the advice derived again;
 #  - the fleet report (docs/fleet.md): analyze --prometheus against a stand-in for Prometheus' query
 #    API; the header's sentences naming replicas (all, down, never answered) against the JSON's source.
@@ -78,9 +79,9 @@ conds=(--fail-if 'p95:+5%' --fail-if 'p50:-10%' --fail-if 'latency.p99:+1ms' --f
   --fail-if 'stage.queue.p95:+10%' --fail-if 'padding.share_of_p95:+2pts' --fail-if 'cost.per_request:+10%')
 diffcase() { # NAME BASE NEW BASE_REPORT NEW_REPORT
   local nm=$1 b=$2 a=$3 st
-  "$bin" diff --resamples 200 "${conds[@]}" "$b" "$a" > "$tmp/$nm.txt" 2> "$tmp/$nm.err"
+  "$bin" diff --resamples 100 "${conds[@]}" "$b" "$a" > "$tmp/$nm.txt" 2> "$tmp/$nm.err"
   st=$?
-  "$bin" diff --resamples 200 --json "${conds[@]}" "$b" "$a" > "$tmp/$nm.json" 2>> "$tmp/$nm.err"
+  "$bin" diff --resamples 100 --json --html "$tmp/$nm.html" "${conds[@]}" "$b" "$a" > "$tmp/$nm.json" 2>> "$tmp/$nm.err"
   if [ $st -ne 0 ] && [ $st -ne 3 ]; then
     echo "FAIL: diff $nm exit $st: $(head -3 "$tmp/$nm.err")" >&2
     fail=1
@@ -88,6 +89,7 @@ diffcase() { # NAME BASE NEW BASE_REPORT NEW_REPORT
   fi
   echo "$st" > "$tmp/$nm.status"
   "$py" "$chk" diff "$tmp/$nm.json" "$tmp/$nm.txt" "$4" "$5" "$st" || { echo "FAIL: diff $nm" >&2; fail=1; }
+  "$py" "$chk" diffhtml "$tmp/$nm.json" "$tmp/$nm.html" || { echo "FAIL: diff --html $nm" >&2; fail=1; }
 }
 nd=0
 prev=
@@ -106,8 +108,8 @@ echo "diff: checked $((nd + 2)) comparisons"
 
 # 3. servprof whatif on the synth traces (a dynamic batcher), with candidate grids
 nw=0
-grids=("--max-batch 4,8,32 --max-queue-delay-ms 0.5,2" "--max-queue-delay-ms 0.2,1,8" "--pad longest --pad multiple:16 --max-batch 8,16"
-  "--instances 1,2 --max-batch 2,16")
+grids=("--max-batch 4,8,32 --max-queue-delay-ms 0.5,2" "--max-queue-delay-ms 0.2,1,8 --slo-p95-ms 2"
+  "--pad longest --pad multiple:16 --max-batch 8,16" "--instances 1,2 --max-batch 2,16 --slo-p95-ms 10")
 for ((i = 0; i < n_synth; i++)); do
   g=${grids[i % 4]}
   # shellcheck disable=SC2086
@@ -121,7 +123,7 @@ echo "whatif: checked $nw studies"
 
 # 4. the fleet report: analyze --prometheus against a stand-in for Prometheus' query API (no real
 # Prometheus: the fleets are drawn from the seeds, up to 180 replicas); skipped without the client
-fleet_seeds="1 2 3 4 5 6 7 8"
+fleet_seeds="2 3 5 6 7"
 [ -n "${SP_SANITIZED:-}" ] && fleet_seeds="2 3"
 if "$py" "$chk" fleet "$bin" $fleet_seeds 2> "$tmp/fleet.err"; then
   echo "fleet: checked seeds $fleet_seeds"
@@ -164,6 +166,9 @@ doctor html leader_share s0.html 're.sub(r"(largest: <b>[^<]*</b>, )(\d+)\.(\d)%
 doctor html ranking_row s0.html 're.sub(r"(<tr><td>[^<]*</td><td>[^<]*</td><td>)(\d+)\.(\d)%", lambda m: m.group(1) + str(int(m.group(2)) + 2) + "." + m.group(3) + "%", s, count=1)' s0.json s0.html
 doctor html p95_kpi s0.html 're.sub(r"<b>([\d.]+) (ms|us)</b><span>latency p95", lambda m: "<b>%.2f %s</b><span>latency p95" % (float(m.group(1)) * 1.1, m.group(2)), s, count=1)' s0.json s0.html
 doctor html bill s0.html 're.sub(r"(<section id=\"cost\"><h2>Cost split</h2>\n<p>)\$([\d.e-]+)", lambda m: m.group(1) + "$" + str(float(m.group(2)) * 3), s, count=1)' s0.json s0.html
+# a generation page: the TTFT box's first figure
+g1=$(set -- $gen_seeds; echo "g$1")
+doctor html ttft_box "$g1.html" 're.sub(r"(id=\"verdict-ttft\"><p class=\"big\">TTFT: [^<]*?)(\d+)%", lambda m: m.group(1) + str(int(m.group(2)) + 1) + "%", s, count=1)' "$g1.json" "$g1.html"
 # the diff: a p95 change, the verdicts' "moved" line, a condition's word, the count line, the exit status
 first_d=$(ls "$tmp"/d_s*.status | head -1 | xargs -n1 basename | sed 's/\.status$//')
 doctor diff p95_change "$first_d.txt" 're.sub(r"(\n  p95 +\S+ \S+ +\S+ \S+ +)([+-])", lambda m: m.group(1) + ("-" if m.group(2) == "+" else "+"), s, count=1)' "$first_d.json" "$first_d.txt" s0.json s1.json
@@ -171,6 +176,8 @@ doctor diff verdict_moved "$first_d.txt" 're.sub(r"  the verdict moved: .*\n", "
 doctor diff condition_word "$first_d.txt" 're.sub(r"\n  (HOLDS|ok   )  p50:-10%", lambda m: "\n  " + ("ok   " if m.group(1) == "HOLDS" else "HOLDS") + "  p50:-10%", s)' "$first_d.json" "$first_d.txt" s0.json s1.json
 doctor diff count_line "$first_d.txt" 're.sub(r"\n(\d+) of 7 conditions? holds?", lambda m: "\n%d of 7 conditions hold" % (int(m.group(1)) + 2), s)' "$first_d.json" "$first_d.txt" s0.json s1.json
 doctor diff side_p95 s0.json 're.sub(r"(\"latency_us\":\{\"p50\":[\d.]+,\"p95\":)([\d.]+)", lambda m: m.group(1) + "%.3f" % (float(m.group(2)) * 1.05), s, count=1)' "$first_d.json" "$first_d.txt" s0.json s1.json
+doctor diffhtml gate_box "$first_d.html" 're.sub(r"The gate (fails|passes): (\d+) of", lambda m: "The gate %s: %d of" % ("passes" if m.group(1) == "fails" else "fails", int(m.group(2))), s)' "$first_d.json" "$first_d.html"
+doctor diffhtml gate_row "$first_d.html" 're.sub(r"(<code>p95:\+5%</code></td><td>)(<span class=\"warn\">holds</span>|does not hold)", lambda m: m.group(1) + ("does not hold" if "warn" in m.group(2) else "<span class=\"warn\">holds</span>"), s)' "$first_d.json" "$first_d.html"
 # the what-if: a row's p95, the advice's figure, its choice
 w=$("$py" -c 'import json, sys
 for a in sys.argv[1:]:
@@ -180,6 +187,16 @@ for a in sys.argv[1:]:
 doctor whatif row_p95 w0.txt 're.sub(r"(\n +\d+ +[\d.]+ \S+ +\S+ +\d+ +\S+ \S+ +)([\d.]+)", lambda m: m.group(1) + "%.2f" % (float(m.group(2)) * 1.5), s, count=1)' w0.json w0.txt
 doctor whatif advice_figure $w.txt 're.sub(r"-> ([\d.]+) (ms|us) \(", lambda m: "-> %.2f %s (" % (float(m.group(1)) * 1.2, m.group(2)), s, count=1)' $w.json $w.txt
 doctor whatif advice_choice $w.json 're.sub(r"\"choice\":(\d+)", lambda m: "\"choice\":%d" % (int(m.group(1)) % 3 + 1), s, count=1)' $w.json $w.txt
+ws=$("$py" -c 'import json, sys
+for a in sys.argv[1:]:
+    if (json.load(open(a)).get("slo") or {}).get("choice") is not None:
+        print(a.split("/")[-1][:-5]); break' "$tmp"/w*.json)
+if [ -n "$ws" ]; then
+  doctor whatif slo_count $ws.txt 're.sub(r"the cheapest of the (\d+)", lambda m: "the cheapest of the %d" % (int(m.group(1)) + 1), s)' $ws.json $ws.txt
+else
+  echo "FAIL: no what-if study meets its SLO" >&2
+  fail=1
+fi
 # the fleet: the replicas sentence with its last name dropped (seed 3: two replicas)
 if [ -n "$fleet_seeds" ] && ! grep -q "libcurl\|no Prometheus client" "$tmp/fleet.err"; then
   if "$py" "$chk" fleet "$bin" --doctor 3 2> "$tmp/bad/err"; then

@@ -378,6 +378,10 @@ int main(void)
             char hwant[512];
             snprintf(hwant, sizeof hwant, "<p class=\"warn\">Stopped answering in the window (Prometheus' last "
                      "scrape failed; the figures hold what was scraped before): %s</p>\n", want);
+            /* the page's first line says what the report covers: its 3 replicas, as the text's header
+             * does, not the "0 files" a report made from no files had */
+            CHECK_MSG(hb && strstr(hb, "<p class=\"sub\">3 replicas (a fleet report), ") && !strstr(hb, "0 files"),
+                      "%s", hb ? hb : "");
             if (pass == 0)
                 CHECK_MSG(hb && !strstr(hb, "Stopped answering"), "%s", hb ? hb : "");
             else
