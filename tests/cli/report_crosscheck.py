@@ -8,7 +8,8 @@ conditions hold", the what-if advice's choice) is decided again from the JSON's 
 Modes (each exits 1 with every disagreement on stderr):
   html  REPORT.json PAGE.html          analyze --html against analyze --json (docs/html-report.md):
                                        the verdict box, badge, leader figure and saving, the ranking
-                                       table, the summary figures and the cost section
+                                       table, the summary figures, the stage charts' tooltips (shares,
+                                       percentiles), the cost section, the TTFT and TPOT boxes
   diff  DIFF.json DIFF.txt BASE.json NEW.json [EXIT]
                                        servprof diff's text against its JSON (docs/diff.md): each table
                                        row, the verdicts and whether they moved, each condition's line
@@ -103,6 +104,8 @@ class Page(html.parser.HTMLParser):
         self.paras = {}          # section id -> [paragraph texts]
         self.tables = {}         # section id -> [[(class, [cells])]]
         self.kpis = []           # (value, label)
+        self.titles = {}         # section id -> [each chart element's <title> text]
+        self._title = None
         self._p = None
         self._row = None
         self._cell = None
@@ -129,6 +132,8 @@ class Page(html.parser.HTMLParser):
             self._cell = []
         elif tag == "div" and a.get("class") == "kpi":
             self._kpi = []
+        elif tag == "title" and len(self.stack) > 1:
+            self._title = []
 
     def handle_endtag(self, tag):
         while self.stack:
@@ -144,6 +149,9 @@ class Page(html.parser.HTMLParser):
                 if tabs:
                     tabs[-1].append(self._row)
                 self._row = None
+            elif t == "title" and self._title is not None:
+                self.titles.setdefault(self.section(), []).append("".join(self._title))
+                self._title = None
             elif t == "div" and self._kpi is not None and a.get("class") == "kpi":
                 self.kpis.append(tuple(self._kpi))
                 self._kpi = None
@@ -151,6 +159,8 @@ class Page(html.parser.HTMLParser):
                 break
 
     def handle_data(self, data):
+        if self._title is not None:
+            self._title.append(data)
         if any(t in ("title", "style") for t, _ in self.stack):
             return
         if self._p is not None:
@@ -307,6 +317,42 @@ def check_html_summary(rep, pg, ck):
                   (s, r[3], cost["by_state_share"][s]))
 
 
+def check_html_stages(rep, pg, ck):
+    """The stage charts' figures (docs/html-report.md, `shares` and `stages`): each segment's tooltip
+    "STAGE: X% of pNN" is the stage row's share of pNN, each row's "STAGE: p5 ..., p50 A, ..., p95 B,
+    p99 C, max D" its percentiles; every stage row with time has its strip."""
+    if not (rep.get("requests") or {}).get("count"):
+        return
+    rows = {st["name"]: st for st in rep["stages"]}
+    seen = 0
+    for t in pg.titles.get("shares") or []:
+        m = re.fullmatch(r"(.+): ([\d.]+%) of (p50|p95|p99)", t)
+        if not m:
+            continue
+        st = rows.get(m.group(1))
+        ck.expect(st is not None, "shares chart names %r, no stage row" % m.group(1))
+        if st is not None:
+            seen += 1
+            ck.expect(pct_ok(m.group(2), st["share_of_" + m.group(3)]), "shares chart %s, the JSON's %.6g" %
+                      (t, st["share_of_" + m.group(3)]))
+    ck.expect(seen > 0 or not any(st["share_of_p95"] > 0 for st in rep["stages"]), "shares chart: no segment read")
+    strips = 0
+    for t in pg.titles.get("stages") or []:
+        m = re.fullmatch(r"(.+): (?:(?:min|p5) [^,]+, )?(?:p25 [^,]+, )?p50 ([^,]+), (?:p75 [^,]+, )?p95 ([^,]+), "
+                         r"p99 ([^,]+), max (.+)", t)
+        if not m:
+            continue
+        st = rows.get(m.group(1))
+        ck.expect(st is not None, "stages chart names %r, no stage row" % m.group(1))
+        if st is None or st.get("p50_us") is None:
+            continue
+        strips += 1
+        for k, q in ((2, "p50_us"), (3, "p95_us"), (4, "p99_us"), (5, "max_us")):
+            ck.expect(dur_ok(m.group(k), st[q] * 1e3), "stages chart %s: %s, the JSON's %.3f us" %
+                      (m.group(1), m.group(k), st[q]))
+    ck.expect(strips > 0 or not rep["stages"], "stages chart: no strip read")
+
+
 def check_html_generation(rep, pg, ck):
     """A generation report's TTFT and TPOT verdict boxes (docs/html-report.md, `verdict-ttft`,
     `verdict-tpot`): "TTFT: " and the JSON's sentence, and each ranking row with time around p95."""
@@ -343,6 +389,7 @@ def mode_html(argv):
     ck = Check()
     pg = check_html(rep, open(argv[1], encoding="utf-8").read(), ck)
     check_html_summary(rep, pg, ck)
+    check_html_stages(rep, pg, ck)
     check_html_generation(rep, pg, ck)
     return ck.errors
 

@@ -2,7 +2,8 @@
 # The other reports' sentences and headline figures against their own tables (report_crosscheck.py),
 # over varied traces, as verdict_crosscheck.sh does for analyze's verdict:
 #  - analyze --html against analyze --json (docs/html-report.md): the verdict box, badge, leader's
-#    share and saving, the ranking, the summary figures, the cost section; on servprof synth traces
+#    share and saving, the ranking, the summary figures, the stage charts' tooltips (shares of
+#    p50/p95/p99, each stage's percentiles), the cost section, a generation page's TTFT/TPOT boxes; on servprof synth traces
 #    with varied knobs, verdict_crosscheck_gen.py's continuously batching traces and close cases;
 #  - servprof diff (docs/diff.md): text against JSON row by row, the verdicts and "moved", each
 #    condition's HOLDS/ok, bound and "is beyond", the count line and the exit status, and each side
@@ -166,6 +167,8 @@ doctor html leader_share s0.html 're.sub(r"(largest: <b>[^<]*</b>, )(\d+)\.(\d)%
 doctor html ranking_row s0.html 're.sub(r"(<tr><td>[^<]*</td><td>[^<]*</td><td>)(\d+)\.(\d)%", lambda m: m.group(1) + str(int(m.group(2)) + 2) + "." + m.group(3) + "%", s, count=1)' s0.json s0.html
 doctor html p95_kpi s0.html 're.sub(r"<b>([\d.]+) (ms|us)</b><span>latency p95", lambda m: "<b>%.2f %s</b><span>latency p95" % (float(m.group(1)) * 1.1, m.group(2)), s, count=1)' s0.json s0.html
 doctor html bill s0.html 're.sub(r"(<section id=\"cost\"><h2>Cost split</h2>\n<p>)\$([\d.e-]+)", lambda m: m.group(1) + "$" + str(float(m.group(2)) * 3), s, count=1)' s0.json s0.html
+doctor html stage_strip s0.html 're.sub(r"(<title>[^<:]+: p5 [^<]*?, p95 )([\d.]+)", lambda m: m.group(1) + "%.2f" % (float(m.group(2)) * 1.2 + 1), s, count=1)' s0.json s0.html
+doctor html share_segment s0.html 're.sub(r"(<title>[^<:]+: )([\d.]+)(% of p95)", lambda m: m.group(1) + "%.1f" % (float(m.group(2)) + 3) + m.group(3), s, count=1)' s0.json s0.html
 # a generation page: the TTFT box's first figure
 g1=$(set -- $gen_seeds; echo "g$1")
 doctor html ttft_box "$g1.html" 're.sub(r"(id=\"verdict-ttft\"><p class=\"big\">TTFT: [^<]*?)(\d+)%", lambda m: m.group(1) + str(int(m.group(2)) + 1) + "%", s, count=1)' "$g1.json" "$g1.html"
