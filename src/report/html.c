@@ -1146,10 +1146,17 @@ sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, con
     c.r = r;
     c.d = r->detail;
     sp_html_page_open(out, o.title ? o.title : "servprof report");
-    char a[48], b[48];
-    fprintf(out, "<p class=\"sub\">%zu file%s, %" PRIu64 " requests, %" PRIu64 " batches, window %s, "
+    char a[48], b[48], inputs[64];
+    /* a fleet report was made from no files: its replicas say what it covers, as the text's header and
+     * servprof diff name them (docs/fleet.md); "0 files" read as an empty report */
+    if (r->source)
+        snprintf(inputs, sizeof inputs, "%zu replica%s (a fleet report)", r->source->n_replicas,
+                 r->source->n_replicas == 1 ? "" : "s");
+    else
+        snprintf(inputs, sizeof inputs, "%zu file%s", r->n_files, r->n_files == 1 ? "" : "s");
+    fprintf(out, "<p class=\"sub\">%s, %" PRIu64 " requests, %" PRIu64 " batches, window %s, "
                  "price %s/h%s</p>\n",
-            r->n_files, r->n_files == 1 ? "" : "s", r->request_count, r->batch_count,
+            inputs, r->request_count, r->batch_count,
             sp_fmt_dur(a, sizeof a, (double)r->cost.window_ns), sp_rep_fmt_money(b, sizeof b, r->cost.price_per_hour),
             r->cost.price_is_default ? " (default)" : "");
     write_source_replicas(out, r);

@@ -3,6 +3,7 @@
  * Names that come from traces are cleaned of control bytes before they reach a terminal. */
 #include <inttypes.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "report/report_int.h"
@@ -24,6 +25,31 @@ static const char *plural(uint64_t n, const char *one, const char *many)
 static int hta_figures(const sp_report *r)
 {
     return r->hta_compat && (!r->gpu.present || r->gpu.hta_breakdown_valid);
+}
+
+/* A sentence naming replicas, "HEAD a, b, c", wrapped. A fleet holds hundreds of replicas: the
+ * sentence is as long as its names (a fixed line cut it mid-name and named the rest nowhere, while
+ * the count and the JSON held them all); without memory for it, the names go out one a line. */
+static void write_names(FILE *out, const char *head, const char *const *names, size_t n)
+{
+    size_t need = strlen(head) + 1;
+    for (size_t i = 0; i < n; i++)
+        need += strlen(names[i] ? names[i] : "") + 2;
+    char *line = malloc(need);
+    if (!line) { /* one name a line, cleaned as wrap cleans them */
+        wrap(out, head, 0, 2);
+        for (size_t i = 0; i < n; i++) {
+            fputs("  ", out);
+            wrap(out, names[i], 2, 2);
+        }
+        return;
+    }
+    size_t o = strlen(head);
+    memcpy(line, head, o + 1);
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)snprintf(line + o, need - o, "%s %s", i ? "," : "", names[i] ? names[i] : "");
+    wrap(out, line, 0, 2);
+    free(line);
 }
 
 /* A report estimated from live metrics (docs/fleet.md): which replicas, which window, where from, and
@@ -48,27 +74,20 @@ static void write_source_header(FILE *out, const sp_report *r)
             plural(r->request_count, "request", "requests"), r->batch_count, plural(r->batch_count, "batch", "batches"),
             src->range && *src->range ? src->range : sp_fmt_dur(win, sizeof win, (double)c->window_ns), when,
             sp_rep_fmt_money(price, sizeof price, c->price_per_hour), c->price_is_default ? " (default)" : "");
-    size_t o = (size_t)snprintf(line, sizeof line, "from %s %s%s%s; replicas:", src->kind, src->url,
-                                src->selector && *src->selector ? " " : "", src->selector ? src->selector : "");
-    for (size_t i = 0; i < src->n_replicas && o < sizeof line; i++)
-        o += (size_t)snprintf(line + o, sizeof line - o, "%s %s", i ? "," : "", src->replicas[i]);
-    wrap(out, line, 0, 2);
-    if (src->n_down) {
+    char head[1024];
+    snprintf(head, sizeof head, "from %s %s%s%s; replicas:", src->kind, src->url,
+             src->selector && *src->selector ? " " : "", src->selector ? src->selector : "");
+    write_names(out, head, src->replicas, src->n_replicas);
+    if (src->n_down)
         /* a replica killed or hung inside the window: its series stop, and the figures with them */
-        o = (size_t)snprintf(line, sizeof line, "stopped answering in the window (Prometheus' last scrape failed; "
-                                               "the figures hold what was scraped before):");
-        for (size_t i = 0; i < src->n_down && o < sizeof line; i++)
-            o += (size_t)snprintf(line + o, sizeof line - o, "%s %s", i ? "," : "", src->down[i]);
-        wrap(out, line, 0, 2);
-    }
+        write_names(out, "stopped answering in the window (Prometheus' last scrape failed; the figures hold what "
+                         "was scraped before):", src->down, src->n_down);
     if (src->n_never) {
         /* a replica whose every scrape in the window failed: no series, so in no figure and no count above */
-        o = (size_t)snprintf(line, sizeof line, "never answered in the window (Prometheus' up is 0 and it has no "
-                                               "servprof series: not in the figures nor the %zu %s above):",
-                             src->n_replicas, plural(src->n_replicas, "replica", "replicas"));
-        for (size_t i = 0; i < src->n_never && o < sizeof line; i++)
-            o += (size_t)snprintf(line + o, sizeof line - o, "%s %s", i ? "," : "", src->never[i]);
-        wrap(out, line, 0, 2);
+        snprintf(head, sizeof head, "never answered in the window (Prometheus' up is 0 and it has no servprof "
+                                    "series: not in the figures nor the %zu %s above):",
+                 src->n_replicas, plural(src->n_replicas, "replica", "replicas"));
+        write_names(out, head, src->never, src->n_never);
     }
     snprintf(line, sizeof line,
              "(estimated from the live metrics' latency buckets, each a factor %.3g wide: percentiles within a bucket, "

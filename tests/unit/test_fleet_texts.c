@@ -378,6 +378,10 @@ int main(void)
             char hwant[512];
             snprintf(hwant, sizeof hwant, "<p class=\"warn\">Stopped answering in the window (Prometheus' last "
                      "scrape failed; the figures hold what was scraped before): %s</p>\n", want);
+            /* the page's first line says what the report covers: its 3 replicas, as the text's header
+             * does, not the "0 files" a report made from no files had */
+            CHECK_MSG(hb && strstr(hb, "<p class=\"sub\">3 replicas (a fleet report), ") && !strstr(hb, "0 files"),
+                      "%s", hb ? hb : "");
             if (pass == 0)
                 CHECK_MSG(hb && !strstr(hb, "Stopped answering"), "%s", hb ? hb : "");
             else
@@ -451,6 +455,43 @@ int main(void)
         fo.price_per_hour = 2e6;
         CHECK(sp_fleet_report_texts(in, REPLICAS, &fo, &none, err, sizeof err) == SP_ERR_INVALID && none == NULL);
         CHECK(sp_fleet_options_check(&fo, err, sizeof err) == SP_ERR_INVALID && strstr(err, "--price-per-hour"));
+    }
+    /* A fleet of 200 replicas with long names (about 10 KB of names): the header's sentence names
+     * every one, the last included. The sentence was built in a 4096-byte line, so it stopped mid-name
+     * after about 90 replicas while the count said 200 (found by tests/cli/report_crosscheck.sh's
+     * fleet mode). The replicas' texts are replica 0's, each under its own name. */
+    {
+        enum { MANY = 200 };
+        sp_fleet_text *many = calloc(MANY, sizeof *many);
+        char(*names)[64] = calloc(MANY, sizeof *names);
+        CHECK(many && names);
+        for (int i = 0; many && names && i < MANY; i++) {
+            snprintf(names[i], sizeof names[i], "replica-%03d.serving.example.internal:8000", i);
+            many[i] = (sp_fleet_text){names[i], texts[0], lens[0]};
+        }
+        sp_report *big = NULL;
+        CHECK(many && names && sp_fleet_report_texts(many, MANY, NULL, &big, err, sizeof err) == SP_OK && big);
+        if (big) {
+            CHECK(big->source->n_replicas == MANY);
+            char *tb = NULL;
+            size_t tl = 0;
+            FILE *tf = open_memstream(&tb, &tl);
+            CHECK(tf && sp_report_write_text(big, tf) == SP_OK);
+            if (tf)
+                fclose(tf);
+            int named = 0;
+            for (int i = 0; tb && i < MANY; i++) {
+                char want[80];
+                /* each name whole, followed by the list's comma or the sentence's end */
+                snprintf(want, sizeof want, "%s%s", names[i], i + 1 < MANY ? "," : "\n");
+                named += strstr(tb, want) != NULL;
+            }
+            CHECK_MSG(named == MANY, "the replicas sentence names %d of %d replicas", named, MANY);
+            free(tb);
+            sp_report_destroy(big);
+        }
+        free(many);
+        free(names);
     }
     /* a text without servprof's metrics */
     sp_fleet_text other = {"r8:1", "up 1\n", 5};
