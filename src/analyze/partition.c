@@ -3,6 +3,7 @@
  * tied to them; each request's life is then painted with its batch pieces, its own stage spans, the
  * queue between its batches, the network time outside the server (client merge) and `other`.
  * All work is sweeps over sorted interval endpoints; nothing is per-ns. Rules: docs/analysis.md. */
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1092,6 +1093,10 @@ typedef struct sp_ana_paint {
     double win_pad;
     int win_padded, win_valid;
     uint32_t win_batch;
+    /* stage spans reaching outside their request's [arrival, done), clipped (docs/analysis.md section
+     * 1): how many, and the first such request (an index into a->reqs; SIZE_MAX: none) */
+    uint64_t spans_outside;
+    size_t first_outside;
 } req_scratch;
 
 /* A batch's nsg pieces: starts s64[j], or b0 + o32[j] when held as offsets from the batch's start;
@@ -1423,6 +1428,15 @@ static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
         tm[a->st_d2h] += t_d2h;
         tm[a->st_gap] += t_gap;
     }
+    /* spans reaching outside the life are clipped to it below; counted here, once per span (the fast
+     * route may give way to the heap's), so the analysis can say so */
+    const sp_ev_span *own = ev->spans + q->first_span;
+    uint64_t outside = 0;
+    for (uint32_t k = 0; k < q->nspans; k++)
+        outside += own[k].start_ns < q->arrival_ns || (own[k].end_ns > q->done_ns && own[k].end_ns != SP_TIME_NONE);
+    if (outside && !rs->spans_outside)
+        rs->first_outside = i;
+    rs->spans_outside += outside;
     /* span pieces (sorted, disjoint) get what the batch pieces leave of them: the clipped spans
      * themselves where none overlaps the next (the usual request), else the span heap's pieces */
     span_sum acc = {bp, n_bp, first_s, last_e, 0, 0, 0};
@@ -1690,6 +1704,24 @@ static size_t spans_to_keep(const sp_ana *a)
     return want > launches ? want - launches : 0;
 }
 
+/* Says how many stage spans reached outside their request's life and were clipped to it, naming the
+ * first (in the analysed requests' order: the first thread's half comes first). A warning, not an
+ * error: the rule is documented (docs/analysis.md section 1), but a span outside its request is most
+ * likely an instrumentation bug the user should hear of. */
+static void say_spans_outside(const sp_ana *a, const req_scratch *one, const req_scratch *two)
+{
+    uint64_t n = one->spans_outside + (two ? two->spans_outside : 0);
+    if (!n)
+        return;
+    const sp_events *ev = a->ev;
+    const sp_ev_request *q = &ev->requests[a->reqs[one->spans_outside ? one->first_outside : two->first_outside]];
+    char buf[SP_EV_ID_TEXT];
+    sp_log(SP_LOG_WARN, "%" PRIu64 " stage %s outside %s request's life [arrival, done) and %s clipped to it "
+           "(docs/analysis.md section 1); the first: request \"%.64s\" in %s", n, n == 1 ? "span reaches" :
+           "spans reach", n == 1 ? "its" : "their", n == 1 ? "was" : "were", sp_ev_id_text(ev, q, buf, NULL),
+           sp_str_get(&ev->strings, ev->files[q->file].path));
+}
+
 sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
 {
     sp_status st = build_segments(a);
@@ -1751,6 +1783,8 @@ sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
     part_run(&first);
     if (threaded)
         pthread_join(th, NULL);
+    if (!first.st && !second.st)
+        say_spans_outside(a, rs, second.rs);
     if (second.rs) {
         second.rs->lk = NULL;
         second.rs->sh.slot = NULL;

@@ -195,11 +195,12 @@ int main(void)
      * until the first label, so these check that the label still sees them. Label "2" on request 1
      * collides with request 2's id text (skipped, counted); label "9" on unseen request 4 makes a
      * request whose text is "9", and request id 9 then names that same request, as any text lookup
-     * of "9" in this file would (the later request record's times win). */
+     * of "9" in this file would: its request record is that request's second, the same here (harmless;
+     * a different one is malformed, below). */
     tb_begin(&b);
     tb_block_open(&b);
     uint64_t n1[4] = {1, 100, 200, 1}, n2[4] = {2, 300, 400, 2}, n4[4] = {4, 10, 20, 4},
-             n9[4] = {9, 30, 40, 9};
+             n9[4] = {9, 10, 20, 4};
     tb_rec(&b, SP_REC_REQUEST, 0, n1, 4);
     tb_rec(&b, SP_REC_REQUEST, 0, n2, 4);
     tb_text(&b, SP_REC_LABEL, 1, 1, "2");
@@ -212,7 +213,7 @@ int main(void)
     tt_lines_of(ev, &gotn);
     tt_add(&wantn, "R 1 100 200 1");
     tt_add(&wantn, "R 2 300 400 2");
-    tt_add(&wantn, "R 9 30 40 9");
+    tt_add(&wantn, "R 9 10 20 4");
     tt_check_equal(&gotn, &wantn);
     tt_free(&gotn);
     tt_free(&wantn);
@@ -227,6 +228,17 @@ int main(void)
     CHECK(strcmp(sp_ev_id_text(ev, &ev->requests[1], idtext, NULL), "2") == 0);
     CHECK_EQ_U64(sp_str_find(&ev->strings, "2", 1), SP_EV_NONE);
     CHECK(sp_str_find(&ev->strings, "9", 1) == ev->requests[2].id);
+    sp_events_destroy(ev);
+    /* request 9's own life differs from request 4's: two lives under the text "9", named by it */
+    tb_begin(&b);
+    tb_block_open(&b);
+    uint64_t n9b[4] = {9, 30, 40, 9};
+    tb_text(&b, SP_REC_LABEL, 1, 4, "9");
+    tb_rec(&b, SP_REC_REQUEST, 0, n4, 4);
+    tb_rec(&b, SP_REC_REQUEST, 0, n9b, 4);
+    tb_block_close(&b);
+    CHECK(load(&b, 0, &ev, err, sizeof err) == SP_ERR_PARSE);
+    CHECK(strstr(err, "second request record for request \"9\" (id 9)") != NULL);
     sp_events_destroy(ev);
 
     /* a stage using an undefined name id is malformed: error with its byte offset, or skipped */
