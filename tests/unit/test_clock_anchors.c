@@ -262,5 +262,36 @@ int main(void)
     CHECK_EQ_U64(req_of(ev, 1)->arrival_ns, T0 + 100);
     CHECK_EQ_U64(req_of(ev, 1)->done_ns, T0 + 300);
     sp_events_destroy(ev);
+
+    /* 6. a JSONL trace from another host holding its own client records (one clock: offset 0,
+     * "same_trace"): they move with its requests, so each still encloses its request (client send
+     * 50 ns before arrival, done 50 ns after), no violation, and the client life is 300 ns */
+    char mixed[768];
+    snprintf(mixed, sizeof mixed,
+             "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"clock\":\"monotonic\",\"unix_offset_ns\":%lld}\n"
+             "{\"ev\":\"request\",\"id\":\"r1\",\"arrival_ns\":%llu,\"done_ns\":%llu}\n"
+             "{\"ev\":\"client\",\"id\":\"r1\",\"intended_ns\":%llu,\"send_ns\":%llu,\"done_ns\":%llu,"
+             "\"status\":200}\n",
+             (long long)(off_a - (int64_t)BOOT), (unsigned long long)(T0 + BOOT + 100),
+             (unsigned long long)(T0 + BOOT + 300), (unsigned long long)(T0 + BOOT + 40),
+             (unsigned long long)(T0 + BOOT + 50), (unsigned long long)(T0 + BOOT + 350));
+    ev = new_set();
+    CHECK(sp_events_load_buffer(ev, "a.sptrace", a.data, a.len, NULL, err, sizeof err) == SP_OK);
+    CHECK(sp_events_load_buffer(ev, "b.jsonl", mixed, strlen(mixed), NULL, err, sizeof err) == SP_OK);
+    CHECK(ev->files[1].clock_shifted);
+    CHECK_EQ_U64(ev->n_clients, 1);
+    CHECK_EQ_U64(ev->clients[0].intended_ns, T0 + 40);
+    CHECK_EQ_U64(ev->clients[0].send_ns, T0 + 50);
+    CHECK_EQ_U64(ev->clients[0].done_ns, T0 + 350);
+    r = eb_analyze(ev, NULL);
+    CHECK_EQ_U64(r->n_clock_offsets, 1);
+    if (r->n_clock_offsets == 1) {
+        CHECK(r->clock_offsets[0].source == SP_CLOCK_SAME_TRACE);
+        CHECK(r->clock_offsets[0].offset_ns == 0);
+        CHECK_EQ_U64(r->clock_offsets[0].violations, 0);
+        CHECK(r->clock_offsets[0].lower_ns == -50 && r->clock_offsets[0].upper_ns == 50);
+    }
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
     return sp_test_done("test_clock_anchors");
 }
