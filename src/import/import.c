@@ -233,7 +233,8 @@ static void widen(sp_ev_file *f, uint64_t a, uint64_t b)
  * their exact times. */
 #define SP_ANCHOR_SAME_CLOCK_NS 1000000000ll
 
-/* Can every time of file `m` on (those not SP_TIME_NONE) take `d` added and stay a time? */
+/* Can time `t` take `d` added and stay a time (not below 0, below SP_TIME_NONE)? "No time" always can:
+ * it stays as it is. */
 static bool shift_fits(uint64_t t, int64_t d)
 {
     if (t == SP_TIME_NONE)
@@ -249,7 +250,7 @@ static void shift(uint64_t *t, int64_t d)
         *t += (uint64_t)d;   /* in range: shift_fits checked it; unsigned, so no overflow either way */
 }
 
-/* Every time the records from `m` on give, through `op` (a check or the shift itself). Client records
+/* Applies `T` (a check or the shift itself) to a pointer to every time the records from `m` on give. Client records
  * are the file's too: one in the same file as its request is on that file's clock (offset 0, "same
  * trace", DESIGN section 8a), one in another file is reconciled by its pair's offset, which absorbs
  * the shift. Nothing else holds a time before sp_ev_finish. */
