@@ -333,6 +333,10 @@ typedef struct sp_drop_row {
 typedef struct sp_file_quality {
     const char *path;             /* owned by the report */
     sp_file_loss loss;
+    int clock_shifted;            /* its times were moved onto file clock_onto's clock by the files'
+                                     wall-clock anchors (replicas on different hosts; docs/cli.md): */
+    int64_t clock_shift_ns;       /* by this much, added to each time as recorded */
+    size_t clock_onto;            /* the earlier file (position in load order) whose clock it is on */
 } sp_file_quality;
 
 /* ---- Detail: what the analysis keeps for charts (sp_analyze_options.keep_detail) ----

@@ -133,6 +133,9 @@ static sp_status file_quality(sp_report *r, const sp_events *ev)
         if (!q->path)
             return SP_ERR_NOMEM;
         sp_ev_file_loss_of(ev, (uint32_t)f, &q->loss);
+        q->clock_shifted = ev->files[f].clock_shifted;
+        q->clock_shift_ns = ev->files[f].clock_shift_ns;
+        q->clock_onto = ev->files[f].clock_onto;
         r->lost_blocks += q->loss.lost_blocks;
         r->lost_bytes += q->loss.lost_bytes;
         r->undecodable_records += q->loss.undecodable;

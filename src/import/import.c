@@ -228,10 +228,109 @@ static void widen(sp_ev_file *f, uint64_t a, uint64_t b)
     f->has_span = true;
 }
 
+/* Two files' wall-clock anchors (unix_offset_ns: realtime - monotonic at open) further apart than this
+ * are from different hosts or boots: one host's files differ by NTP's slew only (us to ms), and keep
+ * their exact times. */
+#define SP_ANCHOR_SAME_CLOCK_NS 1000000000ll
+
+/* Can time `t` take `d` added and stay a time (not below 0, below SP_TIME_NONE)? "No time" always can:
+ * it stays as it is. */
+static bool shift_fits(uint64_t t, int64_t d)
+{
+    if (t == SP_TIME_NONE)
+        return true;
+    if (d < 0)
+        return t >= (uint64_t)0 - (uint64_t)d;
+    return t < SP_TIME_NONE - (uint64_t)d;
+}
+
+static void shift(uint64_t *t, int64_t d)
+{
+    if (*t != SP_TIME_NONE)
+        *t += (uint64_t)d;   /* in range: shift_fits checked it; unsigned, so no overflow either way */
+}
+
+/* Applies `T` (a check or the shift itself) to a pointer to every time the records from `m` on give. Client records
+ * are the file's too: one in the same file as its request is on that file's clock (offset 0, "same
+ * trace", DESIGN section 8a), one in another file is reconciled by its pair's offset, which absorbs
+ * the shift. Nothing else holds a time before sp_ev_finish. */
+#define SP_FOR_FILE_TIMES(ev, m, T)                                                              \
+    do {                                                                                         \
+        for (size_t i_ = (m)->requests; i_ < (ev)->n_requests; i_++) {                           \
+            T(&(ev)->requests[i_].arrival_ns); T(&(ev)->requests[i_].done_ns);                   \
+        }                                                                                        \
+        for (size_t i_ = (m)->spans; i_ < (ev)->n_spans; i_++) {                                 \
+            T(&(ev)->spans[i_].start_ns); T(&(ev)->spans[i_].end_ns);                            \
+        }                                                                                        \
+        for (size_t i_ = (m)->batches; i_ < (ev)->n_batches; i_++) {                             \
+            T(&(ev)->batches[i_].start_ns); T(&(ev)->batches[i_].end_ns);                        \
+        }                                                                                        \
+        for (size_t i_ = (m)->acts; i_ < (ev)->n_acts; i_++) {                                   \
+            T(&(ev)->acts[i_].start_ns); T(&(ev)->acts[i_].end_ns);                              \
+        }                                                                                        \
+        for (size_t i_ = (m)->launches; i_ < (ev)->n_launches; i_++) {                           \
+            T(&(ev)->launches[i_].start_ns); T(&(ev)->launches[i_].end_ns);                      \
+        }                                                                                        \
+        for (size_t i_ = (m)->marks; i_ < (ev)->n_marks; i_++) {                                 \
+            T(&(ev)->marks[i_].start_ns); T(&(ev)->marks[i_].end_ns);                            \
+        }                                                                                        \
+        for (size_t i_ = (m)->tokens; i_ < (ev)->n_tokens; i_++)                                 \
+            T(&(ev)->tokens[i_].time_ns);                                                        \
+        for (size_t i_ = (m)->clients; i_ < (ev)->n_clients; i_++) {                             \
+            T(&(ev)->clients[i_].intended_ns); T(&(ev)->clients[i_].send_ns);                    \
+            T(&(ev)->clients[i_].done_ns); T(&(ev)->clients[i_].first_token_ns);                 \
+        }                                                                                        \
+        for (size_t i_ = (m)->client_tokens; i_ < (ev)->n_client_tokens; i_++)                   \
+            T(&(ev)->client_tokens[i_]);                                                         \
+    } while (0)
+
+/* Puts file `file` on the clock of the first earlier file that has a wall-clock anchor and server
+ * records (requests, batches or device work), when both have anchors further apart than
+ * SP_ANCHOR_SAME_CLOCK_NS: replicas on different hosts, whose monotonic clocks differ by their boot
+ * times (docs/cli.md). Every time of the file moves by the anchors' difference, exactly, and its
+ * anchor becomes the earlier file's, so Unix times (export --otlp) stay what they were. Runs after
+ * the file's import, before anything is sorted; the earlier files' spans are measured. */
+static void align_file(struct sp_events *ev, uint32_t file, const ev_mark *m, const char *name)
+{
+    sp_ev_file *f = &ev->files[file];
+    if (!f->has_unix_offset ||
+        (ev->n_requests == m->requests && ev->n_batches == m->batches && ev->n_acts == m->acts))
+        return;   /* no anchor, or no server records (a load generator's client trace): as loaded */
+    uint32_t ref = 0;
+    while (ref < file && !(ev->files[ref].has_unix_offset && ev->files[ref].has_span))
+        ref++;
+    if (ref == file)
+        return;
+    int64_t d;
+    if (__builtin_sub_overflow(f->unix_offset_ns, ev->files[ref].unix_offset_ns, &d))
+        d = INT64_MIN;   /* beyond any trace's times: refused below */
+    if (d >= -SP_ANCHOR_SAME_CLOCK_NS && d <= SP_ANCHOR_SAME_CLOCK_NS)
+        return;   /* one host's clock */
+    bool fits = d != INT64_MIN;
+#define FITS(t) fits = fits && shift_fits(*(t), d)
+    SP_FOR_FILE_TIMES(ev, m, FITS);
+#undef FITS
+    if (!fits) {
+        sp_log(SP_LOG_WARN, "%s: its wall-clock anchor (realtime - monotonic at open) is %.0f s from %s's, but "
+               "its times moved by that would leave the range of times: left on its own clock", name,
+               (double)(f->unix_offset_ns - (double)ev->files[ref].unix_offset_ns) / 1e9,
+               sp_str_get(&ev->strings, ev->files[ref].path));
+        return;
+    }
+#define SHIFT(t) shift((t), d)
+    SP_FOR_FILE_TIMES(ev, m, SHIFT);
+#undef SHIFT
+    f->unix_offset_ns = ev->files[ref].unix_offset_ns;
+    f->clock_shifted = true;
+    f->clock_shift_ns = d;
+    f->clock_onto = ref;
+}
+
 /* Notes the time range of the requests, batches and device work file `file` added (the records from
  * `m` on: an import only appends), and warns, once for the file, when it lies SP_FILE_GAP_WARN_NS or
  * more from the earlier files' with nothing between, or repeats an earlier file. Client records are left out: their clock is the
- * client's, which the analysis reconciles (DESIGN section 8a). */
+ * client's, which the analysis reconciles (DESIGN section 8a). First, once the earlier files are
+ * measured, a file from another host is put on their clock by the files' anchors (align_file). */
 static void check_file_span(struct sp_events *ev, uint32_t file, const ev_mark *m, const char *name)
 {
     if (file == 0)
@@ -266,6 +365,7 @@ static void check_file_span(struct sp_events *ev, uint32_t file, const ev_mark *
         for (uint32_t i = 0; i < file; i++)
             ev->files[i].span_done = true;
     }
+    align_file(ev, file, m, name);
     sp_ev_file *f = &ev->files[file];
     for (size_t i = m->requests; i < ev->n_requests; i++)
         widen(f, ev->requests[i].arrival_ns, ev->requests[i].done_ns);

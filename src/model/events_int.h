@@ -261,6 +261,11 @@ typedef struct sp_ev_file {
                                         check that several files share a clock */
     uint64_t span_records;   /* how many requests, batches and device work records it loaded: with
                                 the span, the check that a file was not given twice (a copy) */
+    bool clock_shifted;      /* the loader moved every time of the file onto an earlier file's clock by
+                                their wall-clock anchors (import.c, align_file; docs/cli.md): */
+    int64_t clock_shift_ns;  /* by this much (added to each time as recorded; unix_offset_ns then is
+                                the earlier file's) */
+    uint32_t clock_onto;     /* onto this file's clock */
 } sp_ev_file;
 
 #define SP_GROW_ARRAY(name, type) type *name; size_t n_##name, cap_##name

@@ -372,8 +372,13 @@ static void write_loss(FILE *out, const sp_report *r)
                     i ? "," : "", l->region[i].offset, l->region[i].bytes, l->region[i].blocks,
                     l->region[i].to_end ? "true" : "false");
         fprintf(out, "],\"undecodable_records\":%" PRIu64 ",\"orphaned_records\":%" PRIu64 ",\"dropped\":%" PRIu64
-                ",\"skipped\":%" PRIu64 "}",
+                ",\"skipped\":%" PRIu64,
                 l->undecodable, l->orphaned, l->dropped, l->skipped);
+        /* only for a file put on another's clock, so the reports of files on one clock are unchanged */
+        if (q->clock_shifted)
+            fprintf(out, ",\"clock_shift_ns\":%" PRId64 ",\"clock_onto_file\":%zu", q->clock_shift_ns,
+                    q->clock_onto);
+        putc('}', out);
     }
     fputs("]}", out);
 }
