@@ -191,7 +191,8 @@ static sp_report *analyze_opt(sp_events *ev, const sp_analyze_options *opt)
     return r;
 }
 
-static char *render(const sp_report *r, int json)
+/* noinline: inlined, gcc 12 takes the returned text for a pointer to the local `buf` (-Wdangling-pointer) */
+__attribute__((noinline)) static char *render(const sp_report *r, int json)
 {
     char *buf = NULL;
     size_t len = 0;

@@ -111,7 +111,7 @@ int main(void)
     /* through a report: sp_report_describe_loss = the files' parts + the analysis' skipped records */
     sp_report rep;
     memset(&rep, 0, sizeof rep);
-    sp_file_quality fq[2] = {{"x.sptrace", one}, {"y.jsonl", none}};
+    sp_file_quality fq[2] = {{.path = "x.sptrace", .loss = one}, {.path = "y.jsonl", .loss = none}};
     fq[1].loss.skipped = 1;
     rep.file_quality = fq;
     rep.n_files = 2;
