@@ -1086,6 +1086,13 @@ static void write_quality(html_ctx *c)
         sp_html_esc(out, lost, sizeof lost);
         fputs(".</p>\n", out);
     }
+    /* replicas' files from different hosts put on one clock: the text report's sentence, word for word */
+    for (size_t f = 0; f < r->n_files; f++)
+        if (sp_rep_clock_shift_text(r, f, lost, sizeof lost)) {
+            fputs("<p class=\"note\">", out);
+            sp_html_esc(out, lost, sizeof lost);
+            fputs("</p>\n", out);
+        }
     if (r->other_share_p95 >= 0.05)
         fputs("<p class=\"warn\">A large <code>other</code> share means instrumentation is missing: some of "
               "each request's time is covered by no span and no batch.</p>\n",

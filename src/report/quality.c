@@ -1,5 +1,9 @@
-/* The report's data-quality sentence: what each file lost, worded by the event model's one formatter
- * (src/model/loss.c) from the copies the report keeps, for the writers and for --strict. */
+/* The report's data-quality sentences: what each file lost, worded by the event model's one formatter
+ * (src/model/loss.c) from the copies the report keeps, for the writers and for --strict; and which
+ * file's times were moved onto another's clock, for the text and HTML writers. */
+#include <inttypes.h>
+#include <stdio.h>
+
 #include "model/loss_text.h"
 #include "report/report_int.h"
 
@@ -22,6 +26,27 @@ size_t sp_rep_loss_text(const sp_report *r, int counts, char *buf, size_t len)
 size_t sp_report_describe_loss(const sp_report *r, char *buf, size_t len)
 {
     return sp_rep_loss_text(r, 1, buf, len);
+}
+
+int sp_rep_clock_shift_text(const sp_report *r, size_t f, char *buf, size_t len)
+{
+    if (!r || !r->file_quality || f >= r->n_files || len == 0)
+        return 0;
+    const sp_file_quality *q = &r->file_quality[f];
+    if (!q->clock_shifted || q->clock_onto >= r->n_files)
+        return 0;
+    char by[32];
+    double s = (double)q->clock_shift_ns / 1e9;
+    if (s >= 172800 || s <= -172800)
+        snprintf(by, sizeof by, "%+.1f days", s / 86400);
+    else if (s >= 7200 || s <= -7200)
+        snprintf(by, sizeof by, "%+.1f hours", s / 3600);
+    else
+        snprintf(by, sizeof by, "%+.3f s", s);
+    snprintf(buf, len, "clocks: %s's times moved %s (%" PRId64 " ns) onto %s's clock by the files' wall-clock "
+             "anchors (different hosts or boots): aligned only as well as the hosts' clocks agree (NTP)", q->path, by,
+             q->clock_shift_ns, r->file_quality[q->clock_onto].path);
+    return 1;
 }
 
 int sp_rep_drops_unknown(const sp_report *r)

@@ -80,6 +80,10 @@ void sp_rep_html_generation(FILE *out, const sp_report *r);   /* html_gen.c: one
  * recorder's drops and skipped records, which the data-quality line states on its own; true is
  * sp_report_describe_loss. Returns how many things it names (0: none; `buf` holds ""). */
 size_t sp_rep_loss_text(const sp_report *r, int counts, char *buf, size_t len);
+/* The data-quality sentence for file `f` of the report when the loader moved its times onto an
+ * earlier file's clock by the files' wall-clock anchors (import.c, align_file; docs/cli.md), for the
+ * text and HTML reports alike: written into buf, 1; 0 (buf untouched) when the file was not moved. */
+int sp_rep_clock_shift_text(const sp_report *r, size_t f, char *buf, size_t len);
 /* 1 when no loaded trace can carry the recorder's drop counts (quality.c: every file is another
  * tool's, r->other_tool_files == r->n_files, and none was counted): the data-quality line says drops
  * are not known, not "0 dropped". */

@@ -610,23 +610,9 @@ static void write_quality(FILE *out, const sp_report *r)
         memcpy(line + o, "; lost: ", 8);
     sp_rep_wrap(out, line, 0, 2);
     /* replicas' files from different hosts put on one clock (docs/cli.md): as good as the hosts' NTP */
-    for (size_t f = 0; r->file_quality && f < r->n_files; f++) {
-        const sp_file_quality *q = &r->file_quality[f];
-        if (!q->clock_shifted || q->clock_onto >= r->n_files)
-            continue;
-        char by[32];
-        double s = (double)q->clock_shift_ns / 1e9;
-        if (s >= 172800 || s <= -172800)
-            snprintf(by, sizeof by, "%+.1f days", s / 86400);
-        else if (s >= 7200 || s <= -7200)
-            snprintf(by, sizeof by, "%+.1f hours", s / 3600);
-        else
-            snprintf(by, sizeof by, "%+.3f s", s);
-        snprintf(line, sizeof line, "clocks: %s's times moved %s (%" PRId64 " ns) onto %s's clock by the files' "
-                 "wall-clock anchors (different hosts or boots): aligned only as well as the hosts' clocks agree "
-                 "(NTP)", q->path, by, q->clock_shift_ns, r->file_quality[q->clock_onto].path);
-        sp_rep_wrap(out, line, 0, 2);
-    }
+    for (size_t f = 0; f < r->n_files; f++)
+        if (sp_rep_clock_shift_text(r, f, line, sizeof line))
+            sp_rep_wrap(out, line, 0, 2);
     write_client_quality(out, r);
 }
 

@@ -1,7 +1,8 @@
 /* Replicas' native traces from different hosts put on one clock by their wall-clock anchors (the meta
  * record's monotonic and realtime clocks at open; import.c, align_file; docs/cli.md): hand-built
  * traces (docs/native-format.md, byte by byte) whose anchors differ by 3 days (another host's boot)
- * and by 200 us (one host, NTP's slew). The expected times, window and bill are worked out by hand
+ * and by 200 us (one host, NTP's slew), and a native trace beside a one-span OTLP trace (Unix time,
+ * anchor 0). The text and HTML reports' sentence is checked word for word. The expected times, window and bill are worked out by hand
  * below from the records written here. */
 #include <zlib.h>
 
@@ -117,6 +118,17 @@ static char *json_of(sp_events *ev, sp_report **keep)
     return text;
 }
 
+/* noinline: inlined, gcc 12 takes the returned text for a pointer to the local `text` (-Wdangling-pointer) */
+__attribute__((noinline)) static char *html_of(const sp_report *r)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CHECK(f != NULL && sp_report_write_html(r, NULL, f) == SP_OK);
+    fclose(f);
+    return text;
+}
+
 static char *text_of(const sp_report *r)
 {
     char *text = NULL;
@@ -188,6 +200,14 @@ int main(void)
     char *tx = text_of(r);
     CHECK(strstr(tx, "clocks: b.sptrace's times moved -3.0 days (-259200000000000 ns) onto a.sptrace's "
                      "clock") != NULL);
+    /* the HTML page's data quality says it in the same words (its apostrophes escaped) */
+    char *page = html_of(r);
+    const char *sec = strstr(page, "<section id=\"quality\">");
+    CHECK(sec != NULL);
+    CHECK(sec && strstr(sec, "<p class=\"note\">clocks: b.sptrace&#39;s times moved -3.0 days (-259200000000000 ns) "
+                             "onto a.sptrace&#39;s clock by the files&#39; wall-clock anchors (different hosts or "
+                             "boots): aligned only as well as the hosts&#39; clocks agree (NTP)</p>") != NULL);
+    free(page);
     /* export --otlp: b's request starts at its own Unix time, T0 + 3 days + 500 us + b's anchor */
     char *otlp = NULL;
     size_t olen = 0;
@@ -291,6 +311,45 @@ int main(void)
         CHECK_EQ_U64(r->clock_offsets[0].violations, 0);
         CHECK(r->clock_offsets[0].lower_ns == -50 && r->clock_offsets[0].upper_ns == 50);
     }
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+
+    /* 7. an OTLP trace after a native one: its times are Unix time, its anchor 0, so it moves by
+     * 0 - a's anchor = -(REAL - MONO_A) onto a's monotonic clock. Its request runs from the Unix time
+     * of a's T0 + 500 us to that of T0 + 1.5 ms, i.e. T0 + 500 us to T0 + 1.5 ms on a's clock: the
+     * window is a's arrival T0 to T0 + 1.5 ms = 1.5 ms. */
+    char ot[1024];
+    snprintf(ot, sizeof ot,
+             "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":"
+             "{\"stringValue\":\"b\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"app\"},\"spans\":[{\"traceId\":"
+             "\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"b7ad6b7169203331\",\"parentSpanId\":\"\",\"name\":"
+             "\"POST /v1/embed\",\"kind\":2,\"startTimeUnixNano\":\"%llu\",\"endTimeUnixNano\":\"%llu\"}]}]}]}\n",
+             (unsigned long long)(T0 + 500000 + (uint64_t)off_a), (unsigned long long)(T0 + 1500000 + (uint64_t)off_a));
+    ev = new_set();
+    CHECK(sp_events_load_buffer(ev, "a.sptrace", a.data, a.len, NULL, err, sizeof err) == SP_OK);
+    CHECK(sp_events_load_buffer(ev, "b.json", ot, strlen(ot), NULL, err, sizeof err) == SP_OK);
+    CHECK(ev->files[1].clock_shifted && ev->files[1].clock_shift_ns == -off_a);
+    CHECK_EQ_U64(req_of(ev, 1)->arrival_ns, T0 + 500000);
+    CHECK_EQ_U64(req_of(ev, 1)->done_ns, T0 + 1500000);
+    js = json_of(ev, &r);
+    CHECK_EQ_U64(r->cost.window_ns, 1500000);
+    /* -(1750000000 s - 50 s) = -1749999950 s */
+    CHECK(strstr(js, "\"clock_shift_ns\":-1749999950000000000,\"clock_onto_file\":0}") != NULL);
+    free(js);
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+    /* the other order: the OTLP file keeps its Unix times and the native one moves by +(REAL - MONO_A)
+     * onto them; the same window */
+    ev = new_set();
+    CHECK(sp_events_load_buffer(ev, "b.json", ot, strlen(ot), NULL, err, sizeof err) == SP_OK);
+    CHECK(sp_events_load_buffer(ev, "a.sptrace", a.data, a.len, NULL, err, sizeof err) == SP_OK);
+    CHECK(!ev->files[0].clock_shifted);
+    CHECK(ev->files[1].clock_shifted && ev->files[1].clock_shift_ns == off_a);
+    CHECK_EQ_U64(req_of(ev, 1)->arrival_ns, T0 + (uint64_t)off_a);
+    js = json_of(ev, &r);
+    CHECK_EQ_U64(r->cost.window_ns, 1500000);
+    CHECK(strstr(js, "\"clock_shift_ns\":1749999950000000000,\"clock_onto_file\":0}") != NULL);
+    free(js);
     sp_report_destroy(r);
     sp_events_destroy(ev);
     return sp_test_done("test_clock_anchors");
