@@ -80,6 +80,13 @@ SP_API void sp_events_destroy(sp_events *ev);
 SP_API sp_status sp_events_load_file(sp_events *ev, const char *path, const sp_load_options *opt,
                                      char *err, size_t errlen);
 
+/* 1 when the last sp_events_load_file / sp_events_load_buffer on `ev` failed on a malformed record
+ * that sp_load_options.lenient would have skipped and counted (a JSONL line, a native record, an
+ * OTLP span, a Triton trace object, an Nsight Systems row), so a caller can suggest it; 0 after a
+ * success, for other errors (not a trace, a truncated document, an unreadable file, a refused
+ * option) and for NULL. */
+SP_API int sp_events_load_skippable(const sp_events *ev);
+
 /* As sp_events_load_file, from memory. `name` is used in messages; `data` is borrowed. */
 SP_API sp_status sp_events_load_buffer(sp_events *ev, const char *name, const void *data, size_t len,
                                        const sp_load_options *opt, char *err, size_t errlen);

@@ -125,6 +125,13 @@ sp_status sp_cli_load_trace(sp_events *ev, const char *arg, const sp_load_option
     return st;
 }
 
+void sp_cli_lenient_hint(const char *cmd, const sp_events *ev)
+{
+    if (sp_events_load_skippable(ev))
+        fprintf(stderr, "servprof %s: --lenient skips such records and counts them in the report's data quality\n",
+                cmd);
+}
+
 int sp_cli_check_same_file(const char *cmd, int n, char *const *args)
 {
     /* several files are replicas analysed together (ids kept apart per file), so one file given twice,

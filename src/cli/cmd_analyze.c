@@ -216,6 +216,7 @@ static int load_traces(const analyze_args *a, int ntraces, char *const *traces, 
         if (st != SP_OK) {
             sp_cli_progress_end();
             fprintf(stderr, "servprof analyze: %s\n", err[0] ? err : sp_status_str(st));
+            sp_cli_lenient_hint("analyze", ev);
             return 1;
         }
     }

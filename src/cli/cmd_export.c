@@ -228,6 +228,7 @@ int sp_cmd_export(int argc, char **argv)
         sp_status st = sp_cli_load_trace(ev, argv[i], &a.lopt, err, sizeof err);
         if (st != SP_OK) {
             fprintf(stderr, "servprof export: %s\n", err[0] ? err : sp_status_str(st));
+            sp_cli_lenient_hint("export", ev);
             sp_events_destroy(ev);
             return 1;
         }

@@ -322,6 +322,7 @@ static int load_and_fit(const whatif_args *a, int ntraces, char *const *traces, 
         sp_status st = sp_cli_load_trace(ev, traces[i], &lopt, err, sizeof err);
         if (st != SP_OK) {
             fprintf(stderr, "servprof whatif: %s\n", err[0] ? err : sp_status_str(st));
+            sp_cli_lenient_hint("whatif", ev);
             sp_events_destroy(ev);
             return 1;
         }

@@ -77,6 +77,10 @@ sp_status sp_cli_read_stdin(unsigned char **out, size_t *len, char *err, size_t 
  * whole, then sp_events_load_buffer). Statuses and messages as sp_events_load_file's; SP_ERR_LIMIT
  * when standard input holds more than SP_CLI_STDIN_MAX bytes. */
 sp_status sp_cli_load_trace(sp_events *ev, const char *arg, const sp_load_options *opt, char *err, size_t errlen);
+/* After a failed sp_cli_load_trace: when the error was a malformed record that --lenient would have
+ * skipped (sp_events_load_skippable), prints "servprof CMD: --lenient skips such records ..." to
+ * standard error; otherwise nothing. */
+void sp_cli_lenient_hint(const char *cmd, const sp_events *ev);
 
 /* Usage checks common to the commands that read TRACE arguments: at least one, `-` at most
  * once (standard input can be read once), no file twice (sp_cli_check_same_file). Prints the usage

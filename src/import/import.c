@@ -492,8 +492,9 @@ static sp_status load(struct sp_events *ev, const char *name, sp_input *in, cons
         sp_errf(err, errlen, "%s: %s", name, sp_status_str(st));
         return st;
     }
-    sp_import_ctx ctx = {ev, file, name, in, opt, err, errlen};
+    sp_import_ctx ctx = {ev, file, name, in, opt, err, errlen, false};
     st = fn(&ctx);
+    ev->load_skippable = st != SP_OK && ctx.skippable;
     if (st == SP_OK) {
         sp_input_progress_done(in);
         check_file_span(ev, file, &mark, name);
@@ -504,6 +505,11 @@ static sp_status load(struct sp_events *ev, const char *name, sp_input *in, cons
         rollback(ev, &mark);
     }
     return st;
+}
+
+int sp_events_load_skippable(const sp_events *ev)
+{
+    return ev && ev->load_skippable;
 }
 
 sp_status sp_events_load_file(sp_events *ev, const char *path, const sp_load_options *opt, char *err,
@@ -517,6 +523,7 @@ sp_status sp_events_load_file(sp_events *ev, const char *path, const sp_load_opt
         sp_errf(err, errlen, "the event set was released by an analysis (release_events): load into a new one");
         return SP_ERR_STATE;
     }
+    ev->load_skippable = false;
     sp_status st = sp_load_options_check(opt, err, errlen);
     if (st)
         return st;
@@ -557,6 +564,7 @@ sp_status sp_events_load_buffer(sp_events *ev, const char *name, const void *dat
         sp_errf(err, errlen, "the event set was released by an analysis (release_events): load into a new one");
         return SP_ERR_STATE;
     }
+    ev->load_skippable = false;
     sp_status st = sp_load_options_check(opt, err, errlen);
     if (st)
         return st;

@@ -79,6 +79,8 @@ typedef struct sp_import_ctx {
     const sp_load_options *opt;
     char *err;                  /* message buffer: "<name>:<line>: <what>" or "<name>: byte N: ..." */
     size_t errlen;
+    bool skippable;             /* set by the importer when it fails on a record that lenient would
+                                   have skipped and counted (sp_events_load_skippable) */
 } sp_import_ctx;
 
 typedef sp_status (*sp_import_fn)(sp_import_ctx *ctx);

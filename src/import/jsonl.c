@@ -1205,7 +1205,10 @@ static sp_status skip_line(jsonl *j)
 static sp_status too_long(jsonl *j, bool lenient)
 {
     line_fail(j, SP_ERR_PARSE, "line longer than %u bytes (expected one JSON object per line)", JSONL_LINE_MAX);
-    return lenient ? skip_line(j) : SP_ERR_PARSE;
+    if (lenient)
+        return skip_line(j);
+    j->ctx->skippable = true;
+    return SP_ERR_PARSE;
 }
 
 sp_status sp_import_jsonl(sp_import_ctx *ctx)
@@ -1253,6 +1256,8 @@ sp_status sp_import_jsonl(sp_import_ctx *ctx)
                 st = handle_line(&j, s, (size_t)(nl - s), base + (uint64_t)(s - buf));
                 if (st && j.bad_line && lenient)
                     st = skip_line(&j);
+                else if (st && j.bad_line)
+                    ctx->skippable = true;
             }
             j.line++;
             s = nl + 1;
@@ -1275,6 +1280,8 @@ sp_status sp_import_jsonl(sp_import_ctx *ctx)
                 st = handle_line(&j, s, rest, base + (uint64_t)(s - buf));
                 if (st && j.bad_line && lenient)
                     st = skip_line(&j);
+                else if (st && j.bad_line)
+                    ctx->skippable = true;
             }
             break;
         }

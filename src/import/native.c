@@ -243,6 +243,7 @@ static sp_status bad(nat_reader *r, uint64_t off, const char *what)
         return SP_OK;
     }
     sp_errf(r->ctx->err, r->ctx->errlen, "%s: byte %" PRIu64 ": %s", r->ctx->name, off, what);
+    r->ctx->skippable = true;
     return SP_ERR_PARSE;
 }
 

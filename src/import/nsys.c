@@ -72,8 +72,10 @@ static sp_status row_fail(nsys *n, const char *table, sqlite3_int64 rowid, const
     va_start(ap, fmt);
     sp_import_vfail(c, SP_OK, where, fmt, ap);
     va_end(ap);
-    if (!n->lenient)
+    if (!n->lenient) {
+        c->skippable = true;
         return SP_ERR_PARSE;
+    }
     uint64_t cnt = ++c->ev->files[c->file].skipped;
     if (cnt <= 10)
         sp_log(SP_LOG_WARN, "skipped malformed row: %s", c->err ? c->err : "");

@@ -406,8 +406,12 @@ static sp_str stage_of_name(otlp *o, const char *s, size_t n)
 
 static sp_status skip_or_fail(otlp *o, sp_status st)
 {
-    if (!o->lenient || st != SP_ERR_PARSE)
+    if (st != SP_ERR_PARSE)
         return st;
+    if (!o->lenient) {
+        o->ctx->skippable = true;
+        return st;
+    }
     uint64_t n = ++o->ctx->ev->files[o->ctx->file].skipped;
     if (n <= 10)
         sp_log(SP_LOG_WARN, "skipped malformed OTLP span: %s", o->ctx->err ? o->ctx->err : "");

@@ -56,8 +56,12 @@ typedef struct triton {
 /* Lenient: a malformed object or trace is counted and skipped; strict: the error stands. */
 static sp_status skip_or_fail(triton *t, sp_status st)
 {
-    if (!t->lenient || st == SP_ERR_NOMEM || st == SP_ERR_LIMIT || st == SP_ERR_IO)
+    if (st == SP_ERR_NOMEM || st == SP_ERR_LIMIT || st == SP_ERR_IO)
         return st;
+    if (!t->lenient) {
+        t->ctx->skippable = true;
+        return st;
+    }
     uint64_t n = ++t->ctx->ev->files[t->ctx->file].skipped;
     if (n <= 10)
         sp_log(SP_LOG_WARN, "skipped malformed Triton trace record: %s", t->ctx->err ? t->ctx->err : "");

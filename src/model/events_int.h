@@ -330,6 +330,7 @@ struct sp_events {
                                 (sp_ev_release_*): only the files, properties and strings are left
                                 to read; everything else is SP_ERR_STATE */
     bool has_client;         /* some request carries client-side times */
+    bool load_skippable;     /* the last load failed on a record lenient skips (sp_events_load_skippable) */
 };
 
 /* Request `r`'s side record for reading: its own, or sp_ev_cold_none when it has none. */

@@ -251,8 +251,10 @@ int main(void)
     CHECK(load(&b, 0, &ev, err, sizeof err) == SP_ERR_PARSE);
     snprintf(line, sizeof line, "hand.sptrace: byte %zu:", at);
     CHECK(strstr(err, line) != NULL);
+    CHECK(sp_events_load_skippable(ev) == 1);   /* lenient would have skipped it: the CLI says so */
     sp_events_destroy(ev);
     CHECK(load(&b, 1, &ev, err, sizeof err) == SP_OK);
+    CHECK(sp_events_load_skippable(ev) == 0);
     CHECK_EQ_U64(ev->n_spans, 1);
     CHECK_EQ_U64(ev->files[0].skipped, 1);
     sp_events_destroy(ev);
