@@ -109,7 +109,8 @@ static void load(outcome *o, const char *data, size_t len, const cfg *c)
         CHECK(sp_ev_add_file(ev, "t.json", SP_FORMAT_KINETO, &file) == SP_OK);
         CHECK(sp_input_open_mem(data, len, c->max_read, &in) == SP_OK);
         CHECK(sp_input_start(in, "t.json", o->err, sizeof o->err) == SP_OK);
-        sp_import_ctx ctx = {ev, file, "t.json", in, &lo, o->err, sizeof o->err};
+        sp_import_ctx ctx = {.ev = ev, .file = file, .name = "t.json", .in = in, .opt = &lo,
+                             .err = o->err, .errlen = sizeof o->err};
         o->st = sp_import_kineto(&ctx);
         sp_input_close(in);
     }
