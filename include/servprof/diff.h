@@ -77,6 +77,13 @@ typedef struct sp_diff_input {
 SP_API sp_status sp_diff_run_load(const sp_diff_input *in, size_t n, const sp_load_options *lopt,
                                   const sp_analyze_options *aopt, sp_diff_run **out, char *err, size_t errlen);
 
+/* As sp_diff_run_load; besides, `*skippable` (may be NULL; always written when given) is 1 when a
+ * trace failed to load on a malformed record that sp_load_options.lenient would have skipped and
+ * counted (sp_events_load_skippable), so a caller can suggest it, else 0. */
+SP_API sp_status sp_diff_run_load_ex(const sp_diff_input *in, size_t n, const sp_load_options *lopt,
+                                     const sp_analyze_options *aopt, sp_diff_run **out, int *skippable,
+                                     char *err, size_t errlen);
+
 /* A run from an analysis: its figures, and its per-request figures when the report kept them
  * (sp_analyze_options.keep_requests). `label` (copied; NULL: "report") names the run in the output.
  * Returns SP_ERR_INVALID (NULL r or out), SP_ERR_NOMEM. */

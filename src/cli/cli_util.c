@@ -125,11 +125,16 @@ sp_status sp_cli_load_trace(sp_events *ev, const char *arg, const sp_load_option
     return st;
 }
 
-void sp_cli_lenient_hint(const char *cmd, const sp_events *ev)
+void sp_cli_lenient_hint_if(const char *cmd, int skippable)
 {
-    if (sp_events_load_skippable(ev))
+    if (skippable)
         fprintf(stderr, "servprof %s: --lenient skips such records and counts them in the report's data quality\n",
                 cmd);
+}
+
+void sp_cli_lenient_hint(const char *cmd, const sp_events *ev)
+{
+    sp_cli_lenient_hint_if(cmd, sp_events_load_skippable(ev));
 }
 
 int sp_cli_check_same_file(const char *cmd, int n, char *const *args)

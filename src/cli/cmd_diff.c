@@ -237,12 +237,14 @@ static int load_side(const diff_args *a, int side, sp_diff_run **out)
         in[i].data = stdin_data;
         in[i].len = len;
     }
-    sp_status st = sp_diff_run_load(in, n, &a->lopt, &a->aopt, out, err, sizeof err);
+    int skippable = 0;
+    sp_status st = sp_diff_run_load_ex(in, n, &a->lopt, &a->aopt, out, &skippable, err, sizeof err);
     free(stdin_data);
     if (st == SP_ERR_INVALID)
         return sp_cli_usage_error(CMD, "%s", err);
     if (st) {
         fprintf(stderr, "servprof %s: %s: %s\n", CMD, side ? "NEW" : "BASE", err[0] ? err : sp_status_str(st));
+        sp_cli_lenient_hint_if(CMD, skippable);
         return 1;
     }
     return 0;

@@ -81,6 +81,8 @@ sp_status sp_cli_load_trace(sp_events *ev, const char *arg, const sp_load_option
  * skipped (sp_events_load_skippable), prints "servprof CMD: --lenient skips such records ..." to
  * standard error; otherwise nothing. */
 void sp_cli_lenient_hint(const char *cmd, const sp_events *ev);
+/* The same line when `skippable` is non-zero (sp_diff_run_load_ex's flag, for diff). */
+void sp_cli_lenient_hint_if(const char *cmd, int skippable);
 
 /* Usage checks common to the commands that read TRACE arguments: at least one, `-` at most
  * once (standard input can be read once), no file twice (sp_cli_check_same_file). Prints the usage

@@ -203,7 +203,8 @@ static sp_status load_report(const sp_diff_input *in, sp_diff_run **out, char *e
 }
 
 static sp_status load_traces(const sp_diff_input *in, size_t n, const sp_load_options *lopt,
-                             const sp_analyze_options *aopt, sp_diff_run **out, char *err, size_t errlen)
+                             const sp_analyze_options *aopt, sp_diff_run **out, int *skippable, char *err,
+                             size_t errlen)
 {
     sp_events *ev;
     sp_status st = sp_events_create(&ev);
@@ -212,6 +213,8 @@ static sp_status load_traces(const sp_diff_input *in, size_t n, const sp_load_op
     for (size_t i = 0; !st && i < n; i++)
         st = in[i].path ? sp_events_load_file(ev, in[i].path, lopt, err, errlen)
                         : sp_events_load_buffer(ev, in[i].name, in[i].data, in[i].len, lopt, err, errlen);
+    if (st && skippable)
+        *skippable = sp_events_load_skippable(ev);
     sp_report *r = NULL;
     if (!st) {
         sp_analyze_options o;
@@ -237,6 +240,15 @@ static sp_status load_traces(const sp_diff_input *in, size_t n, const sp_load_op
 sp_status sp_diff_run_load(const sp_diff_input *in, size_t n, const sp_load_options *lopt,
                            const sp_analyze_options *aopt, sp_diff_run **out, char *err, size_t errlen)
 {
+    return sp_diff_run_load_ex(in, n, lopt, aopt, out, NULL, err, errlen);
+}
+
+sp_status sp_diff_run_load_ex(const sp_diff_input *in, size_t n, const sp_load_options *lopt,
+                              const sp_analyze_options *aopt, sp_diff_run **out, int *skippable, char *err,
+                              size_t errlen)
+{
+    if (skippable)
+        *skippable = 0;
     if (err && errlen)
         err[0] = '\0';
     if (!in || !n || !out) {
@@ -271,5 +283,5 @@ sp_status sp_diff_run_load(const sp_diff_input *in, size_t n, const sp_load_opti
     }
     if (report_at < n)
         return load_report(&in[report_at], out, err, errlen);
-    return load_traces(in, n, lopt, aopt, out, err, errlen);
+    return load_traces(in, n, lopt, aopt, out, skippable, err, errlen);
 }

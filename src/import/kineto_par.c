@@ -220,6 +220,7 @@ static void par_parse(kt_par *p)
         }
         if (t.type != SP_JSON_OBJ_BEGIN) {
             if (!k2->lenient) {
+                k2->ctx->skippable = true;   /* p->ctx2: passed back with the error (par_replay) */
                 it_error(p, sp_kt_fail_at(k2, SP_ERR_PARSE, &t, "expected an event object in \"traceEvents\""));
                 return;
             }
@@ -252,6 +253,8 @@ static void par_parse(kt_par *p)
             it_tag(p, IT_SKIPPED);
             continue;
         }
+        if (st == SP_ERR_PARSE && k2->lx.status == SP_OK)
+            k2->ctx->skippable = true;   /* what lenient skips above */
         it_error(p, st);
         return;
     }
@@ -329,6 +332,7 @@ static kt_par *par_start(kt *k)
     p->at.kinds = k->lx.kinds_small;
     p->lim = k->lx.lim;
     p->ctx2 = *k->ctx;
+    p->ctx2.skippable = false;
     p->k2 = calloc(1, sizeof *p->k2);
     if (k->ctx->err && k->ctx->errlen)
         p->ctx2.err = calloc(1, k->ctx->errlen);
@@ -385,6 +389,8 @@ static sp_status par_replay(kt *k, kt_par *p, bool *ended)
                 f->skipped++;
                 continue;
             }
+            if (st == SP_ERR_PARSE)
+                k->ctx->skippable = true;
             if (st)
                 return st;
             break;
@@ -418,6 +424,8 @@ static sp_status par_replay(kt *k, kt_par *p, bool *ended)
             memcpy(&v, q, 4);
             if (k->ctx->err && k->ctx->errlen)
                 snprintf(k->ctx->err, k->ctx->errlen, "%s", (const char *)q + 4);
+            if (p->ctx2.skippable)   /* the second thread works on a copy of the context */
+                k->ctx->skippable = true;
             return (sp_status)v;
         }
         case IT_END:
@@ -485,6 +493,8 @@ static sp_status read_events_from(kt *k, kt_par *p)
                 k->ev->files[k->file].skipped++;
                 continue;
             }
+            if (hst == SP_ERR_PARSE)
+                k->ctx->skippable = true;
             if (hst)
                 return hst;
             continue;
@@ -500,8 +510,10 @@ static sp_status read_events_from(kt *k, kt_par *p)
                 return st;
         }
         if (t.type != SP_JSON_OBJ_BEGIN) {
-            if (!k->lenient)
+            if (!k->lenient) {
+                k->ctx->skippable = true;
                 return sp_kt_fail_at(k, SP_ERR_PARSE, &t, "expected an event object in \"traceEvents\"");
+            }
             if (t.type == SP_JSON_ARR_BEGIN)
                 LEX(sp_json_skip_rest(&k->lx));
             k->ev->files[k->file].skipped++;
@@ -523,6 +535,8 @@ static sp_status read_events_from(kt *k, kt_par *p)
             k->ev->files[k->file].skipped++;
             continue;
         }
+        if (st == SP_ERR_PARSE && k->lx.status == SP_OK)
+            k->ctx->skippable = true;   /* what lenient skips just above */
         if (st)
             return st;
     }

@@ -66,6 +66,45 @@ printf '{"resourceSpans":[{"scopeSpans":[' > "$tmp/cut.json"
 unhinted analyze "$tmp/cut.json" --format otlp
 unhinted analyze "$tmp/cut.json" --format otlp --lenient
 
+# a Kineto trace with a kernel whose "dur" is negative: a malformed event, which --lenient skips
+# (docs/kineto.md); the trace is otherwise one launch and its kernel
+printf '%s\n' '{"schemaVersion": 1, "traceEvents": [' \
+  '{"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "pid": 1, "tid": 1, "ts": 5.0, "dur": 2.0, "args": {"correlation": 11}},' \
+  '{"ph": "X", "cat": "kernel", "name": "gemm_a", "pid": 0, "tid": 7, "ts": 10.0, "dur": 5.0, "args": {"device": 0, "stream": 7, "correlation": 11}},' \
+  '{"ph": "X", "cat": "kernel", "name": "gemm_b", "pid": 0, "tid": 7, "ts": 20.0, "dur": -1, "args": {"device": 0, "stream": 7}}]}' \
+  > "$tmp/k.json"
+hinted analyze "$tmp/k.json"
+hinted export "$tmp/k.json" --otlp "$tmp/out.jsonl"
+out=$("$bin" analyze --lenient --json "$tmp/k.json" 2>"$tmp/err"); rc=$?
+[ $rc -eq 0 ] || { echo "FAIL: analyze --lenient k.json exited $rc: $(cat "$tmp/err")" >&2; fail=1; }
+grep -q '"skipped_records": *1' <<<"$out" || { echo "FAIL: --lenient did not count the Kineto event: $out" >&2; fail=1; }
+# a Kineto document cut short: the lexer cannot read on, --lenient or not
+head -c 120 "$tmp/k.json" > "$tmp/kcut.json"
+unhinted analyze "$tmp/kcut.json"
+unhinted analyze "$tmp/kcut.json" --lenient
+
+# diff: the same line after the side that failed (BASE or NEW), never for a side --lenient cannot help
+# (the JSONL traces without their "schema" line: diff takes a first line naming a servprof schema
+# other than servprof.report/1 for a foreign document)
+"$bin" diff --help >/dev/null 2>&1 && {
+  tail -n +2 "$tmp/t.jsonl" > "$tmp/d.jsonl"
+  printf '%s\n' '{"ev":"request","id":"a","arrival_ns":10,"done_ns":50}' > "$tmp/dgood.jsonl"
+  for pair in "d.jsonl dgood.jsonl" "dgood.jsonl d.jsonl" "k.json dgood.jsonl"; do
+    set -- $pair
+    err=$("$bin" diff "$tmp/$1" "$tmp/$2" 2>&1 >/dev/null); rc=$?
+    [ $rc -eq 1 ] || { echo "FAIL: diff $pair exited $rc, expected 1 ($err)" >&2; fail=1; }
+    bad=$1; [ "$bad" = dgood.jsonl ] && bad=$2
+    grep -qF -- "$tmp/$bad" <<<"$(head -n 1 <<<"$err")" || { echo "FAIL: diff $pair: error does not name $bad: $err" >&2; fail=1; }
+    [ "$(tail -n 1 <<<"$err")" = "servprof diff: $hint" ] || { echo "FAIL: diff $pair: no --lenient hint: $err" >&2; fail=1; }
+    [ "$(grep -cF -- "$hint" <<<"$err")" -eq 1 ] || { echo "FAIL: diff $pair: hint not once: $err" >&2; fail=1; }
+  done
+  err=$("$bin" diff "$tmp/garbage.txt" "$tmp/dgood.jsonl" 2>&1 >/dev/null)
+  grep -qF -- "--lenient skips such" <<<"$err" && { echo "FAIL: diff garbage.txt hinted: $err" >&2; fail=1; }
+  [ -n "$err" ] || { echo "FAIL: diff garbage.txt: no message" >&2; fail=1; }
+  err=$("$bin" diff --lenient "$tmp/d.jsonl" "$tmp/dgood.jsonl" 2>&1 >/dev/null)
+  grep -qF -- "--lenient skips such" <<<"$err" && { echo "FAIL: diff --lenient hinted: $err" >&2; fail=1; }
+}
+
 if command -v python3 >/dev/null; then
   # a native trace: a request (id 1, 1000..905000 ns), then a stage record naming stage name id 42,
   # never defined: malformed

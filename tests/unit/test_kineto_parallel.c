@@ -167,6 +167,7 @@ typedef struct outputs {
     char err[1024];
     char *json, *text, *perfetto;
     uint64_t counts[12];
+    int skippable;               /* sp_events_load_skippable after the load */
 } outputs;
 
 static void outputs_free(outputs *o)
@@ -189,6 +190,7 @@ static outputs run(const void *data, size_t len, int mode, uint64_t split_at, in
     if (sp_events_create(&ev) != SP_OK)
         exit(1);
     o.st = sp_events_load_buffer(ev, "t.json", data, len, &lo, o.err, sizeof o.err);
+    o.skippable = sp_events_load_skippable(ev);
     sp_import_kineto_set_mode(SP_KINETO_AUTO, 0);
     if (o.st == SP_OK) {
         uint64_t c[12] = {ev->n_acts, ev->n_launches, ev->n_requests, ev->n_spans, ev->n_batches, ev->n_members,
@@ -227,11 +229,13 @@ static bool same_str(const char *a, const char *b)
 /* Compares a parallel load with the serial one; prints the first difference. */
 static bool same(const outputs *s, const outputs *p, const char *what, uint64_t split)
 {
-    bool ok = s->st == p->st && strcmp(s->err, p->err) == 0 && memcmp(s->counts, p->counts, sizeof s->counts) == 0 &&
+    bool ok = s->st == p->st && strcmp(s->err, p->err) == 0 && s->skippable == p->skippable &&
+              memcmp(s->counts, p->counts, sizeof s->counts) == 0 &&
               same_str(s->json, p->json) && same_str(s->text, p->text) && same_str(s->perfetto, p->perfetto);
     if (!ok)
-        fprintf(stderr, "  %s, split at %llu: serial %s \"%s\", parallel %s \"%s\"\n", what, (unsigned long long)split,
-                sp_status_str(s->st), s->err, sp_status_str(p->st), p->err);
+        fprintf(stderr, "  %s, split at %llu: serial %s \"%s\" (skippable %d), parallel %s \"%s\" (skippable %d)\n",
+                what, (unsigned long long)split, sp_status_str(s->st), s->err, s->skippable, sp_status_str(p->st),
+                p->err, p->skippable);
     CHECK(ok);
     return ok;
 }
@@ -307,6 +311,12 @@ int main(void)
     tr = tricky_trace(5, "none", "7, [1, {\"ph\": 3}], \"s\"");
     every_split("tricky, non-objects, lenient", tr, 1, 0, false);
     every_split("tricky, non-objects, strict", tr, 0, 0, true);
+    {
+        /* a non-object element is what lenient skips: the load says so (and every split the same) */
+        outputs s = run(tr, strlen(tr), SP_KINETO_SERIAL, 0, 0, 0);
+        CHECK(s.st == SP_ERR_PARSE && s.skippable == 1);
+        outputs_free(&s);
+    }
     free(tr);
 
     /* errors in the second half: the same message, offset and line as serial */
@@ -326,6 +336,12 @@ int main(void)
         every_split(what, tr, 0, 0, true);
         snprintf(what, sizeof what, "error %zu, lenient", i);
         bool lexer_error = i == 4 || i == 5;
+        /* strict: sp_events_load_skippable is 1 exactly where lenient skips the event (not after
+         * a lexer error, which lenient cannot read past); every_split checked each split the same */
+        outputs s = run(tr, strlen(tr), SP_KINETO_SERIAL, 0, 0, 0);
+        CHECK(s.st == SP_ERR_PARSE);
+        CHECK_EQ_U64((uint64_t)s.skippable, (uint64_t)!lexer_error);
+        outputs_free(&s);
         every_split(what, tr, 1, 0, lexer_error);
         free(tr);
     }
