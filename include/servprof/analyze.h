@@ -594,6 +594,13 @@ typedef struct sp_report {
     /* client records with status -5 (servprof load: never sent, the run stopped before they could be
      * sent): no request went out, so not in client_records_failed; not joined either (appended) */
     uint64_t client_records_unsent;
+    /* Stage spans of the analysed requests that reached outside their request's life [arrival, done)
+     * and were clipped to it (docs/analysis.md section 1): most likely an instrumentation bug. The first
+     * such request (in the analysed requests' order) by its id text and its file's path, owned by the
+     * report; both NULL when spans_clipped is 0 (appended). */
+    uint64_t spans_clipped;
+    const char *spans_clipped_request;
+    const char *spans_clipped_file;
 } sp_report;
 
 /* Demangles an Itanium C++ ABI symbol ("_Z...": the names CUDA kernels carry in CUPTI records, and in

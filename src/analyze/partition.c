@@ -1704,22 +1704,33 @@ static size_t spans_to_keep(const sp_ana *a)
     return want > launches ? want - launches : 0;
 }
 
-/* Says how many stage spans reached outside their request's life and were clipped to it, naming the
- * first (in the analysed requests' order: the first thread's half comes first). A warning, not an
- * error: the rule is documented (docs/analysis.md section 1), but a span outside its request is most
- * likely an instrumentation bug the user should hear of. */
-static void say_spans_outside(const sp_ana *a, const req_scratch *one, const req_scratch *two)
+/* Keeps in the report how many stage spans reached outside their request's life and were clipped to
+ * it, and the first such request (in the analysed requests' order: the first thread's half comes
+ * first), for the reports' data quality (docs/report-format.md), and says so on stderr. A warning, not
+ * an error: the rule is documented (docs/analysis.md section 1), but a span outside its request is most
+ * likely an instrumentation bug the user should hear of. SP_ERR_NOMEM when the names cannot be kept
+ * (the analysis then fails as on any other allocation failure). */
+static sp_status keep_spans_outside(sp_ana *a, const req_scratch *one, const req_scratch *two)
 {
     uint64_t n = one->spans_outside + (two ? two->spans_outside : 0);
     if (!n)
-        return;
+        return SP_OK;
     const sp_events *ev = a->ev;
     const sp_ev_request *q = &ev->requests[a->reqs[one->spans_outside ? one->first_outside : two->first_outside]];
     char buf[SP_EV_ID_TEXT];
+    const char *id = sp_ev_id_text(ev, q, buf, NULL), *path = sp_str_get(&ev->strings, ev->files[q->file].path);
+    sp_report *r = a->r; /* NULL where a test runs the partition alone (sp_ana_partition) */
+    if (r) {
+        r->spans_clipped = n;
+        r->spans_clipped_request = sp_report_strdup(r, id);
+        r->spans_clipped_file = sp_report_strdup(r, path);
+        if (!r->spans_clipped_request || !r->spans_clipped_file)
+            return SP_ERR_NOMEM;
+    }
     sp_log(SP_LOG_WARN, "%" PRIu64 " stage %s outside %s request's life [arrival, done) and %s clipped to it "
            "(docs/analysis.md section 1); the first: request \"%.64s\" in %s", n, n == 1 ? "span reaches" :
-           "spans reach", n == 1 ? "its" : "their", n == 1 ? "was" : "were", sp_ev_id_text(ev, q, buf, NULL),
-           sp_str_get(&ev->strings, ev->files[q->file].path));
+           "spans reach", n == 1 ? "its" : "their", n == 1 ? "was" : "were", id, path);
+    return SP_OK;
 }
 
 sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
@@ -1783,14 +1794,13 @@ sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
     part_run(&first);
     if (threaded)
         pthread_join(th, NULL);
-    if (!first.st && !second.st)
-        say_spans_outside(a, rs, second.rs);
+    sp_status kept = first.st || second.st ? SP_OK : keep_spans_outside(a, rs, second.rs);
     if (second.rs) {
         second.rs->lk = NULL;
         second.rs->sh.slot = NULL;
         paint_free(second.rs);
     }
-    return first.st ? first.st : second.st;
+    return first.st ? first.st : second.st ? second.st : kept;
 }
 
 sp_status sp_ana_request_pieces(sp_ana *a, size_t i, const sp_ana_piece **out, size_t *n_out)

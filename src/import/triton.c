@@ -28,6 +28,25 @@ static const char *const g_ts_names[TS_COUNT] = {
     "COMPUTE_END", "REQUEST_END", "HTTP_RECV_START", "HTTP_RECV_END", "HTTP_SEND_START",
     "HTTP_SEND_END", "GRPC_RECV_START", "GRPC_RECV_END", "GRPC_SEND_START", "GRPC_SEND_END"};
 
+/* Older releases' lower-case names (docs/triton.md, "Older releases"), each read as today's name for
+ * the same event: the seven core activities are one enum, named in lower case by the 1.x servers' tracer
+ * and in upper case by TRITONSERVER_InferenceTraceActivityString; the frontends' names were captured at
+ * the same points (evhtp's receive and send times; gRPC's wait for a request and its send). TS_COUNT:
+ * gRPC's wait/read, today's GRPC_WAITREAD_START/END, read under neither spelling (it starts when the
+ * server begins waiting for a request, not when one arrives). Other lower-case names (the earliest
+ * "http infer start") have no one-to-one equivalent and stay unread. */
+static const struct {
+    const char *name;
+    int ts;
+} g_old_ts_names[] = {
+    {"request handler start", TS_REQUEST_START}, {"queue start", TS_QUEUE_START},
+    {"compute start", TS_COMPUTE_START}, {"compute input end", TS_COMPUTE_INPUT_END},
+    {"compute output start", TS_COMPUTE_OUTPUT_START}, {"compute end", TS_COMPUTE_END},
+    {"request handler end", TS_REQUEST_END}, {"http recv start", TS_HTTP_RECV_START},
+    {"http recv end", TS_HTTP_RECV_END}, {"http send start", TS_HTTP_SEND_START},
+    {"http send end", TS_HTTP_SEND_END}, {"grpc send start", TS_GRPC_SEND_START},
+    {"grpc send end", TS_GRPC_SEND_END}, {"grpc wait/read start", TS_COUNT}, {"grpc wait/read end", TS_COUNT}};
+
 /* One trace id's facts, merged from all objects carrying that id. */
 typedef struct ttrace {
     int64_t id;
@@ -139,9 +158,9 @@ static void obj_bad(tobj *o, const char *fmt, ...)
     o->bad = o->badbuf;
 }
 
-/* A timestamp name in lower case ("http recv start"), as older Triton releases wrote them, short enough
- * to quote. Today's names are upper case (REQUEST_START); an unknown one of those (a newer timestamp,
- * e.g. INFER_RESPONSE_COMPLETE) is no sign of an old file. */
+/* A timestamp name in lower case that g_old_ts_names does not map (e.g. "http infer start", read by the
+ * earliest trace_summary.py), short enough to quote. Today's names are upper case (REQUEST_START);
+ * an unknown one of those (a newer timestamp, e.g. INFER_RESPONSE_COMPLETE) is no sign of an old file. */
 static bool lower_case_name(const sp_json_token *tok)
 {
     bool lower = false;
@@ -201,6 +220,9 @@ static sp_status read_timestamps(triton *t, tobj *o)
                 for (int k = 0; k < TS_COUNT; k++)
                     if (key_is(&tok, g_ts_names[k]))
                         which = k;
+                for (size_t k = 0; which < 0 && k < sizeof g_old_ts_names / sizeof g_old_ts_names[0]; k++)
+                    if (key_is(&tok, g_old_ts_names[k].name))
+                        which = g_old_ts_names[k].ts;
                 if (which < 0 && !t->unknown_ts[0] && lower_case_name(&tok))
                     memcpy(t->unknown_ts, tok.str, tok.len);   /* zero-filled: stays terminated */
             } else {
@@ -230,7 +252,7 @@ static sp_status read_timestamps(triton *t, tobj *o)
             continue;
         }
         o->any_ts = true;
-        if (which >= 0 && o->ts[which] == SP_TIME_NONE)
+        if (which >= 0 && which < TS_COUNT && o->ts[which] == SP_TIME_NONE)
             o->ts[which] = (uint64_t)ns;   /* a repeated name keeps its first time */
     }
 }
@@ -438,8 +460,8 @@ static sp_status check_trace(triton *t, ttrace *r, bool is_root)
                 snprintf(why, sizeof why, "; it has no timestamps at all: Triton writes them under "
                          "--trace-config level=TIMESTAMPS");
             else if (t->unknown_ts[0])
-                snprintf(why, sizeof why, "; the file's timestamps have lower-case names, e.g. \"%s\", as "
-                         "older Triton releases wrote them, which are not read", t->unknown_ts);
+                snprintf(why, sizeof why, "; the file's timestamps have lower-case names with no "
+                         "equivalent read here, e.g. \"%s\" (docs/triton.md, \"Older releases\")", t->unknown_ts);
             return sp_import_fail_at(t->ctx, r->line, r->column, SP_ERR_PARSE, "trace id %lld has no %s (expected REQUEST_START "
                            "and REQUEST_END, or HTTP/GRPC receive and send times)%s", (long long)r->id,
                            arrival == SP_TIME_NONE ? "start" : "end", why);

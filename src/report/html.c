@@ -1079,6 +1079,10 @@ static void write_quality(html_ctx *c)
             r->orphaned_records ? " class=\"warn\"" : "", r->orphaned_records);
     fprintf(out, "<tr><td>traces the recorder did not close cleanly</td><td%s>%zu</td></tr>\n",
             r->unclean_files ? " class=\"warn\"" : "", r->unclean_files);
+    /* a row only when spans were clipped, so other pages read as before */
+    if (r->spans_clipped)
+        fprintf(out, "<tr><td>stage spans clipped to their request's life</td><td class=\"warn\">%" PRIu64
+                "</td></tr>\n", r->spans_clipped);
     fputs("</tbody></table>\n", out);
     char lost[2048];
     if (sp_rep_loss_text(r, 0, lost, sizeof lost)) {
@@ -1093,6 +1097,12 @@ static void write_quality(html_ctx *c)
             sp_html_esc(out, lost, sizeof lost);
             fputs("</p>\n", out);
         }
+    /* the text report's sentence, word for word */
+    if (sp_rep_spans_clipped_text(r, lost, sizeof lost)) {
+        fputs("<p class=\"warn\">", out);
+        sp_html_esc(out, lost, sizeof lost);
+        fputs("</p>\n", out);
+    }
     if (r->other_share_p95 >= 0.05)
         fputs("<p class=\"warn\">A large <code>other</code> share means instrumentation is missing: some of "
               "each request's time is covered by no span and no batch.</p>\n",

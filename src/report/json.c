@@ -352,9 +352,22 @@ static void write_loss(FILE *out, const sp_report *r)
 {
     fprintf(out,
             "\"data_quality\":{\"complete\":%s,\"lost_blocks\":%" PRIu64 ",\"lost_bytes\":%" PRIu64
-            ",\"undecodable_records\":%" PRIu64 ",\"orphaned_records\":%" PRIu64 ",\"unclean_files\":%zu,\"files\":[",
+            ",\"undecodable_records\":%" PRIu64 ",\"orphaned_records\":%" PRIu64 ",\"unclean_files\":%zu,",
             sp_report_describe_loss(r, NULL, 0) ? "false" : "true", r->lost_blocks, r->lost_bytes,
             r->undecodable_records, r->orphaned_records, r->unclean_files);
+    /* stage spans clipped to their request's life (docs/analysis.md section 1): not a loss, so not in
+     * `complete`; the first request and its file null when there is none */
+    fprintf(out, "\"spans_clipped\":{\"count\":%" PRIu64 ",\"first_request\":", r->spans_clipped);
+    if (r->spans_clipped_request)
+        sp_json_write_str(out, r->spans_clipped_request, 0);
+    else
+        fputs("null", out);
+    fputs(",\"first_file\":", out);
+    if (r->spans_clipped_file)
+        sp_json_write_str(out, r->spans_clipped_file, 0);
+    else
+        fputs("null", out);
+    fputs("},\"files\":[", out);
     for (size_t f = 0; r->file_quality && f < r->n_files; f++) {
         const sp_file_quality *q = &r->file_quality[f];
         const sp_file_loss *l = &q->loss;

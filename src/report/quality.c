@@ -1,6 +1,7 @@
 /* The report's data-quality sentences: what each file lost, worded by the event model's one formatter
  * (src/model/loss.c) from the copies the report keeps, for the writers and for --strict; and which
- * file's times were moved onto another's clock, for the text and HTML writers. */
+ * file's times were moved onto another's clock and how many stage spans were clipped to their
+ * request's life, for the text and HTML writers. */
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -46,6 +47,19 @@ int sp_rep_clock_shift_text(const sp_report *r, size_t f, char *buf, size_t len)
     snprintf(buf, len, "clocks: %s's times moved %s (%" PRId64 " ns) onto %s's clock by the files' wall-clock "
              "anchors (different hosts or boots): aligned only as well as the hosts' clocks agree (NTP)", q->path, by,
              q->clock_shift_ns, r->file_quality[q->clock_onto].path);
+    return 1;
+}
+
+int sp_rep_spans_clipped_text(const sp_report *r, char *buf, size_t len)
+{
+    if (!r || !r->spans_clipped || len == 0)
+        return 0;
+    uint64_t n = r->spans_clipped;
+    snprintf(buf, len, "spans: %" PRIu64 " stage %s outside %s request's life [arrival, done) and %s clipped to "
+             "it (docs/analysis.md section 1): likely an instrumentation bug; the first: request \"%.64s\" in %s",
+             n, n == 1 ? "span reached" : "spans reached", n == 1 ? "its" : "their", n == 1 ? "was" : "were",
+             r->spans_clipped_request ? r->spans_clipped_request : "?",
+             r->spans_clipped_file ? r->spans_clipped_file : "?");
     return 1;
 }
 

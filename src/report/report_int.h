@@ -84,6 +84,10 @@ size_t sp_rep_loss_text(const sp_report *r, int counts, char *buf, size_t len);
  * earlier file's clock by the files' wall-clock anchors (import.c, align_file; docs/cli.md), for the
  * text and HTML reports alike: written into buf, 1; 0 (buf untouched) when the file was not moved. */
 int sp_rep_clock_shift_text(const sp_report *r, size_t f, char *buf, size_t len);
+/* The data-quality sentence for stage spans clipped to their request's life (r->spans_clipped;
+ * docs/analysis.md section 1), for the text and HTML reports alike: written into buf, 1; 0 (buf
+ * untouched) when none was. */
+int sp_rep_spans_clipped_text(const sp_report *r, char *buf, size_t len);
 /* 1 when no loaded trace can carry the recorder's drop counts (quality.c: every file is another
  * tool's, r->other_tool_files == r->n_files, and none was counted): the data-quality line says drops
  * are not known, not "0 dropped". */

@@ -613,6 +613,10 @@ static void write_quality(FILE *out, const sp_report *r)
     for (size_t f = 0; f < r->n_files; f++)
         if (sp_rep_clock_shift_text(r, f, line, sizeof line))
             sp_rep_wrap(out, line, 0, 2);
+    /* spans clipped to their request's life: a line only when there are some, so other reports read
+     * as before */
+    if (sp_rep_spans_clipped_text(r, line, sizeof line))
+        sp_rep_wrap(out, line, 0, 2);
     write_client_quality(out, r);
 }
 

@@ -131,6 +131,24 @@ assert p95["base"] < p95["new"], p95' <<<"$js"
 # a trace from standard input, and the report and trace of one run compare as equal
 "$BIN" diff "$tmp/w4.json" - <"$tmp/w4.jsonl" >"$tmp/o"; t test $? -eq 0
 t grep -Eq '^  p95 .* 0 ns \(\+0\.0%\) +-$' "$tmp/o"
+# data_quality.spans_clipped (left9): reports with it (count 0, nulls) and an older report without it
+# (the member removed) read alike: the same output, the older file's folder aside
+t grep -qF '"spans_clipped":{"count":0,"first_request":null,"first_file":null}' "$tmp/w4.json"
+mkdir "$tmp/old"
+sed 's/"spans_clipped":{[^}]*},//' "$tmp/w4.json" >"$tmp/old/w4.json"
+t test "$(grep -c spans_clipped "$tmp/old/w4.json")" = 0
+"$BIN" diff "$tmp/w4.json" "$tmp/w8.json" >"$tmp/o1" 2>&1; t test $? -eq 0
+"$BIN" diff "$tmp/old/w4.json" "$tmp/w8.json" 2>&1 | sed "s|$tmp/old/|$tmp/|g" >"$tmp/o2"; t test "${PIPESTATUS[0]}" -eq 0
+t cmp -s "$tmp/o1" "$tmp/o2"
+# ... and with spans clipped (a count and the first request's id and file)
+{
+  echo '{"ev":"request","id":"c1","arrival_ns":1000,"done_ns":5000}'
+  echo '{"ev":"stage","id":"c1","stage":"queue","start_ns":500,"end_ns":3000}'
+} >"$tmp/clip.jsonl"
+"$BIN" analyze --json "$tmp/clip.jsonl" >"$tmp/clip.json" 2>/dev/null
+t grep -qF '"spans_clipped":{"count":1,"first_request":"c1","first_file":' "$tmp/clip.json"
+"$BIN" diff "$tmp/clip.json" "$tmp/clip.json" >/dev/null 2>&1; t test $? -eq 0
+"$BIN" diff "$tmp/old/w4.json" "$tmp/clip.json" >/dev/null 2>&1; t test $? -eq 0
 
 # several files per side are replicas analysed together
 js=$("$BIN" diff --json --base "$tmp/s2.jsonl" --base "$tmp/s3.jsonl" --new "$tmp/s4.jsonl" --new "$tmp/w4.jsonl")

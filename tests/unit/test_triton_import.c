@@ -147,8 +147,11 @@ static void test_malformed(void)
 
 /* A trace with no start or end says why where the file shows it: no timestamps at all (a file traced
  * at level=TENSORS only: its tensor records, as Triton's trace.md shows them), or timestamps only under
- * lower-case names (older releases' "http recv start"). A newer upper-case name this importer does not
- * read (INFER_RESPONSE_COMPLETE) is no sign of either. */
+ * lower-case names with no equivalent read here ("http infer start", which the earliest
+ * trace_summary.py read). A newer upper-case name this importer does not read (INFER_RESPONSE_COMPLETE)
+ * is no sign of either. The 1.x servers' lower-case names ("http recv start", "queue start", "http send
+ * end") are read as today's since branch left9: the trace that failed here before now loads, its
+ * arrival and done from them (tests/cli/triton_old_names.sh compares whole reports). */
 static void test_no_start_why(void)
 {
     static const it_bad_input cases[] = {
@@ -156,15 +159,23 @@ static void test_no_start_why(void)
          "\"tensor\":{\"name\":\"input\",\"data\":\"0.1,0.1\",\"shape\":\"1,2\",\"dtype\":\"FP32\"}}]",
          "t.json:1:2: trace id 1 has no start (expected REQUEST_START and REQUEST_END, or HTTP/GRPC receive and "
          "send times); it has no timestamps at all: Triton writes them under --trace-config level=TIMESTAMPS"},
-        {"[{\"model_name\":\"simple\",\"model_version\":-1,\"id\":1,\"timestamps\":[{\"name\":\"http recv start\","
-         "\"ns\":100},{\"name\":\"queue start\",\"ns\":130},{\"name\":\"http send end\",\"ns\":330}]}]",
+        {"[{\"model_name\":\"simple\",\"model_version\":-1,\"id\":1,\"timestamps\":[{\"name\":\"http infer start\","
+         "\"ns\":100},{\"name\":\"queue start\",\"ns\":130},{\"name\":\"http infer end\",\"ns\":330}]}]",
          "trace id 1 has no start (expected REQUEST_START and REQUEST_END, or HTTP/GRPC receive and send times); "
-         "the file's timestamps have lower-case names, e.g. \"http recv start\", as older Triton releases wrote "
-         "them, which are not read"},
+         "the file's timestamps have lower-case names with no equivalent read here, e.g. \"http infer start\" "
+         "(docs/triton.md, \"Older releases\")"},
     };
     it_expect_errors(SP_FORMAT_TRITON, "t.json", cases, sizeof cases / sizeof cases[0]);
     char err[512];
     sp_events *ev = NULL;
+    CHECK(it_load_text(SP_FORMAT_TRITON, "t.json", "[{\"model_name\":\"simple\",\"model_version\":-1,\"id\":1,"
+                       "\"timestamps\":[{\"name\":\"http recv start\",\"ns\":100},{\"name\":\"queue start\",\"ns\":130},"
+                       "{\"name\":\"http send end\",\"ns\":330}]}]", 0, &ev, err, sizeof err) == SP_OK);
+    CHECK_EQ_U64(ev ? ev->n_requests : 0, 1);
+    CHECK_EQ_U64(ev ? ev->requests[0].arrival_ns : 0, 100);
+    CHECK_EQ_U64(ev ? ev->requests[0].done_ns : 0, 330);
+    sp_events_destroy(ev);
+    ev = NULL;
     CHECK(it_load_text(SP_FORMAT_TRITON, "t.json", "[{\"id\":1,\"timestamps\":[{\"name\":\"REQUEST_START\",\"ns\":1},"
                        "{\"name\":\"INFER_RESPONSE_COMPLETE\",\"ns\":5}]}]", 0, &ev, err, sizeof err) == SP_ERR_PARSE);
     CHECK(strstr(err, "send times)") != NULL && strstr(err, "send times);") == NULL);
