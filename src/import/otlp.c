@@ -273,7 +273,8 @@ static int attr_of(const char *k, size_t n)
         return A_PROMPT_TOKENS;
     if (IS("gen_ai.usage.completion_tokens") || IS("gen_ai.usage.output_tokens"))
         return A_COMPLETION_TOKENS;
-    /* Triton's OpenTelemetry mode: these names in its docs (24.x), the triton. ones in 23.x's tracer */
+    /* Triton's OpenTelemetry mode: these names in its docs, the triton. ones in an earlier tracer
+     * (docs/triton.md, "OpenTelemetry mode") */
     if (IS("model_name") || IS("triton.model_name"))
         return A_TRITON_MODEL;
     if (IS("model_version") || IS("triton.model_version"))
@@ -1134,6 +1135,20 @@ static sp_status request_of(otlp *o, const ospan *rs, const char *trace_hex, uin
     return sp_ev_request_ref(ev, file, trace_hex, 32, out);
 }
 
+/* The request's W3C trace context: its request span's ids and flags. */
+static sp_status set_trace_context(otlp *o, uint32_t req, const ospan *rs)
+{
+    sp_trace_context tc;
+    memcpy(tc.trace_id, rs->trace, 16);
+    memcpy(tc.span_id, rs->id, 8);
+    memset(tc.parent_id, 0, 8);
+    if (rs->has_parent)
+        memcpy(tc.parent_id, rs->parent, 8);
+    tc.flags = rs->has_flags ? rs->flags : SP_TRACE_FLAG_SAMPLED;
+    sp_status st = sp_ev_request_set_trace(o->ctx->ev, req, &tc);
+    return st == SP_ERR_INVALID ? SP_OK : st;   /* an all-zero span id: the request keeps no trace context */
+}
+
 /* ---------- Triton's OpenTelemetry layout ---------- */
 
 /* Is the trace [g, g+n) in Triton's OpenTelemetry layout: a span naming a model (model_name) and a
@@ -1272,18 +1287,7 @@ static sp_status triton_request(void *arg, const sp_triton_trace *r, uint32_t *o
     for (int i = 0; i < 16; i++)
         snprintf(id + 2 * i, 3, "%02x", rs->trace[i]);
     sp_status st = request_of(o, &named, id, out);
-    if (st)
-        return st;
-    sp_trace_context tc;
-    memcpy(tc.trace_id, rs->trace, 16);
-    memcpy(tc.span_id, rs->id, 8);
-    memset(tc.parent_id, 0, 8);
-    if (rs->has_parent)
-        memcpy(tc.parent_id, rs->parent, 8);
-    tc.flags = rs->has_flags ? rs->flags : SP_TRACE_FLAG_SAMPLED;
-    if ((st = sp_ev_request_set_trace(o->ctx->ev, *out, &tc)) == SP_ERR_INVALID)
-        st = SP_OK;
-    return st;
+    return st ? st : set_trace_context(o, *out, rs);
 }
 
 static sp_status build(otlp *o)
@@ -1341,16 +1345,7 @@ static sp_status build(otlp *o)
         if ((st = request_of(o, &g[rs], id, &req)))
             break;
         sp_ev_request *q = &ev->requests[req];
-        sp_trace_context tc;
-        memcpy(tc.trace_id, g[rs].trace, 16);
-        memcpy(tc.span_id, g[rs].id, 8);
-        memset(tc.parent_id, 0, 8);
-        if (g[rs].has_parent)
-            memcpy(tc.parent_id, g[rs].parent, 8);
-        tc.flags = g[rs].has_flags ? g[rs].flags : SP_TRACE_FLAG_SAMPLED;
-        if ((st = sp_ev_request_set_trace(ev, req, &tc)) == SP_ERR_INVALID)
-            st = SP_OK;   /* an all-zero span id: the request keeps no trace context */
-        if (st)
+        if ((st = set_trace_context(o, req, &g[rs])))
             break;
         q->arrival_ns = g[rs].start;
         q->done_ns = g[rs].end;
