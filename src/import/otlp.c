@@ -1195,80 +1195,103 @@ static void merge_ts(sp_triton_trace *r, const otri *t)
     r->any_ts |= t->any_event;
 }
 
+/* One trace in Triton's layout while it becomes Triton trace records. */
+typedef struct tview {
+    const ospan *g;          /* its spans, in start order */
+    size_t n;
+    sp_hmap ids;             /* span id -> index in g */
+    uint32_t *rec;           /* index in g -> record index (model spans), else SP_EV_NONE */
+    size_t top, root;        /* the top-level model span, the trace's root span; n: none */
+} tview;
+
+/* A record per model span; finds the trace's root span (the earliest whose parent is not in the
+ * file). */
+static sp_status triton_records(otlp *o, tview *v)
+{
+    struct sp_events *ev = o->ctx->ev;
+    char hex[33];
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", v->g[0].trace[i]);
+    for (size_t i = 0; i < v->n; i++) {
+        const ospan *sp = &v->g[i];
+        v->rec[i] = SP_EV_NONE;
+        bool in_file = sp->has_parent && sp_hmap_find(&v->ids, span_key(sp->parent), NULL, NULL) != SP_HMAP_NONE;
+        if (!in_file && v->root == v->n)
+            v->root = i;
+        if (sp->tri == SP_EV_NONE || o->tri[sp->tri].model == SP_EV_NONE)
+            continue;
+        const otri *t = &o->tri[sp->tri];
+        sp_triton_trace *r;
+        sp_status st = sp_triton_trace_ref(&o->triton, (int64_t)o->triton.n + 1, sp->line, sp->column, &r);
+        if (st)
+            return st;
+        v->rec[i] = (uint32_t)(o->triton.n - 1);
+        r->model = t->model;
+        r->version = t->version;
+        char label[SP_TRITON_NAME_MAX + 80];
+        int ln = snprintf(label, sizeof label, "model span \"%s\" of trace %s", sp_str_get(&ev->strings, t->model), hex);
+        if ((st = sp_str_intern(&ev->strings, label, (size_t)ln < sizeof label ? (size_t)ln : sizeof label - 1, &r->label)))
+            return st;
+        merge_ts(r, t);
+    }
+    return SP_OK;
+}
+
+/* Each record's parent: the nearest model span above it; the first with none is the top level, and
+ * any later one is attached to it. */
+static void triton_link(otlp *o, tview *v)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        if (v->rec[i] == SP_EV_NONE)
+            continue;
+        size_t p = v->g[i].has_parent ? sp_hmap_find(&v->ids, span_key(v->g[i].parent), NULL, NULL) : SP_HMAP_NONE;
+        size_t m = p == SP_HMAP_NONE ? v->n : model_span_of(o, v->g, v->n, &v->ids, p);
+        sp_triton_trace *r = &o->triton.tr[v->rec[i]];
+        if (m < v->n && m != i)
+            r->parent = o->triton.tr[v->rec[m]].id;
+        else if (v->top == v->n)
+            v->top = i;
+        else
+            r->parent = o->triton.tr[v->rec[v->top]].id;
+    }
+}
+
 /* A trace in Triton's layout as Triton trace records (docs/triton.md, "OpenTelemetry mode"): one per
  * model span, its parent the nearest model span above it (an ensemble's or a BLS model's); each other
  * span's events (the compute span's COMPUTE_*, the InferRequest span's HTTP_*) go to its nearest model
  * span, or to the top-level one. The top-level model span (the earliest with no model above it) is the
- * request; any other such span is attached to it, so the trace stays one request. */
+ * request; any other such span is attached to it, so the trace stays one request. `base` is g's index
+ * in o->spans. */
 static sp_status triton_trace(otlp *o, const ospan *g, size_t n, size_t base)
 {
-    struct sp_events *ev = o->ctx->ev;
-    sp_hmap ids;   /* span id -> index in g */
-    memset(&ids, 0, sizeof ids);
+    tview v = {g, n, {0}, NULL, n, n};
     sp_status st = SP_OK;
     for (size_t i = 0; i < n && st == SP_OK; i++)
-        st = sp_hmap_put(&ids, span_key(g[i].id), (uint32_t)i);
-    uint32_t *rec = st ? NULL : malloc(n * sizeof *rec);   /* g index -> record index (model spans) */
-    if (!rec)
+        st = sp_hmap_put(&v.ids, span_key(g[i].id), (uint32_t)i);
+    if (st == SP_OK && !(v.rec = malloc(n * sizeof *v.rec)))
         st = SP_ERR_NOMEM;
-    size_t top = n, root = n;   /* the top-level model span; the trace's root span */
-    char hex[33];
-    for (int i = 0; i < 16; i++)
-        snprintf(hex + 2 * i, 3, "%02x", g[0].trace[i]);
-    /* pass 1: a record per model span */
-    for (size_t i = 0; i < n && st == SP_OK; i++) {
-        rec[i] = SP_EV_NONE;
-        bool in_file = g[i].has_parent && sp_hmap_find(&ids, span_key(g[i].parent), NULL, NULL) != SP_HMAP_NONE;
-        if (!in_file && root == n)
-            root = i;   /* spans are in start order: the earliest root */
-        if (g[i].tri == SP_EV_NONE || o->tri[g[i].tri].model == SP_EV_NONE)
-            continue;
-        const otri *t = &o->tri[g[i].tri];
-        sp_triton_trace *r;
-        if ((st = sp_triton_trace_ref(&o->triton, (int64_t)o->triton.n + 1, g[i].line, g[i].column, &r)))
-            break;
-        rec[i] = (uint32_t)(o->triton.n - 1);
-        r->model = t->model;
-        r->version = t->version;
-        r->user = (uint32_t)(base + i);
-        char label[SP_TRITON_NAME_MAX + 80];
-        int ln = snprintf(label, sizeof label, "model span \"%s\" of trace %s", sp_str_get(&ev->strings, t->model), hex);
-        if ((st = sp_str_intern(&ev->strings, label, (size_t)ln < sizeof label ? (size_t)ln : sizeof label - 1, &r->label)))
-            break;
-        merge_ts(r, t);
-    }
-    /* pass 2: parents, the top-level span, and the other spans' events */
-    for (size_t i = 0; i < n && st == SP_OK; i++) {
-        if (rec[i] == SP_EV_NONE)
-            continue;
-        size_t p = g[i].has_parent ? sp_hmap_find(&ids, span_key(g[i].parent), NULL, NULL) : n;
-        size_t m = p == SP_HMAP_NONE || p >= n ? n : model_span_of(o, g, n, &ids, p);
-        if (m < n && m != i) {
-            o->triton.tr[rec[i]].parent = o->triton.tr[rec[m]].id;
-        } else if (top == n) {
-            top = i;
-        } else {
-            o->triton.tr[rec[i]].parent = o->triton.tr[rec[top]].id;
+    if (st == SP_OK)
+        st = triton_records(o, &v);
+    if (st == SP_OK)
+        triton_link(o, &v);
+    if (st == SP_OK && v.top < n) {
+        /* the other spans' events */
+        for (size_t i = 0; i < n; i++) {
+            if (v.rec[i] != SP_EV_NONE || g[i].tri == SP_EV_NONE)
+                continue;
+            size_t m = model_span_of(o, g, n, &v.ids, i);
+            merge_ts(&o->triton.tr[v.rec[m < n ? m : v.top]], &o->tri[g[i].tri]);
         }
-    }
-    for (size_t i = 0; i < n && st == SP_OK && top < n; i++) {
-        if (rec[i] != SP_EV_NONE || g[i].tri == SP_EV_NONE)
-            continue;
-        size_t m = model_span_of(o, g, n, &ids, i);
-        merge_ts(&o->triton.tr[rec[m < n ? m : top]], &o->tri[g[i].tri]);
-    }
-    if (st == SP_OK && top < n) {
         /* where no timestamp gives arrival or done: the root span's times (Triton's InferRequest) */
-        sp_triton_trace *r = &o->triton.tr[rec[top]];
-        const ospan *rs = &g[root < n ? root : top];
-        r->span_start = rs->start;
-        r->span_end = rs->end;
+        size_t root = v.root < n ? v.root : v.top;
+        sp_triton_trace *r = &o->triton.tr[v.rec[v.top]];
+        r->span_start = g[root].start;
+        r->span_end = g[root].end;
         if ((st = SP_GROW(o->tri_req, o->captri_req, o->triton.n, OTLP_MAX_SPANS)) == SP_OK)
-            o->tri_req[rec[top]] = (otri_req){(uint32_t)(base + (root < n ? root : top)),
-                                               o->tri[g[top].tri].request_id};
+            o->tri_req[v.rec[v.top]] = (otri_req){(uint32_t)(base + root), o->tri[g[v.top].tri].request_id};
     }
-    free(rec);
-    sp_hmap_free(&ids);
+    free(v.rec);
+    sp_hmap_free(&v.ids);
     return st;
 }
 

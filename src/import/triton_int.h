@@ -45,7 +45,6 @@ typedef struct sp_triton_trace {
                                           (OTLP: the top-level span's times); SP_TIME_NONE in triton.c */
     uint32_t line, column;   /* where the id was first seen */
     uint32_t req;            /* request index (roots), after the model pass */
-    uint32_t user;           /* the reader's own index (otlp.c: the trace's first span) */
     bool bad;                /* lenient: skipped */
     bool any_ts;             /* a record of this id had a timestamp, known or not */
 } sp_triton_trace;
