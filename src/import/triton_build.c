@@ -272,8 +272,9 @@ sp_status sp_triton_build(sp_triton_set *t)
         sp_triton_trace *r = &t->tr[i];
         sp_triton_trace *root = root_of(t, r);
         if (!root)
-            st = sp_import_fail_at(t->ctx, r->line, r->column, SP_ERR_PARSE, "%s: parent_id chain loops or is "
-                                   "deeper than %d", label_of(t, r, lb, sizeof lb), SP_TRITON_MAX_DEPTH);
+            st = sp_import_fail_at(t->ctx, r->line, r->column, SP_ERR_PARSE, "%s: %s chain loops or is deeper "
+                                   "than %d", label_of(t, r, lb, sizeof lb),
+                                   r->label == SP_EV_NONE ? "parent_id" : "parent span", SP_TRITON_MAX_DEPTH);
         else
             st = check_trace(t, r, root == r);
         if (st) {

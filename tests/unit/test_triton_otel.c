@@ -203,6 +203,16 @@ static void test_malformed_events(void)
          "QUEUE_START (210)"},
         {TRITON_DOC("{\"timeUnixNano\":\"300\",\"name\":\"COMPUTE_START\"}", "7"),
          "o.json:5:1: span: \"events\" must hold"},
+        /* two model spans, each the other's parent: no top level */
+        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[\n"
+         "{\"traceId\":\"5b8efff798038103d269b633813fc611\",\"spanId\":\"0000000000000a01\",\"parentSpanId\":"
+         "\"0000000000000a02\",\"startTimeUnixNano\":\"100\",\"endTimeUnixNano\":\"900\",\"attributes\":[{\"key\":"
+         "\"model_name\",\"value\":{\"stringValue\":\"a\"}}],\"events\":[{\"timeUnixNano\":\"100\",\"name\":"
+         "\"REQUEST_START\"}]},\n"
+         "{\"traceId\":\"5b8efff798038103d269b633813fc611\",\"spanId\":\"0000000000000a02\",\"parentSpanId\":"
+         "\"0000000000000a01\",\"startTimeUnixNano\":\"100\",\"endTimeUnixNano\":\"900\",\"attributes\":[{\"key\":"
+         "\"model_name\",\"value\":{\"stringValue\":\"b\"}}]}]}]}]}",
+         "o.json:2:1: model span \"a\" of trace 5b8efff798038103d269b633813fc611: parent span chain loops"},
     };
     it_expect_errors(SP_FORMAT_OTLP, "o.json", cases, sizeof cases / sizeof cases[0]);
 
