@@ -15,9 +15,11 @@
 #include "import/import_int.h"
 #include "format/native_format.h"
 #include "import/json.h"
+#include "import/triton_int.h"
 
 #define OTLP_MAX_SPANS (8u << 20)     /* hard cap on spans kept from one file */
 #define OTLP_TEXT_MAX 256             /* bytes of a stage name (longer names are malformed) */
+#define OTLP_MAX_EVENTS 4096          /* events in one span (the SDKs' default limit is 128) */
 
 /* vLLM's request latency attributes (seconds, as doubles), from vLLM's SpanAttributes. */
 enum lat {
@@ -56,7 +58,24 @@ typedef struct ospan {
     uint64_t start, end;
     uint32_t line, column;
     uint32_t seq;            /* order in the file (stable sorting) */
+    uint32_t tri;            /* index into otlp.tri: the span's Triton facts; SP_EV_NONE: none */
 } ospan;
+
+/* What a span says in Triton's OpenTelemetry layout (docs/triton.md, "OpenTelemetry mode"): kept out
+ * of line, for the spans that have any, so spans of other services cost nothing more. */
+typedef struct otri {
+    uint64_t ts[SP_TRITON_TS_COUNT];   /* its events with Triton's timestamp names; SP_TIME_NONE */
+    sp_str model, version;   /* model_name / model_version attributes; SP_EV_NONE */
+    sp_str request_id;       /* request_id attribute (non-empty); SP_EV_NONE */
+    bool any_event;          /* the span had an event, of any name */
+    bool triton_event;       /* ... with one of Triton's timestamp names */
+} otri;
+
+/* A Triton trace's request as the Triton model names it (otlp.tri_req, by record index). */
+typedef struct otri_req {
+    uint32_t root;           /* the trace's root span (index into spans): its context and times */
+    sp_str request_id;       /* the top model span's request_id; SP_EV_NONE */
+} otri_req;
 
 typedef struct otlp {
     sp_import_ctx *ctx;
@@ -70,6 +89,11 @@ typedef struct otlp {
     sp_str warned_props[SP_PROP_MAX_KEYS]; /* property keys already said to differ between resources */
     size_t n_warned_props;
     uint64_t fragments, fragment_spans;   /* traces (and their spans) with no request span */
+    otri *tri;               /* Triton facts of the spans that have any (ospan.tri) */
+    size_t ntri, captri;
+    sp_triton_set triton;    /* traces in Triton's layout, built by triton_build.c */
+    otri_req *tri_req;       /* by triton record index */
+    size_t captri_req;
 } otlp;
 
 /* One span object as read. */
@@ -82,6 +106,9 @@ typedef struct sread {
     char stage[OTLP_TEXT_MAX];
     size_t stage_len;
     bool has_stage;
+    otri tri;                /* Triton facts as read; kept when has_tri */
+    bool has_tri;
+    uint32_t bad_line, bad_col;   /* where the first problem is when not at the span's start (an event) */
     char bad[200];
 } sread;
 
@@ -222,7 +249,7 @@ static sp_status read_anyvalue(otlp *o, sp_json_token *got, bool *has)
 
 enum attr {
     A_NONE = -1, A_STAGE = LAT_COUNT, A_REQUEST, A_BATCH, A_PROMPT_TOKENS, A_COMPLETION_TOKENS, A_BATCH_EFFECTIVE,
-    A_BATCH_PADDED, A_OUTCOME, A_HTTP_STATUS
+    A_BATCH_PADDED, A_OUTCOME, A_HTTP_STATUS, A_TRITON_MODEL, A_TRITON_VERSION, A_TRITON_REQUEST
 };
 
 static int attr_of(const char *k, size_t n)
@@ -246,11 +273,130 @@ static int attr_of(const char *k, size_t n)
         return A_PROMPT_TOKENS;
     if (IS("gen_ai.usage.completion_tokens") || IS("gen_ai.usage.output_tokens"))
         return A_COMPLETION_TOKENS;
+    /* Triton's OpenTelemetry mode: these names in its docs, the triton. ones in an earlier tracer
+     * (docs/triton.md, "OpenTelemetry mode") */
+    if (IS("model_name") || IS("triton.model_name"))
+        return A_TRITON_MODEL;
+    if (IS("model_version") || IS("triton.model_version"))
+        return A_TRITON_VERSION;
+    if (IS("request_id") || IS("triton.request_id"))
+        return A_TRITON_REQUEST;
 #undef IS
     for (int i = 0; i < LAT_COUNT; i++)
         if (strlen(g_lat_names[i]) == n && memcmp(g_lat_names[i], k, n) == 0)
             return i;
     return A_NONE;
+}
+
+/* A Triton attribute (model_name, model_version, request_id). These names are common enough in other
+ * services' spans that a value of another shape is ignored, never malformed: they count only in a
+ * trace of Triton's layout (a model span with Triton's timestamp events). */
+static sp_status triton_attribute(otlp *o, sread *r, int which, const sp_json_token *v)
+{
+    bool text = v->type == SP_JSON_STRING || (which == A_TRITON_VERSION && v->type == SP_JSON_NUMBER);
+    if (!text || v->len == 0 || v->len >= SP_TRITON_NAME_MAX || memchr(v->str, 0, v->len))
+        return SP_OK;
+    sp_str *dst = which == A_TRITON_MODEL ? &r->tri.model : which == A_TRITON_VERSION ? &r->tri.version
+                                                                                      : &r->tri.request_id;
+    r->has_tri = true;
+    return sp_str_intern(&o->ctx->ev->strings, v->str, v->len, dst);
+}
+
+static void bad_at(sread *r, uint32_t line, uint32_t col, const char *fmt, ...) SP_PRINTF(4, 5);
+
+/* A problem at line:col inside the span (an event), reported there rather than at the span's start. */
+static void bad_at(sread *r, uint32_t line, uint32_t col, const char *fmt, ...)
+{
+    if (r->bad[0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->bad, sizeof r->bad, fmt, ap);
+    va_end(ap);
+    r->bad_line = line;
+    r->bad_col = col;
+}
+
+/* "events": [{"timeUnixNano": "...", "name": "...", "attributes": [...]}, ...]; the '[' is consumed.
+ * Every event needs a time (a non-negative integer, as the span's times); one with a Triton timestamp
+ * name is kept (the first of a name), the rest only counted. */
+static sp_status read_events(otlp *o, sread *r)
+{
+    sp_json_token t;
+    uint32_t count = 0;
+    for (;;) {
+        if (sp_json_next(&o->lx, &t))
+            return sp_json_fail(&o->lx, o->ctx);
+        if (t.type == SP_JSON_ARR_END)
+            return SP_OK;
+        uint32_t line = t.line, col = t.column;
+        if (t.type != SP_JSON_OBJ_BEGIN) {
+            if (t.type == SP_JSON_ARR_BEGIN && sp_json_skip_rest(&o->lx))
+                return sp_json_fail(&o->lx, o->ctx);
+            bad_at(r, line, col, "\"events\" must hold {\"timeUnixNano\":...,\"name\":...} objects");
+            continue;
+        }
+        if (++count > OTLP_MAX_EVENTS) {
+            bad_at(r, line, col, "more than %u events in one span", OTLP_MAX_EVENTS);
+            if (sp_json_skip_rest(&o->lx))
+                return sp_json_fail(&o->lx, o->ctx);
+            continue;
+        }
+        r->tri.any_event = true;
+        bool has_time = false, time_bad = false, seen_time = false, seen_name = false;
+        int which = -1;
+        uint64_t ns = 0;
+        for (;;) {
+            if (sp_json_next(&o->lx, &t))
+                return sp_json_fail(&o->lx, o->ctx);
+            if (t.type == SP_JSON_OBJ_END)
+                break;
+            bool is_time = key_is(&t, "timeUnixNano"), is_name = key_is(&t, "name");
+            if (!is_time && !is_name) {
+                if (sp_json_skip(&o->lx))   /* attributes, droppedAttributesCount */
+                    return sp_json_fail(&o->lx, o->ctx);
+                continue;
+            }
+            if ((is_time && seen_time) || (is_name && seen_name))
+                bad_at(r, line, col, "event: \"%s\" given twice", is_time ? "timeUnixNano" : "name");
+            seen_time |= is_time;
+            seen_name |= is_name;
+            if (sp_json_next(&o->lx, &t))
+                return sp_json_fail(&o->lx, o->ctx);
+            if (t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) {
+                if (sp_json_skip_rest(&o->lx))
+                    return sp_json_fail(&o->lx, o->ctx);
+                time_bad |= is_time;
+                if (is_name)
+                    bad_at(r, line, col, "event: \"name\" must be a string");
+                continue;
+            }
+            int64_t x;
+            if (is_time) {
+                if (!token_int(&t, &x) || x < 0)
+                    time_bad = true;
+                else {
+                    ns = (uint64_t)x;
+                    has_time = true;
+                }
+            } else if (t.type != SP_JSON_STRING) {
+                bad_at(r, line, col, "event: \"name\" must be a string");
+            } else {
+                which = sp_triton_ts_find(t.str, t.len);
+            }
+        }
+        if (time_bad || !has_time) {
+            bad_at(r, line, col, "event%s%s%s: \"timeUnixNano\" %s", which >= 0 ? " \"" : "",
+                   which >= 0 ? sp_triton_ts_name(which) : "", which >= 0 ? "\"" : "",
+                   time_bad ? "must be a non-negative integer (ns since the Unix epoch)" : "is missing");
+            continue;
+        }
+        if (which >= 0) {
+            r->has_tri = r->tri.triton_event = true;
+            if (r->tri.ts[which] == SP_TIME_NONE)
+                r->tri.ts[which] = ns;   /* a repeated name keeps its first time, as in Triton's own file */
+        }
+    }
 }
 
 /* "attributes": [{"key": "...", "value": {...}}, ...]; the '[' is consumed. */
@@ -383,6 +529,10 @@ static sp_status read_attributes(otlp *o, sread *r)
                         bad(r, "gen_ai.usage.completion_tokens must be a non-negative integer");
                     else
                         r->s.output_tokens = x;
+                } else {
+                    sp_status ist = triton_attribute(o, r, which, &v);
+                    if (ist)
+                        return ist;
                 }
                 if (sp_json_skip_rest(&o->lx))   /* the rest of the value object */
                     return sp_json_fail(&o->lx, o->ctx);
@@ -432,8 +582,15 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
     for (int i = 0; i < LAT_COUNT; i++)
         r->s.lat[i] = -1;
     r->s.stage = SP_EV_NONE;
+    r->s.tri = SP_EV_NONE;
     r->s.line = line;
     r->s.column = col;
+    r->has_tri = false;
+    r->bad_line = r->bad_col = 0;
+    memset(&r->tri, 0, sizeof r->tri);
+    r->tri.model = r->tri.version = r->tri.request_id = SP_EV_NONE;
+    for (int k = 0; k < SP_TRITON_TS_COUNT; k++)
+        r->tri.ts[k] = SP_TIME_NONE;
     sp_json_token t;
     unsigned seen = 0;
     for (;;) {
@@ -441,7 +598,7 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
             return sp_json_fail(&o->lx, o->ctx);
         if (t.type == SP_JSON_OBJ_END)
             break;
-        enum { K_OTHER, K_TRACE, K_SPAN, K_PARENT, K_NAME, K_KIND, K_START, K_END, K_ATTRS, K_FLAGS } k = K_OTHER;
+        enum { K_OTHER, K_TRACE, K_SPAN, K_PARENT, K_NAME, K_KIND, K_START, K_END, K_ATTRS, K_FLAGS, K_EVENTS } k = K_OTHER;
         if (key_is(&t, "traceId"))
             k = K_TRACE;
         else if (key_is(&t, "spanId"))
@@ -460,6 +617,8 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
             k = K_ATTRS;
         else if (key_is(&t, "flags"))
             k = K_FLAGS;
+        else if (key_is(&t, "events"))
+            k = K_EVENTS;
         if (k == K_OTHER) {
             if (sp_json_skip(&o->lx))
                 return sp_json_fail(&o->lx, o->ctx);
@@ -478,10 +637,16 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
                 return st;
             continue;
         }
+        if (k == K_EVENTS && t.type == SP_JSON_ARR_BEGIN) {
+            sp_status st = read_events(o, r);
+            if (st)
+                return st;
+            continue;
+        }
         if (t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) {
             if (sp_json_skip_rest(&o->lx))
                 return sp_json_fail(&o->lx, o->ctx);
-            bad(r, "a span's \"%s\" must not be a container", k == K_ATTRS ? "attributes" : "field");
+            bad(r, "a span's \"%s\" must not be a container", k == K_ATTRS ? "attributes" : k == K_EVENTS ? "events" : "field");
             continue;
         }
         int64_t x;
@@ -544,6 +709,10 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
                 r->has_end = true;
             }
             break;
+        case K_EVENTS:
+            if (t.type != SP_JSON_NULL)
+                bad(r, "\"events\" must be an array");
+            break;
         default:
             bad(r, "\"attributes\" must be an array");
             break;
@@ -558,8 +727,13 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
             bad(r, "endTimeUnixNano (%llu) is before startTimeUnixNano (%llu)", (unsigned long long)r->s.end,
                 (unsigned long long)r->s.start);
     }
+    int first, second;
+    if (!r->bad[0] && r->tri.triton_event && sp_triton_ts_misordered(r->tri.ts, &first, &second))
+        bad(r, "event %s (%llu) is before %s (%llu)", sp_triton_ts_name(second),
+            (unsigned long long)r->tri.ts[second], sp_triton_ts_name(first), (unsigned long long)r->tri.ts[first]);
     if (r->bad[0])
-        return skip_or_fail(o, sp_import_fail_at(o->ctx, line, col, SP_ERR_PARSE, "span: %s", r->bad));
+        return skip_or_fail(o, sp_import_fail_at(o->ctx, r->bad_line ? r->bad_line : line, r->bad_line ? r->bad_col : col,
+                                                 SP_ERR_PARSE, "span: %s", r->bad));
     struct sp_events *ev = o->ctx->ev;
     sp_status st;
     if (r->has_stage) {
@@ -572,6 +746,12 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
         return sp_import_fail_at(o->ctx, line, col, SP_ERR_LIMIT, "more than %u spans in one file", OTLP_MAX_SPANS);
     if ((st = SP_GROW(o->spans, o->cap, o->n + 1, OTLP_MAX_SPANS)))
         return st;
+    if (r->has_tri) {
+        if ((st = SP_GROW(o->tri, o->captri, o->ntri + 1, OTLP_MAX_SPANS)))
+            return st;
+        r->s.tri = (uint32_t)o->ntri;
+        o->tri[o->ntri++] = r->tri;
+    }
     r->s.seq = (uint32_t)o->n;
     o->spans[o->n++] = r->s;
     return SP_OK;
@@ -955,6 +1135,184 @@ static sp_status request_of(otlp *o, const ospan *rs, const char *trace_hex, uin
     return sp_ev_request_ref(ev, file, trace_hex, 32, out);
 }
 
+/* The request's W3C trace context: its request span's ids and flags. */
+static sp_status set_trace_context(otlp *o, uint32_t req, const ospan *rs)
+{
+    sp_trace_context tc;
+    memcpy(tc.trace_id, rs->trace, 16);
+    memcpy(tc.span_id, rs->id, 8);
+    memset(tc.parent_id, 0, 8);
+    if (rs->has_parent)
+        memcpy(tc.parent_id, rs->parent, 8);
+    tc.flags = rs->has_flags ? rs->flags : SP_TRACE_FLAG_SAMPLED;
+    sp_status st = sp_ev_request_set_trace(o->ctx->ev, req, &tc);
+    return st == SP_ERR_INVALID ? SP_OK : st;   /* an all-zero span id: the request keeps no trace context */
+}
+
+/* ---------- Triton's OpenTelemetry layout ---------- */
+
+/* Is the trace [g, g+n) in Triton's OpenTelemetry layout: a span naming a model (model_name) and a
+ * span with an event of Triton's timestamp names (REQUEST_START, COMPUTE_START, ...)? */
+static bool triton_layout(const otlp *o, const ospan *g, size_t n)
+{
+    bool model = false, events = false;
+    for (size_t i = 0; i < n && !(model && events); i++) {
+        if (g[i].tri == SP_EV_NONE)
+            continue;
+        model |= o->tri[g[i].tri].model != SP_EV_NONE;
+        events |= o->tri[g[i].tri].triton_event;
+    }
+    return model && events;
+}
+
+static uint64_t span_key(const uint8_t id[8])
+{
+    uint64_t k;
+    memcpy(&k, id, 8);
+    return k;
+}
+
+/* The span's model span: itself or its nearest ancestor naming a model; n when none (the trace's
+ * InferRequest span). Ancestors are followed up to SP_TRITON_MAX_DEPTH, which also ends a loop. */
+static size_t model_span_of(const otlp *o, const ospan *g, size_t n, const sp_hmap *ids, size_t i)
+{
+    for (int d = 0; d <= SP_TRITON_MAX_DEPTH && i < n; d++) {
+        if (g[i].tri != SP_EV_NONE && o->tri[g[i].tri].model != SP_EV_NONE)
+            return i;
+        if (!g[i].has_parent)
+            return n;
+        uint32_t p = sp_hmap_find(ids, span_key(g[i].parent), NULL, NULL);
+        i = p == SP_HMAP_NONE ? n : p;
+    }
+    return n;
+}
+
+static void merge_ts(sp_triton_trace *r, const otri *t)
+{
+    for (int k = 0; k < SP_TRITON_TS_COUNT; k++)
+        if (r->ts[k] == SP_TIME_NONE)
+            r->ts[k] = t->ts[k];
+    r->any_ts |= t->any_event;
+}
+
+/* One trace in Triton's layout while it becomes Triton trace records. */
+typedef struct tview {
+    const ospan *g;          /* its spans, in start order */
+    size_t n;
+    sp_hmap ids;             /* span id -> index in g */
+    uint32_t *rec;           /* index in g -> record index (model spans), else SP_EV_NONE */
+    size_t top, root;        /* the top-level model span, the trace's root span; n: none */
+} tview;
+
+/* A record per model span; finds the trace's root span (the earliest whose parent is not in the
+ * file). */
+static sp_status triton_records(otlp *o, tview *v)
+{
+    struct sp_events *ev = o->ctx->ev;
+    char hex[33];
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", v->g[0].trace[i]);
+    for (size_t i = 0; i < v->n; i++) {
+        const ospan *sp = &v->g[i];
+        v->rec[i] = SP_EV_NONE;
+        bool in_file = sp->has_parent && sp_hmap_find(&v->ids, span_key(sp->parent), NULL, NULL) != SP_HMAP_NONE;
+        if (!in_file && v->root == v->n)
+            v->root = i;
+        if (sp->tri == SP_EV_NONE || o->tri[sp->tri].model == SP_EV_NONE)
+            continue;
+        const otri *t = &o->tri[sp->tri];
+        sp_triton_trace *r;
+        sp_status st = sp_triton_trace_ref(&o->triton, (int64_t)o->triton.n + 1, sp->line, sp->column, &r);
+        if (st)
+            return st;
+        v->rec[i] = (uint32_t)(o->triton.n - 1);
+        r->model = t->model;
+        r->version = t->version;
+        char label[SP_TRITON_NAME_MAX + 80];
+        int ln = snprintf(label, sizeof label, "model span \"%s\" of trace %s", sp_str_get(&ev->strings, t->model), hex);
+        if ((st = sp_str_intern(&ev->strings, label, (size_t)ln < sizeof label ? (size_t)ln : sizeof label - 1, &r->label)))
+            return st;
+        merge_ts(r, t);
+    }
+    return SP_OK;
+}
+
+/* Each record's parent: the nearest model span above it; the first with none is the top level, and
+ * any later one is attached to it. */
+static void triton_link(otlp *o, tview *v)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        if (v->rec[i] == SP_EV_NONE)
+            continue;
+        size_t p = v->g[i].has_parent ? sp_hmap_find(&v->ids, span_key(v->g[i].parent), NULL, NULL) : SP_HMAP_NONE;
+        size_t m = p == SP_HMAP_NONE ? v->n : model_span_of(o, v->g, v->n, &v->ids, p);
+        sp_triton_trace *r = &o->triton.tr[v->rec[i]];
+        if (m < v->n && m != i)
+            r->parent = o->triton.tr[v->rec[m]].id;
+        else if (v->top == v->n)
+            v->top = i;
+        else
+            r->parent = o->triton.tr[v->rec[v->top]].id;
+    }
+}
+
+/* A trace in Triton's layout as Triton trace records (docs/triton.md, "OpenTelemetry mode"): one per
+ * model span, its parent the nearest model span above it (an ensemble's or a BLS model's); each other
+ * span's events (the compute span's COMPUTE_*, the InferRequest span's HTTP_*) go to its nearest model
+ * span, or to the top-level one. The top-level model span (the earliest with no model above it) is the
+ * request; any other such span is attached to it, so the trace stays one request. `base` is g's index
+ * in o->spans. */
+static sp_status triton_trace(otlp *o, const ospan *g, size_t n, size_t base)
+{
+    tview v = {g, n, {0}, NULL, n, n};
+    sp_status st = SP_OK;
+    for (size_t i = 0; i < n && st == SP_OK; i++)
+        st = sp_hmap_put(&v.ids, span_key(g[i].id), (uint32_t)i);
+    if (st == SP_OK && !(v.rec = malloc(n * sizeof *v.rec)))
+        st = SP_ERR_NOMEM;
+    if (st == SP_OK)
+        st = triton_records(o, &v);
+    if (st == SP_OK)
+        triton_link(o, &v);
+    if (st == SP_OK && v.top < n) {
+        /* the other spans' events */
+        for (size_t i = 0; i < n; i++) {
+            if (v.rec[i] != SP_EV_NONE || g[i].tri == SP_EV_NONE)
+                continue;
+            size_t m = model_span_of(o, g, n, &v.ids, i);
+            merge_ts(&o->triton.tr[v.rec[m < n ? m : v.top]], &o->tri[g[i].tri]);
+        }
+        /* where no timestamp gives arrival or done: the root span's times (Triton's InferRequest) */
+        size_t root = v.root < n ? v.root : v.top;
+        sp_triton_trace *r = &o->triton.tr[v.rec[v.top]];
+        r->span_start = g[root].start;
+        r->span_end = g[root].end;
+        if ((st = SP_GROW(o->tri_req, o->captri_req, o->triton.n, OTLP_MAX_SPANS)) == SP_OK)
+            o->tri_req[v.rec[v.top]] = (otri_req){(uint32_t)(base + root), o->tri[g[v.top].tri].request_id};
+    }
+    free(v.rec);
+    sp_hmap_free(&v.ids);
+    return st;
+}
+
+/* The request of a Triton trace (sp_triton_set.request_ref): named by the top model span's request_id
+ * when no earlier trace took it, else as any other trace (docs/otlp.md); its trace context is the root
+ * span's. */
+static sp_status triton_request(void *arg, const sp_triton_trace *r, uint32_t *out)
+{
+    otlp *o = arg;
+    const otri_req *tq = &o->tri_req[r - o->triton.tr];
+    const ospan *rs = &o->spans[tq->root];
+    ospan named = *rs;
+    if (named.request_id == SP_EV_NONE)
+        named.request_id = tq->request_id;
+    char id[33];
+    for (int i = 0; i < 16; i++)
+        snprintf(id + 2 * i, 3, "%02x", rs->trace[i]);
+    sp_status st = request_of(o, &named, id, out);
+    return st ? st : set_trace_context(o, *out, rs);
+}
+
 static sp_status build(otlp *o)
 {
     struct sp_events *ev = o->ctx->ev;
@@ -974,6 +1332,11 @@ static sp_status build(otlp *o)
             b++;
         const ospan *g = &o->spans[a];
         size_t n = b - a;
+        if (o->ntri && triton_layout(o, g, n)) {
+            st = triton_trace(o, g, n, a);
+            a = b;
+            continue;
+        }
         a = b;
         /* the request span: servprof.request, else the earliest root, else the earliest server span
          * (its parent is outside this file) */
@@ -1005,16 +1368,7 @@ static sp_status build(otlp *o)
         if ((st = request_of(o, &g[rs], id, &req)))
             break;
         sp_ev_request *q = &ev->requests[req];
-        sp_trace_context tc;
-        memcpy(tc.trace_id, g[rs].trace, 16);
-        memcpy(tc.span_id, g[rs].id, 8);
-        memset(tc.parent_id, 0, 8);
-        if (g[rs].has_parent)
-            memcpy(tc.parent_id, g[rs].parent, 8);
-        tc.flags = g[rs].has_flags ? g[rs].flags : SP_TRACE_FLAG_SAMPLED;
-        if ((st = sp_ev_request_set_trace(ev, req, &tc)) == SP_ERR_INVALID)
-            st = SP_OK;   /* an all-zero span id: the request keeps no trace context */
-        if (st)
+        if ((st = set_trace_context(o, req, &g[rs])))
             break;
         q->arrival_ns = g[rs].start;
         q->done_ns = g[rs].end;
@@ -1073,6 +1427,15 @@ static sp_status build(otlp *o)
         }
         free(reqs);
     }
+    /* Triton's traces: batch ids after the file's own (servprof.batch) ones */
+    if (st == SP_OK && o->triton.n) {
+        int64_t first = 1;
+        for (size_t i = 0; i < nbm; i++)
+            if (bm[i].batch >= first)
+                first = bm[i].batch < INT64_MAX - (int64_t)SP_TRITON_MAX_TRACES ? bm[i].batch + 1 : first;
+        o->triton.first_batch_id = first;
+        st = sp_triton_build(&o->triton);
+    }
     free(bm);
     return st;
 }
@@ -1083,6 +1446,11 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
     memset(&o, 0, sizeof o);
     o.ctx = ctx;
     o.lenient = ctx->opt && ctx->opt->lenient;
+    o.triton.ctx = ctx;
+    o.triton.lenient = o.lenient;
+    o.triton.skipped_what = "OTLP trace in Triton's layout";
+    o.triton.request_ref = triton_request;
+    o.triton.request_arg = &o;
     sp_ev_known_stages(ctx->ev, &o.ks);
     sp_json_limits lim;
     sp_json_limits_init(&lim);
@@ -1171,5 +1539,8 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
     sp_json_fini(&o.lx);
     free(r);
     free(o.spans);
+    free(o.tri);
+    free(o.tri_req);
+    sp_triton_set_free(&o.triton);
     return st;
 }
