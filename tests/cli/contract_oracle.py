@@ -23,13 +23,15 @@ docs/report-format.md documents (exact us with three decimals from integer ns; s
 %.9g; request cost in whole nano-dollars). The first difference is printed with the seed and the
 trace is saved.
 
-Run as: contract_oracle.py BINARY [--seeds A:B] [--out DIR] [--doctor]
+Run as: contract_oracle.py BINARY [--seeds A:B] [--out DIR] [--doctor] [--big N] [--keep-going]
+  --big N: also one serving-shaped trace of N requests (from 65,536 the analyzer uses two threads).
   --doctor: after the run, change one figure of each family (stage times, percentiles, shares,
   padding, GPU, cost) by one unit of its last printed digit in a copy of a report, and fail unless
   the comparison catches every one (so a comparison that cannot fail does not pass).
 Stdlib only (Debian python3 3.11).
 """
 import argparse
+import bisect
 import json
 import os
 import random
@@ -71,10 +73,11 @@ def gen_trace(seed):
             continue
         ids.append(rid)
     tie_lives = [R.randrange(1, 40) for _ in range(3)]
+    all_zero = R.random() < 0.03  # every life 0: share windows of no latency
     for rid in ids:
         a = R.randrange(0, horizon)
         life = R.choice(tie_lives) if R.random() < 0.4 else R.randrange(0, 60)
-        if R.random() < 0.05:
+        if R.random() < 0.05 or all_zero:
             life = 0
         req = {"id": rid, "arrival": T(a), "done": T(a + life), "outcome": "ok", "status": None,
                "input_tokens": None, "gen_done": T(a + life)}
@@ -177,6 +180,86 @@ def gen_trace(seed):
     return tr
 
 
+def gen_mix(seed, n_req=None):
+    """A serving-shaped trace: requests that preprocess, queue, ride in one batch (a few in a second),
+    postprocess; batches of several members one after another with h2d, kernels (often more than four
+    pieces), d2h; most activity tied by id, some by window. The shape servprof's shortcuts take (one
+    batch per request, a batch's window sums kept for its next member), with the odd request cut
+    short, without spans, or in a second batch."""
+    R = random.Random(seed)
+    unit = R.choice([1, 100, 1000])
+    n = n_req or R.randrange(20, 600)
+    tr = {"price": R.choice([None, 2.5, 1e5]), "requests": [], "spans": [], "batches": [], "acts": [],
+          "multi_device": False}
+    t = 0
+    bid = 0
+    pending = []
+    max_b = R.choice([1, 2, 4, 8, 16])
+    streams = [0] if R.random() < 0.5 else [0, 1]
+
+    def run_batch(t_start, members):
+        nonlocal bid
+        bid += 1
+        tok = [m["input_tokens"] if m["input_tokens"] is not None else R.randrange(1, 64) for m in members]
+        k = R.randrange(0, 9)
+        t_end = t_start + R.randrange(1, 4)
+        acts = [("h2d", t_start, t_end)]
+        for _ in range(k):
+            g = R.choice([0, 0, 1, 3])
+            ln = R.randrange(0, 12)
+            acts.append((R.choice(["kernel", "kernel", "kernel", "memset"]), t_end + g, t_end + g + ln))
+            t_end += g + ln
+        acts.append(("d2h", t_end, t_end + R.randrange(0, 3)))
+        t_end = max(t_end + R.randrange(0, 4), acts[-1][2])
+        b = {"id": bid, "members": [m["id"] for m in members], "start": t_start * unit, "end": t_end * unit,
+             "eff": None, "pad": None, "device": 0}
+        if R.random() < 0.8:
+            b["eff"] = sum(tok)
+            b["pad"] = len(tok) * max(tok) + R.choice([0, 0, 8])
+        tr["batches"].append(b)
+        tied = R.random() < 0.8
+        for kind, s0, e0 in acts:
+            tr["acts"].append({"kind": kind, "stream": R.choice(streams), "start": s0 * unit, "end": e0 * unit,
+                               "batch": bid if tied or R.random() < 0.5 else None, "device": 0, "name": "k%d" % (s0 % 3)})
+        return t_end
+
+    for i in range(n):
+        t += R.choice([0, 1, 1, 2, 5, 20])
+        pre = R.randrange(0, 6)
+        r = {"id": "m%d" % i, "arrival": t * unit, "done": None, "outcome": "ok", "status": None,
+             "input_tokens": R.choice([None, R.randrange(1, 128), R.randrange(1, 128)]), "pre": pre}
+        if R.random() < 0.03:
+            r["outcome"], r["status"] = "rejected", 503
+        tr["requests"].append(r)
+        pending.append(r)
+        if len(pending) >= max_b or R.random() < 0.3:
+            bstart = max(t + max(m["pre"] for m in pending), getattr(run_batch, "free", 0)) + R.randrange(0, 3)
+            bend = run_batch(bstart, pending)
+            run_batch.free = bend if R.random() < 0.8 else bstart + 1  # sometimes overlapping windows
+            for m in pending:
+                a = m["arrival"] // unit
+                post = R.randrange(0, 5)
+                m["done"] = (bend + post) * unit
+                if R.random() < 0.05:  # the response left before the window closed: the window is cut
+                    m["done"] = max(a, bend - R.randrange(1, 3)) * unit
+                if R.random() < 0.07 and m is pending[-1]:  # a second batch for this one
+                    b2 = run_batch(bend + R.randrange(0, 3), [m])
+                    m["done"] = (b2 + post) * unit
+                if R.random() < 0.92:
+                    tr["spans"].append({"id": m["id"], "stage": "preprocess", "start": a * unit, "end": (a + m["pre"]) * unit})
+                    tr["spans"].append({"id": m["id"], "stage": "queue", "start": (a + m["pre"]) * unit, "end": bstart * unit})
+                    tr["spans"].append({"id": m["id"], "stage": "postprocess", "start": bend * unit,
+                                       "end": max(m["done"], bend * unit)})
+            pending = []
+            t = max(t, bstart)
+    for r in tr["requests"]:
+        if r["done"] is None:
+            r["done"] = r["arrival"]
+            r["outcome"], r["status"] = "cancelled", 499
+        r["gen_done"] = r["done"]
+    return tr
+
+
 def write_jsonl(tr, path, seed):
     R = random.Random(seed * 7 + 1)
     lines = []
@@ -221,6 +304,24 @@ def write_jsonl(tr, path, seed):
             f.write(json.dumps(o) + "\n")
 
 
+def combine(trs):
+    """The traces of several files as one event set: ids are separate per file (docs/jsonl-format.md),
+    so requests are keyed (file, id), batches (file, id) and devices (file, device); one clock. The
+    price is the first file's (analysis.md section 5)."""
+    out = {"price": trs[0]["price"], "requests": [], "spans": [], "batches": [], "acts": [],
+           "multi_device": any(t["multi_device"] for t in trs)}
+    for f, t in enumerate(trs):
+        for r in t["requests"]:
+            out["requests"].append(dict(r, key=(f, r["id"]), file=f))
+        for x in t["spans"]:
+            out["spans"].append(dict(x, key=(f, x["id"])))
+        for b in t["batches"]:
+            out["batches"].append(dict(b, id=(f, b["id"]), members=[(f, m) for m in b["members"]], device=(f, b["device"])))
+        for a in t["acts"]:
+            out["acts"].append(dict(a, batch=None if a["batch"] is None else (f, a["batch"]), device=(f, a["device"])))
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # The contract, computed naively
 
@@ -233,7 +334,7 @@ COVER = dict.fromkeys([
     "queue between batches", "other (uncovered)", "span outside the life", "span named like a row",
     "named stage", "network row", "padding in a kernel", "latency ties", "cost: kernel outside any window",
     "cost: overlapping windows on a device", "two devices", "outcomes all", "unfinished request",
-    "zero-life share window", "idle breakdown other", "nccl kernel (not compute)"], 0)
+    "zero-life share window", "idle breakdown other", "nccl kernel (not compute)", "two files"], 0)
 
 
 def covers(iv, t):
@@ -281,13 +382,28 @@ def batch_acts(tr):
             out[a["batch"]].append(a)
         else:
             untied.append(a)
+    # untied activity by start, so that a batch looks only at those that start before its end and
+    # late enough to reach its start (the longest activity bounds how early that is)
+    untied.sort(key=lambda a: a["start"])
+    starts = [a["start"] for a in untied]
+    longest = max((a["end"] - a["start"] for a in untied), default=0)
     for b in tr["batches"]:
-        out[b["id"]] += [a for a in untied if a["device"] == b["device"] and a["start"] < b["end"] and a["end"] > b["start"]]
+        lo = bisect.bisect_left(starts, b["start"] - longest)
+        hi = bisect.bisect_left(starts, b["end"])
+        out[b["id"]] += [a for a in untied[lo:hi]
+                         if a["device"] == b["device"] and a["start"] < b["end"] and a["end"] > b["start"]]
     return out
 
 
 def waste_of(b):
     """analysis.md section 3: batches with effective >= 0 and padded > 0; waste clamped to [0, 1]."""
+    w = b.get("waste")
+    if w is None:
+        w = b["waste"] = waste_calc(b)
+    return w
+
+
+def waste_calc(b):
     if b["pad"] is None or b["pad"] <= 0:
         return F(0)
     w = 1 - F(b["eff"], b["pad"])
@@ -396,12 +512,12 @@ def oracle(tr, scope_all=False, price_default=4.0):
     n = len(reqs)
     spans_of = {}
     for s in tr["spans"]:
-        spans_of.setdefault(s["id"], []).append(s)
+        spans_of.setdefault(s["key"], []).append(s)
     COVER["outcomes all"] += scope_all
     COVER["unfinished request"] += any(r["outcome"] == "unfinished" for r in tr["requests"])
     COVER["two devices"] += tr["multi_device"]
     COVER["span outside the life"] += any(s["start"] < r["arrival"] or s["end"] > r["done"]
-                                          for r in reqs for s in spans_of.get(r["id"], []))
+                                          for r in reqs for s in spans_of.get(r["key"], []))
     acts_of = batch_acts(tr)
     batches_of = {}
     for b in tr["batches"]:
@@ -409,11 +525,11 @@ def oracle(tr, scope_all=False, price_default=4.0):
             batches_of.setdefault(m, []).append(b)
     per = []
     for r in reqs:
-        times, padding = request_stages(r, spans_of.get(r["id"], []), batches_of.get(r["id"], []), acts_of)
+        times, padding = request_stages(r, spans_of.get(r["key"], []), batches_of.get(r["key"], []), acts_of)
         per.append({"r": r, "life": r["done"] - r["arrival"], "times": times, "padding": padding})
-    named = sorted({s["stage"] for r in reqs for s in spans_of.get(r["id"], []) if s["stage"] not in ROW_NAMES},
+    named = sorted({s["stage"] for r in reqs for s in spans_of.get(r["key"], []) if s["stage"] not in ROW_NAMES},
                    key=lambda x: x.encode())
-    rows = BUILTIN + (["network"] if any(s["stage"] == "network" for r in reqs for s in spans_of.get(r["id"], []))
+    rows = BUILTIN + (["network"] if any(s["stage"] == "network" for r in reqs for s in spans_of.get(r["key"], []))
                       else []) + named + ["other"]
     exp["requests.count"] = n
     COVER["named stage"] += bool(named)
@@ -424,7 +540,7 @@ def oracle(tr, scope_all=False, price_default=4.0):
         exp["latency"] = {"p50": pct(lives, 50), "p95": pct(lives, 95), "p99": pct(lives, 99),
                           "mean": F(sum(lives), n), "min": min(lives), "max": max(lives), "count": n}
     # ranking for share windows: life, then id text (bytes), then arrival (DESIGN 8a)
-    ranked = sorted(per, key=lambda p: (p["life"], p["r"]["id"].encode(), p["r"]["arrival"]))
+    ranked = sorted(per, key=lambda p: (p["life"], p["r"]["id"].encode(), p["r"]["arrival"], p["r"]["file"]))
     wins = {xx: share_window(n, xx) for xx in (50, 95, 99)} if n else {}
 
     def share(get, xx):
@@ -475,7 +591,7 @@ def oracle(tr, scope_all=False, price_default=4.0):
         COVER["nccl kernel (not compute)"] += any("nccl" in a["name"].lower() and a["end"] > a["start"] for a in acts)
         gpu.update(span=span, busy=busy, idle=span - busy, compute=compute, non_compute=busy - compute)
         rows_b = []
-        for dev, st in sorted({(a["device"], a["stream"]) for a in acts}):
+        for dev, st in sorted({(a["device"], a["stream"]) for a in acts}, key=lambda x: (x[0][1], x[1], x[0][0])):
             ev = sorted((a for a in acts if a["stream"] == st and a["device"] == dev), key=lambda a: (a["start"], a["end"]))
             kw = oth = 0
             prev = None
@@ -488,7 +604,7 @@ def oracle(tr, scope_all=False, price_default=4.0):
                         oth += g
                         COVER["idle breakdown other"] += 1
                 prev = a["end"] if prev is None else max(prev, a["end"])
-            rows_b.append({"device": dev, "stream": st, "host_wait": 0, "kernel_wait": kw, "other": oth})
+            rows_b.append({"device": dev[1], "stream": st, "host_wait": 0, "kernel_wait": kw, "other": oth})
         gpu["idle_breakdown"] = rows_b
     exp["gpu"] = gpu
     exp["cost"] = cost(tr, reqs, price_default)
@@ -577,8 +693,8 @@ def cost(tr, reqs, price_default):
         c["per_request_by_state"] = {k: bill * v / n for k, v in shares.items()}
         # per-request cost: each batch's held device time, priced per device-ns, split by input tokens
         rate = bill / (window * max(len(devices), 1))
-        by_id = {r["id"]: r for r in tr["requests"]}
-        rc = {r["id"]: F(0) for r in reqs}
+        by_id = {r["key"]: r for r in tr["requests"]}
+        rc = {r["key"]: F(0) for r in reqs}
         for b in batches:
             mem = [by_id[m] for m in b["members"] if m in by_id]
             if not mem or not held[b["id"]]:
@@ -590,8 +706,8 @@ def cost(tr, reqs, price_default):
             else:
                 parts = [money * t / sum(toks) for t in toks]
             for m, p in zip(mem, parts):
-                if m["id"] in rc:
-                    rc[m["id"]] += p
+                if m["key"] in rc:
+                    rc[m["key"]] += p
         nano = [round_half_away(v * 10**9) for v in rc.values()]
         # a cost within a millionth of a nano-dollar of a half may round either way from a double
         halves = sum(1 for v in rc.values() if is_near_half(v * 10**9))
@@ -768,8 +884,8 @@ def near_half(N, x):
 
 # ---------------------------------------------------------------------------------------------
 
-def analyze(binary, path, scope_all):
-    cmd = [binary, "analyze", "--json", "--no-progress"] + (["--outcomes", "all"] if scope_all else []) + [path]
+def analyze(binary, paths, scope_all):
+    cmd = [binary, "analyze", "--json", "--no-progress"] + (["--outcomes", "all"] if scope_all else []) + paths
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         raise Mismatch("analyze exited %d: %s" % (p.returncode, p.stderr.strip()[:400]))
@@ -838,24 +954,40 @@ def main():
     ap.add_argument("--out", default=".")
     ap.add_argument("--doctor", action="store_true")
     ap.add_argument("--keep-going", action="store_true")
+    ap.add_argument("--big", type=int, default=0, help="also one serving mix of this many requests")
     o = ap.parse_args()
     a, b = (int(x) for x in o.seeds.split(":"))
     os.makedirs(o.out, exist_ok=True)
     failed = 0
     figures = 0
     kept = {}  # doctor family -> (exp, report text) of the first trace where it applies
-    for seed in range(a, b + 1):
-        tr = gen_trace(seed)
-        path = os.path.join(o.out, "oracle_%d.jsonl" % seed)
-        write_jsonl(tr, path, seed)
-        scope_all = seed % 3 == 0
+    runs = list(range(a, b + 1))
+    if o.big:
+        runs.append(-o.big)  # one serving mix of that many requests (two threads from 65,536)
+    for seed in runs:
+        if seed < 0:
+            trs = [gen_mix(7, -seed)]
+        elif seed % 5 == 4:
+            trs = [gen_mix(seed)]
+        elif seed % 7 == 5:  # two files (replicas on one clock): ids, batch ids and devices per file
+            trs = [gen_trace(seed), gen_trace(seed + 100000)]
+        else:
+            trs = [gen_trace(seed)]
+        paths = []
+        for f, tr in enumerate(trs):
+            paths.append(os.path.join(o.out, "oracle_%d%s.jsonl" % (seed, "_%d" % f if f else "")))
+            write_jsonl(tr, paths[-1], seed + f)
+        path = " ".join(paths)
+        scope_all = seed > 0 and seed % 3 == 0
         try:
-            text = analyze(o.binary, path, scope_all)
+            text = analyze(o.binary, paths, scope_all)
             rep = load_report(text)
-            exp = oracle(tr, scope_all)
+            COVER["two files"] += len(trs) > 1
+            exp = oracle(combine(trs), scope_all)
             figures += compare(exp, rep)
         except Mismatch as e:
-            print("FAIL seed %d: %s (trace kept: %s)" % (seed, e, path), file=sys.stderr)
+            print("FAIL %s: %s (trace kept: %s)" % ("seed %d" % seed if seed >= 0 else "big trace", e, path),
+                  file=sys.stderr)
             failed += 1
             if not o.keep_going:
                 break
@@ -866,7 +998,8 @@ def main():
                     r2 = load_report(text)
                     if fn(r2):
                         kept[fam] = (exp, r2, seed)
-        os.remove(path)
+        for x in paths:
+            os.remove(x)
     n = b - a + 1
     print("contract oracle: %d traces (seeds %d..%d), %d figures compared, %d failed" % (n, a, b, figures, failed))
     print("rules reached (elementary intervals or traces): " +

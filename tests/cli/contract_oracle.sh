@@ -14,8 +14,9 @@ py=/usr/bin/python3
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 seeds=1:400
-[ -n "${SP_SANITIZED:-}" ] && seeds=1:60
-"$py" "$src/tests/cli/contract_oracle.py" "$bin" --seeds "$seeds" --out "$out" --doctor && exit 0
+big=--big=66000
+[ -n "${SP_SANITIZED:-}" ] && { seeds=1:60; big=; }
+"$py" "$src/tests/cli/contract_oracle.py" "$bin" --seeds "$seeds" --out "$out" --doctor $big && exit 0
 # keep the failing trace where it can be read after the temporary folder goes
 mkdir -p "${TMPDIR:-/tmp}/servprof_contract_oracle"
 cp "$out"/oracle_*.jsonl "${TMPDIR:-/tmp}/servprof_contract_oracle/" 2>/dev/null &&
