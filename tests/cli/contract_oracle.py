@@ -57,7 +57,7 @@ def gen_trace(seed):
     horizon = R.randrange(40, 200)
     T = lambda k: k * unit
     n_req = R.randrange(1, 41)
-    tr = {"price": None, "requests": [], "spans": [], "batches": [], "acts": []}
+    tr = {"price": None, "requests": [], "spans": [], "batches": [], "acts": [], "unit": unit}
     if R.random() < 0.7:
         tr["price"] = R.choice([4.0, 1000.0, 123456.0, 1e6])
     id_style = R.choice(["r", "int", "mixed"])
@@ -180,6 +180,36 @@ def gen_trace(seed):
     return tr
 
 
+def add_clients(tr, seed, shift=0):
+    """Client records (docs/jsonl-format.md `client`) in the server's own file: one clock, offset 0
+    (analysis.md "Client merge", same_trace). Some requests get one; a few get two (the one sent first
+    joins), a transport error (never joined) or none; one record names no request."""
+    R = random.Random(seed * 13 + 5)
+    tr["clients"] = []
+    unit = tr["unit"]
+    for r in tr["requests"]:
+        if r["done"] is None or R.random() < 0.2:
+            continue
+        send = max(0, r["arrival"] - R.choice([0, 1, 2, 5, 40]) * unit)
+        if R.random() < 0.05:
+            send = r["arrival"] + unit  # sent after the server got it (a violation: the life widens)
+        cdone = r["done"] + R.choice([0, 1, 3, 9]) * unit
+        c = {"id": r["id"], "intended": max(0, send - R.choice([0, 0, 2]) * unit), "send": send,
+             "done": max(cdone, send), "status": r["status"] or 200}
+        if R.random() < 0.05:
+            c["status"] = -1  # transport error: no latency observed, not joined
+        tr["clients"].append(c)
+        if R.random() < 0.07:  # a duplicate sent later: not joined
+            tr["clients"].append(dict(c, send=c["send"] + unit, done=c["done"] + 5 * unit, intended=c["send"] + unit))
+    if R.random() < 0.3:
+        tr["clients"].append({"id": "stray-client", "intended": 0, "send": 0, "done": 10, "status": 200})
+    # a client file of its own: its clock runs `shift` ns ahead of the server's
+    tr["client_shift"] = shift
+    for c in tr["clients"]:
+        for k in ("intended", "send", "done"):
+            c[k] += shift
+
+
 def gen_mix(seed, n_req=None):
     """A serving-shaped trace: requests that preprocess, queue, ride in one batch (a few in a second),
     postprocess; batches of several members one after another with h2d, kernels (often more than four
@@ -260,7 +290,7 @@ def gen_mix(seed, n_req=None):
     return tr
 
 
-def write_jsonl(tr, path, seed):
+def write_jsonl(tr, path, seed, client_path=None):
     R = random.Random(seed * 7 + 1)
     lines = []
     meta = {"ev": "meta", "format": "servprof.events/1", "clock": "monotonic"}
@@ -298,10 +328,21 @@ def write_jsonl(tr, path, seed):
         if tr["multi_device"]:
             o["device"] = a["device"]
         lines.append(o)
+    clines = []
+    for c in tr.get("clients", []):
+        clines.append({"ev": "client", "id": c["id"], "intended_ns": c["intended"], "send_ns": c["send"],
+                       "done_ns": c["done"], "status": c["status"]})
+    if client_path is None:
+        lines += clines
+        clines = []
     R.shuffle(lines)  # DESIGN 9: lines may come in any order
     with open(path, "w") as f:
         for o in lines:
             f.write(json.dumps(o) + "\n")
+    if client_path is not None:
+        with open(client_path, "w") as f:
+            for o in [{"ev": "meta", "format": "servprof.events/1"}] + clines:
+                f.write(json.dumps(o) + "\n")
 
 
 def combine(trs):
@@ -309,7 +350,29 @@ def combine(trs):
     so requests are keyed (file, id), batches (file, id) and devices (file, device); one clock. The
     price is the first file's (analysis.md section 5)."""
     out = {"price": trs[0]["price"], "requests": [], "spans": [], "batches": [], "acts": [],
-           "multi_device": any(t["multi_device"] for t in trs)}
+           "multi_device": any(t["multi_device"] for t in trs), "clients": {}}
+    assert len(trs) == 1 or not any(t.get("clients") for t in trs)  # one file's clock only
+    for t in trs[:1]:
+        # the joined record of each request: the one sent first, then answered first, then intended
+        # first; transport errors never join (analysis.md "Client merge")
+        for c in sorted(t.get("clients", []), key=lambda c: (c["send"], c["done"], c["intended"])):
+            if c["status"] >= 0 and any(r["id"] == c["id"] and r["done"] is not None for r in t["requests"]):
+                out["clients"].setdefault((0, c["id"]), dict(c))
+        if t.get("client_shift") is not None and t.get("client_file"):
+            # DESIGN 8a, analysis.md "Clock offset": each usable pair bounds theta = server - client;
+            # the middle of the intersection, rounded down; client times mapped to t + theta, floored at 0
+            by_id = {r["id"]: r for r in t["requests"]}
+            lo = hi = None
+            for (_, rid), c in out["clients"].items():
+                r = by_id[rid]
+                if r["done"] >= r["arrival"] and c["done"] >= c["send"]:
+                    lo = r["done"] - c["done"] if lo is None else max(lo, r["done"] - c["done"])
+                    hi = r["arrival"] - c["send"] if hi is None else min(hi, r["arrival"] - c["send"])
+            theta = 0 if lo is None else (lo + hi) // 2
+            out["offset"] = {"lower": lo, "upper": hi, "theta": theta, "pairs": len(out["clients"])}
+            for c in out["clients"].values():
+                for k in ("intended", "send", "done"):
+                    c[k] = max(0, c[k] + theta)
     for f, t in enumerate(trs):
         for r in t["requests"]:
             out["requests"].append(dict(r, key=(f, r["id"]), file=f))
@@ -334,7 +397,8 @@ COVER = dict.fromkeys([
     "queue between batches", "other (uncovered)", "span outside the life", "span named like a row",
     "named stage", "network row", "padding in a kernel", "latency ties", "cost: kernel outside any window",
     "cost: overlapping windows on a device", "two devices", "outcomes all", "unfinished request",
-    "zero-life share window", "idle breakdown other", "nccl kernel (not compute)", "two files"], 0)
+    "zero-life share window", "idle breakdown other", "nccl kernel (not compute)", "two files",
+    "client record joined"], 0)
 
 
 def covers(iv, t):
@@ -526,11 +590,22 @@ def oracle(tr, scope_all=False, price_default=4.0):
     per = []
     for r in reqs:
         times, padding = request_stages(r, spans_of.get(r["key"], []), batches_of.get(r["key"], []), acts_of)
-        per.append({"r": r, "life": r["done"] - r["arrival"], "times": times, "padding": padding})
+        life = r["done"] - r["arrival"]
+        c = tr["clients"].get(r["key"])
+        if c is not None:
+            # analysis.md "Client merge", "End-to-end": the life runs from the earlier of send and arrival
+            # to the later of the client's done and done; the time outside [arrival, done] is network
+            net = max(0, r["arrival"] - c["send"]) + max(0, c["done"] - r["done"])
+            times["network"] = times.get("network", 0) + net
+            life += net
+            COVER["client record joined"] += 1
+        per.append({"r": r, "life": life, "times": times, "padding": padding,
+                    "server": r["done"] - r["arrival"], "client": None if c is None else c["done"] - c["intended"]})
     named = sorted({s["stage"] for r in reqs for s in spans_of.get(r["key"], []) if s["stage"] not in ROW_NAMES},
                    key=lambda x: x.encode())
-    rows = BUILTIN + (["network"] if any(s["stage"] == "network" for r in reqs for s in spans_of.get(r["key"], []))
-                      else []) + named + ["other"]
+    network = any(s["stage"] == "network" for r in reqs for s in spans_of.get(r["key"], [])) or \
+        any(r["key"] in tr["clients"] for r in reqs)
+    rows = BUILTIN + (["network"] if network else []) + named + ["other"]
     exp["requests.count"] = n
     COVER["named stage"] += bool(named)
     COVER["network row"] += "network" in rows
@@ -540,6 +615,18 @@ def oracle(tr, scope_all=False, price_default=4.0):
         exp["latency"] = {"p50": pct(lives, 50), "p95": pct(lives, 95), "p99": pct(lives, 99),
                           "mean": F(sum(lives), n), "min": min(lives), "max": max(lives), "count": n}
     # ranking for share windows: life, then id text (bytes), then arrival (DESIGN 8a)
+    servers = [p["server"] for p in per]
+    clients = [p["client"] for p in per if p["client"] is not None]
+    if n:
+        exp["server_latency"] = {"p50": pct(servers, 50), "p95": pct(servers, 95), "p99": pct(servers, 99),
+                                 "mean": F(sum(servers), n), "min": min(servers), "max": max(servers), "count": n}
+    exp["with_client_record"] = len(clients)
+    exp["has_client"] = bool(tr["clients"])
+    exp["offset"] = tr.get("offset")
+    if clients:
+        exp["client_latency"] = {"p50": pct(clients, 50), "p95": pct(clients, 95), "p99": pct(clients, 99),
+                                 "mean": F(sum(clients), len(clients)), "min": min(clients), "max": max(clients),
+                                 "count": len(clients)}
     ranked = sorted(per, key=lambda p: (p["life"], p["r"]["id"].encode(), p["r"]["arrival"], p["r"]["file"]))
     wins = {xx: share_window(n, xx) for xx in (50, 95, 99)} if n else {}
 
@@ -736,7 +823,8 @@ def dec(s):
 
 
 def us_exact(key, rep, ns):
-    """docs/report-format.md: times are us with three decimals, exact from integer ns."""
+    """docs/report-format.md: times are us with three decimals, exact from integer ns (signed for
+    clock offsets)."""
     if rep is None or rep * 1000 != ns:
         raise Mismatch("%s: report %s us, contract %s ns" % (key, fmt(rep), ns))
 
@@ -790,13 +878,25 @@ def compare(exp, rep):
         fn(*a)
 
     chk(eq, "requests.count", rep["requests"]["count"], exp["requests.count"])
-    lat = rep["requests"]["latency_us"]
-    if "latency" in exp:
-        L = exp["latency"]
-        for q in ("p50", "p95", "p99", "min", "max"):
-            chk(us_exact, "requests.latency_us." + q, lat[q], L[q])
-        chk(us_mean, "requests.latency_us.mean", lat["mean"], L["mean"])
-        chk(eq, "requests.latency_us.count", lat["count"], L["count"])
+    for key, ek in (("latency_us", "latency"), ("server_latency_us", "server_latency"),
+                    ("client_latency_us", "client_latency")):
+        lat = rep["requests"][key]
+        if ek in exp:
+            L = exp[ek]
+            for q in ("p50", "p95", "p99", "min", "max"):
+                chk(us_exact, "requests.%s.%s" % (key, q), lat[q], L[q])
+            chk(us_mean, "requests.%s.mean" % key, lat["mean"], L["mean"])
+            chk(eq, "requests.%s.count" % key, lat["count"], L["count"])
+    chk(eq, "requests.with_client_record", rep["requests"]["with_client_record"], exp["with_client_record"])
+    if exp.get("offset"):
+        O, ro = exp["offset"], rep["clock"]["offsets"]
+        chk(eq, "clock.offsets (count)", len(ro), 1)
+        chk(eq, "clock.offsets[0].pairs", ro[0]["pairs"], O["pairs"])
+        chk(us_exact, "clock.offsets[0].offset_us", ro[0]["offset_us"], O["theta"])
+        if O["lower"] is not None:
+            chk(us_exact, "clock.offsets[0].lower_us", ro[0]["lower_us"], O["lower"])
+            chk(us_exact, "clock.offsets[0].upper_us", ro[0]["upper_us"], O["upper"])
+            chk(eq, "clock.offsets[0].conflict", ro[0]["conflict"], O["lower"] > O["upper"])
     names = [r["name"] for r in rep["stages"]]
     chk(eq, "stages[].name", names, [r["name"] for r in exp["rows"]])
     for er, rr in zip(exp["rows"], rep["stages"]):
@@ -973,10 +1073,20 @@ def main():
             trs = [gen_trace(seed), gen_trace(seed + 100000)]
         else:
             trs = [gen_trace(seed)]
+            if seed % 4 == 1:
+                add_clients(trs[0], seed)
+            elif seed % 4 == 3:  # a client file of its own, on a clock of its own
+                add_clients(trs[0], seed, random.Random(seed).choice([0, 1, 999, 123456789]))
+                trs[0]["client_file"] = True
         paths = []
         for f, tr in enumerate(trs):
             paths.append(os.path.join(o.out, "oracle_%d%s.jsonl" % (seed, "_%d" % f if f else "")))
-            write_jsonl(tr, paths[-1], seed + f)
+            cpath = None
+            if tr.get("client_file"):
+                cpath = os.path.join(o.out, "oracle_%d_client.jsonl" % seed)
+            write_jsonl(tr, paths[-1], seed + f, cpath)
+            if cpath:
+                paths.append(cpath)
         path = " ".join(paths)
         scope_all = seed > 0 and seed % 3 == 0
         try:
