@@ -16,6 +16,9 @@ DESIGN leaves a choice to the project) say the report must hold:
 - padding: batches with counts, token totals, waste fraction, per-batch waste p50/p95/max, padding's
   share of p95 and its total;
 - the GPU: span, busy, idle, compute, non-compute, counts, and the per-stream idle breakdown;
+- with client records (in the server's file, or a file of their own on another clock): the clock
+  offset and its bounds (DESIGN 8a), each request's network time and end-to-end life, and the
+  server's and the client's latency;
 - cost: window, bill, per request, the per-state split (per device, each elementary interval's state)
   and each request's apportioned cost.
 Exact rationals throughout (fractions.Fraction); each report figure is compared under the rounding
@@ -358,9 +361,10 @@ def combine(trs):
         for c in sorted(t.get("clients", []), key=lambda c: (c["send"], c["done"], c["intended"])):
             if c["status"] >= 0 and any(r["id"] == c["id"] and r["done"] is not None for r in t["requests"]):
                 out["clients"].setdefault((0, c["id"]), dict(c))
-        if t.get("client_shift") is not None and t.get("client_file"):
+        if out["clients"]:  # clock.offsets: one per (client file, server file) pair that joined
             # DESIGN 8a, analysis.md "Clock offset": each usable pair bounds theta = server - client;
-            # the middle of the intersection, rounded down; client times mapped to t + theta, floored at 0
+            # the middle of the intersection, rounded down; client times mapped to t + theta, floored
+            # at 0. Client records in the server's own file share its clock: theta 0, bounds reported.
             by_id = {r["id"]: r for r in t["requests"]}
             lo = hi = None
             for (_, rid), c in out["clients"].items():
@@ -368,8 +372,13 @@ def combine(trs):
                 if r["done"] >= r["arrival"] and c["done"] >= c["send"]:
                     lo = r["done"] - c["done"] if lo is None else max(lo, r["done"] - c["done"])
                     hi = r["arrival"] - c["send"] if hi is None else min(hi, r["arrival"] - c["send"])
-            theta = 0 if lo is None else (lo + hi) // 2
-            out["offset"] = {"lower": lo, "upper": hi, "theta": theta, "pairs": len(out["clients"])}
+            theta = 0
+            if t.get("client_file"):
+                theta = 0 if lo is None else (lo + hi) // 2
+                COVER["client file on its own clock"] += 1
+            COVER["clock offset bounds conflict"] += lo is not None and lo > hi
+            out["offset"] = {"lower": lo, "upper": hi, "theta": theta, "pairs": len(out["clients"]),
+                             "source": "estimated" if t.get("client_file") else "same_trace"}
             for c in out["clients"].values():
                 for k in ("intended", "send", "done"):
                     c[k] = max(0, c[k] + theta)
@@ -398,7 +407,7 @@ COVER = dict.fromkeys([
     "named stage", "network row", "padding in a kernel", "latency ties", "cost: kernel outside any window",
     "cost: overlapping windows on a device", "two devices", "outcomes all", "unfinished request",
     "zero-life share window", "idle breakdown other", "nccl kernel (not compute)", "two files",
-    "client record joined"], 0)
+    "client record joined", "client file on its own clock", "clock offset bounds conflict"], 0)
 
 
 def covers(iv, t):
@@ -891,6 +900,8 @@ def compare(exp, rep):
     if exp.get("offset"):
         O, ro = exp["offset"], rep["clock"]["offsets"]
         chk(eq, "clock.offsets (count)", len(ro), 1)
+        chk(eq, "clock.offsets[0].source", ro[0]["source"], O["source"] if O["lower"] is not None or
+            O["source"] == "same_trace" else "unbounded")
         chk(eq, "clock.offsets[0].pairs", ro[0]["pairs"], O["pairs"])
         chk(us_exact, "clock.offsets[0].offset_us", ro[0]["offset_us"], O["theta"])
         if O["lower"] is not None:
@@ -1009,6 +1020,8 @@ DOCTORS = [
      bump_key(r["gpu"]["idle_breakdown"][-1], "kernel_wait_us", F(1, 1000))),
     ("cost", lambda r: bump_sig(r["cost"]["by_state"], "gap", 9)),
     ("request cost", lambda r: bump_key(r["cost"]["request_cost"], "p50", F(2, 10**9))),
+    ("client latency", lambda r: bump_key(r["requests"]["client_latency_us"] or {}, "p99", F(1, 1000))),
+    ("clock offset", lambda r: bool(r["clock"]["offsets"]) and bump_key(r["clock"]["offsets"][0], "offset_us", F(1, 1000))),
 ]
 
 
