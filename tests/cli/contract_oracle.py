@@ -135,6 +135,8 @@ def gen_trace(seed):
             pad = R.choice([0, 1, 16, 64, R.randrange(1, 200)])
             b["pad"] = pad
             b["eff"] = R.randrange(0, pad + 1)
+            if R.random() < 0.08:  # one count without the other: no token counts
+                b[R.choice(["pad", "eff"])] = None
         tr["batches"].append(b)
         for _ in range(R.choice([0, 1, 2, 3, 4, 5])):
             kind = R.choice(["kernel", "kernel", "kernel", "h2d", "d2h", "d2d", "memset", "other"])
@@ -315,8 +317,9 @@ def write_jsonl(tr, path, seed, client_path=None):
     for b in tr["batches"]:
         o = {"ev": "batch", "batch": b["id"], "requests": b["members"], "start_ns": b["start"], "end_ns": b["end"]}
         if b["pad"] is not None:
-            o["effective_tokens"] = b["eff"]
             o["padded_tokens"] = b["pad"]
+        if b["eff"] is not None:
+            o["effective_tokens"] = b["eff"]
         if tr["multi_device"]:
             o["device"] = b["device"]
         lines.append(o)
@@ -407,7 +410,8 @@ COVER = dict.fromkeys([
     "named stage", "network row", "padding in a kernel", "latency ties", "cost: kernel outside any window",
     "cost: overlapping windows on a device", "two devices", "outcomes all", "unfinished request",
     "zero-life share window", "idle breakdown other", "nccl kernel (not compute)", "two files",
-    "client record joined", "client file on its own clock", "clock offset bounds conflict"], 0)
+    "client record joined", "client file on its own clock", "clock offset bounds conflict",
+    "request cost: members' tokens all 0", "batch with one token count"], 0)
 
 
 def covers(iv, t):
@@ -476,8 +480,13 @@ def waste_of(b):
     return w
 
 
+def has_counts(b):
+    """A batch has token counts when it gives both, padded > 0 (analysis.md section 3)."""
+    return b["pad"] is not None and b["eff"] is not None and b["pad"] > 0
+
+
 def waste_calc(b):
-    if b["pad"] is None or b["pad"] <= 0:
+    if not has_counts(b):
         return F(0)
     w = 1 - F(b["eff"], b["pad"])
     return min(max(w, F(0)), F(1))
@@ -662,7 +671,8 @@ def oracle(tr, scope_all=False, price_default=4.0):
     if n:
         exp["other_share_of_p95"] = share(lambda p: p["times"].get("other", 0), 95)
     # padding (DESIGN 5, analysis.md section 3)
-    counted = [b for b in tr["batches"] if b["pad"] is not None and b["pad"] > 0]
+    counted = [b for b in tr["batches"] if has_counts(b)]
+    COVER["batch with one token count"] += sum((b["pad"] is None) != (b["eff"] is None) for b in tr["batches"])
     pad = {"batches": len(counted)}
     if counted:
         E = sum(b["eff"] for b in counted)
@@ -798,6 +808,9 @@ def cost(tr, reqs, price_default):
             toks = [m["input_tokens"] for m in mem]
             money = rate * held[b["id"]]
             if any(t is None for t in toks) or sum(toks) == 0:
+                # equally when a count is unknown (analysis.md section 5); all 0: no proportion to
+                # take, and servprof splits equally as well
+                COVER["request cost: members' tokens all 0"] += sum(toks) == 0 if None not in toks else 0
                 parts = [money / len(mem)] * len(mem)
             else:
                 parts = [money * t / sum(toks) for t in toks]
