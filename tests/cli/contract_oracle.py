@@ -150,6 +150,7 @@ def gen_trace(seed):
                 act["device"] = R.choice(devices)
             tr["acts"].append(act)
     # continuous batching: a request in several batches (a chain of steps)
+    steps = R.random() < 0.3  # as generation `step` records (docs/jsonl-format.md), each a batch
     if reqs and R.random() < 0.5:
         for _ in range(R.randrange(1, 4)):
             r = R.choice(reqs)
@@ -164,6 +165,11 @@ def gen_trace(seed):
                 if R.random() < 0.6:
                     b["pad"] = R.randrange(1, 50)
                     b["eff"] = R.randrange(0, b["pad"] + 1)
+                if steps:
+                    b["step_tokens"] = [R.choice([1, 1, 1, R.randrange(1, 40)]) for _ in b["members"]]
+                    b["phases"] = [R.choice(["decode", "prefill", "prefill_chunk"]) for _ in b["members"]]
+                    b["eff"] = sum(b["step_tokens"])
+                    b["pad"] = None if R.random() < 0.3 else b["eff"] + R.choice([0, 0, 3, 17])
                 tr["batches"].append(b)
                 if R.random() < 0.8:
                     tr["acts"].append({"kind": "kernel", "stream": R.choice(streams), "start": T(t),
@@ -316,6 +322,8 @@ def write_jsonl(tr, path, seed, client_path=None):
         lines.append({"ev": "stage", "id": s["id"], "stage": s["stage"], "start_ns": s["start"], "end_ns": s["end"]})
     for b in tr["batches"]:
         o = {"ev": "batch", "batch": b["id"], "requests": b["members"], "start_ns": b["start"], "end_ns": b["end"]}
+        if b.get("step_tokens"):
+            o.update(ev="step", phases=b["phases"], tokens=b["step_tokens"])
         if b["pad"] is not None:
             o["padded_tokens"] = b["pad"]
         if b["eff"] is not None:
@@ -411,7 +419,7 @@ COVER = dict.fromkeys([
     "cost: overlapping windows on a device", "two devices", "outcomes all", "unfinished request",
     "zero-life share window", "idle breakdown other", "nccl kernel (not compute)", "two files",
     "client record joined", "client file on its own clock", "clock offset bounds conflict",
-    "request cost: members' tokens all 0", "batch with one token count"], 0)
+    "request cost: members' tokens all 0", "batch with one token count", "generation step"], 0)
 
 
 def covers(iv, t):
@@ -807,7 +815,12 @@ def cost(tr, reqs, price_default):
                 continue
             toks = [m["input_tokens"] for m in mem]
             money = rate * held[b["id"]]
-            if any(t is None for t in toks) or sum(toks) == 0:
+            if b.get("step_tokens"):
+                # a generation step: by each member's tokens in that step (analysis.md section 5)
+                COVER["generation step"] += 1
+                toks = b["step_tokens"]
+                parts = [money * t / sum(toks) for t in toks]
+            elif any(t is None for t in toks) or sum(toks) == 0:
                 # equally when a count is unknown (analysis.md section 5); all 0: no proportion to
                 # take, and servprof splits equally as well
                 COVER["request cost: members' tokens all 0"] += sum(toks) == 0 if None not in toks else 0
