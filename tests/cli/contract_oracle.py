@@ -1005,6 +1005,7 @@ def compare(exp, rep):
     if exp["requests.count"]:
         chk(sig, "other_share_of_p95", rep["other_share_of_p95"], exp["other_share_of_p95"], 6)
     P, rp = exp["padding"], rep["padding"]
+    C = exp["cost"]
     chk(eq, "padding.batches", rp["batches"], P["batches"])
     if P["batches"]:
         chk(eq, "padding.effective_tokens", rp["effective_tokens"], P["effective_tokens"])
@@ -1013,6 +1014,9 @@ def compare(exp, rep):
             chk(sig, "padding." + q, rp[q], P[q], 6)
         if "share_of_p95" in P:
             chk(sig, "padding.share_of_p95", rp["share_of_p95"], P["share_of_p95"], 6)
+        if C.get("window"):
+            # DESIGN 5: padding's share of the GPU bill, the padding state of section 7
+            chk(sig, "padding.share_of_bill", rp["share_of_bill"], C["by_state_share"]["padding"], 6)
         # the total is a sum of doubles rounded to a whole ns: within half a ns (and a double's error)
         tot = P["padding_total"]
         k[0] += 1
@@ -1092,6 +1096,7 @@ DOCTORS = [
     ("shares", lambda r: bump_share(r["stages"], "share_of_p95")),
     ("padding", lambda r: bump_key(r["padding"], "effective_tokens", 1)),
     ("padding share", lambda r: bump_sig(r["padding"], "share_of_p95", 6)),
+    ("padding bill", lambda r: bump_sig(r["padding"], "share_of_bill", 6)),
     ("padding time", lambda r: bump_key(r["padding"], "padding_us_total", F(1, 1000))),
     ("GPU", lambda r: bump_key(r["gpu"], "busy_us", F(1, 1000))),
     ("GPU idle breakdown", lambda r: r["gpu"]["idle_breakdown"] and
