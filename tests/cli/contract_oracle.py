@@ -72,7 +72,9 @@ def gen_trace(seed):
         elif id_style == "int":
             rid = str(R.randrange(0, 120))
         else:
-            rid = R.choice(["a", "b", "B", "r", "r1", "r10", "r2", "x_", "10", "9"]) + str(R.randrange(0, 5))
+            # byte order: upper case before lower, digits before letters, UTF-8 (bytes >= 0x80) last
+            rid = R.choice(["a", "b", "B", "r", "r1", "r10", "r2", "x_", "10", "9", "\u00e9", "z\u00fc", "\u65e5"]) + \
+                str(R.randrange(0, 5))
         if rid in ids:
             continue
         ids.append(rid)
@@ -103,7 +105,7 @@ def gen_trace(seed):
         if R.random() < 0.05:
             names += ["network"]
         if R.random() < 0.1:
-            names += ["Zeta", "alpha", "a.b", "A"]
+            names += ["Zeta", "alpha", "a.b", "A", "\u00e9tape", "zz", "\u00c9"]
         for _ in range(R.choice([0, 1, 2, 3, 3, 4, 5])):
             s = a + R.randrange(-8, life + 8)
             ln = R.choice([0, 1, 2, R.randrange(0, 30)])
@@ -351,11 +353,12 @@ def write_jsonl(tr, path, seed, client_path=None):
         lines += clines
         clines = []
     R.shuffle(lines)  # DESIGN 9: lines may come in any order
-    with open(path, "w") as f:
+    raw = seed % 2 == 0  # UTF-8 as it is, or \u escapes
+    with open(path, "w", encoding="utf-8") as f:
         for o in lines:
-            f.write(json.dumps(o) + "\n")
+            f.write(json.dumps(o, ensure_ascii=not raw) + "\n")
     if client_path is not None:
-        with open(client_path, "w") as f:
+        with open(client_path, "w", encoding="utf-8") as f:
             for o in [{"ev": "meta", "format": "servprof.events/1"}] + clines:
                 f.write(json.dumps(o) + "\n")
 
@@ -1079,7 +1082,7 @@ def near_half(N, x):
 
 def analyze(binary, paths, scope_all):
     cmd = [binary, "analyze", "--json", "--no-progress"] + (["--outcomes", "all"] if scope_all else []) + paths
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    p = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8")
     if p.returncode != 0:
         raise Mismatch("analyze exited %d: %s" % (p.returncode, p.stderr.strip()[:400]))
     return p.stdout
