@@ -45,6 +45,7 @@ from fractions import Fraction as F
 
 BUILTIN = ["queue", "preprocess", "h2d", "kernel", "gap", "d2h", "postprocess"]
 ROW_NAMES = set(BUILTIN) | {"other", "network"}
+KIND_ORDER = ["kernel", "h2d", "d2h", "d2d", "memset", "other"]  # include/servprof/events.h, sp_act_kind
 KERNEL_LIKE = {"kernel", "d2d", "memset"}  # DESIGN 3 (d2d); analysis.md section 1 (memset)
 NS_PER_HOUR = 3600 * 10**9
 KERNEL_WAIT_NS = 30000  # HTA's kernel_wait cut (analysis.md section 4)
@@ -191,7 +192,27 @@ def gen_trace(seed):
         ks = (horizon + 100) * unit + 40000
         tr["acts"].append({"kind": "kernel", "stream": streams[-1], "start": ks, "end": ks + 5 * unit,
                            "batch": None, "name": "late", "device": devices[-1]})
+    add_launches(tr, R, unit)
     return tr
+
+
+def add_launches(tr, R, unit):
+    """Host launch calls (`launch` records) joined to device work on correlation id: some activity has
+    one, some two calls with its id, some an id no call has; a call may end after its work started."""
+    tr["launches"] = []
+    if R.random() < 0.4:
+        return
+    corr = R.randrange(1, 1000)
+    for a in tr["acts"]:
+        a["correlation"] = None
+        if R.random() < 0.4:
+            continue
+        corr += R.choice([1, 1, 5])
+        a["correlation"] = corr
+        for _ in range(R.choice([1, 1, 1, 1, 0, 2])):
+            s0 = max(0, a["start"] - R.choice([0, 1, 3, 20, 100]) * unit)
+            tr["launches"].append({"name": R.choice(["cudaLaunchKernel", "cudaMemcpyAsync", "cuLaunchKernel"]),
+                                   "correlation": corr, "start": s0, "end": s0 + R.choice([0, 1, 2, 9]) * unit})
 
 
 def add_clients(tr, seed, shift=0):
@@ -344,7 +365,12 @@ def write_jsonl(tr, path, seed, client_path=None):
             o["batch"] = a["batch"]
         if tr["multi_device"]:
             o["device"] = a["device"]
+        if a.get("correlation") is not None:
+            o["correlation"] = a["correlation"]
         lines.append(o)
+    for c in tr.get("launches", []):
+        lines.append({"ev": "launch", "name": c["name"], "correlation": c["correlation"], "start_ns": c["start"],
+                      "end_ns": c["end"]})
     clines = []
     for c in tr.get("clients", []):
         clines.append({"ev": "client", "id": c["id"], "intended_ns": c["intended"], "send_ns": c["send"],
@@ -401,15 +427,24 @@ def combine(trs):
     for f, t in enumerate(trs):
         # the file's last time of any server-side record (analysis.md section 0a, "Unfinished")
         out["trace_end"][f] = max([x for r in t["requests"] for x in (r["arrival"], r["done"]) if x is not None] +
-                                  [x for y in t["spans"] + t["batches"] + t["acts"] for x in (y["start"], y["end"])])
+                                  [x for y in t["spans"] + t["batches"] + t["acts"] + t.get("launches", [])
+                                   for x in (y["start"], y["end"])])
         for r in t["requests"]:
             out["requests"].append(dict(r, key=(f, r["id"]), file=f))
         for x in t["spans"]:
             out["spans"].append(dict(x, key=(f, x["id"])))
         for b in t["batches"]:
             out["batches"].append(dict(b, id=(f, b["id"]), members=[(f, m) for m in b["members"]], device=(f, b["device"])))
+        # each activity's launch call: the one with its correlation id in its file that started first,
+        # then ended first, then the smaller name (analysis.md section 4)
+        calls = {}
+        for c in t.get("launches", []):
+            calls.setdefault(c["correlation"], []).append(c)
         for a in t["acts"]:
-            out["acts"].append(dict(a, batch=None if a["batch"] is None else (f, a["batch"]), device=(f, a["device"])))
+            cs = calls.get(a.get("correlation"), []) if a.get("correlation") is not None else []
+            call = min(cs, key=lambda c: (c["start"], c["end"], c["name"].encode()), default=None)
+            out["acts"].append(dict(a, batch=None if a["batch"] is None else (f, a["batch"]), device=(f, a["device"]),
+                                    launch=call))
     return out
 
 
@@ -428,7 +463,7 @@ COVER = dict.fromkeys([
     "zero-life share window", "idle breakdown other", "nccl kernel (not compute)", "two files",
     "client record joined", "client file on its own clock", "clock offset bounds conflict",
     "request cost: members' tokens all 0", "batch with one token count", "generation step",
-    "tied by id on another device"], 0)
+    "tied by id on another device", "launch joined", "idle breakdown host_wait"], 0)
 
 
 def covers(iv, t):
@@ -736,20 +771,42 @@ def oracle(tr, scope_all=False, price_default=4.0):
         gpu.update(span=span, busy=busy, idle=span - busy, compute=compute, non_compute=busy - compute)
         rows_b = []
         for dev, st in sorted({(a["device"], a["stream"]) for a in acts}, key=lambda x: (x[0][1], x[1], x[0][0])):
-            ev = sorted((a for a in acts if a["stream"] == st and a["device"] == dev), key=lambda a: (a["start"], a["end"]))
-            kw = oth = 0
+            # the order of section 7, "Ties" (start, end, kind in include/servprof/events.h's order,
+            # file, device, stream, correlation id, bytes, name, batch id (untied first)): which of two
+            # events that start together comes first decides whose launch a gap meets. Where an event
+            # without a correlation id goes the docs do not say: first, as servprof has it (and as
+            # untied batch ids go); copies have no name in JSONL
+            ev = sorted((a for a in acts if a["stream"] == st and a["device"] == dev),
+                        key=lambda a: (a["start"], a["end"], KIND_ORDER.index(a["kind"]),
+                                       -1 if a.get("correlation") is None else a["correlation"],
+                                       a["name"].encode() if a["kind"] == "kernel" else b"",
+                                       (0,) if a["batch"] is None else (1, a["batch"])))
+            hw = kw = oth = 0
             prev = None
             for a in ev:
                 if prev is not None and a["start"] - prev > 0:
                     g = a["start"] - prev
-                    if g < KERNEL_WAIT_NS:
+                    if a["launch"] is not None and a["launch"]["start"] > prev:
+                        hw += g  # the host launched it only after the stream ran dry
+                        COVER["idle breakdown host_wait"] += 1
+                    elif g < KERNEL_WAIT_NS:
                         kw += g
                     else:
                         oth += g
                         COVER["idle breakdown other"] += 1
                 prev = a["end"] if prev is None else max(prev, a["end"])
-            rows_b.append({"device": dev[1], "stream": st, "host_wait": 0, "kernel_wait": kw, "other": oth})
+            rows_b.append({"device": dev[1], "stream": st, "host_wait": hw, "kernel_wait": kw, "other": oth})
         gpu["idle_breakdown"] = rows_b
+        # launch statistics (DESIGN 6, analysis.md section 4): delay = GPU start - launch end, floored
+        # at 0, over the joined device work
+        joined = [a for a in acts if a["launch"] is not None]
+        delays = [max(0, a["start"] - a["launch"]["end"]) for a in joined]
+        gpu["launch"] = {"joined": len(joined), "delays": delays, "delay_sum": sum(delays),
+                         "cpu_sum": sum(a["launch"]["end"] - a["launch"]["start"] for a in joined),
+                         "gpu_sum": sum(a["end"] - a["start"] for a in joined),
+                         "short_kernels": sum(1 for a in joined if a["kind"] == "kernel" and
+                                              a["end"] - a["start"] < a["launch"]["end"] - a["launch"]["start"])}
+        COVER["launch joined"] += len(joined)
     exp["gpu"] = gpu
     exp["cost"] = cost(tr, reqs, price_default)
     return exp
@@ -1034,6 +1091,16 @@ def compare(exp, rep):
     if G["present"]:
         for q in ("span", "busy", "idle", "compute", "non_compute"):
             chk(us_exact, "gpu.%s_us" % q, rg[q + "_us"], G[q])
+        La, rl = G["launch"], rg["launch"]
+        chk(eq, "gpu.launch.joined", rl["joined"], La["joined"])
+        if La["joined"]:
+            d = La["delays"]
+            for q, v in (("p50", pct(d, 50)), ("p95", pct(d, 95)), ("p99", pct(d, 99)), ("min", min(d)), ("max", max(d))):
+                chk(us_exact, "gpu.launch.delay_us." + q, rl["delay_us"][q], v)
+            chk(us_mean, "gpu.launch.delay_us.mean", rl["delay_us"]["mean"], F(sum(d), len(d)))
+            for q in ("delay_sum", "cpu_sum", "gpu_sum"):
+                chk(us_exact, "gpu.launch.%s_us" % q, rl[q + "_us"], La[q])
+            chk(eq, "gpu.launch.short_kernels", rl["short_kernels"], La["short_kernels"])
         ib = rg["idle_breakdown"]
         chk(eq, "gpu.idle_breakdown[].(device, stream)", [(x["device"], x["stream"]) for x in ib],
             [(x["device"], x["stream"]) for x in G["idle_breakdown"]])
@@ -1109,6 +1176,7 @@ DOCTORS = [
     ("client latency", lambda r: bump_key(r["requests"]["client_latency_us"] or {}, "p99", F(1, 1000))),
     ("outcome latency", lambda r: bump_key(r["outcomes"]["by_outcome"]["rejected"]["latency_us"], "max", F(1, 1000))),
     ("batch size", lambda r: bump_key(r["batches"]["size"], "p95", 1)),
+    ("launch", lambda r: r["gpu"]["launch"]["joined"] > 0 and bump_key(r["gpu"]["launch"], "cpu_sum_us", F(1, 1000))),
     ("clock offset", lambda r: bool(r["clock"]["offsets"]) and bump_key(r["clock"]["offsets"][0], "offset_us", F(1, 1000))),
 ]
 
