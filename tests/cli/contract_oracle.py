@@ -202,12 +202,12 @@ def add_launches(tr, R, unit):
     tr["launches"] = []
     if R.random() < 0.4:
         return
-    corr = R.randrange(1, 1000)
+    corr = R.choice([-1, R.randrange(1, 1000)])  # from -1: the first id is 0
     for a in tr["acts"]:
         a["correlation"] = None
         if R.random() < 0.4:
             continue
-        corr += R.choice([1, 1, 5])
+        corr += R.choice([1, 1, 5]) if corr >= 0 else 1
         a["correlation"] = corr
         for _ in range(R.choice([1, 1, 1, 1, 0, 2])):
             s0 = max(0, a["start"] - R.choice([0, 1, 3, 20, 100]) * unit)
@@ -441,7 +441,10 @@ def combine(trs):
         for c in t.get("launches", []):
             calls.setdefault(c["correlation"], []).append(c)
         for a in t["acts"]:
-            cs = calls.get(a.get("correlation"), []) if a.get("correlation") is not None else []
+            # correlation id 0 joins nothing: servprof reads it as no id (CUPTI's ids start at 1); the
+            # question is in docs/analysis.md section 10
+            COVER["correlation id 0"] += a.get("correlation") == 0
+            cs = calls.get(a.get("correlation"), []) if a.get("correlation") else []
             call = min(cs, key=lambda c: (c["start"], c["end"], c["name"].encode()), default=None)
             out["acts"].append(dict(a, batch=None if a["batch"] is None else (f, a["batch"]), device=(f, a["device"]),
                                     launch=call))
@@ -463,7 +466,7 @@ COVER = dict.fromkeys([
     "zero-life share window", "idle breakdown other", "nccl kernel (not compute)", "two files",
     "client record joined", "client file on its own clock", "clock offset bounds conflict",
     "request cost: members' tokens all 0", "batch with one token count", "generation step",
-    "tied by id on another device", "launch joined", "idle breakdown host_wait"], 0)
+    "tied by id on another device", "launch joined", "idle breakdown host_wait", "correlation id 0"], 0)
 
 
 def covers(iv, t):
@@ -774,11 +777,11 @@ def oracle(tr, scope_all=False, price_default=4.0):
             # the order of section 7, "Ties" (start, end, kind in include/servprof/events.h's order,
             # file, device, stream, correlation id, bytes, name, batch id (untied first)): which of two
             # events that start together comes first decides whose launch a gap meets. Where an event
-            # without a correlation id goes the docs do not say: first, as servprof has it (and as
+            # without a correlation id goes the docs do not say: as id 0, as servprof has it (first, as
             # untied batch ids go); copies have no name in JSONL
             ev = sorted((a for a in acts if a["stream"] == st and a["device"] == dev),
                         key=lambda a: (a["start"], a["end"], KIND_ORDER.index(a["kind"]),
-                                       -1 if a.get("correlation") is None else a["correlation"],
+                                       a.get("correlation") or 0,
                                        a["name"].encode() if a["kind"] == "kernel" else b"",
                                        (0,) if a["batch"] is None else (1, a["batch"])))
             hw = kw = oth = 0
