@@ -325,8 +325,8 @@ def gen_mix(seed, n_req=None):
     return tr
 
 
-def write_jsonl(tr, path, seed, client_path=None):
-    R = random.Random(seed * 7 + 1)
+def write_jsonl(tr, path, seed, client_path=None, order=0):
+    R = random.Random(seed * 7 + 1 + 1000003 * order)
     lines = []
     meta = {"ev": "meta", "format": "servprof.events/1", "clock": "monotonic"}
     if tr["price"] is not None:
@@ -466,7 +466,8 @@ COVER = dict.fromkeys([
     "zero-life share window", "idle breakdown other", "nccl kernel (not compute)", "two files",
     "client record joined", "client file on its own clock", "clock offset bounds conflict",
     "request cost: members' tokens all 0", "batch with one token count", "generation step",
-    "tied by id on another device", "launch joined", "idle breakdown host_wait", "correlation id 0"], 0)
+    "tied by id on another device", "launch joined", "idle breakdown host_wait", "correlation id 0",
+    "line order"], 0)
 
 
 def covers(iv, t):
@@ -1269,6 +1270,14 @@ def main():
             COVER["two files"] += len(trs) > 1
             exp = oracle(combine(trs), scope_all)
             figures += compare(exp, rep)
+            if seed > 0 and seed % 4 == 2:
+                # DESIGN 8a: a report never depends on the order of lines in a file; the same trace
+                # shuffled again must give the same report, byte for byte
+                for f, tr in enumerate(trs):
+                    write_jsonl(tr, paths[f], seed + f, None, order=1)
+                if analyze(o.binary, paths, scope_all) != text:
+                    raise Mismatch("the report changed when the trace's lines were shuffled again")
+                COVER["line order"] += 1
         except Mismatch as e:
             print("FAIL %s: %s (trace kept: %s)" % ("seed %d" % seed if seed >= 0 else "big trace", e, path),
                   file=sys.stderr)
