@@ -1094,7 +1094,8 @@ typedef struct sp_ana_paint {
     int win_padded, win_valid;
     uint32_t win_batch;
     /* stage spans reaching outside their request's [arrival, done), clipped (docs/analysis.md section
-     * 1): how many, and the first such request (an index into a->reqs; SIZE_MAX: none) */
+     * 1): how many, and the first such request by earlier_request (an index into a->reqs; read only
+     * when spans_outside > 0) */
     uint64_t spans_outside;
     size_t first_outside;
 } req_scratch;
@@ -1344,6 +1345,21 @@ static void store_times(sp_ana *a, size_t i, const uint64_t *tm)
     }
 }
 
+/* Whether request x comes before y in the order the reports name "the first" of several requests by:
+ * the earlier arrival, then the request id (sp_ev_id_key's order), then the file: a key that never
+ * depends on the order of a trace's lines (DESIGN 8a). Only called for the rare requests whose spans
+ * reach outside their life. */
+static bool earlier_request(const sp_events *ev, const sp_ev_request *x, const sp_ev_request *y)
+{
+    if (x->arrival_ns != y->arrival_ns)
+        return x->arrival_ns < y->arrival_ns;
+    sp_ev_idkey kx = sp_ev_id_key(ev, x), ky = sp_ev_id_key(ev, y);
+    int c = sp_ev_id_key_cmp(&kx, &ky);
+    if (c)
+        return c < 0;
+    return x->file < y->file;
+}
+
 /* Analysed request i's life and stage times (DESIGN section 3) into a->life, a->times (or times32)
  * and a->padding. The row is summed here and stored once: the matrix's fresh pages are only written. */
 static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
@@ -1434,7 +1450,7 @@ static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
     uint64_t outside = 0;
     for (uint32_t k = 0; k < q->nspans; k++)
         outside += own[k].start_ns < q->arrival_ns || (own[k].end_ns > q->done_ns && own[k].end_ns != SP_TIME_NONE);
-    if (outside && !rs->spans_outside)
+    if (outside && (!rs->spans_outside || earlier_request(ev, q, &ev->requests[a->reqs[rs->first_outside]])))
         rs->first_outside = i;
     rs->spans_outside += outside;
     /* span pieces (sorted, disjoint) get what the batch pieces leave of them: the clipped spans
@@ -1705,8 +1721,8 @@ static size_t spans_to_keep(const sp_ana *a)
 }
 
 /* Keeps in the report how many stage spans reached outside their request's life and were clipped to
- * it, and the first such request (in the analysed requests' order: the first thread's half comes
- * first), for the reports' data quality (docs/report-format.md), and says so on stderr. A warning, not
+ * it, and the first such request (the earliest arrival, ties by earlier_request's key, so that the
+ * report does not depend on the order of lines, DESIGN 8a), for the reports' data quality (docs/report-format.md), and says so on stderr. A warning, not
  * an error: the rule is documented (docs/analysis.md section 1), but a span outside its request is most
  * likely an instrumentation bug the user should hear of. SP_ERR_NOMEM when the names cannot be kept
  * (the analysis then fails as on any other allocation failure). */
@@ -1716,7 +1732,12 @@ static sp_status keep_spans_outside(sp_ana *a, const req_scratch *one, const req
     if (!n)
         return SP_OK;
     const sp_events *ev = a->ev;
-    const sp_ev_request *q = &ev->requests[a->reqs[one->spans_outside ? one->first_outside : two->first_outside]];
+    const sp_ev_request *q = one->spans_outside ? &ev->requests[a->reqs[one->first_outside]] : NULL;
+    if (two && two->spans_outside) {
+        const sp_ev_request *q2 = &ev->requests[a->reqs[two->first_outside]];
+        if (!q || earlier_request(ev, q2, q))
+            q = q2;
+    }
     char buf[SP_EV_ID_TEXT];
     const char *id = sp_ev_id_text(ev, q, buf, NULL), *path = sp_str_get(&ev->strings, ev->files[q->file].path);
     sp_report *r = a->r; /* NULL where a test runs the partition alone (sp_ana_partition) */
