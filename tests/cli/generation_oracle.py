@@ -562,10 +562,12 @@ def gen_oracle(tr, scope_all):
             k["waste"] = F(sum((b["kv_cap"] - b["kv_used"]) * d for b, d in zip(kv, dur)),
                            sum(b["kv_cap"] * d for b, d in zip(kv, dur)))
         else:
-            # every such step took no time: the time-weighted figures are 0/0. servprof writes 0 for
-            # both (the question is in docs/analysis.md section 10); the oracle takes that reading
+            # every such step took no time: the time weights are all 0 (0/0), so each step weighs the
+            # same, the limit of equal durations (analysis.md section 9, "KV cache"; servprof wrote 0
+            # for both before this oracle met it: docs/analysis.md section 10)
             COVER["KV steps of no duration"] += 1
-            k["used_mean"] = k["waste"] = F(0)
+            k["used_mean"] = F(sum(b["kv_used"] for b in kv), len(kv))
+            k["waste"] = F(sum(b["kv_cap"] - b["kv_used"] for b in kv), sum(b["kv_cap"] for b in kv))
     exp["kv"] = k
     # generation.limits (analysis.md section 9, "What the trace cannot show"): which sentences, in order
     lim = []
