@@ -23,6 +23,8 @@ rounding) checks the stage table, padding, GPU and cost; this one checks what ge
 - steps (count, with a prefill member, members per step), steps' padding (prefill and decode-only),
   the KV cache (time-weighted use and waste, occupancy p50/p95/max) and cost per output token (the
   bill and each state's part, per request by state, each request's apportioned cost per output token).
+- under --lenient, requests with token times outside their life or out of order left out and counted
+  (`requests_bad_tokens`); `generation.limits` (which sentences, in order, with their counts).
 Exact rationals; the first difference is printed with the seed and the trace is kept.
 
 Run as: generation_oracle.py BINARY [--seeds A:B] [--out DIR] [--doctor] [--keep-going]
@@ -92,7 +94,6 @@ def gen_trace(seed):
     names = ["detokenize", "stream", "postprocess", "tokenize", "prefill", "decode", "kernel", "gap",
              "h2d", "d2h", "other", "queue", "preprocess", "Zeta", "\u00e9tape"]
     state = {}
-    t = 0
     for rid in ids:
         a = R.randrange(0, 30)
         r = {"id": rid, "arrival": T(a), "done": None, "outcome": "ok", "status": None,
@@ -153,7 +154,6 @@ def gen_trace(seed):
                 b["kv_used"] = None
         tr["batches"].append(b)
         # device work: h2d, kernels with gaps, d2h; some untied in the window
-        k = t
         for _ in range(R.choice([0, 1, 2, 3])):
             kind = R.choice(["kernel", "kernel", "kernel", "h2d", "d2h"])
             s0 = R.randrange(t, t + ln + 1)
