@@ -45,6 +45,7 @@ sp_status sp_gen_step_figures(gen_ctx *c)
     }
     size_t n_occ = 0;
     long double cap_time = 0, free_time = 0, used_time = 0, dur_sum = 0;
+    long double cap_sum = 0, free_sum = 0, used_sum = 0; /* the same per step, for steps of no time */
     for (size_t b = 0; b < ev->n_batches; b++) {
         const sp_ev_batch *bt = &ev->batches[b];
         if (!a->b[b].valid || bt->step == SP_EV_NONE)
@@ -68,9 +69,20 @@ sp_status sp_gen_step_figures(gen_ctx *c)
         free_time += dur * (long double)(sp->kv_capacity_tokens - sp->kv_used_tokens);
         used_time += dur * (long double)sp->kv_used_tokens;
         dur_sum += dur;
+        cap_sum += (long double)sp->kv_capacity_tokens;
+        free_sum += (long double)(sp->kv_capacity_tokens - sp->kv_used_tokens);
+        used_sum += (long double)sp->kv_used_tokens;
     }
     finish_padding(&g->padding_prefill);
     finish_padding(&g->padding_decode);
+    if (dur_sum <= 0) {
+        /* every step that gives the KV cache took no time: the time weights are all 0 (0/0), so each
+         * step weighs the same, the limit of equal durations (analysis.md section 9, "KV cache") */
+        cap_time = cap_sum;
+        free_time = free_sum;
+        used_time = used_sum;
+        dur_sum = g->kv_steps;
+    }
     g->kv_waste_fraction = cap_time > 0 ? (double)(free_time / cap_time) : 0.0;
     g->kv_used_mean_tokens = dur_sum > 0 ? (double)(used_time / dur_sum) : 0.0;
     sp_sort_double(occ, n_occ);

@@ -561,9 +561,12 @@ def inside_stage(acts, t):
     return "gap"
 
 
-def request_stages(r, spans, mine, acts):
+def request_stages(r, spans, mine, acts, pieces=None):
     """One request's stage times (ns) and padding time (Fraction ns), DESIGN 3 by elementary intervals.
-    mine: the batches it belongs to; acts: each batch's activity."""
+    mine: the batches it belongs to; acts: each batch's activity. pieces: a list that, when given,
+    receives each elementary interval as (start, end, stage, owning batch or None, padding time, whether
+    a span named it), for
+    the generation oracle (tests/cli/generation_oracle.py), which takes the pieces inside its windows."""
     a, d = r["arrival"], r["done"]
     mine = sorted(mine, key=lambda b: (b["start"], b["id"]))
     pts = {a, d}
@@ -584,6 +587,8 @@ def request_stages(r, spans, mine, acts):
     for t0, t1 in zip(pts, pts[1:]):
         ln = t1 - t0
         owner = next((b for b in mine if covers(b, t0)), None)  # earliest (start, id) holds an overlap
+        pad_piece = F(0)
+        spanned = False
         if owner is not None:
             if sum(covers(b, t0) for b in mine) > 1:
                 COVER["overlapping own batches (the earlier holds)"] += 1
@@ -604,11 +609,13 @@ def request_stages(r, spans, mine, acts):
                    for x in cov_acts):
                 COVER["activity tied by id outside its window"] += 1
             if st == "kernel":
-                padding += ln * waste_of(owner)
+                pad_piece = ln * waste_of(owner)
+                padding += pad_piece
                 if waste_of(owner):
                     COVER["padding in a kernel"] += 1
         else:
             cov = [s for s in spans if covers(s, t0)]
+            spanned = bool(cov)
             if len(cov) > 1:
                 COVER["nested or overlapping spans"] += 1
                 if len({s["start"] for s in cov}) < len(cov):
@@ -625,6 +632,8 @@ def request_stages(r, spans, mine, acts):
             if cov and cov[0]["stage"] in ("kernel", "gap", "other", "h2d", "d2h"):
                 COVER["span named like a row"] += 1
         times[st] = times.get(st, 0) + ln
+        if pieces is not None:
+            pieces.append((t0, t1, st, owner, pad_piece, spanned))
     return times, padding
 
 
@@ -924,6 +933,7 @@ def cost(tr, reqs, price_default):
             for m, p in zip(mem, parts):
                 if m["key"] in rc:
                     rc[m["key"]] += p
+        c["request_cost_exact"] = rc  # by request key (the generation oracle divides it by output tokens)
         nano = [round_half_away(v * 10**9) for v in rc.values()]
         # a cost within a millionth of a nano-dollar of a half may round either way from a double
         halves = sum(1 for v in rc.values() if is_near_half(v * 10**9))

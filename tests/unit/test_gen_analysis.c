@@ -701,6 +701,34 @@ static void test_no_generation(void)
     sp_report_destroy(r);
 }
 
+/* The KV cache when every step that gives it took no time (start = end): the time weights are all 0,
+ * so each step weighs the same (analysis.md section 9). Steps 1 and 2 at 20 and 40 ns, used 5 and 8 of
+ * 10 and 20: mean used (5 + 8) / 2 = 6.5, waste (5 + 12) / (10 + 20) = 17/30, occupancy 0.5 and 0.4.
+ * Before, servprof wrote 0 for both (0 tokens in use beside an occupancy of 50%); the generation oracle
+ * (tests/cli/generation_oracle.py) met it. A third step of 10 ns without a KV capacity changes nothing. */
+static void test_kv_steps_of_no_time(void)
+{
+    sp_report *r = analyze_text(
+        "{\"ev\":\"request\",\"id\":\"a\",\"arrival_ns\":0,\"done_ns\":100}\n"
+        "{\"ev\":\"step\",\"batch\":1,\"requests\":[\"a\"],\"phases\":[\"prefill\"],\"tokens\":[5],"
+        "\"start_ns\":20,\"end_ns\":20,\"kv_used_tokens\":5,\"kv_capacity_tokens\":10}\n"
+        "{\"ev\":\"step\",\"batch\":2,\"requests\":[\"a\"],\"phases\":[\"decode\"],\"tokens\":[1],"
+        "\"start_ns\":40,\"end_ns\":40,\"kv_used_tokens\":8,\"kv_capacity_tokens\":20}\n"
+        "{\"ev\":\"step\",\"batch\":3,\"requests\":[\"a\"],\"phases\":[\"decode\"],\"tokens\":[1],"
+        "\"start_ns\":50,\"end_ns\":60,\"kv_used_tokens\":9}\n"
+        "{\"ev\":\"token\",\"id\":\"a\",\"index\":0,\"time_ns\":30}\n"
+        "{\"ev\":\"token\",\"id\":\"a\",\"index\":1,\"time_ns\":60}\n", 4.0);
+    const sp_gen_summary *g = r->generation;
+    CHECK(g != NULL);
+    CHECK_EQ_U64(g->kv_steps, 2);
+    CHECK_EQ_U64(g->kv_capacity_tokens, 20);
+    CHECK_NEAR(g->kv_used_mean_tokens, 6.5, 1e-12);
+    CHECK_NEAR(g->kv_waste_fraction, 17.0 / 30.0, 1e-12);
+    CHECK_NEAR(g->kv_occupancy_p50, 0.4, 1e-12);
+    CHECK_NEAR(g->kv_occupancy_max, 0.5, 1e-12);
+    sp_report_destroy(r);
+}
+
 /* One request `id` whose TTFT holds a prefill and a decode step (the two-phase tests below): queue
  * 0..q, step 1 prefill q..p (its kernel q..pk), step 2 decode p..d (its kernel p..dk), stream d..t,
  * token 0 at t; then a decode step t..t+50 (kernel throughout), token 1 at t+60, done at t+100. */
@@ -858,5 +886,6 @@ int main(void)
     test_client_merge();
     test_bad_tokens();
     test_no_generation();
+    test_kv_steps_of_no_time();
     return sp_test_done("test_gen_analysis");
 }
