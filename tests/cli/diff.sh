@@ -299,21 +299,23 @@ if [ -w /dev/full ]; then
 fi
 
 # each side's verdict quotes the what-if prediction as `servprof analyze` of its traces does (docs/diff.md,
-# "Output"): two demo runs, whose server trace carries the batching policy, with a 50 ms and a 25 ms
-# batch window at 80 req/s (queue verdicts, the window 70% of p95 and more): the sentence of each side
+# "The verdicts"): two demo runs, whose server trace carries the batching policy, with a 200 ms and a
+# 100 ms batch window at 40 req/s (queue verdicts: the window is most of p95 even on a machine so busy
+# that the service runs ten times slower; a 50 ms window at 80 req/s lost the lead to padding under
+# ctest -j2 on the shared VM, so the check takes a queue or padding verdict): the sentence of each side
 # in the JSON, the text and the HTML is analyze's JSON sentence for the same traces and options, byte
 # for byte, with its "(what-if: ...)" clause; a side read from a report keeps the report's sentence,
 # even one without the clause (an older servprof's report). Without the reference service the demo
 # runs servprof synth, whose trace carries the policy too.
-for w in 50 25; do
-  "$BIN" demo --no-progress --duration 2 --rate 80 --max-queue-delay-ms $w --keep-traces "$tmp/demo$w" \
+for w in 200 100; do
+  "$BIN" demo --no-progress --duration 2 --rate 40 --max-queue-delay-ms $w --keep-traces "$tmp/demo$w" \
     >/dev/null 2>"$tmp/e" || { echo "FAIL: demo --max-queue-delay-ms $w: $(head -3 "$tmp/e")" >&2; fail=1; }
 done
 demo_files() { # DIR: the kept traces
   if [ -f "$1/server.sptrace" ]; then echo "$1/server.sptrace $1/client.jsonl"; else echo "$1/synth.jsonl"; fi
 }
-read -ra qa <<<"$(demo_files "$tmp/demo50")"
-read -ra qb <<<"$(demo_files "$tmp/demo25")"
+read -ra qa <<<"$(demo_files "$tmp/demo200")"
+read -ra qb <<<"$(demo_files "$tmp/demo100")"
 qopts=(--price-per-hour 2 --lenient --outcomes all)
 "$BIN" analyze --no-progress --json "${qopts[@]}" "${qa[@]}" >"$tmp/qa.json"; t test $? -eq 0
 "$BIN" analyze --no-progress --json "${qopts[@]}" "${qb[@]}" >"$tmp/qb.json"; t test $? -eq 0
@@ -328,7 +330,7 @@ verdicts = txt.split("\nverdict\n", 1)[1]
 for tag, key, rep in (("BASE", "base", sys.argv[4]), ("NEW", "new", sys.argv[5])):
     want = json.load(open(rep))["verdict"]
     got = d[key]["verdict"]
-    assert want["stage"] == "queue" and " (what-if: max-queue-delay " in want["sentence"], want
+    assert want["stage"] in ("queue", "padding") and " (what-if: " in want["sentence"], want
     assert got["sentence"] == want["sentence"], (tag, got["sentence"], want["sentence"])
     m = re.search(r"^  %-4s  .*\n((?:        .*\n)+)" % tag, verdicts, re.M)
     assert m and m.group(1).split() == want["sentence"].split(), (tag, m and m.group(1))
@@ -342,9 +344,14 @@ t py 'import json, sys
 d = json.load(open(sys.argv[1])); a = json.load(open(sys.argv[2]))
 assert d["base"]["source"] == "report" and d["base"]["verdict"]["sentence"] == a["verdict"]["sentence"], d["base"]' \
   "$tmp/qr.json" "$tmp/qa.json"
-py 'import json, re, sys
-a = json.load(open(sys.argv[1]))
-a["verdict"]["sentence"] = re.sub(r" \(what-if: .*?\(simulated from this trace[^)]*\)\)", "", a["verdict"]["sentence"])
+py 'import json, sys
+a = json.load(open(sys.argv[1])); s = a["verdict"]["sentence"]
+i = s.find(" (what-if: "); depth = 0
+for j in range(i + 1, len(s)):
+    depth += {"(": 1, ")": -1}.get(s[j], 0)
+    if depth == 0:
+        break
+a["verdict"]["sentence"] = s[:i] + s[j + 1:]
 json.dump(a, open(sys.argv[2], "w"))' "$tmp/qa.json" "$tmp/qa_old.json"
 t py 'import json, sys
 a = json.load(open(sys.argv[1]))
