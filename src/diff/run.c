@@ -205,21 +205,6 @@ static sp_status load_report(const sp_diff_input *in, sp_diff_run **out, char *e
     return st;
 }
 
-/* Whether the verdict's prediction (sp_whatif_quote_verdict) will read the event set after its
- * analysis: only when the trace carries its batching policy; without it the quote is a note made from
- * the properties alone. So release_events is kept for every other trace. */
-static int quote_reads_events(const sp_events *ev)
-{
-#ifdef SERVPROF_WHATIF_ENABLED
-    sp_whatif_observed obs;
-    char err[256];
-    return sp_whatif_observed_from_events(ev, &obs, err, sizeof err) == SP_OK && sp_whatif_observed_from_trace(&obs);
-#else
-    (void)ev;
-    return 0;
-#endif
-}
-
 /* Loads and analyses the traces of one side, and quotes the verdict's what-if prediction where
  * `servprof analyze` quotes it (DESIGN section 8, docs/whatif.md "The verdict's prediction"), so the
  * side's sentence is analyze's, byte for byte, for the same traces and options. */
@@ -244,8 +229,11 @@ static sp_status load_traces(const sp_diff_input *in, size_t n, const sp_load_op
         else
             sp_analyze_options_init(&o);
         o.keep_requests = 1; /* the rows the bootstrap resamples */
-        if (o.release_events && quote_reads_events(ev))
-            o.release_events = 0; /* the quote replays the trace after the analysis */
+#ifdef SERVPROF_WHATIF_ENABLED
+        /* release_events stays for a trace the quote does not replay */
+        if (o.release_events && sp_whatif_quote_reads_events(ev))
+            o.release_events = 0;
+#endif
         st = sp_analyze(ev, &o, &r, err, errlen);
 #ifdef SERVPROF_WHATIF_ENABLED
         if (!st && (st = sp_whatif_quote_verdict(ev, r, o.lenient)) != SP_OK)
