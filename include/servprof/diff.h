@@ -67,8 +67,13 @@ typedef struct sp_diff_input {
  * "schema": "servprof.report/1"; plain or gzip'd) is read as it is, and must be its run's only input.
  * Anything else is a trace: all of them are loaded into one event set (several files are replicas,
  * ids kept apart per file, as `servprof analyze` reads them) and analysed with `aopt` (NULL:
- * defaults) plus keep_requests, for the per-request figures the bootstrap resamples. `lopt` (may be
- * NULL) applies to the traces. `*out` is written only on success.
+ * defaults) plus keep_requests, for the per-request figures the bootstrap resamples; then, as
+ * `servprof analyze` does, the verdict quotes the what-if prediction (sp_whatif_quote_verdict in
+ * servprof/whatif.h, with aopt's lenient; it replays the trace once when the verdict names queue or
+ * padding and the trace carries its batching policy), so the run's verdict sentence is analyze's for
+ * the same traces and options. aopt's release_events is ignored for a trace the quote replays. A
+ * report's sentence is kept as the report gives it. `lopt` (may be NULL) applies to the traces.
+ * `*out` is written only on success.
  * Returns SP_ERR_INVALID (n is 0, an input has neither path nor data, a report among other inputs,
  * bad options), SP_ERR_FORMAT (a servprof JSON document other than a report, or what the trace
  * loader cannot read), SP_ERR_IO, SP_ERR_PARSE (a malformed report or trace: the message names the

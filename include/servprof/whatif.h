@@ -375,6 +375,13 @@ SP_API void sp_whatif_study_clear(sp_whatif_study *s);
  * arguments. Not thread-safe on the same report. */
 SP_API sp_status sp_whatif_quote_verdict(sp_events *ev, sp_report *r, int lenient);
 
+/* Whether sp_whatif_quote_verdict may read `ev`'s requests and spans after sp_analyze: 1 when the
+ * trace carries the batching policy (the quote may then replay the trace), else 0 (NULL too): without
+ * it the quote reads only the properties, which a set released by its analysis keeps. A caller that
+ * analyses with sp_analyze_options.release_events and then quotes must not release a set this says
+ * 1 of (the quote would return SP_ERR_STATE). Reads `ev` only. */
+SP_API int sp_whatif_quote_reads_events(const sp_events *ev);
+
 #ifdef __cplusplus
 }
 #endif

@@ -267,16 +267,12 @@ static int write_outputs(const analyze_args *a, const sp_report *rep, const sp_e
     return rc;
 }
 
-/* Whether the verdict's what-if quote may read the set's requests and spans after the analysis: only
- * when the trace carries the batching policy (the quote then replays it); otherwise it reads the
- * properties alone, which a released set keeps (sp_analyze_options.release_events). */
+/* Whether the verdict's what-if quote may read the set's requests and spans after the analysis
+ * (sp_whatif_quote_reads_events), so that the analysis must not release them. */
 static int quote_reads_events(const sp_events *ev)
 {
 #ifdef SERVPROF_WHATIF_ENABLED
-    sp_whatif_observed obs;
-    char err[256];
-    /* a policy that cannot be read is quoted as such, from the properties alone */
-    return sp_whatif_observed_from_events(ev, &obs, err, sizeof err) == SP_OK && sp_whatif_observed_from_trace(&obs);
+    return sp_whatif_quote_reads_events(ev);
 #else
     (void)ev;
     return 0;

@@ -10,6 +10,9 @@
 
 #include "common/util_int.h"
 #include "diff/diff_int.h"
+#ifdef SERVPROF_WHATIF_ENABLED
+#include "servprof/whatif.h"
+#endif
 
 /* ---- from an analysis ---- */
 
@@ -202,6 +205,9 @@ static sp_status load_report(const sp_diff_input *in, sp_diff_run **out, char *e
     return st;
 }
 
+/* Loads and analyses the traces of one side, and quotes the verdict's what-if prediction where
+ * `servprof analyze` quotes it (DESIGN section 8, docs/whatif.md "The verdict's prediction"), so the
+ * side's sentence is analyze's, byte for byte, for the same traces and options. */
 static sp_status load_traces(const sp_diff_input *in, size_t n, const sp_load_options *lopt,
                              const sp_analyze_options *aopt, sp_diff_run **out, int *skippable, char *err,
                              size_t errlen)
@@ -223,7 +229,16 @@ static sp_status load_traces(const sp_diff_input *in, size_t n, const sp_load_op
         else
             sp_analyze_options_init(&o);
         o.keep_requests = 1; /* the rows the bootstrap resamples */
+#ifdef SERVPROF_WHATIF_ENABLED
+        /* release_events stays for a trace the quote does not replay */
+        if (o.release_events && sp_whatif_quote_reads_events(ev))
+            o.release_events = 0;
+#endif
         st = sp_analyze(ev, &o, &r, err, errlen);
+#ifdef SERVPROF_WHATIF_ENABLED
+        if (!st && (st = sp_whatif_quote_verdict(ev, r, o.lenient)) != SP_OK)
+            sp_errf(err, errlen, "predicting the verdict's change: %s", sp_status_str(st));
+#endif
     }
     if (!st) {
         char *label = join_names(in, n);

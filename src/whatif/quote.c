@@ -236,6 +236,15 @@ static sp_status predict(sp_events *ev, sp_report *r, int lenient, sp_whatif_wor
     return SP_OK;
 }
 
+int sp_whatif_quote_reads_events(const sp_events *ev)
+{
+    sp_whatif_observed obs;
+    char err[256];
+    /* a policy that cannot be read is quoted as such, from the properties alone (predict) */
+    return ev && sp_whatif_observed_from_events(ev, &obs, err, sizeof err) == SP_OK &&
+           sp_whatif_observed_from_trace(&obs);
+}
+
 sp_status sp_whatif_quote_verdict(sp_events *ev, sp_report *r, int lenient)
 {
     if (!ev || !r)

@@ -13,7 +13,9 @@
 #  - --json is valid JSON with the documented keys, --html well-formed and self-contained;
 #  - the count of holding conditions agrees in number: "0 of 1 condition holds", "2 of 3 conditions hold";
 #  - a relative bound below -100% (a bootstrap artefact) is said so in the text and the HTML, whose
-#    chart does not draw a fall of more than 100%.
+#    chart does not draw a fall of more than 100%;
+#  - two demo runs (the batching policy in the trace): each side's verdict sentence, in the JSON, the
+#    text and the HTML, is `servprof analyze`'s with its what-if quote; a report side keeps its own.
 # Usage: diff.sh BINARY SOURCE_DIR
 set -u
 BIN=$1
@@ -295,6 +297,69 @@ if [ -w /dev/full ]; then
   "$BIN" diff "$tmp/w4.jsonl" "$tmp/w8.jsonl" >/dev/full 2>"$tmp/e"; t test $? -eq 1
   t grep -q "No space left on device" "$tmp/e"
 fi
+
+# each side's verdict quotes the what-if prediction as `servprof analyze` of its traces does (docs/diff.md,
+# "The verdicts"): two demo runs, whose server trace carries the batching policy, with a 200 ms and a
+# 100 ms batch window at 40 req/s (queue verdicts: the window is most of p95 even on a machine so busy
+# that the service runs ten times slower; a 50 ms window at 80 req/s lost the lead to padding under
+# ctest -j2 on the shared VM, so the check takes a queue or padding verdict): the sentence of each side
+# in the JSON, the text and the HTML is analyze's JSON sentence for the same traces and options, byte
+# for byte, with its "(what-if: ...)" clause; a side read from a report keeps the report's sentence,
+# even one without the clause (an older servprof's report). Without the reference service the demo
+# runs servprof synth, whose trace carries the policy too.
+for w in 200 100; do
+  "$BIN" demo --no-progress --duration 2 --rate 40 --max-queue-delay-ms $w --keep-traces "$tmp/demo$w" \
+    >/dev/null 2>"$tmp/e" || { echo "FAIL: demo --max-queue-delay-ms $w: $(head -3 "$tmp/e")" >&2; fail=1; }
+done
+demo_files() { # DIR: the kept traces
+  if [ -f "$1/server.sptrace" ]; then echo "$1/server.sptrace $1/client.jsonl"; else echo "$1/synth.jsonl"; fi
+}
+read -ra qa <<<"$(demo_files "$tmp/demo200")"
+read -ra qb <<<"$(demo_files "$tmp/demo100")"
+qopts=(--price-per-hour 2 --lenient --outcomes all)
+"$BIN" analyze --no-progress --json "${qopts[@]}" "${qa[@]}" >"$tmp/qa.json"; t test $? -eq 0
+"$BIN" analyze --no-progress --json "${qopts[@]}" "${qb[@]}" >"$tmp/qb.json"; t test $? -eq 0
+qargs=()
+for f in "${qa[@]}"; do qargs+=(--base "$f"); done
+for f in "${qb[@]}"; do qargs+=(--new "$f"); done
+"$BIN" diff --json --html "$tmp/q.html" "${qopts[@]}" "${qargs[@]}" >"$tmp/q.json"; t test $? -eq 0
+"$BIN" diff "${qopts[@]}" "${qargs[@]}" >"$tmp/q.txt"; t test $? -eq 0
+t py 'import html, json, re, sys
+d = json.load(open(sys.argv[1])); txt = open(sys.argv[2]).read(); page = open(sys.argv[3], encoding="utf-8").read()
+verdicts = txt.split("\nverdict\n", 1)[1]
+for tag, key, rep in (("BASE", "base", sys.argv[4]), ("NEW", "new", sys.argv[5])):
+    want = json.load(open(rep))["verdict"]
+    got = d[key]["verdict"]
+    assert want["stage"] in ("queue", "padding") and " (what-if: " in want["sentence"], want
+    assert got["sentence"] == want["sentence"], (tag, got["sentence"], want["sentence"])
+    m = re.search(r"^  %-4s  .*\n((?:        .*\n)+)" % tag, verdicts, re.M)
+    assert m and m.group(1).split() == want["sentence"].split(), (tag, m and m.group(1))
+    assert "<p>%s</p>" % want["sentence"] in html.unescape(page), tag' \
+  "$tmp/q.json" "$tmp/q.txt" "$tmp/q.html" "$tmp/qa.json" "$tmp/qb.json"
+# a report side: the report's sentence as it is, with the quote or without it
+qnew=()
+for f in "${qb[@]}"; do qnew+=(--new "$f"); done
+"$BIN" diff --json "${qopts[@]}" --base "$tmp/qa.json" "${qnew[@]}" >"$tmp/qr.json"; t test $? -eq 0
+t py 'import json, sys
+d = json.load(open(sys.argv[1])); a = json.load(open(sys.argv[2]))
+assert d["base"]["source"] == "report" and d["base"]["verdict"]["sentence"] == a["verdict"]["sentence"], d["base"]' \
+  "$tmp/qr.json" "$tmp/qa.json"
+py 'import json, sys
+a = json.load(open(sys.argv[1])); s = a["verdict"]["sentence"]
+i = s.find(" (what-if: "); depth = 0
+for j in range(i + 1, len(s)):
+    depth += {"(": 1, ")": -1}.get(s[j], 0)
+    if depth == 0:
+        break
+a["verdict"]["sentence"] = s[:i] + s[j + 1:]
+json.dump(a, open(sys.argv[2], "w"))' "$tmp/qa.json" "$tmp/qa_old.json"
+t py 'import json, sys
+a = json.load(open(sys.argv[1]))
+assert "(what-if:" not in a["verdict"]["sentence"], a["verdict"]["sentence"]' "$tmp/qa_old.json"
+"$BIN" diff --json "${qopts[@]}" --base "$tmp/qa_old.json" "${qnew[@]}" >"$tmp/qr.json"; t test $? -eq 0
+t py 'import json, sys
+d = json.load(open(sys.argv[1])); a = json.load(open(sys.argv[2]))
+assert d["base"]["verdict"]["sentence"] == a["verdict"]["sentence"], d["base"]' "$tmp/qr.json" "$tmp/qa_old.json"
 
 [ $fail = 0 ] && echo "diff: OK"
 exit $fail

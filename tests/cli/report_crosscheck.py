@@ -493,9 +493,6 @@ def diff_text_rows(txt):
     return out
 
 
-# src/analyze/verdict.c SATURATED_QUEUE_FIX and SATURATED_QUEUE_FIX_NO_BATCH
-SATURATED_FIX = "add replicas or capacity, or raise max-batch if batches are full; a shorter batch window will not help"
-SATURATED_FIX_NO_BATCH = "add replicas or capacity; a larger max-batch or a shorter batch window will not help"
 METRIC_LABEL = {"p50": "p50", "p95": "p95", "p99": "p99", "share_of_p95": "share of p95"}
 
 
@@ -533,6 +530,17 @@ def check_diff(d, txt, base_rep, new_rep, exit_status, ck):
         else:
             ck.expect(bool(m) and m.group(1) == "no candidate", "%s verdict line %r without a stage" %
                       (tag, m.group(1) if m else None))
+        # ... and the sentence under it, word-wrapped at 8 columns (sp_rep_wrap), is the JSON's
+        if m:
+            rest = txt.split("\nverdict\n", 1)[-1][m.end():].split("\n")[1:]
+            words = []
+            for ln in rest:
+                if not ln.startswith("        "):
+                    break
+                words += ln.split()
+            want = (v.get("sentence") or "(no verdict)").split()
+            ck.expect(words == want, "%s sentence in the text differs from the JSON's:\n  text: %s\n  json: %s" %
+                      (tag, " ".join(words), " ".join(want)))
     bs, ns = (d["base"]["verdict"] or {}).get("stage"), (d["new"]["verdict"] or {}).get("stage")
     moved = re.search(r"^  the verdict moved: (.+) -> (.+)$", txt, re.M)
     same = "  the verdict names the same candidate in both runs" in txt
@@ -560,29 +568,14 @@ def check_diff(d, txt, base_rep, new_rep, exit_status, ck):
                   "%s verdict %s/%s %s, its analyze report's %s/%s %s" %
                   (tag, dv.get("stage"), dv.get("group"), dv.get("share_of_p95"), av.get("stage"), av.get("group"),
                    av.get("share_of_p95")))
-        # a side analysed from traces has no what-if quote (diff runs no simulator: docs/whatif.md, the
-        # verdict's prediction is `servprof analyze`'s): its sentence is the analyze report's without
-        # the "(what-if: ...)" clause; a side read from a report keeps the report's sentence
-        s = av.get("sentence") or ""
-        if d[key]["source"] == "report":
-            ck.expect((dv.get("sentence") or "") == s, "%s sentence is not its report's:\n  diff:    %s\n"
-                      "  report:  %s" % (tag, dv.get("sentence"), s))
-            continue
-        i = s.find(" (what-if: ")
-        if i >= 0:
-            depth, j = 0, i + 1
-            for j in range(i + 1, len(s)):
-                depth += {"(": 1, ")": -1}.get(s[j], 0)
-                if depth == 0:
-                    break
-            s = s[:i] + s[j + 1:]
-        # ... and the fix as it was before the quote dropped the max-batch option (docs/whatif.md, "The
-        # verdict's prediction": only a quoted max-batch prediction that does not lower p95 drops it)
-        rk = av.get("ranking") or []
-        if i >= 0 and rk and rk[0].get("fix") == SATURATED_FIX_NO_BATCH:
-            s = s.replace(SATURATED_FIX_NO_BATCH, SATURATED_FIX, 1)
-        ck.expect((dv.get("sentence") or "") == s, "%s sentence differs from its analyze report's:\n  diff:    %s\n"
-                  "  analyze: %s" % (tag, dv.get("sentence"), s))
+        # each side's sentence is its analyze report's, byte for byte: a side analysed from traces
+        # quotes the verdict's what-if prediction as `servprof analyze` does (docs/diff.md, "Output":
+        # the clause, and the saturated queue's fix without a larger max-batch when a quoted max-batch
+        # prediction does not lower p95); a side read from a report keeps the report's sentence
+        ck.expect((dv.get("sentence") or "") == (av.get("sentence") or ""),
+                  "%s sentence differs from its %s's:\n  diff:    %s\n  analyze: %s" %
+                  (tag, "report" if d[key]["source"] == "report" else "analyze report", dv.get("sentence"),
+                   av.get("sentence")))
     # the conditions: each line's word, its bound and threshold, and the count line
     conds = d.get("conditions") or []
     lines = txt.splitlines()

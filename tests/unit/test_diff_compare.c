@@ -7,7 +7,11 @@
  *    from reports, point estimates only;
  *  - stages of both runs merged in report order, a stage one run lacks counted 0 there;
  *  - the condition grammar: accepted forms and their fields, refused forms;
- *  - the rule, on hand-made metrics: rise and fall, interval bound or point, relative to BASE, BASE 0.
+ *  - the rule, on hand-made metrics: rise and fall, interval bound or point, relative to BASE, BASE 0;
+ *  - a run loaded from a trace quotes the verdict's what-if prediction as `servprof analyze` does
+ *    (sp_whatif_quote_verdict after sp_analyze): its sentence is the quoted analysis's byte for byte,
+ *    with the policy in the trace (a prediction), under release_events, and without the policy (the
+ *    note that there is none).
  */
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +23,7 @@
 #include "ev_build.h"
 #include "testlib.h"
 #include "servprof/report.h"
+#include "servprof/whatif.h"
 
 /* 40 requests with preprocess, queue and a batch each (kernel with padding), and with `named` a
  * stage span "db" in every fourth request; the queue takes `queue_ns` x (1 + i % 5). */
@@ -449,6 +454,74 @@ static void test_artefact_words(void)
     CHECK_MSG(strcmp(basis, "lower bound of the 95% interval") == 0, "basis '%s'", basis);
 }
 
+/* A queue-bound JSONL trace: 50 requests 20 ms apart, each alone in a 1 ms batch after waiting
+ * 10 ms in the queue (89% of its 11.2 ms), with `props` in the meta line. */
+static char *queue_jsonl(const char *props, size_t *len)
+{
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (!f)
+        exit(1);
+    fprintf(f, "{\"ev\":\"meta\",\"format\":\"servprof.events/1\"%s}\n", props);
+    for (unsigned long long i = 0; i < 50; i++) {
+        unsigned long long t = i * 20000000, q = t + 100000, b = q + 10000000, e = b + 1000000, d = e + 100000;
+        unsigned long long tok = 10 + (i * 7) % 31;
+        fprintf(f, "{\"ev\":\"request\",\"id\":\"r%llu\",\"arrival_ns\":%llu,\"done_ns\":%llu,\"input_tokens\":%llu}\n",
+                i, t, d, tok);
+        fprintf(f, "{\"ev\":\"stage\",\"id\":\"r%llu\",\"stage\":\"preprocess\",\"start_ns\":%llu,\"end_ns\":%llu}\n", i, t, q);
+        fprintf(f, "{\"ev\":\"stage\",\"id\":\"r%llu\",\"stage\":\"queue\",\"start_ns\":%llu,\"end_ns\":%llu}\n", i, q, b);
+        fprintf(f, "{\"ev\":\"batch\",\"batch\":%llu,\"requests\":[\"r%llu\"],\"start_ns\":%llu,\"end_ns\":%llu,"
+                   "\"effective_tokens\":%llu,\"padded_tokens\":%llu}\n", i, i, b, e, tok, tok);
+        fprintf(f, "{\"ev\":\"kernel\",\"batch\":%llu,\"name\":\"encoder\",\"stream\":0,\"start_ns\":%llu,"
+                   "\"end_ns\":%llu}\n", i, b, e);
+        fprintf(f, "{\"ev\":\"stage\",\"id\":\"r%llu\",\"stage\":\"postprocess\",\"start_ns\":%llu,\"end_ns\":%llu}\n", i, e,
+                d);
+    }
+    fclose(f);
+    return buf;
+}
+
+/* The sentence `servprof analyze` writes for the trace (sp_analyze, then sp_whatif_quote_verdict),
+ * and the sentence of the diff run loaded from it with release_events as given. */
+static void check_quote_as_analyze(const char *props, int release, const char *want_clause)
+{
+    size_t len;
+    char *trace = queue_jsonl(props, &len);
+    sp_events *ev;
+    sp_report *r = sp_test_analyze_jsonl(trace, &ev);
+    CHECK(sp_whatif_quote_verdict(ev, r, 0) == SP_OK);
+    CHECK_MSG(r->verdict.stage && strcmp(r->verdict.stage, "queue") == 0, "a queue verdict");
+    CHECK_MSG(r->verdict.sentence && strstr(r->verdict.sentence, want_clause), "analyze's sentence: %s",
+              r->verdict.sentence);
+
+    sp_diff_input in = {.name = "q.jsonl", .data = trace, .len = len};
+    sp_analyze_options ao;
+    sp_analyze_options_init(&ao);
+    ao.release_events = release;
+    sp_diff_run *run = NULL;
+    char err[512] = "";
+    sp_status st = sp_diff_run_load(&in, 1, NULL, &ao, &run, err, sizeof err);
+    CHECK_MSG(st == SP_OK, "load: %s %s", sp_status_str(st), err);
+    if (st == SP_OK)
+        CHECK_MSG(run->verdict_sentence && strcmp(run->verdict_sentence, r->verdict.sentence) == 0,
+                  "release_events %d: the diff run's sentence\n  %s\nis not analyze's\n  %s", release,
+                  run->verdict_sentence ? run->verdict_sentence : "(none)", r->verdict.sentence);
+    sp_diff_run_destroy(run);
+    sp_report_destroy(r);
+    sp_events_destroy(ev);
+    free(trace);
+}
+
+static void test_quote_as_analyze(void)
+{
+    static const char policy[] = ",\"properties\":{\"policy.max_batch\":\"8\",\"policy.max_queue_delay_ns\":"
+                                 "\"10000000\",\"policy.pad\":\"longest\",\"policy.workers\":\"1\"}";
+    /* a quarter of the 10 ms window (docs/whatif.md, "The verdict's prediction") */
+    check_quote_as_analyze(policy, 0, " (what-if: max-queue-delay 10.00 ms -> 2.50 ms: predicted p95 ");
+    check_quote_as_analyze(policy, 1, " (what-if: max-queue-delay 10.00 ms -> 2.50 ms: predicted p95 ");
+    check_quote_as_analyze("", 0, " (what-if: the trace does not carry the batching policy: no prediction)");
+}
+
 int main(void)
 {
     test_report_round_trip();
@@ -456,5 +529,6 @@ int main(void)
     test_grammar();
     test_rule();
     test_artefact_words();
+    test_quote_as_analyze();
     return sp_test_done("test_diff_compare");
 }

@@ -5,7 +5,8 @@
  * padding verdict gets bucketing, flagged as an extrapolation, or, when every batch had one padded
  * length, the reason it cannot be priced; other verdicts get nothing; a prediction the sentence does not
  * quote gets a line of its own; a replay that misses the measured p95 by far is not quoted; and the
- * figure agrees with what `servprof whatif` predicts for the same change. */
+ * figure agrees with what `servprof whatif` predicts for the same change; and the quote reads the event
+ * set after the analysis only for a trace that carries the policy (sp_whatif_quote_reads_events). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -567,8 +568,25 @@ static void refused_before_queue(void)
     sp_report_destroy(r);
 }
 
+/* sp_whatif_quote_reads_events: the set is read after the analysis only when the trace carries the
+ * batching policy (the replay); an incomplete policy or none is quoted from the properties alone. */
+static void reads_events(void)
+{
+    sp_events *ev = sp_test_load_jsonl(queue_trace(policy_10ms));
+    CHECK(sp_whatif_quote_reads_events(ev) == 1);
+    sp_events_destroy(ev);
+    ev = sp_test_load_jsonl(queue_trace(""));
+    CHECK(sp_whatif_quote_reads_events(ev) == 0);
+    sp_events_destroy(ev);
+    ev = sp_test_load_jsonl(queue_trace(",\"properties\":{\"policy.max_batch\":\"8\"}"));
+    CHECK(sp_whatif_quote_reads_events(ev) == 0);
+    sp_events_destroy(ev);
+    CHECK(sp_whatif_quote_reads_events(NULL) == 0);
+}
+
 int main(void)
 {
+    reads_events();
     refused_before_queue();
     rejected_without_length(-1);
     rejected_without_length(1);
