@@ -279,9 +279,13 @@ static void note_written(sp_gen_req *g, uint64_t pos, uint64_t now)
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     sp_gen_req *g = cls;
-    uint64_t now = sp_now_ns();
     ssize_t ret;
     pthread_mutex_lock(&g->mu);
+    /* read with the lock held: the engine stamps a token's (or the closing events') ready time before
+     * it takes the lock to append them, so every time it stamped on what this call can see is earlier;
+     * read before the lock, a token appended while this call waited for it was ready after `now`, and
+     * its stream span ended before it started (a trace the analysis refuses) */
+    uint64_t now = sp_now_ns();
     if (pos < g->sse_len) {
         size_t n = g->sse_len - pos < max ? (size_t)(g->sse_len - pos) : max;
         memcpy(buf, g->sse + pos, n);
