@@ -33,9 +33,11 @@ start_serve() {
   check "[ -n '$URL' ]"
 }
 
-# Waits (bounded) until the trace at $1 holds at least 256 KiB: the service is well into the overload.
+# Waits (bounded: 30 s, for a sanitised build on a busy machine) until the trace at $1 holds at least
+# 256 KiB: the service is well into the overload. The load runs long enough for that (10 s) and is
+# stopped once the service is gone.
 wait_trace() {
-  for _ in $(seq 1 200); do
+  for _ in $(seq 1 600); do
     [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge 262144 ] && return 0
     sleep 0.05
   done
@@ -47,12 +49,13 @@ json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($1)"
 # --- SIGKILL mid-load ---
 start_serve "$TMP/killed.sptrace"
 if [ -n "$URL" ]; then
-  "$BIN" load --url "$URL" --rate 3000 --duration 4 --connections 256 --no-progress > /dev/null 2>&1 &
+  "$BIN" load --url "$URL" --rate 3000 --duration 10 --connections 256 --no-progress > /dev/null 2>&1 &
   LP=$!
   check "wait_trace '$TMP/killed.sptrace'"
   kill -9 $PID
   wait $PID 2>/dev/null
   PID=
+  kill $LP 2>/dev/null
   wait $LP 2>/dev/null
   LP=
   "$BIN" analyze --no-progress "$TMP/killed.sptrace" > "$TMP/k.txt" 2> "$TMP/k.err"
@@ -72,13 +75,14 @@ fi
 # --- SIGTERM mid-load: every request answered and recorded ---
 start_serve "$TMP/stopped.sptrace"
 if [ -n "$URL" ]; then
-  "$BIN" load --url "$URL" --rate 3000 --duration 3 --connections 256 --no-progress > /dev/null 2>&1 &
+  "$BIN" load --url "$URL" --rate 3000 --duration 10 --connections 256 --no-progress > /dev/null 2>&1 &
   LP=$!
   check "wait_trace '$TMP/stopped.sptrace'"
   kill -TERM $PID
   wait $PID
   check "[ $? -eq 0 ]"
   PID=
+  kill $LP 2>/dev/null
   wait $LP 2>/dev/null
   LP=
   # "servprof serve: N requests: X ok, Y 503 queue full, ..." and "connections: A accepted, C refused at
