@@ -10,20 +10,21 @@ request id, the trace context, the outcome, the filled edges, the fault count). 
 aiohttp lets a middleware see the request:
 - arrival: aiohttp calls the middleware chain (the request line and headers parsed, the route
   resolved, the body not read yet: the moment the ASGI middleware records);
-- done: the handler chain hands the response back to this middleware (a web.HTTPException raised
-  counts as its response): the body is built but aiohttp has not written it yet (it prepares and
-  writes it after the middlewares return), so done never lies after the client's receipt, as for
-  ASGI; a StreamResponse the handler prepared and wrote has sent every chunk by then but its end
-  (write_eof) is still to come;
-- a client that goes away: aiohttp 3.8 cancels the handler's task (recorded cancelled); 3.9 and later
-  let the handler run on (unless the server asks for handler_cancellation), so a response finished
-  after the connection closed is recorded cancelled too;
+- response start and done: aiohttp prepares and writes a response after every middleware returned,
+  so the middleware hooks the returned response's prepare (response start) and write_eof (done,
+  before the last write, as the ASGI middleware's done) and ends the request there; a raised
+  web.HTTPException (aiohttp 3.9+ writes a copy) and a StreamResponse whose handler already called
+  write_eof end when the handler answers;
+- a client that goes away: aiohttp does not cancel the handler (3.8.4 as Debian ships it, and 3.9+
+  unless the server asks for handler_cancellation): a response answered after the connection
+  closed, a ConnectionError from a body read or a write, a failed write_eof, or a response never
+  written are recorded cancelled;
 - the X-Request-Id echo goes into a response not yet prepared (and into a raised HTTPException's
-  headers); a StreamResponse the handler prepared itself has sent its headers without it;
-- the response start is not seen: a request with nothing recorded is all preprocess up to done.
+  headers); a StreamResponse the handler prepared itself has sent its headers without it.
 Importing this module imports aiohttp; `import servprof` does not.
 """
 import asyncio
+import weakref
 
 from aiohttp import web
 
@@ -41,6 +42,62 @@ def current_request(request=None):
     if r is None and request is not None:
         r = request.get(REQUEST_KEY)
     return r
+
+
+# the entry of a hooked response (a StreamResponse is a MutableMapping) that holds its _PendingEnd
+_PENDING_KEY = "servprof.pending_end"
+_hooked_classes = {}  # response class -> its subclass with the hooks
+
+
+class _PendingEnd:
+    """A request whose end waits for aiohttp to write its response. Holds no reference to the
+    response, so the response is freed as soon as aiohttp drops it (and never_written then runs)."""
+    __slots__ = ("mw", "req", "st", "cls")
+
+    def __init__(self, mw, req, st, cls):
+        self.mw, self.req, self.st, self.cls = mw, req, st, cls
+
+    def never_written(self):
+        """The response was freed before aiohttp wrote it: the request ends cancelled at the time the
+        handler answered (a no-op for one that ended)."""
+        if not self.req.ended:
+            self.st.disconnected = True
+            self.mw._end(self.req, self.st)
+
+
+def _hooked_class(cls):
+    """A subclass of the response class `cls` whose prepare and write_eof note the response start and
+    done of the request pending in the response (no new attributes: an instance of `cls` may take it
+    as its __class__, with or without __slots__), or `cls` itself."""
+    sub = _hooked_classes.get(cls)
+    if sub is not None:
+        return sub
+
+    class Hooked(cls):
+        __slots__ = ()
+
+        async def prepare(self, request):
+            end = self.get(_PENDING_KEY)
+            if end is not None and end.st.response_start is None:
+                end.st.response_start = now_ns()
+            return await super().prepare(request)  # (if it fails, write_eof never comes: never_written)
+
+        async def write_eof(self, *args, **kwargs):
+            end = self.pop(_PENDING_KEY, None)
+            if end is None:
+                return await super().write_eof(*args, **kwargs)
+            end.st.done = now_ns()
+            self.__class__ = end.cls
+            try:
+                return await end.cls.write_eof(self, *args, **kwargs)
+            except BaseException:  # the write failed (the client went away): no response sent
+                end.st.disconnected = True
+                raise
+            finally:
+                end.mw._end(end.req, end.st)
+    Hooked.__name__, Hooked.__qualname__ = cls.__name__, cls.__qualname__
+    _hooked_classes[cls] = Hooked
+    return Hooked
 
 
 def _client_gone(request):
@@ -81,10 +138,15 @@ class Middleware(_Recording):
         request[REQUEST_KEY] = req
         token = _current.set(req)
         exc = None
+        deferred = False
         try:
             resp = await handler(request)
             st.done = now_ns()
             self._answered(request, resp, st, echo)
+            try:
+                deferred = self._end_at_write(resp, req, st)
+            except Exception as e:  # noqa: BLE001 - the request then ends here
+                self._fault(e)
             return resp
         except web.HTTPException as e:  # an answer raised: its status, not an exception's 500
             st.done = now_ns()
@@ -103,10 +165,8 @@ class Middleware(_Recording):
                 _current.reset(token)
             except ValueError:  # closed from another context: nothing to reset there
                 pass
-            try:
-                self._finish(req, st, exc)
-            except Exception as e:  # noqa: BLE001 - counted, never raised into the server
-                self._fault(e)
+            if not deferred:
+                self._end(req, st, exc)
 
     def _answered(self, request, resp, st, echo):
         """Notes the response's status, whether the client is still there, and echoes the id."""
@@ -117,6 +177,33 @@ class Middleware(_Recording):
                 resp.headers["X-Request-Id"] = echo.decode()
         except Exception as e:  # noqa: BLE001 - a response without headers: the request is still recorded
             self._fault(e)
+
+    def _end(self, req, st, exc=None):
+        try:
+            self._finish(req, st, exc)
+        except Exception as e:  # noqa: BLE001 - counted, never raised into the server
+            self._fault(e)
+
+    def _end_at_write(self, resp, req, st):
+        """Moves the request's end to where aiohttp sends the response, after the middlewares return:
+        the response start when aiohttp prepares it (headers), done when it calls write_eof (before
+        the last write, as the ASGI middleware's done). True when the response is hooked (the
+        request then ends there, or, if the response is never written (an outer middleware replaced
+        it, its prepare failed), when it is freed: cancelled at the time the handler answered); False
+        for a response whose end was already written or that takes no hook (done stays the
+        handler's answer)."""
+        if not isinstance(resp, web.StreamResponse) or getattr(resp, "_eof_sent", True):
+            return False
+        cls = type(resp)
+        end = _PendingEnd(self, req, st, cls)
+        resp[_PENDING_KEY] = end
+        try:
+            resp.__class__ = _hooked_class(cls)
+        except TypeError:  # a class whose layout a subclass changes (a C type): no hook
+            del resp[_PENDING_KEY]
+            return False
+        weakref.finalize(resp, end.never_written)
+        return True
 
     def _metrics_response(self, method):
         status, headers, body = self._metrics_answer(method)

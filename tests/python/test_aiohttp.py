@@ -126,12 +126,36 @@ def build_app(mw, seen):
         note(request)
         return web.Response(text="fine")
 
-    app = web.Application(middlewares=[mw])
+    async def late(request):
+        note(request)
+        return web.Response(text="late")
+
+    class FailingWrite(web.Response):  # a write_eof that fails as one to a connection just lost does
+        async def write_eof(self, data=b""):
+            raise ConnectionResetError("Cannot write to closing transport")
+
+    async def write_fails(request):
+        note(request)
+        return FailingWrite(text="never sent")
+
+    @web.middleware
+    async def outer(request, handler):  # a middleware around ours: work after ours has returned
+        resp = await handler(request)
+        if request.path == "/late":
+            await asyncio.sleep(0.02)  # (a compression middleware would be here, or a slow access log)
+        elif request.path == "/cut":  # the connection closes after ours returned: the write fails
+            request.transport.close()
+        elif request.path == "/replaced":
+            return web.Response(status=200, text="another answer")
+        return resp
+
+    app = web.Application(middlewares=[outer, mw])
     app.router.add_get("/ok", ok)
     app.router.add_post("/ok", ok)
     for path, h in (("/missing", missing), ("/busy", busy), ("/boom", boom), ("/slow", slow),
                     ("/stream", stream), ("/moved", moved), ("/healthz", health),
-                    ("/timeout", timeout)):
+                    ("/timeout", timeout), ("/late", late), ("/replaced", late),
+                    ("/cut", late), ("/write-fails", write_fails)):
         app.router.add_get(path, h)
     app.router.add_post("/slow", slow)
     return app
@@ -168,13 +192,22 @@ class AiohttpCase(TempDirCase):
         server, seen = self.serve(rec, exclude=["/healthz"], metrics_path="/metrics")
         got = {}
         for rid, path in (("ok", "/ok"), ("404", "/missing"), ("503", "/busy"), ("exception", "/boom"),
-                          ("streamed", "/stream"), ("302", "/moved"), ("timeout", "/timeout")):
+                          ("streamed", "/stream"), ("302", "/moved"), ("timeout", "/timeout"), ("late", "/late"),
+                          ("replaced", "/replaced")):
             got[rid] = server.get(path, {"X-Request-Id": rid})
         got["traced"] = server.get("/ok", {"traceparent": TRACEPARENT})
         got["numbered"] = server.get("/ok")
         got["health"] = server.get("/healthz", {"X-Request-Id": "health"})
         leave_mid_handler(server, seen, "gone")
         leave_mid_handler(server, seen, "gone-reading", while_reading=True)
+        # the connection closed after this middleware returned (by the one around it), before aiohttp wrote
+        # the response: the write fails, nothing is sent
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+            s.sendall(b"GET /cut HTTP/1.1\r\nHost: x\r\nX-Request-Id: cut\r\n\r\n")
+            self.assertEqual(s.recv(100), b"")
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+            s.sendall(b"GET /write-fails HTTP/1.1\r\nHost: x\r\nX-Request-Id: write-fails\r\n\r\n")
+            s.recv(1000)  # the headers, then aiohttp closes the connection
         metrics = server.get("/metrics")
         head = server.get("/metrics", method="HEAD")
         post = server.get("/metrics", method="POST")
@@ -182,7 +215,7 @@ class AiohttpCase(TempDirCase):
         rec.close()
 
         self.assertEqual({k: v[0] for k, v in got.items()},
-                         {"ok": 200, "404": 404, "503": 503, "exception": 500, "streamed": 200, "302": 302, "timeout": 504,
+                         {"ok": 200, "404": 404, "503": 503, "exception": 500, "streamed": 200, "302": 302, "timeout": 504, "late": 200, "replaced": 200,
                           "traced": 200, "numbered": 200, "health": 200})
         # the echo: the caller's id, the traceparent's trace id, a number of the middleware's own; on a
         # raised HTTPException too; never on an excluded path nor on a response prepared by its handler
@@ -195,8 +228,8 @@ class AiohttpCase(TempDirCase):
         # current_request() inside the handler, the same object as request["servprof.request"]
         numbered = int(got["numbered"][1]["x-request-id"])
         self.assertEqual(got["numbered"][2], b'{"id": "%d"}' % numbered)
-        for rid in ("ok", "404", "503", "exception", "streamed", "302", "timeout", TRACE_ID, numbered, "gone",
-                    "gone-reading"):
+        for rid in ("ok", "404", "503", "exception", "streamed", "302", "timeout", "late", "replaced", "cut",
+                    "write-fails", TRACE_ID, numbered, "gone", "gone-reading"):
             r, in_request = seen[rid]
             self.assertIs(r, in_request, rid)
             self.assertTrue(r.ended, rid)
@@ -211,12 +244,17 @@ class AiohttpCase(TempDirCase):
 
         reqs = export_requests(self, trace)
         self.assertEqual(sorted(map(str, reqs)), sorted(["ok", "404", "503", "exception", "streamed", "302", "timeout",
+                                                         "late", "replaced", "cut", "write-fails",
                                                          TRACE_ID, str(numbered), "gone", "gone-reading"]))
         outcome = {rid: (v["outcome"] or {}).get("stringValue", "ok") for rid, v in reqs.items()}
         status = {rid: int((v["status"] or {}).get("intValue", 0)) for rid, v in reqs.items()}
         self.assertEqual(outcome, {"ok": "ok", "404": "error", "503": "rejected", "exception": "error",
-                                   "streamed": "ok", "302": "ok", "timeout": "error", TRACE_ID: "ok", str(numbered): "ok",
-                                   "gone": "cancelled", "gone-reading": "cancelled"})
+                                   "streamed": "ok", "302": "ok", "timeout": "error", "late": "ok",
+                                   TRACE_ID: "ok", str(numbered): "ok",
+                                   "gone": "cancelled", "gone-reading": "cancelled",
+                                   # the handler's response was never sent (as an ASGI response never finished)
+                                   "replaced": "cancelled", "cut": "cancelled",
+                                   "write-fails": "cancelled"})
         # an ok request keeps no status (as from the ASGI middleware); the client that left after its
         # handler answered keeps the status it was answered
         self.assertEqual({rid: status[rid] for rid in ("404", "503", "exception", "timeout", "gone", "gone-reading",
@@ -237,7 +275,16 @@ class AiohttpCase(TempDirCase):
         self.assertEqual(by["queue"][1], by["postprocess"][0])
         self.assertEqual(by["postprocess"][1], reqs["ok"]["duration"])
         self.assertGreaterEqual(by["queue"][1] - by["queue"][0], 5_000_000)
-        # a request the handler recorded nothing for: all preprocess up to done (no response start seen)
+        # a response aiohttp prepares after the middleware returned: preprocess up to its prepare (the
+        # response start), postprocess from there to write_eof (done), adjacent
+        (post, p0, p1), (pre, q0, q1) = reqs["503"]["stages"]
+        self.assertEqual((post, pre, q0, q1, p1), ("postprocess", "preprocess", 0, p0, reqs["503"]["duration"]))
+        self.assertGreater(p1, p0)
+        # done is when aiohttp writes the response, after the middlewares around this one: /late's
+        # outer middleware sleeps 20 ms after this one returned
+        self.assertGreaterEqual(reqs["late"]["duration"], 20_000_000)
+        # a raised HTTPException (aiohttp writes it, or a copy, after the middlewares): done at the raise,
+        # no response start seen, so a request the handler recorded nothing for is all preprocess
         self.assertEqual(reqs["404"]["stages"], [("preprocess", 0, reqs["404"]["duration"])])
         # the streamed response's done is after its chunks were written: at least its 3 sleeps
         self.assertGreaterEqual(reqs["streamed"]["duration"], 6_000_000)
@@ -292,9 +339,9 @@ class AiohttpCase(TempDirCase):
         ours, theirs = export_requests(self, trace), export_requests(self, asgi_trace)
         self.assertEqual(sorted(ours), sorted(theirs))
         for rid in ours:
-            # the ASGI app answered 404 at its response start, so its 404 is preprocess then postprocess;
-            # aiohttp's middleware never sees a response start (docs/python.md): compare the rest
-            names = lambda v: [s[0] for s in v["stages"] if rid == "ok" or s[0] != "postprocess"]  # noqa: E731
+            # (a raised 404's response start, and that of a response prepared after its client left,
+            # are not seen: only their preprocess)
+            names = lambda v: [s[0] for s in v["stages"] if rid not in ("404", "left") or s[0] != "postprocess"]  # noqa: E731
             self.assertEqual((ours[rid]["status"], ours[rid]["outcome"], names(ours[rid])),
                              (theirs[rid]["status"], theirs[rid]["outcome"], names(theirs[rid])), rid)
 
