@@ -68,7 +68,7 @@ class _PendingEnd:
 def _hooked_class(cls):
     """A subclass of the response class `cls` whose prepare and write_eof note the response start and
     done of the request pending in the response (no new attributes: an instance of `cls` may take it
-    as its __class__, with or without __slots__), or `cls` itself."""
+    as its __class__, with or without __slots__); made once per class."""
     sub = _hooked_classes.get(cls)
     if sub is not None:
         return sub
@@ -195,10 +195,11 @@ class Middleware(_Recording):
         if not isinstance(resp, web.StreamResponse) or getattr(resp, "_eof_sent", True):
             return False
         cls = type(resp)
+        hooked = _hooked_class(cls)
         end = _PendingEnd(self, req, st, cls)
         resp[_PENDING_KEY] = end
         try:
-            resp.__class__ = _hooked_class(cls)
+            resp.__class__ = hooked
         except TypeError:  # a class whose layout a subclass changes (a C type): no hook
             del resp[_PENDING_KEY]
             return False
