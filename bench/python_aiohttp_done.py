@@ -6,8 +6,11 @@ response's write_eof and notes, per request:
   return  when servprof's middleware returned the response (the done an aiohttp middleware could
           take without hooks: the handler's answer);
   start   when aiohttp called write_eof (servprof's done: the last write handed to aiohttp, before it);
-  end     when write_eof returned (the response written to the socket: DESIGN's "response sent").
-Prints the medians (p90) of end - return and end - start, in us. Skips (exit 0) without aiohttp.
+  written when servprof's end of the request begins, right after aiohttp's write_eof (the response
+          written to the socket: DESIGN's "response sent");
+  end     when write_eof returned (servprof's end of the request done too).
+Prints the medians (p90) of written - return (how early done at the handler's answer would be),
+written - start (how early servprof's done is) and end - written (servprof's bookkeeping there), in us. Skips (exit 0) without aiohttp.
 Usage: python3 bench/python_aiohttp_done.py [REQUESTS]   (PYTHONPATH: the built package)"""
 import asyncio
 import http.client
@@ -31,7 +34,14 @@ def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     out = tempfile.TemporaryDirectory(prefix="servprof-aiohttp-bench-")
     rec = servprof.Recorder(os.path.join(out.name, "t.sptrace"))
-    gaps_return, gaps_start = [], []
+    gaps_return, gaps_start, bookkeeping, written = [], [], [], []
+    mw = servprof.aiohttp.middleware(rec)
+    end_request = mw._end
+
+    def noting_end(*args):
+        written.append(servprof.now_ns())
+        end_request(*args)
+    mw._end = noting_end
 
     @web.middleware
     async def outer(request, handler):
@@ -43,15 +53,16 @@ def main():
             t_start = servprof.now_ns()
             await inner(data)
             t_end = servprof.now_ns()
-            gaps_return.append(t_end - t_return)
-            gaps_start.append(t_end - t_start)
+            gaps_return.append(written[-1] - t_return)
+            gaps_start.append(written[-1] - t_start)
+            bookkeeping.append(t_end - written[-1])
         resp.write_eof = write_eof
         return resp
 
     async def ok(request):
         return web.json_response({"data": [{"embedding": [0.125] * 384}]})
 
-    app = web.Application(middlewares=[outer, servprof.aiohttp.middleware(rec)])
+    app = web.Application(middlewares=[outer, mw])
     app.router.add_get("/ok", ok)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
@@ -77,10 +88,10 @@ def main():
     def q(v, f):
         v = sorted(v)
         return v[min(len(v) - 1, int(f * len(v)))] / 1e3
-    print("aiohttp %s, %d requests: write end - handler's return p50 %.1f us (p90 %.1f); "
-          "write end - write_eof start p50 %.1f us (p90 %.1f)"
-          % (aiohttp.__version__, len(gaps_start),
-             q(gaps_return, .5), q(gaps_return, .9), q(gaps_start, .5), q(gaps_start, .9)))
+    print("aiohttp %s, servprof %s backend, %d requests: written - handler's return p50 %.1f us (p90 %.1f); "
+          "written - write_eof start (done) p50 %.1f us (p90 %.1f); servprof's end after it p50 %.1f us (p90 %.1f)"
+          % (aiohttp.__version__, servprof.BACKEND, len(gaps_start), q(gaps_return, .5), q(gaps_return, .9),
+             q(gaps_start, .5), q(gaps_start, .9), q(bookkeeping, .5), q(bookkeeping, .9)))
 
 
 if __name__ == "__main__":
