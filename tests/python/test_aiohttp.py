@@ -1,10 +1,12 @@
 """servprof.aiohttp's middleware in a real aiohttp.web server on a loopback port, driven by real HTTP
-requests (http.client, a raw socket for a client that leaves, `servprof load`): the ids it records and
+requests (http.client, raw sockets for clients that leave, `servprof load`): the ids it records and
 echoes, the traceparent it continues, the outcome of each ending (200, a raised 404, 503, an
-exception, a client gone mid-handler, a streamed response, a raised redirect), the filled stages
-around the handler's own span, excluded paths, /metrics and current_request(), read back through
-`servprof export --otlp` and `servprof analyze --json`; the same endings through the ASGI middleware
-record the same. Skips when aiohttp (Debian python3-aiohttp) is missing."""
+exception, a handler's timeout, a client gone mid-handler, a streamed response, a raised redirect, a
+connection closed or a write failing before the response went out, a response replaced by an outer
+middleware), done where aiohttp writes the response (after an outer middleware's work), the filled
+stages around the handler's own span, excluded paths, /metrics and current_request(), read back
+through `servprof export --otlp` and `servprof analyze --json`; the same endings through the ASGI
+middleware record the same. Both backends. Skips when aiohttp (Debian python3-aiohttp) is missing."""
 import asyncio
 import http.client
 import os
@@ -14,7 +16,7 @@ import sys
 import threading
 import unittest
 
-from sptest import BIN, SOURCE_DIR, TempDirCase, analyze, export_requests, require, stages
+from sptest import BIN, TempDirCase, analyze, export_requests, require, stages
 
 require("aiohttp")
 from aiohttp import web  # noqa: E402
