@@ -141,12 +141,41 @@ class _Recording:
         self.errors = 0
         self.last_error = None
 
-    def _wanted(self, path):
-        if path in self.exclude:
-            return False
-        if self.paths is None:
-            return True
-        return path in self._exact or (bool(self._prefixes) and path.startswith(self._prefixes))
+    def _finish(self, req, st, exc):
+        if req.ended:
+            return
+        done = st.done if st.done is not None else now_ns()
+        if req.outcome_name == "ok":
+            if exc is not None:
+                if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):  # the server abandoned it
+                    req.outcome("cancelled", st.status)
+                else:
+                    req.outcome("error", st.status if st.status >= 400 else 500)
+            elif st.done is None or st.disconnected:
+                req.outcome("cancelled", st.status)
+            elif st.status in _REJECTED:
+                req.outcome("rejected", st.status)
+            elif st.status >= 400:
+                req.outcome("error", st.status)
+        if self.fill_stages:
+            first, last = req.first_ns, req.last_ns
+            if first is None:
+                cut = st.response_start if st.response_start is not None else done
+                cut = min(max(cut, req.arrival_ns), done)
+                if cut > req.arrival_ns:
+                    req.span("preprocess", req.arrival_ns, cut)
+                if done > cut:
+                    req.span("postprocess", cut, done)
+            else:
+                if first > req.arrival_ns:
+                    req.span("preprocess", req.arrival_ns, min(first, done))
+                if done > last:
+                    req.span("postprocess", max(last, req.arrival_ns), done)
+        req.end(max(done, req.arrival_ns))
+
+    def _fault(self, e):
+        self.errors += 1
+        self.last_error = e
 
     def _begin(self, headers, arrival):
         """The Python path of the request's start (the C extension's _asgi_begin does the same):
@@ -184,41 +213,12 @@ class _Recording:
         headers.append((b"content-length", str(len(body)).encode()))
         return status, headers, body
 
-    def _fault(self, e):
-        self.errors += 1
-        self.last_error = e
-
-    def _finish(self, req, st, exc):
-        if req.ended:
-            return
-        done = st.done if st.done is not None else now_ns()
-        if req.outcome_name == "ok":
-            if exc is not None:
-                if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):  # the server abandoned it
-                    req.outcome("cancelled", st.status)
-                else:
-                    req.outcome("error", st.status if st.status >= 400 else 500)
-            elif st.done is None or st.disconnected:
-                req.outcome("cancelled", st.status)
-            elif st.status in _REJECTED:
-                req.outcome("rejected", st.status)
-            elif st.status >= 400:
-                req.outcome("error", st.status)
-        if self.fill_stages:
-            first, last = req.first_ns, req.last_ns
-            if first is None:
-                cut = st.response_start if st.response_start is not None else done
-                cut = min(max(cut, req.arrival_ns), done)
-                if cut > req.arrival_ns:
-                    req.span("preprocess", req.arrival_ns, cut)
-                if done > cut:
-                    req.span("postprocess", cut, done)
-            else:
-                if first > req.arrival_ns:
-                    req.span("preprocess", req.arrival_ns, min(first, done))
-                if done > last:
-                    req.span("postprocess", max(last, req.arrival_ns), done)
-        req.end(max(done, req.arrival_ns))
+    def _wanted(self, path):
+        if path in self.exclude:
+            return False
+        if self.paths is None:
+            return True
+        return path in self._exact or (bool(self._prefixes) and path.startswith(self._prefixes))
 
 
 class Middleware(_Recording):
