@@ -171,8 +171,13 @@ class Middleware(_Recording):
     def _answered(self, request, resp, st, echo):
         """Notes the response's status, whether the client is still there, and echoes the id."""
         try:
-            st.status = int(resp.status)
             st.disconnected = _client_gone(request)
+            if not isinstance(resp, (web.StreamResponse, web.HTTPException)):
+                # not a response (a handler without its return): aiohttp 3.9+ answers 500, 3.8 closes
+                # the connection; the application's failure either way
+                st.status = 500
+                return
+            st.status = int(resp.status)
             if self.echo_request_id and not getattr(resp, "prepared", False) and "X-Request-Id" not in resp.headers:
                 resp.headers["X-Request-Id"] = echo.decode()
         except Exception as e:  # noqa: BLE001 - a response without headers: the request is still recorded

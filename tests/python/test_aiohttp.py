@@ -3,7 +3,7 @@ requests (http.client, raw sockets for clients that leave, `servprof load`): the
 echoes, the traceparent it continues, the outcome of each ending (200, a raised 404, 503, an
 exception, a handler's timeout, a client gone mid-handler, a streamed response, a raised redirect, a
 connection closed or a write failing before the response went out, a response replaced by an outer
-middleware), done where aiohttp writes the response (after an outer middleware's work), the filled
+middleware, a handler without its return), done where aiohttp writes the response (after an outer middleware's work), the filled
 stages around the handler's own span, excluded paths, /metrics and current_request(), read back
 through `servprof export --otlp` and `servprof analyze --json`; the same endings through the ASGI
 middleware record the same. Both backends. Skips when aiohttp (Debian python3-aiohttp) is missing."""
@@ -128,6 +128,9 @@ def build_app(mw, seen):
         note(request)
         return web.Response(text="fine")
 
+    async def no_answer(request):  # a handler that forgot its return
+        note(request)
+
     async def late(request):
         note(request)
         return web.Response(text="late")
@@ -157,7 +160,7 @@ def build_app(mw, seen):
     for path, h in (("/missing", missing), ("/busy", busy), ("/boom", boom), ("/slow", slow),
                     ("/stream", stream), ("/moved", moved), ("/healthz", health),
                     ("/timeout", timeout), ("/late", late), ("/replaced", late),
-                    ("/cut", late), ("/write-fails", write_fails)):
+                    ("/cut", late), ("/write-fails", write_fails), ("/none", no_answer)):
         app.router.add_get(path, h)
     app.router.add_post("/slow", slow)
     return app
@@ -210,6 +213,9 @@ class AiohttpCase(TempDirCase):
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
             s.sendall(b"GET /write-fails HTTP/1.1\r\nHost: x\r\nX-Request-Id: write-fails\r\n\r\n")
             s.recv(1000)  # the headers, then aiohttp closes the connection
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+            s.sendall(b"GET /none HTTP/1.1\r\nHost: x\r\nX-Request-Id: none\r\n\r\n")
+            s.recv(1000)  # aiohttp 3.8 closes the connection, 3.9+ answers 500
         metrics = server.get("/metrics")
         head = server.get("/metrics", method="HEAD")
         post = server.get("/metrics", method="POST")
@@ -231,7 +237,7 @@ class AiohttpCase(TempDirCase):
         numbered = int(got["numbered"][1]["x-request-id"])
         self.assertEqual(got["numbered"][2], b'{"id": "%d"}' % numbered)
         for rid in ("ok", "404", "503", "exception", "streamed", "302", "timeout", "late", "replaced", "cut",
-                    "write-fails", TRACE_ID, numbered, "gone", "gone-reading"):
+                    "write-fails", "none", TRACE_ID, numbered, "gone", "gone-reading"):
             r, in_request = seen[rid]
             self.assertIs(r, in_request, rid)
             self.assertTrue(r.ended, rid)
@@ -246,7 +252,7 @@ class AiohttpCase(TempDirCase):
 
         reqs = export_requests(self, trace)
         self.assertEqual(sorted(map(str, reqs)), sorted(["ok", "404", "503", "exception", "streamed", "302", "timeout",
-                                                         "late", "replaced", "cut", "write-fails",
+                                                         "late", "replaced", "cut", "write-fails", "none",
                                                          TRACE_ID, str(numbered), "gone", "gone-reading"]))
         outcome = {rid: (v["outcome"] or {}).get("stringValue", "ok") for rid, v in reqs.items()}
         status = {rid: int((v["status"] or {}).get("intValue", 0)) for rid, v in reqs.items()}
@@ -256,13 +262,13 @@ class AiohttpCase(TempDirCase):
                                    "gone": "cancelled", "gone-reading": "cancelled",
                                    # the handler's response was never sent (as an ASGI response never finished)
                                    "replaced": "cancelled", "cut": "cancelled",
-                                   "write-fails": "cancelled"})
+                                   "write-fails": "cancelled", "none": "error"})
         # an ok request keeps no status (as from the ASGI middleware); the client that left after its
         # handler answered keeps the status it was answered
         self.assertEqual({rid: status[rid] for rid in ("404", "503", "exception", "timeout", "gone", "gone-reading",
-                                                       "ok", "302")},
+                                                       "ok", "302", "none")},
                          {"404": 404, "503": 503, "exception": 500, "timeout": 504, "gone": 200, "gone-reading": 0,
-                          "ok": 0, "302": 0})
+                          "ok": 0, "302": 0, "none": 500})
         # the traceparent continued: the caller's trace, its span the parent, the sampled flag
         trace_id, parent, flags = reqs[TRACE_ID]["trace"]
         self.assertEqual((trace_id, parent, flags & 0xff), (TRACE_ID, "00f067aa0ba902b7", 1))
