@@ -24,12 +24,17 @@ aiohttp lets a middleware see the request:
 Importing this module imports aiohttp; `import servprof` does not.
 """
 import asyncio
-import weakref
 
 from aiohttp import web
 
-from . import now_ns
+from . import asgi as _asgi
+from . import Recorder, now_ns
 from .asgi import _Recording, _State, _current
+
+# The C extension's parts of the ASGI middleware's request (None with the ctypes backend): _asgi_begin
+# and _asgi_end do in C what _Recording._begin and _finish do (test_asgi.py holds them to the same
+# records); this middleware takes them where they exist, as the ASGI one does
+_c_begin, _c_end = _asgi._c_begin, _asgi._c_end
 
 # the key of the servprof.Request in the aiohttp request (request["servprof.request"])
 REQUEST_KEY = "servprof.request"
@@ -50,16 +55,16 @@ _hooked_classes = {}  # response class -> its subclass with the hooks
 
 
 class _PendingEnd:
-    """A request whose end waits for aiohttp to write its response. Holds no reference to the
-    response, so the response is freed as soon as aiohttp drops it (and never_written then runs)."""
+    """A request whose end waits for aiohttp to write its response, held only by the response's mapping.
+    Holds no reference to the response, so it is freed with the response as soon as aiohttp drops it."""
     __slots__ = ("mw", "req", "st", "cls")
 
     def __init__(self, mw, req, st, cls):
         self.mw, self.req, self.st, self.cls = mw, req, st, cls
 
-    def never_written(self):
-        """The response was freed before aiohttp wrote it: the request ends cancelled at the time the
-        handler answered (a no-op for one that ended)."""
+    def __del__(self):
+        """Freed with the response: if aiohttp never wrote it, the request ends cancelled at the time the
+        handler answered (a no-op for one that ended: write_eof ended it)."""
         if not self.req.ended:
             self.st.disconnected = True
             self.mw._end(self.req, self.st)
@@ -80,7 +85,7 @@ def _hooked_class(cls):
             end = self.get(_PENDING_KEY)
             if end is not None and end.st.response_start is None:
                 end.st.response_start = now_ns()
-            return await super().prepare(request)  # (if it fails, write_eof never comes: never_written)
+            return await super().prepare(request)  # (if it fails, write_eof never comes: __del__)
 
         async def write_eof(self, *args, **kwargs):
             end = self.pop(_PENDING_KEY, None)
@@ -127,7 +132,12 @@ class Middleware(_Recording):
         arrival = now_ns()
         try:
             # the ASGI form of the headers (lower-case names, bytes): what _begin reads
-            begun = self._begin([(k.lower(), v) for k, v in request.raw_headers], arrival)
+            headers = [(k.lower(), v) for k, v in request.raw_headers]
+            begun = None
+            if _c_begin is not None and isinstance(self.recorder, Recorder):  # (a stand-in: the Python path)
+                begun = _c_begin(self.recorder, headers, arrival, _asgi._ids)
+            if begun is None:
+                begun = self._begin(headers, arrival)
         except Exception as e:  # noqa: BLE001 - never let the profiler break the service
             self._fault(e)
             begun = None
@@ -185,7 +195,10 @@ class Middleware(_Recording):
 
     def _end(self, req, st, exc=None):
         try:
-            self._finish(req, st, exc)
+            if _c_end is not None:
+                _c_end(req, st.status, st.response_start, st.done, st.disconnected, exc, self.fill_stages)
+            else:
+                self._finish(req, st, exc)
         except Exception as e:  # noqa: BLE001 - counted, never raised into the server
             self._fault(e)
 
@@ -208,7 +221,6 @@ class Middleware(_Recording):
         except TypeError:  # a class whose layout a subclass changes (a C type): no hook
             del resp[_PENDING_KEY]
             return False
-        weakref.finalize(resp, end.never_written)
         return True
 
     def _metrics_response(self, method):
