@@ -6,7 +6,7 @@
 #   test   build + what the tests need (`make test`): clang and its sanitizer runtime, libcurl for the
 #          HTTP end-to-end test and `servprof analyze --prometheus`, curl, wrk, python3, Prometheus for
 #          the fleet tests, the Python package's build and tests (pip,
-#          setuptools, headers, PyTorch, FastAPI, uvicorn), and Chromium for the HTML browser test (optional)
+#          setuptools, headers, PyTorch, FastAPI, uvicorn, aiohttp), and Chromium for the HTML browser test (optional)
 #   bench  test + what the benchmarks compare against (`make bench`)
 set -euo pipefail
 mode=${1:-build}
@@ -31,8 +31,10 @@ case "$mode" in
     pkgs+=(prometheus)
     # the Python package (python/, tests/python, examples/python, `make demo-python`): built with pip
     # and setuptools against python3-dev's headers, its tests and example service on PyTorch (CPU),
-    # FastAPI and uvicorn
-    pkgs+=(python3-dev python3-pip python3-setuptools python3-torch python3-fastapi python3-uvicorn)
+    # FastAPI and uvicorn; python3-aiohttp: tests/python/test_aiohttp.py serves servprof.aiohttp's
+    # middleware from a real aiohttp.web server (the stack of services that are not ASGI; the package
+    # itself never imports aiohttp unless servprof.aiohttp is imported)
+    pkgs+=(python3-dev python3-pip python3-setuptools python3-torch python3-fastapi python3-uvicorn python3-aiohttp)
     # chromium: headless browser for tests/cli/html_browser.sh (the HTML report rendered for real).
     # Optional and large (chromium + chromium-common about 360 MB installed, more with their
     # libraries): skipped when SERVPROF_BROWSER_TESTS=0, and a failed install only warns; without it

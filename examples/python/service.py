@@ -12,7 +12,8 @@ the batch, postprocess) plus the queue span the batcher records, and servprof.to
 It prints `listening on 127.0.0.1:PORT` once it accepts requests, counters when it stops (SIGINT,
 SIGTERM or --duration) and, on SIGUSR1, the counters so far. Without FastAPI (a GPU machine's image
 may lack it) the same handlers run as a plain ASGI app; without uvicorn, --drive RATE:SECONDS feeds the app in-process (every request still
-goes through the middleware and the batcher, only the socket is missing). Needs torch (Debian
+goes through the middleware and the batcher, only the socket is missing). --app aiohttp serves the same
+handlers on aiohttp's own server (aiohttp.web), recorded by servprof.aiohttp's middleware. Needs torch (Debian
 python3-torch); FastAPI and uvicorn are Debian python3-fastapi and python3-uvicorn.
 """
 import argparse
@@ -29,7 +30,7 @@ sys.path.insert(0, HERE)
 import servprof  # noqa: E402
 import servprof.asgi  # noqa: E402
 
-from serving import bind_socket, serve_uvicorn  # noqa: E402
+from serving import bind_socket, serve_aiohttp, serve_uvicorn  # noqa: E402
 from tokenizer import TokenizerError, WordPiece  # noqa: E402
 
 MODEL_NAME = "servprof-python-encoder"
@@ -76,8 +77,9 @@ def parse_args(argv):
                     help="with --trace on the CPU: record requests, stages and batches but not each module's "
                     "forward (no servprof.torch hooks; bench/overhead.py's recorder-only mode)")
     ap.add_argument("--duration", type=float, default=0, help="stop after S seconds (0: until SIGINT/SIGTERM)")
-    ap.add_argument("--app", choices=("auto", "fastapi", "asgi"), default="auto",
-                    help="FastAPI, or the same handlers as a plain ASGI app (auto: FastAPI when installed)")
+    ap.add_argument("--app", choices=("auto", "fastapi", "asgi", "aiohttp"), default="auto",
+                    help="FastAPI, or the same handlers as a plain ASGI app (auto: FastAPI when installed), or "
+                    "on aiohttp's own server (aiohttp.web, recorded by servprof.aiohttp's middleware)")
     ap.add_argument("--drive", metavar="RATE:SECONDS",
                     help="no socket: feed the app in-process with Poisson arrivals (for machines without uvicorn)")
     a = ap.parse_args(argv)
@@ -97,6 +99,8 @@ def parse_args(argv):
         ap.error("--heads (%d) must divide --hidden (%d)" % (a.heads, a.hidden))
     if a.cuda_graphs and a.device != "cuda":
         ap.error("--cuda-graphs needs --device cuda")
+    if a.drive and a.app == "aiohttp":
+        ap.error("--drive feeds an ASGI app: not with --app aiohttp")
     return a
 
 
@@ -214,6 +218,30 @@ def build_fastapi_app(svc):
     return app
 
 
+def build_aiohttp_app(svc, rec):
+    """The same routes on aiohttp's own server (aiohttp.web, not ASGI), each POST /v1/embeddings recorded
+    by servprof.aiohttp's middleware (docs/python.md, "aiohttp middleware"). aiohttp tells a handler
+    nothing of a client that leaves while it waits: the middleware records such a request cancelled
+    when its answer finds the connection closed, and the service counts it ok."""
+    from aiohttp import web
+    import servprof.aiohttp
+
+    async def embeddings(request):
+        status, body = await svc.embeddings(servprof.aiohttp.current_request(request), request.read,
+                                            request.headers.get("Content-Type"), request.content_length)
+        return web.Response(body=body, status=status, content_type="application/json",
+                            headers={"Retry-After": "1"} if status == 503 else None)
+
+    async def healthz(request):
+        return web.json_response({"status": "ok"})
+
+    mws = [servprof.aiohttp.middleware(rec, paths=["/v1/embeddings"])] if rec is not None else []
+    app = web.Application(middlewares=mws, client_max_size=svc.a.max_body + 1)
+    app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
 def build_asgi_app(svc):
     """The same routes without FastAPI: a plain ASGI 3 application."""
 
@@ -323,10 +351,17 @@ def main(argv=None):
             model(torch.full((2, n), tok.pad, dtype=torch.long, device=a.device),
                   torch.tensor([n, 1], device=a.device))
     sock = None
+    if a.app == "aiohttp":
+        try:
+            import aiohttp  # noqa: F401  (serving.py serves with it)
+        except ImportError:
+            print("service: --app aiohttp: aiohttp is not installed (Debian python3-aiohttp)", file=sys.stderr)
+            return 1
     if not a.drive:
         # the port before the trace: a port in use must not leave an empty trace file behind
         try:
-            import uvicorn  # noqa: F401  (serving.py serves with it)
+            if a.app != "aiohttp":
+                import uvicorn  # noqa: F401  (serving.py serves with it)
         except ImportError:
             print("service: uvicorn is not installed (Debian python3-uvicorn); use --drive RATE:SECONDS",
                   file=sys.stderr)
@@ -371,8 +406,11 @@ def main(argv=None):
             kind = "fastapi"
         except ImportError:
             kind = "asgi"
-    inner = build_fastapi_app(svc) if kind == "fastapi" else build_asgi_app(svc)
-    app = servprof.asgi.Middleware(inner, rec, paths=["/v1/embeddings"]) if rec is not None else inner
+    if kind == "aiohttp":
+        app = build_aiohttp_app(svc, rec)
+    else:
+        inner = build_fastapi_app(svc) if kind == "fastapi" else build_asgi_app(svc)
+        app = servprof.asgi.Middleware(inner, rec, paths=["/v1/embeddings"]) if rec is not None else inner
     rc = asyncio.run(serve(a, app, batcher, kind, svc, sock))
     if rec is not None:
         rec.close()
@@ -405,7 +443,7 @@ async def serve(a, app, batcher, kind, svc, sock):
             n = await drive(app, a.drive)
             print("service: drove %d requests in process (%s app, no socket)" % (n, kind), file=sys.stderr)
             return 0
-        return await serve_uvicorn(app, sock, a.duration)
+        return await (serve_aiohttp if kind == "aiohttp" else serve_uvicorn)(app, sock, a.duration)
     finally:
         await batcher.stop()
         await worker

@@ -1,5 +1,6 @@
-"""How both example services (service.py, generate_service.py) serve their ASGI app with uvicorn: on a
-socket of their own with TCP_NODELAY, stopped cleanly by SIGINT or SIGTERM (so the trace is closed),
+"""How both example services (service.py, generate_service.py) serve their ASGI app with uvicorn (or
+service.py --app aiohttp its aiohttp.web app with aiohttp's own server): on a socket of their own with
+TCP_NODELAY, stopped cleanly by SIGINT or SIGTERM (so the trace is closed),
 optionally after a time limit, printing "listening on HOST:PORT" once the port is taken (what the tests
 and `make demo-python` wait for). Nothing here is about servprof."""
 import asyncio
@@ -40,4 +41,24 @@ async def serve_uvicorn(app, sock, duration=0):
         loop.call_later(duration, lambda: setattr(server, "should_exit", True))
     print("listening on %s:%d" % sock.getsockname()[:2], flush=True)
     await server.serve(sockets=[sock])
+    return 0
+
+
+async def serve_aiohttp(app, sock, duration=0):
+    """serve_uvicorn for an aiohttp.web Application (aiohttp sets TCP_NODELAY on each connection itself).
+    Returns 0."""
+    from aiohttp import web
+    sock.listen(1024)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if duration > 0:
+        loop.call_later(duration, stop.set)
+    print("listening on %s:%d" % sock.getsockname()[:2], flush=True)
+    await stop.wait()
+    await runner.cleanup()
     return 0

@@ -19,7 +19,8 @@ A generation service records each scheduler step and each output token as well:
         ...                                       # the model's step: the new tokens on the host
     r.token()                                     # after writing its chunk (index: the next one)
 
-servprof.asgi.Middleware records every HTTP request of an ASGI app (FastAPI, Starlette, ...);
+servprof.asgi.Middleware records every HTTP request of an ASGI app (FastAPI, Starlette, ...),
+servprof.aiohttp.middleware(rec) every request of an aiohttp.web app;
 servprof.torch times a PyTorch model's modules inside batches (CPU) or starts the CUPTI collector
 (CUDA). docs/python.md has the whole API.
 

@@ -111,7 +111,117 @@ def _receive_wrapper(receive, state):
     return receive_wrapper
 
 
-class Middleware:
+class _Recording:
+    """What every HTTP middleware of the package shares (this module's Middleware, servprof.aiohttp's):
+    the options and their checks, the path filter, the request's start (_begin: the id, the trace
+    context) and end (_finish: the outcome, the filled edges), the fault count. `what` names the
+    middleware in its errors."""
+
+    def __init__(self, recorder, *, paths=None, exclude=(), fill_stages=True, echo_request_id=True,
+                 metrics_path=None, what="Middleware"):
+        if recorder is None or not hasattr(recorder, "request"):
+            raise TypeError("%s: recorder must be a servprof.Recorder" % what)
+        for name, v in (("paths", paths), ("exclude", exclude)):
+            # a lone str would be taken letter by letter: paths="/v1/x" recorded every path (the
+            # prefix "/"), exclude="/healthz" excluded only "/"
+            if isinstance(v, (str, bytes)):
+                raise TypeError("%s: %s must be a list of paths, not a %s: %s=[%r]"
+                                % (what, name, type(v).__name__, name, v))
+        self.recorder = recorder
+        self.paths = tuple(paths) if paths is not None else None
+        # _wanted()'s rule as a set lookup and one startswith (a generator per request cost ~1 us)
+        self._exact = frozenset(self.paths or ())
+        self._prefixes = tuple(p for p in self.paths or () if p.endswith("/"))
+        self.exclude = frozenset(exclude)
+        self.fill_stages = fill_stages
+        self.echo_request_id = echo_request_id
+        if metrics_path is not None and (not isinstance(metrics_path, str) or not metrics_path.startswith("/")):
+            raise ValueError("%s: metrics_path must be a path starting with '/', not %r" % (what, metrics_path))
+        self.metrics_path = metrics_path
+        self.errors = 0
+        self.last_error = None
+
+    def _finish(self, req, st, exc):
+        if req.ended:
+            return
+        done = st.done if st.done is not None else now_ns()
+        if req.outcome_name == "ok":
+            if exc is not None:
+                if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):  # the server abandoned it
+                    req.outcome("cancelled", st.status)
+                else:
+                    req.outcome("error", st.status if st.status >= 400 else 500)
+            elif st.done is None or st.disconnected:
+                req.outcome("cancelled", st.status)
+            elif st.status in _REJECTED:
+                req.outcome("rejected", st.status)
+            elif st.status >= 400:
+                req.outcome("error", st.status)
+        if self.fill_stages:
+            first, last = req.first_ns, req.last_ns
+            if first is None:
+                cut = st.response_start if st.response_start is not None else done
+                cut = min(max(cut, req.arrival_ns), done)
+                if cut > req.arrival_ns:
+                    req.span("preprocess", req.arrival_ns, cut)
+                if done > cut:
+                    req.span("postprocess", cut, done)
+            else:
+                if first > req.arrival_ns:
+                    req.span("preprocess", req.arrival_ns, min(first, done))
+                if done > last:
+                    req.span("postprocess", max(last, req.arrival_ns), done)
+        req.end(max(done, req.arrival_ns))
+
+    def _fault(self, e):
+        self.errors += 1
+        self.last_error = e
+
+    def _begin(self, headers, arrival):
+        """The Python path of the request's start (the C extension's _asgi_begin does the same):
+        (request, id to echo as bytes), or None when the recorder refused (counted in errors)."""
+        rid = request_id_from_headers(headers)
+        echo = rid if rid is not None else None
+        if rid is None:
+            rid = next(_ids)
+            echo = str(rid)
+        try:
+            req = self.recorder.request(rid, arrival_ns=arrival)
+        except Exception as e:  # noqa: BLE001 - never let the profiler break the service
+            self._fault(e)
+            return None
+        try:
+            tp = trace_from_headers(headers)
+            if tp is not None:
+                req.trace_context(tp[0], new_span_id(), tp[1], tp[2])
+        except Exception as e:  # noqa: BLE001 - the request is still recorded, without its trace
+            self._fault(e)
+        return req, echo.encode()
+
+    def _metrics_answer(self, method):
+        """The answer to `method` on metrics_path: (status, [(name, value)] bytes headers, body bytes)."""
+        headers = [(b"content-type", b"text/plain; charset=utf-8")]
+        if method not in ("GET", "HEAD"):
+            status, body = 405, b"use GET for %s\n" % self.metrics_path.encode()
+            headers.append((b"allow", b"GET, HEAD"))
+        else:
+            try:
+                status, body = 200, self.recorder.metrics_text().encode()
+                headers = [(b"content-type", METRICS_CONTENT_TYPE)]
+            except RuntimeError as e:  # closed, or opened without live_metrics
+                status, body = 404, ("%s\n" % e).encode()
+        headers.append((b"content-length", str(len(body)).encode()))
+        return status, headers, body
+
+    def _wanted(self, path):
+        if path in self.exclude:
+            return False
+        if self.paths is None:
+            return True
+        return path in self._exact or (bool(self._prefixes) and path.startswith(self._prefixes))
+
+
+class Middleware(_Recording):
     """Middleware(app, recorder, *, paths=None, exclude=(), fill_stages=True, echo_request_id=True,
     metrics_path=None).
 
@@ -128,39 +238,15 @@ class Middleware:
                  metrics_path=None):
         if recorder is None or not hasattr(recorder, "request"):
             raise TypeError("Middleware(app, recorder): recorder must be a servprof.Recorder")
-        for what, v in (("paths", paths), ("exclude", exclude)):
-            # a lone str would be taken letter by letter: paths="/v1/x" recorded every path (the
-            # prefix "/"), exclude="/healthz" excluded only "/"
-            if isinstance(v, (str, bytes)):
-                raise TypeError("Middleware: %s must be a list of paths, not a %s: %s=[%r]"
-                                % (what, type(v).__name__, what, v))
         self.app = app
-        self.recorder = recorder
-        self.paths = tuple(paths) if paths is not None else None
-        # _wanted()'s rule as a set lookup and one startswith (a generator per request cost ~1 us)
-        self._exact = frozenset(self.paths or ())
-        self._prefixes = tuple(p for p in self.paths or () if p.endswith("/"))
-        self.exclude = frozenset(exclude)
-        self.fill_stages = fill_stages
-        self.echo_request_id = echo_request_id
-        if metrics_path is not None and (not isinstance(metrics_path, str) or not metrics_path.startswith("/")):
-            raise ValueError("Middleware: metrics_path must be a path starting with '/', not %r" % (metrics_path,))
-        self.metrics_path = metrics_path
-        self.errors = 0
-        self.last_error = None
+        _Recording.__init__(self, recorder, paths=paths, exclude=exclude, fill_stages=fill_stages,
+                            echo_request_id=echo_request_id, metrics_path=metrics_path)
 
     def __setattr__(self, name, value):
         # the C path keeps a snapshot of the attributes it reads (_c_config); a change is heard from the
         # next request on
         self.__dict__.pop("_c_config", None)
         object.__setattr__(self, name, value)
-
-    def _wanted(self, path):
-        if path in self.exclude:
-            return False
-        if self.paths is None:
-            return True
-        return path in self._exact or (bool(self._prefixes) and path.startswith(self._prefixes))
 
     async def __call__(self, scope, receive, send):
         # an `async def`, whatever runs inside: ASGI servers tell an ASGI 3 application by
@@ -225,78 +311,11 @@ class Middleware:
             except Exception as e:  # noqa: BLE001 - counted, never raised into the server
                 self._fault(e)
 
-    def _begin(self, headers, arrival):
-        """The Python path of the request's start (the C extension's _asgi_begin does the same):
-        (request, id to echo as bytes), or None when the recorder refused (counted in errors)."""
-        rid = request_id_from_headers(headers)
-        echo = rid if rid is not None else None
-        if rid is None:
-            rid = next(_ids)
-            echo = str(rid)
-        try:
-            req = self.recorder.request(rid, arrival_ns=arrival)
-        except Exception as e:  # noqa: BLE001 - never let the profiler break the service
-            self._fault(e)
-            return None
-        try:
-            tp = trace_from_headers(headers)
-            if tp is not None:
-                req.trace_context(tp[0], new_span_id(), tp[1], tp[2])
-        except Exception as e:  # noqa: BLE001 - the request is still recorded, without its trace
-            self._fault(e)
-        return req, echo.encode()
-
     async def _answer_metrics(self, scope, send):
         method = scope.get("method", "GET")
-        headers = [(b"content-type", b"text/plain; charset=utf-8")]
-        if method not in ("GET", "HEAD"):
-            status, body = 405, b"use GET for %s\n" % self.metrics_path.encode()
-            headers.append((b"allow", b"GET, HEAD"))
-        else:
-            try:
-                status, body = 200, self.recorder.metrics_text().encode()
-                headers = [(b"content-type", METRICS_CONTENT_TYPE)]
-            except RuntimeError as e:  # closed, or opened without live_metrics
-                status, body = 404, ("%s\n" % e).encode()
-        headers.append((b"content-length", str(len(body)).encode()))
+        status, headers, body = self._metrics_answer(method)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
-
-    def _fault(self, e):
-        self.errors += 1
-        self.last_error = e
-
-    def _finish(self, req, st, exc):
-        if req.ended:
-            return
-        done = st.done if st.done is not None else now_ns()
-        if req.outcome_name == "ok":
-            if exc is not None:
-                if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):  # the server abandoned it
-                    req.outcome("cancelled", st.status)
-                else:
-                    req.outcome("error", st.status if st.status >= 400 else 500)
-            elif st.done is None or st.disconnected:
-                req.outcome("cancelled", st.status)
-            elif st.status in _REJECTED:
-                req.outcome("rejected", st.status)
-            elif st.status >= 400:
-                req.outcome("error", st.status)
-        if self.fill_stages:
-            first, last = req.first_ns, req.last_ns
-            if first is None:
-                cut = st.response_start if st.response_start is not None else done
-                cut = min(max(cut, req.arrival_ns), done)
-                if cut > req.arrival_ns:
-                    req.span("preprocess", req.arrival_ns, cut)
-                if done > cut:
-                    req.span("postprocess", cut, done)
-            else:
-                if first > req.arrival_ns:
-                    req.span("preprocess", req.arrival_ns, min(first, done))
-                if done > last:
-                    req.span("postprocess", max(last, req.arrival_ns), done)
-        req.end(max(done, req.arrival_ns))
 
 
 class _State:

@@ -22,6 +22,40 @@ def analyze(*paths, args=()):
     return json.loads(p.stdout)
 
 
+def export_requests(case, trace):
+    """{request id: what `servprof export --otlp` says of it}: its trace context (trace id, the caller's
+    span, flags), status, outcome, duration and stage spans (name, start and end relative to the
+    request's start: two recorders' clocks map to wall time with different offsets)."""
+    out = trace + ".otlp.jsonl"
+    p = subprocess.run([BIN, "export", "--otlp", out, trace], capture_output=True, text=True, timeout=120)
+    case.assertEqual(p.returncode, 0, p.stderr)
+    spans = []
+    with open(out) as f:
+        for line in f:
+            for rs in json.loads(line)["resourceSpans"]:
+                for ss in rs["scopeSpans"]:
+                    spans += ss["spans"]
+    by_span = {}
+    got = {}
+    for sp in spans:
+        if sp["kind"] == 2:
+            attrs = {a["key"]: a["value"] for a in sp.get("attributes", [])}
+            rid = attrs["servprof.request"]["stringValue"]
+            start = int(sp["startTimeUnixNano"])
+            got[rid] = {"trace": (sp["traceId"], sp.get("parentSpanId"), sp["flags"]), "span": sp["spanId"],
+                        "status": attrs.get("http.response.status_code"), "outcome": attrs.get("servprof.outcome"),
+                        "duration": int(sp["endTimeUnixNano"]) - start, "stages": []}
+            by_span[sp["spanId"]] = (rid, start)
+    for sp in spans:
+        if sp["kind"] != 2 and sp.get("parentSpanId") in by_span:
+            rid, start = by_span[sp["parentSpanId"]]
+            got[rid]["stages"].append((sp["name"], int(sp["startTimeUnixNano"]) - start,
+                                       int(sp["endTimeUnixNano"]) - start))
+    for v in got.values():
+        v["stages"].sort()
+    return got
+
+
 def stages(report):
     return {s["name"]: s for s in report["stages"]}
 
@@ -38,7 +72,7 @@ def require(module):
         return __import__(module)
     except ImportError as e:
         deb = {"torch": "python3-torch", "fastapi": "python3-fastapi", "uvicorn": "python3-uvicorn",
-               "numpy": "python3-numpy"}.get(module, module)
+               "numpy": "python3-numpy", "aiohttp": "python3-aiohttp"}.get(module, module)
         raise unittest.SkipTest("Python package %s is missing (%s): Debian %s, installed by scripts/setup.sh test"
                                 % (module, e, deb))
 

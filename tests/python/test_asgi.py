@@ -21,7 +21,7 @@ import unittest
 import servprof
 import servprof.asgi
 from servprof._common import parse_traceparent
-from sptest import BIN, TempDirCase, analyze, stages
+from sptest import BIN, TempDirCase, analyze, export_requests, stages
 
 BACKENDS = ("native", "ctypes")
 TRACEPARENT = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -200,40 +200,6 @@ class MiddlewareCase(TempDirCase):
                 call(mw, path)
         got = export_requests(self, self.path("t.sptrace"))
         self.assertEqual(len(got), 2)  # /v1/embed exactly, /v2/a under the prefix "/v2/"
-
-
-def export_requests(case, trace):
-    """{request id: what `servprof export --otlp` says of it}: its trace context (trace id, the caller's
-    span, flags), status, outcome, duration and stage spans (name, start and end relative to the
-    request's start: two recorders' clocks map to wall time with different offsets)."""
-    out = trace + ".otlp.jsonl"
-    p = subprocess.run([BIN, "export", "--otlp", out, trace], capture_output=True, text=True, timeout=120)
-    case.assertEqual(p.returncode, 0, p.stderr)
-    spans = []
-    with open(out) as f:
-        for line in f:
-            for rs in json.loads(line)["resourceSpans"]:
-                for ss in rs["scopeSpans"]:
-                    spans += ss["spans"]
-    by_span = {}
-    got = {}
-    for sp in spans:
-        if sp["kind"] == 2:
-            attrs = {a["key"]: a["value"] for a in sp.get("attributes", [])}
-            rid = attrs["servprof.request"]["stringValue"]
-            start = int(sp["startTimeUnixNano"])
-            got[rid] = {"trace": (sp["traceId"], sp.get("parentSpanId"), sp["flags"]), "span": sp["spanId"],
-                        "status": attrs.get("http.response.status_code"), "outcome": attrs.get("servprof.outcome"),
-                        "duration": int(sp["endTimeUnixNano"]) - start, "stages": []}
-            by_span[sp["spanId"]] = (rid, start)
-    for sp in spans:
-        if sp["kind"] != 2 and sp.get("parentSpanId") in by_span:
-            rid, start = by_span[sp["parentSpanId"]]
-            got[rid]["stages"].append((sp["name"], int(sp["startTimeUnixNano"]) - start,
-                                       int(sp["endTimeUnixNano"]) - start))
-    for v in got.values():
-        v["stages"].sort()
-    return got
 
 
 class CPathCase(TempDirCase):
