@@ -665,8 +665,10 @@ sp_status sp_report_write_text(const sp_report *r, FILE *out)
         if (r->batch_count && r->batch_size.count)
             fprintf(out, "%-27s p50 %-9" PRIu64 " p95 %-9" PRIu64 " max %" PRIu64 " requests\n",
                     "batch size:", r->batch_size.p50_ns, r->batch_size.p95_ns, r->batch_size.max_ns);
-        if (r->has_client)
-            write_clocks(out, r);
+        /* one line per merged client file, also where no analysed request joined a client record
+         * (the pairs that set the offset were other requests': rejected ones, say); the JSON's
+         * clock.offsets holds them, and the text once said nothing of them */
+        write_clocks(out, r);
         write_outcomes(out, r);
         write_stage_table(out, r);
         if (r->generation) /* only for traces with generation data (docs/generation.md) */
@@ -677,6 +679,7 @@ sp_status sp_report_write_text(const sp_report *r, FILE *out)
         else
             fprintf(out, "no requests in the %s: no latency, stage or padding-share figures\n",
                     r->source ? "window" : "trace");
+        write_clocks(out, r);
         write_outcomes(out, r);
     }
     write_padding(out, r);

@@ -3,6 +3,7 @@
  * tables with their shares, steps with padding and the KV cache, cost per output token, what the trace
  * cannot show, and the verdicts on TTFT and on TPOT. Formats what the analysis kept. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,23 +22,34 @@ static void quantile_line(FILE *out, const char *label, const sp_quantiles *q)
             sp_fmt_dur(e, sizeof e, (double)q->max_ns), q->count);
 }
 
+/* A duration, or n/a where the table has no requests (the JSON's null: no invented 0 ns). */
+static const char *dur_or_na(char *buf, size_t len, double ns, int have)
+{
+    return sp_fmt_dur(buf, len, have ? ns : NAN);
+}
+
 static void table(FILE *out, const char *title, const char *figure, const sp_gen_table *t)
 {
     char name[32], a[24], b[24], c[24], d[24], s1[16], s2[16], s3[16];
+    /* a table of no requests (none has a first token, or none has two output tokens) has no figures:
+     * its rows and total read n/a, as in the JSON, where they once read 0 ns and 0.0% of 100.0% */
+    int have = t->count > 0;
     fprintf(out, "\n%-16s %10s %10s %10s %10s   %9s %9s %9s\n", title, "p50", "p95", "p99", "mean", "% of p50",
             "% of p95", "% of p99");
     for (size_t i = 0; i < t->n_rows; i++) {
         const sp_gen_row *s = &t->rows[i];
         fprintf(out, "%-16s %10s %10s %10s %10s   %9s %9s %9s\n", sp_rep_fmt_name(name, sizeof name, s->name, 16),
-                sp_fmt_dur(a, sizeof a, (double)s->q.p50_ns), sp_fmt_dur(b, sizeof b, (double)s->q.p95_ns),
-                sp_fmt_dur(c, sizeof c, (double)s->q.p99_ns), sp_fmt_dur(d, sizeof d, s->q.mean_ns),
-                sp_rep_fmt_pct(s1, sizeof s1, s->share_p50), sp_rep_fmt_pct(s2, sizeof s2, s->share_p95),
-                sp_rep_fmt_pct(s3, sizeof s3, s->share_p99));
+                dur_or_na(a, sizeof a, (double)s->q.p50_ns, have), dur_or_na(b, sizeof b, (double)s->q.p95_ns, have),
+                dur_or_na(c, sizeof c, (double)s->q.p99_ns, have), dur_or_na(d, sizeof d, s->q.mean_ns, have),
+                sp_rep_fmt_pct(s1, sizeof s1, have ? s->share_p50 : NAN),
+                sp_rep_fmt_pct(s2, sizeof s2, have ? s->share_p95 : NAN),
+                sp_rep_fmt_pct(s3, sizeof s3, have ? s->share_p99 : NAN));
     }
     const sp_quantiles *q = &t->value;
-    fprintf(out, "%-16s %10s %10s %10s %10s   %9s %9s %9s\n", figure, sp_fmt_dur(a, sizeof a, (double)q->p50_ns),
-            sp_fmt_dur(b, sizeof b, (double)q->p95_ns), sp_fmt_dur(c, sizeof c, (double)q->p99_ns),
-            sp_fmt_dur(d, sizeof d, q->mean_ns), "100.0%", "100.0%", "100.0%");
+    const char *all = have ? "100.0%" : "n/a";
+    fprintf(out, "%-16s %10s %10s %10s %10s   %9s %9s %9s\n", figure, dur_or_na(a, sizeof a, (double)q->p50_ns, have),
+            dur_or_na(b, sizeof b, (double)q->p95_ns, have), dur_or_na(c, sizeof c, (double)q->p99_ns, have),
+            dur_or_na(d, sizeof d, q->mean_ns, have), all, all, all);
 }
 
 static void padding_part(char *buf, size_t len, const char *what, const sp_gen_padding *p)
