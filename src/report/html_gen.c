@@ -3,6 +3,7 @@
  * p50/p95/p99, the two tables, steps, KV cache and cost per output token, and what the trace cannot
  * show. Formats what the analysis kept; everything from the trace is escaped. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -71,9 +72,18 @@ static void share_bars(FILE *out, const char *id, const char *figure, const sp_g
     fputs("</svg>\n", out);
 }
 
+/* A duration, or n/a where the table has no requests (the JSON's null; the text report's n/a). */
+static const char *dur_or_na(char *buf, size_t len, double ns, int have)
+{
+    return sp_fmt_dur(buf, len, have ? ns : NAN);
+}
+
 static void table(FILE *out, const char *id, const char *figure, const sp_gen_table *t)
 {
     char a[32], b[32], c[32], d[32], s1[16], s2[16], s3[16];
+    /* a table of no requests (none has a first token, or none has two output tokens) has no figures:
+     * its rows and total read n/a, as in the JSON and the text report */
+    int have = t->count > 0;
     fprintf(out, "<table class=\"num\" id=\"%s\"><thead><tr><th>%s stage</th><th>p50</th><th>p95</th><th>p99</th>"
                  "<th>mean</th><th>%% of p50</th><th>%% of p95</th><th>%% of p99</th></tr></thead><tbody>\n",
             id, figure);
@@ -82,16 +92,18 @@ static void table(FILE *out, const char *id, const char *figure, const sp_gen_ta
         fputs("<tr><td>", out);
         sp_html_esc(out, s->name, 200);
         fprintf(out, "</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
-                sp_fmt_dur(a, sizeof a, (double)s->q.p50_ns), sp_fmt_dur(b, sizeof b, (double)s->q.p95_ns),
-                sp_fmt_dur(c, sizeof c, (double)s->q.p99_ns), sp_fmt_dur(d, sizeof d, s->q.mean_ns),
-                sp_rep_fmt_pct(s1, sizeof s1, s->share_p50), sp_rep_fmt_pct(s2, sizeof s2, s->share_p95),
-                sp_rep_fmt_pct(s3, sizeof s3, s->share_p99));
+                dur_or_na(a, sizeof a, (double)s->q.p50_ns, have), dur_or_na(b, sizeof b, (double)s->q.p95_ns, have),
+                dur_or_na(c, sizeof c, (double)s->q.p99_ns, have), dur_or_na(d, sizeof d, s->q.mean_ns, have),
+                sp_rep_fmt_pct(s1, sizeof s1, have ? s->share_p50 : NAN),
+                sp_rep_fmt_pct(s2, sizeof s2, have ? s->share_p95 : NAN),
+                sp_rep_fmt_pct(s3, sizeof s3, have ? s->share_p99 : NAN));
     }
     const sp_quantiles *q = &t->value;
-    fprintf(out, "<tr><td><b>%s</b></td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>100%%</td><td>100%%</td>"
-                 "<td>100%%</td></tr>\n</tbody></table>\n",
-            figure, sp_fmt_dur(a, sizeof a, (double)q->p50_ns), sp_fmt_dur(b, sizeof b, (double)q->p95_ns),
-            sp_fmt_dur(c, sizeof c, (double)q->p99_ns), sp_fmt_dur(d, sizeof d, q->mean_ns));
+    const char *all = have ? "100%" : "n/a";
+    fprintf(out, "<tr><td><b>%s</b></td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
+                 "<td>%s</td></tr>\n</tbody></table>\n",
+            figure, dur_or_na(a, sizeof a, (double)q->p50_ns, have), dur_or_na(b, sizeof b, (double)q->p95_ns, have),
+            dur_or_na(c, sizeof c, (double)q->p99_ns, have), dur_or_na(d, sizeof d, q->mean_ns, have), all, all, all);
 }
 
 void sp_rep_html_generation(FILE *out, const sp_report *r)

@@ -60,4 +60,24 @@ assert g["limits"] == [] and g["client"] is None
 assert "generation" not in json.load(open(sys.argv[2])), "an encoder trace has no generation key"
 PY
 fi
+# A TPOT table of no requests (no request has two output tokens: one token in all) has no figures: the
+# HTML table reads n/a in every cell, as the JSON has null and the text n/a (was 0 ns, 0.0% and 100%)
+cat > "$tmp/one_token.jsonl" <<'EOF'
+{"ev":"request","id":"a","arrival_ns":0,"done_ns":10000}
+{"ev":"request","id":"b","arrival_ns":100,"done_ns":12000}
+{"ev":"step","batch":1,"requests":["a","b"],"phases":["prefill","prefill"],"tokens":[5,7],"start_ns":1000,"end_ns":5000}
+{"ev":"token","id":"a","index":0,"time_ns":6000}
+EOF
+if "$bin" analyze --no-progress --html "$tmp/one_token.html" "$tmp/one_token.jsonl" > /dev/null 2>&1; then
+  python3 - "$tmp/one_token.html" <<'PY' || { echo "FAIL: the HTML TPOT table of no requests shows figures" >&2; fail=1; }
+import re, sys
+page = open(sys.argv[1]).read()
+table = re.search(r'<table class="num" id="tpot-table">.*?</table>', page, re.S).group(0)
+rows = re.findall(r"<tr><td>(?:<b>)?[^<]*(?:</b>)?</td>((?:<td>[^<]*</td>)+)</tr>", table)
+cells = [c for r in rows for c in re.findall(r"<td>([^<]*)</td>", r)]
+assert len(rows) >= 2 and len(cells) == 7 * len(rows) and all(c == "n/a" for c in cells), cells
+PY
+else
+  echo "FAIL: analyze --html of a one-token generation trace failed" >&2; fail=1
+fi
 exit $fail
