@@ -19,7 +19,9 @@
 # --generate service, half of them closing their socket before the answer.
 # The traces are checked by `servprof analyze --json` (exit 0 and no skipped records); a failure
 # prints the analysis' error, which names the record. The number of rounds is SP_OWNRECS_ROUNDS
-# (default 2, about 30 s in all); SP_OWNRECS_KEEP=DIR keeps a refused trace there. The summary line
+# (default 2, about 30 s in all); SP_OWNRECS_KEEP=DIR keeps a refused trace there;
+# SP_OWNRECS_ANALYZER=BINARY analyses with another build (an older service's traces, checked by the
+# current analysis). The summary line
 # says how many traces, server requests, batches (steps) and client requests were covered.
 # Usage: own_records.sh BINARY SOURCE_DIR. Skips (77) without `serve` and `load`.
 set -u
@@ -27,6 +29,7 @@ BIN=$1
 "$BIN" --help 2>/dev/null | grep -q '^  serve ' && "$BIN" --help 2>/dev/null | grep -q '^  load ' ||
   { echo "serve/load not built: skipped"; exit 77; }
 ROUNDS=${SP_OWNRECS_ROUNDS:-2}
+ANA=${SP_OWNRECS_ANALYZER:-$BIN}
 fail=0
 TMP=$(mktemp -d)
 PID=
@@ -78,7 +81,7 @@ finish() {
 # a single file's requests, batches and client requests are counted.
 strict() {
   local out="$TMP/a.json"
-  if ! "$BIN" analyze --no-progress --json "$@" > "$out" 2> "$TMP/a.err"; then
+  if ! "$ANA" analyze --no-progress --json "$@" > "$out" 2> "$TMP/a.err"; then
     echo "FAILED: servprof analyze $* (without --lenient):"; head -5 "$TMP/a.err"; fail=1
     [ -n "${SP_OWNRECS_KEEP:-}" ] && cp "$@" "$SP_OWNRECS_KEEP/" 2>/dev/null
     return 1
