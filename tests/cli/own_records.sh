@@ -6,8 +6,9 @@
 #
 # Each round runs these services, each stopped by its own --duration while the load is still on (so
 # the stopping paths run too: 503 stopping, a scheduler closed with sequences running):
-#   embed-b1     embeddings, --max-batch 1, a 4-request queue, 2 HTTP threads, no queue delay; clients
-#                give up after 50 ms (requests cancelled while queued or in their batch)
+#   embed-b1     embeddings, --max-batch 1, --pad-to 16 (longer inputs cut), a 4-request queue, 2 HTTP
+#                threads, no queue delay; clients give up after 50 ms (requests cancelled while queued
+#                or in their batch)
 #   embed-big    embeddings, --max-batch 64 over 2 workers with length buckets, a 64-request queue,
 #                96 connections at most (the front door answers the rest 503)
 #   gen-stream   --generate, --max-num-seqs 2, a 4-request queue, 2 HTTP threads, streaming load
@@ -140,8 +141,9 @@ PY
 }
 
 for round in $(seq 1 "$ROUNDS"); do
-  if serve embed-b1 --max-batch 1 --queue-capacity 4 --http-threads 2 --max-queue-delay-ms 0 --duration 1.5; then
-    load embed-b1 --url "http://127.0.0.1:$PORT/v1/embeddings" --rate 3000 --duration 2 --connections 256 --timeout 0.05
+  if serve embed-b1 --max-batch 1 --pad-to 16 --queue-capacity 4 --http-threads 2 --max-queue-delay-ms 0 --duration 1.5; then
+    load embed-b1 --url "http://127.0.0.1:$PORT/v1/embeddings" --rate 3000 --duration 2 --connections 256 --timeout 0.05 \
+      --length uniform:1:60
     finish embed-b1
     strict "$TMP/embed-b1.sptrace"
     strict "$TMP/embed-b1.jsonl"
