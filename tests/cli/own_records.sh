@@ -51,7 +51,7 @@ serve() {
   PID=$!
   PORT=
   for _ in $(seq 1 200); do
-    PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$TMP/$name.out")
+    PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$TMP/$name.out" 2>/dev/null)
     [ -n "$PORT" ] && return 0
     kill -0 $PID 2>/dev/null || break
     sleep 0.05
