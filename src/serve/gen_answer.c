@@ -276,10 +276,14 @@ static void note_written(sp_gen_req *g, uint64_t pos, uint64_t now)
     g->last_write_end = now;
 }
 
+void (*sp_gen_stream_read_hook)(void);
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     sp_gen_req *g = cls;
     ssize_t ret;
+    if (sp_gen_stream_read_hook)
+        sp_gen_stream_read_hook();
     pthread_mutex_lock(&g->mu);
     /* read with the lock held: the engine stamps a token's (or the closing events') ready time before
      * it takes the lock to append them, so every time it stamped on what this call can see is earlier;

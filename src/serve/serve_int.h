@@ -163,4 +163,9 @@ size_t sp_batcher_next(sp_batcher *b, sp_batch_item *items, size_t cap, uint32_t
 void sp_batcher_close(sp_batcher *b);
 size_t sp_batcher_depth(sp_batcher *b);
 
+/* Test hook (src/serve/gen_answer.c): when set, a streamed generation's reader calls it each time
+ * before it takes the request's lock, where the engine can append events while the reader waits
+ * (tests/unit/test_gen_http.c widens that window with a sleep). Never set outside tests. */
+extern void (*sp_gen_stream_read_hook)(void);
+
 #endif
