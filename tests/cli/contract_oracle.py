@@ -1230,6 +1230,32 @@ def bump_share(rows, k):
     return False
 
 
+def guards(failed, cover, doctors, kept, compare_fn):
+    """The checks that keep an oracle honest, after its runs (shared with generation_oracle.py): when
+    nothing failed, every rule of `cover` must have decided something; and each doctored report of
+    `doctors` (kept[family] = (expected, doctored report, seed)) must fail `compare_fn`. Returns the
+    failure count with these added."""
+    if not failed:
+        for k, v in cover.items():
+            if not v:
+                print("FAIL: no trace of the run reached: %s (the generator lost that case)" % k, file=sys.stderr)
+                failed += 1
+    for fam, _ in doctors:
+        if fam not in kept:
+            print("FAIL: doctor %s: no trace of the run has the figure to change" % fam, file=sys.stderr)
+            failed += 1
+            continue
+        exp, r2, seed = kept[fam]
+        try:
+            compare_fn(exp, r2)
+            print("FAIL: doctor %s (seed %d): the comparison passes a report changed by one unit" % (fam, seed),
+                  file=sys.stderr)
+            failed += 1
+        except Mismatch as e:
+            print("doctored %s (seed %d): caught: %s" % (fam, seed, e))
+    return failed
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
@@ -1307,25 +1333,7 @@ def main():
           (done, len(runs), a, b, ", and %d requests in one trace" % o.big if o.big else "", figures, failed))
     print("rules reached (elementary intervals or traces): " +
           ", ".join("%s %d" % (k, v) for k, v in COVER.items()))
-    if not failed:
-        for k, v in COVER.items():
-            if not v:
-                print("FAIL: no trace of the run reached: %s (the generator lost that case)" % k, file=sys.stderr)
-                failed += 1
-    if o.doctor:
-        for fam, _ in DOCTORS:
-            if fam not in kept:
-                print("FAIL: doctor %s: no trace of the run has the figure to change" % fam, file=sys.stderr)
-                failed += 1
-                continue
-            exp, r2, seed = kept[fam]
-            try:
-                compare(exp, r2)
-                print("FAIL: doctor %s (seed %d): the comparison passes a report changed by one unit" % (fam, seed),
-                      file=sys.stderr)
-                failed += 1
-            except Mismatch as e:
-                print("doctored %s (seed %d): caught: %s" % (fam, seed, e))
+    failed = guards(failed, COVER, DOCTORS if o.doctor else [], kept, compare)
     return 1 if failed else 0
 
 

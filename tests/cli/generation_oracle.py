@@ -824,25 +824,7 @@ def main():
             os.remove(x)
     print("generation oracle: %d runs (seeds %d..%d), %d figures compared, %d failed" % (done, a, b, figures, failed))
     print("rules reached: " + ", ".join("%s %d" % (k, v) for k, v in COVER.items()))
-    if not failed:
-        for k, v in COVER.items():
-            if not v:
-                print("FAIL: no trace of the run reached: %s (the generator lost that case)" % k, file=sys.stderr)
-                failed += 1
-    if o.doctor:
-        for fam, _ in DOCTORS:
-            if fam not in kept:
-                print("FAIL: doctor %s: no trace of the run has the figure to change" % fam, file=sys.stderr)
-                failed += 1
-                continue
-            exp, r2, seed = kept[fam]
-            try:
-                compare(exp, r2)
-                print("FAIL: doctor %s (seed %d): the comparison passes a report changed by one unit" % (fam, seed),
-                      file=sys.stderr)
-                failed += 1
-            except Mismatch as e:
-                print("doctored %s (seed %d): caught: %s" % (fam, seed, e))
+    failed = co.guards(failed, COVER, DOCTORS if o.doctor else [], kept, compare)
     return 1 if failed else 0
 
 
