@@ -470,7 +470,7 @@ class Request:
 
     def _implicit_done(self, t):
         """The done time of an end nobody timed (a with block's exit, close()) at `t`: not before the
-        arrival nor a token, which the analysis would refuse (docs/python.md, "Misuse")."""
+        arrival nor a token, which the analysis would refuse (docs/python.md, "No record the analysis refuses")."""
         return max(t, self.arrival_ns, self._tok_max_ns)
 
     def _finish(self, t, outcome, status):

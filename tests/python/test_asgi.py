@@ -111,7 +111,8 @@ class MiddlewareCase(TempDirCase):
     def test_end_is_not_before_a_token(self):
         """An app that records a token timed after now (a time_ns from a later clock read): the
         middleware's end, which would be done = now, is no earlier than the token, so the trace loads
-        without --lenient (docs/python.md, "Misuse"). Without it: the token is outside [arrival, done]."""
+        without --lenient (docs/python.md, "No record the analysis refuses"). Without it: the token is
+        outside [arrival, done]."""
         rec = servprof.Recorder(self.path("t.sptrace"))
         later = servprof.now_ns() + 60 * 10**9
         seen = []
