@@ -601,7 +601,7 @@ static PyObject *recorder_close(RecorderObject *self, PyObject *unused)
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(vals); i++) {
         RequestObject *r = (RequestObject *)PyList_GET_ITEM(vals, i);
         if (!r->ended) {
-            sp_py_request_finish(r, t, SP_OUTCOME_UNFINISHED, 0);
+            sp_py_request_finish(r, sp_py_implicit_done(r, t), SP_OUTCOME_UNFINISHED, 0);
             r->ended = 2;
             self->unfinished++;
         }
@@ -714,6 +714,8 @@ PyObject *sp_py_request_open(RecorderObject *self, PyObject *key, int64_t tok, u
     r->done = r->first = r->last = 0;
     r->has_span = r->ended = r->outcome = r->status = r->outcome_set = 0;
     r->next_token = 0;
+    r->has_token = 0;
+    r->tok_hi = r->tok_hi_time = r->tok_max = 0;
     r->annot = NULL;
     r->weakreflist = NULL;
     r->id = labelled ? LABELLED_ID_BASE + self->next_label++ : (uint64_t)PyLong_AsUnsignedLongLong(key);
@@ -754,6 +756,14 @@ static PyObject *recorder_request(RecorderObject *self, PyObject *const *args, P
     }
     if (sp_py_get_time_or_now(vals[1], &arrival, "arrival_ns") < 0)
         return NULL;
+    if (PyLong_CheckExact(args[0])) { /* an int id is the trace's id: two lives under it are refused */
+        PyObject *cur = PyDict_GetItemWithError(self->open, args[0]);
+        if (cur)
+            return PyErr_Format(PyExc_ValueError, "request id %R is already open: two requests of one id "
+                                "cannot be told apart in the trace (docs/python.md)", args[0]);
+        if (PyErr_Occurred())
+            return NULL;
+    }
     return sp_py_request_open(self, args[0], tok, arrival);
 }
 
@@ -1106,11 +1116,36 @@ static PyObject *request_token(RequestObject *self, PyObject *const *args, Py_ss
         return NULL;
     if (sp_py_get_time_or_now(vals[1], &t, "time_ns") < 0)
         return NULL;
-    self->next_token = index + 1;
-    if (!self->rec->rec) {
+    if (!self->rec->rec) { /* after close(): a counted drop, as every record */
+        self->next_token = index + 1;
         self->rec->after_close++;
         Py_RETURN_NONE;
     }
+    /* what the analysis would refuse (docs/analysis.md section 9, "Tokens") is refused here, naming
+     * the call; out-of-order indexes are checked against the highest one only (docs/python.md) */
+    if (self->ended)
+        return PyErr_Format(PyExc_RuntimeError, "request %R already ended (at %llu ns): token %llu would lie "
+                            "outside its life", self->key, (unsigned long long)self->done,
+                            (unsigned long long)index);
+    if (t < self->arrival)
+        return PyErr_Format(PyExc_ValueError, "token %llu: time_ns %llu is before the request's arrival %llu",
+                            (unsigned long long)index, (unsigned long long)t, (unsigned long long)self->arrival);
+    if (self->has_token) {
+        uint64_t hi = self->tok_hi, hi_t = self->tok_hi_time;
+        if (index > hi ? t < hi_t : index < hi ? t > hi_t : t != hi_t)
+            return PyErr_Format(PyExc_ValueError, "token %llu at %llu ns contradicts token %llu at %llu ns (token "
+                                "times must not decrease with the index; each index once)",
+                                (unsigned long long)index, (unsigned long long)t, (unsigned long long)hi,
+                                (unsigned long long)hi_t);
+    }
+    self->next_token = index + 1;
+    if (!self->has_token || index >= self->tok_hi) {
+        self->tok_hi = index;
+        self->tok_hi_time = t;
+    }
+    if (!self->has_token || t > self->tok_max)
+        self->tok_max = t;
+    self->has_token = 1;
     sp_record_token(self->rec->rec, self->id, index, t);
     request_touch(self, t, t);
     Py_RETURN_NONE;
@@ -1189,9 +1224,21 @@ static PyObject *request_end(RequestObject *self, PyObject *const *args, Py_ssiz
     if (t < self->arrival)
         return PyErr_Format(PyExc_ValueError, "done_ns %llu is before the request's arrival %llu",
                             (unsigned long long)t, (unsigned long long)self->arrival);
+    if (self->has_token && t < self->tok_max)
+        return PyErr_Format(PyExc_ValueError, "done_ns %llu is before the time of a token recorded for the "
+                            "request (%llu)", (unsigned long long)t, (unsigned long long)self->tok_max);
     if (sp_py_request_finish(self, t, self->outcome, self->status) < 0)
         return NULL;
     Py_RETURN_NONE;
+}
+
+/* _implicit_done(t): sp_py_implicit_done, for asgi.py's Python path (the ctypes backend's twin) */
+static PyObject *request_implicit_done(RequestObject *self, PyObject *o)
+{
+    uint64_t t;
+    if (sp_py_get_time(o, &t, "t") < 0)
+        return NULL;
+    return PyLong_FromUnsignedLongLong(sp_py_implicit_done(self, t));
 }
 
 static PyObject *request_enter(RequestObject *self, PyObject *unused)
@@ -1229,7 +1276,7 @@ static PyObject *request_exit(RequestObject *self, PyObject *args)
         self->outcome = c ? SP_OUTCOME_CANCELLED : SP_OUTCOME_ERROR;
         self->status = c ? 0 : 500;
     }
-    if (sp_py_request_finish(self, sp_now_ns(), self->outcome, self->status) < 0)
+    if (sp_py_request_finish(self, sp_py_implicit_done(self, sp_now_ns()), self->outcome, self->status) < 0)
         return NULL;
     Py_RETURN_FALSE;
 }
@@ -1322,6 +1369,7 @@ static PyMethodDef request_methods[] = {
      "outcome(outcome, status=0): ok, rejected, error, cancelled or unfinished, with the HTTP status."},
     {"end", (PyCFunction)(void (*)(void))request_end, METH_FASTCALL | METH_KEYWORDS,
      "end(done_ns=None): the response was sent; records the request. Once."},
+    {"_implicit_done", (PyCFunction)request_implicit_done, METH_O, NULL},
     {"__enter__", (PyCFunction)request_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)request_exit, METH_VARARGS, NULL},
     {NULL}};

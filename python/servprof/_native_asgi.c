@@ -274,7 +274,7 @@ static int asgi_end_impl(RequestObject *r, long status, int has_start, uint64_t 
                 sp_py_request_record_span(r, SP_STAGE_POSTPROCESS, last > arrival ? last : arrival, done);
         }
     }
-    return sp_py_request_finish(r, done > arrival ? done : arrival, r->outcome, r->status);
+    return sp_py_request_finish(r, sp_py_implicit_done(r, done), r->outcome, r->status);
 }
 
 /* _asgi_end(request, status, response_start_ns, done_ns, disconnected, exc, fill_stages): asgi_end_impl

@@ -52,6 +52,9 @@ typedef struct RequestObject {
     int ended;               /* 0 open, 1 ended, 2 ended by the recorder's close (unfinished) */
     int outcome, status, outcome_set;
     uint64_t next_token;     /* the index r.token() gives when none is named */
+    int has_token;           /* a token is recorded: tok_hi, tok_hi_time, tok_max are set */
+    uint64_t tok_hi, tok_hi_time; /* the highest token index recorded and its time */
+    uint64_t tok_max;        /* the latest token time: an implicit end is not before it */
     PyObject *annot;
     PyObject *weakreflist;
 } RequestObject;
@@ -68,6 +71,15 @@ SP_PY_INTERNAL PyObject *sp_py_request_open(RecorderObject *rec, PyObject *key, 
  * record) and HTTP `status`: the request record, its removal from the recorder's open requests, the
  * annotator's range end. 0, or -1 with an exception. */
 SP_PY_INTERNAL int sp_py_request_finish(RequestObject *r, uint64_t t, int outcome, int status);
+
+/* The done time of an end nobody timed (a with block's exit, close(), the ASGI middleware's end) at
+ * `t`: not before `r`'s arrival nor a token of it, which the analysis would refuse (docs/python.md) */
+static inline uint64_t sp_py_implicit_done(const RequestObject *r, uint64_t t)
+{
+    if (t < r->arrival)
+        t = r->arrival;
+    return r->has_token && t < r->tok_max ? r->tok_max : t;
+}
 
 /* Records stage `nid` of `r` from `s` to `e` (s <= e: the caller's to check) and widens the request's
  * first/last span; a closed recorder counts it as after_close instead. */

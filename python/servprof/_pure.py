@@ -185,7 +185,7 @@ class Recorder:
         t = _now()
         for r in list(self._open.values()):
             if not r._ended:
-                r._finish(t, OUTCOMES.index("unfinished"), 0)
+                r._finish(r._implicit_done(t), OUTCOMES.index("unfinished"), 0)
                 r._by_close = True
                 self._unfinished += 1
         self._open.clear()
@@ -258,6 +258,9 @@ class Recorder:
         check_request_id(request_id)
         check_count(input_tokens, "input_tokens")
         arrival = _now() if arrival_ns is None else check_time(arrival_ns, "arrival_ns")
+        if isinstance(request_id, int) and request_id in self._open:  # an int id is the trace's id
+            raise ValueError("request id %r is already open: two requests of one id cannot be told apart in "
+                             "the trace (docs/python.md)" % request_id)
         return Request(self, request_id, input_tokens, arrival)
 
     def batch(self, requests, *, effective_tokens=None, padded_tokens=None, batch_id=None):
@@ -322,7 +325,8 @@ def _u32(v, what):
 
 class Request:
     __slots__ = ("_rec", "id", "trace_id", "_tokens", "arrival_ns", "done_ns", "_ended", "_outcome", "_status",
-                 "_outcome_set", "first_ns", "last_ns", "_annot", "_by_close", "next_token", "__weakref__")
+                 "_outcome_set", "first_ns", "last_ns", "_annot", "_by_close", "next_token", "_tok_hi",
+                 "_tok_hi_ns", "_tok_max_ns", "__weakref__")
 
     def __init__(self, rec, request_id, tokens, arrival):
         self._rec = rec
@@ -339,6 +343,9 @@ class Request:
         self._annot = None
         self._by_close = False
         self.next_token = 0
+        self._tok_hi = -1       # the highest token index recorded (-1: none), its time, the latest token time
+        self._tok_hi_ns = 0
+        self._tok_max_ns = 0
         if isinstance(request_id, str):
             self.trace_id = LABELLED_ID_BASE + rec._next_label
             rec._next_label += 1
@@ -405,10 +412,24 @@ class Request:
         i = self.next_token if index is None else check_count(index, "index", False)
         t = _now() if time_ns is None else check_time(time_ns, "time_ns")
         rec = self._rec
-        self.next_token = i + 1
-        if rec._ptr is None:
+        if rec._ptr is None:  # after close(): a counted drop, as every record
+            self.next_token = i + 1
             rec._py_after_close += 1
             return
+        if self._ended:
+            raise RuntimeError("request %r already ended (at %d ns): token %d would lie outside its life"
+                               % (self.id, self.done_ns, i))
+        if t < self.arrival_ns:
+            raise ValueError("token %d: time_ns %d is before the request's arrival %d" % (i, t, self.arrival_ns))
+        hi, hi_ns = self._tok_hi, self._tok_hi_ns
+        if t < hi_ns if i > hi else t > hi_ns if i < hi else t != hi_ns:
+            raise ValueError("token %d at %d ns contradicts token %d at %d ns (token times must not decrease with "
+                             "the index; each index once)" % (i, t, hi, hi_ns))
+        self.next_token = i + 1
+        if i >= hi:
+            self._tok_hi, self._tok_hi_ns = i, t
+        if t > self._tok_max_ns:
+            self._tok_max_ns = t
         _lib.sp_record_token(rec._ptr, self.trace_id, i, t)
         self._touch(t, t)
 
@@ -442,7 +463,15 @@ class Request:
         t = _now() if done_ns is None else check_time(done_ns, "done_ns")
         if t < self.arrival_ns:
             raise ValueError("done_ns %d is before the request's arrival %d" % (t, self.arrival_ns))
+        if self._tok_hi >= 0 and t < self._tok_max_ns:
+            raise ValueError("done_ns %d is before the time of a token recorded for the request (%d)"
+                             % (t, self._tok_max_ns))
         self._finish(t, self._outcome, self._status)
+
+    def _implicit_done(self, t):
+        """The done time of an end nobody timed (a with block's exit, close()) at `t`: not before the
+        arrival nor a token, which the analysis would refuse (docs/python.md, "No record the analysis refuses")."""
+        return max(t, self.arrival_ns, self._tok_max_ns)
 
     def _finish(self, t, outcome, status):
         self._ended = True
@@ -471,7 +500,7 @@ class Request:
                 self._outcome, self._status = OUTCOMES.index("cancelled"), 0
             else:
                 self._outcome, self._status = OUTCOMES.index("error"), 500
-        self.end()
+        self._finish(self._implicit_done(_now()), self._outcome, self._status)
         return False
 
     def __repr__(self):

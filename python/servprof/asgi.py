@@ -171,7 +171,8 @@ class _Recording:
                     req.span("preprocess", req.arrival_ns, min(first, done))
                 if done > last:
                     req.span("postprocess", max(last, req.arrival_ns), done)
-        req.end(max(done, req.arrival_ns))
+        # not before the arrival or a token (docs/python.md, "No record the analysis refuses")
+        req.end(req._implicit_done(done))
 
     def _fault(self, e):
         self.errors += 1

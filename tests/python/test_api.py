@@ -384,6 +384,148 @@ class Misuse(TempDirCase):
         self.assertEqual(got["outcomes"]["by_outcome"]["unfinished"]["count"], 1)
 
 
+class Contradictions(TempDirCase):
+    """No call of the API writes a record the analysis refuses (docs/native-format.md, "Records that
+    contradict"; docs/analysis.md section 9, "Tokens"): an explicit call that would is refused with
+    an error naming it, an implicit end (a with block's exit, close()) is made consistent. Every trace
+    here is analysed without --lenient, which fails on any such record."""
+
+    def recorder(self, path):
+        """A Recorder closed at tearDown (before its folder goes) if a failed check left it open: one
+        recorder per process, so it would fail the tests after it."""
+        self._rec = servprof.Recorder(path)
+        return self._rec
+
+    def tearDown(self):
+        if getattr(self, "_rec", None) is not None:
+            self._rec.close()
+        super().tearDown()
+
+    def test_arrival_after_now_ended_by_with_exit_and_close(self):
+        """An arrival_ns later than now (a caller's clock ahead, or a time taken later): the with exit
+        and close() end the request at its arrival, not before it (done = max(now, arrival))."""
+        path = self.path("t.sptrace")
+        rec = self.recorder(path)
+        ahead = servprof.now_ns() + 60 * 10**9
+        with rec.request("w", arrival_ns=ahead) as r:
+            pass
+        open_one = rec.request("c", arrival_ns=ahead + 5)
+        rec.close()
+        got = analyze(path)
+        self.assertEqual(got["outcomes"]["total"], 2)
+        self.assertEqual(got["outcomes"]["by_outcome"]["unfinished"]["count"], 1)
+        self.assertEqual(r.done_ns, ahead)
+        self.assertEqual(open_one.done_ns, ahead + 5)
+
+    def test_token_after_end_is_refused(self):
+        path = self.path("t.sptrace")
+        rec = self.recorder(path)
+        r = rec.request("a", arrival_ns=1000)
+        r.token(time_ns=1500)
+        r.end(2000)
+        with self.assertRaisesRegex(RuntimeError, "request 'a' already ended .*token 1"):
+            r.token()
+        with self.assertRaisesRegex(RuntimeError, "already ended"):
+            r.token(0, 1500)            # even a repeat of a recorded one
+        with rec.request("b") as r2:
+            r2.token()
+        with self.assertRaisesRegex(RuntimeError, "already ended"):
+            r2.token()                  # after the with block ended it
+        self.assertEqual(r2.next_token, 1)
+        rec.close()
+        r.token()                       # after close(): a counted drop, as every record
+        self.assertEqual(rec.drops()["after_close"], 1)
+        got = analyze(path)
+        self.assertEqual(got["requests"]["count"], 2)
+        self.assertEqual(got["generation"]["requests_bad_tokens"], 0)
+
+    def test_token_times_that_contradict_are_refused(self):
+        path = self.path("t.sptrace")
+        rec = self.recorder(path)
+        r = rec.request("a", arrival_ns=1000)
+        with self.assertRaisesRegex(ValueError, "token 0: time_ns 999 is before the request's arrival 1000"):
+            r.token(time_ns=999)
+        r.token(time_ns=2000)           # index 0
+        with self.assertRaisesRegex(ValueError, "token 1 at 1999 ns contradicts token 0 at 2000 ns"):
+            r.token(time_ns=1999)
+        with self.assertRaisesRegex(ValueError, "token 0 at 2500 ns contradicts token 0 at 2000 ns"):
+            r.token(0, 2500)            # one index at two times
+        self.assertEqual(r.next_token, 1)   # a refused call records nothing and moves nothing
+        r.token(0, 2000)                # an exact repeat is harmless (the analysis ignores it)
+        r.token(3, 4000)
+        with self.assertRaisesRegex(ValueError, "token 2 at 4001 ns contradicts token 3 at 4000 ns"):
+            r.token(2, 4001)            # out of index order, later than a higher index
+        r.token(2, 3000)
+        with self.assertRaisesRegex(ValueError, "done_ns 3999 is before the time of a token"):
+            r.end(3999)
+        r.end(4000)
+        rec.close()
+        got = analyze(path)
+        self.assertEqual(got["generation"]["requests_bad_tokens"], 0)
+
+    def test_token_later_than_now_then_implicit_end(self):
+        """A token timed after now (time_ns from a later clock read): the with exit and close() end the
+        request no earlier than its latest token."""
+        path = self.path("t.sptrace")
+        rec = self.recorder(path)
+        later = servprof.now_ns() + 60 * 10**9
+        with rec.request("w") as r:
+            r.token(time_ns=later)
+        r2 = rec.request("c")
+        r2.token(time_ns=later + 7)
+        rec.close()
+        got = analyze(path)
+        self.assertEqual(got["outcomes"]["total"], 2)
+        self.assertEqual(got["generation"]["requests_bad_tokens"], 0)
+        self.assertEqual(r.done_ns, later)
+        self.assertEqual(r2.done_ns, later + 7)
+
+    def test_an_int_id_open_twice_is_refused(self):
+        """An int id is the request's id in the trace, so a second request of it while the first is
+        open would write two request records of one id, which the analysis refuses. A str id gets a
+        trace id of its own each time (its label): no contradiction, so no refusal."""
+        path = self.path("t.sptrace")
+        rec = self.recorder(path)
+        r = rec.request(5, arrival_ns=1000)
+        with self.assertRaisesRegex(ValueError, "request id 5 is already open"):
+            rec.request(5, arrival_ns=1100)
+        r.end(2000)
+        s1, s2 = rec.request("x", arrival_ns=1000), rec.request("x", arrival_ns=1500)
+        s1.end(3000)
+        s2.end(3500)
+        rec.close()
+        self.assertEqual(analyze(path)["outcomes"]["total"], 3)
+
+    def test_explicit_times_that_contradict_are_refused(self):
+        """The other calls with caller-given times already refuse an end before the start; held here
+        so that the rule stays one, each refused call leaving a trace that loads."""
+        path = self.path("t.sptrace")
+        rec = self.recorder(path)
+        r = rec.request("a", arrival_ns=1000)
+        with self.assertRaisesRegex(ValueError, "before the request's arrival"):
+            r.end(999)
+        with self.assertRaises(ValueError):
+            r.span("queue", 1200, 1100)
+        b = rec.batch([r])
+        with self.assertRaises(ValueError):
+            b.record(1300, 1200)
+        with self.assertRaises(ValueError):
+            rec.kernel("k", 1300, 1200, batch=b)
+        with self.assertRaises(ValueError):
+            rec.copy("h2d", 8, 1300, 1200, batch=b)
+        with self.assertRaises(ValueError):
+            rec.step([(r, "prefill", 2)], padded_tokens=1)
+        with self.assertRaises(ValueError):
+            rec.step([(r, "prefill", 2)], kv_used=5, kv_capacity=4)
+        s = rec.step([(r, "prefill", 2)])
+        with self.assertRaises(ValueError):
+            s.record(1400, 1300)
+        s.record(1300, 1400)
+        r.end(2000)
+        rec.close()
+        self.assertEqual(analyze(path)["requests"]["count"], 1)
+
+
 class AnnotatorCheck(TempDirCase):
     """Recorder.annotator: an annotator with a callable `enabled` (servprof.torch's: is a profiler
     running?) is asked first, and while it says False its *_begin methods are not called at all (the C

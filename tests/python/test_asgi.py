@@ -108,6 +108,26 @@ class MiddlewareCase(TempDirCase):
         self.assertGreater(st["preprocess"]["p50_us"], 0)
         self.assertGreater(st["postprocess"]["p50_us"], 0)
 
+    def test_end_is_not_before_a_token(self):
+        """An app that records a token timed after now (a time_ns from a later clock read): the
+        middleware's end, which would be done = now, is no earlier than the token, so the trace loads
+        without --lenient (docs/python.md, "No record the analysis refuses"). Without it: the token is
+        outside [arrival, done]."""
+        rec = servprof.Recorder(self.path("t.sptrace"))
+        later = servprof.now_ns() + 60 * 10**9
+        seen = []
+
+        def work(r):
+            seen.append(r)
+            r.token(time_ns=later)
+        # named, so that it takes no number from the sequence test_ids_outcomes_and_edges counts on
+        call(servprof.asgi.Middleware(app_with(200, work), rec), headers=[(b"x-request-id", b"t")])
+        rec.close()
+        rep = analyze(self.path("t.sptrace"))
+        self.assertEqual(rep["outcomes"]["total"], 1)
+        self.assertEqual(rep["generation"]["requests_bad_tokens"], 0)
+        self.assertEqual(seen[0].done_ns, later)
+
     def test_disconnect_seen_through_receive(self):
         # the app reads the body, then hears http.disconnect and still answers (as a streaming app
         # may): the client went away before the response was done, so the request is cancelled with
