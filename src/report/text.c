@@ -512,7 +512,7 @@ static void write_client_quality(FILE *out, const sp_report *r)
             sp_rep_wrap(out, line, 0, 2);
         }
     }
-    if (r->has_client && r->requests_with_client < r->request_count) {
+    if ((r->has_client || r->n_clock_offsets) && r->requests_with_client < r->request_count) {
         uint64_t without = r->request_count - r->requests_with_client;
         snprintf(line, sizeof line,
                  "%" PRIu64 " of %" PRIu64 " requests have no client record with a response: their end-to-end "

@@ -6,6 +6,7 @@
 #      JSON report; the client's clock moved by +5 ms and -5 ms gives the same report but for the
 #      clock section, whose offset moves by exactly -5 ms and +5 ms; every stage's mean adds up to
 #      the end-to-end mean; --clock-offset none on the moved trace is visibly wrong (violations).
+#   3. a client file that joins only a rejected request: the text says the analysed one has none.
 # Part 2 skips when the build has no service or load generator (the demo then falls back to synth).
 # Usage: order_and_clocks.sh BINARY SOURCE_DIR
 set -u
@@ -113,4 +114,15 @@ assert len(o) == 1 and o[0]["source"] == "estimated" and not o[0]["conflict"], o
 assert o[0]["lower_us"] <= 0 <= o[0]["upper_us"], o
 PY
 fi
+
+# 3. a client file whose only joined record is a rejected request's (the offset comes from it): the text
+#    says the analysed request has no client record, as the JSON's with_client_record 0 does (it once
+#    said nothing when no analysed request joined one)
+printf '%s\n' '{"ev":"request","id":"a","arrival_ns":1000,"done_ns":5000}' \
+  '{"ev":"request","id":"b","arrival_ns":2000,"done_ns":2500,"outcome":"rejected","status":503}' > "$TMP/cs.jsonl"
+printf '%s\n' '{"ev":"client","id":"b","intended_ns":1900,"send_ns":1900,"done_ns":2700,"status":503}' > "$TMP/cc.jsonl"
+"$BIN" analyze --no-progress "$TMP/cs.jsonl" "$TMP/cc.jsonl" > "$TMP/cs.txt" 2> /dev/null || bad "analyze of a client file of rejected requests failed"
+grep -q '^clock offset (server - client)' "$TMP/cs.txt" || bad "no clock offset line for the client file"
+grep -q '^1 of 1 requests have no client record with a response' "$TMP/cs.txt" ||
+  bad "the text does not say the analysed request has no client record"
 exit $fail
