@@ -1050,7 +1050,7 @@ static void write_quality(html_ctx *c)
         fprintf(out, "<tr><td>client records duplicating a joined one</td><td>%" PRIu64 "</td></tr>\n",
                 r->client_records_duplicate);
     }
-    if (r->has_client && r->requests_with_client < r->request_count)
+    if ((r->has_client || r->n_clock_offsets) && r->requests_with_client < r->request_count)
         fprintf(out, "<tr><td>requests without a client record (end-to-end = arrival to done)</td><td class=\"warn\">%"
                 PRIu64 "</td></tr>\n", r->request_count - r->requests_with_client);
     for (size_t k = 0; k < r->n_clock_offsets; k++) {

@@ -125,4 +125,8 @@ printf '%s\n' '{"ev":"client","id":"b","intended_ns":1900,"send_ns":1900,"done_n
 grep -q '^clock offset (server - client)' "$TMP/cs.txt" || bad "no clock offset line for the client file"
 grep -q '^1 of 1 requests have no client record with a response' "$TMP/cs.txt" ||
   bad "the text does not say the analysed request has no client record"
+"$BIN" analyze --no-progress --html "$TMP/cs.html" "$TMP/cs.jsonl" "$TMP/cc.jsonl" > /dev/null 2>&1 ||
+  bad "analyze --html of a client file of rejected requests failed"
+grep -q 'requests without a client record (end-to-end = arrival to done)</td><td class="warn">1<' "$TMP/cs.html" ||
+  bad "the HTML page does not say the analysed request has no client record"
 exit $fail
