@@ -19,6 +19,40 @@ _SP_ERR_NOMEM, _SP_ERR_IO, _SP_ERR_STATE = 1, 2, 6
 _live = weakref.WeakSet()   # open recorders: a forked child forgets their open requests (__init__.py)
 
 
+ENDED_DENSE = 1 << 20     # the C extension's SP_PY_ENDED_DENSE and SP_PY_ENDED_RECENT (_native_int.h)
+ENDED_RECENT = 1 << 16
+
+
+class _EndedIds:
+    """Int request ids that ended (docs/python.md, "No record the analysis refuses"), by the C
+    extension's rule (sp_py_ended_ids): ids below ENDED_DENSE for the recorder's life (a bitmap), larger
+    ones in two generations of ENDED_RECENT (the newer fills; when full it becomes the older and the
+    older is dropped), so at least the last ENDED_RECENT larger ids to end are known."""
+    __slots__ = ("dense", "newer", "older")
+
+    def __init__(self):
+        self.dense = None
+        self.newer = set()
+        self.older = set()
+
+    def __contains__(self, i):
+        if i < ENDED_DENSE:
+            return self.dense is not None and (self.dense[i >> 3] >> (i & 7)) & 1 == 1
+        return i in self.newer or i in self.older
+
+    def add(self, i):
+        if i < ENDED_DENSE:
+            if self.dense is None:
+                self.dense = bytearray(ENDED_DENSE // 8)
+            self.dense[i >> 3] |= 1 << (i & 7)
+            return
+        if i in self.newer:
+            return
+        if len(self.newer) == ENDED_RECENT:
+            self.older, self.newer = self.newer, set()
+        self.newer.add(i)
+
+
 def now_ns():
     """servprof's clock: CLOCK_MONOTONIC in integer ns (sp_now_ns)."""
     return _now()
@@ -63,6 +97,7 @@ class Recorder:
                  max_threads=0, flush_interval_ms=0, on_fork="own_file", live_metrics=False, metrics_settle_ms=0):
         self._ptr = None
         self._open = {}
+        self._ended = _EndedIds()
         self._names = dict(KNOWN_STAGES)
         self._kernel_names = {}
         self._next_label = 0
@@ -189,6 +224,7 @@ class Recorder:
                 r._by_close = True
                 self._unfinished += 1
         self._open.clear()
+        self._ended = _EndedIds()  # nothing is written after close: no id to check
         hooks, self._before_close = self._before_close, []
         for fn in hooks:
             fn()
@@ -203,6 +239,14 @@ class Recorder:
 
     def _forget_open(self):
         self._open.clear()
+        self._ended = _EndedIds()  # the child's trace is a file of its own
+
+    def _int_id_taken(self, n):
+        """Is int id `n` held by a request of this open recorder, open or ended (the middlewares'
+        numbering skips such numbers: asgi.py's _next_number)"""
+        if self._ptr is None or type(n) is not int or not 0 <= n < LABELLED_ID_BASE:
+            return False
+        return n in self._open or n in self._ended
 
     def _add_before_close(self, fn):
         self._before_close.append(fn)
@@ -258,9 +302,15 @@ class Recorder:
         check_request_id(request_id)
         check_count(input_tokens, "input_tokens")
         arrival = _now() if arrival_ns is None else check_time(arrival_ns, "arrival_ns")
-        if isinstance(request_id, int) and request_id in self._open:  # an int id is the trace's id
-            raise ValueError("request id %r is already open: two requests of one id cannot be told apart in "
-                             "the trace (docs/python.md)" % request_id)
+        if isinstance(request_id, int) and self._ptr is not None:  # an int id is the trace's id
+            if request_id in self._open:
+                raise ValueError("request id %r is already open: two requests of one id cannot be told apart in "
+                                 "the trace (docs/python.md)" % request_id)
+            if request_id in self._ended:
+                raise ValueError("request id %r was already used by a request that ended: an int id is the trace's "
+                                 "id, and two requests under one make a trace servprof analyze refuses; give each "
+                                 "request an int id of its own, or a str id (each str id gets a trace id of its "
+                                 "own) (docs/python.md)" % request_id)
         return Request(self, request_id, input_tokens, arrival)
 
     def batch(self, requests, *, effective_tokens=None, padded_tokens=None, batch_id=None):
@@ -482,6 +532,8 @@ class Request:
             return
         if rec._open.get(self.id) is self:
             del rec._open[self.id]
+        if self.trace_id < LABELLED_ID_BASE:
+            rec._ended.add(self.trace_id)
         _lib.sp_record_request(rec._ptr, self.trace_id, self.arrival_ns, t, self._tokens)
         if outcome:
             _lib.sp_record_outcome(rec._ptr, self.trace_id, outcome, status)
