@@ -82,19 +82,27 @@ static int get_u64(PyObject *o, uint64_t limit, uint64_t *out, const char *check
 #define ENDED_SLOTS (1u << ENDED_SLOT_BITS) /* 2 x SP_PY_ENDED_RECENT: a table at most half full */
 _Static_assert(ENDED_SLOTS == 2 * SP_PY_ENDED_RECENT, "ended-id tables at most half full");
 
+/* An id's first slot: ids that differ only in their low 3 bits share a cache line (8 slots of 8 bytes),
+ * so consecutive ids (a counter) touch one line per 8 requests; the lines are spread by Fibonacci
+ * hashing of the rest, so no pattern of ids (strides, high bits) piles up in one place. */
 static uint32_t ended_slot(uint64_t id)
 {
-    return (uint32_t)((id * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - ENDED_SLOT_BITS)); /* Fibonacci hashing */
+    uint64_t line = ((id >> 3) * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - (ENDED_SLOT_BITS - 3));
+    return (uint32_t)(line << 3 | (id & 7));
 }
 
+/* Linear probing gives up after SP_PY_ENDED_PROBES slots (ids crafted to collide): a lookup then says
+ * "not ended", an insert keeps nothing. So a call costs a bounded time whatever the ids. */
 static int ended_in(const uint64_t *t, uint64_t id)
 {
-    for (uint32_t i = ended_slot(id);; i = (i + 1) & (ENDED_SLOTS - 1)) {
+    uint32_t i = ended_slot(id);
+    for (int n = 0; n < SP_PY_ENDED_PROBES; n++, i = (i + 1) & (ENDED_SLOTS - 1)) {
         if (t[i] == id)
             return 1;
         if (!t[i])
             return 0;
     }
+    return 0;
 }
 
 static int ended_has(const sp_py_ended_ids *e, uint64_t id)
@@ -131,10 +139,12 @@ static void ended_add(sp_py_ended_ids *e, uint64_t id)
     }
     uint64_t *t = e->gen[e->cur];
     uint32_t i = ended_slot(id);
-    while (t[i])
-        i = (i + 1) & (ENDED_SLOTS - 1);
-    t[i] = id;
-    e->count++;
+    for (int n = 0; n < SP_PY_ENDED_PROBES; n++, i = (i + 1) & (ENDED_SLOTS - 1))
+        if (!t[i]) {
+            t[i] = id;
+            e->count++;
+            return;
+        }
 }
 
 static void ended_clear(sp_py_ended_ids *e)
@@ -779,6 +789,7 @@ int sp_py_int_id_taken(RecorderObject *rec, PyObject *key, uint64_t id)
 PyObject *sp_py_request_open(RecorderObject *self, PyObject *key, int64_t tok, uint64_t arrival)
 {
     int labelled;
+    uint64_t int_id = 0;
     if (PyUnicode_CheckExact(key)) {
         Py_ssize_t len;
         const char *s = PyUnicode_AsUTF8AndSize(key, &len);
@@ -796,6 +807,7 @@ PyObject *sp_py_request_open(RecorderObject *self, PyObject *key, int64_t tok, u
             PyErr_Clear();
             return raise_via("check_request_id", key, NULL);
         }
+        int_id = v;
         labelled = 0;
     } else {
         return raise_via("check_request_id", key, NULL);
@@ -816,7 +828,7 @@ PyObject *sp_py_request_open(RecorderObject *self, PyObject *key, int64_t tok, u
     r->tok_hi = r->tok_hi_time = r->tok_max = 0;
     r->annot = NULL;
     r->weakreflist = NULL;
-    r->id = labelled ? LABELLED_ID_BASE + self->next_label++ : (uint64_t)PyLong_AsUnsignedLongLong(key);
+    r->id = labelled ? LABELLED_ID_BASE + self->next_label++ : int_id;
     PyObject_GC_Track((PyObject *)r);
     if (!self->rec) {
         self->after_close++;

@@ -29,10 +29,12 @@
  * SP_PY_ENDED_DENSE are kept for the recorder's life in a bitmap (128 KiB, taken at the first); larger
  * ones in two generations of SP_PY_ENDED_RECENT each (open addressing, 1 MiB a table, taken at the
  * first): the newer fills, and when full becomes the older, the older emptied to be the newer, so at
- * least the last SP_PY_ENDED_RECENT larger ids to end (at most twice that) are known. _pure.py's
- * _EndedIds keeps the same ids by the same rule. */
+ * least the last SP_PY_ENDED_RECENT larger ids to end (at most twice that) are known. _pure.py keeps
+ * the same ids by the same rule (without SP_PY_ENDED_PROBES' limit: ids crafted to collide). */
 #define SP_PY_ENDED_DENSE (UINT64_C(1) << 20)
 #define SP_PY_ENDED_RECENT (1u << 16)
+/* the longest probe in a table (ids crafted to collide past it are not kept: _native.c, ended_in) */
+#define SP_PY_ENDED_PROBES 256
 
 typedef struct sp_py_ended_ids {
     uint8_t *dense;          /* bit i: id i ended; NULL: none yet (or no memory: then not checked) */

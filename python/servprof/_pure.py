@@ -19,38 +19,13 @@ _SP_ERR_NOMEM, _SP_ERR_IO, _SP_ERR_STATE = 1, 2, 6
 _live = weakref.WeakSet()   # open recorders: a forked child forgets their open requests (__init__.py)
 
 
-ENDED_DENSE = 1 << 20     # the C extension's SP_PY_ENDED_DENSE and SP_PY_ENDED_RECENT (_native_int.h)
+# Int request ids that ended (docs/python.md, "No record the analysis refuses"), by the C extension's
+# rule (_native_int.h, sp_py_ended_ids): ids below ENDED_DENSE for the recorder's life (a bitmap, bit i
+# of byte i >> 3), larger ones in two generations of ENDED_RECENT (sets: the newer fills; when full it
+# becomes the older and the older is dropped), so at least the last ENDED_RECENT larger ids to end are
+# known. Kept on the Recorder (_dense, _newer, _older), read inline on the request's path.
+ENDED_DENSE = 1 << 20
 ENDED_RECENT = 1 << 16
-
-
-class _EndedIds:
-    """Int request ids that ended (docs/python.md, "No record the analysis refuses"), by the C
-    extension's rule (sp_py_ended_ids): ids below ENDED_DENSE for the recorder's life (a bitmap), larger
-    ones in two generations of ENDED_RECENT (the newer fills; when full it becomes the older and the
-    older is dropped), so at least the last ENDED_RECENT larger ids to end are known."""
-    __slots__ = ("dense", "newer", "older")
-
-    def __init__(self):
-        self.dense = None
-        self.newer = set()
-        self.older = set()
-
-    def __contains__(self, i):
-        if i < ENDED_DENSE:
-            return self.dense is not None and (self.dense[i >> 3] >> (i & 7)) & 1 == 1
-        return i in self.newer or i in self.older
-
-    def add(self, i):
-        if i < ENDED_DENSE:
-            if self.dense is None:
-                self.dense = bytearray(ENDED_DENSE // 8)
-            self.dense[i >> 3] |= 1 << (i & 7)
-            return
-        if i in self.newer:
-            return
-        if len(self.newer) == ENDED_RECENT:
-            self.older, self.newer = self.newer, set()
-        self.newer.add(i)
 
 
 def now_ns():
@@ -97,7 +72,7 @@ class Recorder:
                  max_threads=0, flush_interval_ms=0, on_fork="own_file", live_metrics=False, metrics_settle_ms=0):
         self._ptr = None
         self._open = {}
-        self._ended = _EndedIds()
+        self._forget_ended()
         self._names = dict(KNOWN_STAGES)
         self._kernel_names = {}
         self._next_label = 0
@@ -224,7 +199,6 @@ class Recorder:
                 r._by_close = True
                 self._unfinished += 1
         self._open.clear()
-        self._ended = _EndedIds()  # nothing is written after close: no id to check
         hooks, self._before_close = self._before_close, []
         for fn in hooks:
             fn()
@@ -239,14 +213,32 @@ class Recorder:
 
     def _forget_open(self):
         self._open.clear()
-        self._ended = _EndedIds()  # the child's trace is a file of its own
+        self._forget_ended()  # the child's trace is a file of its own
+
+    def _forget_ended(self):
+        self._dense = bytearray(ENDED_DENSE // 8)
+        self._newer, self._older = set(), set()
+
+    def _id_ended(self, n):
+        """Did a request of int id `n` (0 <= n < 2**63) end on this recorder (within the bounds above)"""
+        if n < ENDED_DENSE:
+            return self._dense[n >> 3] >> (n & 7) & 1 == 1
+        return n in self._newer or n in self._older
+
+    def _ended_add(self, n):
+        if n < ENDED_DENSE:
+            self._dense[n >> 3] |= 1 << (n & 7)
+        elif n not in self._newer:
+            if len(self._newer) == ENDED_RECENT:
+                self._older, self._newer = self._newer, set()
+            self._newer.add(n)
 
     def _int_id_taken(self, n):
         """Is int id `n` held by a request of this open recorder, open or ended (the middlewares'
         numbering skips such numbers: asgi.py's _next_number)"""
         if self._ptr is None or type(n) is not int or not 0 <= n < LABELLED_ID_BASE:
             return False
-        return n in self._open or n in self._ended
+        return n in self._open or self._id_ended(n)
 
     def _add_before_close(self, fn):
         self._before_close.append(fn)
@@ -306,7 +298,8 @@ class Recorder:
             if request_id in self._open:
                 raise ValueError("request id %r is already open: two requests of one id cannot be told apart in "
                                  "the trace (docs/python.md)" % request_id)
-            if request_id in self._ended:
+            if (self._dense[request_id >> 3] >> (request_id & 7) & 1 if request_id < ENDED_DENSE
+                    else request_id in self._newer or request_id in self._older):  # self._id_ended, inline
                 raise ValueError("request id %r was already used by a request that ended: an int id is the trace's "
                                  "id, and two requests under one make a trace servprof analyze refuses; give each "
                                  "request an int id of its own, or a str id (each str id gets a trace id of its "
@@ -532,8 +525,11 @@ class Request:
             return
         if rec._open.get(self.id) is self:
             del rec._open[self.id]
-        if self.trace_id < LABELLED_ID_BASE:
-            rec._ended.add(self.trace_id)
+        i = self.trace_id
+        if i < ENDED_DENSE:
+            rec._dense[i >> 3] |= 1 << (i & 7)
+        elif i < LABELLED_ID_BASE:
+            rec._ended_add(i)
         _lib.sp_record_request(rec._ptr, self.trace_id, self.arrival_ns, t, self._tokens)
         if outcome:
             _lib.sp_record_outcome(rec._ptr, self.trace_id, outcome, status)
