@@ -557,6 +557,31 @@ class Contradictions(TempDirCase):
         with self.assertRaisesRegex(AssertionError, r"second request record for request \"%d\"" % big):
             analyze(path)
 
+    def test_ended_int_ids_crafted_to_collide(self):
+        """The C extension's table of larger ended ids probes at most 256 slots (_native_int.h,
+        SP_PY_ENDED_PROBES), so no pattern of ids makes a call slow: ids crafted to fall on one slot are
+        kept up to that many, the rest not (docs/python.md); the ctypes backend's sets keep them all.
+        The ids: k << 3 with k * 0x9E3779B97F4A7C15 in one slot's range mod 2**64 (ended_slot)."""
+        inv = pow(0x9E3779B97F4A7C15, -1, 2**64)
+        ids, j = [], 0
+        while len(ids) < 300:
+            k = (((5 << 50) + j) * inv) % 2**64
+            j += 1
+            if 2**17 <= k < 2**60:
+                ids.append(k << 3)
+        rec = self.recorder(self.path("t.sptrace"))
+        for i in ids:
+            rec.request(i, arrival_ns=10).end(20)
+        for i in (ids[0], ids[255]):
+            with self.assertRaisesRegex(ValueError, "already used"):
+                rec.request(i)
+        if servprof.BACKEND == "native":
+            rec.request(ids[256]).end()                # past the probe limit: not kept, not caught
+        else:
+            with self.assertRaisesRegex(ValueError, "already used"):
+                rec.request(ids[256])
+        rec.close()
+
     def test_explicit_times_that_contradict_are_refused(self):
         """The other calls with caller-given times already refuse an end before the start; held here
         so that the rule stays one, each refused call leaving a trace that loads."""
