@@ -1,7 +1,8 @@
 """Cost of opening and ending a request from Python by its id kind (docs/BENCHMARKS.md, "Python API:
 ended int ids"): per round, N requests `with rec.request(id): pass`, minus the same loop empty, for
   small   int ids in [2**19, 2**20) (the ended-id bitmap),
-  large   int ids from 2**40 (the ended-id tables; N above 65,536 turns a generation each time),
+  large   int ids from 2**40, consecutive (the ended-id tables; N above 65,536 turns a generation),
+  random  random int ids in [2**20, 2**62) (the tables, a cache line each: hashed ids' worst case),
   str     str ids (a label and a trace id of their own: not checked; the control),
   number  (from 1) the middlewares' numbered begin (servprof.asgi: _c_begin with the C extension, the Python
           path's Middleware._begin with ctypes) and r.end().
@@ -9,6 +10,7 @@ Each round gives every kind fresh ids. Prints the backend and, per kind, ns a re
 SERVPROF_BACKEND picks the backend. Usage: python3 bench/python_ids.py [N] [ROUNDS]"""
 import itertools
 import os
+import random
 import sys
 import tempfile
 import time
@@ -58,11 +60,13 @@ def main():
         rec = servprof.Recorder(os.path.join(d, "t.sptrace"), thread_buffer_bytes=64 << 20)
         counter = itertools.count(1)
         with_ids(rec, ["warm-%d" % i for i in range(2000)])
-        got = {"small": [], "large": [], "str": [], "number": []}
+        got = {"small": [], "large": [], "random": [], "str": [], "number": []}
+        rng = random.Random(1)
         for k in range(ROUNDS):
             base = empty(N)
             small = range(2**19 + k * N, 2**19 + (k + 1) * N)
             large = range(2**40 + k * N, 2**40 + (k + 1) * N)
+            rand = [rng.randrange(2**20, 2**62) for _ in range(N)]
             strs = ["s%d-%d" % (k, i) for i in range(N)]
             base_s = time.perf_counter_ns()
             for _ in strs:
@@ -70,6 +74,7 @@ def main():
             base_s = time.perf_counter_ns() - base_s
             got["small"].append((with_ids(rec, small) - base) / N)
             got["large"].append((with_ids(rec, large) - base) / N)
+            got["random"].append((with_ids(rec, rand) - base_s) / N)
             got["str"].append((with_ids(rec, strs) - base_s) / N)
             got["number"].append((numbered(rec, N, counter) - base) / N)
         rec.close()

@@ -777,6 +777,15 @@ static PyObject *recorder_repr(RecorderObject *self)
 
 int sp_py_int_id_taken(RecorderObject *rec, PyObject *key, uint64_t id)
 {
+#if defined(__GNUC__)
+    const sp_py_ended_ids *e = &rec->ended;
+    if (id >= SP_PY_ENDED_DENSE && e->gen[0]) {
+        /* the tables' lines are likely not in cache (hashed ids): fetched while the dict is searched */
+        uint32_t i = ended_slot(id);
+        __builtin_prefetch(&e->gen[0][i]);
+        __builtin_prefetch(&e->gen[1][i]);
+    }
+#endif
     PyObject *cur = PyDict_GetItemWithError(rec->open, key);
     if (cur)
         return 1;

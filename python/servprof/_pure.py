@@ -219,12 +219,6 @@ class Recorder:
         self._dense = bytearray(ENDED_DENSE // 8)
         self._newer, self._older = set(), set()
 
-    def _id_ended(self, n):
-        """Did a request of int id `n` (0 <= n < 2**63) end on this recorder (within the bounds above)"""
-        if n < ENDED_DENSE:
-            return self._dense[n >> 3] >> (n & 7) & 1 == 1
-        return n in self._newer or n in self._older
-
     def _ended_add(self, n):
         if n < ENDED_DENSE:
             self._dense[n >> 3] |= 1 << (n & 7)
@@ -238,7 +232,11 @@ class Recorder:
         numbering skips such numbers: asgi.py's _next_number)"""
         if self._ptr is None or type(n) is not int or not 0 <= n < LABELLED_ID_BASE:
             return False
-        return n in self._open or self._id_ended(n)
+        if n in self._open:
+            return True
+        if n < ENDED_DENSE:
+            return self._dense[n >> 3] >> (n & 7) & 1 == 1
+        return n in self._newer or n in self._older
 
     def _add_before_close(self, fn):
         self._before_close.append(fn)
@@ -299,7 +297,7 @@ class Recorder:
                 raise ValueError("request id %r is already open: two requests of one id cannot be told apart in "
                                  "the trace (docs/python.md)" % request_id)
             if (self._dense[request_id >> 3] >> (request_id & 7) & 1 if request_id < ENDED_DENSE
-                    else request_id in self._newer or request_id in self._older):  # self._id_ended, inline
+                    else request_id in self._newer or request_id in self._older):  # ended (the rule above)
                 raise ValueError("request id %r was already used by a request that ended: an int id is the trace's "
                                  "id, and two requests under one make a trace servprof analyze refuses; give each "
                                  "request an int id of its own, or a str id (each str id gets a trace id of its "
