@@ -24,7 +24,7 @@
  * takes as the request id */
 #define SP_PY_MAX_LABEL 255
 
-/* Int request ids that ended (docs/python.md, "No record the analysis refuses"): an int id is the
+/* Int request ids that ended (docs/python.md, "Request ids used twice"): an int id is the
  * trace's id, so a second request under one makes a trace servprof analyze refuses. Ids below
  * SP_PY_ENDED_DENSE are kept for the recorder's life in a bitmap (128 KiB, taken at the first); larger
  * ones in two generations of SP_PY_ENDED_RECENT each (open addressing, 1 MiB a table, taken at the

@@ -19,7 +19,7 @@ _SP_ERR_NOMEM, _SP_ERR_IO, _SP_ERR_STATE = 1, 2, 6
 _live = weakref.WeakSet()   # open recorders: a forked child forgets their open requests (__init__.py)
 
 
-# Int request ids that ended (docs/python.md, "No record the analysis refuses"), by the C extension's
+# Int request ids that ended (docs/python.md, "Request ids used twice"), by the C extension's
 # rule (_native_int.h, sp_py_ended_ids): ids below ENDED_DENSE for the recorder's life (a bitmap, bit i
 # of byte i >> 3), larger ones in two generations of ENDED_RECENT (sets: the newer fills; when full it
 # becomes the older and the older is dropped), so at least the last ENDED_RECENT larger ids to end are
