@@ -50,6 +50,9 @@ typedef struct ospan {
     bool server;             /* kind SERVER */
     bool has_batch;
     bool has_lat;
+    bool lat_negative;       /* a gen_ai.latency.* value below 0: read as not measured (docs/otlp.md) */
+    int8_t finish_outcome;   /* gen_ai.response.finish_reasons as an outcome (sp_outcome); < 0 absent */
+    int64_t num_seqs;        /* gen_ai.usage.num_sequences; < 0 absent */
     int64_t batch;           /* servprof.batch */
     int64_t input_tokens;    /* gen_ai.usage.prompt_tokens; < 0 unknown */
     int64_t output_tokens;   /* gen_ai.usage.completion_tokens; < 0 unknown */
@@ -89,6 +92,7 @@ typedef struct otlp {
     sp_str warned_props[SP_PROP_MAX_KEYS]; /* property keys already said to differ between resources */
     size_t n_warned_props;
     uint64_t fragments, fragment_spans;   /* traces (and their spans) with no request span */
+    uint64_t negative_lat_spans;          /* spans with a negative gen_ai.latency.* value */
     otri *tri;               /* Triton facts of the spans that have any (ospan.tri) */
     size_t ntri, captri;
     sp_triton_set triton;    /* traces in Triton's layout, built by triton_build.c */
@@ -200,7 +204,8 @@ static bool token_int(const sp_json_token *t, int64_t *out)
     return true;
 }
 
-/* Seconds as JSON number text (or a string of it) to ns, exactly, without going through double. */
+/* Seconds as JSON number text (or a string of it) to ns, exactly, without going through double. The
+ * value may be negative (the caller decides what that means). */
 static bool token_seconds_ns(const sp_json_token *t, int64_t *out)
 {
     if (t->type != SP_JSON_NUMBER && t->type != SP_JSON_STRING)
@@ -208,7 +213,7 @@ static bool token_seconds_ns(const sp_json_token *t, int64_t *out)
     if (t->len == 0 || t->len > 64)
         return false;
     int64_t v;
-    if (sp_json_decimal_to_int(t->str, t->len, 9, &v, NULL) != SP_OK || v < 0)
+    if (sp_json_decimal_to_int(t->str, t->len, 9, &v, NULL) != SP_OK)
         return false;
     *out = v;
     return true;
@@ -456,7 +461,12 @@ static sp_status read_attributes(otlp *o, sread *r)
                 int64_t x;
                 if (which < LAT_COUNT) {
                     if (!token_seconds_ns(&v, &x))
-                        bad(r, "%s must be a non-negative number of seconds", g_lat_names[which]);
+                        bad(r, "%s must be a number of seconds", g_lat_names[which]);
+                    else if (x < 0)
+                        /* vLLM's v1 engine subtracts timestamps a request never reached (unset: 0.0),
+                         * e.g. time_in_model_prefill = first token (none) - scheduled for a request that
+                         * finished without a token: not measured, counted and said once per file */
+                        r->s.lat_negative = true;
                     else {
                         r->s.lat[which] = x;
                         r->s.has_lat = true;
@@ -579,6 +589,8 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
     r->s.request_id = SP_EV_NONE;
     r->s.batch_effective = r->s.batch_padded = -1;
     r->s.outcome = -1;
+    r->s.finish_outcome = -1;
+    r->s.num_seqs = -1;
     for (int i = 0; i < LAT_COUNT; i++)
         r->s.lat[i] = -1;
     r->s.stage = SP_EV_NONE;
@@ -753,6 +765,7 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
         o->tri[o->ntri++] = r->tri;
     }
     r->s.seq = (uint32_t)o->n;
+    o->negative_lat_spans += r->s.lat_negative;
     o->spans[o->n++] = r->s;
     return SP_OK;
 }
@@ -1059,17 +1072,23 @@ static sp_status place_latencies(otlp *o, const ospan *g, size_t n, size_t req_s
     struct sp_events *ev = o->ctx->ev;
     uint64_t done = ev->requests[req].done_ns;
     const int64_t *lat = c->lat;
+    int64_t out = -1;   /* the output tokens */
+    for (size_t i = 0; i < n && out < 0; i++)
+        out = g[i].output_tokens;
+    /* vLLM's v1 engine writes time_to_first_token 0.0 (its unset value) for a request that finished
+     * without a token: no first token, so no TTFT */
+    int64_t ttft = lat[LAT_TTFT] == 0 && out == 0 ? -1 : lat[LAT_TTFT];
     int64_t q = lat[LAT_QUEUE] >= 0 ? lat[LAT_QUEUE] : 0;
     int64_t prefill = lat[LAT_PREFILL];
-    if (prefill < 0 && lat[LAT_TTFT] >= 0 && lat[LAT_TTFT] >= q)
-        prefill = lat[LAT_TTFT] - q;
+    if (prefill < 0 && ttft >= 0 && ttft >= q)
+        prefill = ttft - q;
     int64_t decode = lat[LAT_DECODE];
-    if (decode < 0 && lat[LAT_E2E] >= 0 && lat[LAT_TTFT] >= 0 && lat[LAT_E2E] >= lat[LAT_TTFT])
-        decode = lat[LAT_E2E] - lat[LAT_TTFT];
+    if (decode < 0 && lat[LAT_E2E] >= 0 && ttft >= 0 && lat[LAT_E2E] >= ttft)
+        decode = lat[LAT_E2E] - ttft;
     uint64_t t0 = c->start < done ? c->start : done;
     uint64_t t1, t2; /* queue [t0', t1), prefill [t1, t2) */
-    if (lat[LAT_TTFT] >= 0) {
-        t2 = clampadd(t0, lat[LAT_TTFT], done);
+    if (ttft >= 0) {
+        t2 = clampadd(t0, ttft, done);
         uint64_t p = prefill >= 0 ? (uint64_t)prefill : 0;
         t1 = t2 - t0 > p ? t2 - p : t0;
         uint64_t qs = t1 - t0 > (uint64_t)q ? t1 - (uint64_t)q : t0;
@@ -1091,16 +1110,13 @@ static sp_status place_latencies(otlp *o, const ospan *g, size_t n, size_t req_s
         return st;
     /* the first token (TTFT known) and the last (completion tokens >= 2 and decode known): their times
      * only; vLLM's spans carry no other token's */
-    int64_t out = -1;
-    for (size_t i = 0; i < n && out < 0; i++)
-        out = g[i].output_tokens;
     if (out >= 0 || ev->requests[req].cold != SP_EV_NONE) {   /* else it reads -1 already */
         sp_ev_request_cold *rc;
         if ((st = sp_ev_cold_get(ev, req, &rc)))
             return st;
         rc->output_tokens = out;
     }
-    if (lat[LAT_TTFT] < 0 || out == 0)
+    if (ttft < 0 || out == 0)
         return SP_OK;
     if ((st = sp_ev_add_token(ev, req, 0, t2)))
         return st;
@@ -1527,6 +1543,12 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
                "server span is in another file (docs/otlp.md, \"Requests\")", ctx->name,
                (unsigned long long)o.fragments, o.fragments == 1 ? "" : "s",
                (unsigned long long)o.fragment_spans, o.fragment_spans == 1 ? "" : "s");
+    if (st == SP_OK && o.negative_lat_spans)
+        sp_log(SP_LOG_WARN, "%s: %llu span%s carr%s a negative gen_ai.latency.* value, read as not measured: vLLM's "
+               "v1 engine computes them from timestamps a request never reached, e.g. time_in_model_prefill of a "
+               "request that finished without a token (docs/otlp.md, \"vLLM's latency attributes\")", ctx->name,
+               (unsigned long long)o.negative_lat_spans, o.negative_lat_spans == 1 ? "" : "s",
+               o.negative_lat_spans == 1 ? "ies" : "y");
     if (st == SP_OK) {
         /* OTLP times are Unix times already */
         ctx->ev->files[ctx->file].has_unix_offset = true;
