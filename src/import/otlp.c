@@ -254,7 +254,8 @@ static sp_status read_anyvalue(otlp *o, sp_json_token *got, bool *has)
 
 enum attr {
     A_NONE = -1, A_STAGE = LAT_COUNT, A_REQUEST, A_BATCH, A_PROMPT_TOKENS, A_COMPLETION_TOKENS, A_BATCH_EFFECTIVE,
-    A_BATCH_PADDED, A_OUTCOME, A_HTTP_STATUS, A_TRITON_MODEL, A_TRITON_VERSION, A_TRITON_REQUEST
+    A_BATCH_PADDED, A_OUTCOME, A_HTTP_STATUS, A_TRITON_MODEL, A_TRITON_VERSION, A_TRITON_REQUEST,
+    A_FINISH_REASONS, A_NUM_SEQUENCES
 };
 
 static int attr_of(const char *k, size_t n)
@@ -278,6 +279,10 @@ static int attr_of(const char *k, size_t n)
         return A_PROMPT_TOKENS;
     if (IS("gen_ai.usage.completion_tokens") || IS("gen_ai.usage.output_tokens"))
         return A_COMPLETION_TOKENS;
+    if (IS("gen_ai.response.finish_reasons"))
+        return A_FINISH_REASONS;
+    if (IS("gen_ai.usage.num_sequences"))
+        return A_NUM_SEQUENCES;
     /* Triton's OpenTelemetry mode: these names in its docs, the triton. ones in an earlier tracer
      * (docs/triton.md, "OpenTelemetry mode") */
     if (IS("model_name") || IS("triton.model_name"))
@@ -305,6 +310,33 @@ static sp_status triton_attribute(otlp *o, sread *r, int which, const sp_json_to
                                                                                       : &r->tri.request_id;
     r->has_tri = true;
     return sp_str_intern(&o->ctx->ev->strings, v->str, v->len, dst);
+}
+
+/* gen_ai.response.finish_reasons as an outcome: vLLM writes the request's reasons as the text of a
+ * JSON list (json.dumps(["stop"])), from FINISH_REASON_STRINGS (stop, length, abort, error,
+ * repetition; vllm/v1/engine/__init__.py): "error" (a request-level internal error, e.g. a KV load
+ * failure) is error, "abort" (aborted) cancelled, any other reason ok. The words are looked for in the
+ * text, so a bare "abort" reads the same; a value that is not a string is ignored. */
+static int8_t finish_outcome_of(const sp_json_token *v)
+{
+    if (v->type != SP_JSON_STRING)
+        return -1;
+    bool error = false, abort_ = false, any = false;
+    for (size_t i = 0; i < v->len;) {
+        size_t j = i;
+        while (j < v->len && ((v->str[j] >= 'a' && v->str[j] <= 'z') || (v->str[j] >= 'A' && v->str[j] <= 'Z') ||
+                              v->str[j] == '_'))
+            j++;
+        if (j > i) {
+            any = true;
+            error |= j - i == 5 && strncasecmp(v->str + i, "error", 5) == 0;
+            abort_ |= j - i == 5 && strncasecmp(v->str + i, "abort", 5) == 0;
+            i = j;
+        } else {
+            i++;
+        }
+    }
+    return error ? SP_OUTCOME_ERROR : abort_ ? SP_OUTCOME_CANCELLED : any ? SP_OUTCOME_OK : -1;
 }
 
 static void bad_at(sread *r, uint32_t line, uint32_t col, const char *fmt, ...) SP_PRINTF(4, 5);
@@ -529,6 +561,11 @@ static sp_status read_attributes(otlp *o, sread *r)
                         r->s.batch = x;
                         r->s.has_batch = true;
                     }
+                } else if (which == A_FINISH_REASONS) {
+                    r->s.finish_outcome = finish_outcome_of(&v);
+                } else if (which == A_NUM_SEQUENCES) {
+                    if (token_int(&v, &x) && x >= 0)   /* another shape: not vLLM's, ignored */
+                        r->s.num_seqs = x;
                 } else if (which == A_PROMPT_TOKENS) {
                     if (!token_int(&v, &x) || x < 0)
                         bad(r, "gen_ai.usage.prompt_tokens must be a non-negative integer");
@@ -1394,6 +1431,12 @@ static sp_status build(otlp *o)
         q->has_record = true;
         if (g[rs].outcome >= 0)
             q->outcome = (uint8_t)g[rs].outcome;
+        else   /* vLLM's finish reasons, on its llm_request span (the request span or below it) */
+            for (size_t i = 0; i < n; i++)
+                if (g[i].finish_outcome >= 0) {
+                    q->outcome = (uint8_t)g[i].finish_outcome;
+                    break;
+                }
         q->status = g[rs].http_status;
         for (size_t i = 0; i < n && st == SP_OK; i++) {
             if (i != rs && g[i].stage != SP_EV_NONE)

@@ -129,6 +129,10 @@ static void test_vllm_v1(void)
         CHECK_EQ_U64(ev->requests[0].input_tokens, 41);
         CHECK_EQ_U64(ev->requests[1].arrival_ns, s2);
         CHECK_EQ_U64(ev->requests[1].done_ns, s2 + 51 * ms);
+        /* gen_ai.response.finish_reasons: ["length"] is ok, ["error"] (vLLM's FinishReason.ERROR, a
+         * request-level internal error) an error */
+        CHECK_EQ_U64(ev->requests[0].outcome, SP_OUTCOME_OK);
+        CHECK_EQ_U64(ev->requests[1].outcome, SP_OUTCOME_ERROR);
     }
     /* first: TTFT 0.095 s: first token at +95 ms; prefill 0.07 ends there (+25..+95), queue 0.02 before
      * it (+5..+25), decode 0.16 from the first token (+95..+255); the last of 9 tokens (index 8) at
@@ -145,6 +149,38 @@ static void test_vllm_v1(void)
         CHECK(ev->tokens[1].req == 0 && ev->tokens[1].index == 8 && ev->tokens[1].time_ns == s + 255 * ms);
     }
     CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
+    sp_events_destroy(ev);
+}
+
+/* vLLM's finish reasons as outcomes, one trace each (trace ids in order): ["abort"] cancelled, a bare
+ * "stop" ok, ["stop","error"] error, a servprof.outcome beside them wins, and a value that is not a
+ * string (the semantic conventions' string array) is ignored, never malformed. */
+static void test_vllm_finish_reasons(void)
+{
+#define FR_SPAN(tid, attrs) "{\"traceId\":\"" tid "\",\"spanId\":\"b7ad6b7169203331\",\"name\":\"llm_request\"," \
+    "\"kind\":2,\"startTimeUnixNano\":\"1000\",\"endTimeUnixNano\":\"2000\",\"attributes\":[" attrs "]}"
+#define FR(v) "{\"key\":\"gen_ai.response.finish_reasons\",\"value\":" v "}"
+    const char *text = "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
+        FR_SPAN("10000000000000000000000000000001", FR("{\"stringValue\":\"[\\\"abort\\\"]\"}")) ","
+        FR_SPAN("10000000000000000000000000000002", FR("{\"stringValue\":\"stop\"}")) ","
+        FR_SPAN("10000000000000000000000000000003", FR("{\"stringValue\":\"[\\\"stop\\\", \\\"error\\\"]\"}")) ","
+        FR_SPAN("10000000000000000000000000000004", FR("{\"stringValue\":\"[\\\"abort\\\"]\"}")
+                ",{\"key\":\"servprof.outcome\",\"value\":{\"stringValue\":\"rejected\"}}") ","
+        FR_SPAN("10000000000000000000000000000005", FR("{\"arrayValue\":{\"values\":[{\"stringValue\":\"abort\"}]}}"))
+        "]}]}]}";
+#undef FR
+#undef FR_SPAN
+    char err[512];
+    sp_events *ev;
+    CHECK(load_text(text, 0, &ev, err, sizeof err) == SP_OK);
+    CHECK_EQ_U64(ev->n_requests, 5);
+    if (ev->n_requests == 5) {
+        CHECK_EQ_U64(ev->requests[0].outcome, SP_OUTCOME_CANCELLED);
+        CHECK_EQ_U64(ev->requests[1].outcome, SP_OUTCOME_OK);
+        CHECK_EQ_U64(ev->requests[2].outcome, SP_OUTCOME_ERROR);
+        CHECK_EQ_U64(ev->requests[3].outcome, SP_OUTCOME_REJECTED);
+        CHECK_EQ_U64(ev->requests[4].outcome, SP_OUTCOME_OK);
+    }
     sp_events_destroy(ev);
 }
 
@@ -244,6 +280,7 @@ int main(void)
     test_stages();
     test_vllm();
     test_vllm_v1();
+    test_vllm_finish_reasons();
     test_malformed();
     test_base64_ids();
     test_lenient();
