@@ -1112,6 +1112,9 @@ static sp_status place_latencies(otlp *o, const ospan *g, size_t n, size_t req_s
     int64_t out = -1;   /* the output tokens */
     for (size_t i = 0; i < n && out < 0; i++)
         out = g[i].output_tokens;
+    int64_t nseq = -1;  /* sequences the output tokens are summed over (vLLM v0: n or best_of) */
+    for (size_t i = 0; i < n && nseq < 0; i++)
+        nseq = g[i].num_seqs;
     /* vLLM's v1 engine writes time_to_first_token 0.0 (its unset value) for a request that finished
      * without a token: no first token, so no TTFT */
     int64_t ttft = lat[LAT_TTFT] == 0 && out == 0 ? -1 : lat[LAT_TTFT];
@@ -1146,7 +1149,9 @@ static sp_status place_latencies(otlp *o, const ospan *g, size_t n, size_t req_s
         (st = sp_ev_add_span(ev, req, s_decode, t2, t3)))
         return st;
     /* the first token (TTFT known) and the last (completion tokens >= 2 and decode known): their times
-     * only; vLLM's spans carry no other token's */
+     * only; vLLM's spans carry no other token's. With several sequences (vLLM v0's num_sequences > 1,
+     * n or best_of) completion_tokens sums them all while decode ends with the longest, whose length
+     * the span does not give: no last token, so no TPOT (it would divide by the sum) */
     if (out >= 0 || ev->requests[req].cold != SP_EV_NONE) {   /* else it reads -1 already */
         sp_ev_request_cold *rc;
         if ((st = sp_ev_cold_get(ev, req, &rc)))
@@ -1157,7 +1162,7 @@ static sp_status place_latencies(otlp *o, const ospan *g, size_t n, size_t req_s
         return SP_OK;
     if ((st = sp_ev_add_token(ev, req, 0, t2)))
         return st;
-    if (out >= 2 && decode >= 0)
+    if (out >= 2 && decode >= 0 && nseq <= 1)
         st = sp_ev_add_token(ev, req, (uint64_t)out - 1, t3);
     return st;
 }

@@ -152,6 +152,46 @@ static void test_vllm_v1(void)
     sp_events_destroy(ev);
 }
 
+/* vllm_v0.json: two llm_request spans in the layout of vLLM's v0 engine (LLMEngine.create_trace_span,
+ * vllm/engine/llm_engine.py: root SERVER span from arrival; time_in_queue = first scheduled - arrival,
+ * TTFT and e2e from arrival, time_in_scheduler, and with --collect-detailed-traces
+ * time_in_model_forward / _execute; no prefill or decode attribute; completion_tokens summed over the
+ * finished sequences, gen_ai.usage.num_sequences their number). The second has n = 2: its 20
+ * completion tokens are two sequences' while decode (e2e - TTFT = 0.18 s) ends with the longer one,
+ * so it gets no last token; before, its last token (index 19) gave a TPOT of 180 / 19 = 9.47 ms, half
+ * the per-sequence figure. */
+static void test_vllm_v0(void)
+{
+    char err[512];
+    sp_status st;
+    sp_events *ev = load_file("vllm_v0.json", &st, err, sizeof err);
+    CHECK(st == SP_OK);
+    if (st != SP_OK) {
+        sp_events_destroy(ev);
+        return;
+    }
+    const uint64_t s = 1720000000000000000ull, s2 = 1720000001000000000ull, ms = 1000000;
+    CHECK_EQ_U64(ev->n_requests, 2);
+    /* first: prefill = TTFT - queue = 0.045 s ending at the first token (+60 ms), queue 0.015 from
+     * arrival, decode = e2e - TTFT = 0.12 s; second: queue 0.01, prefill 0.04, decode 0.18 */
+    CHECK_EQ_U64(ev->n_spans, 6);
+    it_check_span(ev, 0, 0, "queue", s, s + 15 * ms);
+    it_check_span(ev, 1, 0, "prefill", s + 15 * ms, s + 60 * ms);
+    it_check_span(ev, 2, 0, "decode", s + 60 * ms, s + 180 * ms);
+    it_check_span(ev, 3, 1, "queue", s2, s2 + 10 * ms);
+    it_check_span(ev, 4, 1, "prefill", s2 + 10 * ms, s2 + 50 * ms);
+    it_check_span(ev, 5, 1, "decode", s2 + 50 * ms, s2 + 230 * ms);
+    /* first: tokens 0 (+60) and 6 (+180): TPOT 120 / 6 = 20 ms; second: only its first token (+50) */
+    CHECK_EQ_U64(ev->n_tokens, 3);
+    if (ev->n_tokens == 3) {
+        CHECK(ev->tokens[0].req == 0 && ev->tokens[0].index == 0 && ev->tokens[0].time_ns == s + 60 * ms);
+        CHECK(ev->tokens[1].req == 0 && ev->tokens[1].index == 6 && ev->tokens[1].time_ns == s + 180 * ms);
+        CHECK(ev->tokens[2].req == 1 && ev->tokens[2].index == 0 && ev->tokens[2].time_ns == s2 + 50 * ms);
+    }
+    CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
+    sp_events_destroy(ev);
+}
+
 /* vLLM's finish reasons as outcomes, one trace each (trace ids in order): ["abort"] cancelled, a bare
  * "stop" ok, ["stop","error"] error, a servprof.outcome beside them wins, and a value that is not a
  * string (the semantic conventions' string array) is ignored, never malformed. */
@@ -279,6 +319,7 @@ int main(void)
 {
     test_stages();
     test_vllm();
+    test_vllm_v0();
     test_vllm_v1();
     test_vllm_finish_reasons();
     test_malformed();
