@@ -93,6 +93,8 @@ typedef struct otlp {
     size_t n_warned_props;
     uint64_t fragments, fragment_spans;   /* traces (and their spans) with no request span */
     uint64_t negative_lat_spans;          /* spans with a negative gen_ai.latency.* value */
+    uint64_t multi_lat_traces, multi_lat_spans; /* traces with more than one span carrying latencies,
+                                                 * and those spans beyond the one read */
     otri *tri;               /* Triton facts of the spans that have any (ospan.tri) */
     size_t ntri, captri;
     sp_triton_set triton;    /* traces in Triton's layout, built by triton_build.c */
@@ -1100,19 +1102,29 @@ static uint64_t clampadd(uint64_t a, int64_t d, uint64_t limit)
 static sp_status place_latencies(otlp *o, const ospan *g, size_t n, size_t req_span, uint32_t req,
                                  sp_str s_prefill, sp_str s_decode)
 {
-    const ospan *c = NULL;
-    for (size_t i = 0; i < n && !c; i++)
-        if (g[i].has_lat)
+    /* the request span's latencies, else the earliest span's that has any; others are counted: vLLM's
+     * v1 engine writes one llm_request span per sequence of a request with n > 1, all into the trace
+     * of the caller's traceparent (docs/otlp.md) */
+    const ospan *c = g[req_span].has_lat ? &g[req_span] : NULL;
+    uint64_t more = 0;
+    for (size_t i = 0; i < n; i++)
+        if (g[i].has_lat && !c)
             c = &g[i];
+        else if (g[i].has_lat && &g[i] != c)
+            more++;
     if (!c)
         return SP_OK;
+    if (more) {
+        o->multi_lat_traces++;
+        o->multi_lat_spans += more;
+    }
     struct sp_events *ev = o->ctx->ev;
     uint64_t done = ev->requests[req].done_ns;
     const int64_t *lat = c->lat;
-    int64_t out = -1;   /* the output tokens */
+    int64_t out = c->output_tokens;   /* the output tokens: the latencies' span's, else any span's */
     for (size_t i = 0; i < n && out < 0; i++)
         out = g[i].output_tokens;
-    int64_t nseq = -1;  /* sequences the output tokens are summed over (vLLM v0: n or best_of) */
+    int64_t nseq = c->num_seqs;  /* sequences the output tokens are summed over (vLLM v0: n or best_of) */
     for (size_t i = 0; i < n && nseq < 0; i++)
         nseq = g[i].num_seqs;
     /* vLLM's v1 engine writes time_to_first_token 0.0 (its unset value) for a request that finished
@@ -1591,6 +1603,14 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
                "server span is in another file (docs/otlp.md, \"Requests\")", ctx->name,
                (unsigned long long)o.fragments, o.fragments == 1 ? "" : "s",
                (unsigned long long)o.fragment_spans, o.fragment_spans == 1 ? "" : "s");
+    if (st == SP_OK && o.multi_lat_traces)
+        sp_log(SP_LOG_WARN, "%s: %llu trace%s hold%s more than one span with gen_ai.latency.* attributes: %llu span%s "
+               "left out, as one trace is one request (its request span's latencies are read, else the "
+               "earliest span's); vLLM's v1 engine writes one llm_request span per sequence of a request with "
+               "n > 1, all in the trace of the caller's traceparent (docs/otlp.md, \"vLLM's latency "
+               "attributes\")", ctx->name, (unsigned long long)o.multi_lat_traces, o.multi_lat_traces == 1 ? "" : "s",
+               o.multi_lat_traces == 1 ? "s" : "", (unsigned long long)o.multi_lat_spans,
+               o.multi_lat_spans == 1 ? "" : "s");
     if (st == SP_OK && o.negative_lat_spans)
         sp_log(SP_LOG_WARN, "%s: %llu span%s carr%s a negative gen_ai.latency.* value, read as not measured: vLLM's "
                "v1 engine computes them from timestamps a request never reached, e.g. time_in_model_prefill of a "
