@@ -93,6 +93,7 @@ typedef struct otlp {
     size_t n_warned_props;
     uint64_t fragments, fragment_spans;   /* traces (and their spans) with no request span */
     uint64_t negative_lat_spans;          /* spans with a negative gen_ai.latency.* value */
+    uint32_t negative_line, negative_col; /* the first such span's */
     uint64_t multi_lat_traces, multi_lat_spans; /* traces with more than one span carrying latencies,
                                                  * and those spans beyond the one read */
     otri *tri;               /* Triton facts of the spans that have any (ospan.tri) */
@@ -804,7 +805,10 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
         o->tri[o->ntri++] = r->tri;
     }
     r->s.seq = (uint32_t)o->n;
-    o->negative_lat_spans += r->s.lat_negative;
+    if (r->s.lat_negative && o->negative_lat_spans++ == 0) {
+        o->negative_line = line;
+        o->negative_col = col;
+    }
     o->spans[o->n++] = r->s;
     return SP_OK;
 }
@@ -1612,11 +1616,11 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
                o.multi_lat_traces == 1 ? "s" : "", (unsigned long long)o.multi_lat_spans,
                o.multi_lat_spans == 1 ? "" : "s");
     if (st == SP_OK && o.negative_lat_spans)
-        sp_log(SP_LOG_WARN, "%s: %llu span%s carr%s a negative gen_ai.latency.* value, read as not measured: vLLM's "
-               "v1 engine computes them from timestamps a request never reached, e.g. time_in_model_prefill of a "
-               "request that finished without a token (docs/otlp.md, \"vLLM's latency attributes\")", ctx->name,
-               (unsigned long long)o.negative_lat_spans, o.negative_lat_spans == 1 ? "" : "s",
-               o.negative_lat_spans == 1 ? "ies" : "y");
+        sp_log(SP_LOG_WARN, "%s:%u:%u: %llu span%s (the first here) carr%s a negative gen_ai.latency.* value, read as "
+               "not measured: vLLM's v1 engine computes them from timestamps a request never reached, e.g. "
+               "time_in_model_prefill of a request that finished without a token (docs/otlp.md, \"vLLM's latency "
+               "attributes\")", ctx->name, o.negative_line, o.negative_col, (unsigned long long)o.negative_lat_spans,
+               o.negative_lat_spans == 1 ? "" : "s", o.negative_lat_spans == 1 ? "ies" : "y");
     if (st == SP_OK) {
         /* OTLP times are Unix times already */
         ctx->ev->files[ctx->file].has_unix_offset = true;

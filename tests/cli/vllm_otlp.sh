@@ -24,7 +24,7 @@ for f in vllm_v1 vllm_v0 vllm_v1_n2; do
 done
 py=$(command -v python3 || true)
 field() { "$py" -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
-check "grep -qF '1 span carries a negative gen_ai.latency.* value, read as not measured' '$tmp/vllm_v1.err'"
+check "grep -qF 'vllm_v1.json:3:1: 1 span (the first here) carries a negative gen_ai.latency.* value, read as not measured' '$tmp/vllm_v1.err'"
 check "grep -qF '1 trace holds more than one span with gen_ai.latency.* attributes: 1 span left out' '$tmp/vllm_v1_n2.err'"
 check "! grep -q 'gen_ai.latency' '$tmp/vllm_v0.err'"
 if [ -n "$py" ]; then
