@@ -21,6 +21,9 @@
 #define OTLP_TEXT_MAX 256             /* bytes of a stage name (longer names are malformed) */
 #define OTLP_MAX_EVENTS 4096          /* events in one span (the SDKs' default limit is 128) */
 
+/* The span's status.code (OTLP's Status.StatusCode): UNSET unless the instrumentation says. */
+enum { SPAN_STATUS_UNSET = 0, SPAN_STATUS_OK = 1, SPAN_STATUS_ERROR = 2 };
+
 /* vLLM's request latency attributes (seconds, as doubles), from vLLM's SpanAttributes. */
 enum lat {
     LAT_QUEUE, LAT_TTFT, LAT_E2E, LAT_SCHEDULER, LAT_FORWARD, LAT_EXECUTE, LAT_PREFILL, LAT_DECODE,
@@ -45,6 +48,8 @@ typedef struct ospan {
     uint8_t flags;           /* "flags": the W3C trace flags (its low 8 bits) */
     int64_t batch_effective; /* servprof.batch.effective_tokens; < 0 absent */
     int8_t outcome;          /* servprof.outcome (sp_outcome); < 0 absent */
+    int8_t span_status;      /* the span's status.code: SPAN_STATUS_UNSET, _OK or _ERROR */
+    int16_t grpc_status;     /* rpc.grpc.status_code; < 0 absent */
     int32_t http_status;     /* http.response.status_code; 0 absent */
     int64_t batch_padded;    /* servprof.batch.padded_tokens; < 0 absent */
     bool server;             /* kind SERVER */
@@ -258,7 +263,7 @@ static sp_status read_anyvalue(otlp *o, sp_json_token *got, bool *has)
 enum attr {
     A_NONE = -1, A_STAGE = LAT_COUNT, A_REQUEST, A_BATCH, A_PROMPT_TOKENS, A_COMPLETION_TOKENS, A_BATCH_EFFECTIVE,
     A_BATCH_PADDED, A_OUTCOME, A_HTTP_STATUS, A_TRITON_MODEL, A_TRITON_VERSION, A_TRITON_REQUEST,
-    A_FINISH_REASONS, A_NUM_SEQUENCES
+    A_FINISH_REASONS, A_NUM_SEQUENCES, A_GRPC_STATUS
 };
 
 static int attr_of(const char *k, size_t n)
@@ -284,6 +289,8 @@ static int attr_of(const char *k, size_t n)
         return A_COMPLETION_TOKENS;
     if (IS("gen_ai.response.finish_reasons"))
         return A_FINISH_REASONS;
+    if (IS("rpc.grpc.status_code"))
+        return A_GRPC_STATUS;
     if (IS("gen_ai.usage.num_sequences"))
         return A_NUM_SEQUENCES;
     /* Triton's OpenTelemetry mode: these names in its docs, the triton. ones in an earlier tracer
@@ -548,6 +555,13 @@ static sp_status read_attributes(otlp *o, sread *r)
                         bad(r, "http.response.status_code must be an HTTP status (0..999)");
                     else
                         r->s.http_status = (int32_t)x;
+                } else if (which == A_GRPC_STATUS) {
+                    /* gRPC's codes are 0..16; a larger one is a code this side does not know, which
+                     * gRPC reads as UNKNOWN: kept, and an error (grpc_outcome) */
+                    if (!token_int(&v, &x) || x < 0 || x > INT16_MAX)
+                        bad(r, "rpc.grpc.status_code must be a gRPC status code (an integer 0..32767)");
+                    else
+                        r->s.grpc_status = (int16_t)x;
                 } else if (which == A_BATCH_EFFECTIVE || which == A_BATCH_PADDED) {
                     if (!token_int(&v, &x) || x < 0)
                         bad(r, "%s must be a non-negative integer", which == A_BATCH_EFFECTIVE
@@ -591,6 +605,49 @@ static sp_status read_attributes(otlp *o, sread *r)
     }
 }
 
+/* "status": {"code": 2, "message": "..."}; the '{' is consumed. The code is OTLP's StatusCode enum:
+ * the Collector's file exporter writes the number, protobuf JSON encoders may write the name; an empty
+ * object (the file exporter's for an unset status) or no code is UNSET. The message is not read. */
+static sp_status read_span_status(otlp *o, sread *r)
+{
+    static const char *const names[] = {"STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"};
+    sp_json_token t;
+    bool seen_code = false;
+    for (;;) {
+        if (sp_json_next(&o->lx, &t))
+            return sp_json_fail(&o->lx, o->ctx);
+        if (t.type == SP_JSON_OBJ_END)
+            return SP_OK;
+        if (!key_is(&t, "code")) {
+            if (sp_json_skip(&o->lx))   /* message, and anything else */
+                return sp_json_fail(&o->lx, o->ctx);
+            continue;
+        }
+        if (seen_code)
+            bad(r, "\"status\": \"code\" given twice");
+        seen_code = true;
+        if (sp_json_next(&o->lx, &t))
+            return sp_json_fail(&o->lx, o->ctx);
+        int code = -1;
+        if (t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) {
+            if (sp_json_skip_rest(&o->lx))
+                return sp_json_fail(&o->lx, o->ctx);
+        } else if (t.type == SP_JSON_NUMBER) {
+            if (t.is_int && t.i >= SPAN_STATUS_UNSET && t.i <= SPAN_STATUS_ERROR)
+                code = (int)t.i;
+        } else if (t.type == SP_JSON_STRING) {
+            for (int i = 0; i < 3 && code < 0; i++)
+                if (key_is(&t, names[i]))
+                    code = i;
+        }
+        if (code < 0)
+            bad(r, "\"status\": \"code\" must be 0 (unset), 1 (ok) or 2 (error), or STATUS_CODE_UNSET, "
+                   "STATUS_CODE_OK or STATUS_CODE_ERROR");
+        else
+            r->s.span_status = (int8_t)code;
+    }
+}
+
 /* The stage a span's name maps to when it has no servprof.stage attribute (docs/otlp.md). */
 static sp_str stage_of_name(otlp *o, const char *s, size_t n)
 {
@@ -629,6 +686,7 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
     r->s.request_id = SP_EV_NONE;
     r->s.batch_effective = r->s.batch_padded = -1;
     r->s.outcome = -1;
+    r->s.grpc_status = -1;
     r->s.finish_outcome = -1;
     r->s.num_seqs = -1;
     for (int i = 0; i < LAT_COUNT; i++)
@@ -650,7 +708,8 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
             return sp_json_fail(&o->lx, o->ctx);
         if (t.type == SP_JSON_OBJ_END)
             break;
-        enum { K_OTHER, K_TRACE, K_SPAN, K_PARENT, K_NAME, K_KIND, K_START, K_END, K_ATTRS, K_FLAGS, K_EVENTS } k = K_OTHER;
+        enum { K_OTHER, K_TRACE, K_SPAN, K_PARENT, K_NAME, K_KIND, K_START, K_END, K_ATTRS, K_FLAGS, K_EVENTS,
+               K_STATUS } k = K_OTHER;
         if (key_is(&t, "traceId"))
             k = K_TRACE;
         else if (key_is(&t, "spanId"))
@@ -671,6 +730,8 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
             k = K_FLAGS;
         else if (key_is(&t, "events"))
             k = K_EVENTS;
+        else if (key_is(&t, "status"))
+            k = K_STATUS;
         if (k == K_OTHER) {
             if (sp_json_skip(&o->lx))
                 return sp_json_fail(&o->lx, o->ctx);
@@ -695,10 +756,19 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
                 return st;
             continue;
         }
+        if (k == K_STATUS && t.type == SP_JSON_OBJ_BEGIN) {
+            sp_status st = read_span_status(o, r);
+            if (st)
+                return st;
+            continue;
+        }
         if (t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) {
             if (sp_json_skip_rest(&o->lx))
                 return sp_json_fail(&o->lx, o->ctx);
-            bad(r, "a span's \"%s\" must not be a container", k == K_ATTRS ? "attributes" : k == K_EVENTS ? "events" : "field");
+            if (k == K_STATUS)
+                bad(r, "\"status\" must be an object {\"code\":...,\"message\":...}");
+            else
+                bad(r, "a span's \"%s\" must not be a container", k == K_ATTRS ? "attributes" : k == K_EVENTS ? "events" : "field");
             continue;
         }
         int64_t x;
@@ -764,6 +834,10 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
         case K_EVENTS:
             if (t.type != SP_JSON_NULL)
                 bad(r, "\"events\" must be an array");
+            break;
+        case K_STATUS:
+            if (t.type != SP_JSON_NULL)
+                bad(r, "\"status\" must be an object {\"code\":...,\"message\":...}");
             break;
         default:
             bad(r, "\"attributes\" must be an array");
@@ -1387,6 +1461,49 @@ static sp_status triton_request(void *arg, const sp_triton_trace *r, uint32_t *o
     return st ? st : set_trace_context(o, *out, rs);
 }
 
+/* An HTTP status as an outcome, by the rule servprof's own recorders apply when they answer
+ * (python/servprof/asgi.py, src/serve/record.c): 503 and 429 rejected (refused for capacity), any
+ * other 4xx or 5xx an error, the rest ok. OpenTelemetry's server spans leave a 4xx's status unset
+ * (the client's fault), but the request was not served all the same. */
+static int http_outcome(int32_t status)
+{
+    return status == 503 || status == 429 ? SP_OUTCOME_REJECTED : status >= 400 ? SP_OUTCOME_ERROR : SP_OUTCOME_OK;
+}
+
+/* A gRPC status code as an outcome (codes from grpc/doc/statuscodes.md): OK ok, CANCELLED (1: the
+ * caller went away) cancelled, RESOURCE_EXHAUSTED (8) and UNAVAILABLE (14), the codes gRPC servers
+ * answer when they shed load, rejected (HTTP's 429 and 503 map to them), and every other code,
+ * DEADLINE_EXCEEDED (4) included (the service did not answer in time, as an HTTP 504), an error. */
+static int grpc_outcome(int32_t code)
+{
+    return code == 0 ? SP_OUTCOME_OK : code == 1 ? SP_OUTCOME_CANCELLED
+           : code == 8 || code == 14 ? SP_OUTCOME_REJECTED : SP_OUTCOME_ERROR;
+}
+
+/* The request's outcome (docs/otlp.md, "Outcomes"), one precedence for every trace, most specific
+ * first: the request span's servprof.outcome (servprof's own, written by servprof export), else
+ * vLLM's finish reasons on any span of the trace, else the request span's HTTP status, else its gRPC
+ * status. A span status ERROR on the request span makes a request that none of these calls a failure
+ * an error: instrumentations leave a success status UNSET unless something else failed (the response
+ * body, an exception), so ERROR beside a 200 is that failure. -1: nothing says (ok). A child span's
+ * status and `exception` events do not count: a call inside the request may fail and be retried or
+ * handled while the request is served. */
+static int outcome_of(const ospan *g, size_t n, size_t rs)
+{
+    if (g[rs].outcome >= 0)
+        return g[rs].outcome;
+    int oc = -1;
+    for (size_t i = 0; i < n && oc < 0; i++)   /* on vLLM's llm_request span: the request span or below */
+        oc = g[i].finish_outcome;
+    if (oc < 0 && g[rs].http_status > 0)
+        oc = http_outcome(g[rs].http_status);
+    if (oc < 0 && g[rs].grpc_status >= 0)
+        oc = grpc_outcome(g[rs].grpc_status);
+    if ((oc < 0 || oc == SP_OUTCOME_OK) && g[rs].span_status == SPAN_STATUS_ERROR)
+        oc = SP_OUTCOME_ERROR;
+    return oc;
+}
+
 static sp_status build(otlp *o)
 {
     struct sp_events *ev = o->ctx->ev;
@@ -1450,14 +1567,9 @@ static sp_status build(otlp *o)
         for (size_t i = 0; i < n && q->input_tokens < 0; i++)
             q->input_tokens = g[i].input_tokens;
         q->has_record = true;
-        if (g[rs].outcome >= 0)
-            q->outcome = (uint8_t)g[rs].outcome;
-        else   /* vLLM's finish reasons, on its llm_request span (the request span or below it) */
-            for (size_t i = 0; i < n; i++)
-                if (g[i].finish_outcome >= 0) {
-                    q->outcome = (uint8_t)g[i].finish_outcome;
-                    break;
-                }
+        int oc = outcome_of(g, n, rs);
+        if (oc >= 0)
+            q->outcome = (uint8_t)oc;
         q->status = g[rs].http_status;
         for (size_t i = 0; i < n && st == SP_OK; i++) {
             if (i != rs && g[i].stage != SP_EV_NONE)

@@ -282,7 +282,9 @@ static void write_request(ox *x, size_t idx, const sp_view_request *rq)
         attr_int(x, "gen_ai.usage.input_tokens", rq->input_tokens);
     if (rq->status > 0)
         attr_int(x, "http.response.status_code", rq->status);
-    if (rq->outcome != SP_OUTCOME_OK)
+    /* an ok request answered with an error status (the application said ok) says so, or the reader
+     * would take the status for its outcome (docs/otlp.md, "Outcomes") */
+    if (rq->outcome != SP_OUTCOME_OK || rq->status >= 400)
         attr_str(x, "servprof.outcome", sp_outcome_str(rq->outcome));
     span_end(x, error_status(rq));
     sp_view_span sp;

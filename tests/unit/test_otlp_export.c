@@ -495,10 +495,51 @@ static void test_props_differ(void)
     sp_events_destroy(ev);
 }
 
+/* Every outcome with and without an HTTP status reads back as it was: the reader takes a 503 or 429
+ * for a rejection and another 4xx or 5xx for an error when servprof.outcome does not say (docs/otlp.md,
+ * "Outcomes"), so an ok request answered 500 or 429 (the application said ok) is exported with
+ * servprof.outcome ok; before, it read back as an error and a rejection. The others keep their
+ * bytes: servprof.outcome only where the outcome is not ok or the status would say otherwise. */
+static void test_outcomes_back(void)
+{
+    static const char text_in[] =
+        "{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"clock\":\"monotonic\",\"unix_offset_ns\":1700000000000000000}\n"
+        "{\"ev\":\"request\",\"id\":\"served\",\"arrival_ns\":1000,\"done_ns\":9000}\n"
+        "{\"ev\":\"request\",\"id\":\"served-200\",\"arrival_ns\":1100,\"done_ns\":9100,\"status\":200}\n"
+        "{\"ev\":\"request\",\"id\":\"served-500\",\"arrival_ns\":1200,\"done_ns\":9200,\"status\":500}\n"
+        "{\"ev\":\"request\",\"id\":\"served-429\",\"arrival_ns\":1300,\"done_ns\":9300,\"outcome\":\"ok\",\"status\":429}\n"
+        "{\"ev\":\"request\",\"id\":\"rejected\",\"arrival_ns\":1400,\"done_ns\":1500,\"outcome\":\"rejected\",\"status\":503}\n"
+        "{\"ev\":\"request\",\"id\":\"rejected-0\",\"arrival_ns\":1450,\"done_ns\":1550,\"outcome\":\"rejected\"}\n"
+        "{\"ev\":\"request\",\"id\":\"error\",\"arrival_ns\":1600,\"done_ns\":1700,\"outcome\":\"error\",\"status\":500}\n"
+        "{\"ev\":\"request\",\"id\":\"error-200\",\"arrival_ns\":1650,\"done_ns\":1750,\"outcome\":\"error\",\"status\":200}\n"
+        "{\"ev\":\"request\",\"id\":\"cancelled\",\"arrival_ns\":1800,\"done_ns\":1900,\"outcome\":\"cancelled\"}\n";
+    static const char *const ids[] = {"served", "served-200", "served-500", "served-429", "rejected",
+                                      "rejected-0", "error", "error-200", "cancelled"};
+    sp_events *ev = load("outcomes.jsonl", text_in, strlen(text_in));
+    size_t len;
+    sp_status st;
+    char err[512] = "";
+    char *text = export_text(ev, NULL, &len, &st, NULL, err, sizeof err);
+    CHECK(st == SP_OK);
+    sp_events *back = load("export.otlp.jsonl", text, len);
+    CHECK_EQ_U64(sp_view_requests(back), sizeof ids / sizeof ids[0]);
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        check_request_back(ev, back, ids[i]);
+    /* ok with a status under 400 (or none) carries no servprof.outcome, as before */
+    size_t n_ok = 0;
+    for (const char *p = text; (p = strstr(p, "\"servprof.outcome\",\"value\":{\"stringValue\":\"ok\"}")); p++)
+        n_ok++;
+    CHECK_EQ_U64(n_ok, 2);
+    sp_events_destroy(back);
+    sp_events_destroy(ev);
+    free(text);
+}
+
 int main(void)
 {
     test_props_differ();
     test_round_trip_and_schema();
     test_no_anchor();
+    test_outcomes_back();
     return sp_test_done("test_otlp_export");
 }

@@ -2,6 +2,7 @@
  * (expected values are the span times written in the files, mapped as docs/otlp.md says), vLLM's
  * gen_ai.latency.* attributes placed in time, several documents one per line, and malformed input
  * rejected with line:column (or skipped and counted under lenient). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -224,6 +225,52 @@ static void test_vllm_finish_reasons(void)
     sp_events_destroy(ev);
 }
 
+/* status.jsonl: a generic service's traces (one document per line, as the Collector's file exporter
+ * writes), each request's outcome from what its request span says, by docs/otlp.md "Outcomes"
+ * (expected values hand-derived from that table; trace ids ...01 to ...11 in order). Before, only
+ * servprof.outcome and vLLM's finish reasons counted: the HTTP 500/503/429/404, the gRPC codes and
+ * the span status ERROR all read as ok. */
+static void test_status(void)
+{
+    static const struct { uint8_t outcome; int32_t status; const char *why; } want[] = {
+        {SP_OUTCOME_OK, 200, "200, status unset"},
+        {SP_OUTCOME_ERROR, 0, "status ERROR and nothing more"},
+        {SP_OUTCOME_ERROR, 500, "500"},
+        {SP_OUTCOME_REJECTED, 503, "503 (with ERROR): the HTTP status says which failure"},
+        {SP_OUTCOME_REJECTED, 429, "429, status unset (a 4xx on a server span)"},
+        {SP_OUTCOME_ERROR, 404, "404, status unset"},
+        {SP_OUTCOME_CANCELLED, 0, "gRPC CANCELLED"},
+        {SP_OUTCOME_ERROR, 0, "gRPC DEADLINE_EXCEEDED"},
+        {SP_OUTCOME_REJECTED, 0, "gRPC RESOURCE_EXHAUSTED"},
+        {SP_OUTCOME_REJECTED, 0, "gRPC UNAVAILABLE"},
+        {SP_OUTCOME_OK, 200, "an exception event on a served request"},
+        {SP_OUTCOME_ERROR, 200, "200 with status ERROR"},
+        {SP_OUTCOME_OK, 0, "gRPC OK, status OK"},
+        {SP_OUTCOME_OK, 200, "a child span's ERROR"},
+        {SP_OUTCOME_CANCELLED, 500, "servprof.outcome over 500 and ERROR"},
+        {SP_OUTCOME_CANCELLED, 500, "finish reason abort over 500 and ERROR"},
+        {SP_OUTCOME_ERROR, 0, "STATUS_CODE_ERROR by name"},
+    };
+    const size_t n = sizeof want / sizeof want[0];
+    char err[512];
+    sp_status st;
+    sp_events *ev = load_file("status.jsonl", &st, err, sizeof err);
+    CHECK(st == SP_OK);
+    CHECK_EQ_U64(ev->n_requests, n);
+    for (size_t i = 0; i < n && i < ev->n_requests; i++) {
+        const sp_ev_request *q = &ev->requests[i];
+        if (q->outcome != want[i].outcome || q->status != want[i].status)
+            fprintf(stderr, "status.jsonl request %zu (%s): outcome %s status %d, expected %s %d\n", i + 1,
+                    want[i].why, sp_outcome_str((sp_outcome)q->outcome), (int)q->status,
+                    sp_outcome_str((sp_outcome)want[i].outcome), (int)want[i].status);
+        CHECK_EQ_U64(q->outcome, want[i].outcome);
+        CHECK_EQ_U64((uint64_t)q->status, (uint64_t)want[i].status);
+    }
+    CHECK_EQ_U64(ev->n_spans, n);   /* each request's queue span */
+    CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
+    sp_events_destroy(ev);
+}
+
 #define SPAN(extra) "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{" extra "}]}]}]}"
 #define IDS "\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"b7ad6b7169203331\","
 
@@ -245,6 +292,26 @@ static void test_malformed(void)
         {"[1]", "o.json:1:1: expected an OTLP/JSON document"},
         {"{\"resourceSpans\":[\n{\"scopeSpans\":[{\"spans\":[{\"traceId\":", "o.json: line 2"},
         {"", "no OTLP/JSON document"},
+        /* the span status: an object whose code is OTLP's StatusCode, by number or name */
+        {SPAN(IDS "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\",\"status\":[2]"),
+         "o.json:1:44: span: \"status\" must be an object"},
+        {SPAN(IDS "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\",\"status\":2"), "\"status\" must be an object"},
+        {SPAN(IDS "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\",\"status\":{\"code\":3}"),
+         "\"status\": \"code\" must be 0 (unset), 1 (ok) or 2 (error)"},
+        {SPAN(IDS "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\",\"status\":{\"code\":\"ERROR\"}"),
+         "\"status\": \"code\" must be 0 (unset)"},
+        {SPAN(IDS "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\",\"status\":{\"code\":{}}"),
+         "\"status\": \"code\" must be 0 (unset)"},
+        {SPAN(IDS "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\",\"status\":{\"code\":2,\"code\":0}"),
+         "\"status\": \"code\" given twice"},
+        {SPAN(IDS "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\",\"status\":{},\"status\":{\"code\":2}"),
+         "\"status\" given twice in one span"},
+        {SPAN(IDS "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\",\"attributes\":[{\"key\":"
+              "\"rpc.grpc.status_code\",\"value\":{\"stringValue\":\"UNAVAILABLE\"}}]"),
+         "rpc.grpc.status_code must be a gRPC status code"},
+        {SPAN(IDS "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\",\"attributes\":[{\"key\":"
+              "\"rpc.grpc.status_code\",\"value\":{\"intValue\":\"-1\"}}]"),
+         "rpc.grpc.status_code must be a gRPC status code"},
     };
     it_expect_errors(SP_FORMAT_OTLP, "o.json", cases, sizeof cases / sizeof cases[0]);
 }
@@ -322,6 +389,7 @@ int main(void)
     test_vllm_v0();
     test_vllm_v1();
     test_vllm_finish_reasons();
+    test_status();
     test_malformed();
     test_base64_ids();
     test_lenient();
