@@ -16,6 +16,9 @@ import sys
 import threading
 import unittest
 
+import json
+import warnings
+
 from sptest import BIN, TempDirCase, analyze, export_requests, require, stages
 
 require("aiohttp")
@@ -183,11 +186,38 @@ def leave_mid_handler(server, seen, rid, while_reading=False):
     assert seen["slow_finished"].wait(30), "the slow handler never ended"
 
 
+def export_properties(case, trace):
+    """{key: value} of the trace properties `servprof export --otlp` gives (servprof.property.KEY)."""
+    out = trace + ".props.otlp.jsonl"
+    p = subprocess.run([BIN, "export", "--otlp", out, trace], capture_output=True, text=True, timeout=120)
+    case.assertEqual(p.returncode, 0, p.stderr)
+    got = {}
+    with open(out) as f:
+        for line in f:
+            for rs in json.loads(line)["resourceSpans"]:
+                for a in rs.get("resource", {}).get("attributes", []):
+                    if a["key"].startswith("servprof.property."):
+                        got[a["key"][len("servprof.property."):]] = a["value"].get("stringValue")
+    return got
+
+
+def unswappable_response(text):
+    """A web.Response whose __class__ cannot be assigned (TypeError, as for a class whose layout a
+    subclass would change): the middleware cannot hook its write."""
+    def refuse(self, cls):
+        raise TypeError("__class__ assignment: the layouts differ")
+    cls = type("Unswappable", (web.Response,), {"__class__": property(lambda self: type(self), refuse)})
+    return cls(text=text)
+
+
 class AiohttpCase(TempDirCase):
-    def serve(self, rec, **opts):
+    def serve(self, rec, extra_routes=(), **opts):
         seen = {}
         self.mw = servprof.aiohttp.middleware(rec, **opts)
-        server = Server(build_app(self.mw, seen))
+        app = build_app(self.mw, seen)
+        for path, h in extra_routes:
+            app.router.add_get(path, h)
+        server = Server(app)
         self.addCleanup(lambda: server.thread.is_alive() and server.close())
         return server, seen
 
@@ -374,6 +404,88 @@ class AiohttpCase(TempDirCase):
         for name in ("preprocess", "queue", "postprocess", "network"):
             self.assertIn(name, st)
         self.assertEqual(self.mw.errors, 0, self.mw.last_error)
+
+    def test_write_not_hookable_falls_back(self):
+        """Where the response's write cannot be hooked (an aiohttp without StreamResponse._eof_sent, the
+        private flag read, taken here by renaming the name the middleware reads; a response class that
+        cannot be swapped), done is the handler's answer: counted in done_at_answer, said once per
+        reason by a RuntimeWarning and the trace property aiohttp.done_at_answer, nothing raised into
+        the service; a response not yet prepared is still hooked through the public `prepared`."""
+        self.addCleanup(setattr, servprof.aiohttp, "_EOF_SENT", servprof.aiohttp._EOF_SENT)
+        servprof.aiohttp._EOF_SENT = "_eof_sent_not_in_this_aiohttp"
+        trace = self.path("f.sptrace")
+        rec = servprof.Recorder(trace)
+
+        async def unswappable(request):
+            return unswappable_response("not hooked")
+
+        async def open_stream(request):  # prepared and written to, its end left to aiohttp
+            resp = web.StreamResponse()
+            await resp.prepare(request)
+            await resp.write(b"started")
+            return resp
+        server, seen = self.serve(rec, extra_routes=[("/unswappable", unswappable), ("/open-stream", open_stream)])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = {rid: server.get(path, {"X-Request-Id": rid})
+                   for rid, path in (("late", "/late"), ("streamed", "/stream"), ("open", "/open-stream"),
+                                     ("open-2", "/open-stream"), ("unswappable", "/unswappable"), ("503", "/busy"))}
+            server.close()
+        rec.close()
+        self.assertEqual({k: (v[0], v[2][:10]) for k, v in got.items()},
+                         {"late": (200, b"late"), "streamed": (200, b"chunk 0\nch"), "open": (200, b"started"),
+                          "open-2": (200, b"started"), "unswappable": (200, b"not hooked"), "503": (503, b"busy")})
+        self.assertEqual(got["unswappable"][1].get("x-request-id"), "unswappable")
+        self.assertEqual(self.mw.errors, 0, self.mw.last_error)
+        # the two open streams (prepared by their handler: whether the end was written is unknown
+        # without the flag) and the unswappable one; not the stream whose handler wrote its end
+        self.assertEqual(self.mw.done_at_answer, 3)
+        self.assertIn("Unswappable's class cannot be swapped", self.mw.done_at_answer_reason)
+        said = sorted(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)
+                      and "servprof.aiohttp" in str(w.message))
+        self.assertEqual(len(said), 2, said)  # once per reason
+        self.assertEqual(sum("no StreamResponse._eof_sent_not_in_this_aiohttp" in w for w in said), 1, said)
+        self.assertEqual(sum("Unswappable's class cannot be swapped" in w for w in said), 1, said)
+        props = export_properties(self, trace)
+        self.assertTrue(props.get("aiohttp.done_at_answer", "").startswith(
+            "done at the handler's answer, before aiohttp's write: "), props)
+
+        reqs = export_requests(self, trace)
+        self.assertEqual(sorted(reqs), ["503", "late", "open", "open-2", "streamed", "unswappable"])
+        for rid, v in reqs.items():
+            self.assertEqual((v["outcome"] or {}).get("stringValue", "ok"), "rejected" if rid == "503" else "ok", rid)
+        # not prepared when the handler answered: still hooked (the outer middleware's 20 ms inside
+        # done; the response start seen)
+        self.assertGreaterEqual(reqs["late"]["duration"], 20_000_000)
+        self.assertEqual([s[0] for s in reqs["503"]["stages"]], ["postprocess", "preprocess"])
+        # not hooked: done at the handler's answer, no response start seen, all preprocess; the stream
+        # whose handler wrote its end is told by the public prepared and body_length: done after its
+        # writes (its 3 sleeps), exact
+        for rid in ("unswappable", "open", "streamed"):
+            self.assertEqual(reqs[rid]["stages"], [("preprocess", 0, reqs[rid]["duration"])], rid)
+        self.assertGreaterEqual(reqs["streamed"]["duration"], 6_000_000)
+        rep = analyze(trace, args=("--outcomes", "all"))
+        self.assertEqual(rep["requests"]["count"], 6)
+
+    def test_request_without_transport(self):
+        """An aiohttp whose request has no public `transport` (taken here by removing the property):
+        the client is not known gone when the handler answers (ok), a ConnectionError from a body read
+        is still its leaving (cancelled), and nothing is counted as a fault or raised into the service."""
+        prop = web.BaseRequest.__dict__["transport"]
+        self.addCleanup(setattr, web.BaseRequest, "transport", prop)
+        del web.BaseRequest.transport
+        trace = self.path("n.sptrace")
+        rec = servprof.Recorder(trace)
+        server, seen = self.serve(rec)
+        ok = server.get("/ok", {"X-Request-Id": "ok"})
+        leave_mid_handler(server, seen, "gone-reading", while_reading=True)
+        server.close()
+        rec.close()
+        self.assertEqual(ok[0], 200)
+        self.assertEqual(self.mw.errors, 0, self.mw.last_error)
+        reqs = export_requests(self, trace)
+        self.assertEqual({rid: (v["outcome"] or {}).get("stringValue", "ok") for rid, v in reqs.items()},
+                         {"ok": "ok", "gone-reading": "cancelled"})
 
     def test_bad_options_and_faults(self):
         with servprof.Recorder(self.path("t.sptrace")) as rec:
