@@ -156,6 +156,22 @@ class KnownAnswer(TempDirCase):
         self.assertIn("tokenize", stages(got))
         self.assertEqual(got["padding"]["padded_tokens"], 8)
 
+    def test_object_attributes(self):
+        """Recorder.path, Stage.name and ModuleTimer.name read back; on the C extension, read-only
+        getters (before: structmember.h's T_OBJECT and READONLY, names deprecated since Python 3.12)."""
+        path = self.path("t.sptrace")
+        rec = servprof.Recorder(path)
+        with rec.request(1) as r:
+            with r.stage("queue") as s:
+                pass
+        timer = servprof.ModuleTimer(rec, "layers.0")
+        self.assertEqual((rec.path, s.name, timer.name), (path, "queue", "layers.0"))
+        if servprof.BACKEND == "native":
+            for obj, name in ((rec, "path"), (s, "name"), (timer, "name")):
+                with self.assertRaisesRegex(AttributeError, "not writable"):
+                    setattr(obj, name, "x")
+        rec.close()
+
 
 class Outcomes(TempDirCase):
     def test_outcomes(self):
