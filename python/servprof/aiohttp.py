@@ -13,8 +13,9 @@ aiohttp lets a middleware see the request:
 - response start and done: aiohttp prepares and writes a response after every middleware returned,
   so the middleware hooks the returned response's prepare (response start) and write_eof (done,
   before the last write, as the ASGI middleware's done) and ends the request there; a raised
-  web.HTTPException (aiohttp 3.9+ writes a copy) and a StreamResponse whose handler already called
-  write_eof end when the handler answers;
+  web.HTTPException (aiohttp 3.x writes the exception itself, its main branch a new Response) and a
+  StreamResponse whose handler already called write_eof end when the handler answers; a response
+  whose write cannot be hooked too, counted (Middleware.done_at_answer);
 - a client that goes away: aiohttp does not cancel the handler (3.8.4 as Debian ships it, and 3.9+
   unless the server asks for handler_cancellation): a response answered after the connection
   closed, a ConnectionError from a body read or a write, a failed write_eof, or a response never
