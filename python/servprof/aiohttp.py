@@ -38,8 +38,10 @@ from .asgi import _Recording, _State, _current
 # records); this middleware takes them where they exist, as the ASGI one does
 _c_begin, _c_end = _asgi._c_begin, _asgi._c_end
 
-# the key of the servprof.Request in the aiohttp request (request["servprof.request"])
-REQUEST_KEY = "servprof.request"
+# The key of the servprof.Request in the aiohttp request: request[REQUEST_KEY]. A web.RequestKey named
+# "servprof.request" where aiohttp has typed request keys (3.13 and later as read: a str key makes
+# them warn NotAppKeyWarning on every store), else the str "servprof.request" (aiohttp 3.8 to 3.12)
+REQUEST_KEY = web.RequestKey("servprof.request", object) if hasattr(web, "RequestKey") else "servprof.request"
 
 
 def current_request(request=None):
@@ -60,8 +62,10 @@ _EOF_SENT = "_eof_sent"
 # the trace property that says a middleware fell back to done at the handler's answer, and why
 FALLBACK_PROPERTY = "aiohttp.done_at_answer"
 
-# the entry of a hooked response (a StreamResponse is a MutableMapping) that holds its _PendingEnd
-_PENDING_KEY = "servprof.pending_end"
+# the entry of a hooked response (a StreamResponse is a MutableMapping) that holds its _PendingEnd; typed
+# where aiohttp has typed response keys, as REQUEST_KEY
+_PENDING_KEY = (web.ResponseKey("servprof.pending_end", object) if hasattr(web, "ResponseKey")
+                else "servprof.pending_end")
 _hooked_classes = {}  # response class -> its subclass with the hooks
 
 
@@ -167,7 +171,10 @@ class Middleware(_Recording):
             return await handler(request)
         req, echo = begun
         st = _State()
-        request[REQUEST_KEY] = req
+        try:
+            request[REQUEST_KEY] = req
+        except Exception as e:  # noqa: BLE001 - a request that refuses the entry (warnings as errors):
+            self._fault(e)      # current_request() still has it through the ContextVar
         token = _current.set(req)
         exc = None
         deferred = False

@@ -74,7 +74,7 @@ def build_app(mw, seen):
 
     def note(request):
         r = servprof.aiohttp.current_request()
-        seen[r.id if r is not None else request.path] = (r, request.get("servprof.request"))
+        seen[r.id if r is not None else request.path] = (r, request.get(servprof.aiohttp.REQUEST_KEY))
         return r
 
     async def ok(request):
@@ -263,7 +263,12 @@ class AiohttpCase(TempDirCase):
         self.assertRegex(got["numbered"][1]["x-request-id"], "^[0-9]+$")
         self.assertNotIn("x-request-id", got["health"][1])
         self.assertNotIn("x-request-id", got["streamed"][1])
-        # current_request() inside the handler, the same object as request["servprof.request"]
+        # current_request() inside the handler, the same object as request[servprof.aiohttp.REQUEST_KEY]
+        # (the str "servprof.request" on an aiohttp without typed request keys, as 3.8)
+        if hasattr(web, "RequestKey"):
+            self.assertIsInstance(servprof.aiohttp.REQUEST_KEY, web.RequestKey)
+        else:
+            self.assertEqual(servprof.aiohttp.REQUEST_KEY, "servprof.request")
         numbered = int(got["numbered"][1]["x-request-id"])
         self.assertEqual(got["numbered"][2], b'{"id": "%d"}' % numbered)
         for rid in ("ok", "404", "503", "exception", "streamed", "302", "timeout", "late", "replaced", "cut",
@@ -486,6 +491,61 @@ class AiohttpCase(TempDirCase):
         reqs = export_requests(self, trace)
         self.assertEqual({rid: (v["outcome"] or {}).get("stringValue", "ok") for rid, v in reqs.items()},
                          {"ok": "ok", "gone-reading": "cancelled"})
+
+    def test_request_refuses_the_entry(self):
+        """An aiohttp whose request refuses a str key (typed keys with NotAppKeyWarning, here raised as an
+        error: taken by a request class whose __setitem__ does so): the request is still served and
+        recorded, current_request() still gives it, the refusal is counted, nothing raised into the service."""
+        class Refusing(UserWarning):
+            pass
+        orig = web.BaseRequest.__setitem__
+
+        def refuse(self, key, value):
+            if key == servprof.aiohttp.REQUEST_KEY:
+                raise Refusing("It is recommended to use web.RequestKey instances for keys.")
+            orig(self, key, value)
+        self.addCleanup(setattr, web.BaseRequest, "__setitem__", orig)
+        web.BaseRequest.__setitem__ = refuse
+        trace = self.path("k.sptrace")
+        rec = servprof.Recorder(trace)
+        server, seen = self.serve(rec)
+        got = server.get("/ok", {"X-Request-Id": "ok"})
+        server.close()
+        rec.close()
+        self.assertEqual(got[0], 200)
+        self.assertEqual(got[2], b'{"id": "ok"}')  # current_request() in the handler
+        r, in_request = seen["ok"]
+        self.assertIsNone(in_request)
+        self.assertTrue(r.ended)
+        self.assertEqual((self.mw.errors, type(self.mw.last_error)), (1, Refusing))
+        reqs = export_requests(self, trace)
+        self.assertEqual({rid: (v["outcome"] or {}).get("stringValue", "ok") for rid, v in reqs.items()}, {"ok": "ok"})
+
+    def test_typed_keys_where_aiohttp_has_them(self):
+        """On an aiohttp with typed request and response keys (web.RequestKey, web.ResponseKey, taken here
+        by stand-ins set before servprof.aiohttp is imported, in a process of its own) the request's
+        entry and the hooked response's pending end use them: current_request(request) and the
+        request's entry give the request, the hooks still end it where aiohttp writes (after the outer
+        middleware's 20 ms), nothing counted as a fault."""
+        code = "\n".join([
+            "import aiohttp.web as web",
+            "class RequestKey:",
+            "    def __init__(self, name, t=None): self.name = name",
+            "class ResponseKey(RequestKey): pass",
+            "web.RequestKey, web.ResponseKey = RequestKey, ResponseKey",
+            "import servprof, servprof.aiohttp as a, test_aiohttp as t",
+            "assert isinstance(a.REQUEST_KEY, RequestKey) and isinstance(a._PENDING_KEY, ResponseKey)",
+            "rec = servprof.Recorder(%r)" % self.path("typed.sptrace"),
+            "mw, seen = a.middleware(rec), {}",
+            "server = t.Server(t.build_app(mw, seen))",
+            "codes = [server.get(p, {'X-Request-Id': p[1:]})[0] for p in ('/ok', '/late')]",
+            "server.close(); rec.close()",
+            "r, entry = seen['late']",
+            "print(codes, entry is r, r.ended, r.done_ns - r.arrival_ns >= 20_000_000, mw.errors, mw.done_at_answer)",
+        ])
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ))
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, "[200, 200] True True True 0 0"), p.stderr[-3000:])
 
     def test_bad_options_and_faults(self):
         with servprof.Recorder(self.path("t.sptrace")) as rec:
