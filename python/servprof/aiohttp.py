@@ -39,8 +39,8 @@ from .asgi import _Recording, _State, _current
 _c_begin, _c_end = _asgi._c_begin, _asgi._c_end
 
 # The key of the servprof.Request in the aiohttp request: request[REQUEST_KEY]. A web.RequestKey named
-# "servprof.request" where aiohttp has typed request keys (3.13 and later as read: a str key makes
-# them warn NotAppKeyWarning on every store), else the str "servprof.request" (aiohttp 3.8 to 3.12)
+# "servprof.request" where aiohttp has typed request keys (3.14.1's web_request as read: a str key
+# warns NotAppKeyWarning there), else the str "servprof.request" (aiohttp 3.8, and releases without them)
 REQUEST_KEY = web.RequestKey("servprof.request", object) if hasattr(web, "RequestKey") else "servprof.request"
 
 
@@ -53,8 +53,8 @@ def current_request(request=None):
     return r
 
 
-# The one private name of aiohttp this module reads: StreamResponse's flag that its end was written (aiohttp
-# 3.8 to 3.12 and its main branch as read, docs/python.md "Versions"). Where a version lacks it, the public
+# The one private name of aiohttp this module reads: StreamResponse's flag that its end was written (in
+# 3.8.4, the 3.x sources and the main branch read, docs/python.md "Versions"). Where a version lacks it, the public
 # `prepared` and `body_length` tell a response not started yet (hooked) and one whose end was written
 # (done at the handler's answer, exact); one its handler prepared keeps done at the handler's answer,
 # counted in Middleware.done_at_answer (a test renames the name to take that path).
@@ -249,7 +249,7 @@ class Middleware(_Recording):
             if prepared is None or not isinstance(length, int):
                 return self._unhooked("aiohttp's StreamResponse has no %s, prepared or body_length"
                                       % _EOF_SENT)
-            if prepared:  # started by its handler; its end written or not (3.9+ say prepared after it)
+            if prepared:  # started by its handler; its end written or not (main says prepared after it)
                 return self._unhooked("a response its handler prepared, and no StreamResponse.%s to tell "
                                       "whether its end was written" % _EOF_SENT)
             if length > 0:  # no longer prepared, bytes written: its end was (aiohttp 3.8's prepared)
@@ -257,34 +257,34 @@ class Middleware(_Recording):
         elif eof:
             return False  # the handler wrote the end: done at its answer is exact
         cls = type(resp)
-        if not callable(getattr(cls, "prepare", None)) or not callable(getattr(cls, "write_eof", None)):
-            return self._unhooked("%s has no prepare or write_eof to hook" % cls.__name__)
         try:
             hooked = _hooked_class(cls)
         except TypeError as e:  # a class that refuses subclasses
-            return self._unhooked("%s cannot be subclassed (%s)" % (cls.__name__, e))
+            return self._unhooked("%s cannot be subclassed" % cls.__name__, e)
         end = _PendingEnd(self, req, st, cls)
         try:
             resp[_PENDING_KEY] = end
         except Exception as e:  # noqa: BLE001 - a response that is no mapping
             end.mw = None  # disarmed: the request ends at the handler's answer, not cancelled when freed
-            return self._unhooked("%s takes no entry (%s)" % (cls.__name__, e))
+            return self._unhooked("%s takes no entry" % cls.__name__, e)
         try:
             resp.__class__ = hooked
         except TypeError as e:  # a class whose layout a subclass changes (a C type): no hook
             end.mw = None
             del resp[_PENDING_KEY]
-            return self._unhooked("%s's class cannot be swapped (%s)" % (cls.__name__, e))
+            return self._unhooked("%s's class cannot be swapped" % cls.__name__, e)
         return True
 
-    def _unhooked(self, reason):
+    def _unhooked(self, kind, error=None):
         """A response whose write cannot be hooked: its request ends at the handler's answer (done there,
-        before aiohttp's write), counted; the first time for each reason the trace property
-        aiohttp.done_at_answer and a RuntimeWarning say so. Never raises. False (not deferred)."""
+        before aiohttp's write), counted; the first time for each kind the trace property
+        aiohttp.done_at_answer and a RuntimeWarning say so, with the error that refused the hook if
+        any. Never raises. False (not deferred)."""
+        reason = kind if error is None else "%s (%s)" % (kind, str(error)[:500])
         self.done_at_answer += 1
         self.done_at_answer_reason = reason
-        if reason not in self._reasons_said:
-            self._reasons_said.add(reason)
+        if kind not in self._reasons_said:
+            self._reasons_said.add(kind)
             try:
                 self.recorder.set_property(FALLBACK_PROPERTY, "done at the handler's answer, before aiohttp's "
                                            "write: " + reason)

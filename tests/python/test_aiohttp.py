@@ -201,6 +201,20 @@ def export_properties(case, trace):
     return got
 
 
+def no_entry_response(text):
+    """A web.Response that refuses the middleware's entry in its mapping (TypeError): no hook."""
+    def setitem(self, key, value):
+        raise TypeError("this response takes no entries")
+    return type("NoEntry", (web.Response,), {"__setitem__": setitem})(text=text)
+
+
+def final_response(text):
+    """A web.Response whose class refuses subclasses (TypeError from __init_subclass__): no hook."""
+    def init_subclass(cls, **kw):
+        raise TypeError("FinalResponse is final")
+    return type("FinalResponse", (web.Response,), {"__init_subclass__": classmethod(init_subclass)})(text=text)
+
+
 def unswappable_response(text):
     """A web.Response whose __class__ cannot be assigned (TypeError, as for a class whose layout a
     subclass would change): the middleware cannot hook its write."""
@@ -429,34 +443,45 @@ class AiohttpCase(TempDirCase):
             await resp.prepare(request)
             await resp.write(b"started")
             return resp
-        server, seen = self.serve(rec, extra_routes=[("/unswappable", unswappable), ("/open-stream", open_stream)])
+        async def no_entry(request):
+            return no_entry_response("no entry")
+
+        async def final(request):
+            return final_response("final")
+        server, seen = self.serve(rec, extra_routes=[("/unswappable", unswappable), ("/open-stream", open_stream),
+                                                     ("/no-entry", no_entry), ("/final", final)])
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             got = {rid: server.get(path, {"X-Request-Id": rid})
                    for rid, path in (("late", "/late"), ("streamed", "/stream"), ("open", "/open-stream"),
-                                     ("open-2", "/open-stream"), ("unswappable", "/unswappable"), ("503", "/busy"))}
+                                     ("open-2", "/open-stream"), ("unswappable", "/unswappable"), ("503", "/busy"),
+                                     ("no-entry", "/no-entry"), ("final", "/final"))}
             server.close()
         rec.close()
         self.assertEqual({k: (v[0], v[2][:10]) for k, v in got.items()},
                          {"late": (200, b"late"), "streamed": (200, b"chunk 0\nch"), "open": (200, b"started"),
-                          "open-2": (200, b"started"), "unswappable": (200, b"not hooked"), "503": (503, b"busy")})
+                          "open-2": (200, b"started"), "unswappable": (200, b"not hooked"), "503": (503, b"busy"),
+                          "no-entry": (200, b"no entry"), "final": (200, b"final")})
         self.assertEqual(got["unswappable"][1].get("x-request-id"), "unswappable")
         self.assertEqual(self.mw.errors, 0, self.mw.last_error)
         # the two open streams (prepared by their handler: whether the end was written is unknown
-        # without the flag) and the unswappable one; not the stream whose handler wrote its end
-        self.assertEqual(self.mw.done_at_answer, 3)
-        self.assertIn("Unswappable's class cannot be swapped", self.mw.done_at_answer_reason)
+        # without the flag), the unswappable, no-entry and final ones; not the stream whose handler
+        # wrote its end
+        self.assertEqual(self.mw.done_at_answer, 5)
+        self.assertEqual(self.mw.done_at_answer_reason, "FinalResponse cannot be subclassed (FinalResponse is final)")
         said = sorted(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)
                       and "servprof.aiohttp" in str(w.message))
-        self.assertEqual(len(said), 2, said)  # once per reason
-        self.assertEqual(sum("no StreamResponse._eof_sent_not_in_this_aiohttp" in w for w in said), 1, said)
-        self.assertEqual(sum("Unswappable's class cannot be swapped" in w for w in said), 1, said)
+        self.assertEqual(len(said), 4, said)  # once per reason
+        for reason in ("no StreamResponse._eof_sent_not_in_this_aiohttp", "Unswappable's class cannot be swapped",
+                       "NoEntry takes no entry (this response takes no entries)",
+                       "FinalResponse cannot be subclassed"):
+            self.assertEqual(sum(reason in w for w in said), 1, (reason, said))
         props = export_properties(self, trace)
         self.assertTrue(props.get("aiohttp.done_at_answer", "").startswith(
             "done at the handler's answer, before aiohttp's write: "), props)
 
         reqs = export_requests(self, trace)
-        self.assertEqual(sorted(reqs), ["503", "late", "open", "open-2", "streamed", "unswappable"])
+        self.assertEqual(sorted(reqs), ["503", "final", "late", "no-entry", "open", "open-2", "streamed", "unswappable"])
         for rid, v in reqs.items():
             self.assertEqual((v["outcome"] or {}).get("stringValue", "ok"), "rejected" if rid == "503" else "ok", rid)
         # not prepared when the handler answered: still hooked (the outer middleware's 20 ms inside
@@ -466,11 +491,11 @@ class AiohttpCase(TempDirCase):
         # not hooked: done at the handler's answer, no response start seen, all preprocess; the stream
         # whose handler wrote its end is told by the public prepared and body_length: done after its
         # writes (its 3 sleeps), exact
-        for rid in ("unswappable", "open", "streamed"):
+        for rid in ("unswappable", "no-entry", "final", "open", "streamed"):
             self.assertEqual(reqs[rid]["stages"], [("preprocess", 0, reqs[rid]["duration"])], rid)
         self.assertGreaterEqual(reqs["streamed"]["duration"], 6_000_000)
         rep = analyze(trace, args=("--outcomes", "all"))
-        self.assertEqual(rep["requests"]["count"], 6)
+        self.assertEqual(rep["requests"]["count"], 8)
 
     def test_request_without_transport(self):
         """An aiohttp whose request has no public `transport` (taken here by removing the property):
