@@ -18,8 +18,9 @@
 
 #define MAX_MEMBERS 4096
 
-/* A read-only object attribute (None where unset), a getter rather than a PyMemberDef: structmember.h's
- * T_OBJECT and READONLY are deprecated names since Python 3.12 (Py_T_OBJECT_EX raises where unset) */
+/* A read-only object attribute (None where unset), a getter rather than a PyMemberDef: structmember.h is
+ * soft-deprecated since Python 3.12, where its T_OBJECT stands for a private CPython name (and
+ * Py_T_OBJECT_EX raises where unset) */
 #define SP_PY_OBJECT_GETTER(fn, type, field)                                                                 \
     static PyObject *fn(type *self, void *closure)                                                         \
     {                                                                                                      \
