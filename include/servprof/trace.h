@@ -183,7 +183,12 @@ SP_API void sp_metrics_text_free(char *text);
  * Times are sp_now_ns() values. Request and batch ids are the caller's and need not be dense. ---- */
 
 /* A request's life on the server: received at `arrival_ns`, response sent at `done_ns`.
- * `input_tokens` < 0: unknown. */
+ * `input_tokens` < 0: unknown. `request_id` names one request in the trace: a second request record
+ * for it with other times or tokens makes servprof analyze refuse the trace (--lenient keeps the
+ * first). The library does not check: that would need the ids of ended requests on the hot path, which
+ * takes no lock and allocates nothing. Take ids from one counter per recorder (an atomic fetch-add, as
+ * servprof serve does) and put a client's id (X-Request-Id) in a label (sp_record_request_label), which
+ * may repeat (docs/recording.md, "Misuse"). */
 SP_API void sp_record_request(sp_recorder *rec, uint64_t request_id, uint64_t arrival_ns,
                               uint64_t done_ns, int64_t input_tokens);
 

@@ -84,6 +84,85 @@ static int get_u64(PyObject *o, uint64_t limit, uint64_t *out, const char *check
 #define get_time(o, out, what) get_u64((o), UINT64_MAX, (out), "check_time", (what))
 #define get_count(o, out, what) get_u64((o), LABELLED_ID_BASE, (out), "check_count", (what))
 
+/* ---- int ids that ended (sp_py_ended_ids, _native_int.h) ---- */
+
+#define ENDED_SLOT_BITS 17
+#define ENDED_SLOTS (1u << ENDED_SLOT_BITS) /* 2 x SP_PY_ENDED_RECENT: a table at most half full */
+_Static_assert(ENDED_SLOTS == 2 * SP_PY_ENDED_RECENT, "ended-id tables at most half full");
+
+/* An id's first slot: ids that differ only in their low 3 bits share a cache line (8 slots of 8 bytes),
+ * so consecutive ids (a counter) touch one line per 8 requests; the lines are spread by Fibonacci
+ * hashing of the rest, so no pattern of ids (strides, high bits) piles up in one place. */
+static uint32_t ended_slot(uint64_t id)
+{
+    uint64_t line = ((id >> 3) * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - (ENDED_SLOT_BITS - 3));
+    return (uint32_t)(line << 3 | (id & 7));
+}
+
+/* Linear probing gives up after SP_PY_ENDED_PROBES slots (ids crafted to collide): a lookup then says
+ * "not ended", an insert keeps nothing. So a call costs a bounded time whatever the ids. */
+static int ended_in(const uint64_t *t, uint64_t id)
+{
+    uint32_t i = ended_slot(id);
+    for (int n = 0; n < SP_PY_ENDED_PROBES; n++, i = (i + 1) & (ENDED_SLOTS - 1)) {
+        if (t[i] == id)
+            return 1;
+        if (!t[i])
+            return 0;
+    }
+    return 0;
+}
+
+static int ended_has(const sp_py_ended_ids *e, uint64_t id)
+{
+    if (id < SP_PY_ENDED_DENSE)
+        return e->dense && (e->dense[id >> 3] >> (id & 7)) & 1;
+    return e->gen[0] && (ended_in(e->gen[e->cur], id) || ended_in(e->gen[!e->cur], id));
+}
+
+/* Notes that int id `id` ended. Never fails: without memory for the tables the ids are not kept. */
+static void ended_add(sp_py_ended_ids *e, uint64_t id)
+{
+    if (id < SP_PY_ENDED_DENSE) {
+        if (!e->dense && !(e->dense = PyMem_Calloc(SP_PY_ENDED_DENSE / 8, 1)))
+            return;
+        e->dense[id >> 3] |= (uint8_t)(1u << (id & 7));
+        return;
+    }
+    if (!e->gen[0]) {
+        e->gen[0] = PyMem_Calloc(ENDED_SLOTS, sizeof(uint64_t));
+        e->gen[1] = e->gen[0] ? PyMem_Calloc(ENDED_SLOTS, sizeof(uint64_t)) : NULL;
+        if (!e->gen[1]) {
+            PyMem_Free(e->gen[0]);
+            e->gen[0] = NULL;
+            return;
+        }
+    }
+    if (ended_in(e->gen[e->cur], id))
+        return; /* an id reused past the older generation ended again: kept once */
+    if (e->count == SP_PY_ENDED_RECENT) { /* the newer is full: it becomes the older */
+        e->cur = !e->cur;
+        memset(e->gen[e->cur], 0, ENDED_SLOTS * sizeof(uint64_t));
+        e->count = 0;
+    }
+    uint64_t *t = e->gen[e->cur];
+    uint32_t i = ended_slot(id);
+    for (int n = 0; n < SP_PY_ENDED_PROBES; n++, i = (i + 1) & (ENDED_SLOTS - 1))
+        if (!t[i]) {
+            t[i] = id;
+            e->count++;
+            return;
+        }
+}
+
+static void ended_clear(sp_py_ended_ids *e)
+{
+    PyMem_Free(e->dense);
+    PyMem_Free(e->gen[0]);
+    PyMem_Free(e->gen[1]);
+    memset(e, 0, sizeof *e);
+}
+
 /* get_time for _native_asgi.c (_native_int.h) */
 int sp_py_get_time(PyObject *o, uint64_t *out, const char *what) { return get_time(o, out, what); }
 
@@ -616,6 +695,7 @@ static PyObject *recorder_close(RecorderObject *self, PyObject *unused)
     }
     Py_DECREF(vals);
     PyDict_Clear(self->open);
+    ended_clear(&self->ended); /* nothing is written after close: no id to check */
     PyObject *hooks = self->before_close;
     self->before_close = PyList_New(0);
     if (!self->before_close) {
@@ -654,7 +734,25 @@ static PyObject *recorder_close(RecorderObject *self, PyObject *unused)
 static PyObject *recorder_forget_open(RecorderObject *self, PyObject *unused)
 {
     PyDict_Clear(self->open);
+    ended_clear(&self->ended); /* the child's trace is a file of its own */
     Py_RETURN_NONE;
+}
+
+/* _int_id_taken(n): is int id `n` held by a request of this open recorder, open or ended (the
+ * middlewares' numbering skips such numbers: asgi.py's _next_number) */
+static PyObject *recorder_int_id_taken(RecorderObject *self, PyObject *n)
+{
+    if (!self->rec || !PyLong_CheckExact(n))
+        Py_RETURN_FALSE;
+    unsigned long long v = PyLong_AsUnsignedLongLong(n);
+    if ((v == (unsigned long long)-1 && PyErr_Occurred()) || v >= LABELLED_ID_BASE) {
+        PyErr_Clear();
+        Py_RETURN_FALSE;
+    }
+    int taken = sp_py_int_id_taken(self, n, v);
+    if (taken < 0)
+        return NULL;
+    return PyBool_FromLong(taken);
 }
 
 static PyObject *recorder_add_before_close(RecorderObject *self, PyObject *fn)
@@ -685,10 +783,30 @@ static PyObject *recorder_repr(RecorderObject *self)
                                 self->rec ? "" : " closed");
 }
 
+int sp_py_int_id_taken(RecorderObject *rec, PyObject *key, uint64_t id)
+{
+#if defined(__GNUC__)
+    const sp_py_ended_ids *e = &rec->ended;
+    if (id >= SP_PY_ENDED_DENSE && e->gen[0]) {
+        /* the tables' lines are likely not in cache (hashed ids): fetched while the dict is searched */
+        uint32_t i = ended_slot(id);
+        __builtin_prefetch(&e->gen[0][i]);
+        __builtin_prefetch(&e->gen[1][i]);
+    }
+#endif
+    PyObject *cur = PyDict_GetItemWithError(rec->open, key);
+    if (cur)
+        return 1;
+    if (PyErr_Occurred())
+        return -1;
+    return ended_has(&rec->ended, id) ? 2 : 0;
+}
+
 /* recorder.request() and the ASGI middleware's begin (_native_asgi.c) share it: _native_int.h */
 PyObject *sp_py_request_open(RecorderObject *self, PyObject *key, int64_t tok, uint64_t arrival)
 {
     int labelled;
+    uint64_t int_id = 0;
     if (PyUnicode_CheckExact(key)) {
         Py_ssize_t len;
         const char *s = PyUnicode_AsUTF8AndSize(key, &len);
@@ -706,6 +824,7 @@ PyObject *sp_py_request_open(RecorderObject *self, PyObject *key, int64_t tok, u
             PyErr_Clear();
             return raise_via("check_request_id", key, NULL);
         }
+        int_id = v;
         labelled = 0;
     } else {
         return raise_via("check_request_id", key, NULL);
@@ -726,7 +845,7 @@ PyObject *sp_py_request_open(RecorderObject *self, PyObject *key, int64_t tok, u
     r->tok_hi = r->tok_hi_time = r->tok_max = 0;
     r->annot = NULL;
     r->weakreflist = NULL;
-    r->id = labelled ? LABELLED_ID_BASE + self->next_label++ : (uint64_t)PyLong_AsUnsignedLongLong(key);
+    r->id = labelled ? LABELLED_ID_BASE + self->next_label++ : int_id;
     PyObject_GC_Track((PyObject *)r);
     if (!self->rec) {
         self->after_close++;
@@ -764,13 +883,23 @@ static PyObject *recorder_request(RecorderObject *self, PyObject *const *args, P
     }
     if (sp_py_get_time_or_now(vals[1], &arrival, "arrival_ns") < 0)
         return NULL;
-    if (PyLong_CheckExact(args[0])) { /* an int id is the trace's id: two lives under it are refused */
-        PyObject *cur = PyDict_GetItemWithError(self->open, args[0]);
-        if (cur)
-            return PyErr_Format(PyExc_ValueError, "request id %R is already open: two requests of one id "
-                                "cannot be told apart in the trace (docs/python.md)", args[0]);
-        if (PyErr_Occurred())
-            return NULL;
+    if (PyLong_CheckExact(args[0]) && self->rec) { /* an int id is the trace's id: two lives under it are refused */
+        unsigned long long v = PyLong_AsUnsignedLongLong(args[0]);
+        if (v == (unsigned long long)-1 && PyErr_Occurred())
+            PyErr_Clear(); /* negative or too large: sp_py_request_open says so */
+        else if (v < LABELLED_ID_BASE) {
+            int taken = sp_py_int_id_taken(self, args[0], v);
+            if (taken < 0)
+                return NULL;
+            if (taken == 1)
+                return PyErr_Format(PyExc_ValueError, "request id %R is already open: two requests of one id "
+                                    "cannot be told apart in the trace (docs/python.md)", args[0]);
+            if (taken == 2)
+                return PyErr_Format(PyExc_ValueError, "request id %R was already used by a request that ended: "
+                                    "an int id is the trace's id, and two requests under one make a trace servprof "
+                                    "analyze refuses; give each request an int id of its own, or a str id (each "
+                                    "str id gets a trace id of its own) (docs/python.md)", args[0]);
+        }
     }
     return sp_py_request_open(self, args[0], tok, arrival);
 }
@@ -922,6 +1051,7 @@ static void recorder_dealloc(RecorderObject *self)
         Py_END_ALLOW_THREADS
     }
     recorder_clear(self);
+    ended_clear(&self->ended);
     Py_CLEAR(self->path);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -941,6 +1071,7 @@ static PyMethodDef recorder_methods[] = {
     {"close", (PyCFunction)recorder_close, METH_NOARGS,
      "close(): records requests still open as unfinished, closes the trace. A second call does nothing."},
     {"_forget_open", (PyCFunction)recorder_forget_open, METH_NOARGS, NULL},
+    {"_int_id_taken", (PyCFunction)recorder_int_id_taken, METH_O, NULL},
     {"_add_before_close", (PyCFunction)recorder_add_before_close, METH_O, NULL},
     {"__enter__", (PyCFunction)recorder_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)recorder_exit, METH_VARARGS, NULL},
@@ -1047,6 +1178,8 @@ int sp_py_request_finish(RequestObject *r, uint64_t t, int outcome, int status)
         return -1;
     if (!cur && PyErr_Occurred())
         return -1;
+    if (r->id < LABELLED_ID_BASE)
+        ended_add(&rec->ended, r->id);
     sp_record_request(rec->rec, r->id, r->arrival, t, r->tokens);
     if (outcome)
         sp_record_outcome(rec->rec, r->id, (sp_outcome)outcome, status);

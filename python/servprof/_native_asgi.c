@@ -52,6 +52,40 @@ static const char hex_digits[] = "0123456789abcdef";
 static PyObject *g_asgi_globals, *g_asgi_var;
 static PyObject *s_ids;
 
+/* The next number of `ids` that no request of `rec` holds, open or ended (sp_py_int_id_taken): the
+ * application's own int ids are skipped, up to SP_PY_NUMBER_SKIPS of them in a row; past that a
+ * ValueError (the middleware counts it as a fault and leaves the request unrecorded). asgi.py's
+ * _next_number does the same. A new reference, or NULL with an exception. */
+static PyObject *next_free_number(RecorderObject *rec, PyObject *ids)
+{
+    for (int tries = 0;; tries++) {
+        PyObject *key = PyIter_Next(ids);
+        if (!key) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_RuntimeError, "_asgi_begin: the id sequence ended");
+            return NULL;
+        }
+        if (!rec->rec || !PyLong_CheckExact(key))
+            return key; /* closed: nothing is written; not an int: sp_py_request_open says so */
+        unsigned long long v = PyLong_AsUnsignedLongLong(key);
+        if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear(); /* out of range: sp_py_request_open says so */
+            return key;
+        }
+        if (v >= (UINT64_C(1) << 63))
+            return key;
+        int taken = sp_py_int_id_taken(rec, key, v);
+        if (taken == 0)
+            return key;
+        if (taken > 0 && tries + 1 == SP_PY_NUMBER_SKIPS)
+            PyErr_Format(PyExc_ValueError, "request numbers up to %R are all taken by the application's own "
+                         "int request ids (docs/python.md): the request is not recorded", key);
+        Py_DECREF(key);
+        if (taken < 0 || tries + 1 == SP_PY_NUMBER_SKIPS)
+            return NULL;
+    }
+}
+
 /* The request id: the first X-Request-Id whose value, stripped, is 1..255 printable ASCII bytes; else
  * the first traceparent header's trace id when that header is valid (sp_trace_context_parse: the rules
  * of _common.parse_traceparent); else the next number of `ids` (NULL: servprof.asgi's `_ids`, read now,
@@ -125,9 +159,7 @@ static int asgi_begin_impl(RecorderObject *rec, PyObject *headers, uint64_t arri
             PyErr_Format(PyExc_TypeError, "servprof.asgi._ids must be an iterator, not %s", Py_TYPE(ids)->tp_name);
             return -1;
         }
-        key = PyIter_Next(ids);
-        if (!key && !PyErr_Occurred())
-            PyErr_SetString(PyExc_RuntimeError, "_asgi_begin: the id sequence ended");
+        key = next_free_number(rec, ids);
         PyObject *text = key ? PyObject_Str(key) : NULL;
         echo = text ? PyUnicode_AsASCIIString(text) : NULL;
         Py_XDECREF(text);

@@ -58,6 +58,25 @@ static inline void sp_py_exc_drop(sp_py_held_exc *h)
  * takes as the request id */
 #define SP_PY_MAX_LABEL 255
 
+/* Int request ids that ended (docs/python.md, "Request ids used twice"): an int id is the
+ * trace's id, so a second request under one makes a trace servprof analyze refuses. Ids below
+ * SP_PY_ENDED_DENSE are kept for the recorder's life in a bitmap (128 KiB, taken at the first); larger
+ * ones in two generations of SP_PY_ENDED_RECENT each (open addressing, 1 MiB a table, taken at the
+ * first): the newer fills, and when full becomes the older, the older emptied to be the newer, so at
+ * least the last SP_PY_ENDED_RECENT larger ids to end (at most twice that) are known. _pure.py keeps
+ * the same ids by the same rule (without SP_PY_ENDED_PROBES' limit: ids crafted to collide). */
+#define SP_PY_ENDED_DENSE (UINT64_C(1) << 20)
+#define SP_PY_ENDED_RECENT (1u << 16)
+/* the longest probe in a table (ids crafted to collide past it are not kept: _native.c, ended_in) */
+#define SP_PY_ENDED_PROBES 256
+
+typedef struct sp_py_ended_ids {
+    uint8_t *dense;          /* bit i: id i ended; NULL: none yet (or no memory: then not checked) */
+    uint64_t *gen[2];        /* 2 x SP_PY_ENDED_RECENT slots each, 0 empty; NULL: none yet */
+    uint32_t count;          /* ids in gen[cur] */
+    int cur;                 /* the generation that fills */
+} sp_py_ended_ids;
+
 typedef struct RecorderObject {
     PyObject_HEAD
     sp_recorder *rec;        /* NULL: closed, or the open failed */
@@ -73,6 +92,7 @@ typedef struct RecorderObject {
     uint64_t after_close, unfinished;
     uint64_t final_drops[SP_DROP_CAUSE_COUNT];
     int have_final;
+    sp_py_ended_ids ended;   /* int ids whose request ended while the recorder was open */
 } RecorderObject;
 
 typedef struct RequestObject {
@@ -100,6 +120,14 @@ SP_PY_INTERNAL extern PyTypeObject sp_py_recorder_type, sp_py_request_type;
  * unknown) on `rec`: a new reference, or NULL with an exception. A closed recorder counts it as
  * after_close and returns a Request that records nothing. */
 SP_PY_INTERNAL PyObject *sp_py_request_open(RecorderObject *rec, PyObject *key, int64_t tok, uint64_t arrival);
+
+/* Is int id `id` (whose Python int is `key`) taken on open recorder `rec`: 1 by an open request, 2 by
+ * one that ended (sp_py_ended_ids: within its bounds), 0 free, -1 with an exception. */
+SP_PY_INTERNAL int sp_py_int_id_taken(RecorderObject *rec, PyObject *key, uint64_t id);
+
+/* How many taken numbers the middlewares' request numbering skips before it gives up on a request
+ * (asgi.py's NUMBER_SKIPS) */
+#define SP_PY_NUMBER_SKIPS 65536
 
 /* Ends request `r` at `t` (its done time) with `outcome` (an sp_outcome; SP_OUTCOME_OK: no outcome
  * record) and HTTP `status`: the request record, its removal from the recorder's open requests, the

@@ -19,6 +19,15 @@ _SP_ERR_NOMEM, _SP_ERR_IO, _SP_ERR_STATE = 1, 2, 6
 _live = weakref.WeakSet()   # open recorders: a forked child forgets their open requests (__init__.py)
 
 
+# Int request ids that ended (docs/python.md, "Request ids used twice"), by the C extension's
+# rule (_native_int.h, sp_py_ended_ids): ids below ENDED_DENSE for the recorder's life (a bitmap, bit i
+# of byte i >> 3), larger ones in two generations of ENDED_RECENT (sets: the newer fills; when full it
+# becomes the older and the older is dropped), so at least the last ENDED_RECENT larger ids to end are
+# known. Kept on the Recorder (_dense, _newer, _older), read inline on the request's path.
+ENDED_DENSE = 1 << 20
+ENDED_RECENT = 1 << 16
+
+
 def now_ns():
     """servprof's clock: CLOCK_MONOTONIC in integer ns (sp_now_ns)."""
     return _now()
@@ -63,6 +72,7 @@ class Recorder:
                  max_threads=0, flush_interval_ms=0, on_fork="own_file", live_metrics=False, metrics_settle_ms=0):
         self._ptr = None
         self._open = {}
+        self._forget_ended()
         self._names = dict(KNOWN_STAGES)
         self._kernel_names = {}
         self._next_label = 0
@@ -203,6 +213,30 @@ class Recorder:
 
     def _forget_open(self):
         self._open.clear()
+        self._forget_ended()  # the child's trace is a file of its own
+
+    def _forget_ended(self):
+        self._dense = bytearray(ENDED_DENSE // 8)
+        self._newer, self._older = set(), set()
+
+    def _ended_add(self, n):
+        if n < ENDED_DENSE:
+            self._dense[n >> 3] |= 1 << (n & 7)
+        elif n not in self._newer:
+            if len(self._newer) == ENDED_RECENT:
+                self._older, self._newer = self._newer, set()
+            self._newer.add(n)
+
+    def _int_id_taken(self, n):
+        """Is int id `n` held by a request of this open recorder, open or ended (the middlewares'
+        numbering skips such numbers: asgi.py's _next_number)"""
+        if self._ptr is None or type(n) is not int or not 0 <= n < LABELLED_ID_BASE:
+            return False
+        if n in self._open:
+            return True
+        if n < ENDED_DENSE:
+            return self._dense[n >> 3] >> (n & 7) & 1 == 1
+        return n in self._newer or n in self._older
 
     def _add_before_close(self, fn):
         self._before_close.append(fn)
@@ -258,9 +292,16 @@ class Recorder:
         check_request_id(request_id)
         check_count(input_tokens, "input_tokens")
         arrival = _now() if arrival_ns is None else check_time(arrival_ns, "arrival_ns")
-        if isinstance(request_id, int) and request_id in self._open:  # an int id is the trace's id
-            raise ValueError("request id %r is already open: two requests of one id cannot be told apart in "
-                             "the trace (docs/python.md)" % request_id)
+        if isinstance(request_id, int) and self._ptr is not None:  # an int id is the trace's id
+            if request_id in self._open:
+                raise ValueError("request id %r is already open: two requests of one id cannot be told apart in "
+                                 "the trace (docs/python.md)" % request_id)
+            if (self._dense[request_id >> 3] >> (request_id & 7) & 1 if request_id < ENDED_DENSE
+                    else request_id in self._newer or request_id in self._older):  # ended (the rule above)
+                raise ValueError("request id %r was already used by a request that ended: an int id is the trace's "
+                                 "id, and two requests under one make a trace servprof analyze refuses; give each "
+                                 "request an int id of its own, or a str id (each str id gets a trace id of its "
+                                 "own) (docs/python.md)" % request_id)
         return Request(self, request_id, input_tokens, arrival)
 
     def batch(self, requests, *, effective_tokens=None, padded_tokens=None, batch_id=None):
@@ -482,6 +523,11 @@ class Request:
             return
         if rec._open.get(self.id) is self:
             del rec._open[self.id]
+        i = self.trace_id
+        if i < ENDED_DENSE:
+            rec._dense[i >> 3] |= 1 << (i & 7)
+        elif i < LABELLED_ID_BASE:
+            rec._ended_add(i)
         _lib.sp_record_request(rec._ptr, self.trace_id, self.arrival_ns, t, self._tokens)
         if outcome:
             _lib.sp_record_outcome(rec._ptr, self.trace_id, outcome, status)

@@ -46,6 +46,9 @@ METRICS_CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 # ids of requests that come without one: one sequence per process, so two middlewares (two apps on
 # one recorder) never give the same number twice
 _ids = itertools.count(1)
+# how many numbers taken by the application's own int request ids _next_number skips in a row before it
+# gives up on a request (_native_int.h's SP_PY_NUMBER_SKIPS)
+NUMBER_SKIPS = 65536
 # The C extension's version of the whole per-request path (None with the ctypes backend): _c_call
 # does in C what __call__'s Python path below does (the path filter, _begin, the send and receive
 # wrappers, the ContextVar, _finish) and returns the awaitable __call__ awaits; its parts _c_begin,
@@ -90,6 +93,20 @@ def request_id_from_headers(headers):
                 return v.decode()
     tp = trace_from_headers(headers)
     return tp[0] if tp else None
+
+
+def _next_number(recorder, ids):
+    """The next number of `ids` that no request of `recorder` holds, open or ended (an int id is the
+    trace's id: docs/python.md): the application's own int ids are skipped, up to NUMBER_SKIPS in a row;
+    past that a ValueError (counted as a fault, the request unrecorded). _native_asgi.c's
+    next_free_number does the same."""
+    taken = getattr(recorder, "_int_id_taken", None)
+    for _ in range(NUMBER_SKIPS):
+        n = next(ids)
+        if taken is None or not taken(n):
+            return n
+    raise ValueError("request numbers up to %r are all taken by the application's own int request ids "
+                     "(docs/python.md): the request is not recorded" % n)
 
 
 def new_span_id():
@@ -183,10 +200,10 @@ class _Recording:
         (request, id to echo as bytes), or None when the recorder refused (counted in errors)."""
         rid = request_id_from_headers(headers)
         echo = rid if rid is not None else None
-        if rid is None:
-            rid = next(_ids)
-            echo = str(rid)
         try:
+            if rid is None:
+                rid = _next_number(self.recorder, _ids)
+                echo = str(rid)
             req = self.recorder.request(rid, arrival_ns=arrival)
         except Exception as e:  # noqa: BLE001 - never let the profiler break the service
             self._fault(e)

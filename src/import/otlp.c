@@ -50,6 +50,9 @@ typedef struct ospan {
     bool server;             /* kind SERVER */
     bool has_batch;
     bool has_lat;
+    bool lat_negative;       /* a gen_ai.latency.* value below 0: read as not measured (docs/otlp.md) */
+    int8_t finish_outcome;   /* gen_ai.response.finish_reasons as an outcome (sp_outcome); < 0 absent */
+    int64_t num_seqs;        /* gen_ai.usage.num_sequences; < 0 absent */
     int64_t batch;           /* servprof.batch */
     int64_t input_tokens;    /* gen_ai.usage.prompt_tokens; < 0 unknown */
     int64_t output_tokens;   /* gen_ai.usage.completion_tokens; < 0 unknown */
@@ -89,6 +92,10 @@ typedef struct otlp {
     sp_str warned_props[SP_PROP_MAX_KEYS]; /* property keys already said to differ between resources */
     size_t n_warned_props;
     uint64_t fragments, fragment_spans;   /* traces (and their spans) with no request span */
+    uint64_t negative_lat_spans;          /* spans with a negative gen_ai.latency.* value */
+    uint32_t negative_line, negative_col; /* the first such span's */
+    uint64_t multi_lat_traces, multi_lat_spans; /* traces with more than one span carrying latencies,
+                                                 * and those spans beyond the one read */
     otri *tri;               /* Triton facts of the spans that have any (ospan.tri) */
     size_t ntri, captri;
     sp_triton_set triton;    /* traces in Triton's layout, built by triton_build.c */
@@ -200,7 +207,8 @@ static bool token_int(const sp_json_token *t, int64_t *out)
     return true;
 }
 
-/* Seconds as JSON number text (or a string of it) to ns, exactly, without going through double. */
+/* Seconds as JSON number text (or a string of it) to ns, exactly, without going through double. The
+ * value may be negative (the caller decides what that means). */
 static bool token_seconds_ns(const sp_json_token *t, int64_t *out)
 {
     if (t->type != SP_JSON_NUMBER && t->type != SP_JSON_STRING)
@@ -208,7 +216,7 @@ static bool token_seconds_ns(const sp_json_token *t, int64_t *out)
     if (t->len == 0 || t->len > 64)
         return false;
     int64_t v;
-    if (sp_json_decimal_to_int(t->str, t->len, 9, &v, NULL) != SP_OK || v < 0)
+    if (sp_json_decimal_to_int(t->str, t->len, 9, &v, NULL) != SP_OK)
         return false;
     *out = v;
     return true;
@@ -249,7 +257,8 @@ static sp_status read_anyvalue(otlp *o, sp_json_token *got, bool *has)
 
 enum attr {
     A_NONE = -1, A_STAGE = LAT_COUNT, A_REQUEST, A_BATCH, A_PROMPT_TOKENS, A_COMPLETION_TOKENS, A_BATCH_EFFECTIVE,
-    A_BATCH_PADDED, A_OUTCOME, A_HTTP_STATUS, A_TRITON_MODEL, A_TRITON_VERSION, A_TRITON_REQUEST
+    A_BATCH_PADDED, A_OUTCOME, A_HTTP_STATUS, A_TRITON_MODEL, A_TRITON_VERSION, A_TRITON_REQUEST,
+    A_FINISH_REASONS, A_NUM_SEQUENCES
 };
 
 static int attr_of(const char *k, size_t n)
@@ -273,6 +282,10 @@ static int attr_of(const char *k, size_t n)
         return A_PROMPT_TOKENS;
     if (IS("gen_ai.usage.completion_tokens") || IS("gen_ai.usage.output_tokens"))
         return A_COMPLETION_TOKENS;
+    if (IS("gen_ai.response.finish_reasons"))
+        return A_FINISH_REASONS;
+    if (IS("gen_ai.usage.num_sequences"))
+        return A_NUM_SEQUENCES;
     /* Triton's OpenTelemetry mode: these names in its docs, the triton. ones in an earlier tracer
      * (docs/triton.md, "OpenTelemetry mode") */
     if (IS("model_name") || IS("triton.model_name"))
@@ -300,6 +313,33 @@ static sp_status triton_attribute(otlp *o, sread *r, int which, const sp_json_to
                                                                                       : &r->tri.request_id;
     r->has_tri = true;
     return sp_str_intern(&o->ctx->ev->strings, v->str, v->len, dst);
+}
+
+/* gen_ai.response.finish_reasons as an outcome: vLLM writes the request's reasons as the text of a
+ * JSON list (json.dumps(["stop"])), from FINISH_REASON_STRINGS (stop, length, abort, error,
+ * repetition; vllm/v1/engine/__init__.py): "error" (a request-level internal error, e.g. a KV load
+ * failure) is error, "abort" (aborted) cancelled, any other reason ok. The words are looked for in the
+ * text, so a bare "abort" reads the same; a value that is not a string is ignored. */
+static int8_t finish_outcome_of(const sp_json_token *v)
+{
+    if (v->type != SP_JSON_STRING)
+        return -1;
+    bool error = false, abort_ = false, any = false;
+    for (size_t i = 0; i < v->len;) {
+        size_t j = i;
+        while (j < v->len && ((v->str[j] >= 'a' && v->str[j] <= 'z') || (v->str[j] >= 'A' && v->str[j] <= 'Z') ||
+                              v->str[j] == '_'))
+            j++;
+        if (j > i) {
+            any = true;
+            error |= j - i == 5 && strncasecmp(v->str + i, "error", 5) == 0;
+            abort_ |= j - i == 5 && strncasecmp(v->str + i, "abort", 5) == 0;
+            i = j;
+        } else {
+            i++;
+        }
+    }
+    return error ? SP_OUTCOME_ERROR : abort_ ? SP_OUTCOME_CANCELLED : any ? SP_OUTCOME_OK : -1;
 }
 
 static void bad_at(sread *r, uint32_t line, uint32_t col, const char *fmt, ...) SP_PRINTF(4, 5);
@@ -456,7 +496,12 @@ static sp_status read_attributes(otlp *o, sread *r)
                 int64_t x;
                 if (which < LAT_COUNT) {
                     if (!token_seconds_ns(&v, &x))
-                        bad(r, "%s must be a non-negative number of seconds", g_lat_names[which]);
+                        bad(r, "%s must be a number of seconds", g_lat_names[which]);
+                    else if (x < 0)
+                        /* vLLM's v1 engine subtracts timestamps a request never reached (unset: 0.0),
+                         * e.g. time_in_model_prefill = first token (none) - scheduled for a request that
+                         * finished without a token: not measured, counted and said once per file */
+                        r->s.lat_negative = true;
                     else {
                         r->s.lat[which] = x;
                         r->s.has_lat = true;
@@ -519,6 +564,11 @@ static sp_status read_attributes(otlp *o, sread *r)
                         r->s.batch = x;
                         r->s.has_batch = true;
                     }
+                } else if (which == A_FINISH_REASONS) {
+                    r->s.finish_outcome = finish_outcome_of(&v);
+                } else if (which == A_NUM_SEQUENCES) {
+                    if (token_int(&v, &x) && x >= 0)   /* another shape: not vLLM's, ignored */
+                        r->s.num_seqs = x;
                 } else if (which == A_PROMPT_TOKENS) {
                     if (!token_int(&v, &x) || x < 0)
                         bad(r, "gen_ai.usage.prompt_tokens must be a non-negative integer");
@@ -579,6 +629,8 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
     r->s.request_id = SP_EV_NONE;
     r->s.batch_effective = r->s.batch_padded = -1;
     r->s.outcome = -1;
+    r->s.finish_outcome = -1;
+    r->s.num_seqs = -1;
     for (int i = 0; i < LAT_COUNT; i++)
         r->s.lat[i] = -1;
     r->s.stage = SP_EV_NONE;
@@ -753,6 +805,10 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
         o->tri[o->ntri++] = r->tri;
     }
     r->s.seq = (uint32_t)o->n;
+    if (r->s.lat_negative && o->negative_lat_spans++ == 0) {
+        o->negative_line = line;
+        o->negative_col = col;
+    }
     o->spans[o->n++] = r->s;
     return SP_OK;
 }
@@ -1050,26 +1106,45 @@ static uint64_t clampadd(uint64_t a, int64_t d, uint64_t limit)
 static sp_status place_latencies(otlp *o, const ospan *g, size_t n, size_t req_span, uint32_t req,
                                  sp_str s_prefill, sp_str s_decode)
 {
-    const ospan *c = NULL;
-    for (size_t i = 0; i < n && !c; i++)
-        if (g[i].has_lat)
+    /* the request span's latencies, else the earliest span's that has any; others are counted: vLLM's
+     * v1 engine writes one llm_request span per sequence of a request with n > 1, all into the trace
+     * of the caller's traceparent (docs/otlp.md) */
+    const ospan *c = g[req_span].has_lat ? &g[req_span] : NULL;
+    uint64_t more = 0;
+    for (size_t i = 0; i < n; i++)
+        if (g[i].has_lat && !c)
             c = &g[i];
+        else if (g[i].has_lat && &g[i] != c)
+            more++;
     if (!c)
         return SP_OK;
+    if (more) {
+        o->multi_lat_traces++;
+        o->multi_lat_spans += more;
+    }
     struct sp_events *ev = o->ctx->ev;
     uint64_t done = ev->requests[req].done_ns;
     const int64_t *lat = c->lat;
+    int64_t out = c->output_tokens;   /* the output tokens: the latencies' span's, else any span's */
+    for (size_t i = 0; i < n && out < 0; i++)
+        out = g[i].output_tokens;
+    int64_t nseq = c->num_seqs;  /* sequences the output tokens are summed over (vLLM v0: n or best_of) */
+    for (size_t i = 0; i < n && nseq < 0; i++)
+        nseq = g[i].num_seqs;
+    /* vLLM's v1 engine writes time_to_first_token 0.0 (its unset value) for a request that finished
+     * without a token: no first token, so no TTFT */
+    int64_t ttft = lat[LAT_TTFT] == 0 && out == 0 ? -1 : lat[LAT_TTFT];
     int64_t q = lat[LAT_QUEUE] >= 0 ? lat[LAT_QUEUE] : 0;
     int64_t prefill = lat[LAT_PREFILL];
-    if (prefill < 0 && lat[LAT_TTFT] >= 0 && lat[LAT_TTFT] >= q)
-        prefill = lat[LAT_TTFT] - q;
+    if (prefill < 0 && ttft >= 0 && ttft >= q)
+        prefill = ttft - q;
     int64_t decode = lat[LAT_DECODE];
-    if (decode < 0 && lat[LAT_E2E] >= 0 && lat[LAT_TTFT] >= 0 && lat[LAT_E2E] >= lat[LAT_TTFT])
-        decode = lat[LAT_E2E] - lat[LAT_TTFT];
+    if (decode < 0 && lat[LAT_E2E] >= 0 && ttft >= 0 && lat[LAT_E2E] >= ttft)
+        decode = lat[LAT_E2E] - ttft;
     uint64_t t0 = c->start < done ? c->start : done;
     uint64_t t1, t2; /* queue [t0', t1), prefill [t1, t2) */
-    if (lat[LAT_TTFT] >= 0) {
-        t2 = clampadd(t0, lat[LAT_TTFT], done);
+    if (ttft >= 0) {
+        t2 = clampadd(t0, ttft, done);
         uint64_t p = prefill >= 0 ? (uint64_t)prefill : 0;
         t1 = t2 - t0 > p ? t2 - p : t0;
         uint64_t qs = t1 - t0 > (uint64_t)q ? t1 - (uint64_t)q : t0;
@@ -1090,21 +1165,20 @@ static sp_status place_latencies(otlp *o, const ospan *g, size_t n, size_t req_s
         (st = sp_ev_add_span(ev, req, s_decode, t2, t3)))
         return st;
     /* the first token (TTFT known) and the last (completion tokens >= 2 and decode known): their times
-     * only; vLLM's spans carry no other token's */
-    int64_t out = -1;
-    for (size_t i = 0; i < n && out < 0; i++)
-        out = g[i].output_tokens;
+     * only; vLLM's spans carry no other token's. With several sequences (vLLM v0's num_sequences > 1,
+     * n or best_of) completion_tokens sums them all while decode ends with the longest, whose length
+     * the span does not give: no last token, so no TPOT (it would divide by the sum) */
     if (out >= 0 || ev->requests[req].cold != SP_EV_NONE) {   /* else it reads -1 already */
         sp_ev_request_cold *rc;
         if ((st = sp_ev_cold_get(ev, req, &rc)))
             return st;
         rc->output_tokens = out;
     }
-    if (lat[LAT_TTFT] < 0 || out == 0)
+    if (ttft < 0 || out == 0)
         return SP_OK;
     if ((st = sp_ev_add_token(ev, req, 0, t2)))
         return st;
-    if (out >= 2 && decode >= 0)
+    if (out >= 2 && decode >= 0 && nseq <= 1)
         st = sp_ev_add_token(ev, req, (uint64_t)out - 1, t3);
     return st;
 }
@@ -1378,6 +1452,12 @@ static sp_status build(otlp *o)
         q->has_record = true;
         if (g[rs].outcome >= 0)
             q->outcome = (uint8_t)g[rs].outcome;
+        else   /* vLLM's finish reasons, on its llm_request span (the request span or below it) */
+            for (size_t i = 0; i < n; i++)
+                if (g[i].finish_outcome >= 0) {
+                    q->outcome = (uint8_t)g[i].finish_outcome;
+                    break;
+                }
         q->status = g[rs].http_status;
         for (size_t i = 0; i < n && st == SP_OK; i++) {
             if (i != rs && g[i].stage != SP_EV_NONE)
@@ -1527,6 +1607,20 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
                "server span is in another file (docs/otlp.md, \"Requests\")", ctx->name,
                (unsigned long long)o.fragments, o.fragments == 1 ? "" : "s",
                (unsigned long long)o.fragment_spans, o.fragment_spans == 1 ? "" : "s");
+    if (st == SP_OK && o.multi_lat_traces)
+        sp_log(SP_LOG_WARN, "%s: %llu trace%s hold%s more than one span with gen_ai.latency.* attributes: %llu span%s "
+               "left out, as one trace is one request (its request span's latencies are read, else the "
+               "earliest span's); vLLM's v1 engine writes one llm_request span per sequence of a request with "
+               "n > 1, all in the trace of the caller's traceparent (docs/otlp.md, \"vLLM's latency "
+               "attributes\")", ctx->name, (unsigned long long)o.multi_lat_traces, o.multi_lat_traces == 1 ? "" : "s",
+               o.multi_lat_traces == 1 ? "s" : "", (unsigned long long)o.multi_lat_spans,
+               o.multi_lat_spans == 1 ? "" : "s");
+    if (st == SP_OK && o.negative_lat_spans)
+        sp_log(SP_LOG_WARN, "%s:%u:%u: %llu span%s (the first here) carr%s a negative gen_ai.latency.* value, read as "
+               "not measured: vLLM's v1 engine computes them from timestamps a request never reached, e.g. "
+               "time_in_model_prefill of a request that finished without a token (docs/otlp.md, \"vLLM's latency "
+               "attributes\")", ctx->name, o.negative_line, o.negative_col, (unsigned long long)o.negative_lat_spans,
+               o.negative_lat_spans == 1 ? "" : "s", o.negative_lat_spans == 1 ? "ies" : "y");
     if (st == SP_OK) {
         /* OTLP times are Unix times already */
         ctx->ev->files[ctx->file].has_unix_offset = true;

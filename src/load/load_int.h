@@ -186,6 +186,9 @@ typedef struct sp_sse_chunk {
     uint32_t content;          /* choices carrying output: a non-empty "text" (completions), or a
                                 * "delta" with non-empty content / reasoning_content / reasoning,
                                 * or tool_calls (chat); a role-only delta is not output */
+    uint32_t empty;            /* choices without output that are no role delta: "text":"", or a
+                                * delta such as {"content":""} or {} (docs/load.md "Counting
+                                * tokens": vLLM's held-back and end-of-sequence tokens) */
     int64_t completion_tokens; /* usage.completion_tokens, -1 when absent */
     int64_t prompt_tokens;     /* usage.prompt_tokens, -1 when absent */
     char message[160];         /* ERROR: the error's message as written in the JSON (escapes kept) */
@@ -198,10 +201,14 @@ void sp_sse_classify(const char *data, size_t len, sp_sse_chunk *out);
 typedef struct sp_stream_conn {
     sp_sse sse;
     uint64_t now;              /* arrival time of the bytes being fed (set by the caller) */
-    uint64_t *times;           /* content events' arrival times, at most SP_LOAD_MAX_OUTPUT_TOKENS */
+    uint64_t *times;           /* content and empty events' arrival times, in order, at most
+                                * SP_LOAD_MAX_OUTPUT_TOKENS */
+    uint8_t *empty;            /* by times' index: 1 for an empty event */
     uint32_t n_times, cap_times;
     uint64_t events;           /* content events, all of them */
+    uint64_t empty_events;     /* empty events (a chunk with empty choices only), all of them */
     uint64_t first, last;      /* arrival of the first and the last content event; 0: none */
+    uint64_t efirst, elast;    /* ... and of empty event; 0: none */
     int64_t usage_completion;  /* the last usage.completion_tokens seen, -1: none */
     int64_t usage_prompt;      /* the last usage.prompt_tokens seen, -1: none */
     bool done;                 /* `data: [DONE]` arrived */

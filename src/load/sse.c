@@ -403,21 +403,30 @@ static bool nonempty_string(jcur *c)
     return str(c, &s, &l) && l > 0;
 }
 
+/* What a choice says (docs/load.md "Counting tokens"). */
+enum choice_kind { CH_NONE, CH_OUTPUT, CH_EMPTY };
+
 /* A "delta" object of a chat chunk: content, reasoning (vLLM's reasoning_content, others' reasoning)
- * or tool calls are output; a role alone is not. */
-static bool delta_has_output(jcur *c)
+ * or tool calls are output; a role is the stream's opening (vLLM: {"role":"assistant","content":""}),
+ * never a token; any other delta without output ({"content":""}, {}) is empty: vLLM sends one for a
+ * token whose text it holds back (a multi-byte character's first bytes) and for the end-of-sequence
+ * token, whose text is empty, with the finish reason. */
+static enum choice_kind delta_kind(jcur *c)
 {
     if (!peek(c, '{')) {
         skip_value(c);
-        return false;
+        return CH_NONE;
     }
-    bool has = false, first = true;
+    bool has = false, role = false, first = true;
     const char *k;
     size_t kl;
     if (!obj_begin(c))
-        return false;
+        return CH_NONE;
     while (obj_next(c, &first, &k, &kl)) {
-        if (key_is(k, kl, "content") || key_is(k, kl, "reasoning_content") || key_is(k, kl, "reasoning")) {
+        if (key_is(k, kl, "role")) {
+            role = true;
+            skip_value(c);
+        } else if (key_is(k, kl, "content") || key_is(k, kl, "reasoning_content") || key_is(k, kl, "reasoning")) {
             has |= nonempty_string(c);
         } else if (key_is(k, kl, "tool_calls") && peek(c, '[')) {
             const char *b = c->p;
@@ -430,7 +439,21 @@ static bool delta_has_output(jcur *c)
             skip_value(c);
         }
     }
-    return has;
+    return has ? CH_OUTPUT : role ? CH_NONE : CH_EMPTY;
+}
+
+/* A completions choice's "text": non-empty is output, "" empty (as a chat delta without output). */
+static enum choice_kind text_kind(jcur *c)
+{
+    if (!peek(c, '"')) {
+        skip_value(c);
+        return CH_NONE;
+    }
+    const char *s;
+    size_t l;
+    if (!str(c, &s, &l))
+        return CH_NONE;
+    return l > 0 ? CH_OUTPUT : CH_EMPTY;
 }
 
 static void choices(jcur *c, sp_sse_chunk *out)
@@ -450,20 +473,27 @@ static void choices(jcur *c, sp_sse_chunk *out)
     }
     for (;;) {
         if (peek(c, '{')) {
-            bool has = false, first = true;
+            enum choice_kind kind = CH_NONE, one;
+            bool first = true;
             const char *k;
             size_t kl;
             if (obj_begin(c))
                 while (obj_next(c, &first, &k, &kl)) {
                     if (key_is(k, kl, "text"))
-                        has |= nonempty_string(c); /* completions */
+                        one = text_kind(c); /* completions */
                     else if (key_is(k, kl, "delta"))
-                        has |= delta_has_output(c); /* chat completions */
-                    else
+                        one = delta_kind(c); /* chat completions */
+                    else {
                         skip_value(c);
+                        continue;
+                    }
+                    if (one == CH_OUTPUT || kind == CH_NONE)
+                        kind = one;
                 }
-            if (has)
+            if (kind == CH_OUTPUT)
                 out->content++;
+            else if (kind == CH_EMPTY)
+                out->empty++;
         } else {
             skip_value(c);
         }

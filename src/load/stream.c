@@ -55,8 +55,8 @@ void sp_stream_conn_reset(sp_stream_conn *s)
     sp_sse_reset(&s->sse); /* also right for a zeroed one: it has no buffers yet */
     s->now = 0;
     s->n_times = 0;
-    s->events = 0;
-    s->first = s->last = 0;
+    s->events = s->empty_events = 0;
+    s->first = s->last = s->efirst = s->elast = 0;
     s->usage_completion = s->usage_prompt = -1;
     s->done = s->error_event = s->malformed = s->not_sse = false;
     s->message[0] = '\0';
@@ -66,7 +66,9 @@ void sp_stream_conn_free(sp_stream_conn *s)
 {
     sp_sse_free(&s->sse);
     free(s->times);
+    free(s->empty);
     s->times = NULL;
+    s->empty = NULL;
     s->cap_times = s->n_times = 0;
 }
 
@@ -104,20 +106,34 @@ static void on_event(void *user, const char *data, size_t len, bool error_type)
         s->usage_completion = ch.completion_tokens;
     if (ch.prompt_tokens >= 0)
         s->usage_prompt = ch.prompt_tokens;
-    if (ch.content == 0)
+    if (ch.content == 0 && ch.empty == 0)
         return;
-    /* one token per content event (docs/load.md "Counting tokens"); the usage at the end may say more */
-    s->events++;
-    if (!s->first)
-        s->first = s->now;
-    s->last = s->now;
+    /* one token per content event (docs/load.md "Counting tokens"); an empty event (a choice without
+     * output that is no role delta) carries one when the usage at the end has room for it */
+    bool empty = ch.content == 0;
+    if (empty) {
+        s->empty_events++;
+        if (!s->efirst)
+            s->efirst = s->now;
+        s->elast = s->now;
+    } else {
+        s->events++;
+        if (!s->first)
+            s->first = s->now;
+        s->last = s->now;
+    }
     if (s->n_times < SP_LOAD_MAX_OUTPUT_TOKENS) {
         if (s->n_times == s->cap_times) {
             size_t cap = s->cap_times;
             if (SP_GROW(s->times, cap, (size_t)s->n_times + 1, SP_LOAD_MAX_OUTPUT_TOKENS) != SP_OK)
                 return; /* no memory: the time is lost, the token still counts (events) */
+            uint8_t *e = realloc(s->empty, cap);
+            if (!e)
+                return; /* times grew, its cap stays: the next event grows both again */
+            s->empty = e;
             s->cap_times = (uint32_t)cap;
         }
+        s->empty[s->n_times] = empty;
         s->times[s->n_times++] = s->now;
     }
 }
@@ -213,11 +229,14 @@ void sp_stream_log_commit(sp_stream_log *l, uint32_t req, const sp_stream_conn *
             snprintf(l->first_error, sizeof l->first_error, "%s", why_text(why));
     }
     /* Counting tokens (docs/load.md): one per content event; when the stream's usage says N
-     * completion tokens and N exceeds the events C, the N - C extra tokens were carried by some
-     * events, which ones the stream does not say: they are spread evenly over the events (event i
-     * gets floor((i+1)E/C) - floor(iE/C) of the E extras), at that event's time. TPOT depends only on
-     * the first and last token and on N, and ITL's mean only on them too, whatever the spread. */
-    uint64_t c = s->events, total = c;
+     * completion tokens and N exceeds the content events C by at least the K empty events, each
+     * empty event carried one (vLLM sends a chunk only with a token: a held-back one, or the
+     * end-of-sequence token with the finish reason), else they carried none; the E extra tokens left
+     * were carried by some events, which ones the stream does not say: they are spread evenly over
+     * the content events (content event i gets floor((i+1)E/C) - floor(iE/C) of them; over the empty
+     * events when there is no content event), at that event's time. TPOT depends only on the first
+     * and last token and on N, and ITL's mean only on them too, whatever the spread. */
+    uint64_t c = s->events, ke = s->empty_events, total = c;
     if (s->usage_completion >= 0) {
         q->flags |= SP_STREAM_USAGE;
         if ((uint64_t)s->usage_completion >= c)
@@ -225,15 +244,30 @@ void sp_stream_log_commit(sp_stream_log *l, uint32_t req, const sp_stream_conn *
         else
             q->flags |= SP_STREAM_USAGE_BELOW;
     }
+    bool empty_tokens = ke > 0 && s->usage_completion >= 0 && total - c >= ke;
     q->tokens = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
     q->first = s->first;
     q->last = s->last;
+    if (empty_tokens) {
+        if (!q->first || s->efirst < q->first)
+            q->first = s->efirst;
+        if (s->elast > q->last)
+            q->last = s->elast;
+    }
     q->off = l->n_pool;
-    if (c == 0)
-        return; /* usage without a content event: tokens counted, no time to give them */
-    uint64_t extra = total - c, kept = 0;
+    if (!q->first)
+        return; /* usage without a token event: tokens counted, no time to give them */
+    uint64_t extra = total - c - (empty_tokens ? ke : 0), kept = 0;
+    uint64_t base = c ? c : ke, at = 0; /* the events the extras are spread over, and the next one's number */
     for (uint32_t i = 0; i < s->n_times; i++) {
-        uint64_t k = 1 + ((uint64_t)(i + 1) * extra) / c - ((uint64_t)i * extra) / c;
+        bool carrier = c ? !s->empty[i] : true;
+        if (s->empty[i] && !empty_tokens)
+            continue;
+        uint64_t k = 1;
+        if (carrier) {
+            k += ((at + 1) * extra) / base - (at * extra) / base;
+            at++;
+        }
         for (uint64_t j = 0; j < k; j++)
             if (kept < SP_LOAD_MAX_OUTPUT_TOKENS && pool_push(l, s->times[i]))
                 kept++;

@@ -3,7 +3,7 @@
 # ("listening on 127.0.0.1:PORT" on stdout), one embedding, /healthz and /metrics over 127.0.0.1, a second
 # server refused on the taken port and on the trace being written, a trace folder that does not
 # exist named, clean exit on SIGTERM with the trace written and every request in one column of the
-# stop line. Usage: serve.sh BINARY SOURCE_DIR. Skips (77) when the CLI does
+# stop line, a client's repeated X-Request-Id giving a trace that loads. Usage: serve.sh BINARY SOURCE_DIR. Skips (77) when the CLI does
 # not dispatch `serve` (compiled out) or curl is missing.
 set -u
 BIN=$1
@@ -53,6 +53,11 @@ if [ -n "$PORT" ]; then
          -d '{"input":["Hello, World!","the fox"]}')
   check "[ '$code' = 200 ]"
   check "grep -q '\"object\":\"list\"' '$TMP/resp' && grep -q '\"index\":1' '$TMP/resp'"
+  # a client that repeats its X-Request-Id: each request keeps an id of the server's own (the header is
+  # its label), so the trace still loads (below)
+  for _ in 1 2; do
+    check "[ \"\$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' -H 'X-Request-Id: again' -H 'Content-Type: application/json' -X POST http://127.0.0.1:$PORT/v1/embeddings -d '{\"input\":\"the fox\"}')\" = 200 ]"
+  done
   check "[ \"\$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' http://127.0.0.1:$PORT/healthz)\" = 200 ]"
   # two scrapes and a POST to /metrics (405): the stop line counts each route in its own column
   check "curl -s --noproxy '*' http://127.0.0.1:$PORT/metrics | grep -q '^servprof_'"
@@ -68,8 +73,11 @@ fi
 kill -TERM $PID
 wait $PID; rc=$?
 check "[ $rc -eq 0 ]"
-# every request in exactly one column: the embedding, /healthz, the two scrapes and the 405
-check "grep -q '^servprof serve: 5 requests: 1 ok, 0 503 queue full, 0 503 stopping, 0 400, 0 413, 0 404, 1 405, 0 415, 0 closed early, 2 /metrics, 1 /healthz; ' '$TMP/log'"
+# every request in exactly one column: the three embeddings, /healthz, the two scrapes and the 405
+check "grep -q '^servprof serve: 7 requests: 3 ok, 0 503 queue full, 0 503 stopping, 0 400, 0 413, 0 404, 1 405, 0 415, 0 closed early, 2 /metrics, 1 /healthz; ' '$TMP/log'"
 check "grep -q 'connections: ' '$TMP/log'"
 check "[ -s '$TMP/t.sptrace' ]"
+# the repeated X-Request-Id: a label already taken is skipped and counted, never a trace the analysis refuses
+"$BIN" analyze --json "$TMP/t.sptrace" > "$TMP/rep.json" 2> "$TMP/an.err"
+check "[ $? -eq 0 ] && grep -q '\"count\":3' '$TMP/rep.json' && grep -q 'label \"again\" is already the id of another request' '$TMP/an.err'"
 exit $fail

@@ -572,6 +572,31 @@ class AiohttpCase(TempDirCase):
                            env=dict(os.environ))
         self.assertEqual((p.returncode, p.stdout.strip()), (0, "[200, 200] True True True 0 0"), p.stderr[-3000:])
 
+    def test_numbers_skip_the_applications_int_ids(self):
+        """A request without X-Request-Id or traceparent gets the ASGI middleware's next number (the same
+        code): one that the application's own int request ids hold, open or ended, is skipped, so the
+        trace has one request record per id and loads without --lenient (before: the C path recorded
+        the number twice and servprof analyze refused the trace)."""
+        import itertools
+        trace = self.path("t.sptrace")
+        rec = servprof.Recorder(trace)
+        self.addCleanup(rec.close)                    # a failed check must not leave it open for the next
+        saved = servprof.asgi._ids
+        servprof.asgi._ids = itertools.count(1)
+        try:
+            server, _ = self.serve(rec)
+            rec.request(1).end()
+            mine = rec.request(3)
+            echoed = [server.get("/ok")[1]["x-request-id"] for _ in range(3)]
+            mine.end()
+            server.close()
+        finally:
+            servprof.asgi._ids = saved
+        rec.close()
+        self.assertEqual(echoed, ["2", "4", "5"])
+        self.assertEqual(self.mw.errors, 0)
+        self.assertEqual(analyze(trace)["outcomes"]["total"], 5)
+
     def test_bad_options_and_faults(self):
         with servprof.Recorder(self.path("t.sptrace")) as rec:
             with self.assertRaisesRegex(TypeError, r"servprof.aiohttp.middleware: paths must be a list of paths"):

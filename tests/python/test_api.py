@@ -523,6 +523,92 @@ class Contradictions(TempDirCase):
         rec.close()
         self.assertEqual(analyze(path)["outcomes"]["total"], 3)
 
+    def test_an_int_id_reused_after_its_end_is_refused(self):
+        """The reproduction that found it: three `with rec.request(7)` blocks in a row wrote three
+        request records of id 7 with different times, and servprof analyze refused the whole trace
+        ("second request record for request "7" ..."). The recorder now keeps the int ids that ended
+        (docs/python.md, "No record the analysis refuses"): a reuse is a ValueError at the call, nothing
+        recorded, however the first ended (a with block, r.end(), an exception). A str id still
+        repeats freely (a trace id of its own each time), and after close() nothing is checked (nothing
+        is written: an after_close drop)."""
+        path = self.path("t.sptrace")
+        rec = self.recorder(path)
+        for _ in range(3):
+            try:
+                with rec.request(7):
+                    pass
+            except ValueError as e:
+                self.assertRegex(str(e), r"^request id 7 was already used by a request that ended: .* give each "
+                                 r"request an int id of its own, or a str id")
+        rec.request(8).end()
+        with self.assertRaises(ZeroDivisionError):
+            with rec.request(2**62):                   # above the bitmap: the recent ids' tables
+                1 / 0
+        for i in (7, 8, 2**62):
+            with self.assertRaisesRegex(ValueError, "request id %d was already used" % i):
+                rec.request(i)
+        self.assertEqual(rec.stats()["open_requests"], 0)
+        for _ in range(2):
+            with rec.request("x"):
+                pass
+        rec.close()
+        rec.request(7).end()                           # after close: counted, not refused
+        self.assertEqual(rec.drops()["after_close"], 2)
+        got = analyze(path)
+        self.assertEqual(got["outcomes"]["total"], 5)
+        self.assertEqual(got["outcomes"]["by_outcome"]["error"]["count"], 1)
+
+    def test_ended_int_ids_are_kept_within_the_documented_bounds(self):
+        """docs/python.md: an int id below 2**20 that ended is refused for the recorder's life (a
+        bitmap); a larger one while it is among the last 65,536 larger ids to end (two generations of
+        65,536: the newer fills, then replaces the older). Past that a reuse is not caught, and the
+        trace is refused by the analysis as before: the bound is real, and the same in both backends."""
+        path = self.path("t.sptrace")
+        rec = self.recorder(path)
+        big = 2**40
+        rec.request(3, arrival_ns=10).end(20)
+        rec.request(big, arrival_ns=10).end(20)
+        for i in range(1, 65536 + 1):                  # big, then 65,536 others: the generation turns
+            rec.request(big + i, arrival_ns=10).end(20)
+        for i in (3, big, big + 1, big + 65536):
+            with self.assertRaisesRegex(ValueError, "already used"):
+                rec.request(i)
+        for i in range(65536 + 1, 2 * 65536 + 1):      # 65,536 more: big's generation is dropped
+            rec.request(big + i, arrival_ns=10).end(20)
+        with self.assertRaisesRegex(ValueError, "already used"):
+            rec.request(3)                             # a small id: for the recorder's life
+        with self.assertRaisesRegex(ValueError, "already used"):
+            rec.request(big + 65537)                   # in the newer generation
+        rec.request(big, arrival_ns=30).end(40)        # past the bound: not caught
+        rec.close()
+        with self.assertRaisesRegex(AssertionError, r"second request record for request \"%d\"" % big):
+            analyze(path)
+
+    def test_ended_int_ids_crafted_to_collide(self):
+        """The C extension's table of larger ended ids probes at most 256 slots (_native_int.h,
+        SP_PY_ENDED_PROBES), so no pattern of ids makes a call slow: ids crafted to fall on one slot are
+        kept up to that many, the rest not (docs/python.md); the ctypes backend's sets keep them all.
+        The ids: k << 3 with k * 0x9E3779B97F4A7C15 in one slot's range mod 2**64 (ended_slot)."""
+        inv = pow(0x9E3779B97F4A7C15, -1, 2**64)
+        ids, j = [], 0
+        while len(ids) < 300:
+            k = (((5 << 50) + j) * inv) % 2**64
+            j += 1
+            if 2**17 <= k < 2**60:
+                ids.append(k << 3)
+        rec = self.recorder(self.path("t.sptrace"))
+        for i in ids:
+            rec.request(i, arrival_ns=10).end(20)
+        for i in (ids[0], ids[255]):
+            with self.assertRaisesRegex(ValueError, "already used"):
+                rec.request(i)
+        if servprof.BACKEND == "native":
+            rec.request(ids[256]).end()                # past the probe limit: not kept, not caught
+        else:
+            with self.assertRaisesRegex(ValueError, "already used"):
+                rec.request(ids[256])
+        rec.close()
+
     def test_explicit_times_that_contradict_are_refused(self):
         """The other calls with caller-given times already refuse an end before the start; held here
         so that the rule stays one, each refused call leaving a trace that loads."""
@@ -669,11 +755,14 @@ class Concurrency(TempDirCase):
 
     def test_fork(self):
         """A forked worker records into "<path>.<pid>" (on_fork='own_file', the default); the parent's
-        trace holds only the parent's requests. With on_fork='drop' the child's records are dropped."""
+        trace holds only the parent's requests. With on_fork='drop' the child's records are dropped.
+        The child may use an int id its parent's requests ended (its trace is a file of its own)."""
         for mode in ("own_file", "drop"):
             path = self.path("f-%s.sptrace" % mode)
             rec = servprof.Recorder(path, on_fork=mode)
             with rec.request("parent-1"):
+                pass
+            with rec.request(11):                      # an int id the parent ended
                 pass
             open_in_parent = rec.request("parent-open")
             pid = os.fork()
@@ -682,6 +771,8 @@ class Concurrency(TempDirCase):
                 try:
                     if rec.stats()["open_requests"] != 0:
                         code = 3
+                    with rec.request(11):              # free in the child's own trace
+                        pass
                     for i in range(50):
                         with rec.request("child-%d" % i) as r:
                             with r.stage("preprocess"):
@@ -694,10 +785,10 @@ class Concurrency(TempDirCase):
             self.assertEqual(os.waitstatus_to_exitcode(status), 0, mode)
             open_in_parent.end()
             rec.close()
-            self.assertEqual(analyze(path)["requests"]["count"], 2)
+            self.assertEqual(analyze(path)["requests"]["count"], 3)
             child = "%s.%d" % (path, pid)
             if mode == "own_file":
-                self.assertEqual(analyze(child)["requests"]["count"], 50)
+                self.assertEqual(analyze(child)["requests"]["count"], 51)
             else:
                 self.assertFalse(os.path.exists(child))
 

@@ -222,6 +222,98 @@ class MiddlewareCase(TempDirCase):
         self.assertEqual(len(got), 2)  # /v1/embed exactly, /v2/a under the prefix "/v2/"
 
 
+class NumberCase(TempDirCase):
+    """A request that comes without an id gets the next number of servprof.asgi._ids, which is an int
+    id: the trace's own. The application may record requests of its own with int ids on the same
+    recorder; a number one of them holds, open or ended, is skipped. Before, the C path recorded the
+    number anyway (two request records of one id: servprof analyze refused the trace) and the Python
+    path left the request unrecorded (a fault: rec.request refused the open id)."""
+
+    def setUp(self):
+        super().setUp()
+        self.saved = servprof.asgi._ids
+        self.rec = None
+
+    def tearDown(self):
+        servprof.asgi._ids = self.saved
+        if self.rec is not None:
+            self.rec.close()
+        super().tearDown()
+
+    # the forms of the headers: the C path's (a list of (bytes, bytes) tuples), and one it hands to
+    # the Python path (lists as items); with the ctypes backend both take the Python path
+    FORMS = ([(b"host", b"h")], [[b"host", b"h"]])
+
+    def test_numbers_skip_the_applications_int_ids(self):
+        path = self.path("t.sptrace")
+        rec = self.rec = servprof.Recorder(path)
+        mw = servprof.asgi.Middleware(app_with(200), rec)
+        servprof.asgi._ids = itertools.count(1)
+        rec.request(2).end()                          # the application's own: one ended, one open
+        mine = rec.request(4)
+        echoed = []
+        for form in self.FORMS * 3:
+            out = call(mw, headers=form)
+            echoed.append(dict(out[0]["headers"])[b"x-request-id"])
+        mine.end()
+        self.assertEqual(echoed, [b"1", b"3", b"5", b"6", b"7", b"8"])
+        self.assertEqual((mw.errors, mw.last_error), (0, None))
+        with self.assertRaisesRegex(ValueError, "request id 5 was already used"):
+            rec.request(5)                            # and the middleware's numbers are kept too
+        rec.close()
+        self.rec = None
+        self.assertEqual(analyze(path)["outcomes"]["total"], 8)
+
+    def test_numbers_all_taken(self):
+        """A number sequence that only gives taken numbers (here one that repeats an ended id): after
+        NUMBER_SKIPS in a row the request is left unrecorded and counted as a fault, never recorded
+        twice nor raised into the server; the application still answers."""
+        path = self.path("t.sptrace")
+        rec = self.rec = servprof.Recorder(path)
+        mw = servprof.asgi.Middleware(app_with(200), rec)
+        rec.request(2).end()
+        servprof.asgi._ids = itertools.repeat(2)
+        for n, form in enumerate(self.FORMS, 1):
+            out = call(mw, headers=form)
+            self.assertEqual(out[0]["status"], 200)
+            self.assertEqual(mw.errors, n)
+            self.assertRegex(str(mw.last_error), "request numbers up to 2 are all taken by the application's own int")
+        rec.close()
+        self.rec = None
+        self.assertEqual(analyze(path)["outcomes"]["total"], 1)
+
+    def test_repeated_header_ids_load(self):
+        """The same X-Request-Id or traceparent on requests in a row or at once: each request gets a trace
+        id of its own (the header is its label), so the trace loads; the analysis keeps repeated labels
+        apart and counts them (docs/native-format.md, "Requests and labels")."""
+        path = self.path("t.sptrace")
+        rec = self.rec = servprof.Recorder(path)
+
+        async def slow(scope, receive, send):
+            await asyncio.sleep(0.01)
+            await app_with(200)(scope, receive, send)
+        mw = servprof.asgi.Middleware(slow, rec)
+        same = [[(b"x-request-id", b"same")], [(b"traceparent", TRACEPARENT)]]
+
+        async def run():
+            async def receive():
+                return {"type": "http.request", "body": b"", "more_body": False}
+
+            async def send(m):
+                pass
+
+            def one(h):
+                return mw({"type": "http", "method": "GET", "path": "/", "headers": h}, receive, send)
+            for h in same * 2:
+                await one(h)
+            await asyncio.gather(*[one(h) for h in same * 2])
+        asyncio.run(run())
+        self.assertEqual(mw.errors, 0)
+        rec.close()
+        self.rec = None
+        self.assertEqual(analyze(path)["outcomes"]["total"], 8)
+
+
 class CPathCase(TempDirCase):
     """The C extension's bookkeeping of a request (servprof._native._asgi_begin and _asgi_end, the
     middleware's fast path) records exactly what the Python path (Middleware._begin and _finish, which

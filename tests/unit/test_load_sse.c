@@ -370,6 +370,174 @@ static void test_counting(void)
     sp_stream_log_free(&l);
 }
 
+/* Feeds one stream's events, event i at times[i] ns, to a fresh connection and commits it as
+ * request `req` of l; returns the outcome. */
+static int feed_stream(sp_stream_log *l, uint32_t req, const char *const *ev, const uint64_t *times, int n)
+{
+    sp_stream_conn s;
+    memset(&s, 0, sizeof s);
+    sp_stream_conn_reset(&s);
+    sp_http_resp r;
+    memset(&r, 0, sizeof r);
+    sp_http_resp_reset(&r);
+    r.status = 200;
+    r.event_stream = true;
+    for (int i = 0; i < n; i++) {
+        s.now = times[i];
+        sp_stream_on_body(&s, &r, ev[i], strlen(ev[i]));
+    }
+    int why;
+    int st = sp_stream_conn_outcome(&s, &r, &why);
+    CHECK(sp_stream_log_reserve(l, req + 1) == SP_OK);
+    sp_stream_log_commit(l, req, &s, why, true);
+    sp_stream_conn_free(&s);
+    return st;
+}
+
+static bool times_are(const sp_stream_log *l, uint32_t req, const uint64_t *want, uint32_t n)
+{
+    const sp_stream_rec *q = &l->recs[req];
+    if (q->n_times != n)
+        return false;
+    for (uint32_t i = 0; i < n; i++)
+        if (l->pool[q->off + i] != want[i])
+            return false;
+    return true;
+}
+
+/* vLLM's chunks as its OpenAI server writes them (vllm/entrypoints/openai/serving_chat.py,
+ * chat_completion_stream_generator, and serving_completion.py, completion_stream_generator; chunks
+ * dumped with exclude_unset / exclude_none as there): the chat role chunk (one per choice, content ""),
+ * content chunks, a chunk whose content is "" for a token whose text the detokenizer holds back, the
+ * finish chunk of an end-of-sequence token (content "", finish_reason "stop": the token is in
+ * completion_tokens, its text is not), the usage chunk (choices [], after the last choice chunk), the
+ * finish chunk with an empty delta {} (a parser had nothing to send), completions chunks with
+ * "usage":null, and both error shapes. */
+static void test_vllm_shapes(void)
+{
+    sp_sse_chunk ch;
+    /* chat */
+    classify("{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1760000000,\"model\":\"m\","
+             "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,"
+             "\"finish_reason\":null}]}", &ch);
+    CHECK(ch.kind == SP_SSE_CHUNK_DATA && ch.content == 0 && ch.empty == 0 && ch.completion_tokens == -1);
+    /* ... with continuous_usage_stats: usage rides on every chunk, the role chunk's says 0 */
+    classify("{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1760000000,\"model\":\"m\","
+             "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,"
+             "\"finish_reason\":null}],\"usage\":{\"prompt_tokens\":7,\"total_tokens\":7,\"completion_tokens\":0}}", &ch);
+    CHECK(ch.content == 0 && ch.empty == 0 && ch.completion_tokens == 0 && ch.prompt_tokens == 7);
+    classify("{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1760000000,\"model\":\"m\","
+             "\"choices\":[{\"index\":0,\"delta\":{\"content\":\" Paris\"},\"logprobs\":null,\"finish_reason\":null}]}", &ch);
+    CHECK(ch.content == 1 && ch.empty == 0);
+    classify("{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1760000000,\"model\":\"m\","
+             "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]}", &ch);
+    CHECK(ch.content == 0 && ch.empty == 1);
+    classify("{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1760000000,\"model\":\"m\","
+             "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},\"logprobs\":null,\"finish_reason\":\"stop\","
+             "\"stop_reason\":null}]}", &ch);
+    CHECK(ch.content == 0 && ch.empty == 1);
+    classify("{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1760000000,\"model\":\"m\","
+             "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"tool_calls\","
+             "\"stop_reason\":null}]}", &ch);
+    CHECK(ch.content == 0 && ch.empty == 1);
+    classify("{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1760000000,\"model\":\"m\","
+             "\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"total_tokens\":12,\"completion_tokens\":5}}", &ch);
+    CHECK(ch.content == 0 && ch.empty == 0 && ch.completion_tokens == 5 && ch.prompt_tokens == 7);
+    /* n = 2: a role chunk per choice index, then each choice's chunks apart */
+    classify("{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1760000000,\"model\":\"m\","
+             "\"choices\":[{\"index\":1,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,"
+             "\"finish_reason\":null}]}", &ch);
+    CHECK(ch.content == 0 && ch.empty == 0);
+    /* completions: every field written, usage null until the usage chunk */
+    classify("{\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"created\":1760000000,\"model\":\"m\",\"choices\":"
+             "[{\"index\":0,\"text\":\" the\",\"logprobs\":null,\"finish_reason\":null,\"stop_reason\":null}],\"usage\":null}", &ch);
+    CHECK(ch.content == 1 && ch.empty == 0 && ch.completion_tokens == -1);
+    classify("{\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"created\":1760000000,\"model\":\"m\",\"choices\":"
+             "[{\"index\":0,\"text\":\"\",\"logprobs\":null,\"finish_reason\":\"stop\",\"stop_reason\":null}],\"usage\":null}", &ch);
+    CHECK(ch.content == 0 && ch.empty == 1);
+    /* errors mid-stream: create_streaming_error_response, then [DONE] */
+    classify("{\"error\":{\"message\":\"The engine died\",\"type\":\"InternalServerError\",\"param\":null,\"code\":500}}", &ch);
+    CHECK(ch.kind == SP_SSE_CHUNK_ERROR && strcmp(ch.message, "The engine died") == 0);
+    classify("{\"error\":{\"object\":\"error\",\"message\":\"bad\",\"type\":\"BadRequestError\",\"param\":null,\"code\":400}}", &ch);
+    CHECK(ch.kind == SP_SSE_CHUNK_ERROR && strcmp(ch.message, "bad") == 0);
+
+    /* Counting (docs/load.md "Counting tokens"), times in ns, worked by hand:
+     * 1. a vLLM chat stream ending on the end-of-sequence token: role (5), content at 10, 20, 30,
+     *    the EOS finish chunk at 40, usage 4: tokens at 10, 20, 30, 40; TPOT = (40 - 10) / 3 = 10.
+     *    Before, the fourth token went to the last content event (30): TPOT (30 - 10) / 3 = 7. */
+    const char *const eos[] = {
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"c\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},\"logprobs\":null,\"finish_reason\":\"stop\",\"stop_reason\":null}]}\n\n",
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"total_tokens\":7,\"completion_tokens\":4}}\n\ndata: [DONE]\n\n"};
+    const uint64_t eos_t[] = {5, 10, 20, 30, 40, 45};
+    sp_stream_log l;
+    memset(&l, 0, sizeof l);
+    CHECK_EQ_U64(feed_stream(&l, 0, eos, eos_t, 6), 200);
+    CHECK_EQ_U64(l.recs[0].tokens, 4);
+    CHECK(times_are(&l, 0, (const uint64_t[]){10, 20, 30, 40}, 4));
+    CHECK_EQ_U64(l.recs[0].first, 10);
+    CHECK_EQ_U64(l.recs[0].last, 40);
+    /* 2. a held-back token: content at 10, "" at 20, then both characters at 30; usage 3: 10, 20, 30 */
+    const char *const held[] = {
+        "data: {\"choices\":[{\"index\":0,\"text\":\"a\",\"logprobs\":null,\"finish_reason\":null,\"stop_reason\":null}],\"usage\":null}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"text\":\"\",\"logprobs\":null,\"finish_reason\":null,\"stop_reason\":null}],\"usage\":null}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"text\":\"\\u00e9\",\"logprobs\":null,\"finish_reason\":\"length\",\"stop_reason\":null}],\"usage\":null}\n\n",
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"total_tokens\":6,\"completion_tokens\":3}}\n\ndata: [DONE]\n\n"};
+    const uint64_t held_t[] = {10, 20, 30, 35};
+    CHECK_EQ_U64(feed_stream(&l, 1, held, held_t, 4), 200);
+    CHECK_EQ_U64(l.recs[1].tokens, 3);
+    CHECK(times_are(&l, 1, (const uint64_t[]){10, 20, 30}, 3));
+    /* 3. OpenAI's shape: a last chunk with an empty delta and the finish reason carries no token when
+     *    the usage has no room for it (3 = the content events): 10, 20, 30 */
+    const char *const oai[] = {
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"c\"}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":3}}\n\ndata: [DONE]\n\n"};
+    const uint64_t oai_t[] = {10, 20, 30, 40, 45};
+    CHECK_EQ_U64(feed_stream(&l, 2, oai, oai_t, 5), 200);
+    CHECK_EQ_U64(l.recs[2].tokens, 3);
+    CHECK(times_are(&l, 2, (const uint64_t[]){10, 20, 30}, 3));
+    CHECK_EQ_U64(l.recs[2].last, 30);
+    /* 4. without usage an empty chunk is no token (nothing says it carried one): 10, 20, 30 */
+    const char *const nousage[] = {oai[0], oai[1], oai[2], eos[4], "data: [DONE]\n\n"};
+    CHECK_EQ_U64(feed_stream(&l, 3, nousage, oai_t, 5), 200);
+    CHECK_EQ_U64(l.recs[3].tokens, 3);
+    CHECK(times_are(&l, 3, (const uint64_t[]){10, 20, 30}, 3));
+    /* 5. the model stopped at once: role chunk, the EOS finish chunk at 20, usage 1: one token at 20
+     *    (a TTFT), not a success without tokens */
+    const char *const once[] = {eos[0], eos[4],
+                                "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n"};
+    const uint64_t once_t[] = {10, 20, 25};
+    CHECK_EQ_U64(feed_stream(&l, 4, once, once_t, 3), 200);
+    CHECK_EQ_U64(l.recs[4].tokens, 1);
+    CHECK(times_are(&l, 4, (const uint64_t[]){20}, 1));
+    CHECK_EQ_U64(l.recs[4].first, 20);
+    /* 6. more extras than empty events: each empty event one, the rest spread over the content events
+     *    as before: content 10, 20, empty 30, usage 5: E = 5 - 2 - 1 = 2 over C = 2: 1 each: 10, 10, 20,
+     *    20, 30 */
+    const char *const more[] = {oai[0], oai[1], eos[4],
+                                "data: {\"choices\":[],\"usage\":{\"completion_tokens\":5}}\n\ndata: [DONE]\n\n"};
+    const uint64_t more_t[] = {10, 20, 30, 35};
+    CHECK_EQ_U64(feed_stream(&l, 5, more, more_t, 4), 200);
+    CHECK_EQ_U64(l.recs[5].tokens, 5);
+    CHECK(times_are(&l, 5, (const uint64_t[]){10, 10, 20, 20, 30}, 5));
+    /* the figures of stream 1: TTFT from intended 2 is 8, TPOT 10 */
+    sp_load_result res;
+    memset(&res, 0, sizeof res);
+    sp_stream_acc a;
+    CHECK(sp_stream_acc_init(&a, &l, 1, &res.streamed) == SP_OK);
+    sp_stream_acc_add(&a, &l, 0, 2, 3, 46, 200);
+    sp_stream_acc_finish(&a, &l, 1.0);
+    CHECK_EQ_U64(res.streamed.ttft.p50, 8);
+    CHECK_EQ_U64(res.streamed.tpot.p50, 10);
+    sp_stream_log_free(&l);
+}
+
 /* A stream longer than the per-request cap of token times (SP_LOAD_MAX_OUTPUT_TOKENS): the trace
  * record keeps the first cap times, its output_tokens is their count (the contract: the count of
  * token_ns, which the importer checks) and output_tokens_counted the count by the rule (usage: cap + 7). */
@@ -466,6 +634,7 @@ int main(void)
     test_chat_and_errors();
     test_framing();
     test_counting();
+    test_vllm_shapes();
     test_first_error_order();
     test_trace_cap();
     return sp_test_done("test_load_sse");

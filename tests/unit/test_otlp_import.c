@@ -102,6 +102,128 @@ static void test_vllm(void)
     sp_events_destroy(ev);
 }
 
+/* vllm_v1.json: two llm_request spans in the layout of vLLM's v1 engine (OutputProcessor.do_tracing,
+ * vllm/v1/engine/output_processor.py: kind SERVER, start = arrival, the client's traceparent as parent,
+ * TTFT from arrival, queue = scheduled - queued, prefill = first token - scheduled, decode = last token
+ * - first token, inference = last token - scheduled; gen_ai.response.finish_reasons a JSON list as a
+ * string). The second is what that code writes for a request that finished without a token (newer
+ * vllm/v1/metrics/stats.py leaves first_token_latency and first/last_token_ts at their unset 0.0):
+ * TTFT 0, prefill = inference = 0 - scheduled_ts (-4981.25 s), decode 0 - 0. Before, that negative
+ * value made the whole file malformed. */
+static void test_vllm_v1(void)
+{
+    char err[512];
+    sp_status st;
+    sp_events *ev = load_file("vllm_v1.json", &st, err, sizeof err);
+    CHECK(st == SP_OK);
+    if (st != SP_OK) {
+        sp_events_destroy(ev);
+        return;
+    }
+    CHECK_EQ_U64(ev->n_requests, 2);
+    const uint64_t s = 1760000000000000000ull, s2 = 1760000001000000000ull, ms = 1000000;
+    if (ev->n_requests == 2) {
+        /* trace-id order; each the earliest server span of its trace (its parent is the client's) */
+        CHECK_EQ_U64(ev->requests[0].arrival_ns, s);
+        CHECK_EQ_U64(ev->requests[0].done_ns, s + 256 * ms);
+        CHECK_EQ_U64(ev->requests[0].input_tokens, 41);
+        CHECK_EQ_U64(ev->requests[1].arrival_ns, s2);
+        CHECK_EQ_U64(ev->requests[1].done_ns, s2 + 51 * ms);
+        /* gen_ai.response.finish_reasons: ["length"] is ok, ["error"] (vLLM's FinishReason.ERROR, a
+         * request-level internal error) an error */
+        CHECK_EQ_U64(ev->requests[0].outcome, SP_OUTCOME_OK);
+        CHECK_EQ_U64(ev->requests[1].outcome, SP_OUTCOME_ERROR);
+    }
+    /* first: TTFT 0.095 s: first token at +95 ms; prefill 0.07 ends there (+25..+95), queue 0.02 before
+     * it (+5..+25), decode 0.16 from the first token (+95..+255); the last of 9 tokens (index 8) at
+     * +255. Second: TTFT 0 with no completion token is no first token, the negative prefill is not
+     * measured, so queue 0.03 s runs from arrival (+0..+30) and nothing else is placed (decode 0). */
+    CHECK_EQ_U64(ev->n_spans, 4);
+    it_check_span(ev, 0, 0, "queue", s + 5 * ms, s + 25 * ms);
+    it_check_span(ev, 1, 0, "prefill", s + 25 * ms, s + 95 * ms);
+    it_check_span(ev, 2, 0, "decode", s + 95 * ms, s + 255 * ms);
+    it_check_span(ev, 3, 1, "queue", s2, s2 + 30 * ms);
+    CHECK_EQ_U64(ev->n_tokens, 2);
+    if (ev->n_tokens == 2) {
+        CHECK(ev->tokens[0].req == 0 && ev->tokens[0].index == 0 && ev->tokens[0].time_ns == s + 95 * ms);
+        CHECK(ev->tokens[1].req == 0 && ev->tokens[1].index == 8 && ev->tokens[1].time_ns == s + 255 * ms);
+    }
+    CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
+    sp_events_destroy(ev);
+}
+
+/* vllm_v0.json: two llm_request spans in the layout of vLLM's v0 engine (LLMEngine.create_trace_span,
+ * vllm/engine/llm_engine.py: root SERVER span from arrival; time_in_queue = first scheduled - arrival,
+ * TTFT and e2e from arrival, time_in_scheduler, and with --collect-detailed-traces
+ * time_in_model_forward / _execute; no prefill or decode attribute; completion_tokens summed over the
+ * finished sequences, gen_ai.usage.num_sequences their number). The second has n = 2: its 20
+ * completion tokens are two sequences' while decode (e2e - TTFT = 0.18 s) ends with the longer one,
+ * so it gets no last token; before, its last token (index 19) gave a TPOT of 180 / 19 = 9.47 ms, half
+ * the per-sequence figure. */
+static void test_vllm_v0(void)
+{
+    char err[512];
+    sp_status st;
+    sp_events *ev = load_file("vllm_v0.json", &st, err, sizeof err);
+    CHECK(st == SP_OK);
+    if (st != SP_OK) {
+        sp_events_destroy(ev);
+        return;
+    }
+    const uint64_t s = 1720000000000000000ull, s2 = 1720000001000000000ull, ms = 1000000;
+    CHECK_EQ_U64(ev->n_requests, 2);
+    /* first: prefill = TTFT - queue = 0.045 s ending at the first token (+60 ms), queue 0.015 from
+     * arrival, decode = e2e - TTFT = 0.12 s; second: queue 0.01, prefill 0.04, decode 0.18 */
+    CHECK_EQ_U64(ev->n_spans, 6);
+    it_check_span(ev, 0, 0, "queue", s, s + 15 * ms);
+    it_check_span(ev, 1, 0, "prefill", s + 15 * ms, s + 60 * ms);
+    it_check_span(ev, 2, 0, "decode", s + 60 * ms, s + 180 * ms);
+    it_check_span(ev, 3, 1, "queue", s2, s2 + 10 * ms);
+    it_check_span(ev, 4, 1, "prefill", s2 + 10 * ms, s2 + 50 * ms);
+    it_check_span(ev, 5, 1, "decode", s2 + 50 * ms, s2 + 230 * ms);
+    /* first: tokens 0 (+60) and 6 (+180): TPOT 120 / 6 = 20 ms; second: only its first token (+50) */
+    CHECK_EQ_U64(ev->n_tokens, 3);
+    if (ev->n_tokens == 3) {
+        CHECK(ev->tokens[0].req == 0 && ev->tokens[0].index == 0 && ev->tokens[0].time_ns == s + 60 * ms);
+        CHECK(ev->tokens[1].req == 0 && ev->tokens[1].index == 6 && ev->tokens[1].time_ns == s + 180 * ms);
+        CHECK(ev->tokens[2].req == 1 && ev->tokens[2].index == 0 && ev->tokens[2].time_ns == s2 + 50 * ms);
+    }
+    CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
+    sp_events_destroy(ev);
+}
+
+/* vLLM's finish reasons as outcomes, one trace each (trace ids in order): ["abort"] cancelled, a bare
+ * "stop" ok, ["stop","error"] error, a servprof.outcome beside them wins, and a value that is not a
+ * string (the semantic conventions' string array) is ignored, never malformed. */
+static void test_vllm_finish_reasons(void)
+{
+#define FR_SPAN(tid, attrs) "{\"traceId\":\"" tid "\",\"spanId\":\"b7ad6b7169203331\",\"name\":\"llm_request\"," \
+    "\"kind\":2,\"startTimeUnixNano\":\"1000\",\"endTimeUnixNano\":\"2000\",\"attributes\":[" attrs "]}"
+#define FR(v) "{\"key\":\"gen_ai.response.finish_reasons\",\"value\":" v "}"
+    const char *text = "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
+        FR_SPAN("10000000000000000000000000000001", FR("{\"stringValue\":\"[\\\"abort\\\"]\"}")) ","
+        FR_SPAN("10000000000000000000000000000002", FR("{\"stringValue\":\"stop\"}")) ","
+        FR_SPAN("10000000000000000000000000000003", FR("{\"stringValue\":\"[\\\"stop\\\", \\\"error\\\"]\"}")) ","
+        FR_SPAN("10000000000000000000000000000004", FR("{\"stringValue\":\"[\\\"abort\\\"]\"}")
+                ",{\"key\":\"servprof.outcome\",\"value\":{\"stringValue\":\"rejected\"}}") ","
+        FR_SPAN("10000000000000000000000000000005", FR("{\"arrayValue\":{\"values\":[{\"stringValue\":\"abort\"}]}}"))
+        "]}]}]}";
+#undef FR
+#undef FR_SPAN
+    char err[512];
+    sp_events *ev;
+    CHECK(load_text(text, 0, &ev, err, sizeof err) == SP_OK);
+    CHECK_EQ_U64(ev->n_requests, 5);
+    if (ev->n_requests == 5) {
+        CHECK_EQ_U64(ev->requests[0].outcome, SP_OUTCOME_CANCELLED);
+        CHECK_EQ_U64(ev->requests[1].outcome, SP_OUTCOME_OK);
+        CHECK_EQ_U64(ev->requests[2].outcome, SP_OUTCOME_ERROR);
+        CHECK_EQ_U64(ev->requests[3].outcome, SP_OUTCOME_REJECTED);
+        CHECK_EQ_U64(ev->requests[4].outcome, SP_OUTCOME_OK);
+    }
+    sp_events_destroy(ev);
+}
+
 #define SPAN(extra) "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{" extra "}]}]}]}"
 #define IDS "\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"b7ad6b7169203331\","
 
@@ -115,7 +237,7 @@ static void test_malformed(void)
         {SPAN(IDS "\"startTimeUnixNano\":\"1.5\",\"endTimeUnixNano\":\"2\""), "must be a non-negative integer"},
         {SPAN(IDS "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\",\"attributes\":[{\"key\":"
               "\"gen_ai.latency.time_in_queue\",\"value\":{\"stringValue\":\"soon\"}}]"),
-         "gen_ai.latency.time_in_queue must be a non-negative number of seconds"},
+         "gen_ai.latency.time_in_queue must be a number of seconds"},
         {"{\"resourceSpans\":{}}", "o.json:1:18: \"resourceSpans\" must be an array"},
         /* a member read here given twice: which start is the span's? */
         {SPAN(IDS "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"5\",\"startTimeUnixNano\":\"3\""),
@@ -197,6 +319,9 @@ int main(void)
 {
     test_stages();
     test_vllm();
+    test_vllm_v0();
+    test_vllm_v1();
+    test_vllm_finish_reasons();
     test_malformed();
     test_base64_ids();
     test_lenient();
