@@ -14,10 +14,18 @@
  * Request structs, the request's open and end) is declared in _native_int.h. */
 #include "_native_int.h"
 
-#include <structmember.h>
 #include <string.h>
 
 #define MAX_MEMBERS 4096
+
+/* A read-only object attribute (None where unset), a getter rather than a PyMemberDef: structmember.h is
+ * soft-deprecated since Python 3.12, where its T_OBJECT stands for a private CPython name (and
+ * Py_T_OBJECT_EX raises where unset) */
+#define SP_PY_OBJECT_GETTER(fn, type, field)                                                                 \
+    static PyObject *fn(type *self, void *closure)                                                         \
+    {                                                                                                      \
+        return Py_NewRef(self->field ? self->field : Py_None);                                             \
+    }
 #define LABELLED_ID_BASE (UINT64_C(1) << 63)
 #define N_OUTCOMES 5
 #define TIMER_SLOTS 64
@@ -449,14 +457,14 @@ static int recorder_init(RecorderObject *self, PyObject *args, PyObject *kw)
     Py_XDECREF(stage_list);
     return 0;
 fail_close: {
-        PyObject *et, *ev, *tb;
-        PyErr_Fetch(&et, &ev, &tb);
+        sp_py_held_exc h;
+        sp_py_exc_hold(&h);
         sp_recorder *p2 = self->rec;
         self->rec = NULL;
         Py_BEGIN_ALLOW_THREADS
         sp_recorder_close(p2);
         Py_END_ALLOW_THREADS
-        PyErr_Restore(et, ev, tb);
+        sp_py_exc_raise(&h);
     }
 fail:
     Py_XDECREF(prop_items);
@@ -1106,16 +1114,15 @@ static int recorder_set_annotator(RecorderObject *self, PyObject *v, void *c)
     return 0;
 }
 
+SP_PY_OBJECT_GETTER(recorder_get_path, RecorderObject, path)
+
 static PyGetSetDef recorder_getset[] = {
+    {"path", (getter)recorder_get_path, NULL, "the trace file", NULL},
     {"annotator", (getter)recorder_get_annotator, (setter)recorder_set_annotator,
      "None, or the object servprof.torch installs to mirror records as record_function ranges", NULL},
     {"stages", (getter)recorder_stages, NULL, "stage names this recorder accepts", NULL},
     {"closed", (getter)recorder_closed, NULL, "True once close() ran", NULL},
     {"_handle", (getter)recorder_handle, NULL, "the sp_recorder pointer (0 when closed)", NULL},
-    {NULL}};
-
-static PyMemberDef recorder_members[] = {
-    {"path", T_OBJECT, offsetof(RecorderObject, path), READONLY, "the trace file"},
     {NULL}};
 
 PyTypeObject sp_py_recorder_type = {
@@ -1133,7 +1140,6 @@ PyTypeObject sp_py_recorder_type = {
     .tp_repr = (reprfunc)recorder_repr,
     .tp_methods = recorder_methods,
     .tp_getset = recorder_getset,
-    .tp_members = recorder_members,
     .tp_weaklistoffset = offsetof(RecorderObject, weakreflist),
 };
 
@@ -1594,8 +1600,10 @@ static PyMethodDef stage_methods[] = {
     {"__exit__", (PyCFunction)stage_exit, METH_VARARGS, NULL},
     {NULL}};
 
-static PyGetSetDef stage_getset[] = {{"start_ns", (getter)stage_get_start, NULL, NULL, NULL}, {NULL}};
-static PyMemberDef stage_members[] = {{"name", T_OBJECT, offsetof(StageObject, name), READONLY, NULL}, {NULL}};
+SP_PY_OBJECT_GETTER(stage_get_name, StageObject, name)
+static PyGetSetDef stage_getset[] = {{"start_ns", (getter)stage_get_start, NULL, NULL, NULL},
+                                     {"name", (getter)stage_get_name, NULL, NULL, NULL},
+                                     {NULL}};
 
 static PyTypeObject StageType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "servprof.Stage",
@@ -1607,7 +1615,6 @@ static PyTypeObject StageType = {
     .tp_clear = (inquiry)stage_clear,
     .tp_methods = stage_methods,
     .tp_getset = stage_getset,
-    .tp_members = stage_members,
 };
 
 /* ======================================================================================== */
@@ -2192,7 +2199,8 @@ static PyMethodDef timer_methods[] = {
     {"post", (PyCFunction)(void (*)(void))timer_post, METH_FASTCALL, "forward hook (module, args, output)"},
     {NULL}};
 
-static PyMemberDef timer_members[] = {{"name", T_OBJECT, offsetof(ModuleTimerObject, name), READONLY, NULL}, {NULL}};
+SP_PY_OBJECT_GETTER(timer_get_name, ModuleTimerObject, name)
+static PyGetSetDef timer_getset[] = {{"name", (getter)timer_get_name, NULL, NULL, NULL}, {NULL}};
 
 static PyTypeObject ModuleTimerType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "servprof.ModuleTimer",
@@ -2206,7 +2214,7 @@ static PyTypeObject ModuleTimerType = {
     .tp_traverse = (traverseproc)timer_traverse,
     .tp_clear = (inquiry)timer_clear,
     .tp_methods = timer_methods,
-    .tp_members = timer_members,
+    .tp_getset = timer_getset,
 };
 
 /* ======================================================================================== */
@@ -2275,9 +2283,7 @@ PyMODINIT_FUNC PyInit__native(void)
         return NULL;
     const char *names[] = {"Recorder", "Request", "Stage", "Batch", "Step", "ModuleTimer"};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-        Py_INCREF(types[i]);
-        if (PyModule_AddObject(m, names[i], (PyObject *)types[i]) < 0) {
-            Py_DECREF(types[i]);
+        if (PyModule_AddObjectRef(m, names[i], (PyObject *)types[i]) < 0) {
             Py_DECREF(m);
             return NULL;
         }
@@ -2286,9 +2292,7 @@ PyMODINIT_FUNC PyInit__native(void)
         Py_DECREF(m);
         return NULL;
     }
-    Py_INCREF(g_live);
-    if (PyModule_AddObject(m, "_live", g_live) < 0) {
-        Py_DECREF(g_live);
+    if (PyModule_AddObjectRef(m, "_live", g_live) < 0) {
         Py_DECREF(m);
         return NULL;
     }

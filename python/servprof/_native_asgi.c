@@ -639,40 +639,6 @@ static PyTypeObject AsgiSendType = {
  * the attribute reads this saves took the middleware from 8.1 to 4.3 us a request over a bare FastAPI
  * app, 44% fewer instructions (bench/python_asgi.py; docs/BENCHMARKS.md, "Python recording"). */
 
-/* An exception taken out of the thread state and put back, the same on 3.11 (type, value, traceback)
- * and 3.12 (one object) */
-typedef struct {
-    PyObject *type, *value, *tb;
-} held_exc;
-
-static void exc_hold(held_exc *h)
-{
-#if PY_VERSION_HEX >= 0x030C0000
-    h->type = h->tb = NULL;
-    h->value = PyErr_GetRaisedException();
-#else
-    PyErr_Fetch(&h->type, &h->value, &h->tb);
-    PyErr_NormalizeException(&h->type, &h->value, &h->tb);
-#endif
-}
-
-static void exc_raise(held_exc *h)
-{
-#if PY_VERSION_HEX >= 0x030C0000
-    PyErr_SetRaisedException(h->value);
-#else
-    PyErr_Restore(h->type, h->value, h->tb);
-#endif
-    h->type = h->value = h->tb = NULL;
-}
-
-static void exc_drop(held_exc *h)
-{
-    Py_CLEAR(h->type);
-    Py_CLEAR(h->value);
-    Py_CLEAR(h->tb);
-}
-
 static PyObject *s_app, *s_metrics_path, *s_exclude, *s_paths, *s_exact, *s_prefixes, *s_recorder, *s_fill_stages,
     *s_echo_request_id, *s_begin, *s_fault, *s_answer_metrics, *s_path, *s_http, *s_disconnect, *s_scope_key, *s_throw,
     *s_close, *s_startswith, *s_gi_code, *s_co_flags, *s_config, *s_wanted, *s_middleware;
@@ -745,15 +711,15 @@ static PyObject *raise_thrown(PyObject *const *args, Py_ssize_t nargs)
                             "not %s", Py_TYPE(typ)->tp_name);
     }
     if (tb != Py_None) {
-        held_exc h;
-        exc_hold(&h);
+        sp_py_held_exc h;
+        sp_py_exc_hold(&h);
         if (h.value)
             PyException_SetTraceback(h.value, tb);
 #if PY_VERSION_HEX < 0x030C0000
         Py_INCREF(tb);
         Py_XSETREF(h.tb, tb);
 #endif
-        exc_raise(&h);
+        sp_py_exc_raise(&h);
     }
     return NULL;
 }
@@ -777,10 +743,10 @@ static void raise_stop(PyObject *value)
 /* After a throw() that raised StopIteration: its value (a new reference), the exception cleared */
 static PyObject *take_stop_value(void)
 {
-    held_exc h;
-    exc_hold(&h);
+    sp_py_held_exc h;
+    sp_py_exc_hold(&h);
     PyObject *v = h.value ? PyObject_GetAttrString(h.value, "value") : NULL;
-    exc_drop(&h);
+    sp_py_exc_drop(&h);
     if (!v) {
         PyErr_Clear();
         Py_INCREF(Py_None);
@@ -822,10 +788,10 @@ static PySendResult fwd_send(PyObject *self, PyObject **itp, fwd_done_fn done, P
     if (r == PYGEN_NEXT)
         return r;
     if (r == PYGEN_ERROR) {
-        held_exc h;
-        exc_hold(&h);
+        sp_py_held_exc h;
+        sp_py_exc_hold(&h);
         Py_CLEAR(*itp);
-        exc_raise(&h);
+        sp_py_exc_raise(&h);
     } else {
         Py_CLEAR(*itp);
     }
@@ -875,10 +841,10 @@ static PyObject *fwd_throw(PyObject *self, PyObject **itp, fwd_done_fn done, PyO
         v = take_stop_value();
         r = PYGEN_RETURN;
     }
-    held_exc h;
-    exc_hold(&h);
+    sp_py_held_exc h;
+    sp_py_exc_hold(&h);
     Py_CLEAR(*itp);
-    exc_raise(&h);
+    sp_py_exc_raise(&h);
     r = done(self, r, &v);
     if (r == PYGEN_RETURN) {
         raise_stop(v);
@@ -1080,14 +1046,14 @@ static PyTypeObject AsgiCallType;
  * raised into the server (the Python path's `except Exception: self._fault(e)`). */
 static void asgi_fault(PyObject *mw)
 {
-    held_exc h;
-    exc_hold(&h);
+    sp_py_held_exc h;
+    sp_py_exc_hold(&h);
     PyObject *r = h.value ? PyObject_CallMethodOneArg(mw, s_fault, h.value) : NULL;
     if (r)
         Py_DECREF(r);
     else if (PyErr_Occurred())
         PyErr_WriteUnraisable(mw);
-    exc_drop(&h);
+    sp_py_exc_drop(&h);
 }
 
 /* The request's end, once: the ContextVar reset (where the context is another, as when the garbage
@@ -1120,15 +1086,15 @@ static PySendResult asgicall_done(PyObject *o, PySendResult r, PyObject **value)
         asgicall_end(self, EXC_NONE);
         return r;
     }
-    held_exc h;
-    exc_hold(&h);
+    sp_py_held_exc h;
+    sp_py_exc_hold(&h);
     int kind = exc_kind(h.value);
     if (kind < 0) {
         asgi_fault(self->mw);
         kind = EXC_ERROR;
     }
     asgicall_end(self, kind);
-    exc_raise(&h);
+    sp_py_exc_raise(&h);
     return r;
 }
 
@@ -1136,10 +1102,10 @@ static PySendResult asgicall_done(PyObject *o, PySendResult r, PyObject **value)
 static int asgicall_closed(PyObject *o, int failed)
 {
     AsgiCallObject *self = (AsgiCallObject *)o;
-    held_exc h;
-    exc_hold(&h);
+    sp_py_held_exc h;
+    sp_py_exc_hold(&h);
     asgicall_end(self, failed ? EXC_ERROR : EXC_CANCELLED);
-    exc_raise(&h);
+    sp_py_exc_raise(&h);
     return 0;
 }
 
@@ -1173,14 +1139,14 @@ static void asgicall_finalize(AsgiCallObject *self)
 {
     if (self->ended)
         return;
-    held_exc h;
-    exc_hold(&h);
+    sp_py_held_exc h;
+    sp_py_exc_hold(&h);
     PyObject *r = asgicall_close(self, NULL);
     if (r)
         Py_DECREF(r);
     else
         PyErr_WriteUnraisable((PyObject *)self);
-    exc_raise(&h);
+    sp_py_exc_raise(&h);
 }
 
 static int asgicall_traverse(AsgiCallObject *self, visitproc visit, void *arg)
@@ -1554,11 +1520,8 @@ int sp_py_asgi_register(PyObject *module)
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         if (PyType_Ready(types[i]) < 0)
             return -1;
-        Py_INCREF(types[i]);
-        if (PyModule_AddObject(module, type_names[i], (PyObject *)types[i]) < 0) {
-            Py_DECREF(types[i]);
+        if (PyModule_AddObjectRef(module, type_names[i], (PyObject *)types[i]) < 0)
             return -1;
-        }
     }
     return PyModule_AddFunctions(module, asgi_methods);
 }

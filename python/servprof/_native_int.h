@@ -20,6 +20,40 @@
 #define SP_PY_INTERNAL
 #endif
 
+/* An exception taken out of the thread state and put back, the same on 3.10/3.11 (type, value,
+ * traceback: PyErr_Fetch, deprecated in 3.12) and 3.12+ (one object: PyErr_GetRaisedException) */
+typedef struct {
+    PyObject *type, *value, *tb;
+} sp_py_held_exc;
+
+static inline void sp_py_exc_hold(sp_py_held_exc *h)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    h->type = h->tb = NULL;
+    h->value = PyErr_GetRaisedException();
+#else
+    PyErr_Fetch(&h->type, &h->value, &h->tb);
+    PyErr_NormalizeException(&h->type, &h->value, &h->tb);
+#endif
+}
+
+static inline void sp_py_exc_raise(sp_py_held_exc *h)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(h->value);
+#else
+    PyErr_Restore(h->type, h->value, h->tb);
+#endif
+    h->type = h->value = h->tb = NULL;
+}
+
+static inline void sp_py_exc_drop(sp_py_held_exc *h)
+{
+    Py_CLEAR(h->type);
+    Py_CLEAR(h->value);
+    Py_CLEAR(h->tb);
+}
+
 /* The longest request id, in bytes: _common.check_request_id's, and X-Request-Id's that the middleware
  * takes as the request id */
 #define SP_PY_MAX_LABEL 255

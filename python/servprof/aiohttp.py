@@ -13,8 +13,9 @@ aiohttp lets a middleware see the request:
 - response start and done: aiohttp prepares and writes a response after every middleware returned,
   so the middleware hooks the returned response's prepare (response start) and write_eof (done,
   before the last write, as the ASGI middleware's done) and ends the request there; a raised
-  web.HTTPException (aiohttp 3.9+ writes a copy) and a StreamResponse whose handler already called
-  write_eof end when the handler answers;
+  web.HTTPException (aiohttp 3.x writes the exception itself, its main branch a new Response) and a
+  StreamResponse whose handler already called write_eof end when the handler answers; a response
+  whose write cannot be hooked too, counted (Middleware.done_at_answer);
 - a client that goes away: aiohttp does not cancel the handler (3.8.4 as Debian ships it, and 3.9+
   unless the server asks for handler_cancellation): a response answered after the connection
   closed, a ConnectionError from a body read or a write, a failed write_eof, or a response never
@@ -24,6 +25,7 @@ aiohttp lets a middleware see the request:
 Importing this module imports aiohttp; `import servprof` does not.
 """
 import asyncio
+import warnings
 
 from aiohttp import web
 
@@ -36,8 +38,10 @@ from .asgi import _Recording, _State, _current
 # records); this middleware takes them where they exist, as the ASGI one does
 _c_begin, _c_end = _asgi._c_begin, _asgi._c_end
 
-# the key of the servprof.Request in the aiohttp request (request["servprof.request"])
-REQUEST_KEY = "servprof.request"
+# The key of the servprof.Request in the aiohttp request: request[REQUEST_KEY]. A web.RequestKey named
+# "servprof.request" where aiohttp has typed request keys (3.14.1's web_request as read: a str key
+# warns NotAppKeyWarning there), else the str "servprof.request" (aiohttp 3.8, and releases without them)
+REQUEST_KEY = web.RequestKey("servprof.request", object) if hasattr(web, "RequestKey") else "servprof.request"
 
 
 def current_request(request=None):
@@ -49,8 +53,19 @@ def current_request(request=None):
     return r
 
 
-# the entry of a hooked response (a StreamResponse is a MutableMapping) that holds its _PendingEnd
-_PENDING_KEY = "servprof.pending_end"
+# The one private name of aiohttp this module reads: StreamResponse's flag that its end was written (in
+# 3.8.4, the 3.x sources and the main branch read, docs/python.md "Versions"). Where a version lacks it, the public
+# `prepared` and `body_length` tell a response not started yet (hooked) and one whose end was written
+# (done at the handler's answer, exact); one its handler prepared keeps done at the handler's answer,
+# counted in Middleware.done_at_answer (a test renames the name to take that path).
+_EOF_SENT = "_eof_sent"
+# the trace property that says a middleware fell back to done at the handler's answer, and why
+FALLBACK_PROPERTY = "aiohttp.done_at_answer"
+
+# the entry of a hooked response (a StreamResponse is a MutableMapping) that holds its _PendingEnd; typed
+# where aiohttp has typed response keys, as REQUEST_KEY
+_PENDING_KEY = (web.ResponseKey("servprof.pending_end", object) if hasattr(web, "ResponseKey")
+                else "servprof.pending_end")
 _hooked_classes = {}  # response class -> its subclass with the hooks
 
 
@@ -64,8 +79,9 @@ class _PendingEnd:
 
     def __del__(self):
         """Freed with the response: if aiohttp never wrote it, the request ends cancelled at the time the
-        handler answered (a no-op for one that ended: write_eof ended it)."""
-        if not self.req.ended:
+        handler answered (a no-op for one that ended: write_eof ended it, and for one never hooked:
+        disarmed, mw None)."""
+        if self.mw is not None and not self.req.ended:
             self.st.disconnected = True
             self.mw._end(self.req, self.st)
 
@@ -106,14 +122,21 @@ def _hooked_class(cls):
 
 
 def _client_gone(request):
-    """Has the request's connection been lost (aiohttp drops the transport) or begun to close?"""
-    transport = request.transport
+    """Has the request's connection been lost (aiohttp drops the transport) or begun to close? None where
+    the request tells no transport (`request.transport`, public in aiohttp 3.x, missing): not known."""
+    try:
+        transport = request.transport
+    except AttributeError:
+        return None
     return transport is None or transport.is_closing()
 
 
 class Middleware(_Recording):
     """An aiohttp (new-style) middleware: middleware(recorder, ...) makes one. Its attributes are the
-    ASGI middleware's (paths, exclude, fill_stages, echo_request_id, metrics_path, errors, last_error)."""
+    ASGI middleware's (paths, exclude, fill_stages, echo_request_id, metrics_path, errors, last_error)
+    and done_at_answer, done_at_answer_reason: how many requests took done at the handler's answer
+    because their response's write could not be hooked (an aiohttp without the attribute read, a
+    response class that cannot be swapped), and why the last one could not (None before any)."""
 
     __middleware_version__ = 1  # aiohttp 3.x: a new-style middleware, called (request, handler)
 
@@ -122,6 +145,9 @@ class Middleware(_Recording):
         _Recording.__init__(self, recorder, paths=paths, exclude=exclude, fill_stages=fill_stages,
                             echo_request_id=echo_request_id, metrics_path=metrics_path,
                             what="servprof.aiohttp.middleware")
+        self.done_at_answer = 0
+        self.done_at_answer_reason = None
+        self._reasons_said = set()
 
     async def __call__(self, request, handler):
         path = request.path
@@ -145,7 +171,10 @@ class Middleware(_Recording):
             return await handler(request)
         req, echo = begun
         st = _State()
-        request[REQUEST_KEY] = req
+        try:
+            request[REQUEST_KEY] = req
+        except Exception as e:  # noqa: BLE001 - a request that refuses the entry (warnings as errors):
+            self._fault(e)      # current_request() still has it through the ContextVar
         token = _current.set(req)
         exc = None
         deferred = False
@@ -163,8 +192,10 @@ class Middleware(_Recording):
             self._answered(request, e, st, echo)
             raise
         except BaseException as e:
-            if isinstance(e, ConnectionError) and _client_gone(request):
-                pass  # the client went away (a body read or a write failed): no response finished, cancelled
+            if isinstance(e, ConnectionError) and _client_gone(request) is not False:
+                # the client went away (a body read or a write failed; with no transport to ask, a
+                # ConnectionError is taken as that): no response finished, cancelled
+                pass
             else:
                 exc = e
                 if isinstance(e, asyncio.TimeoutError):
@@ -181,7 +212,7 @@ class Middleware(_Recording):
     def _answered(self, request, resp, st, echo):
         """Notes the response's status, whether the client is still there, and echoes the id."""
         try:
-            st.disconnected = _client_gone(request)
+            st.disconnected = bool(_client_gone(request))
             if not isinstance(resp, (web.StreamResponse, web.HTTPException)):
                 # not a response (a handler without its return): aiohttp 3.9+ answers 500, 3.8 closes
                 # the connection; the application's failure either way
@@ -208,20 +239,63 @@ class Middleware(_Recording):
         the last write, as the ASGI middleware's done). True when the response is hooked (the
         request then ends there, or, if the response is never written (an outer middleware replaced
         it, its prepare failed), when it is freed: cancelled at the time the handler answered); False
-        for a response whose end was already written or that takes no hook (done stays the
-        handler's answer)."""
-        if not isinstance(resp, web.StreamResponse) or getattr(resp, "_eof_sent", True):
+        for a response whose end was already written, one that is no response, and one whose write
+        cannot be hooked (done stays the handler's answer; the last counted, _unhooked)."""
+        if not isinstance(resp, web.StreamResponse):
             return False
+        eof = getattr(resp, _EOF_SENT, None)
+        if eof is None:  # an aiohttp without the flag: what the public `prepared` and `body_length` say
+            prepared, length = getattr(resp, "prepared", None), getattr(resp, "body_length", None)
+            if prepared is None or not isinstance(length, int):
+                return self._unhooked("aiohttp's StreamResponse has no %s, prepared or body_length"
+                                      % _EOF_SENT)
+            if prepared:  # started by its handler; its end written or not (main says prepared after it)
+                return self._unhooked("a response its handler prepared, and no StreamResponse.%s to tell "
+                                      "whether its end was written" % _EOF_SENT)
+            if length > 0:  # no longer prepared, bytes written: its end was (aiohttp 3.8's prepared)
+                return False
+        elif eof:
+            return False  # the handler wrote the end: done at its answer is exact
         cls = type(resp)
-        hooked = _hooked_class(cls)
+        try:
+            hooked = _hooked_class(cls)
+        except TypeError as e:  # a class that refuses subclasses
+            return self._unhooked("%s cannot be subclassed" % cls.__name__, e)
         end = _PendingEnd(self, req, st, cls)
-        resp[_PENDING_KEY] = end
+        try:
+            resp[_PENDING_KEY] = end
+        except Exception as e:  # noqa: BLE001 - a response that is no mapping
+            end.mw = None  # disarmed: the request ends at the handler's answer, not cancelled when freed
+            return self._unhooked("%s takes no entry" % cls.__name__, e)
         try:
             resp.__class__ = hooked
-        except TypeError:  # a class whose layout a subclass changes (a C type): no hook
+        except TypeError as e:  # a class whose layout a subclass changes (a C type): no hook
+            end.mw = None
             del resp[_PENDING_KEY]
-            return False
+            return self._unhooked("%s's class cannot be swapped" % cls.__name__, e)
         return True
+
+    def _unhooked(self, kind, error=None):
+        """A response whose write cannot be hooked: its request ends at the handler's answer (done there,
+        before aiohttp's write), counted; the first time for each kind the trace property
+        aiohttp.done_at_answer and a RuntimeWarning say so, with the error that refused the hook if
+        any. Never raises. False (not deferred)."""
+        reason = kind if error is None else "%s (%s)" % (kind, str(error)[:500])
+        self.done_at_answer += 1
+        self.done_at_answer_reason = reason
+        if kind not in self._reasons_said:
+            self._reasons_said.add(kind)
+            try:
+                self.recorder.set_property(FALLBACK_PROPERTY, "done at the handler's answer, before aiohttp's "
+                                           "write: " + reason)
+            except Exception as e:  # noqa: BLE001 - a recorder without properties (a stand-in), or closed
+                self._fault(e)
+            try:
+                warnings.warn("servprof.aiohttp: done is taken at the handler's answer, before aiohttp "
+                              "writes the response: " + reason, RuntimeWarning, stacklevel=2)
+            except Exception as e:  # noqa: BLE001 - warnings turned into errors: counted, never raised
+                self._fault(e)
+        return False
 
     def _metrics_response(self, method):
         status, headers, body = self._metrics_answer(method)

@@ -47,9 +47,14 @@ class Annotator:
     while none does (a Python call less per block, the common case in production)."""
 
     def __init__(self):
+        # torch's own record_function's calls (torch 1.13 to 2.11 as read): enabled() is
+        # torch.autograd._profiler_enabled; a range opens with profiler::_record_function_enter_new and
+        # closes with profiler::_record_function_exit's _RecordFunction overload, which torch 2.x's
+        # record_function names outside TorchScript (the packet, as 1.13 called it, picks it too)
         self._enabled = self.enabled = torch.autograd._profiler_enabled
         self._enter = torch.ops.profiler._record_function_enter_new
-        self._exit = torch.ops.profiler._record_function_exit
+        exit_packet = torch.ops.profiler._record_function_exit
+        self._exit = getattr(exit_packet, "_RecordFunction", exit_packet)
 
     def request_begin(self, r):
         if not self._enabled():

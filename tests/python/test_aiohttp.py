@@ -16,6 +16,9 @@ import sys
 import threading
 import unittest
 
+import json
+import warnings
+
 from sptest import BIN, TempDirCase, analyze, export_requests, require, stages
 
 require("aiohttp")
@@ -71,7 +74,7 @@ def build_app(mw, seen):
 
     def note(request):
         r = servprof.aiohttp.current_request()
-        seen[r.id if r is not None else request.path] = (r, request.get("servprof.request"))
+        seen[r.id if r is not None else request.path] = (r, request.get(servprof.aiohttp.REQUEST_KEY))
         return r
 
     async def ok(request):
@@ -183,11 +186,52 @@ def leave_mid_handler(server, seen, rid, while_reading=False):
     assert seen["slow_finished"].wait(30), "the slow handler never ended"
 
 
+def export_properties(case, trace):
+    """{key: value} of the trace properties `servprof export --otlp` gives (servprof.property.KEY)."""
+    out = trace + ".props.otlp.jsonl"
+    p = subprocess.run([BIN, "export", "--otlp", out, trace], capture_output=True, text=True, timeout=120)
+    case.assertEqual(p.returncode, 0, p.stderr)
+    got = {}
+    with open(out) as f:
+        for line in f:
+            for rs in json.loads(line)["resourceSpans"]:
+                for a in rs.get("resource", {}).get("attributes", []):
+                    if a["key"].startswith("servprof.property."):
+                        got[a["key"][len("servprof.property."):]] = a["value"].get("stringValue")
+    return got
+
+
+def no_entry_response(text):
+    """A web.Response that refuses the middleware's entry in its mapping (TypeError): no hook."""
+    def setitem(self, key, value):
+        raise TypeError("this response takes no entries")
+    return type("NoEntry", (web.Response,), {"__setitem__": setitem})(text=text)
+
+
+def final_response(text):
+    """A web.Response whose class refuses subclasses (TypeError from __init_subclass__): no hook."""
+    def init_subclass(cls, **kw):
+        raise TypeError("FinalResponse is final")
+    return type("FinalResponse", (web.Response,), {"__init_subclass__": classmethod(init_subclass)})(text=text)
+
+
+def unswappable_response(text):
+    """A web.Response whose __class__ cannot be assigned (TypeError, as for a class whose layout a
+    subclass would change): the middleware cannot hook its write."""
+    def refuse(self, cls):
+        raise TypeError("__class__ assignment: the layouts differ")
+    cls = type("Unswappable", (web.Response,), {"__class__": property(lambda self: type(self), refuse)})
+    return cls(text=text)
+
+
 class AiohttpCase(TempDirCase):
-    def serve(self, rec, **opts):
+    def serve(self, rec, extra_routes=(), **opts):
         seen = {}
         self.mw = servprof.aiohttp.middleware(rec, **opts)
-        server = Server(build_app(self.mw, seen))
+        app = build_app(self.mw, seen)
+        for path, h in extra_routes:
+            app.router.add_get(path, h)
+        server = Server(app)
         self.addCleanup(lambda: server.thread.is_alive() and server.close())
         return server, seen
 
@@ -233,7 +277,12 @@ class AiohttpCase(TempDirCase):
         self.assertRegex(got["numbered"][1]["x-request-id"], "^[0-9]+$")
         self.assertNotIn("x-request-id", got["health"][1])
         self.assertNotIn("x-request-id", got["streamed"][1])
-        # current_request() inside the handler, the same object as request["servprof.request"]
+        # current_request() inside the handler, the same object as request[servprof.aiohttp.REQUEST_KEY]
+        # (the str "servprof.request" on an aiohttp without typed request keys, as 3.8)
+        if hasattr(web, "RequestKey"):
+            self.assertIsInstance(servprof.aiohttp.REQUEST_KEY, web.RequestKey)
+        else:
+            self.assertEqual(servprof.aiohttp.REQUEST_KEY, "servprof.request")
         numbered = int(got["numbered"][1]["x-request-id"])
         self.assertEqual(got["numbered"][2], b'{"id": "%d"}' % numbered)
         for rid in ("ok", "404", "503", "exception", "streamed", "302", "timeout", "late", "replaced", "cut",
@@ -374,6 +423,154 @@ class AiohttpCase(TempDirCase):
         for name in ("preprocess", "queue", "postprocess", "network"):
             self.assertIn(name, st)
         self.assertEqual(self.mw.errors, 0, self.mw.last_error)
+
+    def test_write_not_hookable_falls_back(self):
+        """Where the response's write cannot be hooked (an aiohttp without StreamResponse._eof_sent, the
+        private flag read, taken here by renaming the name the middleware reads; a response class that
+        cannot be swapped), done is the handler's answer: counted in done_at_answer, said once per
+        reason by a RuntimeWarning and the trace property aiohttp.done_at_answer, nothing raised into
+        the service; a response not yet prepared is still hooked through the public `prepared`."""
+        self.addCleanup(setattr, servprof.aiohttp, "_EOF_SENT", servprof.aiohttp._EOF_SENT)
+        servprof.aiohttp._EOF_SENT = "_eof_sent_not_in_this_aiohttp"
+        trace = self.path("f.sptrace")
+        rec = servprof.Recorder(trace)
+
+        async def unswappable(request):
+            return unswappable_response("not hooked")
+
+        async def open_stream(request):  # prepared and written to, its end left to aiohttp
+            resp = web.StreamResponse()
+            await resp.prepare(request)
+            await resp.write(b"started")
+            return resp
+        async def no_entry(request):
+            return no_entry_response("no entry")
+
+        async def final(request):
+            return final_response("final")
+        server, seen = self.serve(rec, extra_routes=[("/unswappable", unswappable), ("/open-stream", open_stream),
+                                                     ("/no-entry", no_entry), ("/final", final)])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = {rid: server.get(path, {"X-Request-Id": rid})
+                   for rid, path in (("late", "/late"), ("streamed", "/stream"), ("open", "/open-stream"),
+                                     ("open-2", "/open-stream"), ("unswappable", "/unswappable"), ("503", "/busy"),
+                                     ("no-entry", "/no-entry"), ("final", "/final"))}
+            server.close()
+        rec.close()
+        self.assertEqual({k: (v[0], v[2][:10]) for k, v in got.items()},
+                         {"late": (200, b"late"), "streamed": (200, b"chunk 0\nch"), "open": (200, b"started"),
+                          "open-2": (200, b"started"), "unswappable": (200, b"not hooked"), "503": (503, b"busy"),
+                          "no-entry": (200, b"no entry"), "final": (200, b"final")})
+        self.assertEqual(got["unswappable"][1].get("x-request-id"), "unswappable")
+        self.assertEqual(self.mw.errors, 0, self.mw.last_error)
+        # the two open streams (prepared by their handler: whether the end was written is unknown
+        # without the flag), the unswappable, no-entry and final ones; not the stream whose handler
+        # wrote its end
+        self.assertEqual(self.mw.done_at_answer, 5)
+        self.assertEqual(self.mw.done_at_answer_reason, "FinalResponse cannot be subclassed (FinalResponse is final)")
+        said = sorted(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)
+                      and "servprof.aiohttp" in str(w.message))
+        self.assertEqual(len(said), 4, said)  # once per reason
+        for reason in ("no StreamResponse._eof_sent_not_in_this_aiohttp", "Unswappable's class cannot be swapped",
+                       "NoEntry takes no entry (this response takes no entries)",
+                       "FinalResponse cannot be subclassed"):
+            self.assertEqual(sum(reason in w for w in said), 1, (reason, said))
+        props = export_properties(self, trace)
+        self.assertTrue(props.get("aiohttp.done_at_answer", "").startswith(
+            "done at the handler's answer, before aiohttp's write: "), props)
+
+        reqs = export_requests(self, trace)
+        self.assertEqual(sorted(reqs), ["503", "final", "late", "no-entry", "open", "open-2", "streamed", "unswappable"])
+        for rid, v in reqs.items():
+            self.assertEqual((v["outcome"] or {}).get("stringValue", "ok"), "rejected" if rid == "503" else "ok", rid)
+        # not prepared when the handler answered: still hooked (the outer middleware's 20 ms inside
+        # done; the response start seen)
+        self.assertGreaterEqual(reqs["late"]["duration"], 20_000_000)
+        self.assertEqual([s[0] for s in reqs["503"]["stages"]], ["postprocess", "preprocess"])
+        # not hooked: done at the handler's answer, no response start seen, all preprocess; the stream
+        # whose handler wrote its end is told by the public prepared and body_length: done after its
+        # writes (its 3 sleeps), exact
+        for rid in ("unswappable", "no-entry", "final", "open", "streamed"):
+            self.assertEqual(reqs[rid]["stages"], [("preprocess", 0, reqs[rid]["duration"])], rid)
+        self.assertGreaterEqual(reqs["streamed"]["duration"], 6_000_000)
+        rep = analyze(trace, args=("--outcomes", "all"))
+        self.assertEqual(rep["requests"]["count"], 8)
+
+    def test_request_without_transport(self):
+        """An aiohttp whose request has no public `transport` (taken here by removing the property):
+        the client is not known gone when the handler answers (ok), a ConnectionError from a body read
+        is still its leaving (cancelled), and nothing is counted as a fault or raised into the service."""
+        prop = web.BaseRequest.__dict__["transport"]
+        self.addCleanup(setattr, web.BaseRequest, "transport", prop)
+        del web.BaseRequest.transport
+        trace = self.path("n.sptrace")
+        rec = servprof.Recorder(trace)
+        server, seen = self.serve(rec)
+        ok = server.get("/ok", {"X-Request-Id": "ok"})
+        leave_mid_handler(server, seen, "gone-reading", while_reading=True)
+        server.close()
+        rec.close()
+        self.assertEqual(ok[0], 200)
+        self.assertEqual(self.mw.errors, 0, self.mw.last_error)
+        reqs = export_requests(self, trace)
+        self.assertEqual({rid: (v["outcome"] or {}).get("stringValue", "ok") for rid, v in reqs.items()},
+                         {"ok": "ok", "gone-reading": "cancelled"})
+
+    def test_request_refuses_the_entry(self):
+        """An aiohttp whose request refuses a str key (typed keys with NotAppKeyWarning, here raised as an
+        error: taken by a request class whose __setitem__ does so): the request is still served and
+        recorded, current_request() still gives it, the refusal is counted, nothing raised into the service."""
+        class Refusing(UserWarning):
+            pass
+        orig = web.BaseRequest.__setitem__
+
+        def refuse(self, key, value):
+            if key == servprof.aiohttp.REQUEST_KEY:
+                raise Refusing("It is recommended to use web.RequestKey instances for keys.")
+            orig(self, key, value)
+        self.addCleanup(setattr, web.BaseRequest, "__setitem__", orig)
+        web.BaseRequest.__setitem__ = refuse
+        trace = self.path("k.sptrace")
+        rec = servprof.Recorder(trace)
+        server, seen = self.serve(rec)
+        got = server.get("/ok", {"X-Request-Id": "ok"})
+        server.close()
+        rec.close()
+        self.assertEqual(got[0], 200)
+        self.assertEqual(got[2], b'{"id": "ok"}')  # current_request() in the handler
+        r, in_request = seen["ok"]
+        self.assertIsNone(in_request)
+        self.assertTrue(r.ended)
+        self.assertEqual((self.mw.errors, type(self.mw.last_error)), (1, Refusing))
+        reqs = export_requests(self, trace)
+        self.assertEqual({rid: (v["outcome"] or {}).get("stringValue", "ok") for rid, v in reqs.items()}, {"ok": "ok"})
+
+    def test_typed_keys_where_aiohttp_has_them(self):
+        """On an aiohttp with typed request and response keys (web.RequestKey, web.ResponseKey, taken here
+        by stand-ins set before servprof.aiohttp is imported, in a process of its own) the request's
+        entry and the hooked response's pending end use them: current_request(request) and the
+        request's entry give the request, the hooks still end it where aiohttp writes (after the outer
+        middleware's 20 ms), nothing counted as a fault."""
+        code = "\n".join([
+            "import aiohttp.web as web",
+            "class RequestKey:",
+            "    def __init__(self, name, t=None): self.name = name",
+            "class ResponseKey(RequestKey): pass",
+            "web.RequestKey, web.ResponseKey = RequestKey, ResponseKey",
+            "import servprof, servprof.aiohttp as a, test_aiohttp as t",
+            "assert isinstance(a.REQUEST_KEY, RequestKey) and isinstance(a._PENDING_KEY, ResponseKey)",
+            "rec = servprof.Recorder(%r)" % self.path("typed.sptrace"),
+            "mw, seen = a.middleware(rec), {}",
+            "server = t.Server(t.build_app(mw, seen))",
+            "codes = [server.get(p, {'X-Request-Id': p[1:]})[0] for p in ('/ok', '/late')]",
+            "server.close(); rec.close()",
+            "r, entry = seen['late']",
+            "print(codes, entry is r, r.ended, r.done_ns - r.arrival_ns >= 20_000_000, mw.errors, mw.done_at_answer)",
+        ])
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ))
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, "[200, 200] True True True 0 0"), p.stderr[-3000:])
 
     def test_numbers_skip_the_applications_int_ids(self):
         """A request without X-Request-Id or traceparent gets the ASGI middleware's next number (the same

@@ -156,6 +156,33 @@ class KnownAnswer(TempDirCase):
         self.assertIn("tokenize", stages(got))
         self.assertEqual(got["padding"]["padded_tokens"], 8)
 
+    def test_failure_after_the_open_keeps_its_error(self):
+        """A property the library refuses once the trace is open (a key outside [A-Za-z0-9._-]): the
+        recorder closes its trace and the error comes out as raised (the C extension holds it across
+        the close: PyErr_GetRaisedException on 3.12+, PyErr_Fetch before), and the path opens again."""
+        path = self.path("p.sptrace")
+        with self.assertRaisesRegex(ValueError, r"property 'bad key!' = 'x': a key is 1..255 bytes"):
+            servprof.Recorder(path, properties={"bad key!": "x"})
+        with servprof.Recorder(path) as rec:
+            rec.request(1).end()
+        self.assertEqual(analyze(path)["requests"]["count"], 1)
+
+    def test_object_attributes(self):
+        """Recorder.path, Stage.name and ModuleTimer.name read back; on the C extension, read-only
+        getters (before: structmember.h's T_OBJECT and READONLY, names deprecated since Python 3.12)."""
+        path = self.path("t.sptrace")
+        rec = servprof.Recorder(path)
+        with rec.request(1) as r:
+            with r.stage("queue") as s:
+                pass
+        timer = servprof.ModuleTimer(rec, "layers.0")
+        self.assertEqual((rec.path, s.name, timer.name), (path, "queue", "layers.0"))
+        if servprof.BACKEND == "native":
+            for obj, name in ((rec, "path"), (s, "name"), (timer, "name")):
+                with self.assertRaisesRegex(AttributeError, "not writable"):
+                    setattr(obj, name, "x")
+        rec.close()
+
 
 class Outcomes(TempDirCase):
     def test_outcomes(self):
