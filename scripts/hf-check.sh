@@ -8,7 +8,8 @@
 # transformers) `DEVICE=cpu MODEL=torch-tiny scripts/hf-check.sh build` runs the same plumbing.
 # Usage: scripts/hf-check.sh [BUILD_DIR]
 # Environment: DEVICE (cuda), MODEL (hf; torch-tiny: the stand-ins), SECONDS_EACH (load per endpoint,
-#   default 6), OUT (where hf-service.txt goes), PYPKG (an installed package to use instead of building one)
+#   default 6), OUT (where hf-service.txt goes), PYPKG (an installed package to use instead of building one),
+#   PYTHON (python3)
 set -uo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +18,7 @@ S=$BUILD/servprof
 DEVICE=${DEVICE:-cuda}
 MODEL=${MODEL:-hf}
 SECONDS_EACH=${SECONDS_EACH:-6}
+PY=${PYTHON:-python3}
 WORK=$(mktemp -d /tmp/servprof-hf-check.XXXXXX)
 die() { printf '\n!!!! hf-check FAILED: %s\n' "$*"; exit 1; }
 [ -x "$S" ] || die "$S not found"
@@ -24,17 +26,24 @@ die() { printf '\n!!!! hf-check FAILED: %s\n' "$*"; exit 1; }
 PYPKG=${PYPKG:-}
 if [ -z "$PYPKG" ]; then
   PYPKG=$WORK/pypkg
+  # as a user installs it; where this Python cannot build it (no setuptools, no Python.h) the source
+  # tree's ctypes backend instead
   cp -r "$SRC/python" "$WORK/pysrc" && rm -rf "$WORK/pysrc/build" "$WORK"/pysrc/*.egg-info
-  (cd "$WORK/pysrc" && SERVPROF_INCLUDE_DIR=$SRC/include SERVPROF_LIBRARY_DIR=$BUILD PIP_NO_INDEX=1 \
-     PIP_DISABLE_PIP_VERSION_CHECK=1 python3 -m pip install --no-build-isolation --no-deps --target "$PYPKG" .) \
-     > "$WORK/pip.log" 2>&1 || { tail -20 "$WORK/pip.log"; die "pip install ./python failed"; }
+  if ! (cd "$WORK/pysrc" && SERVPROF_INCLUDE_DIR=$SRC/include SERVPROF_LIBRARY_DIR=$BUILD PIP_NO_INDEX=1 \
+     PIP_DISABLE_PIP_VERSION_CHECK=1 "$PY" -m pip install --no-build-isolation --no-deps --target "$PYPKG" .) \
+     > "$WORK/pip.log" 2>&1; then
+    tail -5 "$WORK/pip.log"
+    echo "hf-check: pip install ./python failed (above): the source tree with the ctypes backend instead"
+    PYPKG=$SRC/python
+    export SERVPROF_LIBRARY_DIR=$BUILD
+  fi
 fi
 export PYTHONPATH=$PYPKG${PYTHONPATH:+:$PYTHONPATH}
-python3 -c "import sys, servprof, torch, aiohttp; print('python %s, servprof %s (%s), torch %s, aiohttp %s' % (sys.version.split()[0], servprof.__version__, servprof.BACKEND, torch.__version__, aiohttp.__version__))" ||
-  die "python3 lacks servprof, torch or aiohttp"
+"$PY" -c "import sys, servprof, torch, aiohttp; print('python %s, servprof %s (%s), torch %s, aiohttp %s' % (sys.version.split()[0], servprof.__version__, servprof.BACKEND, torch.__version__, aiohttp.__version__))" ||
+  die "$PY lacks servprof, torch or aiohttp"
 
 TRACE=$WORK/hf.sptrace
-python3 "$SRC/examples/python/hf_service.py" --model "$MODEL" --device "$DEVICE" --port 0 --trace "$TRACE" \
+"$PY" "$SRC/examples/python/hf_service.py" --model "$MODEL" --device "$DEVICE" --port 0 --trace "$TRACE" \
   > "$WORK/service.out" 2> "$WORK/service.err" &
 SPID=$!
 trap 'kill "$SPID" 2>/dev/null; true' EXIT
@@ -67,7 +76,7 @@ cat "$WORK/service.err" "$WORK/emb.load.txt" "$WORK/gen.load.txt"
 arc=$?
 "$S" analyze --json --no-progress "$TRACE" "$WORK/emb.client.jsonl" "$WORK/gen.client.jsonl" > "$WORK/hf.json" 2> "$WORK/analyze.err" ||
   { cat "$WORK/hf-service.txt" "$WORK/analyze.err"; die "servprof analyze failed"; }
-python3 - "$WORK/hf.json" "$DEVICE" >> "$WORK/hf-service.txt" <<'PY' || rc=1
+"$PY" - "$WORK/hf.json" "$DEVICE" >> "$WORK/hf-service.txt" <<'PY' || rc=1
 import json, sys
 d, dev = json.load(open(sys.argv[1])), sys.argv[2]
 st = {s["name"]: s for s in d["stages"]}
