@@ -469,7 +469,12 @@ def main(argv=None):
         print("hf_service: --device cuda: torch sees no CUDA device", file=sys.stderr)
         return 1
     if a.model == "hf":
-        enc, dec, enc_name, dec_name = hf_models(tok.size, a)
+        try:
+            enc, dec, enc_name, dec_name = hf_models(tok.size, a)
+        except Exception as e:  # noqa: BLE001 - an installed transformers that cannot build them (versions)
+            print("hf_service: transformers %s could not build BertModel and GPT2LMHeadModel from configs: %s: %s"
+                  % (getattr(sys.modules.get("transformers"), "__version__", "?"), type(e).__name__, e), file=sys.stderr)
+            return 2
     else:
         enc, dec, enc_name, dec_name = tiny_models(torch, tok.size, a)
     encoder = pooled_encoder(torch, enc).to(a.device).eval()

@@ -8,7 +8,8 @@ analysed without --lenient (sptest.analyze) and must have skipped nothing.
   2. /v1/completions under `servprof load --stream`: the generation section holds every streamed token,
      one step per forward (a prefill, then decodes), the TTFT and TPOT rows present;
   3. /v1/completions with stream false: the whole answer, its tokens in the trace, postprocess recorded;
-  4. --model hf where transformers is missing: exit 2 naming transformers, no trace written.
+  4. --model hf where transformers is missing: exit 2 naming transformers, no trace written; where it
+     cannot build the models (a stand-in package without BertConfig): exit 2 saying so.
 Skips without torch or aiohttp."""
 import json
 import os
@@ -110,6 +111,18 @@ class HfExample(TempDirCase):
         self.assertIn("transformers is not installed", p.stderr)
         self.assertIn("--model torch-tiny", p.stderr)
         self.assertFalse(os.path.exists(trace))
+
+    def test_hf_models_that_cannot_be_built(self):
+        fake = self.path("fake")
+        os.makedirs(os.path.join(fake, "transformers"))
+        with open(os.path.join(fake, "transformers", "__init__.py"), "w") as f:
+            f.write('__version__ = "0.0-stand-in"\n')   # no BertConfig: `from transformers import ...` fails
+        env = dict(os.environ, PYTHONPATH=fake + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        p = subprocess.run([sys.executable, SERVICE, "--model", "hf", "--port", "0", "--trace", self.path("hf.sptrace")],
+                           capture_output=True, text=True, timeout=120, env=env)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("transformers 0.0-stand-in could not build BertModel and GPT2LMHeadModel", p.stderr)
+        self.assertNotIn("Traceback", p.stderr)
 
 
 if __name__ == "__main__":
