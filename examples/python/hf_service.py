@@ -87,19 +87,6 @@ def tiny_models(torch, vocab, a):
     uses of them), for machines without transformers."""
     nn = torch.nn
 
-    class TinyEncoder(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.tok, self.pos = nn.Embedding(vocab, a.hidden), nn.Embedding(a.max_len, a.hidden)
-            self.layers = nn.ModuleList(nn.TransformerEncoderLayer(a.hidden, a.heads, a.ffn, dropout=0.0,
-                                                                   batch_first=True) for _ in range(a.layers))
-
-        def forward(self, input_ids, attention_mask):
-            x = self.tok(input_ids) + self.pos(torch.arange(input_ids.shape[1], device=input_ids.device))[None]
-            for layer in self.layers:
-                x = layer(x, src_key_padding_mask=attention_mask == 0)
-            return Output(last_hidden_state=x)
-
     class Block(nn.Module):
         def __init__(self):
             super().__init__()
@@ -118,6 +105,22 @@ def tiny_models(torch, vocab, a):
             att = att.masked_fill(~allowed, torch.finfo(att.dtype).min).softmax(-1)
             x = x + self.proj((att @ v).transpose(1, 2).reshape(b, t, h))
             return x + self.down(self.act(self.up(self.ln2(x)))), (k, v)
+
+    class TinyEncoder(nn.Module):
+        # the decoder's blocks without the causal mask (not nn.TransformerEncoderLayer: in inference its
+        # fused fast path runs none of its submodules, so servprof.torch would time nothing on the CPU)
+        def __init__(self):
+            super().__init__()
+            self.tok, self.pos = nn.Embedding(vocab, a.hidden), nn.Embedding(a.max_len, a.hidden)
+            self.blocks = nn.ModuleList(Block() for _ in range(a.layers))
+            self.ln = nn.LayerNorm(a.hidden)
+
+        def forward(self, input_ids, attention_mask):
+            x = self.tok(input_ids) + self.pos(torch.arange(input_ids.shape[1], device=input_ids.device))[None]
+            allowed = attention_mask[:, None, None, :].bool()
+            for blk in self.blocks:
+                x, _ = blk(x, allowed, None)
+            return Output(last_hidden_state=self.ln(x))
 
     class TinyCausalLM(nn.Module):
         def __init__(self):
