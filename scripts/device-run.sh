@@ -6,15 +6,24 @@
 #   1. scripts/gpu-check.sh steps 1-7: GPU unit tests (test_gpu_live, test_cuda_backend, ...), the
 #      collector injected into examples/cuda_vector_add.cu vs its gated cudaEvent timings
 #   2. scripts/gpu-overhead.sh: recording's cost per request and on closed-loop throughput, by mode,
-#      with 95% intervals (bench/overhead.py)
+#      with 95% intervals (bench/overhead.py), until RESERVE_S seconds of the budget are left
 #   3. scripts/gpu-check.sh steps 10 and 12 (collector vs torch.profiler; the Python package on CUDA:
 #      docs/python.md) if time is left
+#   4. scripts/hf-check.sh: a Hugging Face BERT and GPT-2 from configs behind aiohttp
+#      (examples/python/hf_service.py) on CUDA under servprof load and load --stream, if time is left
+#      (--model torch-tiny where the machine's Python lacks transformers)
 # and leaves at most 8 files in $OUT: device-run.log (everything printed), build.log, ctest-gpu.log,
-# gpu-check.txt, gpu-check-torch.txt, gpu-overhead.txt. Meant to finish in about 6 minutes; each
-# phase has a time limit so the summaries come back even when one runs long.
+# gpu-check.txt, gpu-overhead.txt, gpu-check-torch.txt, hf-service.txt.
+# Time: every phase's limit is cut to what is left of BUDGET_S (default 500 s) counted from the start,
+# so the whole run ends within BUDGET_S plus a few seconds for the summary: call it with a
+# timeout_s of about 560 (the device tool's limit is 600). Planned on 16 cores: unpack ~5 s, configure
+# and build ~90-120 s (limits 150 and 300), steps 1-7 ~60 s (limit 240), gpu-overhead until RESERVE_S
+# (default 150) are left (its rounds take ~25 s and it starts none past its deadline, 90 s before
+# that), steps 10 and 12 ~100 s if more than 75 s are left, hf-check ~45 s if more than 50 s are left.
 # SKIP_GPU=1: dry run for a machine without a GPU (unpack, build, a CPU plumbing run of
-# gpu-overhead.sh; no GPU step). Environment: BUILD (default build-gpu), DEVROOT (/tmp/devroot),
-# CUDA_HOME (/usr/local/cuda), JOBS (16), BUDGET_S (seconds the whole run may take, default 500).
+# gpu-overhead.sh and of hf-check.sh with --model torch-tiny; no GPU step). Environment: BUILD
+# (default build-gpu), DEVROOT (/tmp/devroot), CUDA_HOME (/usr/local/cuda), JOBS (16), BUDGET_S
+# (500), RESERVE_S (150).
 set -uo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +37,7 @@ FALLROOT=$DEVROOT-fallback
 CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 JOBS=${JOBS:-16}
 BUDGET_S=${BUDGET_S:-500}
+RESERVE_S=${RESERVE_S:-150}
 SKIP_GPU=${SKIP_GPU:-0}
 ML=x86_64-linux-gnu
 LIBD=$DEVROOT/usr/lib/$ML
@@ -35,6 +45,7 @@ WORK=$(mktemp -d /tmp/servprof-device-run.XXXXXX)
 
 el() { echo $(( $(date +%s) - T0 )); }
 left() { echo $(( BUDGET_S - $(date +%s) + T0 )); }
+lim() { local l; l=$(left); [ "$l" -lt 1 ] && l=1; [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; } # min(N, left), >= 1
 stage() { printf '\n######## [%ss] %s\n' "$(el)" "$*"; }
 die() { printf '\n!!!! FATAL [%ss]: %s\n' "$(el)" "$*"; exit 1; }
 
@@ -117,27 +128,39 @@ main() {
   stage "configure and build ($BUILD, -j$JOBS)"
   local cuda_args=(-DSERVPROF_CUDA=ON -DCUDAToolkit_ROOT="$CUDA_HOME")
   # shellcheck disable=SC2086  # word splitting of the extra arguments is wanted
-  timeout 300 cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${cuda_args[@]}" $SERVPROF_CMAKE_ARGS \
+  timeout "$(lim 150)" cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${cuda_args[@]}" $SERVPROF_CMAKE_ARGS \
     > "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; die "configure failed (build.log)"; }
   grep "servprof" "$OUT/build.log"
   grep -q "serve\` is compiled out" "$OUT/build.log" && die "servprof serve compiled out: the unpacked libraries were not found (build.log)"
   grep -E "^SP_(MHD|JANSSON|OPENBLAS)_(INCLUDE_DIRS|LINK_LIBRARIES|LIBRARY_DIRS|FOUND)|^ZLIB_(INCLUDE_DIR|LIBRARY_RELEASE)" "$BUILD/CMakeCache.txt"
-  timeout 400 cmake --build "$BUILD" -j "$JOBS" >> "$OUT/build.log" 2>&1 || { grep -E "error|Error" "$OUT/build.log" | head -30; tail -30 "$OUT/build.log"; die "build failed (build.log)"; }
+  timeout "$(lim 300)" cmake --build "$BUILD" -j "$JOBS" >> "$OUT/build.log" 2>&1 || { grep -E "error|Error" "$OUT/build.log" | head -30; tail -30 "$OUT/build.log"; die "build failed (build.log)"; }
   echo "build OK at $(el)s"
-  ldd "$BUILD/servprof" | grep -E "microhttpd|jansson|openblas|gnutls|gfortran|not found"
+  ldd "$BUILD/servprof" | grep -E "microhttpd|jansson|gnutls|not found"
   ldd "$BUILD/servprof" | grep -q "not found" && die "servprof has unresolved libraries (see ldd above)"
+  # OpenBLAS is not linked: serve opens libopenblas.so.0 with dlopen when it builds a CPU model (the
+  # loader finds the unpacked one through LD_LIBRARY_PATH), so check that it resolves
+  ldd "$LIBD/libopenblas.so.0" | grep -E "gfortran|not found"
+  ldd "$LIBD/libopenblas.so.0" | grep -q "not found" && die "libopenblas.so.0 (opened by serve) has unresolved libraries (above)"
   "$BUILD/servprof" serve --help | grep -E -- "--no-cupti|--cupti-lean|--cupti-launches" || die "servprof serve lacks the CUPTI mode options"
 
   if [ "$SKIP_GPU" = 1 ]; then
     stage "SKIP_GPU=1: CPU plumbing run of gpu-overhead.sh (no GPU steps)"
     DEVICE=cpu DEADLINE_S=20 REQS=300 WARM=50 GRAPHS=0 OUT="$WORK/ov" timeout 120 bash scripts/gpu-overhead.sh "$BUILD"
     echo "(on the CPU the modes are off and the recorder only; the trace checks are the GPU's)"
+    stage "SKIP_GPU=1: CPU plumbing run of hf-check.sh (--model torch-tiny)"
+    local py
+    py=$(for p in python3 /usr/bin/python3; do "$p" -c "import torch, aiohttp" 2>/dev/null && { echo "$p"; break; }; done)
+    if [ -n "$py" ]; then
+      PYTHON=$py DEVICE=cpu MODEL=torch-tiny SECONDS_EACH=2 OUT="$WORK/hf" timeout 120 bash scripts/hf-check.sh "$SRC/$BUILD" | tail -8
+    else
+      echo "no python3 here with torch and aiohttp: hf-check not dry-run"
+    fi
     stage "dry run done in $(el)s"
     return 0
   fi
 
   stage "gpu-check.sh steps 1-7 (GPU unit tests, injected collector vs gated cudaEvents)"
-  GPU_CHECK_STEPS="3 4 5 6 7" OUT="$WORK/gc1" timeout 240 bash scripts/gpu-check.sh "$SRC/$BUILD" || { rc_all=1; echo "gpu-check (steps 1-7): FAILED or timed out"; }
+  GPU_CHECK_STEPS="3 4 5 6 7" OUT="$WORK/gc1" timeout "$(lim 240)" bash scripts/gpu-check.sh "$SRC/$BUILD" || { rc_all=1; echo "gpu-check (steps 1-7): FAILED or timed out"; }
   [ -f "$WORK/gc1/gpu-check.txt" ] && cp "$WORK/gc1/gpu-check.txt" "$OUT/gpu-check.txt"
   [ -f "$WORK/gc1/ctest-gpu.log" ] && cp "$WORK/gc1/ctest-gpu.log" "$OUT/ctest-gpu.log"
 
@@ -145,10 +168,14 @@ main() {
   l=$(left)
   stage "gpu-overhead.sh (time left ${l}s)"
   if [ "$l" -gt 90 ]; then
+    # keep RESERVE_S for steps 10, 12 and hf-check only while the overhead still gets 150 s: its
+    # figures come first
+    local res=0
+    [ $(( l - RESERVE_S )) -ge 150 ] && res=$RESERVE_S
     # a round (4 runs of REQS requests, closed loop) takes about 25 s: start none that cannot end
     # with a minute to spare
-    DEADLINE_S=$(( l - 90 > 30 ? l - 90 : 30 )) OUT="$OUT" REQS=${REQS:-20000} \
-      timeout $(( l - 20 )) bash scripts/gpu-overhead.sh "$SRC/$BUILD" || { rc_all=1; echo "gpu-overhead: FAILED or timed out"; }
+    DEADLINE_S=$(( l - 90 - res > 30 ? l - 90 - res : 30 )) OUT="$OUT" REQS=${REQS:-20000} \
+      timeout $(( l - 20 - res )) bash scripts/gpu-overhead.sh "$SRC/$BUILD" || { rc_all=1; echo "gpu-overhead: FAILED or timed out"; }
   else
     echo "no time left for gpu-overhead.sh"; rc_all=1
   fi
@@ -156,14 +183,24 @@ main() {
   l=$(left)
   stage "gpu-check.sh steps 10 and 12 (collector vs torch.profiler; Python on CUDA; time left ${l}s)"
   if [ "$l" -gt 75 ]; then
-    GPU_CHECK_STEPS="10 12" OUT="$WORK/gc2" timeout $(( l - 10 )) bash scripts/gpu-check.sh "$SRC/$BUILD" || { rc_all=1; echo "gpu-check (step 10): FAILED or timed out"; }
+    GPU_CHECK_STEPS="10 12" OUT="$WORK/gc2" timeout $(( l - 10 )) bash scripts/gpu-check.sh "$SRC/$BUILD" || { rc_all=1; echo "gpu-check (steps 10 and 12): FAILED or timed out"; }
     [ -f "$WORK/gc2/gpu-check.txt" ] && cp "$WORK/gc2/gpu-check.txt" "$OUT/gpu-check-torch.txt"
   else
     echo "skipped: not enough time left"
   fi
 
+  l=$(left)
+  stage "hf-check.sh: a Hugging Face model behind aiohttp on CUDA (time left ${l}s)"
+  if [ "$l" -gt 50 ]; then
+    local model=hf
+    python3 -c "import transformers" 2>/dev/null || { model=torch-tiny; echo "python3 has no transformers: --model torch-tiny"; }
+    DEVICE=cuda MODEL=$model OUT="$OUT" timeout $(( l - 5 )) bash scripts/hf-check.sh "$SRC/$BUILD" || { rc_all=1; echo "hf-check: FAILED or timed out"; }
+  else
+    echo "skipped: not enough time left"
+  fi
+
   stage "summary"
-  for f in gpu-check.txt gpu-overhead.txt gpu-check-torch.txt; do
+  for f in gpu-check.txt gpu-overhead.txt gpu-check-torch.txt hf-service.txt; do
     [ -f "$OUT/$f" ] && { echo "---- $f"; cat "$OUT/$f"; }
   done
   echo

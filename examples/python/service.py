@@ -58,7 +58,7 @@ def parse_args(argv):
     ap.add_argument("--tokenizer", default=None, help="tokenizer.json (default: the project's)")
     ap.add_argument("--max-batch", type=int, default=16)
     ap.add_argument("--max-queue-delay-ms", type=float, default=2.0)
-    ap.add_argument("--pad-to", type=int, default=0, help="static shape: pad every batch to N tokens")
+    ap.add_argument("--pad-to", type=int, default=0, help="static shape: pad every batch to N tokens (inputs cut to N)")
     ap.add_argument("--buckets", default="", help="length buckets L1,L2,...: pad to the request's bucket")
     ap.add_argument("--queue-capacity", type=int, default=256)
     ap.add_argument("--max-len", type=int, default=128)
@@ -113,6 +113,9 @@ class Service:
 
     def __init__(self, a, tok, batcher, rec):
         self.a, self.tok, self.batcher, self.rec = a, tok, batcher, rec
+        # tokens an input keeps: a static shape cuts inputs to it, as servprof serve --pad-to does (a
+        # longer row does not fit the batch); hf_service.py's options have no --pad-to
+        self.max_tokens = getattr(a, "pad_to", 0) or a.max_len
         self.counts = {"ok": 0, "400": 0, "413": 0, "415": 0, "503": 0, "500": 0, "closed early": 0}
 
     async def embeddings(self, r, body_reader, content_type, content_length, receive=None):
@@ -145,7 +148,7 @@ class Service:
             dims = doc.get("dimensions")
             if dims is not None and dims != a.hidden:
                 return error_body(400, "dimensions must be the model's width, %d" % a.hidden)
-            ids = [self.tok.encode(s, a.max_len) for s in inp]
+            ids = [self.tok.encode(s, self.max_tokens) for s in inp]
             if r is not None:
                 r.input_tokens = sum(len(x) for x in ids)
         try:

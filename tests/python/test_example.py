@@ -6,7 +6,9 @@ of p95). Assertions are on which candidate wins, not its figures: the machine is
   2. short requests padded to a static 512 tokens: ~97% of computed tokens are padding -> padding;
   3. a large model near saturation (rate from a calibration run), fixed lengths, no window -> kernel;
   4. the default configuration: the client trace joins (network, every request), other < 5%;
-  5. a client that leaves while its request waits for its batch: closed early, recorded cancelled."""
+  5. a client that leaves while its request waits for its batch: closed early, recorded cancelled;
+  6. inputs longer than a static shape (--pad-to 8, ~20-token texts) are cut to it, as servprof serve
+     does: every request ok (they failed with 500 when a row did not fit the batch), 8 tokens a row."""
 import os
 import socket
 import unittest
@@ -48,6 +50,15 @@ class ExampleVerdicts(TempDirCase):
         rep = self.run_service("padding", ["--pad-to", "512"], ["--rate", "10", "--length", "lognormal:8:0.3"])
         self.check_verdict("padding", rep, "padding", "configuration")
         self.assertGreater(rep["padding"]["waste_fraction"], 0.9)
+
+    def test_static_shape_cuts_long_inputs(self):
+        rep = self.run_service("cut", ["--pad-to", "8", *SMALL], ["--rate", "20", "--length", "fixed:20"], duration=2)
+        n = rep["requests"]["count"]
+        self.assertGreater(n, 20)
+        self.assertEqual(rep["outcomes"]["by_outcome"]["ok"]["count"], n)
+        pad = rep["padding"]
+        self.assertEqual(pad["effective_tokens"], 8 * n)   # one input a request, cut to 8 tokens
+        self.assertEqual(pad["padded_tokens"], pad["effective_tokens"])
 
     def test_kernel(self):
         args = [*BIG, "--max-queue-delay-ms", "0"]
