@@ -36,7 +36,7 @@ import sys
 FOREIGN_PATHS = {"tests/tracing/test_tracing.py", "src/servers/tracer.cc"}
 PATH_PREFIXES = ("tests/", "scripts/", "bench/", "src/", "examples/", "python/")
 SEPARATORS = {"|", "||", "&&", ";", "&", "|&"}
-PREFIX_WORDS = {"$", "time", "exec", "nohup", "sudo", "env", "!"}
+PREFIX_WORDS = {"$", "time", "exec", "nohup", "sudo", "env", "!", "-", "run:"}  # run: a CI step (yaml)
 FENCE = re.compile(r"^\s*(```+|~~~+)(.*)$")
 MARKER = re.compile(r"^\s*<!--\s*docs-check:\s*(.*?)\s*-->\s*$")
 SPAN = re.compile(r"(`+)(.+?)\1", re.S)
@@ -305,7 +305,7 @@ def check_commands(path, items, binary, rel):
         where = f"{rel}:{ln}"
         if kind == "span" and not text.startswith("servprof "):
             continue
-        if kind == "fence" and item[3].lower() in ("json", "python", "py", "c", "toml", "yaml", "cmake"):
+        if kind == "fence" and item[3].lower() in ("json", "python", "py", "c", "toml", "cmake"):
             continue
         for seg in split_segments(tokenize(text)):
             s = command_start(seg)
@@ -407,21 +407,40 @@ def line_matches(shown, real):
     return True
 
 
+def run_marker(marker, src, binary):
+    """Runs a docs-check marker's commands, `servprof ... [&& servprof ...] [(exit N)]`, in a scratch folder
+    (a relative argument naming a file of the source tree is given as its absolute path, so earlier
+    commands can write the files later ones read); returns (stdout of the last, None) or (None, why)."""
+    import tempfile
+    want_rc = 0
+    m = re.search(r"\s*\(exit (\d+)\)$", marker)
+    if m:
+        want_rc = int(m.group(1))
+        marker = marker[:m.start()]
+    cmds = [seg for seg in split_segments(tokenize(marker))]
+    if not cmds or any(not c or c[0] != "servprof" for c in cmds):
+        return None, "docs-check marker: each command must start with servprof, joined by &&"
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, cmd in enumerate(cmds):
+            args = [a if os.path.isabs(a) or not os.path.exists(os.path.join(src, a)) else os.path.join(src, a)
+                    for a in cmd[1:]]
+            try:
+                p = subprocess.run([binary] + args, cwd=tmp, capture_output=True, text=True, timeout=300)
+            except subprocess.TimeoutExpired:
+                return None, f"{' '.join(cmd)}: timed out"
+            rc = want_rc if k == len(cmds) - 1 else 0
+            if p.returncode != rc:
+                return None, f"{' '.join(cmd)}: exit {p.returncode}, not {rc}: {p.stderr.strip()[:300]}"
+    return p.stdout, None
+
+
 def check_output(block, rel, src, binary):
-    cmd = tokenize(block["marker"])
     where = f"{rel}:{block['line']}"
-    if not cmd or cmd[0] != "servprof":
-        problem(where, f"docs-check marker does not start with servprof: {block['marker']}")
+    out, why = run_marker(block["marker"], src, binary)
+    if why:
+        problem(where, why)
         return
-    try:
-        p = subprocess.run([binary] + cmd[1:], cwd=src, capture_output=True, text=True, timeout=300)
-    except subprocess.TimeoutExpired:
-        problem(where, f"{block['marker']}: timed out")
-        return
-    if p.returncode != 0:
-        problem(where, f"{block['marker']}: exit {p.returncode}: {p.stderr.strip()[:300]}")
-        return
-    real = p.stdout.split("\n")
+    real = out.split("\n")
     pos = 0
     for ln, shown in block["body"]:
         if shown.strip() in ("", "..."):
