@@ -42,6 +42,7 @@ MARKER = re.compile(r"^\s*<!--\s*docs-check:\s*(.*?)\s*-->\s*$")
 SPAN = re.compile(r"(`+)(.+?)\1", re.S)
 
 problems = []
+counts = {"invocations": 0, "make targets": 0, "paths": 0}
 
 
 def problem(where, what):
@@ -241,6 +242,7 @@ def check_invocation(where, seg, binary, mention):
     for t in args[:3]:
         if t.endswith(":"):
             return  # a printed message or report header, not an invocation
+    counts["invocations"] += 1
     cmd = clean(args[0])
     if cmd.startswith("-"):
         opts = binary.top
@@ -303,8 +305,6 @@ def check_commands(path, items, binary, rel):
     for item in items:
         kind, ln, text = item[0], item[1], item[2]
         where = f"{rel}:{ln}"
-        if kind == "span" and not text.startswith("servprof "):
-            continue
         if kind == "fence" and item[3].lower() in ("json", "python", "py", "c", "toml", "cmake"):
             continue
         for seg in split_segments(tokenize(text)):
@@ -367,6 +367,7 @@ def check_make_and_paths(items, rel, src, targets, pats):
             for t in seg[s + 1:]:
                 if t.startswith("-") or "=" in t:
                     continue
+                counts["make targets"] += 1
                 if re.match(r"^[a-z][a-z0-9-]*$", t) and t not in targets:
                     problem(where, f"make {t}: no such target in the Makefile")
                 break
@@ -382,6 +383,7 @@ def check_make_and_paths(items, rel, src, targets, pats):
             if is_ignored(w, pats) or w in FOREIGN_PATHS:
                 continue
             full = os.path.join(src, w)
+            counts["paths"] += 1
             if any(c in w for c in "*?["):
                 if not glob.glob(full):
                     problem(where, f"{w}: matches no file")
@@ -455,6 +457,7 @@ def check_output(block, rel, src, binary):
 
 def run_checks(binary, src, root):
     problems.clear()
+    counts.update({k: 0 for k in counts})
     targets = make_targets(src)
     pats = ignored_patterns(src)
     n_blocks = 0
@@ -548,7 +551,8 @@ def main():
     got, n_blocks = run_checks(binary, src, os.path.abspath(root or src))
     for p in got:
         print(p)
-    print(f"docs_commands: {len(got)} stale item(s); {n_blocks} output block(s) checked", file=sys.stderr)
+    seen = ", ".join(f"{v} {k}" for k, v in counts.items())
+    print(f"docs_commands: {len(got)} stale item(s); checked {seen}, {n_blocks} output blocks", file=sys.stderr)
     return 1 if got else 0
 
 
