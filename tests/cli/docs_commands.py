@@ -1,21 +1,27 @@
 #!/usr/bin/env python3
 """The docs say what the binary does: every `servprof CMD ...` invocation in README.md and docs/*.md
-(fenced code blocks, and inline code spans that start with `servprof `) names a command the binary has,
-and every option it uses is one `servprof CMD --help` lists (`servprof demo --generate --help` for the
-generation demo), with a value where the help shows one (`--opt VALUE`) and none where it does not.
-Every `make TARGET` the docs name is a Makefile target, and every repository path they name in backticks
-(tests/..., scripts/..., bench/..., src/..., examples/..., python/...) exists (globs must match; paths the
-.gitignore covers are build outputs and are not looked for). Then every fenced block that carries a
-`<!-- docs-check: servprof CMD ARGS... -->` marker on the line above it is output of that command: the
-command is run from the source directory (no shell) and each shown line must appear, in order, in the real
-output (runs of spaces count as one; a `...` in a shown line stands for any text, a line of only `...` for
-any lines). Figures are compared as text, so they must match exactly.
+(fenced code blocks, shell or yaml CI steps, and inline code spans) names a command the binary has, and
+every option it uses is one `servprof CMD --help` names in its option or usage lines, as tests/cli/help.sh
+counts them (`servprof demo --generate --help` for the generation demo), with a value where the help
+shows one (`--opt VALUE`) and none where it does not (`--json=1`). An option that ends an inline span may
+stand without its value (`servprof export --otlp` names the feature). A command this build leaves out
+(`servprof: 'serve' is not in this build`) is not checked. Every `make TARGET` the docs name is a Makefile
+target, and every repository path they name in backticks (tests/..., scripts/..., bench/..., src/...,
+examples/..., python/...) exists (globs must match; paths the .gitignore covers are build outputs, and
+FOREIGN_PATHS are other projects' files the docs cite). Then every fenced block with a marker on the
+line above it, `<!-- docs-check: servprof ARGS... [&& servprof ARGS...] [(exit N)] -->`, is output of
+those commands: they run in a scratch folder (no shell; a relative argument naming a file of the source
+tree is given as its absolute path, so earlier commands may write the inputs of later ones), the last
+must exit N (default 0), and each shown line must be one of its output lines, in order (runs of spaces
+count as one; a `...` in a shown line stands for any text, a line of only `...` for any lines). Figures
+are compared as text, so they must match exactly.
 
-Not invocations (skipped): a `servprof` that is not at a command's start (prose such as `see servprof
-load --help` inside a message, `pip install servprof`), and printed messages or report headers: a line
-whose command word, or one of the two words after it, ends in `:` (`servprof analyze: trace.jsonl: ...`,
-`servprof fleet report: 3 replicas`). docs/BENCHMARKS.md is not read: its subsections record commands of
-the binary of their day and are append only.
+Not invocations (skipped): a `servprof` that is not at a simple command's start, after `|`, `&&`, `;`,
+`$ `, `VAR=x`, `time` or a yaml `run:` (prose such as `see servprof load --help` inside a message, `pip
+install servprof`); printed messages and report headers: a line whose command word, or one of the two
+words after it, ends in `:` (`servprof analyze: trace.jsonl: ...`, `servprof fleet report: 3 replicas`);
+placeholders (`servprof COMMAND`); and json, python, c, toml and cmake fences. docs/BENCHMARKS.md is not
+read: its subsections record commands of the binary of their day and are append only.
 
 Run as: docs_commands.py BINARY SOURCE_DIR [--docs-root DIR] [--self-test]
   --docs-root: read README.md and docs/ from DIR instead of SOURCE_DIR
@@ -104,6 +110,13 @@ class Binary:
         self.top = parse_options(text) or {}
         self.top.update({"--help": False, "-h": False, "--version": False})
         self.cache = {}
+
+    def absent(self, cmd):
+        """Whether CMD is a command of servprof that this build leaves out (docs/cli.md)."""
+        if ("absent", cmd) not in self.cache:
+            _, text = run_help(self.path, [cmd, "--help"])
+            self.cache[("absent", cmd)] = f"'{cmd}' is not in this build" in text
+        return self.cache[("absent", cmd)]
 
     def options(self, key):
         """Options of `servprof KEY... --help`, KEY a tuple such as ("demo", "--generate")."""
@@ -254,6 +267,8 @@ def check_invocation(where, seg, binary, mention):
         return
     elif not re.match(r"^[a-z][a-z-]*$", cmd):
         return  # servprof COMMAND, servprof [OPTIONS]: a placeholder
+    elif cmd not in binary.commands and binary.absent(cmd):
+        return  # a command this build leaves out (`servprof: 'serve' is not in this build: ...`)
     elif cmd not in binary.commands:
         problem(where, f"servprof {cmd}: no such command (servprof --help lists {', '.join(sorted(binary.commands))})")
         return
@@ -412,7 +427,8 @@ def line_matches(shown, real):
 def run_marker(marker, src, binary):
     """Runs a docs-check marker's commands, `servprof ... [&& servprof ...] [(exit N)]`, in a scratch folder
     (a relative argument naming a file of the source tree is given as its absolute path, so earlier
-    commands can write the files later ones read); returns (stdout of the last, None) or (None, why)."""
+    commands can write the files later ones read); returns (stdout of the last, None), (None, why), or
+    (None, None) when a command is not in this build."""
     import tempfile
     want_rc = 0
     m = re.search(r"\s*\(exit (\d+)\)$", marker)
@@ -420,14 +436,18 @@ def run_marker(marker, src, binary):
         want_rc = int(m.group(1))
         marker = marker[:m.start()]
     cmds = [seg for seg in split_segments(tokenize(marker))]
-    if not cmds or any(not c or c[0] != "servprof" for c in cmds):
+    if not cmds or any(len(c) < 2 or c[0] != "servprof" for c in cmds):
         return None, "docs-check marker: each command must start with servprof, joined by &&"
+    for c in cmds:
+        if c[1] not in binary.commands and binary.absent(c[1]):
+            print(f"docs_commands: skipped the block of `{marker}`: {c[1]} is not in this build", file=sys.stderr)
+            return None, None
     with tempfile.TemporaryDirectory() as tmp:
         for k, cmd in enumerate(cmds):
             args = [a if os.path.isabs(a) or not os.path.exists(os.path.join(src, a)) else os.path.join(src, a)
                     for a in cmd[1:]]
             try:
-                p = subprocess.run([binary] + args, cwd=tmp, capture_output=True, text=True, timeout=300)
+                p = subprocess.run([binary.path] + args, cwd=tmp, capture_output=True, text=True, timeout=300)
             except subprocess.TimeoutExpired:
                 return None, f"{' '.join(cmd)}: timed out"
             rc = want_rc if k == len(cmds) - 1 else 0
@@ -442,6 +462,8 @@ def check_output(block, rel, src, binary):
     if why:
         problem(where, why)
         return
+    if out is None:
+        return  # not in this build
     real = out.split("\n")
     pos = 0
     for ln, shown in block["body"]:
@@ -469,7 +491,7 @@ def run_checks(binary, src, root):
         for b in blocks:
             if b["marker"]:
                 n_blocks += 1
-                check_output(b, rel, src, binary.path)
+                check_output(b, rel, src, binary)
     return list(problems), n_blocks
 
 
