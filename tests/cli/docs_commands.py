@@ -20,12 +20,15 @@ Not invocations (skipped): a `servprof` that is not at a simple command's start,
 `$ `, `VAR=x`, `time` or a yaml `run:` (prose such as `see servprof load --help` inside a message, `pip
 install servprof`); printed messages and report headers: a line whose command word, or one of the two
 words after it, ends in `:` (`servprof analyze: trace.jsonl: ...`, `servprof fleet report: 3 replicas`);
-placeholders (`servprof COMMAND`); and json, python, c, toml and cmake fences. docs/BENCHMARKS.md is not
+placeholders (`servprof COMMAND`); and json, python, c, toml and cmake fences. A synopsis' indented
+continuation line (`                 [--pad-to P] [--gpu]`) belongs to the servprof line above it, and a
+`|` inside `[...]` separates alternatives, not commands. docs/BENCHMARKS.md is not
 read: its subsections record commands of the binary of their day and are append only.
 
 Run as: docs_commands.py BINARY SOURCE_DIR [--docs-root DIR] [--self-test]
   --docs-root: read README.md and docs/ from DIR instead of SOURCE_DIR
-  --self-test: plant a stale option, command, option value, make target and path, and a changed figure in
+  --self-test: plant stale options (one in a synopsis' continuation line), a command, an option value, a
+  make target and a path, and a changed figure in
   each checked output block, into a copy of the docs; each must be reported at its line (a checker that
   cannot fail does not pass)
 Prints each stale item as FILE:LINE: what; exits 1 if there is any. Stdlib only.
@@ -179,6 +182,12 @@ def read_doc(path):
             fence = None
             continue
         blocks[-1]["body"].append((i, line))
+        # a synopsis' continuation: an indented line of options after a servprof line
+        if (not pending and re.match(r"^\s+[\[-]", line) and out and out[-1][0] == "fence"
+                and out[-1][4] == len(blocks) and re.search(r"(^|[\s/])servprof\s", out[-1][2])):
+            last = out[-1]
+            out[-1] = (last[0], last[1], last[2] + " " + line.strip(), last[3], last[4])
+            continue
         if pending:
             pending = (pending[0], pending[1] + " " + line.strip())
         else:
@@ -186,7 +195,7 @@ def read_doc(path):
         if pending[1].rstrip().endswith("\\"):
             pending = (pending[0], pending[1].rstrip()[:-1])
             continue
-        out.append(("fence", pending[0], pending[1], info))
+        out.append(("fence", pending[0], pending[1], info, len(blocks)))
         pending = None
     flush()
     # a marker must sit right above a fence
@@ -206,8 +215,10 @@ def tokenize(text):
 def split_segments(tokens):
     """Shell words split into simple commands at |, &&, ;, & (a word ending in ; also ends one)."""
     seg = []
+    depth = 0  # inside a synopsis' [...]: `[--stream | --chat]` is one command's alternatives
     for t in tokens:
-        if t in SEPARATORS:
+        depth += t.count("[") - t.count("]")
+        if t in SEPARATORS and depth <= 0:
             yield seg
             seg = []
             continue
@@ -520,6 +531,9 @@ def self_test(binary, src):
         want = []
         ln = plant(root, "README.md", r"^servprof synth --gpu ", lambda l: l.replace("--gpu", "--gpus", 1))
         want.append((f"README.md:{ln}:", "'--gpus'"))
+        # a synopsis' continuation line: reported at the line where its servprof command starts
+        ln = plant(root, "README.md", r"^\s+\[--pad-to P\] \[--gpu\]", lambda l: l.replace("[--gpu]", "[--gpux]", 1))
+        want.append((f"README.md:{ln - 1}:", "'--gpux'"))
         ln = plant(root, "README.md", r"^servprof analyze trace", lambda l: l.replace("analyze", "analyse", 1))
         want.append((f"README.md:{ln}:", "analyse: no such command"))
         ln = plant(root, "docs/cli.md", r"^servprof analyze --perfetto", lambda l: l.replace("--perfetto", "--perfetto=x.json --json=1", 1))
