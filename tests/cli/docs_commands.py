@@ -6,8 +6,9 @@ counts them (`servprof demo --generate --help` for the generation demo), with a 
 shows one (`--opt VALUE`) and none where it does not (`--json=1`). An option that ends an inline span may
 stand without its value (`servprof export --otlp` names the feature). A command this build leaves out
 (`servprof: 'serve' is not in this build`) is not checked. Every `make TARGET` the docs name is a Makefile
-target, and every repository path they name in backticks (tests/..., scripts/..., bench/..., src/...,
-examples/..., python/...) exists (globs must match; paths the .gitignore covers are build outputs, and
+target (`make demo DEMO_ARGS="..."`'s options must be `servprof demo`'s, `make demo-generate`'s those of
+`servprof demo --generate`), and every repository path they name in backticks (tests/..., scripts/...,
+bench/..., src/..., examples/..., python/...) exists (globs must match; paths the .gitignore covers are build outputs, and
 FOREIGN_PATHS are other projects' files the docs cite). Then every fenced block with a marker on the
 line above it, `<!-- docs-check: servprof ARGS... [&& servprof ARGS...] [(exit N)] -->`, is output of
 those commands: they run in a scratch folder (no shell; a relative argument naming a file of the source
@@ -376,7 +377,7 @@ def is_ignored(path, pats):
     return False
 
 
-def check_make_and_paths(items, rel, src, targets, pats):
+def check_make_and_paths(items, rel, src, targets, pats, binary):
     for item in items:
         kind, ln, text = item[0], item[1], item[2]
         where = f"{rel}:{ln}"
@@ -390,13 +391,21 @@ def check_make_and_paths(items, rel, src, targets, pats):
                 continue
             if kind == "span" and s != 0:
                 continue
+            target = None
             for t in seg[s + 1:]:
                 if t.startswith("-") or "=" in t:
                     continue
                 counts["make targets"] += 1
                 if re.match(r"^[a-z][a-z0-9-]*$", t) and t not in targets:
                     problem(where, f"make {t}: no such target in the Makefile")
+                target = t
                 break
+            # DEMO_ARGS reach `servprof demo` (scripts/demo.sh) or `servprof demo --generate`
+            # (scripts/demo-generate.sh); demo-python's go to the Python service and load
+            demo = {"demo": ["demo"], "demo-generate": ["demo", "--generate"]}.get(target)
+            for t in seg[s + 1:]:
+                if demo and t.startswith("DEMO_ARGS=") and t[len("DEMO_ARGS="):].strip() not in ("", "..."):
+                    check_invocation(where, ["servprof"] + demo + tokenize(t[len("DEMO_ARGS="):]), binary, False)
         if kind != "span":
             continue
         for w in text.split():
@@ -498,7 +507,7 @@ def run_checks(binary, src, root):
         rel = os.path.relpath(path, root)
         items, blocks = read_doc(path)
         check_commands(path, items, binary, rel)
-        check_make_and_paths(items, rel, src, targets, pats)
+        check_make_and_paths(items, rel, src, targets, pats, binary)
         for b in blocks:
             if b["marker"]:
                 n_blocks += 1
