@@ -39,8 +39,10 @@ import glob
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 
 # paths in other projects' repositories that the docs cite (vLLM's tracing test, Triton 1.x's tracer)
 FOREIGN_PATHS = {"tests/tracing/test_tracing.py", "src/servers/tracer.cc"}
@@ -140,9 +142,10 @@ def doc_files(root):
 
 
 def read_doc(path):
-    """Yields ('fence', lineno, text, info, marker) for each fenced line (backslash continuations joined,
-    marker: the docs-check command above the block or None) and ('span', lineno, text) for each inline
-    code span outside fences (a span may run across a line break)."""
+    """Returns (items, blocks). items: ('fence', lineno, text, info, block number) for each fenced line
+    (backslash continuations and a synopsis' indented continuation lines joined to their first line) and
+    ('span', lineno, text) for each inline code span outside fences (a span may run across a line
+    break). blocks: each fenced block's first line, its docs-check marker (or None) and its lines."""
     with open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
     out = []
@@ -328,7 +331,7 @@ def check_invocation(where, seg, binary, mention):
         i += 1
 
 
-def check_commands(path, items, binary, rel):
+def check_commands(items, binary, rel):
     for item in items:
         kind, ln, text = item[0], item[1], item[2]
         where = f"{rel}:{ln}"
@@ -449,7 +452,6 @@ def run_marker(marker, src, binary):
     (a relative argument naming a file of the source tree is given as its absolute path, so earlier
     commands can write the files later ones read); returns (stdout of the last, None), (None, why), or
     (None, None) when a command is not in this build."""
-    import tempfile
     want_rc = 0
     m = re.search(r"\s*\(exit (\d+)\)$", marker)
     if m:
@@ -506,7 +508,7 @@ def run_checks(binary, src, root):
     for path in doc_files(root):
         rel = os.path.relpath(path, root)
         items, blocks = read_doc(path)
-        check_commands(path, items, binary, rel)
+        check_commands(items, binary, rel)
         check_make_and_paths(items, rel, src, targets, pats, binary)
         for b in blocks:
             if b["marker"]:
@@ -532,8 +534,6 @@ def plant(root, rel, find, change):
 def self_test(binary, src):
     """Plants a stale option, a stale command, a missing make target, a missing path and a changed figure in
     each docs-check block into a copy of the docs: each must be reported at its line."""
-    import shutil
-    import tempfile
     with tempfile.TemporaryDirectory() as root:
         shutil.copy(os.path.join(src, "README.md"), root)
         shutil.copytree(os.path.join(src, "docs"), os.path.join(root, "docs"))
