@@ -14,8 +14,9 @@ line above it, `<!-- docs-check: servprof ARGS... [&& servprof ARGS...] [(exit N
 those commands: they run in a scratch folder (no shell; a relative argument naming a file of the source
 tree is given as its absolute path, so earlier commands may write the inputs of later ones), the last
 must exit N (default 0), and each shown line must be one of its output lines, in order (runs of spaces
-count as one; a `...` in a shown line stands for any text, a line of only `...` for any lines). Figures
-are compared as text, so they must match exactly.
+count as one; a `...` in a shown line stands for any text, a line of only `...` for any lines); in a
+block of abridged JSON (its first line starts with `{`) each complete `"key":value` pair shown must be
+in the output as written. Figures are compared as text, so they must match exactly.
 
 Not invocations (skipped): a `servprof` that is not at a simple command's start, after `|`, `&&`, `;`,
 `$ `, `VAR=x`, `time` or a yaml `run:` (prose such as `see servprof load --help` inside a message, `pip
@@ -486,6 +487,15 @@ def check_output(block, rel, src, binary):
         return
     if out is None:
         return  # not in this build
+    shown_lines = [t for _, t in block["body"] if t.strip()]
+    if shown_lines and shown_lines[0].lstrip().startswith("{"):
+        # abridged, reflowed JSON: each complete "key":value pair shown (a number, true, false, null or a
+        # one-line string) must be one the output has, written the same way
+        for ln, shown in block["body"]:
+            for m in re.finditer(r'"(\w+)":(-?\d[\d.e+-]*|true|false|null|"[^"]*")', shown):
+                if m.group(0) not in out:
+                    problem(f"{rel}:{ln}", f"not in the output of `{block['marker']}`: {m.group(0)}")
+        return
     real = out.split("\n")
     pos = 0
     for ln, shown in block["body"]:
