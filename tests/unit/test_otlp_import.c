@@ -330,7 +330,8 @@ static void test_tgi(void)
 /* TGI's handler span without its HTTP parent (the request span itself), the Rust duration forms
  * (microseconds as "\u00b5s", whole seconds, nanoseconds) and no queued span (queue_time is placed);
  * a span of another service named "generate" whose total_time is a number is no TGI span (generic,
- * never malformed); a handler without total_time is an error with what it has placed. */
+ * never malformed); a handler without total_time is an error with what it has placed; without a
+ * generation sent, inference is one stage. */
 static void test_tgi_inline(void)
 {
 #define TGI_SPAN(tid, sid, parent, name, s, e, attrs) "{\"traceId\":\"" tid "\",\"spanId\":\"" sid "\"," \
@@ -348,29 +349,35 @@ static void test_tgi_inline(void)
         TGI_SPAN("20000000000000000000000000000002", "c200000000000001", "", "generate", "1000000000", "1010000000",
                  "{\"key\":\"total_time\",\"value\":{\"doubleValue\":1.5}}") ","
         TGI_SPAN("20000000000000000000000000000003", "c300000000000001", "", "generate_stream", "1000000000",
-                 "2000000000", STR("validation_time", "2s") "," STR("queue_time", "123ns"))
+                 "2000000000", STR("validation_time", "2s") "," STR("queue_time", "123ns")) ","
+        TGI_SPAN("20000000000000000000000000000004", "c400000000000001", "", "generate", "1000000000", "1010000000",
+                 STR("queue_time", "0.5ms") "," STR("inference_time", "7ms") "," STR("total_time", "7.5ms"))
         "]}]}]}";
 #undef STR
 #undef TGI_SPAN
     char err[512];
     sp_events *ev;
     CHECK(load_text(text, 0, &ev, err, sizeof err) == SP_OK);
-    CHECK_EQ_U64(ev->n_requests, 3);
-    if (ev->n_requests == 3) {
+    CHECK_EQ_U64(ev->n_requests, 4);
+    if (ev->n_requests == 4) {
         CHECK_EQ_U64(ev->requests[0].outcome, SP_OUTCOME_OK);
         CHECK_EQ_U64(ev->requests[1].outcome, SP_OUTCOME_OK);
         CHECK_EQ_U64(ev->requests[2].outcome, SP_OUTCOME_ERROR);
+        CHECK_EQ_U64(ev->requests[3].outcome, SP_OUTCOME_OK);
     }
     const uint64_t s = 1000000000ull, us = 1000;
     /* 1: preprocess 0.5 ms, queue 1 ms, inference 8.25 ms split at the first token (+3 ms);
-     * 3: validation 2 s clipped to the request's end (+1 s), nothing left for queue's 123 ns */
-    CHECK_EQ_U64(ev->n_spans, 5);
-    if (ev->n_spans == 5) {
+     * 3: validation 2 s clipped to the request's end (+1 s), nothing left for queue's 123 ns;
+     * 4: no validation_time and no generation sent: queue 0.5 ms, then inference whole (7 ms) */
+    CHECK_EQ_U64(ev->n_spans, 7);
+    if (ev->n_spans == 7) {
         it_check_span(ev, 0, 0, "preprocess", s, s + 500 * us);
         it_check_span(ev, 1, 0, "queue", s + 500 * us, s + 1500 * us);
         it_check_span(ev, 2, 0, "prefill", s + 1500 * us, s + 3000 * us);
         it_check_span(ev, 3, 0, "decode", s + 3000 * us, s + 9750 * us);
         it_check_span(ev, 4, 2, "preprocess", s, s + 1000000 * us);
+        it_check_span(ev, 5, 3, "queue", s, s + 500 * us);
+        it_check_span(ev, 6, 3, "inference", s + 500 * us, s + 7500 * us);
     }
     CHECK_EQ_U64(ev->n_tokens, 2);
     if (ev->n_tokens == 2)
