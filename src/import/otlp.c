@@ -58,6 +58,7 @@ typedef struct ospan {
     sp_str request_id;       /* servprof.request's string value: the request's id; SP_EV_NONE */
     bool has_flags;
     uint8_t flags;           /* "flags": the W3C trace flags (its low 8 bits) */
+    uint32_t tgi_h;          /* index into otlp.tgih: a TGI handler's timings; SP_EV_NONE: none */
     int64_t batch_effective; /* servprof.batch.effective_tokens; < 0 absent */
     int8_t outcome;          /* servprof.outcome (sp_outcome); < 0 absent */
     int8_t span_status;      /* the span's status.code: SPAN_STATUS_UNSET, _OK or _ERROR */
@@ -69,6 +70,8 @@ typedef struct ospan {
     bool has_lat;
     bool lat_negative;       /* a gen_ai.latency.* value below 0: read as not measured (docs/otlp.md) */
     int8_t finish_outcome;   /* gen_ai.response.finish_reasons as an outcome (sp_outcome); < 0 absent */
+    uint8_t tgi;             /* TGI_SPAN_*: what the span is in TGI's layout */
+    bool tgi_done;           /* a TGI handler span with total_time: the router saw the last token */
     int64_t num_seqs;        /* gen_ai.usage.num_sequences; < 0 absent */
     int64_t batch;           /* servprof.batch */
     int64_t input_tokens;    /* gen_ai.usage.prompt_tokens; < 0 unknown */
@@ -79,8 +82,6 @@ typedef struct ospan {
     uint32_t line, column;
     uint32_t seq;            /* order in the file (stable sorting) */
     uint32_t tri;            /* index into otlp.tri: the span's Triton facts; SP_EV_NONE: none */
-    uint8_t tgi;             /* TGI_SPAN_*: what the span is in TGI's layout */
-    int64_t tgi_dur[TGI_DUR_COUNT]; /* TGI's handler timings, ns; < 0 absent */
 } ospan;
 
 /* What a span says in Triton's OpenTelemetry layout (docs/triton.md, "OpenTelemetry mode"): kept out
@@ -118,6 +119,9 @@ typedef struct otlp {
     uint64_t tgi_handlers;   /* spans in TGI's handler layout: the file is TGI's router's */
     uint64_t tgi_requests;   /* requests read in TGI's layout */
     uint64_t tgi_batch_traces; /* TGI's batch traces, left out */
+    int64_t (*tgih)[TGI_DUR_COUNT]; /* TGI handler spans' timings, ns, < 0 absent (ospan.tgi_h): kept
+                                     * out of line, so other spans cost nothing more */
+    size_t ntgih, captgih;
     otri *tri;               /* Triton facts of the spans that have any (ospan.tri) */
     size_t ntri, captri;
     sp_triton_set triton;    /* traces in Triton's layout, built by triton_build.c */
@@ -137,6 +141,7 @@ typedef struct sread {
     bool has_stage;
     otri tri;                /* Triton facts as read; kept when has_tri */
     bool has_tri;
+    int64_t tgi_dur[TGI_DUR_COUNT]; /* TGI's timing fields as read, ns; < 0 absent */
     int tgi_bad;             /* a TGI timing field that is not a Rust duration (tgi_dur); -1 none */
     bool tgi_params;         /* a "parameters" field in TGI's shape (GenerateParameters { ... }) */
     bool tgi_batch_size;     /* an integer "batch_size" field */
@@ -661,7 +666,7 @@ static sp_status read_attributes(otlp *o, sread *r)
                     if (v.type != SP_JSON_STRING || !rust_duration_ns(v.str, v.len, &x))
                         r->tgi_bad = which - A_TGI_DUR;
                     else
-                        r->s.tgi_dur[which - A_TGI_DUR] = x;
+                        r->tgi_dur[which - A_TGI_DUR] = x;
                 } else if (which == A_TGI_PARAMS) {
                     r->tgi_params = v.type == SP_JSON_STRING && v.len >= 18 &&
                                     memcmp(v.str, "GenerateParameters", 18) == 0;
@@ -781,7 +786,8 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
     r->s.stage = SP_EV_NONE;
     r->s.tri = SP_EV_NONE;
     for (int i = 0; i < TGI_DUR_COUNT; i++)
-        r->s.tgi_dur[i] = -1;
+        r->tgi_dur[i] = -1;
+    r->s.tgi_h = SP_EV_NONE;
     r->tgi_bad = -1;
     r->tgi_params = r->tgi_batch_size = false;
     r->s.line = line;
@@ -959,7 +965,7 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
      * one of these names with fields of another shape is not read as TGI's, never malformed */
     bool tgi_shaped = r->tgi_params;
     for (int i = 0; i < TGI_DUR_COUNT; i++)
-        tgi_shaped |= r->s.tgi_dur[i] >= 0;
+        tgi_shaped |= r->tgi_dur[i] >= 0;
     if ((NAMED("generate") || NAMED("generate_stream") || NAMED("completions") || NAMED("chat_completions")) &&
         tgi_shaped) {
         if (r->tgi_bad >= 0)
@@ -968,10 +974,9 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
                                                      "writes it, e.g. {\"stringValue\":\"12.5ms\"}",
                                                      g_tgi_names[r->tgi_bad]));
         r->s.tgi = TGI_SPAN_HANDLER;
+        r->s.tgi_done = r->tgi_dur[TGI_TOTAL] >= 0;
         o->tgi_handlers++;
     } else {
-        for (int i = 0; i < TGI_DUR_COUNT; i++)
-            r->s.tgi_dur[i] = -1;
         if (NAMED("batch") && !r->s.has_parent && r->tgi_batch_size)
             r->s.tgi = TGI_SPAN_BATCH;
         else if (NAMED("send_generation"))
@@ -990,6 +995,12 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
         return sp_import_fail_at(o->ctx, line, col, SP_ERR_LIMIT, "more than %u spans in one file", OTLP_MAX_SPANS);
     if ((st = SP_GROW(o->spans, o->cap, o->n + 1, OTLP_MAX_SPANS)))
         return st;
+    if (r->s.tgi == TGI_SPAN_HANDLER) {
+        if ((st = SP_GROW(o->tgih, o->captgih, o->ntgih + 1, OTLP_MAX_SPANS)))
+            return st;
+        r->s.tgi_h = (uint32_t)o->ntgih;
+        memcpy(o->tgih[o->ntgih++], r->tgi_dur, sizeof r->tgi_dur);
+    }
     if (r->has_tri) {
         if ((st = SP_GROW(o->tri, o->captri, o->ntri + 1, OTLP_MAX_SPANS)))
             return st;
@@ -1409,7 +1420,7 @@ static sp_status place_tgi(otlp *o, const ospan *g, size_t n, size_t rs, uint32_
     const int dur[3] = {TGI_VALIDATION, TGI_QUEUE, TGI_INFERENCE};
     sp_status st;
     for (int k = 0; k < 3; k++) {
-        int64_t d = h->tgi_dur[dur[k]];
+        int64_t d = o->tgih[h->tgi_h][dur[k]];
         if (d < 0)
             continue;
         uint64_t e = clampadd(t, d, done);
@@ -1682,7 +1693,7 @@ static int outcome_of(const ospan *g, size_t n, size_t rs)
     /* TGI's handler records its timings only when the last token came (server.rs): a handler span
      * without total_time was not served, whatever its HTTP status (a stream answers 200 first) */
     for (size_t i = 0; i < n && (oc < 0 || oc == SP_OUTCOME_OK); i++)
-        if (g[i].tgi == TGI_SPAN_HANDLER && g[i].tgi_dur[TGI_TOTAL] < 0)
+        if (g[i].tgi == TGI_SPAN_HANDLER && !g[i].tgi_done)
             oc = SP_OUTCOME_ERROR;
     return oc;
 }
@@ -1951,6 +1962,7 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
     free(r);
     free(o.spans);
     free(o.tri);
+    free(o.tgih);
     free(o.tri_req);
     sp_triton_set_free(&o.triton);
     return st;
