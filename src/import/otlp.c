@@ -36,6 +36,18 @@ static const char *const g_lat_names[LAT_COUNT] = {
     "gen_ai.latency.time_in_model_execute", "gen_ai.latency.time_in_model_prefill",
     "gen_ai.latency.time_in_model_decode", "gen_ai.latency.time_in_model_inference"};
 
+/* Hugging Face text-generation-inference's request timings (docs/otlp.md, "text-generation-inference"):
+ * fields of the router's handler span (router/src/server.rs, generate / generate_stream / completions),
+ * recorded with format!("{:?}") of a Rust Duration ("1.25ms", "850\u00b5s", "2.5s"), as OTLP strings. */
+enum tgi_dur { TGI_VALIDATION, TGI_QUEUE, TGI_INFERENCE, TGI_TOTAL, TGI_PER_TOKEN, TGI_DUR_COUNT };
+
+static const char *const g_tgi_names[TGI_DUR_COUNT] = {
+    "validation_time", "queue_time", "inference_time", "total_time", "time_per_token"};
+
+/* What a span is in TGI's layout (its name and fields say; meaningful only in a file with a handler
+ * span): the request's handler span, a batch's own root span, one generation sent to the request. */
+enum { TGI_SPAN_NONE, TGI_SPAN_HANDLER, TGI_SPAN_BATCH, TGI_SPAN_SEND };
+
 /* A span as kept: only what building the model needs. */
 typedef struct ospan {
     uint8_t trace[16];
@@ -46,6 +58,7 @@ typedef struct ospan {
     sp_str request_id;       /* servprof.request's string value: the request's id; SP_EV_NONE */
     bool has_flags;
     uint8_t flags;           /* "flags": the W3C trace flags (its low 8 bits) */
+    uint32_t tgi_h;          /* index into otlp.tgih: a TGI handler's timings; SP_EV_NONE: none */
     int64_t batch_effective; /* servprof.batch.effective_tokens; < 0 absent */
     int8_t outcome;          /* servprof.outcome (sp_outcome); < 0 absent */
     int8_t span_status;      /* the span's status.code: SPAN_STATUS_UNSET, _OK or _ERROR */
@@ -57,6 +70,8 @@ typedef struct ospan {
     bool has_lat;
     bool lat_negative;       /* a gen_ai.latency.* value below 0: read as not measured (docs/otlp.md) */
     int8_t finish_outcome;   /* gen_ai.response.finish_reasons as an outcome (sp_outcome); < 0 absent */
+    uint8_t tgi;             /* TGI_SPAN_*: what the span is in TGI's layout */
+    bool tgi_done;           /* a TGI handler span with total_time: the router saw the last token */
     int64_t num_seqs;        /* gen_ai.usage.num_sequences; < 0 absent */
     int64_t batch;           /* servprof.batch */
     int64_t input_tokens;    /* gen_ai.usage.prompt_tokens; < 0 unknown */
@@ -101,6 +116,12 @@ typedef struct otlp {
     uint32_t negative_line, negative_col; /* the first such span's */
     uint64_t multi_lat_traces, multi_lat_spans; /* traces with more than one span carrying latencies,
                                                  * and those spans beyond the one read */
+    uint64_t tgi_handlers;   /* spans in TGI's handler layout: the file is TGI's router's */
+    uint64_t tgi_requests;   /* requests read in TGI's layout */
+    uint64_t tgi_batch_traces; /* TGI's batch traces, left out */
+    int64_t (*tgih)[TGI_DUR_COUNT]; /* TGI handler spans' timings, ns, < 0 absent (ospan.tgi_h): kept
+                                     * out of line, so other spans cost nothing more */
+    size_t ntgih, captgih;
     otri *tri;               /* Triton facts of the spans that have any (ospan.tri) */
     size_t ntri, captri;
     sp_triton_set triton;    /* traces in Triton's layout, built by triton_build.c */
@@ -120,6 +141,10 @@ typedef struct sread {
     bool has_stage;
     otri tri;                /* Triton facts as read; kept when has_tri */
     bool has_tri;
+    int64_t tgi_dur[TGI_DUR_COUNT]; /* TGI's timing fields as read, ns; < 0 absent */
+    int tgi_bad;             /* a TGI timing field that is not a Rust duration (tgi_dur); -1 none */
+    bool tgi_params;         /* a "parameters" field in TGI's shape (GenerateParameters { ... }) */
+    bool tgi_batch_size;     /* an integer "batch_size" field */
     uint32_t bad_line, bad_col;   /* where the first problem is when not at the span's start (an event) */
     char bad[200];
 } sread;
@@ -227,6 +252,52 @@ static bool token_seconds_ns(const sp_json_token *t, int64_t *out)
     return true;
 }
 
+/* A Rust Duration as its Debug format writes it (core::time::Duration's fmt::Debug, which TGI's router
+ * records with format!("{:?}")): whole seconds and up to 9 decimals then "s" when at least 1 s, else
+ * milliseconds (up to 6 decimals) "ms", microseconds (up to 3) "\u00b5s", or whole nanoseconds "ns";
+ * trailing zeros of the decimals are left out, so the text is the exact value. "us" is taken for
+ * "\u00b5s". To ns exactly. */
+static bool rust_duration_ns(const char *s, size_t n, int64_t *out)
+{
+    static const struct { const char *unit; int64_t scale; int decimals; } units[] = {
+        {"ns", 1, 0}, {"\xc2\xb5s", 1000, 3}, {"us", 1000, 3}, {"ms", 1000000, 6}, {"s", 1000000000, 9}};
+    for (size_t u = 0; u < sizeof units / sizeof units[0]; u++) {
+        size_t ul = strlen(units[u].unit);
+        if (n <= ul || memcmp(s + n - ul, units[u].unit, ul) != 0)
+            continue;
+        size_t m = n - ul, i = 0;
+        int64_t whole = 0, frac = 0, scale = units[u].scale;
+        if (!(s[0] >= '0' && s[0] <= '9'))
+            return false;
+        for (; i < m && s[i] >= '0' && s[i] <= '9'; i++) {
+            if (whole > (INT64_MAX / scale - 9) / 10)
+                return false;
+            whole = whole * 10 + (s[i] - '0');
+        }
+        int digits = 0;
+        if (i < m && s[i] == '.') {
+            for (i++; i < m && s[i] >= '0' && s[i] <= '9'; i++) {
+                if (++digits > units[u].decimals)
+                    return false;
+                frac = frac * 10 + (s[i] - '0');
+            }
+            if (digits == 0)
+                return false;
+        }
+        if (i != m)
+            return false;
+        for (int d = digits; d < units[u].decimals; d++)
+            frac *= 10;
+        /* frac is now in units of scale / 10^decimals */
+        int64_t per = scale;
+        for (int d = 0; d < units[u].decimals; d++)
+            per /= 10;
+        *out = whole * scale + frac * per;
+        return true;
+    }
+    return false;
+}
+
 /* Reads an attribute value object {"stringValue": ...} etc.; the '{' is consumed. Hands the scalar
  * inside to `want` (a token copy valid until the next lexer call) through `*got`. */
 static sp_status read_anyvalue(otlp *o, sp_json_token *got, bool *has)
@@ -263,7 +334,8 @@ static sp_status read_anyvalue(otlp *o, sp_json_token *got, bool *has)
 enum attr {
     A_NONE = -1, A_STAGE = LAT_COUNT, A_REQUEST, A_BATCH, A_PROMPT_TOKENS, A_COMPLETION_TOKENS, A_BATCH_EFFECTIVE,
     A_BATCH_PADDED, A_OUTCOME, A_HTTP_STATUS, A_TRITON_MODEL, A_TRITON_VERSION, A_TRITON_REQUEST,
-    A_FINISH_REASONS, A_NUM_SEQUENCES, A_GRPC_STATUS
+    A_FINISH_REASONS, A_NUM_SEQUENCES, A_GRPC_STATUS, A_TGI_PARAMS, A_TGI_BATCH_SIZE,
+    A_TGI_DUR   /* + enum tgi_dur */
 };
 
 static int attr_of(const char *k, size_t n)
@@ -293,6 +365,14 @@ static int attr_of(const char *k, size_t n)
         return A_GRPC_STATUS;
     if (IS("gen_ai.usage.num_sequences"))
         return A_NUM_SEQUENCES;
+    /* text-generation-inference's router: span fields (docs/otlp.md) */
+    if (IS("parameters"))
+        return A_TGI_PARAMS;
+    if (IS("batch_size"))
+        return A_TGI_BATCH_SIZE;
+    for (int i = 0; i < TGI_DUR_COUNT; i++)
+        if (strlen(g_tgi_names[i]) == n && memcmp(g_tgi_names[i], k, n) == 0)
+            return A_TGI_DUR + i;
     /* Triton's OpenTelemetry mode: these names in its docs, the triton. ones in an earlier tracer
      * (docs/triton.md, "OpenTelemetry mode") */
     if (IS("model_name") || IS("triton.model_name"))
@@ -580,6 +660,18 @@ static sp_status read_attributes(otlp *o, sread *r)
                     }
                 } else if (which == A_FINISH_REASONS) {
                     r->s.finish_outcome = finish_outcome_of(&v);
+                } else if (which >= A_TGI_DUR) {
+                    /* TGI's timings; on a span not named as TGI's handler they are not read (other
+                     * services may use these names: read_span decides) */
+                    if (v.type != SP_JSON_STRING || !rust_duration_ns(v.str, v.len, &x))
+                        r->tgi_bad = which - A_TGI_DUR;
+                    else
+                        r->tgi_dur[which - A_TGI_DUR] = x;
+                } else if (which == A_TGI_PARAMS) {
+                    r->tgi_params = v.type == SP_JSON_STRING && v.len >= 18 &&
+                                    memcmp(v.str, "GenerateParameters", 18) == 0;
+                } else if (which == A_TGI_BATCH_SIZE) {
+                    r->tgi_batch_size = token_int(&v, &x) && x >= 0;
                 } else if (which == A_NUM_SEQUENCES) {
                     if (token_int(&v, &x) && x >= 0)   /* another shape: not vLLM's, ignored */
                         r->s.num_seqs = x;
@@ -693,6 +785,11 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
         r->s.lat[i] = -1;
     r->s.stage = SP_EV_NONE;
     r->s.tri = SP_EV_NONE;
+    for (int i = 0; i < TGI_DUR_COUNT; i++)
+        r->tgi_dur[i] = -1;
+    r->s.tgi_h = SP_EV_NONE;
+    r->tgi_bad = -1;
+    r->tgi_params = r->tgi_batch_size = false;
     r->s.line = line;
     r->s.column = col;
     r->has_tri = false;
@@ -762,6 +859,7 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
                 return st;
             continue;
         }
+
         if (t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) {
             if (sp_json_skip_rest(&o->lx))
                 return sp_json_fail(&o->lx, o->ctx);
@@ -860,6 +958,31 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
     if (r->bad[0])
         return skip_or_fail(o, sp_import_fail_at(o->ctx, r->bad_line ? r->bad_line : line, r->bad_line ? r->bad_col : col,
                                                  SP_ERR_PARSE, "span: %s", r->bad));
+    /* TGI's layout (docs/otlp.md, "text-generation-inference"): the router's handler span by its name
+     * and fields, a batch's root span, the spans of each generation sent and each step's infer span */
+#define NAMED(lit) (r->has_name && r->name_len == sizeof(lit) - 1 && memcmp(r->name, lit, r->name_len) == 0)
+    /* TGI's by a field in TGI's shape (a Rust duration, GenerateParameters): another service's span of
+     * one of these names with fields of another shape is not read as TGI's, never malformed */
+    bool tgi_shaped = r->tgi_params;
+    for (int i = 0; i < TGI_DUR_COUNT; i++)
+        tgi_shaped |= r->tgi_dur[i] >= 0;
+    if ((NAMED("generate") || NAMED("generate_stream") || NAMED("completions") || NAMED("chat_completions")) &&
+        tgi_shaped) {
+        if (r->tgi_bad >= 0)
+            return skip_or_fail(o, sp_import_fail_at(o->ctx, line, col, SP_ERR_PARSE,
+                                                     "span: %s must be a Rust duration as text-generation-inference "
+                                                     "writes it, e.g. {\"stringValue\":\"12.5ms\"}",
+                                                     g_tgi_names[r->tgi_bad]));
+        r->s.tgi = TGI_SPAN_HANDLER;
+        r->s.tgi_done = r->tgi_dur[TGI_TOTAL] >= 0;
+        o->tgi_handlers++;
+    } else {
+        if (NAMED("batch") && !r->s.has_parent && r->tgi_batch_size)
+            r->s.tgi = TGI_SPAN_BATCH;
+        else if (NAMED("send_generation"))
+            r->s.tgi = TGI_SPAN_SEND;
+    }
+#undef NAMED
     struct sp_events *ev = o->ctx->ev;
     sp_status st;
     if (r->has_stage) {
@@ -872,6 +995,12 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
         return sp_import_fail_at(o->ctx, line, col, SP_ERR_LIMIT, "more than %u spans in one file", OTLP_MAX_SPANS);
     if ((st = SP_GROW(o->spans, o->cap, o->n + 1, OTLP_MAX_SPANS)))
         return st;
+    if (r->s.tgi == TGI_SPAN_HANDLER) {
+        if ((st = SP_GROW(o->tgih, o->captgih, o->ntgih + 1, OTLP_MAX_SPANS)))
+            return st;
+        r->s.tgi_h = (uint32_t)o->ntgih;
+        memcpy(o->tgih[o->ntgih++], r->tgi_dur, sizeof r->tgi_dur);
+    }
     if (r->has_tri) {
         if ((st = SP_GROW(o->tri, o->captri, o->ntri + 1, OTLP_MAX_SPANS)))
             return st;
@@ -1257,6 +1386,66 @@ static sp_status place_latencies(otlp *o, const ospan *g, size_t n, size_t req_s
     return st;
 }
 
+/* TGI's handler timings placed in time (docs/otlp.md, "text-generation-inference"). The router measures
+ * them from one start (its handler's Instant::now(), as the handler span opens): validation until the
+ * request was queued, queue until its first batch started (prefill), inference from then until the
+ * last token; they follow each other from the handler span's start, each clipped to the request's
+ * end. A stage the trace has as a real span (TGI's "queued" span) is not derived again, but its time
+ * still counts before the next piece. Each generation sent to the request has a send_generation span:
+ * the first is the first token, which splits inference into prefill (until it) and decode (after it),
+ * as vLLM's spans are read; the last is the last token, and their count the output tokens. Without a
+ * generation sent, inference stays one stage, "inference". */
+static sp_status place_tgi(otlp *o, const ospan *g, size_t n, size_t rs, uint32_t req, sp_str s_prefill,
+                           sp_str s_decode, sp_str s_inference)
+{
+    struct sp_events *ev = o->ctx->ev;
+    const ospan *h = NULL;
+    for (size_t i = 0; i < n && !h; i++)
+        if (g[i].tgi == TGI_SPAN_HANDLER)
+            h = &g[i];
+    if (!h)
+        return SP_OK;
+    o->tgi_requests++;
+    const ospan *first = NULL, *last = NULL;
+    int64_t sends = 0;
+    for (size_t i = 0; i < n; i++)
+        if (g[i].tgi == TGI_SPAN_SEND) {   /* g is in start order */
+            first = first ? first : &g[i];
+            last = &g[i];
+            sends++;
+        }
+    uint64_t done = ev->requests[req].done_ns;
+    uint64_t t = h->start < done ? h->start : done;
+    const sp_str stage[3] = {o->ks.preprocess, o->ks.queue, first ? s_prefill : s_inference};
+    const int dur[3] = {TGI_VALIDATION, TGI_QUEUE, TGI_INFERENCE};
+    sp_status st;
+    for (int k = 0; k < 3; k++) {
+        int64_t d = o->tgih[h->tgi_h][dur[k]];
+        if (d < 0)
+            continue;
+        uint64_t e = clampadd(t, d, done);
+        uint64_t cut = e;   /* prefill ends at the first token, decode runs from there to e */
+        if (k == 2 && first)
+            cut = first->start < t ? t : first->start > e ? e : first->start;
+        if (cut > t && !has_stage(g, n, stage[k], rs) && (st = sp_ev_add_span(ev, req, stage[k], t, cut)))
+            return st;
+        if (e > cut && !has_stage(g, n, s_decode, rs) && (st = sp_ev_add_span(ev, req, s_decode, cut, e)))
+            return st;
+        t = e;
+    }
+    if (!first)
+        return SP_OK;
+    sp_ev_request_cold *rc;
+    if ((st = sp_ev_cold_get(ev, req, &rc)))
+        return st;
+    rc->output_tokens = sends;
+    if ((st = sp_ev_add_token(ev, req, 0, first->start)))
+        return st;
+    if (sends >= 2)
+        st = sp_ev_add_token(ev, req, (uint64_t)sends - 1, last->start);
+    return st;
+}
+
 /* The request of a trace's request span: named by its servprof.request string when it has one that
  * no earlier trace of the file took (servprof export writes each request's own id there), else by the
  * trace id in hex (docs/otlp.md, "Requests"). */
@@ -1501,6 +1690,11 @@ static int outcome_of(const ospan *g, size_t n, size_t rs)
         oc = grpc_outcome(g[rs].grpc_status);
     if ((oc < 0 || oc == SP_OUTCOME_OK) && g[rs].span_status == SPAN_STATUS_ERROR)
         oc = SP_OUTCOME_ERROR;
+    /* TGI's handler records its timings only when the last token came (server.rs): a handler span
+     * without total_time was not served, whatever its HTTP status (a stream answers 200 first) */
+    for (size_t i = 0; i < n && (oc < 0 || oc == SP_OUTCOME_OK); i++)
+        if (g[i].tgi == TGI_SPAN_HANDLER && !g[i].tgi_done)
+            oc = SP_OUTCOME_ERROR;
     return oc;
 }
 
@@ -1508,15 +1702,18 @@ static sp_status build(otlp *o)
 {
     struct sp_events *ev = o->ctx->ev;
     const uint32_t file = o->ctx->file;
-    sp_str s_prefill, s_decode;
+    sp_str s_prefill, s_decode, s_inference = SP_EV_NONE;
     sp_status st;
     if ((st = sp_str_intern(&ev->strings, "prefill", 7, &s_prefill)) ||
         (st = sp_str_intern(&ev->strings, "decode", 6, &s_decode)))
+        return st;
+    if (o->tgi_handlers && (st = sp_str_intern(&ev->strings, "inference", 9, &s_inference)))
         return st;
     if (o->n > 1)
         qsort(o->spans, o->n, sizeof *o->spans, span_cmp);
     bmember *bm = NULL;
     size_t nbm = 0, capbm = 0;
+
     for (size_t a = 0; a < o->n && st == SP_OK;) {
         size_t b = a;
         while (b < o->n && memcmp(o->spans[b].trace, o->spans[a].trace, 16) == 0)
@@ -1541,6 +1738,13 @@ static sp_status build(otlp *o)
         for (size_t i = 0; i < n && rs == n; i++)
             if (g[i].server && !g[i].not_request)
                 rs = i;
+        if (rs < n && o->tgi_handlers && g[rs].tgi == TGI_SPAN_BATCH) {
+            /* TGI's batch, a trace of its own linked to its members' steps: not a request, and not
+             * read as a batch (docs/otlp.md, "text-generation-inference") */
+            ev->files[file].ignored += n;
+            o->tgi_batch_traces++;
+            continue;
+        }
         if (rs == n) {
             ev->files[file].ignored += n;   /* a trace fragment with no request span */
             size_t maybe = 0;   /* spans not marked as never a request (an exported batch's own trace) */
@@ -1582,6 +1786,8 @@ static sp_status build(otlp *o)
         }
         if (st == SP_OK)
             st = place_latencies(o, g, n, rs, req, s_prefill, s_decode);
+        if (st == SP_OK && o->tgi_handlers)
+            st = place_tgi(o, g, n, rs, req, s_prefill, s_decode, s_inference);
     }
     /* batches: the window spans every span naming the batch; members are their requests */
     if (st == SP_OK && nbm) {
@@ -1727,6 +1933,16 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
                "attributes\")", ctx->name, (unsigned long long)o.multi_lat_traces, o.multi_lat_traces == 1 ? "" : "s",
                o.multi_lat_traces == 1 ? "s" : "", (unsigned long long)o.multi_lat_spans,
                o.multi_lat_spans == 1 ? "" : "s");
+    if (st == SP_OK && o.tgi_requests)
+        /* what TGI's spans cannot show (docs/otlp.md, "text-generation-inference") */
+        sp_log(SP_LOG_WARN, "%s: %llu request%s read in text-generation-inference's layout: validation_time, "
+               "queue_time and inference_time are the preprocess, queue, prefill and decode stages (prefill until "
+               "the first generation sent); prefill and decode are each one stretch with no device time, padding "
+               "or KV-cache figures, and a stream cut by its client reads as an error; %llu batch trace%s left "
+               "out (TGI links them to the requests' steps; with no device activity their windows would read as "
+               "gap) (docs/otlp.md, \"text-generation-inference\")", ctx->name,
+               (unsigned long long)o.tgi_requests, o.tgi_requests == 1 ? "" : "s",
+               (unsigned long long)o.tgi_batch_traces, o.tgi_batch_traces == 1 ? "" : "s");
     if (st == SP_OK && o.negative_lat_spans)
         sp_log(SP_LOG_WARN, "%s:%u:%u: %llu span%s (the first here) carr%s a negative gen_ai.latency.* value, read as "
                "not measured: vLLM's v1 engine computes them from timestamps a request never reached, e.g. "
@@ -1746,6 +1962,7 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
     free(r);
     free(o.spans);
     free(o.tri);
+    free(o.tgih);
     free(o.tri_req);
     sp_triton_set_free(&o.triton);
     return st;

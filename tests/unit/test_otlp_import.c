@@ -271,6 +271,120 @@ static void test_status(void)
     sp_events_destroy(ev);
 }
 
+/* tgi.jsonl: text-generation-inference's router spans, hand-written in the layout of its source
+ * (router/src/server.rs at 003eaec: the generate / generate_stream handler spans record validation_time,
+ * queue_time, inference_time, total_time as format!("{:?}") of a Rust Duration, only once the last
+ * token came; backends/v3/src/backend.rs at 1d0847a: a "queued" child while waiting, one
+ * "send_generation" per generation sent, and each batch a root "batch" span with batch_size in a
+ * trace of its own). Expected values worked by hand from the span times in the file (docs/otlp.md,
+ * "text-generation-inference"). Before, the two batch traces were two more ok requests, the stream
+ * that failed after its 200 was ok, and everything but the queued spans was `other`. */
+static void test_tgi(void)
+{
+    char err[512];
+    sp_status st;
+    sp_events *ev = load_file("tgi.jsonl", &st, err, sizeof err);
+    CHECK(st == SP_OK);
+    if (st != SP_OK) {
+        sp_events_destroy(ev);
+        return;
+    }
+    const uint64_t b = 1765000000000000000ull, us = 1000, ms = 1000000;
+    CHECK_EQ_U64(ev->n_requests, 4);   /* the batch traces are not requests */
+    if (ev->n_requests == 4) {
+        CHECK_EQ_U64(ev->requests[0].outcome, SP_OUTCOME_OK);
+        CHECK_EQ_U64(ev->requests[1].outcome, SP_OUTCOME_OK);
+        CHECK_EQ_U64(ev->requests[2].outcome, SP_OUTCOME_ERROR);   /* 200, but no timings: not served */
+        CHECK_EQ_U64(ev->requests[3].outcome, SP_OUTCOME_ERROR);   /* 422 */
+        CHECK_EQ_U64(ev->requests[2].status, 200);
+    }
+    /* R1: handler from b+0.1 ms: validation 1.25 ms, the queued span (b+1.4..b+21.3) in place of
+     * queue_time, inference from b+0.1+1.25+20 = b+21.35 ms to +107.25 = b+128.6, split at the first
+     * send_generation (b+45.1). R2: handler from b+10.05: validation 850 us, queued b+10.9..b+15.05,
+     * inference b+15.05..b+69.95 split at b+30. R3: its queued span only. */
+    CHECK_EQ_U64(ev->n_spans, 9);
+    if (ev->n_spans == 9) {
+        it_check_span(ev, 0, 0, "queue", b + 1400 * us, b + 21300 * us);
+        it_check_span(ev, 1, 0, "preprocess", b + 100 * us, b + 1350 * us);
+        it_check_span(ev, 2, 0, "prefill", b + 21350 * us, b + 45100 * us);
+        it_check_span(ev, 3, 0, "decode", b + 45100 * us, b + 128600 * us);
+        it_check_span(ev, 4, 1, "queue", b + 10900 * us, b + 15050 * us);
+        it_check_span(ev, 5, 1, "preprocess", b + 10050 * us, b + 10900 * us);
+        it_check_span(ev, 6, 1, "prefill", b + 15050 * us, b + 30 * ms);
+        it_check_span(ev, 7, 1, "decode", b + 30 * ms, b + 69950 * us);
+        it_check_span(ev, 8, 2, "queue", b + 21 * ms, b + 40 * ms);
+    }
+    /* first and last generations sent: R1 5 (TTFT 45.1 ms, TPOT (128.5 - 45.1) / 4 = 20.85 ms), R2 3 */
+    CHECK_EQ_U64(ev->n_tokens, 4);
+    if (ev->n_tokens == 4) {
+        CHECK(ev->tokens[0].req == 0 && ev->tokens[0].index == 0 && ev->tokens[0].time_ns == b + 45100 * us);
+        CHECK(ev->tokens[1].req == 0 && ev->tokens[1].index == 4 && ev->tokens[1].time_ns == b + 128500 * us);
+        CHECK(ev->tokens[2].req == 1 && ev->tokens[2].index == 0 && ev->tokens[2].time_ns == b + 30 * ms);
+        CHECK(ev->tokens[3].req == 1 && ev->tokens[3].index == 2 && ev->tokens[3].time_ns == b + 69900 * us);
+    }
+    CHECK_EQ_U64(ev->n_batches, 0);   /* TGI's batch traces are left out (docs/otlp.md) */
+    CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
+    sp_events_destroy(ev);
+}
+
+/* TGI's handler span without its HTTP parent (the request span itself), the Rust duration forms
+ * (microseconds as "\u00b5s", whole seconds, nanoseconds) and no queued span (queue_time is placed);
+ * a span of another service named "generate" whose total_time is a number is no TGI span (generic,
+ * never malformed); a handler without total_time is an error with what it has placed; without a
+ * generation sent, inference is one stage. */
+static void test_tgi_inline(void)
+{
+#define TGI_SPAN(tid, sid, parent, name, s, e, attrs) "{\"traceId\":\"" tid "\",\"spanId\":\"" sid "\"," \
+    "\"parentSpanId\":\"" parent "\",\"name\":\"" name "\",\"kind\":1,\"startTimeUnixNano\":\"" s "\"," \
+    "\"endTimeUnixNano\":\"" e "\",\"attributes\":[" attrs "]}"
+#define STR(k, v) "{\"key\":\"" k "\",\"value\":{\"stringValue\":\"" v "\"}}"
+    const char *text = "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
+        TGI_SPAN("20000000000000000000000000000001", "c100000000000001", "", "generate", "1000000000", "1010000000",
+                 STR("validation_time", "500\xc2\xb5s") "," STR("queue_time", "1ms") "," STR("inference_time", "8.25ms")
+                 "," STR("total_time", "9.75ms")) ","
+        TGI_SPAN("20000000000000000000000000000001", "c100000000000002", "c100000000000001", "send_generation",
+                 "1003000000", "1003000100", "") ","
+        TGI_SPAN("20000000000000000000000000000001", "c100000000000003", "c100000000000001", "send_generation",
+                 "1009000000", "1009000100", "") ","
+        TGI_SPAN("20000000000000000000000000000002", "c200000000000001", "", "generate", "1000000000", "1010000000",
+                 "{\"key\":\"total_time\",\"value\":{\"doubleValue\":1.5}}") ","
+        TGI_SPAN("20000000000000000000000000000003", "c300000000000001", "", "generate_stream", "1000000000",
+                 "2000000000", STR("validation_time", "2s") "," STR("queue_time", "123ns")) ","
+        TGI_SPAN("20000000000000000000000000000004", "c400000000000001", "", "generate", "1000000000", "1010000000",
+                 STR("queue_time", "0.5ms") "," STR("inference_time", "7ms") "," STR("total_time", "7.5ms"))
+        "]}]}]}";
+#undef STR
+#undef TGI_SPAN
+    char err[512];
+    sp_events *ev;
+    CHECK(load_text(text, 0, &ev, err, sizeof err) == SP_OK);
+    CHECK_EQ_U64(ev->n_requests, 4);
+    if (ev->n_requests == 4) {
+        CHECK_EQ_U64(ev->requests[0].outcome, SP_OUTCOME_OK);
+        CHECK_EQ_U64(ev->requests[1].outcome, SP_OUTCOME_OK);
+        CHECK_EQ_U64(ev->requests[2].outcome, SP_OUTCOME_ERROR);
+        CHECK_EQ_U64(ev->requests[3].outcome, SP_OUTCOME_OK);
+    }
+    const uint64_t s = 1000000000ull, us = 1000;
+    /* 1: preprocess 0.5 ms, queue 1 ms, inference 8.25 ms split at the first token (+3 ms);
+     * 3: validation 2 s clipped to the request's end (+1 s), nothing left for queue's 123 ns;
+     * 4: no validation_time and no generation sent: queue 0.5 ms, then inference whole (7 ms) */
+    CHECK_EQ_U64(ev->n_spans, 7);
+    if (ev->n_spans == 7) {
+        it_check_span(ev, 0, 0, "preprocess", s, s + 500 * us);
+        it_check_span(ev, 1, 0, "queue", s + 500 * us, s + 1500 * us);
+        it_check_span(ev, 2, 0, "prefill", s + 1500 * us, s + 3000 * us);
+        it_check_span(ev, 3, 0, "decode", s + 3000 * us, s + 9750 * us);
+        it_check_span(ev, 4, 2, "preprocess", s, s + 1000000 * us);
+        it_check_span(ev, 5, 3, "queue", s, s + 500 * us);
+        it_check_span(ev, 6, 3, "inference", s + 500 * us, s + 7500 * us);
+    }
+    CHECK_EQ_U64(ev->n_tokens, 2);
+    if (ev->n_tokens == 2)
+        CHECK(ev->tokens[1].index == 1 && ev->tokens[1].time_ns == s + 9000 * us);
+    sp_events_destroy(ev);
+}
+
 #define SPAN(extra) "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{" extra "}]}]}]}"
 #define IDS "\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"b7ad6b7169203331\","
 
@@ -296,6 +410,16 @@ static void test_malformed(void)
         {SPAN(IDS "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\",\"status\":[2]"),
          "o.json:1:44: span: \"status\" must be an object"},
         {SPAN(IDS "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\",\"status\":2"), "\"status\" must be an object"},
+        /* TGI's handler span (by a field in TGI's shape) with a timing that is no Rust duration, or
+         * more decimals than Rust writes for the unit */
+        {SPAN(IDS "\"name\":\"generate\",\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\",\"attributes\":["
+              "{\"key\":\"total_time\",\"value\":{\"stringValue\":\"3ms\"}},"
+              "{\"key\":\"queue_time\",\"value\":{\"stringValue\":\"soon\"}}]"),
+         "o.json:1:44: span: queue_time must be a Rust duration as text-generation-inference writes it"},
+        {SPAN(IDS "\"name\":\"generate_stream\",\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\",\"attributes\":["
+              "{\"key\":\"parameters\",\"value\":{\"stringValue\":\"GenerateParameters { }\"}},"
+              "{\"key\":\"inference_time\",\"value\":{\"stringValue\":\"1.0000005ms\"}}]"),
+         "span: inference_time must be a Rust duration"},
         {SPAN(IDS "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\",\"status\":{\"code\":3}"),
          "\"status\": \"code\" must be 0 (unset), 1 (ok) or 2 (error)"},
         {SPAN(IDS "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\",\"status\":{\"code\":\"ERROR\"}"),
@@ -389,6 +513,8 @@ int main(void)
     test_vllm_v0();
     test_vllm_v1();
     test_vllm_finish_reasons();
+    test_tgi();
+    test_tgi_inline();
     test_status();
     test_malformed();
     test_base64_ids();
