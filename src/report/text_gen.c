@@ -103,8 +103,9 @@ static void cost_part(FILE *out, const sp_report *r, const sp_gen_summary *g)
     if (q->count && o < sizeof line) {
         char a[32], b[32];
         snprintf(line + o, sizeof line - o, "; one request's cost per output token (its steps' device time by its "
-                 "tokens in each step) p50 %s, p95 %s", sp_rep_fmt_money(a, sizeof a, (double)q->p50_ns * 1e-9),
-                 sp_rep_fmt_money(b, sizeof b, (double)q->p95_ns * 1e-9));
+                 "tokens in each step) p50 %s, p95 %s%s", sp_rep_fmt_money(a, sizeof a, (double)q->p50_ns * 1e-9),
+                 sp_rep_fmt_money(b, sizeof b, (double)q->p95_ns * 1e-9),
+                 r->batch_count ? "" : " (no step in the trace: no device time is any request's)");
     }
     sp_rep_wrap(out, line, 0, 2);
 }

@@ -380,11 +380,14 @@ def check_cost(r):
         r.fig(sec, mm, 1, "pct", sh[st], sig=SIG_SHARE, tol=1e-12, what=st + " sentence share")
     q = c["request_cost"]
     if q["count"]:
-        m = r.search(sec, r"^  one request's cost \(batch device time by its tokens\): p50 (%s), p95 (%s), max (%s)$" %
+        m = r.search(sec, r"^  one request's cost \(batch device time by its tokens\): p50 (%s), p95 (%s), max (%s)"
+                     r"( \(no batch in the trace: no device time is any request's\))?$" %
                      (MONEY, MONEY, MONEY), "request cost line")
         if m:
             for g, k in ((1, "p50"), (2, "p95"), (3, "max")):
                 r.fig(sec, m, g, "money", q[k], sig=SIG_MONEY, what="request cost " + k)
+            if bool(m.group(4)) != (rep["batches"]["count"] == 0):   # the $0 of a trace without batches is said
+                r.fail(sec, "request cost line: the no-batch note with %d batches" % rep["batches"]["count"])
 
 
 def check_gpu(r):
@@ -598,10 +601,13 @@ def check_generation(r):
         q = gc.get("request_cost_per_output_token")
         if q and q["count"]:
             mm = r.search(s2, sp(r"one request's cost per output token \(its steps' device time by its tokens in each "
-                                 r"step\) p50 (%s), p95 (%s)$") % (MONEY, MONEY), "request cost per token")
+                                 r"step\) p50 (%s), p95 (%s)( \(no step in the trace: no device time is any "
+                                 r"request's\))?$") % (MONEY, MONEY), "request cost per token")
             if mm:
                 r.fig(s2, mm, 1, "money", q["p50"], sig=SIG_MONEY, what="request p50")
                 r.fig(s2, mm, 2, "money", q["p95"], sig=SIG_MONEY, what="request p95")
+                if bool(mm.group(3)) != (rep["batches"]["count"] == 0):
+                    r.fail(s2, "request cost per token: the no-step note with %d steps" % rep["batches"]["count"])
 
 
 def check_quality(r):
