@@ -322,9 +322,9 @@ class CPathCase(TempDirCase):
     filled stage edges, case by case on two recorders."""
 
     def setUp(self):
-        super().setUp()
-        if servprof.asgi._c_begin is None:
+        if servprof.asgi._c_begin is None:  # before the temporary folder: no tearDown follows a skip here
             self.skipTest("the ctypes backend has only the Python path")
+        super().setUp()
 
     def test_traceparent_parsers_agree(self):
         """libservprof's sp_trace_context_parse (the C path) and _common.parse_traceparent (the Python
@@ -586,9 +586,9 @@ class AwaitableCase(TempDirCase):
     the awaitable behaves as a coroutine under asyncio, under other drivers and under a tracer."""
 
     def setUp(self):
-        super().setUp()
-        if servprof.asgi._c_call is None:
+        if servprof.asgi._c_call is None:  # before the temporary folder: no tearDown follows a skip here
             self.skipTest("the ctypes backend has only the Python path")
+        super().setUp()
 
     # Each scenario: (request id, the app, how to run it). Runners return what they observed, so the
     # C and Python paths can be compared beyond the records (exceptions, values the app saw).
