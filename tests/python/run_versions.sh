@@ -50,7 +50,7 @@ fail=0
 for PY in "${PYS[@]}"; do
   V=$("$PY" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])') || { echo "FAILED: $PY does not run"; fail=1; continue; }
   echo "######## Python $V ($PY)"
-  # shellcheck disable=SC2046
+  # INC, SUFFIX, PYCC, PYCFLAGS, CCSHARED, LDSHARED from the interpreter's sysconfig (shell-quoted)
   eval "$("$PY" - <<'PYEOF'
 import shlex, sysconfig as s
 v = {"INC": s.get_paths()["include"], "SUFFIX": s.get_config_var("EXT_SUFFIX"), "PYCC": s.get_config_var("CC"),
@@ -69,6 +69,7 @@ PYEOF
     "'$VERSION'" "'$SRC/include'" "'$BUILD'" > "$PKG/servprof/_config.py"
   # CC and LDSHARED as setuptools takes them: the environment's CC replaces the compiler in both
   cc=${CC:-$PYCC}
+  # shellcheck disable=SC2153 # LDSHARED: set by the eval above
   ldshared=$LDSHARED
   [ -n "${CC:-}" ] && ldshared="$CC ${LDSHARED#* }"
   built=1
