@@ -9,6 +9,14 @@
 #     functions they call declared as CPython's documentation gives them), and every name below, deprecated
 #     or removed by 3.12 or 3.13 (What's New in Python 3.12 and 3.13, C API changes), poisoned: a use of one
 #     fails the compile.
+# Where pyenv's 3.12 and 3.13 are installed (this machine, CI), python_versions (run_versions.sh) compiles
+# the extension against their real headers with -Werror and runs it, which catches every name in 3 that
+# those headers no longer declare or mark Py_DEPRECATED. Kept beside it because it still checks what those
+# builds do not: 1 (private names compile against every version, PY_SSIZE_T_CLEAN matters to 3.11's
+# '#' formats at run time only); in 3, the names 3.13's headers still accept without a warning though
+# 3.12/3.13 deprecate them (PyErr_Fetch, PyErr_Restore, PyErr_NormalizeException, PyUnicode_READY,
+# PyModule_AddObject; T_OBJECT, T_OBJECT_EX, READONLY of structmember.h, which Python.h does not include);
+# and all of 3 where no 3.12/3.13 is installed (python_versions then skips).
 # Skips (77) where this Python has no headers (Debian python3-dev; scripts/setup.sh test).
 # Usage: check_capi.sh SOURCE_DIR
 set -u

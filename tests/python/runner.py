@@ -31,7 +31,8 @@ def main():
         p, f, s = run_here(path)
         print("RESULT %d %d %d" % (p, f, s))
         return 0
-    src = open(path).read()
+    with open(path) as f:
+        src = f.read()
     backends = ["native"]
     for line in src.splitlines():
         if line.startswith("BACKENDS = "):
