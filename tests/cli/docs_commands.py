@@ -45,8 +45,13 @@ import subprocess
 import sys
 import tempfile
 
-# paths in other projects' repositories that the docs cite (vLLM's tracing test, Triton 1.x's tracer)
-FOREIGN_PATHS = {"tests/tracing/test_tracing.py", "src/servers/tracer.cc"}
+# paths in other projects' repositories that the docs cite (vLLM's tracing test, Triton 1.x's tracer,
+# SGLang's tracing modules: docs/otlp.md, "SGLang")
+FOREIGN_PATHS = {"tests/tracing/test_tracing.py", "src/servers/tracer.cc",
+                 "python/sglang/srt/tracing/trace.py",
+                 "python/sglang/srt/tracing/trace_metric_wrapper.py",
+                 "python/sglang/srt/observability/trace.py",
+                 "python/sglang/srt/observability/req_time_stats.py"}
 PATH_PREFIXES = ("tests/", "scripts/", "bench/", "src/", "examples/", "python/")
 SEPARATORS = {"|", "||", "&&", ";", "&", "|&"}
 PREFIX_WORDS = {"$", "time", "exec", "nohup", "sudo", "env", "!", "-", "run:"}  # run: a CI step (yaml)
