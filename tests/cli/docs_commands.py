@@ -47,7 +47,7 @@ import tempfile
 
 # paths in other projects' repositories that the docs cite (vLLM's tracing test, Triton 1.x's tracer)
 FOREIGN_PATHS = {"tests/tracing/test_tracing.py", "src/servers/tracer.cc"}
-# other projects' trees the docs cite files of (docs/otlp.md: SGLang's Python package)
+# other projects' trees the docs cite files of (docs/otlp.md, "SGLang": its tracing modules)
 FOREIGN_PREFIXES = ("python/sglang/",)
 PATH_PREFIXES = ("tests/", "scripts/", "bench/", "src/", "examples/", "python/")
 SEPARATORS = {"|", "||", "&&", ";", "&", "|&"}
