@@ -46,7 +46,7 @@ import sys
 import tempfile
 
 # paths in other projects' repositories that the docs cite (vLLM's tracing test, Triton 1.x's tracer)
-FOREIGN_PATHS = {"tests/tracing/test_tracing.py", "src/servers/tracer.cc"}
+FOREIGN_PATHS = {"tests/tracing/test_tracing.py", "src/servers/tracer.cc", "python/sglang/srt/tracing/trace.py"}
 PATH_PREFIXES = ("tests/", "scripts/", "bench/", "src/", "examples/", "python/")
 SEPARATORS = {"|", "||", "&&", ";", "&", "|&"}
 PREFIX_WORDS = {"$", "time", "exec", "nohup", "sudo", "env", "!", "-", "run:"}  # run: a CI step (yaml)
