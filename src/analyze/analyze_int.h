@@ -688,6 +688,14 @@ typedef struct sp_verdict_cand {
     "record the model's compute as kernel spans before acting on it: the trace has none, so this is "   \
     "the batches' whole time, the model's compute included"
 
+/* The same for a generation table's gap rows (docs/generation.md, "Verdicts"): a step is a batch. */
+#define SP_ANA_STEP_GAP_UNMEASURED_FIX                                                                 \
+    "record the device's kernels (CUPTI, the PyTorch profiler) before acting on it: the trace has none, " \
+    "so this is the steps' whole time, the model's compute included"
+#define SP_ANA_STEP_GAP_UNMEASURED_FIX_CPU                                                             \
+    "record the model's compute as kernel spans before acting on it: the trace has none, so this is "   \
+    "the steps' whole time, the model's compute included"
+
 typedef struct sp_verdict_facts {
     double waste_fraction;   /* padding waste over all batches, for the padding candidate's reading */
     int queue_saturated;     /* a batch in flight >= SP_ANA_SATURATED_IN_FLIGHT of the window */
@@ -702,7 +710,8 @@ typedef struct sp_verdict_facts {
     int device_cpu;          /* the steps ran on the CPU: no kernel launches to be bound by */
     int kernels_unmeasured;  /* no kernel in the trace (no device kernel, no time in the kernel row):
                                 the model's compute is inside named stages, if anywhere, so the
-                                sentence does not clear the model (DESIGN 8) */
+                                sentence does not clear the model (DESIGN 8); in a generation table,
+                                set only where the trace has steps, whose gap rows then hold it */
 } sp_verdict_facts;
 
 /* A table whose rows partition a whole per request, for the p95 savings of its candidates: DESIGN 3's

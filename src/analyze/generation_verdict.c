@@ -141,6 +141,10 @@ static const char *gen_fix(sp_ana *a, const sp_verdict_cand *cd, size_t row, con
                                                 "at all");
         return q ? q : "pad prompts to smaller buckets, or not at all";
     case SP_CAND_GAP:
+        /* steps in a trace with no kernel: DESIGN 3 calls their time gap, but nothing says the device
+         * was idle in them (the end-to-end verdict's rule, verdict.c): no launch or sync advice */
+        if (f->kernels_unmeasured)
+            return cpu ? SP_ANA_STEP_GAP_UNMEASURED_FIX_CPU : SP_ANA_STEP_GAP_UNMEASURED_FIX;
         if (cpu)
             return sp_ana_verdict_fix(SP_CAND_GAP, 0, 0, 1);
         return decode ? "capture decode in CUDA graphs, overlap host work with the device and remove synchronisations"
@@ -254,6 +258,14 @@ sp_status sp_gen_verdict(gen_ctx *c, int w)
         cs[nc++] = (sp_verdict_cand){k, (int)row, out->rows[v].name, group_of(k, t->between_other), share, 0, NULL,
                                      ph};
     }
+    /* steps but no kernel anywhere (an OTLP export of spans, a hand-written trace): the steps' time is
+     * the gap rows', the model's compute inside it unmeasured. Without steps (vLLM's spans) the model
+     * time rows say so themselves. */
+    double kernel_share = 0;
+    for (size_t k = 0; k < nc; k++)
+        if (cs[k].kind == SP_CAND_KERNEL || cs[k].kind == SP_CAND_PADDING)
+            kernel_share += cs[k].share;
+    f.kernels_unmeasured = r->gpu.kernels == 0 && kernel_share == 0 && g->steps > 0;
     sp_ana_rank_candidates(cs, nc);
     int recommend = sp_ana_verdict_recommend_model(cs, nc);
     int cpu = r->gpu.device_kind == SP_DEVICE_CPU;

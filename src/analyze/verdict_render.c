@@ -101,6 +101,10 @@ static const char *what(const sp_verdict_cand *c, const sp_verdict_facts *f, cha
     case SP_CAND_GAP:
         if (!ph[0] && f->kernels_unmeasured)
             return "time inside batch windows with no device activity recorded";
+        if (f->kernels_unmeasured) {
+            snprintf(buf, n, "time inside %ssteps with no device activity recorded", ph);
+            return buf;
+        }
         if (!ph[0])
             return "device gap inside batch windows";
         snprintf(buf, n, "device gap inside %ssteps", ph);
@@ -141,6 +145,10 @@ static const char *detail(const sp_verdict_cand *c, const sp_verdict_facts *f, c
         return buf;
     case SP_CAND_PREPROCESS: return "parsing, tokenisation";
     case SP_CAND_GAP:
+        /* no kernel recorded: the window's time is not known to be idle (what() says so), so neither
+         * "launch overhead" nor a step's gap fraction ("100% gap: launch-bound") */
+        if (f->kernels_unmeasured)
+            return "";
         if (c->phase != SP_CAND_PHASE_NONE && f->step_gap[c->phase] > 0) {
             pct(x, sizeof x, f->step_gap[c->phase]);
             /* a decode step that mostly waits on the host is bound by launching its many small
@@ -152,8 +160,7 @@ static const char *detail(const sp_verdict_cand *c, const sp_verdict_facts *f, c
                          : "");
             return buf;
         }
-        /* no kernel recorded: the window's time is not known to be idle (what() says so) */
-        return f->kernels_unmeasured ? "" : "launch overhead, host waits, syncs";
+        return "launch overhead, host waits, syncs";
     case SP_CAND_BETWEEN:
         if (f->between_other < 0)
             return "the scheduler and other sequences' steps";
@@ -359,6 +366,23 @@ static int gap_named(const sp_verdict_cand *rank, size_t n)
     return 0;
 }
 
+/* A generation table's "not measured" clause (set only where the trace has steps): the compute is
+ * inside the steps, which the table shows as its gap rows, named as the table names them in ranking
+ * order; none of them 5% of p95 or more: nothing said (the sentence never names one under it). */
+static void put_steps_unmeasured(sentence *s, const sp_verdict_cand *rank, size_t n)
+{
+    size_t named = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rank[i].kind != SP_CAND_GAP || !at_least(rank[i].share, SP_ANA_VERDICT_MIN_SHARE))
+            continue;
+        put(s, "%s%s", named ? ", " : " The model's compute is not measured (the trace records no device compute), "
+                                      "so its time cannot be told apart from the steps (", rank[i].name);
+        named++;
+    }
+    if (named)
+        put(s, ") that hold it.");
+}
+
 /* "The model is not the bottleneck" only when useful kernel time is clearly behind the leader, and
  * never for a queue behind a saturated device (kernel time per request then says nothing about the
  * model) or when instrumentation is missing (the leader is unknown time); in a trace with no kernel
@@ -391,6 +415,10 @@ static void put_model(sentence *s, const sp_verdict_cand *rank, size_t n, const 
          * the compute is inside them, counted as gap, and a gap leader already says so */
         if (lead->kind == SP_CAND_GAP)
             return;
+        if (f->metric) {
+            put_steps_unmeasured(s, rank, n);
+            return;
+        }
         put(s, " The model's compute is not measured (the trace records no device compute), so its time cannot "
                "be told apart from the %s that hold it.", gap_named(rank, n) ? "batch windows (gap)" : "named stages");
         return;

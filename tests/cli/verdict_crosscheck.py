@@ -491,6 +491,47 @@ def gen_label(r):
     return "useful " + r["stage"] if r["group"] == "model" and r["stage"].endswith(" kernel") else r["stage"]
 
 
+def check_steps_unmeasured(key, rank, rows, s, ck):
+    """A table of a trace with steps and no kernel at all (docs/generation.md, "Verdicts"): its gap rows
+    are the steps' whole time, the model's compute included, so no candidate is advised on as launch
+    overhead or syncs, the model is never cleared, a gap leader reads "time inside ... steps with no
+    device activity recorded", and the "not measured" clause names the table's gap rows from 5% of p95."""
+    for word in ("CUDA graphs", "launch-bound", "synchronisations", "The model is not the bottleneck",
+                 "device gap inside"):
+        ck.expect(word not in s, "%s: no kernel in the trace, yet the verdict says %r" % (key, word))
+    gaps = [r for r in rank if r["stage"].endswith(" gap")]
+    for r in gaps:
+        ck.expect((r["fix"] or "").startswith(("record the device's kernels (CUPTI, the PyTorch profiler) before",
+                                               "record the model's compute as kernel spans before")) and
+                  "so this is the steps' whole time" in r["fix"],
+                  "%s: %s's fix with no kernel in the trace: %r" % (key, r["stage"], r["fix"]))
+    lead = rank[0]
+    if lead["stage"].endswith(" gap"):
+        phase = lead["stage"][:-len(" gap")]
+        ck.expect(re.search(r"of p95 %s is time inside %s steps with no device activity recorded \(%s, %s\)" %
+                            (key.upper(), re.escape(phase), re.escape(lead["stage"]), lead["group"]), s) is not None,
+                  "%s: the gap leader's reading: %r" % (key, s[:160]))
+    m = re.search(r" The model's compute is not measured \(the trace records no device compute\), so its time cannot "
+                  r"be told apart from the steps \(([^)]*)\) that hold it\.", s)
+    sure = [r["stage"] for r in gaps if ge(r["share_of_p95"], MIN_SHARE)]
+    maybe = [r["stage"] for r in gaps if ge(r["share_of_p95"], MIN_SHARE) is None]
+    if m:
+        got = m.group(1).split(", ")
+        ck.expect(set(sure) <= set(got) <= set(sure) | set(maybe) and got == [x for x in (r["stage"] for r in rank)
+                                                                             if x in got],
+                  "%s: the 'not measured' clause names %s, the gap rows from 5%%: %s" % (key, got, sure))
+        ck.expect(all(x in {r["name"] for r in rows} for x in got), "%s: the clause names %s, not rows" % (key, got))
+        ck.expect(not lead["stage"].endswith(" gap"), "%s: a 'not measured' clause after a gap leader" % key)
+    elif not lead["stage"].endswith(" gap") and sure and " of p95 are level" not in s:
+        useful = sum(r["share_of_p95"] for r in rank if r["group"] == "model" and r["stage"].endswith(" kernel"))
+        allowed = lead["stage"] not in ("other",) and not lead["stage"].endswith("(model)") and not (
+            lead["stage"] == "queue" and "behind a saturated device" in s)
+        model_time = any(r["stage"].endswith("(model)") and ge(r["share_of_p95"], MIN_SHARE) is not False
+                         for r in rank[1:])
+        ck.expect(not (allowed and not model_time and ge(lead["share_of_p95"] - useful, MODEL_MARGIN) is True),
+                  "%s: no 'not measured' clause, gap rows %s from 5%% of p95" % (key, sure))
+
+
 def check_generation(rep, ck):
     """The TTFT and TPOT tables' verdicts (docs/generation.md, docs/analysis.md section 6): each table's
     share columns sum to 1; its ranking holds every row, the kernel rows split into useful work and
@@ -531,6 +572,10 @@ def check_generation(rep, ck):
         ck.expect(v.get("stage") == rank[0]["stage"], "%s verdict %s is not the leader %s" % (key, v.get("stage"),
                                                                                             rank[0]["stage"]))
         s = v.get("sentence") or ""
+        # steps, and no kernel in the trace nor time in the table's kernel rows: the gap rows are unmeasured
+        if (not (rep.get("gpu") or {}).get("kernels") and ((gen.get("steps") or {}).get("count") or 0) > 0 and
+                not any(r["share_of_p95"] for r in rows if r["name"].endswith(" kernel"))):
+            check_steps_unmeasured(key, rank, rows, s, ck)
         L = rank[0]["share_of_p95"]
         m = re.match(r"(.*?) of p95 are level \(within 5 points\); (.*?) ranks first\. ", s)
         level_fig = None

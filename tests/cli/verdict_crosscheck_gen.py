@@ -19,7 +19,10 @@ share of p95 is exactly a stage's per-mille of one request's life; the seed pick
 level band, the 10% list cut, the 10-point model margin, the 50% useful-kernel threshold, the 10% gap
 and padding thresholds, a percent at .5) and puts a candidate 0.1 to 0.6 points on either side of it.
 
-Run as: verdict_crosscheck_gen.py [--close] SEED > trace.jsonl
+With --no-device, the trace is SEED's without its kernel and copy lines: steps and no device activity,
+as a span-only export or a hand-written trace has them (docs/generation.md, "Verdicts").
+
+Run as: verdict_crosscheck_gen.py [--close | --no-device] SEED > trace.jsonl
 """
 import json
 import math
@@ -88,7 +91,8 @@ def main(argv):
         for o in close_case(int(argv[2])):
             sys.stdout.write(json.dumps(o, separators=(",", ":")) + "\n")
         return 0
-    seed = int(argv[1])
+    no_device = argv[1] == "--no-device"
+    seed = int(argv[2] if no_device else argv[1])
     R = random.Random(seed)
 
     def u(a, b):
@@ -228,6 +232,8 @@ def main(argv):
     out.extend(ev)
     w = sys.stdout.write
     for o in out:
+        if no_device and o["ev"] in ("kernel", "copy"):
+            continue
         w(json.dumps(o, separators=(",", ":")) + "\n")
     return 0
 
