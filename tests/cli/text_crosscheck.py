@@ -371,7 +371,9 @@ def check_cost(r):
     # the share sentences: padding's (when batches carry tokens), then the largest of copies, gap, no_batch
     sh = c["by_state_share"]
     words = {"padding": "time spent on padding", "copies": "time spent on copies",
-             "gap": "time idle while a batch is in flight", "no_batch": "time with no batch in flight"}
+             "gap": "time idle while a batch is in flight" if rep["gpu"]["present"] else
+             "time inside batch windows with no device activity recorded (the trace has none",
+             "no_batch": "time with no batch in flight"}
     for mm in re.finditer(sp(r"^  (%s) of the per-request bill is \S+ (time [^.]*)\.") % PCT, r.txt, re.M):
         st = next((k for k, w in words.items() if re.sub(r"\s+", " ", mm.group(2)).startswith(w)), None)
         if st is None:
