@@ -72,12 +72,13 @@ typedef struct ospan {
     int8_t finish_outcome;   /* gen_ai.response.finish_reasons as an outcome (sp_outcome); < 0 absent */
     uint8_t tgi;             /* TGI_SPAN_*: what the span is in TGI's layout */
     bool tgi_done;           /* a TGI handler span with total_time: the router saw the last token */
-    int64_t num_seqs;        /* gen_ai.usage.num_sequences; < 0 absent */
     int64_t batch;           /* servprof.batch */
     int64_t input_tokens;    /* gen_ai.usage.prompt_tokens; < 0 unknown */
     int64_t output_tokens;   /* gen_ai.usage.completion_tokens; < 0 unknown */
     int64_t lat[LAT_COUNT];  /* ns; < 0 absent */
     sp_str stage;            /* SP_EV_NONE: not a stage span */
+    int32_t num_seqs;        /* gen_ai.usage.num_sequences, at most INT32_MAX; < 0 absent (here: the hole
+                              * before `start`, so the record stays 216 bytes) */
     uint64_t start, end;
     uint32_t line, column;
     uint32_t seq;            /* order in the file (stable sorting) */
@@ -674,7 +675,7 @@ static sp_status read_attributes(otlp *o, sread *r)
                     r->tgi_batch_size = token_int(&v, &x) && x >= 0;
                 } else if (which == A_NUM_SEQUENCES) {
                     if (token_int(&v, &x) && x >= 0)   /* another shape: not vLLM's, ignored */
-                        r->s.num_seqs = x;
+                        r->s.num_seqs = x > INT32_MAX ? INT32_MAX : (int32_t)x;
                 } else if (which == A_PROMPT_TOKENS) {
                     if (!token_int(&v, &x) || x < 0)
                         bad(r, "gen_ai.usage.prompt_tokens must be a non-negative integer");
