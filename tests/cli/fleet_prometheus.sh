@@ -185,7 +185,8 @@ ex = {s["name"]: s for s in exact["stages"]}
 # 6-digit rounding of the report and the bucket mean of tiny stages. Its power: a bucket rule off by
 # one (the bucket below p95's) moved shares by 0.04-0.12, about a 20-request window's chance spread,
 # and failed this test in 4 of 8 runs; p50's buckets taken for p95's (0.23-0.26) in every run.
-# tests/unit/test_fleet_texts.c checks the rule exactly, this test the live path end to end
+# tests/unit/test_fleet_texts.c checks the rule exactly (the bucket below fails 9 of its checks), this
+# test the live path end to end
 FLOOR = 0.01
 half = {}
 for m in spread["metrics"]:
