@@ -3,7 +3,8 @@
 # each under its own `servprof load`, scraped every 500 ms by a Prometheus this test starts on a
 # loopback port with a temporary config and data folder; then `servprof analyze --prometheus` over the
 # window must agree with `servprof analyze` over the three replicas' traces: every stage's share of
-# p95 within 0.08 (docs/fleet.md: the bucket estimate), p95 within one bucket (a factor 2^(1/4)), the
+# p95 within the traces' own spread (docs/fleet.md "How close": the half-width of `servprof diff`'s
+# interval of the traces against themselves, at least 0.01), p95 within one bucket (a factor 2^(1/4)), the
 # same verdict stage and group, requests within the extrapolation of Prometheus' increase(). Bad
 # --range, --selector and an unreachable server are refused with their reason. Nothing waits by
 # sleeping: every wait polls what it waits for (Prometheus ready, every target scraped, the last
@@ -147,10 +148,17 @@ for k in 0 1 2; do kill -TERM "${PIDS[$k]}"; wait "${PIDS[$k]}"; done
 "$BIN" analyze --json "$TMP/r0.sptrace" "$TMP/r1.sptrace" "$TMP/r2.sptrace" > "$TMP/exact.json" 2> "$TMP/exact.err"
 check "[ $? -eq 0 ]"
 
-python3 - "$TMP/fleet.json" "$TMP/exact.json" "${PORTS[@]}" <<'EOF' || fail=1
+# each stage's tolerance comes from this run's own spread (docs/fleet.md "How close"): servprof diff of
+# the traces against themselves resamples their requests (blocks in arrival order, docs/diff.md) on
+# each side independently, and its 95% interval on a stage's share of p95 is how far two window mixes
+# of this run's requests fall apart by chance
+"$BIN" diff --json --base "$TMP/r0.sptrace" --base "$TMP/r1.sptrace" --base "$TMP/r2.sptrace" \
+  --new "$TMP/r0.sptrace" --new "$TMP/r1.sptrace" --new "$TMP/r2.sptrace" > "$TMP/spread.json" 2> "$TMP/spread.err"
+check "[ $? -eq 0 ]"
+python3 - "$TMP/fleet.json" "$TMP/exact.json" "$TMP/spread.json" "${PORTS[@]}" <<'EOF' || fail=1
 import json, sys
-fleet, exact = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-ports = sys.argv[3:]
+fleet, exact, spread = (json.load(open(a)) for a in sys.argv[1:4])
+ports = sys.argv[4:]
 bad = []
 src = fleet["source"]
 if src is None or src["kind"] != "prometheus" or sorted(src["replicas"]) != sorted("serve/127.0.0.1:" + p for p in ports):
@@ -164,36 +172,52 @@ fn, en = fleet["requests"]["count"], exact["requests"]["count"]
 if not (en <= fn <= en * 1.1):
     bad.append("requests %d, traces %d" % (fn, en))
 ex = {s["name"]: s for s in exact["stages"]}
-# docs/fleet.md "How close": shares within 0.08 where the tail is shallow; where it is steep (p95 over
-# twice p50: CPU-starved replicas) the bucket at p95 spans a fast-changing stage mix, and shares are
-# read to about 0.1, two candidates within that of each other being level. Why 0.08 and not less: the
-# traces' share of p95 is the mix of the 20-28 requests of DESIGN 4's window, the estimate that of the
-# ~50 in the buckets around it; the window's own mix is uncertain by +-0.09 (95%) from run to run at
-# this load (servprof diff's bootstrap of these traces against themselves: queue +-0.13 on the
-# difference of two resamples), so two estimators of it differ by a few hundredths by chance: 13 runs
-# here 0.002-0.029, one CI run 0.054 (queue). A wrong bucket rule is caught exactly by
-# tests/unit/test_fleet_texts.c; this test checks the live path end to end
-lat = exact["requests"]["latency_us"]
-steep = lat["p95"] > 2 * lat["p50"]
-tol = 0.1 if steep else 0.08
-worst = 0
+# docs/fleet.md "How close": the traces' share of p95 is the stage mix of DESIGN 4's window (20 of these
+# ~565 requests), the estimate the mean mix of the latency buckets around it (the window's requests and
+# their bucket-mates, ~50). The window's own mix is uncertain: servprof diff of the traces against
+# themselves gives the 95% interval of the difference of two independent window mixes, half-width H
+# per stage (0.03-0.12 on queue and kernel in quiet runs, 0.15-0.31 with the replicas starved of CPU,
+# where p95 moves into a steep tail). The bucket estimate shares the window's requests, so it departs
+# from the window's mix less than an independent draw does: over 20 runs, 10 quiet and 10 beside 2-4
+# busy loops, the difference was at most 0.53 H (0.0606 at most, H 0.28 there). A fixed tolerance
+# (0.08, 0.1 on a steep tail) failed by chance under load (0.0832 once) and was looser than needed
+# when quiet. The floor, 0.01, covers stages with no spread (a stage at 0 share: H 0) against the
+# 6-digit rounding of the report and the bucket mean of tiny stages. Its power: a bucket rule off by
+# one (the bucket below p95's) moved shares by 0.04-0.12, about a 20-request window's chance spread,
+# and failed this test in 4 of 8 runs; p50's buckets taken for p95's (0.23-0.26) in every run.
+# tests/unit/test_fleet_texts.c checks the rule exactly (the bucket below fails 9 of its checks), this
+# test the live path end to end
+FLOOR = 0.01
+half = {}
+for m in spread["metrics"]:
+    if m["stage"] is not None and m["path"] == "stage.%s.share_of_p95" % m["stage"] and m["interval"]:
+        half[m["stage"]] = (m["interval"]["hi"] - m["interval"]["lo"]) / 2
+if not spread["bootstrap"]["intervals"]:
+    bad.append("servprof diff of the traces against themselves gave no intervals: %s" % spread["bootstrap"]["note"])
+tol = {name: max(FLOOR, half.get(name, 0.0)) for name in ex}
+worst, worst_stage, worst_ratio = 0, "", 0
 for s in fleet["stages"]:
     e = ex.get(s["name"])
     if e is None:
         bad.append("stage %s not in the traces' report" % s["name"])
         continue
     d = abs(s["share_of_p95"] - e["share_of_p95"])
-    worst = max(worst, d)
-    if d > tol:
-        bad.append("%s: share of p95 %.4f, traces %.4f" % (s["name"], s["share_of_p95"], e["share_of_p95"]))
+    if d > worst:
+        worst, worst_stage = d, s["name"]
+    worst_ratio = max(worst_ratio, d / tol[s["name"]])
+    if d > tol[s["name"]]:
+        bad.append("%s: share of p95 %.4f, traces %.4f: %.4f apart, over its tolerance %.4f" %
+                   (s["name"], s["share_of_p95"], e["share_of_p95"], d, tol[s["name"]]))
 fv, ev = fleet["verdict"], exact["verdict"]
 if (fv["stage"], fv["group"]) != (ev["stage"], ev["group"]):
     # a different leader is right only when the traces' own ranking has the two level (within tol)
     rank = {c["stage"]: c["share_of_p95"] for c in exact["verdict"]["ranking"]}
-    if not (fv["stage"] in rank and ev["stage"] in rank and abs(rank[fv["stage"]] - rank[ev["stage"]]) <= tol):
+    if not (fv["stage"] in rank and ev["stage"] in rank and
+            abs(rank[fv["stage"]] - rank[ev["stage"]]) <= max(tol.get(fv["stage"], FLOOR), tol.get(ev["stage"], FLOOR))):
         bad.append("verdict %s/%s, traces %s/%s" % (fv["stage"], fv["group"], ev["stage"], ev["group"]))
 print("fleet_prometheus: %d requests (traces %d), p95 %.0f us (traces %.0f), largest share difference %.4f "
-      "(tolerance %.2f%s), verdict %s" % (fn, en, fp, ep, worst, tol, ", steep tail" if steep else "", fv["stage"]))
+      "(%s, tolerance %.4f there), largest difference over its tolerance %.2f, verdict %s" %
+      (fn, en, fp, ep, worst, worst_stage or "-", tol.get(worst_stage, FLOOR), worst_ratio, fv["stage"]))
 for b in bad:
     print("FAILED:", b)
 sys.exit(1 if bad else 0)
