@@ -926,8 +926,9 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
             continue;
         }
         /* a member read here, given twice: JSON leaves which counts open (RFC 8259 section 4), and no
-         * OTLP encoder writes that, so the span is malformed */
-        if (seen & (1u << k))
+         * OTLP encoder writes that, so the span is malformed; except links, which never make a span
+         * malformed (read_links): both lists are read */
+        if (k != K_LINKS && (seen & (1u << k)))
             bad(r, "\"%.*s\" given twice in one span", (int)t.len, t.str);
         seen |= 1u << k;
         if (sp_json_next(&o->lx, &t))
@@ -951,8 +952,14 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
             continue;
         }
         if (k == K_LINKS) {   /* another shape than an array: not read (read_links) */
-            sp_status st = t.type == SP_JSON_ARR_BEGIN ? read_links(o, r) : SP_OK;
-            if (st == SP_OK && t.type == SP_JSON_OBJ_BEGIN && sp_json_skip_rest(&o->lx))
+            /* kept only for TGI's infer and batch spans: where the name came first (OTLP/JSON writes
+             * it before links), another span's links are skipped unread, as before they were read */
+            bool keep = !r->has_name || (r->name_len == 5 && memcmp(r->name, "infer", 5) == 0) ||
+                        (r->name_len == 5 && memcmp(r->name, "batch", 5) == 0);
+            sp_status st = SP_OK;
+            if (t.type == SP_JSON_ARR_BEGIN && keep)
+                st = read_links(o, r);
+            else if ((t.type == SP_JSON_ARR_BEGIN || t.type == SP_JSON_OBJ_BEGIN) && sp_json_skip_rest(&o->lx))
                 st = sp_json_fail(&o->lx, o->ctx);
             if (st)
                 return st;

@@ -450,6 +450,13 @@ static void test_tgi_links_inline(void)
     CHECK_EQ_U64(ev->n_spans, 2);
     CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
     sp_events_destroy(ev);
+    /* "links" given twice (any span, no TGI here): not malformed, as before links were read */
+    const char *twice = "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+        "\"70000000000000000000000000000001\",\"spanId\":\"b700000000000001\",\"name\":\"batch\","
+        "\"links\":[],\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\",\"links\":{\"x\":[1]}}]}]}]}";
+    CHECK(load_text(twice, 0, &ev, err, sizeof err) == SP_OK);
+    CHECK_EQ_U64(ev->n_requests, 1);
+    sp_events_destroy(ev);
 }
 
 /* TGI's handler span without its HTTP parent (the request span itself), the Rust duration forms
