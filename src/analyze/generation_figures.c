@@ -236,6 +236,15 @@ sp_status sp_gen_limits(gen_ctx *c)
                                    "copy rows), no padding or KV-cache figures");
     else if (!g->kv_steps && !st)
         st = add_limit(r, g, "no step gives the KV cache's capacity: no KV-cache waste");
+    int any_model = 0;   /* a (model) row in either table */
+    for (int w = 0; w < GW_COUNT; w++)
+        for (size_t v = 0; v < c->tab[w].n_vis; v++)
+            any_model |= c->tab[w].vis[v] == GR_PREFILL_MODEL || c->tab[w].vis[v] == GR_DECODE_MODEL;
+    if (!st && g->steps && any_model)   /* steps for some requests, a phase's time whole for others */
+        st = add_limit(r, g, "some prefill or decode time is in no step record: the prefill (model) and decode "
+                             "(model) rows are each one stretch of time (from the trace's spans, e.g. TGI's "
+                             "inference_time of a request whose steps are not all in the file), not split into "
+                             "kernel, gap and copies");
     uint64_t multi = g->output_tokens_per_request.count ? g->output_tokens_per_request.max_ns : 0;
     if (!st && multi >= 2 && !g->itl.count)
         st = add_limit(r, g, "only the first and last token times are recorded, not every token's: no "

@@ -20,6 +20,8 @@
 #define OTLP_MAX_SPANS (8u << 20)     /* hard cap on spans kept from one file */
 #define OTLP_TEXT_MAX 256             /* bytes of a stage name (longer names are malformed) */
 #define OTLP_MAX_EVENTS 4096          /* events in one span (the SDKs' default limit is 128) */
+#define OTLP_MAX_LINKS 4096           /* links read from one span (the SDKs' default limit is 128); more
+                                       * are not read */
 
 /* The span's status.code (OTLP's Status.StatusCode): UNSET unless the instrumentation says. */
 enum { SPAN_STATUS_UNSET = 0, SPAN_STATUS_OK = 1, SPAN_STATUS_ERROR = 2 };
@@ -45,8 +47,28 @@ static const char *const g_tgi_names[TGI_DUR_COUNT] = {
     "validation_time", "queue_time", "inference_time", "total_time", "time_per_token"};
 
 /* What a span is in TGI's layout (its name and fields say; meaningful only in a file with a handler
- * span): the request's handler span, a batch's own root span, one generation sent to the request. */
-enum { TGI_SPAN_NONE, TGI_SPAN_HANDLER, TGI_SPAN_BATCH, TGI_SPAN_SEND };
+ * span): the request's handler span, a batch's own root span, one generation sent to the request, the
+ * request's span for one step (`infer`, linked to the step's batch span), and the batch's forward call
+ * (`prefill` or `decode`, the batch span's child). */
+enum { TGI_SPAN_NONE, TGI_SPAN_HANDLER, TGI_SPAN_BATCH, TGI_SPAN_SEND, TGI_SPAN_INFER, TGI_SPAN_PREFILL,
+       TGI_SPAN_DECODE };
+
+/* A span link kept (OTLP's Span.Link: the linked span's trace and span id), only on TGI's `infer` and
+ * `batch` spans: TGI ties a batch to its members' steps by links both ways (docs/otlp.md). */
+typedef struct olink {
+    uint32_t seq;            /* the owning span's order in the file (ospan.seq) */
+    uint8_t trace[16], span[8];
+} olink;
+
+/* TGI's steps being joined, per span by its index in the sorted otlp.spans (tgi_join_links). */
+typedef struct tgi_join {
+    uint32_t batch;          /* an infer span: the batch span it is joined to; SP_EV_NONE: none */
+    uint32_t req;            /* an infer span: its trace's request; SP_EV_NONE: none */
+    uint32_t nj;             /* a batch span: infer spans joined to it */
+    int8_t phase;            /* a batch span: its forward call's phase (sp_ev_phase); -1: no child */
+    bool first;              /* an infer span: its request's first step */
+    bool read;               /* a batch span: read as a step */
+} tgi_join;
 
 /* A span as kept: only what building the model needs. */
 typedef struct ospan {
@@ -58,7 +80,10 @@ typedef struct ospan {
     sp_str request_id;       /* servprof.request's string value: the request's id; SP_EV_NONE */
     bool has_flags;
     uint8_t flags;           /* "flags": the W3C trace flags (its low 8 bits) */
-    uint32_t tgi_h;          /* index into otlp.tgih: a TGI handler's timings; SP_EV_NONE: none */
+    union {
+        uint32_t tgi_h;      /* a TGI handler span: index into otlp.tgih, its timings; SP_EV_NONE: none */
+        uint32_t tgi_bsize;  /* a TGI batch span: its batch_size; SP_EV_NONE: none given */
+    };
     int64_t batch_effective; /* servprof.batch.effective_tokens; < 0 absent */
     int8_t outcome;          /* servprof.outcome (sp_outcome); < 0 absent */
     int8_t span_status;      /* the span's status.code: SPAN_STATUS_UNSET, _OK or _ERROR */
@@ -119,7 +144,15 @@ typedef struct otlp {
                                                  * and those spans beyond the one read */
     uint64_t tgi_handlers;   /* spans in TGI's handler layout: the file is TGI's router's */
     uint64_t tgi_requests;   /* requests read in TGI's layout */
-    uint64_t tgi_batch_traces; /* TGI's batch traces, left out */
+    uint64_t tgi_batch_traces; /* TGI's batch traces read as steps */
+    uint64_t tgi_batch_empty;  /* ... left out: no member found (e.g. no batch_size: a batch TGI dropped
+                                * before it took a request) */
+    uint64_t tgi_missing;      /* members a batch's batch_size counts that no link joined to a request */
+    uint64_t tgi_partial;      /* requests with some but not all of their steps (infer spans) joined */
+    uint64_t tgi_stepped;      /* requests with every step joined */
+    olink *links;            /* links of TGI's infer and batch spans */
+    size_t nlinks, caplinks;
+    tgi_join *tj;            /* by sorted span index, while building (TGI's steps); NULL: none */
     int64_t (*tgih)[TGI_DUR_COUNT]; /* TGI handler spans' timings, ns, < 0 absent (ospan.tgi_h): kept
                                      * out of line, so other spans cost nothing more */
     size_t ntgih, captgih;
@@ -146,6 +179,9 @@ typedef struct sread {
     int tgi_bad;             /* a TGI timing field that is not a Rust duration (tgi_dur); -1 none */
     bool tgi_params;         /* a "parameters" field in TGI's shape (GenerateParameters { ... }) */
     bool tgi_batch_size;     /* an integer "batch_size" field */
+    int64_t batch_size;      /* its value */
+    uint8_t (*links)[24];    /* "links" as read: trace id then span id; OTLP_MAX_LINKS of room */
+    size_t nlinks;
     uint32_t bad_line, bad_col;   /* where the first problem is when not at the span's start (an event) */
     char bad[200];
 } sread;
@@ -445,6 +481,55 @@ static void bad_at(sread *r, uint32_t line, uint32_t col, const char *fmt, ...)
     r->bad_col = col;
 }
 
+/* "links": [{"traceId": "...", "spanId": "...", ...}, ...]; the '[' is consumed. Only the linked span's
+ * ids are read, and only where a reader needs them (TGI's batches); so a link that is not in this shape
+ * is not read, and never makes the span malformed: links were not read at all before, and a span's
+ * own facts do not depend on them. The first OTLP_MAX_LINKS are kept. */
+static sp_status read_links(otlp *o, sread *r)
+{
+    sp_json_token t;
+    for (;;) {
+        if (sp_json_next(&o->lx, &t))
+            return sp_json_fail(&o->lx, o->ctx);
+        if (t.type == SP_JSON_ARR_END)
+            return SP_OK;
+        if (t.type != SP_JSON_OBJ_BEGIN) {
+            if (t.type == SP_JSON_ARR_BEGIN && sp_json_skip_rest(&o->lx))
+                return sp_json_fail(&o->lx, o->ctx);
+            continue;
+        }
+        uint8_t ids[24];
+        bool has_trace = false, has_span = false;
+        for (;;) {
+            if (sp_json_next(&o->lx, &t))
+                return sp_json_fail(&o->lx, o->ctx);
+            if (t.type == SP_JSON_OBJ_END)
+                break;
+            bool is_trace = key_is(&t, "traceId"), is_span = key_is(&t, "spanId");
+            if (!is_trace && !is_span) {
+                if (sp_json_skip(&o->lx))   /* traceState, attributes, flags, ... */
+                    return sp_json_fail(&o->lx, o->ctx);
+                continue;
+            }
+            if (sp_json_next(&o->lx, &t))
+                return sp_json_fail(&o->lx, o->ctx);
+            if (t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) {
+                if (sp_json_skip_rest(&o->lx))
+                    return sp_json_fail(&o->lx, o->ctx);
+                continue;
+            }
+            if (t.type != SP_JSON_STRING)
+                continue;
+            if (is_trace)
+                has_trace = parse_id(t.str, t.len, ids, 16);
+            else
+                has_span = parse_id(t.str, t.len, ids + 16, 8);
+        }
+        if (has_trace && has_span && r->nlinks < OTLP_MAX_LINKS)
+            memcpy(r->links[r->nlinks++], ids, 24);
+    }
+}
+
 /* "events": [{"timeUnixNano": "...", "name": "...", "attributes": [...]}, ...]; the '[' is consumed.
  * Every event needs a time (a non-negative integer, as the span's times); one with a Triton timestamp
  * name is kept (the first of a name), the rest only counted. */
@@ -673,6 +758,7 @@ static sp_status read_attributes(otlp *o, sread *r)
                                     memcmp(v.str, "GenerateParameters", 18) == 0;
                 } else if (which == A_TGI_BATCH_SIZE) {
                     r->tgi_batch_size = token_int(&v, &x) && x >= 0;
+                    r->batch_size = x;
                 } else if (which == A_NUM_SEQUENCES) {
                     if (token_int(&v, &x) && x >= 0)   /* another shape: not vLLM's, ignored */
                         r->s.num_seqs = x > INT32_MAX ? INT32_MAX : (int32_t)x;
@@ -791,6 +877,8 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
     r->s.tgi_h = SP_EV_NONE;
     r->tgi_bad = -1;
     r->tgi_params = r->tgi_batch_size = false;
+    r->batch_size = -1;
+    r->nlinks = 0;
     r->s.line = line;
     r->s.column = col;
     r->has_tri = false;
@@ -807,7 +895,7 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
         if (t.type == SP_JSON_OBJ_END)
             break;
         enum { K_OTHER, K_TRACE, K_SPAN, K_PARENT, K_NAME, K_KIND, K_START, K_END, K_ATTRS, K_FLAGS, K_EVENTS,
-               K_STATUS } k = K_OTHER;
+               K_STATUS, K_LINKS } k = K_OTHER;
         if (key_is(&t, "traceId"))
             k = K_TRACE;
         else if (key_is(&t, "spanId"))
@@ -830,14 +918,17 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
             k = K_EVENTS;
         else if (key_is(&t, "status"))
             k = K_STATUS;
+        else if (key_is(&t, "links"))
+            k = K_LINKS;
         if (k == K_OTHER) {
             if (sp_json_skip(&o->lx))
                 return sp_json_fail(&o->lx, o->ctx);
             continue;
         }
         /* a member read here, given twice: JSON leaves which counts open (RFC 8259 section 4), and no
-         * OTLP encoder writes that, so the span is malformed */
-        if (seen & (1u << k))
+         * OTLP encoder writes that, so the span is malformed; except links, which never make a span
+         * malformed (read_links): both lists are read */
+        if (k != K_LINKS && (seen & (1u << k)))
             bad(r, "\"%.*s\" given twice in one span", (int)t.len, t.str);
         seen |= 1u << k;
         if (sp_json_next(&o->lx, &t))
@@ -856,6 +947,20 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
         }
         if (k == K_STATUS && t.type == SP_JSON_OBJ_BEGIN) {
             sp_status st = read_span_status(o, r);
+            if (st)
+                return st;
+            continue;
+        }
+        if (k == K_LINKS) {   /* another shape than an array: not read (read_links) */
+            /* kept only for TGI's infer and batch spans: where the name came first (OTLP/JSON writes
+             * it before links), another span's links are skipped unread, as before they were read */
+            bool keep = !r->has_name || (r->name_len == 5 && memcmp(r->name, "infer", 5) == 0) ||
+                        (r->name_len == 5 && memcmp(r->name, "batch", 5) == 0);
+            sp_status st = SP_OK;
+            if (t.type == SP_JSON_ARR_BEGIN && keep)
+                st = read_links(o, r);
+            else if ((t.type == SP_JSON_ARR_BEGIN || t.type == SP_JSON_OBJ_BEGIN) && sp_json_skip_rest(&o->lx))
+                st = sp_json_fail(&o->lx, o->ctx);
             if (st)
                 return st;
             continue;
@@ -978,10 +1083,20 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
         r->s.tgi_done = r->tgi_dur[TGI_TOTAL] >= 0;
         o->tgi_handlers++;
     } else {
-        if (NAMED("batch") && !r->s.has_parent && r->tgi_batch_size)
+        /* a root "batch" without batch_size too: TGI records it once the batch has its requests
+         * (queue.rs), so one it dropped (too small, every entry gone) has none */
+        if (NAMED("batch") && !r->s.has_parent) {
             r->s.tgi = TGI_SPAN_BATCH;
-        else if (NAMED("send_generation"))
+            r->s.tgi_bsize = r->tgi_batch_size && r->batch_size < SP_EV_NONE ? (uint32_t)r->batch_size : SP_EV_NONE;
+        } else if (NAMED("send_generation")) {
             r->s.tgi = TGI_SPAN_SEND;
+        } else if (NAMED("infer") && r->s.has_parent) {
+            r->s.tgi = TGI_SPAN_INFER;
+        } else if (NAMED("prefill") && r->s.has_parent) {
+            r->s.tgi = TGI_SPAN_PREFILL;
+        } else if (NAMED("decode") && r->s.has_parent) {
+            r->s.tgi = TGI_SPAN_DECODE;
+        }
     }
 #undef NAMED
     struct sp_events *ev = o->ctx->ev;
@@ -1001,6 +1116,16 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
             return st;
         r->s.tgi_h = (uint32_t)o->ntgih;
         memcpy(o->tgih[o->ntgih++], r->tgi_dur, sizeof r->tgi_dur);
+    }
+    if (r->nlinks && (r->s.tgi == TGI_SPAN_BATCH || r->s.tgi == TGI_SPAN_INFER)) {
+        if ((st = SP_GROW(o->links, o->caplinks, o->nlinks + r->nlinks, (size_t)OTLP_MAX_SPANS * 4)))
+            return st;
+        for (size_t i = 0; i < r->nlinks; i++) {
+            olink *l = &o->links[o->nlinks++];
+            l->seq = (uint32_t)o->n;
+            memcpy(l->trace, r->links[i], 16);
+            memcpy(l->span, r->links[i] + 16, 8);
+        }
     }
     if (r->has_tri) {
         if ((st = SP_GROW(o->tri, o->captri, o->ntri + 1, OTLP_MAX_SPANS)))
@@ -1396,8 +1521,8 @@ static sp_status place_latencies(otlp *o, const ospan *g, size_t n, size_t req_s
  * the first is the first token, which splits inference into prefill (until it) and decode (after it),
  * as vLLM's spans are read; the last is the last token, and their count the output tokens. Without a
  * generation sent, inference stays one stage, "inference". */
-static sp_status place_tgi(otlp *o, const ospan *g, size_t n, size_t rs, uint32_t req, sp_str s_prefill,
-                           sp_str s_decode, sp_str s_inference)
+static sp_status place_tgi(otlp *o, const ospan *g, size_t n, size_t base, size_t rs, uint32_t req,
+                           sp_str s_prefill, sp_str s_decode, sp_str s_inference)
 {
     struct sp_events *ev = o->ctx->ev;
     const ospan *h = NULL;
@@ -1407,6 +1532,18 @@ static sp_status place_tgi(otlp *o, const ospan *g, size_t n, size_t rs, uint32_
     if (!h)
         return SP_OK;
     o->tgi_requests++;
+    /* its steps (tgi_join_links): with every infer span joined to a batch read as a step, inference is
+     * those steps and the time between them, so it is not derived as stages; with some joined, the
+     * stages stay and the steps found cover them where they are (DESIGN 3: a batch window first) */
+    size_t ninfer = 0, joined = 0;
+    for (size_t i = 0; i < n; i++)
+        if (g[i].tgi == TGI_SPAN_INFER) {
+            ninfer++;
+            joined += o->tj && o->tj[base + i].batch != SP_EV_NONE;
+        }
+    bool stepped = ninfer && joined == ninfer;
+    o->tgi_stepped += stepped;
+    o->tgi_partial += joined && !stepped;
     const ospan *first = NULL, *last = NULL;
     int64_t sends = 0;
     for (size_t i = 0; i < n; i++)
@@ -1420,7 +1557,7 @@ static sp_status place_tgi(otlp *o, const ospan *g, size_t n, size_t rs, uint32_
     const sp_str stage[3] = {o->ks.preprocess, o->ks.queue, first ? s_prefill : s_inference};
     const int dur[3] = {TGI_VALIDATION, TGI_QUEUE, TGI_INFERENCE};
     sp_status st;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < (stepped ? 2 : 3); k++) {
         int64_t d = o->tgih[h->tgi_h][dur[k]];
         if (d < 0)
             continue;
@@ -1699,6 +1836,159 @@ static int outcome_of(const ospan *g, size_t n, size_t rs)
     return oc;
 }
 
+/* ---------- TGI's batches as generation steps (docs/otlp.md, "text-generation-inference") ---------- */
+
+
+/* A span id looked up in one trace (span ids are unique only within their trace). */
+typedef struct tgi_key {
+    const ospan *spans;
+    const uint8_t *trace;
+} tgi_key;
+
+static bool tgi_same_trace(const void *ctx, uint32_t v)
+{
+    const tgi_key *k = ctx;
+    return memcmp(k->spans[v].trace, k->trace, 16) == 0;
+}
+
+/* Joins TGI's steps: each infer span to its batch span, by a link either way (TGI makes both:
+ * follows_from in backend.rs and queue.rs); a link to any other span (a `waiting` span of a request
+ * that waits while others prefill, the span that asked for the batch) is no member. Each batch span's
+ * phase is its child's name (`prefill` or `decode`). Fills o->tj. */
+static sp_status tgi_join_links(otlp *o)
+{
+    size_t n = o->n;
+    uint32_t *pos = malloc((n ? n : 1) * sizeof *pos);   /* file order (seq) -> sorted index */
+    o->tj = malloc((n ? n : 1) * sizeof *o->tj);
+    if (!pos || !o->tj) {
+        free(pos);
+        return SP_ERR_NOMEM;
+    }
+    sp_hmap ids = {0};
+    sp_status st = SP_OK;
+    for (size_t i = 0; i < n; i++) {
+        const ospan *sp = &o->spans[i];
+        pos[sp->seq] = (uint32_t)i;
+        o->tj[i] = (tgi_join){SP_EV_NONE, SP_EV_NONE, 0, -1, false, false};
+        if (st == SP_OK && (sp->tgi == TGI_SPAN_BATCH || sp->tgi == TGI_SPAN_INFER))
+            st = sp_hmap_put(&ids, span_key(sp->id), (uint32_t)i);
+    }
+    for (size_t i = 0; i < n && st == SP_OK; i++) {
+        const ospan *c = &o->spans[i];
+        if ((c->tgi != TGI_SPAN_PREFILL && c->tgi != TGI_SPAN_DECODE) || !c->has_parent)
+            continue;
+        tgi_key key = {o->spans, c->trace};
+        uint32_t b = sp_hmap_find(&ids, span_key(c->parent), tgi_same_trace, &key);
+        if (b != SP_HMAP_NONE && o->spans[b].tgi == TGI_SPAN_BATCH)
+            o->tj[b].phase = c->tgi == TGI_SPAN_PREFILL ? SP_EV_PHASE_PREFILL : SP_EV_PHASE_DECODE;
+    }
+    for (size_t l = 0; l < o->nlinks && st == SP_OK; l++) {
+        const olink *lk = &o->links[l];
+        uint32_t from = pos[lk->seq];
+        tgi_key key = {o->spans, lk->trace};
+        uint32_t to = sp_hmap_find(&ids, span_key(lk->span), tgi_same_trace, &key);
+        if (to == SP_HMAP_NONE)
+            continue;
+        uint32_t b = o->spans[from].tgi == TGI_SPAN_INFER ? to : from;
+        uint32_t inf = b == to ? from : to;
+        if (o->spans[b].tgi != TGI_SPAN_BATCH || o->spans[inf].tgi != TGI_SPAN_INFER || o->tj[inf].batch != SP_EV_NONE)
+            continue;   /* one step per infer span: the first link read joins it */
+        o->tj[inf].batch = b;
+        o->tj[b].nj++;
+    }
+    free(pos);
+    sp_hmap_free(&ids);
+    return st;
+}
+
+/* A joined step member: its batch span, its request, its phase and tokens in the step. */
+typedef struct tgi_member {
+    uint64_t start;          /* the batch span's start: steps are numbered in time order */
+    uint32_t batch, req;
+    uint32_t tokens;
+    uint8_t phase;
+} tgi_member;
+
+static int tgi_member_cmp(const void *a, const void *b)
+{
+    const tgi_member *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    if (x->batch != y->batch)
+        return x->batch < y->batch ? -1 : 1;
+    return x->req < y->req ? -1 : x->req > y->req;
+}
+
+/* Each TGI batch span with a member becomes a step (docs/generation.md): its window the batch span's,
+ * its members the requests of the infer spans joined to it, each in the phase of the batch's forward
+ * call (without that child: prefill in the request's first step, else decode) and with the tokens the
+ * step computed for it, 1 for a decode; a prefill's are the prompt's when the request span gives them,
+ * else 1 (TGI's spans do not give the prompt's length). Token counts are not effective tokens (a
+ * prefill's may be 1 for a whole prompt), so the batch's tokens stay unknown. Ids from *next_id on. */
+static sp_status tgi_steps(otlp *o, int64_t *next_id)
+{
+    struct sp_events *ev = o->ctx->ev;
+    tgi_member *m = NULL;
+    size_t nm = 0, cap = 0;
+    sp_status st = SP_OK;
+    for (size_t i = 0; i < o->n && st == SP_OK; i++) {
+        const tgi_join *j = &o->tj[i];
+        if (o->spans[i].tgi != TGI_SPAN_INFER || j->batch == SP_EV_NONE || j->req == SP_EV_NONE)
+            continue;
+        int8_t ph = o->tj[j->batch].phase;
+        uint8_t phase = (uint8_t)(ph >= 0 ? ph : j->first ? SP_EV_PHASE_PREFILL : SP_EV_PHASE_DECODE);
+        int64_t in = ev->requests[j->req].input_tokens;
+        uint32_t tokens = phase == SP_EV_PHASE_PREFILL && in > 0 && in <= UINT32_MAX ? (uint32_t)in : 1;
+        if ((st = SP_GROW(m, cap, nm + 1, OTLP_MAX_SPANS)) == SP_OK)
+            m[nm++] = (tgi_member){o->spans[j->batch].start, j->batch, j->req, tokens, phase};
+    }
+    if (nm > 1)
+        qsort(m, nm, sizeof *m, tgi_member_cmp);
+    uint32_t *reqs = st == SP_OK ? malloc((nm ? nm : 1) * sizeof *reqs) : NULL;
+    uint32_t *toks = st == SP_OK ? malloc((nm ? nm : 1) * sizeof *toks) : NULL;
+    uint8_t *phases = st == SP_OK ? malloc(nm ? nm : 1) : NULL;
+    if (st == SP_OK && (!reqs || !toks || !phases))
+        st = SP_ERR_NOMEM;
+    for (size_t a = 0; a < nm && st == SP_OK;) {
+        size_t b = a, k = 0;
+        for (; b < nm && m[b].batch == m[a].batch; b++) {
+            if (k && reqs[k - 1] == m[b].req)
+                continue;   /* two infer spans of one request in one step: one member */
+            reqs[k] = m[b].req;
+            toks[k] = m[b].tokens;
+            phases[k++] = m[b].phase;
+        }
+        const ospan *bs = &o->spans[m[a].batch];
+        uint32_t bi;
+        if ((st = sp_ev_batch_ref(ev, o->ctx->file, (*next_id)++, &bi)) ||
+            (st = sp_ev_batch_set_members(ev, bi, reqs, k)))
+            break;
+        sp_ev_batch *bt = &ev->batches[bi];
+        bt->start_ns = bs->start;
+        bt->end_ns = bs->end;
+        bt->effective_tokens = bt->padded_tokens = -1;
+        bt->has_record = true;
+        if ((st = sp_ev_set_step(ev, bi, phases, toks, k, -1, 0)))
+            break;
+        o->tgi_batch_traces++;
+        o->tj[m[a].batch].read = true;
+        if (bs->tgi_bsize != SP_EV_NONE && bs->tgi_bsize > k)
+            o->tgi_missing += bs->tgi_bsize - k;
+        a = b;
+    }
+    /* joined batches whose infer spans are all in traces read as no request (fragments) */
+    for (size_t i = 0; i < o->n && st == SP_OK; i++)
+        if (o->spans[i].tgi == TGI_SPAN_BATCH && o->tj[i].nj && !o->tj[i].read) {
+            o->tgi_batch_empty++;
+            o->tgi_missing += o->spans[i].tgi_bsize != SP_EV_NONE ? o->spans[i].tgi_bsize : 0;
+        }
+    free(reqs);
+    free(toks);
+    free(phases);
+    free(m);
+    return st;
+}
+
 static sp_status build(otlp *o)
 {
     struct sp_events *ev = o->ctx->ev;
@@ -1712,6 +2002,8 @@ static sp_status build(otlp *o)
         return st;
     if (o->n > 1)
         qsort(o->spans, o->n, sizeof *o->spans, span_cmp);
+    if (o->tgi_handlers && (st = tgi_join_links(o)))
+        return st;
     bmember *bm = NULL;
     size_t nbm = 0, capbm = 0;
 
@@ -1739,11 +2031,16 @@ static sp_status build(otlp *o)
         for (size_t i = 0; i < n && rs == n; i++)
             if (g[i].server && !g[i].not_request)
                 rs = i;
+        size_t base = (size_t)(g - o->spans);
         if (rs < n && o->tgi_handlers && g[rs].tgi == TGI_SPAN_BATCH) {
-            /* TGI's batch, a trace of its own linked to its members' steps: not a request, and not
-             * read as a batch (docs/otlp.md, "text-generation-inference") */
-            ev->files[file].ignored += n;
-            o->tgi_batch_traces++;
+            /* TGI's batch, a trace of its own linked to its members' steps: not a request; a step
+             * (tgi_steps) when a link joins it to a member, else left out (docs/otlp.md,
+             * "text-generation-inference") */
+            if (!o->tj || o->tj[base + rs].nj == 0) {
+                ev->files[file].ignored += n;
+                o->tgi_batch_empty++;
+                o->tgi_missing += g[rs].tgi_bsize != SP_EV_NONE ? g[rs].tgi_bsize : 0;
+            }
             continue;
         }
         if (rs == n) {
@@ -1788,7 +2085,16 @@ static sp_status build(otlp *o)
         if (st == SP_OK)
             st = place_latencies(o, g, n, rs, req, s_prefill, s_decode);
         if (st == SP_OK && o->tgi_handlers)
-            st = place_tgi(o, g, n, rs, req, s_prefill, s_decode, s_inference);
+            st = place_tgi(o, g, n, base, rs, req, s_prefill, s_decode, s_inference);
+        if (o->tj) {   /* its steps' request; its first step (g is in start order) */
+            bool first = true;
+            for (size_t i = 0; i < n; i++)
+                if (g[i].tgi == TGI_SPAN_INFER) {
+                    o->tj[base + i].req = req;
+                    o->tj[base + i].first = first;
+                    first = false;
+                }
+        }
     }
     /* batches: the window spans every span naming the batch; members are their requests */
     if (st == SP_OK && nbm) {
@@ -1826,12 +2132,15 @@ static sp_status build(otlp *o)
         }
         free(reqs);
     }
-    /* Triton's traces: batch ids after the file's own (servprof.batch) ones */
+    /* TGI's steps, then Triton's traces: batch ids after the file's own (servprof.batch) ones */
+    int64_t first = 1;
+    for (size_t i = 0; i < nbm; i++)
+        if (bm[i].batch >= first)
+            first = bm[i].batch < INT64_MAX - (int64_t)SP_TRITON_MAX_TRACES - (int64_t)OTLP_MAX_SPANS ? bm[i].batch + 1
+                                                                                                      : first;
+    if (st == SP_OK && o->tj)
+        st = tgi_steps(o, &first);
     if (st == SP_OK && o->triton.n) {
-        int64_t first = 1;
-        for (size_t i = 0; i < nbm; i++)
-            if (bm[i].batch >= first)
-                first = bm[i].batch < INT64_MAX - (int64_t)SP_TRITON_MAX_TRACES ? bm[i].batch + 1 : first;
         o->triton.first_batch_id = first;
         st = sp_triton_build(&o->triton);
     }
@@ -1857,6 +2166,10 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
     lim.multiple_values = true;   /* JSON lines: one document per line */
     lim.no_double = true;         /* numbers are converted from their text exactly */
     sread *r = malloc(sizeof *r);
+    if (r && !(r->links = malloc(OTLP_MAX_LINKS * sizeof *r->links))) {
+        free(r);
+        r = NULL;
+    }
     sp_status st = r ? sp_json_init_input(&o.lx, ctx->in, &lim) : SP_ERR_NOMEM;
     uint64_t docs = 0;
     while (st == SP_OK) {
@@ -1935,15 +2248,28 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
                o.multi_lat_traces == 1 ? "s" : "", (unsigned long long)o.multi_lat_spans,
                o.multi_lat_spans == 1 ? "" : "s");
     if (st == SP_OK && o.tgi_requests)
-        /* what TGI's spans cannot show (docs/otlp.md, "text-generation-inference") */
-        sp_log(SP_LOG_WARN, "%s: %llu request%s read in text-generation-inference's layout: validation_time, "
-               "queue_time and inference_time are the preprocess, queue, prefill and decode stages (prefill until "
-               "the first generation sent); prefill and decode are each one stretch with no device time, padding "
-               "or KV-cache figures, and a stream cut by its client reads as an error; %llu batch trace%s left "
-               "out (TGI links them to the requests' steps; with no device activity their windows would read as "
-               "gap) (docs/otlp.md, \"text-generation-inference\")", ctx->name,
+        /* what TGI's spans cannot show, and how its batches were joined (docs/otlp.md,
+         * "text-generation-inference") */
+        sp_log(SP_LOG_WARN, "%s: %llu request%s read in text-generation-inference's layout: validation_time and "
+               "queue_time are the preprocess and queue stages; %llu batch trace%s read as generation steps, "
+               "joined through the links of their infer spans to %llu request%s, whose inference is then those "
+               "steps and the time between them (%llu of them with some steps not found keep%s inference_time "
+               "as prefill and decode stages outside the steps found; %llu request%s with no step found keep%s "
+               "them whole); %llu batch trace%s with no member found left out, "
+               "%llu member%s that a batch_size counts not found (links to spans not in the file); the steps "
+               "have no device time, so their windows are the model's unmeasured time (no kernel split, "
+               "padding or KV-cache figures), a prefill member counts 1 token unless the request gives its "
+               "prompt's, and a stream cut by its client reads as an error (docs/otlp.md, "
+               "\"text-generation-inference\")", ctx->name,
                (unsigned long long)o.tgi_requests, o.tgi_requests == 1 ? "" : "s",
-               (unsigned long long)o.tgi_batch_traces, o.tgi_batch_traces == 1 ? "" : "s");
+               (unsigned long long)o.tgi_batch_traces, o.tgi_batch_traces == 1 ? "" : "s",
+               (unsigned long long)(o.tgi_stepped + o.tgi_partial), o.tgi_stepped + o.tgi_partial == 1 ? "" : "s",
+               (unsigned long long)o.tgi_partial, o.tgi_partial == 1 ? "s" : "",
+               (unsigned long long)(o.tgi_requests - o.tgi_stepped - o.tgi_partial),
+               o.tgi_requests - o.tgi_stepped - o.tgi_partial == 1 ? "" : "s",
+               o.tgi_requests - o.tgi_stepped - o.tgi_partial == 1 ? "s" : "",
+               (unsigned long long)o.tgi_batch_empty, o.tgi_batch_empty == 1 ? "" : "s",
+               (unsigned long long)o.tgi_missing, o.tgi_missing == 1 ? "" : "s");
     if (st == SP_OK && o.negative_lat_spans)
         sp_log(SP_LOG_WARN, "%s:%u:%u: %llu span%s (the first here) carr%s a negative gen_ai.latency.* value, read as "
                "not measured: vLLM's v1 engine computes them from timestamps a request never reached, e.g. "
@@ -1960,8 +2286,12 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
     if (st == SP_OK && ctx->err && ctx->errlen)
         ctx->err[0] = '\0';
     sp_json_fini(&o.lx);
+    if (r)
+        free(r->links);
     free(r);
     free(o.spans);
+    free(o.links);
+    free(o.tj);
     free(o.tri);
     free(o.tgih);
     free(o.tri_req);

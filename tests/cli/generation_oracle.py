@@ -65,7 +65,7 @@ COVER = dict.fromkeys([
     "client without token times", "client sent before its intended time", "network row (client)", "TTFT table ties", "zero-length TTFT window",
     "TPOT share window of no time", "outcomes all", "bad token times (--lenient)",
     "an index twice at two times (--lenient)", "record of a token twice", "two files",
-    "KV steps of no duration", "limit: no KV capacity", "limit: no ITL",
+    "KV steps of no duration", "limit: no KV capacity", "limit: no ITL", "limit: (model) rows beside steps",
     "client first token of a request not analysed"], 0)
 
 
@@ -576,6 +576,10 @@ def gen_oracle(tr, scope_all):
     elif not kv:
         lim.append("no step gives the KV cache's capacity")
         COVER["limit: no KV capacity"] += 1
+    if steps and any(r["name"].endswith(" (model)") for t in tables.values() for r in t["rows"]):
+        # steps beside a phase's time given whole (TGI's requests whose steps are not all in the file)
+        lim.append("some prefill or decode time is in no step record")
+        COVER["limit: (model) rows beside steps"] += 1
     if out_tok and max(out_tok) >= 2 and not itl:
         lim.append("only the first and last token times are recorded")
         COVER["limit: no ITL"] += 1

@@ -278,7 +278,9 @@ static void test_status(void)
  * "send_generation" per generation sent, and each batch a root "batch" span with batch_size in a
  * trace of its own). Expected values worked by hand from the span times in the file (docs/otlp.md,
  * "text-generation-inference"). Before, the two batch traces were two more ok requests, the stream
- * that failed after its 200 was ok, and everything but the queued spans was `other`. */
+ * that failed after its 200 was ok, and everything but the queued spans was `other`. The batch traces
+ * are R1's first two steps (2 of its 5 infer spans linked): R1 keeps its prefill and decode stages, the
+ * two steps cover them where they are (before, the batch traces were left out). */
 static void test_tgi(void)
 {
     char err[512];
@@ -322,8 +324,138 @@ static void test_tgi(void)
         CHECK(ev->tokens[2].req == 1 && ev->tokens[2].index == 0 && ev->tokens[2].time_ns == b + 30 * ms);
         CHECK(ev->tokens[3].req == 1 && ev->tokens[3].index == 2 && ev->tokens[3].time_ns == b + 69900 * us);
     }
-    CHECK_EQ_U64(ev->n_batches, 0);   /* TGI's batch traces are left out (docs/otlp.md) */
+    /* the batch spans' windows: b+21.35..b+45.13 ms (R1's prefill), b+45.13..b+65.98 (a decode) */
+    CHECK_EQ_U64(ev->n_batches, 2);
+    CHECK_EQ_U64(ev->n_steps, 2);
+    if (ev->n_batches == 2) {
+        const sp_ev_batch *b1 = &ev->batches[0], *b2 = &ev->batches[1];
+        CHECK(b1->id == 1 && b1->has_record && b1->nmembers == 1 && ev->members[b1->first_member] == 0);
+        CHECK(b1->start_ns == b + 21350 * us && b1->end_ns == b + 45130 * us);
+        CHECK(b2->id == 2 && b2->has_record && b2->nmembers == 1 && ev->members[b2->first_member] == 0);
+        CHECK(b2->start_ns == b + 45130 * us && b2->end_ns == b + 65980 * us);
+        CHECK(b1->effective_tokens == -1 && b1->padded_tokens == -1);
+        uint32_t tok = 0;
+        CHECK(sp_ev_step_phase(ev, 0, 0, &tok) == SP_EV_PHASE_PREFILL && tok == 1);
+        CHECK(sp_ev_step_phase(ev, 1, 0, &tok) == SP_EV_PHASE_DECODE && tok == 1);
+    }
     CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
+    sp_events_destroy(ev);
+}
+
+/* tgi_batches.jsonl: TGI's batch traces joined to their members (docs/otlp.md,
+ * "text-generation-inference", where each figure is worked by hand from the span times): request A
+ * (streamed, 4 generations) prefilled alone in step 1, waiting while B prefills in step 2 (a link of
+ * step 2's batch span to A's `waiting` span, which is no member), decoded with B in steps 3 and 4
+ * and alone in step 5; B (3 generations) prefilled in step 2. Links either way join: step 3's batch
+ * links only to A, B's infer span links to it; A's last infer span has no link, step 5's batch links
+ * to it. Step 4's batch_size is 3, its third link to a span not in the file; a sixth root "batch"
+ * without batch_size (a batch TGI dropped) has no member and is left out. A and B have every step
+ * joined, so their inference is no stage: steps and the time between them. */
+static void test_tgi_batches(void)
+{
+    char err[512];
+    sp_status st;
+    sp_events *ev = load_file("tgi_batches.jsonl", &st, err, sizeof err);
+    CHECK(st == SP_OK);
+    if (st != SP_OK) {
+        sp_events_destroy(ev);
+        return;
+    }
+    const uint64_t b = 1765000100000000000ull, us = 1000;
+    CHECK_EQ_U64(ev->n_requests, 2);   /* the six batch traces are not requests */
+    /* A: validation 900 us from the handler's start (+0.1 ms), its queued span +1..+2 ms; B: 950 us
+     * from +5.05 ms, queued +6..+12 ms; no prefill or decode stage */
+    CHECK_EQ_U64(ev->n_spans, 4);
+    if (ev->n_spans == 4) {
+        it_check_span(ev, 0, 0, "queue", b + 1000 * us, b + 2000 * us);
+        it_check_span(ev, 1, 0, "preprocess", b + 100 * us, b + 1000 * us);
+        it_check_span(ev, 2, 1, "queue", b + 6000 * us, b + 12000 * us);
+        it_check_span(ev, 3, 1, "preprocess", b + 5050 * us, b + 6000 * us);
+    }
+    /* steps in time order: windows, members (A = 0, B = 1), phases from the batch's child */
+    static const struct { uint64_t s, e; uint32_t n, m0, m1; int phase; } want[5] = {
+        {2000, 12000, 1, 0, 0, SP_EV_PHASE_PREFILL}, {12000, 20000, 1, 1, 1, SP_EV_PHASE_PREFILL},
+        {20100, 25000, 2, 0, 1, SP_EV_PHASE_DECODE}, {25100, 30000, 2, 0, 1, SP_EV_PHASE_DECODE},
+        {30000, 34000, 1, 0, 0, SP_EV_PHASE_DECODE}};
+    CHECK_EQ_U64(ev->n_batches, 5);
+    CHECK_EQ_U64(ev->n_steps, 5);
+    for (uint32_t i = 0; i < 5 && ev->n_batches == 5; i++) {
+        const sp_ev_batch *bt = &ev->batches[i];
+        CHECK(bt->id == (int64_t)i + 1 && bt->has_record);
+        CHECK_EQ_U64(bt->start_ns, b + want[i].s * us);
+        CHECK_EQ_U64(bt->end_ns, b + want[i].e * us);
+        CHECK_EQ_U64(bt->nmembers, want[i].n);
+        if (bt->nmembers != want[i].n)
+            continue;
+        CHECK_EQ_U64(ev->members[bt->first_member], want[i].m0);
+        CHECK_EQ_U64(ev->members[bt->first_member + bt->nmembers - 1], want[i].m1);
+        uint32_t tok = 0;
+        CHECK(sp_ev_step_phase(ev, i, want[i].m0, &tok) == want[i].phase && tok == 1);
+    }
+    /* tokens: A's first at +11 ms, last (index 3) at +33.5; B's at +19.5 and (index 2) +29.5 */
+    CHECK_EQ_U64(ev->n_tokens, 4);
+    if (ev->n_tokens == 4) {
+        CHECK(ev->tokens[0].req == 0 && ev->tokens[0].index == 0 && ev->tokens[0].time_ns == b + 11000 * us);
+        CHECK(ev->tokens[1].req == 0 && ev->tokens[1].index == 3 && ev->tokens[1].time_ns == b + 33500 * us);
+        CHECK(ev->tokens[2].req == 1 && ev->tokens[2].index == 0 && ev->tokens[2].time_ns == b + 19500 * us);
+        CHECK(ev->tokens[3].req == 1 && ev->tokens[3].index == 2 && ev->tokens[3].time_ns == b + 29500 * us);
+    }
+    CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
+    sp_events_destroy(ev);
+}
+
+/* Links in other shapes than {"traceId","spanId"} are not read and never make a span malformed (links
+ * were not read before); a batch without a forward-call child takes the phase from the member's
+ * place (its request's first step: prefill); a prompt length on the request span is the prefill
+ * member's tokens; a link to an infer span of a trace that is no request (a fragment) makes no
+ * member, and the batch is left out. */
+static void test_tgi_links_inline(void)
+{
+#define SPAN(tid, sid, parent, name, s, e, attrs, links) "{\"traceId\":\"" tid "\",\"spanId\":\"" sid "\"," \
+    "\"parentSpanId\":\"" parent "\",\"name\":\"" name "\",\"kind\":1,\"startTimeUnixNano\":\"" s "\"," \
+    "\"endTimeUnixNano\":\"" e "\",\"attributes\":[" attrs "],\"links\":" links "}"
+#define STR(k, v) "{\"key\":\"" k "\",\"value\":{\"stringValue\":\"" v "\"}}"
+#define INT(k, v) "{\"key\":\"" k "\",\"value\":{\"intValue\":\"" v "\"}}"
+    const char *text = "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
+        SPAN("30000000000000000000000000000001", "d100000000000001", "", "generate", "1000", "9000",
+             STR("validation_time", "1\xc2\xb5s") "," STR("queue_time", "1\xc2\xb5s") "," STR("inference_time", "6\xc2\xb5s")
+             "," STR("total_time", "8\xc2\xb5s") "," INT("gen_ai.usage.prompt_tokens", "37"), "null") ","
+        SPAN("30000000000000000000000000000001", "d100000000000002", "d100000000000001", "infer", "3000", "8000", "",
+             "[7,{\"traceId\":\"zz\",\"spanId\":\"d900000000000001\"},{\"spanId\":[1]},"
+             "{\"traceId\":\"40000000000000000000000000000001\",\"spanId\":\"e100000000000001\"}]") ","
+        SPAN("30000000000000000000000000000001", "d100000000000003", "d100000000000002", "send_generation", "7000",
+             "7001", "", "{}") ","
+        SPAN("40000000000000000000000000000001", "e100000000000001", "", "batch", "3000", "7500",
+             INT("batch_size", "1"), "[]") ","
+        SPAN("50000000000000000000000000000001", "f100000000000002", "f100000000000001", "infer", "3000", "8000", "",
+             "[{\"traceId\":\"60000000000000000000000000000001\",\"spanId\":\"a600000000000001\"}]") ","
+        SPAN("60000000000000000000000000000001", "a600000000000001", "", "batch", "3000", "7500",
+             INT("batch_size", "1"), "[]")
+        "]}]}]}";
+#undef INT
+#undef STR
+#undef SPAN
+    char err[512];
+    sp_events *ev;
+    CHECK(load_text(text, 0, &ev, err, sizeof err) == SP_OK);
+    CHECK_EQ_U64(ev->n_requests, 1);   /* the fragment (trace 5...: no root, no server span) is none */
+    CHECK_EQ_U64(ev->n_batches, 1);
+    if (ev->n_batches == 1) {
+        const sp_ev_batch *bt = &ev->batches[0];
+        CHECK(bt->start_ns == 3000 && bt->end_ns == 7500 && bt->nmembers == 1);
+        uint32_t tok = 0;
+        CHECK(sp_ev_step_phase(ev, 0, 0, &tok) == SP_EV_PHASE_PREFILL && tok == 37);
+    }
+    /* preprocess and queue only: the request's one step is joined */
+    CHECK_EQ_U64(ev->n_spans, 2);
+    CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
+    sp_events_destroy(ev);
+    /* "links" given twice (any span, no TGI here): not malformed, as before links were read */
+    const char *twice = "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+        "\"70000000000000000000000000000001\",\"spanId\":\"b700000000000001\",\"name\":\"batch\","
+        "\"links\":[],\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\",\"links\":{\"x\":[1]}}]}]}]}";
+    CHECK(load_text(twice, 0, &ev, err, sizeof err) == SP_OK);
+    CHECK_EQ_U64(ev->n_requests, 1);
     sp_events_destroy(ev);
 }
 
@@ -515,6 +647,8 @@ int main(void)
     test_vllm_finish_reasons();
     test_tgi();
     test_tgi_inline();
+    test_tgi_batches();
+    test_tgi_links_inline();
     test_status();
     test_malformed();
     test_base64_ids();
