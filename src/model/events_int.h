@@ -24,7 +24,7 @@
 #define SP_EV_MAX_STRING 4096u            /* bytes in one interned string */
 #define SP_EV_NONE UINT32_MAX             /* "no index" */
 #define SP_TIME_NONE UINT64_MAX           /* "no time" */
-#define SP_EV_MAX_FILES 65535u           /* files in one set (sp_ev_activity.file is 16 bits) */
+#define SP_EV_MAX_FILES 65536u           /* files in one set (sp_ev_activity.file is 16 bits) */
 #define SP_EV_SPAN_STAGES 16u             /* distinct span stage ids listed (sp_events.span_stages) */
 
 /* Interned strings: offsets into one growing arena, deduplicated through hash maps (hmap.h). */
