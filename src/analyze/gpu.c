@@ -319,7 +319,8 @@ out:
  * for every sync, so the other parts of the analysis never see them. */
 static int hta_sync(const sp_ana *a, const sp_ev_activity *x)
 {
-    return a->opt.hta_compat && x->kind == SP_ACT_SYNC && sp_ev_act_stream(a->ev, x) != -1 && x->start_ns != SP_TIME_NONE &&
+    return a->opt.hta_compat && x->kind == SP_ACT_SYNC && sp_ev_act_stream(a->ev, x) != -1 &&
+           x->start_ns != SP_TIME_NONE &&
            x->end_ns != SP_TIME_NONE && x->end_ns >= x->start_ns;
 }
 
