@@ -64,25 +64,25 @@ int main(int argc, char **argv)
         memset(&a, 0, sizeof a);
         a.batch = (b % 2) ? bi : SP_EV_NONE; /* half tied by id, half by window */
         a.kind = SP_ACT_H2D;
-        a.name = SP_EV_NONE;
         a.start_ns = bs;
         a.end_ns = bs + 20000;
-        a.bytes = 4096;
+        a.nb.bytes = 4096;
+        DIE(sp_ev_stream_id(ev, 0, &a.stream_ix));
         DIE(sp_ev_add_activity(ev, &a));
         uint64_t k0 = bs + 25000;
         for (int k = 0; k < 16; k++) {
             a.kind = SP_ACT_KERNEL;
-            a.name = kname[k % 4];
+            a.nb.name = kname[k % 4];
             a.start_ns = k0 + (uint64_t)k * 28000;
             a.end_ns = a.start_ns + 25000;
             a.correlation = b * 16 + (uint64_t)k + 1;
-            a.stream = k % 2;
+            DIE(sp_ev_stream_id(ev, k % 2, &a.stream_ix));
             DIE(sp_ev_add_activity(ev, &a));
             sp_ev_launch l = {a.start_ns - 8000, a.start_ns - 3000, a.correlation, SP_EV_NONE, f};
             DIE(sp_ev_add_launch(ev, &l));
         }
         a.kind = SP_ACT_D2H;
-        a.name = SP_EV_NONE;
+        a.nb.bytes = 4096;
         a.correlation = 0;
         a.start_ns = be - 30000;
         a.end_ns = be - 20000;

@@ -92,7 +92,7 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
             continue;
         const sp_ev_activity *x = &ev->acts[i];
         uint32_t s;
-        uint64_t k1 = ((uint64_t)x->file << 32) | x->device, k2 = (uint64_t)x->stream;
+        uint64_t k1 = ((uint64_t)x->file << 32) | x->device, k2 = x->stream_ix; /* one index a value */
         if (last_s != SP_HMAP_NONE && k1 == last_k1 && k2 == last_k2) {
             s = last_s;
         } else {
@@ -119,7 +119,7 @@ static sp_status idle_breakdown(sp_ana *a, const sp_ana_launches *li, const sp_i
                 cap = nc;
             }
             memset(&acc[seen], 0, sizeof acc[seen]);
-            acc[seen].key = (struct stream_key){x->file, x->device, x->stream, s};
+            acc[seen].key = (struct stream_key){x->file, x->device, sp_ev_act_stream(ev, x), s};
             acc[seen].prev_end = end;
             seen++;
             continue;
@@ -274,7 +274,7 @@ static sp_status kernel_stats(sp_ana *a, kernel_counts *kc)
         if (a->act_dev[i] == SP_EV_NONE || ev->acts[i].kind != SP_ACT_KERNEL)
             continue;
         uint32_t k;
-        st = kernel_name(kc, &ev->strings, ev->acts[i].name, &k, NULL); /* numbered already */
+        st = kernel_name(kc, &ev->strings, sp_ev_act_name(&ev->acts[i]), &k, NULL); /* numbered already */
         if (st)
             goto out;
         uint64_t d = ev->acts[i].end_ns - ev->acts[i].start_ns;
@@ -285,7 +285,7 @@ static sp_status kernel_stats(sp_ana *a, kernel_counts *kc)
     sp_pairmap_free(&kc->km);
     for (size_t k = 0; k < nk; k++) {
         ks[k].kid = (uint32_t)k;
-        ks[k].name = sp_str_get(&ev->strings, ev->acts[kc->first[k]].name);
+        ks[k].name = sp_str_get(&ev->strings, sp_ev_act_name(&ev->acts[kc->first[k]]));
     }
     qsort(ks, nk, sizeof *ks, kstat_cmp);
     for (size_t k = 0; k < nk; k++) {
@@ -319,7 +319,8 @@ out:
  * for every sync, so the other parts of the analysis never see them. */
 static int hta_sync(const sp_ana *a, const sp_ev_activity *x)
 {
-    return a->opt.hta_compat && x->kind == SP_ACT_SYNC && x->stream != -1 && x->start_ns != SP_TIME_NONE &&
+    return a->opt.hta_compat && x->kind == SP_ACT_SYNC && sp_ev_act_stream(a->ev, x) != -1 &&
+           x->start_ns != SP_TIME_NONE &&
            x->end_ns != SP_TIME_NONE && x->end_ns >= x->start_ns;
 }
 
@@ -448,11 +449,11 @@ sp_status sp_ana_gpu(sp_ana *a, sp_ana_launches *joined)
             uint32_t k = 0;
             int nccl = 0;
             if (!kst)
-                kst = kernel_name(&kc, &ev->strings, x->name, &k, &nccl);
+                kst = kernel_name(&kc, &ev->strings, sp_ev_act_name(x), &k, &nccl);
             if (!kst)
                 kst = kernel_count(&kc, k, i);
             else /* the figures are discarded: only the answer matters as before */
-                nccl = sp_ana_is_nccl(sp_str_get(&ev->strings, x->name)) != 0;
+                nccl = sp_ana_is_nccl(sp_str_get(&ev->strings, sp_ev_act_name(x))) != 0;
             if (!nccl) {
                 if (copen && x->start_ns <= ce) {
                     if (x->end_ns > ce)
@@ -478,7 +479,7 @@ sp_status sp_ana_gpu(sp_ana *a, sp_ana_launches *joined)
             else
                 g->copies++;
             ccount[ci]++;
-            cbytes[ci] += x->bytes;
+            cbytes[ci] += sp_ev_act_bytes(x);
             ctime[ci] += x->end_ns - x->start_ns;
         }
     }

@@ -102,14 +102,14 @@ sp_status sp_ana_gpu_hta(sp_ana *a)
     sp_name_memo_init(&nccl, sp_ana_is_nccl);
     for (size_t i = 0; i < ev->n_acts; i++) {
         const sp_ev_activity *x = &ev->acts[i];
-        int sync = x->kind == SP_ACT_SYNC && x->stream != -1 && x->start_ns != SP_TIME_NONE &&
+        int sync = x->kind == SP_ACT_SYNC && sp_ev_act_stream(ev, x) != -1 && x->start_ns != SP_TIME_NONE &&
                    x->end_ns != SP_TIME_NONE && x->end_ns >= x->start_ns;
         if (a->act_dev[i] == SP_EV_NONE && !sync)
             continue;
         int64_t s = (int64_t)x->start_ns, e = sp_ana_hta_end(a, x);
         g->hta_end_early += x->hta_end_early != 0;
         merge_add(&all, s, e);
-        if (x->kind == SP_ACT_KERNEL && !sp_name_memo_get(&nccl, &ev->strings, x->name))
+        if (x->kind == SP_ACT_KERNEL && !sp_name_memo_get(&nccl, &ev->strings, sp_ev_act_name(x)))
             merge_add(&comp, s, e);
     }
     int64_t last_end = merge_close(&all);

@@ -276,7 +276,7 @@ sp_status sp_ana_devices(sp_ana *a, char *err, size_t errlen)
         if (x->start_ns == SP_TIME_NONE || x->end_ns == SP_TIME_NONE || x->end_ns < x->start_ns) {
             if (!a->opt.lenient) {
                 sp_errf(err, errlen, "%s: device activity \"%s\" ends before it starts",
-                        sp_str_get(&ev->strings, ev->files[x->file].path), sp_str_get(&ev->strings, x->name));
+                        sp_str_get(&ev->strings, ev->files[x->file].path), sp_str_get(&ev->strings, sp_ev_act_name(x)));
                 st = SP_ERR_PARSE;
                 goto out;
             }

@@ -160,9 +160,10 @@ static sp_status keep_slice(sp_ana *a, size_t first, size_t last, sp_timeline_sl
         const sp_ev_activity *x = &ev->acts[i];
         if (!drawable(x) || !in_slice(x, t0, t1))
             continue;
-        ids[sl->n_acts] = x->name;
-        sl->acts[sl->n_acts++] = (sp_slice_activity){x->start_ns, x->end_ns, x->bytes, x->stream,
-                                                     x->file,     x->device, (sp_act_kind)x->kind, NULL};
+        ids[sl->n_acts] = sp_ev_act_name(x);
+        sl->acts[sl->n_acts++] = (sp_slice_activity){x->start_ns, x->end_ns, sp_ev_act_bytes(x),
+                                                     sp_ev_act_stream(ev, x), x->file, x->device,
+                                                     (sp_act_kind)x->kind, NULL};
     }
     for (size_t i = 0; i < ev->n_batches; i++) {
         const sp_ev_batch *bt = &ev->batches[i];

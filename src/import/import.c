@@ -487,6 +487,11 @@ static sp_status load(struct sp_events *ev, const char *name, sp_input *in, cons
                     ev->n_traces, ev->n_req_colds, ev->n_tokens, ev->n_client_tokens, ev->n_steps,
                     ev->n_step_members};
     uint32_t file;
+    if (ev->n_files >= SP_EV_MAX_FILES) {
+        sp_errf(err, errlen, "%s: more than %u files in one load (the limit: each activity keeps its file in 16 bits)",
+                name, SP_EV_MAX_FILES);
+        return SP_ERR_LIMIT;
+    }
     st = sp_ev_add_file(ev, name, f, &file);
     if (st) {
         sp_errf(err, errlen, "%s: %s", name, sp_status_str(st));

@@ -1009,9 +1009,8 @@ static sp_status rec_activity(jsonl *j, bool kernel)
 {
     sp_ev_activity a;
     memset(&a, 0, sizeof a);
-    a.name = SP_EV_NONE;
     a.batch = SP_EV_NONE;
-    a.file = j->file;
+    a.file = (uint16_t)j->file; /* < SP_EV_MAX_FILES (sp_ev_add_file) */
     const char *name = NULL;
     size_t namelen = 0;
     int64_t batch = 0, stream = 0, device = 0, corr = 0, bytes = 0;
@@ -1046,12 +1045,13 @@ static sp_status rec_activity(jsonl *j, bool kernel)
     sp_status st = check_order(j, F_START, a.start_ns, F_END, a.end_ns);
     if (st)
         return st;
-    a.stream = stream;
+    MODEL(sp_ev_stream_id(j->ev, stream, &a.stream_ix));
     a.device = (uint32_t)device;
     a.correlation = (uint64_t)corr;
-    a.bytes = (uint64_t)bytes;
-    if (name)
-        MODEL(sp_str_intern_cached(&j->ev->strings, &j->names, name, namelen, &a.name));
+    if (kernel)
+        MODEL(sp_str_intern_cached(&j->ev->strings, &j->names, name, namelen, &a.nb.name));
+    else
+        a.nb.bytes = (uint64_t)bytes;
     if (has_batch == GOT)
         MODEL(sp_ev_batch_ref(j->ev, j->file, batch, &a.batch));
     MODEL(sp_ev_add_activity(j->ev, &a));

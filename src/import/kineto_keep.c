@@ -128,20 +128,23 @@ sp_status sp_kt_handle_event(kt *k, const sp_json_token *open)
     case CAT_SYNC: {
         sp_ev_activity a;
         memset(&a, 0, sizeof a);
-        a.file = k->file;
+        a.file = (uint16_t)k->file; /* < SP_EV_MAX_FILES (sp_ev_add_file) */
         a.batch = SP_EV_NONE;
-        a.name = SP_EV_NONE;
-        a.stream = e->has_stream ? e->stream : e->tid_int ? e->tid : -1;
+        int64_t stream = e->has_stream ? e->stream : e->tid_int ? e->tid : -1;
         /* HTA's GPU events are those with a stream; stream -1 (device-wide syncs) are not */
-        if (k->hta && a.stream == -1)
+        if (k->hta && stream == -1)
             return SP_OK;
+        MODEL(sp_ev_stream_id(k->ev, stream, &a.stream_ix));
         a.device = (uint32_t)(e->has_device ? e->device : e->pid_int && e->pid >= 0 && e->pid < UINT32_MAX ? e->pid : 0);
         a.correlation = e->has_corr ? e->corr : 0;
-        a.bytes = e->has_bytes ? e->bytes : 0;
         a.kind = e->cat == CAT_KERNEL ? SP_ACT_KERNEL : e->cat == CAT_SYNC ? SP_ACT_SYNC : copy_kind_of(e);
+        /* a byte count only on copies and memsets: a kernel's or sync's "bytes" arg is not kept
+         * (docs/formats.md, Kineto) */
+        if (sp_ev_act_kind_has_bytes(a.kind))
+            a.nb.bytes = e->has_bytes ? e->bytes : 0;
         a.hta_end_early = end_early;
         if (e->cat == CAT_KERNEL)
-            MODEL(sp_str_intern_cached(&k->ev->strings, &k->names, e->name, e->name_len, &a.name));
+            MODEL(sp_str_intern_cached(&k->ev->strings, &k->names, e->name, e->name_len, &a.nb.name));
         /* times are fixed up after the pass (base, hta shift); stored as int64 bit patterns */
         a.start_ns = (uint64_t)s;
         a.end_ns = (uint64_t)end;

@@ -511,22 +511,25 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         uint32_t bidx = SP_EV_NONE;
         if (batch != SP_NO_BATCH && (st = batch_of(r, batch, &bidx)))
             return st;
+        uint64_t ds = sp_rd64(p + 16);
+        uint32_t sidx;
+        if ((st = sp_ev_stream_id(ev, (int64_t)(ds >> 32), &sidx)))
+            return st;
         /* filled in place (sp_ev_activity_slot): the fields of a zeroed record, as before */
         sp_ev_activity *a = sp_ev_activity_slot(ev, &st);
         if (!a)
             return st;
-        uint64_t ds = sp_rd64(p + 16);
-        a->file = r->file;
+        a->file = (uint16_t)r->file; /* < SP_EV_MAX_FILES (sp_ev_add_file) */
         a->device = (uint32_t)ds;
-        a->stream = (int64_t)(ds >> 32);
+        a->stream_ix = sidx;
         a->correlation = sp_rd64(p + 24);
-        a->name = kname;
         a->kind = kind;
         if (kernel) {
+            a->nb.name = kname;
             a->start_ns = sp_rd64(p + 32);
             a->end_ns = sp_rd64(p + 40);
         } else {
-            a->bytes = sp_rd64(p + 32);
+            a->nb.bytes = sp_rd64(p + 32);
             a->start_ns = sp_rd64(p + 40);
             a->end_ns = sp_rd64(p + 48);
         }

@@ -297,9 +297,8 @@ static sp_status read_activity(nsys *n, enum act_table which)
         sqlite3_int64 rowid = sqlite3_column_int64(q, 0);
         sp_ev_activity a;
         memset(&a, 0, sizeof a);
-        a.name = SP_EV_NONE;
         a.batch = SP_EV_NONE;
-        a.file = n->ctx->file;
+        a.file = (uint16_t)n->ctx->file; /* < SP_EV_MAX_FILES (sp_ev_add_file) */
         const char *why;
         if (!row_times(q, &a.start_ns, &a.end_ns, &why)) {
             if ((st = row_fail(n, table, rowid, "%s", why)))
@@ -313,12 +312,15 @@ static sp_status read_activity(nsys *n, enum act_table which)
             continue;
         }
         a.device = (uint32_t)dev;
-        a.stream = col_int(q, 4, 0);
+        if ((st = sp_ev_stream_id(ev, col_int(q, 4, 0), &a.stream_ix))) {
+            st = model_fail(n, st, table);
+            break;
+        }
         int64_t corr = col_int(q, 5, 0);
         a.correlation = corr > 0 ? (uint64_t)corr : 0;
         if (which == T_KERNEL) {
             a.kind = SP_ACT_KERNEL;
-            if ((st = intern_col(n, q, 6, "(unnamed kernel)", &a.name)))
+            if ((st = intern_col(n, q, 6, "(unnamed kernel)", &a.nb.name)))
                 break;
         } else if (which == T_SYNC) {
             a.kind = SP_ACT_SYNC;
@@ -330,7 +332,7 @@ static sp_status read_activity(nsys *n, enum act_table which)
                     break;
                 continue;
             }
-            a.bytes = (uint64_t)bytes;
+            a.nb.bytes = (uint64_t)bytes;
         }
         if ((st = sp_ev_add_activity(ev, &a))) {
             st = model_fail(n, st, table);

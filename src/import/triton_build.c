@@ -240,9 +240,13 @@ static sp_status add_act(struct sp_events *ev, uint32_t file, uint8_t kind, sp_s
     sp_ev_activity a;
     memset(&a, 0, sizeof a);
     a.kind = kind;
-    a.name = name;
+    if (kind == SP_ACT_KERNEL)
+        a.nb.name = name;   /* the copies have none (SP_EV_NONE) */
     a.batch = batch;
-    a.file = file;
+    a.file = (uint16_t)file; /* < SP_EV_MAX_FILES (sp_ev_add_file) */
+    sp_status st = sp_ev_stream_id(ev, 0, &a.stream_ix);
+    if (st)
+        return st;
     a.start_ns = start;
     a.end_ns = end;
     return sp_ev_add_activity(ev, &a);

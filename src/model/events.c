@@ -177,6 +177,7 @@ void sp_ev_release_maps(struct sp_events *ev)
     sp_hmap_free(&ev->strings.num);
     sp_hmap_free(&ev->req_map);
     sp_hmap_free(&ev->batch_map);
+    sp_hmap_free(&ev->stream_map);
     ev->released = true;
 }
 
@@ -236,10 +237,11 @@ void sp_events_destroy(sp_events *ev)
     sp_hmap_free(&ev->strings.num);
     sp_hmap_free(&ev->req_map);
     sp_hmap_free(&ev->batch_map);
+    sp_hmap_free(&ev->stream_map);
     void *blocks[] = {ev->strings.arena, ev->requests, ev->req_colds, ev->num_text, ev->spans, ev->batches,
                       ev->members, ev->acts, ev->launches, ev->files, ev->props, ev->clients, ev->marks,
                       ev->steps, ev->step_members, ev->tokens, ev->client_tokens, ev->traces,
-                      ev->clock_offsets, ev->req_batches};
+                      ev->clock_offsets, ev->req_batches, ev->streams};
     /* A set an analysis released (servprof analyze, whose last act this is) and that is large: its
      * arrays, a few hundred MB, are unmapped on two cores instead of one (sp_free_all). */
     sp_free_all(blocks, sizeof blocks / sizeof blocks[0],
@@ -289,7 +291,9 @@ void sp_ev_files_label(const struct sp_events *ev, const uint32_t *files, size_t
 
 sp_status sp_ev_add_file(struct sp_events *ev, const char *path, sp_format format, uint32_t *out_file)
 {
-    sp_status st = SP_GROW(ev->files, ev->cap_files, ev->n_files + 1, 1u << 20);
+    if (ev->n_files >= SP_EV_MAX_FILES)
+        return SP_ERR_LIMIT; /* an activity keeps its file in 16 bits */
+    sp_status st = SP_GROW(ev->files, ev->cap_files, ev->n_files + 1, SP_EV_MAX_FILES);
     if (st)
         return st;
     sp_ev_file *f = &ev->files[ev->n_files];
@@ -303,6 +307,23 @@ sp_status sp_ev_add_file(struct sp_events *ev, const char *path, sp_format forma
     f->format = format;
     *out_file = (uint32_t)ev->n_files++;
     ev->finished = false;
+    return SP_OK;
+}
+
+sp_status sp_ev_stream_id_add(struct sp_events *ev, int64_t stream, uint32_t *out)
+{
+    uint32_t idx = sp_hmap_find(&ev->stream_map, (uint64_t)stream, NULL, NULL);
+    if (idx == SP_HMAP_NONE) {
+        sp_status st = SP_GROW(ev->streams, ev->cap_streams, ev->n_streams + 1, SP_EV_MAX_RECORDS);
+        if (st)
+            return st;
+        idx = (uint32_t)ev->n_streams;
+        if ((st = sp_hmap_put(&ev->stream_map, (uint64_t)stream, idx)))
+            return st;
+        ev->streams[ev->n_streams++] = stream;
+    }
+    ev->stream_last = idx;
+    *out = idx;
     return SP_OK;
 }
 
@@ -757,9 +778,13 @@ static int span_cmp(const void *a, const void *b)
     return (x->end_ns > y->end_ns) - (x->end_ns < y->end_ns);
 }
 
-/* Activity by start, end, hta_end_early (flagged first), kind, file, device, stream, correlation and
- * bytes: every field but the name and the batch, whose ids depend on the order of lines;
- * sort_act_ties orders what is left. */
+/* The set's stream values for act_cmp, which qsort calls without a context: set by the thread that
+ * sorts (finish_order, sort_act_ties) before it compares. */
+static _Thread_local const int64_t *t_act_streams;
+
+/* Activity by start, end, hta_end_early (flagged first), kind, file, device, stream (its value),
+ * correlation and bytes: every field but the name and the batch, whose ids depend on the order of
+ * lines; sort_act_ties orders what is left. */
 static int act_cmp(const void *a, const void *b)
 {
     const sp_ev_activity *x = a, *y = b;
@@ -777,11 +802,12 @@ static int act_cmp(const void *a, const void *b)
         return x->file < y->file ? -1 : 1;
     if (x->device != y->device)
         return x->device < y->device ? -1 : 1;
-    if (x->stream != y->stream)
-        return x->stream < y->stream ? -1 : 1;
+    if (x->stream_ix != y->stream_ix) /* distinct indexes are distinct values */
+        return t_act_streams[x->stream_ix] < t_act_streams[y->stream_ix] ? -1 : 1;
     if (x->correlation != y->correlation)
         return x->correlation < y->correlation ? -1 : 1;
-    return (x->bytes > y->bytes) - (x->bytes < y->bytes);
+    uint64_t xb = sp_ev_act_bytes(x), yb = sp_ev_act_bytes(y); /* kinds are equal here */
+    return (xb > yb) - (xb < yb);
 }
 
 /* Spans into span_cmp's order in linear time, for traces whose spans come in time order (a
@@ -1044,6 +1070,7 @@ static sp_status sort_span_ties(struct sp_events *ev)
  * position of the batch's first mention; the batch is in the activity's own file). */
 static sp_status sort_act_ties(struct sp_events *ev, size_t from)
 {
+    t_act_streams = ev->streams;
     for (size_t i = from; i < ev->n_acts;) {
         size_t j = i + 1;
         while (j < ev->n_acts && act_cmp(&ev->acts[i], &ev->acts[j]) == 0)
@@ -1055,7 +1082,7 @@ static sp_status sort_act_ties(struct sp_events *ev, size_t from)
             for (size_t k = i; k < j; k++) {
                 const sp_ev_activity *x = &ev->acts[k];
                 int tied = x->batch < ev->n_batches;
-                t[k - i] = (struct named_act){sp_str_get(&ev->strings, x->name), tied,
+                t[k - i] = (struct named_act){sp_str_get(&ev->strings, sp_ev_act_name(x)), tied,
                                               tied ? ev->batches[x->batch].id : 0, *x};
             }
             qsort(t, j - i, sizeof *t, named_act_cmp);
@@ -1344,6 +1371,7 @@ static void finish_order(finish_dev_job *j)
 {
     struct sp_events *ev = j->ev;
     bool ties = true;
+    t_act_streams = ev->streams;
     if (ev->n_acts && !sorted_by(ev->acts, ev->n_acts, sizeof *ev->acts, act_cmp, &ties)) {
         ties = true;
         if (!sort_acts_nearly_sorted(ev->acts, ev->n_acts, 8 * ev->n_acts) && sort_acts_by_start(ev) != SP_OK)

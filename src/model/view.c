@@ -185,9 +185,9 @@ void sp_view_launch_at(const sp_events *ev, size_t i, sp_view_launch *out)
 void sp_view_activity_at(const sp_events *ev, size_t i, sp_view_activity *out)
 {
     const sp_ev_activity *a = &ev->acts[i];
-    *out = (sp_view_activity){(sp_act_kind)a->kind, sp_str_get(&ev->strings, a->name),
+    *out = (sp_view_activity){(sp_act_kind)a->kind, sp_str_get(&ev->strings, sp_ev_act_name(a)),
                               a->start_ns,          a->end_ns,
-                              a->bytes,             a->correlation,
-                              a->stream,            a->file,
+                              sp_ev_act_bytes(a),   a->correlation,
+                              sp_ev_act_stream(ev, a), a->file,
                               a->device,            a->batch < ev->n_batches ? a->batch : SP_VIEW_NONE};
 }

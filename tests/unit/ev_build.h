@@ -106,14 +106,22 @@ static inline void eb_act_full(sp_events *ev, uint8_t kind, uint32_t batch, uint
     a.batch = batch;
     a.start_ns = s;
     a.end_ns = e;
-    a.stream = stream;
+    eb_check(sp_ev_stream_id(ev, stream, &a.stream_ix), "stream");
     a.device = device;
     a.correlation = corr;
-    a.bytes = bytes;
-    a.file = file;
-    a.name = SP_EV_NONE;
+    a.file = (uint16_t)file;
+    /* a kernel has a name and no byte count, a copy or memset a byte count and no name, a sync
+     * neither (sp_ev_activity.nb): a test asking for more would test a record the model cannot hold */
+    eb_check(file < SP_EV_MAX_FILES ? SP_OK : SP_ERR_INVALID, "file");
+    eb_check((bytes == 0 || sp_ev_act_kind_has_bytes(kind)) && (!name || kind == SP_ACT_KERNEL) ? SP_OK
+                                                                                            : SP_ERR_INVALID,
+             "name or bytes on a kind without them");
+    if (sp_ev_act_kind_has_bytes(kind))
+        a.nb.bytes = bytes;
+    else if (kind == SP_ACT_KERNEL)
+        a.nb.name = SP_EV_NONE;
     if (name)
-        eb_check(sp_str_intern(&ev->strings, name, strlen(name), &a.name), "intern");
+        eb_check(sp_str_intern(&ev->strings, name, strlen(name), &a.nb.name), "intern");
     eb_check(sp_ev_add_activity(ev, &a), "add_activity");
 }
 

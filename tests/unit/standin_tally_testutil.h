@@ -20,7 +20,7 @@ static inline standin_tally standin_tally_of(const sp_events *ev)
     standin_tally t = {0};
     for (size_t i = 0; i < ev->n_acts; i++) {
         const sp_ev_activity *a = &ev->acts[i];
-        const char *nm = a->name != SP_EV_NONE ? sp_str_get(&ev->strings, a->name) : NULL;
+        const char *nm = sp_ev_act_name(a) != SP_EV_NONE ? sp_str_get(&ev->strings, sp_ev_act_name(a)) : NULL;
         if (a->kind == SP_ACT_KERNEL && nm && strcmp(nm, "standin_pool") != 0)
             t.cpu_ops++;
         if (a->batch == SP_EV_NONE) {

@@ -257,8 +257,8 @@ static void check_served(int graphs, int cupti_mode)
     size_t outside = 0, fake = 0;
     for (size_t i = 0; i < ev->n_acts; i++) {
         const sp_ev_activity *a = &ev->acts[i];
-        if (a->kind == SP_ACT_KERNEL && a->name != SP_EV_NONE) {
-            const char *nm = sp_str_get(&ev->strings, a->name);
+        if (a->kind == SP_ACT_KERNEL && sp_ev_act_name(a) != SP_EV_NONE) {
+            const char *nm = sp_str_get(&ev->strings, sp_ev_act_name(a));
             fake += nm && (strstr(nm, "qkv_gemm") || strcmp(nm, "embed") == 0);
         }
         if (a->batch == SP_EV_NONE)

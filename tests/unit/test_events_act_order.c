@@ -9,7 +9,9 @@
  * at one start (one long run), with starts spread over 2^63 ns (too wide to pack above the index: the
  * qsort fallback), already sorted (no sort), and sorted then each record swapped with one up to six
  * places on (the in-place insertion sort; the others run out of its budget part way, past 32 records,
- * and the radix sort finishes); sizes from 2 to 200,000. */
+ * and the radix sort finishes); sizes from 2 to 200,000. The streams (-1, 0, 1) are entered in the
+ * set's stream table from 1 down, so their indexes run against their values: an order by index
+ * instead of value misplaces records. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +21,7 @@
 #include "testlib.h"
 
 static const sp_strtab *g_strings;
+static const int64_t *g_streams;
 
 static int cmp_u(uint64_t x, uint64_t y)
 {
@@ -37,17 +40,18 @@ static int ref_cmp(const void *a, const void *b)
         return x->hta_end_early ? -1 : 1;
     if ((c = cmp_u(x->kind, y->kind)) || (c = cmp_u(x->file, y->file)) || (c = cmp_u(x->device, y->device)))
         return c;
-    if (x->stream != y->stream)
-        return x->stream < y->stream ? -1 : 1;
-    if ((c = cmp_u(x->correlation, y->correlation)) || (c = cmp_u(x->bytes, y->bytes)))
+    int64_t xs = g_streams[x->stream_ix], ys = g_streams[y->stream_ix];
+    if (xs != ys)
+        return xs < ys ? -1 : 1;
+    if ((c = cmp_u(x->correlation, y->correlation)) || (c = cmp_u(sp_ev_act_bytes(x), sp_ev_act_bytes(y))))
         return c;
-    return strcmp(sp_str_get(g_strings, x->name), sp_str_get(g_strings, y->name));
+    return strcmp(sp_str_get(g_strings, sp_ev_act_name(x)), sp_str_get(g_strings, sp_ev_act_name(y)));
 }
 
 static int same_act(const sp_ev_activity *x, const sp_ev_activity *y)
 {
     return x->start_ns == y->start_ns && x->end_ns == y->end_ns && x->correlation == y->correlation &&
-           x->bytes == y->bytes && x->stream == y->stream && x->name == y->name && x->batch == y->batch &&
+           x->nb.bytes == y->nb.bytes && x->stream_ix == y->stream_ix && x->batch == y->batch &&
            x->device == y->device && x->file == y->file && x->kind == y->kind &&
            x->hta_end_early == y->hta_end_early;
 }
@@ -67,6 +71,11 @@ static void check_order(size_t n, enum layout lay, sp_rng *r)
     CHECK(sp_str_intern(&ev->strings, "add", 3, &names[1]) == SP_OK);
     CHECK(sp_str_intern(&ev->strings, "zeta", 4, &names[2]) == SP_OK);
     g_strings = &ev->strings;
+    uint32_t sidx[3]; /* the index of stream s - 1; entered from stream 1 down */
+    for (int s = 2; s >= 0; s--)
+        CHECK(sp_ev_stream_id(ev, s - 1, &sidx[s]) == SP_OK);
+    CHECK(sidx[2] == 0 && sidx[0] == 2);
+    g_streams = ev->streams;
     CHECK(SP_GROW(ev->acts, ev->cap_acts, n, n) == SP_OK);
     size_t blocks = 1 + n / 50;
     for (size_t i = 0; i < n; i++) {
@@ -86,10 +95,12 @@ static void check_order(size_t n, enum layout lay, sp_rng *r)
         a->kind = (uint8_t)((x >> 3) % 2);
         a->file = (x >> 5) % 2 ? f1 : f0;
         a->device = (uint32_t)((x >> 6) % 2);
-        a->stream = (int64_t)((x >> 7) % 3) - 1;
+        a->stream_ix = sidx[(x >> 7) % 3];
         a->correlation = (x >> 9) % 2;
-        a->bytes = (x >> 10) % 2 * 4096;
-        a->name = names[(x >> 11) % 3];
+        if (a->kind == SP_ACT_KERNEL) /* a kernel has a name, a copy a byte count (sp_ev_activity.nb) */
+            a->nb.name = names[(x >> 11) % 3];
+        else
+            a->nb.bytes = (x >> 10) % 2 * 4096;
         a->batch = SP_EV_NONE;
     }
     ev->n_acts = n;

@@ -31,15 +31,14 @@ static void fill(sp_events *ev, int general, uint64_t seed)
         uint32_t req = (uint32_t)next_rand(), stage = (uint32_t)next_rand();
         sp_ev_activity a;
         memset(&a, 0, sizeof a);
-        a.file = (uint32_t)(next_rand() & 3);
+        a.file = (uint16_t)(next_rand() & 3);
         a.device = (uint32_t)next_rand();
-        a.stream = (int64_t)next_rand();
+        a.stream_ix = (uint32_t)next_rand(); /* the raw fields: nothing here reads them */
         a.correlation = next_rand();
         a.kind = (uint8_t)(next_rand() % 6);
-        a.name = (sp_str)next_rand();
         a.start_ns = next_rand();
         a.end_ns = next_rand();
-        a.bytes = next_rand();
+        a.nb.bytes = next_rand(); /* the name's 4 bytes too */
         a.batch = (uint32_t)next_rand();
         sp_ev_launch l;
         memset(&l, 0, sizeof l);
@@ -69,13 +68,12 @@ static void fill(sp_events *ev, int general, uint64_t seed)
                 if (x) {
                     x->file = a.file;
                     x->device = a.device;
-                    x->stream = a.stream;
+                    x->stream_ix = a.stream_ix;
                     x->correlation = a.correlation;
                     x->kind = a.kind;
-                    x->name = a.name;
                     x->start_ns = a.start_ns;
                     x->end_ns = a.end_ns;
-                    x->bytes = a.bytes;
+                    x->nb.bytes = a.nb.bytes;
                     x->batch = a.batch;
                     CHECK(ev->finished); /* counted only by the commit */
                     sp_ev_commit_activity(ev);

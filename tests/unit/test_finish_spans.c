@@ -112,7 +112,7 @@ static void make(scenario *s, int nfile, int interleaved)
         x.start_ns = a;
         x.end_ns = a + rng() % 900;
         x.correlation = rng() % 5;
-        x.stream = 7;
+        /* stream 7: entered when the record is added */
         x.batch = SP_EV_NONE;
         x.file = interleaved ? (uint32_t)(rng() % (uint64_t)nfile) : (uint32_t)(s->nact * (size_t)nfile / MAXACT);
         x.kind = SP_ACT_KERNEL;
@@ -164,7 +164,8 @@ static sp_events *build(const scenario *s, const size_t *order, const size_t *ac
     }
     for (size_t k = 0; k < s->nact; k++) {
         sp_ev_activity a = s->acts[act_order[k]];
-        a.name = stage[s->act_name[act_order[k]]];
+        a.nb.name = stage[s->act_name[act_order[k]]]; /* every one a kernel */
+        CHECK(sp_ev_stream_id(ev, 7, &a.stream_ix) == SP_OK);
         CHECK(sp_ev_add_activity(ev, &a) == SP_OK);
     }
     for (size_t k = 0; k < s->nlaunch; k++)
@@ -220,7 +221,7 @@ static void check_answer(const scenario *s, const sp_events *ev)
         CHECK_EQ_U64(a->end_ns, x->end_ns);
         CHECK_EQ_U64(a->correlation, x->correlation);
         CHECK_EQ_U64(a->file, x->file);
-        CHECK(strcmp(sp_str_get(&ev->strings, a->name), stage_names[s->act_name[k]]) == 0);
+        CHECK(strcmp(sp_str_get(&ev->strings, sp_ev_act_name(a)), stage_names[s->act_name[k]]) == 0);
         later(&last[x->file], x->start_ns);
         later(&last[x->file], x->end_ns);
     }
@@ -249,7 +250,8 @@ static void check_same(const sp_events *a, const sp_events *b)
     for (size_t k = 0; k < a->n_acts; k++) {
         const sp_ev_activity *x = &a->acts[k], *y = &b->acts[k];
         CHECK(x->start_ns == y->start_ns && x->end_ns == y->end_ns && x->correlation == y->correlation &&
-              x->bytes == y->bytes && x->stream == y->stream && x->name == y->name && x->batch == y->batch &&
+              sp_ev_act_bytes(x) == sp_ev_act_bytes(y) && sp_ev_act_stream(a, x) == sp_ev_act_stream(b, y) &&
+              sp_ev_act_name(x) == sp_ev_act_name(y) && x->batch == y->batch &&
               x->device == y->device && x->file == y->file && x->kind == y->kind &&
               x->hta_end_early == y->hta_end_early);
     }

@@ -41,12 +41,12 @@ static int act_order(const sp_events *ev, const sp_ev_activity *x, const sp_ev_a
         return x->hta_end_early ? -1 : 1;
     if ((c = u64cmp(x->kind, y->kind)) || (c = u64cmp(x->file, y->file)) || (c = u64cmp(x->device, y->device)))
         return c;
-    if (x->stream != y->stream)
-        return x->stream < y->stream ? -1 : 1;
-    if ((c = u64cmp(x->correlation, y->correlation)) || (c = u64cmp(x->bytes, y->bytes)))
+    if (sp_ev_act_stream(ev, x) != sp_ev_act_stream(ev, y))
+        return sp_ev_act_stream(ev, x) < sp_ev_act_stream(ev, y) ? -1 : 1;
+    if ((c = u64cmp(x->correlation, y->correlation)) || (c = u64cmp(sp_ev_act_bytes(x), sp_ev_act_bytes(y))))
         return c;
     *tie = 1;
-    if ((c = strcmp(sp_str_get(&ev->strings, x->name), sp_str_get(&ev->strings, y->name))))
+    if ((c = strcmp(sp_str_get(&ev->strings, sp_ev_act_name(x)), sp_str_get(&ev->strings, sp_ev_act_name(y)))))
         return c;
     int bx = x->batch < ev->n_batches, by = y->batch < ev->n_batches;
     if (bx != by)
@@ -90,7 +90,8 @@ static void same_set(const char *const *paths, int n, int lenient, void *user)
     for (size_t i = 0; same && i < one->n_acts; i++) {
         const sp_ev_activity *x = &one->acts[i], *y = &two->acts[i];
         same = x->start_ns == y->start_ns && x->end_ns == y->end_ns && x->correlation == y->correlation &&
-               x->bytes == y->bytes && x->stream == y->stream && x->name == y->name && x->batch == y->batch &&
+               sp_ev_act_bytes(x) == sp_ev_act_bytes(y) && sp_ev_act_stream(one, x) == sp_ev_act_stream(two, y) &&
+               sp_ev_act_name(x) == sp_ev_act_name(y) && x->batch == y->batch &&
                x->device == y->device && x->file == y->file && x->kind == y->kind &&
                x->hta_end_early == y->hta_end_early;
     }

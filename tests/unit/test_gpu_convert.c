@@ -510,17 +510,17 @@ static void test_round_trip(void)
     for (size_t i = 0; i < ev->n_acts; i++) {
         const sp_ev_activity *a = &ev->acts[i];
         int64_t bid = a->batch == SP_EV_NONE ? -1 : ev->batches[a->batch].id;
-        if (a->kind == SP_ACT_H2D && a->start_ns == 260000 && a->end_ns == 262000 && a->bytes == 1024 &&
-            bid == 5 && a->stream == 3 && a->correlation == 101)
+        if (a->kind == SP_ACT_H2D && a->start_ns == 260000 && a->end_ns == 262000 && sp_ev_act_bytes(a) == 1024 &&
+            bid == 5 && sp_ev_act_stream(ev, a) == 3 && a->correlation == 101)
             seen_h2d++;
         if (a->kind == SP_ACT_KERNEL && a->start_ns == 263000 && a->end_ns == 270000 && bid == 5 &&
-            strcmp(sp_str_get(&ev->strings, a->name), "my_gemm") == 0)
+            strcmp(sp_str_get(&ev->strings, sp_ev_act_name(a)), "my_gemm") == 0)
             seen_k1++;
         if (a->kind == SP_ACT_KERNEL && a->start_ns == 271000 && a->end_ns == 272000 && bid == -1)
             seen_k2++;
-        if (a->kind == SP_ACT_MEMSET && a->bytes == 256 && a->start_ns == 272500 && bid == 5)
+        if (a->kind == SP_ACT_MEMSET && sp_ev_act_bytes(a) == 256 && a->start_ns == 272500 && bid == 5)
             seen_set++;
-        if (a->kind == SP_ACT_D2H && a->bytes == 512 && a->start_ns == 274000 && bid == -1)
+        if (a->kind == SP_ACT_D2H && sp_ev_act_bytes(a) == 512 && a->start_ns == 274000 && bid == -1)
             seen_d2h++;
     }
     CHECK_EQ_U64(seen_h2d, 1);

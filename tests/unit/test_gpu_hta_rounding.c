@@ -95,7 +95,8 @@ static void one(int iter)
     sp_events *ev = eb_new();
     for (int i = 0; i < na; i++) {
         eb_act_full(ev, A[i].kind, SP_EV_NONE, (uint64_t)A[i].s, (uint64_t)(A[i].flag ? A[i].s : A[i].e),
-                    A[i].nccl ? "ncclKernel" : "k", A[i].stream, 0, A[i].corr, 0, 0);
+                    A[i].kind != SP_ACT_KERNEL ? NULL : A[i].nccl ? "ncclKernel" : "k", A[i].stream, 0, A[i].corr, 0,
+                    0);
         ev->acts[ev->n_acts - 1].hta_end_early = A[i].flag;
         if (A[i].launch >= 0)
             eb_launch(ev, A[i].corr, (uint64_t)A[i].launch, (uint64_t)A[i].launch + 500, 0);

@@ -230,9 +230,9 @@ int main(void)
             continue;
         if (a->batch != SP_EV_NONE && ev->batches[a->batch].id == 42)
             in_batch++;
-        h2d += a->kind == SP_ACT_H2D && a->bytes == bytes;
-        d2h += a->kind == SP_ACT_D2H && a->bytes == bytes;
-        memset_n += a->kind == SP_ACT_MEMSET && a->bytes == 4096;
+        h2d += a->kind == SP_ACT_H2D && sp_ev_act_bytes(a) == bytes;
+        d2h += a->kind == SP_ACT_D2H && sp_ev_act_bytes(a) == bytes;
+        memset_n += a->kind == SP_ACT_MEMSET && sp_ev_act_bytes(a) == 4096;
         /* Device work happens after t0 and before t1 on the host clock: alignment within bounds. */
         if (a->start_ns + slack < t0 || a->end_ns > t1 + slack)
             outside++;

@@ -80,6 +80,8 @@ static void one(int iter, int compat)
             x->stream = -1; /* an event or context sync: never a GPU event, even for HTA */
         x->nccl = x->kind == SP_ACT_KERNEL && rnd() % 4 == 0;
         x->bytes = rnd() % 100000;
+        if (!sp_ev_act_kind_has_bytes(x->kind)) /* a byte count only on copies and memsets */
+            x->bytes = 0;
         x->corr = rnd() % 4 ? (uint64_t)i + 1 : 0;
         if (x->corr && rnd() % 5) {
             uint64_t ls = x->s > 20000 ? x->s - rnd() % 20000 : 0;
@@ -88,8 +90,9 @@ static void one(int iter, int compat)
     }
     sp_events *ev = eb_new();
     for (int i = 0; i < na; i++)
-        eb_act_full(ev, A[i].kind, SP_EV_NONE, A[i].s, A[i].e, A[i].nccl ? "NcclKernel_x" : "gemm", A[i].stream, 0,
-                    A[i].corr, A[i].bytes, 0);
+        eb_act_full(ev, A[i].kind, SP_EV_NONE, A[i].s, A[i].e,
+                    A[i].kind != SP_ACT_KERNEL ? NULL : A[i].nccl ? "NcclKernel_x" : "gemm", A[i].stream, 0, A[i].corr,
+                    A[i].bytes, 0);
     for (int i = 0; i < nl; i++)
         eb_launch(ev, L[i].corr, L[i].s, L[i].e, 0);
     sp_analyze_options opt;

@@ -91,15 +91,15 @@ static void same_model(const sp_events *a, const sp_events *b)
         CHECK_EQ_U64(x->start_ns, y->start_ns);
         CHECK_EQ_U64(x->end_ns, y->end_ns);
         CHECK_EQ_U64(x->correlation, y->correlation);
-        CHECK_EQ_U64(x->bytes, y->bytes);
-        CHECK(x->stream == y->stream);
+        CHECK_EQ_U64(sp_ev_act_bytes(x), sp_ev_act_bytes(y));
+        CHECK(sp_ev_act_stream(a, x) == sp_ev_act_stream(b, y));
         CHECK_EQ_U64(x->batch, y->batch);
         CHECK_EQ_U64(x->device, y->device);
         CHECK_EQ_U64(x->kind, y->kind);
-        if (x->name != SP_EV_NONE && y->name != SP_EV_NONE)
-            CHECK(strcmp(sp_str_get(&a->strings, x->name), sp_str_get(&b->strings, y->name)) == 0);
+        if (sp_ev_act_name(x) != SP_EV_NONE && sp_ev_act_name(y) != SP_EV_NONE)
+            CHECK(strcmp(sp_str_get(&a->strings, sp_ev_act_name(x)), sp_str_get(&b->strings, sp_ev_act_name(y))) == 0);
         else
-            CHECK(x->name == y->name);
+            CHECK(sp_ev_act_name(x) == sp_ev_act_name(y));
     }
     for (size_t i = 0; i < a->n_launches; i++) {
         const sp_ev_launch *x = &a->launches[i], *y = &b->launches[i];

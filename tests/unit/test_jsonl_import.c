@@ -66,11 +66,14 @@ static void test_design_example(void)
     CHECK_EQ_U64(ev->members[b->first_member + 1], 1);
     CHECK_EQ_U64(ev->n_acts, 3);
     const sp_ev_activity *a = ev->acts;
-    CHECK(a[0].kind == SP_ACT_H2D && a[0].bytes == 4096 && a[0].start_ns == 301000 && a[0].end_ns == 321000);
-    CHECK(a[0].batch == 0 && a[0].name == SP_EV_NONE);
-    CHECK(a[1].kind == SP_ACT_KERNEL && a[1].stream == 0 && a[1].start_ns == 331000 && a[1].end_ns == 761000);
-    CHECK(strcmp(sp_str_get(&ev->strings, a[1].name), "gemm_f32") == 0 && a[1].batch == 0);
-    CHECK(a[2].kind == SP_ACT_D2H && a[2].bytes == 2048 && a[2].start_ns == 771000 && a[2].end_ns == 781000);
+    CHECK(a[0].kind == SP_ACT_H2D && sp_ev_act_bytes(&a[0]) == 4096 && a[0].start_ns == 301000 &&
+          a[0].end_ns == 321000);
+    CHECK(a[0].batch == 0 && sp_ev_act_name(&a[0]) == SP_EV_NONE);
+    CHECK(a[1].kind == SP_ACT_KERNEL && sp_ev_act_stream(ev, &a[1]) == 0 && a[1].start_ns == 331000 &&
+          a[1].end_ns == 761000);
+    CHECK(strcmp(sp_str_get(&ev->strings, sp_ev_act_name(&a[1])), "gemm_f32") == 0 && a[1].batch == 0);
+    CHECK(a[2].kind == SP_ACT_D2H && sp_ev_act_bytes(&a[2]) == 2048 && a[2].start_ns == 771000 &&
+          a[2].end_ns == 781000);
     char err[256];
     CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
     CHECK_EQ_U64(r1->nspans, 3);
@@ -118,10 +121,11 @@ static void test_other_records(void)
     CHECK(ev->members[ev->batches[0].first_member] == 0 && ev->members[ev->batches[0].first_member + 1] == 1);
     CHECK_EQ_U64(ev->n_acts, 4);
     const sp_ev_activity *k = &ev->acts[0];
-    CHECK(k->kind == SP_ACT_KERNEL && k->stream == -1 && k->device == 3 && k->correlation == 99);
-    CHECK(k->batch == SP_EV_NONE && strcmp(sp_str_get(&ev->strings, k->name), "k\n2") == 0);
+    CHECK(k->kind == SP_ACT_KERNEL && sp_ev_act_stream(ev, k) == -1 && k->device == 3 && k->correlation == 99);
+    CHECK(k->batch == SP_EV_NONE && strcmp(sp_str_get(&ev->strings, sp_ev_act_name(k)), "k\n2") == 0);
     const sp_ev_activity *m = &ev->acts[1];
-    CHECK(m->kind == SP_ACT_MEMSET && m->bytes == 0 && m->stream == 7 && m->device == 1 && m->correlation == 5);
+    CHECK(m->kind == SP_ACT_MEMSET && sp_ev_act_bytes(m) == 0 && sp_ev_act_stream(ev, m) == 7 && m->device == 1 &&
+          m->correlation == 5);
     CHECK(m->batch == SP_EV_NONE);
     CHECK(ev->acts[2].kind == SP_ACT_D2D && ev->acts[3].kind == SP_ACT_COPY_OTHER);
     CHECK_EQ_U64(ev->n_launches, 1);

@@ -102,8 +102,7 @@ static uint64_t union_len(const sp_ev_activity *a, size_t n, int (*want)(const s
 /* HTA's GPU events: kernels, copies, memsets, and syncs on a stream. */
 static int is_gpu(const sp_events *ev, const sp_ev_activity *x)
 {
-    (void)ev;
-    return x->kind != SP_ACT_SYNC || x->stream != -1;
+    return x->kind != SP_ACT_SYNC || sp_ev_act_stream(ev, x) != -1;
 }
 
 static int is_work(const sp_events *ev, const sp_ev_activity *x)
@@ -116,7 +115,7 @@ static int is_compute(const sp_events *ev, const sp_ev_activity *x)
 {
     if (x->kind != SP_ACT_KERNEL)
         return 0;
-    const char *n = sp_str_get(&ev->strings, x->name);
+    const char *n = sp_str_get(&ev->strings, sp_ev_act_name(x));
     return !has_ci(n, "nccl") && !strstr(n, "Memcpy") && !strstr(n, "Memset");
 }
 
@@ -167,7 +166,7 @@ static void check_trace(const trace_ref *ref)
         const sp_ev_activity *prev = NULL;
         for (size_t i = 0; i < n; i++) {
             const sp_ev_activity *x = &a[i];
-            if (x->kind == SP_ACT_SYNC || x->stream != ref->streams[s].stream)
+            if (x->kind == SP_ACT_SYNC || sp_ev_act_stream(ev, x) != ref->streams[s].stream)
                 continue;
             if (prev && x->start_ns > prev->end_ns) {
                 uint64_t gap = x->start_ns - prev->end_ns;

@@ -54,7 +54,7 @@ static void test_timestamps(void)
     if (ev->n_acts == 1) {
         CHECK_EQ_U64(ev->acts[0].start_ns, 1234567891ull);
         CHECK_EQ_U64(ev->acts[0].end_ns, 1234568391ull);
-        CHECK_EQ_U64(ev->acts[0].stream, 7);
+        CHECK_EQ_U64(sp_ev_act_stream(ev, &ev->acts[0]), 7);
     }
     sp_events_destroy(ev);
     /* relative us plus baseTimeNanoseconds, the base written after traceEvents: 10^15 + 5.5 us */
@@ -65,7 +65,7 @@ static void test_timestamps(void)
     if (ev->n_acts == 1) {
         CHECK_EQ_U64(ev->acts[0].start_ns, 1000000000005500ull);
         CHECK_EQ_U64(ev->acts[0].end_ns, 1000000000006750ull);
-        CHECK_EQ_U64(ev->acts[0].stream, 7);   /* from tid when args have no stream */
+        CHECK_EQ_U64(sp_ev_act_stream(ev, &ev->acts[0]), 7);   /* from tid when args have no stream */
     }
     sp_events_destroy(ev);
     /* the same with the base first */
@@ -287,7 +287,7 @@ static void test_annotations(void)
             CHECK(x->batch == 0);
         if (x->correlation == 11) {
             CHECK_EQ_U64(x->kind, SP_ACT_H2D);
-            CHECK_EQ_U64(x->bytes, 4096);
+            CHECK_EQ_U64(sp_ev_act_bytes(x), 4096);
         }
     }
     for (size_t i = 0; i < ev->n_requests; i++) {
@@ -384,7 +384,7 @@ static void test_skipped_args(void)
     sp_events *ev = load_ok(t, NULL);
     CHECK_EQ_U64(ev->n_acts, 1);
     if (ev->n_acts == 1) {
-        CHECK(ev->acts[0].stream == 7);
+        CHECK(sp_ev_act_stream(ev, &ev->acts[0]) == 7);
         CHECK_EQ_U64(ev->acts[0].correlation, 5);
     }
     sp_events_destroy(ev);

@@ -34,15 +34,19 @@ static void add_act(sp_events *ev, sp_act_kind kind, const char *name, uint32_t 
     sp_ev_activity a;
     memset(&a, 0, sizeof a);
     a.kind = (uint8_t)kind;
-    a.name = SP_EV_NONE;
+    CHECK(!name || kind == SP_ACT_KERNEL);                    /* a kernel's name, */
+    CHECK(bytes == 0 || sp_ev_act_kind_has_bytes((uint8_t)kind)); /* a copy's bytes (nb) */
+    if (kind == SP_ACT_KERNEL)
+        a.nb.name = SP_EV_NONE;
+    else
+        a.nb.bytes = bytes;
     if (name)
-        CHECK(sp_str_intern(&ev->strings, name, strlen(name), &a.name) == SP_OK);
+        CHECK(sp_str_intern(&ev->strings, name, strlen(name), &a.nb.name) == SP_OK);
     a.device = device;
-    a.stream = stream;
+    CHECK(sp_ev_stream_id(ev, stream, &a.stream_ix) == SP_OK);
     a.batch = batch;
     a.start_ns = s;
     a.end_ns = e;
-    a.bytes = bytes;
     CHECK(sp_ev_add_activity(ev, &a) == SP_OK);
 }
 

@@ -25,7 +25,7 @@ static void check_act(const sp_events *ev, size_t i, int kind, const char *name,
         return;
     const sp_ev_activity *x = &ev->acts[i];
     CHECK_EQ_U64(x->kind, kind);
-    CHECK(name ? strcmp(it_str(ev, x->name), name) == 0 : x->name == SP_EV_NONE);
+    CHECK(name ? strcmp(it_str(ev, sp_ev_act_name(x)), name) == 0 : sp_ev_act_name(x) == SP_EV_NONE);
     CHECK_EQ_U64(x->batch, batch);
     CHECK_EQ_U64(x->start_ns, a);
     CHECK_EQ_U64(x->end_ns, b);

@@ -118,8 +118,8 @@ static inline void tt_lines_of(const struct sp_events *ev, tt_lines *out)
         const sp_ev_activity *a = &ev->acts[i];
         long long batch = a->batch == SP_EV_NONE ? -1 : (long long)ev->batches[a->batch].id;
         snprintf(line, sizeof line, "A %d %s %lld %u %lld %llu %llu %llu %llu", a->kind,
-                 sp_str_get(st, a->name), batch, a->device, (long long)a->stream,
-                 (unsigned long long)a->correlation, (unsigned long long)a->bytes,
+                 sp_str_get(st, sp_ev_act_name(a)), batch, a->device, (long long)sp_ev_act_stream(ev, a),
+                 (unsigned long long)a->correlation, (unsigned long long)sp_ev_act_bytes(a),
                  (unsigned long long)a->start_ns, (unsigned long long)a->end_ns);
         tt_add(out, line);
     }
