@@ -83,6 +83,8 @@ typedef struct ospan {
     union {
         uint32_t tgi_h;      /* a TGI handler span: index into otlp.tgih, its timings; SP_EV_NONE: none */
         uint32_t tgi_bsize;  /* a TGI batch span: its batch_size; SP_EV_NONE: none given */
+        uint32_t tgi_ntok;   /* a TGI send_generation span: the tokens its generation carries (its
+                              * Debug text's tokens.ids); 0: not given, read as 1 */
     };
     int64_t batch_effective; /* servprof.batch.effective_tokens; < 0 absent */
     int8_t outcome;          /* servprof.outcome (sp_outcome); < 0 absent */
@@ -180,6 +182,7 @@ typedef struct sread {
     bool tgi_params;         /* a "parameters" field in TGI's shape (GenerateParameters { ... }) */
     bool tgi_batch_size;     /* an integer "batch_size" field */
     int64_t batch_size;      /* its value */
+    uint32_t tgi_gen_tokens; /* a "generation" field in TGI's shape: its tokens (tgi_generation_tokens); 0 */
     uint8_t (*links)[24];    /* "links" as read: trace id then span id; OTLP_MAX_LINKS of room */
     size_t nlinks;
     uint32_t bad_line, bad_col;   /* where the first problem is when not at the span's start (an event) */
@@ -368,10 +371,58 @@ static sp_status read_anyvalue(otlp *o, sp_json_token *got, bool *has)
     }
 }
 
+/* The tokens a TGI generation carries, from its send_generation span's "generation" field: the Rust
+ * Debug text of the router's protobuf Generation (proto/v3/generate.proto: request_id, prefill_tokens,
+ * tokens, generated_text, top_tokens; docs/otlp.md, "text-generation-inference"), e.g. "Generation {
+ * request_id: 0, prefill_tokens: None, tokens: Some(Tokens { ids: [330, 12], logprobs: ..., texts:
+ * [...], ... }), ... }". With --speculate one generation carries the accepted tokens, each an id.
+ * The ids of the generation's own `tokens` field are counted: a field at the struct's top level,
+ * found outside the quoted texts (Debug escapes a quote inside one as \"), so neither
+ * prefill_tokens nor a text that reads like a field is taken. 0 when the text is not in that shape
+ * (elided, no ids, another version's layout): the caller then counts the generation as one token. */
+static uint32_t tgi_generation_tokens(const char *s, size_t n)
+{
+    static const char head[] = "Generation {", field[] = ", tokens: Some(Tokens { ids: [";
+    const size_t hl = sizeof head - 1, fl = sizeof field - 1;
+    if (n < hl || memcmp(s, head, hl) != 0)
+        return 0;
+    int depth = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '"') {   /* a quoted text: skipped to its closing quote */
+            for (i++; i < n && s[i] != '"'; i++)
+                i += s[i] == '\\';
+            continue;
+        }
+        if (c == '{' || c == '[' || c == '(')
+            depth++;
+        else if (c == '}' || c == ']' || c == ')')
+            depth--;
+        if (depth != 1 || c != ',' || n - i < fl || memcmp(s + i, field, fl) != 0)
+            continue;
+        /* the ids: unsigned integers separated by ", ", up to the ']' */
+        uint32_t count = 0;
+        size_t j = i + fl;
+        for (;;) {
+            if (j >= n || s[j] < '0' || s[j] > '9')
+                return 0;   /* not an id where one must be (also "[]": a generation has a token) */
+            while (j < n && s[j] >= '0' && s[j] <= '9')
+                j++;
+            count += count < UINT32_MAX;
+            if (j < n && s[j] == ']')
+                return count;
+            if (j + 1 >= n || s[j] != ',' || s[j + 1] != ' ')
+                return 0;
+            j += 2;
+        }
+    }
+    return 0;
+}
+
 enum attr {
     A_NONE = -1, A_STAGE = LAT_COUNT, A_REQUEST, A_BATCH, A_PROMPT_TOKENS, A_COMPLETION_TOKENS, A_BATCH_EFFECTIVE,
     A_BATCH_PADDED, A_OUTCOME, A_HTTP_STATUS, A_TRITON_MODEL, A_TRITON_VERSION, A_TRITON_REQUEST,
-    A_FINISH_REASONS, A_NUM_SEQUENCES, A_GRPC_STATUS, A_TGI_PARAMS, A_TGI_BATCH_SIZE,
+    A_FINISH_REASONS, A_NUM_SEQUENCES, A_GRPC_STATUS, A_TGI_PARAMS, A_TGI_BATCH_SIZE, A_TGI_GENERATION,
     A_TGI_DUR   /* + enum tgi_dur */
 };
 
@@ -407,6 +458,8 @@ static int attr_of(const char *k, size_t n)
         return A_TGI_PARAMS;
     if (IS("batch_size"))
         return A_TGI_BATCH_SIZE;
+    if (IS("generation"))
+        return A_TGI_GENERATION;
     for (int i = 0; i < TGI_DUR_COUNT; i++)
         if (strlen(g_tgi_names[i]) == n && memcmp(g_tgi_names[i], k, n) == 0)
             return A_TGI_DUR + i;
@@ -756,6 +809,8 @@ static sp_status read_attributes(otlp *o, sread *r)
                 } else if (which == A_TGI_PARAMS) {
                     r->tgi_params = v.type == SP_JSON_STRING && v.len >= 18 &&
                                     memcmp(v.str, "GenerateParameters", 18) == 0;
+                } else if (which == A_TGI_GENERATION) {
+                    r->tgi_gen_tokens = v.type == SP_JSON_STRING ? tgi_generation_tokens(v.str, v.len) : 0;
                 } else if (which == A_TGI_BATCH_SIZE) {
                     r->tgi_batch_size = token_int(&v, &x) && x >= 0;
                     r->batch_size = x;
@@ -878,6 +933,7 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
     r->tgi_bad = -1;
     r->tgi_params = r->tgi_batch_size = false;
     r->batch_size = -1;
+    r->tgi_gen_tokens = 0;
     r->nlinks = 0;
     r->s.line = line;
     r->s.column = col;
@@ -1090,6 +1146,7 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
             r->s.tgi_bsize = r->tgi_batch_size && r->batch_size < SP_EV_NONE ? (uint32_t)r->batch_size : SP_EV_NONE;
         } else if (NAMED("send_generation")) {
             r->s.tgi = TGI_SPAN_SEND;
+            r->s.tgi_ntok = r->tgi_gen_tokens;
         } else if (NAMED("infer") && r->s.has_parent) {
             r->s.tgi = TGI_SPAN_INFER;
         } else if (NAMED("prefill") && r->s.has_parent) {
@@ -1519,8 +1576,9 @@ static sp_status place_latencies(otlp *o, const ospan *g, size_t n, size_t req_s
  * end. A stage the trace has as a real span (TGI's "queued" span) is not derived again, but its time
  * still counts before the next piece. Each generation sent to the request has a send_generation span:
  * the first is the first token, which splits inference into prefill (until it) and decode (after it),
- * as vLLM's spans are read; the last is the last token, and their count the output tokens. Without a
- * generation sent, inference stays one stage, "inference". */
+ * as vLLM's spans are read; each gives its tokens their time, so every token is a token record (and
+ * ITL is read), and their count is the output tokens. Without a generation sent, inference stays one
+ * stage, "inference". */
 static sp_status place_tgi(otlp *o, const ospan *g, size_t n, size_t base, size_t rs, uint32_t req,
                            sp_str s_prefill, sp_str s_decode, sp_str s_inference)
 {
@@ -1544,14 +1602,10 @@ static sp_status place_tgi(otlp *o, const ospan *g, size_t n, size_t base, size_
     bool stepped = ninfer && joined == ninfer;
     o->tgi_stepped += stepped;
     o->tgi_partial += joined && !stepped;
-    const ospan *first = NULL, *last = NULL;
-    int64_t sends = 0;
-    for (size_t i = 0; i < n; i++)
-        if (g[i].tgi == TGI_SPAN_SEND) {   /* g is in start order */
-            first = first ? first : &g[i];
-            last = &g[i];
-            sends++;
-        }
+    const ospan *first = NULL;
+    for (size_t i = 0; i < n && !first; i++)   /* g is in start order */
+        if (g[i].tgi == TGI_SPAN_SEND)
+            first = &g[i];
     uint64_t done = ev->requests[req].done_ns;
     uint64_t t = h->start < done ? h->start : done;
     const sp_str stage[3] = {o->ks.preprocess, o->ks.queue, first ? s_prefill : s_inference};
@@ -1573,15 +1627,25 @@ static sp_status place_tgi(otlp *o, const ospan *g, size_t n, size_t base, size_
     }
     if (!first)
         return SP_OK;
+    /* every token at its generation's send_generation start: the router opens that span just before it
+     * hands the generation's tokens to the request's channel (backend.rs, filter_send_generations and
+     * send_responses), and its end only adds the bookkeeping after; the start also keeps the first
+     * token where it was. A generation carries the tokens its Debug text lists (several with
+     * --speculate), one when the text does not say: all at one time, as a chunk's tokens are
+     * (docs/generation.md, "ITL per token") */
+    uint64_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (g[i].tgi != TGI_SPAN_SEND)
+            continue;
+        for (uint32_t j = 0; j < (g[i].tgi_ntok ? g[i].tgi_ntok : 1); j++)
+            if ((st = sp_ev_add_token(ev, req, k++, g[i].start)))
+                return st;
+    }
     sp_ev_request_cold *rc;
     if ((st = sp_ev_cold_get(ev, req, &rc)))
         return st;
-    rc->output_tokens = sends;
-    if ((st = sp_ev_add_token(ev, req, 0, first->start)))
-        return st;
-    if (sends >= 2)
-        st = sp_ev_add_token(ev, req, (uint64_t)sends - 1, last->start);
-    return st;
+    rc->output_tokens = (int64_t)k;
+    return SP_OK;
 }
 
 /* The request of a trace's request span: named by its servprof.request string when it has one that

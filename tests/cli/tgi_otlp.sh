@@ -12,12 +12,19 @@
 #   (45.1-128.6 ms) outside them, 128.6 - 65.98 = 62.62 ms (the p95), request 2 (no step) its prefill
 #   14.95 ms (the p95; request 1's prefill, 21.35-45.1 ms, lies inside its first step) (before: the
 #   batch traces were left out, prefill 23.75 ms and decode 83.5 ms);
-# - one warning saying what TGI's spans cannot show and how the batches were joined.
+# - one warning saying what TGI's spans cannot show and how the batches were joined;
+# - every send_generation span's start is a token (each generation text here carries one id or is
+#   elided: one token): ITL over request 1's gaps 20.85 ms x 4 (45.1, 65.95, 86.8, 107.65, 128.5 ms)
+#   and request 2's 20 and 19.9 ms (30, 50, 69.9): 6 gaps, p50 and p95 20.85 ms (the 3rd and 6th of
+#   19.9, 20, 20.85 x 4), mean 123.3 / 6 = 20.55 ms, and no "only the first and last token times"
+#   limit (before: ITL none, and that limit).
 # tests/data/otlp/tgi_batches.jsonl (docs/otlp.md, where its figures are worked by hand): two requests
 # with every step joined (5 steps; a sixth batch span with no batch_size left out; one member of a
 # batch_size-3 step in no trace of the file): TTFT 11 and 14.5 ms, prefill gap 9 and 7.5 ms, TPOT 7.5
 # and 5 ms, decode gap p95 4.65 ms and between steps p95 2.7333 ms (request A's wait while B
-# prefills); no prefill or decode stage; e2e gap p95 23.8 ms, queue 9.2 ms.
+# prefills); no prefill or decode stage; e2e gap p95 23.8 ms, queue 9.2 ms; ITL over A's tokens (11,
+# 24.5, 29.5, 33.5 ms: 13.5, 5, 4) and B's (19.5, 24.5, 29.5: 5, 5): 4, 5, 5, 5, 13.5 ms, p50 5 ms
+# (3rd), p95 13.5 ms (5th), mean 6.5 ms (before: none).
 # Run as: bash tgi_otlp.sh BINARY SOURCE_DIR
 set -u
 bin=$1
@@ -54,4 +61,10 @@ check "[ \"\$(field '$tmp/b.json' \"[(r['name'], r['p50_us'], r['p95_us']) for r
 check "[ \"\$(field '$tmp/b.json' \"[(r['name'], r['p50_us'], r['p95_us']) for r in d['generation']['tpot']['rows'] if r['name'] in ('prefill gap', 'decode gap', 'between steps')]\")\" = \"[('prefill gap', 250.0, 333.333), ('decode gap', 4433.333, 4650.0), ('between steps', 100.0, 2733.333)]\" ]"
 check "[ \"\$(field '$tmp/b.json' \"sorted((s['name'], s['p95_us']) for s in d['stages'] if s['name'] in ('queue', 'gap', 'other', 'prefill', 'decode'))\")\" = \"[('gap', 23800.0), ('other', 1100.0), ('queue', 9200.0)]\" ]"
 check "[ \"\$(field '$tmp/b.json' \"d['generation']['tpot']['verdict']['stage'], d['generation']['tpot']['verdict']['ranking'][1]['stage'], [x for x in d['generation']['limits'] if 'step record' in x]\")\" = \"('decode gap', 'between steps', [])\" ]"
+check "[ \"\$(field '$tmp/r.json' \"d['generation']['itl_us']['count'], d['generation']['itl_us']['p50'], d['generation']['itl_us']['p95'], d['generation']['itl_us']['mean'], d['generation']['itl_us']['min']\")\" = '(6, 20850.0, 20850.0, 20550.0, 19900.0)' ]"
+check "[ \"\$(field '$tmp/b.json' \"d['generation']['itl_us']['count'], d['generation']['itl_us']['p50'], d['generation']['itl_us']['p95'], d['generation']['itl_us']['mean'], d['generation']['itl_us']['min']\")\" = '(5, 5000.0, 13500.0, 6500.0, 4000.0)' ]"
+check "[ \"\$(field '$tmp/r.json' \"[x for x in d['generation']['limits'] if 'first and last' in x] + [x for x in json.load(open('$tmp/b.json'))['generation']['limits'] if 'first and last' in x]\")\" = '[]' ]"
+"$bin" analyze --no-progress "$f" > "$tmp/r.txt" 2>/dev/null
+check "grep -qF 'ITL    p50 20.85 ms  p95 20.85 ms' '$tmp/r.txt'"
+check "! grep -qF 'only the first and last token times' '$tmp/r.txt'"
 exit $fail

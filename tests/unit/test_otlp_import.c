@@ -316,13 +316,22 @@ static void test_tgi(void)
         it_check_span(ev, 7, 1, "decode", b + 30 * ms, b + 69950 * us);
         it_check_span(ev, 8, 2, "queue", b + 21 * ms, b + 40 * ms);
     }
-    /* first and last generations sent: R1 5 (TTFT 45.1 ms, TPOT (128.5 - 45.1) / 4 = 20.85 ms), R2 3 */
-    CHECK_EQ_U64(ev->n_tokens, 4);
-    if (ev->n_tokens == 4) {
-        CHECK(ev->tokens[0].req == 0 && ev->tokens[0].index == 0 && ev->tokens[0].time_ns == b + 45100 * us);
-        CHECK(ev->tokens[1].req == 0 && ev->tokens[1].index == 4 && ev->tokens[1].time_ns == b + 128500 * us);
-        CHECK(ev->tokens[2].req == 1 && ev->tokens[2].index == 0 && ev->tokens[2].time_ns == b + 30 * ms);
-        CHECK(ev->tokens[3].req == 1 && ev->tokens[3].index == 2 && ev->tokens[3].time_ns == b + 69900 * us);
+    /* every generation sent is a token at its send_generation span's start (the file's generation
+     * texts carry one token id or are elided: one token each): R1 5 at b+45.1, 65.95, 86.8, 107.65,
+     * 128.5 ms (TTFT 45.1 ms, TPOT (128.5 - 45.1) / 4 = 20.85 ms, ITL 20.85 ms x 4), R2 3 at b+30, 50,
+     * 69.9 (ITL 20 and 19.9 ms). Before, only each request's first and last were read (4 tokens). */
+    static const struct { uint32_t req; uint64_t index, at_us; } tgi_tok[8] = {
+        {0, 0, 45100}, {0, 1, 65950}, {0, 2, 86800}, {0, 3, 107650}, {0, 4, 128500},
+        {1, 0, 30000}, {1, 1, 50000}, {1, 2, 69900}};
+    CHECK_EQ_U64(ev->n_tokens, 8);
+    for (size_t i = 0; i < 8 && ev->n_tokens == 8; i++) {
+        CHECK_EQ_U64(ev->tokens[i].req, tgi_tok[i].req);
+        CHECK_EQ_U64(ev->tokens[i].index, tgi_tok[i].index);
+        CHECK_EQ_U64(ev->tokens[i].time_ns, b + tgi_tok[i].at_us * us);
+    }
+    if (ev->n_requests == 4) {
+        CHECK_EQ_U64(sp_ev_cold(ev, &ev->requests[0])->output_tokens, 5);
+        CHECK_EQ_U64(sp_ev_cold(ev, &ev->requests[1])->output_tokens, 3);
     }
     /* the batch spans' windows: b+21.35..b+45.13 ms (R1's prefill), b+45.13..b+65.98 (a decode) */
     CHECK_EQ_U64(ev->n_batches, 2);
@@ -392,13 +401,16 @@ static void test_tgi_batches(void)
         uint32_t tok = 0;
         CHECK(sp_ev_step_phase(ev, i, want[i].m0, &tok) == want[i].phase && tok == 1);
     }
-    /* tokens: A's first at +11 ms, last (index 3) at +33.5; B's at +19.5 and (index 2) +29.5 */
-    CHECK_EQ_U64(ev->n_tokens, 4);
-    if (ev->n_tokens == 4) {
-        CHECK(ev->tokens[0].req == 0 && ev->tokens[0].index == 0 && ev->tokens[0].time_ns == b + 11000 * us);
-        CHECK(ev->tokens[1].req == 0 && ev->tokens[1].index == 3 && ev->tokens[1].time_ns == b + 33500 * us);
-        CHECK(ev->tokens[2].req == 1 && ev->tokens[2].index == 0 && ev->tokens[2].time_ns == b + 19500 * us);
-        CHECK(ev->tokens[3].req == 1 && ev->tokens[3].index == 2 && ev->tokens[3].time_ns == b + 29500 * us);
+    /* tokens, one per send_generation at its start (elided generation texts: one token each): A at
+     * +11, 24.5, 29.5, 33.5 ms (ITL 13.5, 5, 4), B at +19.5, 24.5, 29.5 (ITL 5, 5). Before, only the
+     * first and last of each (4 tokens) */
+    static const struct { uint32_t req; uint64_t index, at_us; } tgi_tok[7] = {
+        {0, 0, 11000}, {0, 1, 24500}, {0, 2, 29500}, {0, 3, 33500}, {1, 0, 19500}, {1, 1, 24500}, {1, 2, 29500}};
+    CHECK_EQ_U64(ev->n_tokens, 7);
+    for (size_t i = 0; i < 7 && ev->n_tokens == 7; i++) {
+        CHECK_EQ_U64(ev->tokens[i].req, tgi_tok[i].req);
+        CHECK_EQ_U64(ev->tokens[i].index, tgi_tok[i].index);
+        CHECK_EQ_U64(ev->tokens[i].time_ns, b + tgi_tok[i].at_us * us);
     }
     CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
     sp_events_destroy(ev);
@@ -514,6 +526,71 @@ static void test_tgi_inline(void)
     CHECK_EQ_U64(ev->n_tokens, 2);
     if (ev->n_tokens == 2)
         CHECK(ev->tokens[1].index == 1 && ev->tokens[1].time_ns == s + 9000 * us);
+    sp_events_destroy(ev);
+}
+
+/* With --speculate one TGI generation carries several tokens: its send_generation span's "generation"
+ * field (the Debug text of the router's protobuf Generation, proto/v3/generate.proto; backend.rs's
+ * filter_send_generations records it) lists their ids in its `tokens` field, and each is a token at
+ * the span's start. Generations, in order (the span starts, us after s):
+ *  +3000: prefill_tokens lists 3 ids (the prompt's, not output) and one text reads like the field
+ *         (with an escaped quote before it): 1 token (id 5), index 0;
+ *  +5000: 3 ids (a speculative step): indexes 1..3;
+ *  +6000: the text elided ("..."): 1 token, index 4;
+ *  +8000: 2 ids, the last generation (generated_text Some): indexes 5, 6;
+ *  +8500: "ids: []" and +8600: "ids: [4, x]": not in the shape, 1 token each: indexes 7, 8.
+ * 9 output tokens; TPOT = (8.6 - 3) ms / 8 = 700 us; the analysis's ITL of this request is
+ * 2 ms, 0, 0, 1 ms, 2 ms, 0, 0.5 ms, 0.1 ms. */
+static void test_tgi_speculate(void)
+{
+#define TGI_SPAN(sid, name, s, e, attrs) "{\"traceId\":\"21000000000000000000000000000001\",\"spanId\":\"" sid "\"," \
+    "\"parentSpanId\":\"" "d100000000000001" "\",\"name\":\"" name "\",\"kind\":1,\"startTimeUnixNano\":\"" s "\"," \
+    "\"endTimeUnixNano\":\"" e "\",\"attributes\":[" attrs "]}"
+#define GEN(v) "{\"key\":\"generation\",\"value\":{\"stringValue\":\"Generation { request_id: 7, " v " }\"}}"
+#define STR(k, v) "{\"key\":\"" k "\",\"value\":{\"stringValue\":\"" v "\"}}"
+    const char *text = "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
+        "{\"traceId\":\"21000000000000000000000000000001\",\"spanId\":\"d100000000000001\",\"name\":\"generate\","
+        "\"kind\":1,\"startTimeUnixNano\":\"1000000000\",\"endTimeUnixNano\":\"1010000000\",\"attributes\":["
+        STR("validation_time", "500\xc2\xb5s") "," STR("queue_time", "1ms") "," STR("inference_time", "8ms")
+        "," STR("total_time", "9.5ms") "]},"
+        TGI_SPAN("d100000000000002", "send_generation", "1003000000", "1003000100",
+                 GEN("prefill_tokens: Some(Tokens { ids: [1, 2, 3], logprobs: [NaN, -1.0, -2.0], texts: "
+                     "[\\\"a\\\", \\\"b\\\", \\\"c\\\"], is_special: [false, false, false] }), tokens: "
+                     "Some(Tokens { ids: [5], logprobs: [-0.1], texts: [\\\"say \\\\\\\"hi\\\\\\\", tokens: "
+                     "Some(Tokens { ids: [9, 9, 9, 9]\\\"], is_special: [false] }), generated_text: None, "
+                     "top_tokens: []")) ","
+        TGI_SPAN("d100000000000003", "send_generation", "1005000000", "1005000100",
+                 GEN("prefill_tokens: None, tokens: Some(Tokens { ids: [11, 12, 13], logprobs: [-0.1, -0.2, -0.3], "
+                     "texts: [\\\" x\\\", \\\" y\\\", \\\" z\\\"], is_special: [false, false, false] }), "
+                     "generated_text: None, top_tokens: []")) ","
+        TGI_SPAN("d100000000000004", "send_generation", "1006000000", "1006000100", GEN("...")) ","
+        TGI_SPAN("d100000000000005", "send_generation", "1008000000", "1008000100",
+                 GEN("prefill_tokens: None, tokens: Some(Tokens { ids: [21, 22], logprobs: [-0.5, -0.6], texts: "
+                     "[\\\" u\\\", \\\" v\\\"], is_special: [false, false] }), generated_text: "
+                     "Some(GeneratedText { text: \\\"x y z u v\\\", generated_tokens: 7, finish_reason: Length, "
+                     "seed: None }), top_tokens: []")) ","
+        TGI_SPAN("d100000000000006", "send_generation", "1008500000", "1008500100",
+                 GEN("prefill_tokens: None, tokens: Some(Tokens { ids: [], logprobs: [] })")) ","
+        TGI_SPAN("d100000000000007", "send_generation", "1008600000", "1008600100",
+                 GEN("prefill_tokens: None, tokens: Some(Tokens { ids: [4, x], logprobs: [] })"))
+        "]}]}]}";
+#undef STR
+#undef GEN
+#undef TGI_SPAN
+    char err[512];
+    sp_events *ev;
+    CHECK(load_text(text, 0, &ev, err, sizeof err) == SP_OK);
+    CHECK_EQ_U64(ev->n_requests, 1);
+    const uint64_t s = 1000000000ull, us = 1000;
+    static const uint64_t at_us[9] = {3000, 5000, 5000, 5000, 6000, 8000, 8000, 8500, 8600};
+    CHECK_EQ_U64(ev->n_tokens, 9);
+    for (size_t i = 0; i < 9 && ev->n_tokens == 9; i++) {
+        CHECK_EQ_U64(ev->tokens[i].index, i);
+        CHECK_EQ_U64(ev->tokens[i].time_ns, s + at_us[i] * us);
+    }
+    if (ev->n_requests == 1)
+        CHECK_EQ_U64(sp_ev_cold(ev, &ev->requests[0])->output_tokens, 9);
+    CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
     sp_events_destroy(ev);
 }
 
@@ -647,6 +724,7 @@ int main(void)
     test_vllm_finish_reasons();
     test_tgi();
     test_tgi_inline();
+    test_tgi_speculate();
     test_tgi_batches();
     test_tgi_links_inline();
     test_status();
