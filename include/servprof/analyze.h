@@ -529,8 +529,10 @@ typedef struct sp_report {
     sp_clock_offset *clock_offsets;
     uint64_t client_records_unjoined;  /* no request has the id (nor the trace id) */
     uint64_t client_records_unfinished; /* the id is only an unfinished request's: its server
-                                           record never came (the trace ended first) */
-    uint64_t client_records_failed;    /* transport errors: no response, not joined */
+                                           record never came (the trace ended first); transport
+                                           errors of such requests included */
+    uint64_t client_records_failed;    /* transport errors: no response, not joined (those of an
+                                          unfinished request are in client_records_unfinished) */
     uint64_t client_records_duplicate; /* another record for the same request was joined */
     /* stages (DESIGN section 3 order, then named others, then other) */
     size_t n_stages;

@@ -4,7 +4,9 @@
  * record_function, NVTX) tell the two apart. Without them a starved device gets a hedged sentence that
  * says how to mark the steps. The sentence only names candidates (busy, idle inside, idle outside the
  * steps) at or above 5% of the analysed time. */
+#include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -218,6 +220,16 @@ static void with_marks(sp_ana *a, char *s, size_t n, const char *noun)
     outside_span(a, s, n, dev);
 }
 
+/* Whether any client record is a streamed generation's (a first token or a token count): the load
+ * generator then printed TTFT, TPOT and ITL too. */
+static bool has_stream_clients(const sp_ana *a)
+{
+    for (size_t c = 0; c < a->ev->n_clients; c++)
+        if (a->ev->clients[c].first_token_ns != SP_TIME_NONE || a->ev->clients[c].output_tokens >= 0)
+            return true;
+    return false;
+}
+
 sp_status sp_ana_verdict_gpu(sp_ana *a)
 {
     const sp_gpu_summary *g = &a->r->gpu;
@@ -226,7 +238,21 @@ sp_status sp_ana_verdict_gpu(sp_ana *a)
     v->stage = NULL;
     v->group = SP_GROUP_NONE;
     const char *noun = sp_device_kind_noun(g->device_kind);
-    if (!g->present)
+    const sp_report *r = a->r;
+    uint64_t clients = r->client_records_unjoined + r->client_records_failed + r->client_records_failed_streams +
+                       r->client_records_unsent + r->client_records_unfinished;
+    if (!g->present && clients)
+        /* a load generator's trace alone (servprof load --trace, --stream): its records are the
+         * client's side of requests the server's trace holds; say what to load with it (before: only
+         * "nothing to analyse", and every record "with no matching request") */
+        snprintf(s, sizeof s,
+                 "No requests and no device activity in the trace: nothing to analyse. Its %" PRIu64 " client "
+                 "record%s (a load generator's, e.g. servprof load --trace) measure%s the client's side only: "
+                 "load the server's trace with %s (servprof analyze SERVER_TRACE CLIENT_TRACE); the load "
+                 "generator's own summary gives the client's latency%s.",
+                 clients, clients == 1 ? "" : "s", clients == 1 ? "s" : "", clients == 1 ? "it" : "them",
+                 r->client_records_failed_streams || has_stream_clients(a) ? ", TTFT, TPOT and ITL" : "");
+    else if (!g->present)
         snprintf(s, sizeof s, "No requests and no device activity in the trace: nothing to analyse.");
     else if (g->steps.count && g->steps.analysed_ns)
         with_marks(a, s, sizeof s, noun);

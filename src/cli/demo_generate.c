@@ -214,6 +214,19 @@ static void print_latency(FILE *f, const char *name, const sp_load_latency *l)
             l->p99 / 1e6, l->count);
 }
 
+/* The limit that refuses a drawn request with 400, in words (its flag and value): the KV cache where
+ * --kv-capacity-tokens is below what the context lets a request reserve (max_len - 1: any request the
+ * context takes then fits it, so only the cache refuses), else the context. (A step budget below the
+ * longest prompt without chunked prefill is refused at start-up.) */
+static void gen_limit_words(const gen_demo_opts *o, char *buf, size_t len)
+{
+    if (o->kv_capacity_tokens && o->kv_capacity_tokens < o->max_len - 1)
+        snprintf(buf, len, "a KV reservation (prompt + max_tokens - 1) over the cache (--kv-capacity-tokens %u)",
+                 o->kv_capacity_tokens);
+    else
+        snprintf(buf, len, "a prompt and max_tokens over the context (--max-len %u)", o->max_len);
+}
+
 /* What happened: the load generator's counts and its own streaming figures (from the intended send
  * time, measured on the client: the report's `client` figures come from the same trace), then the
  * service's counters. */
@@ -237,13 +250,16 @@ static void print_gen_outcome(FILE *hdr, const sp_load_result *res, const sp_ser
                  " rejected (queue full)\n\n",
             ss->steps, ss->prompt_tokens, ss->generated_tokens, ss->rejected_full);
     fflush(hdr);
-    /* the demo sends only well-formed requests: what the service refuses (400) is a drawn prompt
-     * and max_tokens over the context */
-    if (res->status_other)
+    /* the demo sends only well-formed requests: what the service refuses (400) is a drawn prompt and
+     * max_tokens that cannot run (serve.md, "Scheduler"): over the context or over the KV cache (the
+     * reservation, prompt + max_tokens - 1); the warning names the one this run's settings make binding */
+    if (res->status_other) {
+        char limit[160];
+        gen_limit_words(o, limit, sizeof limit);
         fprintf(stderr, "servprof %s: warning: %" PRIu64 " of %" PRIu64 " requests got an error status, most "
-                        "likely 400 for a prompt and max_tokens over the context (--max-len %u): raise it, or "
-                        "lower --prompt-mean / --output-mean or their sigmas\n",
-                GEN_CMD, res->status_other, res->sent, o->max_len);
+                        "likely 400 for %s: raise it, or lower --prompt-mean / --output-mean or their sigmas\n",
+                GEN_CMD, res->status_other, res->sent, limit);
+    }
 }
 
 static int gen_demo_live(const gen_demo_opts *o)
@@ -350,6 +366,13 @@ int sp_cmd_demo_generate(int argc, char **argv)
     if (o.prompt_mean + o.output_mean > o.max_len)
         return sp_cli_usage_error(GEN_CMD, "--prompt-mean %g and --output-mean %g exceed the context --max-len %u: "
                                   "most requests would be refused", o.prompt_mean, o.output_mean, o.max_len);
+    /* a request reserves prompt + max_tokens - 1 KV tokens (serve.md, "Scheduler"): means that do not
+     * fit the cache refuse most requests as surely as the context does */
+    if (o.kv_capacity_tokens && o.prompt_mean + o.output_mean - 1 > o.kv_capacity_tokens)
+        return sp_cli_usage_error(GEN_CMD, "--prompt-mean %g and --output-mean %g need a KV reservation of %g tokens "
+                                  "(prompt + max_tokens - 1), over --kv-capacity-tokens %u: most requests would be "
+                                  "refused", o.prompt_mean, o.output_mean, o.prompt_mean + o.output_mean - 1,
+                                  o.kv_capacity_tokens);
     sp_cli_log_to_stderr("demo");
 #if GEN_DEMO_LIVE
     return gen_demo_live(&o);

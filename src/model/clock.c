@@ -270,9 +270,14 @@ static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
             continue;
         }
         if (cl->status < 0) {
-            /* no response reached the client: it observed no latency, and its done time (when it gave
-             * up) bounds nothing */
-            ev->clients_failed++;
+            /* no (whole) response reached the client: it observed no latency, and its done time (when
+             * it gave up) bounds nothing. When its id is a request the server never finished, the
+             * server's end cut it (kill -9 mid-stream: the client's read fails, often after the
+             * headers and some tokens): counted with the unfinished, not as a transport fault */
+            if (find_by_id(ev, &open, &open_num, cl) != SP_HMAP_NONE)
+                ev->clients_unfinished++;
+            else
+                ev->clients_failed++;
             continue;
         }
         uint32_t r = find_by_id(ev, &first, &first_num, cl);

@@ -190,6 +190,16 @@ char *sp_rep_diff_e2e_note(char *buf, size_t len, const sp_diff *d)
  * one service (docs/diff.md) */
 char *sp_rep_diff_kind_note(char *buf, size_t len, const sp_diff *d)
 {
+    /* two generation runs: the diff's figures are end-to-end and its stages; a reader comparing two
+     * scheduler settings asks about TTFT and TPOT, which it does not compare, so it says so and
+     * where they are (before: nothing, and the tables read as if they answered that) */
+    if (d->generation[0] && d->generation[1]) {
+        snprintf(buf, len, "%s",
+                 "Both runs are generation services: this diff compares end-to-end latency (the whole response) "
+                 "and its stages, not TTFT, TPOT or ITL; `servprof analyze` gives those for each run (its "
+                 "generation section).");
+        return buf;
+    }
     return unlike_note(buf, len, d->generation[0] != 0, d->generation[1] != 0,
                        "The runs are different kinds of service: BASE is ", ", NEW ",
                        "; their stages measure different work, so the changes are not those of one service: compare "

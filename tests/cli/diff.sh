@@ -280,6 +280,15 @@ t grep -q "^The runs are different kinds of service: BASE is a generation servic
 t grep -q "<p class=\"note\">The runs are different kinds of service: BASE is a service without generation data" "$tmp/kinds.html"
 t test "$("$BIN" diff "$tmp/w4.jsonl" "$tmp/w8.jsonl" 2>/dev/null | grep -c "different kinds of service")" -eq 0
 t test "$("$BIN" diff "$tmp/gen.json" "$cold/server.jsonl" 2>/dev/null | grep -c "different kinds of service")" -eq 0
+# two generation runs: the diff says it compares end-to-end and stages, not TTFT/TPOT/ITL, and where
+# those are (before: nothing); in the text and the HTML; runs without generation data do not say it
+out=$("$BIN" diff "$tmp/gen.json" "$cold/server.jsonl" 2>/dev/null); t test $? -eq 0
+t grep -q "^Both runs are generation services: this diff compares end-to-end latency (the whole response) and$" <<<"$out"
+t grep -q "^its stages, not TTFT, TPOT or ITL; \`servprof analyze\` gives those for each run (its generation$" <<<"$out"
+"$BIN" diff --html "$tmp/gens.html" "$cold/server.jsonl" "$cold/server.jsonl" >/dev/null 2>&1
+t grep -q "<p class=\"note\">Both runs are generation services: this diff compares" "$tmp/gens.html"
+t test "$("$BIN" diff "$tmp/w4.jsonl" "$tmp/w8.jsonl" 2>/dev/null | grep -c "Both runs are generation")" -eq 0
+t test "$("$BIN" diff "$tmp/w4.jsonl" "$cold/server.jsonl" 2>/dev/null | grep -c "Both runs are generation")" -eq 0
 # every request of a side failed: refused, saying so and what compares them (before: only "no analysed
 # requests"); a side with no request at all keeps the short message
 {
