@@ -702,6 +702,9 @@ typedef struct sp_verdict_facts {
     double in_flight;        /* the fraction of the window with a batch in flight */
     uint64_t requests_total; /* requests of every outcome (DESIGN 8a) */
     uint64_t rejected;       /* of them, rejected */
+    uint64_t errors;         /* of them, answered with an error (`error` outcome) */
+    int errors_analysed;     /* the scope is every finished request (--outcomes all): the errors'
+                                latency is in the figures the sentence gives */
     /* generation tables (docs/generation.md); zero for DESIGN 8's verdict on end-to-end latency */
     const char *metric;      /* what p95 is of: NULL "latency", else e.g. "TTFT", "TPOT" */
     double step_gap[3];      /* by sp_cand_phase: the gap share of those steps' device time at p95 */

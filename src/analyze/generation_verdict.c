@@ -215,6 +215,8 @@ sp_status sp_gen_verdict(gen_ctx *c, int w)
     f.metric = w == GW_TTFT ? "TTFT" : "TPOT";
     f.requests_total = r->requests_total;
     f.rejected = r->outcomes[SP_OUTCOME_REJECTED].count;
+    f.errors = r->outcomes[SP_OUTCOME_ERROR].count;
+    f.errors_analysed = r->outcome_scope == SP_SCOPE_FINISHED;
     f.between_other = t->between_other;
     f.kv_full = sp_gen_kv_full(g);
     /* a queue behind a saturated device: said as the end-to-end verdict says it, and the model not

@@ -723,6 +723,8 @@ static void verdict_facts(const sp_report *r, sp_verdict_facts *f)
     memset(f, 0, sizeof *f);
     f->requests_total = r->requests_total;
     f->rejected = r->outcomes[SP_OUTCOME_REJECTED].count;
+    f->errors = r->outcomes[SP_OUTCOME_ERROR].count;
+    f->errors_analysed = r->outcome_scope == SP_SCOPE_FINISHED;
     f->waste_fraction = r->padding.waste_fraction;
     sp_ana_verdict_saturation(r, f);
     uint64_t kernel_row_ns = 0;

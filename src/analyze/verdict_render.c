@@ -462,6 +462,25 @@ static void put_rejections(sentence *s, const sp_verdict_facts *f, int served)
     put(s, "; the service needs more capacity (replicas or workers) before latency tuning pays.");
 }
 
+/* DESIGN 8a: requests answered with an error are outside the analysed set (unless the scope is
+ * every finished request), so a service failing many of them reads as healthy in the latency. From
+ * SP_REJECTION_SIGNIFICANT of all requests on, the sentence says how many failed, that the figure
+ * describes only the served requests (when some were served and the errors are not in the scope), and
+ * that the failures come first. Cancelled and unfinished requests get no clause (docs/analysis.md
+ * section 6, "Errors"). */
+static void put_errors(sentence *s, const sp_verdict_facts *f, int served)
+{
+    if (!f->requests_total ||
+        (double)f->errors / (double)f->requests_total + SP_ANA_VERDICT_EPS < SP_REJECTION_SIGNIFICANT)
+        return;
+    put(s, " Requests are failing: %.1f%% of all requests (%llu of %llu) ended in an error",
+        100.0 * (double)f->errors / (double)f->requests_total, (unsigned long long)f->errors,
+        (unsigned long long)f->requests_total);
+    if (served && !f->errors_analysed)
+        put(s, ", so this %s describes only the served requests", metric(f));
+    put(s, "; fix the failures first (the report's outcomes table gives their statuses and latency).");
+}
+
 int sp_ana_verdict_recommend_model(const sp_verdict_cand *rank, size_t n)
 {
     /* DESIGN section 8 thresholds, docs/analysis.md section 6: useful kernel time (every phase's) leads
@@ -494,6 +513,7 @@ size_t sp_ana_verdict_render(const sp_verdict_cand *rank, size_t n, const sp_ver
     put_next(&s, rank, n);
     put_model(&s, rank, n, f);
     put_rejections(&s, f, 1);
+    put_errors(&s, f, 1);
     return s.need;
 }
 
@@ -516,5 +536,6 @@ size_t sp_ana_verdict_render_unserved(const uint64_t counts[SP_OUTCOME_COUNT], c
     }
     put(&s, "; there is no latency to attribute.");
     put_rejections(&s, f, 0);
+    put_errors(&s, f, 0);
     return s.need;
 }

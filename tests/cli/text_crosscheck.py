@@ -619,12 +619,19 @@ def check_quality(r):
         o = rep["other_share_of_p95"]
         m = r.search(sec, r"^unattributed \(`other`\): (%s|under 0\.1%%) of p95 latency" % PCT, "unattributed line")
         if m:
-            if 0 < o < 0.0005 - 1e-9:
+            # under 0.1% (docs/report-format.md item 7): "under 0.1% ... negligible"
+            if 0 < o < 0.001 - 1e-9:
                 r.lit(sec, m.group(1), "under 0.1%", "unattributed share")
                 r.figures.append((sec, m.start(1), m.group(1), False))
                 r.sections[sec] = r.sections.get(sec, 0) + 1
-            elif m.group(1) != "under 0.1%" or not (0 < o < 0.0005 + 1e-9):
+            elif m.group(1) != "under 0.1%" or not (0 < o < 0.001 + 1e-9):
                 r.fig(sec, m, 1, "pct", o, sig=SIG_SHARE, tol=1e-12, what="unattributed share")
+            if o > 0:
+                tail = r.txt[m.end():m.end() + 200].replace("\n", " ")
+                tail = re.sub(r" +", " ", tail)
+                want = "negligible" if o < 0.001 - 1e-9 else "missing instrumentation" if o > 0.001 + 1e-9 else None
+                if want and want not in tail.split("activity:", 1)[-1][:40]:
+                    r.fail(sec, "unattributed share %r: the line does not end %r" % (o, want))
     dq = rep["drops"]
     m = re.search(sp(r"^data quality: (%s) records? dropped by the recorder(?: up to its last count)? \((.*?)\); (%s) "
                      r"malformed or unresolved records? skipped") % (INT, INT), r.txt, re.M | re.S)

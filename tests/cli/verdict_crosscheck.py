@@ -350,6 +350,24 @@ def check_sentence(rep, ck):
         s = s[m.end():]
     else:
         ck.expect(not total or rej / total < REJECTING + TOL, "no rejection clause, %d of %d rejected" % (rej, total))
+
+    # 6. errors (DESIGN 8a; docs/analysis.md section 6, "Errors"): from the same 1% of all requests,
+    # after the rejection clause; "so this latency describes only the served requests" unless the
+    # scope is every finished request
+    err = ((oc.get("by_outcome") or {}).get("error") or {}).get("count", 0)
+    m = re.match(r" Requests are failing: ([\d.]+)% of all requests \((\d+) of (\d+)\) ended in an error"
+                 r"(, so this latency describes only the served requests)?; fix the failures first \(the report's "
+                 r"outcomes table gives their statuses and latency\)\.", s)
+    if m:
+        ck.expect(int(m.group(2)) == err and int(m.group(3)) == total and total and err / total >= REJECTING - TOL,
+                  "error clause %s of %s, the report: %s of %s" % (m.group(2), m.group(3), err, total))
+        ck.expect(total and pct_ok(m.group(1), err / total, 1), "error clause %s%% of %s of %s" %
+                  (m.group(1), err, total))
+        ck.expect(bool(m.group(4)) == (oc.get("scope") != "all"),
+                  "error clause: 'describes only the served requests' with scope %r" % oc.get("scope"))
+        s = s[m.end():]
+    else:
+        ck.expect(not total or err / total < REJECTING + TOL, "no error clause, %d of %d failed" % (err, total))
     ck.expect(s == "", "the sentence says more than the rules explain: %r" % s)
 
 

@@ -540,6 +540,75 @@ static void test_level_leader_figure(void)
     CHECK_MSG(!strcmp(out, want), "want: %s\n   got: %s", want, out);
 }
 
+/* DESIGN 8a, docs/analysis.md section 6 "Errors": from 1% of all requests answered with an error,
+ * the sentence says how many failed, that the figure describes only the served requests, and that the
+ * failures come first; after the rejection clause when both apply; under --outcomes all (errors in
+ * the figures) without "describes only the served"; for a generation table with its figure (TTFT);
+ * and in the sentence for a trace without analysed requests. 99 of 10000 (0.99%) is under the
+ * threshold: nothing said. Hand-written from those rules; the shares as in test_model_clause_points. */
+static void test_error_clause(void)
+{
+    sp_verdict_cand rank[2] = {
+        {SP_CAND_QUEUE, 0, "queue", SP_GROUP_CONFIGURATION, 0.6, 600, "shorten the batch window", SP_CAND_PHASE_NONE},
+        {SP_CAND_KERNEL, 3, "kernel", SP_GROUP_MODEL, 0.4, 400, "x", SP_CAND_PHASE_NONE},
+    };
+    sp_verdict_facts f = {0};
+    char out[2048];
+    f.requests_total = 1000;
+    f.errors = 450;
+    sp_ana_verdict_render(rank, 2, &f, NULL, out, sizeof out);
+    static const char tail[] = " Requests are failing: 45.0% of all requests (450 of 1000) ended in an error, so this "
+                               "latency describes only the served requests; fix the failures first (the report's "
+                               "outcomes table gives their statuses and latency).";
+    size_t lo = strlen(out), lt = strlen(tail);
+    CHECK_MSG(lo > lt && !strcmp(out + lo - lt, tail), "got: %s", out);
+    /* the ranking is unchanged: the leader's sentence comes first */
+    CHECK(!strncmp(out, "60% of p95 latency is pre-batch queuing (queue, configuration)", 62));
+
+    /* with rejections: both clauses, rejections first */
+    f.rejected = 20;
+    sp_ana_verdict_render(rank, 2, &f, NULL, out, sizeof out);
+    const char *rej = strstr(out, " Requests are being rejected: 2.0% of all requests (20 of 1000) were refused");
+    const char *err = strstr(out, " Requests are failing: 45.0%");
+    CHECK(rej && err && rej < err);
+
+    /* --outcomes all: the errors are in the figures, so no "describes only the served requests" */
+    f.rejected = 0;
+    f.errors_analysed = 1;
+    sp_ana_verdict_render(rank, 2, &f, NULL, out, sizeof out);
+    CHECK_MSG(strstr(out, " Requests are failing: 45.0% of all requests (450 of 1000) ended in an error; fix the "
+                          "failures first") != NULL, "got: %s", out);
+    CHECK(strstr(out, "served") == NULL);
+    f.errors_analysed = 0;
+
+    /* a generation table's verdict names its figure */
+    f.metric = "TTFT";
+    sp_ana_verdict_render(rank, 2, &f, NULL, out, sizeof out);
+    CHECK_MSG(strstr(out, "ended in an error, so this TTFT describes only the served requests") != NULL, "got: %s", out);
+    f.metric = NULL;
+
+    /* the threshold: 1% on, as rejections; 99 of 10000 says nothing, 100 of 10000 does */
+    f.requests_total = 10000;
+    f.errors = 99;
+    sp_ana_verdict_render(rank, 2, &f, NULL, out, sizeof out);
+    CHECK(strstr(out, "failing") == NULL);
+    f.errors = 100;
+    sp_ana_verdict_render(rank, 2, &f, NULL, out, sizeof out);
+    CHECK(strstr(out, " Requests are failing: 1.0% of all requests (100 of 10000)") != NULL);
+
+    /* nothing analysed: every request failed */
+    uint64_t counts[SP_OUTCOME_COUNT] = {0};
+    counts[SP_OUTCOME_ERROR] = 3;
+    sp_verdict_facts g = {0};
+    g.requests_total = 3;
+    g.errors = 3;
+    sp_ana_verdict_render_unserved(counts, &g, out, sizeof out);
+    static const char want[] = "No request to analyse: of 3 requests, 3 error; there is no latency to attribute. "
+                               "Requests are failing: 100.0% of all requests (3 of 3) ended in an error; fix the "
+                               "failures first (the report's outcomes table gives their statuses and latency).";
+    CHECK_MSG(!strcmp(out, want), "want: %s\n   got: %s", want, out);
+}
+
 int main(void)
 {
     size_t n = sizeof cases / sizeof cases[0];
@@ -550,5 +619,6 @@ int main(void)
     test_render_clause();
     test_model_clause_points();
     test_level_leader_figure();
+    test_error_clause();
     return sp_test_done("test_verdict_table");
 }
