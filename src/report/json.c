@@ -120,7 +120,9 @@ static void write_clock(FILE *out, const sp_report *r)
                 ",\"no_response\":%" PRIu64 "},\"unjoined_likely\":\"%s\"",
                 r->client_records_unjoined_2xx, r->client_records_unjoined_rejected, r->client_records_unjoined_other,
                 r->client_records_failed_unmatched,
-                r->unclean_files ? "server_lost_records" : "traces_mismatch");
+                !r->requests_total ? "no_server_requests"
+                : r->unclean_files ? "server_lost_records"
+                                   : "traces_mismatch");
     }
     fputc('}', out);
     fprintf(out, ",\"trace_context\":{\"requests\":%" PRIu64 ",\"matched\":%" PRIu64 ",\"mismatched\":%" PRIu64 "}}",

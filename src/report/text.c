@@ -522,10 +522,13 @@ static void unmatched_phrase(char *buf, size_t size, const sp_report *r)
     }
     char silent[160] = "";
     if (r->client_records_failed_unmatched)
-        snprintf(silent, sizeof silent, "; %" PRIu64 " of the transport errors match no request either",
-                 r->client_records_failed_unmatched);
+        snprintf(silent, sizeof silent, "; %" PRIu64 " of the transport errors %s no request either",
+                 r->client_records_failed_unmatched, plural(r->client_records_failed_unmatched, "matches", "match"));
     char why[512];
-    if (r->unclean_files)
+    if (!r->requests_total)
+        /* a client trace alone (the verdict says to load the server's with it): nothing to tell apart */
+        snprintf(why, sizeof why, "no loaded trace holds a server request");
+    else if (r->unclean_files)
         snprintf(why, sizeof why,
                  "the server trace has no end record, so they are most likely requests the server answered "
                  "whose records it lost when it died");

@@ -183,5 +183,27 @@ int main(void)
         sp_report_destroy(r);
     }
     sp_events_destroy(ev);
+    /* a client trace alone: no server request to tell lost records from strays by */
+    const char *alone = CL("1", "200") CL("2", "429") CL("gone", "-1");
+    CHECK(sp_events_create(&ev) == SP_OK);
+    char err[512] = "";
+    CHECK(sp_events_load_buffer(ev, "c.jsonl", alone, strlen(alone), NULL, err, sizeof err) == SP_OK);
+    r = NULL;
+    CHECK(sp_analyze(ev, NULL, &r, err, sizeof err) == SP_OK);
+    if (r) {
+        CHECK_EQ_U64(r->client_records_unjoined, 2);
+        CHECK_EQ_U64(r->client_records_failed_unmatched, 1);
+        char *t = render(r, 0);
+        unwrap(t);
+        CHECK(strstr(t, "; the 2 with no matching request got an answer (1 2xx, 1 rejected with 429/503): no loaded "
+                        "trace holds a server request; 1 of the transport errors matches no request either\n") != NULL);
+        free(t);
+        t = render(r, 1);
+        CHECK(strstr(t, "\"unjoined_seen\":{\"2xx\":1,\"rejected\":1,\"other_status\":0,\"no_response\":1},"
+                        "\"unjoined_likely\":\"no_server_requests\"}") != NULL);
+        free(t);
+        sp_report_destroy(r);
+    }
+    sp_events_destroy(ev);
     return sp_test_done("test_client_unjoined");
 }
