@@ -532,12 +532,12 @@ static void unmatched_phrase(char *buf, size_t size, const sp_report *r)
         snprintf(why, sizeof why,
                  "the server trace has no end record, so they are most likely requests the server answered "
                  "whose records it lost when it died");
-    else if (r->client_records_unjoined * 2 > r->client_records_total)
+    else if ((r->client_records_unjoined + r->client_records_failed_unmatched) * 2 > r->client_records_total)
         snprintf(why, sizeof why,
                  "most client records (%" PRIu64 " of %" PRIu64 ") match no request and the server trace shows "
                  "no unclean end: the client and server traces may not belong together (a client of another server, "
                  "or a trace from another run)",
-                 r->client_records_unjoined, r->client_records_total);
+                 r->client_records_unjoined + r->client_records_failed_unmatched, r->client_records_total);
     else
         snprintf(why, sizeof why,
                  "the server trace shows no unclean end, so the server did not record them: the client and server "
