@@ -603,6 +603,17 @@ typedef struct sp_report {
     uint64_t spans_clipped;
     const char *spans_clipped_request;
     const char *spans_clipped_file;
+    /* The client records that match no request (docs/analysis.md "Client merge"), by what the client
+     * saw (appended): client_records_unjoined split by the HTTP status it got (2xx; 429 or 503,
+     * rejected; any other), so these three add up to it; and the transport errors (no response, in
+     * client_records_failed) whose id matches no request either. client_records_total counts every
+     * client record loaded, so that a reader can tell a few lost records from traces that do not
+     * belong together. */
+    uint64_t client_records_unjoined_2xx;
+    uint64_t client_records_unjoined_rejected;
+    uint64_t client_records_unjoined_other;
+    uint64_t client_records_failed_unmatched;
+    uint64_t client_records_total;
 } sp_report;
 
 /* Demangles an Itanium C++ ABI symbol ("_Z...": the names CUDA kernels carry in CUPTI records, and in

@@ -97,6 +97,11 @@ sp_status sp_ana_clock_figures(sp_ana *a)
     r->client_records_unsent = ev->clients_unsent;
     r->client_records_duplicate = ev->clients_duplicate;
     r->client_records_by_trace = ev->clients_by_trace;
+    r->client_records_unjoined_2xx = ev->clients_unjoined_2xx;
+    r->client_records_unjoined_rejected = ev->clients_unjoined_rejected;
+    r->client_records_unjoined_other = ev->clients_unjoined_other;
+    r->client_records_failed_unmatched = ev->clients_failed_unmatched;
+    r->client_records_total = ev->n_clients;
     r->trace_context_matched = ev->trace_matched;
     r->trace_context_mismatched = ev->trace_mismatched;
     r->trace_context_requests = 0;

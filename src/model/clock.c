@@ -274,10 +274,21 @@ static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
              * it gave up) bounds nothing. When its id is a request the server never finished, the
              * server's end cut it (kill -9 mid-stream: the client's read fails, often after the
              * headers and some tokens): counted with the unfinished, not as a transport fault */
-            if (find_by_id(ev, &open, &open_num, cl) != SP_HMAP_NONE)
+            if (find_by_id(ev, &open, &open_num, cl) != SP_HMAP_NONE) {
                 ev->clients_unfinished++;
-            else
-                ev->clients_failed++;
+                continue;
+            }
+            ev->clients_failed++;
+            /* and whether the server recorded its request at all (the client gave up on one the
+             * server finished) or not: a record it lost, or a client of another server */
+            uint32_t r = find_by_id(ev, &first, &first_num, cl);
+            if (r == SP_HMAP_NONE && ev->n_traces) {
+                if (!traces_ready && (st = index_traces(ev, &traces)) != SP_OK)
+                    break;
+                traces_ready = true;
+                r = join_by_trace(ev, &traces, cl);
+            }
+            ev->clients_failed_unmatched += r == SP_HMAP_NONE;
             continue;
         }
         uint32_t r = find_by_id(ev, &first, &first_num, cl);
@@ -291,10 +302,18 @@ static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
         if (r == SP_HMAP_NONE) {
             /* its request may be one the server never finished (the trace ended first, e.g. the
              * server was killed): the record is not joined either way, but it is no stray */
-            if (find_by_id(ev, &open, &open_num, cl) != SP_HMAP_NONE)
+            if (find_by_id(ev, &open, &open_num, cl) != SP_HMAP_NONE) {
                 ev->clients_unfinished++;
+                continue;
+            }
+            /* by what the client saw: an answer the server gave (its record lost) or a stray */
+            ev->clients_unjoined++;
+            if (cl->status >= 200 && cl->status <= 299)
+                ev->clients_unjoined_2xx++;
+            else if (cl->status == 429 || cl->status == 503)
+                ev->clients_unjoined_rejected++;
             else
-                ev->clients_unjoined++;
+                ev->clients_unjoined_other++;
             continue;
         }
         if (!chosen[r]) {
@@ -338,6 +357,8 @@ sp_status sp_ev_join_clients(struct sp_events *ev)
 {
     ev->clients_unjoined = ev->clients_unfinished = ev->clients_failed = ev->clients_duplicate = 0;
     ev->clients_failed_streams = ev->clients_unsent = 0;
+    ev->clients_unjoined_2xx = ev->clients_unjoined_rejected = ev->clients_unjoined_other = 0;
+    ev->clients_failed_unmatched = 0;
     ev->clients_by_trace = ev->trace_matched = ev->trace_mismatched = 0;
     ev->has_client = false;
     free(ev->clock_offsets);

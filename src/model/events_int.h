@@ -344,6 +344,11 @@ struct sp_events {
     size_t clients_unsent;    /* after sp_ev_finish: status -5 (SP_LOAD_ERR_UNSENT): never sent (the run
                                  stopped before they could be sent); never joined */
     size_t clients_duplicate; /* after sp_ev_finish: another record for the same request was joined */
+    size_t clients_unjoined_2xx;      /* after sp_ev_finish: clients_unjoined by the status the client */
+    size_t clients_unjoined_rejected; /* got: 2xx, 429 or 503, any other (the three add up to it) */
+    size_t clients_unjoined_other;
+    size_t clients_failed_unmatched;  /* after sp_ev_finish: of clients_failed, those whose id (nor
+                                         trace id) no request has, finished or not */
     size_t clients_by_trace;  /* after sp_ev_finish: joined by trace id (their id text matched none) */
     size_t trace_matched;     /* after sp_ev_finish: joined pairs that both carry a trace context and
                                  agree (one trace id; the request's parent is the client's span) */

@@ -109,10 +109,22 @@ static void write_clock(FILE *out, const sp_report *r)
     }
     fprintf(out, "],\"client_records\":{\"unjoined\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"duplicate\":%" PRIu64
             ",\"by_trace_id\":%" PRIu64 ",\"unfinished\":%" PRIu64 ",\"failed_streams\":%" PRIu64
-            ",\"unsent\":%" PRIu64 "}",
+            ",\"unsent\":%" PRIu64,
             r->client_records_unjoined, r->client_records_failed, r->client_records_duplicate,
             r->client_records_by_trace, r->client_records_unfinished, r->client_records_failed_streams,
             r->client_records_unsent);
+    if (r->client_records_unjoined) {
+        /* additive keys, only when a record with a response matches no request (so that the other
+         * reports read as before): what the client saw of them, and what that most likely means */
+        fprintf(out, ",\"unjoined_seen\":{\"2xx\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"other_status\":%" PRIu64
+                ",\"no_response\":%" PRIu64 "},\"unjoined_likely\":\"%s\"",
+                r->client_records_unjoined_2xx, r->client_records_unjoined_rejected, r->client_records_unjoined_other,
+                r->client_records_failed_unmatched,
+                !r->requests_total ? "no_server_requests"
+                : r->unclean_files ? "server_lost_records"
+                                   : "traces_mismatch");
+    }
+    fputc('}', out);
     fprintf(out, ",\"trace_context\":{\"requests\":%" PRIu64 ",\"matched\":%" PRIu64 ",\"mismatched\":%" PRIu64 "}}",
             r->trace_context_requests, r->trace_context_matched, r->trace_context_mismatched);
 }

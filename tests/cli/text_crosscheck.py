@@ -721,6 +721,24 @@ def check_clock(r):
                         r.fail(sec, "client records %s: %d in the JSON, not in the text" % (k, cr[k]))
                 else:
                     r.fig(sec, mm, gg, "int", cr[k], what="client records " + k)
+    # the unjoined records by what the client saw (keys only when there are any)
+    seen = cr.get("unjoined_seen")
+    if bool(seen) != bool(cr["unjoined"]):
+        r.fail(sec, "client records: unjoined_seen %r with %d unjoined" % (seen, cr["unjoined"]))
+    if seen:
+        mm = r.search(sec, sp(r"; the (%s) with no matching request got an answer \(((?:[^()]|\(\d+/\d+\))*)\): ")
+                      % INT, "unjoined records by what the client saw", re.M | re.S)
+        if mm:
+            r.fig(sec, mm, 1, "int", cr["unjoined"], what="unjoined records answered")
+            parts = dict((w, int(n)) for n, w in re.findall(r"(\d+) (2xx|rejected|with another status)",
+                                                            re.sub(r"\s+", " ", mm.group(2))))
+            for k, w in (("2xx", "2xx"), ("rejected", "rejected"), ("other_status", "with another status")):
+                r.lit(sec, parts.get(w, 0), seen[k], "unjoined records " + k)
+        if seen["no_response"]:
+            mm = r.search(sec, sp(r"; (%s) of the transport errors match(?:es)? no request either") % INT,
+                          "transport errors matching no request", re.M | re.S)
+            if mm:
+                r.fig(sec, mm, 1, "int", seen["no_response"], what="transport errors matching no request")
     if rep["requests"]["count"] and rep["requests"].get("client_latency_us") and \
             rep["requests"]["with_client_record"] < rep["requests"]["count"]:
         m = r.search(sec, sp(r"^(%s) of (%s) requests have no client record") % (INT, INT), "requests without client line")

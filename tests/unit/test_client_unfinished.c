@@ -99,7 +99,9 @@ int main(void)
         free(t);
         t = render(r, ev, 1);
         CHECK(strstr(t, "\"client_records\":{\"unjoined\":1,\"failed\":1,\"duplicate\":0,\"by_trace_id\":0,"
-                        "\"unfinished\":3,\"failed_streams\":0,\"unsent\":0}") != NULL);
+                        "\"unfinished\":3,\"failed_streams\":0,\"unsent\":0,\"unjoined_seen\":{\"2xx\":1,"
+                        "\"rejected\":0,\"other_status\":0,\"no_response\":1},\"unjoined_likely\":"
+                        "\"server_lost_records\"}") != NULL); /* "stray" got a 200; "refused" is no request's */
         free(t);
         t = render(r, ev, 2);
         CHECK(strstr(t, "<tr><td>client records whose request did not finish in the server trace (unfinished)"
