@@ -852,6 +852,14 @@ int sp_ana_names_seqs_flag(const sp_ana *a);
  * names the budget by what it is, SP_ANA_TOKENS_BUDGET. */
 int sp_ana_names_tokens_flag(const sp_ana *a);
 int sp_ana_lacks_chunked_prefill(const sp_ana *a);
+/* Whether the trace has generation data: an analysed request with token records, or a step. */
+int sp_ana_has_generation(const sp_ana *a);
+/* The phase whose model time DESIGN 3 named stage `name` is, measured whole (docs/otlp.md: vLLM's and
+ * TGI's spans), or SP_CAND_PHASE_NONE: "prefill" and "decode" in a trace with generation data
+ * (`generation`, sp_ana_has_generation). The one rule for the generation tables' "(model)" rows and the
+ * end-to-end verdict's model-time candidates; elsewhere (an image service's own "decode") a named stage
+ * is the service's runtime. In verdict.c, which generation.c calls. */
+sp_cand_phase sp_ana_model_stage(int generation, const char *name);
 #define SP_ANA_TOKENS_BUDGET \
     "the scheduler's token budget per step (--max-num-batched-tokens in vLLM and servprof serve)"
 /* The verdict of a report with requests but none in the scope (DESIGN 8a): what became of them. */
@@ -889,14 +897,6 @@ size_t sp_ana_verdict_render_unserved(const uint64_t counts[SP_OUTCOME_COUNT], c
  * Runs after the verdict. SP_ERR_PARSE with a message (token times outside a request's life or out of
  * order, unless lenient), SP_ERR_NOMEM. */
 sp_status sp_ana_generation(sp_ana *a, char *err, size_t errlen);
-/* Whether the trace has generation data: an analysed request with token records, or a step. */
-int sp_ana_has_generation(const sp_ana *a);
-/* The phase whose model time DESIGN 3 named stage `name` is, measured whole (docs/otlp.md: vLLM's and
- * TGI's spans), or SP_CAND_PHASE_NONE: "prefill" and "decode" in a trace with generation data
- * (`generation`, sp_ana_has_generation). The one rule for the generation tables' "(model)" rows and the
- * end-to-end verdict's model-time candidates; elsewhere (an image service's own "decode") a named stage
- * is the service's runtime. */
-sp_cand_phase sp_ana_model_stage(int generation, const char *name);
 /* ---- requests.c ---- */
 /* Each analysed request's stage times and padding time in latency-rank order into *rows (arrays
  * allocated; the report's detail owns them). Runs after sp_ana_padding. */

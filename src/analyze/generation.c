@@ -556,29 +556,6 @@ static sp_status table_rows(gen_ctx *c, int w, sp_gen_table *out)
 
 /* ---------- the stage ---------- */
 
-sp_cand_phase sp_ana_model_stage(int generation, const char *name)
-{
-    if (!generation)
-        return SP_CAND_PHASE_NONE;
-    if (!strcmp(name, "prefill"))
-        return SP_CAND_PHASE_PREFILL;
-    if (!strcmp(name, "decode"))
-        return SP_CAND_PHASE_DECODE;
-    return SP_CAND_PHASE_NONE;
-}
-
-int sp_ana_has_generation(const sp_ana *a)
-{
-    const sp_events *ev = a->ev;
-    for (size_t i = 0; ev->n_tokens && i < a->n_reqs; i++)
-        if (sp_ev_cold(ev, &ev->requests[a->reqs[i]])->ntokens)
-            return 1;
-    for (size_t b = 0; b < ev->n_batches; b++)
-        if (a->b[b].valid && ev->batches[b].step != SP_EV_NONE)
-            return 1;
-    return 0;
-}
-
 sp_status sp_ana_generation(sp_ana *a, char *err, size_t errlen)
 {
     if (!sp_ana_has_generation(a))

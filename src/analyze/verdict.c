@@ -777,6 +777,31 @@ void sp_ana_verdict_savings_start(const sp_ana *a, sp_ana_savings_job *j, sp_ver
         atomic_store(&j->next, 1); /* nothing to select, not even the base */
 }
 
+/* The model-time rule and the generation test it takes (analyze_int.h): here, not in generation.c,
+ * which calls this file: both the generation tables and the end-to-end candidates use them. */
+sp_cand_phase sp_ana_model_stage(int generation, const char *name)
+{
+    if (!generation)
+        return SP_CAND_PHASE_NONE;
+    if (!strcmp(name, "prefill"))
+        return SP_CAND_PHASE_PREFILL;
+    if (!strcmp(name, "decode"))
+        return SP_CAND_PHASE_DECODE;
+    return SP_CAND_PHASE_NONE;
+}
+
+int sp_ana_has_generation(const sp_ana *a)
+{
+    const sp_events *ev = a->ev;
+    for (size_t i = 0; ev->n_tokens && i < a->n_reqs; i++)
+        if (sp_ev_cold(ev, &ev->requests[a->reqs[i]])->ntokens)
+            return 1;
+    for (size_t b = 0; b < ev->n_batches; b++)
+        if (a->b[b].valid && ev->batches[b].step != SP_EV_NONE)
+            return 1;
+    return 0;
+}
+
 /* Whether some file of the trace carries property `key` (a scheduler setting by that name) or says it
  * comes from one of servprof's own generating servers (serve --generate, the Python generation example),
  * which take the flags of both settings below. */
