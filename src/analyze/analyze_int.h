@@ -820,6 +820,9 @@ void sp_ana_rank_candidates(sp_verdict_cand *cs, size_t nc);
 /* Whether the report's device ran at saturation (`f->in_flight`, `f->queue_saturated` from the cost's
  * no-batch share): the end-to-end verdict and the generation tables' verdicts read it alike. */
 void sp_ana_verdict_saturation(const sp_report *r, sp_verdict_facts *f);
+/* The fix of model time a trace gives whole (SP_CAND_MODEL_TIME), in both verdicts. */
+#define SP_ANA_MODEL_TIME_FIX                                                                                 \
+    "record the steps (servprof's recorder) or profile the device (Kineto, Nsight Systems) to tell kernel from gap"
 /* The short fix of a DESIGN 8 candidate (no figures). */
 const char *sp_ana_verdict_fix(sp_cand_kind k, int saturated, int recommend_model, int cpu);
 /* Writes the ranking, leader and sentence (rendered with `f`) into `v`, strings owned by the report;
@@ -827,8 +830,11 @@ const char *sp_ana_verdict_fix(sp_cand_kind k, int saturated, int recommend_mode
 sp_status sp_ana_verdict_store(sp_report *r, const sp_verdict_cand *cs, size_t nc, const sp_verdict_facts *f,
                                int recommend, sp_verdict *v);
 /* The candidates of a report's stage rows in report order (DESIGN 8: the kernel row split into useful
- * work and padding), with their shares of p95 and no savings yet. Returns how many (at most cap). */
-size_t sp_ana_verdict_candidates(const sp_report *r, sp_verdict_cand *cs, size_t cap);
+ * work and padding), with their shares of p95 and no savings yet. `generation`: the trace has generation
+ * data (sp_ana_has_generation), so that its named stages "prefill" and "decode" are the model's time as
+ * a whole (sp_ana_model_stage), model-group candidates; 0 for aggregated counters (buckets.c), which
+ * have none. Returns how many (at most cap). */
+size_t sp_ana_verdict_candidates(const sp_report *r, int generation, sp_verdict_cand *cs, size_t cap);
 /* Ranks candidates whose savings are filled, gives each its fix and writes r->verdict: ranking, leader,
  * sentence (facts from r's padding, cost and outcomes). `queue_fix`: NULL, or for a service that batches
  * continuously (generation steps) the queue's fix, [0] beside a device with room and [1] behind a
@@ -846,6 +852,14 @@ int sp_ana_names_seqs_flag(const sp_ana *a);
  * names the budget by what it is, SP_ANA_TOKENS_BUDGET. */
 int sp_ana_names_tokens_flag(const sp_ana *a);
 int sp_ana_lacks_chunked_prefill(const sp_ana *a);
+/* Whether the trace has generation data: an analysed request with token records, or a step. */
+int sp_ana_has_generation(const sp_ana *a);
+/* The phase whose model time DESIGN 3 named stage `name` is, measured whole (docs/otlp.md: vLLM's and
+ * TGI's spans), or SP_CAND_PHASE_NONE: "prefill" and "decode" in a trace with generation data
+ * (`generation`, sp_ana_has_generation). The one rule for the generation tables' "(model)" rows and the
+ * end-to-end verdict's model-time candidates; elsewhere (an image service's own "decode") a named stage
+ * is the service's runtime. In verdict.c, which generation.c calls. */
+sp_cand_phase sp_ana_model_stage(int generation, const char *name);
 #define SP_ANA_TOKENS_BUDGET \
     "the scheduler's token budget per step (--max-num-batched-tokens in vLLM and servprof serve)"
 /* The verdict of a report with requests but none in the scope (DESIGN 8a): what became of them. */

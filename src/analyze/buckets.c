@@ -475,7 +475,7 @@ static sp_status verdict(sp_report *r, const bk *b, const sp_bucket_stage **rows
     }
     sp_verdict_cand cs[SP_ANA_MAX_NAMED_STAGES + 16];
     memset(cs, 0, sizeof cs);
-    size_t nc = sp_ana_verdict_candidates(r, cs, sizeof cs / sizeof cs[0]);
+    size_t nc = sp_ana_verdict_candidates(r, 0, cs, sizeof cs / sizeof cs[0]);
     double *shift = malloc((b->nb ? b->nb : 1) * sizeof *shift);
     if (!shift)
         return SP_ERR_NOMEM;

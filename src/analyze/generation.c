@@ -61,9 +61,9 @@ static sp_status name_rows(gen_ctx *c)
             c->named_row[k] = GR_DETOKENIZE;
         else if (!strcmp(name, "stream"))
             c->named_row[k] = GR_STREAM;
-        else if (!strcmp(name, "prefill"))
+        else if (sp_ana_model_stage(1, name) == SP_CAND_PHASE_PREFILL) /* the tables: generation data */
             c->named_row[k] = GR_PREFILL_MODEL;
-        else if (!strcmp(name, "decode"))
+        else if (sp_ana_model_stage(1, name) == SP_CAND_PHASE_DECODE)
             c->named_row[k] = GR_DECODE_MODEL;
         else {
             c->named_row[k] = (int)next;
@@ -556,22 +556,9 @@ static sp_status table_rows(gen_ctx *c, int w, sp_gen_table *out)
 
 /* ---------- the stage ---------- */
 
-/* Whether the trace has generation data: an analysed request with token records, or a step. */
-static int has_generation(const sp_ana *a)
-{
-    const sp_events *ev = a->ev;
-    for (size_t i = 0; ev->n_tokens && i < a->n_reqs; i++)
-        if (sp_ev_cold(ev, &ev->requests[a->reqs[i]])->ntokens)
-            return 1;
-    for (size_t b = 0; b < ev->n_batches; b++)
-        if (a->b[b].valid && ev->batches[b].step != SP_EV_NONE)
-            return 1;
-    return 0;
-}
-
 sp_status sp_ana_generation(sp_ana *a, char *err, size_t errlen)
 {
-    if (!has_generation(a))
+    if (!sp_ana_has_generation(a))
         return SP_OK;
     sp_gen_summary *g = calloc(1, sizeof *g);
     if (!g)

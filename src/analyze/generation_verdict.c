@@ -149,9 +149,7 @@ static const char *gen_fix(sp_ana *a, const sp_verdict_cand *cd, size_t row, con
             return sp_ana_verdict_fix(SP_CAND_GAP, 0, 0, 1);
         return decode ? "capture decode in CUDA graphs, overlap host work with the device and remove synchronisations"
                       : "overlap host work with the device and remove synchronisations in prefill";
-    case SP_CAND_MODEL_TIME:
-        return "record the steps (servprof's recorder) or profile the device (Kineto, Nsight Systems) to tell "
-               "kernel from gap";
+    case SP_CAND_MODEL_TIME: return SP_ANA_MODEL_TIME_FIX;
     case SP_CAND_BETWEEN: {
         if (!(f->between_other + 1e-9 >= GEN_BETWEEN_OTHER))
             return "make the work between steps cheaper (scheduling, sampling, detokenisation on the step loop)";

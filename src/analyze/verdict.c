@@ -664,8 +664,8 @@ const char *sp_ana_verdict_fix(sp_cand_kind k, int saturated, int recommend_mode
                "payloads";
     case SP_CAND_NAMED: return "optimise, parallelise or move it off the request path";
     case SP_CAND_OTHER: return "not a fix: add stage spans for the time no span or batch window covers";
-    case SP_CAND_BETWEEN: /* generation tables write their own (generation_verdict.c) */
-    case SP_CAND_MODEL_TIME: break;
+    case SP_CAND_MODEL_TIME: return SP_ANA_MODEL_TIME_FIX;
+    case SP_CAND_BETWEEN: break; /* generation tables write their own (generation_verdict.c) */
     }
     return "";
 }
@@ -685,7 +685,7 @@ void sp_ana_rank_candidates(sp_verdict_cand *cs, size_t nc)
     }
 }
 
-size_t sp_ana_verdict_candidates(const sp_report *r, sp_verdict_cand *cs, size_t cap)
+size_t sp_ana_verdict_candidates(const sp_report *r, int generation, sp_verdict_cand *cs, size_t cap)
 {
     size_t nc = 0;
     double pad_share = r->padding.share_p95;
@@ -702,11 +702,16 @@ size_t sp_ana_verdict_candidates(const sp_report *r, sp_verdict_cand *cs, size_t
                                          SP_CAND_PHASE_NONE};
             continue;
         }
-        sp_verdict_group g = k == SP_CAND_QUEUE   ? SP_GROUP_CONFIGURATION
-                             : k == SP_CAND_OTHER ? SP_GROUP_INSTRUMENTATION
-                                                  : SP_GROUP_RUNTIME;
-        cs[nc++] = (sp_verdict_cand){k, row, r->stages[s].name, g, r->stages[s].share_p95, 0, NULL,
-                                     SP_CAND_PHASE_NONE};
+        /* vLLM's and TGI's prefill and decode: the model's time measured whole, as the generation
+         * tables read them (their "(model)" rows), not a runtime stage to move off the request path */
+        sp_cand_phase ph = k == SP_CAND_NAMED ? sp_ana_model_stage(generation, r->stages[s].name) : SP_CAND_PHASE_NONE;
+        if (ph != SP_CAND_PHASE_NONE)
+            k = SP_CAND_MODEL_TIME;
+        sp_verdict_group g = k == SP_CAND_QUEUE        ? SP_GROUP_CONFIGURATION
+                             : k == SP_CAND_OTHER      ? SP_GROUP_INSTRUMENTATION
+                             : k == SP_CAND_MODEL_TIME ? SP_GROUP_MODEL
+                                                       : SP_GROUP_RUNTIME;
+        cs[nc++] = (sp_verdict_cand){k, row, r->stages[s].name, g, r->stages[s].share_p95, 0, NULL, ph};
     }
     return nc;
 }
@@ -760,7 +765,7 @@ size_t sp_ana_verdict_candidates_of(const sp_ana *a, sp_verdict_cand *cs, size_t
     if (!a->n_reqs)
         return 0;
     memset(cs, 0, cap * sizeof *cs);
-    return sp_ana_verdict_candidates(a->r, cs, cap);
+    return sp_ana_verdict_candidates(a->r, sp_ana_has_generation(a), cs, cap);
 }
 
 void sp_ana_verdict_savings_start(const sp_ana *a, sp_ana_savings_job *j, sp_verdict_cand *cs, size_t nc)
@@ -770,6 +775,31 @@ void sp_ana_verdict_savings_start(const sp_ana *a, sp_ana_savings_job *j, sp_ver
     sp_ana_savings_start(j, &t, cs, a->n_reqs ? nc : 0);
     if (!a->n_reqs)
         atomic_store(&j->next, 1); /* nothing to select, not even the base */
+}
+
+/* The model-time rule and the generation test it takes (analyze_int.h): here, not in generation.c,
+ * which calls this file: both the generation tables and the end-to-end candidates use them. */
+sp_cand_phase sp_ana_model_stage(int generation, const char *name)
+{
+    if (!generation)
+        return SP_CAND_PHASE_NONE;
+    if (!strcmp(name, "prefill"))
+        return SP_CAND_PHASE_PREFILL;
+    if (!strcmp(name, "decode"))
+        return SP_CAND_PHASE_DECODE;
+    return SP_CAND_PHASE_NONE;
+}
+
+int sp_ana_has_generation(const sp_ana *a)
+{
+    const sp_events *ev = a->ev;
+    for (size_t i = 0; ev->n_tokens && i < a->n_reqs; i++)
+        if (sp_ev_cold(ev, &ev->requests[a->reqs[i]])->ntokens)
+            return 1;
+    for (size_t b = 0; b < ev->n_batches; b++)
+        if (a->b[b].valid && ev->batches[b].step != SP_EV_NONE)
+            return 1;
+    return 0;
 }
 
 /* Whether some file of the trace carries property `key` (a scheduler setting by that name) or says it

@@ -25,6 +25,10 @@
 # prefills); no prefill or decode stage; e2e gap p95 23.8 ms, queue 9.2 ms; ITL over A's tokens (11,
 # 24.5, 29.5, 33.5 ms: 13.5, 5, 4) and B's (19.5, 24.5, 29.5: 5, 5): 4, 5, 5, 5, 13.5 ms, p50 5 ms
 # (3rd), p95 13.5 ms (5th), mean 6.5 ms (before: none).
+# The end-to-end verdict of tgi.jsonl reads its decode and prefill stages as the TPOT table does (the
+# model's time whole): decode 54% leads, group model, "decode time as a whole" with the
+# record-or-profile fix; prefill is a model candidate too (docs/analysis.md section 6, "Model time").
+# It said "the \"decode\" stage (decode, runtime): optimise, parallelise or move it off the request path".
 # Run as: bash tgi_otlp.sh BINARY SOURCE_DIR
 set -u
 bin=$1
@@ -54,6 +58,9 @@ check "[ \"\$(field '$tmp/r.json' \"d['generation']['ttft_us']['min'], d['genera
 check "[ \"\$(field '$tmp/r.json' \"d['generation']['tpot_us']['min'], d['generation']['tpot_us']['max']\")\" = '(19950.0, 20850.0)' ]"
 check "[ \"\$(field '$tmp/r.json' \"sorted((s['name'], s['p95_us']) for s in d['stages'] if s['name'] in ('preprocess', 'prefill', 'decode', 'other', 'gap'))\")\" = \"[('decode', 62620.0), ('gap', 44630.0), ('other', 1600.0), ('prefill', 14950.0), ('preprocess', 1250.0)]\" ]"
 check "[ \"\$(field '$tmp/r.json' \"d['batches']['count'], d['generation']['steps']['count'], d['generation']['steps']['prefill_steps']\")\" = '(2, 2, 1)' ]"
+check "[ \"\$(field '$tmp/r.json' \"d['verdict']['stage'], d['verdict']['group'], [(r['stage'], r['group']) for r in d['verdict']['ranking'] if r['stage'] in ('prefill', 'decode', 'gap')]\")\" = \"('decode', 'model', [('decode', 'model'), ('gap', 'runtime'), ('prefill', 'model')])\" ]"
+check "field '$tmp/r.json' \"d['verdict']['sentence']\" | grep -qF '54% of p95 latency is decode time as a whole (decode, model; the trace does not split it into kernel, gap and copies): record the steps'"
+check "! field '$tmp/r.json' \"d['verdict']['sentence']\" | grep -qE 'move it off the request path|not the bottleneck'"
 check "[ \"\$(field '$tmp/r.json' \"[x for x in d['generation']['limits'] if 'no step record' in x][0][:40]\")\" = 'some prefill or decode time is in no ste' ]"
 check "[ \"\$(field '$tmp/b.json' \"d['requests']['count'], d['batches']['count'], d['batches']['size']['max'], d['generation']['steps']['count'], d['generation']['steps']['prefill_steps']\")\" = '(2, 5, 2, 5, 2)' ]"
 check "[ \"\$(field '$tmp/b.json' \"d['generation']['ttft_us']['min'], d['generation']['ttft_us']['max'], d['generation']['tpot_us']['min'], d['generation']['tpot_us']['max']\")\" = '(11000.0, 14500.0, 5000.0, 7500.0)' ]"

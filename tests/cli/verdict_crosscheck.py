@@ -36,6 +36,20 @@ TOL = 2e-6            # the JSON's rounding of a share (6 significant digits), w
 
 GROUPS = {"queue": "configuration", "padding": "configuration", "kernel": "model", "other": "instrumentation"}
 # report order of the candidates (docs/analysis.md section 6, "Ranking"): equal shares keep it
+# vLLM's and TGI's named stages that are the model's time measured whole (docs/analysis.md section 6,
+# "Model time"): model-group candidates, but only in a trace with generation data (the report has a
+# `generation` object); elsewhere a stage so named is the service's own, runtime
+MODEL_TIME = ("prefill", "decode")
+
+
+def model_time(rep, name):
+    return name in MODEL_TIME and rep.get("generation") is not None
+
+
+def group_of(rep, name):
+    return "model" if model_time(rep, name) else GROUPS.get(name, "runtime")
+
+
 KNOWN_ORDER = ["queue", "preprocess", "h2d", "kernel", "padding", "gap", "d2h", "postprocess", "network"]
 
 
@@ -129,7 +143,7 @@ def check_ranking(rep, ck):
         if c is not None:
             ck.expect(abs(r["share_of_p95"] - c["share"]) <= TOL,
                       "ranking %s share %.6g, the table's is %.6g" % (r["stage"], r["share_of_p95"], c["share"]))
-        ck.expect(r["group"] == GROUPS.get(r["stage"], "runtime"),
+        ck.expect(r["group"] == group_of(rep, r["stage"]),
                   "ranking %s group %s" % (r["stage"], r["group"]))
         if k:
             p = rank[k - 1]
@@ -468,6 +482,11 @@ def check_model_clause(rep, rank, s, saturated, kernels_unmeasured, ck):
     useful = next((r["share_of_p95"] for r in rank if r["stage"] == "kernel"), 0.0)
     behind = L - useful
     allowed = not (lead["stage"] in ("kernel", "other") or (lead["stage"] == "queue" and saturated))
+    # model time the trace gives whole (a leader, or any from 5% of p95) may be all compute: no claim
+    # either way about the model (DESIGN 8: never innocent while it leads or is level)
+    if any(model_time(rep, r["stage"]) and (r is lead or ge(r["share_of_p95"], MIN_SHARE) is not False)
+           for r in rank):
+        allowed = False
     far = ge(behind, MODEL_MARGIN)
     m = re.match(r" The model is not the bottleneck: (?:its compute is under 5% of p95|useful kernel time is ([\d.]+)% "
                  r"of p95, ([\d.]+) points below (.+?))\.", s)

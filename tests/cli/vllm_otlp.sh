@@ -9,6 +9,10 @@
 #   figures but not in TPOT (its TPOT was decode / 19, half the real one);
 # - vllm_v1_n2.json: v1's two llm_request spans of one n = 2 request in the caller's trace are one
 #   request, and a warning says one span was left out.
+# - the end-to-end verdict reads the spans' decode and prefill stages as the generation tables do, the
+#   model's time measured whole (decode (model), prefill (model)): group model, "decode time as a
+#   whole", the record-or-profile fix (docs/analysis.md section 6, "Model time"); it said "(decode,
+#   runtime): optimise, parallelise or move it off the request path", against the TPOT verdict.
 # Run as: bash vllm_otlp.sh BINARY SOURCE_DIR
 set -u
 bin=$1
@@ -34,5 +38,10 @@ if [ -n "$py" ]; then
   # v0: TTFT of both (60, 50 ms), TPOT of the n = 1 request only (120 ms / 6)
   check "[ \"\$(field '$tmp/vllm_v0.json' \"d['generation']['ttft_us']['count'], d['generation']['tpot_us']['count'], d['generation']['tpot_us']['max']\")\" = '(2, 1, 20000.0)' ]"
   check "[ \"\$(field '$tmp/vllm_v1_n2.json' \"d['generation']['requests'], d['generation']['output_tokens']\")\" = '(1, 4)' ]"
+  for f in vllm_v0 vllm_v1; do
+    check "[ \"\$(field '$tmp/$f.json' \"d['verdict']['stage'], d['verdict']['group'], sorted((r['stage'], r['group']) for r in d['verdict']['ranking'] if r['stage'] in ('prefill', 'decode'))\")\" = \"('decode', 'model', [('decode', 'model'), ('prefill', 'model')])\" ]"
+    check "field '$tmp/$f.json' \"d['verdict']['sentence']\" | grep -qF '% of p95 latency is decode time as a whole (decode, model; the trace does not split it into kernel, gap and copies): record the steps'"
+    check "! field '$tmp/$f.json' \"d['verdict']['sentence']\" | grep -qE 'move it off the request path|not the bottleneck'"
+  done
 fi
 exit $fail

@@ -609,6 +609,59 @@ static void test_error_clause(void)
     CHECK_MSG(!strcmp(out, want), "want: %s\n   got: %s", want, out);
 }
 
+/* vLLM's and TGI's named stages "prefill" and "decode" are the model's time measured whole (docs/otlp.md):
+ * in a trace with generation data (the rule of the generation tables' "(model)" rows, sp_ana_model_stage)
+ * they are model-group candidates, SP_CAND_MODEL_TIME, and the sentence says so, with the record-or-profile
+ * fix and no "the model is not the bottleneck" beside them. Without generation data a service's own
+ * "decode" stage (an image decoder) stays a runtime stage. Shares hand-set: decode 73%, queue 17%,
+ * prefill 10%. It said "is the \"decode\" stage (decode, runtime): optimise, parallelise or move it off
+ * the request path" for vLLM's spans (task s114). */
+static void test_model_stage_candidates(void)
+{
+    sp_stage_row rows[4] = {{.name = "queue", .share_p95 = 0.17},
+                            {.name = "kernel", .share_p95 = 0.0},
+                            {.name = "decode", .share_p95 = 0.73},
+                            {.name = "prefill", .share_p95 = 0.10}};
+    sp_report r;
+    memset(&r, 0, sizeof r);
+    r.stages = rows;
+    r.n_stages = 4;
+    CHECK(sp_ana_model_stage(1, "decode") == SP_CAND_PHASE_DECODE);
+    CHECK(sp_ana_model_stage(1, "prefill") == SP_CAND_PHASE_PREFILL);
+    CHECK(sp_ana_model_stage(1, "inference") == SP_CAND_PHASE_NONE);
+    CHECK(sp_ana_model_stage(0, "decode") == SP_CAND_PHASE_NONE);
+    for (int gen = 0; gen <= 1; gen++) {
+        sp_verdict_cand cs[8];
+        memset(cs, 0, sizeof cs);
+        size_t nc = sp_ana_verdict_candidates(&r, gen, cs, 8);
+        CHECK(nc == 5); /* queue, kernel, padding, decode, prefill */
+        if (nc != 5)
+            return;
+        CHECK(!strcmp(cs[3].name, "decode") && !strcmp(cs[4].name, "prefill"));
+        CHECK(cs[3].kind == (gen ? SP_CAND_MODEL_TIME : SP_CAND_NAMED));
+        CHECK(cs[3].group == (gen ? SP_GROUP_MODEL : SP_GROUP_RUNTIME));
+        CHECK(cs[3].phase == (gen ? SP_CAND_PHASE_DECODE : SP_CAND_PHASE_NONE));
+        CHECK(cs[4].kind == (gen ? SP_CAND_MODEL_TIME : SP_CAND_NAMED));
+        CHECK(cs[4].phase == (gen ? SP_CAND_PHASE_PREFILL : SP_CAND_PHASE_NONE));
+        CHECK(cs[0].kind == SP_CAND_QUEUE && cs[0].group == SP_GROUP_CONFIGURATION);
+        sp_ana_rank_candidates(cs, nc);
+        for (size_t k = 0; k < nc; k++)
+            cs[k].fix = sp_ana_verdict_fix(cs[k].kind, 0, 0, 0);
+        sp_verdict_facts f = {0};
+        f.kernels_unmeasured = 1;
+        char out[2048];
+        sp_ana_verdict_render(cs, nc, &f, NULL, out, sizeof out);
+        const char *want = gen ? "73% of p95 latency is decode time as a whole (decode, model; the trace does not "
+                                 "split it into kernel, gap and copies): record the steps (servprof's recorder) or "
+                                 "profile the device (Kineto, Nsight Systems) to tell kernel from gap"
+                               : "73% of p95 latency is the \"decode\" stage (decode, runtime): optimise, parallelise "
+                                 "or move it off the request path";
+        CHECK_MSG(!strncmp(out, want, strlen(want)), "want:%s\n   got: %s", want, out);
+        CHECK_MSG(!strstr(out, "not the bottleneck"), "%s", out);
+        CHECK_MSG(gen == !strstr(out, "The model's compute is not measured"), "%s", out);
+    }
+}
+
 int main(void)
 {
     size_t n = sizeof cases / sizeof cases[0];
@@ -620,5 +673,6 @@ int main(void)
     test_model_clause_points();
     test_level_leader_figure();
     test_error_clause();
+    test_model_stage_candidates();
     return sp_test_done("test_verdict_table");
 }
