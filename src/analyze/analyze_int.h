@@ -829,12 +829,17 @@ const char *sp_ana_verdict_fix(sp_cand_kind k, int saturated, int recommend_mode
  * `cs` ranked, savings and fixes filled; no what-if clause (clause_at SIZE_MAX). */
 sp_status sp_ana_verdict_store(sp_report *r, const sp_verdict_cand *cs, size_t nc, const sp_verdict_facts *f,
                                int recommend, sp_verdict *v);
+/* What a trace says of its named stages' model time (sp_ana_verdict_candidates' `model`, flags):
+ * GENERATION, it has generation data (sp_ana_has_generation), so that its stages "prefill" and "decode"
+ * are the model's time as a whole (sp_ana_model_stage); INFERENCE, an importer derived its stage
+ * "inference" from an engine's model timing (sp_ana_model_inference). */
+#define SP_ANA_MODEL_GENERATION 1
+#define SP_ANA_MODEL_INFERENCE 2
 /* The candidates of a report's stage rows in report order (DESIGN 8: the kernel row split into useful
- * work and padding), with their shares of p95 and no savings yet. `generation`: the trace has generation
- * data (sp_ana_has_generation), so that its named stages "prefill" and "decode" are the model's time as
- * a whole (sp_ana_model_stage), model-group candidates; 0 for aggregated counters (buckets.c), which
- * have none. Returns how many (at most cap). */
-size_t sp_ana_verdict_candidates(const sp_report *r, int generation, sp_verdict_cand *cs, size_t cap);
+ * work and padding), with their shares of p95 and no savings yet. `model` (SP_ANA_MODEL_* flags): which
+ * named stages are the model's time as a whole, model-group candidates; 0 for aggregated counters
+ * (buckets.c), which say neither. Returns how many (at most cap). */
+size_t sp_ana_verdict_candidates(const sp_report *r, int model, sp_verdict_cand *cs, size_t cap);
 /* Ranks candidates whose savings are filled, gives each its fix and writes r->verdict: ranking, leader,
  * sentence (facts from r's padding, cost and outcomes). `queue_fix`: NULL, or for a service that batches
  * continuously (generation steps) the queue's fix, [0] beside a device with room and [1] behind a
@@ -854,12 +859,16 @@ int sp_ana_names_tokens_flag(const sp_ana *a);
 int sp_ana_lacks_chunked_prefill(const sp_ana *a);
 /* Whether the trace has generation data: an analysed request with token records, or a step. */
 int sp_ana_has_generation(const sp_ana *a);
+/* Whether an importer derived some file's stage "inference" from an engine's model timing
+ * (sp_ev_file.model_inference: TGI's inference_time, docs/otlp.md); a JSONL trace's own stage of that
+ * name is never so marked. In verdict.c. */
+int sp_ana_model_inference(const sp_ana *a);
 /* The phase whose model time DESIGN 3 named stage `name` is, measured whole (docs/otlp.md: vLLM's and
  * TGI's spans), or SP_CAND_PHASE_NONE: "prefill" and "decode" in a trace with generation data
- * (`generation`, sp_ana_has_generation). The one rule for the generation tables' "(model)" rows and the
+ * (SP_ANA_MODEL_GENERATION in `model`, sp_ana_has_generation). The one rule for the generation tables' "(model)" rows and the
  * end-to-end verdict's model-time candidates; elsewhere (an image service's own "decode") a named stage
  * is the service's runtime. In verdict.c, which generation.c calls. */
-sp_cand_phase sp_ana_model_stage(int generation, const char *name);
+sp_cand_phase sp_ana_model_stage(int model, const char *name);
 #define SP_ANA_TOKENS_BUDGET \
     "the scheduler's token budget per step (--max-num-batched-tokens in vLLM and servprof serve)"
 /* The verdict of a report with requests but none in the scope (DESIGN 8a): what became of them. */

@@ -61,9 +61,9 @@ static sp_status name_rows(gen_ctx *c)
             c->named_row[k] = GR_DETOKENIZE;
         else if (!strcmp(name, "stream"))
             c->named_row[k] = GR_STREAM;
-        else if (sp_ana_model_stage(1, name) == SP_CAND_PHASE_PREFILL) /* the tables: generation data */
+        else if (sp_ana_model_stage(SP_ANA_MODEL_GENERATION, name) == SP_CAND_PHASE_PREFILL) /* the tables: generation data */
             c->named_row[k] = GR_PREFILL_MODEL;
-        else if (sp_ana_model_stage(1, name) == SP_CAND_PHASE_DECODE)
+        else if (sp_ana_model_stage(SP_ANA_MODEL_GENERATION, name) == SP_CAND_PHASE_DECODE)
             c->named_row[k] = GR_DECODE_MODEL;
         else {
             c->named_row[k] = (int)next;

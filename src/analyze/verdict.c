@@ -685,7 +685,7 @@ void sp_ana_rank_candidates(sp_verdict_cand *cs, size_t nc)
     }
 }
 
-size_t sp_ana_verdict_candidates(const sp_report *r, int generation, sp_verdict_cand *cs, size_t cap)
+size_t sp_ana_verdict_candidates(const sp_report *r, int model, sp_verdict_cand *cs, size_t cap)
 {
     size_t nc = 0;
     double pad_share = r->padding.share_p95;
@@ -703,9 +703,12 @@ size_t sp_ana_verdict_candidates(const sp_report *r, int generation, sp_verdict_
             continue;
         }
         /* vLLM's and TGI's prefill and decode: the model's time measured whole, as the generation
-         * tables read them (their "(model)" rows), not a runtime stage to move off the request path */
-        sp_cand_phase ph = k == SP_CAND_NAMED ? sp_ana_model_stage(generation, r->stages[s].name) : SP_CAND_PHASE_NONE;
-        if (ph != SP_CAND_PHASE_NONE)
+         * tables read them (their "(model)" rows), not a runtime stage to move off the request path;
+         * so is the "inference" stage an importer derived from TGI's inference_time (both phases and
+         * the waits between steps, no phase of its own) */
+        sp_cand_phase ph = k == SP_CAND_NAMED ? sp_ana_model_stage(model, r->stages[s].name) : SP_CAND_PHASE_NONE;
+        if (ph != SP_CAND_PHASE_NONE ||
+            (k == SP_CAND_NAMED && (model & SP_ANA_MODEL_INFERENCE) && !strcmp(r->stages[s].name, "inference")))
             k = SP_CAND_MODEL_TIME;
         sp_verdict_group g = k == SP_CAND_QUEUE        ? SP_GROUP_CONFIGURATION
                              : k == SP_CAND_OTHER      ? SP_GROUP_INSTRUMENTATION
@@ -765,7 +768,9 @@ size_t sp_ana_verdict_candidates_of(const sp_ana *a, sp_verdict_cand *cs, size_t
     if (!a->n_reqs)
         return 0;
     memset(cs, 0, cap * sizeof *cs);
-    return sp_ana_verdict_candidates(a->r, sp_ana_has_generation(a), cs, cap);
+    int model = (sp_ana_has_generation(a) ? SP_ANA_MODEL_GENERATION : 0) |
+                (sp_ana_model_inference(a) ? SP_ANA_MODEL_INFERENCE : 0);
+    return sp_ana_verdict_candidates(a->r, model, cs, cap);
 }
 
 void sp_ana_verdict_savings_start(const sp_ana *a, sp_ana_savings_job *j, sp_verdict_cand *cs, size_t nc)
@@ -779,9 +784,9 @@ void sp_ana_verdict_savings_start(const sp_ana *a, sp_ana_savings_job *j, sp_ver
 
 /* The model-time rule and the generation test it takes (analyze_int.h): here, not in generation.c,
  * which calls this file: both the generation tables and the end-to-end candidates use them. */
-sp_cand_phase sp_ana_model_stage(int generation, const char *name)
+sp_cand_phase sp_ana_model_stage(int model, const char *name)
 {
-    if (!generation)
+    if (!(model & SP_ANA_MODEL_GENERATION))
         return SP_CAND_PHASE_NONE;
     if (!strcmp(name, "prefill"))
         return SP_CAND_PHASE_PREFILL;
@@ -798,6 +803,14 @@ int sp_ana_has_generation(const sp_ana *a)
             return 1;
     for (size_t b = 0; b < ev->n_batches; b++)
         if (a->b[b].valid && ev->batches[b].step != SP_EV_NONE)
+            return 1;
+    return 0;
+}
+
+int sp_ana_model_inference(const sp_ana *a)
+{
+    for (size_t f = 0; f < a->ev->n_files; f++)
+        if (a->ev->files[f].model_inference)
             return 1;
     return 0;
 }

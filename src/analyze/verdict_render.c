@@ -115,8 +115,11 @@ static const char *what(const sp_verdict_cand *c, const sp_verdict_facts *f, cha
         snprintf(buf, n, "device-to-host copies in %ssteps", ph);
         return buf;
     case SP_CAND_BETWEEN: return "time between the request's steps";
-    case SP_CAND_MODEL_TIME:
-        snprintf(buf, n, "%stime as a whole", ph);
+    case SP_CAND_MODEL_TIME: /* a phase's, or a stage's that holds both (TGI's "inference") */
+        if (ph[0])
+            snprintf(buf, n, "%stime as a whole", ph);
+        else
+            snprintf(buf, n, "%s time as a whole", c->name);
         return buf;
     case SP_CAND_POSTPROCESS: return "postprocessing";
     case SP_CAND_NETWORK: return "network and client-side time outside the server";

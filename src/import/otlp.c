@@ -1619,8 +1619,12 @@ static sp_status place_tgi(otlp *o, const ospan *g, size_t n, size_t base, size_
         uint64_t cut = e;   /* prefill ends at the first token, decode runs from there to e */
         if (k == 2 && first)
             cut = first->start < t ? t : first->start > e ? e : first->start;
-        if (cut > t && !has_stage(g, n, stage[k], rs) && (st = sp_ev_add_span(ev, req, stage[k], t, cut)))
-            return st;
+        if (cut > t && !has_stage(g, n, stage[k], rs)) {
+            if ((st = sp_ev_add_span(ev, req, stage[k], t, cut)))
+                return st;
+            /* the engine's model time whole, not a stage of the user's own (sp_ev_file.model_inference) */
+            ev->files[o->ctx->file].model_inference += stage[k] == s_inference;
+        }
         if (e > cut && !has_stage(g, n, s_decode, rs) && (st = sp_ev_add_span(ev, req, s_decode, cut, e)))
             return st;
         t = e;

@@ -29,6 +29,14 @@
 # model's time whole): decode 54% leads, group model, "decode time as a whole" with the
 # record-or-profile fix; prefill is a model candidate too (docs/analysis.md section 6, "Model time").
 # It said "the \"decode\" stage (decode, runtime): optimise, parallelise or move it off the request path".
+# tests/data/otlp/tgi_nogen.jsonl: tgi.jsonl's first document (no batch traces) with its 8
+# send_generation spans taken out, so each request keeps inference_time as one stage "inference"
+# (docs/otlp.md) and the trace has no generation data. That stage is the model's time whole
+# (docs/analysis.md section 6, "Model time"): request 1's inference 107.25 ms of 130 ms (21.35 ms after
+# arrival to its end, 128.6 ms, as its prefill and decode were in tgi.jsonl), 85% of p95, leads with
+# group model, "inference time as a whole" and the record-or-profile fix. It said "the \"inference\"
+# stage (inference, runtime): optimise, parallelise or move it off the request path". A JSONL trace's
+# own stage called "inference" (written below) stays runtime.
 # Run as: bash tgi_otlp.sh BINARY SOURCE_DIR
 set -u
 bin=$1
@@ -71,6 +79,29 @@ check "[ \"\$(field '$tmp/b.json' \"d['generation']['tpot']['verdict']['stage'],
 check "[ \"\$(field '$tmp/r.json' \"d['generation']['itl_us']['count'], d['generation']['itl_us']['p50'], d['generation']['itl_us']['p95'], d['generation']['itl_us']['mean'], d['generation']['itl_us']['min']\")\" = '(6, 20850.0, 20850.0, 20550.0, 19900.0)' ]"
 check "[ \"\$(field '$tmp/b.json' \"d['generation']['itl_us']['count'], d['generation']['itl_us']['p50'], d['generation']['itl_us']['p95'], d['generation']['itl_us']['mean'], d['generation']['itl_us']['min']\")\" = '(5, 5000.0, 13500.0, 6500.0, 4000.0)' ]"
 check "[ \"\$(field '$tmp/r.json' \"[x for x in d['generation']['limits'] if 'first and last' in x] + [x for x in json.load(open('$tmp/b.json'))['generation']['limits'] if 'first and last' in x]\")\" = '[]' ]"
+n=$src/tests/data/otlp/tgi_nogen.jsonl
+"$bin" analyze --no-progress --json "$n" > "$tmp/n.json" 2>/dev/null || { echo "FAIL: analyze tgi_nogen.jsonl" >&2; fail=1; }
+"$bin" analyze --no-progress "$n" 2>/dev/null | sed -n '/^verdict:/,/^ *candidate/p' | tr -s ' \n' ' ' > "$tmp/n.verdict"
+check "[ \"\$(field '$tmp/n.json' \"'generation' in d, [(s['name'], s['p95_us']) for s in d['stages'] if s['name'] in ('inference', 'prefill', 'decode')]\")\" = \"(False, [('inference', 107250.0)])\" ]"
+check "[ \"\$(field '$tmp/n.json' \"d['verdict']['stage'], d['verdict']['group'], d['verdict']['ranking'][0]['group']\")\" = \"('inference', 'model', 'model')\" ]"
+check "grep -qF '85% of p95 latency is inference time as a whole (inference, model; the trace does not split it into kernel, gap and copies): record the steps (servprof' '$tmp/n.verdict'"
+check "! grep -qE 'move it off the request path|not the bottleneck' '$tmp/n.verdict'"
+# a service's own stage called "inference" in a JSONL trace: 2 requests of 10 ms, inference 8 ms (80%),
+# preprocess 2 ms; no importer derived it from an engine's timing, so the service's runtime
+{
+  echo '{"ev":"meta","format":"servprof.events/1"}'
+  for i in 1 2; do
+    b=$(( (i - 1) * 20000000 ))
+    echo "{\"ev\":\"request\",\"id\":\"u$i\",\"arrival_ns\":$b,\"done_ns\":$((b + 10000000))}"
+    echo "{\"ev\":\"stage\",\"id\":\"u$i\",\"stage\":\"preprocess\",\"start_ns\":$b,\"end_ns\":$((b + 2000000))}"
+    echo "{\"ev\":\"stage\",\"id\":\"u$i\",\"stage\":\"inference\",\"start_ns\":$((b + 2000000)),\"end_ns\":$((b + 10000000))}"
+  done
+} > "$tmp/own.jsonl"
+"$bin" analyze --no-progress --json "$tmp/own.jsonl" > "$tmp/own.json" 2>/dev/null || { echo "FAIL: analyze own.jsonl" >&2; fail=1; }
+"$bin" analyze --no-progress "$tmp/own.jsonl" 2>/dev/null | sed -n '/^verdict:/,/^ *candidate/p' | tr -s ' \n' ' ' > "$tmp/own.verdict"
+check "[ \"\$(field '$tmp/own.json' \"d['verdict']['stage'], d['verdict']['group']\")\" = \"('inference', 'runtime')\" ]"
+check "grep -qF '80% of p95 latency is the \"inference\" stage (inference, runtime): optimise, parallelise or move it off the request path' '$tmp/own.verdict'"
+check "! grep -q 'as a whole' '$tmp/own.verdict'"
 "$bin" analyze --no-progress "$f" > "$tmp/r.txt" 2>/dev/null
 check "grep -qF 'ITL    p50 20.85 ms  p95 20.85 ms' '$tmp/r.txt'"
 check "! grep -qF 'only the first and last token times' '$tmp/r.txt'"

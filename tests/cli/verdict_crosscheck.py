@@ -39,10 +39,28 @@ GROUPS = {"queue": "configuration", "padding": "configuration", "kernel": "model
 # vLLM's and TGI's named stages that are the model's time measured whole (docs/analysis.md section 6,
 # "Model time"): model-group candidates, but only in a trace with generation data (the report has a
 # `generation` object); elsewhere a stage so named is the service's own, runtime
+# TGI's "inference" stage, which its OTLP reader derives from the router's inference_time when no
+# send_generation span splits it (docs/otlp.md), is model time too, in any trace: read here from the
+# report's input files (an OTLP export carrying that timing), not from the report's verdict; a JSONL
+# trace's own "inference" stage stays runtime
 MODEL_TIME = ("prefill", "decode")
 
 
+def engine_inference(rep):
+    for f in (rep.get("data_quality") or {}).get("files") or []:
+        try:
+            with open(f["path"], errors="replace") as fh:
+                text = fh.read()
+        except OSError:
+            continue
+        if '"resourceSpans"' in text and '"inference_time"' in text:
+            return True
+    return False
+
+
 def model_time(rep, name):
+    if name == "inference":
+        return engine_inference(rep)
     return name in MODEL_TIME and rep.get("generation") is not None
 
 
