@@ -2315,7 +2315,16 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
                "attributes\")", ctx->name, (unsigned long long)o.multi_lat_traces, o.multi_lat_traces == 1 ? "" : "s",
                o.multi_lat_traces == 1 ? "s" : "", (unsigned long long)o.multi_lat_spans,
                o.multi_lat_spans == 1 ? "" : "s");
-    if (st == SP_OK && o.tgi_requests)
+    if (st == SP_OK && o.tgi_requests && !o.tgi_batch_traces)
+        /* no batch trace to join: the counts of the joining would all read 0 */
+        sp_log(SP_LOG_WARN, "%s: %llu request%s read in text-generation-inference's layout: validation_time and "
+               "queue_time are the preprocess and queue stages; the file has no batch traces, so no generation "
+               "steps: each request's inference_time is one stretch of the model's unmeasured time (prefill "
+               "and decode stages split at the first send_generation span, else one inference stage), with no "
+               "kernel split, padding or KV-cache figures, and a stream cut by its client reads as an error "
+               "(docs/otlp.md, \"text-generation-inference\")", ctx->name,
+               (unsigned long long)o.tgi_requests, o.tgi_requests == 1 ? "" : "s");
+    else if (st == SP_OK && o.tgi_requests)
         /* what TGI's spans cannot show, and how its batches were joined (docs/otlp.md,
          * "text-generation-inference") */
         sp_log(SP_LOG_WARN, "%s: %llu request%s read in text-generation-inference's layout: validation_time and "

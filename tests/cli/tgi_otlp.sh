@@ -80,7 +80,10 @@ check "[ \"\$(field '$tmp/r.json' \"d['generation']['itl_us']['count'], d['gener
 check "[ \"\$(field '$tmp/b.json' \"d['generation']['itl_us']['count'], d['generation']['itl_us']['p50'], d['generation']['itl_us']['p95'], d['generation']['itl_us']['mean'], d['generation']['itl_us']['min']\")\" = '(5, 5000.0, 13500.0, 6500.0, 4000.0)' ]"
 check "[ \"\$(field '$tmp/r.json' \"[x for x in d['generation']['limits'] if 'first and last' in x] + [x for x in json.load(open('$tmp/b.json'))['generation']['limits'] if 'first and last' in x]\")\" = '[]' ]"
 n=$src/tests/data/otlp/tgi_nogen.jsonl
-"$bin" analyze --no-progress --json "$n" > "$tmp/n.json" 2>/dev/null || { echo "FAIL: analyze tgi_nogen.jsonl" >&2; fail=1; }
+"$bin" analyze --no-progress --json "$n" > "$tmp/n.json" 2>"$tmp/n.err" || { echo "FAIL: analyze tgi_nogen.jsonl" >&2; fail=1; }
+# no batch trace in the file: the warning says so instead of counting zero joins
+check "grep -qF \"4 requests read in text-generation-inference's layout: validation_time and queue_time are the preprocess and queue stages; the file has no batch traces, so no generation steps\" '$tmp/n.err'"
+check "! grep -qF '0 batch traces read as generation steps' '$tmp/n.err'"
 "$bin" analyze --no-progress "$n" 2>/dev/null | sed -n '/^verdict:/,/^ *candidate/p' | tr -s ' \n' ' ' > "$tmp/n.verdict"
 check "[ \"\$(field '$tmp/n.json' \"'generation' in d, [(s['name'], s['p95_us']) for s in d['stages'] if s['name'] in ('inference', 'prefill', 'decode')]\")\" = \"(False, [('inference', 107250.0)])\" ]"
 check "[ \"\$(field '$tmp/n.json' \"d['verdict']['stage'], d['verdict']['group'], d['verdict']['ranking'][0]['group']\")\" = \"('inference', 'model', 'model')\" ]"
