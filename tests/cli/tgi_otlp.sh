@@ -89,6 +89,9 @@ check "[ \"\$(field '$tmp/n.json' \"'generation' in d, [(s['name'], s['p95_us'])
 check "[ \"\$(field '$tmp/n.json' \"d['verdict']['stage'], d['verdict']['group'], d['verdict']['ranking'][0]['group']\")\" = \"('inference', 'model', 'model')\" ]"
 check "grep -qF '85% of p95 latency is inference time as a whole (inference, model; the trace does not split it into kernel, gap and copies): record the steps (servprof' '$tmp/n.verdict'"
 check "! grep -qE 'move it off the request path|not the bottleneck' '$tmp/n.verdict'"
+# TGI batches continuously even where the file has no batch trace: its queue is no batch window
+check "grep -qF \"queue 13% (configuration: raise the scheduler's cap on concurrent sequences\" '$tmp/n.verdict'"
+check "! grep -qF 'max-queue-delay' '$tmp/n.verdict'"
 # a service's own stage called "inference" in a JSONL trace: 2 requests of 10 ms, inference 8 ms (80%),
 # preprocess 2 ms; no importer derived it from an engine's timing, so the service's runtime
 {

@@ -42,6 +42,9 @@ if [ -n "$py" ]; then
     check "[ \"\$(field '$tmp/$f.json' \"d['verdict']['stage'], d['verdict']['group'], sorted((r['stage'], r['group']) for r in d['verdict']['ranking'] if r['stage'] in ('prefill', 'decode'))\")\" = \"('decode', 'model', [('decode', 'model'), ('prefill', 'model')])\" ]"
     check "field '$tmp/$f.json' \"d['verdict']['sentence']\" | grep -qF '% of p95 latency is decode time as a whole (decode, model; the trace does not split it into kernel, gap and copies): record the steps'"
     check "! field '$tmp/$f.json' \"d['verdict']['sentence']\" | grep -qE 'move it off the request path|not the bottleneck'"
+    # vLLM batches continuously: its queue's fix is the scheduler's cap, not a batch window (no step
+    # records in these spans, but token times)
+    check "[ \"\$(field '$tmp/$f.json' \"[r['fix'].startswith('raise the scheduler') and '--max-num-seqs' in r['fix'] for r in d['verdict']['ranking'] if r['stage'] == 'queue']\")\" = '[True]' ]"
   done
 fi
 exit $fail
