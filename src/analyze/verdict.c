@@ -882,9 +882,13 @@ sp_status sp_ana_verdict(sp_ana *a, sp_verdict_cand *cs, size_t nc)
             if (a->ev->batches[b].nmembers > most)
                 most = a->ev->batches[b].nmembers;
         }
-    /* an engine's trace without step records (vLLM's or TGI's spans: token times, or TGI's whole
-     * inference stage) is continuous batching too: its queue is no batch window either */
-    if (!continuous && !sp_ana_has_generation(a) && !sp_ana_model_inference(a))
+    /* an engine's trace without step or batch records (vLLM's or TGI's spans: token times, or TGI's
+     * whole inference stage) is continuous batching too: its queue is no batch window either. A
+     * generation trace with batches that are not steps (static batching) keeps the window's fix. */
+    int valid_batches = 0;
+    for (size_t b = 0; b < a->ev->n_batches && !valid_batches; b++)
+        valid_batches = a->b[b].valid;
+    if (!continuous && (valid_batches || (!sp_ana_has_generation(a) && !sp_ana_model_inference(a))))
         return sp_ana_verdict_decide(r, cs, nc, NULL);
     /* the queue's fix: [0] beside a device with room, [1] behind a saturated one */
     const char *fix[2];

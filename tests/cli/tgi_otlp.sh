@@ -92,6 +92,23 @@ check "! grep -qE 'move it off the request path|not the bottleneck' '$tmp/n.verd
 # TGI batches continuously even where the file has no batch trace: its queue is no batch window
 check "grep -qF \"queue 13% (configuration: raise the scheduler's cap on concurrent sequences\" '$tmp/n.verdict'"
 check "! grep -qF 'max-queue-delay' '$tmp/n.verdict'"
+# a generation service that batches statically (batch records that are not steps, tokens recorded):
+# 4 requests of 10 ms, queue 6 ms (60%), a 4 ms batch of one kernel; its queue is a batch window, so
+# the window's fix stays (only an engine's trace with no batch or step record takes the scheduler's cap)
+{
+  echo '{"ev":"meta","format":"servprof.events/1"}'
+  for i in 1 2 3 4; do
+    b=$(( (i - 1) * 20000000 ))
+    echo "{\"ev\":\"request\",\"id\":\"s$i\",\"arrival_ns\":$b,\"done_ns\":$((b + 10000000))}"
+    echo "{\"ev\":\"stage\",\"id\":\"s$i\",\"stage\":\"queue\",\"start_ns\":$b,\"end_ns\":$((b + 6000000))}"
+    echo "{\"ev\":\"batch\",\"batch\":$i,\"requests\":[\"s$i\"],\"start_ns\":$((b + 6000000)),\"end_ns\":$((b + 10000000))}"
+    echo "{\"ev\":\"kernel\",\"batch\":$i,\"name\":\"k\",\"stream\":0,\"start_ns\":$((b + 6000000)),\"end_ns\":$((b + 10000000))}"
+    echo "{\"ev\":\"token\",\"id\":\"s$i\",\"index\":0,\"time_ns\":$((b + 8000000))}"
+    echo "{\"ev\":\"token\",\"id\":\"s$i\",\"index\":1,\"time_ns\":$((b + 10000000))}"
+  done
+} > "$tmp/static.jsonl"
+"$bin" analyze --no-progress --json "$tmp/static.jsonl" > "$tmp/static.json" 2>/dev/null || { echo "FAIL: analyze static.jsonl" >&2; fail=1; }
+check "[ \"\$(field '$tmp/static.json' \"d['verdict']['stage'], d['verdict']['ranking'][0]['fix'].startswith('shorten the batch window')\")\" = \"('queue', True)\" ]"
 # a service's own stage called "inference" in a JSONL trace: 2 requests of 10 ms, inference 8 ms (80%),
 # preprocess 2 ms; no importer derived it from an engine's timing, so the service's runtime
 {
