@@ -297,6 +297,14 @@ typedef struct sp_status_row {
 /* Rejection rate from which the verdict says requests are being rejected (docs/analysis.md). */
 #define SP_REJECTION_SIGNIFICANT 0.01
 
+/* Whether `n` of `total` requests reach SP_REJECTION_SIGNIFICANT (with the verdict's 1e-9 tolerance on a
+ * share at its threshold): the one test for the verdict's rejection and error clauses and the HTML
+ * report's flags, so that a share is flagged exactly where the verdict speaks of it. */
+static inline int sp_outcome_significant(uint64_t n, uint64_t total)
+{
+    return total && (double)n / (double)total + 1e-9 >= SP_REJECTION_SIGNIFICANT;
+}
+
 /* The what-if simulator's prediction for the natural change of a configuration verdict (DESIGN
  * section 8). The analyzer leaves it empty; sp_whatif_quote_verdict (whatif.h) fills it, since the
  * analysis library does not depend on the simulator. */

@@ -449,8 +449,7 @@ static void put_model(sentence *s, const sp_verdict_cand *rank, size_t n, const 
  * SP_REJECTION_SIGNIFICANT of all requests on, the sentence says so, with the count. */
 static int rejecting(const sp_verdict_facts *f)
 {
-    return f->requests_total &&
-           (double)f->rejected / (double)f->requests_total + SP_ANA_VERDICT_EPS >= SP_REJECTION_SIGNIFICANT;
+    return sp_outcome_significant(f->rejected, f->requests_total);
 }
 
 static void put_rejections(sentence *s, const sp_verdict_facts *f, int served)
@@ -473,8 +472,7 @@ static void put_rejections(sentence *s, const sp_verdict_facts *f, int served)
  * section 6, "Errors"). */
 static void put_errors(sentence *s, const sp_verdict_facts *f, int served)
 {
-    if (!f->requests_total ||
-        (double)f->errors / (double)f->requests_total + SP_ANA_VERDICT_EPS < SP_REJECTION_SIGNIFICANT)
+    if (!sp_outcome_significant(f->errors, f->requests_total))
         return;
     put(s, " Requests are failing: %.1f%% of all requests (%llu of %llu) ended in an error",
         100.0 * (double)f->errors / (double)f->requests_total, (unsigned long long)f->errors,

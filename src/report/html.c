@@ -229,10 +229,6 @@ static void write_summary(html_ctx *c)
 
 /* ---------- outcomes (DESIGN 8a) ---------- */
 
-/* The verdict's tolerance on a share at its threshold (SP_ANA_VERDICT_EPS), so that the error share
- * is flagged exactly where the verdict's error clause appears. */
-#define SP_HTML_SHARE_EPS 1e-9
-
 /* Every request by outcome, with its own latency, when some request is not ok, a trace did not close
  * cleanly or the scope is wider than ok (a trace whose requests are all ok reads as before). */
 static void write_outcomes(html_ctx *c)
@@ -243,15 +239,14 @@ static void write_outcomes(html_ctx *c)
           r->outcome_scope != SP_SCOPE_OK))
         return;
     char a[32], b[32], d[32], e[32];
-    /* the error share flagged from the share at which the verdict says requests are failing
-     * (verdict_render.c, put_errors: 1% of all requests), as the rejection rate is */
+    /* the error share flagged where the verdict says requests are failing (sp_outcome_significant) */
     double err = r->requests_total ? (double)r->outcomes[SP_OUTCOME_ERROR].count / (double)r->requests_total : 0;
     fprintf(out, "<section id=\"outcomes\"><h2>Outcomes</h2>\n<p>%" PRIu64 " requests; rejection rate "
                  "<b%s>%s</b>; errors <b%s>%s</b> of all requests. The latency, stage, padding and cost figures "
                  "cover %s.</p>\n",
             r->requests_total, r->rejection_rate >= SP_REJECTION_SIGNIFICANT ? " class=\"warn\"" : "",
             sp_rep_fmt_pct(a, sizeof a, r->rejection_rate),
-            err + SP_HTML_SHARE_EPS >= SP_REJECTION_SIGNIFICANT ? " class=\"warn\"" : "", sp_rep_fmt_pct(b, sizeof b, err),
+            sp_outcome_significant(r->outcomes[SP_OUTCOME_ERROR].count, r->requests_total) ? " class=\"warn\"" : "", sp_rep_fmt_pct(b, sizeof b, err),
             r->outcome_scope == SP_SCOPE_OK ? "<code>ok</code> requests only" : "every finished request");
     fputs("<table class=\"num\"><thead><tr><th>outcome</th><th>requests</th><th>p50</th><th>p95</th><th>p99</th>"
           "<th>max</th></tr></thead><tbody>\n", out);

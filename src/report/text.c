@@ -540,8 +540,9 @@ static void unmatched_phrase(char *buf, size_t size, const sp_report *r)
                  r->client_records_unjoined + r->client_records_failed_unmatched, r->client_records_total);
     else
         snprintf(why, sizeof why,
-                 "the server trace shows no unclean end, so the server did not record them: the client and server "
-                 "traces may not belong together (a client of another server, or a trace from another run)");
+                 "the server trace shows no unclean end, so the server did not record %s: the client and server "
+                 "traces may not belong together (a client of another server, or a trace from another run)",
+                 plural(r->client_records_unjoined, "it", "them"));
     snprintf(buf, size, "; the %" PRIu64 " with no matching request got an answer (%s): %s%s",
              r->client_records_unjoined, seen, why, silent);
 }

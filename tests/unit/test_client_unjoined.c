@@ -159,7 +159,7 @@ int main(void)
         unwrap(t);
         CHECK(strstr(t, "2 duplicates of a request's joined record; the 1 with no matching request got an answer "
                         "(1 with another status): the server trace shows no unclean end, so the server did not "
-                        "record them: the client and server traces may not belong together (a client of another "
+                        "record it: the client and server traces may not belong together (a client of another "
                         "server, or a trace from another run)\n") != NULL);
         free(t);
         sp_report_destroy(r);
