@@ -2,6 +2,7 @@
  * intervals, HTA's per-stream idle breakdown (host_wait / kernel_wait / other), kernel time by name,
  * copies by kind and the device kind; it runs the launch statistics (gpu_launch.c), the step split
  * (gpu_steps.c) and, under hta_compat, HTA's own temporal breakdown (gpu_hta.c). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -514,8 +515,9 @@ sp_status sp_ana_gpu(sp_ana *a, sp_ana_launches *joined)
         c->count = ccount[k];
         c->bytes = cbytes[k];
         c->total_ns = ctime[k];
-        /* bytes per ns is GB/s */
-        c->gbytes_per_s = ctime[k] ? (double)cbytes[k] / (double)ctime[k] : 0.0;
+        /* bytes per ns is GB/s; unknown (not 0 GB/s) where no copy of the kind carries a byte count
+         * (Triton's and some Kineto traces time copies without their size) */
+        c->gbytes_per_s = ctime[k] && cbytes[k] ? (double)cbytes[k] / (double)ctime[k] : NAN;
     }
     st = joined ? SP_OK : sp_ana_gpu_join(a, &li);
     if (!st)

@@ -429,13 +429,17 @@ static void write_gpu(FILE *out, const sp_report *r)
         fprintf(out, "  copies:\n  %-8s %8s %14s %11s %10s\n", "kind", "count", "bytes", "total", "GB/s");
         for (size_t i = 0; i < g->n_copy_stats; i++) {
             const sp_copy_stat *cs = &g->copy_stats[i];
-            char rate[24];
+            char rate[24], bytes[24];
             if (cs->total_ns && isfinite(cs->gbytes_per_s))
                 snprintf(rate, sizeof rate, "%.2f", cs->gbytes_per_s);
             else
                 snprintf(rate, sizeof rate, "n/a");
-            fprintf(out, "  %-8s %8" PRIu64 " %14" PRIu64 " %11s %10s\n", cs->kind ? cs->kind : "?", cs->count,
-                    cs->bytes, sp_fmt_dur(a, sizeof a, (double)cs->total_ns), rate);
+            if (cs->bytes) /* 0: the trace gives no copy's size (a real copy moves bytes) */
+                snprintf(bytes, sizeof bytes, "%" PRIu64, cs->bytes);
+            else
+                snprintf(bytes, sizeof bytes, "n/a");
+            fprintf(out, "  %-8s %8" PRIu64 " %14s %11s %10s\n", cs->kind ? cs->kind : "?", cs->count, bytes,
+                    sp_fmt_dur(a, sizeof a, (double)cs->total_ns), rate);
         }
     }
     if (g->launches_joined) {

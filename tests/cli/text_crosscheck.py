@@ -456,13 +456,17 @@ def check_gpu(r):
         mm = r.search(s2, r"^  copies:\n  kind +count +bytes +total +GB/s$", "copies header")
         pos = mm.end() + 1 if mm else pos
         for c in g["copy_stats"]:
-            cm = re.compile(r"  (\S+) +(%s) +(%s) +(%s) +(n/a|\d+\.\d\d)$" % (INT, INT, DUR), re.M).match(r.txt, pos)
+            cm = re.compile(r"  (\S+) +(%s) +(%s|n/a) +(%s) +(n/a|\d+\.\d\d)$" % (INT, INT, DUR), re.M).match(r.txt, pos)
             if not cm:
                 r.fail(s2, "no row for copies %s" % c["kind"])
                 break
             r.lit(s2, cm.group(1), c["kind"] or "?", "copy kind")
             r.fig(s2, cm, 2, "int", c["count"], what="count")
-            r.fig(s2, cm, 3, "int", c["bytes"], what="bytes")
+            # no byte count in the trace: "n/a", never 0 bytes at 0.00 GB/s
+            if c["bytes"]:
+                r.fig(s2, cm, 3, "int", c["bytes"], what="bytes")
+            else:
+                r.lit(s2, cm.group(3), "n/a", "copy bytes")
             r.fig(s2, cm, 4, "dur", ns(c["total_us"]), what="total")
             r.fig(s2, cm, 5, "rate", c["gbytes_per_s"] if c["total_us"] else None, sig=SIG_SHARE, what="GB/s")
             pos = cm.end() + 1
