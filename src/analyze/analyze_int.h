@@ -845,8 +845,11 @@ size_t sp_ana_verdict_candidates(const sp_report *r, int model, sp_verdict_cand 
  * continuously (generation steps) the queue's fix, [0] beside a device with room and [1] behind a
  * saturated one (sp_ana_verdict: the running-sequence limit, or shorter steps when no step ran that many
  * sequences, each worded by what the trace says its server has), not a batch window. Shared by the
- * analysis of a trace and the report from aggregated counters (buckets.c). SP_OK or SP_ERR_NOMEM. */
-sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, const char *const *queue_fix);
+ * analysis of a trace and the report from aggregated counters (buckets.c). `generation`: the trace has
+ * generation data (sp_ana_has_generation), so its stream and detokenize stages get the generation tables'
+ * fixes (sp_ana_gen_stage_fix). SP_OK or SP_ERR_NOMEM. */
+sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, const char *const *queue_fix,
+                                int generation);
 /* Whether the trace says its server takes --max-num-seqs: a `service` property of servprof's own
  * generating servers, or a `policy.max_num_seqs` property (verdict.c). Elsewhere a queue's fix
  * names the limit by what it is, SP_ANA_SEQS_CAP, with the flag of the servers that have one. */
@@ -869,6 +872,9 @@ int sp_ana_model_inference(const sp_ana *a);
  * end-to-end verdict's model-time candidates; elsewhere (an image service's own "decode") a named stage
  * is the service's runtime. In verdict.c, which generation.c calls. */
 sp_cand_phase sp_ana_model_stage(int model, const char *name);
+/* The fix for a generation service's own named stage that has one (detokenize, stream), for the
+ * generation tables and the end-to-end verdict alike; NULL for any other name. */
+const char *sp_ana_gen_stage_fix(const char *name);
 #define SP_ANA_TOKENS_BUDGET \
     "the scheduler's token budget per step (--max-num-batched-tokens in vLLM and servprof serve)"
 /* The verdict of a report with requests but none in the scope (DESIGN 8a): what became of them. */

@@ -183,9 +183,9 @@ static const char *gen_fix(sp_ana *a, const sp_verdict_cand *cd, size_t row, con
     }
     case SP_CAND_NAMED:
         if (row == GR_DETOKENIZE)
-            return "detokenise incrementally, off the step loop";
+            return sp_ana_gen_stage_fix("detokenize");
         if (row == GR_STREAM)
-            return "write chunks off the step loop, or send several tokens per chunk";
+            return sp_ana_gen_stage_fix("stream");
         return sp_ana_verdict_fix(SP_CAND_NAMED, 0, 0, cpu);
     default:
         return sp_ana_verdict_fix(cd->kind, 0, 0, cpu);

@@ -795,6 +795,15 @@ sp_cand_phase sp_ana_model_stage(int model, const char *name)
     return SP_CAND_PHASE_NONE;
 }
 
+const char *sp_ana_gen_stage_fix(const char *name)
+{
+    if (!strcmp(name, "detokenize"))
+        return "detokenise incrementally, off the step loop";
+    if (!strcmp(name, "stream"))
+        return "write chunks off the step loop, or send several tokens per chunk";
+    return NULL;
+}
+
 int sp_ana_has_generation(const sp_ana *a)
 {
     const sp_events *ev = a->ev;
@@ -888,8 +897,9 @@ sp_status sp_ana_verdict(sp_ana *a, sp_verdict_cand *cs, size_t nc)
     int valid_batches = 0;
     for (size_t b = 0; b < a->ev->n_batches && !valid_batches; b++)
         valid_batches = a->b[b].valid;
-    if (!continuous && (valid_batches || (!sp_ana_has_generation(a) && !sp_ana_model_inference(a))))
-        return sp_ana_verdict_decide(r, cs, nc, NULL);
+    int generation = sp_ana_has_generation(a);
+    if (!continuous && (valid_batches || (!generation && !sp_ana_model_inference(a))))
+        return sp_ana_verdict_decide(r, cs, nc, NULL, generation);
     /* the queue's fix: [0] beside a device with room, [1] behind a saturated one */
     const char *fix[2];
     /* no step ever ran --max-num-seqs sequences: the queue waited for the running step, not for a
@@ -916,7 +926,7 @@ sp_status sp_ana_verdict(sp_ana *a, sp_verdict_cand *cs, size_t nc)
         fix[0] = "raise " SP_ANA_SEQS_CAP " or add a replica";
         fix[1] = "add replicas or capacity, or raise " SP_ANA_SEQS_CAP " if the KV cache has room";
     }
-    return sp_ana_verdict_decide(r, cs, nc, fix);
+    return sp_ana_verdict_decide(r, cs, nc, fix, generation);
 }
 
 /* Fills `v` from the ranked candidates: the ranking, the leader, the sentence. With a marker the
@@ -958,7 +968,8 @@ static sp_status store(sp_report *r, const sp_verdict_cand *cs, size_t nc, const
     return v->sentence ? SP_OK : SP_ERR_NOMEM;
 }
 
-sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, const char *const *queue_fix)
+sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, const char *const *queue_fix,
+                                int generation)
 {
     sp_verdict *v = &r->verdict;
     sp_verdict_facts f;
@@ -966,7 +977,11 @@ sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, co
     sp_ana_rank_candidates(cs, nc);
     int recommend = sp_ana_verdict_recommend_model(cs, nc);
     for (size_t k = 0; k < nc; k++) {
-        cs[k].fix = sp_ana_verdict_fix(cs[k].kind, f.queue_saturated, recommend, r->gpu.device_kind == SP_DEVICE_CPU);
+        /* a generation service's stream and detokenize stages: the fix the TTFT/TPOT tables give them
+         * (streaming is the request path: nothing moves it off) */
+        const char *own = generation && cs[k].kind == SP_CAND_NAMED ? sp_ana_gen_stage_fix(cs[k].name) : NULL;
+        cs[k].fix = own ? own
+                        : sp_ana_verdict_fix(cs[k].kind, f.queue_saturated, recommend, r->gpu.device_kind == SP_DEVICE_CPU);
         /* batch windows in a trace with no kernel: DESIGN 3 calls their time gap, but nothing says
          * the device was idle in them (the model's compute is in there, unrecorded), so no advice
          * on launch overhead or syncs */

@@ -61,6 +61,16 @@ sed -n '/^verdict:/,/^ *candidate/p' "$tmp/image.txt" | tr -s ' \n' ' ' > "$tmp/
 check "grep -qF '70% of p95 latency is the \"decode\" stage (decode, runtime): optimise, parallelise or move it off the request path' '$tmp/image.verdict'"
 check "grep -q '\"verdict\":{\"stage\":\"decode\",\"group\":\"runtime\"' '$tmp/image.json'"
 check "! grep -q 'as a whole' '$tmp/image.verdict'"
+# a generation service's own "stream" stage (tests/data/generation/no_device.jsonl: tokens, stream 10%
+# of p95): the end-to-end verdict gives it the TPOT verdict's fix; it said "optimise, parallelise or
+# move it off the request path", which the stream, being the request's path, cannot be. The image
+# trace above with its "decode" renamed "stream" (no tokens) keeps the generic fix.
+"$bin" analyze --no-progress "$src/tests/data/generation/no_device.jsonl" > "$tmp/gen.txt" 2>&1 || fail=1
+sed -n '/^verdict:/,/^ *candidate/p' "$tmp/gen.txt" | tr -s ' \n' ' ' > "$tmp/gen.verdict"
+check "grep -qF 'stream 10% (runtime: write chunks off the step loop, or send several tokens per chunk)' '$tmp/gen.verdict'"
+sed 's/"decode"/"stream"/' "$tmp/image.jsonl" > "$tmp/imstream.jsonl"
+"$bin" analyze --no-progress "$tmp/imstream.jsonl" 2>&1 | sed -n '/^verdict:/,/^ *candidate/p' | tr -s ' \n' ' ' > "$tmp/imstream.verdict"
+check "grep -qF '70% of p95 latency is the \"stream\" stage (stream, runtime): optimise, parallelise or move it off the request path' '$tmp/imstream.verdict'"
 # kernels measured: the clause stays (a queue-led synth GPU trace: useful kernel time behind the queue)
 "$bin" synth --gpu --requests 400 --seed 3 > "$tmp/g.jsonl" 2>/dev/null
 "$bin" analyze --no-progress "$tmp/g.jsonl" | sed -n '/^verdict:/,/^ *candidate/p' | tr -s ' \n' ' ' > "$tmp/g.verdict"
