@@ -45,7 +45,15 @@ typedef struct sp_view_file {
     int has_unix_offset;         /* the trace ties its clock to Unix time: */
     int64_t unix_offset_ns;      /* a time of this file + unix_offset_ns = ns since the Unix epoch */
     double price_per_hour;       /* the trace's instance price; 0: none given */
+    int model_inference;         /* its stage "inference" is an engine's model time whole, not a stage
+                                    of the user's own (sp_ev_file.model_inference) */
 } sp_view_file;
+
+/* In OTLP/JSON (docs/otlp.md, "Export"), the resource attribute naming the stages of its file that are
+ * an engine's model time whole (a stringValue, names separated by commas; "inference" is the one such
+ * stage): sp_report_write_otlp writes it for a file whose "inference" stage the OTLP importer derived
+ * from TGI's inference_time, and the importer reads it back to the same mark. */
+#define SP_OTLP_MODEL_STAGES "servprof.model_stages"
 
 typedef struct sp_view_span {
     const char *stage;
