@@ -16,7 +16,6 @@
 #include "format/native_format.h"
 #include "import/json.h"
 #include "import/triton_int.h"
-#include "model/events_view.h"
 
 #define OTLP_MAX_SPANS (8u << 20)     /* hard cap on spans kept from one file */
 #define OTLP_TEXT_MAX 256             /* bytes of a stage name (longer names are malformed) */

@@ -49,12 +49,6 @@ typedef struct sp_view_file {
                                     of the user's own (sp_ev_file.model_inference) */
 } sp_view_file;
 
-/* In OTLP/JSON (docs/otlp.md, "Export"), the resource attribute naming the stages of its file that are
- * an engine's model time whole (a stringValue, names separated by commas; "inference" is the one such
- * stage): sp_report_write_otlp writes it for a file whose "inference" stage the OTLP importer derived
- * from TGI's inference_time, and the importer reads it back to the same mark. */
-#define SP_OTLP_MODEL_STAGES "servprof.model_stages"
-
 typedef struct sp_view_span {
     const char *stage;
     uint64_t start_ns, end_ns;
