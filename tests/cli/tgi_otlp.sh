@@ -152,6 +152,26 @@ check "[ \"\$(field '$tmp/static.json' \"d['verdict']['stage'], d['verdict']['ra
 check "[ \"\$(field '$tmp/own.json' \"d['verdict']['stage'], d['verdict']['group']\")\" = \"('inference', 'runtime')\" ]"
 check "grep -qF '80% of p95 latency is the \"inference\" stage (inference, runtime): optimise, parallelise or move it off the request path' '$tmp/own.verdict'"
 check "! grep -q 'as a whole' '$tmp/own.verdict'"
+# the same trace whose meta line says "model_stages":"inference" (docs/jsonl-format.md: its stage
+# "inference" is an engine's model time whole, as TGI's): model, "inference time as a whole", as
+# tgi_nogen.jsonl; exported, the export carries it; a name this version does not read so is passed
+# over; a value that is not a string is refused, naming the file and line
+sed '1s/{"ev":"meta",/{"ev":"meta","model_stages":"inference",/' "$tmp/own.jsonl" > "$tmp/ownm.jsonl"
+"$bin" analyze --no-progress --json "$tmp/ownm.jsonl" > "$tmp/ownm.json" 2>/dev/null || { echo "FAIL: analyze ownm.jsonl" >&2; fail=1; }
+"$bin" analyze --no-progress "$tmp/ownm.jsonl" 2>/dev/null | sed -n '/^verdict:/,/^ *candidate/p' | tr -s ' \n' ' ' > "$tmp/ownm.verdict"
+check "[ \"\$(field '$tmp/ownm.json' \"d['verdict']['stage'], d['verdict']['group']\")\" = \"('inference', 'model')\" ]"
+check "grep -qF '80% of p95 latency is inference time as a whole (inference, model;' '$tmp/ownm.verdict'"
+"$bin" export --unix-offset 0 --otlp "$tmp/ownm.otlp.jsonl" "$tmp/ownm.jsonl" 2>/dev/null || { echo "FAIL: export ownm.jsonl" >&2; fail=1; }
+"$bin" analyze --no-progress --json "$tmp/ownm.otlp.jsonl" > "$tmp/ownmx.json" 2>/dev/null
+check "[ \"\$(field '$tmp/ownmx.json' \"d['verdict']['stage'], d['verdict']['group']\")\" = \"('inference', 'model')\" ]"
+sed '1s/{"ev":"meta",/{"ev":"meta","model_stages":"prefill,decode",/' "$tmp/own.jsonl" > "$tmp/ownp.jsonl"
+"$bin" analyze --no-progress --json "$tmp/ownp.jsonl" > "$tmp/ownp.json" 2>/dev/null
+check "[ \"\$(field '$tmp/ownp.json' \"d['verdict']['stage'], d['verdict']['group']\")\" = \"('inference', 'runtime')\" ]"
+sed '1s/{"ev":"meta",/{"ev":"meta","model_stages":["inference"],/' "$tmp/own.jsonl" > "$tmp/ownb.jsonl"
+"$bin" analyze --no-progress "$tmp/ownb.jsonl" > /dev/null 2> "$tmp/ownb.err"
+rc=$?
+check "[ $rc = 1 ]"
+check "grep -qF 'ownb.jsonl:1: \"model_stages\" must be a string, not' '$tmp/ownb.err'"
 # exported, it stays runtime: the export says nothing of model stages
 "$bin" export --unix-offset 0 --otlp "$tmp/own.otlp.jsonl" "$tmp/own.jsonl" 2>/dev/null || { echo "FAIL: export own.jsonl" >&2; fail=1; }
 check "! grep -qF 'servprof.model_stages' '$tmp/own.otlp.jsonl'"
