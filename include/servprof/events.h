@@ -111,6 +111,12 @@ SP_API const char *sp_events_property(const sp_events *ev, size_t file, const ch
  * (a stringValue): sp_report_write_otlp writes each file's properties so, and the OTLP importer
  * reads them back as the file's properties. */
 #define SP_OTLP_PROPERTY_PREFIX "servprof.property."
+/* ... and the resource attribute servprof.model_stages names the stages of its file that are an
+ * engine's model time whole (a stringValue, names separated by commas; "inference" is the one such
+ * stage, docs/analysis.md section 6, "Model time"): sp_report_write_otlp writes it for a file whose
+ * "inference" stage the OTLP importer derived from TGI's inference_time, and the importer reads it
+ * back to the same mark. */
+#define SP_OTLP_MODEL_STAGES "servprof.model_stages"
 /* Client-side times (a load generator's trace, `"ev":"client"` records) are joined to the server's
  * requests and mapped onto the server's clock (DESIGN section 8a; docs/analysis.md, "Client merge").
  * The offset is theta = server clock - client clock, one per (client file, server file) pair. */

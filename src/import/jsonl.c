@@ -26,7 +26,9 @@ enum field {
     F_PHASES, F_TOKENS, F_KV_USED, F_KV_CAPACITY, F_INDEX, F_TIME, F_FIRST_TOKEN, F_TOKEN_NS,
     F_OUTPUT_TOKENS,
     /* W3C trace context */
-    F_TRACE_ID, F_SPAN_ID, F_PARENT_SPAN_ID, F_TRACE_FLAGS, F_UNIX_OFFSET, F_COUNT
+    F_TRACE_ID, F_SPAN_ID, F_PARENT_SPAN_ID, F_TRACE_FLAGS, F_UNIX_OFFSET,
+    /* meta: the stages that are an engine's model time (docs/jsonl-format.md) */
+    F_MODEL_STAGES, F_COUNT
 };
 _Static_assert(F_COUNT <= 64, "present is a 64-bit mask");
 
@@ -36,7 +38,7 @@ static const char *const g_field_names[F_COUNT] = {
     "stream", "device", "correlation", "kind", "bytes", "intended_ns", "send_ns", "status", "properties",
     "outcome", "phases", "tokens", "kv_used_tokens", "kv_capacity_tokens", "index", "time_ns",
     "first_token_ns", "token_ns", "output_tokens", "trace_id", "span_id", "parent_span_id", "trace_flags",
-    "unix_offset_ns"};
+    "unix_offset_ns", "model_stages"};
 
 /* One member's value as read: type 0 means absent. Text stays valid for the whole line (the lexer
  * unescapes in place inside the line buffer). */
@@ -148,7 +150,7 @@ static int field_of(const char *k, size_t n)
     case 8: K("start_ns", F_START) K("requests", F_REQUESTS) K("token_ns", F_TOKEN_NS) K("trace_id", F_TRACE_ID) break;
     case 10: K("arrival_ns", F_ARRIVAL) K("properties", F_PROPERTIES) break;
     case 11: K("correlation", F_CORRELATION) K("intended_ns", F_INTENDED) K("trace_flags", F_TRACE_FLAGS) break;
-    case 12: K("input_tokens", F_INPUT_TOKENS) break;
+    case 12: K("input_tokens", F_INPUT_TOKENS) K("model_stages", F_MODEL_STAGES) break;
     case 13: K("padded_tokens", F_PADDED) K("output_tokens", F_OUTPUT_TOKENS) break;
     case 14: K("price_per_hour", F_PRICE) K("kv_used_tokens", F_KV_USED) K("first_token_ns", F_FIRST_TOKEN)
              K("parent_span_id", F_PARENT_SPAN_ID) K("unix_offset_ns", F_UNIX_OFFSET) break;
@@ -763,6 +765,21 @@ static sp_status rec_meta(jsonl *j)
         if (j->props_err)
             return line_fail(j, SP_ERR_PARSE, "%s", j->props_err);
     }
+    /* the stages that are an engine's model time whole, names separated by commas: "inference" marks
+     * the file as the OTLP reader marks TGI's (sp_ev_file.model_inference); another name is no stage this
+     * version reads so and is passed over (a later version may name more) */
+    const char *ms = NULL;
+    size_t msn = 0;
+    int have_model = get_text(j, F_MODEL_STAGES, false, false, &ms, &msn);
+    NEED(have_model);
+    bool model_inference = false;
+    for (size_t i = 0; have_model == GOT && i < msn;) {
+        size_t e = i;
+        while (e < msn && ms[e] != ',')
+            e++;
+        model_inference |= e - i == 9 && memcmp(ms + i, "inference", 9) == 0;
+        i = e + 1;
+    }
     for (size_t i = 0; pr->type == SP_JSON_OBJ_BEGIN && i < j->nprops; i++)
         MODEL(sp_ev_set_prop(j->ev, j->file, j->prop_key[i].s, j->prop_key[i].len, j->prop_val[i].s,
                              j->prop_val[i].len));
@@ -770,6 +787,8 @@ static sp_status rec_meta(jsonl *j)
     int have_offset = get_int(j, F_UNIX_OFFSET, false, INT64_MIN, INT64_MAX, "an integer number of ns", &unix_offset);
     NEED(have_offset);
     sp_ev_file *f = &j->ev->files[j->file];
+    if (model_inference && !f->model_inference)
+        f->model_inference = 1; /* the count is of requests; the key says only that the file has some */
     if (have_offset == GOT) {
         f->unix_offset_ns = unix_offset;
         f->has_unix_offset = true;

@@ -137,6 +137,8 @@ typedef struct otlp {
     bool warned_dup_id;      /* said once that two traces name one request id */
     sp_known_stages ks;
     double price_per_hour;   /* a resource's servprof.price_per_hour; 0: none given */
+    bool model_inference;    /* a resource's servprof.model_stages names "inference" (servprof export of a
+                                file whose stage "inference" is an engine's model time) */
     sp_str warned_props[SP_PROP_MAX_KEYS]; /* property keys already said to differ between resources */
     size_t n_warned_props;
     uint64_t fragments, fragment_spans;   /* traces (and their spans) with no request span */
@@ -1320,11 +1322,32 @@ static sp_status resource_price(otlp *o, const sp_json_token *v, bool has, uint3
     return SP_OK;
 }
 
-/* One resource attribute {"key":...,"value":{...}} (the '{' consumed): servprof.price_per_hour and
- * servprof.property.KEY are read; the rest is skipped. */
+/* A resource's servprof.model_stages attribute (SP_OTLP_MODEL_STAGES): the stages of the exported file
+ * that are an engine's model time, names separated by commas. "inference" marks the file as the OTLP
+ * reader marks TGI's (sp_ev_file.model_inference); another name is no stage this version reads so and
+ * is passed over (a later version may name more). */
+static sp_status resource_model_stages(otlp *o, const sp_json_token *v, bool has, uint32_t line, uint32_t col)
+{
+    if (!has || v->type != SP_JSON_STRING)
+        return sp_import_fail_at(o->ctx, line, col, SP_ERR_PARSE, "resource attribute " SP_OTLP_MODEL_STAGES
+                                 " must be a {\"stringValue\":...} of stage names separated by commas, e.g. "
+                                 "{\"stringValue\":\"inference\"}");
+    for (size_t i = 0; i < v->len;) {
+        size_t j = i;
+        while (j < v->len && v->str[j] != ',')
+            j++;
+        if (j - i == 9 && memcmp(v->str + i, "inference", 9) == 0)
+            o->model_inference = true;
+        i = j + 1;
+    }
+    return SP_OK;
+}
+
+/* One resource attribute {"key":...,"value":{...}} (the '{' consumed): servprof.price_per_hour,
+ * servprof.model_stages and servprof.property.KEY are read; the rest is skipped. */
 static sp_status resource_attribute(otlp *o)
 {
-    enum { OTHER, PRICE, PROPERTY } which = OTHER;
+    enum { OTHER, PRICE, MODEL_STAGES, PROPERTY } which = OTHER;
     char key[SP_PROP_MAX_KEY + 1];
     size_t klen = 0;
     const size_t plen = sizeof SP_OTLP_PROPERTY_PREFIX - 1;
@@ -1340,6 +1363,8 @@ static sp_status resource_attribute(otlp *o)
             which = OTHER;
             if (t.type == SP_JSON_STRING && key_is(&t, "servprof.price_per_hour")) {
                 which = PRICE;
+            } else if (t.type == SP_JSON_STRING && key_is(&t, SP_OTLP_MODEL_STAGES)) {
+                which = MODEL_STAGES;
             } else if (t.type == SP_JSON_STRING && t.len > plen && memcmp(t.str, SP_OTLP_PROPERTY_PREFIX, plen) == 0) {
                 which = PROPERTY;
                 klen = t.len - plen > SP_PROP_MAX_KEY ? SP_PROP_MAX_KEY + 1 : t.len - plen;
@@ -1367,8 +1392,9 @@ static sp_status resource_attribute(otlp *o)
             return sp_json_fail(&o->lx, o->ctx);
         }
         /* v's text is good until the next lexer call: used here, before the rest of the value is skipped */
-        sp_status st = which == PRICE ? resource_price(o, &v, has, line, col)
-                                      : resource_property(o, key, klen, &v, has, line, col);
+        sp_status st = which == PRICE          ? resource_price(o, &v, has, line, col)
+                       : which == MODEL_STAGES ? resource_model_stages(o, &v, has, line, col)
+                                               : resource_property(o, key, klen, &v, has, line, col);
         if (st)
             return st;
         which = OTHER;
@@ -2359,6 +2385,10 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
         ctx->ev->files[ctx->file].unix_offset_ns = 0;
         if (o.price_per_hour > 0)
             ctx->ev->files[ctx->file].price_per_hour = o.price_per_hour;
+        /* at least one request's: the mark's count is of requests (sp_ev_file.model_inference), and the
+         * export says only that the file has some */
+        if (o.model_inference && !ctx->ev->files[ctx->file].model_inference)
+            ctx->ev->files[ctx->file].model_inference = 1;
     }
     if (st == SP_OK && ctx->err && ctx->errlen)
         ctx->err[0] = '\0';

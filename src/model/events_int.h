@@ -281,7 +281,10 @@ typedef struct sp_ev_file {
     uint64_t model_inference; /* requests given a stage "inference" that the importer derived from an
                                  engine's model timing (TGI's inference_time without a send_generation
                                  span, docs/otlp.md): the model's time as a whole, not a stage of the
-                                 user's own (docs/analysis.md section 6, "Model time") */
+                                 user's own (docs/analysis.md section 6, "Model time"); 1 where the
+                                 file says so (an OTLP resource's servprof.model_stages, as servprof
+                                 export writes it, or a JSONL meta's model_stages: only that it has
+                                 some) */
     bool has_unix_offset;    /* the trace ties its clock to Unix time (a native meta record's realtime
                                 at open, a JSONL meta's unix_offset_ns; OTLP times are Unix times): */
     int64_t unix_offset_ns;  /* a time of this file + unix_offset_ns = ns since the Unix epoch */

@@ -45,6 +45,8 @@ typedef struct sp_view_file {
     int has_unix_offset;         /* the trace ties its clock to Unix time: */
     int64_t unix_offset_ns;      /* a time of this file + unix_offset_ns = ns since the Unix epoch */
     double price_per_hour;       /* the trace's instance price; 0: none given */
+    int model_inference;         /* its stage "inference" is an engine's model time whole, not a stage
+                                    of the user's own (sp_ev_file.model_inference) */
 } sp_view_file;
 
 typedef struct sp_view_span {

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "report/report_int.h"
@@ -83,6 +85,18 @@ char *sp_rep_fmt_pct(char *buf, size_t len, double fraction)
         snprintf(buf, len, "n/a");
     else
         snprintf(buf, len, "%.1f%%", fraction * 100.0);
+    return buf;
+}
+
+char *sp_rep_fmt_outcome_pct(char *buf, size_t len, uint64_t n, uint64_t total)
+{
+    double f = total ? (double)n / (double)total : 0.0;
+    sp_rep_fmt_pct(buf, len, f);
+    if (sp_outcome_significant(n, total))
+        return buf; /* from 1 - 1e-7 % on: "1.0%" at least, as flagged */
+    /* below it by more than the tolerance (1e-7 points): 7 decimals always print below 1% */
+    for (int d = 2; d <= 7 && strtod(buf, NULL) >= SP_REJECTION_SIGNIFICANT * 100.0; d++)
+        snprintf(buf, len, "%.*f%%", d, f * 100.0);
     return buf;
 }
 

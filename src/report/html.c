@@ -239,14 +239,16 @@ static void write_outcomes(html_ctx *c)
           r->outcome_scope != SP_SCOPE_OK))
         return;
     char a[32], b[32], d[32], e[32];
-    /* the error share flagged where the verdict says requests are failing (sp_outcome_significant) */
-    double err = r->requests_total ? (double)r->outcomes[SP_OUTCOME_ERROR].count / (double)r->requests_total : 0;
+    /* each share flagged where the verdict speaks of it, and printed so that the figure agrees (a share
+     * just below the threshold reads "0.99%", not "1.0%": sp_rep_fmt_outcome_pct) */
+    uint64_t rej = r->outcomes[SP_OUTCOME_REJECTED].count, err = r->outcomes[SP_OUTCOME_ERROR].count;
     fprintf(out, "<section id=\"outcomes\"><h2>Outcomes</h2>\n<p>%" PRIu64 " requests; rejection rate "
                  "<b%s>%s</b>; errors <b%s>%s</b> of all requests. The latency, stage, padding and cost figures "
                  "cover %s.</p>\n",
-            r->requests_total, r->rejection_rate >= SP_REJECTION_SIGNIFICANT ? " class=\"warn\"" : "",
-            sp_rep_fmt_pct(a, sizeof a, r->rejection_rate),
-            sp_outcome_significant(r->outcomes[SP_OUTCOME_ERROR].count, r->requests_total) ? " class=\"warn\"" : "", sp_rep_fmt_pct(b, sizeof b, err),
+            r->requests_total, sp_outcome_significant(rej, r->requests_total) ? " class=\"warn\"" : "",
+            sp_rep_fmt_outcome_pct(a, sizeof a, rej, r->requests_total),
+            sp_outcome_significant(err, r->requests_total) ? " class=\"warn\"" : "",
+            sp_rep_fmt_outcome_pct(b, sizeof b, err, r->requests_total),
             r->outcome_scope == SP_SCOPE_OK ? "<code>ok</code> requests only" : "every finished request");
     fputs("<table class=\"num\"><thead><tr><th>outcome</th><th>requests</th><th>p50</th><th>p95</th><th>p99</th>"
           "<th>max</th></tr></thead><tbody>\n", out);

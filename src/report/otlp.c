@@ -229,6 +229,10 @@ static void doc_begin(ox *x, uint32_t file)
         sp_rep_json_num(x->out, first.price_per_hour, 17);
         fputs("}}", x->out);
     }
+    /* its "inference" stage is an engine's model time (TGI's inference_time): said, so that the verdict
+     * of the export reads it as model time, as the original's did, not as a stage of the user's own */
+    if (f.model_inference)
+        attr_str(x, SP_OTLP_MODEL_STAGES, "inference");
     /* the file's trace properties (its device, its batching policy: docs/native-format.md
      * "Properties"), so that a report or a what-if of the export reads what the original's did */
     char key[sizeof SP_OTLP_PROPERTY_PREFIX + SP_PROP_MAX_KEY];

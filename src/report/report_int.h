@@ -36,6 +36,12 @@ char *sp_rep_fmt_money(char *buf, size_t len, double v);
 /* Percentage of a fraction, "37.2%"; "n/a" when not finite. */
 char *sp_rep_fmt_pct(char *buf, size_t len, double fraction);
 
+/* The share of `n` of `total` requests (a rejection or error share) as a percentage that agrees with
+ * sp_outcome_significant: one decimal ("1.0%", "12.5%"), and below the threshold as many more (up to
+ * 7, the test's tolerance) as it takes to print below it ("0.99%" for 1 of 101, not "1.0%"); "0.0%"
+ * without requests. */
+char *sp_rep_fmt_outcome_pct(char *buf, size_t len, uint64_t n, uint64_t total);
+
 /* Copies `s` for a terminal: control bytes become '?', and it is cut to `width` columns (counting
  * UTF-8 characters) with "..." when longer. */
 char *sp_rep_fmt_name(char *buf, size_t len, const char *s, size_t width);

@@ -150,7 +150,8 @@ static void write_outcomes(FILE *out, const sp_report *r)
             o += (size_t)snprintf(line + o, sizeof line - o, "%s %" PRIu64 " %s", k ? "," : "", r->outcomes[k].count,
                                   sp_outcome_str((sp_outcome)k));
     if (o < sizeof line)
-        snprintf(line + o, sizeof line - o, "; rejection rate %s", sp_rep_fmt_pct(pc, sizeof pc, r->rejection_rate));
+        snprintf(line + o, sizeof line - o, "; rejection rate %s",
+                 sp_rep_fmt_outcome_pct(pc, sizeof pc, r->outcomes[SP_OUTCOME_REJECTED].count, r->requests_total));
     fputs("\n", out);
     sp_rep_wrap(out, line, 0, 2);
     fprintf(out, "  %s\n", r->outcome_scope == SP_SCOPE_OK

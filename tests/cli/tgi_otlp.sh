@@ -92,6 +92,33 @@ check "! grep -qE 'move it off the request path|not the bottleneck' '$tmp/n.verd
 # TGI batches continuously even where the file has no batch trace: its queue is no batch window
 check "grep -qF \"queue 13% (configuration: raise the scheduler's cap on concurrent sequences\" '$tmp/n.verdict'"
 check "! grep -qF 'max-queue-delay' '$tmp/n.verdict'"
+# servprof export of tgi_nogen.jsonl, analysed: the same report, verdict included (the export's resource
+# says servprof.model_stages "inference", docs/otlp.md "Export"). Before, the export lost the mark and
+# its verdict read "the \"inference\" stage (inference, runtime): optimise, parallelise or move it off
+# the request path" with the batch window's queue fix.
+"$bin" export --otlp "$tmp/n.otlp.jsonl" "$n" 2>/dev/null || { echo "FAIL: export tgi_nogen.jsonl" >&2; fail=1; }
+check "grep -qF '{\"key\":\"servprof.model_stages\",\"value\":{\"stringValue\":\"inference\"}}' '$tmp/n.otlp.jsonl'"
+"$bin" analyze --no-progress "$n" > "$tmp/n.txt" 2>/dev/null
+"$bin" analyze --no-progress "$tmp/n.otlp.jsonl" > "$tmp/nx.txt" 2>/dev/null || { echo "FAIL: analyze the export" >&2; fail=1; }
+"$bin" analyze --no-progress --json "$tmp/n.otlp.jsonl" > "$tmp/nx.json" 2>/dev/null
+check "cmp -s '$tmp/n.txt' '$tmp/nx.txt'"
+check "[ \"\$(field '$tmp/nx.json' \"d['verdict']['stage'], d['verdict']['group'], d['verdict']['sentence'] == json.load(open('$tmp/n.json'))['verdict']['sentence']\")\" = \"('inference', 'model', True)\" ]"
+# and the export of the export keeps it
+"$bin" export --otlp "$tmp/n2.otlp.jsonl" "$tmp/n.otlp.jsonl" 2>/dev/null || { echo "FAIL: export the export" >&2; fail=1; }
+"$bin" analyze --no-progress "$tmp/n2.otlp.jsonl" > "$tmp/nxx.txt" 2>/dev/null
+check "cmp -s '$tmp/n.txt' '$tmp/nxx.txt'"
+# the attribute is a string of stage names: another type is malformed, naming the file, line and column
+sed 's/"servprof.model_stages","value":{"stringValue":"inference"}/"servprof.model_stages","value":{"boolValue":true}/' \
+  "$tmp/n.otlp.jsonl" > "$tmp/bad.otlp.jsonl"
+"$bin" analyze --no-progress "$tmp/bad.otlp.jsonl" > /dev/null 2> "$tmp/bad.err"
+rc=$?
+check "[ $rc = 1 ]"
+check "grep -qE 'bad.otlp.jsonl:1:[0-9]+: resource attribute servprof.model_stages must be a \\{\"stringValue\":\\.\\.\\.\\} of stage names' '$tmp/bad.err'"
+# a name this version does not read so is passed over: no mark, the stage is the service's runtime
+sed 's/"servprof.model_stages","value":{"stringValue":"inference"}/"servprof.model_stages","value":{"stringValue":"infer,inferences"}/' \
+  "$tmp/n.otlp.jsonl" > "$tmp/other.otlp.jsonl"
+"$bin" analyze --no-progress --json "$tmp/other.otlp.jsonl" > "$tmp/other.json" 2>/dev/null
+check "[ \"\$(field '$tmp/other.json' \"d['verdict']['stage'], d['verdict']['group']\")\" = \"('inference', 'runtime')\" ]"
 # a generation service that batches statically (batch records that are not steps, tokens recorded):
 # 4 requests of 10 ms, queue 6 ms (60%), a 4 ms batch of one kernel; its queue is a batch window, so
 # the window's fix stays (only an engine's trace with no batch or step record takes the scheduler's cap)
@@ -125,6 +152,31 @@ check "[ \"\$(field '$tmp/static.json' \"d['verdict']['stage'], d['verdict']['ra
 check "[ \"\$(field '$tmp/own.json' \"d['verdict']['stage'], d['verdict']['group']\")\" = \"('inference', 'runtime')\" ]"
 check "grep -qF '80% of p95 latency is the \"inference\" stage (inference, runtime): optimise, parallelise or move it off the request path' '$tmp/own.verdict'"
 check "! grep -q 'as a whole' '$tmp/own.verdict'"
+# the same trace whose meta line says "model_stages":"inference" (docs/jsonl-format.md: its stage
+# "inference" is an engine's model time whole, as TGI's): model, "inference time as a whole", as
+# tgi_nogen.jsonl; exported, the export carries it; a name this version does not read so is passed
+# over; a value that is not a string is refused, naming the file and line
+sed '1s/{"ev":"meta",/{"ev":"meta","model_stages":"inference",/' "$tmp/own.jsonl" > "$tmp/ownm.jsonl"
+"$bin" analyze --no-progress --json "$tmp/ownm.jsonl" > "$tmp/ownm.json" 2>/dev/null || { echo "FAIL: analyze ownm.jsonl" >&2; fail=1; }
+"$bin" analyze --no-progress "$tmp/ownm.jsonl" 2>/dev/null | sed -n '/^verdict:/,/^ *candidate/p' | tr -s ' \n' ' ' > "$tmp/ownm.verdict"
+check "[ \"\$(field '$tmp/ownm.json' \"d['verdict']['stage'], d['verdict']['group']\")\" = \"('inference', 'model')\" ]"
+check "grep -qF '80% of p95 latency is inference time as a whole (inference, model;' '$tmp/ownm.verdict'"
+"$bin" export --unix-offset 0 --otlp "$tmp/ownm.otlp.jsonl" "$tmp/ownm.jsonl" 2>/dev/null || { echo "FAIL: export ownm.jsonl" >&2; fail=1; }
+"$bin" analyze --no-progress --json "$tmp/ownm.otlp.jsonl" > "$tmp/ownmx.json" 2>/dev/null
+check "[ \"\$(field '$tmp/ownmx.json' \"d['verdict']['stage'], d['verdict']['group']\")\" = \"('inference', 'model')\" ]"
+sed '1s/{"ev":"meta",/{"ev":"meta","model_stages":"prefill,decode",/' "$tmp/own.jsonl" > "$tmp/ownp.jsonl"
+"$bin" analyze --no-progress --json "$tmp/ownp.jsonl" > "$tmp/ownp.json" 2>/dev/null
+check "[ \"\$(field '$tmp/ownp.json' \"d['verdict']['stage'], d['verdict']['group']\")\" = \"('inference', 'runtime')\" ]"
+sed '1s/{"ev":"meta",/{"ev":"meta","model_stages":["inference"],/' "$tmp/own.jsonl" > "$tmp/ownb.jsonl"
+"$bin" analyze --no-progress "$tmp/ownb.jsonl" > /dev/null 2> "$tmp/ownb.err"
+rc=$?
+check "[ $rc = 1 ]"
+check "grep -qF 'ownb.jsonl:1: \"model_stages\" must be a string, not' '$tmp/ownb.err'"
+# exported, it stays runtime: the export says nothing of model stages
+"$bin" export --unix-offset 0 --otlp "$tmp/own.otlp.jsonl" "$tmp/own.jsonl" 2>/dev/null || { echo "FAIL: export own.jsonl" >&2; fail=1; }
+check "! grep -qF 'servprof.model_stages' '$tmp/own.otlp.jsonl'"
+"$bin" analyze --no-progress --json "$tmp/own.otlp.jsonl" > "$tmp/ownx.json" 2>/dev/null
+check "[ \"\$(field '$tmp/ownx.json' \"d['verdict']['stage'], d['verdict']['group']\")\" = \"('inference', 'runtime')\" ]"
 "$bin" analyze --no-progress "$f" > "$tmp/r.txt" 2>/dev/null
 check "grep -qF 'ITL    p50 20.85 ms  p95 20.85 ms' '$tmp/r.txt'"
 check "! grep -qF 'only the first and last token times' '$tmp/r.txt'"

@@ -613,8 +613,37 @@ static void test_device_only(void)
     sp_events_destroy(ev);
 }
 
+/* The outcome share as the HTML and text reports print it (sp_rep_fmt_outcome_pct): the figure agrees
+ * with sp_outcome_significant, the verdict's test (1% with a 1e-9 tolerance). Worked by hand: 1/100 =
+ * 1% (significant, "1.0%"); 1/101 = 0.990099% (not: "%.1f" rounds it to "1.0", "%.2f" gives "0.99");
+ * 10/1001 = 0.999001% ("1.0", "1.00", then "0.999"); 995/100000 = 0.995% ("1.0", "1.00", "0.995");
+ * 9999998/1e9 = 0.9999998% (below by 2e-9 of a share, more than the tolerance: 7 decimals);
+ * 99999999/1e10 = 0.99999999% (within the tolerance: significant, "1.0%"); 1/200 and 2/101 keep one
+ * decimal; no requests: "0.0%". */
+static void test_outcome_pct(void)
+{
+    static const struct {
+        uint64_t n, total;
+        const char *want;
+        int significant;
+    } cases[] = {
+        {1, 100, "1.0%", 1},           {1, 101, "0.99%", 0},      {10, 1001, "0.999%", 0},
+        {995, 100000, "0.995%", 0},    {9999998, 1000000000, "0.9999998%", 0},
+        {99999999, 10000000000ull, "1.0%", 1}, {1, 200, "0.5%", 0}, {2, 101, "2.0%", 1},
+        {0, 0, "0.0%", 0},             {0, 5, "0.0%", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char b[32];
+        sp_rep_fmt_outcome_pct(b, sizeof b, cases[i].n, cases[i].total);
+        CHECK_MSG(strcmp(b, cases[i].want) == 0, "%llu of %llu: \"%s\", want \"%s\"", (unsigned long long)cases[i].n,
+                  (unsigned long long)cases[i].total, b, cases[i].want);
+        CHECK(sp_outcome_significant(cases[i].n, cases[i].total) == cases[i].significant);
+    }
+}
+
 int main(void)
 {
+    test_outcome_pct();
     test_device_only();
     test_checker();
     test_detail();
