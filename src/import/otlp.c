@@ -178,7 +178,8 @@ typedef struct otlp {
     uint64_t sgl_cut;        /* SGLang's traces with no request span (cut short), and their spans */
     uint64_t sgl_cut_spans;
     uint64_t sgl_other_module; /* SGLang's traces of another module's root (no request) */
-    uint64_t sgl_attrs_only; /* SGLang requests with no slice read: its gen_ai.latency.* attributes */
+    uint64_t sgl_attrs_only; /* SGLang requests with no prefill or decode slice: read from their
+                              * gen_ai.latency.* attributes */
     uint64_t sgl_unmapped[SGL_N_UNMAPPED]; /* slices not mapped, by name */
     uint64_t sgl_unknown;    /* spans of other names in SGLang's requests, not stages */
     uint64_t sgl_chunked;    /* chunked_prefill slices: inside prefill_forward, not stages */
@@ -1761,8 +1762,9 @@ static int u64_cmp(const void *a, const void *b)
  * decode_forward the decode, the model's time whole, as vLLM's and TGI's spans give it. The scheduler
  * ends prefill_forward when it processes the prefill's result, the first token, and one decode_loop
  * slice at each decode step's result: those ends are the token times. tokenize is the preprocess stage
- * by the stage name rule (build). With no slice read (a server whose trace level or module filter left
- * them out), *placed is false: the request span's gen_ai.latency.* attributes are read as vLLM's. */
+ * by the stage name rule (build). With no prefill or decode slice (a request refused before its
+ * prefill, or the scheduler's spans not in the file), *placed is false: the request span's
+ * gen_ai.latency.* attributes give the model's time and tokens, read as vLLM's. */
 static sp_status place_sglang(otlp *o, const ospan *g, size_t n, size_t rs, uint32_t req, const sgl_stages *sg,
                               bool *placed)
 {
@@ -1804,7 +1806,7 @@ static sp_status place_sglang(otlp *o, const ospan *g, size_t n, size_t rs, uint
                 o->sgl_unknown++;
             break;
         }
-        slices |= stage != SP_EV_NONE || g[i].sgl == SGL_DECODE_LOOP;
+        slices |= g[i].sgl == SGL_PREFILL_FORWARD || g[i].sgl == SGL_DECODE_FORWARD || g[i].sgl == SGL_DECODE_LOOP;
         /* a slice that is a stage by servprof.stage too was added as that (build) */
         if (stage != SP_EV_NONE && g[i].stage == SP_EV_NONE && g[i].end > g[i].start)
             st = sp_ev_add_span(ev, req, stage, g[i].start, g[i].end);
@@ -2600,7 +2602,7 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
                "prefill_forward and decode_forward the prefill and decode stages (the model's time whole: no "
                "kernel split, padding or KV-cache figures), the first token at prefill_forward's end and one "
                "at each decode_loop's end (the scheduler's times, before the detokenizer); %llu of them with no "
-               "slice read from their gen_ai.latency.* attributes; not read: %llu slice%s servprof does not "
+               "prefill or decode slice read from their gen_ai.latency.* attributes as vLLM's; not read: %llu slice%s servprof does not "
                "map%s%s%s, %llu chunked_prefill slice%s (inside prefill_forward), %llu span%s of other names, "
                "%llu span event%s (schedule, retract); left out: %llu trace%s cut short (%llu span%s with no "
                "request root span: the export ended before the request did) and %llu trace%s of another "

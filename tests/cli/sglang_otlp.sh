@@ -30,7 +30,7 @@ f=$src/tests/data/otlp/sglang.jsonl
 "$bin" analyze --no-progress --json "$f" > "$tmp/r.json" 2> "$tmp/r.err" ||
   { echo "FAIL: analyze sglang.jsonl: $(cat "$tmp/r.err")" >&2; fail=1; }
 check "grep -qF \"4 requests read in SGLang's layout: tokenize is the preprocess stage\" '$tmp/r.err'"
-check "grep -qF '0 of them with no slice read from their gen_ai.latency.* attributes; not read: 0 slices servprof does not map, 2 chunked_prefill slices (inside prefill_forward), 0 spans of other names, 9 span events (schedule, retract); left out: 1 trace cut short (5 spans with no request root span' '$tmp/r.err'"
+check "grep -qF '1 of them with no prefill or decode slice read from their gen_ai.latency.* attributes as vLLM'\\''s; not read: 0 slices servprof does not map, 2 chunked_prefill slices (inside prefill_forward), 0 spans of other names, 9 span events (schedule, retract); left out: 1 trace cut short (5 spans with no request root span' '$tmp/r.err'"
 check "[ \$(wc -l < '$tmp/r.err') = 1 ]"
 check "! grep -qF 'with no request span' '$tmp/r.err'"
 "$bin" analyze --no-progress "$f" > "$tmp/r.txt" 2>/dev/null || { echo "FAIL: analyze sglang.jsonl (text)" >&2; fail=1; }
@@ -61,4 +61,36 @@ head -c 5000 "$f" > "$tmp/cut.jsonl"
 rc=$?
 check "[ $rc = 1 ]"
 check "grep -qE 'cut\.jsonl: line 1, column [0-9]+ \(byte [0-9]+\): unterminated string' '$tmp/cut.err'"
+# a slice without its end: the span is malformed (file, line, column), exit 1; --lenient skips it
+sed '2s/"name":"prefill_forward","kind":1,"startTimeUnixNano":"\([0-9]*\)","endTimeUnixNano":"[0-9]*"/"name":"prefill_forward","kind":1,"startTimeUnixNano":"\1"/' "$f" > "$tmp/noend.jsonl"
+"$bin" analyze --no-progress "$tmp/noend.jsonl" > /dev/null 2> "$tmp/noend.err"
+rc=$?
+check "[ $rc = 1 ]"
+check "grep -qF 'noend.jsonl:2:1253: span: missing \"endTimeUnixNano\"' '$tmp/noend.err'"
+"$bin" analyze --no-progress --lenient "$tmp/noend.jsonl" > "$tmp/noend.txt" 2>/dev/null ||
+  { echo "FAIL: analyze --lenient noend.jsonl" >&2; fail=1; }
+check "grep -qF '1 malformed or unresolved record skipped' '$tmp/noend.txt'"
+# partial and hostile shapes (tests/data/otlp/sglang_odd.jsonl; docs/otlp.md, "SGLang"): F's Req root
+# is a child of the caller's span, not in the file (before: a fragment, left out); G has no scheduler
+# spans: its gen_ai.latency.* attributes give its prefill, decode and first and last tokens (TTFT 10,
+# TPOT 20 / 3); H's abort info says 503 (rejected, its status kept); I is a KV transfer's trace
+# (sglang::mooncake), no request; J lacks attributes (its root has only its module, decode_loop no
+# decode_ct, a thread_label that is no string, so that span is one of another name, as is
+# my_custom_slice) and has a spec_verify slice; K and M (line 3) use SGLang's slice names without its
+# root or thread spans: read as before, as generic spans (no prefill or decode stage).
+o=$src/tests/data/otlp/sglang_odd.jsonl
+"$bin" analyze --no-progress --json "$o" > "$tmp/o.json" 2> "$tmp/o.err" ||
+  { echo "FAIL: analyze sglang_odd.jsonl: $(cat "$tmp/o.err")" >&2; fail=1; }
+check "grep -qF \"4 requests read in SGLang's layout\" '$tmp/o.err'"
+check "grep -qF '2 of them with no prefill or decode slice' '$tmp/o.err'"
+check "grep -qF 'not read: 1 slice servprof does not map (spec_verify 1), 0 chunked_prefill slices (inside prefill_forward), 2 spans of other names, 0 span events' '$tmp/o.err'"
+check "grep -qF 'left out: 0 traces cut short (0 spans with no request root span: the export ended before the request did) and 1 trace of another module' '$tmp/o.err'"
+check "[ \$(wc -l < '$tmp/o.err') = 1 ]"
+check "[ \"\$(field '$tmp/o.json' \"[(k, v['count']) for k, v in d['outcomes']['by_outcome'].items() if v['count']], d['outcomes']['statuses']\")\" = \"([('ok', 5), ('rejected', 1)], [{'status': 503, 'count': 1}])\" ]"
+check "[ \"\$(field '$tmp/o.json' \"d['generation']['ttft_us']['min'], d['generation']['ttft_us']['max'], d['generation']['tpot_us']['min'], d['generation']['tpot_us']['max'], d['generation']['output_tokens']\")\" = '(8000.0, 10000.0, 5250.0, 6666.667, 11)' ]"
+check "[ \"\$(field '$tmp/o.json' \"d['generation']['itl_us']['count'], d['generation']['itl_us']['p50'], d['generation']['itl_us']['p95'], d['generation']['itl_us']['mean']\")\" = '(5, 5500.0, 6500.0, 5600.0)' ]"
+sed -n 3p "$o" > "$tmp/generic.jsonl"
+"$bin" analyze --no-progress --json "$tmp/generic.jsonl" > "$tmp/g.json" 2> "$tmp/g.err" || { echo "FAIL: analyze generic.jsonl" >&2; fail=1; }
+check "[ ! -s '$tmp/g.err' ]"
+check "[ \"\$(field '$tmp/g.json' \"d['requests']['count'], 'generation' in d, [(s['name'], s['p95_us']) for s in d['stages'] if s['p95_us']]\")\" = \"(2, False, [('preprocess', 1000.0), ('other', 20000.0)])\" ]"
 exit $fail
