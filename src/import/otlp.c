@@ -1829,10 +1829,16 @@ static sp_status place_sglang(otlp *o, const ospan *g, size_t n, size_t rs, uint
             if (i != rs && g[i].sgl == SGL_DECODE_LOOP)
                 ends[m++] = g[i].end;
         qsort(ends, m, sizeof *ends, u64_cmp);
+        size_t b = 0;   /* a step's result before the first token is none of this request's */
+        while (b < m && ends[b] < first)
+            b++;
         st = sp_ev_add_token(ev, req, k++, first < done ? first : done);
-        for (size_t i = 0; i < m && st == SP_OK; i++)
-            if (ends[i] >= first)   /* a step's result before the first token is none of this request's */
-                st = sp_ev_add_token(ev, req, k++, ends[i] < done ? ends[i] : done);
+        /* with speculative decoding a step accepts several tokens, which the slices do not count: when
+         * completion_tokens says more than the steps, the last step's token takes the last index, so
+         * TPOT stays per token (the pair before it is then no ITL gap) */
+        for (size_t i = b; i < m && st == SP_OK; i++, k++)
+            st = sp_ev_add_token(ev, req, i + 1 == m && out > (int64_t)(k + 1) ? (uint64_t)out - 1 : k,
+                                 ends[i] < done ? ends[i] : done);
         free(ends);
         /* no decode_loop slice (a trace level under 3): the last token ends decode_forward, as vLLM's
          * attributes give the first and the last only */
