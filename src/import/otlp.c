@@ -960,14 +960,23 @@ static sp_str stage_of_name(otlp *o, const char *s, size_t n)
  * SGLang does not write. */
 static uint8_t sgl_slice_of(const char *s, size_t n)
 {
-    static const struct { const char *name; uint8_t sgl; } map[] = {
-        {"tokenize", SGL_TOKENIZE}, {"dispatch", SGL_DISPATCH}, {"api_server_dispatch", SGL_DISPATCH},
-        {"dc_dispatch", SGL_DISPATCH}, {"dpc_dispatch", SGL_DISPATCH}, {"request_process", SGL_REQUEST_PROCESS},
-        {"prefill_waiting", SGL_PREFILL_WAITING}, {"prefill_forward", SGL_PREFILL_FORWARD},
-        {"chunked_prefill", SGL_CHUNKED_PREFILL}, {"decode_waiting", SGL_DECODE_WAITING},
-        {"decode_forward", SGL_DECODE_FORWARD}, {"decode_loop", SGL_DECODE_LOOP}};
+#define SGL_SLICE(lit, v) {lit, sizeof(lit) - 1, v}
+    static const struct { const char *name; size_t len; uint8_t sgl; } map[] = {
+        SGL_SLICE("tokenize", SGL_TOKENIZE), SGL_SLICE("dispatch", SGL_DISPATCH),
+        SGL_SLICE("api_server_dispatch", SGL_DISPATCH), SGL_SLICE("dc_dispatch", SGL_DISPATCH),
+        SGL_SLICE("dpc_dispatch", SGL_DISPATCH), SGL_SLICE("request_process", SGL_REQUEST_PROCESS),
+        SGL_SLICE("prefill_waiting", SGL_PREFILL_WAITING), SGL_SLICE("prefill_forward", SGL_PREFILL_FORWARD),
+        SGL_SLICE("chunked_prefill", SGL_CHUNKED_PREFILL), SGL_SLICE("decode_waiting", SGL_DECODE_WAITING),
+        SGL_SLICE("decode_forward", SGL_DECODE_FORWARD), SGL_SLICE("decode_loop", SGL_DECODE_LOOP)};
+#undef SGL_SLICE
+    /* every span with a name comes here: most names (an HTTP route, a function) leave at this test (the
+     * names above are 8 to 25 bytes, start with one of these letters, and only the two of 8 bytes have
+     * no '_') */
+    bool plain = n == 8;
+    if (n < 8 || n > 25 || !memchr("acdfmpqrstw", s[0], 11) || (memchr(s, '_', n) != NULL) == plain)
+        return SGL_NONE;
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (strlen(map[i].name) == n && memcmp(map[i].name, s, n) == 0)
+        if (map[i].len == n && memcmp(map[i].name, s, n) == 0)
             return map[i].sgl;
     for (size_t i = 0; i < SGL_N_UNMAPPED; i++)
         if (strlen(g_sgl_unmapped[i]) == n && memcmp(g_sgl_unmapped[i], s, n) == 0)

@@ -95,4 +95,29 @@ sed -n 3p "$o" > "$tmp/generic.jsonl"
 "$bin" analyze --no-progress --json "$tmp/generic.jsonl" > "$tmp/g.json" 2> "$tmp/g.err" || { echo "FAIL: analyze generic.jsonl" >&2; fail=1; }
 check "[ ! -s '$tmp/g.err' ]"
 check "[ \"\$(field '$tmp/g.json' \"d['requests']['count'], 'generation' in d, [(s['name'], s['p95_us']) for s in d['stages'] if s['p95_us']]\")\" = \"(2, False, [('preprocess', 1000.0), ('other', 20000.0)])\" ]"
+# every slice name SGLang writes (docs/otlp.md, "SGLang"), one request each: the mapped names as their
+# stages (dispatch's four spellings 1 ms each: 4 ms; decode_waiting 1 ms of queue), the 11 unmapped
+# ones counted by name, and a name SGLang does not write (prefill_forwards) as one of another name
+"$py" - "$tmp/names.jsonl" <<'PY'
+import json, sys
+names = ["tokenize", "dispatch", "api_server_dispatch", "dc_dispatch", "dpc_dispatch", "request_process",
+         "prefill_waiting", "prefill_forward", "chunked_prefill", "decode_waiting", "decode_forward",
+         "decode_loop", "prefill_prepare", "prefill_bootstrap", "prefill_transfer_kv_cache", "decode_prepare",
+         "decode_bootstrap", "decode_transferred", "fake_output", "quick_finish", "mini_lb_launch",
+         "wait_pd_finish", "spec_verify", "prefill_forwards"]
+T0 = 1765000000000000000
+tr = "00000000000000005a1e0000000000ff"
+sid = lambda k: "%016x" % (0xff00 + k)
+attr = lambda k, v: {"key": k, "value": {"stringValue": v}}
+spans = [{"traceId": tr, "spanId": sid(0), "name": " Req 00ff00ff", "kind": 1,
+          "startTimeUnixNano": str(T0), "endTimeUnixNano": str(T0 + 30000000),
+          "attributes": [attr("module", "sglang::request")]}]
+for i, n in enumerate(names):
+    spans.append({"traceId": tr, "spanId": sid(i + 1), "parentSpanId": sid(0), "name": n, "kind": 1,
+                  "startTimeUnixNano": str(T0 + i * 1000000), "endTimeUnixNano": str(T0 + (i + 1) * 1000000)})
+json.dump({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}, open(sys.argv[1], "w"))
+PY
+"$bin" analyze --no-progress --json "$tmp/names.jsonl" > "$tmp/names.json" 2> "$tmp/names.err" || { echo "FAIL: analyze names.jsonl" >&2; fail=1; }
+check "grep -qF 'not read: 11 slices servprof does not map (prefill_prepare 1, prefill_bootstrap 1, prefill_transfer_kv_cache 1, decode_prepare 1, decode_bootstrap 1, decode_transferred 1, fake_output 1, quick_finish 1, mini_lb_launch 1, wait_pd_finish 1, spec_verify 1), 1 chunked_prefill slice (inside prefill_forward), 1 span of other names' '$tmp/names.err'"
+check "[ \"\$(field '$tmp/names.json' \"[(s['name'], s['p95_us']) for s in d['stages'] if s['p95_us']]\")\" = \"[('queue', 2000.0), ('preprocess', 1000.0), ('decode', 1000.0), ('dispatch', 4000.0), ('prefill', 1000.0), ('request_process', 1000.0), ('other', 20000.0)]\" ]"
 exit $fail
