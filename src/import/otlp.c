@@ -121,6 +121,7 @@ typedef struct ospan {
     int8_t finish_outcome;   /* gen_ai.response.finish_reasons as an outcome (sp_outcome); < 0 absent */
     uint8_t tgi;             /* TGI_SPAN_*: what the span is in TGI's layout */
     bool tgi_done;           /* a TGI handler span with total_time: the router saw the last token */
+    bool sgl_autoclosed;     /* an SGLang thread span its tracer closed itself (outcome_of) */
     int64_t batch;           /* servprof.batch */
     int64_t input_tokens;    /* gen_ai.usage.prompt_tokens; < 0 unknown */
     int64_t output_tokens;   /* gen_ai.usage.completion_tokens; < 0 unknown */
@@ -178,6 +179,8 @@ typedef struct otlp {
     uint64_t sgl_cut;        /* SGLang's traces with no request span (cut short), and their spans */
     uint64_t sgl_cut_spans;
     uint64_t sgl_other_module; /* SGLang's traces of another module's root (no request) */
+    uint64_t sgl_multi_req;  /* SGLang requests whose trace holds more than one Req span (PD
+                              * disaggregation's prefill and decode servers): the earliest is read */
     uint64_t sgl_attrs_only; /* SGLang requests with no prefill or decode slice: read from their
                               * gen_ai.latency.* attributes */
     uint64_t sgl_unmapped[SGL_N_UNMAPPED]; /* slices not mapped, by name */
@@ -218,6 +221,7 @@ typedef struct sread {
     uint8_t sgl_module;      /* a "module" string: SGL_REQ ("sglang::request"), SGL_OTHER_MODULE
                               * ("sglang::..." else), SGL_NONE */
     bool sgl_thread_label, sgl_pid; /* a "thread_label" string, an integer "pid" */
+    bool sgl_autoclosed;     /* "reason" (or "abort_info"): the tracer's own auto-close */
     int64_t sgl_status_code; /* an integer "status_code" in 100..999; -1 none */
     uint32_t nevents;        /* events read */
     uint8_t (*links)[24];    /* "links" as read: trace id then span id; OTLP_MAX_LINKS of room */
@@ -460,7 +464,7 @@ enum attr {
     A_NONE = -1, A_STAGE = LAT_COUNT, A_REQUEST, A_BATCH, A_PROMPT_TOKENS, A_COMPLETION_TOKENS, A_BATCH_EFFECTIVE,
     A_BATCH_PADDED, A_OUTCOME, A_HTTP_STATUS, A_TRITON_MODEL, A_TRITON_VERSION, A_TRITON_REQUEST,
     A_FINISH_REASONS, A_NUM_SEQUENCES, A_GRPC_STATUS, A_TGI_PARAMS, A_TGI_BATCH_SIZE, A_TGI_GENERATION,
-    A_SGL_MODULE, A_SGL_THREAD_LABEL, A_SGL_PID, A_SGL_STATUS_CODE,
+    A_SGL_MODULE, A_SGL_THREAD_LABEL, A_SGL_PID, A_SGL_STATUS_CODE, A_SGL_REASON,
     A_TGI_DUR   /* + enum tgi_dur */
 };
 
@@ -511,6 +515,8 @@ static int attr_of(const char *k, size_t n)
         return A_SGL_PID;
     if (IS("status_code"))
         return A_SGL_STATUS_CODE;
+    if (IS("reason") || IS("abort_info"))
+        return A_SGL_REASON;
     /* Triton's OpenTelemetry mode: these names in its docs, the triton. ones in an earlier tracer
      * (docs/triton.md, "OpenTelemetry mode") */
     if (IS("model_name") || IS("triton.model_name"))
@@ -871,6 +877,11 @@ static sp_status read_attributes(otlp *o, sread *r)
                     r->sgl_thread_label = v.type == SP_JSON_STRING;
                 } else if (which == A_SGL_PID) {
                     r->sgl_pid = token_int(&v, &x);
+                } else if (which == A_SGL_REASON) {
+                    /* the tracer's own abort when a request's context is dropped with a thread span
+                     * open (trace.py's __del__; trace_async.py writes it as abort_info) */
+                    r->sgl_autoclosed = v.type == SP_JSON_STRING && v.len == 31 &&
+                                        memcmp(v.str, "have unclosed span, auto closed", 31) == 0;
                 } else if (which == A_SGL_STATUS_CODE) {
                     if (token_int(&v, &x) && x >= 100 && x <= 999)
                         r->sgl_status_code = x;
@@ -1024,7 +1035,7 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
     r->batch_size = -1;
     r->tgi_gen_tokens = 0;
     r->sgl_module = SGL_NONE;
-    r->sgl_thread_label = r->sgl_pid = false;
+    r->sgl_thread_label = r->sgl_pid = r->sgl_autoclosed = false;
     r->sgl_status_code = -1;
     r->nevents = 0;
     r->nlinks = 0;
@@ -1254,6 +1265,7 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
         r->s.sgl = r->sgl_module;
     else if (r->sgl_thread_label && r->sgl_pid) {
         r->s.sgl = SGL_THREAD;
+        r->s.sgl_autoclosed = r->sgl_autoclosed;
         if (r->sgl_status_code > 0 && r->s.http_status == 0)
             r->s.http_status = (int32_t)r->sgl_status_code;
     } else if (r->has_name)
@@ -1784,10 +1796,12 @@ static sp_status place_sglang(otlp *o, const ospan *g, size_t n, size_t rs, uint
     bool slices = false;
     sp_status st = SP_OK;
     o->sgl_requests++;
+    bool multi = false;
     for (size_t i = 0; i < n && st == SP_OK; i++) {
         o->sgl_events += g[i].nevents;
         if (i == rs)
             continue;
+        multi |= g[i].sgl == SGL_REQ;
         sp_str stage = SP_EV_NONE;
         switch (g[i].sgl) {
         case SGL_DISPATCH: stage = sg->dispatch; break;
@@ -1821,6 +1835,7 @@ static sp_status place_sglang(otlp *o, const ospan *g, size_t n, size_t rs, uint
             st = sp_ev_add_span(ev, req, stage, g[i].start, g[i].end);
     }
     *placed = slices;
+    o->sgl_multi_req += multi;
     if (st || !slices) {
         o->sgl_attrs_only += st == SP_OK;
         return st;
@@ -2117,9 +2132,10 @@ static int outcome_of(const ospan *g, size_t n, size_t rs)
     /* SGLang sets ERROR on a thread span only when it aborts the request with error info (trace.py's
      * abort(abort_info): a request over the KV capacity, a failed KV transfer, ...), while a client's
      * abort leaves it unset: the request failed, whatever its finish reason ("abort" reads cancelled),
-     * as the info's status_code says when it gives one (docs/otlp.md, "SGLang") */
+     * as the info's status_code says when it gives one (docs/otlp.md, "SGLang"); not the tracer's own
+     * auto-close of a span left open, which says nothing of the request */
     for (size_t i = 0; i < n; i++)
-        if (g[i].sgl == SGL_THREAD && g[i].span_status == SPAN_STATUS_ERROR) {
+        if (g[i].sgl == SGL_THREAD && g[i].span_status == SPAN_STATUS_ERROR && !g[i].sgl_autoclosed) {
             oc = g[i].http_status >= 400 ? http_outcome(g[i].http_status) : SP_OUTCOME_ERROR;
             break;
         }
@@ -2390,7 +2406,7 @@ static sp_status build(otlp *o)
             q->outcome = (uint8_t)oc;
         q->status = g[rs].http_status;
         for (size_t i = 0; sgl && i < n && q->status == 0; i++)   /* SGLang's abort info (outcome_of) */
-            if (g[i].sgl == SGL_THREAD && g[i].span_status == SPAN_STATUS_ERROR)
+            if (g[i].sgl == SGL_THREAD && g[i].span_status == SPAN_STATUS_ERROR && !g[i].sgl_autoclosed)
                 q->status = g[i].http_status;
         for (size_t i = 0; i < n && st == SP_OK; i++) {
             if (i != rs && g[i].stage != SP_EV_NONE)
@@ -2621,7 +2637,9 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
                "map%s%s%s, %llu chunked_prefill slice%s (inside prefill_forward), %llu span%s of other names, "
                "%llu span event%s (schedule, retract); left out: %llu trace%s cut short (%llu span%s with no "
                "request root span: the export ended before the request did) and %llu trace%s of another "
-               "module (e.g. sglang::mooncake's KV transfers) (docs/otlp.md, \"SGLang\")", ctx->name,
+               "module (e.g. sglang::mooncake's KV transfers); %llu request%s with more than one Req span "
+               "(PD disaggregation's prefill and decode servers, not mapped: the earliest is the request, "
+               "the others' slices its stages) (docs/otlp.md, \"SGLang\")", ctx->name,
                (unsigned long long)o.sgl_requests, o.sgl_requests == 1 ? "" : "s",
                (unsigned long long)o.sgl_attrs_only, (unsigned long long)unmapped, unmapped == 1 ? "" : "s",
                unmapped ? " (" : "", names, unmapped ? ")" : "",
@@ -2630,7 +2648,8 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
                (unsigned long long)o.sgl_events, o.sgl_events == 1 ? "" : "s",
                (unsigned long long)o.sgl_cut, o.sgl_cut == 1 ? "" : "s",
                (unsigned long long)o.sgl_cut_spans, o.sgl_cut_spans == 1 ? "" : "s",
-               (unsigned long long)o.sgl_other_module, o.sgl_other_module == 1 ? "" : "s");
+               (unsigned long long)o.sgl_other_module, o.sgl_other_module == 1 ? "" : "s",
+               (unsigned long long)o.sgl_multi_req, o.sgl_multi_req == 1 ? "" : "s");
     }
     if (st == SP_OK && o.negative_lat_spans)
         sp_log(SP_LOG_WARN, "%s:%u:%u: %llu span%s (the first here) carr%s a negative gen_ai.latency.* value, read as "
