@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/sort.h"
 #include "common/tracectx.h"
 #include "common/util_int.h"
 #include "import/import_int.h"
@@ -1766,14 +1767,117 @@ static sp_status place_tgi(otlp *o, const ospan *g, size_t n, size_t base, size_
     return SP_OK;
 }
 
+/* The stages SGLang's slices become (interned with a file's first SGLang trace, build). */
 typedef struct sgl_stages {
     sp_str dispatch, request_process, prefill, decode;
 } sgl_stages;
 
-static int u64_cmp(const void *a, const void *b)
+/* What an SGLang request's slices say beyond their stages (sgl_slice_stages): the first token (the
+ * earliest prefill_forward's end: a retracted request prefills again), decode_forward's end, how many
+ * decode_loop slices, and whether any of these model slices is there. */
+typedef struct sgl_marks {
+    uint64_t first, dec_end;
+    size_t nloops;
+    bool model;
+} sgl_marks;
+
+/* Adds the slices of the request's trace [g, g+n) as its stages (the table in docs/otlp.md, "SGLang")
+ * and counts what is not read. */
+static sp_status sgl_slice_stages(otlp *o, const ospan *g, size_t n, size_t rs, uint32_t req, const sgl_stages *sg,
+                                  sgl_marks *mk)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
+    *mk = (sgl_marks){UINT64_MAX, 0, 0, false};
+    bool multi = false;
+    sp_status st = SP_OK;
+    for (size_t i = 0; i < n && st == SP_OK; i++) {
+        o->sgl_events += g[i].nevents;
+        if (i == rs)
+            continue;
+        multi |= g[i].sgl == SGL_REQ;
+        sp_str stage = SP_EV_NONE;
+        switch (g[i].sgl) {
+        case SGL_DISPATCH: stage = sg->dispatch; break;
+        case SGL_REQUEST_PROCESS: stage = sg->request_process; break;
+        case SGL_PREFILL_WAITING:
+        case SGL_DECODE_WAITING: stage = o->ks.queue; break;
+        case SGL_PREFILL_FORWARD:
+            stage = sg->prefill;
+            mk->first = g[i].end < mk->first ? g[i].end : mk->first;
+            break;
+        case SGL_DECODE_FORWARD:
+            stage = sg->decode;
+            mk->dec_end = g[i].end > mk->dec_end ? g[i].end : mk->dec_end;
+            break;
+        case SGL_DECODE_LOOP: mk->nloops++; break;
+        case SGL_CHUNKED_PREFILL: o->sgl_chunked++; break;
+        case SGL_REQ:
+        case SGL_OTHER_MODULE:
+        case SGL_THREAD:
+        case SGL_TOKENIZE: break;
+        default:
+            if (g[i].sgl >= SGL_UNMAPPED)
+                o->sgl_unmapped[g[i].sgl - SGL_UNMAPPED]++;
+            else if (g[i].stage == SP_EV_NONE)
+                o->sgl_unknown++;
+            break;
+        }
+        mk->model |= g[i].sgl == SGL_PREFILL_FORWARD || g[i].sgl == SGL_DECODE_FORWARD || g[i].sgl == SGL_DECODE_LOOP;
+        /* a slice that is a stage by servprof.stage too was added as that (build) */
+        if (stage != SP_EV_NONE && g[i].stage == SP_EV_NONE && g[i].end > g[i].start)
+            st = sp_ev_add_span(o->ctx->ev, req, stage, g[i].start, g[i].end);
+    }
+    o->sgl_multi_req += multi;
+    return st;
+}
+
+/* The request's tokens from its slices: the first at prefill_forward's end, one more at each
+ * decode_loop's end after it, in time order; its output tokens completion_tokens, else their count. */
+static sp_status sgl_tokens(otlp *o, const ospan *g, size_t n, size_t rs, uint32_t req, const sgl_marks *mk)
+{
+    struct sp_events *ev = o->ctx->ev;
+    const uint64_t done = ev->requests[req].done_ns;
+    int64_t out = g[rs].output_tokens;   /* gen_ai.usage.completion_tokens on the root (request_tracing.py) */
+    for (size_t i = 0; i < n && out < 0; i++)
+        out = g[i].output_tokens;
+    uint64_t k = 0;
+    sp_status st = SP_OK;
+    if (mk->first != UINT64_MAX) {
+        uint64_t *ends = malloc((mk->nloops ? mk->nloops : 1) * sizeof *ends);
+        if (!ends)
+            return SP_ERR_NOMEM;
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (i != rs && g[i].sgl == SGL_DECODE_LOOP)
+                ends[m++] = g[i].end;
+        if ((st = sp_sort_u64(ends, m, NULL))) {
+            free(ends);
+            return st;
+        }
+        size_t b = 0;   /* a step's result before the first token is none of this request's */
+        while (b < m && ends[b] < mk->first)
+            b++;
+        st = sp_ev_add_token(ev, req, k++, mk->first < done ? mk->first : done);
+        /* with speculative decoding a step accepts several tokens, which the slices do not count: when
+         * completion_tokens says more than the steps, the last step's token takes the last index, so
+         * TPOT stays per token (the pair before it is then no ITL gap) */
+        for (size_t i = b; i < m && st == SP_OK; i++, k++)
+            st = sp_ev_add_token(ev, req, i + 1 == m && out > (int64_t)(k + 1) ? (uint64_t)out - 1 : k,
+                                 ends[i] < done ? ends[i] : done);
+        free(ends);
+        /* no decode_loop slice (a trace level under 3): the last token ends decode_forward, as vLLM's
+         * attributes give the first and the last only */
+        if (st == SP_OK && k == 1 && out >= 2 && mk->dec_end > mk->first) {
+            st = sp_ev_add_token(ev, req, (uint64_t)out - 1, mk->dec_end < done ? mk->dec_end : done);
+            k = (uint64_t)out;
+        }
+    }
+    if (st || (out < 0 && k == 0))
+        return st;
+    sp_ev_request_cold *rc;
+    if ((st = sp_ev_cold_get(ev, req, &rc)))
+        return st;
+    rc->output_tokens = out >= 0 ? out : (int64_t)k;
+    return SP_OK;
 }
 
 /* SGLang's slices placed as the request's stages and tokens (docs/otlp.md, "SGLang"). Each slice has
@@ -1789,95 +1893,15 @@ static int u64_cmp(const void *a, const void *b)
 static sp_status place_sglang(otlp *o, const ospan *g, size_t n, size_t rs, uint32_t req, const sgl_stages *sg,
                               bool *placed)
 {
-    struct sp_events *ev = o->ctx->ev;
-    const uint64_t done = ev->requests[req].done_ns;
-    uint64_t first = UINT64_MAX, dec_end = 0;
-    size_t nloops = 0;
-    bool slices = false;
-    sp_status st = SP_OK;
     o->sgl_requests++;
-    bool multi = false;
-    for (size_t i = 0; i < n && st == SP_OK; i++) {
-        o->sgl_events += g[i].nevents;
-        if (i == rs)
-            continue;
-        multi |= g[i].sgl == SGL_REQ;
-        sp_str stage = SP_EV_NONE;
-        switch (g[i].sgl) {
-        case SGL_DISPATCH: stage = sg->dispatch; break;
-        case SGL_REQUEST_PROCESS: stage = sg->request_process; break;
-        case SGL_PREFILL_WAITING:
-        case SGL_DECODE_WAITING: stage = o->ks.queue; break;
-        case SGL_PREFILL_FORWARD:
-            stage = sg->prefill;
-            first = g[i].end < first ? g[i].end : first;   /* a retracted request prefills again */
-            break;
-        case SGL_DECODE_FORWARD:
-            stage = sg->decode;
-            dec_end = g[i].end > dec_end ? g[i].end : dec_end;
-            break;
-        case SGL_DECODE_LOOP: nloops++; break;
-        case SGL_CHUNKED_PREFILL: o->sgl_chunked++; break;
-        case SGL_REQ:
-        case SGL_OTHER_MODULE:
-        case SGL_THREAD:
-        case SGL_TOKENIZE: break;
-        default:
-            if (g[i].sgl >= SGL_UNMAPPED)
-                o->sgl_unmapped[g[i].sgl - SGL_UNMAPPED]++;
-            else if (g[i].stage == SP_EV_NONE)
-                o->sgl_unknown++;
-            break;
-        }
-        slices |= g[i].sgl == SGL_PREFILL_FORWARD || g[i].sgl == SGL_DECODE_FORWARD || g[i].sgl == SGL_DECODE_LOOP;
-        /* a slice that is a stage by servprof.stage too was added as that (build) */
-        if (stage != SP_EV_NONE && g[i].stage == SP_EV_NONE && g[i].end > g[i].start)
-            st = sp_ev_add_span(ev, req, stage, g[i].start, g[i].end);
-    }
-    *placed = slices;
-    o->sgl_multi_req += multi;
-    if (st || !slices) {
+    sgl_marks mk;
+    sp_status st = sgl_slice_stages(o, g, n, rs, req, sg, &mk);
+    *placed = mk.model;
+    if (st || !mk.model) {
         o->sgl_attrs_only += st == SP_OK;
         return st;
     }
-    int64_t out = g[rs].output_tokens;   /* gen_ai.usage.completion_tokens on the root (request_tracing.py) */
-    for (size_t i = 0; i < n && out < 0; i++)
-        out = g[i].output_tokens;
-    uint64_t k = 0;
-    if (first != UINT64_MAX) {
-        uint64_t *ends = malloc((nloops ? nloops : 1) * sizeof *ends);
-        if (!ends)
-            return SP_ERR_NOMEM;
-        size_t m = 0;
-        for (size_t i = 0; i < n; i++)
-            if (i != rs && g[i].sgl == SGL_DECODE_LOOP)
-                ends[m++] = g[i].end;
-        qsort(ends, m, sizeof *ends, u64_cmp);
-        size_t b = 0;   /* a step's result before the first token is none of this request's */
-        while (b < m && ends[b] < first)
-            b++;
-        st = sp_ev_add_token(ev, req, k++, first < done ? first : done);
-        /* with speculative decoding a step accepts several tokens, which the slices do not count: when
-         * completion_tokens says more than the steps, the last step's token takes the last index, so
-         * TPOT stays per token (the pair before it is then no ITL gap) */
-        for (size_t i = b; i < m && st == SP_OK; i++, k++)
-            st = sp_ev_add_token(ev, req, i + 1 == m && out > (int64_t)(k + 1) ? (uint64_t)out - 1 : k,
-                                 ends[i] < done ? ends[i] : done);
-        free(ends);
-        /* no decode_loop slice (a trace level under 3): the last token ends decode_forward, as vLLM's
-         * attributes give the first and the last only */
-        if (st == SP_OK && k == 1 && out >= 2 && dec_end > first) {
-            st = sp_ev_add_token(ev, req, (uint64_t)out - 1, dec_end < done ? dec_end : done);
-            k = (uint64_t)out;
-        }
-    }
-    if (st || (out < 0 && k == 0))
-        return st;
-    sp_ev_request_cold *rc;
-    if ((st = sp_ev_cold_get(ev, req, &rc)))
-        return st;
-    rc->output_tokens = out >= 0 ? out : (int64_t)k;
-    return SP_OK;
+    return sgl_tokens(o, g, n, rs, req, &mk);
 }
 
 /* The request of a trace's request span: named by its servprof.request string when it has one that
