@@ -57,7 +57,8 @@ enum { TGI_SPAN_NONE, TGI_SPAN_HANDLER, TGI_SPAN_BATCH, TGI_SPAN_SEND, TGI_SPAN_
 
 /* What a span is in SGLang's request tracing (docs/otlp.md, "SGLang"; observability/trace.py and
  * req_time_stats.py): the request's root span (attribute module "sglang::request"), another module's
- * root (e.g. "sglang::mooncake", a KV transfer's: no request), a thread span (thread_label and pid), or
+ * root (e.g. "sglang::mooncake", a KV transfer's: no request), a thread span (thread_label and pid, named
+ * "... (host:... | pid:...)"), or
  * a slice, named for its RequestStage. A slice's name counts only in a trace with a root or thread span
  * of SGLang's: another service's span called "decode_loop" is not read so. */
 enum {
@@ -1264,7 +1265,9 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
     r->s.nevents = (uint16_t)(r->nevents < UINT16_MAX ? r->nevents : UINT16_MAX);
     if (r->sgl_module != SGL_NONE)
         r->s.sgl = r->sgl_module;
-    else if (r->sgl_thread_label && r->sgl_pid) {
+    else if (r->sgl_thread_label && r->sgl_pid && r->has_name && r->name_len >= 6 &&
+             memmem(r->name, r->name_len, "(host:", 6)) {
+        /* SGLang names a thread span "<label> [TP n] (host:<8 hex> | pid:<pid>)" (trace.py) */
         r->s.sgl = SGL_THREAD;
         r->s.sgl_autoclosed = r->sgl_autoclosed;
         if (r->sgl_status_code > 0 && r->s.http_status == 0)
