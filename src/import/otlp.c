@@ -2374,17 +2374,33 @@ static sp_status build(otlp *o)
             if (g[i].server && !g[i].not_request)
                 rs = i;
         size_t base = (size_t)(g - o->spans);
-        if (sgl && (rs == n || g[rs].sgl == SGL_OTHER_MODULE)) {
-            /* no request: a trace cut short (the API server ends the Req root last, so an export that
-             * stopped before the request finished has its slices only), or another module's root
-             * (sglang::mooncake's KV transfers); counted in SGLang's warning, not as fragments */
+        if (sgl && rs < n && g[rs].sgl == SGL_OTHER_MODULE) {
+            /* another module's root (sglang::mooncake's KV transfers): no request; counted in SGLang's
+             * warning, not as a fragment */
             ev->files[file].ignored += n;
-            if (rs == n) {
-                o->sgl_cut++;
-                o->sgl_cut_spans += n;
-            } else {
-                o->sgl_other_module++;
+            o->sgl_other_module++;
+            continue;
+        }
+        if (sgl && rs == n) {
+            /* a request cut short: the API server ends the Req root last, so an export that stopped
+             * before the request finished has its threads' spans and slices only. An unfinished request
+             * (DESIGN 8a: the trace ended first), arriving at its first span's start (tokenize starts
+             * at the API server's receipt), known by its trace id; counted in SGLang's warning */
+            char id[33];
+            for (int i = 0; i < 16; i++)
+                snprintf(id + 2 * i, 3, "%02x", g[0].trace[i]);
+            uint32_t req;
+            if ((st = sp_ev_request_ref(ev, file, id, 32, &req)))
+                break;
+            sp_ev_request *q = &ev->requests[req];
+            if (!q->has_record) {
+                q->arrival_ns = g[0].start;   /* g is in start order */
+                q->done_ns = SP_TIME_NONE;
+                q->outcome = SP_OUTCOME_UNFINISHED;
+                q->has_record = true;
             }
+            o->sgl_cut++;
+            o->sgl_cut_spans += n;
             continue;
         }
         if (sgl && sg.dispatch == SP_EV_NONE &&
@@ -2662,9 +2678,9 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
                "at each decode_loop's end (the scheduler's times, before the detokenizer); %llu of them with no "
                "prefill or decode slice read from their gen_ai.latency.* attributes as vLLM's; not read: %llu slice%s servprof does not "
                "map%s%s%s, %llu chunked_prefill slice%s (inside prefill_forward), %llu span%s of other names, "
-               "%llu span event%s (schedule, retract); left out: %llu trace%s cut short (%llu span%s with no "
-               "request root span: the export ended before the request did) and %llu trace%s of another "
-               "module (e.g. sglang::mooncake's KV transfers); %llu request%s with more than one Req span "
+               "%llu span event%s (schedule, retract); %llu trace%s cut short read as %s (%llu span%s with "
+               "no request root span: the export ended before the request did, so no stages); left out: "
+               "%llu trace%s of another module (e.g. sglang::mooncake's KV transfers); %llu request%s with more than one Req span "
                "(PD disaggregation's prefill and decode servers, not mapped: the earliest is the request, "
                "the others' slices its stages) (docs/otlp.md, \"SGLang\")", ctx->name,
                (unsigned long long)o.sgl_requests, o.sgl_requests == 1 ? "" : "s",
@@ -2674,6 +2690,7 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
                (unsigned long long)o.sgl_unknown, o.sgl_unknown == 1 ? "" : "s",
                (unsigned long long)o.sgl_events, o.sgl_events == 1 ? "" : "s",
                (unsigned long long)o.sgl_cut, o.sgl_cut == 1 ? "" : "s",
+               o.sgl_cut == 1 ? "an unfinished request" : "unfinished requests",
                (unsigned long long)o.sgl_cut_spans, o.sgl_cut_spans == 1 ? "" : "s",
                (unsigned long long)o.sgl_other_module, o.sgl_other_module == 1 ? "" : "s",
                (unsigned long long)o.sgl_multi_req, o.sgl_multi_req == 1 ? "" : "s");

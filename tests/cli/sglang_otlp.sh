@@ -3,9 +3,10 @@
 # tests/data/otlp/sglang.jsonl, hand-written in the layout of SGLang's observability/trace.py,
 # req_time_stats.py and request_tracing.py (docs/otlp.md, "SGLang", where every figure below is
 # worked by hand from the file's span times, in ms after its first span):
-# - 5 traces: 4 requests (A and B ok, C cancelled by its client: finish reason abort, D an error:
-#   its scheduler thread span ends in ERROR with the abort info), and E cut short (the export ended
-#   before its Req root span): left out, counted in the one SGLang warning, not as a fragment;
+# - 5 requests: A and B ok, C cancelled by its client (finish reason abort), D an error (its scheduler
+#   thread span ends in ERROR with the abort info), E unfinished (cut short: the export ended before
+#   its Req root span; arrival 55, its first span's start), counted in the one SGLang warning, not as
+#   a fragment;
 # - stages (p95 = the larger of A's and B's): preprocess 2 (tokenize), dispatch 0.2, request_process
 #   0.5, queue 9 (B's prefill_waiting; A's 5 + decode_waiting 0.5), prefill 15 (B's prefill_forward),
 #   decode 36.1 (A's decode_forward), other 3.7 (A: 2.2-2.5 and 56.6-60);
@@ -15,7 +16,7 @@
 # - the verdict: decode, the model's time as a whole (group model), never "move it off the request
 #   path"; prefill 26% a model candidate too, then queue 14%.
 # Before (the ref binary, generic reading with vLLM's attributes on the Req root): no queue stage (its
-# 9 ms inside a prefill of 25.9 ms), D read as cancelled, no ITL, E said to be a fragment.
+# 9 ms inside a prefill of 25.9 ms), D read as cancelled, no ITL, E left out as a fragment.
 # tests/data/otlp/sglang_odd.jsonl: hostile and partial shapes (docs/otlp.md, "SGLang"): counted in
 # the warning, never a crash. A truncated file is an error naming the file and line.
 # Run as: bash sglang_otlp.sh BINARY SOURCE_DIR
@@ -30,11 +31,11 @@ f=$src/tests/data/otlp/sglang.jsonl
 "$bin" analyze --no-progress --json "$f" > "$tmp/r.json" 2> "$tmp/r.err" ||
   { echo "FAIL: analyze sglang.jsonl: $(cat "$tmp/r.err")" >&2; fail=1; }
 check "grep -qF \"4 requests read in SGLang's layout: tokenize is the preprocess stage\" '$tmp/r.err'"
-check "grep -qF '1 of them with no prefill or decode slice read from their gen_ai.latency.* attributes as vLLM'\\''s; not read: 0 slices servprof does not map, 2 chunked_prefill slices (inside prefill_forward), 0 spans of other names, 9 span events (schedule, retract); left out: 1 trace cut short (5 spans with no request root span' '$tmp/r.err'"
+check "grep -qF '1 of them with no prefill or decode slice read from their gen_ai.latency.* attributes as vLLM'\\''s; not read: 0 slices servprof does not map, 2 chunked_prefill slices (inside prefill_forward), 0 spans of other names, 9 span events (schedule, retract); 1 trace cut short read as an unfinished request (5 spans with no request root span' '$tmp/r.err'"
 check "[ \$(wc -l < '$tmp/r.err') = 1 ]"
 check "! grep -qF 'with no request span' '$tmp/r.err'"
 "$bin" analyze --no-progress "$f" > "$tmp/r.txt" 2>/dev/null || { echo "FAIL: analyze sglang.jsonl (text)" >&2; fail=1; }
-check "grep -qF 'outcomes: 4 requests: 2 ok, 1 error, 1 cancelled' '$tmp/r.txt'"
+check "grep -qF 'outcomes: 5 requests: 2 ok, 1 error, 1 cancelled, 1 unfinished' '$tmp/r.txt'"
 check "grep -qE '^queue +5\.50 ms +9\.00 ms' '$tmp/r.txt'"
 check "grep -qE '^prefill +12\.00 ms +15\.00 ms' '$tmp/r.txt'"
 check "grep -qE '^decode +14\.70 ms +36\.10 ms' '$tmp/r.txt'"
@@ -46,7 +47,7 @@ check "! grep -qE 'move it off the request path|not the bottleneck' '$tmp/r.txt'
 py=$(command -v python3 || true)
 [ -n "$py" ] || { echo "SKIP: no python3" >&2; exit 77; }
 field() { "$py" -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
-check "[ \"\$(field '$tmp/r.json' \"[(k, v['count']) for k, v in d['outcomes']['by_outcome'].items() if v['count']]\")\" = \"[('ok', 2), ('error', 1), ('cancelled', 1)]\" ]"
+check "[ \"\$(field '$tmp/r.json' \"[(k, v['count']) for k, v in d['outcomes']['by_outcome'].items() if v['count']]\")\" = \"[('ok', 2), ('error', 1), ('cancelled', 1), ('unfinished', 1)]\" ]"
 check "[ \"\$(field '$tmp/r.json' \"d['requests']['latency_us']['p50'], d['requests']['latency_us']['p95']\")\" = '(42000.0, 60000.0)' ]"
 check "[ \"\$(field '$tmp/r.json' \"[(s['name'], s['p95_us']) for s in d['stages'] if s['p95_us']]\")\" = \"[('queue', 9000.0), ('preprocess', 2000.0), ('decode', 36100.0), ('dispatch', 200.0), ('prefill', 15000.0), ('request_process', 500.0), ('other', 3700.0)]\" ]"
 check "[ \"\$(field '$tmp/r.json' \"[(s['name'], s['mean_us']) for s in d['stages'] if s['name'] in ('queue', 'prefill', 'decode', 'other')]\")\" = \"[('queue', 7250.0), ('decode', 25400.0), ('prefill', 13500.0), ('other', 2850.0)]\" ]"
@@ -89,9 +90,9 @@ o=$src/tests/data/otlp/sglang_odd.jsonl
   { echo "FAIL: analyze sglang_odd.jsonl: $(cat "$tmp/o.err")" >&2; fail=1; }
 check "grep -qF \"7 requests read in SGLang's layout\" '$tmp/o.err'"
 check "grep -qF '4 of them with no prefill or decode slice' '$tmp/o.err'"
-check "grep -qF 'and 1 trace of another module (e.g. sglang::mooncake'\\''s KV transfers); 1 request with more than one Req span' '$tmp/o.err'"
+check "grep -qF 'left out: 1 trace of another module (e.g. sglang::mooncake'\\''s KV transfers); 1 request with more than one Req span' '$tmp/o.err'"
 check "grep -qF 'not read: 1 slice servprof does not map (spec_verify 1), 0 chunked_prefill slices (inside prefill_forward), 2 spans of other names, 0 span events' '$tmp/o.err'"
-check "grep -qF 'left out: 0 traces cut short (0 spans with no request root span: the export ended before the request did) and 1 trace of another module' '$tmp/o.err'"
+check "grep -qF '0 traces cut short read as unfinished requests (0 spans with no request root span: the export ended before the request did, so no stages); left out: 1 trace of another module' '$tmp/o.err'"
 check "[ \$(wc -l < '$tmp/o.err') = 1 ]"
 check "[ \"\$(field '$tmp/o.json' \"[(k, v['count']) for k, v in d['outcomes']['by_outcome'].items() if v['count']], d['outcomes']['statuses']\")\" = \"([('ok', 8), ('rejected', 1)], [{'status': 503, 'count': 1}])\" ]"
 check "[ \"\$(field '$tmp/o.json' \"d['generation']['ttft_us']['min'], d['generation']['ttft_us']['max'], d['generation']['tpot_us']['min'], d['generation']['tpot_us']['max'], d['generation']['output_tokens']\")\" = '(2000.0, 10000.0, 1200.0, 6666.667, 17)' ]"

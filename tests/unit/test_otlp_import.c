@@ -329,7 +329,7 @@ static void test_tgi(void)
         CHECK_EQ_U64(ev->tokens[i].index, tgi_tok[i].index);
         CHECK_EQ_U64(ev->tokens[i].time_ns, b + tgi_tok[i].at_us * us);
     }
-    if (ev->n_requests == 4) {
+    if (ev->n_requests == 5) {
         CHECK_EQ_U64(sp_ev_cold(ev, &ev->requests[0])->output_tokens, 5);
         CHECK_EQ_U64(sp_ev_cold(ev, &ev->requests[1])->output_tokens, 3);
     }
@@ -353,7 +353,8 @@ static void test_tgi(void)
 
 /* sglang.jsonl: SGLang's request tracing (docs/otlp.md, "SGLang", where each figure is worked by hand
  * from the span times): A and B ok, C cancelled by its client (finish reason abort), D an error (its
- * scheduler thread span in ERROR), E cut short (no Req span: left out). Each slice is a stage of its
+ * scheduler thread span in ERROR), E cut short (no Req span: unfinished, from its first span's start,
+ * with no stages). Each slice is a stage of its
  * own times; the tokens are prefill_forward's end and each decode_loop's end. D has no prefill or
  * decode slice: its Req span's gen_ai.latency.* attributes are read as vLLM's (prefill 30.7-32.9 ms,
  * decode 32.9-33 ms; no token, as it has 0 completion tokens). */
@@ -368,17 +369,20 @@ static void test_sglang(void)
         return;
     }
     const uint64_t b = 1765000000000000000ull, us = 1000;
-    CHECK_EQ_U64(ev->n_requests, 4);
-    if (ev->n_requests == 4) {
+    CHECK_EQ_U64(ev->n_requests, 5);
+    if (ev->n_requests == 5) {
         CHECK_EQ_U64(ev->requests[0].outcome, SP_OUTCOME_OK);
         CHECK_EQ_U64(ev->requests[1].outcome, SP_OUTCOME_OK);
         CHECK_EQ_U64(ev->requests[2].outcome, SP_OUTCOME_CANCELLED);
+        CHECK_EQ_U64(ev->requests[4].outcome, SP_OUTCOME_UNFINISHED);
+        CHECK(ev->requests[4].arrival_ns == b + 55000 * us && ev->requests[4].done_ns == SP_TIME_NONE);
+        CHECK_EQ_U64(ev->requests[4].nspans, 0);
         CHECK_EQ_U64(ev->requests[3].outcome, SP_OUTCOME_ERROR);
         CHECK_EQ_U64(ev->requests[3].status, 0);   /* its abort info gives a reason, no status_code */
         CHECK(ev->requests[0].arrival_ns == b && ev->requests[0].done_ns == b + 60000 * us);
         CHECK_EQ_U64((uint64_t)ev->requests[1].input_tokens, 300);
     }
-    CHECK_EQ_U64(ev->files[0].ignored, 5);   /* E's 5 spans */
+    CHECK_EQ_U64(ev->files[0].ignored, 0);   /* E's spans make its request */
     static const struct { uint32_t req; const char *stage; uint64_t s_us, e_us; } want[] = {
         {0, "preprocess", 0, 2000}, {0, "dispatch", 2000, 2200}, {0, "request_process", 2500, 3000},
         {0, "queue", 3000, 8000}, {0, "prefill", 8000, 20000}, {0, "queue", 20000, 20500},
