@@ -1,7 +1,8 @@
 /* Importer for OpenTelemetry OTLP/JSON traces (docs/otlp.md): resourceSpans/scopeSpans/spans, one
  * document or several (the OTLP file exporter writes one per line). A trace's request span becomes a
  * request with the trace id as its id; stage spans and vLLM's gen_ai.latency.* attributes become its
- * stages; spans carrying servprof.batch become batches. */
+ * stages; spans carrying servprof.batch become batches. vLLM's, text-generation-inference's and SGLang's
+ * spans are read in their engines' layouts (docs/otlp.md). */
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/sort.h"
 #include "common/tracectx.h"
 #include "common/util_int.h"
 #include "import/import_int.h"
@@ -53,6 +55,25 @@ static const char *const g_tgi_names[TGI_DUR_COUNT] = {
 enum { TGI_SPAN_NONE, TGI_SPAN_HANDLER, TGI_SPAN_BATCH, TGI_SPAN_SEND, TGI_SPAN_INFER, TGI_SPAN_PREFILL,
        TGI_SPAN_DECODE };
 
+/* What a span is in SGLang's request tracing (docs/otlp.md, "SGLang"; observability/trace.py and
+ * req_time_stats.py): the request's root span (attribute module "sglang::request"), another module's
+ * root (e.g. "sglang::mooncake", a KV transfer's: no request), a thread span (thread_label and pid, named
+ * "... (host:... | pid:...)"), or
+ * a slice, named for its RequestStage. A slice's name counts only in a trace with a root or thread span
+ * of SGLang's: another service's span called "decode_loop" is not read so. */
+enum {
+    SGL_NONE, SGL_REQ, SGL_OTHER_MODULE, SGL_THREAD, SGL_TOKENIZE, SGL_DISPATCH, SGL_REQUEST_PROCESS,
+    SGL_PREFILL_WAITING, SGL_PREFILL_FORWARD, SGL_CHUNKED_PREFILL, SGL_DECODE_WAITING, SGL_DECODE_FORWARD,
+    SGL_DECODE_LOOP, SGL_UNMAPPED /* + index into g_sgl_unmapped */
+};
+
+/* SGLang's slices that servprof does not map (PD disaggregation's, the mini load balancer's,
+ * speculative decoding's): their time stays `other`, and the file's warning names and counts them. */
+static const char *const g_sgl_unmapped[] = {
+    "prefill_prepare", "prefill_bootstrap", "prefill_transfer_kv_cache", "decode_prepare", "decode_bootstrap",
+    "decode_transferred", "fake_output", "quick_finish", "mini_lb_launch", "wait_pd_finish", "spec_verify"};
+#define SGL_N_UNMAPPED (sizeof g_sgl_unmapped / sizeof g_sgl_unmapped[0])
+
 /* A span link kept (OTLP's Span.Link: the linked span's trace and span id), only on TGI's `infer` and
  * `batch` spans: TGI ties a batch to its members' steps by links both ways (docs/otlp.md). */
 typedef struct olink {
@@ -77,9 +98,11 @@ typedef struct ospan {
     bool has_parent;
     bool is_request;         /* attribute servprof.request, not false */
     bool not_request;        /* attribute servprof.request: false (never the request span) */
+    uint8_t sgl;             /* SGL_*: what the span is in SGLang's layout (meaningful in its traces) */
     sp_str request_id;       /* servprof.request's string value: the request's id; SP_EV_NONE */
     bool has_flags;
     uint8_t flags;           /* "flags": the W3C trace flags (its low 8 bits) */
+    uint16_t nevents;        /* its events (at most OTLP_MAX_EVENTS): counted for SGLang's warning */
     union {
         uint32_t tgi_h;      /* a TGI handler span: index into otlp.tgih, its timings; SP_EV_NONE: none */
         uint32_t tgi_bsize;  /* a TGI batch span: its batch_size; SP_EV_NONE: none given */
@@ -90,7 +113,8 @@ typedef struct ospan {
     int8_t outcome;          /* servprof.outcome (sp_outcome); < 0 absent */
     int8_t span_status;      /* the span's status.code: SPAN_STATUS_UNSET, _OK or _ERROR */
     int16_t grpc_status;     /* rpc.grpc.status_code; < 0 absent */
-    int32_t http_status;     /* http.response.status_code; 0 absent */
+    int32_t http_status;     /* http.response.status_code; 0 absent. An SGLang thread span: the
+                              * status_code its abort info gives (docs/otlp.md, "SGLang") */
     int64_t batch_padded;    /* servprof.batch.padded_tokens; < 0 absent */
     bool server;             /* kind SERVER */
     bool has_batch;
@@ -99,6 +123,7 @@ typedef struct ospan {
     int8_t finish_outcome;   /* gen_ai.response.finish_reasons as an outcome (sp_outcome); < 0 absent */
     uint8_t tgi;             /* TGI_SPAN_*: what the span is in TGI's layout */
     bool tgi_done;           /* a TGI handler span with total_time: the router saw the last token */
+    bool sgl_autoclosed;     /* an SGLang thread span its tracer closed itself (outcome_of) */
     int64_t batch;           /* servprof.batch */
     int64_t input_tokens;    /* gen_ai.usage.prompt_tokens; < 0 unknown */
     int64_t output_tokens;   /* gen_ai.usage.completion_tokens; < 0 unknown */
@@ -154,6 +179,18 @@ typedef struct otlp {
     uint64_t tgi_missing;      /* members a batch's batch_size counts that no link joined to a request */
     uint64_t tgi_partial;      /* requests with some but not all of their steps (infer spans) joined */
     uint64_t tgi_stepped;      /* requests with every step joined */
+    uint64_t sgl_requests;   /* requests read in SGLang's layout */
+    uint64_t sgl_cut;        /* SGLang's traces with no request span (cut short), and their spans */
+    uint64_t sgl_cut_spans;
+    uint64_t sgl_other_module; /* SGLang's traces of another module's root (no request) */
+    uint64_t sgl_multi_req;  /* SGLang requests whose trace holds more than one Req span (PD
+                              * disaggregation's prefill and decode servers): the earliest is read */
+    uint64_t sgl_attrs_only; /* SGLang requests with no prefill or decode slice: read from their
+                              * gen_ai.latency.* attributes */
+    uint64_t sgl_unmapped[SGL_N_UNMAPPED]; /* slices not mapped, by name */
+    uint64_t sgl_unknown;    /* spans of other names in SGLang's requests, not stages */
+    uint64_t sgl_chunked;    /* chunked_prefill slices: inside prefill_forward, not stages */
+    uint64_t sgl_events;     /* span events in SGLang's requests (schedule, retract): not read */
     olink *links;            /* links of TGI's infer and batch spans */
     size_t nlinks, caplinks;
     tgi_join *tj;            /* by sorted span index, while building (TGI's steps); NULL: none */
@@ -185,6 +222,12 @@ typedef struct sread {
     bool tgi_batch_size;     /* an integer "batch_size" field */
     int64_t batch_size;      /* its value */
     uint32_t tgi_gen_tokens; /* a "generation" field in TGI's shape: its tokens (tgi_generation_tokens); 0 */
+    uint8_t sgl_module;      /* a "module" string: SGL_REQ ("sglang::request"), SGL_OTHER_MODULE
+                              * ("sglang::..." else), SGL_NONE */
+    bool sgl_thread_label, sgl_pid; /* a "thread_label" string, an integer "pid" */
+    bool sgl_autoclosed;     /* "reason" (or "abort_info"): the tracer's own auto-close */
+    int64_t sgl_status_code; /* an integer "status_code" in 100..999; -1 none */
+    uint32_t nevents;        /* events read */
     uint8_t (*links)[24];    /* "links" as read: trace id then span id; OTLP_MAX_LINKS of room */
     size_t nlinks;
     uint32_t bad_line, bad_col;   /* where the first problem is when not at the span's start (an event) */
@@ -425,6 +468,7 @@ enum attr {
     A_NONE = -1, A_STAGE = LAT_COUNT, A_REQUEST, A_BATCH, A_PROMPT_TOKENS, A_COMPLETION_TOKENS, A_BATCH_EFFECTIVE,
     A_BATCH_PADDED, A_OUTCOME, A_HTTP_STATUS, A_TRITON_MODEL, A_TRITON_VERSION, A_TRITON_REQUEST,
     A_FINISH_REASONS, A_NUM_SEQUENCES, A_GRPC_STATUS, A_TGI_PARAMS, A_TGI_BATCH_SIZE, A_TGI_GENERATION,
+    A_SGL_MODULE, A_SGL_THREAD_LABEL, A_SGL_PID, A_SGL_STATUS_CODE, A_SGL_REASON,
     A_TGI_DUR   /* + enum tgi_dur */
 };
 
@@ -465,6 +509,18 @@ static int attr_of(const char *k, size_t n)
     for (int i = 0; i < TGI_DUR_COUNT; i++)
         if (strlen(g_tgi_names[i]) == n && memcmp(g_tgi_names[i], k, n) == 0)
             return A_TGI_DUR + i;
+    /* SGLang's root and thread spans (observability/trace.py) and its abort info (a finish reason's
+     * to_json()); names other services use too, so a value of another shape is ignored */
+    if (IS("module"))
+        return A_SGL_MODULE;
+    if (IS("thread_label"))
+        return A_SGL_THREAD_LABEL;
+    if (IS("pid"))
+        return A_SGL_PID;
+    if (IS("status_code"))
+        return A_SGL_STATUS_CODE;
+    if (IS("reason") || IS("abort_info"))
+        return A_SGL_REASON;
     /* Triton's OpenTelemetry mode: these names in its docs, the triton. ones in an earlier tracer
      * (docs/triton.md, "OpenTelemetry mode") */
     if (IS("model_name") || IS("triton.model_name"))
@@ -604,6 +660,7 @@ static sp_status read_events(otlp *o, sread *r)
             bad_at(r, line, col, "\"events\" must hold {\"timeUnixNano\":...,\"name\":...} objects");
             continue;
         }
+        r->nevents++;
         if (++count > OTLP_MAX_EVENTS) {
             bad_at(r, line, col, "more than %u events in one span", OTLP_MAX_EVENTS);
             if (sp_json_skip_rest(&o->lx))
@@ -816,6 +873,22 @@ static sp_status read_attributes(otlp *o, sread *r)
                 } else if (which == A_TGI_BATCH_SIZE) {
                     r->tgi_batch_size = token_int(&v, &x) && x >= 0;
                     r->batch_size = x;
+                } else if (which == A_SGL_MODULE) {
+                    if (v.type == SP_JSON_STRING && v.len >= 8 && memcmp(v.str, "sglang::", 8) == 0)
+                        r->sgl_module = v.len == 15 && memcmp(v.str + 8, "request", 7) == 0 ? SGL_REQ
+                                                                                           : SGL_OTHER_MODULE;
+                } else if (which == A_SGL_THREAD_LABEL) {
+                    r->sgl_thread_label = v.type == SP_JSON_STRING;
+                } else if (which == A_SGL_PID) {
+                    r->sgl_pid = token_int(&v, &x);
+                } else if (which == A_SGL_REASON) {
+                    /* the tracer's own abort when a request's context is dropped with a thread span
+                     * open (trace.py's __del__; trace_async.py writes it as abort_info) */
+                    r->sgl_autoclosed = v.type == SP_JSON_STRING && v.len == 31 &&
+                                        memcmp(v.str, "have unclosed span, auto closed", 31) == 0;
+                } else if (which == A_SGL_STATUS_CODE) {
+                    if (token_int(&v, &x) && x >= 100 && x <= 999)
+                        r->sgl_status_code = x;
                 } else if (which == A_NUM_SEQUENCES) {
                     if (token_int(&v, &x) && x >= 0)   /* another shape: not vLLM's, ignored */
                         r->s.num_seqs = x > INT32_MAX ? INT32_MAX : (int32_t)x;
@@ -897,6 +970,35 @@ static sp_str stage_of_name(otlp *o, const char *s, size_t n)
     return SP_EV_NONE;
 }
 
+/* What an SGLang slice of this name is (RequestStage's stage names in req_time_stats.py; `dispatch`
+ * became `api_server_dispatch` and `dc_dispatch` `dpc_dispatch` in later versions); SGL_NONE for a name
+ * SGLang does not write. */
+static uint8_t sgl_slice_of(const char *s, size_t n)
+{
+#define SGL_SLICE(lit, v) {lit, sizeof(lit) - 1, v}
+    static const struct { const char *name; size_t len; uint8_t sgl; } map[] = {
+        SGL_SLICE("tokenize", SGL_TOKENIZE), SGL_SLICE("dispatch", SGL_DISPATCH),
+        SGL_SLICE("api_server_dispatch", SGL_DISPATCH), SGL_SLICE("dc_dispatch", SGL_DISPATCH),
+        SGL_SLICE("dpc_dispatch", SGL_DISPATCH), SGL_SLICE("request_process", SGL_REQUEST_PROCESS),
+        SGL_SLICE("prefill_waiting", SGL_PREFILL_WAITING), SGL_SLICE("prefill_forward", SGL_PREFILL_FORWARD),
+        SGL_SLICE("chunked_prefill", SGL_CHUNKED_PREFILL), SGL_SLICE("decode_waiting", SGL_DECODE_WAITING),
+        SGL_SLICE("decode_forward", SGL_DECODE_FORWARD), SGL_SLICE("decode_loop", SGL_DECODE_LOOP)};
+#undef SGL_SLICE
+    /* every span with a name comes here: most names (an HTTP route, a function) leave at this test (the
+     * names above are 8 to 25 bytes, start with one of these letters, and only the two of 8 bytes have
+     * no '_') */
+    bool plain = n == 8;
+    if (n < 8 || n > 25 || !memchr("acdfmpqrstw", s[0], 11) || (memchr(s, '_', n) != NULL) == plain)
+        return SGL_NONE;
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (map[i].len == n && memcmp(map[i].name, s, n) == 0)
+            return map[i].sgl;
+    for (size_t i = 0; i < SGL_N_UNMAPPED; i++)
+        if (strlen(g_sgl_unmapped[i]) == n && memcmp(g_sgl_unmapped[i], s, n) == 0)
+            return (uint8_t)(SGL_UNMAPPED + i);
+    return SGL_NONE;
+}
+
 static sp_status skip_or_fail(otlp *o, sp_status st)
 {
     if (st != SP_ERR_PARSE)
@@ -936,6 +1038,10 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
     r->tgi_params = r->tgi_batch_size = false;
     r->batch_size = -1;
     r->tgi_gen_tokens = 0;
+    r->sgl_module = SGL_NONE;
+    r->sgl_thread_label = r->sgl_pid = r->sgl_autoclosed = false;
+    r->sgl_status_code = -1;
+    r->nevents = 0;
     r->nlinks = 0;
     r->s.line = line;
     r->s.column = col;
@@ -1158,6 +1264,18 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
         }
     }
 #undef NAMED
+    r->s.nevents = (uint16_t)(r->nevents < UINT16_MAX ? r->nevents : UINT16_MAX);
+    if (r->sgl_module != SGL_NONE)
+        r->s.sgl = r->sgl_module;
+    else if (r->sgl_thread_label && r->sgl_pid && r->has_name && r->name_len >= 6 &&
+             memmem(r->name, r->name_len, "(host:", 6)) {
+        /* SGLang names a thread span "<label> [TP n] (host:<8 hex> | pid:<pid>)" (trace.py) */
+        r->s.sgl = SGL_THREAD;
+        r->s.sgl_autoclosed = r->sgl_autoclosed;
+        if (r->sgl_status_code > 0 && r->s.http_status == 0)
+            r->s.http_status = (int32_t)r->sgl_status_code;
+    } else if (r->has_name)
+        r->s.sgl = sgl_slice_of(r->name, r->name_len);
     struct sp_events *ev = o->ctx->ev;
     sp_status st;
     if (r->has_stage) {
@@ -1678,6 +1796,143 @@ static sp_status place_tgi(otlp *o, const ospan *g, size_t n, size_t base, size_
     return SP_OK;
 }
 
+/* The stages SGLang's slices become (interned with a file's first SGLang trace, build). */
+typedef struct sgl_stages {
+    sp_str dispatch, request_process, prefill, decode;
+} sgl_stages;
+
+/* What an SGLang request's slices say beyond their stages (sgl_slice_stages): the first token (the
+ * earliest prefill_forward's end: a retracted request prefills again), decode_forward's end, how many
+ * decode_loop slices, and whether any of these model slices is there. */
+typedef struct sgl_marks {
+    uint64_t first, dec_end;
+    size_t nloops;
+    bool model;
+} sgl_marks;
+
+/* Adds the slices of the request's trace [g, g+n) as its stages (the table in docs/otlp.md, "SGLang")
+ * and counts what is not read. */
+static sp_status sgl_slice_stages(otlp *o, const ospan *g, size_t n, size_t rs, uint32_t req, const sgl_stages *sg,
+                                  sgl_marks *mk)
+{
+    *mk = (sgl_marks){UINT64_MAX, 0, 0, false};
+    bool multi = false;
+    sp_status st = SP_OK;
+    for (size_t i = 0; i < n && st == SP_OK; i++) {
+        o->sgl_events += g[i].nevents;
+        if (i == rs)
+            continue;
+        multi |= g[i].sgl == SGL_REQ;
+        sp_str stage = SP_EV_NONE;
+        switch (g[i].sgl) {
+        case SGL_DISPATCH: stage = sg->dispatch; break;
+        case SGL_REQUEST_PROCESS: stage = sg->request_process; break;
+        case SGL_PREFILL_WAITING:
+        case SGL_DECODE_WAITING: stage = o->ks.queue; break;
+        case SGL_PREFILL_FORWARD:
+            stage = sg->prefill;
+            mk->first = g[i].end < mk->first ? g[i].end : mk->first;
+            break;
+        case SGL_DECODE_FORWARD:
+            stage = sg->decode;
+            mk->dec_end = g[i].end > mk->dec_end ? g[i].end : mk->dec_end;
+            break;
+        case SGL_DECODE_LOOP: mk->nloops++; break;
+        case SGL_CHUNKED_PREFILL: o->sgl_chunked++; break;
+        case SGL_REQ:
+        case SGL_OTHER_MODULE:
+        case SGL_THREAD:
+        case SGL_TOKENIZE: break;
+        default:
+            if (g[i].sgl >= SGL_UNMAPPED)
+                o->sgl_unmapped[g[i].sgl - SGL_UNMAPPED]++;
+            else if (g[i].stage == SP_EV_NONE)
+                o->sgl_unknown++;
+            break;
+        }
+        mk->model |= g[i].sgl == SGL_PREFILL_FORWARD || g[i].sgl == SGL_DECODE_FORWARD || g[i].sgl == SGL_DECODE_LOOP;
+        /* a slice that is a stage by servprof.stage too was added as that (build) */
+        if (stage != SP_EV_NONE && g[i].stage == SP_EV_NONE && g[i].end > g[i].start)
+            st = sp_ev_add_span(o->ctx->ev, req, stage, g[i].start, g[i].end);
+    }
+    o->sgl_multi_req += multi;
+    return st;
+}
+
+/* The request's tokens from its slices: the first at prefill_forward's end, one more at each
+ * decode_loop's end after it, in time order; its output tokens completion_tokens, else their count. */
+static sp_status sgl_tokens(otlp *o, const ospan *g, size_t n, size_t rs, uint32_t req, const sgl_marks *mk)
+{
+    struct sp_events *ev = o->ctx->ev;
+    const uint64_t done = ev->requests[req].done_ns;
+    int64_t out = g[rs].output_tokens;   /* gen_ai.usage.completion_tokens on the root (request_tracing.py) */
+    for (size_t i = 0; i < n && out < 0; i++)
+        out = g[i].output_tokens;
+    uint64_t k = 0;
+    sp_status st = SP_OK;
+    if (mk->first != UINT64_MAX) {
+        uint64_t *ends = malloc((mk->nloops ? mk->nloops : 1) * sizeof *ends);
+        if (!ends)
+            return SP_ERR_NOMEM;
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (i != rs && g[i].sgl == SGL_DECODE_LOOP)
+                ends[m++] = g[i].end;
+        if ((st = sp_sort_u64(ends, m, NULL))) {
+            free(ends);
+            return st;
+        }
+        size_t b = 0;   /* a step's result before the first token is none of this request's */
+        while (b < m && ends[b] < mk->first)
+            b++;
+        st = sp_ev_add_token(ev, req, k++, mk->first < done ? mk->first : done);
+        /* with speculative decoding a step accepts several tokens, which the slices do not count: when
+         * completion_tokens says more than the steps, the last step's token takes the last index, so
+         * TPOT stays per token (the pair before it is then no ITL gap) */
+        for (size_t i = b; i < m && st == SP_OK; i++, k++)
+            st = sp_ev_add_token(ev, req, i + 1 == m && out > (int64_t)(k + 1) ? (uint64_t)out - 1 : k,
+                                 ends[i] < done ? ends[i] : done);
+        free(ends);
+        /* no decode_loop slice (a trace level under 3): the last token ends decode_forward, as vLLM's
+         * attributes give the first and the last only */
+        if (st == SP_OK && k == 1 && out >= 2 && mk->dec_end > mk->first) {
+            st = sp_ev_add_token(ev, req, (uint64_t)out - 1, mk->dec_end < done ? mk->dec_end : done);
+            k = (uint64_t)out;
+        }
+    }
+    if (st || (out < 0 && k == 0))
+        return st;
+    sp_ev_request_cold *rc;
+    if ((st = sp_ev_cold_get(ev, req, &rc)))
+        return st;
+    rc->output_tokens = out >= 0 ? out : (int64_t)k;
+    return SP_OK;
+}
+
+/* SGLang's slices placed as the request's stages and tokens (docs/otlp.md, "SGLang"). Each slice has
+ * its own times (req_time_stats.py's trace_slice): dispatch and request_process are the way to the
+ * scheduler's wait queue, prefill_waiting (and decode_waiting, from the prefill's end to the first
+ * decode step) the queue, prefill_forward (chunked_prefill slices inside it) the prefill and
+ * decode_forward the decode, the model's time whole, as vLLM's and TGI's spans give it. The scheduler
+ * ends prefill_forward when it processes the prefill's result, the first token, and one decode_loop
+ * slice at each decode step's result: those ends are the token times. tokenize is the preprocess stage
+ * by the stage name rule (build). With no prefill or decode slice (a request refused before its
+ * prefill, or the scheduler's spans not in the file), *placed is false: the request span's
+ * gen_ai.latency.* attributes give the model's time and tokens, read as vLLM's. */
+static sp_status place_sglang(otlp *o, const ospan *g, size_t n, size_t rs, uint32_t req, const sgl_stages *sg,
+                              bool *placed)
+{
+    o->sgl_requests++;
+    sgl_marks mk;
+    sp_status st = sgl_slice_stages(o, g, n, rs, req, sg, &mk);
+    *placed = mk.model;
+    if (st || !mk.model) {
+        o->sgl_attrs_only += st == SP_OK;
+        return st;
+    }
+    return sgl_tokens(o, g, n, rs, req, &mk);
+}
+
 /* The request of a trace's request span: named by its servprof.request string when it has one that
  * no earlier trace of the file took (servprof export writes each request's own id there), else by the
  * trace id in hex (docs/otlp.md, "Requests"). */
@@ -1927,6 +2182,16 @@ static int outcome_of(const ospan *g, size_t n, size_t rs)
     for (size_t i = 0; i < n && (oc < 0 || oc == SP_OUTCOME_OK); i++)
         if (g[i].tgi == TGI_SPAN_HANDLER && !g[i].tgi_done)
             oc = SP_OUTCOME_ERROR;
+    /* SGLang sets ERROR on a thread span only when it aborts the request with error info (trace.py's
+     * abort(abort_info): a request over the KV capacity, a failed KV transfer, ...), while a client's
+     * abort leaves it unset: the request failed, whatever its finish reason ("abort" reads cancelled),
+     * as the info's status_code says when it gives one (docs/otlp.md, "SGLang"); not the tracer's own
+     * auto-close of a span left open, which says nothing of the request */
+    for (size_t i = 0; i < n; i++)
+        if (g[i].sgl == SGL_THREAD && g[i].span_status == SPAN_STATUS_ERROR && !g[i].sgl_autoclosed) {
+            oc = g[i].http_status >= 400 ? http_outcome(g[i].http_status) : SP_OUTCOME_ERROR;
+            break;
+        }
     return oc;
 }
 
@@ -2094,6 +2359,7 @@ static sp_status build(otlp *o)
         return st;
     if (o->tgi_handlers && (st = sp_str_intern(&ev->strings, "inference", 9, &s_inference)))
         return st;
+    sgl_stages sg = {SP_EV_NONE, SP_EV_NONE, s_prefill, s_decode};   /* interned with the first SGLang trace */
     if (o->n > 1)
         qsort(o->spans, o->n, sizeof *o->spans, span_cmp);
     if (o->tgi_handlers && (st = tgi_join_links(o)))
@@ -2122,10 +2388,51 @@ static sp_status build(otlp *o)
         for (size_t i = 0; i < n && rs == n; i++)
             if (!g[i].has_parent && !g[i].not_request)
                 rs = i;
+        /* SGLang's (docs/otlp.md, "SGLang"): a root or thread span of its tracing; its request span,
+         * when the caller's traceparent made it a child of a span not in the file, is its Req root */
+        bool sgl = false;
+        for (size_t i = 0; i < n && !sgl; i++)
+            sgl = g[i].sgl == SGL_REQ || g[i].sgl == SGL_OTHER_MODULE || g[i].sgl == SGL_THREAD;
+        for (size_t i = 0; sgl && i < n && rs == n; i++)
+            if (g[i].sgl == SGL_REQ && !g[i].not_request)
+                rs = i;
         for (size_t i = 0; i < n && rs == n; i++)
             if (g[i].server && !g[i].not_request)
                 rs = i;
         size_t base = (size_t)(g - o->spans);
+        if (sgl && rs < n && g[rs].sgl == SGL_OTHER_MODULE) {
+            /* another module's root (sglang::mooncake's KV transfers): no request; counted in SGLang's
+             * warning, not as a fragment */
+            ev->files[file].ignored += n;
+            o->sgl_other_module++;
+            continue;
+        }
+        if (sgl && rs == n) {
+            /* a request cut short: the API server ends the Req root last, so an export that stopped
+             * before the request finished has its threads' spans and slices only. An unfinished request
+             * (DESIGN 8a: the trace ended first), arriving at its first span's start (tokenize starts
+             * at the API server's receipt), known by its trace id; counted in SGLang's warning */
+            char id[33];
+            for (int i = 0; i < 16; i++)
+                snprintf(id + 2 * i, 3, "%02x", g[0].trace[i]);
+            uint32_t req;
+            if ((st = sp_ev_request_ref(ev, file, id, 32, &req)))
+                break;
+            sp_ev_request *q = &ev->requests[req];
+            if (!q->has_record) {
+                q->arrival_ns = g[0].start;   /* g is in start order */
+                q->done_ns = SP_TIME_NONE;
+                q->outcome = SP_OUTCOME_UNFINISHED;
+                q->has_record = true;
+            }
+            o->sgl_cut++;
+            o->sgl_cut_spans += n;
+            continue;
+        }
+        if (sgl && sg.dispatch == SP_EV_NONE &&
+            ((st = sp_str_intern(&ev->strings, "dispatch", 8, &sg.dispatch)) ||
+             (st = sp_str_intern(&ev->strings, "request_process", 15, &sg.request_process))))
+            break;
         if (rs < n && o->tgi_handlers && g[rs].tgi == TGI_SPAN_BATCH) {
             /* TGI's batch, a trace of its own linked to its members' steps: not a request; a step
              * (tgi_steps) when a link joins it to a member, else left out (docs/otlp.md,
@@ -2167,6 +2474,9 @@ static sp_status build(otlp *o)
         if (oc >= 0)
             q->outcome = (uint8_t)oc;
         q->status = g[rs].http_status;
+        for (size_t i = 0; sgl && i < n && q->status == 0; i++)   /* SGLang's abort info (outcome_of) */
+            if (g[i].sgl == SGL_THREAD && g[i].span_status == SPAN_STATUS_ERROR && !g[i].sgl_autoclosed)
+                q->status = g[i].http_status;
         for (size_t i = 0; i < n && st == SP_OK; i++) {
             if (i != rs && g[i].stage != SP_EV_NONE)
                 st = sp_ev_add_span(ev, req, g[i].stage, g[i].start, g[i].end);
@@ -2176,7 +2486,10 @@ static sp_status build(otlp *o)
                                           g[i].batch_padded};
             }
         }
-        if (st == SP_OK)
+        bool placed = false;
+        if (st == SP_OK && sgl)
+            st = place_sglang(o, g, n, rs, req, &sg, &placed);
+        if (st == SP_OK && !placed)
             st = place_latencies(o, g, n, rs, req, s_prefill, s_decode);
         if (st == SP_OK && o->tgi_handlers)
             st = place_tgi(o, g, n, base, rs, req, s_prefill, s_decode, s_inference);
@@ -2373,6 +2686,41 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
                o.tgi_requests - o.tgi_stepped - o.tgi_partial == 1 ? "s" : "",
                (unsigned long long)o.tgi_batch_empty, o.tgi_batch_empty == 1 ? "" : "s",
                (unsigned long long)o.tgi_missing, o.tgi_missing == 1 ? "" : "s");
+    if (st == SP_OK && (o.sgl_requests || o.sgl_cut || o.sgl_other_module)) {
+        /* what SGLang's spans give and what was not read, once per file (docs/otlp.md, "SGLang") */
+        char names[SGL_N_UNMAPPED * 48] = "";
+        size_t len = 0;
+        uint64_t unmapped = 0;
+        for (size_t i = 0; i < SGL_N_UNMAPPED; i++)
+            if (o.sgl_unmapped[i]) {
+                unmapped += o.sgl_unmapped[i];
+                len += (size_t)snprintf(names + len, sizeof names - len, "%s%s %llu", len ? ", " : "",
+                                        g_sgl_unmapped[i], (unsigned long long)o.sgl_unmapped[i]);
+            }
+        sp_log(SP_LOG_WARN, "%s: %llu request%s read in SGLang's layout: tokenize is the preprocess stage, "
+               "dispatch and request_process stages of their own, prefill_waiting and decode_waiting the queue, "
+               "prefill_forward and decode_forward the prefill and decode stages (the model's time whole: no "
+               "kernel split, padding or KV-cache figures), the first token at prefill_forward's end and one "
+               "at each decode_loop's end (the scheduler's times, before the detokenizer); %llu of them with no "
+               "prefill or decode slice read from their gen_ai.latency.* attributes as vLLM's; not read: %llu slice%s servprof does not "
+               "map%s%s%s, %llu chunked_prefill slice%s (inside prefill_forward), %llu span%s of other names, "
+               "%llu span event%s (schedule, retract); %llu trace%s cut short read as %s (%llu span%s with "
+               "no request root span: the export ended before the request did, so no stages); left out: "
+               "%llu trace%s of another module (e.g. sglang::mooncake's KV transfers); %llu request%s with more than one Req span "
+               "(PD disaggregation's prefill and decode servers, not mapped: the earliest is the request, "
+               "the others' slices its stages) (docs/otlp.md, \"SGLang\")", ctx->name,
+               (unsigned long long)o.sgl_requests, o.sgl_requests == 1 ? "" : "s",
+               (unsigned long long)o.sgl_attrs_only, (unsigned long long)unmapped, unmapped == 1 ? "" : "s",
+               unmapped ? " (" : "", names, unmapped ? ")" : "",
+               (unsigned long long)o.sgl_chunked, o.sgl_chunked == 1 ? "" : "s",
+               (unsigned long long)o.sgl_unknown, o.sgl_unknown == 1 ? "" : "s",
+               (unsigned long long)o.sgl_events, o.sgl_events == 1 ? "" : "s",
+               (unsigned long long)o.sgl_cut, o.sgl_cut == 1 ? "" : "s",
+               o.sgl_cut == 1 ? "an unfinished request" : "unfinished requests",
+               (unsigned long long)o.sgl_cut_spans, o.sgl_cut_spans == 1 ? "" : "s",
+               (unsigned long long)o.sgl_other_module, o.sgl_other_module == 1 ? "" : "s",
+               (unsigned long long)o.sgl_multi_req, o.sgl_multi_req == 1 ? "" : "s");
+    }
     if (st == SP_OK && o.negative_lat_spans)
         sp_log(SP_LOG_WARN, "%s:%u:%u: %llu span%s (the first here) carr%s a negative gen_ai.latency.* value, read as "
                "not measured: vLLM's v1 engine computes them from timestamps a request never reached, e.g. "

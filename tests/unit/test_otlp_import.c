@@ -329,7 +329,7 @@ static void test_tgi(void)
         CHECK_EQ_U64(ev->tokens[i].index, tgi_tok[i].index);
         CHECK_EQ_U64(ev->tokens[i].time_ns, b + tgi_tok[i].at_us * us);
     }
-    if (ev->n_requests == 4) {
+    if (ev->n_requests == 5) {
         CHECK_EQ_U64(sp_ev_cold(ev, &ev->requests[0])->output_tokens, 5);
         CHECK_EQ_U64(sp_ev_cold(ev, &ev->requests[1])->output_tokens, 3);
     }
@@ -347,6 +347,72 @@ static void test_tgi(void)
         CHECK(sp_ev_step_phase(ev, 0, 0, &tok) == SP_EV_PHASE_PREFILL && tok == 1);
         CHECK(sp_ev_step_phase(ev, 1, 0, &tok) == SP_EV_PHASE_DECODE && tok == 1);
     }
+    CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
+    sp_events_destroy(ev);
+}
+
+/* sglang.jsonl: SGLang's request tracing (docs/otlp.md, "SGLang", where each figure is worked by hand
+ * from the span times): A and B ok, C cancelled by its client (finish reason abort), D an error (its
+ * scheduler thread span in ERROR), E cut short (no Req span: unfinished, from its first span's start,
+ * with no stages). Each slice is a stage of its
+ * own times; the tokens are prefill_forward's end and each decode_loop's end. D has no prefill or
+ * decode slice: its Req span's gen_ai.latency.* attributes are read as vLLM's (prefill 30.7-32.9 ms,
+ * decode 32.9-33 ms; no token, as it has 0 completion tokens). */
+static void test_sglang(void)
+{
+    char err[512];
+    sp_status st;
+    sp_events *ev = load_file("sglang.jsonl", &st, err, sizeof err);
+    CHECK(st == SP_OK);
+    if (st != SP_OK) {
+        sp_events_destroy(ev);
+        return;
+    }
+    const uint64_t b = 1765000000000000000ull, us = 1000;
+    CHECK_EQ_U64(ev->n_requests, 5);
+    if (ev->n_requests == 5) {
+        CHECK_EQ_U64(ev->requests[0].outcome, SP_OUTCOME_OK);
+        CHECK_EQ_U64(ev->requests[1].outcome, SP_OUTCOME_OK);
+        CHECK_EQ_U64(ev->requests[2].outcome, SP_OUTCOME_CANCELLED);
+        CHECK_EQ_U64(ev->requests[4].outcome, SP_OUTCOME_UNFINISHED);
+        CHECK(ev->requests[4].arrival_ns == b + 55000 * us && ev->requests[4].done_ns == SP_TIME_NONE);
+        CHECK_EQ_U64(ev->requests[4].nspans, 0);
+        CHECK_EQ_U64(ev->requests[3].outcome, SP_OUTCOME_ERROR);
+        CHECK_EQ_U64(ev->requests[3].status, 0);   /* its abort info gives a reason, no status_code */
+        CHECK(ev->requests[0].arrival_ns == b && ev->requests[0].done_ns == b + 60000 * us);
+        CHECK_EQ_U64((uint64_t)ev->requests[1].input_tokens, 300);
+    }
+    CHECK_EQ_U64(ev->files[0].ignored, 0);   /* E's spans make its request */
+    static const struct { uint32_t req; const char *stage; uint64_t s_us, e_us; } want[] = {
+        {0, "preprocess", 0, 2000}, {0, "dispatch", 2000, 2200}, {0, "request_process", 2500, 3000},
+        {0, "queue", 3000, 8000}, {0, "prefill", 8000, 20000}, {0, "queue", 20000, 20500},
+        {0, "decode", 20500, 56600},
+        {1, "preprocess", 10000, 11000}, {1, "dispatch", 11000, 11100}, {1, "request_process", 11300, 11500},
+        {1, "queue", 11500, 20500}, {1, "prefill", 20500, 35500}, {1, "decode", 35500, 50200},
+        {2, "preprocess", 15000, 15800}, {2, "dispatch", 15800, 15900}, {2, "request_process", 16000, 16200},
+        {2, "queue", 16200, 35500}, {2, "prefill", 35500, 40000}, {2, "decode", 40000, 46000},
+        {3, "preprocess", 30000, 30600}, {3, "dispatch", 30600, 30700}, {3, "prefill", 30700, 32900},
+        {3, "decode", 32900, 33000}};
+    const size_t nwant = sizeof want / sizeof want[0];
+    CHECK_EQ_U64(ev->n_spans, nwant);
+    for (size_t i = 0; i < nwant && ev->n_spans == nwant; i++)
+        it_check_span(ev, (uint32_t)i, want[i].req, want[i].stage, b + want[i].s_us * us, b + want[i].e_us * us);
+    static const struct { uint32_t req; uint64_t index, at_us; } tok[] = {
+        {0, 0, 20000}, {0, 1, 29500}, {0, 2, 38500}, {0, 3, 47500}, {0, 4, 56500},
+        {1, 0, 35500}, {1, 1, 42500}, {1, 2, 50000}, {2, 0, 40000}, {2, 1, 45000}};
+    const size_t ntok = sizeof tok / sizeof tok[0];
+    CHECK_EQ_U64(ev->n_tokens, ntok);
+    for (size_t i = 0; i < ntok && ev->n_tokens == ntok; i++) {
+        CHECK_EQ_U64(ev->tokens[i].req, tok[i].req);
+        CHECK_EQ_U64(ev->tokens[i].index, tok[i].index);
+        CHECK_EQ_U64(ev->tokens[i].time_ns, b + tok[i].at_us * us);
+    }
+    if (ev->n_requests == 4) {
+        CHECK_EQ_U64(sp_ev_cold(ev, &ev->requests[0])->output_tokens, 5);
+        CHECK_EQ_U64(sp_ev_cold(ev, &ev->requests[1])->output_tokens, 3);
+        CHECK_EQ_U64(sp_ev_cold(ev, &ev->requests[3])->output_tokens, 0);
+    }
+    CHECK_EQ_U64(ev->n_batches, 0);
     CHECK(sp_ev_finish(ev, false, err, sizeof err) == SP_OK);
     sp_events_destroy(ev);
 }
@@ -727,6 +793,7 @@ int main(void)
     test_tgi_speculate();
     test_tgi_batches();
     test_tgi_links_inline();
+    test_sglang();
     test_status();
     test_malformed();
     test_base64_ids();
