@@ -32,9 +32,19 @@ void sp_log_to(sp_log_fn fn, void *user, sp_log_level level, const char *fmt, va
 {
     if (!fn)
         return;
+    /* most messages fit the stack buffer (the recorder's all do, so its record path never allocates
+     * here); a longer one (an importer's summary of what it read and left out) is formatted again
+     * whole rather than cut mid-sentence, and cut only if that allocation fails */
     char msg[1024];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    fn(user, level, msg);
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    char *big = n >= (int)sizeof msg ? malloc((size_t)n + 1) : NULL;
+    if (big)
+        vsnprintf(big, (size_t)n + 1, fmt, again);
+    va_end(again);
+    fn(user, level, big ? big : msg);
+    free(big);
 }
 
 sp_status sp_grow_slow(void **arr, size_t *cap, size_t need, size_t elem, size_t max)

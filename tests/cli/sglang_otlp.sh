@@ -33,6 +33,8 @@ f=$src/tests/data/otlp/sglang.jsonl
 check "grep -qF \"4 requests read in SGLang's layout: tokenize is the preprocess stage\" '$tmp/r.err'"
 check "grep -qF '1 of them with no prefill or decode slice read from their gen_ai.latency.* attributes as vLLM'\\''s; not read: 0 slices servprof does not map, 2 chunked_prefill slices (inside prefill_forward), 0 spans of other names, 9 span events (schedule, retract); 1 trace cut short read as an unfinished request (5 spans with no request root span' '$tmp/r.err'"
 check "[ \$(wc -l < '$tmp/r.err') = 1 ]"
+# the warning whole (1,125 characters): sp_log formatted into 1,024 bytes and cut it mid-sentence
+check "grep -qF 'slices its stages) (docs/otlp.md, \"SGLang\")' '$tmp/r.err'"
 check "! grep -qF 'with no request span' '$tmp/r.err'"
 "$bin" analyze --no-progress "$f" > "$tmp/r.txt" 2>/dev/null || { echo "FAIL: analyze sglang.jsonl (text)" >&2; fail=1; }
 check "grep -qF 'outcomes: 5 requests: 2 ok, 1 error, 1 cancelled, 1 unfinished' '$tmp/r.txt'"
