@@ -319,9 +319,14 @@ static void write_shares(html_ctx *c)
     fputs("</svg>\n", out);
     stage_legend(c);
     char p[32];
-    fprintf(out, "<p class=\"note\">The kernel stage includes padding: padding is %s of p95 "
-                 "(first order: kernel time &#215; waste).</p>\n",
-            sp_rep_fmt_pct(p, sizeof p, r->padding.share_p95));
+    /* no batch with token counts: padding is unknown, not 0% (the text report's padding line says
+     * the same) */
+    if (r->padding.batches)
+        fprintf(out, "<p class=\"note\">The kernel stage includes padding: padding is %s of p95 "
+                     "(first order: kernel time &#215; waste).</p>\n",
+                sp_rep_fmt_pct(p, sizeof p, r->padding.share_p95));
+    else
+        fputs("<p class=\"note\">Padding is unknown: no batch carries token counts.</p>\n", out);
     fputs("</section>\n", out);
 }
 

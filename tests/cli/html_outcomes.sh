@@ -15,6 +15,7 @@
 #   same figures and flags in the HTML paragraph and the text report's outcomes line ("rejection rate
 #   1.0%", "0.99%", "0.999%"), the verdict's "Requests are being rejected" clause at 1/100 only;
 # - no rejection where the errors are: "rejection rate 0.0%", not flagged.
+# Also the stage chart's padding note where no batch carries token counts (below).
 # Run as: bash html_outcomes.sh BINARY SOURCE_DIR
 set -u
 bin=$1
@@ -62,4 +63,12 @@ check "grep -qF 'outcomes: 101 requests: 100 ok, 1 rejected; rejection rate 0.99
 check "grep -qF '<p>1001 requests; rejection rate <b>0.999%</b>; errors <b>0.0%</b> of all requests.' '$tmp/r1001.html'"
 check "! grep -qF 'being rejected' '$tmp/r1001.verdict'"
 check "grep -qF 'outcomes: 1001 requests: 991 ok, 10 rejected; rejection rate 0.999%' '$tmp/r1001.flat'"
+# the stage chart's padding note: these traces carry no token counts, so padding is unknown (the text
+# report's padding line says so), not "padding is 0.0% of p95"; a trace with token counts (synth
+# --gpu) keeps the share
+check "grep -qF 'Padding is unknown: no batch carries token counts.' '$tmp/t101.html'"
+check "! grep -qF 'padding is 0.0% of p95' '$tmp/t101.html'"
+"$bin" synth --gpu --requests 50 --seed 3 > "$tmp/g.jsonl" 2>/dev/null
+"$bin" analyze --no-progress --html "$tmp/g.html" "$tmp/g.jsonl" > /dev/null 2>&1 || fail=1
+check "grep -qE 'The kernel stage includes padding: padding is [0-9.]+% of p95' '$tmp/g.html'"
 exit $fail
