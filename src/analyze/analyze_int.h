@@ -124,6 +124,7 @@ typedef struct sp_ana {
     uint64_t max_life, first_arrival, last_done;
     int any_client;
     double *padding;               /* per analysed request: padding time (DESIGN section 5) */
+    int padding_summed;            /* their total is in r->padding (sp_ana_padding_total) */
     uint64_t *life;                /* per analysed request: hi - lo */
     uint32_t *by_latency;          /* analysed-request positions sorted by life, ties by request id
                                       text, then arrival, then file (docs/analysis.md, "Ties"); only
@@ -451,8 +452,16 @@ sp_status sp_ana_padding_waste(sp_ana *a);
 /* Test switch: 0 sorts the batches' waste even without the detail (padding.c's selection). */
 extern int sp_ana_waste_select;
 /* The requests' padding figures (total padding time, its p95 share): after the stage rows' ranking
- * (a->by_latency). */
+ * (a->by_latency). The total unless sp_ana_padding_total took it already. */
 sp_status sp_ana_padding(sp_ana *a);
+/* The requests' total padding time (r->padding.padding_ns_total; a->padding_summed set): it reads
+ * only the partition's padding times, so the stage rows' thread that runs out of columns first takes
+ * it while the other ends its last one (sp_ana_stage_rows), where it would otherwise wait; `beside`
+ * 1 there, which counts it in sp_ana_padding_total_beside (tests). */
+void sp_ana_padding_total(sp_ana *a, int beside);
+extern size_t sp_ana_padding_total_beside;
+/* Test switch: 0 leaves the padding total to sp_ana_padding, after the stage rows (share.c). */
+extern int sp_ana_padding_in_rows;
 
 /* ---- gpu.c ---- */
 struct sp_ana_launches;
@@ -857,8 +866,11 @@ int sp_ana_names_seqs_flag(const sp_ana *a);
  * names the budget by what it is, SP_ANA_TOKENS_BUDGET. */
 int sp_ana_names_tokens_flag(const sp_ana *a);
 int sp_ana_lacks_chunked_prefill(const sp_ana *a);
-/* Whether the trace has generation data: an analysed request with token records, or a step. */
+/* Whether the trace has generation data: an analysed request with token records, or a step. The
+ * batches are read for steps (here and in sp_ana_verdict) only where the set has a step record;
+ * sp_ana_step_passes counts those passes (tests). */
 int sp_ana_has_generation(const sp_ana *a);
+extern size_t sp_ana_step_passes;
 /* Whether an importer derived some file's stage "inference" from an engine's model timing
  * (sp_ev_file.model_inference: TGI's inference_time, docs/otlp.md); a JSONL trace's own stage of that
  * name is never so marked. In verdict.c. */
