@@ -363,8 +363,10 @@ static inline void sp_ana_life_bounds(const struct sp_events *ev, const sp_ev_re
 void sp_ana_share_window(size_t n, unsigned xx, size_t *lo, size_t *hi);
 /* The report's stage rows, named (DESIGN section 3 order, network, named stages, other). */
 sp_status sp_ana_name_rows(sp_ana *a);
-/* Stage rows: quantiles, totals and shares of p50/p95/p99 from a->times. */
-sp_status sp_ana_stage_rows(sp_ana *a);
+/* Stage rows: quantiles, totals and shares of p50/p95/p99 from a->times. `idle` (may be NULL): other
+ * work of the caller's that reads nothing the rows write, taken once by the thread that first finds
+ * no column left while the other ends its last one. */
+sp_status sp_ana_stage_rows(sp_ana *a, void (*idle)(sp_ana *));
 /* Takes the latency ranking's two record arrays from the scratch stack into a->rank_scratch now (those
  * not taken yet; NULL where out of memory, which the ranking then reports); the ranking uses and gives
  * them back, sp_ana_free gives back what it did not use. */
@@ -459,11 +461,11 @@ extern int sp_ana_waste_select;
 sp_status sp_ana_padding(sp_ana *a);
 /* The requests' total padding time (r->padding.padding_ns_total; a->padding_summed set): it reads
  * only the partition's padding times, so the stage rows' thread that runs out of columns first takes
- * it while the other ends its last one (sp_ana_stage_rows), where it would otherwise wait; `beside`
- * 1 there, which counts it in sp_ana_padding_total_beside (tests). */
+ * it while the other ends its last one (sp_ana_stage_rows' `idle`, analyze.c), where it would
+ * otherwise wait; `beside` 1 there, which counts it in sp_ana_padding_total_beside (tests). */
 void sp_ana_padding_total(sp_ana *a, int beside);
 extern size_t sp_ana_padding_total_beside;
-/* Test switch: 0 leaves the padding total to sp_ana_padding, after the stage rows (share.c). */
+/* Test switch: 0 leaves the padding total to sp_ana_padding, after the stage rows (analyze.c). */
 extern int sp_ana_padding_in_rows;
 
 /* ---- gpu.c ---- */
