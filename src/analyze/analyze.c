@@ -260,13 +260,22 @@ static sp_status partition_gpu_outcomes(sp_ana *a, char *err, size_t errlen)
     return j.st ? j.st : j.outcomes_st;
 }
 
+int sp_ana_padding_in_rows = 1;
+
+/* The requests' padding total, taken by the stage rows' thread that first runs out of columns. */
+static void padding_total_beside(sp_ana *a)
+{
+    sp_ana_padding_total(a, 1);
+}
+
 /* The stage rows, then the request, clock and padding figures. The request figures (latency
  * percentiles and batch sizes) and the batches' padding figures (sp_ana_padding_waste) read only the
  * requests' lives and records, the batches and the partition's batch flags, and write report fields no
  * stage row touches, so from SP_ANA_TWO_THREADS_MIN analysed requests on they run on a thread of their
  * own while the stage rows rank the requests on this one and sort their columns on a second: three
- * threads on two cores, which balance as the scheduler lets them. The requests' padding figures need
- * the ranking and come after. */
+ * threads on two cores, which balance as the scheduler lets them. The requests' padding total (it
+ * reads only the partition's padding times) is taken by the stage rows' thread that first runs out of
+ * columns; their padding share needs the p95 window and comes after. */
 static sp_status stage_rows_and_figures(sp_ana *a)
 {
     step(a, "stage percentiles and shares");
@@ -280,7 +289,7 @@ static sp_status stage_rows_and_figures(sp_ana *a)
     int threaded = a->n_reqs >= sp_ana_two_threads_min && pthread_create(&th, NULL, request_figures_run, &fj) == 0;
     sp_status st = sp_ana_name_rows(a);
     if (!st)
-        st = sp_ana_stage_rows(a);
+        st = sp_ana_stage_rows(a, sp_ana_padding_in_rows ? padding_total_beside : NULL);
     if (threaded) {
         pthread_join(th, NULL);
         give_back_thread_scratch();

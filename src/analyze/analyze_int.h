@@ -124,6 +124,7 @@ typedef struct sp_ana {
     uint64_t max_life, first_arrival, last_done;
     int any_client;
     double *padding;               /* per analysed request: padding time (DESIGN section 5) */
+    int padding_summed;            /* their total is in r->padding (sp_ana_padding_total) */
     uint64_t *life;                /* per analysed request: hi - lo */
     uint32_t *by_latency;          /* analysed-request positions sorted by life, ties by request id
                                       text, then arrival, then file (docs/analysis.md, "Ties"); only
@@ -362,8 +363,10 @@ static inline void sp_ana_life_bounds(const struct sp_events *ev, const sp_ev_re
 void sp_ana_share_window(size_t n, unsigned xx, size_t *lo, size_t *hi);
 /* The report's stage rows, named (DESIGN section 3 order, network, named stages, other). */
 sp_status sp_ana_name_rows(sp_ana *a);
-/* Stage rows: quantiles, totals and shares of p50/p95/p99 from a->times. */
-sp_status sp_ana_stage_rows(sp_ana *a);
+/* Stage rows: quantiles, totals and shares of p50/p95/p99 from a->times. `idle` (may be NULL): other
+ * work of the caller's that reads nothing the rows write, taken once by the thread that first finds
+ * no column left while the other ends its last one. */
+sp_status sp_ana_stage_rows(sp_ana *a, void (*idle)(sp_ana *));
 /* Takes the latency ranking's two record arrays from the scratch stack into a->rank_scratch now (those
  * not taken yet; NULL where out of memory, which the ranking then reports); the ranking uses and gives
  * them back, sp_ana_free gives back what it did not use. */
@@ -424,6 +427,9 @@ size_t sp_ival_merge(sp_ival *v, size_t n);
 uint64_t sp_ival_total(const sp_ival *v, size_t n);
 /* |A intersect B| for two disjoint sorted lists. */
 uint64_t sp_ival_overlap(const sp_ival *a, size_t na, const sp_ival *b, size_t nb);
+/* Half `h` of sp_ival_overlap(a, na, b, nb) (both lists sorted and disjoint): the overlap before `cut`
+ * (h 0) or from it (h 1); the two add up to the whole (cost.c takes them on two threads). */
+uint64_t sp_ana_overlap_half(const sp_ival *a, size_t na, const sp_ival *b, size_t nb, uint64_t cut, int h);
 
 /* ---- partition.c ---- */
 /* DESIGN section 3 over every analysed request: sp_ana_devices, then sp_ana_partition_requests. */
@@ -451,8 +457,16 @@ sp_status sp_ana_padding_waste(sp_ana *a);
 /* Test switch: 0 sorts the batches' waste even without the detail (padding.c's selection). */
 extern int sp_ana_waste_select;
 /* The requests' padding figures (total padding time, its p95 share): after the stage rows' ranking
- * (a->by_latency). */
+ * (a->by_latency). The total unless sp_ana_padding_total took it already. */
 sp_status sp_ana_padding(sp_ana *a);
+/* The requests' total padding time (r->padding.padding_ns_total; a->padding_summed set): it reads
+ * only the partition's padding times, so the stage rows' thread that runs out of columns first takes
+ * it while the other ends its last one (sp_ana_stage_rows' `idle`, analyze.c), where it would
+ * otherwise wait; `beside` 1 there, which counts it in sp_ana_padding_total_beside (tests). */
+void sp_ana_padding_total(sp_ana *a, int beside);
+extern size_t sp_ana_padding_total_beside;
+/* Test switch: 0 leaves the padding total to sp_ana_padding, after the stage rows (analyze.c). */
+extern int sp_ana_padding_in_rows;
 
 /* ---- gpu.c ---- */
 struct sp_ana_launches;
@@ -860,8 +874,11 @@ int sp_ana_names_seqs_flag(const sp_ana *a);
  * names the budget by what it is, SP_ANA_TOKENS_BUDGET. */
 int sp_ana_names_tokens_flag(const sp_ana *a);
 int sp_ana_lacks_chunked_prefill(const sp_ana *a);
-/* Whether the trace has generation data: an analysed request with token records, or a step. */
+/* Whether the trace has generation data: an analysed request with token records, or a step. The
+ * batches are read for steps (here and in sp_ana_verdict) only where the set has a step record;
+ * sp_ana_step_passes counts those passes (tests). */
 int sp_ana_has_generation(const sp_ana *a);
+extern size_t sp_ana_step_passes;
 /* Whether an importer derived some file's stage "inference" from an engine's model timing
  * (sp_ev_file.model_inference: TGI's inference_time, docs/otlp.md); a JSONL trace's own stage of that
  * name is never so marked. In verdict.c. */

@@ -323,31 +323,92 @@ static int share_open(sp_ana_cost_share *sh, int kind, void *p);
 static void share_wait_for(sp_ana_cost_share *sh, int seq);
 
 /* One device's gap (its batch windows' ns outside its all-work union) needs the overlap of the two
- * lists, an integer in any order: whichever thread takes the job first computes it, the helper while
- * the cost's thread sums the device's padding. */
+ * lists, an integer in any order: it is taken in two halves, the overlap before and from a time `cut`
+ * (the middle batch window's start), each by whichever thread takes it first: the helper takes the
+ * first half while the cost's thread sums the device's padding, then the second if the cost's thread
+ * has not, which takes it (and then the first, if still free) once its padding is summed. */
 typedef struct gap_job {
     const sp_ival *wl, *ul;
     size_t nw, nu;
-    atomic_int taken;
-    uint64_t overlap;
+    uint64_t cut;
+    atomic_int taken[2];
+    uint64_t overlap[2];
 } gap_job;
 
 atomic_size_t sp_ana_cost_gaps_helped;
 
-/* Computes the job's overlap unless another thread took it; returns whether this one did. */
-static int gap_take(gap_job *g)
+/* The overlap of the sorted disjoint lists a[0..na) and b[0..nb) inside [lo, hi) (sp_ival_overlap's
+ * walk, each piece clipped to the range). */
+static uint64_t overlap_in(const sp_ival *a, size_t na, const sp_ival *b, size_t nb, uint64_t lo, uint64_t hi)
+{
+    uint64_t t = 0;
+    size_t i = 0, j = 0;
+    while (i < na && j < nb) {
+        uint64_t s = a[i].s > b[j].s ? a[i].s : b[j].s;
+        uint64_t e = a[i].e < b[j].e ? a[i].e : b[j].e;
+        s = s > lo ? s : lo;
+        e = e < hi ? e : hi;
+        if (e > s)
+            t += e - s;
+        if (a[i].e < b[j].e)
+            i++;
+        else
+            j++;
+    }
+    return t;
+}
+
+/* The first list element of v[0..n) (sorted, disjoint) whose end lies past `cut`: those before it end
+ * at or before the cut. */
+static size_t first_ending_after(const sp_ival *v, size_t n, uint64_t cut)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t m = lo + (hi - lo) / 2;
+        if (v[m].e > cut)
+            hi = m;
+        else
+            lo = m + 1;
+    }
+    return lo;
+}
+
+/* The first list element of v[0..n) whose start lies at or past `cut`. */
+static size_t first_starting_from(const sp_ival *v, size_t n, uint64_t cut)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t m = lo + (hi - lo) / 2;
+        if (v[m].s >= cut)
+            hi = m;
+        else
+            lo = m + 1;
+    }
+    return lo;
+}
+
+uint64_t sp_ana_overlap_half(const sp_ival *a, size_t na, const sp_ival *b, size_t nb, uint64_t cut, int h)
+{
+    if (!h) /* the elements that start before the cut */
+        return overlap_in(a, first_starting_from(a, na, cut), b, first_starting_from(b, nb, cut), 0, cut);
+    size_t ia = first_ending_after(a, na, cut), ib = first_ending_after(b, nb, cut); /* those that end after */
+    return overlap_in(a + ia, na - ia, b + ib, nb - ib, cut, UINT64_MAX);
+}
+
+/* Computes half `h` of the job's overlap unless another thread took it; returns whether this one did. */
+static int gap_take(gap_job *g, int h)
 {
     int free_job = 0;
-    if (!atomic_compare_exchange_strong(&g->taken, &free_job, 1))
+    if (!atomic_compare_exchange_strong(&g->taken[h], &free_job, 1))
         return 0;
-    g->overlap = sp_ival_overlap(g->wl, g->nw, g->ul, g->nu);
+    g->overlap[h] = sp_ana_overlap_half(g->wl, g->nw, g->ul, g->nu, g->cut, h);
     return 1;
 }
 
 /* Device `d`'s ns of the window by state (DESIGN section 7), added to state[], from its unions
  * (devices_acts). Sorts the device's batches in w->bord and records each one's disjoint piece in
  * w->piece_len. With `sh`, the overlap for the gap is opened to its helper (`g`, this device's job
- * from here on) while this thread sums the padding. */
+ * from here on, in two halves) while this thread sums the padding. */
 static void device_states(const sp_ana *a, cost_work *w, size_t d, uint64_t window_ns, long double *state,
                           sp_ana_cost_share *sh, gap_job *g)
 {
@@ -378,7 +439,9 @@ static void device_states(const sp_ana *a, cost_work *w, size_t d, uint64_t wind
     g->nw = nw;
     g->ul = ul;
     g->nu = nu;
-    atomic_store_explicit(&g->taken, 0, memory_order_release); /* the fields above before it */
+    g->cut = nw ? w->wl[nw / 2].s : 0;
+    atomic_store_explicit(&g->taken[1], 0, memory_order_relaxed);
+    atomic_store_explicit(&g->taken[0], 0, memory_order_release); /* the fields above before it */
     int seq = share_open(sh, SHARE_GAP, g);
     if (sp_ana_cost_helper_first)
         share_wait_for(sh, seq);
@@ -397,9 +460,10 @@ static void device_states(const sp_ana *a, cost_work *w, size_t d, uint64_t wind
         /* DESIGN section 7: kernel time in a batch window x that batch's waste is padding */
         pad += (long double)in * a->b[pc->batch].waste;
     }
-    gap_take(g);          /* unless the helper took it */
-    share_wait_for(sh, 0); /* and if it did, until it is done */
-    uint64_t gap = w_total - g->overlap;
+    gap_take(g, 1); /* the halves the helper has not taken */
+    gap_take(g, 0);
+    share_wait_for(sh, 0); /* and if it took one, until it is done */
+    uint64_t gap = w_total - (g->overlap[0] + g->overlap[1]);
     state[SP_COST_PADDING] += pad;
     state[SP_COST_USEFUL] += (long double)k_total - pad;
     state[SP_COST_COPIES] += (long double)(u_total - k_total);
@@ -691,8 +755,9 @@ void sp_ana_cost_help(sp_ana_cost_share *sh)
         if (kind == SHARE_AHEAD) {
             populate_ahead(pass, sh);
         } else if (kind == SHARE_GAP) {
-            if (gap_take(pass))
-                atomic_fetch_add_explicit(&sp_ana_cost_gaps_helped, 1, memory_order_relaxed);
+            for (int h = 0; h < 2; h++)
+                if (gap_take(pass, h))
+                    atomic_fetch_add_explicit(&sp_ana_cost_gaps_helped, 1, memory_order_relaxed);
         } else {
             cost_pass *p = pass;
             size_t took = pass_chunks(p, kind, &p->helper_sum, &p->helper_stats);
@@ -895,7 +960,8 @@ static sp_status cost_run(sp_ana *a, sp_ana_cost_share *sh)
     long double state[SP_COST_STATE_COUNT] = {0};
     gap_job g; /* each device's in turn; alive until the helper can no longer come to its phase */
     memset(&g, 0, sizeof g);
-    atomic_init(&g.taken, 1);
+    atomic_init(&g.taken[0], 1);
+    atomic_init(&g.taken[1], 1);
     for (size_t d = 0; d < nd; d++)
         device_states(a, &w, d, c->window_ns, state, sh, &g);
     if (!nd)

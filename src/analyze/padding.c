@@ -147,16 +147,26 @@ sp_status sp_ana_padding_waste(sp_ana *a)
     return SP_OK;
 }
 
-sp_status sp_ana_padding(sp_ana *a)
+size_t sp_ana_padding_total_beside;
+
+void sp_ana_padding_total(sp_ana *a, int beside)
 {
-    sp_padding_summary *pd = &a->r->padding;
     /* summed exactly (common/exactsum.h), rounded once to a long double: no order of the terms, so
      * none of the lines, changes it, and no ranking is needed (docs/analysis.md section 5) */
     sp_exact_sum total;
     sp_exact_sum_init(&total);
     for (size_t i = 0; i < a->n_reqs; i++)
         sp_exact_sum_add(&total, a->padding[i]);
-    pd->padding_ns_total = (uint64_t)llroundl(sp_exact_sum_value(&total));
-    pd->share_p95 = sp_ana_share_of(a, 95, a->padding);
+    a->r->padding.padding_ns_total = (uint64_t)llroundl(sp_exact_sum_value(&total));
+    a->padding_summed = 1;
+    if (beside)
+        sp_ana_padding_total_beside++;
+}
+
+sp_status sp_ana_padding(sp_ana *a)
+{
+    if (!a->padding_summed) /* where the stage rows did not take it (sp_ana_stage_rows) */
+        sp_ana_padding_total(a, 0);
+    a->r->padding.share_p95 = sp_ana_share_of(a, 95, a->padding);
     return SP_OK;
 }

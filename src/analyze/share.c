@@ -788,6 +788,8 @@ typedef struct col_job {
     pthread_cond_t cv;
     int stats_state; /* 0: not started; 1: being taken; 2: in cs_all */
     size_t next;     /* the next column to take */
+    void (*idle)(sp_ana *); /* sp_ana_stage_rows' `idle`: taken once (take_tail) */
+    int tail_taken;
     sp_ana_col_stats cs_all[SP_ANA_MAX_STAGES];
 } col_job;
 
@@ -912,9 +914,24 @@ static void stage_column(sp_ana *a, size_t s, const sp_ana_col_stats *cst_fast, 
         a->detail->stage_spread[s] = (sp_stage_spread){sp[0], sp[1], sp[2]};
 }
 
+/* The first thread to find no column left takes the caller's other work (sp_ana_stage_rows' `idle`)
+ * while the other may still be in its last column: the join's wait, where it had one, and that work
+ * overlap. */
+static void take_tail(col_job *j)
+{
+    if (!j->idle)
+        return;
+    pthread_mutex_lock(&j->mu);
+    int mine = !j->tail_taken;
+    j->tail_taken = 1;
+    pthread_mutex_unlock(&j->mu);
+    if (mine)
+        j->idle(j->a);
+}
+
 /* One thread's share of the stage columns: the stats (if no thread has taken them yet, else waits
- * for them), then the next column not taken, until none is left. Each column's figures are its own,
- * whichever thread takes it. */
+ * for them), then the next column not taken, until none is left, then the caller's other work if the
+ * other has not taken it (take_tail). Each column's figures are its own, whichever thread takes it. */
 static void *stage_columns(void *arg)
 {
     col_job *j = arg;
@@ -935,8 +952,10 @@ static void *stage_columns(void *arg)
         pthread_cond_broadcast(&j->cv);
         pthread_mutex_unlock(&j->mu);
     }
-    if (!left)
+    if (!left) {
+        take_tail(j);
         return NULL;
+    }
     uint64_t *col = sp_ana_scratch_get(a->scratch, n * sizeof *col);
     uint64_t *tmp = sp_ana_scratch_get(a->scratch, n * sizeof *tmp);
     if (!col || !tmp) {
@@ -958,10 +977,11 @@ static void *stage_columns(void *arg)
     }
     sp_ana_scratch_put(a->scratch, tmp);
     sp_ana_scratch_put(a->scratch, col);
+    take_tail(j);
     return NULL;
 }
 
-sp_status sp_ana_stage_rows(sp_ana *a)
+sp_status sp_ana_stage_rows(sp_ana *a, void (*idle)(sp_ana *))
 {
     sp_report *r = a->r;
     size_t n = a->n_reqs, ns = a->n_stages;
@@ -971,7 +991,7 @@ sp_status sp_ana_stage_rows(sp_ana *a)
      * (or ranks the requests) and sums them, then takes the columns the other has not (docs/analysis.md,
      * "Two threads"); each writes fields the other does not. */
     col_job cj = {.a = a, .lo = 0, .hi = ns, .st = SP_OK, .mu = PTHREAD_MUTEX_INITIALIZER,
-                  .cv = PTHREAD_COND_INITIALIZER, .stats_state = 0, .next = 0};
+                  .cv = PTHREAD_COND_INITIALIZER, .stats_state = 0, .next = 0, .idle = idle, .tail_taken = 0};
     pthread_t th;
     int threaded = n >= sp_ana_two_threads_min && pthread_create(&th, NULL, stage_columns, &cj) == 0;
     /* the share windows: by selection, unless the detail wants the full ranking (or the lives tie

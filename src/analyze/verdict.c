@@ -804,13 +804,20 @@ const char *sp_ana_gen_stage_fix(const char *name)
     return NULL;
 }
 
+size_t sp_ana_step_passes;
+
 int sp_ana_has_generation(const sp_ana *a)
 {
     const sp_events *ev = a->ev;
     for (size_t i = 0; ev->n_tokens && i < a->n_reqs; i++)
         if (sp_ev_cold(ev, &ev->requests[a->reqs[i]])->ntokens)
             return 1;
-    for (size_t b = 0; b < ev->n_batches; b++)
+    /* without a step record no batch is a step (a batch's step is SP_EV_NONE until sp_ev_set_step
+     * makes it one): then the batches are not read, a pass over them each of the three times this is
+     * asked, on the analysis' one-thread tail */
+    if (ev->n_steps)
+        sp_ana_step_passes++;
+    for (size_t b = 0; ev->n_steps && b < ev->n_batches; b++)
         if (a->b[b].valid && ev->batches[b].step != SP_EV_NONE)
             return 1;
     return 0;
@@ -885,7 +892,9 @@ sp_status sp_ana_verdict(sp_ana *a, sp_verdict_cand *cs, size_t nc)
      * shorten: its queue waits for a place among the running sequences */
     int continuous = 0;
     uint32_t most = 0; /* the most sequences one step ran */
-    for (size_t b = 0; b < a->ev->n_batches; b++)
+    if (a->ev->n_steps)
+        sp_ana_step_passes++;
+    for (size_t b = 0; a->ev->n_steps && b < a->ev->n_batches; b++) /* no step record: no step */
         if (a->b[b].valid && a->ev->batches[b].step != SP_EV_NONE) {
             continuous = 1;
             if (a->ev->batches[b].nmembers > most)

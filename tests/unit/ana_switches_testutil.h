@@ -45,6 +45,7 @@ static inline void ana_switches_reset(void)
     sp_ana_cost_ahead_every = SP_ANA_COST_AHEAD_EVERY;
     sp_ana_cost_discard_step = SP_ANA_COST_DISCARD_STEP;
     sp_ana_tail_discard = 1;
+    sp_ana_padding_in_rows = 1;
 }
 
 /* Runs the partition step alone on the finished set `ev` into `a` (default options, no network row),

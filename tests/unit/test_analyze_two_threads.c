@@ -16,7 +16,11 @@
  *    (sp_ana_cost_ahead at 1) where it comes to them, the fifth has the pass wait until it has come
  *    (at least one round of SP_ANA_COST_AHEAD bytes); the bytes populated are printed, and some must
  *    be. The fifth also leaves each device's gap (the overlap of its batch windows and its all-work
- *    union) to the second thread; the gaps it computed are printed, and some must be. The one-thread analysis holds the
+ *    union) to the second thread; the gaps it computed are printed, and some must be. The one-thread
+ *    analysis takes the requests' padding total after the stage rows (sp_ana_padding_in_rows at 0),
+ *    the others by the stage rows' thread that runs out of columns first (how often is printed; some
+ *    must). A set without a step record must have no batch that is a step and no pass over its
+ *    batches for steps (sp_ana_step_passes), and some sets with step records must have one. The one-thread analysis holds the
  *    stage times in 8 bytes and mallocs every scratch array; the two-thread one holds them in 4 bytes
  *    (sp_ana_narrow) and takes every scratch array, however small, from the analysis' scratch
  *    stack (sp_ana_scratch_min at 1), which the threads share; a third analysis does the latter on one
@@ -72,12 +76,24 @@ static int helper_first;
  * percentiles' mean only rounded there). */
 static double last_cost_mean;
 static sp_quantiles last_cost_q;
+/* Sets with a step record whose batches were read for steps, and sets without one: the batches are
+ * never read for steps there (sp_ana_step_passes; verdict.c), and none of them is a step. */
+static int step_sets, stepless_sets;
+static size_t step_passes_before;
 static void keep_cost(sp_events *ev, const sp_analyze_options *o, sp_report *r)
 {
-    (void)ev;
     (void)o;
     last_cost_mean = r->cost.request_cost_mean;
     last_cost_q = r->cost.request_cost_nano;
+    size_t passes = sp_ana_step_passes - step_passes_before;
+    if (ev->n_steps) {
+        step_sets += passes > 0;
+    } else {
+        stepless_sets++;
+        CHECK_EQ_U64(passes, 0);
+        for (size_t b = 0; b < ev->n_batches; b++)
+            CHECK(ev->batches[b].step == SP_EV_NONE);
+    }
 }
 
 static char *analyse(const char *const *paths, int n, int lenient, size_t threads_at, int narrow, size_t scratch_min,
@@ -95,6 +111,7 @@ static char *analyse(const char *const *paths, int n, int lenient, size_t thread
     sp_ana_cost_ahead = cost_ahead;
     memset(&last_cost_q, 0xa5, sizeof last_cost_q);
     last_cost_mean = -1.0;
+    step_passes_before = sp_ana_step_passes;
     char *buf = ar_analyse(paths, n, lenient, &o, keep_cost, len);
     ana_switches_reset();
     return buf;
@@ -106,6 +123,7 @@ static void same_both_routes(const char *const *paths, int n, int lenient, void 
 {
     (void)user;
     size_t l1 = 0, l2 = 0, l3 = 0, l4 = 0;
+    sp_ana_padding_in_rows = 0; /* the requests' padding total after the stage rows, as before */
     char *one = analyse(paths, n, lenient, SIZE_MAX, 0, SIZE_MAX, &l1);
     double one_mean = last_cost_mean;
     sp_quantiles one_q = last_cost_q;
@@ -361,7 +379,12 @@ int main(void)
     fprintf(stderr, "%d traces compared; the cost's helper took %zu chunks, %zu devices' gaps, populated %zu bytes ahead\n",
             compared, (size_t)atomic_load(&sp_ana_cost_helped), (size_t)atomic_load(&sp_ana_cost_gaps_helped),
             (size_t)atomic_load(&sp_ana_cost_populated));
+    fprintf(stderr, "padding totals taken by the stage rows' threads: %zu; sets read for steps: %d, sets without "
+            "a step record (not read): %d\n", sp_ana_padding_total_beside, step_sets, stepless_sets);
     CHECK(compared == AR_TRACES);
+    CHECK(sp_ana_padding_total_beside > 0);
+    CHECK(step_sets > 0);
+    CHECK(stepless_sets > 0);
     CHECK(atomic_load(&sp_ana_cost_gaps_helped) > 0);
     CHECK(atomic_load(&sp_ana_cost_populated) > 0);
     return sp_test_done("test_analyze_two_threads");
