@@ -622,6 +622,10 @@ typedef struct sp_report {
     uint64_t client_records_unjoined_other;
     uint64_t client_records_failed_unmatched;
     uint64_t client_records_total;
+    /* The batches whose device time the per-request cost split among their analysed members
+     * (cost_batches_split), and of those the ones split in equal shares, as a member's token count was
+     * unknown (or all were 0); the others by their tokens (appended) */
+    uint64_t cost_batches_split, cost_batches_equal;
 } sp_report;
 
 /* Demangles an Itanium C++ ABI symbol ("_Z...": the names CUDA kernels carry in CUPTI records, and in

@@ -495,6 +495,8 @@ typedef struct cost_pass {
     const uint32_t *pos_of; /* weights: each request's analysed place (NULL: its index) */
     double per_dev_ns;    /* weights: the price of a device ns */
     atomic_size_t deferred; /* weights: members whose share is left to the ordered scatter */
+    atomic_size_t equal;    /* weights: batches split in equal shares (a member's tokens unknown) */
+    atomic_size_t split;    /* weights: batches with a cost to share */
     double *rcost;        /* per analysed request, its cost: summed by the weights pass (members of one
                              batch) and the ordered scatter, read by the nano pass */
     uint64_t *nano;       /* nano: per analysed request, its cost in whole nano-dollars */
@@ -512,7 +514,7 @@ typedef struct cost_pass {
 static void weights_chunk(cost_pass *p, size_t j0, size_t j1)
 {
     const sp_events *ev = p->a->ev;
-    size_t deferred = 0;
+    size_t deferred = 0, equal = 0, split = 0;
     for (size_t j = j0; j < j1; j++) {
         size_t idx = p->w->bord[j].idx;
         const sp_ev_batch *b = &ev->batches[idx];
@@ -529,6 +531,8 @@ static void weights_chunk(cost_pass *p, size_t j0, size_t j1)
             else
                 tok += t;
         }
+        equal += !(known && tok > 0);
+        split++;
         for (uint32_t m = 0; m < b->nmembers; m++) {
             double wt = known && tok > 0 ? (double)member_tokens(ev, b, m) / (double)tok
                                          : 1.0 / (double)b->nmembers;
@@ -546,6 +550,10 @@ static void weights_chunk(cost_pass *p, size_t j0, size_t j1)
     }
     if (deferred)
         atomic_fetch_add_explicit(&p->deferred, deferred, memory_order_relaxed);
+    if (equal)
+        atomic_fetch_add_explicit(&p->equal, equal, memory_order_relaxed);
+    if (split)
+        atomic_fetch_add_explicit(&p->split, split, memory_order_relaxed);
 }
 
 /* The nano-dollar column of requests [i0, i1), its exact sum and its stats (sp_ana_col_stats_of's)
@@ -835,6 +843,8 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns,
     p->pos_of = identity ? NULL : pos_of;
     p->per_dev_ns = per_dev_ns;
     atomic_init(&p->deferred, 0);
+    atomic_init(&p->equal, 0);
+    atomic_init(&p->split, 0);
     atomic_init(&p->next[0], 0);
     atomic_init(&p->next[1], 0);
     sp_exact_sum_init(&p->helper_sum);
@@ -848,6 +858,8 @@ static sp_status request_costs(sp_ana *a, const cost_work *w, double per_dev_ns,
         share_wait_for(sh, seq);
     pass_chunks(p, SHARE_WEIGHTS, NULL, NULL);
     share_wait(sh);
+    a->r->cost_batches_equal = atomic_load(&p->equal);
+    a->r->cost_batches_split = atomic_load(&p->split);
     /* the shares of requests in several batches, batches in device order, then start order (bord): such
      * a request sums its shares in an order no line order changes (none left: no pass) */
     const size_t nscatter = atomic_load(&p->deferred) ? nbord : 0;

@@ -2,6 +2,7 @@
  * human units of the terminal report, and the what-if prediction's own line. JSON strings are
  * escaped by src/common/json_esc.c. */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -138,5 +139,18 @@ const char *sp_rep_prediction_line(const sp_report *r, char *buf, size_t len)
     if (r->prediction.state == SP_PREDICTION_NONE || r->verdict.prediction_quoted)
         return NULL;
     sp_verdict_prediction_str(&r->prediction, buf, len);
+    return buf;
+}
+
+char *sp_rep_fmt_cost_basis(char *buf, size_t len, const sp_report *r)
+{
+    uint64_t e = r->cost_batches_equal, n = r->cost_batches_split;
+    if (!e || !n)
+        snprintf(buf, len, "by its tokens");
+    else if (e == n)
+        snprintf(buf, len, "in equal shares: no batch carries its members' token counts");
+    else
+        snprintf(buf, len, "by its tokens; equal shares in %" PRIu64 " of %" PRIu64 " batches, which lack their "
+                 "members' token counts", e, n);
     return buf;
 }

@@ -897,7 +897,7 @@ static void write_cost(html_ctx *c)
 {
     FILE *out = c->out;
     const sp_cost_summary *k = &c->r->cost;
-    char a[48], b[48], d[48], e[48];
+    char a[48], b[48], d[48], e[48], basis[160];
     fputs("<section id=\"cost\"><h2>Cost split</h2>\n", out);
     /* Each figure has its own buffer: the arguments are all evaluated before fprintf reads any. */
     fprintf(out, "<p>%s for a %s window at %s/h%s; ", sp_rep_fmt_money(a, sizeof a, k->bill),
@@ -909,7 +909,8 @@ static void write_cost(html_ctx *c)
     else
         fputs("no requests to divide it among", out);
     if (c->r->request_count && k->request_cost_nano.count)
-        fprintf(out, "; one request's own cost (its batch's device time by its tokens): p50 %s, p95 %s",
+        fprintf(out, "; one request's own cost (its batch's device time %s): p50 %s, p95 %s",
+                sp_rep_fmt_cost_basis(basis, sizeof basis, c->r),
                 sp_rep_fmt_money(a, sizeof a, (double)k->request_cost_nano.p50_ns * 1e-9),
                 sp_rep_fmt_money(b, sizeof b, (double)k->request_cost_nano.p95_ns * 1e-9));
     fprintf(out, ". Each %s-second of the window is in one state.</p>\n", sp_device_kind_noun(c->r->gpu.device_kind));

@@ -42,6 +42,12 @@ char *sp_rep_fmt_pct(char *buf, size_t len, double fraction);
  * without requests. */
 char *sp_rep_fmt_outcome_pct(char *buf, size_t len, uint64_t n, uint64_t total);
 
+/* How one request's own cost splits its batches' device time (DESIGN 7: by effective tokens), as the
+ * cost step did it (sp_report.cost_batches_split, cost_batches_equal): "by its tokens", "in equal
+ * shares: no batch carries its members' token counts", or "by its tokens; equal shares in E of S
+ * batches, which lack their members' token counts". */
+char *sp_rep_fmt_cost_basis(char *buf, size_t len, const sp_report *r);
+
 /* Copies `s` for a terminal: control bytes become '?', and it is cut to `width` columns (counting
  * UTF-8 characters) with "..." when longer. */
 char *sp_rep_fmt_name(char *buf, size_t len, const char *s, size_t width);

@@ -321,10 +321,11 @@ static void write_cost(FILE *out, const sp_report *r)
         sp_rep_wrap(out, line, 2, 2);
     }
     if (c->request_cost_nano.count) {
-        char q1[32], q2[32], q3[32];
+        char q1[32], q2[32], q3[32], basis[160];
         /* with no batch in the trace every request's share is $0 while the bill above is all no_batch
          * time: said, so the $0 does not read as a free request */
-        fprintf(out, "  one request's cost (batch device time by its tokens): p50 %s, p95 %s, max %s%s\n",
+        fprintf(out, "  one request's cost (batch device time %s): p50 %s, p95 %s, max %s%s\n",
+                sp_rep_fmt_cost_basis(basis, sizeof basis, r),
                 sp_rep_fmt_money(q1, sizeof q1, (double)c->request_cost_nano.p50_ns * 1e-9),
                 sp_rep_fmt_money(q2, sizeof q2, (double)c->request_cost_nano.p95_ns * 1e-9),
                 sp_rep_fmt_money(q3, sizeof q3, (double)c->request_cost_nano.max_ns * 1e-9),

@@ -274,7 +274,9 @@ def check_html_summary(rep, pg, ck):
         return
     p = paras[0] if paras else ""
     m = re.match(r"(\$[\d.e+-]+|\$0) for a (.+?) window at (\$[\d.]+)/h( \(default price: none given\))?; (?:(\S+) per request \(the bill over (\d+) "
-                 r"requests\)|no requests to divide it among)(?:; one request's own cost \(its batch's device time by its tokens\): p50 (\S+), p95 (\S+))?\. Each "
+                 r"requests\)|no requests to divide it among)(?:; one request's own cost \(its batch's device time (?:by its tokens|in equal shares: no batch carries its "
+                 r"members' token counts|by its tokens; equal shares in \d+ of \d+ batches, which lack their members' "
+                 r"token counts)\): p50 (\S+), p95 (\S+))?\. Each "
                  r"(\S+)-second of the window is in one state\.",
                  p)
     if not m:

@@ -382,7 +382,9 @@ def check_cost(r):
         r.fig(sec, mm, 1, "pct", sh[st], sig=SIG_SHARE, tol=1e-12, what=st + " sentence share")
     q = c["request_cost"]
     if q["count"]:
-        m = r.search(sec, r"^  one request's cost \(batch device time by its tokens\): p50 (%s), p95 (%s), max (%s)"
+        m = r.search(sec, r"^  one request's cost \(batch device time (?:by its tokens|in equal shares: no batch carries its members' "
+                     r"token counts|by its tokens; equal shares in \d+ of \d+ batches, which lack their members' token "
+                     r"counts)\): p50 (%s), p95 (%s), max (%s)"
                      r"( \(no batch in the trace: no device time is any request's\))?$" %
                      (MONEY, MONEY, MONEY), "request cost line")
         if m:
