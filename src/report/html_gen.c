@@ -32,9 +32,13 @@ static void verdict_box(FILE *out, const char *id, const char *what, const sp_ve
         if (!(q->share_p95 > 0))
             continue;
         fputs(q->share_p95 < 0.05 ? "<tr class=\"minor\"><td>" : "<tr><td>", out);
-        sp_html_esc(out, q->stage, 200);
+        /* "useful decode kernel", the name the verdict sentence and the text report's ranking give it */
         size_t sl = strlen(q->stage);
-        if (q->group == SP_GROUP_MODEL && sl >= 6 && !strcmp(q->stage + sl - 6, "kernel"))
+        int useful = q->group == SP_GROUP_MODEL && sl >= 6 && !strcmp(q->stage + sl - 6, "kernel");
+        if (useful && sl > 6)
+            fputs("useful ", out);
+        sp_html_esc(out, q->stage, 200);
+        if (useful && sl == 6)
             fputs(" (useful)", out);
         fprintf(out, "</td><td>%s</td><td>%s</td>", sp_verdict_group_str(q->group),
                 sp_rep_fmt_pct(b, sizeof b, q->share_p95));

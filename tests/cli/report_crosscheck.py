@@ -373,7 +373,9 @@ def check_html_generation(rep, pg, ck):
             if len(cells) != 5:
                 ck.expect(False, "%s ranking row %r" % (what, cells))
                 continue
-            name = r["stage"] + (" (useful)" if r["group"] == "model" and r["stage"].endswith("kernel") else "")
+            # the text report's names: "kernel (useful)", "useful decode kernel"
+            useful = r["group"] == "model" and r["stage"].endswith("kernel")
+            name = ("useful " + r["stage"] if r["stage"] != "kernel" else "kernel (useful)") if useful else r["stage"]
             ck.expect(cells[0] == name and cells[1] == r["group"], "%s ranking row %s %s, the JSON's %s %s" %
                       (what, cells[0], cells[1], name, r["group"]))
             ck.expect(pct_ok(cells[2], r["share_of_p95"]), "%s ranking %s %s, the JSON's %.6g" %
