@@ -908,10 +908,13 @@ static void write_cost(html_ctx *c)
                 sp_rep_fmt_money(e, sizeof e, k->per_request), c->r->request_count);
     else
         fputs("no requests to divide it among", out);
+    /* without a batch no device time is any request's: the text report's caveat, so that $0 does not
+     * read as what a request costs beside the bill per request */
     if (c->r->request_count && k->request_cost_nano.count)
-        fprintf(out, "; one request's own cost (its batch's device time by its tokens): p50 %s, p95 %s",
+        fprintf(out, "; one request's own cost (its batch's device time by its tokens): p50 %s, p95 %s%s",
                 sp_rep_fmt_money(a, sizeof a, (double)k->request_cost_nano.p50_ns * 1e-9),
-                sp_rep_fmt_money(b, sizeof b, (double)k->request_cost_nano.p95_ns * 1e-9));
+                sp_rep_fmt_money(b, sizeof b, (double)k->request_cost_nano.p95_ns * 1e-9),
+                c->r->batch_count ? "" : " (no batch in the trace: no device time is any request's)");
     fprintf(out, ". Each %s-second of the window is in one state.</p>\n", sp_device_kind_noun(c->r->gpu.device_kind));
     const double left = 120, right = 16, top = 6, bar_h = 34;
     double plot_w = SP_HTML_W - left - right;

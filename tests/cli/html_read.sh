@@ -7,6 +7,9 @@
 # Then what a reader of the page needs that the text report says (each failed on the previous binary):
 # - a generation ranking names the model's kernel row as the text and the verdict sentence do,
 #   "useful prefill kernel", not "prefill kernel (useful)" (html_read.py, generation/example.jsonl);
+# - a trace without batches (vLLM's OTLP export): one request's own cost reads $0 with the text's
+#   caveat "(no batch in the trace: no device time is any request's)", not bare beside a non-zero
+#   bill per request.
 # Run as: bash html_read.sh BINARY SOURCE_DIR
 set -u
 bin=$1
@@ -32,7 +35,18 @@ for f in "$src"/tests/data/synth/*.jsonl "$src"/tests/data/generation/*.jsonl "$
 done
 analyze "$src/tests/data/cold/server.jsonl" "$src/tests/data/cold/client.jsonl"
 analyze --outcomes all "$src/tests/data/cold/server.jsonl" "$src/tests/data/cold/client.jsonl"
+analyze "$src/tests/data/otlp/vllm_v1.json"
+vllm=$k
 [ "${#pairs[@]}" -ge 60 ] || { echo "FAIL: only ${#pairs[@]} reports" >&2; fail=1; }
 python3 "$src/tests/cli/html_read.py" "${pairs[@]}" || fail=1
 
+# what html_read.py reads, folded to one line of text
+flat() { python3 -B -c 'import sys; sys.path.insert(0, sys.argv[1]); import html_read; print(html_read.page_text(sys.argv[2]))' \
+  "$src/tests/cli" "$1"; }
+flat "$tmp/$vllm.html" > "$tmp/vllm.page"
+s="(no batch in the trace: no device time is any request's)"
+check "grep -qF \"p50 \\\$0, p95 \\\$0, max \\\$0 $s\" '$tmp/$vllm.txt'"
+check "grep -qF \"one request's own cost (its batch's device time by its tokens): p50 \\\$0, p95 \\\$0 $s.\" '$tmp/vllm.page'"
+# a trace with batches keeps the figures without the caveat
+check "! grep -qF 'no device time is any request' '$tmp/1.html'"
 exit $fail
