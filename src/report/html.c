@@ -1111,6 +1111,18 @@ static void write_quality(html_ctx *c)
             sp_html_esc(out, lost, sizeof lost);
             fputs("</p>\n", out);
         }
+    /* what the client records that match no request most likely mean, and trace contexts that do not
+     * continue the client's: the text report's sentences, word for word */
+    if (sp_rep_client_unmatched_text(r, lost, sizeof lost)) {
+        fputs("<p class=\"warn\">Client records: ", out);
+        sp_html_esc(out, lost, sizeof lost);
+        fputs(".</p>\n", out);
+    }
+    if (sp_rep_trace_context_text(r, lost, sizeof lost)) {
+        fputs("<p class=\"warn\">", out);
+        sp_html_esc(out, lost, sizeof lost);
+        fputs("</p>\n", out);
+    }
     /* the text report's sentence, word for word */
     if (sp_rep_spans_clipped_text(r, lost, sizeof lost)) {
         fputs("<p class=\"warn\">", out);

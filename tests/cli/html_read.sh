@@ -7,6 +7,9 @@
 # Then what a reader of the page needs that the text report says (each failed on the previous binary):
 # - a generation ranking names the model's kernel row as the text and the verdict sentence do,
 #   "useful prefill kernel", not "prefill kernel (useful)" (html_read.py, generation/example.jsonl);
+# - the cold pair (tests/data/cold/README.md): the client record that matches no request got an
+#   answer, so the traces may not belong together, and 1 of 3 joined requests continue another trace
+#   than the client sent: the text report's sentences, word for word, in the data quality section;
 # - a trace without batches (vLLM's OTLP export): one request's own cost reads $0 with the text's
 #   caveat "(no batch in the trace: no device time is any request's)", not bare beside a non-zero
 #   bill per request.
@@ -34,6 +37,7 @@ for f in "$src"/tests/data/synth/*.jsonl "$src"/tests/data/generation/*.jsonl "$
   analyze "$f"
 done
 analyze "$src/tests/data/cold/server.jsonl" "$src/tests/data/cold/client.jsonl"
+cold=$k
 analyze --outcomes all "$src/tests/data/cold/server.jsonl" "$src/tests/data/cold/client.jsonl"
 analyze "$src/tests/data/otlp/vllm_v1.json"
 vllm=$k
@@ -43,6 +47,14 @@ python3 "$src/tests/cli/html_read.py" "${pairs[@]}" || fail=1
 # what html_read.py reads, folded to one line of text
 flat() { python3 -B -c 'import sys; sys.path.insert(0, sys.argv[1]); import html_read; print(html_read.page_text(sys.argv[2]))' \
   "$src/tests/cli" "$1"; }
+flat "$tmp/$cold.html" > "$tmp/cold.page"
+tr -s ' \n' ' ' < "$tmp/$cold.txt" > "$tmp/cold.flat"
+s="the 1 with no matching request got an answer (1 2xx): the server trace shows no unclean end, so the server did not record it: the client and server traces may not belong together (a client of another server, or a trace from another run); 1 of the transport errors matches no request either"
+check "grep -qF '$s' '$tmp/cold.flat'"
+check "grep -qF 'Client records: $s.' '$tmp/cold.page'"
+s="trace context: 1 of 3 joined requests continue another trace or span than the client sent (a proxy between them starts its own trace, or the ids are wrong)"
+check "grep -qF '$s' '$tmp/cold.flat'"
+check "grep -qF '$s' '$tmp/cold.page'"
 flat "$tmp/$vllm.html" > "$tmp/vllm.page"
 s="(no batch in the trace: no device time is any request's)"
 check "grep -qF \"p50 \\\$0, p95 \\\$0, max \\\$0 $s\" '$tmp/$vllm.txt'"
