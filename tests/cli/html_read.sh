@@ -10,6 +10,8 @@
 # - the cold pair (tests/data/cold/README.md): the client record that matches no request got an
 #   answer, so the traces may not belong together, and 1 of 3 joined requests continue another trace
 #   than the client sent: the text report's sentences, word for word, in the data quality section;
+#   and the TTFT table's total row, timed from the client's send, is "TTFT (sent)" as in the text,
+#   not "TTFT" beside the server's TTFT p95 (8.50 ms) above it (its p95 is 8.85 ms);
 # - a trace without batches (vLLM's OTLP export): one request's own cost reads $0 with the text's
 #   caveat "(no batch in the trace: no device time is any request's)", not bare beside a non-zero
 #   bill per request.
@@ -55,6 +57,9 @@ check "grep -qF 'Client records: $s.' '$tmp/cold.page'"
 s="trace context: 1 of 3 joined requests continue another trace or span than the client sent (a proxy between them starts its own trace, or the ids are wrong)"
 check "grep -qF '$s' '$tmp/cold.flat'"
 check "grep -qF '$s' '$tmp/cold.page'"
+check "grep -qE '^TTFT \(sent\) +7\.80 ms +8\.85 ms' '$tmp/$cold.txt'"
+check "grep -qF '| TTFT (sent) | 7.80 ms | 8.85 ms | 8.85 ms | 8.32 ms |' '$tmp/cold.page'"
+check "grep -qF '| TPOT | 2.00 ms | 2.50 ms | 2.50 ms | 2.25 ms |' '$tmp/cold.page'"
 flat "$tmp/$vllm.html" > "$tmp/vllm.page"
 s="(no batch in the trace: no device time is any request's)"
 check "grep -qF \"p50 \\\$0, p95 \\\$0, max \\\$0 $s\" '$tmp/$vllm.txt'"
