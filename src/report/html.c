@@ -267,6 +267,15 @@ static void write_outcomes(html_ctx *c)
             fputs("<td colspan=\"4\">no times</td></tr>\n", out);
     }
     fputs("</tbody></table>\n", out);
+    /* the statuses of the requests that are not ok, as the text report's outcomes block lists them */
+    if (r->n_statuses) {
+        fputs("<p>HTTP statuses of the others:", out);
+        for (size_t i = 0; i < r->n_statuses; i++)
+            fprintf(out, "%s %" PRId32 " &#215; %" PRIu64, i ? "," : "", r->statuses[i].status, r->statuses[i].count);
+        if (r->statuses_unlisted)
+            fprintf(out, ", %" PRIu64 " with other statuses", r->statuses_unlisted);
+        fputs(".</p>\n", out);
+    }
     if (r->outcomes[SP_OUTCOME_UNFINISHED].count)
         fputs("<p class=\"note\">An unfinished request's time runs from its start to the last time of its "
               "trace.</p>\n", out);

@@ -11,7 +11,8 @@
 #   answer, so the traces may not belong together, and 1 of 3 joined requests continue another trace
 #   than the client sent: the text report's sentences, word for word, in the data quality section;
 #   and the TTFT table's total row, timed from the client's send, is "TTFT (sent)" as in the text,
-#   not "TTFT" beside the server's TTFT p95 (8.50 ms) above it (its p95 is 8.85 ms);
+#   not "TTFT" beside the server's TTFT p95 (8.50 ms) above it (its p95 is 8.85 ms); and the
+#   outcomes section lists the HTTP status of the request that is not ok (429 x 1) as the text does;
 # - a trace without batches (vLLM's OTLP export): one request's own cost reads $0 with the text's
 #   caveat "(no batch in the trace: no device time is any request's)", not bare beside a non-zero
 #   bill per request.
@@ -59,6 +60,8 @@ check "grep -qF '$s' '$tmp/cold.flat'"
 check "grep -qF '$s' '$tmp/cold.page'"
 check "grep -qE '^TTFT \(sent\) +7\.80 ms +8\.85 ms' '$tmp/$cold.txt'"
 check "grep -qF '| TTFT (sent) | 7.80 ms | 8.85 ms | 8.85 ms | 8.32 ms |' '$tmp/cold.page'"
+check "grep -qF 'HTTP statuses of the others: 429 x 1' '$tmp/cold.flat'"
+check "grep -qF 'HTTP statuses of the others: 429 × 1.' '$tmp/cold.page'"
 check "grep -qF '| TPOT | 2.00 ms | 2.50 ms | 2.50 ms | 2.25 ms |' '$tmp/cold.page'"
 flat "$tmp/$vllm.html" > "$tmp/vllm.page"
 s="(no batch in the trace: no device time is any request's)"
