@@ -913,8 +913,9 @@ static void write_cost(html_ctx *c)
             sp_fmt_dur(b, sizeof b, (double)k->window_ns), sp_rep_fmt_money(d, sizeof d, k->price_per_hour),
             k->price_is_default ? " (default price: none given)" : "");
     if (c->r->request_count)
-        fprintf(out, "<b>%s per request</b> (the bill over %" PRIu64 " requests)",
-                sp_rep_fmt_money(e, sizeof e, k->per_request), c->r->request_count);
+        fprintf(out, "<b>%s per request</b> (the bill over %" PRIu64 " request%s)",
+                sp_rep_fmt_money(e, sizeof e, k->per_request), c->r->request_count,
+                c->r->request_count == 1 ? "" : "s");
     else
         fputs("no requests to divide it among", out);
     /* without a batch no device time is any request's: the text report's caveat, so that $0 does not
@@ -982,11 +983,13 @@ static void write_gpu(html_ctx *c)
     char over[48] = ""; /* as the text's device line: several devices' time summed */
     if (g->devices_summed > 1)
         snprintf(over, sizeof over, " over %zu devices (summed)", g->devices_summed);
-    fprintf(out, "<p>span %s%s, busy %s (%s), idle %s; %" PRIu64 " kernels, %" PRIu64 " copies, %" PRIu64
-                 " memsets%s.</p>\n",
+    /* "1 kernel, 1 copy", as the text report counts them */
+    fprintf(out, "<p>span %s%s, busy %s (%s), idle %s; %" PRIu64 " kernel%s, %" PRIu64 " cop%s, %" PRIu64
+                 " memset%s%s.</p>\n",
             sp_fmt_dur(a, sizeof a, (double)g->span_ns), over, sp_fmt_dur(b, sizeof b, (double)g->busy_ns),
             sp_rep_fmt_pct(d, sizeof d, g->span_ns ? (double)g->busy_ns / (double)g->span_ns : 0),
-            sp_fmt_dur(e, sizeof e, (double)g->idle_ns), g->kernels, g->copies, g->memsets,
+            sp_fmt_dur(e, sizeof e, (double)g->idle_ns), g->kernels, g->kernels == 1 ? "" : "s", g->copies,
+            g->copies == 1 ? "y" : "ies", g->memsets, g->memsets == 1 ? "" : "s",
             hta_ok ? " (HTA-compatible figures)" : c->r->hta_compat ? " (HTA's rounding, not HTA-compatible)" : "");
     if (c->r->hta_compat && g->hta_breakdown_note) {
         fputs("<p class=\"warn\">", out);

@@ -13,6 +13,8 @@
 #   and the TTFT table's total row, timed from the client's send, is "TTFT (sent)" as in the text,
 #   not "TTFT" beside the server's TTFT p95 (8.50 ms) above it (its p95 is 8.85 ms); and the
 #   outcomes section lists the HTTP status of the request that is not ok (429 x 1) as the text does;
+#   the GPU block counts "3 kernels, 1 copy, 0 memsets" as the text does, not "1 copies";
+# - a trace of one request (vLLM's v1 export): the cost sentence reads "the bill over 1 request";
 # - a trace without batches (vLLM's OTLP export): one request's own cost reads $0 with the text's
 #   caveat "(no batch in the trace: no device time is any request's)", not bare beside a non-zero
 #   bill per request.
@@ -62,11 +64,15 @@ check "grep -qE '^TTFT \(sent\) +7\.80 ms +8\.85 ms' '$tmp/$cold.txt'"
 check "grep -qF '| TTFT (sent) | 7.80 ms | 8.85 ms | 8.85 ms | 8.32 ms |' '$tmp/cold.page'"
 check "grep -qF 'HTTP statuses of the others: 429 x 1' '$tmp/cold.flat'"
 check "grep -qF 'HTTP statuses of the others: 429 × 1.' '$tmp/cold.page'"
+check "grep -qF '3 kernels, 1 copy, 0 memsets' '$tmp/cold.flat'"
+check "grep -qF '3 kernels, 1 copy, 0 memsets.' '$tmp/cold.page'"
 check "grep -qF '| TPOT | 2.00 ms | 2.50 ms | 2.50 ms | 2.25 ms |' '$tmp/cold.page'"
 flat "$tmp/$vllm.html" > "$tmp/vllm.page"
 s="(no batch in the trace: no device time is any request's)"
 check "grep -qF \"p50 \\\$0, p95 \\\$0, max \\\$0 $s\" '$tmp/$vllm.txt'"
 check "grep -qF \"one request's own cost (its batch's device time by its tokens): p50 \\\$0, p95 \\\$0 $s.\" '$tmp/vllm.page'"
+check "grep -qF ' per request (the bill over 1 request);' '$tmp/vllm.page'"
+check "grep -qE '^servprof report: 1 file, 1 request,' '$tmp/$vllm.txt'"
 # a trace with batches keeps the figures without the caveat
 check "! grep -qF 'no device time is any request' '$tmp/1.html'"
 exit $fail

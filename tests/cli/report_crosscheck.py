@@ -274,7 +274,7 @@ def check_html_summary(rep, pg, ck):
         return
     p = paras[0] if paras else ""
     m = re.match(r"(\$[\d.e+-]+|\$0) for a (.+?) window at (\$[\d.]+)/h( \(default price: none given\))?; (?:(\S+) per request \(the bill over (\d+) "
-                 r"requests\)|no requests to divide it among)(?:; one request's own cost \(its batch's device time by its tokens\): p50 (\S+), p95 (\S+?)( \(no batch in the trace: no device time is any request's\))?)?\. Each "
+                 r"requests?\)|no requests to divide it among)(?:; one request's own cost \(its batch's device time by its tokens\): p50 (\S+), p95 (\S+?)( \(no batch in the trace: no device time is any request's\))?)?\. Each "
                  r"(\S+)-second of the window is in one state\.",
                  p)
     if not m:
