@@ -996,6 +996,14 @@ static void write_gpu(html_ctx *c)
         sp_html_esc(out, g->hta_breakdown_note, 0);
         fputs("</p>\n", out);
     }
+    /* the launch delay the graph sentence below keeps their nodes out of: the text report's launches line */
+    if (g->launches_joined)
+        fprintf(out, "<p>Launches: %" PRIu64 " joined on correlation id; launch delay p50 %s, p95 %s, max %s; %" PRIu64
+                     " kernel%s shorter than %s launch call.</p>\n",
+                g->launches_joined, sp_fmt_dur(a, sizeof a, (double)g->launch_delay.p50_ns),
+                sp_fmt_dur(b, sizeof b, (double)g->launch_delay.p95_ns),
+                sp_fmt_dur(d, sizeof d, (double)g->launch_delay_max_ns), g->short_kernels,
+                g->short_kernels == 1 ? "" : "s", g->short_kernels == 1 ? "its" : "their");
     if (g->graph.launches)
         fprintf(out, "<p>CUDA graph launches: %" PRIu64 " calls launched %" PRIu64 " kernels (per launch p50 %" PRIu64
                      ", max %" PRIu64 "); launch to first node p50 %s, max %s. Their nodes are kept out of the "

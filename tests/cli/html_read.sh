@@ -18,6 +18,8 @@
 # - a trace without batches (vLLM's OTLP export): one request's own cost reads $0 with the text's
 #   caveat "(no batch in the trace: no device time is any request's)", not bare beside a non-zero
 #   bill per request.
+# - a Kineto trace with launches and CUDA graphs (kineto/cuda_graph_h200.json.gz): the GPU block gives
+#   the text's launch delay line (the graph sentence beside it speaks of that delay), same figures.
 # Run as: bash html_read.sh BINARY SOURCE_DIR
 set -u
 bin=$1
@@ -46,6 +48,8 @@ cold=$k
 analyze --outcomes all "$src/tests/data/cold/server.jsonl" "$src/tests/data/cold/client.jsonl"
 analyze "$src/tests/data/otlp/vllm_v1.json"
 vllm=$k
+analyze "$src/tests/data/kineto/cuda_graph_h200.json.gz"
+graph=$k
 [ "${#pairs[@]}" -ge 60 ] || { echo "FAIL: only ${#pairs[@]} reports" >&2; fail=1; }
 python3 "$src/tests/cli/html_read.py" "${pairs[@]}" || fail=1
 
@@ -73,6 +77,11 @@ check "grep -qF \"p50 \\\$0, p95 \\\$0, max \\\$0 $s\" '$tmp/$vllm.txt'"
 check "grep -qF \"one request's own cost (its batch's device time by its tokens): p50 \\\$0, p95 \\\$0 $s.\" '$tmp/vllm.page'"
 check "grep -qF ' per request (the bill over 1 request);' '$tmp/vllm.page'"
 check "grep -qE '^servprof report: 1 file, 1 request,' '$tmp/$vllm.txt'"
+flat "$tmp/$graph.html" > "$tmp/graph.page"
+tr -s ' \n' ' ' < "$tmp/$graph.txt" > "$tmp/graph.flat"
+s="12 joined on correlation id; launch delay p50 49.4 us, p95 73.2 us, max 73.2 us; 12 kernels shorter than their launch call"
+check "grep -qF 'launches: $s' '$tmp/graph.flat'"
+check "grep -qF 'Launches: $s.' '$tmp/graph.page'"
 # a trace with batches keeps the figures without the caveat
 check "! grep -qF 'no device time is any request' '$tmp/1.html'"
 exit $fail
