@@ -267,6 +267,15 @@ static void write_outcomes(html_ctx *c)
             fputs("<td colspan=\"4\">no times</td></tr>\n", out);
     }
     fputs("</tbody></table>\n", out);
+    /* the statuses of the requests that are not ok, as the text report's outcomes block lists them */
+    if (r->n_statuses) {
+        fputs("<p>HTTP statuses of the others:", out);
+        for (size_t i = 0; i < r->n_statuses; i++)
+            fprintf(out, "%s %" PRId32 " &#215; %" PRIu64, i ? "," : "", r->statuses[i].status, r->statuses[i].count);
+        if (r->statuses_unlisted)
+            fprintf(out, ", %" PRIu64 " with other statuses", r->statuses_unlisted);
+        fputs(".</p>\n", out);
+    }
     if (r->outcomes[SP_OUTCOME_UNFINISHED].count)
         fputs("<p class=\"note\">An unfinished request's time runs from its start to the last time of its "
               "trace.</p>\n", out);
@@ -904,15 +913,19 @@ static void write_cost(html_ctx *c)
             sp_fmt_dur(b, sizeof b, (double)k->window_ns), sp_rep_fmt_money(d, sizeof d, k->price_per_hour),
             k->price_is_default ? " (default price: none given)" : "");
     if (c->r->request_count)
-        fprintf(out, "<b>%s per request</b> (the bill over %" PRIu64 " requests)",
-                sp_rep_fmt_money(e, sizeof e, k->per_request), c->r->request_count);
+        fprintf(out, "<b>%s per request</b> (the bill over %" PRIu64 " request%s)",
+                sp_rep_fmt_money(e, sizeof e, k->per_request), c->r->request_count,
+                c->r->request_count == 1 ? "" : "s");
     else
         fputs("no requests to divide it among", out);
+    /* without a batch no device time is any request's: the text report's caveat, so that $0 does not
+     * read as what a request costs beside the bill per request */
     if (c->r->request_count && k->request_cost_nano.count)
-        fprintf(out, "; one request's own cost (its batch's device time %s): p50 %s, p95 %s",
+        fprintf(out, "; one request's own cost (its batch's device time %s): p50 %s, p95 %s%s",
                 sp_rep_fmt_cost_basis(basis, sizeof basis, c->r),
                 sp_rep_fmt_money(a, sizeof a, (double)k->request_cost_nano.p50_ns * 1e-9),
-                sp_rep_fmt_money(b, sizeof b, (double)k->request_cost_nano.p95_ns * 1e-9));
+                sp_rep_fmt_money(b, sizeof b, (double)k->request_cost_nano.p95_ns * 1e-9),
+                c->r->batch_count ? "" : " (no batch in the trace: no device time is any request's)");
     fprintf(out, ". Each %s-second of the window is in one state.</p>\n", sp_device_kind_noun(c->r->gpu.device_kind));
     const double left = 120, right = 16, top = 6, bar_h = 34;
     double plot_w = SP_HTML_W - left - right;
@@ -971,17 +984,27 @@ static void write_gpu(html_ctx *c)
     char over[48] = ""; /* as the text's device line: several devices' time summed */
     if (g->devices_summed > 1)
         snprintf(over, sizeof over, " over %zu devices (summed)", g->devices_summed);
-    fprintf(out, "<p>span %s%s, busy %s (%s), idle %s; %" PRIu64 " kernels, %" PRIu64 " copies, %" PRIu64
-                 " memsets%s.</p>\n",
+    /* "1 kernel, 1 copy", as the text report counts them */
+    fprintf(out, "<p>span %s%s, busy %s (%s), idle %s; %" PRIu64 " kernel%s, %" PRIu64 " cop%s, %" PRIu64
+                 " memset%s%s.</p>\n",
             sp_fmt_dur(a, sizeof a, (double)g->span_ns), over, sp_fmt_dur(b, sizeof b, (double)g->busy_ns),
             sp_rep_fmt_pct(d, sizeof d, g->span_ns ? (double)g->busy_ns / (double)g->span_ns : 0),
-            sp_fmt_dur(e, sizeof e, (double)g->idle_ns), g->kernels, g->copies, g->memsets,
+            sp_fmt_dur(e, sizeof e, (double)g->idle_ns), g->kernels, g->kernels == 1 ? "" : "s", g->copies,
+            g->copies == 1 ? "y" : "ies", g->memsets, g->memsets == 1 ? "" : "s",
             hta_ok ? " (HTA-compatible figures)" : c->r->hta_compat ? " (HTA's rounding, not HTA-compatible)" : "");
     if (c->r->hta_compat && g->hta_breakdown_note) {
         fputs("<p class=\"warn\">", out);
         sp_html_esc(out, g->hta_breakdown_note, 0);
         fputs("</p>\n", out);
     }
+    /* the launch delay the graph sentence below keeps their nodes out of: the text report's launches line */
+    if (g->launches_joined)
+        fprintf(out, "<p>Launches: %" PRIu64 " joined on correlation id; launch delay p50 %s, p95 %s, max %s; %" PRIu64
+                     " kernel%s shorter than %s launch call.</p>\n",
+                g->launches_joined, sp_fmt_dur(a, sizeof a, (double)g->launch_delay.p50_ns),
+                sp_fmt_dur(b, sizeof b, (double)g->launch_delay.p95_ns),
+                sp_fmt_dur(d, sizeof d, (double)g->launch_delay_max_ns), g->short_kernels,
+                g->short_kernels == 1 ? "" : "s", g->short_kernels == 1 ? "its" : "their");
     if (g->graph.launches)
         fprintf(out, "<p>CUDA graph launches: %" PRIu64 " calls launched %" PRIu64 " kernels (per launch p50 %" PRIu64
                      ", max %" PRIu64 "); launch to first node p50 %s, max %s. Their nodes are kept out of the "
@@ -1109,6 +1132,18 @@ static void write_quality(html_ctx *c)
             sp_html_esc(out, lost, sizeof lost);
             fputs("</p>\n", out);
         }
+    /* what the client records that match no request most likely mean, and trace contexts that do not
+     * continue the client's: the text report's sentences, word for word */
+    if (sp_rep_client_unmatched_text(r, lost, sizeof lost)) {
+        fputs("<p class=\"warn\">Client records: ", out);
+        sp_html_esc(out, lost, sizeof lost);
+        fputs(".</p>\n", out);
+    }
+    if (sp_rep_trace_context_text(r, lost, sizeof lost)) {
+        fputs("<p class=\"warn\">", out);
+        sp_html_esc(out, lost, sizeof lost);
+        fputs("</p>\n", out);
+    }
     /* the text report's sentence, word for word */
     if (sp_rep_spans_clipped_text(r, lost, sizeof lost)) {
         fputs("<p class=\"warn\">", out);

@@ -32,9 +32,13 @@ static void verdict_box(FILE *out, const char *id, const char *what, const sp_ve
         if (!(q->share_p95 > 0))
             continue;
         fputs(q->share_p95 < 0.05 ? "<tr class=\"minor\"><td>" : "<tr><td>", out);
-        sp_html_esc(out, q->stage, 200);
+        /* "useful decode kernel", the name the verdict sentence and the text report's ranking give it */
         size_t sl = strlen(q->stage);
-        if (q->group == SP_GROUP_MODEL && sl >= 6 && !strcmp(q->stage + sl - 6, "kernel"))
+        int useful = q->group == SP_GROUP_MODEL && sl >= 6 && !strcmp(q->stage + sl - 6, "kernel");
+        if (useful && sl > 6)
+            fputs("useful ", out);
+        sp_html_esc(out, q->stage, 200);
+        if (useful && sl == 6)
             fputs(" (useful)", out);
         fprintf(out, "</td><td>%s</td><td>%s</td>", sp_verdict_group_str(q->group),
                 sp_rep_fmt_pct(b, sizeof b, q->share_p95));
@@ -78,7 +82,7 @@ static const char *dur_or_na(char *buf, size_t len, double ns, int have)
     return sp_fmt_dur(buf, len, have ? ns : NAN);
 }
 
-static void table(FILE *out, const char *id, const char *figure, const sp_gen_table *t)
+static void table(FILE *out, const char *id, const char *figure, const char *total, const sp_gen_table *t)
 {
     char a[32], b[32], c[32], d[32], s1[16], s2[16], s3[16];
     /* a table of no requests (none has a first token, or none has two output tokens) has no figures:
@@ -102,7 +106,7 @@ static void table(FILE *out, const char *id, const char *figure, const sp_gen_ta
     const char *all = have ? "100%" : "n/a";
     fprintf(out, "<tr><td><b>%s</b></td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
                  "<td>%s</td></tr>\n</tbody></table>\n",
-            figure, dur_or_na(a, sizeof a, (double)q->p50_ns, have), dur_or_na(b, sizeof b, (double)q->p95_ns, have),
+            total, dur_or_na(a, sizeof a, (double)q->p50_ns, have), dur_or_na(b, sizeof b, (double)q->p95_ns, have),
             dur_or_na(c, sizeof c, (double)q->p99_ns, have), dur_or_na(d, sizeof d, q->mean_ns, have), all, all, all);
 }
 
@@ -138,9 +142,11 @@ void sp_rep_html_generation(FILE *out, const sp_report *r)
     verdict_box(out, "verdict-ttft", "TTFT", &g->ttft_table.verdict);
     verdict_box(out, "verdict-tpot", "TPOT", &g->tpot_table.verdict);
     share_bars(out, "ttft-shares", "TTFT", &g->ttft_table);
-    table(out, "ttft-table", "TTFT", &g->ttft_table);
+    /* with a client trace the TTFT table's requests are timed from the send (the text report's "TTFT
+     * (sent)"): its total is not the server's TTFT above */
+    table(out, "ttft-table", "TTFT", g->has_client ? "TTFT (sent)" : "TTFT", &g->ttft_table);
     share_bars(out, "tpot-shares", "TPOT", &g->tpot_table);
-    table(out, "tpot-table", "TPOT", &g->tpot_table);
+    table(out, "tpot-table", "TPOT", "TPOT", &g->tpot_table);
     if (g->steps) {
         fprintf(out, "<p>%" PRIu64 " steps, %" PRIu64 " with a prefill member; padding waste %s in prefill steps, ",
                 g->steps, g->prefill_steps, sp_rep_fmt_pct(b, sizeof b, g->padding_prefill.waste_fraction));

@@ -4,9 +4,15 @@
  * request's life, for the text and HTML writers. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "model/loss_text.h"
 #include "report/report_int.h"
+
+static const char *qplural(uint64_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
 
 size_t sp_rep_loss_text(const sp_report *r, int counts, char *buf, size_t len)
 {
@@ -67,4 +73,68 @@ int sp_rep_drops_unknown(const sp_report *r)
 {
     /* a fleet report's drops are its replicas' recorders' (their live metrics): known */
     return r && !r->source && r->n_files > 0 && r->other_tool_files == r->n_files && r->drops_total == 0;
+}
+
+/* What the client saw of the records that match no request, and what that most likely means
+ * (docs/analysis.md "Client merge"), for the end of the text report's client-records line and the HTML's data quality; 0 when
+ * every record that got an answer matched a request, so that those reports read as before. */
+int sp_rep_client_unmatched_text(const sp_report *r, char *buf, size_t size)
+{
+    if (!r || size == 0)
+        return 0;
+    buf[0] = '\0';
+    if (!r->client_records_unjoined)
+        return 0;
+    char seen[256] = "", part[96];
+    const struct {
+        uint64_t n;
+        const char *what;
+    } cls[] = {
+        {r->client_records_unjoined_2xx, "2xx"},
+        {r->client_records_unjoined_rejected, "rejected with 429/503"},
+        {r->client_records_unjoined_other, "with another status"},
+    };
+    for (size_t k = 0; k < sizeof cls / sizeof cls[0]; k++) {
+        if (!cls[k].n)
+            continue;
+        snprintf(part, sizeof part, "%s%" PRIu64 " %s", seen[0] ? ", " : "", cls[k].n, cls[k].what);
+        strncat(seen, part, sizeof seen - strlen(seen) - 1);
+    }
+    char silent[160] = "";
+    if (r->client_records_failed_unmatched)
+        snprintf(silent, sizeof silent, "; %" PRIu64 " of the transport errors %s no request either",
+                 r->client_records_failed_unmatched, qplural(r->client_records_failed_unmatched, "matches", "match"));
+    char why[512];
+    if (!r->requests_total)
+        /* a client trace alone (the verdict says to load the server's with it): nothing to tell apart */
+        snprintf(why, sizeof why, "no loaded trace holds a server request");
+    else if (r->unclean_files)
+        snprintf(why, sizeof why,
+                 "the server trace has no end record, so they are most likely requests the server answered "
+                 "whose records it lost when it died");
+    else if ((r->client_records_unjoined + r->client_records_failed_unmatched) * 2 > r->client_records_total)
+        snprintf(why, sizeof why,
+                 "most client records (%" PRIu64 " of %" PRIu64 ") match no request and the server trace shows "
+                 "no unclean end: the client and server traces may not belong together (a client of another server, "
+                 "or a trace from another run)",
+                 r->client_records_unjoined + r->client_records_failed_unmatched, r->client_records_total);
+    else
+        snprintf(why, sizeof why,
+                 "the server trace shows no unclean end, so the server did not record %s: the client and server "
+                 "traces may not belong together (a client of another server, or a trace from another run)",
+                 qplural(r->client_records_unjoined, "it", "them"));
+    snprintf(buf, size, "the %" PRIu64 " with no matching request got an answer (%s): %s%s",
+             r->client_records_unjoined, seen, why, silent);
+    return 1;
+}
+
+int sp_rep_trace_context_text(const sp_report *r, char *buf, size_t len)
+{
+    if (!r || !r->trace_context_mismatched || len == 0)
+        return 0;
+    snprintf(buf, len,
+             "trace context: %" PRIu64 " of %" PRIu64 " joined requests continue another trace or span than "
+             "the client sent (a proxy between them starts its own trace, or the ids are wrong)",
+             r->trace_context_mismatched, r->trace_context_matched + r->trace_context_mismatched);
+    return 1;
 }

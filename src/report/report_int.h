@@ -100,6 +100,12 @@ int sp_rep_clock_shift_text(const sp_report *r, size_t f, char *buf, size_t len)
  * docs/analysis.md section 1), for the text and HTML reports alike: written into buf, 1; 0 (buf
  * untouched) when none was. */
 int sp_rep_spans_clipped_text(const sp_report *r, char *buf, size_t len);
+/* What the client saw of its records that match no request and what that most likely means ("the N
+ * with no matching request got an answer (...): ..."), and the trace-context sentence ("trace context:
+ * ..."): the text report's words, for the text and HTML writers. 0 (and nothing written) when there
+ * is nothing to say. */
+int sp_rep_client_unmatched_text(const sp_report *r, char *buf, size_t len);
+int sp_rep_trace_context_text(const sp_report *r, char *buf, size_t len);
 /* 1 when no loaded trace can carry the recorder's drop counts (quality.c: every file is another
  * tool's, r->other_tool_files == r->n_files, and none was counted): the data-quality line says drops
  * are not known, not "0 dropped". */

@@ -503,56 +503,6 @@ static void write_clocks(FILE *out, const sp_report *r)
 
 /* Client-merge warnings: clock conflicts, requests whose client times the offset leaves outside the
  * server's, requests without a client record and client records not used. */
-/* What the client saw of the records that match no request, and what that most likely means
- * (docs/analysis.md "Client merge"), as "; ..." for the end of the client-records line; empty when
- * every record that got an answer matched a request, so that those reports read as before. */
-static void unmatched_phrase(char *buf, size_t size, const sp_report *r)
-{
-    buf[0] = '\0';
-    if (!r->client_records_unjoined)
-        return;
-    char seen[256] = "", part[96];
-    const struct {
-        uint64_t n;
-        const char *what;
-    } cls[] = {
-        {r->client_records_unjoined_2xx, "2xx"},
-        {r->client_records_unjoined_rejected, "rejected with 429/503"},
-        {r->client_records_unjoined_other, "with another status"},
-    };
-    for (size_t k = 0; k < sizeof cls / sizeof cls[0]; k++) {
-        if (!cls[k].n)
-            continue;
-        snprintf(part, sizeof part, "%s%" PRIu64 " %s", seen[0] ? ", " : "", cls[k].n, cls[k].what);
-        strncat(seen, part, sizeof seen - strlen(seen) - 1);
-    }
-    char silent[160] = "";
-    if (r->client_records_failed_unmatched)
-        snprintf(silent, sizeof silent, "; %" PRIu64 " of the transport errors %s no request either",
-                 r->client_records_failed_unmatched, plural(r->client_records_failed_unmatched, "matches", "match"));
-    char why[512];
-    if (!r->requests_total)
-        /* a client trace alone (the verdict says to load the server's with it): nothing to tell apart */
-        snprintf(why, sizeof why, "no loaded trace holds a server request");
-    else if (r->unclean_files)
-        snprintf(why, sizeof why,
-                 "the server trace has no end record, so they are most likely requests the server answered "
-                 "whose records it lost when it died");
-    else if ((r->client_records_unjoined + r->client_records_failed_unmatched) * 2 > r->client_records_total)
-        snprintf(why, sizeof why,
-                 "most client records (%" PRIu64 " of %" PRIu64 ") match no request and the server trace shows "
-                 "no unclean end: the client and server traces may not belong together (a client of another server, "
-                 "or a trace from another run)",
-                 r->client_records_unjoined + r->client_records_failed_unmatched, r->client_records_total);
-    else
-        snprintf(why, sizeof why,
-                 "the server trace shows no unclean end, so the server did not record %s: the client and server "
-                 "traces may not belong together (a client of another server, or a trace from another run)",
-                 plural(r->client_records_unjoined, "it", "them"));
-    snprintf(buf, size, "; the %" PRIu64 " with no matching request got an answer (%s): %s%s",
-             r->client_records_unjoined, seen, why, silent);
-}
-
 static void write_client_quality(FILE *out, const sp_report *r)
 {
     char a[32], b[32], c[32], line[2048];
@@ -606,8 +556,9 @@ static void write_client_quality(FILE *out, const sp_report *r)
         if (r->client_records_unsent)
             snprintf(unsent, sizeof unsent, " %" PRIu64 " never sent (the run stopped before they could be sent),",
                      r->client_records_unsent);
-        char seen[1024] = "";
-        unmatched_phrase(seen, sizeof seen, r);
+        char seen[1040] = "", why[1024];
+        if (sp_rep_client_unmatched_text(r, why, sizeof why))
+            snprintf(seen, sizeof seen, "; %s", why);
         snprintf(line, sizeof line,
                  "client records not used:%s %" PRIu64 " with no matching request, %" PRIu64
                  " transport %s (no response),%s%s %" PRIu64 " %s of a request's joined record%s",
@@ -617,10 +568,7 @@ static void write_client_quality(FILE *out, const sp_report *r)
         sp_rep_wrap(out, line, 0, 2);
     }
     if (r->trace_context_mismatched) {
-        snprintf(line, sizeof line,
-                 "trace context: %" PRIu64 " of %" PRIu64 " joined requests continue another trace or span than "
-                 "the client sent (a proxy between them starts its own trace, or the ids are wrong)",
-                 r->trace_context_mismatched, r->trace_context_matched + r->trace_context_mismatched);
+        sp_rep_trace_context_text(r, line, sizeof line);
         wrap(out, line, 0, 2);
     }
 }

@@ -274,9 +274,9 @@ def check_html_summary(rep, pg, ck):
         return
     p = paras[0] if paras else ""
     m = re.match(r"(\$[\d.e+-]+|\$0) for a (.+?) window at (\$[\d.]+)/h( \(default price: none given\))?; (?:(\S+) per request \(the bill over (\d+) "
-                 r"requests\)|no requests to divide it among)(?:; one request's own cost \(its batch's device time (?:by its tokens|in equal shares: no batch carries its "
+                 r"requests?\)|no requests to divide it among)(?:; one request's own cost \(its batch's device time (?:by its tokens|in equal shares: no batch carries its "
                  r"members' token counts|by its tokens; equal shares in \d+ of \d+ batches, which lack their members' "
-                 r"token counts)\): p50 (\S+), p95 (\S+))?\. Each "
+                 r"token counts)\): p50 (\S+), p95 (\S+?)( \(no batch in the trace: no device time is any request's\))?)?\. Each "
                  r"(\S+)-second of the window is in one state\.",
                  p)
     if not m:
@@ -299,10 +299,13 @@ def check_html_summary(rep, pg, ck):
     rc = cost.get("request_cost") or {}
     ck.expect(bool(m.group(7)) == bool(rc.get("count")), "cost: own cost %s, the JSON's %s" % (m.group(7), rc))
     if m.group(7):
+        # the text report's caveat where no batch owns device time (the own cost is $0 there)
+        ck.expect(bool(m.group(9)) == (not (rep.get("batches") or {}).get("count")), "cost: own cost caveat %r, batches %s" %
+                  (m.group(9), rep.get("batches")))
         ck.expect(money_ok(m.group(7), rc.get("p50", float("nan"))) and money_ok(m.group(8), rc.get("p95", float("nan"))),
                   "cost: own cost p50 %s p95 %s, the JSON's %s" % (m.group(7), m.group(8), rc))
     noun = {"cpu": "CPU", "mixed": "device"}.get(gpu.get("device_kind"), "GPU")
-    ck.expect(m.group(9) == noun, "cost: each %s-second, the device kind %s" % (m.group(9), gpu.get("device_kind")))
+    ck.expect(m.group(10) == noun, "cost: each %s-second, the device kind %s" % (m.group(10), gpu.get("device_kind")))
     tabs = pg.tables.get("cost") or []
     rows = [r[1] for r in (tabs[0] if tabs else []) if r[1] and r[1][0] != "state"]
     states = cost.get("by_state") or {}
@@ -375,7 +378,9 @@ def check_html_generation(rep, pg, ck):
             if len(cells) != 5:
                 ck.expect(False, "%s ranking row %r" % (what, cells))
                 continue
-            name = r["stage"] + (" (useful)" if r["group"] == "model" and r["stage"].endswith("kernel") else "")
+            # the text report's names: "kernel (useful)", "useful decode kernel"
+            useful = r["group"] == "model" and r["stage"].endswith("kernel")
+            name = ("useful " + r["stage"] if r["stage"] != "kernel" else "kernel (useful)") if useful else r["stage"]
             ck.expect(cells[0] == name and cells[1] == r["group"], "%s ranking row %s %s, the JSON's %s %s" %
                       (what, cells[0], cells[1], name, r["group"]))
             ck.expect(pct_ok(cells[2], r["share_of_p95"]), "%s ranking %s %s, the JSON's %.6g" %

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The HTML report read against the text report of the same trace, as a reader would (docs/html-report.md,
+# "Tests"): for every trace in tests/data (synth, generation, OTLP incl. vLLM, TGI, SGLang and Triton,
+# Triton's own, Kineto, kineto-more, the cold client/server pair with and without --outcomes all),
+# html_read.py strips the page to text and finds each verdict sentence of the text report in it word
+# for word (end-to-end, TTFT, TPOT) and each row of the text's rankings (name, group, share, saving).
+# Then what a reader of the page needs that the text report says (each failed on the previous binary):
+# - a generation ranking names the model's kernel row as the text and the verdict sentence do,
+#   "useful prefill kernel", not "prefill kernel (useful)" (html_read.py, generation/example.jsonl);
+# - the cold pair (tests/data/cold/README.md): the client record that matches no request got an
+#   answer, so the traces may not belong together, and 1 of 3 joined requests continue another trace
+#   than the client sent: the text report's sentences, word for word, in the data quality section;
+#   and the TTFT table's total row, timed from the client's send, is "TTFT (sent)" as in the text,
+#   not "TTFT" beside the server's TTFT p95 (8.50 ms) above it (its p95 is 8.85 ms); and the
+#   outcomes section lists the HTTP status of the request that is not ok (429 x 1) as the text does;
+#   the GPU block counts "3 kernels, 1 copy, 0 memsets" as the text does, not "1 copies";
+# - a trace of one request (vLLM's v1 export): the cost sentence reads "the bill over 1 request";
+# - a trace without batches (vLLM's OTLP export): one request's own cost reads $0 with the text's
+#   caveat "(no batch in the trace: no device time is any request's)", not bare beside a non-zero
+#   bill per request.
+# - a Kineto trace with launches and CUDA graphs (kineto/cuda_graph_h200.json.gz): the GPU block gives
+#   the text's launch delay line (the graph sentence beside it speaks of that delay), same figures.
+# Run as: bash html_read.sh BINARY SOURCE_DIR
+set -u
+bin=$1
+src=$2
+fail=0
+check() { if ! eval "$1"; then echo "FAIL: $1" >&2; fail=1; fi; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pairs=()
+k=0
+analyze() { # analyze ARGS...: text and HTML report of one trace into $tmp/$k.{txt,html}
+  k=$((k + 1))
+  if ! "$bin" analyze --no-progress --html "$tmp/$k.html" "$@" > "$tmp/$k.txt" 2> "$tmp/$k.err"; then
+    echo "FAIL: analyze $*: $(head -c 300 "$tmp/$k.err")" >&2
+    fail=1
+    return
+  fi
+  pairs+=("$tmp/$k.txt" "$tmp/$k.html")
+}
+for f in "$src"/tests/data/synth/*.jsonl "$src"/tests/data/generation/*.jsonl "$src"/tests/data/otlp/* \
+         "$src"/tests/data/triton/*.json "$src"/tests/data/kineto/*.json* "$src"/tests/data/kineto-more/*.json*; do
+  analyze "$f"
+done
+analyze "$src/tests/data/cold/server.jsonl" "$src/tests/data/cold/client.jsonl"
+cold=$k
+analyze --outcomes all "$src/tests/data/cold/server.jsonl" "$src/tests/data/cold/client.jsonl"
+analyze "$src/tests/data/otlp/vllm_v1.json"
+vllm=$k
+analyze "$src/tests/data/kineto/cuda_graph_h200.json.gz"
+graph=$k
+[ "${#pairs[@]}" -ge 60 ] || { echo "FAIL: only ${#pairs[@]} reports" >&2; fail=1; }
+python3 "$src/tests/cli/html_read.py" "${pairs[@]}" || fail=1
+
+# what html_read.py reads, folded to one line of text
+flat() { python3 -B -c 'import sys; sys.path.insert(0, sys.argv[1]); import html_read; print(html_read.page_text(sys.argv[2]))' \
+  "$src/tests/cli" "$1"; }
+flat "$tmp/$cold.html" > "$tmp/cold.page"
+tr -s ' \n' ' ' < "$tmp/$cold.txt" > "$tmp/cold.flat"
+s="the 1 with no matching request got an answer (1 2xx): the server trace shows no unclean end, so the server did not record it: the client and server traces may not belong together (a client of another server, or a trace from another run); 1 of the transport errors matches no request either"
+check "grep -qF '$s' '$tmp/cold.flat'"
+check "grep -qF 'Client records: $s.' '$tmp/cold.page'"
+s="trace context: 1 of 3 joined requests continue another trace or span than the client sent (a proxy between them starts its own trace, or the ids are wrong)"
+check "grep -qF '$s' '$tmp/cold.flat'"
+check "grep -qF '$s' '$tmp/cold.page'"
+check "grep -qE '^TTFT \(sent\) +7\.80 ms +8\.85 ms' '$tmp/$cold.txt'"
+check "grep -qF '| TTFT (sent) | 7.80 ms | 8.85 ms | 8.85 ms | 8.32 ms |' '$tmp/cold.page'"
+check "grep -qF 'HTTP statuses of the others: 429 x 1' '$tmp/cold.flat'"
+check "grep -qF 'HTTP statuses of the others: 429 × 1.' '$tmp/cold.page'"
+check "grep -qF '3 kernels, 1 copy, 0 memsets' '$tmp/cold.flat'"
+check "grep -qF '3 kernels, 1 copy, 0 memsets.' '$tmp/cold.page'"
+check "grep -qF '| TPOT | 2.00 ms | 2.50 ms | 2.50 ms | 2.25 ms |' '$tmp/cold.page'"
+flat "$tmp/$vllm.html" > "$tmp/vllm.page"
+s="(no batch in the trace: no device time is any request's)"
+check "grep -qF \"p50 \\\$0, p95 \\\$0, max \\\$0 $s\" '$tmp/$vllm.txt'"
+check "grep -qF \"one request's own cost (its batch's device time by its tokens): p50 \\\$0, p95 \\\$0 $s.\" '$tmp/vllm.page'"
+check "grep -qF ' per request (the bill over 1 request);' '$tmp/vllm.page'"
+check "grep -qE '^servprof report: 1 file, 1 request,' '$tmp/$vllm.txt'"
+flat "$tmp/$graph.html" > "$tmp/graph.page"
+tr -s ' \n' ' ' < "$tmp/$graph.txt" > "$tmp/graph.flat"
+s="12 joined on correlation id; launch delay p50 49.4 us, p95 73.2 us, max 73.2 us; 12 kernels shorter than their launch call"
+check "grep -qF 'launches: $s' '$tmp/graph.flat'"
+check "grep -qF 'Launches: $s.' '$tmp/graph.page'"
+# a trace with batches keeps the figures without the caveat
+check "! grep -qF 'no device time is any request' '$tmp/1.html'"
+exit $fail
