@@ -4,7 +4,9 @@ html_read.sh): the page stripped to text (style, script and svg elements dropped
 references unescaped, white space folded) must hold each verdict sentence of the text report word for
 word: the end-to-end verdict ("verdict:"), and on a generation trace the TTFT and TPOT verdicts; and
 every name in the text's ranking tables must be a row of the page's ranking (same name, group, share
-and saving). Prints one line per disagreement; exit 1 if any.
+and saving); and the data quality section must say of the unattributed
+(`other`) share what the text says: its figure ("under 0.1%" above zero below 0.1%), flagged exactly
+where the text says "missing instrumentation", and the text's sentence word for word. Prints one line per disagreement; exit 1 if any.
 
 Run as: html_read.py X.txt X.html [X.txt X.html ...]
 Stdlib only (/usr/bin/python3).
@@ -15,7 +17,11 @@ import sys
 
 
 def page_text(path):
-    s = open(path, encoding="utf-8").read()
+    return html_text(open(path, encoding="utf-8").read())
+
+
+def html_text(s):
+    """HTML as a reader sees it: one line of text, each table cell led by " | "."""
     s = re.sub(r"<(style|script|svg)\b.*?</\1>", " ", s, flags=re.S)
     s = re.sub(r"<(td|th)\b[^>]*>", " | ", s)
     s = re.sub(r"<[^>]+>", " ", s)
@@ -48,15 +54,46 @@ def text_verdicts(txt):
     return out
 
 
+def check_unattributed(txt, raw, page, where):
+    """The data quality section says of the `other` share what the text report says: its figure (flagged
+    where the text says missing instrumentation) and the text's sentence word for word."""
+    m = re.search(r"^unattributed \(`other`\): (.*(?:\n  .*)*)", txt, flags=re.M)
+    if not m:
+        return []  # no requests: the text has no line
+    rest = re.sub(r"\s+", " ", m.group(1)).strip()
+    out = []
+    bare = re.match(r"^(\S+) of p95 latency$", rest)
+    pct = bare.group(1) if bare else rest.split(" of p95 latency ")[0]
+    cell = re.search(r"share of p95</td><td( class=\"warn\")?>([^<]*)</td>", raw)
+    if not cell or cell.group(2) != pct:
+        out.append("%s: unattributed share reads %r, the text report's %r" % (where, cell and cell.group(2), pct))
+    elif bool(cell.group(1)) != rest.endswith(": missing instrumentation"):
+        out.append("%s: unattributed share %s %sflagged, the text report says: %s" %
+                   (where, pct, "" if cell.group(1) else "not ", rest))
+    said = "Unattributed ( other ): "
+    if bare:
+        if said in page:
+            out.append("%s: an unattributed sentence where the text report has none" % where)
+    elif said + rest + "." not in page:
+        out.append("%s: the text report's unattributed sentence is not in the page word for word: %s" % (where, rest))
+    return out
+
+
 def main(args):
     if not args or len(args) % 2:
         print("usage: html_read.py X.txt X.html [...]", file=sys.stderr)
         return 2
     bad = 0
     checked = 0
+    said = 0
     for k in range(0, len(args), 2):
         txt = open(args[k], encoding="utf-8").read()
-        page = page_text(args[k + 1])
+        raw = open(args[k + 1], encoding="utf-8").read()
+        page = html_text(raw)
+        said += bool(re.search(r"^unattributed \(`other`\): \S+ of p95 latency is covered", txt, flags=re.M))
+        for line in check_unattributed(txt, raw, page, args[k + 1]):
+            print(line)
+            bad += 1
         verdicts = text_verdicts(txt)
         if "verdict" not in verdicts:
             print("%s: no verdict in the text report" % args[k])
@@ -78,6 +115,9 @@ def main(args):
                     bad += 1
     if not checked:
         print("no verdicts read")
+        return 1
+    if not said:  # the check above read something: the traces have unattributed time
+        print("no unattributed sentence read")
         return 1
     return 1 if bad else 0
 
