@@ -1023,6 +1023,21 @@ static void write_gpu(html_ctx *c)
                 sp_fmt_dur(f, sizeof f, (double)st->busy_outside_ns),
                 sp_fmt_dur(h, sizeof h, (double)st->idle_outside_ns));
     }
+    /* the text report's "idle time by stream (HTA breakdown)": same rows, same figures */
+    if (g->n_streams) {
+        fputs("<table class=\"num\" id=\"gpu-idle\"><caption>idle time by stream (HTA breakdown)</caption>"
+              "<thead><tr><th>device</th><th>stream</th><th>host wait</th><th>kernel wait</th><th>other</th></tr>"
+              "</thead><tbody>\n",
+              out);
+        for (size_t i = 0; i < g->n_streams; i++) {
+            const sp_stream_idle *s = &g->idle_breakdown[i];
+            fprintf(out, "<tr><td>%" PRIu32 "</td><td>%" PRId64 "</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
+                    s->device, s->stream, sp_fmt_dur(a, sizeof a, (double)s->host_wait_ns),
+                    sp_fmt_dur(b, sizeof b, (double)s->kernel_wait_ns),
+                    sp_fmt_dur(d, sizeof d, (double)s->other_ns));
+        }
+        fputs("</tbody></table>\n", out);
+    }
     if (g->n_kernel_stats) {
         fputs("<table class=\"num\"><thead><tr><th>kernel</th><th>count</th><th>total</th><th>p50</th>"
               "<th>p95</th></tr></thead><tbody>\n",

@@ -20,6 +20,8 @@
 #   bill per request.
 # - a Kineto trace with launches and CUDA graphs (kineto/cuda_graph_h200.json.gz): the GPU block gives
 #   the text's launch delay line (the graph sentence beside it speaks of that delay), same figures.
+# - every trace whose text report gives the idle time by stream (HTA breakdown; the Kineto traces): the
+#   GPU block has it as a table of the same rows and figures (html_read.py; cuda_graph_h200's row here);
 # - every trace with requests: the data quality section says of the unattributed (`other`) share what
 #   the text does, with its rule (from 0.1% of p95 "missing instrumentation" and flagged, above zero
 #   below it "under 0.1%" and "negligible"; html_read.py), where the page flagged it only from 5%; the
@@ -109,6 +111,9 @@ check "grep -qF 'Unattributed ( other ): 0.2% $s: missing instrumentation.' '$tm
 check "grep -qF 'share of p95</td><td class=\"warn\">0.2%</td>' '$tmp/$g2000.html'"
 check "grep -qF 'Unattributed ( other ): 2.0% $s: missing instrumentation.' '$tmp/g20000.page'"
 check "! grep -qF 'class=\"warn\">under 0.1%' '$tmp/$g100.html'"
+# the idle time by stream: a Kineto trace's rows, as the text gives them
+check "grep -qE '^  0 +7 +4\.33 ms +216\.4 us +0 ns$' '$tmp/$graph.txt'"
+check "grep -qF 'idle time by stream (HTA breakdown) | device | stream | host wait | kernel wait | other | 0 | 7 | 4.33 ms | 216.4 us | 0 ns' '$tmp/graph.page'"
 # a trace with batches keeps the figures without the caveat
 check "! grep -qF 'no device time is any request' '$tmp/1.html'"
 exit $fail
