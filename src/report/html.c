@@ -1023,6 +1023,21 @@ static void write_gpu(html_ctx *c)
                 sp_fmt_dur(f, sizeof f, (double)st->busy_outside_ns),
                 sp_fmt_dur(h, sizeof h, (double)st->idle_outside_ns));
     }
+    /* the text report's "idle time by stream (HTA breakdown)": same rows, same figures */
+    if (g->n_streams) {
+        fputs("<table class=\"num\" id=\"gpu-idle\"><caption>idle time by stream (HTA breakdown)</caption>"
+              "<thead><tr><th>device</th><th>stream</th><th>host wait</th><th>kernel wait</th><th>other</th></tr>"
+              "</thead><tbody>\n",
+              out);
+        for (size_t i = 0; i < g->n_streams; i++) {
+            const sp_stream_idle *s = &g->idle_breakdown[i];
+            fprintf(out, "<tr><td>%" PRIu32 "</td><td>%" PRId64 "</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
+                    s->device, s->stream, sp_fmt_dur(a, sizeof a, (double)s->host_wait_ns),
+                    sp_fmt_dur(b, sizeof b, (double)s->kernel_wait_ns),
+                    sp_fmt_dur(d, sizeof d, (double)s->other_ns));
+        }
+        fputs("</tbody></table>\n", out);
+    }
     if (g->n_kernel_stats) {
         fputs("<table class=\"num\"><thead><tr><th>kernel</th><th>count</th><th>total</th><th>p50</th>"
               "<th>p95</th></tr></thead><tbody>\n",
@@ -1064,8 +1079,11 @@ static void write_quality(html_ctx *c)
                     r->drops[k].cause ? r->drops[k].cause : "?", r->drops[k].count);
     fprintf(out, "<tr><td>malformed or unresolved records skipped</td><td%s>%" PRIu64 "</td></tr>\n",
             r->skipped_records ? " class=\"warn\"" : "", r->skipped_records);
+    /* the text report's rule (sp_rep_other_text): flagged from 0.1%, "under 0.1%" above zero below it */
+    char other[1024];
+    int other_missing = sp_rep_other_text(r, a, sizeof a, other, sizeof other);
     fprintf(out, "<tr><td>unattributed time (<code>other</code>), share of p95</td><td%s>%s</td></tr>\n",
-            r->other_share_p95 >= 0.05 ? " class=\"warn\"" : "", sp_rep_fmt_pct(a, sizeof a, r->other_share_p95));
+            other_missing ? " class=\"warn\"" : "", a);
     if (r->client_records_unjoined || r->client_records_unfinished || r->client_records_failed ||
         r->client_records_failed_streams || r->client_records_unsent || r->client_records_duplicate ||
         r->has_client) {
@@ -1119,6 +1137,12 @@ static void write_quality(html_ctx *c)
         fprintf(out, "<tr><td>stage spans clipped to their request's life</td><td class=\"warn\">%" PRIu64
                 "</td></tr>\n", r->spans_clipped);
     fputs("</tbody></table>\n", out);
+    /* what the text report says of that share, word for word: missing instrumentation or negligible */
+    if (other[0]) {
+        fprintf(out, "<p class=\"%s\">Unattributed (<code>other</code>): ", other_missing ? "warn" : "note");
+        sp_html_esc(out, other, sizeof other);
+        fputs(".</p>\n", out);
+    }
     char lost[2048];
     if (sp_rep_loss_text(r, 0, lost, sizeof lost)) {
         fputs("<p class=\"warn\">Data lost: ", out);

@@ -42,6 +42,18 @@ char *sp_rep_fmt_pct(char *buf, size_t len, double fraction);
  * without requests. */
 char *sp_rep_fmt_outcome_pct(char *buf, size_t len, uint64_t n, uint64_t total);
 
+/* Share of p95 from which the unattributed (`other`) time is called missing instrumentation rather than
+ * negligible (docs/report-format.md, item 7): 0.1%, the finest figure the reports print. */
+#define SP_OTHER_MISSING_SHARE 0.001
+
+/* The unattributed (`other`) share of p95 as both writers say it, so that the HTML flags it exactly
+ * where the text report speaks of missing instrumentation: the share into `pct` ("2.0%"; "under 0.1%"
+ * above zero and under SP_OTHER_MISSING_SHARE, never "0.0%" there), and when it is above zero the
+ * sentence "P of p95 latency is covered by no stage span and no device activity: missing
+ * instrumentation" (": negligible" under the threshold) into `line` (else ""). Returns 1 when the time
+ * is missing instrumentation, 0 otherwise (zero, negligible, or no figure). */
+int sp_rep_other_text(const sp_report *r, char *pct, size_t pct_len, char *line, size_t line_len);
+
 /* How one request's own cost splits its batches' device time (DESIGN 7: by effective tokens), as the
  * cost step did it (sp_report.cost_batches_split, cost_batches_equal): "by its tokens", "in equal
  * shares: no batch carries its members' token counts", or "by its tokens; equal shares in E of S

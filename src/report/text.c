@@ -573,32 +573,18 @@ static void write_client_quality(FILE *out, const sp_report *r)
     }
 }
 
-/* Share of p95 below which the unattributed time is called negligible rather than missing
- * instrumentation (docs/report-format.md, item 7): 0.1%, the finest figure the line prints. */
-#define OTHER_NEGLIGIBLE_SHARE 0.001
-
 static void write_quality(FILE *out, const sp_report *r)
 {
     char pc[16], line[2048];
     if (r->request_count) {
         fputs("\n", out);
-        if (r->other_share_p95 > 0) {
-            /* any share above zero is reported (DESIGN 3: never hidden); under OTHER_NEGLIGIBLE_SHARE it
-             * is written "under 0.1%" (never "0.0%", which %.1f prints below 0.05%) and said to be
-             * negligible: "missing instrumentation" there reads like a finding (docs/report-format.md) */
-            int negligible = r->other_share_p95 < OTHER_NEGLIGIBLE_SHARE;
-            if (negligible)
-                snprintf(pc, sizeof pc, "under 0.1%%");
-            else
-                sp_rep_fmt_pct(pc, sizeof pc, r->other_share_p95);
-            snprintf(line, sizeof line,
-                     "unattributed (`other`): %s of p95 latency is covered by no stage span and no device "
-                     "activity: %s",
-                     pc, negligible ? "negligible" : "missing instrumentation");
+        char other[1024];
+        sp_rep_other_text(r, pc, sizeof pc, other, sizeof other);
+        if (other[0]) {
+            snprintf(line, sizeof line, "unattributed (`other`): %s", other);
             sp_rep_wrap(out, line, 0, 2);
         } else {
-            fprintf(out, "unattributed (`other`): %s of p95 latency\n",
-                    sp_rep_fmt_pct(pc, sizeof pc, r->other_share_p95));
+            fprintf(out, "unattributed (`other`): %s of p95 latency\n", pc);
         }
     } else {
         fputs("\n", out);

@@ -20,6 +20,12 @@
 #   bill per request.
 # - a Kineto trace with launches and CUDA graphs (kineto/cuda_graph_h200.json.gz): the GPU block gives
 #   the text's launch delay line (the graph sentence beside it speaks of that delay), same figures.
+# - every trace whose text report gives the idle time by stream (HTA breakdown; the Kineto traces): the
+#   GPU block has it as a table of the same rows and figures (html_read.py; cuda_graph_h200's row here);
+# - every trace with requests: the data quality section says of the unattributed (`other`) share what
+#   the text does, with its rule (from 0.1% of p95 "missing instrumentation" and flagged, above zero
+#   below it "under 0.1%" and "negligible"; html_read.py), where the page flagged it only from 5%; the
+#   three cases on hand-computed traces here (as tests/cli/unattributed.sh's).
 # Run as: bash html_read.sh BINARY SOURCE_DIR
 set -u
 bin=$1
@@ -50,6 +56,19 @@ analyze "$src/tests/data/otlp/vllm_v1.json"
 vllm=$k
 analyze "$src/tests/data/kineto/cuda_graph_h200.json.gz"
 graph=$k
+# the unattributed share's three cases, from tests/cli/unattributed.sh's hand-computed traces: one
+# request of 1 ms whose stage spans cover all of it but G ns, so `other` is G / 1e6 of p95: 100 ns is
+# 0.01% (negligible, written "under 0.1%"), 2,000 ns 0.2% and 20,000 ns 2.0% (missing instrumentation,
+# which the page flagged only from 5%)
+for g in 100 2000 20000; do
+  printf '%s\n' '{"ev":"meta","format":"servprof.events/1","clock":"monotonic"}' \
+    '{"ev":"request","id":"r1","arrival_ns":0,"done_ns":1000000}' \
+    '{"ev":"stage","id":"r1","stage":"preprocess","start_ns":0,"end_ns":400000}' \
+    "{\"ev\":\"stage\",\"id\":\"r1\",\"stage\":\"queue\",\"start_ns\":400000,\"end_ns\":$((1000000 - g))}" \
+    > "$tmp/g$g.jsonl"
+  analyze "$tmp/g$g.jsonl"
+  eval "g$g=$k"
+done
 [ "${#pairs[@]}" -ge 60 ] || { echo "FAIL: only ${#pairs[@]} reports" >&2; fail=1; }
 python3 "$src/tests/cli/html_read.py" "${pairs[@]}" || fail=1
 
@@ -82,6 +101,19 @@ tr -s ' \n' ' ' < "$tmp/$graph.txt" > "$tmp/graph.flat"
 s="12 joined on correlation id; launch delay p50 49.4 us, p95 73.2 us, max 73.2 us; 12 kernels shorter than their launch call"
 check "grep -qF 'launches: $s' '$tmp/graph.flat'"
 check "grep -qF 'Launches: $s.' '$tmp/graph.page'"
+# the unattributed share: the text's rule in the page's data quality section (html_read.py checks every
+# trace; these are its known answers)
+for g in 100 2000 20000; do flat "$tmp/$(eval echo \$g$g).html" > "$tmp/g$g.page"; done
+s="of p95 latency is covered by no stage span and no device activity"
+check "grep -qF 'Unattributed ( other ): under 0.1% $s: negligible.' '$tmp/g100.page'"
+check "grep -qF '| unattributed time ( other ), share of p95 | under 0.1% |' '$tmp/g100.page'"
+check "grep -qF 'Unattributed ( other ): 0.2% $s: missing instrumentation.' '$tmp/g2000.page'"
+check "grep -qF 'share of p95</td><td class=\"warn\">0.2%</td>' '$tmp/$g2000.html'"
+check "grep -qF 'Unattributed ( other ): 2.0% $s: missing instrumentation.' '$tmp/g20000.page'"
+check "! grep -qF 'class=\"warn\">under 0.1%' '$tmp/$g100.html'"
+# the idle time by stream: a Kineto trace's rows, as the text gives them
+check "grep -qE '^  0 +7 +4\.33 ms +216\.4 us +0 ns$' '$tmp/$graph.txt'"
+check "grep -qF 'idle time by stream (HTA breakdown) | device | stream | host wait | kernel wait | other | 0 | 7 | 4.33 ms | 216.4 us | 0 ns' '$tmp/graph.page'"
 # a trace with batches keeps the figures without the caveat
 check "! grep -qF 'no device time is any request' '$tmp/1.html'"
 exit $fail
