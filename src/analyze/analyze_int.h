@@ -878,7 +878,7 @@ int sp_ana_lacks_chunked_prefill(const sp_ana *a);
  * batches are read for steps (here and in sp_ana_verdict) only where the set has a step record;
  * sp_ana_step_passes counts those passes (tests). */
 int sp_ana_has_generation(const sp_ana *a);
-extern size_t sp_ana_step_passes;
+extern atomic_size_t sp_ana_step_passes;
 /* Whether an importer derived some file's stage "inference" from an engine's model timing
  * (sp_ev_file.model_inference: TGI's inference_time, docs/otlp.md); a JSONL trace's own stage of that
  * name is never so marked. In verdict.c. */

@@ -804,7 +804,7 @@ const char *sp_ana_gen_stage_fix(const char *name)
     return NULL;
 }
 
-size_t sp_ana_step_passes;
+atomic_size_t sp_ana_step_passes;
 
 int sp_ana_has_generation(const sp_ana *a)
 {
@@ -816,7 +816,7 @@ int sp_ana_has_generation(const sp_ana *a)
      * makes it one): then the batches are not read, a pass over them each of the three times this is
      * asked, on the analysis' one-thread tail */
     if (ev->n_steps)
-        sp_ana_step_passes++;
+        atomic_fetch_add_explicit(&sp_ana_step_passes, 1, memory_order_relaxed);
     for (size_t b = 0; ev->n_steps && b < ev->n_batches; b++)
         if (a->b[b].valid && ev->batches[b].step != SP_EV_NONE)
             return 1;
@@ -893,7 +893,7 @@ sp_status sp_ana_verdict(sp_ana *a, sp_verdict_cand *cs, size_t nc)
     int continuous = 0;
     uint32_t most = 0; /* the most sequences one step ran */
     if (a->ev->n_steps)
-        sp_ana_step_passes++;
+        atomic_fetch_add_explicit(&sp_ana_step_passes, 1, memory_order_relaxed);
     for (size_t b = 0; a->ev->n_steps && b < a->ev->n_batches; b++) /* no step record: no step */
         if (a->b[b].valid && a->ev->batches[b].step != SP_EV_NONE) {
             continuous = 1;
