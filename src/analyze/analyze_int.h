@@ -464,7 +464,7 @@ sp_status sp_ana_padding(sp_ana *a);
  * it while the other ends its last one (sp_ana_stage_rows' `idle`, analyze.c), where it would
  * otherwise wait; `beside` 1 there, which counts it in sp_ana_padding_total_beside (tests). */
 void sp_ana_padding_total(sp_ana *a, int beside);
-extern size_t sp_ana_padding_total_beside;
+extern atomic_size_t sp_ana_padding_total_beside;
 /* Test switch: 0 leaves the padding total to sp_ana_padding, after the stage rows (analyze.c). */
 extern int sp_ana_padding_in_rows;
 

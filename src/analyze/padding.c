@@ -147,7 +147,7 @@ sp_status sp_ana_padding_waste(sp_ana *a)
     return SP_OK;
 }
 
-size_t sp_ana_padding_total_beside;
+atomic_size_t sp_ana_padding_total_beside;
 
 void sp_ana_padding_total(sp_ana *a, int beside)
 {
@@ -160,7 +160,7 @@ void sp_ana_padding_total(sp_ana *a, int beside)
     a->r->padding.padding_ns_total = (uint64_t)llroundl(sp_exact_sum_value(&total));
     a->padding_summed = 1;
     if (beside)
-        sp_ana_padding_total_beside++;
+        atomic_fetch_add_explicit(&sp_ana_padding_total_beside, 1, memory_order_relaxed);
 }
 
 sp_status sp_ana_padding(sp_ana *a)

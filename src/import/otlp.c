@@ -2164,6 +2164,17 @@ static int grpc_outcome(int32_t code)
  * body, an exception), so ERROR beside a 200 is that failure. -1: nothing says (ok). A child span's
  * status and `exception` events do not count: a call inside the request may fail and be retried or
  * handled while the request is served. */
+/* The first SGLang thread span of [g, g+n) that aborted its request with error info (status ERROR, not
+ * the tracer's own auto-close; docs/otlp.md, "SGLang"), or n: its status_code, when given, is the
+ * request's status, and it makes the request an error (outcome_of). */
+static size_t sgl_abort_span(const ospan *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (g[i].sgl == SGL_THREAD && g[i].span_status == SPAN_STATUS_ERROR && !g[i].sgl_autoclosed)
+            return i;
+    return n;
+}
+
 static int outcome_of(const ospan *g, size_t n, size_t rs)
 {
     if (g[rs].outcome >= 0)
@@ -2187,11 +2198,9 @@ static int outcome_of(const ospan *g, size_t n, size_t rs)
      * abort leaves it unset: the request failed, whatever its finish reason ("abort" reads cancelled),
      * as the info's status_code says when it gives one (docs/otlp.md, "SGLang"); not the tracer's own
      * auto-close of a span left open, which says nothing of the request */
-    for (size_t i = 0; i < n; i++)
-        if (g[i].sgl == SGL_THREAD && g[i].span_status == SPAN_STATUS_ERROR && !g[i].sgl_autoclosed) {
-            oc = g[i].http_status >= 400 ? http_outcome(g[i].http_status) : SP_OUTCOME_ERROR;
-            break;
-        }
+    size_t ab = sgl_abort_span(g, n);
+    if (ab < n)
+        oc = g[ab].http_status >= 400 ? http_outcome(g[ab].http_status) : SP_OUTCOME_ERROR;
     return oc;
 }
 
@@ -2474,9 +2483,9 @@ static sp_status build(otlp *o)
         if (oc >= 0)
             q->outcome = (uint8_t)oc;
         q->status = g[rs].http_status;
-        for (size_t i = 0; sgl && i < n && q->status == 0; i++)   /* SGLang's abort info (outcome_of) */
-            if (g[i].sgl == SGL_THREAD && g[i].span_status == SPAN_STATUS_ERROR && !g[i].sgl_autoclosed)
-                q->status = g[i].http_status;
+        size_t ab = sgl && q->status == 0 ? sgl_abort_span(g, n) : n;   /* SGLang's abort info (outcome_of) */
+        if (ab < n)
+            q->status = g[ab].http_status;
         for (size_t i = 0; i < n && st == SP_OK; i++) {
             if (i != rs && g[i].stage != SP_EV_NONE)
                 st = sp_ev_add_span(ev, req, g[i].stage, g[i].start, g[i].end);

@@ -913,9 +913,9 @@ static void write_cost(html_ctx *c)
             sp_fmt_dur(b, sizeof b, (double)k->window_ns), sp_rep_fmt_money(d, sizeof d, k->price_per_hour),
             k->price_is_default ? " (default price: none given)" : "");
     if (c->r->request_count)
-        fprintf(out, "<b>%s per request</b> (the bill over %" PRIu64 " request%s)",
+        fprintf(out, "<b>%s per request</b> (the bill over %" PRIu64 " %s)",
                 sp_rep_fmt_money(e, sizeof e, k->per_request), c->r->request_count,
-                c->r->request_count == 1 ? "" : "s");
+                sp_rep_plural(c->r->request_count, "request", "requests"));
     else
         fputs("no requests to divide it among", out);
     /* without a batch no device time is any request's: the text report's caveat, so that $0 does not
@@ -985,12 +985,12 @@ static void write_gpu(html_ctx *c)
     if (g->devices_summed > 1)
         snprintf(over, sizeof over, " over %zu devices (summed)", g->devices_summed);
     /* "1 kernel, 1 copy", as the text report counts them */
-    fprintf(out, "<p>span %s%s, busy %s (%s), idle %s; %" PRIu64 " kernel%s, %" PRIu64 " cop%s, %" PRIu64
-                 " memset%s%s.</p>\n",
+    fprintf(out, "<p>span %s%s, busy %s (%s), idle %s; %" PRIu64 " %s, %" PRIu64 " %s, %" PRIu64 " %s%s.</p>\n",
             sp_fmt_dur(a, sizeof a, (double)g->span_ns), over, sp_fmt_dur(b, sizeof b, (double)g->busy_ns),
             sp_rep_fmt_pct(d, sizeof d, g->span_ns ? (double)g->busy_ns / (double)g->span_ns : 0),
-            sp_fmt_dur(e, sizeof e, (double)g->idle_ns), g->kernels, g->kernels == 1 ? "" : "s", g->copies,
-            g->copies == 1 ? "y" : "ies", g->memsets, g->memsets == 1 ? "" : "s",
+            sp_fmt_dur(e, sizeof e, (double)g->idle_ns), g->kernels, sp_rep_plural(g->kernels, "kernel", "kernels"),
+            g->copies, sp_rep_plural(g->copies, "copy", "copies"), g->memsets,
+            sp_rep_plural(g->memsets, "memset", "memsets"),
             hta_ok ? " (HTA-compatible figures)" : c->r->hta_compat ? " (HTA's rounding, not HTA-compatible)" : "");
     if (c->r->hta_compat && g->hta_breakdown_note) {
         fputs("<p class=\"warn\">", out);
@@ -1000,11 +1000,11 @@ static void write_gpu(html_ctx *c)
     /* the launch delay the graph sentence below keeps their nodes out of: the text report's launches line */
     if (g->launches_joined)
         fprintf(out, "<p>Launches: %" PRIu64 " joined on correlation id; launch delay p50 %s, p95 %s, max %s; %" PRIu64
-                     " kernel%s shorter than %s launch call.</p>\n",
+                     " %s shorter than %s launch call.</p>\n",
                 g->launches_joined, sp_fmt_dur(a, sizeof a, (double)g->launch_delay.p50_ns),
                 sp_fmt_dur(b, sizeof b, (double)g->launch_delay.p95_ns),
                 sp_fmt_dur(d, sizeof d, (double)g->launch_delay_max_ns), g->short_kernels,
-                g->short_kernels == 1 ? "" : "s", g->short_kernels == 1 ? "its" : "their");
+                sp_rep_plural(g->short_kernels, "kernel", "kernels"), sp_rep_plural(g->short_kernels, "its", "their"));
     if (g->graph.launches)
         fprintf(out, "<p>CUDA graph launches: %" PRIu64 " calls launched %" PRIu64 " kernels (per launch p50 %" PRIu64
                      ", max %" PRIu64 "); launch to first node p50 %s, max %s. Their nodes are kept out of the "

@@ -9,11 +9,6 @@
 #include "model/loss_text.h"
 #include "report/report_int.h"
 
-static const char *qplural(uint64_t n, const char *one, const char *many)
-{
-    return n == 1 ? one : many;
-}
-
 size_t sp_rep_loss_text(const sp_report *r, int counts, char *buf, size_t len)
 {
     sp_loss_text t;
@@ -103,7 +98,7 @@ int sp_rep_client_unmatched_text(const sp_report *r, char *buf, size_t size)
     char silent[160] = "";
     if (r->client_records_failed_unmatched)
         snprintf(silent, sizeof silent, "; %" PRIu64 " of the transport errors %s no request either",
-                 r->client_records_failed_unmatched, qplural(r->client_records_failed_unmatched, "matches", "match"));
+                 r->client_records_failed_unmatched, sp_rep_plural(r->client_records_failed_unmatched, "matches", "match"));
     char why[512];
     if (!r->requests_total)
         /* a client trace alone (the verdict says to load the server's with it): nothing to tell apart */
@@ -122,7 +117,7 @@ int sp_rep_client_unmatched_text(const sp_report *r, char *buf, size_t size)
         snprintf(why, sizeof why,
                  "the server trace shows no unclean end, so the server did not record %s: the client and server "
                  "traces may not belong together (a client of another server, or a trace from another run)",
-                 qplural(r->client_records_unjoined, "it", "them"));
+                 sp_rep_plural(r->client_records_unjoined, "it", "them"));
     snprintf(buf, size, "the %" PRIu64 " with no matching request got an answer (%s): %s%s",
              r->client_records_unjoined, seen, why, silent);
     return 1;

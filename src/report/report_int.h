@@ -36,6 +36,12 @@ char *sp_rep_fmt_money(char *buf, size_t len, double v);
 /* Percentage of a fraction, "37.2%"; "n/a" when not finite. */
 char *sp_rep_fmt_pct(char *buf, size_t len, double fraction);
 
+/* `one` for a count of 1, else `many` ("1 request", "2 requests"), for every writer's sentences. */
+static inline const char *sp_rep_plural(uint64_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
 /* The share of `n` of `total` requests (a rejection or error share) as a percentage that agrees with
  * sp_outcome_significant: one decimal ("1.0%", "12.5%"), and below the threshold as many more (up to
  * 7, the test's tolerance) as it takes to print below it ("0.99%" for 1 of 101, not "1.0%"); "0.0%"

@@ -17,11 +17,6 @@ static void wrap(FILE *out, const char *text, size_t lead_cols, size_t indent)
     sp_rep_wrap(out, text, lead_cols, indent);
 }
 
-static const char *plural(uint64_t n, const char *one, const char *many)
-{
-    return n == 1 ? one : many;
-}
-
 /* Whether the GPU figures are HTA's (--hta-compat, and HTA could produce them). */
 static int hta_figures(const sp_report *r)
 {
@@ -71,8 +66,8 @@ static void write_source_header(FILE *out, const sp_report *r)
         snprintf(when + wl, sizeof when - wl, "%s", tail);
     }
     fprintf(out, "servprof fleet report: %zu %s, %" PRIu64 " %s, %" PRIu64 " %s, window %s%s, price %s/h%s\n",
-            src->n_replicas, plural(src->n_replicas, "replica", "replicas"), r->request_count,
-            plural(r->request_count, "request", "requests"), r->batch_count, plural(r->batch_count, "batch", "batches"),
+            src->n_replicas, sp_rep_plural(src->n_replicas, "replica", "replicas"), r->request_count,
+            sp_rep_plural(r->request_count, "request", "requests"), r->batch_count, sp_rep_plural(r->batch_count, "batch", "batches"),
             src->range && *src->range ? src->range : sp_fmt_dur(win, sizeof win, (double)c->window_ns), when,
             sp_rep_fmt_money(price, sizeof price, c->price_per_hour), c->price_is_default ? " (default)" : "");
     char head[1024];
@@ -87,7 +82,7 @@ static void write_source_header(FILE *out, const sp_report *r)
         /* a replica whose every scrape in the window failed: no series, so in no figure and no count above */
         snprintf(head, sizeof head, "never answered in the window (Prometheus' up is 0 and it has no servprof "
                                     "series: not in the figures nor the %zu %s above):",
-                 src->n_replicas, plural(src->n_replicas, "replica", "replicas"));
+                 src->n_replicas, sp_rep_plural(src->n_replicas, "replica", "replicas"));
         write_names(out, head, src->never, src->n_never);
     }
     snprintf(line, sizeof line,
@@ -112,8 +107,8 @@ static void write_header(FILE *out, const sp_report *r)
                  noun);
     fprintf(out, "servprof report: %zu %s, %" PRIu64 " %s, %" PRIu64 " %s, window %s, price %s/h%s%s\n",
             r->n_files, r->n_files == 1 ? "file" : "files", r->request_count,
-            plural(r->request_count, "request", "requests"), r->batch_count,
-            plural(r->batch_count, "batch", "batches"),
+            sp_rep_plural(r->request_count, "request", "requests"), r->batch_count,
+            sp_rep_plural(r->batch_count, "batch", "batches"),
             c->window_ns ? sp_fmt_dur(win, sizeof win, (double)c->window_ns) : "n/a",
             sp_rep_fmt_money(price, sizeof price, c->price_per_hour),
             c->price_is_default ? " (default)" : "", hta);
@@ -144,7 +139,7 @@ static void write_outcomes(FILE *out, const sp_report *r)
         return;
     char line[1024], pc[16];
     size_t o = (size_t)snprintf(line, sizeof line, "outcomes: %" PRIu64 " %s:", r->requests_total,
-                                plural(r->requests_total, "request", "requests"));
+                                sp_rep_plural(r->requests_total, "request", "requests"));
     for (int k = 0; k < SP_OUTCOME_COUNT && o < sizeof line; k++)
         if (r->outcomes[k].count || k == SP_OUTCOME_OK)
             o += (size_t)snprintf(line + o, sizeof line - o, "%s %" PRIu64 " %s", k ? "," : "", r->outcomes[k].count,
@@ -199,7 +194,7 @@ static void write_outcomes(FILE *out, const sp_report *r)
     if (r->unfinished_batches) {
         snprintf(line, sizeof line, "%" PRIu64 " %s in flight at the end left out (device activity names %s, but "
                  "no batch record came)", r->unfinished_batches,
-                 plural(r->unfinished_batches, "batch", "batches"), plural(r->unfinished_batches, "it", "them"));
+                 sp_rep_plural(r->unfinished_batches, "batch", "batches"), sp_rep_plural(r->unfinished_batches, "it", "them"));
         fputs("  ", out);
         sp_rep_wrap(out, line, 2, 4);
     }
@@ -239,7 +234,7 @@ static void write_padding(FILE *out, const sp_report *r)
         return;
     }
     fprintf(out, "\npadding: %" PRId64 " effective of %" PRId64 " padded tokens in %" PRIu64 " %s: %s waste\n",
-            p->effective_tokens, p->padded_tokens, p->batches, plural(p->batches, "batch", "batches"),
+            p->effective_tokens, p->padded_tokens, p->batches, sp_rep_plural(p->batches, "batch", "batches"),
             sp_rep_fmt_pct(a, sizeof a, p->waste_fraction));
     fprintf(out, "  per batch: p50 %s, p95 %s, max %s\n", sp_rep_fmt_pct(b, sizeof b, p->waste_p50),
             sp_rep_fmt_pct(c, sizeof c, p->waste_p95), sp_rep_fmt_pct(d, sizeof d, p->waste_max));
@@ -343,7 +338,7 @@ static void write_graph_launches(FILE *out, const sp_gpu_summary *g)
     snprintf(line, sizeof line,
              "%" PRIu64 " %s launched %" PRIu64 " %s (per launch p50 %" PRIu64 ", max %" PRIu64
              "); launch to first node p50 %s, max %s; their nodes are not in the launch delay above",
-             gl->launches, plural(gl->launches, "call", "calls"), gl->kernels, plural(gl->kernels, "kernel", "kernels"),
+             gl->launches, sp_rep_plural(gl->launches, "call", "calls"), gl->kernels, sp_rep_plural(gl->kernels, "kernel", "kernels"),
              gl->kernels_per_launch.p50_ns, gl->kernels_per_launch.max_ns,
              sp_fmt_dur(a, sizeof a, (double)gl->first_delay.p50_ns),
              sp_fmt_dur(b, sizeof b, (double)gl->first_delay.max_ns));
@@ -361,7 +356,7 @@ static void write_steps(FILE *out, const sp_gpu_summary *g)
     snprintf(line, sizeof line,
              "%" PRIu64 " %s %s; device windows %s of %s analysed: inside busy %s (%s), idle %s; outside busy "
              "%s, idle %s",
-             st->count, sp_step_source_str(st->source), plural(st->count, "range", "ranges"),
+             st->count, sp_step_source_str(st->source), sp_rep_plural(st->count, "range", "ranges"),
              sp_fmt_dur(a, sizeof a, (double)st->window_ns), sp_fmt_dur(b, sizeof b, (double)st->analysed_ns),
              sp_fmt_dur(c, sizeof c, (double)st->busy_inside_ns),
              sp_rep_fmt_pct(pc, sizeof pc, st->window_ns ? (double)st->busy_inside_ns / (double)st->window_ns : NAN),
@@ -401,8 +396,8 @@ static void write_gpu(FILE *out, const sp_report *r)
         sp_rep_wrap(out, g->hta_breakdown_note, 8, 4);
     }
     fprintf(out, "  %" PRIu64 " %s, %" PRIu64 " %s, %" PRIu64 " %s\n", g->kernels,
-            plural(g->kernels, "kernel", "kernels"), g->copies, plural(g->copies, "copy", "copies"),
-            g->memsets, plural(g->memsets, "memset", "memsets"));
+            sp_rep_plural(g->kernels, "kernel", "kernels"), g->copies, sp_rep_plural(g->copies, "copy", "copies"),
+            g->memsets, sp_rep_plural(g->memsets, "memset", "memsets"));
     if (g->n_streams) {
         fprintf(out, "  idle time by stream (HTA breakdown):\n  %-8s %-10s %12s %12s %12s\n", "device", "stream",
                 "host wait", "kernel wait", "other");
@@ -452,7 +447,7 @@ static void write_gpu(FILE *out, const sp_report *r)
                  g->launches_joined, sp_fmt_dur(a, sizeof a, (double)g->launch_delay.p50_ns),
                  sp_fmt_dur(b, sizeof b, (double)g->launch_delay.p95_ns),
                  sp_fmt_dur(c, sizeof c, (double)g->launch_delay_max_ns), g->short_kernels,
-                 plural(g->short_kernels, "kernel", "kernels"), plural(g->short_kernels, "its", "their"));
+                 sp_rep_plural(g->short_kernels, "kernel", "kernels"), sp_rep_plural(g->short_kernels, "its", "their"));
         fputs("  launches: ", out);
         sp_rep_wrap(out, line, 12, 4);
     }
@@ -483,14 +478,14 @@ static void write_clocks(FILE *out, const sp_report *r)
         if (o->source == SP_CLOCK_ESTIMATED && !o->conflict_ns)
             snprintf(how, sizeof how, "+/- %s, estimated from %" PRIu64 " request/response %s",
                      sp_fmt_dur(a, sizeof a, (double)o->uncertainty_ns), o->pairs,
-                     plural(o->pairs, "pair", "pairs"));
+                     sp_rep_plural(o->pairs, "pair", "pairs"));
         else if (o->source == SP_CLOCK_ESTIMATED)
             snprintf(how, sizeof how, "estimated from %" PRIu64 " request/response %s whose bounds conflict by %s "
-                     "(see data quality)", o->pairs, plural(o->pairs, "pair", "pairs"),
+                     "(see data quality)", o->pairs, sp_rep_plural(o->pairs, "pair", "pairs"),
                      sp_fmt_dur(a, sizeof a, (double)o->conflict_ns));
         else if (o->pairs && !o->conflict_ns)
             snprintf(how, sizeof how, "(%s); the %" PRIu64 " request/response %s it to [%s, %s]",
-                     clock_source_phrase(o->source), o->pairs, plural(o->pairs, "pair bounds", "pairs bound"),
+                     clock_source_phrase(o->source), o->pairs, sp_rep_plural(o->pairs, "pair bounds", "pairs bound"),
                      sp_fmt_sdur(a, sizeof a, o->lower_ns), sp_fmt_sdur(b, sizeof b, o->upper_ns));
         else
             snprintf(how, sizeof how, "(%s)", clock_source_phrase(o->source));
@@ -523,7 +518,7 @@ static void write_client_quality(FILE *out, const sp_report *r)
                      "warning: %" PRIu64 " %s of %s on %s, mapped with that offset, start after the server "
                      "received the request or end before it answered; end-to-end is widened to hold the "
                      "server's [arrival, done]",
-                     o->violations, plural(o->violations, "client record", "client records"),
+                     o->violations, sp_rep_plural(o->violations, "client record", "client records"),
                      o->client_path ? o->client_path : "?", o->server_path ? o->server_path : "?");
             sp_rep_wrap(out, line, 0, 2);
         }
@@ -550,7 +545,7 @@ static void write_client_quality(FILE *out, const sp_report *r)
             snprintf(streams, sizeof streams,
                      " %" PRIu64 " failed %s (a 2xx response whose event stream failed: no [DONE], an error "
                      "event, ...),",
-                     r->client_records_failed_streams, plural(r->client_records_failed_streams, "stream", "streams"));
+                     r->client_records_failed_streams, sp_rep_plural(r->client_records_failed_streams, "stream", "streams"));
         /* and requests never sent (status -5: the run stopped first): nothing went out */
         char unsent[120] = "";
         if (r->client_records_unsent)
@@ -563,8 +558,8 @@ static void write_client_quality(FILE *out, const sp_report *r)
                  "client records not used:%s %" PRIu64 " with no matching request, %" PRIu64
                  " transport %s (no response),%s%s %" PRIu64 " %s of a request's joined record%s",
                  unfinished, r->client_records_unjoined, r->client_records_failed,
-                 plural(r->client_records_failed, "error", "errors"), streams, unsent, r->client_records_duplicate,
-                 plural(r->client_records_duplicate, "duplicate", "duplicates"), seen);
+                 sp_rep_plural(r->client_records_failed, "error", "errors"), streams, unsent, r->client_records_duplicate,
+                 sp_rep_plural(r->client_records_duplicate, "duplicate", "duplicates"), seen);
         sp_rep_wrap(out, line, 0, 2);
     }
     if (r->trace_context_mismatched) {
@@ -600,7 +595,7 @@ static void write_quality(FILE *out, const sp_report *r)
                              "count)");
     } else {
         o = (size_t)snprintf(line, sizeof line, "data quality: %" PRIu64 " %s dropped by the recorder%s (",
-                             r->drops_total, plural(r->drops_total, "record", "records"),
+                             r->drops_total, sp_rep_plural(r->drops_total, "record", "records"),
                              r->unclean_files ? " up to its last count" : "");
         for (int i = 0; i < SP_DROP_CAUSE_COUNT && o < sizeof line; i++) {
             const char *cause = r->drops[i].cause ? r->drops[i].cause : sp_drop_cause_str((sp_drop_cause)i);
@@ -612,7 +607,7 @@ static void write_quality(FILE *out, const sp_report *r)
     }
     if (o < sizeof line)
         o += (size_t)snprintf(line + o, sizeof line - o, "; %" PRIu64 " malformed or unresolved %s skipped",
-                              r->skipped_records, plural(r->skipped_records, "record", "records"));
+                              r->skipped_records, sp_rep_plural(r->skipped_records, "record", "records"));
     /* what damaged traces lost, with file and byte offsets (docs/native-format.md "Reading rule") */
     if (o + 8 < sizeof line && sp_rep_loss_text(r, 0, line + o + 8, sizeof line - o - 8))
         memcpy(line + o, "; lost: ", 8);

@@ -12,11 +12,6 @@
 #include "servprof/report.h"
 #include "servprof/whatif.h"
 
-static const char *plural(uint64_t n, const char *one, const char *many)
-{
-    return n == 1 ? one : many;
-}
-
 /* A cost per unit that may be far below a nanosecond (per padded token on a GPU): the report's
  * duration format, with significant digits below 10 ns where it would round to "0 ns". */
 static char *fmt_cost(char *buf, size_t len, double ns)
@@ -107,7 +102,7 @@ static void write_fit(FILE *out, const sp_whatif_study *s)
 {
     const sp_whatif_fit *f = s->fit;
     fprintf(out, "service time per batch, non-negative least squares over %zu %s:", f->n,
-            plural(f->n, "batch", "batches"));
+            sp_rep_plural(f->n, "batch", "batches"));
     write_model(out, f->coef, f->used);
     fputc('\n', out);
     if (f->clamped) {
@@ -234,7 +229,7 @@ static sp_status write_table(FILE *out, const sp_whatif_study *s)
          * analyze's headline is the client's send -> reply, which the simulator does not model */
         fprintf(out, "measured: the profile's own latency at the server, arrival to done (%" PRIu64 " %s)\n",
                 w->observed.count,
-                plural(w->observed.count, "request", "requests"));
+                sp_rep_plural(w->observed.count, "request", "requests"));
     fputs("* the observed policy, simulated: compare with the measured latency\n", out);
     const sp_whatif_result *o = &s->results[0];
     if (w->measured_rejected || o->rejected)
@@ -247,9 +242,9 @@ static sp_status write_table(FILE *out, const sp_whatif_study *s)
     if (w->unknown_len)
         fprintf(out, "input length unknown for %" PRIu64 " %s (no input_tokens and never batched, e.g. refused "
                      "before %s read): each replayed at %u %s, the median %s\n",
-                w->unknown_len, plural(w->unknown_len, "request", "requests"),
-                plural(w->unknown_len, "it was", "they were"), w->typical_len,
-                plural(w->typical_len, "token", "tokens"),
+                w->unknown_len, sp_rep_plural(w->unknown_len, "request", "requests"),
+                sp_rep_plural(w->unknown_len, "it was", "they were"), w->typical_len,
+                sp_rep_plural(w->typical_len, "token", "tokens"),
                 w->typical_from_padded ? "padded length per member of the batches" : "length of the others");
     if (any_mark)
         fprintf(out, "! extrapolated: some simulated batches are larger, or padded longer or shorter, than any "
@@ -258,7 +253,7 @@ static sp_status write_table(FILE *out, const sp_whatif_study *s)
                 s->fit->size_min, s->fit->size_max, s->fit->len_min, s->fit->len_max);
     if (s->duplicates)
         fprintf(out, "%zu candidate %s like a policy above and %s not repeated\n", s->duplicates,
-                plural(s->duplicates, "policy batches", "policies batch"), plural(s->duplicates, "is", "are"));
+                sp_rep_plural(s->duplicates, "policy batches", "policies batch"), sp_rep_plural(s->duplicates, "is", "are"));
     return SP_OK;
 }
 
@@ -327,8 +322,8 @@ static void write_slo(FILE *out, const sp_whatif_study *s)
                      "%s that meet it with no rejections%s\n",
                 d1, sp_whatif_policy_str(&b->policy, pb, sizeof pb),
                 sp_fmt_dur(d2, sizeof d2, (double)b->latency.p95_ns), b->cost_per_request * 1e6,
-                b->policy.instances, plural(b->policy.instances, "instance", "instances"), meet,
-                plural(meet, "policy", "policies"), b->extrapolated_batches ? " (extrapolated: see !)" : "");
+                b->policy.instances, sp_rep_plural(b->policy.instances, "instance", "instances"), meet,
+                sp_rep_plural(meet, "policy", "policies"), b->extrapolated_batches ? " (extrapolated: see !)" : "");
         return;
     }
     size_t lo = 0;
@@ -347,8 +342,8 @@ sp_status sp_whatif_write_text(const sp_whatif_study *s, FILE *out)
     if (!s || !out || !s->n_results || !s->workload || !s->fit || !s->observed)
         return SP_ERR_INVALID;
     fprintf(out, "servprof whatif: %zu %s, %zu %s; price $%.2f/h%s\n", s->workload->n_reqs,
-            plural(s->workload->n_reqs, "request", "requests"), s->workload->n_batches,
-            plural(s->workload->n_batches, "batch", "batches"), s->sim.price_per_hour,
+            sp_rep_plural(s->workload->n_reqs, "request", "requests"), s->workload->n_batches,
+            sp_rep_plural(s->workload->n_batches, "batch", "batches"), s->sim.price_per_hour,
             s->price_is_default ? " (default; set --price-per-hour)" : "");
     char thin[160];
     if (sp_whatif_profile_thin(s->workload, thin, sizeof thin))
@@ -581,7 +576,7 @@ sp_status sp_whatif_write_html(const sp_whatif_study *s, const sp_report *r, con
     if (rows && labels) {
         if (measured) {
             snprintf(labels[0], sizeof labels[0], "profile, %" PRIu64 " %s at the server", measured->count,
-                     plural(measured->count, "request", "requests"));
+                     sp_rep_plural(measured->count, "request", "requests"));
             rows[0] = (sp_whatif_row){labels[0], measured->p50_ns, measured->p95_ns, measured->p99_ns, -1, -1, 1};
         }
         for (size_t i = 0; i < s->n_results; i++) {

@@ -85,7 +85,7 @@ static void keep_cost(sp_events *ev, const sp_analyze_options *o, sp_report *r)
     (void)o;
     last_cost_mean = r->cost.request_cost_mean;
     last_cost_q = r->cost.request_cost_nano;
-    size_t passes = sp_ana_step_passes - step_passes_before;
+    size_t passes = atomic_load(&sp_ana_step_passes) - step_passes_before;
     if (ev->n_steps) {
         step_sets += passes > 0;
     } else {
@@ -111,7 +111,7 @@ static char *analyse(const char *const *paths, int n, int lenient, size_t thread
     sp_ana_cost_ahead = cost_ahead;
     memset(&last_cost_q, 0xa5, sizeof last_cost_q);
     last_cost_mean = -1.0;
-    step_passes_before = sp_ana_step_passes;
+    step_passes_before = atomic_load(&sp_ana_step_passes);
     char *buf = ar_analyse(paths, n, lenient, &o, keep_cost, len);
     ana_switches_reset();
     return buf;
@@ -380,9 +380,9 @@ int main(void)
             compared, (size_t)atomic_load(&sp_ana_cost_helped), (size_t)atomic_load(&sp_ana_cost_gaps_helped),
             (size_t)atomic_load(&sp_ana_cost_populated));
     fprintf(stderr, "padding totals taken by the stage rows' threads: %zu; sets read for steps: %d, sets without "
-            "a step record (not read): %d\n", sp_ana_padding_total_beside, step_sets, stepless_sets);
+            "a step record (not read): %d\n", (size_t)atomic_load(&sp_ana_padding_total_beside), step_sets, stepless_sets);
     CHECK(compared == AR_TRACES);
-    CHECK(sp_ana_padding_total_beside > 0);
+    CHECK(atomic_load(&sp_ana_padding_total_beside) > 0);
     CHECK(step_sets > 0);
     CHECK(stepless_sets > 0);
     CHECK(atomic_load(&sp_ana_cost_gaps_helped) > 0);
