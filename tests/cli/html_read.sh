@@ -111,7 +111,9 @@ check "grep -qF 'Unattributed ( other ): 0.2% $s: missing instrumentation.' '$tm
 check "grep -qF 'share of p95</td><td class=\"warn\">0.2%</td>' '$tmp/$g2000.html'"
 check "grep -qF 'Unattributed ( other ): 2.0% $s: missing instrumentation.' '$tmp/g20000.page'"
 check "! grep -qF 'class=\"warn\">under 0.1%' '$tmp/$g100.html'"
-# the idle time by stream: a Kineto trace's rows, as the text gives them
+# the idle time by stream: a Kineto trace's rows, as the text gives them. These figures are this
+# binary's own (the check is that the page repeats the text, not the figures' truth); the breakdown
+# itself is checked against HTA's on this trace in tests/unit/test_kineto_hta.c (--hta-compat)
 check "grep -qE '^  0 +7 +4\.33 ms +216\.4 us +0 ns$' '$tmp/$graph.txt'"
 check "grep -qF 'idle time by stream (HTA breakdown) | device | stream | host wait | kernel wait | other | 0 | 7 | 4.33 ms | 216.4 us | 0 ns' '$tmp/graph.page'"
 # a trace with batches keeps the figures without the caveat
