@@ -174,20 +174,6 @@ static int write_otlp(const export_args *a, const sp_events *ev, const sp_report
                         "window as gap; analyse the original trace (or `servprof analyze --perfetto`) for the "
                         "device's split\n");
     }
-    /* nor do the generation data (output token times, step phases): analyze of the export has no TTFT
-     * or TPOT table, and without this line nothing said why (docs/otlp.md, "Export") */
-    const sp_gen_summary *g = rep->generation;
-    if (g && (g->requests || g->steps)) {
-        fprintf(stderr, "servprof export: left out the generation data");
-        if (g->requests)
-            fprintf(stderr, ", the output token times of %llu request%s", (unsigned long long)g->requests,
-                    g->requests == 1 ? "" : "s");
-        if (g->steps)
-            fprintf(stderr, "%s the phases of %llu step%s", g->requests ? " and" : ",", (unsigned long long)g->steps,
-                    g->steps == 1 ? "" : "s");
-        fprintf(stderr, ": OTLP spans carry no token times (each step is exported as a batch), so a report of "
-                        "the export has no TTFT or TPOT tables; analyse the original trace for them\n");
-    }
     /* not an error (the traces were read; an OTLP consumer takes an empty file), but nothing a user
      * exports a trace for: say so (docs/otlp.md, "Export") */
     if (res.requests == 0)
