@@ -21,8 +21,10 @@ static void export_usage(FILE *out)
             "Reads each TRACE (any supported format, .gz or plain; `-` reads standard input; a load\n"
             "generator's client trace is joined to the server's as in `servprof analyze`) and writes\n"
             "its requests as OpenTelemetry spans in OTLP/JSON, one ExportTraceServiceRequest per line:\n"
-            "per request a server span under its W3C trace context, its client span, a span per stage\n"
-            "and per batch it ran in; per batch a span linked to its members. Feed it to an\n"
+            "per request a server span under its W3C trace context (its output tokens' times as span\n"
+            "events), its client span, a span per stage and per batch it ran in (a generation step's\n"
+            "with the request's phase and tokens in it); per batch a span linked to its members (a\n"
+            "step's with its KV cache). Feed it to an\n"
             "OpenTelemetry Collector (otlpjsonfile receiver) or POST each line to /v1/traces;\n"
             "`servprof analyze` reads it back (docs/otlp.md).\n\n"
             "options:\n"
@@ -123,7 +125,7 @@ static int parse_export_options(int argc, char **argv, export_args *a)
 }
 
 /* Writes the OTLP file; returns the exit status. */
-static int write_otlp(const export_args *a, const sp_events *ev, const sp_report *rep)
+static int write_otlp(const export_args *a, const sp_events *ev)
 {
     int to_stdout = strcmp(a->otlp_path, "-") == 0;
     FILE *out = to_stdout ? stdout : fopen(a->otlp_path, "w");
@@ -227,7 +229,7 @@ int sp_cmd_export(int argc, char **argv)
         sp_events_destroy(ev);
         return 1;
     }
-    rc = write_otlp(&a, ev, rep);
+    rc = write_otlp(&a, ev);
     sp_report_destroy(rep);
     sp_events_destroy(ev);
     return rc;
