@@ -16,10 +16,14 @@
  * readers (the Collector's otlpjsonfile receiver), few enough documents for a large trace. */
 #define OTLP_REQUESTS_PER_DOC 500u
 #define OTLP_BATCHES_PER_DOC 1000u
-/* Output tokens per document (docs/otlp.md, "Export"): each is a span event of ~110 bytes, so a line of
- * long generations stays a few MB; a document ends at the first request boundary past it, or between a
- * request's token spans (OTLP_TOKENS_PER_SPAN) when one request alone has more. */
-#define OTLP_TOKENS_PER_DOC 50000u
+/* A document's weight (docs/otlp.md, "Export"): its output-token events plus 5 per span (a token event
+ * is ~140 bytes, a request's span of a step ~640), at most OTLP_DOC_WEIGHT, so that a line of long
+ * generations (a request has a span per step it ran in, and an event per token) stays under ~6 MB. A document ends at the
+ * first request boundary past it, or between a request's token spans (OTLP_TOKENS_PER_SPAN) when one
+ * request alone weighs more. A trace without generation data (a few spans per request) reaches
+ * OTLP_REQUESTS_PER_DOC first, as before. */
+#define OTLP_DOC_WEIGHT 40000u
+#define OTLP_SPAN_WEIGHT 5u
 /* Token events on one span: the request span holds the first ones, a `servprof.tokens` child span each
  * further run; under the importer's cap of events per span (OTLP_MAX_EVENTS, 4096), as OpenTelemetry
  * SDKs cap a span's events (128 by default) too. */
@@ -265,6 +269,12 @@ static void doc_end(ox *x)
     fputs("]}]}]}\n", x->out);
 }
 
+/* The current document has reached its weight (OTLP_DOC_WEIGHT). */
+static int doc_full(const ox *x)
+{
+    return x->doc_tokens + OTLP_SPAN_WEIGHT * x->doc_spans >= OTLP_DOC_WEIGHT;
+}
+
 /* ---- requests ---- */
 
 /* A step member's phase as the JSONL format and the native reader name it (sp_ev_phase's order). */
@@ -294,7 +304,7 @@ static void write_token_spans(ox *x, size_t idx, const sp_view_request *rq, cons
 {
     for (uint32_t from = OTLP_TOKENS_PER_SPAN, k = 0; from < rq->n_tokens; from += OTLP_TOKENS_PER_SPAN, k++) {
         uint32_t to = rq->n_tokens - from > OTLP_TOKENS_PER_SPAN ? from + OTLP_TOKENS_PER_SPAN : rq->n_tokens;
-        if (x->doc_tokens >= OTLP_TOKENS_PER_DOC) {
+        if (doc_full(x)) {
             doc_end(x);
             doc_begin(x, rq->file);
         }
@@ -475,7 +485,7 @@ static void write_file_requests(ox *x, uint32_t file)
             doc_begin(x, file);
         write_request(x, i, &rq);
         x->res.requests++;
-        if (++in_doc == OTLP_REQUESTS_PER_DOC || x->doc_tokens >= OTLP_TOKENS_PER_DOC) {
+        if (++in_doc == OTLP_REQUESTS_PER_DOC || doc_full(x)) {
             doc_end(x);
             in_doc = 0;
         }

@@ -554,8 +554,9 @@ static void test_outcomes_back(void)
 /* ---- generation data (docs/otlp.md, "Export"; docs/generation.md) ---- */
 
 /* Request "long" has LONG_TOKENS output tokens: more than one span holds (1000: the request span, then
- * `servprof.tokens` children) and more than one document holds (50,000: the document ends between two
- * of its token spans), so the export has several lines, each a bounded size. */
+ * `servprof.tokens` children) and more than one document holds (a weight of 40,000, a token 1 and a
+ * span 5: the document ends between two of its token spans), so the export has several lines, each a
+ * bounded size. */
 #define LONG_TOKENS 120500u
 
 /* A generation trace: "g1" prefilled in two chunks (steps 1, 2) beside "g2"'s whole prefill (step 1)
@@ -594,6 +595,22 @@ static char *generation_trace(size_t *len)
             150000u + 10u * LONG_TOKENS);
     for (unsigned k = 0; k < LONG_TOKENS; k++)
         fprintf(f, "{\"ev\":\"token\",\"id\":\"long\",\"index\":%u,\"time_ns\":%u}\n", k, 150000u + 10u * k);
+    /* 30 requests decoding together for 500 steps: 15,000 spans of theirs, more than a document holds
+     * (8,000 spans weigh 40,000), although they are far fewer than 500 requests */
+    for (unsigned r = 0; r < 30; r++)
+        fprintf(f, "{\"ev\":\"request\",\"id\":\"s%u\",\"arrival_ns\":0,\"done_ns\":6000000}\n", r);
+    for (unsigned k = 0; k < 500; k++) {
+        fprintf(f, "{\"ev\":\"step\",\"batch\":%u,\"requests\":[", 100 + k);
+        for (unsigned r = 0; r < 30; r++)
+            fprintf(f, "%s\"s%u\"", r ? "," : "", r);
+        fputs("],\"phases\":[", f);
+        for (unsigned r = 0; r < 30; r++)
+            fprintf(f, "%s\"%s\"", r ? "," : "", k ? "decode" : "prefill");
+        fputs("],\"tokens\":[", f);
+        for (unsigned r = 0; r < 30; r++)
+            fprintf(f, "%s%u", r ? "," : "", k ? 1 : 10);
+        fprintf(f, "],\"start_ns\":%u,\"end_ns\":%u}\n", 10000 * k + 10000, 10000 * k + 20000);
+    }
     fclose(f);
     return buf;
 }
@@ -660,19 +677,30 @@ static void test_generation_back(void)
     CHECK(st == SP_OK);
     uint64_t spans = 0;
     check_schema(text, len, &spans);
-    /* the documents: 50,000 token events each at most, plus the one token span that crosses the
-     * budget (1000 events of under 120 bytes), so every line stays under 7 MB; "long"'s 120,500 tokens
-     * take 3 documents at least */
-    size_t lines = 0, longest = 0;
+    /* the documents: a weight of 40,000 each at most (a token event 1, ~140 bytes; a span 5, ~640
+     * bytes), plus the request or token span that crosses it (1000 events, or here 501 spans), so every
+     * line stays under 6 MB */
+    size_t lines = 0, longest = 0, most_spans = 0;
     for (const char *p = text, *nl; (nl = memchr(p, '\n', (size_t)(text + len - p))); p = nl + 1) {
         lines++;
         if ((size_t)(nl - p) > longest)
             longest = (size_t)(nl - p);
+        size_t spans_here = 0;   /* every span has a "kind", links and events none */
+        for (const char *k = p; (k = memmem(k, (size_t)(nl - k), "\"kind\":", 7)) != NULL; k += 7)
+            spans_here++;
+        if (spans_here > most_spans)
+            most_spans = spans_here;
     }
-    CHECK(lines >= 3);
-    CHECK(longest < 7u << 20);
+    /* "long"'s 120,500 tokens and 123 spans weigh 121,115 (4 documents at least), the 30 requests'
+     * 15,000 spans 75,000 (2 more at least, the first perhaps shared with "long"'s last), the batches 1 */
+    CHECK(lines >= 6);
+    CHECK(longest < 6u << 20);
+    /* a document ends at the request after its 8,000th span: a request here has 501 */
+    CHECK(most_spans <= 8000 + 501);
     sp_events *back = load("gen.otlp.jsonl", text, len);
-    CHECK_EQ_U64(sp_view_requests(back), 3); /* g3 unfinished: left out */
+    CHECK_EQ_U64(sp_view_requests(back), 33); /* g3 unfinished: left out */
+    check_generation_back(ev, back, "s0");
+    check_generation_back(ev, back, "s29");
     check_generation_back(ev, back, "g1");
     check_generation_back(ev, back, "g2");
     check_generation_back(ev, back, "long");
