@@ -1776,11 +1776,13 @@ static int span_cmp(const void *a, const void *b)
 typedef struct bmember {
     int64_t batch;
     uint32_t req;            /* SP_EV_NONE: the batch's own span (servprof export's), for its KV only */
+    uint32_t span;           /* the span (index into the sorted otlp.spans): its step attributes
+                              * (step_of) and its place for a message; in what was padding, so the
+                              * record stays 48 bytes (one per span of a batch: a file's peak memory) */
     uint64_t start, end;
     int64_t effective, padded;   /* the batch's tokens as a span gives them; < 0 absent */
-    const ostep *step;       /* the span's servprof.step.* attributes; NULL: none */
-    uint32_t line, column;   /* the span's, for a message */
 } bmember;
+_Static_assert(sizeof(bmember) == 48, "a batch member record stays 48 bytes");
 
 /* The servprof.step.* attributes of the span at file order `seq`; NULL when it has none. */
 static const ostep *step_of(const otlp *o, uint32_t seq)
@@ -2684,8 +2686,8 @@ static sp_status build(otlp *o)
                 /* an exported step's own span: its KV cache (servprof.step.kv_*) */
                 const ostep *sp = o->nsteps && g[i].not_request && g[i].has_batch ? step_of(o, g[i].seq) : NULL;
                 if (sp && (st = SP_GROW(bm, capbm, nbm + 1, OTLP_MAX_SPANS)) == SP_OK)
-                    bm[nbm++] = (bmember){g[i].batch, SP_EV_NONE, g[i].start, g[i].end, -1, -1, sp, g[i].line,
-                                          g[i].column};
+                    bm[nbm++] = (bmember){g[i].batch, SP_EV_NONE, (uint32_t)(base + i), g[i].start, g[i].end, -1,
+                                          -1};
             }
             if (maybe) {
                 o->fragments++;
@@ -2720,9 +2722,8 @@ static sp_status build(otlp *o)
                 st = sp_ev_add_span(ev, req, g[i].stage, g[i].start, g[i].end);
             if (st == SP_OK && g[i].has_batch) {
                 if ((st = SP_GROW(bm, capbm, nbm + 1, OTLP_MAX_SPANS)) == SP_OK)
-                    bm[nbm++] = (bmember){g[i].batch, req, g[i].start, g[i].end, g[i].batch_effective,
-                                          g[i].batch_padded, o->nsteps ? step_of(o, g[i].seq) : NULL,
-                                          g[i].line, g[i].column};
+                    bm[nbm++] = (bmember){g[i].batch, req, (uint32_t)(base + i), g[i].start, g[i].end,
+                                          g[i].batch_effective, g[i].batch_padded};
             }
         }
         bool placed = false;
@@ -2757,7 +2758,7 @@ static sp_status build(otlp *o)
             uint64_t s = bm[a].start, e = bm[a].end;
             int64_t eff = -1, pad = -1, kv_used = -1, kv_cap = 0;
             for (; b < nbm && bm[b].batch == bm[a].batch; b++) {
-                const ostep *sp = bm[b].step;
+                const ostep *sp = o->nsteps ? step_of(o, o->spans[bm[b].span].seq) : NULL;
                 if (bm[b].req == SP_EV_NONE) {   /* the step's own span (sorted last): its KV cache */
                     if (sp && sp->kv_used >= 0)
                         kv_used = sp->kv_used;
@@ -2793,7 +2794,8 @@ static sp_status build(otlp *o)
                 /* a step (servprof export's) with a member span that gives no phase: which is it? */
                 /* a step (servprof export's) with a member span that gives no phase: which is it? Under
                  * --lenient the span is counted and the batch read as a plain batch */
-                st = skip_or_fail(o, sp_import_fail_at(o->ctx, bm[without].line, bm[without].column, SP_ERR_PARSE,
+                const ospan *at_span = &o->spans[bm[without].span];
+                st = skip_or_fail(o, sp_import_fail_at(o->ctx, at_span->line, at_span->column, SP_ERR_PARSE,
                                                        "span: batch %lld is a step (its other members' spans give "
                                                        SP_OTLP_STEP_PHASE "), but this member's span gives none",
                                                        (long long)bm[at].batch));
