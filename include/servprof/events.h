@@ -117,6 +117,20 @@ SP_API const char *sp_events_property(const sp_events *ev, size_t file, const ch
  * "inference" stage the OTLP importer derived from TGI's inference_time, and the importer reads it
  * back to the same mark. */
 #define SP_OTLP_MODEL_STAGES "servprof.model_stages"
+/* Generation data (docs/otlp.md, "Export"; docs/generation.md), written by sp_report_write_otlp and read
+ * back by the OTLP importer: each output token is a span event SP_OTLP_TOKEN_EVENT (its time the
+ * token's, its intValue attribute SP_OTLP_TOKEN_INDEX the 0-based index) on the request span, or on
+ * a child span named SP_OTLP_TOKEN_SPAN when the request has more tokens than one span holds; a
+ * request's span of a step carries its phase there (SP_OTLP_STEP_PHASE: "decode", "prefill" or
+ * "prefill_chunk") and its tokens in the step (SP_OTLP_STEP_TOKENS); a step's own span its KV cache
+ * after the step (SP_OTLP_STEP_KV_USED, SP_OTLP_STEP_KV_CAPACITY). */
+#define SP_OTLP_TOKEN_EVENT "servprof.token"
+#define SP_OTLP_TOKEN_INDEX "servprof.token.index"
+#define SP_OTLP_TOKEN_SPAN "servprof.tokens"
+#define SP_OTLP_STEP_PHASE "servprof.step.phase"
+#define SP_OTLP_STEP_TOKENS "servprof.step.tokens"
+#define SP_OTLP_STEP_KV_USED "servprof.step.kv_used_tokens"
+#define SP_OTLP_STEP_KV_CAPACITY "servprof.step.kv_capacity_tokens"
 /* Client-side times (a load generator's trace, `"ev":"client"` records) are joined to the server's
  * requests and mapped onto the server's clock (DESIGN section 8a; docs/analysis.md, "Client merge").
  * The offset is theta = server clock - client clock, one per (client file, server file) pair. */

@@ -21,8 +21,10 @@ static void export_usage(FILE *out)
             "Reads each TRACE (any supported format, .gz or plain; `-` reads standard input; a load\n"
             "generator's client trace is joined to the server's as in `servprof analyze`) and writes\n"
             "its requests as OpenTelemetry spans in OTLP/JSON, one ExportTraceServiceRequest per line:\n"
-            "per request a server span under its W3C trace context, its client span, a span per stage\n"
-            "and per batch it ran in; per batch a span linked to its members. Feed it to an\n"
+            "per request a server span under its W3C trace context (its output tokens' times as span\n"
+            "events), its client span, a span per stage and per batch it ran in (a generation step's\n"
+            "with the request's phase and tokens in it); per batch a span linked to its members (a\n"
+            "step's with its KV cache). Feed it to an\n"
             "OpenTelemetry Collector (otlpjsonfile receiver) or POST each line to /v1/traces;\n"
             "`servprof analyze` reads it back (docs/otlp.md).\n\n"
             "options:\n"
@@ -123,7 +125,7 @@ static int parse_export_options(int argc, char **argv, export_args *a)
 }
 
 /* Writes the OTLP file; returns the exit status. */
-static int write_otlp(const export_args *a, const sp_events *ev, const sp_report *rep)
+static int write_otlp(const export_args *a, const sp_events *ev)
 {
     int to_stdout = strcmp(a->otlp_path, "-") == 0;
     FILE *out = to_stdout ? stdout : fopen(a->otlp_path, "w");
@@ -173,20 +175,6 @@ static int write_otlp(const export_args *a, const sp_events *ev, const sp_report
         fprintf(stderr, ": OTLP spans are the requests' and batches', and a reader of the export sees each batch "
                         "window as gap; analyse the original trace (or `servprof analyze --perfetto`) for the "
                         "device's split\n");
-    }
-    /* nor do the generation data (output token times, step phases): analyze of the export has no TTFT
-     * or TPOT table, and without this line nothing said why (docs/otlp.md, "Export") */
-    const sp_gen_summary *g = rep->generation;
-    if (g && (g->requests || g->steps)) {
-        fprintf(stderr, "servprof export: left out the generation data");
-        if (g->requests)
-            fprintf(stderr, ", the output token times of %llu request%s", (unsigned long long)g->requests,
-                    g->requests == 1 ? "" : "s");
-        if (g->steps)
-            fprintf(stderr, "%s the phases of %llu step%s", g->requests ? " and" : ",", (unsigned long long)g->steps,
-                    g->steps == 1 ? "" : "s");
-        fprintf(stderr, ": OTLP spans carry no token times (each step is exported as a batch), so a report of "
-                        "the export has no TTFT or TPOT tables; analyse the original trace for them\n");
     }
     /* not an error (the traces were read; an OTLP consumer takes an empty file), but nothing a user
      * exports a trace for: say so (docs/otlp.md, "Export") */
@@ -241,7 +229,7 @@ int sp_cmd_export(int argc, char **argv)
         sp_events_destroy(ev);
         return 1;
     }
-    rc = write_otlp(&a, ev, rep);
+    rc = write_otlp(&a, ev);
     sp_report_destroy(rep);
     sp_events_destroy(ev);
     return rc;

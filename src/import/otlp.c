@@ -137,6 +137,24 @@ typedef struct ospan {
     uint32_t tri;            /* index into otlp.tri: the span's Triton facts; SP_EV_NONE: none */
 } ospan;
 
+/* An output token as servprof's export writes it (docs/otlp.md, "Export"): a `servprof.token` event
+ * with its index, on the request span or a `servprof.tokens` child of it. Kept by the owning span's
+ * order in the file (ospan.seq), so spans without tokens cost nothing more. */
+typedef struct otok {
+    uint32_t seq;            /* the owning span's ospan.seq */
+    uint64_t index, time;
+} otok;
+
+/* A span's generation step attributes (servprof export's, docs/otlp.md "Export"): on a request's span
+ * of a step, its phase and tokens in it; on the step's own span, the KV cache after it. Out of line,
+ * by ospan.seq, like otok. */
+typedef struct ostep {
+    uint32_t seq;
+    int8_t phase;            /* sp_ev_phase; < 0 absent */
+    int64_t tokens;          /* < 0 absent */
+    int64_t kv_used, kv_cap; /* < 0 absent */
+} ostep;
+
 /* What a span says in Triton's OpenTelemetry layout (docs/triton.md, "OpenTelemetry mode"): kept out
  * of line, for the spans that have any, so spans of other services cost nothing more. */
 typedef struct otri {
@@ -202,7 +220,17 @@ typedef struct otlp {
     sp_triton_set triton;    /* traces in Triton's layout, built by triton_build.c */
     otri_req *tri_req;       /* by triton record index */
     size_t captri_req;
+    otok *toks;              /* servprof.token events, by span order in the file (otok.seq) */
+    size_t ntoks, captoks;
+    ostep *steps;            /* servprof.step.* attributes, by span order in the file (ostep.seq) */
+    size_t nsteps, capsteps;
 } otlp;
+
+/* A servprof.token event as read, with where it is for a message. */
+typedef struct rtok {
+    uint64_t index, time;
+    uint32_t line, col;
+} rtok;
 
 /* One span object as read. */
 typedef struct sread {
@@ -232,6 +260,10 @@ typedef struct sread {
     size_t nlinks;
     uint32_t bad_line, bad_col;   /* where the first problem is when not at the span's start (an event) */
     char bad[200];
+    rtok *toks;              /* servprof.token events as read; room for OTLP_MAX_EVENTS */
+    uint32_t ntoks;
+    ostep step;              /* servprof.step.* as read (seq unset) */
+    bool has_step;
 } sread;
 
 static void bad(sread *r, const char *fmt, ...) SP_PRINTF(2, 3);
@@ -468,7 +500,8 @@ enum attr {
     A_NONE = -1, A_STAGE = LAT_COUNT, A_REQUEST, A_BATCH, A_PROMPT_TOKENS, A_COMPLETION_TOKENS, A_BATCH_EFFECTIVE,
     A_BATCH_PADDED, A_OUTCOME, A_HTTP_STATUS, A_TRITON_MODEL, A_TRITON_VERSION, A_TRITON_REQUEST,
     A_FINISH_REASONS, A_NUM_SEQUENCES, A_GRPC_STATUS, A_TGI_PARAMS, A_TGI_BATCH_SIZE, A_TGI_GENERATION,
-    A_SGL_MODULE, A_SGL_THREAD_LABEL, A_SGL_PID, A_SGL_STATUS_CODE, A_SGL_REASON,
+    A_SGL_MODULE, A_SGL_THREAD_LABEL, A_SGL_PID, A_SGL_STATUS_CODE, A_SGL_REASON, A_STEP_PHASE, A_STEP_TOKENS,
+    A_STEP_KV_USED, A_STEP_KV_CAP,
     A_TGI_DUR   /* + enum tgi_dur */
 };
 
@@ -487,6 +520,14 @@ static int attr_of(const char *k, size_t n)
         return A_BATCH_PADDED;
     if (IS("servprof.outcome"))
         return A_OUTCOME;
+    if (IS(SP_OTLP_STEP_PHASE))
+        return A_STEP_PHASE;
+    if (IS(SP_OTLP_STEP_TOKENS))
+        return A_STEP_TOKENS;
+    if (IS(SP_OTLP_STEP_KV_USED))
+        return A_STEP_KV_USED;
+    if (IS(SP_OTLP_STEP_KV_CAPACITY))
+        return A_STEP_KV_CAP;
     if (IS("http.response.status_code") || IS("http.status_code"))
         return A_HTTP_STATUS;
     if (IS("gen_ai.usage.prompt_tokens") || IS("gen_ai.usage.input_tokens"))
@@ -641,6 +682,68 @@ static sp_status read_links(otlp *o, sread *r)
     }
 }
 
+/* An event's "attributes" (the '[' is consumed): only servprof.token.index is read (servprof export's
+ * token events). *state: 0 not given, 1 a non-negative integer (in *index), 2 given in another shape
+ * or twice. */
+static sp_status read_token_index(otlp *o, uint64_t *index, int *state)
+{
+    sp_json_token t;
+    for (;;) {
+        if (sp_json_next(&o->lx, &t))
+            return sp_json_fail(&o->lx, o->ctx);
+        if (t.type == SP_JSON_ARR_END)
+            return SP_OK;
+        if (t.type != SP_JSON_OBJ_BEGIN) {
+            if (t.type == SP_JSON_ARR_BEGIN && sp_json_skip_rest(&o->lx))
+                return sp_json_fail(&o->lx, o->ctx);
+            continue;
+        }
+        bool ours = false;
+        for (;;) {
+            if (sp_json_next(&o->lx, &t))
+                return sp_json_fail(&o->lx, o->ctx);
+            if (t.type == SP_JSON_OBJ_END)
+                break;
+            if (key_is(&t, "key")) {
+                if (sp_json_next(&o->lx, &t))
+                    return sp_json_fail(&o->lx, o->ctx);
+                if (t.type == SP_JSON_STRING)
+                    ours = key_is(&t, SP_OTLP_TOKEN_INDEX);
+                else if ((t.type == SP_JSON_OBJ_BEGIN || t.type == SP_JSON_ARR_BEGIN) && sp_json_skip_rest(&o->lx))
+                    return sp_json_fail(&o->lx, o->ctx);
+                continue;
+            }
+            if (!key_is(&t, "value") || !ours) {
+                if (sp_json_skip(&o->lx))
+                    return sp_json_fail(&o->lx, o->ctx);
+                continue;
+            }
+            if (sp_json_next(&o->lx, &t))
+                return sp_json_fail(&o->lx, o->ctx);
+            if (t.type != SP_JSON_OBJ_BEGIN) {
+                if (t.type == SP_JSON_ARR_BEGIN && sp_json_skip_rest(&o->lx))
+                    return sp_json_fail(&o->lx, o->ctx);
+                *state = 2;
+                continue;
+            }
+            sp_json_token v;
+            bool has;
+            sp_status st = read_anyvalue(o, &v, &has);
+            if (st)
+                return st;
+            int64_t x;
+            if (has && *state == 0 && token_int(&v, &x) && x >= 0) {
+                *index = (uint64_t)x;
+                *state = 1;
+            } else {
+                *state = 2;
+            }
+            if (has && sp_json_skip_rest(&o->lx))
+                return sp_json_fail(&o->lx, o->ctx);
+        }
+    }
+}
+
 /* "events": [{"timeUnixNano": "...", "name": "...", "attributes": [...]}, ...]; the '[' is consumed.
  * Every event needs a time (a non-negative integer, as the span's times); one with a Triton timestamp
  * name is kept (the first of a name), the rest only counted. */
@@ -668,15 +771,27 @@ static sp_status read_events(otlp *o, sread *r)
             continue;
         }
         r->tri.any_event = true;
-        bool has_time = false, time_bad = false, seen_time = false, seen_name = false;
-        int which = -1;
-        uint64_t ns = 0;
+        bool has_time = false, time_bad = false, seen_time = false, seen_name = false, is_token = false;
+        int which = -1, index_state = 0;
+        uint64_t ns = 0, index = 0;
         for (;;) {
             if (sp_json_next(&o->lx, &t))
                 return sp_json_fail(&o->lx, o->ctx);
             if (t.type == SP_JSON_OBJ_END)
                 break;
             bool is_time = key_is(&t, "timeUnixNano"), is_name = key_is(&t, "name");
+            if (key_is(&t, "attributes")) {
+                if (sp_json_next(&o->lx, &t))
+                    return sp_json_fail(&o->lx, o->ctx);
+                if (t.type == SP_JSON_ARR_BEGIN) {
+                    sp_status st = read_token_index(o, &index, &index_state);
+                    if (st)
+                        return st;
+                } else if (t.type == SP_JSON_OBJ_BEGIN && sp_json_skip_rest(&o->lx)) {
+                    return sp_json_fail(&o->lx, o->ctx);
+                }
+                continue;
+            }
             if (!is_time && !is_name) {
                 if (sp_json_skip(&o->lx))   /* attributes, droppedAttributesCount */
                     return sp_json_fail(&o->lx, o->ctx);
@@ -708,6 +823,7 @@ static sp_status read_events(otlp *o, sread *r)
                 bad_at(r, line, col, "event: \"name\" must be a string");
             } else {
                 which = sp_triton_ts_find(t.str, t.len);
+                is_token = key_is(&t, SP_OTLP_TOKEN_EVENT);
             }
         }
         if (time_bad || !has_time) {
@@ -720,6 +836,14 @@ static sp_status read_events(otlp *o, sread *r)
             r->has_tri = r->tri.triton_event = true;
             if (r->tri.ts[which] == SP_TIME_NONE)
                 r->tri.ts[which] = ns;   /* a repeated name keeps its first time, as in Triton's own file */
+        }
+        if (is_token) {   /* servprof export's output token (docs/otlp.md, "Export") */
+            if (index_state != 1)
+                bad_at(r, line, col, "event \"" SP_OTLP_TOKEN_EVENT "\": \"" SP_OTLP_TOKEN_INDEX "\" %s",
+                       index_state ? "must be given once, as a non-negative integer (the token's 0-based index)"
+                                   : "is missing (the token's 0-based index)");
+            else
+                r->toks[r->ntoks++] = (rtok){index, ns, line, col};
         }
     }
 }
@@ -856,6 +980,25 @@ static sp_status read_attributes(otlp *o, sread *r)
                         r->s.batch = x;
                         r->s.has_batch = true;
                     }
+                } else if (which == A_STEP_PHASE) {
+                    static const char *const phases[] = {"decode", "prefill", "prefill_chunk"};
+                    int ph = -1;
+                    for (int k = 0; v.type == SP_JSON_STRING && k < 3 && ph < 0; k++)
+                        if (strlen(phases[k]) == v.len && memcmp(phases[k], v.str, v.len) == 0)
+                            ph = k;
+                    if (ph < 0)
+                        bad(r, SP_OTLP_STEP_PHASE " must be \"decode\", \"prefill\" or \"prefill_chunk\"");
+                    r->step.phase = (int8_t)ph;
+                    r->has_step = true;
+                } else if (which == A_STEP_TOKENS || which == A_STEP_KV_USED || which == A_STEP_KV_CAP) {
+                    static const char *const names[] = {SP_OTLP_STEP_TOKENS, SP_OTLP_STEP_KV_USED,
+                                                        SP_OTLP_STEP_KV_CAPACITY};
+                    int k = which - A_STEP_TOKENS;
+                    if (!token_int(&v, &x) || x < 0 || (k == 0 && x > UINT32_MAX))
+                        bad(r, "%s must be a non-negative integer%s", names[k], k == 0 ? " under 2^32" : "");
+                    else
+                        *(k == 0 ? &r->step.tokens : k == 1 ? &r->step.kv_used : &r->step.kv_cap) = x;
+                    r->has_step = true;
                 } else if (which == A_FINISH_REASONS) {
                     r->s.finish_outcome = finish_outcome_of(&v);
                 } else if (which >= A_TGI_DUR) {
@@ -1043,6 +1186,9 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
     r->sgl_status_code = -1;
     r->nevents = 0;
     r->nlinks = 0;
+    r->ntoks = 0;
+    r->has_step = false;
+    r->step = (ostep){0, -1, -1, -1, -1};
     r->s.line = line;
     r->s.column = col;
     r->has_tri = false;
@@ -1221,6 +1367,26 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
             bad(r, "endTimeUnixNano (%llu) is before startTimeUnixNano (%llu)", (unsigned long long)r->s.end,
                 (unsigned long long)r->s.start);
     }
+    /* servprof export's generation data (docs/otlp.md, "Export"): a token leaves the server within the
+     * request's life, so its event lies within its span; a step member's phase and tokens come together,
+     * on a span of a batch */
+    for (uint32_t k = 0; !r->bad[0] && k < r->ntoks; k++)
+        if (r->toks[k].time < r->s.start || r->toks[k].time > r->s.end)
+            bad_at(r, r->toks[k].line, r->toks[k].col,
+                   "event \"" SP_OTLP_TOKEN_EVENT "\" (index %llu) at %llu is outside its span [%llu, %llu]",
+                   (unsigned long long)r->toks[k].index, (unsigned long long)r->toks[k].time,
+                   (unsigned long long)r->s.start, (unsigned long long)r->s.end);
+    if (!r->bad[0] && r->has_step) {
+        if ((r->step.phase >= 0) != (r->step.tokens >= 0))
+            bad(r, "%s without %s (a step member gives both)",
+                r->step.phase >= 0 ? SP_OTLP_STEP_PHASE : SP_OTLP_STEP_TOKENS,
+                r->step.phase >= 0 ? SP_OTLP_STEP_TOKENS : SP_OTLP_STEP_PHASE);
+        else if (!r->s.has_batch)
+            bad(r, "servprof.step.* attributes on a span without servprof.batch (they describe a step)");
+        else if (r->step.kv_cap > 0 && r->step.kv_used > r->step.kv_cap)
+            bad(r, SP_OTLP_STEP_KV_USED " (%lld) is more than " SP_OTLP_STEP_KV_CAPACITY " (%lld)",
+                (long long)r->step.kv_used, (long long)r->step.kv_cap);
+    }
     int first, second;
     if (!r->bad[0] && r->tri.triton_event && sp_triton_ts_misordered(r->tri.ts, &first, &second))
         bad(r, "event %s (%llu) is before %s (%llu)", sp_triton_ts_name(second),
@@ -1309,6 +1475,18 @@ static sp_status read_span(otlp *o, sread *r, uint32_t line, uint32_t col)
             return st;
         r->s.tri = (uint32_t)o->ntri;
         o->tri[o->ntri++] = r->tri;
+    }
+    if (r->ntoks) {
+        if ((st = SP_GROW(o->toks, o->captoks, o->ntoks + r->ntoks, SP_EV_MAX_RECORDS)))
+            return st;
+        for (uint32_t k = 0; k < r->ntoks; k++)
+            o->toks[o->ntoks++] = (otok){(uint32_t)o->n, r->toks[k].index, r->toks[k].time};
+    }
+    if (r->has_step) {
+        if ((st = SP_GROW(o->steps, o->capsteps, o->nsteps + 1, OTLP_MAX_SPANS)))
+            return st;
+        r->step.seq = (uint32_t)o->n;
+        o->steps[o->nsteps++] = r->step;
     }
     r->s.seq = (uint32_t)o->n;
     if (r->s.lat_negative && o->negative_lat_spans++ == 0) {
@@ -1597,10 +1775,57 @@ static int span_cmp(const void *a, const void *b)
 
 typedef struct bmember {
     int64_t batch;
-    uint32_t req;
+    uint32_t req;            /* SP_EV_NONE: the batch's own span (servprof export's), for its KV only */
+    uint32_t span;           /* the span (index into the sorted otlp.spans): its step attributes
+                              * (step_of) and its place for a message; in what was padding, so the
+                              * record stays 48 bytes (one per span of a batch: a file's peak memory) */
     uint64_t start, end;
     int64_t effective, padded;   /* the batch's tokens as a span gives them; < 0 absent */
 } bmember;
+_Static_assert(sizeof(bmember) == 48, "a batch member record stays 48 bytes");
+
+/* The servprof.step.* attributes of the span at file order `seq`; NULL when it has none. */
+static const ostep *step_of(const otlp *o, uint32_t seq)
+{
+    size_t lo = 0, hi = o->nsteps;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (o->steps[mid].seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < o->nsteps && o->steps[lo].seq == seq ? &o->steps[lo] : NULL;
+}
+
+/* The request's output tokens from servprof export's token events on its trace's spans (docs/otlp.md,
+ * "Export"), as the native reader adds token records; and the request span's gen_ai.usage.output_tokens
+ * as the record's output_tokens, where the file holds such data (a foreign file's is read as before). */
+static sp_status place_servprof_tokens(otlp *o, const ospan *g, size_t n, size_t rs, uint32_t req)
+{
+    struct sp_events *ev = o->ctx->ev;
+    sp_status st;
+    for (size_t i = 0; i < n; i++) {
+        size_t lo = 0, hi = o->ntoks;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (o->toks[mid].seq < g[i].seq)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (; lo < o->ntoks && o->toks[lo].seq == g[i].seq; lo++)
+            if ((st = sp_ev_add_token(ev, req, o->toks[lo].index, o->toks[lo].time)))
+                return st;
+    }
+    if (g[rs].output_tokens >= 0 && g[rs].request_id != SP_EV_NONE && !g[rs].has_lat) {
+        sp_ev_request_cold *rc;
+        if ((st = sp_ev_cold_get(ev, req, &rc)))
+            return st;
+        rc->output_tokens = g[rs].output_tokens;
+    }
+    return SP_OK;
+}
 
 static int bmember_cmp(const void *a, const void *b)
 {
@@ -2456,8 +2681,14 @@ static sp_status build(otlp *o)
         if (rs == n) {
             ev->files[file].ignored += n;   /* a trace fragment with no request span */
             size_t maybe = 0;   /* spans not marked as never a request (an exported batch's own trace) */
-            for (size_t i = 0; i < n; i++)
+            for (size_t i = 0; i < n && st == SP_OK; i++) {
                 maybe += !g[i].not_request;
+                /* an exported step's own span: its KV cache (servprof.step.kv_*) */
+                const ostep *sp = o->nsteps && g[i].not_request && g[i].has_batch ? step_of(o, g[i].seq) : NULL;
+                if (sp && (st = SP_GROW(bm, capbm, nbm + 1, OTLP_MAX_SPANS)) == SP_OK)
+                    bm[nbm++] = (bmember){g[i].batch, SP_EV_NONE, (uint32_t)(base + i), g[i].start, g[i].end, -1,
+                                          -1};
+            }
             if (maybe) {
                 o->fragments++;
                 o->fragment_spans += n;
@@ -2491,8 +2722,8 @@ static sp_status build(otlp *o)
                 st = sp_ev_add_span(ev, req, g[i].stage, g[i].start, g[i].end);
             if (st == SP_OK && g[i].has_batch) {
                 if ((st = SP_GROW(bm, capbm, nbm + 1, OTLP_MAX_SPANS)) == SP_OK)
-                    bm[nbm++] = (bmember){g[i].batch, req, g[i].start, g[i].end, g[i].batch_effective,
-                                          g[i].batch_padded};
+                    bm[nbm++] = (bmember){g[i].batch, req, (uint32_t)(base + i), g[i].start, g[i].end,
+                                          g[i].batch_effective, g[i].batch_padded};
             }
         }
         bool placed = false;
@@ -2502,6 +2733,8 @@ static sp_status build(otlp *o)
             st = place_latencies(o, g, n, rs, req, s_prefill, s_decode);
         if (st == SP_OK && o->tgi_handlers)
             st = place_tgi(o, g, n, base, rs, req, s_prefill, s_decode, s_inference);
+        if (st == SP_OK && (o->ntoks || o->nsteps))
+            st = place_servprof_tokens(o, g, n, rs, req);
         if (o->tj) {   /* its steps' request; its first step (g is in start order) */
             bool first = true;
             for (size_t i = 0; i < n; i++)
@@ -2516,15 +2749,34 @@ static sp_status build(otlp *o)
     if (st == SP_OK && nbm) {
         qsort(bm, nbm, sizeof *bm, bmember_cmp);
         uint32_t *reqs = malloc(nbm * sizeof *reqs);
-        if (!reqs)
+        uint32_t *toks = o->nsteps ? malloc(nbm * sizeof *toks) : NULL;
+        uint8_t *phases = o->nsteps ? malloc(nbm) : NULL;
+        if (!reqs || (o->nsteps && (!toks || !phases)))
             st = SP_ERR_NOMEM;
         for (size_t a = 0; a < nbm && st == SP_OK;) {
-            size_t b = a, k = 0;
+            size_t b = a, k = 0, with_phase = 0, without = nbm;
             uint64_t s = bm[a].start, e = bm[a].end;
-            int64_t eff = -1, pad = -1;
+            int64_t eff = -1, pad = -1, kv_used = -1, kv_cap = 0;
             for (; b < nbm && bm[b].batch == bm[a].batch; b++) {
-                if (k == 0 || reqs[k - 1] != bm[b].req)
+                const ostep *sp = o->nsteps ? step_of(o, o->spans[bm[b].span].seq) : NULL;
+                if (bm[b].req == SP_EV_NONE) {   /* the step's own span (sorted last): its KV cache */
+                    if (sp && sp->kv_used >= 0)
+                        kv_used = sp->kv_used;
+                    if (sp && sp->kv_cap > 0)
+                        kv_cap = sp->kv_cap;
+                    continue;
+                }
+                if (k == 0 || reqs[k - 1] != bm[b].req) {
+                    if (phases) {   /* the member's phase in the step, from its first span of it */
+                        phases[k] = sp && sp->phase >= 0 ? (uint8_t)sp->phase : 0;
+                        toks[k] = sp && sp->phase >= 0 ? (uint32_t)sp->tokens : 0;
+                        if (sp && sp->phase >= 0)
+                            with_phase++;
+                        else if (without == nbm)
+                            without = b;
+                    }
                     reqs[k++] = bm[b].req;
+                }
                 if (bm[b].effective >= 0)
                     eff = bm[b].effective;
                 if (bm[b].padded >= 0)
@@ -2534,8 +2786,25 @@ static sp_status build(otlp *o)
                 if (bm[b].end > e)
                     e = bm[b].end;
             }
+            size_t at = a;
+            a = b;
+            if (k == 0)   /* only the own span of a step none of whose members is in the file */
+                continue;
+            if (with_phase && without != nbm) {
+                /* a step (servprof export's) with a member span that gives no phase: which is it? */
+                /* a step (servprof export's) with a member span that gives no phase: which is it? Under
+                 * --lenient the span is counted and the batch read as a plain batch */
+                const ospan *at_span = &o->spans[bm[without].span];
+                st = skip_or_fail(o, sp_import_fail_at(o->ctx, at_span->line, at_span->column, SP_ERR_PARSE,
+                                                       "span: batch %lld is a step (its other members' spans give "
+                                                       SP_OTLP_STEP_PHASE "), but this member's span gives none",
+                                                       (long long)bm[at].batch));
+                if (st)
+                    break;
+                with_phase = 0;
+            }
             uint32_t bi;
-            if ((st = sp_ev_batch_ref(ev, file, bm[a].batch, &bi)) ||
+            if ((st = sp_ev_batch_ref(ev, file, bm[at].batch, &bi)) ||
                 (st = sp_ev_batch_set_members(ev, bi, reqs, k)))
                 break;
             sp_ev_batch *bt = &ev->batches[bi];
@@ -2544,9 +2813,12 @@ static sp_status build(otlp *o)
             bt->effective_tokens = eff;
             bt->padded_tokens = pad;
             bt->has_record = true;
-            a = b;
+            if (with_phase && (st = sp_ev_set_step(ev, bi, phases, toks, k, kv_used, kv_cap)))
+                break;
         }
         free(reqs);
+        free(toks);
+        free(phases);
     }
     /* TGI's steps, then Triton's traces: batch ids after the file's own (servprof.batch) ones */
     int64_t first = 1;
@@ -2583,6 +2855,11 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
     lim.no_double = true;         /* numbers are converted from their text exactly */
     sread *r = malloc(sizeof *r);
     if (r && !(r->links = malloc(OTLP_MAX_LINKS * sizeof *r->links))) {
+        free(r);
+        r = NULL;
+    }
+    if (r && !(r->toks = malloc(OTLP_MAX_EVENTS * sizeof *r->toks))) {
+        free(r->links);
         free(r);
         r = NULL;
     }
@@ -2750,9 +3027,13 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
     if (st == SP_OK && ctx->err && ctx->errlen)
         ctx->err[0] = '\0';
     sp_json_fini(&o.lx);
-    if (r)
+    if (r) {
         free(r->links);
+        free(r->toks);
+    }
     free(r);
+    free(o.toks);
+    free(o.steps);
     free(o.spans);
     free(o.links);
     free(o.tj);

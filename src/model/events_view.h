@@ -37,6 +37,8 @@ typedef struct sp_view_request {
     int client_has_trace;        /* the joined client record carries the trace it sent: */
     uint8_t client_trace_id[16]; /* its trace id */
     uint8_t client_span_id[8];   /* and the client's span */
+    int64_t output_tokens;       /* as its record gives them; < 0: unknown */
+    uint32_t n_tokens;           /* its output token records, sp_view_request_token k < n_tokens */
 } sp_view_request;
 
 typedef struct sp_view_file {
@@ -61,6 +63,9 @@ typedef struct sp_view_batch {
     uint64_t start_ns, end_ns;   /* SP_VIEW_NO_TIME without a record */
     int64_t effective_tokens, padded_tokens; /* < 0: unknown */
     uint32_t n_members;          /* sp_view_batch_member k < n_members */
+    int is_step;                 /* a generation step: sp_view_step_member gives each member's phase */
+    int64_t kv_used_tokens;      /* a step's KV cache after it; < 0: unknown */
+    int64_t kv_capacity_tokens;  /* <= 0: unknown */
 } sp_view_batch;
 
 typedef struct sp_view_launch {
@@ -109,6 +114,11 @@ uint32_t sp_view_request_batch(const sp_events *ev, size_t req, uint32_t k);
 void sp_view_batch_at(const sp_events *ev, size_t i, sp_view_batch *out);
 /* The request index of batch `b`'s k-th member; SP_VIEW_NONE when it names no loaded request. */
 uint32_t sp_view_batch_member(const sp_events *ev, size_t b, uint32_t k);
+/* Request `req`'s k-th output token (by index): its 0-based index and when it left the server. */
+void sp_view_request_token(const sp_events *ev, size_t req, uint32_t k, uint64_t *index, uint64_t *time_ns);
+/* The phase (sp_ev_phase's values: 0 decode, 1 prefill, 2 prefill_chunk) and tokens of step `b`'s k-th
+ * member; -1 when the batch is not a step. */
+int sp_view_step_member(const sp_events *ev, size_t b, uint32_t k, uint32_t *tokens);
 void sp_view_launch_at(const sp_events *ev, size_t i, sp_view_launch *out);
 void sp_view_activity_at(const sp_events *ev, size_t i, sp_view_activity *out);
 

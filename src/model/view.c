@@ -123,6 +123,8 @@ void sp_view_request_at(const sp_events *ev, size_t i, sp_view_request *out)
         memcpy(out->client_trace_id, ev->clients[qc->client].trace_id, 16);
         memcpy(out->client_span_id, ev->clients[qc->client].span_id, 8);
     }
+    out->output_tokens = qc->output_tokens;
+    out->n_tokens = clamp(qc->first_token, qc->ntokens, ev->n_tokens);
 }
 
 void sp_view_file_at(const sp_events *ev, size_t i, sp_view_file *out)
@@ -167,7 +169,33 @@ void sp_view_batch_at(const sp_events *ev, size_t i, sp_view_batch *out)
                            b->end_ns,
                            b->effective_tokens,
                            b->padded_tokens,
-                           clamp(b->first_member, b->nmembers, ev->n_members)};
+                           clamp(b->first_member, b->nmembers, ev->n_members),
+                           0,
+                           -1,
+                           0};
+    if (b->step != SP_EV_NONE && b->step < ev->n_steps) {
+        const sp_ev_step *s = &ev->steps[b->step];
+        out->is_step = 1;
+        out->kv_used_tokens = s->kv_used_tokens;
+        out->kv_capacity_tokens = s->kv_capacity_tokens;
+    }
+}
+
+int sp_view_step_member(const sp_events *ev, size_t b, uint32_t k, uint32_t *tokens)
+{
+    const sp_ev_batch *bt = &ev->batches[b];
+    if (bt->step == SP_EV_NONE || bt->step >= ev->n_steps)
+        return -1;
+    const sp_ev_step_member *m = &ev->step_members[ev->steps[bt->step].first + k];
+    *tokens = m->tokens;
+    return m->phase;
+}
+
+void sp_view_request_token(const sp_events *ev, size_t req, uint32_t k, uint64_t *index, uint64_t *time_ns)
+{
+    const sp_ev_token *t = &ev->tokens[sp_ev_cold(ev, &ev->requests[req])->first_token + k];
+    *index = t->index;
+    *time_ns = t->time_ns;
 }
 
 uint32_t sp_view_batch_member(const sp_events *ev, size_t b, uint32_t k)

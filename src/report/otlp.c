@@ -16,6 +16,18 @@
  * readers (the Collector's otlpjsonfile receiver), few enough documents for a large trace. */
 #define OTLP_REQUESTS_PER_DOC 500u
 #define OTLP_BATCHES_PER_DOC 1000u
+/* A document's weight (docs/otlp.md, "Export"): its output-token events plus 5 per span (a token event
+ * is ~140 bytes, a request's span of a step ~640), at most OTLP_DOC_WEIGHT, so that a line of long
+ * generations (a request has a span per step it ran in, and an event per token) stays under ~6 MB. A document ends at the
+ * first request boundary past it, or between a request's token spans (OTLP_TOKENS_PER_SPAN) when one
+ * request alone weighs more. A trace without generation data (a few spans per request) reaches
+ * OTLP_REQUESTS_PER_DOC first, as before. */
+#define OTLP_DOC_WEIGHT 40000u
+#define OTLP_SPAN_WEIGHT 5u
+/* Token events on one span: the request span holds the first ones, a `servprof.tokens` child span each
+ * further run; under the importer's cap of events per span (OTLP_MAX_EVENTS, 4096), as OpenTelemetry
+ * SDKs cap a span's events (128 by default) too. */
+#define OTLP_TOKENS_PER_SPAN 1000u
 
 /* SpanKind (opentelemetry/proto/trace/v1/trace.proto) */
 enum { KIND_INTERNAL = 1, KIND_SERVER = 2, KIND_CLIENT = 3 };
@@ -38,6 +50,7 @@ typedef struct ox {
     uint64_t *salt;       /* per file: mixed into the ids servprof makes up (derive) */
     sp_otlp_result res;
     uint64_t doc_spans;   /* spans written in the current document */
+    uint64_t doc_tokens;  /* output token events written in the current document */
     int comma;            /* an attribute was written before in the current list */
 } ox;
 
@@ -248,6 +261,7 @@ static void doc_begin(ox *x, uint32_t file)
     fputs("]},\"scopeSpans\":[{\"scope\":{\"name\":\"servprof\",\"version\":\"" SP_VERSION_STRING "\"},\"spans\":[",
           x->out);
     x->doc_spans = 0;
+    x->doc_tokens = 0;
 }
 
 static void doc_end(ox *x)
@@ -255,7 +269,72 @@ static void doc_end(ox *x)
     fputs("]}]}]}\n", x->out);
 }
 
+/* The current document has reached its weight (OTLP_DOC_WEIGHT). */
+static int doc_full(const ox *x)
+{
+    return x->doc_tokens + OTLP_SPAN_WEIGHT * x->doc_spans >= OTLP_DOC_WEIGHT;
+}
+
 /* ---- requests ---- */
+
+/* A step member's phase as the JSONL format and the native reader name it (sp_ev_phase's order). */
+static const char *const g_phase_names[] = {"decode", "prefill", "prefill_chunk"};
+
+/* Request `idx`'s tokens [from, to) as span events (the caller opened the "events" list): each a
+ * `servprof.token` event at the time it left the server, with its 0-based index. */
+static void write_token_events(ox *x, size_t idx, const sp_view_request *rq, uint32_t from, uint32_t to)
+{
+    for (uint32_t k = from; k < to; k++) {
+        uint64_t index, t;
+        sp_view_request_token(x->ev, idx, k, &index, &t);
+        fputs(k > from ? ",{\"timeUnixNano\":" : "{\"timeUnixNano\":", x->out);
+        put_time(x, rq->file, t);
+        fprintf(x->out, ",\"name\":\"" SP_OTLP_TOKEN_EVENT "\",\"attributes\":[{\"key\":\"" SP_OTLP_TOKEN_INDEX
+                        "\",\"value\":{\"intValue\":\"%" PRIu64 "\"}}]}",
+                index);
+    }
+    x->doc_tokens += to - from;
+}
+
+/* The request's tokens past the first OTLP_TOKENS_PER_SPAN, OTLP_TOKENS_PER_SPAN to a child span of
+ * the request span (`servprof.tokens`, from its first token's time to its last's); a document that
+ * has reached OTLP_TOKENS_PER_DOC ends between two of them, the trace going on in the next (a reader
+ * joins a trace's spans over the whole file). */
+static void write_token_spans(ox *x, size_t idx, const sp_view_request *rq, const req_ids *id)
+{
+    for (uint32_t from = OTLP_TOKENS_PER_SPAN, k = 0; from < rq->n_tokens; from += OTLP_TOKENS_PER_SPAN, k++) {
+        uint32_t to = rq->n_tokens - from > OTLP_TOKENS_PER_SPAN ? from + OTLP_TOKENS_PER_SPAN : rq->n_tokens;
+        if (doc_full(x)) {
+            doc_end(x);
+            doc_begin(x, rq->file);
+        }
+        uint64_t index, t0, t1;
+        sp_view_request_token(x->ev, idx, from, &index, &t0);
+        sp_view_request_token(x->ev, idx, to - 1, &index, &t1);
+        uint8_t sid[8];
+        derive(x->salt[rq->file], rq->id, k, 7, sid, 8);
+        span_begin(x, id->trace, sid, id->span, id->flags, SP_OTLP_TOKEN_SPAN, KIND_INTERNAL, rq->file, t0, t1);
+        fputs("],\"events\":[", x->out);
+        write_token_events(x, idx, rq, from, to);
+        span_end(x, NULL);
+    }
+}
+
+/* Request `idx`'s phase and tokens in step `b` (its member entry), written on its span of the step. */
+static void write_step_member(ox *x, size_t idx, uint32_t bi, const sp_view_batch *b)
+{
+    for (uint32_t m = 0; m < b->n_members; m++) {
+        if (sp_view_batch_member(x->ev, bi, m) != idx)
+            continue;
+        uint32_t tokens = 0;
+        int phase = sp_view_step_member(x->ev, bi, m, &tokens);
+        if (phase < 0 || phase >= (int)(sizeof g_phase_names / sizeof g_phase_names[0]))
+            return;
+        attr_str(x, SP_OTLP_STEP_PHASE, g_phase_names[phase]);
+        attr_int(x, SP_OTLP_STEP_TOKENS, tokens);
+        return;
+    }
+}
 
 static const char *error_status(const sp_view_request *rq)
 {
@@ -290,6 +369,14 @@ static void write_request(ox *x, size_t idx, const sp_view_request *rq)
      * would take the status for its outcome (docs/otlp.md, "Outcomes") */
     if (rq->outcome != SP_OUTCOME_OK || rq->status >= 400)
         attr_str(x, "servprof.outcome", sp_outcome_str(rq->outcome));
+    /* generation (docs/generation.md): the output tokens, and each token's time as an event, so that a
+     * report of the export has the TTFT, TPOT and ITL tables of the original's */
+    if (rq->output_tokens >= 0)
+        attr_int(x, "gen_ai.usage.output_tokens", rq->output_tokens);
+    if (rq->n_tokens) {
+        fputs("],\"events\":[", x->out);
+        write_token_events(x, idx, rq, 0, rq->n_tokens < OTLP_TOKENS_PER_SPAN ? rq->n_tokens : OTLP_TOKENS_PER_SPAN);
+    }
     span_end(x, error_status(rq));
     sp_view_span sp;
     for (uint32_t k = 0; k < rq->n_spans; k++) {
@@ -316,6 +403,8 @@ static void write_request(ox *x, size_t idx, const sp_view_request *rq)
             attr_int(x, "servprof.batch.effective_tokens", b.effective_tokens);
         if (b.padded_tokens >= 0)
             attr_int(x, "servprof.batch.padded_tokens", b.padded_tokens);
+        if (b.is_step)
+            write_step_member(x, idx, sp_view_request_batch(x->ev, idx, k), &b);
         fputs("],\"links\":[{\"traceId\":", x->out);
         put_hex(x->out, bt, 16);
         fputs(",\"spanId\":", x->out);
@@ -323,6 +412,7 @@ static void write_request(ox *x, size_t idx, const sp_view_request *rq)
         fputs(",\"attributes\":[]}", x->out);
         span_end(x, NULL);
     }
+    write_token_spans(x, idx, rq, &id);
 }
 
 /* ---- batches: a span of their own (a trace each), linked to their members' request spans ---- */
@@ -347,6 +437,11 @@ static void write_batch(ox *x, size_t idx, const sp_view_batch *b)
         attr_int(x, "servprof.batch.effective_tokens", b->effective_tokens);
     if (b->padded_tokens >= 0)
         attr_int(x, "servprof.batch.padded_tokens", b->padded_tokens);
+    /* a step's KV cache after it (its members' phases are on their own spans of it) */
+    if (b->is_step && b->kv_used_tokens >= 0)
+        attr_int(x, SP_OTLP_STEP_KV_USED, b->kv_used_tokens);
+    if (b->is_step && b->kv_capacity_tokens > 0)
+        attr_int(x, SP_OTLP_STEP_KV_CAPACITY, b->kv_capacity_tokens);
     fputs("],\"links\":[", x->out);
     sp_view_request rq;
     int first = 1;
@@ -390,7 +485,7 @@ static void write_file_requests(ox *x, uint32_t file)
             doc_begin(x, file);
         write_request(x, i, &rq);
         x->res.requests++;
-        if (++in_doc == OTLP_REQUESTS_PER_DOC) {
+        if (++in_doc == OTLP_REQUESTS_PER_DOC || doc_full(x)) {
             doc_end(x);
             in_doc = 0;
         }

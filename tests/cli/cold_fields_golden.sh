@@ -88,7 +88,12 @@ check server.json 7cb9b52459386d3202d5df1baf9af65b007c2cb4df88fbb5048a3ed6e8de52
 # {"key":"servprof.price_per_hour","value":{"doubleValue":4}}, and its file's properties,
 # servprof.property.service and servprof.property.mode (docs/otlp.md); with those attributes removed
 # the export's sum is the one before, 33af7ca6c78d3484f132affaef4da1d74427b63cc681dcadc72739b8373262a6
-check otlp.jsonl 77af828ef59d40f1f21c3772255cd82aab292b2e76e33ba2fa63ed04946459a9
+# ... and again (exporttok): the export carries the generation data (docs/otlp.md, "Export"): each
+# request span's "events" (its servprof.token events) and gen_ai.usage.output_tokens, each step span's
+# servprof.step.* attributes; with those removed (json.loads each line, drop "events" and those
+# attributes, json.dumps with separators (',',':'), which re-serialises the unchanged lines
+# byte-identically) the export is main's at 9ddc094 byte for byte, sum 77af828e... above (checked)
+check otlp.jsonl e4b2c5514fff9e3d3a0fed55f0affe0252792942e1c78525876c4499b2376530
 # whatif.json changed on purpose (audit2): the rejected r5 has no input_tokens and no batch, and is now
 # replayed at the median known length (8 tokens) instead of 1 token (docs/whatif.md, "The workload");
 # with nothing swept no candidate is simulated, so duplicates_dropped is 0 (it was 1: the observed

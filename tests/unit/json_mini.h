@@ -110,7 +110,12 @@ static int jv_utf8(jv_parser *ps, char *buf, size_t *o)
 static int jv_string(jv_parser *ps, char **out)
 {
     ps->p++; /* opening quote */
-    char *buf = malloc((size_t)(ps->end - ps->p) * 2 + 8);
+    /* sized by the string as written up to its closing quote (an escape never decodes longer than
+     * it is written), not by the rest of the input: a document of many strings stays linear */
+    const char *q = ps->p;
+    while (q < ps->end && *q != '"')
+        q += *q == '\\' && q + 1 < ps->end ? 2 : 1;
+    char *buf = malloc((size_t)(q - ps->p) + 8);
     size_t o = 0;
     if (!buf)
         return jv_fail(ps, "no memory");
@@ -243,20 +248,26 @@ static int jv_lit(jv_parser *ps, const char *lit)
     return 0;
 }
 
+/* Room doubles when the count reaches a power of two (no capacity field: n says it), so a long array
+ * (an OTLP span's 1000 events) costs linear time, not a realloc per element. */
 static int jv_push(jv *c, jv *item, char *key)
 {
-    jv *items = realloc(c->items, (c->n + 1) * sizeof *items);
-    if (!items)
-        return -1;
-    c->items = items;
-    c->items[c->n] = *item;
-    if (c->type == JV_OBJ) {
-        char **keys = realloc(c->keys, (c->n + 1) * sizeof *keys);
-        if (!keys)
+    if ((c->n & (c->n - 1)) == 0) {
+        size_t room = c->n ? 2 * c->n : 1;
+        jv *items = realloc(c->items, room * sizeof *items);
+        if (!items)
             return -1;
-        c->keys = keys;
-        c->keys[c->n] = key;
+        c->items = items;
+        if (c->type == JV_OBJ) {
+            char **keys = realloc(c->keys, room * sizeof *keys);
+            if (!keys)
+                return -1;
+            c->keys = keys;
+        }
     }
+    c->items[c->n] = *item;
+    if (c->type == JV_OBJ)
+        c->keys[c->n] = key;
     c->n++;
     return 0;
 }

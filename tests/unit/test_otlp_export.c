@@ -140,7 +140,7 @@ static int attributes_ok(const jv *a)
 }
 
 static const char *const span_keys[] = {"traceId", "spanId", "parentSpanId", "flags", "name", "kind",
-                                        "startTimeUnixNano", "endTimeUnixNano", "attributes", "links", "status"};
+                                        "startTimeUnixNano", "endTimeUnixNano", "attributes", "events", "links", "status"};
 
 /* Checks one span; returns a reason, or NULL. */
 static const char *span_problem(const jv *s)
@@ -175,6 +175,22 @@ static const char *span_problem(const jv *s)
         return "endTimeUnixNano is before startTimeUnixNano";
     if (!attributes_ok(jv_get(s, "attributes")))
         return "attributes are not KeyValue objects with one AnyValue each";
+    const jv *events = jv_get(s, "events");   /* Span.Event: timeUnixNano (fixed64), name, attributes */
+    if (events) {
+        if (events->type != JV_ARR)
+            return "events is not an array";
+        if (events->n > 1000)
+            return "more than 1000 events on one span (the writer's cap, under the importer's 4096)";
+        for (size_t i = 0; i < events->n; i++) {
+            const jv *e = &events->items[i], *en_name = jv_get(e, "name");
+            if (e->type != JV_OBJ || !is_u64_string(jv_get(e, "timeUnixNano")) || !en_name || en_name->type != JV_STR ||
+                !attributes_ok(jv_get(e, "attributes")))
+                return "an event is not {timeUnixNano (digits), name, attributes}";
+            uint64_t t = strtoull(jv_get(e, "timeUnixNano")->str, NULL, 10);
+            if (t < strtoull(st->str, NULL, 10) || t > strtoull(en->str, NULL, 10))
+                return "an event lies outside its span";
+        }
+    }
     const jv *links = jv_get(s, "links");
     if (links) {
         if (links->type != JV_ARR)
@@ -535,8 +551,188 @@ static void test_outcomes_back(void)
     free(text);
 }
 
+/* ---- generation data (docs/otlp.md, "Export"; docs/generation.md) ---- */
+
+/* Request "long" has LONG_TOKENS output tokens: more than one span holds (1000: the request span, then
+ * `servprof.tokens` children) and more than one document holds (a weight of 40,000, a token 1 and a
+ * span 5: the document ends between two of its token spans), so the export has several lines, each a
+ * bounded size. */
+#define LONG_TOKENS 120500u
+
+/* A generation trace: "g1" prefilled in two chunks (steps 1, 2) beside "g2"'s whole prefill (step 1)
+ * and decodes (steps 2, 3), KV cache known on steps 1 and 2 only; "long" decodes alone in step 4;
+ * "g3" never finished (its tokens and steps go with it: left out, as before). */
+static char *generation_trace(size_t *len)
+{
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (!f)
+        exit(1);
+    fputs("{\"ev\":\"meta\",\"format\":\"servprof.events/1\",\"clock\":\"monotonic\","
+          "\"unix_offset_ns\":1700000000000000000,\"properties\":{\"mode\":\"generate\"}}\n"
+          "{\"ev\":\"request\",\"id\":\"g1\",\"arrival_ns\":1000,\"done_ns\":90000,\"input_tokens\":40,"
+          "\"output_tokens\":2}\n"
+          "{\"ev\":\"request\",\"id\":\"g2\",\"arrival_ns\":2000,\"done_ns\":80000,\"input_tokens\":8}\n"
+          "{\"ev\":\"request\",\"id\":\"g3\",\"arrival_ns\":2500,\"outcome\":\"unfinished\"}\n"
+          "{\"ev\":\"step\",\"batch\":1,\"requests\":[\"g1\",\"g2\",\"g3\"],\"phases\":[\"prefill_chunk\",\"prefill\","
+          "\"prefill\"],\"tokens\":[24,8,5],\"start_ns\":10000,\"end_ns\":20000,\"padded_tokens\":40,"
+          "\"kv_used_tokens\":37,\"kv_capacity_tokens\":512}\n"
+          "{\"ev\":\"step\",\"batch\":2,\"requests\":[\"g1\",\"g2\"],\"phases\":[\"prefill\",\"decode\"],"
+          "\"tokens\":[16,1],\"start_ns\":20000,\"end_ns\":30000,\"kv_used_tokens\":54,\"kv_capacity_tokens\":512}\n"
+          "{\"ev\":\"step\",\"batch\":3,\"requests\":[\"g1\",\"g2\"],\"phases\":[\"decode\",\"decode\"],"
+          "\"tokens\":[1,1],\"start_ns\":30000,\"end_ns\":40000}\n"
+          "{\"ev\":\"token\",\"id\":\"g2\",\"index\":0,\"time_ns\":20000}\n"
+          "{\"ev\":\"token\",\"id\":\"g2\",\"index\":1,\"time_ns\":30000}\n"
+          "{\"ev\":\"token\",\"id\":\"g2\",\"index\":2,\"time_ns\":40000}\n"
+          "{\"ev\":\"token\",\"id\":\"g1\",\"index\":0,\"time_ns\":30000}\n"
+          "{\"ev\":\"token\",\"id\":\"g1\",\"index\":1,\"time_ns\":40000}\n"
+          "{\"ev\":\"token\",\"id\":\"g3\",\"index\":0,\"time_ns\":20000}\n",
+          f);
+    fprintf(f, "{\"ev\":\"request\",\"id\":\"long\",\"arrival_ns\":100000,\"done_ns\":%u}\n",
+            200000u + 10u * LONG_TOKENS);
+    fprintf(f, "{\"ev\":\"step\",\"batch\":4,\"requests\":[\"long\"],\"phases\":[\"decode\"],\"tokens\":[1],"
+               "\"start_ns\":100000,\"end_ns\":%u,\"kv_used_tokens\":9}\n",
+            150000u + 10u * LONG_TOKENS);
+    for (unsigned k = 0; k < LONG_TOKENS; k++)
+        fprintf(f, "{\"ev\":\"token\",\"id\":\"long\",\"index\":%u,\"time_ns\":%u}\n", k, 150000u + 10u * k);
+    /* 30 requests decoding together for 500 steps: 15,000 spans of theirs, more than a document holds
+     * (8,000 spans weigh 40,000), although they are far fewer than 500 requests */
+    for (unsigned r = 0; r < 30; r++)
+        fprintf(f, "{\"ev\":\"request\",\"id\":\"s%u\",\"arrival_ns\":0,\"done_ns\":6000000}\n", r);
+    for (unsigned k = 0; k < 500; k++) {
+        fprintf(f, "{\"ev\":\"step\",\"batch\":%u,\"requests\":[", 100 + k);
+        for (unsigned r = 0; r < 30; r++)
+            fprintf(f, "%s\"s%u\"", r ? "," : "", r);
+        fputs("],\"phases\":[", f);
+        for (unsigned r = 0; r < 30; r++)
+            fprintf(f, "%s\"%s\"", r ? "," : "", k ? "decode" : "prefill");
+        fputs("],\"tokens\":[", f);
+        for (unsigned r = 0; r < 30; r++)
+            fprintf(f, "%s%u", r ? "," : "", k ? 1 : 10);
+        fprintf(f, "],\"start_ns\":%u,\"end_ns\":%u}\n", 10000 * k + 10000, 10000 * k + 20000);
+    }
+    fclose(f);
+    return buf;
+}
+
+/* The batch of `ev` with trace id `id`; SP_VIEW_NONE when none. */
+static uint32_t find_batch(const sp_events *ev, int64_t id)
+{
+    sp_view_batch b;
+    for (size_t i = 0; i < sp_view_batches(ev); i++) {
+        sp_view_batch_at(ev, i, &b);
+        if (b.id == id)
+            return (uint32_t)i;
+    }
+    return SP_VIEW_NONE;
+}
+
+/* Request `id`'s tokens and output tokens read back as the original's (times + the anchor), and each
+ * of its steps with its phase and tokens in them. */
+static void check_generation_back(const sp_events *a, const sp_events *b, const char *id)
+{
+    uint32_t ia = find_request(a, id), ib = find_request(b, id);
+    CHECK(ia != SP_VIEW_NONE && ib != SP_VIEW_NONE);
+    if (ia == SP_VIEW_NONE || ib == SP_VIEW_NONE)
+        return;
+    sp_view_request x, y;
+    sp_view_request_at(a, ia, &x);
+    sp_view_request_at(b, ib, &y);
+    CHECK_EQ_U64(y.output_tokens, x.output_tokens);
+    CHECK_EQ_U64(y.n_tokens, x.n_tokens);
+    uint64_t bad = 0;
+    for (uint32_t k = 0; k < x.n_tokens && k < y.n_tokens; k++) {
+        uint64_t ix, tx, iy, ty;
+        sp_view_request_token(a, ia, k, &ix, &tx);
+        sp_view_request_token(b, ib, k, &iy, &ty);
+        bad += iy != ix || ty != tx + UNIX0;
+    }
+    CHECK_EQ_U64(bad, 0);
+    for (uint32_t k = 0; k < x.n_batches && k < y.n_batches; k++) {
+        uint32_t bx = sp_view_request_batch(a, ia, k), by = sp_view_request_batch(b, ib, k);
+        sp_view_batch vx, vy;
+        sp_view_batch_at(a, bx, &vx);
+        sp_view_batch_at(b, by, &vy);
+        CHECK_EQ_U64(vy.is_step, vx.is_step);
+        uint32_t mx = 0, my = 0;
+        while (mx < vx.n_members && sp_view_batch_member(a, bx, mx) != ia)
+            mx++;
+        while (my < vy.n_members && sp_view_batch_member(b, by, my) != ib)
+            my++;
+        uint32_t tx = 0, ty = 0;
+        CHECK_EQ_U64(sp_view_step_member(b, by, my, &ty), sp_view_step_member(a, bx, mx, &tx));
+        CHECK_EQ_U64(ty, tx);
+    }
+}
+
+static void test_generation_back(void)
+{
+    size_t tlen;
+    char *trace = generation_trace(&tlen);
+    sp_events *ev = load("gen.jsonl", trace, tlen);
+    size_t len;
+    sp_status st;
+    char err[512] = "";
+    char *text = export_text(ev, NULL, &len, &st, NULL, err, sizeof err);
+    CHECK(st == SP_OK);
+    uint64_t spans = 0;
+    check_schema(text, len, &spans);
+    /* the documents: a weight of 40,000 each at most (a token event 1, ~140 bytes; a span 5, ~640
+     * bytes), plus the request or token span that crosses it (1000 events, or here 501 spans), so every
+     * line stays under 6 MB */
+    size_t lines = 0, longest = 0, most_spans = 0;
+    for (const char *p = text, *nl; (nl = memchr(p, '\n', (size_t)(text + len - p))); p = nl + 1) {
+        lines++;
+        if ((size_t)(nl - p) > longest)
+            longest = (size_t)(nl - p);
+        size_t spans_here = 0;   /* every span has a "kind", links and events none */
+        for (const char *k = p; (k = memmem(k, (size_t)(nl - k), "\"kind\":", 7)) != NULL; k += 7)
+            spans_here++;
+        if (spans_here > most_spans)
+            most_spans = spans_here;
+    }
+    /* "long"'s 120,500 tokens and 123 spans weigh 121,115 (4 documents at least), the 30 requests'
+     * 15,000 spans 75,000 (2 more at least, the first perhaps shared with "long"'s last), the batches 1 */
+    CHECK(lines >= 6);
+    CHECK(longest < 6u << 20);
+    /* a document ends at the request after its 8,000th span: a request here has 501 */
+    CHECK(most_spans <= 8000 + 501);
+    sp_events *back = load("gen.otlp.jsonl", text, len);
+    CHECK_EQ_U64(sp_view_requests(back), 33); /* g3 unfinished: left out */
+    check_generation_back(ev, back, "s0");
+    check_generation_back(ev, back, "s29");
+    check_generation_back(ev, back, "g1");
+    check_generation_back(ev, back, "g2");
+    check_generation_back(ev, back, "long");
+    /* the steps' KV cache, on their own spans: known on 1, 2 and (used only) 4, unknown on 3 */
+    static const struct { int64_t id, used, cap; } kv[] = {{1, 37, 512}, {2, 54, 512}, {3, -1, 0}, {4, 9, 0}};
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
+        uint32_t bi = find_batch(back, kv[i].id);
+        CHECK(bi != SP_VIEW_NONE);
+        if (bi == SP_VIEW_NONE)
+            continue;
+        sp_view_batch b;
+        sp_view_batch_at(back, bi, &b);
+        CHECK(b.is_step);
+        CHECK_EQ_U64(b.kv_used_tokens, kv[i].used);
+        CHECK_EQ_U64(b.kv_capacity_tokens, kv[i].cap);
+    }
+    /* step 1 read back without g3 (not exported): 2 members, g1's prefill chunk and g2's prefill */
+    uint32_t b1 = find_batch(back, 1);
+    if (b1 != SP_VIEW_NONE) {
+        sp_view_batch b;
+        sp_view_batch_at(back, b1, &b);
+        CHECK_EQ_U64(b.n_members, 2);
+    }
+    sp_events_destroy(back);
+    sp_events_destroy(ev);
+    free(text);
+    free(trace);
+}
+
 int main(void)
 {
+    test_generation_back();
     test_props_differ();
     test_round_trip_and_schema();
     test_no_anchor();
