@@ -232,13 +232,18 @@ static sp_status write_table(FILE *out, const sp_whatif_study *s)
                 sp_rep_plural(w->observed.count, "request", "requests"));
     fputs("* the observed policy, simulated: compare with the measured latency\n", out);
     const sp_whatif_result *o = &s->results[0];
-    if (w->measured_rejected || o->rejected)
-        /* DESIGN 8a: both over the same offered load, the requests replayed */
-        fprintf(out, "rejected (503): measured %.1f%% (%" PRIu64 " of %zu requests), simulated at the observed policy "
-                     "%.1f%% (%" PRIu64 "; queue capacity %u)\n",
-                w->n_reqs ? 100.0 * (double)w->measured_rejected / (double)w->n_reqs : 0.0, w->measured_rejected,
-                w->n_reqs, o->requests ? 100.0 * (double)o->rejected / (double)o->requests : 0.0, o->rejected,
-                o->policy.queue_capacity);
+    if (w->measured_rejected || o->rejected) {
+        /* DESIGN 8a: both over the same offered load, the requests replayed; each share as analyze's
+         * rejection rate prints it (sp_rep_fmt_outcome_pct), so 1 of 101 reads "0.99%", below the 1%
+         * at which analyze calls the service rejecting, not "1.0%" */
+        char meas[24], sim[24];
+        sp_rep_fmt_outcome_pct(meas, sizeof meas, w->measured_rejected, w->n_reqs);
+        sp_rep_fmt_outcome_pct(sim, sizeof sim, o->rejected, o->requests);
+        fprintf(out, "rejected (503): measured %s (%" PRIu64 " of %zu %s), simulated at the observed policy %s (%" PRIu64
+                     "; queue capacity %u)\n",
+                meas, w->measured_rejected, w->n_reqs, sp_rep_plural(w->n_reqs, "request", "requests"), sim,
+                o->rejected, o->policy.queue_capacity);
+    }
     if (w->unknown_len)
         fprintf(out, "input length unknown for %" PRIu64 " %s (no input_tokens and never batched, e.g. refused "
                      "before %s read): each replayed at %u %s, the median %s\n",
