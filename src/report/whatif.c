@@ -25,11 +25,15 @@ static char *fmt_cost(char *buf, size_t len, double ns)
 
 /* ---- the observed policy and the fit ---- */
 
-static const char *origin_reason(sp_whatif_setting s)
+static const char *origin_reason(sp_whatif_setting s, const sp_whatif_workload *w)
 {
     switch (s) {
     case SP_WHATIF_SET_MAX_BATCH: return " (the largest batch seen)";
-    case SP_WHATIF_SET_DELAY: return " (the median wait of the oldest member of batches smaller than the largest)";
+    case SP_WHATIF_SET_DELAY:
+        return w && w->head_wait_all_full
+                   ? " (every batch was full, so none left at the deadline: at least the longest wait of a batch's "
+                     "oldest member, taken as it)"
+                   : " (the median wait of the oldest member of batches smaller than the largest)";
     case SP_WHATIF_SET_MAX_LEN: return " (the longest input seen)";
     case SP_WHATIF_SET_QUEUE_CAPACITY: return " (the most requests waiting at once)";
     default: return "";
@@ -67,7 +71,7 @@ static void write_observed(FILE *out, const sp_whatif_study *s)
             }
             fprintf(out, "%s %s", first ? "" : ",", sp_whatif_setting_str((sp_whatif_setting)k));
             if (groups[g].origin == SP_WHATIF_FROM_INFERRED)
-                fputs(origin_reason((sp_whatif_setting)k), out);
+                fputs(origin_reason((sp_whatif_setting)k, s->workload), out);
             first = 0;
         }
         if (!first)

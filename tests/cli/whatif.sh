@@ -199,4 +199,11 @@ t py 'import json,sys; d=json.loads(sys.stdin.read()); assert d["thin_profile"] 
 out=$("$BIN" whatif "$tmp/rej101.jsonl"); t test $? -eq 0
 t grep -qF "rejected (503): measured 0.99% (1 of 101 requests), simulated at the observed policy 0.0% (0; queue capacity 256)" <<<"$out"
 t grep -qF "rejection rate 0.99%" <<<"$("$BIN" analyze --no-progress "$tmp/rej101.jsonl")"
+# every batch of that trace is full (4 of 4), so none left at its deadline: the max queue delay is
+# inferred as the longest wait of a batch's oldest member, 301 us (batch g starts at (4g + 3) x 100 us
+# + 1 us, its oldest member arrived and queued at 4g x 100 us), the least delay under which every batch
+# fills. It was the median of no waits, 0 ns, which dispatched each request as soon as the worker was
+# free and put the simulated p95 at 841.0 us against the measured 730.0 us (now 729.0 us)
+t grep -q "^observed policy: max-batch 4, max-queue-delay 301.0 us," <<<"$out"
+t grep -qF "max-queue-delay (every batch was full, so none left at the deadline: at least the longest wait of a batch's oldest member, taken as it)" <<<"$out"
 exit $fail
