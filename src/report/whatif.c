@@ -580,20 +580,36 @@ sp_status sp_whatif_write_html(const sp_whatif_study *s, const sp_report *r, con
     const sp_quantiles *measured = s->workload && s->workload->observed.count ? &s->workload->observed : NULL;
     size_t first = measured ? 1 : 0, n = s->n_results + first;
     sp_whatif_row *rows = calloc(n, sizeof *rows);
-    char (*labels)[320] = calloc(n, sizeof *labels);
+    char (*labels)[448] = calloc(n, sizeof *labels);
     sp_status st = SP_ERR_NOMEM;
     if (rows && labels) {
+        /* rejections as the text's 503s column and its "rejected (503)" line give them, in the label
+         * (the row struct has no field for them): a policy that rejects has its percentiles over the
+         * requests it served, and without the count its row read as a plain gain */
+        const sp_whatif_workload *wl = s->workload;
+        char rej[96] = "";
         if (measured) {
-            snprintf(labels[0], sizeof labels[0], "profile, %" PRIu64 " %s at the server", measured->count,
-                     sp_rep_plural(measured->count, "request", "requests"));
+            if (wl->measured_rejected) {
+                char pc[24];
+                snprintf(rej, sizeof rej, "; %" PRIu64 " of %zu rejected (503), %s", wl->measured_rejected,
+                         wl->n_reqs, sp_rep_fmt_outcome_pct(pc, sizeof pc, wl->measured_rejected, wl->n_reqs));
+            }
+            snprintf(labels[0], sizeof labels[0], "profile, %" PRIu64 " %s at the server%s", measured->count,
+                     sp_rep_plural(measured->count, "request", "requests"), rej);
             rows[0] = (sp_whatif_row){labels[0], measured->p50_ns, measured->p95_ns, measured->p99_ns, -1, -1, 1};
         }
         for (size_t i = 0; i < s->n_results; i++) {
             const sp_whatif_result *x = &s->results[i];
-            char pb[300];
-            snprintf(labels[first + i], sizeof labels[0], "%s%s%s", i == 0 ? "observed* " : "",
+            char pb[300], pc[24];
+            rej[0] = '\0';
+            if (x->rejected)
+                snprintf(rej, sizeof rej, "%s%" PRIu64 " of %" PRIu64 " rejected (503), %s",
+                         x->extrapolated_batches || i == 0 ? "; " : " (", x->rejected, x->requests,
+                         sp_rep_fmt_outcome_pct(pc, sizeof pc, x->rejected, x->requests));
+            int paren = x->extrapolated_batches || i == 0 || x->rejected;
+            snprintf(labels[first + i], sizeof labels[0], "%s%s%s%s%s", i == 0 ? "observed* " : "",
                      sp_whatif_policy_str(&x->policy, pb, sizeof pb),
-                     x->extrapolated_batches ? " (extrapolated)" : i == 0 ? " (simulated)" : "");
+                     x->extrapolated_batches ? " (extrapolated" : i == 0 ? " (simulated" : "", rej, paren ? ")" : "");
             rows[first + i] = (sp_whatif_row){labels[first + i], x->latency.p50_ns, x->latency.p95_ns,
                                               x->latency.p99_ns, x->throughput_rps, x->cost_per_request, 0};
         }

@@ -206,4 +206,12 @@ t grep -qF "rejection rate 0.99%" <<<"$("$BIN" analyze --no-progress "$tmp/rej10
 # free and put the simulated p95 at 841.0 us against the measured 730.0 us (now 729.0 us)
 t grep -q "^observed policy: max-batch 4, max-queue-delay 301.0 us," <<<"$out"
 t grep -qF "max-queue-delay (every batch was full, so none left at the deadline: at least the longest wait of a batch's oldest member, taken as it)" <<<"$out"
+# the HTML what-if rows say what the text's 503s column and rejected line say: a policy that rejects
+# has its percentiles over the requests it served (before, the page gave no count at all). A queue of
+# 1 rejects 75 of the 101 (text: 503s 75, "simulated at the observed policy 74.3% (75; ...)")
+out=$("$BIN" whatif "$tmp/rej101.jsonl" --queue-capacity 1 --html "$tmp/rej.html"); t test $? -eq 0
+t grep -q "^observed\*.*  75  " <<<"$out"
+t grep -qF "simulated at the observed policy 74.3% (75; queue capacity 1)" <<<"$out"
+t grep -qF '<tr class="baseline"><td>profile, 100 requests at the server; 1 of 101 rejected (503), 0.99% (measured)</td>' "$tmp/rej.html"
+t grep -qF '<tr><td>observed* mb=4 delay=301.0 us pad=longest inst=1 (extrapolated; 75 of 101 rejected (503), 74.3%)</td>' "$tmp/rej.html"
 exit $fail
