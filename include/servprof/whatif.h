@@ -295,6 +295,9 @@ SP_API sp_status sp_whatif_grid(const sp_whatif_policy *base, const uint32_t *mb
  * cheapest that meets it to *best (costs within 0.5% of each other are a tie, since policies on the
  * same instance count differ only by a few ns of window: then lower p95, then earlier). SP_ERR_STATE (and *best untouched)
  * when none does. */
+/* Relative difference under which two costs per request are the same price (sp_whatif_pick_slo; the
+ * SLO line names such a tie). */
+#define SP_WHATIF_COST_TIE 0.005
 SP_API sp_status sp_whatif_pick_slo(sp_whatif_result *r, size_t n, uint64_t slo_ns, size_t *best);
 
 /* ---- a study: the observed policy and a sweep, simulated, with advice; its writers ---- */

@@ -324,15 +324,31 @@ static void write_slo(FILE *out, const sp_whatif_study *s)
     sp_fmt_dur(d1, sizeof d1, (double)s->slo_p95_ns);
     if (s->slo_met) {
         const sp_whatif_result *b = &s->results[s->slo_best];
-        size_t meet = 0;
-        for (size_t i = 0; i < s->n_results; i++)
-            meet += s->results[i].meets_slo != 0;
-        fprintf(out, "SLO p95 <= %s: %s, predicted p95 %s, $%.3f per 1M requests with %u %s: the cheapest of the %zu "
-                     "%s that meet it with no rejections%s\n",
+        size_t meet = 0, tied = 0;
+        for (size_t i = 0; i < s->n_results; i++) {
+            const sp_whatif_result *x = &s->results[i];
+            meet += x->meets_slo != 0;
+            /* sp_whatif_pick_slo's tie: a cost within SP_WHATIF_COST_TIE of the choice's */
+            double hi = x->cost_per_request > b->cost_per_request ? x->cost_per_request : b->cost_per_request;
+            tied += x->meets_slo && i != s->slo_best &&
+                    fabs(x->cost_per_request - b->cost_per_request) <= SP_WHATIF_COST_TIE * hi;
+        }
+        /* one that meets it is "the only" one, not "the cheapest of the 1 policy that meet it"; policies
+         * at the same cost in the table are a tie the sentence names, not a cheaper choice */
+        char which[200];
+        if (meet == 1)
+            snprintf(which, sizeof which, "the only policy that meets it with no rejections");
+        else if (tied)
+            snprintf(which, sizeof which, "the cheapest of the %zu policies that meet it with no rejections (%zu %s "
+                     "within %.1f%% of its cost: a tie, broken by the lower p95, then the earlier row)", meet, tied,
+                     sp_rep_plural(tied, "other", "others"), SP_WHATIF_COST_TIE * 100);
+        else
+            snprintf(which, sizeof which, "the cheapest of the %zu policies that meet it with no rejections", meet);
+        fprintf(out, "SLO p95 <= %s: %s, predicted p95 %s, $%.3f per 1M requests with %u %s: %s%s\n",
                 d1, sp_whatif_policy_str(&b->policy, pb, sizeof pb),
                 sp_fmt_dur(d2, sizeof d2, (double)b->latency.p95_ns), b->cost_per_request * 1e6,
-                b->policy.instances, sp_rep_plural(b->policy.instances, "instance", "instances"), meet,
-                sp_rep_plural(meet, "policy", "policies"), b->extrapolated_batches ? " (extrapolated: see !)" : "");
+                b->policy.instances, sp_rep_plural(b->policy.instances, "instance", "instances"), which,
+                b->extrapolated_batches ? " (extrapolated: see !)" : "");
         return;
     }
     size_t lo = 0;

@@ -214,4 +214,14 @@ t grep -q "^observed\*.*  75  " <<<"$out"
 t grep -qF "simulated at the observed policy 74.3% (75; queue capacity 1)" <<<"$out"
 t grep -qF '<tr class="baseline"><td>profile, 100 requests at the server; 1 of 101 rejected (503), 0.99% (measured)</td>' "$tmp/rej.html"
 t grep -qF '<tr><td>observed* mb=4 delay=301.0 us pad=longest inst=1 (extrapolated; 75 of 101 rejected (503), 74.3%)</td>' "$tmp/rej.html"
+# the SLO line against its table: one policy meeting the SLO is "the only policy that meets it" (it
+# read "the cheapest of the 1 policy that meet it"); two at the same cost (8 and 16 at 1 ms: every batch
+# under 8, so both predict 5.44 ms at $5.287 per 1M) are a tie the line names (it called the first
+# "the cheapest" with nothing said, beside a table giving both the same cost)
+out=$("$BIN" whatif "$tmp/s.jsonl" --max-queue-delay-ms 1 --no-resample --slo-p95-ms 9); t test $? -eq 0
+t grep -q "with 1 instance: the only policy that meets it with no rejections$" <<<"$out"
+out=$("$BIN" whatif "$tmp/s.jsonl" --max-batch 8,16 --max-queue-delay-ms 1 --no-resample --slo-p95-ms 9); t test $? -eq 0
+t grep -q "^ *8 *1.00 ms .* 5.287  <- cheapest meeting SLO$" <<<"$out"
+t grep -q "^ *16 *1.00 ms .* 5.287  yes$" <<<"$out"
+t grep -qF "the cheapest of the 2 policies that meet it with no rejections (1 other within 0.5% of its cost: a tie, broken by the lower p95, then the earlier row)" <<<"$out"
 exit $fail
