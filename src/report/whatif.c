@@ -307,8 +307,16 @@ static void write_advice(FILE *out, const sp_whatif_study *s)
     }
     const sp_whatif_result *r = &s->results[s->advice.row];
     fputs(head, out);
-    if (s->advice.settings & (s->advice.settings - 1))
-        fputs("no single setting helps; ", out);
+    if (s->advice.settings & (s->advice.settings - 1)) {
+        /* "no single setting helps" only when the sweep tried one: a grid whose every candidate changes
+         * two settings (--max-batch 8,32 --max-queue-delay-ms 1 against 16 and 4 ms) tried none */
+        size_t singles = 0;
+        for (size_t i = 1; i < s->n_results; i++) {
+            unsigned d = sp_whatif_policy_diff(&base->policy, &s->results[i].policy);
+            singles += d && !(d & (d - 1));
+        }
+        fputs(singles ? "no single setting helps; " : "the sweep changes no setting alone; ", out);
+    }
     describe_change(out, &base->policy, &r->policy, s->advice.settings);
     fprintf(out, " lowers predicted p95 the most%s: %s -> %s (%+.0f%%), $%.3f per 1M requests (observed $%.3f)%s\n",
             (s->advice.settings & (s->advice.settings - 1)) ? "" : " of the single-setting changes",

@@ -224,4 +224,9 @@ out=$("$BIN" whatif "$tmp/s.jsonl" --max-batch 8,16 --max-queue-delay-ms 1 --no-
 t grep -q "^ *8 *1.00 ms .* 5.287  <- cheapest meeting SLO$" <<<"$out"
 t grep -q "^ *16 *1.00 ms .* 5.287  yes$" <<<"$out"
 t grep -qF "the cheapest of the 2 policies that meet it with no rejections (1 other within 0.5% of its cost: a tie, broken by the lower p95, then the earlier row)" <<<"$out"
+# a combination is advised with "no single setting helps" only when the sweep tried a single-setting
+# change: --max-batch 8,32 --max-queue-delay-ms 1 against the observed 16 and 4 ms changes both in
+# every candidate, so it tried none (it said "no single setting helps", which it never tested)
+out=$("$BIN" whatif "$tmp/s.jsonl" --max-batch 8,32 --max-queue-delay-ms 1 --no-resample); t test $? -eq 0
+t grep -q "^advice: the sweep changes no setting alone; max-batch 16 -> 8 and max-queue-delay 4.00 ms -> 1.00 ms lowers predicted p95 the most: " <<<"$out"
 exit $fail
