@@ -34,8 +34,8 @@ extern "C" {
 #define SP_DIFF_MIN_CONFIDENCE 0.5
 #define SP_DIFF_MAX_CONFIDENCE 0.999
 /* The bootstrap's blocks (sp_diff_options.block, docs/diff.md "Confidence"): by default the larger of
- * SP_DIFF_MIN_BLOCK and ceil(sqrt(n)) requests for a run of n, but at most n / SP_DIFF_MIN_BLOCKS
- * (at least 1), so that a resample is drawn from that many blocks at least. */
+ * SP_DIFF_MIN_BLOCK and ceil(sqrt(n)) requests for a run of n; default or given, at most
+ * n / SP_DIFF_MIN_BLOCKS (at least 1), so that a resample is drawn from that many blocks at least. */
 #define SP_DIFF_MIN_BLOCK 100u
 #define SP_DIFF_MIN_BLOCKS 10u
 #define SP_DIFF_MAX_BLOCK 1000000u
@@ -110,7 +110,8 @@ typedef struct sp_diff_options {
     unsigned block;               /* requests per block of the bootstrap, consecutive in arrival order
                                      (docs/diff.md, "Confidence"), 0..SP_DIFF_MAX_BLOCK: 0 (default)
                                      the rule above; 1 resamples requests one by one; a block longer
-                                     than a run is cut to the run */
+                                     than a tenth of a run (n / SP_DIFF_MIN_BLOCKS, at least 1) is cut
+                                     to that, as the default is */
     double confidence;            /* two-sided level of the intervals, in [SP_DIFF_MIN_CONFIDENCE,
                                      SP_DIFF_MAX_CONFIDENCE]; default 0.95 */
 } sp_diff_options;

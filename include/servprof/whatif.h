@@ -132,7 +132,8 @@ typedef struct sp_whatif_workload {
     uint32_t max_queued_seen;  /* most requests waiting for a batch at once (enqueued, not yet
                                   dispatched); 0 when unknown (sp_whatif_workload_from_arrays) */
     uint64_t head_wait_p50_ns; /* median wait of the oldest member of batches smaller than the
-                                  largest: an estimate of the profiled max queue delay */
+                                  largest: an estimate of the profiled max queue delay (but see
+                                  head_wait_all_full) */
     double price_per_hour;     /* from the trace's meta, <= 0 unknown */
     sp_quantiles observed;     /* measured latency of the requests with observed_ns > 0 */
     uint64_t measured_rejected; /* of reqs, those the profiled service rejected (DESIGN 8a): the
@@ -144,6 +145,10 @@ typedef struct sp_whatif_workload {
     uint32_t typical_len;      /* the median input length of the others; 0 when unknown_len is 0 */
     int typical_from_padded;   /* no request's length was known: typical_len is the median padded
                                   length per member of the batches instead */
+    int head_wait_all_full;    /* no batch was smaller than the largest (each filled before its
+                                  deadline): head_wait_p50_ns is instead the longest wait of a
+                                  batch's oldest member, the least max queue delay under which every
+                                  batch fills (0 would dispatch each request alone) */
 } sp_whatif_workload;
 
 /* Extracts the workload from a loaded event set (finishing it). The requests are the offered load:
@@ -290,6 +295,9 @@ SP_API sp_status sp_whatif_grid(const sp_whatif_policy *base, const uint32_t *mb
  * cheapest that meets it to *best (costs within 0.5% of each other are a tie, since policies on the
  * same instance count differ only by a few ns of window: then lower p95, then earlier). SP_ERR_STATE (and *best untouched)
  * when none does. */
+/* Relative difference under which two costs per request are the same price (sp_whatif_pick_slo; the
+ * SLO line names such a tie). */
+#define SP_WHATIF_COST_TIE 0.005
 SP_API sp_status sp_whatif_pick_slo(sp_whatif_result *r, size_t n, uint64_t slo_ns, size_t *best);
 
 /* ---- a study: the observed policy and a sweep, simulated, with advice; its writers ---- */

@@ -110,7 +110,7 @@ void sp_diff_stats(const sp_diff_rows *rows, const uint32_t *counts, const int *
  * the last block is cut short. Block 1 (or by_arrival NULL) draws rows one by one. */
 void sp_diff_draw(sp_rng *rng, size_t n, const uint32_t *by_arrival, size_t block, uint32_t *counts);
 
-/* The block length a run of n requests is resampled in: `option` when not 0 (at most n), else
+/* The block length a run of n requests is resampled in: `option` when not 0 (at most n / 10), else
  * max(SP_DIFF_MIN_BLOCK, ceil(sqrt(n))) cut to n / SP_DIFF_MIN_BLOCKS (at least 1). */
 size_t sp_diff_block_len(size_t n, unsigned option);
 

@@ -211,8 +211,14 @@ size_t sp_diff_block_len(size_t n, unsigned option)
 {
     if (!n)
         return 1;
+    /* at least SP_DIFF_MIN_BLOCKS blocks per resample, a given length too: a block as long as the run
+     * makes every resample the run itself (rotated), so every interval is 0 wide and any change, noise
+     * included, "holds with confidence" (docs/diff.md, "Why blocks") */
+    size_t most = n / SP_DIFF_MIN_BLOCKS;
+    if (!most)
+        most = 1;
     if (option)
-        return option < n ? option : n;
+        return option < most ? option : most;
     size_t b = (size_t)ceil(sqrt((double)n));
     while (b * b < n) /* sqrt's rounding, for huge n */
         b++;
@@ -220,10 +226,7 @@ size_t sp_diff_block_len(size_t n, unsigned option)
         b--;
     if (b < SP_DIFF_MIN_BLOCK)
         b = SP_DIFF_MIN_BLOCK;
-    size_t most = n / SP_DIFF_MIN_BLOCKS; /* at least this many blocks per resample */
-    if (b > most)
-        b = most ? most : 1;
-    return b;
+    return b < most ? b : most;
 }
 
 uint32_t sp_diff_lower_q(double confidence)

@@ -60,6 +60,9 @@ static const char *const css =
     "border-bottom:1px solid #eee;text-align:left}table.num td+td{text-align:right;"
     "font-variant-numeric:tabular-nums}tr.baseline td{font-weight:600}"
     "table.ranking td.fix{text-align:left;font-variant-numeric:normal}tr.minor td{color:#888}"
+    /* a table's title (the GPU block's idle time by stream) reads as the page's other labels: left, over
+     * the first column's text (the cells' 10px), not centred over the table as browsers default */
+    "caption{text-align:left;padding:2px 10px;font-size:13px;font-weight:600;color:#444}"
     ".note{color:#666;font-size:12px}.warn{color:#a4321f;font-weight:600}code{font-size:12px}"
     /* the diff page (diff_html.c): a passing gate, two runs side by side */
     ".verdict.pass{border-color:#2e7d32;background:#eef7ee}.badge.pass{background:#2e7d32}"

@@ -25,11 +25,15 @@ static char *fmt_cost(char *buf, size_t len, double ns)
 
 /* ---- the observed policy and the fit ---- */
 
-static const char *origin_reason(sp_whatif_setting s)
+static const char *origin_reason(sp_whatif_setting s, const sp_whatif_workload *w)
 {
     switch (s) {
     case SP_WHATIF_SET_MAX_BATCH: return " (the largest batch seen)";
-    case SP_WHATIF_SET_DELAY: return " (the median wait of the oldest member of batches smaller than the largest)";
+    case SP_WHATIF_SET_DELAY:
+        return w && w->head_wait_all_full
+                   ? " (every batch was full, so none left at the deadline: at least the longest wait of a batch's "
+                     "oldest member, taken as it)"
+                   : " (the median wait of the oldest member of batches smaller than the largest)";
     case SP_WHATIF_SET_MAX_LEN: return " (the longest input seen)";
     case SP_WHATIF_SET_QUEUE_CAPACITY: return " (the most requests waiting at once)";
     default: return "";
@@ -67,7 +71,7 @@ static void write_observed(FILE *out, const sp_whatif_study *s)
             }
             fprintf(out, "%s %s", first ? "" : ",", sp_whatif_setting_str((sp_whatif_setting)k));
             if (groups[g].origin == SP_WHATIF_FROM_INFERRED)
-                fputs(origin_reason((sp_whatif_setting)k), out);
+                fputs(origin_reason((sp_whatif_setting)k, s->workload), out);
             first = 0;
         }
         if (!first)
@@ -232,13 +236,18 @@ static sp_status write_table(FILE *out, const sp_whatif_study *s)
                 sp_rep_plural(w->observed.count, "request", "requests"));
     fputs("* the observed policy, simulated: compare with the measured latency\n", out);
     const sp_whatif_result *o = &s->results[0];
-    if (w->measured_rejected || o->rejected)
-        /* DESIGN 8a: both over the same offered load, the requests replayed */
-        fprintf(out, "rejected (503): measured %.1f%% (%" PRIu64 " of %zu requests), simulated at the observed policy "
-                     "%.1f%% (%" PRIu64 "; queue capacity %u)\n",
-                w->n_reqs ? 100.0 * (double)w->measured_rejected / (double)w->n_reqs : 0.0, w->measured_rejected,
-                w->n_reqs, o->requests ? 100.0 * (double)o->rejected / (double)o->requests : 0.0, o->rejected,
-                o->policy.queue_capacity);
+    if (w->measured_rejected || o->rejected) {
+        /* DESIGN 8a: both over the same offered load, the requests replayed; each share as analyze's
+         * rejection rate prints it (sp_rep_fmt_outcome_pct), so 1 of 101 reads "0.99%", below the 1%
+         * at which analyze calls the service rejecting, not "1.0%" */
+        char meas[24], sim[24];
+        sp_rep_fmt_outcome_pct(meas, sizeof meas, w->measured_rejected, w->n_reqs);
+        sp_rep_fmt_outcome_pct(sim, sizeof sim, o->rejected, o->requests);
+        fprintf(out, "rejected (503): measured %s (%" PRIu64 " of %zu %s), simulated at the observed policy %s (%" PRIu64
+                     "; queue capacity %u)\n",
+                meas, w->measured_rejected, w->n_reqs, sp_rep_plural(w->n_reqs, "request", "requests"), sim,
+                o->rejected, o->policy.queue_capacity);
+    }
     if (w->unknown_len)
         fprintf(out, "input length unknown for %" PRIu64 " %s (no input_tokens and never batched, e.g. refused "
                      "before %s read): each replayed at %u %s, the median %s\n",
@@ -298,8 +307,16 @@ static void write_advice(FILE *out, const sp_whatif_study *s)
     }
     const sp_whatif_result *r = &s->results[s->advice.row];
     fputs(head, out);
-    if (s->advice.settings & (s->advice.settings - 1))
-        fputs("no single setting helps; ", out);
+    if (s->advice.settings & (s->advice.settings - 1)) {
+        /* "no single setting helps" only when the sweep tried one: a grid whose every candidate changes
+         * two settings (--max-batch 8,32 --max-queue-delay-ms 1 against 16 and 4 ms) tried none */
+        size_t singles = 0;
+        for (size_t i = 1; i < s->n_results; i++) {
+            unsigned d = sp_whatif_policy_diff(&base->policy, &s->results[i].policy);
+            singles += d && !(d & (d - 1));
+        }
+        fputs(singles ? "no single setting helps; " : "the sweep changes no setting alone; ", out);
+    }
     describe_change(out, &base->policy, &r->policy, s->advice.settings);
     fprintf(out, " lowers predicted p95 the most%s: %s -> %s (%+.0f%%), $%.3f per 1M requests (observed $%.3f)%s\n",
             (s->advice.settings & (s->advice.settings - 1)) ? "" : " of the single-setting changes",
@@ -315,15 +332,31 @@ static void write_slo(FILE *out, const sp_whatif_study *s)
     sp_fmt_dur(d1, sizeof d1, (double)s->slo_p95_ns);
     if (s->slo_met) {
         const sp_whatif_result *b = &s->results[s->slo_best];
-        size_t meet = 0;
-        for (size_t i = 0; i < s->n_results; i++)
-            meet += s->results[i].meets_slo != 0;
-        fprintf(out, "SLO p95 <= %s: %s, predicted p95 %s, $%.3f per 1M requests with %u %s: the cheapest of the %zu "
-                     "%s that meet it with no rejections%s\n",
+        size_t meet = 0, tied = 0;
+        for (size_t i = 0; i < s->n_results; i++) {
+            const sp_whatif_result *x = &s->results[i];
+            meet += x->meets_slo != 0;
+            /* sp_whatif_pick_slo's tie: a cost within SP_WHATIF_COST_TIE of the choice's */
+            double hi = x->cost_per_request > b->cost_per_request ? x->cost_per_request : b->cost_per_request;
+            tied += x->meets_slo && i != s->slo_best &&
+                    fabs(x->cost_per_request - b->cost_per_request) <= SP_WHATIF_COST_TIE * hi;
+        }
+        /* one that meets it is "the only" one, not "the cheapest of the 1 policy that meet it"; policies
+         * at the same cost in the table are a tie the sentence names, not a cheaper choice */
+        char which[200];
+        if (meet == 1)
+            snprintf(which, sizeof which, "the only policy that meets it with no rejections");
+        else if (tied)
+            snprintf(which, sizeof which, "the cheapest of the %zu policies that meet it with no rejections (%zu %s "
+                     "within %.1f%% of its cost: a tie, broken by the lower p95, then the earlier row)", meet, tied,
+                     sp_rep_plural(tied, "other", "others"), SP_WHATIF_COST_TIE * 100);
+        else
+            snprintf(which, sizeof which, "the cheapest of the %zu policies that meet it with no rejections", meet);
+        fprintf(out, "SLO p95 <= %s: %s, predicted p95 %s, $%.3f per 1M requests with %u %s: %s%s\n",
                 d1, sp_whatif_policy_str(&b->policy, pb, sizeof pb),
                 sp_fmt_dur(d2, sizeof d2, (double)b->latency.p95_ns), b->cost_per_request * 1e6,
-                b->policy.instances, sp_rep_plural(b->policy.instances, "instance", "instances"), meet,
-                sp_rep_plural(meet, "policy", "policies"), b->extrapolated_batches ? " (extrapolated: see !)" : "");
+                b->policy.instances, sp_rep_plural(b->policy.instances, "instance", "instances"), which,
+                b->extrapolated_batches ? " (extrapolated: see !)" : "");
         return;
     }
     size_t lo = 0;
@@ -571,20 +604,36 @@ sp_status sp_whatif_write_html(const sp_whatif_study *s, const sp_report *r, con
     const sp_quantiles *measured = s->workload && s->workload->observed.count ? &s->workload->observed : NULL;
     size_t first = measured ? 1 : 0, n = s->n_results + first;
     sp_whatif_row *rows = calloc(n, sizeof *rows);
-    char (*labels)[320] = calloc(n, sizeof *labels);
+    char (*labels)[448] = calloc(n, sizeof *labels);
     sp_status st = SP_ERR_NOMEM;
     if (rows && labels) {
+        /* rejections as the text's 503s column and its "rejected (503)" line give them, in the label
+         * (the row struct has no field for them): a policy that rejects has its percentiles over the
+         * requests it served, and without the count its row read as a plain gain */
+        const sp_whatif_workload *wl = s->workload;
+        char rej[96] = "";
         if (measured) {
-            snprintf(labels[0], sizeof labels[0], "profile, %" PRIu64 " %s at the server", measured->count,
-                     sp_rep_plural(measured->count, "request", "requests"));
+            if (wl->measured_rejected) {
+                char pc[24];
+                snprintf(rej, sizeof rej, "; %" PRIu64 " of %zu rejected (503), %s", wl->measured_rejected,
+                         wl->n_reqs, sp_rep_fmt_outcome_pct(pc, sizeof pc, wl->measured_rejected, wl->n_reqs));
+            }
+            snprintf(labels[0], sizeof labels[0], "profile, %" PRIu64 " %s at the server%s", measured->count,
+                     sp_rep_plural(measured->count, "request", "requests"), rej);
             rows[0] = (sp_whatif_row){labels[0], measured->p50_ns, measured->p95_ns, measured->p99_ns, -1, -1, 1};
         }
         for (size_t i = 0; i < s->n_results; i++) {
             const sp_whatif_result *x = &s->results[i];
-            char pb[300];
-            snprintf(labels[first + i], sizeof labels[0], "%s%s%s", i == 0 ? "observed* " : "",
+            char pb[300], pc[24];
+            rej[0] = '\0';
+            if (x->rejected)
+                snprintf(rej, sizeof rej, "%s%" PRIu64 " of %" PRIu64 " rejected (503), %s",
+                         x->extrapolated_batches || i == 0 ? "; " : " (", x->rejected, x->requests,
+                         sp_rep_fmt_outcome_pct(pc, sizeof pc, x->rejected, x->requests));
+            int paren = x->extrapolated_batches || i == 0 || x->rejected;
+            snprintf(labels[first + i], sizeof labels[0], "%s%s%s%s%s", i == 0 ? "observed* " : "",
                      sp_whatif_policy_str(&x->policy, pb, sizeof pb),
-                     x->extrapolated_batches ? " (extrapolated)" : i == 0 ? " (simulated)" : "");
+                     x->extrapolated_batches ? " (extrapolated" : i == 0 ? " (simulated" : "", rej, paren ? ")" : "");
             rows[first + i] = (sp_whatif_row){labels[first + i], x->latency.p50_ns, x->latency.p95_ns,
                                               x->latency.p99_ns, x->throughput_rps, x->cost_per_request, 0};
         }

@@ -354,14 +354,22 @@ sp_status sp_whatif_workload_from_events(sp_events *ev, int lenient, sp_whatif_w
     int from_padded;
     uint64_t unknown_len = fill_unknown_lengths(reqs, n, bo, m, q_scratch, &typical_len, &from_padded);
     sp_quantiles hq;
-    st = sp_ana_quantiles(heads, head_waits(ev, enq, max_seen, heads), &hq);
+    size_t nh = head_waits(ev, enq, max_seen, heads);
+    /* every batch full: none left at its deadline, so the waits say only that the delay was at least
+     * the longest of them; that least delay replays the batches as they filled, where the median of
+     * no waits (0) dispatched each request as soon as a worker was free */
+    int all_full = !nh && max_seen < UINT32_MAX;
+    if (all_full)
+        nh = head_waits(ev, enq, max_seen + 1, heads);
+    st = sp_ana_quantiles(heads, nh, &hq);
     if (st)
         goto out;
     sp_whatif_workload w;
     st = sp_whatif_workload_from_arrays(reqs, n, bo, m, &w);
     if (st)
         goto out;
-    w.head_wait_p50_ns = hq.p50_ns;
+    w.head_wait_p50_ns = all_full ? hq.max_ns : hq.p50_ns;
+    w.head_wait_all_full = all_full && nh;
     w.measured_rejected = rejected;
     w.unknown_len = unknown_len;
     w.typical_len = typical_len;

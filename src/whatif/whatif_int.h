@@ -12,9 +12,6 @@
  * after removing the earlier terms is indistinguishable from them and dropped. */
 #define SP_WHATIF_DEPENDENT_TOL 1e-7
 
-/* Relative difference under which two costs per request are the same price (sp_whatif_pick_slo). */
-#define SP_WHATIF_COST_TIE 0.005
-
 /* The padded length a request of `len` tokens is grouped under, exactly as bucket_of() in
  * src/serve/batcher.c: the static shape, its bucket bound (max_len past the last), or 0 (no
  * grouping: the batch pads to its longest member). */

@@ -3,7 +3,9 @@
 # headless Chromium. Checks that the page loads with no console message at all (no failed fetch, no
 # parse complaint), that every chart's <svg> lays out with a non-zero box and has visible shapes (a
 # small script added to a copy of the page measures them and writes the result into the DOM, read
-# back with --dump-dom), and that a screenshot renders. Skips (77) when no Chromium is installed
+# back with --dump-dom), that each table caption (the GPU block's idle time by stream) starts where its
+# table's first column's text starts, as the page's labels do, not centred as browsers default (it was,
+# 67 px to the right, before the page's CSS had a caption rule), and that a screenshot renders. Skips (77) when no Chromium is installed
 # (scripts/setup.sh installs it unless SERVPROF_BROWSER_TESTS=0).
 # Run as: bash html_browser.sh BINARY SOURCE_DIR. Set SP_HTML_SCREENSHOT=FILE.png to keep the picture.
 set -u
@@ -72,6 +74,16 @@ cat > "$tmp/check.js" <<'JS'
   // self-contained: the page fetched nothing (failed fetches do not reach the console log headless)
   var res = performance.getEntriesByType('resource');
   for (var k = 0; k < res.length; k++) bad.push('fetched:' + res[k].name);
+  // a table's caption (the GPU block's idle time by stream) starts where its first column's text
+  // starts, as the page's other labels do; a caption without CSS is centred over the table
+  var caps = document.querySelectorAll('caption');
+  if (!caps.length) bad.push('no-caption');
+  for (var c = 0; c < caps.length; c++) {
+    var th = caps[c].parentNode.querySelector('th, td'), rc = document.createRange(), rt = document.createRange();
+    rc.selectNodeContents(caps[c]); rt.selectNodeContents(th);
+    var dx = rc.getBoundingClientRect().left - rt.getBoundingClientRect().left;
+    if (Math.abs(dx) > 1) bad.push('caption:' + (caps[c].parentNode.id || c) + ':' + Math.round(dx) + 'px');
+  }
   var verdict = document.getElementById('verdict');
   if (!verdict || verdict.getBoundingClientRect().height < 20) bad.push('verdict');
   document.documentElement.setAttribute('data-svg-check',

@@ -787,12 +787,17 @@ def check_whatif(w, txt, ck):
               (m.group(4), m.group(5), ch["cost_per_request"] * 1e6, obs["cost_per_request"] * 1e6))
     ck.expect(("(extrapolated: see !)" in line) == bool(ch["extrapolated"]), "advice %r, its row extrapolated %s" %
               (line, ch["extrapolated"]))
-    names = re.match(r"advice: (?:no single setting helps; )?(.+?) lowers predicted p95", line)
+    names = re.match(r"advice: (?:no single setting helps; |the sweep changes no setting alone; )?(.+?) lowers "
+                     r"predicted p95", line)
     if names:
         got = [x.split(" ")[0] for x in re.split(r",? and |, ", names.group(1))]
         ck.expect(got == adv["settings"], "advice names %s, the settings that differ %s" % (got, adv["settings"]))
-    ck.expect(("no single setting helps" in line) == (len(adv["settings"]) > 1),
-              "advice %r for %d settings" % (line[:60], len(adv["settings"])))
+    # a combination: "no single setting helps" when the sweep tried a single-setting change, else that
+    # it tried none
+    singles = sum(1 for p in pols[1:] if len(differs(p["policy"], obs["policy"])) == 1)
+    ck.expect(("no single setting helps" in line) == (len(adv["settings"]) > 1 and singles > 0) and
+              ("the sweep changes no setting alone" in line) == (len(adv["settings"]) > 1 and singles == 0),
+              "advice %r for %d settings, %d single-setting candidates" % (line[:60], len(adv["settings"]), singles))
 
 
 SLO_TIE = 0.005  # docs/whatif.md "The simulation": cost within 0.5% is a tie, broken by lower p95
@@ -801,7 +806,8 @@ SLO_TIE = 0.005  # docs/whatif.md "The simulation": cost within 0.5% is a tie, b
 def check_slo(w, lines, rows, ck):
     """--slo-p95-ms (docs/whatif.md "The simulation"): each policy meets the SLO when its predicted p95 is
     at most X with no rejections; the choice is the cheapest of them (a cost within 0.5% is a tie, broken
-    by the lower p95); the SLO column and line say so, with the choice's figures and the count."""
+    by the lower p95); the SLO column and line say so, with the choice's figures and the count ("the only
+    policy" when one meets it), and the line names the others within 0.5% of the choice's cost."""
     slo = w.get("slo")
     if not slo:
         ck.expect(not any(ln.startswith("SLO ") for ln in lines), "an SLO line without the JSON's slo")
@@ -834,8 +840,11 @@ def check_slo(w, lines, rows, ck):
                    p["latency_ms"]["p95"]))
     n = sum(1 for p in pols if p["meets_slo"])
     m = re.match(r"SLO p95 <= (\S+ \S+): .*, predicted p95 (\S+ \S+), \$([\d.]+) per 1M requests with (\d+) "
-                 r"instances?: the cheapest of the (\d+) (?:policy|policies) that meet it with no rejections"
-                 r"( \(extrapolated: see !\))?$", line)
+                 r"instances?: (?:the only policy that meets it|the cheapest of the (\d+) policies that meet it) "
+                 r"with no rejections( \(extrapolated: see !\))?$",
+                 re.sub(r" \((\d+) others? within 0\.5% of its cost: a tie, broken by the lower p95, then the earlier "
+                        r"row\)", "", line))
+    tie = re.search(r" \((\d+) others? within 0\.5% of its cost: a tie,", line)
     if not m:
         ck.expect(False, "SLO line %r" % line)
         return
@@ -846,7 +855,14 @@ def check_slo(w, lines, rows, ck):
               "choice's %.6g" % (m.group(3), c["cost_per_request"] * 1e6))
     ck.expect(int(m.group(4)) == c["policy"]["instances"], "SLO line's %s instances, the choice's %s" %
               (m.group(4), c["policy"]["instances"]))
-    ck.expect(int(m.group(5)) == n, "SLO line: the cheapest of %s, %d meet it" % (m.group(5), n))
+    ck.expect(int(m.group(5) or 1) == n and (m.group(5) is None or n > 1),
+              "SLO line: %s, %d meet it" % ("the cheapest of " + m.group(5) if m.group(5) else "the only one", n))
+    # the tie the line names: the others that meet it at a cost within 0.5% of the choice's
+    tied = sum(1 for i, p in enumerate(pols) if p["meets_slo"] and i != ch and
+               abs(p["cost_per_request"] - c["cost_per_request"]) <=
+               SLO_TIE * max(p["cost_per_request"], c["cost_per_request"]) * (1 + 1e-9))
+    ck.expect((int(tie.group(1)) if tie else 0) == tied and (not tie or m.group(5)),
+              "SLO line names %s tied, %d others meet it within 0.5%% of its cost" % (tie and tie.group(1), tied))
     ck.expect(bool(m.group(6)) == bool(c["extrapolated"]), "SLO line %r, the choice extrapolated %s" %
               (line[-40:], c["extrapolated"]))
     for i, (ln, p) in enumerate(zip(rows, pols)):

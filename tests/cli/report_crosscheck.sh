@@ -192,10 +192,14 @@ doctor whatif advice_figure $w.txt 're.sub(r"-> ([\d.]+) (ms|us) \(", lambda m: 
 doctor whatif advice_choice $w.json 're.sub(r"\"choice\":(\d+)", lambda m: "\"choice\":%d" % (int(m.group(1)) % 3 + 1), s, count=1)' $w.json $w.txt
 ws=$("$py" -c 'import json, sys
 for a in sys.argv[1:]:
-    if (json.load(open(a)).get("slo") or {}).get("choice") is not None:
+    d = json.load(open(a))
+    # a choice among several (the count to doctor; "the only policy" has none)
+    if (d.get("slo") or {}).get("choice") is not None and sum(p["meets_slo"] for p in d["policies"]) > 1:
         print(a.split("/")[-1][:-5]); break' "$tmp"/w*.json)
 if [ -n "$ws" ]; then
   doctor whatif slo_count $ws.txt 're.sub(r"the cheapest of the (\d+)", lambda m: "the cheapest of the %d" % (int(m.group(1)) + 1), s)' $ws.json $ws.txt
+  # the tie the SLO line names (the others within 0.5% of the choice's cost), one more than the JSON's
+  doctor whatif slo_tie $ws.txt 're.sub(r" \((\d+) (others?) within 0\.5%", lambda m: " (%d others within 0.5%%" % (int(m.group(1)) + 1), s)' $ws.json $ws.txt
 else
   echo "FAIL: no what-if study meets its SLO" >&2
   fail=1

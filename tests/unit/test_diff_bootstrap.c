@@ -340,13 +340,15 @@ static void bootstrap_vs_naive(unsigned block, size_t bb, size_t ba)
 static void test_bootstrap_vs_naive(void)
 {
     bootstrap_vs_naive(1, 1, 1); /* requests one by one */
-    bootstrap_vs_naive(4, 4, 4); /* 23 = 5 x 4 + 3 and 31 = 7 x 4 + 3 rows: the last block cut short */
+    bootstrap_vs_naive(2, 2, 2); /* 23 = 11 x 2 + 1 and 31 = 15 x 2 + 1 rows: the last block cut short */
+    bootstrap_vs_naive(4, 2, 3); /* a given length is cut to n / 10 as the default is: 2 and 3 rows */
     bootstrap_vs_naive(0, 2, 3); /* the default: 23 and 31 rows are under 10 blocks of 100, so blocks
                                     of 23 / 10 = 2 and 31 / 10 = 3 rows (n / SP_DIFF_MIN_BLOCKS) */
 }
 
 /* The default block length (docs/diff.md, "Confidence"): max(100, ceil(sqrt(n))), cut to n / 10
- * (at least 1); an explicit length is cut to n. Worked by hand: sqrt(4000) = 63.2 -> 64 < 100, so
+ * (at least 1); an explicit length is cut to n / 10 too (at least 1; it was cut to n, and a block of
+ * the whole run resamples the run itself: intervals 0 wide). Worked by hand: sqrt(4000) = 63.2 -> 64 < 100, so
  * 100; sqrt(40000) = 200 exactly; sqrt(1000001) = 1000.0005 -> 1001; n = 500: 100 > 500 / 10 = 50. */
 static void test_block_len(void)
 {
@@ -356,7 +358,8 @@ static void test_block_len(void)
         size_t want;
     } c[] = {{4000, 0, 100},   {40000, 0, 200}, {39999, 0, 200}, {40001, 0, 201}, {1000000, 0, 1000},
              {1000001, 0, 1001}, {1000, 0, 100},  {999, 0, 99},     {500, 0, 50},     {9, 0, 1},
-             {1, 0, 1},         {0, 0, 1},       {4000, 1, 1},     {4000, 7, 7},     {5, 10, 5}};
+             {1, 0, 1},         {0, 0, 1},       {4000, 1, 1},     {4000, 7, 7},     {5, 10, 1},
+             {3000, 999999, 300}, {3000, 300, 300}, {3000, 301, 300}, {40, 1000, 4}};
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         size_t got = sp_diff_block_len(c[i].n, c[i].option);
         CHECK_MSG(got == c[i].want, "block length of %zu requests, option %u: %zu, expected %zu", c[i].n, c[i].option,
