@@ -746,14 +746,19 @@ class Step(Batch):
                 r._touch(start_ns, end_ns)
 
 
+_timer_calls = threading.local()
+
+
 class ModuleTimer:
     """Forward hooks that record a module's forward pass as device work (a kernel record named
     `name`) of the batch running in this context: servprof.torch registers timer.pre as a forward
     pre-hook and timer.post as a forward hook. Starts are kept per thread, so two threads running
-    the same module at once each get their own span."""
-    __slots__ = ("_rec", "name", "_nid", "_device", "_stream", "_starts")
+    the same module at once each get their own span. With innermost, a pass is recorded only when no
+    other timer's pass began inside it (servprof.torch's "innermost" modules: the module that did the
+    work, whether or not it has children)."""
+    __slots__ = ("_rec", "name", "_nid", "_device", "_stream", "_starts", "_innermost")
 
-    def __init__(self, recorder, name, device=0, stream=0):
+    def __init__(self, recorder, name, device=0, stream=0, *, innermost=False):
         if not isinstance(recorder, Recorder):
             raise TypeError("ModuleTimer(recorder, name): recorder must be a servprof.Recorder")
         self._rec = recorder
@@ -762,18 +767,23 @@ class ModuleTimer:
         self._device = _u32(device, "device")
         self._stream = _u32(stream, "stream")
         self._starts = []
+        self._innermost = bool(innermost)
 
     def pre(self, module, args):
-        self._starts.append((threading.get_ident(), _now()))
+        # passes begun in this thread by every timer: unmoved between pre and post = innermost
+        mark = _timer_calls.n = getattr(_timer_calls, "n", 0) + 1
+        self._starts.append((threading.get_ident(), _now(), mark))
 
     def post(self, module, args, output):
         t = _now()
         me = threading.get_ident()
         for i in range(len(self._starts) - 1, -1, -1):
             if self._starts[i][0] == me:
-                s = self._starts.pop(i)[1]
+                _, s, mark = self._starts.pop(i)
                 break
         else:
+            return
+        if self._innermost and mark != _timer_calls.n:
             return
         rec = self._rec
         if rec._ptr is None:
