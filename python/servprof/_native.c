@@ -426,6 +426,16 @@ static int recorder_init(RecorderObject *self, PyObject *args, PyObject *kw)
     Py_BEGIN_ALLOW_THREADS
     st = sp_recorder_open(cpath, &opt, &rec);
     Py_END_ALLOW_THREADS
+    if (st == SP_ERR_IO) { /* libservprof's message, with the likely cause where another process holds the file */
+        char buf[512];
+        sp_recorder_last_error(buf, sizeof buf);
+        PyObject *m = PyObject_CallMethod(g_common, "open_error", "OOy", path, self->path, buf);
+        if (m) {
+            PyErr_SetObject(PyExc_OSError, m);
+            Py_DECREF(m);
+        }
+        goto fail;
+    }
     if (st) {
         PyObject *what = PyUnicode_FromFormat("servprof.Recorder(%R)", self->path);
         status_error(st, what ? PyUnicode_AsUTF8(what) : "servprof.Recorder");

@@ -10,7 +10,7 @@ import weakref
 from . import _clib
 from ._common import (MAX_PRICE_PER_HOUR, PHASES, MAX_STEP_MEMBERS, KNOWN_STAGES, OUTCOMES, DROP_CAUSES, COPY_KINDS, NO_BATCH, MAX_MEMBERS, LABELLED_ID_BASE,
                       ON_FORK, current_batch, check_stage_name, check_time, check_span, check_count,
-                      check_request_id, check_outcome, check_trace_context, check_step_member, check_kv, resolve_path,
+                      check_request_id, check_outcome, check_trace_context, check_step_member, check_kv, resolve_path, open_error,
                       check_property, check_properties)
 
 _lib = _clib.load()
@@ -107,6 +107,9 @@ class Recorder:
         props = check_properties(properties)
         ptr = ctypes.c_void_p()
         st = _lib.sp_recorder_open(self.path.encode(), ctypes.byref(opt), ctypes.byref(ptr))
+        if st == _SP_ERR_IO:
+            buf = ctypes.create_string_buffer(512)
+            raise OSError(open_error(path, self.path, _lib.sp_recorder_last_error(buf, 512).decode(errors="replace")))
         if st:
             raise _err(st, "servprof.Recorder(%r)" % self.path)
         self._ptr = ptr
