@@ -17,6 +17,24 @@
  * uses it to word its prediction as the verdict does. */
 #define SP_ANA_SATURATED_IN_FLIGHT 0.85
 
+/* The other sign of a queue that waits for capacity: the median batch holds the trace's max batch
+ * (`policy.max_batch`), so batches leave full before their window expires and a shorter window
+ * changes nothing; a host that cannot keep the device fed (a Python service's event loop) saturates
+ * so while the device is idle between batches. Not for generation steps (no batch window). */
+static inline int sp_ana_batches_full(const sp_report *r)
+{
+    return r->policy_max_batch > 0 && r->batch_size.count > 0 && r->batch_size.p50_ns >= r->policy_max_batch &&
+           !(r->generation && r->generation->steps);
+}
+
+/* The queue verdict's saturation (docs/analysis.md, "Saturation"): a batch in flight at least
+ * SP_ANA_SATURATED_IN_FLIGHT of the window, or full batches (sp_ana_batches_full). */
+static inline int sp_ana_queue_saturated(const sp_report *r)
+{
+    return (r->cost.window_ns > 0 && 1.0 - r->cost.by_state_share[SP_COST_NO_BATCH] >= SP_ANA_SATURATED_IN_FLIGHT) ||
+           sp_ana_batches_full(r);
+}
+
 /* ---- percentile.c (sorting and ranks: common/sort.h, common/quantile.h) ---- */
 /* Fills q from ascending v[n]. n == 0 gives all zero. */
 void sp_ana_quantiles_sorted(const uint64_t *v, size_t n, sp_quantiles *q);
