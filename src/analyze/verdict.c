@@ -887,14 +887,21 @@ int sp_ana_lacks_chunked_prefill(const sp_ana *a)
 sp_status sp_ana_verdict(sp_ana *a, sp_verdict_cand *cs, size_t nc)
 {
     sp_report *r = a->r;
-    /* the batching limit the trace says its server ran with (a full median batch: the queue waits for
-     * capacity, sp_ana_batches_full) */
+    /* the batching policy the trace says its server ran with (full batches and a queue past the
+     * window: the queue waits for capacity, sp_ana_batches_full) */
     for (size_t f = 0; f < a->ev->n_files && !r->policy_max_batch; f++) {
         const char *v = sp_ev_get_prop(a->ev, (uint32_t)f, "policy.max_batch");
         char *end = NULL;
         unsigned long long n = v ? strtoull(v, &end, 10) : 0;
         if (v && end != v && !*end && n > 0 && n <= UINT32_MAX)
             r->policy_max_batch = (uint32_t)n;
+    }
+    for (size_t f = 0; f < a->ev->n_files && !r->policy_max_queue_delay_ns; f++) {
+        const char *v = sp_ev_get_prop(a->ev, (uint32_t)f, "policy.max_queue_delay_ns");
+        char *end = NULL;
+        unsigned long long n = v ? strtoull(v, &end, 10) : 0;
+        if (v && end != v && !*end)
+            r->policy_max_queue_delay_ns = n;
     }
     if (!a->n_reqs)
         return r->requests_total ? sp_ana_verdict_unserved(r) : gpu_verdict(a);

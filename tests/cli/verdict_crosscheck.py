@@ -225,8 +225,11 @@ def check_sentence(rep, ck):
         device_saturated = "behind a saturated device" in s
     # full batches saturate the queue too: the median batch holds the trace's policy.max_batch (not
     # for generation steps: no batch window)
-    full = (ck.max_batch > 0 and ((rep.get("batches") or {}).get("size") or {}).get("p50", 0) >= ck.max_batch and
-            not (rep.get("generation") or {}).get("steps"))
+    queue_row = next((x for x in rep["stages"] if x["name"] == "queue"), None)
+    max_batch, window_us = ck.policy
+    full = (max_batch > 0 and window_us > 0 and queue_row is not None and
+            ((rep.get("batches") or {}).get("size") or {}).get("p50", 0) >= max_batch and
+            queue_row["p95_us"] / 2 > window_us and not (rep.get("generation") or {}).get("steps"))
     saturated = device_saturated or full
 
     # 1. the level clause: exactly the candidates level with the leader, each with its share
@@ -306,8 +309,8 @@ def check_sentence(rep, ck):
                       "padding detail %r, waste %.4g" % (detail, rep["padding"]["waste_fraction"]))
         elif lead["stage"] == "queue":
             if full and not device_saturated:
-                mm = re.fullmatch(r"; batches leave full, none waits for the window; a batch is in flight ([\d.]+)% "
-                                  r"of the time", detail)
+                mm = re.fullmatch(r"; full batches, a queue past the window; a batch is in flight ([\d.]+)% of the time",
+                                  detail)
             else:
                 mm = re.fullmatch(r"; behind a saturated device, a batch is in flight ([\d.]+)% of the time", detail)
             if saturated:
@@ -777,19 +780,25 @@ def check_text_ranking(rank, table, where, ck):
                   (where, name, saving, r["p95_saving_us"]))
 
 
-def trace_max_batch(path):
-    """The policy.max_batch property of the report's trace (X.trace beside X.json, which
-    verdict_crosscheck.sh links to the first file analysed; a JSONL trace's meta line), 0 without."""
+def trace_policy(path):
+    """(policy.max_batch, policy.max_queue_delay_ns in us) of the report's trace (X.trace beside X.json,
+    which verdict_crosscheck.sh links to the first file analysed; a JSONL trace's meta line), 0 for
+    each it lacks."""
     trace = path[:-len(".json")] + ".trace" if path.endswith(".json") else None
     if not trace or not os.path.exists(trace):
-        return 0
+        return 0, 0
     with open(trace, "rb") as f:
         first = f.readline()
     try:
-        meta = json.loads(first)
-        return int(meta["properties"]["policy.max_batch"])
+        props = json.loads(first)["properties"]
     except (ValueError, KeyError, TypeError):
-        return 0
+        return 0, 0
+    def num(k):
+        try:
+            return int(props[k])
+        except (KeyError, ValueError, TypeError):
+            return 0
+    return num("policy.max_batch"), num("policy.max_queue_delay_ns") / 1000.0
 
 
 def check_file(path):
@@ -797,7 +806,7 @@ def check_file(path):
     with open(path) as f:
         rep = json.load(f)
     ck = Check(path)
-    ck.max_batch = trace_max_batch(path)
+    ck.policy = trace_policy(path)
     if (rep.get("requests") or {}).get("count"):
         check_table(rep, ck)
         check_ranking(rep, ck)
