@@ -9,7 +9,7 @@ each request recorded by servprof.aiohttp's middleware:
                    starts together, left-padded) and decoded by a token loop over the model's forward
                    with its KV cache (past_key_values), one servprof step per forward.
 Preprocess is the project's WordPiece tokenisation (tokenizer.py); postprocess the answer's assembly
-(detokenize and stream spans per token when streaming). servprof.torch times each leaf module on the
+(detokenize and stream spans per token when streaming). servprof.torch times each innermost module on the
 CPU, or starts the in-process CUPTI collector on CUDA (docs/python.md, "A Hugging Face model").
 
     python3 examples/python/hf_service.py --port 0 --device cuda --trace hf.sptrace
@@ -108,7 +108,7 @@ def tiny_models(torch, vocab, a):
 
     class TinyEncoder(nn.Module):
         # the decoder's blocks without the causal mask (not nn.TransformerEncoderLayer: in inference its
-        # fused fast path runs none of its submodules, so servprof.torch would time nothing on the CPU)
+        # fused fast path runs none of its submodules, so servprof.torch times each layer as one kernel)
         def __init__(self):
             super().__init__()
             self.tok, self.pos = nn.Embedding(vocab, a.hidden), nn.Embedding(a.max_len, a.hidden)

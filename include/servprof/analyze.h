@@ -626,6 +626,12 @@ typedef struct sp_report {
      * (cost_batches_split), and of those the ones split in equal shares, as a member's token count was
      * unknown (or all were 0); the others by their tokens (appended) */
     uint64_t cost_batches_split, cost_batches_equal;
+    /* The trace's batching policy, its `policy.max_batch` and `policy.max_queue_delay_ns` properties
+     * (docs/native-format.md, "Properties"; the first file's that parses), 0 where no file carries one:
+     * with the median batch that full and the queue's p95 over twice the window, the queue waits for
+     * capacity, not for the window (docs/analysis.md, "Saturation"; appended) */
+    uint32_t policy_max_batch;
+    uint64_t policy_max_queue_delay_ns;
 } sp_report;
 
 /* Demangles an Itanium C++ ABI symbol ("_Z...": the names CUDA kernels carry in CUPTI records, and in

@@ -213,6 +213,23 @@ def parse_traceparent(value):
     return trace, parent, int(flags, 16)
 
 
+def open_error(path, resolved, message):
+    """The message of the OSError of a Recorder that could not open `resolved` (from `path`, as given):
+    libservprof's `message`, and where another process records to the file and the path as given has
+    no {pid}, the likely cause (the workers of uvicorn --workers N or gunicorn, each opening the same
+    file: the second one's start-up fails) and the fix."""
+    if isinstance(message, bytes):  # the C extension passes libservprof's bytes (a path need not be UTF-8)
+        message = message.decode(errors="replace")
+    if not message:
+        message = "servprof.Recorder(%r): I/O error" % resolved
+    given = os.fsdecode(os.fspath(path))
+    if "is recording to it" in message and "{pid}" not in given:
+        stem, ext = os.path.splitext(given)
+        message += ("; each process needs a trace file of its own (uvicorn --workers N, gunicorn): put {pid} "
+                    "in the path, e.g. %r" % (stem + "-{pid}" + (ext or ".sptrace")))
+    return message
+
+
 def resolve_path(path):
     """The recorder's file: os.PathLike or str; "{pid}" is replaced with this process's id (one
     trace per worker process of a server such as uvicorn --workers N)."""

@@ -426,6 +426,16 @@ static int recorder_init(RecorderObject *self, PyObject *args, PyObject *kw)
     Py_BEGIN_ALLOW_THREADS
     st = sp_recorder_open(cpath, &opt, &rec);
     Py_END_ALLOW_THREADS
+    if (st == SP_ERR_IO) { /* libservprof's message, with the likely cause where another process holds the file */
+        char buf[512];
+        sp_recorder_last_error(buf, sizeof buf);
+        PyObject *m = PyObject_CallMethod(g_common, "open_error", "OOy", path, self->path, buf);
+        if (m) {
+            PyErr_SetObject(PyExc_OSError, m);
+            Py_DECREF(m);
+        }
+        goto fail;
+    }
     if (st) {
         PyObject *what = PyUnicode_FromFormat("servprof.Recorder(%R)", self->path);
         status_error(st, what ? PyUnicode_AsUTF8(what) : "servprof.Recorder");
@@ -2108,16 +2118,25 @@ typedef struct ModuleTimerObject {
     PyObject *name;
     sp_name_id nid;
     uint32_t device, stream;
+    int innermost; /* record a pass only when no other timed module's pass began inside it */
     int n;
     unsigned long thread[TIMER_SLOTS];
     uint64_t start[TIMER_SLOTS];
+    uint64_t mark[TIMER_SLOTS]; /* timer_calls just after this pass began */
 } ModuleTimerObject;
+
+/* Module passes begun in this thread, by every ModuleTimer: a pass is innermost when the count has not
+ * moved between its pre-hook and its hook (a module whose forward calls none of its timed children,
+ * such as nn.TransformerEncoderLayer's fused path or nn.MultiheadAttention, which uses out_proj's
+ * weights without calling it). Hooks run with the GIL, in the thread of the forward. */
+static _Thread_local uint64_t timer_calls;
 
 static int timer_init(ModuleTimerObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"recorder", "name", "device", "stream", NULL};
+    static char *kwlist[] = {"recorder", "name", "device", "stream", "innermost", NULL};
     PyObject *rec, *name, *dev = NULL, *str = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OO", kwlist, &rec, &name, &dev, &str))
+    int innermost = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OO$p", kwlist, &rec, &name, &dev, &str, &innermost))
         return -1;
     if (!Py_IS_TYPE(rec, &sp_py_recorder_type)) {
         PyErr_SetString(PyExc_TypeError, "ModuleTimer(recorder, name): recorder must be a servprof.Recorder");
@@ -2131,14 +2150,17 @@ static int timer_init(ModuleTimerObject *self, PyObject *args, PyObject *kw)
     Py_XSETREF(self->rec, (RecorderObject *)rec);
     Py_INCREF(name);
     Py_XSETREF(self->name, name);
+    self->innermost = innermost;
     self->n = 0;
     return 0;
 }
 
 static PyObject *timer_pre(ModuleTimerObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    uint64_t mark = ++timer_calls; /* counted even when not timed: the enclosing pass is not innermost */
     if (self->n < TIMER_SLOTS) { /* deeper recursion than 64 is not timed */
         self->thread[self->n] = PyThread_get_thread_ident();
+        self->mark[self->n] = mark;
         self->start[self->n++] = sp_now_ns();
     }
     Py_RETURN_NONE;
@@ -2157,9 +2179,13 @@ static PyObject *timer_post(ModuleTimerObject *self, PyObject *const *args, Py_s
     sp_kernel_record k = {0};
     k.start_ns = self->start[i];
     k.end_ns = t;
+    int inner = self->mark[i] == timer_calls;
     memmove(&self->thread[i], &self->thread[i + 1], sizeof(self->thread[0]) * (size_t)(self->n - i - 1));
     memmove(&self->start[i], &self->start[i + 1], sizeof(self->start[0]) * (size_t)(self->n - i - 1));
+    memmove(&self->mark[i], &self->mark[i + 1], sizeof(self->mark[0]) * (size_t)(self->n - i - 1));
     self->n--;
+    if (self->innermost && !inner) /* a timed module ran inside: its passes are the kernels */
+        Py_RETURN_NONE;
     RecorderObject *rec = self->rec;
     if (!rec->rec) {
         rec->after_close++;
@@ -2206,8 +2232,9 @@ static PyTypeObject ModuleTimerType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "servprof.ModuleTimer",
     .tp_basicsize = sizeof(ModuleTimerObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "ModuleTimer(recorder, name, device=0, stream=0): .pre/.post are forward hooks that record "
-              "the module's forward pass as a kernel of the current batch.",
+    .tp_doc = "ModuleTimer(recorder, name, device=0, stream=0, *, innermost=False): .pre/.post are forward "
+              "hooks that record the module's forward pass as a kernel of the current batch (with innermost, "
+              "only a pass inside which no other timed module's pass began).",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)timer_init,
     .tp_dealloc = (destructor)timer_dealloc,

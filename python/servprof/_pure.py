@@ -10,7 +10,7 @@ import weakref
 from . import _clib
 from ._common import (MAX_PRICE_PER_HOUR, PHASES, MAX_STEP_MEMBERS, KNOWN_STAGES, OUTCOMES, DROP_CAUSES, COPY_KINDS, NO_BATCH, MAX_MEMBERS, LABELLED_ID_BASE,
                       ON_FORK, current_batch, check_stage_name, check_time, check_span, check_count,
-                      check_request_id, check_outcome, check_trace_context, check_step_member, check_kv, resolve_path,
+                      check_request_id, check_outcome, check_trace_context, check_step_member, check_kv, resolve_path, open_error,
                       check_property, check_properties)
 
 _lib = _clib.load()
@@ -107,6 +107,9 @@ class Recorder:
         props = check_properties(properties)
         ptr = ctypes.c_void_p()
         st = _lib.sp_recorder_open(self.path.encode(), ctypes.byref(opt), ctypes.byref(ptr))
+        if st == _SP_ERR_IO:
+            buf = ctypes.create_string_buffer(512)
+            raise OSError(open_error(path, self.path, _lib.sp_recorder_last_error(buf, 512).decode(errors="replace")))
         if st:
             raise _err(st, "servprof.Recorder(%r)" % self.path)
         self._ptr = ptr
@@ -746,14 +749,19 @@ class Step(Batch):
                 r._touch(start_ns, end_ns)
 
 
+_timer_calls = threading.local()
+
+
 class ModuleTimer:
     """Forward hooks that record a module's forward pass as device work (a kernel record named
     `name`) of the batch running in this context: servprof.torch registers timer.pre as a forward
     pre-hook and timer.post as a forward hook. Starts are kept per thread, so two threads running
-    the same module at once each get their own span."""
-    __slots__ = ("_rec", "name", "_nid", "_device", "_stream", "_starts")
+    the same module at once each get their own span. With innermost, a pass is recorded only when no
+    other timer's pass began inside it (servprof.torch's "innermost" modules: the module that did the
+    work, whether or not it has children)."""
+    __slots__ = ("_rec", "name", "_nid", "_device", "_stream", "_starts", "_innermost")
 
-    def __init__(self, recorder, name, device=0, stream=0):
+    def __init__(self, recorder, name, device=0, stream=0, *, innermost=False):
         if not isinstance(recorder, Recorder):
             raise TypeError("ModuleTimer(recorder, name): recorder must be a servprof.Recorder")
         self._rec = recorder
@@ -762,18 +770,23 @@ class ModuleTimer:
         self._device = _u32(device, "device")
         self._stream = _u32(stream, "stream")
         self._starts = []
+        self._innermost = bool(innermost)
 
     def pre(self, module, args):
-        self._starts.append((threading.get_ident(), _now()))
+        # passes begun in this thread by every timer: unmoved between pre and post = innermost
+        mark = _timer_calls.n = getattr(_timer_calls, "n", 0) + 1
+        self._starts.append((threading.get_ident(), _now(), mark))
 
     def post(self, module, args, output):
         t = _now()
         me = threading.get_ident()
         for i in range(len(self._starts) - 1, -1, -1):
             if self._starts[i][0] == me:
-                s = self._starts.pop(i)[1]
+                _, s, mark = self._starts.pop(i)
                 break
         else:
+            return
+        if self._innermost and mark != _timer_calls.n:
             return
         rec = self._rec
         if rec._ptr is None:

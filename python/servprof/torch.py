@@ -7,10 +7,13 @@
     with rec.batch(requests, effective_tokens=e, padded_tokens=p):
         out = model(ids).cpu()                        # outputs back on the host: the window ends here
 
-On the CPU, attach() times each leaf module's forward pass (forward pre-hook and hook, in C) and
-records it as device work (a kernel named by the module's qualified name, device 0, stream 0) of
-the batch running in that thread or task: the `kernel` stage is time inside the model's modules,
-`gap` the batch's time between them (Python glue, tensor packing). On CUDA it starts the in-process
+On the CPU, attach() times the forward passes of the model's modules (forward pre-hook and hook, in
+C) and records each innermost pass, one inside which no other module's pass began, as device work (a
+kernel named by the module's qualified name, device 0, stream 0) of the batch running in that thread
+or task: the `kernel` stage is time inside the modules that did the work, `gap` the batch's time
+between them (Python glue, tensor packing). Innermost rather than leaf: a module may do its
+children's work without calling them (nn.TransformerEncoderLayer's fused inference path,
+nn.MultiheadAttention's use of out_proj's weights), which leaf hooks would never see. On CUDA it starts the in-process
 CUPTI collector (libservprof-cupti.so, docs/gpu.md) on the recorder instead: kernels, copies and
 memsets with the device's own timestamps, tied to each batch by its window; no module hooks.
 
@@ -90,21 +93,28 @@ def leaf_modules(model, prefix=""):
             yield name or type(m).__name__, m
 
 
-def instrument(model, recorder, modules="leaves", device=0, stream=0):
+def instrument(model, recorder, modules="innermost", device=0, stream=0):
     """Times each selected module's forward pass as device work of the current batch (CPU). modules:
-    "leaves" (every module without children), "children" (the model's direct children), or an
-    iterable of (name, module). Returns the hook handles (call .remove() on each to undo)."""
-    if modules == "leaves":
+    "innermost" (every module hooked, a pass recorded when no other module's pass began inside it:
+    the leaves that ran, and a module that did its children's work without calling them), "leaves"
+    (every module without children), "children" (the model's direct children), or an iterable of
+    (name, module). Returns the hook handles (call .remove() on each to undo)."""
+    innermost = modules == "innermost"
+    if innermost:
+        chosen = [(name or type(m).__name__, m) for name, m in model.named_modules()]
+    elif modules == "leaves":
         chosen = list(leaf_modules(model))
     elif modules == "children":
         chosen = list(model.named_children())
+    elif isinstance(modules, str):
+        raise ValueError("instrument(): modules %r: innermost, leaves, children or (name, module) pairs" % modules)
     else:
         chosen = list(modules)
     handles = []
     for name, m in chosen:
         if not isinstance(m, torch.nn.Module):
             raise TypeError("instrument(): %r is not a torch.nn.Module" % (name,))
-        t = _impl.ModuleTimer(recorder, name, device, stream)
+        t = _impl.ModuleTimer(recorder, name, device, stream, innermost=innermost)
         handles.append(m.register_forward_pre_hook(t.pre))
         handles.append(m.register_forward_hook(t.post))
     return handles
@@ -181,7 +191,7 @@ def _start_cupti(att, recorder, mode, lib_path):
     return None
 
 
-def attach(recorder, model=None, *, device=None, annotate=True, modules="leaves", cupti_mode="lean",
+def attach(recorder, model=None, *, device=None, annotate=True, modules="innermost", cupti_mode="lean",
            cupti_lib=None):
     """Sets up `recorder` for a PyTorch model. device: "cpu", "cuda" (or a torch.device); default: the
     device of the model's first parameter. CPU: instruments `model`'s modules (instrument()). CUDA:

@@ -712,8 +712,10 @@ typedef struct sp_verdict_cand {
 
 typedef struct sp_verdict_facts {
     double waste_fraction;   /* padding waste over all batches, for the padding candidate's reading */
-    int queue_saturated;     /* a batch in flight >= SP_ANA_SATURATED_IN_FLIGHT of the window */
+    int queue_saturated;     /* sp_ana_queue_saturated: a batch in flight >= SP_ANA_SATURATED_IN_FLIGHT
+                                of the window, or full batches */
     double in_flight;        /* the fraction of the window with a batch in flight */
+    int batches_full;        /* sp_ana_batches_full: the median batch holds policy.max_batch */
     uint64_t requests_total; /* requests of every outcome (DESIGN 8a) */
     uint64_t rejected;       /* of them, rejected */
     uint64_t errors;         /* of them, answered with an error (`error` outcome) */

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "servprof/analyze.h"
 
@@ -16,6 +17,33 @@
  * the advice is capacity, not a shorter batch window (docs/analysis.md, "Verdict"). The what-if quote
  * uses it to word its prediction as the verdict does. */
 #define SP_ANA_SATURATED_IN_FLIGHT 0.85
+
+/* The other sign of a queue that waits for capacity: the median batch holds the trace's max batch
+ * (`policy.max_batch`) and the queue's p95 is over twice the trace's window
+ * (`policy.max_queue_delay_ns`): batches mostly leave full, and the requests around p95 waited far
+ * longer than any window holds a request, for a batcher still busy with the batches before theirs;
+ * a shorter window changes little. A host that cannot keep the device fed (a Python service's event
+ * loop) saturates so while the device is idle between batches. The median alone is not enough: at a
+ * rate that fills half the batches within the window the others wait the whole window, and those
+ * are the requests around p95. Not for generation steps (no batch window). */
+static inline int sp_ana_batches_full(const sp_report *r)
+{
+    if (!r->policy_max_batch || !r->policy_max_queue_delay_ns || !r->batch_size.count ||
+        r->batch_size.p50_ns < r->policy_max_batch || (r->generation && r->generation->steps))
+        return 0;
+    for (size_t s = 0; s < r->n_stages; s++)
+        if (r->stages[s].name && !strcmp(r->stages[s].name, "queue"))
+            return r->stages[s].q.p95_ns / 2 > r->policy_max_queue_delay_ns;
+    return 0;
+}
+
+/* The queue verdict's saturation (docs/analysis.md, "Saturation"): a batch in flight at least
+ * SP_ANA_SATURATED_IN_FLIGHT of the window, or full batches (sp_ana_batches_full). */
+static inline int sp_ana_queue_saturated(const sp_report *r)
+{
+    return (r->cost.window_ns > 0 && 1.0 - r->cost.by_state_share[SP_COST_NO_BATCH] >= SP_ANA_SATURATED_IN_FLIGHT) ||
+           sp_ana_batches_full(r);
+}
 
 /* ---- percentile.c (sorting and ranks: common/sort.h, common/quantile.h) ---- */
 /* Fills q from ascending v[n]. n == 0 gives all zero. */

@@ -722,7 +722,8 @@ size_t sp_ana_verdict_candidates(const sp_report *r, int model, sp_verdict_cand 
 void sp_ana_verdict_saturation(const sp_report *r, sp_verdict_facts *f)
 {
     f->in_flight = 1.0 - r->cost.by_state_share[SP_COST_NO_BATCH];
-    f->queue_saturated = r->cost.window_ns > 0 && f->in_flight >= SP_ANA_SATURATED_IN_FLIGHT;
+    f->batches_full = sp_ana_batches_full(r);
+    f->queue_saturated = sp_ana_queue_saturated(r);
 }
 
 /* What the sentence needs beyond the ranking, from the report's figures. */
@@ -886,6 +887,22 @@ int sp_ana_lacks_chunked_prefill(const sp_ana *a)
 sp_status sp_ana_verdict(sp_ana *a, sp_verdict_cand *cs, size_t nc)
 {
     sp_report *r = a->r;
+    /* the batching policy the trace says its server ran with (full batches and a queue past the
+     * window: the queue waits for capacity, sp_ana_batches_full) */
+    for (size_t f = 0; f < a->ev->n_files && !r->policy_max_batch; f++) {
+        const char *v = sp_ev_get_prop(a->ev, (uint32_t)f, "policy.max_batch");
+        char *end = NULL;
+        unsigned long long n = v ? strtoull(v, &end, 10) : 0;
+        if (v && end != v && !*end && n > 0 && n <= UINT32_MAX)
+            r->policy_max_batch = (uint32_t)n;
+    }
+    for (size_t f = 0; f < a->ev->n_files && !r->policy_max_queue_delay_ns; f++) {
+        const char *v = sp_ev_get_prop(a->ev, (uint32_t)f, "policy.max_queue_delay_ns");
+        char *end = NULL;
+        unsigned long long n = v ? strtoull(v, &end, 10) : 0;
+        if (v && end != v && !*end)
+            r->policy_max_queue_delay_ns = n;
+    }
     if (!a->n_reqs)
         return r->requests_total ? sp_ana_verdict_unserved(r) : gpu_verdict(a);
     /* a continuous-batching service (generation steps, docs/generation.md) has no batch window to

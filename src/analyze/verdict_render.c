@@ -144,7 +144,10 @@ static const char *detail(const sp_verdict_cand *c, const sp_verdict_facts *f, c
         if (!f->queue_saturated)
             return "";
         pct(x, sizeof x, f->in_flight);
-        snprintf(buf, n, "behind a saturated device, a batch is in flight %s of the time", x);
+        if (f->in_flight >= SP_ANA_SATURATED_IN_FLIGHT)
+            snprintf(buf, n, "behind a saturated device, a batch is in flight %s of the time", x);
+        else /* the host is the limit: batches leave full while the device waits between them */
+            snprintf(buf, n, "full batches, a queue past the window; a batch is in flight %s of the time", x);
         return buf;
     case SP_CAND_PREPROCESS: return "parsing, tokenisation";
     case SP_CAND_GAP:

@@ -58,12 +58,12 @@ static sp_status unavailable(sp_report *r, const char *note)
     return p->note ? SP_OK : SP_ERR_NOMEM;
 }
 
-/* The queue verdict's change. Behind a saturated device (the analyzer's rule, docs/analysis.md) a
- * shorter window cannot help: a larger batch does when batches are full, else more capacity. */
+/* The queue verdict's change. Behind a saturated device or full batches (the analyzer's rule,
+ * sp_ana_queue_saturated, docs/analysis.md) a shorter window cannot help: a larger batch does when
+ * batches are full, else more capacity. */
 static sp_whatif_setting queue_change(const sp_report *r, const sp_whatif_policy *p, sp_whatif_policy *to)
 {
-    int saturated = r->cost.window_ns > 0 &&
-                    1.0 - r->cost.by_state_share[SP_COST_NO_BATCH] >= SP_ANA_SATURATED_IN_FLIGHT;
+    int saturated = sp_ana_queue_saturated(r);
     *to = *p;
     if (!saturated && p->max_delay_ns > 0) {
         to->max_delay_ns = p->max_delay_ns / 4;

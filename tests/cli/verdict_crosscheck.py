@@ -220,9 +220,17 @@ def check_sentence(rep, ck):
     cost = rep.get("cost") or {}
     no_batch = (cost.get("by_state_share") or {}).get("no_batch")
     in_flight = 1.0 - no_batch if no_batch is not None else 0.0
-    saturated = ge(in_flight, SATURATED) if (cost.get("window_us") or 0) > 0 else False
-    if saturated is None:  # at the cut within the JSON's rounding: the sentence may say either
-        saturated = "behind a saturated device" in s
+    device_saturated = ge(in_flight, SATURATED) if (cost.get("window_us") or 0) > 0 else False
+    if device_saturated is None:  # at the cut within the JSON's rounding: the sentence may say either
+        device_saturated = "behind a saturated device" in s
+    # full batches saturate the queue too: the median batch holds the trace's policy.max_batch (not
+    # for generation steps: no batch window)
+    queue_row = next((x for x in rep["stages"] if x["name"] == "queue"), None)
+    max_batch, window_us = ck.policy
+    full = (max_batch > 0 and window_us > 0 and queue_row is not None and
+            ((rep.get("batches") or {}).get("size") or {}).get("p50", 0) >= max_batch and
+            queue_row["p95_us"] / 2 > window_us and not (rep.get("generation") or {}).get("steps"))
+    saturated = device_saturated or full
 
     # 1. the level clause: exactly the candidates level with the leader, each with its share
     level_lead_fig = None
@@ -300,7 +308,11 @@ def check_sentence(rep, ck):
             ck.expect(bool(mm) and pct_ok(mm.group(1), rep["padding"]["waste_fraction"], 0),
                       "padding detail %r, waste %.4g" % (detail, rep["padding"]["waste_fraction"]))
         elif lead["stage"] == "queue":
-            mm = re.fullmatch(r"; behind a saturated device, a batch is in flight ([\d.]+)% of the time", detail)
+            if full and not device_saturated:
+                mm = re.fullmatch(r"; full batches, a queue past the window; a batch is in flight ([\d.]+)% of the time",
+                                  detail)
+            else:
+                mm = re.fullmatch(r"; behind a saturated device, a batch is in flight ([\d.]+)% of the time", detail)
             if saturated:
                 ck.expect(bool(mm) and pct_ok(mm.group(1), in_flight, 0),
                           "saturated queue (in flight %.4g) detail %r" % (in_flight, detail))
@@ -768,11 +780,33 @@ def check_text_ranking(rank, table, where, ck):
                   (where, name, saving, r["p95_saving_us"]))
 
 
+def trace_policy(path):
+    """(policy.max_batch, policy.max_queue_delay_ns in us) of the report's trace (X.trace beside X.json,
+    which verdict_crosscheck.sh links to the first file analysed; a JSONL trace's meta line), 0 for
+    each it lacks."""
+    trace = path[:-len(".json")] + ".trace" if path.endswith(".json") else None
+    if not trace or not os.path.exists(trace):
+        return 0, 0
+    with open(trace, "rb") as f:
+        first = f.readline()
+    try:
+        props = json.loads(first)["properties"]
+    except (ValueError, KeyError, TypeError):
+        return 0, 0
+    def num(k):
+        try:
+            return int(props[k])
+        except (KeyError, ValueError, TypeError):
+            return 0
+    return num("policy.max_batch"), num("policy.max_queue_delay_ns") / 1000.0
+
+
 def check_file(path):
     """The checks of one report; with a text report beside it (X.txt for X.json), its sentence too."""
     with open(path) as f:
         rep = json.load(f)
     ck = Check(path)
+    ck.policy = trace_policy(path)
     if (rep.get("requests") or {}).get("count"):
         check_table(rep, ck)
         check_ranking(rep, ck)

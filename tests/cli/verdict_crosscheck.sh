@@ -31,6 +31,7 @@ trap 'rm -rf "$tmp"' EXIT
 report() {
   local name=$1
   shift
+  ln -sf "$(readlink -f "$1")" "$tmp/$name.trace" # its policy.max_batch, for the full-batch rule
   "$bin" analyze --no-progress --json "$@" > "$tmp/$name.json" 2> "$tmp/$name.err" &&
     "$bin" analyze --no-progress "$@" > "$tmp/$name.txt" 2>> "$tmp/$name.err" ||
     { echo "FAIL: analyze $*: $(head -3 "$tmp/$name.err")" >&2; fail=1; rm -f "$tmp/$name.json" "$tmp/$name.txt"; }

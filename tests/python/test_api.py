@@ -418,6 +418,42 @@ class Misuse(TempDirCase):
         self.assertEqual(got["outcomes"]["by_outcome"]["unfinished"]["count"], 1)
 
 
+class FileHeldByAnotherProcess(TempDirCase):
+    def hold(self, path):
+        """A child process recording to `path` (a second uvicorn worker opening the same file) until the
+        test ends."""
+        import subprocess
+        import sys
+        script = ("import servprof, sys\n"
+                  "rec = servprof.Recorder(sys.argv[1])\n"
+                  "print('open', flush=True)\n"
+                  "sys.stdin.read()\n")
+        p = subprocess.Popen([sys.executable, "-c", script, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True, env=dict(os.environ, SERVPROF_BACKEND=servprof.BACKEND))
+        self.addCleanup(p.wait, 30)
+        self.addCleanup(p.stdin.close)
+        self.assertEqual(p.stdout.readline().strip(), "open")
+        return p.pid
+
+    def test_a_path_without_pid_says_to_put_it_in(self):
+        """uvicorn --workers 2 with Recorder("server.sptrace"): the second worker's start-up failed with
+        libservprof's message alone; it now names the fix. A path with {pid} in it gets no such advice
+        (the child holds the very file this process's {pid} names)."""
+        path = self.path("server.sptrace")
+        holder = self.hold(path)
+        with self.assertRaises(OSError) as cm:
+            servprof.Recorder(path)
+        self.assertEqual(str(cm.exception), "cannot record to %s: another process (pid %d) is recording to it; "
+                         "each process needs a trace file of its own (uvicorn --workers N, gunicorn): put {pid} in "
+                         "the path, e.g. %r" % (path, holder, self.path("server-{pid}.sptrace")))
+        mine = self.path("w-%d.sptrace" % os.getpid())
+        holder = self.hold(mine)
+        with self.assertRaises(OSError) as cm:
+            servprof.Recorder(self.path("w-{pid}.sptrace"))
+        self.assertEqual(str(cm.exception), "cannot record to %s: another process (pid %d) is recording to it"
+                         % (mine, holder))
+
+
 class Contradictions(TempDirCase):
     """No call of the API writes a record the analysis refuses (docs/native-format.md, "Records that
     contradict"; docs/analysis.md section 9, "Tokens"): an explicit call that would is refused with
