@@ -750,7 +750,6 @@ static sp_status read_token_index(otlp *o, uint64_t *index, int *state)
 static sp_status read_events(otlp *o, sread *r)
 {
     sp_json_token t;
-    uint32_t count = 0;
     for (;;) {
         if (sp_json_next(&o->lx, &t))
             return sp_json_fail(&o->lx, o->ctx);
@@ -763,8 +762,9 @@ static sp_status read_events(otlp *o, sread *r)
             bad_at(r, line, col, "\"events\" must hold {\"timeUnixNano\":...,\"name\":...} objects");
             continue;
         }
-        r->nevents++;
-        if (++count > OTLP_MAX_EVENTS) {
+        /* counted over the span, not this list: a span may repeat its "events" key, and r->toks holds
+         * OTLP_MAX_EVENTS tokens in all (two lists of 4096 tokens wrote past it) */
+        if (++r->nevents > OTLP_MAX_EVENTS) {
             bad_at(r, line, col, "more than %u events in one span", OTLP_MAX_EVENTS);
             if (sp_json_skip_rest(&o->lx))
                 return sp_json_fail(&o->lx, o->ctx);

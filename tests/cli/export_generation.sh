@@ -165,6 +165,19 @@ REQ2=${REQ2//\"r1\"/\"r2\"}
 STEP2=${STEP//0102030405060708090a0b0c0d0e0f10/0202030405060708090a0b0c0d0e0f10}
 bad "a step member without a phase" 'batch 1 is a step (its other members. spans give servprof.step.phase), but this member.s span gives none' \
   "$(doc "{$REQ},{$STEP,\"attributes\":[{\"key\":\"servprof.batch\",\"value\":{\"intValue\":\"1\"}},{\"key\":\"servprof.step.phase\",\"value\":{\"stringValue\":\"decode\"}},{\"key\":\"servprof.step.tokens\",\"value\":{\"intValue\":\"1\"}}]},{$REQ2},{$STEP2,\"attributes\":[{\"key\":\"servprof.batch\",\"value\":{\"intValue\":\"1\"}}]}")"
+# a span that gives its "events" twice, 4096 tokens each: the reader's token room is 4096 for the span,
+# not per list (the second list wrote past it: "corrupted size vs. prev_size", exit 134, before the fix)
+python3 - "$TMP/twice.jsonl" "$REQ" <<'PY'
+import sys
+ev = lambda i: '{"timeUnixNano":"%d","name":"servprof.token","attributes":[{"key":"servprof.token.index","value":{"intValue":"%d"}}]}' % (2000 + i, i)
+lists = ['"events":[' + ",".join(ev(i) for i in range(k, k + 4096)) + ']' for k in (0, 4096)]
+open(sys.argv[1], "w").write('{"resourceSpans":[{"scopeSpans":[{"spans":[{%s,%s,%s}]}]}]}\n' % (sys.argv[2], lists[0], lists[1]))
+PY
+"$BIN" analyze --no-progress "$TMP/twice.jsonl" > /dev/null 2> "$TMP/twice.err"; rc=$?
+[ $rc -eq 1 ] && grep -q 'twice.jsonl:1:[0-9]*: .*events' "$TMP/twice.err" ||
+  { echo "FAILED: events given twice: exit $rc, $(tail -c 300 "$TMP/twice.err")"; fail=1; }
+"$BIN" analyze --no-progress --lenient "$TMP/twice.jsonl" > /dev/null 2> "$TMP/twice.err"; rc=$?
+[ $rc -le 1 ] || { echo "FAILED: events given twice, --lenient: exit $rc, $(tail -c 300 "$TMP/twice.err")"; fail=1; }
 # --lenient skips such a span and counts it
 printf '%s\n' "$(doc "{$REQ,\"events\":[{\"timeUnixNano\":\"9500\",\"name\":\"servprof.token\",\"attributes\":[{\"key\":\"servprof.token.index\",\"value\":{\"intValue\":\"0\"}}]}]}")" > "$TMP/lenient.jsonl"
 "$BIN" analyze --no-progress --lenient --json "$TMP/lenient.jsonl" > "$TMP/lenient.json" 2> "$TMP/lenient.err" ||
