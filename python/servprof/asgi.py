@@ -157,6 +157,14 @@ class _Recording:
         self.metrics_path = metrics_path
         self.errors = 0
         self.last_error = None
+        # the trace says its server runs an event loop: a blocking call on it holds other requests'
+        # reads and writes, which the reports' fixes of `network` and `other` then name
+        # (docs/native-format.md, "Properties"). A recorder that refuses it (closed, or a stand-in
+        # without set_property) loses only that hint: not a request's bookkeeping, so not in `errors`
+        try:
+            recorder.set_property("event_loop", "asyncio")
+        except Exception:  # noqa: BLE001
+            pass
 
     def _finish(self, req, st, exc):
         if req.ended:

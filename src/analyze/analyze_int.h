@@ -731,6 +731,8 @@ typedef struct sp_verdict_facts {
                                 the model's compute is inside named stages, if anywhere, so the
                                 sentence does not clear the model (DESIGN 8); in a generation table,
                                 set only where the trace has steps, whose gap rows then hold it */
+    int event_loop;          /* the server serves from an asyncio event loop (sp_ana_event_loop): a
+                                blocked loop shows as network and other, and the readings say so */
 } sp_verdict_facts;
 
 /* A table whose rows partition a whole per request, for the p95 savings of its candidates: DESIGN 3's
@@ -865,7 +867,23 @@ size_t sp_ana_verdict_candidates(const sp_report *r, int model, sp_verdict_cand 
  * generation data (sp_ana_has_generation), so its stream and detokenize stages get the generation tables'
  * fixes (sp_ana_gen_stage_fix). SP_OK or SP_ERR_NOMEM. */
 sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, const char *const *queue_fix,
-                                int generation);
+                                int generation, int event_loop);
+/* Whether the trace says its server serves requests from an asyncio event loop: an `event_loop`
+ * property of `asyncio` (the Python package's ASGI and aiohttp middleware write it; docs/native-format.md,
+ * "Properties"). A blocking call on such a loop delays reading requests (the client's `network`) and
+ * handing out other requests' tokens (`other`): the fixes of those rows say so (verdict.c). */
+int sp_ana_event_loop(const sp_ana *a);
+/* The fixes of `network` and `other` in a trace whose server runs an asyncio event loop. */
+#define SP_ANA_NETWORK_EVENT_LOOP_FIX                                                                   \
+    "look first for a blocked event loop in the server (a blocking call in an async handler or response "  \
+    "generator holds every request's read and write, and that time counts here: run it in a thread), then "  \
+    "set TCP_NODELAY on the server's sockets where it is off (Nagle's algorithm holds a response for the "    \
+    "client's delayed ACK), put clients closer, reuse connections or shrink payloads"
+#define SP_ANA_OTHER_EVENT_LOOP_FIX                                                                      \
+    "not a fix: add stage spans for the time no span or batch window covers (in an asyncio server, time "   \
+    "waiting for a blocked event loop: a blocking call in an async handler or response generator; run it " \
+    "in a thread)"
+
 /* Whether the trace says its server takes --max-num-seqs: a `service` property of servprof's own
  * generating servers, or a `policy.max_num_seqs` property (verdict.c). Elsewhere a queue's fix
  * names the limit by what it is, SP_ANA_SEQS_CAP, with the flag of the servers that have one. */

@@ -495,7 +495,7 @@ static sp_status verdict(sp_report *r, const bk *b, const sp_bucket_stage **rows
     }
     free(shift);
     (void)rows;
-    return sp_ana_verdict_decide(r, cs, nc, NULL, 0);
+    return sp_ana_verdict_decide(r, cs, nc, NULL, 0, 0);
 }
 
 void sp_bucket_figures_init(sp_bucket_figures *f)

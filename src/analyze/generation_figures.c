@@ -216,6 +216,55 @@ static sp_status add_limit(sp_report *r, sp_gen_summary *g, const char *text)
     return SP_OK;
 }
 
+/* "N cancelled and M unfinished requests have output tokens (T): left out, ..." for the requests with
+ * token records that the outcome scope leaves out (docs/analysis.md section 9, "Limits"); nothing when
+ * there are none. */
+static sp_status left_out_limit(gen_ctx *c, char *line, size_t len)
+{
+    const sp_ana *a = c->a;
+    const sp_events *ev = a->ev;
+    if (!ev->n_requests)
+        return SP_OK;
+    unsigned char *in = calloc(ev->n_requests, 1);
+    if (!in)
+        return SP_ERR_NOMEM;
+    for (size_t i = 0; i < a->n_reqs; i++)
+        in[a->reqs[i]] = 1;
+    uint64_t by[SP_OUTCOME_COUNT] = {0}, tokens = 0, n = 0;
+    for (size_t i = 0; i < ev->n_requests; i++) {
+        const sp_ev_request *q = &ev->requests[i];
+        const sp_ev_request_cold *qc = sp_ev_cold(ev, q);
+        if (in[i] || !qc->ntokens || q->outcome >= SP_OUTCOME_COUNT)
+            continue;
+        by[q->outcome]++;
+        n++;
+        /* as choose_requests counts a request's output tokens: its output_tokens, else last index + 1 */
+        uint64_t last = ev->tokens[qc->first_token + qc->ntokens - 1].index;
+        tokens += qc->output_tokens > 0 && (uint64_t)qc->output_tokens > last ? (uint64_t)qc->output_tokens : last + 1;
+    }
+    free(in);
+    if (!n)
+        return SP_OK;
+    size_t o = 0;
+    int parts = 0;
+    for (int k = 0; k < SP_OUTCOME_COUNT; k++)
+        if (by[k])
+            parts++;
+    for (int k = 0, said = 0; k < SP_OUTCOME_COUNT && o < len; k++) {
+        if (!by[k])
+            continue;
+        said++;
+        o += (size_t)snprintf(line + o, len - o, "%s%llu %s", said == 1 ? "" : said == parts ? " and " : ", ",
+                              (unsigned long long)by[k], sp_outcome_str((sp_outcome)k));
+    }
+    if (o < len)
+        snprintf(line + o, len - o, " request%s with output tokens (%llu token%s): left out, the figures are over %s",
+                 n == 1 ? "" : "s", (unsigned long long)tokens, tokens == 1 ? "" : "s",
+                 a->r->outcome_scope == SP_SCOPE_FINISHED ? "finished requests"
+                                                          : "ok requests (--outcomes all: every finished one)");
+    return add_limit(a->r, c->g, line);
+}
+
 sp_status sp_gen_limits(gen_ctx *c)
 {
     sp_report *r = c->a->r;
@@ -255,6 +304,10 @@ sp_status sp_gen_limits(gen_ctx *c)
                  g->requests_no_first == 1 ? " has" : "s have");
         st = add_limit(r, g, line);
     }
+    /* requests outside the analysed outcomes that streamed tokens (a client that went away mid-stream,
+     * a trace cut by a kill): the figures are not over them, and the reader should know they exist */
+    if (!st)
+        st = left_out_limit(c, line, sizeof line);
     if (!st && g->requests_bad_tokens) {
         snprintf(line, sizeof line, "%llu request%s token times outside %s life or out of order: left out "
                  "(--lenient)", (unsigned long long)g->requests_bad_tokens,

@@ -181,6 +181,11 @@ static const char *gen_fix(sp_ana *a, const sp_verdict_cand *cd, size_t row, con
                     : "enable chunked prefill or lower " SP_ANA_TOKENS_BUDGET ", so other sequences' prefills "
                       "stall this one's steps less";
     }
+    case SP_CAND_NETWORK:
+    case SP_CAND_OTHER:
+        if (sp_ana_event_loop(a))
+            return cd->kind == SP_CAND_NETWORK ? SP_ANA_NETWORK_EVENT_LOOP_FIX : SP_ANA_OTHER_EVENT_LOOP_FIX;
+        return sp_ana_verdict_fix(cd->kind, 0, 0, cpu);
     case SP_CAND_NAMED:
         if (row == GR_DETOKENIZE)
             return sp_ana_gen_stage_fix("detokenize");
@@ -217,6 +222,7 @@ sp_status sp_gen_verdict(gen_ctx *c, int w)
     f.errors_analysed = r->outcome_scope == SP_SCOPE_FINISHED;
     f.between_other = t->between_other;
     f.kv_full = sp_gen_kv_full(g);
+    f.event_loop = sp_ana_event_loop(c->a);
     /* a queue behind a saturated device: said as the end-to-end verdict says it, and the model not
      * cleared (the prefill's share of p95 TTFT says nothing of the device's load) */
     sp_ana_verdict_saturation(r, &f);

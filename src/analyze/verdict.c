@@ -870,6 +870,16 @@ int sp_ana_names_tokens_flag(const sp_ana *a)
  * in one step, it has no such option) in some file, and no file recording `policy.chunked_prefill` 1.
  * servprof serve --generate records its own setting (0 without --chunked-prefill, which it has), and
  * any other server may have it, so those keep the advice. */
+int sp_ana_event_loop(const sp_ana *a)
+{
+    for (size_t f = 0; f < a->ev->n_files; f++) {
+        const char *v = sp_ev_get_prop(a->ev, (uint32_t)f, "event_loop");
+        if (v && !strcmp(v, "asyncio"))
+            return 1;
+    }
+    return 0;
+}
+
 int sp_ana_lacks_chunked_prefill(const sp_ana *a)
 {
     int python = 0;
@@ -925,7 +935,7 @@ sp_status sp_ana_verdict(sp_ana *a, sp_verdict_cand *cs, size_t nc)
         valid_batches = a->b[b].valid;
     int generation = sp_ana_has_generation(a);
     if (!continuous && (valid_batches || (!generation && !sp_ana_model_inference(a))))
-        return sp_ana_verdict_decide(r, cs, nc, NULL, generation);
+        return sp_ana_verdict_decide(r, cs, nc, NULL, generation, sp_ana_event_loop(a));
     /* the queue's fix: [0] beside a device with room, [1] behind a saturated one */
     const char *fix[2];
     /* no step ever ran --max-num-seqs sequences: the queue waited for the running step, not for a
@@ -952,7 +962,7 @@ sp_status sp_ana_verdict(sp_ana *a, sp_verdict_cand *cs, size_t nc)
         fix[0] = "raise " SP_ANA_SEQS_CAP " or add a replica";
         fix[1] = "add replicas or capacity, or raise " SP_ANA_SEQS_CAP " if the KV cache has room";
     }
-    return sp_ana_verdict_decide(r, cs, nc, fix, generation);
+    return sp_ana_verdict_decide(r, cs, nc, fix, generation, sp_ana_event_loop(a));
 }
 
 /* Fills `v` from the ranked candidates: the ranking, the leader, the sentence. With a marker the
@@ -995,11 +1005,12 @@ static sp_status store(sp_report *r, const sp_verdict_cand *cs, size_t nc, const
 }
 
 sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, const char *const *queue_fix,
-                                int generation)
+                                int generation, int event_loop)
 {
     sp_verdict *v = &r->verdict;
     sp_verdict_facts f;
     verdict_facts(r, &f);
+    f.event_loop = event_loop;
     sp_ana_rank_candidates(cs, nc);
     int recommend = sp_ana_verdict_recommend_model(cs, nc);
     for (size_t k = 0; k < nc; k++) {
@@ -1015,6 +1026,10 @@ sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, co
             cs[k].fix = r->gpu.device_kind == SP_DEVICE_CPU ? SP_ANA_GAP_UNMEASURED_FIX_CPU : SP_ANA_GAP_UNMEASURED_FIX;
         if (queue_fix && cs[k].kind == SP_CAND_QUEUE)
             cs[k].fix = queue_fix[f.queue_saturated ? 1 : 0];
+        if (event_loop && cs[k].kind == SP_CAND_NETWORK)
+            cs[k].fix = SP_ANA_NETWORK_EVENT_LOOP_FIX;
+        if (event_loop && cs[k].kind == SP_CAND_OTHER)
+            cs[k].fix = SP_ANA_OTHER_EVENT_LOOP_FIX;
     }
 
     return store(r, cs, nc, &f, recommend, "\x01", v);

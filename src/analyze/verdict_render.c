@@ -266,6 +266,10 @@ static void put_leader(sentence *s, const sp_verdict_cand *rank, size_t n, const
     if (c->kind == SP_CAND_OTHER) {
         put(s, "Instrumentation is missing: %s of p95 %s is covered by no stage span or batch window "
                "(other); add spans for the uncovered work before acting on this report.", p, metric(f));
+        /* an asyncio server's blocked loop holds requests between their records (docs/python.md) */
+        if (f->event_loop)
+            put(s, " In an asyncio server such time is often a blocked event loop (a blocking call in an async "
+                   "handler or response generator delays every other request): run blocking work in a thread.");
         return;
     }
     const char *more = detail(c, f, dt, sizeof dt);

@@ -66,6 +66,7 @@ COVER = dict.fromkeys([
     "TPOT share window of no time", "outcomes all", "bad token times (--lenient)",
     "an index twice at two times (--lenient)", "record of a token twice", "two files",
     "KV steps of no duration", "limit: no KV capacity", "limit: no ITL", "limit: (model) rows beside steps",
+    "limit: outcomes left out",
     "client first token of a request not analysed"], 0)
 
 
@@ -586,6 +587,21 @@ def gen_oracle(tr, scope_all):
     if exp["without_first"]:
         lim.append("%d request%s token records but none for the first token" %
                    (exp["without_first"], " has" if exp["without_first"] == 1 else "s have"))
+    # requests with token records outside the outcome scope (a cancelled stream): counted by outcome
+    # in enum order, with their output tokens counted as above
+    left = [r for r in tr["requests"] if r["outcome"] not in scope and r["tokens"]]
+    if left:
+        by = [(o, sum(1 for r in left if r["outcome"] == o))
+              for o in ("ok", "rejected", "error", "cancelled", "unfinished")]
+        parts = ["%d %s" % (k, o) for o, k in by if k]
+        said = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+        ntok = 0
+        for r in left:
+            last = max(i for i, _ in r["tokens"])
+            ntok += r["output_tokens"] if r["output_tokens"] is not None and r["output_tokens"] > last else last + 1
+        lim.append("%s request%s with output tokens (%d token%s): left out"
+                   % (said, "" if len(left) == 1 else "s", ntok, "" if ntok == 1 else "s"))
+        COVER["limit: outcomes left out"] += 1
     if exp["bad"]:
         lim.append("%d request%s token times outside" % (exp["bad"], " has" if exp["bad"] == 1 else "s have"))
     exp["limits"] = lim

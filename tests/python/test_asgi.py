@@ -14,6 +14,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import traceback
 import types
 import unittest
@@ -108,6 +109,29 @@ class MiddlewareCase(TempDirCase):
         self.assertEqual(st["other"]["p99_us"], 0.0)
         self.assertGreater(st["preprocess"]["p50_us"], 0)
         self.assertGreater(st["postprocess"]["p50_us"], 0)
+
+    def test_trace_says_it_runs_an_event_loop(self):
+        # the middleware writes the property `event_loop` = `asyncio` (docs/native-format.md,
+        # "Properties"), so the report reads uncovered time with a blocked loop in mind: here the app
+        # blocks the loop for 20 ms between two spans of its own, which nothing covers (`other` leads)
+        rec = servprof.Recorder(self.path("t.sptrace"))
+
+        def work(r):
+            t = servprof.now_ns()
+            r.span("queue", t, t + 1000)
+            time.sleep(0.02)
+            t = servprof.now_ns()
+            r.span("queue", t, t + 1000)
+
+        mw = servprof.asgi.Middleware(app_with(200, work), rec)
+        for i in range(3):
+            call(mw, headers=[(b"x-request-id", b"loop-%d" % i)])
+        self.assertEqual(mw.errors, 0)
+        rec.close()
+        v = analyze(self.path("t.sptrace"))["verdict"]
+        self.assertEqual(v["stage"], "other")
+        self.assertIn("In an asyncio server such time is often a blocked event loop", v["sentence"])
+        self.assertIn("blocked event loop", [c["fix"] for c in v["ranking"] if c["stage"] == "other"][0])
 
     def test_end_is_not_before_a_token(self):
         """An app that records a token timed after now (a time_ns from a later clock read): the
