@@ -305,7 +305,7 @@ def check_sentence(rep, ck):
             ck.fail("leader's (stage, group) %r not in %r" % (head, s))
             return
         s = s[at + len(head):]
-        close = s.find(")")
+        close = balanced_end("(" + s, 0) - 2  # the group opened before head; a detail may hold "( )"
         # the detail of docs/analysis.md "The sentence": what the leader's time is made of
         detail = s[:close]
         s = s[close + 1:]

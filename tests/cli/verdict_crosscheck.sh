@@ -177,6 +177,7 @@ json.dump(rep, open(dst, "w"))
 open(dstt, "w").write(txt)
 PY
   [ "$what" = gen_launch ] && rm -f "$tmp/bad/x.txt"
+  ln -sf "$(readlink -f "$tmp/$from.trace")" "$tmp/bad/x.trace" # its policy, as report() links it
   if "$py" "$chk" "$tmp/bad/x.json" 2> "$tmp/bad/err"; then
     echo "FAIL: the checker passes a report with $what doctored ($from)" >&2
     fail=1
