@@ -882,12 +882,12 @@ int sp_ana_event_loop(const sp_ana *a);
 /* The queue's fix when it waits past the window without saturation (sp_ana_queue_past_window), and
  * the same for a server that runs an asyncio event loop (sp_ana_event_loop). */
 #define SP_ANA_QUEUE_PAST_WINDOW_FIX                                                                    \
-    "find why the batcher dispatches late: a host too busy to run it on time (CPU contention) or too "     \
-    "few workers; a shorter batch window can cut no more than the window itself"
+    "find why the batcher dispatches late: a host too busy to run it on time (CPU contention), or too "    \
+    "few workers, each batch waiting for a free one"
 #define SP_ANA_QUEUE_PAST_WINDOW_EVENT_LOOP_FIX                                                         \
     "find why the batcher dispatches late: look first for a blocked event loop (a blocking call in an "     \
     "async handler delays the batcher that runs on it: run it in a thread), then a host too busy to run "   \
-    "it on time (CPU contention) or too few workers; a shorter batch window can cut no more than the window itself"
+    "it on time (CPU contention), or too few workers, each batch waiting for a free one"
 /* The fixes of `network` and `other` in a trace whose server runs an asyncio event loop. */
 #define SP_ANA_NETWORK_EVENT_LOOP_FIX                                                                   \
     "look first for a blocked event loop in the server (a blocking call in an async handler or response "  \

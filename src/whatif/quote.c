@@ -61,11 +61,10 @@ static sp_status unavailable(sp_report *r, const char *note)
 /* The queue verdict's change. Behind a saturated device or full batches (the analyzer's rule,
  * sp_ana_queue_saturated, docs/analysis.md) a shorter window cannot help: a larger batch does when
  * batches are full, else more capacity. Nor is it the fix of a queue past the window with batches not
- * full (sp_ana_queue_past_window; it cuts no more than the window itself): the batcher dispatched
- * late, and of the causes the verdict names the
- * simulator models only too few workers (a batch waits for a free one), so the change is one more;
- * a host too busy to run the batcher on time shows as a replay that misses the measured p95, and
- * then nothing is quoted (predict). */
+ * full (sp_ana_queue_past_window): the batcher dispatched late, and of the causes the verdict names
+ * the simulator models only too few workers (a batch waits for a free one), so the change is one
+ * more; a host too busy to run the batcher on time shows as a replay that misses the measured p95,
+ * and then nothing is quoted (predict). */
 static sp_whatif_setting queue_change(const sp_report *r, const sp_whatif_policy *p, sp_whatif_policy *to)
 {
     int saturated = sp_ana_queue_saturated(r);

@@ -55,8 +55,8 @@ for t in past loop window nomax; do
   "$bin" analyze --no-progress "$tmp/$t.jsonl" 2>&1 | tr -s ' \n' ' ' > "$tmp/$t.flat"
 done
 field() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$1" "$2"; }
-late='find why the batcher dispatches late: a host too busy to run it on time (CPU contention) or too few workers; a shorter batch window can cut no more than the window itself'
-late_loop='find why the batcher dispatches late: look first for a blocked event loop (a blocking call in an async handler delays the batcher that runs on it: run it in a thread), then a host too busy to run it on time (CPU contention) or too few workers; a shorter batch window can cut no more than the window itself'
+late='find why the batcher dispatches late: a host too busy to run it on time (CPU contention), or too few workers, each batch waiting for a free one'
+late_loop='find why the batcher dispatches late: look first for a blocked event loop (a blocking call in an async handler delays the batcher that runs on it: run it in a thread), then a host too busy to run it on time (CPU contention), or too few workers, each batch waiting for a free one'
 window='shorten the batch window with max-queue-delay, or raise traffic per replica'
 for t in past loop window nomax; do
   check "[ \"\$(field $tmp/$t.json 'r[\"verdict\"][\"stage\"]')\" = queue ]"
