@@ -880,12 +880,16 @@ sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, co
  * handing out other requests' tokens (`other`): the fixes of those rows say so (verdict.c). */
 int sp_ana_event_loop(const sp_ana *a);
 /* The queue's fix when it waits past the window without saturation (sp_ana_queue_past_window), and
- * the same for a server that runs an asyncio event loop (sp_ana_event_loop). */
+ * the same for a server that runs an asyncio event loop (sp_ana_event_loop). The window stays in it:
+ * the rule cannot tell a late batcher from one worker busy with the batches before, and there a
+ * shorter window frees the worker sooner (a synth trace the simulator replays within 25%: p95 13.10
+ * ms -> 8.46 ms with a quarter window, 10.45 ms with one more instance; docs/analysis.md). */
 #define SP_ANA_QUEUE_PAST_WINDOW_FIX                                                                    \
-    "find why the batcher dispatches late: a host too busy to run it on time (CPU contention), or too "    \
-    "few workers, each batch waiting for a free one"
+    "shorten the batch window with max-queue-delay, and find why the batcher dispatches late: a host "   \
+    "too busy to run it on time (CPU contention), or too few workers, each batch waiting for a free one"
 #define SP_ANA_QUEUE_PAST_WINDOW_EVENT_LOOP_FIX                                                         \
-    "find why the batcher dispatches late: look first for a blocked event loop (a blocking call in an "     \
+    "shorten the batch window with max-queue-delay, and find why the batcher dispatches late: look "       \
+    "first for a blocked event loop (a blocking call in an "                                               \
     "async handler delays the batcher that runs on it: run it in a thread), then a host too busy to run "   \
     "it on time (CPU contention), or too few workers, each batch waiting for a free one"
 /* The fixes of `network` and `other` in a trace whose server runs an asyncio event loop. */

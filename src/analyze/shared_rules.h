@@ -70,8 +70,8 @@ static inline int sp_ana_queue_saturated(const sp_report *r)
  * (batches leave before they fill, so the window is what sends them), the queue's p95 is over
  * SP_ANA_PAST_WINDOW times the window, and the queue is not saturated (sp_ana_queue_saturated). A
  * window caps a request's wait for its batch to fill; the wait past it is the batcher dispatching
- * late (a host too busy to run it on time, a blocked event loop, too few workers), so a shorter
- * window is not the fix. Not for generation steps. */
+ * late (a host too busy to run it on time, a blocked event loop, too few workers), which the fix
+ * names beside the shorter window. Not for generation steps. */
 static inline int sp_ana_queue_past_window(const sp_report *r)
 {
     if (!r->policy_max_batch || !r->policy_max_queue_delay_ns || !r->batch_size.count ||

@@ -60,19 +60,15 @@ static sp_status unavailable(sp_report *r, const char *note)
 
 /* The queue verdict's change. Behind a saturated device or full batches (the analyzer's rule,
  * sp_ana_queue_saturated, docs/analysis.md) a shorter window cannot help: a larger batch does when
- * batches are full, else more capacity. Nor is it the fix of a queue past the window with batches not
- * full (sp_ana_queue_past_window): the batcher dispatched late, and of the causes the verdict names
- * the simulator models only too few workers (a batch waits for a free one), so the change is one
- * more; a host too busy to run the batcher on time shows as a replay that misses the measured p95,
- * and then nothing is quoted (predict). */
+ * batches are full, else more capacity. A queue past the window with batches not full
+ * (sp_ana_queue_past_window) keeps the quarter window: its fix names the window first, and where one
+ * worker is busy with the batches before, a shorter window frees it sooner; a host too busy to run the
+ * batcher on time shows as a replay that misses the measured p95, and then nothing is quoted
+ * (predict). */
 static sp_whatif_setting queue_change(const sp_report *r, const sp_whatif_policy *p, sp_whatif_policy *to)
 {
     int saturated = sp_ana_queue_saturated(r);
     *to = *p;
-    if (sp_ana_queue_past_window(r)) {
-        to->instances = p->instances < SP_WHATIF_MAX_INSTANCES ? p->instances + 1 : p->instances;
-        return SP_WHATIF_SET_INSTANCES;
-    }
     if (!saturated && p->max_delay_ns > 0) {
         to->max_delay_ns = p->max_delay_ns / 4;
         return SP_WHATIF_SET_DELAY;

@@ -55,8 +55,8 @@ for t in past loop window nomax; do
   "$bin" analyze --no-progress "$tmp/$t.jsonl" 2>&1 | tr -s ' \n' ' ' > "$tmp/$t.flat"
 done
 field() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$1" "$2"; }
-late='find why the batcher dispatches late: a host too busy to run it on time (CPU contention), or too few workers, each batch waiting for a free one'
-late_loop='find why the batcher dispatches late: look first for a blocked event loop (a blocking call in an async handler delays the batcher that runs on it: run it in a thread), then a host too busy to run it on time (CPU contention), or too few workers, each batch waiting for a free one'
+late='shorten the batch window with max-queue-delay, and find why the batcher dispatches late: a host too busy to run it on time (CPU contention), or too few workers, each batch waiting for a free one'
+late_loop='shorten the batch window with max-queue-delay, and find why the batcher dispatches late: look first for a blocked event loop (a blocking call in an async handler delays the batcher that runs on it: run it in a thread), then a host too busy to run it on time (CPU contention), or too few workers, each batch waiting for a free one'
 window='shorten the batch window with max-queue-delay, or raise traffic per replica'
 for t in past loop window nomax; do
   check "[ \"\$(field $tmp/$t.json 'r[\"verdict\"][\"stage\"]')\" = queue ]"
@@ -66,7 +66,7 @@ check "[ \"\$(field $tmp/past.json 'r[\"verdict\"][\"ranking\"][0][\"fix\"]')\" 
 check "[ \"\$(field $tmp/loop.json 'r[\"verdict\"][\"ranking\"][0][\"fix\"]')\" = '$late_loop' ]"
 for t in past loop; do
   check "grep -qF '(queue, configuration; a queue past the window: its p95 30.00 ms, the window 1.00 ms; batches not full (median 2 of 4), a batch in flight 13% of the time)' '$tmp/$t.flat'"
-  check "! grep -qF 'shorten the batch window' '$tmp/$t.flat'"
+  check "! grep -qF 'shorten the batch window with max-queue-delay, or raise traffic' '$tmp/$t.flat'"
   check "! grep -qF 'what-if: max-queue-delay' '$tmp/$t.flat'"
   check "grep -qF 'simulated: p95 6.10 ms; measured at the server: 35.10 ms' '$tmp/$t.flat'"
 done

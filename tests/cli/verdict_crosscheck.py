@@ -445,9 +445,9 @@ def check_queue_fix(rep, fix, saturated, ck, past=False, event_loop=False):
             ck.expect(fix.startswith("raise ") and fix.endswith(" or add a replica"),
                       "continuous-batching queue's fix beside a device with room %r" % fix)
     elif past:
-        ck.expect(fix.startswith("find why the batcher dispatches late: ") and
+        ck.expect(fix.startswith("shorten the batch window with max-queue-delay, and find why the batcher "
+                                 "dispatches late: ") and
                   fix.endswith(", or too few workers, each batch waiting for a free one") and
-                  "shorten the batch window" not in fix and
                   ("blocked event loop" in fix) == bool(event_loop), "queue past the window's fix %r" % fix)
     elif saturated:
         ck.expect("add replicas or capacity" in fix and "shorten the batch window" not in fix,
