@@ -716,6 +716,12 @@ typedef struct sp_verdict_facts {
                                 of the window, or full batches */
     double in_flight;        /* the fraction of the window with a batch in flight */
     int batches_full;        /* sp_ana_batches_full: the median batch holds policy.max_batch */
+    int queue_past_window;   /* sp_ana_queue_past_window: batches not full, the queue's p95 past the
+                                window, no saturation; the figures below are its reading's */
+    uint64_t queue_p95_ns;   /* the queue stage's p95 */
+    uint64_t window_ns;      /* policy.max_queue_delay_ns */
+    uint64_t batch_p50;      /* the median batch (requests) */
+    uint64_t max_batch;      /* policy.max_batch */
     uint64_t requests_total; /* requests of every outcome (DESIGN 8a) */
     uint64_t rejected;       /* of them, rejected */
     uint64_t errors;         /* of them, answered with an error (`error` outcome) */
@@ -873,6 +879,19 @@ sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, co
  * "Properties"). A blocking call on such a loop delays reading requests (the client's `network`) and
  * handing out other requests' tokens (`other`): the fixes of those rows say so (verdict.c). */
 int sp_ana_event_loop(const sp_ana *a);
+/* The queue's fix when it waits past the window without saturation (sp_ana_queue_past_window), and
+ * the same for a server that runs an asyncio event loop (sp_ana_event_loop). The window stays in it:
+ * the rule cannot tell a late batcher from one worker busy with the batches before, and there a
+ * shorter window frees the worker sooner (a synth trace the simulator replays within 25%: p95 13.10
+ * ms -> 8.46 ms with a quarter window, 10.45 ms with one more instance; docs/analysis.md). */
+#define SP_ANA_QUEUE_PAST_WINDOW_FIX                                                                    \
+    "shorten the batch window with max-queue-delay, and find why the batcher dispatches late: a host "   \
+    "too busy to run it on time (CPU contention), or too few workers, each batch waiting for a free one"
+#define SP_ANA_QUEUE_PAST_WINDOW_EVENT_LOOP_FIX                                                         \
+    "shorten the batch window with max-queue-delay, and find why the batcher dispatches late: look "       \
+    "first for a blocked event loop (a blocking call in an "                                               \
+    "async handler delays the batcher that runs on it: run it in a thread), then a host too busy to run "   \
+    "it on time (CPU contention), or too few workers, each batch waiting for a free one"
 /* The fixes of `network` and `other` in a trace whose server runs an asyncio event loop. */
 #define SP_ANA_NETWORK_EVENT_LOOP_FIX                                                                   \
     "look first for a blocked event loop in the server (a blocking call in an async handler or response "  \

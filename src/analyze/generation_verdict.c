@@ -226,6 +226,9 @@ sp_status sp_gen_verdict(gen_ctx *c, int w)
     /* a queue behind a saturated device: said as the end-to-end verdict says it, and the model not
      * cleared (the prefill's share of p95 TTFT says nothing of the device's load) */
     sp_ana_verdict_saturation(r, &f);
+    /* the queue past the window is the end-to-end queue's reading (its p95 against the window), not a
+     * TTFT or TPOT table's */
+    f.queue_past_window = 0;
     /* each phase's gap share of its steps' device time around p95 ("decode steps are 54% gap") */
     double dev[3] = {0, 0, 0}, gap[3] = {0, 0, 0};
     for (size_t v = 0; v < out->n_rows; v++) {

@@ -26,15 +26,35 @@
  * loop) saturates so while the device is idle between batches. The median alone is not enough: at a
  * rate that fills half the batches within the window the others wait the whole window, and those
  * are the requests around p95. Not for generation steps (no batch window). */
+/* How many times the trace's window the queue's p95 must exceed to be "past the window": the requests
+ * around p95 waited longer than any window holds a request (sp_ana_batches_full,
+ * sp_ana_queue_past_window). */
+#define SP_ANA_PAST_WINDOW 2
+
+/* The queue stage's p95 (ns), 0 when the report has no queue row. */
+static inline uint64_t sp_ana_queue_p95(const sp_report *r)
+{
+    for (size_t s = 0; s < r->n_stages; s++)
+        if (r->stages[s].name && !strcmp(r->stages[s].name, "queue"))
+            return r->stages[s].q.p95_ns;
+    return 0;
+}
+
+/* Whether the trace's policy (policy.max_queue_delay_ns) is known and the queue's p95 is over
+ * SP_ANA_PAST_WINDOW times that window. Not for generation steps (no batch window). */
+static inline int sp_ana_queue_p95_past_window(const sp_report *r)
+{
+    if (!r->policy_max_queue_delay_ns || (r->generation && r->generation->steps))
+        return 0;
+    return sp_ana_queue_p95(r) / SP_ANA_PAST_WINDOW > r->policy_max_queue_delay_ns;
+}
+
 static inline int sp_ana_batches_full(const sp_report *r)
 {
     if (!r->policy_max_batch || !r->policy_max_queue_delay_ns || !r->batch_size.count ||
         r->batch_size.p50_ns < r->policy_max_batch || (r->generation && r->generation->steps))
         return 0;
-    for (size_t s = 0; s < r->n_stages; s++)
-        if (r->stages[s].name && !strcmp(r->stages[s].name, "queue"))
-            return r->stages[s].q.p95_ns / 2 > r->policy_max_queue_delay_ns;
-    return 0;
+    return sp_ana_queue_p95_past_window(r);
 }
 
 /* The queue verdict's saturation (docs/analysis.md, "Saturation"): a batch in flight at least
@@ -43,6 +63,21 @@ static inline int sp_ana_queue_saturated(const sp_report *r)
 {
     return (r->cost.window_ns > 0 && 1.0 - r->cost.by_state_share[SP_COST_NO_BATCH] >= SP_ANA_SATURATED_IN_FLIGHT) ||
            sp_ana_batches_full(r);
+}
+
+/* A queue past the window that is no saturation (docs/analysis.md, "Queue past the window"): the
+ * trace carries policy.max_batch and policy.max_queue_delay_ns, the median batch is under max_batch
+ * (batches leave before they fill, so the window is what sends them), the queue's p95 is over
+ * SP_ANA_PAST_WINDOW times the window, and the queue is not saturated (sp_ana_queue_saturated). A
+ * window caps a request's wait for its batch to fill; the wait past it is the batcher dispatching
+ * late (a host too busy to run it on time, a blocked event loop, too few workers), which the fix
+ * names beside the shorter window. Not for generation steps. */
+static inline int sp_ana_queue_past_window(const sp_report *r)
+{
+    if (!r->policy_max_batch || !r->policy_max_queue_delay_ns || !r->batch_size.count ||
+        r->batch_size.p50_ns >= r->policy_max_batch || (r->generation && r->generation->steps))
+        return 0;
+    return sp_ana_queue_p95_past_window(r) && !sp_ana_queue_saturated(r);
 }
 
 /* ---- percentile.c (sorting and ranks: common/sort.h, common/quantile.h) ---- */

@@ -724,6 +724,11 @@ void sp_ana_verdict_saturation(const sp_report *r, sp_verdict_facts *f)
     f->in_flight = 1.0 - r->cost.by_state_share[SP_COST_NO_BATCH];
     f->batches_full = sp_ana_batches_full(r);
     f->queue_saturated = sp_ana_queue_saturated(r);
+    f->queue_past_window = sp_ana_queue_past_window(r);
+    f->queue_p95_ns = sp_ana_queue_p95(r);
+    f->window_ns = r->policy_max_queue_delay_ns;
+    f->batch_p50 = r->batch_size.p50_ns;
+    f->max_batch = r->policy_max_batch;
 }
 
 /* What the sentence needs beyond the ranking, from the report's figures. */
@@ -1024,6 +1029,9 @@ sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, co
          * on launch overhead or syncs */
         if (f.kernels_unmeasured && cs[k].kind == SP_CAND_GAP && cs[k].phase == SP_CAND_PHASE_NONE)
             cs[k].fix = r->gpu.device_kind == SP_DEVICE_CPU ? SP_ANA_GAP_UNMEASURED_FIX_CPU : SP_ANA_GAP_UNMEASURED_FIX;
+        /* a queue past the window, batches not full, no saturation: the batcher dispatches late */
+        if (!queue_fix && f.queue_past_window && cs[k].kind == SP_CAND_QUEUE)
+            cs[k].fix = event_loop ? SP_ANA_QUEUE_PAST_WINDOW_EVENT_LOOP_FIX : SP_ANA_QUEUE_PAST_WINDOW_FIX;
         if (queue_fix && cs[k].kind == SP_CAND_QUEUE)
             cs[k].fix = queue_fix[f.queue_saturated ? 1 : 0];
         if (event_loop && cs[k].kind == SP_CAND_NETWORK)

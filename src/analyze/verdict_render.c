@@ -2,6 +2,7 @@
  * which candidates are level with the leader, the leader with its share, group, fix and p95 saving,
  * every later candidate above 10% of p95 with its group and fix, and whether the model can be called
  * innocent. A candidate under 5% of p95 is never named, so a reader never acts on a small one. */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +142,16 @@ static const char *detail(const sp_verdict_cand *c, const sp_verdict_facts *f, c
         snprintf(buf, n, "%s of computed tokens are padding", x);
         return buf;
     case SP_CAND_QUEUE:
+        if (f->queue_past_window) {
+            /* the wait past the window is the batcher's, not the window's (sp_ana_queue_past_window) */
+            char q[32], w[32];
+            dur(q, sizeof q, f->queue_p95_ns);
+            dur(w, sizeof w, f->window_ns);
+            pct(x, sizeof x, f->in_flight);
+            snprintf(buf, n, "a queue past the window: its p95 %s, the window %s; batches not full (median %" PRIu64
+                     " of %" PRIu64 "), a batch in flight %s of the time", q, w, f->batch_p50, f->max_batch, x);
+            return buf;
+        }
         if (!f->queue_saturated)
             return "";
         pct(x, sizeof x, f->in_flight);
@@ -254,7 +265,7 @@ static void put_leader(sentence *s, const sp_verdict_cand *rank, size_t n, const
                        const char *clause)
 {
     const sp_verdict_cand *c = &rank[0];
-    char p[16], d[32], w[NAME_MAX_BYTES + 32], l[NAME_MAX_BYTES + 4], x[16], dt[96];
+    char p[16], d[32], w[NAME_MAX_BYTES + 32], l[NAME_MAX_BYTES + 4], x[16], dt[192];
     leader_pct(rank, n, p, sizeof p);
     /* the model's work in more than one phase of a generation table: the rule is on their sum, and
      * the sentence gives it ("useful kernel time in all phases is 89% of p95") */

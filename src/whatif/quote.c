@@ -60,7 +60,11 @@ static sp_status unavailable(sp_report *r, const char *note)
 
 /* The queue verdict's change. Behind a saturated device or full batches (the analyzer's rule,
  * sp_ana_queue_saturated, docs/analysis.md) a shorter window cannot help: a larger batch does when
- * batches are full, else more capacity. */
+ * batches are full, else more capacity. A queue past the window with batches not full
+ * (sp_ana_queue_past_window) keeps the quarter window: its fix names the window first, and where one
+ * worker is busy with the batches before, a shorter window frees it sooner; a host too busy to run the
+ * batcher on time shows as a replay that misses the measured p95, and then nothing is quoted
+ * (predict). */
 static sp_whatif_setting queue_change(const sp_report *r, const sp_whatif_policy *p, sp_whatif_policy *to)
 {
     int saturated = sp_ana_queue_saturated(r);
@@ -193,14 +197,22 @@ static sp_status predict(sp_events *ev, sp_report *r, int lenient, sp_whatif_wor
          * in and waited far deeper than the service ever did; not the machine's speed */
         if (simulated > measured && w->n_reqs && w->max_queued_seen &&
             w->max_queued_seen < obs.policy.queue_capacity &&
-            (double)w->measured_rejected >= SP_REJECTION_SIGNIFICANT * (double)w->n_reqs)
+            (double)w->measured_rejected >= SP_REJECTION_SIGNIFICANT * (double)w->n_reqs) {
+            /* the capacity is the service's only when the trace gives policy.queue_capacity; else it is
+             * the simulator's default (sp_whatif_policy_init), not a figure of the service */
+            char cap[96];
+            if (obs.origin[SP_WHATIF_SET_QUEUE_CAPACITY] == SP_WHATIF_FROM_TRACE)
+                snprintf(cap, sizeof cap, "capacity %u", obs.policy.queue_capacity);
+            else
+                snprintf(cap, sizeof cap, "the trace gives no policy.queue_capacity; the simulator assumes %u",
+                         obs.policy.queue_capacity);
             snprintf(note, sizeof note, "the simulator does not reproduce this trace (the observed policy "
                      "simulated: p95 %s; measured at the server: %s): the service rejected %" PRIu64 " requests "
-                     "while at most %u waited in its queue (capacity %u), so it refused them before the queue "
+                     "while at most %u waited in its queue (%s), so it refused them before the queue "
                      "(e.g. at a connection cap, which the simulator does not model), and the simulated queue "
                      "took them in: no prediction",
-                     sim_s, meas_s, w->measured_rejected, w->max_queued_seen, obs.policy.queue_capacity);
-        else
+                     sim_s, meas_s, w->measured_rejected, w->max_queued_seen, cap);
+        } else
             snprintf(note, sizeof note, "the simulator does not reproduce this trace (the observed policy "
                      "simulated: p95 %s; measured at the server: %s), so the service ran at a speed its "
                      "batches' times do not explain (CPU contention?): no prediction",

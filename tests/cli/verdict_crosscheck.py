@@ -226,11 +226,17 @@ def check_sentence(rep, ck):
     # full batches saturate the queue too: the median batch holds the trace's policy.max_batch (not
     # for generation steps: no batch window)
     queue_row = next((x for x in rep["stages"] if x["name"] == "queue"), None)
-    max_batch, window_us = ck.policy
+    max_batch, window_us, event_loop = ck.policy
+    bsize = (rep.get("batches") or {}).get("size") or {}
     full = (max_batch > 0 and window_us > 0 and queue_row is not None and
-            ((rep.get("batches") or {}).get("size") or {}).get("p50", 0) >= max_batch and
+            bsize.get("p50", 0) >= max_batch and
             queue_row["p95_us"] / 2 > window_us and not (rep.get("generation") or {}).get("steps"))
     saturated = device_saturated or full
+    # a queue past the window (docs/analysis.md, "Queue past the window"): the policy known, batches
+    # not full (median under max_batch), the queue's p95 over twice the window, no saturation
+    past = (max_batch > 0 and window_us > 0 and queue_row is not None and bsize.get("count", 0) > 0 and
+            bsize.get("p50", 0) < max_batch and queue_row["p95_us"] / 2 > window_us and
+            not (rep.get("generation") or {}).get("steps") and not saturated)
 
     # 1. the level clause: exactly the candidates level with the leader, each with its share
     level_lead_fig = None
@@ -299,7 +305,7 @@ def check_sentence(rep, ck):
             ck.fail("leader's (stage, group) %r not in %r" % (head, s))
             return
         s = s[at + len(head):]
-        close = s.find(")")
+        close = balanced_end("(" + s, 0) - 2  # the group opened before head; a detail may hold "( )"
         # the detail of docs/analysis.md "The sentence": what the leader's time is made of
         detail = s[:close]
         s = s[close + 1:]
@@ -307,6 +313,14 @@ def check_sentence(rep, ck):
             mm = re.fullmatch(r"; ([\d.]+)% of computed tokens are padding", detail)
             ck.expect(bool(mm) and pct_ok(mm.group(1), rep["padding"]["waste_fraction"], 0),
                       "padding detail %r, waste %.4g" % (detail, rep["padding"]["waste_fraction"]))
+        elif lead["stage"] == "queue" and past:
+            mm = re.fullmatch(r"; a queue past the window: its p95 (\S+ \S+), the window (\S+ \S+); batches not full "
+                              r"\(median (\d+) of (\d+)\), a batch in flight ([\d.]+)% of the time", detail)
+            ck.expect(bool(mm) and dur_ok(mm.group(1), queue_row["p95_us"] * 1000) and
+                      dur_ok(mm.group(2), window_us * 1000) and int(mm.group(3)) == bsize.get("p50") and
+                      int(mm.group(4)) == max_batch and pct_ok(mm.group(5), in_flight, 0),
+                      "queue past the window (p95 %s us, window %s us, median batch %s of %s, in flight %.4g) "
+                      "detail %r" % (queue_row["p95_us"], window_us, bsize.get("p50"), max_batch, in_flight, detail))
         elif lead["stage"] == "queue":
             if full and not device_saturated:
                 mm = re.fullmatch(r"; full batches, a queue past the window; a batch is in flight ([\d.]+)% of the time",
@@ -329,7 +343,7 @@ def check_sentence(rep, ck):
                 return
             s = fix
             if lead["stage"] == "queue":
-                check_queue_fix(rep, lead["fix"], saturated, ck)
+                check_queue_fix(rep, lead["fix"], saturated, ck, past, event_loop)
             if s.startswith(" (what-if: "):
                 ck.expect(lead["group"] == "configuration", "what-if clause after a %s leader" % lead["group"])
                 s = s[balanced_end(s, 1):]
@@ -415,8 +429,9 @@ def check_sentence(rep, ck):
     ck.expect(s == "", "the sentence says more than the rules explain: %r" % s)
 
 
-def check_queue_fix(rep, fix, saturated, ck):
-    """The queue's fix follows saturation (docs/analysis.md section 6, "Saturation", "Fix texts")."""
+def check_queue_fix(rep, fix, saturated, ck, past=False, event_loop=False):
+    """The queue's fix follows saturation (docs/analysis.md section 6, "Saturation", "Fix texts"), and
+    a queue past the window ("Queue past the window")."""
     steps = bool((rep.get("generation") or {}).get("steps"))
     never_full = "steps never ran --max-num-seqs sequences" in fix
     if never_full:
@@ -429,6 +444,11 @@ def check_queue_fix(rep, fix, saturated, ck):
         else:
             ck.expect(fix.startswith("raise ") and fix.endswith(" or add a replica"),
                       "continuous-batching queue's fix beside a device with room %r" % fix)
+    elif past:
+        ck.expect(fix.startswith("shorten the batch window with max-queue-delay, and find why the batcher "
+                                 "dispatches late: ") and
+                  fix.endswith(", or too few workers, each batch waiting for a free one") and
+                  ("blocked event loop" in fix) == bool(event_loop), "queue past the window's fix %r" % fix)
     elif saturated:
         ck.expect("add replicas or capacity" in fix and "shorten the batch window" not in fix,
                   "saturated queue's fix %r" % fix)
@@ -781,24 +801,24 @@ def check_text_ranking(rank, table, where, ck):
 
 
 def trace_policy(path):
-    """(policy.max_batch, policy.max_queue_delay_ns in us) of the report's trace (X.trace beside X.json,
-    which verdict_crosscheck.sh links to the first file analysed; a JSONL trace's meta line), 0 for
-    each it lacks."""
+    """(policy.max_batch, policy.max_queue_delay_ns in us, event_loop is asyncio) of the report's trace
+    (X.trace beside X.json, which verdict_crosscheck.sh links to the first file analysed; a JSONL
+    trace's meta line), 0 for each it lacks."""
     trace = path[:-len(".json")] + ".trace" if path.endswith(".json") else None
     if not trace or not os.path.exists(trace):
-        return 0, 0
+        return 0, 0, False
     with open(trace, "rb") as f:
         first = f.readline()
     try:
         props = json.loads(first)["properties"]
     except (ValueError, KeyError, TypeError):
-        return 0, 0
+        return 0, 0, False
     def num(k):
         try:
             return int(props[k])
         except (KeyError, ValueError, TypeError):
             return 0
-    return num("policy.max_batch"), num("policy.max_queue_delay_ns") / 1000.0
+    return num("policy.max_batch"), num("policy.max_queue_delay_ns") / 1000.0, props.get("event_loop") == "asyncio"
 
 
 def check_file(path):

@@ -2,7 +2,7 @@
 # Every figure and claim of the verdict sentence agrees with the table above it, over many varied
 # traces (DESIGN section 8, docs/analysis.md section 6): verdict_crosscheck.py derives the candidates,
 # their ranking, the level clause, the listed candidates, the model clause, the kernel leader's reasons,
-# the saturated queue's detail and fix and the rejection clause again from each JSON report's stage rows,
+# the saturated queue's detail and fix, the queue past the window's, and the rejection clause again from each JSON report's stage rows,
 # padding, cost and outcomes, and checks that the text report's sentence is the JSON's word for word
 # and its candidate table the JSON ranking from 5% of p95 up.
 # The traces: servprof synth with its knobs varied over a fixed list (rates from idle to past
@@ -13,7 +13,8 @@
 # margin and thresholds, a percent at .5), some of those traces without their device records (--no-device:
 # steps and no kernel, whose TTFT and TPOT verdicts must not read the steps as launch gaps), and the
 # traces in tests/data. Then the checker must fail
-# on doctored reports (a figure, a share, the saturated fix, the text sentence or table changed), so a checker
+# on doctored reports (a figure, a share, the saturated fix, the queue past the window's fix, the text
+# sentence or table changed), so a checker
 # that cannot fail does not pass. Under the sanitizer tree (SP_SANITIZED=1) fewer traces are run.
 # Run as: bash verdict_crosscheck.sh BINARY SOURCE_DIR
 set -u
@@ -81,6 +82,31 @@ for f in "$d"/synth/*.jsonl "$d"/generation/*.jsonl "$d"/otlp/*.json* "$d"/trito
   report "$name" "$f"
 done
 report data_cold "$d/cold/server.jsonl" "$d/cold/client.jsonl"
+# a queue past the window (docs/analysis.md, "Queue past the window"; queue_past_window.sh works it by
+# hand): 4 batches of 2 (max batch 4), window 1 ms, queue waits 1, 30, 30, 30 ms; and with event_loop
+for loop in 0 1; do
+  "$py" - $loop > "$tmp/past$loop.jsonl" <<'PY'
+import json, sys
+props = {"policy.max_batch": "4", "policy.max_queue_delay_ns": "1000000", "policy.pad": "longest",
+         "policy.workers": "1"}
+if sys.argv[1] == "1":
+    props["event_loop"] = "asyncio"
+print(json.dumps({"ev": "meta", "format": "servprof.events/1", "clock": "monotonic", "properties": props}))
+for k, w in enumerate((1, 30, 30, 30)):
+    t0 = k * 40000000
+    s = t0 + w * 1000000
+    e = s + 5000000
+    ids = ["r%d" % (2 * k + 1), "r%d" % (2 * k + 2)]
+    print(json.dumps({"ev": "batch", "batch": k + 1, "requests": ids, "start_ns": s, "end_ns": e,
+                      "effective_tokens": 8, "padded_tokens": 8}))
+    print(json.dumps({"ev": "kernel", "batch": k + 1, "name": "encoder", "stream": 0, "start_ns": s, "end_ns": e}))
+    for r in ids:
+        print(json.dumps({"ev": "request", "id": r, "arrival_ns": t0, "done_ns": e + 100000, "input_tokens": 4}))
+        print(json.dumps({"ev": "stage", "id": r, "stage": "queue", "start_ns": t0, "end_ns": s}))
+        print(json.dumps({"ev": "stage", "id": r, "stage": "postprocess", "start_ns": e, "end_ns": e + 100000}))
+PY
+  report "past$loop" "$tmp/past$loop.jsonl"
+done
 "$py" "$chk" "$tmp"/*.json || fail=1
 n=$(ls "$tmp"/*.json | wc -l)
 echo "checked $n reports"
@@ -121,6 +147,12 @@ elif what == "saturated_fix":
     plain = "raise --max-num-seqs or add a replica"
     v["ranking"][0]["fix"] = plain
     sentence(s.replace(fix, plain))
+elif what == "past_window_fix":
+    # the queue past the window told to shorten the window (main's verdict before the rule)
+    fix = v["ranking"][0]["fix"]
+    plain = "shorten the batch window with max-queue-delay, or raise traffic per replica"
+    v["ranking"][0]["fix"] = plain
+    sentence(s.replace(fix, plain))
 elif what == "model_clause":
     i = s.index(" The model is not the bottleneck")
     sentence(s[:i] + s[s.index(".", s.index(" points below", i)) + 1:])
@@ -145,6 +177,7 @@ json.dump(rep, open(dst, "w"))
 open(dstt, "w").write(txt)
 PY
   [ "$what" = gen_launch ] && rm -f "$tmp/bad/x.txt"
+  ln -sf "$(readlink -f "$tmp/$from.trace")" "$tmp/bad/x.trace" # its policy, as report() links it
   if "$py" "$chk" "$tmp/bad/x.json" 2> "$tmp/bad/err"; then
     echo "FAIL: the checker passes a report with $what doctored ($from)" >&2
     fail=1
@@ -181,4 +214,6 @@ doctor text_table s0 || fail=1
 [ -n "$clear" ] && { doctor model_clause "$clear" || fail=1; }
 [ -n "$sat" ] && { doctor saturated_fix "$sat" || fail=1; }
 doctor gen_launch n1 || fail=1
+doctor past_window_fix past0 || fail=1
+doctor past_window_fix past1 || fail=1
 exit $fail
