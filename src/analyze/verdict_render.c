@@ -3,6 +3,7 @@
  * every later candidate above 10% of p95 with its group and fix, and whether the model can be called
  * innocent. A candidate under 5% of p95 is never named, so a reader never acts on a small one. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,16 @@ static void put(sentence *s, const char *fmt, ...)
 static void pct(char *buf, size_t n, double f)
 {
     snprintf(buf, n, "%.0f%%", f * 100.0);
+}
+
+/* The share of the window with a batch in flight, as pct() writes it, but never at the saturation line
+ * (SP_ANA_SATURATED_IN_FLIGHT) when it is below it: 84.7% rounded reads "85%", the line the sentence
+ * calls saturated, beside a reading that does not; so as many decimals as it takes ("84.7%"). */
+static void in_flight_pct(char *buf, size_t n, double f)
+{
+    pct(buf, n, f);
+    for (int d = 1; d <= 6 && f < SP_ANA_SATURATED_IN_FLIGHT && strtod(buf, NULL) >= SP_ANA_SATURATED_IN_FLIGHT * 100.0; d++)
+        snprintf(buf, n, "%.*f%%", d, floor(f * 100.0 * pow(10, d)) / pow(10, d));
 }
 
 static void dur(char *buf, size_t n, uint64_t ns)
@@ -147,14 +158,14 @@ static const char *detail(const sp_verdict_cand *c, const sp_verdict_facts *f, c
             char q[32], w[32];
             dur(q, sizeof q, f->queue_p95_ns);
             dur(w, sizeof w, f->window_ns);
-            pct(x, sizeof x, f->in_flight);
+            in_flight_pct(x, sizeof x, f->in_flight);
             snprintf(buf, n, "a queue past the window: its p95 %s, the window %s; batches not full (median %" PRIu64
                      " of %" PRIu64 "), a batch in flight %s of the time", q, w, f->batch_p50, f->max_batch, x);
             return buf;
         }
         if (!f->queue_saturated)
             return "";
-        pct(x, sizeof x, f->in_flight);
+        in_flight_pct(x, sizeof x, f->in_flight);
         if (f->in_flight >= SP_ANA_SATURATED_IN_FLIGHT)
             snprintf(buf, n, "behind a saturated device, a batch is in flight %s of the time", x);
         else /* the host is the limit: batches leave full while the device waits between them */
