@@ -29,11 +29,17 @@ char *sp_rep_diff_change(char *buf, size_t len, sp_diff_unit u, double change)
     switch (u) {
     case SP_DIFF_UNIT_NS: return sp_fmt_sdur(buf, len, (int64_t)llround(change));
     case SP_DIFF_UNIT_FRACTION:
-        /* a change of a share is in points: 0.41 -> 0.46 is +5.0 pts, not +12% */
-        if (change == 0)
+        /* a change of a share is in points: 0.41 -> 0.46 is +5.0 pts, not +12%. One decimal, or as
+         * many more (up to 4) as keep a change that is not zero from reading "-0.0 pts" (a share that
+         * moved 0.03 points, or an interval's bound beside a star that says it excludes zero) */
+        if (change == 0) {
             snprintf(buf, len, "0.0 pts");
-        else
-            snprintf(buf, len, "%+.1f pts", change * 100);
+        } else {
+            int d = 1;
+            while (d < 4 && fabs(change) * 100 < 0.5 * pow(10, -d))
+                d++;
+            snprintf(buf, len, "%+.*f pts", d, change * 100);
+        }
         return buf;
     case SP_DIFF_UNIT_DOLLARS:
         if (change == 0)

@@ -522,8 +522,28 @@ static void test_quote_as_analyze(void)
     check_quote_as_analyze("", 0, " (what-if: the trace does not carry the batching policy: no prediction)");
 }
 
+/* A share's change in points (sp_rep_diff_change): one decimal, more where one would print a change
+ * that is not zero as "-0.0" or "+0.0" (a preprocess share 1.62% -> 1.59% printed "-0.0 pts"; an
+ * interval [-0.04, -0.01] with its star printed "[-0.0 pts, -0.0 pts] *"). */
+static void test_points(void)
+{
+    static const struct {
+        double change;
+        const char *want;
+    } cases[] = {
+        {0.05, "+5.0 pts"},       {-0.0123, "-1.2 pts"}, {0, "0.0 pts"},         {-0.0003, "-0.03 pts"},
+        {0.0001, "+0.01 pts"},    {0.00004, "+0.004 pts"}, {-0.000004, "-0.0004 pts"}, {0.0005, "+0.1 pts"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[48];
+        sp_rep_diff_change(buf, sizeof buf, SP_DIFF_UNIT_FRACTION, cases[i].change);
+        CHECK_MSG(strcmp(buf, cases[i].want) == 0, "%g: '%s', want '%s'", cases[i].change, buf, cases[i].want);
+    }
+}
+
 int main(void)
 {
+    test_points();
     test_report_round_trip();
     test_self_and_union();
     test_grammar();
