@@ -427,6 +427,8 @@ size_t sp_ival_merge(sp_ival *v, size_t n);
 uint64_t sp_ival_total(const sp_ival *v, size_t n);
 /* |A intersect B| for two disjoint sorted lists. */
 uint64_t sp_ival_overlap(const sp_ival *a, size_t na, const sp_ival *b, size_t nb);
+/* The same inside [lo, hi): each piece of the intersection clipped to the range. */
+uint64_t sp_ival_overlap_in(const sp_ival *a, size_t na, const sp_ival *b, size_t nb, uint64_t lo, uint64_t hi);
 /* Half `h` of sp_ival_overlap(a, na, b, nb) (both lists sorted and disjoint): the overlap before `cut`
  * (h 0) or from it (h 1); the two add up to the whole (cost.c takes them on two threads). */
 uint64_t sp_ana_overlap_half(const sp_ival *a, size_t na, const sp_ival *b, size_t nb, uint64_t cut, int h);

@@ -337,27 +337,6 @@ typedef struct gap_job {
 
 atomic_size_t sp_ana_cost_gaps_helped;
 
-/* The overlap of the sorted disjoint lists a[0..na) and b[0..nb) inside [lo, hi) (sp_ival_overlap's
- * walk, each piece clipped to the range). */
-static uint64_t overlap_in(const sp_ival *a, size_t na, const sp_ival *b, size_t nb, uint64_t lo, uint64_t hi)
-{
-    uint64_t t = 0;
-    size_t i = 0, j = 0;
-    while (i < na && j < nb) {
-        uint64_t s = a[i].s > b[j].s ? a[i].s : b[j].s;
-        uint64_t e = a[i].e < b[j].e ? a[i].e : b[j].e;
-        s = s > lo ? s : lo;
-        e = e < hi ? e : hi;
-        if (e > s)
-            t += e - s;
-        if (a[i].e < b[j].e)
-            i++;
-        else
-            j++;
-    }
-    return t;
-}
-
 /* The first list element of v[0..n) (sorted, disjoint) whose end lies past `cut`: those before it end
  * at or before the cut. */
 static size_t first_ending_after(const sp_ival *v, size_t n, uint64_t cut)
@@ -390,9 +369,9 @@ static size_t first_starting_from(const sp_ival *v, size_t n, uint64_t cut)
 uint64_t sp_ana_overlap_half(const sp_ival *a, size_t na, const sp_ival *b, size_t nb, uint64_t cut, int h)
 {
     if (!h) /* the elements that start before the cut */
-        return overlap_in(a, first_starting_from(a, na, cut), b, first_starting_from(b, nb, cut), 0, cut);
+        return sp_ival_overlap_in(a, first_starting_from(a, na, cut), b, first_starting_from(b, nb, cut), 0, cut);
     size_t ia = first_ending_after(a, na, cut), ib = first_ending_after(b, nb, cut); /* those that end after */
-    return overlap_in(a + ia, na - ia, b + ib, nb - ib, cut, UINT64_MAX);
+    return sp_ival_overlap_in(a + ia, na - ia, b + ib, nb - ib, cut, UINT64_MAX);
 }
 
 /* Computes half `h` of the job's overlap unless another thread took it; returns whether this one did. */

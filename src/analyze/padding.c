@@ -41,13 +41,15 @@ uint64_t sp_ival_total(const sp_ival *v, size_t n)
     return t;
 }
 
-uint64_t sp_ival_overlap(const sp_ival *a, size_t na, const sp_ival *b, size_t nb)
+uint64_t sp_ival_overlap_in(const sp_ival *a, size_t na, const sp_ival *b, size_t nb, uint64_t lo, uint64_t hi)
 {
     uint64_t t = 0;
     size_t i = 0, j = 0;
     while (i < na && j < nb) {
         uint64_t s = a[i].s > b[j].s ? a[i].s : b[j].s;
         uint64_t e = a[i].e < b[j].e ? a[i].e : b[j].e;
+        s = s > lo ? s : lo;
+        e = e < hi ? e : hi;
         if (e > s)
             t += e - s;
         if (a[i].e < b[j].e)
@@ -56,6 +58,11 @@ uint64_t sp_ival_overlap(const sp_ival *a, size_t na, const sp_ival *b, size_t n
             j++;
     }
     return t;
+}
+
+uint64_t sp_ival_overlap(const sp_ival *a, size_t na, const sp_ival *b, size_t nb)
+{
+    return sp_ival_overlap_in(a, na, b, nb, 0, UINT64_MAX);
 }
 
 int sp_ana_waste_select = 1;
