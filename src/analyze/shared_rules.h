@@ -18,14 +18,6 @@
  * uses it to word its prediction as the verdict does. */
 #define SP_ANA_SATURATED_IN_FLIGHT 0.85
 
-/* The other sign of a queue that waits for capacity: the median batch holds the trace's max batch
- * (`policy.max_batch`) and the queue's p95 is over twice the trace's window
- * (`policy.max_queue_delay_ns`): batches mostly leave full, and the requests around p95 waited far
- * longer than any window holds a request, for a batcher still busy with the batches before theirs;
- * a shorter window changes little. A host that cannot keep the device fed (a Python service's event
- * loop) saturates so while the device is idle between batches. The median alone is not enough: at a
- * rate that fills half the batches within the window the others wait the whole window, and those
- * are the requests around p95. Not for generation steps (no batch window). */
 /* How many times the trace's window the queue's p95 must exceed to be "past the window": the requests
  * around p95 waited longer than any window holds a request (sp_ana_batches_full,
  * sp_ana_queue_past_window). */
@@ -49,6 +41,14 @@ static inline int sp_ana_queue_p95_past_window(const sp_report *r)
     return sp_ana_queue_p95(r) / SP_ANA_PAST_WINDOW > r->policy_max_queue_delay_ns;
 }
 
+/* The other sign of a queue that waits for capacity: the median batch holds the trace's max batch
+ * (`policy.max_batch`) and the queue's p95 is over twice the trace's window
+ * (`policy.max_queue_delay_ns`): batches mostly leave full, and the requests around p95 waited far
+ * longer than any window holds a request, for a batcher still busy with the batches before theirs;
+ * a shorter window changes little. A host that cannot keep the device fed (a Python service's event
+ * loop) saturates so while the device is idle between batches. The median alone is not enough: at a
+ * rate that fills half the batches within the window the others wait the whole window, and those
+ * are the requests around p95. Not for generation steps (no batch window). */
 static inline int sp_ana_batches_full(const sp_report *r)
 {
     if (!r->policy_max_batch || !r->policy_max_queue_delay_ns || !r->batch_size.count ||

@@ -899,25 +899,27 @@ int sp_ana_lacks_chunked_prefill(const sp_ana *a)
     return python;
 }
 
+/* The first file's value of the integer property `key` that parses as a number in [1, max]; 0 when no
+ * file's does. */
+static uint64_t policy_prop(const sp_ana *a, const char *key, uint64_t max)
+{
+    for (size_t f = 0; f < a->ev->n_files; f++) {
+        const char *v = sp_ev_get_prop(a->ev, (uint32_t)f, key);
+        char *end = NULL;
+        unsigned long long n = v ? strtoull(v, &end, 10) : 0;
+        if (v && end != v && !*end && n > 0 && n <= max)
+            return n;
+    }
+    return 0;
+}
+
 sp_status sp_ana_verdict(sp_ana *a, sp_verdict_cand *cs, size_t nc)
 {
     sp_report *r = a->r;
     /* the batching policy the trace says its server ran with (full batches and a queue past the
-     * window: the queue waits for capacity, sp_ana_batches_full) */
-    for (size_t f = 0; f < a->ev->n_files && !r->policy_max_batch; f++) {
-        const char *v = sp_ev_get_prop(a->ev, (uint32_t)f, "policy.max_batch");
-        char *end = NULL;
-        unsigned long long n = v ? strtoull(v, &end, 10) : 0;
-        if (v && end != v && !*end && n > 0 && n <= UINT32_MAX)
-            r->policy_max_batch = (uint32_t)n;
-    }
-    for (size_t f = 0; f < a->ev->n_files && !r->policy_max_queue_delay_ns; f++) {
-        const char *v = sp_ev_get_prop(a->ev, (uint32_t)f, "policy.max_queue_delay_ns");
-        char *end = NULL;
-        unsigned long long n = v ? strtoull(v, &end, 10) : 0;
-        if (v && end != v && !*end)
-            r->policy_max_queue_delay_ns = n;
-    }
+     * window: sp_ana_batches_full, sp_ana_queue_past_window) */
+    r->policy_max_batch = (uint32_t)policy_prop(a, "policy.max_batch", UINT32_MAX);
+    r->policy_max_queue_delay_ns = policy_prop(a, "policy.max_queue_delay_ns", UINT64_MAX);
     if (!a->n_reqs)
         return r->requests_total ? sp_ana_verdict_unserved(r) : gpu_verdict(a);
     /* a continuous-batching service (generation steps, docs/generation.md) has no batch window to
