@@ -3,7 +3,6 @@
  * every later candidate above 10% of p95 with its group and fix, and whether the model can be called
  * innocent. A candidate under 5% of p95 is never named, so a reader never acts on a small one. */
 #include <inttypes.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,13 +38,11 @@ static void pct(char *buf, size_t n, double f)
 }
 
 /* The share of the window with a batch in flight, as pct() writes it, but never at the saturation line
- * (SP_ANA_SATURATED_IN_FLIGHT) when it is below it: 84.7% rounded reads "85%", the line the sentence
- * calls saturated, beside a reading that does not; so as many decimals as it takes ("84.7%"). */
+ * (SP_ANA_SATURATED_IN_FLIGHT) when it is below it: 84.8% rounded read "85%", the line the sentence
+ * calls saturated, beside a reading that does not (sp_fmt_pct_under: "84.8%"). */
 static void in_flight_pct(char *buf, size_t n, double f)
 {
-    pct(buf, n, f);
-    for (int d = 1; d <= 6 && f < SP_ANA_SATURATED_IN_FLIGHT && strtod(buf, NULL) >= SP_ANA_SATURATED_IN_FLIGHT * 100.0; d++)
-        snprintf(buf, n, "%.*f%%", d, floor(f * 100.0 * pow(10, d)) / pow(10, d));
+    sp_fmt_pct_under(buf, n, f, 0, SP_ANA_SATURATED_IN_FLIGHT);
 }
 
 static void dur(char *buf, size_t n, uint64_t ns)

@@ -3,6 +3,7 @@
  * so a figure reads the same wherever it appears. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "common/format_int.h"
@@ -31,6 +32,14 @@ char *sp_fmt_sdur(char *buf, size_t len, int64_t ns)
     char mag[32];
     sp_fmt_dur(mag, sizeof mag, ns < 0 ? -(double)ns : (double)ns);
     snprintf(buf, len, "%c%s", ns < 0 ? '-' : '+', mag);
+    return buf;
+}
+
+char *sp_fmt_pct_under(char *buf, size_t len, double f, int dec, double line)
+{
+    snprintf(buf, len, "%.*f%%", dec, f * 100.0);
+    for (int d = dec + 1; d <= 7 && f < line && strtod(buf, NULL) >= line * 100.0; d++)
+        snprintf(buf, len, "%.*f%%", d, f * 100.0);
     return buf;
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/format_int.h"
 #include "report/report_int.h"
 
 sp_status sp_rep_finish(FILE *out)
@@ -114,13 +115,10 @@ int sp_rep_other_text(const sp_report *r, char *pct, size_t pct_len, char *line,
 char *sp_rep_fmt_outcome_pct(char *buf, size_t len, uint64_t n, uint64_t total)
 {
     double f = total ? (double)n / (double)total : 0.0;
-    sp_rep_fmt_pct(buf, len, f);
     if (sp_outcome_significant(n, total))
-        return buf; /* from 1 - 1e-7 % on: "1.0%" at least, as flagged */
+        return sp_rep_fmt_pct(buf, len, f); /* from 1 - 1e-7 % on: "1.0%" at least, as flagged */
     /* below it by more than the tolerance (1e-7 points): 7 decimals always print below 1% */
-    for (int d = 2; d <= 7 && strtod(buf, NULL) >= SP_REJECTION_SIGNIFICANT * 100.0; d++)
-        snprintf(buf, len, "%.*f%%", d, f * 100.0);
-    return buf;
+    return sp_fmt_pct_under(buf, len, f, 1, SP_REJECTION_SIGNIFICANT);
 }
 
 char *sp_rep_fmt_name(char *buf, size_t len, const char *s, size_t width)

@@ -7,7 +7,7 @@
 # window). The cost window runs from the first arrival (0) to the last batch's end, 3 + 39 + L/1000 ms,
 # and a batch is in flight 40 L us of it:
 #   L = 910: 36,400 / 42,910 = 0.84829 -> "84.8%", a queue past the window, not saturated;
-#   L = 908: 36,320 / 42,908 = 0.84646 -> "84.6%" (floored: never rounded up to the line);
+#   L = 908: 36,320 / 42,908 = 0.84646 -> "84.6%" (one decimal is enough to stay under the line);
 #   L = 912: 36,480 / 42,912 = 0.85011 -> "85%", behind a saturated device.
 # The binary before this rule printed "85%" for L = 910. Run as: bash in_flight_line.sh BINARY SOURCE_DIR
 set -u
