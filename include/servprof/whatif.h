@@ -298,6 +298,12 @@ SP_API sp_status sp_whatif_grid(const sp_whatif_policy *base, const uint32_t *mb
 /* Relative difference under which two costs per request are the same price (sp_whatif_pick_slo; the
  * SLO line names such a tie). */
 #define SP_WHATIF_COST_TIE 0.005
+/* Whether costs `a` and `b` are the same price: within SP_WHATIF_COST_TIE of the larger. */
+static inline int sp_whatif_cost_tied(double a, double b)
+{
+    double d = a > b ? a - b : b - a;
+    return d <= SP_WHATIF_COST_TIE * (a > b ? a : b);
+}
 SP_API sp_status sp_whatif_pick_slo(sp_whatif_result *r, size_t n, uint64_t slo_ns, size_t *best);
 
 /* ---- a study: the observed policy and a sweep, simulated, with advice; its writers ---- */

@@ -337,9 +337,7 @@ static void write_slo(FILE *out, const sp_whatif_study *s)
             const sp_whatif_result *x = &s->results[i];
             meet += x->meets_slo != 0;
             /* sp_whatif_pick_slo's tie: a cost within SP_WHATIF_COST_TIE of the choice's */
-            double hi = x->cost_per_request > b->cost_per_request ? x->cost_per_request : b->cost_per_request;
-            tied += x->meets_slo && i != s->slo_best &&
-                    fabs(x->cost_per_request - b->cost_per_request) <= SP_WHATIF_COST_TIE * hi;
+            tied += x->meets_slo && i != s->slo_best && sp_whatif_cost_tied(x->cost_per_request, b->cost_per_request);
         }
         /* one that meets it is "the only" one, not "the cheapest of the 1 policy that meet it"; policies
          * at the same cost in the table are a tie the sentence names, not a cheaper choice */

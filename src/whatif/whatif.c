@@ -568,7 +568,7 @@ sp_status sp_whatif_pick_slo(sp_whatif_result *r, size_t n, uint64_t slo_ns, siz
             continue;
         }
         double ci = r[i].cost_per_request, cb = r[b].cost_per_request;
-        int tie = fabs(ci - cb) <= SP_WHATIF_COST_TIE * (ci > cb ? ci : cb);
+        int tie = sp_whatif_cost_tied(ci, cb);
         if ((!tie && ci < cb) || (tie && r[i].latency.p95_ns < r[b].latency.p95_ns))
             b = i;
     }
