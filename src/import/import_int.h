@@ -143,6 +143,12 @@ sp_status sp_import_vfail(sp_import_ctx *ctx, sp_status st, const char *where, c
 sp_status sp_import_fail_at(sp_import_ctx *ctx, uint32_t line, uint32_t col, sp_status st,
                             const char *fmt, ...) SP_PRINTF(5, 6);
 
+/* Whether a `model_stages` value (servprof export's resource attribute servprof.model_stages, the
+ * JSONL meta key model_stages: stage names separated by commas) names "inference", the stage that is
+ * an engine's model time whole (sp_ev_file.model_inference); other names are passed over (a later
+ * version may name more). */
+bool sp_import_model_stages_inference(const char *s, size_t n);
+
 /* Detects the format from the first bytes of (decompressed) content. */
 sp_format sp_detect_format(const unsigned char *head, size_t len);
 

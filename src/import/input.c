@@ -366,6 +366,19 @@ sp_status sp_import_vfail(sp_import_ctx *ctx, sp_status st, const char *where, c
     return st;
 }
 
+bool sp_import_model_stages_inference(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t e = i;
+        while (e < n && s[e] != ',')
+            e++;
+        if (e - i == 9 && memcmp(s + i, "inference", 9) == 0)
+            return true;
+        i = e + 1;
+    }
+    return false;
+}
+
 sp_status sp_import_fail_at(sp_import_ctx *ctx, uint32_t line, uint32_t col, sp_status st,
                             const char *fmt, ...)
 {

@@ -772,14 +772,7 @@ static sp_status rec_meta(jsonl *j)
     size_t msn = 0;
     int have_model = get_text(j, F_MODEL_STAGES, false, false, &ms, &msn);
     NEED(have_model);
-    bool model_inference = false;
-    for (size_t i = 0; have_model == GOT && i < msn;) {
-        size_t e = i;
-        while (e < msn && ms[e] != ',')
-            e++;
-        model_inference |= e - i == 9 && memcmp(ms + i, "inference", 9) == 0;
-        i = e + 1;
-    }
+    bool model_inference = have_model == GOT && sp_import_model_stages_inference(ms, msn);
     for (size_t i = 0; pr->type == SP_JSON_OBJ_BEGIN && i < j->nprops; i++)
         MODEL(sp_ev_set_prop(j->ev, j->file, j->prop_key[i].s, j->prop_key[i].len, j->prop_val[i].s,
                              j->prop_val[i].len));

@@ -1628,14 +1628,8 @@ static sp_status resource_model_stages(otlp *o, const sp_json_token *v, bool has
         return sp_import_fail_at(o->ctx, line, col, SP_ERR_PARSE, "resource attribute " SP_OTLP_MODEL_STAGES
                                  " must be a {\"stringValue\":...} of stage names separated by commas, e.g. "
                                  "{\"stringValue\":\"inference\"}");
-    for (size_t i = 0; i < v->len;) {
-        size_t j = i;
-        while (j < v->len && v->str[j] != ',')
-            j++;
-        if (j - i == 9 && memcmp(v->str + i, "inference", 9) == 0)
-            o->model_inference = true;
-        i = j + 1;
-    }
+    if (sp_import_model_stages_inference(v->str, v->len))
+        o->model_inference = true;
     return SP_OK;
 }
 
