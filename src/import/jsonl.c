@@ -238,11 +238,7 @@ static sp_status read_gen_array(jsonl *j, int k)
             continue;
         }
         if (k == F_PHASES) {
-            static const char *const names[SP_EV_PHASE_COUNT] = {"decode", "prefill", "prefill_chunk"};
-            int ph = -1;
-            for (int q = 0; t.type == SP_JSON_STRING && q < SP_EV_PHASE_COUNT; q++)
-                if (strlen(names[q]) == t.len && memcmp(names[q], t.str, t.len) == 0)
-                    ph = q;
+            int ph = t.type == SP_JSON_STRING ? sp_ev_phase_of(t.str, t.len) : -1;
             if (ph < 0) {
                 *why = "must hold \"decode\", \"prefill\" or \"prefill_chunk\" for each request";
                 continue;

@@ -981,11 +981,7 @@ static sp_status read_attributes(otlp *o, sread *r)
                         r->s.has_batch = true;
                     }
                 } else if (which == A_STEP_PHASE) {
-                    static const char *const phases[] = {"decode", "prefill", "prefill_chunk"};
-                    int ph = -1;
-                    for (int k = 0; v.type == SP_JSON_STRING && k < 3 && ph < 0; k++)
-                        if (strlen(phases[k]) == v.len && memcmp(phases[k], v.str, v.len) == 0)
-                            ph = k;
+                    int ph = v.type == SP_JSON_STRING ? sp_ev_phase_of(v.str, v.len) : -1;
                     if (ph < 0)
                         bad(r, SP_OTLP_STEP_PHASE " must be \"decode\", \"prefill\" or \"prefill_chunk\"");
                     r->step.phase = (int8_t)ph;

@@ -132,6 +132,12 @@ typedef enum sp_ev_phase {
     SP_EV_PHASE_COUNT
 } sp_ev_phase;
 
+/* The phases' names in the JSONL format and servprof export's OTLP attribute, by sp_ev_phase ("decode",
+ * "prefill", "prefill_chunk"; gen.c). */
+extern const char *const sp_ev_phase_names[SP_EV_PHASE_COUNT];
+/* The phase named by s[0..n), or -1 when it names none. */
+int sp_ev_phase_of(const char *s, size_t n);
+
 /* What a step adds to its batch: per member (in the batch's member order) the phase and how many of
  * its tokens the step computed, and the KV cache after the step. */
 typedef struct sp_ev_step {

@@ -116,6 +116,10 @@ void sp_view_batch_at(const sp_events *ev, size_t i, sp_view_batch *out);
 uint32_t sp_view_batch_member(const sp_events *ev, size_t b, uint32_t k);
 /* Request `req`'s k-th output token (by index): its 0-based index and when it left the server. */
 void sp_view_request_token(const sp_events *ev, size_t req, uint32_t k, uint64_t *index, uint64_t *time_ns);
+/* A phase's name as the JSONL format writes it ("decode", "prefill", "prefill_chunk"), NULL for a
+ * value that is no phase. */
+const char *sp_view_phase_name(int phase);
+
 /* The phase (sp_ev_phase's values: 0 decode, 1 prefill, 2 prefill_chunk) and tokens of step `b`'s k-th
  * member; -1 when the batch is not a step. */
 int sp_view_step_member(const sp_events *ev, size_t b, uint32_t k, uint32_t *tokens);

@@ -8,6 +8,16 @@
 #include "common/util_int.h"
 #include "model/events_int.h"
 
+const char *const sp_ev_phase_names[SP_EV_PHASE_COUNT] = {"decode", "prefill", "prefill_chunk"};
+
+int sp_ev_phase_of(const char *s, size_t n)
+{
+    for (int q = 0; q < SP_EV_PHASE_COUNT; q++)
+        if (strlen(sp_ev_phase_names[q]) == n && memcmp(sp_ev_phase_names[q], s, n) == 0)
+            return q;
+    return -1;
+}
+
 sp_status sp_ev_set_step(struct sp_events *ev, uint32_t batch, const uint8_t *phases, const uint32_t *tokens,
                          size_t n, int64_t kv_used, int64_t kv_capacity)
 {

@@ -219,3 +219,8 @@ void sp_view_activity_at(const sp_events *ev, size_t i, sp_view_activity *out)
                               sp_ev_act_stream(ev, a), a->file,
                               a->device,            a->batch < ev->n_batches ? a->batch : SP_VIEW_NONE};
 }
+
+const char *sp_view_phase_name(int phase)
+{
+    return phase >= 0 && phase < SP_EV_PHASE_COUNT ? sp_ev_phase_names[phase] : NULL;
+}

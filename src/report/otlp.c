@@ -277,9 +277,6 @@ static int doc_full(const ox *x)
 
 /* ---- requests ---- */
 
-/* A step member's phase as the JSONL format and the native reader name it (sp_ev_phase's order). */
-static const char *const g_phase_names[] = {"decode", "prefill", "prefill_chunk"};
-
 /* Request `idx`'s tokens [from, to) as span events (the caller opened the "events" list): each a
  * `servprof.token` event at the time it left the server, with its 0-based index. */
 static void write_token_events(ox *x, size_t idx, const sp_view_request *rq, uint32_t from, uint32_t to)
@@ -327,10 +324,10 @@ static void write_step_member(ox *x, size_t idx, uint32_t bi, const sp_view_batc
         if (sp_view_batch_member(x->ev, bi, m) != idx)
             continue;
         uint32_t tokens = 0;
-        int phase = sp_view_step_member(x->ev, bi, m, &tokens);
-        if (phase < 0 || phase >= (int)(sizeof g_phase_names / sizeof g_phase_names[0]))
+        const char *phase = sp_view_phase_name(sp_view_step_member(x->ev, bi, m, &tokens));
+        if (!phase)
             return;
-        attr_str(x, SP_OTLP_STEP_PHASE, g_phase_names[phase]);
+        attr_str(x, SP_OTLP_STEP_PHASE, phase);
         attr_int(x, SP_OTLP_STEP_TOKENS, tokens);
         return;
     }
