@@ -324,6 +324,13 @@ typedef struct sp_verdict_prediction {
     int extrapolated;             /* the changed policy's batches leave the sizes or padded lengths seen */
     const char *note;             /* UNAVAILABLE: why there is no prediction; DONE: a caveat (why it
                                      extrapolates, rejections) or NULL; owned by the report */
+    /* DONE, a queue past the window only (docs/whatif.md, "The verdict's prediction"): the other change
+     * simulated beside the quoted one and not chosen, for the sentence to name; alt_setting is NULL
+     * when one change was simulated. Owned by the report. */
+    const char *alt_setting;
+    const char *alt_from, *alt_to;
+    uint64_t alt_p95_after_ns;    /* simulated p95 after the other change */
+    int alt_extrapolated;         /* the other change's batches leave the sizes or padded lengths seen */
 } sp_verdict_prediction;
 
 /* The prediction in words, as the verdict quotes it: "max-queue-delay 2.00 ms -> 500.0 us: predicted

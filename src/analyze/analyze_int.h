@@ -894,6 +894,17 @@ int sp_ana_event_loop(const sp_ana *a);
     "first for a blocked event loop (a blocking call in an "                                               \
     "async handler delays the batcher that runs on it: run it in a thread), then a host too busy to run "   \
     "it on time (CPU contention), or too few workers, each batch waiting for a free one"
+/* The same when the verdict's what-if found one more instance lowers p95 more than the quarter window
+ * (sp_report_quote_prediction; docs/whatif.md, "The verdict's prediction"): the instance leads. */
+#define SP_ANA_QUEUE_PAST_WINDOW_INSTANCE_FIX                                                           \
+    "add a worker (one more instance), since each batch waits for a free one, then shorten the batch "    \
+    "window with max-queue-delay, and check that the host is not too busy to run the batcher on time "    \
+    "(CPU contention)"
+#define SP_ANA_QUEUE_PAST_WINDOW_EVENT_LOOP_INSTANCE_FIX                                                \
+    "add a worker (one more instance), since each batch waits for a free one, then shorten the batch "    \
+    "window with max-queue-delay, and look for a blocked event loop (a blocking call in an async "        \
+    "handler delays the batcher that runs on it: run it in a thread) or a host too busy to run the "      \
+    "batcher on time (CPU contention)"
 /* The fixes of `network` and `other` in a trace whose server runs an asyncio event loop. */
 #define SP_ANA_NETWORK_EVENT_LOOP_FIX                                                                   \
     "look first for a blocked event loop in the server (a blocking call in an async handler or response "  \

@@ -1063,12 +1063,50 @@ size_t sp_verdict_prediction_str(const sp_verdict_prediction *p, char *buf, size
     } else if (p->state == SP_PREDICTION_DONE) {
         sp_fmt_dur(a, sizeof a, (double)p->p95_before_ns);
         sp_fmt_dur(b, sizeof b, (double)p->p95_after_ns);
-        n = snprintf(buf, len, "%s %s -> %s: predicted p95 %s -> %s (simulated from this trace%s%s)%s",
+        /* a queue past the window weighs two changes: the one not chosen, with its figure */
+        char alt[240] = "", c[32];
+        /* the other change lower yet not chosen: within the quote's 2% tie (SP_WHATIF_ADVICE_MIN_GAIN,
+         * whatif.h, which the analysis library does not include), which goes to the window */
+        if (p->alt_setting)
+            snprintf(alt, sizeof alt, "; %s %s -> %s instead: predicted p95 %s%s%s", p->alt_setting,
+                     p->alt_from ? p->alt_from : "?", p->alt_to ? p->alt_to : "?",
+                     sp_fmt_dur(c, sizeof c, (double)p->alt_p95_after_ns), p->alt_extrapolated ? ", extrapolated" : "",
+                     p->alt_p95_after_ns < p->p95_after_ns ? ", within 2%: a tie, which goes to the window, as it "
+                                                             "adds no instance to the bill" : "");
+        n = snprintf(buf, len, "%s %s -> %s: predicted p95 %s -> %s (simulated from this trace%s%s%s)%s",
                      p->setting ? p->setting : "?", p->from ? p->from : "?", p->to ? p->to : "?", a, b,
-                     p->note ? "; " : "", p->note ? p->note : "",
+                     p->note ? "; " : "", p->note ? p->note : "", alt,
                      p->p95_after_ns >= p->p95_before_ns ? ": the change does not lower p95" : "");
     }
     return n > 0 ? (size_t)n : 0;
+}
+
+/* Replaces the leader's fix `from` by `to` in the ranking and in the sentence, where it ends at the
+ * what-if clause (clause_at), so that the sentence, the JSON and the HTML ranking agree; nothing when
+ * the leader's fix is not `from`. */
+static sp_status swap_leader_fix(sp_report *r, const char *from, const char *to)
+{
+    sp_verdict *v = &r->verdict;
+    size_t flen = strlen(from);
+    if (!v->n_ranking || !v->ranking[0].fix || strcmp(v->ranking[0].fix, from) != 0 || v->clause_at < flen ||
+        memcmp(v->sentence + v->clause_at - flen, from, flen) != 0)
+        return SP_OK;
+    size_t nlen = strlen(to), head = v->clause_at - flen;
+    size_t len = strlen(v->sentence) - flen + nlen;
+    char *t = malloc(len + 1);
+    if (!t)
+        return SP_ERR_NOMEM;
+    memcpy(t, v->sentence, head);
+    memcpy(t + head, to, nlen);
+    strcpy(t + head + nlen, v->sentence + v->clause_at);
+    const char *q = sp_report_strdup(r, t);
+    free(t);
+    if (!q)
+        return SP_ERR_NOMEM;
+    v->sentence = q;
+    v->clause_at = head + nlen;
+    v->ranking[0].fix = to;
+    return SP_OK;
 }
 
 sp_status sp_report_quote_prediction(sp_report *r)
@@ -1082,29 +1120,22 @@ sp_status sp_report_quote_prediction(sp_report *r)
     /* The saturated queue's fix offers a larger max-batch; when the quoted what-if is that very change
      * and it does not lower p95, the sentence would advise it and refute it in one breath. Drop the
      * option from the leader's fix (sentence and ranking, so JSON and HTML agree) and say it will not
-     * help. Every other case keeps the fix as it was. */
+     * help. A queue past the window whose quote chose one more instance over the quarter window leads
+     * its fix with the instance (docs/whatif.md, "The verdict's prediction"). Every other case keeps
+     * the fix as it was. */
     const sp_verdict_prediction *p = &r->prediction;
-    size_t flen = strlen(SATURATED_QUEUE_FIX);
-    if (p->state == SP_PREDICTION_DONE && p->setting && strcmp(p->setting, "max-batch") == 0 &&
-        p->p95_after_ns >= p->p95_before_ns && v->n_ranking && v->ranking[0].fix &&
-        strcmp(v->ranking[0].fix, SATURATED_QUEUE_FIX) == 0 && v->clause_at >= flen &&
-        memcmp(v->sentence + v->clause_at - flen, SATURATED_QUEUE_FIX, flen) == 0) {
-        size_t nlen = strlen(SATURATED_QUEUE_FIX_NO_BATCH), head = v->clause_at - flen;
-        size_t len = strlen(v->sentence) - flen + nlen;
-        char *t = malloc(len + 1);
-        if (!t)
-            return SP_ERR_NOMEM;
-        memcpy(t, v->sentence, head);
-        memcpy(t + head, SATURATED_QUEUE_FIX_NO_BATCH, nlen);
-        strcpy(t + head + nlen, v->sentence + v->clause_at);
-        const char *q = sp_report_strdup(r, t);
-        free(t);
-        if (!q)
-            return SP_ERR_NOMEM;
-        v->sentence = q;
-        v->clause_at = head + nlen;
-        v->ranking[0].fix = SATURATED_QUEUE_FIX_NO_BATCH;
+    int done = p->state == SP_PREDICTION_DONE && p->setting;
+    sp_status st = SP_OK;
+    if (done && strcmp(p->setting, "max-batch") == 0 && p->p95_after_ns >= p->p95_before_ns)
+        st = swap_leader_fix(r, SATURATED_QUEUE_FIX, SATURATED_QUEUE_FIX_NO_BATCH);
+    if (done && p->alt_setting && strcmp(p->setting, "instances") == 0) {
+        st = swap_leader_fix(r, SP_ANA_QUEUE_PAST_WINDOW_FIX, SP_ANA_QUEUE_PAST_WINDOW_INSTANCE_FIX);
+        if (!st)
+            st = swap_leader_fix(r, SP_ANA_QUEUE_PAST_WINDOW_EVENT_LOOP_FIX,
+                                 SP_ANA_QUEUE_PAST_WINDOW_EVENT_LOOP_INSTANCE_FIX);
     }
+    if (st)
+        return st;
     size_t plen = sp_verdict_prediction_str(&r->prediction, NULL, 0);
     size_t slen = strlen(v->sentence);
     char *s = malloc(slen + plen + 16);

@@ -14,7 +14,8 @@ char *sp_rep_diff_value(char *buf, size_t len, sp_diff_unit u, double v)
     switch (u) {
     case SP_DIFF_UNIT_NS: return sp_fmt_dur(buf, len, v);
     case SP_DIFF_UNIT_FRACTION: return sp_rep_fmt_pct(buf, len, v);
-    case SP_DIFF_UNIT_DOLLARS: return sp_rep_fmt_money(buf, len, v);
+    /* the diff's money is cost per request (cost.per_request*), under "cost per 1M requests" */
+    case SP_DIFF_UNIT_DOLLARS: return sp_rep_fmt_cost_per_request(buf, len, v, SP_REP_1M_DOLLARS);
     default: snprintf(buf, len, "%.0f", v); return buf;
     }
 }
@@ -43,9 +44,10 @@ char *sp_rep_diff_change(char *buf, size_t len, sp_diff_unit u, double change)
         return buf;
     case SP_DIFF_UNIT_DOLLARS:
         if (change == 0)
-            snprintf(buf, len, "$0");
+            sp_rep_fmt_cost_per_request(buf, len, 0, SP_REP_1M_DOLLARS);
         else
-            snprintf(buf, len, "%c%s", change < 0 ? '-' : '+', sp_rep_fmt_money(mag, sizeof mag, fabs(change)));
+            snprintf(buf, len, "%c%s", change < 0 ? '-' : '+',
+                     sp_rep_fmt_cost_per_request(mag, sizeof mag, fabs(change), SP_REP_1M_DOLLARS));
         return buf;
     default: snprintf(buf, len, change == 0 ? "0" : "%+.0f", change); return buf;
     }
@@ -90,7 +92,9 @@ char *sp_rep_diff_threshold(char *buf, size_t len, const sp_diff_condition *c)
     switch (c->unit) {
     case SP_DIFF_UNIT_NS: snprintf(buf, len, "%c%s", sign, sp_fmt_dur(mag, sizeof mag, c->threshold)); break;
     case SP_DIFF_UNIT_FRACTION: snprintf(buf, len, "%c%g pts", sign, c->threshold * 100); break;
-    case SP_DIFF_UNIT_DOLLARS: snprintf(buf, len, "%c%s", sign, sp_rep_fmt_money(mag, sizeof mag, c->threshold)); break;
+    case SP_DIFF_UNIT_DOLLARS: /* given in dollars per request, said per 1M requests as the tables say it */
+        snprintf(buf, len, "%c%s", sign, sp_rep_fmt_cost_per_request(mag, sizeof mag, c->threshold, SP_REP_1M_WORDS));
+        break;
     default: snprintf(buf, len, "%c%g", sign, c->threshold); break;
     }
     return buf;

@@ -376,7 +376,7 @@ static void write_padding_cost(FILE *out, const sp_diff *d)
     } rows[] = {{"padding.share_of_p95", "padding: share of p95"},
                 {"padding.waste_fraction", "padding: waste"},
                 {"padding.share_of_bill", "padding: share of the bill"},
-                {"cost.per_request", "cost per request"}};
+                {"cost.per_request", "cost per 1M requests"}};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         const sp_diff_metric *m = sp_diff_find(d, rows[i].path);
         if (m)
@@ -385,7 +385,7 @@ static void write_padding_cost(FILE *out, const sp_diff *d)
     for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
         char path[64], label[64];
         snprintf(path, sizeof path, "cost.per_request_by_state.%s", sp_cost_state_str((sp_cost_state)s));
-        snprintf(label, sizeof label, "cost per request: %s", sp_cost_state_str((sp_cost_state)s));
+        snprintf(label, sizeof label, "cost per 1M requests: %s", sp_cost_state_str((sp_cost_state)s));
         const sp_diff_metric *m = sp_diff_find(d, path);
         if (m)
             table_row(out, label, m);

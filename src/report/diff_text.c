@@ -139,7 +139,7 @@ static void write_padding_cost(FILE *out, const sp_diff *d)
         if (m)
             row(out, pad[i].label, m);
     }
-    head(out, d, "cost per request");
+    head(out, d, "cost per 1M requests");
     const sp_diff_metric *m = find(d, "cost.per_request");
     if (m)
         row(out, "all", m);

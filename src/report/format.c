@@ -81,6 +81,23 @@ char *sp_rep_fmt_money(char *buf, size_t len, double v)
     return buf;
 }
 
+char *sp_rep_fmt_cost_per_request(char *buf, size_t len, double per_request, sp_rep_1m_form form)
+{
+    if (!isfinite(per_request)) {
+        snprintf(buf, len, "n/a");
+        return buf;
+    }
+    double m = per_request * 1e6;
+    char num[48];
+    if (m == 0 || fabs(m) >= 0.001)
+        snprintf(num, sizeof num, "%.3f", m);
+    else
+        snprintf(num, sizeof num, "%.3g", m);
+    snprintf(buf, len, "%s%s%s", form == SP_REP_1M_NUMBER ? "" : "$", num,
+             form == SP_REP_1M_WORDS ? " per 1M requests" : "");
+    return buf;
+}
+
 char *sp_rep_fmt_pct(char *buf, size_t len, double fraction)
 {
     if (!isfinite(fraction))

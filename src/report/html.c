@@ -225,8 +225,8 @@ static void write_summary(html_ctx *c)
         snprintf(label, sizeof label, "%s busy", sp_device_kind_noun(r->gpu.device_kind));
         kpi(out, b, label);
     }
-    sp_rep_fmt_money(b, sizeof b, have ? r->cost.per_request : NAN);
-    kpi(out, b, "cost per request");
+    sp_rep_fmt_cost_per_request(b, sizeof b, have ? r->cost.per_request : NAN, SP_REP_1M_DOLLARS);
+    kpi(out, b, "cost per 1M requests");
     fputs("</div>\n", out);
 }
 
@@ -916,18 +916,18 @@ static void write_cost(html_ctx *c)
             sp_fmt_dur(b, sizeof b, (double)k->window_ns), sp_rep_fmt_money(d, sizeof d, k->price_per_hour),
             k->price_is_default ? " (default price: none given)" : "");
     if (c->r->request_count)
-        fprintf(out, "<b>%s per request</b> (the bill over %" PRIu64 " %s)",
-                sp_rep_fmt_money(e, sizeof e, k->per_request), c->r->request_count,
+        fprintf(out, "<b>%s</b> (the bill over %" PRIu64 " %s)",
+                sp_rep_fmt_cost_per_request(e, sizeof e, k->per_request, SP_REP_1M_WORDS), c->r->request_count,
                 sp_rep_plural(c->r->request_count, "request", "requests"));
     else
         fputs("no requests to divide it among", out);
     /* without a batch no device time is any request's: the text report's caveat, so that $0 does not
      * read as what a request costs beside the bill per request */
     if (c->r->request_count && k->request_cost_nano.count)
-        fprintf(out, "; one request's own cost (its batch's device time %s): p50 %s, p95 %s%s",
+        fprintf(out, "; one request's own cost (its batch's device time %s), per 1M requests: p50 %s, p95 %s%s",
                 sp_rep_fmt_cost_basis(basis, sizeof basis, c->r),
-                sp_rep_fmt_money(a, sizeof a, (double)k->request_cost_nano.p50_ns * 1e-9),
-                sp_rep_fmt_money(b, sizeof b, (double)k->request_cost_nano.p95_ns * 1e-9),
+                sp_rep_fmt_cost_per_request(a, sizeof a, (double)k->request_cost_nano.p50_ns * 1e-9, SP_REP_1M_DOLLARS),
+                sp_rep_fmt_cost_per_request(b, sizeof b, (double)k->request_cost_nano.p95_ns * 1e-9, SP_REP_1M_DOLLARS),
                 c->r->batch_count ? "" : " (no batch in the trace: no device time is any request's)");
     fprintf(out, ". Each %s-second of the window is in one state.</p>\n", sp_device_kind_noun(c->r->gpu.device_kind));
     const double left = 120, right = 16, top = 6, bar_h = 34;
@@ -958,14 +958,14 @@ static void write_cost(html_ctx *c)
     }
     fputs("</svg>\n", out);
     sp_html_legend(out, names, cols, SP_COST_STATE_COUNT);
-    fputs("<table class=\"num\"><thead><tr><th>state</th><th>bill</th><th>per request</th><th>share</th></tr>"
+    fputs("<table class=\"num\"><thead><tr><th>state</th><th>bill</th><th>per 1M requests</th><th>share</th></tr>"
           "</thead><tbody>\n",
           out);
     double nreq = c->r->request_count ? (double)c->r->request_count : 0;
     for (int s = 0; s < SP_COST_STATE_COUNT; s++)
         fprintf(out, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", names[s],
                 sp_rep_fmt_money(a, sizeof a, k->by_state[s]),
-                nreq > 0 ? sp_rep_fmt_money(b, sizeof b, k->by_state[s] / nreq) : "n/a",
+                nreq > 0 ? sp_rep_fmt_cost_per_request(b, sizeof b, k->by_state[s] / nreq, SP_REP_1M_DOLLARS) : "n/a",
                 sp_rep_fmt_pct(d, sizeof d, k->by_state_share[s]));
     fputs("</tbody></table>\n</section>\n", out);
 }

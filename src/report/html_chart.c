@@ -268,8 +268,8 @@ static void fmt_opt_num(char *buf, size_t len, double v, int money)
 {
     if (!isfinite(v) || v < 0)
         snprintf(buf, len, "n/a");
-    else if (money)
-        sp_rep_fmt_money(buf, len, v);
+    else if (money) /* a cost per request, under "cost per 1M requests" */
+        sp_rep_fmt_cost_per_request(buf, len, v, SP_REP_1M_DOLLARS);
     else
         snprintf(buf, len, "%.1f", v);
 }
@@ -298,7 +298,7 @@ sp_status sp_html_whatif_section(const sp_whatif_row *rows, size_t n, const char
     }
     fputs("<p>Predicted by replaying the profiled arrivals through each policy (<code>servprof whatif</code>)."
           "</p>\n<table class=\"num\"><thead><tr><th>policy</th><th>p50</th><th>p95</th><th>p99</th>"
-          "<th>throughput (req/s)</th><th>cost per request</th></tr></thead><tbody>\n",
+          "<th>throughput (req/s)</th><th>cost per 1M requests</th></tr></thead><tbody>\n",
           out);
     char b1[48], b2[48], b3[48], b4[48], b5[48];
     uint64_t maxv = 0;

@@ -156,6 +156,18 @@ static void write_prediction(FILE *out, const sp_verdict_prediction *p)
     us_or_null(out, p->p95_after_ns, done);
     fprintf(out, ",\"extrapolated\":%s,\"note\":", !done ? "null" : p->extrapolated ? "true" : "false");
     str_or_null(out, p->note);
+    /* a queue past the window weighs two changes: the one not quoted, only then (docs/report-format.md) */
+    if (done && p->alt_setting) {
+        fputs(",\"alternative\":{\"setting\":", out);
+        str_or_null(out, p->alt_setting);
+        fputs(",\"from\":", out);
+        str_or_null(out, p->alt_from);
+        fputs(",\"to\":", out);
+        str_or_null(out, p->alt_to);
+        fputs(",\"p95_after_us\":", out);
+        sp_rep_json_us(out, p->alt_p95_after_ns);
+        fprintf(out, ",\"extrapolated\":%s}", p->alt_extrapolated ? "true" : "false");
+    }
     fputs("}", out);
 }
 

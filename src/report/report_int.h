@@ -33,6 +33,17 @@ void sp_rep_json_us_d(FILE *out, double ns);
 /* Money with enough digits for tiny per-request amounts: "$4.00", "$0.0123", "$1.23e-06". */
 char *sp_rep_fmt_money(char *buf, size_t len, double v);
 
+/* A cost per request, the one way every writer prints one (the analyze text and HTML reports, the
+ * diff's, the what-if table and advice): in dollars per million requests, since per-request amounts
+ * are millionths of a dollar that "$5.71e-06" makes hard to read and compare, and the what-if table
+ * already spoke so. The figure has three decimals ("5.713"; below 0.001, three significant digits,
+ * "0.000123"), "n/a" when not finite. Forms: SP_REP_1M_NUMBER "5.713" (a column headed "$/1M req"),
+ * SP_REP_1M_DOLLARS "$5.713" (a column or clause that names "per 1M requests" itself),
+ * SP_REP_1M_WORDS "$5.713 per 1M requests" (a sentence). A change's sign goes before it, written by
+ * the caller from the magnitude (the diff's "-$0.120"). Returns buf. */
+typedef enum sp_rep_1m_form { SP_REP_1M_NUMBER, SP_REP_1M_DOLLARS, SP_REP_1M_WORDS } sp_rep_1m_form;
+char *sp_rep_fmt_cost_per_request(char *buf, size_t len, double per_request, sp_rep_1m_form form);
+
 /* Percentage of a fraction, "37.2%"; "n/a" when not finite. */
 char *sp_rep_fmt_pct(char *buf, size_t len, double fraction);
 

@@ -279,15 +279,16 @@ static void write_cost(FILE *out, const sp_report *r)
             sp_fmt_dur(b, sizeof b, (double)c->window_ns), sp_rep_fmt_money(d, sizeof d, c->price_per_hour),
             c->price_is_default ? " (default price; set --price-per-hour)" : "");
     if (r->request_count)
-        fprintf(out, "; %s per request\n", sp_rep_fmt_money(e, sizeof e, c->per_request));
+        fprintf(out, "; %s\n", sp_rep_fmt_cost_per_request(e, sizeof e, c->per_request, SP_REP_1M_WORDS));
     else
         fputs("; no requests to divide it among\n", out);
-    fprintf(out, "  %-12s %12s %14s %8s\n", "state", "bill", "per request", "share");
+    fprintf(out, "  %-12s %12s %14s %8s\n", "state", "bill", "per 1M req", "share");
     for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
         char m1[32], m2[32], pc[16];
         fprintf(out, "  %-12s %12s %14s %8s\n", sp_cost_state_str((sp_cost_state)s),
                 sp_rep_fmt_money(m1, sizeof m1, c->by_state[s]),
-                r->request_count ? sp_rep_fmt_money(m2, sizeof m2, c->by_state[s] / (double)r->request_count)
+                r->request_count ? sp_rep_fmt_cost_per_request(m2, sizeof m2, c->by_state[s] / (double)r->request_count,
+                                                                SP_REP_1M_DOLLARS)
                                  : "n/a",
                 sp_rep_fmt_pct(pc, sizeof pc, c->by_state_share[s]));
     }
@@ -316,15 +317,17 @@ static void write_cost(FILE *out, const sp_report *r)
         sp_rep_wrap(out, line, 2, 2);
     }
     if (c->request_cost_nano.count) {
-        char q1[32], q2[32], q3[32], basis[160];
+        char q1[32], q2[32], q3[32], basis[160], own[512];
         /* with no batch in the trace every request's share is $0 while the bill above is all no_batch
-         * time: said, so the $0 does not read as a free request */
-        fprintf(out, "  one request's cost (batch device time %s): p50 %s, p95 %s, max %s%s\n",
+         * time: said, so the $0 does not read as a free request. Wrapped: the basis can be long */
+        snprintf(own, sizeof own, "one request's cost (batch device time %s), per 1M requests: p50 %s, p95 %s, max %s%s",
                 sp_rep_fmt_cost_basis(basis, sizeof basis, r),
-                sp_rep_fmt_money(q1, sizeof q1, (double)c->request_cost_nano.p50_ns * 1e-9),
-                sp_rep_fmt_money(q2, sizeof q2, (double)c->request_cost_nano.p95_ns * 1e-9),
-                sp_rep_fmt_money(q3, sizeof q3, (double)c->request_cost_nano.max_ns * 1e-9),
+                sp_rep_fmt_cost_per_request(q1, sizeof q1, (double)c->request_cost_nano.p50_ns * 1e-9, SP_REP_1M_DOLLARS),
+                sp_rep_fmt_cost_per_request(q2, sizeof q2, (double)c->request_cost_nano.p95_ns * 1e-9, SP_REP_1M_DOLLARS),
+                sp_rep_fmt_cost_per_request(q3, sizeof q3, (double)c->request_cost_nano.max_ns * 1e-9, SP_REP_1M_DOLLARS),
                 r->batch_count ? "" : " (no batch in the trace: no device time is any request's)");
+        fputs("  ", out);
+        sp_rep_wrap(out, own, 2, 2);
     }
 }
 

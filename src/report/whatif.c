@@ -171,7 +171,7 @@ static void fill_result(table_row row, const sp_whatif_study *s, size_t i)
     snprintf(row[C_BATCH], CELL, "%.2f", r->mean_batch);
     sp_rep_fmt_pct(row[C_WASTE], CELL, r->waste);
     snprintf(row[C_REJ], CELL, "%" PRIu64, r->rejected);
-    snprintf(row[C_COST], CELL, "%.3f", r->cost_per_request * 1e6);
+    sp_rep_fmt_cost_per_request(row[C_COST], CELL, r->cost_per_request, SP_REP_1M_NUMBER);
     if (s->slo_p95_ns)
         snprintf(row[C_SLO], CELL, "%s", s->slo_met && s->slo_best == i ? "<- cheapest meeting SLO"
                                          : r->meets_slo                ? "yes"
@@ -318,12 +318,15 @@ static void write_advice(FILE *out, const sp_whatif_study *s)
         fputs(singles ? "no single setting helps; " : "the sweep changes no setting alone; ", out);
     }
     describe_change(out, &base->policy, &r->policy, s->advice.settings);
-    fprintf(out, " lowers predicted p95 the most%s: %s -> %s (%+.0f%%), $%.3f per 1M requests (observed $%.3f)%s\n",
+    char c1[64], c2[64];
+    fprintf(out, " lowers predicted p95 the most%s: %s -> %s (%+.0f%%), %s (observed %s)%s\n",
             (s->advice.settings & (s->advice.settings - 1)) ? "" : " of the single-setting changes",
             sp_fmt_dur(d1, sizeof d1, (double)base->latency.p95_ns),
             sp_fmt_dur(d2, sizeof d2, (double)r->latency.p95_ns),
-            100.0 * ((double)r->latency.p95_ns / (double)base->latency.p95_ns - 1.0), r->cost_per_request * 1e6,
-            base->cost_per_request * 1e6, r->extrapolated_batches ? " (extrapolated: see !)" : "");
+            100.0 * ((double)r->latency.p95_ns / (double)base->latency.p95_ns - 1.0),
+            sp_rep_fmt_cost_per_request(c1, sizeof c1, r->cost_per_request, SP_REP_1M_WORDS),
+            sp_rep_fmt_cost_per_request(c2, sizeof c2, base->cost_per_request, SP_REP_1M_DOLLARS),
+            r->extrapolated_batches ? " (extrapolated: see !)" : "");
 }
 
 static void write_slo(FILE *out, const sp_whatif_study *s)
@@ -350,9 +353,11 @@ static void write_slo(FILE *out, const sp_whatif_study *s)
                      sp_rep_plural(tied, "other", "others"), SP_WHATIF_COST_TIE * 100);
         else
             snprintf(which, sizeof which, "the cheapest of the %zu policies that meet it with no rejections", meet);
-        fprintf(out, "SLO p95 <= %s: %s, predicted p95 %s, $%.3f per 1M requests with %u %s: %s%s\n",
+        char cost[64];
+        fprintf(out, "SLO p95 <= %s: %s, predicted p95 %s, %s with %u %s: %s%s\n",
                 d1, sp_whatif_policy_str(&b->policy, pb, sizeof pb),
-                sp_fmt_dur(d2, sizeof d2, (double)b->latency.p95_ns), b->cost_per_request * 1e6,
+                sp_fmt_dur(d2, sizeof d2, (double)b->latency.p95_ns),
+                sp_rep_fmt_cost_per_request(cost, sizeof cost, b->cost_per_request, SP_REP_1M_WORDS),
                 b->policy.instances, sp_rep_plural(b->policy.instances, "instance", "instances"), which,
                 b->extrapolated_batches ? " (extrapolated: see !)" : "");
         return;

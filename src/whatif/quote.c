@@ -61,10 +61,8 @@ static sp_status unavailable(sp_report *r, const char *note)
 /* The queue verdict's change. Behind a saturated device or full batches (the analyzer's rule,
  * sp_ana_queue_saturated, docs/analysis.md) a shorter window cannot help: a larger batch does when
  * batches are full, else more capacity. A queue past the window with batches not full
- * (sp_ana_queue_past_window) keeps the quarter window: its fix names the window first, and where one
- * worker is busy with the batches before, a shorter window frees it sooner; a host too busy to run the
- * batcher on time shows as a replay that misses the measured p95, and then nothing is quoted
- * (predict). */
+ * (sp_ana_queue_past_window) gets the quarter window here, and predict simulates one more instance
+ * beside it (past_window_pick): the rule cannot tell a late batcher from one busy worker. */
 static sp_whatif_setting queue_change(const sp_report *r, const sp_whatif_policy *p, sp_whatif_policy *to)
 {
     int saturated = sp_ana_queue_saturated(r);
@@ -80,6 +78,17 @@ static sp_whatif_setting queue_change(const sp_report *r, const sp_whatif_policy
     }
     to->instances = p->instances < SP_WHATIF_MAX_INSTANCES ? p->instances + 1 : p->instances;
     return SP_WHATIF_SET_INSTANCES;
+}
+
+/* A queue past the window (sp_ana_queue_past_window): the quarter window `delay` (queue_change) and one
+ * more instance `more` are both simulated, and the quote takes the one with the lower predicted p95.
+ * One more instance wins only when its p95 is lower by SP_WHATIF_ADVICE_MIN_GAIN (2%) of the window's
+ * or more: smaller differences are within what resampled residuals move (the advice's own threshold,
+ * docs/whatif.md "Advice"), and the window then keeps the quote, as it adds no instance to the bill.
+ * Returns 1 when `more` wins. */
+static int past_window_pick(const sp_whatif_result *delay, const sp_whatif_result *more)
+{
+    return (double)more->latency.p95_ns <= (double)delay->latency.p95_ns * (1.0 - SP_WHATIF_ADVICE_MIN_GAIN);
 }
 
 /* The padding verdict's change: under a static shape longer than every input, the shortest static
@@ -171,10 +180,26 @@ static sp_status predict(sp_events *ev, sp_report *r, int lenient, sp_whatif_wor
     sp_whatif_sim_options_init(&so);
     int price_default;
     so.price_per_hour = sp_ana_price(0, w->price_per_hour, &price_default); /* cost is not quoted */
-    sp_whatif_result before, after;
+    sp_whatif_result before, after, other;
+    /* the other change a queue past the window is weighed against (past_window_pick) */
+    sp_whatif_policy alt = obs.policy;
+    int weigh = setting == SP_WHATIF_SET_DELAY && sp_ana_queue_past_window(r) &&
+                obs.policy.instances < SP_WHATIF_MAX_INSTANCES;
+    sp_whatif_setting alt_setting = SP_WHATIF_SET_INSTANCES;
+    alt.instances = obs.policy.instances + 1;
     st = sp_whatif_simulate(w, fit, &obs.policy, &so, &before);
     if (st == SP_OK)
         st = sp_whatif_simulate(w, fit, &to, &so, &after);
+    if (st == SP_OK && weigh)
+        st = sp_whatif_simulate(w, fit, &alt, &so, &other);
+    if (st == SP_OK && weigh && past_window_pick(&after, &other)) {
+        /* the instance leads: swap the two, so that `to`/`after` is the quoted change */
+        sp_whatif_policy t = to;
+        sp_whatif_result tr = after;
+        to = alt, after = other, alt = t, other = tr;
+        alt_setting = setting;
+        setting = SP_WHATIF_SET_INSTANCES;
+    }
     if (st == SP_ERR_NOMEM)
         return st;
     if (st != SP_OK) {
@@ -231,6 +256,15 @@ static sp_status predict(sp_events *ev, sp_report *r, int lenient, sp_whatif_wor
     p.p95_before_ns = before.latency.p95_ns;
     p.p95_after_ns = after.latency.p95_ns;
     p.extrapolated = after.extrapolated_batches > 0;
+    if (weigh) {
+        p.alt_setting = sp_whatif_setting_str(alt_setting);
+        p.alt_from = sp_report_strdup(r, sp_whatif_setting_value(&obs.policy, alt_setting, a, sizeof a));
+        p.alt_to = sp_report_strdup(r, sp_whatif_setting_value(&alt, alt_setting, b, sizeof b));
+        if (!p.alt_from || !p.alt_to)
+            return SP_ERR_NOMEM;
+        p.alt_p95_after_ns = other.latency.p95_ns;
+        p.alt_extrapolated = other.extrapolated_batches > 0;
+    }
     /* caveats a reader must weigh: extrapolation, and rejections that flatter a p95 */
     char why[300], caveat[768];
     size_t at = 0;

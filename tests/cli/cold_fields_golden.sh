@@ -79,8 +79,11 @@ grep -q '"ev":"step"\|"phases"\|"kv_' batches.jsonl && { echo "FAIL: steps left 
 # are the ones before, e3f3d1e4... (a.json) and 11754110... (all.json), and a.txt differs from the
 # one before (15ff9b1e...) in that line only (checked against main's binary at 6acf298)
 check a.json af0ba4065a3eb404845668366c1fb9526ac75bd4d4afbc41d6a86d1a31c2b352
-# a.txt again: "did not record them" became "record it" for its one such record (2fa5d907... before)
-check a.txt c618c6053fdd0856ca0ce53e8d1277acbe31480460c9ce69c21a1d305650fc2c
+# a.txt again: "did not record them" became "record it" for its one such record (2fa5d907... before);
+# then (qpick) the cost block prints each cost per request per 1M requests ("$3.611 per 1M requests",
+# the table's "per 1M req" column, the own-cost line wrapped): those lines only differ from the output
+# of main's binary at 3359b40, whose sum was c618c605...
+check a.txt bf9f43a3e4caa798beadb029cc43693cd0aa4c678d61c8b77107d30456671762
 check all.json 6a867ce1249418716be66a3b65919fe0eb40fc3377e1627000d9ccb490b24c4c
 check all.pf.json b02fe85d7154c4c8d503def0cce9c475391c1eb4d8951af386ae3ba3eda9b707
 check server.json 7cb9b52459386d3202d5df1baf9af65b007c2cb4df88fbb5048a3ed6e8de52b5

@@ -10,7 +10,9 @@
 # Known answer for the tokens trace: batch 1 (r1 30 tokens, r2 10) runs 100 us on the device, batch 2
 # (r3, r4, 20 each) 100 us; at $3.60/h a device ns costs $1e-12, so r1's share of batch 1 is 75 ns of
 # device time = $7.5e-08, r2's $2.5e-08, r3's and r4's $5e-08 each: max $7.5e-08. With equal shares
-# every request costs $5e-08.
+# every request costs $5e-08. The reports print a cost per request per 1M requests (one formatter,
+# sp_rep_fmt_cost_per_request): $5e-08 is $0.050 per 1M requests, $7.5e-08 $0.075. The text line is
+# wrapped at 100 columns, so it is read with its blanks and line breaks squeezed to one space.
 # Run as: bash cost_basis.sh BINARY SOURCE_DIR
 set -u
 bin=$1
@@ -37,13 +39,14 @@ trace 30 10 20 20 > "$tmp/tokens.jsonl"
 trace "" "" "" "" > "$tmp/none.jsonl"
 trace 30 10 "" "" > "$tmp/mixed.jsonl"
 for n in tokens none mixed; do
-  "$bin" analyze --no-progress "$tmp/$n.jsonl" > "$tmp/$n.txt" 2>&1 || { echo "FAIL: analyze $n" >&2; fail=1; }
+  "$bin" analyze --no-progress "$tmp/$n.jsonl" 2>&1 > "$tmp/$n.out" || { echo "FAIL: analyze $n" >&2; fail=1; }
+  tr -s ' \n' ' ' < "$tmp/$n.out" > "$tmp/$n.txt"
   "$bin" analyze --no-progress --html "$tmp/$n.html" "$tmp/$n.jsonl" > /dev/null 2>&1 || fail=1
 done
-check "grep -qF \"one request's cost (batch device time by its tokens): p50 \\\$5e-08, p95 \\\$7.5e-08, max \\\$7.5e-08\" '$tmp/tokens.txt'"
-check "grep -qF \"one request's own cost (its batch's device time by its tokens): p50\" '$tmp/tokens.html'"
-check "grep -qF \"one request's cost (batch device time in equal shares: no batch carries its members' token counts): p50 \\\$5e-08, p95 \\\$5e-08, max \\\$5e-08\" '$tmp/none.txt'"
+check "grep -qF \"one request's cost (batch device time by its tokens), per 1M requests: p50 \\\$0.050, p95 \\\$0.075, max \\\$0.075\" '$tmp/tokens.txt'"
+check "grep -qF \"one request's own cost (its batch's device time by its tokens), per 1M requests: p50 \\\$0.050, p95 \\\$0.075\" '$tmp/tokens.html'"
+check "grep -qF \"one request's cost (batch device time in equal shares: no batch carries its members' token counts), per 1M requests: p50 \\\$0.050, p95 \\\$0.050, max \\\$0.050\" '$tmp/none.txt'"
 check "grep -qF \"one request's own cost (its batch's device time in equal shares: no batch carries its members' token counts)\" '$tmp/none.html'"
-check "grep -qF \"one request's cost (batch device time by its tokens; equal shares in 1 of 2 batches, which lack their members' token counts): p50 \\\$5e-08, p95 \\\$7.5e-08\" '$tmp/mixed.txt'"
+check "grep -qF \"one request's cost (batch device time by its tokens; equal shares in 1 of 2 batches, which lack their members' token counts), per 1M requests: p50 \\\$0.050, p95 \\\$0.075\" '$tmp/mixed.txt'"
 check "grep -qF \"(its batch's device time by its tokens; equal shares in 1 of 2 batches, which lack their members' token counts)\" '$tmp/mixed.html'"
 exit $fail

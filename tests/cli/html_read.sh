@@ -15,7 +15,7 @@
 #   outcomes section lists the HTTP status of the request that is not ok (429 x 1) as the text does;
 #   the GPU block counts "3 kernels, 1 copy, 0 memsets" as the text does, not "1 copies";
 # - a trace of one request (vLLM's v1 export): the cost sentence reads "the bill over 1 request";
-# - a trace without batches (vLLM's OTLP export): one request's own cost reads $0 with the text's
+# - a trace without batches (vLLM's OTLP export): one request's own cost reads $0.000 with the text's
 #   caveat "(no batch in the trace: no device time is any request's)", not bare beside a non-zero
 #   bill per request.
 # - a Kineto trace with launches and CUDA graphs (kineto/cuda_graph_h200.json.gz): the GPU block gives
@@ -92,9 +92,12 @@ check "grep -qF '3 kernels, 1 copy, 0 memsets.' '$tmp/cold.page'"
 check "grep -qF '| TPOT | 2.00 ms | 2.50 ms | 2.50 ms | 2.25 ms |' '$tmp/cold.page'"
 flat "$tmp/$vllm.html" > "$tmp/vllm.page"
 s="(no batch in the trace: no device time is any request's)"
-check "grep -qF \"p50 \\\$0, p95 \\\$0, max \\\$0 $s\" '$tmp/$vllm.txt'"
-check "grep -qF \"one request's own cost (its batch's device time by its tokens): p50 \\\$0, p95 \\\$0 $s.\" '$tmp/vllm.page'"
-check "grep -qF ' per request (the bill over 1 request);' '$tmp/vllm.page'"
+# a cost per request reads per 1M requests (sp_rep_fmt_cost_per_request), $0.000 here; the text's
+# line is wrapped, so it is read with its blanks squeezed
+tr -s ' \n' ' ' < "$tmp/$vllm.txt" > "$tmp/vllm.flat"
+check "grep -qF \"per 1M requests: p50 \\\$0.000, p95 \\\$0.000, max \\\$0.000 $s\" '$tmp/vllm.flat'"
+check "grep -qF \"one request's own cost (its batch's device time by its tokens), per 1M requests: p50 \\\$0.000, p95 \\\$0.000 $s.\" '$tmp/vllm.page'"
+check "grep -qF ' per 1M requests (the bill over 1 request);' '$tmp/vllm.page'"
 check "grep -qE '^servprof report: 1 file, 1 request,' '$tmp/$vllm.txt'"
 flat "$tmp/$graph.html" > "$tmp/graph.page"
 tr -s ' \n' ' ' < "$tmp/$graph.txt" > "$tmp/graph.flat"

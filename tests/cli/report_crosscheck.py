@@ -82,6 +82,26 @@ def money_ok(stated, v):
     return fmt_ok and abs(x - v) <= half * (1 + 1e-6) + a * 1e-8
 
 
+def per1m_ok(stated, v):
+    """Whether `stated` is sp_rep_fmt_cost_per_request(v) (report_int.h), a cost per request printed
+    per 1M requests: "$5.713" (or "... per 1M requests"), three decimals, or three significant digits
+    below 0.001; an optional sign (a diff's change). The JSON's null is "n/a"."""
+    if v is None:
+        return stated == "n/a"
+    m = re.fullmatch(r"([+-]?)\$([\d.e+-]+)(?: per 1M requests)?", stated)
+    if not m:
+        return False
+    x = float(m.group(2)) * (-1 if m.group(1) == "-" else 1)
+    a = abs(v) * 1e6
+    if a == 0 or a >= 0.001 - 1e-12:
+        fmt_ok = re.fullmatch(r"\d+\.\d{3}", m.group(2)) is not None
+        half = 0.0005
+    else:
+        fmt_ok = True
+        half = 0.5 * 10 ** (math.floor(math.log10(a)) - 2)
+    return fmt_ok and abs(x - v * 1e6) <= half * (1 + 1e-6) + a * 1e-8
+
+
 class Check:
     def __init__(self):
         self.errors = []
@@ -264,19 +284,19 @@ def check_html_summary(rep, pg, ck):
         # busy and span each to 3 decimals of a microsecond: the fraction within 1e-6 of the page's
         ck.expect(got is not None and pct_ok(got, busy), "summary %s busy %s, the JSON's %.6g" % (noun, got, busy))
     cost = rep.get("cost") or {}
-    got = k.get("cost per request")
+    got = k.get("cost per 1M requests")
     if n and cost.get("per_request") is not None:
-        ck.expect(got is not None and money_ok(got, cost["per_request"]), "summary cost per request %s, the JSON's %.9g"
+        ck.expect(got is not None and per1m_ok(got, cost["per_request"]), "summary cost per 1M requests %s, the JSON's %.9g"
                   % (got, cost["per_request"]))
     # the cost section's sentence and table
     paras = pg.paras.get("cost") or []
     if not cost.get("window_us"):
         return
     p = paras[0] if paras else ""
-    m = re.match(r"(\$[\d.e+-]+|\$0) for a (.+?) window at (\$[\d.]+)/h( \(default price: none given\))?; (?:(\S+) per request \(the bill over (\d+) "
+    m = re.match(r"(\$[\d.e+-]+|\$0) for a (.+?) window at (\$[\d.]+)/h( \(default price: none given\))?; (?:(\S+) per 1M requests \(the bill over (\d+) "
                  r"requests?\)|no requests to divide it among)(?:; one request's own cost \(its batch's device time (?:by its tokens|in equal shares: no batch carries its "
                  r"members' token counts|by its tokens; equal shares in \d+ of \d+ batches, which lack their members' "
-                 r"token counts)\): p50 (\S+), p95 (\S+?)( \(no batch in the trace: no device time is any request's\))?)?\. Each "
+                 r"token counts)\), per 1M requests: p50 (\S+), p95 (\S+?)( \(no batch in the trace: no device time is any request's\))?)?\. Each "
                  r"(\S+)-second of the window is in one state\.",
                  p)
     if not m:
@@ -290,7 +310,7 @@ def check_html_summary(rep, pg, ck):
     ck.expect(bool(m.group(4)) == bool(cost.get("price_is_default")), "cost: %r, price_is_default %s" %
               (m.group(4), cost.get("price_is_default")))
     if n:
-        ck.expect(m.group(5) is not None and money_ok(m.group(5), cost["per_request"]),
+        ck.expect(m.group(5) is not None and per1m_ok(m.group(5), cost["per_request"]),
                   "cost: per request %s, the JSON's %s" % (m.group(5), cost["per_request"]))
         ck.expect(m.group(6) is not None and int(m.group(6)) == n, "cost: the bill over %s requests, the JSON's %d" %
                   (m.group(6), n))
@@ -302,7 +322,7 @@ def check_html_summary(rep, pg, ck):
         # the text report's caveat where no batch owns device time (the own cost is $0 there)
         ck.expect(bool(m.group(9)) == (not (rep.get("batches") or {}).get("count")), "cost: own cost caveat %r, batches %s" %
                   (m.group(9), rep.get("batches")))
-        ck.expect(money_ok(m.group(7), rc.get("p50", float("nan"))) and money_ok(m.group(8), rc.get("p95", float("nan"))),
+        ck.expect(per1m_ok(m.group(7), rc.get("p50", float("nan"))) and per1m_ok(m.group(8), rc.get("p95", float("nan"))),
                   "cost: own cost p50 %s p95 %s, the JSON's %s" % (m.group(7), m.group(8), rc))
     noun = {"cpu": "CPU", "mixed": "device"}.get(gpu.get("device_kind"), "GPU")
     ck.expect(m.group(10) == noun, "cost: each %s-second, the device kind %s" % (m.group(10), gpu.get("device_kind")))
@@ -316,7 +336,7 @@ def check_html_summary(rep, pg, ck):
         if s not in states or len(r) != 4:
             continue
         ck.expect(money_ok(r[1], states[s]), "cost table %s bill %s, the JSON's %.9g" % (s, r[1], states[s]))
-        ck.expect(money_ok(r[2], cost["per_request_by_state"][s]), "cost table %s per request %s, the JSON's %s" %
+        ck.expect(per1m_ok(r[2], cost["per_request_by_state"][s]), "cost table %s per 1M requests %s, the JSON's %s" %
                   (s, r[2], cost["per_request_by_state"][s]))
         ck.expect(pct_ok(r[3], cost["by_state_share"][s]), "cost table %s share %s, the JSON's %.6g" %
                   (s, r[3], cost["by_state_share"][s]))
@@ -410,8 +430,8 @@ def fmt_value(unit, v, stated):
         return dur_ok(stated, v * 1e3)
     if unit == "fraction":
         return pct_ok(stated, v)
-    if unit == "dollars":
-        return money_ok(stated, v)
+    if unit == "dollars":  # the diff's money: cost per request, per 1M requests
+        return per1m_ok(stated, v)
     return stated == "%.0f" % v
 
 
@@ -429,9 +449,9 @@ def change_ok(unit, c, stated):
         m = re.fullmatch(r"([+-][\d.]+) pts", stated)
         return bool(m) and abs(float(m.group(1)) - c * 100) <= 0.05 + TOL * 100
     if unit == "dollars":
-        if stated == "$0":
-            return c == 0
-        return stated[0] in "+-" and (stated[0] == "-") == (c < 0) and money_ok(stated[1:], abs(c))
+        if stated == "$0.000":
+            return abs(c) * 1e6 < 0.0005 * (1 + 1e-6)
+        return stated[0] in "+-" and (stated[0] == "-") == (c < 0) and per1m_ok(stated[1:], abs(c))
     return stated == ("0" if c == 0 else "%+.0f" % c)
 
 
@@ -483,7 +503,7 @@ def diff_text_rows(txt):
     section = None
     stage = None
     for ln in txt.splitlines():
-        if re.match(r"^(end-to-end latency|stages|padding|cost per request)\s+BASE\s+NEW", ln):
+        if re.match(r"^(end-to-end latency|stages|padding|cost per 1M requests)\s+BASE\s+NEW", ln):
             section = ln.split("  ")[0].strip()
             stage = None
             continue

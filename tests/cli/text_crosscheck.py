@@ -73,6 +73,17 @@ def fmt_money(v):
     return "$%.3g" % v
 
 
+def fmt_per1m(v):
+    """sp_rep_fmt_cost_per_request's "$5.713" form: a cost per request per 1M requests, three
+    decimals, three significant digits below 0.001."""
+    if v is None:
+        return "n/a"
+    m = v * 1e6
+    if m == 0 or abs(m) >= 0.001:
+        return "$%.3f" % m
+    return "$%.3g" % m
+
+
 def fmt_int(v):
     return "%d" % v
 
@@ -89,7 +100,7 @@ def fmt_name(s, width):
     return s
 
 
-FMT = {"dur": fmt_dur, "sdur": fmt_sdur, "pct": fmt_pct, "money": fmt_money, "int": fmt_int, "rate": fmt_rate}
+FMT = {"dur": fmt_dur, "sdur": fmt_sdur, "pct": fmt_pct, "money": fmt_money, "per1m": fmt_per1m, "int": fmt_int, "rate": fmt_rate}
 
 
 def ns(us):
@@ -343,7 +354,7 @@ def check_cost(r):
         if m:
             r.fig(sec, m, 1, "money", c["price_per_hour"], sig=SIG_MONEY, what="price")
         return
-    m = r.search(sec, r"^cost: (%s) for a (%s) window at (%s)/h.*?; (?:(%s) per request|no requests)" %
+    m = r.search(sec, r"^cost: (%s) for a (%s) window at (%s)/h.*?; (?:(%s) per 1M requests|no requests)" %
                  (MONEY, DUR, MONEY, MONEY), "cost line")
     if not m:
         return
@@ -354,7 +365,7 @@ def check_cost(r):
         if m.group(4) is None:
             r.fail(sec, "no per request figure")
         else:
-            r.fig(sec, m, 4, "money", c["per_request"], sig=SIG_MONEY, what="per request")
+            r.fig(sec, m, 4, "per1m", c["per_request"], sig=SIG_MONEY, what="per request")
     pos = m.end()
     for s in STATES:
         mm = re.compile(r"^  %s +(%s) +(%s) +(%s)$" % (s, MONEY, MONEY, PCT), re.M).search(r.txt, pos)
@@ -363,7 +374,7 @@ def check_cost(r):
             continue
         pos = mm.end()
         r.fig(sec, mm, 1, "money", c["by_state"][s], sig=SIG_MONEY, what=s + " bill")
-        r.fig(sec, mm, 2, "money", c["per_request_by_state"][s] if n else None, sig=SIG_MONEY,
+        r.fig(sec, mm, 2, "per1m", c["per_request_by_state"][s] if n else None, sig=SIG_MONEY,
               what=s + " per request")
         r.fig(sec, mm, 3, "pct", c["by_state_share"][s], sig=SIG_SHARE, tol=1e-12, what=s + " share")
     if not n:
@@ -382,14 +393,15 @@ def check_cost(r):
         r.fig(sec, mm, 1, "pct", sh[st], sig=SIG_SHARE, tol=1e-12, what=st + " sentence share")
     q = c["request_cost"]
     if q["count"]:
-        m = r.search(sec, r"^  one request's cost \(batch device time (?:by its tokens|in equal shares: no batch carries its members' "
+        # wrapped at 100 columns (sp): the basis can be long
+        m = r.search(sec, sp(r"^  one request's cost \(batch device time (?:by its tokens|in equal shares: no batch carries its members' "
                      r"token counts|by its tokens; equal shares in \d+ of \d+ batches, which lack their members' token "
-                     r"counts)\): p50 (%s), p95 (%s), max (%s)"
-                     r"( \(no batch in the trace: no device time is any request's\))?$" %
+                     r"counts)\), per 1M requests: p50 (%s), p95 (%s), max (%s)"
+                     r"( \(no batch in the trace: no device time is any request's\))?$") %
                      (MONEY, MONEY, MONEY), "request cost line")
         if m:
             for g, k in ((1, "p50"), (2, "p95"), (3, "max")):
-                r.fig(sec, m, g, "money", q[k], sig=SIG_MONEY, what="request cost " + k)
+                r.fig(sec, m, g, "per1m", q[k], sig=SIG_MONEY, what="request cost " + k)
             if bool(m.group(4)) != (rep["batches"]["count"] == 0):   # the $0 of a trace without batches is said
                 r.fail(sec, "request cost line: the no-batch note with %d batches" % rep["batches"]["count"])
 

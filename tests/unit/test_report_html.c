@@ -400,17 +400,13 @@ static void test_full_report(void)
         nonzero += r->cost.by_state_share[s] > 0;
     CHECK_EQ_U64(nonzero, 5);
     CHECK_EQ_U64(count_in(html, "cost", "class=\"seg\""), 5);
-    /* the cost text gives the per-request cost where it says "per request": the window [0, 4000000)
-     * ns at the default $4.00/h is a bill of 4 x 4e6 / 3.6e12 = $4.44e-06, over 4 requests $1.11e-06 */
+    /* the cost text gives the per-request cost where it says "per 1M requests": the window [0, 4000000)
+     * ns at the default $4.00/h is a bill of 4 x 4e6 / 3.6e12 = $4.44e-06, over 4 requests $1.11e-06,
+     * $1.111 per 1M requests (the bill itself would read $4.444) */
     CHECK_NEAR(r->cost.bill, 4.0 * 4e6 / 3.6e12, 1e-15);
     CHECK_NEAR(r->cost.per_request, 4.0 * 4e6 / 3.6e12 / 4.0, 1e-15);
-    {
-        char money[48], want[96];
-        snprintf(want, sizeof want, "<b>%s per request</b>", sp_rep_fmt_money(money, sizeof money, r->cost.per_request));
-        CHECK(count_in(html, "cost", want) == 1);
-        snprintf(want, sizeof want, "<b>%s per request</b>", sp_rep_fmt_money(money, sizeof money, r->cost.bill));
-        CHECK(count_in(html, "cost", want) == 0);
-    }
+    CHECK(count_in(html, "cost", "<b>$1.111 per 1M requests</b>") == 1);
+    CHECK(count_in(html, "cost", "<b>$4.444 per 1M requests</b>") == 0);
     /* the ranking beside the verdict: the eight candidates with time around p95 (queue, preprocess,
      * h2d, useful kernel, padding, gap, postprocess, the named stage) under one header row; d2h and
      * other have none */
@@ -603,7 +599,7 @@ static void test_device_only(void)
     if (k) {
         CHECK_MSG(strstr(k, "<b>n/a</b><span>latency p50</span>") && strstr(k, "<b>n/a</b><span>latency p95</span>") &&
                       strstr(k, "<b>n/a</b><span>latency p99</span>") &&
-                      strstr(k, "<b>n/a</b><span>cost per request</span>") &&
+                      strstr(k, "<b>n/a</b><span>cost per 1M requests</span>") &&
                       strstr(k, "<b>n/a</b><span>padding waste</span>"),
                   "%.600s", k);
         CHECK(!strstr(k, "<b>0 ns</b>") && !strstr(k, "<b>$0</b>"));

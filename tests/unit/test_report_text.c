@@ -94,9 +94,10 @@ static void test_full(void)
     CHECK(strstr(t, "40.0% waste") != NULL);
     CHECK(count(t, "first order: kernel time x waste") == 1);
     CHECK(strstr(t, "37.0% of the per-request bill is GPU time spent on padding") != NULL);
-    /* cost: $0.0001 bill, $1.00e-06 per request */
+    /* cost: $0.0001 bill, $1.00e-06 per request, printed per 1M requests (sp_rep_fmt_cost_per_request):
+     * $1.000 */
     CHECK(strstr(t, "cost: $0.0001 for a 100.00 ms window at $3.60/h") != NULL);
-    CHECK(strstr(t, "$1e-06 per request") != NULL);
+    CHECK(strstr(t, "; $1.000 per 1M requests\n") != NULL);
     /* GPU: busy 60 of 90 ms = 66.7% */
     CHECK(strstr(t, "busy 60.00 ms (66.7%)") != NULL);
     CHECK(strstr(t, "host wait") != NULL && strstr(t, "kernel wait") != NULL);
