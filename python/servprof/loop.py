@@ -10,18 +10,26 @@ servprof.asgi and servprof.aiohttp run a StallMonitor on their loop:
 - a ticker: a loop.call_at callback every `interval_ms`; a tick that runs later than it was due by more
   than `threshold_ms` is a stall [due, ran) (the loop could not run it in between). A stall is measured
   from the tick's due time, so up to one interval of its start is not seen, and only blocks longer
-  than the threshold are;
+  than the threshold are. Each stall is told by the loop thread's CPU time since the tick before
+  (time.thread_time_ns): at least the threshold, or half the stall, on the CPU: the loop was busy with
+  work on it (CPU-bound tokenisation, detokenisation, torch calls; slowed down or not by other
+  processes), stage `event_loop`; less: the loop thread was mostly off the CPU (a call that sleeps or
+  waits: synchronous I/O, time.sleep, a lock, the GIL held by another thread; or an idle loop whose
+  process waited for a CPU on a busy host), stage `event_loop_wait`. Between two ticks an idle loop
+  runs next to nothing, so more CPU than the threshold means a callback held it;
 - the stalls, kept in a ring of `keep` (older ones dropped and counted in `stalls_dropped`);
 - at each request's end the middleware calls attribute(request): the stalls that overlap the
   request's life [arrival, done], and the one in progress (the tick overdue now: [due, now)), less
-  what the application's own spans and batches cover (Request._covered), are recorded as spans of the
-  stage `event_loop`, at most `max_pieces` a request (more dropped and counted in `pieces_dropped`).
+  what the application's own spans and batches cover (Request._covered), are recorded as spans of
+  those two stages, at most `max_pieces` a request and stage (more dropped and counted in
+  `pieces_dropped`).
 
 stall_pieces() is the pure part, unit-tested with known answers (tests/python/test_loop.py).
 """
 import asyncio
 import collections
 import os
+import time
 
 from . import now_ns
 
@@ -29,7 +37,9 @@ from . import now_ns
 # SERVPROF_LOOP_STALLS=0 in the environment turns it off
 DEFAULT = os.environ.get("SERVPROF_LOOP_STALLS", "1") != "0"
 
-STAGE = "event_loop"
+STAGE = "event_loop"            # the loop busy with work on it
+WAIT_STAGE = "event_loop_wait"  # the loop thread off the CPU while the loop was due
+STAGES = (STAGE, WAIT_STAGE)
 INTERVAL_MS = 1.0
 THRESHOLD_MS = 2.0
 KEEP = 4096
@@ -95,17 +105,20 @@ class StallMonitor:
         self.stalls = collections.deque(maxlen=keep)
         self.loop = None
         self.due = None          # when the next tick is due (ns, servprof.now_ns's clock)
+        self._cpu = 0            # the loop thread's CPU time at the last tick (time.thread_time_ns)
         self._handle = None
-        self._declared = False
+        self._declared = set()
         self.ticks = 0
         self.stalls_seen = 0     # stalls measured (with those the ring has let go)
         self.stalled_ns = 0      # their total length
+        self.stalled_cpu_ns = 0  # the part of it told as work on the loop (event_loop)
         self.stalls_dropped = 0  # stalls the ring let go (the oldest, past `keep`)
         self.pieces = 0          # event_loop spans recorded
         self.pieces_dropped = 0  # pieces past max_pieces of a request, not recorded
 
     def stats(self):
         return {"ticks": self.ticks, "stalls": self.stalls_seen, "stalled_ns": self.stalled_ns,
+                "stalled_cpu_ns": self.stalled_cpu_ns,
                 "stalls_dropped": self.stalls_dropped, "pieces": self.pieces, "pieces_dropped": self.pieces_dropped}
 
     def ensure(self):
@@ -122,6 +135,7 @@ class StallMonitor:
             self._handle.cancel()
         self.loop = loop
         self.stalls.clear()
+        self._cpu = time.thread_time_ns()
         self._schedule(loop)
 
     def _schedule(self, loop):
@@ -137,35 +151,46 @@ class StallMonitor:
         self.loop = None
         self.due = None
 
+    def _kind(self, due, t, cpu):
+        """The stage of a stall [due, t) whose loop thread ran `cpu` ns since the tick before."""
+        busy = cpu - self._cpu
+        return STAGE if busy >= self.threshold_ns or 2 * busy >= t - due else WAIT_STAGE
+
     def _tick(self):
         t = now_ns()
+        cpu = time.thread_time_ns()
         self.ticks += 1
         due = self.due
         if due is not None and t - due > self.threshold_ns:
             if len(self.stalls) == self.stalls.maxlen:
                 self.stalls_dropped += 1
-            self.stalls.append((due, t))
+            kind = self._kind(due, t, cpu)
+            self.stalls.append((due, t, kind))
             self.stalls_seen += 1
             self.stalled_ns += t - due
+            if kind == STAGE:
+                self.stalled_cpu_ns += t - due
+        self._cpu = cpu
         loop = self.loop
         if loop is not None and not loop.is_closed():
             self._schedule(loop)
 
-    def overlapping(self, arrival, done, now=None):
-        """The stalls that overlap [arrival, done), in time order, with the one in progress at `now`
-        (None: servprof.now_ns()) when the tick is overdue by more than the threshold."""
+    def overlapping(self, arrival, done):
+        """The stalls (start, end, stage) that overlap [arrival, done), in time order, with the one in
+        progress now when the tick is overdue by more than the threshold (told by the CPU time of the
+        calling thread: the loop's, where a middleware calls it)."""
         out = []
-        for s, e in reversed(self.stalls):
-            if e <= arrival:
+        for st in reversed(self.stalls):
+            if st[1] <= arrival:
                 break
-            if s < done:
-                out.append((s, e))
+            if st[0] < done:
+                out.append(st)
         out.reverse()
         due = self.due
         if due is not None and self.loop is not None:
-            t = now_ns() if now is None else now
+            t = now_ns()
             if t - due > self.threshold_ns and due < done:
-                out.append((due, t))
+                out.append((due, t, self._kind(due, t, time.thread_time_ns())))
         return out
 
     def attribute(self, req):
@@ -178,14 +203,19 @@ class StallMonitor:
         stalls = self.overlapping(arrival, done)
         if not stalls:
             return 0
-        pieces, dropped = stall_pieces(stalls, arrival, done, req._covered, self.max_pieces)
-        self.pieces_dropped += dropped
-        if not pieces:
-            return 0
-        if not self._declared:
-            self.recorder.declare_stage(STAGE)
-            self._declared = True
-        for s, e in pieces:
-            req.span(STAGE, s, e)
-        self.pieces += len(pieces)
-        return len(pieces)
+        covered = req._covered
+        n = 0
+        for stage in STAGES:
+            pieces, dropped = stall_pieces([(s, e) for s, e, k in stalls if k == stage], arrival, done, covered,
+                                           self.max_pieces)
+            self.pieces_dropped += dropped
+            if not pieces:
+                continue
+            if stage not in self._declared:
+                self.recorder.declare_stage(stage)
+                self._declared.add(stage)
+            for s, e in pieces:
+                req.span(stage, s, e)
+            n += len(pieces)
+        self.pieces += n
+        return n

@@ -814,6 +814,8 @@ const char *sp_ana_named_stage_fix(const char *name, int generation)
 {
     if (!strcmp(name, SP_ANA_EVENT_LOOP_STAGE))
         return SP_ANA_EVENT_LOOP_FIX;
+    if (!strcmp(name, SP_ANA_EVENT_LOOP_WAIT_STAGE))
+        return SP_ANA_EVENT_LOOP_WAIT_FIX;
     return generation ? sp_ana_gen_stage_fix(name) : NULL;
 }
 

@@ -137,6 +137,8 @@ static const char *what(const sp_verdict_cand *c, const sp_verdict_facts *f, cha
         /* the Python middleware's measured stalls (docs/python.md, "Event loop stalls") */
         if (c->name && !strcmp(c->name, SP_ANA_EVENT_LOOP_STAGE))
             return "waiting for a blocked asyncio event loop";
+        if (c->name && !strcmp(c->name, SP_ANA_EVENT_LOOP_WAIT_STAGE))
+            return "waiting for an asyncio event loop whose thread was off the CPU";
         break;
     }
     char l[NAME_MAX_BYTES + 4];

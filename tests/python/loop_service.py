@@ -1,8 +1,8 @@
 """A FastAPI service on uvicorn for tests/python/test_loop.py: POST /v1/x parses its JSON body in a
 recorded `preprocess` stage, "runs a model" (a sleep of --model-ms in a worker thread inside a
 recorded batch, so the loop is free meanwhile), then, with --block-ms above 0, does a blocking call on the event loop
-(time.sleep: a CPU-bound detokenisation done in the async handler, as the user's service did) that no
-stage span records, and answers. Recorded with servprof.asgi.Middleware (its event loop stall measure
+(CPU-bound work: a detokenisation done in the async handler, as the user's service did) that no stage
+span records, with --sleep-ms a blocking call that waits (time.sleep), and answers. Recorded with servprof.asgi.Middleware (its event loop stall measure
 on by default). Prints "listening on HOST:PORT" once it serves; stops on SIGINT."""
 import argparse
 import asyncio
@@ -19,12 +19,20 @@ from fastapi import FastAPI, Request  # noqa: E402
 from serving import bind_socket, serve_uvicorn  # noqa: E402
 
 
+def spin(seconds):
+    """CPU-bound work of `seconds` (a detokenisation, say): the thread stays on the CPU."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--trace", required=True)
     ap.add_argument("--model-ms", type=float, default=2.0)
     ap.add_argument("--block-ms", type=float, default=0.0)
+    ap.add_argument("--sleep-ms", type=float, default=0.0)
     ap.add_argument("--no-loop-stalls", action="store_true")
     args = ap.parse_args()
     sock = bind_socket("127.0.0.1", args.port)
@@ -45,7 +53,9 @@ def main():
             n = len(body)
         await asyncio.get_running_loop().run_in_executor(None, model, r)
         if args.block_ms > 0:
-            time.sleep(args.block_ms / 1e3)  # the planted blocking call, on the loop, in no span
+            spin(args.block_ms / 1e3)  # the planted blocking call, on the loop, in no span
+        if args.sleep_ms > 0:
+            time.sleep(args.sleep_ms / 1e3)  # a blocking call that waits, on the loop, in no span
         return {"n": n}
 
     mw = servprof.asgi.Middleware(app, rec, paths=["/v1/x"], loop_stalls=not args.no_loop_stalls)
