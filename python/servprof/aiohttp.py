@@ -234,7 +234,7 @@ class Middleware(_Recording):
                 self._finish(req, st, exc)
         except Exception as e:  # noqa: BLE001 - counted, never raised into the server
             self._fault(e)
-        if self.loop_stalls is not None and req.ended:
+        if self.loop_stalls is not None:
             self._loop_spans(req)
 
     def _end_at_write(self, resp, req, st):

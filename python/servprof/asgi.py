@@ -223,16 +223,18 @@ class _Recording:
         self.last_error = e
 
     def _watch_loop(self):
-        """Starts the stall monitor's ticker on the running loop, once per loop (counted, never raised)."""
+        """A request starts: the stall monitor's begin() (its ticker runs on this loop while requests are
+        in flight). Counted, never raised. _loop_spans must follow."""
         try:
-            self.loop_stalls.ensure()
+            self.loop_stalls.begin()
         except Exception as e:  # noqa: BLE001
             self._fault(e)
 
     def _loop_spans(self, req):
-        """The ended request's event_loop spans from the stalls it waited on (counted, never raised)."""
+        """A request of _watch_loop ended (req: its servprof.Request, or None when none was recorded):
+        its event_loop spans from the stalls it waited on. Counted, never raised."""
         try:
-            self.loop_stalls.attribute(req)
+            self.loop_stalls.end(req)
         except Exception as e:  # noqa: BLE001
             self._fault(e)
 
@@ -313,16 +315,14 @@ class Middleware(_Recording):
         # an `async def`, whatever runs inside: ASGI servers tell an ASGI 3 application by
         # asyncio.iscoroutinefunction(app.__call__) (uvicorn) or inspect's (hypercorn)
         if _c_call is not None:
-            if self.loop_stalls is None:
-                await _c_call(self, scope, receive, send)
+            if self.loop_stalls is None or type(scope) is not dict or scope.get("type") != "http":
+                await _c_call(self, scope, receive, send)  # (lifespan lasts the server's life: not in flight)
                 return
             self._watch_loop()
             try:
                 await _c_call(self, scope, receive, send)
             finally:
-                req = scope.get("servprof.request") if type(scope) is dict else None
-                if req is not None and req.ended:
-                    self._loop_spans(req)
+                self._loop_spans(scope.get("servprof.request"))
             return
         if self.metrics_path is not None and scope.get("type") == "http" and scope.get("path") == self.metrics_path:
             await self._answer_metrics(scope, send)
@@ -382,7 +382,7 @@ class Middleware(_Recording):
                 self._finish(req, st, exc)
             except Exception as e:  # noqa: BLE001 - counted, never raised into the server
                 self._fault(e)
-            if self.loop_stalls is not None and req.ended:
+            if self.loop_stalls is not None:
                 self._loop_spans(req)
 
     async def _answer_metrics(self, scope, send):
