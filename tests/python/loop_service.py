@@ -1,9 +1,10 @@
-"""A FastAPI service on uvicorn for tests/python/test_loop.py: POST /v1/x parses its JSON body in a
-recorded `preprocess` stage, "runs a model" (a sleep of --model-ms in a worker thread inside a
-recorded batch, so the loop is free meanwhile), then, with --block-ms above 0, does a blocking call on the event loop
-(CPU-bound work: a detokenisation done in the async handler, as the user's service did) that no stage
-span records, with --sleep-ms a blocking call that waits (time.sleep), and answers. Recorded with servprof.asgi.Middleware (its event loop stall measure
-on by default). Prints "listening on HOST:PORT" once it serves; stops on SIGINT."""
+"""A FastAPI service on uvicorn for tests/python/test_loop.py: POST /v1/x parses its body in a recorded
+`preprocess` stage, "runs a model" (a sleep of --model-ms in a worker thread inside a recorded batch,
+so the loop is free meanwhile), then, with --block-ms above 0, does CPU-bound work on the event loop (a
+detokenisation done in the async handler, as the user's service did) that no stage span records, or
+with --sleep-ms a blocking call that waits (time.sleep), and answers. Recorded by
+servprof.asgi.Middleware, its event loop stall measure on unless --no-loop-stalls. Prints "listening
+on HOST:PORT" once it serves; stops on SIGINT, printing the monitor's stats on stderr."""
 import argparse
 import asyncio
 import os
