@@ -241,3 +241,29 @@ def resolve_path(path):
     if not path:
         raise ValueError("path is empty")
     return path.replace("{pid}", str(os.getpid()))
+
+
+# how many disjoint intervals a Request keeps of what its spans and batches cover (_native_int.h's
+# SP_PY_COVER): servprof.loop's event_loop spans keep out of them
+COVER_KEEP = 8
+
+
+def cover_add(cover, s, e, keep=COVER_KEEP):
+    """Adds [s, e) to `cover`, a list of sorted, disjoint [start, end) pairs (overlapping or touching
+    ones merged); past `keep` intervals the two with the smallest gap between them become one, so the
+    list stays a superset of what was added. _native.c's cover_add does the same in C."""
+    if e <= s:
+        return
+    n = len(cover)
+    i = 0
+    while i < n and cover[i][1] < s:
+        i += 1
+    j = i
+    while j < n and cover[j][0] <= e:
+        s = min(s, cover[j][0])
+        e = max(e, cover[j][1])
+        j += 1
+    cover[i:j] = [(s, e)]
+    if len(cover) > keep:
+        k = min(range(len(cover) - 1), key=lambda m: cover[m + 1][0] - cover[m][1])
+        cover[k:k + 2] = [(cover[k][0], cover[k + 1][1])]

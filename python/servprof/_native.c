@@ -278,13 +278,57 @@ typedef struct BatchObject {
 
 static PyTypeObject StageType, BatchType, StepType, ModuleTimerType;
 
-static void request_touch(RequestObject *r, uint64_t s, uint64_t e)
+static void request_edges(RequestObject *r, uint64_t s, uint64_t e)
 {
     if (!r->has_span || s < r->first)
         r->first = s;
     if (!r->has_span || e > r->last)
         r->last = e;
     r->has_span = 1;
+}
+
+/* Adds [s, e) to r->cover (sorted, disjoint; overlapping or touching intervals merged); past
+ * SP_PY_COVER intervals the two with the smallest gap between them become one. _common.cover_add is the
+ * same in Python (the ctypes backend's). */
+static void cover_add(RequestObject *r, uint64_t s, uint64_t e)
+{
+    if (e <= s)
+        return;
+    uint64_t *c = r->cover;
+    int n = r->ncover, i = 0;
+    while (i < n && c[2 * i + 1] < s)
+        i++;
+    int j = i;
+    while (j < n && c[2 * j] <= e) {
+        if (c[2 * j] < s)
+            s = c[2 * j];
+        if (c[2 * j + 1] > e)
+            e = c[2 * j + 1];
+        j++;
+    }
+    /* intervals [i, j) become the one [s, e) */
+    int gone = j - i;
+    if (gone != 1)
+        memmove(c + 2 * (i + 1), c + 2 * j, (size_t)(n - j) * 2 * sizeof *c);
+    c[2 * i] = s;
+    c[2 * i + 1] = e;
+    n += 1 - gone;
+    if (n > SP_PY_COVER) {
+        int k = 0;
+        for (int m = 1; m + 1 < n; m++)
+            if (c[2 * (m + 1)] - c[2 * m + 1] < c[2 * (k + 1)] - c[2 * k + 1])
+                k = m;
+        c[2 * k + 1] = c[2 * (k + 1) + 1];
+        memmove(c + 2 * (k + 1), c + 2 * (k + 2), (size_t)(n - k - 2) * 2 * sizeof *c);
+        n--;
+    }
+    r->ncover = n;
+}
+
+static void request_touch(RequestObject *r, uint64_t s, uint64_t e)
+{
+    request_edges(r, s, e);
+    cover_add(r, s, e);
 }
 
 /* Calls the annotator's `method`(a[, b]) and keeps the handle it returns in *annot (None: no handle
@@ -850,6 +894,7 @@ PyObject *sp_py_request_open(RecorderObject *self, PyObject *key, int64_t tok, u
     r->arrival = arrival;
     r->done = r->first = r->last = 0;
     r->has_span = r->ended = r->outcome = r->status = r->outcome_set = 0;
+    r->ncover = 0;
     r->next_token = 0;
     r->has_token = 0;
     r->tok_hi = r->tok_hi_time = r->tok_max = 0;
@@ -1227,6 +1272,17 @@ void sp_py_request_record_span(RequestObject *self, sp_name_id nid, uint64_t s, 
     request_touch(self, s, e);
 }
 
+void sp_py_request_record_fill(RequestObject *self, sp_name_id nid, uint64_t s, uint64_t e)
+{
+    RecorderObject *rec = self->rec;
+    if (!rec->rec) {
+        rec->after_close++;
+        return;
+    }
+    sp_record_stage(rec->rec, self->id, nid, s, e);
+    request_edges(self, s, e);
+}
+
 static PyObject *request_span(RequestObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 3)
@@ -1236,6 +1292,20 @@ static PyObject *request_span(RequestObject *self, PyObject *const *args, Py_ssi
     if (stage_id(self->rec, args[0], &nid) < 0 || check_span(args[1], args[2], &s, &e) < 0)
         return NULL;
     sp_py_request_record_span(self, nid, s, e);
+    Py_RETURN_NONE;
+}
+
+/* _fill_span(name, start_ns, end_ns): span() for the middleware's filled edges, which stay out of
+ * `_covered` (sp_py_request_record_fill) */
+static PyObject *request_fill_span(RequestObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3)
+        return PyErr_Format(PyExc_TypeError, "_fill_span(name, start_ns, end_ns) takes 3 arguments (%zd given)", nargs);
+    sp_name_id nid = SP_NAME_NONE;
+    uint64_t s, e;
+    if (stage_id(self->rec, args[0], &nid) < 0 || check_span(args[1], args[2], &s, &e) < 0)
+        return NULL;
+    sp_py_request_record_fill(self, nid, s, e);
     Py_RETURN_NONE;
 }
 
@@ -1460,6 +1530,22 @@ static int request_set_tokens(RequestObject *self, PyObject *v, void *c)
     return 0;
 }
 
+/* _covered: what the application's spans and batches cover, ((start, end), ...) (RequestObject.cover) */
+static PyObject *request_get_covered(RequestObject *self, void *c)
+{
+    PyObject *t = PyTuple_New(self->ncover);
+    for (int i = 0; t && i < self->ncover; i++) {
+        PyObject *p = Py_BuildValue("(KK)", (unsigned long long)self->cover[2 * i],
+                                    (unsigned long long)self->cover[2 * i + 1]);
+        if (!p) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, i, p);
+    }
+    return t;
+}
+
 static PyObject *request_get_first(RequestObject *self, void *c) { return sp_py_opt_time(self->has_span, self->first); }
 static PyObject *request_get_last(RequestObject *self, void *c) { return sp_py_opt_time(self->has_span, self->last); }
 static PyObject *request_get_done(RequestObject *self, void *c) { return sp_py_opt_time(self->ended, self->done); }
@@ -1519,6 +1605,7 @@ static PyMethodDef request_methods[] = {
     {"end", (PyCFunction)(void (*)(void))request_end, METH_FASTCALL | METH_KEYWORDS,
      "end(done_ns=None): the response was sent; records the request. Once."},
     {"_implicit_done", (PyCFunction)request_implicit_done, METH_O, NULL},
+    {"_fill_span", (PyCFunction)(void (*)(void))request_fill_span, METH_FASTCALL, NULL},
     {"__enter__", (PyCFunction)request_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)request_exit, METH_VARARGS, NULL},
     {NULL}};
@@ -1531,6 +1618,7 @@ static PyGetSetDef request_getset[] = {
     {"done_ns", (getter)request_get_done, NULL, NULL, NULL},
     {"first_ns", (getter)request_get_first, NULL, "earliest start of its spans and batches (None)", NULL},
     {"last_ns", (getter)request_get_last, NULL, "latest end of its spans and batches (None)", NULL},
+    {"_covered", (getter)request_get_covered, NULL, NULL, NULL},
     {"ended", (getter)request_get_ended, NULL, NULL, NULL},
     {"outcome_name", (getter)request_get_outcome, NULL, NULL, NULL},
     {"status", (getter)request_get_status, NULL, NULL, NULL},

@@ -294,16 +294,16 @@ static int asgi_end_impl(RequestObject *r, long status, int has_start, uint64_t 
             cut = cut < arrival ? arrival : cut;
             cut = cut > done ? done : cut;
             if (cut > arrival)
-                sp_py_request_record_span(r, SP_STAGE_PREPROCESS, arrival, cut);
+                sp_py_request_record_fill(r, SP_STAGE_PREPROCESS, arrival, cut);
             if (done > cut)
-                sp_py_request_record_span(r, SP_STAGE_POSTPROCESS, cut, done);
+                sp_py_request_record_fill(r, SP_STAGE_POSTPROCESS, cut, done);
         } else {
             uint64_t first = r->first, last = r->last;
             uint64_t pre_end = first < done ? first : done;
             if (first > arrival && pre_end >= arrival)
-                sp_py_request_record_span(r, SP_STAGE_PREPROCESS, arrival, pre_end);
+                sp_py_request_record_fill(r, SP_STAGE_PREPROCESS, arrival, pre_end);
             if (done > last)
-                sp_py_request_record_span(r, SP_STAGE_POSTPROCESS, last > arrival ? last : arrival, done);
+                sp_py_request_record_fill(r, SP_STAGE_POSTPROCESS, last > arrival ? last : arrival, done);
         }
     }
     return sp_py_request_finish(r, sp_py_implicit_done(r, done), r->outcome, r->status);

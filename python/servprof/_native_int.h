@@ -95,6 +95,10 @@ typedef struct RecorderObject {
     sp_py_ended_ids ended;   /* int ids whose request ended while the recorder was open */
 } RecorderObject;
 
+/* how many disjoint intervals a Request keeps of what its spans and batches cover (RequestObject.cover;
+ * _common.COVER_KEEP) */
+#define SP_PY_COVER 8
+
 typedef struct RequestObject {
     PyObject_HEAD
     RecorderObject *rec;
@@ -111,6 +115,11 @@ typedef struct RequestObject {
     uint64_t tok_max;        /* the latest token time: an implicit end is not before it */
     PyObject *annot;
     PyObject *weakreflist;
+    /* what the application's spans and batches cover (not the middleware's filled edges): sorted,
+     * disjoint [s, e) pairs, the two closest merged past SP_PY_COVER (so a superset of the truth);
+     * `_covered` gives them to servprof.loop, whose event_loop spans keep out of them */
+    uint64_t cover[2 * (SP_PY_COVER + 1)];
+    int ncover;
 } RequestObject;
 
 /* servprof.Recorder and servprof.Request (_native.c) */
@@ -128,6 +137,10 @@ SP_PY_INTERNAL int sp_py_int_id_taken(RecorderObject *rec, PyObject *key, uint64
 /* How many taken numbers the middlewares' request numbering skips before it gives up on a request
  * (asgi.py's NUMBER_SKIPS) */
 #define SP_PY_NUMBER_SKIPS 65536
+
+/* A span the middleware fills in (the edges the application left unrecorded): recorded as
+ * sp_py_request_record_span does, but not added to what the application's spans cover. */
+SP_PY_INTERNAL void sp_py_request_record_fill(RequestObject *r, sp_name_id nid, uint64_t s, uint64_t e);
 
 /* Ends request `r` at `t` (its done time) with `outcome` (an sp_outcome; SP_OUTCOME_OK: no outcome
  * record) and HTTP `status`: the request record, its removal from the recorder's open requests, the

@@ -11,7 +11,7 @@ from . import _clib
 from ._common import (MAX_PRICE_PER_HOUR, PHASES, MAX_STEP_MEMBERS, KNOWN_STAGES, OUTCOMES, DROP_CAUSES, COPY_KINDS, NO_BATCH, MAX_MEMBERS, LABELLED_ID_BASE,
                       ON_FORK, current_batch, check_stage_name, check_time, check_span, check_count,
                       check_request_id, check_outcome, check_trace_context, check_step_member, check_kv, resolve_path, open_error,
-                      check_property, check_properties)
+                      check_property, check_properties, cover_add)
 
 _lib = _clib.load()
 _now = _lib.sp_now_ns
@@ -370,7 +370,7 @@ def _u32(v, what):
 class Request:
     __slots__ = ("_rec", "id", "trace_id", "_tokens", "arrival_ns", "done_ns", "_ended", "_outcome", "_status",
                  "_outcome_set", "first_ns", "last_ns", "_annot", "_by_close", "next_token", "_tok_hi",
-                 "_tok_hi_ns", "_tok_max_ns", "__weakref__")
+                 "_tok_hi_ns", "_tok_max_ns", "_cover", "__weakref__")
 
     def __init__(self, rec, request_id, tokens, arrival):
         self._rec = rec
@@ -384,6 +384,7 @@ class Request:
         self._outcome_set = False
         self.first_ns = None
         self.last_ns = None
+        self._cover = []         # what its spans and batches cover (not the middleware's filled edges)
         self._annot = None
         self._by_close = False
         self.next_token = 0
@@ -433,6 +434,26 @@ class Request:
             self.first_ns = s
         if self.last_ns is None or e > self.last_ns:
             self.last_ns = e
+        cover_add(self._cover, s, e)
+
+    @property
+    def _covered(self):
+        """What the application's spans and batches cover: ((start, end), ...) (servprof.loop)."""
+        return tuple(self._cover)
+
+    def _fill_span(self, name, start_ns, end_ns):
+        """span() for the middleware's filled edges, which stay out of _covered."""
+        nid = self._rec._stage_id(name)
+        check_span(start_ns, end_ns)
+        rec = self._rec
+        if rec._ptr is None:
+            rec._py_after_close += 1
+            return
+        _lib.sp_record_stage(rec._ptr, self.trace_id, nid, start_ns, end_ns)
+        if self.first_ns is None or start_ns < self.first_ns:
+            self.first_ns = start_ns
+        if self.last_ns is None or end_ns > self.last_ns:
+            self.last_ns = end_ns
 
     def stage(self, name):
         return Stage(self, self._rec._stage_id(name), name)

@@ -141,9 +141,9 @@ class Middleware(_Recording):
     __middleware_version__ = 1  # aiohttp 3.x: a new-style middleware, called (request, handler)
 
     def __init__(self, recorder, *, paths=None, exclude=(), fill_stages=True, echo_request_id=True,
-                 metrics_path=None):
+                 metrics_path=None, loop_stalls=None):
         _Recording.__init__(self, recorder, paths=paths, exclude=exclude, fill_stages=fill_stages,
-                            echo_request_id=echo_request_id, metrics_path=metrics_path,
+                            echo_request_id=echo_request_id, metrics_path=metrics_path, loop_stalls=loop_stalls,
                             what="servprof.aiohttp.middleware")
         self.done_at_answer = 0
         self.done_at_answer_reason = None
@@ -170,6 +170,8 @@ class Middleware(_Recording):
         if begun is None:
             return await handler(request)
         req, echo = begun
+        if self.loop_stalls is not None:
+            self._watch_loop()
         st = _State()
         try:
             request[REQUEST_KEY] = req
@@ -232,6 +234,8 @@ class Middleware(_Recording):
                 self._finish(req, st, exc)
         except Exception as e:  # noqa: BLE001 - counted, never raised into the server
             self._fault(e)
+        if self.loop_stalls is not None:
+            self._loop_spans(req)
 
     def _end_at_write(self, resp, req, st):
         """Moves the request's end to where aiohttp sends the response, after the middlewares return:
@@ -303,9 +307,10 @@ class Middleware(_Recording):
         return web.Response(status=status, body=body,
                             headers={k.decode(): v.decode() for k, v in headers if k != b"content-length"})
 
-def middleware(recorder, *, paths=None, exclude=(), fill_stages=True, echo_request_id=True, metrics_path=None):
+def middleware(recorder, *, paths=None, exclude=(), fill_stages=True, echo_request_id=True, metrics_path=None,
+               loop_stalls=None):
     """An aiohttp middleware that records each HTTP request into `recorder`:
     web.Application(middlewares=[servprof.aiohttp.middleware(rec)]). The options are
-    servprof.asgi.Middleware's (paths, exclude, fill_stages, echo_request_id, metrics_path)."""
+    servprof.asgi.Middleware's (paths, exclude, fill_stages, echo_request_id, metrics_path, loop_stalls)."""
     return Middleware(recorder, paths=paths, exclude=exclude, fill_stages=fill_stages,
-                      echo_request_id=echo_request_id, metrics_path=metrics_path)
+                      echo_request_id=echo_request_id, metrics_path=metrics_path, loop_stalls=loop_stalls)

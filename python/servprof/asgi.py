@@ -36,6 +36,8 @@ import random
 
 from . import _impl, now_ns
 from ._common import parse_traceparent
+from . import loop as _loop
+from .loop import StallMonitor
 
 _current = contextvars.ContextVar("servprof_asgi_request", default=None)
 # span ids: 64 random bits (random.Random seeds itself from os.urandom), never zero
@@ -135,7 +137,7 @@ class _Recording:
     middleware in its errors."""
 
     def __init__(self, recorder, *, paths=None, exclude=(), fill_stages=True, echo_request_id=True,
-                 metrics_path=None, what="Middleware"):
+                 metrics_path=None, loop_stalls=None, what="Middleware"):
         if recorder is None or not hasattr(recorder, "request"):
             raise TypeError("%s: recorder must be a servprof.Recorder" % what)
         for name, v in (("paths", paths), ("exclude", exclude)):
@@ -157,6 +159,20 @@ class _Recording:
         self.metrics_path = metrics_path
         self.errors = 0
         self.last_error = None
+        # the event loop's stalls, given to the requests that waited on them as `event_loop` spans
+        # (servprof.loop; docs/python.md, "Event loop stalls"): True (the defaults), False, or a
+        # servprof.loop.StallMonitor of the caller's; None: servprof.loop.DEFAULT (on unless
+        # SERVPROF_LOOP_STALLS=0)
+        if loop_stalls is None:
+            loop_stalls = _loop.DEFAULT
+        if loop_stalls is True:
+            loop_stalls = StallMonitor(recorder)
+        elif loop_stalls is False or loop_stalls is None:
+            loop_stalls = None
+        elif not isinstance(loop_stalls, StallMonitor):
+            raise TypeError("%s: loop_stalls must be True, False or a servprof.loop.StallMonitor, not %s"
+                            % (what, type(loop_stalls).__name__))
+        self.loop_stalls = loop_stalls
         # the trace says its server runs an event loop: a blocking call on it holds other requests'
         # reads and writes, which the reports' fixes of `network` and `other` then name
         # (docs/native-format.md, "Properties"). A recorder that refuses it (closed, or a stand-in
@@ -183,25 +199,44 @@ class _Recording:
             elif st.status >= 400:
                 req.outcome("error", st.status)
         if self.fill_stages:
+            # the filled edges stay out of what the application's spans cover (Request._covered), which
+            # the event_loop spans keep out of (a stand-in request without _fill_span: span)
+            fill = getattr(req, "_fill_span", None) or req.span
             first, last = req.first_ns, req.last_ns
             if first is None:
                 cut = st.response_start if st.response_start is not None else done
                 cut = min(max(cut, req.arrival_ns), done)
                 if cut > req.arrival_ns:
-                    req.span("preprocess", req.arrival_ns, cut)
+                    fill("preprocess", req.arrival_ns, cut)
                 if done > cut:
-                    req.span("postprocess", cut, done)
+                    fill("postprocess", cut, done)
             else:
                 if first > req.arrival_ns:
-                    req.span("preprocess", req.arrival_ns, min(first, done))
+                    fill("preprocess", req.arrival_ns, min(first, done))
                 if done > last:
-                    req.span("postprocess", max(last, req.arrival_ns), done)
+                    fill("postprocess", max(last, req.arrival_ns), done)
         # not before the arrival or a token (docs/python.md, "No record the analysis refuses")
         req.end(req._implicit_done(done))
 
     def _fault(self, e):
         self.errors += 1
         self.last_error = e
+
+    def _watch_loop(self):
+        """A request starts: the stall monitor's begin() (its ticker runs on this loop while requests are
+        in flight). Counted, never raised. _loop_spans must follow."""
+        try:
+            self.loop_stalls.begin()
+        except Exception as e:  # noqa: BLE001
+            self._fault(e)
+
+    def _loop_spans(self, req):
+        """A request of _watch_loop ended (req: its servprof.Request, or None when none was recorded):
+        its event_loop spans from the stalls it waited on. Counted, never raised."""
+        try:
+            self.loop_stalls.end(req)
+        except Exception as e:  # noqa: BLE001
+            self._fault(e)
 
     def _begin(self, headers, arrival):
         """The Python path of the request's start (the C extension's _asgi_begin does the same):
@@ -249,24 +284,26 @@ class _Recording:
 
 class Middleware(_Recording):
     """Middleware(app, recorder, *, paths=None, exclude=(), fill_stages=True, echo_request_id=True,
-    metrics_path=None).
+    metrics_path=None, loop_stalls=None).
 
     paths: record only requests whose path is one of these or starts with one ending in "/" (None:
     every path); exclude: paths never recorded (health checks). fill_stages: record the edges the
     application left unrecorded as preprocess and postprocess (above). echo_request_id: add
     X-Request-Id to responses that lack it. metrics_path: a path answered with
     recorder.metrics_text() (GET or HEAD; other methods 405; 404 when the recorder keeps no live
-    metrics), never recorded nor passed to the app. Other scope types (lifespan, websocket) pass through.
+    metrics), never recorded nor passed to the app. loop_stalls: measure the event loop's stalls and
+    record the time each request waited on them as `event_loop` spans (servprof.loop; None: on unless
+    SERVPROF_LOOP_STALLS=0; False: off; or a servprof.loop.StallMonitor with other settings). Other scope types (lifespan, websocket) pass through.
     Errors inside the bookkeeping never reach the application: they are counted in `errors`, the
     last kept in `last_error`."""
 
     def __init__(self, app, recorder, *, paths=None, exclude=(), fill_stages=True, echo_request_id=True,
-                 metrics_path=None):
+                 metrics_path=None, loop_stalls=None):
         if recorder is None or not hasattr(recorder, "request"):
             raise TypeError("Middleware(app, recorder): recorder must be a servprof.Recorder")
         self.app = app
         _Recording.__init__(self, recorder, paths=paths, exclude=exclude, fill_stages=fill_stages,
-                            echo_request_id=echo_request_id, metrics_path=metrics_path)
+                            echo_request_id=echo_request_id, metrics_path=metrics_path, loop_stalls=loop_stalls)
 
     def __setattr__(self, name, value):
         # the C path keeps a snapshot of the attributes it reads (_c_config); a change is heard from the
@@ -278,7 +315,14 @@ class Middleware(_Recording):
         # an `async def`, whatever runs inside: ASGI servers tell an ASGI 3 application by
         # asyncio.iscoroutinefunction(app.__call__) (uvicorn) or inspect's (hypercorn)
         if _c_call is not None:
-            await _c_call(self, scope, receive, send)
+            if self.loop_stalls is None or type(scope) is not dict or scope.get("type") != "http":
+                await _c_call(self, scope, receive, send)  # (lifespan lasts the server's life: not in flight)
+                return
+            self._watch_loop()
+            try:
+                await _c_call(self, scope, receive, send)
+            finally:
+                self._loop_spans(scope.get("servprof.request"))
             return
         if self.metrics_path is not None and scope.get("type") == "http" and scope.get("path") == self.metrics_path:
             await self._answer_metrics(scope, send)
@@ -292,6 +336,8 @@ class Middleware(_Recording):
             await self.app(scope, receive, send)
             return
         req, echo_b = begun
+        if self.loop_stalls is not None:
+            self._watch_loop()
         await self._serve_py(scope, receive, send, req, echo_b)
 
     async def _serve_py(self, scope, receive, send, req, echo_b):
@@ -336,6 +382,8 @@ class Middleware(_Recording):
                 self._finish(req, st, exc)
             except Exception as e:  # noqa: BLE001 - counted, never raised into the server
                 self._fault(e)
+            if self.loop_stalls is not None:
+                self._loop_spans(req)
 
     async def _answer_metrics(self, scope, send):
         method = scope.get("method", "GET")

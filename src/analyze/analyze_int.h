@@ -905,6 +905,22 @@ int sp_ana_event_loop(const sp_ana *a);
     "window with max-queue-delay, and look for a blocked event loop (a blocking call in an async "        \
     "handler delays the batcher that runs on it: run it in a thread) or a host too busy to run the "      \
     "batcher on time (CPU contention)"
+/* The fix of the `event_loop` stage: the Python middleware's measured stalls of the asyncio event loop
+ * during which its thread was busy on the CPU (docs/python.md, "Event loop stalls"), in every verdict
+ * and ranking that names it. */
+#define SP_ANA_EVENT_LOOP_STAGE "event_loop"
+#define SP_ANA_EVENT_LOOP_FIX                                                                            \
+    "the asyncio event loop was blocked while the request waited on it: move blocking work (CPU-bound "   \
+    "tokenisation, detokenisation, torch calls) off the loop with run_in_executor/to_thread"
+/* The same for `event_loop_wait`: stalls during which the loop's thread was mostly off the CPU. */
+#define SP_ANA_EVENT_LOOP_WAIT_STAGE "event_loop_wait"
+#define SP_ANA_EVENT_LOOP_WAIT_FIX                                                                       \
+    "the asyncio event loop ran late while its thread was off the CPU: a blocking call that waits "     \
+    "(synchronous I/O, time.sleep, a lock, the GIL held by another thread) or a host short of CPU; run " \
+    "blocking calls with run_in_executor/to_thread, or give the service more CPU"
+/* The fix of a named stage that servprof knows by its name (event_loop, event_loop_wait; in a generation table also
+ * detokenize and stream: sp_ana_gen_stage_fix), or NULL: then the named stage's own. */
+const char *sp_ana_named_stage_fix(const char *name, int generation);
 /* The fixes of `network` and `other` in a trace whose server runs an asyncio event loop. */
 #define SP_ANA_NETWORK_EVENT_LOOP_FIX                                                                   \
     "look first for a blocked event loop in the server (a blocking call in an async handler or response "  \

@@ -810,6 +810,15 @@ const char *sp_ana_gen_stage_fix(const char *name)
     return NULL;
 }
 
+const char *sp_ana_named_stage_fix(const char *name, int generation)
+{
+    if (!strcmp(name, SP_ANA_EVENT_LOOP_STAGE))
+        return SP_ANA_EVENT_LOOP_FIX;
+    if (!strcmp(name, SP_ANA_EVENT_LOOP_WAIT_STAGE))
+        return SP_ANA_EVENT_LOOP_WAIT_FIX;
+    return generation ? sp_ana_gen_stage_fix(name) : NULL;
+}
+
 atomic_size_t sp_ana_step_passes;
 
 int sp_ana_has_generation(const sp_ana *a)
@@ -1022,8 +1031,8 @@ sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, co
     int recommend = sp_ana_verdict_recommend_model(cs, nc);
     for (size_t k = 0; k < nc; k++) {
         /* a generation service's stream and detokenize stages: the fix the TTFT/TPOT tables give them
-         * (streaming is the request path: nothing moves it off) */
-        const char *own = generation && cs[k].kind == SP_CAND_NAMED ? sp_ana_gen_stage_fix(cs[k].name) : NULL;
+         * (streaming is the request path: nothing moves it off); the measured event_loop stage: its own */
+        const char *own = cs[k].kind == SP_CAND_NAMED ? sp_ana_named_stage_fix(cs[k].name, generation) : NULL;
         cs[k].fix = own ? own
                         : sp_ana_verdict_fix(cs[k].kind, f.queue_saturated, recommend, r->gpu.device_kind == SP_DEVICE_CPU);
         /* batch windows in a trace with no kernel: DESIGN 3 calls their time gap, but nothing says

@@ -133,7 +133,13 @@ static const char *what(const sp_verdict_cand *c, const sp_verdict_facts *f, cha
     case SP_CAND_POSTPROCESS: return "postprocessing";
     case SP_CAND_NETWORK: return "network and client-side time outside the server";
     case SP_CAND_OTHER: return "time covered by no stage span or batch window";
-    case SP_CAND_NAMED: break;
+    case SP_CAND_NAMED:
+        /* the Python middleware's measured stalls (docs/python.md, "Event loop stalls") */
+        if (c->name && !strcmp(c->name, SP_ANA_EVENT_LOOP_STAGE))
+            return "waiting for a blocked asyncio event loop";
+        if (c->name && !strcmp(c->name, SP_ANA_EVENT_LOOP_WAIT_STAGE))
+            return "waiting for an asyncio event loop whose thread was off the CPU";
+        break;
     }
     char l[NAME_MAX_BYTES + 4];
     snprintf(buf, n, "the \"%s\" stage", stage_name(c, l, sizeof l));

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import unittest
 
 import json
@@ -27,6 +28,11 @@ from aiohttp import web  # noqa: E402
 import servprof  # noqa: E402
 import servprof.aiohttp  # noqa: E402
 import servprof.asgi  # noqa: E402
+import servprof.loop  # noqa: E402
+
+# the event loop's stall measure (servprof.loop) is tested in test_loop.py; here, where records are
+# compared exactly, they must not depend on how a shared machine schedules the test process
+servprof.loop.DEFAULT = False
 
 BACKENDS = ("native", "ctypes")
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -619,6 +625,49 @@ class AiohttpCase(TempDirCase):
             server.close()
         self.assertEqual(self.mw.errors, 2)
         self.assertEqual(str(self.mw.last_error), "refused")
+
+    def test_loop_stalls(self):
+        """With loop_stalls on (servprof.loop; test_loop.py has the rest): a request waiting in its
+        handler while another handler does 40 ms of CPU-bound work on the loop gets that time as
+        event_loop (at least 30 ms: the threshold and the clock reads aside), its own queue span kept."""
+        trace = self.path("t.sptrace")
+        rec = servprof.Recorder(trace)
+        mw = servprof.aiohttp.middleware(rec, loop_stalls=True)
+        go = asyncio.Event()
+
+        async def wait(request):
+            r = servprof.aiohttp.current_request()
+            with r.stage("queue"):
+                await asyncio.sleep(0.001)
+            await go.wait()
+            return web.Response(text="ok")
+
+        async def spin(request):
+            end = time.thread_time() + 0.040
+            while time.thread_time() < end:
+                pass
+            go.set()
+            return web.Response(text="ok")
+
+        app = web.Application(middlewares=[mw])
+        app.router.add_get("/wait", wait)
+        app.router.add_get("/spin", spin)
+        server = Server(app)
+        try:
+            waiter = threading.Thread(target=server.get, args=("/wait", {"X-Request-Id": "wait"}))
+            waiter.start()
+            time.sleep(0.2)
+            server.get("/spin", {"X-Request-Id": "spin"})
+            waiter.join(30)
+        finally:
+            server.close()
+        rec.close()
+        self.assertEqual(mw.errors, 0, mw.last_error)
+        st = export_requests(self, trace)["wait"]["stages"]
+        loop = [(s, e) for n, s, e in st if n == "event_loop"]
+        queue = [(s, e) for n, s, e in st if n == "queue"]
+        self.assertGreaterEqual(sum(e - s for s, e in loop), 30000000, st)
+        self.assertTrue(all(e <= a or s >= b for s, e in loop for a, b in queue), st)
 
     def test_servprof_does_not_import_aiohttp(self):
         code = "import sys, servprof, servprof.asgi; print('aiohttp' in sys.modules)"

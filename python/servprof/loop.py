@@ -1,0 +1,322 @@
+"""Stalls of the asyncio event loop, measured and given to the requests that waited on them
+(docs/python.md, "Event loop stalls").
+
+A blocking call on the loop (a CPU-bound tokenisation or detokenisation, a torch call, time.sleep in an
+async handler) holds every other request: none is read, advanced or answered until it returns. Without
+a measure the report shows that time as `network` (a request that arrived while the loop was blocked
+is read late), `other` (a result that waits for the loop to hand it on) or the middleware's filled
+`postprocess`. The middlewares of servprof.asgi and servprof.aiohttp run a StallMonitor on their loop.
+It measures the loop one of two ways:
+
+- `selector` (asyncio's own loops, whose iterations wait in loop._selector.select): the monitor wraps
+  that selector and times each iteration, from the return of one select() to the call of the next:
+  the time the loop spent running callbacks. An iteration longer than `threshold_ms` is a stall
+  [start, end), exact, and nothing wakes the loop: the cost is two clock reads a loop iteration;
+- `ticker` (a loop without such a selector, e.g. uvloop's), while a request is in flight (begin() to
+  end(); an idle loop is not woken): a loop.call_at callback every `interval_ms`; a tick that runs
+  later than it was due by more than `threshold_ms` is a stall [due, ran). A stall is seen from the
+  tick's due time, so up to one interval of its start is missed. Each tick wakes the loop (about 85 us
+  of CPU a wake on the project's VM: docs/BENCHMARKS.md, "Event loop stalls").
+
+Each stall is told by the loop thread's CPU time over it (time.thread_time_ns): at least the threshold,
+or half the stall, on the CPU: the loop was busy with work on it (CPU-bound tokenisation,
+detokenisation, torch calls; slowed down or not by other processes), stage `event_loop`; less: the
+loop thread was mostly off the CPU while the loop was held (a call that sleeps or waits: synchronous
+I/O, time.sleep, a lock, the GIL held by another thread; with the ticker also an idle loop whose process
+waited for a CPU on a busy host), stage `event_loop_wait`.
+
+The stalls are kept in a ring of `keep` (older ones dropped and counted in `stalls_dropped`). At each
+request's end the middleware calls end(request), which calls attribute(request): the stalls that
+overlap the request's life [arrival, done], and the one in progress (an iteration running, or a tick
+overdue, for longer than the threshold: up to now), less what the application's own spans and
+batches cover (Request._covered), are recorded as spans of those two stages, at most `max_pieces` a
+request and stage (more dropped and counted in `pieces_dropped`).
+
+stall_pieces() is the pure part, unit-tested with known answers (tests/python/test_loop.py).
+"""
+import asyncio
+import collections
+import os
+import time
+
+from . import now_ns
+
+# whether a middleware measures its loop's stalls when not told (loop_stalls=None):
+# SERVPROF_LOOP_STALLS=0 in the environment turns it off
+DEFAULT = os.environ.get("SERVPROF_LOOP_STALLS", "1") != "0"
+
+STAGE = "event_loop"            # the loop busy with work on it
+WAIT_STAGE = "event_loop_wait"  # the loop thread off the CPU while the loop was due
+STAGES = (STAGE, WAIT_STAGE)
+INTERVAL_MS = 2.0
+THRESHOLD_MS = 2.0
+KEEP = 4096
+MAX_PIECES = 64
+
+
+def stall_pieces(stalls, arrival, done, covered=(), cap=MAX_PIECES):
+    """The event_loop pieces of one request: each stall [s, e) of `stalls` (sorted by time, disjoint)
+    clipped to the request's life [arrival, done), less the intervals of `covered` (sorted, disjoint:
+    the application's own spans and batches). Returns (pieces, dropped): at most `cap` pieces, in time
+    order, and how many more there were."""
+    pieces = []
+    dropped = 0
+    ci = 0
+    nc = len(covered)
+    for s, e in stalls:
+        if e <= arrival:
+            continue
+        if s >= done:
+            break
+        s = max(s, arrival)
+        e = min(e, done)
+        # skip covered intervals that end before this stall starts (stalls come in time order)
+        while ci < nc and covered[ci][1] <= s:
+            ci += 1
+        k = ci
+        while s < e:
+            if k < nc and covered[k][0] < e:
+                cs, ce = covered[k]
+                if cs > s:
+                    if len(pieces) < cap:
+                        pieces.append((s, cs))
+                    else:
+                        dropped += 1
+                s = max(s, ce)
+                k += 1
+            else:
+                if len(pieces) < cap:
+                    pieces.append((s, e))
+                else:
+                    dropped += 1
+                break
+    return pieces, dropped
+
+
+class _TimedSelector:
+    """loop._selector wrapped: select() notes when each loop iteration starts (select returns) and ends
+    (the next select is called) on its monitor; everything else is the selector's."""
+
+    def __init__(self, selector, monitor):
+        self._sp_selector = selector
+        self._sp_monitor = monitor
+
+    def select(self, timeout=None):
+        mon = self._sp_monitor
+        # the iteration that ends here: a stall when longer than the threshold (inline: once an iteration)
+        start = mon._iter_start
+        mon.iterations += 1
+        if start is not None:
+            t = now_ns()
+            if t - start > mon.threshold_ns:
+                mon._stall(start, t, time.thread_time_ns() - mon._iter_cpu)
+        try:
+            return self._sp_selector.select(timeout)
+        finally:
+            t = mon._iter_start = now_ns()
+            # the thread's CPU time (a system call, about 0.6 us) at most every half threshold: a busy
+            # loop's iterations take one reading between them, which then counts up to half a threshold
+            # of the CPU before the iteration as the stall's (_kind's rule allows for it)
+            if t - mon._iter_cpu_at >= mon._cpu_every:
+                mon._iter_cpu = time.thread_time_ns()
+                mon._iter_cpu_at = t
+
+    def __getattr__(self, name):
+        return getattr(self._sp_selector, name)
+
+
+class StallMonitor:
+    """The stalls of one event loop (the one running when a request first begins, or a new one that
+    replaces it) and their attribution to requests. Never blocks and never raises into the service:
+    the middleware counts what goes wrong in its `errors`. mode: "auto" (selector where the loop has
+    one, else ticker), "selector" or "ticker"."""
+
+    def __init__(self, recorder, *, interval_ms=INTERVAL_MS, threshold_ms=THRESHOLD_MS, keep=KEEP,
+                 max_pieces=MAX_PIECES, mode="auto"):
+        for name, v in (("interval_ms", interval_ms), ("threshold_ms", threshold_ms)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+                raise ValueError("loop_stalls: %s must be a number above 0, not %r" % (name, v))
+        for name, v in (("keep", keep), ("max_pieces", max_pieces)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError("loop_stalls: %s must be an int of 1 or more, not %r" % (name, v))
+        if mode not in ("auto", "selector", "ticker"):
+            raise ValueError("loop_stalls: mode must be 'auto', 'selector' or 'ticker', not %r" % (mode,))
+        self.recorder = recorder
+        self.mode = mode
+        self.interval_s = interval_ms / 1e3
+        self.threshold_ns = int(threshold_ms * 1e6)
+        self.max_pieces = max_pieces
+        self.stalls = collections.deque(maxlen=keep)
+        self.loop = None
+        self.using = None        # how the running loop is measured: "selector" or "ticker"
+        self.due = None          # ticker: when the next tick is due (ns, servprof.now_ns's clock)
+        self._cpu = 0            # ticker: the loop thread's CPU time at the last tick (time.thread_time_ns)
+        self._handle = None
+        self._wrapped = None     # selector: the wrapper put on the loop, and the selector it wraps
+        self._iter_start = None  # selector: when the running iteration started
+        self._iter_cpu = 0       # selector: the loop thread's CPU time at _iter_cpu_at, at most half a
+        self._iter_cpu_at = 0    # threshold before the running iteration started
+        self._cpu_every = self.threshold_ns // 2
+        self._declared = set()
+        self.inflight = 0        # requests between begin() and end(): the ticker runs while there are some
+        self.ticks = 0
+        self.iterations = 0
+        self.stalls_seen = 0     # stalls measured (with those the ring has let go)
+        self.stalled_ns = 0      # their total length
+        self.stalled_cpu_ns = 0  # the part of it told as work on the loop (event_loop)
+        self.stalls_dropped = 0  # stalls the ring let go (the oldest, past `keep`)
+        self.pieces = 0          # event_loop spans recorded
+        self.pieces_dropped = 0  # pieces past max_pieces of a request, not recorded
+
+    def stats(self):
+        return {"mode": self.using, "ticks": self.ticks, "iterations": self.iterations, "stalls": self.stalls_seen,
+                "stalled_ns": self.stalled_ns, "stalled_cpu_ns": self.stalled_cpu_ns,
+                "stalls_dropped": self.stalls_dropped, "pieces": self.pieces, "pieces_dropped": self.pieces_dropped}
+
+    def begin(self):
+        """A request starts on the running loop: counted in flight, and the measure started there unless
+        it runs already (a new loop, e.g. another asyncio.run, gets a fresh start). end() must follow."""
+        self.inflight += 1
+        if self.using != "selector" or self.loop is not asyncio._get_running_loop():
+            self.ensure()
+
+    def end(self, req):
+        """A request of begin() ended: its event_loop spans (attribute), one fewer in flight."""
+        if self.inflight > 0:
+            self.inflight -= 1
+        if req is None or not req.ended:
+            return 0
+        # the usual request: no stall since its arrival, none in progress (attribute's answer, sooner)
+        if self.using == "selector":
+            stalls, start = self.stalls, self._iter_start
+            if ((not stalls or stalls[-1][1] <= req.arrival_ns)
+                    and (start is None or now_ns() - start <= self.threshold_ns)):
+                return 0
+        return self.attribute(req)
+
+    def ensure(self):
+        """Starts the measure on the running loop unless it runs there already."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # driven without a loop (by hand): nothing to measure, nothing to attribute
+            self.stop()
+            return
+        if loop is self.loop:
+            if self.using == "ticker" and self._handle is None:
+                self._cpu = time.thread_time_ns()
+                self._schedule(loop)
+            return
+        self.stop()
+        self.loop = loop
+        self.stalls.clear()
+        sel = getattr(loop, "_selector", None)
+        if self.mode != "ticker" and sel is not None and callable(getattr(sel, "select", None)):
+            # (another monitor's wrapper is wrapped in turn: each times the same iterations)
+            self._wrapped = (_TimedSelector(sel, self), loop._selector)
+            loop._selector = self._wrapped[0]
+            self.using = "selector"
+            # the running iteration (this callback's) started before now: from here it is timed
+            self._iter_start = self._iter_cpu_at = now_ns()
+            self._iter_cpu = time.thread_time_ns()
+            return
+        if self.mode == "selector":
+            raise RuntimeError("loop_stalls: %s has no selector to time (mode='selector')" % type(loop).__name__)
+        self.using = "ticker"
+        self._cpu = time.thread_time_ns()
+        self._schedule(loop)
+
+    def _schedule(self, loop):
+        when = loop.time() + self.interval_s
+        # loop.time() is time.monotonic(): CLOCK_MONOTONIC, servprof.now_ns()'s clock
+        self.due = int(when * 1e9)
+        self._handle = loop.call_at(when, self._tick)
+
+    def stop(self):
+        """Stops measuring: the ticker cancelled, the loop's own selector put back."""
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = None
+        if self._wrapped is not None and self.loop is not None and self.loop._selector is self._wrapped[0]:
+            self.loop._selector = self._wrapped[1]
+        self._wrapped = None
+        self._iter_start = None
+        self.loop = None
+        self.using = None
+        self.due = None
+
+    def _kind(self, start, t, busy):
+        """The stage of a stall [start, t) during which the loop thread ran `busy` ns."""
+        return STAGE if busy >= self.threshold_ns or 2 * busy >= t - start else WAIT_STAGE
+
+    def _stall(self, start, t, busy):
+        if len(self.stalls) == self.stalls.maxlen:
+            self.stalls_dropped += 1
+        kind = self._kind(start, t, busy)
+        self.stalls.append((start, t, kind))
+        self.stalls_seen += 1
+        self.stalled_ns += t - start
+        if kind == STAGE:
+            self.stalled_cpu_ns += t - start
+
+    def _tick(self):
+        t = now_ns()
+        cpu = time.thread_time_ns()
+        self.ticks += 1
+        due = self.due
+        if due is not None and t - due > self.threshold_ns:
+            self._stall(due, t, cpu - self._cpu)
+        self._cpu = cpu
+        loop = self.loop
+        if self.inflight > 0 and loop is not None and not loop.is_closed():
+            self._schedule(loop)
+        else:  # nothing in flight: the loop may sleep until the next request's begin()
+            self._handle = None
+            self.due = None
+
+    def overlapping(self, arrival, done):
+        """The stalls (start, end, stage) that overlap [arrival, done), in time order, with the one in
+        progress now when it has lasted longer than the threshold (told by the CPU time of the calling
+        thread: the loop's, where a middleware calls it)."""
+        out = []
+        for st in reversed(self.stalls):
+            if st[1] <= arrival:
+                break
+            if st[0] < done:
+                out.append(st)
+        out.reverse()
+        if self.using == "selector":
+            start, cpu0 = self._iter_start, self._iter_cpu
+        else:
+            start, cpu0 = self.due, self._cpu
+        if start is not None and self.loop is not None:
+            t = now_ns()
+            if t - start > self.threshold_ns and start < done:
+                out.append((start, t, self._kind(start, t, time.thread_time_ns() - cpu0)))
+        return out
+
+    def attribute(self, req):
+        """Records the event_loop spans of ended request `req` (a servprof.Request); returns how many."""
+        if req is None or self.loop is None:
+            return 0
+        arrival, done = req.arrival_ns, req.done_ns
+        if done is None:
+            return 0
+        stalls = self.overlapping(arrival, done)
+        if not stalls:
+            return 0
+        covered = req._covered
+        n = 0
+        for stage in STAGES:
+            pieces, dropped = stall_pieces([(s, e) for s, e, k in stalls if k == stage], arrival, done, covered,
+                                           self.max_pieces)
+            self.pieces_dropped += dropped
+            if not pieces:
+                continue
+            if stage not in self._declared:
+                self.recorder.declare_stage(stage)
+                self._declared.add(stage)
+            for s, e in pieces:
+                req.span(stage, s, e)
+            n += len(pieces)
+        self.pieces += n
+        return n
