@@ -130,7 +130,8 @@ void sp_rep_html_generation(FILE *out, const sp_report *r)
     snprintf(b, sizeof b, "%" PRIu64, g->output_tokens);
     kpi(out, b, "output tokens");
     if (g->output_tokens && r->cost.window_ns)
-        kpi(out, sp_rep_fmt_money(b, sizeof b, g->cost_per_output_token), "cost per output token");
+        kpi(out, sp_rep_fmt_cost_per_request(b, sizeof b, g->cost_per_output_token, SP_REP_1M_DOLLARS),
+            "cost per 1M output tokens");
     fputs("</div>\n", out);
     if (g->client_requests) {
         fprintf(out, "<p>The streaming client (%" PRIu64 " requests, from the intended send time): TTFT p95 %s, "

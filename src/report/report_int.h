@@ -40,7 +40,9 @@ char *sp_rep_fmt_money(char *buf, size_t len, double v);
  * "0.000123"), "n/a" when not finite. Forms: SP_REP_1M_NUMBER "5.713" (a column headed "$/1M req"),
  * SP_REP_1M_DOLLARS "$5.713" (a column or clause that names "per 1M requests" itself),
  * SP_REP_1M_WORDS "$5.713 per 1M requests" (a sentence). A change's sign goes before it, written by
- * the caller from the magnitude (the diff's "-$0.120"). Returns buf. */
+ * the caller from the magnitude (the diff's "-$0.120"). The generation section prints its cost per
+ * output token the same way, per 1M output tokens (the unit LLM prices are quoted in), with
+ * SP_REP_1M_DOLLARS and the words its own. Returns buf. */
 typedef enum sp_rep_1m_form { SP_REP_1M_NUMBER, SP_REP_1M_DOLLARS, SP_REP_1M_WORDS } sp_rep_1m_form;
 char *sp_rep_fmt_cost_per_request(char *buf, size_t len, double per_request, sp_rep_1m_form form);
 

@@ -92,19 +92,21 @@ static void cost_part(FILE *out, const sp_report *r, const sp_gen_summary *g)
     if (!g->output_tokens || !r->cost.window_ns)
         return;
     char line[1024], m[32];
-    size_t o = (size_t)snprintf(line, sizeof line, "cost per output token: %s (",
-                                sp_rep_fmt_money(m, sizeof m, g->cost_per_output_token));
+    size_t o = (size_t)snprintf(line, sizeof line, "cost per 1M output tokens: %s (",
+                                sp_rep_fmt_cost_per_request(m, sizeof m, g->cost_per_output_token, SP_REP_1M_DOLLARS));
     for (int s = 0; s < SP_COST_STATE_COUNT && o < sizeof line; s++)
         o += (size_t)snprintf(line + o, sizeof line - o, "%s%s %s", s ? ", " : "", sp_cost_state_str((sp_cost_state)s),
-                              sp_rep_fmt_money(m, sizeof m, g->cost_per_output_token_by_state[s]));
+                              sp_rep_fmt_cost_per_request(m, sizeof m, g->cost_per_output_token_by_state[s],
+                                                          SP_REP_1M_DOLLARS));
     if (o < sizeof line)
         o += (size_t)snprintf(line + o, sizeof line - o, ")");
     const sp_quantiles *q = &g->request_cost_per_token_nano;
     if (q->count && o < sizeof line) {
         char a[32], b[32];
-        snprintf(line + o, sizeof line - o, "; one request's cost per output token (its steps' device time by its "
-                 "tokens in each step) p50 %s, p95 %s%s", sp_rep_fmt_money(a, sizeof a, (double)q->p50_ns * 1e-9),
-                 sp_rep_fmt_money(b, sizeof b, (double)q->p95_ns * 1e-9),
+        snprintf(line + o, sizeof line - o, "; one request's cost per 1M output tokens (its steps' device time by "
+                 "its tokens in each step) p50 %s, p95 %s%s",
+                 sp_rep_fmt_cost_per_request(a, sizeof a, (double)q->p50_ns * 1e-9, SP_REP_1M_DOLLARS),
+                 sp_rep_fmt_cost_per_request(b, sizeof b, (double)q->p95_ns * 1e-9, SP_REP_1M_DOLLARS),
                  r->batch_count ? "" : " (no step in the trace: no device time is any request's)");
     }
     sp_rep_wrap(out, line, 0, 2);

@@ -22,7 +22,7 @@ done
 # lines and the tables' two note lines aside) must be the report's, so the page cannot drift
 awk '/^```$/{if (inb) inb = 0; else { inb = 1; next }} inb' "$src/docs/generation.md" |
   awk '/^generation: /{p = 1} /^TTFT verdict/{p = 0} p' | sed '/^$/d' > "$tmp/doc.txt"
-awk '/^generation: /{p = 1} /^cost per output token/{p = 0} p' "$tmp/t.txt" |
+awk '/^generation: /{p = 1} /^cost per 1M output tokens/{p = 0} p' "$tmp/t.txt" |
   sed '/^$/d' | grep -v '^(TTFT: \|^ % of pXX' > "$tmp/rep.txt"
 [ -s "$tmp/doc.txt" ] && diff "$tmp/doc.txt" "$tmp/rep.txt" >&2 ||
   { echo "FAIL: docs/generation.md's example differs from the report above (< doc, > report)" >&2; fail=1; }

@@ -612,20 +612,20 @@ def check_generation(r):
     gc = g["cost"]
     if g["output_tokens"] and rep["cost"]["window_us"]:
         s2 = "generation cost"
-        mm = r.search(s2, sp(r"^cost per output token: (%s) \(useful (%s), padding (%s), copies (%s), gap (%s), "
+        mm = r.search(s2, sp(r"^cost per 1M output tokens: (%s) \(useful (%s), padding (%s), copies (%s), gap (%s), "
                              r"no_batch (%s)\)") % ((MONEY,) * 6), "cost per output token line")
         if mm:
-            r.fig(s2, mm, 1, "money", gc["per_output_token"], sig=SIG_MONEY, what="per output token")
+            r.fig(s2, mm, 1, "per1m", gc["per_output_token"], sig=SIG_MONEY, what="per output token")
             for gg, s in enumerate(STATES, 2):
-                r.fig(s2, mm, gg, "money", gc["per_output_token_by_state"][s], sig=SIG_MONEY, what=s)
+                r.fig(s2, mm, gg, "per1m", gc["per_output_token_by_state"][s], sig=SIG_MONEY, what=s)
         q = gc.get("request_cost_per_output_token")
         if q and q["count"]:
-            mm = r.search(s2, sp(r"one request's cost per output token \(its steps' device time by its tokens in each "
+            mm = r.search(s2, sp(r"one request's cost per 1M output tokens \(its steps' device time by its tokens in each "
                                  r"step\) p50 (%s), p95 (%s)( \(no step in the trace: no device time is any "
                                  r"request's\))?$") % (MONEY, MONEY), "request cost per token")
             if mm:
-                r.fig(s2, mm, 1, "money", q["p50"], sig=SIG_MONEY, what="request p50")
-                r.fig(s2, mm, 2, "money", q["p95"], sig=SIG_MONEY, what="request p95")
+                r.fig(s2, mm, 1, "per1m", q["p50"], sig=SIG_MONEY, what="request p50")
+                r.fig(s2, mm, 2, "per1m", q["p95"], sig=SIG_MONEY, what="request p95")
                 if bool(mm.group(3)) != (rep["batches"]["count"] == 0):
                     r.fail(s2, "request cost per token: the no-step note with %d steps" % rep["batches"]["count"])
 
