@@ -141,6 +141,9 @@ main() {
   # loader finds the unpacked one through LD_LIBRARY_PATH), so check that it resolves
   ldd "$LIBD/libopenblas.so.0" | grep -E "gfortran|not found"
   ldd "$LIBD/libopenblas.so.0" | grep -q "not found" && die "libopenblas.so.0 (opened by serve) has unresolved libraries (above)"
+  # nor is libmicrohttpd: serve opens libmicrohttpd.so.12 when it starts its HTTP side (src/serve/mhd.c)
+  ldd "$LIBD/libmicrohttpd.so.12" | grep -E "gnutls|not found"
+  ldd "$LIBD/libmicrohttpd.so.12" | grep -q "not found" && die "libmicrohttpd.so.12 (opened by serve) has unresolved libraries (above)"
   "$BUILD/servprof" serve --help | grep -E -- "--no-cupti|--cupti-lean|--cupti-launches" || die "servprof serve lacks the CUPTI mode options"
 
   if [ "$SKIP_GPU" = 1 ]; then

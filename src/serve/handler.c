@@ -16,6 +16,7 @@
 
 #include "common/util_int.h"
 #include "serve/gen_service_int.h"
+#include "serve/mhd_int.h"
 #include "serve/server_int.h"
 
 static void live_add(sp_server *srv, int delta)
@@ -377,7 +378,9 @@ sp_status sp_srv_http_start(sp_server *srv, char *err, size_t errlen)
 {
     const sp_server_options *opt = &srv->opt;
     sp_gate_config gc;
-    sp_status st = gate_config(srv, &gc, err, errlen);
+    sp_status st = sp_mhd_open(err, errlen); /* opened here, not linked: src/serve/mhd.c */
+    if (st == SP_OK)
+        st = gate_config(srv, &gc, err, errlen);
     if (st != SP_OK)
         return st;
     if ((st = sp_gate_open(&gc, &srv->gate, err, errlen)) != SP_OK)
