@@ -52,6 +52,18 @@ void sp_prefault(void *p, size_t bytes);
  * folder, which opens for reading, or "not a regular file" for a FIFO or a device), or NULL when it is
  * a regular file, its size then in *size (when `size` is not NULL). */
 const char *sp_file_not_regular(FILE *f, long long *size);
+/* A symbol to resolve from a library opened with sp_dl_open: its name, and where its address goes (a
+ * function pointer's address, cast: dlsym gives object pointers, which POSIX makes convertible). */
+typedef struct sp_dl_sym {
+    const char *name;
+    void **slot;
+} sp_dl_sym;
+/* Opens the library `soname` with dlopen (RTLD_NOW | RTLD_LOCAL) and puts the address of each of
+ * syms[0..n) in its slot (dl.c). Returns the handle, never to be closed by the caller's state; NULL
+ * when it cannot be opened ("<user> needs <what> (<soname>; Debian: <package>), which could not be
+ * loaded: <dlerror>" in err) or lacks a symbol ("<soname> has no <name>"). */
+void *sp_dl_open(const char *soname, const char *user, const char *what, const char *package,
+                 const sp_dl_sym *syms, size_t n, char *err, size_t errlen);
 /* The system's page size (4096 when it does not say). */
 size_t sp_page_size(void);
 /* Faults in the whole pages inside [p, p + bytes) as writable in one call, whatever the size

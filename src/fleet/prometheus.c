@@ -3,7 +3,6 @@
  * its increase() over the window summed by the labels the report needs (latency buckets and stages for
  * the whole fleet at once, outcomes and devices per replica), into the fleet's sample set. HTTP through
  * libcurl, the answers' JSON through jansson; a build without either has no Prometheus client. */
-#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,36 +48,20 @@ static char lc_error[512];
 static void lc_load(void)
 {
     /* never closed: libcurl keeps global state (curl_global_init) for the process' life */
-    void *h = dlopen(SP_CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *why = dlerror();
-        snprintf(lc_error, sizeof(lc_error), "the Prometheus client needs libcurl (%s; Debian: libcurl4), which "
-                 "could not be loaded: %s", SP_CURL_SONAME, why ? why : "unknown error");
-        return;
-    }
-    static const struct {
-        const char *name;
-        size_t offset;
-    } fns[] = {
-        {"curl_global_init", offsetof(struct curl_fns, global_init)},
-        {"curl_easy_init", offsetof(struct curl_fns, easy_init)},
-        {"curl_easy_setopt", offsetof(struct curl_fns, easy_setopt)},
-        {"curl_easy_perform", offsetof(struct curl_fns, easy_perform)},
-        {"curl_easy_getinfo", offsetof(struct curl_fns, easy_getinfo)},
-        {"curl_easy_cleanup", offsetof(struct curl_fns, easy_cleanup)},
-        {"curl_easy_escape", offsetof(struct curl_fns, easy_escape)},
-        {"curl_easy_strerror", offsetof(struct curl_fns, easy_strerror)},
-        {"curl_free", offsetof(struct curl_fns, free)},
+    const sp_dl_sym fns[] = {
+        {"curl_global_init", (void **)&lc.global_init},
+        {"curl_easy_init", (void **)&lc.easy_init},
+        {"curl_easy_setopt", (void **)&lc.easy_setopt},
+        {"curl_easy_perform", (void **)&lc.easy_perform},
+        {"curl_easy_getinfo", (void **)&lc.easy_getinfo},
+        {"curl_easy_cleanup", (void **)&lc.easy_cleanup},
+        {"curl_easy_escape", (void **)&lc.easy_escape},
+        {"curl_easy_strerror", (void **)&lc.easy_strerror},
+        {"curl_free", (void **)&lc.free},
     };
-    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-        void *sym = dlsym(h, fns[i].name);
-        if (!sym) {
-            snprintf(lc_error, sizeof(lc_error), "%s has no %s", SP_CURL_SONAME, fns[i].name);
-            return;
-        }
-        /* each member is a function pointer; dlsym gives object pointers, which POSIX makes convertible */
-        memcpy((char *)&lc + fns[i].offset, &sym, sizeof sym);
-    }
+    if (!sp_dl_open(SP_CURL_SONAME, "the Prometheus client", "libcurl", "libcurl4", fns, sizeof fns / sizeof fns[0],
+                    lc_error, sizeof lc_error))
+        return;
     lc_ok = lc.global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
     if (!lc_ok)
         snprintf(lc_error, sizeof(lc_error), "cannot start the HTTP client (libcurl: curl_global_init failed)");

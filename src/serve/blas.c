@@ -27,19 +27,12 @@ static char blas_error[512];
 
 static void blas_load(void)
 {
-    void *h = dlopen(SP_OPENBLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *why = dlerror();
-        snprintf(blas_error, sizeof(blas_error),
-                 "the CPU model needs OpenBLAS (%s; Debian: libopenblas0), which could not be loaded: %s",
-                 SP_OPENBLAS_SONAME, why ? why : "unknown error");
+    __typeof__(cblas_sgemm) *sgemm = NULL;
+    const sp_dl_sym need[] = {{"cblas_sgemm", (void **)&sgemm}};
+    void *h = sp_dl_open(SP_OPENBLAS_SONAME, "the CPU model", "OpenBLAS", "libopenblas0", need, 1, blas_error,
+                         sizeof blas_error);
+    if (!h)
         return;
-    }
-    __typeof__(cblas_sgemm) *sgemm = (__typeof__(cblas_sgemm) *)dlsym(h, "cblas_sgemm");
-    if (!sgemm) {
-        snprintf(blas_error, sizeof(blas_error), "%s has no cblas_sgemm", SP_OPENBLAS_SONAME);
-        return;
-    }
     set_threads = (__typeof__(openblas_set_num_threads) *)dlsym(h, "openblas_set_num_threads");
     /* OpenBLAS's constructor has just started a thread per further core, and each spins on
      * sched_yield for about 0.1 s before it sleeps (docs/BENCHMARKS.md, "The native load's wall

@@ -8,7 +8,6 @@
  * loader found: the call sites stay as they were, and microhttpd.h's declarations type-check both
  * sides. sp_mhd_open must succeed before any of them is called (sp_srv_http_start calls it first;
  * every other call needs the daemon or a connection that only a started daemon gives). */
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,42 +40,27 @@ static int mhd_ready;
 static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
 static char mhd_error[512];
 
-/* One entry: the field's address and the symbol's name. */
-#define MHD_ENTRY(field) {(void **)&mhd.field, "MHD_" #field}
+/* One entry: the symbol's name and the field its address goes to. */
+#define MHD_ENTRY(field) {"MHD_" #field, (void **)&mhd.field}
 
 static void mhd_load(void)
 {
-    void *h = dlopen(SP_MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *why = dlerror();
-        snprintf(mhd_error, sizeof(mhd_error),
-                 "the HTTP server needs libmicrohttpd (%s; Debian: libmicrohttpd12), which could not be loaded: %s",
-                 SP_MHD_SONAME, why ? why : "unknown error");
-        return;
-    }
-    const struct {
-        void **slot;
-        const char *name;
-    } entries[] = {MHD_ENTRY(start_daemon_va),
-                   MHD_ENTRY(stop_daemon),
-                   MHD_ENTRY(add_connection),
-                   MHD_ENTRY(get_connection_info),
-                   MHD_ENTRY(get_connection_values),
-                   MHD_ENTRY(lookup_connection_value),
-                   MHD_ENTRY(suspend_connection),
-                   MHD_ENTRY(resume_connection),
-                   MHD_ENTRY(queue_response),
-                   MHD_ENTRY(create_response_from_buffer),
-                   MHD_ENTRY(create_response_from_callback),
-                   MHD_ENTRY(add_response_header),
-                   MHD_ENTRY(destroy_response),
-                   MHD_ENTRY(get_reason_phrase_for)};
-    for (size_t k = 0; k < sizeof entries / sizeof *entries; k++)
-        if (!(*entries[k].slot = dlsym(h, entries[k].name))) {
-            snprintf(mhd_error, sizeof(mhd_error), "%s has no %s", SP_MHD_SONAME, entries[k].name);
-            return; /* the library stays open: dlclose of a half-used one buys nothing */
-        }
-    mhd_ready = 1;
+    const sp_dl_sym entries[] = {MHD_ENTRY(start_daemon_va),
+                                 MHD_ENTRY(stop_daemon),
+                                 MHD_ENTRY(add_connection),
+                                 MHD_ENTRY(get_connection_info),
+                                 MHD_ENTRY(get_connection_values),
+                                 MHD_ENTRY(lookup_connection_value),
+                                 MHD_ENTRY(suspend_connection),
+                                 MHD_ENTRY(resume_connection),
+                                 MHD_ENTRY(queue_response),
+                                 MHD_ENTRY(create_response_from_buffer),
+                                 MHD_ENTRY(create_response_from_callback),
+                                 MHD_ENTRY(add_response_header),
+                                 MHD_ENTRY(destroy_response),
+                                 MHD_ENTRY(get_reason_phrase_for)};
+    mhd_ready = sp_dl_open(SP_MHD_SONAME, "the HTTP server", "libmicrohttpd", "libmicrohttpd12", entries,
+                           sizeof entries / sizeof *entries, mhd_error, sizeof mhd_error) != NULL;
 }
 
 sp_status sp_mhd_open(char *err, size_t errlen)
