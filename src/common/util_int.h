@@ -61,7 +61,8 @@ typedef struct sp_dl_sym {
 /* Opens the library `soname` with dlopen (RTLD_NOW | RTLD_LOCAL) and puts the address of each of
  * syms[0..n) in its slot (dl.c). Returns the handle, never to be closed by the caller's state; NULL
  * when it cannot be opened ("<user> needs <what> (<soname>; Debian: <package>), which could not be
- * loaded: <dlerror>" in err) or lacks a symbol ("<soname> has no <name>"). */
+ * loaded: <dlerror>" in err) or lacks a symbol ("<soname> has no <name>"). In its own archive
+ * (servprof_dl, for the service and the fleet client), not in the recorder's objects. */
 void *sp_dl_open(const char *soname, const char *user, const char *what, const char *package,
                  const sp_dl_sym *syms, size_t n, char *err, size_t errlen);
 /* The system's page size (4096 when it does not say). */
