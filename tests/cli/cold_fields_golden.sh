@@ -82,8 +82,10 @@ check a.json af0ba4065a3eb404845668366c1fb9526ac75bd4d4afbc41d6a86d1a31c2b352
 # a.txt again: "did not record them" became "record it" for its one such record (2fa5d907... before);
 # then (qpick) the cost block prints each cost per request per 1M requests ("$3.611 per 1M requests",
 # the table's "per 1M req" column, the own-cost line wrapped): those lines only differ from the output
-# of main's binary at 3359b40, whose sum was c618c605...
-check a.txt bf9f43a3e4caa798beadb029cc43693cd0aa4c678d61c8b77107d30456671762
+# of main's binary at 3359b40, whose sum was c618c605...; then the generation section's cost per output
+# token printed per 1M output tokens ("cost per 1M output tokens: $2.889 (useful $0.576, ..."): its three
+# lines only differ from the output of main's binary at 63433ca, whose sum was bf9f43a3...
+check a.txt be1bdfd0bccf26dc490e06a5a378f7f72431236c92fd59d542f6a24a3c13bb96
 check all.json 6a867ce1249418716be66a3b65919fe0eb40fc3377e1627000d9ccb490b24c4c
 check all.pf.json b02fe85d7154c4c8d503def0cce9c475391c1eb4d8951af386ae3ba3eda9b707
 check server.json 7cb9b52459386d3202d5df1baf9af65b007c2cb4df88fbb5048a3ed6e8de52b5
