@@ -33,8 +33,11 @@ case "$mode" in
     # and setuptools against python3-dev's headers, its tests and example service on PyTorch (CPU),
     # FastAPI and uvicorn; python3-aiohttp: tests/python/test_aiohttp.py serves servprof.aiohttp's
     # middleware from a real aiohttp.web server (the stack of services that are not ASGI; the package
-    # itself never imports aiohttp unless servprof.aiohttp is imported)
-    pkgs+=(python3-dev python3-pip python3-setuptools python3-torch python3-fastapi python3-uvicorn python3-aiohttp)
+    # itself never imports aiohttp unless servprof.aiohttp is imported); python3-uvloop: the event loop
+    # without asyncio's selector that tests/python/test_loop.py runs the stall measure on (not measured
+    # unless asked; the ticker when asked)
+    pkgs+=(python3-dev python3-pip python3-setuptools python3-torch python3-fastapi python3-uvicorn python3-aiohttp
+           python3-uvloop)
     # chromium: headless browser for tests/cli/html_browser.sh (the HTML report rendered for real).
     # Optional and large (chromium + chromium-common about 360 MB installed, more with their
     # libraries): skipped when SERVPROF_BROWSER_TESTS=0, and a failed install only warns; without it

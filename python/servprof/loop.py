@@ -12,7 +12,8 @@ It measures the loop one of two ways:
   that selector and times each iteration, from the return of one select() to the call of the next:
   the time the loop spent running callbacks. An iteration longer than `threshold_ms` is a stall
   [start, end), exact, and nothing wakes the loop: the cost is two clock reads a loop iteration;
-- `ticker` (a loop without such a selector, e.g. uvloop's), while a request is in flight (begin() to
+- `ticker` (a loop without such a selector, e.g. uvloop's; only when asked, mode="ticker": "auto"
+  measures nothing on such a loop, for the cost below), while a request is in flight (begin() to
   end(); an idle loop is not woken): a loop.call_at callback every `interval_ms`; a tick that runs
   later than it was due by more than `threshold_ms` is a stall [due, ran). A stall is seen from the
   tick's due time, so up to one interval of its start is missed. Each tick wakes the loop (about 85 us
@@ -129,7 +130,7 @@ class StallMonitor:
     """The stalls of one event loop (the one running when a request first begins, or a new one that
     replaces it) and their attribution to requests. Never blocks and never raises into the service:
     the middleware counts what goes wrong in its `errors`. mode: "auto" (selector where the loop has
-    one, else ticker), "selector" or "ticker"."""
+    one, else nothing: stats()["mode"] None), "selector" or "ticker"."""
 
     def __init__(self, recorder, *, interval_ms=INTERVAL_MS, threshold_ms=THRESHOLD_MS, keep=KEEP,
                  max_pieces=MAX_PIECES, mode="auto"):
@@ -184,7 +185,7 @@ class StallMonitor:
         """A request of begin() ended: its event_loop spans (attribute), one fewer in flight."""
         if self.inflight > 0:
             self.inflight -= 1
-        if req is None or not req.ended:
+        if req is None or not req.ended or self.using is None:
             return 0
         # the usual request: no stall since its arrival, none in progress (attribute's answer, sooner)
         if self.using == "selector":
@@ -221,6 +222,13 @@ class StallMonitor:
             return
         if self.mode == "selector":
             raise RuntimeError("loop_stalls: %s has no selector to time (mode='selector')" % type(loop).__name__)
+        if self.mode == "auto":
+            # no selector to time (uvloop's loop): the ticker's wake-ups cost 4-5% of a core while a request
+            # is in flight (docs/BENCHMARKS.md, "Event loop stalls"), more than the recorder may take from a
+            # service unasked, so "auto" measures nothing here; mode="ticker" asks for it
+            self.using = None
+            self.due = None
+            return
         self.using = "ticker"
         self._cpu = time.thread_time_ns()
         self._schedule(loop)
