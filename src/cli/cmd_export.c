@@ -158,8 +158,16 @@ static int write_otlp(const export_args *a, const sp_events *ev)
             (unsigned long long)res.requests, res.requests == 1 ? "" : "s", (unsigned long long)res.spans,
             res.spans == 1 ? "" : "s", (unsigned long long)res.batches, res.batches == 1 ? "" : "es",
             to_stdout ? "standard output" : a->otlp_path);
+    /* unfinished requests (in flight when a trace ended) are exported with the end their analysis
+     * measures them to: said, since a tracing backend shows that end as if it were a response */
+    if (res.unfinished_requests)
+        fprintf(stderr, "; %llu of the requests unfinished (in flight when the trace ended: their spans end at "
+                        "its last time, servprof.outcome unfinished)", (unsigned long long)res.unfinished_requests);
+    if (res.tokens_left_out)
+        fprintf(stderr, "; %llu output token%s of unfinished requests left out (timed after that end)",
+                (unsigned long long)res.tokens_left_out, res.tokens_left_out == 1 ? "" : "s");
     if (res.skipped_requests)
-        fprintf(stderr, "; %llu unfinished request%s left out (no end)", (unsigned long long)res.skipped_requests,
+        fprintf(stderr, "; %llu request%s left out (no valid times)", (unsigned long long)res.skipped_requests,
                 res.skipped_requests == 1 ? "" : "s");
     fputc('\n', stderr);
     /* device activity has no span in the export (docs/otlp.md, "Export"): said once, with how much,
