@@ -260,7 +260,7 @@ static void doc_begin(ox *x, uint32_t file)
     if (f.model_inference)
         attr_str(x, SP_OTLP_MODEL_STAGES, "inference");
     /* a trace its recorder did not close (no end record): said, so that a report of the export says
-     * it, as the original's did, and reads a request in flight as unfinished (docs/otlp.md, "Export") */
+     * so, as the original's did (docs/otlp.md, "Export") */
     if (f.unclean)
         attr_str(x, SP_OTLP_TRACE_END, "unclean");
     /* the file's trace properties (its device, its batching policy: docs/native-format.md
@@ -310,10 +310,10 @@ static void write_token_events(ox *x, size_t idx, const sp_view_request *rq, uin
     x->doc_tokens += to - from;
 }
 
-/* The request's tokens (its first n_tokens) past the first OTLP_TOKENS_PER_SPAN, OTLP_TOKENS_PER_SPAN to a child span of
- * the request span (`servprof.tokens`, from its first token's time to its last's); a document that
- * has reached OTLP_TOKENS_PER_DOC ends between two of them, the trace going on in the next (a reader
- * joins a trace's spans over the whole file). */
+/* The request's first n_tokens tokens past the first OTLP_TOKENS_PER_SPAN, OTLP_TOKENS_PER_SPAN to a
+ * child span of the request span (`servprof.tokens`, from its first token's time to its last's); a
+ * document that has reached OTLP_TOKENS_PER_DOC ends between two of them, the trace going on in the
+ * next (a reader joins a trace's spans over the whole file). */
 static void write_token_spans(ox *x, size_t idx, const sp_view_request *rq, uint32_t n_tokens, const req_ids *id)
 {
     for (uint32_t from = OTLP_TOKENS_PER_SPAN, k = 0; from < n_tokens; from += OTLP_TOKENS_PER_SPAN, k++) {
