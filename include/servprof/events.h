@@ -117,6 +117,11 @@ SP_API const char *sp_events_property(const sp_events *ev, size_t file, const ch
  * "inference" stage the OTLP importer derived from TGI's inference_time, and the importer reads it
  * back to the same mark. */
 #define SP_OTLP_MODEL_STAGES "servprof.model_stages"
+/* ... and the resource attribute servprof.trace_end {"stringValue":"unclean"} says that the recorder
+ * did not close its file (a native trace without its end record, SP_TRACE_END_UNCLEAN: killed or
+ * crashed): sp_report_write_otlp writes it for such a file, whose unfinished requests' spans end at
+ * the trace's last time, and the importer reads it back to the same mark ("clean" is read too). */
+#define SP_OTLP_TRACE_END "servprof.trace_end"
 /* Generation data (docs/otlp.md, "Export"; docs/generation.md), written by sp_report_write_otlp and read
  * back by the OTLP importer: each output token is a span event SP_OTLP_TOKEN_EVENT (its time the
  * token's, its intValue attribute SP_OTLP_TOKEN_INDEX the 0-based index) on the request span, or on

@@ -56,7 +56,14 @@ typedef struct sp_otlp_result {
     uint64_t requests;           /* requests exported (each a trace's server span) */
     uint64_t spans;              /* spans in all: requests, their client, stage and batch spans, batches */
     uint64_t batches;            /* batches exported as spans of their own */
-    uint64_t skipped_requests;   /* recorded requests left out: no end (unfinished) */
+    uint64_t skipped_requests;   /* requests left out: their times give no span (a recorded request
+                                    without a valid [arrival, done], kept under lenient; an unfinished
+                                    request that nothing of its own gave a start) */
+    /* appended (the caller's struct must be this version's): */
+    uint64_t unfinished_requests; /* of `requests`, the unfinished (in flight when their trace ended):
+                                    their spans end at their trace's last time */
+    uint64_t tokens_left_out;    /* output tokens of unfinished requests timed after that end (a token
+                                    record does not count for the trace's last time): not written */
 } sp_otlp_result;
 
 /* The events as OpenTelemetry spans in OTLP/JSON (the protocol's JSON encoding), one

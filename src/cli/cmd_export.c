@@ -24,7 +24,8 @@ static void export_usage(FILE *out)
             "per request a server span under its W3C trace context (its output tokens' times as span\n"
             "events), its client span, a span per stage and per batch it ran in (a generation step's\n"
             "with the request's phase and tokens in it); per batch a span linked to its members (a\n"
-            "step's with its KV cache). Feed it to an\n"
+            "step's with its KV cache). A request in flight when its trace ended (a killed service's:\n"
+            "unfinished) ends at the trace's last time, with servprof.outcome unfinished. Feed it to an\n"
             "OpenTelemetry Collector (otlpjsonfile receiver) or POST each line to /v1/traces;\n"
             "`servprof analyze` reads it back (docs/otlp.md).\n\n"
             "options:\n"
@@ -158,8 +159,16 @@ static int write_otlp(const export_args *a, const sp_events *ev)
             (unsigned long long)res.requests, res.requests == 1 ? "" : "s", (unsigned long long)res.spans,
             res.spans == 1 ? "" : "s", (unsigned long long)res.batches, res.batches == 1 ? "" : "es",
             to_stdout ? "standard output" : a->otlp_path);
+    /* unfinished requests (in flight when a trace ended) are exported with the end their analysis
+     * measures them to: said, since a tracing backend shows that end as if it were a response */
+    if (res.unfinished_requests)
+        fprintf(stderr, "; %llu of the requests unfinished (in flight when the trace ended: their spans end at "
+                        "its last time, servprof.outcome unfinished)", (unsigned long long)res.unfinished_requests);
+    if (res.tokens_left_out)
+        fprintf(stderr, "; %llu output token%s of unfinished requests left out (timed after that end)",
+                (unsigned long long)res.tokens_left_out, res.tokens_left_out == 1 ? "" : "s");
     if (res.skipped_requests)
-        fprintf(stderr, "; %llu unfinished request%s left out (no end)", (unsigned long long)res.skipped_requests,
+        fprintf(stderr, "; %llu request%s left out (no valid times)", (unsigned long long)res.skipped_requests,
                 res.skipped_requests == 1 ? "" : "s");
     fputc('\n', stderr);
     /* device activity has no span in the export (docs/otlp.md, "Export"): said once, with how much,

@@ -182,6 +182,8 @@ typedef struct otlp {
     double price_per_hour;   /* a resource's servprof.price_per_hour; 0: none given */
     bool model_inference;    /* a resource's servprof.model_stages names "inference" (servprof export of a
                                 file whose stage "inference" is an engine's model time) */
+    bool unclean;            /* a resource's servprof.trace_end is "unclean" (servprof export of a trace its
+                                recorder did not close) */
     sp_str warned_props[SP_PROP_MAX_KEYS]; /* property keys already said to differ between resources */
     size_t n_warned_props;
     uint64_t fragments, fragment_spans;   /* traces (and their spans) with no request span */
@@ -1629,11 +1631,24 @@ static sp_status resource_model_stages(otlp *o, const sp_json_token *v, bool has
     return SP_OK;
 }
 
+/* A resource's servprof.trace_end attribute (SP_OTLP_TRACE_END): "unclean", the recorder of the exported
+ * file did not close it (no end record), so the file is marked as the native reader marks such a trace
+ * (sp_ev_file.end); one resource saying so marks the file. */
+static sp_status resource_trace_end(otlp *o, const sp_json_token *v, bool has, uint32_t line, uint32_t col)
+{
+    if (!has || v->type != SP_JSON_STRING || v->len != 7 || memcmp(v->str, "unclean", 7) != 0)
+        return sp_import_fail_at(o->ctx, line, col, SP_ERR_PARSE, "resource attribute " SP_OTLP_TRACE_END
+                                 " must be {\"stringValue\":\"unclean\"} (the recorder did not close the exported "
+                                 "trace)");
+    o->unclean = true;
+    return SP_OK;
+}
+
 /* One resource attribute {"key":...,"value":{...}} (the '{' consumed): servprof.price_per_hour,
- * servprof.model_stages and servprof.property.KEY are read; the rest is skipped. */
+ * servprof.model_stages, servprof.trace_end and servprof.property.KEY are read; the rest is skipped. */
 static sp_status resource_attribute(otlp *o)
 {
-    enum { OTHER, PRICE, MODEL_STAGES, PROPERTY } which = OTHER;
+    enum { OTHER, PRICE, MODEL_STAGES, TRACE_END, PROPERTY } which = OTHER;
     char key[SP_PROP_MAX_KEY + 1];
     size_t klen = 0;
     const size_t plen = sizeof SP_OTLP_PROPERTY_PREFIX - 1;
@@ -1651,6 +1666,8 @@ static sp_status resource_attribute(otlp *o)
                 which = PRICE;
             } else if (t.type == SP_JSON_STRING && key_is(&t, SP_OTLP_MODEL_STAGES)) {
                 which = MODEL_STAGES;
+            } else if (t.type == SP_JSON_STRING && key_is(&t, SP_OTLP_TRACE_END)) {
+                which = TRACE_END;
             } else if (t.type == SP_JSON_STRING && t.len > plen && memcmp(t.str, SP_OTLP_PROPERTY_PREFIX, plen) == 0) {
                 which = PROPERTY;
                 klen = t.len - plen > SP_PROP_MAX_KEY ? SP_PROP_MAX_KEY + 1 : t.len - plen;
@@ -1680,6 +1697,7 @@ static sp_status resource_attribute(otlp *o)
         /* v's text is good until the next lexer call: used here, before the rest of the value is skipped */
         sp_status st = which == PRICE          ? resource_price(o, &v, has, line, col)
                        : which == MODEL_STAGES ? resource_model_stages(o, &v, has, line, col)
+                       : which == TRACE_END    ? resource_trace_end(o, &v, has, line, col)
                                                : resource_property(o, key, klen, &v, has, line, col);
         if (st)
             return st;
@@ -3013,6 +3031,10 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
          * export says only that the file has some */
         if (o.model_inference && !ctx->ev->files[ctx->file].model_inference)
             ctx->ev->files[ctx->file].model_inference = 1;
+        /* the report says the recorder did not close it, as the original's did; its requests each
+         * came with a record (their spans), so the mark makes none of them unfinished */
+        if (o.unclean)
+            ctx->ev->files[ctx->file].end = SP_TRACE_END_UNCLEAN;
     }
     if (st == SP_OK && ctx->err && ctx->errlen)
         ctx->err[0] = '\0';

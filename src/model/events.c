@@ -1521,10 +1521,12 @@ static sp_status finish_passes(struct sp_events *ev, bool lenient, char *err, si
             later1_flush(ev, mfile, &m);
             mfile = r->file;
         }
-        m = later1(m, r->arrival_ns);
-        if (r->outcome != SP_OUTCOME_UNFINISHED)
-            m = later1(m, r->done_ns);
-        else if (r->arrival_ns == SP_TIME_NONE)
+        /* an unfinished request's done time too, where its reader gives it one: only an OTLP request
+         * span's end does (the JSONL and native readers give none), and servprof export writes its
+         * trace's last time there (docs/otlp.md, "Export"), so a report of the export measures it
+         * to the same end */
+        m = later1(later1(m, r->arrival_ns), r->done_ns);
+        if (r->outcome == SP_OUTCOME_UNFINISHED && r->arrival_ns == SP_TIME_NONE)
             unstarted++;
         if (at == n_spans || spans[at].req != i)
             continue;

@@ -273,7 +273,8 @@ typedef struct sp_ev_file {
     sp_lost_region lost[SP_LOSS_MAX_REGIONS]; /* the first lost_regions of them */
     uint64_t undecodable;    /* records using a name defined only in a lost block */
     uint64_t orphaned;       /* requests and batches whose own record was lost (sp_ev_finish) */
-    uint8_t end;             /* sp_trace_end: the native importer sets it */
+    uint8_t end;             /* sp_trace_end: the native importer sets it (and the OTLP importer, from
+                                servprof export's servprof.trace_end) */
     uint64_t unfinished_batches; /* after sp_ev_finish: batches of an unclean file that lost nothing,
                                     named by device activity without a batch record (in flight at
                                     the end: left out) */

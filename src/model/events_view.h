@@ -49,6 +49,10 @@ typedef struct sp_view_file {
     double price_per_hour;       /* the trace's instance price; 0: none given */
     int model_inference;         /* its stage "inference" is an engine's model time whole, not a stage
                                     of the user's own (sp_ev_file.model_inference) */
+    int unclean;                 /* the recorder did not close it (no end record, SP_TRACE_END_UNCLEAN):
+                                    its unfinished requests were in flight when it ended */
+    uint64_t last_ns;            /* the trace's last time, where an unfinished request's time is
+                                    measured to (sp_ev_file.last_ns); SP_VIEW_NO_TIME when none */
 } sp_view_file;
 
 typedef struct sp_view_span {

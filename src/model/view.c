@@ -131,7 +131,8 @@ void sp_view_file_at(const sp_events *ev, size_t i, sp_view_file *out)
 {
     const sp_ev_file *f = &ev->files[i];
     *out = (sp_view_file){sp_str_get(&ev->strings, f->path), f->format, f->has_unix_offset, f->unix_offset_ns,
-                          f->price_per_hour > 0 ? f->price_per_hour : 0, f->model_inference != 0};
+                          f->price_per_hour > 0 ? f->price_per_hour : 0, f->model_inference != 0,
+                          f->end == SP_TRACE_END_UNCLEAN, f->last_ns};
 }
 
 size_t sp_view_props(const sp_events *ev)

@@ -47,6 +47,8 @@ typedef struct ox {
     const sp_events *ev;
     sp_otlp_options opt;
     int64_t *offset;      /* per file: what its times add to become Unix times */
+    uint64_t *last;       /* per file: its trace's last time (sp_view_file.last_ns), where its unfinished
+                             requests' spans end */
     uint64_t *salt;       /* per file: mixed into the ids servprof makes up (derive) */
     sp_otlp_result res;
     uint64_t doc_spans;   /* spans written in the current document */
@@ -79,12 +81,23 @@ static void derive(uint64_t salt, const char *text, uint64_t num, uint64_t what,
     }
 }
 
-/* A request that becomes a span: a record and a well-formed [arrival, done] (an unfinished request
- * has no end, so it is left out and counted). */
-static int request_exported(const sp_view_request *rq)
+/* Where a request's span ends (docs/otlp.md, "Export"): its done time; for an unfinished request (no
+ * done: the trace ended first) its trace's last time, where the analysis measures its time to
+ * (docs/analysis.md section 0a, "Unfinished"). SP_VIEW_NO_TIME: no span (no valid [start, end]). */
+static uint64_t request_end(const ox *x, const sp_view_request *rq)
 {
-    return rq->has_record && rq->arrival_ns != SP_VIEW_NO_TIME && rq->done_ns != SP_VIEW_NO_TIME &&
-           rq->done_ns >= rq->arrival_ns;
+    if (rq->arrival_ns == SP_VIEW_NO_TIME)
+        return SP_VIEW_NO_TIME;
+    uint64_t end = rq->outcome == SP_OUTCOME_UNFINISHED ? x->last[rq->file] : rq->has_record ? rq->done_ns
+                                                                                             : SP_VIEW_NO_TIME;
+    return end != SP_VIEW_NO_TIME && end >= rq->arrival_ns ? end : SP_VIEW_NO_TIME;
+}
+
+/* A request that becomes a span: a record, or an unfinished request (one its stages or batches name,
+ * in a trace that ended first), with a well-formed [arrival, end]. */
+static int request_exported(const ox *x, const sp_view_request *rq)
+{
+    return request_end(x, rq) != SP_VIEW_NO_TIME;
 }
 
 static int client_times(const sp_view_request *rq)
@@ -246,6 +259,10 @@ static void doc_begin(ox *x, uint32_t file)
      * of the export reads it as model time, as the original's did, not as a stage of the user's own */
     if (f.model_inference)
         attr_str(x, SP_OTLP_MODEL_STAGES, "inference");
+    /* a trace its recorder did not close (no end record): said, so that a report of the export says
+     * so, as the original's did (docs/otlp.md, "Export") */
+    if (f.unclean)
+        attr_str(x, SP_OTLP_TRACE_END, "unclean");
     /* the file's trace properties (its device, its batching policy: docs/native-format.md
      * "Properties"), so that a report or a what-if of the export reads what the original's did */
     char key[sizeof SP_OTLP_PROPERTY_PREFIX + SP_PROP_MAX_KEY];
@@ -293,14 +310,14 @@ static void write_token_events(ox *x, size_t idx, const sp_view_request *rq, uin
     x->doc_tokens += to - from;
 }
 
-/* The request's tokens past the first OTLP_TOKENS_PER_SPAN, OTLP_TOKENS_PER_SPAN to a child span of
- * the request span (`servprof.tokens`, from its first token's time to its last's); a document that
- * has reached OTLP_TOKENS_PER_DOC ends between two of them, the trace going on in the next (a reader
- * joins a trace's spans over the whole file). */
-static void write_token_spans(ox *x, size_t idx, const sp_view_request *rq, const req_ids *id)
+/* The request's first n_tokens tokens past the first OTLP_TOKENS_PER_SPAN, OTLP_TOKENS_PER_SPAN to a
+ * child span of the request span (`servprof.tokens`, from its first token's time to its last's); a
+ * document that has reached OTLP_TOKENS_PER_DOC ends between two of them, the trace going on in the
+ * next (a reader joins a trace's spans over the whole file). */
+static void write_token_spans(ox *x, size_t idx, const sp_view_request *rq, uint32_t n_tokens, const req_ids *id)
 {
-    for (uint32_t from = OTLP_TOKENS_PER_SPAN, k = 0; from < rq->n_tokens; from += OTLP_TOKENS_PER_SPAN, k++) {
-        uint32_t to = rq->n_tokens - from > OTLP_TOKENS_PER_SPAN ? from + OTLP_TOKENS_PER_SPAN : rq->n_tokens;
+    for (uint32_t from = OTLP_TOKENS_PER_SPAN, k = 0; from < n_tokens; from += OTLP_TOKENS_PER_SPAN, k++) {
+        uint32_t to = n_tokens - from > OTLP_TOKENS_PER_SPAN ? from + OTLP_TOKENS_PER_SPAN : n_tokens;
         if (doc_full(x)) {
             doc_end(x);
             doc_begin(x, rq->file);
@@ -344,6 +361,21 @@ static const char *error_status(const sp_view_request *rq)
  * linked to the batch's own span). */
 static void write_request(ox *x, size_t idx, const sp_view_request *rq)
 {
+    uint64_t end = request_end(x, rq);
+    /* an unfinished request's output tokens up to its span's end: a token record is not among the
+     * records that give the trace's last time, so one can come after it (the reader refuses a token
+     * event outside its span) */
+    uint32_t n_tokens = rq->n_tokens;
+    if (rq->outcome == SP_OUTCOME_UNFINISHED)
+        for (uint32_t k = 0; k < n_tokens; k++) {
+            uint64_t index, t;
+            sp_view_request_token(x->ev, idx, k, &index, &t);
+            if (t > end) {
+                x->res.tokens_left_out += n_tokens - k;
+                n_tokens = k;
+                break;
+            }
+        }
     req_ids id;
     ids_of(x, rq, &id);
     char name[64];
@@ -356,7 +388,7 @@ static void write_request(ox *x, size_t idx, const sp_view_request *rq)
         span_end(x, NULL);
     }
     span_begin(x, id.trace, id.span, id.has_parent ? id.parent : NULL, id.flags, "request", KIND_SERVER, rq->file,
-               rq->arrival_ns, rq->done_ns);
+               rq->arrival_ns, end);
     attr_str(x, "servprof.request", rq->id);
     if (rq->input_tokens >= 0)
         attr_int(x, "gen_ai.usage.input_tokens", rq->input_tokens);
@@ -370,9 +402,9 @@ static void write_request(ox *x, size_t idx, const sp_view_request *rq)
      * report of the export has the TTFT, TPOT and ITL tables of the original's */
     if (rq->output_tokens >= 0)
         attr_int(x, "gen_ai.usage.output_tokens", rq->output_tokens);
-    if (rq->n_tokens) {
+    if (n_tokens) {
         fputs("],\"events\":[", x->out);
-        write_token_events(x, idx, rq, 0, rq->n_tokens < OTLP_TOKENS_PER_SPAN ? rq->n_tokens : OTLP_TOKENS_PER_SPAN);
+        write_token_events(x, idx, rq, 0, n_tokens < OTLP_TOKENS_PER_SPAN ? n_tokens : OTLP_TOKENS_PER_SPAN);
     }
     span_end(x, error_status(rq));
     sp_view_span sp;
@@ -409,7 +441,7 @@ static void write_request(ox *x, size_t idx, const sp_view_request *rq)
         fputs(",\"attributes\":[]}", x->out);
         span_end(x, NULL);
     }
-    write_token_spans(x, idx, rq, &id);
+    write_token_spans(x, idx, rq, n_tokens, &id);
 }
 
 /* ---- batches: a span of their own (a trace each), linked to their members' request spans ---- */
@@ -447,7 +479,7 @@ static void write_batch(ox *x, size_t idx, const sp_view_batch *b)
         if (q == SP_VIEW_NONE)
             continue;
         sp_view_request_at(x->ev, q, &rq);
-        if (!request_exported(&rq))
+        if (!request_exported(x, &rq))
             continue;
         req_ids id;
         ids_of(x, &rq, &id);
@@ -472,9 +504,9 @@ static void write_file_requests(ox *x, uint32_t file)
     uint64_t in_doc = 0;
     for (size_t i = 0, n = sp_view_requests(ev); i < n && !ferror(x->out); i++) {
         sp_view_request_at(ev, i, &rq);
-        if (rq.file != file || !rq.has_record)
+        if (rq.file != file || (!rq.has_record && rq.outcome != SP_OUTCOME_UNFINISHED))
             continue;
-        if (!request_exported(&rq)) {
+        if (!request_exported(x, &rq)) {
             x->res.skipped_requests++;
             continue;
         }
@@ -482,6 +514,7 @@ static void write_file_requests(ox *x, uint32_t file)
             doc_begin(x, file);
         write_request(x, i, &rq);
         x->res.requests++;
+        x->res.unfinished_requests += rq.outcome == SP_OUTCOME_UNFINISHED;
         if (++in_doc == OTLP_REQUESTS_PER_DOC || doc_full(x)) {
             doc_end(x);
             in_doc = 0;
@@ -512,13 +545,14 @@ static void write_file_batches(ox *x, uint32_t file)
         doc_end(x);
 }
 
-/* Whether file `f` has anything to export (requests with a record, or batches). */
-static int file_has_spans(const sp_events *ev, uint32_t f)
+/* Whether file `f` has anything to export (requests, or batches). */
+static int file_has_spans(const ox *x, uint32_t f)
 {
+    const sp_events *ev = x->ev;
     sp_view_request rq;
     for (size_t i = 0, n = sp_view_requests(ev); i < n; i++) {
         sp_view_request_at(ev, i, &rq);
-        if (rq.file == f && request_exported(&rq))
+        if (rq.file == f && request_exported(x, &rq))
             return 1;
     }
     sp_view_batch b;
@@ -552,10 +586,17 @@ sp_status sp_report_write_otlp(const sp_events *ev, const sp_otlp_options *opt, 
     size_t nf = sp_view_files(ev);
     x.offset = calloc(nf ? nf : 1, sizeof *x.offset);
     x.salt = calloc(nf ? nf : 1, sizeof *x.salt);
-    if (!x.offset || !x.salt) {
+    x.last = calloc(nf ? nf : 1, sizeof *x.last);
+    if (!x.offset || !x.salt || !x.last) {
         free(x.offset);
         free(x.salt);
+        free(x.last);
         return SP_ERR_NOMEM;
+    }
+    for (uint32_t f = 0; f < nf; f++) {
+        sp_view_file vf;
+        sp_view_file_at(ev, f, &vf);
+        x.last[f] = vf.last_ns;
     }
     sp_status st = SP_OK;
     char *has = calloc(nf ? nf : 1, 1);
@@ -565,7 +606,7 @@ sp_status sp_report_write_otlp(const sp_events *ev, const sp_otlp_options *opt, 
     for (uint32_t f = 0; f < nf && !st; f++) {
         sp_view_file vf;
         sp_view_file_at(ev, f, &vf);
-        has[f] = (char)file_has_spans(ev, f);
+        has[f] = (char)file_has_spans(&x, f);
         if (vf.has_unix_offset)
             x.offset[f] = vf.unix_offset_ns;
         else if (x.opt.has_unix_offset)
@@ -588,6 +629,7 @@ sp_status sp_report_write_otlp(const sp_events *ev, const sp_otlp_options *opt, 
     free(has);
     free(x.offset);
     free(x.salt);
+    free(x.last);
     if (st)
         return st;
     if (result)

@@ -319,12 +319,15 @@ static void test_round_trip_and_schema(void)
     char err[512] = "";
     char *text = export_text(ev, NULL, &len, &st, &res, err, sizeof err);
     CHECK(st == SP_OK);
-    /* r1, r2, r3 (r4 has no end: left out and counted); spans: 3 requests + 5 stage spans + 3 batch
-     * memberships (r1 in 7, r2 in 7 and 8) + 2 batches */
-    CHECK_EQ_U64(res.requests, 3);
-    CHECK_EQ_U64(res.skipped_requests, 1);
+    /* r1, r2, r3 and r4 (unfinished: its span ends at the trace's last time, r2's done 1500000, the
+     * latest time of any record); spans: 4 requests + 5 stage spans + 3 batch memberships (r1 in 7, r2
+     * in 7 and 8) + 2 batches */
+    CHECK_EQ_U64(res.requests, 4);
+    CHECK_EQ_U64(res.unfinished_requests, 1);
+    CHECK_EQ_U64(res.skipped_requests, 0);
+    CHECK_EQ_U64(res.tokens_left_out, 0);
     CHECK_EQ_U64(res.batches, 2);
-    CHECK_EQ_U64(res.spans, 3 + 5 + 3 + 2);
+    CHECK_EQ_U64(res.spans, 4 + 5 + 3 + 2);
     uint64_t spans;
     check_schema(text, len, &spans);
     CHECK_EQ_U64(spans, res.spans);
@@ -340,10 +343,28 @@ static void test_round_trip_and_schema(void)
                        "\"parentSpanId\":\"00f067aa0ba902b7\"") != NULL);
 
     sp_events *back = load("export.otlp.jsonl", text, len);
-    CHECK_EQ_U64(sp_view_requests(back), 3);
+    CHECK_EQ_U64(sp_view_requests(back), 4);
     check_request_back(ev, back, "r1");
     check_request_back(ev, back, "r2");
     check_request_back(ev, back, "r3");
+    /* r4 comes back unfinished, from its arrival, its span's end at the trace's last time; the file's
+     * last time (where the analysis measures it to) is the original's */
+    sp_view_request r4;
+    uint32_t i4 = find_request(back, "r4");
+    CHECK(i4 != SP_VIEW_NONE);
+    if (i4 != SP_VIEW_NONE) {
+        sp_view_request_at(back, i4, &r4);
+        CHECK_EQ_U64(r4.outcome, SP_OUTCOME_UNFINISHED);
+        CHECK_EQ_U64(r4.arrival_ns, 5000 + UNIX0);
+        CHECK_EQ_U64(r4.done_ns, 1500000 + UNIX0);
+    }
+    sp_view_file fa, fb;
+    sp_view_file_at(ev, 0, &fa);
+    sp_view_file_at(back, 0, &fb);
+    CHECK_EQ_U64(fa.last_ns, 1500000);
+    CHECK_EQ_U64(fb.last_ns, 1500000 + UNIX0);
+    CHECK(!fa.unclean && !fb.unclean); /* a JSONL trace has no end marker: none is said */
+    CHECK(strstr(text, SP_OTLP_TRACE_END) == NULL);
     CHECK_EQ_U64(sp_view_batches(back), 2);
     CHECK_EQ_U64(sp_view_activities(back), 0); /* device activity stays in the trace (Perfetto shows it) */
     /* the trace's price comes back: the export's report bills as the original's ($2.50/h, not the
@@ -561,7 +582,9 @@ static void test_outcomes_back(void)
 
 /* A generation trace: "g1" prefilled in two chunks (steps 1, 2) beside "g2"'s whole prefill (step 1)
  * and decodes (steps 2, 3), KV cache known on steps 1 and 2 only; "long" decodes alone in step 4;
- * "g3" never finished (its tokens and steps go with it: left out, as before). */
+ * "g3" never finished: exported, its span ending at the trace's last time (6000000, the "s" requests'
+ * done), with its step and its first token; its second token, at 7000000, comes after that end (a token
+ * record is not among the records that give the trace's last time) and is left out and counted. */
 static char *generation_trace(size_t *len)
 {
     char *buf = NULL;
@@ -586,7 +609,8 @@ static char *generation_trace(size_t *len)
           "{\"ev\":\"token\",\"id\":\"g2\",\"index\":2,\"time_ns\":40000}\n"
           "{\"ev\":\"token\",\"id\":\"g1\",\"index\":0,\"time_ns\":30000}\n"
           "{\"ev\":\"token\",\"id\":\"g1\",\"index\":1,\"time_ns\":40000}\n"
-          "{\"ev\":\"token\",\"id\":\"g3\",\"index\":0,\"time_ns\":20000}\n",
+          "{\"ev\":\"token\",\"id\":\"g3\",\"index\":0,\"time_ns\":20000}\n"
+          "{\"ev\":\"token\",\"id\":\"g3\",\"index\":1,\"time_ns\":7000000}\n",
           f);
     fprintf(f, "{\"ev\":\"request\",\"id\":\"long\",\"arrival_ns\":100000,\"done_ns\":%u}\n",
             200000u + 10u * LONG_TOKENS);
@@ -673,8 +697,11 @@ static void test_generation_back(void)
     size_t len;
     sp_status st;
     char err[512] = "";
-    char *text = export_text(ev, NULL, &len, &st, NULL, err, sizeof err);
+    sp_otlp_result res;
+    char *text = export_text(ev, NULL, &len, &st, &res, err, sizeof err);
     CHECK(st == SP_OK);
+    CHECK_EQ_U64(res.unfinished_requests, 1);
+    CHECK_EQ_U64(res.tokens_left_out, 1);
     uint64_t spans = 0;
     check_schema(text, len, &spans);
     /* the documents: a weight of 40,000 each at most (a token event 1, ~140 bytes; a span 5, ~640
@@ -698,7 +725,7 @@ static void test_generation_back(void)
     /* a document ends at the request after its 8,000th span: a request here has 501 */
     CHECK(most_spans <= 8000 + 501);
     sp_events *back = load("gen.otlp.jsonl", text, len);
-    CHECK_EQ_U64(sp_view_requests(back), 33); /* g3 unfinished: left out */
+    CHECK_EQ_U64(sp_view_requests(back), 34);
     check_generation_back(ev, back, "s0");
     check_generation_back(ev, back, "s29");
     check_generation_back(ev, back, "g1");
@@ -717,12 +744,39 @@ static void test_generation_back(void)
         CHECK_EQ_U64(b.kv_used_tokens, kv[i].used);
         CHECK_EQ_U64(b.kv_capacity_tokens, kv[i].cap);
     }
-    /* step 1 read back without g3 (not exported): 2 members, g1's prefill chunk and g2's prefill */
+    /* step 1 read back with g3: 3 members, g1's prefill chunk, g2's and g3's prefill */
     uint32_t b1 = find_batch(back, 1);
     if (b1 != SP_VIEW_NONE) {
         sp_view_batch b;
         sp_view_batch_at(back, b1, &b);
-        CHECK_EQ_U64(b.n_members, 2);
+        CHECK_EQ_U64(b.n_members, 3);
+    }
+    /* g3: unfinished, its span to the trace's last time, its step and phase, its first token only */
+    uint32_t ia = find_request(ev, "g3"), ib = find_request(back, "g3");
+    CHECK(ia != SP_VIEW_NONE && ib != SP_VIEW_NONE);
+    if (ia != SP_VIEW_NONE && ib != SP_VIEW_NONE) {
+        sp_view_request x, y;
+        sp_view_request_at(ev, ia, &x);
+        sp_view_request_at(back, ib, &y);
+        CHECK_EQ_U64(x.n_tokens, 2);
+        CHECK_EQ_U64(y.n_tokens, 1);
+        uint64_t index = 9, t = 0;
+        if (y.n_tokens)
+            sp_view_request_token(back, ib, 0, &index, &t);
+        CHECK_EQ_U64(index, 0);
+        CHECK_EQ_U64(t, 20000 + UNIX0);
+        CHECK_EQ_U64(y.outcome, SP_OUTCOME_UNFINISHED);
+        CHECK_EQ_U64(y.arrival_ns, 2500 + UNIX0);
+        CHECK_EQ_U64(y.done_ns, 6000000 + UNIX0);
+        CHECK_EQ_U64(y.n_batches, 1);
+        uint32_t tokens = 0;
+        if (y.n_batches && b1 != SP_VIEW_NONE) {
+            uint32_t m = 0;
+            while (m < 3 && sp_view_batch_member(back, b1, m) != ib)
+                m++;
+            CHECK_EQ_U64(sp_view_step_member(back, b1, m, &tokens), 1); /* prefill */
+        }
+        CHECK_EQ_U64(tokens, 5);
     }
     sp_events_destroy(back);
     sp_events_destroy(ev);
