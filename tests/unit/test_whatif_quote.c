@@ -461,8 +461,12 @@ static void own_line(void)
     sp_events *ev;
     sp_report *r = sp_test_analyze_jsonl(queue_trace(policy_10ms), &ev);
     CHECK(!r->verdict.prediction_quoted && r->prediction.state == SP_PREDICTION_NONE);
-    r->prediction = (sp_verdict_prediction){SP_PREDICTION_DONE, "max-queue-delay", "10.00 ms", "2.50 ms",
-                                            11200 * US, 3700 * US, 0, NULL};
+    r->prediction = (sp_verdict_prediction){.state = SP_PREDICTION_DONE,
+                                            .setting = "max-queue-delay",
+                                            .from = "10.00 ms",
+                                            .to = "2.50 ms",
+                                            .p95_before_ns = 11200 * US,
+                                            .p95_after_ns = 3700 * US};
     static const char line[] = "max-queue-delay 10.00 ms -> 2.50 ms: predicted p95 11.20 ms -> 3.70 ms "
                                "(simulated from this trace)";
     for (int quoted_already = 0; quoted_already < 2; quoted_already++) {
