@@ -39,6 +39,7 @@ import asyncio
 import collections
 import os
 import time
+import warnings
 
 from . import now_ns
 
@@ -159,6 +160,7 @@ class StallMonitor:
         self._iter_cpu_at = 0    # threshold before the running iteration started
         self._cpu_every = self.threshold_ns // 2
         self._declared = set()
+        self._warned = False     # auto on a loop it cannot measure: said once (_unmeasured)
         self.inflight = 0        # requests between begin() and end(): the ticker runs while there are some
         self.ticks = 0
         self.iterations = 0
@@ -225,13 +227,32 @@ class StallMonitor:
         if self.mode == "auto":
             # no selector to time (uvloop's loop): the ticker's wake-ups cost 4-5% of a core while a request
             # is in flight (docs/BENCHMARKS.md, "Event loop stalls"), more than the recorder may take from a
-            # service unasked, so "auto" measures nothing here; mode="ticker" asks for it
+            # service unasked, so "auto" measures nothing here; mode="ticker" asks for it. Said once, in
+            # a warning and in the trace (property event_loop.stalls): uvicorn's default loop is uvloop
+            # wherever uvloop is installed, so a service can lose the measure without choosing to
             self.using = None
             self.due = None
+            self._unmeasured(loop)
             return
         self.using = "ticker"
         self._cpu = time.thread_time_ns()
         self._schedule(loop)
+
+    def _unmeasured(self, loop):
+        """The first loop "auto" cannot measure: a RuntimeWarning and the trace property
+        event_loop.stalls (docs/native-format.md, "Properties"), once per monitor."""
+        if self._warned:
+            return
+        self._warned = True
+        what = "%s.%s" % (type(loop).__module__, type(loop).__qualname__)
+        why = ("%s has no selector to time (a loop such as uvloop's, which uvicorn picks "
+               "wherever uvloop is installed). Run uvicorn with loop=\"asyncio\" (--loop asyncio), or pass "
+               "loop_stalls=servprof.loop.StallMonitor(rec, mode=\"ticker\") (4-5%% of a core)" % what)
+        try:
+            self.recorder.set_property("event_loop.stalls", "unmeasured: " + why)
+        except Exception:  # noqa: BLE001  (a closed recorder or a stand-in: the warning still says it)
+            pass
+        warnings.warn("servprof: event loop stalls not measured: " + why, RuntimeWarning, stacklevel=2)
 
     def _schedule(self, loop):
         when = loop.time() + self.interval_s

@@ -5,9 +5,11 @@ calls (the time goes to `event_loop` where the request waited, never into its ow
 FastAPI service on uvicorn under `servprof load` whose handler blocks the loop: the report names
 event_loop first, not network, where the same service without the blocking call shows next to none."""
 import asyncio
+import json
 import random
 import time
 import unittest
+import warnings
 
 import servprof
 import servprof.asgi
@@ -127,6 +129,18 @@ def _run(main, uv):
         loop.close()
 
 
+def _properties(otlp):
+    """The trace properties of `servprof export --otlp`'s file (resource attributes servprof.property.KEY)."""
+    props = {}
+    with open(otlp) as f:
+        for line in f:
+            for rs in json.loads(line)["resourceSpans"]:
+                for a in rs.get("resource", {}).get("attributes", []):
+                    if a["key"].startswith("servprof.property."):
+                        props[a["key"][len("servprof.property."):]] = a["value"].get("stringValue")
+    return props
+
+
 class MonitorCase(TempDirCase):
     def run_two(self, loop_stalls=True, mode="auto", uv=False):
         """Two requests on one loop: "own" blocks the loop itself for 30 ms inside its preprocess span,
@@ -181,12 +195,34 @@ class MonitorCase(TempDirCase):
     def test_uvloop_not_measured_unless_asked(self):
         """uvloop's loop has no selector to time: "auto" measures nothing there (the ticker's wake-ups cost
         4-5% of a core), so the blocks stay out of the requests' records."""
-        got, mw = self.run_two(uv=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got, mw = self.run_two(uv=True)
         st = mw.loop_stalls.stats()
         self.assertIsNone(st["mode"], st)
         self.assertEqual((st["ticks"], st["stalls"], st["pieces"]), (0, 0, 0), st)
         for rid in ("own", "waits"):
             self.assertEqual(_pieces(got[rid]["stages"], "event_loop", "event_loop_wait"), [])
+        # not silently: uvicorn's default loop is uvloop wherever it is installed, so a service loses the
+        # measure without asking; one warning (two requests) naming the loop and the two remedies, and
+        # the trace's property event_loop.stalls (here read back through the OTLP export's attributes)
+        said = [w for w in caught if "event loop stalls not measured" in str(w.message)]
+        self.assertEqual(len(said), 1, [str(w.message) for w in caught])
+        self.assertIs(said[0].category, RuntimeWarning)
+        for part in ("uvloop.Loop", 'loop="asyncio"', 'mode="ticker"'):
+            self.assertIn(part, str(said[0].message))
+        props = _properties(self.path("t.sptrace.otlp.jsonl"))
+        self.assertTrue(props.get("event_loop.stalls", "").startswith("unmeasured: uvloop.Loop has no selector"),
+                        props)
+        self.assertEqual(props.get("event_loop"), "asyncio", props)
+
+    def test_measured_loop_says_nothing(self):
+        """On asyncio's own loop the measure runs: no warning, no event_loop.stalls property."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self.run_two()
+        self.assertEqual([str(w.message) for w in caught if "servprof" in str(w.message)], [])
+        self.assertNotIn("event_loop.stalls", _properties(self.path("t.sptrace.otlp.jsonl")))
 
     @unittest.skipUnless(_have("uvloop"), "uvloop is missing: Debian python3-uvloop, installed by scripts/setup.sh test")
     def test_uvloop_ticker_when_asked(self):
