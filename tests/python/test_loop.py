@@ -312,5 +312,44 @@ class ServiceCase(TempDirCase):
         self.assertNotEqual(rep["verdict"]["stage"], "event_loop")
 
 
+
+@unittest.skipUnless(_have("fastapi", "uvicorn"), "Python packages fastapi and uvicorn are missing: Debian "
+                     "python3-fastapi, python3-uvicorn, installed by scripts/setup.sh test")
+class GenerationServiceCase(TempDirCase):
+    """The TPOT path (ServiceCase has none): loop_service.py --generate, a streaming service whose
+    response generator detokenises each token in a recorded `detokenize` block that holds the loop 3 ms
+    (time.sleep), or runs it in asyncio.to_thread. Ten requests 50 ms apart, 32 tokens each at a 4 ms
+    step: several streams at once, so each token waits for the others' blocks (with 10 requests the
+    p95 window holds them all, DESIGN 4). One run on the shared 2-core VM: event_loop 32.8% of p95 TPOT
+    blocked (the request's own 3 ms stays detokenize, 25.7%), none in the thread; a sleep, so its length
+    does not depend on the machine's load."""
+    SERVICE = SOURCE_DIR + "/tests/python/loop_service.py"
+    LOAD = ["--stream", "--rate", "20", "--duration", "0.5", "--arrival", "constant", "--output-length", "fixed:32",
+            "--length", "fixed:4"]
+
+    def tpot_shares(self, name, extra):
+        rep = run_service_under_load(self, self.SERVICE, name, ["--generate", "--model-ms", "4", "--sleep-ms", "3",
+                                                                *extra], "/v1/completions", self.LOAD, timeout=120)
+        tpot = rep["generation"]["tpot"]["verdict"]
+        self.assertEqual(rep["generation"]["output_tokens"], 320, name)
+        return {c["stage"]: c["share_of_p95"] for c in tpot["ranking"]}, tpot
+
+    def test_blocked_detokenize_shows_in_tpot(self):
+        """The other streams' waits are the loop's stall stages in the TPOT table (before the measure:
+        `between steps`/`other`); with a sleep the stall reads event_loop or event_loop_wait, so the
+        test takes their sum."""
+        share, tpot = self.tpot_shares("blocked", [])
+        loop = share.get("event_loop", 0.0) + share.get("event_loop_wait", 0.0)
+        self.assertGreater(loop, 0.10, share)
+        fixes = [c["fix"] for c in tpot["ranking"] if c["stage"] in ("event_loop", "event_loop_wait")]
+        self.assertTrue(fixes and all("to_thread" in f for f in fixes), tpot["ranking"])
+
+    def test_detokenize_in_a_thread_has_no_stall(self):
+        """The same 3 ms in asyncio.to_thread: the loop is free, no stall stage of note in TPOT."""
+        share, tpot = self.tpot_shares("thread", ["--detok-thread"])
+        self.assertLess(share.get("event_loop", 0.0) + share.get("event_loop_wait", 0.0), 0.05, share)
+        self.assertNotIn(tpot["stage"], ("event_loop", "event_loop_wait"))
+
+
 if __name__ == "__main__":
     unittest.main()
