@@ -210,7 +210,7 @@ class StallMonitor:
         self.stalls_seen = 0     # stalls measured (with those the ring has let go)
         self.stalled_ns = 0      # their total length
         self.stalled_cpu_ns = 0  # the part of it told as work on the loop (event_loop)
-        self.stalls_dropped = 0  # stalls the ring let go (the oldest, past `keep`)
+        self.stalls_dropped = 0  # stall parts the ring let go (the oldest, past `keep`; a split stall is two)
         self.pieces = 0          # event_loop spans recorded
         self.pieces_dropped = 0  # pieces past max_pieces of a request, not recorded
 
