@@ -19,12 +19,16 @@ It measures the loop one of two ways:
   tick's due time, so up to one interval of its start is missed. Each tick wakes the loop (about 85 us
   of CPU a wake on the project's VM: docs/BENCHMARKS.md, "Event loop stalls").
 
-Each stall is told by the loop thread's CPU time over it (time.thread_time_ns): at least the threshold,
-or half the stall, on the CPU: the loop was busy with work on it (CPU-bound tokenisation,
-detokenisation, torch calls; slowed down or not by other processes), stage `event_loop`; less: the
-loop thread was mostly off the CPU while the loop was held (a call that sleeps or waits: synchronous
-I/O, time.sleep, a lock, the GIL held by another thread; with the ticker also an idle loop whose process
-waited for a CPU on a busy host), stage `event_loop_wait`.
+Each stall is told by the loop thread's CPU time over it (time.thread_time_ns) and whether the thread
+went off the CPU of its own accord (a voluntary context switch, getrusage RUSAGE_THREAD): at least half
+the stall on the CPU, or at least the threshold and never off it voluntarily: the loop was busy with
+work on it (CPU-bound tokenisation, detokenisation, torch calls; slowed down or not by other
+processes), stage `event_loop`; at least the threshold but under half, with a voluntary switch: a mix
+(one iteration that ran some Python and a call that sleeps or waits), its CPU time `event_loop` and the
+rest `event_loop_wait` (stall_parts); less than the threshold: the loop thread was off the CPU while
+the loop was held (a call that sleeps or waits: synchronous I/O, time.sleep, a lock, the GIL held by
+another thread; with the ticker also an idle loop whose process waited for a CPU on a busy host),
+stage `event_loop_wait`.
 
 The stalls are kept in a ring of `keep` (older ones dropped and counted in `stalls_dropped`). At each
 request's end the middleware calls end(request), which calls attribute(request): the stalls that
@@ -37,8 +41,15 @@ stall_pieces() is the pure part, unit-tested with known answers (tests/python/te
 """
 import asyncio
 import collections
+import itertools
 import os
 import time
+import warnings
+
+try:
+    import resource
+except ImportError:  # not a Unix
+    resource = None
 
 from . import now_ns
 
@@ -53,6 +64,36 @@ INTERVAL_MS = 2.0
 THRESHOLD_MS = 2.0
 KEEP = 4096
 MAX_PIECES = 64
+
+
+def stall_parts(start, end, busy, threshold, waited=True):
+    """The stall [start, end), during which the loop thread ran `busy` ns on the CPU, as (start, end,
+    stage) parts; `waited`: the thread went off the CPU of its own accord during it (a sleep, a lock,
+    the GIL, I/O: a voluntary context switch), not only because other processes took the CPU. On the
+    CPU for at least half of it: the loop was busy with work on it, all `event_loop`. Less than half
+    but at least `threshold`: without `waited`, CPU-bound work slowed down by other processes, all
+    `event_loop` as well; with it, a mix, e.g. one iteration that resumed several streams whose
+    callbacks each sleep 3 ms and run some Python: its CPU time is `event_loop`, the rest
+    `event_loop_wait`, in that order (where in the stall each ran is not known; the lengths are).
+    Less than `threshold`: all `event_loop_wait`."""
+    if 2 * busy >= end - start or (busy >= threshold and not waited):
+        return [(start, end, STAGE)]
+    if busy >= threshold:
+        return [(start, start + busy, STAGE), (start + busy, end, WAIT_STAGE)]
+    return [(start, end, WAIT_STAGE)]
+
+
+if resource is not None and hasattr(resource, "RUSAGE_THREAD"):
+    def _waits():
+        """The calling thread's voluntary context switches so far (getrusage, about 0.6 us)."""
+        return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+else:
+    _calls = itertools.count()
+
+    def _waits():
+        """No per-thread count (not Linux): a new number each call, so every mixed stall is taken as one
+        that waited."""
+        return next(_calls)
 
 
 def stall_pieces(stalls, arrival, done, covered=(), cap=MAX_PIECES):
@@ -110,16 +151,17 @@ class _TimedSelector:
         if start is not None:
             t = now_ns()
             if t - start > mon.threshold_ns:
-                mon._stall(start, t, time.thread_time_ns() - mon._iter_cpu)
+                mon._stall(start, t, time.thread_time_ns() - mon._iter_cpu, _waits() - mon._iter_vol)
         try:
             return self._sp_selector.select(timeout)
         finally:
             t = mon._iter_start = now_ns()
             # the thread's CPU time (a system call, about 0.6 us) at most every half threshold: a busy
             # loop's iterations take one reading between them, which then counts up to half a threshold
-            # of the CPU before the iteration as the stall's (_kind's rule allows for it)
+            # of the CPU before the iteration as the stall's (stall_parts' threshold allows for it)
             if t - mon._iter_cpu_at >= mon._cpu_every:
                 mon._iter_cpu = time.thread_time_ns()
+                mon._iter_vol = _waits()
                 mon._iter_cpu_at = t
 
     def __getattr__(self, name):
@@ -157,15 +199,18 @@ class StallMonitor:
         self._iter_start = None  # selector: when the running iteration started
         self._iter_cpu = 0       # selector: the loop thread's CPU time at _iter_cpu_at, at most half a
         self._iter_cpu_at = 0    # threshold before the running iteration started
+        self._iter_vol = 0       # selector: the loop thread's voluntary context switches then (_waits)
+        self._vol = 0            # ticker: the same at the last tick
         self._cpu_every = self.threshold_ns // 2
         self._declared = set()
+        self._warned = False     # auto on a loop it cannot measure: said once (_unmeasured)
         self.inflight = 0        # requests between begin() and end(): the ticker runs while there are some
         self.ticks = 0
         self.iterations = 0
         self.stalls_seen = 0     # stalls measured (with those the ring has let go)
         self.stalled_ns = 0      # their total length
         self.stalled_cpu_ns = 0  # the part of it told as work on the loop (event_loop)
-        self.stalls_dropped = 0  # stalls the ring let go (the oldest, past `keep`)
+        self.stalls_dropped = 0  # stall parts the ring let go (the oldest, past `keep`; a split stall is two)
         self.pieces = 0          # event_loop spans recorded
         self.pieces_dropped = 0  # pieces past max_pieces of a request, not recorded
 
@@ -205,6 +250,7 @@ class StallMonitor:
         if loop is self.loop:
             if self.using == "ticker" and self._handle is None:
                 self._cpu = time.thread_time_ns()
+                self._vol = _waits()
                 self._schedule(loop)
             return
         self.stop()
@@ -219,19 +265,40 @@ class StallMonitor:
             # the running iteration (this callback's) started before now: from here it is timed
             self._iter_start = self._iter_cpu_at = now_ns()
             self._iter_cpu = time.thread_time_ns()
+            self._iter_vol = _waits()
             return
         if self.mode == "selector":
             raise RuntimeError("loop_stalls: %s has no selector to time (mode='selector')" % type(loop).__name__)
         if self.mode == "auto":
             # no selector to time (uvloop's loop): the ticker's wake-ups cost 4-5% of a core while a request
             # is in flight (docs/BENCHMARKS.md, "Event loop stalls"), more than the recorder may take from a
-            # service unasked, so "auto" measures nothing here; mode="ticker" asks for it
+            # service unasked, so "auto" measures nothing here; mode="ticker" asks for it. Said once, in
+            # a warning and in the trace (property event_loop.stalls): uvicorn's default loop is uvloop
+            # wherever uvloop is installed, so a service can lose the measure without choosing to
             self.using = None
             self.due = None
+            self._unmeasured(loop)
             return
         self.using = "ticker"
         self._cpu = time.thread_time_ns()
+        self._vol = _waits()
         self._schedule(loop)
+
+    def _unmeasured(self, loop):
+        """The first loop "auto" cannot measure: a RuntimeWarning and the trace property
+        event_loop.stalls (docs/native-format.md, "Properties"), once per monitor."""
+        if self._warned:
+            return
+        self._warned = True
+        what = "%s.%s" % (type(loop).__module__, type(loop).__qualname__)
+        why = ("%s has no selector to time (a loop such as uvloop's, which uvicorn picks "
+               "wherever uvloop is installed). Run uvicorn with loop=\"asyncio\" (--loop asyncio), or pass "
+               "loop_stalls=servprof.loop.StallMonitor(rec, mode=\"ticker\") (4-5%% of a core)" % what)
+        try:
+            self.recorder.set_property("event_loop.stalls", "unmeasured: " + why)
+        except Exception:  # noqa: BLE001  (a closed recorder or a stand-in: the warning still says it)
+            pass
+        warnings.warn("servprof: event loop stalls not measured: " + why, RuntimeWarning, stacklevel=2)
 
     def _schedule(self, loop):
         when = loop.time() + self.interval_s
@@ -252,19 +319,20 @@ class StallMonitor:
         self.using = None
         self.due = None
 
-    def _kind(self, start, t, busy):
-        """The stage of a stall [start, t) during which the loop thread ran `busy` ns."""
-        return STAGE if busy >= self.threshold_ns or 2 * busy >= t - start else WAIT_STAGE
+    def _parts(self, start, t, busy, waits):
+        """A stall [start, t) during which the loop thread ran `busy` ns and went off the CPU of its own
+        accord `waits` times, as (start, end, stage) parts (stall_parts)."""
+        return stall_parts(start, t, busy, self.threshold_ns, waits != 0)
 
-    def _stall(self, start, t, busy):
-        if len(self.stalls) == self.stalls.maxlen:
-            self.stalls_dropped += 1
-        kind = self._kind(start, t, busy)
-        self.stalls.append((start, t, kind))
+    def _stall(self, start, t, busy, waits):
         self.stalls_seen += 1
         self.stalled_ns += t - start
-        if kind == STAGE:
-            self.stalled_cpu_ns += t - start
+        for part in self._parts(start, t, busy, waits):
+            if len(self.stalls) == self.stalls.maxlen:
+                self.stalls_dropped += 1
+            self.stalls.append(part)
+            if part[2] == STAGE:
+                self.stalled_cpu_ns += part[1] - part[0]
 
     def _tick(self):
         t = now_ns()
@@ -272,8 +340,9 @@ class StallMonitor:
         self.ticks += 1
         due = self.due
         if due is not None and t - due > self.threshold_ns:
-            self._stall(due, t, cpu - self._cpu)
+            self._stall(due, t, cpu - self._cpu, _waits() - self._vol)
         self._cpu = cpu
+        self._vol = _waits()
         loop = self.loop
         if self.inflight > 0 and loop is not None and not loop.is_closed():
             self._schedule(loop)
@@ -293,13 +362,13 @@ class StallMonitor:
                 out.append(st)
         out.reverse()
         if self.using == "selector":
-            start, cpu0 = self._iter_start, self._iter_cpu
+            start, cpu0, vol0 = self._iter_start, self._iter_cpu, self._iter_vol
         else:
-            start, cpu0 = self.due, self._cpu
+            start, cpu0, vol0 = self.due, self._cpu, self._vol
         if start is not None and self.loop is not None:
             t = now_ns()
             if t - start > self.threshold_ns and start < done:
-                out.append((start, t, self._kind(start, t, time.thread_time_ns() - cpu0)))
+                out.extend(self._parts(start, t, time.thread_time_ns() - cpu0, _waits() - vol0))
         return out
 
     def attribute(self, req):

@@ -5,15 +5,17 @@ calls (the time goes to `event_loop` where the request waited, never into its ow
 FastAPI service on uvicorn under `servprof load` whose handler blocks the loop: the report names
 event_loop first, not network, where the same service without the blocking call shows next to none."""
 import asyncio
+import json
 import random
 import time
 import unittest
+import warnings
 
 import servprof
 import servprof.asgi
 import servprof.loop
 from servprof._common import cover_add
-from servprof.loop import StallMonitor, stall_pieces
+from servprof.loop import StallMonitor, stall_parts, stall_pieces
 from sptest import SOURCE_DIR, TempDirCase, export_requests, run_service_under_load
 
 BACKENDS = ("native", "ctypes")
@@ -36,6 +38,21 @@ class PiecesCase(unittest.TestCase):
                          ([(0, 10), (20, 30), (40, 100)], 0))
         # at most `cap` pieces a request, the rest counted
         self.assertEqual(stall_pieces([(0, 1), (2, 3), (4, 5)], 0, 10, [], cap=2), ([(0, 1), (2, 3)], 1))
+
+    def test_stall_parts(self):
+        # threshold 2: a stall [100, 200) (100 long) with 50 on the CPU (half): all event_loop; with 60: the same
+        self.assertEqual(stall_parts(100, 200, 50, 2), [(100, 200, "event_loop")])
+        self.assertEqual(stall_parts(100, 200, 60, 2), [(100, 200, "event_loop")])
+        # 10 on the CPU (under half, at least the threshold): [100,110) event_loop, [110,200) event_loop_wait
+        self.assertEqual(stall_parts(100, 200, 10, 2), [(100, 110, "event_loop"), (110, 200, "event_loop_wait")])
+        self.assertEqual(stall_parts(100, 200, 2, 2), [(100, 102, "event_loop"), (102, 200, "event_loop_wait")])
+        # 1 (under the threshold): all event_loop_wait
+        self.assertEqual(stall_parts(100, 200, 1, 2), [(100, 200, "event_loop_wait")])
+        # the thread never went off the CPU of its own accord (only preempted): 10 and 2 are CPU-bound work
+        # slowed down by other processes, all event_loop; 1 stays event_loop_wait
+        self.assertEqual(stall_parts(100, 200, 10, 2, waited=False), [(100, 200, "event_loop")])
+        self.assertEqual(stall_parts(100, 200, 2, 2, waited=False), [(100, 200, "event_loop")])
+        self.assertEqual(stall_parts(100, 200, 1, 2, waited=False), [(100, 200, "event_loop_wait")])
 
     def test_cover_add(self):
         c = []
@@ -127,6 +144,18 @@ def _run(main, uv):
         loop.close()
 
 
+def _properties(otlp):
+    """The trace properties of `servprof export --otlp`'s file (resource attributes servprof.property.KEY)."""
+    props = {}
+    with open(otlp) as f:
+        for line in f:
+            for rs in json.loads(line)["resourceSpans"]:
+                for a in rs.get("resource", {}).get("attributes", []):
+                    if a["key"].startswith("servprof.property."):
+                        props[a["key"][len("servprof.property."):]] = a["value"].get("stringValue")
+    return props
+
+
 class MonitorCase(TempDirCase):
     def run_two(self, loop_stalls=True, mode="auto", uv=False):
         """Two requests on one loop: "own" blocks the loop itself for 30 ms inside its preprocess span,
@@ -177,16 +206,76 @@ class MonitorCase(TempDirCase):
         self.assertEqual(mw.loop_stalls.stats()["mode"], "selector")
         self.check_two(got, mw)
 
+    def test_mixed_stall_is_split(self):
+        """One loop iteration that runs 5 ms of CPU work and a 40 ms time.sleep (as one iteration resumes
+        several response streams whose detokenize sleeps): the waiting request gets about 5 ms of
+        event_loop and the rest event_loop_wait (before, the whole 45 ms was event_loop: at least the
+        threshold on the CPU)."""
+        trace = self.path("t.sptrace")
+        with servprof.Recorder(trace) as rec:
+            mon = StallMonitor(rec, threshold_ms=2)
+            go = None
+
+            async def waits(r):
+                with r.stage("queue"):
+                    await asyncio.sleep(0.001)
+                await go.wait()
+
+            mw = servprof.asgi.Middleware(_app(waits), rec, loop_stalls=mon)
+
+            async def blocker():
+                await asyncio.sleep(0.030)
+                spin(0.005)
+                time.sleep(0.040)
+                go.set()
+
+            async def main():
+                nonlocal go
+                go = asyncio.Event()
+                await asyncio.gather(_request(mw, "waits"), blocker())
+
+            _run(main, False)
+            self.assertEqual(mw.errors, 0, mw.last_error)
+        st = export_requests(self, trace)["waits"]["stages"]
+        cpu = sum(e - s for s, e in _pieces(st, "event_loop"))
+        wait = sum(e - s for s, e in _pieces(st, "event_loop_wait"))
+        # the 5 ms of CPU (plus the loop's own Python, and up to half a threshold read before the
+        # iteration): between 4 and 15 ms; the sleep's 40 ms (later wake-ups on a busy machine add to it)
+        self.assertTrue(4 * MS <= cpu <= 15 * MS, (cpu, wait, st))
+        self.assertGreaterEqual(wait, 35 * MS, (cpu, wait, st))
+
     @unittest.skipUnless(_have("uvloop"), "uvloop is missing: Debian python3-uvloop, installed by scripts/setup.sh test")
     def test_uvloop_not_measured_unless_asked(self):
         """uvloop's loop has no selector to time: "auto" measures nothing there (the ticker's wake-ups cost
         4-5% of a core), so the blocks stay out of the requests' records."""
-        got, mw = self.run_two(uv=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got, mw = self.run_two(uv=True)
         st = mw.loop_stalls.stats()
         self.assertIsNone(st["mode"], st)
         self.assertEqual((st["ticks"], st["stalls"], st["pieces"]), (0, 0, 0), st)
         for rid in ("own", "waits"):
             self.assertEqual(_pieces(got[rid]["stages"], "event_loop", "event_loop_wait"), [])
+        # not silently: uvicorn's default loop is uvloop wherever it is installed, so a service loses the
+        # measure without asking; one warning (two requests) naming the loop and the two remedies, and
+        # the trace's property event_loop.stalls (here read back through the OTLP export's attributes)
+        said = [w for w in caught if "event loop stalls not measured" in str(w.message)]
+        self.assertEqual(len(said), 1, [str(w.message) for w in caught])
+        self.assertIs(said[0].category, RuntimeWarning)
+        for part in ("uvloop.Loop", 'loop="asyncio"', 'mode="ticker"'):
+            self.assertIn(part, str(said[0].message))
+        props = _properties(self.path("t.sptrace.otlp.jsonl"))
+        self.assertTrue(props.get("event_loop.stalls", "").startswith("unmeasured: uvloop.Loop has no selector"),
+                        props)
+        self.assertEqual(props.get("event_loop"), "asyncio", props)
+
+    def test_measured_loop_says_nothing(self):
+        """On asyncio's own loop the measure runs: no warning, no event_loop.stalls property."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self.run_two()
+        self.assertEqual([str(w.message) for w in caught if "servprof" in str(w.message)], [])
+        self.assertNotIn("event_loop.stalls", _properties(self.path("t.sptrace.otlp.jsonl")))
 
     @unittest.skipUnless(_have("uvloop"), "uvloop is missing: Debian python3-uvloop, installed by scripts/setup.sh test")
     def test_uvloop_ticker_when_asked(self):
@@ -274,6 +363,48 @@ class ServiceCase(TempDirCase):
         share = {s["name"]: s["share_of_p95"] for s in rep["stages"]}
         self.assertLess(share.get("event_loop", 0.0), 0.05, share)
         self.assertNotEqual(rep["verdict"]["stage"], "event_loop")
+
+
+
+@unittest.skipUnless(_have("fastapi", "uvicorn"), "Python packages fastapi and uvicorn are missing: Debian "
+                     "python3-fastapi, python3-uvicorn, installed by scripts/setup.sh test")
+class GenerationServiceCase(TempDirCase):
+    """The TPOT path (ServiceCase has none): loop_service.py --generate, a streaming service whose
+    response generator detokenises each token in a recorded `detokenize` block that holds the loop 3 ms
+    (time.sleep), or runs it in asyncio.to_thread. Ten requests 50 ms apart, 32 tokens each at a 4 ms
+    step: several streams at once, so each token waits for the others' blocks (with 10 requests the
+    p95 window holds them all, DESIGN 4). Three runs on the shared 2-core VM, blocked: event_loop_wait
+    26.1-31.8% of p95 TPOT, event_loop 1.6-2.4% (the streams' Python), the request's own 3 ms staying
+    detokenize (31.2-38.1%); in the thread, neither. A sleep, so its length does not depend on the
+    machine's load."""
+    SERVICE = SOURCE_DIR + "/tests/python/loop_service.py"
+    LOAD = ["--stream", "--rate", "20", "--duration", "0.5", "--arrival", "constant", "--output-length", "fixed:32",
+            "--length", "fixed:4"]
+
+    def tpot_shares(self, name, extra):
+        rep = run_service_under_load(self, self.SERVICE, name, ["--generate", "--model-ms", "4", "--sleep-ms", "3",
+                                                                *extra], "/v1/completions", self.LOAD, timeout=120)
+        tpot = rep["generation"]["tpot"]["verdict"]
+        self.assertEqual(rep["generation"]["output_tokens"], 320, name)
+        return {c["stage"]: c["share_of_p95"] for c in tpot["ranking"]}, tpot
+
+    def test_blocked_detokenize_shows_in_tpot(self):
+        """The other streams' waits are the loop's stall stages in the TPOT table (before the measure:
+        `between steps`/`other`), mostly event_loop_wait: each stall is one iteration that resumed several
+        streams, their sleeps and a little Python (before stall_parts split such a stall, all of it was
+        event_loop: one run read event_loop 32.8%, event_loop_wait 0.5%)."""
+        share, tpot = self.tpot_shares("blocked", [])
+        loop = share.get("event_loop", 0.0) + share.get("event_loop_wait", 0.0)
+        self.assertGreater(loop, 0.10, share)
+        self.assertGreater(share.get("event_loop_wait", 0.0), share.get("event_loop", 0.0), share)
+        fixes = [c["fix"] for c in tpot["ranking"] if c["stage"] in ("event_loop", "event_loop_wait")]
+        self.assertTrue(fixes and all("to_thread" in f for f in fixes), tpot["ranking"])
+
+    def test_detokenize_in_a_thread_has_no_stall(self):
+        """The same 3 ms in asyncio.to_thread: the loop is free, no stall stage of note in TPOT."""
+        share, tpot = self.tpot_shares("thread", ["--detok-thread"])
+        self.assertLess(share.get("event_loop", 0.0) + share.get("event_loop_wait", 0.0), 0.05, share)
+        self.assertNotIn(tpot["stage"], ("event_loop", "event_loop_wait"))
 
 
 if __name__ == "__main__":
