@@ -919,8 +919,8 @@ int sp_ana_event_loop(const sp_ana *a);
     "(synchronous I/O, time.sleep, a lock, the GIL held by another thread) or a host short of CPU; run " \
     "blocking calls with run_in_executor/to_thread, or give the service more CPU"
 /* The fix of a named stage that servprof knows by its name (event_loop, event_loop_wait; in a generation table also
- * detokenize and stream: sp_ana_gen_stage_fix), or NULL: then the named stage's own. */
-const char *sp_ana_named_stage_fix(const char *name, int generation);
+ * detokenize and stream: sp_ana_gen_stage_fix, `event_loop` as there), or NULL: then the named stage's own. */
+const char *sp_ana_named_stage_fix(const char *name, int generation, int event_loop);
 /* The fixes of `network` and `other` in a trace whose server runs an asyncio event loop. */
 #define SP_ANA_NETWORK_EVENT_LOOP_FIX                                                                   \
     "look first for a blocked event loop in the server (a blocking call in an async handler or response "  \
@@ -958,8 +958,13 @@ int sp_ana_model_inference(const sp_ana *a);
  * is the service's runtime. In verdict.c, which generation.c calls. */
 sp_cand_phase sp_ana_model_stage(int model, const char *name);
 /* The fix for a generation service's own named stage that has one (detokenize, stream), for the
- * generation tables and the end-to-end verdict alike; NULL for any other name. */
-const char *sp_ana_gen_stage_fix(const char *name);
+ * generation tables and the end-to-end verdict alike; NULL for any other name. `event_loop`: the server
+ * runs an asyncio event loop (sp_ana_event_loop), where a blocking detokenize holds every other stream
+ * (a user's service detokenised on its loop: docs/python.md, "Event loop stalls"). */
+const char *sp_ana_gen_stage_fix(const char *name, int event_loop);
+#define SP_ANA_DETOKENIZE_EVENT_LOOP_FIX                                                                \
+    "detokenise incrementally, off the step loop, and not as a blocking call on the asyncio event loop, " \
+    "where it holds every other stream (run it with run_in_executor/to_thread)"
 #define SP_ANA_TOKENS_BUDGET \
     "the scheduler's token budget per step (--max-num-batched-tokens in vLLM and servprof serve)"
 /* The verdict of a report with requests but none in the scope (DESIGN 8a): what became of them. */

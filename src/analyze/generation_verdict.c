@@ -187,12 +187,12 @@ static const char *gen_fix(sp_ana *a, const sp_verdict_cand *cd, size_t row, con
             return cd->kind == SP_CAND_NETWORK ? SP_ANA_NETWORK_EVENT_LOOP_FIX : SP_ANA_OTHER_EVENT_LOOP_FIX;
         return sp_ana_verdict_fix(cd->kind, 0, 0, cpu);
     case SP_CAND_NAMED:
-        if (cd->name && sp_ana_named_stage_fix(cd->name, 0))
-            return sp_ana_named_stage_fix(cd->name, 0);
+        if (cd->name && sp_ana_named_stage_fix(cd->name, 0, 0))
+            return sp_ana_named_stage_fix(cd->name, 0, 0);
         if (row == GR_DETOKENIZE)
-            return sp_ana_gen_stage_fix("detokenize");
+            return sp_ana_gen_stage_fix("detokenize", sp_ana_event_loop(a));
         if (row == GR_STREAM)
-            return sp_ana_gen_stage_fix("stream");
+            return sp_ana_gen_stage_fix("stream", 0);
         return sp_ana_verdict_fix(SP_CAND_NAMED, 0, 0, cpu);
     default:
         return sp_ana_verdict_fix(cd->kind, 0, 0, cpu);

@@ -801,22 +801,22 @@ sp_cand_phase sp_ana_model_stage(int model, const char *name)
     return SP_CAND_PHASE_NONE;
 }
 
-const char *sp_ana_gen_stage_fix(const char *name)
+const char *sp_ana_gen_stage_fix(const char *name, int event_loop)
 {
     if (!strcmp(name, "detokenize"))
-        return "detokenise incrementally, off the step loop";
+        return event_loop ? SP_ANA_DETOKENIZE_EVENT_LOOP_FIX : "detokenise incrementally, off the step loop";
     if (!strcmp(name, "stream"))
         return "write chunks off the step loop, or send several tokens per chunk";
     return NULL;
 }
 
-const char *sp_ana_named_stage_fix(const char *name, int generation)
+const char *sp_ana_named_stage_fix(const char *name, int generation, int event_loop)
 {
     if (!strcmp(name, SP_ANA_EVENT_LOOP_STAGE))
         return SP_ANA_EVENT_LOOP_FIX;
     if (!strcmp(name, SP_ANA_EVENT_LOOP_WAIT_STAGE))
         return SP_ANA_EVENT_LOOP_WAIT_FIX;
-    return generation ? sp_ana_gen_stage_fix(name) : NULL;
+    return generation ? sp_ana_gen_stage_fix(name, event_loop) : NULL;
 }
 
 atomic_size_t sp_ana_step_passes;
@@ -1032,7 +1032,8 @@ sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, co
     for (size_t k = 0; k < nc; k++) {
         /* a generation service's stream and detokenize stages: the fix the TTFT/TPOT tables give them
          * (streaming is the request path: nothing moves it off); the measured event_loop stage: its own */
-        const char *own = cs[k].kind == SP_CAND_NAMED ? sp_ana_named_stage_fix(cs[k].name, generation) : NULL;
+        const char *own = cs[k].kind == SP_CAND_NAMED ? sp_ana_named_stage_fix(cs[k].name, generation, event_loop)
+                                                      : NULL;
         cs[k].fix = own ? own
                         : sp_ana_verdict_fix(cs[k].kind, f.queue_saturated, recommend, r->gpu.device_kind == SP_DEVICE_CPU);
         /* batch windows in a trace with no kernel: DESIGN 3 calls their time gap, but nothing says

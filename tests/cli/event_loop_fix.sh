@@ -10,6 +10,9 @@
 #      missing", and with the property the sentence says what such time often is in an asyncio server.
 #   C: tests/data/generation/example.jsonl: `other` is in both generation rankings (share 0), its fix
 #      names the loop with the property.
+#   D: the same trace with its `stream` spans named `detokenize` (r1's three 500 us stream spans after
+#      its steps): detokenize is in both generation rankings and the end-to-end one; with the property
+#      its fix also says not to block the event loop with it, without it the fix is as before.
 # Usage: event_loop_fix.sh BINARY SOURCE_DIR
 set -u
 BIN=$1
@@ -48,17 +51,19 @@ META='{"ev":"meta","format":"servprof.events/1","clock":"monotonic"}'
 { cat "$TMP/b.jsonl"; echo "$LOOP"; } > "$TMP/b_loop.jsonl"
 cp "$SRC/tests/data/generation/example.jsonl" "$TMP/c.jsonl"
 { cat "$TMP/c.jsonl"; echo "$LOOP"; } > "$TMP/c_loop.jsonl"
+sed 's/"stage":"stream"/"stage":"detokenize"/' "$TMP/c.jsonl" > "$TMP/d.jsonl"
+{ cat "$TMP/d.jsonl"; echo "$LOOP"; } > "$TMP/d_loop.jsonl"
 
 for t in a a_loop; do
   "$BIN" analyze --json "$TMP/$t.jsonl" "$TMP/a_client.jsonl" > "$TMP/$t.json" || { echo "FAILED: analyze $t"; fail=1; }
 done
-for t in b b_loop c c_loop; do
+for t in b b_loop c c_loop d d_loop; do
   "$BIN" analyze --json "$TMP/$t.jsonl" > "$TMP/$t.json" || { echo "FAILED: analyze $t"; fail=1; }
 done
 python3 - "$TMP" <<'PY' || fail=1
 import json, sys
 d = sys.argv[1]
-r = {t: json.load(open("%s/%s.json" % (d, t))) for t in ("a", "a_loop", "b", "b_loop", "c", "c_loop")}
+r = {t: json.load(open("%s/%s.json" % (d, t))) for t in ("a", "a_loop", "b", "b_loop", "c", "c_loop", "d", "d_loop")}
 LOOP = "blocked event loop"
 bad = []
 def check(cond, what):
@@ -87,6 +92,15 @@ for w in ("ttft", "tpot"):
     check(LOOP not in fix(r["c"]["generation"][w]["verdict"]["ranking"], "other"), "c %s: other's fix unchanged" % w)
     check(r["c"]["generation"][w]["verdict"]["sentence"] == r["c_loop"]["generation"][w]["verdict"]["sentence"],
           "c %s: the sentence (leader not network/other) is the same" % w)
+# D: detokenize, in the generation rankings and the end-to-end one
+OFF_LOOP = "not as a blocking call on the asyncio event loop"
+for name, rk in (("ttft", lambda t: r[t]["generation"]["ttft"]["verdict"]["ranking"]),
+                 ("tpot", lambda t: r[t]["generation"]["tpot"]["verdict"]["ranking"]),
+                 ("end-to-end", lambda t: r[t]["verdict"]["ranking"])):
+    fixes = {t: [c["fix"] for c in rk(t) if c["stage"] == "detokenize"] for t in ("d", "d_loop")}
+    check(fixes["d"] == ["detokenise incrementally, off the step loop"], "d %s: detokenize's fix: %r" % (name, fixes["d"]))
+    check(len(fixes["d_loop"]) == 1 and fixes["d_loop"][0].startswith("detokenise incrementally, off the step loop")
+          and OFF_LOOP in fixes["d_loop"][0], "d_loop %s: detokenize's fix names the loop: %r" % (name, fixes["d_loop"]))
 for b in bad:
     print("FAILED:", b)
 sys.exit(1 if bad else 0)
