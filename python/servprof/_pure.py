@@ -429,11 +429,14 @@ class Request:
     def status(self):
         return self._status
 
-    def _touch(self, s, e):
+    def _edges(self, s, e):
         if self.first_ns is None or s < self.first_ns:
             self.first_ns = s
         if self.last_ns is None or e > self.last_ns:
             self.last_ns = e
+
+    def _touch(self, s, e):
+        self._edges(s, e)
         cover_add(self._cover, s, e)
 
     @property
@@ -445,15 +448,7 @@ class Request:
         """span() for the middleware's filled edges, which stay out of _covered."""
         nid = self._rec._stage_id(name)
         check_span(start_ns, end_ns)
-        rec = self._rec
-        if rec._ptr is None:
-            rec._py_after_close += 1
-            return
-        _lib.sp_record_stage(rec._ptr, self.trace_id, nid, start_ns, end_ns)
-        if self.first_ns is None or start_ns < self.first_ns:
-            self.first_ns = start_ns
-        if self.last_ns is None or end_ns > self.last_ns:
-            self.last_ns = end_ns
+        self._record_span(nid, start_ns, end_ns, cover=False)
 
     def stage(self, name):
         return Stage(self, self._rec._stage_id(name), name)
@@ -463,13 +458,16 @@ class Request:
         check_span(start_ns, end_ns)
         self._record_span(nid, start_ns, end_ns)
 
-    def _record_span(self, nid, s, e):
+    def _record_span(self, nid, s, e, cover=True):
         rec = self._rec
         if rec._ptr is None:
             rec._py_after_close += 1
             return
         _lib.sp_record_stage(rec._ptr, self.trace_id, nid, s, e)
-        self._touch(s, e)
+        if cover:
+            self._touch(s, e)
+        else:
+            self._edges(s, e)
 
     def token(self, index=None, time_ns=None):
         """Output token `index` (0-based; None: the one after the last recorded) left the server at

@@ -879,11 +879,7 @@ int sp_ana_names_tokens_flag(const sp_ana *a)
     return names_flag(a, "policy.max_num_batched_tokens");
 }
 
-/* Whether the trace says its server cannot prefill in chunks, so that no fix advises it: a `service`
- * property of the Python generation example (examples/python/generate_service.py: a prompt runs whole
- * in one step, it has no such option) in some file, and no file recording `policy.chunked_prefill` 1.
- * servprof serve --generate records its own setting (0 without --chunked-prefill, which it has), and
- * any other server may have it, so those keep the advice. */
+/* Whether some file's `event_loop` property is `asyncio` (analyze_int.h). */
 int sp_ana_event_loop(const sp_ana *a)
 {
     for (size_t f = 0; f < a->ev->n_files; f++) {
@@ -894,6 +890,11 @@ int sp_ana_event_loop(const sp_ana *a)
     return 0;
 }
 
+/* Whether the trace says its server cannot prefill in chunks, so that no fix advises it: a `service`
+ * property of the Python generation example (examples/python/generate_service.py: a prompt runs whole
+ * in one step, it has no such option) in some file, and no file recording `policy.chunked_prefill` 1.
+ * servprof serve --generate records its own setting (0 without --chunked-prefill, which it has), and
+ * any other server may have it, so those keep the advice. */
 int sp_ana_lacks_chunked_prefill(const sp_ana *a)
 {
     int python = 0;
