@@ -408,6 +408,7 @@ static void cost_figures(sp_report *r, const sp_bucket_figures *f)
     if (r->source && r->source->bills) {
         double shares[SP_COST_STATE_COUNT];
         memcpy(shares, c->by_state_share, sizeof shares);
+        /* the report's own copy (copy_source's calloc): it gets the prices and bills it was billed */
         fleet_bill(r, (sp_replica_bill *)(void *)r->source->bills, r->source->n_replicas, shares);
     }
     c->per_request = r->request_count ? c->bill / (double)r->request_count : 0.0;
