@@ -501,6 +501,18 @@ typedef struct sp_gen_summary {
     const char **limits;
 } sp_gen_summary;
 
+/* One replica's instance bill in a report estimated from aggregated counters (DESIGN 7 per instance:
+ * its price over its own window; docs/fleet.md, "Cost"). */
+typedef struct sp_replica_bill {
+    double price_per_hour;        /* the replica's price; <= 0: SP_DEFAULT_PRICE_PER_HOUR (the report
+                                     copies the price it billed) */
+    double window_s;              /* the time it is billed: the range, or its metrics' uptime when
+                                     shorter; for a replica that stopped answering, what was scraped */
+    double state_s[SP_COST_STATE_COUNT]; /* its devices' seconds in each state of DESIGN 7, summed over
+                                     its devices (all 0: it reports no device time, all no_batch) */
+    double bill;                  /* price x window: filled in the report's copy */
+} sp_replica_bill;
+
 /* Where a report's figures came from when they were estimated from aggregated counters (live metrics
  * summed over replicas and time, docs/metrics.md) rather than analysed from traces; NULL for traces.
  * Every string and the replica list are owned by the report. */
@@ -526,6 +538,10 @@ typedef struct sp_report_source {
     const char *const *never;     /* targets of the replicas' jobs whose scrapes never succeeded in the
                                      window (Prometheus' `up` 0 and no servprof series): replicas that
                                      never answered, in no figure and not in `replicas`. None from texts. */
+    /* Each replica's instance bill, n_replicas entries in `replicas`' order (appended). The report's
+     * bill is their sum and its states the sum of theirs (a fleet of three replicas is three instances'
+     * bill); NULL: the figures are billed as one instance, price x window_s, as before. */
+    const sp_replica_bill *bills;
 } sp_report_source;
 
 typedef struct sp_report {

@@ -150,6 +150,21 @@ static sp_status check(const sp_bucket_figures *f, char *err, size_t errlen)
         sp_errf(err, errlen, "aggregated figures: latency buckets without bounds or counts");
         return SP_ERR_INVALID;
     }
+    const sp_report_source *src = f->source;
+    for (size_t i = 0; src->bills && i < src->n_replicas; i++) {
+        const sp_replica_bill *b = &src->bills[i];
+        int ok = b->window_s >= 0 && isfinite(b->window_s) && !isnan(b->price_per_hour) &&
+                 b->price_per_hour <= SP_MAX_PRICE_PER_HOUR;
+        for (int k = 0; k < SP_COST_STATE_COUNT; k++)
+            ok = ok && isfinite(b->state_s[k]);
+        if (!ok) {
+            sp_errf(err, errlen, "aggregated figures: replica %s's bill has window %g s, price %g/h: the window must "
+                    "be finite and >= 0, the price at most %g, the device seconds finite",
+                    src->replicas && src->replicas[i] ? src->replicas[i] : "?", b->window_s, b->price_per_hour,
+                    SP_MAX_PRICE_PER_HOUR);
+            return SP_ERR_INVALID;
+        }
+    }
     for (size_t j = 0; j < f->n_buckets; j++) {
         if (!(f->count[j] >= 0) || !isfinite(f->count[j]) || isnan(f->upper_s[j]) || f->upper_s[j] <= 0 ||
             (j && !(f->upper_s[j] > f->upper_s[j - 1]))) {
@@ -322,16 +337,58 @@ static void batch_figures(sp_report *r, const sp_bucket_figures *f)
     }
 }
 
+/* A fleet's bill (docs/fleet.md, "Cost"): the sum of its replicas' instance bills, each the replica's
+ * price over its own window (DESIGN 7 per instance), and its states the sum of each replica's bill split
+ * as that replica's devices spent their time, so the states add up to the bill. One replica: its
+ * shares are the devices' (`shares`, as computed before there were replica bills), so a one-replica
+ * report reads as it did to the last digit. The price is the replicas' one price, or where they differ
+ * the bill over the replica-hours billed (the price a replica-hour cost on average). */
+static void fleet_bill(sp_report *r, sp_replica_bill *bills, size_t n, const double *shares)
+{
+    sp_cost_summary *c = &r->cost;
+    long double bill = 0, hours = 0;
+    int all_default = 1, one_price = 1;
+    for (size_t i = 0; i < n; i++) {
+        int def = 0;
+        bills[i].price_per_hour = sp_ana_price(bills[i].price_per_hour, 0.0, &def);
+        uint64_t win = ns_of(bills[i].window_s);
+        bills[i].bill = sp_ana_bill(bills[i].price_per_hour, win);
+        bill += bills[i].bill;
+        hours += (long double)win / 3.6e12L;
+        all_default = all_default && def;
+        one_price = one_price && bills[i].price_per_hour == bills[0].price_per_hour;
+    }
+    c->price_is_default = n ? all_default : 1;
+    c->price_per_hour = n == 0 ? SP_DEFAULT_PRICE_PER_HOUR
+                        : one_price || !(hours > 0) ? bills[0].price_per_hour
+                                                    : (double)(bill / hours);
+    c->bill = n == 1 ? bills[0].bill : (double)bill;
+    long double share[SP_COST_STATE_COUNT] = {0};
+    for (size_t i = 0; i < n && n > 1; i++) {
+        long double own = 0, w = bill > 0 ? bills[i].bill / bill : 1.0L / (long double)n;
+        for (int s = 0; s < SP_COST_STATE_COUNT; s++)
+            own += bills[i].state_s[s] > 0 ? bills[i].state_s[s] : 0;
+        for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
+            double v = bills[i].state_s[s] > 0 ? bills[i].state_s[s] : 0;
+            /* a replica with no device time is all no_batch, as one instance is */
+            share[s] += w * (own > 0 ? v / own : s == SP_COST_NO_BATCH ? 1.0L : 0.0L);
+        }
+    }
+    for (int s = 0; s < SP_COST_STATE_COUNT; s++) {
+        c->by_state_share[s] = n == 1 ? shares[s] : (double)share[s];
+        c->by_state[s] = c->bill * c->by_state_share[s];
+    }
+}
+
 /* Device states, the GPU summary and the bill (DESIGN 6 and 7 over the device-seconds the replicas
- * report; the bill is the price over the window, as `servprof analyze` bills several traces). */
+ * report). With the replicas' bills (fleet_bill) the bill is theirs summed; without, the price over the
+ * window, one instance. */
 static void cost_figures(sp_report *r, const sp_bucket_figures *f)
 {
     sp_cost_summary *c = &r->cost;
     c->price_per_hour = sp_ana_price(f->price_per_hour, 0.0, &c->price_is_default);
     c->window_ns = ns_of(f->source->window_s);
     c->bill = sp_ana_bill(c->price_per_hour, c->window_ns);
-    c->per_request = r->request_count ? c->bill / (double)r->request_count : 0.0;
-    c->request_cost_mean = c->per_request;
     long double state[SP_COST_STATE_COUNT] = {0}, dev = 0;
     size_t devices = 0; /* those with any time: the ones the span sums */
     for (size_t d = 0; d < f->n_devices; d++) {
@@ -348,6 +405,14 @@ static void cost_figures(sp_report *r, const sp_bucket_figures *f)
         c->by_state_share[s] = dev > 0 ? (double)(state[s] / dev) : s == SP_COST_NO_BATCH ? 1.0 : 0.0;
         c->by_state[s] = c->bill * c->by_state_share[s];
     }
+    if (r->source && r->source->bills) {
+        double shares[SP_COST_STATE_COUNT];
+        memcpy(shares, c->by_state_share, sizeof shares);
+        /* the report's own copy (copy_source's calloc): it gets the prices and bills it was billed */
+        fleet_bill(r, (sp_replica_bill *)(void *)r->source->bills, r->source->n_replicas, shares);
+    }
+    c->per_request = r->request_count ? c->bill / (double)r->request_count : 0.0;
+    c->request_cost_mean = c->per_request;
     r->padding.share_of_bill = c->by_state_share[SP_COST_PADDING];
     sp_gpu_summary *g = &r->gpu;
     long double busy = state[SP_COST_USEFUL] + state[SP_COST_PADDING] + state[SP_COST_COPIES];
@@ -425,6 +490,7 @@ static sp_status copy_source(sp_report *r, const sp_report_source *in)
     s->n_down = 0;
     s->never = NULL;
     s->n_never = 0;
+    s->bills = NULL;
     if (!(s->kind = sp_report_strdup(r, in->kind ? in->kind : "metrics")) ||
         !(s->url = sp_report_strdup(r, in->url ? in->url : "")) ||
         !(s->selector = sp_report_strdup(r, in->selector ? in->selector : "")) ||
@@ -456,6 +522,13 @@ static sp_status copy_source(sp_report *r, const sp_report_source *in)
         if (!(never[i] = sp_report_strdup(r, in->never[i] ? in->never[i] : "")))
             return SP_ERR_NOMEM;
         s->n_never++;
+    }
+    if (in->bills) {
+        sp_replica_bill *bills = calloc(in->n_replicas ? in->n_replicas : 1, sizeof *bills);
+        if (!bills)
+            return SP_ERR_NOMEM;
+        memcpy(bills, in->bills, in->n_replicas * sizeof *bills);
+        s->bills = bills;
     }
     return SP_OK;
 }

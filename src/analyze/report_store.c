@@ -83,10 +83,11 @@ void sp_report_destroy(sp_report *r)
         free(g);
     }
     if (r->source) {
-        /* the source's strings are the report's; its replica list and itself are one allocation each */
+        /* the source's strings are the report's; its replica lists, its bills and itself are one allocation each */
         free((void *)r->source->replicas);
         free((void *)r->source->down);
         free((void *)r->source->never);
+        free((void *)r->source->bills);
         free((void *)r->source);
     }
     free(p);

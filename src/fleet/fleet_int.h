@@ -59,6 +59,10 @@ sp_status sp_fl_parse_exposition(sp_fl_set *set, const char *replica, const char
                                  size_t errlen);
 
 /* ---- prometheus.c ---- */
+/* The name under which a replica's increase() of servprof_metrics_uptime_seconds over the window (the
+ * time Prometheus scraped it for) is kept in the set; no replica publishes a metric of this name. */
+#define SP_FL_SCRAPED_SECONDS "servprof:scraped_seconds"
+
 /* Runs the fleet queries against `url` for the window and fills `set`; *end_unix_s gets the
  * evaluation time. Errors as sp_fleet_report_prometheus. */
 sp_status sp_fl_query_prometheus(const char *url, const sp_fleet_options *opt, sp_fl_set *set, double *end_unix_s,

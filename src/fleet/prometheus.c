@@ -221,30 +221,36 @@ static sp_status server_time(CURL *c, const char *url, double timeout_s, double 
  * gauges that describe a replica and max_over_time() for the metrics' uptime. */
 static const struct fleet_query {
     const char *metric, *agg, *fn;
+    const char *as; /* the name its samples are kept under in the set; NULL: the metric's */
 } queries[] = {
-    {"servprof_requests_total", "sum by (job, instance, outcome)", "increase"},
-    {"servprof_request_duration_seconds_bucket", "sum by (le)", "increase"},
-    {"servprof_request_stage_seconds_total", "sum by (stage, le)", "increase"},
-    {"servprof_request_padding_seconds_total", "sum by (le)", "increase"},
-    {"servprof_requests_status_total", "sum by (outcome, status)", "increase"},
-    {"servprof_batch_size_bucket", "sum by (le)", "increase"},
-    {"servprof_batch_size_count", "sum", "increase"},
-    {"servprof_batch_size_sum", "sum", "increase"},
-    {"servprof_batch_tokens_total", "sum by (kind)", "increase"},
-    {"servprof_batch_padding_ratio_bucket", "sum by (le)", "increase"},
-    {"servprof_batch_padding_ratio_count", "sum", "increase"},
-    {"servprof_device_seconds_total", "sum by (job, instance, device, state)", "increase"},
-    {"servprof_device_activities_total", "sum by (kind)", "increase"},
-    {"servprof_dropped_records_total", "sum by (cause)", "increase"},
-    {"servprof_metrics_lost_total", "sum", "increase"},
-    {"servprof_info", "max by (job, instance, device)", "last_over_time"},
-    {"servprof_price_per_hour", "max by (job, instance)", "last_over_time"},
-    /* how long the longest-lived replica's metrics had run: a window longer than that holds nothing
-     * before it, and is not billed (samples.c) */
-    {"servprof_metrics_uptime_seconds", "max", "max_over_time"},
+    {"servprof_requests_total", "sum by (job, instance, outcome)", "increase", NULL},
+    {"servprof_request_duration_seconds_bucket", "sum by (le)", "increase", NULL},
+    {"servprof_request_stage_seconds_total", "sum by (stage, le)", "increase", NULL},
+    {"servprof_request_padding_seconds_total", "sum by (le)", "increase", NULL},
+    {"servprof_requests_status_total", "sum by (outcome, status)", "increase", NULL},
+    {"servprof_batch_size_bucket", "sum by (le)", "increase", NULL},
+    {"servprof_batch_size_count", "sum", "increase", NULL},
+    {"servprof_batch_size_sum", "sum", "increase", NULL},
+    {"servprof_batch_tokens_total", "sum by (kind)", "increase", NULL},
+    {"servprof_batch_padding_ratio_bucket", "sum by (le)", "increase", NULL},
+    {"servprof_batch_padding_ratio_count", "sum", "increase", NULL},
+    {"servprof_device_seconds_total", "sum by (job, instance, device, state)", "increase", NULL},
+    {"servprof_device_activities_total", "sum by (kind)", "increase", NULL},
+    {"servprof_dropped_records_total", "sum by (cause)", "increase", NULL},
+    {"servprof_metrics_lost_total", "sum", "increase", NULL},
+    {"servprof_info", "max by (job, instance, device)", "last_over_time", NULL},
+    {"servprof_price_per_hour", "max by (job, instance)", "last_over_time", NULL},
+    /* how long each replica's metrics had run: a window longer than that holds nothing of it before
+     * then, and that replica is billed for its uptime (samples.c, replica_bills) */
+    {"servprof_metrics_uptime_seconds", "max by (job, instance)", "max_over_time", NULL},
+    /* how much of the window each replica was scraped for: increase() of its uptime, which rises a
+     * second a second while it answers, counts each restart from 0 and, like every counter here, is
+     * extrapolated to the window's edges only where the scrapes reach them. A replica that stopped
+     * answering is billed for this (samples.c, replica_bills), not for the rest of the range. */
+    {"servprof_metrics_uptime_seconds", "max by (job, instance)", "increase", SP_FL_SCRAPED_SECONDS},
     /* whether each target's last scrape in the window answered (Prometheus' own `up`, 1 or 0): a
      * replica that stopped or hung is named (samples.c, down_replicas) */
-    {"up", "min by (job, instance)", "last_over_time"},
+    {"up", "min by (job, instance)", "last_over_time", NULL},
 };
 
 sp_status sp_fl_query_prometheus(const char *url, const sp_fleet_options *opt, sp_fl_set *set, double *end_unix_s,
@@ -276,7 +282,7 @@ sp_status sp_fl_query_prometheus(const char *url, const sp_fleet_options *opt, s
         json_t *root = NULL;
         if ((st = query(c, url, q, at, timeout, &root, err, errlen)))
             break;
-        st = add_vector(set, queries[k].metric, root, q, err, errlen);
+        st = add_vector(set, queries[k].as ? queries[k].as : queries[k].metric, root, q, err, errlen);
         json_decref(root);
     }
     lc.easy_cleanup(c);

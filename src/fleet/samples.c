@@ -238,6 +238,7 @@ typedef struct fl_work {
     size_t n_statuses;
     double (*dev)[SP_COST_STATE_COUNT];
     char (*dev_key)[256];
+    const sp_fl_sample **dev_first; /* each device's first sample: its replica's labels */
     size_t n_dev;
     const char **replicas;
     size_t n_replicas;
@@ -257,6 +258,7 @@ static void work_free(fl_work *w)
     free(w->statuses);
     free(w->dev);
     free(w->dev_key);
+    free(w->dev_first);
     for (size_t i = 0; i < w->n_replicas; i++)
         free((void *)w->replicas[i]);
     free(w->replicas);
@@ -333,7 +335,8 @@ static sp_status devices(const sp_fl_set *set, fl_work *w)
         cap += strcmp(set->s[i].metric, dm) == 0;
     w->dev = calloc(cap ? cap : 1, sizeof *w->dev);
     w->dev_key = calloc(cap ? cap : 1, sizeof *w->dev_key);
-    if (!w->dev || !w->dev_key)
+    w->dev_first = calloc(cap ? cap : 1, sizeof *w->dev_first);
+    if (!w->dev || !w->dev_key || !w->dev_first)
         return SP_ERR_NOMEM;
     for (size_t i = 0; i < set->n; i++) {
         const sp_fl_sample *s = &set->s[i];
@@ -354,6 +357,7 @@ static sp_status devices(const sp_fl_set *set, fl_work *w)
         if (d == w->n_dev) {
             if (w->n_dev == MAX_DEVICES)
                 continue;
+            w->dev_first[w->n_dev] = s;
             snprintf(w->dev_key[w->n_dev++], sizeof w->dev_key[0], "%s", key);
         }
         w->dev[d][st] += s->value > 0 ? s->value : 0;
@@ -519,6 +523,82 @@ static double price_of(const sp_fl_set *set, double option)
     return n ? (double)(t / n) : 0.0;
 }
 
+/* The index of a replica (job/instance) in the sorted w->replicas, or -1. */
+static long replica_index(const fl_work *w, const sp_fl_sample *s)
+{
+    char name[512];
+    replica_name(s, name, sizeof name);
+    const char *key = name;
+    const char **hit = bsearch(&key, w->replicas, w->n_replicas, sizeof *w->replicas, str_cmp);
+    return hit ? (long)(hit - w->replicas) : -1;
+}
+
+/* Each replica's instance bill (docs/fleet.md, "Cost"; the report sums them): its price, its window and
+ * its devices' seconds by state. The price: the option, else its own servprof_price_per_hour, else (it
+ * publishes none) the mean of the replicas' that do, as one price for all was before, else the default
+ * (0 here). The window: the range, or its own metrics' uptime when shorter (a replica started inside
+ * the range ran for its uptime; one without an uptime series takes the longest of the others, the rule
+ * before); texts (no range): its uptime. A replica that stopped answering (`down`) is billed for what
+ * was scraped of it: at most the increase() of its uptime over the window (SP_FL_SCRAPED_SECONDS,
+ * Prometheus' answer; none from texts), the time from the window's start, or its own, to its last
+ * scrape, as every other figure of it is (a replica up before the range and killed in it has an uptime
+ * past the range: billing the range would bill the time it was gone, for no request). `window_s` is
+ * the fleet's window as before; `dev_rep` is each device's replica (-1: none). */
+static sp_replica_bill *replica_bills(const sp_fl_set *set, const fl_work *w, const long *dev_rep,
+                                      const char *const *down, size_t n_down, double option_price, double range_s,
+                                      double window_s)
+{
+    sp_replica_bill *b = calloc(w->n_replicas ? w->n_replicas : 1, sizeof *b);
+    double *uptime = calloc(w->n_replicas ? w->n_replicas : 1, sizeof *uptime);
+    double *scraped = calloc(w->n_replicas ? w->n_replicas : 1, sizeof *scraped);
+    if (!b || !uptime || !scraped) {
+        free(b);
+        free(uptime);
+        free(scraped);
+        return NULL;
+    }
+    double mean_price = price_of(set, 0), longest = 0;
+    for (size_t i = 0; i < set->n; i++) {
+        const sp_fl_sample *s = &set->s[i];
+        int price = strcmp(s->metric, "servprof_price_per_hour") == 0;
+        int up = strcmp(s->metric, "servprof_metrics_uptime_seconds") == 0;
+        int scr = strcmp(s->metric, SP_FL_SCRAPED_SECONDS) == 0;
+        if ((!price && !up && !scr) || !isfinite(s->value) || !(s->value > 0))
+            continue;
+        long k = replica_index(w, s);
+        if (up && s->value > longest)
+            longest = s->value;
+        if (k < 0)
+            continue;
+        if (price && s->value > b[k].price_per_hour)
+            b[k].price_per_hour = s->value;
+        if (up && s->value > uptime[k])
+            uptime[k] = s->value;
+        if (scr && s->value > scraped[k])
+            scraped[k] = s->value;
+    }
+    for (size_t d = 0; d < w->n_dev; d++)
+        for (int st = 0; dev_rep[d] >= 0 && st < SP_COST_STATE_COUNT; st++)
+            b[dev_rep[d]].state_s[st] += w->dev[d][st];
+    for (size_t k = 0; k < w->n_replicas; k++) {
+        if (option_price > 0)
+            b[k].price_per_hour = option_price;
+        else if (!(b[k].price_per_hour > 0))
+            b[k].price_per_hour = mean_price; /* 0: the default, said in the report */
+        double up = uptime[k] > 0 ? uptime[k] : longest;
+        if (range_s > 0)
+            b[k].window_s = up > 0 && up < range_s ? up : range_s;
+        else
+            b[k].window_s = up > 0 ? up : window_s;
+        for (size_t j = 0; j < n_down; j++)
+            if (down[j] == w->replicas[k] && scraped[k] > 0 && scraped[k] < b[k].window_s)
+                b[k].window_s = scraped[k];
+    }
+    free(uptime);
+    free(scraped);
+    return b;
+}
+
 sp_status sp_fl_report(const sp_fl_set *set, const sp_fl_origin *origin, sp_report **out, char *err, size_t errlen)
 {
     fl_work w;
@@ -623,9 +703,20 @@ sp_status sp_fl_report(const sp_fl_set *set, const sp_fl_origin *origin, sp_repo
     src.n_never = n_never;
     src.never = (const char *const *)never;
     src.bucket_growth = 1.189207115002721; /* 2^(1/4): the live metrics' buckets (docs/metrics.md) */
+    long *dev_rep = st ? NULL : malloc((w.n_dev ? w.n_dev : 1) * sizeof *dev_rep);
+    for (size_t d = 0; dev_rep && d < w.n_dev; d++)
+        dev_rep[d] = replica_index(&w, w.dev_first[d]);
+    sp_replica_bill *bills = dev_rep ? replica_bills(set, &w, dev_rep, src.down, src.n_down, origin->price_per_hour,
+                                                     src.range_s, src.window_s)
+                                     : NULL;
+    if (!st && !bills)
+        st = SP_ERR_NOMEM;
+    src.bills = bills;
     f.source = &src;
     if (!st)
         st = sp_report_from_buckets(&f, out, err, errlen);
+    free(bills);
+    free(dev_rep);
     for (size_t i = 0; i < n_never; i++)
         free(never[i]);
     free(never);

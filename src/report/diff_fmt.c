@@ -110,9 +110,11 @@ char *sp_rep_diff_side_inputs(char *buf, size_t len, const sp_diff_side *s)
         snprintf(inputs, sizeof inputs, "%zu replica%s (a fleet report)", s->replicas, s->replicas == 1 ? "" : "s");
     else
         snprintf(inputs, sizeof inputs, "%zu file%s", s->files, s->files == 1 ? "" : "s");
-    snprintf(buf, len, "%s, %s, %s/h%s", inputs,
+    /* a fleet of several replicas is billed per replica (docs/fleet.md, "Cost"): its price is a
+     * replica's (their mean per replica-hour where they differ), not the fleet's per hour */
+    snprintf(buf, len, "%s, %s, %s/h%s%s", inputs,
              s->source == SP_DIFF_FROM_REPORT ? "read from its report" : "analysed traces", price,
-             s->price_is_default ? " (default)" : "");
+             s->replicas > 1 ? " a replica" : "", s->price_is_default ? " (default)" : "");
     return buf;
 }
 

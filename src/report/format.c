@@ -179,6 +179,61 @@ const char *sp_rep_prediction_line(const sp_report *r, char *buf, size_t len)
     return buf;
 }
 
+char *sp_rep_fmt_price(char *buf, size_t len, const sp_report *r)
+{
+    const sp_report_source *src = r->source;
+    double lo = r->cost.price_per_hour, hi = lo;
+    for (size_t i = 0; src && src->bills && i < src->n_replicas; i++) {
+        double p = src->bills[i].price_per_hour;
+        if (i == 0 || p < lo)
+            lo = p;
+        if (i == 0 || p > hi)
+            hi = p;
+    }
+    char a[32], b[32];
+    if (lo == hi)
+        snprintf(buf, len, "%s", sp_rep_fmt_money(a, sizeof a, r->cost.price_per_hour));
+    else
+        snprintf(buf, len, "%s-%s", sp_rep_fmt_money(a, sizeof a, lo), sp_rep_fmt_money(b, sizeof b, hi));
+    return buf;
+}
+
+char *sp_rep_fmt_bill_cover(char *buf, size_t len, const sp_report *r)
+{
+    const sp_report_source *src = r->source;
+    const sp_cost_summary *c = &r->cost;
+    char win[32], price[48], each[96], tot[32];
+    sp_fmt_dur(win, sizeof win, (double)c->window_ns);
+    sp_rep_fmt_price(price, sizeof price, r);
+    if (!src || !src->bills || src->n_replicas < 2) {
+        snprintf(buf, len, "a %s window at %s/h", win, price);
+        return buf;
+    }
+    /* the replica-time billed: each replica's window, as the report billed it (ns, as the bill) */
+    uint64_t sum = 0;
+    int same = 1;
+    for (size_t i = 0; i < src->n_replicas; i++) {
+        double w = src->bills[i].window_s * 1e9;
+        uint64_t ns = w > 0 ? (uint64_t)llround(w) : 0;
+        sum += ns;
+        same = same && ns == c->window_ns;
+    }
+    int one_price = strchr(price, '-') == NULL;
+    if (same && one_price) {
+        snprintf(buf, len, "%zu replicas x a %s window at %s/h", src->n_replicas, win, price);
+        return buf;
+    }
+    if (one_price)
+        snprintf(each, sizeof each, "%s/h", price);
+    else {
+        char m[32];
+        snprintf(each, sizeof each, "%s/h, %s per replica-hour", price, sp_rep_fmt_money(m, sizeof m, c->price_per_hour));
+    }
+    snprintf(buf, len, "%zu replicas over a %s window (%s of replica time) at %s", src->n_replicas, win,
+             sp_fmt_dur(tot, sizeof tot, (double)sum), each);
+    return buf;
+}
+
 char *sp_rep_fmt_cost_basis(char *buf, size_t len, const sp_report *r)
 {
     uint64_t e = r->cost_batches_equal, n = r->cost_batches_split;

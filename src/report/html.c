@@ -912,9 +912,10 @@ static void write_cost(html_ctx *c)
     char a[48], b[48], d[48], e[48], basis[160];
     fputs("<section id=\"cost\"><h2>Cost split</h2>\n", out);
     /* Each figure has its own buffer: the arguments are all evaluated before fprintf reads any. */
-    fprintf(out, "<p>%s for a %s window at %s/h%s; ", sp_rep_fmt_money(a, sizeof a, k->bill),
-            sp_fmt_dur(b, sizeof b, (double)k->window_ns), sp_rep_fmt_money(d, sizeof d, k->price_per_hour),
-            k->price_is_default ? " (default price: none given)" : "");
+    /* a fleet's bill is its replicas' (docs/fleet.md, "Cost"): the sentence says how many it covers */
+    char cover[192];
+    fprintf(out, "<p>%s for %s%s; ", sp_rep_fmt_money(a, sizeof a, k->bill),
+            sp_rep_fmt_bill_cover(cover, sizeof cover, c->r), k->price_is_default ? " (default price: none given)" : "");
     if (c->r->request_count)
         fprintf(out, "<b>%s</b> (the bill over %" PRIu64 " %s)",
                 sp_rep_fmt_cost_per_request(e, sizeof e, k->per_request, SP_REP_1M_WORDS), c->r->request_count,
@@ -1248,7 +1249,7 @@ sp_status sp_report_write_html_opts(const sp_report *r, const sp_events *ev, con
     fprintf(out, "<p class=\"sub\">%s, %" PRIu64 " requests, %" PRIu64 " batches, window %s, "
                  "price %s/h%s</p>\n",
             inputs, r->request_count, r->batch_count,
-            sp_fmt_dur(a, sizeof a, (double)r->cost.window_ns), sp_rep_fmt_money(b, sizeof b, r->cost.price_per_hour),
+            sp_fmt_dur(a, sizeof a, (double)r->cost.window_ns), sp_rep_fmt_price(b, sizeof b, r),
             r->cost.price_is_default ? " (default)" : "");
     write_source_replicas(out, r);
     /* each section checks the stream before it starts: a failed write stops the report there */

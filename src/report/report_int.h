@@ -73,6 +73,16 @@ char *sp_rep_fmt_outcome_pct(char *buf, size_t len, uint64_t n, uint64_t total);
  * is missing instrumentation, 0 otherwise (zero, negligible, or no figure). */
 int sp_rep_other_text(const sp_report *r, char *pct, size_t pct_len, char *line, size_t line_len);
 
+/* A report's price per hour as its header says it: "$4.00", or for a fleet whose replicas are priced
+ * differently their range, "$3.00-$6.00" (docs/fleet.md, "Cost"). */
+char *sp_rep_fmt_price(char *buf, size_t len, const sp_report *r);
+
+/* What the bill covers, written after "for " (docs/fleet.md, "Cost"): "a 10m window at $4.00/h" for one
+ * instance (a trace's report, a one-replica fleet); "3 replicas x a 10m window at $4.00/h" for a fleet
+ * whose replicas are billed the same window at the same price; else "3 replicas over a 10m window (25m
+ * of replica time) at $3.00-$6.00/h, $4.20 per replica-hour". */
+char *sp_rep_fmt_bill_cover(char *buf, size_t len, const sp_report *r);
+
 /* How one request's own cost splits its batches' device time (DESIGN 7: by effective tokens), as the
  * cost step did it (sp_report.cost_batches_split, cost_batches_equal): "by its tokens", "in equal
  * shares: no batch carries its members' token counts", or "by its tokens; equal shares in E of S

@@ -54,7 +54,7 @@ static void write_source_header(FILE *out, const sp_report *r)
 {
     const sp_report_source *src = r->source;
     const sp_cost_summary *c = &r->cost;
-    char win[32], price[32], when[96] = "", at[48], line[4096];
+    char win[32], price[48], when[96] = "", at[48], line[4096];
     if (*sp_fmt_utc(at, sizeof at, src->end_unix_s))
         snprintf(when, sizeof when, " ending %s", at);
     if (src->range_s > 0 && src->window_s < src->range_s) {
@@ -69,7 +69,7 @@ static void write_source_header(FILE *out, const sp_report *r)
             src->n_replicas, sp_rep_plural(src->n_replicas, "replica", "replicas"), r->request_count,
             sp_rep_plural(r->request_count, "request", "requests"), r->batch_count, sp_rep_plural(r->batch_count, "batch", "batches"),
             src->range && *src->range ? src->range : sp_fmt_dur(win, sizeof win, (double)c->window_ns), when,
-            sp_rep_fmt_money(price, sizeof price, c->price_per_hour), c->price_is_default ? " (default)" : "");
+            sp_rep_fmt_price(price, sizeof price, r), c->price_is_default ? " (default)" : "");
     char head[1024];
     snprintf(head, sizeof head, "from %s %s%s%s; replicas:", src->kind, src->url,
              src->selector && *src->selector ? " " : "", src->selector ? src->selector : "");
@@ -269,15 +269,16 @@ static const char *state_phrase(sp_cost_state s, const char *noun, bool measured
 static void write_cost(FILE *out, const sp_report *r)
 {
     const sp_cost_summary *c = &r->cost;
-    char a[32], b[32], d[32], e[32];
+    char a[32], e[32];
     if (c->window_ns == 0) {
         fprintf(out, "\ncost: no profiled window, so no bill (price %s/h%s)\n",
                 sp_rep_fmt_money(a, sizeof a, c->price_per_hour), c->price_is_default ? ", default" : "");
         return;
     }
-    fprintf(out, "\ncost: %s for a %s window at %s/h%s", sp_rep_fmt_money(a, sizeof a, c->bill),
-            sp_fmt_dur(b, sizeof b, (double)c->window_ns), sp_rep_fmt_money(d, sizeof d, c->price_per_hour),
-            c->price_is_default ? " (default price; set --price-per-hour)" : "");
+    /* a fleet's bill is its replicas' (docs/fleet.md, "Cost"): the line says how many it covers */
+    char cover[192];
+    fprintf(out, "\ncost: %s for %s%s", sp_rep_fmt_money(a, sizeof a, c->bill),
+            sp_rep_fmt_bill_cover(cover, sizeof cover, r), c->price_is_default ? " (default price; set --price-per-hour)" : "");
     if (r->request_count)
         fprintf(out, "; %s\n", sp_rep_fmt_cost_per_request(e, sizeof e, c->per_request, SP_REP_1M_WORDS));
     else

@@ -951,8 +951,9 @@ def fleet_answer(model, q):
                 cum += total * (0.02 if 20 <= k < 70 else 0.0) * le * 0.9 * f
                 put({"stage": st, "le": "%.9g" % le}, cum)
             put({"stage": st, "le": "+Inf"}, cum)
-    elif q.startswith("max (max_over_time(servprof_metrics_uptime_seconds"):
-        put({}, 300)
+    elif q.startswith("max by (job, instance) (max_over_time(servprof_metrics_uptime_seconds"):
+        for r in reps:
+            put({"job": r["job"], "instance": r["instance"]}, 300)
     elif q.startswith("min by (job, instance) (last_over_time(up"):
         for r in reps:
             put({"job": r["job"], "instance": r["instance"]}, r["up"])

@@ -120,6 +120,13 @@ static int row_of(const sp_ana *a, const sp_events *ev, const char *name)
     return -1;
 }
 
+/* A /metrics text's servprof_metrics_uptime_seconds (0 when it has none). */
+static double uptime_of(const char *text)
+{
+    const char *at = strstr(text, "\nservprof_metrics_uptime_seconds ");
+    return at ? strtod(at + strlen("\nservprof_metrics_uptime_seconds "), NULL) : 0;
+}
+
 int main(void)
 {
     char paths[REPLICAS][256];
@@ -265,9 +272,10 @@ int main(void)
     }
 
     /* a window reaching back before the replicas started (Prometheus' --range 1h over replicas whose
-     * metrics have run for seconds) holds nothing before them: the bill's window is the longest
-     * uptime, not the hour (it was $4.00 of no_batch at $4/h for replicas up for seconds), and the
-     * header says how much of the range the metrics cover */
+     * metrics have run for seconds) holds nothing before them: each replica's bill is its uptime, not
+     * the hour (it was $4.00 of no_batch at $4/h for replicas up for seconds), the fleet's the sum of
+     * the three (docs/fleet.md, "Cost"; before, the longest uptime once), the report's window the
+     * longest uptime, and the header says how much of the range the metrics cover */
     {
         sp_fl_set set = {NULL, 0, 0};
         for (int k = 0; k < REPLICAS; k++)
@@ -283,7 +291,11 @@ int main(void)
         if (h) {
             CHECK_NEAR((double)h->cost.window_ns, up * 1e9, 1.0);
             CHECK(h->source && h->source->range_s == 3600.0 && h->source->window_s == up);
-            CHECK_NEAR(h->cost.bill, 3.0 * up / 3600.0, 1e-12); /* the replicas' price, $3/h */
+            double want = 0; /* the replicas' price, $3/h, over each one's uptime */
+            for (int k = 0; k < REPLICAS; k++)
+                want += 3.0 * uptime_of(texts[k]) / 3600.0;
+            CHECK(want > 3.0 * up / 3600.0); /* three replicas' time, more than the longest one's */
+            CHECK_NEAR(h->cost.bill, want, 1e-12);
             char *hb = NULL;
             size_t hl = 0;
             FILE *hf = open_memstream(&hb, &hl);
@@ -442,9 +454,16 @@ int main(void)
                     CHECK_MSG(fs == SP_ERR_PARSE && none == NULL && strstr(err, "replica metrics/r1:1") &&
                                   strstr(err, "servprof_price_per_hour"),
                               "price %s: %s", prices[i], err);
-                else
-                    CHECK_MSG(fs == SP_OK && none && none->cost.price_per_hour == (opt ? 5.0 : (1e6 + 3.0) / 2),
+                else {
+                    /* at the bound: each replica billed at its own price over its uptime, the price the
+                     * bill over the replica-hours (before: the mean of the two prices, (1e6 + 3) / 2) */
+                    double u0 = uptime_of(in[0].text), u1 = uptime_of(priced);
+                    double bill = (3.0 * u0 + 1e6 * u1) / 3600.0;
+                    CHECK_MSG(fs == SP_OK && none &&
+                                  fabs(none->cost.bill - (opt ? 5.0 * (u0 + u1) / 3600.0 : bill)) < 1e-9 &&
+                                  fabs(none->cost.price_per_hour - (opt ? 5.0 : bill * 3600.0 / (u0 + u1))) < 1e-6,
                               "price %s: %s", prices[i], err);
+                }
                 sp_report_destroy(none);
                 none = NULL;
             }
