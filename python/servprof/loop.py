@@ -36,11 +36,12 @@ overlap the request's life [arrival, done], and the one in progress (an iteratio
 overdue, for longer than the threshold: up to now), less what the application's own spans and
 batches cover (Request._covered), are recorded as spans of those two stages, at most `max_pieces` a
 request and stage (more dropped and counted in `pieces_dropped`). So are, before its arrival, the
-stalls it may have waited on unread (its bytes came in while the loop was blocked; pre_from): their
-parts since the later of `pre_window_ns` (10 s) before the arrival and the loop's last idle wait
-before it (selector only), the latest `pre_pieces` (8). The server cannot know when the request was
-sent; the analysis keeps only their part after the client's send, when a client trace is merged,
-and none of it without one.
+stalls it may have waited on unread (its bytes came in while the loop was blocked; before()): the
+chain of stalls that ends right before the arrival (each at most `pre_gap_ns`, three thresholds,
+before the next), since the later of `pre_window_ns` (10 s) before the arrival and the loop's last
+idle wait before it (selector only), the latest `pre_pieces` (8). The server cannot know when the
+request was sent; the analysis keeps only their part after the client's send, when a client trace is
+merged, and none of it without one.
 
 stall_pieces() is the pure part, unit-tested with known answers (tests/python/test_loop.py).
 """
@@ -73,6 +74,9 @@ MAX_PIECES = 64
 # this many parts, ended at most this long before the arrival
 PRE_PIECES = 8
 PRE_WINDOW_MS = 10000.0
+# before(): stalls of a chain before an arrival are at most this many thresholds apart (an ordinary
+# iteration is shorter than one; a request read after a stall reaches the middleware within two)
+PRE_GAP_THRESHOLDS = 3
 # a select() that lasted this long waited: no socket was readable when it was called (one returns at
 # once, in a few microseconds)
 IDLE_WAIT_NS = 200000
@@ -212,6 +216,7 @@ class StallMonitor:
         self.max_pieces = max_pieces
         self.stalls = collections.deque(maxlen=keep)
         self.pre_window_ns = int(PRE_WINDOW_MS * 1e6)
+        self.pre_gap_ns = PRE_GAP_THRESHOLDS * self.threshold_ns
         self.pre_pieces = PRE_PIECES
         self.idles = collections.deque(maxlen=keep)  # selector: the first idle wait after each stall (ns)
         self._stalled = False    # selector: a stall since the last idle wait noted in idles
@@ -257,11 +262,11 @@ class StallMonitor:
             self.inflight -= 1
         if req is None or not req.ended or self.using is None:
             return 0
-        # the usual request: no stall since pre_from(its arrival), none in progress (attribute's
+        # the usual request: no stall since pre_gap_ns before its arrival, none in progress (attribute's
         # answer, sooner)
         if self.using == "selector":
             stalls, start = self.stalls, self._iter_start
-            if ((not stalls or stalls[-1][1] <= self.pre_from(req.arrival_ns))
+            if ((not stalls or stalls[-1][1] + self.pre_gap_ns <= req.arrival_ns)
                     and (start is None or now_ns() - start <= self.threshold_ns)):
                 return 0
         return self.attribute(req)
@@ -395,17 +400,10 @@ class StallMonitor:
                 return t if t > lo else lo
         return lo
 
-    def overlapping(self, arrival, done):
-        """The stalls (start, end, stage) that overlap [arrival, done), in time order, with the one in
-        progress now when it has lasted longer than the threshold (told by the CPU time of the calling
-        thread: the loop's, where a middleware calls it)."""
-        out = []
-        for st in reversed(self.stalls):
-            if st[1] <= arrival:
-                break
-            if st[0] < done:
-                out.append(st)
-        out.reverse()
+    def _running(self, done):
+        """The stall in progress now, as parts, when it has lasted longer than the threshold and began
+        before `done` (told by the CPU time of the calling thread: the loop's, where a middleware calls
+        it); else []."""
         if self.using == "selector":
             start, cpu0, vol0 = self._iter_start, self._iter_cpu, self._iter_vol
         else:
@@ -413,7 +411,47 @@ class StallMonitor:
         if start is not None and self.loop is not None:
             t = now_ns()
             if t - start > self.threshold_ns and start < done:
-                out.extend(self._parts(start, t, time.thread_time_ns() - cpu0, _waits() - vol0))
+                return self._parts(start, t, time.thread_time_ns() - cpu0, _waits() - vol0)
+        return []
+
+    def _kept(self, arrival, done):
+        """The stalls of the ring that overlap [arrival, done), in time order."""
+        out = []
+        for st in reversed(self.stalls):
+            if st[1] <= arrival:
+                break
+            if st[0] < done:
+                out.append(st)
+        out.reverse()
+        return out
+
+    def overlapping(self, arrival, done):
+        """The stalls (start, end, stage) that overlap [arrival, done), in time order, with the one in
+        progress now when it has lasted longer than the threshold."""
+        return self._kept(arrival, done) + self._running(done)
+
+    def before(self, arrival, running=()):
+        """The stall parts (start, end, stage) before `arrival` that a request read then may have waited
+        on unread, in time order, cut at the arrival: walking back from it, each part ending at most
+        `pre_gap_ns` before the next one's start (the first: before the arrival), so a chain of stalls
+        with no more than a couple of ordinary iterations between them (a request read right after a
+        stall reaches the middleware within one or two); since pre_from(arrival); the latest
+        `pre_pieces`. `running`: the stall in progress (_running), after the ring's. A request read
+        long after the last stall pays nothing here (end()'s test)."""
+        lo = self.pre_from(arrival)
+        out = []
+        edge = arrival
+        for st in itertools.chain(reversed(running), reversed(self.stalls)):
+            s, e, k = st
+            if s >= arrival:  # in the life (attribute's other pieces)
+                continue
+            if e <= lo or e + self.pre_gap_ns < edge:
+                break
+            out.append((max(s, lo), min(e, arrival), k))
+            if len(out) == self.pre_pieces:
+                break
+            edge = s
+        out.reverse()
         return out
 
     def attribute(self, req):
@@ -423,17 +461,13 @@ class StallMonitor:
         arrival, done = req.arrival_ns, req.done_ns
         if done is None:
             return 0
-        lo = self.pre_from(arrival)
-        stalls = self.overlapping(lo, done)
-        if not stalls:
+        running = self._running(done)
+        stalls = self._kept(arrival, done) + running
+        # before the arrival: nothing of the application covers them (its spans start at the arrival)
+        pre = self.before(arrival, running)
+        if not stalls and not pre:
             return 0
         covered = req._covered
-        # before the arrival (pre_from): the latest pre_pieces parts, clipped to [lo, arrival); nothing
-        # of the application covers them (its spans start at the arrival)
-        pre = [(max(s, lo), min(e, arrival), k) for s, e, k in stalls if s < arrival]
-        if len(pre) > self.pre_pieces:
-            self.pieces_dropped += len(pre) - self.pre_pieces
-            pre = pre[-self.pre_pieces:]
         n = 0
         for stage in STAGES:
             pieces, dropped = stall_pieces([(s, e) for s, e, k in stalls if k == stage], arrival, done, covered,
