@@ -35,7 +35,13 @@ request's end the middleware calls end(request), which calls attribute(request):
 overlap the request's life [arrival, done], and the one in progress (an iteration running, or a tick
 overdue, for longer than the threshold: up to now), less what the application's own spans and
 batches cover (Request._covered), are recorded as spans of those two stages, at most `max_pieces` a
-request and stage (more dropped and counted in `pieces_dropped`).
+request and stage (more dropped and counted in `pieces_dropped`). So are, before its arrival, the
+stalls it may have waited on unread (its bytes came in while the loop was blocked; before()): the
+chain of stalls that ends right before the arrival (each at most `pre_gap_ns`, three thresholds,
+before the next), since the later of `pre_window_ns` (10 s) before the arrival and the loop's last
+idle wait before it (selector only), the latest `pre_pieces` (8). The server cannot know when the
+request was sent; the analysis keeps only their part after the client's send, when a client trace is
+merged, and none of it without one.
 
 stall_pieces() is the pure part, unit-tested with known answers (tests/python/test_loop.py).
 """
@@ -64,6 +70,16 @@ INTERVAL_MS = 2.0
 THRESHOLD_MS = 2.0
 KEEP = 4096
 MAX_PIECES = 64
+# the stalls before a request's arrival it may have waited on unread (StallMonitor.pre_from): at most
+# this many parts, ended at most this long before the arrival
+PRE_PIECES = 8
+PRE_WINDOW_MS = 10000.0
+# before(): stalls of a chain before an arrival are at most this many thresholds apart (an ordinary
+# iteration is shorter than one; a request read after a stall reaches the middleware within two)
+PRE_GAP_THRESHOLDS = 3
+# a select() that lasted this long waited: no socket was readable when it was called (one returns at
+# once, in a few microseconds)
+IDLE_WAIT_NS = 200000
 
 
 def stall_parts(start, end, busy, threshold, waited=True):
@@ -148,12 +164,11 @@ class _TimedSelector:
         # the iteration that ends here: a stall when longer than the threshold (inline: once an iteration)
         start = mon._iter_start
         mon.iterations += 1
-        if start is not None:
-            t = now_ns()
-            if t - start > mon.threshold_ns:
-                mon._stall(start, t, time.thread_time_ns() - mon._iter_cpu, _waits() - mon._iter_vol)
+        called = now_ns()
+        if start is not None and called - start > mon.threshold_ns:
+            mon._stall(start, called, time.thread_time_ns() - mon._iter_cpu, _waits() - mon._iter_vol)
         try:
-            return self._sp_selector.select(timeout)
+            events = self._sp_selector.select(timeout)
         finally:
             t = mon._iter_start = now_ns()
             # the thread's CPU time (a system call, about 0.6 us) at most every half threshold: a busy
@@ -163,6 +178,16 @@ class _TimedSelector:
                 mon._iter_cpu = time.thread_time_ns()
                 mon._iter_vol = _waits()
                 mon._iter_cpu_at = t
+        # an idle wait: the loop had nothing ready (timeout not 0) and no socket was readable when it
+        # called select (nothing came back, or it waited: a readable one returns at once), so no request
+        # was on its way into the server then and none arriving later waited on a stall before it
+        # (StallMonitor.pre_from). A wait that a preemption made look long only keeps a stall from a
+        # request (its time stays `network`, as without the measure). The first idle wait after a
+        # stall is enough to know.
+        if mon._stalled and timeout != 0 and (not events or t - called >= IDLE_WAIT_NS):
+            mon._stalled = False
+            mon.idles.append(called)
+        return events
 
     def __getattr__(self, name):
         return getattr(self._sp_selector, name)
@@ -190,6 +215,11 @@ class StallMonitor:
         self.threshold_ns = int(threshold_ms * 1e6)
         self.max_pieces = max_pieces
         self.stalls = collections.deque(maxlen=keep)
+        self.pre_window_ns = int(PRE_WINDOW_MS * 1e6)
+        self.pre_gap_ns = PRE_GAP_THRESHOLDS * self.threshold_ns
+        self.pre_pieces = PRE_PIECES
+        self.idles = collections.deque(maxlen=keep)  # selector: the first idle wait after each stall (ns)
+        self._stalled = False    # selector: a stall since the last idle wait noted in idles
         self.loop = None
         self.using = None        # how the running loop is measured: "selector" or "ticker"
         self.due = None          # ticker: when the next tick is due (ns, servprof.now_ns's clock)
@@ -232,10 +262,11 @@ class StallMonitor:
             self.inflight -= 1
         if req is None or not req.ended or self.using is None:
             return 0
-        # the usual request: no stall since its arrival, none in progress (attribute's answer, sooner)
+        # the usual request: no stall since pre_gap_ns before its arrival, none in progress (attribute's
+        # answer, sooner)
         if self.using == "selector":
             stalls, start = self.stalls, self._iter_start
-            if ((not stalls or stalls[-1][1] <= req.arrival_ns)
+            if ((not stalls or stalls[-1][1] + self.pre_gap_ns <= req.arrival_ns)
                     and (start is None or now_ns() - start <= self.threshold_ns)):
                 return 0
         return self.attribute(req)
@@ -256,6 +287,8 @@ class StallMonitor:
         self.stop()
         self.loop = loop
         self.stalls.clear()
+        self.idles.clear()
+        self._stalled = False
         sel = getattr(loop, "_selector", None)
         if self.mode != "ticker" and sel is not None and callable(getattr(sel, "select", None)):
             # (another monitor's wrapper is wrapped in turn: each times the same iterations)
@@ -326,6 +359,7 @@ class StallMonitor:
 
     def _stall(self, start, t, busy, waits):
         self.stalls_seen += 1
+        self._stalled = True
         self.stalled_ns += t - start
         for part in self._parts(start, t, busy, waits):
             if len(self.stalls) == self.stalls.maxlen:
@@ -350,17 +384,26 @@ class StallMonitor:
             self._handle = None
             self.due = None
 
-    def overlapping(self, arrival, done):
-        """The stalls (start, end, stage) that overlap [arrival, done), in time order, with the one in
-        progress now when it has lasted longer than the threshold (told by the CPU time of the calling
-        thread: the loop's, where a middleware calls it)."""
-        out = []
-        for st in reversed(self.stalls):
-            if st[1] <= arrival:
-                break
-            if st[0] < done:
-                out.append(st)
-        out.reverse()
+    def pre_from(self, arrival):
+        """Since when a request that arrived (was read, the middleware's entry) at `arrival` may have
+        waited on the loop before it: a request whose bytes reach the server while the loop is blocked
+        is read after the stall, which the client's trace shows as time before the arrival. The server
+        cannot know when the request was sent, so the stalls since this bound are recorded as its spans
+        before the arrival, and the analysis keeps only their part after the client's send (a merged
+        client trace; without one, nothing before the arrival counts): docs/python.md, "Event loop
+        stalls". The bound: `pre_window_ns` before the arrival, or the last time before it that the
+        loop waited with nothing to do and nothing came (selector only: no request was on its way in
+        then), whichever is later."""
+        lo = arrival - self.pre_window_ns
+        for t in reversed(self.idles):
+            if t < arrival:
+                return t if t > lo else lo
+        return lo
+
+    def _running(self, done):
+        """The stall in progress now, as parts, when it has lasted longer than the threshold and began
+        before `done` (told by the CPU time of the calling thread: the loop's, where a middleware calls
+        it); else []."""
         if self.using == "selector":
             start, cpu0, vol0 = self._iter_start, self._iter_cpu, self._iter_vol
         else:
@@ -368,7 +411,47 @@ class StallMonitor:
         if start is not None and self.loop is not None:
             t = now_ns()
             if t - start > self.threshold_ns and start < done:
-                out.extend(self._parts(start, t, time.thread_time_ns() - cpu0, _waits() - vol0))
+                return self._parts(start, t, time.thread_time_ns() - cpu0, _waits() - vol0)
+        return []
+
+    def _kept(self, arrival, done):
+        """The stalls of the ring that overlap [arrival, done), in time order."""
+        out = []
+        for st in reversed(self.stalls):
+            if st[1] <= arrival:
+                break
+            if st[0] < done:
+                out.append(st)
+        out.reverse()
+        return out
+
+    def overlapping(self, arrival, done):
+        """The stalls (start, end, stage) that overlap [arrival, done), in time order, with the one in
+        progress now when it has lasted longer than the threshold."""
+        return self._kept(arrival, done) + self._running(done)
+
+    def before(self, arrival, running=()):
+        """The stall parts (start, end, stage) before `arrival` that a request read then may have waited
+        on unread, in time order, cut at the arrival: walking back from it, each part ending at most
+        `pre_gap_ns` before the next one's start (the first: before the arrival), so a chain of stalls
+        with no more than a couple of ordinary iterations between them (a request read right after a
+        stall reaches the middleware within one or two); since pre_from(arrival); the latest
+        `pre_pieces`. `running`: the stall in progress (_running), after the ring's. A request read
+        long after the last stall pays nothing here (end()'s test)."""
+        lo = self.pre_from(arrival)
+        out = []
+        edge = arrival
+        for st in itertools.chain(reversed(running), reversed(self.stalls)):
+            s, e, k = st
+            if s >= arrival:  # in the life (attribute's other pieces)
+                continue
+            if e <= lo or e + self.pre_gap_ns < edge:
+                break
+            out.append((max(s, lo), min(e, arrival), k))
+            if len(out) == self.pre_pieces:
+                break
+            edge = s
+        out.reverse()
         return out
 
     def attribute(self, req):
@@ -378,8 +461,11 @@ class StallMonitor:
         arrival, done = req.arrival_ns, req.done_ns
         if done is None:
             return 0
-        stalls = self.overlapping(arrival, done)
-        if not stalls:
+        running = self._running(done)
+        stalls = self._kept(arrival, done) + running
+        # before the arrival: nothing of the application covers them (its spans start at the arrival)
+        pre = self.before(arrival, running)
+        if not stalls and not pre:
             return 0
         covered = req._covered
         n = 0
@@ -387,6 +473,7 @@ class StallMonitor:
             pieces, dropped = stall_pieces([(s, e) for s, e, k in stalls if k == stage], arrival, done, covered,
                                            self.max_pieces)
             self.pieces_dropped += dropped
+            pieces = [(s, e) for s, e, k in pre if k == stage] + pieces
             if not pieces:
                 continue
             if stage not in self._declared:

@@ -132,6 +132,7 @@ typedef struct sp_ana {
     uint32_t *share_win[3];        /* without by_latency: the p50, p95 and p99 share windows'
                                       positions in rank order, ranks lo..hi of sp_ana_share_window */
     int has_network;
+    sp_str loop_stage[2];          /* the names event_loop, event_loop_wait (SP_EV_NONE: absent) */
     uint64_t skipped;              /* malformed records skipped under lenient */
     sp_report_detail *detail;      /* r->detail: filled along the way under keep_detail, else NULL */
     struct sp_ana_paint *paint;    /* the partition's scratch, kept for sp_ana_request_pieces */
@@ -446,7 +447,9 @@ sp_status sp_ana_devices(sp_ana *a, char *err, size_t errlen);
 sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen);
 /* Analysed request i's life [arrival, done) as DESIGN 3 partitions it, in time order, disjoint and
  * covering it: batch pieces by label, its own spans, the uncovered time between its batch windows, and
- * other (the same rules as its stage times). *out is valid until the next call. Runs after the
+ * other (the same rules as its stage times); with a client record, before them its spans' pieces in
+ * [client send, arrival) (SP_PIECE_SPAN: time they take from `network`, docs/analysis.md "End-to-end").
+ * *out is valid until the next call. Runs after the
  * partition. SP_ERR_NOMEM. */
 sp_status sp_ana_request_pieces(sp_ana *a, size_t i, const sp_ana_piece **out, size_t *n_out);
 /* Frees what the partition kept for sp_ana_request_pieces. */

@@ -390,7 +390,15 @@ static sp_status fill_tables(gen_ctx *c)
         if (sp_ana_has_client(ev, q) && qc->client_first_token_ns != SP_TIME_NONE) {
             lo = qc->client_send_ns < lo ? qc->client_send_ns : lo;
             hi = qc->client_first_token_ns > hi ? qc->client_first_token_ns : hi;
-            tt->times[kt * c->n_rows + GR_NETWORK] += (q->arrival_ns - lo) + (hi - t1);
+            /* the request's spans before its arrival (a loop stall it waited on unread) are their
+             * stages' there, as in the end-to-end partition; the pieces before the arrival are spans */
+            uint64_t before = 0;
+            for (size_t j = 0; j < npc && pc[j].s < q->arrival_ns; j++) {
+                uint64_t s = pc[j].s > lo ? pc[j].s : lo, e = pc[j].e < q->arrival_ns ? pc[j].e : q->arrival_ns;
+                before += e > s ? e - s : 0;
+            }
+            paint_window(c, GW_TTFT, kt, (uint32_t)gq, &pm, pc, npc, lo, q->arrival_ns, q->file);
+            tt->times[kt * c->n_rows + GR_NETWORK] += (q->arrival_ns - lo) - before + (hi - t1);
         }
         tt->total[kt] = hi - lo;
         if (last < 1)

@@ -977,10 +977,13 @@ static void stage_memo_init(span_scratch *ss, const stage_hash *sh)
     }
 }
 
-/* Adds the request's stage spans, clipped to [arrival, done) and resolved to disjoint owned pieces,
- * as painter items at `level` with the stage row as payload. */
+/* Adds the request's stage spans, clipped to [from, to) and resolved to disjoint owned pieces, as
+ * painter items at `level` with the stage row as payload. Which span owns an instant depends only on
+ * the spans over it (their own edges, not the clipped ones), so two windows side by side resolve as
+ * one window over both would. */
 static sp_status add_span_pieces(sp_ana *a, const sp_ev_request *q, const struct id_row *lk, size_t nlk,
-                                 const stage_hash *sh, span_scratch *ss, painter *p, uint32_t level)
+                                 const stage_hash *sh, span_scratch *ss, painter *p, uint32_t level,
+                                 uint64_t from, uint64_t to)
 {
     sp_events *ev = a->ev;
     sp_status st = SP_GROW(ss->c, ss->cap_c, (size_t)q->nspans + 1, SP_ANA_MAX_ITEMS);
@@ -991,8 +994,8 @@ static sp_status add_span_pieces(sp_ana *a, const sp_ev_request *q, const struct
     size_t m = 0;
     for (uint32_t k = 0; k < q->nspans; k++) {
         const sp_ev_span *sp = &ev->spans[q->first_span + k];
-        uint64_t s = sp->start_ns > q->arrival_ns ? sp->start_ns : q->arrival_ns;
-        uint64_t e = sp->end_ns < q->done_ns ? sp->end_ns : q->done_ns;
+        uint64_t s = sp->start_ns > from ? sp->start_ns : from;
+        uint64_t e = sp->end_ns < to ? sp->end_ns : to;
         if (sp->start_ns == SP_TIME_NONE || sp->end_ns == SP_TIME_NONE || e <= s)
             continue;
         int row = sp_ana_part_fast ? stage_hash_row(sh, sp->stage) : lookup_row(lk, nlk, sp->stage);
@@ -1360,6 +1363,38 @@ static bool earlier_request(const sp_events *ev, const sp_ev_request *x, const s
     return x->file < y->file;
 }
 
+/* Gives request q's own spans' time in [lo, arrival), lo its client send on the server clock, to their
+ * stages instead of `network` (docs/analysis.md, "End-to-end"). A span before the arrival is time the
+ * server knows the request waited on, though it had not read it yet: the Python middlewares record the
+ * event loop's stalls that ended before a request's arrival as its `event_loop`/`event_loop_wait`
+ * spans (docs/python.md, "Event loop stalls"), and a request whose bytes came in while the loop was
+ * blocked waited on the loop, not on the network. Only the part after the client's send counts: before
+ * it the request did not exist. Exact where the clocks are (the offset's width is the report's). */
+static sp_status pre_arrival_spans(sp_ana *a, const sp_ev_request *q, req_scratch *rs, uint64_t lo, uint64_t *tm)
+{
+    rs->p.n_items = 0;
+    sp_status st = add_span_pieces(a, q, rs->lk, rs->nlk, &rs->sh, &rs->ss, &rs->p, 0, lo, q->arrival_ns);
+    uint64_t got = 0;
+    for (size_t k = 0; !st && k < rs->p.n_items; k++) {
+        uint64_t len = rs->p.items[k].e - rs->p.items[k].s;
+        tm[rs->p.items[k].payload] += len;
+        got += len;
+    }
+    tm[a->st_network] -= got; /* the pieces are disjoint and inside [lo, arrival): at most that */
+    rs->p.n_items = 0;
+    return st;
+}
+
+/* Whether span sp of request q is one of the loop stalls the Python middlewares record before a
+ * request's arrival (an `event_loop` or `event_loop_wait` span that ends by it): a candidate by design,
+ * of which only the part after the client's send counts (pre_arrival_spans), so no instrumentation bug
+ * to warn of when it lies outside the life. */
+static int loop_wait_before(const sp_ana *a, const sp_ev_request *q, const sp_ev_span *sp)
+{
+    return sp->end_ns <= q->arrival_ns && sp->stage != SP_EV_NONE &&
+           (sp->stage == a->loop_stage[0] || sp->stage == a->loop_stage[1]);
+}
+
 /* Analysed request i's life and stage times (DESIGN section 3) into a->life, a->times (or times32)
  * and a->padding. The row is summed here and stored once: the matrix's fresh pages are only written. */
 static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
@@ -1372,11 +1407,16 @@ static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
     /* client merge: life [client_send, client_done] (on the server clock since sp_ev_finish), widened
      * to hold [arrival, done] where clocks conflict; time outside [arrival, done] is network */
     sp_ana_life_bounds(ev, q, &lo, &hi);
-    if (sp_ana_has_client(ev, q))
+    sp_status st = SP_OK;
+    if (sp_ana_has_client(ev, q)) {
         tm[a->st_network] += (q->arrival_ns - lo) + (hi - q->done_ns);
+        /* spans are sorted by start: one before the arrival is the first */
+        if (q->nspans && lo < q->arrival_ns && ev->spans[q->first_span].start_ns < q->arrival_ns &&
+            (st = pre_arrival_spans(a, q, rs, lo, tm)))
+            return st;
+    }
     a->life[i] = hi - lo;
     a->padding[i] = 0.0; /* summed below */
-    sp_status st = SP_OK;
     const paint_item *bp;
     size_t n_bp;
     uint64_t first_s, last_e, in_batches = 0;
@@ -1449,7 +1489,8 @@ static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
     const sp_ev_span *own = ev->spans + q->first_span;
     uint64_t outside = 0;
     for (uint32_t k = 0; k < q->nspans; k++)
-        outside += own[k].start_ns < q->arrival_ns || (own[k].end_ns > q->done_ns && own[k].end_ns != SP_TIME_NONE);
+        outside += (own[k].start_ns < lo && !loop_wait_before(a, q, &own[k])) ||
+                   (own[k].end_ns > q->done_ns && own[k].end_ns != SP_TIME_NONE);
     if (outside && (!rs->spans_outside || earlier_request(ev, q, &ev->requests[a->reqs[rs->first_outside]])))
         rs->first_outside = i;
     rs->spans_outside += outside;
@@ -1467,7 +1508,7 @@ static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
     }
     if (!disjoint) {
         rs->p.n_items = 0;
-        st = add_span_pieces(a, q, rs->lk, rs->nlk, &rs->sh, &rs->ss, &rs->p, 0);
+        st = add_span_pieces(a, q, rs->lk, rs->nlk, &rs->sh, &rs->ss, &rs->p, 0, q->arrival_ns, q->done_ns);
         if (st)
             return st;
         for (size_t k = 0; k < rs->p.n_items; k++)
@@ -1768,6 +1809,15 @@ sp_status sp_ana_partition_requests(sp_ana *a, char *err, size_t errlen)
         return st ? st : SP_ERR_NOMEM;
     }
     st = build_stage_rows(a, &set, &rs->lk, &rs->nlk, err, errlen);
+    /* the loop stages' ids, from the named rows (the event set's name map is gone by now) */
+    a->loop_stage[0] = a->loop_stage[1] = SP_EV_NONE;
+    for (size_t k = 0; !st && k < a->n_named; k++) {
+        const char *name = sp_str_get(&a->ev->strings, a->named_ids[k]);
+        if (!strcmp(name, "event_loop"))
+            a->loop_stage[0] = a->named_ids[k];
+        else if (!strcmp(name, "event_loop_wait"))
+            a->loop_stage[1] = a->named_ids[k];
+    }
     if (!st)
         st = build_stage_hash(rs->lk, rs->nlk, &rs->sh);
     if (!st)
@@ -1839,8 +1889,11 @@ sp_status sp_ana_request_pieces(sp_ana *a, size_t i, const sp_ana_piece **out, s
     rs->p.n_items = 0;
     for (size_t k = 0; k < rs->n_bp && !st; k++)
         st = painter_add(&rs->p, rs->bp[k].s, rs->bp[k].e, rs->bp[k].level, rs->bp[k].payload);
+    /* with a client record, the spans' pieces in [client send, arrival) too (pre_arrival_spans) */
+    uint64_t lo, hi;
+    sp_ana_life_bounds(a->ev, q, &lo, &hi);
     if (!st)
-        st = add_span_pieces(a, q, rs->lk, rs->nlk, &rs->sh, &rs->ss, &rs->p, SP_PIECE_SPAN);
+        st = add_span_pieces(a, q, rs->lk, rs->nlk, &rs->sh, &rs->ss, &rs->p, SP_PIECE_SPAN, lo, q->done_ns);
     if (!st && rs->first_s != SP_TIME_NONE)
         st = painter_add(&rs->p, rs->first_s, rs->last_e, SP_PIECE_BETWEEN, 0);
     if (!st)

@@ -467,7 +467,7 @@ COVER = dict.fromkeys([
     "client record joined", "client file on its own clock", "clock offset bounds conflict",
     "request cost: members' tokens all 0", "batch with one token count", "generation step",
     "tied by id on another device", "launch joined", "idle breakdown host_wait", "correlation id 0",
-    "line order"], 0)
+    "line order", "span before the arrival, after the send"], 0)
 
 
 def covers(iv, t):
@@ -637,6 +637,22 @@ def request_stages(r, spans, mine, acts, pieces=None):
     return times, padding
 
 
+def spans_before(spans, send, arrival):
+    """analysis.md "End-to-end": with a client record, the request's own spans' time in [send, arrival),
+    by the overlap rule of section 1 (latest start, earliest end, smaller name): {stage: ns}."""
+    pts = sorted({send, arrival} | {p for s in spans for p in (s["start"], s["end"]) if send < p < arrival})
+    out = {}
+    for t0, t1 in zip(pts, pts[1:]):
+        if t1 > arrival:
+            break
+        cov = [s for s in spans if covers(s, t0)]
+        if cov:
+            st = min(cov, key=lambda s: (-s["start"], s["end"], s["stage"].encode()))["stage"]
+            out[st] = out.get(st, 0) + t1 - t0
+            COVER["span before the arrival, after the send"] += 1
+    return out
+
+
 def interval_union(ivs):
     ivs = sorted((s, e) for s, e in ivs if e > s)
     tot, cur_s, cur_e = 0, None, None
@@ -698,10 +714,14 @@ def oracle(tr, scope_all=False, price_default=4.0):
         c = tr["clients"].get(r["key"])
         if c is not None:
             # analysis.md "Client merge", "End-to-end": the life runs from the earlier of send and arrival
-            # to the later of the client's done and done; the time outside [arrival, done] is network
-            net = max(0, r["arrival"] - c["send"]) + max(0, c["done"] - r["done"])
-            times["network"] = times.get("network", 0) + net
-            life += net
+            # to the later of the client's done and done; the time outside [arrival, done] is network,
+            # less what the request's own spans cover of [send, arrival), which is their stages'
+            out = max(0, r["arrival"] - c["send"]) + max(0, c["done"] - r["done"])
+            before = spans_before(spans_of.get(r["key"], []), c["send"], r["arrival"])
+            for st, ln in before.items():
+                times[st] = times.get(st, 0) + ln
+            times["network"] = times.get("network", 0) + out - sum(before.values())
+            life += out
             COVER["client record joined"] += 1
         per.append({"r": r, "life": life, "times": times, "padding": padding,
                     "server": r["done"] - r["arrival"], "client": None if c is None else c["done"] - c["intended"]})

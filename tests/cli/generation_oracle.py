@@ -67,7 +67,7 @@ COVER = dict.fromkeys([
     "an index twice at two times (--lenient)", "record of a token twice", "two files",
     "KV steps of no duration", "limit: no KV capacity", "limit: no ITL", "limit: (model) rows beside steps",
     "limit: outcomes left out",
-    "client first token of a request not analysed"], 0)
+    "client first token of a request not analysed", "span before the arrival"], 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,6 +241,7 @@ def add_clients(tr, seed):
     """Streaming client records in the server's file (offset 0): sent a little before arrival, the
     first token a little after the server's, every token's arrival (or only the first), done after."""
     R = random.Random(seed * 31 + 7)
+    R2 = random.Random(seed * 53 + 11)  # the spans before the arrival: R's draws stay as they were
     unit = tr["unit"]
     tr["clients"] = []
     for r in tr["requests"]:
@@ -248,6 +249,14 @@ def add_clients(tr, seed):
             continue
         send = max(0, r["arrival"] - R.choice([0, 1, 3]) * unit)
         intended = max(0, send - R.choice([0, 0, 2]) * unit)
+        if send < r["arrival"] and R2.random() < 0.5:
+            # a loop stall before the arrival (docs/python.md, "Before the arrival"), from before the send
+            # or after it, up to the arrival or before it: its part in [send, arrival) is its stage's
+            k = R2.choice([1, 2, 4])
+            tr["spans"].append({"id": r["id"], "stage": R2.choice(["event_loop", "event_loop_wait"]),
+                                "start": max(0, r["arrival"] - k * unit),
+                                "end": r["arrival"] - (R2.choice([0, 1]) if k > 1 else 0) * unit})
+            COVER["span before the arrival"] += 1
         if R.random() < 0.1:
             intended = send + R.choice([1, 2]) * unit  # sent before its intended time (a client ahead)
             COVER["client sent before its intended time"] += 1
@@ -436,8 +445,11 @@ def gen_oracle(tr, scope_all):
                 w0, w1, div = r["arrival"], tok[0], 1
                 c = clients.get(r["key"])
                 net = 0
+                before = {}
                 if c is not None and c.get("first") is not None:
-                    # analysis.md section 9, "Client merge": [min(send, arrival), max(client first, first))
+                    # analysis.md section 9, "Client merge": [min(send, arrival), max(client first, first)),
+                    # less the request's own spans in [send, arrival) (analysis.md "End-to-end"), their stages'
+                    before = co.spans_before(spans_of.get(r["key"], []), c["send"], r["arrival"])
                     net = max(0, r["arrival"] - c["send"]) + max(0, c["first"] - tok[0])
                     COVER["network row (client)"] += net > 0
                 value = w1 - w0 + net
@@ -446,12 +458,16 @@ def gen_oracle(tr, scope_all):
                 if p["last"] < 1:
                     continue
                 w0, w1, div = tok[0], tok[p["last"]], p["last"]
-                net = 0
+                net, before = 0, {}
                 value = F(w1 - w0, div)
                 phase = "decode"
             times, padding = {}, F(0)
-            if net:
-                times["network"] = net
+            if net - sum(before.values()):
+                times["network"] = net - sum(before.values())
+            for st, ln in before.items():
+                # a span's row, as a span piece's below
+                row = st + " (model)" if st in ("prefill", "decode") else phase + " " + st if st in DEV else st
+                times[row] = times.get(row, 0) + ln
             for t0, t1, st, owner, pad, spanned in p["pieces"]:
                 s, e = max(t0, w0), min(t1, w1)
                 if s >= e:

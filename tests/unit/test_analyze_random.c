@@ -121,13 +121,15 @@ static void naive_partition(void)
             }
         }
         for (uint64_t t = lo; t < hi; t++) {
-            if (t < q->arr || t >= q->done) {
+            /* after done: network; before the arrival (t >= lo only with a client record): a span's
+             * where one covers t (docs/analysis.md, "End-to-end"), else network */
+            if (t >= q->done) {
                 times[r][7]++;
                 continue;
             }
             /* the earliest-started (then lowest index) batch window of this request holding t */
             int wb = -1;
-            for (int b = 0; b < nb; b++) {
+            for (int b = 0; b < nb && t >= q->arr; b++) {
                 if (!member(b, r) || t < B[b].s || t >= B[b].e)
                     continue;
                 if (wb < 0 || B[b].s < B[wb].s || (B[b].s == B[wb].s && b < wb))
@@ -161,6 +163,8 @@ static void naive_partition(void)
             }
             if (ws >= 0)
                 times[r][ref_of_stage(q->sname[ws])]++;
+            else if (t < q->arr)
+                times[r][7]++;
             else if (fs != UINT64_MAX && t >= fs && t < le)
                 times[r][0]++;
             else
