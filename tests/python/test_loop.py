@@ -468,10 +468,17 @@ class ServiceCase(TempDirCase):
         them 4.1%, event_loop 80.1%: docs/python.md, "Before the arrival")."""
         rep = run_service_under_load(self, self.SERVICE, "read_late", ["--block-ms", "3"], "/v1/x",
                                      ["--rate", "150", "--duration", "2"], timeout=120)
+        # On a host whose other work takes the CPU the 3 ms of CPU stretch and part of the stall is off
+        # the CPU (event_loop_wait), and the client itself sends late: with two busy loops beside it
+        # (load ~4 on 2 cores) network read 20.5%, event_loop 45.4%, event_loop_wait 32.2%, and
+        # event_loop_wait led. So the check is the loop's two stages together against network, which
+        # main's binary fails (network 41-50% against the loop's 34%)
         share = {s["name"]: s["share_of_p95"] for s in rep["stages"]}
-        self.assertLess(share["network"], 0.15, share)
-        self.assertGreater(share.get("event_loop", 0.0) + share.get("event_loop_wait", 0.0), 0.4, share)
-        self.assertEqual(rep["verdict"]["ranking"][0]["stage"], "event_loop", rep["verdict"]["ranking"])
+        loop = share.get("event_loop", 0.0) + share.get("event_loop_wait", 0.0)
+        self.assertLess(share["network"], 0.5 * loop, share)
+        self.assertGreater(loop, 0.4, share)
+        self.assertIn(rep["verdict"]["ranking"][0]["stage"], ("event_loop", "event_loop_wait"),
+                      rep["verdict"]["ranking"])
 
     def test_control_has_little_event_loop(self):
         """The same service without the blocking call: event_loop under 5% of p95, never the verdict
