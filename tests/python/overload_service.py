@@ -21,7 +21,7 @@ ap.add_argument("--port", type=int, default=0)
 ap.add_argument("--trace", required=True)
 ap.add_argument("--queue", type=int, default=16, help="requests the queue holds before it answers 503")
 ap.add_argument("--max-batch", type=int, default=4)
-ap.add_argument("--slow-ms", type=int, default=600, help="what an input starting with 'slow' waits")
+ap.add_argument("--slow-ms", type=int, default=2000, help="what an input starting with 'slow' waits")
 args = ap.parse_args()
 
 torch.manual_seed(0)
