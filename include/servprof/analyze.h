@@ -655,6 +655,10 @@ typedef struct sp_report {
      * capacity, not for the window (docs/analysis.md, "Saturation"; appended) */
     uint32_t policy_max_batch;
     uint64_t policy_max_queue_delay_ns;
+    /* Of client_records_unfinished, the records with an HTTP status (the client got an answer): the
+     * server answered them, but the trace ended (kill -9) after their arrival was written and before
+     * their end was (docs/analysis.md "Client merge"; appended) */
+    uint64_t client_records_unfinished_answered;
 } sp_report;
 
 /* Demangles an Itanium C++ ABI symbol ("_Z...": the names CUDA kernels carry in CUPTI records, and in

@@ -355,7 +355,7 @@ typedef struct AsgiSendObject {
 
 static PyTypeObject AsgiSendType;
 static PyObject *s_type, *s_status, *s_headers, *s_more_body, *s_get, *s_lower, *s_resp_start, *s_resp_body,
-    *s_xrid;
+    *s_xrid, *s_disconnected;
 
 /* message.get(key, dflt) as a new reference (a dict: without a method call) */
 static PyObject *msg_get(PyObject *message, PyObject *key, PyObject *dflt)
@@ -396,6 +396,28 @@ static int is_request_id_name(PyObject *k)
     return eq;
 }
 
+
+/* The client left before the response was done, as the server knows it without a receive(): uvicorn
+ * (h11 and httptools; 0.17 as Debian 12 ships it, and its main branch as read) drops a send to a closed
+ * connection without raising, and marks the connection's RequestResponseCycle, whose bound method the
+ * server's `send` is, `disconnected` (set only while the response is not complete). An application
+ * that never awaits receive() after the body (a plain JSON endpoint) would otherwise have a client
+ * that timed out recorded ok. Only a bound method whose owner's `disconnected` is exactly True counts;
+ * anything else (another server, a wrapped send, an error reading it) reads as not gone. asgi.py's
+ * _server_says_gone is the Python path's. */
+static int server_says_gone(PyObject *send)
+{
+    if (!PyMethod_Check(send))
+        return 0;
+    PyObject *d = PyObject_GetAttr(PyMethod_GET_SELF(send), s_disconnected);
+    if (!d) {
+        PyErr_Clear();
+        return 0;
+    }
+    int gone = d == Py_True;
+    Py_DECREF(d);
+    return gone;
+}
 /* The response start with X-Request-Id added where it lacks one: a new reference (message itself
  * when it has one). */
 static PyObject *with_echo(AsgiSendObject *self, PyObject *message)
@@ -518,6 +540,8 @@ static PyObject *asgisend_vectorcall(PyObject *callable, PyObject *const *args, 
              * after the client's receipt (the clock-offset bounds, DESIGN 8a) */
             self->done = sp_now_ns();
             self->has_done = 1;
+            if (!self->disconnected && server_says_gone(self->send))
+                self->disconnected = 1;
         }
     }
     PyObject *r = PyObject_CallOneArg(self->send, message);
@@ -1506,7 +1530,8 @@ int sp_py_asgi_register(PyObject *module)
                  {&s_exclude, "exclude"}, {&s_paths, "paths"}, {&s_exact, "_exact"}, {&s_prefixes, "_prefixes"},
                  {&s_recorder, "recorder"}, {&s_fill_stages, "fill_stages"}, {&s_echo_request_id, "echo_request_id"},
                  {&s_begin, "_begin"}, {&s_fault, "_fault"}, {&s_answer_metrics, "_answer_metrics"}, {&s_path, "path"},
-                 {&s_http, "http"}, {&s_disconnect, "http.disconnect"}, {&s_scope_key, "servprof.request"},
+                 {&s_http, "http"}, {&s_disconnect, "http.disconnect"}, {&s_disconnected, "disconnected"},
+                 {&s_scope_key, "servprof.request"},
                  {&s_throw, "throw"}, {&s_close, "close"}, {&s_startswith, "startswith"}, {&s_gi_code, "gi_code"},
                  {&s_co_flags, "co_flags"}, {&s_ids, "_ids"}, {&s_config, "_c_config"}, {&s_wanted, "_wanted"},
                  {&s_middleware, "Middleware"}};

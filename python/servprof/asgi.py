@@ -33,6 +33,7 @@ import asyncio
 import contextvars
 import itertools
 import random
+import types
 
 from . import _impl, now_ns
 from ._common import parse_traceparent
@@ -128,6 +129,21 @@ def _receive_wrapper(receive, state):
             state.disconnected = True
         return message
     return receive_wrapper
+
+
+def _server_says_gone(send):
+    """The client left before the response was done, as the server knows it without a receive():
+    uvicorn (h11 and httptools; 0.17 as Debian 12 ships it, and its main branch as read) drops a send to
+    a closed connection without raising and marks the connection's RequestResponseCycle, whose bound
+    method the server's `send` is, `disconnected` (only while the response is not complete). Only a bound
+    method whose owner's `disconnected` is exactly True counts; anything else reads as not gone (the C
+    path's is _native_asgi.c's server_says_gone)."""
+    if type(send) is not types.MethodType:
+        return False
+    try:
+        return getattr(send.__self__, "disconnected", None) is True
+    except Exception:  # noqa: BLE001 - a property that fails: not known gone
+        return False
 
 
 class _Recording:
@@ -362,6 +378,8 @@ class Middleware(_Recording):
                 # done when the last chunk is handed to the server, before its write: so done never
                 # lies after the client's receipt (the clock-offset bounds, DESIGN 8a)
                 st.done = now_ns()
+                if not st.disconnected and _server_says_gone(send):
+                    st.disconnected = True
             await send(message)
 
         receive_wrapper = _receive_wrapper(receive, st)

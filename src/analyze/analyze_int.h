@@ -718,7 +718,8 @@ typedef struct sp_verdict_cand {
 typedef struct sp_verdict_facts {
     double waste_fraction;   /* padding waste over all batches, for the padding candidate's reading */
     int queue_saturated;     /* sp_ana_queue_saturated: a batch in flight >= SP_ANA_SATURATED_IN_FLIGHT
-                                of the window, or full batches */
+                                of the window, full batches, or a service that refuses requests */
+    int queue_refusing;      /* saturated only by the refusals (sp_ana_refusing, not the device's) */
     double in_flight;        /* the fraction of the window with a batch in flight */
     int batches_full;        /* sp_ana_batches_full: the median batch holds policy.max_batch */
     int queue_past_window;   /* sp_ana_queue_past_window: batches not full, the queue's p95 past the

@@ -116,7 +116,9 @@ static const char *gen_fix(sp_ana *a, const sp_verdict_cand *cd, size_t row, con
                           " will not help";
         if ((q = steps_not_full(a)) != NULL)
             return q;
-        if (f->queue_saturated) {
+        /* the device's saturation: a scheduler that refuses requests keeps its own fix, which adds a
+         * replica too (the refusal rule, sp_ana_refusing, is the batch window's) */
+        if (f->queue_saturated && !f->queue_refusing) {
             /* behind a device busy nearly all the time a larger step only helps where the KV cache
              * has room: the end-to-end verdict's reading (verdict.c) */
             q = quoting(a, "policy.max_num_seqs", "add replicas or capacity, or raise --max-num-seqs (%s in this "

@@ -57,12 +57,28 @@ static inline int sp_ana_batches_full(const sp_report *r)
     return sp_ana_queue_p95_past_window(r);
 }
 
-/* The queue verdict's saturation (docs/analysis.md, "Saturation"): a batch in flight at least
+/* The device's saturation (docs/analysis.md, "Saturation"): a batch in flight at least
  * SP_ANA_SATURATED_IN_FLIGHT of the window, or full batches (sp_ana_batches_full). */
-static inline int sp_ana_queue_saturated(const sp_report *r)
+static inline int sp_ana_device_saturated(const sp_report *r)
 {
     return (r->cost.window_ns > 0 && 1.0 - r->cost.by_state_share[SP_COST_NO_BATCH] >= SP_ANA_SATURATED_IN_FLIGHT) ||
            sp_ana_batches_full(r);
+}
+
+/* A service past its capacity by its own word: it refused (rejected, e.g. 503 from a full queue) at
+ * least SP_REJECTION_SIGNIFICANT of all requests, the share from which the verdict says requests are
+ * being rejected. Its queue is no batch window's doing, whatever the device's busy time (a Python
+ * service whose event loop, not the model, is the limit keeps the device idle between batches). */
+static inline int sp_ana_refusing(const sp_report *r)
+{
+    return sp_outcome_significant(r->outcomes[SP_OUTCOME_REJECTED].count, r->requests_total);
+}
+
+/* The queue verdict's saturation (docs/analysis.md, "Saturation"): the device's
+ * (sp_ana_device_saturated), or a service that refuses requests (sp_ana_refusing). */
+static inline int sp_ana_queue_saturated(const sp_report *r)
+{
+    return sp_ana_device_saturated(r) || sp_ana_refusing(r);
 }
 
 /* A queue past the window that is no saturation (docs/analysis.md, "Queue past the window"): the

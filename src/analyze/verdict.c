@@ -724,6 +724,7 @@ void sp_ana_verdict_saturation(const sp_report *r, sp_verdict_facts *f)
     f->in_flight = 1.0 - r->cost.by_state_share[SP_COST_NO_BATCH];
     f->batches_full = sp_ana_batches_full(r);
     f->queue_saturated = sp_ana_queue_saturated(r);
+    f->queue_refusing = f->queue_saturated && !sp_ana_device_saturated(r);
     f->queue_past_window = sp_ana_queue_past_window(r);
     f->queue_p95_ns = sp_ana_queue_p95(r);
     f->window_ns = r->policy_max_queue_delay_ns;
@@ -1046,7 +1047,7 @@ sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, co
         if (!queue_fix && f.queue_past_window && cs[k].kind == SP_CAND_QUEUE)
             cs[k].fix = event_loop ? SP_ANA_QUEUE_PAST_WINDOW_EVENT_LOOP_FIX : SP_ANA_QUEUE_PAST_WINDOW_FIX;
         if (queue_fix && cs[k].kind == SP_CAND_QUEUE)
-            cs[k].fix = queue_fix[f.queue_saturated ? 1 : 0];
+            cs[k].fix = queue_fix[f.queue_saturated && !f.queue_refusing ? 1 : 0]; /* the device's (below) */
         if (event_loop && cs[k].kind == SP_CAND_NETWORK)
             cs[k].fix = SP_ANA_NETWORK_EVENT_LOOP_FIX;
         if (event_loop && cs[k].kind == SP_CAND_OTHER)

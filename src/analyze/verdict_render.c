@@ -169,6 +169,12 @@ static const char *detail(const sp_verdict_cand *c, const sp_verdict_facts *f, c
         if (!f->queue_saturated)
             return "";
         in_flight_pct(x, sizeof x, f->in_flight);
+        if (f->queue_refusing) {
+            /* the service's own word (503s), with the device idle more than the device rule allows */
+            snprintf(buf, n, "a service past its capacity, %.1f%% of requests rejected; a batch is in flight %s of the time",
+                     100.0 * (double)f->rejected / (double)f->requests_total, x);
+            return buf;
+        }
         if (f->in_flight >= SP_ANA_SATURATED_IN_FLIGHT)
             snprintf(buf, n, "behind a saturated device, a batch is in flight %s of the time", x);
         else /* the host is the limit: batches leave full while the device waits between them */
@@ -426,7 +432,7 @@ static void put_model(sentence *s, const sp_verdict_cand *rank, size_t n, const 
 {
     const sp_verdict_cand *lead = &rank[0];
     if (lead->kind == SP_CAND_KERNEL || lead->kind == SP_CAND_OTHER || lead->kind == SP_CAND_MODEL_TIME ||
-        (lead->kind == SP_CAND_QUEUE && f->queue_saturated))
+        (lead->kind == SP_CAND_QUEUE && f->queue_saturated && !f->queue_refusing))
         return;
     /* model time the trace does not split (vLLM's spans) may be all compute or all gap: no claim */
     for (size_t i = 1; i < n; i++)

@@ -301,9 +301,11 @@ static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
         }
         if (r == SP_HMAP_NONE) {
             /* its request may be one the server never finished (the trace ended first, e.g. the
-             * server was killed): the record is not joined either way, but it is no stray */
+             * server was killed): the record is not joined either way, but it is no stray; with an
+             * answer, the server finished it and its end record was lost */
             if (find_by_id(ev, &open, &open_num, cl) != SP_HMAP_NONE) {
                 ev->clients_unfinished++;
+                ev->clients_unfinished_answered++;
                 continue;
             }
             /* by what the client saw: an answer the server gave (its record lost) or a stray */
@@ -358,7 +360,7 @@ sp_status sp_ev_join_clients(struct sp_events *ev)
     ev->clients_unjoined = ev->clients_unfinished = ev->clients_failed = ev->clients_duplicate = 0;
     ev->clients_failed_streams = ev->clients_unsent = 0;
     ev->clients_unjoined_2xx = ev->clients_unjoined_rejected = ev->clients_unjoined_other = 0;
-    ev->clients_failed_unmatched = 0;
+    ev->clients_failed_unmatched = ev->clients_unfinished_answered = 0;
     ev->clients_by_trace = ev->trace_matched = ev->trace_mismatched = 0;
     ev->has_client = false;
     free(ev->clock_offsets);

@@ -358,6 +358,8 @@ struct sp_events {
     size_t clients_unsent;    /* after sp_ev_finish: status -5 (SP_LOAD_ERR_UNSENT): never sent (the run
                                  stopped before they could be sent); never joined */
     size_t clients_duplicate; /* after sp_ev_finish: another record for the same request was joined */
+    size_t clients_unfinished_answered; /* after sp_ev_finish: of clients_unfinished, those with a
+                                           status (an answer reached the client) */
     size_t clients_unjoined_2xx;      /* after sp_ev_finish: clients_unjoined by the status the client */
     size_t clients_unjoined_rejected; /* got: 2xx, 429 or 503, any other (the three add up to it) */
     size_t clients_unjoined_other;

@@ -1094,6 +1094,9 @@ static void write_quality(html_ctx *c)
         if (r->client_records_unfinished)
             fprintf(out, "<tr><td>client records whose request did not finish in the server trace (unfinished)"
                     "</td><td>%" PRIu64 "</td></tr>\n", r->client_records_unfinished);
+        if (r->client_records_unfinished_answered)
+            fprintf(out, "<tr><td>of them, answered (the server answered; the trace ended before their end "
+                    "records)</td><td>%" PRIu64 "</td></tr>\n", r->client_records_unfinished_answered);
         fprintf(out, "<tr><td>client records with no matching request</td><td>%" PRIu64 "</td></tr>\n",
                 r->client_records_unjoined);
         fprintf(out, "<tr><td>client records with a transport error (not joined)</td><td>%" PRIu64 "</td></tr>\n",

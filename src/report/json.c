@@ -113,6 +113,9 @@ static void write_clock(FILE *out, const sp_report *r)
             r->client_records_unjoined, r->client_records_failed, r->client_records_duplicate,
             r->client_records_by_trace, r->client_records_unfinished, r->client_records_failed_streams,
             r->client_records_unsent);
+    if (r->client_records_unfinished_answered)
+        /* additive, only when some got an answer (so that the other reports read as before) */
+        fprintf(out, ",\"unfinished_answered\":%" PRIu64, r->client_records_unfinished_answered);
     if (r->client_records_unjoined) {
         /* additive keys, only when a record with a response matches no request (so that the other
          * reports read as before): what the client saw of them, and what that most likely means */

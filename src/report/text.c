@@ -538,8 +538,15 @@ static void write_client_quality(FILE *out, const sp_report *r)
         r->client_records_failed_streams || r->client_records_unsent || r->client_records_duplicate) {
         /* records of requests the server never finished are named apart (only when there are any, so
          * that other reports read as before): they are no strays, their server record never came */
-        char unfinished[160] = "";
-        if (r->client_records_unfinished)
+        char unfinished[320] = "";
+        if (r->client_records_unfinished_answered)
+            /* some got an answer: the server finished them, the trace lost their ends (kill -9) */
+            snprintf(unfinished, sizeof unfinished,
+                     " %" PRIu64 " whose request did not finish in the server trace (unfinished; %" PRIu64
+                     " of them got an answer: the server answered, the trace ended before their end %s),",
+                     r->client_records_unfinished, r->client_records_unfinished_answered,
+                     sp_rep_plural(r->client_records_unfinished_answered, "record", "records"));
+        else if (r->client_records_unfinished)
             snprintf(unfinished, sizeof unfinished,
                      " %" PRIu64 " whose request did not finish in the server trace (unfinished),",
                      r->client_records_unfinished);

@@ -728,12 +728,15 @@ def check_clock(r):
     cr = rep["clock"]["client_records"]
     if cr["unjoined"] or cr["failed"] or cr["duplicate"] or cr["unfinished"] or cr["failed_streams"] or cr["unsent"]:
         mm = r.search(sec, sp(r"^client records not used:(?: (%s) whose request did not finish in the server trace "
-                              r"\(unfinished\),)? (%s) with no matching request, (%s) transport errors? \(no response\),"
+                              r"\(unfinished(?:; (%s) of them got an answer: the server answered, the trace ended "
+                              r"before their end records?)?\),)? (%s) with no matching request, (%s) transport errors? "
+                              r"\(no response\),"
                               r"(?: (%s) failed streams? \(.*?\),)?(?: (%s) never sent \(.*?\),)? (%s) duplicates? of")
-                      % (INT, INT, INT, INT, INT, INT), "client records not used line", re.M | re.S)
+                      % (INT, INT, INT, INT, INT, INT, INT), "client records not used line", re.M | re.S)
         if mm:
-            for gg, k in ((1, "unfinished"), (2, "unjoined"), (3, "failed"), (4, "failed_streams"), (5, "unsent"),
-                          (6, "duplicate")):
+            cr = dict(cr, unfinished_answered=cr.get("unfinished_answered", 0))
+            for gg, k in ((1, "unfinished"), (2, "unfinished_answered"), (3, "unjoined"), (4, "failed"),
+                          (5, "failed_streams"), (6, "unsent"), (7, "duplicate")):
                 if mm.group(gg) is None:
                     if cr[k]:
                         r.fail(sec, "client records %s: %d in the JSON, not in the text" % (k, cr[k]))

@@ -231,7 +231,13 @@ def check_sentence(rep, ck):
     full = (max_batch > 0 and window_us > 0 and queue_row is not None and
             bsize.get("p50", 0) >= max_batch and
             queue_row["p95_us"] / 2 > window_us and not (rep.get("generation") or {}).get("steps"))
-    saturated = device_saturated or full
+    # a service that refuses requests (at least 1% rejected, the rejection clause's share) saturates
+    # the queue too, whatever the device's busy time (docs/analysis.md, "Saturation")
+    outc = rep.get("outcomes") or {}
+    n_all = outc.get("total") or 0
+    n_rej = ((outc.get("by_outcome") or {}).get("rejected") or {}).get("count", 0)
+    refusing_only = bool(n_all) and n_rej / n_all + 1e-9 >= 0.01 and not (device_saturated or full)
+    saturated = device_saturated or full or refusing_only
     # a queue past the window (docs/analysis.md, "Queue past the window"): the policy known, batches
     # not full (median under max_batch), the queue's p95 over twice the window, no saturation
     past = (max_batch > 0 and window_us > 0 and queue_row is not None and bsize.get("count", 0) > 0 and
@@ -323,7 +329,14 @@ def check_sentence(rep, ck):
                       "queue past the window (p95 %s us, window %s us, median batch %s of %s, in flight %.4g) "
                       "detail %r" % (queue_row["p95_us"], window_us, bsize.get("p50"), max_batch, in_flight, detail))
         elif lead["stage"] == "queue":
-            if full and not device_saturated:
+            if refusing_only:
+                mm = re.fullmatch(r"; a service past its capacity, ([\d.]+)% of requests rejected; a batch is in flight "
+                                  r"([\d.]+)% of the time", detail)
+                ck.expect(bool(mm) and abs(float(mm.group(1)) - 100.0 * n_rej / n_all) <= 0.05,
+                          "refusing queue (%d of %d rejected) detail %r" % (n_rej, n_all, detail))
+                if mm:  # the in-flight share below, as the other readings print it
+                    mm = re.fullmatch(r".*; a batch is in flight ([\d.]+)% of the time", detail)
+            elif full and not device_saturated:
                 mm = re.fullmatch(r"; full batches, a queue past the window; a batch is in flight ([\d.]+)% of the time",
                                   detail)
             else:
@@ -346,7 +359,7 @@ def check_sentence(rep, ck):
                 return
             s = fix
             if lead["stage"] == "queue":
-                check_queue_fix(rep, lead["fix"], saturated, ck, past, event_loop)
+                check_queue_fix(rep, lead["fix"], saturated, ck, past, event_loop, refusing_only)
             if s.startswith(" (what-if: "):
                 ck.expect(lead["group"] == "configuration", "what-if clause after a %s leader" % lead["group"])
                 s = s[balanced_end(s, 1):]
@@ -392,7 +405,7 @@ def check_sentence(rep, ck):
               "Next lists %s, above 10%% of p95: %s" % (got, want))
 
     # 4. the model clause
-    s = check_model_clause(rep, rank, s, saturated, kernels_unmeasured, ck)
+    s = check_model_clause(rep, rank, s, saturated and not refusing_only, kernels_unmeasured, ck)
     if s is None:
         return
 
@@ -432,16 +445,17 @@ def check_sentence(rep, ck):
     ck.expect(s == "", "the sentence says more than the rules explain: %r" % s)
 
 
-def check_queue_fix(rep, fix, saturated, ck, past=False, event_loop=False):
+def check_queue_fix(rep, fix, saturated, ck, past=False, event_loop=False, refusing_only=False):
     """The queue's fix follows saturation (docs/analysis.md section 6, "Saturation", "Fix texts"), and
-    a queue past the window ("Queue past the window")."""
+    a queue past the window ("Queue past the window"). A continuous-batching queue saturated only by
+    its refusals keeps its own fix, which adds a replica already."""
     steps = bool((rep.get("generation") or {}).get("steps"))
     never_full = "steps never ran --max-num-seqs sequences" in fix
     if never_full:
         ck.expect(steps, "a batch trace's queue told about --max-num-seqs")
         return
     if steps:
-        if saturated:
+        if saturated and not refusing_only:
             ck.expect(fix.startswith("add replicas or capacity, or raise ") and
                       fix.endswith(" if the KV cache has room"), "saturated continuous-batching queue's fix %r" % fix)
         else:

@@ -183,6 +183,66 @@ class MiddlewareCase(TempDirCase):
         by = analyze(self.path("d.sptrace"), args=("--outcomes", "all"))["outcomes"]["by_outcome"]
         self.assertEqual((by["ok"]["count"], by["cancelled"]["count"]), (1, 1))
 
+    def test_disconnect_seen_by_the_server(self):
+        # uvicorn (0.17 and its main branch) never raises from a send to a closed connection: it drops
+        # it and marks its connection cycle, whose bound methods are `receive` and `send`,
+        # `disconnected`. An app that reads its body and answers without another receive() (a plain
+        # JSON endpoint whose client timed out while the request waited) was recorded ok; the client
+        # left before the response was done, so it is cancelled with its status, on both paths. Only
+        # a bound method whose owner's `disconnected` is exactly True counts, read at the done.
+        class Cycle:  # the parts of uvicorn's RequestResponseCycle the middleware reads
+            def __init__(self, gone_at):
+                self.gone_at, self.disconnected, self.sends = gone_at, False, 0
+
+            async def receive(self):
+                return {"type": "http.request", "body": b"{}", "more_body": False}
+
+            async def send(self, m):
+                self.sends += 1
+                if self.sends == self.gone_at:
+                    self.disconnected = True
+
+        class Odd(Cycle):  # `disconnected` that is not exactly True, or cannot be read
+            def __init__(self, value):
+                super().__init__(0)
+                self.value = value
+
+            def __getattribute__(self, name):
+                if name == "disconnected":
+                    v = object.__getattribute__(self, "value")
+                    if v is RuntimeError:
+                        raise RuntimeError("a property that fails")
+                    return v
+                return object.__getattribute__(self, name)
+
+        async def app(scope, receive, send):
+            await receive()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"x"})
+
+        rec = servprof.Recorder(self.path("g.sptrace"))
+        mw = servprof.asgi.Middleware(app, rec)
+        cases = {"before-start": (Cycle(-1), "cancelled"),      # gone before anything was sent
+                 "after-start": (Cycle(1), "cancelled"),        # gone after the response start
+                 "after-done": (Cycle(2), "ok"),                # gone once the last chunk was handed over
+                 "stayed": (Cycle(0), "ok"),
+                 "one": (Odd(1), "ok"), "text": (Odd("yes"), "ok"), "raises": (Odd(RuntimeError), "ok")}
+        for rid, (cyc, _) in cases.items():
+            if cyc.gone_at == -1:
+                cyc.disconnected = True
+            scope = {"type": "http", "method": "POST", "path": "/v1/x", "headers": [(b"x-request-id", rid.encode())]}
+            asyncio.run(mw(scope, cyc.receive, cyc.send))
+        # a send that is no bound method (a closure) is never read
+        call(mw, headers=[(b"x-request-id", b"closure")])
+        rec.close()
+        self.assertEqual(mw.errors, 0)
+        got = export_requests(self, self.path("g.sptrace"))
+        want = {rid: want for rid, (_, want) in cases.items()}
+        want["closure"] = "ok"
+        # (the export leaves out the outcome and the status of an ok request)
+        self.assertEqual({rid: (got[rid]["outcome"] or {"stringValue": "ok"})["stringValue"] for rid in want}, want)
+        self.assertEqual({got[rid]["status"]["intValue"] for rid in want if want[rid] == "cancelled"}, {"200"})
+
     def test_trace_context_continues_the_callers(self):
         """The server span of a request that came with a traceparent is in the caller's trace, its
         parent the caller's span (the header's parent-id), its own span a fresh one; two requests of

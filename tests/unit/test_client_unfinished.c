@@ -1,7 +1,8 @@
 /* Client records of requests the server never finished (docs/analysis.md, "Client merge"): a server
  * trace cut before its recorder closed (what kill -9 leaves) makes in-flight requests unfinished, and
  * the load generator's records for them are counted as such, apart from records whose id no request
- * has at all; the text, HTML and JSON reports name them so. All times and ids are the test's own. */
+ * has at all, and those of them that got an answer (the server's end record lost) apart again; the
+ * text, HTML and JSON reports name them so. All times and ids are the test's own. */
 #include <sys/stat.h>
 
 #include "servprof/report.h"
@@ -90,22 +91,29 @@ int main(void)
         CHECK_EQ_U64(r->outcomes[SP_OUTCOME_UNFINISHED].count, 3);
         CHECK_EQ_U64(r->requests_with_client, 1);
         CHECK_EQ_U64(r->client_records_unfinished, 3);
+        /* 10 and 11 got their answers: the server finished them, the cut trace lost their ends (before:
+         * counted with 12 as requests that did not finish, nothing said of the answers) */
+        CHECK_EQ_U64(r->client_records_unfinished_answered, 2);
         CHECK_EQ_U64(r->client_records_failed, 1);
         CHECK_EQ_U64(r->client_records_unjoined, 1);
         char *t = render(r, ev, 0);
         unwrap(t);
         CHECK(strstr(t, "client records not used: 3 whose request did not finish in the server trace "
-                        "(unfinished), 1 with no matching request, 1 transport error (no response)") != NULL);
+                        "(unfinished; 2 of them got an answer: the server answered, the trace ended before their "
+                        "end records), 1 with no matching request, 1 transport error (no response)") != NULL);
         free(t);
         t = render(r, ev, 1);
         CHECK(strstr(t, "\"client_records\":{\"unjoined\":1,\"failed\":1,\"duplicate\":0,\"by_trace_id\":0,"
-                        "\"unfinished\":3,\"failed_streams\":0,\"unsent\":0,\"unjoined_seen\":{\"2xx\":1,"
-                        "\"rejected\":0,\"other_status\":0,\"no_response\":1},\"unjoined_likely\":"
-                        "\"server_lost_records\"}") != NULL); /* "stray" got a 200; "refused" is no request's */
+                        "\"unfinished\":3,\"failed_streams\":0,\"unsent\":0,\"unfinished_answered\":2,"
+                        "\"unjoined_seen\":{\"2xx\":1,\"rejected\":0,\"other_status\":0,\"no_response\":1},"
+                        "\"unjoined_likely\":\"server_lost_records\"}") != NULL);
+        /* "stray" got a 200; "refused" is no request's */
         free(t);
         t = render(r, ev, 2);
         CHECK(strstr(t, "<tr><td>client records whose request did not finish in the server trace (unfinished)"
                         "</td><td>3</td></tr>") != NULL);
+        CHECK(strstr(t, "<tr><td>of them, answered (the server answered; the trace ended before their end "
+                        "records)</td><td>2</td></tr>") != NULL);
         CHECK(strstr(t, "<tr><td>client records with no matching request</td><td>1</td></tr>") != NULL);
         free(t);
         sp_report_destroy(r);
