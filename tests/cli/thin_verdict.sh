@@ -86,4 +86,18 @@ check "! grep -q 'rests on' '$tmp/thin20.sentence'"
 
 "$py" "$src/tests/cli/verdict_crosscheck.py" "$tmp"/cancel.json "$tmp"/thin.json "$tmp"/thin2.json "$tmp"/thin20.json ||
   { echo "FAIL: verdict_crosscheck.py" >&2; fail=1; }
+# the checker must fail on doctored reports: the prefix dropped, a cancellation count changed
+mkdir "$tmp/bad"
+doctor() { # NAME FROM TO: the JSON report NAME with FROM replaced by TO in its sentence
+  "$py" -c 'import json,sys; r=json.load(open(sys.argv[1])); v=r["verdict"]; assert sys.argv[2] in v["sentence"]
+v["sentence"]=v["sentence"].replace(sys.argv[2],sys.argv[3]); json.dump(r,open(sys.argv[4],"w"))' \
+    "$tmp/$1.json" "$2" "$3" "$tmp/bad/$1.json"
+  if "$py" "$src/tests/cli/verdict_crosscheck.py" "$tmp/bad/$1.json" 2> /dev/null; then
+    echo "FAIL: verdict_crosscheck.py passes $1 with '$2' made '$3'" >&2
+    fail=1
+  fi
+}
+doctor thin "$rests" ""
+doctor cancel "(4 of 24" "(3 of 24"
+doctor cancel "p50 60.00 ms" "p50 50.00 ms"
 exit $fail

@@ -784,6 +784,21 @@ def check_generation(rep, ck):
         ck.expect(v.get("stage") == rank[0]["stage"], "%s verdict %s is not the leader %s" % (key, v.get("stage"),
                                                                                             rank[0]["stage"]))
         s = v.get("sentence") or ""
+        # a thin sample opens with what it rests on and neither blames nor clears the model
+        thin, prefix = thin_prefix(rep)
+        if prefix is not None:
+            if not s.startswith(prefix):
+                ck.fail("%s: a thin sample's sentence does not open with %r: %r" % (key, prefix, s[:200]))
+                continue
+            s = s[len(prefix):]
+            ck.expect("model itself is the bottleneck" not in s and "model is not the bottleneck" not in s and
+                      not v.get("recommend_model"), "%s: a thin sample's verdict judges the model" % key)
+        else:
+            ck.expect("This verdict rests on" not in s, "%s: a 'rests on' prefix on a sample that is not thin" % key)
+        # the cancellation clause ends the sentence when it applies (from 1% of all requests)
+        at = s.find(" Clients gave up on ")
+        ck.expect(check_cancellations(rep, s[at:] if at >= 0 else "", key.upper(), ck) == "",
+                  "%s: the cancellation clause does not end the sentence" % key)
         # steps, and no kernel in the trace nor time in the table's kernel rows: the gap rows are unmeasured
         if (not (rep.get("gpu") or {}).get("kernels") and ((gen.get("steps") or {}).get("count") or 0) > 0 and
                 not any(r["share_of_p95"] for r in rows if r["name"].endswith(" kernel"))):
