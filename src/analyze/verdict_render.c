@@ -544,8 +544,8 @@ static void put_rejections(sentence *s, const sp_verdict_facts *f, int served)
  * every finished request), so a service failing many of them reads as healthy in the latency. From
  * SP_REJECTION_SIGNIFICANT of all requests on, the sentence says how many failed, that the figure
  * describes only the served requests (when some were served and the errors are not in the scope), and
- * that the failures come first. Cancelled and unfinished requests get no clause (docs/analysis.md
- * section 6, "Errors"). */
+ * that the failures come first (docs/analysis.md section 6, "Errors"); cancelled requests have their
+ * own clause (put_cancellations), unfinished ones none. */
 static void put_errors(sentence *s, const sp_verdict_facts *f, int served)
 {
     if (!sp_outcome_significant(f->errors, f->requests_total))
