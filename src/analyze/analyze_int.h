@@ -733,6 +733,13 @@ typedef struct sp_verdict_facts {
     uint64_t errors;         /* of them, answered with an error (`error` outcome) */
     int errors_analysed;     /* the scope is every finished request (--outcomes all): the errors'
                                 latency is in the figures the sentence gives */
+    uint64_t cancelled;      /* of them, cancelled by their clients (`cancelled` outcome) */
+    uint64_t cancelled_p50_ns; /* their latency p50; 0 with none of their times known */
+    uint64_t cancelled_timed;  /* how many of them have a latency */
+    uint64_t unfinished;     /* of them, in flight when the trace ended */
+    uint64_t analysed;       /* the requests the figures are over (request_count: ok, or every
+                                finished one under --outcomes all) */
+    uint64_t analysed_p95_ns; /* their end-to-end p95; 0 in a generation table's facts */
     /* generation tables (docs/generation.md); zero for DESIGN 8's verdict on end-to-end latency */
     const char *metric;      /* what p95 is of: NULL "latency", else e.g. "TTFT", "TPOT" */
     double step_gap[3];      /* by sp_cand_phase: the gap share of those steps' device time at p95 */
@@ -746,6 +753,15 @@ typedef struct sp_verdict_facts {
     int event_loop;          /* the server serves from an asyncio event loop (sp_ana_event_loop): a
                                 blocked loop shows as network and other, and the readings say so */
 } sp_verdict_facts;
+
+/* The fewest analysed requests a verdict may judge the model on when requests of other outcomes are
+ * left out of the analysis (docs/analysis.md section 6, "Few served requests"): DESIGN 4's share window. */
+#define SP_ANA_VERDICT_MIN_ANALYSED 20
+/* Whether the verdict rests on a thin sample: fewer than SP_ANA_VERDICT_MIN_ANALYSED analysed requests
+ * while requests of another outcome are outside the analysis. */
+int sp_ana_verdict_thin(const sp_verdict_facts *f);
+/* Fills the outcome facts (rejected ... analysed_p95_ns) from the report. */
+void sp_ana_verdict_outcome_facts(const sp_report *r, sp_verdict_facts *f);
 
 /* A table whose rows partition a whole per request, for the p95 savings of its candidates: DESIGN 3's
  * stage table (whole: the life), or a generation table (whole: the TTFT window, or the TPOT window

@@ -220,10 +220,7 @@ sp_status sp_gen_verdict(gen_ctx *c, int w)
     sp_verdict_facts f;
     memset(&f, 0, sizeof f);
     f.metric = w == GW_TTFT ? "TTFT" : "TPOT";
-    f.requests_total = r->requests_total;
-    f.rejected = r->outcomes[SP_OUTCOME_REJECTED].count;
-    f.errors = r->outcomes[SP_OUTCOME_ERROR].count;
-    f.errors_analysed = r->outcome_scope == SP_SCOPE_FINISHED;
+    sp_ana_verdict_outcome_facts(r, &f);
     f.between_other = t->between_other;
     f.kv_full = sp_gen_kv_full(g);
     f.event_loop = sp_ana_event_loop(c->a);
@@ -280,7 +277,7 @@ sp_status sp_gen_verdict(gen_ctx *c, int w)
             kernel_share += cs[k].share;
     f.kernels_unmeasured = r->gpu.kernels == 0 && kernel_share == 0 && g->steps > 0;
     sp_ana_rank_candidates(cs, nc);
-    int recommend = sp_ana_verdict_recommend_model(cs, nc);
+    int recommend = !sp_ana_verdict_thin(&f) && sp_ana_verdict_recommend_model(cs, nc);
     int cpu = r->gpu.device_kind == SP_DEVICE_CPU;
     f.device_cpu = cpu;
     for (size_t k = 0; k < nc; k++)

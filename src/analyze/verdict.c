@@ -732,14 +732,25 @@ void sp_ana_verdict_saturation(const sp_report *r, sp_verdict_facts *f)
     f->max_batch = r->policy_max_batch;
 }
 
-/* What the sentence needs beyond the ranking, from the report's figures. */
-static void verdict_facts(const sp_report *r, sp_verdict_facts *f)
+void sp_ana_verdict_outcome_facts(const sp_report *r, sp_verdict_facts *f)
 {
-    memset(f, 0, sizeof *f);
     f->requests_total = r->requests_total;
     f->rejected = r->outcomes[SP_OUTCOME_REJECTED].count;
     f->errors = r->outcomes[SP_OUTCOME_ERROR].count;
     f->errors_analysed = r->outcome_scope == SP_SCOPE_FINISHED;
+    f->cancelled = r->outcomes[SP_OUTCOME_CANCELLED].count;
+    f->cancelled_timed = r->outcomes[SP_OUTCOME_CANCELLED].latency.count;
+    f->cancelled_p50_ns = f->cancelled_timed ? r->outcomes[SP_OUTCOME_CANCELLED].latency.p50_ns : 0;
+    f->unfinished = r->outcomes[SP_OUTCOME_UNFINISHED].count;
+    f->analysed = r->request_count;
+}
+
+/* What the sentence needs beyond the ranking, from the report's figures. */
+static void verdict_facts(const sp_report *r, sp_verdict_facts *f)
+{
+    memset(f, 0, sizeof *f);
+    sp_ana_verdict_outcome_facts(r, f);
+    f->analysed_p95_ns = r->latency.p95_ns;
     f->waste_fraction = r->padding.waste_fraction;
     sp_ana_verdict_saturation(r, f);
     uint64_t kernel_row_ns = 0;
@@ -1030,7 +1041,7 @@ sp_status sp_ana_verdict_decide(sp_report *r, sp_verdict_cand *cs, size_t nc, co
     verdict_facts(r, &f);
     f.event_loop = event_loop;
     sp_ana_rank_candidates(cs, nc);
-    int recommend = sp_ana_verdict_recommend_model(cs, nc);
+    int recommend = !sp_ana_verdict_thin(&f) && sp_ana_verdict_recommend_model(cs, nc);
     for (size_t k = 0; k < nc; k++) {
         /* a generation service's stream and detokenize stages: the fix the TTFT/TPOT tables give them
          * (streaming is the request path: nothing moves it off); the measured event_loop stage: its own */

@@ -280,6 +280,37 @@ static void put_level(sentence *s, const sp_verdict_cand *rank, size_t n)
         label(&rank[0], l, sizeof l));
 }
 
+int sp_ana_verdict_thin(const sp_verdict_facts *f)
+{
+    /* outside the analysis: every outcome but ok, or under --outcomes all only the unfinished */
+    uint64_t out = f->unfinished + (f->errors_analysed ? 0 : f->rejected + f->errors + f->cancelled);
+    return out && f->analysed < SP_ANA_VERDICT_MIN_ANALYSED;
+}
+
+/* docs/analysis.md section 6, "Few served requests": what the verdict rests on, first, with the
+ * outcomes left out of it. */
+static void put_thin(sentence *s, const sp_verdict_facts *f)
+{
+    if (!sp_ana_verdict_thin(f))
+        return;
+    put(s, "This verdict rests on %llu %s request%s of %llu (", (unsigned long long)f->analysed,
+        f->errors_analysed ? "finished" : "ok", f->analysed == 1 ? "" : "s", (unsigned long long)f->requests_total);
+    const struct {
+        uint64_t n;
+        const char *what;
+        int outside_all;
+    } left[] = {{f->rejected, "rejected", 0}, {f->errors, "error", 0}, {f->cancelled, "cancelled", 0},
+                {f->unfinished, "unfinished", 1}};
+    const char *sep = "";
+    for (size_t i = 0; i < sizeof left / sizeof left[0]; i++) {
+        if (!left[i].n || (f->errors_analysed && !left[i].outside_all))
+            continue;
+        put(s, "%s%llu %s", sep, (unsigned long long)left[i].n, left[i].what);
+        sep = ", ";
+    }
+    put(s, "), fewer than %d: too few to call the model the bottleneck or rule it out. ", SP_ANA_VERDICT_MIN_ANALYSED);
+}
+
 /* The leader: its share, what it is, its name and group, its fix and the p95 saving. */
 static void put_leader(sentence *s, const sp_verdict_cand *rank, size_t n, const sp_verdict_facts *f,
                        const char *clause)
@@ -314,7 +345,7 @@ static void put_leader(sentence *s, const sp_verdict_cand *rank, size_t n, const
         return;
     }
     double useful = kind_share(rank, n, SP_CAND_KERNEL);
-    if (sp_ana_verdict_recommend_model(rank, n)) {
+    if (!sp_ana_verdict_thin(f) && sp_ana_verdict_recommend_model(rank, n)) {
         put(s, ": the model itself is the bottleneck, with ");
         if (phases)
             put(s, "useful kernel time in all phases %.0f%% of p95 and ", useful * 100.0);
@@ -327,6 +358,11 @@ static void put_leader(sentence *s, const sp_verdict_cand *rank, size_t n, const
     put(s, ", the largest candidate; removing it would cut %s by %s. A model change is not the first fix "
            "yet: ", cut, d);
     const char *sep = "";
+    if (sp_ana_verdict_thin(f)) {
+        put(s, "it rests on %llu %s request%s", (unsigned long long)f->analysed, f->errors_analysed ? "finished" : "ok",
+            f->analysed == 1 ? "" : "s");
+        sep = "; ";
+    }
     if (!at_least(useful, SP_ANA_MODEL_MIN_KERNEL_SHARE)) {
         if (phases) {
             /* the sum with its decimal where whole percents would round it up to the threshold */
@@ -431,6 +467,8 @@ static void put_steps_unmeasured(sentence *s, const sp_verdict_cand *rank, size_
 static void put_model(sentence *s, const sp_verdict_cand *rank, size_t n, const sp_verdict_facts *f)
 {
     const sp_verdict_cand *lead = &rank[0];
+    if (sp_ana_verdict_thin(f)) /* the prefix says why neither */
+        return;
     if (lead->kind == SP_CAND_KERNEL || lead->kind == SP_CAND_OTHER || lead->kind == SP_CAND_MODEL_TIME ||
         (lead->kind == SP_CAND_QUEUE && f->queue_saturated && !f->queue_refusing))
         return;
@@ -506,8 +544,8 @@ static void put_rejections(sentence *s, const sp_verdict_facts *f, int served)
  * every finished request), so a service failing many of them reads as healthy in the latency. From
  * SP_REJECTION_SIGNIFICANT of all requests on, the sentence says how many failed, that the figure
  * describes only the served requests (when some were served and the errors are not in the scope), and
- * that the failures come first. Cancelled and unfinished requests get no clause (docs/analysis.md
- * section 6, "Errors"). */
+ * that the failures come first (docs/analysis.md section 6, "Errors"); cancelled requests have their
+ * own clause (put_cancellations), unfinished ones none. */
 static void put_errors(sentence *s, const sp_verdict_facts *f, int served)
 {
     if (!sp_outcome_significant(f->errors, f->requests_total))
@@ -518,6 +556,37 @@ static void put_errors(sentence *s, const sp_verdict_facts *f, int served)
     if (served && !f->errors_analysed)
         put(s, ", so this %s describes only the served requests", metric(f));
     put(s, "; fix the failures first (the report's outcomes table gives their statuses and latency).");
+}
+
+/* DESIGN 8a: the clients of cancelled requests stopped waiting, so the analysed figures (ok requests)
+ * leave them out; a time-out cancels the slowest. From SP_REJECTION_SIGNIFICANT of all requests on,
+ * the sentence says how many, their latency p50 and, for end-to-end latency, whether it is past the
+ * served p95 (docs/analysis.md section 6, "Cancellations"). */
+static void put_cancellations(sentence *s, const sp_verdict_facts *f)
+{
+    if (!sp_outcome_significant(f->cancelled, f->requests_total))
+        return;
+    char p50[32], p95[32];
+    put(s, " Clients gave up on %.1f%% of all requests (%llu of %llu were cancelled",
+        100.0 * (double)f->cancelled / (double)f->requests_total, (unsigned long long)f->cancelled,
+        (unsigned long long)f->requests_total);
+    int slowest = 0;
+    if (f->cancelled_timed) {
+        dur(p50, sizeof p50, f->cancelled_p50_ns);
+        put(s, ", their latency p50 %s", p50);
+        if (!f->metric && !f->errors_analysed && f->analysed && f->cancelled_p50_ns > f->analysed_p95_ns) {
+            dur(p95, sizeof p95, f->analysed_p95_ns);
+            put(s, ", past the served p95 of %s", p95);
+            slowest = 1;
+        }
+    }
+    if (f->errors_analysed)
+        put(s, "); their latency here ends where their clients gave up, short of what the service would have taken");
+    else if (slowest)
+        put(s, "), so the %s percentiles leave out the slowest requests, whose clients gave up", metric(f));
+    else
+        put(s, "), which the %s percentiles leave out", metric(f));
+    put(s, "; if the clients timed out, raise their timeout or cut the latency the table shows.");
 }
 
 int sp_ana_verdict_recommend_model(const sp_verdict_cand *rank, size_t n)
@@ -547,12 +616,14 @@ size_t sp_ana_verdict_render(const sp_verdict_cand *rank, size_t n, const sp_ver
         put(&s, "The requests around p95 took no measurable time: there is nothing to attribute.");
         return s.need;
     }
+    put_thin(&s, f);
     put_level(&s, rank, n);
     put_leader(&s, rank, n, f, leader_clause);
     put_next(&s, rank, n);
     put_model(&s, rank, n, f);
     put_rejections(&s, f, 1);
     put_errors(&s, f, 1);
+    put_cancellations(&s, f);
     return s.need;
 }
 

@@ -4,7 +4,8 @@
 # all requests the verdict says how many failed, that the latency describes only the served requests,
 # and that the failures come first; the text report, the JSON `verdict.sentence`, the HTML report and
 # `servprof diff`'s verdict quotes carry it alike. Under --outcomes all the errors are in the figures:
-# no "describes only the served requests". Cancelled and unfinished requests get no clause. Traces are
+# no "describes only the served requests". Cancelled requests get no error clause (their own:
+# thin_verdict.sh), unfinished ones none. Traces are
 # written here: 8 ok requests (preprocess 100 us, queue 400 us, postprocess 100 us, hand-made) and
 # 2 errors (HTTP 400), i.e. 2 of 10 = 20.0% failed; a second trace with 2 cancelled instead.
 # Run as: bash error_verdict.sh BINARY SOURCE_DIR
@@ -54,7 +55,7 @@ check "flat '$tmp/diff.txt' | grep -qF '$clause'"
 "$bin" analyze --no-progress --outcomes all "$tmp/err.jsonl" > "$tmp/all.txt" 2>&1 || { echo "FAIL: --outcomes all" >&2; fail=1; }
 check "flat '$tmp/all.txt' | grep -qF '$clause; fix the failures first'"
 check "! flat '$tmp/all.txt' | grep -qF 'describes only the served'"
-# cancelled requests (the client went away): no clause
+# cancelled requests (the client went away): no error clause
 "$bin" analyze --no-progress "$tmp/can.jsonl" > "$tmp/can.txt" 2>&1 || { echo "FAIL: analyze can" >&2; fail=1; }
 check "! grep -q 'failing' '$tmp/can.txt'"
 check "grep -q 'cancelled' '$tmp/can.txt'"

@@ -32,6 +32,7 @@ MODEL_GAP = 0.1       # ... gap under
 MODEL_PADDING = 0.1   # ... padding under
 SATURATED = 0.85      # a batch in flight at least this much of the window
 REJECTING = 0.01      # rejection clause from this fraction of all requests
+MIN_ANALYSED = 20     # fewer analysed requests with others left out: a thin sample (SP_ANA_VERDICT_MIN_ANALYSED)
 TOL = 2e-6            # the JSON's rounding of a share (6 significant digits), with room
 
 GROUPS = {"queue": "configuration", "padding": "configuration", "kernel": "model", "other": "instrumentation"}
@@ -204,6 +205,65 @@ def level_band(lead, c):
     return True
 
 
+def thin_prefix(rep):
+    """(thin, the prefix the sentence must open with or None): fewer than MIN_ANALYSED analysed requests
+    while requests of another outcome are outside the analysis (under --outcomes all: unfinished)."""
+    oc = rep.get("outcomes") or {}
+    by = oc.get("by_outcome") or {}
+    n = {k: (by.get(k) or {}).get("count", 0) for k in ("rejected", "error", "cancelled", "unfinished")}
+    scope_all = oc.get("scope") == "all"
+    outside = [k for k in ("rejected", "error", "cancelled", "unfinished") if n[k] and (k == "unfinished" or not scope_all)]
+    analysed = (rep.get("requests") or {}).get("count") or 0
+    if not outside or analysed >= MIN_ANALYSED:
+        return False, None
+    return True, ("This verdict rests on %d %s request%s of %d (%s), fewer than %d: too few to call the model the "
+                  "bottleneck or rule it out. " % (analysed, "finished" if scope_all else "ok", "" if analysed == 1 else "s",
+                                                   oc.get("total") or 0, ", ".join("%d %s" % (n[k], k) for k in outside),
+                                                   MIN_ANALYSED))
+
+
+def check_cancellations(rep, s, metric, ck):
+    """The cancellation clause (docs/analysis.md section 6, "Cancellations"): from 1% of all requests,
+    with their count, their latency p50 and, for end-to-end latency with cancellations slower than the
+    served p95, that the percentiles leave out the slowest requests. Returns the rest of the sentence."""
+    oc = rep.get("outcomes") or {}
+    total = oc.get("total") or 0
+    cr = (oc.get("by_outcome") or {}).get("cancelled") or {}
+    can = cr.get("count", 0)
+    lat = cr.get("latency_us") or {}
+    m = re.match(r" Clients gave up on ([\d.]+)% of all requests \((\d+) of (\d+) were cancelled(, their latency p50 "
+                 r"([^,)]+))?(, past the served p95 of ([^)]+))?\)(, so the (\S+) percentiles leave out the slowest requests, "
+                 r"whose clients gave up|, which the (\S+) percentiles leave out|; their latency here ends where their "
+                 r"clients gave up, short of what the service would have taken); if the clients timed out, raise their "
+                 r"timeout or cut the latency the table shows\.", s)
+    if not m:
+        ck.expect(not total or can / total < REJECTING + TOL, "no cancellation clause, %d of %d cancelled" % (can, total))
+        return s
+    ck.expect(int(m.group(2)) == can and int(m.group(3)) == total and total and can / total >= REJECTING - TOL,
+              "cancellation clause %s of %s, the report: %s of %s" % (m.group(2), m.group(3), can, total))
+    ck.expect(total and pct_ok(m.group(1), can / total, 1), "cancellation clause %s%% of %s of %s" %
+              (m.group(1), can, total))
+    ck.expect(bool(m.group(4)) == bool(lat.get("count")), "cancellation clause: p50 given %s, %s timed" %
+              (bool(m.group(4)), lat.get("count")))
+    if m.group(4):
+        ck.expect(dur_ok(m.group(5), lat["p50"] * 1e3), "cancellation p50 %s, the table's %s us" % (m.group(5), lat["p50"]))
+    scope_all = oc.get("scope") == "all"
+    p95 = ((rep.get("requests") or {}).get("latency_us") or {}).get("p95")
+    slower = (metric is None and not scope_all and bool(lat.get("count")) and p95 is not None and
+              lat["p50"] > p95 + 1e-3)
+    ck.expect(bool(m.group(6)) == slower or abs(lat.get("p50", 0) - (p95 or 0)) <= 1e-3,
+              "cancellation clause: 'past the served p95' %s, p50 %s p95 %s" % (bool(m.group(6)), lat.get("p50"), p95))
+    if m.group(6):
+        ck.expect(dur_ok(m.group(7), p95 * 1e3), "cancellation clause: served p95 %s, the table's %s us" % (m.group(7), p95))
+    ck.expect(m.group(8).startswith("; their latency here") == scope_all, "cancellation clause with scope %r" %
+              oc.get("scope"))
+    ck.expect(bool(m.group(6)) == bool(m.group(9)), "'slowest' without 'past the served p95'")
+    word = m.group(9) or m.group(10)
+    if word:
+        ck.expect(word == (metric or "latency"), "cancellation clause: %s percentiles" % word)
+    return s[m.end():]
+
+
 def check_sentence(rep, ck):
     v = rep["verdict"]
     rank = v["ranking"]
@@ -214,6 +274,18 @@ def check_sentence(rep, ck):
     lead = rank[0]
     L = lead["share_of_p95"]
     useful = shares.get("kernel", 0.0)
+    # 0. few served requests (docs/analysis.md section 6, "Few served requests"): the sentence opens
+    # with what it rests on, and neither blames nor clears the model
+    thin, prefix = thin_prefix(rep)
+    if prefix is None:
+        ck.expect(not s.startswith("This verdict rests on"), "a 'rests on' prefix on %s analysed requests" %
+                  (rep.get("requests") or {}).get("count"))
+    elif not s.startswith(prefix):
+        ck.fail("thin sample: the sentence does not open with %r: %r" % (prefix, s[:200]))
+        return
+    else:
+        s = s[len(prefix):]
+    ck.thin = thin
     gpu = rep.get("gpu") or {}
     kern_row = next((x for x in rep["stages"] if x["name"] == "kernel"), None)
     kernels_unmeasured = not gpu.get("kernels") and (not kern_row or not kern_row.get("total_us"))
@@ -442,6 +514,8 @@ def check_sentence(rep, ck):
         s = s[m.end():]
     else:
         ck.expect(not total or err / total < REJECTING + TOL, "no error clause, %d of %d failed" % (err, total))
+    # 7. cancellations (DESIGN 8a; docs/analysis.md section 6, "Cancellations")
+    s = check_cancellations(rep, s, None, ck)
     ck.expect(s == "", "the sentence says more than the rules explain: %r" % s)
 
 
@@ -504,8 +578,9 @@ def check_kernel_leader(rep, rank, s, ck):
     conds = [ge(L, MODEL_KERNEL), None if ge(gap, MODEL_GAP) is None else not ge(gap, MODEL_GAP),
              None if ge(pad, MODEL_PADDING) is None else not ge(pad, MODEL_PADDING)]
     rec = rep["verdict"].get("recommend_model")
-    if None not in conds:
-        want = all(conds) and not level
+    thin = getattr(ck, "thin", False)
+    if None not in conds or thin:
+        want = all(c is True for c in conds) and not level and not thin
         ck.expect(bool(rec) == want, "recommend_model %s, the thresholds say %s" % (rec, want))
     m = re.match(r": the model itself is the bottleneck, with device idle time inside batches and compute on pad "
                  r"tokens each under 10% of p95; " + re.escape(lead["fix"] or "") +
@@ -523,6 +598,17 @@ def check_kernel_leader(rep, rank, s, ck):
     ck.expect(dur_ok(m.group(1), lead["p95_saving_us"] * 1e3), "saving %s" % m.group(1))
     s = s[m.end():]
     reasons = []
+    analysed = (rep.get("requests") or {}).get("count") or 0
+    rests = "it rests on %d %s request%s" % (analysed, "finished" if (rep.get("outcomes") or {}).get("scope") == "all"
+                                             else "ok", "" if analysed == 1 else "s")
+    if s.startswith(rests):
+        ck.expect(thin, "'%s' on a sample that is not thin" % rests)
+        reasons.append("thin")
+        s = s[len(rests):]
+        if s.startswith("; it is under"):
+            s = s[2:]
+    else:
+        ck.expect(not thin, "a thin sample's kernel leader does not say what it rests on")
     if s.startswith("it is under 50% of p95"):
         ck.expect(ge(L, MODEL_KERNEL) is not True, "'under 50%%' of a %.4g%% leader" % (L * 100))
         reasons.append("under")
@@ -575,6 +661,8 @@ def check_model_clause(rep, rank, s, saturated, kernels_unmeasured, ck):
            for r in rank):
         allowed = False
     far = ge(behind, MODEL_MARGIN)
+    if getattr(ck, "thin", False):  # too few requests: the model neither blamed nor cleared
+        allowed = False
     m = re.match(r" The model is not the bottleneck: (?:its compute is under 5% of p95|useful kernel time is ([\d.]+)% "
                  r"of p95, ([\d.]+) points below (.+?))\.", s)
     if m:
@@ -696,6 +784,21 @@ def check_generation(rep, ck):
         ck.expect(v.get("stage") == rank[0]["stage"], "%s verdict %s is not the leader %s" % (key, v.get("stage"),
                                                                                             rank[0]["stage"]))
         s = v.get("sentence") or ""
+        # a thin sample opens with what it rests on and neither blames nor clears the model
+        thin, prefix = thin_prefix(rep)
+        if prefix is not None:
+            if not s.startswith(prefix):
+                ck.fail("%s: a thin sample's sentence does not open with %r: %r" % (key, prefix, s[:200]))
+                continue
+            s = s[len(prefix):]
+            ck.expect("model itself is the bottleneck" not in s and "model is not the bottleneck" not in s and
+                      not v.get("recommend_model"), "%s: a thin sample's verdict judges the model" % key)
+        else:
+            ck.expect("This verdict rests on" not in s, "%s: a 'rests on' prefix on a sample that is not thin" % key)
+        # the cancellation clause ends the sentence when it applies (from 1% of all requests)
+        at = s.find(" Clients gave up on ")
+        ck.expect(check_cancellations(rep, s[at:] if at >= 0 else "", key.upper(), ck) == "",
+                  "%s: the cancellation clause does not end the sentence" % key)
         # steps, and no kernel in the trace nor time in the table's kernel rows: the gap rows are unmeasured
         if (not (rep.get("gpu") or {}).get("kernels") and ((gen.get("steps") or {}).get("count") or 0) > 0 and
                 not any(r["share_of_p95"] for r in rows if r["name"].endswith(" kernel"))):

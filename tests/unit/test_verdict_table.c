@@ -540,6 +540,92 @@ static void test_level_leader_figure(void)
     CHECK_MSG(!strcmp(out, want), "want: %s\n   got: %s", want, out);
 }
 
+/* docs/analysis.md section 6, "Few served requests" and "Cancellations", hand-written from those
+ * rules: fewer than 20 analysed requests with others left out opens with what the verdict rests on and
+ * neither blames nor clears the model; 20 analysed, or none left out, reads as before; under --outcomes
+ * all only unfinished requests are left out. Cancellations from 1% of all requests, "past the served
+ * p95" only when their p50 is above it. */
+static void test_thin_sample(void)
+{
+    sp_verdict_cand rank[2] = {
+        {SP_CAND_QUEUE, 0, "queue", SP_GROUP_CONFIGURATION, 0.6, 600, "shorten the batch window", SP_CAND_PHASE_NONE},
+        {SP_CAND_KERNEL, 3, "kernel", SP_GROUP_MODEL, 0.4, 400, "x", SP_CAND_PHASE_NONE},
+    };
+    sp_verdict_cand model[1] = {
+        {SP_CAND_KERNEL, 3, "kernel", SP_GROUP_MODEL, 1.0, 1000, "a smaller model", SP_CAND_PHASE_NONE},
+    };
+    sp_verdict_facts f = {0};
+    char out[2048];
+    /* 19 ok of 21, 2 rejected (9.5%: the rejection clause too) */
+    f.requests_total = 21;
+    f.rejected = 2;
+    f.analysed = 19;
+    sp_ana_verdict_render(rank, 2, &f, NULL, out, sizeof out);
+    static const char head[] = "This verdict rests on 19 ok requests of 21 (2 rejected), fewer than 20: too few to "
+                               "call the model the bottleneck or rule it out. 60% of p95 latency";
+    CHECK_MSG(!strncmp(out, head, strlen(head)), "got: %s", out);
+    CHECK_MSG(strstr(out, "model is not the bottleneck") == NULL, "got: %s", out);
+    CHECK(sp_ana_verdict_thin(&f));
+    /* 100% useful kernel, no gap or padding: recommended at 20, not at 19 */
+    sp_ana_verdict_render(model, 1, &f, NULL, out, sizeof out);
+    CHECK_MSG(strstr(out, "A model change is not the first fix yet: it rests on 19 ok requests.") != NULL, "got: %s", out);
+    CHECK(strstr(out, "model itself") == NULL);
+    f.analysed = 20;
+    f.requests_total = 22;
+    CHECK(!sp_ana_verdict_thin(&f));
+    sp_ana_verdict_render(model, 1, &f, NULL, out, sizeof out);
+    CHECK_MSG(!strncmp(out, "100% of p95 latency is useful kernel execution (kernel, model): the model itself is the "
+                            "bottleneck", 95), "got: %s", out);
+    sp_ana_verdict_render(rank, 2, &f, NULL, out, sizeof out);
+    CHECK_MSG(strstr(out, " The model is not the bottleneck: useful kernel time is 40% of p95, 20 points below queue.") !=
+                  NULL, "got: %s", out);
+    /* nothing left out: never thin, however few */
+    f.analysed = 3;
+    f.requests_total = 3;
+    f.rejected = 0;
+    CHECK(!sp_ana_verdict_thin(&f));
+    /* --outcomes all: the rejected are analysed; an unfinished one is left out */
+    f.errors_analysed = 1;
+    f.rejected = 1;
+    f.requests_total = 4;
+    f.analysed = 4;
+    CHECK(!sp_ana_verdict_thin(&f));
+    f.unfinished = 1;
+    f.requests_total = 5;
+    sp_ana_verdict_render(rank, 2, &f, NULL, out, sizeof out);
+    CHECK_MSG(!strncmp(out, "This verdict rests on 4 finished requests of 5 (1 unfinished), fewer than 20", 75),
+              "got: %s", out);
+
+    /* cancellations: 30 of 130 with a p50 of 143 ms against a served p95 of 45 ms */
+    memset(&f, 0, sizeof f);
+    f.requests_total = 130;
+    f.analysed = 100;
+    f.analysed_p95_ns = 45000000;
+    f.cancelled = 30;
+    f.cancelled_timed = 30;
+    f.cancelled_p50_ns = 143000000;
+    sp_ana_verdict_render(rank, 2, &f, NULL, out, sizeof out);
+    static const char can[] = " Clients gave up on 23.1% of all requests (30 of 130 were cancelled, their latency p50 "
+                              "143.00 ms, past the served p95 of 45.00 ms), so the latency percentiles leave out the "
+                              "slowest requests, whose clients gave up; if the clients timed out, raise their timeout "
+                              "or cut the latency the table shows.";
+    size_t lo = strlen(out), lc = strlen(can);
+    CHECK_MSG(lo > lc && !strcmp(out + lo - lc, can), "got: %s", out);
+    /* p50 not past the p95: no "slowest" */
+    f.cancelled_p50_ns = 45000000;
+    sp_ana_verdict_render(rank, 2, &f, NULL, out, sizeof out);
+    CHECK_MSG(strstr(out, "(30 of 130 were cancelled, their latency p50 45.00 ms), which the latency percentiles leave "
+                          "out; if") != NULL, "got: %s", out);
+    /* the threshold: 1 of 101 (0.99%) says nothing, 1 of 100 does */
+    f.cancelled = 1;
+    f.requests_total = 101;
+    sp_ana_verdict_render(rank, 2, &f, NULL, out, sizeof out);
+    CHECK(strstr(out, "Clients gave up") == NULL);
+    f.requests_total = 100;
+    sp_ana_verdict_render(rank, 2, &f, NULL, out, sizeof out);
+    CHECK(strstr(out, " Clients gave up on 1.0% of all requests (1 of 100") != NULL);
+}
+
 /* DESIGN 8a, docs/analysis.md section 6 "Errors": from 1% of all requests answered with an error,
  * the sentence says how many failed, that the figure describes only the served requests, and that the
  * failures come first; after the rejection clause when both apply; under --outcomes all (errors in
@@ -556,6 +642,7 @@ static void test_error_clause(void)
     char out[2048];
     f.requests_total = 1000;
     f.errors = 450;
+    f.analysed = 550; /* the served ones: enough not to be a thin sample (test_thin_sample) */
     sp_ana_verdict_render(rank, 2, &f, NULL, out, sizeof out);
     static const char tail[] = " Requests are failing: 45.0% of all requests (450 of 1000) ended in an error, so this "
                                "latency describes only the served requests; fix the failures first (the report's "
@@ -673,6 +760,7 @@ int main(void)
     test_model_clause_points();
     test_level_leader_figure();
     test_error_clause();
+    test_thin_sample();
     test_model_stage_candidates();
     return sp_test_done("test_verdict_table");
 }
