@@ -659,6 +659,10 @@ typedef struct sp_report {
      * server answered them, but the trace ended (kill -9) after their arrival was written and before
      * their end was (docs/analysis.md "Client merge"; appended) */
     uint64_t client_records_unfinished_answered;
+    /* Of client_records_failed, the clients' time-outs on requests the server answered ok: the client
+     * gave up before the answer came, which a server that is not told of it (aiohttp) records ok with
+     * its own time (docs/analysis.md section 6, "Cancellations"; appended) */
+    uint64_t client_records_timed_out_ok;
 } sp_report;
 
 /* Demangles an Itanium C++ ABI symbol ("_Z...": the names CUDA kernels carry in CUPTI records, and in

@@ -736,6 +736,8 @@ typedef struct sp_verdict_facts {
     uint64_t cancelled;      /* of them, cancelled by their clients (`cancelled` outcome) */
     uint64_t cancelled_p50_ns; /* their latency p50; 0 with none of their times known */
     uint64_t cancelled_timed;  /* how many of them have a latency */
+    uint64_t timed_out_ok;     /* clients' time-outs on requests the server answered ok (analysed as ok,
+                                  with the server's time: client_records_timed_out_ok) */
     uint64_t unfinished;     /* of them, in flight when the trace ended */
     uint64_t analysed;       /* the requests the figures are over (request_count: ok, or every
                                 finished one under --outcomes all) */

@@ -93,6 +93,7 @@ sp_status sp_ana_clock_figures(sp_ana *a)
     r->client_records_unjoined = ev->clients_unjoined;
     r->client_records_unfinished = ev->clients_unfinished;
     r->client_records_unfinished_answered = ev->clients_unfinished_answered;
+    r->client_records_timed_out_ok = ev->clients_timed_out_ok;
     r->client_records_failed = ev->clients_failed;
     r->client_records_failed_streams = ev->clients_failed_streams;
     r->client_records_unsent = ev->clients_unsent;

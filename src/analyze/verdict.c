@@ -742,6 +742,7 @@ void sp_ana_verdict_outcome_facts(const sp_report *r, sp_verdict_facts *f)
     f->cancelled_timed = r->outcomes[SP_OUTCOME_CANCELLED].latency.count;
     f->cancelled_p50_ns = f->cancelled_timed ? r->outcomes[SP_OUTCOME_CANCELLED].latency.p50_ns : 0;
     f->unfinished = r->outcomes[SP_OUTCOME_UNFINISHED].count;
+    f->timed_out_ok = r->client_records_timed_out_ok;
     f->analysed = r->request_count;
 }
 

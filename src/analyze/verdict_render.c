@@ -561,15 +561,25 @@ static void put_errors(sentence *s, const sp_verdict_facts *f, int served)
 /* DESIGN 8a: the clients of cancelled requests stopped waiting, so the analysed figures (ok requests)
  * leave them out; a time-out cancels the slowest. From SP_REJECTION_SIGNIFICANT of all requests on,
  * the sentence says how many, their latency p50 and, for end-to-end latency, whether it is past the
- * served p95 (docs/analysis.md section 6, "Cancellations"). */
+ * served p95 (docs/analysis.md section 6, "Cancellations"). The clients' time-outs on requests the
+ * server answered ok (a merged client trace's; a server not told of a client that left, aiohttp's,
+ * records them ok with its own time) are clients that gave up too: they count toward the 1% and the
+ * share, and the clause says how many and that they are in the figures as ok. */
 static void put_cancellations(sentence *s, const sp_verdict_facts *f)
 {
-    if (!sp_outcome_significant(f->cancelled, f->requests_total))
+    uint64_t gave_up = f->cancelled + f->timed_out_ok;
+    if (!sp_outcome_significant(gave_up, f->requests_total))
         return;
     char p50[32], p95[32];
-    put(s, " Clients gave up on %.1f%% of all requests (%llu of %llu were cancelled",
-        100.0 * (double)f->cancelled / (double)f->requests_total, (unsigned long long)f->cancelled,
-        (unsigned long long)f->requests_total);
+    put(s, " Clients gave up on %.1f%% of all requests (", 100.0 * (double)gave_up / (double)f->requests_total);
+    if (!f->cancelled) {
+        put(s, "the server answered %llu of %llu only after their clients had timed out, per the client trace, "
+               "and counts them ok with its own time)", (unsigned long long)f->timed_out_ok,
+            (unsigned long long)f->requests_total);
+        put(s, "; if the clients timed out, raise their timeout or cut the latency the table shows.");
+        return;
+    }
+    put(s, "%llu of %llu were cancelled", (unsigned long long)f->cancelled, (unsigned long long)f->requests_total);
     int slowest = 0;
     if (f->cancelled_timed) {
         dur(p50, sizeof p50, f->cancelled_p50_ns);
@@ -586,6 +596,9 @@ static void put_cancellations(sentence *s, const sp_verdict_facts *f)
         put(s, "), so the %s percentiles leave out the slowest requests, whose clients gave up", metric(f));
     else
         put(s, "), which the %s percentiles leave out", metric(f));
+    if (f->timed_out_ok)
+        put(s, ", and the server answered %llu more only after their clients had timed out, per the client "
+               "trace, and counts them ok with its own time", (unsigned long long)f->timed_out_ok);
     put(s, "; if the clients timed out, raise their timeout or cut the latency the table shows.");
 }
 

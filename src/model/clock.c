@@ -228,6 +228,7 @@ static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
     memset(&open, 0, sizeof open);
     memset(&open_num, 0, sizeof open_num);
     bool traces_ready = false;
+    uint8_t *timed_out = NULL; /* requests answered ok that a client timed out on (clients_timed_out_ok) */
     size_t n_recorded = 0, n_num = 0, n_open = 0, n_open_num = 0;
     for (size_t i = 0; i < ev->n_requests; i++) {
         const sp_ev_request *q = &ev->requests[i];
@@ -289,6 +290,15 @@ static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
                 r = join_by_trace(ev, &traces, cl);
             }
             ev->clients_failed_unmatched += r == SP_HMAP_NONE;
+            /* a time-out on a request the server answered ok: counted below, once a request, where no
+             * other record of it got the answer (a retry that did is no client that gave up) */
+            if (r != SP_HMAP_NONE && cl->status == SP_LOAD_ERR_TIMEOUT && ev->requests[r].outcome == SP_OUTCOME_OK) {
+                if (!timed_out && !(timed_out = calloc(ev->n_requests, 1))) {
+                    st = SP_ERR_NOMEM;
+                    break;
+                }
+                timed_out[r] = 1;
+            }
             continue;
         }
         uint32_t r = find_by_id(ev, &first, &first_num, cl);
@@ -326,6 +336,9 @@ static sp_status choose_records(struct sp_events *ev, uint32_t *chosen)
         if (client_better(cl, &ev->clients[chosen[r] - 1]))
             chosen[r] = (uint32_t)c + 1;
     }
+    for (size_t i = 0; timed_out && i < ev->n_requests; i++)
+        ev->clients_timed_out_ok += timed_out[i] && !chosen[i];
+    free(timed_out);
     sp_hmap_free(&first);
     sp_hmap_free(&first_num);
     sp_hmap_free(&open);
@@ -360,7 +373,7 @@ sp_status sp_ev_join_clients(struct sp_events *ev)
     ev->clients_unjoined = ev->clients_unfinished = ev->clients_failed = ev->clients_duplicate = 0;
     ev->clients_failed_streams = ev->clients_unsent = 0;
     ev->clients_unjoined_2xx = ev->clients_unjoined_rejected = ev->clients_unjoined_other = 0;
-    ev->clients_failed_unmatched = ev->clients_unfinished_answered = 0;
+    ev->clients_failed_unmatched = ev->clients_unfinished_answered = ev->clients_timed_out_ok = 0;
     ev->clients_by_trace = ev->trace_matched = ev->trace_mismatched = 0;
     ev->has_client = false;
     free(ev->clock_offsets);

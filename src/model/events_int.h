@@ -365,6 +365,9 @@ struct sp_events {
     size_t clients_unjoined_other;
     size_t clients_failed_unmatched;  /* after sp_ev_finish: of clients_failed, those whose id (nor
                                          trace id) no request has, finished or not */
+    size_t clients_timed_out_ok;      /* after sp_ev_finish: of clients_failed, time-outs (status -2,
+                                         SP_LOAD_ERR_TIMEOUT) whose request the server answered ok:
+                                         the client gave up before the answer came */
     size_t clients_by_trace;  /* after sp_ev_finish: joined by trace id (their id text matched none) */
     size_t trace_matched;     /* after sp_ev_finish: joined pairs that both carry a trace context and
                                  agree (one trace id; the request's parent is the client's span) */

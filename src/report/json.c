@@ -116,6 +116,9 @@ static void write_clock(FILE *out, const sp_report *r)
     if (r->client_records_unfinished_answered)
         /* additive, only when some got an answer (so that the other reports read as before) */
         fprintf(out, ",\"unfinished_answered\":%" PRIu64, r->client_records_unfinished_answered);
+    if (r->client_records_timed_out_ok)
+        /* additive, only when some timed out on a request the server answered ok */
+        fprintf(out, ",\"timed_out_ok\":%" PRIu64, r->client_records_timed_out_ok);
     if (r->client_records_unjoined) {
         /* additive keys, only when a record with a response matches no request (so that the other
          * reports read as before): what the client saw of them, and what that most likely means */

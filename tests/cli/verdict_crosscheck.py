@@ -223,26 +223,42 @@ def thin_prefix(rep):
 
 
 def check_cancellations(rep, s, metric, ck):
-    """The cancellation clause (docs/analysis.md section 6, "Cancellations"): from 1% of all requests,
-    with their count, their latency p50 and, for end-to-end latency with cancellations slower than the
-    served p95, that the percentiles leave out the slowest requests. Returns the rest of the sentence."""
+    """The cancellation clause (docs/analysis.md section 6, "Cancellations"): from 1% of all requests
+    whose clients gave up (cancelled, and the client trace's time-outs on requests the server answered
+    ok: clock.client_records.timed_out_ok), with the cancelled count, their latency p50 and, for
+    end-to-end latency with cancellations slower than the served p95, that the percentiles leave out the
+    slowest requests; then the timed-out ones, counted ok. Returns the rest of the sentence."""
     oc = rep.get("outcomes") or {}
     total = oc.get("total") or 0
     cr = (oc.get("by_outcome") or {}).get("cancelled") or {}
     can = cr.get("count", 0)
+    tout = ((rep.get("clock") or {}).get("client_records") or {}).get("timed_out_ok", 0)
     lat = cr.get("latency_us") or {}
+    tail = r"; if the clients timed out, raise their timeout or cut the latency the table shows\."
+    m0 = re.match(r" Clients gave up on ([\d.]+)% of all requests \(the server answered (\d+) of (\d+) only after "
+                  r"their clients had timed out, per the client trace, and counts them ok with its own time\)" + tail, s)
+    if m0:
+        ck.expect(can == 0 and int(m0.group(2)) == tout and int(m0.group(3)) == total and total and
+                  tout / total >= REJECTING - TOL,
+                  "time-out clause %s of %s, the report: %s timed out, %s cancelled of %s" %
+                  (m0.group(2), m0.group(3), tout, can, total))
+        ck.expect(total and pct_ok(m0.group(1), tout / total, 1), "time-out clause %s%% of %s of %s" %
+                  (m0.group(1), tout, total))
+        return s[m0.end():]
     m = re.match(r" Clients gave up on ([\d.]+)% of all requests \((\d+) of (\d+) were cancelled(, their latency p50 "
                  r"([^,)]+))?(, past the served p95 of ([^)]+))?\)(, so the (\S+) percentiles leave out the slowest requests, "
                  r"whose clients gave up|, which the (\S+) percentiles leave out|; their latency here ends where their "
-                 r"clients gave up, short of what the service would have taken); if the clients timed out, raise their "
-                 r"timeout or cut the latency the table shows\.", s)
+                 r"clients gave up, short of what the service would have taken)(, and the server answered (\d+) more only "
+                 r"after their clients had timed out, per the client trace, and counts them ok with its own time)?" + tail, s)
     if not m:
-        ck.expect(not total or can / total < REJECTING + TOL, "no cancellation clause, %d of %d cancelled" % (can, total))
+        ck.expect(not total or (can + tout) / total < REJECTING + TOL, "no cancellation clause, %d of %d cancelled, "
+                  "%d timed out" % (can, total, tout))
         return s
-    ck.expect(int(m.group(2)) == can and int(m.group(3)) == total and total and can / total >= REJECTING - TOL,
+    ck.expect(int(m.group(2)) == can and int(m.group(3)) == total and total and (can + tout) / total >= REJECTING - TOL,
               "cancellation clause %s of %s, the report: %s of %s" % (m.group(2), m.group(3), can, total))
-    ck.expect(total and pct_ok(m.group(1), can / total, 1), "cancellation clause %s%% of %s of %s" %
-              (m.group(1), can, total))
+    ck.expect(total and pct_ok(m.group(1), (can + tout) / total, 1), "cancellation clause %s%% of %s + %s of %s" %
+              (m.group(1), can, tout, total))
+    ck.expect(int(m.group(12) or 0) == tout, "cancellation clause: %s timed out, the report's %s" % (m.group(12), tout))
     ck.expect(bool(m.group(4)) == bool(lat.get("count")), "cancellation clause: p50 given %s, %s timed" %
               (bool(m.group(4)), lat.get("count")))
     if m.group(4):
