@@ -179,17 +179,26 @@ const char *sp_rep_prediction_line(const sp_report *r, char *buf, size_t len)
     return buf;
 }
 
-char *sp_rep_fmt_price(char *buf, size_t len, const sp_report *r)
+/* The lowest and highest price a report's bill was made at: its replicas' (a fleet's), else its one
+ * price. Returns 1 when they differ. */
+static int price_range(const sp_report *r, double *lo, double *hi)
 {
     const sp_report_source *src = r->source;
-    double lo = r->cost.price_per_hour, hi = lo;
+    *lo = *hi = r->cost.price_per_hour;
     for (size_t i = 0; src && src->bills && i < src->n_replicas; i++) {
         double p = src->bills[i].price_per_hour;
-        if (i == 0 || p < lo)
-            lo = p;
-        if (i == 0 || p > hi)
-            hi = p;
+        if (i == 0 || p < *lo)
+            *lo = p;
+        if (i == 0 || p > *hi)
+            *hi = p;
     }
+    return *lo != *hi;
+}
+
+char *sp_rep_fmt_price(char *buf, size_t len, const sp_report *r)
+{
+    double lo, hi;
+    price_range(r, &lo, &hi);
     char a[32], b[32];
     if (lo == hi)
         snprintf(buf, len, "%s", sp_rep_fmt_money(a, sizeof a, r->cost.price_per_hour));
@@ -218,7 +227,8 @@ char *sp_rep_fmt_bill_cover(char *buf, size_t len, const sp_report *r)
         sum += ns;
         same = same && ns == c->window_ns;
     }
-    int one_price = strchr(price, '-') == NULL;
+    double lo, hi;
+    int one_price = !price_range(r, &lo, &hi);
     if (same && one_price) {
         snprintf(buf, len, "%zu replicas x a %s window at %s/h", src->n_replicas, win, price);
         return buf;
