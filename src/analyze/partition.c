@@ -1156,7 +1156,7 @@ static sp_status batch_pieces(const sp_ana *a, const sp_ev_request *q, req_scrat
     uint64_t prev_end = 0, first_s = SP_TIME_NONE, last_e = 0;
     size_t n_bp = 0;
     sp_status st = SP_OK;
-    for (uint32_t k = 0; !st && k < q->nbatches; k++) {
+    for (uint32_t k = 0, nb = sp_ev_req_nbatches(ev, q); !st && k < nb; k++) {
         uint32_t bi = ev->req_batches[q->first_batch + k];
         if (!a->b[bi].valid)
             continue;
@@ -1421,15 +1421,16 @@ static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
     size_t n_bp;
     uint64_t first_s, last_e, in_batches = 0;
     paint_item whole; /* one window's pieces as one: see below */
-    if (sp_ana_part_fast && q->nbatches <= 1) {
+    uint32_t nb = sp_ev_req_nbatches(ev, q);
+    if (sp_ana_part_fast && nb <= 1) {
         /* At most one batch: its pieces are contiguous over [first_s, last_e), so each span meets
          * them where it meets that interval, and their sums by label come from the window's pieces
          * (window_sums); the pieces themselves are not needed. */
         first_s = SP_TIME_NONE;
         last_e = 0;
         n_bp = 0;
-        uint32_t bi = q->nbatches ? ev->req_batches[q->first_batch] : 0;
-        if (q->nbatches && a->b[bi].valid) {
+        uint32_t bi = nb ? ev->req_batches[q->first_batch] : 0;
+        if (nb && a->b[bi].valid) {
             const sp_ev_batch *b = &ev->batches[bi];
             uint64_t es = b->start_ns > q->arrival_ns ? b->start_ns : q->arrival_ns;
             uint64_t ee = b->end_ns < q->done_ns ? b->end_ns : q->done_ns;
