@@ -364,7 +364,11 @@ static sp_status batch_segments(sp_ana *a, size_t bi, const uint32_t *acts, size
     const sp_events *ev = a->ev;
     const sp_ev_batch *b = &ev->batches[bi];
     sp_status st;
-    a->b[bi].first_seg = a->n_segs;
+    /* n activities and the gap under them make at most 2n + 1 pieces: the batch's range then fits
+     * sp_ana_batch's 32-bit first_seg and nsegs */
+    if (a->n_segs + 2 * n + 1 > sp_ana_max_segs)
+        return SP_ERR_LIMIT;
+    a->b[bi].first_seg = (uint32_t)a->n_segs;
     if (sp_ana_part_fast) {
         size_t room = a->n_segs + 2 * n + 1;
         if (narrow)
@@ -376,7 +380,7 @@ static sp_status batch_segments(sp_ana *a, size_t bi, const uint32_t *acts, size
         if (st)
             return st;
         if (segments_in_order(a, b, acts, n, narrow)) {
-            a->b[bi].nsegs = a->n_segs - a->b[bi].first_seg;
+            a->b[bi].nsegs = (uint32_t)(a->n_segs - a->b[bi].first_seg);
             return SP_OK;
         }
     }
@@ -407,7 +411,7 @@ static sp_status batch_segments(sp_ana *a, size_t bi, const uint32_t *acts, size
             a->seg_s[a->n_segs] = p->out[k].s;
         a->seg_label[a->n_segs++] = (uint8_t)p->out[k].level;
     }
-    a->b[bi].nsegs = a->n_segs - a->b[bi].first_seg;
+    a->b[bi].nsegs = (uint32_t)(a->n_segs - a->b[bi].first_seg);
     return SP_OK;
 }
 
@@ -1743,6 +1747,7 @@ static void keep_spans(sp_ana *a, part_job *first, part_job *second)
 size_t sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
 int sp_ana_narrow = 1;
 int sp_ana_part_fast = 1;
+size_t sp_ana_max_segs = SP_ANA_MAX_SEGS;
 size_t sp_ana_discard_step = SP_ANA_DISCARD_STEP;
 size_t sp_ana_keep_per_request = SP_ANA_KEEP_PER_REQUEST;
 size_t sp_ana_keep_spans_max = SP_ANA_KEEP_SPANS_MAX;
