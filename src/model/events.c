@@ -1190,13 +1190,13 @@ static void unstarted_arrivals(struct sp_events *ev, size_t unstarted)
 
 /* Per-request batch lists (count, prefix-sum, fill), in two parts: batch_lists_build reads only the
  * batches and their members (nothing sp_ev_finish's passes over the requests write), so it runs beside
- * those passes; batch_lists_place then writes each request's first_batch (its count is where the next
- * request's list starts: sp_ev_req_nbatches), which the passes
- * clear) once they are done. Batches are visited in start order so each request's list is sorted by
+ * those passes; batch_lists_place then writes each request's first_batch (which the passes clear) once
+ * they are done; a request's count is where the next request's list starts (sp_ev_req_nbatches: the
+ * lists lie in request order). Batches are visited in start order so each request's list is sorted by
  * window. The counts and offsets are kept in an array of their own (*at_out, 4 bytes a request: after
- * the build, where each request's list ends), and the requests (128 bytes each, the set's largest
- * array, which the spans' thread writes meanwhile) written once, instead of read and written by each
- * of the three passes. */
+ * the build, where each request's list ends), and the requests (the set's largest array, which the
+ * spans' thread writes meanwhile) written once, instead of read and written by each of the three
+ * passes. */
 static sp_status batch_lists_build(struct sp_events *ev, uint32_t **at_out)
 {
     *at_out = NULL;
