@@ -86,11 +86,22 @@ class Annotator:
         self._exit(handle)
 
 
+def kernel_name(name, m):
+    """A module's kernel name: its qualified name, with its class where that name ends in a container's
+    index (nn.Sequential, nn.ModuleList: "0 (Linear)", "enc.layers.0 (TransformerEncoderLayer)"), which
+    alone says nothing of what ran; the model itself (no name) by its class."""
+    if not name:
+        return type(m).__name__
+    if name.rpartition(".")[2].isdigit():
+        return "%s (%s)" % (name, type(m).__name__)
+    return name
+
+
 def leaf_modules(model, prefix=""):
-    """(qualified name, module) of each module without children: the ones whose forward does work."""
+    """(kernel name, module) of each module without children: the ones whose forward does work."""
     for name, m in model.named_modules(prefix=prefix):
         if next(m.children(), None) is None:
-            yield name or type(m).__name__, m
+            yield kernel_name(name, m), m
 
 
 def instrument(model, recorder, modules="innermost", device=0, stream=0):
@@ -101,11 +112,11 @@ def instrument(model, recorder, modules="innermost", device=0, stream=0):
     (name, module). Returns the hook handles (call .remove() on each to undo)."""
     innermost = modules == "innermost"
     if innermost:
-        chosen = [(name or type(m).__name__, m) for name, m in model.named_modules()]
+        chosen = [(kernel_name(name, m), m) for name, m in model.named_modules()]
     elif modules == "leaves":
         chosen = list(leaf_modules(model))
     elif modules == "children":
-        chosen = list(model.named_children())
+        chosen = [(kernel_name(name, m), m) for name, m in model.named_children()]
     elif isinstance(modules, str):
         raise ValueError("instrument(): modules %r: innermost, leaves, children or (name, module) pairs" % modules)
     else:

@@ -40,8 +40,9 @@ class ModuleTimers(TempDirCase):
         self.assertEqual(rep["gpu"]["kernels"], 12)
         st = stages(rep)
         self.assertGreater(st["kernel"]["p50_us"], 0)
-        # the Sequential's passes held its leaves' passes: not kernels of their own
-        self.assertEqual(kernel_counts(rep), {"0": 4, "1": 4, "2": 4})
+        # the Sequential's passes held its leaves' passes: not kernels of their own; the leaves' names
+        # ("0", "1", "2": the Sequential's indexes) carry their classes
+        self.assertEqual(kernel_counts(rep), {"0 (Linear)": 4, "1 (GELU)": 4, "2 (Linear)": 4})
 
     def test_innermost_modules_do_their_childrens_work(self):
         """A module that does its children's work without calling them is timed; leaf hooks missed it.
@@ -80,7 +81,7 @@ class ModuleTimers(TempDirCase):
                        "enc.layers.0.norm1", "enc.layers.0.norm2", "enc.layers.0.dropout",
                        "enc.layers.0.dropout1", "enc.layers.0.dropout2"}
         cases = [  # (modules, train mode, the kernels of one pass)
-            ("innermost", False, {"emb", "enc.layers.0", "fused", "out"}),
+            ("innermost", False, {"emb", "enc.layers.0 (TransformerEncoderLayer)", "fused", "out"}),
             ("innermost", True, {"emb", "fused", "out"} | layer_parts),
             ("leaves", False, {"emb", "out"}),  # what leaf hooks saw: neither the layer nor fused's work
         ]
@@ -98,6 +99,51 @@ class ModuleTimers(TempDirCase):
                                     model(ids, mask)
                     att.detach()
                 self.assertEqual(kernel_counts(analyze(path)), {n: 3 for n in want})
+
+    def test_container_indexes_named_by_class(self):
+        """A name ending in an nn.Sequential or nn.ModuleList index gets the module's class, in every
+        mode; other names stay the qualified name, and (name, module) pairs keep the caller's names."""
+
+        class Blocks(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.blocks = torch.nn.ModuleList([torch.nn.Linear(8, 8), torch.nn.Tanh()])
+                self.head = torch.nn.Sequential(torch.nn.Linear(8, 4))
+
+            def forward(self, x):
+                for b in self.blocks:
+                    x = b(x)
+                return self.head(x)
+
+        cases = [  # (modules, the kernels of one pass)
+            ("innermost", {"blocks.0 (Linear)", "blocks.1 (Tanh)", "head.0 (Linear)"}),
+            ("leaves", {"blocks.0 (Linear)", "blocks.1 (Tanh)", "head.0 (Linear)"}),
+            ("children", {"head"}),  # blocks (a ModuleList) has no forward of its own: never called
+        ]
+        torch.manual_seed(0)
+        model = Blocks()
+        for modules, want in cases + [("pairs", {"first"})]:
+            with self.subTest(modules=modules):
+                path = self.path("%s.sptrace" % modules)
+                with servprof.Recorder(path) as rec:
+                    chosen = [("first", model.blocks[0])] if modules == "pairs" else modules
+                    att = sptorch.attach(rec, model, annotate=False, modules=chosen)
+                    for i in range(2):
+                        with rec.request("r%d" % i, input_tokens=4) as r:
+                            with rec.batch([r], padded_tokens=4):
+                                model(torch.randn(2, 8))
+                    att.detach()
+                self.assertEqual(kernel_counts(analyze(path)), {n: 2 for n in want})
+        seq = small_model()
+        self.assertEqual([n for n, _ in sptorch.leaf_modules(seq)], ["0 (Linear)", "1 (GELU)", "2 (Linear)"])
+        with servprof.Recorder(self.path("c.sptrace")) as rec:
+            att = sptorch.attach(rec, seq, annotate=False, modules="children")
+            with rec.request("r", input_tokens=4) as r:
+                with rec.batch([r], padded_tokens=4):
+                    seq(torch.randn(2, 16))
+            att.detach()
+        self.assertEqual(kernel_counts(analyze(self.path("c.sptrace"))),
+                         {"0 (Linear)": 1, "1 (GELU)": 1, "2 (Linear)": 1})
 
     def test_unknown_modules_mode(self):
         with servprof.Recorder(self.path("t.sptrace")) as rec:
