@@ -46,7 +46,7 @@ int main(int argc, char **argv)
             sp_ev_request *q = &ev->requests[mem[m]];
             q->arrival_ns = t + (uint64_t)m * 1000;
             q->done_ns = be + 100000 + (uint64_t)m * 500;
-            q->input_tokens = 10 + m;
+            DIE(sp_ev_req_set_input_tokens(ev, mem[m], 10 + m));
             q->has_record = true;
             DIE(sp_ev_add_span(ev, mem[m], ks.preprocess, q->arrival_ns, q->arrival_ns + 50000));
             DIE(sp_ev_add_span(ev, mem[m], ks.queue, q->arrival_ns + 50000, bs));

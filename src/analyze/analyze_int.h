@@ -62,12 +62,15 @@ enum {
 
 /* Per-batch facts (indexed like ev->batches). */
 typedef struct sp_ana_batch {
-    int valid;               /* has a record and a well-formed window */
     double waste;            /* 1 - effective/padded, clamped to [0, 1]; 0 when tokens unknown */
-    int has_tokens;
+    uint32_t first_seg, nsegs; /* into sp_ana.seg_s/seg_label: a partition of [start, end) by label (the
+                                  segment arrays hold at most SP_ANA_MAX_SEGS) */
     uint32_t dev;            /* index into the analysis' device list */
-    size_t first_seg, nsegs; /* into sp_ana.seg_s/seg_label: a partition of [start, end) by label */
+    uint8_t valid;           /* has a record and a well-formed window */
+    uint8_t has_tokens;
 } sp_ana_batch;
+_Static_assert(sizeof(sp_ana_batch) == 24, "a batch's analysis facts are 24 bytes (they were 40)");
+#define SP_ANA_MAX_SEGS ((size_t)UINT32_MAX) /* batch pieces in all (sp_ana_batch.first_seg, nsegs) */
 
 /* Device key: (file, device); activity ties and cost states are per device of a file. */
 typedef struct sp_devkey {
@@ -276,6 +279,8 @@ extern int sp_ana_narrow;
  * heap, the stage row from a small hash instead of a binary search, a batch's first piece found by a
  * scan when it has few. 0 forces the general path everywhere: tests compare the two. */
 extern int sp_ana_part_fast;
+/* The most batch pieces an analysis takes (SP_ANA_MAX_SEGS; a test lowers it): past it, SP_ERR_LIMIT. */
+extern size_t sp_ana_max_segs;
 
 /* sp_ana_quantiles (common/quantile.h's summary of v, sorted in place) with the sort's scratch from
  * the scratch stack `s` (percentile.c). SP_ERR_NOMEM. */

@@ -456,7 +456,7 @@ static int64_t member_tokens(const sp_events *ev, const sp_ev_batch *b, uint32_t
 {
     if (b->step != SP_EV_NONE)
         return ev->step_members[ev->steps[b->step].first + m].tokens;
-    return ev->requests[ev->members[b->first_member + m]].input_tokens;
+    return sp_ev_req_input_tokens(ev, &ev->requests[ev->members[b->first_member + m]]);
 }
 
 size_t sp_ana_cost_chunk = SP_ANA_COST_CHUNK;
@@ -516,7 +516,7 @@ static void weights_chunk(cost_pass *p, size_t j0, size_t j1)
             double wt = known && tok > 0 ? (double)member_tokens(ev, b, m) / (double)tok
                                          : 1.0 / (double)b->nmembers;
             uint32_t ri = ev->members[b->first_member + m];
-            if (ev->requests[ri].nbatches != 1) {
+            if (sp_ev_req_nbatches(ev, &ev->requests[ri]) != 1) {
                 p->mw[at + m] = wt;
                 deferred++;
                 continue;

@@ -364,7 +364,11 @@ static sp_status batch_segments(sp_ana *a, size_t bi, const uint32_t *acts, size
     const sp_events *ev = a->ev;
     const sp_ev_batch *b = &ev->batches[bi];
     sp_status st;
-    a->b[bi].first_seg = a->n_segs;
+    /* n activities and the gap under them make at most 2n + 1 pieces: the batch's range then fits
+     * sp_ana_batch's 32-bit first_seg and nsegs */
+    if (a->n_segs + 2 * n + 1 > sp_ana_max_segs)
+        return SP_ERR_LIMIT;
+    a->b[bi].first_seg = (uint32_t)a->n_segs;
     if (sp_ana_part_fast) {
         size_t room = a->n_segs + 2 * n + 1;
         if (narrow)
@@ -376,7 +380,7 @@ static sp_status batch_segments(sp_ana *a, size_t bi, const uint32_t *acts, size
         if (st)
             return st;
         if (segments_in_order(a, b, acts, n, narrow)) {
-            a->b[bi].nsegs = a->n_segs - a->b[bi].first_seg;
+            a->b[bi].nsegs = (uint32_t)(a->n_segs - a->b[bi].first_seg);
             return SP_OK;
         }
     }
@@ -407,7 +411,7 @@ static sp_status batch_segments(sp_ana *a, size_t bi, const uint32_t *acts, size
             a->seg_s[a->n_segs] = p->out[k].s;
         a->seg_label[a->n_segs++] = (uint8_t)p->out[k].level;
     }
-    a->b[bi].nsegs = a->n_segs - a->b[bi].first_seg;
+    a->b[bi].nsegs = (uint32_t)(a->n_segs - a->b[bi].first_seg);
     return SP_OK;
 }
 
@@ -1156,7 +1160,7 @@ static sp_status batch_pieces(const sp_ana *a, const sp_ev_request *q, req_scrat
     uint64_t prev_end = 0, first_s = SP_TIME_NONE, last_e = 0;
     size_t n_bp = 0;
     sp_status st = SP_OK;
-    for (uint32_t k = 0; !st && k < q->nbatches; k++) {
+    for (uint32_t k = 0, nb = sp_ev_req_nbatches(ev, q); !st && k < nb; k++) {
         uint32_t bi = ev->req_batches[q->first_batch + k];
         if (!a->b[bi].valid)
             continue;
@@ -1421,15 +1425,16 @@ static sp_status partition_request(sp_ana *a, size_t i, req_scratch *rs)
     size_t n_bp;
     uint64_t first_s, last_e, in_batches = 0;
     paint_item whole; /* one window's pieces as one: see below */
-    if (sp_ana_part_fast && q->nbatches <= 1) {
+    uint32_t nb = sp_ev_req_nbatches(ev, q);
+    if (sp_ana_part_fast && nb <= 1) {
         /* At most one batch: its pieces are contiguous over [first_s, last_e), so each span meets
          * them where it meets that interval, and their sums by label come from the window's pieces
          * (window_sums); the pieces themselves are not needed. */
         first_s = SP_TIME_NONE;
         last_e = 0;
         n_bp = 0;
-        uint32_t bi = q->nbatches ? ev->req_batches[q->first_batch] : 0;
-        if (q->nbatches && a->b[bi].valid) {
+        uint32_t bi = nb ? ev->req_batches[q->first_batch] : 0;
+        if (nb && a->b[bi].valid) {
             const sp_ev_batch *b = &ev->batches[bi];
             uint64_t es = b->start_ns > q->arrival_ns ? b->start_ns : q->arrival_ns;
             uint64_t ee = b->end_ns < q->done_ns ? b->end_ns : q->done_ns;
@@ -1742,6 +1747,7 @@ static void keep_spans(sp_ana *a, part_job *first, part_job *second)
 size_t sp_ana_two_threads_min = SP_ANA_TWO_THREADS_MIN;
 int sp_ana_narrow = 1;
 int sp_ana_part_fast = 1;
+size_t sp_ana_max_segs = SP_ANA_MAX_SEGS;
 size_t sp_ana_discard_step = SP_ANA_DISCARD_STEP;
 size_t sp_ana_keep_per_request = SP_ANA_KEEP_PER_REQUEST;
 size_t sp_ana_keep_spans_max = SP_ANA_KEEP_SPANS_MAX;

@@ -124,8 +124,8 @@ sp_status sp_annot_set_resolve(sp_annot_set *s, struct sp_events *ev, uint32_t f
             q->arrival_ns = (uint64_t)a->start;
         if (!q->has_record || (uint64_t)a->end > q->done_ns)
             q->done_ns = (uint64_t)a->end;
-        if (a->tokens >= 0)
-            q->input_tokens = a->tokens;
+        if (a->tokens >= 0 && (st = sp_ev_req_set_input_tokens(ev, r, a->tokens)))
+            return st;
         q->has_record = true;
     }
     /* batches: explicit ids, or 1, 2, ... in (thread, start) order for unnamed ones */

@@ -851,7 +851,7 @@ static sp_status rec_request(jsonl *j)
     MODEL(sp_ev_request_ref_cached(j->ev, &j->reqs, j->file, id, idlen, &ri));
     sp_ev_request *r = &j->ev->requests[ri];
     if (r->has_record) {
-        if (r->arrival_ns != arrival || r->done_ns != done || r->input_tokens != tokens ||
+        if (r->arrival_ns != arrival || r->done_ns != done || sp_ev_req_input_tokens(j->ev, r) != tokens ||
             r->outcome != (uint8_t)outcome || r->status != (int32_t)status ||
             sp_ev_cold(j->ev, r)->output_tokens != out_tokens)
             return line_fail(j, SP_ERR_PARSE,
@@ -862,7 +862,7 @@ static sp_status rec_request(jsonl *j)
     }
     r->arrival_ns = arrival;
     r->done_ns = done;
-    r->input_tokens = tokens;
+    MODEL(sp_ev_req_set_input_tokens(j->ev, ri, tokens));
     r->outcome = (uint8_t)outcome;
     r->status = (int32_t)status;
     r->has_record = true;

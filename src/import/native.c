@@ -366,7 +366,7 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
             /* A request id recorded twice (docs/native-format.md, "Request"): an exact repeat is
              * harmless; two different lives for one id are two requests the instrumentation gave one
              * id, and no rule can tell which life a stage or batch record belongs to. */
-            if (q->arrival_ns == arrival && q->done_ns == done && q->input_tokens == tokens)
+            if (q->arrival_ns == arrival && q->done_ns == done && sp_ev_req_input_tokens(ev, q) == tokens)
                 return SP_OK;
             /* named by its text: a label may have given the earlier record's request this id's text
              * ("Requests and labels") */
@@ -378,7 +378,8 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         }
         q->arrival_ns = arrival;
         q->done_ns = done;
-        q->input_tokens = tokens;
+        if ((st = sp_ev_req_set_input_tokens(ev, idx, tokens)))
+            return st;
         q->has_record = true;
         return SP_OK;
     }
@@ -386,6 +387,7 @@ static sp_status one_record(nat_reader *r, const unsigned char *p, uint32_t type
         if (size != SP_REC_SIZE_OUTCOME)
             return bad(r, rec_off(r, p), "outcome record of the wrong size (24 bytes expected)");
         int64_t status = (int64_t)sp_rd64(p + 16);
+        _Static_assert(SP_NATIVE_MAX_STATUS <= SP_EV_MAX_STATUS, "a native status fits the request record");
         if (aux >= SP_OUTCOME_COUNT || status < 0 || status > SP_NATIVE_MAX_STATUS)
             return bad(r, rec_off(r, p), "malformed outcome record (outcome 0..4 and HTTP status 0..999 expected)");
         uint32_t idx;

@@ -2538,7 +2538,7 @@ static sp_status tgi_steps(otlp *o, int64_t *next_id)
             continue;
         int8_t ph = o->tj[j->batch].phase;
         uint8_t phase = (uint8_t)(ph >= 0 ? ph : j->first ? SP_EV_PHASE_PREFILL : SP_EV_PHASE_DECODE);
-        int64_t in = ev->requests[j->req].input_tokens;
+        int64_t in = sp_ev_req_input_tokens(ev, &ev->requests[j->req]);
         uint32_t tokens = phase == SP_EV_PHASE_PREFILL && in > 0 && in <= UINT32_MAX ? (uint32_t)in : 1;
         if ((st = SP_GROW(m, cap, nm + 1, OTLP_MAX_SPANS)) == SP_OK)
             m[nm++] = (tgi_member){o->spans[j->batch].start, j->batch, j->req, tokens, phase};
@@ -2714,9 +2714,11 @@ static sp_status build(otlp *o)
             break;
         q->arrival_ns = g[rs].start;
         q->done_ns = g[rs].end;
-        q->input_tokens = g[rs].input_tokens;
-        for (size_t i = 0; i < n && q->input_tokens < 0; i++)
-            q->input_tokens = g[i].input_tokens;
+        int64_t in = g[rs].input_tokens;
+        for (size_t i = 0; i < n && in < 0; i++)
+            in = g[i].input_tokens;
+        if ((st = sp_ev_req_set_input_tokens(ev, req, in)))
+            break;
         q->has_record = true;
         int oc = outcome_of(g, n, rs);
         if (oc >= 0)

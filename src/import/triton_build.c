@@ -303,7 +303,7 @@ sp_status sp_triton_build(sp_triton_set *t)
         sp_ev_request *q = &ev->requests[r->req];
         q->arrival_ns = arrival_of(r);
         q->done_ns = done_of(r);
-        q->input_tokens = -1;
+        q->in_tokens = -1;
         q->has_record = true;
     }
     /* pass 2: stages and compute windows of every good trace, on its root's request */

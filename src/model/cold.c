@@ -16,6 +16,7 @@ const sp_ev_request_cold sp_ev_cold_none = {
     .ntokens = 0,
     .trace = SP_EV_NONE,
     .client = SP_EV_NONE,
+    .input_tokens = -1,
 };
 
 sp_status sp_ev_cold_get(struct sp_events *ev, uint32_t req, sp_ev_request_cold **out)
@@ -29,5 +30,16 @@ sp_status sp_ev_cold_get(struct sp_events *ev, uint32_t req, sp_ev_request_cold 
         ev->req_colds[r->cold] = sp_ev_cold_none;
     }
     *out = &ev->req_colds[r->cold];
+    return SP_OK;
+}
+
+sp_status sp_ev_req_set_input_tokens_wide(struct sp_events *ev, uint32_t req, int64_t tokens)
+{
+    sp_ev_request_cold *rc;
+    sp_status st = sp_ev_cold_get(ev, req, &rc);
+    if (st)
+        return st;
+    rc->input_tokens = tokens;
+    ev->requests[req].in_tokens = SP_EV_TOKENS_WIDE;
     return SP_OK;
 }

@@ -409,7 +409,7 @@ static void request_init(sp_ev_request *r, sp_str sid, uint32_t file)
     r->id = sid;
     r->file = file;
     r->arrival_ns = r->done_ns = SP_TIME_NONE;
-    r->input_tokens = -1;
+    r->in_tokens = -1;
     r->cold = SP_EV_NONE;
 }
 
@@ -1178,7 +1178,7 @@ static void unstarted_arrivals(struct sp_events *ev, size_t unstarted)
         if (r->outcome != SP_OUTCOME_UNFINISHED || r->arrival_ns != SP_TIME_NONE)
             continue;
         uint64_t start = r->nspans ? ev->spans[r->first_span].start_ns : SP_TIME_NONE;
-        for (uint32_t k = 0; k < r->nbatches; k++) {
+        for (uint32_t k = 0, nb = sp_ev_req_nbatches(ev, r); k < nb; k++) {
             uint64_t bs = ev->batches[ev->req_batches[r->first_batch + k]].start_ns;
             if (bs < start)
                 start = bs;
@@ -1190,12 +1190,13 @@ static void unstarted_arrivals(struct sp_events *ev, size_t unstarted)
 
 /* Per-request batch lists (count, prefix-sum, fill), in two parts: batch_lists_build reads only the
  * batches and their members (nothing sp_ev_finish's passes over the requests write), so it runs beside
- * those passes; batch_lists_place then writes each request's first_batch and nbatches (which the passes
- * clear) once they are done. Batches are visited in start order so each request's list is sorted by
+ * those passes; batch_lists_place then writes each request's first_batch (which the passes clear) once
+ * they are done; a request's count is where the next request's list starts (sp_ev_req_nbatches: the
+ * lists lie in request order). Batches are visited in start order so each request's list is sorted by
  * window. The counts and offsets are kept in an array of their own (*at_out, 4 bytes a request: after
- * the build, where each request's list ends), and the requests (128 bytes each, the set's largest
- * array, which the spans' thread writes meanwhile) written once, instead of read and written by each
- * of the three passes. */
+ * the build, where each request's list ends), and the requests (the set's largest array, which the
+ * spans' thread writes meanwhile) written once, instead of read and written by each of the three
+ * passes. */
 static sp_status batch_lists_build(struct sp_events *ev, uint32_t **at_out)
 {
     *at_out = NULL;
@@ -1279,7 +1280,6 @@ static void batch_lists_place(struct sp_events *ev, const uint32_t *at, size_t l
     uint32_t start = lo ? at[lo - 1] : 0;
     for (size_t i = lo; i < hi; i++) {
         ev->requests[i].first_batch = start;
-        ev->requests[i].nbatches = at[i] - start;
         start = at[i];
     }
 }
@@ -1484,7 +1484,7 @@ static sp_status finish_passes(struct sp_events *ev, bool lenient, char *err, si
     for (size_t i = 0; i < ev->n_requests; i++) {
         sp_ev_request *r = &ev->requests[i];
         r->first_span = r->nspans = 0;
-        r->first_batch = r->nbatches = 0;
+        r->first_batch = 0;
         if (!r->has_record && r->outcome == SP_OUTCOME_OK) {
             if (sp_ev_file_has_loss(ev, r->file)) {
                 ev->files[r->file].orphaned++;

@@ -41,40 +41,49 @@ typedef struct sp_strtab {
 /* Interned string id: offset into the arena. SP_EV_NONE means none. */
 typedef uint32_t sp_str;
 
-/* A request (server side). What every analysis reads sits here, 64 bytes; the fields only some
+/* A request (server side). What every analysis reads sits here, 48 bytes; the fields only some
  * traces set (the client side of a merged load-generator trace, generation tokens, a W3C trace
  * context) sit in a side record, sp_ev_request_cold, that only the requests having one get: a
  * server-only trace of millions of requests then keeps half the bytes (docs/analysis.md section 8,
  * "Memory"). Read the cold fields through sp_ev_cold(), which gives the defaults for a request
- * without one; write them through sp_ev_cold_get(). */
+ * without one; write them through sp_ev_cold_get(). 48 bytes, was 64, with no value lost: the input
+ * tokens take 4 bytes where they fit (a count past them goes to the side record: read and write them
+ * through sp_ev_req_input_tokens and sp_ev_req_set_input_tokens), the file 2 (a set takes at most
+ * SP_EV_MAX_FILES), the HTTP status (0..SP_EV_MAX_STATUS), the outcome and the two flags share 2,
+ * and the batch count is where the next request's list starts (batch lists are laid out in request
+ * order: read it through sp_ev_req_nbatches). */
 typedef struct sp_ev_request {
+    uint64_t arrival_ns;     /* SP_TIME_NONE until a request record is seen */
+    uint64_t done_ns;
     sp_str id;               /* the caller's id as text; when id_num, instead the low 32 bits of a number
                                 (id_hi the high ones): the id is that number's decimal text, kept as the
                                 number (reqid.c). Read it through sp_ev_id_text / sp_ev_id_key, never
                                 sp_str_get, except where arrival_ns and done_ns do not make a well-formed
                                 interval: sp_ev_finish gives every such request its text (the analysis'
                                 messages name it with sp_str_get) */
-    uint32_t file;           /* which loaded file it came from (ids are per file) */
-    uint64_t arrival_ns;     /* SP_TIME_NONE until a request record is seen */
-    uint64_t done_ns;
-    int64_t input_tokens;    /* < 0: unknown */
+    uint32_t id_hi;          /* when id_num: the number's high 32 bits */
     uint32_t first_span;     /* after sp_ev_finish: spans of this request are
                                 spans[first_span .. first_span+nspans) */
     uint32_t nspans;
-    uint32_t first_batch;    /* after sp_ev_finish: indexes into req_batches[] */
-    uint32_t nbatches;
-    int32_t status;          /* HTTP status the outcome came with; 0: none */
+    uint32_t first_batch;    /* after sp_ev_finish: its list is req_batches[first_batch ..
+                                first_batch + sp_ev_req_nbatches) */
     uint32_t cold;           /* its side record: index into req_colds[], or SP_EV_NONE (all defaults) */
-    uint8_t outcome;         /* sp_outcome (trace.h); SP_OUTCOME_OK unless a record says otherwise.
+    int32_t in_tokens;       /* input tokens, < 0: unknown; SP_EV_TOKENS_WIDE: a count outside 32 bits,
+                                in the side record (sp_ev_req_input_tokens) */
+    uint16_t file;           /* which loaded file it came from (ids are per file); < SP_EV_MAX_FILES */
+    uint16_t status : 10;    /* HTTP status the outcome came with, 0..SP_EV_MAX_STATUS; 0: none */
+    uint16_t outcome : 4;    /* sp_outcome (trace.h); SP_OUTCOME_OK unless a record says otherwise.
                                 sp_ev_finish makes a request that records name but that has no
                                 request record, in an unclean file that lost nothing,
                                 SP_OUTCOME_UNFINISHED, and gives it as arrival_ns the earliest time
                                 its records give (docs/analysis.md section 0a) */
-    bool has_record;         /* a request record was seen (not only a reference) */
-    bool id_num;             /* the id is a number (see id) */
-    uint32_t id_hi;          /* when id_num: the number's high 32 bits (in what was padding) */
+    uint16_t has_record : 1; /* a request record was seen (not only a reference) */
+    uint16_t id_num : 1;     /* the id is a number (see id) */
 } sp_ev_request;
-_Static_assert(sizeof(sp_ev_request) <= 64, "a request's hot record fits one cache line");
+_Static_assert(sizeof(sp_ev_request) == 48, "a request's hot record is 48 bytes");
+#define SP_EV_MAX_STATUS 1023 /* the largest HTTP status a request record holds (10 bits); importers take 0..999 */
+#define SP_EV_TOKENS_WIDE INT32_MIN /* sp_ev_request.in_tokens: the count is in the side record */
+_Static_assert(SP_OUTCOME_COUNT <= 16, "an outcome fits sp_ev_request.outcome's 4 bits");
 
 /* A request's rarely-set fields (see sp_ev_request). A request without a side record reads as
  * sp_ev_cold_none: every time SP_TIME_NONE, output_tokens -1, no tokens, no trace, no client. */
@@ -95,8 +104,10 @@ typedef struct sp_ev_request_cold {
     uint32_t trace;          /* its W3C trace context: index into traces[], or SP_EV_NONE */
     uint32_t client;         /* after sp_ev_finish: the joined client record (index into clients[]), or
                                 SP_EV_NONE */
+    int64_t input_tokens;    /* the request's input tokens where they do not fit its record's 32 bits
+                                (sp_ev_request.in_tokens is then SP_EV_TOKENS_WIDE); else unused (-1) */
 } sp_ev_request_cold;
-_Static_assert(sizeof(sp_ev_request_cold) <= 64, "a side record stays as small as the request record");
+_Static_assert(sizeof(sp_ev_request_cold) <= 72, "a side record stays small");
 
 /* The side record of a request that has none (cold.c). */
 extern const sp_ev_request_cold sp_ev_cold_none;
@@ -397,6 +408,20 @@ static inline const sp_ev_request_cold *sp_ev_cold(const struct sp_events *ev, c
     return r->cold == SP_EV_NONE ? &sp_ev_cold_none : &ev->req_colds[r->cold];
 }
 
+/* Request r's input tokens (< 0: unknown), as its record was given them. */
+static inline int64_t sp_ev_req_input_tokens(const struct sp_events *ev, const sp_ev_request *r)
+{
+    return r->in_tokens != SP_EV_TOKENS_WIDE ? r->in_tokens : ev->req_colds[r->cold].input_tokens;
+}
+
+/* Request r's batch count, after sp_ev_finish (its list ends where the next request's starts: the
+ * lists are laid out in request order, batch_lists_place). */
+static inline uint32_t sp_ev_req_nbatches(const struct sp_events *ev, const sp_ev_request *r)
+{
+    size_t i = (size_t)(r - ev->requests);
+    return (i + 1 < ev->n_requests ? r[1].first_batch : (uint32_t)ev->n_req_batches) - r->first_batch;
+}
+
 /* Activity x's stream, as its trace gave it. */
 static inline int64_t sp_ev_act_stream(const struct sp_events *ev, const sp_ev_activity *x)
 {
@@ -511,14 +536,14 @@ sp_status sp_ev_request_ref_cached(struct sp_events *ev, sp_ev_cache *c, uint32_
  * text lookup in `file` (sp_ev_request_ref, sp_ev_request_set_id) so those see these requests. */
 sp_status sp_ev_request_new_u64(struct sp_events *ev, uint32_t file, uint64_t id, uint32_t *out_req);
 /* A new request's fields before any record sets them, its id the number `id` (reqid.c): the whole
- * 64-byte record is written, padding included, as request_init (events.c) writes a text one. */
+ * 48-byte record is written, padding included, as request_init (events.c) writes a text one. */
 static inline void sp_ev_request_init_num(sp_ev_request *r, uint64_t id, uint32_t file)
 {
     memset(r, 0, sizeof *r);
     r->id = (sp_str)id;
     r->file = file;
     r->arrival_ns = r->done_ns = SP_TIME_NONE;
-    r->input_tokens = -1;
+    r->in_tokens = -1;
     r->cold = SP_EV_NONE;
     r->id_num = true;
     r->id_hi = (uint32_t)(id >> 32);
@@ -658,6 +683,17 @@ sp_status sp_ev_request_set_trace(struct sp_events *ev, uint32_t req, const sp_t
 /* Request `req`'s side record for writing, made (with sp_ev_cold_none's values) when it has none yet.
  * The pointer is good until the next side record is made. SP_ERR_NOMEM, SP_ERR_LIMIT. */
 sp_status sp_ev_cold_get(struct sp_events *ev, uint32_t req, sp_ev_request_cold **out);
+/* Gives request `req` `tokens` input tokens (< 0: unknown): in its record where they fit 32 bits, else
+ * in its side record (made when it has none: SP_ERR_NOMEM, SP_ERR_LIMIT). */
+sp_status sp_ev_req_set_input_tokens_wide(struct sp_events *ev, uint32_t req, int64_t tokens);
+static inline sp_status sp_ev_req_set_input_tokens(struct sp_events *ev, uint32_t req, int64_t tokens)
+{
+    if (tokens > INT32_MIN && tokens <= INT32_MAX) {
+        ev->requests[req].in_tokens = (int32_t)tokens;
+        return SP_OK;
+    }
+    return sp_ev_req_set_input_tokens_wide(ev, req, tokens);
+}
 /* Adds a step mark (copied); SP_ERR_INVALID when it ends before it starts. */
 sp_status sp_ev_add_mark(struct sp_events *ev, const sp_ev_mark *m);
 

@@ -105,14 +105,14 @@ void sp_view_request_at(const sp_events *ev, size_t i, sp_view_request *out)
         .has_record = q->has_record,
         .arrival_ns = q->arrival_ns,
         .done_ns = q->done_ns,
-        .input_tokens = q->input_tokens,
+        .input_tokens = sp_ev_req_input_tokens(ev, q),
         .client_intended_ns = qc->client_intended_ns,
         .client_send_ns = qc->client_send_ns,
         .client_done_ns = qc->client_done_ns,
         .outcome = (sp_outcome)q->outcome,
         .status = q->status,
         .n_spans = clamp(q->first_span, q->nspans, ev->n_spans),
-        .n_batches = clamp(q->first_batch, q->nbatches, ev->n_req_batches),
+        .n_batches = clamp(q->first_batch, sp_ev_req_nbatches(ev, q), ev->n_req_batches),
     };
     if (qc->trace != SP_EV_NONE && qc->trace < ev->n_traces) {
         out->has_trace = 1;

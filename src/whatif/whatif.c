@@ -132,8 +132,8 @@ static int offered_request(const sp_events *ev, const sp_known_stages *ks, const
     if (e < q->arrival_ns || e > done)
         e = q->arrival_ns;
     uint64_t batch_end = 0, dispatch = SP_TIME_NONE;
-    int64_t tokens = q->input_tokens;
-    for (uint32_t k = q->first_batch; k < q->first_batch + q->nbatches; k++) {
+    int64_t tokens = sp_ev_req_input_tokens(ev, q);
+    for (uint32_t k = q->first_batch, kend = k + sp_ev_req_nbatches(ev, q); k < kend; k++) {
         const sp_ev_batch *b = &ev->batches[ev->req_batches[k]];
         if (!b->has_record)
             continue;

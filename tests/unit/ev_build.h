@@ -57,7 +57,7 @@ static inline uint32_t eb_req_f(sp_events *ev, uint32_t file, const char *id, ui
     eb_check(sp_ev_request_ref(ev, file, id, strlen(id), &r), "request_ref");
     ev->requests[r].arrival_ns = arrival;
     ev->requests[r].done_ns = done;
-    ev->requests[r].input_tokens = tokens;
+    eb_check(sp_ev_req_set_input_tokens(ev, r, tokens), "input_tokens");
     ev->requests[r].has_record = true;
     return r;
 }

@@ -645,7 +645,7 @@ static void batch_lists(int round)
     int same = st == SP_OK;
     for (size_t r = 0; same && r < ev->n_requests; r++) {
         const sp_ev_request *q = &ev->requests[r];
-        same &= q->nbatches == nw[r];
+        same &= sp_ev_req_nbatches(ev, q) == nw[r];
         for (size_t m = 0; same && m < nw[r]; m++)
             same &= ev->req_batches[q->first_batch + m] == want[r][m];
     }

@@ -72,7 +72,7 @@ int main(void)
     CHECK(strcmp(sp_ev_id_text(ev, &ev->requests[r5], buf, NULL), "5") == 0);
     CHECK(ev->requests[r5].id_num); /* kept as the number: no text interned */
     CHECK_EQ_U64(ev->requests[r6].arrival_ns, SP_TIME_NONE);
-    CHECK_EQ_U64(ev->requests[r6].input_tokens, (uint64_t)-1);
+    CHECK_EQ_U64(sp_ev_req_input_tokens(ev, &ev->requests[r6]), (uint64_t)-1);
     CHECK(sp_ev_request_index(ev, first) == SP_OK);
     CHECK(sp_ev_request_ref(ev, file, "6", 1, &idx) == SP_OK);
     CHECK_EQ_U64(idx, r6);
@@ -123,8 +123,8 @@ int main(void)
         CHECK(q->id_num && !q->has_record && q->file == f1);
         CHECK_EQ_U64(q->arrival_ns, SP_TIME_NONE);
         CHECK_EQ_U64(q->done_ns, SP_TIME_NONE);
-        CHECK(q->input_tokens == -1 && q->cold == SP_EV_NONE && q->outcome == 0 && q->status == 0);
-        CHECK(q->first_span == 0 && q->nspans == 0 && q->first_batch == 0 && q->nbatches == 0);
+        CHECK(q->in_tokens == -1 && q->cold == SP_EV_NONE && q->outcome == 0 && q->status == 0);
+        CHECK(q->first_span == 0 && q->nspans == 0 && q->first_batch == 0);
     }
     CHECK(grew >= 3); /* both routes taken */
     CHECK_EQ_U64(e1->n_requests, nreq);

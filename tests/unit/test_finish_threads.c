@@ -108,7 +108,7 @@ static void same_set(const char *const *paths, int n, int lenient, void *user)
     for (size_t i = 0; same && i < one->n_requests; i++) {
         const sp_ev_request *x = &one->requests[i], *y = &two->requests[i];
         same = x->first_span == y->first_span && x->nspans == y->nspans && x->first_batch == y->first_batch &&
-               x->nbatches == y->nbatches && x->arrival_ns == y->arrival_ns && x->outcome == y->outcome;
+               sp_ev_req_nbatches(one, x) == sp_ev_req_nbatches(two, y) && x->arrival_ns == y->arrival_ns && x->outcome == y->outcome;
     }
     for (size_t i = 0; same && s1 == SP_OK && i < one->n_req_batches; i++)
         same = one->req_batches[i] == two->req_batches[i];

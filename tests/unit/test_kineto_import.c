@@ -296,7 +296,7 @@ static void test_annotations(void)
         CHECK(q->has_record);
         CHECK_EQ_U64(q->done_ns, 1000000);
         CHECK_EQ_U64(q->arrival_ns, strcmp(id, "r1") == 0 ? 100000 : 150000);
-        CHECK_EQ_U64(q->input_tokens, strcmp(id, "r1") == 0 ? 5 : 3);
+        CHECK_EQ_U64(sp_ev_req_input_tokens(ev, q), strcmp(id, "r1") == 0 ? 5 : 3);
     }
     char err[512];
     sp_report *r = NULL;
@@ -618,7 +618,7 @@ static void test_without_cat(void)
     if (ev->n_requests == 1) {
         CHECK_EQ_U64(ev->requests[0].arrival_ns, 178000);
         CHECK_EQ_U64(ev->requests[0].done_ns, 2392000);
-        CHECK_EQ_U64(ev->requests[0].input_tokens, 4);
+        CHECK_EQ_U64(sp_ev_req_input_tokens(ev, &ev->requests[0]), 4);
     }
     if (ev->n_batches == 1) {
         CHECK_EQ_U64(ev->batches[0].effective_tokens, 4);

@@ -289,7 +289,7 @@ static void end_to_end(const char *what, const uint64_t *ids, size_t n)
             snprintf(want, sizeof want, "%" PRIu64, ids[i]);
             const sp_ev_request *q = &ev->requests[i];
             const char *got = id_text(ev, i, buf);
-            if ((strcmp(got, want) || q->arrival_ns != 1000 + i || q->input_tokens != (int64_t)i ||
+            if ((strcmp(got, want) || q->arrival_ns != 1000 + i || sp_ev_req_input_tokens(ev, q) != (int64_t)i ||
                  q->status != (int32_t)(200 + i % 700)) && bad++ < 3)
                 CHECK_MSG(0, "%s, mode %d: request %zu is \"%s\" (arrival %" PRIu64 ", status %d), "
                           "want \"%s\"", what, mode, i, got, q->arrival_ns, q->status, want);

@@ -144,7 +144,7 @@ static void test_golden(void)
         CHECK_EQ_U64(ev->requests[1].arrival_ns, 600);
         CHECK_EQ_U64(ev->requests[1].done_ns, 8100);
     }
-    CHECK_EQ_U64(ev->requests[0].input_tokens, 12);   /* ;tokens=12 */
+    CHECK_EQ_U64(sp_ev_req_input_tokens(ev, &ev->requests[0]), 12);   /* ;tokens=12 */
     /* spans in the order resolved (docs/annotations.md): stage ranges in (thread, start) order, all on one
      * thread here: preprocess 500, queue 900, then `forward` 2000 (no id) charged to each member of the
      * batch range that encloses it, r1 then r2, then postprocess 7700 */

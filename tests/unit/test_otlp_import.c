@@ -33,12 +33,12 @@ static void test_stages(void)
         CHECK(strcmp(sp_str_get(&ev->strings, a->id), "0af7651916cd43dd8448eb211c80319c") == 0);
         CHECK_EQ_U64(a->arrival_ns, 1000);
         CHECK_EQ_U64(a->done_ns, 9000);
-        CHECK(a->input_tokens == -1);
+        CHECK(sp_ev_req_input_tokens(ev, a) == -1);
         /* the second trace's root is not in the file: its servprof.request span is the request */
         CHECK(strcmp(sp_str_get(&ev->strings, b->id), "4bf92f3577b34da6a3ce929d0e0e4736") == 0);
         CHECK_EQ_U64(b->arrival_ns, 2000);
         CHECK_EQ_U64(b->done_ns, 9500);
-        CHECK_EQ_U64(b->input_tokens, 12);
+        CHECK_EQ_U64(sp_ev_req_input_tokens(ev, b), 12);
     }
     /* tokenize -> preprocess (name), "batch wait" -> queue (servprof.stage), Detokenize -> postprocess
      * (name, any case); "infer" and "cache lookup" are no stages */
@@ -72,7 +72,7 @@ static void test_vllm(void)
     if (ev->n_requests == 2) {
         CHECK_EQ_U64(ev->requests[0].arrival_ns, s);
         CHECK_EQ_U64(ev->requests[0].done_ns, s + 250 * ms);
-        CHECK_EQ_U64(ev->requests[0].input_tokens, 37);
+        CHECK_EQ_U64(sp_ev_req_input_tokens(ev, &ev->requests[0]), 37);
         CHECK_EQ_U64(ev->requests[1].arrival_ns, s2);
     }
     CHECK_EQ_U64(ev->n_spans, 6);
@@ -127,7 +127,7 @@ static void test_vllm_v1(void)
         /* trace-id order; each the earliest server span of its trace (its parent is the client's) */
         CHECK_EQ_U64(ev->requests[0].arrival_ns, s);
         CHECK_EQ_U64(ev->requests[0].done_ns, s + 256 * ms);
-        CHECK_EQ_U64(ev->requests[0].input_tokens, 41);
+        CHECK_EQ_U64(sp_ev_req_input_tokens(ev, &ev->requests[0]), 41);
         CHECK_EQ_U64(ev->requests[1].arrival_ns, s2);
         CHECK_EQ_U64(ev->requests[1].done_ns, s2 + 51 * ms);
         /* gen_ai.response.finish_reasons: ["length"] is ok, ["error"] (vLLM's FinishReason.ERROR, a
@@ -380,7 +380,7 @@ static void test_sglang(void)
         CHECK_EQ_U64(ev->requests[3].outcome, SP_OUTCOME_ERROR);
         CHECK_EQ_U64(ev->requests[3].status, 0);   /* its abort info gives a reason, no status_code */
         CHECK(ev->requests[0].arrival_ns == b && ev->requests[0].done_ns == b + 60000 * us);
-        CHECK_EQ_U64((uint64_t)ev->requests[1].input_tokens, 300);
+        CHECK_EQ_U64((uint64_t)sp_ev_req_input_tokens(ev, &ev->requests[1]), 300);
     }
     CHECK_EQ_U64(ev->files[0].ignored, 0);   /* E's spans make its request */
     static const struct { uint32_t req; const char *stage; uint64_t s_us, e_us; } want[] = {

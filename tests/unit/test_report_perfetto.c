@@ -16,7 +16,7 @@ static uint32_t add_request(sp_events *ev, const char *id, uint64_t arrival, uin
     CHECK(sp_ev_request_ref(ev, 0, id, strlen(id), &r) == SP_OK);
     ev->requests[r].arrival_ns = arrival;
     ev->requests[r].done_ns = done;
-    ev->requests[r].input_tokens = tokens;
+    CHECK(sp_ev_req_set_input_tokens(ev, r, tokens) == SP_OK);
     ev->requests[r].has_record = true;
     return r;
 }

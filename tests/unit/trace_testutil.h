@@ -93,7 +93,7 @@ static inline void tt_lines_of(const struct sp_events *ev, tt_lines *out)
             continue;
         snprintf(line, sizeof line, "R %s %llu %llu %lld", sp_ev_id_text(ev, r, idtext, NULL),
                  (unsigned long long)r->arrival_ns, (unsigned long long)r->done_ns,
-                 (long long)r->input_tokens);
+                 (long long)sp_ev_req_input_tokens(ev, r));
         tt_add(out, line);
     }
     for (size_t i = 0; i < ev->n_spans; i++) {
