@@ -120,7 +120,8 @@ SP_API const char *sp_events_property(const sp_events *ev, size_t file, const ch
 /* ... and the resource attribute servprof.trace_end {"stringValue":"unclean"} says that the recorder
  * did not close its file (a native trace without its end record, SP_TRACE_END_UNCLEAN: killed or
  * crashed): sp_report_write_otlp writes it for such a file, whose unfinished requests' spans end at
- * the trace's last time, and the importer reads it back to the same mark ("clean" is read too). */
+ * the trace's last time, and the importer reads it back to the same mark (sp_file_loss.end_by_export
+ * says the mark came from here; any other value, "clean" included, is an error). */
 #define SP_OTLP_TRACE_END "servprof.trace_end"
 /* Generation data (docs/otlp.md, "Export"; docs/generation.md), written by sp_report_write_otlp and read
  * back by the OTLP importer: each output token is a span event SP_OTLP_TOKEN_EVENT (its time the
