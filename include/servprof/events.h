@@ -120,7 +120,8 @@ SP_API const char *sp_events_property(const sp_events *ev, size_t file, const ch
 /* ... and the resource attribute servprof.trace_end {"stringValue":"unclean"} says that the recorder
  * did not close its file (a native trace without its end record, SP_TRACE_END_UNCLEAN: killed or
  * crashed): sp_report_write_otlp writes it for such a file, whose unfinished requests' spans end at
- * the trace's last time, and the importer reads it back to the same mark ("clean" is read too). */
+ * the trace's last time, and the importer reads it back to the same mark (sp_file_loss.end_by_export
+ * says the mark came from here; any other value, "clean" included, is an error). */
 #define SP_OTLP_TRACE_END "servprof.trace_end"
 /* Generation data (docs/otlp.md, "Export"; docs/generation.md), written by sp_report_write_otlp and read
  * back by the OTLP importer: each output token is a span event SP_OTLP_TOKEN_EVENT (its time the
@@ -225,7 +226,8 @@ typedef enum sp_trace_end {
     SP_TRACE_END_UNKNOWN = 0, /* the format has no end marker (every format but native) */
     SP_TRACE_END_CLEAN,       /* the recorder's `end` record was read */
     SP_TRACE_END_UNCLEAN      /* a native trace without an `end` record: the recorder was killed,
-                                 crashed or is still writing, or the end was in a lost part */
+                                 crashed or is still writing, or the end was in a lost part; or an
+                                 OTLP export of such a trace (sp_file_loss.end_by_export) */
 } sp_trace_end;
 
 /* "unknown", "clean", "unclean"; static, never NULL. */
@@ -247,6 +249,10 @@ typedef struct sp_file_loss {
     sp_trace_end end;
     uint64_t dropped;           /* records the recorder dropped (all causes) */
     uint64_t skipped;           /* malformed records and unresolved references skipped (lenient) */
+    int end_by_export;          /* 1: `end` is SP_TRACE_END_UNCLEAN because the file is an OTLP export
+                                   saying so (SP_OTLP_TRACE_END, written by sp_report_write_otlp): the
+                                   file is whole, the trace exported to it had no end record; 0 for
+                                   every other file (a native trace's own missing end record too) */
 } sp_file_loss;
 
 /* Writes what loaded file number `file` lost into `*out`. Returns SP_ERR_INVALID (NULL argument or

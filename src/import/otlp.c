@@ -3033,10 +3033,13 @@ sp_status sp_import_otlp(sp_import_ctx *ctx)
          * export says only that the file has some */
         if (o.model_inference && !ctx->ev->files[ctx->file].model_inference)
             ctx->ev->files[ctx->file].model_inference = 1;
-        /* the report says the recorder did not close it, as the original's did; its requests each
-         * came with a record (their spans), so the mark makes none of them unfinished */
-        if (o.unclean)
+        /* the report says the recorder did not close it, as the original's did, and that the end
+         * record was missing from the trace exported to this file (the export itself is whole); its
+         * requests each came with a record (their spans), so the mark makes none of them unfinished */
+        if (o.unclean) {
             ctx->ev->files[ctx->file].end = SP_TRACE_END_UNCLEAN;
+            ctx->ev->files[ctx->file].end_by_export = true;
+        }
     }
     if (st == SP_OK && ctx->err && ctx->errlen)
         ctx->err[0] = '\0';

@@ -286,6 +286,8 @@ typedef struct sp_ev_file {
     uint64_t orphaned;       /* requests and batches whose own record was lost (sp_ev_finish) */
     uint8_t end;             /* sp_trace_end: the native importer sets it (and the OTLP importer, from
                                 servprof export's servprof.trace_end) */
+    bool end_by_export;      /* the OTLP importer set `end` unclean from servprof.trace_end: the file is
+                                whole, the trace exported to it had no end record (sp_file_loss) */
     uint64_t unfinished_batches; /* after sp_ev_finish: batches of an unclean file that lost nothing,
                                     named by device activity without a batch record (in flight at
                                     the end: left out) */

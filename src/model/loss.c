@@ -42,6 +42,7 @@ void sp_ev_file_loss_of(const struct sp_events *ev, uint32_t file, sp_file_loss 
     out->undecodable = f->undecodable;
     out->orphaned = f->orphaned;
     out->end = (sp_trace_end)f->end;
+    out->end_by_export = f->end_by_export;
     for (int c = 0; c < SP_DROP_CAUSE_COUNT; c++)
         out->dropped += f->drops[c];
     out->skipped = f->skipped;
@@ -147,7 +148,9 @@ void sp_loss_text_file(sp_loss_text *t, const char *path, const sp_file_loss *l)
     }
     if (l->end == SP_TRACE_END_UNCLEAN) {
         part(t, path, &k);
-        put(t, "the recorder did not close cleanly (no end record)");
+        /* an export is whole: the end record was missing from the trace it was written from */
+        put(t, "the recorder did not close cleanly (%s)",
+            l->end_by_export ? "the trace exported to it had no end record" : "no end record");
     }
     if (t->counts && l->dropped) {
         part(t, path, &k);

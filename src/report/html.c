@@ -285,9 +285,11 @@ static void write_outcomes(html_ctx *c)
     for (size_t f = 0; r->file_quality && f < r->n_files; f++) {
         if (r->file_quality[f].loss.end != SP_TRACE_END_UNCLEAN)
             continue;
-        fputs("<p class=\"warn\">The recorder did not close cleanly: ", out);
+        /* an export is whole: it is the trace exported to it that had no end record */
+        int exported = r->file_quality[f].loss.end_by_export;
+        fprintf(out, "<p class=\"warn\">The recorder did not close cleanly: %s", exported ? "the trace exported to " : "");
         sp_html_esc(out, r->file_quality[f].path, 300);
-        fputs(" has no end record (killed, crashed or still writing).</p>\n", out);
+        fprintf(out, " %s no end record (killed, crashed or still writing).</p>\n", exported ? "had" : "has");
     }
     if (r->unfinished_batches)
         fprintf(out, "<p class=\"note\">%" PRIu64 " batch%s in flight at the end left out.</p>\n",
@@ -1075,7 +1077,7 @@ static void write_quality(html_ctx *c)
               "tools' traces carry no such count)</td><td>not known</td></tr>\n", out);
     else
         fprintf(out, "<tr><td>records dropped by the recorder%s</td><td%s>%" PRIu64 "</td></tr>\n",
-                r->unclean_files ? " (up to its last count: a trace has no end record)" : "",
+                sp_rep_unclean_own_files(r) ? " (up to its last count: a trace has no end record)" : "",
                 r->drops_total ? " class=\"warn\"" : "", r->drops_total);
     for (int k = 0; k < SP_DROP_CAUSE_COUNT; k++)
         if (r->drops[k].count)

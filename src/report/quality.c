@@ -64,6 +64,14 @@ int sp_rep_spans_clipped_text(const sp_report *r, char *buf, size_t len)
     return 1;
 }
 
+size_t sp_rep_unclean_own_files(const sp_report *r)
+{
+    size_t n = 0;
+    for (size_t f = 0; r && r->file_quality && f < r->n_files; f++)
+        n += r->file_quality[f].loss.end == SP_TRACE_END_UNCLEAN && !r->file_quality[f].loss.end_by_export;
+    return n;
+}
+
 int sp_rep_drops_unknown(const sp_report *r)
 {
     /* a fleet report's drops are its replicas' recorders' (their live metrics): known */
@@ -104,9 +112,11 @@ int sp_rep_client_unmatched_text(const sp_report *r, char *buf, size_t size)
         /* a client trace alone (the verdict says to load the server's with it): nothing to tell apart */
         snprintf(why, sizeof why, "no loaded trace holds a server request");
     else if (r->unclean_files)
+        /* an export marked unclean is whole: the trace it was exported from had no end record */
         snprintf(why, sizeof why,
-                 "the server trace has no end record, so they are most likely requests the server answered "
-                 "whose records it lost when it died");
+                 "%s, so they are most likely requests the server answered whose records it lost when it died",
+                 sp_rep_unclean_own_files(r) ? "the server trace has no end record"
+                                             : "the server trace was exported from one that had no end record");
     else if ((r->client_records_unjoined + r->client_records_failed_unmatched) * 2 > r->client_records_total)
         snprintf(why, sizeof why,
                  "most client records (%" PRIu64 " of %" PRIu64 ") match no request and the server trace shows "

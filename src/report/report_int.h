@@ -151,6 +151,11 @@ int sp_rep_trace_context_text(const sp_report *r, char *buf, size_t len);
  * tool's, r->other_tool_files == r->n_files, and none was counted): the data-quality line says drops
  * are not known, not "0 dropped". */
 int sp_rep_drops_unknown(const sp_report *r);
+/* The files of r->unclean_files that lack their own end record (a native trace the recorder did not
+ * close): the unclean ones but for OTLP exports marked so (sp_file_loss.end_by_export), which are whole
+ * and carry no recorder's counts. Where the words are about a file's own end record (its drop counts
+ * stop at the last one written), only these count. */
+size_t sp_rep_unclean_own_files(const sp_report *r);
 
 /* The what-if prediction for the verdict's natural change (DESIGN section 8) as a line of its own
  * (format.c): written into buf and returned when one was made and the verdict sentence does not quote

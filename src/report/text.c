@@ -184,9 +184,11 @@ static void write_outcomes(FILE *out, const sp_report *r)
         const sp_file_quality *q = &r->file_quality[f];
         if (q->loss.end != SP_TRACE_END_UNCLEAN)
             continue;
-        /* with lost bytes the requests without a record are orphans (data quality), not unfinished */
-        snprintf(line, sizeof line, "the recorder did not close cleanly: %s has no end record (killed, crashed or "
-                 "still writing)%s", q->path,
+        /* with lost bytes the requests without a record are orphans (data quality), not unfinished; an
+         * export is whole, so it is the trace exported to it that had no end record */
+        snprintf(line, sizeof line, "the recorder did not close cleanly: %s%s %s no end record (killed, crashed or "
+                 "still writing)%s", q->loss.end_by_export ? "the trace exported to " : "", q->path,
+                 q->loss.end_by_export ? "had" : "has",
                  q->loss.regions ? "" : "; requests in flight are unfinished, measured to the trace's last time");
         fputs("  ", out);
         sp_rep_wrap(out, line, 2, 4);
@@ -607,7 +609,7 @@ static void write_quality(FILE *out, const sp_report *r)
     } else {
         o = (size_t)snprintf(line, sizeof line, "data quality: %" PRIu64 " %s dropped by the recorder%s (",
                              r->drops_total, sp_rep_plural(r->drops_total, "record", "records"),
-                             r->unclean_files ? " up to its last count" : "");
+                             sp_rep_unclean_own_files(r) ? " up to its last count" : "");
         for (int i = 0; i < SP_DROP_CAUSE_COUNT && o < sizeof line; i++) {
             const char *cause = r->drops[i].cause ? r->drops[i].cause : sp_drop_cause_str((sp_drop_cause)i);
             o += (size_t)snprintf(line + o, sizeof line - o, "%s%s %" PRIu64, i ? ", " : "", cause,

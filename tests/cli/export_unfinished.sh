@@ -30,7 +30,21 @@
 #    "unclean"; only outcomes.unfinished_batches differs (a batch device activity names without a batch
 #    record: device activity is not exported).
 # Also in part 1: the export with servprof.trace_end "unclean" added reads back marked unclean (the
-# same outcome table), and with another value is an error naming the file, line and column.
+# same outcome table), and with another value is an error naming the file, line and column. Its report
+# words the mark for what the file is, a whole export of a trace that had no end record (the words are
+# the code's, src/report/text.c, html.c, quality.c and src/model/loss.c; the path is as given, u.jsonl):
+#   outcomes:     the recorder did not close cleanly: the trace exported to u.jsonl had no end record
+#                 (killed, crashed or still writing); requests in flight are unfinished, measured to
+#                 the trace's last time
+#   data quality: lost: u.jsonl: the recorder did not close cleanly (the trace exported to it had no end
+#                 record); the same after "--strict: data lost: " (exit 1) and "Data lost: " (HTML)
+#   HTML:         The recorder did not close cleanly: the trace exported to u.jsonl had no end record
+#                 (killed, crashed or still writing).
+#   with a client trace whose one answered record "lost-200" matches no request (r1's joins): "the 1
+#   with no matching request got an answer (1 2xx): the server trace was exported from one that had no
+#   end record, so they are ..."
+# and never "u.jsonl has no end record", which is what it said before. Part 2 checks that a native
+# trace keeps its words ("k.sptrace has no end record") and its export gets the export's.
 # Usage: export_unfinished.sh BINARY SOURCE_DIR. Skips (77) without python3.
 set -u
 BIN=$1
@@ -98,6 +112,9 @@ for k in sys.argv[3:]:
 sys.exit(0 if ok else 1)
 PY
 
+# the text report with its lines joined (a sentence may wrap anywhere)
+flat() { tr '\n' ' ' < "$1" | sed 's/  */ /g'; }
+
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($1)" "$2"; }
 
 # --- 1. the hand-built trace ---
@@ -131,6 +148,21 @@ sed 's/{"key":"service.name"/{"key":"servprof.trace_end","value":{"stringValue":
 check "'$BIN' analyze --json '$TMP/u.jsonl' > '$TMP/u.json'"
 check "[ \"\$(json 'd[\"data_quality\"][\"files\"][0][\"end\"]' '$TMP/u.json')\" = unclean ]"
 check "python3 '$TMP/cmp.py' '$TMP/t.json' '$TMP/u.json' outcomes requests"
+check "(cd '$TMP' && '$BIN' analyze --html u.html u.jsonl > u.txt)"
+check "flat '$TMP/u.txt' | grep -qF \"the recorder did not close cleanly: the trace exported to u.jsonl had no end record (killed, crashed or still writing); requests in flight are unfinished, measured to the trace's last time\""
+check "flat '$TMP/u.txt' | grep -qF 'lost: u.jsonl: the recorder did not close cleanly (the trace exported to it had no end record)'"
+check "! flat '$TMP/u.txt' | grep -q 'u.jsonl has no end record'"
+check "grep -qF 'The recorder did not close cleanly: the trace exported to u.jsonl had no end record (killed, crashed or still writing).</p>' '$TMP/u.html'"
+check "grep -qF 'Data lost: u.jsonl: the recorder did not close cleanly (the trace exported to it had no end record).' '$TMP/u.html'"
+check "! grep -q 'u.jsonl has no end record' '$TMP/u.html'"
+check "! (cd '$TMP' && '$BIN' analyze --strict u.jsonl > /dev/null 2> us.err)"
+check "grep -qxF 'servprof analyze: --strict: data lost: u.jsonl: the recorder did not close cleanly (the trace exported to it had no end record)' '$TMP/us.err'"
+cat > "$TMP/c.jsonl" <<'EOF'
+{"ev":"client","id":"r1","intended_ns":500,"send_ns":900,"done_ns":300500,"status":200}
+{"ev":"client","id":"lost-200","intended_ns":1,"send_ns":2,"done_ns":3,"status":200}
+EOF
+check "(cd '$TMP' && '$BIN' analyze u.jsonl c.jsonl > uc.txt)"
+check "flat '$TMP/uc.txt' | grep -qF 'the 1 with no matching request got an answer (1 2xx): the server trace was exported from one that had no end record, so they are most likely requests the server answered whose records it lost when it died'"
 sed 's/"stringValue":"unclean"/"stringValue":"dirty"/' "$TMP/u.jsonl" > "$TMP/bad.jsonl"
 check "! '$BIN' analyze '$TMP/bad.jsonl' > /dev/null 2> '$TMP/bad.err'"
 check "grep -q 'bad.jsonl:1:[0-9]*: resource attribute servprof.trace_end must be {\"stringValue\":\"unclean\"}' '$TMP/bad.err'"
@@ -162,6 +194,10 @@ if "$BIN" serve --help >/dev/null 2>&1; then
     wait $LP 2>/dev/null
     LP=
     check "'$BIN' analyze --json '$TMP/k.sptrace' > '$TMP/k.json' 2> /dev/null"
+    # the native trace keeps its words: it is the file without the end record
+    check "'$BIN' analyze '$TMP/k.sptrace' > '$TMP/k.txt' 2> /dev/null"
+    check "flat '$TMP/k.txt' | grep -qF 'the recorder did not close cleanly: $TMP/k.sptrace has no end record (killed, crashed or still writing)'"
+    check "flat '$TMP/k.txt' | grep -qF 'lost: $TMP/k.sptrace: the recorder did not close cleanly (no end record)'"
     n=$(json 'd["outcomes"]["by_outcome"]["unfinished"]["count"]' "$TMP/k.json")
     check "[ '$n' -ge 1 ]"
     check "'$BIN' export --otlp '$TMP/ke.jsonl' '$TMP/k.sptrace' 2> '$TMP/ke.err'"
@@ -172,7 +208,8 @@ if "$BIN" serve --help >/dev/null 2>&1; then
     check "python3 '$TMP/cmp.py' '$TMP/k.json' '$TMP/ke.json' outcomes requests"
     check "[ \"\$(json 'd[\"data_quality\"][\"files\"][0][\"end\"]' '$TMP/ke.json')\" = unclean ]"
     check "'$BIN' analyze '$TMP/ke.jsonl' > '$TMP/ke.txt'"
-    check "grep -q 'the recorder did not close cleanly: .*ke.jsonl has no end record' '$TMP/ke.txt'"
+    check "flat '$TMP/ke.txt' | grep -qF 'the recorder did not close cleanly: the trace exported to $TMP/ke.jsonl had no end record (killed, crashed or still writing)'"
+    check "flat '$TMP/ke.txt' | grep -qF 'lost: $TMP/ke.jsonl: the recorder did not close cleanly (the trace exported to it had no end record)'"
   fi
 fi
 
