@@ -139,9 +139,16 @@ static sp_status bounds_of(const sp_fl_set *set, const char *metric, double **ou
     return SP_OK;
 }
 
+/* How far a cumulative bucket may fall below the ones under it before the histogram is refused: a
+ * rounding, or the few counts increase() misses on a restart it cannot see (a counter that rose past
+ * its old value before the next scrape); more contradicts itself. */
+#define FALL_SLACK_ABS 1.0
+#define FALL_SLACK_REL 0.01
+
 /* Per-bucket figures of a cumulative metric (its samples matching lname = lvalue, summed by le) over
  * the bounds `upper`: the differences of the cumulative sums, floored at 0 (increase() extrapolates
- * each series by its own samples, so a sum can dip by a rounding). */
+ * each series by its own samples, so a sum can dip by a rounding); SP_ERR_PARSE when it falls by more
+ * (FALL_SLACK_*). */
 static sp_status per_bucket(const sp_fl_set *set, const char *metric, const char *lname, const char *lvalue,
                             const double *upper, size_t n, double *out, char *err, size_t errlen)
 {
@@ -167,6 +174,22 @@ static sp_status per_bucket(const sp_fl_set *set, const char *metric, const char
     double prev = 0;
     for (size_t k = 0; k < n; k++) {
         double d = cum[k] - prev;
+        if (-d > FALL_SLACK_ABS && -d > FALL_SLACK_REL * prev) {
+            /* cumulative buckets never fall by more than a rounding or a restart's few missed counts:
+             * floored, the report would be built on a histogram that contradicts itself */
+            char up[32] = "+Inf", name[256];
+            if (isfinite(upper[k]))
+                snprintf(up, sizeof up, "%g", upper[k]);
+            if (lname)
+                snprintf(name, sizeof name, "%s{%s=\"%s\"}", metric, lname, lvalue);
+            else
+                snprintf(name, sizeof name, "%s", metric);
+            sp_errf(err, errlen, "%s: the sum up to le=\"%s\" is %g, below the %g of the buckets under it: "
+                    "cumulative buckets do not fall (counters whose resets were lost, such as through federation?)",
+                    name, up, cum[k], prev);
+            free(cum);
+            return SP_ERR_PARSE;
+        }
         out[k] = d > 0 ? d : 0;
         prev = cum[k] > prev ? cum[k] : prev;
     }
@@ -213,19 +236,26 @@ static size_t distinct(const sp_fl_set *set, const char *metric, const char *lna
 }
 
 /* A device is a series of servprof_device_seconds_total less its state label: its labels but state,
- * written out, name the device of one replica. */
-static void device_key(const sp_fl_sample *s, char *buf, size_t len)
+ * written out, name the device of one replica (malloc'd, whole however long the labels: cut to a
+ * fixed length, two devices whose labels differ past it were taken for one, the second's seconds
+ * billed to the first's replica). NULL when out of memory. */
+static char *device_key(const sp_fl_sample *s)
 {
+    size_t need = 1;
+    for (size_t k = 0; k < s->n_labels; k++)
+        need += strlen(s->label_name[k]) + strlen(s->label_value[k]) + 2;
+    char *buf = malloc(need);
+    if (!buf)
+        return NULL;
     size_t o = 0;
     buf[0] = 0;
-    for (size_t k = 0; k < s->n_labels && o < len; k++)
+    for (size_t k = 0; k < s->n_labels; k++)
         if (strcmp(s->label_name[k], "state") != 0)
-            o += (size_t)snprintf(buf + o, len - o, "%s=%s,", s->label_name[k], s->label_value[k]);
+            o += (size_t)snprintf(buf + o, need - o, "%s=%s,", s->label_name[k], s->label_value[k]);
+    return buf;
 }
 
-#define MAX_DEVICES 4096
 #define MAX_STAGES 256
-#define MAX_REPLICAS 65536
 
 typedef struct fl_work {
     double *upper, *count, *padding;
@@ -237,7 +267,7 @@ typedef struct fl_work {
     sp_bucket_status *statuses;
     size_t n_statuses;
     double (*dev)[SP_COST_STATE_COUNT];
-    char (*dev_key)[256];
+    char **dev_key;
     const sp_fl_sample **dev_first; /* each device's first sample: its replica's labels */
     size_t n_dev;
     const char **replicas;
@@ -257,6 +287,8 @@ static void work_free(fl_work *w)
     free(w->waste.count);
     free(w->statuses);
     free(w->dev);
+    for (size_t d = 0; w->dev_key && d < w->n_dev; d++)
+        free(w->dev_key[d]);
     free(w->dev_key);
     free(w->dev_first);
     for (size_t i = 0; i < w->n_replicas; i++)
@@ -349,16 +381,18 @@ static sp_status devices(const sp_fl_set *set, fl_work *w)
                 st = k;
         if (st < 0)
             continue;
-        char key[256];
-        device_key(s, key, sizeof key);
+        char *key = device_key(s);
+        if (!key)
+            return SP_ERR_NOMEM;
         size_t d = 0;
         while (d < w->n_dev && strcmp(w->dev_key[d], key) != 0)
             d++;
         if (d == w->n_dev) {
-            if (w->n_dev == MAX_DEVICES)
-                continue;
+            /* room for every series (cap): no device is left out of the sums and bills */
             w->dev_first[w->n_dev] = s;
-            snprintf(w->dev_key[w->n_dev++], sizeof w->dev_key[0], "%s", key);
+            w->dev_key[w->n_dev++] = key;
+        } else {
+            free(key);
         }
         w->dev[d][st] += s->value > 0 ? s->value : 0;
     }
@@ -384,7 +418,7 @@ static sp_status replicas(const sp_fl_set *set, fl_work *w)
         size_t k = 0;
         while (k < w->n_replicas && strcmp(w->replicas[k], name) != 0)
             k++;
-        if (k < w->n_replicas || w->n_replicas == MAX_REPLICAS)
+        if (k < w->n_replicas)
             continue;
         const char **nr = realloc(w->replicas, (w->n_replicas + 1) * sizeof *nr);
         if (!nr)
