@@ -15,7 +15,7 @@ NOW = 1796000000.0
 # instance, ok requests, price ($/h), uptime s, scraped s, up, {state: device seconds}
 BASE = [("10.0.0.1:8000", 1000, 3, 1000, 600, 1, {"useful": 300, "gap": 180, "no_batch": 120}),
         ("10.0.0.2:8000", 500, 6, 2000, 600, 1, {"useful": 480, "no_batch": 120})]
-MANY = 3000  # replicas of the case "many"
+MANY = int(os.environ.get("STANDIN_MANY", "3000"))  # replicas of the case "many"
 
 Q_REQ = "sum by (job, instance, outcome) (increase(servprof_requests_total"
 Q_LAT = "sum by (le) (increase(servprof_request_duration_seconds_bucket"
