@@ -438,6 +438,40 @@ static const struct fleet_query {
     {"up", "min by (job, instance)", "last_over_time", NULL},
 };
 
+size_t sp_fl_query_count(void) { return sizeof queries / sizeof queries[0]; }
+
+sp_status sp_fl_query_text(size_t k, const char *sel, const char *range, char *q, size_t qlen)
+{
+    if (k >= sp_fl_query_count())
+        return SP_ERR_INVALID;
+    int n = snprintf(q, qlen, "%s (%s(%s%s[%s]))", queries[k].agg, queries[k].fn, queries[k].metric, sel, range);
+    return n < 0 || (size_t)n >= qlen ? SP_ERR_INVALID : SP_OK;
+}
+
+/* The samples of query k's answer `root` into the set, under the name the report reads them by. */
+static sp_status add_answer(sp_fl_set *set, size_t k, json_t *root, const char *q, char *err, size_t errlen)
+{
+    return add_vector(set, queries[k].as ? queries[k].as : queries[k].metric,
+                      strstr(queries[k].agg, "job, instance") != NULL, root, q, err, errlen);
+}
+
+sp_status sp_fl_add_answer(sp_fl_set *set, size_t k, const char *q, const char *body, size_t len, char *err,
+                           size_t errlen)
+{
+    if (k >= sp_fl_query_count())
+        return SP_ERR_INVALID;
+    json_error_t je;
+    json_t *root = json_loadb(body, len, 0, &je);
+    const char *status = root ? json_string_value(json_object_get(root, "status")) : NULL;
+    sp_status st = SP_ERR_PARSE;
+    if (!status || strcmp(status, "success") != 0)
+        sp_errf(err, errlen, "the answer to %s is not Prometheus' JSON of a success", q);
+    else
+        st = add_answer(set, k, root, q, err, errlen);
+    json_decref(root);
+    return st;
+}
+
 sp_status sp_fl_query_prometheus(const char *url, const sp_fleet_options *opt, sp_fl_set *set, double *end_unix_s,
                                  char *err, size_t errlen)
 {
@@ -458,8 +492,7 @@ sp_status sp_fl_query_prometheus(const char *url, const sp_fleet_options *opt, s
     const char *range = opt->range && *opt->range ? opt->range : "5m";
     for (size_t k = 0; !st && k < sizeof queries / sizeof queries[0]; k++) {
         char q[2048];
-        int n = snprintf(q, sizeof q, "%s (%s(%s%s[%s]))", queries[k].agg, queries[k].fn, queries[k].metric, sel, range);
-        if (n < 0 || (size_t)n >= sizeof q) {
+        if (sp_fl_query_text(k, sel, range, q, sizeof q)) {
             sp_errf(err, errlen, "the selector is too long");
             st = SP_ERR_INVALID;
             break;
@@ -467,8 +500,7 @@ sp_status sp_fl_query_prometheus(const char *url, const sp_fleet_options *opt, s
         json_t *root = NULL;
         if ((st = query(c, url, q, at, timeout, &root, err, errlen)))
             break;
-        st = add_vector(set, queries[k].as ? queries[k].as : queries[k].metric,
-                        strstr(queries[k].agg, "job, instance") != NULL, root, q, err, errlen);
+        st = add_answer(set, k, root, q, err, errlen);
         json_decref(root);
     }
     lc.easy_cleanup(c);
@@ -480,6 +512,64 @@ sp_status sp_fl_query_prometheus(const char *url, const sp_fleet_options *opt, s
 #else /* no libcurl or jansson at build time */
 
 int sp_fl_has_prometheus(void) { return 0; }
+
+size_t sp_fl_query_count(void) { return 0; }
+
+sp_status sp_fl_query_text(size_t k, const char *sel, const char *range, char *q, size_t qlen)
+{
+    (void)k;
+    (void)sel;
+    (void)range;
+    (void)q;
+    (void)qlen;
+    return SP_ERR_UNSUPPORTED;
+}
+
+sp_status sp_fl_add_answer(sp_fl_set *set, size_t k, const char *q, const char *body, size_t len, char *err,
+                           size_t errlen)
+{
+    (void)set;
+    (void)k;
+    (void)q;
+    (void)body;
+    (void)len;
+    sp_errf(err, errlen, "this build has no Prometheus client");
+    return SP_ERR_UNSUPPORTED;
+}
+
+size_t sp_fl_query_count(void) { return sizeof queries / sizeof queries[0]; }
+
+sp_status sp_fl_query_text(size_t k, const char *sel, const char *range, char *q, size_t qlen)
+{
+    if (k >= sp_fl_query_count())
+        return SP_ERR_INVALID;
+    int n = snprintf(q, qlen, "%s (%s(%s%s[%s]))", queries[k].agg, queries[k].fn, queries[k].metric, sel, range);
+    return n < 0 || (size_t)n >= qlen ? SP_ERR_INVALID : SP_OK;
+}
+
+/* The samples of query k's answer `root` into the set, under the name the report reads them by. */
+static sp_status add_answer(sp_fl_set *set, size_t k, json_t *root, const char *q, char *err, size_t errlen)
+{
+    return add_vector(set, queries[k].as ? queries[k].as : queries[k].metric,
+                      strstr(queries[k].agg, "job, instance") != NULL, root, q, err, errlen);
+}
+
+sp_status sp_fl_add_answer(sp_fl_set *set, size_t k, const char *q, const char *body, size_t len, char *err,
+                           size_t errlen)
+{
+    if (k >= sp_fl_query_count())
+        return SP_ERR_INVALID;
+    json_error_t je;
+    json_t *root = json_loadb(body, len, 0, &je);
+    const char *status = root ? json_string_value(json_object_get(root, "status")) : NULL;
+    sp_status st = SP_ERR_PARSE;
+    if (!status || strcmp(status, "success") != 0)
+        sp_errf(err, errlen, "the answer to %s is not Prometheus' JSON of a success", q);
+    else
+        st = add_answer(set, k, root, q, err, errlen);
+    json_decref(root);
+    return st;
+}
 
 sp_status sp_fl_query_prometheus(const char *url, const sp_fleet_options *opt, sp_fl_set *set, double *end_unix_s,
                                  char *err, size_t errlen)
