@@ -48,7 +48,8 @@ typedef struct sp_fl_origin {
  * the replicas; the replicas are the distinct (job, instance) pairs of servprof_requests_total.
  * SP_ERR_FORMAT when no servprof_requests_total sample is there; SP_ERR_PARSE when a replica's
  * servprof_price_per_hour is neither 0 nor in (0, SP_MAX_PRICE_PER_HOUR] (err names the replica and the
- * metric); SP_ERR_INVALID when the samples do not hold together (err says which metric); SP_ERR_NOMEM. */
+ * metric); SP_ERR_PARSE when the samples do not hold together (err says which metric; SP_ERR_INVALID
+ * before, which the CLI takes for a usage error, exit 2); SP_ERR_NOMEM. */
 sp_status sp_fl_report(const sp_fl_set *set, const sp_fl_origin *origin, sp_report **out, char *err,
                        size_t errlen);
 

@@ -117,9 +117,11 @@ static sp_status bounds_of(const sp_fl_set *set, const char *metric, double **ou
             continue;
         double le = parse_le(sp_fl_label(s, "le"));
         if (isnan(le)) {
-            sp_errf(err, errlen, "%s: a series without a numeric le label", metric);
+            const char *lv = sp_fl_label(s, "le");
+            sp_errf(err, errlen, "%s: a series with %s%s%s: expected a number or +Inf", metric,
+                    lv ? "le=\"" : "no le label", lv ? lv : "", lv ? "\"" : "");
             free(v);
-            return SP_ERR_INVALID;
+            return SP_ERR_PARSE;
         }
         size_t k = 0;
         while (k < nv && !same_bound(v[k], le))
@@ -167,7 +169,7 @@ static sp_status per_bucket(const sp_fl_set *set, const char *metric, const char
             sp_errf(err, errlen, "%s has le=\"%s\", which the latency histogram has not (replicas of different "
                     "servprof versions?)", metric, sp_fl_label(s, "le") ? sp_fl_label(s, "le") : "");
             free(cum);
-            return SP_ERR_INVALID;
+            return SP_ERR_PARSE;
         }
         cum[k] += s->value;
     }

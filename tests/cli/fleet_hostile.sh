@@ -81,6 +81,10 @@ refuse negative "$(DEV negative) with -120 for {" 'state="no_batch"' 'negative: 
 refuse negreq "$(REQ negreq) with -500 for {"
 # cumulative buckets that fall: le 0.01 holds 1500, +Inf 1000
 refuse decreasing 'servprof_request_duration_seconds_bucket: the sum up to le="+Inf" is 1000, below the 1500'
+# an le that is not a number; a stage's bucket the latency histogram has not (exit 2 before, a usage
+# error's status, and the le not quoted)
+refuse lebad 'servprof_request_duration_seconds_bucket: a series with le="fast": expected a number or +Inf'
+refuse lemismatch 'servprof_request_stage_seconds_total has le="0.02", which the latency histogram has not'
 # answers of another type than an instant vector, or without data
 refuse scalar "$(REQ scalar) with a scalar, not an instant vector"
 refuse matrix "$(REQ matrix) with a matrix, not an instant vector"

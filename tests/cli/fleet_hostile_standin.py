@@ -153,6 +153,10 @@ def answer(case, q):
         return 500, b""
     elif case == "nodata" and q.startswith(Q_REQ):
         return 200, {"status": "success"}
+    elif case == "lebad" and q.startswith(Q_LAT):
+        first(res, le="0.01")["metric"]["le"] = "fast"
+    elif case == "lemismatch" and q.startswith(Q_STAGE):
+        first(res, le="0.01")["metric"]["le"] = "0.02"
     elif case == "valuebad" and q.startswith(Q_REQ):
         first(res, instance=r2, outcome="ok")["value"] = [NOW, 500]
     elif case == "labelnum" and q.startswith(Q_REQ):
