@@ -19,6 +19,7 @@
 
 #define MAX_ANSWER ((size_t)256 << 20)
 #define MAX_REDIRECTS 5
+#define SP_FL_LATEST_TIME 253402300800.0 /* 10000-01-01 00:00:00 UTC */
 
 int sp_fl_has_prometheus(void) { return 1; }
 
@@ -392,9 +393,22 @@ static sp_status server_time(CURL *c, const char *url, double timeout_s, double 
         return st;
     json_t *res = json_object_get(json_object_get(root, "data"), "result");
     double t = json_number_value(json_array_get(res, 0));
+    int given = json_is_number(json_array_get(res, 0));
     json_decref(root);
     if (!(t > 0)) {
-        sp_errf(err, errlen, "Prometheus at %s did not give its time", url);
+        if (given)
+            sp_errf(err, errlen, "Prometheus at %s gave its time as %.17g s since 1970: expected its clock's present, "
+                    "above 0", url, t);
+        else
+            sp_errf(err, errlen, "Prometheus at %s did not give its time", url);
+        return SP_ERR_PARSE;
+    }
+    if (!(t < SP_FL_LATEST_TIME)) {
+        /* every query is asked at this instant and the report's header writes it: a time past the year
+         * 9999 is no clock's (before, 1e300 was taken, the header lost its end and every query was
+         * asked at a time cut to fit the URL) */
+        sp_errf(err, errlen, "Prometheus at %s gave its time as %.17g s since 1970, past the year 9999: expected "
+                "its clock's present", url, t);
         return SP_ERR_PARSE;
     }
     *out = t;

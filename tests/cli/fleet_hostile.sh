@@ -116,6 +116,9 @@ refuse e503html "answered HTTP 503 to the query $(REQ e503html) with \"<html><bo
 refuse e500empty "answered HTTP 500 to the query $(REQ e500empty) with nothing"
 # a server that takes the request and never answers: --timeout's wait, then the query named
 refuse_at hang "$URL/hang" B "--timeout 1" "$URL/hang: no answer within 1 s" "to the query time()"
+# Prometheus' present (time()) past the year 9999, or not above 0 (before: 1e300 taken, exit 0)
+refuse_at time1e300 "$URL/time=1e300" B "" "$URL/time=1e300 gave its time as 1.0000000000000001e+300 s since 1970, past the year 9999"
+refuse_at timeneg "$URL/time=-5" B "" "$URL/time=-5 gave its time as -5 s since 1970: expected its clock's present, above 0"
 # redirected for ever; an answer over the client's limit
 refuse_at loop "$URL/redirectloop" B "" "$URL/redirectloop: redirected more than 5 times"
 refuse_at big "$URL/big" B "" "$URL/big: the answer to the query time() is over 256 MiB"

@@ -201,6 +201,16 @@ class H(http.server.BaseHTTPRequestHandler):
                 pass
             return
         q = urllib.parse.parse_qs(u.query).get("query", [""])[0]
+        t = re.match(r"/time=([^/]+)/", u.path)
+        if t and q == "time()":
+            # Prometheus' present as the case's path gives it: /time=1e300/, /time=-5/, /time=NaN/
+            body = json.dumps({"status": "success", "data": {"resultType": "scalar", "result": [
+                float(t.group(1)), t.group(1)]}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         m = re.search(r'\{job="(\w+)"\}', q)
         code, body = answer(m.group(1) if m else "", q)
         if not isinstance(body, bytes):
