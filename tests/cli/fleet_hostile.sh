@@ -9,7 +9,9 @@
 # twice, labels missing or not strings, up 2, a value not a string) gave exit 0 and a report built on
 # the value dropped or floored; the non-JSON answers did not name the query; a redirect was exit 1;
 # devices past 4096 were left out (case many: $682.67 of $1000 useful) and two devices whose labels
-# agree for their first 256 characters were taken for one (case longname: useful $0.325 of $1.05).
+# agree for their first 256 characters were taken for one (case longname: useful $0.325 of $1.05);
+# a bad le was exit 2 (a usage error's status); a time() of 1e300 was taken; the CLI's "no servprof
+# series" message lost the targets whose scrape failed; --timeout did not exist.
 # Usage: fleet_hostile.sh BINARY SOURCE_DIR. Skips (77) without python3 or the CLI's Prometheus client.
 set -u
 BIN=$1
