@@ -43,7 +43,9 @@ SP_API int sp_fleet_has_prometheus(void);
  * increase() over the window, summed over every series the selector matches (docs/fleet.md lists the
  * queries). `*out` is written only on success; free it with sp_report_destroy. Returns SP_ERR_INVALID
  * (options, URL), SP_ERR_IO (Prometheus cannot be reached, answers an HTTP error or refuses a query:
- * `err` quotes it), SP_ERR_PARSE (an answer that is not Prometheus' JSON, or a replica's
+ * `err` quotes it), SP_ERR_PARSE (an answer that is not Prometheus' JSON, or one that servprof
+ * refuses, such as NaN, a negative count, a series twice or histograms that do not hold together:
+ * docs/fleet.md, "What Prometheus must answer"; `err` quotes the query; or a replica's
  * servprof_price_per_hour that is neither 0 nor in (0, SP_MAX_PRICE_PER_HOUR]: `err` names the replica
  * and the metric), SP_ERR_FORMAT (no servprof
  * series match: `err` says what was asked), SP_ERR_UNSUPPORTED (sp_fleet_has_prometheus is 0),
@@ -63,7 +65,9 @@ typedef struct sp_fleet_text {
  * used). A text that is not the exposition format is SP_ERR_PARSE naming the replica and line, a
  * servprof_price_per_hour that is neither 0 nor in (0, SP_MAX_PRICE_PER_HOUR] SP_ERR_PARSE naming the
  * replica and the metric;
- * SP_ERR_FORMAT when no text holds servprof's metrics; SP_ERR_INVALID, SP_ERR_NOMEM. */
+ * SP_ERR_PARSE too when the histograms do not hold together (an le that is not a number, a bucket
+ * the latency histogram lacks, cumulative sums that fall); SP_ERR_FORMAT when no text holds servprof's
+ * metrics; SP_ERR_INVALID (options), SP_ERR_NOMEM. */
 SP_API sp_status sp_fleet_report_texts(const sp_fleet_text *texts, size_t n, const sp_fleet_options *opt,
                                        sp_report **out, char *err, size_t errlen);
 

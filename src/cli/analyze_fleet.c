@@ -19,6 +19,7 @@ int sp_cli_analyze_fleet(const sp_cli_fleet_args *f)
         o.range = f->range;
     o.selector = f->selector;
     o.price_per_hour = f->price_per_hour;
+    o.timeout_s = f->timeout_s;
     char err[1024] = "";
     if (sp_fleet_options_check(&o, err, sizeof err) != SP_OK) {
         fprintf(stderr, "servprof analyze: %s\n", err);

@@ -20,7 +20,8 @@ static void analyze_usage(FILE *out)
 {
     fprintf(out,
             "usage: servprof analyze [OPTIONS] TRACE...\n"
-            "       servprof analyze --prometheus URL [--range DURATION] [--selector '{job=\"...\"}'] [--json]\n\n"
+            "       servprof analyze --prometheus URL [--range DURATION] [--selector '{job=\"...\"}'] [--timeout S]\n"
+            "                        [--json]\n\n"
             "Reads each TRACE (any supported format, .gz or plain; `-` reads standard input, up to\n"
             "%zu MiB; several files are analysed together as replicas, request and batch ids kept apart\n"
             "per file) and prints where the time and the money of each request went: per-stage\n"
@@ -55,11 +56,14 @@ static void analyze_usage(FILE *out)
             "  -o, --output FILE      write the report to FILE instead of standard output\n"
             "  --prometheus URL       instead of traces: the fleet report over every replica whose live\n"
             "                         metrics (GET /metrics) the Prometheus server at URL scrapes\n"
-            "                         (docs/fleet.md); with --json, -o, --price-per-hour, --strict\n"
+            "                         (docs/fleet.md); with --timeout, --json, -o, --price-per-hour,\n"
+            "                         --strict\n"
             "  --range DURATION       the fleet report's window up to now, a Prometheus duration such as\n"
             "                         5m, 90s or 1h30m (default 5m)\n"
             "  --selector SEL         label matchers the replicas' series must match, e.g.\n"
             "                         '{job=\"serve\"}' (default: every servprof series)\n"
+            "  --timeout S            with --prometheus: how long to wait for each of Prometheus' answers,\n"
+            "                         in seconds (default 30); a query not answered in time is an error\n"
             "  --progress             print progress on standard error (default: only when standard\n"
             "                         error is a terminal): the trace, then one line of bytes read, rate\n"
             "                         and time left, then the analysis' step (on a terminal without\n"
@@ -107,7 +111,8 @@ static double seconds_since(const struct timespec *t0)
 }
 
 enum { OPT_JSON = 256, OPT_PERFETTO, OPT_HTML, OPT_PRICE, OPT_LENIENT, OPT_HTA, OPT_FORMAT, OPT_MAP, OPT_PROGRESS,
-       OPT_NO_PROGRESS, OPT_CLOCK, OPT_STRICT, OPT_OUTCOMES, OPT_PROMETHEUS, OPT_RANGE, OPT_SELECTOR };
+       OPT_NO_PROGRESS, OPT_CLOCK, OPT_STRICT, OPT_OUTCOMES, OPT_PROMETHEUS, OPT_RANGE, OPT_SELECTOR,
+       OPT_TIMEOUT };
 
 /* What `servprof analyze` was asked for. */
 typedef struct analyze_args {
@@ -117,6 +122,7 @@ typedef struct analyze_args {
     sp_load_options lopt;
     sp_analyze_options aopt;
     const char *prometheus, *range, *selector; /* the fleet report (analyze_fleet.c) */
+    double timeout_s;                          /* --timeout; 0: the library's (30 s) */
     int trace_only;                            /* an option that only applies to traces was given */
 } analyze_args;
 
@@ -142,6 +148,7 @@ static int parse_analyze_options(int argc, char **argv, analyze_args *a)
         {"prometheus", required_argument, NULL, OPT_PROMETHEUS},
         {"range", required_argument, NULL, OPT_RANGE},
         {"selector", required_argument, NULL, OPT_SELECTOR},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -191,6 +198,10 @@ static int parse_analyze_options(int argc, char **argv, analyze_args *a)
         case OPT_PROMETHEUS: a->prometheus = optarg; break;
         case OPT_RANGE: a->range = optarg; break;
         case OPT_SELECTOR: a->selector = optarg; break;
+        case OPT_TIMEOUT:
+            if (!sp_cli_positive("analyze", "--timeout", optarg, 86400, &a->timeout_s))
+                return 2;
+            break;
         case OPT_PROGRESS: a->progress = 1; break;
         case OPT_NO_PROGRESS: a->progress = 0; break;
         case 'h': analyze_usage(stdout); return 0;
@@ -300,14 +311,14 @@ int sp_cmd_analyze(int argc, char **argv)
             return sp_cli_usage_error("analyze", "--prometheus reads the fleet's metrics, not traces: drop '%s'",
                                       argv[optind]);
         if (a.trace_only)
-            return sp_cli_usage_error("analyze", "--prometheus takes --range, --selector, --json, -o, "
+            return sp_cli_usage_error("analyze", "--prometheus takes --range, --selector, --timeout, --json, -o, "
                                                  "--price-per-hour and --strict; the other options are for traces");
         sp_cli_fleet_args f = {a.prometheus, a.range, a.selector, a.output_path, a.aopt.price_per_hour, a.json,
-                               a.strict};
+                               a.strict, a.timeout_s};
         return sp_cli_analyze_fleet(&f);
     }
-    if (a.range || a.selector)
-        return sp_cli_usage_error("analyze", "--range and --selector go with --prometheus URL");
+    if (a.range || a.selector || a.timeout_s > 0)
+        return sp_cli_usage_error("analyze", "--range, --selector and --timeout go with --prometheus URL");
     if (sp_cli_check_traces("analyze", argc - optind, argv + optind))
         return 2;
     /* the map is checked before any trace is read, whatever the traces' formats */

@@ -30,6 +30,7 @@ typedef struct sp_cli_fleet_args {
     const char *url, *range, *selector, *output_path;
     double price_per_hour;
     int json, strict;
+    double timeout_s; /* per answer; 0: the library's default */
 } sp_cli_fleet_args;
 
 /* The fleet report from Prometheus (src/cli/analyze_fleet.c): prints it or why not; returns the exit

@@ -210,16 +210,19 @@ sp_status sp_fleet_report_prometheus(const char *url, const sp_fleet_options *op
         const char *range = o.range && *o.range ? o.range : "5m";
         sp_fl_origin origin = {"prometheus", base, o.selector ? o.selector : "", range, sp_fl_duration_s(range), end,
                                o.price_per_hour};
-        char why[512] = "";
+        char why[2048] = "";
         st = sp_fl_report(&set, &origin, out, why, sizeof why);
         if (st == SP_ERR_FORMAT) {
             /* the window's end as the report's header writes it (UTC), not as Unix seconds */
             char when[48];
             if (!*sp_fmt_utc(when, sizeof when, end))
                 snprintf(when, sizeof when, "%.0f (Unix time)", end);
+            /* the targets whose last scrape failed, as sp_fl_report names them: the likely replicas (dropped
+             * here before, though the message was documented with them) */
+            const char *failed = strstr(why, "; Prometheus' last scrape in the window failed");
             sp_errf(err, errlen, "Prometheus at %s has no servprof series%s%s in the %s before %s: is it scraping "
-                    "the replicas' /metrics (docs/fleet.md)?", base, o.selector && *o.selector ? " matching " : "",
-                    o.selector && *o.selector ? o.selector : "", range, when);
+                    "the replicas' /metrics (docs/fleet.md)?%s", base, o.selector && *o.selector ? " matching " : "",
+                    o.selector && *o.selector ? o.selector : "", range, when, failed ? failed : "");
         }
         else if (st)
             sp_errf(err, errlen, "%s", why);

@@ -48,7 +48,8 @@ typedef struct sp_fl_origin {
  * the replicas; the replicas are the distinct (job, instance) pairs of servprof_requests_total.
  * SP_ERR_FORMAT when no servprof_requests_total sample is there; SP_ERR_PARSE when a replica's
  * servprof_price_per_hour is neither 0 nor in (0, SP_MAX_PRICE_PER_HOUR] (err names the replica and the
- * metric); SP_ERR_INVALID when the samples do not hold together (err says which metric); SP_ERR_NOMEM. */
+ * metric); SP_ERR_PARSE when the samples do not hold together (err says which metric; SP_ERR_INVALID
+ * before, which the CLI takes for a usage error, exit 2); SP_ERR_NOMEM. */
 sp_status sp_fl_report(const sp_fl_set *set, const sp_fl_origin *origin, sp_report **out, char *err,
                        size_t errlen);
 
@@ -68,6 +69,14 @@ sp_status sp_fl_parse_exposition(sp_fl_set *set, const char *replica, const char
 sp_status sp_fl_query_prometheus(const char *url, const sp_fleet_options *opt, sp_fl_set *set, double *end_unix_s,
                                  char *err, size_t errlen);
 int sp_fl_has_prometheus(void);
+/* The fleet's queries (0 in a build without the client), query k's text for a selector and range, and
+ * an answer's body (Prometheus' JSON) to query k read into the set as sp_fl_query_prometheus reads it:
+ * SP_ERR_PARSE for a body that is not a success or an answer it refuses (err says why). For
+ * tests/fuzz/fuzz_prometheus_answers.c, which feeds them arbitrary bytes. */
+size_t sp_fl_query_count(void);
+sp_status sp_fl_query_text(size_t k, const char *sel, const char *range, char *q, size_t qlen);
+sp_status sp_fl_add_answer(sp_fl_set *set, size_t k, const char *q, const char *body, size_t len, char *err,
+                           size_t errlen);
 
 /* ---- fleet.c ---- */
 /* A Prometheus duration ("5m", "1h30m") in ms: 0 with *ms set; -1 when it is not one; 1 when it is

@@ -117,9 +117,11 @@ static sp_status bounds_of(const sp_fl_set *set, const char *metric, double **ou
             continue;
         double le = parse_le(sp_fl_label(s, "le"));
         if (isnan(le)) {
-            sp_errf(err, errlen, "%s: a series without a numeric le label", metric);
+            const char *lv = sp_fl_label(s, "le");
+            sp_errf(err, errlen, "%s: a series with %s%s%s: expected a number or +Inf", metric,
+                    lv ? "le=\"" : "no le label", lv ? lv : "", lv ? "\"" : "");
             free(v);
-            return SP_ERR_INVALID;
+            return SP_ERR_PARSE;
         }
         size_t k = 0;
         while (k < nv && !same_bound(v[k], le))
@@ -139,9 +141,16 @@ static sp_status bounds_of(const sp_fl_set *set, const char *metric, double **ou
     return SP_OK;
 }
 
+/* How far a cumulative bucket may fall below the ones under it before the histogram is refused: a
+ * rounding, or the few counts increase() misses on a restart it cannot see (a counter that rose past
+ * its old value before the next scrape); more contradicts itself. */
+#define FALL_SLACK_ABS 1.0
+#define FALL_SLACK_REL 0.01
+
 /* Per-bucket figures of a cumulative metric (its samples matching lname = lvalue, summed by le) over
  * the bounds `upper`: the differences of the cumulative sums, floored at 0 (increase() extrapolates
- * each series by its own samples, so a sum can dip by a rounding). */
+ * each series by its own samples, so a sum can dip by a rounding); SP_ERR_PARSE when it falls by more
+ * (FALL_SLACK_*). */
 static sp_status per_bucket(const sp_fl_set *set, const char *metric, const char *lname, const char *lvalue,
                             const double *upper, size_t n, double *out, char *err, size_t errlen)
 {
@@ -160,13 +169,29 @@ static sp_status per_bucket(const sp_fl_set *set, const char *metric, const char
             sp_errf(err, errlen, "%s has le=\"%s\", which the latency histogram has not (replicas of different "
                     "servprof versions?)", metric, sp_fl_label(s, "le") ? sp_fl_label(s, "le") : "");
             free(cum);
-            return SP_ERR_INVALID;
+            return SP_ERR_PARSE;
         }
         cum[k] += s->value;
     }
     double prev = 0;
     for (size_t k = 0; k < n; k++) {
         double d = cum[k] - prev;
+        if (-d > FALL_SLACK_ABS && -d > FALL_SLACK_REL * prev) {
+            /* cumulative buckets never fall by more than a rounding or a restart's few missed counts:
+             * floored, the report would be built on a histogram that contradicts itself */
+            char up[32] = "+Inf", name[256];
+            if (isfinite(upper[k]))
+                snprintf(up, sizeof up, "%g", upper[k]);
+            if (lname)
+                snprintf(name, sizeof name, "%s{%s=\"%s\"}", metric, lname, lvalue);
+            else
+                snprintf(name, sizeof name, "%s", metric);
+            sp_errf(err, errlen, "%s: the sum up to le=\"%s\" is %g, below the %g of the buckets under it: "
+                    "cumulative buckets do not fall (counters whose resets were lost, such as through federation?)",
+                    name, up, cum[k], prev);
+            free(cum);
+            return SP_ERR_PARSE;
+        }
         out[k] = d > 0 ? d : 0;
         prev = cum[k] > prev ? cum[k] : prev;
     }
@@ -213,19 +238,26 @@ static size_t distinct(const sp_fl_set *set, const char *metric, const char *lna
 }
 
 /* A device is a series of servprof_device_seconds_total less its state label: its labels but state,
- * written out, name the device of one replica. */
-static void device_key(const sp_fl_sample *s, char *buf, size_t len)
+ * written out, name the device of one replica (malloc'd, whole however long the labels: cut to a
+ * fixed length, two devices whose labels differ past it were taken for one, the second's seconds
+ * billed to the first's replica). NULL when out of memory. */
+static char *device_key(const sp_fl_sample *s)
 {
+    size_t need = 1;
+    for (size_t k = 0; k < s->n_labels; k++)
+        need += strlen(s->label_name[k]) + strlen(s->label_value[k]) + 2;
+    char *buf = malloc(need);
+    if (!buf)
+        return NULL;
     size_t o = 0;
     buf[0] = 0;
-    for (size_t k = 0; k < s->n_labels && o < len; k++)
+    for (size_t k = 0; k < s->n_labels; k++)
         if (strcmp(s->label_name[k], "state") != 0)
-            o += (size_t)snprintf(buf + o, len - o, "%s=%s,", s->label_name[k], s->label_value[k]);
+            o += (size_t)snprintf(buf + o, need - o, "%s=%s,", s->label_name[k], s->label_value[k]);
+    return buf;
 }
 
-#define MAX_DEVICES 4096
 #define MAX_STAGES 256
-#define MAX_REPLICAS 65536
 
 typedef struct fl_work {
     double *upper, *count, *padding;
@@ -237,7 +269,7 @@ typedef struct fl_work {
     sp_bucket_status *statuses;
     size_t n_statuses;
     double (*dev)[SP_COST_STATE_COUNT];
-    char (*dev_key)[256];
+    char **dev_key;
     const sp_fl_sample **dev_first; /* each device's first sample: its replica's labels */
     size_t n_dev;
     const char **replicas;
@@ -257,6 +289,8 @@ static void work_free(fl_work *w)
     free(w->waste.count);
     free(w->statuses);
     free(w->dev);
+    for (size_t d = 0; w->dev_key && d < w->n_dev; d++)
+        free(w->dev_key[d]);
     free(w->dev_key);
     free(w->dev_first);
     for (size_t i = 0; i < w->n_replicas; i++)
@@ -326,6 +360,36 @@ static sp_status outcomes_and_statuses(const sp_fl_set *set, fl_work *w, sp_buck
     return SP_OK;
 }
 
+/* A device sample: its key (device_key), its place in the set, its state, its place among the refs. */
+typedef struct dev_ref {
+    char *key;
+    size_t i;
+    int state;
+    size_t pos;
+} dev_ref;
+
+static int dev_ref_cmp(const void *a, const void *b)
+{
+    const dev_ref *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/* A device found: the place of its first sample in the set, and its group among the sorted keys. */
+typedef struct dev_group {
+    size_t first, g;
+} dev_group;
+
+static int dev_group_cmp(const void *a, const void *b)
+{
+    size_t x = ((const dev_group *)a)->first, y = ((const dev_group *)b)->first;
+    return (x > y) - (x < y);
+}
+
+/* The devices: the distinct keys of servprof_device_seconds_total's samples (device_key), numbered in
+ * the order of their first sample and summed in the set's order, as a search of each key among those
+ * found did before; the keys are sorted instead, since that search was quadratic in the devices
+ * (12000 replicas of two devices each: 70 s). */
 static sp_status devices(const sp_fl_set *set, fl_work *w)
 {
     static const char *const states[SP_COST_STATE_COUNT] = {"useful", "padding", "copies", "gap", "no_batch"};
@@ -333,36 +397,69 @@ static sp_status devices(const sp_fl_set *set, fl_work *w)
     size_t cap = 0;
     for (size_t i = 0; i < set->n; i++)
         cap += strcmp(set->s[i].metric, dm) == 0;
-    w->dev = calloc(cap ? cap : 1, sizeof *w->dev);
-    w->dev_key = calloc(cap ? cap : 1, sizeof *w->dev_key);
-    w->dev_first = calloc(cap ? cap : 1, sizeof *w->dev_first);
-    if (!w->dev || !w->dev_key || !w->dev_first)
-        return SP_ERR_NOMEM;
-    for (size_t i = 0; i < set->n; i++) {
+    size_t c1 = cap ? cap : 1;
+    w->dev = calloc(c1, sizeof *w->dev);
+    w->dev_key = calloc(c1, sizeof *w->dev_key);
+    w->dev_first = calloc(c1, sizeof *w->dev_first);
+    dev_ref *r = calloc(c1, sizeof *r), *srt = calloc(c1, sizeof *srt);
+    dev_group *grp = calloc(c1, sizeof *grp);
+    size_t *dev_of_group = calloc(c1, sizeof *dev_of_group), *dev_of_ref = calloc(c1, sizeof *dev_of_ref);
+    sp_status st = SP_OK;
+    size_t nr = 0, ng = 0;
+    if (!w->dev || !w->dev_key || !w->dev_first || !r || !srt || !grp || !dev_of_group || !dev_of_ref)
+        st = SP_ERR_NOMEM;
+    for (size_t i = 0; !st && i < set->n; i++) {
         const sp_fl_sample *s = &set->s[i];
         if (strcmp(s->metric, dm) != 0 || !isfinite(s->value))
             continue;
         const char *state = sp_fl_label(s, "state");
-        int st = -1;
-        for (int k = 0; state && k < SP_COST_STATE_COUNT; k++)
-            if (strcmp(state, states[k]) == 0)
-                st = k;
-        if (st < 0)
+        int k = -1;
+        for (int j = 0; state && j < SP_COST_STATE_COUNT; j++)
+            if (strcmp(state, states[j]) == 0)
+                k = j;
+        if (k < 0)
             continue;
-        char key[256];
-        device_key(s, key, sizeof key);
-        size_t d = 0;
-        while (d < w->n_dev && strcmp(w->dev_key[d], key) != 0)
-            d++;
-        if (d == w->n_dev) {
-            if (w->n_dev == MAX_DEVICES)
-                continue;
-            w->dev_first[w->n_dev] = s;
-            snprintf(w->dev_key[w->n_dev++], sizeof w->dev_key[0], "%s", key);
+        char *key = device_key(s);
+        if (!key) {
+            st = SP_ERR_NOMEM;
+            break;
         }
-        w->dev[d][st] += s->value > 0 ? s->value : 0;
+        r[nr] = (dev_ref){key, i, k, nr};
+        nr++;
     }
-    return SP_OK;
+    if (!st) {
+        memcpy(srt, r, nr * sizeof *srt);
+        qsort(srt, nr, sizeof *srt, dev_ref_cmp);
+        for (size_t k = 0; k < nr; k++) {
+            if (k == 0 || strcmp(srt[k - 1].key, srt[k].key) != 0) {
+                grp[ng] = (dev_group){srt[k].i, ng};
+                ng++;
+            }
+            dev_of_ref[srt[k].pos] = ng - 1; /* its group, for now */
+        }
+        qsort(grp, ng, sizeof *grp, dev_group_cmp);
+        for (size_t d = 0; d < ng; d++)
+            dev_of_group[grp[d].g] = d;
+        for (size_t p = 0; p < nr; p++) {
+            size_t d = dev_of_ref[p] = dev_of_group[dev_of_ref[p]];
+            if (!w->dev_key[d]) { /* its first sample: the refs are in the set's order */
+                w->dev_key[d] = r[p].key;
+                r[p].key = NULL;
+                w->dev_first[d] = &set->s[r[p].i];
+            }
+            double v = set->s[r[p].i].value;
+            w->dev[d][r[p].state] += v > 0 ? v : 0;
+        }
+        w->n_dev = ng;
+    }
+    for (size_t k = 0; k < nr; k++)
+        free(r[k].key);
+    free(r);
+    free(srt);
+    free(grp);
+    free(dev_of_group);
+    free(dev_of_ref);
+    return st;
 }
 
 /* The replica a sample came from, as the report names it: job/instance. */
@@ -372,34 +469,42 @@ static void replica_name(const sp_fl_sample *s, char *name, size_t len)
     snprintf(name, len, "%s%s%s", job ? job : "", job && inst ? "/" : "", inst ? inst : "");
 }
 
-/* The replicas: distinct job/instance of servprof_requests_total. */
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The replicas: distinct job/instance of servprof_requests_total, sorted (by name: sp_fl_report sorted
+ * them so before; sorted here, the names are made distinct without a search of each among those found,
+ * quadratic in the replicas). */
 static sp_status replicas(const sp_fl_set *set, fl_work *w)
 {
+    size_t cap = 0;
+    for (size_t i = 0; i < set->n; i++)
+        cap += strcmp(set->s[i].metric, "servprof_requests_total") == 0;
+    w->replicas = calloc(cap ? cap : 1, sizeof *w->replicas);
+    if (!w->replicas)
+        return SP_ERR_NOMEM;
     for (size_t i = 0; i < set->n; i++) {
         const sp_fl_sample *s = &set->s[i];
         if (strcmp(s->metric, "servprof_requests_total") != 0)
             continue;
         char name[512];
         replica_name(s, name, sizeof name);
-        size_t k = 0;
-        while (k < w->n_replicas && strcmp(w->replicas[k], name) != 0)
-            k++;
-        if (k < w->n_replicas || w->n_replicas == MAX_REPLICAS)
-            continue;
-        const char **nr = realloc(w->replicas, (w->n_replicas + 1) * sizeof *nr);
-        if (!nr)
-            return SP_ERR_NOMEM;
-        w->replicas = nr;
         if (!(w->replicas[w->n_replicas] = strdup(name)))
             return SP_ERR_NOMEM;
         w->n_replicas++;
     }
+    qsort(w->replicas, w->n_replicas, sizeof *w->replicas, str_cmp);
+    size_t n = 0;
+    for (size_t k = 0; k < w->n_replicas; k++) {
+        if (n && strcmp(w->replicas[n - 1], w->replicas[k]) == 0)
+            free((void *)w->replicas[k]);
+        else
+            w->replicas[n++] = w->replicas[k];
+    }
+    w->n_replicas = n;
     return SP_OK;
-}
-
-static int str_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* Prometheus' `up` sample of a target whose last scrape in the window failed. */
@@ -408,63 +513,85 @@ static int up_at_zero(const sp_fl_sample *s)
     return strcmp(s->metric, "up") == 0 && s->value == 0;
 }
 
+/* The replica of that name in the sorted w->replicas, or NULL. */
+static const char *const *replica_named(const fl_work *w, const char *name)
+{
+    return bsearch(&name, w->replicas, w->n_replicas, sizeof *w->replicas, str_cmp);
+}
+
 /* The replicas whose last scrape in the window failed: an `up` sample of theirs (Prometheus' answer;
- * /metrics texts have none) at 0. `down` has room for n_replicas and points into w->replicas. */
+ * /metrics texts have none) at 0, in w->replicas' (sorted) order. `down` has room for n_replicas and
+ * points into w->replicas. */
 static size_t down_replicas(const sp_fl_set *set, const fl_work *w, const char **down)
 {
     size_t n = 0;
-    for (size_t k = 0; k < w->n_replicas; k++)
-        for (size_t i = 0; i < set->n; i++) {
-            const sp_fl_sample *s = &set->s[i];
-            if (!up_at_zero(s))
-                continue;
-            char name[512];
-            replica_name(s, name, sizeof name);
-            if (strcmp(name, w->replicas[k]) == 0) {
-                down[n++] = w->replicas[k];
-                break;
-            }
-        }
-    return n;
+    for (size_t i = 0; i < set->n && n < w->n_replicas; i++) {
+        if (!up_at_zero(&set->s[i]))
+            continue;
+        char name[512];
+        replica_name(&set->s[i], name, sizeof name);
+        const char *const *hit = replica_named(w, name);
+        if (hit)
+            down[n++] = *hit;
+    }
+    qsort(down, n, sizeof *down, str_cmp);
+    size_t m = 0;
+    for (size_t k = 0; k < n; k++)
+        if (!m || down[m - 1] != down[k])
+            down[m++] = down[k];
+    return m;
 }
 
 /* The targets that never answered in the window: an `up` sample at 0 (its last scrape failed) of a
  * job/instance with no servprof series (no replica of w->replicas), whose job is the job of a replica
  * that answered, so a down target of another job the selector also matches (a node exporter) is not
  * taken for a replica. Names are written into `names` (room for set->n, each freed by the caller) in
- * sorted order. */
+ * sorted order, each once. */
 static sp_status never_replicas(const sp_fl_set *set, const fl_work *w, char **names, size_t *n_out)
 {
+    /* the jobs of the replicas that answered, sorted ("" for none) */
+    size_t nj = 0;
+    const char **jobs = malloc((set->n ? set->n : 1) * sizeof *jobs);
+    if (!jobs) {
+        *n_out = 0;
+        return SP_ERR_NOMEM;
+    }
+    for (size_t j = 0; j < set->n; j++)
+        if (strcmp(set->s[j].metric, "servprof_requests_total") == 0) {
+            const char *rj = sp_fl_label(&set->s[j], "job");
+            jobs[nj++] = rj ? rj : "";
+        }
+    qsort(jobs, nj, sizeof *jobs, str_cmp);
     size_t n = 0;
+    sp_status st = SP_OK;
     for (size_t i = 0; i < set->n; i++) {
         const sp_fl_sample *s = &set->s[i];
         if (!up_at_zero(s))
             continue;
         char name[512];
         replica_name(s, name, sizeof name);
-        int known = 0;
-        for (size_t k = 0; k < w->n_replicas && !known; k++)
-            known = strcmp(name, w->replicas[k]) == 0;
-        for (size_t k = 0; k < n && !known; k++)
-            known = strcmp(name, names[k]) == 0;
         const char *job = sp_fl_label(s, "job");
-        int same_job = 0;
-        for (size_t j = 0; j < set->n && !same_job && !known; j++) {
-            const char *rj = sp_fl_label(&set->s[j], "job");
-            same_job = strcmp(set->s[j].metric, "servprof_requests_total") == 0 &&
-                       ((!job && !rj) || (job && rj && strcmp(job, rj) == 0));
-        }
-        if (known || !same_job)
+        if (!job)
+            job = "";
+        if (replica_named(w, name) || !bsearch(&job, jobs, nj, sizeof *jobs, str_cmp))
             continue;
         if (!(names[n] = strdup(name))) {
-            *n_out = n;
-            return SP_ERR_NOMEM;
+            st = SP_ERR_NOMEM;
+            break;
         }
         n++;
     }
+    free(jobs);
     qsort(names, n, sizeof *names, str_cmp);
-    *n_out = n;
-    return SP_OK;
+    size_t m = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (m && strcmp(names[m - 1], names[k]) == 0)
+            free(names[k]);
+        else
+            names[m++] = names[k];
+    }
+    *n_out = m;
+    return st;
 }
 
 /* What the replicas' servprof_info says their device is (docs/analysis.md section 4, "Device kind"). */
