@@ -118,6 +118,12 @@ static sp_status query(CURL *c, const char *url, const char *q, double at, doubl
     /* a proxy in front of Prometheus may redirect (http to https, a path prefix): followed, a few times */
     lc.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     lc.easy_setopt(c, CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    /* ... to HTTP(S) only, as the URL itself must be (a libcurl before 7.85 ignores the option and
+     * keeps its own default: HTTP, HTTPS, FTP, FTPS) */
+    lc.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    lc.easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#endif
     lc.easy_setopt(c, CURLOPT_USERAGENT, "servprof/" SP_VERSION_STRING);
     CURLcode rc = lc.easy_perform(c);
     free(full);
@@ -136,6 +142,10 @@ static sp_status query(CURL *c, const char *url, const char *q, double at, doubl
         else if (rc == CURLE_TOO_MANY_REDIRECTS)
             sp_errf(err, errlen, "cannot read Prometheus at %s: redirected more than %d times (%s)", url,
                     MAX_REDIRECTS, lc.easy_strerror(rc));
+        else if (rc == CURLE_UNSUPPORTED_PROTOCOL && http / 100 == 3)
+            /* the URL itself is http(s) (checked before any query): a redirect elsewhere */
+            sp_errf(err, errlen, "cannot read Prometheus at %s: it redirected the query %s off HTTP(S), "
+                    "which is not followed (%s)", url, q, lc.easy_strerror(rc));
         else
             sp_errf(err, errlen, "cannot read Prometheus at %s: %s", url, lc.easy_strerror(rc));
         free(a.p);

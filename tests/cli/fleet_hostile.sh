@@ -123,6 +123,8 @@ refuse_at time1e300 "$URL/time=1e300" B "" "$URL/time=1e300 gave its time as 1.0
 refuse_at timeneg "$URL/time=-5" B "" "$URL/time=-5 gave its time as -5 s since 1970: expected its clock's present, above 0"
 # redirected for ever; an answer over the client's limit
 refuse_at loop "$URL/redirectloop" B "" "$URL/redirectloop: redirected more than 5 times"
+# a redirect to another protocol (ftp://): not followed (HTTP and HTTPS only, as the URL itself)
+refuse_at ftp "$URL/redirectftp" B "" "$URL/redirectftp: it redirected the query time()" "off HTTP(S), which is not followed"
 refuse_at big "$URL/big" B "" "$URL/big: the answer to the query time() is over 256 MiB"
 
 # accept NAME BILL USEFUL GAP NO_BATCH REQUESTS: exit 0 in text and JSON; the JSON's bill and states as

@@ -179,6 +179,13 @@ class H(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if u.path.startswith("/redirectftp/"):
+            # a redirect off HTTP(S): not followed
+            self.send_response(302)
+            self.send_header("Location", "ftp://127.0.0.1:9/api/v1/query")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if u.path.startswith("/redirectloop/"):
             self.send_response(302)
             self.send_header("Location", self.path)
