@@ -561,40 +561,6 @@ sp_status sp_fl_add_answer(sp_fl_set *set, size_t k, const char *q, const char *
     return SP_ERR_UNSUPPORTED;
 }
 
-size_t sp_fl_query_count(void) { return sizeof queries / sizeof queries[0]; }
-
-sp_status sp_fl_query_text(size_t k, const char *sel, const char *range, char *q, size_t qlen)
-{
-    if (k >= sp_fl_query_count())
-        return SP_ERR_INVALID;
-    int n = snprintf(q, qlen, "%s (%s(%s%s[%s]))", queries[k].agg, queries[k].fn, queries[k].metric, sel, range);
-    return n < 0 || (size_t)n >= qlen ? SP_ERR_INVALID : SP_OK;
-}
-
-/* The samples of query k's answer `root` into the set, under the name the report reads them by. */
-static sp_status add_answer(sp_fl_set *set, size_t k, json_t *root, const char *q, char *err, size_t errlen)
-{
-    return add_vector(set, queries[k].as ? queries[k].as : queries[k].metric,
-                      strstr(queries[k].agg, "job, instance") != NULL, root, q, err, errlen);
-}
-
-sp_status sp_fl_add_answer(sp_fl_set *set, size_t k, const char *q, const char *body, size_t len, char *err,
-                           size_t errlen)
-{
-    if (k >= sp_fl_query_count())
-        return SP_ERR_INVALID;
-    json_error_t je;
-    json_t *root = json_loadb(body, len, 0, &je);
-    const char *status = root ? json_string_value(json_object_get(root, "status")) : NULL;
-    sp_status st = SP_ERR_PARSE;
-    if (!status || strcmp(status, "success") != 0)
-        sp_errf(err, errlen, "the answer to %s is not Prometheus' JSON of a success", q);
-    else
-        st = add_answer(set, k, root, q, err, errlen);
-    json_decref(root);
-    return st;
-}
-
 sp_status sp_fl_query_prometheus(const char *url, const sp_fleet_options *opt, sp_fl_set *set, double *end_unix_s,
                                  char *err, size_t errlen)
 {
