@@ -39,7 +39,8 @@ request and stage (more dropped and counted in `pieces_dropped`). So are, before
 stalls it may have waited on unread (its bytes came in while the loop was blocked; before()): the
 chain of stalls that ends right before the arrival (each at most `pre_gap_ns`, three thresholds,
 before the next), since the later of `pre_window_ns` (10 s) before the arrival and the loop's last
-idle wait before it (selector only), the latest `pre_pieces` (8). The server cannot know when the
+idle wait before it (selector: a select() with nothing to do; ticker: two ticks on time in a row, the
+first of them), the latest `pre_pieces` (8). The server cannot know when the
 request was sent; the analysis keeps only their part after the client's send, when a client trace is
 merged, and none of it without one.
 
@@ -186,7 +187,7 @@ class _TimedSelector:
         # stall is enough to know.
         if mon._stalled and timeout != 0 and (not events or t - called >= IDLE_WAIT_NS):
             mon._stalled = False
-            mon.idles.append(called)
+            mon.idles.append((called, called))
         return events
 
     def __getattr__(self, name):
@@ -218,8 +219,12 @@ class StallMonitor:
         self.pre_window_ns = int(PRE_WINDOW_MS * 1e6)
         self.pre_gap_ns = PRE_GAP_THRESHOLDS * self.threshold_ns
         self.pre_pieces = PRE_PIECES
-        self.idles = collections.deque(maxlen=keep)  # selector: the first idle wait after each stall (ns)
-        self._stalled = False    # selector: a stall since the last idle wait noted in idles
+        # the first idle wait after each stall, as (since, bound): a request that arrived after `since`
+        # waited on no stall before `bound` (ns; pre_from). Selector: an idle select(), both its call;
+        # ticker: two ticks on time in a row, since the second, bound the first (_on_time)
+        self.idles = collections.deque(maxlen=keep)
+        self._stalled = False    # a stall since the last idle wait noted in idles
+        self._on_time_at = None  # ticker: the first tick on time since the last stall (ns), if one came
         self.loop = None
         self.using = None        # how the running loop is measured: "selector" or "ticker"
         self.due = None          # ticker: when the next tick is due (ns, servprof.now_ns's clock)
@@ -289,6 +294,7 @@ class StallMonitor:
         self.stalls.clear()
         self.idles.clear()
         self._stalled = False
+        self._on_time_at = None
         sel = getattr(loop, "_selector", None)
         if self.mode != "ticker" and sel is not None and callable(getattr(sel, "select", None)):
             # (another monitor's wrapper is wrapped in turn: each times the same iterations)
@@ -360,6 +366,7 @@ class StallMonitor:
     def _stall(self, start, t, busy, waits):
         self.stalls_seen += 1
         self._stalled = True
+        self._on_time_at = None
         self.stalled_ns += t - start
         for part in self._parts(start, t, busy, waits):
             if len(self.stalls) == self.stalls.maxlen:
@@ -375,6 +382,8 @@ class StallMonitor:
         due = self.due
         if due is not None and t - due > self.threshold_ns:
             self._stall(due, t, cpu - self._cpu, _waits() - self._vol)
+        elif due is not None and self._stalled:
+            self._on_time(t)
         self._cpu = cpu
         self._vol = _waits()
         loop = self.loop
@@ -383,6 +392,22 @@ class StallMonitor:
         else:  # nothing in flight: the loop may sleep until the next request's begin()
             self._handle = None
             self.due = None
+            self._on_time_at = None  # the next two ticks on time must come after the restart
+
+    def _on_time(self, t):
+        """A tick ran on time at `t` after a stall (ticker). The loop was free then, but a tick is a timer,
+        run at the start of an iteration: a request whose bytes came in during the stall may be read in
+        this very iteration and start after it. The next tick on time, with no stall between, shows that
+        iteration done and the loop free again: a request read in it has started by then (its task runs
+        in the next iteration, which a ready task does not wait for, nor a blocking one go unseen past
+        the threshold), so one that arrives after that second tick waited on no stall before the first.
+        Noted in idles as (second, first), as the selector's idle wait is."""
+        if self._on_time_at is None:
+            self._on_time_at = t
+            return
+        self.idles.append((t, self._on_time_at))
+        self._stalled = False
+        self._on_time_at = None
 
     def pre_from(self, arrival):
         """Since when a request that arrived (was read, the middleware's entry) at `arrival` may have
@@ -392,12 +417,12 @@ class StallMonitor:
         before the arrival, and the analysis keeps only their part after the client's send (a merged
         client trace; without one, nothing before the arrival counts): docs/python.md, "Event loop
         stalls". The bound: `pre_window_ns` before the arrival, or the last time before it that the
-        loop waited with nothing to do and nothing came (selector only: no request was on its way in
-        then), whichever is later."""
+        loop was seen free with no request on its way in (idles: a selector's idle wait; the ticker's
+        first of two ticks on time, for arrivals after the second), whichever is later."""
         lo = arrival - self.pre_window_ns
-        for t in reversed(self.idles):
-            if t < arrival:
-                return t if t > lo else lo
+        for since, bound in reversed(self.idles):
+            if since < arrival:
+                return bound if bound > lo else lo
         return lo
 
     def _running(self, done):

@@ -183,7 +183,7 @@ class PreArrivalCase(unittest.TestCase):
         mon = StallMonitor(_NoRecorder())
         mon.loop, mon.using, mon.due = object(), "ticker", None  # measured, no stall in progress
         mon.stalls.extend([(100, 200, "event_loop"), (300, 400, "event_loop_wait"), (500, 600, "event_loop")])
-        mon.idles.extend(idles)
+        mon.idles.extend((t, t) for t in idles)  # a selector's idle waits: since and bound alike
         mon.pre_window_ns, mon.pre_pieces, mon.pre_gap_ns = window, pieces, gap
         return mon
 
@@ -212,6 +212,35 @@ class PreArrivalCase(unittest.TestCase):
                          [("event_loop", 500, 550), ("event_loop", 550, 600), ("event_loop_wait", 300, 400)])
         # idle at 450: only the stall across the arrival
         self.assertEqual(self.spans(self.monitor(idles=(450,))), [("event_loop", 500, 550), ("event_loop", 550, 600)])
+
+    def test_ticker_two_ticks_on_time(self):
+        """The ticker's bound: after a stall, two ticks on time in a row (no stall between) show the loop
+        free at the first; arrivals after the second waited on no stall before the first. Ticks driven
+        by hand (_on_time, as _tick calls it for a tick no later than the threshold after a stall)."""
+        mon = self.monitor()
+        mon._stalled = True
+        mon._on_time(250)   # the loop free at 250, but a request read in that iteration may start later
+        self.assertEqual(list(mon.idles), [])
+        self.assertEqual(mon.pre_from(550), 550 - 10000)
+        mon._on_time(450)   # the second: arrivals after 450 waited on nothing before 250
+        self.assertEqual(list(mon.idles), [(450, 250)])
+        self.assertFalse(mon._stalled)
+        self.assertEqual(mon.pre_from(550), 250)
+        self.assertEqual(mon.pre_from(400), 400 - 10000)  # arrived before the second tick: no bound
+        # the same answer as the selector's idle wait at 250 (test_idle_wait)
+        self.assertEqual(self.spans(mon),
+                         [("event_loop", 500, 550), ("event_loop", 550, 600), ("event_loop_wait", 300, 400)])
+        # a stall between two ticks on time starts the pair again
+        mon2 = self.monitor()
+        mon2._stalled = True
+        mon2._on_time(250)
+        mon2._stall(300, 400, 0, 1)
+        mon2._on_time(450)
+        self.assertEqual(list(mon2.idles), [])
+        mon2._on_time(460)
+        self.assertEqual(list(mon2.idles), [(460, 450)])
+        # no stall since the last pair: a tick on time notes nothing
+        self.assertFalse(mon2._stalled)
 
     def test_cap(self):
         # at most one part before the arrival: the latest, [500,550)
@@ -325,10 +354,22 @@ class MonitorCase(TempDirCase):
         the stall: the stall is its event_loop span before
         its arrival (a negative start relative to it), at most up to the arrival; an idle wait before
         the stall would have ruled it out (PreArrivalCase)."""
+        self.read_late(StallMonitor, False)
+
+    @unittest.skipUnless(_have("uvloop"), "uvloop is missing: Debian python3-uvloop, installed by scripts/setup.sh test")
+    def test_read_late_ticker(self):
+        """The same on uvloop with the ticker, which runs while a request is in flight (a third request,
+        "holder", is, from before the stall to after the late one's end): the ticks due during the stall
+        run late, none on time comes between the stall's end and the late request's arrival (it is read
+        in the iteration that ends the stall), so the two-ticks bound
+        (PreArrivalCase.test_ticker_two_ticks_on_time) leaves it its stall."""
+        self.read_late(lambda rec, **kw: StallMonitor(rec, mode="ticker", **kw), True)
+
+    def read_late(self, monitor, uv):
         trace = self.path("t.sptrace")
         with servprof.Recorder(trace) as rec:
-            mw = servprof.asgi.Middleware(_app(lambda r: asyncio.sleep(0)), rec,
-                                          loop_stalls=StallMonitor(rec, threshold_ms=2))
+            mw = servprof.asgi.Middleware(_app(lambda r: asyncio.sleep(0.080 if r.id == "holder" else 0)), rec,
+                                          loop_stalls=monitor(rec, threshold_ms=2))
 
             async def late():
                 await asyncio.sleep(0.010)
@@ -340,9 +381,12 @@ class MonitorCase(TempDirCase):
 
             async def main():
                 await _request(mw, "first")  # the measure starts with the first request on the loop
-                await asyncio.gather(late(), blocker())
+                if uv:  # the ticker runs while a request is in flight
+                    await asyncio.gather(_request(mw, "holder"), late(), blocker())
+                else:
+                    await asyncio.gather(late(), blocker())
 
-            _run(main, False)
+            _run(main, uv)
             self.assertEqual(mw.errors, 0, mw.last_error)
         st = export_requests(self, trace)["late"]["stages"]
         before = [(s, e) for s, e in _pieces(st, "event_loop") if s < 0]
