@@ -161,6 +161,27 @@ for v in "" "ftp://127.0.0.1/" "http://" "http://127.0.0.1:99999/" "http://127.0
     timeout 10 "$BIN" load --url "$v" --requests 1 --timeout 0.2 --no-progress >/dev/null 2>"$errf" </dev/null
     check "load --url '$v'" $? bad --url
 done
+# serve --host is read when the service starts: a bad one is refused before anything binds; a good
+# one with --duration 0.1 and an ephemeral port would run, so only bad ones here.
+for v in "" 999.1.1.1 localhost " 127.0.0.1" "::1x" "127.0.0.1:80"; do
+    n=$((n + 1))
+    timeout 10 "$BIN" serve --host "$v" --port 0 --duration 0.1 >/dev/null 2>"$errf" </dev/null
+    check "serve --host '$v'" $? bad --host
+done
+# --- analyze --prometheus --range (a Prometheus duration): checked before Prometheus (port 1: nothing
+# listens) is asked; a taken one is exit 1, Prometheus unreachable.
+for v in "" 0s 999ms -5m 5 5x " 5m" 5M 1.5m NaN inf 1e308s 18446744073709551616s 5m5m 5s5m 0x10s \
+    2562047h47m16s855ms; do
+    n=$((n + 1))
+    timeout 10 "$BIN" analyze --prometheus http://127.0.0.1:1 --range "$v" --timeout 0.5 >/dev/null 2>"$errf" </dev/null
+    check "analyze --range '$v'" $? bad --range
+done
+for v in 1s 1h30m 2562047h47m16s854ms; do
+    n=$((n + 1))
+    timeout 10 "$BIN" analyze --prometheus http://127.0.0.1:1 --range "$v" --timeout 0.5 >/dev/null 2>"$errf" </dev/null
+    rc=$?
+    if [ "$rc" -ne 1 ]; then echo "FAIL: analyze --range '$v': exit $rc, expected 1: $(head -n 1 "$errf")"; fails=$((fails + 1)); fi
+done
 # --- demo
 nums demo --duration "" 5ms
 nums demo --rate "" 5/s
