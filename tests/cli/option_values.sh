@@ -22,7 +22,8 @@ trap 'rm -f "$errf"' EXIT
 run() {
     local cmd=$1 opt=$2 val=$3 expect=$4 rc
     n=$((n + 1))
-    timeout 10 "$BIN" "$cmd" "$opt" "$val" "$SENT" >/dev/null 2>"$errf" </dev/null
+    # shellcheck disable=SC2086 # CMD may be two words ("demo --generate")
+    timeout 10 "$BIN" $cmd "$opt" "$val" "$SENT" >/dev/null 2>"$errf" </dev/null
     rc=$?
     check "$cmd $opt '$val'" "$rc" "$expect" "$opt"
 }
@@ -83,14 +84,16 @@ choice() {
 # twice CMD OPT V1 V2: the option given twice is taken (the last one counts).
 twice() {
     n=$((n + 1))
-    timeout 10 "$BIN" "$1" "$2" "$3" "$2" "$4" "$SENT" >/dev/null 2>"$errf" </dev/null
+    # shellcheck disable=SC2086
+    timeout 10 "$BIN" $1 "$2" "$3" "$2" "$4" "$SENT" >/dev/null 2>"$errf" </dev/null
     check "$1 $2 $3 $2 $4" $? ok "$2"
 }
 
 # last CMD OPT: the option without its value at the end of the line.
 last() {
     n=$((n + 1))
-    timeout 10 "$BIN" "$1" "$2" >/dev/null 2>"$errf" </dev/null
+    # shellcheck disable=SC2086
+    timeout 10 "$BIN" $1 "$2" >/dev/null 2>"$errf" </dev/null
     check "$1 $2 (no value)" $? bad "$2"
 }
 
@@ -196,6 +199,23 @@ choice demo --device cpu
 for v in "" gamma:0 gamma:NaN gamma:inf replay:x; do run demo --arrival "$v" bad; done
 for v in "" 0 1 2,2 3,2 2,,3 ",2" "2," " 2" 2,x 2,18446744073709551616; do run demo --buckets "$v" bad; done
 run demo --buckets 2,3 ok
+# --- demo --generate (its own option set)
+G="demo --generate"
+nums "$G" --duration "" 5ms
+nums "$G" --rate "" 5/s
+nums "$G" --prompt-mean "" 5t
+nums "$G" --prompt-sigma z 5%
+nums "$G" --output-mean "" 5t
+nums "$G" --output-sigma z 5%
+nums "$G" --price-per-hour "" 5/h
+for o in --layers --hidden --heads --ffn --max-len --max-num-seqs --max-num-batched-tokens --queue-capacity \
+    --kv-capacity-tokens; do
+    ints "$G" $o
+done
+ints "$G" --prefill-bucket z
+ints "$G" --seed z
+for v in "" gamma:0 gamma:NaN "gamma: 1" replay:x; do run "$G" --arrival "$v" bad; done
+twice "$G" --rate 5 6
 # --- whatif
 for o in --max-batch --instances; do
     for v in "" 0 -1 " 5" 5x 0x10 NaN 1e308 18446744073709551616 "1,,2" ",1" "1,"; do run whatif $o "$v" bad; done
@@ -241,8 +261,9 @@ twice diff --seed 1 2
 twice whatif --seed 1 2
 twice export --unix-offset 1 2
 twice demo --rate 5 6
-for c in analyze export synth serve load demo whatif diff; do
-    for o in $("$BIN" "$c" --help 2>&1 | sed -n 's/^ *\(-o, \)\?\(--[a-z0-9-]*\) [A-Z].*/\2/p'); do last "$c" "$o"; done
+for c in analyze export synth serve load demo "demo --generate" whatif diff; do
+    # shellcheck disable=SC2086
+    for o in $("$BIN" $c --help 2>&1 | sed -n 's/^ *\(-o, \)\?\(--[a-z0-9-]*\) [A-Z].*/\2/p'); do last "$c" "$o"; done
 done
 
 # --- the extremes that are taken, doing their work: synth, analyze, whatif and diff run on small
