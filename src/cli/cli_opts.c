@@ -56,8 +56,16 @@ bool sp_cli_uint(const char *cmd, const char *opt, const char *s, unsigned lo, u
     return true;
 }
 
-static bool finite_number(const char *s, double *out)
+/* A decimal number written plainly: digits with at most a '.' and an exponent, a leading '-' only
+ * when `negative` (so no "-0" where negatives are refused). strtod alone would also take leading
+ * blanks, a '+', hexadecimal ("0x10"), "inf" and "nan"; ERANGE refuses subnormals ("1e-308"). */
+static bool finite_number(const char *s, bool negative, double *out)
 {
+    const char *p = s;
+    if (negative && *p == '-')
+        p++;
+    if (!((*p >= '0' && *p <= '9') || *p == '.') || s[strspn(s, "0123456789.eE+-")] != '\0')
+        return false;
     char *end;
     errno = 0;
     double v = strtod(s, &end);
@@ -70,7 +78,7 @@ static bool finite_number(const char *s, double *out)
 bool sp_cli_number(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out)
 {
     double v;
-    if (!finite_number(s, &v) || v < lo || v > hi) {
+    if (!finite_number(s, lo < 0, &v) || v < lo || v > hi) {
         fprintf(stderr, "servprof %s: %s: expected a number in [%.15g, %.15g], got '%s'\n", cmd, opt, lo, hi, s);
         return false;
     }
@@ -81,7 +89,7 @@ bool sp_cli_number(const char *cmd, const char *opt, const char *s, double lo, d
 bool sp_cli_positive(const char *cmd, const char *opt, const char *s, double hi, double *out)
 {
     double v;
-    if (!finite_number(s, &v) || !(v > 0) || v > hi) {
+    if (!finite_number(s, false, &v) || !(v > 0) || v > hi) {
         fprintf(stderr, "servprof %s: %s: expected a number in (0, %.15g], got '%s'\n", cmd, opt, hi, s);
         return false;
     }

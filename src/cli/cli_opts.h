@@ -24,7 +24,9 @@
 bool sp_cli_uint(const char *cmd, const char *opt, const char *s, unsigned lo, unsigned hi, unsigned *out);
 bool sp_cli_u64(const char *cmd, const char *opt, const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
 
-/* A finite number in [lo, hi]. */
+/* A finite number in [lo, hi], written as decimal digits with at most a '.' and an exponent ("2.5", "1e3"):
+ * no blanks, no '+', no hexadecimal, no subnormals, a '-' only when lo < 0 (so "-0" is refused where
+ * negatives are). */
 bool sp_cli_number(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
 /* A finite number in (0, hi]: prices, rates, timeouts. */
 bool sp_cli_positive(const char *cmd, const char *opt, const char *s, double hi, double *out);

@@ -93,6 +93,10 @@ static int parse_clock_offset(const char *s, sp_analyze_options *opt)
         opt->clock_mode = SP_CLOCK_NONE;
         return 0;
     }
+    /* digits after an optional '-': strtoll would also take leading blanks and a '+' */
+    const char *d = *s == '-' ? s + 1 : s;
+    if (*d < '0' || *d > '9')
+        return -1;
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);

@@ -57,6 +57,10 @@ typedef struct export_args {
 /* A signed integer of ns for --unix-offset and --clock-offset. */
 static int parse_i64(const char *s, int64_t *out)
 {
+    /* digits after an optional '-': strtoll would also take leading blanks and a '+' */
+    const char *d = *s == '-' ? s + 1 : s;
+    if (*d < '0' || *d > '9')
+        return -1;
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);

@@ -113,8 +113,18 @@ static bool parse_dist(const char *s, const dist_target *t)
     if (strlen(s) >= sizeof buf)
         goto bad;
     strcpy(buf, s);
-    char *kind = strtok(buf, ":"), *a = strtok(NULL, ":"), *b = strtok(NULL, ":"), *c = strtok(NULL, ":");
-    if (!kind || c)
+    /* fields split by hand: strtok would pass over an empty one ("lognormal::1" is not lognormal:1) */
+    char *f[4] = {buf, NULL, NULL, NULL};
+    for (int i = 1; i < 4 && f[i - 1]; i++) {
+        f[i] = strchr(f[i - 1], ':');
+        if (f[i])
+            *f[i]++ = '\0';
+    }
+    for (int i = 0; i < 4; i++)
+        if (f[i] && !*f[i])
+            goto bad;
+    char *kind = f[0], *a = f[1], *b = f[2], *c = f[3];
+    if (c)
         goto bad;
     unsigned u1, u2;
     if (strcmp(kind, "lognormal") == 0) {
@@ -339,7 +349,9 @@ int sp_cmd_load(int argc, char **argv)
     if (progress)
         sp_cli_progress_end();
     if (st != SP_OK) {
-        fprintf(stderr, "servprof load: %s\n", err[0] ? err : sp_status_str(st));
+        /* the library's URL messages start "URL '...'": name the option that gave it */
+        fprintf(stderr, "servprof load: %s%s\n", strncmp(err, "URL '", 5) == 0 ? "--url: " : "",
+                err[0] ? err : sp_status_str(st));
         /* options the library refused are usage errors; an unresolvable host or a file is the run's */
         return st == SP_ERR_INVALID || st == SP_ERR_LIMIT ? 2 : 1;
     }

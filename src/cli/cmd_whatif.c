@@ -125,8 +125,15 @@ static int add_pads(const char *opt, const char *s, sp_whatif_policy *pads, size
         return -1;
     }
     strcpy(buf, s);
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+    /* split by hand: strtok_r would pass over an empty policy ("longest;;static:64", a trailing ';') */
+    for (char *tok = buf, *next; tok; tok = next) {
+        next = strchr(tok, ';');
+        if (next)
+            *next++ = '\0';
+        if (!*tok) {
+            fprintf(stderr, "servprof whatif: %s: empty padding policy in '%s'\n", opt, s);
+            return -1;
+        }
         if (*n == MAX_PADS) {
             fprintf(stderr, "servprof whatif: %s: more than %d padding policies\n", opt, MAX_PADS);
             return -1;

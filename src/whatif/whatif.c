@@ -399,7 +399,7 @@ static bool positive_u32(const char *p, char **end, uint32_t max, uint64_t *x)
 {
     errno = 0;
     unsigned long long v = strtoull(p, end, 10);
-    if (*end == p || *p == '-' || *p == '+' || errno || v == 0 || v > max || (**end && **end != ','))
+    if (*end == p || *p < '0' || *p > '9' || errno || v == 0 || v > max || (**end && **end != ','))
         return false;
     *x = v;
     return true;
@@ -408,6 +408,10 @@ static bool positive_u32(const char *p, char **end, uint32_t max, uint64_t *x)
 /* Milliseconds (fractions allowed) as whole ns. */
 static bool ms_as_ns(const char *p, char **end, uint32_t max, uint64_t *x)
 {
+    /* decimal digits, a '.' and an exponent: strtod would also take blanks, '+', "0x10" and "inf" */
+    char stop = p[strspn(p, "0123456789.eE+-")];
+    if (!((*p >= '0' && *p <= '9') || *p == '.') || (stop != ',' && stop != '\0'))
+        return false;
     errno = 0;
     double v = strtod(p, end);
     if (*end == p || errno || !(v >= 0 && v <= max) || (**end && **end != ','))
