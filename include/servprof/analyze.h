@@ -542,6 +542,11 @@ typedef struct sp_report_source {
      * bill is their sum and its states the sum of theirs (a fleet of three replicas is three instances'
      * bill); NULL: the figures are billed as one instance, price x window_s, as before. */
     const sp_replica_bill *bills;
+    /* The replicas (of `replicas`, in its order) that exported no servprof_device_seconds_total series
+     * while another replica did (appended): their bills are all no_batch (docs/fleet.md, "Cost"), which
+     * the report says, naming them. None when no replica has device series (a CPU-only fleet). */
+    size_t n_nodev;
+    const char *const *nodev;
 } sp_report_source;
 
 typedef struct sp_report {

@@ -491,6 +491,8 @@ static sp_status copy_source(sp_report *r, const sp_report_source *in)
     s->never = NULL;
     s->n_never = 0;
     s->bills = NULL;
+    s->nodev = NULL;
+    s->n_nodev = 0;
     if (!(s->kind = sp_report_strdup(r, in->kind ? in->kind : "metrics")) ||
         !(s->url = sp_report_strdup(r, in->url ? in->url : "")) ||
         !(s->selector = sp_report_strdup(r, in->selector ? in->selector : "")) ||
@@ -522,6 +524,15 @@ static sp_status copy_source(sp_report *r, const sp_report_source *in)
         if (!(never[i] = sp_report_strdup(r, in->never[i] ? in->never[i] : "")))
             return SP_ERR_NOMEM;
         s->n_never++;
+    }
+    const char **nodev = calloc(in->n_nodev ? in->n_nodev : 1, sizeof *nodev);
+    if (!nodev)
+        return SP_ERR_NOMEM;
+    s->nodev = nodev;
+    for (size_t i = 0; i < in->n_nodev; i++) {
+        if (!(nodev[i] = sp_report_strdup(r, in->nodev[i] ? in->nodev[i] : "")))
+            return SP_ERR_NOMEM;
+        s->n_nodev++;
     }
     if (in->bills) {
         sp_replica_bill *bills = calloc(in->n_replicas ? in->n_replicas : 1, sizeof *bills);

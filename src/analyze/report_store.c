@@ -87,6 +87,7 @@ void sp_report_destroy(sp_report *r)
         free((void *)r->source->replicas);
         free((void *)r->source->down);
         free((void *)r->source->never);
+        free((void *)r->source->nodev);
         free((void *)r->source->bills);
         free((void *)r->source);
     }

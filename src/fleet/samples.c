@@ -839,11 +839,30 @@ sp_status sp_fl_report(const sp_fl_set *set, const sp_fl_origin *origin, sp_repo
     if (!st && !bills)
         st = SP_ERR_NOMEM;
     src.bills = bills;
+    /* the replicas without a device series while another has one: billed all no_batch, and named */
+    const char **nodev = st ? NULL : calloc(w.n_replicas ? w.n_replicas : 1, sizeof *nodev);
+    unsigned char *has_dev = st ? NULL : calloc(w.n_replicas ? w.n_replicas : 1, 1);
+    if (!st && (!nodev || !has_dev))
+        st = SP_ERR_NOMEM;
+    if (!st) {
+        size_t with = 0;
+        for (size_t d = 0; d < w.n_dev; d++)
+            if (dev_rep[d] >= 0 && !has_dev[dev_rep[d]]) {
+                has_dev[dev_rep[d]] = 1;
+                with++;
+            }
+        for (size_t k = 0; with && k < w.n_replicas; k++)
+            if (!has_dev[k])
+                nodev[src.n_nodev++] = w.replicas[k];
+        src.nodev = nodev;
+    }
     f.source = &src;
     if (!st)
         st = sp_report_from_buckets(&f, out, err, errlen);
     free(bills);
     free(dev_rep);
+    free(nodev);
+    free(has_dev);
     for (size_t i = 0; i < n_never; i++)
         free(never[i]);
     free(never);

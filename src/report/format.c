@@ -207,6 +207,39 @@ char *sp_rep_fmt_price(char *buf, size_t len, const sp_report *r)
     return buf;
 }
 
+double sp_rep_nodev_bill(const sp_report *r)
+{
+    const sp_report_source *src = r->source;
+    /* nodev is a subsequence of replicas in their order: its bills found in one pass */
+    long double bill = 0;
+    for (size_t i = 0, j = 0; src && src->bills && i < src->n_replicas && j < src->n_nodev; i++)
+        if (src->replicas[i] && src->nodev[j] && strcmp(src->replicas[i], src->nodev[j]) == 0) {
+            bill += src->bills[i].bill;
+            j++;
+        }
+    return (double)bill;
+}
+
+char *sp_rep_fmt_nodev(char *buf, size_t len, const sp_report *r)
+{
+    const sp_report_source *src = r->source;
+    if (!src || !src->n_nodev || !len)
+        return NULL;
+    double bill = sp_rep_nodev_bill(r);
+    size_t o = (size_t)snprintf(buf, len, "%zu of %zu %s exported no device series (", src->n_nodev,
+                                src->n_replicas, sp_rep_plural(src->n_replicas, "replica", "replicas"));
+    size_t shown = src->n_nodev < SP_REP_NODEV_NAMED ? src->n_nodev : SP_REP_NODEV_NAMED;
+    for (size_t i = 0; i < shown && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "", src->nodev[i] ? src->nodev[i] : "");
+    if (src->n_nodev > shown && o < len)
+        o += (size_t)snprintf(buf + o, len - o, " and %zu more", src->n_nodev - shown);
+    char m[32];
+    if (o < len)
+        snprintf(buf + o, len - o, "): %s %s is billed as no_batch", src->n_nodev == 1 ? "its" : "their",
+                 sp_rep_fmt_money(m, sizeof m, bill));
+    return buf;
+}
+
 char *sp_rep_fmt_bill_cover(char *buf, size_t len, const sp_report *r)
 {
     const sp_report_source *src = r->source;

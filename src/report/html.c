@@ -970,7 +970,15 @@ static void write_cost(html_ctx *c)
                 sp_rep_fmt_money(a, sizeof a, k->by_state[s]),
                 nreq > 0 ? sp_rep_fmt_cost_per_request(b, sizeof b, k->by_state[s] / nreq, SP_REP_1M_DOLLARS) : "n/a",
                 sp_rep_fmt_pct(d, sizeof d, k->by_state_share[s]));
-    fputs("</tbody></table>\n</section>\n", out);
+    fputs("</tbody></table>\n", out);
+    char nodev[4096];
+    if (sp_rep_fmt_nodev(nodev, sizeof nodev, c->r)) {
+        /* the text report's sentence under its table */
+        fputs("<p class=\"warn\">", out);
+        sp_html_esc(out, nodev, sizeof nodev);
+        fputs(".</p>\n", out);
+    }
+    fputs("</section>\n", out);
 }
 
 /* ---------- GPU summary ---------- */

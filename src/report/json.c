@@ -476,7 +476,19 @@ static void write_source(FILE *out, const sp_report *r)
             putc(',', out);
         sp_json_write_str(out, s->never[i] ? s->never[i] : "", 0);
     }
-    fputs("]}", out);
+    putc(']', out);
+    if (s->n_nodev) {
+        /* only where some replica has device series and these have none: other reports read as before */
+        fputs(",\"replicas_no_device\":[", out);
+        for (size_t i = 0; i < s->n_nodev; i++) {
+            if (i)
+                putc(',', out);
+            sp_json_write_str(out, s->nodev[i] ? s->nodev[i] : "", 0);
+        }
+        fputs("],\"replicas_no_device_bill\":", out);
+        sp_rep_json_num(out, sp_rep_nodev_bill(r), 9);
+    }
+    putc('}', out);
 }
 
 sp_status sp_report_write_json(const sp_report *r, FILE *out)

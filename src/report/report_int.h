@@ -82,6 +82,13 @@ char *sp_rep_fmt_price(char *buf, size_t len, const sp_report *r);
  * whose replicas are billed the same window at the same price; else "3 replicas over a 10m window (25m
  * of replica time) at $3.00-$6.00/h, $4.20 per replica-hour". */
 char *sp_rep_fmt_bill_cover(char *buf, size_t len, const sp_report *r);
+/* A fleet report's replicas without device series while others have them (sp_report_source.nodev):
+ * "1 of 3 replicas exported no device series (job/instance): its $0.50 is billed as no_batch", the
+ * first SP_REP_NODEV_NAMED named and the rest counted; NULL (buf untouched) when there are none. */
+#define SP_REP_NODEV_NAMED 5
+char *sp_rep_fmt_nodev(char *buf, size_t len, const sp_report *r);
+/* The sum of those replicas' bills (0 when none). */
+double sp_rep_nodev_bill(const sp_report *r);
 
 /* How one request's own cost splits its batches' device time (DESIGN 7: by effective tokens), as the
  * cost step did it (sp_report.cost_batches_split, cost_batches_equal): "by its tokens", "in equal

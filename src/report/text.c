@@ -295,6 +295,13 @@ static void write_cost(FILE *out, const sp_report *r)
                                  : "n/a",
                 sp_rep_fmt_pct(pc, sizeof pc, c->by_state_share[s]));
     }
+    char nodev[4096];
+    if (sp_rep_fmt_nodev(nodev, sizeof nodev - 1, r)) {
+        /* a GPU fleet's replica whose device collector is gone reads as no batch in flight: named */
+        strcat(nodev, ".");
+        fputs("  ", out);
+        sp_rep_wrap(out, nodev, 2, 2);
+    }
     if (!r->request_count)
         return;
     /* The per-request split is the bill's split (DESIGN section 7), so the shares carry over. */

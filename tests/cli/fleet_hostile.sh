@@ -165,6 +165,21 @@ accept uptimebig 1.5 1.05 0.15 0.3 1500
 # a third replica ($3/h, 500 requests) with no device series: its $0.50 is all no_batch (docs/fleet.md)
 run nodev "$URL" nodev
 accept nodev 2 1.05 0.15 0.8 2000
+# ... and named, in text and JSON (the HTML page: test_fleet_bill), with its bill, $3/h x 600 s = $0.50 (before: not said at all,
+# the device line counting 1 device for 3 replicas)
+nodev_said() { tr '\n' ' ' < "$1" | tr -s ' ' | grep -qF -- "$2"; }
+check "nodev_said '$TMP/nodev.txt' '1 of 3 replicas exported no device series (nodev/10.0.0.3:8000): its \$0.5000 is billed as no_batch.'"
+check "python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))[\"source\"]; sys.exit(not (s[\"replicas_no_device\"] == [\"nodev/10.0.0.3:8000\"] and abs(s[\"replicas_no_device_bill\"] - 0.5) < 1e-9))' '$TMP/nodev.json'"
+# seven such replicas at $6/h (7 x 6 x 600/3600 = $7.00, all no_batch; 700 more requests) beside case
+# B's two: the first five named (sorted), the rest counted
+run nodevmany "$URL" nodevmany
+accept nodevmany 8.5 1.05 0.15 7.3 2200
+check "nodev_said '$TMP/nodevmany.txt' '7 of 9 replicas exported no device series (nodevmany/10.0.1.1:8000, nodevmany/10.0.1.2:8000, nodevmany/10.0.1.3:8000, nodevmany/10.0.1.4:8000, nodevmany/10.0.1.5:8000 and 2 more): their \$7.00 is billed as no_batch.'"
+check "python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))[\"source\"]; sys.exit(not (len(s[\"replicas_no_device\"]) == 7 and abs(s[\"replicas_no_device_bill\"] - 7) < 1e-9))' '$TMP/nodevmany.json'"
+# no replica with device series (a CPU-only fleet): all $1.50 no_batch, and nothing said of it
+run nodevall "$URL" nodevall
+accept nodevall 1.5 0 0 1.5 1500
+check "! grep -q 'device series' '$TMP/nodevall.txt' && ! grep -q 'replicas_no_device' '$TMP/nodevall.json'"
 # two instances alike for their first 300 characters: two replicas, each billed by its own device
 run longname "$URL" longname
 accept longname 1.5 1.05 0.15 0.3 1500

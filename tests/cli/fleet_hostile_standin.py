@@ -37,6 +37,12 @@ def fleet(case):
         return [("a" * 300 + r[0], *r[1:]) for r in BASE]
     if case == "nodev":
         return BASE + [("10.0.0.3:8000", 500, 3, 1000, 600, 1, None)]
+    if case == "nodevmany":
+        # seven replicas at $6/h, 100 requests each, with no device series
+        return BASE + [("10.0.1.%d:8000" % i, 100, 6, 1000, 600, 1, None) for i in range(1, 8)]
+    if case == "nodevall":
+        # no replica with device series (a CPU-only fleet)
+        return [r[:6] + (None,) for r in BASE]
     return BASE
 
 

@@ -5,7 +5,8 @@
  * for one, two and three replicas, worked by hand below, checked in the report's figures and in its
  * text, JSON and HTML. Before, the fleet was billed as one instance (the replicas' mean price over the
  * window): $0.75 for case B's two replicas whose bills are $0.50 and $1.00, and case D's three $0.6667
- * where their bills are $2.00. */
+ * where their bills are $2.00. Case G: a replica without device series beside replicas with them is
+ * named under the cost table (before: its bill was no_batch unsaid). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@ typedef struct rep {
     double ok;           /* ok requests */
     double price;        /* servprof_price_per_hour (0: none published) */
     double uptime;       /* servprof_metrics_uptime_seconds */
-    double useful, gap, no_batch; /* its one device's seconds by state */
+    double useful, gap, no_batch; /* its one device's seconds by state (useful < 0: no device series) */
     int down;            /* Prometheus' `up` at 0: its last scrape in the window failed */
     double scraped;      /* increase() of its uptime over the window (SP_FL_SCRAPED_SECONDS; 0: none) */
 } rep;
@@ -43,7 +44,7 @@ static void fleet_set(sp_fl_set *set, const rep *r, size_t n)
         const char *dn[4] = {"job", "instance", "device", "state"};
         const char *states[3] = {"useful", "gap", "no_batch"};
         double secs[3] = {r[k].useful, r[k].gap, r[k].no_batch};
-        for (int s = 0; s < 3; s++) {
+        for (int s = 0; r[k].useful >= 0 && s < 3; s++) {
             const char *dv[4] = {"serve", r[k].name, "cpu", states[s]};
             CHECK(sp_fl_set_add(set, "servprof_device_seconds_total", 4, dn, dv, secs[s]) == SP_OK);
         }
@@ -220,6 +221,40 @@ int main(void)
         CHECK(rf->cost.price_is_default);
     check_says("F", rf, 0, "cost: $1.33 for 2 replicas x a 600.000 s window at $4.00/h (default price; set --price-per-hour); "
                            "$666.667 per 1M requests\n");
+
+    /* G: B's two and a third at $3/h with 500 requests and no device series (a GPU replica whose
+     * collector is gone, or an older build): billed as one instance with no device time, all no_batch,
+     * 3 x 600/3600 = $0.50. Fleet: $2.00 = useful 1.05, gap 0.15, no_batch 0.30 + 0.50 = 0.80; requests
+     * 2000: $0.001 each; replica time 1800 s, 2.00 / 0.5 h = $4.00 per replica-hour. The cost table's
+     * no_batch $0.80 holds its $0.50, and the sentence under it names it (before: not said). */
+    rep g[3] = {{"10.0.0.1:8000", 1000, 3, 1000, 300, 180, 120, 0, 0},
+                {"10.0.0.2:8000", 500, 6, 2000, 480, 0, 120, 0, 0},
+                {"10.0.0.3:8000", 500, 3, 1000, -1, 0, 0, 0, 0}};
+    sp_report *rg = fleet(g, 3, 0);
+    check_cost("G", rg, 2.00, 0.001, 4.0, 1.05, 0.15, 0.80);
+    check_says("G", rg, 0, "  no_batch          $0.8000       $400.000    40.0%\n"
+                           "  1 of 3 replicas exported no device series (serve/10.0.0.3:8000): its $0.5000 is billed as\n"
+                           "  no_batch.\n");
+    check_says("G", rg, 1, "\"replicas_never\":[],\"replicas_no_device\":[\"serve/10.0.0.3:8000\"],"
+                           "\"replicas_no_device_bill\":0.5}");
+    check_says("G", rg, 2, "</tbody></table>\n<p class=\"warn\">1 of 3 replicas exported no device series "
+                           "(serve/10.0.0.3:8000): its $0.5000 is billed as no_batch.</p>\n</section>");
+    /* every replica without device series (a CPU-only fleet's replicas recording no device): nothing
+     * said, and B, whose replicas all have them, says nothing either */
+    for (size_t k = 0; k < 3; k++)
+        g[k].useful = -1;
+    sp_report *rg0 = fleet(g, 3, 0);
+    check_cost("G none", rg0, 2.00, 0.001, 4.0, 0, 0, 2.00);
+    const sp_report *quiet[2] = {rg0, rb};
+    for (int q = 0; q < 2; q++)
+        for (int kind = 0; quiet[q] && kind < 3; kind++) {
+            char *t = written(quiet[q], kind);
+            CHECK_MSG(t && !strstr(t, "device series") && !strstr(t, "replicas_no_device"), "%s: %d: said:\n%s",
+                      q ? "B" : "G none", kind, t ? t : "");
+            free(t);
+        }
+    sp_report_destroy(rg0);
+    sp_report_destroy(rg);
 
     sp_report_destroy(ra);
     sp_report_destroy(rb);
