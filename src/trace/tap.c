@@ -845,7 +845,7 @@ static void finish_request(sp_tap *t, tap_req *q)
 /* Whether request q's own record and its batches are in (and settled). */
 static bool req_ready(const sp_tap *t, const tap_req *q, uint64_t now, bool force)
 {
-    if (!force && (q->rec_cycle >= t->cycle || q->rec_ns + t->settle_ns > now))
+    if (!force && (q->rec_cycle + 1 >= t->cycle || q->rec_ns + t->settle_ns > now))
         return false;
     for (uint32_t k = 0; k < q->nbat; k++)
         if (!t->bats[q->bat[k]].settled)
@@ -881,7 +881,7 @@ void sp_tap_cycle(sp_tap *t, struct sp_recorder *rec, uint64_t now, bool force)
      * in this cycle, the queue's prefix whose own records are old enough */
     for (uint32_t i = t->rq_head; i != TAP_NONE; i = t->reqs[i].next) {
         const tap_req *q = &t->reqs[i];
-        if (!force && (q->rec_cycle >= t->cycle || q->rec_ns + t->settle_ns > now))
+        if (!force && (q->rec_cycle + 1 >= t->cycle || q->rec_ns + t->settle_ns > now))
             break;
         for (uint32_t k = 0; k < q->nspans; k++)
             name_fetch(t, rec, q->spans[k].name);
@@ -889,7 +889,7 @@ void sp_tap_cycle(sp_tap *t, struct sp_recorder *rec, uint64_t now, bool force)
     sp_mx_lock(t->mx);
     while (t->bq_head != TAP_NONE) {
         tap_batch *b = &t->bats[t->bq_head];
-        if (!force && (b->rec_cycle >= t->cycle || b->rec_ns + t->settle_ns > now))
+        if (!force && (b->rec_cycle + 1 >= t->cycle || b->rec_ns + t->settle_ns > now))
             break;
         t->bq_head = b->next;
         if (t->bq_head == TAP_NONE)
