@@ -1,14 +1,17 @@
 /* The live metrics' tap (src/trace/tap.c): a known answer worked by hand, the Prometheus text it
  * renders, and every request of random traces against the analyzer's own partition of the same
  * trace file (src/analyze/partition.c, the reference), stage by stage and exactly. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "analyze/analyze_int.h"
 #include "common/rng.h"
 #include "testlib.h"
 #include "trace/recorder_int.h"
 #include "trace/tap_int.h"
+#include "trace/trace_int.h"
 #include "trace_testutil.h"
 
 /* ---- what the test hook saw: per request, its figures by stage name ---- */
@@ -396,11 +399,77 @@ static void test_buckets(void)
         CHECK_NEAR(sp_mx_bound_ns(i) / sp_mx_bound_ns(i - 1), 1.189207115002721, 1e-12);
 }
 
+
+/* ---- an outcome recorded right after its request, drained a writer cycle later ----
+ * The writer is held in its cycle (sp_trace_writer_hook: after it read the rings' heads, before it
+ * drains) so that the order is known: cycle A reads the heads after the request record of request 5
+ * and before its outcome record (rejected), which cycle B drains. docs/metrics.md: a request is
+ * counted one cycle after the cycle that drained its own record, so in B's turn, with its outcome. The
+ * tap counted it in A's own turn before (ok): this test failed there (checked). */
+static atomic_int g_gate_armed, g_gate_in, g_gate_go;
+
+static void gate(void)
+{
+    if (!atomic_exchange(&g_gate_armed, 0))
+        return;
+    atomic_store(&g_gate_in, 1);
+    while (!atomic_load(&g_gate_go)) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+    atomic_store(&g_gate_go, 0);
+}
+
+/* Holds the writer's next cycle after its heads are read; returns once it is held. */
+static void hold_next_cycle(void)
+{
+    atomic_store(&g_gate_in, 0);
+    atomic_store(&g_gate_armed, 1);
+    while (!atomic_load(&g_gate_in)) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void release_cycle(void)
+{
+    atomic_store(&g_gate_go, 1);
+}
+
+static void test_outcome_a_cycle_later(void)
+{
+    char path[256];
+    tt_path(path, "mx-late-outcome");
+    sp_recorder *rec = open_live(path, 0);
+    sp_trace_writer_hook = gate;
+    uint64_t b = sp_now_ns();
+    hold_next_cycle();                                    /* cycle Z: its heads are read */
+    sp_record_request(rec, 5, b + 1000, b + 3000, -1);    /* after Z's heads: drained by A */
+    release_cycle();
+    hold_next_cycle();                                    /* cycle A: it holds the request record */
+    sp_record_outcome(rec, 5, SP_OUTCOME_REJECTED, 503);  /* after A's heads: drained by B */
+    release_cycle();
+    /* B's turn (and more) without a flush, which would count everything at once */
+    for (int k = 0; k < 2; k++) {
+        hold_next_cycle();
+        release_cycle();
+    }
+    sp_trace_writer_hook = NULL;
+    const seen_req *s = seen_of(5);
+    CHECK(s != NULL);
+    if (s)
+        CHECK(s->outcome == SP_OUTCOME_REJECTED);
+    CHECK(sp_recorder_close(rec) == SP_OK);
+    sp_tap_test_hook = NULL;
+    unlink(path);
+}
+
 int main(void)
 {
     test_buckets();
     test_refusals();
     test_known_answer();
+    test_outcome_a_cycle_later();
     for (uint64_t seed = 1; seed <= 6; seed++)
         test_random_vs_analyzer(seed);
     return sp_test_done("test_metrics_tap");
