@@ -78,6 +78,9 @@ sp_status sp_fl_query_text(size_t k, const char *sel, const char *range, char *q
 sp_status sp_fl_add_answer(sp_fl_set *set, size_t k, const char *q, const char *body, size_t len, char *err,
                            size_t errlen);
 
+/* qsort/bsearch order of C strings held by pointer (char *[] or const char *[]): strcmp's. */
+int sp_fl_str_cmp(const void *a, const void *b);
+
 /* ---- fleet.c ---- */
 /* A Prometheus duration ("5m", "1h30m") in ms: 0 with *ms set; -1 when it is not one; 1 when it is
  * longer than Prometheus takes (int64 nanoseconds, about 292 years). */

@@ -264,11 +264,6 @@ static char *label_key(json_t *m)
     return out;
 }
 
-static int key_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* What a sample of the query for `metric` must be (docs/fleet.md, "What Prometheus must answer"): its
  * value a number, finite and not negative (increase() of a counter is neither NaN, infinite nor
  * negative; an uptime neither), `up` 0 or 1. The price is checked with the replica's name by
@@ -372,7 +367,7 @@ static sp_status add_vector(sp_fl_set *set, const char *metric, int per_replica,
             break;
     }
     if (!st && n > 1) {
-        qsort(keys, n, sizeof *keys, key_cmp);
+        qsort(keys, n, sizeof *keys, sp_fl_str_cmp);
         for (size_t k = 1; k < n && !st; k++)
             if (strcmp(keys[k - 1], keys[k]) == 0) {
                 json_array_foreach(res, i, item) {

@@ -469,7 +469,7 @@ static void replica_name(const sp_fl_sample *s, char *name, size_t len)
     snprintf(name, len, "%s%s%s", job ? job : "", job && inst ? "/" : "", inst ? inst : "");
 }
 
-static int str_cmp(const void *a, const void *b)
+int sp_fl_str_cmp(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
@@ -495,7 +495,7 @@ static sp_status replicas(const sp_fl_set *set, fl_work *w)
             return SP_ERR_NOMEM;
         w->n_replicas++;
     }
-    qsort(w->replicas, w->n_replicas, sizeof *w->replicas, str_cmp);
+    qsort(w->replicas, w->n_replicas, sizeof *w->replicas, sp_fl_str_cmp);
     size_t n = 0;
     for (size_t k = 0; k < w->n_replicas; k++) {
         if (n && strcmp(w->replicas[n - 1], w->replicas[k]) == 0)
@@ -516,7 +516,7 @@ static int up_at_zero(const sp_fl_sample *s)
 /* The replica of that name in the sorted w->replicas, or NULL. */
 static const char *const *replica_named(const fl_work *w, const char *name)
 {
-    return bsearch(&name, w->replicas, w->n_replicas, sizeof *w->replicas, str_cmp);
+    return bsearch(&name, w->replicas, w->n_replicas, sizeof *w->replicas, sp_fl_str_cmp);
 }
 
 /* The replicas whose last scrape in the window failed: an `up` sample of theirs (Prometheus' answer;
@@ -534,7 +534,7 @@ static size_t down_replicas(const sp_fl_set *set, const fl_work *w, const char *
         if (hit)
             down[n++] = *hit;
     }
-    qsort(down, n, sizeof *down, str_cmp);
+    qsort(down, n, sizeof *down, sp_fl_str_cmp);
     size_t m = 0;
     for (size_t k = 0; k < n; k++)
         if (!m || down[m - 1] != down[k])
@@ -561,7 +561,7 @@ static sp_status never_replicas(const sp_fl_set *set, const fl_work *w, char **n
             const char *rj = sp_fl_label(&set->s[j], "job");
             jobs[nj++] = rj ? rj : "";
         }
-    qsort(jobs, nj, sizeof *jobs, str_cmp);
+    qsort(jobs, nj, sizeof *jobs, sp_fl_str_cmp);
     size_t n = 0;
     sp_status st = SP_OK;
     for (size_t i = 0; i < set->n; i++) {
@@ -573,7 +573,7 @@ static sp_status never_replicas(const sp_fl_set *set, const fl_work *w, char **n
         const char *job = sp_fl_label(s, "job");
         if (!job)
             job = "";
-        if (replica_named(w, name) || !bsearch(&job, jobs, nj, sizeof *jobs, str_cmp))
+        if (replica_named(w, name) || !bsearch(&job, jobs, nj, sizeof *jobs, sp_fl_str_cmp))
             continue;
         if (!(names[n] = strdup(name))) {
             st = SP_ERR_NOMEM;
@@ -582,7 +582,7 @@ static sp_status never_replicas(const sp_fl_set *set, const fl_work *w, char **n
         n++;
     }
     free(jobs);
-    qsort(names, n, sizeof *names, str_cmp);
+    qsort(names, n, sizeof *names, sp_fl_str_cmp);
     size_t m = 0;
     for (size_t k = 0; k < n; k++) {
         if (m && strcmp(names[m - 1], names[k]) == 0)
@@ -656,7 +656,7 @@ static long replica_index(const fl_work *w, const sp_fl_sample *s)
     char name[512];
     replica_name(s, name, sizeof name);
     const char *key = name;
-    const char **hit = bsearch(&key, w->replicas, w->n_replicas, sizeof *w->replicas, str_cmp);
+    const char **hit = bsearch(&key, w->replicas, w->n_replicas, sizeof *w->replicas, sp_fl_str_cmp);
     return hit ? (long)(hit - w->replicas) : -1;
 }
 
@@ -768,7 +768,7 @@ sp_status sp_fl_report(const sp_fl_set *set, const sp_fl_origin *origin, sp_repo
         work_free(&w);
         return st;
     }
-    qsort(w.replicas, w.n_replicas, sizeof *w.replicas, str_cmp);
+    /* w.replicas is sorted by name (replicas()) */
     f.n_buckets = w.nb;
     f.upper_s = w.upper;
     f.count = w.count;
